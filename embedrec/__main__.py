@@ -1,0 +1,3 @@
+from embedrec.cli import main
+
+main()

@@ -1,0 +1,319 @@
+"""One typed config shared by every subcommand.
+
+Precedence: dataclass defaults < YAML file < ``--set section.key=value`` < explicit CLI flags.
+Values are parsed with ``yaml.safe_load`` only. Unknown keys, wrong types and out-of-range values raise
+:class:`ConfigError` naming the key and, where one is close, the valid key meant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from embedrec.errors import ConfigError
+
+
+def _opt(default: Any = None, **meta: Any) -> Any:
+    """A dataclass field with validation metadata (min, max, gt)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda d=default: list(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ColumnsConfig:
+    user: str = "user_id"
+    movie: str = "movie_id"
+    rating: Union[str, None] = "rating"
+    timestamp: Union[str, None] = "timestamp"
+    title: str = "title"
+    genres: str = "genres"
+
+
+@dataclass
+class DataConfig:
+    source: str = "ml-100k"
+    format: Literal["auto", "movielens", "recbole", "csv", "tsv", "parquet"] = "auto"
+    movies: Union[str, None] = None
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
+    separator: Union[str, None] = None
+    header: bool = True
+    encoding: str = "utf-8"
+    genre_separator: str = "|"
+    id_type: Literal["int", "str"] = "int"
+    rating_scale: Union[list[float], None] = None
+    unknown_movies: Literal["keep", "drop"] = "keep"
+    min_rating: Union[float, None] = None
+    min_user_ratings: int = _opt(0, min=0)
+    min_movie_ratings: int = _opt(0, min=0)
+    cache_dir: Union[str, None] = None
+    prepared: str = "data/prepared/ml-100k"
+
+
+@dataclass
+class SplitConfig:
+    method: Literal["random", "user_time", "global_time"] = "random"
+    valid: float = _opt(0.1, min=0.0, max=0.9)
+    test: float = _opt(0.2, min=0.0, max=0.9)
+    last_k: Union[int, None] = _opt(None, min=1)
+    cold_start: bool = False
+    seed: int = 42
+
+
+@dataclass
+class ModelConfig:
+    objective: Literal["explicit", "implicit"] = "explicit"
+    loss: Literal["auto", "mse", "bpr", "softmax"] = "auto"
+    dim: Union[int, Literal["auto"]] = _opt(128, min=1, max=4096)
+    init_std: float = _opt(0.05, gt=0.0)
+    biases: bool = True
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = _opt(60, min=1)
+    batch_size: int = _opt(1024, min=1)
+    optimizer: Literal["adam", "sparse_adam", "sgd", "adagrad"] = "adam"
+    lr: float = _opt(0.003, gt=0.0)
+    weight_decay_user: float = _opt(0.05, min=0.0)
+    weight_decay_movie: float = _opt(0.05, min=0.0)
+    weight_decay_bias: float = _opt(0.001, min=0.0)
+    negatives: int = _opt(1, min=1)
+    softmax_full_max: int = _opt(20000, min=0)
+    metric: str = "auto"
+    patience: int = _opt(4, min=0)
+    eval_k: list[int] = _opt([10, 20])
+    threads: int = _opt(0, min=0)
+    seed: int = 42
+
+
+@dataclass
+class IndexConfig:
+    kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    exact_max: int = _opt(100000, min=0)
+    hnsw_m: int = _opt(32, min=4)
+    ef_construction: int = _opt(200, min=8)
+    ef_search: int = _opt(128, min=1)
+    nlist: Union[int, None] = _opt(None, min=1)
+    nprobe: int = _opt(32, min=1)
+    recall_sample: int = _opt(2000, min=10)
+
+
+@dataclass
+class RecommendConfig:
+    k: int = _opt(10, min=1)
+    fallback: Literal["none", "popular"] = "none"
+    batch_size: int = _opt(4096, min=1)
+    foldin_reg: float = _opt(0.1, gt=0.0)
+    foldin_alpha: float = _opt(10.0, min=0.0)
+
+
+@dataclass
+class RunConfig:
+    dir: str = "runs/ml-100k"
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+
+# --------------------------------------------------------------------------------------------- validation
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    """Return value as type tp, or raise TypeError. No string-to-number guessing beyond YAML's own."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise TypeError
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg)
+            except TypeError:
+                continue
+        raise TypeError
+    if origin is list:
+        if not isinstance(value, list):
+            raise TypeError
+        (inner,) = typing.get_args(tp)
+        return [_coerce(v, inner) for v in value]
+    if tp is type(None):
+        if value is None:
+            return None
+        raise TypeError
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise TypeError
+    raise TypeError
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(options)}"
+
+
+def _check_range(key: str, value: Any, meta: dict, where: str) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(f"config key '{key}'{where}: {value} is below the minimum {meta['min']}")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(f"config key '{key}'{where}: {value} is above the maximum {meta['max']}")
+    if "gt" in meta and value <= meta["gt"]:
+        raise ConfigError(f"config key '{key}'{where}: {value} must be greater than {meta['gt']}")
+
+
+def _apply(obj: Any, values: dict, prefix: str, where: str) -> None:
+    """Set fields of dataclass obj from a mapping, validating keys, types and ranges."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"config key '{prefix.rstrip('.') or '<top>'}'{where}: expected a mapping of keys, "
+                          f"got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    hints = typing.get_type_hints(type(obj))
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if name not in fields:
+            raise ConfigError(f"unknown config key '{key}'{where}{_suggest(str(name), list(fields))}")
+        current = getattr(obj, name)
+        if dataclasses.is_dataclass(current):
+            _apply(current, value if value is not None else {}, key + ".", where)
+            continue
+        tp = hints[name]
+        try:
+            coerced = _coerce(value, tp)
+        except TypeError:
+            raise ConfigError(f"config key '{key}'{where}: expected {_type_name(tp)}, got {value!r}") from None
+        _check_range(key, coerced, fields[name].metadata, where)
+        setattr(obj, name, coerced)
+
+
+def _check_consistency(cfg: Config) -> None:
+    if cfg.split.valid + cfg.split.test >= 1.0:
+        raise ConfigError("config keys 'split.valid' + 'split.test' must leave data for training "
+                          f"(they add up to {cfg.split.valid + cfg.split.test:g}); lower one of them")
+    scale = cfg.data.rating_scale
+    if scale is not None and (len(scale) != 2 or scale[0] >= scale[1]):
+        raise ConfigError(f"config key 'data.rating_scale': expected [min, max] with min < max, got {scale}")
+    if cfg.data.separator is not None and cfg.data.separator == "":
+        raise ConfigError("config key 'data.separator': must not be empty (use null to auto-detect)")
+    if not cfg.train.eval_k or any(k < 1 for k in cfg.train.eval_k):
+        raise ConfigError(f"config key 'train.eval_k': expected a non-empty list of positive integers, got "
+                          f"{cfg.train.eval_k}")
+    loss = cfg.model.loss
+    if cfg.model.objective == "explicit" and loss not in ("auto", "mse"):
+        raise ConfigError(f"config key 'model.loss': '{loss}' is an implicit loss; use 'mse' (or 'auto') with "
+                          "model.objective=explicit, or set model.objective=implicit")
+    if cfg.model.objective == "implicit" and loss == "mse":
+        raise ConfigError("config key 'model.loss': 'mse' needs model.objective=explicit; use 'bpr' or 'softmax'")
+    from embedrec.metrics import parse_metric  # local: metrics imports nothing heavy
+
+    if cfg.train.metric != "auto":
+        try:
+            parse_metric(cfg.train.metric)
+        except ValueError as e:
+            raise ConfigError(f"config key 'train.metric': {e}") from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'a.b=v' -> ('a.b', yaml.safe_load('v'))."""
+    if "=" not in text:
+        raise ConfigError(f"--set '{text}': expected section.key=value, e.g. --set train.lr=0.01")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set '{text}': the key before '=' is empty")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() != "" else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _nest(key: str, value: Any) -> dict:
+    out: dict = {}
+    cur = out
+    parts = key.split(".")
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Build the resolved config: defaults, then the YAML file, then each ``--set`` override in order."""
+    cfg = Config()
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file '{p}' does not exist; pass an existing YAML file with -c, "
+                              "or leave -c out to use the defaults")
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            loc = f":{mark.line + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or "invalid YAML"
+            raise ConfigError(f"config file '{p}{loc}': {problem}; fix the YAML syntax there") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file '{p}' is not UTF-8 text; save it as UTF-8") from None
+        if raw is not None:
+            _apply(cfg, raw, "", f" in {p}")
+    for text in overrides:
+        key, value = parse_override(text)
+        _apply(cfg, _nest(key, value), "", " (from --set)")
+    _check_consistency(cfg)
+    return cfg
+
+
+def config_from_dict(values: dict) -> Config:
+    """Rebuild a Config from a saved dict (e.g. a run's resolved config), validating as usual."""
+    cfg = Config()
+    _apply(cfg, values, "", " (saved config)")
+    return cfg

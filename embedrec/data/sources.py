@@ -1,0 +1,179 @@
+"""Where ratings come from: named MovieLens releases (downloaded and cached), local zips and folders.
+
+Named releases are fetched from GroupLens with a progress bar and checked against the ``.md5`` file GroupLens
+publishes beside each zip. When GroupLens cannot be reached, ``ml-100k`` falls back to the copy inside the
+``recbole==1.2.1`` wheel on PyPI (fetched with ``pip download --no-deps``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from embedrec.errors import DataError
+from embedrec.fsutil import atomic_write_text
+
+log = logging.getLogger("embedrec")
+
+GROUPLENS = "https://files.grouplens.org/datasets/movielens/"
+# name -> zip file name on GroupLens (ml-10m's zip unpacks to ml-10M100K/)
+NAMED = {
+    "ml-100k": "ml-100k.zip",
+    "ml-1m": "ml-1m.zip",
+    "ml-10m": "ml-10m.zip",
+    "ml-20m": "ml-20m.zip",
+    "ml-25m": "ml-25m.zip",
+    "ml-32m": "ml-32m.zip",
+    "ml-latest-small": "ml-latest-small.zip",
+    "ml-latest": "ml-latest.zip",
+}
+RECBOLE_WHEEL = "recbole==1.2.1"
+LICENCE = ("MovieLens data is provided by GroupLens Research (https://grouplens.org/datasets/movielens/) for "
+           "research use under its own licence: do not redistribute it, and cite F. Maxwell Harper and Joseph A. "
+           "Konstan. 2015. The MovieLens Datasets: History and Context. ACM TiiS 5, 4, Article 19.")
+
+
+def cache_dir(configured: str | None = None) -> Path:
+    """data.cache_dir, else $EMBEDREC_CACHE, else $XDG_CACHE_HOME/embedrec, else ~/.cache/embedrec."""
+    if configured:
+        return Path(configured).expanduser()
+    if os.environ.get("EMBEDREC_CACHE"):
+        return Path(os.environ["EMBEDREC_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg) / "embedrec" if xdg else Path.home() / ".cache" / "embedrec"
+
+
+def show_licence_once(cache: Path) -> None:
+    marker = cache / "licence-shown"
+    if not marker.exists():
+        log.warning(LICENCE)
+        atomic_write_text(marker, LICENCE + "\n")
+
+
+def md5_of(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _download(url: str, dest: Path, progress: bool) -> None:
+    from tqdm import tqdm
+
+    tmp = dest.with_name(dest.name + ".part")
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        with open(tmp, "wb") as fh, tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
+                                         disable=not progress, file=sys.stderr) as bar:
+            for chunk in iter(lambda: resp.read(1 << 16), b""):
+                fh.write(chunk)
+                bar.update(len(chunk))
+    os.replace(tmp, dest)
+
+
+def fetch_named(name: str, cache: Path, progress: bool) -> Path:
+    """Return a local folder holding the release ``name``, downloading and unpacking it if needed."""
+    cache.mkdir(parents=True, exist_ok=True)
+    show_licence_once(cache)
+    unpacked = cache / name
+    if unpacked.is_dir() and (unpacked / ".complete").exists():
+        return unpacked
+    zname = NAMED[name]
+    zpath = cache / zname
+    try:
+        if not zpath.exists():
+            log.info("downloading %s%s", GROUPLENS, zname)
+            _download(GROUPLENS + zname, zpath, progress)
+        try:
+            with urllib.request.urlopen(GROUPLENS + zname + ".md5", timeout=15) as resp:
+                expected = resp.read().decode("ascii", "replace").split()[0].lower()
+        except (urllib.error.URLError, OSError, IndexError):
+            expected = None
+            log.warning("no published checksum could be fetched for %s; it is not verified", zname)
+        if expected:
+            actual = md5_of(zpath)
+            if actual != expected:
+                zpath.unlink(missing_ok=True)
+                raise DataError(f"{zpath}: checksum mismatch (md5 {actual}, GroupLens publishes {expected}); "
+                                "the partial or corrupt download was removed, run the command again")
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        if name == "ml-100k":
+            log.warning("GroupLens is unreachable (%s); using the MovieLens 100K copy inside the %s wheel from PyPI",
+                        getattr(e, "reason", e), RECBOLE_WHEEL)
+            return recbole_ml100k(cache)
+        raise DataError(f"cannot download {name} from GroupLens ({getattr(e, 'reason', e)}); download "
+                        f"{GROUPLENS}{zname} elsewhere and pass the zip as data.source") from None
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        extract_zip(zpath, Path(tmp) / "x")
+        inner = [p for p in (Path(tmp) / "x").iterdir()]
+        src = inner[0] if len(inner) == 1 and inner[0].is_dir() else Path(tmp) / "x"
+        (src / ".complete").write_text("ok\n")
+        if unpacked.exists():
+            shutil.rmtree(unpacked)
+        os.replace(src, unpacked)
+    return unpacked
+
+
+def recbole_ml100k(cache: Path) -> Path:
+    """MovieLens 100K as RecBole atomic files, from the recbole wheel on PyPI (no import of recbole)."""
+    out = cache / "ml-100k-recbole"
+    if (out / ".complete").exists():
+        return out
+    wheels = sorted(cache.glob("recbole-1.2.1-*.whl"))
+    if not wheels:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(cache), RECBOLE_WHEEL]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(cache.glob("recbole-1.2.1-*.whl"))
+        if proc.returncode != 0 or not wheels:
+            err = (proc.stderr or proc.stdout).strip().splitlines()
+            raise DataError(f"cannot fetch MovieLens 100K: GroupLens is unreachable and 'pip download {RECBOLE_WHEEL}' "
+                            f"failed ({err[-1] if err else 'no output'}); place ml-100k.zip locally and pass it "
+                            "as data.source")
+    prefix = "recbole/dataset_example/ml-100k/"
+    tmp = Path(tempfile.mkdtemp(prefix=".ml-100k-recbole.", dir=cache))
+    try:
+        with zipfile.ZipFile(wheels[0]) as zf:
+            for member in ("ml-100k.inter", "ml-100k.item", "ml-100k.user"):
+                with zf.open(prefix + member) as src, open(tmp / member, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        (tmp / ".complete").write_text(f"from {wheels[0].name}\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except (zipfile.BadZipFile, KeyError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        wheels[0].unlink(missing_ok=True)
+        raise DataError(f"{wheels[0]}: not a usable recbole wheel ({e}); it was removed, run again") from None
+    return out
+
+
+def extract_zip(zpath: Path, dest: Path) -> None:
+    """Extract a zip, refusing members whose paths escape ``dest`` and reporting corrupt archives."""
+    try:
+        with zipfile.ZipFile(zpath) as zf:
+            root = dest.resolve()
+            for info in zf.infolist():
+                target = (dest / info.filename).resolve()
+                if info.filename.startswith(("/", "\\")) or (target != root and root not in target.parents):
+                    raise DataError(f"{zpath}: member '{info.filename}' would be written outside the target "
+                                    "directory; refusing this archive")
+            bad = zf.testzip()
+            if bad is not None:
+                raise DataError(f"{zpath}: member '{bad}' is corrupt (CRC mismatch); download the zip again")
+            zf.extractall(dest)
+    except zipfile.BadZipFile as e:
+        raise DataError(f"{zpath}: not a valid zip or truncated ({e}); download it again") from None
+    except (EOFError, zipfile.LargeZipFile, OSError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise DataError(f"{zpath}: file not found; check data.source") from None
+        raise DataError(f"{zpath}: cannot read the zip ({e}); download it again") from None

@@ -1,0 +1,224 @@
+"""``embedrec ingest``: any MovieLens layout or ratings table -> a clean, indexed, split dataset on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from embedrec import __version__
+from embedrec.data import readers
+from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named
+from embedrec.dataset import FORMAT_VERSION, SPLITS, write_dataset
+from embedrec.errors import DataError
+from embedrec.fsutil import atomic_dir
+from embedrec.split import TEST, TRAIN, VALID, drop_unknown, make_split
+
+log = logging.getLogger("embedrec")
+
+
+def read_source(cfg, progress: bool = False) -> readers.RawData:
+    """Resolve ``cfg.source`` (a DataConfig) to raw data: a release name, a zip, a folder, a table or '-'."""
+    src = cfg.source
+    if src in NAMED:
+        root = fetch_named(src, cache_dir(cfg.cache_dir), progress)
+        return _read_folder(root)
+    if src == "-":
+        return readers.read_generic("-", cfg)
+    path = Path(src).expanduser()
+    if not path.exists():
+        close = [n for n in NAMED if n.replace("-", "") in src.lower().replace("-", "")]
+        hint = f"; did you mean the release '{close[0]}'?" if close else \
+            f"; give a path, or one of the releases: {', '.join(NAMED)}"
+        raise DataError(f"data.source '{src}' is neither an existing file nor a known release{hint}")
+    if path.is_dir():
+        return _read_folder(path) if cfg.format in ("auto", "movielens", "recbole") else \
+            readers.read_generic(str(path), cfg)
+    if path.suffix.lower() == ".zip":
+        with tempfile.TemporaryDirectory(prefix="embedrec-zip-") as tmp:
+            extract_zip(path, Path(tmp))
+            raw = _read_folder(Path(tmp))
+            raw.files = [path]
+            raw.origin = (f"{path}!{Path(raw.origin[0]).relative_to(tmp)}", raw.origin[1])
+            return raw
+    return readers.read_generic(str(path), cfg)
+
+
+def _read_folder(root: Path) -> readers.RawData:
+    layout, folder = readers.detect_layout(root)
+    return readers.READERS[layout](folder)
+
+
+def _sha256(paths: list[Path]) -> dict[str, str]:
+    out = {}
+    for p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                h.update(chunk)
+        out[p.name] = h.hexdigest()
+    return out
+
+
+def clean(ratings: pd.DataFrame, cfg, report: dict) -> pd.DataFrame:
+    """Drop exact duplicates, keep the latest of repeated (user, movie), threshold, k-core. Counts go in report."""
+    n0 = len(ratings)
+    ratings = ratings.drop_duplicates()
+    report["exact_duplicates_dropped"] = n0 - len(ratings)
+    n1 = len(ratings)
+    if "timestamp" in ratings:
+        ratings = ratings.sort_values("timestamp", kind="stable")
+    ratings = ratings.drop_duplicates(subset=["user_id", "movie_id"], keep="last")
+    report["repeated_pairs_dropped"] = n1 - len(ratings)
+    if cfg.min_rating is not None:
+        n2 = len(ratings)
+        ratings = ratings[ratings["rating"] >= cfg.min_rating]
+        report["below_min_rating_dropped"] = n2 - len(ratings)
+    if cfg.min_user_ratings > 1 or cfg.min_movie_ratings > 1:
+        n3 = len(ratings)
+        rounds = 0
+        while True:
+            rounds += 1
+            uc = ratings["user_id"].map(ratings["user_id"].value_counts())
+            mc = ratings["movie_id"].map(ratings["movie_id"].value_counts())
+            keep = (uc >= cfg.min_user_ratings) & (mc >= cfg.min_movie_ratings)
+            if keep.all():
+                break
+            ratings = ratings[keep.to_numpy()]
+        report["k_core_dropped"] = n3 - len(ratings)
+        report["k_core_rounds"] = rounds
+    if len(ratings) == 0:
+        raise DataError("no ratings left after cleaning; lower data.min_rating, data.min_user_ratings or "
+                        "data.min_movie_ratings")
+    return ratings.sort_index(kind="stable").reset_index(drop=True)
+
+
+def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = False,
+           progress: bool = False, full_config: dict | None = None) -> dict:
+    """Run the whole ingest and return the summary (also stored in the manifest)."""
+    t0 = time.perf_counter()
+    out = Path(output or cfg.prepared)
+    if out.exists() and not overwrite:
+        raise DataError(f"output directory '{out}' already exists; pass --overwrite to replace it, or choose "
+                        "another with --output")
+    raw = read_source(cfg, progress)
+    log.info("read %s rows (%s layout) in %.1fs", f"{len(raw.ratings):,}", raw.layout, time.perf_counter() - t0)
+    ratings = raw.ratings
+    if ratings["rating"].isna().any():
+        row = int(np.flatnonzero(ratings["rating"].isna().to_numpy())[0])
+        raise DataError(f"{raw.origin[0]}:{row + raw.origin[1]}: rating is missing; fix or remove that line")
+    if cfg.rating_scale is not None:
+        scale = (float(cfg.rating_scale[0]), float(cfg.rating_scale[1]))
+    elif raw.rating_scale is not None:
+        scale = raw.rating_scale
+    else:
+        scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
+    readers.check_scale(ratings, scale, raw.origin)
+
+    report: dict = {"rows_read": len(ratings)}
+    movies = raw.movies
+    if movies is not None:
+        movies = movies.drop_duplicates("movie_id", keep="first")
+        unknown = ~ratings["movie_id"].isin(movies["movie_id"])
+        n_unknown = int(unknown.sum())
+        report["ratings_for_unknown_movies"] = n_unknown
+        if n_unknown:
+            if cfg.unknown_movies == "drop":
+                ratings = ratings[~unknown.to_numpy()]
+                log.warning("dropped %s ratings for movies absent from the movies file", f"{n_unknown:,}")
+            else:
+                log.warning("%s ratings are for movies absent from the movies file; kept (untitled). Set "
+                            "data.unknown_movies=drop to drop them", f"{n_unknown:,}")
+    ratings = clean(ratings, cfg, report)
+
+    report["after_cleaning"] = {"users": int(ratings["user_id"].nunique()),
+                                "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
+    users_arr = ratings["user_id"].to_numpy()
+    movies_arr = ratings["movie_id"].to_numpy()
+    ts = ratings["timestamp"].to_numpy() if "timestamp" in ratings else None
+    assign = make_split(split_cfg, users_arr, ts)
+    if not split_cfg.cold_start:
+        assign, dropped = drop_unknown(assign, users_arr, movies_arr)
+        report["eval_rows_dropped_unknown"] = dropped
+    keep = assign >= 0
+    ratings = ratings[keep]
+    assign = assign[keep]
+
+    # contiguous indices in order of external id; the external ids are kept in users/movies tables
+    uids = np.sort(ratings["user_id"].unique())
+    mids = np.sort(ratings["movie_id"].unique())
+    uidx = np.searchsorted(uids, ratings["user_id"].to_numpy()).astype(np.int32)
+    midx = np.searchsorted(mids, ratings["movie_id"].to_numpy()).astype(np.int32)
+    cols = {"user_idx": uidx, "movie_idx": midx, "rating": ratings["rating"].to_numpy(np.float32)}
+    if ts is not None:
+        cols["timestamp"] = ratings["timestamp"].to_numpy(np.int64)
+    table = pd.DataFrame(cols)
+    frames = {name: table[assign == code].reset_index(drop=True)
+              for name, code in (("train", TRAIN), ("valid", VALID), ("test", TEST))}
+
+    users = pd.DataFrame({"user_idx": np.arange(uids.size, dtype=np.int32), "user_id": uids})
+    if raw.users is not None:
+        users = users.merge(raw.users.drop_duplicates("user_id"), on="user_id", how="left")
+    mtab = pd.DataFrame({"movie_idx": np.arange(mids.size, dtype=np.int32), "movie_id": mids})
+    if movies is not None:
+        mtab = mtab.merge(movies, on="movie_id", how="left")
+        mtab["genres"] = [g if isinstance(g, list) else [] for g in mtab["genres"]]
+        mtab["title"] = mtab["title"].fillna("")
+    else:
+        mtab["title"] = ""
+        mtab["year"] = pd.array([None] * len(mtab), dtype="Int32")
+        mtab["genres"] = [[] for _ in range(len(mtab))]
+    mtab["n_ratings"] = np.bincount(frames["train"]["movie_idx"], minlength=mids.size).astype(np.int64)
+
+    n_ratings = len(table)
+    hist_vals, hist_counts = np.unique(table["rating"].to_numpy(), return_counts=True)
+    summary = {
+        "name": _name(cfg.source, raw.layout),
+        "source": cfg.source,
+        "layout": raw.layout,
+        "counts": {"users": int(uids.size), "movies": int(mids.size), "ratings": int(n_ratings)},
+        "density": float(n_ratings / (uids.size * mids.size)),
+        "rating_scale": list(scale),
+        "min_rating": cfg.min_rating,
+        "rating_histogram": {f"{v:g}": int(c) for v, c in zip(hist_vals, hist_counts)},
+        "split": {"method": split_cfg.method, **{k: len(v) for k, v in frames.items()}},
+        "cleaning": report,
+        "has_timestamps": ts is not None,
+        "has_user_features": raw.users is not None,
+        "has_movie_metadata": movies is not None,
+    }
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "embedrec_version": __version__,
+        **summary,
+        "inputs": _sha256(raw.files),
+        "config": full_config,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        write_dataset(tmp, frames, users, mtab, manifest)
+    summary["output"] = str(out)
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    return summary
+
+
+def _name(source: str, layout: str) -> str:
+    return source if source in NAMED else Path(source).stem if source != "-" else "stdin"
+
+
+def format_summary(s: dict) -> str:
+    c = s["counts"]
+    lines = [f"{s['name']}: {c['users']:,} users x {c['movies']:,} movies, {c['ratings']:,} ratings "
+             f"(density {s['density']:.4%}), layout {s['layout']}",
+             "ratings: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
+             if len(s["rating_histogram"]) <= 12 else f"ratings: {len(s['rating_histogram'])} distinct values",
+             "split (" + s["split"]["method"] + "): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
+             "cleaning: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in s["cleaning"].items()
+                                      if isinstance(v, int)),
+             f"wrote {s['output']} in {s['seconds']:.1f}s"]
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""Seeded, deterministic train/valid/test splits. Each returns an int8 array: 0 train, 1 valid, 2 test."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from embedrec.errors import DataError
+
+TRAIN, VALID, TEST = 0, 1, 2
+
+
+def random_split(n: int, valid: float, test: float, seed: int) -> np.ndarray:
+    """Random by rating: a seeded permutation; the first ``test`` share goes to test, the next to valid."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    n_test, n_valid = int(round(n * test)), int(round(n * valid))
+    out = np.zeros(n, dtype=np.int8)
+    out[perm[:n_test]] = TEST
+    out[perm[n_test:n_test + n_valid]] = VALID
+    return out
+
+
+def user_time_split(users: np.ndarray, timestamps: np.ndarray, valid: float, test: float,
+                    last_k: int | None = None) -> np.ndarray:
+    """Per user by time: each user's latest ratings go to test, the ones just before to valid.
+
+    With ``last_k`` the latest k go to test (and the k before to valid when valid > 0); otherwise the latest
+    ``round(count * test)`` and ``round(count * valid)``. Every user keeps at least one training rating. Ties
+    in time keep input order.
+    """
+    n = users.size
+    order = np.lexsort((np.arange(n), timestamps, users))
+    su = users[order]
+    starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
+    counts = np.diff(np.r_[starts, n])
+    ends = np.repeat(starts + counts, counts)
+    from_end = ends - 1 - np.arange(n)  # 0 = the user's latest rating
+    per_count = np.repeat(counts, counts)
+    if last_k is not None:
+        n_test = np.full(n, last_k if test > 0 else 0)
+        n_valid = np.full(n, last_k if valid > 0 else 0)
+    else:
+        n_test = np.rint(per_count * test).astype(np.int64)
+        n_valid = np.rint(per_count * valid).astype(np.int64)
+    n_test = np.minimum(n_test, per_count - 1)
+    n_valid = np.minimum(n_valid, per_count - 1 - n_test)
+    sorted_out = np.where(from_end < n_test, TEST, np.where(from_end < n_test + n_valid, VALID, TRAIN))
+    out = np.empty(n, dtype=np.int8)
+    out[order] = sorted_out
+    return out
+
+
+def global_time_split(timestamps: np.ndarray, valid: float, test: float) -> np.ndarray:
+    """A global time cut: the latest ``test`` share of all ratings is test, the share before it valid."""
+    n = timestamps.size
+    order = np.argsort(timestamps, kind="stable")
+    n_test, n_valid = int(round(n * test)), int(round(n * valid))
+    out = np.zeros(n, dtype=np.int8)
+    if n_test:
+        out[order[n - n_test:]] = TEST
+    if n_valid:
+        out[order[n - n_test - n_valid:n - n_test]] = VALID
+    return out
+
+
+def make_split(cfg, users: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
+    """Dispatch on ``cfg.method`` (a SplitConfig)."""
+    if cfg.method == "random":
+        return random_split(users.size, cfg.valid, cfg.test, cfg.seed)
+    if timestamps is None:
+        raise DataError(f"split.method={cfg.method} needs timestamps, and the input has none; "
+                        "use --set split.method=random or map data.columns.timestamp")
+    if cfg.method == "user_time":
+        return user_time_split(users, timestamps, cfg.valid, cfg.test, cfg.last_k)
+    return global_time_split(timestamps, cfg.valid, cfg.test)
+
+
+def drop_unknown(assign: np.ndarray, users: np.ndarray, movies: np.ndarray) -> tuple[np.ndarray, int]:
+    """Mark valid/test rows whose user or movie has no training rating as dropped (-1); returns the count."""
+    train = assign == TRAIN
+    known_u = np.isin(users, np.unique(users[train]))
+    known_m = np.isin(movies, np.unique(movies[train]))
+    drop = (~train) & ~(known_u & known_m)
+    out = assign.copy()
+    out[drop] = -1
+    return out, int(drop.sum())
