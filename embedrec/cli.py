@@ -9,9 +9,9 @@ import functools
 import json
 import logging
 import sys
-from pathlib import Path
 
 import click
+import numpy as np
 
 from embedrec import __version__
 from embedrec.errors import EmbedrecError
@@ -146,6 +146,88 @@ def ingest(cfg, source, output, overwrite, fmt):
         click.echo(json.dumps(summary, indent=2))
 
 
+def _metrics_out(metrics: dict, fmt: str) -> None:
+    from embedrec.output import metric_columns, metric_rows, resolve_format, write_rows
+
+    fmt = resolve_format(fmt)
+    if fmt == "json":
+        click.echo(json.dumps(metrics, indent=2, default=float))
+        return
+    rows = list(metric_rows(metrics))
+    write_rows(rows, metric_columns(rows), fmt)
+
+
+FMT = click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "jsonl", "csv", "tsv"]),
+                   default="auto", show_default=True, help="Output format (auto: a table on a terminal, else TSV).")
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+@FMT
+@common
+def train(cfg, resume, fmt):
+    """Train embeddings on the prepared dataset (data.prepared) and write the run (run.dir).
+
+    Shows a progress bar with the loss and the validation metric, stops early on the validation metric,
+    keeps the best epoch, builds the FAISS index, and prints the final metrics beside the baselines.
+
+    \b
+    Examples:
+      embedrec train
+      embedrec train --set model.objective=implicit --set model.loss=bpr --set run.dir=runs/bpr
+      embedrec train --resume
+    """
+    from embedrec.train import train_run
+
+    metrics = train_run(cfg, resume=resume, progress=progress_enabled())
+    log.info("best epoch %s of %s (%s), %.1fs; run in %s", metrics["best_epoch"], metrics["epochs_run"],
+             metrics["metric"], metrics["train_seconds"], cfg.run.dir)
+    _metrics_out(metrics, fmt)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
+@click.option("-k", "ks", multiple=True, type=click.IntRange(1), help="Cut-offs (repeatable); default train.eval_k.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+@FMT
+@common
+def evaluate(cfg, split, ks, run_dir, fmt):
+    """Evaluate a trained run on its validation or test split, beside the baselines.
+
+    Explicit models get RMSE and MAE; every model gets Precision, Recall, NDCG, MAP, HitRate, MRR and
+    coverage at each K (candidates: all movies minus the user's training movies).
+
+    \b
+    Example:
+      embedrec evaluate --split test -k 10 -k 20 --format json
+    """
+    from embedrec.evaluate import evaluate_run
+
+    metrics = evaluate_run(run_dir or cfg.run.dir, None, split, ks or tuple(cfg.train.eval_k))
+    _metrics_out(metrics, fmt)
+
+
+@main.group(cls=Group, context_settings=CONTEXT)
+def index():
+    """Manage a run's FAISS index."""
+
+
+@index.command("rebuild", context_settings=CONTEXT)
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+@common
+def index_rebuild(cfg, run_dir):
+    """Rebuild the index of a trained run with the current index.* settings.
+
+    \b
+    Example:
+      embedrec index rebuild --set index.kind=hnsw --set index.ef_search=64
+    """
+    from embedrec.run import rebuild_index
+
+    meta = rebuild_index(run_dir or cfg.run.dir, cfg.index)
+    click.echo(json.dumps(meta, indent=2))
+
+
 def _not_built(name: str, issue: int):
     @main.command(name, context_settings=CONTEXT, add_help_option=True,
                   help=f"Not built yet (issue #{issue}): exits with code 2.")
@@ -157,9 +239,148 @@ def _not_built(name: str, issue: int):
     return cmd
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
 
-for _name, _issue in (("train", 3), ("evaluate", 3), ("tune-dims", 5), ("recommend", 4), ("predict", 4),
-                      ("export", 7)):
+
+@main.command(context_settings=CONTEXT)
+@click.option("--user", "user", help="A user id from the source data.")
+@click.option("--users", "users_file", type=click.File("r"), help="A file of user ids, one per line; - for stdin.")
+@click.option("--movie", "movie", help="A movie id or title words: similar movies.")
+@click.option("--liked", help="Comma-separated movie ids a new user liked.")
+@click.option("--rated", help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4.")
+@click.option("-k", "k", type=click.IntRange(1), help="How many movies (recommend.k).")
+@click.option("--include-seen", is_flag=True, help="Also recommend movies the user rated in training.")
+@click.option("--genre", "genres", multiple=True, help="Only movies of this genre (repeatable: any of them).")
+@click.option("--year-min", type=int, help="Only movies from this year on.")
+@click.option("--year-max", type=int, help="Only movies up to this year.")
+@click.option("--strict", is_flag=True, help="With --users: fail on an unknown id instead of skipping it.")
+@click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+@FMT
+@common
+def recommend(cfg, user, users_file, movie, liked, rated, k, include_seen, genres, year_min, year_max, strict,
+              fallback, run_dir, fmt):
+    """Top-K movies for a user, many users, a new user, or movies similar to a movie.
+
+    \b
+    Examples:
+      embedrec recommend --user 196 -k 5
+      cut -f1 users.txt | embedrec recommend --users - --format jsonl
+      embedrec recommend --movie "toy story" --format csv
+      embedrec recommend --liked 50,181,172 --genre Comedy
+      embedrec recommend --rated 50=5,181=4,313=1
+    """
+    from embedrec.errors import UsageError
+    from embedrec.output import resolve_format, write_rows
+    from embedrec.recommend import COLUMNS, Recommender, recommend_many
+
+    modes = [x for x in (user, users_file, movie, liked or rated) if x]
+    if len(modes) != 1:
+        raise UsageError("give exactly one of --user, --users, --movie, or --liked/--rated")
+    k = k or cfg.recommend.k
+    fallback = fallback or cfg.recommend.fallback
+    rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
+    allowed = rec.allowed(genres, year_min, year_max)
+    if allowed is not None and allowed.size == 0:
+        log.warning("no movie passes the filters (--genre/--year-min/--year-max)")
+    fmt = resolve_format(fmt)
+    cols = COLUMNS
+    if users_file is not None:
+        rows = recommend_many(rec, users_file, k, include_seen=include_seen, allowed=allowed, strict=strict,
+                              fallback=fallback, batch=cfg.recommend.batch_size)
+    elif user is not None:
+        rows_of = _user_rows(rec, user, k, include_seen, allowed, fallback)
+        rows = rows_of
+    elif movie is not None:
+        row = rec.find_movie(movie)
+        ids, scores = rec.similar(row, k, allowed)
+        cols = ["movie_id_query", "rank", "movie_id", "title", "year", "genres", "score"]
+        rows = ({**r, "movie_id_query": rec.movie_ids[row].item()} for r in rec.rows_for(None, ids, scores))
+    else:
+        rated_map = _parse_rated(rated) if rated else {}
+        liked_ids = [t.strip() for t in liked.split(",") if t.strip()] if liked else []
+        p, b, seen = rec.fold_in(liked_ids, rated_map)
+        ids, scores = rec.recommend_vector(p, b, k, np.zeros(0) if include_seen else seen, allowed)
+        rows = rec.rows_for(None, ids, scores)
+    write_rows(rows, cols, fmt)
+
+
+def _user_rows(rec, user, k, include_seen, allowed, fallback):
+    from embedrec.errors import NotFoundError
+
+    try:
+        row = rec.user_row(user)
+    except NotFoundError:
+        if fallback != "popular":
+            raise
+        log.warning("user '%s' is not in the training data: most popular movies instead", user)
+        ids, scores = rec.popular(k, allowed)
+        return rec.rows_for(rec._parse_id(user, rec.user_ids), ids, scores)
+    ids, scores = rec.recommend_rows(np.array([row]), k, include_seen, allowed)
+    return rec.rows_for(rec.user_ids[row].item(), ids[0], scores[0])
+
+
+def _parse_rated(text: str) -> dict:
+    from embedrec.errors import UsageError
+
+    out = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        mid, sep, r = part.partition("=")
+        try:
+            out[mid.strip()] = float(r)
+        except ValueError:
+            raise UsageError(f"--rated '{part}': expected MOVIE=RATING, e.g. --rated 50=5,181=4") from None
+        if not sep:
+            raise UsageError(f"--rated '{part}': expected MOVIE=RATING, e.g. --rated 50=5,181=4")
+    return out
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--pairs", type=click.File("r"), required=True, help="CSV/TSV of user,movie pairs (header optional); - for stdin.")
+@click.option("--strict", is_flag=True, help="Fail on an unknown user or movie instead of skipping it.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+@FMT
+@common
+def predict(cfg, pairs, strict, run_dir, fmt):
+    """The model's score for (user, movie) pairs: the predicted rating for explicit models.
+
+    \b
+    Example:
+      printf '196,242\\n186,302\\n' | embedrec predict --pairs - --format csv
+    """
+    from embedrec.errors import NotFoundError
+    from embedrec.output import resolve_format, write_rows
+    from embedrec.recommend import Recommender
+
+    rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
+    users, movies, good = [], [], []
+    for n, line in enumerate(pairs, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in (line.split("\t") if "\t" in line else line.split(","))]
+        if len(parts) < 2:
+            raise NotFoundError(f"{pairs.name}:{n}: expected 'user,movie'")
+        u, _ = rec.user_rows([parts[0]])
+        mid = rec._parse_id(parts[1], rec.movie_ids)
+        mhit = np.flatnonzero(rec.movie_ids == mid) if mid is not None else []
+        if u[0] < 0 or len(mhit) == 0:
+            if n == 1 and (rec._parse_id(parts[0], rec.user_ids) is None or mid is None):
+                continue  # a header line
+            what = f"user '{parts[0]}'" if u[0] < 0 else f"movie '{parts[1]}'"
+            if strict:
+                raise NotFoundError(f"{pairs.name}:{n}: {what} is not in the training data")
+            log.warning("%s:%d: %s is not in the training data; skipped", pairs.name, n, what)
+            continue
+        users.append(int(u[0]))
+        movies.append(int(mhit[0]))
+        good.append((parts[0], parts[1]))
+    scores = rec.predict(np.array(users, dtype=np.int64), np.array(movies, dtype=np.int64)) if users else []
+    rows = ({"user_id": rec.user_ids[u].item(), "movie_id": rec.movie_ids[m].item(), "score": float(s)}
+            for u, m, s in zip(users, movies, scores))
+    write_rows(rows, ["user_id", "movie_id", "score"], resolve_format(fmt))
+
+
+for _name, _issue in (("tune-dims", 5), ("export", 7)):
     _not_built(_name, _issue)

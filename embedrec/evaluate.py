@@ -1,0 +1,165 @@
+"""Evaluation of factor models and baselines on a split (numpy only, batched so memory stays bounded)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from embedrec import metrics as M
+
+
+def csr(users: np.ndarray, items: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr, indices) of the user -> items lists, items sorted within each user."""
+    order = np.lexsort((items, users))
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(users, minlength=n_users), out=indptr[1:])
+    return indptr, items[order].astype(np.int32)
+
+
+def gather_csr(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray):
+    """For the given rows of a CSR: (local row number per entry, the entries, lengths per row)."""
+    starts = indptr[rows]
+    lens = indptr[rows + 1] - starts
+    total = int(lens.sum())
+    offs = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(total)
+    return np.repeat(np.arange(rows.size), lens), indices[offs], lens
+
+
+def top_k_scores(user_vecs: np.ndarray, movie_vecs: np.ndarray, movie_bias: np.ndarray | None, k: int,
+                 exclude: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray) -> np.ndarray:
+    """Exact top-k movie indices for the given user rows, excluding each user's ``exclude`` CSR items."""
+    scores = user_vecs @ movie_vecs.T
+    if movie_bias is not None:
+        scores += movie_bias[None, :]
+    if exclude is not None:
+        r, c, _ = gather_csr(exclude[0], exclude[1], rows)
+        scores[r, c] = -np.inf
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    ps = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-ps, axis=1, kind="stable")
+    top = np.take_along_axis(part, order, axis=1)
+    top[np.take_along_axis(ps, order, axis=1) == -np.inf] = -1
+    return top
+
+
+def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, test_items, n_users, n_movies,
+                    ks=(10, 20), batch=2048, progress=None) -> dict:
+    """Precision/Recall/NDCG/MAP/HitRate/MRR@K and coverage@K over users with at least one test movie."""
+    ks = sorted(set(ks))
+    kmax = max(ks)
+    t_indptr, t_indices = csr(test_users, test_items, n_users)
+    eval_users = np.flatnonzero(np.diff(t_indptr) > 0)
+    sums = {f"{m}@{k}": 0.0 for m in M.PER_USER for k in ks}
+    tops = []
+    for s in range(0, eval_users.size, batch):
+        rows = eval_users[s:s + batch]
+        top = top_k_scores(user_vecs[rows], movie_vecs, movie_bias, kmax, train_csr, rows)
+        _, sub_idx, lens = gather_csr(t_indptr, t_indices, rows)
+        sub_ptr = np.concatenate([[0], np.cumsum(lens)])
+        hits = M.hit_matrix(top, sub_ptr, sub_idx)
+        n_rel = np.diff(sub_ptr)
+        for name, fn in M.PER_USER.items():
+            for k in ks:
+                sums[f"{name}@{k}"] += float(fn(hits, n_rel, k).sum())
+        tops.append(top)
+        if progress is not None:
+            progress(rows.size)
+    n = max(eval_users.size, 1)
+    out = {key: v / n for key, v in sums.items()}
+    alltop = np.concatenate(tops) if tops else np.zeros((0, kmax), dtype=np.int64)
+    for k in ks:
+        out[f"coverage@{k}"] = M.coverage_at_k(alltop, n_movies, k)
+    out["users_evaluated"] = int(eval_users.size)
+    out["users_skipped"] = int(n_users - eval_users.size)
+    return out
+
+
+def predict_ratings(user_vecs, movie_vecs, user_bias, movie_bias, global_mean, users, movies, scale=None,
+                    batch=1 << 20) -> np.ndarray:
+    out = np.empty(users.size, dtype=np.float64)
+    for s in range(0, users.size, batch):
+        u, m = users[s:s + batch], movies[s:s + batch]
+        p = np.einsum("ij,ij->i", user_vecs[u], movie_vecs[m]).astype(np.float64) + global_mean
+        if user_bias is not None:
+            p += user_bias[u]
+        if movie_bias is not None:
+            p += movie_bias[m]
+        out[s:s + batch] = p
+    if scale is not None:
+        np.clip(out, scale[0], scale[1], out=out)
+    return out
+
+
+def rating_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
+    return {"rmse": M.rmse(pred, true), "mae": M.mae(pred, true)}
+
+
+def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10):
+    """Biases-only baseline: mu + b_u + b_m, fit by alternating regularised least squares."""
+    mu = float(ratings.mean())
+    bu = np.zeros(n_users)
+    bm = np.zeros(n_movies)
+    cu = np.bincount(users, minlength=n_users)
+    cm = np.bincount(movies, minlength=n_movies)
+    for _ in range(iters):
+        bm = np.bincount(movies, ratings - mu - bu[users], minlength=n_movies) / (reg + cm)
+        bu = np.bincount(users, ratings - mu - bm[movies], minlength=n_users) / (reg + cu)
+    return mu, bu, bm
+
+
+def baselines(ds, split: str, explicit: bool, ks=(10, 20), relevant_min: float | None = None) -> dict:
+    """Global mean and biases-only (ratings); most-popular (ranking). Same split, same definitions."""
+    tr, te = ds.splits["train"], ds.splits[split]
+    out: dict = {}
+    if len(te) == 0:
+        return out
+    if explicit:
+        mu = float(tr.rating.mean())
+        out["global_mean"] = rating_metrics(np.full(len(te), mu), te.rating)
+        mu, bu, bm = fit_biases(tr.user, tr.movie, tr.rating.astype(np.float64), ds.n_users, ds.n_movies)
+        pred = np.clip(mu + bu[te.user] + bm[te.movie], *ds.rating_scale)
+        out["biases"] = rating_metrics(pred, te.rating)
+    pop = np.bincount(tr.movie, minlength=ds.n_movies).astype(np.float32)
+    train_csr = csr(tr.user, tr.movie, ds.n_users)
+    tu, ti = relevant(te, relevant_min)
+    out["most_popular"] = ranking_metrics(np.zeros((ds.n_users, 1), np.float32), np.zeros((ds.n_movies, 1), np.float32),
+                                          pop, train_csr, tu, ti, ds.n_users, ds.n_movies, ks)
+    return out
+
+
+def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Test (user, movie) pairs that count as relevant for ranking metrics."""
+    if min_rating is None:
+        return split.user, split.movie
+    keep = split.rating >= min_rating
+    return split.user[keep], split.movie[keep]
+
+
+def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20)) -> dict:
+    """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split."""
+    from embedrec.dataset import load_dataset
+    from embedrec.errors import ArtifactError, UsageError
+    from embedrec.run import load_run
+
+    run = load_run(run_dir)
+    ds = load_dataset(dataset_dir or run.manifest["dataset"]["path"])
+    if ds.n_users != run.manifest["n_users"] or ds.n_movies != run.manifest["n_movies"]:
+        raise ArtifactError(f"dataset '{ds.path}' ({ds.n_users} users x {ds.n_movies} movies) is not the one run "
+                            f"'{run.path}' was trained on ({run.manifest['n_users']} x {run.manifest['n_movies']})")
+    if len(ds.splits[split]) == 0:
+        raise UsageError(f"the {split} split of '{ds.path}' is empty; evaluate --split valid, or ingest with a "
+                         f"non-zero split.{split}")
+    f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
+    f["global_mean"] = run.manifest.get("global_mean", 0.0)
+    explicit = run.explicit
+    part = ds.splits[split]
+    out: dict = {}
+    if explicit:
+        pred = predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
+                               f["global_mean"], part.user, part.movie, ds.rating_scale)
+        out.update(rating_metrics(pred, part.rating))
+    tr = ds.splits["train"]
+    tu, ti = relevant(part, None)
+    out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], csr(tr.user, tr.movie, ds.n_users),
+                               tu, ti, ds.n_users, ds.n_movies, ks))
+    return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks)}}}

@@ -1,0 +1,85 @@
+"""Formatting rows for stdout: table, json, jsonl, csv, tsv. Rows are streamed where the format allows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from collections.abc import Iterable, Iterator
+
+FORMATS = ("table", "json", "jsonl", "csv", "tsv")
+
+
+def resolve_format(fmt: str, stream=None) -> str:
+    stream = stream or sys.stdout
+    if fmt == "auto":
+        return "table" if stream.isatty() else "tsv"
+    return fmt
+
+
+def _cell(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    if isinstance(v, (list, tuple)):
+        return "|".join(map(str, v))
+    return str(v)
+
+
+def _jsonable(v):
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if hasattr(v, "item"):
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None) -> int:
+    """Write rows in ``fmt`` to ``out`` (stdout); returns how many were written."""
+    out = out or sys.stdout
+    n = 0
+    if fmt == "jsonl":
+        for r in rows:
+            out.write(json.dumps({c: _jsonable(r.get(c)) for c in columns}, ensure_ascii=False) + "\n")
+            n += 1
+        return n
+    if fmt == "json":
+        data = [{c: _jsonable(r.get(c)) for c in columns} for r in rows]
+        out.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return len(data)
+    if fmt in ("csv", "tsv"):
+        w = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n",
+                       quoting=csv.QUOTE_MINIMAL)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([_cell(r.get(c)) if not isinstance(r.get(c), float) else repr(round(r.get(c), 6))
+                        for c in columns])
+            n += 1
+        return n
+    # table: needs all rows for widths
+    data = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(d[i]) for d in data]) for i, c in enumerate(columns)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
+    for d in data:
+        out.write("  ".join(v.ljust(w) for v, w in zip(d, widths)).rstrip() + "\n")
+    return len(data)
+
+
+def metric_rows(metrics: dict) -> Iterator[dict]:
+    """Flatten {'splits': {split: {model: {metric: v}}}} to rows of split, model, metrics."""
+    for split, models in metrics.get("splits", {}).items():
+        for model, vals in models.items():
+            yield {"split": split, "model": model, **vals}
+
+
+def metric_columns(rows: list[dict]) -> list[str]:
+    cols = ["split", "model"]
+    for r in rows:
+        for k in r:
+            if k not in cols and not k.startswith("users_"):
+                cols.append(k)
+    return cols

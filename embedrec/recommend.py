@@ -1,0 +1,314 @@
+"""Serving from a trained run: top-K for users, similar movies, fold-in of new users, pair scores.
+
+Reads only numpy arrays, Parquet (through pyarrow) and FAISS indexes: no torch, no pandas, so a fresh
+``embedrec recommend`` process starts fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedrec import index as ix
+from embedrec.errors import ArtifactError, NotFoundError, UsageError
+from embedrec.run import Run, load_run
+
+log = logging.getLogger("embedrec")
+COLUMNS = ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
+
+
+def _read_parquet_columns(path, columns=None) -> dict:
+    import pyarrow.parquet as pq
+
+    try:
+        t = pq.read_table(path, columns=columns)
+    except FileNotFoundError:
+        raise ArtifactError(f"run artifact '{path}' is missing; rerun 'embedrec train'") from None
+    except Exception as e:
+        raise ArtifactError(f"run artifact '{path}' cannot be read ({str(e).splitlines()[0]})") from None
+    return {name: t.column(name) for name in t.column_names}
+
+
+@dataclass
+class Movie:
+    idx: int
+    movie_id: object
+    title: str
+    year: int | None
+    genres: list[str]
+
+
+class Recommender:
+    def __init__(self, run: Run, rec_cfg=None):
+        self.run = run
+        m = run.manifest
+        self.cfg = rec_cfg
+        self.explicit = run.explicit
+        self.P = run.array("user_factors")
+        self.Q = run.array("movie_factors")
+        self.bu = run.array("user_bias")
+        self.bm = run.array("movie_bias")
+        self.mu = float(m.get("global_mean", 0.0))
+        self.scale = tuple(m["dataset"]["rating_scale"]) if m["dataset"].get("rating_scale") else None
+        self.seen_ptr = run.array("seen_indptr")
+        self.seen_idx = run.array("seen_indices")
+        if self.P.shape[0] != m["n_users"] or self.Q.shape[0] != m["n_movies"] or self.P.shape[1] != self.Q.shape[1]:
+            raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; rerun 'embedrec train'")
+        users = _read_parquet_columns(run.path / "users.parquet", ["user_id"])
+        self.user_ids = users["user_id"].to_numpy()
+        movies = _read_parquet_columns(run.path / "movies.parquet", ["movie_id", "title", "year", "genres"])
+        self.movie_ids = movies["movie_id"].to_numpy()
+        self.titles = movies["title"].to_pylist()
+        self.years = movies["year"].to_pylist()
+        self.genres = movies["genres"].to_pylist()
+        self._ip = self._cos = None
+        self._user_sorted = None
+
+    # ----------------------------------------------------------------------------------------- lookups
+    @classmethod
+    def open(cls, run_dir, rec_cfg=None) -> Recommender:
+        return cls(load_run(run_dir), rec_cfg)
+
+    @property
+    def ip_index(self):
+        if self._ip is None:
+            meta = self.run.manifest["index"]
+            if meta.get("embeddings_sha256") != self.run.manifest.get("embeddings_sha256"):
+                raise ArtifactError(f"the index in '{self.run.path}' was built from other embeddings than the run's; "
+                                    "run 'embedrec index rebuild' to rebuild it")
+            self._ip = ix.load_index(self.run.path / ix.IP_FILE, meta, self.Q.shape[0], self.Q.shape[1] + 1)
+        return self._ip
+
+    @property
+    def cos_index(self):
+        if self._cos is None:
+            self._cos = ix.load_index(self.run.path / ix.COS_FILE, self.run.manifest["index"], self.Q.shape[0],
+                                      self.Q.shape[1])
+        return self._cos
+
+    def _parse_id(self, text, ids: np.ndarray):
+        if ids.dtype.kind in "iu":
+            try:
+                return int(str(text).strip())
+            except ValueError:
+                return None
+        return str(text).strip()
+
+    def user_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
+        """Map external user ids to rows; returns (rows with -1 for unknown, the parsed ids)."""
+        if self._user_sorted is None:
+            order = np.argsort(self.user_ids, kind="stable")
+            self._user_sorted = (order, self.user_ids[order])
+        order, sorted_ids = self._user_sorted
+        parsed = [self._parse_id(t, self.user_ids) for t in ids]
+        rows = np.full(len(parsed), -1, dtype=np.int64)
+        valid = [i for i, p in enumerate(parsed) if p is not None]
+        if valid:
+            vals = np.array([parsed[i] for i in valid], dtype=sorted_ids.dtype)
+            pos = np.searchsorted(sorted_ids, vals)
+            pos_c = np.minimum(pos, sorted_ids.size - 1)
+            ok = sorted_ids[pos_c] == vals
+            rows[np.array(valid)[ok]] = order[pos_c[ok]]
+        return rows, parsed
+
+    def user_row(self, user_id) -> int:
+        rows, parsed = self.user_rows([user_id])
+        if rows[0] < 0:
+            raise NotFoundError(f"user '{user_id}' is not in the training data ({self.P.shape[0]:,} users); use "
+                                "--fallback popular, or --liked/--rated to recommend for a new user")
+        return int(rows[0])
+
+    def movie_row(self, movie_id) -> int:
+        mid = self._parse_id(movie_id, self.movie_ids)
+        hit = np.flatnonzero(self.movie_ids == mid) if mid is not None else np.array([], dtype=np.int64)
+        if hit.size == 0:
+            raise NotFoundError(f"movie '{movie_id}' is not in the training data; check the id (movies.parquet in "
+                                "the run lists them) or search by title with --movie \"title words\"")
+        return int(hit[0])
+
+    def find_movie(self, query: str) -> int:
+        """A movie by id, exact title, 'Title (year)', or title words; ambiguity raises UsageError."""
+        q = query.strip()
+        if self._parse_id(q, self.movie_ids) is not None and np.any(self.movie_ids == self._parse_id(q, self.movie_ids)):
+            return self.movie_row(q)
+        low = q.lower()
+        full = [f"{t} ({y})".lower() if y is not None else t.lower() for t, y in zip(self.titles, self.years)]
+        exact = [i for i, (t, f) in enumerate(zip(self.titles, full)) if t.lower() == low or f == low]
+        if len(exact) == 1:
+            return exact[0]
+        words = low.split()
+        cands = exact or [i for i, f in enumerate(full) if all(w in f for w in words)]
+        if len(cands) == 1:
+            return cands[0]
+        if not cands:
+            raise NotFoundError(f"no movie title matches '{query}'; try fewer words or the movie id")
+        shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]} ({self.years[i]})" for i in cands[:10])
+        more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
+        raise UsageError(f"'{query}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
+
+    def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None,
+                year_max: int | None = None) -> np.ndarray | None:
+        """Movie rows passing the filters, or None when there is no filter."""
+        if not genres and year_min is None and year_max is None:
+            return None
+        keep = np.ones(len(self.titles), dtype=bool)
+        if genres:
+            want = {g.lower() for g in genres}
+            keep &= np.array([bool(want & {x.lower() for x in (gs or [])}) for gs in self.genres])
+        years = np.array([y if y is not None else -1 for y in self.years])
+        if year_min is not None:
+            keep &= years >= year_min
+        if year_max is not None:
+            keep &= (years <= year_max) & (years >= 0)
+        return np.flatnonzero(keep)
+
+    # ----------------------------------------------------------------------------------------- scoring
+    def _full_score(self, ip_scores: np.ndarray, rows: np.ndarray | None, extra_bias=None) -> np.ndarray:
+        if not self.explicit:
+            return ip_scores
+        b = extra_bias if extra_bias is not None else (self.bu[rows][:, None] if rows is not None and self.bu is not None
+                                                       else 0.0)
+        return ip_scores + self.mu + b
+
+    def _search_users(self, queries: np.ndarray, seen: list[np.ndarray], k: int, allowed) -> tuple:
+        n = self.Q.shape[0]
+        limit = n if allowed is None else allowed.size
+        want = min(k + max((s.size for s in seen), default=0), limit)
+        while True:
+            D, I = ix.search(self.ip_index, queries, max(want, 1), allowed)
+            out_i, out_d, short = [], [], False
+            for r in range(queries.shape[0]):
+                ids, sc = I[r], D[r]
+                ok = ids >= 0
+                if seen[r].size:
+                    ok &= ~np.isin(ids, seen[r])
+                ids, sc = ids[ok][:k], sc[ok][:k]
+                if ids.size < k and want < limit:
+                    short = True
+                out_i.append(ids)
+                out_d.append(sc)
+            if not short:
+                return out_i, out_d
+            want = min(want * 2, limit)
+
+    def _seen(self, row: int) -> np.ndarray:
+        return np.asarray(self.seen_idx[self.seen_ptr[row]:self.seen_ptr[row + 1]])
+
+    def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None):
+        """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen."""
+        q = ix.augment_users(np.asarray(self.P[rows]))
+        seen = [np.zeros(0, np.int32) if include_seen else self._seen(r) for r in rows]
+        ids, scores = self._search_users(q, seen, k, allowed)
+        return ids, [self._full_score(s[None, :], np.array([r]))[0] for s, r in zip(scores, rows)]
+
+    def popular(self, k: int, allowed=None, exclude: np.ndarray | None = None):
+        pop = self.run.array("popularity").astype(np.float64)
+        order = np.argsort(-pop, kind="stable")
+        if allowed is not None:
+            order = order[np.isin(order, allowed)]
+        if exclude is not None and exclude.size:
+            order = order[~np.isin(order, exclude)]
+        top = order[:k]
+        return top, pop[top]
+
+    def fold_in(self, liked: list = (), rated: dict | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+        """A user vector for someone not in the training data, from liked movies or {movie: rating}.
+
+        Explicit models: ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
+        Implicit models: the implicit-ALS solve (Hu, Koren & Volinsky 2008) against the fixed movie factors,
+        p = (Q^T Q + alpha Q_S^T Q_S + reg I)^-1 (1 + alpha) Q_S^T 1.
+        """
+        reg = self.cfg.foldin_reg if self.cfg else 0.1
+        alpha = self.cfg.foldin_alpha if self.cfg else 10.0
+        items: dict[int, float] = {}
+        top = self.scale[1] if self.scale else 1.0
+        for mid in liked:
+            items[self.movie_row(mid)] = top
+        for mid, r in (rated or {}).items():
+            items[self.movie_row(mid)] = float(r)
+        if not items:
+            raise UsageError("give at least one movie with --liked or --rated")
+        rows = np.array(list(items), dtype=np.int64)
+        Qs = np.asarray(self.Q[rows], dtype=np.float64)
+        d = self.Q.shape[1]
+        if self.explicit:
+            y = np.array([items[r] for r in rows]) - self.mu - (self.bm[rows] if self.bm is not None else 0.0)
+            X = np.hstack([Qs, np.ones((rows.size, 1))])
+            A = X.T @ X + reg * rows.size * np.eye(d + 1)
+            sol = np.linalg.solve(A, X.T @ y)
+            return sol[:d].astype(np.float32), float(sol[d]), rows
+        Q = np.asarray(self.Q, dtype=np.float64)
+        A = Q.T @ Q + alpha * Qs.T @ Qs + reg * np.eye(d)
+        p = np.linalg.solve(A, (1 + alpha) * Qs.sum(axis=0))
+        return p.astype(np.float32), 0.0, rows
+
+    def recommend_vector(self, p: np.ndarray, bias: float, k: int, exclude: np.ndarray, allowed=None):
+        q = ix.augment_users(p[None, :])
+        ids, scores = self._search_users(q, [exclude], k, allowed)
+        return ids[0], self._full_score(scores[0], None, extra_bias=bias)
+
+    def similar(self, row: int, k: int, allowed=None):
+        v = ix.normalise(np.asarray(self.Q[row:row + 1]))
+        if not np.any(v):
+            log.warning("movie %s has a zero embedding: similarities are all 0", self.movie_ids[row])
+        D, I = ix.search(self.cos_index, v, min(k + 1, self.Q.shape[0]), allowed)
+        keep = (I[0] >= 0) & (I[0] != row)
+        return I[0][keep][:k], D[0][keep][:k]
+
+    def predict(self, urows: np.ndarray, mrows: np.ndarray) -> np.ndarray:
+        s = np.einsum("ij,ij->i", np.asarray(self.P[urows]), np.asarray(self.Q[mrows])).astype(np.float64)
+        if self.bm is not None:
+            s += self.bm[mrows]
+        if self.explicit:
+            s += self.mu + (self.bu[urows] if self.bu is not None else 0.0)
+            if self.scale:
+                np.clip(s, self.scale[0], self.scale[1], out=s)
+        return s
+
+    # ----------------------------------------------------------------------------------------- rows
+    def rows_for(self, user_id, movie_rows: np.ndarray, scores: np.ndarray) -> Iterator[dict]:
+        for rank, (m, s) in enumerate(zip(movie_rows, scores), 1):
+            yield {"user_id": user_id, "rank": rank, "movie_id": self.movie_ids[m].item()
+                   if hasattr(self.movie_ids[m], "item") else self.movie_ids[m], "title": self.titles[m],
+                   "year": self.years[m], "genres": self.genres[m] or [], "score": float(s)}
+
+
+def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
+                   strict=False, fallback="none", batch=4096) -> Iterator[dict]:
+    """Stream rows for many user ids (one per line), batched through the index."""
+    def flush(buf: list[str]):
+        rows, parsed = rec.user_rows(buf)
+        known = rows >= 0
+        for t, r in zip(buf, rows):
+            if r < 0:
+                if strict:
+                    raise NotFoundError(f"user '{t}' is not in the training data (--strict)")
+                if fallback != "popular":
+                    log.warning("unknown user '%s' skipped", t)
+        results = {}
+        if known.any():
+            ids, scores = rec.recommend_rows(rows[known], k, include_seen, allowed)
+            for r, i, s in zip(rows[known], ids, scores):
+                results[int(r)] = (i, s)
+        for t, p, r in zip(buf, parsed, rows):
+            if r >= 0:
+                i, s = results[int(r)]
+                yield from rec.rows_for(p, i, s)
+            elif fallback == "popular":
+                i, s = rec.popular(k, allowed)
+                yield from rec.rows_for(p if p is not None else t, i, s)
+
+    buf: list[str] = []
+    for line in lines:
+        t = line.strip()
+        if not t or t.startswith("#"):
+            continue
+        buf.append(t)
+        if len(buf) >= batch:
+            yield from flush(buf)
+            buf = []
+    if buf:
+        yield from flush(buf)

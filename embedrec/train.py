@@ -1,0 +1,363 @@
+"""The fit loop: batches, loss, optimiser, per-epoch validation, early stopping, checkpoints, resume.
+
+Every random draw of epoch e comes from a generator seeded with (seed, e), so a run resumed from the
+checkpoint of epoch e continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from embedrec import evaluate as E
+from embedrec import losses
+from embedrec.errors import ArtifactError, ConfigError, Interrupted, TrainingError
+from embedrec.fsutil import atomic_write_bytes
+from embedrec.metrics import higher_is_better, parse_metric
+from embedrec.model import MatrixFactorization, auto_dim
+
+log = logging.getLogger("embedrec")
+CHECKPOINT = "checkpoint.pt"
+LOG = "metrics.jsonl"
+
+
+@dataclass
+class FitResult:
+    model: MatrixFactorization
+    loss: str
+    metric: str
+    best_epoch: int
+    best_value: float
+    history: list[dict] = field(default_factory=list)
+    epochs_run: int = 0
+    seconds: float = 0.0
+
+
+def resolve_loss(model_cfg) -> str:
+    if model_cfg.objective == "explicit":
+        return "mse"
+    return "softmax" if model_cfg.loss == "auto" else model_cfg.loss
+
+
+def resolve_metric(model_cfg, train_cfg) -> str:
+    if train_cfg.metric != "auto":
+        return train_cfg.metric.lower()
+    return "rmse" if model_cfg.objective == "explicit" else f"ndcg@{min(train_cfg.eval_k)}"
+
+
+def resolve_dim(model_cfg, n_users: int, n_movies: int) -> int:
+    return auto_dim(n_users, n_movies) if model_cfg.dim == "auto" else int(model_cfg.dim)
+
+
+def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: float) -> MatrixFactorization:
+    loss = resolve_loss(model_cfg)
+    full_softmax = loss == "softmax" and n_movies <= train_cfg.softmax_full_max
+    if full_softmax and train_cfg.optimizer == "sparse_adam":
+        raise ConfigError("config key 'train.optimizer': sparse_adam cannot train a full softmax (dense gradients); "
+                          "use adam, sgd or adagrad, or lower train.softmax_full_max for sampled softmax")
+    sparse = train_cfg.optimizer in ("sgd", "adagrad", "sparse_adam") and not full_softmax
+    explicit = model_cfg.objective == "explicit"
+    return MatrixFactorization(
+        n_users, n_movies, resolve_dim(model_cfg, n_users, n_movies),
+        user_bias=explicit and model_cfg.biases, movie_bias=model_cfg.biases, sparse=sparse,
+        init_std=model_cfg.init_std, global_mean=global_mean if explicit else 0.0)
+
+
+def make_optimizer(model: MatrixFactorization, train_cfg) -> torch.optim.Optimizer:
+    params = list(model.parameters())
+    name, lr = train_cfg.optimizer, train_cfg.lr
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "sparse_adam":
+        return torch.optim.SparseAdam(params, lr=lr)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr)
+
+
+def factors(model: MatrixFactorization) -> dict[str, np.ndarray | float]:
+    """Plain numpy copies of what the model scores with."""
+    with torch.no_grad():
+        return {
+            "user_factors": model.user.weight.detach().numpy().copy(),
+            "movie_factors": model.movie.weight.detach().numpy().copy(),
+            "user_bias": (model.user_bias.weight.detach().numpy()[:, 0].copy()
+                          if model.user_bias is not None else None),
+            "movie_bias": (model.movie_bias.weight.detach().numpy()[:, 0].copy()
+                           if model.movie_bias is not None else None),
+            "global_mean": float(model.global_mean),
+        }
+
+
+def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | None = None,
+                   ranking: bool = True) -> dict:
+    """Metrics of factors ``f`` on ``split`` of dataset ``ds`` (rating metrics when explicit, ranking when asked)."""
+    part = ds.splits[split]
+    out: dict = {}
+    if len(part) == 0:
+        return out
+    if explicit:
+        pred = E.predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
+                                 f["global_mean"], part.user, part.movie, ds.rating_scale)
+        out.update(E.rating_metrics(pred, part.rating))
+    need_rank = ranking or (metric is not None and parse_metric(metric)[1] is not None)
+    if need_rank:
+        tr = ds.splits["train"]
+        train_csr = E.csr(tr.user, tr.movie, ds.n_users)
+        tu, ti = E.relevant(part, None)
+        ks = sorted(set(ks) | ({parse_metric(metric)[1]} if metric and parse_metric(metric)[1] else set()))
+        out.update(E.ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], train_csr, tu, ti,
+                                     ds.n_users, ds.n_movies, ks))
+    return out
+
+
+def fingerprint(ds, model_cfg, train_cfg) -> str:
+    """What a checkpoint must match to be resumed: the dataset manifest and the model/train config."""
+    h = hashlib.sha256()
+    h.update(json.dumps(ds.manifest, sort_keys=True, default=str).encode())
+    from dataclasses import asdict
+
+    h.update(json.dumps([asdict(model_cfg), {k: v for k, v in asdict(train_cfg).items() if k != "epochs"}],
+                        sort_keys=True).encode())
+    return h.hexdigest()
+
+
+class _Batcher:
+    """Computes one batch's loss for the configured objective."""
+
+    def __init__(self, model, loss: str, train_cfg, ds):
+        self.model, self.loss, self.cfg = model, loss, train_cfg
+        self.n_movies = ds.n_movies
+        self.full = loss == "softmax" and ds.n_movies <= train_cfg.softmax_full_max
+        if loss == "softmax" and not self.full:
+            counts = np.bincount(ds.splits["train"].movie, minlength=ds.n_movies).astype(np.float64) + 1.0
+            probs = counts ** 0.75
+            self.probs = torch.tensor(probs / probs.sum(), dtype=torch.float32)
+            self.log_probs = torch.log(self.probs)
+        self.wd = (train_cfg.weight_decay_user, train_cfg.weight_decay_movie, train_cfg.weight_decay_bias)
+
+    def __call__(self, u, m, r, gen) -> torch.Tensor:
+        model, wu, wm, wb = self.model, *self.wd
+        if self.loss == "mse":
+            pu, qm = model.user(u), model.movie(m)
+            pred = (pu * qm).sum(-1)
+            regs = [pu, qm]
+            weights = [wu, wm]
+            if model.movie_bias is not None:
+                bm = model.movie_bias(m).squeeze(-1)
+                pred = pred + bm
+                regs.append(bm.unsqueeze(-1))
+                weights.append(wb)
+            if model.user_bias is not None:
+                bu = model.user_bias(u).squeeze(-1)
+                pred = pred + bu + model.global_mean
+                regs.append(bu.unsqueeze(-1))
+                weights.append(wb)
+            return losses.mse(pred, r) + losses.l2(*regs, weights=tuple(weights))
+        pu = model.user(u)
+        if self.loss == "bpr":
+            k = self.cfg.negatives
+            neg = torch.randint(0, self.n_movies, (u.shape[0], k), generator=gen)
+            ids = torch.cat([m, neg.reshape(-1)])  # one lookup for positives and negatives
+            q = model.movie(ids)
+            qm, qn = q[: m.shape[0]], q[m.shape[0]:].reshape(u.shape[0], k, -1)
+            b = model.movie_bias_of(ids) if model.movie_bias is not None else torch.zeros(ids.shape[0])
+            bp, bn = b[: m.shape[0]], b[m.shape[0]:].reshape(u.shape[0], k)
+            pos = (pu * qm).sum(-1) + bp
+            negs = torch.einsum("bd,bkd->bk", pu, qn) + bn
+            return losses.bpr(pos, negs) + losses.l2(pu, qm, qn.reshape(-1, qn.shape[-1]), weights=(wu, wm, wm))
+        if self.full:
+            w = model.movie.weight
+            logits = pu @ w.T
+            if model.movie_bias is not None:
+                logits = logits + model.movie_bias.weight.T
+            return losses.softmax_full(logits, m) + losses.l2(pu, w[m], weights=(wu, wm))
+        s = max(self.cfg.negatives, 1)
+        neg = torch.multinomial(self.probs, s, replacement=True, generator=gen)
+        ids = torch.cat([m, neg])
+        q = model.movie(ids)
+        b = model.movie_bias_of(ids) if model.movie_bias is not None else torch.zeros(ids.shape[0])
+        qm, qn = q[: m.shape[0]], q[m.shape[0]:]
+        pos = (pu * qm).sum(-1) + b[: m.shape[0]]
+        negs = pu @ qn.T + b[m.shape[0]:]
+        acc = m.unsqueeze(1) == neg.unsqueeze(0)
+        return losses.softmax_sampled(pos, negs, self.log_probs[m] + math.log(s), self.log_probs[neg] + math.log(s),
+                                      acc) + losses.l2(pu, qm, weights=(wu, wm))
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ArtifactError(f"checkpoint '{path}' cannot be read ({str(e).splitlines()[0]}); rerun train "
+                            "without --resume") from None
+
+
+def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False,
+        on_epoch=None) -> FitResult:
+    """Train on ``ds.splits['train']``, validate on ``valid`` each epoch, keep the best epoch."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if train_cfg.threads:
+        torch.set_num_threads(train_cfg.threads)
+    explicit = model_cfg.objective == "explicit"
+    loss_name = resolve_loss(model_cfg)
+    metric = resolve_metric(model_cfg, train_cfg)
+    better_high = higher_is_better(metric)
+    tr = ds.splits["train"]
+    if len(tr) == 0:
+        raise TrainingError("the training split is empty; check the split settings and rerun ingest")
+    has_valid = len(ds.splits.get("valid", ())) > 0
+    if not has_valid:
+        log.warning("the validation split is empty: no early stopping, the last epoch is kept")
+    torch.manual_seed(train_cfg.seed)
+    model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()))
+    opt = make_optimizer(model, train_cfg)
+    fp = fingerprint(ds, model_cfg, train_cfg)
+    ckpt_path = run_dir / CHECKPOINT
+    start, history, best, best_epoch, best_state, bad = 0, [], None, -1, None, 0
+    if resume:
+        if not ckpt_path.exists():
+            raise ArtifactError(f"nothing to resume: no checkpoint at '{ckpt_path}'; run train without --resume")
+        ck = load_checkpoint(ckpt_path)
+        if ck.get("fingerprint") != fp:
+            raise ArtifactError(f"checkpoint '{ckpt_path}' was made with another dataset or model/train config; "
+                                "rerun train without --resume, or with the same config")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start, history, best, best_epoch, bad = ck["epoch"] + 1, ck["history"], ck["best"], ck["best_epoch"], ck["bad"]
+        best_state = ck["best_state"]
+        log.info("resuming after epoch %d (best %s %.4f at epoch %d)", start, metric, best or float("nan"),
+                 best_epoch + 1)
+        if ck.get("stopped"):
+            start = train_cfg.epochs
+    else:
+        (run_dir / LOG).unlink(missing_ok=True)
+
+    U = torch.from_numpy(tr.user.astype(np.int64))
+    Mv = torch.from_numpy(tr.movie.astype(np.int64))
+    R = torch.from_numpy(tr.rating.astype(np.float32))
+    n, bs = len(tr), train_cfg.batch_size
+    batcher = _Batcher(model, loss_name, train_cfg, ds)
+    t0 = time.perf_counter()
+    from tqdm import tqdm
+
+    bar = tqdm(total=train_cfg.epochs, initial=min(start, train_cfg.epochs), desc="train", unit="epoch",
+               disable=not progress, file=None, dynamic_ncols=True)
+    epoch = start
+    try:
+        for epoch in range(start, train_cfg.epochs):
+            te = time.perf_counter()
+            gen = torch.Generator().manual_seed(train_cfg.seed * 1_000_003 + epoch)
+            perm = torch.randperm(n, generator=gen)
+            model.train()
+            total, steps = 0.0, 0
+            for s in range(0, n, bs):
+                idx = perm[s:s + bs]
+                loss = batcher(U[idx], Mv[idx], R[idx], gen)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                lv = loss.item()
+                if not math.isfinite(lv):
+                    raise TrainingError(f"the loss became {lv} at epoch {epoch + 1}, step {steps + 1}: training "
+                                        f"diverged; the learning rate (train.lr={train_cfg.lr:g}) is probably too "
+                                        f"high, try --set train.lr={train_cfg.lr / 10:g}")
+                total += lv
+                steps += 1
+            f = factors(model)
+            row = {"epoch": epoch + 1, "loss": total / max(steps, 1), "seconds": round(time.perf_counter() - te, 3)}
+            if has_valid:
+                vm = evaluate_model(f, ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit)
+                row.update({f"valid_{k}": v for k, v in vm.items() if not k.startswith("users_")})
+                value = vm[metric]
+                improved = best is None or (value > best if better_high else value < best)
+            else:
+                value, improved = float("nan"), True
+            if improved:
+                best, best_epoch, bad = value, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += 1
+            history.append(row)
+            with open(run_dir / LOG, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+            stop = has_valid and bad > train_cfg.patience
+            _save_checkpoint(ckpt_path, {"fingerprint": fp, "model": model.state_dict(),
+                                         "optimizer": opt.state_dict(), "epoch": epoch, "history": history,
+                                         "best": best, "best_epoch": best_epoch, "best_state": best_state,
+                                         "bad": bad, "stopped": stop})
+            bar.update(1)
+            bar.set_postfix({"loss": f"{row['loss']:.4f}", metric: f"{value:.4f}"})
+            log.debug("epoch %d: %s", epoch + 1, row)
+            if on_epoch is not None:
+                on_epoch(row)
+            if stop:
+                log.info("early stop after epoch %d: %s has not improved for %d epochs (best %.4f at epoch %d)",
+                         epoch + 1, metric, bad, best, best_epoch + 1)
+                break
+    except KeyboardInterrupt:
+        bar.close()
+        raise Interrupted(f"training interrupted in epoch {epoch + 1}; the checkpoint of the last finished epoch "
+                          f"is in {ckpt_path}: continue with 'embedrec train --resume'") from None
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return FitResult(model, loss_name, metric, best_epoch + 1, float(best if best is not None else float("nan")),
+                     history, len(history), time.perf_counter() - t0)
+
+
+def clear_checkpoint(run_dir: str | Path) -> None:
+    p = Path(run_dir) / CHECKPOINT
+    if p.exists():
+        os.unlink(p)
+
+
+def train_run(cfg, *, resume: bool = False, progress: bool = False) -> dict:
+    """``embedrec train``: fit on the prepared dataset, evaluate, publish the artifacts. Returns metrics."""
+    import io
+
+    from embedrec.dataset import load_dataset
+    from embedrec.evaluate import baselines
+    from embedrec.run import publish, save_artifacts
+
+    ds = load_dataset(cfg.data.prepared)
+    run_dir = Path(cfg.run.dir)
+    result = fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress)
+    f = factors(result.model)
+    explicit = cfg.model.objective == "explicit"
+    ks = cfg.train.eval_k
+    metrics = {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
+               "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "metric": result.metric,
+               "train_seconds": round(result.seconds, 2), "splits": {}}
+    for split in ("valid", "test"):
+        if len(ds.splits[split]):
+            metrics["splits"][split] = {"model": evaluate_model(f, ds, split, explicit, ks),
+                                        **baselines(ds, split, explicit, ks)}
+    buf = io.BytesIO()
+    torch.save(result.model.state_dict(), buf)
+    extra = {"model": {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
+                       "user_bias": result.model.user_bias is not None,
+                       "movie_bias": result.model.movie_bias is not None},
+             "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value}
+    publish(run_dir, lambda tmp: save_artifacts(tmp, f, ds, buf.getvalue(), extra, cfg.to_yaml(), metrics,
+                                                cfg.index, run_dir / LOG))
+    return metrics
