@@ -194,9 +194,11 @@ def _coerce(value: Any, tp: Any) -> Any:
     raise TypeError
 
 
-def _suggest(name: str, options: list[str]) -> str:
+def _suggest(name: str, options: list[str], prefix: str = "") -> str:
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(options)}"
+    if close:
+        return f"; did you mean '{prefix}{close[0]}'?"
+    return f"; valid keys: {', '.join(prefix + o for o in options)}"
 
 
 def _check_range(key: str, value: Any, meta: dict, where: str) -> None:
@@ -220,7 +222,7 @@ def _apply(obj: Any, values: dict, prefix: str, where: str) -> None:
     for name, value in values.items():
         key = f"{prefix}{name}"
         if name not in fields:
-            raise ConfigError(f"unknown config key '{key}'{where}{_suggest(str(name), list(fields))}")
+            raise ConfigError(f"unknown config key '{key}'{where}{_suggest(str(name), list(fields), prefix)}")
         current = getattr(obj, name)
         if dataclasses.is_dataclass(current):
             _apply(current, value if value is not None else {}, key + ".", where)

@@ -159,7 +159,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
             continue
         values = text[col]
         parsed = pd.to_numeric(values, errors="coerce")
-        bad = parsed.isna().to_numpy()
+        bad = np.array(parsed.isna().to_numpy(), dtype=bool)
         if dtype.startswith("int"):
             with np.errstate(invalid="ignore"):
                 bad |= ~np.isfinite(parsed.to_numpy(dtype=float)) | (parsed.to_numpy(dtype=float) % 1 != 0)
@@ -297,11 +297,15 @@ def read_ml_dat(root: Path) -> RawData:
 
 def read_ml_csv(root: Path) -> RawData:
     rpath = root / "ratings.csv"
-    ratings = read_numeric_table(rpath, sep=",", names=None, usecols=["userId", "movieId", "rating", "timestamp"],
+    ratings = read_numeric_table(rpath, sep=",", names=None, usecols=None,
                                  header=True, encoding="utf-8",
                                  numeric={"userId": "int64", "movieId": "int64", "rating": "float32",
                                           "timestamp": "int64"})
-    ratings = ratings.rename(columns={"userId": "user_id", "movieId": "movie_id"})
+    missing = {"userId", "movieId", "rating", "timestamp"} - set(ratings.columns)
+    if missing:
+        raise DataError(f"{rpath}:1: header lacks {', '.join(sorted(missing))}; expected userId,movieId,rating,timestamp")
+    ratings = ratings[["userId", "movieId", "rating", "timestamp"]].rename(columns={"userId": "user_id",
+                                                                                    "movieId": "movie_id"})
     files = [rpath]
     movies = None
     mpath = root / "movies.csv"
@@ -340,7 +344,8 @@ def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int)
     if id_type == "str":
         return values.astype(str)
     parsed = pd.to_numeric(values, errors="coerce")
-    bad = parsed.isna().to_numpy() | (parsed.to_numpy(dtype=float) % 1 != 0)
+    with np.errstate(invalid="ignore"):
+        bad = np.array(parsed.isna().to_numpy(), dtype=bool) | (parsed.to_numpy(dtype=float) % 1 != 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(f"{label}:{row + first_line}: id '{values.iloc[row]}' in column '{col}' is not an integer; "
@@ -456,7 +461,8 @@ def read_generic(source: str, cfg) -> RawData:
             elif id_dtype == "int64":
                 numeric[c] = "int64"
         extra = {c: str for c, v in wanted.items() if v in ("user_id", "movie_id") and id_dtype == "str"}
-        df = read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted), usecols=list(wanted),
+        df = read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
+                                usecols=None if cfg.header else list(wanted),
                                 numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
                                 extra_dtype=extra)
         df = df[list(wanted)].rename(columns=wanted)

@@ -1,0 +1,34 @@
+# embedrec: `make install`, `make test`, `make demo`, `make bench`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# This project's machines install the local CPU wheel of torch 2.13.0; elsewhere any recent torch works:
+#   make install TORCH=torch            (your platform's default build)
+#   make install TORCH_INDEX=https://download.pytorch.org/whl/cpu   (CPU-only build, no CUDA download)
+TORCH       ?= torch==2.13.0
+TORCH_INDEX ?=
+PIP_TORCH_FLAGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+
+.PHONY: install test demo lint bench bench-quick clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q $(PIP_TORCH_FLAGS) "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check embedrec tests
+
+demo: install
+	$(BIN)/embedrec ingest ml-100k --overwrite
+	$(BIN)/embedrec train -c configs/ml100k-explicit.yaml
+	$(BIN)/embedrec recommend -c configs/ml100k-explicit.yaml --user 196 -k 10 --format table
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

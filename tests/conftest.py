@@ -1,0 +1,62 @@
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embedrec.config import Config
+from embedrec.synth import write_movielens
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    logging.getLogger("embedrec").handlers.clear()
+
+
+def write(path: Path, text: str, encoding="utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.fixture
+def ml100k_dir(tmp_path):
+    """A tiny folder in the ML-100K layout (tab-separated u.data, pipe/Latin-1 u.item and u.user)."""
+    d = tmp_path / "ml-100k"
+    rows = []
+    rng = np.random.default_rng(0)
+    for u in range(1, 11):
+        for m in range(1, 9):
+            if (u + m) % 3:
+                rows.append(f"{u}\t{m}\t{rng.integers(1, 6)}\t{880000000 + u * 100 + m}")
+    write(d / "u.data", "\n".join(rows) + "\n")
+    flags = ["0"] * 19
+    items = []
+    for m in range(1, 9):
+        f = list(flags)
+        f[1 + m % 3] = "1"
+        f[8] = "1"
+        title = "Señor Movie (1995)" if m == 1 else f"Film {m}, The ({1990 + m})"
+        items.append(f"{m}|{title}|01-Jan-{1990 + m}||http://x|" + "|".join(f))
+    write(d / "u.item", "\n".join(items) + "\n", encoding="latin-1")
+    write(d / "u.user", "\n".join(f"{u}|{20 + u}|{'MF'[u % 2]}|writer|0{u}000" for u in range(1, 11)) + "\n")
+    return d
+
+
+@pytest.fixture
+def small_cfg(tmp_path):
+    cfg = Config()
+    cfg.data.prepared = str(tmp_path / "prepared")
+    cfg.run.dir = str(tmp_path / "run")
+    cfg.train.epochs = 3
+    cfg.model.dim = 8
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory):
+    """Planted rank-4 data in the MovieLens-latest layout: 300 users x 200 movies x 20,000 ratings."""
+    d = tmp_path_factory.mktemp("synth")
+    truth = write_movielens(d, 300, 200, 20000, rank=4, seed=1, noise=0.3)
+    return d, truth

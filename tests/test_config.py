@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from embedrec.config import Config, load_config, parse_override
+from embedrec.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_yaml_equals_builtin_defaults():
+    assert load_config(ROOT / "configs" / "default.yaml").to_dict() == Config().to_dict()
+
+
+def test_default_yaml_documents_every_key():
+    text = (ROOT / "configs" / "default.yaml").read_text()
+    for section, values in Config().to_dict().items():
+        for key, value in values.items():
+            line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"{key}:"))
+            assert "#" in line, f"{section}.{key} has no comment"
+            if isinstance(value, dict):
+                for sub in value:
+                    assert any(ln.strip().startswith(f"{sub}:") and "#" in ln for ln in text.splitlines())
+
+
+def test_precedence_file_then_set(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("train:\n  lr: 0.5\n  epochs: 3\n")
+    cfg = load_config(p, ["train.lr=0.25", "model.dim=auto", "data.rating_scale=[1, 10]"])
+    assert cfg.train.lr == 0.25 and cfg.train.epochs == 3
+    assert cfg.model.dim == "auto" and cfg.data.rating_scale == [1.0, 10.0]
+
+
+def test_unknown_key_suggests_closest(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["train.lrr=0.1"])
+    assert str(e.value) == "unknown config key 'train.lrr' (from --set); did you mean 'train.lr'?"
+    p = tmp_path / "c.yaml"
+    p.write_text("trian:\n  lr: 1\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == f"unknown config key 'trian' in {p}; did you mean 'train'?"
+
+
+def test_wrong_type_and_range():
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["train.epochs=many"])
+    assert str(e.value) == "config key 'train.epochs' (from --set): expected an integer, got 'many'"
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["train.lr=-1"])
+    assert str(e.value) == "config key 'train.lr' (from --set): -1.0 must be greater than 0.0"
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["model.objective=ranking"])
+    assert "expected one of 'explicit', 'implicit'" in str(e.value)
+    with pytest.raises(ConfigError, match="must leave data for training"):
+        load_config(None, ["split.valid=0.5", "split.test=0.5"])
+    with pytest.raises(ConfigError, match="'train.metric'"):
+        load_config(None, ["train.metric=ndcg"])
+
+
+def test_override_parsing_is_safe():
+    assert parse_override("a.b=!!python/object:os.system x") == ("a.b", "!!python/object:os.system x")
+    assert parse_override("a.b=[1,2]") == ("a.b", [1, 2])
+    with pytest.raises(ConfigError):
+        parse_override("no-equals")
+
+
+def test_bad_yaml_names_line(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("train:\n  lr: [1\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    yaml.safe_load("a: 1")

@@ -1,0 +1,224 @@
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from embedrec.config import Config
+from embedrec.data.readers import normalise_genres, split_title_year
+from embedrec.dataset import load_dataset
+from embedrec.errors import DataError
+from embedrec.ingest import ingest
+
+from .conftest import write
+
+
+def run(cfg, source, out=None, **kw):
+    cfg.data.source = str(source)
+    return ingest(cfg.data, cfg.split, output=out or cfg.data.prepared, **kw)
+
+
+def test_title_year_and_genres():
+    assert split_title_year("Toy Story (1995)") == ("Toy Story", 1995)
+    assert split_title_year("Babylon 5 (1994–1998)") == ("Babylon 5", 1994)
+    assert split_title_year("No Year") == ("No Year", None)
+    assert normalise_genres(["Children's", "sci-fi", "(no genres listed)", "Film-Noir", "Comedy"]) == \
+        ["Children", "Sci-Fi", "Film-Noir", "Comedy"]
+
+
+def test_ml100k_layout(ml100k_dir, small_cfg):
+    s = run(small_cfg, ml100k_dir)
+    ds = load_dataset(small_cfg.data.prepared)
+    assert s["layout"] == "ml-100k" and s["cleaning"]["rows_read"] == sum(1 for u in range(1, 11) for m in range(1, 9) if (u + m) % 3)
+    m = ds.movies.set_index("movie_id")
+    assert m.loc[1, "title"] == "Señor Movie" and m.loc[1, "year"] == 1995
+    assert "Drama" in list(m.loc[2, "genres"])
+    assert set(ds.users.columns) >= {"age", "gender", "occupation", "zip"}
+    assert sum(len(p) for p in ds.splits.values()) == s["counts"]["ratings"]
+
+
+def test_ml1m_dat_layout_and_zip(tmp_path, small_cfg):
+    d = tmp_path / "ml-1m"
+    write(d / "ratings.dat", "".join(f"{u}::{m}::{(u * m) % 5 + 1}::{978300000 + m}\n" for u in range(1, 6)
+                                     for m in range(1, 7)))
+    write(d / "movies.dat", "1::Amélie (2001)::Comedy|Romance\n2::Foo: Bar (1999)::Children's\n"
+          + "".join(f"{m}::M{m} (1990)::Drama\n" for m in range(3, 7)), encoding="latin-1")
+    write(d / "users.dat", "".join(f"{u}::F::25::12::1234{u}\n" for u in range(1, 6)))
+    z = tmp_path / "ml-1m.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for f in d.iterdir():
+            zf.write(f, f"ml-1m/{f.name}")
+    s = run(small_cfg, z)
+    ds = load_dataset(small_cfg.data.prepared)
+    assert s["layout"] == "ml-1m" and s["counts"]["ratings"] <= 30
+    m = ds.movies.set_index("movie_id")
+    assert m.loc[1, "title"] == "Amélie" and m.loc[2, "title"] == "Foo: Bar"
+    assert list(m.loc[2, "genres"]) == ["Children"]
+    assert ds.users["occupation"].iloc[0] == "programmer"
+
+
+def test_ml_latest_csv_layout_with_half_stars_and_quotes(tmp_path, small_cfg):
+    d = tmp_path / "ml-latest-small"
+    write(d / "ratings.csv", "userId,movieId,rating,timestamp\n" +
+          "".join(f"{u},{m},{(u + m) % 10 / 2 + 0.5},{1000 + u + m}\n" for u in range(1, 8) for m in range(1, 6)))
+    write(d / "movies.csv", 'movieId,title,genres\n1,"American President, The (1995)",Comedy|Drama|Romance\n'
+          '2,Heat (1995),Action\n3,X (2000),(no genres listed)\n4,Y (2001),IMAX\n5,"Z, ""quoted"" (2002)",Drama\n')
+    small_cfg.split.valid = small_cfg.split.test = 0.0
+    s = run(small_cfg, d)
+    ds = load_dataset(small_cfg.data.prepared)
+    assert s["layout"] == "ml-csv" and s["rating_scale"] == [0.5, 5.0]
+    m = ds.movies.set_index("movie_id")
+    assert m.loc[1, "title"] == "American President, The" and list(m.loc[3, "genres"]) == []
+    assert m.loc[5, "title"] == 'Z, "quoted"'
+    assert 0.5 in set(np.concatenate([p.rating for p in ds.splits.values()]))
+
+
+def test_recbole_layout(tmp_path, small_cfg):
+    d = tmp_path / "rb"
+    write(d / "x.inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\n" +
+          "".join(f"{u}\t{m}\t{(u + m) % 5 + 1}\t{100 + m}\n" for u in range(1, 6) for m in range(1, 5)))
+    write(d / "x.item", "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+          "1\tToy Story\t1995\tAnimation Children's Comedy\n2\tB\t1990\tDrama\n3\tC\t1991\tSci-Fi\n4\tD\t\tWar\n")
+    s = run(small_cfg, d)
+    ds = load_dataset(small_cfg.data.prepared)
+    m = ds.movies.set_index("movie_id")
+    assert s["layout"] == "recbole"
+    assert list(m.loc[1, "genres"]) == ["Animation", "Children", "Comedy"] and m.loc[1, "year"] == 1995
+
+
+def test_generic_csv_with_mapping_and_parquet(tmp_path, small_cfg):
+    p = write(tmp_path / "r.csv", "uid;mid;stars\n" + "".join(f"{u};{m};{(u + m) % 5 + 1}\n"
+                                                              for u in range(5) for m in range(4)))
+    small_cfg.data.columns.user, small_cfg.data.columns.movie = "uid", "mid"
+    small_cfg.data.columns.rating, small_cfg.data.columns.timestamp = "stars", None
+    s = run(small_cfg, p)
+    assert s["counts"]["users"] == 5 and s["layout"] == "csv"
+    df = pd.read_csv(p, sep=";")
+    df.to_parquet(tmp_path / "r.parquet")
+    s2 = run(small_cfg, tmp_path / "r.parquet", out=tmp_path / "p2")
+    assert s2["counts"] == s["counts"]
+
+
+def test_cleaning_duplicates_latest_kept_threshold_kcore(tmp_path, small_cfg):
+    p = write(tmp_path / "r.csv", "user_id,movie_id,rating,timestamp\n1,1,5,10\n1,1,5,10\n1,1,2,5\n1,2,4,1\n"
+              "2,1,3,1\n2,2,1,2\n3,3,5,1\n")
+    small_cfg.split.valid = small_cfg.split.test = 0.0
+    small_cfg.data.min_rating = 3
+    small_cfg.data.min_user_ratings = 2
+    s = run(small_cfg, p)
+    c = s["cleaning"]
+    assert c["exact_duplicates_dropped"] == 1 and c["repeated_pairs_dropped"] == 1
+    assert c["below_min_rating_dropped"] == 1
+    ds = load_dataset(small_cfg.data.prepared)
+    tr = ds.splits["train"]
+    # user 1 keeps the latest rating (5) of movie 1; users 2 and 3 fall below 2 ratings
+    assert len(tr) == 2 and sorted(tr.rating.tolist()) == [4.0, 5.0]
+
+
+BAD = [
+    ("user_id,movie_id,rating,timestamp\n1,2,4,5\n1,x,4,5\n", r"r\.csv:3: column 'movie_id' 'x' is not an integer"),
+    ("user_id,movie_id,rating,timestamp\n1,2,4,5\n1,3,abc,5\n", r"r\.csv:3: column 'rating' 'abc' is not a number"),
+    ("user_id,movie_id,rating,timestamp\n1,2,4,5\n1,3,4,5,9\n", r"r\.csv:3: expected 4 fields, found 5"),
+    ("", r"r\.csv: the file is empty"),
+    ("user_id,movie_id,rating,timestamp\n", r"r\.csv: the file has no data rows"),
+    ("user,movie_id,rating,timestamp\n1,2,3,4\n", r"no column 'user_id'.*did you mean --set data.columns.user=user"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD)
+def test_bad_generic_input(tmp_path, small_cfg, text, message):
+    p = write(tmp_path / "r.csv", text)
+    with pytest.raises(DataError, match=message):
+        run(small_cfg, p)
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_rating_outside_scale_names_line(ml100k_dir, small_cfg):
+    with open(ml100k_dir / "u.data", "a") as fh:
+        fh.write("1\t1\t7\t1\n")
+    line = sum(1 for u in range(1, 11) for m in range(1, 9) if (u + m) % 3) + 1
+    with pytest.raises(DataError, match=rf"u\.data:{line}: rating 7 is outside the scale 1-5"):
+        run(small_cfg, ml100k_dir)
+
+
+def test_encoding_error_suggests_fix(tmp_path, small_cfg):
+    p = tmp_path / "r.csv"
+    p.write_bytes("user_id,movie_id,rating,timestamp\n1,2,4,5\n".encode() + b"\xff\xfe,1,1,1\n")
+    with pytest.raises(DataError, match="cannot decode byte 0xff.*data.encoding=latin-1"):
+        run(small_cfg, p)
+
+
+def test_zip_problems(tmp_path, small_cfg, ml100k_dir):
+    bad = tmp_path / "corrupt.zip"
+    bad.write_bytes(b"PK\x03\x04garbage")
+    with pytest.raises(DataError, match="not a valid zip or truncated"):
+        run(small_cfg, bad)
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../escape/u.data", "1\t1\t1\t1\n")
+    with pytest.raises(DataError, match="outside the target directory"):
+        run(small_cfg, evil)
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        for f in ml100k_dir.iterdir():
+            zf.write(f, f"ml-100k/{f.name}")
+    data = good.read_bytes()
+    (tmp_path / "trunc.zip").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="zip"):
+        run(small_cfg, tmp_path / "trunc.zip")
+
+
+def test_unknown_source_and_missing_file(small_cfg, tmp_path):
+    with pytest.raises(DataError, match="did you mean the release 'ml-100k'"):
+        run(small_cfg, "ml100k")
+    with pytest.raises(DataError, match="neither an existing file nor a known release"):
+        run(small_cfg, tmp_path / "nope.csv")
+    d = tmp_path / "empty"
+    d.mkdir()
+    with pytest.raises(DataError, match="unrecognised layout"):
+        run(small_cfg, d)
+
+
+def test_unknown_movies_policy(tmp_path, small_cfg):
+    d = tmp_path / "ml"
+    write(d / "ratings.csv", "userId,movieId,rating,timestamp\n" + "".join(f"{u},{m},3,1\n" for u in range(1, 4)
+                                                                        for m in (1, 2, 99)))
+    write(d / "movies.csv", "movieId,title,genres\n1,A (2000),Drama\n2,B (2001),Comedy\n")
+    small_cfg.split.valid = small_cfg.split.test = 0.0
+    s = run(small_cfg, d)
+    assert s["cleaning"]["ratings_for_unknown_movies"] == 3 and s["counts"]["movies"] == 3
+    small_cfg.data.unknown_movies = "drop"
+    s = run(small_cfg, d, out=tmp_path / "p2")
+    assert s["counts"]["movies"] == 2
+
+
+def test_existing_output_refused_and_kept(ml100k_dir, small_cfg):
+    run(small_cfg, ml100k_dir)
+    before = json.loads((ml100k_dir.parent / "prepared" / "manifest.json").read_text())
+    with pytest.raises(Exception, match="already exists; pass --overwrite"):
+        run(small_cfg, ml100k_dir)
+    # a failing overwrite leaves the earlier dataset intact
+    with open(ml100k_dir / "u.data", "a") as fh:
+        fh.write("oops\n")
+    with pytest.raises(DataError):
+        run(small_cfg, ml100k_dir, overwrite=True)
+    after = json.loads((ml100k_dir.parent / "prepared" / "manifest.json").read_text())
+    assert before == after
+    assert [p.name for p in ml100k_dir.parent.iterdir() if p.name.startswith(".prepared")] == []
+
+
+def test_splits_have_no_leakage_and_are_deterministic(synth_dir, small_cfg, tmp_path):
+    d, _ = synth_dir
+    a = run(small_cfg, d, out=tmp_path / "a")
+    b = run(small_cfg, d, out=tmp_path / "b")
+    da, db = load_dataset(tmp_path / "a"), load_dataset(tmp_path / "b")
+    assert a["split"] == b["split"]
+    for name in ("train", "valid", "test"):
+        np.testing.assert_array_equal(da.splits[name].user, db.splits[name].user)
+    tr = da.splits["train"]
+    for name in ("valid", "test"):
+        part = da.splits[name]
+        assert np.isin(part.user, tr.user).all() and np.isin(part.movie, tr.movie).all()
+        pairs = set(zip(part.user.tolist(), part.movie.tolist()))
+        assert not pairs & set(zip(tr.user.tolist(), tr.movie.tolist()))

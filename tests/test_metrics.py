@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+
+from embedrec import metrics as M
+
+
+def test_literal_hit_matrix():
+    hits = np.array([[1, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]], dtype=float)
+    n_rel = np.array([2, 3, 1])
+    np.testing.assert_allclose(M.precision_at_k(hits, n_rel, 4), [0.5, 0.25, 0.0])
+    np.testing.assert_allclose(M.recall_at_k(hits, n_rel, 4), [1.0, 1 / 3, 0.0])
+    np.testing.assert_allclose(M.hitrate_at_k(hits, n_rel, 4), [1, 1, 0])
+    np.testing.assert_allclose(M.mrr_at_k(hits, n_rel, 4), [1.0, 0.25, 0.0])
+    # user 0: DCG = 1 + 1/log2(4) = 1.5; IDCG over min(2,4)=2 hits = 1 + 1/log2(3)
+    # user 1: DCG = 1/log2(5); IDCG over 3 hits = 1 + 1/log2(3) + 1/2
+    np.testing.assert_allclose(M.ndcg_at_k(hits, n_rel, 4),
+                               [1.5 / (1 + 1 / np.log2(3)), (1 / np.log2(5)) / (1.5 + 1 / np.log2(3)), 0.0])
+    # MAP@4 user 0: (1/1 + 2/3) / 2 ; user 1: (1/4) / 3
+    np.testing.assert_allclose(M.map_at_k(hits, n_rel, 4), [(1 + 2 / 3) / 2, 0.25 / 3, 0.0])
+    np.testing.assert_allclose(M.precision_at_k(hits, n_rel, 2), [0.5, 0.0, 0.0])
+
+
+def test_rating_metrics_and_coverage():
+    assert M.rmse(np.array([1.0, 3.0]), np.array([2.0, 1.0])) == pytest.approx(np.sqrt(2.5))
+    assert M.mae(np.array([1.0, 3.0]), np.array([2.0, 1.0])) == pytest.approx(1.5)
+    top = np.array([[0, 1, 2], [1, 2, -1]])
+    assert M.coverage_at_k(top, 10, 2) == pytest.approx(0.3)
+    assert M.coverage_at_k(top, 10, 1) == pytest.approx(0.2)
+
+
+def test_hit_matrix_from_csr():
+    top = np.array([[3, 1, 2], [0, 5, -1]])
+    indptr, indices = np.array([0, 2, 3]), np.array([1, 2, 5])
+    np.testing.assert_array_equal(M.hit_matrix(top, indptr, indices), [[0, 1, 1], [0, 1, 0]])
+
+
+def test_parse_metric():
+    assert M.parse_metric("NDCG@10") == ("ndcg", 10)
+    assert M.parse_metric("rmse") == ("rmse", None)
+    for bad in ("ndcg", "rmse@3", "foo@1"):
+        with pytest.raises(ValueError):
+            M.parse_metric(bad)

@@ -1,0 +1,45 @@
+import numpy as np
+
+from embedrec.split import TEST, TRAIN, VALID, drop_unknown, global_time_split, random_split, user_time_split
+
+
+def test_random_split_is_seeded_and_sized():
+    a, b = random_split(1000, 0.1, 0.2, 7), random_split(1000, 0.1, 0.2, 7)
+    np.testing.assert_array_equal(a, b)
+    assert (a == TEST).sum() == 200 and (a == VALID).sum() == 100
+    assert not np.array_equal(a, random_split(1000, 0.1, 0.2, 8))
+
+
+def test_user_time_split_holds_out_each_users_latest():
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(20), 10)
+    ts = rng.permutation(200)
+    out = user_time_split(users, ts, 0.1, 0.2)
+    for u in range(20):
+        sel = users == u
+        t, s = ts[sel], out[sel]
+        assert (s == TEST).sum() == 2 and (s == VALID).sum() == 1
+        assert t[s == TEST].min() > t[s == VALID].max() > t[s == TRAIN].max()
+
+
+def test_user_time_split_keeps_one_training_rating_and_last_k():
+    users = np.array([0, 1, 1, 1, 1])
+    ts = np.array([5, 1, 2, 3, 4])
+    out = user_time_split(users, ts, 0.5, 0.5, last_k=1)
+    assert out[0] == TRAIN
+    np.testing.assert_array_equal(out[1:], [TRAIN, TRAIN, VALID, TEST])
+
+
+def test_global_time_split_is_a_cut():
+    ts = np.arange(100)[::-1]
+    out = global_time_split(ts, 0.1, 0.2)
+    assert ts[out == TEST].min() > ts[out == VALID].max() > ts[out == TRAIN].max()
+
+
+def test_drop_unknown_removes_leakage():
+    assign = np.array([TRAIN, TRAIN, TEST, VALID])
+    users = np.array([1, 2, 3, 1])
+    movies = np.array([10, 11, 10, 12])
+    out, n = drop_unknown(assign, users, movies)
+    np.testing.assert_array_equal(out, [TRAIN, TRAIN, -1, -1])
+    assert n == 2
