@@ -1,0 +1,139 @@
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from embedrec.cli import main
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, synth_dir):
+    tmp = tmp_path_factory.mktemp("cli")
+    sets = ["--set", f"data.prepared={tmp / 'ds'}", "--set", f"run.dir={tmp / 'run'}", "--set", "model.dim=8",
+            "--set", "train.epochs=3"]
+    r = invoke("ingest", synth_dir[0], *sets)
+    assert r.exit_code == 0, r.stderr
+    r = invoke("train", *sets, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    return sets, json.loads(r.stdout)
+
+
+def test_version_and_help_on_every_command():
+    assert invoke("--version").stdout.startswith("embedrec, version")
+    for cmd in ("ingest", "train", "evaluate", "recommend", "predict", "config", "index"):
+        r = invoke(cmd, "-h")
+        assert r.exit_code == 0 and ("Example" in r.stdout or cmd == "index"), cmd
+
+
+def test_unbuilt_commands_say_so():
+    for cmd in ("tune-dims", "export"):
+        r = invoke(cmd)
+        assert r.exit_code == 2 and "not built yet" in r.stderr and r.stdout == ""
+
+
+def test_config_show_and_errors():
+    r = invoke("config", "--set", "model.dim=64")
+    assert r.exit_code == 0 and "dim: 64" in r.stdout
+    r = invoke("config", "--set", "model.dimm=64")
+    assert r.exit_code == 2
+    assert r.stderr == "error: unknown config key 'model.dimm' (from --set); did you mean 'model.dim'?\n"
+    assert "Traceback" not in r.stderr
+
+
+def test_ingest_stdout_is_data_only(ml100k_dir, tmp_path):
+    r = invoke("ingest", ml100k_dir, "-o", tmp_path / "a")
+    assert r.exit_code == 0 and r.stdout == "" and "users x" in r.stderr
+    r = invoke("ingest", ml100k_dir, "-o", tmp_path / "b", "--format", "json")
+    assert json.loads(r.stdout)["layout"] == "ml-100k"
+    r = invoke("ingest", ml100k_dir, "-o", tmp_path / "b")
+    assert r.exit_code == 1 and "already exists; pass --overwrite" in r.stderr
+    r = invoke("ingest", tmp_path / "missing.csv", "-o", tmp_path / "c")
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: data.source")
+    assert not (tmp_path / "c").exists()
+
+
+def test_ingest_from_stdin(tmp_path):
+    text = "user_id,movie_id,rating\n" + "".join(f"{u},{m},{(u + m) % 5 + 1}\n" for u in range(6) for m in range(5))
+    r = invoke("ingest", "-", "-o", tmp_path / "s", "--set", "data.columns.timestamp=null", "--format", "json",
+               input=text)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["counts"]["users"] == 6
+
+
+def test_train_prints_metrics(cli_run):
+    _, metrics = cli_run
+    assert metrics["splits"]["test"]["model"]["rmse"] > 0
+    assert "most_popular" in metrics["splits"]["test"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "jsonl", "table"])
+def test_recommend_formats_parse(cli_run, fmt):
+    sets, _ = cli_run
+    r = invoke("recommend", "--user", "1", "-k", "5", "--format", fmt, *sets)
+    assert r.exit_code == 0, r.stderr
+    if fmt == "json":
+        rows = json.loads(r.stdout)
+    elif fmt == "jsonl":
+        rows = [json.loads(x) for x in r.stdout.splitlines()]
+    elif fmt in ("csv", "tsv"):
+        rows = list(csv.DictReader(io.StringIO(r.stdout), delimiter="," if fmt == "csv" else "\t"))
+    else:
+        rows = r.stdout.splitlines()[1:]
+        assert r.stdout.splitlines()[0].split() == ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
+    assert len(rows) == 5
+
+
+def test_users_from_stdin_and_file_agree(cli_run, tmp_path):
+    sets, _ = cli_run
+    ids = "1\n2\nnobody\n3\n"
+    (tmp_path / "u.txt").write_text(ids)
+    a = invoke("recommend", "--users", "-", "--format", "csv", *sets, input=ids)
+    b = invoke("recommend", "--users", tmp_path / "u.txt", "--format", "csv", *sets)
+    assert a.exit_code == 0 and a.stdout == b.stdout and len(a.stdout.splitlines()) == 31
+    assert "unknown user 'nobody' skipped" in a.stderr
+    c = invoke("recommend", "--users", "-", "--strict", *sets, input=ids)
+    assert c.exit_code == 1 and "nobody" in c.stderr
+
+
+def test_recommend_errors_and_modes(cli_run):
+    sets, _ = cli_run
+    r = invoke("recommend", "--user", "424242", *sets)
+    assert r.exit_code == 1 and "user '424242' is not in the training data" in r.stderr
+    r = invoke("recommend", "--user", "424242", "--fallback", "popular", "--format", "csv", *sets)
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 11
+    r = invoke("recommend", "--movie", "Movie 1", *sets)
+    assert r.exit_code == 2 and "matches" in r.stderr
+    r = invoke("recommend", "--movie", "17", "--format", "jsonl", *sets)
+    assert r.exit_code == 0 and all(json.loads(x)["movie_id"] != 17 for x in r.stdout.splitlines())
+    r = invoke("recommend", "--rated", "1=5,2=4", "-k", "3", "--format", "csv", *sets)
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4
+    r = invoke("recommend", "--rated", "1=x", *sets)
+    assert r.exit_code == 2
+    r = invoke("recommend", *sets)
+    assert r.exit_code == 2 and "exactly one of" in r.stderr
+    r = invoke("recommend", "--user", "1", "--set", "run.dir=/nonexistent/run")
+    assert r.exit_code == 1 and "no trained model" in r.stderr
+
+
+def test_predict_pairs_with_header(cli_run):
+    sets, _ = cli_run
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="user,movie\n1,2\n2\t3\n99999,1\n")
+    assert r.exit_code == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [(x["user_id"], x["movie_id"]) for x in rows] == [("1", "2"), ("2", "3")]
+    assert all(0.5 <= float(x["score"]) <= 5 for x in rows)
+    assert "99999" in r.stderr
+
+
+def test_evaluate_command(cli_run):
+    sets, _ = cli_run
+    r = invoke("evaluate", "--split", "valid", "-k", "5", "--format", "json", *sets)
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)["splits"]["valid"]
+    assert "ndcg@5" in out["model"] and "biases" in out

@@ -1,0 +1,132 @@
+import numpy as np
+import pytest
+
+from embedrec import index as ix
+from embedrec.config import IndexConfig
+from embedrec.errors import ArtifactError, NotFoundError, UsageError
+from embedrec.evaluate import top_k_scores
+from embedrec.ingest import ingest
+from embedrec.recommend import Recommender, recommend_many
+from embedrec.run import load_run, rebuild_index
+from embedrec.train import train_run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, synth_dir):
+    from embedrec.config import Config
+
+    tmp = tmp_path_factory.mktemp("rec")
+    cfg = Config()
+    cfg.data.source, cfg.data.prepared, cfg.run.dir = str(synth_dir[0]), str(tmp / "ds"), str(tmp / "run")
+    cfg.model.dim, cfg.train.epochs, cfg.train.lr = 8, 8, 0.01
+    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
+    train_run(cfg)
+    return cfg
+
+
+def test_exact_index_equals_brute_force(trained):
+    rec = Recommender.open(trained.run.dir, trained.recommend)
+    rows = np.arange(rec.P.shape[0])
+    ids, scores = rec.recommend_rows(rows, 10)
+    brute = top_k_scores(rec.P, rec.Q, rec.bm, 10, (rec.seen_ptr, rec.seen_idx), rows)
+    np.testing.assert_array_equal(np.stack(ids), brute)
+    full = rec.P @ rec.Q.T + rec.bm + rec.bu[:, None] + rec.mu
+    np.testing.assert_allclose(np.stack(scores), np.take_along_axis(full, brute, 1), rtol=1e-4)
+
+
+def test_seen_movies_never_appear_unless_asked(trained):
+    rec = Recommender.open(trained.run.dir)
+    rows = np.arange(rec.P.shape[0])
+    ids, _ = rec.recommend_rows(rows, 20)
+    for r, got in zip(rows, ids):
+        assert not np.isin(got, rec._seen(r)).any() and got.size == 20
+    with_seen, _ = rec.recommend_rows(rows[:50], 20, include_seen=True)
+    assert any(np.isin(g, rec._seen(r)).any() for r, g in zip(rows[:50], with_seen))
+
+
+def test_filters_still_return_k(trained):
+    rec = Recommender.open(trained.run.dir)
+    allowed = rec.allowed(("Comedy",), 1950, None)
+    ids, _ = rec.recommend_rows(np.array([0, 1]), 5, allowed=allowed)
+    for got in ids:
+        assert got.size == 5 and np.isin(got, allowed).all()
+
+
+def test_hnsw_meets_recall_on_synthetic():
+    rng = np.random.default_rng(0)
+    f = {"movie_factors": rng.normal(size=(5000, 16)).astype(np.float32),
+         "movie_bias": rng.normal(size=5000).astype(np.float32),
+         "user_factors": rng.normal(size=(500, 16)).astype(np.float32)}
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        meta = ix.build_indexes(Path(d), f, IndexConfig(kind="hnsw", recall_sample=500), "x")
+        assert meta["recall@10"] >= 0.95 and meta["similar_recall@10"] >= 0.95
+        meta = ix.build_indexes(Path(d), f, IndexConfig(kind="ivf", nprobe=64, recall_sample=500), "x")
+        assert meta["recall@10"] >= 0.9
+
+
+def test_fold_in_of_a_training_user_lands_near_their_recommendations(trained):
+    rec = Recommender.open(trained.run.dir, trained.recommend)
+    overlaps = []
+    for row in range(0, 60, 3):
+        seen = rec._seen(row)
+        # the user's own training ratings, as a new user
+        from embedrec.dataset import load_dataset
+
+        tr = load_dataset(trained.data.prepared, ("train",)).splits["train"]
+        sel = tr.user == row
+        rated = {str(rec.movie_ids[m]): float(r) for m, r in zip(tr.movie[sel], tr.rating[sel])}
+        p, b, rows = rec.fold_in([], rated)
+        ids, _ = rec.recommend_vector(p, b, 10, seen)
+        mine, _ = rec.recommend_rows(np.array([row]), 10)
+        overlaps.append(np.intersect1d(ids, mine[0]).size / 10)
+    assert np.mean(overlaps) >= 0.5
+
+
+def test_unknown_ids_and_titles(trained):
+    rec = Recommender.open(trained.run.dir)
+    with pytest.raises(NotFoundError, match="user '99999' is not in the training data"):
+        rec.user_row("99999")
+    with pytest.raises(UsageError, match="matches .* movies"):
+        rec.find_movie("Movie 1")
+    assert rec.movie_ids[rec.find_movie("Movie 17, The")] == 17
+    with pytest.raises(NotFoundError):
+        rec.find_movie("zzzz qqq")
+    rows = list(recommend_many(rec, ["1", "nobody", "2"], 3))
+    assert [r["user_id"] for r in rows] == [1, 1, 1, 2, 2, 2]
+    with pytest.raises(NotFoundError):
+        list(recommend_many(rec, ["1", "nobody"], 3, strict=True))
+    rows = list(recommend_many(rec, ["nobody"], 3, fallback="popular"))
+    assert len(rows) == 3
+
+
+def test_mismatched_or_missing_index_is_refused(trained, tmp_path):
+    import shutil
+
+    run_copy = tmp_path / "run"
+    shutil.copytree(trained.run.dir, run_copy, symlinks=True)
+    run = load_run(run_copy)
+    (run.path / "movies_ip.faiss").unlink()
+    with pytest.raises(ArtifactError, match="index rebuild"):
+        Recommender.open(run_copy).recommend_rows(np.array([0]), 5)
+    meta = rebuild_index(run_copy, IndexConfig())
+    assert meta["kind"] == "flat"
+    Recommender.open(run_copy).recommend_rows(np.array([0]), 5)
+    # an index over other vectors is refused
+    import faiss
+
+    run = load_run(run_copy)
+    faiss.write_index(faiss.IndexFlatIP(3), str(run.path / "movies_ip.faiss"))
+    with pytest.raises(ArtifactError, match="do not belong together"):
+        Recommender.open(run_copy).recommend_rows(np.array([0]), 5)
+
+
+def test_no_torch_import_in_recommend():
+    import subprocess
+    import sys
+
+    code = "import sys, embedrec.recommend, embedrec.cli; print('torch' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
