@@ -91,6 +91,7 @@ class TrainConfig:
     patience: int = _opt(4, min=0)
     eval_k: list[int] = _opt([10, 20])
     threads: int = _opt(0, min=0)
+    refit: bool = False
     seed: int = 42
 
 

@@ -226,7 +226,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     if len(tr) == 0:
         raise TrainingError("the training split is empty; check the split settings and rerun ingest")
     has_valid = len(ds.splits.get("valid", ())) > 0
-    if not has_valid:
+    if not has_valid and not ds.manifest.get("refit"):
         log.warning("the validation split is empty: no early stopping, the last epoch is kept")
     torch.manual_seed(train_cfg.seed)
     model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()))
@@ -331,6 +331,26 @@ def clear_checkpoint(run_dir: str | Path) -> None:
         os.unlink(p)
 
 
+def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
+    """Retrain on train+valid for the selected number of epochs (chosen on valid only)."""
+    import dataclasses
+
+    from embedrec.dataset import Dataset, Interactions
+
+    tr, va = ds.splits["train"], ds.splits["valid"]
+    both = Interactions(np.concatenate([tr.user, va.user]), np.concatenate([tr.movie, va.movie]),
+                        np.concatenate([tr.rating, va.rating]),
+                        None if tr.timestamp is None else np.concatenate([tr.timestamp, va.timestamp]))
+    empty = Interactions(tr.user[:0], tr.movie[:0], tr.rating[:0])
+    merged = Dataset(ds.path, {**ds.manifest, "refit": True}, ds.users, ds.movies,
+                     {"train": both, "valid": empty, "test": ds.splits["test"]})
+    tcfg = dataclasses.replace(cfg.train, epochs=max(selected.best_epoch, 1))
+    log.info("refit on train+valid (%s ratings) for %d epochs", f"{len(both):,}", tcfg.epochs)
+    result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress)
+    result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
+    return merged, result
+
+
 def train_run(cfg, *, resume: bool = False, progress: bool = False) -> dict:
     """``embedrec train``: fit on the prepared dataset, evaluate, publish the artifacts. Returns metrics."""
     import io
@@ -342,14 +362,18 @@ def train_run(cfg, *, resume: bool = False, progress: bool = False) -> dict:
     ds = load_dataset(cfg.data.prepared)
     run_dir = Path(cfg.run.dir)
     result = fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress)
+    selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value}
+    if cfg.train.refit and len(ds.splits["valid"]):
+        ds, result = _refit(ds, cfg, result, run_dir, progress)
     f = factors(result.model)
     explicit = cfg.model.objective == "explicit"
     ks = cfg.train.eval_k
     metrics = {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
                "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "metric": result.metric,
-               "train_seconds": round(result.seconds, 2), "splits": {}}
+               "train_seconds": round(result.seconds, 2), "selection": selection, "refit": ds.manifest.get("refit", False),
+               "splits": {}}
     for split in ("valid", "test"):
-        if len(ds.splits[split]):
+        if len(ds.splits.get(split, ())):
             metrics["splits"][split] = {"model": evaluate_model(f, ds, split, explicit, ks),
                                         **baselines(ds, split, explicit, ks)}
     buf = io.BytesIO()
