@@ -65,19 +65,38 @@ def _sha256(paths: list[Path]) -> dict[str, str]:
     return out
 
 
+def _dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
+    """Rows to keep: exact duplicates dropped, then for a repeated (user, movie) the latest rating (ties: the
+    later line). Returns (keep mask in input order, exact duplicates, repeated pairs dropped)."""
+    n = len(ratings)
+    u = pd.factorize(ratings["user_id"])[0].astype(np.int64)
+    m = pd.factorize(ratings["movie_id"])[0].astype(np.int64)
+    key = u * (int(m.max()) + 1) + m
+    if pd.unique(key).size == n:  # the common case: nothing repeated
+        return np.ones(n, dtype=bool), 0, 0
+    t = ratings["timestamp"].to_numpy() if "timestamp" in ratings else np.zeros(n, dtype=np.int64)
+    r = ratings["rating"].to_numpy()
+    order = np.lexsort((np.arange(n), t, key))
+    sk, st, sr = key[order], t[order], r[order]
+    same_next = np.r_[sk[1:] == sk[:-1], False]
+    exact = np.r_[False, (sk[1:] == sk[:-1]) & (st[1:] == st[:-1]) & (sr[1:] == sr[:-1])]
+    n_exact = int(exact.sum())
+    keep_sorted = ~same_next  # the last of each (user, movie) group: latest time, then latest line
+    keep = np.zeros(n, dtype=bool)
+    keep[order[keep_sorted]] = True
+    return keep, n_exact, n - n_exact - int(keep.sum())
+
+
 def clean(ratings: pd.DataFrame, cfg, report: dict) -> pd.DataFrame:
     """Drop exact duplicates, keep the latest of repeated (user, movie), threshold, k-core. Counts go in report."""
-    n0 = len(ratings)
-    ratings = ratings.drop_duplicates()
-    report["exact_duplicates_dropped"] = n0 - len(ratings)
-    n1 = len(ratings)
-    if "timestamp" in ratings:
-        ratings = ratings.sort_values("timestamp", kind="stable")
-    ratings = ratings.drop_duplicates(subset=["user_id", "movie_id"], keep="last")
-    report["repeated_pairs_dropped"] = n1 - len(ratings)
+    keep, n_exact, n_repeated = _dedupe_mask(ratings)
+    if not keep.all():
+        ratings = ratings[keep]
+    report["exact_duplicates_dropped"] = n_exact
+    report["repeated_pairs_dropped"] = n_repeated
     if cfg.min_rating is not None:
         n2 = len(ratings)
-        ratings = ratings[ratings["rating"] >= cfg.min_rating]
+        ratings = ratings[ratings["rating"].to_numpy() >= cfg.min_rating]
         report["below_min_rating_dropped"] = n2 - len(ratings)
     if cfg.min_user_ratings > 1 or cfg.min_movie_ratings > 1:
         n3 = len(ratings)
@@ -86,16 +105,16 @@ def clean(ratings: pd.DataFrame, cfg, report: dict) -> pd.DataFrame:
             rounds += 1
             uc = ratings["user_id"].map(ratings["user_id"].value_counts())
             mc = ratings["movie_id"].map(ratings["movie_id"].value_counts())
-            keep = (uc >= cfg.min_user_ratings) & (mc >= cfg.min_movie_ratings)
+            keep = ((uc >= cfg.min_user_ratings) & (mc >= cfg.min_movie_ratings)).to_numpy()
             if keep.all():
                 break
-            ratings = ratings[keep.to_numpy()]
+            ratings = ratings[keep]
         report["k_core_dropped"] = n3 - len(ratings)
         report["k_core_rounds"] = rounds
     if len(ratings) == 0:
         raise DataError("no ratings left after cleaning; lower data.min_rating, data.min_user_ratings or "
                         "data.min_movie_ratings")
-    return ratings.sort_index(kind="stable").reset_index(drop=True)
+    return ratings.reset_index(drop=True)
 
 
 def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = False,
@@ -176,7 +195,8 @@ def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = F
     mtab["n_ratings"] = np.bincount(frames["train"]["movie_idx"], minlength=mids.size).astype(np.int64)
 
     n_ratings = len(table)
-    hist_vals, hist_counts = np.unique(table["rating"].to_numpy(), return_counts=True)
+    hist = table["rating"].value_counts().sort_index()
+    hist_vals, hist_counts = hist.index.to_numpy(), hist.to_numpy()
     summary = {
         "name": _name(cfg.source, raw.layout),
         "source": cfg.source,

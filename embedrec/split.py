@@ -77,9 +77,11 @@ def make_split(cfg, users: np.ndarray, timestamps: np.ndarray | None) -> np.ndar
 
 def drop_unknown(assign: np.ndarray, users: np.ndarray, movies: np.ndarray) -> tuple[np.ndarray, int]:
     """Mark valid/test rows whose user or movie has no training rating as dropped (-1); returns the count."""
+    import pandas as pd  # hash-based unique/isin: numpy 2's np.unique is far slower on tens of millions
+
     train = assign == TRAIN
-    known_u = np.isin(users, np.unique(users[train]))
-    known_m = np.isin(movies, np.unique(movies[train]))
+    known_u = pd.Series(users).isin(pd.unique(users[train])).to_numpy()
+    known_m = pd.Series(movies).isin(pd.unique(movies[train])).to_numpy()
     drop = (~train) & ~(known_u & known_m)
     out = assign.copy()
     out[drop] = -1

@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embedrec.config import Config
 from embedrec.data.readers import normalise_genres, split_title_year
 from embedrec.dataset import load_dataset
 from embedrec.errors import DataError
@@ -144,7 +143,7 @@ def test_rating_outside_scale_names_line(ml100k_dir, small_cfg):
 
 def test_encoding_error_suggests_fix(tmp_path, small_cfg):
     p = tmp_path / "r.csv"
-    p.write_bytes("user_id,movie_id,rating,timestamp\n1,2,4,5\n".encode() + b"\xff\xfe,1,1,1\n")
+    p.write_bytes(b"user_id,movie_id,rating,timestamp\n1,2,4,5\n" + b"\xff\xfe,1,1,1\n")
     with pytest.raises(DataError, match="cannot decode byte 0xff.*data.encoding=latin-1"):
         run(small_cfg, p)
 
