@@ -271,7 +271,7 @@ def recommend(cfg, user, users_file, movie, liked, rated, k, include_seen, genre
     """
     from embedrec.errors import UsageError
     from embedrec.output import resolve_format, write_rows
-    from embedrec.recommend import COLUMNS, Recommender, recommend_many
+    from embedrec.recommend import COLUMNS, Recommender, as_rows, recommend_many, write_delimited
 
     modes = [x for x in (user, users_file, movie, liked or rated) if x]
     if len(modes) != 1:
@@ -285,8 +285,12 @@ def recommend(cfg, user, users_file, movie, liked, rated, k, include_seen, genre
     fmt = resolve_format(fmt)
     cols = COLUMNS
     if users_file is not None:
-        rows = recommend_many(rec, users_file, k, include_seen=include_seen, allowed=allowed, strict=strict,
-                              fallback=fallback, batch=cfg.recommend.batch_size)
+        triples = recommend_many(rec, users_file, k, include_seen=include_seen, allowed=allowed, strict=strict,
+                                 fallback=fallback, batch=cfg.recommend.batch_size)
+        if fmt in ("csv", "tsv"):
+            write_delimited(rec, triples, fmt, sys.stdout)
+            return
+        rows = as_rows(rec, triples)
     elif user is not None:
         rows_of = _user_rows(rec, user, k, include_seen, allowed, fallback)
         rows = rows_of

@@ -24,6 +24,18 @@ def gather_csr(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray):
     return np.repeat(np.arange(rows.size), lens), indices[offs], lens
 
 
+def topk_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-k (indices, scores), best first; entries scored -inf come back as index -1."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    ps = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-ps, axis=1, kind="stable")
+    top = np.take_along_axis(part, order, axis=1)
+    vals = np.take_along_axis(ps, order, axis=1)
+    top[vals == -np.inf] = -1
+    return top, vals
+
+
 def top_k_scores(user_vecs: np.ndarray, movie_vecs: np.ndarray, movie_bias: np.ndarray | None, k: int,
                  exclude: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray) -> np.ndarray:
     """Exact top-k movie indices for the given user rows, excluding each user's ``exclude`` CSR items."""
@@ -33,13 +45,7 @@ def top_k_scores(user_vecs: np.ndarray, movie_vecs: np.ndarray, movie_bias: np.n
     if exclude is not None:
         r, c, _ = gather_csr(exclude[0], exclude[1], rows)
         scores[r, c] = -np.inf
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    ps = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-ps, axis=1, kind="stable")
-    top = np.take_along_axis(part, order, axis=1)
-    top[np.take_along_axis(ps, order, axis=1) == -np.inf] = -1
-    return top
+    return topk_from_scores(scores, k)[0]
 
 
 def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, test_items, n_users, n_movies,

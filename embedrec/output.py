@@ -28,6 +28,24 @@ def _cell(v) -> str:
     return str(v)
 
 
+def _plain(v) -> str:
+    """A CSV/TSV cell: floats to 6 decimals, lists joined by '|', None and NaN empty."""
+    t = type(v)
+    if t is str:
+        return v
+    if t is int:
+        return str(v)
+    if t is float:
+        return "" if v != v else repr(round(v, 6))
+    if v is None:
+        return ""
+    if t is list or t is tuple:
+        return "|".join(map(str, v))
+    if hasattr(v, "item"):
+        return _plain(v.item())
+    return str(v)
+
+
 def _jsonable(v):
     if isinstance(v, float) and math.isnan(v):
         return None
@@ -56,8 +74,7 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None) -> 
                        quoting=csv.QUOTE_MINIMAL)
         w.writerow(columns)
         for r in rows:
-            w.writerow([_cell(r.get(c)) if not isinstance(r.get(c), float) else repr(round(r.get(c), 6))
-                        for c in columns])
+            w.writerow([_plain(r.get(c)) for c in columns])
             n += 1
         return n
     # table: needs all rows for widths

@@ -14,6 +14,7 @@ import numpy as np
 
 from embedrec import index as ix
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
+from embedrec.evaluate import gather_csr, topk_from_scores
 from embedrec.run import Run, load_run
 
 log = logging.getLogger("embedrec")
@@ -166,25 +167,46 @@ class Recommender:
         return np.flatnonzero(keep)
 
     # ----------------------------------------------------------------------------------------- scoring
-    def _full_score(self, ip_scores: np.ndarray, rows: np.ndarray | None, extra_bias=None) -> np.ndarray:
-        if not self.explicit:
-            return ip_scores
-        b = extra_bias if extra_bias is not None else (self.bu[rows][:, None] if rows is not None and self.bu is not None
-                                                       else 0.0)
-        return ip_scores + self.mu + b
+    def _flat_vectors(self) -> np.ndarray | None:
+        """The vectors stored in an exact (flat) index, as a numpy view; None for approximate indexes."""
+        import faiss
 
-    def _search_users(self, queries: np.ndarray, seen: list[np.ndarray], k: int, allowed) -> tuple:
+        idx = faiss.downcast_index(self.ip_index)
+        if not isinstance(idx, faiss.IndexFlat):
+            return None
+        return faiss.rev_swig_ptr(idx.get_xb(), idx.ntotal * idx.d).reshape(idx.ntotal, idx.d)
+
+    def _search_users(self, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int, allowed) -> tuple:
+        """Top-k per query, excluding the (query row, movie) pairs in ``excl`` and movies outside ``allowed``.
+
+        An exact index is searched as one matrix product over its stored vectors with the exclusions masked
+        (identical to IndexFlatIP, without asking it for k + seen candidates); an approximate index is asked
+        for more candidates until k survive the exclusions.
+        """
         n = self.Q.shape[0]
+        X = self._flat_vectors()
+        if X is not None:
+            scores = queries @ X.T
+            scores[excl[0], excl[1]] = -np.inf
+            if allowed is not None:
+                mask = np.ones(n, dtype=bool)
+                mask[allowed] = False
+                scores[:, mask] = -np.inf
+            top, vals = topk_from_scores(scores, k)
+            keep = top >= 0
+            return [t[m] for t, m in zip(top, keep)], [v[m] for v, m in zip(vals, keep)]
         limit = n if allowed is None else allowed.size
-        want = min(k + max((s.size for s in seen), default=0), limit)
+        per_row = np.bincount(excl[0], minlength=queries.shape[0])
+        want = min(k + int(per_row.max(initial=0)), limit)
+        bounds = np.concatenate([[0], np.cumsum(per_row)])
         while True:
             D, I = ix.search(self.ip_index, queries, max(want, 1), allowed)
             out_i, out_d, short = [], [], False
             for r in range(queries.shape[0]):
                 ids, sc = I[r], D[r]
                 ok = ids >= 0
-                if seen[r].size:
-                    ok &= ~np.isin(ids, seen[r])
+                if per_row[r]:
+                    ok &= ~np.isin(ids, excl[1][bounds[r]:bounds[r + 1]])
                 ids, sc = ids[ok][:k], sc[ok][:k]
                 if ids.size < k and want < limit:
                     short = True
@@ -194,15 +216,22 @@ class Recommender:
                 return out_i, out_d
             want = min(want * 2, limit)
 
-    def _seen(self, row: int) -> np.ndarray:
-        return np.asarray(self.seen_idx[self.seen_ptr[row]:self.seen_ptr[row + 1]])
-
     def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None):
         """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen."""
         q = ix.augment_users(np.asarray(self.P[rows]))
-        seen = [np.zeros(0, np.int32) if include_seen else self._seen(r) for r in rows]
-        ids, scores = self._search_users(q, seen, k, allowed)
-        return ids, [self._full_score(s[None, :], np.array([r]))[0] for s, r in zip(scores, rows)]
+        if include_seen:
+            excl = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        else:
+            r, c, _ = gather_csr(self.seen_ptr, self.seen_idx, np.asarray(rows))
+            excl = (r, c.astype(np.int64))
+        ids, scores = self._search_users(q, excl, k, allowed)
+        if self.explicit:
+            extra = self.mu + (self.bu[rows] if self.bu is not None else np.zeros(len(rows)))
+            scores = [s + e for s, e in zip(scores, extra)]
+        return ids, scores
+
+    def _seen(self, row: int) -> np.ndarray:
+        return np.asarray(self.seen_idx[self.seen_ptr[row]:self.seen_ptr[row + 1]])
 
     def popular(self, k: int, allowed=None, exclude: np.ndarray | None = None):
         pop = self.run.array("popularity").astype(np.float64)
@@ -247,8 +276,9 @@ class Recommender:
 
     def recommend_vector(self, p: np.ndarray, bias: float, k: int, exclude: np.ndarray, allowed=None):
         q = ix.augment_users(p[None, :])
-        ids, scores = self._search_users(q, [exclude], k, allowed)
-        return ids[0], self._full_score(scores[0], None, extra_bias=bias)
+        exclude = np.asarray(exclude, dtype=np.int64)
+        ids, scores = self._search_users(q, (np.zeros(exclude.size, np.int64), exclude), k, allowed)
+        return ids[0], scores[0] + (self.mu + bias if self.explicit else 0.0)
 
     def similar(self, row: int, k: int, allowed=None):
         v = ix.normalise(np.asarray(self.Q[row:row + 1]))
@@ -270,15 +300,15 @@ class Recommender:
 
     # ----------------------------------------------------------------------------------------- rows
     def rows_for(self, user_id, movie_rows: np.ndarray, scores: np.ndarray) -> Iterator[dict]:
-        for rank, (m, s) in enumerate(zip(movie_rows, scores), 1):
-            yield {"user_id": user_id, "rank": rank, "movie_id": self.movie_ids[m].item()
-                   if hasattr(self.movie_ids[m], "item") else self.movie_ids[m], "title": self.titles[m],
-                   "year": self.years[m], "genres": self.genres[m] or [], "score": float(s)}
+        mids = self.movie_ids[movie_rows].tolist()
+        for rank, (m, mid, s) in enumerate(zip(movie_rows.tolist(), mids, np.asarray(scores).tolist()), 1):
+            yield {"user_id": user_id, "rank": rank, "movie_id": mid, "title": self.titles[m],
+                   "year": self.years[m], "genres": self.genres[m] or [], "score": s}
 
 
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
-                   strict=False, fallback="none", batch=4096) -> Iterator[dict]:
-    """Stream rows for many user ids (one per line), batched through the index."""
+                   strict=False, fallback="none", batch=4096) -> Iterator[tuple]:
+    """Stream (user_id, movie rows, scores) for many user ids (one per line), batched through the index."""
     def flush(buf: list[str]):
         rows, parsed = rec.user_rows(buf)
         known = rows >= 0
@@ -295,11 +325,9 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                 results[int(r)] = (i, s)
         for t, p, r in zip(buf, parsed, rows):
             if r >= 0:
-                i, s = results[int(r)]
-                yield from rec.rows_for(p, i, s)
+                yield (p, *results[int(r)])
             elif fallback == "popular":
-                i, s = rec.popular(k, allowed)
-                yield from rec.rows_for(p if p is not None else t, i, s)
+                yield (p if p is not None else t, *rec.popular(k, allowed))
 
     buf: list[str] = []
     for line in lines:
@@ -312,3 +340,43 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             buf = []
     if buf:
         yield from flush(buf)
+
+
+def as_rows(rec: Recommender, triples: Iterable[tuple]) -> Iterator[dict]:
+    for user_id, ids, scores in triples:
+        yield from rec.rows_for(user_id, ids, scores)
+
+
+def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out) -> None:
+    """CSV/TSV rows of COLUMNS, fast: each movie's cells are quoted once and reused."""
+    import csv
+    import io
+
+    from embedrec.output import _plain
+
+    delim = "," if fmt == "csv" else "\t"
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=delim, lineterminator="")
+    cache: dict[int, str] = {}
+
+    def cells(values) -> str:
+        buf.seek(0)
+        buf.truncate()
+        w.writerow([_plain(v) for v in values])
+        return buf.getvalue()
+
+    out.write(delim.join(COLUMNS) + "\n")
+    for user_id, ids, scores in triples:
+        u = cells([user_id])
+        parts = []
+        for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
+            mc = cache.get(m)
+            if mc is None:
+                mc = cache[m] = cells([self_id(rec, m), rec.titles[m], rec.years[m], rec.genres[m] or []])
+            parts.append(f"{u}{delim}{rank}{delim}{mc}{delim}{round(sc, 6)!r}\n")
+        out.write("".join(parts))
+
+
+def self_id(rec: Recommender, m: int):
+    v = rec.movie_ids[m]
+    return v.item() if hasattr(v, "item") else v

@@ -137,3 +137,11 @@ def test_evaluate_command(cli_run):
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)["splits"]["valid"]
     assert "ndcg@5" in out["model"] and "biases" in out
+
+
+def test_fast_delimited_output_equals_generic_rows(cli_run):
+    """--users with csv goes through the fast writer; it must print what the generic row writer prints."""
+    sets, _ = cli_run
+    a = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="1\n")
+    b = invoke("recommend", "--user", "1", "--format", "csv", *sets)
+    assert a.stdout == b.stdout

@@ -6,7 +6,7 @@ from embedrec.config import IndexConfig
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
 from embedrec.evaluate import top_k_scores
 from embedrec.ingest import ingest
-from embedrec.recommend import Recommender, recommend_many
+from embedrec.recommend import Recommender, as_rows, recommend_many
 from embedrec.run import load_run, rebuild_index
 from embedrec.train import train_run
 
@@ -94,11 +94,11 @@ def test_unknown_ids_and_titles(trained):
     assert rec.movie_ids[rec.find_movie("Movie 17, The")] == 17
     with pytest.raises(NotFoundError):
         rec.find_movie("zzzz qqq")
-    rows = list(recommend_many(rec, ["1", "nobody", "2"], 3))
+    rows = list(as_rows(rec, recommend_many(rec, ["1", "nobody", "2"], 3)))
     assert [r["user_id"] for r in rows] == [1, 1, 1, 2, 2, 2]
     with pytest.raises(NotFoundError):
         list(recommend_many(rec, ["1", "nobody"], 3, strict=True))
-    rows = list(recommend_many(rec, ["nobody"], 3, fallback="popular"))
+    rows = list(as_rows(rec, recommend_many(rec, ["nobody"], 3, fallback="popular")))
     assert len(rows) == 3
 
 
