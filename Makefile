@@ -30,5 +30,11 @@ demo: install
 	$(BIN)/embedrec train -c configs/ml100k-explicit.yaml
 	$(BIN)/embedrec recommend -c configs/ml100k-explicit.yaml --user 196 -k 10 --format table
 
+bench: install
+	$(BIN)/python benchmarks/bench.py
+
+bench-quick: install
+	$(BIN)/python benchmarks/bench.py --quick
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -130,3 +130,26 @@ def test_no_torch_import_in_recommend():
     code = "import sys, embedrec.recommend, embedrec.cli; print('torch' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_publish_swaps_atomically_and_old_readers_keep_their_files(tmp_path):
+    from embedrec.fsutil import write_json
+    from embedrec.run import RUN_FORMAT, publish
+
+    def version(n):
+        def write(d):
+            write_json(d / "manifest.json", {"format_version": RUN_FORMAT, "n": n})
+            np.save(d / "user_factors.npy", np.full((2, 2), n, np.float32))
+        return write
+
+    publish(tmp_path, version(1))
+    old = load_run(tmp_path)
+    publish(tmp_path, version(2))
+    new = load_run(tmp_path)
+    assert new.manifest["n"] == 2 and old.manifest["n"] == 1
+    assert old.array("user_factors")[0, 0] == 1 and new.array("user_factors")[0, 0] == 2
+    # a failing write leaves the current model in place and no temporary folder behind
+    with pytest.raises(RuntimeError):
+        publish(tmp_path, lambda d: (_ for _ in ()).throw(RuntimeError("boom")))
+    assert load_run(tmp_path).manifest["n"] == 2
+    assert not list(tmp_path.glob(".artifacts-*"))
