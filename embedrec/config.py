@@ -96,6 +96,16 @@ class TrainConfig:
 
 
 @dataclass
+class TuneConfig:
+    dims: list[int] = _opt([4, 8, 16, 32, 64, 128, 256])
+    weight_decays: Union[list[float], None] = None
+    tolerance: float = _opt(0.0, min=0.0, max=1.0)
+    workers: int = _opt(2, min=1)
+    threads: int = _opt(0, min=0)
+    dir: Union[str, None] = None
+
+
+@dataclass
 class IndexConfig:
     kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     exact_max: int = _opt(100000, min=0)
@@ -127,6 +137,7 @@ class Config:
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -249,6 +260,8 @@ def _check_consistency(cfg: Config) -> None:
     if not cfg.train.eval_k or any(k < 1 for k in cfg.train.eval_k):
         raise ConfigError(f"config key 'train.eval_k': expected a non-empty list of positive integers, got "
                           f"{cfg.train.eval_k}")
+    if not cfg.tune.dims or any(d < 1 for d in cfg.tune.dims):
+        raise ConfigError(f"config key 'tune.dims': expected a non-empty list of positive integers, got {cfg.tune.dims}")
     loss = cfg.model.loss
     if cfg.model.objective == "explicit" and loss not in ("auto", "mse"):
         raise ConfigError(f"config key 'model.loss': '{loss}' is an implicit loss; use 'mse' (or 'auto') with "

@@ -26,13 +26,13 @@ def cli_run(tmp_path_factory, synth_dir):
 
 def test_version_and_help_on_every_command():
     assert invoke("--version").stdout.startswith("embedrec, version")
-    for cmd in ("ingest", "train", "evaluate", "recommend", "predict", "config", "index"):
+    for cmd in ("ingest", "train", "evaluate", "recommend", "predict", "config", "index", "tune-dims"):
         r = invoke(cmd, "-h")
         assert r.exit_code == 0 and ("Example" in r.stdout or cmd == "index"), cmd
 
 
 def test_unbuilt_commands_say_so():
-    for cmd in ("tune-dims", "export"):
+    for cmd in ("export",):
         r = invoke(cmd)
         assert r.exit_code == 2 and "not built yet" in r.stderr and r.stdout == ""
 
@@ -145,3 +145,15 @@ def test_fast_delimited_output_equals_generic_rows(cli_run):
     a = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="1\n")
     b = invoke("recommend", "--user", "1", "--format", "csv", *sets)
     assert a.stdout == b.stdout
+
+
+def test_tune_dims_cli(cli_run, tmp_path):
+    sets, _ = cli_run
+    r = invoke("tune-dims", *sets, "--dims", "2,4", "--format", "csv", "--write", tmp_path / "t.yaml",
+               "--set", f"tune.dir={tmp_path / 'tune'}")
+    assert r.exit_code == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert sorted(int(x["dim"]) for x in rows) == [2, 4]
+    assert "Use: --set model.dim=" in r.stderr and (tmp_path / "t.yaml").exists()
+    r = invoke("tune-dims", *sets, "--tolerance", "abc")
+    assert r.exit_code == 2 and "--tolerance" in r.stderr

@@ -1,0 +1,225 @@
+"""``embedrec tune-dims``: sweep the embedding dimension (and optionally weight decay) with the same trainer.
+
+Each trial runs ``train.fit`` in a fresh worker process (so its peak memory is its own), ``tune.workers`` at a
+time; finished trials are saved after each one, so a rerun or a Ctrl-C keeps them. The choice uses the
+validation metric only: the best one, or with a tolerance the smallest dimension within it of the best. The
+test metric is reported beside it, never used.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import copy
+import logging
+import math
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import numpy as np
+
+from embedrec.errors import ConfigError, Interrupted
+from embedrec.fsutil import read_json, write_json
+from embedrec.metrics import higher_is_better
+
+log = logging.getLogger("embedrec")
+RESULTS = "tune.json"
+PLOT = "tune.png"
+
+
+def fourth_root(n_movies: int) -> int:
+    from embedrec.model import auto_dim
+
+    return auto_dim(0, n_movies)
+
+
+def trial_key(dim: int, wd: float | None) -> str:
+    return f"d{dim}" + ("" if wd is None else f"-wd{wd:g}")
+
+
+def _train_metric(f: dict, ds, explicit: bool, ks, sample: int = 2000, seed: int = 0) -> float:
+    """How well the model fits its own training data: RMSE on up to 20,000 training ratings (explicit), or
+    NDCG@min(K) of each sampled user's training movies without excluding them (implicit)."""
+    from embedrec.evaluate import csr, predict_ratings, ranking_metrics
+    from embedrec.metrics import rmse
+
+    tr = ds.splits["train"]
+    rng = np.random.default_rng(seed)
+    if explicit:
+        idx = rng.choice(len(tr), size=min(20000, len(tr)), replace=False)
+        pred = predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
+                               f["global_mean"], tr.user[idx], tr.movie[idx], ds.rating_scale)
+        return rmse(pred, tr.rating[idx])
+    users = rng.choice(ds.n_users, size=min(sample, ds.n_users), replace=False)
+    sel = np.isin(tr.user, users)
+    empty = csr(np.zeros(0, np.int64), np.zeros(0, np.int64), ds.n_users)
+    k = min(ks)
+    return ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], empty, tr.user[sel],
+                           tr.movie[sel], ds.n_users, ds.n_movies, (k,))[f"ndcg@{k}"]
+
+
+def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int) -> dict:
+    """One trial in a worker process: fit, then train/valid/test metrics, seconds and peak memory."""
+    import resource
+
+    import torch
+
+    from embedrec.config import config_from_dict
+    from embedrec.dataset import load_dataset
+    from embedrec.train import evaluate_model, factors, fit
+
+    cfg = config_from_dict(cfg_dict)
+    if threads:
+        torch.set_num_threads(threads)
+    cfg.model.dim = dim
+    if wd is not None:
+        cfg.train.weight_decay_user = cfg.train.weight_decay_movie = wd
+    ds = load_dataset(cfg.data.prepared)
+    t0 = time.perf_counter()
+    r = fit(ds, cfg.model, cfg.train, Path(out_dir) / trial_key(dim, wd))
+    secs = time.perf_counter() - t0
+    f = factors(r.model)
+    explicit = cfg.model.objective == "explicit"
+    best_row = r.history[r.best_epoch - 1] if r.history else {}
+    test = evaluate_model(f, ds, "test", explicit, cfg.train.eval_k, r.metric, ranking=not explicit)
+    n_params = sum(p.numel() for p in r.model.parameters())
+    return {"dim": dim, "weight_decay": wd, "params": int(n_params), "epochs": r.best_epoch,
+            "epochs_run": r.epochs_run, "train_loss": best_row.get("loss"),
+            "train_metric": _train_metric(f, ds, explicit, cfg.train.eval_k), "valid_metric": r.best_value,
+            "test_metric": test.get(r.metric, float("nan")), "metric": r.metric, "seconds": round(secs, 2),
+            "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def choose(trials: list[dict], metric: str, tolerance: float) -> dict:
+    """The best trial by validation metric; with tolerance > 0, the smallest dim within it of the best."""
+    hib = higher_is_better(metric)
+    ok = [t for t in trials if t["valid_metric"] is not None and math.isfinite(t["valid_metric"])]
+    if not ok:
+        raise ConfigError("no tune-dims trial produced a validation metric; is the valid split empty?")
+    best = max(ok, key=lambda t: t["valid_metric"]) if hib else min(ok, key=lambda t: t["valid_metric"])
+    if tolerance <= 0:
+        return best
+    bv = best["valid_metric"]
+    within = [t for t in ok if (t["valid_metric"] >= bv * (1 - tolerance) if hib else
+                                t["valid_metric"] <= bv * (1 + tolerance))]
+    return min(within, key=lambda t: (t["dim"], -t["valid_metric"] if hib else t["valid_metric"]))
+
+
+def best_per_dim(trials: list[dict], metric: str) -> list[dict]:
+    hib = higher_is_better(metric)
+    out: dict[int, dict] = {}
+    for t in trials:
+        cur = out.get(t["dim"])
+        if cur is None or (t["valid_metric"] > cur["valid_metric"] if hib else t["valid_metric"] < cur["valid_metric"]):
+            out[t["dim"]] = t
+    return [out[d] for d in sorted(out)]
+
+
+def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = best_per_dim(trials, metric)
+    dims = [t["dim"] for t in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    ax.plot(dims, [t["valid_metric"] for t in rows], "o-", label=f"validation {metric}")
+    ax.plot(dims, [t["train_metric"] for t in rows], "s--", label=f"training {metric.split('@')[0]}"
+            + (f"@{metric.split('@')[1]}" if "@" in metric else ""))
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(dims)
+    ax.set_xticklabels([str(d) for d in dims])
+    ax.axvline(fourth, color="grey", ls=":", label=f"fourth-root rule ({fourth})")
+    ax.axvline(chosen["dim"], color="tab:red", ls="-", alpha=0.5, label=f"chosen ({chosen['dim']})")
+    ax.set_xlabel("embedding dimension (log2)")
+    ax.set_ylabel(metric)
+    ax.set_title("embedrec tune-dims: train vs validation by dimension")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def sweep(cfg, dims: list[int] | None = None, weight_decays: list[float] | None = None,
+          tolerance: float | None = None, fresh: bool = False, progress: bool = False) -> dict:
+    """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths."""
+    from tqdm import tqdm
+
+    from embedrec.dataset import load_dataset
+    from embedrec.train import resolve_metric
+
+    ds = load_dataset(cfg.data.prepared, ("train",))
+    fourth = fourth_root(ds.n_movies)
+    dims = sorted(set(dims or cfg.tune.dims) | {fourth})
+    wds = weight_decays if weight_decays is not None else cfg.tune.weight_decays
+    wds = [None] if not wds else list(wds)
+    tol = cfg.tune.tolerance if tolerance is None else tolerance
+    metric = resolve_metric(cfg.model, cfg.train)
+    out = Path(cfg.tune.dir or Path(cfg.run.dir) / "tune")
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / RESULTS
+    finished: dict[str, dict] = {}
+    if state_path.exists() and not fresh:
+        saved = read_json(state_path, "tune results")
+        if saved.get("dataset") == ds.manifest.get("inputs") and saved.get("metric") == metric:
+            finished = {t["key"]: t for t in saved.get("trials", [])}
+        else:
+            log.warning("earlier tune results in %s are for another dataset or metric; starting afresh", out)
+    todo = [(d, w) for d in dims for w in wds if trial_key(d, w) not in finished]
+    if finished:
+        log.info("%d finished trials kept (use --fresh to redo them), %d to run", len(finished), len(todo))
+
+    def save():
+        write_json(state_path, {"dataset": ds.manifest.get("inputs"), "metric": metric,
+                                "trials": sorted(finished.values(), key=lambda t: (t["dim"], t["weight_decay"] or 0))})
+
+    workers = max(1, min(cfg.tune.workers, len(todo) or 1))
+    threads = cfg.tune.threads or max(1, (mp.cpu_count() or 1) // workers)
+    cfg_dict = cfg.to_dict()
+    bar = tqdm(total=len(todo), desc="tune-dims", unit="trial", disable=not progress)
+    ctx = mp.get_context("spawn")
+    try:
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1) as pool:
+            futs = {pool.submit(run_trial, cfg_dict, d, w, str(out), threads): (d, w) for d, w in todo}
+            for fut in cf.as_completed(futs):
+                d, w = futs[fut]
+                res = fut.result()
+                res["key"] = trial_key(d, w)
+                finished[res["key"]] = res
+                save()
+                bar.update(1)
+                bar.set_postfix({"dim": d, metric: f"{res['valid_metric']:.4f}"})
+    except KeyboardInterrupt:
+        bar.close()
+        raise Interrupted(f"tune-dims interrupted; {len(finished)} finished trials are kept in {state_path}: "
+                          "rerun the same command to continue") from None
+    bar.close()
+    trials = [t for t in finished.values() if t["dim"] in dims and t["weight_decay"] in wds]
+    for t in trials:
+        t["fourth_root"] = t["dim"] == fourth
+    chosen = choose(trials, metric, tol)
+    plot(trials, metric, fourth, chosen, out / PLOT)
+    return {"metric": metric, "fourth_root": fourth, "tolerance": tol, "trials":
+            sorted(trials, key=lambda t: (t["dim"], t["weight_decay"] or 0)),
+            "best_per_dim": best_per_dim(trials, metric), "chosen": chosen,
+            "results": str(state_path), "plot": str(out / PLOT)}
+
+
+def write_choice(cfg, chosen: dict, path: str | Path, input_path: str | None) -> Path:
+    """Write a copy of the config with the chosen dimension (and weight decay) to a new file."""
+    path = Path(path)
+    if input_path is not None and path.resolve() == Path(input_path).resolve():
+        raise ConfigError(f"--write {path}: refusing to overwrite the input config; choose a new file name")
+    new = copy.deepcopy(cfg)
+    new.model.dim = chosen["dim"]
+    if chosen.get("weight_decay") is not None:
+        new.train.weight_decay_user = new.train.weight_decay_movie = chosen["weight_decay"]
+    from embedrec.fsutil import atomic_write_text
+
+    atomic_write_text(path, f"# written by embedrec tune-dims: dim {chosen['dim']} chosen on validation "
+                            f"{chosen['metric']} = {chosen['valid_metric']:.4f}\n" + new.to_yaml())
+    return path

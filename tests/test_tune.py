@@ -1,0 +1,61 @@
+import json
+
+import pytest
+
+from embedrec.config import Config
+from embedrec.errors import ConfigError
+from embedrec.ingest import ingest
+from embedrec.tune import choose, sweep, write_choice
+
+
+@pytest.fixture(scope="module")
+def tune_cfg(tmp_path_factory, synth_dir):
+    tmp = tmp_path_factory.mktemp("tune")
+    cfg = Config()
+    cfg.data.source, cfg.data.prepared, cfg.run.dir = str(synth_dir[0]), str(tmp / "ds"), str(tmp / "run")
+    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
+    cfg.train.epochs, cfg.train.lr, cfg.train.patience = 40, 0.01, 3
+    cfg.train.weight_decay_user = cfg.train.weight_decay_movie = 0.02
+    return cfg
+
+
+def test_sweep_finds_planted_rank_and_resumes(tune_cfg, tmp_path):
+    """Ratings have a planted rank of 4: the validation optimum lands near it, and a rerun keeps trials."""
+    res = sweep(tune_cfg, [1, 2, 4, 16, 64], tolerance=0.01)
+    assert res["fourth_root"] == 4  # 200 movies
+    assert res["chosen"]["dim"] in (4, 8)
+    by_dim = {t["dim"]: t for t in res["trials"]}
+    assert by_dim[1]["valid_metric"] > by_dim[4]["valid_metric"]  # too few dimensions underfit
+    assert by_dim[64]["train_metric"] < by_dim[4]["train_metric"]  # many dimensions fit training data closer
+    assert (tmp_path / "x").parent.exists()
+    png = res["plot"]
+    with open(png, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    again = sweep(tune_cfg, [1, 2, 4, 8, 16, 64], tolerance=0.01)
+    old = {t["key"]: t["seconds"] for t in res["trials"]}
+    assert all(t["seconds"] == old[t["key"]] for t in again["trials"] if t["key"] in old)
+    saved = json.loads(open(res["results"]).read())
+    assert len(saved["trials"]) == 6
+
+
+def test_choose_with_tolerance():
+    trials = [{"dim": d, "valid_metric": v, "weight_decay": None} for d, v in ((8, 0.95), (32, 0.93), (64, 0.925))]
+    assert choose(trials, "rmse", 0.0)["dim"] == 64
+    assert choose(trials, "rmse", 0.01)["dim"] == 32
+    ndcg = [{"dim": d, "valid_metric": v, "weight_decay": None} for d, v in ((8, 0.30), (32, 0.29), (64, 0.20))]
+    assert choose(ndcg, "ndcg@10", 0)["dim"] == 8
+    assert choose(ndcg[1:], "ndcg@10", 0.5)["dim"] == 32
+
+
+def test_write_refuses_input_config(tmp_path):
+    cfg = Config()
+    p = tmp_path / "in.yaml"
+    p.write_text("model:\n  dim: 8\n")
+    chosen = {"dim": 16, "weight_decay": 0.1, "metric": "rmse", "valid_metric": 0.9}
+    with pytest.raises(ConfigError, match="refusing to overwrite the input config"):
+        write_choice(cfg, chosen, p, str(p))
+    out = write_choice(cfg, chosen, tmp_path / "new.yaml", str(p))
+    from embedrec.config import load_config
+
+    new = load_config(out)
+    assert new.model.dim == 16 and new.train.weight_decay_movie == 0.1
