@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(PIP_TORCH_FLAGS) "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,test]"
 	touch $@
 
 test: install
@@ -30,10 +30,14 @@ demo: install
 	$(BIN)/embedrec train -c configs/ml100k-explicit.yaml
 	$(BIN)/embedrec recommend -c configs/ml100k-explicit.yaml --user 196 -k 10 --format table
 
-bench: install
+$(VENV)/.bench: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e ".[dev,test,bench]"
+	touch $@
+
+bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench.py
 
-bench-quick: install
+bench-quick: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench.py --quick
 
 clean:

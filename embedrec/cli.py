@@ -228,17 +228,6 @@ def index_rebuild(cfg, run_dir):
     click.echo(json.dumps(meta, indent=2))
 
 
-def _not_built(name: str, issue: int):
-    @main.command(name, context_settings=CONTEXT, add_help_option=True,
-                  help=f"Not built yet (issue #{issue}): exits with code 2.")
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def cmd(args):
-        click.echo(f"error: 'embedrec {name}' is not built yet (issue #{issue}); nothing was done", err=True)
-        sys.exit(2)
-
-    return cmd
-
-
 
 
 @main.command(context_settings=CONTEXT)
@@ -454,5 +443,53 @@ def tune_dims(cfg, dims, wds, tolerance, write_path, fresh, fmt):
         log.info("wrote %s", p)
 
 
-for _name, _issue in (("export", 7),):
-    _not_built(_name, _issue)
+@main.command(context_settings=CONTEXT)
+@click.option("--to", "target", type=click.Choice(["projector", "parquet", "npy", "csv", "faiss"]),
+              help="Write the embeddings in this form into the -o folder.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder for --to.")
+@click.option("--sample", type=click.IntRange(1), help="Projector: at most this many movies (random, seeded).")
+@click.option("--users", "n_users", type=click.IntRange(0), default=0, show_default=True,
+              help="Projector: also this many users (sampled).")
+@click.option("--topk-all", "topk_path", type=click.Path(dir_okay=False),
+              help="Top-K for every user into this .parquet or .csv file.")
+@click.option("-k", "k", type=click.IntRange(1), help="K for --topk-all (recommend.k).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="A 2-D map of the movies as PNG.")
+@click.option("--plot-method", type=click.Choice(["pca", "tsne", "umap"]), default="pca", show_default=True,
+              help="Projection for --plot (tsne needs scikit-learn, umap needs umap-learn).")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+@common
+def export(cfg, target, output, sample, n_users, topk_path, k, plot_path, plot_method, overwrite, run_dir):
+    """Export a trained run: projector files, tables, the index, every user's top-K, a 2-D map.
+
+    \b
+    Examples:
+      embedrec export --to projector -o out/projector --users 500
+      embedrec export --to parquet -o out/embeddings
+      embedrec export --topk-all out/top10.parquet -k 10
+      embedrec export --plot out/movies.png
+    """
+    from embedrec.errors import UsageError
+    from embedrec.export import export_dir, plot_map, topk_all
+
+    if not (target or topk_path or plot_path):
+        raise UsageError("nothing to export: give --to FORMAT -o DIR, --topk-all FILE, or --plot FILE.png")
+    if target and not output:
+        raise UsageError(f"--to {target} needs -o/--output DIR")
+    from embedrec.recommend import Recommender
+
+    rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
+    results = []
+    if target:
+        results.append(export_dir(rec, target, output, overwrite, sample, n_users))
+    if topk_path:
+        from tqdm import tqdm
+
+        with tqdm(total=rec.P.shape[0], desc="top-k", unit="user", disable=not progress_enabled()) as bar:
+            results.append(topk_all(rec, topk_path, k or cfg.recommend.k, overwrite, cfg.recommend.batch_size,
+                                    bar.update))
+    if plot_path:
+        results.append(plot_map(rec, plot_path, plot_method, overwrite=overwrite))
+    for r in results:
+        log.info("exported: %s", ", ".join(f"{a}={b}" for a, b in r.items()))
+    click.echo(json.dumps(results, indent=2))

@@ -347,7 +347,7 @@ def as_rows(rec: Recommender, triples: Iterable[tuple]) -> Iterator[dict]:
         yield from rec.rows_for(user_id, ids, scores)
 
 
-def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out) -> None:
+def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, header: bool = True) -> None:
     """CSV/TSV rows of COLUMNS, fast: each movie's cells are quoted once and reused."""
     import csv
     import io
@@ -365,7 +365,8 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out) -
         w.writerow([_plain(v) for v in values])
         return buf.getvalue()
 
-    out.write(delim.join(COLUMNS) + "\n")
+    if header:
+        out.write(delim.join(COLUMNS) + "\n")
     for user_id, ids, scores in triples:
         u = cells([user_id])
         parts = []

@@ -1,0 +1,259 @@
+"""``embedrec export``: a trained run's embeddings for other tools, every user's top-K, and a 2-D map.
+
+Everything is written into a temporary folder (or file) and renamed into place; an existing target needs
+``overwrite``. Reads only the run's plain artifacts (numpy, Parquet, FAISS), like ``recommend``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from embedrec.errors import ArtifactError, UsageError
+from embedrec.fsutil import atomic_dir
+from embedrec.recommend import Recommender
+
+log = logging.getLogger("embedrec")
+TARGETS = ("projector", "parquet", "npy", "csv", "faiss")
+
+
+def _clean(v) -> str:
+    """A TSV cell for the projector: tabs and newlines replaced by spaces."""
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        v = "|".join(map(str, v))
+    return str(v).replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+def _write_tensor_tsv(path: Path, x: np.ndarray) -> None:
+    np.savetxt(path, x, delimiter="\t", fmt="%.6g", encoding="utf-8")
+
+
+def _movie_meta(rec: Recommender) -> list[list]:
+    pop = rec.run.array("popularity")
+    return [[rec.movie_ids[i].item() if hasattr(rec.movie_ids[i], "item") else rec.movie_ids[i], rec.titles[i],
+             rec.years[i], (rec.genres[i] or [""])[0] if rec.genres[i] else "", rec.genres[i] or [], int(pop[i])]
+            for i in range(len(rec.titles))]
+
+
+def _sample(n: int, k: int | None, seed: int) -> np.ndarray:
+    if k is None or k >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
+def projector(rec: Recommender, out: Path, sample: int | None = None, users: int = 0, seed: int = 0) -> dict:
+    """TensorBoard Embedding Projector files: tensors.tsv + metadata.tsv (+ users_*), the plugin's
+    projector_config.pbtxt and the standalone projector's JSON config."""
+    rows = _sample(len(rec.titles), sample, seed)
+    Q = np.asarray(rec.Q)[rows]
+    _write_tensor_tsv(out / "tensors.tsv", Q)
+    meta = _movie_meta(rec)
+    with open(out / "metadata.tsv", "w", encoding="utf-8", newline="\n") as fh:
+        fh.write("movie_id\ttitle\tyear\tfirst_genre\tgenres\tn_ratings\n")
+        for i in rows:
+            fh.write("\t".join(_clean(v) for v in meta[i]) + "\n")
+    embeddings = [("movies", "tensors.tsv", "metadata.tsv", Q.shape)]
+    if users:
+        urows = _sample(rec.P.shape[0], users, seed + 1)
+        U = np.asarray(rec.P)[urows]
+        _write_tensor_tsv(out / "users_tensors.tsv", U)
+        with open(out / "users_metadata.tsv", "w", encoding="utf-8", newline="\n") as fh:
+            # a single metadata column has no header row in the projector's format
+            for u in urows:
+                fh.write(_clean(rec.user_ids[u].item() if hasattr(rec.user_ids[u], "item") else rec.user_ids[u]) + "\n")
+        embeddings.append(("users", "users_tensors.tsv", "users_metadata.tsv", U.shape))
+    pbtxt = "".join(f'embeddings {{\n  tensor_name: "{n}"\n  tensor_path: "{t}"\n  metadata_path: "{m}"\n}}\n'
+                    for n, t, m, _ in embeddings)
+    (out / "projector_config.pbtxt").write_text(pbtxt, encoding="utf-8")
+    standalone = {"embeddings": [{"tensorName": n, "tensorShape": [int(s[0]), int(s[1])], "tensorPath": t,
+                                  "metadataPath": m} for n, t, m, s in embeddings]}
+    (out / "projector_config.json").write_text(json.dumps(standalone, indent=2) + "\n", encoding="utf-8")
+    return {"movies": int(rows.size), "users": int(users and min(users, rec.P.shape[0]))}
+
+
+def tables(rec: Recommender, out: Path, fmt: str) -> dict:
+    """Embeddings, biases, ids and titles as Parquet, .npy or CSV."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    Q, P = np.asarray(rec.Q), np.asarray(rec.P)
+    bm = rec.bm if rec.bm is not None else np.zeros(Q.shape[0], np.float32)
+    bu = rec.bu if rec.bu is not None else np.zeros(P.shape[0], np.float32)
+    if fmt == "npy":
+        for name, a in (("movie_factors", Q), ("movie_bias", bm), ("movie_ids", rec.movie_ids),
+                        ("user_factors", P), ("user_bias", bu), ("user_ids", rec.user_ids),
+                        ("movie_titles", np.array(rec.titles, dtype=str))):
+            np.save(out / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
+        return {"movies": int(Q.shape[0]), "users": int(P.shape[0])}
+    movies = {"movie_id": rec.movie_ids, "title": rec.titles, "year": rec.years,
+              "genres": [g or [] for g in rec.genres], "bias": bm}
+    users = {"user_id": rec.user_ids, "bias": bu}
+    if fmt == "parquet":
+        def emb(x):
+            return pa.FixedSizeListArray.from_arrays(pa.array(x.ravel().astype(np.float32)), x.shape[1])
+
+        pq.write_table(pa.table({**movies, "embedding": emb(Q)}), out / "movies.parquet")
+        pq.write_table(pa.table({**users, "embedding": emb(P)}), out / "users.parquet")
+    else:
+        import pandas as pd
+
+        m = pd.DataFrame({**movies, "genres": ["|".join(g) for g in movies["genres"]]})
+        pd.concat([m, pd.DataFrame(Q, columns=[f"e{i}" for i in range(Q.shape[1])])], axis=1) \
+            .to_csv(out / "movies.csv", index=False, float_format="%.6g")
+        pd.concat([pd.DataFrame(users), pd.DataFrame(P, columns=[f"e{i}" for i in range(P.shape[1])])], axis=1) \
+            .to_csv(out / "users.csv", index=False, float_format="%.6g")
+    return {"movies": int(Q.shape[0]), "users": int(P.shape[0])}
+
+
+def faiss_files(rec: Recommender, out: Path) -> dict:
+    """The run's index files with their id maps and metadata."""
+    from embedrec.index import COS_FILE, IP_FILE
+
+    for name in (IP_FILE, COS_FILE):
+        src = rec.run.path / name
+        if not src.exists():
+            raise ArtifactError(f"index '{src}' is missing; run 'embedrec index rebuild'")
+        shutil.copyfile(src, out / name)
+    np.save(out / "movie_ids.npy", rec.movie_ids, allow_pickle=False)
+    meta = {**rec.run.manifest["index"], "ip_index": IP_FILE, "cosine_index": COS_FILE,
+            "row_to_movie_id": "movie_ids.npy",
+            "query": "user -> movie: search [p_u, 1] (user_factors.npy row plus a 1) in the ip index; "
+                     "movie -> movie: search the L2-normalised movie vector in the cosine index"}
+    (out / "index.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    np.save(out / "user_factors.npy", np.asarray(rec.P), allow_pickle=False)
+    np.save(out / "user_ids.npy", rec.user_ids, allow_pickle=False)
+    return {"movies": int(rec.Q.shape[0])}
+
+
+def export_dir(rec: Recommender, target: str, out: str | Path, overwrite: bool = False, sample: int | None = None,
+               users: int = 0) -> dict:
+    if target not in TARGETS:
+        raise UsageError(f"--to '{target}': expected one of {', '.join(TARGETS)}")
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        if target == "projector":
+            info = projector(rec, tmp, sample, users)
+        elif target == "faiss":
+            info = faiss_files(rec, tmp)
+        else:
+            info = tables(rec, tmp, target)
+    return {"to": target, "output": str(out), **info}
+
+
+def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False, batch: int = 4096,
+             progress: Callable[[int], None] | None = None) -> dict:
+    """Top-K for every user, streamed in batches to Parquet or CSV (by extension); the rows
+    ``recommend --users`` prints."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ArtifactError(f"'{path}' already exists; pass --overwrite to replace it")
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise UsageError(f"--topk-all {path}: use a .parquet or .csv file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    n_users = rec.P.shape[0]
+    written = 0
+    try:
+        writer = None
+        fh = open(tmp, "w", encoding="utf-8", newline="") if suffix == ".csv" else None
+        for s in range(0, n_users, batch):
+            rows = np.arange(s, min(s + batch, n_users))
+            ids, scores = rec.recommend_rows(rows, k)
+            if suffix == ".csv":
+                from embedrec.recommend import write_delimited
+
+                triples = ((rec.user_ids[r].item(), i, sc) for r, i, sc in zip(rows, ids, scores))
+                write_delimited(rec, triples, "csv", fh, header=written == 0)
+            else:
+                lens = np.array([i.size for i in ids])
+                flat = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+                table = pa.table({
+                    "user_id": np.repeat(rec.user_ids[rows], lens),
+                    "rank": np.concatenate([np.arange(1, n + 1) for n in lens]).astype(np.int32),
+                    "movie_id": rec.movie_ids[flat],
+                    "title": [rec.titles[m] for m in flat],
+                    "year": pa.array([rec.years[m] for m in flat], type=pa.int32()),
+                    "genres": [rec.genres[m] or [] for m in flat],
+                    "score": np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
+                })
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+            written += rows.size
+            if progress is not None:
+                progress(rows.size)
+        if writer is not None:
+            writer.close()
+        if fh is not None:
+            fh.close()
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return {"topk_all": str(path), "users": int(written), "k": k}
+
+
+def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: int = 25, seed: int = 0,
+             overwrite: bool = False) -> dict:
+    """A 2-D map of the movie embeddings coloured by first genre, labelled with the most-rated titles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ArtifactError(f"'{path}' already exists; pass --overwrite to replace it")
+    Q = np.asarray(rec.Q, dtype=np.float64)
+    pop = rec.run.array("popularity")
+    if method == "pca":
+        X = Q - Q.mean(axis=0)
+        _, _, vt = np.linalg.svd(X, full_matrices=False)
+        xy = X @ vt[:2].T
+    elif method == "tsne":
+        try:
+            from sklearn.manifold import TSNE
+        except ImportError:
+            raise UsageError("--plot-method tsne needs scikit-learn (pip install scikit-learn); "
+                             "or use --plot-method pca") from None
+        xy = TSNE(n_components=2, random_state=seed, init="pca").fit_transform(Q)
+    else:
+        try:
+            import umap
+        except ImportError:
+            raise UsageError("--plot-method umap needs umap-learn (pip install umap-learn); "
+                             "or use --plot-method pca") from None
+        xy = umap.UMAP(random_state=seed).fit_transform(Q)
+    first = [(g[0] if g else "(none)") for g in rec.genres]
+    names = sorted(set(first), key=lambda g: -first.count(g))
+    cmap = plt.get_cmap("tab20")
+    fig, ax = plt.subplots(figsize=(11, 8), dpi=110)
+    size = 4 + 40 * np.sqrt(pop / max(pop.max(), 1))
+    for i, g in enumerate(names):
+        sel = np.array([f == g for f in first])
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=size[sel], color=cmap(i % 20), alpha=0.6, label=g, linewidths=0)
+    for i in np.argsort(-pop)[:labels]:
+        t = rec.titles[i] or str(rec.movie_ids[i])
+        ax.annotate(t[:32], xy[i], fontsize=7, alpha=0.9, xytext=(3, 3), textcoords="offset points")
+    ax.set_title(f"Movie embeddings ({method.upper()}, {Q.shape[1]} dims -> 2), coloured by first genre; "
+                 f"point size = ratings")
+    ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=2, frameon=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return {"plot": str(path), "method": method}

@@ -1,0 +1,112 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from embedrec.errors import ArtifactError
+from embedrec.export import export_dir, plot_map, topk_all
+from embedrec.recommend import Recommender, as_rows, recommend_many
+
+
+@pytest.fixture(scope="module")
+def rec(tmp_path_factory, synth_dir):
+    from embedrec.config import Config
+    from embedrec.ingest import ingest
+    from embedrec.train import train_run
+
+    tmp = tmp_path_factory.mktemp("export")
+    d = tmp / "data"
+    d.mkdir()
+    # titles with a tab and non-ASCII characters
+    (d / "ratings.csv").write_text((synth_dir[0] / "ratings.csv").read_text())
+    movies = (synth_dir[0] / "movies.csv").read_text().splitlines()
+    movies[1] = '1,"Amélie\twith\ttabs 東京 (2001)",Comedy|Romance'
+    (d / "movies.csv").write_text("\n".join(movies) + "\n")
+    cfg = Config()
+    cfg.data.source, cfg.data.prepared, cfg.run.dir = str(d), str(tmp / "ds"), str(tmp / "run")
+    cfg.model.dim, cfg.train.epochs = 8, 3
+    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
+    train_run(cfg)
+    return Recommender.open(cfg.run.dir)
+
+
+def test_projector_files_read_by_tensorboard(rec, tmp_path):
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector import projector_config_pb2
+    from tensorboard.plugins.projector.projector_plugin import _read_tensor_tsv_file
+
+    out = tmp_path / "proj"
+    export_dir(rec, "projector", out, users=50)
+    config = text_format.Parse((out / "projector_config.pbtxt").read_text(), projector_config_pb2.ProjectorConfig())
+    assert [e.tensor_name for e in config.embeddings] == ["movies", "users"]
+    for e in config.embeddings:
+        tensor = _read_tensor_tsv_file(str(out / e.tensor_path))
+        meta = (out / e.metadata_path).read_text(encoding="utf-8").splitlines()
+        header = 1 if "\t" in meta[0] else 0  # several columns: a header row; one column: none
+        assert tensor.shape[0] == len(meta) - header
+    np.testing.assert_allclose(_read_tensor_tsv_file(str(out / "tensors.tsv")), np.asarray(rec.Q), rtol=1e-5)
+    meta = (out / "metadata.tsv").read_text(encoding="utf-8").splitlines()
+    assert meta[0].split("\t") == ["movie_id", "title", "year", "first_genre", "genres", "n_ratings"]
+    assert all(len(line.split("\t")) == 6 for line in meta)
+    assert "Amélie with tabs 東京" in meta[1]
+    users_meta = (out / "users_metadata.tsv").read_text().splitlines()
+    assert len(users_meta) == 50 and "\t" not in users_meta[0] and users_meta[0] != "user_id"
+    standalone = json.loads((out / "projector_config.json").read_text())
+    assert standalone["embeddings"][0]["tensorShape"] == list(rec.Q.shape)
+
+
+def test_sampled_projector(rec, tmp_path):
+    export_dir(rec, "projector", tmp_path / "p", sample=20)
+    assert len((tmp_path / "p" / "tensors.tsv").read_text().splitlines()) == 20
+
+
+def test_tables_round_trip(rec, tmp_path):
+    export_dir(rec, "parquet", tmp_path / "pq")
+    m = pd.read_parquet(tmp_path / "pq" / "movies.parquet")
+    np.testing.assert_array_equal(np.stack(m["embedding"].to_numpy()), np.asarray(rec.Q))
+    np.testing.assert_array_equal(m["bias"].to_numpy(), rec.bm)
+    export_dir(rec, "npy", tmp_path / "npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "npy" / "user_factors.npy"), np.asarray(rec.P))
+    np.testing.assert_array_equal(np.load(tmp_path / "npy" / "movie_ids.npy"), rec.movie_ids)
+    export_dir(rec, "csv", tmp_path / "csv")
+    c = pd.read_csv(tmp_path / "csv" / "movies.csv")
+    np.testing.assert_allclose(c[[f"e{i}" for i in range(rec.Q.shape[1])]].to_numpy(), np.asarray(rec.Q), rtol=1e-5)
+    export_dir(rec, "faiss", tmp_path / "fa")
+    import faiss
+
+    assert faiss.read_index(str(tmp_path / "fa" / "movies_ip.faiss")).ntotal == rec.Q.shape[0]
+    with pytest.raises(ArtifactError, match="already exists"):
+        export_dir(rec, "npy", tmp_path / "npy")
+    export_dir(rec, "npy", tmp_path / "npy", overwrite=True)
+
+
+def test_topk_all_equals_recommend_users(rec, tmp_path):
+    topk_all(rec, tmp_path / "t.parquet", 5, batch=64)
+    got = pd.read_parquet(tmp_path / "t.parquet")
+    ids = [str(u) for u in rec.user_ids.tolist()]
+    want = pd.DataFrame(list(as_rows(rec, recommend_many(rec, ids, 5))))
+    assert len(got) == len(want) == 5 * len(ids)
+    np.testing.assert_array_equal(got["movie_id"].to_numpy(), want["movie_id"].to_numpy())
+    np.testing.assert_array_equal(got["user_id"].to_numpy(), want["user_id"].to_numpy())
+    topk_all(rec, tmp_path / "t.csv", 5, batch=64)
+    c = pd.read_csv(tmp_path / "t.csv")
+    np.testing.assert_array_equal(c["movie_id"].to_numpy(), want["movie_id"].to_numpy())
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_plot_png(rec, tmp_path):
+    plot_map(rec, tmp_path / "m.png")
+    data = (tmp_path / "m.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_export_cli_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    r = CliRunner().invoke(main, ["export", "--set", f"run.dir={tmp_path}/none", "--to", "npy", "-o", str(tmp_path / "x")])
+    assert r.exit_code == 1 and "no trained model" in r.stderr
+    r = CliRunner().invoke(main, ["export"])
+    assert r.exit_code == 2 and "nothing to export" in r.stderr
