@@ -52,6 +52,113 @@ NOT_YET = """
 """
 
 
+def peer_section(tmp: Path, me: dict, mi: dict, t_exp: float) -> list[str]:
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        import peers
+    except ImportError as e:  # the bench extra is not installed
+        return [f"## Peers\n\nnot run: {e} (make bench installs the bench extra)\n"]
+    out = ["## Beside the peers (same splits, same metric code, peers tuned on valid and refit on train+valid)", ""]
+    rows = peers.surprise_explicit(tmp / "ml100k")
+    te = me["splits"]["test"]["model"]
+    out += ["Explicit, ML-100K random 80/20:", "", "| model | test RMSE | test MAE | fit seconds (final fit) |",
+            "|---|---|---|---|", f"| embedrec MF (dim {me['dim']}, refit) | {te['rmse']:.4f} | {te['mae']:.4f} | "
+            f"{me['train_seconds']:.1f} (refit only; whole train incl. selection {t_exp:.1f} s wall) |"]
+    for r in rows:
+        out.append(f"| {r['model']} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['fit_seconds']:.1f} |")
+    tuned = next(r for r in rows if "tuned" in r["model"])
+    out += ["", f"embedrec / tuned SVD, test RMSE ratio: {te['rmse'] / tuned['rmse']:.3f}; fit-time ratio "
+            f"(embedrec refit / tuned SVD fit): {me['train_seconds'] / tuned['fit_seconds']:.2f}.", ""]
+    rows = peers.implicit_peers(tmp / "ml100k-time")
+    ti = mi["splits"]["test"]["model"]
+    out += ["Implicit, ML-100K per-user temporal split (latest 20% test):", "",
+            "| model | NDCG@10 | Recall@10 | Precision@10 | MAP@10 | HitRate@10 | Coverage@10 | fit seconds |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| embedrec MF (softmax, dim {mi['dim']}, refit) | {ti['ndcg@10']:.4f} | {ti['recall@10']:.4f} | "
+            f"{ti['precision@10']:.4f} | {ti['map@10']:.4f} | {ti['hitrate@10']:.4f} | {ti['coverage@10']:.4f} | "
+            f"{mi['train_seconds']:.1f} |"]
+    for r in rows:
+        out.append(f"| {r['model']} | {r['ndcg@10']:.4f} | {r['recall@10']:.4f} | {r['precision@10']:.4f} | "
+                   f"{r['map@10']:.4f} | {r['hitrate@10']:.4f} | {r['coverage@10']:.4f} | {r['fit_seconds']:.1f} |")
+    best = max(rows, key=lambda r: r["ndcg@10"])
+    out += ["", f"embedrec / best peer ({best['model'].split(' (')[0]}) NDCG@10 ratio: "
+            f"{ti['ndcg@10'] / best['ndcg@10']:.3f}.", ""]
+    return out
+
+
+def tune_section(cmd, exp, imp, tmp: Path) -> list[str]:
+    out = ["## tune-dims on ML-100K (default sweep: 4..256 and the fourth-root value)", ""]
+    timings = {}
+    results = {}
+    for workers in (2, 1):
+        t, o, _ = cmd(["tune-dims", *exp, "--set", f"tune.workers={workers}", "--set", f"tune.dir={tmp}/tune-w{workers}",
+                       "--format", "json"])
+        timings[workers] = t
+        results["explicit"] = json.loads(o)
+    t, o, _ = cmd(["tune-dims", *imp, "--set", f"tune.dir={tmp}/tune-imp", "--format", "json"])
+    timings["implicit"] = t
+    results["implicit"] = json.loads(o)
+    out += [f"Whole sweep, explicit: {timings[2]:.0f} s with 2 trials in parallel (1 torch thread each) vs "
+            f"{timings[1]:.0f} s one trial at a time (2 threads): ratio {timings[1] / timings[2]:.2f}; so "
+            f"`tune.workers` defaults to 2. Implicit sweep: {timings['implicit']:.0f} s.", ""]
+    for name, res in results.items():
+        m = res["metric"]
+        out += [f"{name.capitalize()} ({m}; the choice uses valid only):", "",
+                f"| dim | valid {m} | train {m} | test {m} | epochs | seconds | note |", "|---|---|---|---|---|---|---|"]
+        for t in res["best_per_dim"]:
+            note = ", ".join(x for x, on in (("fourth root", t["dim"] == res["fourth_root"]),
+                                             ("chosen", t["dim"] == res["chosen"]["dim"])) if on)
+            out.append(f"| {t['dim']} | {t['valid_metric']:.4f} | {t['train_metric']:.4f} | {t['test_metric']:.4f} | "
+                       f"{t['epochs']} | {t['seconds']:.1f} | {note} |")
+        out.append("")
+    return out
+
+
+def speed_section(cmd, tmp: Path) -> list[str]:
+    big = tmp / "speed"
+    subprocess.run([sys.executable, "-c", "from embedrec.synth import write_movielens; "
+                    f"write_movielens({str(big)!r}, 200_000, 50_000, 5_000_000, rank=16, seed=3)"], check=True)
+    base = ["--set", f"data.prepared={tmp}/speed-ds", "-q"]
+    cmd(["ingest", str(big), *base, "--set", "split.valid=0", "--set", "split.test=0"])
+    out = ["## Training throughput, 200,000 users x 50,000 movies x 64 dims (synthetic, 1 epoch, 2 cores)", "",
+           "| variant | ratings/s |", "|---|---|"]
+    variants = {
+        "explicit MSE, sparse SGD, batch 65,536": ["--set", "train.optimizer=sgd", "--set", "train.lr=1",
+                                                   "--set", "train.batch_size=65536"],
+        "explicit MSE, adam (dense), batch 65,536": ["--set", "train.batch_size=65536"],
+        "implicit BPR (1 negative), sparse SGD, batch 65,536": [
+            "--set", "model.objective=implicit", "--set", "model.loss=bpr", "--set", "train.optimizer=sgd",
+            "--set", "train.lr=1", "--set", "train.batch_size=65536"],
+    }
+    rates = {}
+    for name, extra in variants.items():
+        run = tmp / f"speed-run-{len(rates)}"
+        cmd(["train", *base, "--set", f"run.dir={run}", "--set", "model.dim=64", "--set", "train.epochs=1", *extra,
+             "--format", "json"])
+        row = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+        man = json.loads((tmp / "speed-ds" / "manifest.json").read_text())
+        rates[name] = man["split"]["train"] / row["seconds"]
+        out.append(f"| {name} | {rates[name]:,.0f} |")
+    try:
+        import numpy as np
+        import pandas as pd
+        import scipy.sparse as sp
+        from implicit.bpr import BayesianPersonalizedRanking
+
+        tr = pd.read_parquet(tmp / "speed-ds" / "train.parquet")
+        X = sp.csr_matrix((np.ones(len(tr), np.float32), (tr.user_idx, tr.movie_idx)))
+        model = BayesianPersonalizedRanking(factors=63, iterations=1, random_state=0)  # implicit adds a bias column
+        t = time.perf_counter()
+        model.fit(X, show_progress=False)
+        r = len(tr) / (time.perf_counter() - t)
+        bpr = rates["implicit BPR (1 negative), sparse SGD, batch 65,536"]
+        out += [f"| implicit's BPR (64 factors incl. bias, 1 iteration, its own threads) | {r:,.0f} |", "",
+                f"embedrec BPR / implicit BPR throughput ratio: {bpr / r:.2f}.", ""]
+    except ImportError:
+        out.append("")
+    return out
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="embedrec-bench-"))
     lines = []
@@ -106,6 +213,16 @@ def main() -> None:
               f"- top-10 for {n_users:,} user ids through `--users -` (TSV): {t_many:.2f} s wall including start-up, "
               f"{n_users / t_many:,.0f} users/s ({n_users / (t_many - statistics.median(one)):,.0f} users/s after start-up).",
               ""]
+
+    # peers on the same prepared splits
+    lines += peer_section(tmp, me, mi, t_exp)
+
+    # tune-dims: the default sweep, two ways of using the 2 cores
+    lines += tune_section(cmd, exp, imp, tmp)
+
+    # training throughput at 200K users x 50K movies x 64 dims
+    if not QUICK:
+        lines += speed_section(cmd, tmp)
 
     # ingest at scale
     if not QUICK:
