@@ -159,6 +159,27 @@ def speed_section(cmd, tmp: Path) -> list[str]:
     return out
 
 
+def scale_section(tmp: Path) -> list[str]:
+    cmd = [sys.executable, str(Path(__file__).parent / "scale.py"), str(tmp / "scale")]
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode:
+        return ["## Serving at 1M users x 500K movies", "", f"failed: {p.stderr.strip().splitlines()[-1]}", ""]
+    r = json.loads(p.stdout)
+    ix = r["index"]
+    return ["## Serving at 1,000,000 users x 500,000 movies x 64 dims (synthetic planted factors)", "",
+            f"`python benchmarks/scale.py DIR` ({time.perf_counter() - t:.0f} s in all): {r['seen_pairs']:,} seen "
+            "(user, movie) pairs with power-law activity, excluded from every list.", "",
+            f"- artifacts + both HNSW indexes (M={ix['params']['M']}, efConstruction={ix['params']['efConstruction']}, "
+            f"efSearch={ix['params']['efSearch']}): {r['seconds_artifacts_and_index']:.0f} s "
+            f"(index build {ix['build_seconds']:.0f} s); recall@10 at build {ix['recall@10']:.3f} "
+            f"(user -> movie), {ix['similar_recall@10']:.3f} (movie -> movie)",
+            f"- `embedrec export --topk-all` for all {r['users']:,} users: {r['seconds_topk_all']:.0f} s "
+            f"({r['users_per_second']:,} users/s), peak RSS {r['peak_rss_mb_topk_all']:,} MB",
+            f"- recall@10 of the served lists against exact brute force on 1,000 users: "
+            f"{r['served_recall@10_vs_exact']:.3f}", ""]
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="embedrec-bench-"))
     lines = []
@@ -238,6 +259,9 @@ def main() -> None:
         lines += ["## ingest at ML-25M size (synthetic, MovieLens-latest layout)", "",
                   f"- {man['cleaning']['rows_read']:,} ratings, {size:,.0f} MB ratings.csv (162,000 users x 59,000 "
                   f"movies; generated in {gen:.0f} s): `ingest` {t_ing:.1f} s wall, peak RSS {peak:,} MB.", ""]
+    # serving at 1M users x 500K movies
+    if not QUICK:
+        lines += scale_section(tmp)
     head = ["# Benchmarks", "",
             f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} {platform.processor() or ''}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench` "

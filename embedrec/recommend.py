@@ -197,24 +197,30 @@ class Recommender:
             return [t[m] for t, m in zip(top, keep)], [v[m] for v, m in zip(vals, keep)]
         limit = n if allowed is None else allowed.size
         per_row = np.bincount(excl[0], minlength=queries.shape[0])
-        want = min(k + int(per_row.max(initial=0)), limit)
         bounds = np.concatenate([[0], np.cumsum(per_row)])
-        while True:
-            D, I = ix.search(self.ip_index, queries, max(want, 1), allowed)
-            out_i, out_d, short = [], [], False
-            for r in range(queries.shape[0]):
-                ids, sc = I[r], D[r]
+        out_i: list = [None] * queries.shape[0]
+        out_d: list = [None] * queries.shape[0]
+        # rows that need about as many candidates are searched together: a heavy user does not make the
+        # whole batch ask for thousands of candidates
+        want = np.minimum(k + per_row, limit)
+        bucket = np.ceil(np.log2(np.maximum(want, 1))).astype(np.int64)
+        pending = [(np.flatnonzero(bucket == b), int(min(2 ** b, limit))) for b in np.unique(bucket)]
+        while pending:
+            rows, kk = pending.pop()
+            D, I = ix.search(self.ip_index, queries[rows], max(kk, 1), allowed)
+            short = []
+            for j, r in enumerate(rows):
+                ids, sc = I[j], D[j]
                 ok = ids >= 0
                 if per_row[r]:
                     ok &= ~np.isin(ids, excl[1][bounds[r]:bounds[r + 1]])
                 ids, sc = ids[ok][:k], sc[ok][:k]
-                if ids.size < k and want < limit:
-                    short = True
-                out_i.append(ids)
-                out_d.append(sc)
-            if not short:
-                return out_i, out_d
-            want = min(want * 2, limit)
+                if ids.size < k and kk < limit:
+                    short.append(r)
+                out_i[r], out_d[r] = ids, sc
+            if short:
+                pending.append((np.array(short), min(kk * 2, limit)))
+        return out_i, out_d
 
     def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None):
         """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen."""

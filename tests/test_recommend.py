@@ -153,3 +153,21 @@ def test_publish_swaps_atomically_and_old_readers_keep_their_files(tmp_path):
         publish(tmp_path, lambda d: (_ for _ in ()).throw(RuntimeError("boom")))
     assert load_run(tmp_path).manifest["n"] == 2
     assert not list(tmp_path.glob(".artifacts-*"))
+
+
+def test_approximate_index_serves_unseen_topk_close_to_exact(trained, tmp_path):
+    import shutil
+
+    run_copy = tmp_path / "run"
+    shutil.copytree(trained.run.dir, run_copy, symlinks=True)
+    exact = Recommender.open(run_copy)
+    rows = np.arange(exact.P.shape[0])
+    want, _ = exact.recommend_rows(rows, 10)
+    meta = rebuild_index(run_copy, IndexConfig(kind="hnsw", hnsw_m=8, ef_search=16))
+    assert meta["kind"] == "hnsw" and 0 < meta["recall@10"] <= 1
+    approx = Recommender.open(run_copy)
+    got, _ = approx.recommend_rows(rows, 10)
+    recall = np.mean([np.intersect1d(a, b).size / 10 for a, b in zip(got, want)])
+    assert recall >= 0.95
+    for r, g in zip(rows, got):
+        assert g.size == 10 and not np.isin(g, approx._seen(r)).any()
