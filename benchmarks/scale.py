@@ -63,7 +63,7 @@ def main() -> None:
     res["seconds_artifacts_and_index"] = round(time.perf_counter() - t, 1)
     man = json.loads((out / "run" / "current" / "manifest.json").read_text())
     res["index"] = man["index"]
-    del p, u, m, ds, f
+    del p, u, m
     cmd = [sys.executable, "-c", WRAP, str(Path(sys.executable).parent / "embedrec"), "export", "--run",
            str(out / "run"), "--topk-all", str(out / "top10.parquet"), "-k", "10", "-q", "--overwrite"]
     t = time.perf_counter()
