@@ -78,17 +78,17 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = _opt(60, min=1)
+    epochs: int = _opt(100, min=1)
     batch_size: int = _opt(1024, min=1)
     optimizer: Literal["adam", "sparse_adam", "sgd", "adagrad"] = "adam"
     lr: float = _opt(0.003, gt=0.0)
-    weight_decay_user: float = _opt(0.05, min=0.0)
-    weight_decay_movie: float = _opt(0.05, min=0.0)
+    weight_decay_user: float = _opt(0.1, min=0.0)
+    weight_decay_movie: float = _opt(0.1, min=0.0)
     weight_decay_bias: float = _opt(0.001, min=0.0)
     negatives: int = _opt(1, min=1)
     softmax_full_max: int = _opt(20000, min=0)
     metric: str = "auto"
-    patience: int = _opt(4, min=0)
+    patience: int = _opt(5, min=0)
     eval_k: list[int] = _opt([10, 20])
     threads: int = _opt(0, min=0)
     refit: bool = False
