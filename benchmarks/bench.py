@@ -241,6 +241,13 @@ def main() -> None:
     # tune-dims: the default sweep, two ways of using the 2 cores
     lines += tune_section(cmd, exp, imp, tmp)
 
+    # side features: ablation and cold start
+    if not QUICK:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import features_bench
+
+        lines += features_bench.ablation(tmp) + features_bench.cold_start(tmp)
+
     # training throughput at 200K users x 50K movies x 64 dims
     if not QUICK:
         lines += speed_section(cmd, tmp)

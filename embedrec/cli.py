@@ -236,6 +236,8 @@ def index_rebuild(cfg, run_dir):
 @click.option("--movie", "movie", help="A movie id or title words: similar movies.")
 @click.option("--liked", help="Comma-separated movie ids a new user liked.")
 @click.option("--rated", help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4.")
+@click.option("--user-features", "user_features",
+              help="A new user from demographics (feature models), e.g. age=25,gender=F,occupation=writer.")
 @click.option("-k", "k", type=click.IntRange(1), help="How many movies (recommend.k).")
 @click.option("--include-seen", is_flag=True, help="Also recommend movies the user rated in training.")
 @click.option("--genre", "genres", multiple=True, help="Only movies of this genre (repeatable: any of them).")
@@ -246,8 +248,8 @@ def index_rebuild(cfg, run_dir):
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
 @FMT
 @common
-def recommend(cfg, user, users_file, movie, liked, rated, k, include_seen, genres, year_min, year_max, strict,
-              fallback, run_dir, fmt):
+def recommend(cfg, user, users_file, movie, liked, rated, user_features, k, include_seen, genres, year_min, year_max,
+              strict, fallback, run_dir, fmt):
     """Top-K movies for a user, many users, a new user, or movies similar to a movie.
 
     \b
@@ -257,14 +259,15 @@ def recommend(cfg, user, users_file, movie, liked, rated, k, include_seen, genre
       embedrec recommend --movie "toy story" --format csv
       embedrec recommend --liked 50,181,172 --genre Comedy
       embedrec recommend --rated 50=5,181=4,313=1
+      embedrec recommend --user-features age=25,gender=F,occupation=writer
     """
     from embedrec.errors import UsageError
     from embedrec.output import resolve_format, write_rows
     from embedrec.recommend import COLUMNS, Recommender, as_rows, recommend_many, write_delimited
 
-    modes = [x for x in (user, users_file, movie, liked or rated) if x]
+    modes = [x for x in (user, users_file, movie, liked or rated, user_features) if x]
     if len(modes) != 1:
-        raise UsageError("give exactly one of --user, --users, --movie, or --liked/--rated")
+        raise UsageError("give exactly one of --user, --users, --movie, --liked/--rated, or --user-features")
     k = k or cfg.recommend.k
     fallback = fallback or cfg.recommend.fallback
     rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
@@ -288,6 +291,11 @@ def recommend(cfg, user, users_file, movie, liked, rated, k, include_seen, genre
         ids, scores = rec.similar(row, k, allowed)
         cols = ["movie_id_query", "rank", "movie_id", "title", "year", "genres", "score"]
         rows = ({**r, "movie_id_query": rec.movie_ids[row].item()} for r in rec.rows_for(None, ids, scores))
+    elif user_features:
+        values = dict(_parse_pairs(user_features, "--user-features", "age=25,gender=F"))
+        p, b = rec.user_from_features(values)
+        ids, scores = rec.recommend_vector(p, b, k, np.zeros(0), allowed)
+        rows = rec.rows_for(None, ids, scores)
     else:
         rated_map = _parse_rated(rated) if rated else {}
         liked_ids = [t.strip() for t in liked.split(",") if t.strip()] if liked else []
@@ -310,6 +318,20 @@ def _user_rows(rec, user, k, include_seen, allowed, fallback):
         return rec.rows_for(rec._parse_id(user, rec.user_ids), ids, scores)
     ids, scores = rec.recommend_rows(np.array([row]), k, include_seen, allowed)
     return rec.rows_for(rec.user_ids[row].item(), ids[0], scores[0])
+
+
+def _parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
+    from embedrec.errors import UsageError
+
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} '{part}': expected NAME=VALUE, e.g. {option} {example}")
+        out.append((key.strip(), value.strip()))
+    return out
 
 
 def _parse_rated(text: str) -> dict:

@@ -50,6 +50,7 @@ class DataConfig:
     id_type: Literal["int", "str"] = "int"
     rating_scale: Union[list[float], None] = None
     unknown_movies: Literal["keep", "drop"] = "keep"
+    keep_unrated_movies: bool = False
     min_rating: Union[float, None] = None
     min_user_ratings: int = _opt(0, min=0)
     min_movie_ratings: int = _opt(0, min=0)
@@ -64,6 +65,7 @@ class SplitConfig:
     test: float = _opt(0.2, min=0.0, max=0.9)
     last_k: Union[int, None] = _opt(None, min=1)
     cold_start: bool = False
+    cold_movies: float = _opt(0.0, min=0.0, max=0.5)
     seed: int = 42
 
 
@@ -74,6 +76,21 @@ class ModelConfig:
     dim: Union[int, Literal["auto"]] = _opt(128, min=1, max=4096)
     init_std: float = _opt(0.05, gt=0.0)
     biases: bool = True
+
+
+@dataclass
+class FeaturesConfig:
+    movie: list[str] = _opt([])
+    user: list[str] = _opt([])
+    year_edges: Union[list[int], None] = None
+    age_edges: Union[list[float], None] = _opt([18.0, 25.0, 35.0, 45.0, 50.0, 56.0])
+    dims: list[str] = _opt([])
+    crosses: list[list[str]] = _opt([])
+    cross_buckets: int = _opt(10000, min=1)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.movie or self.user or self.crosses)
 
 
 @dataclass
@@ -136,6 +153,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
@@ -260,6 +278,10 @@ def _check_consistency(cfg: Config) -> None:
     if not cfg.train.eval_k or any(k < 1 for k in cfg.train.eval_k):
         raise ConfigError(f"config key 'train.eval_k': expected a non-empty list of positive integers, got "
                           f"{cfg.train.eval_k}")
+    if cfg.features.active:
+        from embedrec.features import _check_names
+
+        _check_names(cfg.features)
     if not cfg.tune.dims or any(d < 1 for d in cfg.tune.dims):
         raise ConfigError(f"config key 'tune.dims': expected a non-empty list of positive integers, got {cfg.tune.dims}")
     loss = cfg.model.loss

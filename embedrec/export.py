@@ -53,12 +53,32 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
     projector_config.pbtxt and the standalone projector's JSON config."""
     rows = _sample(len(rec.titles), sample, seed)
     Q = np.asarray(rec.Q)[rows]
-    _write_tensor_tsv(out / "tensors.tsv", Q)
     meta = _movie_meta(rec)
+    lines = ["\t".join(_clean(v) for v in meta[i]) + "\tmovie" for i in rows]
+    # movie feature embeddings (a genre's vector, ...) in the same space, so genres show among the movies
+    feats = rec.run.manifest.get("features") or {}
+    d = int(rec.run.manifest["model"]["dim"])
+    extra = []
+    for col in feats.get("movie", []):
+        name = col["key"].replace(".", "_")
+        if col["key"] not in feats.get("embedded", []):
+            continue
+        table = rec.run.array(f"feature_{name}")
+        for i, value in enumerate(col["vocab"]):
+            if value == "unknown":
+                continue
+            v = np.zeros(Q.shape[1], dtype=np.float32)
+            v[:d] = table[i]
+            extra.append(v)
+            kind = col["key"].split(".")[1]
+            lines.append("\t".join(["", f"{kind}: {_clean(value)}", "", _clean(value) if kind == "genre" else "",
+                                    _clean(value), "", kind]))
+    if extra:
+        Q = np.vstack([Q, np.stack(extra)])
+    _write_tensor_tsv(out / "tensors.tsv", Q)
     with open(out / "metadata.tsv", "w", encoding="utf-8", newline="\n") as fh:
-        fh.write("movie_id\ttitle\tyear\tfirst_genre\tgenres\tn_ratings\n")
-        for i in rows:
-            fh.write("\t".join(_clean(v) for v in meta[i]) + "\n")
+        fh.write("movie_id\ttitle\tyear\tfirst_genre\tgenres\tn_ratings\tkind\n")
+        fh.write("\n".join(lines) + "\n")
     embeddings = [("movies", "tensors.tsv", "metadata.tsv", Q.shape)]
     if users:
         urows = _sample(rec.P.shape[0], users, seed + 1)

@@ -161,8 +161,16 @@ def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = F
     movies_arr = ratings["movie_id"].to_numpy()
     ts = ratings["timestamp"].to_numpy() if "timestamp" in ratings else None
     assign = make_split(split_cfg, users_arr, ts)
+    cold = None
+    if split_cfg.cold_movies > 0:
+        rng = np.random.default_rng(split_cfg.seed + 1)
+        distinct = np.sort(pd.unique(movies_arr))
+        cold = rng.choice(distinct, size=max(1, int(round(distinct.size * split_cfg.cold_movies))), replace=False)
+        is_cold = pd.Series(movies_arr).isin(cold).to_numpy()
+        assign[is_cold] = 2  # every rating of a held-out movie is test
+        report["cold_movies_held_out"] = int(cold.size)
     if not split_cfg.cold_start:
-        assign, dropped = drop_unknown(assign, users_arr, movies_arr)
+        assign, dropped = drop_unknown(assign, users_arr, movies_arr, keep_movies=cold)
         report["eval_rows_dropped_unknown"] = dropped
     keep = assign >= 0
     ratings = ratings[keep]
@@ -171,6 +179,8 @@ def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = F
     # contiguous indices in order of external id; the external ids are kept in users/movies tables
     uids = np.sort(ratings["user_id"].unique())
     mids = np.sort(ratings["movie_id"].unique())
+    if cfg.keep_unrated_movies and movies is not None:
+        mids = np.sort(pd.unique(np.concatenate([mids, movies["movie_id"].to_numpy()])))
     uidx = np.searchsorted(uids, ratings["user_id"].to_numpy()).astype(np.int32)
     midx = np.searchsorted(mids, ratings["movie_id"].to_numpy()).astype(np.int32)
     cols = {"user_idx": uidx, "movie_idx": midx, "rating": ratings["rating"].to_numpy(np.float32)}
@@ -211,6 +221,7 @@ def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = F
         "has_timestamps": ts is not None,
         "has_user_features": raw.users is not None,
         "has_movie_metadata": movies is not None,
+        "cold_movies": [x.item() if hasattr(x, "item") else x for x in cold] if cold is not None else [],
     }
     manifest = {
         "format_version": FORMAT_VERSION,

@@ -34,8 +34,211 @@ class MatrixFactorization(nn.Module):
     def movie_bias_of(self, m: torch.Tensor) -> torch.Tensor:
         return self.movie_bias(m).squeeze(-1) if self.movie_bias is not None else torch.zeros(m.shape)
 
+    # the interface the trainer uses; FeatureMF adds features and crosses behind the same methods
+    def user_vec(self, u: torch.Tensor) -> torch.Tensor:
+        return self.user(u)
+
+    def movie_vec(self, m: torch.Tensor) -> torch.Tensor:
+        return self.movie(m)
+
+    def user_bias_of(self, u: torch.Tensor) -> torch.Tensor:
+        return self.user_bias(u).squeeze(-1) if self.user_bias is not None else torch.zeros(u.shape)
+
+    def cross_score(self, u: torch.Tensor, m: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def cross_matrix(self, u: torch.Tensor, m: torch.Tensor) -> torch.Tensor | None:
+        return None
+
     def forward(self, u: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        s = (self.user(u) * self.movie(m)).sum(-1) + self.movie_bias_of(m)
+        s = (self.user(u) * self.movie(m)).sum(-1) + self.movie_bias_of(m) + self.global_mean
         if self.user_bias is not None:
-            s = s + self.user_bias(u).squeeze(-1) + self.global_mean
+            s = s + self.user_bias(u).squeeze(-1)
         return s
+
+
+def _pad(idx, size: int) -> torch.Tensor:
+    t = torch.as_tensor(idx, dtype=torch.long).clone()
+    t[t < 0] = size
+    return t
+
+
+class FeatureMF(MatrixFactorization):
+    """Matrix factorization with side features and hashed crosses.
+
+    - A movie's vector is its id embedding plus the mean-pooled embeddings of its feature values (LightFM
+      style), each column projected to the model dimension when its own dimension differs; likewise users.
+      Feature columns also carry a bias per value (a genre's bias), so a movie with no ratings still has a
+      vector and a bias from its features: cold start.
+    - A cross [a, b] adds a learned weight per (hashed) combination of values to the score, the wide part of a
+      wide-and-deep model. A user x movie cross is exactly a dot product between the user's one-hot value of
+      a and a per-movie block (the mean weight over the movie's b values for each a), so the exported vectors
+      [p_u, one-hot(a_u)] and [q_m, block_m] keep the FAISS inner product equal to the model's score; a
+      movie x movie cross folds into the movie bias, a user x user cross into the user bias.
+    """
+
+    def __init__(self, n_users: int, n_movies: int, dim: int, fs, *, explicit: bool, init_std: float = 0.05,
+                 **kw):
+        super().__init__(n_users, n_movies, dim, init_std=init_std, **kw)
+        from embedrec.features import cross_hash
+
+        self._hash = cross_hash
+        self.fs_desc = fs.describe()
+        self.explicit = explicit
+        self.cols = {c.key: c for c in fs.movie + fs.user}
+        self.emb, self.proj, self.fbias = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
+        for key, c in self.cols.items():
+            name = key.replace(".", "_")
+            self.register_buffer(f"idx_{name}", _pad(c.idx, c.size), persistent=False)
+            if key not in fs.embedded:
+                continue
+            e = nn.Embedding(c.size + 1, c.dim, padding_idx=c.size)
+            nn.init.normal_(e.weight, std=init_std)
+            with torch.no_grad():
+                e.weight[c.size].zero_()
+            self.emb[name] = e
+            if c.dim != dim:
+                self.proj[name] = nn.Linear(c.dim, dim, bias=False)
+            if c.side == "movie" or explicit:
+                b = nn.Embedding(c.size + 1, 1, padding_idx=c.size)
+                nn.init.zeros_(b.weight)
+                self.fbias[name] = b
+        self.crosses = list(fs.crosses)
+        self.buckets = fs.buckets
+        self.cross_w = nn.ModuleList()
+        for _ in self.crosses:
+            w = nn.Embedding(fs.buckets, 1)
+            nn.init.zeros_(w.weight)
+            self.cross_w.append(w)
+
+    # -- pooled lookups
+    def _values(self, key: str, rows: torch.Tensor) -> torch.Tensor:
+        return getattr(self, f"idx_{key.replace('.', '_')}")[rows]
+
+    def _pool(self, key: str, rows: torch.Tensor, table: nn.Embedding) -> torch.Tensor:
+        idx = self._values(key, rows)
+        pad = self.cols[key].size
+        cnt = (idx != pad).sum(-1, keepdim=True).clamp(min=1)
+        return table(idx).sum(-2) / cnt
+
+    def _side(self, side: str, rows: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        out = base
+        for key in self.cols:
+            name = key.replace(".", "_")
+            if key.startswith(side) and name in self.emb:
+                v = self._pool(key, rows, self.emb[name])
+                out = out + (self.proj[name](v) if name in self.proj else v)
+        return out
+
+    def user_vec(self, u):
+        return self._side("user.", u, self.user(u))
+
+    def movie_vec(self, m):
+        return self._side("movie.", m, self.movie(m))
+
+    def _fbias(self, side: str, rows) -> torch.Tensor:
+        out = torch.zeros(rows.shape[0])
+        for key in self.cols:
+            name = key.replace(".", "_")
+            if key.startswith(side) and name in self.fbias:
+                out = out + self._pool(key, rows, self.fbias[name]).squeeze(-1)
+        return out
+
+    def _pair_cross(self, ci: int, va: torch.Tensor, pad_a: int, vb: torch.Tensor, pad_b: int) -> torch.Tensor:
+        """Mean cross weight over all value pairs; va (N, La), vb (N, Lb) -> (N,)."""
+        a, b = va.unsqueeze(-1), vb.unsqueeze(-2)
+        mask = ((a != pad_a) & (b != pad_b)).float()
+        h = self._hash(a.clamp(max=pad_a - 1), b.clamp(max=pad_b - 1), ci, self.buckets)
+        w = self.cross_w[ci](h).squeeze(-1)
+        return (w * mask).sum((-1, -2)) / mask.sum((-1, -2)).clamp(min=1)
+
+    def movie_bias_of(self, m):
+        out = super().movie_bias_of(m) + self._fbias("movie.", m)
+        for ci, (ka, kb) in enumerate(self.crosses):
+            if ka.startswith("movie.") and kb.startswith("movie."):
+                out = out + self._pair_cross(ci, self._values(ka, m), self.cols[ka].size, self._values(kb, m),
+                                             self.cols[kb].size)
+        return out
+
+    def user_bias_of(self, u):
+        out = self.user_bias(u).squeeze(-1) if self.user_bias is not None else torch.zeros(u.shape[0])
+        if not self.explicit:
+            return out
+        out = out + self._fbias("user.", u)
+        for ci, (ka, kb) in enumerate(self.crosses):
+            if ka.startswith("user.") and kb.startswith("user."):
+                out = out + self._pair_cross(ci, self._values(ka, u), self.cols[ka].size, self._values(kb, u),
+                                             self.cols[kb].size)
+        return out
+
+    def user_movie_crosses(self):
+        return [(ci, ka, kb) for ci, (ka, kb) in enumerate(self.crosses)
+                if ka.startswith("user.") and kb.startswith("movie.")]
+
+    def cross_block(self, ci: int, kb: str, m: torch.Tensor, size_a: int) -> torch.Tensor:
+        """(len(m), size_a): for each value a of the user column, the mean weight over the movie's b values."""
+        vb = self._values(kb, m)
+        n = vb.shape[0]
+        a = torch.arange(size_a).view(1, size_a, 1).expand(n, size_a, vb.shape[1])
+        b = vb.unsqueeze(1).expand(n, size_a, vb.shape[1])
+        pad_b = self.cols[kb].size
+        mask = (b != pad_b).float()
+        w = self.cross_w[ci](self._hash(a, b.clamp(max=pad_b - 1), ci, self.buckets)).squeeze(-1)
+        return (w * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+
+    def cross_score(self, u: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """Sum of user x movie cross weights for pairs (u[i], m[i])."""
+        out = torch.zeros(u.shape[0])
+        for ci, ka, kb in self.user_movie_crosses():
+            a = self._values(ka, u)[:, 0]
+            block = self.cross_block(ci, kb, m, self.cols[ka].size)
+            out = out + block.gather(1, a.unsqueeze(1)).squeeze(1)
+        return out
+
+    def cross_matrix(self, u: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """(len(u), len(m)) user x movie cross terms, for softmax logits."""
+        out = torch.zeros(u.shape[0], m.shape[0])
+        for ci, ka, kb in self.user_movie_crosses():
+            block = self.cross_block(ci, kb, m, self.cols[ka].size)  # (M, A)
+            out = out + block.T[self._values(ka, u)[:, 0]]
+        return out
+
+    def forward(self, u, m):
+        s = (self.user_vec(u) * self.movie_vec(m)).sum(-1) + self.movie_bias_of(m) + self.cross_score(u, m)
+        if self.explicit:
+            s = s + self.user_bias_of(u) + self.global_mean
+        return s
+
+    @torch.no_grad()
+    def export(self, unrated: torch.Tensor | None = None) -> dict:
+        """Numpy factors the model scores with: [p_u, one-hot blocks] . [q_m, cross blocks] + b_m (+ b_u + mu).
+
+        Movies without training ratings (``unrated``) keep only their feature part: their id embedding and
+        id bias were never trained.
+        """
+        users = torch.arange(self.n_users)
+        movies = torch.arange(self.n_movies)
+        qv = self.movie_vec(movies)
+        bm = self.movie_bias_of(movies)
+        if unrated is not None and unrated.any():  # drop the untrained id parts: features only
+            qv[unrated] -= self.movie.weight[unrated]
+            if self.movie_bias is not None:
+                bm[unrated] -= self.movie_bias.weight[unrated, 0]
+        P = [self.user_vec(users)]
+        Q = [qv]
+        for ci, ka, kb in self.user_movie_crosses():
+            size_a = self.cols[ka].size
+            P.append(torch.nn.functional.one_hot(self._values(ka, users)[:, 0], size_a).float())
+            Q.append(self.cross_block(ci, kb, movies, size_a))
+        tables = {}
+        for key in self.cols:
+            name = key.replace(".", "_")
+            if name in self.emb:
+                e = self.emb[name].weight
+                tables[f"feature_{name}"] = (self.proj[name](e) if name in self.proj else e).numpy().copy()
+            if name in self.fbias:
+                tables[f"feature_bias_{name}"] = self.fbias[name].weight[:, 0].numpy().copy()
+        return {"feature_tables": tables,
+                "user_factors": torch.cat(P, 1).numpy().copy(), "movie_factors": torch.cat(Q, 1).numpy().copy(),
+                "user_bias": self.user_bias_of(users).numpy().copy() if self.explicit else None,
+                "movie_bias": bm.numpy().copy(), "global_mean": float(self.global_mean)}

@@ -280,6 +280,39 @@ class Recommender:
         p = np.linalg.solve(A, (1 + alpha) * Qs.sum(axis=0))
         return p.astype(np.float32), 0.0, rows
 
+    def user_from_features(self, values: dict[str, str]) -> tuple[np.ndarray, float]:
+        """A vector for a new user from demographics alone (models trained with features.user), e.g.
+        {"age": "25", "gender": "F"}: the sum of the feature embeddings, plus the one-hot blocks of crosses."""
+        from embedrec.features import encode_values
+
+        feats = self.run.manifest.get("features") or {}
+        cols = {c["key"]: c for c in feats.get("user", [])}
+        if not cols:
+            raise UsageError("this model has no user features; train with e.g. --set 'features.user=[age, gender]' "
+                             "on a dataset with demographics (ML-100K, ML-1M)")
+        for name in values:
+            if f"user.{name}" not in cols:
+                raise UsageError(f"--user-features: unknown column '{name}'; this model has "
+                                 f"{', '.join(k.split('.')[1] for k in cols)}")
+        edges = {"user.age": feats.get("age_edges"), "movie.decade": feats.get("year_edges")}
+        idx = {k: encode_values(feats, k, values.get(k.split(".")[1]), edges) for k in cols}
+        d = int(self.run.manifest["model"]["dim"])
+        p = np.zeros(self.P.shape[1], dtype=np.float32)
+        bias = 0.0
+        for key in cols:
+            name = key.replace(".", "_")
+            if key in feats.get("embedded", []):
+                p[:d] += self.run.array(f"feature_{name}")[idx[key]]
+                bp = self.run.path / f"feature_bias_{name}.npy"
+                if bp.exists():
+                    bias += float(np.load(bp, allow_pickle=False)[idx[key]])
+        offset = d
+        for a, b in feats.get("crosses", []):
+            if a.startswith("user.") and b.startswith("movie."):
+                p[offset + idx[a]] = 1.0
+                offset += len(cols[a]["vocab"])
+        return p, bias
+
     def recommend_vector(self, p: np.ndarray, bias: float, k: int, exclude: np.ndarray, allowed=None):
         q = ix.augment_users(p[None, :])
         exclude = np.asarray(exclude, dtype=np.int64)

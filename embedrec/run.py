@@ -146,6 +146,7 @@ def save_artifacts(tmp: Path, f: dict, ds, state_dict_bytes: bytes, manifest_ext
         "seen_indices": indices,
         "popularity": np.bincount(tr.movie, minlength=ds.n_movies).astype(np.int64),
     }
+    arrays.update(f.get("feature_tables") or {})
     checksums = {}
     for name, a in arrays.items():
         if a is None:

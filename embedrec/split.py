@@ -75,13 +75,18 @@ def make_split(cfg, users: np.ndarray, timestamps: np.ndarray | None) -> np.ndar
     return global_time_split(timestamps, cfg.valid, cfg.test)
 
 
-def drop_unknown(assign: np.ndarray, users: np.ndarray, movies: np.ndarray) -> tuple[np.ndarray, int]:
-    """Mark valid/test rows whose user or movie has no training rating as dropped (-1); returns the count."""
+def drop_unknown(assign: np.ndarray, users: np.ndarray, movies: np.ndarray,
+                 keep_movies: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Mark valid/test rows whose user or movie has no training rating as dropped (-1); returns the count.
+
+    Movies in ``keep_movies`` (held out on purpose for a cold-start test) are not dropped for being unseen."""
     import pandas as pd  # hash-based unique/isin: numpy 2's np.unique is far slower on tens of millions
 
     train = assign == TRAIN
     known_u = pd.Series(users).isin(pd.unique(users[train])).to_numpy()
     known_m = pd.Series(movies).isin(pd.unique(movies[train])).to_numpy()
+    if keep_movies is not None:
+        known_m |= pd.Series(movies).isin(keep_movies).to_numpy()
     drop = (~train) & ~(known_u & known_m)
     out = assign.copy()
     out[drop] = -1

@@ -41,6 +41,7 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     epochs_run: int = 0
     seconds: float = 0.0
+    unrated: np.ndarray | None = None  # movies without training ratings (scored from features, if any)
 
 
 def resolve_loss(model_cfg) -> str:
@@ -59,7 +60,9 @@ def resolve_dim(model_cfg, n_users: int, n_movies: int) -> int:
     return auto_dim(n_users, n_movies) if model_cfg.dim == "auto" else int(model_cfg.dim)
 
 
-def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: float) -> MatrixFactorization:
+def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: float,
+                fs=None) -> MatrixFactorization:
+    """The plain model, or FeatureMF when a FeatureSet with columns or crosses is given."""
     loss = resolve_loss(model_cfg)
     full_softmax = loss == "softmax" and n_movies <= train_cfg.softmax_full_max
     if full_softmax and train_cfg.optimizer == "sparse_adam":
@@ -67,10 +70,17 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
                           "use adam, sgd or adagrad, or lower train.softmax_full_max for sampled softmax")
     sparse = train_cfg.optimizer in ("sgd", "adagrad", "sparse_adam") and not full_softmax
     explicit = model_cfg.objective == "explicit"
-    return MatrixFactorization(
-        n_users, n_movies, resolve_dim(model_cfg, n_users, n_movies),
-        user_bias=explicit and model_cfg.biases, movie_bias=model_cfg.biases, sparse=sparse,
-        init_std=model_cfg.init_std, global_mean=global_mean if explicit else 0.0)
+    kw = dict(user_bias=explicit and model_cfg.biases, movie_bias=model_cfg.biases, sparse=sparse,
+              init_std=model_cfg.init_std, global_mean=global_mean if explicit else 0.0)
+    dim = resolve_dim(model_cfg, n_users, n_movies)
+    if fs is not None and not fs.empty:
+        if train_cfg.optimizer == "sparse_adam":
+            raise ConfigError("config key 'train.optimizer': sparse_adam cannot train feature embeddings "
+                              "(dense gradients); use adam, sgd or adagrad with features")
+        from embedrec.model import FeatureMF
+
+        return FeatureMF(n_users, n_movies, dim, fs, explicit=explicit, **kw)
+    return MatrixFactorization(n_users, n_movies, dim, **kw)
 
 
 def make_optimizer(model: MatrixFactorization, train_cfg) -> torch.optim.Optimizer:
@@ -85,8 +95,15 @@ def make_optimizer(model: MatrixFactorization, train_cfg) -> torch.optim.Optimiz
     return torch.optim.SGD(params, lr=lr)
 
 
-def factors(model: MatrixFactorization) -> dict[str, np.ndarray | float]:
-    """Plain numpy copies of what the model scores with."""
+def factors(model: MatrixFactorization, unrated: np.ndarray | None = None) -> dict[str, np.ndarray | float]:
+    """Plain numpy copies of what the model scores with.
+
+    ``unrated`` marks movies without training ratings (kept by data.keep_unrated_movies). A feature model
+    scores them from their features alone; a plain model cannot score them, so their vector is zero and
+    their bias -1000: they never rank above a movie it learned.
+    """
+    if hasattr(model, "export"):
+        return model.export(None if unrated is None else torch.from_numpy(unrated))
     with torch.no_grad():
         return {
             "user_factors": model.user.weight.detach().numpy().copy(),
@@ -96,7 +113,15 @@ def factors(model: MatrixFactorization) -> dict[str, np.ndarray | float]:
             "movie_bias": (model.movie_bias.weight.detach().numpy()[:, 0].copy()
                            if model.movie_bias is not None else None),
             "global_mean": float(model.global_mean),
-        }
+        } if unrated is None or not unrated.any() else _mask_unrated(factors(model), unrated)
+
+
+def _mask_unrated(f: dict, unrated: np.ndarray) -> dict:
+    f["movie_factors"][unrated] = 0.0
+    if f["movie_bias"] is None:
+        f["movie_bias"] = np.zeros(f["movie_factors"].shape[0], np.float32)
+    f["movie_bias"][unrated] = -1000.0
+    return f
 
 
 def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | None = None,
@@ -121,14 +146,14 @@ def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | No
     return out
 
 
-def fingerprint(ds, model_cfg, train_cfg) -> str:
+def fingerprint(ds, model_cfg, train_cfg, features_cfg=None) -> str:
     """What a checkpoint must match to be resumed: the dataset manifest and the model/train config."""
     h = hashlib.sha256()
     h.update(json.dumps(ds.manifest, sort_keys=True, default=str).encode())
     from dataclasses import asdict
 
-    h.update(json.dumps([asdict(model_cfg), {k: v for k, v in asdict(train_cfg).items() if k != "epochs"}],
-                        sort_keys=True).encode())
+    h.update(json.dumps([asdict(model_cfg), {k: v for k, v in asdict(train_cfg).items() if k != "epochs"},
+                         asdict(features_cfg) if features_cfg is not None else None], sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -147,49 +172,52 @@ class _Batcher:
         self.wd = (train_cfg.weight_decay_user, train_cfg.weight_decay_movie, train_cfg.weight_decay_bias)
 
     def __call__(self, u, m, r, gen) -> torch.Tensor:
-        model, wu, wm, wb = self.model, *self.wd
+        model, (wu, wm, wb) = self.model, self.wd
+        pu = model.user_vec(u)
         if self.loss == "mse":
-            pu, qm = model.user(u), model.movie(m)
-            pred = (pu * qm).sum(-1)
-            regs = [pu, qm]
-            weights = [wu, wm]
-            if model.movie_bias is not None:
-                bm = model.movie_bias(m).squeeze(-1)
-                pred = pred + bm
-                regs.append(bm.unsqueeze(-1))
-                weights.append(wb)
-            if model.user_bias is not None:
-                bu = model.user_bias(u).squeeze(-1)
-                pred = pred + bu + model.global_mean
-                regs.append(bu.unsqueeze(-1))
-                weights.append(wb)
-            return losses.mse(pred, r) + losses.l2(*regs, weights=tuple(weights))
-        pu = model.user(u)
+            qm = model.movie_vec(m)
+            bm = model.movie_bias_of(m)
+            bu = model.user_bias_of(u)
+            pred = (pu * qm).sum(-1) + bm + bu + model.global_mean
+            cs = model.cross_score(u, m)
+            if cs is not None:
+                pred = pred + cs
+            return losses.mse(pred, r) + losses.l2(pu, qm, bm.unsqueeze(-1), bu.unsqueeze(-1),
+                                                   weights=(wu, wm, wb, wb))
         if self.loss == "bpr":
             k = self.cfg.negatives
             neg = torch.randint(0, self.n_movies, (u.shape[0], k), generator=gen)
             ids = torch.cat([m, neg.reshape(-1)])  # one lookup for positives and negatives
-            q = model.movie(ids)
+            q = model.movie_vec(ids)
+            b = model.movie_bias_of(ids)
             qm, qn = q[: m.shape[0]], q[m.shape[0]:].reshape(u.shape[0], k, -1)
-            b = model.movie_bias_of(ids) if model.movie_bias is not None else torch.zeros(ids.shape[0])
             bp, bn = b[: m.shape[0]], b[m.shape[0]:].reshape(u.shape[0], k)
             pos = (pu * qm).sum(-1) + bp
             negs = torch.einsum("bd,bkd->bk", pu, qn) + bn
+            cs = model.cross_score(torch.cat([u, u.repeat_interleave(k)]), ids)
+            if cs is not None:
+                pos = pos + cs[: m.shape[0]]
+                negs = negs + cs[m.shape[0]:].reshape(u.shape[0], k)
             return losses.bpr(pos, negs) + losses.l2(pu, qm, qn.reshape(-1, qn.shape[-1]), weights=(wu, wm, wm))
         if self.full:
-            w = model.movie.weight
-            logits = pu @ w.T
-            if model.movie_bias is not None:
-                logits = logits + model.movie_bias.weight.T
+            every = torch.arange(self.n_movies)
+            w = model.movie_vec(every)
+            logits = pu @ w.T + model.movie_bias_of(every)
+            cm = model.cross_matrix(u, every)
+            if cm is not None:
+                logits = logits + cm
             return losses.softmax_full(logits, m) + losses.l2(pu, w[m], weights=(wu, wm))
         s = max(self.cfg.negatives, 1)
         neg = torch.multinomial(self.probs, s, replacement=True, generator=gen)
         ids = torch.cat([m, neg])
-        q = model.movie(ids)
-        b = model.movie_bias_of(ids) if model.movie_bias is not None else torch.zeros(ids.shape[0])
+        q = model.movie_vec(ids)
+        b = model.movie_bias_of(ids)
         qm, qn = q[: m.shape[0]], q[m.shape[0]:]
         pos = (pu * qm).sum(-1) + b[: m.shape[0]]
         negs = pu @ qn.T + b[m.shape[0]:]
+        cs, cm = model.cross_score(u, m), model.cross_matrix(u, neg)
+        if cs is not None:
+            pos, negs = pos + cs, negs + cm
         acc = m.unsqueeze(1) == neg.unsqueeze(0)
         return losses.softmax_sampled(pos, negs, self.log_probs[m] + math.log(s), self.log_probs[neg] + math.log(s),
                                       acc) + losses.l2(pu, qm, weights=(wu, wm))
@@ -212,7 +240,7 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False,
-        on_epoch=None) -> FitResult:
+        on_epoch=None, features_cfg=None) -> FitResult:
     """Train on ``ds.splits['train']``, validate on ``valid`` each epoch, keep the best epoch."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -229,9 +257,16 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     if not has_valid and not ds.manifest.get("refit"):
         log.warning("the validation split is empty: no early stopping, the last epoch is kept")
     torch.manual_seed(train_cfg.seed)
-    model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()))
+    fs = None
+    if features_cfg is not None and features_cfg.active:
+        from embedrec.features import build
+
+        fs = build(features_cfg, ds.movies, ds.users)
+    model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs)
+    unrated = np.bincount(tr.movie, minlength=ds.n_movies) == 0
+    unrated = unrated if unrated.any() else None
     opt = make_optimizer(model, train_cfg)
-    fp = fingerprint(ds, model_cfg, train_cfg)
+    fp = fingerprint(ds, model_cfg, train_cfg, features_cfg)
     ckpt_path = run_dir / CHECKPOINT
     start, history, best, best_epoch, best_state, bad = 0, [], None, -1, None, 0
     if resume:
@@ -283,7 +318,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
                                         f"high, try --set train.lr={train_cfg.lr / 10:g}")
                 total += lv
                 steps += 1
-            f = factors(model)
+            f = factors(model, unrated)
             row = {"epoch": epoch + 1, "loss": total / max(steps, 1), "seconds": round(time.perf_counter() - te, 3)}
             if has_valid:
                 vm = evaluate_model(f, ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit)
@@ -322,7 +357,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     if best_state is not None:
         model.load_state_dict(best_state)
     return FitResult(model, loss_name, metric, best_epoch + 1, float(best if best is not None else float("nan")),
-                     history, len(history), time.perf_counter() - t0)
+                     history, len(history), time.perf_counter() - t0, unrated)
 
 
 def clear_checkpoint(run_dir: str | Path) -> None:
@@ -346,7 +381,7 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
                      {"train": both, "valid": empty, "test": ds.splits["test"]})
     tcfg = dataclasses.replace(cfg.train, epochs=max(selected.best_epoch, 1))
     log.info("refit on train+valid (%s ratings) for %d epochs", f"{len(both):,}", tcfg.epochs)
-    result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress)
+    result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress, features_cfg=cfg.features)
     result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
     return merged, result
 
@@ -361,11 +396,11 @@ def train_run(cfg, *, resume: bool = False, progress: bool = False) -> dict:
 
     ds = load_dataset(cfg.data.prepared)
     run_dir = Path(cfg.run.dir)
-    result = fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress)
+    result = fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features)
     selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value}
     if cfg.train.refit and len(ds.splits["valid"]):
         ds, result = _refit(ds, cfg, result, run_dir, progress)
-    f = factors(result.model)
+    f = factors(result.model, result.unrated)
     explicit = cfg.model.objective == "explicit"
     ks = cfg.train.eval_k
     metrics = {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
@@ -378,7 +413,11 @@ def train_run(cfg, *, resume: bool = False, progress: bool = False) -> dict:
                                         **baselines(ds, split, explicit, ks)}
     buf = io.BytesIO()
     torch.save(result.model.state_dict(), buf)
-    extra = {"model": {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
+    feats = None
+    if hasattr(result.model, "fs_desc"):
+        feats = {**result.model.fs_desc, "year_edges": cfg.features.year_edges or list(range(1900, 2040, 10)),
+                 "age_edges": cfg.features.age_edges}
+    extra = {"features": feats, "model": {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
                        "user_bias": result.model.user_bias is not None,
                        "movie_bias": result.model.movie_bias is not None},
              "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value}

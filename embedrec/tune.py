@@ -76,9 +76,9 @@ def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads:
         cfg.train.weight_decay_user = cfg.train.weight_decay_movie = wd
     ds = load_dataset(cfg.data.prepared)
     t0 = time.perf_counter()
-    r = fit(ds, cfg.model, cfg.train, Path(out_dir) / trial_key(dim, wd))
+    r = fit(ds, cfg.model, cfg.train, Path(out_dir) / trial_key(dim, wd), features_cfg=cfg.features)
     secs = time.perf_counter() - t0
-    f = factors(r.model)
+    f = factors(r.model, r.unrated)
     explicit = cfg.model.objective == "explicit"
     best_row = r.history[r.best_epoch - 1] if r.history else {}
     test = evaluate_model(f, ds, "test", explicit, cfg.train.eval_k, r.metric, ranking=not explicit)

@@ -47,8 +47,8 @@ def test_projector_files_read_by_tensorboard(rec, tmp_path):
         assert tensor.shape[0] == len(meta) - header
     np.testing.assert_allclose(_read_tensor_tsv_file(str(out / "tensors.tsv")), np.asarray(rec.Q), rtol=1e-5)
     meta = (out / "metadata.tsv").read_text(encoding="utf-8").splitlines()
-    assert meta[0].split("\t") == ["movie_id", "title", "year", "first_genre", "genres", "n_ratings"]
-    assert all(len(line.split("\t")) == 6 for line in meta)
+    assert meta[0].split("\t") == ["movie_id", "title", "year", "first_genre", "genres", "n_ratings", "kind"]
+    assert all(len(line.split("\t")) == 7 for line in meta)
     assert "Amélie with tabs 東京" in meta[1]
     users_meta = (out / "users_metadata.tsv").read_text().splitlines()
     assert len(users_meta) == 50 and "\t" not in users_meta[0] and users_meta[0] != "user_id"

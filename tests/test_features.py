@@ -1,0 +1,148 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from embedrec.config import Config, load_config
+from embedrec.dataset import load_dataset
+from embedrec.errors import ConfigError, DataError
+from embedrec.features import build, cross_hash
+from embedrec.ingest import ingest
+from embedrec.train import factors, fit
+
+GENRES = ["Action", "Comedy", "Drama", "Horror"]
+
+
+def write_ml100k(d, n_users=600, n_movies=80, per_user=6, seed=0, unrated=0):
+    """ML-100K layout whose ratings depend on an age x genre interaction (young like Action/Horror, old like
+    Drama/Comedy), each user rating only a few movies: ids alone can hardly learn a user's taste."""
+    rng = np.random.default_rng(seed)
+    d.mkdir(parents=True, exist_ok=True)
+    ages = rng.choice([20, 30, 40, 60], size=n_users)
+    genre = np.arange(n_movies + unrated) % 4
+    rows = []
+    for u in range(n_users):
+        for m in rng.choice(n_movies, size=per_user, replace=False):
+            young = ages[u] < 35
+            like = (young and genre[m] in (0, 3)) or (not young and genre[m] in (1, 2))
+            r = int(np.clip(np.rint(3 + (1.4 if like else -1.4) + rng.normal(0, 0.4)), 1, 5))
+            rows.append(f"{u + 1}\t{m + 1}\t{r}\t{880000000 + rng.integers(0, 10**6)}")
+    (d / "u.data").write_text("\n".join(rows) + "\n")
+    items = []
+    for m in range(n_movies + unrated):
+        flags = ["0"] * 19
+        flags[{0: 1, 1: 5, 2: 8, 3: 11}[genre[m]]] = "1"
+        items.append(f"{m + 1}|Movie {m + 1} ({1950 + m % 50})|01-Jan-{1950 + m % 50}||x|" + "|".join(flags))
+    (d / "u.item").write_text("\n".join(items) + "\n", encoding="latin-1")
+    (d / "u.user").write_text("\n".join(f"{u + 1}|{ages[u]}|{'MF'[u % 2]}|writer|{u % 9}0000"
+                                        for u in range(n_users)) + "\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def cross_ds(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("feat")
+    cfg = Config()
+    cfg.data.source = str(write_ml100k(tmp / "ml", unrated=8))
+    cfg.data.prepared = str(tmp / "ds")
+    cfg.data.keep_unrated_movies = True
+    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
+    return cfg, load_dataset(cfg.data.prepared)
+
+
+def test_hash_is_deterministic_across_processes():
+    a, b = np.arange(50), np.arange(50)[::-1].copy()
+    here = cross_hash(a, b, 3, 1000)
+    code = ("import numpy as np; from embedrec.features import cross_hash; "
+            "print(cross_hash(np.arange(50), np.arange(50)[::-1].copy(), 3, 1000).tolist())")
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": "123", "PATH": ""}).stdout
+    assert here.tolist() == eval(there)  # noqa: S307 - our own subprocess output
+    t = cross_hash(torch.arange(50), torch.arange(50).flip(0), 3, 1000)
+    assert t.tolist() == here.tolist()
+    assert 0 <= here.min() and here.max() < 1000
+
+
+def _rmse(cfg, ds, tmp_path, name):
+    cfg.model.dim, cfg.train.epochs, cfg.train.lr, cfg.train.patience = 8, 40, 0.01, 4
+    r = fit(ds, cfg.model, cfg.train, tmp_path / name, features_cfg=cfg.features)
+    from embedrec.train import evaluate_model
+
+    return evaluate_model(factors(r.model, r.unrated), ds, "test", True, [10], ranking=False)["rmse"], r
+
+
+def test_cross_fits_an_age_by_genre_interaction_better(cross_ds, tmp_path):
+    cfg, ds = cross_ds
+    base, _ = _rmse(cfg, ds, tmp_path, "ids")
+    cfg.features.crosses = [["user.age", "movie.genre"]]
+    crossed, _ = _rmse(cfg, ds, tmp_path, "cross")
+    cfg.features.crosses = []
+    assert crossed < base - 0.3, (crossed, base)
+
+
+def test_exported_vectors_give_the_models_own_scores(cross_ds, tmp_path):
+    cfg, ds = cross_ds
+    cfg.features.movie, cfg.features.user = ["genre", "decade"], ["age", "gender"]
+    cfg.features.crosses = [["user.age", "movie.genre"], ["movie.decade", "movie.genre"], ["user.age", "user.gender"]]
+    cfg.train.epochs = 3
+    r = fit(ds, cfg.model, cfg.train, tmp_path / "all", features_cfg=cfg.features)
+    f = factors(r.model)  # no unrated masking: compare with the raw model everywhere
+    u = torch.arange(ds.n_users).repeat_interleave(ds.n_movies)
+    m = torch.arange(ds.n_movies).repeat(ds.n_users)
+    with torch.no_grad():
+        want = r.model(u, m).numpy().reshape(ds.n_users, ds.n_movies)
+    got = f["user_factors"] @ f["movie_factors"].T + f["movie_bias"][None, :] + f["user_bias"][:, None] + f["global_mean"]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    cfg.features.movie, cfg.features.user, cfg.features.crosses = [], [], []
+
+
+def test_cold_movies_and_cold_users(cross_ds, tmp_path):
+    from embedrec.recommend import Recommender
+    from embedrec.train import train_run
+
+    cfg, ds = cross_ds
+    cfg.run.dir = str(tmp_path / "run")
+    cfg.model.dim, cfg.train.epochs = 8, 15
+    cfg.features.movie, cfg.features.user = ["genre"], ["age"]
+    cfg.features.crosses = [["user.age", "movie.genre"]]
+    train_run(cfg)
+    rec = Recommender.open(cfg.run.dir)
+    pop = rec.run.array("popularity")
+    cold = np.flatnonzero(pop == 0)
+    assert cold.size == 8 and np.abs(np.asarray(rec.Q)[cold]).sum() > 0  # features give them vectors
+    # a young user, new to the system, is recommended Action/Horror, old users Drama/Comedy; cold movies included
+    p, b = rec.user_from_features({"age": "22"})
+    ids, _ = rec.recommend_vector(p, b, 10, np.zeros(0))
+    assert {g for i in ids for g in rec.genres[i]} <= {"Action", "Horror"}
+    p, b = rec.user_from_features({"age": "61"})
+    ids, _ = rec.recommend_vector(p, b, rec.Q.shape[0], np.zeros(0))
+    assert {g for i in ids[:10] for g in rec.genres[i]} <= {"Drama", "Comedy"}
+    # the never-rated Drama/Comedy movies rank above every Action/Horror movie, from their features alone
+    rank = {int(m): r for r, m in enumerate(ids)}
+    liked_cold = [m for m in cold if set(rec.genres[m]) <= {"Drama", "Comedy"}]
+    disliked = [m for m in range(rec.Q.shape[0]) if set(rec.genres[m]) <= {"Action", "Horror"}]
+    assert liked_cold and max(rank[m] for m in liked_cold) < min(rank[m] for m in disliked)
+    cfg.features.movie, cfg.features.user, cfg.features.crosses = [], [], []
+
+
+def test_bad_feature_config():
+    with pytest.raises(ConfigError, match=r"'features.crosses': unknown column 'user.agee'; did you mean 'user.age'"):
+        load_config(None, ["features.crosses=[[user.agee, movie.genre]]"])
+    with pytest.raises(ConfigError, match="'features.movie': unknown column 'genres'; did you mean 'genre'"):
+        load_config(None, ["features.movie=[genres]"])
+    with pytest.raises(ConfigError, match="needs bucket edges"):
+        load_config(None, ["features.user=[age]", "features.age_edges=null"])
+    with pytest.raises(ConfigError, match="write user columns first"):
+        load_config(None, ["features.crosses=[[movie.genre, user.age]]"])
+
+
+def test_feature_the_dataset_lacks(synth_dir, tmp_path):
+    cfg = Config()
+    cfg.data.source, cfg.data.prepared = str(synth_dir[0]), str(tmp_path / "ds")
+    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
+    ds = load_dataset(cfg.data.prepared)
+    cfg.features.user = ["age"]
+    with pytest.raises(DataError, match="features.user' names user.age, but this dataset has no user age"):
+        build(cfg.features, ds.movies, ds.users)
