@@ -146,3 +146,27 @@ def test_feature_the_dataset_lacks(synth_dir, tmp_path):
     cfg.features.user = ["age"]
     with pytest.raises(DataError, match="features.user' names user.age, but this dataset has no user age"):
         build(cfg.features, ds.movies, ds.users)
+
+
+def test_cli_features_and_cold_user(tmp_path):
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    src = write_ml100k(tmp_path / "ml", n_users=200, n_movies=40)
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}",
+            "--set", "model.dim=4", "--set", "train.epochs=3", "--set", "features.movie=[genre]",
+            "--set", "features.user=[age, gender]", "--set", "features.crosses=[[user.age, movie.genre]]"]
+    run = CliRunner().invoke
+    assert run(main, ["ingest", str(src), *sets]).exit_code == 0
+    r = run(main, ["train", *sets, "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    r = run(main, ["recommend", "--user-features", "age=30,gender=F", "-k", "3", "--format", "csv", *sets])
+    assert r.exit_code == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 4
+    r = run(main, ["recommend", "--user-features", "shoe=9", *sets])
+    assert r.exit_code == 2 and "unknown column 'shoe'" in r.stderr
+    r = run(main, ["export", "--to", "projector", "-o", str(tmp_path / "p"), *sets])
+    assert r.exit_code == 0, r.stderr
+    meta = (tmp_path / "p" / "metadata.tsv").read_text().splitlines()
+    assert any(line.endswith("\tgenre") and "genre: Action" in line for line in meta)
