@@ -223,6 +223,15 @@ class _Batcher:
                                       acc) + losses.l2(pu, qm, weights=(wu, wm))
 
 
+def _tensorboard(run_dir: Path):
+    """A TensorBoard writer into RUN/tensorboard when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     import io
 
@@ -295,6 +304,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     t0 = time.perf_counter()
     from tqdm import tqdm
 
+    tb = _tensorboard(run_dir)
     bar = tqdm(total=train_cfg.epochs, initial=min(start, train_cfg.epochs), desc="train", unit="epoch",
                disable=not progress, file=None, dynamic_ncols=True)
     epoch = start
@@ -335,6 +345,11 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
             history.append(row)
             with open(run_dir / LOG, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row) + "\n")
+            if tb is not None:
+                for key, value in row.items():
+                    if key != "epoch" and isinstance(value, (int, float)):
+                        tb.add_scalar(key.replace("valid_", "valid/").replace("@", "_at_"), value, epoch + 1)
+                tb.flush()
             stop = has_valid and bad > train_cfg.patience
             _save_checkpoint(ckpt_path, {"fingerprint": fp, "model": model.state_dict(),
                                          "optimizer": opt.state_dict(), "epoch": epoch, "history": history,
@@ -354,6 +369,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
         raise Interrupted(f"training interrupted in epoch {epoch + 1}; the checkpoint of the last finished epoch "
                           f"is in {ckpt_path}: continue with 'embedrec train --resume'") from None
     bar.close()
+    if tb is not None:
+        tb.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     return FitResult(model, loss_name, metric, best_epoch + 1, float(best if best is not None else float("nan")),

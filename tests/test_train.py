@@ -123,3 +123,18 @@ def test_sparse_optimizers_and_sampled_softmax_train(synth_ds, small_cfg, tmp_pa
     small_cfg.train.optimizer = "adam"
     r = fit(ds, small_cfg.model, small_cfg.train, tmp_path / "sampled")
     assert "valid_ndcg@10" in r.history[-1]
+
+
+def test_tensorboard_scalars_when_installed(synth_ds, small_cfg, tmp_path):
+    pytest.importorskip("tensorboard")
+    ds, _ = synth_ds
+    small_cfg.train.epochs = 2
+    fit(ds, small_cfg.model, small_cfg.train, tmp_path / "tb")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = list((tmp_path / "tb" / "tensorboard").glob("events.out.tfevents.*"))
+    assert files
+    acc = EventAccumulator(str(files[0]))
+    acc.Reload()
+    assert {"loss", "valid/rmse"} <= set(acc.Tags()["scalars"])
+    assert [e.step for e in acc.Scalars("loss")] == [1, 2]
