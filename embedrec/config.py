@@ -109,6 +109,7 @@ class TrainConfig:
     eval_k: list[int] = _opt([10, 20])
     threads: int = _opt(0, min=0)
     refit: bool = False
+    compile: bool = False
     seed: int = 42
 
 
@@ -132,6 +133,7 @@ class IndexConfig:
     nlist: Union[int, None] = _opt(None, min=1)
     nprobe: int = _opt(32, min=1)
     recall_sample: int = _opt(2000, min=10)
+    target_recall: float = _opt(0.95, min=0.0, max=1.0)
 
 
 @dataclass

@@ -144,8 +144,10 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
     np.save(out / "movie_ids.npy", rec.movie_ids, allow_pickle=False)
     meta = {**rec.run.manifest["index"], "ip_index": IP_FILE, "cosine_index": COS_FILE,
             "row_to_movie_id": "movie_ids.npy",
-            "query": "user -> movie: search [p_u, 1] (user_factors.npy row plus a 1) in the ip index; "
-                     "movie -> movie: search the L2-normalised movie vector in the cosine index"}
+            "query": "user -> movie: query [p_u, 1] (a user_factors.npy row plus a 1). With ip_transform 'ip' the "
+                     "index is inner product; with 'l2-mips' append a 0 to the query, search L2, and the inner "
+                     "product is (|q|^2 + ip_max_norm^2 - distance) / 2. movie -> movie: query the L2-normalised "
+                     "movie vector; 'l2-unit' distances d give cosine 1 - d/2"}
     (out / "index.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     np.save(out / "user_factors.npy", np.asarray(rec.P), allow_pickle=False)
     np.save(out / "user_ids.npy", rec.user_ids, allow_pickle=False)

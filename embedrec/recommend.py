@@ -80,14 +80,14 @@ class Recommender:
             if meta.get("embeddings_sha256") != self.run.manifest.get("embeddings_sha256"):
                 raise ArtifactError(f"the index in '{self.run.path}' was built from other embeddings than the run's; "
                                     "run 'embedrec index rebuild' to rebuild it")
-            self._ip = ix.load_index(self.run.path / ix.IP_FILE, meta, self.Q.shape[0], self.Q.shape[1] + 1)
+            self._ip = ix.load_index(self.run.path / ix.IP_FILE, meta, "ip", self.Q.shape[0], self.Q.shape[1] + 1)
         return self._ip
 
     @property
     def cos_index(self):
         if self._cos is None:
-            self._cos = ix.load_index(self.run.path / ix.COS_FILE, self.run.manifest["index"], self.Q.shape[0],
-                                      self.Q.shape[1])
+            self._cos = ix.load_index(self.run.path / ix.COS_FILE, self.run.manifest["index"], "cos",
+                                      self.Q.shape[0], self.Q.shape[1])
         return self._cos
 
     def _parse_id(self, text, ids: np.ndarray):
@@ -169,12 +169,7 @@ class Recommender:
     # ----------------------------------------------------------------------------------------- scoring
     def _flat_vectors(self) -> np.ndarray | None:
         """The vectors stored in an exact (flat) index, as a numpy view; None for approximate indexes."""
-        import faiss
-
-        idx = faiss.downcast_index(self.ip_index)
-        if not isinstance(idx, faiss.IndexFlat):
-            return None
-        return faiss.rev_swig_ptr(idx.get_xb(), idx.ntotal * idx.d).reshape(idx.ntotal, idx.d)
+        return self.ip_index.flat_vectors()
 
     def _search_users(self, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int, allowed) -> tuple:
         """Top-k per query, excluding the (query row, movie) pairs in ``excl`` and movies outside ``allowed``.
@@ -207,7 +202,7 @@ class Recommender:
         pending = [(np.flatnonzero(bucket == b), int(min(2 ** b, limit))) for b in np.unique(bucket)]
         while pending:
             rows, kk = pending.pop()
-            D, I = ix.search(self.ip_index, queries[rows], max(kk, 1), allowed)
+            D, I = self.ip_index.search(queries[rows], max(kk, 1), allowed)
             short = []
             for j, r in enumerate(rows):
                 ids, sc = I[j], D[j]
@@ -323,7 +318,7 @@ class Recommender:
         v = ix.normalise(np.asarray(self.Q[row:row + 1]))
         if not np.any(v):
             log.warning("movie %s has a zero embedding: similarities are all 0", self.movie_ids[row])
-        D, I = ix.search(self.cos_index, v, min(k + 1, self.Q.shape[0]), allowed)
+        D, I = self.cos_index.search(v, min(k + 1, self.Q.shape[0]), allowed)
         keep = (I[0] >= 0) & (I[0] != row)
         return I[0][keep][:k], D[0][keep][:k]
 

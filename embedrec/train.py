@@ -171,7 +171,18 @@ class _Batcher:
             self.log_probs = torch.log(self.probs)
         self.wd = (train_cfg.weight_decay_user, train_cfg.weight_decay_movie, train_cfg.weight_decay_bias)
 
+    def sample(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor | None:
+        """Negatives for this batch, drawn outside the (possibly compiled) loss."""
+        if self.loss == "bpr":
+            return torch.randint(0, self.n_movies, (u.shape[0], self.cfg.negatives), generator=gen)
+        if self.loss == "softmax" and not self.full:
+            return torch.multinomial(self.probs, max(self.cfg.negatives, 1), replacement=True, generator=gen)
+        return None
+
     def __call__(self, u, m, r, gen) -> torch.Tensor:
+        return self.loss_fn(u, m, r, self.sample(u, gen))
+
+    def loss_fn(self, u, m, r, neg) -> torch.Tensor:
         model, (wu, wm, wb) = self.model, self.wd
         pu = model.user_vec(u)
         if self.loss == "mse":
@@ -185,15 +196,14 @@ class _Batcher:
             return losses.mse(pred, r) + losses.l2(pu, qm, bm.unsqueeze(-1), bu.unsqueeze(-1),
                                                    weights=(wu, wm, wb, wb))
         if self.loss == "bpr":
-            k = self.cfg.negatives
-            neg = torch.randint(0, self.n_movies, (u.shape[0], k), generator=gen)
+            k = neg.shape[1]
             ids = torch.cat([m, neg.reshape(-1)])  # one lookup for positives and negatives
             q = model.movie_vec(ids)
             b = model.movie_bias_of(ids)
             qm, qn = q[: m.shape[0]], q[m.shape[0]:].reshape(u.shape[0], k, -1)
             bp, bn = b[: m.shape[0]], b[m.shape[0]:].reshape(u.shape[0], k)
             pos = (pu * qm).sum(-1) + bp
-            negs = torch.einsum("bd,bkd->bk", pu, qn) + bn
+            negs = (pu.unsqueeze(1) * qn).sum(-1) + bn
             cs = model.cross_score(torch.cat([u, u.repeat_interleave(k)]), ids)
             if cs is not None:
                 pos = pos + cs[: m.shape[0]]
@@ -207,8 +217,7 @@ class _Batcher:
             if cm is not None:
                 logits = logits + cm
             return losses.softmax_full(logits, m) + losses.l2(pu, w[m], weights=(wu, wm))
-        s = max(self.cfg.negatives, 1)
-        neg = torch.multinomial(self.probs, s, replacement=True, generator=gen)
+        s = neg.shape[0]
         ids = torch.cat([m, neg])
         q = model.movie_vec(ids)
         b = model.movie_bias_of(ids)
@@ -301,6 +310,13 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     R = torch.from_numpy(tr.rating.astype(np.float32))
     n, bs = len(tr), train_cfg.batch_size
     batcher = _Batcher(model, loss_name, train_cfg, ds)
+    compiled = None
+    if train_cfg.compile:
+        if loss_name == "mse":
+            compiled = torch.compile(batcher.loss_fn, dynamic=False)
+        else:
+            log.warning("train.compile applies to the explicit loss only: %s runs eagerly (compiling it fails on "
+                        "sparse embedding gradients in this torch)", loss_name)
     t0 = time.perf_counter()
     from tqdm import tqdm
 
@@ -317,7 +333,11 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
             total, steps = 0.0, 0
             for s in range(0, n, bs):
                 idx = perm[s:s + bs]
-                loss = batcher(U[idx], Mv[idx], R[idx], gen)
+                if compiled is not None and idx.shape[0] == bs:  # fixed shapes: the last partial batch runs eagerly
+                    u_b = U[idx]
+                    loss = compiled(u_b, Mv[idx], R[idx], batcher.sample(u_b, gen))
+                else:
+                    loss = batcher(U[idx], Mv[idx], R[idx], gen)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

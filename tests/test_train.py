@@ -138,3 +138,13 @@ def test_tensorboard_scalars_when_installed(synth_ds, small_cfg, tmp_path):
     acc.Reload()
     assert {"loss", "valid/rmse"} <= set(acc.Tags()["scalars"])
     assert [e.step for e in acc.Scalars("loss")] == [1, 2]
+
+
+def test_compiled_explicit_loss_matches_eager(synth_ds, small_cfg, tmp_path):
+    ds, _ = synth_ds
+    small_cfg.train.epochs, small_cfg.train.batch_size = 2, 4096
+    eager = fit(ds, small_cfg.model, small_cfg.train, tmp_path / "eager")
+    small_cfg.train.compile = True
+    comp = fit(ds, small_cfg.model, small_cfg.train, tmp_path / "compiled")
+    small_cfg.train.compile = False
+    np.testing.assert_allclose([h["loss"] for h in comp.history], [h["loss"] for h in eager.history], rtol=1e-3)
