@@ -107,6 +107,7 @@ class TrainConfig:
     metric: str = "auto"
     patience: int = _opt(5, min=0)
     eval_k: list[int] = _opt([10, 20])
+    eval_users: int = _opt(0, min=0)
     threads: int = _opt(0, min=0)
     refit: bool = False
     compile: bool = False

@@ -181,15 +181,23 @@ class Recommender:
         n = self.Q.shape[0]
         X = self._flat_vectors()
         if X is not None:
-            scores = queries @ X.T
-            scores[excl[0], excl[1]] = -np.inf
+            mask = None
             if allowed is not None:
                 mask = np.ones(n, dtype=bool)
                 mask[allowed] = False
-                scores[:, mask] = -np.inf
-            top, vals = topk_from_scores(scores, k)
-            keep = top >= 0
-            return [t[m] for t, m in zip(top, keep)], [v[m] for v, m in zip(vals, keep)]
+            out_i, out_d = [], []
+            step = max(16, int(5e7 // max(n, 1)))  # keep each score matrix near 200 MB
+            for s in range(0, queries.shape[0], step):
+                scores = queries[s:s + step] @ X.T
+                sel = (excl[0] >= s) & (excl[0] < s + step)
+                scores[excl[0][sel] - s, excl[1][sel]] = -np.inf
+                if mask is not None:
+                    scores[:, mask] = -np.inf
+                top, vals = topk_from_scores(scores, k)
+                keep = top >= 0
+                out_i += [t[m] for t, m in zip(top, keep)]
+                out_d += [v[m] for v, m in zip(vals, keep)]
+            return out_i, out_d
         limit = n if allowed is None else allowed.size
         per_row = np.bincount(excl[0], minlength=queries.shape[0])
         bounds = np.concatenate([[0], np.cumsum(per_row)])

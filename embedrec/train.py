@@ -125,7 +125,7 @@ def _mask_unrated(f: dict, unrated: np.ndarray) -> dict:
 
 
 def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | None = None,
-                   ranking: bool = True) -> dict:
+                   ranking: bool = True, max_users: int = 0) -> dict:
     """Metrics of factors ``f`` on ``split`` of dataset ``ds`` (rating metrics when explicit, ranking when asked)."""
     part = ds.splits[split]
     out: dict = {}
@@ -142,7 +142,7 @@ def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | No
         tu, ti = E.relevant(part, None)
         ks = sorted(set(ks) | ({parse_metric(metric)[1]} if metric and parse_metric(metric)[1] else set()))
         out.update(E.ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], train_csr, tu, ti,
-                                     ds.n_users, ds.n_movies, ks))
+                                     ds.n_users, ds.n_movies, ks, max_users=max_users))
     return out
 
 
@@ -351,7 +351,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
             f = factors(model, unrated)
             row = {"epoch": epoch + 1, "loss": total / max(steps, 1), "seconds": round(time.perf_counter() - te, 3)}
             if has_valid:
-                vm = evaluate_model(f, ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit)
+                vm = evaluate_model(f, ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
+                                    max_users=train_cfg.eval_users)
                 row.update({f"valid_{k}": v for k, v in vm.items() if not k.startswith("users_")})
                 value = vm[metric]
                 improved = best is None or (value > best if better_high else value < best)
@@ -446,8 +447,9 @@ def train_run(cfg, *, resume: bool = False, progress: bool = False) -> dict:
                "splits": {}}
     for split in ("valid", "test"):
         if len(ds.splits.get(split, ())):
-            metrics["splits"][split] = {"model": evaluate_model(f, ds, split, explicit, ks),
-                                        **baselines(ds, split, explicit, ks)}
+            metrics["splits"][split] = {"model": evaluate_model(f, ds, split, explicit, ks,
+                                                                max_users=cfg.train.eval_users),
+                                        **baselines(ds, split, explicit, ks, max_users=cfg.train.eval_users)}
     buf = io.BytesIO()
     torch.save(result.model.state_dict(), buf)
     feats = None
