@@ -55,6 +55,14 @@ class Group(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(0)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as e:  # a bug: still one line, the traceback on request
+            if _State.traceback:
+                raise
+            click.echo(f"error: internal error ({type(e).__name__}: {e}); rerun with --traceback and report it",
+                       err=True)
+            sys.exit(1)
 
 
 def common(fn):

@@ -83,8 +83,8 @@ def drop_unknown(assign: np.ndarray, users: np.ndarray, movies: np.ndarray,
     import pandas as pd  # hash-based unique/isin: numpy 2's np.unique is far slower on tens of millions
 
     train = assign == TRAIN
-    known_u = pd.Series(users).isin(pd.unique(users[train])).to_numpy()
-    known_m = pd.Series(movies).isin(pd.unique(movies[train])).to_numpy()
+    known_u = np.array(pd.Series(users).isin(pd.unique(users[train])), dtype=bool)
+    known_m = np.array(pd.Series(movies).isin(pd.unique(movies[train])), dtype=bool)
     if keep_movies is not None:
         known_m |= pd.Series(movies).isin(keep_movies).to_numpy()
     drop = (~train) & ~(known_u & known_m)

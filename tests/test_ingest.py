@@ -221,3 +221,14 @@ def test_splits_have_no_leakage_and_are_deterministic(synth_dir, small_cfg, tmp_
         assert np.isin(part.user, tr.user).all() and np.isin(part.movie, tr.movie).all()
         pairs = set(zip(part.user.tolist(), part.movie.tolist()))
         assert not pairs & set(zip(tr.user.tolist(), tr.movie.tolist()))
+
+
+def test_cold_movies_split_keeps_held_out_movies_in_test(synth_dir, small_cfg, tmp_path):
+    small_cfg.split.cold_movies = 0.1
+    s = run(small_cfg, synth_dir[0], out=tmp_path / "cold")
+    ds = load_dataset(tmp_path / "cold")
+    cold = set(s["cold_movies"])
+    assert len(cold) == 20
+    mid = ds.movies["movie_id"].to_numpy()
+    assert not cold & set(mid[ds.splits["train"].movie].tolist())
+    assert cold <= set(mid[ds.splits["test"].movie].tolist())
