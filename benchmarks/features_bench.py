@@ -57,7 +57,7 @@ def cold_start(tmp: Path) -> list[str]:
     sel = np.isin(te.movie, cold)
     tu, tm, tr_r = te.user[sel], te.movie[sel], te.rating[sel]
     # baselines from training ratings: the mean rating of the movie's genres; genre popularity
-    genres = list(ds.movies["genres"])
+    genres = [list(g) for g in ds.movies["genres"]]
     g_sum: dict[str, float] = {}
     g_cnt: dict[str, int] = {}
     for m, r in zip(tr.movie, tr.rating):
