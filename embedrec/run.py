@@ -192,8 +192,9 @@ def rebuild_index(run_dir: str | Path, index_cfg) -> dict:
         for p in run.path.iterdir():
             if p.suffix != ".faiss" and p.name != "manifest.json":
                 shutil.copy2(p, tmp / p.name)
-        meta = __import__("embedrec.index", fromlist=["build_indexes"]).build_indexes(
-            tmp, f, index_cfg, run.manifest["embeddings_sha256"])
+        from embedrec.index import build_indexes
+
+        meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"])
         write_json(tmp / "manifest.json", {**run.manifest, "index": meta})
 
     publish(run_dir, write)
