@@ -98,8 +98,25 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
     return {"movies": int(rows.size), "users": int(users and min(users, rec.P.shape[0]))}
 
 
+def feature_rows(rec: Recommender) -> list[dict]:
+    """One row per feature value of a feature model (column, value, bias, embedding in the model's space)."""
+    feats = rec.run.manifest.get("features") or {}
+    rows = []
+    for col in feats.get("movie", []) + feats.get("user", []):
+        if col["key"] not in feats.get("embedded", []):
+            continue
+        name = col["key"].replace(".", "_")
+        table = rec.run.array(f"feature_{name}")
+        bias_path = rec.run.path / f"feature_bias_{name}.npy"
+        bias = np.load(bias_path, allow_pickle=False) if bias_path.exists() else None
+        for i, value in enumerate(col["vocab"]):
+            rows.append({"column": col["key"], "value": value, "bias": float(bias[i]) if bias is not None else 0.0,
+                         "embedding": table[i].astype(np.float32)})
+    return rows
+
+
 def tables(rec: Recommender, out: Path, fmt: str) -> dict:
-    """Embeddings, biases, ids and titles as Parquet, .npy or CSV."""
+    """Embeddings, biases, ids and titles as Parquet, .npy or CSV (and feature embeddings, for feature models)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -111,7 +128,12 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
                         ("user_factors", P), ("user_bias", bu), ("user_ids", rec.user_ids),
                         ("movie_titles", np.array(rec.titles, dtype=str))):
             np.save(out / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
-        return {"movies": int(Q.shape[0]), "users": int(P.shape[0])}
+        frows = feature_rows(rec)
+        if frows:
+            np.save(out / "feature_embeddings.npy", np.stack([r["embedding"] for r in frows]), allow_pickle=False)
+            np.save(out / "feature_names.npy", np.array([f"{r['column']}={r['value']}" for r in frows], dtype=str),
+                    allow_pickle=False)
+        return {"movies": int(Q.shape[0]), "users": int(P.shape[0]), "features": len(frows)}
     movies = {"movie_id": rec.movie_ids, "title": rec.titles, "year": rec.years,
               "genres": [g or [] for g in rec.genres], "bias": bm}
     users = {"user_id": rec.user_ids, "bias": bu}
@@ -121,6 +143,12 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
 
         pq.write_table(pa.table({**movies, "embedding": emb(Q)}), out / "movies.parquet")
         pq.write_table(pa.table({**users, "embedding": emb(P)}), out / "users.parquet")
+        frows = feature_rows(rec)
+        if frows:
+            pq.write_table(pa.table({"column": [r["column"] for r in frows], "value": [r["value"] for r in frows],
+                                     "bias": [r["bias"] for r in frows],
+                                     "embedding": emb(np.stack([r["embedding"] for r in frows]))}),
+                           out / "features.parquet")
     else:
         import pandas as pd
 
@@ -129,6 +157,12 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
             .to_csv(out / "movies.csv", index=False, float_format="%.6g")
         pd.concat([pd.DataFrame(users), pd.DataFrame(P, columns=[f"e{i}" for i in range(P.shape[1])])], axis=1) \
             .to_csv(out / "users.csv", index=False, float_format="%.6g")
+        frows = feature_rows(rec)
+        if frows:
+            E = np.stack([r["embedding"] for r in frows])
+            pd.concat([pd.DataFrame({k: [r[k] for r in frows] for k in ("column", "value", "bias")}),
+                       pd.DataFrame(E, columns=[f"e{i}" for i in range(E.shape[1])])], axis=1) \
+                .to_csv(out / "features.csv", index=False, float_format="%.6g")
     return {"movies": int(Q.shape[0]), "users": int(P.shape[0])}
 
 

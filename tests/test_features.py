@@ -170,3 +170,9 @@ def test_cli_features_and_cold_user(tmp_path):
     assert r.exit_code == 0, r.stderr
     meta = (tmp_path / "p" / "metadata.tsv").read_text().splitlines()
     assert any(line.endswith("\tgenre") and "genre: Action" in line for line in meta)
+    r = run(main, ["export", "--to", "parquet", "-o", str(tmp_path / "pq"), *sets])
+    assert r.exit_code == 0, r.stderr
+    import pandas as pd
+
+    f = pd.read_parquet(tmp_path / "pq" / "features.parquet")
+    assert {"movie.genre", "user.age", "user.gender"} <= set(f["column"]) and len(f["embedding"].iloc[0]) == 4
