@@ -318,7 +318,7 @@ def main() -> None:
     # serving at 1M users x 500K movies
     if not QUICK:
         lines += scale_section(tmp)
-    if "--full-scale" in sys.argv:
+    if not QUICK:
         lines += full_scale_section(cmd, tmp)
     head = ["# Benchmarks", "",
             f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} {platform.processor() or ''}, "
