@@ -119,8 +119,7 @@ def tune_section(cmd, exp, imp, tmp: Path) -> list[str]:
 
 def speed_section(cmd, tmp: Path) -> list[str]:
     big = tmp / "speed"
-    subprocess.run([sys.executable, "-c", "from embedrec.synth import write_movielens; "
-                    f"write_movielens({str(big)!r}, 200_000, 50_000, 5_000_000, rank=16, seed=3)"], check=True)
+    generate(big, 200_000, 50_000, 5_000_000, rank=16, seed=3)
     base = ["--set", f"data.prepared={tmp}/speed-ds", "-q"]
     cmd(["ingest", str(big), *base, "--set", "split.valid=0", "--set", "split.test=0"])
     out = ["## Training throughput, 200,000 users x 50,000 movies x 64 dims (synthetic, 5M ratings, 2 cores)", "",
@@ -189,13 +188,20 @@ def scale_section(tmp: Path) -> list[str]:
             f"{r['served_recall@10_vs_exact']:.3f}", ""]
 
 
+def generate(path: Path, users: int, movies: int, ratings: int, rank: int, seed: int) -> float:
+    """Write a synthetic MovieLens-latest folder in a child process (so this process stays small: a forked
+    child inherits the parent's RSS in its accounting); returns the seconds it took."""
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "from embedrec.synth import write_movielens; "
+                    f"write_movielens({str(path)!r}, {users}, {movies}, {ratings}, rank={rank}, seed={seed})"],
+                   check=True)
+    return time.perf_counter() - t
+
+
 def full_scale_section(cmd, tmp: Path) -> list[str]:
     """1M users x 500K movies x 100M ratings through the real commands: ingest, one epoch, index, top-10."""
     big = tmp / "full"
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from embedrec.synth import write_movielens; "
-                    f"write_movielens({str(big)!r}, 1_000_000, 500_000, 100_000_000, rank=16, seed=11)"], check=True)
-    gen = time.perf_counter() - t
+    gen = generate(big, 1_000_000, 500_000, 100_000_000, rank=16, seed=11)
     size = (big / "ratings.csv").stat().st_size / 1e9
     ds, run = tmp / "full-ds", tmp / "full-run"
     common = ["--set", f"data.prepared={ds}", "--set", f"run.dir={run}", "-q"]
@@ -304,11 +310,7 @@ def main() -> None:
     # ingest at scale
     if not QUICK:
         big = tmp / "big"
-        t0 = time.perf_counter()
-        # in a child process, so this process stays small (a forked child inherits the parent's RSS)
-        subprocess.run([sys.executable, "-c", "from embedrec.synth import write_movielens; "
-                        f"write_movielens({str(big)!r}, 162_000, 59_000, 25_000_000, rank=8, seed=0)"], check=True)
-        gen = time.perf_counter() - t0
+        gen = generate(big, 162_000, 59_000, 25_000_000, rank=8, seed=0)
         size = (big / "ratings.csv").stat().st_size / 1e6
         t_ing, _out, peak = cmd(["ingest", str(big), "-o", str(tmp / "big-ds"), "-q", "--format", "json"])
         man = json.loads((tmp / "big-ds" / "manifest.json").read_text())

@@ -372,7 +372,7 @@ def predict(cfg, pairs, strict, run_dir, fmt):
     Example:
       printf '196,242\\n186,302\\n' | embedrec predict --pairs - --format csv
     """
-    from embedrec.errors import NotFoundError
+    from embedrec.errors import DataError, NotFoundError
     from embedrec.output import resolve_format, write_rows
     from embedrec.recommend import Recommender
 
@@ -384,7 +384,7 @@ def predict(cfg, pairs, strict, run_dir, fmt):
             continue
         parts = [p.strip() for p in (line.split("\t") if "\t" in line else line.split(","))]
         if len(parts) < 2:
-            raise NotFoundError(f"{pairs.name}:{n}: expected 'user,movie'")
+            raise DataError(f"{pairs.name}:{n}: expected 'user,movie' (comma- or tab-separated); fix that line")
         u, _ = rec.user_rows([parts[0]])
         mid = rec._parse_id(parts[1], rec.movie_ids)
         mhit = np.flatnonzero(rec.movie_ids == mid) if mid is not None else []

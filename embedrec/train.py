@@ -105,7 +105,7 @@ def factors(model: MatrixFactorization, unrated: np.ndarray | None = None) -> di
     if hasattr(model, "export"):
         return model.export(None if unrated is None else torch.from_numpy(unrated))
     with torch.no_grad():
-        return {
+        f = {
             "user_factors": model.user.weight.detach().numpy().copy(),
             "movie_factors": model.movie.weight.detach().numpy().copy(),
             "user_bias": (model.user_bias.weight.detach().numpy()[:, 0].copy()
@@ -113,7 +113,8 @@ def factors(model: MatrixFactorization, unrated: np.ndarray | None = None) -> di
             "movie_bias": (model.movie_bias.weight.detach().numpy()[:, 0].copy()
                            if model.movie_bias is not None else None),
             "global_mean": float(model.global_mean),
-        } if unrated is None or not unrated.any() else _mask_unrated(factors(model), unrated)
+        }
+    return f if unrated is None or not unrated.any() else _mask_unrated(f, unrated)
 
 
 def _mask_unrated(f: dict, unrated: np.ndarray) -> dict:

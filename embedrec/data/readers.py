@@ -450,8 +450,6 @@ def read_generic(source: str, cfg) -> RawData:
         if cfg.header:
             header_names = _header(src, sep, cfg.encoding, label)
             _require_columns(header_names, wanted, label, cfg)
-        else:
-            wanted = {c: v for c, v in wanted.items()}
         numeric = {}
         for c, v in wanted.items():
             if v == "rating":
