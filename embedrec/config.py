@@ -97,7 +97,7 @@ class FeaturesConfig:
 class TrainConfig:
     epochs: int = _opt(100, min=1)
     batch_size: int = _opt(1024, min=1)
-    optimizer: Literal["adam", "sparse_adam", "sgd", "adagrad"] = "adam"
+    optimizer: Literal["adam", "sparse_adam", "sgd", "adagrad", "hogwild"] = "adam"
     lr: float = _opt(0.003, gt=0.0)
     weight_decay_user: float = _opt(0.1, min=0.0)
     weight_decay_movie: float = _opt(0.1, min=0.0)

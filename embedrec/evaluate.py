@@ -91,11 +91,13 @@ def predict_ratings(user_vecs, movie_vecs, user_bias, movie_bias, global_mean, u
     out = np.empty(users.size, dtype=np.float64)
     for s in range(0, users.size, batch):
         u, m = users[s:s + batch], movies[s:s + batch]
-        p = np.einsum("ij,ij->i", user_vecs[u], movie_vecs[m]).astype(np.float64) + global_mean
+        # np.take: fancy indexing with int32 ids is several times slower (measured)
+        p = np.einsum("ij,ij->i", np.take(user_vecs, u, axis=0), np.take(movie_vecs, m, axis=0)).astype(np.float64)
+        p += global_mean
         if user_bias is not None:
-            p += user_bias[u]
+            p += np.take(user_bias, u)
         if movie_bias is not None:
-            p += movie_bias[m]
+            p += np.take(movie_bias, m)
         out[s:s + batch] = p
     if scale is not None:
         np.clip(out, scale[0], scale[1], out=out)

@@ -247,7 +247,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), durable=False)
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -284,7 +284,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs)
     unrated = np.bincount(tr.movie, minlength=ds.n_movies) == 0
     unrated = unrated if unrated.any() else None
-    opt = make_optimizer(model, train_cfg)
+    hogwild = train_cfg.optimizer == "hogwild"
+    opt = None if hogwild else make_optimizer(model, train_cfg)
     fp = fingerprint(ds, model_cfg, train_cfg, features_cfg)
     ckpt_path = run_dir / CHECKPOINT
     start, history, best, best_epoch, best_state, bad = 0, [], None, -1, None, 0
@@ -296,7 +297,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
             raise ArtifactError(f"checkpoint '{ckpt_path}' was made with another dataset or model/train config; "
                                 "rerun train without --resume, or with the same config")
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
+        if opt is not None:
+            opt.load_state_dict(ck["optimizer"])
         start, history, best, best_epoch, bad = ck["epoch"] + 1, ck["history"], ck["best"], ck["best_epoch"], ck["bad"]
         best_state = ck["best_state"]
         log.info("resuming after epoch %d (best %s %.4f at epoch %d)", start, metric, best or float("nan"),
@@ -311,8 +313,15 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     R = torch.from_numpy(tr.rating.astype(np.float32))
     n, bs = len(tr), train_cfg.batch_size
     batcher = _Batcher(model, loss_name, train_cfg, ds)
-    compiled = None
-    if train_cfg.compile:
+    compiled, hog = None, None
+    if hogwild:
+        from embedrec.sgd import Hogwild
+
+        hog = Hogwild(model, loss_name, train_cfg, U, Mv, R, ds.n_movies,
+                      train_cfg.threads or torch.get_num_threads())
+        if train_cfg.compile:
+            log.info("train.compile does not apply to train.optimizer=hogwild (its kernel is compiled C)")
+    elif train_cfg.compile:
         if loss_name == "mse":
             compiled = torch.compile(batcher.loss_fn, dynamic=False)
         else:
@@ -329,10 +338,16 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
         for epoch in range(start, train_cfg.epochs):
             te = time.perf_counter()
             gen = torch.Generator().manual_seed(train_cfg.seed * 1_000_003 + epoch)
-            perm = torch.randperm(n, generator=gen)
             model.train()
             total, steps = 0.0, 0
-            for s in range(0, n, bs):
+            if hog is not None:
+                total, steps = hog.epoch(gen), 1
+                if not math.isfinite(total):
+                    raise TrainingError(f"the loss became {total} in epoch {epoch + 1}: training diverged; the "
+                                        f"learning rate (train.lr={train_cfg.lr:g}) is probably too high, try "
+                                        f"--set train.lr={train_cfg.lr / 10:g}")
+            perm = torch.randperm(n, generator=gen) if hog is None else torch.empty(0, dtype=torch.long)
+            for s in range(0, n if hog is None else 0, bs):
                 idx = perm[s:s + bs]
                 if compiled is not None and idx.shape[0] == bs:  # fixed shapes: the last partial batch runs eagerly
                     u_b = U[idx]
@@ -374,7 +389,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
                 tb.flush()
             stop = has_valid and bad > train_cfg.patience
             _save_checkpoint(ckpt_path, {"fingerprint": fp, "model": model.state_dict(),
-                                         "optimizer": opt.state_dict(), "epoch": epoch, "history": history,
+                                         "optimizer": opt.state_dict() if opt is not None else {}, "epoch": epoch, "history": history,
                                          "best": best, "best_epoch": best_epoch, "best_state": best_state,
                                          "bad": bad, "stopped": stop})
             bar.update(1)

@@ -1,0 +1,157 @@
+/* Per-example SGD for plain matrix factorization, the way Surprise's SVD and implicit's BPR train: one
+ * rating (or one positive and its sampled negatives) at a time, several threads updating the shared tables
+ * without locks (Hogwild, Recht et al. 2011). Python calls mf_sgd() from one thread per slice of the
+ * epoch's order; ctypes releases the GIL for the call.
+ *
+ * Every step is the exact gradient of the per-example objective that embedrec's autograd optimisers
+ * minimise (train.py, losses.py), so train.lr and the weight decays mean the same thing there and here:
+ *   mse: (r - mu - b_u - b_m - p.q)^2 + wu |p|^2 + wm |q|^2 + wb (b_u^2 + b_m^2)
+ *   bpr: mean_j -log sigmoid(x_j) + wu |p|^2 + wm |q_i|^2 + wm mean_j |q_j|^2 (no L2 on biases),
+ *        x_j = p.(q_i - q_j) + b_i - b_j, negatives j drawn uniformly (re-drawn when the user rated j)
+ * Returns the summed objective over the slice (for the epoch's mean loss), measured before each step.
+ *
+ * Rows are random accesses into large tables, so the loop runs a software pipeline: the ids of example
+ * t+2D are prefetched, the rows (and drawn negatives) of example t+D, and example t is computed.
+ */
+#include <stdint.h>
+#include <math.h>
+#include <stddef.h>
+
+#define MAXNEG 64
+#define D 4            /* prefetch distance, in examples */
+#define RING 16        /* > 2 * D, a power of two */
+
+static inline uint64_t next(uint64_t *s) { /* splitmix64 */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static inline int64_t below(uint64_t *s, int64_t n) { return (int64_t)((next(s) >> 11) % (uint64_t)n); }
+
+static inline int rated(const int64_t *indptr, const int32_t *indices, int64_t u, int32_t m) {
+    int64_t lo = indptr[u], hi = indptr[u + 1];
+    while (lo < hi) {
+        int64_t mid = (lo + hi) >> 1;
+        if (indices[mid] < m) lo = mid + 1; else hi = mid;
+    }
+    return lo < indptr[u + 1] && indices[lo] == m;
+}
+
+static inline void prefetch_row(const float *row, int dim) {
+    for (int k = 0; k < dim; k += 16) __builtin_prefetch(row + k, 1, 3);
+}
+
+static inline float softplus_neg(float x) { /* -log sigmoid(x), stable both ways */
+    return (x > 0 ? 0.f : -x) + log1pf(expf(-fabsf(x)));
+}
+
+double mf_sgd(int bpr, float *P, float *Q, float *BU, float *BM, int dim,
+              const int64_t *users, const int64_t *movies, const float *ratings,
+              const int64_t *order, int64_t start, int64_t end, float mu,
+              float lr, float wu, float wm, float wb,
+              int negatives, int64_t n_movies, const int64_t *indptr, const int32_t *indices, uint64_t seed) {
+    double total = 0.0;
+    uint64_t rng = seed;
+    float gp[4096], z[MAXNEG];
+    int64_t ru[RING], ri[RING], rn[RING][MAXNEG];
+    if (dim > 4096 || negatives > MAXNEG || negatives < 1) return NAN;
+    const int nneg = bpr ? negatives : 0;
+    const float inv = 1.f / (float)negatives;
+    for (int64_t t = start - 2 * D; t < end; t++) {
+        int64_t a = t + 2 * D; /* stage 1: fetch the ids */
+        if (a >= start && a < end) {
+            int64_t x = order[a];
+            __builtin_prefetch(users + x, 0, 3);
+            __builtin_prefetch(movies + x, 0, 3);
+            if (!bpr) __builtin_prefetch(ratings + x, 0, 3);
+        }
+        int64_t b = t + D; /* stage 2: read the ids, draw negatives, fetch the rows */
+        if (b >= start && b < end) {
+            int64_t x = order[b], u = users[x], i = movies[x], s = b & (RING - 1);
+            ru[s] = u; ri[s] = i;
+            prefetch_row(P + u * (int64_t)dim, dim);
+            prefetch_row(Q + i * (int64_t)dim, dim);
+            if (BU) __builtin_prefetch(BU + u, 1, 3);
+            if (BM) __builtin_prefetch(BM + i, 1, 3);
+            for (int j = 0; j < nneg; j++) {
+                int64_t n = below(&rng, n_movies);
+                if (indptr) /* implicit's verify_negative_samples: a few re-draws, then accept */
+                    for (int tries = 0; tries < 8 && rated(indptr, indices, u, (int32_t)n); tries++)
+                        n = below(&rng, n_movies);
+                rn[s][j] = n;
+                prefetch_row(Q + n * (int64_t)dim, dim);
+                if (BM) __builtin_prefetch(BM + n, 1, 3);
+            }
+        }
+        if (t < start) continue;
+        const int s = t & (RING - 1); /* stage 3: the step */
+        const int64_t u = ru[s], i = ri[s];
+        float *restrict p = P + u * (int64_t)dim, *restrict q = Q + i * (int64_t)dim;
+        if (!bpr) {
+            float pred = mu, pp = 0.f, qq = 0.f;
+            for (int k = 0; k < dim; k++) pred += p[k] * q[k];
+            if (BU) pred += BU[u];
+            if (BM) pred += BM[i];
+            const float e = ratings[order[t]] - pred, c = 2.f * lr;
+            for (int k = 0; k < dim; k++) {
+                const float pk = p[k], qk = q[k];
+                pp += pk * pk;
+                qq += qk * qk;
+                p[k] = pk + c * (e * qk - wu * pk);
+                q[k] = qk + c * (e * pk - wm * qk);
+            }
+            total += (double)e * e + wu * pp + wm * qq;
+            if (BU) { total += wb * BU[u] * BU[u]; BU[u] += c * (e - wb * BU[u]); }
+            if (BM) { total += wb * BM[i] * BM[i]; BM[i] += c * (e - wb * BM[i]); }
+        } else if (negatives == 1) { /* the common case, one fused pass like implicit's */
+            const int64_t n = rn[s][0];
+            float *restrict qn = Q + n * (int64_t)dim;
+            float x = BM ? BM[i] - BM[n] : 0.f, pp = 0.f, qq = 0.f, nn = 0.f;
+            for (int k = 0; k < dim; k++) x += p[k] * (q[k] - qn[k]);
+            const float zz = 1.f / (1.f + expf(x)); /* sigmoid(-x) */
+            for (int k = 0; k < dim; k++) {
+                const float pk = p[k], qk = q[k], nk = qn[k];
+                pp += pk * pk;
+                qq += qk * qk;
+                nn += nk * nk;
+                p[k] = pk + lr * (zz * (qk - nk) - 2.f * wu * pk);
+                q[k] = qk + lr * (zz * pk - 2.f * wm * qk);
+                qn[k] = nk + lr * (-zz * pk - 2.f * wm * nk);
+            }
+            total += softplus_neg(x) + wu * pp + wm * (qq + nn);
+            if (BM) { BM[i] += lr * zz; BM[n] -= lr * zz; }
+        } else {
+            float zsum = 0.f, pp = 0.f, qq = 0.f;
+            for (int k = 0; k < dim; k++) { pp += p[k] * p[k]; qq += q[k] * q[k]; gp[k] = 0.f; }
+            total += wu * pp + wm * qq;
+            for (int j = 0; j < negatives; j++) {
+                const float *restrict qn = Q + rn[s][j] * (int64_t)dim;
+                float x = BM ? BM[i] - BM[rn[s][j]] : 0.f, nn = 0.f;
+                for (int k = 0; k < dim; k++) { x += p[k] * (q[k] - qn[k]); nn += qn[k] * qn[k]; }
+                total += inv * (softplus_neg(x) + wm * nn);
+                z[j] = inv / (1.f + expf(x));
+                zsum += z[j];
+                for (int k = 0; k < dim; k++) gp[k] -= z[j] * qn[k];
+            }
+            /* gp = sum_j z_j (q_i - q_j), computed before any row moves */
+            for (int k = 0; k < dim; k++) gp[k] += zsum * q[k];
+            for (int j = 0; j < negatives; j++) {
+                float *restrict qn = Q + rn[s][j] * (int64_t)dim;
+                const float w = 2.f * wm * inv;
+                for (int k = 0; k < dim; k++) qn[k] += lr * (-z[j] * p[k] - w * qn[k]);
+            }
+            for (int k = 0; k < dim; k++) {
+                const float pk = p[k];
+                q[k] += lr * (zsum * pk - 2.f * wm * q[k]);
+                p[k] = pk + lr * (gp[k] - 2.f * wu * pk);
+            }
+            if (BM) {
+                BM[i] += lr * zsum;
+                for (int j = 0; j < negatives; j++) BM[rn[s][j]] -= lr * z[j];
+            }
+        }
+    }
+    return total;
+}

@@ -1,0 +1,156 @@
+"""train.optimizer=hogwild: the C kernel's step is the autograd gradient step, and it trains."""
+
+import copy
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from embedrec import sgd
+from embedrec.errors import ConfigError
+from embedrec.model import MatrixFactorization
+from embedrec.train import _Batcher, evaluate_model, factors, fit
+
+
+def _cfg(**kw):
+    base = dict(lr=0.1, weight_decay_user=0.3, weight_decay_movie=0.2, weight_decay_bias=0.05, negatives=1,
+                softmax_full_max=0, threads=1)
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def _model(n_users, n_movies, explicit):
+    torch.manual_seed(0)
+    m = MatrixFactorization(n_users, n_movies, 5, user_bias=explicit, movie_bias=True, init_std=0.5,
+                            global_mean=3.5 if explicit else 0.0)
+    with torch.no_grad():  # non-zero biases so their gradients are exercised
+        m.movie_bias.weight.normal_(std=0.5)
+        if explicit:
+            m.user_bias.weight.normal_(std=0.5)
+    return m
+
+
+def _autograd_step(model, loss, cfg, u, m, r, neg, n_movies):
+    ds = SimpleNamespace(n_movies=n_movies, splits={"train": SimpleNamespace(movie=m.numpy())})
+    batcher = _Batcher(model, loss, cfg, ds)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    lv = batcher.loss_fn(u, m, r, neg)
+    opt.zero_grad()
+    lv.backward()
+    opt.step()
+    return lv.item()
+
+
+def _hogwild_step(model, loss, cfg, u, m, r, n_movies):
+    h = sgd.Hogwild(model, loss, cfg, u, m, r, n_movies, threads=1)
+    return h.epoch(torch.Generator().manual_seed(0))
+
+
+def test_mse_step_is_the_autograd_sgd_step():
+    cfg = _cfg()
+    u, m, r = torch.tensor([1]), torch.tensor([2]), torch.tensor([4.5])
+    a, b = _model(3, 4, True), _model(3, 4, True)
+    la = _autograd_step(a, "mse", cfg, u, m, r, None, 4)
+    lb = _hogwild_step(b, "mse", cfg, u, m, r, 4)
+    assert lb == pytest.approx(la, rel=1e-5)
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("negatives,wd", [(1, 0.2), (3, 0.0)])
+def test_bpr_step_is_the_autograd_sgd_step(negatives, wd):
+    # two movies and the user rated movie 0: every (verified) negative is movie 1
+    cfg = _cfg(negatives=negatives, weight_decay_movie=wd)
+    u, m, r = torch.tensor([0]), torch.tensor([0]), torch.tensor([1.0])
+    a, b = _model(2, 2, False), _model(2, 2, False)
+    la = _autograd_step(a, "bpr", cfg, u, m, r, torch.ones(1, negatives, dtype=torch.long), 2)
+    lb = _hogwild_step(b, "bpr", cfg, u, m, r, 2)
+    assert lb == pytest.approx(la, rel=1e-5)
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture
+def synth(synth_dir, small_cfg):
+    from embedrec.dataset import load_dataset
+    from embedrec.ingest import ingest
+
+    d, _ = synth_dir
+    small_cfg.data.source = str(d)
+    ingest(small_cfg.data, small_cfg.split, output=small_cfg.data.prepared)
+    return load_dataset(small_cfg.data.prepared)
+
+
+def test_hogwild_recovers_planted_structure_and_resumes_exactly(synth, small_cfg, tmp_path):
+    c = small_cfg
+    c.model.dim, c.train.optimizer, c.train.lr, c.train.epochs, c.train.patience = 8, "hogwild", 0.01, 30, 30
+    c.train.weight_decay_user = c.train.weight_decay_movie = 0.01
+    c.train.threads = 1
+    full = fit(synth, c.model, c.train, tmp_path / "full")
+    rmse = evaluate_model(factors(full.model), synth, "test", True, [10], ranking=False)["rmse"]
+    base = float(np.sqrt(np.mean((synth.splits["test"].rating - synth.splits["train"].rating.mean()) ** 2)))
+    assert rmse < 0.5 < base  # noise floor about 0.32 (see test_train)
+    c.train.epochs = 12
+    fit(synth, c.model, c.train, tmp_path / "part")
+    c.train.epochs = 30
+    resumed = fit(synth, c.model, c.train, tmp_path / "part", resume=True)
+    for k, v in full.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=0, atol=0)
+
+
+def test_hogwild_bpr_ranks_held_out_positives(synth, small_cfg, tmp_path):
+    c = small_cfg
+    c.model.objective, c.model.loss, c.model.dim = "implicit", "bpr", 8
+    c.train.optimizer, c.train.lr, c.train.epochs, c.train.threads = "hogwild", 0.05, 20, 2
+    c.train.weight_decay_user = c.train.weight_decay_movie = 0.001
+    r = fit(synth, c.model, c.train, tmp_path / "bpr")
+    m = evaluate_model(factors(r.model), synth, "test", False, [10])
+    from embedrec.evaluate import baselines
+
+    pop = baselines(synth, "test", False, [10])["most_popular"]
+    assert m["ndcg@10"] > pop["ndcg@10"]
+
+
+def test_hogwild_refuses_what_it_cannot_train(synth, small_cfg, tmp_path, monkeypatch):
+    c = small_cfg
+    c.train.optimizer = "hogwild"
+    c.model.objective, c.model.loss = "implicit", "softmax"
+    with pytest.raises(ConfigError, match="hogwild trains the mse and bpr losses"):
+        fit(synth, c.model, c.train, tmp_path / "a")
+    c.model.objective = "explicit"
+    c.features.movie = ["genre"]
+    with pytest.raises(ConfigError, match="plain model only"):
+        fit(synth, c.model, c.train, tmp_path / "b", features_cfg=c.features)
+
+
+def test_kernel_is_built_once_into_the_cache_and_needs_a_compiler(tmp_path, monkeypatch):
+    monkeypatch.setattr(sgd, "_lib", None)
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "c"))
+    sgd.load()
+    built = list((tmp_path / "c" / "kernels").glob("mf_sgd-*.so"))
+    assert len(built) == 1 and not list((tmp_path / "c" / "kernels").glob(".*"))  # no temporary left behind
+    mtime = built[0].stat().st_mtime_ns
+    monkeypatch.setattr(sgd, "_lib", None)
+    sgd.load()
+    assert built[0].stat().st_mtime_ns == mtime
+    monkeypatch.setattr(sgd, "_lib", None)
+    monkeypatch.setenv("CC", "no-such-compiler")
+    monkeypatch.setattr(sgd.shutil, "which", lambda name: None)
+    with pytest.raises(ConfigError, match="no C compiler was found.*train.optimizer=sgd"):
+        sgd.load()
+    monkeypatch.setattr(sgd, "_lib", None)
+
+
+def test_multi_thread_epoch_trains(synth, small_cfg):
+    # more than one thread only above PER_THREAD examples; force it to exercise the threaded path
+    m = MatrixFactorization(synth.n_users, synth.n_movies, 8, global_mean=3.5)
+    tr = synth.splits["train"]
+    u, mv = torch.from_numpy(tr.user.astype(np.int64)), torch.from_numpy(tr.movie.astype(np.int64))
+    r = torch.from_numpy(tr.rating.astype(np.float32))
+    h = sgd.Hogwild(m, "mse", _cfg(lr=0.01, weight_decay_user=0.01, weight_decay_movie=0.01), u, mv, r,
+                    synth.n_movies, threads=2)
+    h.threads = 2
+    before = copy.deepcopy(m.state_dict())
+    losses = [h.epoch(torch.Generator().manual_seed(e)) for e in range(5)]
+    assert losses[-1] < losses[0] and not torch.equal(before["user.weight"], m.user.weight)
