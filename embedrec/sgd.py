@@ -162,14 +162,13 @@ class Hogwild:
             def work(t: int) -> None:
                 totals[t] = self._call(args, order, int(bounds[t]), int(bounds[t + 1]), seed + 7919 * t)
 
-            if self.threads == 1:
-                work(0)
-            else:
-                pool = [threading.Thread(target=work, args=(t,)) for t in range(self.threads)]
-                for th in pool:
-                    th.start()
-                for th in pool:
-                    th.join()
+            # always in worker threads: the main thread stays free to take Ctrl-C (a ctypes call would hold
+            # it until the slice ends); daemon, so an interrupted run exits without waiting for them
+            pool = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(self.threads)]
+            for th in pool:
+                th.start()
+            for th in pool:
+                th.join()
         return sum(totals) / max(n, 1)
 
     def _call(self, args, order, start: int, end: int, seed: int) -> float:

@@ -261,6 +261,7 @@ def load_checkpoint(path: Path) -> dict:
 def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False,
         on_epoch=None, features_cfg=None) -> FitResult:
     """Train on ``ds.splits['train']``, validate on ``valid`` each epoch, keep the best epoch."""
+    t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if train_cfg.threads:
@@ -327,7 +328,6 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
         else:
             log.warning("train.compile applies to the explicit loss only: %s runs eagerly (compiling it fails on "
                         "sparse embedding gradients in this torch)", loss_name)
-    t0 = time.perf_counter()
     from tqdm import tqdm
 
     tb = _tensorboard(run_dir)
@@ -379,6 +379,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 bad += 1
+            row["elapsed"] = round(time.perf_counter() - t0, 3)  # wall since fit() began, validation included
             history.append(row)
             with open(run_dir / LOG, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row) + "\n")
@@ -451,7 +452,10 @@ def train_run(cfg, *, resume: bool = False, progress: bool = False) -> dict:
     ds = load_dataset(cfg.data.prepared)
     run_dir = Path(cfg.run.dir)
     result = fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features)
-    selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value}
+    selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
+                 "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
+                 "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
+                 if 0 < result.best_epoch <= len(result.history) else None}
     if cfg.train.refit and len(ds.splits["valid"]):
         ds, result = _refit(ds, cfg, result, run_dir, progress)
     f = factors(result.model, result.unrated)
