@@ -216,6 +216,15 @@ def scale_section(tmp: Path) -> list[str]:
             f"{r['served_recall@10_vs_exact']:.3f}", ""]
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else platform.processor()."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
 def generate(path: Path, users: int, movies: int, ratings: int, rank: int, seed: int) -> float:
     """Write a synthetic MovieLens-latest folder in a child process (so this process stays small: a forked
     child inherits the parent's RSS in its accounting); returns the seconds it took."""
@@ -354,7 +363,7 @@ def main() -> None:
     if not QUICK:
         lines += full_scale_section(cmd, tmp)
     head = ["# Benchmarks", "",
-            f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} {platform.processor() or ''}, "
+            f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} {cpu_model()}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench` "
             f"(`python benchmarks/bench.py{' --quick' if QUICK else ''}`). Commands run:", "", "```"]
     head += sorted(set(cmds)) + ["```", ""]

@@ -151,3 +151,22 @@ def test_tune_dims_cli(cli_run, tmp_path):
     assert "Use: --set model.dim=" in r.stderr and (tmp_path / "t.yaml").exists()
     r = invoke("tune-dims", *sets, "--tolerance", "abc")
     assert r.exit_code == 2 and "--tolerance" in r.stderr
+
+
+def test_train_hogwild_and_its_errors(cli_run, tmp_path, monkeypatch):
+    sets, _ = cli_run
+    sets = [*sets[:2], "--set", f"run.dir={tmp_path / 'hog'}", *sets[4:], "--set", "train.optimizer=hogwild",
+            "--set", "train.lr=0.01"]
+    r = invoke("train", *sets, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["splits"]["test"]["model"]["rmse"] < 2.0
+    r = invoke("train", *sets, "--set", "model.objective=implicit", "--set", "model.loss=softmax")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "hogwild trains the mse and bpr" in r.stderr
+    from embedrec import sgd
+
+    monkeypatch.setattr(sgd, "_lib", None)
+    monkeypatch.setenv("CC", "no-such-compiler")
+    monkeypatch.setattr(sgd.shutil, "which", lambda name: None)
+    r = invoke("train", *sets)
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: config key 'train.optimizer': hogwild compiles a small C kernel")
