@@ -154,3 +154,11 @@ def test_multi_thread_epoch_trains(synth, small_cfg):
     before = copy.deepcopy(m.state_dict())
     losses = [h.epoch(torch.Generator().manual_seed(e)) for e in range(5)]
     assert losses[-1] < losses[0] and not torch.equal(before["user.weight"], m.user.weight)
+
+
+def test_hogwild_divergence_names_learning_rate(synth, small_cfg, tmp_path):
+    from embedrec.errors import TrainingError
+
+    small_cfg.train.optimizer, small_cfg.train.lr = "hogwild", 10.0
+    with pytest.raises(TrainingError, match=r"train\.lr=10\) is probably too high, try --set train\.lr=1"):
+        fit(synth, small_cfg.model, small_cfg.train, tmp_path / "nan")
