@@ -346,24 +346,25 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
                     raise TrainingError(f"the loss became {total} in epoch {epoch + 1}: training diverged; the "
                                         f"learning rate (train.lr={train_cfg.lr:g}) is probably too high, try "
                                         f"--set train.lr={train_cfg.lr / 10:g}")
-            perm = torch.randperm(n, generator=gen) if hog is None else torch.empty(0, dtype=torch.long)
-            for s in range(0, n if hog is None else 0, bs):
-                idx = perm[s:s + bs]
-                if compiled is not None and idx.shape[0] == bs:  # fixed shapes: the last partial batch runs eagerly
-                    u_b = U[idx]
-                    loss = compiled(u_b, Mv[idx], R[idx], batcher.sample(u_b, gen))
-                else:
-                    loss = batcher(U[idx], Mv[idx], R[idx], gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                lv = loss.item()
-                if not math.isfinite(lv):
-                    raise TrainingError(f"the loss became {lv} at epoch {epoch + 1}, step {steps + 1}: training "
-                                        f"diverged; the learning rate (train.lr={train_cfg.lr:g}) is probably too "
-                                        f"high, try --set train.lr={train_cfg.lr / 10:g}")
-                total += lv
-                steps += 1
+            else:
+                perm = torch.randperm(n, generator=gen)
+                for s in range(0, n, bs):
+                    idx = perm[s:s + bs]
+                    if compiled is not None and idx.shape[0] == bs:  # fixed shapes: the last partial batch runs eagerly
+                        u_b = U[idx]
+                        loss = compiled(u_b, Mv[idx], R[idx], batcher.sample(u_b, gen))
+                    else:
+                        loss = batcher(U[idx], Mv[idx], R[idx], gen)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    lv = loss.item()
+                    if not math.isfinite(lv):
+                        raise TrainingError(f"the loss became {lv} at epoch {epoch + 1}, step {steps + 1}: training "
+                                            f"diverged; the learning rate (train.lr={train_cfg.lr:g}) is probably too "
+                                            f"high, try --set train.lr={train_cfg.lr / 10:g}")
+                    total += lv
+                    steps += 1
             f = factors(model, unrated)
             row = {"epoch": epoch + 1, "loss": total / max(steps, 1), "seconds": round(time.perf_counter() - te, 3)}
             if has_valid:
