@@ -242,6 +242,11 @@ def _tensorboard(run_dir: Path):
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
+def _diverged(value: float, where: str, lr: float) -> TrainingError:
+    return TrainingError(f"the loss became {value} {where}: training diverged; the learning rate "
+                         f"(train.lr={lr:g}) is probably too high, try --set train.lr={lr / 10:g}")
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     import io
 
@@ -343,9 +348,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
             if hog is not None:
                 total, steps = hog.epoch(gen), 1
                 if not math.isfinite(total):
-                    raise TrainingError(f"the loss became {total} in epoch {epoch + 1}: training diverged; the "
-                                        f"learning rate (train.lr={train_cfg.lr:g}) is probably too high, try "
-                                        f"--set train.lr={train_cfg.lr / 10:g}")
+                    raise _diverged(total, f"in epoch {epoch + 1}", train_cfg.lr)
             else:
                 perm = torch.randperm(n, generator=gen)
                 for s in range(0, n, bs):
@@ -360,9 +363,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
                     opt.step()
                     lv = loss.item()
                     if not math.isfinite(lv):
-                        raise TrainingError(f"the loss became {lv} at epoch {epoch + 1}, step {steps + 1}: training "
-                                            f"diverged; the learning rate (train.lr={train_cfg.lr:g}) is probably too "
-                                            f"high, try --set train.lr={train_cfg.lr / 10:g}")
+                        raise _diverged(lv, f"at epoch {epoch + 1}, step {steps + 1}", train_cfg.lr)
                     total += lv
                     steps += 1
             f = factors(model, unrated)

@@ -18,6 +18,13 @@ def run(cfg, source, out=None, **kw):
     return ingest(cfg.data, cfg.split, output=out or cfg.data.prepared, **kw)
 
 
+def run_and_load(cfg, source):
+    """Ingest, then the summary, the prepared dataset and its movies indexed by external id."""
+    s = run(cfg, source)
+    ds = load_dataset(cfg.data.prepared)
+    return s, ds, ds.movies.set_index("movie_id")
+
+
 def test_title_year_and_genres():
     assert split_title_year("Toy Story (1995)") == ("Toy Story", 1995)
     assert split_title_year("Babylon 5 (1994–1998)") == ("Babylon 5", 1994)
@@ -27,10 +34,8 @@ def test_title_year_and_genres():
 
 
 def test_ml100k_layout(ml100k_dir, small_cfg):
-    s = run(small_cfg, ml100k_dir)
-    ds = load_dataset(small_cfg.data.prepared)
+    s, ds, m = run_and_load(small_cfg, ml100k_dir)
     assert s["layout"] == "ml-100k" and s["cleaning"]["rows_read"] == sum(1 for u in range(1, 11) for m in range(1, 9) if (u + m) % 3)
-    m = ds.movies.set_index("movie_id")
     assert m.loc[1, "title"] == "Señor Movie" and m.loc[1, "year"] == 1995
     assert "Drama" in list(m.loc[2, "genres"])
     assert set(ds.users.columns) >= {"age", "gender", "occupation", "zip"}
@@ -48,10 +53,8 @@ def test_ml1m_dat_layout_and_zip(tmp_path, small_cfg):
     with zipfile.ZipFile(z, "w") as zf:
         for f in d.iterdir():
             zf.write(f, f"ml-1m/{f.name}")
-    s = run(small_cfg, z)
-    ds = load_dataset(small_cfg.data.prepared)
+    s, ds, m = run_and_load(small_cfg, z)
     assert s["layout"] == "ml-1m" and s["counts"]["ratings"] <= 30
-    m = ds.movies.set_index("movie_id")
     assert m.loc[1, "title"] == "Amélie" and m.loc[2, "title"] == "Foo: Bar"
     assert list(m.loc[2, "genres"]) == ["Children"]
     assert ds.users["occupation"].iloc[0] == "programmer"
@@ -64,10 +67,8 @@ def test_ml_latest_csv_layout_with_half_stars_and_quotes(tmp_path, small_cfg):
     write(d / "movies.csv", 'movieId,title,genres\n1,"American President, The (1995)",Comedy|Drama|Romance\n'
           '2,Heat (1995),Action\n3,X (2000),(no genres listed)\n4,Y (2001),IMAX\n5,"Z, ""quoted"" (2002)",Drama\n')
     small_cfg.split.valid = small_cfg.split.test = 0.0
-    s = run(small_cfg, d)
-    ds = load_dataset(small_cfg.data.prepared)
+    s, ds, m = run_and_load(small_cfg, d)
     assert s["layout"] == "ml-csv" and s["rating_scale"] == [0.5, 5.0]
-    m = ds.movies.set_index("movie_id")
     assert m.loc[1, "title"] == "American President, The" and list(m.loc[3, "genres"]) == []
     assert m.loc[5, "title"] == 'Z, "quoted"'
     assert 0.5 in set(np.concatenate([p.rating for p in ds.splits.values()]))
@@ -79,9 +80,7 @@ def test_recbole_layout(tmp_path, small_cfg):
           "".join(f"{u}\t{m}\t{(u + m) % 5 + 1}\t{100 + m}\n" for u in range(1, 6) for m in range(1, 5)))
     write(d / "x.item", "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
           "1\tToy Story\t1995\tAnimation Children's Comedy\n2\tB\t1990\tDrama\n3\tC\t1991\tSci-Fi\n4\tD\t\tWar\n")
-    s = run(small_cfg, d)
-    ds = load_dataset(small_cfg.data.prepared)
-    m = ds.movies.set_index("movie_id")
+    s, ds, m = run_and_load(small_cfg, d)
     assert s["layout"] == "recbole"
     assert list(m.loc[1, "genres"]) == ["Animation", "Children", "Comedy"] and m.loc[1, "year"] == 1995
 
