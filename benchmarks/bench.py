@@ -317,7 +317,12 @@ def main() -> None:
               f"{t_imp:.1f} s wall.", ""]
 
     # recommend speed
-    one = [cmd(["recommend", *exp, "--user", "196", "--format", "tsv"])[0] for _ in range(7)]
+    one, imports = [], []
+    for _ in range(7):  # interleaved, so both see the same load
+        one.append(cmd(["recommend", *exp, "--user", "196", "--format", "tsv"])[0])
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import numpy, faiss"], check=True)
+        imports.append(time.perf_counter() - t0)
     reps = 100
     ids = "\n".join(str(u) for u in range(1, 944) for _ in range(reps)) + "\n"
     t_many, out, _ = cmd(["recommend", *exp, "--users", "-", "--format", "tsv"], stdin=ids)
@@ -325,7 +330,9 @@ def main() -> None:
     assert len(out.splitlines()) == n_users * 10 + 1
     lines += ["## recommend speed (ML-100K, exact index)", "",
               f"- `recommend --user 196` as a fresh process: median {statistics.median(one):.2f} s wall "
-              f"(min {min(one):.2f}, max {max(one):.2f}, 7 runs).",
+              f"(min {min(one):.2f}, max {max(one):.2f}, 7 runs); `python -c \"import numpy, faiss\"` in the same "
+              f"runs: median {statistics.median(imports):.2f} s, so start-up is "
+              f"{statistics.median(one) / statistics.median(imports):.2f}x that import.",
               f"- top-10 for {n_users:,} user ids through `--users -` (TSV): {t_many:.2f} s wall including start-up, "
               f"{n_users / t_many:,.0f} users/s ({n_users / (t_many - statistics.median(one)):,.0f} users/s after start-up).",
               ""]

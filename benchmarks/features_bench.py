@@ -1,6 +1,6 @@
 """Side features on ML-100K: an ablation (ids / + features / + crosses) and a cold-start test.
 
-Ablation: the shipped configs (`configs/ml100k-explicit.yaml`, `configs/ml100k-implicit.yaml`) on their own
+Ablation: the shipped configs (`configs/ml100k-explicit.yaml`, `configs/ml100k-softmax.yaml`) on their own
 splits, with only the features section changed. Cold start: 10% of movies held out entirely
 (`split.cold_movies=0.1`); every one of their ratings is test. RMSE on those ratings and NDCG@10 of ranking the
 held-out movies for each user who rated some of them, against a genre-average rating and genre popularity.
@@ -42,7 +42,7 @@ def ablation(tmp: Path) -> list[str]:
                         ("+ features + crosses (age x genre, gender x genre, decade x genre)", FEATS + CROSSES)):
         e = _train(["-c", "configs/ml100k-explicit.yaml", "--set", f"data.prepared={tmp}/ml100k",
                     "--set", f"run.dir={tmp}/fx-{len(out)}", *ADAM, *extra])
-        i = _train(["-c", "configs/ml100k-implicit.yaml", "--set", f"data.prepared={tmp}/ml100k-time",
+        i = _train(["-c", "configs/ml100k-softmax.yaml", "--set", f"data.prepared={tmp}/ml100k-time",
                     "--set", f"run.dir={tmp}/fi-{len(out)}", *extra])
         out.append(f"| {name} | {e['splits']['test']['model']['rmse']:.4f} | "
                    f"{i['splits']['test']['model']['ndcg@10']:.4f} |")

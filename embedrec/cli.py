@@ -23,11 +23,27 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class _State:
     traceback = False
     quiet = False
+    config_path = None  # -c and --set as given, to repeat them in hints (e.g. the exact resume command)
+    overrides: tuple = ()
+
+
+class _BarAwareHandler(logging.StreamHandler):
+    """Log lines go above a live tqdm bar (tqdm.write) instead of into it; tqdm is never imported for this."""
+
+    def emit(self, record):
+        tq = sys.modules.get("tqdm")
+        if tq is not None and getattr(tq.tqdm, "_instances", None):
+            try:
+                tq.tqdm.write(self.format(record), file=self.stream)
+            except Exception:
+                self.handleError(record)
+            return
+        super().emit(record)
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
     log.handlers.clear()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _BarAwareHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
@@ -40,36 +56,115 @@ def progress_enabled() -> bool:
 
 class Group(click.Group):
     def invoke(self, ctx):
+        from embedrec.errors import shorten
+
         try:
-            return super().invoke(ctx)
+            rv = super().invoke(ctx)
+            sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit
+            return rv
         except EmbedrecError as e:
             if _State.traceback:
                 raise
-            click.echo(f"error: {e}", err=True)
+            _error_line(shorten(e, 2000))
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             if _State.traceback:
                 raise
-            click.echo("interrupted: nothing half-written was left behind", err=True)
+            _error_line("interrupted: nothing half-written was left behind", prefix="")
             sys.exit(130)
         except BrokenPipeError:
-            sys.stderr.close()
+            _quiet_stdout()
             sys.exit(0)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as e:  # a bug: still one line, the traceback on request
             if _State.traceback:
                 raise
-            click.echo(f"error: internal error ({type(e).__name__}: {e}); rerun with --traceback and report it",
-                       err=True)
+            known = _known_error(e)
+            if known is not None:
+                _error_line(known)
+                sys.exit(1)
+            _error_line(f"internal error ({type(e).__name__}: {shorten(e, 300)}); rerun with --traceback and report it")
             sys.exit(1)
+
+
+def _error_line(text: str, prefix: str = "error: ") -> None:
+    """One line on stderr; if stderr itself cannot be written there is nowhere left to say it."""
+    try:
+        click.echo(f"{prefix}{text}".replace("\n", " "), err=True)
+    except OSError:
+        pass
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE (| head): point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _known_error(e: Exception) -> str | None:
+    """Environment failures that are not bugs: a full disk, a read-only file system, undecodable input."""
+    from embedrec.errors import shorten
+    from embedrec.fsutil import io_error
+
+    if isinstance(e, OSError):
+        err = io_error(e, None, "write to another folder (run.dir, -o)")
+        if err is not None:
+            _quiet_stdout()
+            return str(err) if getattr(e, "filename", None) else \
+                f"cannot write the output ({e.strerror}); free space or write it elsewhere"
+    if isinstance(e, UnicodeDecodeError):
+        return (f"cannot decode byte 0x{e.object[e.start]:02x} at offset {e.start} of the input as {e.encoding}; "
+                "save it as UTF-8 text")
+    if isinstance(e, MemoryError):
+        return f"out of memory ({shorten(e, 120) or 'MemoryError'}); use a smaller input or setting"
+    return None
+
+
+class _Lines:
+    """Lines of a text file (or stdin) decoded as UTF-8 one at a time: a bad byte is a DataError naming
+    file:line instead of a UnicodeDecodeError out of the middle of a batch."""
+
+    def __init__(self, fh, name: str):
+        self.fh, self.name = fh, name
+
+    def __iter__(self):
+        from embedrec.errors import DataError
+
+        for n, raw in enumerate(self.fh, 1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{self.name}:{n}: cannot decode byte 0x{raw[e.start]:02x} as UTF-8; save the file "
+                                "as UTF-8 text (one entry per line)") from None
+            yield text[:-2] + "\n" if text.endswith("\r\n") else text
+
+
+class LineFile(click.File):
+    """click.File for line-oriented input that reports undecodable bytes by file:line."""
+
+    def __init__(self):
+        super().__init__("rb", lazy=False)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, _Lines):
+            return value
+        fh = super().convert(value, param, ctx)
+        return _Lines(fh, "<stdin>" if value == "-" else click.format_filename(value))
 
 
 def common(fn):
     """-c/--config, --set, -q/--quiet, -v/--verbose, --traceback for every subcommand."""
 
     @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                  help="YAML config (default: the built-in defaults, as in configs/default.yaml).")
+                  help="YAML config (default: $EMBEDREC_CONFIG, else ./embedrec.yaml, else the built-in "
+                       "defaults of configs/default.yaml). In the file, paths starting with ./ or ../ are "
+                       "relative to the file.")
     @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
                   help="Override one config value; repeatable. Example: --set train.lr=0.01")
     @click.option("-q", "--quiet", is_flag=True, help="No progress bars or info messages on stderr.")
@@ -79,10 +174,14 @@ def common(fn):
     def wrapper(config_path, overrides, quiet, verbose, traceback, **kw):
         _State.traceback = traceback or verbose
         _State.quiet = quiet
+        _State.config_path, _State.overrides = config_path, tuple(overrides)
         _setup_logging(quiet, verbose)
-        from embedrec.config import load_config
+        from embedrec.config import find_config, load_config
 
-        cfg = load_config(config_path, overrides)
+        path = find_config(config_path)
+        if path is not None and config_path is None:
+            log.debug("config: %s", path)
+        cfg = load_config(path, overrides)
         return fn(cfg, **kw)
 
     return wrapper
@@ -142,14 +241,19 @@ def ingest(cfg, source, output, overwrite, fmt):
     from embedrec.ingest import format_summary
     from embedrec.ingest import ingest as run_ingest
 
+    from embedrec.config import Config, set_explicit
+
+    from_config = "data.prepared" in getattr(cfg, "_explicit", ()) or "data.source" in getattr(cfg, "_explicit", ())
     if source:
-        cfg.data.source = source
+        set_explicit(cfg, "data.source", source)
     if output:
-        cfg.data.prepared = output
+        set_explicit(cfg, "data.prepared", output)
     summary = run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite,
                          progress=progress_enabled(), full_config=cfg.to_dict())
     if not _State.quiet:
         click.echo(format_summary(summary), err=True)
+        if cfg.data.prepared != Config().data.prepared and not from_config:
+            log.info("train on it with: embedrec train --set data.prepared=%s", cfg.data.prepared)
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))
 
@@ -162,18 +266,26 @@ def _metrics_out(metrics: dict, fmt: str) -> None:
         click.echo(json.dumps(metrics, indent=2, default=float))
         return
     rows = list(metric_rows(metrics))
+    if fmt == "table":  # on a terminal: metrics as rows, models as columns, so it fits 80 columns
+        from embedrec.output import transpose_metrics
+
+        rows, cols = transpose_metrics(rows, metric_columns(rows))
+        write_rows(rows, cols, fmt)
+        return
     write_rows(rows, metric_columns(rows), fmt)
 
 
 FMT = click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "jsonl", "csv", "tsv"]),
                    default="auto", show_default=True, help="Output format (auto: a table on a terminal, else TSV).")
+NO_HEADER = click.option("--no-header", is_flag=True, help="csv/tsv: no header line (e.g. for loops that append).")
 
 
 @main.command(context_settings=CONTEXT)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
 @FMT
 @common
-def train(cfg, resume, fmt):
+def train(cfg, resume, run_dir, fmt):
     """Train embeddings on the prepared dataset (data.prepared) and write the run (run.dir).
 
     Shows a progress bar with the loss and the validation metric, stops early on the validation metric,
@@ -184,10 +296,22 @@ def train(cfg, resume, fmt):
       embedrec train
       embedrec train --set model.objective=implicit --set model.loss=bpr --set run.dir=runs/bpr
       embedrec train --resume
+      embedrec train --run runs/mine --set data.prepared=data/prepared/mine
     """
+    from embedrec.errors import Interrupted
     from embedrec.train import train_run
 
-    metrics = train_run(cfg, resume=resume, progress=progress_enabled())
+    from embedrec.run import run_lock
+
+    if run_dir:
+        from embedrec.config import set_explicit
+
+        set_explicit(cfg, "run.dir", run_dir)
+    try:
+        with run_lock(cfg.run.dir, "embedrec train"):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
+            metrics = train_run(cfg, resume=resume, progress=progress_enabled())
+    except Interrupted as e:
+        raise Interrupted(str(e).replace("the same command plus --resume", resume_command(run_dir))) from None
     log.info("best epoch %s of %s (%s), %.1fs; run in %s", metrics["best_epoch"], metrics["epochs_run"],
              metrics["metric"], metrics["train_seconds"], cfg.run.dir)
     _metrics_out(metrics, fmt)
@@ -203,7 +327,8 @@ def evaluate(cfg, split, ks, run_dir, fmt):
     """Evaluate a trained run on its validation or test split, beside the baselines.
 
     Explicit models get RMSE and MAE; every model gets Precision, Recall, NDCG, MAP, HitRate, MRR and
-    coverage at each K (candidates: all movies minus the user's training movies).
+    coverage at each K (candidates: all movies minus the user's movies in train, and in valid when
+    evaluating on test).
 
     \b
     Example:
@@ -212,6 +337,8 @@ def evaluate(cfg, split, ks, run_dir, fmt):
     from embedrec.evaluate import evaluate_run
 
     metrics = evaluate_run(run_dir or cfg.run.dir, None, split, ks or tuple(cfg.train.eval_k))
+    log.info("ranked each user's candidates: all movies minus those the user rated in %s",
+             metrics["excluded"].replace("+", " and "))
     _metrics_out(metrics, fmt)
 
 
@@ -236,13 +363,36 @@ def index_rebuild(cfg, run_dir):
     click.echo(json.dumps(meta, indent=2))
 
 
+@main.command(context_settings=CONTEXT)
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@common
+def verify(cfg, path):
+    """Check every file of a run, or of a prepared dataset, against the SHA-256 its manifest records.
+
+    Commands check the files they open as they open them, but files above 64 MiB only by size (hashing
+    them on every start would cost more than it is worth); verify reads everything. PATH is a run
+    directory (default: run.dir), one of its artifacts-* folders, or a dataset directory.
+
+    \b
+    Examples:
+      embedrec verify
+      embedrec verify runs/ml-25m
+      embedrec verify data/prepared/ml-100k
+    """
+    from embedrec.run import verify_path
+
+    info = verify_path(path or cfg.run.dir)
+    click.echo(f"ok: {info['what']} '{info['path']}': {info['files']} files ({info['bytes']:,} bytes) match "
+               "their checksums")
+
+
 
 
 @main.command(context_settings=CONTEXT)
 @click.option("--user", "user", help="A user id from the source data.")
-@click.option("--users", "users_file", type=click.File("r"), help="A file of user ids, one per line; - for stdin.")
+@click.option("--users", "users_file", type=LineFile(), help="A file of user ids, one per line; - for stdin.")
 @click.option("--movie", "movie", help="A movie id or title words: similar movies.")
-@click.option("--liked", help="Comma-separated movie ids a new user liked.")
+@click.option("--liked", help="Comma-separated movie ids a new user liked (explicit models: as top ratings).")
 @click.option("--rated", help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4.")
 @click.option("--user-features", "user_features",
               help="A new user from demographics (feature models), e.g. age=25,gender=F,occupation=writer.")
@@ -255,10 +405,18 @@ def index_rebuild(cfg, run_dir):
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
 @FMT
+@NO_HEADER
 @common
 def recommend(cfg, user, users_file, movie, liked, rated, user_features, k, include_seen, genres, year_min, year_max,
-              strict, fallback, run_dir, fmt):
+              strict, fallback, run_dir, fmt, no_header):
     """Top-K movies for a user, many users, a new user, or movies similar to a movie.
+
+    score: for explicit models the predicted rating, clipped to the rating scale (as in predict); for implicit
+    models the model's ranking score (higher is better, comparable within one run); with --movie the cosine
+    similarity to that movie; with --fallback popular the movie's number of training ratings.
+
+    --users reads ids as they come (a header line 'user_id' is skipped) and flushes each batch of
+    recommend.batch_size answers; --set recommend.batch_size=1 answers line by line (for a co-process).
 
     \b
     Examples:
@@ -271,7 +429,8 @@ def recommend(cfg, user, users_file, movie, liked, rated, user_features, k, incl
     """
     from embedrec.errors import UsageError
     from embedrec.output import resolve_format, write_rows
-    from embedrec.recommend import COLUMNS, Recommender, as_rows, recommend_many, write_delimited
+    from embedrec.recommend import (COLUMNS, Recommender, as_rows, py_id, recommend_many, write_delimited,
+                                    write_jsonl)
 
     modes = [x for x in (user, users_file, movie, liked or rated, user_features) if x]
     if len(modes) != 1:
@@ -286,9 +445,12 @@ def recommend(cfg, user, users_file, movie, liked, rated, user_features, k, incl
     cols = COLUMNS
     if users_file is not None:
         triples = recommend_many(rec, users_file, k, include_seen=include_seen, allowed=allowed, strict=strict,
-                                 fallback=fallback, batch=cfg.recommend.batch_size)
+                                 fallback=fallback, batch=cfg.recommend.batch_size, on_batch=sys.stdout.flush)
         if fmt in ("csv", "tsv"):
-            write_delimited(rec, triples, fmt, sys.stdout)
+            write_delimited(rec, triples, fmt, sys.stdout, header=not no_header)
+            return
+        if fmt == "jsonl":
+            write_jsonl(rec, triples, sys.stdout)
             return
         rows = as_rows(rec, triples)
     elif user is not None:
@@ -298,7 +460,7 @@ def recommend(cfg, user, users_file, movie, liked, rated, user_features, k, incl
         row = rec.find_movie(movie)
         ids, scores = rec.similar(row, k, allowed)
         cols = ["movie_id_query", "rank", "movie_id", "title", "year", "genres", "score"]
-        rows = ({**r, "movie_id_query": rec.movie_ids[row].item()} for r in rec.rows_for(None, ids, scores))
+        rows = ({**r, "movie_id_query": py_id(rec.movie_ids[row])} for r in rec.rows_for(None, ids, scores))
     elif user_features:
         values = dict(_parse_pairs(user_features, "--user-features", "age=25,gender=F"))
         p, b = rec.user_from_features(values)
@@ -310,7 +472,21 @@ def recommend(cfg, user, users_file, movie, liked, rated, user_features, k, incl
         p, b, seen = rec.fold_in(liked_ids, rated_map)
         ids, scores = rec.recommend_vector(p, b, k, np.zeros(0) if include_seen else seen, allowed)
         rows = rec.rows_for(None, ids, scores)
-    write_rows(rows, cols, fmt)
+    write_rows(rows, cols, fmt, header=not no_header)
+
+
+def resume_command(run_dir: str | None) -> str:
+    """The train command as given (-c, --set, --run) plus --resume, quoted for a POSIX shell."""
+    import shlex
+
+    args = ["embedrec", "train"]
+    if _State.config_path:
+        args += ["-c", str(_State.config_path)]
+    for o in _State.overrides:
+        args += ["--set", o]
+    if run_dir:
+        args += ["--run", str(run_dir)]
+    return shlex.join(args + ["--resume"])
 
 
 def _user_rows(rec, user, k, include_seen, allowed, fallback):
@@ -325,7 +501,9 @@ def _user_rows(rec, user, k, include_seen, allowed, fallback):
         ids, scores = rec.popular(k, allowed)
         return rec.rows_for(rec._parse_id(user, rec.user_ids), ids, scores)
     ids, scores = rec.recommend_rows(np.array([row]), k, include_seen, allowed)
-    return rec.rows_for(rec.user_ids[row].item(), ids[0], scores[0])
+    from embedrec.recommend import py_id
+
+    return rec.rows_for(py_id(rec.user_ids[row]), ids[0], scores[0])
 
 
 def _parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
@@ -360,13 +538,17 @@ def _parse_rated(text: str) -> dict:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--pairs", type=click.File("r"), required=True, help="CSV/TSV of user,movie pairs (header optional); - for stdin.")
+@click.option("--pairs", type=LineFile(), required=True, help="CSV/TSV of user,movie pairs (header optional); - for stdin.")
 @click.option("--strict", is_flag=True, help="Fail on an unknown user or movie instead of skipping it.")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
 @FMT
+@NO_HEADER
 @common
-def predict(cfg, pairs, strict, run_dir, fmt):
+def predict(cfg, pairs, strict, run_dir, fmt, no_header):
     """The model's score for (user, movie) pairs: the predicted rating for explicit models.
+
+    Further columns of the input (e.g. the true rating) are passed through between movie_id and score,
+    named as in the input's header line (col3, col4, ... without one).
 
     \b
     Example:
@@ -374,10 +556,11 @@ def predict(cfg, pairs, strict, run_dir, fmt):
     """
     from embedrec.errors import DataError, NotFoundError
     from embedrec.output import resolve_format, write_rows
-    from embedrec.recommend import Recommender
+    from embedrec.recommend import Recommender, py_id
 
     rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
-    users, movies, good = [], [], []
+    users, movies, good, extras = [], [], [], []
+    names: list[str] = []
     for n, line in enumerate(pairs, 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -389,7 +572,9 @@ def predict(cfg, pairs, strict, run_dir, fmt):
         mid = rec._parse_id(parts[1], rec.movie_ids)
         mhit = np.flatnonzero(rec.movie_ids == mid) if mid is not None else []
         if u[0] < 0 or len(mhit) == 0:
-            if n == 1 and (rec._parse_id(parts[0], rec.user_ids) is None or mid is None):
+            if n == 1 and (rec._parse_id(parts[0], rec.user_ids) is None or mid is None
+                           or parts[0].lower() in ("user_id", "user", "userid")):
+                names = [c if c not in ("user_id", "movie_id", "score") else f"input_{c}" for c in parts[2:]]
                 continue  # a header line
             what = f"user '{parts[0]}'" if u[0] < 0 else f"movie '{parts[1]}'"
             if strict:
@@ -399,10 +584,13 @@ def predict(cfg, pairs, strict, run_dir, fmt):
         users.append(int(u[0]))
         movies.append(int(mhit[0]))
         good.append((parts[0], parts[1]))
+        extras.append(parts[2:])
     scores = rec.predict(np.array(users, dtype=np.int64), np.array(movies, dtype=np.int64)) if users else []
-    rows = ({"user_id": rec.user_ids[u].item(), "movie_id": rec.movie_ids[m].item(), "score": float(s)}
-            for u, m, s in zip(users, movies, scores))
-    write_rows(rows, ["user_id", "movie_id", "score"], resolve_format(fmt))
+    width = max((len(e) for e in extras), default=0)
+    names = (names + [f"col{i + 3}" for i in range(len(names), width)])[:max(width, len(names))]
+    rows = ({"user_id": py_id(rec.user_ids[u]), "movie_id": py_id(rec.movie_ids[m]), **dict(zip(names, e)),
+             "score": float(s)} for u, m, e, s in zip(users, movies, extras, scores))
+    write_rows(rows, ["user_id", "movie_id", *names, "score"], resolve_format(fmt), header=not no_header)
 
 
 def _floats(text: str | None, what: str) -> list[float] | None:
@@ -478,6 +666,8 @@ def tune_dims(cfg, dims, wds, tolerance, write_path, fresh, fmt):
               help="Write the embeddings in this form into the -o folder.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder for --to.")
 @click.option("--sample", type=click.IntRange(1), help="Projector: at most this many movies (random, seeded).")
+@click.option("--base-url", help="Projector: the URL the -o folder will be served from, so projector_config.json "
+                                 "holds absolute paths for projector.tensorflow.org/?config=URL.")
 @click.option("--users", "n_users", type=click.IntRange(0), default=0, show_default=True,
               help="Projector: also this many users (sampled).")
 @click.option("--topk-all", "topk_path", type=click.Path(dir_okay=False),
@@ -489,7 +679,7 @@ def tune_dims(cfg, dims, wds, tolerance, write_path, fresh, fmt):
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
 @common
-def export(cfg, target, output, sample, n_users, topk_path, k, plot_path, plot_method, overwrite, run_dir):
+def export(cfg, target, output, sample, base_url, n_users, topk_path, k, plot_path, plot_method, overwrite, run_dir):
     """Export a trained run: projector files, tables, the index, every user's top-K, a 2-D map.
 
     \b
@@ -511,7 +701,7 @@ def export(cfg, target, output, sample, n_users, topk_path, k, plot_path, plot_m
     rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
     results = []
     if target:
-        results.append(export_dir(rec, target, output, overwrite, sample, n_users))
+        results.append(export_dir(rec, target, output, overwrite, sample, n_users, base_url=base_url))
     if topk_path:
         from tqdm import tqdm
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
-
 from embedrec.errors import ConfigError
+
+# yaml is imported where a file, a --set or a dump needs it: a bare `embedrec recommend` never loads it
 
 
 def _opt(default: Any = None, **meta: Any) -> Any:
@@ -71,8 +73,8 @@ class SplitConfig:
 
 @dataclass
 class ModelConfig:
-    objective: Literal["explicit", "implicit"] = "explicit"
-    loss: Literal["auto", "mse", "bpr", "softmax"] = "auto"
+    objective: Literal["explicit", "implicit"] = "implicit"
+    loss: Literal["auto", "mse", "bpr", "softmax", "als"] = "auto"
     dim: Union[int, Literal["auto"]] = _opt(128, min=1, max=4096)
     init_std: float = _opt(0.05, gt=0.0)
     biases: bool = True
@@ -109,8 +111,12 @@ class TrainConfig:
     eval_k: list[int] = _opt([10, 20])
     eval_users: int = _opt(0, min=0)
     threads: int = _opt(0, min=0)
-    refit: bool = False
+    refit: bool = True
     compile: bool = False
+    als_unobserved: float = _opt(0.3, gt=0.0)
+    als_reg: float = _opt(0.01, min=0.0)
+    als_reg_exponent: float = _opt(1.0, min=0.0, max=2.0)
+    als_cg_steps: int = _opt(3, min=1, max=100)
     seed: int = 42
 
 
@@ -167,7 +173,9 @@ class Config:
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -217,6 +225,11 @@ def _coerce(value: Any, tp: Any) -> Any:
             return value
         raise TypeError
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; float() does not
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise TypeError from None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         raise TypeError
@@ -245,6 +258,28 @@ def _check_range(key: str, value: Any, meta: dict, where: str) -> None:
         raise ConfigError(f"config key '{key}'{where}: {value} must be greater than {meta['gt']}")
 
 
+def _show(value: Any, limit: int = 60) -> str:
+    """A bounded rendering of a bad value: never expands a YAML alias bomb, never echoes megabytes."""
+    import reprlib
+
+    if isinstance(value, (list, dict, tuple, set)):
+        r = reprlib.Repr()
+        r.maxlevel, r.maxlist, r.maxdict, r.maxstring, r.maxother = 2, 4, 4, 20, 20
+        text = f"{type(value).__name__} {r.repr(value)}"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _check_finite(key: str, value: Any, where: str) -> None:
+    import math
+
+    items = value if isinstance(value, list) else [value]
+    for v in items:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"config key '{key}'{where}: expected a finite number, got {v}")
+
+
 def _apply(obj: Any, values: dict, prefix: str, where: str) -> None:
     """Set fields of dataclass obj from a mapping, validating keys, types and ranges."""
     if not isinstance(values, dict):
@@ -264,9 +299,14 @@ def _apply(obj: Any, values: dict, prefix: str, where: str) -> None:
         try:
             coerced = _coerce(value, tp)
         except TypeError:
-            raise ConfigError(f"config key '{key}'{where}: expected {_type_name(tp)}, got {value!r}") from None
+            raise ConfigError(f"config key '{key}'{where}: expected {_type_name(tp)}, got {_show(value)}") from None
+        _check_finite(key, coerced, where)
         _check_range(key, coerced, fields[name].metadata, where)
         setattr(obj, name, coerced)
+
+
+MAX_THREADS = 256  # more threads only exhaust memory (torch.set_num_threads(100000) fails after seconds)
+MAX_EVAL_K = 10000  # ranking metrics allocate O(K) per evaluated user
 
 
 def _check_consistency(cfg: Config) -> None:
@@ -278,6 +318,12 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(f"config key 'data.rating_scale': expected [min, max] with min < max, got {scale}")
     if cfg.data.separator is not None and cfg.data.separator == "":
         raise ConfigError("config key 'data.separator': must not be empty (use null to auto-detect)")
+    for key, value in (("train.threads", cfg.train.threads), ("tune.threads", cfg.tune.threads),
+                       ("tune.workers", cfg.tune.workers)):
+        if value > MAX_THREADS:
+            raise ConfigError(f"config key '{key}': {value} is above the maximum {MAX_THREADS}")
+    if any(k > MAX_EVAL_K for k in cfg.train.eval_k):
+        raise ConfigError(f"config key 'train.eval_k': {max(cfg.train.eval_k)} is above the maximum {MAX_EVAL_K}")
     if not cfg.train.eval_k or any(k < 1 for k in cfg.train.eval_k):
         raise ConfigError(f"config key 'train.eval_k': expected a non-empty list of positive integers, got "
                           f"{cfg.train.eval_k}")
@@ -292,7 +338,7 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(f"config key 'model.loss': '{loss}' is an implicit loss; use 'mse' (or 'auto') with "
                           "model.objective=explicit, or set model.objective=implicit")
     if cfg.model.objective == "implicit" and loss == "mse":
-        raise ConfigError("config key 'model.loss': 'mse' needs model.objective=explicit; use 'bpr' or 'softmax'")
+        raise ConfigError("config key 'model.loss': 'mse' needs model.objective=explicit; use 'als', 'bpr' or 'softmax'")
     from embedrec.metrics import parse_metric  # local: metrics imports nothing heavy
 
     if cfg.train.metric != "auto":
@@ -310,6 +356,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not key:
         raise ConfigError(f"--set '{text}': the key before '=' is empty")
+    import yaml
+
     try:
         value = yaml.safe_load(raw) if raw.strip() != "" else None
     except yaml.YAMLError:
@@ -328,13 +376,18 @@ def _nest(key: str, value: Any) -> dict:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Build the resolved config: defaults, then the YAML file, then each ``--set`` override in order."""
+    """Build the resolved config: defaults, then the YAML file, then each ``--set`` override in order.
+
+    Folders not set by either are named after the data (see :func:`resolve_paths`)."""
     cfg = Config()
+    explicit: set[str] = set()
     if path is not None:
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"config file '{p}' does not exist; pass an existing YAML file with -c, "
                               "or leave -c out to use the defaults")
+        import yaml
+
         try:
             raw = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
@@ -345,12 +398,99 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         except UnicodeDecodeError:
             raise ConfigError(f"config file '{p}' is not UTF-8 text; save it as UTF-8") from None
         if raw is not None:
+            if isinstance(raw, dict):
+                raw = _rebase_paths(raw, p.parent)
+                explicit.update(_flat_keys(raw))
             _apply(cfg, raw, "", f" in {p}")
     for text in overrides:
         key, value = parse_override(text)
         _apply(cfg, _nest(key, value), "", " (from --set)")
+        explicit.add(key)
     _check_consistency(cfg)
+    cfg._explicit = explicit
+    resolve_paths(cfg)
     return cfg
+
+
+# ------------------------------------------------------------------------------ discovery and default paths
+
+CONFIG_ENV = "EMBEDREC_CONFIG"
+DISCOVERED = "embedrec.yaml"
+# keys holding paths: in a config file, a value starting with ./ or ../ is relative to the file's folder
+PATH_KEYS = ("data.source", "data.movies", "data.cache_dir", "data.prepared", "run.dir", "tune.dir")
+
+
+def find_config(path: str | Path | None) -> str | Path | None:
+    """The config file a command uses: -c PATH, else $EMBEDREC_CONFIG, else ./embedrec.yaml, else None
+    (the built-in defaults)."""
+    if path is not None:
+        return path
+    env = os.environ.get(CONFIG_ENV, "").strip()
+    if env:
+        if not Path(env).is_file():
+            raise ConfigError(f"config file '{env}' (from ${CONFIG_ENV}) does not exist; fix or unset ${CONFIG_ENV}")
+        return env
+    if Path(DISCOVERED).is_file():
+        return DISCOVERED
+    return None
+
+
+def _flat_keys(d: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.add(key)
+        if isinstance(v, dict):
+            out |= _flat_keys(v, key + ".")
+    return out
+
+
+def _rebase_paths(raw: dict, base: Path) -> dict:
+    """Paths in a config file written as ./x or ../x are relative to the file's folder; others to the cwd."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for key in PATH_KEYS:
+        section, name = key.split(".")
+        values = out.get(section)
+        if isinstance(values, dict) and isinstance(values.get(name), str):
+            v = values[name]
+            if v.startswith(("./", "../", ".\\", "..\\")):
+                values[name] = os.path.normpath(base / v)
+    return out
+
+
+def dataset_name(source: str) -> str:
+    """A folder name for a data source: 'ml-1m' -> 'ml-1m', 'path/ratings.csv' -> 'ratings', '-' -> 'stdin'."""
+    s = str(source).strip().rstrip("/\\")
+    if s in ("", "-"):
+        return "stdin"
+    name = Path(s).name
+    low = name.lower()
+    for suffix in (".tar.gz", ".zip", ".csv.gz", ".csv", ".tsv", ".tab", ".parquet", ".dat", ".txt", ".data"):
+        if low.endswith(suffix) and len(name) > len(suffix):
+            name = name[:-len(suffix)]
+            break
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "dataset"
+
+
+def resolve_paths(cfg: Config) -> None:
+    """Name the folders the user did not set after the data: data.prepared = data/prepared/<source name>,
+    run.dir = runs/<prepared folder name>. Keys set in a config file or with --set are kept."""
+    explicit = getattr(cfg, "_explicit", set())
+    if "data.prepared" not in explicit:
+        cfg.data.prepared = f"data/prepared/{dataset_name(cfg.data.source)}"
+    if "run.dir" not in explicit:
+        cfg.run.dir = f"runs/{Path(cfg.data.prepared).name or 'run'}"
+
+
+def set_explicit(cfg: Config, key: str, value: Any) -> None:
+    """Set one dotted key as the user gave it (e.g. a CLI argument), then re-derive the default folders."""
+    section, name = key.split(".")
+    setattr(getattr(cfg, section), name, value)
+    explicit = getattr(cfg, "_explicit", None)
+    if explicit is None:
+        explicit = cfg._explicit = set()
+    explicit.add(key)
+    resolve_paths(cfg)
 
 
 def config_from_dict(values: dict) -> Config:

@@ -39,3 +39,23 @@ class Interrupted(EmbedrecError):
     """Ctrl-C: work was saved where possible."""
 
     exit_code = 130
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of an exception's message (its type name when empty), at most ``limit`` chars.
+
+    Some libraries raise exceptions with an empty message (torch on a 0-byte file): ``str(e).splitlines()[0]``
+    would itself raise IndexError inside an error handler.
+    """
+    lines = [x for x in str(e).splitlines() if x.strip()]
+    text = lines[0].strip() if lines else type(e).__name__
+    return shorten(text, limit)
+
+
+def shorten(text: object, limit: int = 80) -> str:
+    """``text`` as a string of at most ``limit`` characters (the middle elided), for echoing user values."""
+    s = str(text)
+    if len(s) <= limit:
+        return s
+    keep = max(limit - 5, 2)
+    return f"{s[:keep // 2 + keep % 2]}[...]{s[-(keep // 2):]}" if keep // 2 else s[:limit]

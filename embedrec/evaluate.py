@@ -15,6 +15,20 @@ def csr(users: np.ndarray, items: np.ndarray, n_users: int) -> tuple[np.ndarray,
     return indptr, items[order].astype(np.int32)
 
 
+def seen_splits(split: str) -> tuple[str, ...]:
+    """The splits whose movies are excluded from a user's candidates when ranking on ``split``: everything the
+    model may have been given before it (train for valid; train and valid for test)."""
+    return ("train",) if split == "valid" else ("train", "valid")
+
+
+def seen_csr(ds, splits: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """CSR of each user's movies over the given splits of a dataset (duplicates are harmless)."""
+    parts = [ds.splits[s] for s in splits if s in ds.splits and len(ds.splits[s])]
+    if not parts:
+        return np.zeros(ds.n_users + 1, np.int64), np.zeros(0, np.int32)
+    return csr(np.concatenate([p.user for p in parts]), np.concatenate([p.movie for p in parts]), ds.n_users)
+
+
 def gather_csr(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray):
     """For the given rows of a CSR: (local row number per entry, the entries, lengths per row)."""
     starts = indptr[rows]
@@ -135,7 +149,7 @@ def baselines(ds, split: str, explicit: bool, ks=(10, 20), relevant_min: float |
         pred = np.clip(mu + bu[te.user] + bm[te.movie], *ds.rating_scale)
         out["biases"] = rating_metrics(pred, te.rating)
     pop = np.bincount(tr.movie, minlength=ds.n_movies).astype(np.float32)
-    train_csr = csr(tr.user, tr.movie, ds.n_users)
+    train_csr = seen_csr(ds, seen_splits(split))
     tu, ti = relevant(te, relevant_min)
     out["most_popular"] = ranking_metrics(np.zeros((ds.n_users, 1), np.float32), np.zeros((ds.n_movies, 1), np.float32),
                                           pop, train_csr, tu, ti, ds.n_users, ds.n_movies, ks, max_users=max_users)
@@ -164,6 +178,9 @@ def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20)) ->
     if len(ds.splits[split]) == 0:
         raise UsageError(f"the {split} split of '{ds.path}' is empty; evaluate --split valid, or ingest with a "
                          f"non-zero split.{split}")
+    if split == "valid" and run.manifest.get("refit"):
+        raise UsageError(f"run '{run.path}' was refit on train+valid, so its valid split is training data; "
+                         "evaluate --split test, or train with --set train.refit=false to evaluate on valid")
     f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
     f["global_mean"] = run.manifest.get("global_mean", 0.0)
     explicit = run.explicit
@@ -173,8 +190,8 @@ def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20)) ->
         pred = predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
                                f["global_mean"], part.user, part.movie, ds.rating_scale)
         out.update(rating_metrics(pred, part.rating))
-    tr = ds.splits["train"]
     tu, ti = relevant(part, None)
-    out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], csr(tr.user, tr.movie, ds.n_users),
-                               tu, ti, ds.n_users, ds.n_movies, ks))
-    return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks)}}}
+    out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
+                               seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks))
+    return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks)}},
+            "excluded": "+".join(seen_splits(split))}

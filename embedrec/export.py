@@ -42,15 +42,34 @@ def _movie_meta(rec: Recommender) -> list[list]:
             for i in range(len(rec.titles))]
 
 
+def _user_demographics(rec: Recommender) -> dict[str, list]:
+    """The run's user columns besides the id (age, gender, occupation, ... where the data had them)."""
+    import pyarrow.parquet as pq
+
+    path = rec.run.path / "users.parquet"
+    try:
+        t = pq.ParquetFile(path).read()
+    except Exception:
+        return {}
+    skip = {"user_id", "user_idx"}
+    return {c: t.column(c).to_pylist() for c in t.column_names if c not in skip and not c.startswith("__")}
+
+
 def _sample(n: int, k: int | None, seed: int) -> np.ndarray:
     if k is None or k >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
 
-def projector(rec: Recommender, out: Path, sample: int | None = None, users: int = 0, seed: int = 0) -> dict:
+def projector(rec: Recommender, out: Path, sample: int | None = None, users: int = 0, seed: int = 0,
+              base_url: str | None = None) -> dict:
     """TensorBoard Embedding Projector files: tensors.tsv + metadata.tsv (+ users_*), the plugin's
-    projector_config.pbtxt and the standalone projector's JSON config."""
+    projector_config.pbtxt, the standalone projector's JSON config, and an empty TensorBoard event file (so
+    ``tensorboard --logdir`` over a folder of several exports lists each as a run).
+
+    projector.tensorflow.org fetches the JSON config's paths relative to its own page: with ``base_url`` (the
+    URL this folder will be served from) they are absolute, so ``?config=BASE_URL/projector_config.json``
+    works; without it, load the files with the projector's Load button."""
     rows = _sample(len(rec.titles), sample, seed)
     Q = np.asarray(rec.Q)[rows]
     meta = _movie_meta(rec)
@@ -84,18 +103,82 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
         urows = _sample(rec.P.shape[0], users, seed + 1)
         U = np.asarray(rec.P)[urows]
         _write_tensor_tsv(out / "users_tensors.tsv", U)
+        demo = _user_demographics(rec)
         with open(out / "users_metadata.tsv", "w", encoding="utf-8", newline="\n") as fh:
-            # a single metadata column has no header row in the projector's format
+            # a single metadata column has no header row in the projector's format; several have one
+            if demo:
+                fh.write("\t".join(["user_id", *demo]) + "\n")
             for u in urows:
-                fh.write(_clean(rec.user_ids[u].item() if hasattr(rec.user_ids[u], "item") else rec.user_ids[u]) + "\n")
+                uid = rec.user_ids[u].item() if hasattr(rec.user_ids[u], "item") else rec.user_ids[u]
+                fh.write("\t".join([_clean(uid), *(_clean(v[u]) for v in demo.values())]) + "\n")
         embeddings.append(("users", "users_tensors.tsv", "users_metadata.tsv", U.shape))
     pbtxt = "".join(f'embeddings {{\n  tensor_name: "{n}"\n  tensor_path: "{t}"\n  metadata_path: "{m}"\n}}\n'
                     for n, t, m, _ in embeddings)
     (out / "projector_config.pbtxt").write_text(pbtxt, encoding="utf-8")
-    standalone = {"embeddings": [{"tensorName": n, "tensorShape": [int(s[0]), int(s[1])], "tensorPath": t,
-                                  "metadataPath": m} for n, t, m, s in embeddings]}
+    prefix = base_url.rstrip("/") + "/" if base_url else ""
+    standalone = {"embeddings": [{"tensorName": n, "tensorShape": [int(s[0]), int(s[1])], "tensorPath": prefix + t,
+                                  "metadataPath": prefix + m} for n, t, m, s in embeddings]}
     (out / "projector_config.json").write_text(json.dumps(standalone, indent=2) + "\n", encoding="utf-8")
+    write_empty_event_file(out)
     return {"movies": int(rows.size), "users": int(users and min(users, rec.P.shape[0]))}
+
+
+def score_terms(rec: Recommender) -> dict:
+    """What is needed besides the vectors and biases to recompute the model's score: the global mean and how
+    the terms add up (written as model.json beside every table export)."""
+    explicit = rec.explicit
+    return {
+        "objective": "explicit" if explicit else "implicit",
+        "global_mean": float(rec.mu) if explicit else 0.0,
+        "rating_scale": list(rec.scale) if rec.scale else None,
+        "score": ("global_mean + user.bias + movie.bias + dot(user.embedding, movie.embedding), clipped to "
+                  "rating_scale: the predicted rating" if explicit else
+                  "movie.bias + dot(user.embedding, movie.embedding): a ranking score (user.bias is 0)"),
+    }
+
+
+def _crc32c(data: bytes) -> int:
+    table = _crc32c.table
+    if table is None:
+        table = _crc32c.table = []
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+            table.append(c)
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+_crc32c.table = None
+
+
+def _tfrecord(data: bytes) -> bytes:
+    import struct
+
+    def masked(b: bytes) -> bytes:
+        c = _crc32c(b)
+        return struct.pack("<I", (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+
+    length = struct.pack("<Q", len(data))
+    return length + masked(length) + data + masked(data)
+
+
+def write_empty_event_file(out: Path) -> Path:
+    """A TensorBoard event file holding only the version record (Event{wall_time, file_version}), written
+    without TensorFlow: TensorBoard discovers runs below --logdir through such files."""
+    import socket
+    import struct
+    import time
+
+    now = time.time()
+    version = b"brain.Event:2"
+    event = b"\x09" + struct.pack("<d", now) + b"\x1a" + bytes([len(version)]) + version
+    path = out / f"events.out.tfevents.{int(now)}.{socket.gethostname() or 'embedrec'}"
+    path.write_bytes(_tfrecord(event))
+    return path
 
 
 def feature_rows(rec: Recommender) -> list[dict]:
@@ -108,7 +191,7 @@ def feature_rows(rec: Recommender) -> list[dict]:
         name = col["key"].replace(".", "_")
         table = rec.run.array(f"feature_{name}")
         bias_path = rec.run.path / f"feature_bias_{name}.npy"
-        bias = np.load(bias_path, allow_pickle=False) if bias_path.exists() else None
+        bias = rec.run.array(f"feature_bias_{name}") if bias_path.exists() else None
         for i, value in enumerate(col["vocab"]):
             rows.append({"column": col["key"], "value": value, "bias": float(bias[i]) if bias is not None else 0.0,
                          "embedding": table[i].astype(np.float32)})
@@ -123,6 +206,7 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
     Q, P = np.asarray(rec.Q), np.asarray(rec.P)
     bm = rec.bm if rec.bm is not None else np.zeros(Q.shape[0], np.float32)
     bu = rec.bu if rec.bu is not None else np.zeros(P.shape[0], np.float32)
+    (out / "model.json").write_text(json.dumps(score_terms(rec), indent=2) + "\n", encoding="utf-8")
     if fmt == "npy":
         for name, a in (("movie_factors", Q), ("movie_bias", bm), ("movie_ids", rec.movie_ids),
                         ("user_factors", P), ("user_bias", bu), ("user_ids", rec.user_ids),
@@ -176,7 +260,7 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
             raise ArtifactError(f"index '{src}' is missing; run 'embedrec index rebuild'")
         shutil.copyfile(src, out / name)
     np.save(out / "movie_ids.npy", rec.movie_ids, allow_pickle=False)
-    meta = {**rec.run.manifest["index"], "ip_index": IP_FILE, "cosine_index": COS_FILE,
+    meta = {**rec.run.manifest["index"], **score_terms(rec), "ip_index": IP_FILE, "cosine_index": COS_FILE,
             "row_to_movie_id": "movie_ids.npy",
             "query": "user -> movie: query [p_u, 1] (a user_factors.npy row plus a 1). With ip_transform 'ip' the "
                      "index is inner product; with 'l2-mips' append a 0 to the query, search L2, and the inner "
@@ -189,17 +273,30 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
 
 
 def export_dir(rec: Recommender, target: str, out: str | Path, overwrite: bool = False, sample: int | None = None,
-               users: int = 0) -> dict:
+               users: int = 0, base_url: str | None = None) -> dict:
     if target not in TARGETS:
         raise UsageError(f"--to '{target}': expected one of {', '.join(TARGETS)}")
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, ours=is_export, command="embedrec export",
+                    fix="choose another -o folder") as tmp:
         if target == "projector":
-            info = projector(rec, tmp, sample, users)
+            info = projector(rec, tmp, sample, users, base_url=base_url)
         elif target == "faiss":
             info = faiss_files(rec, tmp)
         else:
             info = tables(rec, tmp, target)
+        from embedrec.fsutil import checksum_folder, write_json
+
+        write_json(tmp / MARKER, {"kind": "embedrec-export", "to": target, "run": str(rec.run.path),
+                                  "files": checksum_folder(tmp, skip=(MARKER,))})
     return {"to": target, "output": str(out), **info}
+
+
+MARKER = ".embedrec-export.json"  # what export writes beside the files; --overwrite replaces only such a folder
+
+
+def is_export(folder: Path) -> bool:
+    """Whether ``folder`` is an earlier export, so --overwrite may replace it."""
+    return (folder / MARKER).is_file()
 
 
 def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False, batch: int = 4096,
@@ -226,9 +323,9 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
             rows = np.arange(s, min(s + batch, n_users))
             ids, scores = rec.recommend_rows(rows, k)
             if suffix == ".csv":
-                from embedrec.recommend import write_delimited
+                from embedrec.recommend import py_id, write_delimited
 
-                triples = ((rec.user_ids[r].item(), i, sc) for r, i, sc in zip(rows, ids, scores))
+                triples = ((py_id(rec.user_ids[r]), i, sc) for r, i, sc in zip(rows, ids, scores))
                 write_delimited(rec, triples, "csv", fh, header=written == 0)
             else:
                 lens = np.array([i.size for i in ids])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
 import shutil
@@ -20,30 +22,119 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: str = "embedrec",
+               fix: str = "choose another output folder") -> Iterator[Path]:
     """Yield a temporary directory next to ``target``; on success it replaces ``target``.
 
     On any exception (Ctrl-C included) the temporary directory is removed and ``target`` is untouched.
+    ``overwrite`` replaces only a folder embedrec wrote: ``ours(folder)`` says whether it is one (an empty
+    folder always is). Writers of one target are serialised by a lock file next to it, and the temporary
+    folders a killed writer left behind are removed by the next one. The swap is one atomic exchange
+    (renameat2 RENAME_EXCHANGE where the OS has it), so ``target`` always exists for readers.
     """
     target = Path(target)
+    here = Path.cwd().resolve()
+    absolute = target.resolve()
+    if absolute == here or absolute in here.parents:
+        raise ArtifactError(f"output directory '{target}' is the current folder or one above it; choose a new "
+                            "subfolder instead")
     if target.exists() and not overwrite:
         raise ArtifactError(f"output directory '{target}' already exists; pass --overwrite to replace it, "
                             "or choose another path")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
+    if target.exists():
+        check_replaceable(target, ours)
     try:
-        yield tmp
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise (io_error(e, target.parent, fix) or e) from None
+    with target_lock(target, command, fix):
+        sweep_stale(target)
+        if target.exists():  # again, under the lock: another writer may have created it meanwhile
+            check_replaceable(target, ours)
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+        except OSError as e:
+            raise (io_error(e, target.parent, fix) or e) from None
+        os.chmod(tmp, 0o777 & ~_umask())
+        try:
+            yield tmp
+            if target.exists():
+                if not _exchange(tmp, target):
+                    old = target.parent / f".{target.name}.old-{os.getpid()}"
+                    os.replace(target, old)
+                    os.replace(tmp, target)
+                    tmp = old
+                shutil.rmtree(tmp, ignore_errors=True)  # now the previous contents
+            else:
+                os.replace(tmp, target)
+        except BaseException as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError) and io_error(e, target, fix) is not None:
+                raise io_error(e, target, fix) from None
+            raise
+
+
+def target_lock(target: str | Path, command: str, fix: str):
+    """The writer lock of an output folder: a lock file beside it (the folder itself is swapped)."""
+    target = Path(target)
+    return exclusive_lock(target.parent / f".embedrec.{target.name}.lock", target, command, fix)
+
+
+def check_replaceable(target: Path, ours=None) -> None:
+    """Refuse to replace a folder embedrec did not write (data loss: ``-o ~/project --overwrite``)."""
+    if not target.is_dir():
+        raise ArtifactError(f"'{target}' exists and is not a folder; choose another output path")
+    entries = sorted(p.name for p in target.iterdir())
+    if not entries or (ours is not None and ours(target)):
+        return
+    shown = ", ".join(shorten_name(n) + ("/" if (target / n).is_dir() else "") for n in entries[:5])
+    more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+    raise ArtifactError(f"'{target}' exists and holds files embedrec did not write ({shown}{more}); --overwrite "
+                        "only replaces a folder embedrec wrote: choose an empty or new folder")
+
+
+def shorten_name(name: str) -> str:
+    return name if len(name) <= 40 else name[:37] + "..."
+
+
+def sweep_stale(target: Path) -> None:
+    """Remove ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>`` folders whose writer is gone (kill -9)."""
+    for p in target.parent.glob(f".{glob_escape(target.name)}.*"):
+        rest = p.name[len(target.name) + 2:]
+        kind, _, tail = rest.partition("-")
+        if kind not in ("tmp", "old") or not p.is_dir():
+            continue
+        pid = tail.split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or not pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
@@ -63,9 +154,11 @@ def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> N
             if durable:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and io_error(e, path) is not None:
+            raise io_error(e, path) from None
         raise
 
 
@@ -85,3 +178,191 @@ def read_json(path: str | Path, what: str) -> dict:
         raise ArtifactError(f"{what} '{path}' is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtifactError(f"{what} '{path}' is corrupt ({e}); rerun the command that wrote it") from None
+
+
+# ------------------------------------------------------------------------------------------------ checksums
+
+CHUNK = 1 << 22
+
+
+def sha256_bytes(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (~0.9 GB/s here with the CPU's SHA extensions; blake2b measured 0.38 GB/s)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_entry(path: str | Path) -> dict:
+    """What a manifest records of one file it lists: its SHA-256 and size."""
+    return {"sha256": sha256_file(path), "bytes": os.path.getsize(path)}
+
+
+def checksum_folder(folder: str | Path, skip: tuple[str, ...] = ("manifest.json",)) -> dict[str, dict]:
+    """{name: {sha256, bytes}} for every plain file directly in ``folder`` (sorted by name)."""
+    folder = Path(folder)
+    return {p.name: file_entry(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name not in skip}
+
+
+def fingerprint_of(entries: dict[str, dict]) -> str:
+    """One hash over a set of files' checksums: what a run pins its dataset by."""
+    body = json.dumps({k: v["sha256"] for k, v in sorted(entries.items())}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def check_bytes(data: bytes, entry: dict | None, path: Path, what: str, fix: str) -> None:
+    """Raise ArtifactError naming ``path`` when ``data`` does not match its manifest entry (None: not recorded)."""
+    if not entry:
+        return
+    if len(data) != entry.get("bytes", len(data)):
+        raise ArtifactError(f"{what} '{path}' is damaged ({len(data):,} bytes, its manifest says "
+                            f"{entry['bytes']:,}); {fix}")
+    if sha256_bytes(data) != entry.get("sha256"):
+        raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or modified); {fix}")
+
+
+# ------------------------------------------------------------------------------------------------ locks
+
+_held: dict[str, list] = {}  # lock file -> [fd, depth]: re-entrant within one process
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_file`` while writing ``target``; a second writer gets one line:
+    ``another embedrec train is writing 'RUN' (pid N); wait for it or use another run.dir``.
+
+    The lock goes with the open file, so a killed writer never leaves a stale lock behind.
+    """
+    import fcntl
+
+    key = os.path.abspath(lock_file)
+    if key in _held:
+        _held[key][1] += 1
+        try:
+            yield
+        finally:
+            _held[key][1] -= 1
+        return
+    Path(key).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split(None, 1)
+        except OSError:
+            holder = []
+        os.close(fd)
+        pid = f" (pid {holder[0]})" if holder and holder[0].isdigit() else ""
+        who = holder[1].strip() if len(holder) > 1 else "embedrec command"
+        raise ArtifactError(f"another {who} is writing '{target}'{pid}; wait for it to finish, or {fix}") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+        _held[key] = [fd, 1]
+        yield
+    finally:
+        _held.pop(key, None)
+        os.close(fd)  # releases the lock
+
+
+class FolderHold:
+    """A shared ``flock`` on a folder for as long as this object lives: a pruner skips folders held so."""
+
+    def __init__(self, folder: str | Path):
+        import fcntl
+
+        self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BaseException:
+            os.close(self.fd)
+            self.fd = None
+            raise
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __del__(self):
+        self.close()
+
+
+def remove_unless_held(folder: Path) -> bool:
+    """rmtree ``folder`` unless a reader holds it (FolderHold); True when removed."""
+    import fcntl
+
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+    finally:
+        os.close(fd)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ I/O errors
+
+_IO_WORDS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+             errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+             errno.EPERM: "operation not permitted"}
+
+
+def io_error(e: OSError, path: str | Path | None, fix: str = "choose another folder") -> ArtifactError | None:
+    """An ArtifactError naming the path for a disk-full / read-only / permission OSError, else None.
+
+    ``fix`` says where else to write ("choose another run.dir"); for a full disk "free space, or" goes first.
+    """
+    words = _IO_WORDS.get(e.errno)
+    if words is None:
+        return None
+    where = e.filename if getattr(e, "filename", None) else path
+    if e.errno in (errno.ENOSPC, errno.EDQUOT) and "space" not in fix:
+        fix = f"free space, or {fix}"
+    verb = "writing" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "on"
+    return ArtifactError(f"{words} {verb} '{where}'; {fix}" if where else f"{words}; {fix}")
+
+
+SEAL = "manifest_sha256"
+
+
+def _canonical(manifest: dict) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != SEAL}
+    # through JSON once, so the hash sees exactly what a reader will load (int keys become strings, ...)
+    return json.dumps(json.loads(json.dumps(body, default=str)), sort_keys=True).encode()
+
+
+def seal(manifest: dict) -> dict:
+    """The manifest with a checksum of its own content (a bit flip in it is caught like one in a data file)."""
+    return {**{k: v for k, v in manifest.items() if k != SEAL}, SEAL: hashlib.sha256(_canonical(manifest)).hexdigest()}
+
+
+def check_seal(manifest: dict, path: Path, what: str, fix: str) -> None:
+    want = manifest.get(SEAL)
+    if want is not None and hashlib.sha256(_canonical(manifest)).hexdigest() != want:
+        raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or edited); {fix}")

@@ -25,7 +25,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, first_line
 
 log = logging.getLogger("embedrec")
 
@@ -221,10 +221,11 @@ def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: in
     """Load ``which`` ('ip' or 'cos') and check it holds expect_n vectors of the query dimension expect_dim."""
     if not path.exists():
         raise ArtifactError(f"index '{path}' is missing; rebuild it with 'embedrec index rebuild' or rerun train")
+    verify_index_file(path, (meta.get("files") or {}).get(path.name))
     try:
         idx = faiss.read_index(str(path))
     except RuntimeError as e:
-        raise ArtifactError(f"index '{path}' cannot be read ({str(e).splitlines()[0][:120]}); rebuild it with "
+        raise ArtifactError(f"index '{path}' cannot be read ({first_line(e, 120)}); rebuild it with "
                             "'embedrec index rebuild'") from None
     vi = VectorIndex(idx, meta.get(f"{which}_transform", "ip"), float(meta.get("ip_max_norm", 0.0)))
     if vi.ntotal != expect_n or vi.dim != expect_dim:
@@ -236,3 +237,22 @@ def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: in
     if breadth:
         vi.set_breadth(int(breadth))
     return vi
+
+
+def verify_index_file(path: Path, entry: dict | None, max_bytes: int | None = None) -> None:
+    """Check an index file against the SHA-256 and size its run manifest records (a flipped bit in a FAISS file
+    changes results silently); files above ``max_bytes`` (run.VERIFY_ON_OPEN_MAX) by size only."""
+    if not entry:
+        return
+    from embedrec.fsutil import check_bytes
+
+    if max_bytes is None:
+        from embedrec.run import VERIFY_ON_OPEN_MAX as max_bytes
+    fix = "rebuild it with 'embedrec index rebuild' (or rerun 'embedrec train')"
+    size = path.stat().st_size
+    if size > max_bytes:
+        if size != entry.get("bytes"):
+            raise ArtifactError(f"index '{path}' is damaged ({size:,} bytes, its manifest says {entry['bytes']:,}); "
+                                f"{fix}")
+        return
+    check_bytes(path.read_bytes(), entry, path, "index", fix)

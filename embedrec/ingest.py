@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -13,13 +15,14 @@ import pandas as pd
 
 from embedrec import __version__
 from embedrec.data import readers
-from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named
+from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
 from embedrec.dataset import FORMAT_VERSION, SPLITS, write_dataset
 from embedrec.errors import DataError
-from embedrec.fsutil import atomic_dir
+from embedrec.fsutil import atomic_dir, check_replaceable, io_error, target_lock
 from embedrec.split import TEST, TRAIN, VALID, drop_unknown, make_split
 
 log = logging.getLogger("embedrec")
+MAX_RATING = 1e9  # larger (or infinite) ratings are refused: float32 training would overflow or diverge
 
 
 def read_source(cfg, progress: bool = False) -> readers.RawData:
@@ -40,7 +43,8 @@ def read_source(cfg, progress: bool = False) -> readers.RawData:
         return _read_folder(path) if cfg.format in ("auto", "movielens", "recbole") else \
             readers.read_generic(str(path), cfg)
     if path.suffix.lower() == ".zip":
-        with tempfile.TemporaryDirectory(prefix="embedrec-zip-") as tmp:
+        sweep_zip_temps()
+        with tempfile.TemporaryDirectory(prefix=f"embedrec-zip-{os.getpid()}-") as tmp:
             extract_zip(path, Path(tmp))
             raw = _read_folder(Path(tmp))
             raw.files = [path]
@@ -125,12 +129,40 @@ def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = F
     if out.exists() and not overwrite:
         raise DataError(f"output directory '{out}' already exists; pass --overwrite to replace it, or choose "
                         "another with --output")
+    if out.exists():
+        check_replaceable(out, is_dataset)  # before reading the source: refuse early, not after minutes
+    fix = "choose another output folder (-o / data.prepared)"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise (io_error(e, out.parent, fix) or e) from None
+    with target_lock(out, "embedrec ingest", fix):
+        return _ingest(cfg, split_cfg, out, overwrite, progress, full_config, t0)
+
+
+def is_dataset(folder: Path) -> bool:
+    """Whether ``folder`` is a prepared dataset embedrec wrote (its manifest), so --overwrite may replace it."""
+    try:
+        m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(m, dict) and "format_version" in m and "embedrec_version" in m and "counts" in m
+
+
+def _ingest(cfg, split_cfg, out: Path, overwrite: bool, progress: bool, full_config: dict | None,
+            t0: float) -> dict:
     raw = read_source(cfg, progress)
     log.info("read %s rows (%s layout) in %.1fs", f"{len(raw.ratings):,}", raw.layout, time.perf_counter() - t0)
     ratings = raw.ratings
     if ratings["rating"].isna().any():
         row = int(np.flatnonzero(ratings["rating"].isna().to_numpy())[0])
         raise DataError(f"{raw.origin[0]}:{row + raw.origin[1]}: rating is missing; fix or remove that line")
+    r = ratings["rating"].to_numpy(np.float64)
+    bad = ~np.isfinite(r) | (np.abs(r) > MAX_RATING)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        what = "is not a finite number" if not np.isfinite(r[row]) else f"is beyond {MAX_RATING:g}"
+        raise DataError(f"{raw.origin[0]}:{row + raw.origin[1]}: rating {r[row]:g} {what}; fix or remove that line")
     if cfg.rating_scale is not None:
         scale = (float(cfg.rating_scale[0]), float(cfg.rating_scale[1]))
     elif raw.rating_scale is not None:
@@ -231,7 +263,8 @@ def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = F
         "config": full_config,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, ours=is_dataset, command="embedrec ingest",
+                    fix="choose another output folder (-o / data.prepared)") as tmp:
         write_dataset(tmp, frames, users, mtab, manifest)
     summary["output"] = str(out)
     summary["seconds"] = round(time.perf_counter() - t0, 2)

@@ -56,8 +56,11 @@ def _jsonable(v):
     return v
 
 
-def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None) -> int:
-    """Write rows in ``fmt`` to ``out`` (stdout); returns how many were written."""
+def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, header: bool = True) -> int:
+    """Write rows in ``fmt`` to ``out`` (stdout); returns how many were written.
+
+    CSV/TSV: the header line (unless ``header`` is False) is written once the first row is ready, so an error
+    while producing the rows leaves stdout empty rather than holding a lone header."""
     out = out or sys.stdout
     n = 0
     if fmt == "jsonl":
@@ -72,10 +75,13 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None) -> 
     if fmt in ("csv", "tsv"):
         w = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n",
                        quoting=csv.QUOTE_MINIMAL)
-        w.writerow(columns)
         for r in rows:
+            if n == 0 and header:
+                w.writerow(columns)
             w.writerow([_plain(r.get(c)) for c in columns])
             n += 1
+        if n == 0 and header:
+            w.writerow(columns)
         return n
     # table: needs all rows for widths
     data = [[_cell(r.get(c)) for c in columns] for r in rows]
@@ -100,3 +106,18 @@ def metric_columns(rows: list[dict]) -> list[str]:
             if k not in cols and not k.startswith("users_"):
                 cols.append(k)
     return cols
+
+
+def transpose_metrics(rows: list[dict], columns: list[str]) -> tuple[list[dict], list[str]]:
+    """Rows of (split, model, metrics...) -> one row per metric with a column per model (per split/model when
+    there are several splits): the terminal layout, narrow enough for 80 columns."""
+    splits = {r["split"] for r in rows}
+    names = [r["model"] if len(splits) == 1 else f"{r['split']}/{r['model']}" for r in rows]
+    out = []
+    for c in columns:
+        if c in ("split", "model"):
+            continue
+        if all(r.get(c) is None for r in rows):
+            continue
+        out.append({"metric": c, **{n: r.get(c) for n, r in zip(names, rows)}})
+    return out, ["metric", *names]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedrec import index as ix
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
 from embedrec.evaluate import gather_csr, topk_from_scores
 from embedrec.run import Run, load_run
@@ -25,12 +24,38 @@ def _read_parquet_columns(path, columns=None) -> dict:
     import pyarrow.parquet as pq
 
     try:
-        t = pq.read_table(path, columns=columns)
+        # ParquetFile reads the file directly; pq.read_table goes through pyarrow.dataset, which imports pandas
+        t = pq.ParquetFile(path).read(columns=columns)
     except FileNotFoundError:
         raise ArtifactError(f"run artifact '{path}' is missing; rerun 'embedrec train'") from None
     except Exception as e:
         raise ArtifactError(f"run artifact '{path}' cannot be read ({str(e).splitlines()[0]})") from None
-    return {name: t.column(name) for name in t.column_names}
+    # one Array per column: ChunkedArray.to_numpy() would import pandas
+    return {name: t.column(name).combine_chunks() for name in t.column_names}
+
+
+def _index_module():
+    """embedrec.index (and FAISS) only when an index is searched: exact top-K needs numpy alone."""
+    from embedrec import index
+
+    return index
+
+
+def _augment_users(user_factors: np.ndarray) -> np.ndarray:
+    """[p_u, 1] per user, as index.augment_users (kept here so exact search never imports FAISS)."""
+    return np.ascontiguousarray(np.hstack([user_factors, np.ones((user_factors.shape[0], 1), np.float32)]),
+                                dtype=np.float32)
+
+
+def _ids_array(arr) -> np.ndarray:
+    """A pyarrow id column as numpy without pyarrow's to_numpy (which imports pandas): integers straight from
+    the data buffer, anything else as an object array of Python values."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(arr.type) and arr.null_count == 0:
+        dtype = np.dtype(arr.type.to_pandas_dtype())
+        return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize).copy()
+    return np.array(arr.to_pylist(), dtype=object)
 
 
 @dataclass
@@ -59,13 +84,13 @@ class Recommender:
         if self.P.shape[0] != m["n_users"] or self.Q.shape[0] != m["n_movies"] or self.P.shape[1] != self.Q.shape[1]:
             raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; rerun 'embedrec train'")
         users = _read_parquet_columns(run.path / "users.parquet", ["user_id"])
-        self.user_ids = users["user_id"].to_numpy()
+        self.user_ids = _ids_array(users["user_id"])
         movies = _read_parquet_columns(run.path / "movies.parquet", ["movie_id", "title", "year", "genres"])
-        self.movie_ids = movies["movie_id"].to_numpy()
+        self.movie_ids = _ids_array(movies["movie_id"])
         self.titles = movies["title"].to_pylist()
         self.years = movies["year"].to_pylist()
         self.genres = movies["genres"].to_pylist()
-        self._ip = self._cos = None
+        self._ip = self._cos = self._flat = None
         self._user_sorted = None
 
     # ----------------------------------------------------------------------------------------- lookups
@@ -80,12 +105,14 @@ class Recommender:
             if meta.get("embeddings_sha256") != self.run.manifest.get("embeddings_sha256"):
                 raise ArtifactError(f"the index in '{self.run.path}' was built from other embeddings than the run's; "
                                     "run 'embedrec index rebuild' to rebuild it")
+            ix = _index_module()
             self._ip = ix.load_index(self.run.path / ix.IP_FILE, meta, "ip", self.Q.shape[0], self.Q.shape[1] + 1)
         return self._ip
 
     @property
     def cos_index(self):
         if self._cos is None:
+            ix = _index_module()
             self._cos = ix.load_index(self.run.path / ix.COS_FILE, self.run.manifest["index"], "cos",
                                       self.Q.shape[0], self.Q.shape[1])
         return self._cos
@@ -157,8 +184,8 @@ class Recommender:
             return None
         keep = np.ones(len(self.titles), dtype=bool)
         if genres:
-            want = {g.lower() for g in genres}
-            keep &= np.array([bool(want & {x.lower() for x in (gs or [])}) for gs in self.genres])
+            want = {self.genre_name(g) for g in genres}
+            keep &= np.array([bool(want & set(gs or [])) for gs in self.genres])
         years = np.array([y if y is not None else -1 for y in self.years])
         if year_min is not None:
             keep &= years >= year_min
@@ -166,9 +193,36 @@ class Recommender:
             keep &= (years <= year_max) & (years >= 0)
         return np.flatnonzero(keep)
 
+    def genre_name(self, name: str) -> str:
+        """The run's spelling of a genre given loosely ('sci fi', "Children's", 'comedy'); an unknown name
+        raises UsageError listing the run's genres."""
+        import re
+
+        def key(g: str) -> str:
+            return re.sub(r"[^a-z0-9]", "", str(g).lower())
+
+        known = sorted({g for gs in self.genres for g in (gs or [])})
+        k = key(name)
+        for g in known:
+            if key(g) == k or key(g) + "s" == k or key(g) == k + "s":
+                return g
+        listed = ", ".join(known) if known else "none: this dataset has no genres"
+        raise UsageError(f"--genre '{name}': no such genre in this run; valid genres: {listed}")
+
     # ----------------------------------------------------------------------------------------- scoring
     def _flat_vectors(self) -> np.ndarray | None:
-        """The vectors stored in an exact (flat) index, as a numpy view; None for approximate indexes."""
+        """The vectors of an exact (flat) index, as numpy; None for approximate indexes.
+
+        A flat inner-product index holds exactly [q_m, b_m] of the run's arrays (index.augment_movies), so
+        when the manifest says so they are built from the .npy files without loading FAISS at all: a fresh
+        ``embedrec recommend --user`` then costs little more than importing numpy."""
+        meta = self.run.manifest.get("index") or {}
+        if (meta.get("kind") == "flat" and meta.get("ip_transform", "ip") == "ip"
+                and meta.get("embeddings_sha256") == self.run.manifest.get("embeddings_sha256")):
+            if self._flat is None:
+                b = self.bm if self.bm is not None else np.zeros(self.Q.shape[0], dtype=np.float32)
+                self._flat = np.ascontiguousarray(np.hstack([self.Q, b[:, None]]), dtype=np.float32)
+            return self._flat
         return self.ip_index.flat_vectors()
 
     def _search_users(self, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int, allowed) -> tuple:
@@ -227,7 +281,7 @@ class Recommender:
 
     def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None):
         """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen."""
-        q = ix.augment_users(np.asarray(self.P[rows]))
+        q = _augment_users(np.asarray(self.P[rows]))
         if include_seen:
             excl = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         else:
@@ -236,8 +290,12 @@ class Recommender:
         ids, scores = self._search_users(q, excl, k, allowed)
         if self.explicit:
             extra = self.mu + (self.bu[rows] if self.bu is not None else np.zeros(len(rows)))
-            scores = [s + e for s, e in zip(scores, extra)]
+            scores = [self._clip(s + e) for s, e in zip(scores, extra)]
         return ids, scores
+
+    def _clip(self, scores: np.ndarray) -> np.ndarray:
+        """Explicit scores are predicted ratings: clipped to the rating scale, as ``predict`` does."""
+        return np.clip(scores, self.scale[0], self.scale[1]) if self.scale else scores
 
     def _seen(self, row: int) -> np.ndarray:
         return np.asarray(self.seen_idx[self.seen_ptr[row]:self.seen_ptr[row + 1]])
@@ -266,7 +324,14 @@ class Recommender:
         for mid in liked:
             items[self.movie_row(mid)] = top
         for mid, r in (rated or {}).items():
-            items[self.movie_row(mid)] = float(r)
+            r = float(r)
+            if not np.isfinite(r):
+                raise UsageError(f"--rated '{mid}={r:g}': the rating must be a finite number, e.g. --rated {mid}={top:g}")
+            if self.scale and not self.scale[0] <= r <= self.scale[1]:
+                raise UsageError(f"--rated '{mid}={r:g}': {r:g} is outside this model's rating scale "
+                                 f"{self.scale[0]:g}-{self.scale[1]:g}; give ratings from {self.scale[0]:g} to "
+                                 f"{self.scale[1]:g}")
+            items[self.movie_row(mid)] = r
         if not items:
             raise UsageError("give at least one movie with --liked or --rated")
         rows = np.array(list(items), dtype=np.int64)
@@ -299,6 +364,12 @@ class Recommender:
                                  f"{', '.join(k.split('.')[1] for k in cols)}")
         edges = {"user.age": feats.get("age_edges"), "movie.decade": feats.get("year_edges")}
         idx = {k: encode_values(feats, k, values.get(k.split(".")[1]), edges) for k in cols}
+        for k, i in idx.items():
+            given = values.get(k.split(".")[1])
+            if given is not None and i == 0 and k not in ("user.age",):
+                known = [v for v in cols[k]["vocab"] if v != "unknown"]
+                log.warning("--user-features %s=%s: not a value this model knows; treated as unknown (known: %s)",
+                            k.split(".")[1], given, ", ".join(map(str, known[:30])) + (" ..." if len(known) > 30 else ""))
         d = int(self.run.manifest["model"]["dim"])
         p = np.zeros(self.P.shape[1], dtype=np.float32)
         bias = 0.0
@@ -317,13 +388,15 @@ class Recommender:
         return p, bias
 
     def recommend_vector(self, p: np.ndarray, bias: float, k: int, exclude: np.ndarray, allowed=None):
-        q = ix.augment_users(p[None, :])
+        q = _augment_users(p[None, :])
         exclude = np.asarray(exclude, dtype=np.int64)
         ids, scores = self._search_users(q, (np.zeros(exclude.size, np.int64), exclude), k, allowed)
-        return ids[0], scores[0] + (self.mu + bias if self.explicit else 0.0)
+        if self.explicit:
+            return ids[0], self._clip(scores[0] + self.mu + bias)
+        return ids[0], scores[0]
 
     def similar(self, row: int, k: int, allowed=None):
-        v = ix.normalise(np.asarray(self.Q[row:row + 1]))
+        v = _index_module().normalise(np.asarray(self.Q[row:row + 1]))
         if not np.any(v):
             log.warning("movie %s has a zero embedding: similarities are all 0", self.movie_ids[row])
         D, I = self.cos_index.search(v, min(k + 1, self.Q.shape[0]), allowed)
@@ -349,8 +422,12 @@ class Recommender:
 
 
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
-                   strict=False, fallback="none", batch=4096) -> Iterator[tuple]:
-    """Stream (user_id, movie rows, scores) for many user ids (one per line), batched through the index."""
+                   strict=False, fallback="none", batch=4096, on_batch=None) -> Iterator[tuple]:
+    """Stream (user_id, movie rows, scores) for many user ids (one per line), batched through the index.
+
+    A header line first ('user_id', or a word where ids are integers) is skipped, as ``predict`` does.
+    ``on_batch`` is called after each batch's results were taken (the CLI flushes stdout there, so a reader
+    on the other end of a pipe gets each batch's answers while the next ids are still coming)."""
     def flush(buf: list[str]):
         rows, parsed = rec.user_rows(buf)
         known = rows >= 0
@@ -371,17 +448,29 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             elif fallback == "popular":
                 yield (p if p is not None else t, *rec.popular(k, allowed))
 
+    import re
+
     buf: list[str] = []
+    first = True
     for line in lines:
         t = line.strip()
         if not t or t.startswith("#"):
             continue
+        if first:
+            first = False
+            if t.lower() in ("user_id", "user", "userid", "user id") or (
+                    rec.user_ids.dtype.kind in "iu" and re.fullmatch(r"[A-Za-z_][A-Za-z_ ]*", t)):
+                continue  # a header line
         buf.append(t)
         if len(buf) >= batch:
             yield from flush(buf)
             buf = []
+            if on_batch is not None:
+                on_batch()
     if buf:
         yield from flush(buf)
+        if on_batch is not None:
+            on_batch()
 
 
 def as_rows(rec: Recommender, triples: Iterable[tuple]) -> Iterator[dict]:
@@ -407,9 +496,11 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
         w.writerow([_plain(v) for v in values])
         return buf.getvalue()
 
-    if header:
-        out.write(delim.join(COLUMNS) + "\n")
+    # the header goes out with the first row, so an error before it (--strict) leaves stdout empty
     for user_id, ids, scores in triples:
+        if header:
+            out.write(delim.join(COLUMNS) + "\n")
+            header = False
         u = cells([user_id])
         parts = []
         for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
@@ -418,8 +509,33 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
                 mc = cache[m] = cells([self_id(rec, m), rec.titles[m], rec.years[m], rec.genres[m] or []])
             parts.append(f"{u}{delim}{rank}{delim}{mc}{delim}{round(sc, 6)!r}\n")
         out.write("".join(parts))
+    if header:
+        out.write(delim.join(COLUMNS) + "\n")
+
+
+def write_jsonl(rec: Recommender, triples: Iterable[tuple], out) -> None:
+    """JSON Lines of COLUMNS, fast like write_delimited: each movie's JSON fields are encoded once and reused
+    (the same objects ``write_rows(as_rows(...), COLUMNS, "jsonl")`` prints)."""
+    import json
+    import math
+
+    cache: dict[int, str] = {}
+    for user_id, ids, scores in triples:
+        u = '{"user_id": ' + json.dumps(user_id, ensure_ascii=False) + ', "rank": '
+        parts = []
+        for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
+            mc = cache.get(m)
+            if mc is None:
+                mc = cache[m] = json.dumps({"movie_id": self_id(rec, m), "title": rec.titles[m], "year": rec.years[m],
+                                            "genres": rec.genres[m] or []}, ensure_ascii=False)[1:-1]
+            parts.append(f'{u}{rank}, {mc}, "score": {repr(sc) if math.isfinite(sc) else "null"}}}\n')
+        out.write("".join(parts))
 
 
 def self_id(rec: Recommender, m: int):
-    v = rec.movie_ids[m]
+    return py_id(rec.movie_ids[m])
+
+
+def py_id(v):
+    """An id from an id array as a plain Python int or str (numpy ints have .item(); str ids are str)."""
     return v.item() if hasattr(v, "item") else v

@@ -11,30 +11,39 @@ Layout::
         state_dict.pt          the model's state_dict
         user_factors.npy movie_factors.npy user_bias.npy movie_bias.npy
         users.parquet movies.parquet    id maps (external id <-> index) with titles, years, genres
-        seen_indptr.npy seen_indices.npy  each user's training movies (CSR), excluded from recommendations
+        seen_indptr.npy seen_indices.npy  each user's train+valid movies (CSR), excluded from recommendations
         movies_ip.faiss movies_cos.faiss  the indexes (see index.py)
         metrics.json metrics.jsonl
 
 A reader resolves ``current`` once and reads everything from that one folder, so a ``recommend`` running while
-``train`` rewrites the run sees the old artifacts or the new ones, never a mix. Nothing here imports torch.
+``train`` rewrites the run sees the old artifacts or the new ones, never a mix; it holds a shared lock on that
+folder for as long as it lives, and pruning skips folders so held. Writers (train, index rebuild) hold
+``RUN/.lock``. The manifest records the SHA-256 and size of every file (``checksums``; the FAISS files also
+under ``index.files``) and a checksum of itself; readers check each file when they open it (files above
+VERIFY_ON_OPEN_MAX only by size: ``embedrec verify`` checks those in full). Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from embedrec import __version__
-from embedrec.errors import ArtifactError
-from embedrec.fsutil import read_json, write_json
+from embedrec.errors import ArtifactError, first_line
+from embedrec.fsutil import (FolderHold, check_bytes, check_seal, exclusive_lock, file_entry, fingerprint_of, io_error,
+                             read_json, remove_unless_held, seal, write_json)
 
 RUN_FORMAT = 1
+FIX = "rerun 'embedrec train'"
+KEEP = 2  # artifact folders kept besides any a live reader still holds
+VERIFY_ON_OPEN_MAX = 64 << 20  # bytes: larger files are checked by size when opened, in full by 'embedrec verify'
 NPY = ("user_factors", "movie_factors", "user_bias", "movie_bias", "seen_indptr", "seen_indices", "popularity")
 
 
@@ -52,32 +61,60 @@ def _swap_current(run_dir: Path, name: str) -> None:
 
 
 def _prune(run_dir: Path, keep: set[str]) -> None:
-    """Remove older artifact folders, keeping the new one and the one before (a reader may still hold it)."""
+    """Remove older artifact folders, keeping the newest KEEP and any a live reader holds (FolderHold).
+
+    Called with the run's writer lock held, so every ``.artifacts-*.tmp`` here is a killed writer's leftover.
+    """
     folders = sorted((p for p in run_dir.glob("artifacts-*") if p.is_dir()), key=lambda p: p.name)
-    for p in folders[:-2]:
+    for p in folders[:-KEEP]:
+        if p.name not in keep:
+            remove_unless_held(p)
+    for p in run_dir.glob(".artifacts-*.tmp"):
         if p.name not in keep:
             shutil.rmtree(p, ignore_errors=True)
-    for p in run_dir.glob(".artifacts-*.tmp"):
-        shutil.rmtree(p, ignore_errors=True)
 
 
-def publish(run_dir: str | Path, write) -> Path:
+def run_lock(run_dir: str | Path, command: str = "embedrec train"):
+    """The exclusive writer lock of a run directory (``RUN/.lock``), re-entrant within a process."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise (io_error(e, run_dir, "choose another run.dir") or e) from None
+    return exclusive_lock(run_dir / ".lock", run_dir, command, "use another run.dir")
+
+
+def _record_checksums(folder: Path) -> None:
+    """Add every file's SHA-256 and size to the folder's manifest (the FAISS files also under index.files)."""
+    from embedrec.index import COS_FILE, IP_FILE
+
+    manifest = read_json(folder / "manifest.json", "run manifest")
+    sums = {p.name: file_entry(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != "manifest.json"}
+    manifest["checksums"] = sums
+    if isinstance(manifest.get("index"), dict):
+        manifest["index"] = {**manifest["index"], "files": {n: sums[n] for n in (IP_FILE, COS_FILE) if n in sums}}
+    write_json(folder / "manifest.json", seal(manifest))
+
+
+def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path:
     """Call ``write(tmp_folder)`` to fill a new artifacts folder, then make it ``current`` atomically."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    version = time.strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
-    tmp = run_dir / f".artifacts-{version}.tmp"
-    tmp.mkdir()
-    try:
-        write(tmp)
-        final = run_dir / f"artifacts-{version}"
-        os.replace(tmp, final)
-        _swap_current(run_dir, final.name)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    prev = {p.name for p in [final]}
-    _prune(run_dir, prev)
+    with run_lock(run_dir, command):
+        version = time.strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
+        tmp = run_dir / f".artifacts-{version}.tmp"
+        try:
+            tmp.mkdir()
+            write(tmp)
+            _record_checksums(tmp)
+            final = run_dir / f"artifacts-{version}"
+            os.replace(tmp, final)
+            _swap_current(run_dir, final.name)
+        except BaseException as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError) and io_error(e, run_dir, "choose another run.dir") is not None:
+                raise io_error(e, run_dir, "choose another run.dir") from None
+            raise
+        _prune(run_dir, {final.name})
     return final
 
 
@@ -87,17 +124,42 @@ class Run:
 
     path: Path
     manifest: dict
+    hold: object = field(default=None, repr=False, compare=False)  # FolderHold: keeps pruning away
+
+    def checksum(self, name: str) -> dict | None:
+        return (self.manifest.get("checksums") or {}).get(name)
+
+    def read_verified(self, p: Path) -> bytes | None:
+        """The bytes of a run file checked against the manifest; None for a file above VERIFY_ON_OPEN_MAX
+        (checked by size only here: read it from its path)."""
+        entry = self.checksum(p.name)
+        try:
+            size = os.path.getsize(p)
+            if entry and size > VERIFY_ON_OPEN_MAX:
+                if size != entry.get("bytes"):
+                    raise ArtifactError(f"run artifact '{p}' is damaged ({size:,} bytes, its manifest says "
+                                        f"{entry['bytes']:,}); {FIX}")
+                return None
+            with open(p, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            raise ArtifactError(f"run artifact '{p}' is missing; {FIX}") from None
+        check_bytes(data, entry, p, "run artifact", FIX)
+        return data
 
     def array(self, name: str, mmap: bool = False) -> np.ndarray | None:
         p = self.path / f"{name}.npy"
         if not p.exists():
             if name in ("user_bias", "movie_bias"):
                 return None
-            raise ArtifactError(f"run artifact '{p}' is missing; rerun 'embedrec train'")
+            raise ArtifactError(f"run artifact '{p}' is missing; {FIX}")
         try:
-            return np.load(p, allow_pickle=False, mmap_mode="r" if mmap else None)
-        except (ValueError, OSError) as e:
-            raise ArtifactError(f"run artifact '{p}' is corrupt ({e}); rerun 'embedrec train'") from None
+            data = None if mmap else self.read_verified(p)
+            if data is None:
+                return np.load(p, allow_pickle=False, mmap_mode="r" if mmap else None)
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {FIX}") from None
 
     @property
     def explicit(self) -> bool:
@@ -107,13 +169,13 @@ class Run:
         import pandas as pd
 
         p = self.path / f"{name}.parquet"
+        data = self.read_verified(p)
         try:
-            return pd.read_parquet(p)
+            return pd.read_parquet(io.BytesIO(data) if data is not None else p)
         except FileNotFoundError:
-            raise ArtifactError(f"run artifact '{p}' is missing; rerun 'embedrec train'") from None
+            raise ArtifactError(f"run artifact '{p}' is missing; {FIX}") from None
         except Exception as e:
-            raise ArtifactError(f"run artifact '{p}' cannot be read ({str(e).splitlines()[0]}); "
-                                "rerun 'embedrec train'") from None
+            raise ArtifactError(f"run artifact '{p}' cannot be read ({first_line(e)}); {FIX}") from None
 
 
 def load_run(run_dir: str | Path) -> Run:
@@ -122,21 +184,55 @@ def load_run(run_dir: str | Path) -> Run:
     if not link.exists():
         hint = " (training was interrupted: 'embedrec train --resume')" if (run_dir / "checkpoint.pt").exists() else ""
         raise ArtifactError(f"no trained model in '{run_dir}'{hint}; run 'embedrec train' first or set run.dir")
-    path = run_dir / os.readlink(link) if link.is_symlink() else link
+    for _ in range(5):
+        try:
+            path = run_dir / os.readlink(link) if link.is_symlink() else link
+        except FileNotFoundError:
+            continue
+        try:
+            hold = FolderHold(path)
+        except (FileNotFoundError, BlockingIOError):  # pruned between readlink and open: resolve again
+            continue
+        except OSError:
+            hold = None  # a file system without flock: read unprotected, as before
+        break
+    else:
+        raise ArtifactError(f"the model in '{run_dir}' kept being replaced while it was opened; run the command again")
     manifest = read_json(path / "manifest.json", "run manifest")
     if manifest.get("format_version") != RUN_FORMAT:
-        raise ArtifactError(f"run '{path}' was written by an incompatible embedrec; rerun 'embedrec train'")
-    return Run(path.resolve(), manifest)
+        raise ArtifactError(f"run '{path}' was written by an incompatible embedrec; {FIX}")
+    check_seal(manifest, path / "manifest.json", "run manifest", FIX)
+    run = Run(path.resolve(), manifest, hold)
+    for name in ("users.parquet", "movies.parquet"):  # read by recommend straight from the path
+        if run.checksum(name):
+            run.read_verified(run.path / name)
+    return run
+
+
+def run_dataset(run: Run, dataset_dir: str | Path | None = None):
+    """Load the dataset a run was trained on and check it is that dataset (its fingerprint), not merely one
+    of the same size at the same path (e.g. re-ingested with another split seed since)."""
+    from embedrec.dataset import load_dataset
+
+    rec = run.manifest.get("dataset") or {}
+    ds = load_dataset(dataset_dir or rec.get("path"))
+    want = rec.get("files_fingerprint")
+    if want and ds.fingerprint and ds.fingerprint != want:
+        raise ArtifactError(f"dataset '{ds.path}' is not the one run '{run.path}' was trained on (its files changed "
+                            f"since, e.g. re-ingested on {ds.manifest.get('created', '?')}); evaluate with the "
+                            "original dataset, or retrain with 'embedrec train'")
+    return ds
 
 
 def save_artifacts(tmp: Path, f: dict, ds, state_dict_bytes: bytes, manifest_extra: dict, config_yaml: str,
                    metrics: dict, index_cfg, history_path: Path | None) -> dict:
     """Write every artifact of a trained model into ``tmp`` and return the manifest."""
-    from embedrec.evaluate import csr
+    from embedrec.evaluate import seen_csr
     from embedrec.index import build_indexes
 
-    tr = ds.splits["train"]
-    indptr, indices = csr(tr.user, tr.movie, ds.n_users)
+    # every movie the user gave embedrec for training (train and valid) is excluded from recommendations
+    indptr, indices = seen_csr(ds, ("train", "valid"))
+    given = [ds.splits[s].movie for s in ("train", "valid") if s in ds.splits]
     arrays = {
         "user_factors": f["user_factors"].astype(np.float32),
         "movie_factors": f["movie_factors"].astype(np.float32),
@@ -144,7 +240,7 @@ def save_artifacts(tmp: Path, f: dict, ds, state_dict_bytes: bytes, manifest_ext
         "movie_bias": f["movie_bias"],
         "seen_indptr": indptr,
         "seen_indices": indices,
-        "popularity": np.bincount(tr.movie, minlength=ds.n_movies).astype(np.int64),
+        "popularity": np.bincount(np.concatenate(given), minlength=ds.n_movies).astype(np.int64),
     }
     arrays.update(f.get("feature_tables") or {})
     checksums = {}
@@ -166,7 +262,9 @@ def save_artifacts(tmp: Path, f: dict, ds, state_dict_bytes: bytes, manifest_ext
         "format_version": RUN_FORMAT,
         "embedrec_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "dataset": {"path": str(ds.path), "name": ds.manifest.get("name"),
+        "dataset": {"path": str(Path(ds.path).resolve()), "name": ds.manifest.get("name"),
+                    "files_fingerprint": getattr(ds, "fingerprint", "") or ds.manifest.get("fingerprint")
+                    or _fingerprint_on_disk(Path(ds.path)),
                     "fingerprint": hashlib.sha256(repr(sorted(ds.manifest.get("inputs", {}).items())).encode()
                                                   + str(ds.manifest.get("counts")).encode()).hexdigest(),
                     "rating_scale": ds.manifest.get("rating_scale"), "counts": ds.manifest.get("counts")},
@@ -182,8 +280,22 @@ def save_artifacts(tmp: Path, f: dict, ds, state_dict_bytes: bytes, manifest_ext
     return manifest
 
 
+def _fingerprint_on_disk(path: Path) -> str:
+    from embedrec.dataset import FILES
+
+    try:
+        return fingerprint_of({f"{n}.parquet": file_entry(path / f"{n}.parquet") for n in FILES})
+    except OSError:
+        return ""
+
+
 def rebuild_index(run_dir: str | Path, index_cfg) -> dict:
     """Build the indexes again from a run's embeddings (e.g. with other index settings)."""
+    with run_lock(run_dir, "embedrec index rebuild"):
+        return _rebuild_index(run_dir, index_cfg)
+
+
+def _rebuild_index(run_dir: str | Path, index_cfg) -> dict:
     run = load_run(run_dir)
     f = {"movie_factors": run.array("movie_factors"), "movie_bias": run.array("movie_bias"),
          "user_factors": run.array("user_factors")}
@@ -197,5 +309,46 @@ def rebuild_index(run_dir: str | Path, index_cfg) -> dict:
         meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"])
         write_json(tmp / "manifest.json", {**run.manifest, "index": meta})
 
-    publish(run_dir, write)
+    publish(run_dir, write, "embedrec index rebuild")
     return load_run(run_dir).manifest["index"]
+
+
+def verify_path(path: str | Path) -> dict:
+    """``embedrec verify``: hash every file a run (its current artifacts) or a prepared dataset lists."""
+    from embedrec.fsutil import sha256_file
+
+    p = Path(path)
+    if (p / "current").exists():
+        run = load_run(p)
+        folder, manifest, what, fix = run.path, run.manifest, "run", FIX
+        entries = manifest.get("checksums")
+    elif (p / "manifest.json").is_file():
+        manifest = read_json(p / "manifest.json", "manifest")
+        folder = p
+        if "checksums" in manifest or manifest.get("format_version") == RUN_FORMAT and "n_users" in manifest:
+            what, fix, entries = "run", FIX, manifest.get("checksums")
+        else:
+            what, fix, entries = "dataset", "rerun 'embedrec ingest --overwrite'", manifest.get("files")
+    elif not p.exists():
+        raise ArtifactError(f"'{p}' does not exist; give a run directory or a prepared dataset directory")
+    else:
+        raise ArtifactError(f"'{p}' is neither a run (no 'current') nor a prepared dataset (no manifest.json); give "
+                            "a run directory or a dataset directory")
+    check_seal(manifest, folder / "manifest.json", f"{what} manifest", fix)
+    if not entries:
+        raise ArtifactError(f"{what} '{folder}' records no checksums (written by an older embedrec); {fix} to add them")
+    bad, total = [], 0
+    for name, entry in sorted(entries.items()):
+        f = folder / name
+        try:
+            size = f.stat().st_size
+            ok = size == entry.get("bytes", size) and sha256_file(f) == entry.get("sha256")
+        except FileNotFoundError:
+            ok, size = False, 0
+        total += size
+        if not ok:
+            bad.append(name)
+    if bad:
+        more = f" (and {len(bad) - 1} more: {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
+        raise ArtifactError(f"{what} file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
+    return {"what": what, "path": str(folder), "files": len(entries), "bytes": total}

@@ -73,10 +73,20 @@ def load():
         key = hashlib.sha256(src + repr((cc, _FLAGS, sys.platform, _cpu_tag())).encode()).hexdigest()[:16]
         from embedrec.data.sources import cache_dir  # $EMBEDREC_CACHE, else ~/.cache/embedrec
 
-        out = cache_dir() / "kernels" / f"mf_sgd-{key}.so"
-        if not out.exists():
+        out = _private_dir(cache_dir() / "kernels") / f"mf_sgd-{key}.so"
+        if not _intact(out):
             _build(cc, out)
-        lib = ctypes.CDLL(str(out))
+        try:
+            lib = ctypes.CDLL(str(out))
+        except OSError as e:  # damaged in a way the checksum did not catch: rebuild once
+            _discard(out)
+            _build(cc, out)
+            try:
+                lib = ctypes.CDLL(str(out))
+            except OSError:
+                _discard(out)
+                raise ConfigError(f"config key 'train.optimizer': the hogwild kernel '{out}' cannot be loaded "
+                                  f"({e}); it was removed: run again, or train with --set train.optimizer=adam") from None
         f = lib.mf_sgd
         p, i64, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
         f.argtypes = [ctypes.c_int, p, p, p, p, ctypes.c_int, p, p, p, p, i64, i64, f32, f32, f32, f32, f32,
@@ -84,6 +94,66 @@ def load():
         f.restype = ctypes.c_double
         _lib = lib
         return lib
+
+
+def _private_dir(d: Path) -> Path:
+    """The kernel cache folder, owned by this user and closed to others (0700): ctypes runs a loaded library's
+    code, so a folder others can write to would let them plant one. A folder owned by someone else is not
+    used: the kernel is then built into a fresh private temporary folder."""
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = os.lstat(d)
+        import stat
+
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
+            if st.st_mode & 0o077:
+                os.chmod(d, 0o700)
+            return d
+    except OSError as e:
+        raise ConfigError(f"config key 'train.optimizer': the hogwild kernel cannot be written to '{d}' "
+                          f"({e.strerror}); point $EMBEDREC_CACHE at a writable folder") from None
+    global _private_tmp
+    if _private_tmp is None:
+        _private_tmp = Path(tempfile.mkdtemp(prefix="embedrec-kernels-"))  # 0700 by mkdtemp
+    return _private_tmp
+
+
+_private_tmp: Path | None = None
+
+
+def _sum_path(out: Path) -> Path:
+    return out.with_name(out.name + ".sha256")
+
+
+def _intact(out: Path) -> bool:
+    """The cached kernel exists, is ours, and matches the SHA-256 recorded when it was built (a truncated or
+    altered file would crash the process, or run foreign code, when loaded)."""
+    try:
+        st = os.lstat(out)
+        import stat
+
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            _discard(out)
+            return False
+        want = _sum_path(out).read_text(encoding="ascii").strip()
+        h = hashlib.sha256(out.read_bytes()).hexdigest()
+    except (OSError, UnicodeDecodeError):
+        _discard(out)
+        return False
+    if h != want:
+        _discard(out)
+        return False
+    return True
+
+
+def _discard(out: Path) -> None:
+    for p in (out, _sum_path(out)):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            pass
 
 
 def _build(cc: list[str], out: Path) -> None:
@@ -100,6 +170,13 @@ def _build(cc: list[str], out: Path) -> None:
             cmd = [*cc, *_FLAGS, *extra, "-o", tmp, str(SOURCE), "-lm"]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode == 0:
+                os.chmod(tmp, 0o700)
+                data = Path(tmp).read_bytes()
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                from embedrec.fsutil import atomic_write_text
+
+                atomic_write_text(_sum_path(out), hashlib.sha256(data).hexdigest() + "\n")
                 os.replace(tmp, out)
                 return
             errors.append(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}")

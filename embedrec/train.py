@@ -44,10 +44,14 @@ class FitResult:
     unrated: np.ndarray | None = None  # movies without training ratings (scored from features, if any)
 
 
-def resolve_loss(model_cfg) -> str:
+def resolve_loss(model_cfg, features: bool = False) -> str:
+    """auto: mse for explicit ratings; als for implicit, or the full/sampled softmax when side features are on
+    (als fits the plain model only)."""
     if model_cfg.objective == "explicit":
         return "mse"
-    return "softmax" if model_cfg.loss == "auto" else model_cfg.loss
+    if model_cfg.loss == "auto":
+        return "softmax" if features else "als"
+    return model_cfg.loss
 
 
 def resolve_metric(model_cfg, train_cfg) -> str:
@@ -63,14 +67,14 @@ def resolve_dim(model_cfg, n_users: int, n_movies: int) -> int:
 def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: float,
                 fs=None) -> MatrixFactorization:
     """The plain model, or FeatureMF when a FeatureSet with columns or crosses is given."""
-    loss = resolve_loss(model_cfg)
+    loss = resolve_loss(model_cfg, fs is not None and not fs.empty)
     full_softmax = loss == "softmax" and n_movies <= train_cfg.softmax_full_max
     if full_softmax and train_cfg.optimizer == "sparse_adam":
         raise ConfigError("config key 'train.optimizer': sparse_adam cannot train a full softmax (dense gradients); "
                           "use adam, sgd or adagrad, or lower train.softmax_full_max for sampled softmax")
     sparse = train_cfg.optimizer in ("sgd", "adagrad", "sparse_adam") and not full_softmax
     explicit = model_cfg.objective == "explicit"
-    kw = dict(user_bias=explicit and model_cfg.biases, movie_bias=model_cfg.biases, sparse=sparse,
+    kw = dict(user_bias=explicit and model_cfg.biases, movie_bias=model_cfg.biases and loss != "als", sparse=sparse,
               init_std=model_cfg.init_std, global_mean=global_mean if explicit else 0.0)
     dim = resolve_dim(model_cfg, n_users, n_movies)
     if fs is not None and not fs.empty:
@@ -138,8 +142,7 @@ def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | No
         out.update(E.rating_metrics(pred, part.rating))
     need_rank = ranking or (metric is not None and parse_metric(metric)[1] is not None)
     if need_rank:
-        tr = ds.splits["train"]
-        train_csr = E.csr(tr.user, tr.movie, ds.n_users)
+        train_csr = E.seen_csr(ds, E.seen_splits(split))
         tu, ti = E.relevant(part, None)
         ks = sorted(set(ks) | ({parse_metric(metric)[1]} if metric and parse_metric(metric)[1] else set()))
         out.update(E.ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], train_csr, tu, ti,
@@ -151,11 +154,31 @@ def fingerprint(ds, model_cfg, train_cfg, features_cfg=None) -> str:
     """What a checkpoint must match to be resumed: the dataset manifest and the model/train config."""
     h = hashlib.sha256()
     h.update(json.dumps(ds.manifest, sort_keys=True, default=str).encode())
+    h.update(json.dumps(_fp_config(model_cfg, train_cfg, features_cfg), sort_keys=True).encode())
+    return h.hexdigest()
+
+
+# keys that change how fast a run goes, not what it computes: a run may resume with other values
+_RESOURCE_KEYS = ("epochs", "threads")
+
+
+def _fp_config(model_cfg, train_cfg, features_cfg) -> dict:
     from dataclasses import asdict
 
-    h.update(json.dumps([asdict(model_cfg), {k: v for k, v in asdict(train_cfg).items() if k != "epochs"},
-                         asdict(features_cfg) if features_cfg is not None else None], sort_keys=True).encode())
-    return h.hexdigest()
+    return {"model": asdict(model_cfg), "train": {k: v for k, v in asdict(train_cfg).items() if k not in _RESOURCE_KEYS},
+            "features": asdict(features_cfg) if features_cfg is not None else None}
+
+
+def _difference(old: dict | None, new: dict) -> str:
+    """'dataset' or 'value of train.lr (0.01, now 0.02)': what differs between a checkpoint and this run."""
+    if not old:
+        return "dataset or model/train config"
+    for section, values in new.items():
+        for key, value in (values or {}).items():
+            was = (old.get(section) or {}).get(key)
+            if was != value:
+                return f"{section}.{key} ({was!r:.40}, now {value!r:.40})"
+    return "dataset (its manifest differs)"
 
 
 class _Batcher:
@@ -272,7 +295,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
     explicit = model_cfg.objective == "explicit"
-    loss_name = resolve_loss(model_cfg)
+    loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
     metric = resolve_metric(model_cfg, train_cfg)
     better_high = higher_is_better(metric)
     tr = ds.splits["train"]
@@ -290,8 +313,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs)
     unrated = np.bincount(tr.movie, minlength=ds.n_movies) == 0
     unrated = unrated if unrated.any() else None
-    hogwild = train_cfg.optimizer == "hogwild"
-    opt = None if hogwild else make_optimizer(model, train_cfg)
+    hogwild = train_cfg.optimizer == "hogwild" and loss_name != "als"
+    opt = None if hogwild or loss_name == "als" else make_optimizer(model, train_cfg)
     fp = fingerprint(ds, model_cfg, train_cfg, features_cfg)
     ckpt_path = run_dir / CHECKPOINT
     start, history, best, best_epoch, best_state, bad = 0, [], None, -1, None, 0
@@ -300,7 +323,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
             raise ArtifactError(f"nothing to resume: no checkpoint at '{ckpt_path}'; run train without --resume")
         ck = load_checkpoint(ckpt_path)
         if ck.get("fingerprint") != fp:
-            raise ArtifactError(f"checkpoint '{ckpt_path}' was made with another dataset or model/train config; "
+            raise ArtifactError(f"checkpoint '{ckpt_path}' was made with another "
+                                f"{_difference(ck.get('config'), _fp_config(model_cfg, train_cfg, features_cfg))}; "
                                 "rerun train without --resume, or with the same config")
         model.load_state_dict(ck["model"])
         if opt is not None:
@@ -311,6 +335,9 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
                  best_epoch + 1)
         if ck.get("stopped"):
             start = train_cfg.epochs
+        # the log is rewritten from the checkpoint: a kill between an epoch's log line and its checkpoint
+        # must not leave that epoch twice
+        atomic_write_bytes(run_dir / LOG, "".join(json.dumps(r) + "\n" for r in history).encode(), durable=False)
     else:
         (run_dir / LOG).unlink(missing_ok=True)
 
@@ -320,7 +347,11 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     n, bs = len(tr), train_cfg.batch_size
     batcher = _Batcher(model, loss_name, train_cfg, ds)
     compiled, hog = None, None
-    if hogwild:
+    if loss_name == "als":
+        from embedrec.als import ALS
+
+        hog = ALS(model, train_cfg, tr.user, tr.movie, train_cfg.threads or torch.get_num_threads())
+    elif hogwild:
         from embedrec.sgd import Hogwild
 
         hog = Hogwild(model, loss_name, train_cfg, U, Mv, R, ds.n_movies,
@@ -386,17 +417,18 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
             with open(run_dir / LOG, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row) + "\n")
             if tb is not None:
-                for key, value in row.items():
-                    if key != "epoch" and isinstance(value, (int, float)):
-                        tb.add_scalar(key.replace("valid_", "valid/").replace("@", "_at_"), value, epoch + 1)
+                for key, scalar in row.items():
+                    if key != "epoch" and isinstance(scalar, (int, float)):
+                        tb.add_scalar(key.replace("valid_", "valid/").replace("@", "_at_"), scalar, epoch + 1)
                 tb.flush()
-            stop = has_valid and bad > train_cfg.patience
-            _save_checkpoint(ckpt_path, {"fingerprint": fp, "model": model.state_dict(),
+            stop = has_valid and bad >= max(train_cfg.patience, 1)
+            _save_checkpoint(ckpt_path, {"fingerprint": fp, "config": _fp_config(model_cfg, train_cfg, features_cfg),
+                                         "model": model.state_dict(),
                                          "optimizer": opt.state_dict() if opt is not None else {}, "epoch": epoch, "history": history,
                                          "best": best, "best_epoch": best_epoch, "best_state": best_state,
                                          "bad": bad, "stopped": stop})
             bar.update(1)
-            bar.set_postfix({"loss": f"{row['loss']:.4f}", metric: f"{value:.4f}"})
+            bar.set_postfix({"loss": f"{row['loss']:.4f}", **({metric: f"{value:.4f}"} if has_valid else {})})
             log.debug("epoch %d: %s", epoch + 1, row)
             if on_epoch is not None:
                 on_epoch(row)
@@ -406,8 +438,11 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
                 break
     except KeyboardInterrupt:
         bar.close()
-        raise Interrupted(f"training interrupted in epoch {epoch + 1}; the checkpoint of the last finished epoch "
-                          f"is in {ckpt_path}: continue with 'embedrec train --resume'") from None
+        if not history:
+            raise Interrupted(f"training interrupted in epoch {epoch + 1}, before any epoch finished: nothing was "
+                              "saved; rerun the same command to start again") from None
+        raise Interrupted(f"training interrupted in epoch {epoch + 1}; the checkpoint of epoch {len(history)} is in "
+                          f"{ckpt_path}: continue with the same command plus --resume") from None
     bar.close()
     if tb is not None:
         tb.close()
@@ -481,7 +516,8 @@ def train_run(cfg, *, resume: bool = False, progress: bool = False) -> dict:
     extra = {"features": feats, "model": {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
                        "user_bias": result.model.user_bias is not None,
                        "movie_bias": result.model.movie_bias is not None},
-             "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value}
+             "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
+             "refit": bool(ds.manifest.get("refit", False)), "seen": "train+valid"}
     publish(run_dir, lambda tmp: save_artifacts(tmp, f, ds, buf.getvalue(), extra, cfg.to_yaml(), metrics,
                                                 cfg.index, run_dir / LOG))
     return metrics

@@ -37,6 +37,29 @@ def trial_key(dim: int, wd: float | None) -> str:
     return f"d{dim}" + ("" if wd is None else f"-wd{wd:g}")
 
 
+# keys that do not change a trial's result: where things go, how they are served, how fast they run
+_NOT_IN_TRIAL = {"tune", "run", "index", "recommend"}
+_TRAIN_NOT_IN_TRIAL = {"threads"}
+
+
+def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manifest: dict) -> str:
+    """A hash of everything a trial's result depends on: the whole resolved config as the trial runs it (dim and
+    weight decay set), without output paths and speed-only settings, plus the prepared dataset's identity."""
+    import hashlib
+    import json
+
+    c = copy.deepcopy({k: v for k, v in cfg_dict.items() if k not in _NOT_IN_TRIAL})
+    c["model"]["dim"] = dim
+    if wd is not None:
+        c["train"]["weight_decay_user"] = c["train"]["weight_decay_movie"] = wd
+    for k in _TRAIN_NOT_IN_TRIAL:
+        c["train"].pop(k, None)
+    data = c.pop("data", {})
+    c["data"] = {k: v for k, v in data.items() if k not in ("prepared", "cache_dir", "source")}
+    c["dataset"] = {k: dataset_manifest.get(k) for k in ("inputs", "counts", "split", "rating_scale", "cold_movies")}
+    return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def _train_metric(f: dict, ds, explicit: bool, ks, sample: int = 2000, seed: int = 0) -> float:
     """How well the model fits its own training data: RMSE on up to 20,000 training ratings (explicit), or
     NDCG@min(K) of each sampled user's training movies without excluding them (implicit)."""
@@ -167,6 +190,14 @@ def sweep(cfg, dims: list[int] | None = None, weight_decays: list[float] | None 
         saved = read_json(state_path, "tune results")
         if saved.get("dataset") == ds.manifest.get("inputs") and saved.get("metric") == metric:
             finished = {t["key"]: t for t in saved.get("trials", [])}
+            cfg_now = cfg.to_dict()
+            stale = [k for k, t in finished.items() if t.get("config_hash") !=
+                     trial_config_hash(cfg_now, t["dim"], t.get("weight_decay"), ds.manifest)]
+            if stale:
+                log.info("%d earlier trials in %s used another config (e.g. train.lr or epochs); they are not reused",
+                         len(stale), out)
+                for k in stale:
+                    finished.pop(k)
         else:
             log.warning("earlier tune results in %s are for another dataset or metric; starting afresh", out)
     todo = [(d, w) for d in dims for w in wds if trial_key(d, w) not in finished]
@@ -189,6 +220,7 @@ def sweep(cfg, dims: list[int] | None = None, weight_decays: list[float] | None 
                 d, w = futs[fut]
                 res = fut.result()
                 res["key"] = trial_key(d, w)
+                res["config_hash"] = trial_config_hash(cfg_dict, d, w, ds.manifest)
                 finished[res["key"]] = res
                 save()
                 bar.update(1)
@@ -218,8 +250,28 @@ def write_choice(cfg, chosen: dict, path: str | Path, input_path: str | None) ->
     new.model.dim = chosen["dim"]
     if chosen.get("weight_decay") is not None:
         new.train.weight_decay_user = new.train.weight_decay_movie = chosen["weight_decay"]
+    import yaml
+
+    from embedrec.config import Config
     from embedrec.fsutil import atomic_write_text
 
-    atomic_write_text(path, f"# written by embedrec tune-dims: dim {chosen['dim']} chosen on validation "
-                            f"{chosen['metric']} = {chosen['valid_metric']:.4f}\n" + new.to_yaml())
+    changed = _diff(new.to_dict(), Config().to_dict())
+    head = (f"# written by embedrec tune-dims: dim {chosen['dim']} chosen on validation "
+            f"{chosen['metric']} = {chosen['valid_metric']:.4f}\n"
+            f"# {'the config of ' + str(input_path) if input_path else 'the built-in defaults'} with that choice; "
+            "only keys that differ from the defaults (configs/default.yaml documents every key)\n")
+    atomic_write_text(path, head + yaml.safe_dump(changed, sort_keys=False, default_flow_style=False))
     return path
+
+
+def _diff(values: dict, defaults: dict) -> dict:
+    """The nested keys of ``values`` that differ from ``defaults``."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            d = _diff(v, defaults.get(k) or {})
+            if d:
+                out[k] = d
+        elif k not in defaults or defaults[k] != v:
+            out[k] = v
+    return out

@@ -47,6 +47,7 @@ def ml100k_dir(tmp_path):
 @pytest.fixture
 def small_cfg(tmp_path):
     cfg = Config()
+    cfg.model.objective, cfg.train.refit = "explicit", False  # the explicit model's tests; test_als has the default
     cfg.data.prepared = str(tmp_path / "prepared")
     cfg.run.dir = str(tmp_path / "run")
     cfg.train.epochs = 3

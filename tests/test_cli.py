@@ -16,7 +16,7 @@ def invoke(*args, input=None):
 def cli_run(tmp_path_factory, synth_dir):
     tmp = tmp_path_factory.mktemp("cli")
     sets = ["--set", f"data.prepared={tmp / 'ds'}", "--set", f"run.dir={tmp / 'run'}", "--set", "model.dim=8",
-            "--set", "train.epochs=3"]
+            "--set", "train.epochs=3", "--set", "model.objective=explicit", "--set", "train.refit=false"]
     r = invoke("ingest", synth_dir[0], *sets)
     assert r.exit_code == 0, r.stderr
     r = invoke("train", *sets, "--format", "json")

@@ -45,6 +45,7 @@ def write_ml100k(d, n_users=600, n_movies=80, per_user=6, seed=0, unrated=0):
 def cross_ds(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("feat")
     cfg = Config()
+    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
     cfg.data.source = str(write_ml100k(tmp / "ml", unrated=8))
     cfg.data.prepared = str(tmp / "ds")
     cfg.data.keep_unrated_movies = True
@@ -140,6 +141,7 @@ def test_bad_feature_config():
 
 def test_feature_the_dataset_lacks(synth_dir, tmp_path):
     cfg = Config()
+    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
     cfg.data.source, cfg.data.prepared = str(synth_dir[0]), str(tmp_path / "ds")
     ingest(cfg.data, cfg.split, output=cfg.data.prepared)
     ds = load_dataset(cfg.data.prepared)

@@ -17,6 +17,7 @@ def trained(tmp_path_factory, synth_dir):
 
     tmp = tmp_path_factory.mktemp("rec")
     cfg = Config()
+    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
     cfg.data.source, cfg.data.prepared, cfg.run.dir = str(synth_dir[0]), str(tmp / "ds"), str(tmp / "run")
     cfg.model.dim, cfg.train.epochs, cfg.train.lr = 8, 8, 0.01
     ingest(cfg.data, cfg.split, output=cfg.data.prepared)

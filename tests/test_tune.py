@@ -12,6 +12,7 @@ from embedrec.tune import choose, sweep, write_choice
 def tune_cfg(tmp_path_factory, synth_dir):
     tmp = tmp_path_factory.mktemp("tune")
     cfg = Config()
+    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
     cfg.data.source, cfg.data.prepared, cfg.run.dir = str(synth_dir[0]), str(tmp / "ds"), str(tmp / "run")
     ingest(cfg.data, cfg.split, output=cfg.data.prepared)
     cfg.train.epochs, cfg.train.lr, cfg.train.patience = 40, 0.01, 3
@@ -49,6 +50,7 @@ def test_choose_with_tolerance():
 
 def test_write_refuses_input_config(tmp_path):
     cfg = Config()
+    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
     p = tmp_path / "in.yaml"
     p.write_text("model:\n  dim: 8\n")
     chosen = {"dim": 16, "weight_decay": 0.1, "metric": "rmse", "valid_metric": 0.9}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embedrec.errors import DataError
+from embedrec.errors import DataError, first_line, shorten
 
 # ------------------------------------------------------------------------------------------ value helpers
 
@@ -96,6 +96,9 @@ def _label(src) -> str:
 
 
 def _decode_error(label: str, e: UnicodeDecodeError, encoding: str) -> DataError:
+    if e.object[:2] == b"\x1f\x8b":
+        return DataError(f"{label}: the file is gzip-compressed; name it with a .gz extension (e.g. ratings.csv.gz) "
+                         "or decompress it")
     hint = "latin-1" if encoding.lower().replace("-", "") in ("utf8",) else "utf-8"
     return DataError(f"{label}: cannot decode byte 0x{e.object[e.start]:02x} at offset {e.start} as {encoding}; "
                      f"set data.encoding (e.g. --set data.encoding={hint}) to the file's encoding")
@@ -144,6 +147,12 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
         if "Usecols do not match" in str(e) or "not in list" in str(e):
             raise DataError(f"{label}: missing columns ({e}); set data.columns.* to the file's column names") from None
         raise _diagnose_numeric(opener, kw, numeric, label, header_lines) from None
+    if header and not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
+        # every row has more fields than the header names: pandas would take the extra leading field as the
+        # index and shift every column by one
+        n = len(df.columns)
+        raise DataError(f"{label}:{1 + header_lines}: expected {n} fields (as in the header), found "
+                        f"{n + df.index.nlevels}; name every column in the header line, or remove the extra fields")
     if len(df) == 0:
         raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
     return df
@@ -153,7 +162,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     try:
         text = pd.read_csv(opener(), dtype=str, keep_default_na=False, **kw)
     except Exception as e:  # a second failure: report what we can
-        return DataError(f"{label}: cannot parse ({str(e).splitlines()[0]})")
+        return DataError(f"{label}: cannot parse ({first_line(e)})")
     for col, dtype in numeric.items():
         if col not in text.columns:
             continue
@@ -163,9 +172,10 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         if dtype.startswith("int"):
             with np.errstate(invalid="ignore"):
                 bad |= ~np.isfinite(parsed.to_numpy(dtype=float)) | (parsed.to_numpy(dtype=float) % 1 != 0)
+                bad |= np.abs(parsed.to_numpy(dtype=float)) >= 2.0 ** 63  # beyond int64
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            shown = values.iloc[row]
+            shown = shorten(values.iloc[row], 60)
             what = "is empty" if shown == "" else f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
             return DataError(f"{label}:{row + 1 + header_lines}: column '{col}' {what}; fix or remove that line")
     return DataError(f"{label}: a numeric column could not be parsed; check data.separator and data.columns")
@@ -212,7 +222,7 @@ def read_ml100k(root: Path) -> RawData:
             try:
                 ids.append(int(parts[0]))
             except ValueError:
-                raise DataError(f"{ipath}:{n}: movie id '{parts[0]}' is not an integer") from None
+                raise DataError(f"{ipath}:{n}: movie id '{shorten(parts[0], 60)}' is not an integer") from None
             titles.append(parts[1])
             flags = parts[5:24]
             genres.append([ML100K_GENRES[i] for i, f in enumerate(flags) if f.strip() == "1"])
@@ -261,7 +271,7 @@ def _read_dat_movies(path: Path) -> pd.DataFrame:
         try:
             ids.append(int(parts[0]))
         except ValueError:
-            raise DataError(f"{path}:{n}: movie id '{parts[0]}' is not an integer") from None
+            raise DataError(f"{path}:{n}: movie id '{shorten(parts[0], 60)}' is not an integer") from None
         titles.append("::".join(parts[1:-1]))
         genres.append(parts[-1].split("|"))
     return movies_frame(ids, titles, genres)
@@ -348,7 +358,7 @@ def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int)
         bad = np.array(parsed.isna().to_numpy(), dtype=bool) | (parsed.to_numpy(dtype=float) % 1 != 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{label}:{row + first_line}: id '{values.iloc[row]}' in column '{col}' is not an integer; "
+        raise DataError(f"{label}:{row + first_line}: id '{shorten(values.iloc[row], 60)}' in column '{col}' is not an integer; "
                         "fix that row, or set data.id_type=str for text ids")
     return parsed.astype("int64")
 
@@ -437,7 +447,7 @@ def read_generic(source: str, cfg) -> RawData:
         except FileNotFoundError:
             raise DataError(f"{label}: file not found; check data.source") from None
         except Exception as e:
-            raise DataError(f"{label}: not a readable Parquet file ({str(e).splitlines()[0]})") from None
+            raise DataError(f"{label}: not a readable Parquet file ({first_line(e)})") from None
         _require_columns(df.columns, wanted, label, cfg)
         df = df[list(wanted)].rename(columns=wanted)
         first = 1
@@ -459,10 +469,18 @@ def read_generic(source: str, cfg) -> RawData:
             elif id_dtype == "int64":
                 numeric[c] = "int64"
         extra = {c: str for c, v in wanted.items() if v in ("user_id", "movie_id") and id_dtype == "str"}
-        df = read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
-                                usecols=None if cfg.header else list(wanted),
-                                numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
-                                extra_dtype=extra)
+        try:
+            df = read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
+                                    usecols=None if cfg.header else list(wanted),
+                                    numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
+                                    extra_dtype=extra)
+        except DataError as e:
+            ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
+            msg = str(e)
+            if id_dtype == "int64" and "is not an integer" in msg and any(f"column '{c}'" in msg for c in ids):
+                raise DataError(msg.replace("; fix or remove that line",
+                                            "; for text ids set data.id_type=str, or fix that line")) from None
+            raise
         df = df[list(wanted)].rename(columns=wanted)
         first = 2 if cfg.header else 1
     if "rating" not in df:
@@ -519,7 +537,10 @@ def _require_columns(found, wanted: dict, label: str, cfg) -> None:
 
             close = difflib.get_close_matches(col, found, n=1, cutoff=0.4)
             hint = f"; did you mean --set data.columns.{keys[role]}={close[0]}?" if close else \
-                f"; set data.columns.{keys[role]} to one of: {', '.join(found)}"
+                f"; set data.columns.{keys[role]} to one of: {shorten(', '.join(map(str, found)), 200)}"
+            if role in ("timestamp", "rating") and not close:
+                hint += (f", or --set data.columns.{role}=null if the file has no {role}s"
+                         + (" (every row then counts as rating 1)" if role == "rating" else ""))
             raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
                             f"(data.columns.{keys[role]}){hint}")
 

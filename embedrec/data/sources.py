@@ -17,6 +17,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 from embedrec.errors import DataError
@@ -157,23 +158,81 @@ def recbole_ml100k(cache: Path) -> Path:
     return out
 
 
+MAX_UNZIPPED = 64 << 30  # bytes; the largest MovieLens release (ml-latest) unpacks to about 1.3 GB
+MAX_RATIO = 200          # uncompressed / compressed per member; CSV ratings compress about 3-8x, bombs 1000x
+
+
+def _limits() -> tuple[int, int]:
+    """The zip limits; $EMBEDREC_MAX_UNZIP_BYTES / $EMBEDREC_MAX_ZIP_RATIO raise them for unusual archives."""
+    def env(name, default):
+        try:
+            return int(os.environ.get(name, "") or default)
+        except ValueError:
+            return default
+    return env("EMBEDREC_MAX_UNZIP_BYTES", MAX_UNZIPPED), env("EMBEDREC_MAX_ZIP_RATIO", MAX_RATIO)
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MiB"
+
+
+def sweep_zip_temps() -> None:
+    """Remove ``embedrec-zip-<pid>-*`` folders in the temp dir left by a killed ingest (pid no longer alive)."""
+    from embedrec.fsutil import pid_alive
+
+    for p in Path(tempfile.gettempdir()).glob("embedrec-zip-*"):
+        pid = p.name[len("embedrec-zip-"):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)) and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def extract_zip(zpath: Path, dest: Path) -> None:
-    """Extract a zip, refusing members whose paths escape ``dest`` and reporting corrupt archives."""
+    """Extract a zip, refusing members whose paths escape ``dest``, zip bombs (a total size or a compression
+    ratio beyond the limits, or more than the free disk space) and reporting corrupt archives."""
+    max_total, max_ratio = _limits()
     try:
         with zipfile.ZipFile(zpath) as zf:
             root = dest.resolve()
+            total = 0
             for info in zf.infolist():
                 target = (dest / info.filename).resolve()
                 if info.filename.startswith(("/", "\\")) or (target != root and root not in target.parents):
                     raise DataError(f"{zpath}: member '{info.filename}' would be written outside the target "
                                     "directory; refusing this archive")
-            bad = zf.testzip()
-            if bad is not None:
-                raise DataError(f"{zpath}: member '{bad}' is corrupt (CRC mismatch); download the zip again")
-            zf.extractall(dest)
+                total += info.file_size
+                if info.file_size > (1 << 20) and info.file_size > max_ratio * max(info.compress_size, 1):
+                    raise DataError(f"{zpath}: member '{info.filename}' would expand to {_gib(info.file_size)} from "
+                                    f"{_gib(info.compress_size)} (more than {max_ratio}x): a zip bomb or not a ratings "
+                                    "archive; refusing it (set EMBEDREC_MAX_ZIP_RATIO to allow it)")
+            if total > max_total:
+                raise DataError(f"{zpath}: would expand to {_gib(total)}, above the limit of {_gib(max_total)}; "
+                                "refusing it (set EMBEDREC_MAX_UNZIP_BYTES to allow it)")
+            dest.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(dest).free
+            if total > free:
+                raise DataError(f"{zpath}: would expand to {_gib(total)} but only {_gib(free)} is free in "
+                                f"'{dest.parent}'; free space (or set TMPDIR to a larger disk)")
+            for info in zf.infolist():
+                # ZipExtFile stops at the declared size and checks the CRC at the end of each member
+                out = dest / info.filename
+                if info.is_dir():
+                    out.mkdir(parents=True, exist_ok=True)
+                    continue
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
     except zipfile.BadZipFile as e:
-        raise DataError(f"{zpath}: not a valid zip or truncated ({e}); download it again") from None
-    except (EOFError, zipfile.LargeZipFile, OSError) as e:
-        if isinstance(e, FileNotFoundError):
+        msg = str(e)
+        if "CRC" in msg or "Bad CRC" in msg:
+            raise DataError(f"{zpath}: a member is corrupt ({msg}); download the zip again") from None
+        raise DataError(f"{zpath}: not a valid zip or truncated ({msg}); download it again") from None
+    except (EOFError, zipfile.LargeZipFile, OSError, zlib.error) as e:
+        if isinstance(e, FileNotFoundError) and e.filename in (str(zpath), zpath):
             raise DataError(f"{zpath}: file not found; check data.source") from None
+        if isinstance(e, OSError):
+            from embedrec.fsutil import io_error
+
+            err = io_error(e, dest, "free space (or set TMPDIR to a larger disk)")
+            if err is not None:
+                raise err from None
         raise DataError(f"{zpath}: cannot read the zip ({e}); download it again") from None

@@ -1,0 +1,168 @@
+"""``model.loss: als``: implicit alternating least squares, the default ranking trainer.
+
+The model is the plain matrix factorization (``score(u, m) = <p_u, q_m>``, no biases); ALS fits it to the
+iALS objective (Hu, Koren & Volinsky 2008, in the form and with the frequency-scaled regularisation of
+Rendle et al. 2021, "Revisiting the performance of iALS on item recommendation benchmarks")::
+
+    sum_{(u,m) rated} (1 - p_u.q_m)^2  +  a0 * sum_{all u, m} (p_u.q_m)^2
+      + reg * sum_u (n_u + a0 * n_movies)^nu |p_u|^2  +  reg * sum_m (n_m + a0 * n_users)^nu |q_m|^2
+
+with a0 = ``train.als_unobserved``, reg = ``train.als_reg``, nu = ``train.als_reg_exponent``. One epoch
+solves every user's vector with the movies fixed, then every movie's with the users fixed. Each solve is a
+few conjugate-gradient steps warm-started from the current vector (``train.als_cg_steps``), as implicit's ALS
+does: the a0 term needs only the d x d Gramian G = a0 Q^T Q, so a row costs O(d^2 + n_u d) per step and no
+d x d system is ever formed per user.
+
+Two engines compute exactly the same steps: the C kernel (``kernels/mf_sgd.c``, ``als_cg``, rows split over
+threads; needs a C compiler, like hogwild) and a torch fallback that runs the CG steps for all rows at once
+with sparse-dense products (used when no compiler is found; several times slower). A run is deterministic
+with either engine and any number of threads (each row's solve reads only the other side's table).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+import warnings
+
+import numpy as np
+import torch
+
+from embedrec.errors import ConfigError
+
+log = logging.getLogger("embedrec")
+ROWS_PER_THREAD = 2_000  # below this a thread's start costs more than it saves
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr int64, indices int32) of the rows -> cols lists, duplicates kept once."""
+    key = np.unique(rows.astype(np.int64) * np.int64(max(int(cols.max(initial=0)) + 1, 1)) + cols)
+    width = np.int64(max(int(cols.max(initial=0)) + 1, 1))
+    r, c = key // width, key % width
+    indptr = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])
+    return indptr, c.astype(np.int32)
+
+
+def reg_weights(counts: np.ndarray, n_other: int, cfg) -> np.ndarray:
+    """reg * (n + a0 * n_other)^nu for each row (Rendle et al.'s frequency-scaled L2)."""
+    base = counts.astype(np.float64) + cfg.als_unobserved * n_other
+    return (cfg.als_reg * np.power(np.maximum(base, 1e-12), cfg.als_reg_exponent)).astype(np.float32)
+
+
+class ALS:
+    """Runs iALS epochs on a plain MatrixFactorization's user and movie tables, in place."""
+
+    def __init__(self, model, train_cfg, users: np.ndarray, movies: np.ndarray, threads: int,
+                 engine: str = "auto"):
+        if hasattr(model, "fs_desc"):
+            raise ConfigError("config key 'model.loss': als trains the plain model only (no side features); "
+                              "with features use --set model.loss=bpr or softmax")
+        if model.dim > 4096:
+            raise ConfigError("config key 'model.dim': als supports at most 4096 dimensions")
+        self.model, self.cfg = model, train_cfg
+        nu, nm = model.n_users, model.n_movies
+        self.u_ptr, self.u_idx = _csr(users, movies, nu)
+        self.m_ptr, self.m_idx = _csr(movies, users, nm)
+        self.nnz = int(self.u_idx.size)
+        self.u_reg = reg_weights(np.diff(self.u_ptr), nm, train_cfg)
+        self.m_reg = reg_weights(np.diff(self.m_ptr), nu, train_cfg)
+        self.threads = max(1, threads)
+        self.lib = self._kernel() if engine in ("auto", "c") else None
+        if engine == "c" and self.lib is None:
+            raise ConfigError("config key 'model.loss': the als C kernel could not be built (no C compiler)")
+        if self.lib is None:
+            self._t_user = self._torch_csr(self.u_ptr, self.u_idx, nu, nm)
+            self._t_movie = self._torch_csr(self.m_ptr, self.m_idx, nm, nu)
+
+    @staticmethod
+    def _kernel():
+        from embedrec import sgd
+
+        try:
+            lib = sgd.load()
+        except ConfigError as e:
+            log.warning("als: %s; using the slower torch engine", str(e).split(": ", 1)[-1].split(";")[0])
+            return None
+        f = lib.als_cg
+        p = ctypes.c_void_p
+        f.argtypes = [p, p, p, p, p, p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int]
+        f.restype = ctypes.c_double
+        return lib
+
+    @staticmethod
+    def _torch_csr(indptr, indices, n_rows, n_cols):
+        vals = torch.ones(indices.size, dtype=torch.float32)
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(indices.astype(np.int64)), vals,
+                                       (n_rows, n_cols), check_invariants=False)
+
+    # ------------------------------------------------------------------------------------------ epochs
+    def epoch(self, gen: torch.Generator | None = None) -> float:
+        """One sweep (users, then movies); returns the objective per rated pair before the movie half."""
+        m = self.model
+        with torch.no_grad():
+            P, Q = m.user.weight.data, m.movie.weight.data
+            self._half(Q, P, self.u_ptr, self.u_idx, self.u_reg, "user")
+            obj = self._half(P, Q, self.m_ptr, self.m_idx, self.m_reg, "movie")
+            obj += float((self.u_reg.astype(np.float64) * (P.double() ** 2).sum(1).numpy()).sum())
+        return obj / max(self.nnz, 1)
+
+    def _half(self, Y: torch.Tensor, X: torch.Tensor, indptr, indices, reg, side: str) -> float:
+        G = (self.cfg.als_unobserved * (Y.T @ Y)).contiguous()
+        if self.lib is not None:
+            return self._half_c(Y, X, G, indptr, indices, reg)
+        A = self._t_user if side == "user" else self._t_movie
+        return self._half_torch(Y, X, G, A, torch.from_numpy(reg))
+
+    def _half_c(self, Y, X, G, indptr, indices, reg) -> float:
+        n = X.shape[0]
+        threads = max(1, min(self.threads, n // ROWS_PER_THREAD))
+        # split the rows so each thread gets about the same number of rated pairs
+        cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], threads + 1)).clip(0, n)
+        cuts[0], cuts[-1] = 0, n
+        totals = [0.0] * threads
+        args = (Y.data_ptr(), X.data_ptr(), G.data_ptr(), indptr.ctypes.data, indices.ctypes.data, reg.ctypes.data,
+                X.shape[1])
+
+        def work(t: int) -> None:
+            totals[t] = self.lib.als_cg(*args, int(cuts[t]), int(cuts[t + 1]), self.cfg.als_cg_steps)
+
+        if threads == 1:
+            work(0)
+        else:  # daemon threads: Ctrl-C leaves without waiting for them
+            pool = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
+            for th in pool:
+                th.start()
+            for th in pool:
+                th.join()
+        return float(sum(totals))
+
+    def _half_torch(self, Y, X, G, A, reg) -> float:
+        """The same CG steps for all rows at once: A is the 0/1 CSR pattern of the rated pairs."""
+
+        def apply(V):  # (G + reg) v + sum_i (y_i.v) y_i, for every row
+            S = torch.sparse.sampled_addmm(A, V, Y.T, beta=0.0)
+            return V @ G + reg[:, None] * V + S @ Y
+
+        Sx = torch.sparse.sampled_addmm(A, X, Y.T, beta=0.0)
+        c = 1.0 - Sx.values()
+        obj = float((c.double() ** 2).sum() + ((X @ G) * X).double().sum() + (reg.double() * (X.double() ** 2).sum(1)).sum())
+        b = A @ Y
+        r = b - apply(X)
+        p = r.clone()
+        rs = (r * r).sum(1)
+        for _ in range(self.cfg.als_cg_steps):
+            ap = apply(p)
+            pap = (p * ap).sum(1)
+            ok = (pap > 0) & (rs > 1e-20)
+            a = torch.where(ok, rs / torch.where(ok, pap, torch.ones_like(pap)), torch.zeros_like(pap))
+            X += a[:, None] * p
+            r -= a[:, None] * ap
+            rsn = (r * r).sum(1)
+            beta = torch.where(ok, rsn / torch.where(ok, rs, torch.ones_like(rs)), torch.zeros_like(rs))
+            p = r + beta[:, None] * p
+            rs = torch.where(ok, rsn, torch.zeros_like(rsn))
+        return obj
+

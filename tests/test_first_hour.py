@@ -1,0 +1,447 @@
+"""Rows of the first-hour review (shared/reviews/first-hour.md): each test reproduces one friction point."""
+
+import io
+import json
+import logging
+import os
+import select
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from embedrec.cli import main
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def _ratings_csv(path: Path, prefix_user: str = "", prefix_movie: str = "") -> Path:
+    rng = np.random.default_rng(3)
+    lines = ["user_id,movie_id,rating,timestamp"]
+    for u in range(1, 41):
+        for m in range(1, 31):
+            if rng.random() < 0.5:
+                r = 1 + (u * m) % 5
+                lines.append(f"{prefix_user}{u},{prefix_movie}{m},{r},{880000000 + u * 100 + m}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+GENRES = ["Comedy", "Drama", "Action", "Children's", "Sci-Fi"]
+
+
+def _movies_csv(path: Path, prefix: str = "") -> Path:
+    rows = ["movie_id,title,genres"] + [f"{prefix}{m},Film {m} ({1980 + m}),{GENRES[m % 5]}|{GENRES[(m + 2) % 5]}"
+                                        for m in range(1, 31)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _train(tmp: Path, name: str, csv: Path, movies: Path, *extra) -> list[str]:
+    sets = ["--set", f"data.prepared={tmp / (name + '-ds')}", "--set", f"run.dir={tmp / (name + '-run')}",
+            "--set", f"data.movies={movies}", *extra]
+    r = invoke("ingest", csv, *sets, "-q")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("train", *sets, "--set", "model.dim=4", "--set", "train.epochs=2", "--set", "train.threads=1",
+               "-q", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    return sets
+
+
+@pytest.fixture(scope="module")
+def int_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fh-int")
+    sets = _train(tmp, "int", _ratings_csv(tmp / "ratings.csv"), _movies_csv(tmp / "movies.csv"),
+                  "--set", "model.objective=explicit")
+    return sets, tmp / "int-run"
+
+
+@pytest.fixture(scope="module")
+def str_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fh-str")
+    sets = _train(tmp, "str", _ratings_csv(tmp / "ratings.csv", "user-", "tt"), _movies_csv(tmp / "movies.csv", "tt"),
+                  "--set", "data.id_type=str")
+    return sets, tmp / "str-run"
+
+
+# ------------------------------------------------------------------------------------------ row 4: string ids
+
+def test_string_ids_work_everywhere(str_run, tmp_path):
+    sets, run = str_run
+    r = invoke("recommend", "--run", run, "--user", "user-7", "-k", "2", "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "user_id,rank,movie_id,title,year,genres,score" and len(lines) == 3
+    assert lines[1].startswith("user-7,1,tt")
+    r = invoke("recommend", "--run", run, "--movie", "tt3", "-k", "2", "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    assert [json.loads(x)["movie_id_query"] for x in r.stdout.splitlines()] == ["tt3", "tt3"]
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", input="user_id,movie_id\nuser-7,tt3\n")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[1].startswith("user-7,tt3,")
+    r = invoke("export", "--run", run, "--topk-all", tmp_path / "top.csv", "-k", "2", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "top.csv").read_text().splitlines()[1].startswith("user-")
+
+
+# ------------------------------------------------------------------------------------------ row 5, 21: ingest errors
+
+def test_header_with_fewer_columns_than_rows_is_an_error(tmp_path):
+    text = "user_id,movie_id,rating\n196,242,3,881250949\n186,302,3,891717742\n"
+    r = invoke("ingest", "-", "-o", tmp_path / "x", "--set", "data.columns.timestamp=null", input=text)
+    assert r.exit_code == 1
+    assert r.stderr == ("error: <stdin>:2: expected 3 fields (as in the header), found 4; name every column in the "
+                        "header line, or remove the extra fields\n")
+    assert r.stdout == "" and not (tmp_path / "x").exists()
+
+
+def test_error_hints_name_the_real_fix(tmp_path):
+    p = _ratings_csv(tmp_path / "r.csv", "user-")
+    r = invoke("ingest", p, "-o", tmp_path / "a")
+    assert r.exit_code == 1
+    assert r.stderr == (f"error: {p}:2: column 'user_id' 'user-1' is not an integer; for text ids set "
+                        "data.id_type=str, or fix that line\n")
+    q = tmp_path / "nots.csv"
+    q.write_text("uid,movie_id,rating\n1,2,3\n")
+    r = invoke("ingest", q, "-o", tmp_path / "b", "--set", "data.columns.user=uid")
+    assert r.exit_code == 1
+    assert r.stderr == (f"error: {q}: no column 'timestamp' for the timestamp (data.columns.timestamp); set "
+                        "data.columns.timestamp to one of: uid, movie_id, rating, or --set "
+                        "data.columns.timestamp=null if the file has no timestamps\n")
+
+
+# ------------------------------------------------------------------------------------------ row 6: default folders
+
+def test_default_folders_are_named_after_the_source(tmp_path, monkeypatch):
+    from embedrec.config import dataset_name, load_config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EMBEDREC_CONFIG", raising=False)
+    _ratings_csv(tmp_path / "ratings.csv")
+    r = invoke("ingest", "ratings.csv", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "data/prepared/ratings/manifest.json").exists()
+    r = invoke("ingest", "ml-100m")  # a typo: the real problem, not "output directory already exists"
+    assert r.exit_code == 1 and r.stderr.startswith("error: data.source 'ml-100m' is neither an existing file")
+    cfg = load_config(None, ["data.source=ml-1m"])
+    assert (cfg.data.prepared, cfg.run.dir) == ("data/prepared/ml-1m", "runs/ml-1m")
+    cfg = load_config(None, ["data.prepared=data/prepared/mine"])
+    assert cfg.run.dir == "runs/mine"
+    cfg = load_config(None, ["data.source=x.csv", "run.dir=r"])
+    assert (cfg.data.prepared, cfg.run.dir) == ("data/prepared/x", "r")
+    assert load_config().run.dir == "runs/ml-100k"
+    assert [dataset_name(s) for s in ("-", "a/ml-1m.zip", "dir/my data/")] == ["stdin", "ml-1m", "my-data"]
+
+
+# ------------------------------------------------------------------------------------------ row 10: start-up
+
+def _embedrec_exe() -> Path:
+    exe = Path(sys.executable).with_name("embedrec")
+    if not exe.exists():
+        pytest.skip("the embedrec console script is not installed next to this Python")
+    return exe
+
+
+def test_recommend_process_imports_neither_torch_nor_pandas(int_run):
+    _, run = int_run
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    p = subprocess.run([str(_embedrec_exe()), "recommend", "--run", str(run), "--user", "7", "-k", "2"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.splitlines()[0] == "user_id\trank\tmovie_id\ttitle\tyear\tgenres\tscore"
+    imported = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
+    assert "numpy" in imported  # the profile was really taken
+    assert not {m for m in imported if m.split(".")[0] in ("torch", "pandas")}
+    assert "pyarrow.dataset" not in imported
+
+
+# ------------------------------------------------------------------------------------------ rows 15, 33: scores
+
+@pytest.mark.parametrize("value,message", [
+    ("9", "--rated '1=9': 9 is outside this model's rating scale 1-5; give ratings from 1 to 5"),
+    ("nan", "--rated '1=nan': the rating must be a finite number, e.g. --rated 1=5"),
+    ("inf", "--rated '1=inf': the rating must be a finite number, e.g. --rated 1=5"),
+])
+def test_rated_values_are_checked(int_run, value, message):
+    _, run = int_run
+    r = invoke("recommend", "--run", run, "--rated", f"1={value}", "-k", "2")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == f"error: {message}\n"
+
+
+def test_explicit_recommend_scores_are_clipped_like_predict(int_run):
+    from embedrec.recommend import Recommender
+
+    _, run = int_run
+    rec = Recommender.open(run)
+    rec.scale = (1.0, 1.2)  # a scale the raw scores exceed, so clipping must show
+    ids, scores = rec.recommend_rows(np.array([0, 1]), 3)
+    assert all(np.all((s >= 1.0) & (s <= 1.2)) for s in scores)
+    assert np.allclose(scores[0], rec.predict(np.zeros(len(ids[0]), np.int64), ids[0]))
+    p, b, seen = rec.fold_in([], {"1": 1.1})
+    _, s = rec.recommend_vector(p, b, 3, seen)
+    assert np.all(s <= 1.2)
+
+
+# ------------------------------------------------------------------------------------------ row 25: genres
+
+def test_unknown_genre_lists_the_valid_ones(int_run):
+    _, run = int_run
+    r = invoke("recommend", "--run", run, "--user", "7", "--genre", "Comdy")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == ("error: --genre 'Comdy': no such genre in this run; valid genres: Action, Children, "
+                        "Comedy, Drama, Sci-Fi\n")
+    r = invoke("recommend", "--run", run, "--user", "7", "--genre", "children's", "--genre", "sci fi", "-k", "3",
+               "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    assert all({"Children", "Sci-Fi"} & set(json.loads(x)["genres"]) for x in r.stdout.splitlines())
+
+
+# ------------------------------------------------------------------------------------------ rows 26, 32, 36, 38
+
+def test_no_header_strict_and_header_line_in_users(int_run):
+    _, run = int_run
+    r = invoke("recommend", "--run", run, "--users", "-", "-k", "1", "--format", "csv", "--no-header",
+               input="user_id\n7\n8\n")
+    assert r.exit_code == 0 and r.stderr == ""
+    assert [x.split(",")[0] for x in r.stdout.splitlines()] == ["7", "8"]
+    r = invoke("recommend", "--run", run, "--users", "-", "-k", "1", "--format", "csv", "--strict",
+               input="7\n99999\n")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr == "error: user '99999' is not in the training data (--strict)\n"
+    r = invoke("predict", "--run", run, "--pairs", "-", "--strict", "--format", "csv", input="7,1\n7,999\n")
+    assert r.exit_code == 1 and r.stdout == ""
+    r = invoke("recommend", "--run", run, "--user", "7", "-k", "1", "--format", "tsv", "--no-header")
+    assert r.exit_code == 0 and r.stdout.startswith("7\t1\t")
+
+
+def test_jsonl_for_many_users_equals_the_generic_rows(int_run):
+    _, run = int_run
+    many = invoke("recommend", "--run", run, "--users", "-", "-k", "3", "--format", "jsonl", input="7\n8\n")
+    one = [invoke("recommend", "--run", run, "--user", u, "-k", "3", "--format", "jsonl") for u in ("7", "8")]
+    assert many.exit_code == 0, many.stderr
+    assert [json.loads(x) for x in many.stdout.splitlines()] == \
+        [json.loads(x) for r in one for x in r.stdout.splitlines()]
+
+
+def test_users_from_a_pipe_are_answered_per_batch(int_run):
+    """A co-process: the first id's answer arrives while stdin is still open."""
+    _, run = int_run
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    p = subprocess.Popen([str(_embedrec_exe()), "recommend", "--run", str(run), "--users", "-", "-k", "1",
+                          "--set", "recommend.batch_size=1", "--format", "tsv"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        p.stdin.write(b"7\n")
+        p.stdin.flush()
+        got = b""
+        while got.count(b"\n") < 2:
+            ready, _, _ = select.select([p.stdout], [], [], 60)
+            assert ready, f"no answer before end of input; so far {got!r}"
+            chunk = os.read(p.stdout.fileno(), 4096)
+            assert chunk, p.stderr.read().decode()
+            got += chunk
+        assert got.splitlines()[1].startswith(b"7\t1\t")
+    finally:
+        p.stdin.close()
+        p.wait(timeout=60)
+    assert p.returncode == 0
+
+
+def test_predict_keeps_the_input_columns(int_run):
+    _, run = int_run
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv",
+               input="user_id,movie_id,rating,note\n7,1,3,a\n8,2,4,b\n")
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "user_id,movie_id,rating,note,score"
+    assert lines[1].startswith("7,1,3,a,") and lines[2].startswith("8,2,4,b,")
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", "--no-header", input="7\t1\t3\n")
+    assert r.exit_code == 0 and r.stdout.startswith("7,1,3,")
+
+
+# ------------------------------------------------------------------------------------------ row 22, 18, 35: export
+
+def test_exports_carry_every_term_of_the_score(int_run, tmp_path):
+    import pandas as pd
+
+    _, run = int_run
+    r = invoke("export", "--run", run, "--to", "parquet", "-o", tmp_path / "e", "-q")
+    assert r.exit_code == 0, r.stderr
+    model = json.loads((tmp_path / "e/model.json").read_text())
+    users = pd.read_parquet(tmp_path / "e/users.parquet").set_index("user_id")
+    movies = pd.read_parquet(tmp_path / "e/movies.parquet").set_index("movie_id")
+    s = model["global_mean"] + users.loc[7, "bias"] + movies.loc[1, "bias"] + \
+        float(np.dot(users.loc[7, "embedding"], movies.loc[1, "embedding"]))
+    s = min(max(s, model["rating_scale"][0]), model["rating_scale"][1])
+    pred = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", "--no-header", input="7,1\n")
+    assert abs(float(pred.stdout.split(",")[-1]) - s) < 1e-4
+    r = invoke("export", "--run", run, "--to", "npy", "-o", tmp_path / "n", "-q")
+    assert json.loads((tmp_path / "n/model.json").read_text())["global_mean"] == model["global_mean"]
+
+
+def test_projector_event_file_and_base_url(int_run, tmp_path):
+    _, run = int_run
+    r = invoke("export", "--run", run, "--to", "projector", "-o", tmp_path / "p", "--base-url", "http://h/x/", "-q")
+    assert r.exit_code == 0, r.stderr
+    cfg = json.loads((tmp_path / "p/projector_config.json").read_text())
+    assert cfg["embeddings"][0]["tensorPath"] == "http://h/x/tensors.tsv"
+    (event,) = (tmp_path / "p").glob("events.out.tfevents.*")
+    data = event.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    assert len(data) == 8 + 4 + n + 4 and data[12 + n - 13:12 + n] == b"brain.Event:2"
+    loader = pytest.importorskip("tensorboard.backend.event_processing.event_file_loader")
+    (ev,) = list(loader.EventFileLoader(str(event)).Load())  # TensorBoard's reader checks the CRCs
+    assert ev.file_version == "brain.Event:2"
+
+
+# ------------------------------------------------------------------------------------------ rows 28, 29: config
+
+def test_config_discovery_env_and_relative_paths(tmp_path, monkeypatch):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "embedrec.yaml").write_text("data:\n  prepared: ./data/d\nrun:\n  dir: runs/r\nmodel:\n  dim: 12\n")
+    monkeypatch.delenv("EMBEDREC_CONFIG", raising=False)
+    monkeypatch.chdir(proj)
+    r = invoke("config")
+    assert r.exit_code == 0 and "  dim: 12\n" in r.stdout
+    assert "  prepared: data/d\n" in r.stdout and "  dir: runs/r\n" in r.stdout  # ./ = the file's folder
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert "  dim: 12\n" not in invoke("config").stdout
+    monkeypatch.setenv("EMBEDREC_CONFIG", str(proj / "embedrec.yaml"))
+    r = invoke("config")
+    assert "  dim: 12\n" in r.stdout and f"  prepared: {proj / 'data/d'}\n" in r.stdout
+    r = invoke("config", "-c", proj / "embedrec.yaml", "--set", "model.dim=3")
+    assert "  dim: 3\n" in r.stdout
+    monkeypatch.setenv("EMBEDREC_CONFIG", str(tmp_path / "missing.yaml"))
+    r = invoke("config")
+    assert r.exit_code == 2
+    assert r.stderr == (f"error: config file '{tmp_path / 'missing.yaml'}' (from $EMBEDREC_CONFIG) does not exist; "
+                        "fix or unset $EMBEDREC_CONFIG\n")
+
+
+def test_config_yaml_is_block_style_and_tuned_config_is_small(tmp_path):
+    from embedrec.config import Config, load_config
+    from embedrec.tune import write_choice
+
+    r = invoke("config")
+    assert "{" not in r.stdout and "\n  columns:\n    user: user_id\n" in r.stdout
+    out = write_choice(Config(), {"dim": 16, "weight_decay": 0.05, "metric": "rmse", "valid_metric": 0.9},
+                       tmp_path / "t.yaml", None)
+    text = out.read_text()
+    assert len(text.splitlines()) <= 10 and "{" not in text
+    cfg = load_config(out)
+    assert cfg.model.dim == 16 and cfg.train.weight_decay_user == 0.05
+
+
+# ------------------------------------------------------------------------------------------ row 14: terminal layout
+
+def test_metrics_table_has_metrics_as_rows(int_run):
+    _, run = int_run
+    r = invoke("evaluate", "--run", run, "--format", "table", "-q")
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["metric", "model", "global_mean", "biases", "most_popular"]
+    assert [x.split()[0] for x in lines[1:3]] == ["rmse", "mae"]
+    assert max(len(x) for x in lines) <= 80
+    tsv = invoke("evaluate", "--run", run, "--format", "tsv", "-q")
+    assert tsv.stdout.splitlines()[0].startswith("split\tmodel\t")  # machine formats keep a row per model
+
+
+def test_log_lines_go_above_a_live_bar():
+    from tqdm import tqdm
+
+    from embedrec.cli import _BarAwareHandler
+
+    stream = io.StringIO()
+    log = logging.getLogger("embedrec.test-bar")
+    handler = _BarAwareHandler(stream)
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        with tqdm(total=3, file=stream, desc="train") as bar:
+            bar.update(1)
+            log.warning("early stop after epoch 31")
+        lines = stream.getvalue().replace("\r", "\n").splitlines()
+        assert "early stop after epoch 31" in lines  # a line of its own, not glued to the bar
+    finally:
+        log.removeHandler(handler)
+
+
+# ------------------------------------------------------------------------------------------ row 17: train --run
+
+def test_train_run_option_and_exact_resume_hint(int_run, tmp_path, monkeypatch):
+    import embedrec.train
+    from embedrec.errors import Interrupted
+
+    sets, _ = int_run
+    seen = {}
+
+    def fake(cfg, resume=False, progress=False):
+        seen["dir"] = cfg.run.dir
+        raise Interrupted("training interrupted in epoch 3; the checkpoint of epoch 2 is in X/checkpoint.pt: "
+                          "continue with the same command plus --resume")
+
+    monkeypatch.setattr(embedrec.train, "train_run", fake)
+    r = invoke("train", "--run", tmp_path / "my run", "--set", "train.lr=0.02")
+    assert r.exit_code == 130 and seen["dir"] == str(tmp_path / "my run")
+    assert r.stderr == ("error: training interrupted in epoch 3; the checkpoint of epoch 2 is in X/checkpoint.pt: "
+                        f"continue with embedrec train --set train.lr=0.02 --run '{tmp_path / 'my run'}' --resume\n")
+
+
+# ------------------------------------------------------------------------------------------ row 7: tune-dims
+
+def test_tune_dims_keeps_trials_only_for_the_same_config(int_run, tmp_path, caplog):
+    from embedrec.config import load_config
+    from embedrec.tune import fourth_root, sweep, trial_config_hash
+
+    sets, _ = int_run
+    overrides = [s for s in sets if s != "--set"] + ["model.dim=4", "train.epochs=2", "tune.workers=1",
+                                                     "tune.threads=1", f"tune.dir={tmp_path / 'tune'}"]
+    cfg = load_config(None, overrides)
+    d = fourth_root(30)
+    first = sweep(cfg, [d])
+    again = sweep(cfg, [d])
+    assert again["trials"][0]["seconds"] == first["trials"][0]["seconds"]  # kept
+    changed = load_config(None, overrides + ["train.lr=0.02"])
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        third = sweep(changed, [d])
+    assert "1 earlier trials in" in caplog.text and "they are not reused" in caplog.text
+    assert third["trials"][0]["config_hash"] != first["trials"][0]["config_hash"]
+    base = cfg.to_dict()
+    manifest = {"inputs": {"a": "1"}}
+    h = trial_config_hash(base, 8, None, manifest)
+    assert h == trial_config_hash({**base, "run": {"dir": "elsewhere"}}, 8, None, manifest)  # paths do not count
+    assert h != trial_config_hash(base, 16, None, manifest)
+    assert h != trial_config_hash(changed.to_dict(), 8, None, manifest)
+
+
+# ------------------------------------------------------------------------------------------ row 13: threads
+
+def test_choose_threads():
+    from embedrec.threads import SMALL_WORK, choose_threads
+
+    big = SMALL_WORK
+    assert choose_threads(10, 8, 3, cpus=2, load=9.0) == 3  # an explicit request wins
+    assert choose_threads(70_000, 128, 0, cpus=16, load=0.0) == 1  # ML-100K is small
+    assert choose_threads(big, 1, 0, cpus=16, load=0.0) == 16
+    assert choose_threads(big, 1, 0, cpus=16, load=5.5) == 10
+    assert choose_threads(big, 1, 0, cpus=2, load=0.5) == 1  # fewer than 2 cores free
+    assert choose_threads(big, 1, 0, cpus=8, load=6.2) == 1
+    assert choose_threads(big, 1, 0, cpus=8, load=5.9) == 2
+    assert choose_threads(big, 1, 0) >= 1  # this machine's own numbers
+
+
+# ------------------------------------------------------------------------------------------ row 37
+
+def test_readme_outputs_are_ignored_by_git():
+    lines = (Path(__file__).parents[1] / ".gitignore").read_text().splitlines()
+    assert "/out/" in lines and "/configs/tuned.yaml" in lines

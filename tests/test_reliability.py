@@ -1,0 +1,497 @@
+"""Red-team findings (reviews/reliability.md): each test reproduces one row and checks the fix."""
+
+import errno
+import fcntl
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from embedrec.cli import main
+from embedrec.errors import ArtifactError, first_line, shorten
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def one_line(r) -> str:
+    """The stderr of a failed command: exactly one line, no traceback."""
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def write_csv(path: Path, n_users=30, n_movies=20, seed=0, extra: str = "") -> Path:
+    rng = np.random.default_rng(seed)
+    rows = ["user_id,movie_id,rating,timestamp"]
+    for u in range(1, n_users + 1):
+        for m in rng.choice(np.arange(1, n_movies + 1), size=12, replace=False):
+            rows.append(f"{u},{m},{rng.integers(1, 6)},{1000 + u * 50 + int(m)}")
+    path.write_text("\n".join(rows) + "\n" + extra)
+    return path
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A tiny dataset and an explicit model trained on it (adam, 2 epochs): (dataset dir, run dir)."""
+    tmp = tmp_path_factory.mktemp("rel")
+    csv = write_csv(tmp / "ratings.csv")
+    ds, run = tmp / "ds", tmp / "run"
+    r = invoke("ingest", "-q", csv, "-o", ds)
+    assert r.exit_code == 0, r.stderr
+    r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--set", f"run.dir={run}", "--set", "model.dim=4",
+               "--set", "train.epochs=2", "--set", "model.objective=explicit", "--set", "train.optimizer=adam",
+               "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    return ds, run
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    shutil.copytree(run, dest, symlinks=True)
+    return dest
+
+
+def current(run: Path) -> Path:
+    return Path(os.path.realpath(run / "current"))
+
+
+def flip(path: Path, offset: int | None = None, mask: int = 0x40) -> None:
+    b = bytearray(path.read_bytes())
+    b[len(b) // 2 if offset is None else offset] ^= mask
+    path.write_bytes(bytes(b))
+
+
+# ------------------------------------------------------------------------------------------ integrity (5, 6, 14)
+
+def test_bit_flip_in_factors_is_refused_not_served(base, tmp_path):  # row 5
+    run = copy_run(base[1], tmp_path / "flip")
+    p = current(run) / "user_factors.npy"
+    flip(p, offset=p.stat().st_size - 5)
+    r = invoke("recommend", "--run", run, "--user", "1", "-k", "3")
+    assert r.exit_code == 1
+    assert one_line(r) == (f"error: run artifact '{p}' does not match its checksum (damaged or modified); "
+                           "rerun 'embedrec train'")
+
+
+def test_empty_npy_names_the_file(base, tmp_path):  # row 6
+    run = copy_run(base[1], tmp_path / "empty")
+    p = current(run) / "movie_factors.npy"
+    size = p.stat().st_size
+    p.write_bytes(b"")
+    r = invoke("recommend", "--run", run, "--user", "1")
+    assert r.exit_code == 1
+    assert one_line(r) == (f"error: run artifact '{p}' is damaged (0 bytes, its manifest says {size:,}); "
+                           "rerun 'embedrec train'")
+
+
+def test_bit_flip_in_faiss_index_is_refused(base, tmp_path):  # row 5
+    from embedrec import index as ix
+    from embedrec.run import load_run
+
+    run = copy_run(base[1], tmp_path / "faiss")
+    flip(current(run) / ix.COS_FILE)
+    rn = load_run(run)
+    d = rn.manifest["model"]["dim"]
+    with pytest.raises(ArtifactError, match=r"index '.*movies_cos\.faiss' does not match its checksum .*index rebuild"):
+        ix.load_index(rn.path / ix.COS_FILE, rn.manifest["index"], "cos", rn.manifest["n_movies"], d)
+
+
+def test_edited_run_manifest_is_refused(base, tmp_path):
+    run = copy_run(base[1], tmp_path / "man")
+    p = current(run) / "manifest.json"
+    m = json.loads(p.read_text())
+    m["global_mean"] = 4.9
+    p.write_text(json.dumps(m))
+    r = invoke("recommend", "--run", run, "--user", "1")
+    assert r.exit_code == 1
+    assert one_line(r) == f"error: run manifest '{p}' does not match its checksum (damaged or edited); rerun 'embedrec train'"
+
+
+def test_damaged_dataset_file_is_named(base, tmp_path):  # row 14
+    from embedrec.dataset import load_dataset
+
+    ds = tmp_path / "ds"
+    shutil.copytree(base[0], ds)
+    p = ds / "train.parquet"
+    flip(p, offset=p.stat().st_size // 4, mask=0x01)
+    with pytest.raises(ArtifactError) as e:
+        load_dataset(ds)
+    assert str(e.value) == (f"prepared dataset file '{p}' does not match its checksum (damaged or modified); "
+                            "rerun 'embedrec ingest --overwrite'")
+
+
+def test_dataset_parquet_has_page_checksums(base):
+    import pyarrow.parquet as pq
+
+    md = pq.ParquetFile(base[0] / "train.parquet").metadata
+    assert md.num_rows > 0
+    m = json.loads((base[0] / "manifest.json").read_text())
+    assert set(m["files"]) == {"users.parquet", "movies.parquet", "train.parquet", "valid.parquet", "test.parquet"}
+    assert m["fingerprint"] and m["manifest_sha256"]
+
+
+def test_verify_command(base, tmp_path):
+    r = invoke("verify", base[1])
+    assert r.exit_code == 0 and r.stdout.startswith(f"ok: run '{current(base[1])}': ")
+    r = invoke("verify", base[0])
+    assert r.exit_code == 0 and r.stdout.startswith(f"ok: dataset '{base[0]}': 5 files")
+    run = copy_run(base[1], tmp_path / "v")
+    flip(current(run) / "state_dict.pt")  # a file no command reads on start: only verify sees it
+    r = invoke("verify", run)
+    assert r.exit_code == 1
+    assert one_line(r) == (f"error: run file '{current(run) / 'state_dict.pt'}' is missing or does not match its "
+                           "checksum; rerun 'embedrec train'")
+    r = invoke("verify", tmp_path)
+    assert r.exit_code == 1 and "is neither a run" in one_line(r)
+
+
+# ---------------------------------------------------------------------------------- dataset pinning (22, 23)
+
+def test_run_pins_its_dataset(base, tmp_path):  # rows 22, 23
+    from embedrec.run import load_run, run_dataset
+
+    run = load_run(base[1])
+    rec = run.manifest["dataset"]
+    assert Path(rec["path"]).is_absolute() and rec["files_fingerprint"]
+    assert run_dataset(run).n_users == run.manifest["n_users"]
+    other = tmp_path / "reingested"  # same ratings, same counts, another split seed
+    r = invoke("ingest", "-q", base[0].parent / "ratings.csv", "-o", other, "--set", "split.seed=89")
+    assert r.exit_code == 0, r.stderr
+    with pytest.raises(ArtifactError, match=r"^dataset '.*reingested' is not the one run '.*' was trained on"):
+        run_dataset(run, other)
+
+
+# ------------------------------------------------------------------------------- dataset read during swap (24)
+
+def test_loading_while_the_dataset_is_replaced_never_mixes(base, tmp_path):  # row 24
+    from embedrec.dataset import load_dataset
+    from embedrec.fsutil import _exchange
+
+    a, b = tmp_path / "mix", tmp_path / "other"
+    shutil.copytree(base[0], a)
+    r = invoke("ingest", "-q", base[0].parent / "ratings.csv", "-o", b, "--set", "split.seed=7")
+    assert r.exit_code == 0
+    ref = {load_dataset(p).manifest["fingerprint"]: load_dataset(p) for p in (a, b)}
+    if not _exchange(a, b):
+        pytest.skip("no renameat2 here")
+    stop = threading.Event()
+
+    def swapper():
+        while not stop.is_set():
+            _exchange(a, b)
+            time.sleep(0.0005)
+
+    t = threading.Thread(target=swapper, daemon=True)
+    t.start()
+    try:
+        for _ in range(60):
+            ds = load_dataset(a)
+            want = ref[ds.manifest["fingerprint"]]
+            for s in ("train", "test"):
+                np.testing.assert_array_equal(ds.splits[s].movie, want.splits[s].movie)
+            assert ds.movies["movie_id"].tolist() == want.movies["movie_id"].tolist()
+    finally:
+        stop.set()
+        t.join()
+
+
+# ---------------------------------------------------------------------------------- native memory (3, 4, 26)
+
+def _rewrite_manifest(ds: Path) -> None:
+    from embedrec.fsutil import file_entry, fingerprint_of, seal
+
+    m = json.loads((ds / "manifest.json").read_text())
+    m["files"] = {n: file_entry(ds / n) for n in m["files"]}
+    m["fingerprint"] = fingerprint_of(m["files"])
+    (ds / "manifest.json").write_text(json.dumps(seal(m)))
+
+
+@pytest.mark.parametrize("col,value", [("movie_idx", None), ("user_idx", -7)])
+def test_out_of_range_indices_are_refused_before_training(base, tmp_path, col, value):  # rows 3, 4
+    ds = tmp_path / "oob"
+    shutil.copytree(base[0], ds)
+    p = ds / "train.parquet"
+    df = pd.read_parquet(p)
+    n = json.loads((ds / "manifest.json").read_text())["counts"]["movies"]
+    df.loc[5, col] = n if value is None else value
+    df.to_parquet(p, index=False)
+    _rewrite_manifest(ds)  # a crafted dataset: checksums consistent, indices not
+    r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'r'}",
+               "--set", "train.epochs=1", "--set", "model.dim=2")
+    assert r.exit_code == 1
+    bad, limit = (n, n) if value is None else (value, json.loads((ds / "manifest.json").read_text())["counts"]["users"])
+    assert one_line(r) == (f"error: prepared dataset file '{p}' is damaged: {col} {bad} outside [0, {limit}); "
+                           "rerun 'embedrec ingest --overwrite'")
+
+
+def test_kernel_cache_is_private_and_checked(tmp_path, monkeypatch):  # row 26
+    from embedrec import sgd
+
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setattr(sgd, "_lib", None)
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "c"))
+    kdir = tmp_path / "c" / "kernels"
+    kdir.mkdir(parents=True)
+    os.chmod(kdir, 0o777)
+    sgd.load()
+    assert (kdir.stat().st_mode & 0o777) == 0o700
+    (so,) = kdir.glob("mf_sgd-*.so")
+    good = so.read_bytes()
+    assert (kdir / (so.name + ".sha256")).read_text().strip() == __import__("hashlib").sha256(good).hexdigest()
+    so.unlink()  # (a new file: this process has the old one mapped)
+    so.write_bytes(good[:5000])  # truncated: loading it would be a Bus error
+    monkeypatch.setattr(sgd, "_lib", None)
+    sgd.load()
+    assert so.read_bytes() == good
+    so.unlink()
+    so.write_bytes(good + b"planted")  # altered: not loaded, rebuilt
+    monkeypatch.setattr(sgd, "_lib", None)
+    sgd.load()
+    assert so.read_bytes() == good
+    monkeypatch.setattr(sgd, "_lib", None)
+
+
+# ---------------------------------------------------------------------------------------------- data loss (27)
+
+def test_overwrite_refuses_a_folder_embedrec_did_not_write(base, tmp_path, monkeypatch):  # row 27
+    foreign = tmp_path / "thesis"
+    (foreign / "ch").mkdir(parents=True)
+    (foreign / "notes.txt").write_text("precious")
+    csv = base[0].parent / "ratings.csv"
+    r = invoke("ingest", "-q", csv, "-o", foreign, "--overwrite")
+    assert r.exit_code == 1
+    assert one_line(r) == (f"error: '{foreign}' exists and holds files embedrec did not write (ch/, notes.txt); "
+                           "--overwrite only replaces a folder embedrec wrote: choose an empty or new folder")
+    r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", foreign, "--overwrite")
+    assert r.exit_code == 1 and "holds files embedrec did not write" in one_line(r)
+    assert (foreign / "notes.txt").read_text() == "precious"
+    # what embedrec wrote is replaced as before
+    assert invoke("ingest", "-q", csv, "-o", tmp_path / "d").exit_code == 0
+    assert invoke("ingest", "-q", csv, "-o", tmp_path / "d", "--overwrite").exit_code == 0
+    assert invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", tmp_path / "e").exit_code == 0
+    assert invoke("export", "-q", "--run", base[1], "--to", "csv", "-o", tmp_path / "e", "--overwrite").exit_code == 0
+    assert (tmp_path / "e" / "movies.csv").exists() and not (tmp_path / "e" / "movie_factors.npy").exists()
+    monkeypatch.chdir(tmp_path / "d")
+    r = invoke("ingest", "-q", csv, "-o", ".", "--overwrite")
+    assert r.exit_code == 1
+    assert one_line(r) == ("error: output directory '.' is the current folder or one above it; choose a new "
+                           "subfolder instead")
+
+
+# ------------------------------------------------------------------------------ hostile input (1, 15-18, 25)
+
+def test_yaml_alias_bomb_is_a_short_error(tmp_path):  # row 1
+    lines = ["train:", "  lr:", '    - &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, cur in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"    - &{cur} [{','.join(['*' + prev] * 9)}]")
+    p = tmp_path / "bomb.yaml"
+    p.write_text("\n".join(lines) + "\n")
+    t0 = time.perf_counter()
+    r = invoke("config", "-c", p)
+    assert time.perf_counter() - t0 < 10
+    assert r.exit_code == 2
+    line = one_line(r)
+    assert line.startswith(f"error: config key 'train.lr' in {p}: expected a number, got list [") and len(line) < 300
+
+
+def test_scientific_notation_and_non_finite_floats(tmp_path):  # rows 18, 20
+    r = invoke("config", "--set", "train.lr=1e-3", "--set", "model.init_std=5e-2")
+    assert r.exit_code == 0 and "lr: 0.001" in r.stdout and "init_std: 0.05" in r.stdout
+    p = tmp_path / "c.yaml"
+    p.write_text("train:\n  lr: 1e-4\n")
+    r = invoke("config", "-c", p)
+    assert r.exit_code == 0 and "lr: 0.0001" in r.stdout
+    r = invoke("config", "--set", "train.lr=.inf")
+    assert r.exit_code == 2
+    assert one_line(r) == "error: config key 'train.lr' (from --set): expected a finite number, got inf"
+
+
+def test_threads_and_eval_k_are_bounded():  # rows 19, 29 (config part)
+    r = invoke("config", "--set", "train.threads=100000")
+    assert r.exit_code == 2 and one_line(r) == "error: config key 'train.threads': 100000 is above the maximum 256"
+    r = invoke("config", "--set", "train.eval_k=[1000000000]")
+    assert r.exit_code == 2
+    assert one_line(r) == "error: config key 'train.eval_k': 1000000000 is above the maximum 10000"
+
+
+def test_zip_bomb_is_refused_and_leaves_nothing(tmp_path):  # row 15
+    z = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("ml-latest-small/ratings.csv", b"userId,movieId,rating,timestamp\n" + b"\0" * (8 << 20))
+        zf.writestr("ml-latest-small/movies.csv", "movieId,title,genres\n1,A (1990),Drama\n")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = Path(tempfile.gettempdir()) / f"embedrec-zip-{dead.pid}-leftover"
+    stale.mkdir(exist_ok=True)
+    before = set(Path(tempfile.gettempdir()).glob(f"embedrec-zip-{os.getpid()}-*"))
+    r = invoke("ingest", "-q", z, "-o", tmp_path / "out")
+    assert r.exit_code == 1
+    line = one_line(r)
+    assert line.startswith(f"error: {z}: member 'ml-latest-small/ratings.csv' would expand to 8.0 MiB from ")
+    assert "(more than 200x)" in line
+    assert not stale.exists()  # a killed ingest's leftover (dead pid) is swept
+    assert set(Path(tempfile.gettempdir()).glob(f"embedrec-zip-{os.getpid()}-*")) == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_infinite_and_huge_ratings_are_refused(tmp_path):  # row 16
+    p = write_csv(tmp_path / "inf.csv", extra="3,4,inf,1\n")
+    r = invoke("ingest", "-q", p, "-o", tmp_path / "o")
+    assert r.exit_code == 1
+    n = len(p.read_text().splitlines())
+    assert one_line(r) == f"error: {p}:{n}: rating inf is not a finite number; fix or remove that line"
+    p = write_csv(tmp_path / "big.csv", extra="3,4,1e30,1\n")
+    r = invoke("ingest", "-q", p, "-o", tmp_path / "o")
+    assert r.exit_code == 1 and one_line(r) == f"error: {p}:{n}: rating 1e+30 is beyond 1e+09; fix or remove that line"
+
+
+def test_hostile_values_give_short_lines(tmp_path):  # row 17
+    p = write_csv(tmp_path / "long.csv", extra="3," + "9" * 100_000 + "x,4,1\n")
+    r = invoke("ingest", "-q", p, "-o", tmp_path / "o")
+    assert r.exit_code == 1 and len(one_line(r)) < 300 and f"{p}:" in one_line(r)
+    g = tmp_path / "gz.csv"
+    g.write_bytes(gzip.compress(write_csv(tmp_path / "plain.csv").read_bytes()))
+    r = invoke("ingest", "-q", g, "-o", tmp_path / "o")
+    assert r.exit_code == 1
+    assert one_line(r) == (f"error: {g}: the file is gzip-compressed; name it with a .gz extension (e.g. "
+                           "ratings.csv.gz) or decompress it")
+    p = write_csv(tmp_path / "hugeid.csv", extra="99999999999999999999999,4,3,1\n")
+    r = invoke("ingest", "-q", p, "-o", tmp_path / "o")
+    n = len(p.read_text().splitlines())
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: {p}:{n}: column 'user_id' '99999999999999999999999'")
+    assert shorten("x" * 1000, 20) == "xxxxxxxx[...]xxxxxxx" and first_line(IndexError()) == "IndexError"
+
+
+def test_undecodable_bytes_in_pairs_and_users_files(base, tmp_path):  # row 25
+    p = tmp_path / "p_bin.csv"
+    p.write_bytes(b"1,2\n" + bytes(range(128, 256)) + b"\n")
+    r = invoke("predict", "--run", base[1], "--pairs", p)
+    assert r.exit_code == 1
+    assert one_line(r) == f"error: {p}:2: cannot decode byte 0x80 as UTF-8; save the file as UTF-8 text (one entry per line)"
+    r = invoke("recommend", "--run", base[1], "--users", "-", input=b"1\n\xff\xfe\n")
+    assert r.exit_code == 1
+    assert r.stderr.strip().endswith("error: <stdin>:2: cannot decode byte 0xff as UTF-8; save the file as UTF-8 "
+                                     "text (one entry per line)")
+
+
+# --------------------------------------------------------------------------------------- concurrency (11, 12, 21)
+
+def _hold_lock(path: Path, text: str):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, text.encode(), 0)
+    return fd
+
+
+def test_second_writer_of_a_run_is_refused(base, tmp_path):  # row 12
+    run = copy_run(base[1], tmp_path / "busy")
+    fd = _hold_lock(run / ".lock", "4242 embedrec train\n")
+    try:
+        r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", f"run.dir={run}",
+                   "--set", "train.epochs=1")
+        assert r.exit_code == 1
+        assert one_line(r) == (f"error: another embedrec train is writing '{run}' (pid 4242); wait for it to finish, "
+                               "or use another run.dir")
+        r = invoke("index", "rebuild", "--run", run)
+        assert r.exit_code == 1 and one_line(r).startswith(f"error: another embedrec train is writing '{run}'")
+    finally:
+        os.close(fd)
+    assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0  # the lock died with its holder
+
+
+def test_publish_keeps_a_folder_a_reader_holds(base, tmp_path):  # row 11
+    from embedrec.config import Config
+    from embedrec.recommend import Recommender
+    from embedrec.run import rebuild_index
+
+    run = copy_run(base[1], tmp_path / "held")
+    rec = Recommender.open(run)
+    held = rec.run.path
+    for _ in range(3):
+        rebuild_index(run, Config().index)
+    assert held.exists() and current(run) != held
+    assert len(rec.similar(0, 3)[0]) == 3  # the long-lived reader still answers from its folder
+    folders = sorted(p.name for p in run.glob("artifacts-*"))
+    del rec
+    import gc
+
+    gc.collect()
+    rebuild_index(run, Config().index)
+    assert not held.exists() and len(list(run.glob("artifacts-*"))) == 2, folders
+
+
+def test_ingest_sweeps_killed_writers_temp_folders_and_locks(base, tmp_path):  # row 21
+    csv = base[0].parent / "ratings.csv"
+    out = tmp_path / "ds"
+    assert invoke("ingest", "-q", csv, "-o", out).exit_code == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for name in (f".ds.tmp-{dead.pid}-abc", ".ds.tmp-9y8jrc5f", f".ds.old-{dead.pid}"):
+        (tmp_path / name).mkdir()
+    assert invoke("ingest", "-q", csv, "-o", out, "--overwrite").exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ds")) == []
+    fd = _hold_lock(tmp_path / ".embedrec.ds.lock", "4243 embedrec ingest\n")
+    try:
+        r = invoke("ingest", "-q", csv, "-o", out, "--overwrite")
+        assert r.exit_code == 1
+        assert one_line(r) == (f"error: another embedrec ingest is writing '{out}' (pid 4243); wait for it to finish, "
+                               "or choose another output folder (-o / data.prepared)")
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------- faults (7, 13)
+
+def test_disk_full_is_one_line_naming_the_path(base, tmp_path, monkeypatch):  # row 7
+    import embedrec.export as ex
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ex, "tables", full)
+    out = tmp_path / "exp"
+    r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", out)
+    assert r.exit_code == 1
+    assert one_line(r) == f"error: no space left on device writing '{out}'; free space, or choose another -o folder"
+    assert not out.exists() and not list(tmp_path.glob(".exp.tmp-*"))
+    monkeypatch.setattr(ex, "tables", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file "
+                                                                                      "system", str(out / "x"))))
+    r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", out)
+    assert r.exit_code == 1
+    assert one_line(r) == f"error: read-only file system writing '{out / 'x'}'; choose another -o folder"
+
+
+def test_output_device_full_and_empty_messages(base, monkeypatch):  # rows 7, 13
+    import embedrec.output as output
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(output, "write_rows", full)
+    r = invoke("evaluate", "-q", "--run", base[1], "--format", "tsv")
+    assert r.exit_code == 1
+    assert one_line(r) == "error: cannot write the output (No space left on device); free space or write it elsewhere"
+
+    def empty(*a, **k):
+        raise IndexError()
+
+    monkeypatch.setattr(output, "write_rows", empty)
+    r = invoke("evaluate", "-q", "--run", base[1], "--format", "tsv")
+    assert r.exit_code == 1
+    assert one_line(r) == "error: internal error (IndexError: ); rerun with --traceback and report it"
