@@ -53,9 +53,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
+import torch  # noqa: E402
 
 from embedrec import metrics as M  # noqa: E402
-from embedrec.evaluate import csr, gather_csr, topk_from_scores  # noqa: E402
+from embedrec.evaluate import csr, gather_csr  # noqa: E402
 
 # embedrec variants: name -> config overrides (``--set`` syntax). The defaults are the headline row.
 EMBEDREC_VARIANTS: dict[str, list[str]] = {"embedrec (defaults)": []}
@@ -64,36 +65,37 @@ K = 10
 PROTOCOLS = ("ml100k-time", "ml100k-random", "synthetic")
 
 # Small honest grids, tuned on validation NDCG@10. The synthetic scale is frugal (fewer points, iterations).
+# The key a model is fit along (iterations, epochs) is one path of checkpoints, so its values cost one fit.
 GRIDS = {
     "ml100k": {
-        "ALS": {"factors": [32, 64, 128], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 5.0, 20.0],
+        "ALS": {"factors": [32, 64, 128], "regularization": [0.1, 1.0, 10.0, 100.0], "alpha": [1.0, 5.0, 20.0],
                 "iterations": [15, 30]},
-        "BPR": {"factors": [64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01],
+        "BPR": {"factors": [64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.01],
                 "iterations": [100, 300]},
-        "EASE": {"lambda": [50.0, 100.0, 250.0, 500.0, 1000.0]},
+        "EASE": {"lambda": [50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0]},
         "LightFM": {"no_components": [32, 64], "learning_rate": [0.05], "item_alpha": [0.0, 1e-6],
-                    "epochs": [10, 30]},
+                    "epochs": [10, 30, 50]},
     },
     "ml100k-quick": {
-        "ALS": {"factors": [64], "regularization": [0.1, 1.0], "alpha": [5.0, 20.0], "iterations": [15]},
-        "BPR": {"factors": [64], "learning_rate": [0.05], "regularization": [0.001, 0.01], "iterations": [100]},
+        "ALS": {"factors": [64], "regularization": [1.0, 10.0], "alpha": [5.0, 20.0], "iterations": [15]},
+        "BPR": {"factors": [64], "learning_rate": [0.05], "regularization": [0.01], "iterations": [100]},
         "EASE": {"lambda": [250.0, 500.0]},
         "LightFM": {"no_components": [64], "learning_rate": [0.05], "item_alpha": [0.0], "epochs": [10, 30]},
     },
     "synthetic": {
-        "ALS": {"factors": [64, 128], "regularization": [0.1, 1.0], "alpha": [10.0], "iterations": [10]},
-        "BPR": {"factors": [64], "learning_rate": [0.05], "regularization": [0.001, 0.01], "iterations": [50]},
+        "ALS": {"factors": [64], "regularization": [300.0, 1000.0], "alpha": [20.0], "iterations": [5, 10]},
+        "BPR": {"factors": [64], "learning_rate": [0.01], "regularization": [0.01], "iterations": [20, 40]},
         "EASE": {"lambda": [500.0, 2000.0]},
-        "LightFM": {"no_components": [64], "learning_rate": [0.05], "item_alpha": [0.0], "epochs": [5, 15]},
+        "LightFM": {"no_components": [64], "learning_rate": [0.05], "item_alpha": [0.0], "epochs": [3, 6]},
     },
     "synthetic-quick": {
-        "ALS": {"factors": [64], "regularization": [0.1, 1.0], "alpha": [10.0], "iterations": [10]},
-        "BPR": {"factors": [64], "learning_rate": [0.05], "regularization": [0.001], "iterations": [50]},
+        "ALS": {"factors": [64], "regularization": [300.0], "alpha": [20.0], "iterations": [5, 10]},
+        "BPR": {"factors": [64], "learning_rate": [0.01], "regularization": [0.01], "iterations": [30]},
         "EASE": {"lambda": [500.0, 2000.0]},
-        "LightFM": {"no_components": [64], "learning_rate": [0.05], "item_alpha": [0.0], "epochs": [5]},
+        "LightFM": {"no_components": [64], "learning_rate": [0.05], "item_alpha": [0.0], "epochs": [3, 6]},
     },
 }
-EASE_MAX_ITEMS = 8000  # EASE's Gram inverse is O(items^3): above this it uses the most popular items only
+EASE_MAX_ITEMS = 5000  # EASE's Gram inverse is O(items^3): above this it uses the most popular items only
 VALID_USERS_MAX = 20000  # validation scores a seeded sample of this many users (test: all users)
 
 
@@ -183,7 +185,9 @@ class Evaluator:
             scores[:, self.unseen_items] = -np.inf
             r, c, _ = gather_csr(self.seen[0], self.seen[1], rows)
             scores[r, c] = -np.inf
-            top = topk_from_scores(scores, K)[0]
+            vals, top = torch.topk(torch.from_numpy(scores), min(K, self.n_items), dim=1)  # 7x np.argpartition
+            top = top.numpy()
+            top[vals.numpy() == -np.inf] = -1
             _, t_idx, lens = gather_csr(self.target[0], self.target[1], rows)
             t_ptr = np.concatenate([[0], np.cumsum(lens)])
             hits = M.hit_matrix(top, t_ptr, t_idx)
@@ -208,43 +212,48 @@ def factor_scorer(U, V, b=None):
 
 
 # ------------------------------------------------------------------------------------------------ peers
-# Each fit function: (rows u, rows i, n_users, n_items, params) -> (scorer, fit seconds)
+# Each fit function: (rows u, rows i, n_users, n_items, params, steps) -> yields (steps done, scorer, fit seconds
+# so far) at each of the ascending ``steps`` (iterations or epochs): a path of checkpoints in one run, so a grid
+# over iterations costs one fit. ``steps`` is [None] for models without such a knob.
 
-def fit_most_popular(u, i, n_users, n_items, params):
+def fit_most_popular(u, i, n_users, n_items, params, steps=(None,)):
     t = time.perf_counter()
     pop = np.bincount(i, minlength=n_items).astype(np.float32)
     secs = time.perf_counter() - t
-    return (lambda rows: np.broadcast_to(pop, (rows.size, n_items))), secs
+    yield None, (lambda rows: np.broadcast_to(pop, (rows.size, n_items))), secs
 
 
-def fit_als(u, i, n_users, n_items, params):
+def _implicit_path(cls, u, i, n_users, n_items, params, steps):
+    from threadpoolctl import threadpool_limits
+
+    X = matrix(u, i, n_users, n_items)
+    with threadpool_limits(1, "blas"):  # implicit checks the BLAS threads when the model is made, and fits
+        model = cls(random_state=0, num_threads=THREADS, iterations=steps[0], **params)
+    done, secs = 0, 0.0
+    for n in steps:
+        model.iterations = n - done  # fit() continues from the current factors
+        with threadpool_limits(1, "blas"):
+            t = time.perf_counter()
+            model.fit(X, show_progress=False)
+            secs += time.perf_counter() - t
+        done = n
+        # implicit's BPR keeps the item bias as the last item column (the user column there is 1)
+        yield n, factor_scorer(model.user_factors, model.item_factors), secs
+
+
+def fit_als(u, i, n_users, n_items, params, steps):
     from implicit.cpu.als import AlternatingLeastSquares
-    from threadpoolctl import threadpool_limits
 
-    X = matrix(u, i, n_users, n_items)
-    with threadpool_limits(1, "blas"):  # implicit checks the BLAS threads when the model is made
-        model = AlternatingLeastSquares(random_state=0, num_threads=THREADS, **params)
-        t = time.perf_counter()
-        model.fit(X, show_progress=False)
-        secs = time.perf_counter() - t
-    return factor_scorer(model.user_factors, model.item_factors), secs
+    yield from _implicit_path(AlternatingLeastSquares, u, i, n_users, n_items, params, steps)
 
 
-def fit_bpr(u, i, n_users, n_items, params):
+def fit_bpr(u, i, n_users, n_items, params, steps):
     from implicit.cpu.bpr import BayesianPersonalizedRanking
-    from threadpoolctl import threadpool_limits
 
-    X = matrix(u, i, n_users, n_items)
-    with threadpool_limits(1, "blas"):  # implicit checks the BLAS threads when the model is made
-        model = BayesianPersonalizedRanking(random_state=0, num_threads=THREADS, **params)
-        t = time.perf_counter()
-        model.fit(X, show_progress=False)
-        secs = time.perf_counter() - t
-    # implicit's BPR keeps the item bias as the last item column (the user column there is 1)
-    return factor_scorer(model.user_factors, model.item_factors), secs
+    yield from _implicit_path(BayesianPersonalizedRanking, u, i, n_users, n_items, params, steps)
 
 
-def fit_ease(u, i, n_users, n_items, params):
+def fit_ease(u, i, n_users, n_items, params, steps=(None,)):
     """EASE (Steck 2019): B = I - P / diag(P), P = (X^T X + lambda I)^-1, zero diagonal; scores X B. Above
     EASE_MAX_ITEMS items, only the most popular EASE_MAX_ITEMS (of these rows) are modelled and recommended."""
     from scipy.linalg import lapack
@@ -279,20 +288,21 @@ def fit_ease(u, i, n_users, n_items, params):
         out = np.full((rows.size, n_items), -np.inf, np.float32)
         out[:, keep] = s
         return out
-    return score, secs
+    yield None, score, secs
 
 
-def fit_lightfm(u, i, n_users, n_items, params):
+def fit_lightfm(u, i, n_users, n_items, params, steps):
     from lightfm import LightFM
 
-    p = dict(params)
-    epochs = p.pop("epochs")
     X = matrix(u, i, n_users, n_items).tocoo()
-    model = LightFM(loss="warp", random_state=0, **p)
-    t = time.perf_counter()
-    model.fit(X, epochs=epochs, num_threads=THREADS)
-    secs = time.perf_counter() - t
-    return factor_scorer(model.user_embeddings, model.item_embeddings, model.item_biases), secs
+    model = LightFM(loss="warp", random_state=0, **params)
+    done, secs = 0, 0.0
+    for n in steps:
+        t = time.perf_counter()
+        model.fit_partial(X, epochs=n - done, num_threads=THREADS)
+        secs += time.perf_counter() - t
+        done = n
+        yield n, factor_scorer(model.user_embeddings, model.item_embeddings, model.item_biases), secs
 
 
 def lightfm_available() -> str | None:
@@ -303,8 +313,17 @@ def lightfm_available() -> str | None:
         return f"LightFM: not installable here ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
 
 
-PEERS = {"implicit ALS": (fit_als, "ALS"), "implicit BPR": (fit_bpr, "BPR"), "EASE": (fit_ease, "EASE"),
-         "LightFM WARP": (fit_lightfm, "LightFM")}
+# name -> (fit function, grid key, the grid's key fit along one path: iterations / epochs, or None)
+PEERS = {"implicit ALS": (fit_als, "ALS", "iterations"), "implicit BPR": (fit_bpr, "BPR", "iterations"),
+         "EASE": (fit_ease, "EASE", None), "LightFM WARP": (fit_lightfm, "LightFM", "epochs")}
+
+
+def fit_once(fn, step_key, u, i, n_users, n_items, params):
+    """The model at ``params`` (steps included): (scorer, fit seconds)."""
+    p = dict(params)
+    steps = [p.pop(step_key)] if step_key else [None]
+    *_, (_, scorer, secs) = fn(u, i, n_users, n_items, p, steps)
+    return scorer, secs
 
 
 # ------------------------------------------------------------------------------------------------ embedrec
@@ -331,9 +350,7 @@ def _embedrec_dataset(u, i, vu, vi, n_users, n_items):
 def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides: list[str], info: dict | None = None):
     """Train embedrec in memory on these rows (valid rows, if any, for its own per-epoch selection) with the
     config ``overrides``; returns (user_factors, item_factors, item_bias or None, fit seconds). ``info`` (if
-    given) receives best_epoch, epochs_run, loss and the resolved model/train config."""
-    import torch
-
+    given) receives best_epoch, epochs_run, loss and dim."""
     from embedrec.config import load_config
     from embedrec.train import factors, fit
 
@@ -369,33 +386,34 @@ def run_split(sp_: Split, grids: dict, models: list[str], variants: dict[str, li
         out["models"][name] = {"ndcg": r["ndcg"], "recall": r["recall"], "coverage": r["coverage"],
                                "fit_seconds": secs, **extra}
 
-    scorer, secs = fit_most_popular(sp_.train_u, sp_.train_i, sp_.n_users, sp_.n_items, {})
+    scorer, secs = fit_once(fit_most_popular, None, sp_.train_u, sp_.train_i, sp_.n_users, sp_.n_items, {})
     record("most popular", scorer, secs, params={}, tune_seconds=0.0)
     for name in models:
-        fn, key = PEERS[name]
-        grid = grids[key] if tuned is None else {k: [v] for k, v in tuned.get(name, {}).items()}
+        fn, key, step_key = PEERS[name]
         t0 = time.perf_counter()
         best = None
-        for values in itertools.product(*grid.values()):
-            if tuned is not None:
-                best = (float("nan"), dict(zip(grid, values)))
-                break
-            params = dict(zip(grid, values))
-            try:
-                scorer, secs = fn(sp_.fit_u, sp_.fit_i, sp_.n_users, sp_.n_items, params)
-            except Exception as e:
-                log(f"{label}: {name} {params}: failed ({type(e).__name__}: {e})")
-                continue
-            v = float(valid_eval(scorer)["ndcg"].mean())
-            log(f"{label}: {name} {params}: valid NDCG@10 {v:.4f} ({secs:.1f}s)")
-            if best is None or v > best[0]:
-                best = (v, params)
-            del scorer
+        if tuned is not None:
+            best = (float("nan"), tuned[name]) if name in tuned else None
+        else:
+            grid = dict(grids[key])
+            steps = sorted(grid.pop(step_key)) if step_key else [None]
+            for values in itertools.product(*grid.values()):
+                params = dict(zip(grid, values))
+                try:
+                    for n, scorer, secs in fn(sp_.fit_u, sp_.fit_i, sp_.n_users, sp_.n_items, params, steps):
+                        at = {**params, step_key: n} if step_key else params
+                        v = float(valid_eval(scorer)["ndcg"].mean())
+                        log(f"{label}: {name} {at}: valid NDCG@10 {v:.4f} ({secs:.1f}s)")
+                        if best is None or v > best[0]:
+                            best = (v, at)
+                        del scorer
+                except Exception as e:
+                    log(f"{label}: {name} {params}: failed ({type(e).__name__}: {e})")
         tune_s = time.perf_counter() - t0
         if best is None:
             out["models"][name] = {"error": "every grid point failed"}
             continue
-        scorer, secs = fn(sp_.train_u, sp_.train_i, sp_.n_users, sp_.n_items, best[1])
+        scorer, secs = fit_once(fn, step_key, sp_.train_u, sp_.train_i, sp_.n_users, sp_.n_items, best[1])
         out["tuned"][name] = best[1]
         record(name, scorer, secs, params=best[1], valid_ndcg=best[0], tune_seconds=tune_s)
         del scorer
@@ -404,8 +422,11 @@ def run_split(sp_: Split, grids: dict, models: list[str], variants: dict[str, li
             info: dict = {}
             t0 = time.perf_counter()
             if tuned is None:
+                # its per-epoch validation scores as many users as the peers' validation does (a seeded sample)
+                sample = ([f"train.eval_users={VALID_USERS_MAX}"] if sp_.n_users > VALID_USERS_MAX
+                          and not any(o.startswith("train.eval_users=") for o in overrides) else [])
                 U, V, b, _ = fit_embedrec(sp_.fit_u, sp_.fit_i, sp_.n_users, sp_.n_items, sp_.valid_u, sp_.valid_i,
-                                          overrides, info)
+                                          [*overrides, *sample], info)
                 v = float(valid_eval(factor_scorer(U, V, b))["ndcg"].mean())
                 log(f"{label}: {name}: valid NDCG@10 {v:.4f}, best epoch {info['best_epoch']} of "
                     f"{info['epochs_run']} ({time.perf_counter() - t0:.1f}s)")
@@ -416,7 +437,8 @@ def run_split(sp_: Split, grids: dict, models: list[str], variants: dict[str, li
             U, V, b, secs = fit_embedrec(sp_.train_u, sp_.train_i, sp_.n_users, sp_.n_items, None, None,
                                          [*overrides, f"train.epochs={epochs}"], info)
             out["tuned"][name] = {"epochs": epochs}
-            params = {"overrides": overrides, "loss": info["loss"], "dim": info["dim"], "epochs": epochs}
+            params = {"overrides": overrides, "loss": info["loss"], "dim": info["dim"], "epochs": epochs,
+                      **({"selection_overrides": sample} if tuned is None and sample else {})}
             record(name, factor_scorer(U, V, b), secs, params=params, valid_ndcg=v, tune_seconds=tune_s,
                    embedrec=True)
         except Exception as e:
@@ -500,8 +522,6 @@ def main() -> None:
     if a.embedrec:
         variants[f"embedrec ({' '.join(a.embedrec)})"] = list(a.embedrec)
     protocols = a.only or list(PROTOCOLS)
-    import torch
-
     torch.set_num_threads(THREADS)
     lfm = lightfm_available()
     models = [m for m in PEERS if not (m == "LightFM WARP" and lfm)]

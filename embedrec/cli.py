@@ -23,6 +23,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class _State:
     traceback = False
     quiet = False
+    g_quiet = g_verbose = g_traceback = False  # -q/-v/--traceback given before the subcommand
     config_path = None  # -c and --set as given, to repeat them in hints (e.g. the exact resume command)
     overrides: tuple = ()
 
@@ -172,7 +173,8 @@ def common(fn):
     @click.option("--traceback", is_flag=True, help="Show the Python traceback on errors.")
     @functools.wraps(fn)
     def wrapper(config_path, overrides, quiet, verbose, traceback, **kw):
-        _State.traceback = traceback or verbose
+        quiet, verbose = quiet or _State.g_quiet, verbose or _State.g_verbose  # also accepted before the subcommand
+        _State.traceback = traceback or verbose or _State.g_traceback
         _State.quiet = quiet
         _State.config_path, _State.overrides = config_path, tuple(overrides)
         _setup_logging(quiet, verbose)
@@ -189,7 +191,10 @@ def common(fn):
 
 @click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="embedrec")
-def main():
+@click.option("-q", "--quiet", "g_quiet", is_flag=True, help="As the subcommand's -q (given before it).")
+@click.option("-v", "--verbose", "g_verbose", is_flag=True, help="As the subcommand's -v.")
+@click.option("--traceback", "g_traceback", is_flag=True, help="As the subcommand's --traceback.")
+def main(g_quiet, g_verbose, g_traceback):
     """Embedding-based movie recommendation: ingest MovieLens (or your own ratings), train a PyTorch
     matrix-factorization model, pick the embedding size, and serve top-K movies from a FAISS index.
 
@@ -199,6 +204,8 @@ def main():
       embedrec train
       embedrec recommend --user 196
     """
+    _State.g_quiet, _State.g_verbose, _State.g_traceback = g_quiet, g_verbose, g_traceback
+    _State.traceback = g_traceback or g_verbose
 
 
 # ----------------------------------------------------------------------------------------------- config
@@ -238,10 +245,9 @@ def ingest(cfg, source, output, overwrite, fmt):
       embedrec ingest ratings.csv -o data/prepared/mine --set data.columns.user=uid
       embedrec ingest ml-1m --set split.method=user_time --format json
     """
+    from embedrec.config import Config, set_explicit
     from embedrec.ingest import format_summary
     from embedrec.ingest import ingest as run_ingest
-
-    from embedrec.config import Config, set_explicit
 
     from_config = "data.prepared" in getattr(cfg, "_explicit", ()) or "data.source" in getattr(cfg, "_explicit", ())
     if source:
@@ -294,14 +300,13 @@ def train(cfg, resume, run_dir, fmt):
     \b
     Examples:
       embedrec train
-      embedrec train --set model.objective=implicit --set model.loss=bpr --set run.dir=runs/bpr
+      embedrec train -c configs/ml100k-explicit.yaml     # rating prediction (for predict)
       embedrec train --resume
       embedrec train --run runs/mine --set data.prepared=data/prepared/mine
     """
     from embedrec.errors import Interrupted
-    from embedrec.train import train_run
-
     from embedrec.run import run_lock
+    from embedrec.train import train_run
 
     if run_dir:
         from embedrec.config import set_explicit
@@ -429,8 +434,15 @@ def recommend(cfg, user, users_file, movie, liked, rated, user_features, k, incl
     """
     from embedrec.errors import UsageError
     from embedrec.output import resolve_format, write_rows
-    from embedrec.recommend import (COLUMNS, Recommender, as_rows, py_id, recommend_many, write_delimited,
-                                    write_jsonl)
+    from embedrec.recommend import (
+        COLUMNS,
+        Recommender,
+        as_rows,
+        py_id,
+        recommend_many,
+        write_delimited,
+        write_jsonl,
+    )
 
     modes = [x for x in (user, users_file, movie, liked or rated, user_features) if x]
     if len(modes) != 1:
@@ -618,7 +630,7 @@ def _tolerance(text: str | None) -> float | None:
 
 @main.command("tune-dims", context_settings=CONTEXT)
 @click.option("--dims", help="Comma-separated dimensions (tune.dims); the fourth-root value is always added.")
-@click.option("--weight-decay", "wds", help="Comma-separated weight decays to sweep per dimension (tune.weight_decays).")
+@click.option("--weight-decay", "wds", help="Comma-separated L2 strengths to sweep per dimension (tune.weight_decays): train.als_reg for als, the weight decays otherwise.")
 @click.option("--tolerance", help="Choose the smallest dim within this of the best valid metric, e.g. 1%.")
 @click.option("--write", "write_path", type=click.Path(dir_okay=False), help="Write a config with the choice here.")
 @click.option("--fresh", is_flag=True, help="Redo finished trials instead of keeping them.")
@@ -630,8 +642,8 @@ def tune_dims(cfg, dims, wds, tolerance, write_path, fresh, fmt):
 
     \b
     Examples:
-      embedrec tune-dims -c configs/ml100k-explicit.yaml
-      embedrec tune-dims --dims 8,16,32,64 --weight-decay 0.01,0.1 --tolerance 1% --write tuned.yaml
+      embedrec tune-dims
+      embedrec tune-dims --dims 32,64,128,256 --tolerance 1% --write tuned.yaml
     """
     from embedrec.output import resolve_format, write_rows
     from embedrec.tune import sweep, write_choice
@@ -668,8 +680,9 @@ def tune_dims(cfg, dims, wds, tolerance, write_path, fresh, fmt):
 @click.option("--sample", type=click.IntRange(1), help="Projector: at most this many movies (random, seeded).")
 @click.option("--base-url", help="Projector: the URL the -o folder will be served from, so projector_config.json "
                                  "holds absolute paths for projector.tensorflow.org/?config=URL.")
-@click.option("--users", "n_users", type=click.IntRange(0), default=0, show_default=True,
-              help="Projector: also this many users (sampled).")
+@click.option("--sample-users", "--users", "n_users", type=click.IntRange(0), default=0, show_default=True,
+              help="Projector: also this many users (sampled); --users is the old name (on recommend, --users is "
+                   "a file of ids).")
 @click.option("--topk-all", "topk_path", type=click.Path(dir_okay=False),
               help="Top-K for every user into this .parquet or .csv file.")
 @click.option("-k", "k", type=click.IntRange(1), help="K for --topk-all (recommend.k).")
@@ -684,7 +697,7 @@ def export(cfg, target, output, sample, base_url, n_users, topk_path, k, plot_pa
 
     \b
     Examples:
-      embedrec export --to projector -o out/projector --users 500
+      embedrec export --to projector -o out/projector --sample-users 500
       embedrec export --to parquet -o out/embeddings
       embedrec export --topk-all out/top10.parquet -k 10
       embedrec export --plot out/movies.png

@@ -109,11 +109,11 @@ class TrainConfig:
     metric: str = "auto"
     patience: int = _opt(5, min=0)
     eval_k: list[int] = _opt([10, 20])
-    eval_users: int = _opt(0, min=0)
+    eval_users: int = _opt(20000, min=0)
     threads: int = _opt(0, min=0)
     refit: bool = True
     compile: bool = False
-    als_unobserved: float = _opt(0.3, gt=0.0)
+    als_unobserved: Union[float, Literal["auto"]] = _opt("auto", gt=0.0)
     als_reg: float = _opt(0.01, min=0.0)
     als_reg_exponent: float = _opt(1.0, min=0.0, max=2.0)
     als_cg_steps: int = _opt(3, min=1, max=100)

@@ -68,7 +68,7 @@ def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, te
 
     Users are scored in batches whose score matrix stays near 50M entries (200 MB), whatever the catalogue;
     ``max_users`` > 0 evaluates a seeded sample of that many users instead of all."""
-    ks = sorted(set(ks))
+    ks = sorted({min(k, max(n_movies, 1)) for k in ks})  # K beyond the catalogue ranks the whole catalogue
     kmax = max(ks)
     batch = max(16, min(batch, int(5e7 // max(n_movies, 1))))
     t_indptr, t_indices = csr(test_users, test_items, n_users)
@@ -166,12 +166,11 @@ def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20)) -> dict:
     """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split."""
-    from embedrec.dataset import load_dataset
     from embedrec.errors import ArtifactError, UsageError
-    from embedrec.run import load_run
+    from embedrec.run import load_run, run_dataset
 
     run = load_run(run_dir)
-    ds = load_dataset(dataset_dir or run.manifest["dataset"]["path"])
+    ds = run_dataset(run, dataset_dir)  # refuses a dataset other than the one the run was trained on
     if ds.n_users != run.manifest["n_users"] or ds.n_movies != run.manifest["n_movies"]:
         raise ArtifactError(f"dataset '{ds.path}' ({ds.n_users} users x {ds.n_movies} movies) is not the one run "
                             f"'{run.path}' was trained on ({run.manifest['n_users']} x {run.manifest['n_movies']})")

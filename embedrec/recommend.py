@@ -425,7 +425,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                    strict=False, fallback="none", batch=4096, on_batch=None) -> Iterator[tuple]:
     """Stream (user_id, movie rows, scores) for many user ids (one per line), batched through the index.
 
-    A header line first ('user_id', or a word where ids are integers) is skipped, as ``predict`` does.
+    A header line first ('user_id' or 'user') is skipped, as ``predict`` skips one.
     ``on_batch`` is called after each batch's results were taken (the CLI flushes stdout there, so a reader
     on the other end of a pipe gets each batch's answers while the next ids are still coming)."""
     def flush(buf: list[str]):
@@ -448,8 +448,6 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             elif fallback == "popular":
                 yield (p if p is not None else t, *rec.popular(k, allowed))
 
-    import re
-
     buf: list[str] = []
     first = True
     for line in lines:
@@ -458,8 +456,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             continue
         if first:
             first = False
-            if t.lower() in ("user_id", "user", "userid", "user id") or (
-                    rec.user_ids.dtype.kind in "iu" and re.fullmatch(r"[A-Za-z_][A-Za-z_ ]*", t)):
+            if t.lower() in ("user_id", "user", "userid", "user id"):
                 continue  # a header line
         buf.append(t)
         if len(buf) >= batch:

@@ -37,8 +37,19 @@ import numpy as np
 
 from embedrec import __version__
 from embedrec.errors import ArtifactError, first_line
-from embedrec.fsutil import (FolderHold, check_bytes, check_seal, exclusive_lock, file_entry, fingerprint_of, io_error,
-                             read_json, remove_unless_held, seal, write_json)
+from embedrec.fsutil import (
+    FolderHold,
+    check_bytes,
+    check_seal,
+    exclusive_lock,
+    file_entry,
+    fingerprint_of,
+    io_error,
+    read_json,
+    remove_unless_held,
+    seal,
+    write_json,
+)
 
 RUN_FORMAT = 1
 FIX = "rerun 'embedrec train'"

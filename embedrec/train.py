@@ -21,10 +21,11 @@ import torch
 
 from embedrec import evaluate as E
 from embedrec import losses
-from embedrec.errors import ArtifactError, ConfigError, Interrupted, TrainingError
+from embedrec.errors import ArtifactError, ConfigError, Interrupted, TrainingError, first_line
 from embedrec.fsutil import atomic_write_bytes
 from embedrec.metrics import higher_is_better, parse_metric
 from embedrec.model import MatrixFactorization, auto_dim
+from embedrec.threads import choose_threads
 
 log = logging.getLogger("embedrec")
 CHECKPOINT = "checkpoint.pt"
@@ -282,7 +283,7 @@ def load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ArtifactError(f"checkpoint '{path}' cannot be read ({str(e).splitlines()[0]}); rerun train "
+        raise ArtifactError(f"checkpoint '{path}' cannot be read ({first_line(e)}); rerun train "
                             "without --resume") from None
 
 
@@ -292,8 +293,11 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if train_cfg.threads:
-        torch.set_num_threads(train_cfg.threads)
+    # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box)
+    threads = choose_threads(len(ds.splits["train"]), resolve_dim(model_cfg, ds.n_users, ds.n_movies),
+                             train_cfg.threads)
+    torch.set_num_threads(threads)
+    log.debug("training with %d thread(s)", threads)
     explicit = model_cfg.objective == "explicit"
     loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
     metric = resolve_metric(model_cfg, train_cfg)
@@ -350,12 +354,12 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     if loss_name == "als":
         from embedrec.als import ALS
 
-        hog = ALS(model, train_cfg, tr.user, tr.movie, train_cfg.threads or torch.get_num_threads())
+        hog = ALS(model, train_cfg, tr.user, tr.movie, threads)
     elif hogwild:
         from embedrec.sgd import Hogwild
 
         hog = Hogwild(model, loss_name, train_cfg, U, Mv, R, ds.n_movies,
-                      train_cfg.threads or torch.get_num_threads())
+                      threads)
         if train_cfg.compile:
             log.info("train.compile does not apply to train.optimizer=hogwild (its kernel is compiled C)")
     elif train_cfg.compile:

@@ -51,7 +51,7 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
     c = copy.deepcopy({k: v for k, v in cfg_dict.items() if k not in _NOT_IN_TRIAL})
     c["model"]["dim"] = dim
     if wd is not None:
-        c["train"]["weight_decay_user"] = c["train"]["weight_decay_movie"] = wd
+        c["train"]["weight_decay_user"] = c["train"]["weight_decay_movie"] = c["train"]["als_reg"] = wd
     for k in _TRAIN_NOT_IN_TRIAL:
         c["train"].pop(k, None)
     data = c.pop("data", {})
@@ -96,7 +96,7 @@ def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads:
         torch.set_num_threads(threads)
     cfg.model.dim = dim
     if wd is not None:
-        cfg.train.weight_decay_user = cfg.train.weight_decay_movie = wd
+        cfg.train.weight_decay_user = cfg.train.weight_decay_movie = cfg.train.als_reg = wd  # als reads als_reg
     ds = load_dataset(cfg.data.prepared)
     t0 = time.perf_counter()
     r = fit(ds, cfg.model, cfg.train, Path(out_dir) / trial_key(dim, wd), features_cfg=cfg.features)
@@ -249,7 +249,7 @@ def write_choice(cfg, chosen: dict, path: str | Path, input_path: str | None) ->
     new = copy.deepcopy(cfg)
     new.model.dim = chosen["dim"]
     if chosen.get("weight_decay") is not None:
-        new.train.weight_decay_user = new.train.weight_decay_movie = chosen["weight_decay"]
+        new.train.weight_decay_user = new.train.weight_decay_movie = new.train.als_reg = chosen["weight_decay"]
     import yaml
 
     from embedrec.config import Config

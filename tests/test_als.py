@@ -1,6 +1,8 @@
 """model.loss=als (the default ranking trainer): each solve is the exact iALS minimiser, both engines agree,
 it learns taste that popularity cannot, resumes exactly, and what it serves never repeats a rated movie."""
 
+import csv
+import io
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from embedrec.als import ALS, reg_weights
+from embedrec.als import ALS, auto_unobserved, reg_weights
 from embedrec.config import load_config
 from embedrec.dataset import Dataset, Interactions
 from embedrec.errors import Interrupted
@@ -35,10 +37,12 @@ def _model(n_users, n_movies, dim=6, seed=0):
 
 
 def test_reg_weights_hand_computed():
-    cfg = _cfg(als_unobserved=0.5, als_reg=0.1, als_reg_exponent=1.0)
-    np.testing.assert_allclose(reg_weights(np.array([0, 4]), 10, cfg), [0.1 * 5, 0.1 * 9], rtol=1e-6)
-    cfg = _cfg(als_unobserved=0.5, als_reg=2.0, als_reg_exponent=0.0)
-    np.testing.assert_allclose(reg_weights(np.array([0, 4]), 10, cfg), [2.0, 2.0])
+    cfg = _cfg(als_reg=0.1, als_reg_exponent=1.0)
+    np.testing.assert_allclose(reg_weights(np.array([0, 4]), 10, 0.5, cfg), [0.1 * 5, 0.1 * 9], rtol=1e-6)
+    cfg = _cfg(als_reg=2.0, als_reg_exponent=0.0)
+    np.testing.assert_allclose(reg_weights(np.array([0, 4]), 10, 0.5, cfg), [2.0, 2.0])
+    assert auto_unobserved(100, 10, 40) == pytest.approx(0.5)  # density 0.25
+    assert auto_unobserved(1, 1000, 1000) == 0.001 and auto_unobserved(50, 5, 10) == 1.0
 
 
 @pytest.mark.parametrize("engine", ["c", "torch"])
@@ -140,3 +144,45 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in whole.history]
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 6
+
+
+def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
+    """ingest -> train (no config: the als ranking model) -> recommend --users / export --topk-all: no movie the
+    user rated in train or valid comes back, and evaluate says what it excluded."""
+    import json
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.dataset import load_dataset
+
+    def invoke(*args):
+        return CliRunner().invoke(main, [str(a) for a in args])
+
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}",
+            "--set", "model.dim=8", "--set", "train.epochs=4"]
+    assert invoke("ingest", synth_dir[0], *sets).exit_code == 0
+    r = invoke("train", *sets, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    metrics = json.loads(r.stdout)
+    assert (metrics["objective"], metrics["loss"], metrics["refit"]) == ("implicit", "als", True)
+    ds = load_dataset(tmp_path / "ds")
+    uid = ds.users["user_id"].to_numpy()
+    mid = ds.movies["movie_id"].to_numpy()
+    given = {(int(uid[u]), int(mid[m])) for s in ("train", "valid") for u, m in zip(ds.splits[s].user, ds.splits[s].movie)}
+    assert any(int(uid[u]) == int(uid[ds.splits["valid"].user[0]]) for u in ds.splits["valid"].user)
+    ids = "\n".join(str(u) for u in uid) + "\n"
+    r = CliRunner().invoke(main, ["recommend", "--users", "-", "-k", "20", "--format", "csv", *sets], input=ids)
+    assert r.exit_code == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 20 * len(uid)
+    assert not [x for x in rows if (int(x["user_id"]), int(x["movie_id"])) in given]
+    out = tmp_path / "top.csv"
+    r = invoke("export", "--topk-all", out, "-k", "20", *sets)
+    assert r.exit_code == 0, r.stderr
+    top = list(csv.DictReader(io.StringIO(out.read_text()))) if out.suffix == ".csv" else []
+    assert top and not [x for x in top if (int(x["user_id"]), int(x["movie_id"])) in given]
+    r = invoke("evaluate", *sets)
+    assert r.exit_code == 0 and "minus those the user rated in train and valid" in r.stderr
+    r = invoke("evaluate", "--split", "valid", *sets)
+    assert r.exit_code == 2 and "refit on train+valid" in r.stderr

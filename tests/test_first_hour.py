@@ -288,8 +288,10 @@ def test_exports_carry_every_term_of_the_score(int_run, tmp_path):
 
 def test_projector_event_file_and_base_url(int_run, tmp_path):
     _, run = int_run
-    r = invoke("export", "--run", run, "--to", "projector", "-o", tmp_path / "p", "--base-url", "http://h/x/", "-q")
+    r = invoke("export", "--run", run, "--to", "projector", "-o", tmp_path / "p", "--base-url", "http://h/x/", "-q",
+               "--sample-users", "3")
     assert r.exit_code == 0, r.stderr
+    assert len((tmp_path / "p/users_metadata.tsv").read_text().splitlines()) == 3  # ids only: one column, no header
     cfg = json.loads((tmp_path / "p/projector_config.json").read_text())
     assert cfg["embeddings"][0]["tensorPath"] == "http://h/x/tensors.tsv"
     (event,) = (tmp_path / "p").glob("events.out.tfevents.*")
@@ -445,3 +447,33 @@ def test_choose_threads():
 def test_readme_outputs_are_ignored_by_git():
     lines = (Path(__file__).parents[1] / ".gitignore").read_text().splitlines()
     assert "/out/" in lines and "/configs/tuned.yaml" in lines
+
+
+# ------------------------------------------------------------------------------------------ rows 19, 29: misc
+
+def test_plot_labels_never_overlap():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from embedrec.export import _place_labels
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    xy = np.array([[0.0, 0.0]] * 10 + [[5.0, 5.0]])
+    ax.scatter(xy[:, 0], xy[:, 1])
+    n = _place_labels(fig, ax, xy, [f"A rather long movie title number {i} (extra words)" for i in range(11)],
+                      range(11))
+    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in ax.texts]
+    plt.close(fig)
+    assert n == len(boxes) and 2 <= n <= 5  # crowded points: only the labels that fit
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert all(len(t) <= 40 for t in (x.get_text() for x in ax.texts))
+
+
+def test_global_options_before_the_subcommand(int_run):
+    _, run = int_run
+    r = invoke("-q", "evaluate", "--run", run, "--format", "tsv")
+    assert r.exit_code == 0 and r.stderr == ""
+    r = invoke("-q", "recommend", "--run", run, "--user", "99999")
+    assert r.exit_code == 1 and r.stderr.startswith("error: user '99999' is not in the training data")
