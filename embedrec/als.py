@@ -36,16 +36,23 @@ log = logging.getLogger("embedrec")
 ROWS_PER_THREAD = 2_000  # below this a thread's start costs more than it saves
 
 
-def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indptr int64, indices int32) of the rows -> cols lists, duplicates kept once."""
+def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int, weights: np.ndarray | None = None):
+    """(indptr int64, indices int32, weights float32 or None) of the rows -> cols lists, duplicates kept once."""
     width = np.int64(max(int(cols.max(initial=0)) + 1, 1))
-    key = np.sort(rows.astype(np.int64) * width + cols)  # np.sort + diff: numpy 2's np.unique is ~20x slower here
+    key = rows.astype(np.int64) * width + cols
+    if weights is None:
+        key = np.sort(key)  # np.sort + diff: numpy 2's np.unique is ~20x slower here
+    else:
+        order = np.argsort(key, kind="stable")
+        key, weights = key[order], weights[order]
     if key.size:
-        key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+        first = np.concatenate([[True], key[1:] != key[:-1]])
+        key = key[first]
+        weights = None if weights is None else np.ascontiguousarray(weights[first], dtype=np.float32)
     r, c = key // width, key % width
     indptr = np.zeros(n_rows + 1, np.int64)
     np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])
-    return indptr, c.astype(np.int32)
+    return indptr, c.astype(np.int32), weights
 
 
 def auto_unobserved(nnz: int, n_users: int, n_movies: int) -> float:
@@ -64,11 +71,33 @@ def reg_weights(counts: np.ndarray, n_other: int, a0: float, cfg) -> np.ndarray:
     return (cfg.als_reg * np.power(np.maximum(base, 1e-12), cfg.als_reg_exponent)).astype(np.float32)
 
 
+def confidence(users: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | None, scale, cfg):
+    """Per-rating weights of the observed term, or None when every weight is 1.
+
+    ``train.als_rating_weight`` b: w = 1 + b * (rating - min) / (max - min), so a top rating counts 1 + b times a
+    bottom one (Hu et al.'s confidence). ``train.als_recency`` g: w *= 1 + g * position, where position runs from
+    0 at a user's oldest rating to 1 at the latest (needs timestamps), so recent tastes weigh more."""
+    w = None
+    lo, hi = scale if scale is not None else (float(ratings.min(initial=0)), float(ratings.max(initial=1)))
+    if cfg.als_rating_weight > 0 and hi > lo:
+        w = 1.0 + cfg.als_rating_weight * (ratings.astype(np.float64) - lo) / (hi - lo)
+    if cfg.als_recency > 0 and timestamps is not None and users.size:
+        order = np.lexsort((timestamps, users))
+        counts = np.bincount(users)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.empty(users.size, np.float64)
+        rank[order] = np.arange(users.size) - np.repeat(starts, counts)
+        span = np.maximum(counts[users] - 1, 1)
+        rec = 1.0 + cfg.als_recency * rank / span
+        w = rec if w is None else w * rec
+    return None if w is None else w.astype(np.float32)
+
+
 class ALS:
     """Runs iALS epochs on a plain MatrixFactorization's user and movie tables, in place."""
 
     def __init__(self, model, train_cfg, users: np.ndarray, movies: np.ndarray, threads: int,
-                 engine: str = "auto"):
+                 engine: str = "auto", weights: np.ndarray | None = None):
         if hasattr(model, "fs_desc"):
             raise ConfigError("config key 'model.loss': als trains the plain model only (no side features); "
                               "with features use --set model.loss=bpr or softmax")
@@ -76,8 +105,8 @@ class ALS:
             raise ConfigError("config key 'model.dim': als supports at most 4096 dimensions")
         self.model, self.cfg = model, train_cfg
         nu, nm = model.n_users, model.n_movies
-        self.u_ptr, self.u_idx = _csr(users, movies, nu)
-        self.m_ptr, self.m_idx = _csr(movies, users, nm)
+        self.u_ptr, self.u_idx, self.u_w = _csr(users, movies, nu, weights)
+        self.m_ptr, self.m_idx, self.m_w = _csr(movies, users, nm, weights)
         self.nnz = int(self.u_idx.size)
         a0 = train_cfg.als_unobserved
         self.a0 = auto_unobserved(self.nnz, nu, nm) if a0 == "auto" else float(a0)
@@ -90,8 +119,8 @@ class ALS:
         if engine == "c" and self.lib is None:
             raise ConfigError("config key 'model.loss': the als C kernel could not be built (no C compiler)")
         if self.lib is None:
-            self._t_user = self._torch_csr(self.u_ptr, self.u_idx, nu, nm)
-            self._t_movie = self._torch_csr(self.m_ptr, self.m_idx, nm, nu)
+            self._t_user = self._torch_csr(self.u_ptr, self.u_idx, self.u_w, nu, nm)
+            self._t_movie = self._torch_csr(self.m_ptr, self.m_idx, self.m_w, nm, nu)
 
     @staticmethod
     def _kernel():
@@ -104,13 +133,13 @@ class ALS:
             return None
         f = lib.als_cg
         p = ctypes.c_void_p
-        f.argtypes = [p, p, p, p, p, p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int]
+        f.argtypes = [p, p, p, p, p, p, p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int]
         f.restype = ctypes.c_double
         return lib
 
     @staticmethod
-    def _torch_csr(indptr, indices, n_rows, n_cols):
-        vals = torch.ones(indices.size, dtype=torch.float32)
+    def _torch_csr(indptr, indices, weights, n_rows, n_cols):
+        vals = torch.ones(indices.size, dtype=torch.float32) if weights is None else torch.from_numpy(weights)
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(indices.astype(np.int64)), vals,
                                        (n_rows, n_cols), check_invariants=False)
@@ -121,27 +150,27 @@ class ALS:
         m = self.model
         with torch.no_grad():
             P, Q = m.user.weight.data, m.movie.weight.data
-            self._half(Q, P, self.u_ptr, self.u_idx, self.u_reg, "user")
-            obj = self._half(P, Q, self.m_ptr, self.m_idx, self.m_reg, "movie")
+            self._half(Q, P, self.u_ptr, self.u_idx, self.u_w, self.u_reg, "user")
+            obj = self._half(P, Q, self.m_ptr, self.m_idx, self.m_w, self.m_reg, "movie")
             obj += float((self.u_reg.astype(np.float64) * (P.double() ** 2).sum(1).numpy()).sum())
         return obj / max(self.nnz, 1)
 
-    def _half(self, Y: torch.Tensor, X: torch.Tensor, indptr, indices, reg, side: str) -> float:
+    def _half(self, Y: torch.Tensor, X: torch.Tensor, indptr, indices, w, reg, side: str) -> float:
         G = (self.a0 * (Y.T @ Y)).contiguous()
         if self.lib is not None:
-            return self._half_c(Y, X, G, indptr, indices, reg)
+            return self._half_c(Y, X, G, indptr, indices, w, reg)
         A = self._t_user if side == "user" else self._t_movie
         return self._half_torch(Y, X, G, A, torch.from_numpy(reg))
 
-    def _half_c(self, Y, X, G, indptr, indices, reg) -> float:
+    def _half_c(self, Y, X, G, indptr, indices, w, reg) -> float:
         n = X.shape[0]
         threads = max(1, min(self.threads, n // ROWS_PER_THREAD))
         # split the rows so each thread gets about the same number of rated pairs
         cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], threads + 1)).clip(0, n)
         cuts[0], cuts[-1] = 0, n
         totals = [0.0] * threads
-        args = (Y.data_ptr(), X.data_ptr(), G.data_ptr(), indptr.ctypes.data, indices.ctypes.data, reg.ctypes.data,
-                X.shape[1])
+        args = (Y.data_ptr(), X.data_ptr(), G.data_ptr(), indptr.ctypes.data, indices.ctypes.data,
+                None if w is None else w.ctypes.data, reg.ctypes.data, X.shape[1])
 
         def work(t: int) -> None:
             totals[t] = self.lib.als_cg(*args, int(cuts[t]), int(cuts[t + 1]), self.cfg.als_cg_steps)
@@ -159,13 +188,18 @@ class ALS:
     def _half_torch(self, Y, X, G, A, reg) -> float:
         """The same CG steps for all rows at once: A is the 0/1 CSR pattern of the rated pairs."""
 
-        def apply(V):  # (G + reg) v + sum_i (y_i.v) y_i, for every row
+        w = A.values()
+
+        def weighted(V):  # the CSR of w_i * (y_i.v) over the rated pairs
             S = torch.sparse.sampled_addmm(A, V, Y.T, beta=0.0)
-            return V @ G + reg[:, None] * V + S @ Y
+            return torch.sparse_csr_tensor(S.crow_indices(), S.col_indices(), S.values() * w, S.shape)
+
+        def apply(V):  # (G + reg) v + sum_i w_i (y_i.v) y_i, for every row
+            return V @ G + reg[:, None] * V + weighted(V) @ Y
 
         Sx = torch.sparse.sampled_addmm(A, X, Y.T, beta=0.0)
         c = 1.0 - Sx.values()
-        obj = float((c.double() ** 2).sum() + ((X @ G) * X).double().sum() + (reg.double() * (X.double() ** 2).sum(1)).sum())
+        obj = float((w.double() * c.double() ** 2).sum() + ((X @ G) * X).double().sum() + (reg.double() * (X.double() ** 2).sum(1)).sum())
         b = A @ Y
         r = b - apply(X)
         p = r.clone()

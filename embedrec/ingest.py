@@ -277,8 +277,10 @@ def _name(source: str, layout: str) -> str:
 
 def format_summary(s: dict) -> str:
     c = s["counts"]
-    lines = [f"{s['name']}: {c['users']:,} users x {c['movies']:,} movies, {c['ratings']:,} ratings "
-             f"(density {s['density']:.4%}), layout {s['layout']}",
+    seen = (s.get("cleaning") or {}).get("after_cleaning") or {}
+    more = f" ({seen['movies']:,} in the data)" if seen.get("movies", c["movies"]) != c["movies"] else ""
+    lines = [f"{s['name']}: {c['users']:,} users x {c['movies']:,} movies with training ratings{more}, "
+             f"{c['ratings']:,} ratings (density {s['density']:.4%}), layout {s['layout']}",
              "ratings: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
              if len(s["rating_histogram"]) <= 12 else f"ratings: {len(s['rating_histogram'])} distinct values",
              "split (" + s["split"]["method"] + "): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),

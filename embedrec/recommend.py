@@ -13,11 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
-from embedrec.evaluate import gather_csr, topk_from_scores
+from embedrec.evaluate import gather_csr
+from embedrec.factors import Factors, augment_users, exact_topk
 from embedrec.run import Run, load_run
 
 log = logging.getLogger("embedrec")
 COLUMNS = ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
+LOGGED_UNKNOWN = 5  # unknown ids named one by one on stderr; the rest are counted in one summary line
 
 
 def _read_parquet_columns(path, columns=None) -> dict:
@@ -39,12 +41,6 @@ def _index_module():
     from embedrec import index
 
     return index
-
-
-def _augment_users(user_factors: np.ndarray) -> np.ndarray:
-    """[p_u, 1] per user, as index.augment_users (kept here so exact search never imports FAISS)."""
-    return np.ascontiguousarray(np.hstack([user_factors, np.ones((user_factors.shape[0], 1), np.float32)]),
-                                dtype=np.float32)
 
 
 def _ids_array(arr) -> np.ndarray:
@@ -91,7 +87,37 @@ class Recommender:
         self.years = movies["year"].to_pylist()
         self.genres = movies["genres"].to_pylist()
         self._ip = self._cos = self._flat = None
-        self._user_sorted = None
+        self._user_sorted = self._movie_sorted = self._popularity = None
+
+    @classmethod
+    def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
+                   popularity: np.ndarray, rec_cfg=None) -> Recommender:
+        """A Recommender over arrays in memory (a model not saved yet): exact search, no run directory.
+
+        ``movies`` holds parallel lists movie_id, title, year, genres; ``seen`` is the CSR (indptr, indices) of
+        the movies excluded per user; ``popularity`` the number of training ratings per movie."""
+        self = cls.__new__(cls)
+        self.run, self.cfg, self.explicit = None, rec_cfg, factors.explicit
+        self.P, self.Q, self.bu, self.bm = factors.user, factors.movie, factors.user_bias, factors.movie_bias
+        self.mu, self.scale = factors.global_mean, factors.rating_scale
+        self.seen_ptr, self.seen_idx = seen
+        self.user_ids, self.movie_ids = np.asarray(user_ids), np.asarray(movies["movie_id"])
+        self.titles, self.years, self.genres = list(movies["title"]), list(movies["year"]), list(movies["genres"])
+        self._ip = self._cos = self._flat = None
+        self._user_sorted = self._movie_sorted = None
+        self._popularity = np.asarray(popularity)
+        return self
+
+    @property
+    def factors(self) -> Factors:
+        """The arrays this recommender scores with (built on each access: ``scale`` may be changed)."""
+        return Factors(self.P, self.Q, self.bu, self.bm, self.mu, self.explicit, self.scale)
+
+    @property
+    def popularity(self) -> np.ndarray:
+        if self._popularity is None:
+            self._popularity = self.run.array("popularity")
+        return self._popularity
 
     # ----------------------------------------------------------------------------------------- lookups
     @classmethod
@@ -118,19 +144,24 @@ class Recommender:
         return self._cos
 
     def _parse_id(self, text, ids: np.ndarray):
-        if ids.dtype.kind in "iu":
-            try:
-                return int(str(text).strip())
-            except ValueError:
-                return None
-        return str(text).strip()
+        """An id as the run stores it, or None when it cannot be one (not a number, or beyond the id type)."""
+        return parse_id(text, ids.dtype)
 
     def user_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
         """Map external user ids to rows; returns (rows with -1 for unknown, the parsed ids)."""
         if self._user_sorted is None:
             order = np.argsort(self.user_ids, kind="stable")
             self._user_sorted = (order, self.user_ids[order])
-        order, sorted_ids = self._user_sorted
+        return _lookup(self._user_sorted, self.user_ids.dtype, ids)
+
+    def movie_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
+        """Map external movie ids to rows, as user_rows (a binary search, not a scan per id)."""
+        if self._movie_sorted is None:
+            order = np.argsort(self.movie_ids, kind="stable")
+            self._movie_sorted = (order, self.movie_ids[order])
+        return _lookup(self._movie_sorted, self.movie_ids.dtype, ids)
+
+    def _unused_user_rows(self, ids, order, sorted_ids):
         parsed = [self._parse_id(t, self.user_ids) for t in ids]
         rows = np.full(len(parsed), -1, dtype=np.int64)
         valid = [i for i, p in enumerate(parsed) if p is not None]
@@ -281,7 +312,7 @@ class Recommender:
 
     def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None):
         """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen."""
-        q = _augment_users(np.asarray(self.P[rows]))
+        q = augment_users(np.asarray(self.P[rows]))
         if include_seen:
             excl = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         else:
@@ -388,7 +419,7 @@ class Recommender:
         return p, bias
 
     def recommend_vector(self, p: np.ndarray, bias: float, k: int, exclude: np.ndarray, allowed=None):
-        q = _augment_users(p[None, :])
+        q = augment_users(p[None, :])
         exclude = np.asarray(exclude, dtype=np.int64)
         ids, scores = self._search_users(q, (np.zeros(exclude.size, np.int64), exclude), k, allowed)
         if self.explicit:

@@ -345,16 +345,20 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     else:
         (run_dir / LOG).unlink(missing_ok=True)
 
-    U = torch.from_numpy(tr.user.astype(np.int64))
-    Mv = torch.from_numpy(tr.movie.astype(np.int64))
-    R = torch.from_numpy(tr.rating.astype(np.float32))
+    if loss_name != "als":  # als builds its own CSR lists; at 100M ratings these copies are 2 GB
+        U = torch.from_numpy(tr.user.astype(np.int64))
+        Mv = torch.from_numpy(tr.movie.astype(np.int64))
+        R = torch.from_numpy(tr.rating.astype(np.float32))
     n, bs = len(tr), train_cfg.batch_size
     batcher = _Batcher(model, loss_name, train_cfg, ds)
     compiled, hog = None, None
     if loss_name == "als":
         from embedrec.als import ALS
 
-        hog = ALS(model, train_cfg, tr.user, tr.movie, threads)
+        from embedrec.als import confidence
+
+        w = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
+        hog = ALS(model, train_cfg, tr.user, tr.movie, threads, weights=w)
     elif hogwild:
         from embedrec.sgd import Hogwild
 
@@ -371,7 +375,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     from tqdm import tqdm
 
     tb = _tensorboard(run_dir)
-    bar = tqdm(total=train_cfg.epochs, initial=min(start, train_cfg.epochs), desc="train", unit="epoch",
+    bar = tqdm(total=train_cfg.epochs, initial=min(start, train_cfg.epochs), unit="epoch",
+               desc="refit" if ds.manifest.get("refit") else "train",
                disable=not progress, file=None, dynamic_ncols=True)
     epoch = start
     try:

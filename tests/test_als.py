@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from embedrec.als import ALS, auto_unobserved, reg_weights
+from embedrec.als import ALS, auto_unobserved, confidence, reg_weights
 from embedrec.config import load_config
 from embedrec.dataset import Dataset, Interactions
 from embedrec.errors import Interrupted
@@ -20,7 +20,8 @@ from embedrec.train import evaluate_model, factors, fit
 
 
 def _cfg(**kw):
-    base = dict(als_unobserved=0.3, als_reg=0.05, als_reg_exponent=1.0, als_cg_steps=3)
+    base = dict(als_unobserved=0.3, als_reg=0.05, als_reg_exponent=1.0, als_cg_steps=3, als_rating_weight=0.0,
+                als_recency=0.0)
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -64,12 +65,23 @@ def test_user_solve_is_the_exact_minimiser(engine):
         np.testing.assert_allclose(P[row], want, rtol=2e-3, atol=2e-4)
 
 
-def test_engines_agree_and_objective_falls():
+def test_confidence_hand_computed():
+    u, r, t = np.array([0, 0, 0, 1, 1]), np.array([1, 5, 3, 2, 2.0]), np.array([30, 10, 20, 5, 1])
+    cfg = _cfg(als_rating_weight=1.0, als_recency=1.0)
+    # ratings 1/5/3/2/2 on 1-5 -> 1, 2, 1.5, 1.25, 1.25; positions in time 2/2, 0/2, 1/2, 1/1, 0/1 -> 2, 1, 1.5, 2, 1
+    np.testing.assert_allclose(confidence(u, r, t, (1, 5), cfg), [2.0, 2.0, 2.25, 2.5, 1.25])
+    assert confidence(u, r, None, (1, 5), _cfg(als_recency=1.0)) is None  # no timestamps: no recency
+    assert confidence(u, r, t, (1, 5), _cfg()) is None
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_engines_agree_and_objective_falls(weighted):
     u, m, nu, nm = _pairs(1)
+    w = np.random.default_rng(5).uniform(0.5, 2.0, u.size).astype(np.float32) if weighted else None
     runs = {}
     for engine in ("c", "torch"):
         model = _model(nu, nm, seed=3)
-        als = ALS(model, _cfg(), u, m, threads=1, engine=engine)
+        als = ALS(model, _cfg(), u, m, threads=1, engine=engine, weights=w)
         losses = [als.epoch() for _ in range(4)]
         runs[engine] = (losses, model.user.weight.detach().numpy().copy())
     assert all(b <= a + 1e-6 for a, b in zip(runs["c"][0], runs["c"][0][1:]))  # ALS never increases the objective

@@ -89,6 +89,10 @@ def fetch_named(name: str, cache: Path, progress: bool) -> Path:
     unpacked = cache / name
     if unpacked.is_dir() and (unpacked / ".complete").exists():
         return unpacked
+    fallback = cache / "ml-100k-recbole"
+    if name == "ml-100k" and (fallback / ".complete").exists():  # the offline copy, already unpacked: reuse quietly
+        log.debug("using the cached MovieLens 100K copy in %s", fallback)
+        return fallback
     zname = NAMED[name]
     zpath = cache / zname
     try:

@@ -161,11 +161,12 @@ double mf_sgd(int bpr, float *P, float *Q, float *BU, float *BM, int dim,
  * ALS does it: for each row u in [start, end), `steps` CG steps warm-started from X[u] on
  *     (G + reg_u I + sum_{i in I_u} y_i y_i^T) x = sum_{i in I_u} y_i
  * where G = a0 * Y^T Y (the weight of every unobserved pair, computed once per half-sweep by the caller)
- * and I_u = indices[indptr[u]:indptr[u+1]]. That is the exact minimiser over x_u of
- *     sum_{i in I_u} (1 - x.y_i)^2 + a0 sum_{all i} (x.y_i)^2 + reg_u |x|^2.
+ * and I_u = indices[indptr[u]:indptr[u+1]], with weights w_i = W[t] (1 when W is NULL) on the y_i y_i^T and
+ * y_i terms. That is the exact minimiser over x_u of
+ *     sum_{i in I_u} w_i (1 - x.y_i)^2 + a0 sum_{all i} (x.y_i)^2 + reg_u |x|^2.
  * Returns that objective summed over the rows, measured before each row's update. */
 double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, const int32_t *indices,
-              const float *reg, int dim, int64_t start, int64_t end, int steps) {
+              const float *W, const float *reg, int dim, int64_t start, int64_t end, int steps) {
     float r[4096], p[4096], ap[4096];
     double total = 0.0;
     if (dim > 4096) return NAN;
@@ -187,9 +188,9 @@ double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, c
             if (t + 2 < hi) __builtin_prefetch(Y + (int64_t)indices[t + 2] * dim, 0, 3);
             float d = 0.f;
             for (int k = 0; k < dim; k++) d += y[k] * x[k];
-            const float c = 1.f - d;
-            obj += (double)c * c;
-            for (int k = 0; k < dim; k++) r[k] += c * y[k];
+            const float w = W ? W[t] : 1.f, c = 1.f - d;
+            obj += (double)w * c * c;
+            for (int k = 0; k < dim; k++) r[k] += w * c * y[k];
         }
         total += obj + xgx + lam * xx;
         float rs = 0.f;
@@ -205,6 +206,7 @@ double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, c
                 const float *y = Y + (int64_t)indices[t] * dim;
                 float d = 0.f;
                 for (int k = 0; k < dim; k++) d += y[k] * p[k];
+                if (W) d *= W[t];
                 for (int k = 0; k < dim; k++) ap[k] += d * y[k];
             }
             float pap = 0.f;

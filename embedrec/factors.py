@@ -1,0 +1,150 @@
+"""What a trained model scores with, as plain numpy: one implementation of the scoring formula.
+
+    score(u, m) = p_u . q_m + b_m                        (implicit models: a ranking score)
+    score(u, m) = mu + b_u + b_m + p_u . q_m, clipped     (explicit models: a predicted rating)
+
+Used by the Recommender (over a run's files or a model in memory) and by the exact top-K search. numpy only:
+no torch, no pandas, no FAISS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedrec.evaluate import topk_from_scores
+
+# predict's fallback column: which of the pair was not in the training data
+FALLBACKS = ("none", "user_unknown", "movie_unknown", "both")
+
+
+@dataclass(frozen=True)
+class Factors:
+    user: np.ndarray                 # (n_users, d)
+    movie: np.ndarray                # (n_movies, d)
+    user_bias: np.ndarray | None     # (n_users,) explicit models with biases
+    movie_bias: np.ndarray | None    # (n_movies,)
+    global_mean: float = 0.0
+    explicit: bool = False
+    rating_scale: tuple[float, float] | None = None
+
+    @classmethod
+    def from_dict(cls, f: dict, explicit: bool, rating_scale=None) -> Factors:
+        """From the dict ``train.factors`` returns (user_factors, movie_factors, user_bias, movie_bias, global_mean)."""
+        return cls(f["user_factors"], f["movie_factors"], f.get("user_bias"), f.get("movie_bias"),
+                   float(f.get("global_mean") or 0.0), explicit, tuple(rating_scale) if rating_scale else None)
+
+    def as_dict(self) -> dict:
+        return {"user_factors": self.user, "movie_factors": self.movie, "user_bias": self.user_bias,
+                "movie_bias": self.movie_bias, "global_mean": self.global_mean}
+
+    @property
+    def n_users(self) -> int:
+        return self.user.shape[0]
+
+    @property
+    def n_movies(self) -> int:
+        return self.movie.shape[0]
+
+    def clip(self, scores: np.ndarray) -> np.ndarray:
+        """Explicit scores are predicted ratings: clipped to the rating scale."""
+        return np.clip(scores, self.rating_scale[0], self.rating_scale[1]) if self.explicit and self.rating_scale \
+            else scores
+
+    def augmented_movies(self) -> np.ndarray:
+        """[q_m, b_m] per movie: an inner product with [p_u, 1] gives p_u . q_m + b_m (index.augment_movies)."""
+        b = self.movie_bias if self.movie_bias is not None else np.zeros(self.n_movies, dtype=np.float32)
+        return np.ascontiguousarray(np.hstack([self.movie, b[:, None]]), dtype=np.float32)
+
+    def user_offset(self, users: np.ndarray) -> np.ndarray:
+        """What an explicit score adds to the inner product per user: mu + b_u (0 for implicit models)."""
+        users = np.asarray(users, dtype=np.int64)
+        if not self.explicit:
+            return np.zeros(users.size)
+        return self.global_mean + (self.user_bias[users] if self.user_bias is not None else np.zeros(users.size))
+
+    def predict(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
+        """The score of each (user row, movie row) pair."""
+        users, movies = np.asarray(users, dtype=np.int64), np.asarray(movies, dtype=np.int64)
+        s = np.einsum("ij,ij->i", np.asarray(self.user[users]), np.asarray(self.movie[movies])).astype(np.float64)
+        if self.movie_bias is not None:
+            s += self.movie_bias[movies]
+        if self.explicit:
+            s += self.user_offset(users)
+        return self.clip(s)
+
+    def predict_fallback(self, users: np.ndarray, movies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores for pairs whose rows may be -1 (not in the training data), and which fallback each used.
+
+        A missing side drops its terms, as Surprise answers an unknown id: explicit models give mu + b_m for an
+        unknown user, mu + b_u for an unknown movie, mu for both. Implicit models have no such baseline: an
+        unknown user gets b_m where the model has movie biases, anything else NaN.
+        Returns (scores, codes) with codes indexing FALLBACKS."""
+        users, movies = np.asarray(users, dtype=np.int64), np.asarray(movies, dtype=np.int64)
+        ku, km = users >= 0, movies >= 0
+        code = np.where(ku, 0, 1) + np.where(km, 0, 2)
+        out = np.full(users.size, np.nan)
+        both = ku & km
+        out[both] = self.predict(users[both], movies[both])
+        if self.explicit:
+            out[~both] = self.global_mean
+            mb = self.movie_bias if self.movie_bias is not None else np.zeros(self.n_movies)
+            ub = self.user_bias if self.user_bias is not None else np.zeros(self.n_users)
+            only_m, only_u = ~ku & km, ku & ~km
+            out[only_m] += mb[movies[only_m]]
+            out[only_u] += ub[users[only_u]]
+            out[~both] = self.clip(out[~both])
+        elif self.movie_bias is not None:
+            only_m = ~ku & km
+            out[only_m] = self.movie_bias[movies[only_m]]
+        return out, code
+
+    def similar(self, row: int, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k movie rows by cosine similarity to movie ``row`` (itself excluded)."""
+        Qn = normalise(np.asarray(self.movie, dtype=np.float32))
+        s = (Qn @ Qn[row]).astype(np.float32)[None, :]
+        s[0, row] = -np.inf
+        if allowed is not None:
+            mask = np.ones(self.n_movies, dtype=bool)
+            mask[allowed] = False
+            s[0, mask] = -np.inf
+        top, vals = topk_from_scores(s, min(k, self.n_movies))
+        keep = top[0] >= 0
+        return top[0][keep], vals[0][keep]
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as index.normalise."""
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.maximum(n, 1e-12), dtype=np.float32)
+
+
+def augment_users(user_factors: np.ndarray) -> np.ndarray:
+    """[p_u, 1] per user, as index.augment_users (kept here so exact search never imports FAISS)."""
+    return np.ascontiguousarray(np.hstack([user_factors, np.ones((user_factors.shape[0], 1), np.float32)]),
+                                dtype=np.float32)
+
+
+def exact_topk(queries: np.ndarray, X: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int,
+               allowed: np.ndarray | None = None) -> tuple[list, list]:
+    """Top-k (rows, scores) of ``queries @ X.T`` per query, the (query, movie) pairs in ``excl`` and the movies
+    outside ``allowed`` excluded; identical to searching an IndexFlatIP over X, done as one matrix product."""
+    n = X.shape[0]
+    mask = None
+    if allowed is not None:
+        mask = np.ones(n, dtype=bool)
+        mask[allowed] = False
+    out_i, out_d = [], []
+    step = max(16, int(5e7 // max(n, 1)))  # keep each score matrix near 200 MB
+    for s in range(0, queries.shape[0], step):
+        scores = queries[s:s + step] @ X.T
+        sel = (excl[0] >= s) & (excl[0] < s + step)
+        scores[excl[0][sel] - s, excl[1][sel]] = -np.inf
+        if mask is not None:
+            scores[:, mask] = -np.inf
+        top, vals = topk_from_scores(scores, k)
+        keep = top >= 0
+        out_i += [t[m] for t, m in zip(top, keep)]
+        out_d += [v[m] for v, m in zip(vals, keep)]
+    return out_i, out_d
