@@ -27,8 +27,8 @@ lint: install
 
 demo: install
 	$(BIN)/embedrec ingest ml-100k --overwrite
-	$(BIN)/embedrec train -c configs/ml100k-explicit.yaml
-	$(BIN)/embedrec recommend -c configs/ml100k-explicit.yaml --user 196 -k 10 --format table
+	$(BIN)/embedrec train
+	$(BIN)/embedrec recommend --user 196 -k 10 --format table
 
 $(VENV)/.bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e ".[dev,test,bench]"

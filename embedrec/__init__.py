@@ -1,3 +1,74 @@
-"""embedrec: embedding-based movie recommendation (ingest, train, recommend, tune, export)."""
+"""embedrec: embedding-based movie recommendation (ingest, train, recommend, tune, export).
+
+    import embedrec as er
+    cfg = er.load_config()
+    ds = er.ingest("ml-100k", cfg)
+    model = er.train(ds, cfg)
+    model.save(cfg.run.dir)
+    er.open(cfg.run.dir).recommend([196, 186], k=10)
+
+The names are exported lazily (PEP 562): ``import embedrec`` loads no numpy, torch or pandas; each name loads
+its module when first used (see embedrec/api.py).
+"""
+
+import sys
+import types
 
 __version__ = "0.1.0"
+
+_API = ("load_config", "ingest", "train", "open", "Model", "TrainedModel", "Recommendations", "Predictions")
+_ERRORS = ("EmbedrecError", "ConfigError", "DataError", "ArtifactError", "UsageError", "NotFoundError",
+           "TrainingError")
+__all__ = [*_API, *_ERRORS, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from embedrec import api
+
+        if name in _CALLABLE_MODULES:  # er.train / er.ingest: the submodule, made callable (below)
+            import importlib
+
+            return importlib.import_module(f"embedrec.{name}")
+        return getattr(api, name)
+    if name in _ERRORS:
+        from embedrec import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'embedrec' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+# ``er.train(ds, cfg)`` and ``er.ingest(source, cfg)`` share their names with the submodules embedrec/train.py and
+# embedrec/ingest.py, and importing a submodule sets it as an attribute of the package, replacing any function of
+# that name. So the submodules themselves are made callable: ``embedrec.train`` stays the module
+# (``embedrec.train.fit``, ``import embedrec.train as T`` and mock.patch work) and calling it calls api.train.
+class _CallableTrain(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        from embedrec.api import train
+
+        return train(*args, **kwargs)
+
+
+class _CallableIngest(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        from embedrec.api import ingest
+
+        return ingest(*args, **kwargs)
+
+
+_CALLABLE_MODULES = {"train": _CallableTrain, "ingest": _CallableIngest}
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name, value):
+        cls = _CALLABLE_MODULES.get(name)
+        if cls is not None and type(value) is types.ModuleType:
+            value.__class__ = cls
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -11,7 +11,6 @@ import logging
 import sys
 
 import click
-import numpy as np
 
 from embedrec import __version__
 from embedrec.errors import EmbedrecError
@@ -432,13 +431,15 @@ def recommend(cfg, user, users_file, movie, liked, rated, user_features, k, incl
       embedrec recommend --rated 50=5,181=4,313=1
       embedrec recommend --user-features age=25,gender=F,occupation=writer
     """
-    from embedrec.errors import UsageError
+    from embedrec.api import open as open_model
+    from embedrec.errors import NotFoundError, UsageError
     from embedrec.output import resolve_format, write_rows
     from embedrec.recommend import (
         COLUMNS,
-        Recommender,
         as_rows,
-        py_id,
+        parse_liked,
+        parse_pairs,
+        parse_rated,
         recommend_many,
         write_delimited,
         write_jsonl,
@@ -449,42 +450,41 @@ def recommend(cfg, user, users_file, movie, liked, rated, user_features, k, incl
         raise UsageError("give exactly one of --user, --users, --movie, --liked/--rated, or --user-features")
     k = k or cfg.recommend.k
     fallback = fallback or cfg.recommend.fallback
-    rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
-    allowed = rec.allowed(genres, year_min, year_max)
-    if allowed is not None and allowed.size == 0:
-        log.warning("no movie passes the filters (--genre/--year-min/--year-max)")
+    model = open_model(run_dir or cfg.run.dir, cfg)
     fmt = resolve_format(fmt)
-    cols = COLUMNS
-    if users_file is not None:
-        triples = recommend_many(rec, users_file, k, include_seen=include_seen, allowed=allowed, strict=strict,
-                                 fallback=fallback, batch=cfg.recommend.batch_size, on_batch=sys.stdout.flush)
+    filters = {"genres": genres, "year_min": year_min, "year_max": year_max}
+    if users_file is not None:  # streamed in batches: rows as they come, through the fast writers
+        rec = model.engine
+        triples = recommend_many(rec, users_file, k, include_seen=include_seen,
+                                 allowed=rec.allowed(genres, year_min, year_max), strict=strict, fallback=fallback,
+                                 batch=cfg.recommend.batch_size, on_batch=sys.stdout.flush)
         if fmt in ("csv", "tsv"):
             write_delimited(rec, triples, fmt, sys.stdout, header=not no_header)
-            return
-        if fmt == "jsonl":
+        elif fmt == "jsonl":
             write_jsonl(rec, triples, sys.stdout)
-            return
-        rows = as_rows(rec, triples)
-    elif user is not None:
-        rows_of = _user_rows(rec, user, k, include_seen, allowed, fallback)
-        rows = rows_of
+        else:
+            write_rows(as_rows(rec, triples), COLUMNS, fmt, header=not no_header)
+        return
+    if user is not None:
+        try:
+            res = model.recommend([user], k, missing="popular" if fallback == "popular" else "error",
+                                  exclude_seen=not include_seen, **filters)
+        except NotFoundError as e:
+            if e.kind != "user":
+                raise
+            raise NotFoundError(f"user '{user}' is not in the training data ({model.engine.P.shape[0]:,} users); use "
+                                "--fallback popular, or --liked/--rated to recommend for a new user") from None
+        if res.unknown:
+            log.warning("user '%s' is not in the training data: most popular movies instead", user)
     elif movie is not None:
-        row = rec.find_movie(movie)
-        ids, scores = rec.similar(row, k, allowed)
-        cols = ["movie_id_query", "rank", "movie_id", "title", "year", "genres", "score"]
-        rows = ({**r, "movie_id_query": py_id(rec.movie_ids[row])} for r in rec.rows_for(None, ids, scores))
+        res = model.similar(model.find_movie(movie), k, **filters)
     elif user_features:
-        values = dict(_parse_pairs(user_features, "--user-features", "age=25,gender=F"))
-        p, b = rec.user_from_features(values)
-        ids, scores = rec.recommend_vector(p, b, k, np.zeros(0), allowed)
-        rows = rec.rows_for(None, ids, scores)
+        res = model.recommend_features(dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")), k,
+                                       **filters)
     else:
-        rated_map = _parse_rated(rated) if rated else {}
-        liked_ids = [t.strip() for t in liked.split(",") if t.strip()] if liked else []
-        p, b, seen = rec.fold_in(liked_ids, rated_map)
-        ids, scores = rec.recommend_vector(p, b, k, np.zeros(0) if include_seen else seen, allowed)
-        rows = rec.rows_for(None, ids, scores)
-    write_rows(rows, cols, fmt, header=not no_header)
+        res = model.recommend_new(parse_liked(liked) if liked else [], parse_rated(rated) if rated else {}, k,
+                                  exclude_seen=not include_seen, **filters)
+    write_rows(res.to_rows(), res.columns, fmt, header=not no_header)
 
 
 def resume_command(run_dir: str | None) -> str:
@@ -501,57 +501,9 @@ def resume_command(run_dir: str | None) -> str:
     return shlex.join(args + ["--resume"])
 
 
-def _user_rows(rec, user, k, include_seen, allowed, fallback):
-    from embedrec.errors import NotFoundError
-
-    try:
-        row = rec.user_row(user)
-    except NotFoundError:
-        if fallback != "popular":
-            raise
-        log.warning("user '%s' is not in the training data: most popular movies instead", user)
-        ids, scores = rec.popular(k, allowed)
-        return rec.rows_for(rec._parse_id(user, rec.user_ids), ids, scores)
-    ids, scores = rec.recommend_rows(np.array([row]), k, include_seen, allowed)
-    from embedrec.recommend import py_id
-
-    return rec.rows_for(py_id(rec.user_ids[row]), ids[0], scores[0])
-
-
-def _parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
-    from embedrec.errors import UsageError
-
-    out = []
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{option} '{part}': expected NAME=VALUE, e.g. {option} {example}")
-        out.append((key.strip(), value.strip()))
-    return out
-
-
-def _parse_rated(text: str) -> dict:
-    from embedrec.errors import UsageError
-
-    out = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        mid, sep, r = part.partition("=")
-        try:
-            out[mid.strip()] = float(r)
-        except ValueError:
-            raise UsageError(f"--rated '{part}': expected MOVIE=RATING, e.g. --rated 50=5,181=4") from None
-        if not sep:
-            raise UsageError(f"--rated '{part}': expected MOVIE=RATING, e.g. --rated 50=5,181=4")
-    return out
-
-
 @main.command(context_settings=CONTEXT)
 @click.option("--pairs", type=LineFile(), required=True, help="CSV/TSV of user,movie pairs (header optional); - for stdin.")
-@click.option("--strict", is_flag=True, help="Fail on an unknown user or movie instead of skipping it.")
+@click.option("--strict", is_flag=True, help="Fail on an unknown user or movie instead of scoring it from the biases.")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
 @FMT
 @NO_HEADER
@@ -559,50 +511,25 @@ def _parse_rated(text: str) -> dict:
 def predict(cfg, pairs, strict, run_dir, fmt, no_header):
     """The model's score for (user, movie) pairs: the predicted rating for explicit models.
 
-    Further columns of the input (e.g. the true rating) are passed through between movie_id and score,
+    Further columns of the input (e.g. the true rating) are passed through between movie_id and fallback,
     named as in the input's header line (col3, col4, ... without one).
+
+    A user or movie not in the training data is scored from what the model has, as Surprise does (explicit:
+    mean + movie bias for an unknown user, mean + user bias for an unknown movie, the mean for both; implicit:
+    the movie bias where the model has one, else empty); the fallback column says which: none, user_unknown,
+    movie_unknown or both.
 
     \b
     Example:
       printf '196,242\\n186,302\\n' | embedrec predict --pairs - --format csv
     """
-    from embedrec.errors import DataError, NotFoundError
+    from embedrec.api import open as open_model
+    from embedrec.api import predict_lines
     from embedrec.output import resolve_format, write_rows
-    from embedrec.recommend import Recommender, py_id
 
-    rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
-    users, movies, good, extras = [], [], [], []
-    names: list[str] = []
-    for n, line in enumerate(pairs, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = [p.strip() for p in (line.split("\t") if "\t" in line else line.split(","))]
-        if len(parts) < 2:
-            raise DataError(f"{pairs.name}:{n}: expected 'user,movie' (comma- or tab-separated); fix that line")
-        u, _ = rec.user_rows([parts[0]])
-        mid = rec._parse_id(parts[1], rec.movie_ids)
-        mhit = np.flatnonzero(rec.movie_ids == mid) if mid is not None else []
-        if u[0] < 0 or len(mhit) == 0:
-            if n == 1 and (rec._parse_id(parts[0], rec.user_ids) is None or mid is None
-                           or parts[0].lower() in ("user_id", "user", "userid")):
-                names = [c if c not in ("user_id", "movie_id", "score") else f"input_{c}" for c in parts[2:]]
-                continue  # a header line
-            what = f"user '{parts[0]}'" if u[0] < 0 else f"movie '{parts[1]}'"
-            if strict:
-                raise NotFoundError(f"{pairs.name}:{n}: {what} is not in the training data")
-            log.warning("%s:%d: %s is not in the training data; skipped", pairs.name, n, what)
-            continue
-        users.append(int(u[0]))
-        movies.append(int(mhit[0]))
-        good.append((parts[0], parts[1]))
-        extras.append(parts[2:])
-    scores = rec.predict(np.array(users, dtype=np.int64), np.array(movies, dtype=np.int64)) if users else []
-    width = max((len(e) for e in extras), default=0)
-    names = (names + [f"col{i + 3}" for i in range(len(names), width)])[:max(width, len(names))]
-    rows = ({"user_id": py_id(rec.user_ids[u]), "movie_id": py_id(rec.movie_ids[m]), **dict(zip(names, e)),
-             "score": float(s)} for u, m, e, s in zip(users, movies, extras, scores))
-    write_rows(rows, ["user_id", "movie_id", *names, "score"], resolve_format(fmt), header=not no_header)
+    model = open_model(run_dir or cfg.run.dir, cfg)
+    columns, rows = predict_lines(model, pairs, pairs.name, strict)
+    write_rows(rows, columns, resolve_format(fmt), header=not no_header)
 
 
 def _floats(text: str | None, what: str) -> list[float] | None:

@@ -28,7 +28,11 @@ class UsageError(EmbedrecError):
 
 
 class NotFoundError(EmbedrecError):
-    """An unknown user or movie id."""
+    """An unknown user or movie id; ``kind`` ('user' or 'movie') and ``id`` say which, where known."""
+
+    def __init__(self, message: str = "", *, kind: str | None = None, id: object = None):
+        super().__init__(message)
+        self.kind, self.id = kind, id
 
 
 class TrainingError(EmbedrecError):

@@ -166,23 +166,37 @@ def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20)) -> dict:
     """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split."""
-    from embedrec.errors import ArtifactError, UsageError
-    from embedrec.run import load_run, run_dataset
+    from embedrec.run import load_run
 
-    run = load_run(run_dir)
+    return evaluate_opened(load_run(run_dir), dataset_dir, split, ks)
+
+
+def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20)) -> dict:
+    """As evaluate_run, for a run already opened (``embedrec.run.Run``)."""
+    from embedrec.errors import ArtifactError
+    from embedrec.run import run_dataset
+
     ds = run_dataset(run, dataset_dir)  # refuses a dataset other than the one the run was trained on
     if ds.n_users != run.manifest["n_users"] or ds.n_movies != run.manifest["n_movies"]:
         raise ArtifactError(f"dataset '{ds.path}' ({ds.n_users} users x {ds.n_movies} movies) is not the one run "
                             f"'{run.path}' was trained on ({run.manifest['n_users']} x {run.manifest['n_movies']})")
+    f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
+    f["global_mean"] = run.manifest.get("global_mean", 0.0)
+    return evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'")
+
+
+def evaluate_factors(f: dict, explicit: bool, ds, split: str = "test", ks=(10, 20), refit: bool = False,
+                     what: str = "the model") -> dict:
+    """Metrics of factors ``f`` (train.factors' dict) and the baselines on ``split`` of ``ds``; ``refit`` says the
+    model was trained on train+valid (so valid cannot be evaluated)."""
+    from embedrec.errors import UsageError
+
+    if split == "valid" and refit:
+        raise UsageError(f"{what} was refit on train+valid, so its valid split is training data; "
+                         "evaluate --split test, or train with --set train.refit=false to evaluate on valid")
     if len(ds.splits[split]) == 0:
         raise UsageError(f"the {split} split of '{ds.path}' is empty; evaluate --split valid, or ingest with a "
                          f"non-zero split.{split}")
-    if split == "valid" and run.manifest.get("refit"):
-        raise UsageError(f"run '{run.path}' was refit on train+valid, so its valid split is training data; "
-                         "evaluate --split test, or train with --set train.refit=false to evaluate on valid")
-    f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
-    f["global_mean"] = run.manifest.get("global_mean", 0.0)
-    explicit = run.explicit
     part = ds.splits[split]
     out: dict = {}
     if explicit:

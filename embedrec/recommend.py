@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, NotFoundError, UsageError
+from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
 from embedrec.evaluate import gather_csr
-from embedrec.factors import Factors, augment_users, exact_topk
+from embedrec.factors import Factors, augment_users, exact_topk, normalise
 from embedrec.run import Run, load_run
 
 log = logging.getLogger("embedrec")
@@ -52,6 +52,34 @@ def _ids_array(arr) -> np.ndarray:
         dtype = np.dtype(arr.type.to_pandas_dtype())
         return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize).copy()
     return np.array(arr.to_pylist(), dtype=object)
+
+
+def parse_id(text, dtype: np.dtype):
+    """``text`` (or a number) as an id of an id array of ``dtype``; None when it cannot be one: not an integer
+    for integer ids, or beyond the integer type (an id like 99999999999999999999999 is simply unknown)."""
+    if dtype.kind in "iu":
+        try:
+            v = int(str(text).strip())
+        except ValueError:
+            return None
+        info = np.iinfo(dtype)
+        return v if info.min <= v <= info.max else None
+    return str(text).strip()
+
+
+def _lookup(sorted_pair: tuple[np.ndarray, np.ndarray], dtype: np.dtype, ids: Iterable) -> tuple[np.ndarray, list]:
+    """(rows with -1 for unknown ids, the parsed ids) by binary search in (order, ids[order])."""
+    order, sorted_ids = sorted_pair
+    parsed = [parse_id(t, dtype) for t in ids]
+    rows = np.full(len(parsed), -1, dtype=np.int64)
+    valid = [i for i, p in enumerate(parsed) if p is not None]
+    if valid and sorted_ids.size:
+        vals = np.array([parsed[i] for i in valid], dtype=sorted_ids.dtype)
+        pos = np.searchsorted(sorted_ids, vals)
+        pos_c = np.minimum(pos, sorted_ids.size - 1)
+        ok = sorted_ids[pos_c] == vals
+        rows[np.array(valid)[ok]] = order[pos_c[ok]]
+    return rows, parsed
 
 
 @dataclass
@@ -161,17 +189,6 @@ class Recommender:
             self._movie_sorted = (order, self.movie_ids[order])
         return _lookup(self._movie_sorted, self.movie_ids.dtype, ids)
 
-    def _unused_user_rows(self, ids, order, sorted_ids):
-        parsed = [self._parse_id(t, self.user_ids) for t in ids]
-        rows = np.full(len(parsed), -1, dtype=np.int64)
-        valid = [i for i, p in enumerate(parsed) if p is not None]
-        if valid:
-            vals = np.array([parsed[i] for i in valid], dtype=sorted_ids.dtype)
-            pos = np.searchsorted(sorted_ids, vals)
-            pos_c = np.minimum(pos, sorted_ids.size - 1)
-            ok = sorted_ids[pos_c] == vals
-            rows[np.array(valid)[ok]] = order[pos_c[ok]]
-        return rows, parsed
 
     def user_row(self, user_id) -> int:
         rows, parsed = self.user_rows([user_id])
@@ -181,18 +198,18 @@ class Recommender:
         return int(rows[0])
 
     def movie_row(self, movie_id) -> int:
-        mid = self._parse_id(movie_id, self.movie_ids)
-        hit = np.flatnonzero(self.movie_ids == mid) if mid is not None else np.array([], dtype=np.int64)
-        if hit.size == 0:
+        rows, _ = self.movie_rows([movie_id])
+        if rows[0] < 0:
             raise NotFoundError(f"movie '{movie_id}' is not in the training data; check the id (movies.parquet in "
                                 "the run lists them) or search by title with --movie \"title words\"")
-        return int(hit[0])
+        return int(rows[0])
 
     def find_movie(self, query: str) -> int:
         """A movie by id, exact title, 'Title (year)', or title words; ambiguity raises UsageError."""
         q = query.strip()
-        if self._parse_id(q, self.movie_ids) is not None and np.any(self.movie_ids == self._parse_id(q, self.movie_ids)):
-            return self.movie_row(q)
+        hit = self.movie_rows([q])[0][0]
+        if hit >= 0:
+            return int(hit)
         low = q.lower()
         full = [f"{t} ({y})".lower() if y is not None else t.lower() for t, y in zip(self.titles, self.years)]
         exact = [i for i, (t, f) in enumerate(zip(self.titles, full)) if t.lower() == low or f == low]
@@ -222,7 +239,10 @@ class Recommender:
             keep &= years >= year_min
         if year_max is not None:
             keep &= (years <= year_max) & (years >= 0)
-        return np.flatnonzero(keep)
+        out = np.flatnonzero(keep)
+        if out.size == 0:
+            log.warning("no movie passes the filters (--genre/--year-min/--year-max)")
+        return out
 
     def genre_name(self, name: str) -> str:
         """The run's spelling of a genre given loosely ('sci fi', "Children's", 'comedy'); an unknown name
@@ -247,12 +267,15 @@ class Recommender:
         A flat inner-product index holds exactly [q_m, b_m] of the run's arrays (index.augment_movies), so
         when the manifest says so they are built from the .npy files without loading FAISS at all: a fresh
         ``embedrec recommend --user`` then costs little more than importing numpy."""
+        if self.run is None:  # a model in memory: exact search over its arrays
+            if self._flat is None:
+                self._flat = self.factors.augmented_movies()
+            return self._flat
         meta = self.run.manifest.get("index") or {}
         if (meta.get("kind") == "flat" and meta.get("ip_transform", "ip") == "ip"
                 and meta.get("embeddings_sha256") == self.run.manifest.get("embeddings_sha256")):
             if self._flat is None:
-                b = self.bm if self.bm is not None else np.zeros(self.Q.shape[0], dtype=np.float32)
-                self._flat = np.ascontiguousarray(np.hstack([self.Q, b[:, None]]), dtype=np.float32)
+                self._flat = self.factors.augmented_movies()
             return self._flat
         return self.ip_index.flat_vectors()
 
@@ -266,23 +289,7 @@ class Recommender:
         n = self.Q.shape[0]
         X = self._flat_vectors()
         if X is not None:
-            mask = None
-            if allowed is not None:
-                mask = np.ones(n, dtype=bool)
-                mask[allowed] = False
-            out_i, out_d = [], []
-            step = max(16, int(5e7 // max(n, 1)))  # keep each score matrix near 200 MB
-            for s in range(0, queries.shape[0], step):
-                scores = queries[s:s + step] @ X.T
-                sel = (excl[0] >= s) & (excl[0] < s + step)
-                scores[excl[0][sel] - s, excl[1][sel]] = -np.inf
-                if mask is not None:
-                    scores[:, mask] = -np.inf
-                top, vals = topk_from_scores(scores, k)
-                keep = top >= 0
-                out_i += [t[m] for t, m in zip(top, keep)]
-                out_d += [v[m] for v, m in zip(vals, keep)]
-            return out_i, out_d
+            return exact_topk(queries, X, excl, k, allowed)
         limit = n if allowed is None else allowed.size
         per_row = np.bincount(excl[0], minlength=queries.shape[0])
         bounds = np.concatenate([[0], np.cumsum(per_row)])
@@ -312,6 +319,11 @@ class Recommender:
 
     def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None):
         """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.P.shape[0]):
+            # user_rows marks unknown ids -1, and P[-1] is the last user: never answer for it silently
+            raise UsageError(f"user rows must be 0..{self.P.shape[0] - 1}, got {int(rows.min())} (an unknown id "
+                             "from user_rows); drop the -1 rows, or call recommend(ids, missing=...) instead")
         q = augment_users(np.asarray(self.P[rows]))
         if include_seen:
             excl = (np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -326,13 +338,13 @@ class Recommender:
 
     def _clip(self, scores: np.ndarray) -> np.ndarray:
         """Explicit scores are predicted ratings: clipped to the rating scale, as ``predict`` does."""
-        return np.clip(scores, self.scale[0], self.scale[1]) if self.scale else scores
+        return self.factors.clip(scores)
 
     def _seen(self, row: int) -> np.ndarray:
         return np.asarray(self.seen_idx[self.seen_ptr[row]:self.seen_ptr[row + 1]])
 
     def popular(self, k: int, allowed=None, exclude: np.ndarray | None = None):
-        pop = self.run.array("popularity").astype(np.float64)
+        pop = self.popularity.astype(np.float64)
         order = np.argsort(-pop, kind="stable")
         if allowed is not None:
             order = order[np.isin(order, allowed)]
@@ -384,6 +396,8 @@ class Recommender:
         {"age": "25", "gender": "F"}: the sum of the feature embeddings, plus the one-hot blocks of crosses."""
         from embedrec.features import encode_values
 
+        if self.run is None:
+            raise UsageError("a new user from demographics needs the saved model: save() it, then open() the run")
         feats = self.run.manifest.get("features") or {}
         cols = {c["key"]: c for c in feats.get("user", [])}
         if not cols:
@@ -427,22 +441,18 @@ class Recommender:
         return ids[0], scores[0]
 
     def similar(self, row: int, k: int, allowed=None):
-        v = _index_module().normalise(np.asarray(self.Q[row:row + 1]))
+        v = normalise(np.asarray(self.Q[row:row + 1]))
         if not np.any(v):
             log.warning("movie %s has a zero embedding: similarities are all 0", self.movie_ids[row])
+        if self.run is None:
+            return self.factors.similar(row, k, allowed)
         D, I = self.cos_index.search(v, min(k + 1, self.Q.shape[0]), allowed)
         keep = (I[0] >= 0) & (I[0] != row)
         return I[0][keep][:k], D[0][keep][:k]
 
     def predict(self, urows: np.ndarray, mrows: np.ndarray) -> np.ndarray:
-        s = np.einsum("ij,ij->i", np.asarray(self.P[urows]), np.asarray(self.Q[mrows])).astype(np.float64)
-        if self.bm is not None:
-            s += self.bm[mrows]
-        if self.explicit:
-            s += self.mu + (self.bu[urows] if self.bu is not None else 0.0)
-            if self.scale:
-                np.clip(s, self.scale[0], self.scale[1], out=s)
-        return s
+        """Scores of (user row, movie row) pairs (embedrec.api.Model.predict takes ids)."""
+        return self.factors.predict(urows, mrows)
 
     # ----------------------------------------------------------------------------------------- rows
     def rows_for(self, user_id, movie_rows: np.ndarray, scores: np.ndarray) -> Iterator[dict]:
@@ -459,6 +469,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     A header line first ('user_id' or 'user') is skipped, as ``predict`` skips one.
     ``on_batch`` is called after each batch's results were taken (the CLI flushes stdout there, so a reader
     on the other end of a pipe gets each batch's answers while the next ids are still coming)."""
+    skipped = [0]
+
     def flush(buf: list[str]):
         rows, parsed = rec.user_rows(buf)
         known = rows >= 0
@@ -467,7 +479,9 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                 if strict:
                     raise NotFoundError(f"user '{t}' is not in the training data (--strict)")
                 if fallback != "popular":
-                    log.warning("unknown user '%s' skipped", t)
+                    skipped[0] += 1
+                    if skipped[0] <= LOGGED_UNKNOWN:
+                        log.warning("unknown user '%s' skipped", shorten(t))
         results = {}
         if known.any():
             ids, scores = rec.recommend_rows(rows[known], k, include_seen, allowed)
@@ -499,6 +513,9 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         yield from flush(buf)
         if on_batch is not None:
             on_batch()
+    if skipped[0] > LOGGED_UNKNOWN:
+        log.warning("%s unknown users skipped in all (the first %d are named above)", f"{skipped[0]:,}",
+                    LOGGED_UNKNOWN)
 
 
 def as_rows(rec: Recommender, triples: Iterable[tuple]) -> Iterator[dict]:
@@ -567,3 +584,38 @@ def self_id(rec: Recommender, m: int):
 def py_id(v):
     """An id from an id array as a plain Python int or str (numpy ints have .item(); str ids are str)."""
     return v.item() if hasattr(v, "item") else v
+
+
+# ----------------------------------------------------------------------------------------- option text
+def parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
+    """'a=1,b=2' as [(a, '1'), (b, '2')]; a part without '=' is a UsageError naming ``option``."""
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} '{part}': expected NAME=VALUE, e.g. {option} {example}")
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+def parse_rated(text: str) -> dict:
+    """'50=5,181=4' as {'50': 5.0, '181': 4.0} (the --rated option)."""
+    out = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        mid, sep, r = part.partition("=")
+        try:
+            out[mid.strip()] = float(r)
+        except ValueError:
+            raise UsageError(f"--rated '{part}': expected MOVIE=RATING, e.g. --rated 50=5,181=4") from None
+        if not sep:
+            raise UsageError(f"--rated '{part}': expected MOVIE=RATING, e.g. --rated 50=5,181=4")
+    return out
+
+
+def parse_liked(text: str) -> list[str]:
+    """'50,181' as ['50', '181'] (the --liked option)."""
+    return [t.strip() for t in text.split(",") if t.strip()]

@@ -235,23 +235,28 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None):
     return ds
 
 
-def save_artifacts(tmp: Path, f: dict, ds, state_dict_bytes: bytes, manifest_extra: dict, config_yaml: str,
-                   metrics: dict, index_cfg, history_path: Path | None) -> dict:
-    """Write every artifact of a trained model into ``tmp`` and return the manifest."""
+def serving_arrays(ds) -> dict[str, np.ndarray]:
+    """seen_indptr/seen_indices (the movies excluded per user) and popularity (training ratings per movie)."""
     from embedrec.evaluate import seen_csr
-    from embedrec.index import build_indexes
 
     # every movie the user gave embedrec for training (train and valid) is excluded from recommendations
     indptr, indices = seen_csr(ds, ("train", "valid"))
     given = [ds.splits[s].movie for s in ("train", "valid") if s in ds.splits]
+    return {"seen_indptr": indptr, "seen_indices": indices,
+            "popularity": np.bincount(np.concatenate(given), minlength=ds.n_movies).astype(np.int64)}
+
+
+def save_artifacts(tmp: Path, f: dict, ds, state_dict_bytes: bytes, manifest_extra: dict, config_yaml: str,
+                   metrics: dict, index_cfg, history_path: Path | None) -> dict:
+    """Write every artifact of a trained model into ``tmp`` and return the manifest."""
+    from embedrec.index import build_indexes
+
     arrays = {
         "user_factors": f["user_factors"].astype(np.float32),
         "movie_factors": f["movie_factors"].astype(np.float32),
         "user_bias": f["user_bias"],
         "movie_bias": f["movie_bias"],
-        "seen_indptr": indptr,
-        "seen_indices": indices,
-        "popularity": np.bincount(np.concatenate(given), minlength=ds.n_movies).astype(np.int64),
+        **serving_arrays(ds),
     }
     arrays.update(f.get("feature_tables") or {})
     checksums = {}

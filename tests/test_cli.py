@@ -120,7 +120,9 @@ def test_predict_pairs_with_header(cli_run):
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="user,movie\n1,2\n2\t3\n99999,1\n")
     assert r.exit_code == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert [(x["user_id"], x["movie_id"]) for x in rows] == [("1", "2"), ("2", "3")]
+    # an unknown user is scored from the biases (mean + movie bias), as Surprise does, not dropped
+    assert [(x["user_id"], x["movie_id"], x["fallback"]) for x in rows] == \
+        [("1", "2", "none"), ("2", "3", "none"), ("99999", "1", "user_unknown")]
     assert all(0.5 <= float(x["score"]) <= 5 for x in rows)
     assert "99999" in r.stderr
 

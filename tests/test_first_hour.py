@@ -260,7 +260,7 @@ def test_predict_keeps_the_input_columns(int_run):
                input="user_id,movie_id,rating,note\n7,1,3,a\n8,2,4,b\n")
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == "user_id,movie_id,rating,note,score"
+    assert lines[0] == "user_id,movie_id,rating,note,fallback,score"
     assert lines[1].startswith("7,1,3,a,") and lines[2].startswith("8,2,4,b,")
     r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", "--no-header", input="7\t1\t3\n")
     assert r.exit_code == 0 and r.stdout.startswith("7,1,3,")

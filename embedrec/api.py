@@ -1,0 +1,496 @@
+"""The public Python API (``import embedrec as er``): ids in, ids out.
+
+    cfg = er.load_config()                       # defaults < embedrec.yaml < overrides, as the CLI resolves it
+    ds = er.ingest("ml-100k", cfg)               # writes cfg.data.prepared, returns the Dataset
+    model = er.train(ds, cfg)                    # a TrainedModel in memory; nothing is written
+    model.save("runs/mine")                      # exactly what `embedrec train` publishes
+    rec = er.open("runs/mine")                   # a Model over the run's files (no torch, no pandas)
+    rec.recommend([196, 186], k=10)              # Recommendations: user ids -> movie ids and scores
+
+A Model answers in the ids of the source data and never in row numbers. An id not in the training data
+raises NotFoundError unless ``missing=`` says otherwise. The CLI's ``recommend`` and ``predict`` commands
+call these methods. Opening a run imports numpy and pyarrow only; ``train`` imports torch and ``ingest``
+pandas when they are called.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from embedrec.errors import NotFoundError, UsageError, shorten
+from embedrec.factors import FALLBACKS, Factors
+from embedrec.recommend import COLUMNS, LOGGED_UNKNOWN, Recommender, py_id
+
+log = logging.getLogger("embedrec")
+MISSING = ("error", "skip", "popular")
+PREDICT_MISSING = ("fallback", "error", "skip")
+
+
+# ----------------------------------------------------------------------------------------- workflow
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()):
+    """The resolved Config: built-in defaults < the YAML file < ``overrides`` ('section.key=value').
+
+    Without ``path``: $EMBEDREC_CONFIG, else ./embedrec.yaml, else the defaults (as the CLI finds it)."""
+    from embedrec.config import find_config
+    from embedrec.config import load_config as _load
+
+    return _load(find_config(path), tuple(overrides))
+
+
+def ingest(source: str | None = None, cfg=None, *, output: str | Path | None = None, overwrite: bool = False,
+           progress: bool = False):
+    """``embedrec ingest``: read ``source`` (default cfg.data.source), clean, split, write the dataset to
+    ``output`` (default cfg.data.prepared) and return it as a Dataset.
+
+    Like the CLI, a ``source`` or ``output`` given here is set on ``cfg`` (and the folders derived from the
+    source name follow it), so ``train(ds, cfg)`` and ``model.save(cfg.run.dir)`` agree with it."""
+    from embedrec.config import set_explicit
+    from embedrec.dataset import load_dataset
+    from embedrec.ingest import ingest as run_ingest
+
+    cfg = cfg if cfg is not None else load_config()
+    if source is not None:
+        set_explicit(cfg, "data.source", str(source))
+    if output is not None:
+        set_explicit(cfg, "data.prepared", str(output))
+    run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite, progress=progress,
+               full_config=cfg.to_dict())
+    return load_dataset(cfg.data.prepared)
+
+
+def train(ds=None, cfg=None, *, progress: bool = False) -> TrainedModel:
+    """Fit on ``ds`` (a Dataset or its directory; default cfg.data.prepared) as ``embedrec train`` does: select
+    the epoch on valid, refit on train+valid when train.refit, evaluate. Nothing is published: checkpoints go
+    to a temporary folder; call ``.save(run_dir)`` on the result."""
+    import tempfile
+
+    from embedrec.dataset import Dataset, load_dataset
+
+    cfg = cfg if cfg is not None else load_config()
+    if not isinstance(ds, Dataset):
+        ds = load_dataset(ds if ds is not None else cfg.data.prepared)
+    with tempfile.TemporaryDirectory(prefix="embedrec-train-") as work:
+        return train_model(ds, cfg, Path(work), progress=progress)
+
+
+def train_model(ds, cfg, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:
+    """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
+    publishes."""
+    import io
+
+    import torch
+
+    from embedrec.evaluate import baselines
+    from embedrec.train import _refit, evaluate_model, factors, fit
+
+    result = fit(ds, cfg.model, cfg.train, work_dir, resume=resume, progress=progress, features_cfg=cfg.features)
+    history = list(result.history)
+    selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
+                 "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
+                 "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
+                 if 0 < result.best_epoch <= len(result.history) else None}
+    if cfg.train.refit and len(ds.splits["valid"]):
+        ds, result = _refit(ds, cfg, result, work_dir, progress)
+    f = factors(result.model, result.unrated)
+    explicit = cfg.model.objective == "explicit"
+    ks = cfg.train.eval_k
+    metrics = {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
+               "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "metric": result.metric,
+               "train_seconds": round(result.seconds, 2), "selection": selection,
+               "refit": ds.manifest.get("refit", False), "splits": {}}
+    for split in ("valid", "test"):
+        if len(ds.splits.get(split, ())):
+            metrics["splits"][split] = {"model": evaluate_model(f, ds, split, explicit, ks,
+                                                                max_users=cfg.train.eval_users),
+                                        **baselines(ds, split, explicit, ks, max_users=cfg.train.eval_users)}
+    buf = io.BytesIO()
+    torch.save(result.model.state_dict(), buf)
+    feats = None
+    if hasattr(result.model, "fs_desc"):
+        feats = {**result.model.fs_desc, "year_edges": cfg.features.year_edges or list(range(1900, 2040, 10)),
+                 "age_edges": cfg.features.age_edges}
+    extra = {"features": feats,
+             "model": {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
+                       "user_bias": result.model.user_bias is not None,
+                       "movie_bias": result.model.movie_bias is not None},
+             "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
+             "refit": bool(ds.manifest.get("refit", False)), "seen": "train+valid"}
+    return TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), history, result)
+
+
+def open(run_dir: str | Path | None = None, cfg=None) -> Model:  # noqa: A001 (er.open, as the issue spells it)
+    """A Model over a trained run's artifacts (default cfg.run.dir). Imports numpy and pyarrow only."""
+    if run_dir is None:
+        cfg = cfg if cfg is not None else load_config()
+        run_dir = cfg.run.dir
+    return Model(Recommender.open(run_dir, cfg.recommend if cfg is not None else None))
+
+
+# ----------------------------------------------------------------------------------------- results
+class Recommendations:
+    """Top-k movies per query: ``query_ids`` (user ids; the movie for ``similar``; None for a new user), and
+    per query ``movie_ids`` and ``scores`` (1-D arrays, best first; lists, as filters may leave fewer than k).
+
+    ``unknown`` lists the query ids not in the training data (skipped, or answered with popular movies, where
+    ``fallback`` is True)."""
+
+    def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, fallback: list[bool],
+                 unknown: list, query_column: str = "user_id"):
+        self._engine, self._rows = engine, [np.asarray(r, dtype=np.int64) for r in rows]
+        self.query_ids = query_ids
+        self.movie_ids = [engine.movie_ids[r] for r in self._rows]
+        self.scores = [np.asarray(s) for s in scores]
+        self.fallback = fallback
+        self.unknown = unknown
+        self.query_column = query_column
+        self.columns = [query_column, *COLUMNS[1:]]
+
+    @property
+    def user_ids(self) -> list:
+        return self.query_ids
+
+    def __len__(self) -> int:
+        return len(self.query_ids)
+
+    def __iter__(self) -> Iterator[tuple]:
+        """(query id, movie ids, scores) per query."""
+        return iter(zip(self.query_ids, self.movie_ids, self.scores))
+
+    def __repr__(self) -> str:
+        k = max((len(m) for m in self.movie_ids), default=0)
+        extra = f", {len(self.unknown)} unknown" if self.unknown else ""
+        return f"<Recommendations: {len(self)} quer{'y' if len(self) == 1 else 'ies'} x top-{k}{extra}>"
+
+    def triples(self) -> Iterator[tuple]:
+        """(query id, movie rows, scores): what recommend.write_delimited / write_jsonl take."""
+        return iter(zip(self.query_ids, self._rows, self.scores))
+
+    def to_rows(self) -> Iterator[dict]:
+        """One dict per recommended movie: the query id, rank, movie_id, title, year, genres, score (the CLI's
+        rows)."""
+        for q, rows, scores in self.triples():
+            for r in self._engine.rows_for(q, rows, scores):
+                if self.query_column != "user_id":
+                    r = {self.query_column: q, **{c: v for c, v in r.items() if c != "user_id"}}
+                yield r
+
+    def to_frame(self):
+        """to_rows() as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.to_rows()), columns=self.columns)
+
+
+class Predictions:
+    """Scores of (user, movie) pairs. ``fallback`` per pair: 'none', or which side was not in the training data
+    ('user_unknown', 'movie_unknown', 'both'), the score then coming from the biases / global mean."""
+
+    columns = ["user_id", "movie_id", "fallback", "score"]
+
+    def __init__(self, user_ids: list, movie_ids: list, scores: np.ndarray, fallback: list[str]):
+        self.user_ids, self.movie_ids, self.scores, self.fallback = user_ids, movie_ids, scores, fallback
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+    def __repr__(self) -> str:
+        n = sum(f != "none" for f in self.fallback)
+        return f"<Predictions: {len(self)} pairs{f', {n} with a fallback' if n else ''}>"
+
+    def to_rows(self) -> Iterator[dict]:
+        for u, m, f, s in zip(self.user_ids, self.movie_ids, self.fallback, self.scores.tolist()):
+            yield {"user_id": u, "movie_id": m, "fallback": f, "score": s}
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(list(self.to_rows()), columns=self.columns)
+
+
+# ----------------------------------------------------------------------------------------- models
+def _as_list(ids) -> list:
+    """One id or many: a str, int or numpy scalar is one id."""
+    if isinstance(ids, (str, bytes, int, np.integer)):
+        return [ids]
+    return list(ids)
+
+
+def _check(value: str, allowed: tuple, name: str) -> None:
+    if value not in allowed:
+        raise UsageError(f"{name}={value!r}: expected one of {', '.join(map(repr, allowed))}")
+
+
+class Model:
+    """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate.
+
+    Built over a ``recommend.Recommender`` (row numbers, the search); ``er.open`` gives one over a run's files,
+    ``er.train`` a TrainedModel over arrays in memory. Both answer through the same code."""
+
+    def __init__(self, engine: Recommender):
+        self.engine = engine
+
+    def __repr__(self) -> str:
+        e = self.engine
+        where = f" from '{e.run.path}'" if e.run is not None else " (in memory)"
+        kind = "explicit" if e.explicit else "implicit"
+        return f"<{type(self).__name__}: {kind}, {e.P.shape[0]:,} users x {e.Q.shape[0]:,} movies x dim {e.Q.shape[1]}{where}>"
+
+    @property
+    def factors(self) -> Factors:
+        return self.engine.factors
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        return self.engine.user_ids
+
+    @property
+    def movie_ids(self) -> np.ndarray:
+        return self.engine.movie_ids
+
+    def _k(self, k: int | None) -> int:
+        k = k if k is not None else (self.engine.cfg.k if self.engine.cfg is not None else 10)
+        if int(k) < 1:
+            raise UsageError(f"k={k}: give k >= 1")
+        return int(k)
+
+    def _query_id(self, given, parsed):
+        return parsed if parsed is not None else given
+
+    def recommend(self, users, k: int | None = None, *, missing: str = "error", exclude_seen: bool = True,
+                  genres: Iterable[str] = (), year_min: int | None = None,
+                  year_max: int | None = None) -> Recommendations:
+        """Top-k movies for each user id (one id or many), best first, movies the user gave in training (train
+        and valid) excluded unless ``exclude_seen=False``.
+
+        ``missing``: what an id not in the training data gets: 'error' (NotFoundError naming it), 'skip' (left
+        out of the result), 'popular' (the most popular movies, scored by their number of ratings)."""
+        _check(missing, MISSING, "missing")
+        k = self._k(k)
+        e = self.engine
+        given = _as_list(users)
+        allowed = e.allowed(tuple(genres), year_min, year_max)
+        rows, parsed = e.user_rows(given)
+        unknown = [self._query_id(g, p) for g, p, r in zip(given, parsed, rows) if r < 0]
+        if unknown and missing == "error":
+            more = f" (and {len(unknown) - 1:,} more unknown ids)" if len(unknown) > 1 else ""
+            raise NotFoundError(f"user '{shorten(unknown[0])}' is not in the training data ({e.P.shape[0]:,} users)"
+                                f"{more}; pass missing='skip' or missing='popular', or use recommend_new(liked=...) "
+                                "for a new user", kind="user", id=unknown[0])
+        known = rows >= 0
+        answers: dict[int, tuple] = {}
+        if known.any():
+            ids, scores = e.recommend_rows(rows[known], k, not exclude_seen, allowed)
+            answers = {int(r): (i, s) for r, i, s in zip(rows[known], ids, scores)}
+        out_q, out_rows, out_scores, fallback = [], [], [], []
+        for g, p, r in zip(given, parsed, rows):
+            if r >= 0:
+                out_q.append(py_id(e.user_ids[r]))
+                ids, scores = answers[int(r)]
+            elif missing == "popular":
+                out_q.append(self._query_id(g, p))
+                ids, scores = e.popular(k, allowed)
+            else:
+                continue
+            out_rows.append(ids)
+            out_scores.append(scores)
+            fallback.append(r < 0)
+        return Recommendations(e, out_q, out_rows, out_scores, fallback, unknown)
+
+    def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,
+                      exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,
+                      year_max: int | None = None) -> Recommendations:
+        """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
+        rating} (folded in against the fixed movie factors); the given movies are excluded unless
+        ``exclude_seen=False``. An unknown movie id raises NotFoundError."""
+        k = self._k(k)
+        e = self.engine
+        allowed = e.allowed(tuple(genres), year_min, year_max)
+        p, b, seen = e.fold_in(_as_list(liked), dict(rated or {}))
+        ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
+        return Recommendations(e, [None], [ids], [scores], [False], [])
+
+    def recommend_features(self, values: dict, k: int | None = None, *, genres: Iterable[str] = (),
+                           year_min: int | None = None, year_max: int | None = None) -> Recommendations:
+        """Top-k movies for a new user from demographics alone ({'age': '25', 'gender': 'F'}); models trained with
+        features.user, opened from a run."""
+        k = self._k(k)
+        e = self.engine
+        allowed = e.allowed(tuple(genres), year_min, year_max)
+        p, b = e.user_from_features(dict(values))
+        ids, scores = e.recommend_vector(p, b, k, np.zeros(0), allowed)
+        return Recommendations(e, [None], [ids], [scores], [False], [])
+
+    def similar(self, movie, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
+                year_max: int | None = None) -> Recommendations:
+        """The k movies most similar to ``movie`` (an id; see find_movie for titles) by cosine similarity of
+        their embeddings; the query column is ``movie_id_query``."""
+        k = self._k(k)
+        e = self.engine
+        allowed = e.allowed(tuple(genres), year_min, year_max)
+        row = e.movie_row(movie)
+        ids, scores = e.similar(row, k, allowed)
+        return Recommendations(e, [py_id(e.movie_ids[row])], [ids], [scores], [False], [],
+                               query_column="movie_id_query")
+
+    def find_movie(self, query: str):
+        """A movie id from an id, an exact title, 'Title (year)' or title words; ambiguity raises UsageError."""
+        return py_id(self.engine.movie_ids[self.engine.find_movie(str(query))])
+
+    def popular(self, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
+                year_max: int | None = None) -> Recommendations:
+        """The k movies with the most training ratings (train and valid), scored by that count."""
+        e = self.engine
+        ids, scores = e.popular(self._k(k), e.allowed(tuple(genres), year_min, year_max))
+        return Recommendations(e, [None], [ids], [scores], [True], [])
+
+    def predict(self, pairs: Iterable, *, missing: str = "fallback") -> Predictions:
+        """The score of each (user id, movie id) pair: the predicted rating for explicit models.
+
+        ``missing``: 'fallback' (default) answers a pair with an id not in the training data from what the
+        model has, as Surprise does: explicit models mu + b_m (unknown user), mu + b_u (unknown movie), mu
+        (both); implicit models b_m where they have movie biases, else NaN. The ``fallback`` column says which.
+        'error' raises NotFoundError; 'skip' leaves the pair out."""
+        _check(missing, PREDICT_MISSING, "missing")
+        e = self.engine
+        pairs = [tuple(p) for p in pairs]
+        for p in pairs:
+            if len(p) < 2:
+                raise UsageError(f"predict: expected (user id, movie id) pairs, got {shorten(p)}")
+        users, movies = [p[0] for p in pairs], [p[1] for p in pairs]
+        urows, uparsed = e.user_rows(users)
+        mrows, mparsed = e.movie_rows(movies)
+        bad = (urows < 0) | (mrows < 0)
+        if bad.any() and missing == "error":
+            i = int(np.flatnonzero(bad)[0])
+            kind, given = ("user", users[i]) if urows[i] < 0 else ("movie", movies[i])
+            raise NotFoundError(f"{kind} '{shorten(given)}' is not in the training data; pass missing='fallback' "
+                                "or missing='skip'", kind=kind, id=given)
+        if missing == "skip":
+            keep = ~bad
+            urows, mrows = urows[keep], mrows[keep]
+            idx = np.flatnonzero(keep)
+            users, movies = [users[i] for i in idx], [movies[i] for i in idx]
+            uparsed, mparsed = [uparsed[i] for i in idx], [mparsed[i] for i in idx]
+        scores, codes = e.factors.predict_fallback(urows, mrows)
+        uid = [py_id(e.user_ids[r]) if r >= 0 else self._query_id(g, p) for r, g, p in zip(urows, users, uparsed)]
+        mid = [py_id(e.movie_ids[r]) if r >= 0 else self._query_id(g, p) for r, g, p in zip(mrows, movies, mparsed)]
+        return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes])
+
+    def evaluate(self, split: str = "test", ks: Iterable[int] = (10, 20)) -> dict:
+        """Metrics on the dataset's ``split`` beside the baselines, as ``embedrec evaluate`` prints them."""
+        from embedrec.evaluate import evaluate_opened
+
+        _check(split, ("valid", "test"), "split")
+        return evaluate_opened(self.engine.run, None, split, tuple(ks))
+
+
+class TrainedModel(Model):
+    """A model trained in this process (``er.train``): the Model methods over its arrays, plus ``save``.
+
+    ``metrics`` are what ``embedrec train`` prints; ``dataset`` the Dataset it was trained on (train+valid merged
+    when refit); ``config`` the Config; ``result`` the FitResult (the torch model is ``result.model``)."""
+
+    def __init__(self, cfg, ds, f: dict, metrics: dict, extra: dict, state_bytes: bytes, history: list,
+                 result=None):
+        import pyarrow as pa
+
+        from embedrec.recommend import _ids_array
+        from embedrec.run import serving_arrays
+
+        self.config, self.dataset, self.metrics, self.result = cfg, ds, metrics, result
+        self._f, self._extra, self._state_bytes, self._history = f, extra, state_bytes, history
+        explicit = cfg.model.objective == "explicit"
+        fac = Factors.from_dict(f, explicit, ds.manifest.get("rating_scale"))
+        # through Arrow, as a saved run's parquet files are read: the same ids, titles, years and genres
+        movies = pa.Table.from_pandas(ds.movies[["movie_id", "title", "year", "genres"]], preserve_index=False)
+        users = pa.Table.from_pandas(ds.users[["user_id"]], preserve_index=False)
+        cols = {name: movies.column(name).combine_chunks() for name in movies.column_names}
+        arrays = serving_arrays(ds)
+        engine = Recommender.from_parts(
+            fac, _ids_array(users.column("user_id").combine_chunks()),
+            {"movie_id": _ids_array(cols["movie_id"]), "title": cols["title"].to_pylist(),
+             "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
+            (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend)
+        super().__init__(engine)
+
+    def save(self, run_dir: str | Path | None = None) -> Path:
+        """Publish the run to ``run_dir`` (default config.run.dir) exactly as ``embedrec train`` does: the
+        artifacts folder, its checksums, the ``current`` link. Returns the artifacts folder."""
+        import copy
+        import json
+
+        from embedrec.run import publish, save_artifacts
+
+        run_dir = Path(run_dir if run_dir is not None else self.config.run.dir)
+        cfg = copy.deepcopy(self.config)
+        cfg.run.dir = str(run_dir)
+        log_text = "".join(json.dumps(r) + "\n" for r in self._history)
+
+        def write(tmp: Path) -> None:
+            save_artifacts(tmp, self._f, self.dataset, self._state_bytes, self._extra, cfg.to_yaml(), self.metrics,
+                           cfg.index, None)
+            if log_text:
+                (tmp / "metrics.jsonl").write_text(log_text, encoding="utf-8")
+
+        return publish(run_dir, write)
+
+    def evaluate(self, split: str = "test", ks: Iterable[int] | None = None) -> dict:
+        from embedrec.evaluate import evaluate_factors
+
+        _check(split, ("valid", "test"), "split")
+        return evaluate_factors(self._f, self.engine.explicit, self.dataset, split,
+                                tuple(ks or self.config.train.eval_k), bool(self.dataset.manifest.get("refit")))
+
+
+# ----------------------------------------------------------------------------------------- CLI text input
+def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", strict: bool = False
+                  ) -> tuple[list[str], Iterator[dict]]:
+    """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma- or tab-separated, an optional header)
+    as (columns, rows). Further input columns pass through between movie_id and fallback, named as in the
+    header (col3, col4, ... without one). An unknown id is answered from the fallback (strict: NotFoundError),
+    the first few named on stderr and the rest counted."""
+    from embedrec.errors import DataError
+
+    e = model.engine
+    pairs, extras, where = [], [], []
+    names: list[str] = []
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in (line.split("\t") if "\t" in line else line.split(","))]
+        if len(parts) < 2:
+            raise DataError(f"{name}:{n}: expected 'user,movie' (comma- or tab-separated); fix that line")
+        if n == 1:
+            (u,), (up,) = e.user_rows([parts[0]])
+            (m,), (mp,) = e.movie_rows([parts[1]])
+            if (u < 0 or m < 0) and (up is None or mp is None or parts[0].lower() in ("user_id", "user", "userid")):
+                names = [c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}"
+                         for c in parts[2:]]
+                continue  # a header line
+        pairs.append((parts[0], parts[1]))
+        extras.append(parts[2:])
+        where.append(n)
+    pred = model.predict(pairs)
+    shown = 0
+    for n, (u, m), f in zip(where, pairs, pred.fallback):
+        if f == "none":
+            continue
+        what = f"user '{shorten(u)}'" if f in ("user_unknown", "both") else f"movie '{shorten(m)}'"
+        if strict:
+            raise NotFoundError(f"{name}:{n}: {what} is not in the training data")
+        shown += 1
+        if shown <= LOGGED_UNKNOWN:
+            log.warning("%s:%d: %s is not in the training data; scored without it (fallback %s)", name, n, what, f)
+    if shown > LOGGED_UNKNOWN:
+        log.warning("%s pairs with an unknown id in all (the first %d are named above; see the fallback column)",
+                    f"{shown:,}", LOGGED_UNKNOWN)
+    width = max((len(x) for x in extras), default=0)
+    names = (names + [f"col{i + 3}" for i in range(len(names), width)])[:max(width, len(names))]
+    rows = ({"user_id": r["user_id"], "movie_id": r["movie_id"], **dict(zip(names, x)), "fallback": r["fallback"],
+             "score": r["score"]} for r, x in zip(pred.to_rows(), extras))
+    return ["user_id", "movie_id", *names, "fallback", "score"], rows
