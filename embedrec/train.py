@@ -353,9 +353,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     batcher = _Batcher(model, loss_name, train_cfg, ds)
     compiled, hog = None, None
     if loss_name == "als":
-        from embedrec.als import ALS
-
-        from embedrec.als import confidence
+        from embedrec.als import ALS, confidence
 
         w = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
         hog = ALS(model, train_cfg, tr.user, tr.movie, threads, weights=w)
@@ -489,44 +487,10 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
 
 def train_run(cfg, *, resume: bool = False, progress: bool = False) -> dict:
     """``embedrec train``: fit on the prepared dataset, evaluate, publish the artifacts. Returns metrics."""
-    import io
-
+    from embedrec.api import train_model
     from embedrec.dataset import load_dataset
-    from embedrec.evaluate import baselines
-    from embedrec.run import publish, save_artifacts
 
-    ds = load_dataset(cfg.data.prepared)
     run_dir = Path(cfg.run.dir)
-    result = fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features)
-    selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
-                 "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
-                 "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
-                 if 0 < result.best_epoch <= len(result.history) else None}
-    if cfg.train.refit and len(ds.splits["valid"]):
-        ds, result = _refit(ds, cfg, result, run_dir, progress)
-    f = factors(result.model, result.unrated)
-    explicit = cfg.model.objective == "explicit"
-    ks = cfg.train.eval_k
-    metrics = {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
-               "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "metric": result.metric,
-               "train_seconds": round(result.seconds, 2), "selection": selection, "refit": ds.manifest.get("refit", False),
-               "splits": {}}
-    for split in ("valid", "test"):
-        if len(ds.splits.get(split, ())):
-            metrics["splits"][split] = {"model": evaluate_model(f, ds, split, explicit, ks,
-                                                                max_users=cfg.train.eval_users),
-                                        **baselines(ds, split, explicit, ks, max_users=cfg.train.eval_users)}
-    buf = io.BytesIO()
-    torch.save(result.model.state_dict(), buf)
-    feats = None
-    if hasattr(result.model, "fs_desc"):
-        feats = {**result.model.fs_desc, "year_edges": cfg.features.year_edges or list(range(1900, 2040, 10)),
-                 "age_edges": cfg.features.age_edges}
-    extra = {"features": feats, "model": {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
-                       "user_bias": result.model.user_bias is not None,
-                       "movie_bias": result.model.movie_bias is not None},
-             "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
-             "refit": bool(ds.manifest.get("refit", False)), "seen": "train+valid"}
-    publish(run_dir, lambda tmp: save_artifacts(tmp, f, ds, buf.getvalue(), extra, cfg.to_yaml(), metrics,
-                                                cfg.index, run_dir / LOG))
-    return metrics
+    model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)
+    model.save(run_dir)
+    return model.metrics

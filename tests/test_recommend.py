@@ -114,7 +114,7 @@ def test_mismatched_or_missing_index_is_refused(trained, tmp_path):
     # exact top-K is computed from the run's arrays (no FAISS needed); the index itself is refused when loaded
     Recommender.open(run_copy).recommend_rows(np.array([0]), 5)
     with pytest.raises(ArtifactError, match="index rebuild"):
-        Recommender.open(run_copy).ip_index
+        _ = Recommender.open(run_copy).ip_index
     meta = rebuild_index(run_copy, IndexConfig())
     assert meta["kind"] == "flat"
     Recommender.open(run_copy).recommend_rows(np.array([0]), 5)
@@ -124,7 +124,7 @@ def test_mismatched_or_missing_index_is_refused(trained, tmp_path):
     run = load_run(run_copy)
     faiss.write_index(faiss.IndexFlatIP(3), str(run.path / "movies_ip.faiss"))
     with pytest.raises(ArtifactError, match="index rebuild"):  # caught by its size/checksum in the manifest
-        Recommender.open(run_copy).ip_index
+        _ = Recommender.open(run_copy).ip_index
 
 
 def test_no_torch_import_in_recommend():

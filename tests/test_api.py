@@ -1,0 +1,239 @@
+"""The public Python API (embedrec/api.py): the README's "From Python" code runs, ids in and ids out, one
+policy for unknown ids, predict's fallbacks, and save() writing what `embedrec train` writes."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import embedrec as er
+from embedrec.cli import main
+from embedrec.errors import NotFoundError, UsageError
+from embedrec.factors import Factors
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+SMALL = ["model.dim=8", "train.epochs=3", "model.objective=explicit", "train.optimizer=adam", "train.threads=1"]
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def readme_python() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## From Python"):]
+    section = section[:section.index("\n## ", 5)]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1
+    return blocks[0]
+
+
+def test_readme_from_python_runs(tmp_path, synth_dir, monkeypatch):
+    """The README block as written, on the synthetic data: its config file is replaced by a small one and the
+    release name by the synthetic folder; the ids it uses exist there (300 users, 200 movies) or are unknown."""
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "ml100k-explicit.yaml").write_text(
+        "data: {source: ml-100k, prepared: ./../data/prepared/ml-100k}\nsplit: {method: random}\n"
+        "model: {objective: explicit, dim: 8}\ntrain: {optimizer: adam, epochs: 3, threads: 1, refit: true}\n"
+        "run: {dir: ./../runs/ml100k-explicit}\n")
+    monkeypatch.chdir(tmp_path)
+    code = readme_python()
+    assert 'er.ingest("ml-100k"' in code
+    ns: dict = {}
+    exec(compile(code.replace('"ml-100k"', repr(str(synth_dir[0]))), "README.md", "exec"), ns)
+    assert (tmp_path / "runs" / "ml100k-explicit" / "current").exists()
+    assert ns["top"].user_ids == [196, 186] and len(ns["top"].movie_ids[0]) == 10
+    assert ns["rows"][0]["user_id"] == 196 and ns["rows"][0]["rank"] == 1
+    assert ns["pred"].fallback[-1] == "movie_unknown"
+
+
+# ------------------------------------------------------------------------------------------ one trained model
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, synth_dir):
+    tmp = tmp_path_factory.mktemp("api")
+    cfg = er.load_config(None, [f"data.prepared={tmp / 'ds'}", f"run.dir={tmp / 'run'}", "train.refit=false", *SMALL])
+    ds = er.ingest(str(synth_dir[0]), cfg)
+    model = er.train(ds, cfg)
+    model.save()
+    return model, er.open(cfg.run.dir, cfg), cfg
+
+
+def brute_force(model, user_ids, k):
+    """Top-k movie ids per user from the numpy factors, movies the user gave in train and valid excluded."""
+    f, ds = model.factors, model.dataset
+    rows = [int(np.flatnonzero(ds.users["user_id"].to_numpy() == u)[0]) for u in user_ids]
+    full = f.user[rows] @ f.movie.T + f.movie_bias + f.user_bias[rows, None] + f.global_mean
+    for i, r in enumerate(rows):
+        for s in ("train", "valid"):
+            part = ds.splits[s]
+            full[i, part.movie[part.user == r]] = -np.inf
+    top = np.argsort(-full, axis=1, kind="stable")[:, :k]
+    movie_ids = ds.movies["movie_id"].to_numpy()
+    return [movie_ids[t] for t in top], np.clip(np.take_along_axis(full, top, 1), *f.rating_scale)
+
+
+def test_known_users_get_the_brute_force_top_k(trained):
+    model, rec, _ = trained
+    users = [1, 7, 42, 300]
+    want_ids, want_scores = brute_force(model, users, 10)
+    for m in (model, rec):  # in memory and from the saved run: the same answer
+        got = m.recommend(users, k=10)
+        assert got.user_ids == users
+        for g, w in zip(got.movie_ids, want_ids):
+            np.testing.assert_array_equal(g, w)
+        np.testing.assert_allclose(np.stack(got.scores), want_scores, rtol=1e-4)
+        assert got.unknown == [] and got.fallback == [False] * 4
+    assert rec.recommend(7, k=3).user_ids == [7] and rec.recommend("7", k=3).user_ids == [7]  # one id, a str
+
+
+@pytest.mark.parametrize("which", ["memory", "run"])
+def test_unknown_users_under_each_policy(trained, which):
+    model, rec, _ = trained
+    m = model if which == "memory" else rec
+    with pytest.raises(NotFoundError, match="user 'nobody' is not in the training data") as e:
+        m.recommend([1, "nobody"], k=5)
+    assert e.value.kind == "user" and e.value.id == "nobody"
+    with pytest.raises(NotFoundError):  # the README bug: include seen movies, unknown user -> the last user's list
+        m.recommend(["nobody"], k=5, exclude_seen=False)
+    skip = m.recommend([1, "nobody", 2], k=5, missing="skip")
+    assert skip.user_ids == [1, 2] and skip.unknown == ["nobody"]
+    pop = m.recommend([1, "nobody"], k=5, missing="popular")
+    assert pop.user_ids == [1, "nobody"] and pop.fallback == [False, True]
+    np.testing.assert_array_equal(pop.movie_ids[1], m.popular(5).movie_ids[0])
+    huge = m.recommend([99999999999999999999999], k=5, missing="skip")  # beyond int64: unknown, no OverflowError
+    assert len(huge) == 0 and huge.unknown == [99999999999999999999999]
+    with pytest.raises(UsageError, match="missing='nope'"):
+        m.recommend([1], missing="nope")
+
+
+def test_row_level_search_refuses_the_unknown_marker(trained):
+    _, rec, _ = trained
+    rows, _ = rec.engine.user_rows(["nobody"])
+    with pytest.raises(UsageError, match="got -1"):
+        rec.engine.recommend_rows(rows, 5, include_seen=True)
+
+
+def test_rows_and_frame(trained):
+    _, rec, _ = trained
+    top = rec.recommend([1, 2], k=3)
+    rows = list(top.to_rows())
+    assert [r["user_id"] for r in rows] == [1, 1, 1, 2, 2, 2] and [r["rank"] for r in rows[:3]] == [1, 2, 3]
+    assert list(top.to_frame().columns) == ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
+    sim = rec.similar(5, k=4)
+    assert sim.query_ids == [5] and 5 not in sim.movie_ids[0] and len(sim.movie_ids[0]) == 4
+    assert list(sim.to_rows())[0]["movie_id_query"] == 5
+    new = rec.recommend_new(liked=[5, 6], rated={7: 5}, k=4)
+    assert not np.isin(new.movie_ids[0], [5, 6, 7]).any()
+    with pytest.raises(NotFoundError):
+        rec.recommend_new(liked=[123456])
+
+
+def test_similar_in_memory_equals_the_index(trained):
+    model, rec, _ = trained
+    a, b = model.similar(5, k=10), rec.similar(5, k=10)
+    np.testing.assert_array_equal(a.movie_ids[0], b.movie_ids[0])
+    np.testing.assert_allclose(a.scores[0], b.scores[0], rtol=1e-4, atol=1e-6)
+
+
+def test_predict_answers_unknown_ids_from_the_biases(trained):
+    model, rec, _ = trained
+    f = rec.factors
+    u, m = 0, 4  # rows of user 1 and movie 5
+    pred = rec.predict([(1, 5), (99999, 5), (1, 99999), ("x", "y")])
+    assert pred.fallback == ["none", "user_unknown", "movie_unknown", "both"]
+    assert pred.user_ids == [1, 99999, 1, "x"] and pred.movie_ids == [5, 5, 99999, "y"]
+    lo, hi = f.rating_scale
+    want = [f.predict([u], [m])[0], np.clip(f.global_mean + f.movie_bias[m], lo, hi),
+            np.clip(f.global_mean + f.user_bias[u], lo, hi), np.clip(f.global_mean, lo, hi)]
+    np.testing.assert_allclose(pred.scores, want, rtol=1e-6)
+    np.testing.assert_allclose(model.predict([(1, 5)]).scores, pred.scores[:1], rtol=1e-6)
+    assert len(rec.predict([(1, 5), (99999, 5)], missing="skip")) == 1
+    with pytest.raises(NotFoundError, match="user '99999'"):
+        rec.predict([(99999, 5)], missing="error")
+
+
+def test_implicit_fallbacks():
+    rng = np.random.default_rng(0)
+    P, Q = rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)
+    plain = Factors(P, Q, None, None)
+    s, codes = plain.predict_fallback(np.array([0, -1, 0, -1]), np.array([1, 1, -1, -1]))
+    assert codes.tolist() == [0, 1, 2, 3] and np.isfinite(s[0]) and np.isnan(s[1:]).all()
+    biased = Factors(P, Q, None, np.arange(4, dtype=np.float32))
+    s, _ = biased.predict_fallback(np.array([-1, 0]), np.array([2, -1]))
+    assert s[0] == 2.0 and np.isnan(s[1])
+
+
+def test_cli_predict_shows_the_fallback_column(trained):
+    _, _, cfg = trained
+    r = invoke("predict", "--run", cfg.run.dir, "--pairs", "-", "--format", "csv", input="1,5\n99999,5\n")
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "user_id,movie_id,fallback,score"
+    assert lines[1].startswith("1,5,none,") and lines[2].startswith("99999,5,user_unknown,")
+    assert "99999" in r.stderr and "fallback user_unknown" in r.stderr
+
+
+def test_cli_huge_ids_and_many_unknown_users(trained):
+    _, _, cfg = trained
+    r = invoke("recommend", "--run", cfg.run.dir, "--user", "99999999999999999999999")
+    assert r.exit_code == 1 and r.stderr.startswith("error: user '99999999999999999999999' is not in the training")
+    r = invoke("recommend", "--run", cfg.run.dir, "--user", "99999999999999999999999", "--fallback", "popular",
+               "-k", "2", "--format", "csv")
+    assert r.exit_code == 0 and r.stdout.splitlines()[1].startswith("99999999999999999999999,1,")
+    ids = "".join(f"{10 ** 22 + i}\n" for i in range(200)) + "1\n"
+    r = invoke("recommend", "--run", cfg.run.dir, "--users", "-", "-k", "2", "--format", "csv", input=ids)
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 3
+    warn = r.stderr.splitlines()
+    assert len(warn) == 6 and warn[-1].startswith("200 unknown users skipped in all"), warn
+
+
+def test_evaluate_matches_the_command(trained):
+    model, rec, cfg = trained
+    r = invoke("evaluate", "--run", cfg.run.dir, "-k", "10", "-k", "20", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    cli = json.loads(r.stdout)["splits"]["test"]["model"]
+    assert rec.evaluate("test")["splits"]["test"]["model"] == pytest.approx(cli)
+    assert model.evaluate("test", ks=(10, 20))["splits"]["test"]["model"] == pytest.approx(cli)
+
+
+def test_save_writes_what_the_train_command_writes(trained, tmp_path):
+    """er.train(...).save(dir) and `embedrec train` on the same data and config: the same files, manifest keys,
+    arrays and metrics (single-threaded adam is deterministic)."""
+    model, _, cfg = trained
+    r = invoke("train", "-q", "--run", tmp_path / "cli", "--set", f"data.prepared={cfg.data.prepared}",
+               "--set", "train.refit=false", *[x for s in SMALL for x in ("--set", s)])
+    assert r.exit_code == 0, r.stderr
+    api_dir = Path(cfg.run.dir) / "current"
+    cli_dir = tmp_path / "cli" / "current"
+    names = sorted(p.name for p in api_dir.iterdir())
+    assert names == sorted(p.name for p in cli_dir.iterdir())
+    a = json.loads((api_dir / "manifest.json").read_text())
+    b = json.loads((cli_dir / "manifest.json").read_text())
+    assert sorted(a) == sorted(b)
+    for key in ("model", "n_users", "n_movies", "files", "embeddings_sha256", "best_epoch", "refit"):
+        assert a[key] == b[key], key
+    untimed = [{k: v for k, v in m["index"].items() if "seconds" not in k} for m in (a, b)]
+    assert untimed[0] == untimed[1]
+    for name in names:
+        if name.endswith(".npy"):
+            np.testing.assert_array_equal(np.load(api_dir / name), np.load(cli_dir / name))
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (api_dir, cli_dir))
+    for m in (ma, mb):
+        m.pop("train_seconds"), m["selection"].pop("seconds"), m["selection"].pop("seconds_to_best_epoch")
+    assert ma == mb
+    assert len((api_dir / "metrics.jsonl").read_text().splitlines()) == \
+        len((cli_dir / "metrics.jsonl").read_text().splitlines())
+    assert "dir: " + str(Path(cfg.run.dir)) in (api_dir / "config.yaml").read_text()
+
+
+def test_top_level_names():
+    import embedrec.train  # noqa: F401  (the submodule of the same name as er.train)
+
+    assert callable(er.train) and callable(er.ingest) and er.train.fit is not None
+    assert er.NotFoundError is NotFoundError and "open" in dir(er)
+    with pytest.raises(AttributeError):
+        er.no_such_name  # noqa: B018

@@ -1,0 +1,161 @@
+"""The layering rules that keep `embedrec recommend` fast and the package readable:
+
+- no import cycle between embedrec modules (module-level imports; imports inside functions are how the heavy
+  layers are reached lazily, and are allowed to point anywhere);
+- `import embedrec`, `er.open(...)` and the `recommend` / `predict` commands never import torch or pandas.
+"""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "embedrec"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PKG.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top_level_imports(tree: ast.Module):
+    """Import nodes executed when the module is imported: at top level, or inside a top-level if/try/with."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                for child in getattr(node, field, []):
+                    stack.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = {_module_name(p): p for p in PKG.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        deps = set()
+        for node in _top_level_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[:len(anchor) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names]
+            for t in targets:
+                while t and t not in files:  # embedrec.x.y (an attribute) -> embedrec.x
+                    t = t.rpartition(".")[0]
+                if t and t != name and t != "embedrec":  # every module imports the package: not an edge
+                    deps.add(t)
+        graph[name] = deps
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        path.append(n)
+        for d in sorted(graph.get(n, ())):
+            if state.get(d) == 1:
+                return path[path.index(d):] + [d]
+            if d not in state:
+                found = visit(d)
+                if found:
+                    return found
+        path.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state:
+            found = visit(n)
+            if found:
+                return found
+    return None
+
+
+def test_the_graph_is_read():
+    g = import_graph()
+    assert "embedrec.recommend" in g and "embedrec.factors" in g["embedrec.recommend"]
+    assert "embedrec.run" in g["embedrec.recommend"]
+
+
+def test_no_import_cycle_between_modules():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_find_cycle_finds_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+# ------------------------------------------------------------------------------------------ start-up weight
+
+def _exe(name: str) -> Path:
+    exe = Path(sys.executable).with_name(name)
+    if not exe.exists():
+        pytest.skip(f"the {name} console script is not installed next to this Python")
+    return exe
+
+
+def _imported(stderr: str) -> set[str]:
+    """Module names from a PYTHONPROFILEIMPORTTIME=1 profile (as tests/test_first_hour.py reads it)."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+def _heavy(mods: set[str]) -> set[str]:
+    return {m for m in mods if m.split(".")[0] in ("torch", "pandas")}
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, synth_dir):
+    import embedrec as er
+
+    tmp = tmp_path_factory.mktemp("layers")
+    cfg = er.load_config(None, [f"data.prepared={tmp / 'ds'}", f"run.dir={tmp / 'run'}", "model.dim=4",
+                                "train.epochs=2", "model.objective=explicit", "train.refit=false",
+                                "train.optimizer=adam", "train.threads=1"])
+    er.train(er.ingest(str(synth_dir[0]), cfg), cfg).save(cfg.run.dir)
+    return Path(cfg.run.dir)
+
+
+@pytest.mark.parametrize("args,stdin", [
+    (["recommend", "--user", "7", "-k", "2"], None),
+    (["recommend", "--users", "-", "-k", "2", "--format", "jsonl"], "7\n8\nnobody\n"),
+    (["recommend", "--movie", "5", "-k", "2"], None),
+    (["recommend", "--liked", "5,6", "-k", "2"], None),
+    (["predict", "--pairs", "-"], "7,5\n99999,5\n"),
+])
+def test_commands_import_neither_torch_nor_pandas(small_run, args, stdin):
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    p = subprocess.run([str(_exe("embedrec")), *args, "--run", str(small_run)], input=stdin, capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    mods = _imported(p.stderr)
+    assert "numpy" in mods  # the profile was really taken
+    assert not _heavy(mods)
+
+
+def test_import_embedrec_and_open_stay_light(small_run):
+    code = ("import sys, embedrec as er\n"
+            "assert 'numpy' not in sys.modules, 'import embedrec loads numpy'\n"
+            f"rec = er.open({str(small_run)!r})\n"
+            "top = rec.recommend([7, 'nobody'], k=3, missing='popular')\n"
+            "assert len(top) == 2 and top.fallback == [False, True]\n"
+            "rec.similar(5, k=2); rec.recommend_new(liked=[5], k=2); rec.predict([(7, 5), (7, 123456)])\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'pandas'))\n"
+            "assert not heavy, heavy\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
