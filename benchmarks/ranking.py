@@ -59,7 +59,8 @@ from embedrec import metrics as M  # noqa: E402
 from embedrec.evaluate import csr, gather_csr  # noqa: E402
 
 # embedrec variants: name -> config overrides (``--set`` syntax). The defaults are the headline row.
-EMBEDREC_VARIANTS: dict[str, list[str]] = {"embedrec (defaults)": []}
+EMBEDREC_VARIANTS: dict[str, list[str]] = {"embedrec (defaults)": [],
+                                           "embedrec (no recency weight)": ["train.als_recency=0"]}
 
 K = 10
 PROTOCOLS = ("ml100k-time", "ml100k-random", "synthetic")
@@ -83,7 +84,7 @@ GRIDS = {
         "LightFM": {"no_components": [64], "learning_rate": [0.05], "item_alpha": [0.0], "epochs": [10, 30]},
     },
     "synthetic": {
-        "ALS": {"factors": [64], "regularization": [300.0, 1000.0], "alpha": [20.0], "iterations": [5, 10]},
+        "ALS": {"factors": [64], "regularization": [300.0, 1000.0], "alpha": [20.0, 100.0], "iterations": [5, 10]},
         "BPR": {"factors": [64], "learning_rate": [0.01], "regularization": [0.01], "iterations": [20, 40]},
         "EASE": {"lambda": [500.0, 2000.0]},
         "LightFM": {"no_components": [64], "learning_rate": [0.05], "item_alpha": [0.0], "epochs": [3, 6]},
@@ -132,16 +133,21 @@ class Split:
     train_i: np.ndarray
     test_u: np.ndarray
     test_i: np.ndarray
+    fit_t: np.ndarray | None = None    # the rows' timestamps (embedrec's default weighs recent ratings more;
+    valid_t: np.ndarray | None = None  # the peers have no use for them), or None
+    train_t: np.ndarray | None = None
 
 
-def split_per_user(u, i, n_users, n_items, *, ts=None, seed=None, test=0.2, valid=0.1) -> Split:
+def split_per_user(u, i, n_users, n_items, *, ts=None, seed=None, test=0.2, valid=0.1, times=None) -> Split:
     """Per user: the last round(test * n) rows (latest by timestamp, or in a seeded random order) are test, the
-    round(valid * n) before them are validation, the rest train."""
+    round(valid * n) before them are validation, the rest train. ``times`` (default ``ts``) travel with the rows."""
+    times = ts if times is None else times
     if ts is not None:
         order = np.lexsort((i, ts, u))
     else:
         order = np.lexsort((np.random.default_rng(seed).random(u.size), u))
     u, i = u[order], i[order]
+    times = None if times is None else np.asarray(times)[order]
     cnt = np.bincount(u, minlength=n_users)
     start = np.concatenate([[0], np.cumsum(cnt)[:-1]])
     from_end = cnt[u] - 1 - (np.arange(u.size) - start[u])  # 0 = the user's last row
@@ -150,8 +156,9 @@ def split_per_user(u, i, n_users, n_items, *, ts=None, seed=None, test=0.2, vali
     is_test = from_end < n_test
     is_valid = ~is_test & (from_end < n_test + n_valid)
     is_fit = ~is_test & ~is_valid
+    t = (lambda mask: None) if times is None else (lambda mask: times[mask])
     return Split(n_users, n_items, u[is_fit], i[is_fit], u[is_valid], i[is_valid], u[~is_test], i[~is_test],
-                 u[is_test], i[is_test])
+                 u[is_test], i[is_test], t(is_fit), t(is_valid), t(~is_test))
 
 
 def matrix(u, i, n_users, n_items) -> sp.csr_matrix:
@@ -328,7 +335,7 @@ def fit_once(fn, step_key, u, i, n_users, n_items, params):
 
 # ------------------------------------------------------------------------------------------------ embedrec
 
-def _embedrec_dataset(u, i, vu, vi, n_users, n_items):
+def _embedrec_dataset(u, i, vu, vi, n_users, n_items, t=None, vt=None):
     from embedrec.dataset import Dataset, Interactions
 
     users = pd.DataFrame({"user_idx": np.arange(n_users, dtype=np.int32), "user_id": np.arange(1, n_users + 1)})
@@ -337,17 +344,19 @@ def _embedrec_dataset(u, i, vu, vi, n_users, n_items):
                            "year": pd.array(np.full(n_items, 2000), dtype="Int32"),
                            "genres": [["Drama"]] * n_items})
 
-    def part(a, b):
+    def part(a, b, ts=None):
         a = np.asarray(a, np.int32)
-        return Interactions(a, np.asarray(b, np.int32), np.ones(a.size, np.float32))
+        return Interactions(a, np.asarray(b, np.int32), np.ones(a.size, np.float32),
+                            None if ts is None else np.asarray(ts, np.int64))
     has_valid = vu is not None and len(vu) > 0
     manifest = {"name": "ranking-bench", "rating_scale": [1, 5], "refit": not has_valid,
                 "counts": {"users": n_users, "movies": n_items, "ratings": int(len(u))}}
-    splits = {"train": part(u, i), "valid": part(vu, vi) if has_valid else part([], []), "test": part([], [])}
+    splits = {"train": part(u, i, t), "valid": part(vu, vi, vt) if has_valid else part([], []), "test": part([], [])}
     return Dataset(Path("ranking-bench"), manifest, users, movies, splits)
 
 
-def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides: list[str], info: dict | None = None):
+def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides: list[str], info: dict | None = None,
+                 train_t=None, valid_t=None):
     """Train embedrec in memory on these rows (valid rows, if any, for its own per-epoch selection) with the
     config ``overrides``; returns (user_factors, item_factors, item_bias or None, fit seconds). ``info`` (if
     given) receives best_epoch, epochs_run, loss and dim."""
@@ -356,7 +365,7 @@ def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides
 
     torch.set_num_threads(THREADS)
     cfg = load_config(None, list(overrides))
-    ds = _embedrec_dataset(train_u, train_i, valid_u, valid_i, n_users, n_items)
+    ds = _embedrec_dataset(train_u, train_i, valid_u, valid_i, n_users, n_items, train_t, valid_t)
     with tempfile.TemporaryDirectory() as tmp:
         result = fit(ds, cfg.model, cfg.train, Path(tmp) / "run", features_cfg=cfg.features)
     f = factors(result.model, result.unrated)
@@ -426,7 +435,7 @@ def run_split(sp_: Split, grids: dict, models: list[str], variants: dict[str, li
                 sample = ([f"train.eval_users={VALID_USERS_MAX}"] if sp_.n_users > VALID_USERS_MAX
                           and not any(o.startswith("train.eval_users=") for o in overrides) else [])
                 U, V, b, _ = fit_embedrec(sp_.fit_u, sp_.fit_i, sp_.n_users, sp_.n_items, sp_.valid_u, sp_.valid_i,
-                                          [*overrides, *sample], info)
+                                          [*overrides, *sample], info, sp_.fit_t, sp_.valid_t)
                 v = float(valid_eval(factor_scorer(U, V, b))["ndcg"].mean())
                 log(f"{label}: {name}: valid NDCG@10 {v:.4f}, best epoch {info['best_epoch']} of "
                     f"{info['epochs_run']} ({time.perf_counter() - t0:.1f}s)")
@@ -435,7 +444,7 @@ def run_split(sp_: Split, grids: dict, models: list[str], variants: dict[str, li
                 v, epochs = float("nan"), tuned[name]["epochs"]
             tune_s = time.perf_counter() - t0
             U, V, b, secs = fit_embedrec(sp_.train_u, sp_.train_i, sp_.n_users, sp_.n_items, None, None,
-                                         [*overrides, f"train.epochs={epochs}"], info)
+                                         [*overrides, f"train.epochs={epochs}"], info, sp_.train_t)
             out["tuned"][name] = {"epochs": epochs}
             params = {"overrides": overrides, "loss": info["loss"], "dim": info["dim"], "epochs": epochs,
                       **({"selection_overrides": sample} if tuned is None and sample else {})}
@@ -562,7 +571,7 @@ def main() -> None:
             seeds = [0, 1] if a.quick else [0, 1, 2, 3, 4]
             runs = []
             for seed in seeds:  # seed 0 is tuned on its validation rows; seeds 1.. reuse those settings
-                runs.append(run_split(split_per_user(u, i, n_users, n_items, seed=seed), grids, models, variants,
+                runs.append(run_split(split_per_user(u, i, n_users, n_items, seed=seed, times=ts), grids, models, variants,
                                       f"ml100k-random seed {seed}", tuned=runs[0]["tuned"] if runs else None))
             s = summarize(runs)
             s["seeds"] = seeds
@@ -578,12 +587,12 @@ def main() -> None:
         from embedrec.synth import generate
 
         t = time.perf_counter()
-        su, si, _, _ = generate(nu, nm, n, seed=0, taste=0.5)
+        su, si, _, st = generate(nu, nm, n, seed=0, taste=0.5)
         gen_s = time.perf_counter() - t
         log(f"synthetic: {su.size:,} interactions generated in {gen_s:.1f}s")
         grids = GRIDS["synthetic-quick" if a.quick else "synthetic"]
         result["grids"]["synthetic"] = {k: v for k, v in grids.items() if k != "LightFM" or not lfm}
-        run = run_split(split_per_user(su, si, nu, nm, seed=0), grids, models, variants, "synthetic")
+        run = run_split(split_per_user(su, si, nu, nm, seed=0, times=st), grids, models, variants, "synthetic")
         s = summarize([run])
         s["seconds"] = round(time.perf_counter() - t, 1)
         s["generate_seconds"] = round(gen_s, 1)

@@ -316,8 +316,11 @@ def train(cfg, resume, run_dir, fmt):
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())
     except Interrupted as e:
         raise Interrupted(str(e).replace("the same command plus --resume", resume_command(run_dir))) from None
-    log.info("best epoch %s of %s (%s), %.1fs; run in %s", metrics["best_epoch"], metrics["epochs_run"],
-             metrics["metric"], metrics["train_seconds"], cfg.run.dir)
+    sel = metrics["selection"]
+    refit = f"; refit on train+valid for {metrics['epochs_run']} epochs, {metrics['train_seconds']:.1f}s" \
+        if metrics.get("refit") else ""
+    log.info("best epoch %s of %s (valid %s %.4f), %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"],
+             sel["metric"], sel["valid"], sel["seconds"], refit, cfg.run.dir)
     _metrics_out(metrics, fmt)
 
 

@@ -103,8 +103,9 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
     """
     path = Path(path)
     if not (path / "manifest.json").exists():
-        raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run 'embedrec ingest' first, "
-                            "or point data.prepared at the ingest output")
+        raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run 'embedrec ingest' with the "
+                            "same -c/--set options first (it writes data.prepared), or point data.prepared at the "
+                            "ingest output")
     for _ in range(5):
         try:
             return _load_once(path, splits)
