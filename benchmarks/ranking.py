@@ -361,17 +361,18 @@ def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides
     config ``overrides``; returns (user_factors, item_factors, item_bias or None, fit seconds). ``info`` (if
     given) receives best_epoch, epochs_run, loss and dim."""
     from embedrec.config import load_config
-    from embedrec.train import factors, fit
+    from embedrec.train import factors, fit_selecting
 
     torch.set_num_threads(THREADS)
     cfg = load_config(None, list(overrides))
     ds = _embedrec_dataset(train_u, train_i, valid_u, valid_i, n_users, n_items, train_t, valid_t)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = fit(ds, cfg.model, cfg.train, Path(tmp) / "run", features_cfg=cfg.features)
+    with tempfile.TemporaryDirectory() as tmp:  # what `embedrec train` runs (train.als_reg: auto picks on valid)
+        result, chosen = fit_selecting(ds, cfg, Path(tmp) / "run")
     f = factors(result.model, result.unrated)
     if info is not None:
         info.update(best_epoch=int(result.best_epoch), epochs_run=int(result.epochs_run), loss=result.loss,
-                    dim=int(f["movie_factors"].shape[1]))
+                    dim=int(f["movie_factors"].shape[1]),
+                    chosen=[f"train.als_reg={chosen.train.als_reg}"] if result.loss == "als" else [])
     return f["user_factors"], f["movie_factors"], f.get("movie_bias"), float(result.seconds)
 
 
@@ -440,13 +441,14 @@ def run_split(sp_: Split, grids: dict, models: list[str], variants: dict[str, li
                 log(f"{label}: {name}: valid NDCG@10 {v:.4f}, best epoch {info['best_epoch']} of "
                     f"{info['epochs_run']} ({time.perf_counter() - t0:.1f}s)")
                 epochs = max(info["best_epoch"], 1)
+                chosen = info.get("chosen", [])
             else:
-                v, epochs = float("nan"), tuned[name]["epochs"]
+                v, epochs, chosen = float("nan"), tuned[name]["epochs"], tuned[name].get("chosen", [])
             tune_s = time.perf_counter() - t0
             U, V, b, secs = fit_embedrec(sp_.train_u, sp_.train_i, sp_.n_users, sp_.n_items, None, None,
-                                         [*overrides, f"train.epochs={epochs}"], info, sp_.train_t)
-            out["tuned"][name] = {"epochs": epochs}
-            params = {"overrides": overrides, "loss": info["loss"], "dim": info["dim"], "epochs": epochs,
+                                         [*overrides, *chosen, f"train.epochs={epochs}"], info, sp_.train_t)
+            out["tuned"][name] = {"epochs": epochs, "chosen": chosen}
+            params = {"overrides": overrides, "loss": info["loss"], "dim": info["dim"], "epochs": epochs, "chosen": chosen,
                       **({"selection_overrides": sample} if tuned is None and sample else {})}
             record(name, factor_scorer(U, V, b), secs, params=params, valid_ndcg=v, tune_seconds=tune_s,
                    embedrec=True)

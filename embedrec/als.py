@@ -65,10 +65,14 @@ def auto_unobserved(nnz: int, n_users: int, n_movies: int) -> float:
     return float(min(1.0, max(0.001, density ** 0.5)))
 
 
+AUTO_REGS = (0.01, 0.02)  # train.als_reg: auto tries each and keeps the better on valid (train.fit_selecting)
+
+
 def reg_weights(counts: np.ndarray, n_other: int, a0: float, cfg) -> np.ndarray:
     """reg * (n + a0 * n_other)^nu for each row (Rendle et al.'s frequency-scaled L2)."""
     base = counts.astype(np.float64) + a0 * n_other
-    return (cfg.als_reg * np.power(np.maximum(base, 1e-12), cfg.als_reg_exponent)).astype(np.float32)
+    reg = AUTO_REGS[0] if cfg.als_reg == "auto" else cfg.als_reg
+    return (reg * np.power(np.maximum(base, 1e-12), cfg.als_reg_exponent)).astype(np.float32)
 
 
 def confidence(users: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | None, scale, cfg):
@@ -111,7 +115,7 @@ class ALS:
         a0 = train_cfg.als_unobserved
         self.a0 = auto_unobserved(self.nnz, nu, nm) if a0 == "auto" else float(a0)
         if a0 == "auto":
-            log.info("als: unobserved weight a0 = %.3g (auto: the square root of the training density)", self.a0)
+            log.debug("als: unobserved weight a0 = %.3g (auto: the square root of the training density)", self.a0)
         self.u_reg = reg_weights(np.diff(self.u_ptr), nm, self.a0, train_cfg)
         self.m_reg = reg_weights(np.diff(self.m_ptr), nu, self.a0, train_cfg)
         self.threads = max(1, threads)

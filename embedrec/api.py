@@ -85,11 +85,12 @@ def train_model(ds, cfg, work_dir: Path, *, resume: bool = False, progress: bool
     import torch
 
     from embedrec.evaluate import baselines
-    from embedrec.train import _refit, evaluate_model, factors, fit
+    from embedrec.train import _refit, evaluate_model, factors, fit_selecting
 
-    result = fit(ds, cfg.model, cfg.train, work_dir, resume=resume, progress=progress, features_cfg=cfg.features)
+    result, cfg = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)
     selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
+                 **({"als_reg": cfg.train.als_reg} if result.loss == "als" else {}),
                  "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
                  "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
                  if 0 < result.best_epoch <= len(result.history) else None}

@@ -114,7 +114,7 @@ class TrainConfig:
     refit: bool = True
     compile: bool = False
     als_unobserved: Union[float, Literal["auto"]] = _opt("auto", gt=0.0)
-    als_reg: float = _opt(0.01, min=0.0)
+    als_reg: Union[float, Literal["auto"]] = _opt("auto", min=0.0)
     als_reg_exponent: float = _opt(1.0, min=0.0, max=2.0)
     als_cg_steps: int = _opt(3, min=1, max=100)
     als_rating_weight: float = _opt(0.0, min=0.0)

@@ -459,6 +459,33 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
                      history, len(history), time.perf_counter() - t0, unrated)
 
 
+def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False):
+    """fit(); for als with ``train.als_reg: auto``, one fit per candidate strength (each in its own folder under
+    ``run_dir``, each resumable), keeping the best on valid. Returns (FitResult, cfg with the chosen values)."""
+    import dataclasses
+
+    from embedrec.als import AUTO_REGS
+
+    loss = resolve_loss(cfg.model, cfg.features.active)
+    if loss != "als" or cfg.train.als_reg != "auto":
+        return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
+    regs = AUTO_REGS if len(ds.splits.get("valid", ())) else AUTO_REGS[:1]
+    best, best_cfg, seconds = None, cfg, 0.0
+    for reg in regs:
+        tcfg = dataclasses.replace(cfg.train, als_reg=reg)
+        r = fit(ds, cfg.model, tcfg, Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else run_dir,
+                resume=resume, progress=progress, features_cfg=cfg.features)
+        seconds += r.seconds
+        if len(regs) > 1:
+            log.info("als_reg %g: valid %s %.4f at epoch %d", reg, r.metric, r.best_value, r.best_epoch)
+        if best is None or (r.best_value > best.best_value if higher_is_better(r.metric) else r.best_value < best.best_value):
+            best, best_cfg = r, dataclasses.replace(cfg, train=tcfg)
+    if len(regs) > 1:
+        log.info("als_reg auto: chose %g", best_cfg.train.als_reg)
+    best.seconds = seconds  # the whole selection, every candidate's fit
+    return best, best_cfg
+
+
 def clear_checkpoint(run_dir: str | Path) -> None:
     p = Path(run_dir) / CHECKPOINT
     if p.exists():

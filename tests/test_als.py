@@ -198,3 +198,20 @@ def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
     assert r.exit_code == 0 and "minus those the user rated in train and valid" in r.stderr
     r = invoke("evaluate", "--split", "valid", *sets)
     assert r.exit_code == 2 and "refit on train+valid" in r.stderr
+
+
+def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
+    from embedrec.als import AUTO_REGS
+    from embedrec.train import fit_selecting
+
+    ds = _taste_dataset(2)
+    cfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1"])
+    assert cfg.train.als_reg == "auto"
+    chosen, cfg2 = fit_selecting(ds, cfg, tmp_path / "sel")
+    each = {reg: fit(ds, cfg.model, load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1",
+                                                        f"train.als_reg={reg}"]).train, tmp_path / f"r{reg}")
+            for reg in AUTO_REGS}
+    best = max(each, key=lambda reg: each[reg].best_value)
+    assert cfg2.train.als_reg == best and chosen.best_value == each[best].best_value
+    for key, value in each[best].model.state_dict().items():
+        torch.testing.assert_close(chosen.model.state_dict()[key], value, rtol=0, atol=0)
