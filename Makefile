@@ -32,6 +32,9 @@ demo: install
 
 $(VENV)/.bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e ".[dev,test,bench]"
+	# LightFM 1.17 has no wheel for this Python: build it (the ranking bench records it as absent if this fails)
+	$(BIN)/python -m pip install -q setuptools wheel cython
+	-$(BIN)/python -m pip install -q --no-build-isolation lightfm
 	touch $@
 
 bench: $(VENV)/.bench

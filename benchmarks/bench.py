@@ -44,7 +44,8 @@ def run(args: list[str], stdin: str | None = None) -> tuple[float, str, int]:
 NOT_YET = """
 ## Not measured
 
-- LightFM WARP: it has no wheel for this Python and its source build fails here, so it is not in the bench extra.
+- LightFM WARP has no wheel for this Python; `make bench` builds it (`pip install --no-build-isolation lightfm`) and
+  the ranking section lists it only when that build succeeded.
 - The cold-start latency above includes a ~0.02 s Python wrapper used to measure each process's peak memory.
 """
 
