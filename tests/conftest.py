@@ -1,4 +1,6 @@
+import functools
 import logging
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +63,18 @@ def synth_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("synth")
     truth = write_movielens(d, 300, 200, 20000, rank=4, seed=1, noise=0.3)
     return d, truth
+
+
+@functools.cache
+def _pypi_reachable() -> bool:
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``network`` need the package registry (the offline MovieLens copy is a PyPI wheel)."""
+    if item.get_closest_marker("network") and not _pypi_reachable():
+        pytest.skip("needs PyPI, which is unreachable")

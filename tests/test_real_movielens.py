@@ -7,6 +7,7 @@ from embedrec.dataset import load_dataset
 from embedrec.ingest import ingest
 
 
+@pytest.mark.network
 @pytest.mark.slow
 def test_ml100k_through_the_offline_fallback(tmp_path, caplog):
     cfg = Config()
