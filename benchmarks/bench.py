@@ -237,6 +237,54 @@ def generate(path: Path, users: int, movies: int, ratings: int, rank: int, seed:
     return time.perf_counter() - t
 
 
+def startup_threads_section(cmd, tmp: Path) -> list[str]:
+    """Cold start of `recommend` beside `import numpy, faiss`, and `train` (ML-100K defaults) at train.threads
+    1 / 2 / auto (0), on an idle machine and with one busy process per core; each row's reference in the same
+    run."""
+    ds, run_dir = tmp / "st-ds", tmp / "st-run"
+    common = ["--set", f"data.prepared={ds}", "--set", f"run.dir={run_dir}", "-q"]
+    cmd(["ingest", "ml-100k", *common])
+    cmd(["train", *common])
+    cores = os.cpu_count() or 1
+
+    def measure() -> dict:
+        rec, imp, torch_imp = [], [], []
+        for _ in range(7):
+            rec.append(cmd(["recommend", *common, "--user", "196", "--format", "tsv"])[0])
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import numpy, faiss"], check=True)
+            imp.append(time.perf_counter() - t0)
+        for _ in range(3):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import torch"], check=True)
+            torch_imp.append(time.perf_counter() - t0)
+        out = {"recommend": statistics.median(rec), "import": statistics.median(imp),
+               "torch": statistics.median(torch_imp)}
+        for threads in (1, 2, 0):
+            walls = [cmd(["train", *common, "--set", f"train.threads={threads}",
+                          "--set", f"run.dir={tmp / f'st-run-{threads}'}"])[0] for _ in range(3)]
+            out[f"train{threads}"] = statistics.median(walls)
+        return out
+
+    idle = measure()
+    busy = [subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 900: pass"])
+            for _ in range(cores)]
+    try:
+        time.sleep(2)
+        loaded = measure()
+    finally:
+        for p in busy:
+            p.kill()
+    rows = ["## Start-up and threads (ML-100K, fresh processes, medians)", "",
+            f"Loaded = {cores} busy-looping processes (one per core) running beside the command.", "",
+            "| machine | `recommend --user 196` | `import numpy, faiss` | ratio | `import torch` | `train` threads=1 | "
+            "threads=2 | threads=auto |", "|---|---|---|---|---|---|---|---|"]
+    for name, m in (("idle", idle), ("loaded", loaded)):
+        rows.append(f"| {name} | {m['recommend']:.2f} s | {m['import']:.2f} s | {m['recommend'] / m['import']:.2f}x | "
+                    f"{m['torch']:.2f} s | {m['train1']:.1f} s | {m['train2']:.1f} s | {m['train0']:.1f} s |")
+    return rows + [""]
+
+
 def ranking_section() -> list[str]:
     """The default ranking model beside tuned implicit ALS, BPR, EASE and LightFM on three protocols
     (benchmarks/ranking.py: the same rows for every model, per-user paired differences)."""
@@ -305,6 +353,9 @@ def main() -> None:
     if "--only-full-scale" in sys.argv:  # the long end-to-end run alone (about 20 minutes here)
         print("\n".join(full_scale_section(cmd, tmp)))
         return
+    if "--only-startup" in sys.argv:  # cold start and threads, idle and loaded (a few minutes)
+        print("\n".join(startup_threads_section(cmd, tmp)))
+        return
     if "--only-speed" in sys.argv:  # the training-throughput table alone (a few minutes)
         print("\n".join(speed_section(cmd, tmp)))
         return
@@ -364,6 +415,7 @@ def main() -> None:
               ""]
 
     # peers on the same prepared splits
+    lines += startup_threads_section(cmd, tmp)
     lines += ranking_section()
     lines += peer_section(tmp, me, mi, t_exp)
 

@@ -477,3 +477,20 @@ def test_global_options_before_the_subcommand(int_run):
     assert r.exit_code == 0 and r.stderr == ""
     r = invoke("-q", "recommend", "--run", run, "--user", "99999")
     assert r.exit_code == 1 and r.stderr.startswith("error: user '99999' is not in the training data")
+
+
+def test_zero_padded_integer_ids_are_refused(tmp_path):
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    text = "user_id,movie_id,rating\n00196,242,3\n196,302,4\n"
+    r = CliRunner().invoke(main, ["ingest", "-", "-o", str(tmp_path / "a"), "--set", "data.columns.timestamp=null"],
+                           input=text)
+    assert r.exit_code == 1
+    assert r.stderr == ("error: <stdin>:2: column 'user_id' id '00196' has a leading zero, which integer ids would "
+                        "drop (merging it with another id); set data.id_type=str to keep ids as text\n")
+    r = CliRunner().invoke(main, ["ingest", "-", "-o", str(tmp_path / "b"), "--set", "data.columns.timestamp=null",
+                                  "--set", "data.id_type=str", "--set", "split.valid=0", "--set", "split.test=0"],
+                           input=text)
+    assert r.exit_code == 0, r.stderr

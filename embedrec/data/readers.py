@@ -350,6 +350,27 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     return movies_frame(list(ids), [str(t) for t in df[title_col]], genres)
 
 
+def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000) -> None:
+    """Integer ids lose leading zeros ('00196' would become 196 and could merge with '196'): refuse them, checking
+    the first ``rows`` rows (zero padding is a property of a whole file)."""
+    import io
+    import re
+
+    try:
+        head = pd.read_csv(io.BytesIO(src) if isinstance(src, bytes) else src, sep=sep, usecols=cols, dtype=str,
+                           nrows=rows, encoding=encoding, engine="c" if len(sep) == 1 else "python")
+    except Exception:
+        return  # the main reader reports what is wrong with the file
+    padded = re.compile(r"^\s*[+-]?0\d")
+    for c in cols:
+        hit = head[c].astype(str).str.match(padded)
+        if hit.any():
+            row = int(hit.to_numpy().argmax())
+            raise DataError(f"{label}:{row + 2}: column '{c}' id {head[c].iloc[row]!r:.30} has a leading zero, which "
+                            "integer ids would drop (merging it with another id); set data.id_type=str to keep ids "
+                            "as text")
+
+
 def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int) -> pd.Series:
     if id_type == "str":
         return values.astype(str)
@@ -469,6 +490,9 @@ def read_generic(source: str, cfg) -> RawData:
             elif id_dtype == "int64":
                 numeric[c] = "int64"
         extra = {c: str for c, v in wanted.items() if v in ("user_id", "movie_id") and id_dtype == "str"}
+        if id_dtype == "int64" and cfg.header:
+            _refuse_zero_padded(src, sep, cfg.encoding, [c for c, v in wanted.items() if v in ("user_id", "movie_id")],
+                                label)
         try:
             df = read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
                                     usecols=None if cfg.header else list(wanted),
