@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-import yaml
 
 from embedrec.config import Config, load_config, parse_override
 from embedrec.errors import ConfigError
@@ -73,4 +72,3 @@ def test_bad_yaml_names_line(tmp_path):
         load_config(p)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
-    yaml.safe_load("a: 1")
