@@ -471,10 +471,12 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
         return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
     regs = AUTO_REGS if len(ds.splits.get("valid", ())) else AUTO_REGS[:1]
     best, best_cfg, seconds = None, cfg, 0.0
-    for reg in regs:
+    for i, reg in enumerate(regs):
         tcfg = dataclasses.replace(cfg.train, als_reg=reg)
-        r = fit(ds, cfg.model, tcfg, Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else run_dir,
-                resume=resume, progress=progress, features_cfg=cfg.features)
+        folder = Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else Path(run_dir)
+        # a run killed during the first candidate has no checkpoint for the later ones: they start afresh
+        again = resume and (i == 0 or (folder / CHECKPOINT).exists())
+        r = fit(ds, cfg.model, tcfg, folder, resume=again, progress=progress, features_cfg=cfg.features)
         seconds += r.seconds
         if len(regs) > 1:
             log.info("als_reg %g: valid %s %.4f at epoch %d", reg, r.metric, r.best_value, r.best_epoch)

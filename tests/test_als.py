@@ -215,3 +215,30 @@ def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
     assert cfg2.train.als_reg == best and chosen.best_value == each[best].best_value
     for key, value in each[best].model.state_dict().items():
         torch.testing.assert_close(chosen.model.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
+    from embedrec.train import fit_selecting
+
+    ds = _taste_dataset(3)
+    cfg = load_config(None, ["model.dim=8", "train.epochs=5", "train.patience=100", "train.threads=1"])
+    whole, _ = fit_selecting(ds, cfg, tmp_path / "a")
+    calls = {"n": 0}
+
+    def stop(row):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+
+    import embedrec.train as T
+
+    real_fit = T.fit
+    with pytest.raises(Interrupted):
+        T.fit = lambda *a, **k: real_fit(*a, **{**k, "on_epoch": stop})
+        try:
+            fit_selecting(ds, cfg, tmp_path / "b")
+        finally:
+            T.fit = real_fit
+    resumed, _ = fit_selecting(ds, cfg, tmp_path / "b", resume=True)
+    for key, value in whole.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
