@@ -97,11 +97,140 @@ def confidence(users: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | 
     return None if w is None else w.astype(np.float32)
 
 
+class Side:
+    """One half-sweep's fixed inputs: the rows being solved, their rated columns (CSR into the other side's
+    table), the confidence weights and the per-row L2; ``csr`` is the torch CSR of the same (torch engine)."""
+
+    def __init__(self, indptr, indices, weights, reg, n_cols: int, torch_engine: bool, device=None):
+        self.indptr, self.indices, self.w, self.reg = indptr, indices, weights, reg
+        self.n_rows = indptr.size - 1
+        self.csr = self.reg_t = None
+        if torch_engine:
+            self.csr = _torch_csr(indptr, indices, weights, self.n_rows, n_cols).to(device)
+            self.reg_t = torch.from_numpy(reg).to(device)
+
+
+def _torch_csr(indptr, indices, weights, n_rows, n_cols):
+    vals = torch.ones(indices.size, dtype=torch.float32) if weights is None else torch.from_numpy(weights)
+    warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+    return torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(indices.astype(np.int64)), vals,
+                                   (n_rows, n_cols), check_invariants=False)
+
+
+class Solver:
+    """The warm-started CG steps of one half-sweep, in the C kernel (CPU) or in torch (CPU or GPU): solves every
+    row of ``X`` against the fixed table ``Y`` and the Gramian ``G``; returns the objective before the steps.
+
+    ``ALS`` uses one for the whole tables; ``distributed.ShardALS`` for one rank's rows against rows it gathered."""
+
+    def __init__(self, threads: int, cg_steps: int, engine: str = "auto", device: torch.device | None = None):
+        self.threads, self.steps = max(1, threads), cg_steps
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+        on_cpu = self.device.type == "cpu"
+        if engine == "c" and not on_cpu:
+            raise ConfigError("config key 'train.device': the als C kernel runs on the CPU only; use train.device=cpu")
+        self.lib = _kernel() if engine in ("auto", "c") and on_cpu else None
+        if engine == "c" and self.lib is None:
+            raise ConfigError("config key 'model.loss': the als C kernel could not be built (no C compiler)")
+
+    @property
+    def torch_engine(self) -> bool:
+        return self.lib is None
+
+    def solve(self, Y: torch.Tensor, X: torch.Tensor, G: torch.Tensor, side: Side) -> float:
+        if self.lib is not None:
+            return self._solve_c(Y, X, G, side)
+        return _cg_torch(Y, X, G, side.csr, side.reg_t, self.steps)
+
+    def _solve_c(self, Y, X, G, side: Side) -> float:
+        n = X.shape[0]
+        threads = max(1, min(self.threads, n // ROWS_PER_THREAD))
+        # split the rows so each thread gets about the same number of rated pairs
+        indptr = side.indptr
+        cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], threads + 1)).clip(0, n)
+        cuts[0], cuts[-1] = 0, n
+        totals = [0.0] * threads
+        args = (Y.data_ptr(), X.data_ptr(), G.data_ptr(), indptr.ctypes.data, side.indices.ctypes.data,
+                None if side.w is None else side.w.ctypes.data, side.reg.ctypes.data, X.shape[1])
+
+        def work(t: int) -> None:
+            totals[t] = self.lib.als_cg(*args, int(cuts[t]), int(cuts[t + 1]), self.steps)
+
+        if threads == 1:
+            work(0)
+        else:  # daemon threads: Ctrl-C leaves without waiting for them
+            pool = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
+            for th in pool:
+                th.start()
+            for th in pool:
+                th.join()
+        return float(sum(totals))
+
+
+def _kernel():
+    from embedrec import sgd
+
+    try:
+        lib = sgd.load()
+    except ConfigError as e:
+        log.warning("als: %s; using the slower torch engine", str(e).split(": ", 1)[-1].split(";")[0])
+        return None
+    f = lib.als_cg
+    p = ctypes.c_void_p
+    f.argtypes = [p, p, p, p, p, p, p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int]
+    f.restype = ctypes.c_double
+    return lib
+
+
+def _cg_torch(Y, X, G, A, reg, steps: int) -> float:
+    """The CG steps for all rows at once with sparse-dense products: A is the weighted CSR of the rated pairs."""
+
+    w = A.values()
+
+    def weighted(V):  # the CSR of w_i * (y_i.v) over the rated pairs
+        S = torch.sparse.sampled_addmm(A, V, Y.T, beta=0.0)
+        return torch.sparse_csr_tensor(S.crow_indices(), S.col_indices(), S.values() * w, S.shape)
+
+    def apply(V):  # (G + reg) v + sum_i w_i (y_i.v) y_i, for every row
+        return V @ G + reg[:, None] * V + weighted(V) @ Y
+
+    Sx = torch.sparse.sampled_addmm(A, X, Y.T, beta=0.0)
+    c = 1.0 - Sx.values()
+    obj = float((w.double() * c.double() ** 2).sum() + ((X @ G) * X).double().sum()
+                + (reg.double() * (X.double() ** 2).sum(1)).sum())
+    b = A @ Y
+    r = b - apply(X)
+    p = r.clone()
+    rs = (r * r).sum(1)
+    for _ in range(steps):
+        ap = apply(p)
+        pap = (p * ap).sum(1)
+        ok = (pap > 0) & (rs > 1e-20)
+        a = torch.where(ok, rs / torch.where(ok, pap, torch.ones_like(pap)), torch.zeros_like(pap))
+        X += a[:, None] * p
+        r -= a[:, None] * ap
+        rsn = (r * r).sum(1)
+        beta = torch.where(ok, rsn / torch.where(ok, rs, torch.ones_like(rs)), torch.zeros_like(rs))
+        p = r + beta[:, None] * p
+        rs = torch.where(ok, rsn, torch.zeros_like(rsn))
+    return obj
+
+
+def user_objective_reg(reg: np.ndarray, P: torch.Tensor) -> float:
+    """The users' L2 term of the objective (added after the movie half, which reports the rest)."""
+    return float((torch.from_numpy(reg).to(P.device).double() * (P.double() ** 2).sum(1)).sum())
+
+
 class ALS:
-    """Runs iALS epochs on a plain MatrixFactorization's user and movie tables, in place."""
+    """Runs iALS epochs on a plain MatrixFactorization's user and movie tables, in place.
+
+    ``device`` (default: the config's ``train.device``): on cuda the torch engine runs there on copies of the
+    tables, which are copied back after each epoch, so the model and everything saved stay on the CPU."""
 
     def __init__(self, model, train_cfg, users: np.ndarray, movies: np.ndarray, threads: int,
-                 engine: str = "auto", weights: np.ndarray | None = None):
+                 engine: str = "auto", weights: np.ndarray | None = None, device: str | None = None):
+        from embedrec.distributed import resolve_device
+
         if hasattr(model, "fs_desc"):
             raise ConfigError("config key 'model.loss': als trains the plain model only (no side features); "
                               "with features use --set model.loss=bpr or softmax")
@@ -119,34 +248,12 @@ class ALS:
         self.u_reg = reg_weights(np.diff(self.u_ptr), nm, self.a0, train_cfg)
         self.m_reg = reg_weights(np.diff(self.m_ptr), nu, self.a0, train_cfg)
         self.threads = max(1, threads)
-        self.lib = self._kernel() if engine in ("auto", "c") else None
-        if engine == "c" and self.lib is None:
-            raise ConfigError("config key 'model.loss': the als C kernel could not be built (no C compiler)")
-        if self.lib is None:
-            self._t_user = self._torch_csr(self.u_ptr, self.u_idx, self.u_w, nu, nm)
-            self._t_movie = self._torch_csr(self.m_ptr, self.m_idx, self.m_w, nm, nu)
-
-    @staticmethod
-    def _kernel():
-        from embedrec import sgd
-
-        try:
-            lib = sgd.load()
-        except ConfigError as e:
-            log.warning("als: %s; using the slower torch engine", str(e).split(": ", 1)[-1].split(";")[0])
-            return None
-        f = lib.als_cg
-        p = ctypes.c_void_p
-        f.argtypes = [p, p, p, p, p, p, p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int]
-        f.restype = ctypes.c_double
-        return lib
-
-    @staticmethod
-    def _torch_csr(indptr, indices, weights, n_rows, n_cols):
-        vals = torch.ones(indices.size, dtype=torch.float32) if weights is None else torch.from_numpy(weights)
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(indices.astype(np.int64)), vals,
-                                       (n_rows, n_cols), check_invariants=False)
+        self.device = resolve_device(device if device is not None else getattr(train_cfg, "device", "cpu"))
+        self.solver = Solver(threads, train_cfg.als_cg_steps, engine, self.device)
+        self.lib = self.solver.lib
+        t = self.solver.torch_engine
+        self.users = Side(self.u_ptr, self.u_idx, self.u_w, self.u_reg, nm, t, self.device)
+        self.movies = Side(self.m_ptr, self.m_idx, self.m_w, self.m_reg, nu, t, self.device)
 
     # ------------------------------------------------------------------------------------------ epochs
     def epoch(self, gen: torch.Generator | None = None) -> float:
@@ -154,70 +261,15 @@ class ALS:
         m = self.model
         with torch.no_grad():
             P, Q = m.user.weight.data, m.movie.weight.data
-            self._half(Q, P, self.u_ptr, self.u_idx, self.u_w, self.u_reg, "user")
-            obj = self._half(P, Q, self.m_ptr, self.m_idx, self.m_w, self.m_reg, "movie")
-            obj += float((self.u_reg.astype(np.float64) * (P.double() ** 2).sum(1).numpy()).sum())
+            Pd, Qd = P.to(self.device), Q.to(self.device)  # the same tensors on the CPU
+            self._half(Qd, Pd, self.users)
+            obj = self._half(Pd, Qd, self.movies)
+            obj += user_objective_reg(self.u_reg, Pd)
+            if Pd.data_ptr() != P.data_ptr():
+                P.copy_(Pd.cpu())
+                Q.copy_(Qd.cpu())
         return obj / max(self.nnz, 1)
 
-    def _half(self, Y: torch.Tensor, X: torch.Tensor, indptr, indices, w, reg, side: str) -> float:
+    def _half(self, Y: torch.Tensor, X: torch.Tensor, side: Side) -> float:
         G = (self.a0 * (Y.T @ Y)).contiguous()
-        if self.lib is not None:
-            return self._half_c(Y, X, G, indptr, indices, w, reg)
-        A = self._t_user if side == "user" else self._t_movie
-        return self._half_torch(Y, X, G, A, torch.from_numpy(reg))
-
-    def _half_c(self, Y, X, G, indptr, indices, w, reg) -> float:
-        n = X.shape[0]
-        threads = max(1, min(self.threads, n // ROWS_PER_THREAD))
-        # split the rows so each thread gets about the same number of rated pairs
-        cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], threads + 1)).clip(0, n)
-        cuts[0], cuts[-1] = 0, n
-        totals = [0.0] * threads
-        args = (Y.data_ptr(), X.data_ptr(), G.data_ptr(), indptr.ctypes.data, indices.ctypes.data,
-                None if w is None else w.ctypes.data, reg.ctypes.data, X.shape[1])
-
-        def work(t: int) -> None:
-            totals[t] = self.lib.als_cg(*args, int(cuts[t]), int(cuts[t + 1]), self.cfg.als_cg_steps)
-
-        if threads == 1:
-            work(0)
-        else:  # daemon threads: Ctrl-C leaves without waiting for them
-            pool = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
-            for th in pool:
-                th.start()
-            for th in pool:
-                th.join()
-        return float(sum(totals))
-
-    def _half_torch(self, Y, X, G, A, reg) -> float:
-        """The same CG steps for all rows at once: A is the 0/1 CSR pattern of the rated pairs."""
-
-        w = A.values()
-
-        def weighted(V):  # the CSR of w_i * (y_i.v) over the rated pairs
-            S = torch.sparse.sampled_addmm(A, V, Y.T, beta=0.0)
-            return torch.sparse_csr_tensor(S.crow_indices(), S.col_indices(), S.values() * w, S.shape)
-
-        def apply(V):  # (G + reg) v + sum_i w_i (y_i.v) y_i, for every row
-            return V @ G + reg[:, None] * V + weighted(V) @ Y
-
-        Sx = torch.sparse.sampled_addmm(A, X, Y.T, beta=0.0)
-        c = 1.0 - Sx.values()
-        obj = float((w.double() * c.double() ** 2).sum() + ((X @ G) * X).double().sum() + (reg.double() * (X.double() ** 2).sum(1)).sum())
-        b = A @ Y
-        r = b - apply(X)
-        p = r.clone()
-        rs = (r * r).sum(1)
-        for _ in range(self.cfg.als_cg_steps):
-            ap = apply(p)
-            pap = (p * ap).sum(1)
-            ok = (pap > 0) & (rs > 1e-20)
-            a = torch.where(ok, rs / torch.where(ok, pap, torch.ones_like(pap)), torch.zeros_like(pap))
-            X += a[:, None] * p
-            r -= a[:, None] * ap
-            rsn = (r * r).sum(1)
-            beta = torch.where(ok, rsn / torch.where(ok, rs, torch.ones_like(rs)), torch.zeros_like(rs))
-            p = r + beta[:, None] * p
-            rs = torch.where(ok, rsn, torch.zeros_like(rsn))
-        return obj
-
+        return self.solver.solve(Y, X, G, side)

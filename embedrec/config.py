@@ -119,6 +119,7 @@ class TrainConfig:
     als_cg_steps: int = _opt(3, min=1, max=100)
     als_rating_weight: float = _opt(0.0, min=0.0)
     als_recency: float = _opt(0.5, min=0.0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 42
 
 

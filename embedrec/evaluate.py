@@ -50,9 +50,16 @@ def topk_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
     return top, vals
 
 
-def top_k_scores(user_vecs: np.ndarray, movie_vecs: np.ndarray, movie_bias: np.ndarray | None, k: int,
-                 exclude: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray) -> np.ndarray:
-    """Exact top-k movie indices for the given user rows, excluding each user's ``exclude`` CSR items."""
+def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
+                 exclude: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray, device=None) -> np.ndarray:
+    """Exact top-k movie indices for the given user rows, excluding each user's ``exclude`` CSR items.
+
+    On a GPU ``device`` (train.device cuda) the scores are computed there with torch (``movie_vecs`` and
+    ``movie_bias`` may already be tensors on it, see :func:`on_device`); ties may order differently."""
+    if _is_gpu(device):
+        r, c = (gather_csr(exclude[0], exclude[1], rows)[:2] if exclude is not None
+                else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        return torch_topk(user_vecs, movie_vecs, movie_bias, (r, c), k, device)[0]
     scores = user_vecs @ movie_vecs.T
     if movie_bias is not None:
         scores += movie_bias[None, :]
@@ -62,40 +69,103 @@ def top_k_scores(user_vecs: np.ndarray, movie_vecs: np.ndarray, movie_bias: np.n
     return topk_from_scores(scores, k)[0]
 
 
-def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, test_items, n_users, n_movies,
-                    ks=(10, 20), batch=2048, progress=None, max_users: int = 0, seed: int = 0) -> dict:
-    """Precision/Recall/NDCG/MAP/HitRate/MRR@K and coverage@K over users with at least one test movie.
+def _is_gpu(device) -> bool:
+    return device is not None and str(device) not in ("cpu", "auto")
 
-    Users are scored in batches whose score matrix stays near 50M entries (200 MB), whatever the catalogue;
-    ``max_users`` > 0 evaluates a seeded sample of that many users instead of all."""
-    ks = sorted({min(k, max(n_movies, 1)) for k in ks})  # K beyond the catalogue ranks the whole catalogue
+
+def on_device(x: np.ndarray | None, device):
+    """``x`` as a float32 tensor on a GPU ``device`` (copied there once), or unchanged on the CPU."""
+    if x is None or not _is_gpu(device):
+        return x
+    import torch
+
+    return x if torch.is_tensor(x) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+
+
+def torch_topk(queries: np.ndarray, X, bias, excl: tuple[np.ndarray, np.ndarray], k: int, device):
+    """Top-k (indices, scores) of ``queries @ X.T (+ bias)`` on ``device`` with torch, the (query row, column)
+    pairs in ``excl`` scored -inf; entries left at -inf come back as index -1 (as topk_from_scores)."""
+    import torch
+
+    Xt, bt = on_device(X, device), on_device(bias, device)
+    s = on_device(np.ascontiguousarray(queries, dtype=np.float32), device) @ Xt.T
+    if bt is not None:
+        s += bt[None, :]
+    if excl[0].size:
+        s[torch.from_numpy(np.asarray(excl[0], np.int64)).to(device),
+          torch.from_numpy(np.asarray(excl[1], np.int64)).to(device)] = -float("inf")
+    vals, idx = torch.topk(s, min(k, s.shape[1]), dim=1)
+    idx[vals == -float("inf")] = -1
+    return idx.cpu().numpy(), vals.cpu().numpy()
+
+
+def sample_users(eval_users: np.ndarray, max_users: int, seed: int = 0) -> np.ndarray:
+    """A seeded, sorted sample of ``max_users`` of ``eval_users`` (all of them when they are fewer)."""
+    if max_users and eval_users.size > max_users:
+        return np.sort(eval_users[sample_positions(eval_users.size, max_users, seed)])
+    return eval_users
+
+
+def sample_positions(n: int, max_users: int, seed: int = 0) -> np.ndarray:
+    """The positions :func:`sample_users` keeps out of ``n`` (ranks that each hold a slice of the users pick
+    the same sample from these)."""
+    return np.random.default_rng(seed).choice(n, size=max_users, replace=False)
+
+
+def norm_ks(ks, n_movies: int) -> list[int]:
+    return sorted({min(k, max(n_movies, 1)) for k in ks})  # K beyond the catalogue ranks the whole catalogue
+
+
+def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: np.ndarray, ks, n_movies: int,
+                 batch=2048, progress=None, device=None) -> tuple[dict, dict]:
+    """Per-metric sums over the users ``rows`` and, per K, which movies reached someone's top K: what
+    :func:`finish_ranking` turns into metrics (ranks of a distributed job add theirs up first)."""
+    ks = norm_ks(ks, n_movies)
     kmax = max(ks)
     batch = max(16, min(batch, int(5e7 // max(n_movies, 1))))
-    t_indptr, t_indices = csr(test_users, test_items, n_users)
-    eval_users = np.flatnonzero(np.diff(t_indptr) > 0)
-    if max_users and eval_users.size > max_users:
-        eval_users = np.sort(np.random.default_rng(seed).choice(eval_users, size=max_users, replace=False))
+    Q, b = on_device(movie_vecs, device), on_device(movie_bias, device)
     sums = {f"{m}@{k}": 0.0 for m in M.PER_USER for k in ks}
-    tops = []
-    for s in range(0, eval_users.size, batch):
-        rows = eval_users[s:s + batch]
-        top = top_k_scores(user_vecs[rows], movie_vecs, movie_bias, kmax, train_csr, rows)
-        _, sub_idx, lens = gather_csr(t_indptr, t_indices, rows)
+    shown = {k: np.zeros(n_movies, dtype=bool) for k in ks}
+    for s in range(0, rows.size, batch):
+        sub = rows[s:s + batch]
+        top = top_k_scores(user_vecs[sub], Q, b, kmax, train_csr, sub, device)
+        _, sub_idx, lens = gather_csr(test_csr[0], test_csr[1], sub)
         sub_ptr = np.concatenate([[0], np.cumsum(lens)])
         hits = M.hit_matrix(top, sub_ptr, sub_idx)
         n_rel = np.diff(sub_ptr)
         for name, fn in M.PER_USER.items():
             for k in ks:
                 sums[f"{name}@{k}"] += float(fn(hits, n_rel, k).sum())
-        tops.append(top)
+        for k in ks:
+            ids = top[:, :k].ravel()
+            shown[k][ids[ids >= 0]] = True
         if progress is not None:
-            progress(rows.size)
-    n = max(eval_users.size, 1)
+            progress(sub.size)
+    return sums, shown
+
+
+def finish_ranking(sums: dict, shown: dict, n_evaluated: int, n_movies: int) -> dict:
+    """Means of :func:`ranking_sums` over the evaluated users, and coverage@K (M.coverage_at_k)."""
+    n = max(n_evaluated, 1)
     out = {key: v / n for key, v in sums.items()}
-    alltop = np.concatenate(tops) if tops else np.zeros((0, kmax), dtype=np.int64)
-    for k in ks:
-        out[f"coverage@{k}"] = M.coverage_at_k(alltop, n_movies, k)
-    out["users_evaluated"] = int(eval_users.size)
+    for k, mask in shown.items():
+        out[f"coverage@{k}"] = float(np.count_nonzero(mask) / n_movies) if n_movies else 0.0
+    out["users_evaluated"] = int(n_evaluated)
+    return out
+
+
+def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, test_items, n_users, n_movies,
+                    ks=(10, 20), batch=2048, progress=None, max_users: int = 0, seed: int = 0, device=None) -> dict:
+    """Precision/Recall/NDCG/MAP/HitRate/MRR@K and coverage@K over users with at least one test movie.
+
+    Users are scored in batches whose score matrix stays near 50M entries (200 MB), whatever the catalogue;
+    ``max_users`` > 0 evaluates a seeded sample of that many users instead of all; ``device`` cuda scores on
+    the GPU."""
+    t_indptr, t_indices = csr(test_users, test_items, n_users)
+    eval_users = sample_users(np.flatnonzero(np.diff(t_indptr) > 0), max_users, seed)
+    sums, shown = ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, (t_indptr, t_indices), eval_users, ks,
+                               n_movies, batch, progress, device)
+    out = finish_ranking(sums, shown, eval_users.size, n_movies)
     out["users_skipped"] = int(np.count_nonzero(np.diff(t_indptr) == 0))
     return out
 
@@ -136,7 +206,7 @@ def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10):
 
 
 def baselines(ds, split: str, explicit: bool, ks=(10, 20), relevant_min: float | None = None,
-              max_users: int = 0) -> dict:
+              max_users: int = 0, device=None) -> dict:
     """Global mean and biases-only (ratings); most-popular (ranking). Same split, same definitions."""
     tr, te = ds.splits["train"], ds.splits[split]
     out: dict = {}
@@ -152,7 +222,8 @@ def baselines(ds, split: str, explicit: bool, ks=(10, 20), relevant_min: float |
     train_csr = seen_csr(ds, seen_splits(split))
     tu, ti = relevant(te, relevant_min)
     out["most_popular"] = ranking_metrics(np.zeros((ds.n_users, 1), np.float32), np.zeros((ds.n_movies, 1), np.float32),
-                                          pop, train_csr, tu, ti, ds.n_users, ds.n_movies, ks, max_users=max_users)
+                                          pop, train_csr, tu, ti, ds.n_users, ds.n_movies, ks, max_users=max_users,
+                                          device=device)
     return out
 
 
@@ -164,14 +235,15 @@ def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
     return split.user[keep], split.movie[keep]
 
 
-def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20)) -> dict:
-    """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split."""
+def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), device=None) -> dict:
+    """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split;
+    ``device`` (train.device) cuda scores on the GPU."""
     from embedrec.run import load_run
 
-    return evaluate_opened(load_run(run_dir), dataset_dir, split, ks)
+    return evaluate_opened(load_run(run_dir), dataset_dir, split, ks, device)
 
 
-def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20)) -> dict:
+def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``)."""
     from embedrec.errors import ArtifactError
     from embedrec.run import run_dataset
@@ -182,11 +254,12 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20)) -> 
                             f"'{run.path}' was trained on ({run.manifest['n_users']} x {run.manifest['n_movies']})")
     f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
     f["global_mean"] = run.manifest.get("global_mean", 0.0)
-    return evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'")
+    return evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
+                            device)
 
 
 def evaluate_factors(f: dict, explicit: bool, ds, split: str = "test", ks=(10, 20), refit: bool = False,
-                     what: str = "the model") -> dict:
+                     what: str = "the model", device=None) -> dict:
     """Metrics of factors ``f`` (train.factors' dict) and the baselines on ``split`` of ``ds``; ``refit`` says the
     model was trained on train+valid (so valid cannot be evaluated)."""
     from embedrec.errors import UsageError
@@ -205,6 +278,17 @@ def evaluate_factors(f: dict, explicit: bool, ds, split: str = "test", ks=(10, 2
         out.update(rating_metrics(pred, part.rating))
     tu, ti = relevant(part, None)
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
-                               seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks))
-    return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks)}},
+                               seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,
+                               device=_gpu_or_none(device)))
+    return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=_gpu_or_none(device))}},
             "excluded": "+".join(seen_splits(split))}
+
+
+def _gpu_or_none(device):
+    """train.device resolved for scoring: a cuda torch.device, or None (numpy on the CPU, torch not imported)."""
+    if device is None or device == "cpu":
+        return None
+    from embedrec.distributed import device_name
+
+    name = device_name(device) if isinstance(device, str) else str(device)
+    return None if name == "cpu" else name

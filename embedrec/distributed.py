@@ -1,0 +1,419 @@
+"""Beyond one process: the device setting, and training and scoring on several ranks with torch.distributed.
+
+Launched by torchrun with the same command line and config as one process::
+
+    torchrun --nproc-per-node 2 -m embedrec train -c CONFIG
+    torchrun --nproc-per-node 2 -m embedrec export --topk-all out/top10.parquet
+
+Each process finds its rank and the world size in the environment torchrun sets (RANK, WORLD_SIZE,
+LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and joins one process group: gloo on the CPU, nccl when train.device
+resolves to cuda (each rank then takes the GPU of its LOCAL_RANK).
+
+Sharding (every table and every rating has exactly one owner): rank r owns the contiguous user rows
+``shard_range(n_users, r, world)`` and movie rows ``shard_range(n_movies, r, world)``. It reads only the ratings
+of its users from the prepared dataset's Parquet files (row group by row group, keeping its rows), and sends each
+rating once to the owner of its movie, so each rank holds the ratings of its users and of its movies. Its
+factor rows are the only copy of those rows (row-wise sharding); the ALS epoch fetches just the rows of the
+other table its ratings touch (``RowFetch``, an all_to_all), and sums the d x d Gramian over ranks
+(all_reduce). See ``embedrec.shard_als`` for the trainer and docs/scaling.md for the memory per rank.
+
+Nothing here prints; errors are ``embedrec.errors`` types.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embedrec.errors import ArtifactError, ConfigError
+
+log = logging.getLogger("embedrec")
+TIMEOUT_MIN = int(os.environ.get("EMBEDREC_DIST_TIMEOUT_MIN", "30"))  # a collective waits this long for a peer
+
+
+# ------------------------------------------------------------------------------------------------ environment
+def env_rank_world() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) outside torchrun."""
+    values = []
+    for name, default in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)):
+        raw = os.environ.get(name, "").strip()
+        try:
+            values.append(int(raw) if raw else default)
+        except ValueError:
+            raise ConfigError(f"environment variable {name}={raw!r} is not an integer; launch with torchrun, "
+                              "which sets it") from None
+    rank, world, local = values
+    if world < 1 or not 0 <= rank < world:
+        raise ConfigError(f"environment variables RANK={rank}, WORLD_SIZE={world} are inconsistent; launch with "
+                          "torchrun, which sets them")
+    return rank, world, local
+
+
+def rank_world() -> tuple[int, int]:
+    """(rank, world size): (0, 1) outside torchrun."""
+    rank, world, _ = env_rank_world()
+    return rank, world
+
+
+def active() -> bool:
+    """Whether this process is one of several ranks (WORLD_SIZE > 1)."""
+    return env_rank_world()[1] > 1
+
+
+def secondary() -> bool:
+    """Whether this process is a rank other than 0 (which alone prints results and writes shared files)."""
+    return env_rank_world()[0] > 0
+
+
+def _cuda_possible() -> bool:
+    """A cheap check that a CUDA GPU may be present, so device auto on a CPU box never imports torch."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia").exists() or Path("/dev/dxg").exists()
+
+
+def device_name(name: str = "auto", local_rank: int | None = None) -> str:
+    """'cpu' or 'cuda:N' for train.device ``name`` (auto: cuda when torch sees a GPU); N is the LOCAL_RANK's GPU.
+
+    Raises ConfigError when cuda is asked for and torch sees none."""
+    if name not in ("auto", "cpu", "cuda") and not str(name).startswith(("cuda:", "cpu")):
+        raise ConfigError(f"config key 'train.device': expected auto, cpu or cuda, got {name!r}")
+    if name == "cpu" or (name == "auto" and not _cuda_possible()):
+        return "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        if name == "auto":
+            return "cpu"
+        raise ConfigError(f"config key 'train.device': cuda was asked for but torch {torch.__version__} sees no GPU "
+                          f"(built with CUDA {torch.version.cuda or 'none'}); use --set train.device=cpu or auto")
+    if str(name).startswith("cuda:"):
+        return str(name)
+    local = env_rank_world()[2] if local_rank is None else local_rank
+    return f"cuda:{local % torch.cuda.device_count()}"
+
+
+def resolve_device(name: str = "auto", local_rank: int | None = None):
+    """train.device as a torch.device (see :func:`device_name`)."""
+    import torch
+
+    return torch.device(device_name(name, local_rank))
+
+
+# ------------------------------------------------------------------------------------------------ the group
+@dataclass
+class Group:
+    """This process's place among the ranks, and the collectives the trainers use (identities for one rank).
+
+    Tensors passed to collectives live on ``device`` (the CPU for gloo, the rank's GPU for nccl)."""
+
+    rank: int
+    world: int
+    device: object  # torch.device
+
+    @property
+    def leader(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def sum_(self, t):
+        """All-reduce ``t`` in place (sum) and return it."""
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t
+
+    def max_(self, t):
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return t
+
+    def total(self, value: float) -> float:
+        """The sum over ranks of one number (float64)."""
+        import torch
+
+        return float(self.sum_(torch.tensor([float(value)], dtype=torch.float64, device=self.device)).item())
+
+    def sizes(self, n: int) -> list[int]:
+        """Each rank's ``n``, in rank order."""
+        if self.world == 1:
+            return [int(n)]
+        import torch
+        import torch.distributed as dist
+
+        t = torch.zeros(self.world, dtype=torch.int64, device=self.device)
+        t[self.rank] = int(n)
+        dist.all_reduce(t)
+        return [int(v) for v in t.tolist()]
+
+    def alltoall(self, send, counts: list[int]):
+        """Send ``send[rows]`` (dim 0 split by ``counts``, in rank order) to each rank; returns (received rows in
+        rank order, how many came from each rank)."""
+        if self.world == 1:
+            return send, list(counts)
+        import torch
+        import torch.distributed as dist
+
+        c_out = torch.tensor(counts, dtype=torch.int64, device=self.device)
+        c_in = torch.empty_like(c_out)
+        dist.all_to_all_single(c_in, c_out)
+        recv_counts = [int(v) for v in c_in.tolist()]
+        recv = torch.empty((sum(recv_counts), *send.shape[1:]), dtype=send.dtype, device=self.device)
+        dist.all_to_all_single(recv, send.contiguous(), output_split_sizes=recv_counts, input_split_sizes=list(counts))
+        return recv, recv_counts
+
+    def allgather(self, t):
+        """The rows of ``t`` from every rank, concatenated in rank order (ranks may hold different counts)."""
+        if self.world == 1:
+            return t
+        import torch
+        import torch.distributed as dist
+
+        sizes = self.sizes(t.shape[0])
+        pad = max(sizes)
+        buf = torch.zeros((pad, *t.shape[1:]), dtype=t.dtype, device=self.device)
+        buf[: t.shape[0]] = t
+        parts = [torch.empty_like(buf) for _ in range(self.world)]
+        dist.all_gather(parts, buf)
+        return torch.cat([p[:n] for p, n in zip(parts, sizes)])
+
+    def gather0(self, t):
+        """As allgather, but only rank 0 receives (others get None): what publishing a run needs."""
+        if self.world == 1:
+            return t
+        import torch
+        import torch.distributed as dist
+
+        sizes = self.sizes(t.shape[0])
+        pad = max(sizes)
+        buf = torch.zeros((pad, *t.shape[1:]), dtype=t.dtype, device=self.device)
+        buf[: t.shape[0]] = t
+        if self.leader:
+            parts = [torch.empty_like(buf) for _ in range(self.world)]
+            dist.gather(buf, parts, dst=0)
+            return torch.cat([p[:n] for p, n in zip(parts, sizes)])
+        dist.gather(buf, None, dst=0)
+        return None
+
+    def share(self, obj):
+        """Rank 0's ``obj`` (picklable, small) on every rank."""
+        if self.world == 1:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj if self.leader else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def agree(self, error: Exception | None) -> None:
+        """Raise on every rank when any rank hit ``error`` (so no rank waits in a collective for a failed one)."""
+        import torch
+
+        flag = torch.tensor([0 if error is None else 1], dtype=torch.int64, device=self.device)
+        if self.max_(flag).item() == 0:
+            return
+        if error is not None:
+            raise error
+        raise ArtifactError("another rank failed (its error is on its stderr); fix that and run the command again")
+
+
+_GROUP: Group | None = None
+
+
+def group(device: str = "auto") -> Group:
+    """This process's Group, joining torchrun's process group on first use (gloo on the CPU, nccl on cuda)."""
+    global _GROUP
+    if _GROUP is not None:
+        return _GROUP
+    rank, world, local = env_rank_world()
+    dev = resolve_device(device, local)
+    if world > 1:
+        import torch
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            backend = "nccl" if dev.type == "cuda" else "gloo"
+            if dev.type == "cuda":
+                torch.cuda.set_device(dev)
+            try:
+                dist.init_process_group(backend, timeout=datetime.timedelta(minutes=TIMEOUT_MIN))
+            except (RuntimeError, ValueError) as e:
+                raise ConfigError(f"cannot join the torch.distributed process group ({str(e).splitlines()[0]}); "
+                                  "launch with torchrun --nproc-per-node N, which sets MASTER_ADDR/PORT") from None
+        if rank > 0:  # one voice: rank 0 logs progress, the others only warnings and errors
+            log.setLevel(max(log.level, logging.WARNING))
+    _GROUP = Group(rank, world, dev)
+    return _GROUP
+
+
+def reset() -> None:
+    """Leave the process group (tests, and a library user running several jobs in one process)."""
+    global _GROUP
+    _GROUP = None
+    try:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    except ImportError:
+        pass
+
+
+def lock_run(run_dir, command: str = "embedrec train"):
+    """The run directory's writer lock for a job of several ranks: rank 0 holds it, the others wait on it."""
+    import contextlib
+
+    from embedrec.run import run_lock
+
+    if not active():
+        return run_lock(run_dir, command)
+
+    @contextlib.contextmanager
+    def held():
+        g = group()
+        err, stack = None, contextlib.ExitStack()
+        if g.leader:
+            try:
+                stack.enter_context(run_lock(run_dir, command))
+            except Exception as e:  # noqa: BLE001 (re-raised on this rank by agree)
+                err = e
+        g.agree(err)
+        with stack:
+            yield
+
+    return held()
+
+
+# ------------------------------------------------------------------------------------------------ sharding
+def bounds(n: int, world: int, align: int = 1) -> np.ndarray:
+    """world + 1 row boundaries splitting ``n`` rows into contiguous shards of whole ``align``-row blocks."""
+    blocks = -(-n // max(align, 1))
+    cut = np.array([blocks * r // world for r in range(world + 1)], dtype=np.int64) * max(align, 1)
+    return np.minimum(cut, n)
+
+
+def shard_range(n: int, rank: int, world: int, align: int = 1) -> tuple[int, int]:
+    b = bounds(n, world, align)
+    return int(b[rank]), int(b[rank + 1])
+
+
+def owners(ids: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """The rank owning each row id under boundaries ``cuts``."""
+    return np.searchsorted(cuts, ids, side="right") - 1
+
+
+# ------------------------------------------------------------------------------------------------ reading
+FIX = "rerun 'embedrec ingest --overwrite'"
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The prepared dataset's manifest, checked as load_dataset checks it."""
+    from embedrec.dataset import FORMAT_VERSION
+    from embedrec.fsutil import check_seal, read_json
+
+    path = Path(path)
+    if not (path / "manifest.json").exists():
+        raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run 'embedrec ingest' with the "
+                            "same -c/--set options first (it writes data.prepared)")
+    manifest = read_json(path / "manifest.json", "dataset manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"'{path}' was written by an incompatible embedrec (format "
+                            f"{manifest.get('format_version')}); {FIX}")
+    check_seal(manifest, path / "manifest.json", "dataset manifest", FIX)
+    return manifest
+
+
+def read_shard(path: str | Path, split: str, lo: int, hi: int, n_movies: int):
+    """The ratings of users ``lo`` .. ``hi - 1`` in ``split`` of a prepared dataset, in file order.
+
+    Streams the Parquet file one row group at a time (page checksums verified) and keeps only this shard's
+    rows; row groups whose user_idx statistics lie outside the shard are skipped unread."""
+    import pyarrow.parquet as pq
+
+    from embedrec.dataset import Interactions, _check_ranges
+    from embedrec.errors import first_line
+
+    where = Path(path) / f"{split}.parquet"
+    try:
+        pf = pq.ParquetFile(where, page_checksum_verification=True)
+        cols = [c for c in ("user_idx", "movie_idx", "rating", "timestamp") if c in pf.schema_arrow.names]
+        ucol = pf.schema_arrow.get_field_index("user_idx")
+        parts = []
+        for i in range(pf.num_row_groups):
+            st = pf.metadata.row_group(i).column(ucol).statistics
+            if st is not None and st.has_min_max and (st.max < lo or st.min >= hi):
+                continue
+            t = pf.read_row_group(i, columns=cols)
+            u = t.column("user_idx").to_numpy()
+            keep = (u >= lo) & (u < hi)
+            parts.append({c: t.column(c).to_numpy()[keep] for c in cols})
+    except FileNotFoundError:
+        raise ArtifactError(f"prepared dataset file '{where}' is missing; {FIX}") from None
+    except (OSError, ValueError, KeyError) as e:
+        raise ArtifactError(f"prepared dataset file '{where}' is damaged ({first_line(e)}); {FIX}") from None
+
+    def col(name, dtype):
+        if not parts or name not in parts[0]:
+            return None if name == "timestamp" else np.zeros(0, dtype)
+        return np.concatenate([p[name] for p in parts]).astype(dtype, copy=False)
+
+    part = Interactions(col("user_idx", np.int32), col("movie_idx", np.int32), col("rating", np.float32),
+                        col("timestamp", np.int64))
+    _check_ranges(part, hi, n_movies, where)
+    if len(part) and int(part.user.min()) < lo:
+        raise ArtifactError(f"prepared dataset file '{where}' is damaged: user_idx below {lo}; {FIX}")
+    return part
+
+
+# ------------------------------------------------------------------------------------------------ row exchange
+class RowFetch:
+    """Fetches the rows ``need`` (sorted global ids) of a row-sharded table from their owners, every epoch.
+
+    Built once (the ids each rank needs never change during training): each rank tells each owner which of its
+    rows it needs; ``fetch(local_rows)`` then sends every requested row once per requester (one all_to_all) and
+    returns them in the order of ``need``."""
+
+    def __init__(self, g: Group, need: np.ndarray, cuts: np.ndarray):
+        import torch
+
+        self.g, self.lo = g, int(cuts[g.rank])
+        counts = np.bincount(owners(need, cuts), minlength=g.world).tolist() if need.size else [0] * g.world
+        req, got = g.alltoall(torch.from_numpy(need.astype(np.int64)).to(g.device), counts)
+        self.serve = (req.cpu().numpy() - self.lo).astype(np.int64)
+        self.serve_t = torch.from_numpy(self.serve).to(g.device)
+        self.serve_counts, self.need_counts = got, counts
+        self.n = int(need.size)
+
+    def fetch(self, local):
+        rows, got = self.g.alltoall(local.index_select(0, self.serve_t), self.serve_counts)
+        assert rows.shape[0] == self.n  # noqa: S101 (an invariant of the exchange, not input validation)
+        return rows.contiguous()
+
+
+def send_to_owners(g: Group, cols: list[np.ndarray], dest: np.ndarray) -> list[np.ndarray]:
+    """Send the rows of parallel columns ``cols`` to rank ``dest`` of each row; returns the received columns,
+    ordered by source rank and, within one source, in the order sent (used once, to route ratings to the
+    owners of their movies)."""
+    import torch
+
+    order = np.argsort(dest, kind="stable")
+    counts = np.bincount(dest, minlength=g.world).tolist()
+    out = []
+    for c in cols:
+        t = torch.from_numpy(np.ascontiguousarray(c[order])).to(g.device)
+        recv, _ = g.alltoall(t, counts)
+        out.append(recv.cpu().numpy())
+    return out
