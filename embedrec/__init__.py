@@ -11,10 +11,15 @@ The names are exported lazily (PEP 562): ``import embedrec`` loads no numpy, tor
 its module when first used (see embedrec/api.py).
 """
 
+import logging
 import sys
 import types
 
+from embedrec.errors import TermsFilter as _TermsFilter
+
 __version__ = "0.1.0"
+# log messages name options in library terms (train.lr=0.01, overwrite=True); the CLI swaps this for its own
+logging.getLogger("embedrec").addFilter(_TermsFilter(cli=False))
 
 _API = ("load_config", "ingest", "train", "open", "Model", "TrainedModel", "Recommendations", "Predictions")
 _ERRORS = ("EmbedrecError", "ConfigError", "DataError", "ArtifactError", "UsageError", "NotFoundError",

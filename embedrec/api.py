@@ -23,10 +23,10 @@ import numpy as np
 
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.factors import FALLBACKS, Factors
+from embedrec.ids import MISSING  # noqa: F401 (the policy names, part of the API)
 from embedrec.recommend import COLUMNS, LOGGED_UNKNOWN, Recommender, py_id
 
 log = logging.getLogger("embedrec")
-MISSING = ("error", "skip", "popular")
 PREDICT_MISSING = ("fallback", "error", "skip")
 
 
@@ -258,9 +258,6 @@ class Model:
             raise UsageError(f"k={k}: give k >= 1")
         return int(k)
 
-    def _query_id(self, given, parsed):
-        return parsed if parsed is not None else given
-
     def recommend(self, users, k: int | None = None, *, missing: str = "error", exclude_seen: bool = True,
                   genres: Iterable[str] = (), year_min: int | None = None,
                   year_max: int | None = None) -> Recommendations:
@@ -269,30 +266,24 @@ class Model:
 
         ``missing``: what an id not in the training data gets: 'error' (NotFoundError naming it), 'skip' (left
         out of the result), 'popular' (the most popular movies, scored by their number of ratings)."""
-        _check(missing, MISSING, "missing")
         k = self._k(k)
         e = self.engine
-        given = _as_list(users)
         allowed = e.allowed(tuple(genres), year_min, year_max)
-        rows, parsed = e.user_rows(given)
-        unknown = [self._query_id(g, p) for g, p, r in zip(given, parsed, rows) if r < 0]
-        if unknown and missing == "error":
-            more = f" (and {len(unknown) - 1:,} more unknown ids)" if len(unknown) > 1 else ""
-            raise NotFoundError(f"user '{shorten(unknown[0])}' is not in the training data ({e.P.shape[0]:,} users)"
-                                f"{more}; pass missing='skip' or missing='popular', or use recommend_new(liked=...) "
-                                "for a new user", kind="user", id=unknown[0])
+        query, rows, unknown = e.users.resolve(_as_list(users), missing,
+                                               "pass missing='skip' or missing='popular', or use "
+                                               "recommend_new(liked=...) for a new user")
         known = rows >= 0
         answers: dict[int, tuple] = {}
         if known.any():
             ids, scores = e.recommend_rows(rows[known], k, not exclude_seen, allowed)
             answers = {int(r): (i, s) for r, i, s in zip(rows[known], ids, scores)}
         out_q, out_rows, out_scores, fallback = [], [], [], []
-        for g, p, r in zip(given, parsed, rows):
+        for q, r in zip(query, rows):
             if r >= 0:
-                out_q.append(py_id(e.user_ids[r]))
+                out_q.append(e.users.raw(r))
                 ids, scores = answers[int(r)]
             elif missing == "popular":
-                out_q.append(self._query_id(g, p))
+                out_q.append(q)
                 ids, scores = e.popular(k, allowed)
             else:
                 continue
@@ -362,23 +353,19 @@ class Model:
             if len(p) < 2:
                 raise UsageError(f"predict: expected (user id, movie id) pairs, got {shorten(p)}")
         users, movies = [p[0] for p in pairs], [p[1] for p in pairs]
-        urows, uparsed = e.user_rows(users)
-        mrows, mparsed = e.movie_rows(movies)
+        uq, urows, _ = e.users.resolve(users, "skip")
+        mq, mrows, _ = e.movies.resolve(movies, "skip")
         bad = (urows < 0) | (mrows < 0)
         if bad.any() and missing == "error":
             i = int(np.flatnonzero(bad)[0])
-            kind, given = ("user", users[i]) if urows[i] < 0 else ("movie", movies[i])
+            kind, given = ("user", uq[i]) if urows[i] < 0 else ("movie", mq[i])
             raise NotFoundError(f"{kind} '{shorten(given)}' is not in the training data; pass missing='fallback' "
                                 "or missing='skip'", kind=kind, id=given)
-        if missing == "skip":
-            keep = ~bad
-            urows, mrows = urows[keep], mrows[keep]
-            idx = np.flatnonzero(keep)
-            users, movies = [users[i] for i in idx], [movies[i] for i in idx]
-            uparsed, mparsed = [uparsed[i] for i in idx], [mparsed[i] for i in idx]
+        keep = ~bad if missing == "skip" else np.ones(len(pairs), bool)
+        urows, mrows = urows[keep], mrows[keep]
         scores, codes = e.factors.predict_fallback(urows, mrows)
-        uid = [py_id(e.user_ids[r]) if r >= 0 else self._query_id(g, p) for r, g, p in zip(urows, users, uparsed)]
-        mid = [py_id(e.movie_ids[r]) if r >= 0 else self._query_id(g, p) for r, g, p in zip(mrows, movies, mparsed)]
+        uid = [q if r < 0 else e.users.raw(r) for q, r in zip(np.asarray(uq, object)[keep], urows)]
+        mid = [q if r < 0 else e.movies.raw(r) for q, r in zip(np.asarray(mq, object)[keep], mrows)]
         return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes])
 
     def evaluate(self, split: str = "test", ks: Iterable[int] = (10, 20)) -> dict:

@@ -1,10 +1,62 @@
-"""Typed errors. The library raises these; the CLI turns them into one line on stderr and an exit code."""
+"""Typed errors. The library raises these; the CLI turns them into one line on stderr and an exit code.
+
+A message speaks library terms to a notebook and CLI terms to a shell. Where it names an option, it marks it
+``«CLI|LIBRARY»``: ``«--overwrite|overwrite=True»``. Without ``|LIBRARY``, the library form is derived:
+``«--set train.lr=0.01»`` -> ``train.lr=0.01``, ``«--rated»`` -> ``rated``, ``«--split valid»`` ->
+``split=valid``. ``str(error)`` is the library form; the CLI prints :meth:`EmbedrecError.cli_message`.
+Log messages use the same marks (``TermsFilter``).
+"""
+
+import logging
+import re
+
+_MARK = re.compile(r"«([^«»|]*)(?:\|([^«»]*))?»")
+
+
+def _library_form(m: re.Match) -> str:
+    cli, lib = m.group(1), m.group(2)
+    if lib is not None:
+        return lib
+    s = cli.strip()
+    if s.startswith("--set "):
+        return s[len("--set "):]
+    name, _, value = s.lstrip("-").partition(" ")
+    name = name.replace("-", "_")
+    return f"{name}={value}" if value else name
+
+
+def library_terms(text: str) -> str:
+    return _MARK.sub(_library_form, text)
+
+
+def cli_terms(text: str) -> str:
+    return _MARK.sub(lambda m: m.group(1), text)
+
+
+class TermsFilter(logging.Filter):
+    """Renders the marks of a log record in CLI or library terms (installed on the ``embedrec`` logger)."""
+
+    def __init__(self, cli: bool):
+        super().__init__()
+        self.render = cli_terms if cli else library_terms
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "«" in str(record.msg):
+            record.msg, record.args = self.render(record.getMessage()), None
+        return True
 
 
 class EmbedrecError(Exception):
     """Base class: a problem the user can fix. exit_code is what the CLI exits with."""
 
     exit_code = 1
+
+    def __init__(self, message: object = "", *args):
+        self.raw = str(message)
+        super().__init__(library_terms(self.raw), *args)
+
+    def cli_message(self) -> str:
+        return cli_terms(self.raw)
 
 
 class ConfigError(EmbedrecError):

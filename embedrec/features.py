@@ -91,7 +91,7 @@ def _check_names(cfg) -> None:
             raise ConfigError(f"config key 'features.crosses': write user columns first, e.g. [{cross[1]}, {cross[0]}]")
     if ("age" in cfg.user or any("user.age" in c for c in cfg.crosses)) and not cfg.age_edges:
         raise ConfigError("config key 'features.age_edges': user.age is numeric and needs bucket edges, "
-                          "e.g. --set 'features.age_edges=[18, 25, 35, 45, 50, 56]'")
+                          "e.g. «--set 'features.age_edges=[18, 25, 35, 45, 50, 56]'|features.age_edges=[18, 25, 35, 45, 50, 56]»")
 
 
 def _dim_for(key: str, vocab_size: int, cfg) -> int:

@@ -49,7 +49,7 @@ def _compiler() -> list[str]:
                 return cmd
     raise ConfigError("config key 'train.optimizer': hogwild compiles a small C kernel once, but no C compiler "
                       "was found (tried $CC, cc, gcc, clang); install one (e.g. apt install gcc, xcode-select "
-                      "--install), or train with --set train.optimizer=adam --set train.lr=0.003")
+                      "--install), or train with «--set train.optimizer=adam» «--set train.lr=0.003»")
 
 
 def _cpu_tag() -> str:
@@ -86,7 +86,7 @@ def load():
             except OSError:
                 _discard(out)
                 raise ConfigError(f"config key 'train.optimizer': the hogwild kernel '{out}' cannot be loaded "
-                                  f"({e}); it was removed: run again, or train with --set train.optimizer=adam") from None
+                                  f"({e}); it was removed: run again, or train with «--set train.optimizer=adam»") from None
         f = lib.mf_sgd
         p, i64, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
         f.argtypes = [ctypes.c_int, p, p, p, p, ctypes.c_int, p, p, p, p, i64, i64, f32, f32, f32, f32, f32,
@@ -184,8 +184,8 @@ def _build(cc: list[str], out: Path) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
     raise ConfigError(f"config key 'train.optimizer': compiling the hogwild kernel with {' '.join(cc)} failed "
-                      f"({errors[-1]}); fix the compiler (or set CC), or train with --set train.optimizer=adam "
-                      "--set train.lr=0.003")
+                      f"({errors[-1]}); fix the compiler (or set CC), or train with «--set train.optimizer=adam» "
+                      "«--set train.lr=0.003»")
 
 
 def _ptr(t) -> int | None:
@@ -201,7 +201,7 @@ class Hogwild:
                  ratings: torch.Tensor, n_movies: int, threads: int):
         if loss not in ("mse", "bpr"):
             raise ConfigError(f"config key 'train.optimizer': hogwild trains the mse and bpr losses, not {loss}; "
-                              "use --set model.loss=bpr, or another optimizer (adam, sgd, adagrad)")
+                              "use «--set model.loss=bpr», or another optimizer (adam, sgd, adagrad)")
         if hasattr(model, "fs_desc"):
             raise ConfigError("config key 'train.optimizer': hogwild trains the plain model only; with side "
                               "features use adam, sgd or adagrad")

@@ -69,7 +69,7 @@ def make_split(cfg, users: np.ndarray, timestamps: np.ndarray | None) -> np.ndar
         return random_split(users.size, cfg.valid, cfg.test, cfg.seed)
     if timestamps is None:
         raise DataError(f"split.method={cfg.method} needs timestamps, and the input has none; "
-                        "use --set split.method=random or map data.columns.timestamp")
+                        "use «--set split.method=random» or map data.columns.timestamp")
     if cfg.method == "user_time":
         return user_time_split(users, timestamps, cfg.valid, cfg.test, cfg.last_k)
     return global_time_split(timestamps, cfg.valid, cfg.test)

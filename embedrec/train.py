@@ -6,11 +6,9 @@ checkpoint of epoch e continues exactly as the uninterrupted run would have.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -20,9 +18,8 @@ import numpy as np
 import torch
 
 from embedrec import evaluate as E
-from embedrec import losses
-from embedrec.errors import ArtifactError, ConfigError, Interrupted, TrainingError, first_line
-from embedrec.fsutil import atomic_write_bytes
+from embedrec import loop
+from embedrec.errors import ArtifactError, ConfigError, TrainingError
 from embedrec.metrics import higher_is_better, parse_metric
 from embedrec.model import MatrixFactorization, auto_dim
 from embedrec.threads import choose_threads
@@ -86,18 +83,6 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
 
         return FeatureMF(n_users, n_movies, dim, fs, explicit=explicit, **kw)
     return MatrixFactorization(n_users, n_movies, dim, **kw)
-
-
-def make_optimizer(model: MatrixFactorization, train_cfg) -> torch.optim.Optimizer:
-    params = list(model.parameters())
-    name, lr = train_cfg.optimizer, train_cfg.lr
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "sparse_adam":
-        return torch.optim.SparseAdam(params, lr=lr)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr)
 
 
 def factors(model: MatrixFactorization, unrated: np.ndarray | None = None) -> dict[str, np.ndarray | float]:
@@ -182,129 +167,49 @@ def _difference(old: dict | None, new: dict) -> str:
     return "dataset (its manifest differs)"
 
 
-class _Batcher:
-    """Computes one batch's loss for the configured objective."""
-
-    def __init__(self, model, loss: str, train_cfg, ds):
-        self.model, self.loss, self.cfg = model, loss, train_cfg
-        self.n_movies = ds.n_movies
-        self.full = loss == "softmax" and ds.n_movies <= train_cfg.softmax_full_max
-        if loss == "softmax" and not self.full:
-            counts = np.bincount(ds.splits["train"].movie, minlength=ds.n_movies).astype(np.float64) + 1.0
-            probs = counts ** 0.75
-            self.probs = torch.tensor(probs / probs.sum(), dtype=torch.float32)
-            self.log_probs = torch.log(self.probs)
-        self.wd = (train_cfg.weight_decay_user, train_cfg.weight_decay_movie, train_cfg.weight_decay_bias)
-
-    def sample(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor | None:
-        """Negatives for this batch, drawn outside the (possibly compiled) loss."""
-        if self.loss == "bpr":
-            return torch.randint(0, self.n_movies, (u.shape[0], self.cfg.negatives), generator=gen)
-        if self.loss == "softmax" and not self.full:
-            return torch.multinomial(self.probs, max(self.cfg.negatives, 1), replacement=True, generator=gen)
-        return None
-
-    def __call__(self, u, m, r, gen) -> torch.Tensor:
-        return self.loss_fn(u, m, r, self.sample(u, gen))
-
-    def loss_fn(self, u, m, r, neg) -> torch.Tensor:
-        model, (wu, wm, wb) = self.model, self.wd
-        pu = model.user_vec(u)
-        if self.loss == "mse":
-            qm = model.movie_vec(m)
-            bm = model.movie_bias_of(m)
-            bu = model.user_bias_of(u)
-            pred = (pu * qm).sum(-1) + bm + bu + model.global_mean
-            cs = model.cross_score(u, m)
-            if cs is not None:
-                pred = pred + cs
-            return losses.mse(pred, r) + losses.l2(pu, qm, bm.unsqueeze(-1), bu.unsqueeze(-1),
-                                                   weights=(wu, wm, wb, wb))
-        if self.loss == "bpr":
-            k = neg.shape[1]
-            ids = torch.cat([m, neg.reshape(-1)])  # one lookup for positives and negatives
-            q = model.movie_vec(ids)
-            b = model.movie_bias_of(ids)
-            qm, qn = q[: m.shape[0]], q[m.shape[0]:].reshape(u.shape[0], k, -1)
-            bp, bn = b[: m.shape[0]], b[m.shape[0]:].reshape(u.shape[0], k)
-            pos = (pu * qm).sum(-1) + bp
-            negs = (pu.unsqueeze(1) * qn).sum(-1) + bn
-            cs = model.cross_score(torch.cat([u, u.repeat_interleave(k)]), ids)
-            if cs is not None:
-                pos = pos + cs[: m.shape[0]]
-                negs = negs + cs[m.shape[0]:].reshape(u.shape[0], k)
-            return losses.bpr(pos, negs) + losses.l2(pu, qm, qn.reshape(-1, qn.shape[-1]), weights=(wu, wm, wm))
-        if self.full:
-            every = torch.arange(self.n_movies)
-            w = model.movie_vec(every)
-            logits = pu @ w.T + model.movie_bias_of(every)
-            cm = model.cross_matrix(u, every)
-            if cm is not None:
-                logits = logits + cm
-            return losses.softmax_full(logits, m) + losses.l2(pu, w[m], weights=(wu, wm))
-        s = neg.shape[0]
-        ids = torch.cat([m, neg])
-        q = model.movie_vec(ids)
-        b = model.movie_bias_of(ids)
-        qm, qn = q[: m.shape[0]], q[m.shape[0]:]
-        pos = (pu * qm).sum(-1) + b[: m.shape[0]]
-        negs = pu @ qn.T + b[m.shape[0]:]
-        cs, cm = model.cross_score(u, m), model.cross_matrix(u, neg)
-        if cs is not None:
-            pos, negs = pos + cs, negs + cm
-        acc = m.unsqueeze(1) == neg.unsqueeze(0)
-        return losses.softmax_sampled(pos, negs, self.log_probs[m] + math.log(s), self.log_probs[neg] + math.log(s),
-                                      acc) + losses.l2(pu, qm, weights=(wu, wm))
-
-
-def _tensorboard(run_dir: Path):
-    """A TensorBoard writer into RUN/tensorboard when the tensorboard package is installed, else None."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
-
-
-def _diverged(value: float, where: str, lr: float) -> TrainingError:
-    return TrainingError(f"the loss became {value} {where}: training diverged; the learning rate "
-                         f"(train.lr={lr:g}) is probably too high, try --set train.lr={lr / 10:g}")
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    import io
-
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue(), durable=False)
-
-
 def load_checkpoint(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ArtifactError(f"checkpoint '{path}' cannot be read ({first_line(e)}); rerun train "
-                            "without --resume") from None
+    return loop.load(path)
 
 
-def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False,
-        on_epoch=None, features_cfg=None) -> FitResult:
-    """Train on ``ds.splits['train']``, validate on ``valid`` each epoch, keep the best epoch."""
+def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: int):
+    """The epoch runner for this loss and optimiser: implicit ALS, the hogwild C kernel, or autograd batches."""
+    tr = ds.splits["train"]
+    if loss == "als":
+        from embedrec.als import ALS, confidence
+
+        w = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
+        return ALS(model, train_cfg, tr.user, tr.movie, threads, weights=w)
+    if train_cfg.optimizer == "hogwild":
+        from embedrec.sgd import Hogwild
+
+        if train_cfg.compile:
+            log.info("train.compile does not apply to train.optimizer=hogwild (its kernel is compiled C)")
+        return Hogwild(model, loss, train_cfg, torch.from_numpy(tr.user.astype(np.int64)),
+                       torch.from_numpy(tr.movie.astype(np.int64)), torch.from_numpy(tr.rating.astype(np.float32)),
+                       ds.n_movies, threads)
+    from embedrec.minibatch import Minibatch
+
+    return Minibatch(model, loss, train_cfg, ds, tr.user, tr.movie, tr.rating)
+
+
+def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: bool = False,
+        progress: bool = False, on_epoch=None, features_cfg=None) -> FitResult:
+    """Train on ``ds.splits['train']``, validate on ``valid`` each epoch, keep the best epoch.
+
+    With ``run_dir``, each epoch is logged (metrics.jsonl, TensorBoard) and checkpointed there, and ``resume``
+    continues from the checkpoint; without it, nothing is written."""
     t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box)
-    threads = choose_threads(len(ds.splits["train"]), resolve_dim(model_cfg, ds.n_users, ds.n_movies),
-                             train_cfg.threads)
-    torch.set_num_threads(threads)
-    log.debug("training with %d thread(s)", threads)
-    explicit = model_cfg.objective == "explicit"
-    loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
-    metric = resolve_metric(model_cfg, train_cfg)
-    better_high = higher_is_better(metric)
+    if resume and run_dir is None:
+        raise ArtifactError("nothing to resume: resuming needs the run directory that holds the checkpoint")
     tr = ds.splits["train"]
     if len(tr) == 0:
         raise TrainingError("the training split is empty; check the split settings and rerun ingest")
+    # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box)
+    threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_users, ds.n_movies), train_cfg.threads)
+    torch.set_num_threads(threads)
+    log.debug("training with %d thread(s)", threads)
+    loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
+    metric = resolve_metric(model_cfg, train_cfg)
     has_valid = len(ds.splits.get("valid", ())) > 0
     if not has_valid and not ds.manifest.get("refit"):
         log.warning("the validation split is empty: no early stopping, the last epoch is kept")
@@ -317,146 +222,42 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path, *, resume: bool = False, 
     model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs)
     unrated = np.bincount(tr.movie, minlength=ds.n_movies) == 0
     unrated = unrated if unrated.any() else None
-    hogwild = train_cfg.optimizer == "hogwild" and loss_name != "als"
-    opt = None if hogwild or loss_name == "als" else make_optimizer(model, train_cfg)
-    fp = fingerprint(ds, model_cfg, train_cfg, features_cfg)
-    ckpt_path = run_dir / CHECKPOINT
-    start, history, best, best_epoch, best_state, bad = 0, [], None, -1, None, 0
-    if resume:
-        if not ckpt_path.exists():
-            raise ArtifactError(f"nothing to resume: no checkpoint at '{ckpt_path}'; run train without --resume")
-        ck = load_checkpoint(ckpt_path)
-        if ck.get("fingerprint") != fp:
-            raise ArtifactError(f"checkpoint '{ckpt_path}' was made with another "
-                                f"{_difference(ck.get('config'), _fp_config(model_cfg, train_cfg, features_cfg))}; "
-                                "rerun train without --resume, or with the same config")
-        model.load_state_dict(ck["model"])
-        if opt is not None:
-            opt.load_state_dict(ck["optimizer"])
-        start, history, best, best_epoch, bad = ck["epoch"] + 1, ck["history"], ck["best"], ck["best_epoch"], ck["bad"]
-        best_state = ck["best_state"]
-        log.info("resuming after epoch %d (best %s %.4f at epoch %d)", start, metric, best or float("nan"),
-                 best_epoch + 1)
-        if ck.get("stopped"):
-            start = train_cfg.epochs
-        # the log is rewritten from the checkpoint: a kill between an epoch's log line and its checkpoint
-        # must not leave that epoch twice
-        atomic_write_bytes(run_dir / LOG, "".join(json.dumps(r) + "\n" for r in history).encode(), durable=False)
-    else:
-        (run_dir / LOG).unlink(missing_ok=True)
+    state = loop.LoopState(model, make_runner(model, loss_name, train_cfg, ds, threads), train_cfg.epochs, t0)
+    callbacks = []
+    if has_valid:
+        explicit = model_cfg.objective == "explicit"
+        callbacks.append(loop.Validation(
+            lambda: evaluate_model(factors(model, unrated), ds, "valid", explicit, train_cfg.eval_k, metric,
+                                   ranking=not explicit, max_users=train_cfg.eval_users), metric))
+    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), train_cfg.patience, has_valid))
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fp, fp_cfg = fingerprint(ds, model_cfg, train_cfg, features_cfg), _fp_config(model_cfg, train_cfg, features_cfg)
+        if resume:
+            _resume(state, run_dir / CHECKPOINT, fp, fp_cfg, metric)
+        callbacks += [loop.JsonlLog(run_dir / LOG, resume), loop.TensorBoardLog(run_dir / "tensorboard"),
+                      loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg)]
+    callbacks.append(loop.Progress("refit" if ds.manifest.get("refit") else "train", metric if has_valid else None,
+                                   progress))
+    if on_epoch is not None:
+        callbacks.append(loop.EachEpoch(on_epoch))
+    loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
+    best = state.best if state.best is not None else float("nan")
+    return FitResult(model, loss_name, metric, state.best_epoch + 1, float(best), state.history, len(state.history),
+                     time.perf_counter() - t0, unrated)
 
-    if loss_name != "als":  # als builds its own CSR lists; at 100M ratings these copies are 2 GB
-        U = torch.from_numpy(tr.user.astype(np.int64))
-        Mv = torch.from_numpy(tr.movie.astype(np.int64))
-        R = torch.from_numpy(tr.rating.astype(np.float32))
-    n, bs = len(tr), train_cfg.batch_size
-    batcher = _Batcher(model, loss_name, train_cfg, ds)
-    compiled, hog = None, None
-    if loss_name == "als":
-        from embedrec.als import ALS, confidence
 
-        w = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
-        hog = ALS(model, train_cfg, tr.user, tr.movie, threads, weights=w)
-    elif hogwild:
-        from embedrec.sgd import Hogwild
-
-        hog = Hogwild(model, loss_name, train_cfg, U, Mv, R, ds.n_movies,
-                      threads)
-        if train_cfg.compile:
-            log.info("train.compile does not apply to train.optimizer=hogwild (its kernel is compiled C)")
-    elif train_cfg.compile:
-        if loss_name == "mse":
-            compiled = torch.compile(batcher.loss_fn, dynamic=False)
-        else:
-            log.warning("train.compile applies to the explicit loss only: %s runs eagerly (compiling it fails on "
-                        "sparse embedding gradients in this torch)", loss_name)
-    from tqdm import tqdm
-
-    tb = _tensorboard(run_dir)
-    bar = tqdm(total=train_cfg.epochs, initial=min(start, train_cfg.epochs), unit="epoch",
-               desc="refit" if ds.manifest.get("refit") else "train",
-               disable=not progress, file=None, dynamic_ncols=True)
-    epoch = start
-    try:
-        for epoch in range(start, train_cfg.epochs):
-            te = time.perf_counter()
-            gen = torch.Generator().manual_seed(train_cfg.seed * 1_000_003 + epoch)
-            model.train()
-            total, steps = 0.0, 0
-            if hog is not None:
-                total, steps = hog.epoch(gen), 1
-                if not math.isfinite(total):
-                    raise _diverged(total, f"in epoch {epoch + 1}", train_cfg.lr)
-            else:
-                perm = torch.randperm(n, generator=gen)
-                for s in range(0, n, bs):
-                    idx = perm[s:s + bs]
-                    if compiled is not None and idx.shape[0] == bs:  # fixed shapes: the last partial batch runs eagerly
-                        u_b = U[idx]
-                        loss = compiled(u_b, Mv[idx], R[idx], batcher.sample(u_b, gen))
-                    else:
-                        loss = batcher(U[idx], Mv[idx], R[idx], gen)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    lv = loss.item()
-                    if not math.isfinite(lv):
-                        raise _diverged(lv, f"at epoch {epoch + 1}, step {steps + 1}", train_cfg.lr)
-                    total += lv
-                    steps += 1
-            f = factors(model, unrated)
-            row = {"epoch": epoch + 1, "loss": total / max(steps, 1), "seconds": round(time.perf_counter() - te, 3)}
-            if has_valid:
-                vm = evaluate_model(f, ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
-                                    max_users=train_cfg.eval_users)
-                row.update({f"valid_{k}": v for k, v in vm.items() if not k.startswith("users_")})
-                value = vm[metric]
-                improved = best is None or (value > best if better_high else value < best)
-            else:
-                value, improved = float("nan"), True
-            if improved:
-                best, best_epoch, bad = value, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
-            row["elapsed"] = round(time.perf_counter() - t0, 3)  # wall since fit() began, validation included
-            history.append(row)
-            with open(run_dir / LOG, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
-            if tb is not None:
-                for key, scalar in row.items():
-                    if key != "epoch" and isinstance(scalar, (int, float)):
-                        tb.add_scalar(key.replace("valid_", "valid/").replace("@", "_at_"), scalar, epoch + 1)
-                tb.flush()
-            stop = has_valid and bad >= max(train_cfg.patience, 1)
-            _save_checkpoint(ckpt_path, {"fingerprint": fp, "config": _fp_config(model_cfg, train_cfg, features_cfg),
-                                         "model": model.state_dict(),
-                                         "optimizer": opt.state_dict() if opt is not None else {}, "epoch": epoch, "history": history,
-                                         "best": best, "best_epoch": best_epoch, "best_state": best_state,
-                                         "bad": bad, "stopped": stop})
-            bar.update(1)
-            bar.set_postfix({"loss": f"{row['loss']:.4f}", **({metric: f"{value:.4f}"} if has_valid else {})})
-            log.debug("epoch %d: %s", epoch + 1, row)
-            if on_epoch is not None:
-                on_epoch(row)
-            if stop:
-                log.info("early stop after epoch %d: %s has not improved for %d epochs (best %.4f at epoch %d)",
-                         epoch + 1, metric, bad, best, best_epoch + 1)
-                break
-    except KeyboardInterrupt:
-        bar.close()
-        if not history:
-            raise Interrupted(f"training interrupted in epoch {epoch + 1}, before any epoch finished: nothing was "
-                              "saved; rerun the same command to start again") from None
-        raise Interrupted(f"training interrupted in epoch {epoch + 1}; the checkpoint of epoch {len(history)} is in "
-                          f"{ckpt_path}: continue with the same command plus --resume") from None
-    bar.close()
-    if tb is not None:
-        tb.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return FitResult(model, loss_name, metric, best_epoch + 1, float(best if best is not None else float("nan")),
-                     history, len(history), time.perf_counter() - t0, unrated)
+def _resume(state: loop.LoopState, ckpt_path: Path, fp: str, fp_cfg: dict, metric: str) -> None:
+    if not ckpt_path.exists():
+        raise ArtifactError(f"nothing to resume: no checkpoint at '{ckpt_path}'; train without «--resume|resume=True»")
+    ck = load_checkpoint(ckpt_path)
+    if ck.get("fingerprint") != fp:
+        raise ArtifactError(f"checkpoint '{ckpt_path}' was made with another {_difference(ck.get('config'), fp_cfg)}; "
+                            "train again without «--resume|resume=True», or with the same config")
+    state.resume_from(ck)
+    log.info("resuming after epoch %d (best %s %.4f at epoch %d)", ck["epoch"] + 1, metric,
+             state.best if state.best is not None else float("nan"), state.best_epoch + 1)
 
 
 def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False):

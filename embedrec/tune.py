@@ -202,7 +202,7 @@ def sweep(cfg, dims: list[int] | None = None, weight_decays: list[float] | None 
             log.warning("earlier tune results in %s are for another dataset or metric; starting afresh", out)
     todo = [(d, w) for d in dims for w in wds if trial_key(d, w) not in finished]
     if finished:
-        log.info("%d finished trials kept (use --fresh to redo them), %d to run", len(finished), len(todo))
+        log.info("%d finished trials kept (use «--fresh|fresh=True» to redo them), %d to run", len(finished), len(todo))
 
     def save():
         write_json(state_path, {"dataset": ds.manifest.get("inputs"), "metric": metric,
@@ -245,7 +245,7 @@ def write_choice(cfg, chosen: dict, path: str | Path, input_path: str | None) ->
     """Write a copy of the config with the chosen dimension (and weight decay) to a new file."""
     path = Path(path)
     if input_path is not None and path.resolve() == Path(input_path).resolve():
-        raise ConfigError(f"--write {path}: refusing to overwrite the input config; choose a new file name")
+        raise ConfigError(f"«--write|write» {path}: refusing to overwrite the input config; choose a new file name")
     new = copy.deepcopy(cfg)
     new.model.dim = chosen["dim"]
     if chosen.get("weight_decay") is not None:

@@ -34,7 +34,8 @@ def test_precedence_file_then_set(tmp_path):
 def test_unknown_key_suggests_closest(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(None, ["train.lrr=0.1"])
-    assert str(e.value) == "unknown config key 'train.lrr' (from --set); did you mean 'train.lr'?"
+    assert str(e.value) == "unknown config key 'train.lrr' (from an override); did you mean 'train.lr'?"
+    assert e.value.cli_message() == "unknown config key 'train.lrr' (from --set); did you mean 'train.lr'?"
     p = tmp_path / "c.yaml"
     p.write_text("trian:\n  lr: 1\n")
     with pytest.raises(ConfigError) as e:
@@ -45,10 +46,10 @@ def test_unknown_key_suggests_closest(tmp_path):
 def test_wrong_type_and_range():
     with pytest.raises(ConfigError) as e:
         load_config(None, ["train.epochs=many"])
-    assert str(e.value) == "config key 'train.epochs' (from --set): expected an integer, got 'many'"
+    assert str(e.value) == "config key 'train.epochs' (from an override): expected an integer, got 'many'"
     with pytest.raises(ConfigError) as e:
         load_config(None, ["train.lr=-1"])
-    assert str(e.value) == "config key 'train.lr' (from --set): -1.0 must be greater than 0.0"
+    assert str(e.value) == "config key 'train.lr' (from an override): -1.0 must be greater than 0.0"
     with pytest.raises(ConfigError) as e:
         load_config(None, ["model.objective=ranking"])
     assert "expected one of 'explicit', 'implicit'" in str(e.value)

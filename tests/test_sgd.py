@@ -9,8 +9,9 @@ import torch
 
 from embedrec import sgd
 from embedrec.errors import ConfigError
+from embedrec.minibatch import Batcher
 from embedrec.model import MatrixFactorization
-from embedrec.train import _Batcher, evaluate_model, factors, fit
+from embedrec.train import evaluate_model, factors, fit
 
 
 def _cfg(**kw):
@@ -33,7 +34,7 @@ def _model(n_users, n_movies, explicit):
 
 def _autograd_step(model, loss, cfg, u, m, r, neg, n_movies):
     ds = SimpleNamespace(n_movies=n_movies, splits={"train": SimpleNamespace(movie=m.numpy())})
-    batcher = _Batcher(model, loss, cfg, ds)
+    batcher = Batcher(model, loss, cfg, ds)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     lv = batcher.loss_fn(u, m, r, neg)
     opt.zero_grad()
@@ -160,5 +161,6 @@ def test_hogwild_divergence_names_learning_rate(synth, small_cfg, tmp_path):
     from embedrec.errors import TrainingError
 
     small_cfg.train.optimizer, small_cfg.train.lr = "hogwild", 10.0
-    with pytest.raises(TrainingError, match=r"train\.lr=10\) is probably too high, try --set train\.lr=1"):
+    with pytest.raises(TrainingError, match=r"train\.lr=10\) is probably too high, try train\.lr=1") as e:
         fit(synth, small_cfg.model, small_cfg.train, tmp_path / "nan")
+    assert "try --set train.lr=1" in e.value.cli_message()

@@ -101,7 +101,7 @@ def _decode_error(label: str, e: UnicodeDecodeError, encoding: str) -> DataError
                          "or decompress it")
     hint = "latin-1" if encoding.lower().replace("-", "") in ("utf8",) else "utf-8"
     return DataError(f"{label}: cannot decode byte 0x{e.object[e.start]:02x} at offset {e.start} as {encoding}; "
-                     f"set data.encoding (e.g. --set data.encoding={hint}) to the file's encoding")
+                     f"set data.encoding (e.g. «--set data.encoding={hint}») to the file's encoding")
 
 
 def _parser_error(label: str, e: Exception, header_lines: int) -> DataError:
@@ -560,10 +560,10 @@ def _require_columns(found, wanted: dict, label: str, cfg) -> None:
             import difflib
 
             close = difflib.get_close_matches(col, found, n=1, cutoff=0.4)
-            hint = f"; did you mean --set data.columns.{keys[role]}={close[0]}?" if close else \
+            hint = f"; did you mean «--set data.columns.{keys[role]}={close[0]}»?" if close else \
                 f"; set data.columns.{keys[role]} to one of: {shorten(', '.join(map(str, found)), 200)}"
             if role in ("timestamp", "rating") and not close:
-                hint += (f", or --set data.columns.{role}=null if the file has no {role}s"
+                hint += (f", or «--set data.columns.{role}=null» if the file has no {role}s"
                          + (" (every row then counts as rating 1)" if role == "rating" else ""))
             raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
                             f"(data.columns.{keys[role]}){hint}")

@@ -1,0 +1,100 @@
+"""Raw ids <-> internal rows: one owner for the mapping and for what an unknown id means.
+
+A user's data names users and movies by its own ids (integers or strings): Surprise calls them raw ids. The
+model's tables are indexed by rows 0..n-1 (inner ids). ``IdMap`` holds the raw ids in row order and maps both
+ways; lookups are a binary search in a sorted copy (built on first use), so a million ids cost one sort.
+numpy only: serving imports this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from embedrec.errors import NotFoundError, UsageError, shorten
+
+MISSING = ("error", "skip", "popular")  # what an unknown id gets (api.Model.recommend's ``missing=``)
+
+
+def parse_id(text, dtype: np.dtype):
+    """``text`` (or a number) as an id of an id array of ``dtype``; None when it cannot be one: not an integer
+    for integer ids, or beyond the integer type (an id like 99999999999999999999999 is simply unknown)."""
+    if dtype.kind in "iu":
+        try:
+            v = int(str(text).strip())
+        except ValueError:
+            return None
+        info = np.iinfo(dtype)
+        return v if info.min <= v <= info.max else None
+    return str(text).strip()
+
+
+def py_id(v):
+    """A numpy scalar id as the plain Python value (int or str) that JSON and users expect."""
+    return v.item() if hasattr(v, "item") else v
+
+
+def check_missing(missing: str) -> None:
+    if missing not in MISSING:
+        raise UsageError(f"missing={missing!r}: expected one of {', '.join(map(repr, MISSING))}")
+
+
+class IdMap:
+    """The raw ids of one kind ('user' or 'movie'), in row order."""
+
+    def __init__(self, ids: np.ndarray, kind: str):
+        self.ids, self.kind = ids, kind
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def __repr__(self) -> str:
+        return f"IdMap({self.kind}s: {len(self):,}, {self.ids.dtype})"
+
+    def rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
+        """(rows with -1 for unknown ids, each id parsed to the map's type or None) by binary search."""
+        if self._sorted is None:
+            order = np.argsort(self.ids, kind="stable")
+            self._sorted = (order, self.ids[order])
+        order, sorted_ids = self._sorted
+        parsed = [parse_id(t, self.ids.dtype) for t in ids]
+        rows = np.full(len(parsed), -1, dtype=np.int64)
+        valid = [i for i, p in enumerate(parsed) if p is not None]
+        if valid and sorted_ids.size:
+            vals = np.array([parsed[i] for i in valid], dtype=sorted_ids.dtype)
+            pos = np.searchsorted(sorted_ids, vals)
+            pos_c = np.minimum(pos, sorted_ids.size - 1)
+            ok = sorted_ids[pos_c] == vals
+            rows[np.array(valid)[ok]] = order[pos_c[ok]]
+        return rows, parsed
+
+    def row(self, raw, fix: str = "") -> int:
+        """The row of one id; NotFoundError naming it (and ``fix``, how to go on) when it is unknown."""
+        rows, _ = self.rows([raw])
+        if rows[0] < 0:
+            raise NotFoundError(f"{self.kind} '{shorten(raw)}' is not in the training data "
+                                f"({len(self):,} {self.kind}s){'; ' + fix if fix else ''}", kind=self.kind, id=raw)
+        return int(rows[0])
+
+    def raw(self, row: int):
+        """The raw id of a row, as a plain Python value."""
+        return py_id(self.ids[row])
+
+    def resolve(self, ids: Iterable, missing: str, fix: str = "") -> tuple[list, np.ndarray, list]:
+        """The one policy for unknown ids: (the ids as given/parsed, rows with -1 for unknown, unknown ids).
+
+        ``missing='error'`` raises NotFoundError naming the first unknown id and how many more there are;
+        'skip' and 'popular' return them for the caller to leave out or answer with the popular list."""
+        check_missing(missing)
+        given = list(ids)
+        rows, parsed = self.rows(given)
+        query = [p if p is not None else g for g, p in zip(given, parsed)]
+        unknown = [q for q, r in zip(query, rows) if r < 0]
+        if unknown and missing == "error":
+            more = f" (and {len(unknown) - 1:,} more unknown ids)" if len(unknown) > 1 else ""
+            raise NotFoundError(f"{self.kind} '{shorten(unknown[0])}' is not in the training data "
+                                f"({len(self):,} {self.kind}s){more}{'; ' + fix if fix else ''}",
+                                kind=self.kind, id=unknown[0])
+        return query, rows, unknown

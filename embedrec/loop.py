@@ -1,0 +1,262 @@
+"""The training loop, written once over interchangeable epoch runners, with everything else as callbacks.
+
+A runner is any object with ``epoch(gen) -> mean loss`` that updates the model in place (``minibatch.Minibatch``
+for the autograd optimisers, ``sgd.Hogwild`` for the C kernel, ``als.ALS`` for implicit ALS); if it keeps
+state of its own (an optimiser) it also has ``state_dict()`` / ``load_state_dict()``. The loop seeds epoch ``e``
+from ``(seed, e)``, so a run resumed after epoch ``e`` repeats the uninterrupted one exactly.
+
+Callbacks (the LensKit ``ModelTrainer`` / minGPT pattern): each may define ``start(state)``, ``measure(state,
+row)`` (adds metrics to the epoch's row, may set ``state.stop``), ``record(state, row)`` (writes the finished
+row somewhere) and ``close(state)``. ``measure`` runs for every callback before any ``record``; the loop stamps
+``row['elapsed']`` between the two.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from embedrec.errors import ArtifactError, Interrupted, TrainingError, first_line
+from embedrec.fsutil import atomic_write_bytes
+
+log = logging.getLogger("embedrec")
+
+
+@dataclass
+class LoopState:
+    """What the loop and its callbacks share; everything in it except ``model``/``runner`` is checkpointed."""
+
+    model: torch.nn.Module
+    runner: object
+    epochs: int
+    t0: float
+    epoch: int = 0  # the epoch running now (0-based)
+    history: list[dict] = field(default_factory=list)
+    value: float = float("nan")  # this epoch's validation metric
+    best: float | None = None
+    best_epoch: int = -1
+    best_state: dict | None = None
+    bad: int = 0  # epochs since the best
+    stop: bool = False
+
+    def resume_from(self, ck: dict) -> None:
+        self.model.load_state_dict(ck["model"])
+        if hasattr(self.runner, "load_state_dict"):
+            self.runner.load_state_dict(ck["optimizer"])
+        self.history, self.best, self.best_epoch, self.bad = ck["history"], ck["best"], ck["best_epoch"], ck["bad"]
+        self.best_state = ck["best_state"]
+        self.epoch = self.epochs if ck.get("stopped") else ck["epoch"] + 1
+
+
+class Diverged(Exception):
+    """Raised by a runner mid-epoch when a step's loss is not finite; the loop names the epoch."""
+
+    def __init__(self, value: float, step: int):
+        super().__init__(value, step)
+        self.value, self.step = value, step
+
+
+def diverged(value: float, where: str, lr: float) -> TrainingError:
+    return TrainingError(f"the loss became {value} {where}: training diverged; the learning rate "
+                         f"(train.lr={lr:g}) is probably too high, try «--set train.lr={lr / 10:g}»")
+
+
+def run(state: LoopState, seed: int, lr: float, callbacks: list) -> LoopState:
+    """Epochs ``state.epoch .. state.epochs - 1``; Ctrl-C becomes ``Interrupted`` saying what was kept."""
+    for cb in callbacks:
+        getattr(cb, "start", _nothing)(state)
+    try:
+        for epoch in range(state.epoch, state.epochs):
+            state.epoch = epoch
+            te = time.perf_counter()
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+            state.model.train()
+            try:
+                loss = state.runner.epoch(gen)
+            except Diverged as d:
+                raise diverged(d.value, f"at epoch {epoch + 1}, step {d.step}", lr) from None
+            if not math.isfinite(loss):
+                raise diverged(loss, f"in epoch {epoch + 1}", lr)
+            row = {"epoch": epoch + 1, "loss": loss, "seconds": round(time.perf_counter() - te, 3)}
+            for cb in callbacks:
+                getattr(cb, "measure", _nothing)(state, row)
+            row["elapsed"] = round(time.perf_counter() - state.t0, 3)  # wall since fit() began, validation included
+            state.history.append(row)
+            for cb in callbacks:
+                getattr(cb, "record", _nothing)(state, row)
+            if state.stop:
+                break
+    except KeyboardInterrupt:
+        _close(state, callbacks)
+        where = f"training interrupted in epoch {state.epoch + 1}"
+        if not state.history:
+            raise Interrupted(f"{where}, before any epoch finished: nothing was saved; rerun the same command "
+                              "to start again") from None
+        ck = next((cb.path for cb in callbacks if isinstance(cb, Checkpoint)), None)
+        kept = f"; the checkpoint of epoch {len(state.history)} is in {ck}" if ck else ""
+        raise Interrupted(f"{where}{kept}: continue with «the same command plus --resume|resume=True»") from None
+    _close(state, callbacks)
+    if state.best_state is not None:
+        state.model.load_state_dict(state.best_state)
+    return state
+
+
+def _nothing(*_a) -> None:
+    return None
+
+
+def _close(state: LoopState, callbacks: list) -> None:
+    for cb in callbacks:
+        getattr(cb, "close", _nothing)(state)
+
+
+# ---------------------------------------------------------------------------------------------- callbacks
+class Validation:
+    """Scores the epoch's model on the validation split: ``evaluate()`` returns {metric: value}."""
+
+    def __init__(self, evaluate, metric: str):
+        self.evaluate, self.metric = evaluate, metric
+
+    def measure(self, state: LoopState, row: dict) -> None:
+        vm = self.evaluate()
+        row.update({f"valid_{k}": v for k, v in vm.items() if not k.startswith("users_")})
+        state.value = vm[self.metric]
+
+
+class KeepBest:
+    """Keeps the best epoch's weights; with ``patience`` > 0, stops after that many epochs without a gain.
+    Without a validation split every epoch counts as the best (the last one is kept)."""
+
+    def __init__(self, metric: str, higher_is_better: bool, patience: int, validated: bool):
+        self.metric, self.high, self.patience, self.validated = metric, higher_is_better, max(patience, 1), validated
+
+    def measure(self, state: LoopState, row: dict) -> None:
+        v = state.value
+        improved = (not self.validated or state.best is None
+                    or (v > state.best if self.high else v < state.best))
+        if improved:
+            state.best, state.best_epoch, state.bad = v, state.epoch, 0
+            state.best_state = copy.deepcopy(state.model.state_dict())
+        else:
+            state.bad += 1
+        state.stop = self.validated and state.bad >= self.patience
+
+    def record(self, state: LoopState, row: dict) -> None:
+        if state.stop:
+            log.info("early stop after epoch %d: %s has not improved for %d epochs (best %.4f at epoch %d)",
+                     state.epoch + 1, self.metric, state.bad, state.best, state.best_epoch + 1)
+
+
+class JsonlLog:
+    """One JSON line per epoch in ``path``; on resume the file is rewritten from the checkpoint's history, so a
+    kill between an epoch's line and its checkpoint never leaves that epoch twice."""
+
+    def __init__(self, path: Path, resumed: bool):
+        self.path, self.resumed = path, resumed
+
+    def start(self, state: LoopState) -> None:
+        if self.resumed:
+            text = "".join(json.dumps(r) + "\n" for r in state.history)
+            atomic_write_bytes(self.path, text.encode(), durable=False)
+        else:
+            self.path.unlink(missing_ok=True)
+
+    def record(self, state: LoopState, row: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+class TensorBoardLog:
+    """Scalars into ``folder`` when the tensorboard package is installed (silently nothing otherwise)."""
+
+    def __init__(self, folder: Path):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.writer = None
+        else:
+            self.writer = SummaryWriter(log_dir=str(folder))
+
+    def record(self, state: LoopState, row: dict) -> None:
+        if self.writer is None:
+            return
+        for key, scalar in row.items():
+            if key != "epoch" and isinstance(scalar, (int, float)):
+                self.writer.add_scalar(key.replace("valid_", "valid/").replace("@", "_at_"), scalar, state.epoch + 1)
+        self.writer.flush()
+
+    def close(self, state: LoopState) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class Checkpoint:
+    """After every epoch, everything needed to resume (written by rename: a kill leaves the previous one)."""
+
+    def __init__(self, path: Path, fingerprint: str, config: dict):
+        self.path, self.fingerprint, self.config = path, fingerprint, config
+
+    def record(self, state: LoopState, row: dict) -> None:
+        runner = state.runner
+        save(self.path, {"fingerprint": self.fingerprint, "config": self.config, "model": state.model.state_dict(),
+                         "optimizer": runner.state_dict() if hasattr(runner, "state_dict") else {},
+                         "epoch": state.epoch, "history": state.history, "best": state.best,
+                         "best_epoch": state.best_epoch, "best_state": state.best_state, "bad": state.bad,
+                         "stopped": state.stop})
+
+
+class Progress:
+    """A tqdm bar on stderr, one step per epoch, the loss and the validation metric as its postfix."""
+
+    def __init__(self, desc: str, metric: str | None, enabled: bool):
+        self.desc, self.metric, self.enabled, self.bar = desc, metric, enabled, None
+
+    def start(self, state: LoopState) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=state.epochs, initial=min(state.epoch, state.epochs), unit="epoch", desc=self.desc,
+                        disable=not self.enabled, dynamic_ncols=True)
+
+    def record(self, state: LoopState, row: dict) -> None:
+        self.bar.update(1)
+        shown = {self.metric: f"{state.value:.4f}"} if self.metric else {}
+        self.bar.set_postfix({"loss": f"{row['loss']:.4f}", **shown})
+        log.debug("epoch %d: %s", state.epoch + 1, row)
+
+    def close(self, state: LoopState) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class EachEpoch:
+    """Calls ``fn(row)`` after each epoch is recorded (tune-dims' live table, tests that interrupt a run)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def record(self, state: LoopState, row: dict) -> None:
+        self.fn(row)
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+def save(path: Path, state: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue(), durable=False)
+
+
+def load(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ArtifactError(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
+                            "resuming") from None

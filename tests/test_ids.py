@@ -1,0 +1,41 @@
+"""IdMap: raw ids <-> rows, and the one policy for unknown ids, against hand-computed answers."""
+
+import numpy as np
+import pytest
+
+from embedrec.errors import NotFoundError, UsageError
+from embedrec.ids import IdMap, parse_id
+
+
+def test_rows_by_binary_search_with_unknowns():
+    m = IdMap(np.array([30, 10, 20], np.int64), "user")
+    rows, parsed = m.rows(["20", 10, " 30 ", "7", "x", str(2**70)])
+    assert rows.tolist() == [2, 1, 0, -1, -1, -1]
+    assert parsed == [20, 10, 30, 7, None, None]  # not an integer, or past int64: unknown, never an error
+    assert m.row(30) == 0 and m.raw(2) == 20 and isinstance(m.raw(2), int)
+
+
+def test_string_ids_keep_their_spelling():
+    m = IdMap(np.array(["u1", "00196", "b"], dtype=object), "user")
+    assert m.rows(["00196", "196", "b"])[0].tolist() == [1, -1, 2]
+    assert m.raw(1) == "00196"
+
+
+def test_one_missing_policy():
+    m = IdMap(np.array([1, 2, 3], np.int64), "movie")
+    with pytest.raises(NotFoundError) as e:
+        m.resolve([1, 9, 8], "error", "pass missing='skip'")
+    assert str(e.value) == ("movie '9' is not in the training data (3 movies) (and 1 more unknown ids); "
+                            "pass missing='skip'")
+    assert e.value.kind == "movie" and e.value.id == 9
+    query, rows, unknown = m.resolve(["1", "9"], "skip")
+    assert query == [1, 9] and rows.tolist() == [0, -1] and unknown == [9]
+    assert m.resolve(["zz"], "popular")[0] == ["zz"]  # unparsable ids are echoed as given
+    with pytest.raises(UsageError, match="missing='drop': expected one of 'error', 'skip', 'popular'"):
+        m.resolve([1], "drop")
+
+
+def test_parse_id_bounds():
+    assert parse_id("-5", np.dtype(np.int32)) == -5
+    assert parse_id(str(2**31), np.dtype(np.int32)) is None
+    assert parse_id(" a ", np.dtype(object)) == "a"
