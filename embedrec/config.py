@@ -354,11 +354,11 @@ def _check_consistency(cfg: Config) -> None:
 def parse_override(text: str) -> tuple[str, Any]:
     """'a.b=v' -> ('a.b', yaml.safe_load('v'))."""
     if "=" not in text:
-        raise ConfigError(f"--set '{text}': expected section.key=value, e.g. --set train.lr=0.01")
+        raise ConfigError(f"«--set|override» '{text}': expected section.key=value, e.g. «--set train.lr=0.01»")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key:
-        raise ConfigError(f"--set '{text}': the key before '=' is empty")
+        raise ConfigError(f"«--set|override» '{text}': the key before '=' is empty")
     import yaml
 
     try:
@@ -407,7 +407,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             _apply(cfg, raw, "", f" in {p}")
     for text in overrides:
         key, value = parse_override(text)
-        _apply(cfg, _nest(key, value), "", " (from --set)")
+        _apply(cfg, _nest(key, value), "", " (from «--set|an override»)")
         explicit.add(key)
     _check_consistency(cfg)
     cfg._explicit = explicit

@@ -14,7 +14,8 @@ import numpy as np
 
 from embedrec.errors import NotFoundError, UsageError, shorten
 
-MISSING = ("error", "skip", "popular")  # what an unknown id gets (api.Model.recommend's ``missing=``)
+MISSING = ("error", "skip", "popular")
+SCAN_MAX = 4  # up to this many ids on a map not sorted yet: compare against every id instead of sorting  # what an unknown id gets (api.Model.recommend's ``missing=``)
 
 
 def parse_id(text, dtype: np.dtype):
@@ -54,14 +55,20 @@ class IdMap:
         return f"IdMap({self.kind}s: {len(self):,}, {self.ids.dtype})"
 
     def rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
-        """(rows with -1 for unknown ids, each id parsed to the map's type or None) by binary search."""
+        """(rows with -1 for unknown ids, each id parsed to the map's type or None): a vector scan for a few
+        ids (a fresh one-user query sorts nothing), else a binary search in a sorted copy made once."""
+        parsed = [parse_id(t, self.ids.dtype) for t in ids]
+        rows = np.full(len(parsed), -1, dtype=np.int64)
+        valid = [i for i, p in enumerate(parsed) if p is not None]
+        if self._sorted is None and len(valid) <= SCAN_MAX:
+            for i in valid:
+                hit = np.flatnonzero(self.ids == parsed[i])
+                rows[i] = hit[0] if hit.size else -1
+            return rows, parsed
         if self._sorted is None:
             order = np.argsort(self.ids, kind="stable")
             self._sorted = (order, self.ids[order])
         order, sorted_ids = self._sorted
-        parsed = [parse_id(t, self.ids.dtype) for t in ids]
-        rows = np.full(len(parsed), -1, dtype=np.int64)
-        valid = [i for i, p in enumerate(parsed) if p is not None]
         if valid and sorted_ids.size:
             vals = np.array([parsed[i] for i in valid], dtype=sorted_ids.dtype)
             pos = np.searchsorted(sorted_ids, vals)

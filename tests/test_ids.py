@@ -39,3 +39,13 @@ def test_parse_id_bounds():
     assert parse_id("-5", np.dtype(np.int32)) == -5
     assert parse_id(str(2**31), np.dtype(np.int32)) is None
     assert parse_id(" a ", np.dtype(object)) == "a"
+
+
+def test_scan_and_search_agree():
+    rng = np.random.default_rng(0)
+    ids = rng.permutation(1000)[:500].astype(np.int64)
+    queries = [int(x) for x in rng.integers(0, 1000, 40)]
+    scan = [int(IdMap(ids, "user").rows([q])[0][0]) for q in queries]  # one id: a scan, nothing sorted
+    m = IdMap(ids, "user")
+    assert m.rows(queries)[0].tolist() == scan and m._sorted is not None
+    assert scan == [int(np.flatnonzero(ids == q)[0]) if (ids == q).any() else -1 for q in queries]
