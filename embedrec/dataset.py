@@ -1,13 +1,22 @@
 """The prepared-dataset directory: the contract between ``ingest`` and everything after it.
 
-Layout::
+Layout (generations, like a run directory)::
 
-    manifest.json     source, input checksums, counts, split sizes, cleaning report, config, version
-    train.parquet     user_idx int32, movie_idx int32, rating float32[, timestamp int64]
-    valid.parquet     same columns (may be empty)
-    test.parquet      same columns (may be empty)
-    users.parquet     user_idx, user_id[, age, gender, occupation, zip]
-    movies.parquet    movie_idx, movie_id, title, year, genres (list of strings), n_ratings
+    DATASET/current -> gen-<version>/   swapped atomically by each ingest (publish_dataset)
+    DATASET/gen-<version>/
+        manifest.json     source, input checksums, counts, split sizes, cleaning report, config, version,
+                          SHA-256 and size of every file (files), their fingerprint, a checksum of itself
+        train.parquet     user_idx int32, movie_idx int32, rating float32[, timestamp int64]
+        valid.parquet     same columns (may be empty)
+        test.parquet      same columns (may be empty)
+        users.parquet     user_idx, user_id[, age, gender, occupation, zip]
+        movies.parquet    movie_idx, movie_id, title, year, genres (list of strings), n_ratings
+    DATASET/manifest.json, DATASET/<name>.parquet -> current/...   for tools that read the files by path
+
+``load_dataset`` resolves ``current`` once, reads every file through one handle of that generation and holds
+it (a shared flock) for as long as the Dataset lives; an ingest prunes older generations but never a held
+one, so a long pipeline survives any number of publishes. A dataset in the older flat layout (the files
+directly in DATASET) still loads, and ``ingest --overwrite`` turns it into generations.
 """
 
 from __future__ import annotations
@@ -46,6 +55,8 @@ class Dataset:
     movies: pd.DataFrame
     splits: dict[str, Interactions] = field(default_factory=dict)
     fingerprint: str = ""  # a hash over the dataset files' checksums: what a run pins its dataset by
+    folder: Path | None = None  # the folder the files were read from: DATASET/gen-<version>, or DATASET (flat)
+    hold: object = field(default=None, repr=False, compare=False)  # FolderHold: keeps pruning away from folder
 
     @property
     def n_users(self) -> int:
@@ -72,6 +83,9 @@ class Dataset:
 
 FILES = ("users", "movies", *SPLITS)
 FIX = "rerun 'embedrec ingest --overwrite'"
+GEN = "gen"  # generation folders: DATASET/gen-<version>
+KEEP = 1  # generations kept besides any a live reader holds (the current one)
+LINKS = ("manifest.json", *(f"{n}.parquet" for n in FILES))  # DATASET/<name> -> current/<name>
 
 
 def write_dataset(tmp: Path, frames: dict[str, pd.DataFrame], users: pd.DataFrame, movies: pd.DataFrame,
@@ -89,6 +103,98 @@ def write_dataset(tmp: Path, frames: dict[str, pd.DataFrame], users: pd.DataFram
     write_json(tmp / "manifest.json", seal(manifest))
 
 
+def is_dataset(folder: Path) -> bool:
+    """Whether ``folder`` is a prepared dataset embedrec wrote (its manifest, directly or under ``current``),
+    so --overwrite may replace it."""
+    for manifest in (folder / "manifest.json", folder / "current" / "manifest.json"):
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and "format_version" in m and "embedrec_version" in m and "counts" in m:
+            return True
+    return False
+
+
+def _versioned(root: Path) -> bool:
+    try:
+        return os.readlink(root / "current").startswith(f"{GEN}-")
+    except OSError:
+        return False
+
+
+def _link_files(root: Path) -> None:
+    """DATASET/manifest.json, DATASET/<name>.parquet -> current/<name>, where nothing of that name is."""
+    for name in LINKS:
+        if not os.path.lexists(root / name):
+            os.symlink(f"current/{name}", root / name)
+
+
+def publish_dataset(root: str | Path, write, overwrite: bool = False, command: str = "embedrec ingest",
+                    fix: str = "choose another output folder (-o / data.prepared)") -> Path:
+    """Call ``write(tmp)`` to fill a new generation of the dataset at ``root`` and make it ``current``
+    atomically; returns the generation folder. Older generations are pruned unless a reader holds them.
+
+    A new ``root`` (or one in the flat layout, or an empty folder) is built whole beside it and swapped in
+    (fsutil.atomic_dir), so a killed ingest leaves no half-made dataset. Writers are serialised by the lock
+    beside ``root``; the temporary folders of killed writers are swept under it.
+    """
+    from embedrec.fsutil import (
+        atomic_dir,
+        check_replaceable,
+        io_error,
+        publish_generation,
+        refuse_cwd,
+        sweep_stale,
+        target_lock,
+    )
+
+    root = Path(root)
+    with target_lock(root, command, fix):
+        sweep_stale(root)  # .<name>.tmp-<pid>-* beside it, from killed writers of the flat layout
+        if _versioned(root):
+            refuse_cwd(root)
+            if not overwrite:
+                raise ArtifactError(f"output directory '{root}' already exists; pass --overwrite to replace it, "
+                                    "or choose another path")
+            check_replaceable(root, is_dataset)
+            try:
+                final = publish_generation(root, GEN, write, KEEP)
+                _link_files(root)
+            except OSError as e:
+                if io_error(e, root, fix) is not None:
+                    raise io_error(e, root, fix) from None
+                raise
+            return final
+        with atomic_dir(root, overwrite=overwrite, ours=is_dataset, command=command, fix=fix) as tmp:
+            final = publish_generation(tmp, GEN, write, KEEP)
+            _link_files(tmp)
+        return root / final.name
+
+
+def open_generation(path: str | Path):
+    """(generation folder, hold) of the dataset at ``path`` when it is in generations: ``current`` resolved
+    once and held against pruning (hold None where flock is unsupported); None for anything else."""
+    from embedrec.fsutil import open_current
+
+    path = Path(path)
+    if not _versioned(path):
+        return None
+    return open_current(path)
+
+
+def recorded_dataset(path: str | Path | None) -> str | Path | None:
+    """The dataset a run manifest's path means: DATASET for DATASET/current or a pruned DATASET/gen-<version>
+    (the run's fingerprint then checks the content), else the path itself."""
+    if not path:
+        return path
+    p = Path(path)
+    if (p.name == "current" or p.name.startswith(f"{GEN}-")) and _versioned(p.parent) \
+            and not (p / "manifest.json").exists():
+        return p.parent
+    return path
+
+
 class _Swapped(Exception):
     """The dataset folder was replaced (ingest --overwrite) while it was being read: read it again."""
 
@@ -96,13 +202,16 @@ class _Swapped(Exception):
 def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
     """Load a prepared dataset; raises ArtifactError with what to do when it is missing or broken.
 
-    Every file is read through one open handle of the folder, so a concurrent ``ingest --overwrite`` (which
-    swaps the whole folder) can never mix two generations; each file is checked against the SHA-256 its
-    manifest records, and the indices against the table sizes (out-of-range indices would reach the native
-    training kernel).
+    ``current`` is resolved once and every file is read through one open handle of that generation, held
+    against pruning while the Dataset lives, so a concurrent ``ingest --overwrite`` can never mix two
+    generations (a flat-layout folder is read through one handle of itself); each file is checked against
+    the SHA-256 its manifest records, and the indices against the table sizes (out-of-range indices would
+    reach the native training kernel).
     """
     path = Path(path)
-    if not (path / "manifest.json").exists():
+    if path.name == "current" and path.is_symlink():  # DATASET/current: the dataset is DATASET
+        path = path.parent
+    if not (path / "manifest.json").exists() and not (path / "current" / "manifest.json").exists():
         raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run 'embedrec ingest' with the "
                             "same -c/--set options first (it writes data.prepared), or point data.prepared at the "
                             "ingest output")
@@ -115,13 +224,13 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
                         "ingest --overwrite'?); wait for it to finish and run the command again")
 
 
-def _read_at(dfd: int, path: Path, name: str, ident) -> bytes:
+def _read_at(dfd: int, folder: Path, name: str, gone) -> bytes:
     try:
         fd = os.open(name, os.O_RDONLY, dir_fd=dfd)
     except FileNotFoundError:
-        if _identity(path) != ident:
+        if gone():
             raise _Swapped from None
-        raise ArtifactError(f"prepared dataset file '{path / name}' is missing; {FIX}") from None
+        raise ArtifactError(f"prepared dataset file '{folder / name}' is missing; {FIX}") from None
     with os.fdopen(fd, "rb") as fh:
         return fh.read()
 
@@ -134,37 +243,78 @@ def _identity(path: Path):
     return st.st_dev, st.st_ino
 
 
+def _is_generations(dir_fd: int) -> bool:
+    """Whether the folder open as ``dir_fd`` holds generations (a ``current`` link to ``gen-*``), as _versioned."""
+    try:
+        return os.readlink("current", dir_fd=dir_fd).startswith(f"{GEN}-")
+    except OSError:
+        return False
+
+
+def _open_folder(path: Path) -> tuple[Path, object, int, object]:
+    """(folder, hold, fd, gone) for one load: the generation ``path/current`` names, resolved once through one
+    handle of ``path`` and held (or ``path`` itself in the flat layout). ``fd`` reads the folder's files;
+    ``gone()`` says whether the folder was swapped away or pruned since (then: load again)."""
+    from embedrec.fsutil import FolderHold, open_current
+
+    try:
+        root_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        raise _Swapped from None
+    try:
+        st = os.fstat(root_fd)
+        ident = (st.st_dev, st.st_ino)
+        if _is_generations(root_fd):
+            got = open_current(path, root_fd=root_fd)
+            if got is None:
+                raise _Swapped
+            folder, hold = got
+            fd = hold.fd if hold is not None else os.open(folder.name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=root_fd)
+        else:  # the flat layout: the files directly in path
+            folder = path
+            try:
+                hold = FolderHold(".", dir_fd=root_fd)
+            except OSError:
+                hold = None
+            fd = hold.fd if hold is not None else os.dup(root_fd)
+    finally:
+        os.close(root_fd)
+
+    def gone() -> bool:
+        try:
+            return os.fstat(fd).st_nlink == 0 or (folder == path and _identity(path) != ident)
+        except OSError:
+            return True
+
+    return folder, hold, fd, gone
+
+
 def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
     from embedrec.errors import first_line
     from embedrec.fsutil import check_bytes, check_seal, fingerprint_of, sha256_bytes
 
+    folder, hold, dfd, gone = _open_folder(path)
     try:
-        dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except FileNotFoundError:
-        raise _Swapped from None
-    try:
-        st = os.fstat(dfd)
-        ident = (st.st_dev, st.st_ino)
-        raw = _read_at(dfd, path, "manifest.json", ident)
+        raw = _read_at(dfd, folder, "manifest.json", gone)
         try:
             manifest = json.loads(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ArtifactError(f"dataset manifest '{path / 'manifest.json'}' is corrupt ({first_line(e)}); "
+            raise ArtifactError(f"dataset manifest '{folder / 'manifest.json'}' is corrupt ({first_line(e)}); "
                                 f"{FIX}") from None
         if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
             version = manifest.get("format_version") if isinstance(manifest, dict) else None
-            raise ArtifactError(f"'{path}' was written by an incompatible embedrec (format {version}); {FIX}")
-        check_seal(manifest, path / "manifest.json", "dataset manifest", FIX)
+            raise ArtifactError(f"'{folder}' was written by an incompatible embedrec (format {version}); {FIX}")
+        check_seal(manifest, folder / "manifest.json", "dataset manifest", FIX)
         recorded = manifest.get("files") or {}
         names = ["users", "movies", *splits] if recorded else list(FILES)
         frames, hashes = {}, {}
         for name in names:
             fname = f"{name}.parquet"
-            data = _read_at(dfd, path, fname, ident)
+            data = _read_at(dfd, folder, fname, gone)
             try:
-                check_bytes(data, recorded.get(fname), path / fname, "prepared dataset file", FIX)
+                check_bytes(data, recorded.get(fname), folder / fname, "prepared dataset file", FIX)
             except ArtifactError:
-                if _identity(path) != ident:
+                if gone():
                     raise _Swapped from None
                 raise
             if not recorded:  # a dataset from before checksums: pin it by its bytes
@@ -173,14 +323,20 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
                 try:
                     frames[name] = pd.read_parquet(io.BytesIO(data), page_checksum_verification=True)
                 except Exception as e:  # pyarrow raises OSError, ArrowInvalid (ValueError), ... on damage
-                    raise ArtifactError(f"prepared dataset file '{path / fname}' is damaged ({first_line(e)}); "
+                    raise ArtifactError(f"prepared dataset file '{folder / fname}' is damaged ({first_line(e)}); "
                                         f"{FIX}") from None
-    finally:
+    except BaseException:
+        if hold is None:
+            os.close(dfd)
+        else:
+            hold.close()
+        raise
+    if hold is None:
         os.close(dfd)
     users, movies = frames["users"], frames["movies"]
     counts = manifest.get("counts", {})
     if counts.get("users") != len(users) or counts.get("movies") != len(movies):
-        raise ArtifactError(f"prepared dataset '{path}' does not match its manifest (users/movies counts differ); "
+        raise ArtifactError(f"prepared dataset '{folder}' does not match its manifest (users/movies counts differ); "
                             f"{FIX}")
     parts = {}
     for name in splits:
@@ -191,11 +347,11 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
                 df["rating"].to_numpy(np.float32),
                 df["timestamp"].to_numpy(np.int64) if "timestamp" in df else None)
         except (KeyError, ValueError, TypeError) as e:
-            raise ArtifactError(f"prepared dataset file '{path / (name + '.parquet')}' is damaged (column "
+            raise ArtifactError(f"prepared dataset file '{folder / (name + '.parquet')}' is damaged (column "
                                 f"{first_line(e)}); {FIX}") from None
-        _check_ranges(parts[name], len(users), len(movies), path / f"{name}.parquet")
+        _check_ranges(parts[name], len(users), len(movies), folder / f"{name}.parquet")
     fp = manifest.get("fingerprint") if recorded else fingerprint_of(hashes)
-    return Dataset(path, manifest, users, movies, parts, fingerprint=fp or "")
+    return Dataset(path, manifest, users, movies, parts, fingerprint=fp or "", folder=folder, hold=hold)
 
 
 def _check_ranges(part: Interactions, n_users: int, n_movies: int, where: Path) -> None:

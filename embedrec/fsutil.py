@@ -1,4 +1,11 @@
-"""Atomic writes: everything goes to a temporary path first and is renamed into place."""
+"""Atomic writes: everything goes to a temporary path first and is renamed into place.
+
+Durability: a file and the folder holding it are fsynced before the rename that publishes them, and the parent
+folder after it, so a power cut leaves the old version or the new one, never an empty or half-written file.
+Generations (``ROOT/current -> <prefix>-<version>/``): ``publish_generation`` writes one and swaps the link,
+``open_current`` resolves the link once and holds that folder (``FolderHold``), and pruning skips held folders.
+Runs (run.py) and prepared datasets (dataset.py) both live in generations.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,11 +41,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     (renameat2 RENAME_EXCHANGE where the OS has it), so ``target`` always exists for readers.
     """
     target = Path(target)
-    here = Path.cwd().resolve()
-    absolute = target.resolve()
-    if absolute == here or absolute in here.parents:
-        raise ArtifactError(f"output directory '{target}' is the current folder or one above it; choose a new "
-                            "subfolder instead")
+    refuse_cwd(target)
     if target.exists() and not overwrite:
         raise ArtifactError(f"output directory '{target}' already exists; pass --overwrite to replace it, "
                             "or choose another path")
@@ -58,20 +62,32 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
         os.chmod(tmp, 0o777 & ~_umask())
         try:
             yield tmp
+            fsync_tree(tmp)
             if target.exists():
                 if not _exchange(tmp, target):
                     old = target.parent / f".{target.name}.old-{os.getpid()}"
                     os.replace(target, old)
                     os.replace(tmp, target)
                     tmp = old
+                fsync_dir(target.parent)
                 shutil.rmtree(tmp, ignore_errors=True)  # now the previous contents
             else:
                 os.replace(tmp, target)
+                fsync_dir(target.parent)
         except BaseException as e:
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(e, OSError) and io_error(e, target, fix) is not None:
                 raise io_error(e, target, fix) from None
             raise
+
+
+def refuse_cwd(target: Path) -> None:
+    """An output folder may not be the current folder or one above it (it is replaced as a whole)."""
+    here = Path.cwd().resolve()
+    absolute = Path(target).resolve()
+    if absolute == here or absolute in here.parents:
+        raise ArtifactError(f"output directory '{target}' is the current folder or one above it; choose a new "
+                            "subfolder instead")
 
 
 def target_lock(target: str | Path, command: str, fix: str):
@@ -154,12 +170,41 @@ def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> N
             if durable:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
+        if durable:
+            fsync_dir(path.parent)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError) and io_error(e, path) is not None:
             raise io_error(e, path) from None
         raise
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make a folder's entries (a rename, a new file) durable; a no-op where the OS cannot fsync a folder."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(folder: str | Path) -> None:
+    """fsync every file under ``folder``, then each folder bottom-up: what goes before the rename publishing it."""
+    for dirpath, _, filenames in os.walk(folder, topdown=False):
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if os.path.islink(p):
+                continue
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(dirpath)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -275,14 +320,21 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
 
 
 class FolderHold:
-    """A shared ``flock`` on a folder for as long as this object lives: a pruner skips folders held so."""
+    """A shared ``flock`` on a folder for as long as this object lives: a pruner skips folders held so.
 
-    def __init__(self, folder: str | Path):
+    ``folder`` is relative to ``dir_fd`` when given. ``fd`` is an open handle of the folder: read its files
+    through it (``dir_fd=hold.fd``) and they all come from this one folder. FileNotFoundError when the folder
+    was removed while it was being opened (a pruner got there first): resolve the link again.
+    """
+
+    def __init__(self, folder: str | Path, dir_fd: int | None = None):
         import fcntl
 
-        self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            if os.fstat(self.fd).st_nlink == 0:  # removed between our open and our lock
+                raise FileNotFoundError(errno.ENOENT, "removed while it was opened", str(folder))
         except BaseException:
             os.close(self.fd)
             self.fd = None
@@ -293,8 +345,17 @@ class FolderHold:
             os.close(self.fd)
             self.fd = None
 
+    def __reduce__(self):  # a copy or a pickle holds nothing: the handle belongs to this object alone
+        return (_released_hold, ())
+
     def __del__(self):
         self.close()
+
+
+def _released_hold() -> FolderHold:
+    hold = FolderHold.__new__(FolderHold)
+    hold.fd = None
+    return hold
 
 
 def remove_unless_held(folder: Path) -> bool:
@@ -314,6 +375,86 @@ def remove_unless_held(folder: Path) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------------ generations
+
+def new_version() -> str:
+    """A folder version that sorts by time: ``20261130T071500-123456789`` (local time, then nanoseconds)."""
+    t = time.time_ns()
+    return time.strftime("%Y%m%dT%H%M%S", time.localtime(t // 1_000_000_000)) + f"-{t % 1_000_000_000:09d}"
+
+
+def swap_link(root: Path, name: str, link: str = "current") -> None:
+    """Point ``root/link`` at ``name`` atomically (a new symlink renamed over the old one), durably."""
+    tmp = root / f".{link}.{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(name, tmp)
+    os.replace(tmp, root / link)
+    fsync_dir(root)
+
+
+def publish_generation(root: Path, prefix: str, write, keep: int) -> Path:
+    """Call ``write(tmp)`` to fill ``root/.<prefix>-<version>.tmp``, rename it to ``<prefix>-<version>`` and
+    point ``root/current`` at it; then prune (``prune_generations``). The caller holds ``root``'s writer lock.
+
+    Every file and folder is fsynced before the renames, so after a power cut ``current`` names a complete
+    folder: the old one or the new one.
+    """
+    root = Path(root)
+    version = new_version()
+    tmp = root / f".{prefix}-{version}.tmp"
+    try:
+        tmp.mkdir()
+        write(tmp)
+        fsync_tree(tmp)
+        final = root / f"{prefix}-{version}"
+        os.replace(tmp, final)
+        fsync_dir(root)
+        swap_link(root, final.name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    prune_generations(root, prefix, {final.name}, keep)
+    return final
+
+
+def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) -> None:
+    """Remove older ``<prefix>-*`` folders, keeping the newest ``keep``, ``keep_names`` and any a live reader
+    holds (FolderHold); and every ``.<prefix>-*.tmp`` folder (called under the writer lock, so those are a
+    killed writer's leftovers)."""
+    folders = sorted((p for p in Path(root).glob(f"{prefix}-*") if p.is_dir()), key=lambda p: p.name)
+    for p in folders[:-keep] if keep > 0 else folders:
+        if p.name not in keep_names:
+            remove_unless_held(p)
+    for p in Path(root).glob(f".{prefix}-*.tmp"):
+        if p.name not in keep_names:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def open_current(root: Path, link: str = "current", tries: int = 5,
+                 root_fd: int | None = None) -> tuple[Path, FolderHold | None] | None:
+    """(folder, hold) for the folder ``root/link`` names, resolved once and held against pruning; ``link``
+    may also be a plain folder. ``root_fd`` (an open handle of ``root``) resolves relative to it. None when
+    the link kept being replaced or pruned under us (``tries`` times); hold None where flock is unsupported."""
+    for _ in range(tries):
+        try:
+            name = os.readlink(link, dir_fd=root_fd) if root_fd is not None else os.readlink(Path(root) / link)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            if e.errno != errno.EINVAL:  # EINVAL: a plain folder, not a link
+                raise
+            name = link
+        path = Path(root) / name
+        try:
+            return path, FolderHold(name if root_fd is not None else path, dir_fd=root_fd)
+        except (FileNotFoundError, BlockingIOError):  # pruned between readlink and open: resolve again
+            continue
+        except OSError:
+            return path, None  # a file system without flock: read unprotected
+    return None
 
 
 def pid_alive(pid: int) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -16,9 +15,9 @@ import pandas as pd
 from embedrec import __version__
 from embedrec.data import readers
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
-from embedrec.dataset import FORMAT_VERSION, SPLITS, write_dataset
+from embedrec.dataset import FORMAT_VERSION, SPLITS, is_dataset, publish_dataset, write_dataset
 from embedrec.errors import DataError
-from embedrec.fsutil import atomic_dir, check_replaceable, io_error, target_lock
+from embedrec.fsutil import check_replaceable, io_error, target_lock
 from embedrec.split import TEST, TRAIN, VALID, drop_unknown, make_split
 
 log = logging.getLogger("embedrec")
@@ -140,15 +139,6 @@ def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = F
         return _ingest(cfg, split_cfg, out, overwrite, progress, full_config, t0)
 
 
-def is_dataset(folder: Path) -> bool:
-    """Whether ``folder`` is a prepared dataset embedrec wrote (its manifest), so --overwrite may replace it."""
-    try:
-        m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(m, dict) and "format_version" in m and "embedrec_version" in m and "counts" in m
-
-
 def _ingest(cfg, split_cfg, out: Path, overwrite: bool, progress: bool, full_config: dict | None,
             t0: float) -> dict:
     raw = read_source(cfg, progress)
@@ -263,9 +253,9 @@ def _ingest(cfg, split_cfg, out: Path, overwrite: bool, progress: bool, full_con
         "config": full_config,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    with atomic_dir(out, overwrite=overwrite, ours=is_dataset, command="embedrec ingest",
-                    fix="choose another output folder (-o / data.prepared)") as tmp:
-        write_dataset(tmp, frames, users, mtab, manifest)
+    # a new generation, made current atomically; readers of the previous one keep it until they let go
+    publish_dataset(out, lambda tmp: write_dataset(tmp, frames, users, mtab, manifest), overwrite=overwrite,
+                    command="embedrec ingest", fix="choose another output folder (-o / data.prepared)")
     summary["output"] = str(out)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     return summary

@@ -38,15 +38,15 @@ import numpy as np
 from embedrec import __version__
 from embedrec.errors import ArtifactError, first_line
 from embedrec.fsutil import (
-    FolderHold,
     check_bytes,
     check_seal,
     exclusive_lock,
     file_entry,
     fingerprint_of,
     io_error,
+    open_current,
+    publish_generation,
     read_json,
-    remove_unless_held,
     seal,
     write_json,
 )
@@ -60,29 +60,6 @@ NPY = ("user_factors", "movie_factors", "user_bias", "movie_bias", "seen_indptr"
 
 def sha256_array(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
-
-
-def _swap_current(run_dir: Path, name: str) -> None:
-    link = run_dir / "current"
-    tmp = run_dir / f".current.{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(name, tmp)
-    os.replace(tmp, link)
-
-
-def _prune(run_dir: Path, keep: set[str]) -> None:
-    """Remove older artifact folders, keeping the newest KEEP and any a live reader holds (FolderHold).
-
-    Called with the run's writer lock held, so every ``.artifacts-*.tmp`` here is a killed writer's leftover.
-    """
-    folders = sorted((p for p in run_dir.glob("artifacts-*") if p.is_dir()), key=lambda p: p.name)
-    for p in folders[:-KEEP]:
-        if p.name not in keep:
-            remove_unless_held(p)
-    for p in run_dir.glob(".artifacts-*.tmp"):
-        if p.name not in keep:
-            shutil.rmtree(p, ignore_errors=True)
 
 
 def run_lock(run_dir: str | Path, command: str = "embedrec train"):
@@ -108,25 +85,21 @@ def _record_checksums(folder: Path) -> None:
 
 
 def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path:
-    """Call ``write(tmp_folder)`` to fill a new artifacts folder, then make it ``current`` atomically."""
+    """Call ``write(tmp_folder)`` to fill a new artifacts folder, then make it ``current`` atomically (files
+    and folders fsynced first); older folders are pruned, keeping the newest KEEP and any a reader holds."""
     run_dir = Path(run_dir)
+
+    def fill(tmp: Path) -> None:
+        write(tmp)
+        _record_checksums(tmp)
+
     with run_lock(run_dir, command):
-        version = time.strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
-        tmp = run_dir / f".artifacts-{version}.tmp"
         try:
-            tmp.mkdir()
-            write(tmp)
-            _record_checksums(tmp)
-            final = run_dir / f"artifacts-{version}"
-            os.replace(tmp, final)
-            _swap_current(run_dir, final.name)
-        except BaseException as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(e, OSError) and io_error(e, run_dir, "choose another run.dir") is not None:
+            return publish_generation(run_dir, "artifacts", fill, KEEP)
+        except OSError as e:
+            if io_error(e, run_dir, "choose another run.dir") is not None:
                 raise io_error(e, run_dir, "choose another run.dir") from None
             raise
-        _prune(run_dir, {final.name})
-    return final
 
 
 @dataclass
@@ -195,20 +168,10 @@ def load_run(run_dir: str | Path) -> Run:
     if not link.exists():
         hint = " (training was interrupted: 'embedrec train --resume')" if (run_dir / "checkpoint.pt").exists() else ""
         raise ArtifactError(f"no trained model in '{run_dir}'{hint}; run 'embedrec train' first or set run.dir")
-    for _ in range(5):
-        try:
-            path = run_dir / os.readlink(link) if link.is_symlink() else link
-        except FileNotFoundError:
-            continue
-        try:
-            hold = FolderHold(path)
-        except (FileNotFoundError, BlockingIOError):  # pruned between readlink and open: resolve again
-            continue
-        except OSError:
-            hold = None  # a file system without flock: read unprotected, as before
-        break
-    else:
+    got = open_current(run_dir)  # resolved once and held: pruning skips it while this Run lives
+    if got is None:
         raise ArtifactError(f"the model in '{run_dir}' kept being replaced while it was opened; run the command again")
+    path, hold = got
     manifest = read_json(path / "manifest.json", "run manifest")
     if manifest.get("format_version") != RUN_FORMAT:
         raise ArtifactError(f"run '{path}' was written by an incompatible embedrec; {FIX}")
@@ -223,10 +186,10 @@ def load_run(run_dir: str | Path) -> Run:
 def run_dataset(run: Run, dataset_dir: str | Path | None = None):
     """Load the dataset a run was trained on and check it is that dataset (its fingerprint), not merely one
     of the same size at the same path (e.g. re-ingested with another split seed since)."""
-    from embedrec.dataset import load_dataset
+    from embedrec.dataset import load_dataset, recorded_dataset
 
     rec = run.manifest.get("dataset") or {}
-    ds = load_dataset(dataset_dir or rec.get("path"))
+    ds = load_dataset(dataset_dir or recorded_dataset(rec.get("path")))
     want = rec.get("files_fingerprint")
     if want and ds.fingerprint and ds.fingerprint != want:
         raise ArtifactError(f"dataset '{ds.path}' is not the one run '{run.path}' was trained on (its files changed "
@@ -331,9 +294,13 @@ def _rebuild_index(run_dir: str | Path, index_cfg) -> dict:
 
 def verify_path(path: str | Path) -> dict:
     """``embedrec verify``: hash every file a run (its current artifacts) or a prepared dataset lists."""
+    from embedrec.dataset import open_generation
     from embedrec.fsutil import sha256_file
 
-    p = Path(path)
+    p = shown = Path(path)
+    held = open_generation(p)  # a prepared dataset in generations: check the one 'current' names, held
+    if held is not None:
+        p = held[0]
     if (p / "current").exists():
         run = load_run(p)
         folder, manifest, what, fix = run.path, run.manifest, "run", FIX
@@ -367,4 +334,4 @@ def verify_path(path: str | Path) -> dict:
     if bad:
         more = f" (and {len(bad) - 1} more: {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
         raise ArtifactError(f"{what} file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
-    return {"what": what, "path": str(folder), "files": len(entries), "bytes": total}
+    return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}

@@ -1,0 +1,235 @@
+"""Prepared datasets in generations (issue 17, section 2): DATASET/current -> gen-<version>/, readers resolve it
+once and hold their generation, pruning skips held ones, killed writers' temp folders are swept, the old flat
+layout still loads, and every rename is preceded by fsyncs."""
+
+import gc
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from embedrec.dataset import load_dataset
+from tests.faults_helpers import generation_whole, ingest, mixed_loads, snapshot, write_ratings
+
+
+@pytest.fixture
+def csv(tmp_path):
+    return write_ratings(tmp_path / "ratings.csv")
+
+
+def generations(root: Path) -> list[str]:
+    return sorted(p.name for p in root.glob("gen-*"))
+
+
+def reference(csv: Path, tmp_path: Path, seed: int):
+    out = tmp_path / f"ref-{seed}"
+    if not out.exists():
+        ingest(csv, out, seed)
+    return load_dataset(out)
+
+
+def test_reader_holding_a_generation_survives_ten_reingests(csv, tmp_path):
+    root = tmp_path / "ds"
+    ingest(csv, root, 1)
+    held = load_dataset(root)
+    a = snapshot(held)
+    for i in range(10):
+        ingest(csv, root, 2 + i, overwrite=True)
+    assert held.folder.exists() and held.folder.parent == root and held.folder.name.startswith("gen-")
+    assert generation_whole(held)
+    again = load_dataset(held.folder)  # A's rows, read again in full from A's folder
+    assert again.fingerprint == held.fingerprint and snapshot(again) == a
+    assert len(again.splits["train"]) + len(again.splits["valid"]) + len(again.splits["test"]) == \
+        held.manifest["counts"]["ratings"]
+    now = load_dataset(root)
+    assert now.fingerprint == reference(csv, tmp_path, 11).fingerprint != held.fingerprint
+
+
+def test_newest_generation_is_served_after_each_publish(csv, tmp_path):
+    root = tmp_path / "ds"
+    for i, seed in enumerate((1, 2, 3, 2)):
+        ingest(csv, root, seed, overwrite=i > 0)
+        link = os.readlink(root / "current")
+        assert link.startswith("gen-") and (root / link).is_dir()
+        ds = load_dataset(root)
+        assert ds.folder == root / link and ds.path == root
+        assert ds.fingerprint == reference(csv, tmp_path, seed).fingerprint
+        assert json.loads((root / "manifest.json").read_text())["fingerprint"] == ds.fingerprint  # convenience link
+    assert load_dataset(root / "current").path == root  # DATASET/current means DATASET
+
+
+def test_pruning_removes_unheld_generations_and_keeps_held_ones(csv, tmp_path):
+    root = tmp_path / "ds"
+    ingest(csv, root, 1)
+    a = load_dataset(root)
+    ingest(csv, root, 2, overwrite=True)
+    b = load_dataset(root)
+    b_folder = b.folder
+    del b
+    gc.collect()
+    ingest(csv, root, 3, overwrite=True)
+    ingest(csv, root, 4, overwrite=True)
+    current = os.readlink(root / "current")
+    assert generations(root) == sorted([a.folder.name, current])  # B (released) pruned, A (held) kept
+    assert not b_folder.exists()
+    del a
+    gc.collect()
+    ingest(csv, root, 5, overwrite=True)
+    assert generations(root) == [os.readlink(root / "current")]
+
+
+KILLED_WRITER = r"""
+import sys, time
+from pathlib import Path
+import embedrec.ingest as ing
+real = ing.write_dataset
+def stuck(tmp, *a):
+    real(tmp, *a)
+    Path(sys.argv[3]).write_text(str(tmp))
+    time.sleep(600)
+ing.write_dataset = stuck
+from embedrec.cli import main
+main(["ingest", "-q", sys.argv[1], "-o", sys.argv[2], "--overwrite", "--set", "split.seed=9"])
+"""
+
+
+def test_killed_writers_temp_folders_are_swept(csv, tmp_path):
+    root = tmp_path / "ds"
+    ingest(csv, root, 1)
+    before = load_dataset(root).fingerprint
+    ready = tmp_path / "ready"
+    p = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(csv), str(root), str(ready)])
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), "the writer never reached its write"
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    stale = Path(ready.read_text())
+    assert stale.parent == root and stale.name.startswith(".gen-") and stale.exists()  # inside, never current
+    assert load_dataset(root).fingerprint == before  # the previous generation is still served
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    beside = tmp_path / f".ds.tmp-{dead.pid}-abc"  # a killed writer's folder from the flat layout
+    beside.mkdir()
+    ingest(csv, root, 2, overwrite=True)  # the killed writer's lock died with it
+    assert not stale.exists() and not beside.exists()
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
+    assert generations(root) == [os.readlink(root / "current")]
+
+
+def _flat_copy(root: Path, flat: Path) -> Path:
+    """The layout datasets had before generations: the same files, directly in the folder."""
+    flat.mkdir()
+    gen = root / os.readlink(root / "current")
+    for p in gen.iterdir():
+        shutil.copyfile(p, flat / p.name)
+    return flat
+
+
+def test_old_flat_layout_loads_and_is_replaced_by_generations(csv, tmp_path):
+    from embedrec.run import Run, run_dataset
+
+    ingest(csv, tmp_path / "v", 1)
+    flat = _flat_copy(tmp_path / "v", tmp_path / "flat")
+    old = load_dataset(flat)
+    assert old.folder == flat and old.path == flat and old.fingerprint == load_dataset(tmp_path / "v").fingerprint
+    # a run trained on the flat dataset pins its absolute path and content fingerprint
+    run = Run(tmp_path / "run", {"dataset": {"path": str(flat.resolve()), "files_fingerprint": old.fingerprint}})
+    ingest(csv, flat, 1, overwrite=True)  # the same content again: now in generations
+    assert os.readlink(flat / "current").startswith("gen-") and generations(flat)
+    assert not (flat / "train.parquet").resolve().parent == flat
+    assert run_dataset(run).fingerprint == old.fingerprint  # still the run's dataset
+    for recorded in (flat / "current", flat / "gen-20000101T000000-000000000"):  # current; a pruned generation
+        moved = Run(run.path, {"dataset": {"path": str(recorded), "files_fingerprint": old.fingerprint}})
+        assert run_dataset(moved).path == flat
+    ingest(csv, flat, 5, overwrite=True)  # other content: the run refuses it
+    from embedrec.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match="is not the one run"):
+        run_dataset(run)
+
+
+def test_verify_checks_the_current_generation(csv, tmp_path):
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    root = tmp_path / "ds"
+    ingest(csv, root, 1)
+    ingest(csv, root, 2, overwrite=True)
+    r = CliRunner().invoke(main, ["verify", str(root)])
+    assert r.exit_code == 0 and r.stdout.startswith(f"ok: dataset '{root}': 5 files"), r.stderr
+    gen = root / os.readlink(root / "current")
+    with open(gen / "test.parquet", "r+b") as fh:
+        fh.seek(8)
+        b = fh.read(1)
+        fh.seek(8)
+        fh.write(bytes([b[0] ^ 1]))
+    r = CliRunner().invoke(main, ["verify", str(root)])
+    assert r.exit_code == 1 and f"dataset file '{gen / 'test.parquet'}'" in r.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+def test_files_and_folders_are_fsynced_around_each_rename(csv, tmp_path, monkeypatch):
+    from embedrec.fsutil import atomic_write_bytes
+    from embedrec.run import publish
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(a, b, **kw):
+        events.append(("rename", os.path.abspath(a), os.path.abspath(b)))
+        return real_replace(a, b, **kw)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+
+    def check(published: Path, root: Path):
+        """Each file and the folder fsynced before the rename that publishes the folder; the root after it
+        and after the swap of 'current'."""
+        i = next(i for i, e in enumerate(events) if e[0] == "rename" and e[2] == str(published))
+        tmp = events[i][1]
+        synced = {e[1] for e in events[:i] if e[0] == "fsync"}
+        assert {str(published / p.name).replace(str(published), tmp) for p in published.iterdir()} <= synced
+        assert tmp in synced
+        j = next(j for j, e in enumerate(events) if e[0] == "rename" and e[2] == str(root / "current"))
+        assert j > i and ("fsync", str(root)) in events[i + 1:j] and ("fsync", str(root)) in events[j + 1:]
+
+    root = (tmp_path / "ds").resolve()
+    ingest(csv, root, 1)  # a new dataset: built beside, swapped in whole
+    ingest(csv, root, 2, overwrite=True)  # a new generation inside
+    check(root / os.readlink(root / "current"), root)
+
+    def write(tmp: Path) -> None:
+        (tmp / "a.npy").write_bytes(b"x" * 100)
+        (tmp / "manifest.json").write_text("{}")
+
+    run = (tmp_path / "run").resolve()
+    check(publish(run, write), run)  # run directories take the same path
+
+    events.clear()
+    f = (tmp_path / "f.json").resolve()
+    atomic_write_bytes(f, b"{}")
+    i = next(i for i, e in enumerate(events) if e[0] == "rename" and e[2] == str(f))
+    assert ("fsync", events[i][1]) in events[:i] and ("fsync", str(tmp_path.resolve())) in events[i + 1:]
+
+
+def test_loads_never_mix_while_ingest_overwrites(tmp_path):
+    """The fast variant of the fault suite's loop (benchmarks/faults.py runs mixed_loads(1000) or more)."""
+    res = mixed_loads(200, tmp_path, min_publishes=3)
+    assert res["writer_error"] == "" and res["errors"] == 0, res
+    assert res["mixed"] == 0 and res["lost"] == 0 and res["loads"] == 200, res
+    assert res["generations"] >= 2, res
