@@ -45,3 +45,9 @@ bench-quick: $(VENV)/.bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+# The projector export opened in the real TensorBoard in headless Chromium (apt-get install chromium): checks the
+# plugin's HTTP API and that the points are drawn; leaves out/projector-check/projector.png. Exit 2: no Chromium.
+.PHONY: projector-check
+projector-check: install
+	$(BIN)/python benchmarks/projector_check.py

@@ -1,7 +1,9 @@
 """Serving from a trained run: top-K for users, similar movies, fold-in of new users, pair scores.
 
-Reads only numpy arrays, Parquet (through pyarrow) and FAISS indexes: no torch, no pandas, so a fresh
-``embedrec recommend`` process starts fast.
+Reads only numpy arrays and a small JSON catalogue (ids in user_ids.npy / movie_ids.npy, titles, years and
+genres in movies.json), plus FAISS indexes for approximate search: no torch, no pandas, no pyarrow, so a fresh
+``embedrec recommend`` process costs little more than importing numpy. Runs written before the catalogue files
+are read from their Parquet files through pyarrow.
 """
 
 from __future__ import annotations
@@ -107,13 +109,18 @@ class Recommender:
         self.seen_idx = run.array("seen_indices")
         if self.P.shape[0] != m["n_users"] or self.Q.shape[0] != m["n_movies"] or self.P.shape[1] != self.Q.shape[1]:
             raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; rerun 'embedrec train'")
-        users = _read_parquet_columns(run.path / "users.parquet", ["user_id"])
-        self.user_ids = _ids_array(users["user_id"])
-        movies = _read_parquet_columns(run.path / "movies.parquet", ["movie_id", "title", "year", "genres"])
-        self.movie_ids = _ids_array(movies["movie_id"])
-        self.titles = movies["title"].to_pylist()
-        self.years = movies["year"].to_pylist()
-        self.genres = movies["genres"].to_pylist()
+        cat = run.catalogue()
+        if cat is not None:  # .npy ids and a JSON catalogue: no pyarrow on the serving path
+            self.user_ids, self.movie_ids, movies = cat
+            self.titles, self.years, self.genres = movies["title"], movies["year"], movies["genres"]
+        else:  # a run written before those files: its Parquet files, through pyarrow
+            users = _read_parquet_columns(run.path / "users.parquet", ["user_id"])
+            self.user_ids = _ids_array(users["user_id"])
+            movies = _read_parquet_columns(run.path / "movies.parquet", ["movie_id", "title", "year", "genres"])
+            self.movie_ids = _ids_array(movies["movie_id"])
+            self.titles = movies["title"].to_pylist()
+            self.years = movies["year"].to_pylist()
+            self.genres = movies["genres"].to_pylist()
         self._ip = self._cos = self._flat = None
         self._user_sorted = self._movie_sorted = self._popularity = None
 

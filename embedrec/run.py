@@ -10,7 +10,11 @@ Layout::
         config.yaml            the resolved config of the run
         state_dict.pt          the model's state_dict
         user_factors.npy movie_factors.npy user_bias.npy movie_bias.npy
-        users.parquet movies.parquet    id maps (external id <-> index) with titles, years, genres
+        users.parquet movies.parquet    id maps (external id <-> index) with titles, years, genres (for people,
+                                        pandas and export)
+        user_ids.npy movie_ids.npy movies.json   the same ids, titles, years and genres in the form serving
+                                        reads cheaply (no pyarrow): integer ids as integers, string ids as
+                                        fixed-width unicode; runs written before these files read the Parquet
         seen_indptr.npy seen_indices.npy  each user's train+valid movies (CSR), excluded from recommendations
         movies_ip.faiss movies_cos.faiss  the indexes (see index.py)
         metrics.json metrics.jsonl
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import time
@@ -56,6 +61,7 @@ FIX = "rerun 'embedrec train'"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 VERIFY_ON_OPEN_MAX = 64 << 20  # bytes: larger files are checked by size when opened, in full by 'embedrec verify'
 NPY = ("user_factors", "movie_factors", "user_bias", "movie_bias", "seen_indptr", "seen_indices", "popularity")
+CATALOGUE = "movies.json"  # titles, years, genres per movie row (with user_ids.npy, movie_ids.npy): what serving reads
 
 
 def sha256_array(a: np.ndarray) -> str:
@@ -145,6 +151,30 @@ class Run:
         except (ValueError, OSError, EOFError) as e:
             raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {FIX}") from None
 
+    def catalogue(self) -> tuple[np.ndarray, np.ndarray, dict] | None:
+        """(user ids, movie ids, {"title", "year", "genres"} lists per movie row) from user_ids.npy,
+        movie_ids.npy and movies.json, each checked against the manifest; None for a run written before
+        these files (read its Parquet files instead). String ids come back as object arrays of str."""
+        p = self.path / CATALOGUE
+        if not p.exists():
+            return None
+        data = self.read_verified(p)
+        try:
+            movies = json.loads(data if data is not None else p.read_bytes())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {FIX}") from None
+        n_users, n_movies = self.manifest.get("n_users"), self.manifest.get("n_movies")
+        if not isinstance(movies, dict) or any(not isinstance(movies.get(c), list) or len(movies[c]) != n_movies
+                                               for c in ("title", "year", "genres")):
+            raise ArtifactError(f"run artifact '{p}' does not list the run's {n_movies} movies; {FIX}")
+        ids = []
+        for name, n in (("user_ids", n_users), ("movie_ids", n_movies)):
+            a = self.array(name)
+            if a.ndim != 1 or a.shape[0] != n:
+                raise ArtifactError(f"run artifact '{self.path / name}.npy' does not hold the run's {n} ids; {FIX}")
+            ids.append(a.astype(object) if a.dtype.kind == "U" else a)
+        return ids[0], ids[1], movies
+
     @property
     def explicit(self) -> bool:
         return self.manifest["model"]["objective"] == "explicit"
@@ -231,6 +261,7 @@ def save_artifacts(tmp: Path, f: dict, ds, state_dict_bytes: bytes, manifest_ext
     (tmp / "state_dict.pt").write_bytes(state_dict_bytes)
     ds.users.to_parquet(tmp / "users.parquet", index=False)
     ds.movies.to_parquet(tmp / "movies.parquet", index=False)
+    write_catalogue(tmp)
     (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
     write_json(tmp / "metrics.json", metrics)
     if history_path is not None and history_path.exists():
@@ -257,6 +288,30 @@ def save_artifacts(tmp: Path, f: dict, ds, state_dict_bytes: bytes, manifest_ext
     }
     write_json(tmp / "manifest.json", manifest)
     return manifest
+
+
+def write_catalogue(folder: Path) -> None:
+    """user_ids.npy, movie_ids.npy and movies.json from the folder's users/movies.parquet: the ids, titles,
+    years and genres exactly as the Parquet path reads them, in files a fresh ``recommend`` opens without
+    pyarrow. Ids that are neither integers nor strings are left to the Parquet files (nothing written)."""
+    import pyarrow.parquet as pq
+
+    from embedrec.recommend import _ids_array
+
+    users = pq.ParquetFile(folder / "users.parquet").read(columns=["user_id"])
+    movies = pq.ParquetFile(folder / "movies.parquet").read(columns=["movie_id", "title", "year", "genres"])
+    ids = {}
+    for name, col in (("user_ids", users.column("user_id")), ("movie_ids", movies.column("movie_id"))):
+        a = _ids_array(col.combine_chunks())
+        if a.dtype == object:
+            if not all(isinstance(v, str) for v in a):
+                return
+            a = np.array(a.tolist(), dtype=str) if a.size else np.zeros(0, dtype="U1")
+        ids[name] = a
+    for name, a in ids.items():
+        np.save(folder / f"{name}.npy", a, allow_pickle=False)
+    table = {c: movies.column(c).combine_chunks().to_pylist() for c in ("title", "year", "genres")}
+    (folder / CATALOGUE).write_text(json.dumps(table, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
 
 def _fingerprint_on_disk(path: Path) -> str:
