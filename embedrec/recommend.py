@@ -17,6 +17,7 @@ import numpy as np
 from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
 from embedrec.evaluate import gather_csr
 from embedrec.factors import Factors, augment_users, exact_topk, normalise
+from embedrec.ids import IdMap, parse_id, py_id  # noqa: F401 (parse_id, py_id: re-exported for callers)
 from embedrec.run import Run, load_run
 
 log = logging.getLogger("embedrec")
@@ -54,34 +55,6 @@ def _ids_array(arr) -> np.ndarray:
         dtype = np.dtype(arr.type.to_pandas_dtype())
         return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize).copy()
     return np.array(arr.to_pylist(), dtype=object)
-
-
-def parse_id(text, dtype: np.dtype):
-    """``text`` (or a number) as an id of an id array of ``dtype``; None when it cannot be one: not an integer
-    for integer ids, or beyond the integer type (an id like 99999999999999999999999 is simply unknown)."""
-    if dtype.kind in "iu":
-        try:
-            v = int(str(text).strip())
-        except ValueError:
-            return None
-        info = np.iinfo(dtype)
-        return v if info.min <= v <= info.max else None
-    return str(text).strip()
-
-
-def _lookup(sorted_pair: tuple[np.ndarray, np.ndarray], dtype: np.dtype, ids: Iterable) -> tuple[np.ndarray, list]:
-    """(rows with -1 for unknown ids, the parsed ids) by binary search in (order, ids[order])."""
-    order, sorted_ids = sorted_pair
-    parsed = [parse_id(t, dtype) for t in ids]
-    rows = np.full(len(parsed), -1, dtype=np.int64)
-    valid = [i for i, p in enumerate(parsed) if p is not None]
-    if valid and sorted_ids.size:
-        vals = np.array([parsed[i] for i in valid], dtype=sorted_ids.dtype)
-        pos = np.searchsorted(sorted_ids, vals)
-        pos_c = np.minimum(pos, sorted_ids.size - 1)
-        ok = sorted_ids[pos_c] == vals
-        rows[np.array(valid)[ok]] = order[pos_c[ok]]
-    return rows, parsed
 
 
 @dataclass
@@ -122,7 +95,7 @@ class Recommender:
             self.years = movies["year"].to_pylist()
             self.genres = movies["genres"].to_pylist()
         self._ip = self._cos = self._flat = None
-        self._user_sorted = self._movie_sorted = self._popularity = None
+        self._users = self._movies = self._popularity = None
 
     @classmethod
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
@@ -139,7 +112,7 @@ class Recommender:
         self.user_ids, self.movie_ids = np.asarray(user_ids), np.asarray(movies["movie_id"])
         self.titles, self.years, self.genres = list(movies["title"]), list(movies["year"]), list(movies["genres"])
         self._ip = self._cos = self._flat = None
-        self._user_sorted = self._movie_sorted = None
+        self._users = self._movies = None
         self._popularity = np.asarray(popularity)
         return self
 
@@ -178,38 +151,34 @@ class Recommender:
                                       self.Q.shape[0], self.Q.shape[1])
         return self._cos
 
-    def _parse_id(self, text, ids: np.ndarray):
-        """An id as the run stores it, or None when it cannot be one (not a number, or beyond the id type)."""
-        return parse_id(text, ids.dtype)
+    @property
+    def users(self) -> IdMap:
+        """The user ids <-> rows (an IdMap, built on first use)."""
+        if self._users is None or self._users.ids is not self.user_ids:
+            self._users = IdMap(self.user_ids, "user")
+        return self._users
+
+    @property
+    def movies(self) -> IdMap:
+        if self._movies is None or self._movies.ids is not self.movie_ids:
+            self._movies = IdMap(self.movie_ids, "movie")
+        return self._movies
 
     def user_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
         """Map external user ids to rows; returns (rows with -1 for unknown, the parsed ids)."""
-        if self._user_sorted is None:
-            order = np.argsort(self.user_ids, kind="stable")
-            self._user_sorted = (order, self.user_ids[order])
-        return _lookup(self._user_sorted, self.user_ids.dtype, ids)
+        return self.users.rows(ids)
 
     def movie_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
         """Map external movie ids to rows, as user_rows (a binary search, not a scan per id)."""
-        if self._movie_sorted is None:
-            order = np.argsort(self.movie_ids, kind="stable")
-            self._movie_sorted = (order, self.movie_ids[order])
-        return _lookup(self._movie_sorted, self.movie_ids.dtype, ids)
-
+        return self.movies.rows(ids)
 
     def user_row(self, user_id) -> int:
-        rows, parsed = self.user_rows([user_id])
-        if rows[0] < 0:
-            raise NotFoundError(f"user '{user_id}' is not in the training data ({self.P.shape[0]:,} users); use "
-                                "--fallback popular, or --liked/--rated to recommend for a new user")
-        return int(rows[0])
+        return self.users.row(user_id, "use «--fallback popular|missing='popular'», or «--liked/--rated|"
+                                       "recommend_new(liked=..., rated=...)» to recommend for a new user")
 
     def movie_row(self, movie_id) -> int:
-        rows, _ = self.movie_rows([movie_id])
-        if rows[0] < 0:
-            raise NotFoundError(f"movie '{movie_id}' is not in the training data; check the id (movies.parquet in "
-                                "the run lists them) or search by title with --movie \"title words\"")
-        return int(rows[0])
+        return self.movies.row(movie_id, "check the id (movies.parquet in the run lists them) or search by title "
+                                         "with «--movie \"title words\"|find_movie('title words')»")
 
     def find_movie(self, query: str) -> int:
         """A movie by id, exact title, 'Title (year)', or title words; ambiguity raises UsageError."""
@@ -586,11 +555,6 @@ def write_jsonl(rec: Recommender, triples: Iterable[tuple], out) -> None:
 
 def self_id(rec: Recommender, m: int):
     return py_id(rec.movie_ids[m])
-
-
-def py_id(v):
-    """An id from an id array as a plain Python int or str (numpy ints have .item(); str ids are str)."""
-    return v.item() if hasattr(v, "item") else v
 
 
 # ----------------------------------------------------------------------------------------- option text
