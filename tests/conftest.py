@@ -1,6 +1,7 @@
 import functools
 import logging
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,40 @@ def synth_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("synth")
     truth = write_movielens(d, 300, 200, 20000, rank=4, seed=1, noise=0.3)
     return d, truth
+
+
+# the model of the session's trained run: small and explicit (ratings), single-threaded adam, deterministic
+TRAINED_RUN = ("model.dim=8", "train.epochs=3", "model.objective=explicit", "train.refit=false",
+               "train.optimizer=adam", "train.threads=1")
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    cfg: Config        # the resolved config (data.prepared, run.dir set): take a copy.deepcopy before changing it
+    model: object      # the er.TrainedModel in memory (its .metrics are what `embedrec train` prints)
+    opened: object     # er.open(run dir): the saved run
+    sets: tuple        # the same config as CLI options: ('--set', 'data.prepared=...', '--set', 'run.dir=...', ...)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, synth_dir) -> TrainedRun:
+    """synth_dir ingested and a model trained on it once (er.train + save), for tests that only read a run.
+
+    Shared by the whole session: never write into its run or dataset directory (copy it first) and never change
+    its config in place."""
+    import embedrec as er
+    from embedrec.config import load_config
+
+    tmp = tmp_path_factory.mktemp("trained-run")
+    sets = (f"data.prepared={tmp / 'ds'}", f"run.dir={tmp / 'run'}", *TRAINED_RUN)
+    with pytest.MonkeyPatch.context() as mp:  # session scope: the per-test cache of _isolate is not set yet
+        mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
+        cfg = load_config(None, sets)
+        ds = er.ingest(str(synth_dir[0]), cfg)
+        model = er.train(ds, cfg)
+        model.save()
+        opened = er.open(cfg.run.dir, cfg)
+    return TrainedRun(cfg, model, opened, tuple(x for s in sets for x in ("--set", s)))
 
 
 @functools.cache

@@ -53,13 +53,10 @@ def test_readme_from_python_runs(tmp_path, synth_dir, monkeypatch):
 # ------------------------------------------------------------------------------------------ one trained model
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, synth_dir):
-    tmp = tmp_path_factory.mktemp("api")
-    cfg = er.load_config(None, [f"data.prepared={tmp / 'ds'}", f"run.dir={tmp / 'run'}", "train.refit=false", *SMALL])
-    ds = er.ingest(str(synth_dir[0]), cfg)
-    model = er.train(ds, cfg)
-    model.save()
-    return model, er.open(cfg.run.dir, cfg), cfg
+def trained(trained_run):
+    """The session's run (conftest.trained_run: SMALL and train.refit=false, trained with er.train, saved)."""
+    assert set(SMALL) <= set(trained_run.sets) and "train.refit=false" in trained_run.sets
+    return trained_run.model, trained_run.opened, trained_run.cfg
 
 
 def brute_force(model, user_ids, k):

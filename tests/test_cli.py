@@ -2,6 +2,7 @@ import csv
 import io
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -13,22 +14,27 @@ def invoke(*args, input=None):
 
 
 @pytest.fixture(scope="module")
-def cli_run(tmp_path_factory, synth_dir):
-    tmp = tmp_path_factory.mktemp("cli")
-    sets = ["--set", f"data.prepared={tmp / 'ds'}", "--set", f"run.dir={tmp / 'run'}", "--set", "model.dim=8",
-            "--set", "train.epochs=3", "--set", "model.objective=explicit", "--set", "train.refit=false"]
-    r = invoke("ingest", synth_dir[0], *sets)
-    assert r.exit_code == 0, r.stderr
-    r = invoke("train", *sets, "--format", "json")
-    assert r.exit_code == 0, r.stderr
-    return sets, json.loads(r.stdout)
+def cli_run(trained_run):
+    """The session's run: its --set options (data.prepared, run.dir, then the model's) and the metrics that
+    `embedrec train --format json` printed for it."""
+    return list(trained_run.sets), json.loads(json.dumps(trained_run.model.metrics, default=float))
 
 
 def test_version_and_help_on_every_command():
+    """Every command's help has an Example(s) section of its own (the --set option's help says 'Example:' too,
+    inside a line: that does not count); the index group's example is on its subcommand."""
+    import re
+
     assert invoke("--version").stdout.startswith("embedrec, version")
-    for cmd in ("ingest", "train", "evaluate", "recommend", "predict", "config", "index", "tune-dims", "export"):
-        r = invoke(cmd, "-h")
-        assert r.exit_code == 0 and ("Example" in r.stdout or cmd == "index"), cmd
+    import click
+
+    commands = [(name, *([sub] if isinstance(cmd, click.Group) else [])) for name, cmd in main.commands.items()
+                for sub in (cmd.commands if isinstance(cmd, click.Group) else [None])]
+    assert {"ingest", "train", "evaluate", "recommend", "predict", "config", "index", "tune-dims", "export"} <= \
+        {c[0] for c in commands}
+    for cmd in commands:
+        r = invoke(*cmd, "-h")
+        assert r.exit_code == 0 and re.search(r"^ *Examples?:\n +.*\bembedrec ", r.stdout, re.M), cmd
 
 
 def test_config_show_and_errors():
@@ -61,13 +67,22 @@ def test_ingest_from_stdin(tmp_path):
 
 
 def test_train_prints_metrics(cli_run):
-    _, metrics = cli_run
-    assert metrics["splits"]["test"]["model"]["rmse"] > 0
-    assert "most_popular" in metrics["splits"]["test"]
+    """What train printed for the test split is what evaluate computes from the saved run, and the model beats
+    the global mean it is printed beside."""
+    sets, metrics = cli_run
+    r = invoke("evaluate", "--split", "test", "--format", "json", *sets)
+    assert r.exit_code == 0, r.stderr
+    test = json.loads(r.stdout)["splits"]["test"]
+    printed = metrics["splits"]["test"]
+    assert sorted(test) == sorted(printed) == ["biases", "global_mean", "model", "most_popular"]
+    for name in printed:
+        assert test[name] == pytest.approx(printed[name], rel=1e-6), name
+    assert printed["model"]["rmse"] < printed["global_mean"]["rmse"]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "jsonl", "table"])
-def test_recommend_formats_parse(cli_run, fmt):
+def test_recommend_formats_parse(cli_run, trained_run, fmt):
+    """Each format parses back to the same five (user, rank, movie, score) rows, the model's own answer."""
     sets, _ = cli_run
     r = invoke("recommend", "--user", "1", "-k", "5", "--format", fmt, *sets)
     assert r.exit_code == 0, r.stderr
@@ -78,9 +93,15 @@ def test_recommend_formats_parse(cli_run, fmt):
     elif fmt in ("csv", "tsv"):
         rows = list(csv.DictReader(io.StringIO(r.stdout), delimiter="," if fmt == "csv" else "\t"))
     else:
-        rows = r.stdout.splitlines()[1:]
         assert r.stdout.splitlines()[0].split() == ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
-    assert len(rows) == 5
+        rows = [dict(zip(("user_id", "rank", "movie_id"), line.split()[:3]), score=line.split()[-1])
+                for line in r.stdout.splitlines()[1:]]
+    want = trained_run.opened.recommend([1], k=5)
+    got = [(int(x["user_id"]), int(x["rank"]), int(x["movie_id"])) for x in rows]
+    assert got == [(1, rank, int(m)) for rank, m in enumerate(want.movie_ids[0], 1)]
+    # the table rounds scores to 4 decimals, csv/tsv to 6; json and jsonl keep every digit
+    places = {"table": 4, "csv": 6, "tsv": 6}.get(fmt, 12)
+    np.testing.assert_allclose([float(x["score"]) for x in rows], want.scores[0], rtol=0, atol=10 ** -places)
 
 
 def test_users_from_stdin_and_file_agree(cli_run, tmp_path):
@@ -132,7 +153,11 @@ def test_evaluate_command(cli_run):
     r = invoke("evaluate", "--split", "valid", "-k", "5", "--format", "json", *sets)
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)["splits"]["valid"]
-    assert "ndcg@5" in out["model"] and "biases" in out
+    printed = cli_run[1]["splits"]["valid"]  # what train printed for valid (at k 10 and 20)
+    assert out["model"]["rmse"] == pytest.approx(printed["model"]["rmse"], rel=1e-6)
+    assert out["biases"] == pytest.approx(printed["biases"], rel=1e-6)
+    assert 0 < out["model"]["ndcg@5"] <= 1 and sorted(k for k in out["model"] if k.endswith("@5")) == \
+        ["coverage@5", "hitrate@5", "map@5", "mrr@5", "ndcg@5", "precision@5", "recall@5"]
 
 
 def test_fast_delimited_output_equals_generic_rows(cli_run):

@@ -5,24 +5,16 @@ from embedrec import index as ix
 from embedrec.config import IndexConfig
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
 from embedrec.evaluate import top_k_scores
-from embedrec.ingest import ingest
 from embedrec.recommend import Recommender, as_rows, recommend_many
 from embedrec.run import load_run, rebuild_index
-from embedrec.train import train_run
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, synth_dir):
-    from embedrec.config import Config
+def trained(trained_run):
+    """The config of the session's run (conftest.trained_run, an explicit model); a copy, so no test changes it."""
+    import copy
 
-    tmp = tmp_path_factory.mktemp("rec")
-    cfg = Config()
-    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
-    cfg.data.source, cfg.data.prepared, cfg.run.dir = str(synth_dir[0]), str(tmp / "ds"), str(tmp / "run")
-    cfg.model.dim, cfg.train.epochs, cfg.train.lr = 8, 8, 0.01
-    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
-    train_run(cfg)
-    return cfg
+    return copy.deepcopy(trained_run.cfg)
 
 
 def test_exact_index_equals_brute_force(trained):

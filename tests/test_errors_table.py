@@ -1,0 +1,148 @@
+"""What a user sees for each bad input to recommend, predict and export: the exact stderr, the exit code, and
+nothing on stdout. Our own errors are one line 'error: ...' (exit 1 for a problem with the data or the run, 2
+for a usage error); option errors click finds itself are its usage text (exit 2).
+
+The run is conftest's session run (an explicit model on synth_dir: 300 users, 200 movies, ratings 0.5-5);
+{tmp} is the test's own folder. A message changes here only on purpose."""
+
+import pytest
+from click.testing import CliRunner
+
+from embedrec.cli import main
+
+GENRES = ("Action, Adventure, Animation, Children, Comedy, Crime, Documentary, Drama, Fantasy, Film-Noir, Horror, "
+          "Musical, Mystery, Romance, Sci-Fi, Thriller, War, Western")
+NEW_USER = "use --fallback popular, or --liked/--rated to recommend for a new user"
+NO_MOVIE = ("movie '99999' is not in the training data (200 movies); check the id (movies.parquet in the run lists "
+            'them) or search by title with --movie "title words"')
+NO_RUN = "no trained model in '{tmp}/nope'; run 'embedrec train' first or set run.dir"
+AMBIGUOUS = ("'Movie 1' matches 191 movies: 1: Movie 1, The (1934); 2: Movie 2, The (1978); 3: Movie 3, The (1934); "
+             "4: Movie 4, The (1960); 5: Movie 5, The (1991); 7: Movie 7, The (1978); 8: Movie 8, The (1982); "
+             "9: Movie 9, The (1950); 10: Movie 10, The (2009); 11: Movie 11, The (1939) and 181 more; pass the "
+             "movie id or more words")
+
+
+def usage(command: str, error: str) -> str:
+    """click's own text for an option it rejects."""
+    return f"Usage: embedrec {command} [OPTIONS]\nTry 'embedrec {command} --help' for help.\n\nError: {error}\n"
+
+
+# (case, arguments, stdin, the whole stderr ('error: ' lines end with a newline added below), exit code)
+RECOMMEND = [
+    ("unknown user", ["--user", "424242"], None,
+     f"user '424242' is not in the training data (300 users); {NEW_USER}", 1),
+    ("user id not a number", ["--user", "nobody"], None,
+     f"user 'nobody' is not in the training data (300 users); {NEW_USER}", 1),
+    ("unknown user, --strict", ["--users", "-", "--strict"], "1\nnobody\n",
+     "user 'nobody' is not in the training data (--strict)", 1),
+    ("unknown movie id", ["--movie", "99999"], None,
+     "no movie title matches '99999'; try fewer words or the movie id", 1),
+    ("no title matches", ["--movie", "zzzz qqq"], None,
+     "no movie title matches 'zzzz qqq'; try fewer words or the movie id", 1),
+    ("ambiguous title", ["--movie", "Movie 1"], None, AMBIGUOUS, 2),
+    ("unknown --liked movie", ["--liked", "99999"], None, NO_MOVIE, 1),
+    ("unknown --rated movie", ["--rated", "99999=4"], None, NO_MOVIE, 1),
+    ("--rated, not a number", ["--rated", "1=x"], None,
+     "--rated '1=x': expected MOVIE=RATING, e.g. --rated 50=5,181=4", 2),
+    ("--rated without a rating", ["--rated", "1"], None,
+     "--rated '1': expected MOVIE=RATING, e.g. --rated 50=5,181=4", 2),
+    ("--rated off the scale", ["--rated", "1=9"], None,
+     "--rated '1=9': 9 is outside this model's rating scale 0.5-5; give ratings from 0.5 to 5", 2),
+    ("--rated nan", ["--rated", "1=nan"], None,
+     "--rated '1=nan': the rating must be a finite number, e.g. --rated 1=5", 2),
+    ("k=0", ["--user", "1", "-k", "0"], None, usage("recommend", "Invalid value for '-k': 0 is not in the range x>=1."),
+     2),
+    ("unknown genre", ["--user", "1", "--genre", "Nope"], None,
+     f"--genre 'Nope': no such genre in this run; valid genres: {GENRES}", 2),
+    ("no mode", [], None, "give exactly one of --user, --users, --movie, --liked/--rated, or --user-features", 2),
+    ("two modes", ["--user", "1", "--movie", "2"], None,
+     "give exactly one of --user, --users, --movie, --liked/--rated, or --user-features", 2),
+    ("user features, none trained", ["--user-features", "age=25"], None,
+     "this model has no user features; train with e.g. --set 'features.user=[age, gender]' on a dataset with "
+     "demographics (ML-100K, ML-1M)", 2),
+    ("--user-features without =", ["--user-features", "age"], None,
+     "--user-features 'age': expected NAME=VALUE, e.g. --user-features age=25,gender=F", 2),
+    ("bad --fallback", ["--user", "1", "--fallback", "bogus"], None,
+     usage("recommend", "Invalid value for '--fallback': 'bogus' is not one of 'none', 'popular'."), 2),
+    ("missing run", ["--user", "1", "--run", "{tmp}/nope"], None, NO_RUN, 1),
+    ("empty run folder", ["--user", "1", "--run", "{tmp}"], None,
+     "no trained model in '{tmp}'; run 'embedrec train' first or set run.dir", 1),
+]
+
+PREDICT = [
+    ("unknown user, --strict", ["--pairs", "-", "--strict"], "1,2\n99999,2\n",
+     "<stdin>:2: user '99999' is not in the training data", 1),
+    ("unknown movie, --strict", ["--pairs", "-", "--strict"], "1,2\n1,99999\n",
+     "<stdin>:2: movie '99999' is not in the training data", 1),
+    ("a line with one field", ["--pairs", "-"], "1,2\n3\n",
+     "<stdin>:2: expected 'user,movie' (comma- or tab-separated); fix that line", 1),
+    ("a file line with one field", ["--pairs", "{tmp}/one.csv"], None,
+     "{tmp}/one.csv:3: expected 'user,movie' (comma- or tab-separated); fix that line", 1),
+    ("undecodable byte", ["--pairs", "{tmp}/binary.csv"], None,
+     "{tmp}/binary.csv:2: cannot decode byte 0xff as UTF-8; save the file as UTF-8 text (one entry per line)", 1),
+    ("no such --pairs file", ["--pairs", "{tmp}/missing.csv"], None,
+     usage("predict", "Invalid value for '--pairs': '{tmp}/missing.csv': No such file or directory"), 2),
+    ("no --pairs", [], None, usage("predict", "Missing option '--pairs'."), 2),
+    ("missing run", ["--pairs", "-", "--run", "{tmp}/nope"], "1,2\n", NO_RUN, 1),
+]
+
+EXPORT = [
+    ("nothing to export", [], None,
+     "nothing to export: give --to FORMAT -o DIR, --topk-all FILE, or --plot FILE.png", 2),
+    ("--to without -o", ["--to", "parquet"], None, "--to parquet needs -o/--output DIR", 2),
+    ("bad --to", ["--to", "xml", "-o", "{tmp}/out"], None,
+     usage("export", "Invalid value for '--to': 'xml' is not one of 'projector', 'parquet', 'npy', 'csv', "
+                     "'faiss'."), 2),
+    ("existing folder", ["--to", "parquet", "-o", "{tmp}/exists"], None,
+     "output directory '{tmp}/exists' already exists; pass --overwrite to replace it, or choose another path", 1),
+    ("existing --topk-all file", ["--topk-all", "{tmp}/top.csv"], None,
+     "'{tmp}/top.csv' already exists; pass --overwrite to replace it", 1),
+    ("--topk-all, unknown extension", ["--topk-all", "{tmp}/top.txt"], None,
+     "--topk-all {tmp}/top.txt: use a .parquet or .csv file name, or a folder name (no extension) for a Parquet "
+     "dataset", 2),
+    ("k=0", ["--topk-all", "{tmp}/new.csv", "-k", "0"], None,
+     usage("export", "Invalid value for '-k': 0 is not in the range x>=1."), 2),
+    ("--sample 0", ["--to", "projector", "-o", "{tmp}/out", "--sample", "0"], None,
+     usage("export", "Invalid value for '--sample': 0 is not in the range x>=1."), 2),
+    ("bad --plot-method", ["--plot", "{tmp}/map.png", "--plot-method", "bogus"], None,
+     usage("export", "Invalid value for '--plot-method': 'bogus' is not one of 'pca', 'tsne', 'umap'."), 2),
+    ("missing run", ["--to", "parquet", "-o", "{tmp}/out", "--run", "{tmp}/nope"], None, NO_RUN, 1),
+]
+
+
+def _check(command, trained_run, tmp_path, args, stdin, stderr, code):
+    (tmp_path / "exists").mkdir()
+    (tmp_path / "top.csv").write_text("user_id,rank,movie_id\n")
+    (tmp_path / "one.csv").write_text("user,movie\n1,2\n3\n")
+    (tmp_path / "binary.csv").write_bytes(b"1,2\n\xff\xfe,3\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    tmp = str(tmp_path)
+    args = [a.format(tmp=tmp) for a in args]
+    if "--run" not in args:
+        args += ["--run", trained_run.cfg.run.dir]
+    r = CliRunner().invoke(main, [command, *args], input=stdin, prog_name="embedrec")
+    want = stderr.format(tmp=tmp)
+    if not want.startswith("Usage: "):
+        want = f"error: {want}\n"
+    assert (r.stderr, r.exit_code) == (want, code)
+    assert r.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, nothing half-written
+
+
+def _ids(table):
+    return [case[0] for case in table]
+
+
+@pytest.mark.parametrize("case, args, stdin, stderr, code", RECOMMEND, ids=_ids(RECOMMEND))
+def test_recommend_errors(trained_run, tmp_path, case, args, stdin, stderr, code):
+    _check("recommend", trained_run, tmp_path, args, stdin, stderr, code)
+
+
+@pytest.mark.parametrize("case, args, stdin, stderr, code", PREDICT, ids=_ids(PREDICT))
+def test_predict_errors(trained_run, tmp_path, case, args, stdin, stderr, code):
+    _check("predict", trained_run, tmp_path, args, stdin, stderr, code)
+
+
+@pytest.mark.parametrize("case, args, stdin, stderr, code", EXPORT, ids=_ids(EXPORT))
+def test_export_errors(trained_run, tmp_path, case, args, stdin, stderr, code):
+    _check("export", trained_run, tmp_path, args, stdin, stderr, code)
