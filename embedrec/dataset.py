@@ -82,7 +82,7 @@ class Dataset:
 
 
 FILES = ("users", "movies", *SPLITS)
-FIX = "rerun 'embedrec ingest --overwrite'"
+FIX = "«rerun 'embedrec ingest --overwrite'|ingest it again with er.ingest(..., overwrite=True)»"
 GEN = "gen"  # generation folders: DATASET/gen-<version>
 KEEP = 1  # generations kept besides any a live reader holds (the current one)
 LINKS = ("manifest.json", *(f"{n}.parquet" for n in FILES))  # DATASET/<name> -> current/<name>
@@ -155,7 +155,7 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
         if _versioned(root):
             refuse_cwd(root)
             if not overwrite:
-                raise ArtifactError(f"output directory '{root}' already exists; pass --overwrite to replace it, "
+                raise ArtifactError(f"output directory '{root}' already exists; pass «--overwrite|overwrite=True» to replace it, "
                                     "or choose another path")
             check_replaceable(root, is_dataset)
             try:
@@ -212,16 +212,16 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
     if path.name == "current" and path.is_symlink():  # DATASET/current: the dataset is DATASET
         path = path.parent
     if not (path / "manifest.json").exists() and not (path / "current" / "manifest.json").exists():
-        raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run 'embedrec ingest' with the "
-                            "same -c/--set options first (it writes data.prepared), or point data.prepared at the "
-                            "ingest output")
+        raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); «run 'embedrec ingest' with the "
+                            "same -c/--set options first|ingest it first with er.ingest(source, cfg)» (it writes "
+                            "data.prepared), or point data.prepared at the ingest output")
     for _ in range(5):
         try:
             return _load_once(path, splits)
         except _Swapped:
             continue
-    raise ArtifactError(f"prepared dataset '{path}' kept being replaced while it was read (another 'embedrec "
-                        "ingest --overwrite'?); wait for it to finish and run the command again")
+    raise ArtifactError(f"prepared dataset '{path}' kept being replaced while it was read (another «'embedrec "
+                        "ingest --overwrite'|ingest with overwrite=True»?); wait for it to finish and run the command again")
 
 
 def _read_at(dfd: int, folder: Path, name: str, gone) -> bytes:

@@ -43,7 +43,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     target = Path(target)
     refuse_cwd(target)
     if target.exists() and not overwrite:
-        raise ArtifactError(f"output directory '{target}' already exists; pass --overwrite to replace it, "
+        raise ArtifactError(f"output directory '{target}' already exists; pass «--overwrite|overwrite=True» to replace it, "
                             "or choose another path")
     if target.exists():
         check_replaceable(target, ours)
@@ -105,7 +105,7 @@ def check_replaceable(target: Path, ours=None) -> None:
         return
     shown = ", ".join(shorten_name(n) + ("/" if (target / n).is_dir() else "") for n in entries[:5])
     more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
-    raise ArtifactError(f"'{target}' exists and holds files embedrec did not write ({shown}{more}); --overwrite "
+    raise ArtifactError(f"'{target}' exists and holds files embedrec did not write ({shown}{more}); «--overwrite|overwrite=True» "
                         "only replaces a folder embedrec wrote: choose an empty or new folder")
 
 

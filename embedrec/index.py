@@ -220,17 +220,17 @@ def _params(kind: str, ip: VectorIndex, cos: VectorIndex, cfg) -> dict:
 def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: int) -> VectorIndex:
     """Load ``which`` ('ip' or 'cos') and check it holds expect_n vectors of the query dimension expect_dim."""
     if not path.exists():
-        raise ArtifactError(f"index '{path}' is missing; rebuild it with 'embedrec index rebuild' or rerun train")
+        raise ArtifactError(f"index '{path}' is missing; rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)» or train again")
     verify_index_file(path, (meta.get("files") or {}).get(path.name))
     try:
         idx = faiss.read_index(str(path))
     except RuntimeError as e:
         raise ArtifactError(f"index '{path}' cannot be read ({first_line(e, 120)}); rebuild it with "
-                            "'embedrec index rebuild'") from None
+                            "«'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»") from None
     vi = VectorIndex(idx, meta.get(f"{which}_transform", "ip"), float(meta.get("ip_max_norm", 0.0)))
     if vi.ntotal != expect_n or vi.dim != expect_dim:
         raise ArtifactError(f"index '{path}' holds {vi.ntotal} x {vi.dim} vectors but the embeddings are "
-                            f"{expect_n} x {expect_dim}: they do not belong together; run 'embedrec index rebuild'")
+                            f"{expect_n} x {expect_dim}: they do not belong together; run «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»")
     params = meta.get("params", {})
     breadth = params.get("efSearch" if which == "ip" else "efSearch_similar") or \
         params.get("nprobe" if which == "ip" else "nprobe_similar")
@@ -248,7 +248,7 @@ def verify_index_file(path: Path, entry: dict | None, max_bytes: int | None = No
 
     if max_bytes is None:
         from embedrec.run import VERIFY_ON_OPEN_MAX as max_bytes
-    fix = "rebuild it with 'embedrec index rebuild' (or rerun 'embedrec train')"
+    fix = "rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»"
     size = path.stat().st_size
     if size > max_bytes:
         if size != entry.get("bytes"):

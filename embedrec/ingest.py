@@ -126,8 +126,8 @@ def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = F
     t0 = time.perf_counter()
     out = Path(output or cfg.prepared)
     if out.exists() and not overwrite:
-        raise DataError(f"output directory '{out}' already exists; pass --overwrite to replace it, or choose "
-                        "another with --output")
+        raise DataError(f"output directory '{out}' already exists; pass «--overwrite|overwrite=True» to replace it, or "
+                        "choose another with «--output|output=...»")
     if out.exists():
         check_replaceable(out, is_dataset)  # before reading the source: refuse early, not after minutes
     fix = "choose another output folder (-o / data.prepared)"

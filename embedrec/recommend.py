@@ -32,7 +32,7 @@ def _read_parquet_columns(path, columns=None) -> dict:
         # ParquetFile reads the file directly; pq.read_table goes through pyarrow.dataset, which imports pandas
         t = pq.ParquetFile(path).read(columns=columns)
     except FileNotFoundError:
-        raise ArtifactError(f"run artifact '{path}' is missing; rerun 'embedrec train'") from None
+        raise ArtifactError(f"run artifact '{path}' is missing; «rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»") from None
     except Exception as e:
         raise ArtifactError(f"run artifact '{path}' cannot be read ({str(e).splitlines()[0]})") from None
     # one Array per column: ChunkedArray.to_numpy() would import pandas
@@ -81,7 +81,7 @@ class Recommender:
         self.seen_ptr = run.array("seen_indptr")
         self.seen_idx = run.array("seen_indices")
         if self.P.shape[0] != m["n_users"] or self.Q.shape[0] != m["n_movies"] or self.P.shape[1] != self.Q.shape[1]:
-            raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; rerun 'embedrec train'")
+            raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; «rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»")
         cat = run.catalogue()
         if cat is not None:  # .npy ids and a JSON catalogue: no pyarrow on the serving path
             self.user_ids, self.movie_ids, movies = cat
@@ -138,7 +138,7 @@ class Recommender:
             meta = self.run.manifest["index"]
             if meta.get("embeddings_sha256") != self.run.manifest.get("embeddings_sha256"):
                 raise ArtifactError(f"the index in '{self.run.path}' was built from other embeddings than the run's; "
-                                    "run 'embedrec index rebuild' to rebuild it")
+                                    "run «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)» to rebuild it")
             ix = _index_module()
             self._ip = ix.load_index(self.run.path / ix.IP_FILE, meta, "ip", self.Q.shape[0], self.Q.shape[1] + 1)
         return self._ip

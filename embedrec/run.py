@@ -57,7 +57,7 @@ from embedrec.fsutil import (
 )
 
 RUN_FORMAT = 1
-FIX = "rerun 'embedrec train'"
+FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 VERIFY_ON_OPEN_MAX = 64 << 20  # bytes: larger files are checked by size when opened, in full by 'embedrec verify'
 NPY = ("user_factors", "movie_factors", "user_bias", "movie_bias", "seen_indptr", "seen_indices", "popularity")
@@ -196,8 +196,8 @@ def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     link = run_dir / "current"
     if not link.exists():
-        hint = " (training was interrupted: 'embedrec train --resume')" if (run_dir / "checkpoint.pt").exists() else ""
-        raise ArtifactError(f"no trained model in '{run_dir}'{hint}; run 'embedrec train' first or set run.dir")
+        hint = " (training was interrupted: «'embedrec train --resume'|embedrec.train.train_run(cfg, resume=True)»)" if (run_dir / "checkpoint.pt").exists() else ""
+        raise ArtifactError(f"no trained model in '{run_dir}'{hint}; «run 'embedrec train' first|train and save a model first» or set run.dir")
     got = open_current(run_dir)  # resolved once and held: pruning skips it while this Run lives
     if got is None:
         raise ArtifactError(f"the model in '{run_dir}' kept being replaced while it was opened; run the command again")
@@ -224,7 +224,7 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None):
     if want and ds.fingerprint and ds.fingerprint != want:
         raise ArtifactError(f"dataset '{ds.path}' is not the one run '{run.path}' was trained on (its files changed "
                             f"since, e.g. re-ingested on {ds.manifest.get('created', '?')}); evaluate with the "
-                            "original dataset, or retrain with 'embedrec train'")
+                            "original dataset, or «retrain with 'embedrec train'|train again»")
     return ds
 
 
@@ -366,7 +366,7 @@ def verify_path(path: str | Path) -> dict:
         if "checksums" in manifest or manifest.get("format_version") == RUN_FORMAT and "n_users" in manifest:
             what, fix, entries = "run", FIX, manifest.get("checksums")
         else:
-            what, fix, entries = "dataset", "rerun 'embedrec ingest --overwrite'", manifest.get("files")
+            what, fix, entries = "dataset", "«rerun 'embedrec ingest --overwrite'|ingest it again with overwrite=True»", manifest.get("files")
     elif not p.exists():
         raise ArtifactError(f"'{p}' does not exist; give a run directory or a prepared dataset directory")
     else:

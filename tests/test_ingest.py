@@ -194,7 +194,7 @@ def test_unknown_movies_policy(tmp_path, small_cfg):
 def test_existing_output_refused_and_kept(ml100k_dir, small_cfg):
     run(small_cfg, ml100k_dir)
     before = json.loads((ml100k_dir.parent / "prepared" / "manifest.json").read_text())
-    with pytest.raises(Exception, match="already exists; pass --overwrite"):
+    with pytest.raises(DataError, match="already exists; pass overwrite=True"):
         run(small_cfg, ml100k_dir)
     # a failing overwrite leaves the earlier dataset intact
     with open(ml100k_dir / "u.data", "a") as fh:

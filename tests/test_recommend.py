@@ -105,7 +105,7 @@ def test_mismatched_or_missing_index_is_refused(trained, tmp_path):
     (run.path / "movies_ip.faiss").unlink()
     # exact top-K is computed from the run's arrays (no FAISS needed); the index itself is refused when loaded
     Recommender.open(run_copy).recommend_rows(np.array([0]), 5)
-    with pytest.raises(ArtifactError, match="index rebuild"):
+    with pytest.raises(ArtifactError, match="rebuild_index"):
         _ = Recommender.open(run_copy).ip_index
     meta = rebuild_index(run_copy, IndexConfig())
     assert meta["kind"] == "flat"
@@ -115,7 +115,7 @@ def test_mismatched_or_missing_index_is_refused(trained, tmp_path):
 
     run = load_run(run_copy)
     faiss.write_index(faiss.IndexFlatIP(3), str(run.path / "movies_ip.faiss"))
-    with pytest.raises(ArtifactError, match="index rebuild"):  # caught by its size/checksum in the manifest
+    with pytest.raises(ArtifactError, match="rebuild_index"):  # caught by its size/checksum in the manifest
         _ = Recommender.open(run_copy).ip_index
 
 

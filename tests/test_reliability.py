@@ -106,7 +106,7 @@ def test_bit_flip_in_faiss_index_is_refused(base, tmp_path):  # row 5
     flip(current(run) / ix.COS_FILE)
     rn = load_run(run)
     d = rn.manifest["model"]["dim"]
-    with pytest.raises(ArtifactError, match=r"index '.*movies_cos\.faiss' does not match its checksum .*index rebuild"):
+    with pytest.raises(ArtifactError, match=r"index '.*movies_cos\.faiss' does not match its checksum .*rebuild_index"):
         ix.load_index(rn.path / ix.COS_FILE, rn.manifest["index"], "cos", rn.manifest["n_movies"], d)
 
 
@@ -130,8 +130,9 @@ def test_damaged_dataset_file_is_named(base, tmp_path):  # row 14
     flip(p, offset=p.stat().st_size // 4, mask=0x01)
     with pytest.raises(ArtifactError) as e:
         load_dataset(ds)
-    assert str(e.value) == (f"prepared dataset file '{p}' does not match its checksum (damaged or modified); "
-                            "rerun 'embedrec ingest --overwrite'")
+    assert e.value.cli_message() == (f"prepared dataset file '{p}' does not match its checksum (damaged or "
+                                     "modified); rerun 'embedrec ingest --overwrite'")
+    assert str(e.value).endswith("; ingest it again with er.ingest(..., overwrite=True)")
 
 
 def test_dataset_parquet_has_page_checksums(base):
