@@ -43,6 +43,11 @@ bench: $(VENV)/.bench
 bench-quick: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench.py --quick
 
+.PHONY: faults
+# the full fault suite (issue #17): kill -9, corruption sweep, writers/readers, hostile corpus; counts into BENCHMARKS.md
+faults: install
+	$(BIN)/python benchmarks/faults.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
 

@@ -1,0 +1,305 @@
+"""Property-based tests (hypothesis) of the parsers of user input: ids, --pairs, --users, --rated (and --liked,
+--user-features) and CSV rows. Whatever the text, a parser answers or raises one of the library's typed errors
+(embedrec/errors.py) with a message short enough for one terminal line; what can round-trip does."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from embedrec.errors import DataError, EmbedrecError, NotFoundError, UsageError
+from embedrec.ids import IdMap, parse_id
+from embedrec.recommend import parse_liked, parse_pairs, parse_rated
+
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SLOW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+BOUND = 300  # characters of an error message: one terminal line, whatever the input held
+
+INT64 = st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1)
+# text as users type it and as files hold it: any code point, plus the separators the parsers split on
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40) | st.text(",=\t\n \r#-+.0123456789eEnaif",
+                                                                                     max_size=40)
+LONG = st.integers(300, 5000).map(lambda n: "9" * n)  # echoed values must be cut (row 17)
+NAME = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters=",="),
+               min_size=1, max_size=12).filter(lambda s: s.strip() == s and s)
+
+
+def short(e: BaseException) -> None:
+    assert len(str(e)) < BOUND, f"{type(e).__name__}: a {len(str(e)):,}-character message"
+
+
+BOUNDED = pytest.mark.xfail(strict=True, reason="bug reported with the fault suite: parse_pairs/parse_rated echo "
+                                                "the whole offending part (recommend.py); remove when fixed")
+
+
+# ------------------------------------------------------------------------------------------ ids
+
+@FAST
+@given(INT64, st.sampled_from(["", " ", "\t", "  "]), st.sampled_from(["", " ", "\n", "\r\n"]))
+def test_integer_ids_round_trip(v, pre, post):
+    assert parse_id(f"{pre}{v}{post}", np.dtype(np.int64)) == v
+    assert parse_id(v, np.dtype(np.int64)) == v
+
+
+@FAST
+@given(TEXT | LONG | st.integers().map(str))
+def test_any_text_is_an_id_or_none(text):
+    v = parse_id(text, np.dtype(np.int64))
+    assert v is None or (isinstance(v, int) and -(2 ** 63) <= v < 2 ** 63)
+    v32 = parse_id(text, np.dtype(np.int32))
+    assert v32 is None or -(2 ** 31) <= v32 < 2 ** 31
+    assert parse_id(text, np.dtype(object)) == str(text).strip()
+
+
+@FAST
+@given(st.lists(TEXT | LONG | INT64.map(str), max_size=8), st.sampled_from(["error", "skip", "popular"]))
+def test_id_lookup_answers_or_names_the_id(ids, missing):
+    m = IdMap(np.array([1, 5, 196, 2 ** 62], dtype=np.int64), "user")
+    rows, parsed = m.rows(ids)
+    assert rows.shape == (len(ids),) and len(parsed) == len(ids)
+    for r, p in zip(rows, parsed):
+        assert (r >= 0) == (p in (1, 5, 196, 2 ** 62))
+        if r >= 0:
+            assert m.ids[r] == p
+    try:
+        m.resolve(ids, missing)
+    except NotFoundError as e:
+        assert missing == "error"
+        short(e)
+
+
+# ------------------------------------------------------------------------------------------ option text
+
+@FAST
+@given(st.dictionaries(NAME, st.floats(allow_nan=False, allow_infinity=False, width=64), max_size=6))
+def test_rated_round_trips(d):
+    text = ",".join(f"{k}={v!r}" for k, v in d.items())
+    assert parse_rated(text) == d
+
+
+@FAST
+@given(TEXT)
+def test_rated_answers_or_refuses(text):
+    try:
+        out = parse_rated(text)
+    except UsageError:
+        return
+    assert all(isinstance(v, float) for v in out.values())
+
+
+@BOUNDED
+@SLOW
+@given(LONG)
+def test_rated_and_pairs_messages_are_bounded(value):
+    for call in (lambda: parse_rated(f"50={value}x"), lambda: parse_pairs(value, "--user-features", "age=25")):
+        with pytest.raises(UsageError) as e:
+            call()
+        short(e.value)
+
+
+@FAST
+@given(st.lists(st.tuples(NAME, NAME), max_size=6))
+def test_pairs_round_trip(pairs):
+    assert parse_pairs(",".join(f"{k}={v}" for k, v in pairs), "--user-features", "age=25") == pairs
+
+
+@FAST
+@given(TEXT)
+def test_pairs_and_liked_answer_or_refuse(text):
+    try:
+        parse_pairs(text, "--user-features", "age=25")
+    except UsageError:
+        pass
+    liked = parse_liked(text)
+    assert all(x == x.strip() and x and "," not in x for x in liked)
+
+
+@FAST
+@given(st.lists(NAME, max_size=8))
+def test_liked_round_trips(ids):
+    assert parse_liked(",".join(ids)) == ids
+
+
+# ------------------------------------------------------------------------------------------ --pairs, --users
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A tiny implicit model in memory (users 1..30, movies 1..20)."""
+    import embedrec as er
+    from embedrec.config import load_config
+
+    tmp = tmp_path_factory.mktemp("prop")
+    rng = np.random.default_rng(0)
+    rows = ["user_id,movie_id,rating,timestamp"]
+    for u in range(1, 31):
+        for m in rng.choice(np.arange(1, 21), size=12, replace=False):
+            rows.append(f"{u},{m},{rng.integers(1, 6)},{1000 + u * 50 + int(m)}")
+    (tmp / "r.csv").write_text("\n".join(rows) + "\n")
+    cfg = load_config(None, ["model.dim=4", "train.epochs=2", "train.threads=1", "train.als_reg=0.01",
+                             "train.refit=false", f"data.prepared={tmp / 'ds'}", f"run.dir={tmp / 'run'}"])
+    ds = er.ingest(str(tmp / "r.csv"), cfg, output=tmp / "ds")
+    return er.train(ds, cfg)
+
+
+def _lines_of(data: bytes, name: str = "in.txt"):
+    from embedrec.cli import _Lines
+
+    return _Lines(io.BytesIO(data), name)
+
+
+LINE = TEXT | LONG | st.integers(-5, 40).map(str) | INT64.map(str)
+
+
+@SLOW
+@given(pairs=st.lists(st.tuples(LINE, LINE), max_size=6), strict=st.booleans())
+def test_pairs_file_answers_or_refuses_in_one_line(model, pairs, strict):
+    from embedrec.api import predict_lines
+
+    text = "".join(f"{u},{m}\n" for u, m in pairs)
+    try:
+        cols, rows = predict_lines(model, list(_lines_of(text.encode())), "p.csv", strict)
+        rows = list(rows)
+    except (DataError, NotFoundError) as e:
+        short(e)
+        assert str(e).startswith("p.csv:")
+        return
+    assert cols[:2] == ["user_id", "movie_id"] and len(rows) <= len(pairs)
+
+
+@SLOW
+@given(pairs=st.lists(st.tuples(st.integers(1, 30), st.integers(1, 20)), min_size=1, max_size=8))
+def test_pairs_file_round_trips(model, pairs):
+    from embedrec.api import predict_lines
+
+    _, rows = predict_lines(model, [f"{u}\t{m}\n" for u, m in pairs], "p.tsv")
+    rows = list(rows)
+    want = model.predict(pairs)
+    assert [(r["user_id"], r["movie_id"]) for r in rows] == [tuple(p) for p in pairs]
+    np.testing.assert_array_equal([r["score"] for r in rows], np.asarray(want.scores, dtype=float))
+
+
+@SLOW
+@given(st.binary(max_size=200))
+def test_undecodable_lines_name_file_and_line(data):
+    try:
+        lines = list(_lines_of(data))
+    except DataError as e:
+        short(e)
+        assert str(e).startswith("in.txt:") and "cannot decode byte" in str(e)
+        return
+    assert "".join(lines).replace("\n", "") == data.decode("utf-8").replace("\r\n", "\n").replace("\n", "")
+
+
+@SLOW
+@given(lines=st.lists(LINE, max_size=8))
+def test_users_file_answers_known_ids_and_skips_the_rest(model, lines):
+    from embedrec.recommend import recommend_many
+
+    got = [u for u, _, _ in recommend_many(model.engine, [x + "\n" for x in lines], 3)]
+    known = []
+    first = True
+    for x in lines:
+        t = x.strip()
+        if not t or t.startswith("#"):
+            continue
+        if first:
+            first = False
+            if t.lower() in ("user_id", "user", "userid", "user id"):
+                continue
+        v = parse_id(t, np.dtype(np.int64))
+        if v is not None and 1 <= v <= 30:
+            known.append(v)
+    assert got == known
+
+
+@pytest.mark.xfail(strict=True, reason="bug reported with the fault suite: recommend --users --strict echoes the "
+                                       "whole unknown id (recommend.py recommend_many); remove when fixed")
+@SLOW
+@given(value=LONG)
+def test_users_file_strict_message_is_bounded(model, value):
+    from embedrec.recommend import recommend_many
+
+    with pytest.raises(NotFoundError) as e:
+        list(recommend_many(model.engine, ["1\n", value + "\n"], 3, strict=True))
+    short(e.value)
+
+
+# ------------------------------------------------------------------------------------------ CSV rows
+
+RATING = st.integers(1, 10).map(lambda x: x / 2)
+
+
+@pytest.fixture(scope="module")
+def csv_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("csv")
+
+
+def _read(path):
+    from embedrec.config import Config
+    from embedrec.data.readers import read_generic
+
+    return read_generic(str(path), Config().data)
+
+
+@SLOW
+@given(rows=st.lists(st.tuples(INT64.filter(lambda v: v != 0), INT64.filter(lambda v: v != 0), RATING,
+                          st.integers(0, 2 ** 40)), min_size=1, max_size=20), sep=st.sampled_from([",", "\t", ";"]))
+def test_csv_rows_round_trip(csv_dir, rows, sep):
+    p = csv_dir / "rt.csv"
+    p.write_text(sep.join(["user_id", "movie_id", "rating", "timestamp"]) + "\n"
+                 + "".join(sep.join(map(str, r)) + "\n" for r in rows))
+    df = _read(p).ratings
+    assert df["user_id"].tolist() == [r[0] for r in rows]
+    assert df["movie_id"].tolist() == [r[1] for r in rows]
+    assert df["rating"].tolist() == [r[2] for r in rows]
+    assert df["timestamp"].tolist() == [r[3] for r in rows]
+
+
+FIELD = TEXT | LONG | INT64.map(str) | st.floats().map(repr) | st.sampled_from(["", "nan", "inf", "-inf", "1e400",
+                                                                               "0x10", "1_000", " 7 ", '"3"'])
+
+
+@SLOW
+@given(rows=st.lists(st.tuples(FIELD, FIELD, FIELD, FIELD), min_size=1, max_size=6))
+def test_csv_rows_parse_or_fail_in_one_line(csv_dir, rows):
+    p = csv_dir / "any.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n" + "".join(",".join(r) + "\n" for r in rows))
+    try:
+        raw = _read(p)
+    except DataError as e:
+        short(e)
+        assert str(e).startswith(str(p))
+        return
+    df = raw.ratings  # parsed: the id columns are integers (ratings are checked by ingest: scale, finite)
+    assert len(df) >= 1 and df["user_id"].dtype == np.int64 and df["movie_id"].dtype == np.int64
+
+
+@SLOW
+@given(data=st.binary(min_size=1, max_size=300))
+def test_csv_bytes_parse_or_fail_in_one_line(csv_dir, data):
+    p = csv_dir / "bytes.csv"
+    p.write_bytes(b"user_id,movie_id,rating,timestamp\n" + data)
+    try:
+        _read(p)
+    except DataError as e:
+        short(e)
+        assert "\n" not in str(e)
+
+
+@SLOW
+@given(rows=st.lists(st.sampled_from(["1,2,3,4", "5,6,7", "1,2,3,4,5", "", "a,b,c,d", "1,2,3,4,,"]), min_size=1,
+                max_size=6))
+def test_field_count_mismatches_are_refused_by_line(csv_dir, rows):
+    p = csv_dir / "fields.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n" + "\n".join(rows) + "\n")
+    try:
+        _read(p)
+    except DataError as e:
+        short(e)
+        assert str(e).startswith(str(p))
+    except EmbedrecError as e:  # pragma: no cover - the message says which
+        raise AssertionError(f"{type(e).__name__} instead of DataError: {e}") from None
