@@ -143,6 +143,33 @@ def _ingest(cfg, split_cfg, out: Path, overwrite: bool, progress: bool, full_con
             t0: float) -> dict:
     raw = read_source(cfg, progress)
     log.info("read %s rows (%s layout) in %.1fs", f"{len(raw.ratings):,}", raw.layout, time.perf_counter() - t0)
+    scale = _check_ratings(raw, cfg)
+    report: dict = {"rows_read": len(raw.ratings)}
+    movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
+    ratings = clean(_match_movies(raw.ratings, movies, cfg, report), cfg, report)
+    report["after_cleaning"] = {"users": int(ratings["user_id"].nunique()),
+                                "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
+    ratings, assign, cold = _assign_splits(ratings, split_cfg, report)
+    table, frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
+    summary = _summary(cfg, split_cfg, raw, movies, table, frames, users, mtab, scale, report, cold)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "embedrec_version": __version__,
+        **summary,
+        "inputs": _sha256(raw.files),
+        "config": full_config,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    # a new generation, made current atomically; readers of the previous one keep it until they let go
+    publish_dataset(out, lambda tmp: write_dataset(tmp, frames, users, mtab, manifest), overwrite=overwrite,
+                    command="embedrec ingest", fix="choose another output folder (-o / data.prepared)")
+    summary["output"] = str(out)
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    return summary
+
+
+def _check_ratings(raw: readers.RawData, cfg) -> tuple[float, float]:
+    """Every rating present, finite and within bounds; returns the rating scale (config, layout, or data)."""
     ratings = raw.ratings
     if ratings["rating"].isna().any():
         row = int(np.flatnonzero(ratings["rating"].isna().to_numpy())[0])
@@ -160,25 +187,28 @@ def _ingest(cfg, split_cfg, out: Path, overwrite: bool, progress: bool, full_con
     else:
         scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
     readers.check_scale(ratings, scale, raw.origin)
+    return scale
 
-    report: dict = {"rows_read": len(ratings)}
-    movies = raw.movies
-    if movies is not None:
-        movies = movies.drop_duplicates("movie_id", keep="first")
-        unknown = ~ratings["movie_id"].isin(movies["movie_id"])
-        n_unknown = int(unknown.sum())
-        report["ratings_for_unknown_movies"] = n_unknown
-        if n_unknown:
-            if cfg.unknown_movies == "drop":
-                ratings = ratings[~unknown.to_numpy()]
-                log.warning("dropped %s ratings for movies absent from the movies file", f"{n_unknown:,}")
-            else:
-                log.warning("%s ratings are for movies absent from the movies file; kept (untitled). Set "
-                            "data.unknown_movies=drop to drop them", f"{n_unknown:,}")
-    ratings = clean(ratings, cfg, report)
 
-    report["after_cleaning"] = {"users": int(ratings["user_id"].nunique()),
-                                "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
+def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg, report: dict) -> pd.DataFrame:
+    """Ratings of movies absent from the movies file: kept untitled, or dropped (data.unknown_movies)."""
+    if movies is None:
+        return ratings
+    unknown = ~ratings["movie_id"].isin(movies["movie_id"])
+    n_unknown = int(unknown.sum())
+    report["ratings_for_unknown_movies"] = n_unknown
+    if n_unknown:
+        if cfg.unknown_movies == "drop":
+            ratings = ratings[~unknown.to_numpy()]
+            log.warning("dropped %s ratings for movies absent from the movies file", f"{n_unknown:,}")
+        else:
+            log.warning("%s ratings are for movies absent from the movies file; kept (untitled). Set "
+                        "data.unknown_movies=drop to drop them", f"{n_unknown:,}")
+    return ratings
+
+
+def _assign_splits(ratings: pd.DataFrame, split_cfg, report: dict):
+    """(the ratings kept, their split codes, the held-out cold movies or None)."""
     users_arr = ratings["user_id"].to_numpy()
     movies_arr = ratings["movie_id"].to_numpy()
     ts = ratings["timestamp"].to_numpy() if "timestamp" in ratings else None
@@ -189,32 +219,33 @@ def _ingest(cfg, split_cfg, out: Path, overwrite: bool, progress: bool, full_con
         distinct = np.sort(pd.unique(movies_arr))
         cold = rng.choice(distinct, size=max(1, int(round(distinct.size * split_cfg.cold_movies))), replace=False)
         is_cold = pd.Series(movies_arr).isin(cold).to_numpy()
-        assign[is_cold] = 2  # every rating of a held-out movie is test
+        assign[is_cold] = TEST  # every rating of a held-out movie is test
         report["cold_movies_held_out"] = int(cold.size)
     if not split_cfg.cold_start:
         assign, dropped = drop_unknown(assign, users_arr, movies_arr, keep_movies=cold)
         report["eval_rows_dropped_unknown"] = dropped
     keep = assign >= 0
-    ratings = ratings[keep]
-    assign = assign[keep]
+    return ratings[keep], assign[keep], cold
 
-    # contiguous indices in order of external id; the external ids are kept in users/movies tables
+
+def _tables(ratings: pd.DataFrame, assign: np.ndarray, raw_users: pd.DataFrame | None,
+            movies: pd.DataFrame | None, keep_unrated: bool):
+    """Contiguous indices in order of external id: (all interactions, the three split frames, users, movies)."""
     uids = np.sort(ratings["user_id"].unique())
     mids = np.sort(ratings["movie_id"].unique())
-    if cfg.keep_unrated_movies and movies is not None:
+    if keep_unrated and movies is not None:
         mids = np.sort(pd.unique(np.concatenate([mids, movies["movie_id"].to_numpy()])))
     uidx = np.searchsorted(uids, ratings["user_id"].to_numpy()).astype(np.int32)
     midx = np.searchsorted(mids, ratings["movie_id"].to_numpy()).astype(np.int32)
     cols = {"user_idx": uidx, "movie_idx": midx, "rating": ratings["rating"].to_numpy(np.float32)}
-    if ts is not None:
+    if "timestamp" in ratings:
         cols["timestamp"] = ratings["timestamp"].to_numpy(np.int64)
     table = pd.DataFrame(cols)
     frames = {name: table[assign == code].reset_index(drop=True)
               for name, code in (("train", TRAIN), ("valid", VALID), ("test", TEST))}
-
     users = pd.DataFrame({"user_idx": np.arange(uids.size, dtype=np.int32), "user_id": uids})
-    if raw.users is not None:
-        users = users.merge(raw.users.drop_duplicates("user_id"), on="user_id", how="left")
+    if raw_users is not None:
+        users = users.merge(raw_users.drop_duplicates("user_id"), on="user_id", how="left")
     mtab = pd.DataFrame({"movie_idx": np.arange(mids.size, dtype=np.int32), "movie_id": mids})
     if movies is not None:
         mtab = mtab.merge(movies, on="movie_id", how="left")
@@ -225,40 +256,28 @@ def _ingest(cfg, split_cfg, out: Path, overwrite: bool, progress: bool, full_con
         mtab["year"] = pd.array([None] * len(mtab), dtype="Int32")
         mtab["genres"] = [[] for _ in range(len(mtab))]
     mtab["n_ratings"] = np.bincount(frames["train"]["movie_idx"], minlength=mids.size).astype(np.int64)
+    return table, frames, users, mtab
 
-    n_ratings = len(table)
+
+def _summary(cfg, split_cfg, raw, movies, table, frames, users, mtab, scale, report, cold) -> dict:
+    n_users, n_movies, n_ratings = len(users), len(mtab), len(table)
     hist = table["rating"].value_counts().sort_index()
-    hist_vals, hist_counts = hist.index.to_numpy(), hist.to_numpy()
-    summary = {
+    return {
         "name": _name(cfg.source, raw.layout),
         "source": cfg.source,
         "layout": raw.layout,
-        "counts": {"users": int(uids.size), "movies": int(mids.size), "ratings": int(n_ratings)},
-        "density": float(n_ratings / (uids.size * mids.size)),
+        "counts": {"users": int(n_users), "movies": int(n_movies), "ratings": int(n_ratings)},
+        "density": float(n_ratings / (n_users * n_movies)),
         "rating_scale": list(scale),
         "min_rating": cfg.min_rating,
-        "rating_histogram": {f"{v:g}": int(c) for v, c in zip(hist_vals, hist_counts)},
+        "rating_histogram": {f"{v:g}": int(c) for v, c in zip(hist.index.to_numpy(), hist.to_numpy())},
         "split": {"method": split_cfg.method, **{k: len(v) for k, v in frames.items()}},
         "cleaning": report,
-        "has_timestamps": ts is not None,
+        "has_timestamps": "timestamp" in table,
         "has_user_features": raw.users is not None,
         "has_movie_metadata": movies is not None,
         "cold_movies": [x.item() if hasattr(x, "item") else x for x in cold] if cold is not None else [],
     }
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "embedrec_version": __version__,
-        **summary,
-        "inputs": _sha256(raw.files),
-        "config": full_config,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    # a new generation, made current atomically; readers of the previous one keep it until they let go
-    publish_dataset(out, lambda tmp: write_dataset(tmp, frames, users, mtab, manifest), overwrite=overwrite,
-                    command="embedrec ingest", fix="choose another output folder (-o / data.prepared)")
-    summary["output"] = str(out)
-    summary["seconds"] = round(time.perf_counter() - t0, 2)
-    return summary
 
 
 def _name(source: str, layout: str) -> str:
