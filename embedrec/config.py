@@ -78,6 +78,7 @@ class ModelConfig:
     dim: Union[int, Literal["auto"]] = _opt(128, min=1, max=4096)
     init_std: float = _opt(0.05, gt=0.0)
     biases: bool = True
+    implicit_terms: bool = False
 
 
 @dataclass
@@ -120,6 +121,7 @@ class TrainConfig:
     als_rating_weight: float = _opt(0.0, min=0.0)
     als_recency: float = _opt(0.5, min=0.0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    fetch_rows: int = _opt(0, min=0)
     seed: int = 42
 
 
@@ -308,6 +310,35 @@ def _apply(obj: Any, values: dict, prefix: str, where: str) -> None:
         setattr(obj, name, coerced)
 
 
+# the side-feature columns features.py knows (validated here, so the config needs nothing above it)
+MOVIE_COLUMNS = ("genre", "decade")
+USER_COLUMNS = ("age", "gender", "occupation", "zip")
+
+
+def check_feature_names(cfg: FeaturesConfig) -> None:
+    """The feature columns and crosses name columns that exist (features.py builds them)."""
+    valid = [f"movie.{c}" for c in MOVIE_COLUMNS] + [f"user.{c}" for c in USER_COLUMNS]
+    for side, names, allowed in (("movie", cfg.movie, MOVIE_COLUMNS), ("user", cfg.user, USER_COLUMNS)):
+        for n in names:
+            if n not in allowed:
+                close = difflib.get_close_matches(n, allowed, n=1)
+                raise ConfigError(f"config key 'features.{side}': unknown column '{n}'"
+                                  + (f"; did you mean '{close[0]}'?" if close else f"; valid: {', '.join(allowed)}"))
+    for cross in cfg.crosses:
+        if len(cross) != 2:
+            raise ConfigError(f"config key 'features.crosses': each cross names two columns, got {cross}")
+        for k in cross:
+            if k not in valid:
+                close = difflib.get_close_matches(k, valid, n=1)
+                raise ConfigError(f"config key 'features.crosses': unknown column '{k}'"
+                                  + (f"; did you mean '{close[0]}'?" if close else f"; valid: {', '.join(valid)}"))
+        if cross[0].startswith("movie.") and cross[1].startswith("user."):
+            raise ConfigError(f"config key 'features.crosses': write user columns first, e.g. [{cross[1]}, {cross[0]}]")
+    if ("age" in cfg.user or any("user.age" in c for c in cfg.crosses)) and not cfg.age_edges:
+        raise ConfigError("config key 'features.age_edges': user.age is numeric and needs bucket edges, "
+                          "e.g. «--set 'features.age_edges=[18, 25, 35, 45, 50, 56]'|features.age_edges=[18, 25, 35, 45, 50, 56]»")
+
+
 MAX_THREADS = 256  # more threads only exhaust memory (torch.set_num_threads(100000) fails after seconds)
 MAX_EVAL_K = 10000  # ranking metrics allocate O(K) per evaluated user
 
@@ -331,9 +362,7 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(f"config key 'train.eval_k': expected a non-empty list of positive integers, got "
                           f"{cfg.train.eval_k}")
     if cfg.features.active:
-        from embedrec.features import _check_names
-
-        _check_names(cfg.features)
+        check_feature_names(cfg.features)
     if not cfg.tune.dims or any(d < 1 for d in cfg.tune.dims):
         raise ConfigError(f"config key 'tune.dims': expected a non-empty list of positive integers, got {cfg.tune.dims}")
     loss = cfg.model.loss

@@ -11,15 +11,13 @@ buckets by :func:`cross_hash`, a fixed integer formula (no Python ``hash``), so 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from embedrec.config import check_feature_names
 from embedrec.errors import ConfigError, DataError
 
-MOVIE_COLUMNS = ("genre", "decade")
-USER_COLUMNS = ("age", "gender", "occupation", "zip")
 _P = 2147483647  # 2^31 - 1
 
 
@@ -71,29 +69,6 @@ class FeatureSet:
                 "embedded": sorted(self.embedded)}
 
 
-def _check_names(cfg) -> None:
-    valid = [f"movie.{c}" for c in MOVIE_COLUMNS] + [f"user.{c}" for c in USER_COLUMNS]
-    for side, names, allowed in (("movie", cfg.movie, MOVIE_COLUMNS), ("user", cfg.user, USER_COLUMNS)):
-        for n in names:
-            if n not in allowed:
-                close = difflib.get_close_matches(n, allowed, n=1)
-                raise ConfigError(f"config key 'features.{side}': unknown column '{n}'"
-                                  + (f"; did you mean '{close[0]}'?" if close else f"; valid: {', '.join(allowed)}"))
-    for cross in cfg.crosses:
-        if len(cross) != 2:
-            raise ConfigError(f"config key 'features.crosses': each cross names two columns, got {cross}")
-        for k in cross:
-            if k not in valid:
-                close = difflib.get_close_matches(k, valid, n=1)
-                raise ConfigError(f"config key 'features.crosses': unknown column '{k}'"
-                                  + (f"; did you mean '{close[0]}'?" if close else f"; valid: {', '.join(valid)}"))
-        if cross[0].startswith("movie.") and cross[1].startswith("user."):
-            raise ConfigError(f"config key 'features.crosses': write user columns first, e.g. [{cross[1]}, {cross[0]}]")
-    if ("age" in cfg.user or any("user.age" in c for c in cfg.crosses)) and not cfg.age_edges:
-        raise ConfigError("config key 'features.age_edges': user.age is numeric and needs bucket edges, "
-                          "e.g. «--set 'features.age_edges=[18, 25, 35, 45, 50, 56]'|features.age_edges=[18, 25, 35, 45, 50, 56]»")
-
-
 def _dim_for(key: str, vocab_size: int, cfg) -> int:
     for spec in cfg.dims:
         name, _, value = spec.partition("=")
@@ -136,7 +111,7 @@ def bucketize(values: np.ndarray, edges: list[float], label: str) -> tuple[list[
 
 def build(cfg, movies, users) -> FeatureSet:
     """Encode the configured columns of a dataset's movies and users tables (pandas DataFrames)."""
-    _check_names(cfg)
+    check_feature_names(cfg)
     fs = FeatureSet(crosses=[tuple(c) for c in cfg.crosses], buckets=cfg.cross_buckets)
     movie_keys = list(dict.fromkeys(list(cfg.movie) + [k.split(".")[1] for c in cfg.crosses for k in c
                                                         if k.startswith("movie.")]))

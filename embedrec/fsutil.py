@@ -507,3 +507,13 @@ def check_seal(manifest: dict, path: Path, what: str, fix: str) -> None:
     want = manifest.get(SEAL)
     if want is not None and hashlib.sha256(_canonical(manifest)).hexdigest() != want:
         raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or edited); {fix}")
+
+
+def cache_dir(configured: str | None = None) -> Path:
+    """data.cache_dir, else $EMBEDREC_CACHE, else $XDG_CACHE_HOME/embedrec, else ~/.cache/embedrec."""
+    if configured:
+        return Path(configured).expanduser()
+    if os.environ.get("EMBEDREC_CACHE"):
+        return Path(os.environ["EMBEDREC_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg) / "embedrec" if xdg else Path.home() / ".cache" / "embedrec"

@@ -71,7 +71,7 @@ def load():
         cc = _compiler()
         src = SOURCE.read_bytes()
         key = hashlib.sha256(src + repr((cc, _FLAGS, sys.platform, _cpu_tag())).encode()).hexdigest()[:16]
-        from embedrec.data.sources import cache_dir  # $EMBEDREC_CACHE, else ~/.cache/embedrec
+        from embedrec.fsutil import cache_dir  # $EMBEDREC_CACHE, else ~/.cache/embedrec
 
         out = _private_dir(cache_dir() / "kernels") / f"mf_sgd-{key}.so"
         if not _intact(out):

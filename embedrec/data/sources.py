@@ -21,7 +21,7 @@ import zlib
 from pathlib import Path
 
 from embedrec.errors import DataError
-from embedrec.fsutil import atomic_write_text
+from embedrec.fsutil import atomic_write_text, cache_dir  # noqa: F401 (cache_dir: used by ingest)
 
 log = logging.getLogger("embedrec")
 
@@ -41,16 +41,6 @@ RECBOLE_WHEEL = "recbole==1.2.1"
 LICENCE = ("MovieLens data is provided by GroupLens Research (https://grouplens.org/datasets/movielens/) for "
            "research use under its own licence: do not redistribute it, and cite F. Maxwell Harper and Joseph A. "
            "Konstan. 2015. The MovieLens Datasets: History and Context. ACM TiiS 5, 4, Article 19.")
-
-
-def cache_dir(configured: str | None = None) -> Path:
-    """data.cache_dir, else $EMBEDREC_CACHE, else $XDG_CACHE_HOME/embedrec, else ~/.cache/embedrec."""
-    if configured:
-        return Path(configured).expanduser()
-    if os.environ.get("EMBEDREC_CACHE"):
-        return Path(os.environ["EMBEDREC_CACHE"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return Path(xdg) / "embedrec" if xdg else Path.home() / ".cache" / "embedrec"
 
 
 def show_licence_once(cache: Path) -> None:
