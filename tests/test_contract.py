@@ -10,7 +10,7 @@ and through the public API, in memory and from the saved run with each index kin
 - top-k equals a numpy brute force over the factors (approximate kinds: recall@10 at least ``RECALL``), with the
   movies the user gave in train and valid masked, and the scores are the model's;
 - a seen movie never comes back, and k as large as the catalogue gives every movie the user has not seen;
-- similar movies are the brute-force cosine top-k;
+- similar movies are the brute-force cosine top-k; genre and year filters hold and still give k movies;
 - unknown ids follow ``missing=`` ('error', 'skip', 'popular'; predict: 'fallback', 'error', 'skip').
 
 Each path trains twice (once through ``er.train``, once interrupted and resumed), single-threaded, dim 8.
@@ -336,4 +336,28 @@ def test_similar_movies_equal_brute_force_cosine(trained, source):
         if source in ("memory", "flat"):
             np.testing.assert_allclose(cos[row, rows], cos[row, best], rtol=0, atol=1e-5)
         recall.append(np.intersect1d(rows, best).size / K)
+    assert np.mean(recall) >= (1.0 if source in ("memory", "flat") else RECALL) - 1e-9, np.mean(recall)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_filters_hold_and_still_give_k(trained, source):
+    """A genre and a year filter: only movies passing both, still k of them, the best of those by the model."""
+    t = trained
+    model = _source(t, source)
+    movies = t.ds.movies
+    genre = movies["genres"].explode().value_counts().index[0]
+    ok = np.array([genre in g for g in movies["genres"]]) & (movies["year"].to_numpy() >= 1950)
+    raw, seen = _raw_scores(model.factors), _seen(t.ds)
+    users = list(model.user_ids[::5])
+    got = model.recommend(users, k=K, genres=[genre.lower()], year_min=1950)
+    recall = []
+    for uid, ids in zip(got.user_ids, got.movie_ids):
+        row = int(np.flatnonzero(model.user_ids == uid)[0])
+        rows = _rows(model, ids)
+        allowed = np.setdiff1d(np.flatnonzero(ok), seen[row])
+        assert rows.size == min(K, allowed.size) and np.isin(rows, allowed).all()
+        best = allowed[np.argsort(-raw[row, allowed], kind="stable")[:K]]
+        if source in ("memory", "flat"):
+            np.testing.assert_allclose(raw[row, rows], raw[row, best], rtol=0, atol=1e-5)
+        recall.append(np.intersect1d(rows, best).size / max(best.size, 1))
     assert np.mean(recall) >= (1.0 if source in ("memory", "flat") else RECALL) - 1e-9, np.mean(recall)
