@@ -196,10 +196,10 @@ class Recommender:
         if len(cands) == 1:
             return cands[0]
         if not cands:
-            raise NotFoundError(f"no movie title matches '{query}'; try fewer words or the movie id")
+            raise NotFoundError(f"no movie title matches '{shorten(query)}'; try fewer words or the movie id")
         shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]} ({self.years[i]})" for i in cands[:10])
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
-        raise UsageError(f"'{query}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
+        raise UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
 
     def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None,
                 year_max: int | None = None) -> np.ndarray | None:
@@ -234,7 +234,7 @@ class Recommender:
             if key(g) == k or key(g) + "s" == k or key(g) == k + "s":
                 return g
         listed = ", ".join(known) if known else "none: this dataset has no genres"
-        raise UsageError(f"--genre '{name}': no such genre in this run; valid genres: {listed}")
+        raise UsageError(f"«--genre|genres» '{shorten(name, 40)}': no such genre in this run; valid genres: {listed}")
 
     # ----------------------------------------------------------------------------------------- scoring
     def _flat_vectors(self) -> np.ndarray | None:
@@ -345,14 +345,15 @@ class Recommender:
         for mid, r in (rated or {}).items():
             r = float(r)
             if not np.isfinite(r):
-                raise UsageError(f"--rated '{mid}={r:g}': the rating must be a finite number, e.g. --rated {mid}={top:g}")
+                raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': the rating must be a finite number, e.g. "
+                                 f"«--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»")
             if self.scale and not self.scale[0] <= r <= self.scale[1]:
-                raise UsageError(f"--rated '{mid}={r:g}': {r:g} is outside this model's rating scale "
+                raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': {r:g} is outside this model's rating scale "
                                  f"{self.scale[0]:g}-{self.scale[1]:g}; give ratings from {self.scale[0]:g} to "
                                  f"{self.scale[1]:g}")
             items[self.movie_row(mid)] = r
         if not items:
-            raise UsageError("give at least one movie with --liked or --rated")
+            raise UsageError("give at least one movie with «--liked or --rated|liked= or rated=»")
         rows = np.array(list(items), dtype=np.int64)
         Qs = np.asarray(self.Q[rows], dtype=np.float64)
         d = self.Q.shape[1]
@@ -377,11 +378,12 @@ class Recommender:
         feats = self.run.manifest.get("features") or {}
         cols = {c["key"]: c for c in feats.get("user", [])}
         if not cols:
-            raise UsageError("this model has no user features; train with e.g. --set 'features.user=[age, gender]' "
+            raise UsageError("this model has no user features; train with e.g. «--set 'features.user=[age, gender]'|"
+                             "features.user=[age, gender]» "
                              "on a dataset with demographics (ML-100K, ML-1M)")
         for name in values:
             if f"user.{name}" not in cols:
-                raise UsageError(f"--user-features: unknown column '{name}'; this model has "
+                raise UsageError(f"«--user-features|values»: unknown column '{shorten(name, 40)}'; this model has "
                                  f"{', '.join(k.split('.')[1] for k in cols)}")
         edges = {"user.age": feats.get("age_edges"), "movie.decade": feats.get("year_edges")}
         idx = {k: encode_values(feats, k, values.get(k.split(".")[1]), edges) for k in cols}
@@ -453,7 +455,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         for t, r in zip(buf, rows):
             if r < 0:
                 if strict:
-                    raise NotFoundError(f"user '{t}' is not in the training data (--strict)")
+                    raise NotFoundError(f"user '{shorten(t)}' is not in the training data («--strict|strict=True»)")
                 if fallback != "popular":
                     skipped[0] += 1
                     if skipped[0] <= LOGGED_UNKNOWN:
@@ -566,7 +568,7 @@ def parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
             continue
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"{option} '{part}': expected NAME=VALUE, e.g. {option} {example}")
+            raise UsageError(f"{option} '{shorten(part)}': expected NAME=VALUE, e.g. {option} {example}")
         out.append((key.strip(), value.strip()))
     return out
 
@@ -581,9 +583,9 @@ def parse_rated(text: str) -> dict:
         try:
             out[mid.strip()] = float(r)
         except ValueError:
-            raise UsageError(f"--rated '{part}': expected MOVIE=RATING, e.g. --rated 50=5,181=4") from None
+            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4") from None
         if not sep:
-            raise UsageError(f"--rated '{part}': expected MOVIE=RATING, e.g. --rated 50=5,181=4")
+            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4")
     return out
 
 

@@ -15,13 +15,6 @@ _spec = importlib.util.spec_from_file_location("embedrec_faults", Path(__file__)
 faults = sys.modules.setdefault("embedrec_faults", importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(faults)
 
-# cases of the hostile corpus that fail today, each a reported bug: strict xfail, so the fix must remove it
-LONG_ECHO = "echoes the whole value (cut only by the CLI's 2,000-character cap); "
-KNOWN = {"users-long-line.txt": "recommend --users --strict " + LONG_ECHO + "recommend.py recommend_many",
-         "rated-long": "--rated " + LONG_ECHO + "recommend.py parse_rated",
-         "movie-long": "--movie with no match " + LONG_ECHO + "recommend.py find_movie",
-         "user-features-long": "--user-features " + LONG_ECHO + "recommend.py parse_pairs"}
-
 
 def held(trials) -> None:
     bad = [str(t) for t in trials if not t.ok]
@@ -67,8 +60,7 @@ def generated(base):
     return faults.make_generated(base.lab.root / "generated")
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(strict=True, reason=KNOWN[c.name])]
-                                               if c.name in KNOWN else []) for c in faults.hostile_cases()])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in faults.hostile_cases()])
 def test_hostile_corpus(base, generated, case):
     """Refused: non-zero exit, one stderr line naming what is wrong, no traceback, in time, nothing left."""
     held([faults.run_hostile(base.lab, case, base.run_a, generated, bound=10.0, in_process=True)])

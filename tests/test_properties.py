@@ -32,9 +32,6 @@ def short(e: BaseException) -> None:
     assert len(str(e)) < BOUND, f"{type(e).__name__}: a {len(str(e)):,}-character message"
 
 
-BOUNDED = pytest.mark.xfail(strict=True, reason="bug reported with the fault suite: parse_pairs/parse_rated echo "
-                                                "the whole offending part (recommend.py); remove when fixed")
-
 
 # ------------------------------------------------------------------------------------------ ids
 
@@ -91,7 +88,6 @@ def test_rated_answers_or_refuses(text):
     assert all(isinstance(v, float) for v in out.values())
 
 
-@BOUNDED
 @SLOW
 @given(LONG)
 def test_rated_and_pairs_messages_are_bounded(value):
@@ -216,8 +212,6 @@ def test_users_file_answers_known_ids_and_skips_the_rest(model, lines):
     assert got == known
 
 
-@pytest.mark.xfail(strict=True, reason="bug reported with the fault suite: recommend --users --strict echoes the "
-                                       "whole unknown id (recommend.py recommend_many); remove when fixed")
 @SLOW
 @given(value=LONG)
 def test_users_file_strict_message_is_bounded(model, value):
