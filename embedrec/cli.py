@@ -303,8 +303,8 @@ def train(cfg, resume, run_dir, fmt):
       embedrec train --resume
       embedrec train --run runs/mine --set data.prepared=data/prepared/mine
     """
+    from embedrec.distributed import lock_run, secondary
     from embedrec.errors import Interrupted
-    from embedrec.run import run_lock
     from embedrec.train import train_run
 
     if run_dir:
@@ -312,10 +312,12 @@ def train(cfg, resume, run_dir, fmt):
 
         set_explicit(cfg, "run.dir", run_dir)
     try:
-        with run_lock(cfg.run.dir, "embedrec train"):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
+        with lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())
     except Interrupted as e:
         raise Interrupted(str(e).replace("the same command plus --resume", resume_command(run_dir))) from None
+    if secondary():  # under torchrun, rank 0 alone reports
+        return
     sel = metrics["selection"]
     refit = f"; refit on train+valid for {metrics['epochs_run']} epochs, {metrics['train_seconds']:.1f}s" \
         if metrics.get("refit") else ""
@@ -343,7 +345,7 @@ def evaluate(cfg, split, ks, run_dir, fmt):
     """
     from embedrec.evaluate import evaluate_run
 
-    metrics = evaluate_run(run_dir or cfg.run.dir, None, split, ks or tuple(cfg.train.eval_k))
+    metrics = evaluate_run(run_dir or cfg.run.dir, None, split, ks or tuple(cfg.train.eval_k), cfg.train.device)
     log.info("ranked each user's candidates: all movies minus those the user rated in %s",
              metrics["excluded"].replace("+", " and "))
     _metrics_out(metrics, fmt)
@@ -639,6 +641,11 @@ def export(cfg, target, output, sample, base_url, n_users, topk_path, k, plot_pa
         raise UsageError("nothing to export: give --to FORMAT -o DIR, --topk-all FILE, or --plot FILE.png")
     if target and not output:
         raise UsageError(f"--to {target} needs -o/--output DIR")
+    from embedrec.distributed import active
+
+    if active() and (target or plot_path):
+        raise UsageError("under torchrun, export runs --topk-all only (each rank scores its users); run --to and "
+                         "--plot in one process")
     from embedrec.recommend import Recommender
 
     rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
@@ -648,9 +655,15 @@ def export(cfg, target, output, sample, base_url, n_users, topk_path, k, plot_pa
     if topk_path:
         from tqdm import tqdm
 
-        with tqdm(total=rec.P.shape[0], desc="top-k", unit="user", disable=not progress_enabled()) as bar:
+        from embedrec.distributed import rank_world, secondary, shard_range
+
+        total = shard_range(rec.P.shape[0], *rank_world(), align=cfg.recommend.batch_size)
+        with tqdm(total=total[1] - total[0], desc="top-k", unit="user",
+                  disable=not progress_enabled() or secondary()) as bar:
             results.append(topk_all(rec, topk_path, k or cfg.recommend.k, overwrite, cfg.recommend.batch_size,
-                                    bar.update))
+                                    bar.update, device=cfg.train.device))
+        if secondary():  # under torchrun, rank 0 alone reports
+            return
     if plot_path:
         results.append(plot_map(rec, plot_path, plot_method, overwrite=overwrite))
     for r in results:

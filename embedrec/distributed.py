@@ -272,8 +272,9 @@ def reset() -> None:
         pass
 
 
-def lock_run(run_dir, command: str = "embedrec train"):
-    """The run directory's writer lock for a job of several ranks: rank 0 holds it, the others wait on it."""
+def lock_run(run_dir, command: str = "embedrec train", device: str = "auto"):
+    """The run directory's writer lock; for a job of several ranks (joining their group on ``device``, i.e.
+    train.device) rank 0 holds it and every rank fails alike when it is taken."""
     import contextlib
 
     from embedrec.run import run_lock
@@ -283,7 +284,7 @@ def lock_run(run_dir, command: str = "embedrec train"):
 
     @contextlib.contextmanager
     def held():
-        g = group()
+        g = group(device)
         err, stack = None, contextlib.ExitStack()
         if g.leader:
             try:

@@ -145,7 +145,7 @@ def fingerprint(ds, model_cfg, train_cfg, features_cfg=None) -> str:
 
 
 # keys that change how fast a run goes, not what it computes: a run may resume with other values
-_RESOURCE_KEYS = ("epochs", "threads")
+_RESOURCE_KEYS = ("epochs", "threads", "device", "fetch_rows")
 
 
 def _fp_config(model_cfg, train_cfg, features_cfg) -> dict:
@@ -316,10 +316,16 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
 
 
 def train_run(cfg, *, resume: bool = False, progress: bool = False) -> dict:
-    """``embedrec train``: fit on the prepared dataset, evaluate, publish the artifacts. Returns metrics."""
+    """``embedrec train``: fit on the prepared dataset, evaluate, publish the artifacts. Returns metrics.
+
+    Under torchrun (WORLD_SIZE > 1), or resuming a run whose checkpoint was written by several ranks, the
+    ranks train shards of the tables (``shard_als.train_distributed``)."""
+    from embedrec import distributed, shard_als
     from embedrec.api import train_model
     from embedrec.dataset import load_dataset
 
+    if distributed.active() or (resume and shard_als.has_checkpoint(cfg.run.dir)):
+        return shard_als.train_distributed(cfg, resume=resume, progress=progress)
     run_dir = Path(cfg.run.dir)
     model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)
     model.save(run_dir)

@@ -1,0 +1,584 @@
+"""Implicit ALS on several ranks (torchrun), each owning a contiguous shard of the users and of the movies.
+
+Rank r reads its users' ratings (``distributed.read_shard``), computes their confidence weights (a user's
+recency needs all of that user's ratings, which it has), and routes each rating once to the owner of its movie.
+An epoch is then the single-process epoch, row for row::
+
+    Q_need = fetch(Q rows my users rated)        G = a0 * sum over ranks of Q_r^T Q_r
+    solve my users against Q_need and G           (the same CG steps, C kernel or torch)
+    P_need = fetch(P rows who rated my movies)   G = a0 * sum over ranks of P_r^T P_r
+    solve my movies against P_need and G
+
+so the factors equal the single-process run's up to float rounding in the Gramian sums (tests check 1e-4).
+Initialisation replays the single-process random stream and keeps this rank's rows, so a run on any number of
+ranks starts from the same tables. Memory per rank: its rows of P and Q, the rows it fetches (at most one per
+rating it holds), its ratings twice (by user and by movie); see docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from embedrec.als import Side, Solver, _csr, auto_unobserved, confidence, reg_weights, user_objective_reg
+from embedrec.distributed import Group, RowFetch, bounds, owners, send_to_owners
+
+log = logging.getLogger("embedrec")
+
+
+@dataclass
+class Shard:
+    """One rank's part of a prepared dataset: user rows [u_lo, u_hi), movie rows [m_lo, m_hi), its users' splits."""
+
+    n_users: int
+    n_movies: int
+    u_cuts: np.ndarray
+    m_cuts: np.ndarray
+    splits: dict  # name -> Interactions of this rank's users (global indices)
+    manifest: dict
+
+    def u_range(self, rank: int) -> tuple[int, int]:
+        return int(self.u_cuts[rank]), int(self.u_cuts[rank + 1])
+
+    def m_range(self, rank: int) -> tuple[int, int]:
+        return int(self.m_cuts[rank]), int(self.m_cuts[rank + 1])
+
+
+def load_shard(g: Group, path, splits=("train", "valid", "test")) -> Shard:
+    from embedrec.distributed import read_manifest, read_shard
+
+    # one generation for every rank, even if 'ingest --overwrite' swaps the folder meanwhile
+    path = Path(g.share(str((Path(path) / "manifest.json").resolve().parent)))
+    manifest = read_manifest(path)
+    counts = manifest.get("counts", {})
+    nu, nm = int(counts["users"]), int(counts["movies"])
+    u_cuts, m_cuts = bounds(nu, g.world), bounds(nm, g.world)
+    lo, hi = int(u_cuts[g.rank]), int(u_cuts[g.rank + 1])
+    parts = {s: read_shard(path, s, lo, hi, nm) for s in splits}
+    return Shard(nu, nm, u_cuts, m_cuts, parts, manifest)
+
+
+# ------------------------------------------------------------------------------------------------ tables
+class ShardTables(torch.nn.Module):
+    """This rank's rows of the user and movie tables (``user.weight``, ``movie.weight``, as MatrixFactorization)."""
+
+    def __init__(self, user: torch.Tensor, movie: torch.Tensor):
+        super().__init__()
+        self.user = torch.nn.Embedding(user.shape[0], user.shape[1], _weight=user)
+        self.movie = torch.nn.Embedding(movie.shape[0], movie.shape[1], _weight=movie)
+        self.dim = user.shape[1]
+
+
+def _stream_rows(n: int, d: int, std: float, lo: int, hi: int, chunk_rows: int = 1 << 16) -> torch.Tensor:
+    """Rows lo..hi-1 of what ``normal_(std)`` on an (n, d) table draws from torch's global generator, drawing
+    the whole stream in chunks (the same draws: whole 16-value blocks, the last call ending where the table's
+    does), so memory stays at one chunk plus the kept rows."""
+    out = torch.empty((hi - lo, d))
+    total = n * d
+    if total < 4096:  # small tables: one draw
+        t = torch.empty((n, d)).normal_(0.0, std)
+        return t[lo:hi].clone()
+    step = max(16, (chunk_rows * d) // 16 * 16)
+    starts = list(range(0, total, step))
+    if len(starts) > 1 and total - starts[-1] < 16:  # keep the final call at 16 values or more
+        starts.pop()
+    for i, s in enumerate(starts):
+        e = starts[i + 1] if i + 1 < len(starts) else total
+        flat = torch.empty(e - s).normal_(0.0, std)
+        a, b = max(s, lo * d), min(e, hi * d)
+        if a < b:
+            out.view(-1)[a - lo * d:b - lo * d] = flat[a - s:b - s]
+    return out
+
+
+def init_tables(shard: Shard, rank: int, dim: int, init_std: float, seed: int) -> ShardTables:
+    """This rank's rows of MatrixFactorization's initial tables under ``torch.manual_seed(seed)``: the stream
+    holds nn.Embedding's own N(0, 1) initialisation of both tables, then normal_(init_std) of each."""
+    (ulo, uhi), (mlo, mhi) = shard.u_range(rank), shard.m_range(rank)
+    torch.manual_seed(seed)
+    _stream_rows(shard.n_users, dim, 1.0, 0, 0)
+    _stream_rows(shard.n_movies, dim, 1.0, 0, 0)
+    user = _stream_rows(shard.n_users, dim, init_std, ulo, uhi)
+    movie = _stream_rows(shard.n_movies, dim, init_std, mlo, mhi)
+    return ShardTables(user, movie)
+
+
+# ------------------------------------------------------------------------------------------------ the trainer
+class ShardALS:
+    """The ALS epoch runner of one rank (``epoch(gen) -> objective per rated pair``, as als.ALS)."""
+
+    def __init__(self, g: Group, tables: ShardTables, shard: Shard, train, train_cfg, threads: int):
+        self.g, self.tables, self.cfg = g, tables, train_cfg
+        (ulo, uhi), (mlo, mhi) = shard.u_range(g.rank), shard.m_range(g.rank)
+        nu, nm = shard.n_users, shard.n_movies
+        w = confidence(train.user - ulo, train.rating, train.timestamp, shard.manifest.get("rating_scale"), train_cfg)
+        u_ptr, u_idx, u_w = _csr(train.user - ulo, train.movie, uhi - ulo, w)  # deduplicated, first weight kept
+        users = np.repeat(np.arange(ulo, uhi, dtype=np.int32), np.diff(u_ptr))
+        cols = [u_idx, users] + ([u_w] if u_w is not None else [])
+        got = send_to_owners(g, cols, owners(u_idx, shard.m_cuts))
+        m_ptr, m_idx, m_w = _csr(got[0] - mlo, got[1], mhi - mlo, got[2] if u_w is not None else None)
+        self.nnz = int(g.total(u_idx.size))
+        self.movies_unrated = np.diff(m_ptr) == 0
+        a0 = train_cfg.als_unobserved
+        self.a0 = auto_unobserved(self.nnz, nu, nm) if a0 == "auto" else float(a0)
+        self.u_reg = reg_weights(np.diff(u_ptr), nm, self.a0, train_cfg)
+        m_reg = reg_weights(np.diff(m_ptr), nu, self.a0, train_cfg)
+        self.solver = Solver(threads, train_cfg.als_cg_steps, "auto", g.device)
+        te = self.solver.torch_engine
+        limit = getattr(train_cfg, "fetch_rows", 0)
+        self.users = Blocks(g, u_ptr, u_idx, u_w, self.u_reg, shard.m_cuts, limit, te)
+        self.movies = Blocks(g, m_ptr, m_idx, m_w, m_reg, shard.u_cuts, limit, te)
+        self.held = {"ratings_by_user": int(u_idx.size), "ratings_by_movie": int(m_idx.size),
+                     "fetched_movie_rows": self.users.fetched, "fetched_user_rows": self.movies.fetched,
+                     "rounds": (len(self.users.rounds), len(self.movies.rounds))}
+
+    def epoch(self, gen: torch.Generator | None = None) -> float:
+        t = self.tables
+        with torch.no_grad():
+            P, Q = t.user.weight.data, t.movie.weight.data
+            Pd, Qd = P.to(self.g.device), Q.to(self.g.device)
+            self._half(Qd, Pd, self.users)
+            obj = self._half(Pd, Qd, self.movies)
+            obj += user_objective_reg(self.u_reg, Pd)
+            if Pd.data_ptr() != P.data_ptr():
+                P.copy_(Pd.cpu())
+                Q.copy_(Qd.cpu())
+        return self.g.total(obj) / max(self.nnz, 1)
+
+    def _half(self, Y_local, X, blocks: Blocks) -> float:
+        G = self.g.sum_((Y_local.T @ Y_local).contiguous())
+        G = (self.a0 * G).contiguous()
+        obj = 0.0
+        for fetch, lo, hi, side in blocks.rounds:  # every rank takes part in every round (it serves the others)
+            Y = fetch.fetch(Y_local)
+            if side is not None:
+                obj += self.solver.solve(Y, X[lo:hi], G, side)
+        return obj
+
+
+class Blocks:
+    """One half-sweep's rows in blocks whose ratings touch at most ``limit`` rows of the other table (train.
+    fetch_rows; 0: one block), each with its RowFetch and its Side (columns renumbered into the fetched rows).
+    Ranks agree on the number of rounds; a rank out of blocks fetches nothing but still serves its rows."""
+
+    def __init__(self, g: Group, indptr, indices, weights, reg, other_cuts, limit: int, torch_engine: bool):
+        n = indptr.size - 1
+        cuts = [0, n]
+        if limit and indptr[-1] > limit:  # each block: as many rows as fit in limit ratings, at least one row
+            cuts = [0]
+            while cuts[-1] < n:
+                lo = cuts[-1]
+                cuts.append(max(int(np.searchsorted(indptr, indptr[lo] + limit, side="right")) - 1, lo + 1))
+        n_rounds = int(g.max_(torch.tensor([len(cuts) - 1], device=g.device)).item())
+        self.rounds, self.fetched = [], 0
+        for r in range(n_rounds):
+            if r < len(cuts) - 1:
+                lo, hi = cuts[r], cuts[r + 1]
+                a, b = int(indptr[lo]), int(indptr[hi])
+                need, local = np.unique(indices[a:b], return_inverse=True)
+                side = Side(indptr[lo:hi + 1] - a, local.astype(np.int32), None if weights is None else weights[a:b],
+                            reg[lo:hi], need.size, torch_engine, g.device)
+            else:
+                lo = hi = 0
+                need, side = np.zeros(0, np.int64), None
+            self.rounds.append((RowFetch(g, need, other_cuts), lo, hi, side))
+            self.fetched = max(self.fetched, int(need.size))
+
+
+class ShardRanking:
+    """Ranking metrics of the sharded model on one split: each rank scores the sampled users it owns against
+    every movie, and the sums are added up over ranks; the same numbers as evaluate_model on the whole data
+    (the same sampled users, the same exclusions), up to float rounding."""
+
+    def __init__(self, g: Group, shard: Shard, parts: list, test, ks, max_users: int, device=None, seed: int = 0):
+        from embedrec.evaluate import csr, norm_ks, sample_positions
+
+        self.g, self.n_movies, self.device = g, shard.n_movies, device
+        self.ks = norm_ks(ks, shard.n_movies)
+        lo, hi = shard.u_range(g.rank)
+        parts = [p for p in parts if len(p)]
+        seen_u = np.concatenate([p.user for p in parts]) if parts else np.zeros(0, np.int32)
+        seen_m = np.concatenate([p.movie for p in parts]) if parts else np.zeros(0, np.int32)
+        self.seen = csr(seen_u - lo, seen_m, hi - lo)
+        self.test = csr(test.user - lo, test.movie, hi - lo)
+        has = np.diff(self.test[0]) > 0
+        rows = np.flatnonzero(has)
+        sizes = g.sizes(rows.size)
+        total = sum(sizes)
+        if max_users and total > max_users:  # the sample one process draws, cut to this rank's users
+            pos = sample_positions(total, max_users, seed)
+            off = sum(sizes[:g.rank])
+            mine = np.sort(pos[(pos >= off) & (pos < off + rows.size)] - off)
+            rows, total = rows[mine], max_users
+        self.rows, self.n_eval = rows, total
+        self.skipped = int(g.total(np.count_nonzero(~has)))
+
+    def metrics(self, P_local: np.ndarray, Q: np.ndarray, bias: np.ndarray | None) -> dict:
+        from embedrec.evaluate import finish_ranking, ranking_sums
+
+        sums, shown = ranking_sums(P_local, Q, bias, self.seen, self.test, self.rows, self.ks, self.n_movies,
+                                   device=self.device)
+        keys = list(sums)
+        t = self.g.sum_(torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=self.g.device))
+        masks = torch.from_numpy(np.stack([shown[k] for k in self.ks]).astype(np.uint8)).to(self.g.device)
+        masks = self.g.max_(masks).cpu().numpy().astype(bool)
+        out = finish_ranking(dict(zip(keys, t.cpu().tolist())), dict(zip(self.ks, masks)), self.n_eval,
+                             self.n_movies)
+        out["users_skipped"] = self.skipped
+        return out
+
+
+def full_movies(g: Group, tables: ShardTables, unrated: np.ndarray | None):
+    """Every movie's vector (all-gathered) and bias, with train.factors' masking of movies nobody rated."""
+    Q = g.allgather(tables.movie.weight.detach().to(g.device)).cpu().numpy().copy()
+    if unrated is None or not unrated.any():
+        return Q, None
+    Q[unrated] = 0.0
+    b = np.zeros(Q.shape[0], np.float32)
+    b[unrated] = -1000.0
+    return Q, b
+
+
+def gathered_unrated(g: Group, runner: ShardALS) -> np.ndarray | None:
+    mask = g.allgather(torch.from_numpy(runner.movies_unrated.astype(np.uint8)).to(g.device)).cpu().numpy()
+    mask = mask.astype(bool)
+    return mask if mask.any() else None
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+POINTER = "checkpoint-dist.json"  # names the newest complete checkpoint folder beside it
+
+
+class ShardCheckpoint:
+    """A loop callback: after every epoch, each rank writes its rows into the checkpoint's full-size .npy tables
+    (one file per table, each row written once, by its owner); rank 0 then publishes it by renaming the folder
+    and rewriting POINTER. Any number of ranks can resume from it (each reads its own rows)."""
+
+    NAMES = ("user", "movie", "best_user", "best_movie")
+
+    def __init__(self, g: Group, folder, shard: Shard, fingerprint: str, config: dict):
+        self.g, self.folder, self.shard = g, folder, shard
+        self.fingerprint, self.config = fingerprint, config
+
+    def record(self, state, row: dict) -> None:
+        import shutil
+
+        from numpy.lib.format import open_memmap
+
+        from embedrec.fsutil import atomic_write_text
+
+        name = f"checkpoint-dist-e{state.epoch + 1:05d}"
+        tmp = self.folder / f".{name}.tmp"
+        d = state.model.dim
+        shapes = {"user": self.shard.n_users, "movie": self.shard.n_movies}
+        if self.g.leader:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            for n in self.NAMES:
+                open_memmap(tmp / f"{n}.npy", mode="w+", dtype=np.float32, shape=(shapes[n.split("_")[-1]], d))
+        self.g.barrier()
+        best = state.best_state or state.model.state_dict()
+        for n in self.NAMES:
+            side = n.split("_")[-1]
+            lo, hi = self.shard.u_range(self.g.rank) if side == "user" else self.shard.m_range(self.g.rank)
+            src = (best if n.startswith("best") else state.model.state_dict())[f"{side}.weight"]
+            mm = open_memmap(tmp / f"{n}.npy", mode="r+")
+            mm[lo:hi] = src.detach().cpu().numpy()
+            mm.flush()
+            del mm
+        self.g.barrier()
+        if self.g.leader:
+            import json
+
+            final = self.folder / name
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+            meta = {"fingerprint": self.fingerprint, "config": self.config, "folder": name, "epoch": state.epoch,
+                    "history": state.history, "best": state.best, "best_epoch": state.best_epoch, "bad": state.bad,
+                    "stopped": state.stop, "has_best": state.best_state is not None, "world": self.g.world}
+            atomic_write_text(self.folder / POINTER, json.dumps(meta))
+            for old in self.folder.glob("checkpoint-dist-e*"):
+                if old.name != name:
+                    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
+    """The newest checkpoint in ``folder`` (sharded POINTER, or a one-process checkpoint.pt) as loop.LoopState
+    resumes from it, holding this rank's rows only; None when there is none."""
+    import json
+
+    from embedrec.errors import ArtifactError, first_line
+    from embedrec.train import CHECKPOINT
+    from embedrec.train import load_checkpoint as load_plain
+
+    pointer, plain = folder / POINTER, folder / CHECKPOINT
+    if not pointer.exists() and not plain.exists():
+        return None
+    (ulo, uhi), (mlo, mhi) = shard.u_range(g.rank), shard.m_range(g.rank)
+    if plain.exists() and (not pointer.exists() or plain.stat().st_mtime > pointer.stat().st_mtime):
+        ck = load_plain(plain)
+        cut = {"user.weight": (ulo, uhi), "movie.weight": (mlo, mhi)}
+
+        def rows(sd):
+            return None if sd is None else {k: sd[k][a:b].clone() for k, (a, b) in cut.items()}
+
+        return {**ck, "model": rows(ck["model"]), "best_state": rows(ck.get("best_state")), "optimizer": {}}
+    try:
+        meta = json.loads(pointer.read_text(encoding="utf-8"))
+        tables = {n: np.load(folder / meta["folder"] / f"{n}.npy", mmap_mode="r") for n in ShardCheckpoint.NAMES}
+    except (OSError, ValueError, KeyError) as e:
+        raise ArtifactError(f"checkpoint '{pointer}' cannot be read ({first_line(e)}); train again without "
+                            "resuming") from None
+
+    def part(prefix: str) -> dict:
+        return {"user.weight": torch.from_numpy(np.array(tables[prefix + "user"][ulo:uhi])),
+                "movie.weight": torch.from_numpy(np.array(tables[prefix + "movie"][mlo:mhi]))}
+
+    return {**meta, "model": part(""), "best_state": part("best_") if meta.get("has_best") else None,
+            "optimizer": {}}
+
+
+def has_checkpoint(run_dir) -> bool:
+    """Whether ``run_dir`` (or a candidate or refit folder in it) holds a sharded checkpoint newer than any
+    one-process checkpoint beside it: ``train --resume`` then continues it on this process's ranks."""
+    from embedrec.train import CHECKPOINT
+
+    run_dir = Path(run_dir)
+    for pointer in [run_dir / POINTER, *run_dir.glob(f"*/{POINTER}")]:
+        plain = pointer.parent / CHECKPOINT
+        if pointer.exists() and (not plain.exists() or plain.stat().st_mtime <= pointer.stat().st_mtime):
+            return True
+    return False
+
+
+# ------------------------------------------------------------------------------------------------ the fit
+def _threads(n_ratings: int, dim: int, requested: int) -> int:
+    """train.threads, else choose_threads over this host's CPUs shared by the ranks on it."""
+    import os
+
+    from embedrec.threads import available_cpus, choose_threads
+
+    local_world = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    return choose_threads(n_ratings, dim, requested, cpus=max(1, available_cpus() // local_world))
+
+
+def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder, *, resume: bool = False,
+              progress: bool = False, label: str = "train"):
+    """train.fit for one rank's shard: the same loop (validation, early stopping, best epoch, checkpoints,
+    resume), with ShardALS as the runner. Returns a train.FitResult whose model is this rank's ShardTables."""
+    import time
+    from types import SimpleNamespace
+
+    from embedrec import loop
+    from embedrec.errors import ArtifactError, TrainingError
+    from embedrec.metrics import higher_is_better
+    from embedrec.train import FitResult, _fp_config, fingerprint, resolve_dim, resolve_metric
+
+    t0 = time.perf_counter()
+    if g.total(len(train)) == 0:
+        raise TrainingError("the training split is empty; check the split settings and rerun ingest")
+    dim = resolve_dim(model_cfg, shard.n_users, shard.n_movies)
+    threads = _threads(len(train), dim, train_cfg.threads)
+    torch.set_num_threads(threads)
+    metric = resolve_metric(model_cfg, train_cfg)
+    tables = init_tables(shard, g.rank, dim, model_cfg.init_std, train_cfg.seed)
+    runner = ShardALS(g, tables, shard, train, train_cfg, threads)
+    unrated = gathered_unrated(g, runner)
+    state = loop.LoopState(tables, runner, train_cfg.epochs, t0)
+    callbacks = []
+    has_valid = valid is not None and g.total(len(valid)) > 0
+    if has_valid:
+        from embedrec.evaluate import _gpu_or_none
+        from embedrec.metrics import parse_metric
+
+        k = parse_metric(metric)[1]
+        ks = sorted(set(train_cfg.eval_k) | ({k} if k else set()))
+        ev = ShardRanking(g, shard, [train], valid, ks, train_cfg.eval_users, _gpu_or_none(g.device))
+        callbacks.append(loop.Validation(lambda: ev.metrics(tables.user.weight.detach().cpu().numpy(),
+                                                            *full_movies(g, tables, unrated)), metric))
+    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), train_cfg.patience, has_valid))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fp_cfg = _fp_config(model_cfg, train_cfg, None)
+    fp = fingerprint(SimpleNamespace(manifest=shard.manifest), model_cfg, train_cfg, None)
+    if resume:
+        ck = load_checkpoint(g, folder, shard)
+        if ck is None:
+            raise ArtifactError(f"nothing to resume: no checkpoint in '{folder}'; run train without --resume")
+        if ck.get("fingerprint") != fp:
+            raise ArtifactError(f"checkpoint in '{folder}' was made with another dataset or model/train config; "
+                                "rerun train without --resume, or with the same config")
+        state.resume_from(ck)
+        log.info("resuming after epoch %d on %d rank(s)", ck["epoch"] + 1, g.world)
+    elif g.leader:
+        from embedrec.train import CHECKPOINT
+
+        (folder / CHECKPOINT).unlink(missing_ok=True)  # a stale one-process checkpoint must not win a resume
+    if g.leader:
+        callbacks += [loop.JsonlLog(folder / "metrics.jsonl", resume), loop.TensorBoardLog(folder / "tensorboard")]
+    callbacks.append(ShardCheckpoint(g, folder, shard, fp, fp_cfg))
+    callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader))
+    loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
+    best = state.best if state.best is not None else float("nan")
+    return FitResult(tables, "als", metric, state.best_epoch + 1, float(best), state.history, len(state.history),
+                     time.perf_counter() - t0, unrated)
+
+
+def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False):
+    """train.fit_selecting on shards: with train.als_reg auto, one fit per candidate (each in its own folder,
+    each resumable), the better on valid kept. Returns (FitResult, cfg with the chosen values)."""
+    import dataclasses
+
+    from embedrec.als import AUTO_REGS
+    from embedrec.metrics import higher_is_better
+
+    tr, va = shard.splits["train"], shard.splits["valid"]
+    if cfg.train.als_reg != "auto":
+        return fit_shard(g, shard, tr, va, cfg.model, cfg.train, run_dir, resume=resume, progress=progress), cfg
+    regs = AUTO_REGS if g.total(len(va)) else AUTO_REGS[:1]
+    best, best_cfg, seconds = None, cfg, 0.0
+    for i, reg in enumerate(regs):
+        tcfg = dataclasses.replace(cfg.train, als_reg=reg)
+        folder = Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else Path(run_dir)
+        again = resume and (i == 0 or (folder / POINTER).exists() or (folder / "checkpoint.pt").exists())
+        r = fit_shard(g, shard, tr, va, cfg.model, tcfg, folder, resume=again, progress=progress)
+        seconds += r.seconds
+        if len(regs) > 1:
+            log.info("als_reg %g: valid %s %.4f at epoch %d", reg, r.metric, r.best_value, r.best_epoch)
+        if best is None or (r.best_value > best.best_value if higher_is_better(r.metric)
+                            else r.best_value < best.best_value):
+            best, best_cfg = r, dataclasses.replace(cfg, train=tcfg)
+    if len(regs) > 1:
+        log.info("als_reg auto: chose %g", best_cfg.train.als_reg)
+    best.seconds = seconds
+    return best, best_cfg
+
+
+# ------------------------------------------------------------------------------------------------ the command
+def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> dict:
+    """``embedrec train`` on this process's ranks: select (train.als_reg auto), refit on train+valid, evaluate
+    valid/test beside most-popular, and publish the run from rank 0. Returns the metrics (on every rank)."""
+    import dataclasses
+
+    from embedrec.distributed import group
+    from embedrec.errors import ConfigError
+    from embedrec.train import resolve_loss
+
+    if resolve_loss(cfg.model, cfg.features.active) != "als":
+        raise ConfigError("config key 'model.loss': training on several ranks runs the als trainer only (the "
+                          "default for implicit data, without side features); train other losses in one process")
+    g = group(cfg.train.device)
+    shard = load_shard(g, cfg.data.prepared)
+    log.info("rank 0 of %d: users %d-%d, movies %d-%d of %s x %s; %s train ratings here", g.world,
+             *shard.u_range(0), *shard.m_range(0), f"{shard.n_users:,}", f"{shard.n_movies:,}",
+             f"{len(shard.splits['train']):,}")
+    run_dir = Path(cfg.run.dir)
+    result, cfg = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress)
+    selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
+                 "als_reg": cfg.train.als_reg, "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
+                 "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
+                 if 0 < result.best_epoch <= len(result.history) else None}
+    tr, va = shard.splits["train"], shard.splits["valid"]
+    refit = cfg.train.refit and g.total(len(va)) > 0
+    if refit:
+        both = _concat(tr, va)
+        shard.splits = {"train": both, "valid": _concat(va, None, empty=True), "test": shard.splits["test"]}
+        tcfg = dataclasses.replace(cfg.train, epochs=max(result.best_epoch, 1))
+        log.info("refit on train+valid (%s ratings) for %d epochs", f"{int(g.total(len(both))):,}", tcfg.epochs)
+        selected = result
+        result = fit_shard(g, shard, both, None, cfg.model, tcfg, run_dir / "refit", progress=progress,
+                           label="refit")
+        result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
+    metrics = _final_metrics(g, shard, cfg, result, selection, refit)
+    _publish(g, shard, cfg, result, metrics, refit)
+    return metrics
+
+
+def _concat(a, b, empty: bool = False):
+    from embedrec.dataset import Interactions
+
+    if empty:
+        return Interactions(a.user[:0], a.movie[:0], a.rating[:0])
+    ts = None if a.timestamp is None or b.timestamp is None else np.concatenate([a.timestamp, b.timestamp])
+    return Interactions(np.concatenate([a.user, b.user]), np.concatenate([a.movie, b.movie]),
+                        np.concatenate([a.rating, b.rating]), ts)
+
+
+def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool) -> dict:
+    """What train_model reports: the model and most-popular on valid and test (seen: the splits before each)."""
+    from embedrec.evaluate import _gpu_or_none, seen_splits
+
+    tables, ks, n = result.model, cfg.train.eval_k, cfg.train.eval_users
+    metrics = {"objective": cfg.model.objective, "loss": "als", "dim": tables.dim, "best_epoch": result.best_epoch,
+               "epochs_run": result.epochs_run, "metric": result.metric, "train_seconds": round(result.seconds, 2),
+               "selection": selection, "refit": refit, "splits": {}, "ranks": g.world}
+    P = tables.user.weight.detach().cpu().numpy()
+    Q, b = full_movies(g, tables, result.unrated)
+    pop = np.bincount(shard.splits["train"].movie, minlength=shard.n_movies).astype(np.int64)
+    pop = g.sum_(torch.from_numpy(pop).to(g.device)).cpu().numpy().astype(np.float32)
+    zeros_u, zeros_m = np.zeros((P.shape[0], 1), np.float32), np.zeros((shard.n_movies, 1), np.float32)
+    dev = _gpu_or_none(g.device)
+    for split in ("valid", "test"):
+        part = shard.splits.get(split)
+        if part is None or g.total(len(part)) == 0:
+            continue
+        seen = [shard.splits[s] for s in seen_splits(split)]
+        ev = ShardRanking(g, shard, seen, part, ks, n, dev)
+        metrics["splits"][split] = {"model": ev.metrics(P, Q, b), "most_popular": ev.metrics(zeros_u, zeros_m, pop)}
+    return metrics
+
+
+def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) -> None:
+    """Rank 0 assembles the tables and the seen lists and publishes the run as one process would (run.py's
+    single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md)."""
+    import io
+
+    import pandas as pd
+
+    from embedrec.api import TrainedModel
+    from embedrec.dataset import Dataset, Interactions
+
+    t = result.model
+    P = g.gather0(t.user.weight.detach().to(g.device))
+    Q = g.gather0(t.movie.weight.detach().to(g.device))
+    seen = [shard.splits[s] for s in ("train", "valid") if s in shard.splits]
+    su = g.gather0(torch.from_numpy(np.concatenate([p.user for p in seen])).to(g.device))
+    sm = g.gather0(torch.from_numpy(np.concatenate([p.movie for p in seen])).to(g.device))
+    if not g.leader:
+        g.barrier()
+        return
+    from embedrec.train import factors
+
+    P, Q = P.cpu(), Q.cpu()
+    f = factors(SimpleModel(P, Q), result.unrated)
+    path = Path(cfg.data.prepared)
+    users, movies = pd.read_parquet(path / "users.parquet"), pd.read_parquet(path / "movies.parquet")
+    su, sm = su.cpu().numpy(), sm.cpu().numpy()
+    given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
+    empty = Interactions(su[:0], sm[:0], np.ones(0, np.float32))
+    ds = Dataset(path, {**shard.manifest, "refit": refit}, users, movies, {"train": given, "valid": empty},
+                 fingerprint=shard.manifest.get("fingerprint", ""))
+    buf = io.BytesIO()
+    torch.save({"user.weight": P, "movie.weight": Q, "global_mean": torch.tensor(0.0)}, buf)
+    extra = {"features": None,
+             "model": {"objective": cfg.model.objective, "loss": "als", "dim": t.dim, "user_bias": False,
+                       "movie_bias": False},
+             "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
+             "refit": refit, "seen": "train+valid", "ranks": g.world}
+    TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result).save(cfg.run.dir)
+    g.barrier()
+
+
+class SimpleModel:
+    """The attributes train.factors reads from a plain MatrixFactorization, over gathered tables."""
+
+    def __init__(self, P: torch.Tensor, Q: torch.Tensor):
+        self.user = torch.nn.Embedding(P.shape[0], P.shape[1], _weight=P)
+        self.movie = torch.nn.Embedding(Q.shape[0], Q.shape[1], _weight=Q)
+        self.user_bias = self.movie_bias = None
+        self.global_mean = torch.tensor(0.0)
+

@@ -1,0 +1,243 @@
+"""Beyond one process: 2 local ranks (torchrun, gloo) train and score what one process does; the device key.
+
+The torchrun launches run the real CLI (`python -m torch.distributed.run --standalone --nproc-per-node 2 -m
+embedrec ...`) on a planted synthetic set; the one-process side runs in this process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from embedrec import distributed as D
+from embedrec.config import load_config
+from embedrec.errors import ConfigError
+
+CUDA = torch.cuda.is_available()
+
+
+def _torchrun(args: list[str], cwd: Path, ranks: int = 2, script: str | None = None) -> subprocess.CompletedProcess:
+    """``python -m torch.distributed.run --standalone --nproc-per-node 2 -m embedrec ARGS`` (or a script)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    target = [script] if script else ["-m", "embedrec"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}", *target, *args]
+    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+# two CLI commands in one launch (each launch imports torch in three processes: the slow part here)
+TWO_COMMANDS = """
+import json, sys
+from embedrec.cli import main
+for args in json.loads(sys.argv[1]):
+    try:
+        main(args, standalone_mode=False)
+    except SystemExit as e:
+        if e.code:
+            raise
+"""
+
+
+@pytest.fixture(scope="module")
+def prepared(synth_dir, tmp_path_factory):
+    """The planted 300 x 200 x 20,000 set, ingested (random 70/10/20 split)."""
+    import embedrec as er
+
+    out = tmp_path_factory.mktemp("dist") / "prepared"
+    cfg = load_config(None, [f"data.prepared={out}"])
+    er.ingest(str(synth_dir[0]), cfg)
+    return out
+
+
+def _overrides(prepared: Path, run: Path, epochs: int) -> list[str]:
+    return [f"data.prepared={prepared}", f"run.dir={run}", "model.dim=8", f"train.epochs={epochs}",
+            "train.patience=100", "train.eval_users=120", "train.eval_k=[10]", "train.threads=1",
+            "train.device=cpu"]
+
+
+def _sets(overrides: list[str]) -> list[str]:
+    return [x for o in overrides for x in ("--set", o)]
+
+
+def _plain(prepared: Path, run: Path, epochs: int, resume: bool = False) -> dict:
+    from embedrec.train import train_run
+
+    return train_run(load_config(None, _overrides(prepared, run, epochs)), resume=resume)
+
+
+def _arrays(run: Path) -> dict:
+    names = ("user_factors", "movie_factors", "seen_indptr", "seen_indices", "popularity")
+    return {n: np.load(run / "current" / f"{n}.npy") for n in names}
+
+
+# ------------------------------------------------------------------------------------------------ units
+def test_shards_are_contiguous_whole_batches_and_cover_every_row():
+    for n, world, align in ((10, 3, 1), (1000, 2, 64), (5, 4, 1), (0, 2, 1), (130, 3, 64)):
+        b = D.bounds(n, world, align)
+        assert b[0] == 0 and b[-1] == n and (np.diff(b) >= 0).all()
+        assert all(x % align == 0 for x in b[:-1])
+        ids = np.arange(n)
+        assert np.array_equal(np.bincount(D.owners(ids, b), minlength=world), np.diff(b))
+
+
+def test_each_rank_reads_only_its_users_and_together_everything(prepared):
+    from embedrec.dataset import load_dataset
+
+    tr = load_dataset(prepared).splits["train"]
+    n_users = int(tr.user.max()) + 1
+    total = 0
+    for rank in range(3):
+        lo, hi = D.shard_range(n_users, rank, 3)
+        part = D.read_shard(prepared, "train", lo, hi, 10_000)
+        mine = (tr.user >= lo) & (tr.user < hi)  # this rank's rows, in file order
+        assert part.user.size and np.array_equal(part.user, tr.user[mine])
+        assert np.array_equal(part.movie, tr.movie[mine]) and np.array_equal(part.timestamp, tr.timestamp[mine])
+        total += part.user.size
+    assert total == len(tr)
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_each_rank_starts_from_its_rows_of_the_one_process_tables(world):
+    from embedrec.model import MatrixFactorization
+    from embedrec.shard_als import Shard, init_tables
+
+    n_users, n_movies, dim = 1234, 517, 12
+    torch.manual_seed(7)
+    whole = MatrixFactorization(n_users, n_movies, dim, user_bias=False, movie_bias=False, init_std=0.05)
+    shard = Shard(n_users, n_movies, D.bounds(n_users, world), D.bounds(n_movies, world), {}, {})
+    for rank in range(world):
+        t = init_tables(shard, rank, dim, 0.05, 7)
+        (ulo, uhi), (mlo, mhi) = shard.u_range(rank), shard.m_range(rank)
+        assert torch.equal(t.user.weight.data, whole.user.weight.data[ulo:uhi])
+        assert torch.equal(t.movie.weight.data, whole.movie.weight.data[mlo:mhi])
+
+
+def test_other_losses_are_refused_on_ranks(prepared, tmp_path):
+    from embedrec.shard_als import train_distributed
+
+    cfg = load_config(None, _overrides(prepared, tmp_path / "run", 1) + ["model.loss=bpr"])
+    with pytest.raises(ConfigError, match="als trainer only"):
+        train_distributed(cfg)
+
+
+# ------------------------------------------------------------------------------------------------ 2 ranks
+def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp_path):
+    """torchrun with 2 ranks: the same metrics and (to 1e-4) the same factors as one process, selection by
+    als_reg auto and refit included; its checkpoints then resume in one process for 2 more epochs, equal to
+    an uninterrupted 5-epoch run (train.fetch_rows and the number of ranks change how, not what, it computes)."""
+    two = tmp_path / "two"
+    # fetch_rows: the rows each half-sweep fetches come in blocks of at most 2,000 ratings (4 per rank here)
+    p = _torchrun(["train", *_sets(_overrides(prepared, two, 3) + ["train.fetch_rows=2000"]), "--format", "json",
+                   "-q"], tmp_path)
+    m2 = json.loads(p.stdout)  # rank 0 alone printed
+    m1 = _plain(prepared, tmp_path / "one", 3)
+    assert m2["ranks"] == 2 and m2["selection"]["als_reg"] == m1["selection"]["als_reg"]
+    for split in ("test",):
+        for who in ("model", "most_popular"):
+            for key, value in m1["splits"][split][who].items():
+                assert m2["splits"][split][who][key] == pytest.approx(value, abs=1e-6), (split, who, key)
+    a1, a2 = _arrays(tmp_path / "one"), _arrays(two)
+    for name, value in a1.items():
+        np.testing.assert_allclose(a2[name], value, atol=1e-4, rtol=0, err_msg=name)
+    assert (two / "als-reg-0.01" / "checkpoint-dist.json").exists() and not (two / "checkpoint.pt").exists()
+
+    resumed = _plain(prepared, two, 5, resume=True)  # one process continues the 2-rank checkpoints
+    whole = _plain(prepared, tmp_path / "whole", 5)
+    assert resumed["selection"]["epochs_run"] == 5 and resumed["ranks"] == 1
+    assert resumed["splits"]["test"]["model"]["ndcg@10"] == pytest.approx(
+        whole["splits"]["test"]["model"]["ndcg@10"], abs=1e-6)
+    a5, w5 = _arrays(two), _arrays(tmp_path / "whole")
+    for name in ("user_factors", "movie_factors"):
+        np.testing.assert_allclose(a5[name], w5[name], atol=1e-4, rtol=0, err_msg=name)
+
+
+def test_two_ranks_write_the_one_process_topk_file(prepared, tmp_path):
+    from embedrec.train import train_run
+
+    run = tmp_path / "run"
+    train_run(load_config(None, _overrides(prepared, run, 2) + ["train.als_reg=0.01", "train.refit=false"]))
+    from embedrec.export import topk_all
+    from embedrec.recommend import Recommender
+
+    rec = Recommender.open(run)
+    topk_all(rec, tmp_path / "one.parquet", 10, batch=64)
+    sets = _sets(_overrides(prepared, run, 2) + ["recommend.batch_size=64"])
+    script = tmp_path / "two_commands.py"
+    script.write_text(TWO_COMMANDS)
+    commands = [["export", *sets, "--topk-all", str(tmp_path / "two.parquet"), "-k", "10", "-q"],
+                ["export", *sets, "--topk-all", str(tmp_path / "parts"), "-k", "10", "-q"]]
+    _torchrun([json.dumps(commands)], tmp_path, script=str(script))
+    one = pq.read_table(tmp_path / "one.parquet")
+    assert one.num_rows == 10 * rec.P.shape[0]
+    assert pq.read_table(tmp_path / "two.parquet").equals(one)
+    files = sorted(p.name for p in (tmp_path / "parts").glob("*.parquet"))
+    assert files == ["part-00000.parquet", "part-00001.parquet"]
+    import pyarrow.dataset as pads
+
+    assert pads.dataset(tmp_path / "parts", format="parquet").to_table().equals(one)
+    assert not list(tmp_path.glob(".two.parquet*")) and not list(tmp_path.glob(".parts*"))
+
+
+# ------------------------------------------------------------------------------------------------ device
+def test_device_cpu_is_explicit_and_cuda_without_a_gpu_is_one_clear_error(monkeypatch):
+    assert D.device_name("cpu") == "cpu"
+    assert D.device_name("auto") == ("cuda:0" if CUDA else "cpu")
+    if not CUDA:
+        with pytest.raises(ConfigError, match="train.device.*no GPU"):
+            D.device_name("cuda")
+    with pytest.raises(ConfigError, match="train.device"):
+        load_config(None, ["train.device=tpu"])
+
+
+def test_als_on_cpu_explicitly_equals_auto_on_a_machine_without_a_gpu():
+    from embedrec.als import ALS
+    from embedrec.model import MatrixFactorization
+
+    rng = np.random.default_rng(0)
+    key = np.unique(rng.integers(0, 50 * 40, 500))
+    out = []
+    for device in ("cpu", "auto"):
+        cfg = load_config(None, ["train.als_reg=0.05", f"train.device={device}"]).train
+        torch.manual_seed(0)
+        m = MatrixFactorization(50, 40, 6, user_bias=False, movie_bias=False, init_std=0.3)
+        als = ALS(m, cfg, key // 40, key % 40, threads=1, engine="torch")
+        assert als.device.type == ("cuda" if CUDA and device == "auto" else "cpu")
+        als.epoch()
+        out.append(m.user.weight.detach().clone())
+    torch.testing.assert_close(out[0], out[1], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (none on this machine)")
+def test_cuda_trains_evaluates_and_scores_like_the_cpu(prepared, tmp_path):
+    from embedrec.evaluate import evaluate_run
+    from embedrec.export import topk_all
+    from embedrec.recommend import Recommender
+    from embedrec.train import train_run
+
+    runs = {}
+    for dev in ("cpu", "cuda"):
+        cfg = load_config(None, _overrides(prepared, tmp_path / dev, 3)[:-1] + [f"train.device={dev}"])
+        runs[dev] = train_run(cfg)
+    for key, value in runs["cpu"]["splits"]["test"]["model"].items():
+        assert runs["cuda"]["splits"]["test"]["model"][key] == pytest.approx(value, abs=0.01), key
+    a, b = _arrays(tmp_path / "cpu"), _arrays(tmp_path / "cuda")
+    np.testing.assert_allclose(b["movie_factors"], a["movie_factors"], atol=1e-3)
+    e_cpu = evaluate_run(tmp_path / "cpu", None, "test", (10,), "cpu")
+    e_gpu = evaluate_run(tmp_path / "cpu", None, "test", (10,), "cuda")
+    assert e_gpu["splits"]["test"]["model"]["ndcg@10"] == pytest.approx(
+        e_cpu["splits"]["test"]["model"]["ndcg@10"], abs=1e-4)
+    rec = Recommender.open(tmp_path / "cpu")
+    topk_all(rec, tmp_path / "cpu.parquet", 10, device="cpu")
+    topk_all(rec, tmp_path / "gpu.parquet", 10, device="cuda")
+    x, y = pq.read_table(tmp_path / "cpu.parquet"), pq.read_table(tmp_path / "gpu.parquet")
+    same = np.mean(np.asarray(x["movie_id"]) == np.asarray(y["movie_id"]))
+    assert same > 0.99  # ties among equal scores may order differently
+    np.testing.assert_allclose(np.asarray(y["score"]), np.asarray(x["score"]), atol=1e-4)
