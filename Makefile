@@ -56,3 +56,9 @@ clean:
 .PHONY: projector-check
 projector-check: install
 	$(BIN)/python benchmarks/projector_check.py
+
+# Beyond one machine: 1 vs 2 ranks (torchrun) training and all-user top-K, peak RSS per rank, FAISS IVF-PQ recall
+# vs memory at 2M movies (about 40 minutes on a loaded 2-core box); the rows BENCHMARKS.md and docs/scaling.md quote
+.PHONY: bench-scaling
+bench-scaling: install
+	$(BIN)/python benchmarks/scaling.py --json BENCHMARKS.scaling.json

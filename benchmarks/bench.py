@@ -368,6 +368,18 @@ def ranking_section() -> list[str]:
     return ["## Ranking: the default model beside tuned peers (benchmarks/ranking.py)", "", p.stdout.strip(), ""]
 
 
+def scaling_section() -> list[str]:
+    """Beyond one machine: 1 vs 2 ranks (torchrun) for training and all-user top-K, peak RSS per rank, and FAISS
+    IVF-PQ recall@10 vs memory at 2M movies (benchmarks/scaling.py; docs/scaling.md scales the figures)."""
+    args = [sys.executable, str(Path(__file__).parent / "scaling.py")]
+    if QUICK:
+        args += ["--users", "50000", "--movies", "10000", "--ratings", "1000000", "--index-movies", "200000"]
+    p = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    if p.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(args)}\n{p.stderr[-2000:]}")
+    return ["## Beyond one machine (benchmarks/scaling.py)", "", p.stdout.strip(), ""]
+
+
 def full_scale_section(cmd, tmp: Path) -> list[str]:
     """1M users x 500K movies x 100M taste-dependent interactions through the real commands: ingest, the default
     ranking model (als) with validation and early stopping, index, top-10 for everyone; NDCG@10 beside
@@ -431,6 +443,9 @@ def main() -> None:
         return
     if "--only-startup" in sys.argv:  # cold start and threads, idle and loaded (a few minutes)
         print("\n".join(startup_threads_section(cmd, tmp)))
+        return
+    if "--only-scaling" in sys.argv:  # 1 vs 2 ranks and the IVF-PQ index (about 20 minutes here)
+        print("\n".join(scaling_section()))
         return
     if "--only-speed" in sys.argv:  # the training-throughput table alone (a few minutes)
         print("\n".join(speed_section(cmd, tmp)))
@@ -524,6 +539,7 @@ def main() -> None:
         lines += scale_section(tmp)
     if not QUICK:
         lines += full_scale_section(cmd, tmp)
+    lines += scaling_section()
     head = ["# Benchmarks", "",
             f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} {cpu_model()}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench` "

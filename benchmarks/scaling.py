@@ -180,19 +180,23 @@ def index_rows(n: int, d: int = 64, n_queries: int = 2000) -> tuple[list[str], d
     t_coarse = time.perf_counter() - t
     _log(f"coarse quantizer {nlist} lists: {t_coarse:.0f} s")
     rows, raw = [], []
-    for m in (16, 32):
+    for code in ("PQ16", "PQ32", "SQ8"):
         t = time.perf_counter()
         quantizer = faiss.IndexFlatIP(d)
         quantizer.add(km.centroids)
-        index = faiss.IndexIVFPQ(quantizer, d, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
-        index.train(sample)  # the quantizer holds nlist centroids already: only the PQ codebooks are trained
+        if code == "SQ8":  # one byte per dimension
+            index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                                  faiss.METRIC_INNER_PRODUCT)
+        else:
+            index = faiss.IndexIVFPQ(quantizer, d, nlist, int(code[2:]), 8, faiss.METRIC_INNER_PRODUCT)
+        index.train(sample)  # the quantizer holds nlist centroids already: only the codes are trained
         index.add(X)
         build = time.perf_counter() - t + t_coarse
         size = faiss.serialize_index(index).size
-        _log(f"PQ{m}: built in {build:.0f} s, {size / n:.1f} B per movie")
+        _log(f"{code}: built in {build:.0f} s, {size / n:.1f} B per movie")
         for nprobe in (16, 64, 256):
             index.nprobe = nprobe
-            for rerank in (False, True):
+            for rerank in ((False, True) if code != "SQ8" else (False,)):
                 t = time.perf_counter()
                 _, got = index.search(Qr, 40 if rerank else 10)
                 if rerank:  # exact scores of the 40 candidates, the best 10 kept
@@ -202,9 +206,9 @@ def index_rows(n: int, d: int = 64, n_queries: int = 2000) -> tuple[list[str], d
                 qs = n_queries / (time.perf_counter() - t)
                 recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, truth)]))
                 per = size / n + (d * 4 if rerank else 0)
-                raw.append({"m": m, "rerank": rerank, "nprobe": nprobe, "recall@10": recall, "bytes_per_movie": per,
-                            "build_s": build, "queries_s": qs})
-                rows.append(f"| IVF{nlist},PQ{m}{' + exact re-rank of 40' if rerank else ''} | {nprobe} | "
+                raw.append({"code": code, "rerank": rerank, "nprobe": nprobe, "recall@10": recall,
+                            "bytes_per_movie": per, "build_s": build, "queries_s": qs})
+                rows.append(f"| IVF{nlist},{code}{' + exact re-rank of 40' if rerank else ''} | {nprobe} | "
                             f"{recall:.3f} | {per:.0f} B | {per * n / 1e6:,.0f} MB | {build:.0f} s | {qs:,.0f} |")
         del index, quantizer
     head = [f"{n:,} movie vectors x {d} dims (rank-16 structure + noise, log-normal norms), {n_queries:,} user "

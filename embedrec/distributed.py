@@ -301,8 +301,8 @@ def lock_run(run_dir, command: str = "embedrec train", device: str = "auto"):
 # ------------------------------------------------------------------------------------------------ sharding
 def bounds(n: int, world: int, align: int = 1) -> np.ndarray:
     """world + 1 row boundaries splitting ``n`` rows into contiguous shards of whole ``align``-row blocks."""
-    blocks = -(-n // max(align, 1))
-    cut = np.array([blocks * r // world for r in range(world + 1)], dtype=np.int64) * max(align, 1)
+    blocks = -(-n // max(align, 1))  # the first ranks take the spare blocks (rank 0 the first)
+    cut = np.array([-(-blocks * r // world) for r in range(world + 1)], dtype=np.int64) * max(align, 1)
     return np.minimum(cut, n)
 
 
