@@ -179,6 +179,9 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
 
         w = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
         return ALS(model, train_cfg, tr.user, tr.movie, threads, weights=w)
+    if train_cfg.device == "cuda":  # auto: these trainers run on the CPU
+        raise ConfigError("config key 'train.device': cuda runs the als trainer (the implicit default), evaluation "
+                          f"and export; the {loss} trainer runs on the CPU only so far: set train.device=cpu or auto")
     if train_cfg.optimizer == "hogwild":
         from embedrec.sgd import Hogwild
 

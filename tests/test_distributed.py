@@ -215,6 +215,15 @@ def test_als_on_cpu_explicitly_equals_auto_on_a_machine_without_a_gpu():
     torch.testing.assert_close(out[0], out[1], atol=1e-4, rtol=1e-4)
 
 
+def test_trainers_without_a_gpu_path_refuse_cuda_in_one_line(prepared):
+    from embedrec.dataset import load_dataset
+    from embedrec.train import fit
+
+    cfg = load_config(None, ["model.loss=bpr", "train.device=cuda", "train.epochs=1", "model.dim=4"])
+    with pytest.raises(ConfigError, match="bpr trainer runs on the CPU only"):
+        fit(load_dataset(prepared), cfg.model, cfg.train)
+
+
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (none on this machine)")
 def test_cuda_trains_evaluates_and_scores_like_the_cpu(prepared, tmp_path):
     from embedrec.evaluate import evaluate_run
