@@ -470,7 +470,8 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
             continue
         what = f"user '{shorten(u)}'" if f in ("user_unknown", "both") else f"movie '{shorten(m)}'"
         if strict:
-            raise NotFoundError(f"{name}:{n}: {what} is not in the training data")
+            raise NotFoundError(f"{name}:{n}: {what} is not in the training data; without «--strict|strict=True» "
+                                "it is scored from the biases (the fallback column says which)")
         shown += 1
         if shown <= LOGGED_UNKNOWN:
             log.warning("%s:%d: %s is not in the training data; scored without it (fallback %s)", name, n, what, f)

@@ -42,7 +42,12 @@ class _BarAwareHandler(logging.StreamHandler):
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
+    from embedrec.errors import TermsFilter
+
     log.handlers.clear()
+    for f in list(log.filters):
+        log.removeFilter(f)
+    log.addFilter(TermsFilter(cli=True))  # log lines name options as flags (--set train.lr=0.01, --overwrite)
     handler = _BarAwareHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
@@ -65,7 +70,7 @@ class Group(click.Group):
         except EmbedrecError as e:
             if _State.traceback:
                 raise
-            _error_line(shorten(e, 2000))
+            _error_line(shorten(e.cli_message(), 2000))
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             if _State.traceback:
@@ -315,7 +320,7 @@ def train(cfg, resume, run_dir, fmt):
         with lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())
     except Interrupted as e:
-        raise Interrupted(str(e).replace("the same command plus --resume", resume_command(run_dir))) from None
+        raise Interrupted(e.cli_message().replace("the same command plus --resume", resume_command(run_dir))) from None
     if secondary():  # under torchrun, rank 0 alone reports
         return
     sel = metrics["selection"]
@@ -462,7 +467,8 @@ def recommend(cfg, user, users_file, movie, liked, rated, user_features, k, incl
         rec = model.engine
         triples = recommend_many(rec, users_file, k, include_seen=include_seen,
                                  allowed=rec.allowed(genres, year_min, year_max), strict=strict, fallback=fallback,
-                                 batch=cfg.recommend.batch_size, on_batch=sys.stdout.flush)
+                                 batch=cfg.recommend.batch_size, on_batch=sys.stdout.flush,
+                                 name=getattr(users_file, "name", "<input>"))
         if fmt in ("csv", "tsv"):
             write_delimited(rec, triples, fmt, sys.stdout, header=not no_header)
         elif fmt == "jsonl":

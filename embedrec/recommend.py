@@ -196,6 +196,10 @@ class Recommender:
         if len(cands) == 1:
             return cands[0]
         if not cands:
+            if parse_id(q, self.movie_ids.dtype) is not None and self.movie_ids.dtype.kind in "iu":
+                raise NotFoundError(f"movie '{shorten(q)}' is not in the training data ({len(self.movies):,} "
+                                    "movies), and no title matches it; check the id (movies.parquet in the run "
+                                    "lists them) or give title words", kind="movie", id=q)
             raise NotFoundError(f"no movie title matches '{shorten(query)}'; try fewer words or the movie id")
         shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]} ({self.years[i]})" for i in cands[:10])
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
@@ -441,7 +445,8 @@ class Recommender:
 
 
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
-                   strict=False, fallback="none", batch=4096, on_batch=None) -> Iterator[tuple]:
+                   strict=False, fallback="none", batch=4096, on_batch=None, name: str = "<input>"
+                   ) -> Iterator[tuple]:
     """Stream (user_id, movie rows, scores) for many user ids (one per line), batched through the index.
 
     A header line first ('user_id' or 'user') is skipped, as ``predict`` skips one.
@@ -449,13 +454,16 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     on the other end of a pipe gets each batch's answers while the next ids are still coming)."""
     skipped = [0]
 
-    def flush(buf: list[str]):
+    def flush(numbered: list[tuple[int, str]]):
+        buf = [t for _, t in numbered]
         rows, parsed = rec.user_rows(buf)
         known = rows >= 0
-        for t, r in zip(buf, rows):
+        for (n, t), r in zip(numbered, rows):
             if r < 0:
                 if strict:
-                    raise NotFoundError(f"user '{shorten(t)}' is not in the training data («--strict|strict=True»)")
+                    raise NotFoundError(f"{name}:{n}: user '{shorten(t)}' is not in the training data; without "
+                                        "«--strict|strict=True» unknown users are skipped (or answered with "
+                                        "«--fallback popular|fallback='popular'»)", kind="user", id=t)
                 if fallback != "popular":
                     skipped[0] += 1
                     if skipped[0] <= LOGGED_UNKNOWN:
@@ -471,9 +479,9 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             elif fallback == "popular":
                 yield (p if p is not None else t, *rec.popular(k, allowed))
 
-    buf: list[str] = []
+    buf: list[tuple[int, str]] = []
     first = True
-    for line in lines:
+    for n, line in enumerate(lines, 1):
         t = line.strip()
         if not t or t.startswith("#"):
             continue
@@ -481,7 +489,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             first = False
             if t.lower() in ("user_id", "user", "userid", "user id"):
                 continue  # a header line
-        buf.append(t)
+        buf.append((n, t))
         if len(buf) >= batch:
             yield from flush(buf)
             buf = []

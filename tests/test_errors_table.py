@@ -34,9 +34,11 @@ RECOMMEND = [
     ("user id not a number", ["--user", "nobody"], None,
      f"user 'nobody' is not in the training data (300 users); {NEW_USER}", 1),
     ("unknown user, --strict", ["--users", "-", "--strict"], "1\nnobody\n",
-     "user 'nobody' is not in the training data (--strict)", 1),
+     "<stdin>:2: user 'nobody' is not in the training data; without --strict unknown users are skipped (or "
+     "answered with --fallback popular)", 1),
     ("unknown movie id", ["--movie", "99999"], None,
-     "no movie title matches '99999'; try fewer words or the movie id", 1),
+     "movie '99999' is not in the training data (200 movies), and no title matches it; check the id "
+     "(movies.parquet in the run lists them) or give title words", 1),
     ("no title matches", ["--movie", "zzzz qqq"], None,
      "no movie title matches 'zzzz qqq'; try fewer words or the movie id", 1),
     ("ambiguous title", ["--movie", "Movie 1"], None, AMBIGUOUS, 2),
@@ -71,9 +73,11 @@ RECOMMEND = [
 
 PREDICT = [
     ("unknown user, --strict", ["--pairs", "-", "--strict"], "1,2\n99999,2\n",
-     "<stdin>:2: user '99999' is not in the training data", 1),
+     "<stdin>:2: user '99999' is not in the training data; without --strict it is scored from the biases (the "
+     "fallback column says which)", 1),
     ("unknown movie, --strict", ["--pairs", "-", "--strict"], "1,2\n1,99999\n",
-     "<stdin>:2: movie '99999' is not in the training data", 1),
+     "<stdin>:2: movie '99999' is not in the training data; without --strict it is scored from the biases (the "
+     "fallback column says which)", 1),
     ("a line with one field", ["--pairs", "-"], "1,2\n3\n",
      "<stdin>:2: expected 'user,movie' (comma- or tab-separated); fix that line", 1),
     ("a file line with one field", ["--pairs", "{tmp}/one.csv"], None,
