@@ -819,8 +819,8 @@ def summarise(trials: list[Trial]) -> dict:
         d = by.setdefault(key, {"tried": 0, "held": 0, "outcomes": {}, "failures": []})
         d["tried"] += 1
         d["held"] += t.ok
-        tag = t.outcome if t.kind == "dataset-loop" else t.outcome.split(" (")[0] if t.kind == "hostile" else \
-            t.outcome.split(",")[0].split(":")[0]
+        tag = t.outcome.split(" (")[0] if t.kind == "hostile" else t.outcome.split(":")[0] if t.kind.startswith(
+            "corrupt") else t.outcome
         d["outcomes"][tag] = d["outcomes"].get(tag, 0) + 1
         if not t.ok:
             d["failures"].append(str(t))
@@ -921,6 +921,14 @@ def report(trials: list[Trial], minutes: float, seed: int) -> str:
              f"ratings; the second source 230 x 170 x 7,000), the default implicit model at "
              f"{', '.join(TRAIN_SETS)}; every command a separate process ({platform.python_version()}). "
              "`make test` runs a fast subset (tests/test_faults.py).", "",
+             "Outcomes: *killed* / *finished first* (a kill moment is a random share of the command's duration "
+             "measured once, so some commands finish before it); *previous* / *new*: what was served or found "
+             "right after the kill (new only when the kill came after the publish, and then complete); "
+             "*resumed* / *resume refused, rerun*: `train --resume` continued, or refused in one line because the "
+             "killed run had not written its first checkpoint (only the previous run's, of another seed, was "
+             "there) and `train` was run again." + (" Every rerun or resume ended identical to an uninterrupted run."
+                                                   if all(t.ok for t in trials if t.kind.startswith("kill")) else ""),
+             "",
              "| fault | tried | invariant held | outcomes |", "|---|---|---|---|"]
     names = {"kill:train": "kill -9 `train`, then `recommend` and `train --resume` (exactly the uninterrupted model)",
              "kill:ingest": "kill -9 `ingest --overwrite`, then `verify`/load and a rerun (exactly an uninterrupted ingest)",
@@ -934,7 +942,7 @@ def report(trials: list[Trial], minutes: float, seed: int) -> str:
              "dataset-loop": "`load_dataset` in a loop under `ingest --overwrite` (alternating two sources)",
              "hostile": "hostile corpus (tests/hostile/ + generated): non-zero exit, one line, time bound, no temp files"}
     for kind, d in by.items():
-        outs = ", ".join(f"{k} {v}" for k, v in sorted(d["outcomes"].items()))
+        outs = "; ".join(f"{k}: {v}" if len(d["outcomes"]) > 1 else k for k, v in sorted(d["outcomes"].items()))
         lines.append(f"| {names.get(kind, kind)} | {d['tried']:,} | {d['held']:,} | {outs} |")
     loop = [t for t in trials if t.kind == "dataset-loop"]
     if loop:
