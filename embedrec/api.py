@@ -386,7 +386,7 @@ class TrainedModel(Model):
                  result=None):
         import pyarrow as pa
 
-        from embedrec.recommend import _ids_array
+        from embedrec.ids import ids_from_arrow
         from embedrec.run import serving_arrays
 
         self.config, self.dataset, self.metrics, self.result = cfg, ds, metrics, result
@@ -399,8 +399,8 @@ class TrainedModel(Model):
         cols = {name: movies.column(name).combine_chunks() for name in movies.column_names}
         arrays = serving_arrays(ds)
         engine = Recommender.from_parts(
-            fac, _ids_array(users.column("user_id").combine_chunks()),
-            {"movie_id": _ids_array(cols["movie_id"]), "title": cols["title"].to_pylist(),
+            fac, ids_from_arrow(users.column("user_id").combine_chunks()),
+            {"movie_id": ids_from_arrow(cols["movie_id"]), "title": cols["title"].to_pylist(),
              "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
             (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend)
         super().__init__(engine)

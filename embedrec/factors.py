@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedrec.evaluate import topk_from_scores
+from embedrec.sparse import topk_from_scores
 
 # predict's fallback column: which of the pair was not in the training data
 FALLBACKS = ("none", "user_unknown", "movie_unknown", "both")

@@ -31,6 +31,17 @@ def parse_id(text, dtype: np.dtype):
     return str(text).strip()
 
 
+def ids_from_arrow(arr) -> np.ndarray:
+    """A pyarrow id column as numpy without pyarrow's to_numpy (which imports pandas): integers straight from
+    the data buffer, anything else as an object array of Python values."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(arr.type) and arr.null_count == 0:
+        dtype = np.dtype(arr.type.to_pandas_dtype())
+        return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize).copy()
+    return np.array(arr.to_pylist(), dtype=object)
+
+
 def py_id(v):
     """A numpy scalar id as the plain Python value (int or str) that JSON and users expect."""
     return v.item() if hasattr(v, "item") else v

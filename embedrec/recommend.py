@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
-from embedrec.evaluate import gather_csr
 from embedrec.factors import Factors, augment_users, exact_topk, normalise
-from embedrec.ids import IdMap, parse_id, py_id  # noqa: F401 (parse_id, py_id: re-exported for callers)
+from embedrec.ids import IdMap, ids_from_arrow, parse_id, py_id  # noqa: F401 (re-exported for callers)
 from embedrec.run import Run, load_run
+from embedrec.sparse import gather_csr
 
 log = logging.getLogger("embedrec")
 COLUMNS = ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
@@ -44,17 +44,6 @@ def _index_module():
     from embedrec import index
 
     return index
-
-
-def _ids_array(arr) -> np.ndarray:
-    """A pyarrow id column as numpy without pyarrow's to_numpy (which imports pandas): integers straight from
-    the data buffer, anything else as an object array of Python values."""
-    import pyarrow as pa
-
-    if pa.types.is_integer(arr.type) and arr.null_count == 0:
-        dtype = np.dtype(arr.type.to_pandas_dtype())
-        return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize).copy()
-    return np.array(arr.to_pylist(), dtype=object)
 
 
 @dataclass
@@ -88,9 +77,9 @@ class Recommender:
             self.titles, self.years, self.genres = movies["title"], movies["year"], movies["genres"]
         else:  # a run written before those files: its Parquet files, through pyarrow
             users = _read_parquet_columns(run.path / "users.parquet", ["user_id"])
-            self.user_ids = _ids_array(users["user_id"])
+            self.user_ids = ids_from_arrow(users["user_id"])
             movies = _read_parquet_columns(run.path / "movies.parquet", ["movie_id", "title", "year", "genres"])
-            self.movie_ids = _ids_array(movies["movie_id"])
+            self.movie_ids = ids_from_arrow(movies["movie_id"])
             self.titles = movies["title"].to_pylist()
             self.years = movies["year"].to_pylist()
             self.genres = movies["genres"].to_pylist()

@@ -230,7 +230,7 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None):
 
 def serving_arrays(ds) -> dict[str, np.ndarray]:
     """seen_indptr/seen_indices (the movies excluded per user) and popularity (training ratings per movie)."""
-    from embedrec.evaluate import seen_csr
+    from embedrec.sparse import seen_csr
 
     # every movie the user gave embedrec for training (train and valid) is excluded from recommendations
     indptr, indices = seen_csr(ds, ("train", "valid"))
@@ -296,13 +296,13 @@ def write_catalogue(folder: Path) -> None:
     pyarrow. Ids that are neither integers nor strings are left to the Parquet files (nothing written)."""
     import pyarrow.parquet as pq
 
-    from embedrec.recommend import _ids_array
+    from embedrec.ids import ids_from_arrow
 
     users = pq.ParquetFile(folder / "users.parquet").read(columns=["user_id"])
     movies = pq.ParquetFile(folder / "movies.parquet").read(columns=["movie_id", "title", "year", "genres"])
     ids = {}
     for name, col in (("user_ids", users.column("user_id")), ("movie_ids", movies.column("movie_id"))):
-        a = _ids_array(col.combine_chunks())
+        a = ids_from_arrow(col.combine_chunks())
         if a.dtype == object:
             if not all(isinstance(v, str) for v in a):
                 return

@@ -159,3 +159,55 @@ def test_import_embedrec_and_open_stay_light(small_run):
             "assert not heavy, heavy\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------------------ layers
+# ARCHITECTURE.md's table, lowest first. Every import between embedrec modules, at module level or inside a
+# function, points to the same layer or a lower one.
+LAYERS = [
+    ("base", {"errors", "metrics", "losses", "threads", "output", "synth", "ids"}),
+    ("utilities", {"fsutil", "config", "sparse"}),
+    ("data and model", {"data", "data.readers", "data.sources", "split", "dataset", "features", "model", "factors"}),
+    ("artifacts", {"index", "run"}),
+    ("processes", {"distributed"}),
+    ("trainers, evaluation, serving", {"evaluate", "als", "sgd", "loop", "minibatch", "recommend"}),
+    ("workflows", {"train", "shard_als", "ingest", "export", "tune"}),
+    ("public API", {"api"}),
+    ("adapters", {"cli", "__main__", ""}),
+]
+
+
+def layer_of(module: str) -> int:
+    short = module.removeprefix("embedrec").lstrip(".")
+    for i, (_, names) in enumerate(LAYERS):
+        if short in names:
+            return i
+    raise AssertionError(f"module '{module}' is in no layer of tests/test_layers.py LAYERS (and ARCHITECTURE.md)")
+
+
+def all_imports() -> dict[str, set[str]]:
+    """Every embedrec import of every module, wherever it is written (functions included)."""
+    files = {_module_name(p): p for p in PKG.rglob("*.py")}
+    out: dict[str, set[str]] = {}
+    for name, path in files.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("embedrec"):
+                deps |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files else node.module
+                         for a in node.names}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("embedrec")}
+        out[name] = {d for d in deps if d != name and d in files and d != "embedrec"}
+    return out
+
+
+def test_every_import_points_down_a_layer_or_stays():
+    up = sorted(f"{m} ({LAYERS[layer_of(m)][0]}) -> {d} ({LAYERS[layer_of(d)][0]})"
+                for m, deps in all_imports().items() for d in deps if layer_of(d) > layer_of(m))
+    assert not up, "imports pointing up a layer:\n" + "\n".join(up)
+
+
+def test_layer_check_catches_an_upward_import():
+    assert layer_of("embedrec.api") > layer_of("embedrec.train") > layer_of("embedrec.run")
+    with pytest.raises(AssertionError, match="in no layer"):
+        layer_of("embedrec.nowhere")
