@@ -111,6 +111,8 @@ def first_line(e: BaseException, limit: int = 200) -> str:
 def shorten(text: object, limit: int = 80) -> str:
     """``text`` as a string of at most ``limit`` characters (the middle elided), for echoing user values."""
     s = str(text)
+    if any(c < " " or c == "\x7f" for c in s):  # a NUL or escape byte from a file: shown, never emitted raw
+        s = "".join(c if c >= " " and c != "\x7f" else repr(c)[1:-1] for c in s)
     if len(s) <= limit:
         return s
     keep = max(limit - 5, 2)

@@ -300,6 +300,9 @@ def clear_checkpoint(run_dir: str | Path) -> None:
 
 def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
     """Retrain on train+valid for the selected number of epochs (chosen on valid only)."""
+    if not resume and len(regs) > 1:  # a fresh selection: no candidate may later resume another run's checkpoint
+        for reg in regs:
+            clear_checkpoint(Path(run_dir) / f"als-reg-{reg:g}")
     import dataclasses
 
     from embedrec.dataset import Dataset, Interactions

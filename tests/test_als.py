@@ -3,6 +3,7 @@ it learns taste that popularity cannot, resumes exactly, and what it serves neve
 
 import csv
 import io
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -240,5 +241,36 @@ def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
         finally:
             T.fit = real_fit
     resumed, _ = fit_selecting(ds, cfg, tmp_path / "b", resume=True)
+    for key, value in whole.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_a_fresh_selection_never_resumes_a_stale_candidate_checkpoint(tmp_path):
+    """A run with another config left checkpoints in every candidate folder; a fresh train killed in its second
+    candidate resumes (the stale checkpoint is gone), instead of refusing the resume."""
+    from embedrec.train import fit_selecting
+
+    ds = _taste_dataset(3)
+    old = load_config(None, ["model.dim=6", "train.epochs=3", "train.threads=1"])
+    fit_selecting(ds, old, tmp_path / "run")  # leaves als-reg-0.01/ and als-reg-0.02/ checkpoints of dim 6
+    cfg = load_config(None, ["model.dim=8", "train.epochs=4", "train.patience=100", "train.threads=1"])
+    import embedrec.train as T
+
+    real_fit, seen = T.fit, []
+
+    def fit_until(*a, **k):
+        seen.append(Path(a[3]).name)
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # killed as the second candidate starts, before its first checkpoint
+        return real_fit(*a, **k)
+
+    with pytest.raises(KeyboardInterrupt):
+        T.fit = fit_until
+        try:
+            fit_selecting(ds, cfg, tmp_path / "run")
+        finally:
+            T.fit = real_fit
+    resumed, chosen = fit_selecting(ds, cfg, tmp_path / "run", resume=True)
+    whole, _ = fit_selecting(ds, cfg, tmp_path / "whole")
     for key, value in whole.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)

@@ -45,3 +45,10 @@ def test_log_records_rendered_by_filter():
     rec = logging.LogRecord("embedrec", logging.INFO, __file__, 1, "kept (use «--fresh|fresh=True») %d", (3,), None)
     TermsFilter(cli=True).filter(rec)
     assert rec.getMessage() == "kept (use --fresh) 3"
+
+
+def test_shorten_never_emits_control_characters():
+    from embedrec.errors import shorten
+
+    assert shorten("5\x00x\x1b[31m") == "5\\x00x\\x1b[31m"  # a NUL or an escape from a file is shown, not sent
+    assert shorten("é plain") == "é plain"
