@@ -450,6 +450,22 @@ def full_scale_section(cmd, tmp: Path) -> list[str]:
             f"{ix['similar_recall@10']:.3f} (movie -> movie).", ""]
 
 
+# sections other make targets write into BENCHMARKS.md: make bench keeps them as they are
+KEPT = ("## Fault suite", "## Explicit ratings")
+
+
+def kept_sections(doc: str) -> list[str]:
+    """The sections of ``doc`` that another target owns (KEPT), each up to the next '## ' heading."""
+    out = []
+    for head in KEPT:
+        start = doc.find("\n" + head)
+        if start < 0:
+            continue
+        end = doc.find("\n## ", start + 1)
+        out += [doc[start + 1:end if end >= 0 else len(doc)].rstrip(), ""]
+    return out
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="embedrec-bench-"))
     lines = []
@@ -569,8 +585,9 @@ def main() -> None:
             f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench` "
             f"(`python benchmarks/bench.py{' --quick' if QUICK else ''}`). Commands run:", "", "```"]
     head += sorted(set(cmds)) + ["```", ""]
-    text = "\n".join(head + lines) + NOT_YET
     out_path = ROOT / ("BENCHMARKS.quick.md" if QUICK else "BENCHMARKS.md")
+    kept = kept_sections(out_path.read_text() if out_path.exists() else "")
+    text = "\n".join(head + lines + kept) + NOT_YET
     out_path.write_text(text + "\n")
     print(text)
 
