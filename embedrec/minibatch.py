@@ -67,8 +67,10 @@ class Batcher:
             cs = model.cross_score(u, m)
             if cs is not None:
                 pred = pred + cs
-            return losses.mse(pred, r) + losses.l2(pu, qm, bm.unsqueeze(-1), bu.unsqueeze(-1),
-                                                   weights=(wu, wm, wb, wb))
+            loss = losses.mse(pred, r) + losses.l2(model.user_l2_part(u, pu), qm, bm.unsqueeze(-1),
+                                                  bu.unsqueeze(-1), weights=(wu, wm, wb, wb))
+            ip = model.implicit_penalty(u)  # SVD++'s y_j, weighed like the movie vectors they are
+            return loss if ip is None else loss + wm * ip
         if self.loss == "bpr":
             k = neg.shape[1]
             ids = torch.cat([m, neg.reshape(-1)])  # one lookup for positives and negatives

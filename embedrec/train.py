@@ -63,8 +63,9 @@ def resolve_dim(model_cfg, n_users: int, n_movies: int) -> int:
 
 
 def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: float,
-                fs=None) -> MatrixFactorization:
-    """The plain model, or FeatureMF when a FeatureSet with columns or crosses is given."""
+                fs=None, rated=None) -> MatrixFactorization:
+    """The plain model, or FeatureMF when a FeatureSet with columns or crosses is given. ``rated``: the training
+    (users, movies) arrays, needed by ``model.implicit_terms`` (SVD++: which movies each user rated)."""
     loss = resolve_loss(model_cfg, fs is not None and not fs.empty)
     full_softmax = loss == "softmax" and n_movies <= train_cfg.softmax_full_max
     if full_softmax and train_cfg.optimizer == "sparse_adam":
@@ -75,6 +76,8 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
     kw = dict(user_bias=explicit and model_cfg.biases, movie_bias=model_cfg.biases and loss != "als", sparse=sparse,
               init_std=model_cfg.init_std, global_mean=global_mean if explicit else 0.0)
     dim = resolve_dim(model_cfg, n_users, n_movies)
+    if model_cfg.implicit_terms:
+        kw["rated"] = _rated_lists(model_cfg, train_cfg, rated, n_users, n_movies)
     if fs is not None and not fs.empty:
         if train_cfg.optimizer == "sparse_adam":
             raise ConfigError("config key 'train.optimizer': sparse_adam cannot train feature embeddings "
@@ -82,7 +85,29 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
         from embedrec.model import FeatureMF
 
         return FeatureMF(n_users, n_movies, dim, fs, explicit=explicit, **kw)
+    if model_cfg.implicit_terms:
+        from embedrec.model import SVDpp
+
+        return SVDpp(n_users, n_movies, dim, **kw)
     return MatrixFactorization(n_users, n_movies, dim, **kw)
+
+
+def _rated_lists(model_cfg, train_cfg, rated, n_users: int, n_movies: int):
+    """SVD++'s N(u) as CSR (indptr, indices) from the training (users, movies) the model is given (a set:
+    a pair rated twice counts once)."""
+    if model_cfg.objective != "explicit":
+        raise ConfigError("config key 'model.implicit_terms': SVD++ terms apply to model.objective=explicit; "
+                          "set model.implicit_terms=false for implicit training")
+    if train_cfg.optimizer in ("hogwild", "sparse_adam"):
+        raise ConfigError(f"config key 'train.optimizer': {train_cfg.optimizer} cannot train model.implicit_terms "
+                          "(dense implicit vectors); use adam, adagrad or sgd")
+    if train_cfg.compile:
+        raise ConfigError("config key 'train.compile': the SVD++ terms (model.implicit_terms) run eagerly; set "
+                          "train.compile=false")
+    if rated is None:
+        raise ConfigError("config key 'model.implicit_terms': the model needs the training ratings (rated=)")
+    pairs = np.unique(np.asarray(rated[0], np.int64) * n_movies + np.asarray(rated[1], np.int64))
+    return E.csr(pairs // n_movies, pairs % n_movies, n_users)
 
 
 def factors(model: MatrixFactorization, unrated: np.ndarray | None = None) -> dict[str, np.ndarray | float]:
@@ -222,7 +247,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         from embedrec.features import build
 
         fs = build(features_cfg, ds.movies, ds.users)
-    model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs)
+    model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs,
+                        rated=(tr.user, tr.movie))
     unrated = np.bincount(tr.movie, minlength=ds.n_movies) == 0
     unrated = unrated if unrated.any() else None
     state = loop.LoopState(model, make_runner(model, loss_name, train_cfg, ds, threads), train_cfg.epochs, t0)

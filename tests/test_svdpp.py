@@ -1,0 +1,139 @@
+"""SVD++ implicit terms (model.implicit_terms): the sum, the exported factors, training and resume."""
+
+import numpy as np
+import pytest
+import torch
+
+from embedrec.config import Config
+from embedrec.dataset import load_dataset
+from embedrec.errors import ConfigError
+from embedrec.factors import Factors
+from embedrec.ingest import ingest
+from embedrec.minibatch import Batcher
+from embedrec.model import SVDpp
+from embedrec.sparse import csr
+from embedrec.train import build_model, evaluate_model, factors, fit
+
+
+def tiny_model(users, movies, n_users=3, n_movies=4, dim=2):
+    m = SVDpp(n_users, n_movies, dim, rated=csr(np.asarray(users), np.asarray(movies), n_users), global_mean=3.0)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn_like(p))
+    return m
+
+
+def test_implicit_sum_equals_hand_computation():
+    # user 0 rated movies 0 and 2; user 1 rated 1, 2 and 3; user 2 rated nothing
+    m = tiny_model([0, 0, 1, 1, 1], [2, 0, 3, 1, 2])
+    y = m.implicit_movie.weight.detach()
+    want = torch.stack([(y[0] + y[2]) / np.sqrt(2), (y[1] + y[2] + y[3]) / np.sqrt(3), torch.zeros(2)])
+    torch.testing.assert_close(m.implicit_of(torch.tensor([0, 1, 2, 1])), want[[0, 1, 2, 1]])
+    # the score: mu + b_u + b_i + q_i . (p_u + implicit)
+    u, i = torch.tensor([1]), torch.tensor([3])
+    p, q = m.user.weight.detach()[1], m.movie.weight.detach()[3]
+    hand = 3.0 + m.user_bias.weight[1, 0] + m.movie_bias.weight[3, 0] + q @ (p + want[1])
+    torch.testing.assert_close(m(u, i), hand.reshape(1))
+    # its L2 term: mean over the examples of |N(u)|^-1/2 sum ||y_j||^2
+    sq = y.pow(2).sum(-1)
+    pen = ((sq[0] + sq[2]) / np.sqrt(2) + 2 * (sq[1] + sq[2] + sq[3]) / np.sqrt(3)) / 4
+    torch.testing.assert_close(m.implicit_penalty(torch.tensor([0, 1, 2, 1])), pen)
+
+
+def test_gradient_of_the_implicit_sum_matches_autograd_of_a_dense_product():
+    m = tiny_model([0, 0, 1, 1, 1, 2], [2, 0, 3, 1, 2, 1])
+    u = torch.tensor([0, 1, 1, 2])
+    w = torch.randn(4, 2)
+    (m.implicit_of(u) * w).sum().backward()
+    got = m.implicit_movie.weight.grad.clone()
+    n = torch.zeros(3, 4)
+    for uu, mm in [(0, 2), (0, 0), (1, 3), (1, 1), (1, 2), (2, 1)]:
+        n[uu, mm] = 1.0
+    n = n / n.sum(1, keepdim=True).sqrt()
+    y = m.implicit_movie.weight.detach().clone().requires_grad_()
+    ((n @ y)[u] * w).sum().backward()
+    torch.testing.assert_close(got, y.grad)
+
+
+def test_exported_factors_reproduce_the_model():
+    pairs = np.random.default_rng(0).choice(600, 300, replace=False)  # distinct (user, movie) pairs
+    users, movies = pairs // 20, pairs % 20
+    m = tiny_model(users, movies, n_users=30, n_movies=20, dim=5)
+    unrated = torch.zeros(20, dtype=torch.bool)
+    f = factors(m, unrated.numpy())
+    fx = Factors.from_dict(f, explicit=True)  # what `predict` and `recommend` score with (no clipping here)
+    u, i = torch.as_tensor(users), torch.as_tensor(movies)
+    with torch.no_grad():
+        want = m(u, i).numpy()
+    np.testing.assert_allclose(fx.predict(users, movies), want, atol=1e-5)
+    # a movie without training ratings: never trained, so a zero vector and the -1000 bias like the plain model
+    unrated[7] = True
+    f = factors(m, unrated.numpy())
+    assert f["movie_bias"][7] == -1000.0 and not f["movie_factors"][7].any()
+
+
+def test_batch_loss_adds_the_implicit_penalty(synth_ds):
+    ds, cfg = synth_ds
+    tr = ds.splits["train"]
+    model = build_model(ds.n_users, ds.n_movies, cfg.model, cfg.train, float(tr.rating.mean()),
+                        rated=(tr.user, tr.movie))
+    b = Batcher(model, "mse", cfg.train, ds)
+    u, m, r = (torch.tensor(x[:64]) for x in (tr.user.astype(np.int64), tr.movie.astype(np.int64), tr.rating))
+    with_pen = b.loss_fn(u, m, r, None)
+    cfg.train.weight_decay_movie = 0.0
+    without = Batcher(model, "mse", cfg.train, ds).loss_fn(u, m, r, None)
+    qm = model.movie(m)
+    expected = 0.1 * (qm.pow(2).sum(-1).mean() + model.implicit_penalty(u))
+    torch.testing.assert_close(with_pen - without, expected)
+
+
+@pytest.fixture
+def synth_ds(synth_dir, small_cfg):
+    d, _ = synth_dir
+    small_cfg.data.source = str(d)
+    ingest(small_cfg.data, small_cfg.split, output=small_cfg.data.prepared)
+    small_cfg.model.implicit_terms = True
+    small_cfg.train.weight_decay_user = small_cfg.train.weight_decay_movie = 0.1
+    return load_dataset(small_cfg.data.prepared), small_cfg
+
+
+def test_svdpp_learns_planted_data_and_serves_what_it_learned(synth_ds):
+    ds, cfg = synth_ds
+    cfg.train.epochs, cfg.train.lr, cfg.train.batch_size = 8, 0.01, 512
+    r = fit(ds, cfg.model, cfg.train)
+    assert isinstance(r.model, SVDpp)
+    f = factors(r.model, r.unrated)
+    valid = evaluate_model(f, ds, "valid", True, [10], ranking=False)["rmse"]
+    tr, va = ds.splits["train"], ds.splits["valid"]
+    base = float(np.sqrt(np.mean((va.rating - tr.rating.mean()) ** 2)))
+    assert valid < 0.8 * base
+    assert r.best_value == pytest.approx(valid)
+    with torch.no_grad():
+        want = r.model(torch.as_tensor(va.user.astype(np.int64)), torch.as_tensor(va.movie.astype(np.int64)))
+    lo, hi = ds.rating_scale
+    got = Factors.from_dict(f, True, (lo, hi)).predict(va.user, va.movie)
+    np.testing.assert_allclose(got, np.clip(want.numpy(), lo, hi), atol=1e-5)
+
+
+def test_resume_matches_uninterrupted_run(synth_ds, tmp_path):
+    ds, cfg = synth_ds
+    cfg.train.epochs, cfg.train.patience, cfg.train.batch_size = 3, 10, 1024
+    full = fit(ds, cfg.model, cfg.train, tmp_path / "full")
+    cfg.train.epochs = 1
+    fit(ds, cfg.model, cfg.train, tmp_path / "part")
+    cfg.train.epochs = 3
+    resumed = fit(ds, cfg.model, cfg.train, tmp_path / "part", resume=True)
+    for k, v in full.model.state_dict().items():
+        torch.testing.assert_close(v, resumed.model.state_dict()[k], rtol=0, atol=0)
+    assert [h["loss"] for h in full.history] == [h["loss"] for h in resumed.history]
+
+
+def test_refuses_what_it_cannot_train():
+    cfg = Config()
+    cfg.model.implicit_terms = True
+    with pytest.raises(ConfigError, match="model.objective=explicit"):
+        build_model(3, 4, cfg.model, cfg.train, 0.0, rated=([0], [1]))
+    cfg.model.objective, cfg.train.optimizer = "explicit", "hogwild"
+    with pytest.raises(ConfigError, match="hogwild cannot train model.implicit_terms"):
+        build_model(3, 4, cfg.model, cfg.train, 0.0, rated=([0], [1]))
