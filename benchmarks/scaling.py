@@ -47,11 +47,22 @@ def worker(args: list[str]) -> None:
     report = os.environ.get("SCALING_REPORT")
     if report:
         rank = int(os.environ.get("RANK", "0"))
-        row = {"rank": rank, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               "wall": time.perf_counter() - t}
+        row = {"rank": rank, "peak_mb": _peak_mb(), "wall": time.perf_counter() - t}
         with open(f"{report}.{rank}", "w") as fh:
             json.dump(row, fh)
     sys.exit(code)
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory: VmHWM, which starts afresh at exec (ru_maxrss would carry the RSS of
+    the process that forked this one, here the benchmark holding the generated data)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def launch(args: list[str], ranks: int, tmp: Path, tag: str) -> dict:
@@ -156,7 +167,7 @@ def vectors(n: int, d: int, seed: int, rank: int = 16):
     return out
 
 
-def index_rows(n: int, d: int = 64, n_queries: int = 2000) -> tuple[list[str], dict]:
+def index_rows(n: int, d: int = 64, n_queries: int = 2000, codes=("PQ16", "PQ32", "SQ8")) -> tuple[list[str], dict]:
     """IVF-PQ (one coarse quantizer, trained once) with PQ16 and PQ32, alone and with an exact re-rank of its
     top 40 (what IndexRefineFlat does: the full vectors kept beside the codes), at several nprobe."""
     import faiss
@@ -180,7 +191,7 @@ def index_rows(n: int, d: int = 64, n_queries: int = 2000) -> tuple[list[str], d
     t_coarse = time.perf_counter() - t
     _log(f"coarse quantizer {nlist} lists: {t_coarse:.0f} s")
     rows, raw = [], []
-    for code in ("PQ16", "PQ32", "SQ8"):
+    for code in codes:
         t = time.perf_counter()
         quantizer = faiss.IndexFlatIP(d)
         quantizer.add(km.centroids)
@@ -241,6 +252,7 @@ def main() -> None:
     ap.add_argument("--index-movies", type=int, default=2_000_000)
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-index", action="store_true")
+    ap.add_argument("--index-codes", default="PQ16,PQ32,SQ8", help="FAISS codes to measure (comma-separated)")
     ap.add_argument("--json")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="embedrec-scaling-"))
@@ -257,7 +269,7 @@ def main() -> None:
         rows, raw["topk"] = topk_rows(run, tmp, a.users)
         lines += ["### All-user top-K: 1 vs 2 ranks", ""] + rows
     if not a.skip_index:
-        rows, raw["index"] = index_rows(a.index_movies)
+        rows, raw["index"] = index_rows(a.index_movies, codes=tuple(a.index_codes.split(",")))
         lines += ["### The index for a big catalogue: FAISS IVF-PQ, recall@10 vs memory", ""] + rows
     print("\n".join(lines))
     if a.json:

@@ -10,9 +10,10 @@ LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and joins one process group: gloo on the C
 resolves to cuda (each rank then takes the GPU of its LOCAL_RANK).
 
 Sharding (every table and every rating has exactly one owner): rank r owns the contiguous user rows
-``shard_range(n_users, r, world)`` and movie rows ``shard_range(n_movies, r, world)``. It reads only the ratings
-of its users from the prepared dataset's Parquet files (row group by row group, keeping its rows), and sends each
-rating once to the owner of its movie, so each rank holds the ratings of its users and of its movies. Its
+``shard_range(n_users, r, world)`` and movie rows ``shard_range(n_movies, r, world)``. It reads every world-th
+row group of the prepared dataset's Parquet files (no rank reads a whole file), sends each rating to the owner of
+its user, and from there once to the owner of its movie, so each rank holds the ratings of its users and of its
+movies. Its
 factor rows are the only copy of those rows (row-wise sharding); the ALS epoch fetches just the rows of the
 other table its ratings touch (``RowFetch``, an all_to_all), and sums the d x d Gramian over ranks
 (all_reduce). See ``embedrec.shard_als`` for the trainer and docs/scaling.md for the memory per rank.
@@ -337,11 +338,11 @@ def read_manifest(path: str | Path) -> dict:
     return manifest
 
 
-def read_shard(path: str | Path, split: str, lo: int, hi: int, n_movies: int):
-    """The ratings of users ``lo`` .. ``hi - 1`` in ``split`` of a prepared dataset, in file order.
-
-    Streams the Parquet file one row group at a time (page checksums verified) and keeps only this shard's
-    rows; row groups whose user_idx statistics lie outside the shard are skipped unread."""
+def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users: int, n_movies: int):
+    """This rank's share of ``split`` of a prepared dataset: row groups rank, rank + world, ... of its Parquet
+    file (page checksums verified), as (Interactions, each row's position in the file). Every row group is
+    read by exactly one rank, so no rank reads the whole file; ``route_to_users`` then gives each rank the
+    rows of its users."""
     import pyarrow.parquet as pq
 
     from embedrec.dataset import Interactions, _check_ranges
@@ -350,33 +351,41 @@ def read_shard(path: str | Path, split: str, lo: int, hi: int, n_movies: int):
     where = Path(path) / f"{split}.parquet"
     try:
         pf = pq.ParquetFile(where, page_checksum_verification=True)
-        cols = [c for c in ("user_idx", "movie_idx", "rating", "timestamp") if c in pf.schema_arrow.names]
-        ucol = pf.schema_arrow.get_field_index("user_idx")
+        names = pf.schema_arrow.names
+        cols = [c for c in ("user_idx", "movie_idx", "rating", "timestamp") if c in names]
+        sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
+        starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
         parts = []
-        for i in range(pf.num_row_groups):
-            st = pf.metadata.row_group(i).column(ucol).statistics
-            if st is not None and st.has_min_max and (st.max < lo or st.min >= hi):
-                continue
+        for i in range(rank, pf.num_row_groups, world):
             t = pf.read_row_group(i, columns=cols)
-            u = t.column("user_idx").to_numpy()
-            keep = (u >= lo) & (u < hi)
-            parts.append({c: t.column(c).to_numpy()[keep] for c in cols})
+            parts.append({**{c: t.column(c).to_numpy() for c in cols},
+                          "row": np.arange(starts[i], starts[i + 1], dtype=np.int64)})
     except FileNotFoundError:
         raise ArtifactError(f"prepared dataset file '{where}' is missing; {FIX}") from None
     except (OSError, ValueError, KeyError) as e:
         raise ArtifactError(f"prepared dataset file '{where}' is damaged ({first_line(e)}); {FIX}") from None
+    if "user_idx" not in cols or "movie_idx" not in cols or "rating" not in cols:
+        raise ArtifactError(f"prepared dataset file '{where}' is damaged (a column is missing); {FIX}")
 
     def col(name, dtype):
-        if not parts or name not in parts[0]:
-            return None if name == "timestamp" else np.zeros(0, dtype)
-        return np.concatenate([p[name] for p in parts]).astype(dtype, copy=False)
+        return np.concatenate([p[name] for p in parts]).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
     part = Interactions(col("user_idx", np.int32), col("movie_idx", np.int32), col("rating", np.float32),
-                        col("timestamp", np.int64))
-    _check_ranges(part, hi, n_movies, where)
-    if len(part) and int(part.user.min()) < lo:
-        raise ArtifactError(f"prepared dataset file '{where}' is damaged: user_idx below {lo}; {FIX}")
-    return part
+                        col("timestamp", np.int64) if "timestamp" in cols else None)
+    _check_ranges(part, n_users, n_movies, where)
+    return part, col("row", np.int64)
+
+
+def route_to_users(g: Group, part, rows: np.ndarray, cuts: np.ndarray):
+    """Send each rating read by ``read_row_groups`` to the owner of its user (one all_to_all); returns this
+    rank's users' ratings in file order (so duplicates and ties resolve as in one process)."""
+    from embedrec.dataset import Interactions
+
+    cols = [part.user, part.movie, part.rating, rows] + ([part.timestamp] if part.timestamp is not None else [])
+    got = send_to_owners(g, cols, owners(part.user, cuts))
+    order = np.argsort(got[3], kind="stable")
+    return Interactions(got[0][order], got[1][order], got[2][order],
+                        got[4][order] if part.timestamp is not None else None)
 
 
 # ------------------------------------------------------------------------------------------------ row exchange

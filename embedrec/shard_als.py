@@ -1,7 +1,9 @@
 """Implicit ALS on several ranks (torchrun), each owning a contiguous shard of the users and of the movies.
 
-Rank r reads its users' ratings (``distributed.read_shard``), computes their confidence weights (a user's
-recency needs all of that user's ratings, which it has), and routes each rating once to the owner of its movie.
+Rank r reads every world-th row group of each split and routes each rating to the owner of its user
+(``distributed.read_row_groups``, ``route_to_users``: file order kept), computes its users' confidence weights (a
+user's recency needs all of that user's ratings, which it now has), and routes each rating once more, to the
+owner of its movie.
 An epoch is then the single-process epoch, row for row::
 
     Q_need = fetch(Q rows my users rated)        G = a0 * sum over ranks of Q_r^T Q_r
@@ -49,7 +51,7 @@ class Shard:
 
 
 def load_shard(g: Group, path, splits=("train", "valid", "test")) -> Shard:
-    from embedrec.distributed import read_manifest, read_shard
+    from embedrec.distributed import read_manifest, read_row_groups, route_to_users
 
     # one generation for every rank, even if 'ingest --overwrite' swaps the folder meanwhile
     path = Path(g.share(str((Path(path) / "manifest.json").resolve().parent)))
@@ -57,8 +59,7 @@ def load_shard(g: Group, path, splits=("train", "valid", "test")) -> Shard:
     counts = manifest.get("counts", {})
     nu, nm = int(counts["users"]), int(counts["movies"])
     u_cuts, m_cuts = bounds(nu, g.world), bounds(nm, g.world)
-    lo, hi = int(u_cuts[g.rank]), int(u_cuts[g.rank + 1])
-    parts = {s: read_shard(path, s, lo, hi, nm) for s in splits}
+    parts = {s: route_to_users(g, *read_row_groups(path, s, g.rank, g.world, nu, nm), u_cuts) for s in splits}
     return Shard(nu, nm, u_cuts, m_cuts, parts, manifest)
 
 
@@ -367,7 +368,7 @@ def _threads(n_ratings: int, dim: int, requested: int) -> int:
 
 
 def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder, *, resume: bool = False,
-              progress: bool = False, label: str = "train"):
+              progress: bool = False, label: str = "train", features_cfg=None):
     """train.fit for one rank's shard: the same loop (validation, early stopping, best epoch, checkpoints,
     resume), with ShardALS as the runner. Returns a train.FitResult whose model is this rank's ShardTables."""
     import time
@@ -403,8 +404,9 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), train_cfg.patience, has_valid))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fp_cfg = _fp_config(model_cfg, train_cfg, None)
-    fp = fingerprint(SimpleNamespace(manifest=shard.manifest), model_cfg, train_cfg, None)
+    # the one-process fingerprint (features included), so either kind of checkpoint resumes the other
+    fp_cfg = _fp_config(model_cfg, train_cfg, features_cfg)
+    fp = fingerprint(SimpleNamespace(manifest=shard.manifest), model_cfg, train_cfg, features_cfg)
     if resume:
         ck = load_checkpoint(g, folder, shard)
         if ck is None:
@@ -438,14 +440,16 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     if cfg.train.als_reg != "auto":
-        return fit_shard(g, shard, tr, va, cfg.model, cfg.train, run_dir, resume=resume, progress=progress), cfg
+        return fit_shard(g, shard, tr, va, cfg.model, cfg.train, run_dir, resume=resume, progress=progress,
+                         features_cfg=cfg.features), cfg
     regs = AUTO_REGS if g.total(len(va)) else AUTO_REGS[:1]
     best, best_cfg, seconds = None, cfg, 0.0
     for i, reg in enumerate(regs):
         tcfg = dataclasses.replace(cfg.train, als_reg=reg)
         folder = Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else Path(run_dir)
         again = resume and (i == 0 or (folder / POINTER).exists() or (folder / "checkpoint.pt").exists())
-        r = fit_shard(g, shard, tr, va, cfg.model, tcfg, folder, resume=again, progress=progress)
+        r = fit_shard(g, shard, tr, va, cfg.model, tcfg, folder, resume=again, progress=progress,
+                      features_cfg=cfg.features)
         seconds += r.seconds
         if len(regs) > 1:
             log.info("als_reg %g: valid %s %.4f at epoch %d", reg, r.metric, r.best_value, r.best_epoch)
@@ -491,7 +495,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         log.info("refit on train+valid (%s ratings) for %d epochs", f"{int(g.total(len(both))):,}", tcfg.epochs)
         selected = result
         result = fit_shard(g, shard, both, None, cfg.model, tcfg, run_dir / "refit", progress=progress,
-                           label="refit")
+                           label="refit", features_cfg=cfg.features)
         result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
     metrics = _final_metrics(g, shard, cfg, result, selection, refit)
     _publish(g, shard, cfg, result, metrics, refit)

@@ -88,20 +88,31 @@ def test_shards_are_contiguous_whole_batches_and_cover_every_row():
         assert np.array_equal(np.bincount(D.owners(ids, b), minlength=world), np.diff(b))
 
 
-def test_each_rank_reads_only_its_users_and_together_everything(prepared):
-    from embedrec.dataset import load_dataset
+def test_each_rank_reads_its_own_row_groups_and_together_every_row(tmp_path):
+    """Every row group is read by exactly one rank (none reads the whole file), each row with its position."""
+    import pyarrow as pa
 
-    tr = load_dataset(prepared).splits["train"]
-    n_users = int(tr.user.max()) + 1
-    total = 0
+    rng = np.random.default_rng(0)
+    n = 100
+    table = pa.table({"user_idx": rng.integers(0, 30, n).astype(np.int32),
+                      "movie_idx": rng.integers(0, 20, n).astype(np.int32),
+                      "rating": rng.random(n).astype(np.float32), "timestamp": np.arange(n, dtype=np.int64)})
+    pq.write_table(table, tmp_path / "train.parquet", row_group_size=7, write_page_checksum=True)
+    seen = []
     for rank in range(3):
-        lo, hi = D.shard_range(n_users, rank, 3)
-        part = D.read_shard(prepared, "train", lo, hi, 10_000)
-        mine = (tr.user >= lo) & (tr.user < hi)  # this rank's rows, in file order
-        assert part.user.size and np.array_equal(part.user, tr.user[mine])
-        assert np.array_equal(part.movie, tr.movie[mine]) and np.array_equal(part.timestamp, tr.timestamp[mine])
-        total += part.user.size
-    assert total == len(tr)
+        part, rows = D.read_row_groups(tmp_path, "train", rank, 3, 30, 20)
+        assert 0 < rows.size < n and np.array_equal(part.timestamp, rows)  # timestamp = position here
+        assert np.array_equal(part.user, table["user_idx"].to_numpy()[rows])
+        assert np.array_equal(part.movie, table["movie_idx"].to_numpy()[rows])
+        seen.append(rows)
+    assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(n))
+    part, rows = D.read_row_groups(tmp_path, "train", 0, 1, 30, 20)  # one rank: the file in order
+    routed = D.route_to_users(D.Group(0, 1, torch.device("cpu")), part, rows, D.bounds(30, 1))
+    assert np.array_equal(routed.user, table["user_idx"].to_numpy())
+    from embedrec.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match="user_idx [0-9]+ outside"):  # indices outside the tables never reach the kernel
+        D.read_row_groups(tmp_path, "train", 0, 1, 2, 20)
 
 
 @pytest.mark.parametrize("world", [1, 2, 3])
@@ -157,6 +168,27 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
     a5, w5 = _arrays(two), _arrays(tmp_path / "whole")
     for name in ("user_factors", "movie_factors"):
         np.testing.assert_allclose(a5[name], w5[name], atol=1e-4, rtol=0, err_msg=name)
+
+
+def test_a_one_process_checkpoint_resumes_on_ranks(prepared, tmp_path):
+    """The other direction: checkpoint.pt of a one-process fit, continued by the sharded trainer (here on one
+    rank, which reads its rows of the tables as any rank count would), equals an uninterrupted run."""
+    from embedrec.dataset import load_dataset
+    from embedrec.shard_als import train_distributed
+    from embedrec.train import fit_selecting, train_run
+
+    fixed = ["train.als_reg=0.01", "train.refit=false"]
+    run = tmp_path / "run"
+    fit_selecting(load_dataset(prepared), load_config(None, _overrides(prepared, run, 3) + fixed), run)
+    assert (run / "checkpoint.pt").exists() and not (run / "checkpoint-dist.json").exists()
+    m = train_distributed(load_config(None, _overrides(prepared, run, 5) + fixed), resume=True)
+    whole = train_run(load_config(None, _overrides(prepared, tmp_path / "whole", 5) + fixed))
+    assert m["epochs_run"] == 5 and m["ranks"] == 1
+    assert m["splits"]["test"]["model"]["ndcg@10"] == pytest.approx(whole["splits"]["test"]["model"]["ndcg@10"],
+                                                                     abs=1e-6)
+    a, w = _arrays(run), _arrays(tmp_path / "whole")
+    for name in ("user_factors", "movie_factors"):
+        np.testing.assert_allclose(a[name], w[name], atol=1e-4, rtol=0, err_msg=name)
 
 
 def test_two_ranks_write_the_one_process_topk_file(prepared, tmp_path):
