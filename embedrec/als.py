@@ -26,11 +26,16 @@ import ctypes
 import logging
 import threading
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from embedrec.errors import ConfigError
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import TrainConfig
+    from embedrec.model import MatrixFactorization
 
 log = logging.getLogger("embedrec")
 ROWS_PER_THREAD = 2_000  # below this a thread's start costs more than it saves
@@ -68,14 +73,14 @@ def auto_unobserved(nnz: int, n_users: int, n_movies: int) -> float:
 AUTO_REGS = (0.01, 0.02)  # train.als_reg: auto tries each and keeps the better on valid (train.fit_selecting)
 
 
-def reg_weights(counts: np.ndarray, n_other: int, a0: float, cfg) -> np.ndarray:
+def reg_weights(counts: np.ndarray, n_other: int, a0: float, cfg: TrainConfig) -> np.ndarray:
     """reg * (n + a0 * n_other)^nu for each row (Rendle et al.'s frequency-scaled L2)."""
     base = counts.astype(np.float64) + a0 * n_other
     reg = AUTO_REGS[0] if cfg.als_reg == "auto" else cfg.als_reg
     return (reg * np.power(np.maximum(base, 1e-12), cfg.als_reg_exponent)).astype(np.float32)
 
 
-def confidence(users: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | None, scale, cfg):
+def confidence(users: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | None, scale, cfg: TrainConfig):
     """Per-rating weights of the observed term, or None when every weight is 1.
 
     ``train.als_rating_weight`` b: w = 1 + b * (rating - min) / (max - min), so a top rating counts 1 + b times a
@@ -227,7 +232,7 @@ class ALS:
     ``device`` (default: the config's ``train.device``): on cuda the torch engine runs there on copies of the
     tables, which are copied back after each epoch, so the model and everything saved stay on the CPU."""
 
-    def __init__(self, model, train_cfg, users: np.ndarray, movies: np.ndarray, threads: int,
+    def __init__(self, model: MatrixFactorization, train_cfg: TrainConfig, users: np.ndarray, movies: np.ndarray, threads: int,
                  engine: str = "auto", weights: np.ndarray | None = None, device: str | None = None):
         from embedrec.distributed import resolve_device
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,10 @@ from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.factors import FALLBACKS, Factors
 from embedrec.ids import MISSING  # noqa: F401 (the policy names, part of the API)
 from embedrec.recommend import COLUMNS, LOGGED_UNKNOWN, Recommender, py_id
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
+    from embedrec.dataset import Dataset
 
 log = logging.getLogger("embedrec")
 PREDICT_MISSING = ("fallback", "error", "skip")
@@ -41,7 +46,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()):
     return _load(find_config(path), tuple(overrides))
 
 
-def ingest(source: str | None = None, cfg=None, *, output: str | Path | None = None, overwrite: bool = False,
+def ingest(source: str | None = None, cfg: Config=None, *, output: str | Path | None = None, overwrite: bool = False,
            progress: bool = False):
     """``embedrec ingest``: read ``source`` (default cfg.data.source), clean, split, write the dataset to
     ``output`` (default cfg.data.prepared) and return it as a Dataset.
@@ -62,7 +67,7 @@ def ingest(source: str | None = None, cfg=None, *, output: str | Path | None = N
     return load_dataset(cfg.data.prepared)
 
 
-def train(ds=None, cfg=None, *, progress: bool = False) -> TrainedModel:
+def train(ds: Dataset=None, cfg: Config=None, *, progress: bool = False) -> TrainedModel:
     """Fit on ``ds`` (a Dataset or its directory; default cfg.data.prepared) as ``embedrec train`` does: select
     the epoch on valid, refit on train+valid when train.refit, evaluate. Nothing is published: checkpoints go
     to a temporary folder; call ``.save(run_dir)`` on the result."""
@@ -77,7 +82,7 @@ def train(ds=None, cfg=None, *, progress: bool = False) -> TrainedModel:
         return train_model(ds, cfg, Path(work), progress=progress)
 
 
-def train_model(ds, cfg, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:
+def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
     import io
@@ -123,7 +128,7 @@ def train_model(ds, cfg, work_dir: Path, *, resume: bool = False, progress: bool
     return TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), history, result)
 
 
-def open(run_dir: str | Path | None = None, cfg=None) -> Model:  # noqa: A001 (er.open, as the issue spells it)
+def open(run_dir: str | Path | None = None, cfg: Config=None) -> Model:  # noqa: A001 (er.open, as the issue spells it)
     """A Model over a trained run's artifacts (default cfg.run.dir). Imports numpy and pyarrow only."""
     if run_dir is None:
         cfg = cfg if cfg is not None else load_config()
@@ -382,7 +387,7 @@ class TrainedModel(Model):
     ``metrics`` are what ``embedrec train`` prints; ``dataset`` the Dataset it was trained on (train+valid merged
     when refit); ``config`` the Config; ``result`` the FitResult (the torch model is ``result.model``)."""
 
-    def __init__(self, cfg, ds, f: dict, metrics: dict, extra: dict, state_bytes: bytes, history: list,
+    def __init__(self, cfg: Config, ds: Dataset, f: dict, metrics: dict, extra: dict, state_bytes: bytes, history: list,
                  result=None):
         import pyarrow as pa
 

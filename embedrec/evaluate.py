@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from embedrec import metrics as M
@@ -12,6 +14,9 @@ from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here
     seen_splits,
     topk_from_scores,
 )
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.dataset import Dataset
 
 
 def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
@@ -169,7 +174,7 @@ def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10):
     return mu, bu, bm
 
 
-def baselines(ds, split: str, explicit: bool, ks=(10, 20), relevant_min: float | None = None,
+def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min: float | None = None,
               max_users: int = 0, device=None) -> dict:
     """Global mean and biases-only (ratings); most-popular (ranking). Same split, same definitions."""
     tr, te = ds.splits["train"], ds.splits[split]
@@ -222,7 +227,7 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
                             device)
 
 
-def evaluate_factors(f: dict, explicit: bool, ds, split: str = "test", ks=(10, 20), refit: bool = False,
+def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", ks=(10, 20), refit: bool = False,
                      what: str = "the model", device=None) -> dict:
     """Metrics of factors ``f`` (train.factors' dict) and the baselines on ``split`` of ``ds``; ``refit`` says the
     model was trained on train+valid (so valid cannot be evaluated)."""

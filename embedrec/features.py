@@ -12,11 +12,15 @@ buckets by :func:`cross_hash`, a fixed integer formula (no Python ``hash``), so 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedrec.config import check_feature_names
 from embedrec.errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import FeaturesConfig
 
 _P = 2147483647  # 2^31 - 1
 
@@ -69,7 +73,7 @@ class FeatureSet:
                 "embedded": sorted(self.embedded)}
 
 
-def _dim_for(key: str, vocab_size: int, cfg) -> int:
+def _dim_for(key: str, vocab_size: int, cfg: FeaturesConfig) -> int:
     for spec in cfg.dims:
         name, _, value = spec.partition("=")
         if name.strip() == key:
@@ -81,7 +85,7 @@ def _dim_for(key: str, vocab_size: int, cfg) -> int:
     return max(2, int(round(vocab_size ** 0.25)))
 
 
-def _categorical(key: str, values: list, cfg, multi: bool = False) -> Column:
+def _categorical(key: str, values: list, cfg: FeaturesConfig, multi: bool = False) -> Column:
     """Index values (lists when multi) against a sorted vocabulary with 'unknown' first."""
     seen = sorted({str(v) for vs in values for v in (vs if multi else [vs]) if v is not None and str(v) != ""})
     vocab = ["unknown"] + seen
@@ -109,7 +113,7 @@ def bucketize(values: np.ndarray, edges: list[float], label: str) -> tuple[list[
     return labels, out
 
 
-def build(cfg, movies, users) -> FeatureSet:
+def build(cfg: FeaturesConfig, movies, users) -> FeatureSet:
     """Encode the configured columns of a dataset's movies and users tables (pandas DataFrames)."""
     check_feature_names(cfg)
     fs = FeatureSet(crosses=[tuple(c) for c in cfg.crosses], buckets=cfg.cross_buckets)

@@ -21,11 +21,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
 
 from embedrec.errors import ArtifactError, first_line
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import IndexConfig
 
 log = logging.getLogger("embedrec")
 
@@ -47,7 +51,7 @@ def normalise(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
-def resolve_kind(cfg, n: int) -> str:
+def resolve_kind(cfg: IndexConfig, n: int) -> str:
     if cfg.kind != "auto":
         return cfg.kind
     return "flat" if n <= cfg.exact_max else "hnsw"
@@ -111,7 +115,7 @@ class VectorIndex:
         return None
 
 
-def _raw(kind: str, d: int, n: int, cfg, metric) -> faiss.Index:
+def _raw(kind: str, d: int, n: int, cfg: IndexConfig, metric) -> faiss.Index:
     if kind == "flat":
         return faiss.IndexFlatIP(d) if metric == faiss.METRIC_INNER_PRODUCT else faiss.IndexFlatL2(d)
     if kind == "hnsw":
@@ -126,7 +130,7 @@ def _raw(kind: str, d: int, n: int, cfg, metric) -> faiss.Index:
     return idx
 
 
-def _build(vectors: np.ndarray, kind: str, cfg, unit: bool = False) -> VectorIndex:
+def _build(vectors: np.ndarray, kind: str, cfg: IndexConfig, unit: bool = False) -> VectorIndex:
     """Exact: inner product as is. Approximate: L2 on the MIPS-augmented (or, for unit vectors, plain) vectors."""
     if kind == "flat":
         idx, out = faiss.IndexFlatIP(vectors.shape[1]), VectorIndex(None, "ip")
@@ -176,7 +180,7 @@ def _tune_breadth(index: VectorIndex, truth, queries, target: float, limit: int 
     return r
 
 
-def build_indexes(out: Path, f: dict, cfg, embeddings_sha256: str, seed: int = 0) -> dict:
+def build_indexes(out: Path, f: dict, cfg: IndexConfig, embeddings_sha256: str, seed: int = 0) -> dict:
     """Build and save both indexes in ``out``; return their metadata (kind, params, recall, timings)."""
     t0 = time.perf_counter()
     movies = augment_movies(f["movie_factors"], f["movie_bias"])
@@ -207,7 +211,7 @@ def build_indexes(out: Path, f: dict, cfg, embeddings_sha256: str, seed: int = 0
     return meta
 
 
-def _params(kind: str, ip: VectorIndex, cos: VectorIndex, cfg) -> dict:
+def _params(kind: str, ip: VectorIndex, cos: VectorIndex, cfg: IndexConfig) -> dict:
     if kind == "hnsw":
         return {"M": cfg.hnsw_m, "efConstruction": cfg.ef_construction, "efSearch": ip.breadth(),
                 "efSearch_similar": cos.breadth()}

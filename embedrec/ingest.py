@@ -8,6 +8,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,11 +21,14 @@ from embedrec.errors import DataError
 from embedrec.fsutil import check_replaceable, io_error, target_lock
 from embedrec.split import TEST, TRAIN, VALID, drop_unknown, make_split
 
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import DataConfig, SplitConfig
+
 log = logging.getLogger("embedrec")
 MAX_RATING = 1e9  # larger (or infinite) ratings are refused: float32 training would overflow or diverge
 
 
-def read_source(cfg, progress: bool = False) -> readers.RawData:
+def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
     """Resolve ``cfg.source`` (a DataConfig) to raw data: a release name, a zip, a folder, a table or '-'."""
     src = cfg.source
     if src in NAMED:
@@ -90,7 +94,7 @@ def _dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
     return keep, n_exact, n - n_exact - int(keep.sum())
 
 
-def clean(ratings: pd.DataFrame, cfg, report: dict) -> pd.DataFrame:
+def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict) -> pd.DataFrame:
     """Drop exact duplicates, keep the latest of repeated (user, movie), threshold, k-core. Counts go in report."""
     keep, n_exact, n_repeated = _dedupe_mask(ratings)
     if not keep.all():
@@ -120,7 +124,7 @@ def clean(ratings: pd.DataFrame, cfg, report: dict) -> pd.DataFrame:
     return ratings.reset_index(drop=True)
 
 
-def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = False,
+def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = None, overwrite: bool = False,
            progress: bool = False, full_config: dict | None = None) -> dict:
     """Run the whole ingest and return the summary (also stored in the manifest)."""
     t0 = time.perf_counter()
@@ -139,7 +143,7 @@ def ingest(cfg, split_cfg, output: str | Path | None = None, overwrite: bool = F
         return _ingest(cfg, split_cfg, out, overwrite, progress, full_config, t0)
 
 
-def _ingest(cfg, split_cfg, out: Path, overwrite: bool, progress: bool, full_config: dict | None,
+def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool, progress: bool, full_config: dict | None,
             t0: float) -> dict:
     raw = read_source(cfg, progress)
     log.info("read %s rows (%s layout) in %.1fs", f"{len(raw.ratings):,}", raw.layout, time.perf_counter() - t0)
@@ -168,7 +172,7 @@ def _ingest(cfg, split_cfg, out: Path, overwrite: bool, progress: bool, full_con
     return summary
 
 
-def _check_ratings(raw: readers.RawData, cfg) -> tuple[float, float]:
+def _check_ratings(raw: readers.RawData, cfg: DataConfig) -> tuple[float, float]:
     """Every rating present, finite and within bounds; returns the rating scale (config, layout, or data)."""
     ratings = raw.ratings
     if ratings["rating"].isna().any():
@@ -190,7 +194,7 @@ def _check_ratings(raw: readers.RawData, cfg) -> tuple[float, float]:
     return scale
 
 
-def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg, report: dict) -> pd.DataFrame:
+def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataConfig, report: dict) -> pd.DataFrame:
     """Ratings of movies absent from the movies file: kept untitled, or dropped (data.unknown_movies)."""
     if movies is None:
         return ratings
@@ -207,7 +211,7 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg, repor
     return ratings
 
 
-def _assign_splits(ratings: pd.DataFrame, split_cfg, report: dict):
+def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict):
     """(the ratings kept, their split codes, the held-out cold movies or None)."""
     users_arr = ratings["user_id"].to_numpy()
     movies_arr = ratings["movie_id"].to_numpy()
@@ -259,7 +263,7 @@ def _tables(ratings: pd.DataFrame, assign: np.ndarray, raw_users: pd.DataFrame |
     return table, frames, users, mtab
 
 
-def _summary(cfg, split_cfg, raw, movies, table, frames, users, mtab, scale, report, cold) -> dict:
+def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, table, frames, users, mtab, scale, report, cold) -> dict:
     n_users, n_movies, n_ratings = len(users), len(mtab), len(table)
     hist = table["rating"].value_counts().sort_index()
     return {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from embedrec.factors import Factors, augment_users, exact_topk, normalise
 from embedrec.ids import IdMap, ids_from_arrow, parse_id, py_id  # noqa: F401 (re-exported for callers)
 from embedrec.run import Run, load_run
 from embedrec.sparse import gather_csr
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import RecommendConfig
 
 log = logging.getLogger("embedrec")
 COLUMNS = ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
@@ -56,7 +60,7 @@ class Movie:
 
 
 class Recommender:
-    def __init__(self, run: Run, rec_cfg=None):
+    def __init__(self, run: Run, rec_cfg: RecommendConfig | None=None):
         self.run = run
         m = run.manifest
         self.cfg = rec_cfg
@@ -88,7 +92,7 @@ class Recommender:
 
     @classmethod
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
-                   popularity: np.ndarray, rec_cfg=None) -> Recommender:
+                   popularity: np.ndarray, rec_cfg: RecommendConfig | None=None) -> Recommender:
         """A Recommender over arrays in memory (a model not saved yet): exact search, no run directory.
 
         ``movies`` holds parallel lists movie_id, title, year, genres; ``seen`` is the CSR (indptr, indices) of
@@ -118,7 +122,7 @@ class Recommender:
 
     # ----------------------------------------------------------------------------------------- lookups
     @classmethod
-    def open(cls, run_dir, rec_cfg=None) -> Recommender:
+    def open(cls, run_dir, rec_cfg: RecommendConfig | None=None) -> Recommender:
         return cls(load_run(run_dir), rec_cfg)
 
     @property

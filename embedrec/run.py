@@ -37,6 +37,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -55,6 +56,10 @@ from embedrec.fsutil import (
     seal,
     write_json,
 )
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import IndexConfig
+    from embedrec.dataset import Dataset
 
 RUN_FORMAT = 1
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
@@ -228,7 +233,7 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None):
     return ds
 
 
-def serving_arrays(ds) -> dict[str, np.ndarray]:
+def serving_arrays(ds: Dataset) -> dict[str, np.ndarray]:
     """seen_indptr/seen_indices (the movies excluded per user) and popularity (training ratings per movie)."""
     from embedrec.sparse import seen_csr
 
@@ -239,8 +244,8 @@ def serving_arrays(ds) -> dict[str, np.ndarray]:
             "popularity": np.bincount(np.concatenate(given), minlength=ds.n_movies).astype(np.int64)}
 
 
-def save_artifacts(tmp: Path, f: dict, ds, state_dict_bytes: bytes, manifest_extra: dict, config_yaml: str,
-                   metrics: dict, index_cfg, history_path: Path | None) -> dict:
+def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes, manifest_extra: dict, config_yaml: str,
+                   metrics: dict, index_cfg: IndexConfig, history_path: Path | None) -> dict:
     """Write every artifact of a trained model into ``tmp`` and return the manifest."""
     from embedrec.index import build_indexes
 
@@ -323,13 +328,13 @@ def _fingerprint_on_disk(path: Path) -> str:
         return ""
 
 
-def rebuild_index(run_dir: str | Path, index_cfg) -> dict:
+def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
     """Build the indexes again from a run's embeddings (e.g. with other index settings)."""
     with run_lock(run_dir, "embedrec index rebuild"):
         return _rebuild_index(run_dir, index_cfg)
 
 
-def _rebuild_index(run_dir: str | Path, index_cfg) -> dict:
+def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
     run = load_run(run_dir)
     f = {"movie_factors": run.array("movie_factors"), "movie_bias": run.array("movie_bias"),
          "user_factors": run.array("user_factors")}

@@ -27,11 +27,16 @@ import sysconfig
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from embedrec.errors import ConfigError
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import TrainConfig
+    from embedrec.model import MatrixFactorization
 
 SOURCE = Path(__file__).with_name("kernels") / "mf_sgd.c"
 _FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fassociative-math", "-fno-signed-zeros",
@@ -197,7 +202,7 @@ def _ptr(t) -> int | None:
 class Hogwild:
     """Runs epochs of per-example SGD on a plain MatrixFactorization's tables, in place."""
 
-    def __init__(self, model, loss: str, train_cfg, users: torch.Tensor, movies: torch.Tensor,
+    def __init__(self, model: MatrixFactorization, loss: str, train_cfg: TrainConfig, users: torch.Tensor, movies: torch.Tensor,
                  ratings: torch.Tensor, n_movies: int, threads: int):
         if loss not in ("mse", "bpr"):
             raise ConfigError(f"config key 'train.optimizer': hogwild trains the mse and bpr losses, not {loss}; "

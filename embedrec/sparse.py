@@ -3,7 +3,12 @@ the run directory share (numpy only; nothing above it)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.dataset import Dataset
 
 
 def csr(users: np.ndarray, items: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
@@ -20,7 +25,7 @@ def seen_splits(split: str) -> tuple[str, ...]:
     return ("train",) if split == "valid" else ("train", "valid")
 
 
-def seen_csr(ds, splits: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def seen_csr(ds: Dataset, splits: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """CSR of each user's movies over the given splits of a dataset (duplicates are harmless)."""
     parts = [ds.splits[s] for s in splits if s in ds.splits and len(ds.splits[s])]
     if not parts:

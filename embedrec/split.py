@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from embedrec.errors import DataError
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import SplitConfig
 
 TRAIN, VALID, TEST = 0, 1, 2
 
@@ -63,7 +68,7 @@ def global_time_split(timestamps: np.ndarray, valid: float, test: float) -> np.n
     return out
 
 
-def make_split(cfg, users: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
+def make_split(cfg: SplitConfig, users: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
     """Dispatch on ``cfg.method`` (a SplitConfig)."""
     if cfg.method == "random":
         return random_split(users.size, cfg.valid, cfg.test, cfg.seed)

@@ -15,12 +15,17 @@ import math
 import multiprocessing as mp
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedrec.errors import ConfigError, Interrupted
 from embedrec.fsutil import read_json, write_json
 from embedrec.metrics import higher_is_better
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
+    from embedrec.dataset import Dataset
 
 log = logging.getLogger("embedrec")
 RESULTS = "tune.json"
@@ -60,7 +65,7 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _train_metric(f: dict, ds, explicit: bool, ks, sample: int = 2000, seed: int = 0) -> float:
+def _train_metric(f: dict, ds: Dataset, explicit: bool, ks, sample: int = 2000, seed: int = 0) -> float:
     """How well the model fits its own training data: RMSE on up to 20,000 training ratings (explicit), or
     NDCG@min(K) of each sampled user's training movies without excluding them (implicit)."""
     from embedrec.evaluate import csr, predict_ratings, ranking_metrics
@@ -167,7 +172,7 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path)
     tmp.replace(path)
 
 
-def sweep(cfg, dims: list[int] | None = None, weight_decays: list[float] | None = None,
+def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float] | None = None,
           tolerance: float | None = None, fresh: bool = False, progress: bool = False) -> dict:
     """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths."""
     from tqdm import tqdm
@@ -241,7 +246,7 @@ def sweep(cfg, dims: list[int] | None = None, weight_decays: list[float] | None 
             "results": str(state_path), "plot": str(out / PLOT)}
 
 
-def write_choice(cfg, chosen: dict, path: str | Path, input_path: str | None) -> Path:
+def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None) -> Path:
     """Write a copy of the config with the chosen dimension (and weight decay) to a new file."""
     path = Path(path)
     if input_path is not None and path.resolve() == Path(input_path).resolve():

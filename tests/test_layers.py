@@ -28,10 +28,16 @@ def _top_level_imports(tree: ast.Module):
         node = stack.pop()
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node
+        elif isinstance(node, ast.If) and _type_checking(node):
+            continue  # annotations only: never imported at run time
         elif isinstance(node, (ast.If, ast.Try, ast.With)):
             for field in ("body", "orelse", "finalbody", "handlers"):
                 for child in getattr(node, field, []):
                     stack.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
+
+
+def _type_checking(node: ast.If) -> bool:
+    return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -191,7 +197,12 @@ def all_imports() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for name, path in files.items():
         deps = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        guards = [n for n in ast.walk(tree) if isinstance(n, ast.If) and _type_checking(n)]
+        typing_only = {id(inner) for g in guards for inner in ast.walk(g)}  # imports for annotations never run
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("embedrec"):
                 deps |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files else node.module
                          for a in node.names}

@@ -13,11 +13,15 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from embedrec.errors import DataError, first_line, shorten
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import DataConfig
 
 # ------------------------------------------------------------------------------------------ value helpers
 
@@ -448,7 +452,7 @@ def read_recbole(root: Path) -> RawData:
 
 # ------------------------------------------------------------------------------------------ generic tables
 
-def read_generic(source: str, cfg) -> RawData:
+def read_generic(source: str, cfg: DataConfig) -> RawData:
     """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig)."""
     cols = cfg.columns
     fmt = cfg.format
@@ -552,7 +556,7 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
         raise _decode_error(label, e, encoding) from None
 
 
-def _require_columns(found, wanted: dict, label: str, cfg) -> None:
+def _require_columns(found, wanted: dict, label: str, cfg: DataConfig) -> None:
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     for col, role in wanted.items():
