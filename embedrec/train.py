@@ -300,6 +300,9 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     if loss != "als" or cfg.train.als_reg != "auto":
         return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
     regs = AUTO_REGS if len(ds.splits.get("valid", ())) else AUTO_REGS[:1]
+    if not resume and len(regs) > 1:  # a fresh selection: no candidate may later resume another run's checkpoint
+        for reg in regs:
+            clear_checkpoint(Path(run_dir) / f"als-reg-{reg:g}")
     best, best_cfg, seconds = None, cfg, 0.0
     for i, reg in enumerate(regs):
         tcfg = dataclasses.replace(cfg.train, als_reg=reg)
@@ -326,9 +329,6 @@ def clear_checkpoint(run_dir: str | Path) -> None:
 
 def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
     """Retrain on train+valid for the selected number of epochs (chosen on valid only)."""
-    if not resume and len(regs) > 1:  # a fresh selection: no candidate may later resume another run's checkpoint
-        for reg in regs:
-            clear_checkpoint(Path(run_dir) / f"als-reg-{reg:g}")
     import dataclasses
 
     from embedrec.dataset import Dataset, Interactions
