@@ -46,7 +46,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()):
     return _load(find_config(path), tuple(overrides))
 
 
-def ingest(source: str | None = None, cfg: Config=None, *, output: str | Path | None = None, overwrite: bool = False,
+def ingest(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None, overwrite: bool = False,
            progress: bool = False):
     """``embedrec ingest``: read ``source`` (default cfg.data.source), clean, split, write the dataset to
     ``output`` (default cfg.data.prepared) and return it as a Dataset.
@@ -67,7 +67,7 @@ def ingest(source: str | None = None, cfg: Config=None, *, output: str | Path | 
     return load_dataset(cfg.data.prepared)
 
 
-def train(ds: Dataset=None, cfg: Config=None, *, progress: bool = False) -> TrainedModel:
+def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: bool = False) -> TrainedModel:
     """Fit on ``ds`` (a Dataset or its directory; default cfg.data.prepared) as ``embedrec train`` does: select
     the epoch on valid, refit on train+valid when train.refit, evaluate. Nothing is published: checkpoints go
     to a temporary folder; call ``.save(run_dir)`` on the result."""
@@ -128,7 +128,23 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     return TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), history, result)
 
 
-def open(run_dir: str | Path | None = None, cfg: Config=None) -> Model:  # noqa: A001 (er.open, as the issue spells it)
+def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> dict:
+    """``embedrec train``: fit on the prepared dataset, evaluate, publish the artifacts. Returns metrics.
+
+    Under torchrun (WORLD_SIZE > 1), or resuming a run whose checkpoint was written by several ranks, the
+    ranks train shards of the tables (``shard_als.train_distributed``)."""
+    from embedrec import distributed, shard_als
+    from embedrec.dataset import load_dataset
+
+    if distributed.active() or (resume and shard_als.has_checkpoint(cfg.run.dir)):
+        return shard_als.train_distributed(cfg, resume=resume, progress=progress)
+    run_dir = Path(cfg.run.dir)
+    model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)
+    model.save(run_dir)
+    return model.metrics
+
+
+def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:  # noqa: A001 (er.open, as the issue spells it)
     """A Model over a trained run's artifacts (default cfg.run.dir). Imports numpy and pyarrow only."""
     if run_dir is None:
         cfg = cfg if cfg is not None else load_config()

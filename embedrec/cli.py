@@ -308,9 +308,9 @@ def train(cfg, resume, run_dir, fmt):
       embedrec train --resume
       embedrec train --run runs/mine --set data.prepared=data/prepared/mine
     """
+    from embedrec.api import train_run
     from embedrec.distributed import lock_run, secondary
     from embedrec.errors import Interrupted
-    from embedrec.train import train_run
 
     if run_dir:
         from embedrec.config import set_explicit

@@ -60,7 +60,7 @@ class Movie:
 
 
 class Recommender:
-    def __init__(self, run: Run, rec_cfg: RecommendConfig | None=None):
+    def __init__(self, run: Run, rec_cfg: RecommendConfig | None = None):
         self.run = run
         m = run.manifest
         self.cfg = rec_cfg
@@ -92,7 +92,7 @@ class Recommender:
 
     @classmethod
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
-                   popularity: np.ndarray, rec_cfg: RecommendConfig | None=None) -> Recommender:
+                   popularity: np.ndarray, rec_cfg: RecommendConfig | None = None) -> Recommender:
         """A Recommender over arrays in memory (a model not saved yet): exact search, no run directory.
 
         ``movies`` holds parallel lists movie_id, title, year, genres; ``seen`` is the CSR (indptr, indices) of
@@ -122,7 +122,7 @@ class Recommender:
 
     # ----------------------------------------------------------------------------------------- lookups
     @classmethod
-    def open(cls, run_dir, rec_cfg: RecommendConfig | None=None) -> Recommender:
+    def open(cls, run_dir, rec_cfg: RecommendConfig | None = None) -> Recommender:
         return cls(load_run(run_dir), rec_cfg)
 
     @property

@@ -201,7 +201,7 @@ def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     link = run_dir / "current"
     if not link.exists():
-        hint = " (training was interrupted: «'embedrec train --resume'|embedrec.train.train_run(cfg, resume=True)»)" if (run_dir / "checkpoint.pt").exists() else ""
+        hint = " (training was interrupted: «'embedrec train --resume'|embedrec.api.train_run(cfg, resume=True)»)" if (run_dir / "checkpoint.pt").exists() else ""
         raise ArtifactError(f"no trained model in '{run_dir}'{hint}; «run 'embedrec train' first|train and save a model first» or set run.dir")
     got = open_current(run_dir)  # resolved once and held: pruning skips it while this Run lives
     if got is None:

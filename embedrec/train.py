@@ -345,20 +345,3 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
     result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress, features_cfg=cfg.features)
     result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
     return merged, result
-
-
-def train_run(cfg, *, resume: bool = False, progress: bool = False) -> dict:
-    """``embedrec train``: fit on the prepared dataset, evaluate, publish the artifacts. Returns metrics.
-
-    Under torchrun (WORLD_SIZE > 1), or resuming a run whose checkpoint was written by several ranks, the
-    ranks train shards of the tables (``shard_als.train_distributed``)."""
-    from embedrec import distributed, shard_als
-    from embedrec.api import train_model
-    from embedrec.dataset import load_dataset
-
-    if distributed.active() or (resume and shard_als.has_checkpoint(cfg.run.dir)):
-        return shard_als.train_distributed(cfg, resume=resume, progress=progress)
-    run_dir = Path(cfg.run.dir)
-    model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)
-    model.save(run_dir)
-    return model.metrics

@@ -68,7 +68,7 @@ def _sets(overrides: list[str]) -> list[str]:
 
 
 def _plain(prepared: Path, run: Path, epochs: int, resume: bool = False) -> dict:
-    from embedrec.train import train_run
+    from embedrec.api import train_run
 
     return train_run(load_config(None, _overrides(prepared, run, epochs)), resume=resume)
 
@@ -173,9 +173,10 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
 def test_a_one_process_checkpoint_resumes_on_ranks(prepared, tmp_path):
     """The other direction: checkpoint.pt of a one-process fit, continued by the sharded trainer (here on one
     rank, which reads its rows of the tables as any rank count would), equals an uninterrupted run."""
+    from embedrec.api import train_run
     from embedrec.dataset import load_dataset
     from embedrec.shard_als import train_distributed
-    from embedrec.train import fit_selecting, train_run
+    from embedrec.train import fit_selecting
 
     fixed = ["train.als_reg=0.01", "train.refit=false"]
     run = tmp_path / "run"
@@ -192,7 +193,7 @@ def test_a_one_process_checkpoint_resumes_on_ranks(prepared, tmp_path):
 
 
 def test_two_ranks_write_the_one_process_topk_file(prepared, tmp_path):
-    from embedrec.train import train_run
+    from embedrec.api import train_run
 
     run = tmp_path / "run"
     train_run(load_config(None, _overrides(prepared, run, 2) + ["train.als_reg=0.01", "train.refit=false"]))
@@ -258,10 +259,10 @@ def test_trainers_without_a_gpu_path_refuse_cuda_in_one_line(prepared):
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (none on this machine)")
 def test_cuda_trains_evaluates_and_scores_like_the_cpu(prepared, tmp_path):
+    from embedrec.api import train_run
     from embedrec.evaluate import evaluate_run
     from embedrec.export import topk_all
     from embedrec.recommend import Recommender
-    from embedrec.train import train_run
 
     runs = {}
     for dev in ("cpu", "cuda"):

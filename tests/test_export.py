@@ -11,9 +11,9 @@ from embedrec.recommend import Recommender, as_rows, recommend_many
 
 @pytest.fixture(scope="module")
 def rec(tmp_path_factory, synth_dir):
+    from embedrec.api import train_run
     from embedrec.config import Config
     from embedrec.ingest import ingest
-    from embedrec.train import train_run
 
     tmp = tmp_path_factory.mktemp("export")
     d = tmp / "data"

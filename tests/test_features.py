@@ -100,8 +100,8 @@ def test_exported_vectors_give_the_models_own_scores(cross_ds, tmp_path):
 
 
 def test_cold_movies_and_cold_users(cross_ds, tmp_path):
+    from embedrec.api import train_run
     from embedrec.recommend import Recommender
-    from embedrec.train import train_run
 
     cfg, ds = cross_ds
     cfg.run.dir = str(tmp_path / "run")

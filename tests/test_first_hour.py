@@ -382,7 +382,7 @@ def test_log_lines_go_above_a_live_bar():
 # ------------------------------------------------------------------------------------------ row 17: train --run
 
 def test_train_run_option_and_exact_resume_hint(int_run, tmp_path, monkeypatch):
-    import embedrec.train
+    import embedrec.api
     from embedrec.errors import Interrupted
 
     sets, _ = int_run
@@ -393,7 +393,7 @@ def test_train_run_option_and_exact_resume_hint(int_run, tmp_path, monkeypatch):
         raise Interrupted("training interrupted in epoch 3; the checkpoint of epoch 2 is in X/checkpoint.pt: "
                           "continue with the same command plus --resume")
 
-    monkeypatch.setattr(embedrec.train, "train_run", fake)
+    monkeypatch.setattr(embedrec.api, "train_run", fake)
     r = invoke("train", "--run", tmp_path / "my run", "--set", "train.lr=0.02")
     assert r.exit_code == 130 and seen["dir"] == str(tmp_path / "my run")
     assert r.stderr == ("error: training interrupted in epoch 3; the checkpoint of epoch 2 is in X/checkpoint.pt: "

@@ -177,8 +177,8 @@ LAYERS = [
     ("artifacts", {"index", "run"}),
     ("processes", {"distributed"}),
     ("trainers, evaluation, serving", {"evaluate", "als", "sgd", "loop", "minibatch", "recommend"}),
-    ("workflows", {"train", "shard_als", "ingest", "export", "tune"}),
-    ("public API", {"api"}),
+    ("workflows", {"train", "ingest", "export", "tune"}),
+    ("public API", {"api", "shard_als"}),  # shard_als: the torchrun counterpart of api.train
     ("adapters", {"cli", "__main__", ""}),
 ]
 
