@@ -51,17 +51,18 @@ def ingest(source: str | None = None, cfg: Config | None = None, *, output: str 
     """``embedrec ingest``: read ``source`` (default cfg.data.source), clean, split, write the dataset to
     ``output`` (default cfg.data.prepared) and return it as a Dataset.
 
-    Like the CLI, a ``source`` or ``output`` given here is set on ``cfg`` (and the folders derived from the
-    source name follow it), so ``train(ds, cfg)`` and ``model.save(cfg.run.dir)`` agree with it."""
+    A ``source`` or ``output`` given here applies to this call (``cfg`` itself is frozen and never changes);
+    the returned Dataset knows its folder, so ``train(ds, cfg)`` needs nothing else. To derive the run folder
+    from another source too, put the source in the config: ``load_config(None, ["data.source=my.csv"])``."""
     from embedrec.config import set_explicit
     from embedrec.dataset import load_dataset
     from embedrec.ingest import ingest as run_ingest
 
     cfg = cfg if cfg is not None else load_config()
     if source is not None:
-        set_explicit(cfg, "data.source", str(source))
+        cfg = set_explicit(cfg, "data.source", str(source))
     if output is not None:
-        set_explicit(cfg, "data.prepared", str(output))
+        cfg = set_explicit(cfg, "data.prepared", str(output))
     run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite, progress=progress,
                full_config=cfg.to_dict())
     return load_dataset(cfg.data.prepared)
@@ -429,14 +430,12 @@ class TrainedModel(Model):
     def save(self, run_dir: str | Path | None = None) -> Path:
         """Publish the run to ``run_dir`` (default config.run.dir) exactly as ``embedrec train`` does: the
         artifacts folder, its checksums, the ``current`` link. Returns the artifacts folder."""
-        import copy
         import json
 
         from embedrec.run import publish, save_artifacts
 
         run_dir = Path(run_dir if run_dir is not None else self.config.run.dir)
-        cfg = copy.deepcopy(self.config)
-        cfg.run.dir = str(run_dir)
+        cfg = self.config.updated({"run.dir": str(run_dir)})
         log_text = "".join(json.dumps(r) + "\n" for r in self._history)
 
         def write(tmp: Path) -> None:

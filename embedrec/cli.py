@@ -255,9 +255,9 @@ def ingest(cfg, source, output, overwrite, fmt):
 
     from_config = "data.prepared" in getattr(cfg, "_explicit", ()) or "data.source" in getattr(cfg, "_explicit", ())
     if source:
-        set_explicit(cfg, "data.source", source)
+        cfg = set_explicit(cfg, "data.source", source)
     if output:
-        set_explicit(cfg, "data.prepared", output)
+        cfg = set_explicit(cfg, "data.prepared", output)
     summary = run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite,
                          progress=progress_enabled(), full_config=cfg.to_dict())
     if not _State.quiet:
@@ -315,7 +315,7 @@ def train(cfg, resume, run_dir, fmt):
     if run_dir:
         from embedrec.config import set_explicit
 
-        set_explicit(cfg, "run.dir", run_dir)
+        cfg = set_explicit(cfg, "run.dir", run_dir)
     try:
         with lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())

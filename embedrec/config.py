@@ -7,6 +7,7 @@ Values are parsed with ``yaml.safe_load`` only. Unknown keys, wrong types and ou
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
@@ -29,7 +30,7 @@ def _opt(default: Any = None, **meta: Any) -> Any:
     return field(default=default, metadata=meta)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ColumnsConfig:
     user: str = "user_id"
     movie: str = "movie_id"
@@ -39,7 +40,7 @@ class ColumnsConfig:
     genres: str = "genres"
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataConfig:
     source: str = "ml-100k"
     format: Literal["auto", "movielens", "recbole", "csv", "tsv", "parquet"] = "auto"
@@ -60,7 +61,7 @@ class DataConfig:
     prepared: str = "data/prepared/ml-100k"
 
 
-@dataclass
+@dataclass(frozen=True)
 class SplitConfig:
     method: Literal["random", "user_time", "global_time"] = "random"
     valid: float = _opt(0.1, min=0.0, max=0.9)
@@ -71,7 +72,7 @@ class SplitConfig:
     seed: int = 42
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
     objective: Literal["explicit", "implicit"] = "implicit"
     loss: Literal["auto", "mse", "bpr", "softmax", "als"] = "auto"
@@ -81,7 +82,7 @@ class ModelConfig:
     implicit_terms: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class FeaturesConfig:
     movie: list[str] = _opt([])
     user: list[str] = _opt([])
@@ -96,7 +97,7 @@ class FeaturesConfig:
         return bool(self.movie or self.user or self.crosses)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int = _opt(100, min=1)
     batch_size: int = _opt(1024, min=1)
@@ -125,7 +126,7 @@ class TrainConfig:
     seed: int = 42
 
 
-@dataclass
+@dataclass(frozen=True)
 class TuneConfig:
     dims: list[int] = _opt([4, 8, 16, 32, 64, 128, 256])
     weight_decays: Union[list[float], None] = None
@@ -135,7 +136,7 @@ class TuneConfig:
     dir: Union[str, None] = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class IndexConfig:
     kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     exact_max: int = _opt(100000, min=0)
@@ -148,7 +149,7 @@ class IndexConfig:
     target_recall: float = _opt(0.95, min=0.0, max=1.0)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RecommendConfig:
     k: int = _opt(10, min=1)
     fallback: Literal["none", "popular"] = "none"
@@ -157,12 +158,12 @@ class RecommendConfig:
     foldin_alpha: float = _opt(10.0, min=0.0)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
     dir: str = "runs/ml-100k"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -176,6 +177,22 @@ class Config:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def updated(self, values: dict[str, Any]) -> Config:
+        """A new Config with dotted keys replaced, validated like a config file: ``cfg.updated({"train.lr":
+        0.01, "model.dim": 32})``. Sections are frozen; this (or :func:`load_config`'s overrides) is how a
+        config changes, so a config handed to a function never changes under its caller."""
+        new = copy.deepcopy(self)
+        nested: dict = {}
+        for key, value in values.items():
+            node = nested
+            *parents, leaf = str(key).split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        _apply(new, nested, "", " (from updated())")
+        _check_consistency(new)
+        return new
 
     def to_yaml(self) -> str:
         import yaml
@@ -307,7 +324,7 @@ def _apply(obj: Any, values: dict, prefix: str, where: str) -> None:
             raise ConfigError(f"config key '{key}'{where}: expected {_type_name(tp)}, got {_show(value)}") from None
         _check_finite(key, coerced, where)
         _check_range(key, coerced, fields[name].metadata, where)
-        setattr(obj, name, coerced)
+        object.__setattr__(obj, name, coerced)  # frozen once built: only the builder writes
 
 
 # the side-feature columns features.py knows (validated here, so the config needs nothing above it)
@@ -439,7 +456,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         _apply(cfg, _nest(key, value), "", " (from «--set|an override»)")
         explicit.add(key)
     _check_consistency(cfg)
-    cfg._explicit = explicit
+    object.__setattr__(cfg, "_explicit", explicit)
     resolve_paths(cfg)
     return cfg
 
@@ -506,23 +523,22 @@ def dataset_name(source: str) -> str:
 
 def resolve_paths(cfg: Config) -> None:
     """Name the folders the user did not set after the data: data.prepared = data/prepared/<source name>,
-    run.dir = runs/<prepared folder name>. Keys set in a config file or with --set are kept."""
+    run.dir = runs/<prepared folder name>. Keys set in a config file or with --set are kept. (Part of building a
+    Config: it writes the frozen sections through object.__setattr__.)"""
     explicit = getattr(cfg, "_explicit", set())
     if "data.prepared" not in explicit:
-        cfg.data.prepared = f"data/prepared/{dataset_name(cfg.data.source)}"
+        object.__setattr__(cfg.data, "prepared", f"data/prepared/{dataset_name(cfg.data.source)}")
     if "run.dir" not in explicit:
-        cfg.run.dir = f"runs/{Path(cfg.data.prepared).name or 'run'}"
+        object.__setattr__(cfg.run, "dir", f"runs/{Path(cfg.data.prepared).name or 'run'}")
 
 
-def set_explicit(cfg: Config, key: str, value: Any) -> None:
-    """Set one dotted key as the user gave it (e.g. a CLI argument), then re-derive the default folders."""
-    section, name = key.split(".")
-    setattr(getattr(cfg, section), name, value)
-    explicit = getattr(cfg, "_explicit", None)
-    if explicit is None:
-        explicit = cfg._explicit = set()
-    explicit.add(key)
-    resolve_paths(cfg)
+def set_explicit(cfg: Config, key: str, value: Any) -> Config:
+    """A copy of ``cfg`` with one dotted key set as the user gave it (e.g. a CLI argument); the folders not set
+    explicitly are named again from it."""
+    new = cfg.updated({key: value})
+    object.__setattr__(new, "_explicit", set(getattr(cfg, "_explicit", set())) | {key})
+    resolve_paths(new)
+    return new
 
 
 def config_from_dict(values: dict) -> Config:

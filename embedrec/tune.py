@@ -99,9 +99,9 @@ def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads:
     cfg = config_from_dict(cfg_dict)
     if threads:
         torch.set_num_threads(threads)
-    cfg.model.dim = dim
-    if wd is not None:
-        cfg.train.weight_decay_user = cfg.train.weight_decay_movie = cfg.train.als_reg = wd  # als reads als_reg
+    cfg = cfg.updated({"model.dim": dim})
+    if wd is not None:  # als reads als_reg
+        cfg = cfg.updated({"train.weight_decay_user": wd, "train.weight_decay_movie": wd, "train.als_reg": wd})
     ds = load_dataset(cfg.data.prepared)
     t0 = time.perf_counter()
     r = fit(ds, cfg.model, cfg.train, Path(out_dir) / trial_key(dim, wd), features_cfg=cfg.features)
@@ -251,10 +251,10 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     path = Path(path)
     if input_path is not None and path.resolve() == Path(input_path).resolve():
         raise ConfigError(f"«--write|write» {path}: refusing to overwrite the input config; choose a new file name")
-    new = copy.deepcopy(cfg)
-    new.model.dim = chosen["dim"]
-    if chosen.get("weight_decay") is not None:
-        new.train.weight_decay_user = new.train.weight_decay_movie = new.train.als_reg = chosen["weight_decay"]
+    new = cfg.updated({"model.dim": chosen["dim"]})
+    wd = chosen.get("weight_decay")
+    if wd is not None:
+        new = new.updated({"train.weight_decay_user": wd, "train.weight_decay_movie": wd, "train.als_reg": wd})
     import yaml
 
     from embedrec.config import Config

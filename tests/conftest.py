@@ -50,11 +50,11 @@ def ml100k_dir(tmp_path):
 @pytest.fixture
 def small_cfg(tmp_path):
     cfg = Config()
-    cfg.model.objective, cfg.train.refit = "explicit", False  # the explicit model's tests; test_als has the default
-    cfg.data.prepared = str(tmp_path / "prepared")
-    cfg.run.dir = str(tmp_path / "run")
-    cfg.train.epochs = 3
-    cfg.model.dim = 8
+    cfg = cfg.updated({"model.objective": 'explicit', "train.refit": False})
+    cfg = cfg.updated({"data.prepared": str(tmp_path / 'prepared')})
+    cfg = cfg.updated({"run.dir": str(tmp_path / 'run')})
+    cfg = cfg.updated({"train.epochs": 3})
+    cfg = cfg.updated({"model.dim": 8})
     return cfg
 
 

@@ -73,3 +73,22 @@ def test_bad_yaml_names_line(tmp_path):
         load_config(p)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_sections_are_frozen_and_updated_makes_a_validated_copy():
+    import dataclasses
+
+    from embedrec.config import set_explicit
+
+    cfg = load_config(None, ["train.lr=0.01"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train.lr = 0.5
+    new = cfg.updated({"train.lr": 0.02, "model.dim": 16})
+    assert (new.train.lr, new.model.dim) == (0.02, 16) and (cfg.train.lr, cfg.model.dim) == (0.01, 128)
+    with pytest.raises(ConfigError, match="config key 'train.lr' \\(from updated\\(\\)\\): -1.0 must be greater"):
+        cfg.updated({"train.lr": -1.0})
+    with pytest.raises(ConfigError, match="unknown config key 'train.lrr'"):
+        cfg.updated({"train.lrr": 1})
+    moved = set_explicit(cfg, "data.source", "my.csv")  # the derived folders follow, on the copy only
+    assert (moved.data.prepared, moved.run.dir) == ("data/prepared/my", "runs/my")
+    assert (cfg.data.source, cfg.data.prepared) == ("ml-100k", "data/prepared/ml-100k")

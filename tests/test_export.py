@@ -24,9 +24,9 @@ def rec(tmp_path_factory, synth_dir):
     movies[1] = '1,"Amélie\twith\ttabs 東京 (2001)",Comedy|Romance'
     (d / "movies.csv").write_text("\n".join(movies) + "\n")
     cfg = Config()
-    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
-    cfg.data.source, cfg.data.prepared, cfg.run.dir = str(d), str(tmp / "ds"), str(tmp / "run")
-    cfg.model.dim, cfg.train.epochs = 8, 3
+    cfg = cfg.updated({"model.objective": 'explicit', "train.refit": False})
+    cfg = cfg.updated({"data.source": str(d), "data.prepared": str(tmp / 'ds'), "run.dir": str(tmp / 'run')})
+    cfg = cfg.updated({"model.dim": 8, "train.epochs": 3})
     ingest(cfg.data, cfg.split, output=cfg.data.prepared)
     train_run(cfg)
     return Recommender.open(cfg.run.dir)

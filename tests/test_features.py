@@ -45,10 +45,10 @@ def write_ml100k(d, n_users=600, n_movies=80, per_user=6, seed=0, unrated=0):
 def cross_ds(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("feat")
     cfg = Config()
-    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
-    cfg.data.source = str(write_ml100k(tmp / "ml", unrated=8))
-    cfg.data.prepared = str(tmp / "ds")
-    cfg.data.keep_unrated_movies = True
+    cfg = cfg.updated({"model.objective": 'explicit', "train.refit": False})
+    cfg = cfg.updated({"data.source": str(write_ml100k(tmp / 'ml', unrated=8))})
+    cfg = cfg.updated({"data.prepared": str(tmp / 'ds')})
+    cfg = cfg.updated({"data.keep_unrated_movies": True})
     ingest(cfg.data, cfg.split, output=cfg.data.prepared)
     return cfg, load_dataset(cfg.data.prepared)
 
@@ -67,7 +67,7 @@ def test_hash_is_deterministic_across_processes():
 
 
 def _rmse(cfg, ds, tmp_path, name):
-    cfg.model.dim, cfg.train.epochs, cfg.train.lr, cfg.train.patience = 8, 40, 0.01, 4
+    cfg = cfg.updated({"model.dim": 8, "train.epochs": 40, "train.lr": 0.01, "train.patience": 4})
     r = fit(ds, cfg.model, cfg.train, tmp_path / name, features_cfg=cfg.features)
     from embedrec.train import evaluate_model
 
@@ -77,17 +77,17 @@ def _rmse(cfg, ds, tmp_path, name):
 def test_cross_fits_an_age_by_genre_interaction_better(cross_ds, tmp_path):
     cfg, ds = cross_ds
     base, _ = _rmse(cfg, ds, tmp_path, "ids")
-    cfg.features.crosses = [["user.age", "movie.genre"]]
+    cfg = cfg.updated({"features.crosses": [['user.age', 'movie.genre']]})
     crossed, _ = _rmse(cfg, ds, tmp_path, "cross")
-    cfg.features.crosses = []
+    cfg = cfg.updated({"features.crosses": []})
     assert crossed < base - 0.3, (crossed, base)
 
 
 def test_exported_vectors_give_the_models_own_scores(cross_ds, tmp_path):
     cfg, ds = cross_ds
-    cfg.features.movie, cfg.features.user = ["genre", "decade"], ["age", "gender"]
-    cfg.features.crosses = [["user.age", "movie.genre"], ["movie.decade", "movie.genre"], ["user.age", "user.gender"]]
-    cfg.train.epochs = 3
+    cfg = cfg.updated({"features.movie": ['genre', 'decade'], "features.user": ['age', 'gender']})
+    cfg = cfg.updated({"features.crosses": [['user.age', 'movie.genre'], ['movie.decade', 'movie.genre'], ['user.age', 'user.gender']]})
+    cfg = cfg.updated({"train.epochs": 3})
     r = fit(ds, cfg.model, cfg.train, tmp_path / "all", features_cfg=cfg.features)
     f = factors(r.model)  # no unrated masking: compare with the raw model everywhere
     u = torch.arange(ds.n_users).repeat_interleave(ds.n_movies)
@@ -96,7 +96,7 @@ def test_exported_vectors_give_the_models_own_scores(cross_ds, tmp_path):
         want = r.model(u, m).numpy().reshape(ds.n_users, ds.n_movies)
     got = f["user_factors"] @ f["movie_factors"].T + f["movie_bias"][None, :] + f["user_bias"][:, None] + f["global_mean"]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
-    cfg.features.movie, cfg.features.user, cfg.features.crosses = [], [], []
+    cfg = cfg.updated({"features.movie": [], "features.user": [], "features.crosses": []})
 
 
 def test_cold_movies_and_cold_users(cross_ds, tmp_path):
@@ -104,10 +104,10 @@ def test_cold_movies_and_cold_users(cross_ds, tmp_path):
     from embedrec.recommend import Recommender
 
     cfg, ds = cross_ds
-    cfg.run.dir = str(tmp_path / "run")
-    cfg.model.dim, cfg.train.epochs = 8, 15
-    cfg.features.movie, cfg.features.user = ["genre"], ["age"]
-    cfg.features.crosses = [["user.age", "movie.genre"]]
+    cfg = cfg.updated({"run.dir": str(tmp_path / 'run')})
+    cfg = cfg.updated({"model.dim": 8, "train.epochs": 15})
+    cfg = cfg.updated({"features.movie": ['genre'], "features.user": ['age']})
+    cfg = cfg.updated({"features.crosses": [['user.age', 'movie.genre']]})
     train_run(cfg)
     rec = Recommender.open(cfg.run.dir)
     pop = rec.run.array("popularity")
@@ -125,7 +125,7 @@ def test_cold_movies_and_cold_users(cross_ds, tmp_path):
     liked_cold = [m for m in cold if set(rec.genres[m]) <= {"Drama", "Comedy"}]
     disliked = [m for m in range(rec.Q.shape[0]) if set(rec.genres[m]) <= {"Action", "Horror"}]
     assert liked_cold and max(rank[m] for m in liked_cold) < min(rank[m] for m in disliked)
-    cfg.features.movie, cfg.features.user, cfg.features.crosses = [], [], []
+    cfg = cfg.updated({"features.movie": [], "features.user": [], "features.crosses": []})
 
 
 def test_bad_feature_config():
@@ -141,11 +141,11 @@ def test_bad_feature_config():
 
 def test_feature_the_dataset_lacks(synth_dir, tmp_path):
     cfg = Config()
-    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
-    cfg.data.source, cfg.data.prepared = str(synth_dir[0]), str(tmp_path / "ds")
+    cfg = cfg.updated({"model.objective": 'explicit', "train.refit": False})
+    cfg = cfg.updated({"data.source": str(synth_dir[0]), "data.prepared": str(tmp_path / 'ds')})
     ingest(cfg.data, cfg.split, output=cfg.data.prepared)
     ds = load_dataset(cfg.data.prepared)
-    cfg.features.user = ["age"]
+    cfg = cfg.updated({"features.user": ['age']})
     with pytest.raises(DataError, match="features.user' names user.age, but this dataset has no user age"):
         build(cfg.features, ds.movies, ds.users)
 

@@ -14,7 +14,7 @@ from .conftest import write
 
 
 def run(cfg, source, out=None, **kw):
-    cfg.data.source = str(source)
+    cfg = cfg.updated({"data.source": str(source)})
     return ingest(cfg.data, cfg.split, output=out or cfg.data.prepared, **kw)
 
 
@@ -66,7 +66,7 @@ def test_ml_latest_csv_layout_with_half_stars_and_quotes(tmp_path, small_cfg):
           "".join(f"{u},{m},{(u + m) % 10 / 2 + 0.5},{1000 + u + m}\n" for u in range(1, 8) for m in range(1, 6)))
     write(d / "movies.csv", 'movieId,title,genres\n1,"American President, The (1995)",Comedy|Drama|Romance\n'
           '2,Heat (1995),Action\n3,X (2000),(no genres listed)\n4,Y (2001),IMAX\n5,"Z, ""quoted"" (2002)",Drama\n')
-    small_cfg.split.valid = small_cfg.split.test = 0.0
+    small_cfg = small_cfg.updated({"split.valid": 0.0, "split.test": 0.0})
     s, ds, m = run_and_load(small_cfg, d)
     assert s["layout"] == "ml-csv" and s["rating_scale"] == [0.5, 5.0]
     assert m.loc[1, "title"] == "American President, The" and list(m.loc[3, "genres"]) == []
@@ -88,8 +88,8 @@ def test_recbole_layout(tmp_path, small_cfg):
 def test_generic_csv_with_mapping_and_parquet(tmp_path, small_cfg):
     p = write(tmp_path / "r.csv", "uid;mid;stars\n" + "".join(f"{u};{m};{(u + m) % 5 + 1}\n"
                                                               for u in range(5) for m in range(4)))
-    small_cfg.data.columns.user, small_cfg.data.columns.movie = "uid", "mid"
-    small_cfg.data.columns.rating, small_cfg.data.columns.timestamp = "stars", None
+    small_cfg = small_cfg.updated({"data.columns.user": 'uid', "data.columns.movie": 'mid'})
+    small_cfg = small_cfg.updated({"data.columns.rating": 'stars', "data.columns.timestamp": None})
     s = run(small_cfg, p)
     assert s["counts"]["users"] == 5 and s["layout"] == "csv"
     df = pd.read_csv(p, sep=";")
@@ -101,9 +101,9 @@ def test_generic_csv_with_mapping_and_parquet(tmp_path, small_cfg):
 def test_cleaning_duplicates_latest_kept_threshold_kcore(tmp_path, small_cfg):
     p = write(tmp_path / "r.csv", "user_id,movie_id,rating,timestamp\n1,1,5,10\n1,1,5,10\n1,1,2,5\n1,2,4,1\n"
               "2,1,3,1\n2,2,1,2\n3,3,5,1\n")
-    small_cfg.split.valid = small_cfg.split.test = 0.0
-    small_cfg.data.min_rating = 3
-    small_cfg.data.min_user_ratings = 2
+    small_cfg = small_cfg.updated({"split.valid": 0.0, "split.test": 0.0})
+    small_cfg = small_cfg.updated({"data.min_rating": 3})
+    small_cfg = small_cfg.updated({"data.min_user_ratings": 2})
     s = run(small_cfg, p)
     c = s["cleaning"]
     assert c["exact_duplicates_dropped"] == 1 and c["repeated_pairs_dropped"] == 1
@@ -183,10 +183,10 @@ def test_unknown_movies_policy(tmp_path, small_cfg):
     write(d / "ratings.csv", "userId,movieId,rating,timestamp\n" + "".join(f"{u},{m},3,1\n" for u in range(1, 4)
                                                                         for m in (1, 2, 99)))
     write(d / "movies.csv", "movieId,title,genres\n1,A (2000),Drama\n2,B (2001),Comedy\n")
-    small_cfg.split.valid = small_cfg.split.test = 0.0
+    small_cfg = small_cfg.updated({"split.valid": 0.0, "split.test": 0.0})
     s = run(small_cfg, d)
     assert s["cleaning"]["ratings_for_unknown_movies"] == 3 and s["counts"]["movies"] == 3
-    small_cfg.data.unknown_movies = "drop"
+    small_cfg = small_cfg.updated({"data.unknown_movies": 'drop'})
     s = run(small_cfg, d, out=tmp_path / "p2")
     assert s["counts"]["movies"] == 2
 
@@ -223,7 +223,7 @@ def test_splits_have_no_leakage_and_are_deterministic(synth_dir, small_cfg, tmp_
 
 
 def test_cold_movies_split_keeps_held_out_movies_in_test(synth_dir, small_cfg, tmp_path):
-    small_cfg.split.cold_movies = 0.1
+    small_cfg = small_cfg.updated({"split.cold_movies": 0.1})
     s = run(small_cfg, synth_dir[0], out=tmp_path / "cold")
     ds = load_dataset(tmp_path / "cold")
     cold = set(s["cold_movies"])

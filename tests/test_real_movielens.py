@@ -11,7 +11,7 @@ from embedrec.ingest import ingest
 @pytest.mark.slow
 def test_ml100k_through_the_offline_fallback(tmp_path, caplog):
     cfg = Config()
-    cfg.split.valid = cfg.split.test = 0.0
+    cfg = cfg.updated({"split.valid": 0.0, "split.test": 0.0})
     s = ingest(cfg.data, cfg.split, output=tmp_path / "ml")
     assert s["counts"] == {"users": 943, "movies": 1682, "ratings": 100000}
     ds = load_dataset(tmp_path / "ml")

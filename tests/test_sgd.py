@@ -78,23 +78,23 @@ def synth(synth_dir, small_cfg):
     from embedrec.ingest import ingest
 
     d, _ = synth_dir
-    small_cfg.data.source = str(d)
+    small_cfg = small_cfg.updated({"data.source": str(d)})
     ingest(small_cfg.data, small_cfg.split, output=small_cfg.data.prepared)
     return load_dataset(small_cfg.data.prepared)
 
 
 def test_hogwild_recovers_planted_structure_and_resumes_exactly(synth, small_cfg, tmp_path):
     c = small_cfg
-    c.model.dim, c.train.optimizer, c.train.lr, c.train.epochs, c.train.patience = 8, "hogwild", 0.01, 30, 30
-    c.train.weight_decay_user = c.train.weight_decay_movie = 0.01
-    c.train.threads = 1
+    c = c.updated({"model.dim": 8, "train.optimizer": 'hogwild', "train.lr": 0.01, "train.epochs": 30, "train.patience": 30})
+    c = c.updated({"train.weight_decay_user": 0.01, "train.weight_decay_movie": 0.01})
+    c = c.updated({"train.threads": 1})
     full = fit(synth, c.model, c.train, tmp_path / "full")
     rmse = evaluate_model(factors(full.model), synth, "test", True, [10], ranking=False)["rmse"]
     base = float(np.sqrt(np.mean((synth.splits["test"].rating - synth.splits["train"].rating.mean()) ** 2)))
     assert rmse < 0.5 < base  # noise floor about 0.32 (see test_train)
-    c.train.epochs = 12
+    c = c.updated({"train.epochs": 12})
     fit(synth, c.model, c.train, tmp_path / "part")
-    c.train.epochs = 30
+    c = c.updated({"train.epochs": 30})
     resumed = fit(synth, c.model, c.train, tmp_path / "part", resume=True)
     for k, v in full.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=0, atol=0)
@@ -102,9 +102,9 @@ def test_hogwild_recovers_planted_structure_and_resumes_exactly(synth, small_cfg
 
 def test_hogwild_bpr_ranks_held_out_positives(synth, small_cfg, tmp_path):
     c = small_cfg
-    c.model.objective, c.model.loss, c.model.dim = "implicit", "bpr", 8
-    c.train.optimizer, c.train.lr, c.train.epochs, c.train.threads = "hogwild", 0.05, 20, 2
-    c.train.weight_decay_user = c.train.weight_decay_movie = 0.001
+    c = c.updated({"model.objective": 'implicit', "model.loss": 'bpr', "model.dim": 8})
+    c = c.updated({"train.optimizer": 'hogwild', "train.lr": 0.05, "train.epochs": 20, "train.threads": 2})
+    c = c.updated({"train.weight_decay_user": 0.001, "train.weight_decay_movie": 0.001})
     r = fit(synth, c.model, c.train, tmp_path / "bpr")
     m = evaluate_model(factors(r.model), synth, "test", False, [10])
     from embedrec.evaluate import baselines
@@ -115,12 +115,11 @@ def test_hogwild_bpr_ranks_held_out_positives(synth, small_cfg, tmp_path):
 
 def test_hogwild_refuses_what_it_cannot_train(synth, small_cfg, tmp_path, monkeypatch):
     c = small_cfg
-    c.train.optimizer = "hogwild"
-    c.model.objective, c.model.loss = "implicit", "softmax"
+    c = c.updated({"train.optimizer": 'hogwild'})
+    c = c.updated({"model.objective": 'implicit', "model.loss": 'softmax'})
     with pytest.raises(ConfigError, match="hogwild trains the mse and bpr losses"):
         fit(synth, c.model, c.train, tmp_path / "a")
-    c.model.objective = "explicit"
-    c.features.movie = ["genre"]
+    c = c.updated({"model.objective": "explicit", "model.loss": "auto", "features.movie": ["genre"]})
     with pytest.raises(ConfigError, match="plain model only"):
         fit(synth, c.model, c.train, tmp_path / "b", features_cfg=c.features)
 
@@ -160,7 +159,7 @@ def test_multi_thread_epoch_trains(synth, small_cfg):
 def test_hogwild_divergence_names_learning_rate(synth, small_cfg, tmp_path):
     from embedrec.errors import TrainingError
 
-    small_cfg.train.optimizer, small_cfg.train.lr = "hogwild", 10.0
+    small_cfg = small_cfg.updated({"train.optimizer": 'hogwild', "train.lr": 10.0})
     with pytest.raises(TrainingError, match=r"train\.lr=10\) is probably too high, try train\.lr=1") as e:
         fit(synth, small_cfg.model, small_cfg.train, tmp_path / "nan")
     assert "try --set train.lr=1" in e.value.cli_message()

@@ -81,7 +81,7 @@ def test_batch_loss_adds_the_implicit_penalty(synth_ds):
     b = Batcher(model, "mse", cfg.train, ds)
     u, m, r = (torch.tensor(x[:64]) for x in (tr.user.astype(np.int64), tr.movie.astype(np.int64), tr.rating))
     with_pen = b.loss_fn(u, m, r, None)
-    cfg.train.weight_decay_movie = 0.0
+    cfg = cfg.updated({"train.weight_decay_movie": 0.0})
     without = Batcher(model, "mse", cfg.train, ds).loss_fn(u, m, r, None)
     qm = model.movie(m)
     expected = 0.1 * (qm.pow(2).sum(-1).mean() + model.implicit_penalty(u))
@@ -91,16 +91,16 @@ def test_batch_loss_adds_the_implicit_penalty(synth_ds):
 @pytest.fixture
 def synth_ds(synth_dir, small_cfg):
     d, _ = synth_dir
-    small_cfg.data.source = str(d)
+    small_cfg = small_cfg.updated({"data.source": str(d)})
     ingest(small_cfg.data, small_cfg.split, output=small_cfg.data.prepared)
-    small_cfg.model.implicit_terms = True
-    small_cfg.train.weight_decay_user = small_cfg.train.weight_decay_movie = 0.1
+    small_cfg = small_cfg.updated({"model.implicit_terms": True})
+    small_cfg = small_cfg.updated({"train.weight_decay_user": 0.1, "train.weight_decay_movie": 0.1})
     return load_dataset(small_cfg.data.prepared), small_cfg
 
 
 def test_svdpp_learns_planted_data_and_serves_what_it_learned(synth_ds):
     ds, cfg = synth_ds
-    cfg.train.epochs, cfg.train.lr, cfg.train.batch_size = 8, 0.01, 512
+    cfg = cfg.updated({"train.epochs": 8, "train.lr": 0.01, "train.batch_size": 512})
     r = fit(ds, cfg.model, cfg.train)
     assert isinstance(r.model, SVDpp)
     f = factors(r.model, r.unrated)
@@ -118,11 +118,11 @@ def test_svdpp_learns_planted_data_and_serves_what_it_learned(synth_ds):
 
 def test_resume_matches_uninterrupted_run(synth_ds, tmp_path):
     ds, cfg = synth_ds
-    cfg.train.epochs, cfg.train.patience, cfg.train.batch_size = 3, 10, 1024
+    cfg = cfg.updated({"train.epochs": 3, "train.patience": 10, "train.batch_size": 1024})
     full = fit(ds, cfg.model, cfg.train, tmp_path / "full")
-    cfg.train.epochs = 1
+    cfg = cfg.updated({"train.epochs": 1})
     fit(ds, cfg.model, cfg.train, tmp_path / "part")
-    cfg.train.epochs = 3
+    cfg = cfg.updated({"train.epochs": 3})
     resumed = fit(ds, cfg.model, cfg.train, tmp_path / "part", resume=True)
     for k, v in full.model.state_dict().items():
         torch.testing.assert_close(v, resumed.model.state_dict()[k], rtol=0, atol=0)
@@ -131,9 +131,9 @@ def test_resume_matches_uninterrupted_run(synth_ds, tmp_path):
 
 def test_refuses_what_it_cannot_train():
     cfg = Config()
-    cfg.model.implicit_terms = True
+    cfg = cfg.updated({"model.implicit_terms": True})
     with pytest.raises(ConfigError, match="model.objective=explicit"):
         build_model(3, 4, cfg.model, cfg.train, 0.0, rated=([0], [1]))
-    cfg.model.objective, cfg.train.optimizer = "explicit", "hogwild"
+    cfg = cfg.updated({"model.objective": 'explicit', "train.optimizer": 'hogwild'})
     with pytest.raises(ConfigError, match="hogwild cannot train model.implicit_terms"):
         build_model(3, 4, cfg.model, cfg.train, 0.0, rated=([0], [1]))

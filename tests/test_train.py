@@ -28,17 +28,17 @@ def test_losses_hand_computed():
 @pytest.fixture
 def synth_ds(synth_dir, small_cfg):
     d, truth = synth_dir
-    small_cfg.data.source = str(d)
+    small_cfg = small_cfg.updated({"data.source": str(d)})
     ingest(small_cfg.data, small_cfg.split, output=small_cfg.data.prepared)
     return load_dataset(small_cfg.data.prepared), truth
 
 
 def test_explicit_recovers_planted_structure(synth_ds, small_cfg):
     ds, truth = synth_ds
-    small_cfg.model.dim = 8
-    small_cfg.train.epochs = 40
-    small_cfg.train.lr = 0.01
-    small_cfg.train.weight_decay_user = small_cfg.train.weight_decay_movie = 0.01
+    small_cfg = small_cfg.updated({"model.dim": 8})
+    small_cfg = small_cfg.updated({"train.epochs": 40})
+    small_cfg = small_cfg.updated({"train.lr": 0.01})
+    small_cfg = small_cfg.updated({"train.weight_decay_user": 0.01, "train.weight_decay_movie": 0.01})
     r = fit(ds, small_cfg.model, small_cfg.train, small_cfg.run.dir)
     m = evaluate_model(factors(r.model), ds, "test", True, [10], ranking=False)
     # ratings are the planted score + N(0, 0.3) noise rounded to half stars (about 0.32 irreducible RMSE);
@@ -53,7 +53,7 @@ def test_implicit_known_best_movie_ranks_first(tmp_path, small_cfg):
     from embedrec.config import Config
 
     cfg = Config()
-    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
+    cfg = cfg.updated({"model.objective": 'explicit', "train.refit": False})
     rows = ["user_id,movie_id,rating,timestamp"]
     for u in range(40):
         for m in range(20):
@@ -61,14 +61,14 @@ def test_implicit_known_best_movie_ranks_first(tmp_path, small_cfg):
                 rows.append(f"{u},{m},5,{u * 100 + m}")
     p = tmp_path / "cb.csv"
     p.write_text("\n".join(rows) + "\n")
-    cfg.data.source, cfg.data.prepared = str(p), str(tmp_path / "cb")
-    cfg.split.valid = cfg.split.test = 0.0
+    cfg = cfg.updated({"data.source": str(p), "data.prepared": str(tmp_path / 'cb')})
+    cfg = cfg.updated({"split.valid": 0.0, "split.test": 0.0})
     ingest(cfg.data, cfg.split, output=cfg.data.prepared)
     ds = load_dataset(cfg.data.prepared)
-    cfg.model.objective, cfg.model.dim = "implicit", 4
+    cfg = cfg.updated({"model.objective": 'implicit', "model.dim": 4})
     for loss in ("bpr", "softmax"):
-        cfg.model.loss = loss
-        cfg.train.epochs, cfg.train.lr, cfg.train.batch_size = 30, 0.05, 64
+        cfg = cfg.updated({"model.loss": loss})
+        cfg = cfg.updated({"train.epochs": 30, "train.lr": 0.05, "train.batch_size": 64})
         r = fit(ds, cfg.model, cfg.train, tmp_path / f"run-{loss}")
         f = factors(r.model)
         for u in range(10):  # users who did not rate movie u % 2
@@ -80,12 +80,12 @@ def test_implicit_known_best_movie_ranks_first(tmp_path, small_cfg):
 
 def test_resume_matches_uninterrupted_run(synth_ds, small_cfg, tmp_path):
     ds, _ = synth_ds
-    small_cfg.train.epochs = 4
-    small_cfg.train.patience = 10
+    small_cfg = small_cfg.updated({"train.epochs": 4})
+    small_cfg = small_cfg.updated({"train.patience": 10})
     full = fit(ds, small_cfg.model, small_cfg.train, tmp_path / "full")
-    small_cfg.train.epochs = 2
+    small_cfg = small_cfg.updated({"train.epochs": 2})
     fit(ds, small_cfg.model, small_cfg.train, tmp_path / "part")
-    small_cfg.train.epochs = 4
+    small_cfg = small_cfg.updated({"train.epochs": 4})
     resumed = fit(ds, small_cfg.model, small_cfg.train, tmp_path / "part", resume=True)
     for k, v in full.model.state_dict().items():
         torch.testing.assert_close(v, resumed.model.state_dict()[k], rtol=0, atol=0)
@@ -97,7 +97,7 @@ def test_resume_matches_uninterrupted_run(synth_ds, small_cfg, tmp_path):
 def test_resume_refuses_other_config(synth_ds, small_cfg, tmp_path):
     ds, _ = synth_ds
     fit(ds, small_cfg.model, small_cfg.train, tmp_path / "r")
-    small_cfg.train.lr = 0.5
+    small_cfg = small_cfg.updated({"train.lr": 0.5})
     with pytest.raises(ArtifactError, match=r"another train.lr \(0.003, now 0.5\)"):
         fit(ds, small_cfg.model, small_cfg.train, tmp_path / "r", resume=True)
     with pytest.raises(ArtifactError, match="nothing to resume"):
@@ -106,7 +106,7 @@ def test_resume_refuses_other_config(synth_ds, small_cfg, tmp_path):
 
 def test_divergence_names_learning_rate(synth_ds, small_cfg, tmp_path):
     ds, _ = synth_ds
-    small_cfg.train.optimizer, small_cfg.train.lr = "sgd", 1e6
+    small_cfg = small_cfg.updated({"train.optimizer": 'sgd', "train.lr": 1000000.0})
     with pytest.raises(TrainingError, match=r"train\.lr=1e\+06\) is probably too high"):
         fit(ds, small_cfg.model, small_cfg.train, tmp_path / "nan")
 
@@ -117,15 +117,15 @@ def test_sparse_optimizers_and_sampled_softmax_train(synth_ds, small_cfg, tmp_pa
     from embedrec.evaluate import baselines
 
     ds, _ = synth_ds
-    small_cfg.train.epochs = 2
+    small_cfg = small_cfg.updated({"train.epochs": 2})
     global_mean = baselines(ds, "valid", True, [10])["global_mean"]["rmse"]
     for opt, lr in (("sgd", 0.5), ("adagrad", 0.05), ("sparse_adam", 0.01)):
-        small_cfg.train.optimizer, small_cfg.train.lr = opt, lr
+        small_cfg = small_cfg.updated({"train.optimizer": opt, "train.lr": lr})
         h = fit(ds, small_cfg.model, small_cfg.train, tmp_path / opt).history
         assert h[1]["loss"] < h[0]["loss"] and h[1]["valid_rmse"] < h[0]["valid_rmse"] < global_mean, (opt, h)
-    small_cfg.model.objective, small_cfg.model.loss = "implicit", "softmax"
-    small_cfg.train.softmax_full_max, small_cfg.train.negatives = 10, 32
-    small_cfg.train.optimizer = "adam"
+    small_cfg = small_cfg.updated({"model.objective": 'implicit', "model.loss": 'softmax'})
+    small_cfg = small_cfg.updated({"train.softmax_full_max": 10, "train.negatives": 32})
+    small_cfg = small_cfg.updated({"train.optimizer": 'adam'})
     h = fit(ds, small_cfg.model, small_cfg.train, tmp_path / "sampled").history
     assert h[1]["loss"] < h[0]["loss"] and h[1]["valid_ndcg@10"] > h[0]["valid_ndcg@10"], h
 
@@ -133,7 +133,7 @@ def test_sparse_optimizers_and_sampled_softmax_train(synth_ds, small_cfg, tmp_pa
 def test_tensorboard_scalars_when_installed(synth_ds, small_cfg, tmp_path):
     pytest.importorskip("tensorboard")
     ds, _ = synth_ds
-    small_cfg.train.epochs = 2
+    small_cfg = small_cfg.updated({"train.epochs": 2})
     fit(ds, small_cfg.model, small_cfg.train, tmp_path / "tb")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -147,9 +147,9 @@ def test_tensorboard_scalars_when_installed(synth_ds, small_cfg, tmp_path):
 
 def test_compiled_explicit_loss_matches_eager(synth_ds, small_cfg, tmp_path):
     ds, _ = synth_ds
-    small_cfg.train.epochs, small_cfg.train.batch_size = 2, 4096
+    small_cfg = small_cfg.updated({"train.epochs": 2, "train.batch_size": 4096})
     eager = fit(ds, small_cfg.model, small_cfg.train, tmp_path / "eager")
-    small_cfg.train.compile = True
+    small_cfg = small_cfg.updated({"train.compile": True})
     comp = fit(ds, small_cfg.model, small_cfg.train, tmp_path / "compiled")
-    small_cfg.train.compile = False
+    small_cfg = small_cfg.updated({"train.compile": False})
     np.testing.assert_allclose([h["loss"] for h in comp.history], [h["loss"] for h in eager.history], rtol=1e-3)

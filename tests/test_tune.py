@@ -12,11 +12,11 @@ from embedrec.tune import choose, sweep, write_choice
 def tune_cfg(tmp_path_factory, synth_dir):
     tmp = tmp_path_factory.mktemp("tune")
     cfg = Config()
-    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
-    cfg.data.source, cfg.data.prepared, cfg.run.dir = str(synth_dir[0]), str(tmp / "ds"), str(tmp / "run")
+    cfg = cfg.updated({"model.objective": 'explicit', "train.refit": False})
+    cfg = cfg.updated({"data.source": str(synth_dir[0]), "data.prepared": str(tmp / 'ds'), "run.dir": str(tmp / 'run')})
     ingest(cfg.data, cfg.split, output=cfg.data.prepared)
-    cfg.train.epochs, cfg.train.lr, cfg.train.patience = 40, 0.01, 3
-    cfg.train.weight_decay_user = cfg.train.weight_decay_movie = 0.02
+    cfg = cfg.updated({"train.epochs": 40, "train.lr": 0.01, "train.patience": 3})
+    cfg = cfg.updated({"train.weight_decay_user": 0.02, "train.weight_decay_movie": 0.02})
     return cfg
 
 
@@ -49,7 +49,7 @@ def test_choose_with_tolerance():
 
 def test_write_refuses_input_config(tmp_path):
     cfg = Config()
-    cfg.model.objective, cfg.train.refit = "explicit", False  # about the explicit model
+    cfg = cfg.updated({"model.objective": 'explicit', "train.refit": False})
     p = tmp_path / "in.yaml"
     p.write_text("model:\n  dim: 8\n")
     chosen = {"dim": 16, "weight_decay": 0.1, "metric": "rmse", "valid_metric": 0.9}
