@@ -462,6 +462,9 @@ def kept_sections(doc: str) -> list[str]:
         if start < 0:
             continue
         end = doc.find("\n## ", start + 1)
+        before = doc.rfind("\n", 0, start)  # a marker line right above the heading (<!-- x:start -->) goes too
+        if doc[before + 1:start].startswith("<!--"):
+            start = before
         out += [doc[start + 1:end if end >= 0 else len(doc)].rstrip(), ""]
     return out
 
