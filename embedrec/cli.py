@@ -9,11 +9,15 @@ import functools
 import json
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from embedrec import __version__
 from embedrec.errors import EmbedrecError
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
 
 log = logging.getLogger("embedrec")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -217,7 +221,7 @@ def main(g_quiet, g_verbose, g_traceback):
 @main.command("config", context_settings=CONTEXT)
 @click.argument("action", type=click.Choice(["show"]), default="show")
 @common
-def config_cmd(cfg, action):
+def config_cmd(cfg: Config, action):
     """Print the resolved config (defaults < file < --set) as YAML.
 
     \b
@@ -236,7 +240,7 @@ def config_cmd(cfg, action):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               help="json: print the summary as JSON on stdout.")
 @common
-def ingest(cfg, source, output, overwrite, fmt):
+def ingest(cfg: Config, source, output, overwrite, fmt):
     """Turn a MovieLens release or a ratings file into a clean, indexed, split dataset.
 
     SOURCE is a release name (ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m, ml-latest-small, ml-latest),
@@ -295,7 +299,7 @@ NO_HEADER = click.option("--no-header", is_flag=True, help="csv/tsv: no header l
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
 @FMT
 @common
-def train(cfg, resume, run_dir, fmt):
+def train(cfg: Config, resume, run_dir, fmt):
     """Train embeddings on the prepared dataset (data.prepared) and write the run (run.dir).
 
     Shows a progress bar with the loss and the validation metric, stops early on the validation metric,
@@ -337,7 +341,7 @@ def train(cfg, resume, run_dir, fmt):
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
 @FMT
 @common
-def evaluate(cfg, split, ks, run_dir, fmt):
+def evaluate(cfg: Config, split, ks, run_dir, fmt):
     """Evaluate a trained run on its validation or test split, beside the baselines.
 
     Explicit models get RMSE and MAE; every model gets Precision, Recall, NDCG, MAP, HitRate, MRR and
@@ -364,7 +368,7 @@ def index():
 @index.command("rebuild", context_settings=CONTEXT)
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
 @common
-def index_rebuild(cfg, run_dir):
+def index_rebuild(cfg: Config, run_dir):
     """Rebuild the index of a trained run with the current index.* settings.
 
     \b
@@ -380,7 +384,7 @@ def index_rebuild(cfg, run_dir):
 @main.command(context_settings=CONTEXT)
 @click.argument("path", required=False, type=click.Path(file_okay=False))
 @common
-def verify(cfg, path):
+def verify(cfg: Config, path):
     """Check every file of a run, or of a prepared dataset, against the SHA-256 its manifest records.
 
     Commands check the files they open as they open them, but files above 64 MiB only by size (hashing
@@ -421,7 +425,7 @@ def verify(cfg, path):
 @FMT
 @NO_HEADER
 @common
-def recommend(cfg, user, users_file, movie, liked, rated, user_features, k, include_seen, genres, year_min, year_max,
+def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features, k, include_seen, genres, year_min, year_max,
               strict, fallback, run_dir, fmt, no_header):
     """Top-K movies for a user, many users, a new user, or movies similar to a movie.
 
@@ -519,7 +523,7 @@ def resume_command(run_dir: str | None) -> str:
 @FMT
 @NO_HEADER
 @common
-def predict(cfg, pairs, strict, run_dir, fmt, no_header):
+def predict(cfg: Config, pairs, strict, run_dir, fmt, no_header):
     """The model's score for (user, movie) pairs: the predicted rating for explicit models.
 
     Further columns of the input (e.g. the true rating) are passed through between movie_id and fallback,
@@ -575,7 +579,7 @@ def _tolerance(text: str | None) -> float | None:
 @click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "csv", "tsv", "jsonl"]),
               default="auto", show_default=True, help="Output format (auto: a table on a terminal, else TSV).")
 @common
-def tune_dims(cfg, dims, wds, tolerance, write_path, fresh, fmt):
+def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
     """Sweep the embedding dimension on the validation split and show where more dimensions stop helping.
 
     \b
@@ -630,7 +634,7 @@ def tune_dims(cfg, dims, wds, tolerance, write_path, fresh, fmt):
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
 @common
-def export(cfg, target, output, sample, base_url, n_users, topk_path, k, plot_path, plot_method, overwrite, run_dir):
+def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k, plot_path, plot_method, overwrite, run_dir):
     """Export a trained run: projector files, tables, the index, every user's top-K, a 2-D map.
 
     \b
