@@ -183,13 +183,19 @@ class Group:
         import torch
         import torch.distributed as dist
 
-        sizes = self.sizes(t.shape[0])
-        pad = max(sizes)
-        buf = torch.zeros((pad, *t.shape[1:]), dtype=t.dtype, device=self.device)
-        buf[: t.shape[0]] = t
+        buf, sizes = self._padded(t)
         parts = [torch.empty_like(buf) for _ in range(self.world)]
         dist.all_gather(parts, buf)
         return torch.cat([p[:n] for p, n in zip(parts, sizes)])
+
+    def _padded(self, t):
+        """``t`` padded to the largest rank's row count (collectives move equal shapes), and every rank's count."""
+        import torch
+
+        sizes = self.sizes(t.shape[0])
+        buf = torch.zeros((max(sizes), *t.shape[1:]), dtype=t.dtype, device=self.device)
+        buf[: t.shape[0]] = t
+        return buf, sizes
 
     def gather0(self, t):
         """As allgather, but only rank 0 receives (others get None): what publishing a run needs."""
@@ -198,10 +204,7 @@ class Group:
         import torch
         import torch.distributed as dist
 
-        sizes = self.sizes(t.shape[0])
-        pad = max(sizes)
-        buf = torch.zeros((pad, *t.shape[1:]), dtype=t.dtype, device=self.device)
-        buf[: t.shape[0]] = t
+        buf, sizes = self._padded(t)
         if self.leader:
             parts = [torch.empty_like(buf) for _ in range(self.world)]
             dist.gather(buf, parts, dst=0)
