@@ -289,6 +289,7 @@ def _metrics_out(metrics: dict, fmt: str) -> None:
     write_rows(rows, metric_columns(rows), fmt)
 
 
+RUN = click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
 FMT = click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "jsonl", "csv", "tsv"]),
                    default="auto", show_default=True, help="Output format (auto: a table on a terminal, else TSV).")
 NO_HEADER = click.option("--no-header", is_flag=True, help="csv/tsv: no header line (e.g. for loops that append).")
@@ -296,7 +297,7 @@ NO_HEADER = click.option("--no-header", is_flag=True, help="csv/tsv: no header l
 
 @main.command(context_settings=CONTEXT)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
-@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+@RUN
 @FMT
 @common
 def train(cfg: Config, resume, run_dir, fmt):
@@ -338,7 +339,7 @@ def train(cfg: Config, resume, run_dir, fmt):
 @main.command(context_settings=CONTEXT)
 @click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
 @click.option("-k", "ks", multiple=True, type=click.IntRange(1), help="Cut-offs (repeatable); default train.eval_k.")
-@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+@RUN
 @FMT
 @common
 def evaluate(cfg: Config, split, ks, run_dir, fmt):
@@ -366,7 +367,7 @@ def index():
 
 
 @index.command("rebuild", context_settings=CONTEXT)
-@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+@RUN
 @common
 def index_rebuild(cfg: Config, run_dir):
     """Rebuild the index of a trained run with the current index.* settings.
@@ -383,8 +384,9 @@ def index_rebuild(cfg: Config, run_dir):
 
 @main.command(context_settings=CONTEXT)
 @click.argument("path", required=False, type=click.Path(file_okay=False))
+@RUN
 @common
-def verify(cfg: Config, path):
+def verify(cfg: Config, path, run_dir):
     """Check every file of a run, or of a prepared dataset, against the SHA-256 its manifest records.
 
     Commands check the files they open as they open them, but files above 64 MiB only by size (hashing
@@ -394,12 +396,15 @@ def verify(cfg: Config, path):
     \b
     Examples:
       embedrec verify
-      embedrec verify runs/ml-25m
+      embedrec verify runs/ml-25m                  # or: embedrec verify --run runs/ml-25m
       embedrec verify data/prepared/ml-100k
     """
+    from embedrec.errors import UsageError
     from embedrec.run import verify_path
 
-    info = verify_path(path or cfg.run.dir)
+    if path and run_dir:
+        raise UsageError(f"give PATH or --run, not both ('{path}', '{run_dir}')")
+    info = verify_path(path or run_dir or cfg.run.dir)
     click.echo(f"ok: {info['what']} '{info['path']}': {info['files']} files ({info['bytes']:,} bytes) match "
                "their checksums")
 
@@ -421,7 +426,7 @@ def verify(cfg: Config, path):
 @click.option("--year-max", type=int, help="Only movies up to this year.")
 @click.option("--strict", is_flag=True, help="With --users: fail on an unknown id instead of skipping it.")
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
-@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+@RUN
 @FMT
 @NO_HEADER
 @common
@@ -519,7 +524,7 @@ def resume_command(run_dir: str | None) -> str:
 @main.command(context_settings=CONTEXT)
 @click.option("--pairs", type=LineFile(), required=True, help="CSV/TSV of user,movie pairs (header optional); - for stdin.")
 @click.option("--strict", is_flag=True, help="Fail on an unknown user or movie instead of scoring it from the biases.")
-@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+@RUN
 @FMT
 @NO_HEADER
 @common
@@ -632,7 +637,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
 @click.option("--plot-method", type=click.Choice(["pca", "tsne", "umap"]), default="pca", show_default=True,
               help="Projection for --plot (tsne needs scikit-learn, umap needs umap-learn).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
-@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+@RUN
 @common
 def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k, plot_path, plot_method, overwrite, run_dir):
     """Export a trained run: projector files, tables, the index, every user's top-K, a 2-D map.

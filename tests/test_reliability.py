@@ -148,6 +148,9 @@ def test_dataset_parquet_has_page_checksums(base):
 def test_verify_command(base, tmp_path):
     r = invoke("verify", base[1])
     assert r.exit_code == 0 and r.stdout.startswith(f"ok: run '{current(base[1])}': ")
+    assert invoke("verify", "--run", base[1]).stdout == r.stdout  # --run, as every other command spells it
+    r2 = invoke("verify", base[0], "--run", base[1])
+    assert r2.exit_code == 2 and one_line(r2).startswith("error: give PATH or --run, not both")
     r = invoke("verify", base[0])
     assert r.exit_code == 0 and r.stdout.startswith(f"ok: dataset '{base[0]}': 5 files")
     run = copy_run(base[1], tmp_path / "v")
