@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 from embedrec.dataset import load_dataset
-from embedrec.evaluate import csr, ranking_metrics, relevant
+from embedrec.evaluate import ranking_metrics, relevant
+from embedrec.sparse import csr
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 

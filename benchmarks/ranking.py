@@ -56,7 +56,7 @@ import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
 
 from embedrec import metrics as M  # noqa: E402
-from embedrec.evaluate import csr, gather_csr  # noqa: E402
+from embedrec.sparse import csr, gather_csr  # noqa: E402
 
 # embedrec variants: name -> config overrides (``--set`` syntax). The defaults are the headline row.
 EMBEDREC_VARIANTS: dict[str, list[str]] = {"embedrec (defaults)": [],

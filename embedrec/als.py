@@ -226,6 +226,22 @@ def user_objective_reg(reg: np.ndarray, P: torch.Tensor) -> float:
     return float((torch.from_numpy(reg).to(P.device).double() * (P.double() ** 2).sum(1)).sum())
 
 
+def sweep(tables, device, half, users, movies, u_reg: np.ndarray) -> float:
+    """One ALS sweep over a model's user and movie tables in place: users against movies, then movies against
+    users, on ``device`` (copied back when that is not the tables' own memory). ``half(Y, X, side)`` solves the
+    rows of X; returns the objective (the movie half's plus the users' L2 term), not yet normalised."""
+    with torch.no_grad():
+        P, Q = tables.user.weight.data, tables.movie.weight.data
+        Pd, Qd = P.to(device), Q.to(device)  # the same tensors on the CPU
+        half(Qd, Pd, users)
+        obj = half(Pd, Qd, movies)
+        obj += user_objective_reg(u_reg, Pd)
+        if Pd.data_ptr() != P.data_ptr():
+            P.copy_(Pd.cpu())
+            Q.copy_(Qd.cpu())
+    return obj
+
+
 class ALS:
     """Runs iALS epochs on a plain MatrixFactorization's user and movie tables, in place.
 
@@ -263,16 +279,7 @@ class ALS:
     # ------------------------------------------------------------------------------------------ epochs
     def epoch(self, gen: torch.Generator | None = None) -> float:
         """One sweep (users, then movies); returns the objective per rated pair before the movie half."""
-        m = self.model
-        with torch.no_grad():
-            P, Q = m.user.weight.data, m.movie.weight.data
-            Pd, Qd = P.to(self.device), Q.to(self.device)  # the same tensors on the CPU
-            self._half(Qd, Pd, self.users)
-            obj = self._half(Pd, Qd, self.movies)
-            obj += user_objective_reg(self.u_reg, Pd)
-            if Pd.data_ptr() != P.data_ptr():
-                P.copy_(Pd.cpu())
-                Q.copy_(Qd.cpu())
+        obj = sweep(self.model, self.device, self._half, self.users, self.movies, self.u_reg)
         return obj / max(self.nnz, 1)
 
     def _half(self, Y: torch.Tensor, X: torch.Tensor, side: Side) -> float:

@@ -443,8 +443,9 @@ def _topk_table(rec: Recommender, rows, ids, scores, pa):
 
 def _recommend_rows_torch(rec: Recommender, rows: np.ndarray, k: int, X, device: str):
     """Recommender.recommend_rows scored exactly on a GPU: [p_u, 1] . [q_m, b_m], seen movies excluded."""
-    from embedrec.evaluate import gather_csr, torch_topk
+    from embedrec.evaluate import torch_topk
     from embedrec.factors import augment_users
+    from embedrec.sparse import gather_csr
 
     r, c, _ = gather_csr(rec.seen_ptr, rec.seen_idx, rows)
     top, vals = torch_topk(augment_users(np.asarray(rec.P[rows])), X, None, (r, c), k, device)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from embedrec.als import Side, Solver, _csr, auto_unobserved, confidence, reg_weights, user_objective_reg
+from embedrec.als import Side, Solver, _csr, auto_unobserved, confidence, reg_weights, sweep
 from embedrec.distributed import Group, RowFetch, bounds, owners, send_to_owners
 
 log = logging.getLogger("embedrec")
@@ -138,16 +138,7 @@ class ShardALS:
                      "rounds": (len(self.users.rounds), len(self.movies.rounds))}
 
     def epoch(self, gen: torch.Generator | None = None) -> float:
-        t = self.tables
-        with torch.no_grad():
-            P, Q = t.user.weight.data, t.movie.weight.data
-            Pd, Qd = P.to(self.g.device), Q.to(self.g.device)
-            self._half(Qd, Pd, self.users)
-            obj = self._half(Pd, Qd, self.movies)
-            obj += user_objective_reg(self.u_reg, Pd)
-            if Pd.data_ptr() != P.data_ptr():
-                P.copy_(Pd.cpu())
-                Q.copy_(Qd.cpu())
+        obj = sweep(self.tables, self.g.device, self._half, self.users, self.movies, self.u_reg)
         return self.g.total(obj) / max(self.nnz, 1)
 
     def _half(self, Y_local, X, blocks: Blocks) -> float:
@@ -196,7 +187,8 @@ class ShardRanking:
     (the same sampled users, the same exclusions), up to float rounding."""
 
     def __init__(self, g: Group, shard: Shard, parts: list, test, ks, max_users: int, device=None, seed: int = 0):
-        from embedrec.evaluate import csr, norm_ks, sample_positions
+        from embedrec.evaluate import norm_ks, sample_positions
+        from embedrec.sparse import csr
 
         self.g, self.n_movies, self.device = g, shard.n_movies, device
         self.ks = norm_ks(ks, shard.n_movies)
@@ -514,7 +506,8 @@ def _concat(a, b, empty: bool = False):
 
 def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool) -> dict:
     """What train_model reports: the model and most-popular on valid and test (seen: the splits before each)."""
-    from embedrec.evaluate import _gpu_or_none, seen_splits
+    from embedrec.evaluate import _gpu_or_none
+    from embedrec.sparse import seen_splits
 
     tables, ks, n = result.model, cfg.train.eval_k, cfg.train.eval_users
     metrics = {"objective": cfg.model.objective, "loss": "als", "dim": tables.dim, "best_epoch": result.best_epoch,

@@ -19,6 +19,7 @@ import torch
 
 from embedrec import evaluate as E
 from embedrec import loop
+from embedrec import sparse as S
 from embedrec.errors import ArtifactError, ConfigError, TrainingError
 from embedrec.metrics import higher_is_better, parse_metric
 from embedrec.model import MatrixFactorization, auto_dim
@@ -107,7 +108,7 @@ def _rated_lists(model_cfg, train_cfg, rated, n_users: int, n_movies: int):
     if rated is None:
         raise ConfigError("config key 'model.implicit_terms': the model needs the training ratings (rated=)")
     pairs = np.unique(np.asarray(rated[0], np.int64) * n_movies + np.asarray(rated[1], np.int64))
-    return E.csr(pairs // n_movies, pairs % n_movies, n_users)
+    return S.csr(pairs // n_movies, pairs % n_movies, n_users)
 
 
 def factors(model: MatrixFactorization, unrated: np.ndarray | None = None) -> dict[str, np.ndarray | float]:
@@ -153,7 +154,7 @@ def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | No
         out.update(E.rating_metrics(pred, part.rating))
     need_rank = ranking or (metric is not None and parse_metric(metric)[1] is not None)
     if need_rank:
-        train_csr = E.seen_csr(ds, E.seen_splits(split))
+        train_csr = S.seen_csr(ds, S.seen_splits(split))
         tu, ti = E.relevant(part, None)
         ks = sorted(set(ks) | ({parse_metric(metric)[1]} if metric and parse_metric(metric)[1] else set()))
         out.update(E.ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], train_csr, tu, ti,

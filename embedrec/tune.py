@@ -68,8 +68,9 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
 def _train_metric(f: dict, ds: Dataset, explicit: bool, ks, sample: int = 2000, seed: int = 0) -> float:
     """How well the model fits its own training data: RMSE on up to 20,000 training ratings (explicit), or
     NDCG@min(K) of each sampled user's training movies without excluding them (implicit)."""
-    from embedrec.evaluate import csr, predict_ratings, ranking_metrics
+    from embedrec.evaluate import predict_ratings, ranking_metrics
     from embedrec.metrics import rmse
+    from embedrec.sparse import csr
 
     tr = ds.splits["train"]
     rng = np.random.default_rng(seed)
