@@ -362,7 +362,7 @@ def test_metrics_table_has_metrics_as_rows(int_run):
 def test_log_lines_go_above_a_live_bar():
     from tqdm import tqdm
 
-    from embedrec.cli import _BarAwareHandler
+    from embedrec.cli.app import _BarAwareHandler
 
     stream = io.StringIO()
     log = logging.getLogger("embedrec.test-bar")

@@ -142,7 +142,7 @@ def model(tmp_path_factory):
 
 
 def _lines_of(data: bytes, name: str = "in.txt"):
-    from embedrec.cli import _Lines
+    from embedrec.cli.options import _Lines
 
     return _Lines(io.BytesIO(data), name)
 

@@ -1,0 +1,179 @@
+"""The click group, logging to stderr, and the one place where errors become a line on stderr and an exit code.
+
+Commands live one per module in this package (registered in ``embedrec/cli/__init__.py``); the options they
+share are in ``options.py``."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+
+import click
+
+from embedrec import __version__
+from embedrec.errors import EmbedrecError
+
+log = logging.getLogger("embedrec")
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _State:
+    traceback = False
+    quiet = False
+    g_quiet = g_verbose = g_traceback = False  # -q/-v/--traceback given before the subcommand
+    config_path = None  # -c and --set as given, to repeat them in hints (e.g. the exact resume command)
+    overrides: tuple = ()
+
+
+class _BarAwareHandler(logging.StreamHandler):
+    """Log lines go above a live tqdm bar (tqdm.write) instead of into it; tqdm is never imported for this."""
+
+    def emit(self, record):
+        tq = sys.modules.get("tqdm")
+        if tq is not None and getattr(tq.tqdm, "_instances", None):
+            try:
+                tq.tqdm.write(self.format(record), file=self.stream)
+            except Exception:
+                self.handleError(record)
+            return
+        super().emit(record)
+
+
+def _setup_logging(quiet: bool, verbose: bool) -> None:
+    from embedrec.errors import TermsFilter
+
+    log.handlers.clear()
+    for f in list(log.filters):
+        log.removeFilter(f)
+    log.addFilter(TermsFilter(cli=True))  # log lines name options as flags (--set train.lr=0.01, --overwrite)
+    handler = _BarAwareHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def progress_enabled() -> bool:
+    return not _State.quiet and sys.stderr.isatty()
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        from embedrec.errors import shorten
+
+        try:
+            rv = super().invoke(ctx)
+            sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit
+            return rv
+        except EmbedrecError as e:
+            if _State.traceback:
+                raise
+            _error_line(shorten(e.cli_message(), 2000))
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            if _State.traceback:
+                raise
+            _error_line("interrupted: nothing half-written was left behind", prefix="")
+            sys.exit(130)
+        except BrokenPipeError:
+            _quiet_stdout()
+            sys.exit(0)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as e:  # a bug: still one line, the traceback on request
+            if _State.traceback:
+                raise
+            known = _known_error(e)
+            if known is not None:
+                _error_line(known)
+                sys.exit(1)
+            _error_line(f"internal error ({type(e).__name__}: {shorten(e, 300)}); rerun with --traceback and report it")
+            sys.exit(1)
+
+
+def _error_line(text: str, prefix: str = "error: ") -> None:
+    """One line on stderr; if stderr itself cannot be written there is nowhere left to say it."""
+    try:
+        click.echo(f"{prefix}{text}".replace("\n", " "), err=True)
+    except OSError:
+        pass
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE (| head): point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _known_error(e: Exception) -> str | None:
+    """Environment failures that are not bugs: a full disk, a read-only file system, undecodable input."""
+    from embedrec.errors import shorten
+    from embedrec.fsutil import io_error
+
+    if isinstance(e, OSError):
+        err = io_error(e, None, "write to another folder (run.dir, -o)")
+        if err is not None:
+            _quiet_stdout()
+            return str(err) if getattr(e, "filename", None) else \
+                f"cannot write the output ({e.strerror}); free space or write it elsewhere"
+    if isinstance(e, UnicodeDecodeError):
+        return (f"cannot decode byte 0x{e.object[e.start]:02x} at offset {e.start} of the input as {e.encoding}; "
+                "save it as UTF-8 text")
+    if isinstance(e, MemoryError):
+        return f"out of memory ({shorten(e, 120) or 'MemoryError'}); use a smaller input or setting"
+    return None
+
+
+def common(fn):
+    """-c/--config, --set, -q/--quiet, -v/--verbose, --traceback for every subcommand."""
+
+    @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                  help="YAML config (default: $EMBEDREC_CONFIG, else ./embedrec.yaml, else the built-in "
+                       "defaults of configs/default.yaml). In the file, paths starting with ./ or ../ are "
+                       "relative to the file.")
+    @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+                  help="Override one config value; repeatable. Example: --set train.lr=0.01")
+    @click.option("-q", "--quiet", is_flag=True, help="No progress bars or info messages on stderr.")
+    @click.option("-v", "--verbose", is_flag=True, help="More detail on stderr; tracebacks on errors.")
+    @click.option("--traceback", is_flag=True, help="Show the Python traceback on errors.")
+    @functools.wraps(fn)
+    def wrapper(config_path, overrides, quiet, verbose, traceback, **kw):
+        quiet, verbose = quiet or _State.g_quiet, verbose or _State.g_verbose  # also accepted before the subcommand
+        _State.traceback = traceback or verbose or _State.g_traceback
+        _State.quiet = quiet
+        _State.config_path, _State.overrides = config_path, tuple(overrides)
+        _setup_logging(quiet, verbose)
+        from embedrec.config import find_config, load_config
+
+        path = find_config(config_path)
+        if path is not None and config_path is None:
+            log.debug("config: %s", path)
+        cfg = load_config(path, overrides)
+        return fn(cfg, **kw)
+
+    return wrapper
+
+
+@click.group(cls=Group, context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="embedrec")
+@click.option("-q", "--quiet", "g_quiet", is_flag=True, help="As the subcommand's -q (given before it).")
+@click.option("-v", "--verbose", "g_verbose", is_flag=True, help="As the subcommand's -v.")
+@click.option("--traceback", "g_traceback", is_flag=True, help="As the subcommand's --traceback.")
+def main(g_quiet, g_verbose, g_traceback):
+    """Embedding-based movie recommendation: ingest MovieLens (or your own ratings), train a PyTorch
+    matrix-factorization model, pick the embedding size, and serve top-K movies from a FAISS index.
+
+    \b
+    Quick start:
+      embedrec ingest ml-100k
+      embedrec train
+      embedrec recommend --user 196
+    """
+    _State.g_quiet, _State.g_verbose, _State.g_traceback = g_quiet, g_verbose, g_traceback
+    _State.traceback = g_traceback or g_verbose

@@ -1,0 +1,38 @@
+"""embedrec evaluate."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from embedrec.cli.app import CONTEXT, common, log, main
+from embedrec.cli.options import FMT, RUN, metrics_out
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
+@click.option("-k", "ks", multiple=True, type=click.IntRange(1), help="Cut-offs (repeatable); default train.eval_k.")
+@RUN
+@FMT
+@common
+def evaluate(cfg: Config, split, ks, run_dir, fmt):
+    """Evaluate a trained run on its validation or test split, beside the baselines.
+
+    Explicit models get RMSE and MAE; every model gets Precision, Recall, NDCG, MAP, HitRate, MRR and
+    coverage at each K (candidates: all movies minus the user's movies in train, and in valid when
+    evaluating on test).
+
+    \b
+    Example:
+      embedrec evaluate --split test -k 10 -k 20 --format json
+    """
+    from embedrec.evaluate import evaluate_run
+
+    metrics = evaluate_run(run_dir or cfg.run.dir, None, split, ks or tuple(cfg.train.eval_k), cfg.train.device)
+    log.info("ranked each user's candidates: all movies minus those the user rated in %s",
+             metrics["excluded"].replace("+", " and "))
+    metrics_out(metrics, fmt)

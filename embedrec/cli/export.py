@@ -1,0 +1,80 @@
+"""embedrec export."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled
+from embedrec.cli.options import RUN
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--to", "target", type=click.Choice(["projector", "parquet", "npy", "csv", "faiss"]),
+              help="Write the embeddings in this form into the -o folder.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder for --to.")
+@click.option("--sample", type=click.IntRange(1), help="Projector: at most this many movies (random, seeded).")
+@click.option("--base-url", help="Projector: the URL the -o folder will be served from, so projector_config.json "
+                                 "holds absolute paths for projector.tensorflow.org/?config=URL.")
+@click.option("--sample-users", "--users", "n_users", type=click.IntRange(0), default=0, show_default=True,
+              help="Projector: also this many users (sampled); --users is the old name (on recommend, --users is "
+                   "a file of ids).")
+@click.option("--topk-all", "topk_path", type=click.Path(dir_okay=False),
+              help="Top-K for every user into this .parquet or .csv file.")
+@click.option("-k", "k", type=click.IntRange(1), help="K for --topk-all (recommend.k).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="A 2-D map of the movies as PNG.")
+@click.option("--plot-method", type=click.Choice(["pca", "tsne", "umap"]), default="pca", show_default=True,
+              help="Projection for --plot (tsne needs scikit-learn, umap needs umap-learn).")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@RUN
+@common
+def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k, plot_path, plot_method, overwrite, run_dir):
+    """Export a trained run: projector files, tables, the index, every user's top-K, a 2-D map.
+
+    \b
+    Examples:
+      embedrec export --to projector -o out/projector --sample-users 500
+      embedrec export --to parquet -o out/embeddings
+      embedrec export --topk-all out/top10.parquet -k 10
+      embedrec export --plot out/movies.png
+    """
+    from embedrec.errors import UsageError
+    from embedrec.export import export_dir, plot_map, topk_all
+
+    if not (target or topk_path or plot_path):
+        raise UsageError("nothing to export: give --to FORMAT -o DIR, --topk-all FILE, or --plot FILE.png")
+    if target and not output:
+        raise UsageError(f"--to {target} needs -o/--output DIR")
+    from embedrec.distributed import active
+
+    if active() and (target or plot_path):
+        raise UsageError("under torchrun, export runs --topk-all only (each rank scores its users); run --to and "
+                         "--plot in one process")
+    from embedrec.serve.recommender import Recommender
+
+    rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
+    results = []
+    if target:
+        results.append(export_dir(rec, target, output, overwrite, sample, n_users, base_url=base_url))
+    if topk_path:
+        from tqdm import tqdm
+
+        from embedrec.distributed import rank_world, secondary, shard_range
+
+        total = shard_range(rec.P.shape[0], *rank_world(), align=cfg.recommend.batch_size)
+        with tqdm(total=total[1] - total[0], desc="top-k", unit="user",
+                  disable=not progress_enabled() or secondary()) as bar:
+            results.append(topk_all(rec, topk_path, k or cfg.recommend.k, overwrite, cfg.recommend.batch_size,
+                                    bar.update, device=cfg.train.device))
+        if secondary():  # under torchrun, rank 0 alone reports
+            return
+    if plot_path:
+        results.append(plot_map(rec, plot_path, plot_method, overwrite=overwrite))
+    for r in results:
+        log.info("exported: %s", ", ".join(f"{a}={b}" for a, b in r.items()))
+    click.echo(json.dumps(results, indent=2))

@@ -1,0 +1,35 @@
+"""embedrec index rebuild."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from embedrec.cli.app import CONTEXT, Group, common, main
+from embedrec.cli.options import RUN
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
+
+
+@main.group(cls=Group, context_settings=CONTEXT)
+def index():
+    """Manage a run's FAISS index."""
+
+
+@index.command("rebuild", context_settings=CONTEXT)
+@RUN
+@common
+def index_rebuild(cfg: Config, run_dir):
+    """Rebuild the index of a trained run with the current index.* settings.
+
+    \b
+    Example:
+      embedrec index rebuild --set index.kind=hnsw --set index.ef_search=64
+    """
+    from embedrec.run import rebuild_index
+
+    meta = rebuild_index(run_dir or cfg.run.dir, cfg.index)
+    click.echo(json.dumps(meta, indent=2))

@@ -1,0 +1,62 @@
+"""Options and input types shared by several commands, and the metrics writer."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+class _Lines:
+    """Lines of a text file (or stdin) decoded as UTF-8 one at a time: a bad byte is a DataError naming
+    file:line instead of a UnicodeDecodeError out of the middle of a batch."""
+
+    def __init__(self, fh, name: str):
+        self.fh, self.name = fh, name
+
+    def __iter__(self):
+        from embedrec.errors import DataError
+
+        for n, raw in enumerate(self.fh, 1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{self.name}:{n}: cannot decode byte 0x{raw[e.start]:02x} as UTF-8; save the file "
+                                "as UTF-8 text (one entry per line)") from None
+            yield text[:-2] + "\n" if text.endswith("\r\n") else text
+
+
+class LineFile(click.File):
+    """click.File for line-oriented input that reports undecodable bytes by file:line."""
+
+    def __init__(self):
+        super().__init__("rb", lazy=False)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, _Lines):
+            return value
+        fh = super().convert(value, param, ctx)
+        return _Lines(fh, "<stdin>" if value == "-" else click.format_filename(value))
+
+
+def metrics_out(metrics: dict, fmt: str) -> None:
+    from embedrec.output import metric_columns, metric_rows, resolve_format, write_rows
+
+    fmt = resolve_format(fmt)
+    if fmt == "json":
+        click.echo(json.dumps(metrics, indent=2, default=float))
+        return
+    rows = list(metric_rows(metrics))
+    if fmt == "table":  # on a terminal: metrics as rows, models as columns, so it fits 80 columns
+        from embedrec.output import transpose_metrics
+
+        rows, cols = transpose_metrics(rows, metric_columns(rows))
+        write_rows(rows, cols, fmt)
+        return
+    write_rows(rows, metric_columns(rows), fmt)
+
+
+RUN = click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+FMT = click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "jsonl", "csv", "tsv"]),
+                   default="auto", show_default=True, help="Output format (auto: a table on a terminal, else TSV).")
+NO_HEADER = click.option("--no-header", is_flag=True, help="csv/tsv: no header line (e.g. for loops that append).")

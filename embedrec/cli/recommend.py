@@ -1,0 +1,110 @@
+"""embedrec recommend: one user, many users (streamed), similar movies, a new user."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from embedrec.cli.app import CONTEXT, common, log, main
+from embedrec.cli.options import FMT, NO_HEADER, RUN, LineFile
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--user", "user", help="A user id from the source data.")
+@click.option("--users", "users_file", type=LineFile(), help="A file of user ids, one per line; - for stdin.")
+@click.option("--movie", "movie", help="A movie id or title words: similar movies.")
+@click.option("--liked", help="Comma-separated movie ids a new user liked (explicit models: as top ratings).")
+@click.option("--rated", help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4.")
+@click.option("--user-features", "user_features",
+              help="A new user from demographics (feature models), e.g. age=25,gender=F,occupation=writer.")
+@click.option("-k", "k", type=click.IntRange(1), help="How many movies (recommend.k).")
+@click.option("--include-seen", is_flag=True, help="Also recommend movies the user rated in training.")
+@click.option("--genre", "genres", multiple=True, help="Only movies of this genre (repeatable: any of them).")
+@click.option("--year-min", type=int, help="Only movies from this year on.")
+@click.option("--year-max", type=int, help="Only movies up to this year.")
+@click.option("--strict", is_flag=True, help="With --users: fail on an unknown id instead of skipping it.")
+@click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
+@RUN
+@FMT
+@NO_HEADER
+@common
+def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features, k, include_seen, genres, year_min, year_max,
+              strict, fallback, run_dir, fmt, no_header):
+    """Top-K movies for a user, many users, a new user, or movies similar to a movie.
+
+    score: for explicit models the predicted rating, clipped to the rating scale (as in predict); for implicit
+    models the model's ranking score (higher is better, comparable within one run); with --movie the cosine
+    similarity to that movie; with --fallback popular the movie's number of training ratings.
+
+    --users reads ids as they come (a header line 'user_id' is skipped) and flushes each batch of
+    recommend.batch_size answers; --set recommend.batch_size=1 answers line by line (for a co-process).
+
+    \b
+    Examples:
+      embedrec recommend --user 196 -k 5
+      cut -f1 users.txt | embedrec recommend --users - --format jsonl
+      embedrec recommend --movie "toy story" --format csv
+      embedrec recommend --liked 50,181,172 --genre Comedy
+      embedrec recommend --rated 50=5,181=4,313=1
+      embedrec recommend --user-features age=25,gender=F,occupation=writer
+    """
+    from embedrec.api import open as open_model
+    from embedrec.errors import NotFoundError, UsageError
+    from embedrec.output import resolve_format, write_rows
+    from embedrec.serve.recommender import (
+        COLUMNS,
+        as_rows,
+        parse_liked,
+        parse_pairs,
+        parse_rated,
+        recommend_many,
+        write_delimited,
+        write_jsonl,
+    )
+
+    modes = [x for x in (user, users_file, movie, liked or rated, user_features) if x]
+    if len(modes) != 1:
+        raise UsageError("give exactly one of --user, --users, --movie, --liked/--rated, or --user-features")
+    k = k or cfg.recommend.k
+    fallback = fallback or cfg.recommend.fallback
+    model = open_model(run_dir or cfg.run.dir, cfg)
+    fmt = resolve_format(fmt)
+    filters = {"genres": genres, "year_min": year_min, "year_max": year_max}
+    if users_file is not None:  # streamed in batches: rows as they come, through the fast writers
+        rec = model.engine
+        triples = recommend_many(rec, users_file, k, include_seen=include_seen,
+                                 allowed=rec.allowed(genres, year_min, year_max), strict=strict, fallback=fallback,
+                                 batch=cfg.recommend.batch_size, on_batch=sys.stdout.flush,
+                                 name=getattr(users_file, "name", "<input>"))
+        if fmt in ("csv", "tsv"):
+            write_delimited(rec, triples, fmt, sys.stdout, header=not no_header)
+        elif fmt == "jsonl":
+            write_jsonl(rec, triples, sys.stdout)
+        else:
+            write_rows(as_rows(rec, triples), COLUMNS, fmt, header=not no_header)
+        return
+    if user is not None:
+        try:
+            res = model.recommend([user], k, missing="popular" if fallback == "popular" else "error",
+                                  exclude_seen=not include_seen, **filters)
+        except NotFoundError as e:
+            if e.kind != "user":
+                raise
+            raise NotFoundError(f"user '{user}' is not in the training data ({model.engine.P.shape[0]:,} users); use "
+                                "--fallback popular, or --liked/--rated to recommend for a new user") from None
+        if res.unknown:
+            log.warning("user '%s' is not in the training data: most popular movies instead", user)
+    elif movie is not None:
+        res = model.similar(model.find_movie(movie), k, **filters)
+    elif user_features:
+        res = model.recommend_features(dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")), k,
+                                       **filters)
+    else:
+        res = model.recommend_new(parse_liked(liked) if liked else [], parse_rated(rated) if rated else {}, k,
+                                  exclude_seen=not include_seen, **filters)
+    write_rows(res.to_rows(), res.columns, fmt, header=not no_header)

@@ -1,0 +1,68 @@
+"""embedrec train (and the exact resume command an interrupted run prints)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from embedrec.cli.app import CONTEXT, _State, common, log, main, progress_enabled
+from embedrec.cli.options import FMT, RUN, metrics_out
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+@RUN
+@FMT
+@common
+def train(cfg: Config, resume, run_dir, fmt):
+    """Train embeddings on the prepared dataset (data.prepared) and write the run (run.dir).
+
+    Shows a progress bar with the loss and the validation metric, stops early on the validation metric,
+    keeps the best epoch, builds the FAISS index, and prints the final metrics beside the baselines.
+
+    \b
+    Examples:
+      embedrec train
+      embedrec train -c configs/ml100k-explicit.yaml     # rating prediction (for predict)
+      embedrec train --resume
+      embedrec train --run runs/mine --set data.prepared=data/prepared/mine
+    """
+    from embedrec.api import train_run
+    from embedrec.distributed import lock_run, secondary
+    from embedrec.errors import Interrupted
+
+    if run_dir:
+        from embedrec.config import set_explicit
+
+        cfg = set_explicit(cfg, "run.dir", run_dir)
+    try:
+        with lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
+            metrics = train_run(cfg, resume=resume, progress=progress_enabled())
+    except Interrupted as e:
+        raise Interrupted(e.cli_message().replace("the same command plus --resume", resume_command(run_dir))) from None
+    if secondary():  # under torchrun, rank 0 alone reports
+        return
+    sel = metrics["selection"]
+    refit = f"; refit on train+valid for {metrics['epochs_run']} epochs, {metrics['train_seconds']:.1f}s" \
+        if metrics.get("refit") else ""
+    log.info("best epoch %s of %s (valid %s %.4f), %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"],
+             sel["metric"], sel["valid"], sel["seconds"], refit, cfg.run.dir)
+    metrics_out(metrics, fmt)
+
+
+def resume_command(run_dir: str | None) -> str:
+    """The train command as given (-c, --set, --run) plus --resume, quoted for a POSIX shell."""
+    import shlex
+
+    args = ["embedrec", "train"]
+    if _State.config_path:
+        args += ["-c", str(_State.config_path)]
+    for o in _State.overrides:
+        args += ["--set", o]
+    if run_dir:
+        args += ["--run", str(run_dir)]
+    return shlex.join(args + ["--resume"])

@@ -1,0 +1,81 @@
+"""embedrec tune-dims."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
+
+
+def _floats(text: str | None, what: str) -> list[float] | None:
+    from embedrec.errors import UsageError
+
+    if not text:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"{what} '{text}': expected comma-separated numbers, e.g. 1e-4,1e-3") from None
+
+
+def _tolerance(text: str | None) -> float | None:
+    from embedrec.errors import UsageError
+
+    if text is None:
+        return None
+    t = text.strip()
+    try:
+        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise UsageError(f"--tolerance '{text}': expected a share such as 1% or 0.01") from None
+
+
+@main.command("tune-dims", context_settings=CONTEXT)
+@click.option("--dims", help="Comma-separated dimensions (tune.dims); the fourth-root value is always added.")
+@click.option("--weight-decay", "wds", help="Comma-separated L2 strengths to sweep per dimension (tune.weight_decays): train.als_reg for als, the weight decays otherwise.")
+@click.option("--tolerance", help="Choose the smallest dim within this of the best valid metric, e.g. 1%.")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False), help="Write a config with the choice here.")
+@click.option("--fresh", is_flag=True, help="Redo finished trials instead of keeping them.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "csv", "tsv", "jsonl"]),
+              default="auto", show_default=True, help="Output format (auto: a table on a terminal, else TSV).")
+@common
+def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
+    """Sweep the embedding dimension on the validation split and show where more dimensions stop helping.
+
+    \b
+    Examples:
+      embedrec tune-dims
+      embedrec tune-dims --dims 32,64,128,256 --tolerance 1% --write tuned.yaml
+    """
+    from embedrec.output import resolve_format, write_rows
+    from embedrec.tune import sweep, write_choice
+
+    dim_list = [int(x) for x in _floats(dims, "--dims")] if dims else None
+    res = sweep(cfg, dim_list, _floats(wds, "--weight-decay"), _tolerance(tolerance), fresh, progress_enabled())
+    chosen = res["chosen"]
+    fmt = resolve_format(fmt)
+    if fmt == "json":
+        click.echo(json.dumps(res, indent=2, default=float))
+    else:
+        m = res["metric"]
+        rows = [{**t, "note": ", ".join(x for x, on in (("fourth-root", t["fourth_root"]), ("chosen", t is chosen)) if on)}
+                for t in res["trials"]]
+        cols = ["dim", "weight_decay", "params", "epochs", "train_loss", "train_metric", "valid_metric",
+                "test_metric", "seconds", "peak_mem_mb", "note"]
+        if fmt in ("table",):
+            click.echo(f"metric: {m} (train_metric: the same on training data; test_metric: reported, not used)")
+        write_rows(rows, cols, fmt)
+    log.info("chosen: dim %d (validation %s %.4f); the fourth-root rule gives %d. Use: --set model.dim=%d%s",
+             chosen["dim"], res["metric"], chosen["valid_metric"], res["fourth_root"], chosen["dim"],
+             "" if chosen.get("weight_decay") is None else
+             f" --set train.weight_decay_user={chosen['weight_decay']:g} --set train.weight_decay_movie={chosen['weight_decay']:g}")
+    log.info("results: %s; plot: %s", res["results"], res["plot"])
+    if write_path:
+        p = write_choice(cfg, chosen, write_path, click.get_current_context().params.get("config_path"))
+        log.info("wrote %s", p)
