@@ -226,3 +226,14 @@ def test_layer_check_catches_an_upward_import():
     assert layer_of("embedrec.api") > layer_of("embedrec.train.fit") > layer_of("embedrec.run")
     with pytest.raises(AssertionError, match="in no layer"):
         layer_of("embedrec.nowhere")
+
+
+def test_package_inits_import_nothing():
+    """`embedrec.model.factors` must not drag torch in through `model/__init__.py` (nor pandas through `data/`):
+    a subpackage's __init__ is a docstring at most (cli/ excepted: it registers the commands)."""
+    for init in PKG.glob("*/__init__.py"):
+        if init.parent.name == "cli":
+            continue
+        tree = ast.parse(init.read_text(encoding="utf-8"))
+        code = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+        assert not code, f"{init.relative_to(PKG.parent)} has code; keep package __init__ files empty"
