@@ -176,7 +176,8 @@ LAYERS = [
     ("data and model", {"data", "data.readers", "data.sources", "split", "dataset", "features", "model", "factors"}),
     ("artifacts", {"index", "run"}),
     ("processes", {"distributed"}),
-    ("trainers, evaluation, serving", {"evaluate", "als", "sgd", "loop", "minibatch", "recommend"}),
+    ("trainers, evaluation, serving", {"evaluate", "als", "sgd", "loop", "minibatch", "recommend", "catalogue",
+                                       "foldin"}),
     ("workflows", {"train", "ingest", "export", "tune"}),
     ("public API", {"api", "shard_als"}),  # shard_als: the torchrun counterpart of api.train
     ("adapters", {"cli", "__main__", ""}),
