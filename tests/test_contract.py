@@ -361,3 +361,63 @@ def test_filters_hold_and_still_give_k(trained, source):
             np.testing.assert_allclose(raw[row, rows], raw[row, best], rtol=0, atol=1e-5)
         recall.append(np.intersect1d(rows, best).size / max(best.size, 1))
     assert np.mean(recall) >= (1.0 if source in ("memory", "flat") else RECALL) - 1e-9, np.mean(recall)
+
+
+def test_a_flat_run_answers_as_its_faiss_index_would(trained):
+    """A flat run is served with numpy (no FAISS in the process, tests/test_cold_start.py): the same movies, in
+    the same order, with the same scores (to float32 rounding) as searching the run's own FAISS files the way
+    an approximate index is searched (k + seen candidates, seen movies dropped), for users, new users and
+    similar movies."""
+    from embedrec import recommend as R
+
+    engine = _source(trained, "flat").engine
+    seen = _seen(trained.ds)
+    rows = np.arange(engine.factors.n_users)
+    for k in (1, K, engine.factors.n_movies):
+        ids, scores = engine.recommend_rows(rows, k)
+        q = R.augment_users(np.asarray(engine.factors.user))
+        excl = (np.repeat(rows, [s.size for s in seen]), np.concatenate(seen).astype(np.int64))
+        ref_ids, ref_scores = R._search_index(engine.ip_index, q, excl, k, None, engine.factors.n_movies)
+        for u in rows:
+            np.testing.assert_array_equal(ids[u], ref_ids[u])
+            want = engine.factors.clip(ref_scores[u] + engine.factors.user_offset([u])[0])
+            np.testing.assert_allclose(scores[u], want, rtol=1e-6, atol=1e-6)
+    p, b, liked = engine.fold_in(list(engine.movie_ids[:3]))
+    ids, _ = engine.recommend_vector(p, b, K, liked)
+    ref, _ = R._search_index(engine.ip_index, R.augment_users(p[None, :]),
+                             (np.zeros(liked.size, np.int64), liked), K, None, engine.factors.n_movies)
+    np.testing.assert_array_equal(ids, ref[0])
+    for row in range(0, engine.factors.n_movies, 7):
+        ids, scores = engine.similar(row, K)
+        D, I = engine.cos_index.search(R.normalise(np.asarray(engine.factors.movie[row:row + 1])), K + 1)
+        keep = I[0] != row
+        np.testing.assert_array_equal(ids, I[0][keep][:K])
+        np.testing.assert_allclose(scores, D[0][keep][:K], rtol=1e-6, atol=1e-6)
+
+
+def test_equal_scores_come_in_row_order():
+    """Exact search breaks ties by movie row (the smaller first), also across the k-th place, whatever the batch,
+    and FAISS's IndexFlatIP finds the same scores (which of several equal movies it keeps is its heap's choice)."""
+    import faiss
+
+    from embedrec.factors import exact_topk
+
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 3, (40, 3)).astype(np.float32)  # many movies score alike
+    Qs = rng.integers(0, 3, (25, 3)).astype(np.float32)
+    excl = (np.array([0, 0, 3]), np.array([5, 9, 1]))
+    for k in (1, 4, 11, 40):
+        for batch in (Qs, Qs[:1]):
+            mine = excl[0] < len(batch)
+            ids, scores = exact_topk(batch, X, (excl[0][mine], excl[1][mine]), k)
+            for j, (i, s) in enumerate(zip(ids, scores)):
+                raw = X @ batch[j]
+                raw[excl[1][excl[0] == j]] = -np.inf
+                want = np.lexsort((np.arange(40), -raw))[:k]
+                want = want[raw[want] > -np.inf]
+                np.testing.assert_array_equal(i, want)
+                np.testing.assert_array_equal(s, raw[want])
+        index = faiss.IndexFlatIP(3)
+        index.add(X)
+        D, _ = index.search(Qs[1:], k)  # rows without exclusions
+        np.testing.assert_array_equal(np.stack(exact_topk(Qs[1:], X, (np.zeros(0, int),) * 2, k)[1]), D)
