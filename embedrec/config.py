@@ -138,7 +138,7 @@ class TuneConfig:
 
 @dataclass(frozen=True)
 class IndexConfig:
-    kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    kind: Literal["auto", "flat", "hnsw", "ivf", "ivf_sq8"] = "auto"
     exact_max: int = _opt(100000, min=0)
     hnsw_m: int = _opt(32, min=4)
     ef_construction: int = _opt(200, min=8)

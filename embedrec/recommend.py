@@ -38,6 +38,9 @@ def _index_module():
     return index
 
 
+LOSSY_KINDS = ("ivf_sq8",)  # index kinds that store quantised vectors: their candidates are re-scored exactly
+
+
 def _exact_in_manifest(manifest: dict, which: str) -> bool:
     """True when the run's ``which`` index ('ip' or 'cos') is an exact (flat) one over the run's own arrays: it
     then holds exactly what Factors computes ([q_m, b_m], or the normalised q_m), and is searched with numpy."""
@@ -178,7 +181,11 @@ class Recommender:
         X = self._flat_vectors()
         if X is not None:
             return exact_topk(queries, X, excl, k, allowed)
-        return _search_index(self.ip_index, queries, excl, k, allowed, self.Q.shape[0])
+        ids, scores = _search_index(self.ip_index, queries, excl, k, allowed, self.Q.shape[0])
+        return _rescore(self.factors, queries, ids) if self._lossy() else (ids, scores)
+
+    def _lossy(self) -> bool:
+        return self.run is not None and (self.run.manifest.get("index") or {}).get("kind") in LOSSY_KINDS
 
     def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None):
         """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen."""
@@ -247,11 +254,30 @@ class Recommender:
         v = normalise(np.asarray(self.Q[row:row + 1]))
         D, I = self.cos_index.search(v, min(k + 1, self.Q.shape[0]), allowed)
         keep = (I[0] >= 0) & (I[0] != row)
+        if self._lossy():
+            ids, scores = _rescore(self.factors, v, [I[0][keep]], unit=True)
+            return ids[0][:k], scores[0][:k]
         return I[0][keep][:k], D[0][keep][:k]
 
     def predict(self, urows: np.ndarray, mrows: np.ndarray) -> np.ndarray:
         """Scores of (user row, movie row) pairs (embedrec.api.Model.predict takes ids)."""
         return self.factors.predict(urows, mrows)
+
+
+def _rescore(factors: Factors, queries: np.ndarray, ids: list, unit: bool = False) -> tuple[list, list]:
+    """The model's own scores of each query's candidates from a lossy index, best first (equal scores in row
+    order): queries are [p_u, 1] against [q_m, b_m], or with ``unit`` normalised movie vectors (cosine)."""
+    out_i, out_d = [], []
+    for q, i in zip(queries, ids):
+        M = np.asarray(factors.movie[i], dtype=np.float32)
+        if unit:
+            s = normalise(M) @ q
+        else:
+            s = M @ q[:-1] + (factors.movie_bias[i] if factors.movie_bias is not None else np.float32(0))
+        order = np.lexsort((i, -s))
+        out_i.append(i[order])
+        out_d.append(s[order].astype(np.float32))
+    return out_i, out_d
 
 
 def _search_index(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int, allowed,

@@ -6,7 +6,7 @@ minibatch optimisers, full and sampled softmax, a feature model):
 - it learns: a ranking model beats most-popular NDCG@10, an explicit one the global-mean RMSE, on valid and test;
 - ``fit(..., resume=True)`` after an interrupted run gives bit-identical weights to an uninterrupted run;
 - ``train.factors`` (and ``Factors`` over them, in memory and from the saved run) reproduce the torch model's scores;
-and through the public API, in memory and from the saved run with each index kind (flat, hnsw, ivf):
+and through the public API, in memory and from the saved run with each index kind (flat, hnsw, ivf, ivf_sq8):
 - top-k equals a numpy brute force over the factors (approximate kinds: recall@10 at least ``RECALL``), with the
   movies the user gave in train and valid masked, and the scores are the model's;
 - a seen movie never comes back, and k as large as the catalogue gives every movie the user has not seen;
@@ -71,7 +71,7 @@ PATHS = {
     "features-softmax": TrainingPath(("model.loss=softmax", "features.movie=[genre]", "train.lr=0.01", "train.epochs=6",
                               "train.batch_size=256"), "Minibatch"),
 }
-SOURCES = ["memory", "flat", "hnsw", "ivf"]  # the TrainedModel in memory, then the saved run with each index kind
+SOURCES = ["memory", "flat", "hnsw", "ivf", "ivf_sq8"]  # the TrainedModel in memory, then the saved run with each index kind
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -421,3 +421,26 @@ def test_equal_scores_come_in_row_order():
         index.add(X)
         D, _ = index.search(Qs[1:], k)  # rows without exclusions
         np.testing.assert_array_equal(np.stack(exact_topk(Qs[1:], X, (np.zeros(0, int),) * 2, k)[1]), D)
+
+
+def test_ivf_sq8_is_faiss_own_factory_index_with_the_configured_lists(tmp_path):
+    """index.kind=ivf_sq8 builds FAISS's "IVF{nlist},SQ8" (8-bit codes) with index.nlist and index.nprobe, and
+    the build raises nprobe until recall@10 reaches index.target_recall, as for ivf."""
+    import faiss
+
+    from embedrec import index as ix
+
+    rng = np.random.default_rng(0)
+    f = {"movie_factors": rng.normal(size=(3000, 16)).astype(np.float32),
+         "movie_bias": rng.normal(size=3000).astype(np.float32),
+         "user_factors": rng.normal(size=(300, 16)).astype(np.float32)}
+    meta = ix.build_indexes(tmp_path, f, IndexConfig(kind="ivf_sq8", nlist=40, nprobe=2, recall_sample=300,
+                                                     target_recall=0.0), "x")
+    assert meta["kind"] == "ivf_sq8" and meta["params"] == {"nlist": 40, "nprobe": 2, "nprobe_similar": 2}
+    raw = faiss.read_index(str(tmp_path / ix.IP_FILE))
+    assert isinstance(faiss.downcast_index(raw), faiss.IndexIVFScalarQuantizer)
+    assert faiss.extract_index_ivf(raw).code_size == 16 + 2  # a byte per coordinate ([q_m, b_m] and the MIPS one)
+    meta = ix.build_indexes(tmp_path, f, IndexConfig(kind="ivf_sq8", nlist=40, nprobe=2, recall_sample=300), "x")
+    assert meta["params"]["nprobe"] > 2 and meta["recall@10"] >= 0.95
+    loaded = ix.load_index(tmp_path / ix.IP_FILE, meta, "ip", 3000, 17)
+    assert loaded.breadth() == meta["params"]["nprobe"]
