@@ -49,8 +49,13 @@ def topk_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
     k = min(k, scores.shape[1])
     if k <= 0:
         return np.zeros((scores.shape[0], 0), np.int64), np.zeros((scores.shape[0], 0), scores.dtype)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    n = scores.shape[1]
+    part = np.argpartition(scores, n - k, axis=1)[:, n - k:]  # the k largest (no negated copy)
     ps = np.take_along_axis(scores, part, axis=1)
+    nan = np.flatnonzero(np.isnan(ps).any(axis=1))
+    if nan.size:  # partition ranks NaN above everything; a NaN score (a broken model) goes last instead
+        part[nan] = np.argpartition(-scores[nan], k - 1, axis=1)[:, :k]
+        ps[nan] = np.take_along_axis(scores[nan], part[nan], axis=1)
     kth = ps.min(axis=1)
     cut = kth[:, None]
     straddle = (np.count_nonzero(scores == cut, axis=1) > np.count_nonzero(ps == cut, axis=1)) & (kth > -np.inf)

@@ -444,3 +444,10 @@ def test_ivf_sq8_is_faiss_own_factory_index_with_the_configured_lists(tmp_path):
     assert meta["params"]["nprobe"] > 2 and meta["recall@10"] >= 0.95
     loaded = ix.load_index(tmp_path / ix.IP_FILE, meta, "ip", 3000, 17)
     assert loaded.breadth() == meta["params"]["nprobe"]
+
+
+def test_top_k_puts_a_nan_score_last():
+    from embedrec.sparse import topk_from_scores
+
+    top, vals = topk_from_scores(np.array([[1, np.nan, 3, 2, np.nan]], np.float32), 3)
+    assert top.tolist() == [[2, 3, 0]] and vals.tolist() == [[3.0, 2.0, 1.0]]
