@@ -27,12 +27,12 @@ import pytest
 import torch
 
 import embedrec as er
-from embedrec import train as T
 from embedrec.config import IndexConfig, load_config
+from embedrec.data.synth import write_movielens
 from embedrec.errors import Interrupted, NotFoundError
-from embedrec.factors import Factors
+from embedrec.model.factors import Factors
 from embedrec.run import rebuild_index
-from embedrec.synth import write_movielens
+from embedrec.train import fit as T
 
 # 200 users x 150 movies x 6,000 ratings; 80% of a user's ratings come from their taste clusters, so taste, not
 # popularity alone, predicts the held-out movies (on this set most-popular NDCG@10 is about 0.30, ALS 0.44)
@@ -95,9 +95,9 @@ def _patched(mp, tmp, spec: TrainingPath, runners: list):
     """Cache in tmp; the torch ALS engine when asked; every runner fit() makes recorded in ``runners``."""
     mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
     if spec.engine == "torch":
-        import embedrec.als
+        import embedrec.train.als
 
-        mp.setattr(embedrec.als, "_kernel", lambda: None)
+        mp.setattr(embedrec.train.als, "_kernel", lambda: None)
     real = T.make_runner
 
     def recording(*a, **k):
@@ -368,7 +368,7 @@ def test_a_flat_run_answers_as_its_faiss_index_would(trained):
     the same order, with the same scores (to float32 rounding) as searching the run's own FAISS files the way
     an approximate index is searched (k + seen candidates, seen movies dropped), for users, new users and
     similar movies."""
-    from embedrec import recommend as R
+    from embedrec.serve import recommender as R
 
     engine = _source(trained, "flat").engine
     seen = _seen(trained.ds)
@@ -400,7 +400,7 @@ def test_equal_scores_come_in_row_order():
     and FAISS's IndexFlatIP finds the same scores (which of several equal movies it keeps is its heap's choice)."""
     import faiss
 
-    from embedrec.factors import exact_topk
+    from embedrec.model.factors import exact_topk
 
     rng = np.random.default_rng(3)
     X = rng.integers(0, 3, (40, 3)).astype(np.float32)  # many movies score alike
@@ -428,7 +428,7 @@ def test_ivf_sq8_is_faiss_own_factory_index_with_the_configured_lists(tmp_path):
     the build raises nprobe until recall@10 reaches index.target_recall, as for ivf."""
     import faiss
 
-    from embedrec import index as ix
+    from embedrec.serve import index as ix
 
     rng = np.random.default_rng(0)
     f = {"movie_factors": rng.normal(size=(3000, 16)).astype(np.float32),

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec import foldin
-from embedrec.catalogue import Catalogue
+from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
-from embedrec.factors import Factors, augment_users, exact_topk, normalise
-from embedrec.ids import py_id  # noqa: F401 (re-exported for callers)
+from embedrec.model.factors import Factors, augment_users, exact_topk, normalise
 from embedrec.run import Run, load_run
+from embedrec.serve import foldin
+from embedrec.serve.catalogue import Catalogue
 from embedrec.sparse import gather_csr
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -32,8 +32,8 @@ LOGGED_UNKNOWN = 5  # unknown ids named one by one on stderr; the rest are count
 
 
 def _index_module():
-    """embedrec.index (and FAISS) only when an index is searched: exact top-K needs numpy alone."""
-    from embedrec import index
+    """embedrec.serve.index (and FAISS) only when an index is searched: exact top-K needs numpy alone."""
+    from embedrec.serve import index
 
     return index
 

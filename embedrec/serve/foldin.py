@@ -7,10 +7,10 @@ import logging
 
 import numpy as np
 
-from embedrec.catalogue import Catalogue
 from embedrec.errors import UsageError, shorten
-from embedrec.factors import Factors
+from embedrec.model.factors import Factors
 from embedrec.run import Run
+from embedrec.serve.catalogue import Catalogue
 
 log = logging.getLogger("embedrec")
 
@@ -64,7 +64,7 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1,
 def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.ndarray, float]:
     """A vector of length ``dim`` for a new user from demographics alone, e.g. {"age": "25", "gender": "F"}:
     the sum of the run's feature embeddings, plus the one-hot blocks of crosses."""
-    from embedrec.features import encode_values
+    from embedrec.model.features import encode_values
 
     feats = run.manifest.get("features") or {}
     cols = {c["key"]: c for c in feats.get("user", [])}

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from embedrec.data.ids import IdMap, ids_from_arrow, parse_id
 from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
-from embedrec.ids import IdMap, ids_from_arrow, parse_id
 from embedrec.run import Run
 
 log = logging.getLogger("embedrec")
