@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import os
 import re
 import types
@@ -32,6 +31,8 @@ def _opt(default: Any = None, **meta: Any) -> Any:
 
 @dataclass(frozen=True)
 class ColumnsConfig:
+    """The column names of a ratings file (data.columns)."""
+
     user: str = "user_id"
     movie: str = "movie_id"
     rating: Union[str, None] = "rating"
@@ -42,6 +43,8 @@ class ColumnsConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
+    """Where the ratings come from and how to read and clean them (data)."""
+
     source: str = "ml-100k"
     format: Literal["auto", "movielens", "recbole", "csv", "tsv", "parquet"] = "auto"
     movies: Union[str, None] = None
@@ -63,6 +66,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
+    """How ratings are split into train, valid and test (split)."""
+
     method: Literal["random", "user_time", "global_time"] = "random"
     valid: float = _opt(0.1, min=0.0, max=0.9)
     test: float = _opt(0.2, min=0.0, max=0.9)
@@ -74,6 +79,8 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The model: objective, loss, dimension, initialisation (model)."""
+
     objective: Literal["explicit", "implicit"] = "implicit"
     loss: Literal["auto", "mse", "bpr", "softmax", "als"] = "auto"
     dim: Union[int, Literal["auto"]] = _opt(128, min=1, max=4096)
@@ -84,6 +91,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
+    """Side features: movie and user columns, their dimensions and crosses (features)."""
+
     movie: list[str] = _opt([])
     user: list[str] = _opt([])
     year_edges: Union[list[int], None] = None
@@ -99,6 +108,8 @@ class FeaturesConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """The optimiser, epochs, regularisation, early stopping and threads (train)."""
+
     epochs: int = _opt(100, min=1)
     batch_size: int = _opt(1024, min=1)
     optimizer: Literal["adam", "sparse_adam", "sgd", "adagrad", "hogwild"] = "adam"
@@ -128,6 +139,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TuneConfig:
+    """The dimensions tune-dims tries and how it chooses (tune)."""
+
     dims: list[int] = _opt([4, 8, 16, 32, 64, 128, 256])
     weight_decays: Union[list[float], None] = None
     tolerance: float = _opt(0.0, min=0.0, max=1.0)
@@ -138,7 +151,9 @@ class TuneConfig:
 
 @dataclass(frozen=True)
 class IndexConfig:
-    kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    """The FAISS index kind and its search settings (index)."""
+
+    kind: Literal["auto", "flat", "hnsw", "ivf", "ivf_sq8"] = "auto"
     exact_max: int = _opt(100000, min=0)
     hnsw_m: int = _opt(32, min=4)
     ef_construction: int = _opt(200, min=8)
@@ -151,6 +166,8 @@ class IndexConfig:
 
 @dataclass(frozen=True)
 class RecommendConfig:
+    """Answers: movies per answer, unknown users, batches, new-user fold-in (recommend)."""
+
     k: int = _opt(10, min=1)
     fallback: Literal["none", "popular"] = "none"
     batch_size: int = _opt(4096, min=1)
@@ -160,11 +177,15 @@ class RecommendConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """The run directory (run)."""
+
     dir: str = "runs/ml-100k"
 
 
 @dataclass(frozen=True)
 class Config:
+    """The whole config: one frozen section per top-level key of the YAML file."""
+
     data: DataConfig = field(default_factory=DataConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -262,8 +283,14 @@ def _coerce(value: Any, tp: Any) -> Any:
     raise TypeError
 
 
+def _close_matches(name: str, options, cutoff: float = 0.6) -> list[str]:
+    import difflib  # only when a key is wrong: a start-up that parses nothing never loads it
+
+    return difflib.get_close_matches(name, list(options), n=1, cutoff=cutoff)
+
+
 def _suggest(name: str, options: list[str], prefix: str = "") -> str:
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    close = _close_matches(name, options, cutoff=0.5)
     if close:
         return f"; did you mean '{prefix}{close[0]}'?"
     return f"; valid keys: {', '.join(prefix + o for o in options)}"
@@ -338,7 +365,7 @@ def check_feature_names(cfg: FeaturesConfig) -> None:
     for side, names, allowed in (("movie", cfg.movie, MOVIE_COLUMNS), ("user", cfg.user, USER_COLUMNS)):
         for n in names:
             if n not in allowed:
-                close = difflib.get_close_matches(n, allowed, n=1)
+                close = _close_matches(n, allowed)
                 raise ConfigError(f"config key 'features.{side}': unknown column '{n}'"
                                   + (f"; did you mean '{close[0]}'?" if close else f"; valid: {', '.join(allowed)}"))
     for cross in cfg.crosses:
@@ -346,7 +373,7 @@ def check_feature_names(cfg: FeaturesConfig) -> None:
             raise ConfigError(f"config key 'features.crosses': each cross names two columns, got {cross}")
         for k in cross:
             if k not in valid:
-                close = difflib.get_close_matches(k, valid, n=1)
+                close = _close_matches(k, valid)
                 raise ConfigError(f"config key 'features.crosses': unknown column '{k}'"
                                   + (f"; did you mean '{close[0]}'?" if close else f"; valid: {', '.join(valid)}"))
         if cross[0].startswith("movie.") and cross[1].startswith("user."):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedrec.data.ids import py_id
 from embedrec.errors import ArtifactError, UsageError
 from embedrec.fsutil import atomic_dir
 from embedrec.serve.recommender import Recommender
@@ -37,9 +38,10 @@ def _write_tensor_tsv(path: Path, x: np.ndarray) -> None:
 
 def _movie_meta(rec: Recommender) -> list[list]:
     pop = rec.run.array("popularity")
-    return [[rec.movie_ids[i].item() if hasattr(rec.movie_ids[i], "item") else rec.movie_ids[i], rec.titles[i],
-             rec.years[i], (rec.genres[i] or [""])[0] if rec.genres[i] else "", rec.genres[i] or [], int(pop[i])]
-            for i in range(len(rec.titles))]
+    cat = rec.catalogue
+    return [[cat.movie_ids[i].item() if hasattr(cat.movie_ids[i], "item") else cat.movie_ids[i], cat.titles[i],
+             cat.years[i], (cat.genres[i] or [""])[0] if cat.genres[i] else "", cat.genres[i] or [], int(pop[i])]
+            for i in range(len(cat.titles))]
 
 
 def _user_demographics(rec: Recommender) -> dict[str, list]:
@@ -70,8 +72,8 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
     projector.tensorflow.org fetches the JSON config's paths relative to its own page: with ``base_url`` (the
     URL this folder will be served from) they are absolute, so ``?config=BASE_URL/projector_config.json``
     works; without it, load the files with the projector's Load button."""
-    rows = _sample(len(rec.titles), sample, seed)
-    Q = np.asarray(rec.Q)[rows]
+    rows = _sample(len(rec.catalogue.titles), sample, seed)
+    Q = np.asarray(rec.factors.movie)[rows]
     meta = _movie_meta(rec)
     lines = ["\t".join(_clean(v) for v in meta[i]) + "\tmovie" for i in rows]
     # movie feature embeddings (a genre's vector, ...) in the same space, so genres show among the movies
@@ -100,8 +102,8 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
         fh.write("\n".join(lines) + "\n")
     embeddings = [("movies", "tensors.tsv", "metadata.tsv", Q.shape)]
     if users:
-        urows = _sample(rec.P.shape[0], users, seed + 1)
-        U = np.asarray(rec.P)[urows]
+        urows = _sample(rec.factors.user.shape[0], users, seed + 1)
+        U = np.asarray(rec.factors.user)[urows]
         _write_tensor_tsv(out / "users_tensors.tsv", U)
         demo = _user_demographics(rec)
         with open(out / "users_metadata.tsv", "w", encoding="utf-8", newline="\n") as fh:
@@ -109,7 +111,7 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
             if demo:
                 fh.write("\t".join(["user_id", *demo]) + "\n")
             for u in urows:
-                uid = rec.user_ids[u].item() if hasattr(rec.user_ids[u], "item") else rec.user_ids[u]
+                uid = py_id(rec.catalogue.user_ids[u])
                 fh.write("\t".join([_clean(uid), *(_clean(v[u]) for v in demo.values())]) + "\n")
         embeddings.append(("users", "users_tensors.tsv", "users_metadata.tsv", U.shape))
     pbtxt = "".join(f'embeddings {{\n  tensor_name: "{n}"\n  tensor_path: "{t}"\n  metadata_path: "{m}"\n}}\n'
@@ -120,17 +122,17 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
                                   "metadataPath": prefix + m} for n, t, m, s in embeddings]}
     (out / "projector_config.json").write_text(json.dumps(standalone, indent=2) + "\n", encoding="utf-8")
     write_empty_event_file(out)
-    return {"movies": int(rows.size), "users": int(users and min(users, rec.P.shape[0]))}
+    return {"movies": int(rows.size), "users": int(users and min(users, rec.factors.user.shape[0]))}
 
 
 def score_terms(rec: Recommender) -> dict:
     """What is needed besides the vectors and biases to recompute the model's score: the global mean and how
     the terms add up (written as model.json beside every table export)."""
-    explicit = rec.explicit
+    explicit = rec.factors.explicit
     return {
         "objective": "explicit" if explicit else "implicit",
-        "global_mean": float(rec.mu) if explicit else 0.0,
-        "rating_scale": list(rec.scale) if rec.scale else None,
+        "global_mean": float(rec.factors.global_mean) if explicit else 0.0,
+        "rating_scale": list(rec.factors.rating_scale) if rec.factors.rating_scale else None,
         "score": ("global_mean + user.bias + movie.bias + dot(user.embedding, movie.embedding), clipped to "
                   "rating_scale: the predicted rating" if explicit else
                   "movie.bias + dot(user.embedding, movie.embedding): a ranking score (user.bias is 0)"),
@@ -203,14 +205,14 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    Q, P = np.asarray(rec.Q), np.asarray(rec.P)
-    bm = rec.bm if rec.bm is not None else np.zeros(Q.shape[0], np.float32)
-    bu = rec.bu if rec.bu is not None else np.zeros(P.shape[0], np.float32)
+    Q, P = np.asarray(rec.factors.movie), np.asarray(rec.factors.user)
+    bm = rec.factors.movie_bias if rec.factors.movie_bias is not None else np.zeros(Q.shape[0], np.float32)
+    bu = rec.factors.user_bias if rec.factors.user_bias is not None else np.zeros(P.shape[0], np.float32)
     (out / "model.json").write_text(json.dumps(score_terms(rec), indent=2) + "\n", encoding="utf-8")
     if fmt == "npy":
-        for name, a in (("movie_factors", Q), ("movie_bias", bm), ("movie_ids", rec.movie_ids),
-                        ("user_factors", P), ("user_bias", bu), ("user_ids", rec.user_ids),
-                        ("movie_titles", np.array(rec.titles, dtype=str))):
+        for name, a in (("movie_factors", Q), ("movie_bias", bm), ("movie_ids", rec.catalogue.movie_ids),
+                        ("user_factors", P), ("user_bias", bu), ("user_ids", rec.catalogue.user_ids),
+                        ("movie_titles", np.array(rec.catalogue.titles, dtype=str))):
             np.save(out / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
         frows = feature_rows(rec)
         if frows:
@@ -218,9 +220,9 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
             np.save(out / "feature_names.npy", np.array([f"{r['column']}={r['value']}" for r in frows], dtype=str),
                     allow_pickle=False)
         return {"movies": int(Q.shape[0]), "users": int(P.shape[0]), "features": len(frows)}
-    movies = {"movie_id": rec.movie_ids, "title": rec.titles, "year": rec.years,
-              "genres": [g or [] for g in rec.genres], "bias": bm}
-    users = {"user_id": rec.user_ids, "bias": bu}
+    movies = {"movie_id": rec.catalogue.movie_ids, "title": rec.catalogue.titles, "year": rec.catalogue.years,
+              "genres": [g or [] for g in rec.catalogue.genres], "bias": bm}
+    users = {"user_id": rec.catalogue.user_ids, "bias": bu}
     if fmt == "parquet":
         def emb(x):
             return pa.FixedSizeListArray.from_arrays(pa.array(x.ravel().astype(np.float32)), x.shape[1])
@@ -259,7 +261,7 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
         if not src.exists():
             raise ArtifactError(f"index '{src}' is missing; run 'embedrec index rebuild'")
         shutil.copyfile(src, out / name)
-    np.save(out / "movie_ids.npy", rec.movie_ids, allow_pickle=False)
+    np.save(out / "movie_ids.npy", rec.catalogue.movie_ids, allow_pickle=False)
     meta = {**rec.run.manifest["index"], **score_terms(rec), "ip_index": IP_FILE, "cosine_index": COS_FILE,
             "row_to_movie_id": "movie_ids.npy",
             "query": "user -> movie: query [p_u, 1] (a user_factors.npy row plus a 1). With ip_transform 'ip' the "
@@ -267,9 +269,9 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
                      "product is (|q|^2 + ip_max_norm^2 - distance) / 2. movie -> movie: query the L2-normalised "
                      "movie vector; 'l2-unit' distances d give cosine 1 - d/2"}
     (out / "index.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    np.save(out / "user_factors.npy", np.asarray(rec.P), allow_pickle=False)
-    np.save(out / "user_ids.npy", rec.user_ids, allow_pickle=False)
-    return {"movies": int(rec.Q.shape[0])}
+    np.save(out / "user_factors.npy", np.asarray(rec.factors.user), allow_pickle=False)
+    np.save(out / "user_ids.npy", rec.catalogue.user_ids, allow_pickle=False)
+    return {"movies": int(rec.factors.movie.shape[0])}
 
 
 def export_dir(rec: Recommender, target: str, out: str | Path, overwrite: bool = False, sample: int | None = None,
@@ -321,7 +323,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     rank, world, _ = D.env_rank_world()
     g = D.group(device or "auto") if world > 1 else None
     dev = str(g.device) if g is not None else D.device_name(device or "cpu")
-    lo, hi = D.shard_range(rec.P.shape[0], rank, world, align=batch)
+    lo, hi = D.shard_range(rec.factors.user.shape[0], rank, world, align=batch)
     if suffix == "":
         return _topk_folder(rec, path, k, overwrite, batch, progress, dev, g, (lo, hi))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -350,7 +352,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     finally:
         if g.leader:
             shutil.rmtree(parts, ignore_errors=True)
-    return {"topk_all": str(path), "users": int(rec.P.shape[0]), "k": k, "ranks": world}
+    return {"topk_all": str(path), "users": int(rec.factors.user.shape[0]), "k": k, "ranks": world}
 
 
 def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -> dict:
@@ -388,7 +390,7 @@ def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -
                                       if rec.run is not None else None, "files": checksum_folder(tmp, skip=(MARKER,))})
     if g is not None:
         g.barrier()
-    return {"topk_all": str(path), "users": int(rec.P.shape[0]), "k": k, "ranks": world}
+    return {"topk_all": str(path), "users": int(rec.factors.user.shape[0]), "k": k, "ranks": world}
 
 
 def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: int, batch: int, progress,
@@ -411,7 +413,7 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
             if fh is not None:
                 from embedrec.serve.recommender import py_id, write_delimited
 
-                triples = ((py_id(rec.user_ids[r]), i, sc) for r, i, sc in zip(rows, ids, scores))
+                triples = ((py_id(rec.catalogue.user_ids[r]), i, sc) for r, i, sc in zip(rows, ids, scores))
                 write_delimited(rec, triples, "csv", fh, header=s == 0)
             else:
                 table = _topk_table(rec, rows, ids, scores, pa)
@@ -431,12 +433,12 @@ def _topk_table(rec: Recommender, rows, ids, scores, pa):
     lens = np.array([i.size for i in ids])
     flat = np.concatenate(ids) if ids else np.zeros(0, np.int64)
     return pa.table({
-        "user_id": np.repeat(rec.user_ids[rows], lens),
+        "user_id": np.repeat(rec.catalogue.user_ids[rows], lens),
         "rank": np.concatenate([np.arange(1, n + 1) for n in lens]).astype(np.int32),
-        "movie_id": rec.movie_ids[flat],
-        "title": [rec.titles[m] for m in flat],
-        "year": pa.array([rec.years[m] for m in flat], type=pa.int32()),
-        "genres": [rec.genres[m] or [] for m in flat],
+        "movie_id": rec.catalogue.movie_ids[flat],
+        "title": [rec.catalogue.titles[m] for m in flat],
+        "year": pa.array([rec.catalogue.years[m] for m in flat], type=pa.int32()),
+        "genres": [rec.catalogue.genres[m] or [] for m in flat],
         "score": np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
     })
 
@@ -448,11 +450,11 @@ def _recommend_rows_torch(rec: Recommender, rows: np.ndarray, k: int, X, device:
     from embedrec.sparse import gather_csr
 
     r, c, _ = gather_csr(rec.seen_ptr, rec.seen_idx, rows)
-    top, vals = torch_topk(augment_users(np.asarray(rec.P[rows])), X, None, (r, c), k, device)
+    top, vals = torch_topk(augment_users(np.asarray(rec.factors.user[rows])), X, None, (r, c), k, device)
     keep = top >= 0
     ids, scores = [t[m] for t, m in zip(top, keep)], [v[m] for v, m in zip(vals, keep)]
-    if rec.explicit:
-        extra = rec.mu + (rec.bu[rows] if rec.bu is not None else np.zeros(len(rows)))
+    if rec.factors.explicit:
+        extra = rec.factors.user_offset(rows)
         scores = [rec.factors.clip(s + e) for s, e in zip(scores, extra)]
     return ids, scores
 
@@ -516,7 +518,7 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     path = Path(path)
     if path.exists() and not overwrite:
         raise ArtifactError(f"'{path}' already exists; pass --overwrite to replace it")
-    Q = np.asarray(rec.Q, dtype=np.float64)
+    Q = np.asarray(rec.factors.movie, dtype=np.float64)
     pop = rec.run.array("popularity")
     if method == "pca":
         X = Q - Q.mean(axis=0)
@@ -539,10 +541,10 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     # colour: each movie's most specific genre (its rarest one), the 9 commonest of those, the rest grey;
     # "first genre" would be the alphabetically first flag (Star Wars: Action)
     counts: dict[str, int] = {}
-    for gs in rec.genres:
+    for gs in rec.catalogue.genres:
         for g in gs or []:
             counts[g] = counts.get(g, 0) + 1
-    main = [min(gs, key=lambda g: (counts[g], g)) if gs else "(none)" for gs in rec.genres]
+    main = [min(gs, key=lambda g: (counts[g], g)) if gs else "(none)" for gs in rec.catalogue.genres]
     ranked = sorted(set(main), key=lambda g: -main.count(g))
     shown = [g for g in ranked if g != "(none)"][:9]
     cmap = plt.get_cmap("tab10")
@@ -555,7 +557,8 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
         sel = np.array([f == g for f in main])
         ax.scatter(xy[sel, 0], xy[sel, 1], s=size[sel], color=cmap((0, 1, 2, 3, 4, 5, 6, 8, 9)[i]), alpha=0.7,
                    label=g, linewidths=0)  # tab10 without its grey, which marks "other"
-    _place_labels(fig, ax, xy, [rec.titles[i] or str(rec.movie_ids[i]) for i in range(len(rec.titles))],
+    cat = rec.catalogue
+    _place_labels(fig, ax, xy, [cat.titles[i] or str(cat.movie_ids[i]) for i in range(len(cat.titles))],
                   np.argsort(-pop)[:labels])
     ax.set_title(f"Movie embeddings ({method.upper()}, {Q.shape[1]} dims -> 2), coloured by most specific genre; "
                  f"point size = ratings", fontsize=10)

@@ -14,13 +14,25 @@ import errno
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from embedrec.errors import ArtifactError
+
+
+# shutil and tempfile (with bz2, lzma, random) load only when a folder is written or removed: reading a run
+# (a fresh `embedrec recommend`) needs neither
+def _rmtree(path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _tempfile():
+    import tempfile
+
+    return tempfile
 
 
 def _umask() -> int:
@@ -56,7 +68,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
         if target.exists():  # again, under the lock: another writer may have created it meanwhile
             check_replaceable(target, ours)
         try:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+            tmp = Path(_tempfile().mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
         except OSError as e:
             raise (io_error(e, target.parent, fix) or e) from None
         os.chmod(tmp, 0o777 & ~_umask())
@@ -70,12 +82,12 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
                     os.replace(tmp, target)
                     tmp = old
                 fsync_dir(target.parent)
-                shutil.rmtree(tmp, ignore_errors=True)  # now the previous contents
+                _rmtree(tmp)  # now the previous contents
             else:
                 os.replace(tmp, target)
                 fsync_dir(target.parent)
         except BaseException as e:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _rmtree(tmp)
             if isinstance(e, OSError) and io_error(e, target, fix) is not None:
                 raise io_error(e, target, fix) from None
             raise
@@ -122,7 +134,7 @@ def sweep_stale(target: Path) -> None:
             continue
         pid = tail.split("-", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid() or not pid_alive(int(pid)):
-            shutil.rmtree(p, ignore_errors=True)
+            _rmtree(p)
 
 
 def glob_escape(name: str) -> str:
@@ -161,7 +173,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> N
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = _tempfile().mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
@@ -371,7 +383,7 @@ def remove_unless_held(folder: Path) -> bool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
-        shutil.rmtree(folder, ignore_errors=True)
+        _rmtree(folder)
         return True
     finally:
         os.close(fd)
@@ -414,7 +426,7 @@ def publish_generation(root: Path, prefix: str, write, keep: int) -> Path:
         fsync_dir(root)
         swap_link(root, final.name)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _rmtree(tmp)
         raise
     prune_generations(root, prefix, {final.name}, keep)
     return final
@@ -430,7 +442,7 @@ def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) 
             remove_unless_held(p)
     for p in Path(root).glob(f".{prefix}-*.tmp"):
         if p.name not in keep_names:
-            shutil.rmtree(p, ignore_errors=True)
+            _rmtree(p)
 
 
 def open_current(root: Path, link: str = "current", tries: int = 5,

@@ -33,7 +33,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,6 +269,8 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes, man
     (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
     write_json(tmp / "metrics.json", metrics)
     if history_path is not None and history_path.exists():
+        import shutil  # writing only: reading a run never loads it
+
         shutil.copyfile(history_path, tmp / "metrics.jsonl")
     emb_hash = hashlib.sha256((checksums["movie_factors.npy"] + checksums.get("movie_bias.npy", "")).encode()).hexdigest()
     index_meta = build_indexes(tmp, f, index_cfg, emb_hash)
@@ -340,6 +341,8 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
          "user_factors": run.array("user_factors")}
 
     def write(tmp: Path) -> None:
+        import shutil
+
         for p in run.path.iterdir():
             if p.suffix != ".faiss" and p.name != "manifest.json":
                 shutil.copy2(p, tmp / p.name)

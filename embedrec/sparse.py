@@ -43,11 +43,27 @@ def gather_csr(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray):
 
 
 def topk_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-k (indices, scores), best first; entries scored -inf come back as index -1."""
+    """Row-wise top-k (indices, scores), best first, equal scores in index order (the smaller index first, also
+    where equal scores straddle the k-th place), so the answer never depends on how the partition fell;
+    entries scored -inf come back as index -1."""
     k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    if k <= 0:
+        return np.zeros((scores.shape[0], 0), np.int64), np.zeros((scores.shape[0], 0), scores.dtype)
+    n = scores.shape[1]
+    part = np.argpartition(scores, n - k, axis=1)[:, n - k:]  # the k largest (no negated copy)
     ps = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-ps, axis=1, kind="stable")
+    nan = np.flatnonzero(np.isnan(ps).any(axis=1))
+    if nan.size:  # partition ranks NaN above everything; a NaN score (a broken model) goes last instead
+        part[nan] = np.argpartition(-scores[nan], k - 1, axis=1)[:, :k]
+        ps[nan] = np.take_along_axis(scores[nan], part[nan], axis=1)
+    kth = ps.min(axis=1)
+    cut = kth[:, None]
+    straddle = (np.count_nonzero(scores == cut, axis=1) > np.count_nonzero(ps == cut, axis=1)) & (kth > -np.inf)
+    for r in np.flatnonzero(straddle):  # the partition kept some of the equal scores at the cut: keep the first
+        row = scores[r]
+        part[r] = np.concatenate([np.flatnonzero(row > kth[r]), np.flatnonzero(row == kth[r])])[:k]
+        ps[r] = row[part[r]]
+    order = np.lexsort((part, -ps), axis=1)
     top = np.take_along_axis(part, order, axis=1)
     vals = np.take_along_axis(ps, order, axis=1)
     top[vals == -np.inf] = -1

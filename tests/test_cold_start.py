@@ -121,16 +121,20 @@ def test_a_catalogue_that_does_not_fit_the_run_is_refused(runs, tmp_path):
         Recommender.open(run)
 
 
-def test_recommend_process_imports_only_numpy_and_click(runs):
-    """A fresh `recommend --user` on an exact index: no pyarrow, FAISS, yaml, torch or pandas in the process."""
+@pytest.mark.parametrize("mode", [["--user", "7"], ["--users", "-"], ["--movie", "Film 3, The (1983)"],
+                                  ["--liked", "3,5"], ["--rated", "3=5,5=1"]])
+def test_recommend_process_imports_only_numpy_and_click(runs, mode):
+    """A fresh `recommend` on an exact index, in every mode (a user, users from stdin, similar movies, a new
+    user): scored with numpy, so no FAISS, pyarrow, yaml, torch or pandas in the process."""
     exe = Path(sys.executable).with_name("embedrec")
     if not exe.exists():
         pytest.skip("the embedrec console script is not installed next to this Python")
+    assert json.loads((_current(runs["int"]) / "manifest.json").read_text())["index"]["kind"] == "flat"
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
-    p = subprocess.run([str(exe), "recommend", "--run", str(runs["int"]), "--user", "7", "-k", "2"],
+    p = subprocess.run([str(exe), "recommend", "--run", str(runs["int"]), *mode, "-k", "2"], input="7\n8\n",
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
-    assert len(p.stdout.splitlines()) == 3
+    assert len(p.stdout.splitlines()) == (5 if mode[0] == "--users" else 3)
     imported = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
     assert "numpy" in imported and "click" in imported  # the profile was really taken
     heavy = {m for m in imported if m.split(".")[0] in ("pyarrow", "faiss", "yaml", "torch", "pandas")}

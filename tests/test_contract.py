@@ -6,7 +6,7 @@ minibatch optimisers, full and sampled softmax, a feature model):
 - it learns: a ranking model beats most-popular NDCG@10, an explicit one the global-mean RMSE, on valid and test;
 - ``fit(..., resume=True)`` after an interrupted run gives bit-identical weights to an uninterrupted run;
 - ``train.factors`` (and ``Factors`` over them, in memory and from the saved run) reproduce the torch model's scores;
-and through the public API, in memory and from the saved run with each index kind (flat, hnsw, ivf):
+and through the public API, in memory and from the saved run with each index kind (flat, hnsw, ivf, ivf_sq8):
 - top-k equals a numpy brute force over the factors (approximate kinds: recall@10 at least ``RECALL``), with the
   movies the user gave in train and valid masked, and the scores are the model's;
 - a seen movie never comes back, and k as large as the catalogue gives every movie the user has not seen;
@@ -71,7 +71,7 @@ PATHS = {
     "features-softmax": TrainingPath(("model.loss=softmax", "features.movie=[genre]", "train.lr=0.01", "train.epochs=6",
                               "train.batch_size=256"), "Minibatch"),
 }
-SOURCES = ["memory", "flat", "hnsw", "ivf"]  # the TrainedModel in memory, then the saved run with each index kind
+SOURCES = ["memory", "flat", "hnsw", "ivf", "ivf_sq8"]  # the TrainedModel in memory, then the saved run with each index kind
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -361,3 +361,93 @@ def test_filters_hold_and_still_give_k(trained, source):
             np.testing.assert_allclose(raw[row, rows], raw[row, best], rtol=0, atol=1e-5)
         recall.append(np.intersect1d(rows, best).size / max(best.size, 1))
     assert np.mean(recall) >= (1.0 if source in ("memory", "flat") else RECALL) - 1e-9, np.mean(recall)
+
+
+def test_a_flat_run_answers_as_its_faiss_index_would(trained):
+    """A flat run is served with numpy (no FAISS in the process, tests/test_cold_start.py): the same movies, in
+    the same order, with the same scores (to float32 rounding) as searching the run's own FAISS files the way
+    an approximate index is searched (k + seen candidates, seen movies dropped), for users, new users and
+    similar movies."""
+    from embedrec.serve import recommender as R
+
+    engine = _source(trained, "flat").engine
+    seen = _seen(trained.ds)
+    rows = np.arange(engine.factors.n_users)
+    for k in (1, K, engine.factors.n_movies):
+        ids, scores = engine.recommend_rows(rows, k)
+        q = R.augment_users(np.asarray(engine.factors.user))
+        excl = (np.repeat(rows, [s.size for s in seen]), np.concatenate(seen).astype(np.int64))
+        ref_ids, ref_scores = R._search_index(engine.ip_index, q, excl, k, None, engine.factors.n_movies)
+        for u in rows:
+            np.testing.assert_array_equal(ids[u], ref_ids[u])
+            want = engine.factors.clip(ref_scores[u] + engine.factors.user_offset([u])[0])
+            np.testing.assert_allclose(scores[u], want, rtol=1e-6, atol=1e-6)
+    p, b, liked = engine.fold_in(list(engine.movie_ids[:3]))
+    ids, _ = engine.recommend_vector(p, b, K, liked)
+    ref, _ = R._search_index(engine.ip_index, R.augment_users(p[None, :]),
+                             (np.zeros(liked.size, np.int64), liked), K, None, engine.factors.n_movies)
+    np.testing.assert_array_equal(ids, ref[0])
+    for row in range(0, engine.factors.n_movies, 7):
+        ids, scores = engine.similar(row, K)
+        D, I = engine.cos_index.search(R.normalise(np.asarray(engine.factors.movie[row:row + 1])), K + 1)
+        keep = I[0] != row
+        np.testing.assert_array_equal(ids, I[0][keep][:K])
+        np.testing.assert_allclose(scores, D[0][keep][:K], rtol=1e-6, atol=1e-6)
+
+
+def test_equal_scores_come_in_row_order():
+    """Exact search breaks ties by movie row (the smaller first), also across the k-th place, whatever the batch,
+    and FAISS's IndexFlatIP finds the same scores (which of several equal movies it keeps is its heap's choice)."""
+    import faiss
+
+    from embedrec.model.factors import exact_topk
+
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 3, (40, 3)).astype(np.float32)  # many movies score alike
+    Qs = rng.integers(0, 3, (25, 3)).astype(np.float32)
+    excl = (np.array([0, 0, 3]), np.array([5, 9, 1]))
+    for k in (1, 4, 11, 40):
+        for batch in (Qs, Qs[:1]):
+            mine = excl[0] < len(batch)
+            ids, scores = exact_topk(batch, X, (excl[0][mine], excl[1][mine]), k)
+            for j, (i, s) in enumerate(zip(ids, scores)):
+                raw = X @ batch[j]
+                raw[excl[1][excl[0] == j]] = -np.inf
+                want = np.lexsort((np.arange(40), -raw))[:k]
+                want = want[raw[want] > -np.inf]
+                np.testing.assert_array_equal(i, want)
+                np.testing.assert_array_equal(s, raw[want])
+        index = faiss.IndexFlatIP(3)
+        index.add(X)
+        D, _ = index.search(Qs[1:], k)  # rows without exclusions
+        np.testing.assert_array_equal(np.stack(exact_topk(Qs[1:], X, (np.zeros(0, int),) * 2, k)[1]), D)
+
+
+def test_ivf_sq8_is_faiss_own_factory_index_with_the_configured_lists(tmp_path):
+    """index.kind=ivf_sq8 builds FAISS's "IVF{nlist},SQ8" (8-bit codes) with index.nlist and index.nprobe, and
+    the build raises nprobe until recall@10 reaches index.target_recall, as for ivf."""
+    import faiss
+
+    from embedrec.serve import index as ix
+
+    rng = np.random.default_rng(0)
+    f = {"movie_factors": rng.normal(size=(3000, 16)).astype(np.float32),
+         "movie_bias": rng.normal(size=3000).astype(np.float32),
+         "user_factors": rng.normal(size=(300, 16)).astype(np.float32)}
+    meta = ix.build_indexes(tmp_path, f, IndexConfig(kind="ivf_sq8", nlist=40, nprobe=2, recall_sample=300,
+                                                     target_recall=0.0), "x")
+    assert meta["kind"] == "ivf_sq8" and meta["params"] == {"nlist": 40, "nprobe": 2, "nprobe_similar": 2}
+    raw = faiss.read_index(str(tmp_path / ix.IP_FILE))
+    assert isinstance(faiss.downcast_index(raw), faiss.IndexIVFScalarQuantizer)
+    assert faiss.extract_index_ivf(raw).code_size == 16 + 2  # a byte per coordinate ([q_m, b_m] and the MIPS one)
+    meta = ix.build_indexes(tmp_path, f, IndexConfig(kind="ivf_sq8", nlist=40, nprobe=2, recall_sample=300), "x")
+    assert meta["params"]["nprobe"] > 2 and meta["recall@10"] >= 0.95
+    loaded = ix.load_index(tmp_path / ix.IP_FILE, meta, "ip", 3000, 17)
+    assert loaded.breadth() == meta["params"]["nprobe"]
+
+
+def test_top_k_puts_a_nan_score_last():
+    from embedrec.sparse import topk_from_scores
+
+    top, vals = topk_from_scores(np.array([[1, np.nan, 3, 2, np.nan]], np.float32), 3)
+    assert top.tolist() == [[2, 3, 0]] and vals.tolist() == [[3.0, 2.0, 1.0]]

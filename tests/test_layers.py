@@ -180,7 +180,8 @@ LAYERS = [
     ("artifacts", {"serve.index", "run"}),
     ("processes", {"distributed"}),
     ("trainers, evaluation, serving", {"evaluate", "train", "train.als", "train.sgd", "train.loop",
-                                       "train.minibatch", "serve", "serve.recommender"}),
+                                       "train.minibatch", "serve", "serve.recommender",
+                                       "serve.catalogue", "serve.foldin"}),
     ("workflows", {"train.fit", "ingest", "export", "tune"}),
     ("public API", {"api", "shard_als"}),  # shard_als: the torchrun counterpart of api.train
     ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "__main__", ""}),

@@ -5,7 +5,7 @@
   the model's score up to the user's own terms, which do not change a user's ranking.
 - ``movies_cos.faiss``: movie -> movie cosine similarity on L2-normalised embeddings (zero vectors stay zero).
 
-Approximate indexes (HNSW, IVF) search inner products through the standard reduction to L2 search (Bachrach
+Approximate indexes (HNSW, IVF-Flat, IVF-SQ8 = FAISS's "IVF{nlist},SQ8") search inner products through the standard reduction to L2 search (Bachrach
 et al. 2014): each movie vector gets one more coordinate, sqrt(M^2 - |x|^2) with M the largest norm, and a query
 a 0 there, so the nearest vector in L2 is the one with the largest inner product (on isotropic random
 64-d vectors at 500K movies, HNSW's own inner-product mode reached only 0.56 recall@10 at efSearch 128). Scores are converted back, so
@@ -124,6 +124,10 @@ def _raw(kind: str, d: int, n: int, cfg: IndexConfig, metric) -> faiss.Index:
         idx.hnsw.efSearch = cfg.ef_search
         return idx
     nlist = cfg.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
+    if kind == "ivf_sq8":  # FAISS's own "IVF{nlist},SQ8": 8-bit scalar-quantised lists, a quarter of the memory
+        idx = faiss.index_factory(d, f"IVF{nlist},SQ8", metric)
+        faiss.extract_index_ivf(idx).nprobe = min(cfg.nprobe, nlist)
+        return idx
     quantizer = faiss.IndexFlatL2(d) if metric == faiss.METRIC_L2 else faiss.IndexFlatIP(d)
     idx = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
     idx.nprobe = min(cfg.nprobe, nlist)
@@ -215,7 +219,7 @@ def _params(kind: str, ip: VectorIndex, cos: VectorIndex, cfg: IndexConfig) -> d
     if kind == "hnsw":
         return {"M": cfg.hnsw_m, "efConstruction": cfg.ef_construction, "efSearch": ip.breadth(),
                 "efSearch_similar": cos.breadth()}
-    if kind == "ivf":
+    if kind in ("ivf", "ivf_sq8"):
         inner = faiss.extract_index_ivf(ip.index)
         return {"nlist": int(inner.nlist), "nprobe": ip.breadth(), "nprobe_similar": cos.breadth()}
     return {}

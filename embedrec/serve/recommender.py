@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.data.ids import IdMap, ids_from_arrow, parse_id, py_id  # noqa: F401 (re-exported for callers)
+from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
 from embedrec.model.factors import Factors, augment_users, exact_topk, normalise
 from embedrec.run import Run, load_run
+from embedrec.serve import foldin
+from embedrec.serve.catalogue import Catalogue
 from embedrec.sparse import gather_csr
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -29,20 +31,6 @@ COLUMNS = ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
 LOGGED_UNKNOWN = 5  # unknown ids named one by one on stderr; the rest are counted in one summary line
 
 
-def _read_parquet_columns(path, columns=None) -> dict:
-    import pyarrow.parquet as pq
-
-    try:
-        # ParquetFile reads the file directly; pq.read_table goes through pyarrow.dataset, which imports pandas
-        t = pq.ParquetFile(path).read(columns=columns)
-    except FileNotFoundError:
-        raise ArtifactError(f"run artifact '{path}' is missing; «rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»") from None
-    except Exception as e:
-        raise ArtifactError(f"run artifact '{path}' cannot be read ({str(e).splitlines()[0]})") from None
-    # one Array per column: ChunkedArray.to_numpy() would import pandas
-    return {name: t.column(name).combine_chunks() for name in t.column_names}
-
-
 def _index_module():
     """embedrec.serve.index (and FAISS) only when an index is searched: exact top-K needs numpy alone."""
     from embedrec.serve import index
@@ -50,45 +38,37 @@ def _index_module():
     return index
 
 
-@dataclass
-class Movie:
-    idx: int
-    movie_id: object
-    title: str
-    year: int | None
-    genres: list[str]
+LOSSY_KINDS = ("ivf_sq8",)  # index kinds that store quantised vectors: their candidates are re-scored exactly
+
+
+def _exact_in_manifest(manifest: dict, which: str) -> bool:
+    """True when the run's ``which`` index ('ip' or 'cos') is an exact (flat) one over the run's own arrays: it
+    then holds exactly what Factors computes ([q_m, b_m], or the normalised q_m), and is searched with numpy."""
+    meta = manifest.get("index") or {}
+    return (meta.get("kind") == "flat" and meta.get(f"{which}_transform", "ip") == "ip"
+            and meta.get("embeddings_sha256") == manifest.get("embeddings_sha256"))
 
 
 class Recommender:
+    """Top-K for users, similar movies, new users and pair scores over one model's ``Factors`` (and, for
+    approximate index kinds, its FAISS indexes); ids and titles come from its ``Catalogue``."""
+
     def __init__(self, run: Run, rec_cfg: RecommendConfig | None = None):
-        self.run = run
         m = run.manifest
-        self.cfg = rec_cfg
-        self.explicit = run.explicit
-        self.P = run.array("user_factors")
-        self.Q = run.array("movie_factors")
-        self.bu = run.array("user_bias")
-        self.bm = run.array("movie_bias")
-        self.mu = float(m.get("global_mean", 0.0))
-        self.scale = tuple(m["dataset"]["rating_scale"]) if m["dataset"].get("rating_scale") else None
-        self.seen_ptr = run.array("seen_indptr")
-        self.seen_idx = run.array("seen_indices")
-        if self.P.shape[0] != m["n_users"] or self.Q.shape[0] != m["n_movies"] or self.P.shape[1] != self.Q.shape[1]:
+        scale = tuple(m["dataset"]["rating_scale"]) if m["dataset"].get("rating_scale") else None
+        factors = Factors(run.array("user_factors"), run.array("movie_factors"), run.array("user_bias"),
+                          run.array("movie_bias"), float(m.get("global_mean", 0.0)), run.explicit, scale)
+        seen = (run.array("seen_indptr"), run.array("seen_indices"))
+        if factors.n_users != m["n_users"] or factors.n_movies != m["n_movies"] or \
+                factors.user.shape[1] != factors.movie.shape[1]:
             raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; «rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»")
-        cat = run.catalogue()
-        if cat is not None:  # .npy ids and a JSON catalogue: no pyarrow on the serving path
-            self.user_ids, self.movie_ids, movies = cat
-            self.titles, self.years, self.genres = movies["title"], movies["year"], movies["genres"]
-        else:  # a run written before those files: its Parquet files, through pyarrow
-            users = _read_parquet_columns(run.path / "users.parquet", ["user_id"])
-            self.user_ids = ids_from_arrow(users["user_id"])
-            movies = _read_parquet_columns(run.path / "movies.parquet", ["movie_id", "title", "year", "genres"])
-            self.movie_ids = ids_from_arrow(movies["movie_id"])
-            self.titles = movies["title"].to_pylist()
-            self.years = movies["year"].to_pylist()
-            self.genres = movies["genres"].to_pylist()
+        self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None)
+
+    def _setup(self, run, rec_cfg, factors: Factors, catalogue: Catalogue, seen: tuple, popularity) -> None:
+        self.run, self.cfg, self.factors, self.catalogue = run, rec_cfg, factors, catalogue
+        self.seen_ptr, self.seen_idx = seen
+        self._popularity = popularity
         self._ip = self._cos = self._flat = None
-        self._users = self._movies = self._popularity = None
 
     @classmethod
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
@@ -98,21 +78,29 @@ class Recommender:
         ``movies`` holds parallel lists movie_id, title, year, genres; ``seen`` is the CSR (indptr, indices) of
         the movies excluded per user; ``popularity`` the number of training ratings per movie."""
         self = cls.__new__(cls)
-        self.run, self.cfg, self.explicit = None, rec_cfg, factors.explicit
-        self.P, self.Q, self.bu, self.bm = factors.user, factors.movie, factors.user_bias, factors.movie_bias
-        self.mu, self.scale = factors.global_mean, factors.rating_scale
-        self.seen_ptr, self.seen_idx = seen
-        self.user_ids, self.movie_ids = np.asarray(user_ids), np.asarray(movies["movie_id"])
-        self.titles, self.years, self.genres = list(movies["title"]), list(movies["year"]), list(movies["genres"])
-        self._ip = self._cos = self._flat = None
-        self._users = self._movies = None
-        self._popularity = np.asarray(popularity)
+        self._setup(None, rec_cfg, factors, Catalogue.from_parts(user_ids, movies), seen, np.asarray(popularity))
         return self
 
+    @classmethod
+    def open(cls, run_dir, rec_cfg: RecommendConfig | None = None) -> Recommender:
+        return cls(load_run(run_dir), rec_cfg)
+
+    # ----------------------------------------------------------------- the model's arrays (read through factors)
+    explicit = property(lambda self: self.factors.explicit)
+    P = property(lambda self: self.factors.user, doc="user factors (= factors.user)")
+    Q = property(lambda self: self.factors.movie, doc="movie factors (= factors.movie)")
+    bu = property(lambda self: self.factors.user_bias)
+    bm = property(lambda self: self.factors.movie_bias)
+    mu = property(lambda self: self.factors.global_mean)
+
     @property
-    def factors(self) -> Factors:
-        """The arrays this recommender scores with (built on each access: ``scale`` may be changed)."""
-        return Factors(self.P, self.Q, self.bu, self.bm, self.mu, self.explicit, self.scale)
+    def scale(self) -> tuple[float, float] | None:
+        """The rating scale explicit scores are clipped to (settable: it replaces ``factors``)."""
+        return self.factors.rating_scale
+
+    @scale.setter
+    def scale(self, value) -> None:
+        self.factors = replace(self.factors, rating_scale=tuple(value) if value else None)
 
     @property
     def popularity(self) -> np.ndarray:
@@ -120,11 +108,37 @@ class Recommender:
             self._popularity = self.run.array("popularity")
         return self._popularity
 
-    # ----------------------------------------------------------------------------------------- lookups
-    @classmethod
-    def open(cls, run_dir, rec_cfg: RecommendConfig | None = None) -> Recommender:
-        return cls(load_run(run_dir), rec_cfg)
+    # ----------------------------------------------------------------- the catalogue's ids and lookups
+    user_ids = property(lambda self: self.catalogue.user_ids)
+    movie_ids = property(lambda self: self.catalogue.movie_ids)
+    titles = property(lambda self: self.catalogue.titles)
+    years = property(lambda self: self.catalogue.years)
+    genres = property(lambda self: self.catalogue.genres)
+    users = property(lambda self: self.catalogue.users)
+    movies = property(lambda self: self.catalogue.movies)
 
+    def user_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
+        return self.catalogue.user_rows(ids)
+
+    def movie_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
+        return self.catalogue.movie_rows(ids)
+
+    def user_row(self, user_id) -> int:
+        return self.catalogue.user_row(user_id)
+
+    def movie_row(self, movie_id) -> int:
+        return self.catalogue.movie_row(movie_id)
+
+    def find_movie(self, query: str) -> int:
+        return self.catalogue.find_movie(query)
+
+    def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None, year_max: int | None = None):
+        return self.catalogue.allowed(genres, year_min, year_max)
+
+    def rows_for(self, user_id, movie_rows: np.ndarray, scores: np.ndarray) -> Iterator[dict]:
+        return self.catalogue.rows_for(user_id, movie_rows, scores)
+
+    # ----------------------------------------------------------------- indexes
     @property
     def ip_index(self):
         if self._ip is None:
@@ -144,151 +158,34 @@ class Recommender:
                                       self.Q.shape[0], self.Q.shape[1])
         return self._cos
 
-    @property
-    def users(self) -> IdMap:
-        """The user ids <-> rows (an IdMap, built on first use)."""
-        if self._users is None or self._users.ids is not self.user_ids:
-            self._users = IdMap(self.user_ids, "user")
-        return self._users
-
-    @property
-    def movies(self) -> IdMap:
-        if self._movies is None or self._movies.ids is not self.movie_ids:
-            self._movies = IdMap(self.movie_ids, "movie")
-        return self._movies
-
-    def user_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
-        """Map external user ids to rows; returns (rows with -1 for unknown, the parsed ids)."""
-        return self.users.rows(ids)
-
-    def movie_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
-        """Map external movie ids to rows, as user_rows (a binary search, not a scan per id)."""
-        return self.movies.rows(ids)
-
-    def user_row(self, user_id) -> int:
-        return self.users.row(user_id, "use «--fallback popular|missing='popular'», or «--liked/--rated|"
-                                       "recommend_new(liked=..., rated=...)» to recommend for a new user")
-
-    def movie_row(self, movie_id) -> int:
-        return self.movies.row(movie_id, "check the id (movies.parquet in the run lists them) or search by title "
-                                         "with «--movie \"title words\"|find_movie('title words')»")
-
-    def find_movie(self, query: str) -> int:
-        """A movie by id, exact title, 'Title (year)', or title words; ambiguity raises UsageError."""
-        q = query.strip()
-        hit = self.movie_rows([q])[0][0]
-        if hit >= 0:
-            return int(hit)
-        low = q.lower()
-        full = [f"{t} ({y})".lower() if y is not None else t.lower() for t, y in zip(self.titles, self.years)]
-        exact = [i for i, (t, f) in enumerate(zip(self.titles, full)) if t.lower() == low or f == low]
-        if len(exact) == 1:
-            return exact[0]
-        words = low.split()
-        cands = exact or [i for i, f in enumerate(full) if all(w in f for w in words)]
-        if len(cands) == 1:
-            return cands[0]
-        if not cands:
-            if parse_id(q, self.movie_ids.dtype) is not None and self.movie_ids.dtype.kind in "iu":
-                raise NotFoundError(f"movie '{shorten(q)}' is not in the training data ({len(self.movies):,} "
-                                    "movies), and no title matches it; check the id (movies.parquet in the run "
-                                    "lists them) or give title words", kind="movie", id=q)
-            raise NotFoundError(f"no movie title matches '{shorten(query)}'; try fewer words or the movie id")
-        shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]} ({self.years[i]})" for i in cands[:10])
-        more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
-        raise UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
-
-    def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None,
-                year_max: int | None = None) -> np.ndarray | None:
-        """Movie rows passing the filters, or None when there is no filter."""
-        if not genres and year_min is None and year_max is None:
-            return None
-        keep = np.ones(len(self.titles), dtype=bool)
-        if genres:
-            want = {self.genre_name(g) for g in genres}
-            keep &= np.array([bool(want & set(gs or [])) for gs in self.genres])
-        years = np.array([y if y is not None else -1 for y in self.years])
-        if year_min is not None:
-            keep &= years >= year_min
-        if year_max is not None:
-            keep &= (years <= year_max) & (years >= 0)
-        out = np.flatnonzero(keep)
-        if out.size == 0:
-            log.warning("no movie passes the filters (--genre/--year-min/--year-max)")
-        return out
-
-    def genre_name(self, name: str) -> str:
-        """The run's spelling of a genre given loosely ('sci fi', "Children's", 'comedy'); an unknown name
-        raises UsageError listing the run's genres."""
-        import re
-
-        def key(g: str) -> str:
-            return re.sub(r"[^a-z0-9]", "", str(g).lower())
-
-        known = sorted({g for gs in self.genres for g in (gs or [])})
-        k = key(name)
-        for g in known:
-            if key(g) == k or key(g) + "s" == k or key(g) == k + "s":
-                return g
-        listed = ", ".join(known) if known else "none: this dataset has no genres"
-        raise UsageError(f"«--genre|genres» '{shorten(name, 40)}': no such genre in this run; valid genres: {listed}")
-
-    # ----------------------------------------------------------------------------------------- scoring
     def _flat_vectors(self) -> np.ndarray | None:
         """The vectors of an exact (flat) index, as numpy; None for approximate indexes.
 
         A flat inner-product index holds exactly [q_m, b_m] of the run's arrays (index.augment_movies), so
         when the manifest says so they are built from the .npy files without loading FAISS at all: a fresh
         ``embedrec recommend --user`` then costs little more than importing numpy."""
-        if self.run is None:  # a model in memory: exact search over its arrays
-            if self._flat is None:
-                self._flat = self.factors.augmented_movies()
-            return self._flat
-        meta = self.run.manifest.get("index") or {}
-        if (meta.get("kind") == "flat" and meta.get("ip_transform", "ip") == "ip"
-                and meta.get("embeddings_sha256") == self.run.manifest.get("embeddings_sha256")):
+        if self.run is None or _exact_in_manifest(self.run.manifest, "ip"):
             if self._flat is None:
                 self._flat = self.factors.augmented_movies()
             return self._flat
         return self.ip_index.flat_vectors()
 
+    # ----------------------------------------------------------------- scoring
     def _search_users(self, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int, allowed) -> tuple:
         """Top-k per query, excluding the (query row, movie) pairs in ``excl`` and movies outside ``allowed``.
 
         An exact index is searched as one matrix product over its stored vectors with the exclusions masked
-        (identical to IndexFlatIP, without asking it for k + seen candidates); an approximate index is asked
-        for more candidates until k survive the exclusions.
+        (exact_topk: the same movies and scores as IndexFlatIP, equal scores in row order); an approximate
+        index is asked for more candidates until k survive the exclusions.
         """
-        n = self.Q.shape[0]
         X = self._flat_vectors()
         if X is not None:
             return exact_topk(queries, X, excl, k, allowed)
-        limit = n if allowed is None else allowed.size
-        per_row = np.bincount(excl[0], minlength=queries.shape[0])
-        bounds = np.concatenate([[0], np.cumsum(per_row)])
-        out_i: list = [None] * queries.shape[0]
-        out_d: list = [None] * queries.shape[0]
-        # rows that need about as many candidates are searched together: a heavy user does not make the
-        # whole batch ask for thousands of candidates
-        want = np.minimum(k + per_row, limit)
-        bucket = np.ceil(np.log2(np.maximum(want, 1))).astype(np.int64)
-        pending = [(np.flatnonzero(bucket == b), int(min(2 ** b, limit))) for b in np.unique(bucket)]
-        while pending:
-            rows, kk = pending.pop()
-            D, I = self.ip_index.search(queries[rows], max(kk, 1), allowed)
-            short = []
-            for j, r in enumerate(rows):
-                ids, sc = I[j], D[j]
-                ok = ids >= 0
-                if per_row[r]:
-                    ok &= ~np.isin(ids, excl[1][bounds[r]:bounds[r + 1]])
-                ids, sc = ids[ok][:k], sc[ok][:k]
-                if ids.size < k and kk < limit:
-                    short.append(r)
-                out_i[r], out_d[r] = ids, sc
-            if short:
-                pending.append((np.array(short), min(kk * 2, limit)))
-        return out_i, out_d
+        ids, scores = _search_index(self.ip_index, queries, excl, k, allowed, self.Q.shape[0])
+        return _rescore(self.factors, queries, ids) if self._lossy() else (ids, scores)
+
+    def _lossy(self) -> bool:
+        return self.run is not None and (self.run.manifest.get("index") or {}).get("kind") in LOSSY_KINDS
 
     def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None):
         """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen."""
@@ -305,8 +202,7 @@ class Recommender:
             excl = (r, c.astype(np.int64))
         ids, scores = self._search_users(q, excl, k, allowed)
         if self.explicit:
-            extra = self.mu + (self.bu[rows] if self.bu is not None else np.zeros(len(rows)))
-            scores = [self._clip(s + e) for s, e in zip(scores, extra)]
+            scores = [self.factors.clip(s + e) for s, e in zip(scores, self.factors.user_offset(rows))]
         return ids, scores
 
     def _clip(self, scores: np.ndarray) -> np.ndarray:
@@ -327,85 +223,18 @@ class Recommender:
         return top, pop[top]
 
     def fold_in(self, liked: list = (), rated: dict | None = None) -> tuple[np.ndarray, float, np.ndarray]:
-        """A user vector for someone not in the training data, from liked movies or {movie: rating}.
-
-        Explicit models: ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
-        Implicit models: the implicit-ALS solve (Hu, Koren & Volinsky 2008) against the fixed movie factors,
-        p = (Q^T Q + alpha Q_S^T Q_S + reg I)^-1 (1 + alpha) Q_S^T 1.
-        """
-        reg = self.cfg.foldin_reg if self.cfg else 0.1
-        alpha = self.cfg.foldin_alpha if self.cfg else 10.0
-        items: dict[int, float] = {}
-        top = self.scale[1] if self.scale else 1.0
-        for mid in liked:
-            items[self.movie_row(mid)] = top
-        for mid, r in (rated or {}).items():
-            r = float(r)
-            if not np.isfinite(r):
-                raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': the rating must be a finite number, e.g. "
-                                 f"«--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»")
-            if self.scale and not self.scale[0] <= r <= self.scale[1]:
-                raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': {r:g} is outside this model's rating scale "
-                                 f"{self.scale[0]:g}-{self.scale[1]:g}; give ratings from {self.scale[0]:g} to "
-                                 f"{self.scale[1]:g}")
-            items[self.movie_row(mid)] = r
-        if not items:
-            raise UsageError("give at least one movie with «--liked or --rated|liked= or rated=»")
-        rows = np.array(list(items), dtype=np.int64)
-        Qs = np.asarray(self.Q[rows], dtype=np.float64)
-        d = self.Q.shape[1]
-        if self.explicit:
-            y = np.array([items[r] for r in rows]) - self.mu - (self.bm[rows] if self.bm is not None else 0.0)
-            X = np.hstack([Qs, np.ones((rows.size, 1))])
-            A = X.T @ X + reg * rows.size * np.eye(d + 1)
-            sol = np.linalg.solve(A, X.T @ y)
-            return sol[:d].astype(np.float32), float(sol[d]), rows
-        Q = np.asarray(self.Q, dtype=np.float64)
-        A = Q.T @ Q + alpha * Qs.T @ Qs + reg * np.eye(d)
-        p = np.linalg.solve(A, (1 + alpha) * Qs.sum(axis=0))
-        return p.astype(np.float32), 0.0, rows
+        """A user vector for someone not in the training data, from liked movies or {movie: rating}
+        (foldin.fold_in: ridge regression for explicit models, the implicit-ALS solve for implicit ones)."""
+        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale)
+        return foldin.fold_in(self.factors, items, self.cfg.foldin_reg if self.cfg else 0.1,
+                              self.cfg.foldin_alpha if self.cfg else 10.0)
 
     def user_from_features(self, values: dict[str, str]) -> tuple[np.ndarray, float]:
         """A vector for a new user from demographics alone (models trained with features.user), e.g.
         {"age": "25", "gender": "F"}: the sum of the feature embeddings, plus the one-hot blocks of crosses."""
-        from embedrec.model.features import encode_values
-
         if self.run is None:
             raise UsageError("a new user from demographics needs the saved model: save() it, then open() the run")
-        feats = self.run.manifest.get("features") or {}
-        cols = {c["key"]: c for c in feats.get("user", [])}
-        if not cols:
-            raise UsageError("this model has no user features; train with e.g. «--set 'features.user=[age, gender]'|"
-                             "features.user=[age, gender]» "
-                             "on a dataset with demographics (ML-100K, ML-1M)")
-        for name in values:
-            if f"user.{name}" not in cols:
-                raise UsageError(f"«--user-features|values»: unknown column '{shorten(name, 40)}'; this model has "
-                                 f"{', '.join(k.split('.')[1] for k in cols)}")
-        edges = {"user.age": feats.get("age_edges"), "movie.decade": feats.get("year_edges")}
-        idx = {k: encode_values(feats, k, values.get(k.split(".")[1]), edges) for k in cols}
-        for k, i in idx.items():
-            given = values.get(k.split(".")[1])
-            if given is not None and i == 0 and k not in ("user.age",):
-                known = [v for v in cols[k]["vocab"] if v != "unknown"]
-                log.warning("--user-features %s=%s: not a value this model knows; treated as unknown (known: %s)",
-                            k.split(".")[1], given, ", ".join(map(str, known[:30])) + (" ..." if len(known) > 30 else ""))
-        d = int(self.run.manifest["model"]["dim"])
-        p = np.zeros(self.P.shape[1], dtype=np.float32)
-        bias = 0.0
-        for key in cols:
-            name = key.replace(".", "_")
-            if key in feats.get("embedded", []):
-                p[:d] += self.run.array(f"feature_{name}")[idx[key]]
-                bp = self.run.path / f"feature_bias_{name}.npy"
-                if bp.exists():
-                    bias += float(np.load(bp, allow_pickle=False)[idx[key]])
-        offset = d
-        for a, b in feats.get("crosses", []):
-            if a.startswith("user.") and b.startswith("movie."):
-                p[offset + idx[a]] = 1.0
-                offset += len(cols[a]["vocab"])
-        return p, bias
+        return foldin.user_from_features(self.run, self.P.shape[1], values)
 
     def recommend_vector(self, p: np.ndarray, bias: float, k: int, exclude: np.ndarray, allowed=None):
         q = augment_users(p[None, :])
@@ -416,25 +245,70 @@ class Recommender:
         return ids[0], scores[0]
 
     def similar(self, row: int, k: int, allowed=None):
-        v = normalise(np.asarray(self.Q[row:row + 1]))
-        if not np.any(v):
+        """Top-k movie rows by cosine similarity to movie ``row`` (itself excluded): exact over the factors
+        for a model in memory or a flat index, through the cosine index otherwise."""
+        if not np.any(np.asarray(self.Q[row])):
             log.warning("movie %s has a zero embedding: similarities are all 0", self.movie_ids[row])
-        if self.run is None:
+        if self.run is None or _exact_in_manifest(self.run.manifest, "cos"):
             return self.factors.similar(row, k, allowed)
+        v = normalise(np.asarray(self.Q[row:row + 1]))
         D, I = self.cos_index.search(v, min(k + 1, self.Q.shape[0]), allowed)
         keep = (I[0] >= 0) & (I[0] != row)
+        if self._lossy():
+            ids, scores = _rescore(self.factors, v, [I[0][keep]], unit=True)
+            return ids[0][:k], scores[0][:k]
         return I[0][keep][:k], D[0][keep][:k]
 
     def predict(self, urows: np.ndarray, mrows: np.ndarray) -> np.ndarray:
         """Scores of (user row, movie row) pairs (embedrec.api.Model.predict takes ids)."""
         return self.factors.predict(urows, mrows)
 
-    # ----------------------------------------------------------------------------------------- rows
-    def rows_for(self, user_id, movie_rows: np.ndarray, scores: np.ndarray) -> Iterator[dict]:
-        mids = self.movie_ids[movie_rows].tolist()
-        for rank, (m, mid, s) in enumerate(zip(movie_rows.tolist(), mids, np.asarray(scores).tolist()), 1):
-            yield {"user_id": user_id, "rank": rank, "movie_id": mid, "title": self.titles[m],
-                   "year": self.years[m], "genres": self.genres[m] or [], "score": s}
+
+def _rescore(factors: Factors, queries: np.ndarray, ids: list, unit: bool = False) -> tuple[list, list]:
+    """The model's own scores of each query's candidates from a lossy index, best first (equal scores in row
+    order): queries are [p_u, 1] against [q_m, b_m], or with ``unit`` normalised movie vectors (cosine)."""
+    out_i, out_d = [], []
+    for q, i in zip(queries, ids):
+        M = np.asarray(factors.movie[i], dtype=np.float32)
+        if unit:
+            s = normalise(M) @ q
+        else:
+            s = M @ q[:-1] + (factors.movie_bias[i] if factors.movie_bias is not None else np.float32(0))
+        order = np.lexsort((i, -s))
+        out_i.append(i[order])
+        out_d.append(s[order].astype(np.float32))
+    return out_i, out_d
+
+
+def _search_index(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int, allowed,
+                  n: int) -> tuple[list, list]:
+    """Top-k per query through an approximate index, asking for more candidates until k survive ``excl``."""
+    limit = n if allowed is None else allowed.size
+    per_row = np.bincount(excl[0], minlength=queries.shape[0])
+    bounds = np.concatenate([[0], np.cumsum(per_row)])
+    out_i: list = [None] * queries.shape[0]
+    out_d: list = [None] * queries.shape[0]
+    # rows that need about as many candidates are searched together: a heavy user does not make the
+    # whole batch ask for thousands of candidates
+    want = np.minimum(k + per_row, limit)
+    bucket = np.ceil(np.log2(np.maximum(want, 1))).astype(np.int64)
+    pending = [(np.flatnonzero(bucket == b), int(min(2 ** b, limit))) for b in np.unique(bucket)]
+    while pending:
+        rows, kk = pending.pop()
+        D, I = index.search(queries[rows], max(kk, 1), allowed)
+        short = []
+        for j, r in enumerate(rows):
+            ids, sc = I[j], D[j]
+            ok = ids >= 0
+            if per_row[r]:
+                ok &= ~np.isin(ids, excl[1][bounds[r]:bounds[r + 1]])
+            ids, sc = ids[ok][:k], sc[ok][:k]
+            if ids.size < k and kk < limit:
+                short.append(r)
+            out_i[r], out_d[r] = ids, sc
+        if short:
+            pending.append((np.array(short), min(kk * 2, limit)))
+    return out_i, out_d
 
 
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,

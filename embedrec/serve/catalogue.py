@@ -1,0 +1,159 @@
+"""The catalogue a run serves from: user and movie ids, titles, years and genres, and the lookups over them
+(ids -> rows, a movie by id or title words, genre and year filters, the movie cells of an output row).
+
+Read from a run's ``user_ids.npy``, ``movie_ids.npy`` and ``movies.json`` (numpy and json only); a run written
+before those files is read from its Parquet files through pyarrow.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from embedrec.data.ids import IdMap, ids_from_arrow, parse_id
+from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
+from embedrec.run import Run
+
+log = logging.getLogger("embedrec")
+
+
+def _read_parquet_columns(path, columns=None) -> dict:
+    import pyarrow.parquet as pq
+
+    try:
+        # ParquetFile reads the file directly; pq.read_table goes through pyarrow.dataset, which imports pandas
+        t = pq.ParquetFile(path).read(columns=columns)
+    except FileNotFoundError:
+        raise ArtifactError(f"run artifact '{path}' is missing; «rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»") from None
+    except Exception as e:
+        raise ArtifactError(f"run artifact '{path}' cannot be read ({str(e).splitlines()[0]})") from None
+    # one Array per column: ChunkedArray.to_numpy() would import pandas
+    return {name: t.column(name).combine_chunks() for name in t.column_names}
+
+
+class Catalogue:
+    """Ids, titles, years and genres per row, and the lookups over them."""
+
+    def __init__(self, user_ids: np.ndarray, movie_ids: np.ndarray, titles: list, years: list, genres: list):
+        self.user_ids, self.movie_ids = user_ids, movie_ids
+        self.titles, self.years, self.genres = titles, years, genres
+        self._users = self._movies = None
+
+    @classmethod
+    def from_run(cls, run: Run) -> Catalogue:
+        cat = run.catalogue()
+        if cat is not None:  # .npy ids and a JSON catalogue: no pyarrow on the serving path
+            user_ids, movie_ids, movies = cat
+            return cls(user_ids, movie_ids, movies["title"], movies["year"], movies["genres"])
+        # a run written before those files: its Parquet files, through pyarrow
+        users = _read_parquet_columns(run.path / "users.parquet", ["user_id"])
+        movies = _read_parquet_columns(run.path / "movies.parquet", ["movie_id", "title", "year", "genres"])
+        return cls(ids_from_arrow(users["user_id"]), ids_from_arrow(movies["movie_id"]), movies["title"].to_pylist(),
+                   movies["year"].to_pylist(), movies["genres"].to_pylist())
+
+    @classmethod
+    def from_parts(cls, user_ids: np.ndarray, movies: dict) -> Catalogue:
+        """From arrays in memory: ``movies`` holds parallel lists movie_id, title, year, genres."""
+        return cls(np.asarray(user_ids), np.asarray(movies["movie_id"]), list(movies["title"]), list(movies["year"]),
+                   list(movies["genres"]))
+
+    # ----------------------------------------------------------------------------------------- ids -> rows
+    @property
+    def users(self) -> IdMap:
+        """The user ids <-> rows (an IdMap, built on first use)."""
+        if self._users is None or self._users.ids is not self.user_ids:
+            self._users = IdMap(self.user_ids, "user")
+        return self._users
+
+    @property
+    def movies(self) -> IdMap:
+        if self._movies is None or self._movies.ids is not self.movie_ids:
+            self._movies = IdMap(self.movie_ids, "movie")
+        return self._movies
+
+    def user_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
+        """Map external user ids to rows; returns (rows with -1 for unknown, the parsed ids)."""
+        return self.users.rows(ids)
+
+    def movie_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
+        """Map external movie ids to rows, as user_rows (a binary search, not a scan per id)."""
+        return self.movies.rows(ids)
+
+    def user_row(self, user_id) -> int:
+        return self.users.row(user_id, "use «--fallback popular|missing='popular'», or «--liked/--rated|"
+                                       "recommend_new(liked=..., rated=...)» to recommend for a new user")
+
+    def movie_row(self, movie_id) -> int:
+        return self.movies.row(movie_id, "check the id (movies.parquet in the run lists them) or search by title "
+                                         "with «--movie \"title words\"|find_movie('title words')»")
+
+    # ----------------------------------------------------------------------------------------- search
+    def find_movie(self, query: str) -> int:
+        """A movie by id, exact title, 'Title (year)', or title words; ambiguity raises UsageError."""
+        q = query.strip()
+        hit = self.movie_rows([q])[0][0]
+        if hit >= 0:
+            return int(hit)
+        low = q.lower()
+        full = [f"{t} ({y})".lower() if y is not None else t.lower() for t, y in zip(self.titles, self.years)]
+        exact = [i for i, (t, f) in enumerate(zip(self.titles, full)) if t.lower() == low or f == low]
+        if len(exact) == 1:
+            return exact[0]
+        words = low.split()
+        cands = exact or [i for i, f in enumerate(full) if all(w in f for w in words)]
+        if len(cands) == 1:
+            return cands[0]
+        if not cands:
+            if parse_id(q, self.movie_ids.dtype) is not None and self.movie_ids.dtype.kind in "iu":
+                raise NotFoundError(f"movie '{shorten(q)}' is not in the training data ({len(self.movies):,} "
+                                    "movies), and no title matches it; check the id (movies.parquet in the run "
+                                    "lists them) or give title words", kind="movie", id=q)
+            raise NotFoundError(f"no movie title matches '{shorten(query)}'; try fewer words or the movie id")
+        shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]} ({self.years[i]})" for i in cands[:10])
+        more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
+        raise UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
+
+    def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None,
+                year_max: int | None = None) -> np.ndarray | None:
+        """Movie rows passing the filters, or None when there is no filter."""
+        if not genres and year_min is None and year_max is None:
+            return None
+        keep = np.ones(len(self.titles), dtype=bool)
+        if genres:
+            want = {self.genre_name(g) for g in genres}
+            keep &= np.array([bool(want & set(gs or [])) for gs in self.genres])
+        years = np.array([y if y is not None else -1 for y in self.years])
+        if year_min is not None:
+            keep &= years >= year_min
+        if year_max is not None:
+            keep &= (years <= year_max) & (years >= 0)
+        out = np.flatnonzero(keep)
+        if out.size == 0:
+            log.warning("no movie passes the filters (--genre/--year-min/--year-max)")
+        return out
+
+    def genre_name(self, name: str) -> str:
+        """The run's spelling of a genre given loosely ('sci fi', "Children's", 'comedy'); an unknown name
+        raises UsageError listing the run's genres."""
+        import re
+
+        def key(g: str) -> str:
+            return re.sub(r"[^a-z0-9]", "", str(g).lower())
+
+        known = sorted({g for gs in self.genres for g in (gs or [])})
+        k = key(name)
+        for g in known:
+            if key(g) == k or key(g) + "s" == k or key(g) == k + "s":
+                return g
+        listed = ", ".join(known) if known else "none: this dataset has no genres"
+        raise UsageError(f"«--genre|genres» '{shorten(name, 40)}': no such genre in this run; valid genres: {listed}")
+
+    # ----------------------------------------------------------------------------------------- rows
+    def rows_for(self, user_id, movie_rows: np.ndarray, scores: np.ndarray) -> Iterator[dict]:
+        """Output rows (user_id, rank, movie_id, title, year, genres, score) of one answer."""
+        mids = self.movie_ids[movie_rows].tolist()
+        for rank, (m, mid, s) in enumerate(zip(movie_rows.tolist(), mids, np.asarray(scores).tolist()), 1):
+            yield {"user_id": user_id, "rank": rank, "movie_id": mid, "title": self.titles[m],
+                   "year": self.years[m], "genres": self.genres[m] or [], "score": s}

@@ -1,0 +1,102 @@
+"""A user vector for someone not in the training data: from liked or rated movies (fold-in), or from
+demographics alone (models trained with ``features.user``). numpy only."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from embedrec.errors import UsageError, shorten
+from embedrec.model.factors import Factors
+from embedrec.run import Run
+from embedrec.serve.catalogue import Catalogue
+
+log = logging.getLogger("embedrec")
+
+
+def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
+               scale: tuple[float, float] | None = None) -> dict[int, float]:
+    """{movie row: rating} from liked movie ids (rated at the top of the scale) and {movie id: rating}; ratings
+    outside ``scale`` or not finite raise UsageError, as does an empty request."""
+    items: dict[int, float] = {}
+    top = scale[1] if scale else 1.0
+    for mid in liked:
+        items[catalogue.movie_row(mid)] = top
+    for mid, r in (rated or {}).items():
+        r = float(r)
+        if not np.isfinite(r):
+            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': the rating must be a finite number, e.g. "
+                             f"«--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»")
+        if scale and not scale[0] <= r <= scale[1]:
+            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': {r:g} is outside this model's rating scale "
+                             f"{scale[0]:g}-{scale[1]:g}; give ratings from {scale[0]:g} to {scale[1]:g}")
+        items[catalogue.movie_row(mid)] = r
+    if not items:
+        raise UsageError("give at least one movie with «--liked or --rated|liked= or rated=»")
+    return items
+
+
+def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1,
+            alpha: float = 10.0) -> tuple[np.ndarray, float, np.ndarray]:
+    """(p, b_u, movie rows) for a new user who rated ``items`` ({movie row: rating}), movie factors fixed.
+
+    Explicit models: ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
+    Implicit models: the implicit-ALS solve (Hu, Koren & Volinsky 2008) against the fixed movie factors,
+    p = (Q^T Q + alpha Q_S^T Q_S + reg I)^-1 (1 + alpha) Q_S^T 1.
+    """
+    rows = np.array(list(items), dtype=np.int64)
+    Qs = np.asarray(factors.movie[rows], dtype=np.float64)
+    d = factors.movie.shape[1]
+    if factors.explicit:
+        bm = factors.movie_bias[rows] if factors.movie_bias is not None else 0.0
+        y = np.array([items[r] for r in rows]) - factors.global_mean - bm
+        X = np.hstack([Qs, np.ones((rows.size, 1))])
+        A = X.T @ X + reg * rows.size * np.eye(d + 1)
+        sol = np.linalg.solve(A, X.T @ y)
+        return sol[:d].astype(np.float32), float(sol[d]), rows
+    Q = np.asarray(factors.movie, dtype=np.float64)
+    A = Q.T @ Q + alpha * Qs.T @ Qs + reg * np.eye(d)
+    p = np.linalg.solve(A, (1 + alpha) * Qs.sum(axis=0))
+    return p.astype(np.float32), 0.0, rows
+
+
+def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.ndarray, float]:
+    """A vector of length ``dim`` for a new user from demographics alone, e.g. {"age": "25", "gender": "F"}:
+    the sum of the run's feature embeddings, plus the one-hot blocks of crosses."""
+    from embedrec.model.features import encode_values
+
+    feats = run.manifest.get("features") or {}
+    cols = {c["key"]: c for c in feats.get("user", [])}
+    if not cols:
+        raise UsageError("this model has no user features; train with e.g. «--set 'features.user=[age, gender]'|"
+                         "features.user=[age, gender]» "
+                         "on a dataset with demographics (ML-100K, ML-1M)")
+    for name in values:
+        if f"user.{name}" not in cols:
+            raise UsageError(f"«--user-features|values»: unknown column '{shorten(name, 40)}'; this model has "
+                             f"{', '.join(k.split('.')[1] for k in cols)}")
+    edges = {"user.age": feats.get("age_edges"), "movie.decade": feats.get("year_edges")}
+    idx = {k: encode_values(feats, k, values.get(k.split(".")[1]), edges) for k in cols}
+    for k, i in idx.items():
+        given = values.get(k.split(".")[1])
+        if given is not None and i == 0 and k not in ("user.age",):
+            known = [v for v in cols[k]["vocab"] if v != "unknown"]
+            log.warning("--user-features %s=%s: not a value this model knows; treated as unknown (known: %s)",
+                        k.split(".")[1], given, ", ".join(map(str, known[:30])) + (" ..." if len(known) > 30 else ""))
+    d = int(run.manifest["model"]["dim"])
+    p = np.zeros(dim, dtype=np.float32)
+    bias = 0.0
+    for key in cols:
+        name = key.replace(".", "_")
+        if key in feats.get("embedded", []):
+            p[:d] += run.array(f"feature_{name}")[idx[key]]
+            bp = run.path / f"feature_bias_{name}.npy"
+            if bp.exists():
+                bias += float(np.load(bp, allow_pickle=False)[idx[key]])
+    offset = d
+    for a, b in feats.get("crosses", []):
+        if a.startswith("user.") and b.startswith("movie."):
+            p[offset + idx[a]] = 1.0
+            offset += len(cols[a]["vocab"])
+    return p, bias
