@@ -379,16 +379,101 @@ def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users
     return part, col("row", np.int64)
 
 
-def route_to_users(g: Group, part, rows: np.ndarray, cuts: np.ndarray):
+def route_to_users(g: Group, part, rows: np.ndarray, cuts: np.ndarray, with_rows: bool = False):
     """Send each rating read by ``read_row_groups`` to the owner of its user (one all_to_all); returns this
-    rank's users' ratings in file order (so duplicates and ties resolve as in one process)."""
+    rank's users' ratings in file order (so duplicates and ties resolve as in one process), and with
+    ``with_rows`` also each one's position in the file."""
     from embedrec.dataset import Interactions
 
     cols = [part.user, part.movie, part.rating, rows] + ([part.timestamp] if part.timestamp is not None else [])
     got = send_to_owners(g, cols, owners(part.user, cuts))
     order = np.argsort(got[3], kind="stable")
-    return Interactions(got[0][order], got[1][order], got[2][order],
-                        got[4][order] if part.timestamp is not None else None)
+    out = Interactions(got[0][order], got[1][order], got[2][order],
+                       got[4][order] if part.timestamp is not None else None)
+    return (out, got[3][order]) if with_rows else out
+
+
+# ------------------------------------------------------------------------------------------------ replicas
+class GradSync:
+    """Sums the gradients of a model replicated on every rank, in place, before the optimiser step (what
+    DistributedDataParallel does, written out because its buckets take dense gradients only and NCCL has no
+    sparse all-reduce). Dense gradients go in one flat all_reduce; a sparse embedding's gradient travels as its
+    touched rows (row ids bit-packed beside the values, one all_gather) and is rebuilt as their sum. A parameter
+    without a gradient on any rank stays without one (as in one process, an optimiser skips it)."""
+
+    def __init__(self, g: Group, model):
+        import torch
+
+        sparse = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.sparse}
+        self.g = g
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.sparse = [id(p) in sparse for p in self.params]
+
+    def __call__(self) -> None:
+        import torch
+
+        if self.g.world == 1:
+            return
+        has = torch.tensor([p.grad is not None for p in self.params], dtype=torch.int32, device=self.g.device)
+        has = self.g.max_(has).tolist()
+        dense = [p for p, h, sp in zip(self.params, has, self.sparse) if h and not sp]
+        if dense:
+            flat = self.g.sum_(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                                          for p in dense]))
+            at = 0
+            for p in dense:
+                p.grad = flat[at:at + p.numel()].view_as(p)
+                at += p.numel()
+        for p, h, sp in zip(self.params, has, self.sparse):
+            if h and sp:
+                p.grad = self._sparse_sum(p)
+
+    def _sparse_sum(self, p):
+        import torch
+
+        width = p.shape[1] if p.dim() > 1 else 1
+        if p.grad is None:
+            ids, vals = torch.zeros(0, dtype=torch.int64, device=p.device), p.new_zeros((0, width))
+        else:
+            gr = p.grad.coalesce()
+            ids, vals = gr.indices()[0], gr.values().reshape(-1, width)
+        # an int64 id is two float32 columns, bit for bit: one collective moves ids and values together
+        packed = torch.cat([ids.contiguous().view(torch.float32).reshape(-1, 2), vals.float()], 1)
+        both = self.g.allgather(packed)
+        ids = both[:, :2].contiguous().view(torch.int64).reshape(-1)
+        return torch.sparse_coo_tensor(ids.unsqueeze(0), both[:, 2:].to(p.dtype).reshape(-1, *p.shape[1:]),
+                                       p.shape).coalesce()
+
+
+class RowAverage:
+    """Merges per-rank copies of tables that each rank trained on its own shard (hogwild on ranks): each row
+    becomes the average of the ranks' copies weighted by how often each rank's examples touched it, so a row
+    only one rank touched (a user, when ratings are sharded by user) is that rank's copy, and a popular movie
+    the average of every rank's. ``weights``: per table, this rank's touches per row (rows nobody touched:
+    the plain average)."""
+
+    def __init__(self, g: Group, weights: list[np.ndarray]):
+        import torch
+
+        self.g, self.w = g, []
+        for w in weights:
+            mine = torch.from_numpy(np.asarray(w, np.float32)).to(g.device)
+            total = g.sum_(mine.clone())
+            none = total == 0
+            mine[none], total[none] = 1.0, float(g.world)
+            self.w.append((mine / total).unsqueeze(1))
+
+    def __call__(self, tables: list) -> None:
+        """Merge ``tables`` (the parameters, (rows, d), in the order of the weights) in place, on every rank."""
+        import torch
+
+        if self.g.world == 1:
+            return
+        with torch.no_grad():
+            for t, w in zip(tables, self.w):
+                if t is not None:
+                    merged = self.g.sum_((t.to(self.g.device) * w).contiguous())
+                    t.copy_(merged.to(t.device))
 
 
 # ------------------------------------------------------------------------------------------------ row exchange
