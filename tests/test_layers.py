@@ -178,7 +178,7 @@ LAYERS = [
     ("processes", {"distributed"}),
     ("trainers, evaluation, serving", {"evaluate", "als", "sgd", "loop", "minibatch", "recommend"}),
     ("workflows", {"train", "ingest", "export", "tune"}),
-    ("public API", {"api", "shard_als"}),  # shard_als: the torchrun counterpart of api.train
+    ("public API", {"api", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
     ("adapters", {"cli", "__main__", ""}),
 ]
 
