@@ -188,6 +188,18 @@ class Group:
         dist.all_gather(parts, buf)
         return torch.cat([p[:n] for p, n in zip(parts, sizes)])
 
+    def gather_all(self, t, sizes: list[int]) -> list:
+        """Every rank's 1-D ``t`` (rank r's holds ``sizes[r]`` values, known to all), in rank order: one
+        all_gather of the tensors padded to the largest."""
+        import torch
+        import torch.distributed as dist
+
+        buf = torch.zeros(max(max(sizes), 1), dtype=t.dtype, device=self.device)
+        buf[: t.numel()] = t
+        parts = [torch.empty_like(buf) for _ in range(self.world)]
+        dist.all_gather(parts, buf)
+        return [p[:n] for p, n in zip(parts, sizes)]
+
     def _padded(self, t):
         """``t`` padded to the largest rank's row count (collectives move equal shapes), and every rank's count."""
         import torch
@@ -397,9 +409,11 @@ def route_to_users(g: Group, part, rows: np.ndarray, cuts: np.ndarray, with_rows
 class GradSync:
     """Sums the gradients of a model replicated on every rank, in place, before the optimiser step (what
     DistributedDataParallel does, written out because its buckets take dense gradients only and NCCL has no
-    sparse all-reduce). Dense gradients go in one flat all_reduce; a sparse embedding's gradient travels as its
-    touched rows (row ids bit-packed beside the values, one all_gather) and is rebuilt as their sum. A parameter
-    without a gradient on any rank stays without one (as in one process, an optimiser skips it)."""
+    sparse all-reduce). Per step: one small all_reduce of a header (which parameters have a gradient on some
+    rank, how many sparse rows each rank sends); one flat all_reduce of every dense gradient; one all_gather of
+    every sparse embedding gradient's touched rows (row ids bit-packed beside the values), rebuilt as their
+    sum. A parameter without a gradient on any rank stays without one (as in one process, the optimiser skips
+    it)."""
 
     def __init__(self, g: Group, model):
         import torch
@@ -412,37 +426,59 @@ class GradSync:
     def __call__(self) -> None:
         import torch
 
-        if self.g.world == 1:
+        g, n = self.g, len(self.params)
+        if g.world == 1:
             return
-        has = torch.tensor([p.grad is not None for p in self.params], dtype=torch.int32, device=self.g.device)
-        has = self.g.max_(has).tolist()
+        rows, packed = [], []
+        for p, sp in zip(self.params, self.sparse):
+            if sp and p.grad is not None:
+                gr = p.grad.coalesce()
+                ids, vals = gr.indices()[0], gr.values().reshape(gr.indices().shape[1], -1)
+                # an int64 id is two float32 columns, bit for bit: the ids travel with the values
+                packed.append(torch.cat([ids.contiguous().view(torch.float32).reshape(-1, 2), vals.float()], 1))
+                rows.append(ids.shape[0])
+            else:
+                rows.append(0)
+        flat = torch.cat([x.reshape(-1) for x in packed]) if packed else torch.zeros(0, device=g.device)
+        head = torch.zeros((g.world, 1 + 2 * n), dtype=torch.int64, device=g.device)
+        head[g.rank, 0] = flat.numel()
+        head[g.rank, 1:n + 1] = torch.tensor([p.grad is not None for p in self.params], dtype=torch.int64)
+        head[g.rank, n + 1:] = torch.tensor(rows, dtype=torch.int64)
+        head = g.sum_(head).cpu()
+        has = (head[:, 1:n + 1].max(0).values > 0).tolist()
         dense = [p for p, h, sp in zip(self.params, has, self.sparse) if h and not sp]
         if dense:
-            flat = self.g.sum_(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                                          for p in dense]))
+            total = g.sum_(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                                      for p in dense]))
             at = 0
             for p in dense:
-                p.grad = flat[at:at + p.numel()].view_as(p)
+                p.grad = total[at:at + p.numel()].view_as(p)
                 at += p.numel()
-        for p, h, sp in zip(self.params, has, self.sparse):
-            if h and sp:
-                p.grad = self._sparse_sum(p)
+        if any(h and sp for h, sp in zip(has, self.sparse)):
+            self._sparse_sums(g.gather_all(flat, head[:, 0].tolist()), head[:, n + 1:].tolist(), has)
 
-    def _sparse_sum(self, p):
+    def _sparse_sums(self, parts: list, rows: list, has: list) -> None:
+        """Each sparse parameter's gradient: the rows every rank sent (``parts[r]``, parameter after parameter
+        with ``rows[r][i]`` rows each), summed."""
         import torch
 
-        width = p.shape[1] if p.dim() > 1 else 1
-        if p.grad is None:
-            ids, vals = torch.zeros(0, dtype=torch.int64, device=p.device), p.new_zeros((0, width))
-        else:
-            gr = p.grad.coalesce()
-            ids, vals = gr.indices()[0], gr.values().reshape(-1, width)
-        # an int64 id is two float32 columns, bit for bit: one collective moves ids and values together
-        packed = torch.cat([ids.contiguous().view(torch.float32).reshape(-1, 2), vals.float()], 1)
-        both = self.g.allgather(packed)
-        ids = both[:, :2].contiguous().view(torch.int64).reshape(-1)
-        return torch.sparse_coo_tensor(ids.unsqueeze(0), both[:, 2:].to(p.dtype).reshape(-1, *p.shape[1:]),
-                                       p.shape).coalesce()
+        ids = [[] for _ in self.params]
+        vals = [[] for _ in self.params]
+        for part, counts in zip(parts, rows):
+            at = 0
+            for i, (p, c) in enumerate(zip(self.params, counts)):
+                if c:
+                    width = 2 + p[0].numel()
+                    block = part[at:at + c * width].reshape(c, width)
+                    ids[i].append(block[:, :2].contiguous().view(torch.int64).reshape(-1))
+                    vals[i].append(block[:, 2:])
+                    at += c * width
+        for i, (p, h, sp) in enumerate(zip(self.params, has, self.sparse)):
+            if h and sp:
+                idx = torch.cat(ids[i]) if ids[i] else torch.zeros(0, dtype=torch.int64, device=p.device)
+                v = torch.cat(vals[i]) if vals[i] else p.new_zeros((0, p[0].numel()))
+                p.grad = torch.sparse_coo_tensor(idx.unsqueeze(0), v.to(p.dtype).reshape(-1, *p.shape[1:]),
+                                                 p.shape).coalesce()
 
 
 class RowAverage:
