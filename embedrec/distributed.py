@@ -478,7 +478,7 @@ class GradSync:
                 idx = torch.cat(ids[i]) if ids[i] else torch.zeros(0, dtype=torch.int64, device=p.device)
                 v = torch.cat(vals[i]) if vals[i] else p.new_zeros((0, p[0].numel()))
                 p.grad = torch.sparse_coo_tensor(idx.unsqueeze(0), v.to(p.dtype).reshape(-1, *p.shape[1:]),
-                                                 p.shape).coalesce()
+                                                 p.shape, check_invariants=False).coalesce()
 
 
 class RowAverage:

@@ -14,7 +14,8 @@ the ratings (``group``, ``positions``: each rating's place in the one-process tr
 the one-process schedule: the same global permutation and batches of ``batch_size``; each rank computes the loss
 of the examples of the batch it holds, weighted by its share of the batch, and ``distributed.GradSync`` sums the
 gradients over ranks before the (identical) optimiser step. So W ranks train the model one process trains, up
-to the order of float sums. The cost: each rank holds the epoch's permutation (8 bytes per training rating).
+to the order of float sums. The cost: each rank holds the epoch's permutation and its inverse (16 bytes per
+training rating).
 """
 
 from __future__ import annotations
