@@ -191,8 +191,13 @@ class Minibatch:
             else:
                 order, offsets, within = plan
                 idx, rows = order[offsets[t]:offsets[t + 1]], within[offsets[t]:offsets[t + 1]]
-            done[t] = self._step(idx, size, rows, gen)
-            if self.g is None and (t + 1 - checked >= self.every or t + 1 == steps):
+            loss = self._step(idx, size, rows, gen)
+            if self.every == 1:  # one process on the CPU: each step's loss is at hand, check it now
+                lv = float(loss)
+                if not math.isfinite(lv):
+                    raise Diverged(lv, t + 1)
+            done[t] = loss
+            if self.g is None and self.every > 1 and (t + 1 - checked >= self.every or t + 1 == steps):
                 _check_finite(done, checked, t + 1)
                 checked = t + 1
         if self.g is not None:
@@ -205,8 +210,9 @@ class Minibatch:
         this rank's; returns this rank's part of the batch loss (detached)."""
         neg = self.batcher.sample(size, gen, rows)  # drawn even with no example here: every rank draws alike
         self.opt.zero_grad(set_to_none=True)
-        loss = torch.zeros((), device=self.device)
-        if idx.shape[0]:
+        if not idx.shape[0]:
+            loss = torch.zeros((), device=self.device)
+        else:
             u, m, r = self.U[idx], self.M[idx], self.R[idx]
             if self.compiled is not None and size == self.bs:  # fixed shapes: a last partial batch runs eagerly
                 loss = self.compiled(u, m, r, neg)
