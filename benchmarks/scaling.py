@@ -86,7 +86,7 @@ def launch(args: list[str], ranks: int, tmp: Path, tag: str) -> dict:
 
 # ------------------------------------------------------------------------------------------------ training
 def train_rows(a, tmp: Path) -> tuple[list[str], dict]:
-    from embedrec.synth import write_movielens
+    from embedrec.data.synth import write_movielens
 
     src, ds = tmp / "src", tmp / "ds"
     t = time.perf_counter()
@@ -143,7 +143,7 @@ MB_TRAINERS = {  # the non-ALS rows: one sparse autograd trainer and the kernel
 
 def minibatch_rows(a, tmp: Path) -> tuple[list[str], dict]:
     """The non-ALS trainers, 1 process vs 2 ranks (1 thread each), on a small set: ratings/s of the epochs."""
-    from embedrec.synth import write_movielens
+    from embedrec.data.synth import write_movielens
 
     src, ds = tmp / "mb-src", tmp / "mb-ds"
     write_movielens(src, a.mb_users, a.mb_movies, a.mb_ratings, rank=16, seed=7, taste=0.5, clusters=32)

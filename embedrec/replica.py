@@ -65,7 +65,7 @@ class HogwildRanks:
     """hogwild's epoch runner on one rank: the kernel over this rank's ratings, then the tables merged."""
 
     def __init__(self, g: Group, model, loss: str, train_cfg, train, n_movies: int, threads: int):
-        from embedrec.sgd import Hogwild
+        from embedrec.train.sgd import Hogwild
 
         self.g, self.model = g, model
         self.h = Hogwild(model, loss, train_cfg, torch.from_numpy(train.user.astype(np.int64)),
@@ -89,11 +89,11 @@ class HogwildRanks:
 
 def make_runner(g: Group, model, loss: str, train_cfg, data: Data, train, rows, counts, threads: int):
     if train_cfg.optimizer == "hogwild":
-        from embedrec.sgd import refuse_cuda
+        from embedrec.train.sgd import refuse_cuda
 
         refuse_cuda(train_cfg.device)
         return HogwildRanks(g, model, loss, train_cfg, train, data.shard.n_movies, threads)
-    from embedrec.minibatch import Minibatch
+    from embedrec.train.minibatch import Minibatch
 
     return Minibatch(model.to(g.device), loss, train_cfg, SimpleNamespace(n_movies=data.shard.n_movies), train.user,
                      train.movie, train.rating, device=g.device, group=g, positions=rows, movie_counts=counts)
@@ -165,7 +165,7 @@ def _sum(g: Group, a: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ the fit
 def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
     """The one-process model under torch.manual_seed(seed): the same shapes, global mean and features."""
-    from embedrec.train import build_model
+    from embedrec.train.fit import build_model
 
     shard = data.shard
     torch.manual_seed(train_cfg.seed)  # before the features, as train.fit seeds
@@ -173,7 +173,7 @@ def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
     if features_cfg is not None and features_cfg.active:
         import pandas as pd
 
-        from embedrec.features import build
+        from embedrec.model.features import build
 
         fs = build(features_cfg, pd.read_parquet(data.path / "movies.parquet"),
                    pd.read_parquet(data.path / "users.parquet"))
@@ -188,11 +188,11 @@ def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
 def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, folder, *, resume: bool = False,
                 progress: bool = False, label: str = "train", features_cfg=None):
     """train.fit on ranks: the same loop, callbacks and checkpoint, the runner on this rank's ratings."""
-    from embedrec import loop
     from embedrec.errors import TrainingError
     from embedrec.metrics import higher_is_better, parse_metric
     from embedrec.shard_als import _threads
-    from embedrec.train import (
+    from embedrec.train import loop
+    from embedrec.train.fit import (
         CHECKPOINT,
         LOG,
         FitResult,
@@ -284,7 +284,7 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
 def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bool) -> dict:
     from embedrec.evaluate import _gpu_or_none
     from embedrec.sparse import seen_splits
-    from embedrec.train import factors
+    from embedrec.train.fit import factors
 
     f = factors(result.model, result.unrated)
     explicit, ks, n = cfg.model.objective == "explicit", cfg.train.eval_k, cfg.train.eval_users
@@ -310,8 +310,8 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> N
     import pandas as pd
 
     from embedrec.api import TrainedModel
-    from embedrec.dataset import Dataset, Interactions
-    from embedrec.train import factors
+    from embedrec.data.dataset import Dataset, Interactions
+    from embedrec.train.fit import factors
 
     seen = [data.shard.splits[s] for s in ("train", "valid") if s in data.shard.splits]
     su = g.gather0(torch.from_numpy(np.concatenate([p.user for p in seen])).to(g.device))

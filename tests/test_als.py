@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from embedrec.als import ALS, auto_unobserved, confidence, reg_weights
 from embedrec.config import load_config
-from embedrec.dataset import Dataset, Interactions
+from embedrec.data.dataset import Dataset, Interactions
 from embedrec.errors import Interrupted
 from embedrec.evaluate import baselines
-from embedrec.model import MatrixFactorization
-from embedrec.train import evaluate_model, factors, fit
+from embedrec.model.mf import MatrixFactorization
+from embedrec.train.als import ALS, auto_unobserved, confidence, reg_weights
+from embedrec.train.fit import evaluate_model, factors, fit
 
 
 def _cfg(**kw):
@@ -167,7 +167,7 @@ def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
     from click.testing import CliRunner
 
     from embedrec.cli import main
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
 
     def invoke(*args):
         return CliRunner().invoke(main, [str(a) for a in args])
@@ -202,8 +202,8 @@ def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
 
 
 def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
-    from embedrec.als import AUTO_REGS
-    from embedrec.train import fit_selecting
+    from embedrec.train.als import AUTO_REGS
+    from embedrec.train.fit import fit_selecting
 
     ds = _taste_dataset(2)
     cfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1"])
@@ -219,7 +219,7 @@ def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
 
 
 def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
-    from embedrec.train import fit_selecting
+    from embedrec.train.fit import fit_selecting
 
     ds = _taste_dataset(3)
     cfg = load_config(None, ["model.dim=8", "train.epochs=5", "train.patience=100", "train.threads=1"])
@@ -231,7 +231,7 @@ def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    import embedrec.train as T
+    import embedrec.train.fit as T
 
     real_fit = T.fit
     with pytest.raises(Interrupted):
@@ -248,13 +248,13 @@ def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
 def test_a_fresh_selection_never_resumes_a_stale_candidate_checkpoint(tmp_path):
     """A run with another config left checkpoints in every candidate folder; a fresh train killed in its second
     candidate resumes (the stale checkpoint is gone), instead of refusing the resume."""
-    from embedrec.train import fit_selecting
+    from embedrec.train.fit import fit_selecting
 
     ds = _taste_dataset(3)
     old = load_config(None, ["model.dim=6", "train.epochs=3", "train.threads=1"])
     fit_selecting(ds, old, tmp_path / "run")  # leaves als-reg-0.01/ and als-reg-0.02/ checkpoints of dim 6
     cfg = load_config(None, ["model.dim=8", "train.epochs=4", "train.patience=100", "train.threads=1"])
-    import embedrec.train as T
+    import embedrec.train.fit as T
 
     real_fit, seen = T.fit, []
 

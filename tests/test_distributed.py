@@ -127,7 +127,7 @@ def test_each_rank_reads_its_own_row_groups_and_together_every_row(tmp_path):
 
 @pytest.mark.parametrize("world", [1, 2, 3])
 def test_each_rank_starts_from_its_rows_of_the_one_process_tables(world):
-    from embedrec.model import MatrixFactorization
+    from embedrec.model.mf import MatrixFactorization
     from embedrec.shard_als import Shard, init_tables
 
     n_users, n_movies, dim = 1234, 517, 12
@@ -143,7 +143,7 @@ def test_each_rank_starts_from_its_rows_of_the_one_process_tables(world):
 
 def test_each_rank_takes_its_examples_of_the_one_process_batches():
     """Minibatch on ranks: the ratings of every rank, placed by _plan, are exactly the one-process batches."""
-    from embedrec.minibatch import Minibatch
+    from embedrec.train.minibatch import Minibatch
 
     n, bs, gen = 103, 10, torch.Generator().manual_seed(3)
     perm = torch.randperm(n, generator=gen)
@@ -162,8 +162,8 @@ def test_each_rank_takes_its_examples_of_the_one_process_batches():
 
 
 def test_a_nan_loss_names_its_step_on_every_device():
-    from embedrec.loop import Diverged
-    from embedrec.minibatch import _check_finite
+    from embedrec.train.loop import Diverged
+    from embedrec.train.minibatch import _check_finite
 
     losses = torch.tensor([1.0, 2.0, float("nan"), float("inf")])
     _check_finite(losses, 0, 2)
@@ -207,9 +207,9 @@ def test_a_one_process_checkpoint_resumes_on_ranks(prepared, tmp_path):
     """The other direction: checkpoint.pt of a one-process fit, continued by the sharded trainer (here on one
     rank, which reads its rows of the tables as any rank count would), equals an uninterrupted run."""
     from embedrec.api import train_run
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
     from embedrec.shard_als import train_distributed
-    from embedrec.train import fit_selecting
+    from embedrec.train.fit import fit_selecting
 
     fixed = ["train.als_reg=0.01", "train.refit=false"]
     run = tmp_path / "run"
@@ -231,7 +231,7 @@ def test_two_ranks_write_the_one_process_topk_file(prepared, tmp_path):
     run = tmp_path / "run"
     train_run(load_config(None, _overrides(prepared, run, 2) + ["train.als_reg=0.01", "train.refit=false"]))
     from embedrec.export import topk_all
-    from embedrec.recommend import Recommender
+    from embedrec.serve.recommender import Recommender
 
     rec = Recommender.open(run)
     topk_all(rec, tmp_path / "one.parquet", 10, batch=64)
@@ -316,8 +316,8 @@ def test_device_cpu_is_explicit_and_cuda_without_a_gpu_is_one_clear_error(monkey
 
 
 def test_als_on_cpu_explicitly_equals_auto_on_a_machine_without_a_gpu():
-    from embedrec.als import ALS
-    from embedrec.model import MatrixFactorization
+    from embedrec.model.mf import MatrixFactorization
+    from embedrec.train.als import ALS
 
     rng = np.random.default_rng(0)
     key = np.unique(rng.integers(0, 50 * 40, 500))
@@ -334,8 +334,8 @@ def test_als_on_cpu_explicitly_equals_auto_on_a_machine_without_a_gpu():
 
 
 def test_hogwild_refuses_cuda_in_one_line_and_auto_runs_it_on_the_cpu(prepared):
-    from embedrec.dataset import load_dataset
-    from embedrec.train import fit
+    from embedrec.data.dataset import load_dataset
+    from embedrec.train.fit import fit
 
     cfg = load_config(None, ["model.objective=explicit", "train.optimizer=hogwild", "train.device=cuda",
                              "train.epochs=1", "model.dim=4"])
@@ -352,7 +352,7 @@ def test_cuda_trains_evaluates_and_scores_like_the_cpu(prepared, tmp_path):
     from embedrec.api import train_run
     from embedrec.evaluate import evaluate_run
     from embedrec.export import topk_all
-    from embedrec.recommend import Recommender
+    from embedrec.serve.recommender import Recommender
 
     runs = {}
     for dev in ("cpu", "cuda"):

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from embedrec import evaluate as E
-from embedrec import loop
 from embedrec import sparse as S
 from embedrec.errors import ArtifactError, ConfigError, TrainingError
 from embedrec.metrics import higher_is_better, parse_metric
-from embedrec.model import MatrixFactorization, auto_dim
+from embedrec.model.mf import MatrixFactorization, auto_dim
 from embedrec.threads import choose_threads
+from embedrec.train import loop
 
 log = logging.getLogger("embedrec")
 CHECKPOINT = "checkpoint.pt"
@@ -83,11 +83,11 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
         if train_cfg.optimizer == "sparse_adam":
             raise ConfigError("config key 'train.optimizer': sparse_adam cannot train feature embeddings "
                               "(dense gradients); use adam, sgd or adagrad with features")
-        from embedrec.model import FeatureMF
+        from embedrec.model.mf import FeatureMF
 
         return FeatureMF(n_users, n_movies, dim, fs, explicit=explicit, **kw)
     if model_cfg.implicit_terms:
-        from embedrec.model import SVDpp
+        from embedrec.model.mf import SVDpp
 
         return SVDpp(n_users, n_movies, dim, **kw)
     return MatrixFactorization(n_users, n_movies, dim, **kw)
@@ -204,12 +204,12 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
     (which move ``model`` to train.device)."""
     tr = ds.splits["train"]
     if loss == "als":
-        from embedrec.als import ALS, confidence
+        from embedrec.train.als import ALS, confidence
 
         w = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
         return ALS(model, train_cfg, tr.user, tr.movie, threads, weights=w)
     if train_cfg.optimizer == "hogwild":
-        from embedrec.sgd import Hogwild, refuse_cuda
+        from embedrec.train.sgd import Hogwild, refuse_cuda
 
         refuse_cuda(train_cfg.device)  # auto: the kernel runs on the CPU
 
@@ -219,7 +219,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
                        torch.from_numpy(tr.movie.astype(np.int64)), torch.from_numpy(tr.rating.astype(np.float32)),
                        ds.n_movies, threads)
     from embedrec.distributed import resolve_device
-    from embedrec.minibatch import Minibatch
+    from embedrec.train.minibatch import Minibatch
 
     device = resolve_device(train_cfg.device)
     return Minibatch(model.to(device), loss, train_cfg, ds, tr.user, tr.movie, tr.rating, device=device)
@@ -249,7 +249,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     torch.manual_seed(train_cfg.seed)
     fs = None
     if features_cfg is not None and features_cfg.active:
-        from embedrec.features import build
+        from embedrec.model.features import build
 
         fs = build(features_cfg, ds.movies, ds.users)
     model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs,
@@ -301,7 +301,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     ``run_dir``, each resumable), keeping the best on valid. Returns (FitResult, cfg with the chosen values)."""
     import dataclasses
 
-    from embedrec.als import AUTO_REGS
+    from embedrec.train.als import AUTO_REGS
 
     loss = resolve_loss(cfg.model, cfg.features.active)
     if loss != "als" or cfg.train.als_reg != "auto":
@@ -338,7 +338,7 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
     """Retrain on train+valid for the selected number of epochs (chosen on valid only)."""
     import dataclasses
 
-    from embedrec.dataset import Dataset, Interactions
+    from embedrec.data.dataset import Dataset, Interactions
 
     tr, va = ds.splits["train"], ds.splits["valid"]
     both = Interactions(np.concatenate([tr.user, va.user]), np.concatenate([tr.movie, va.movie]),

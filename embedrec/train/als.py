@@ -35,7 +35,7 @@ from embedrec.errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import TrainConfig
-    from embedrec.model import MatrixFactorization
+    from embedrec.model.mf import MatrixFactorization
 
 log = logging.getLogger("embedrec")
 ROWS_PER_THREAD = 2_000  # below this a thread's start costs more than it saves
@@ -173,7 +173,7 @@ class Solver:
 
 
 def _kernel():
-    from embedrec import sgd
+    from embedrec.train import sgd
 
     try:
         lib = sgd.load()
