@@ -4,6 +4,8 @@
    with 1 and 2 threads, and ``torchrun --nproc-per-node 2 -m embedrec train`` (1 thread per rank). Reported:
    train ratings per second of the ALS epochs (metrics.jsonl ``seconds``, validation excluded), scaling
    efficiency (2-rank rate / (2 x 1-rank rate)), whole-command wall, and each rank's peak RSS.
+1b. A non-ALS trainer (``--mb-*``, small): bpr with sparse sgd (``replica.py``: replicated tables, gradients summed
+   by ``GradSync``) and the hogwild kernel (tables merged each epoch), one process vs ``torchrun`` 2 ranks.
 2. ``export --topk-all`` for every user, one process vs 2 ranks (users/s including start-up; outputs compared).
 3. FAISS IVF-PQ at ``--index-movies`` 64-d movie vectors with planted low-rank structure: recall@10 against exact
    inner-product search, bytes per movie, build seconds, queries/s.
@@ -13,7 +15,8 @@ records its own peak RSS, so torchrun's ranks each report theirs. Prints Markdow
 BENCHMARKS.md quote it) and, with ``--json FILE``, the raw figures.
 
 Usage: python benchmarks/scaling.py [--users N --movies N --ratings N --dim D --epochs E --index-movies N
-                                     --skip-train --skip-index --json FILE]
+                                     --mb-users N --mb-movies N --mb-ratings N --mb-epochs E
+                                     --skip-train --skip-minibatch --skip-index --json FILE]
 """
 
 from __future__ import annotations
@@ -128,6 +131,53 @@ def train_rows(a, tmp: Path) -> tuple[list[str], dict]:
     lines.append("")
     return lines, {"n_train": n_train, "results": {k: {kk: vv for kk, vv in v.items() if kk != "stdout"}
                                                    for k, v in results.items()}}
+
+
+MB_TRAINERS = {  # the non-ALS rows: one sparse autograd trainer and the kernel
+    "bpr, sgd (sparse grads)": ["--set", "model.loss=bpr", "--set", "train.optimizer=sgd", "--set", "train.lr=0.05",
+                                "--set", "train.batch_size=2048"],
+    "hogwild (mse)": ["--set", "model.objective=explicit", "--set", "train.optimizer=hogwild", "--set",
+                      "train.lr=0.01"],
+}
+
+
+def minibatch_rows(a, tmp: Path) -> tuple[list[str], dict]:
+    """The non-ALS trainers, 1 process vs 2 ranks (1 thread each), on a small set: ratings/s of the epochs."""
+    from embedrec.data.synth import write_movielens
+
+    src, ds = tmp / "mb-src", tmp / "mb-ds"
+    write_movielens(src, a.mb_users, a.mb_movies, a.mb_ratings, rank=16, seed=7, taste=0.5, clusters=32)
+    common = ["--set", f"data.prepared={ds}", "-q"]
+    subprocess.run([sys.executable, "-m", "embedrec", "ingest", str(src), *common], check=True, cwd=ROOT,
+                   capture_output=True)
+    n_train = json.loads((ds / "manifest.json").read_text())["split"]["train"]
+    train = ["--set", "train.refit=false", "--set", f"train.epochs={a.mb_epochs}", "--set", "train.patience=100",
+             "--set", "train.eval_users=2000", "--set", "train.eval_k=[10]", "--set", "model.dim=32",
+             "--set", "train.device=cpu", "--set", "train.threads=1", "--format", "json"]
+    lines = [f"Data: {a.mb_users:,} users x {a.mb_movies:,} movies, {n_train:,} training ratings (synthetic), 32 dims, "
+             f"{a.mb_epochs} epochs, 1 thread per process.", "",
+             "| trainer | setup | epoch (mean) | train ratings/s | scaling efficiency | whole `train` wall | "
+             "peak RSS per rank | test metric | load (1/5/15 min) at end |", "|---|---|---|---|---|---|---|---|---|"]
+    raw = {}
+    for trainer, flags in MB_TRAINERS.items():
+        base = None
+        for ranks in (1, 2):
+            run = tmp / f"mb-{trainer.split()[0].strip(',')}-{ranks}"
+            r = launch(["train", *common, "--set", f"run.dir={run}", *flags, *train], ranks, tmp, f"mb-{ranks}")
+            hist = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+            epoch = sum(h["seconds"] for h in hist) / len(hist)
+            rate = n_train / epoch
+            base = base or rate
+            test = json.loads(r["stdout"])["splits"]["test"]["model"]
+            metric = f"RMSE {test['rmse']:.4f}" if "rmse" in test else f"NDCG@10 {test['ndcg@10']:.4f}"
+            rss = " / ".join(f"{x['peak_mb']:,.0f} MB" for x in sorted(r["ranks"], key=lambda x: x["rank"]))
+            eff = f"{rate / (ranks * base) * 100:.0f}%" if ranks > 1 else "—"
+            lines.append(f"| {trainer} | {'1 process' if ranks == 1 else 'torchrun 2 ranks'} | {epoch:.2f} s | "
+                         f"{rate:,.0f} | {eff} | {r['wall']:.1f} s | {rss} | {metric} | "
+                         f"{' / '.join(f'{x:.1f}' for x in r['load'])} |")
+            raw[f"{trainer}, {ranks}"] = {"epoch_s": epoch, "rate": rate, "wall": r["wall"], "test": test,
+                                          "ranks": r["ranks"], "load": r["load"]}
+    return lines + [""], {"n_train": n_train, "results": raw}
 
 
 def topk_rows(run: str, tmp: Path, n_users: int) -> tuple[list[str], dict]:
@@ -250,7 +300,12 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--index-movies", type=int, default=2_000_000)
+    ap.add_argument("--mb-users", type=int, default=20_000)
+    ap.add_argument("--mb-movies", type=int, default=5_000)
+    ap.add_argument("--mb-ratings", type=int, default=500_000)
+    ap.add_argument("--mb-epochs", type=int, default=2)
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--skip-minibatch", action="store_true")
     ap.add_argument("--skip-index", action="store_true")
     ap.add_argument("--index-codes", default="PQ16,PQ32,SQ8", help="FAISS codes to measure (comma-separated)")
     ap.add_argument("--json")
@@ -268,6 +323,9 @@ def main() -> None:
         run = raw["train"]["results"]["1 process, 1 thread"]["run"]
         rows, raw["topk"] = topk_rows(run, tmp, a.users)
         lines += ["### All-user top-K: 1 vs 2 ranks", ""] + rows
+    if not a.skip_minibatch:
+        rows, raw["minibatch"] = minibatch_rows(a, tmp)
+        lines += ["### The other trainers (bpr/sgd, hogwild): 1 vs 2 ranks", ""] + rows
     if not a.skip_index:
         rows, raw["index"] = index_rows(a.index_movies, codes=tuple(a.index_codes.split(",")))
         lines += ["### The index for a big catalogue: FAISS IVF-PQ, recall@10 vs memory", ""] + rows

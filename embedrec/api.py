@@ -112,7 +112,8 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     for split in ("valid", "test"):
         if len(ds.splits.get(split, ())):
             metrics["splits"][split] = {"model": evaluate_model(f, ds, split, explicit, ks,
-                                                                max_users=cfg.train.eval_users),
+                                                                max_users=cfg.train.eval_users,
+                                                                device=cfg.train.device),
                                         **baselines(ds, split, explicit, ks, max_users=cfg.train.eval_users)}
     buf = io.BytesIO()
     torch.save(result.model.state_dict(), buf)

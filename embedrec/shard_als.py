@@ -457,17 +457,18 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 # ------------------------------------------------------------------------------------------------ the command
 def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> dict:
     """``embedrec train`` on this process's ranks: select (train.als_reg auto), refit on train+valid, evaluate
-    valid/test beside most-popular, and publish the run from rank 0. Returns the metrics (on every rank)."""
+    valid/test beside most-popular, and publish the run from rank 0. Returns the metrics (on every rank).
+    Other losses (minibatch, hogwild) train replicated tables: ``replica.train_replicated``."""
     import dataclasses
 
     from embedrec.distributed import group
-    from embedrec.errors import ConfigError
     from embedrec.train.fit import resolve_loss
 
-    if resolve_loss(cfg.model, cfg.features.active) != "als":
-        raise ConfigError("config key 'model.loss': training on several ranks runs the als trainer only (the "
-                          "default for implicit data, without side features); train other losses in one process")
     g = group(cfg.train.device)
+    if resolve_loss(cfg.model, cfg.features.active) != "als":  # minibatch and hogwild: replicated tables
+        from embedrec.replica import train_replicated
+
+        return train_replicated(g, cfg, resume=resume, progress=progress)
     shard = load_shard(g, cfg.data.prepared)
     log.info("rank 0 of %d: users %d-%d, movies %d-%d of %s x %s; %s train ratings here", g.world,
              *shard.u_range(0), *shard.m_range(0), f"{shard.n_users:,}", f"{shard.n_movies:,}",

@@ -63,6 +63,16 @@ def _overrides(prepared: Path, run: Path, epochs: int) -> list[str]:
             "train.device=cpu"]
 
 
+# the non-ALS trainers on ranks (replica.py): dense adam (explicit), sparse sgd (bpr), sampled softmax with
+# sparse_adam, and the hogwild kernel
+MSE = ("model.objective=explicit", "train.batch_size=512")
+BPR = ("model.loss=bpr", "train.optimizer=sgd", "train.lr=0.05", "train.negatives=2", "train.batch_size=512",
+       "train.refit=false")
+SOFTMAX = ("model.loss=softmax", "train.softmax_full_max=0", "train.optimizer=sparse_adam", "train.negatives=20",
+           "train.batch_size=512", "train.refit=false")
+HOGWILD = ("model.objective=explicit", "train.optimizer=hogwild", "train.lr=0.01", "train.refit=false")
+
+
 def _sets(overrides: list[str]) -> list[str]:
     return [x for o in overrides for x in ("--set", o)]
 
@@ -131,12 +141,35 @@ def test_each_rank_starts_from_its_rows_of_the_one_process_tables(world):
         assert torch.equal(t.movie.weight.data, whole.movie.weight.data[mlo:mhi])
 
 
-def test_other_losses_are_refused_on_ranks(prepared, tmp_path):
-    from embedrec.shard_als import train_distributed
+def test_each_rank_takes_its_examples_of_the_one_process_batches():
+    """Minibatch on ranks: the ratings of every rank, placed by _plan, are exactly the one-process batches."""
+    from embedrec.train.minibatch import Minibatch
 
-    cfg = load_config(None, _overrides(prepared, tmp_path / "run", 1) + ["model.loss=bpr"])
-    with pytest.raises(ConfigError, match="als trainer only"):
-        train_distributed(cfg)
+    n, bs, gen = 103, 10, torch.Generator().manual_seed(3)
+    perm = torch.randperm(n, generator=gen)
+    steps = -(-n // bs)
+    owner = np.random.default_rng(0).integers(0, 3, n)
+    got = [[] for _ in range(steps)]
+    for rank in range(3):
+        mb = Minibatch.__new__(Minibatch)
+        mb.pos, mb.bs, mb.device = torch.from_numpy(np.flatnonzero(owner == rank)), bs, torch.device("cpu")
+        order, offsets, within = mb._plan(perm, steps)
+        for t in range(steps):
+            local = order[offsets[t]:offsets[t + 1]]
+            got[t] += list(zip(within[offsets[t]:offsets[t + 1]].tolist(), mb.pos[local].tolist()))
+    for t in range(steps):
+        assert sorted(got[t]) == list(enumerate(perm[t * bs:(t + 1) * bs].tolist()))
+
+
+def test_a_nan_loss_names_its_step_on_every_device():
+    from embedrec.train.loop import Diverged
+    from embedrec.train.minibatch import _check_finite
+
+    losses = torch.tensor([1.0, 2.0, float("nan"), float("inf")])
+    _check_finite(losses, 0, 2)
+    with pytest.raises(Diverged) as e:
+        _check_finite(losses, 1, 4)
+    assert e.value.step == 3 and np.isnan(e.value.value)
 
 
 # ------------------------------------------------------------------------------------------------ 2 ranks
@@ -219,6 +252,58 @@ def test_two_ranks_write_the_one_process_topk_file(prepared, tmp_path):
     assert not list(tmp_path.glob(".two.parquet*")) and not list(tmp_path.glob(".parts*"))
 
 
+def _run_metrics(run: Path) -> dict:
+    return json.loads((run / "current" / "metrics.json").read_text())
+
+
+def _with(prepared: Path, run: Path, epochs: int, extra, resume: bool = False) -> dict:
+    from embedrec.api import train_run
+
+    return train_run(load_config(None, _overrides(prepared, run, epochs) + list(extra)), resume=resume)
+
+
+def test_minibatch_and_hogwild_on_two_ranks_match_one_process_and_resume_across_rank_counts(prepared, tmp_path):
+    """replica.py under torchrun (2 ranks, gloo), each non-ALS trainer beside one process:
+    - mse/adam (with the refit), bpr/sgd (sparse gradients) and sampled softmax/sparse_adam replay the
+      one-process batches: the same metrics (1e-5) and factors (1e-5, float sums in another order);
+    - hogwild (kernel per rank, tables merged each epoch) is not the one-process model: test RMSE within 0.02;
+    - checkpoints move between rank counts: a 1-process bpr run continued on 2 ranks, and a 2-rank one continued
+      in 1 process, both equal the uninterrupted 5-epoch run (1e-5); a 2-rank hogwild run continues in 1 process."""
+    trainers = {"mse": MSE, "bpr": BPR, "softmax": SOFTMAX, "hogwild": HOGWILD}
+    one = {name: _with(prepared, tmp_path / f"{name}-one", 3, extra) for name, extra in trainers.items()}
+    _with(prepared, tmp_path / "bpr-to-two", 3, BPR)
+    commands = [["train", *_sets(_overrides(prepared, tmp_path / f"{name}-two", 3) + list(extra)), "-q"]
+                for name, extra in trainers.items()]
+    commands.append(["train", *_sets(_overrides(prepared, tmp_path / "bpr-to-two", 5) + list(BPR)), "--resume", "-q"])
+    script = tmp_path / "commands.py"
+    script.write_text(TWO_COMMANDS)
+    _torchrun([json.dumps(commands)], tmp_path, script=str(script))
+    for name in ("mse", "bpr", "softmax"):
+        m1, m2 = one[name], _run_metrics(tmp_path / f"{name}-two")
+        assert m2["ranks"] == 2 and m2["loss"] == m1["loss"] and m2["epochs_run"] == m1["epochs_run"]
+        for key, value in m1["splits"]["test"]["model"].items():
+            assert m2["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-5), (name, key)
+        a1, a2 = _arrays(tmp_path / f"{name}-one"), _arrays(tmp_path / f"{name}-two")
+        for key, value in a1.items():
+            np.testing.assert_allclose(a2[key], value, atol=1e-5, rtol=0, err_msg=f"{name} {key}")
+    h1, h2 = one["hogwild"]["splits"]["test"], _run_metrics(tmp_path / "hogwild-two")["splits"]["test"]
+    assert h2["model"]["rmse"] == pytest.approx(h1["model"]["rmse"], abs=0.02)
+    assert h2["model"]["rmse"] < h2["global_mean"]["rmse"]  # it learned
+
+    whole = _with(prepared, tmp_path / "bpr-whole", 5, BPR)
+    back = _with(prepared, tmp_path / "bpr-two", 5, BPR, resume=True)  # 2-rank checkpoint, 1 process
+    to_two = _run_metrics(tmp_path / "bpr-to-two")
+    for m, run in ((back, "bpr-two"), (to_two, "bpr-to-two")):
+        assert m["epochs_run"] == 5, run
+        assert m["splits"]["test"]["model"]["ndcg@10"] == pytest.approx(whole["splits"]["test"]["model"]["ndcg@10"],
+                                                                         abs=1e-5), run
+        np.testing.assert_allclose(_arrays(tmp_path / run)["movie_factors"],
+                                   _arrays(tmp_path / "bpr-whole")["movie_factors"], atol=1e-5, rtol=0, err_msg=run)
+    assert to_two["ranks"] == 2 and len(to_two["splits"]) == 2
+    h = _with(prepared, tmp_path / "hogwild-two", 4, HOGWILD, resume=True)
+    assert h["epochs_run"] == 4 and h["splits"]["test"]["model"]["rmse"] == pytest.approx(h1["model"]["rmse"], abs=0.03)
+
+
 # ------------------------------------------------------------------------------------------------ device
 def test_device_cpu_is_explicit_and_cuda_without_a_gpu_is_one_clear_error(monkeypatch):
     assert D.device_name("cpu") == "cpu"
@@ -248,13 +333,18 @@ def test_als_on_cpu_explicitly_equals_auto_on_a_machine_without_a_gpu():
     torch.testing.assert_close(out[0], out[1], atol=1e-4, rtol=1e-4)
 
 
-def test_trainers_without_a_gpu_path_refuse_cuda_in_one_line(prepared):
+def test_hogwild_refuses_cuda_in_one_line_and_auto_runs_it_on_the_cpu(prepared):
     from embedrec.data.dataset import load_dataset
     from embedrec.train.fit import fit
 
-    cfg = load_config(None, ["model.loss=bpr", "train.device=cuda", "train.epochs=1", "model.dim=4"])
-    with pytest.raises(ConfigError, match="bpr trainer runs on the CPU only"):
+    cfg = load_config(None, ["model.objective=explicit", "train.optimizer=hogwild", "train.device=cuda",
+                             "train.epochs=1", "model.dim=4"])
+    with pytest.raises(ConfigError, match="hogwild is a C kernel for CPU threads.*train.optimizer=sgd") as e:
         fit(load_dataset(prepared), cfg.model, cfg.train)
+    assert "\n" not in str(e.value)
+    auto = load_config(None, ["model.objective=explicit", "train.optimizer=hogwild", "train.device=auto",
+                              "train.epochs=1", "model.dim=4", "train.threads=1"])
+    assert fit(load_dataset(prepared), auto.model, auto.train).epochs_run == 1
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (none on this machine)")
@@ -283,3 +373,16 @@ def test_cuda_trains_evaluates_and_scores_like_the_cpu(prepared, tmp_path):
     same = np.mean(np.asarray(x["movie_id"]) == np.asarray(y["movie_id"]))
     assert same > 0.99  # ties among equal scores may order differently
     np.testing.assert_allclose(np.asarray(y["score"]), np.asarray(x["score"]), atol=1e-4)
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (none on this machine)")
+@pytest.mark.parametrize("extra", [MSE, BPR, SOFTMAX], ids=["mse-adam", "bpr-sgd", "softmax-sparse_adam"])
+def test_cuda_trains_the_minibatch_trainers_like_the_cpu(prepared, tmp_path, extra):
+    """The same batches and negatives (drawn on the CPU) on both devices: the factors agree to 1e-3 and the test
+    metrics to 1e-3 after 3 epochs (the GPU sums embedding gradients in another order)."""
+    runs = {dev: _with(prepared, tmp_path / dev, 3, [*extra, f"train.device={dev}"]) for dev in ("cpu", "cuda")}
+    for key, value in runs["cpu"]["splits"]["test"]["model"].items():
+        assert runs["cuda"]["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-3), key
+    a, b = _arrays(tmp_path / "cpu"), _arrays(tmp_path / "cuda")
+    np.testing.assert_allclose(b["movie_factors"], a["movie_factors"], atol=1e-3, rtol=0)
+    np.testing.assert_allclose(b["user_factors"], a["user_factors"], atol=1e-3, rtol=0)

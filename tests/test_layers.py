@@ -183,7 +183,7 @@ LAYERS = [
                                        "train.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin"}),
     ("workflows", {"train.fit", "ingest", "export", "tune"}),
-    ("public API", {"api", "shard_als"}),  # shard_als: the torchrun counterpart of api.train
+    ("public API", {"api", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
     ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "__main__", ""}),
 ]
 

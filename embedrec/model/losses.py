@@ -32,12 +32,12 @@ def softmax_sampled(pos_logit: torch.Tensor, neg_logits: torch.Tensor, log_q_pos
     logits = torch.cat([(pos_logit - log_q_pos).unsqueeze(1), neg_logits - log_q_neg.unsqueeze(0)], dim=1)
     if accidental is not None:
         logits[:, 1:] = logits[:, 1:].masked_fill(accidental, float("-inf"))
-    return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long))
+    return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
 
 
 def l2(*tensors: torch.Tensor, weights: tuple[float, ...]) -> torch.Tensor:
     """Per-example L2 penalty: sum_t w_t * ||t_row||^2, averaged over the batch."""
-    total = torch.zeros(())
+    total = torch.zeros((), device=tensors[0].device if tensors else None)
     for t, w in zip(tensors, weights):
         if w:
             total = total + w * t.pow(2).sum(-1).mean()

@@ -103,7 +103,7 @@ class MatrixFactorization(nn.Module):
         return (coef * self.implicit_movie.weight.pow(2).sum(-1)).sum()
 
     def movie_bias_of(self, m: torch.Tensor) -> torch.Tensor:
-        return self.movie_bias(m).squeeze(-1) if self.movie_bias is not None else torch.zeros(m.shape)
+        return self.movie_bias(m).squeeze(-1) if self.movie_bias is not None else torch.zeros(m.shape, device=m.device)
 
     # the interface the trainer uses; FeatureMF adds features and crosses behind the same methods
     def user_vec(self, u: torch.Tensor) -> torch.Tensor:
@@ -113,7 +113,7 @@ class MatrixFactorization(nn.Module):
         return self.movie(m)
 
     def user_bias_of(self, u: torch.Tensor) -> torch.Tensor:
-        return self.user_bias(u).squeeze(-1) if self.user_bias is not None else torch.zeros(u.shape)
+        return self.user_bias(u).squeeze(-1) if self.user_bias is not None else torch.zeros(u.shape, device=u.device)
 
     def cross_score(self, u: torch.Tensor, m: torch.Tensor) -> torch.Tensor | None:
         return None
@@ -154,12 +154,13 @@ class SVDpp(MatrixFactorization):
         Q = self.movie.weight.detach().clone()
         bm = self.movie_bias.weight[:, 0].clone() if self.movie_bias is not None else None
         if unrated is not None and unrated.any():
+            unrated = unrated.to(Q.device)
             Q[unrated] = 0.0
-            bm = torch.zeros(self.n_movies) if bm is None else bm
+            bm = torch.zeros(self.n_movies, device=Q.device) if bm is None else bm
             bm[unrated] = -1000.0
-        return {"user_factors": P.numpy().copy(), "movie_factors": Q.numpy().copy(),
-                "user_bias": self.user_bias.weight[:, 0].numpy().copy() if self.user_bias is not None else None,
-                "movie_bias": bm.numpy().copy() if bm is not None else None, "global_mean": float(self.global_mean)}
+        return {"user_factors": P.cpu().numpy().copy(), "movie_factors": Q.cpu().numpy().copy(),
+                "user_bias": self.user_bias.weight[:, 0].cpu().numpy().copy() if self.user_bias is not None else None,
+                "movie_bias": bm.cpu().numpy().copy() if bm is not None else None, "global_mean": float(self.global_mean)}
 
 
 def _pad(idx, size: int) -> torch.Tensor:
@@ -242,7 +243,7 @@ class FeatureMF(MatrixFactorization):
         return self._side("movie.", m, self.movie(m))
 
     def _fbias(self, side: str, rows) -> torch.Tensor:
-        out = torch.zeros(rows.shape[0])
+        out = torch.zeros(rows.shape[0], device=rows.device)
         for key in self.cols:
             name = key.replace(".", "_")
             if key.startswith(side) and name in self.fbias:
@@ -266,7 +267,7 @@ class FeatureMF(MatrixFactorization):
         return out
 
     def user_bias_of(self, u):
-        out = self.user_bias(u).squeeze(-1) if self.user_bias is not None else torch.zeros(u.shape[0])
+        out = self.user_bias(u).squeeze(-1) if self.user_bias is not None else torch.zeros(u.shape[0], device=u.device)
         if not self.explicit:
             return out
         out = out + self._fbias("user.", u)
@@ -284,7 +285,7 @@ class FeatureMF(MatrixFactorization):
         """(len(m), size_a): for each value a of the user column, the mean weight over the movie's b values."""
         vb = self._values(kb, m)
         n = vb.shape[0]
-        a = torch.arange(size_a).view(1, size_a, 1).expand(n, size_a, vb.shape[1])
+        a = torch.arange(size_a, device=m.device).view(1, size_a, 1).expand(n, size_a, vb.shape[1])
         b = vb.unsqueeze(1).expand(n, size_a, vb.shape[1])
         pad_b = self.cols[kb].size
         mask = (b != pad_b).float()
@@ -293,7 +294,7 @@ class FeatureMF(MatrixFactorization):
 
     def cross_score(self, u: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """Sum of user x movie cross weights for pairs (u[i], m[i])."""
-        out = torch.zeros(u.shape[0])
+        out = torch.zeros(u.shape[0], device=u.device)
         for ci, ka, kb in self.user_movie_crosses():
             a = self._values(ka, u)[:, 0]
             block = self.cross_block(ci, kb, m, self.cols[ka].size)
@@ -302,7 +303,7 @@ class FeatureMF(MatrixFactorization):
 
     def cross_matrix(self, u: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """(len(u), len(m)) user x movie cross terms, for softmax logits."""
-        out = torch.zeros(u.shape[0], m.shape[0])
+        out = torch.zeros(u.shape[0], m.shape[0], device=u.device)
         for ci, ka, kb in self.user_movie_crosses():
             block = self.cross_block(ci, kb, m, self.cols[ka].size)  # (M, A)
             out = out + block.T[self._values(ka, u)[:, 0]]
@@ -321,11 +322,13 @@ class FeatureMF(MatrixFactorization):
         Movies without training ratings (``unrated``) keep only their feature part: their id embedding and
         id bias were never trained.
         """
-        users = torch.arange(self.n_users)
-        movies = torch.arange(self.n_movies)
+        dev = self.movie.weight.device
+        users = torch.arange(self.n_users, device=dev)
+        movies = torch.arange(self.n_movies, device=dev)
         qv = self.movie_vec(movies)
         bm = self.movie_bias_of(movies)
         if unrated is not None and unrated.any():  # drop the untrained id parts: features only
+            unrated = unrated.to(dev)
             qv[unrated] -= self.movie.weight[unrated]
             if self.movie_bias is not None:
                 bm[unrated] -= self.movie_bias.weight[unrated, 0]
@@ -340,10 +343,10 @@ class FeatureMF(MatrixFactorization):
             name = key.replace(".", "_")
             if name in self.emb:
                 e = self.emb[name].weight
-                tables[f"feature_{name}"] = (self.proj[name](e) if name in self.proj else e).numpy().copy()
+                tables[f"feature_{name}"] = (self.proj[name](e) if name in self.proj else e).cpu().numpy().copy()
             if name in self.fbias:
-                tables[f"feature_bias_{name}"] = self.fbias[name].weight[:, 0].numpy().copy()
+                tables[f"feature_bias_{name}"] = self.fbias[name].weight[:, 0].cpu().numpy().copy()
         return {"feature_tables": tables,
-                "user_factors": torch.cat(P, 1).numpy().copy(), "movie_factors": torch.cat(Q, 1).numpy().copy(),
-                "user_bias": self.user_bias_of(users).numpy().copy() if self.explicit else None,
-                "movie_bias": bm.numpy().copy(), "global_mean": float(self.global_mean)}
+                "user_factors": torch.cat(P, 1).cpu().numpy().copy(), "movie_factors": torch.cat(Q, 1).cpu().numpy().copy(),
+                "user_bias": self.user_bias_of(users).cpu().numpy().copy() if self.explicit else None,
+                "movie_bias": bm.cpu().numpy().copy(), "global_mean": float(self.global_mean)}

@@ -122,11 +122,11 @@ def factors(model: MatrixFactorization, unrated: np.ndarray | None = None) -> di
         return model.export(None if unrated is None else torch.from_numpy(unrated))
     with torch.no_grad():
         f = {
-            "user_factors": model.user.weight.detach().numpy().copy(),
-            "movie_factors": model.movie.weight.detach().numpy().copy(),
-            "user_bias": (model.user_bias.weight.detach().numpy()[:, 0].copy()
+            "user_factors": model.user.weight.detach().cpu().numpy().copy(),
+            "movie_factors": model.movie.weight.detach().cpu().numpy().copy(),
+            "user_bias": (model.user_bias.weight.detach().cpu().numpy()[:, 0].copy()
                           if model.user_bias is not None else None),
-            "movie_bias": (model.movie_bias.weight.detach().numpy()[:, 0].copy()
+            "movie_bias": (model.movie_bias.weight.detach().cpu().numpy()[:, 0].copy()
                            if model.movie_bias is not None else None),
             "global_mean": float(model.global_mean),
         }
@@ -142,8 +142,9 @@ def _mask_unrated(f: dict, unrated: np.ndarray) -> dict:
 
 
 def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | None = None,
-                   ranking: bool = True, max_users: int = 0) -> dict:
-    """Metrics of factors ``f`` on ``split`` of dataset ``ds`` (rating metrics when explicit, ranking when asked)."""
+                   ranking: bool = True, max_users: int = 0, device=None) -> dict:
+    """Metrics of factors ``f`` on ``split`` of dataset ``ds`` (rating metrics when explicit, ranking when asked);
+    ``device`` (train.device) cuda ranks on the GPU."""
     part = ds.splits[split]
     out: dict = {}
     if len(part) == 0:
@@ -158,7 +159,8 @@ def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | No
         tu, ti = E.relevant(part, None)
         ks = sorted(set(ks) | ({parse_metric(metric)[1]} if metric and parse_metric(metric)[1] else set()))
         out.update(E.ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], train_csr, tu, ti,
-                                     ds.n_users, ds.n_movies, ks, max_users=max_users))
+                                     ds.n_users, ds.n_movies, ks, max_users=max_users,
+                                     device=E._gpu_or_none(device)))
     return out
 
 
@@ -198,27 +200,29 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: int):
-    """The epoch runner for this loss and optimiser: implicit ALS, the hogwild C kernel, or autograd batches."""
+    """The epoch runner for this loss and optimiser: implicit ALS, the hogwild C kernel, or autograd batches
+    (which move ``model`` to train.device)."""
     tr = ds.splits["train"]
     if loss == "als":
         from embedrec.train.als import ALS, confidence
 
         w = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
         return ALS(model, train_cfg, tr.user, tr.movie, threads, weights=w)
-    if train_cfg.device == "cuda":  # auto: these trainers run on the CPU
-        raise ConfigError("config key 'train.device': cuda runs the als trainer (the implicit default), evaluation "
-                          f"and export; the {loss} trainer runs on the CPU only so far: set train.device=cpu or auto")
     if train_cfg.optimizer == "hogwild":
-        from embedrec.train.sgd import Hogwild
+        from embedrec.train.sgd import Hogwild, refuse_cuda
+
+        refuse_cuda(train_cfg.device)  # auto: the kernel runs on the CPU
 
         if train_cfg.compile:
             log.info("train.compile does not apply to train.optimizer=hogwild (its kernel is compiled C)")
         return Hogwild(model, loss, train_cfg, torch.from_numpy(tr.user.astype(np.int64)),
                        torch.from_numpy(tr.movie.astype(np.int64)), torch.from_numpy(tr.rating.astype(np.float32)),
                        ds.n_movies, threads)
+    from embedrec.distributed import resolve_device
     from embedrec.train.minibatch import Minibatch
 
-    return Minibatch(model, loss, train_cfg, ds, tr.user, tr.movie, tr.rating)
+    device = resolve_device(train_cfg.device)
+    return Minibatch(model.to(device), loss, train_cfg, ds, tr.user, tr.movie, tr.rating, device=device)
 
 
 def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: bool = False,
@@ -258,7 +262,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         explicit = model_cfg.objective == "explicit"
         callbacks.append(loop.Validation(
             lambda: evaluate_model(factors(model, unrated), ds, "valid", explicit, train_cfg.eval_k, metric,
-                                   ranking=not explicit, max_users=train_cfg.eval_users), metric))
+                                   ranking=not explicit, max_users=train_cfg.eval_users, device=train_cfg.device),
+            metric))
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), train_cfg.patience, has_valid))
     if run_dir is not None:
         run_dir = Path(run_dir)
@@ -273,6 +278,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     if on_epoch is not None:
         callbacks.append(loop.EachEpoch(on_epoch))
     loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
+    model.cpu()  # trained on train.device; what follows (factors, state_dict, publish) is plain CPU data
     best = state.best if state.best is not None else float("nan")
     return FitResult(model, loss_name, metric, state.best_epoch + 1, float(best), state.history, len(state.history),
                      time.perf_counter() - t0, unrated)

@@ -3,6 +3,19 @@
 ``Batcher`` computes one batch's loss (mse, bpr, full or sampled softmax with the logQ correction, each with its
 L2 terms); ``Minibatch`` runs an epoch of it with the configured optimiser (adam, sparse_adam, adagrad, sgd),
 optionally through ``torch.compile``. The loop around it is ``loop.run``.
+
+**Device.** ``train.device: cuda`` puts the model, the ratings and every batch on the GPU. The shuffle and the
+negatives are drawn on the CPU from the epoch's generator and copied over, so a CUDA run draws the same batches
+as a CPU run and the two agree to float rounding (``tests/test_distributed.py``). Non-finite losses are
+checked every ``CHECK_EVERY`` steps on a GPU (every step on the CPU), so the GPU is not synchronised per step.
+
+**Ranks.** Under torchrun every rank holds the whole model (it fits: replicated tables) and its own shard of
+the ratings (``group``, ``positions``: each rating's place in the one-process training file). An epoch replays
+the one-process schedule: the same global permutation and batches of ``batch_size``; each rank computes the loss
+of the examples of the batch it holds, weighted by its share of the batch, and ``distributed.GradSync`` sums the
+gradients over ranks before the (identical) optimiser step. So W ranks train the model one process trains, up
+to the order of float sums. The cost: each rank holds the epoch's permutation and its inverse (16 bytes per
+training rating).
 """
 
 from __future__ import annotations
@@ -32,29 +45,38 @@ def make_optimizer(model, train_cfg) -> torch.optim.Optimizer:
 
 
 class Batcher:
-    """Computes one batch's loss for the configured objective."""
+    """Computes one batch's loss for the configured objective, on ``device``.
 
-    def __init__(self, model, loss: str, train_cfg, ds):
+    ``movie_counts``: training ratings per movie (sampled softmax's proposal); default: counted from ``ds``."""
+
+    def __init__(self, model, loss: str, train_cfg, ds, *, device=None, movie_counts: np.ndarray | None = None):
         self.model, self.loss, self.cfg = model, loss, train_cfg
+        self.device = torch.device(device if device is not None else "cpu")
         self.n_movies = ds.n_movies
         self.full = loss == "softmax" and ds.n_movies <= train_cfg.softmax_full_max
         if loss == "softmax" and not self.full:
-            counts = np.bincount(ds.splits["train"].movie, minlength=ds.n_movies).astype(np.float64) + 1.0
-            probs = counts ** 0.75
-            self.probs = torch.tensor(probs / probs.sum(), dtype=torch.float32)
-            self.log_probs = torch.log(self.probs)
+            if movie_counts is None:
+                movie_counts = np.bincount(ds.splits["train"].movie, minlength=ds.n_movies)
+            probs = (np.asarray(movie_counts, np.float64) + 1.0) ** 0.75
+            self.probs = torch.tensor(probs / probs.sum(), dtype=torch.float32)  # on the CPU: drawn from gen there
+            self.log_probs = torch.log(self.probs).to(self.device)
+        self.every = torch.arange(self.n_movies, device=self.device) if self.full else None
         self.wd = (train_cfg.weight_decay_user, train_cfg.weight_decay_movie, train_cfg.weight_decay_bias)
 
-    def sample(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor | None:
-        """Negatives for this batch, drawn outside the (possibly compiled) loss."""
+    def sample(self, n: int, gen: torch.Generator, rows: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Negatives for a batch of ``n`` examples, drawn on the CPU from ``gen`` outside the (possibly compiled)
+        loss, then moved to the device; ``rows``: the examples of the batch this rank computes (bpr draws for the
+        whole batch, so every rank draws what one process draws)."""
         if self.loss == "bpr":
-            return torch.randint(0, self.n_movies, (u.shape[0], self.cfg.negatives), generator=gen)
+            neg = torch.randint(0, self.n_movies, (n, self.cfg.negatives), generator=gen)
+            return (neg if rows is None else neg[rows]).to(self.device)
         if self.loss == "softmax" and not self.full:
-            return torch.multinomial(self.probs, max(self.cfg.negatives, 1), replacement=True, generator=gen)
+            return torch.multinomial(self.probs, max(self.cfg.negatives, 1), replacement=True,
+                                     generator=gen).to(self.device)
         return None
 
     def __call__(self, u, m, r, gen) -> torch.Tensor:
-        return self.loss_fn(u, m, r, self.sample(u, gen))
+        return self.loss_fn(u, m, r, self.sample(u.shape[0], gen))
 
     def loss_fn(self, u, m, r, neg) -> torch.Tensor:
         model, (wu, wm, wb) = self.model, self.wd
@@ -86,7 +108,7 @@ class Batcher:
                 negs = negs + cs[m.shape[0]:].reshape(u.shape[0], k)
             return losses.bpr(pos, negs) + losses.l2(pu, qm, qn.reshape(-1, qn.shape[-1]), weights=(wu, wm, wm))
         if self.full:
-            every = torch.arange(self.n_movies)
+            every = self.every
             w = model.movie_vec(every)
             logits = pu @ w.T + model.movie_bias_of(every)
             cm = model.cross_matrix(u, every)
@@ -108,18 +130,37 @@ class Batcher:
                                       acc) + losses.l2(pu, qm, weights=(wu, wm))
 
 
-class Minibatch:
-    """Epochs of shuffled mini-batches through ``Batcher`` and a torch optimiser."""
+CHECK_EVERY = 256  # steps between checks for a non-finite loss off the CPU (each check waits for the GPU)
 
-    def __init__(self, model, loss: str, train_cfg, ds, users: np.ndarray, movies: np.ndarray, ratings: np.ndarray):
-        self.batcher = Batcher(model, loss, train_cfg, ds)
+
+class Minibatch:
+    """Epochs of shuffled mini-batches through ``Batcher`` and a torch optimiser, on ``device``.
+
+    With ``group`` (a ``distributed.Group`` of several ranks) the ratings given are this rank's shard and
+    ``positions`` their places in the one-process training split (sorted, as ``route_to_users`` keeps them)."""
+
+    def __init__(self, model, loss: str, train_cfg, ds, users: np.ndarray, movies: np.ndarray, ratings: np.ndarray,
+                 *, device=None, group=None, positions: np.ndarray | None = None,
+                 movie_counts: np.ndarray | None = None):
+        self.device = torch.device(device if device is not None else "cpu")
+        self.batcher = Batcher(model, loss, train_cfg, ds, device=self.device, movie_counts=movie_counts)
         self.opt = make_optimizer(model, train_cfg)
-        self.U = torch.from_numpy(users.astype(np.int64))
-        self.M = torch.from_numpy(movies.astype(np.int64))
-        self.R = torch.from_numpy(ratings.astype(np.float32))
+        self.U = torch.from_numpy(users.astype(np.int64)).to(self.device)
+        self.M = torch.from_numpy(movies.astype(np.int64)).to(self.device)
+        self.R = torch.from_numpy(ratings.astype(np.float32)).to(self.device)
         self.bs = train_cfg.batch_size
+        self.g, self.sync, self.n = None, None, int(users.shape[0])
+        if group is not None and group.world > 1:
+            from embedrec.distributed import GradSync
+
+            self.g, self.sync = group, GradSync(group, model)
+            self.pos = torch.from_numpy(np.asarray(positions, np.int64))
+            self.n = int(group.total(self.n))  # the global batches run over every rank's ratings
+        self.every = 1 if self.device.type == "cpu" and self.g is None else CHECK_EVERY
         self.compiled = None
-        if train_cfg.compile:
+        if train_cfg.compile and self.g is not None:
+            log.info("train.compile: on several ranks the local batch sizes vary, so batches run eagerly")
+        elif train_cfg.compile:
             if loss == "mse":
                 self.compiled = torch.compile(self.batcher.loss_fn, dynamic=False)
             else:
@@ -133,22 +174,77 @@ class Minibatch:
         self.opt.load_state_dict(state)
 
     def epoch(self, gen: torch.Generator) -> float:
-        n, bs, U, M, R = self.U.shape[0], self.bs, self.U, self.M, self.R
+        n, bs = self.n, self.bs
         perm = torch.randperm(n, generator=gen)
-        total, steps = 0.0, 0
-        for s in range(0, n, bs):
-            idx = perm[s:s + bs]
-            if self.compiled is not None and idx.shape[0] == bs:  # fixed shapes: a last partial batch runs eagerly
-                u_b = U[idx]
-                loss = self.compiled(u_b, M[idx], R[idx], self.batcher.sample(u_b, gen))
+        steps = -(-n // bs)
+        if self.g is None:
+            perm = perm.to(self.device)
+            plan = None
+        else:
+            plan = self._plan(perm, steps)
+        done = torch.zeros(steps, dtype=torch.float32, device=self.device)  # each step's loss (this rank's part)
+        checked = 0
+        for t in range(steps):
+            size = min(bs, n - t * bs)
+            if plan is None:
+                idx, rows = perm[t * bs:t * bs + size], None
             else:
-                loss = self.batcher(U[idx], M[idx], R[idx], gen)
-            self.opt.zero_grad(set_to_none=True)
+                order, offsets, within = plan
+                idx, rows = order[offsets[t]:offsets[t + 1]], within[offsets[t]:offsets[t + 1]]
+            loss = self._step(idx, size, rows, gen)
+            if self.every == 1:  # one process on the CPU: each step's loss is at hand, check it now
+                lv = float(loss)
+                if not math.isfinite(lv):
+                    raise Diverged(lv, t + 1)
+            done[t] = loss
+            if self.g is None and self.every > 1 and (t + 1 - checked >= self.every or t + 1 == steps):
+                _check_finite(done, checked, t + 1)
+                checked = t + 1
+        if self.g is not None:
+            self.g.sum_(done)  # the whole batches' losses, the same on every rank
+            _check_finite(done, 0, steps)
+        return float(done.double().sum()) / max(steps, 1)
+
+    def _step(self, idx: torch.Tensor, size: int, rows, gen: torch.Generator) -> torch.Tensor:
+        """One optimiser step on a batch of ``size`` examples, of which ``idx`` (rows ``rows`` of the batch) are
+        this rank's; returns this rank's part of the batch loss (detached)."""
+        neg = self.batcher.sample(size, gen, rows)  # drawn even with no example here: every rank draws alike
+        self.opt.zero_grad(set_to_none=True)
+        if not idx.shape[0]:
+            loss = torch.zeros((), device=self.device)
+        else:
+            u, m, r = self.U[idx], self.M[idx], self.R[idx]
+            if self.compiled is not None and size == self.bs:  # fixed shapes: a last partial batch runs eagerly
+                loss = self.compiled(u, m, r, neg)
+            else:
+                loss = self.batcher.loss_fn(u, m, r, neg)
+            if self.g is not None:  # this rank's share of the batch mean
+                loss = loss * (idx.shape[0] / size)
             loss.backward()
-            self.opt.step()
-            lv = loss.item()
-            if not math.isfinite(lv):
-                raise Diverged(lv, steps + 1)
-            total += lv
-            steps += 1
-        return total / max(steps, 1)
+        if self.sync is not None:
+            self.sync()
+        self.opt.step()
+        return loss.detach()
+
+    def _plan(self, perm: torch.Tensor, steps: int):
+        """This rank's ratings in this epoch's global order: (local indices on the device, where step t's
+        examples start, each one's row within its batch)."""
+        place = torch.empty_like(perm)
+        place[perm] = torch.arange(perm.shape[0])  # each global rating's place in the shuffled order
+        mine = place[self.pos]
+        del place
+        order = torch.argsort(mine)
+        placed = mine[order]
+        starts = torch.arange(steps + 1, dtype=torch.int64) * self.bs
+        offsets = torch.searchsorted(placed, starts).tolist()
+        within = placed - (placed // self.bs) * self.bs
+        return order.to(self.device), offsets, within
+
+
+def _check_finite(losses: torch.Tensor, start: int, end: int) -> None:
+    """Raise Diverged naming the first step in [start, end) whose loss is not finite."""
+    part = losses[start:end]
+    bad = ~torch.isfinite(part)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0])
+        raise Diverged(float(part[i]), start + i + 1)

@@ -11,6 +11,11 @@ their meaning.
 
 Applies to the plain model (no side features) with the ``mse`` and ``bpr`` losses. With one thread a run
 repeats exactly; with more, threads race on shared rows (by design), so results differ in the last digits.
+
+CPU only: ``train.device: cuda`` with hogwild is refused in one line (``train.make_runner``; the GPU equivalent
+is ``train.optimizer: sgd``, sparse autograd SGD on the same objective in batches). Under torchrun each rank runs
+the kernel over its shard of the ratings (sharded by user) and the ranks merge their tables after each epoch
+(``distributed.RowAverage``, see ``replica.py``).
 """
 
 from __future__ import annotations
@@ -193,6 +198,14 @@ def _build(cc: list[str], out: Path) -> None:
                       "«--set train.lr=0.003»")
 
 
+def refuse_cuda(device: str) -> None:
+    """hogwild is a CPU kernel: an explicit ``train.device: cuda`` is refused in one line (auto runs it here)."""
+    if device == "cuda" or str(device).startswith("cuda:"):
+        raise ConfigError("config key 'train.device': hogwild is a C kernel for CPU threads and has no GPU path; "
+                          "on cuda train with «--set train.optimizer=sgd» (sparse SGD on the same objective, in "
+                          "batches) or adam, or set train.device=cpu or auto")
+
+
 def _ptr(t) -> int | None:
     if t is None:
         return None
@@ -203,7 +216,7 @@ class Hogwild:
     """Runs epochs of per-example SGD on a plain MatrixFactorization's tables, in place."""
 
     def __init__(self, model: MatrixFactorization, loss: str, train_cfg: TrainConfig, users: torch.Tensor, movies: torch.Tensor,
-                 ratings: torch.Tensor, n_movies: int, threads: int):
+                 ratings: torch.Tensor, n_movies: int, threads: int, rank: int = 0):
         if loss not in ("mse", "bpr"):
             raise ConfigError(f"config key 'train.optimizer': hogwild trains the mse and bpr losses, not {loss}; "
                               "use «--set model.loss=bpr», or another optimizer (adam, sgd, adagrad)")
@@ -214,6 +227,7 @@ class Hogwild:
             raise ConfigError("config key 'train.optimizer': hogwild supports model.dim <= 4096 and "
                               "train.negatives <= 64; use another optimizer")
         self.lib = load()
+        self.rank = rank  # ranks of one job draw different negatives from the same epoch seed
         self.model, self.bpr, self.cfg = model, loss == "bpr", train_cfg
         self.users, self.movies = users.to(torch.int64).contiguous(), movies.to(torch.int64).contiguous()
         self.ratings = ratings.to(torch.float32).contiguous()
@@ -232,7 +246,7 @@ class Hogwild:
         """One pass over the ratings in a seeded random order; returns the mean per-example objective."""
         n = self.users.shape[0]
         order = torch.randperm(n, generator=gen)
-        seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+        seed = int(torch.randint(0, 2**62, (1,), generator=gen)) + 1_000_003 * self.rank
         m, c = self.model, self.cfg
         tables = [m.user.weight, m.movie.weight, m.user_bias.weight if m.user_bias is not None else None,
                   m.movie_bias.weight if m.movie_bias is not None else None]

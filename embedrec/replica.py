@@ -1,0 +1,342 @@
+"""The minibatch (autograd: mse, bpr, softmax) and hogwild trainers on several ranks (torchrun).
+
+Their tables fit one rank, so every rank holds the whole model (replicated) and reads only its shard of the
+ratings: every world-th Parquet row group, routed to the owner of each rating's user
+(``distributed.read_row_groups`` / ``route_to_users``, as the ALS path reads), with each rating's place in
+the one-process file.
+
+- **Minibatch** (``minibatch.Minibatch`` with a group): the one-process schedule, global batch for global batch;
+  each rank computes its examples' share of the batch loss and ``distributed.GradSync`` sums the gradients
+  (dense ones by all_reduce, sparse embeddings' touched rows by all_gather), so every rank takes the step one
+  process takes. The model equals the one-process model up to the order of float sums.
+- **Hogwild** (``HogwildRanks``): each rank runs the C kernel over its shard for an epoch, then the ranks merge
+  their tables (``distributed.RowAverage``: each row averaged over the ranks' copies, weighted by how often each
+  rank touched it; a user's row is its owner's copy). Not the one-process model: close in quality (tested).
+
+Both start from the one-process initialisation (``torch.manual_seed(seed)``) and write the one-process
+checkpoint (``checkpoint.pt``, rank 0 only, the replicas being identical), so a run resumes on any number of
+ranks, one process included. Validation, the final metrics and the baselines are computed per rank on its
+users and summed (``shard_als.ShardRanking``, ``_rating_sums``); rank 0 publishes the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from embedrec.distributed import Group, RowAverage
+from embedrec.shard_als import Shard, ShardRanking
+
+log = logging.getLogger("embedrec")
+
+
+@dataclass
+class Data:
+    """One rank's shard, each split's file positions, and the dataset's folder (users and movies tables)."""
+
+    shard: Shard
+    rows: dict  # split -> each local rating's position in the split's file
+    path: Path
+
+
+def load(g: Group, path) -> Data:
+    from embedrec.distributed import bounds, read_manifest, read_row_groups, route_to_users
+
+    path = Path(g.share(str((Path(path) / "manifest.json").resolve().parent)))  # one generation for all ranks
+    manifest = read_manifest(path)
+    nu, nm = int(manifest["counts"]["users"]), int(manifest["counts"]["movies"])
+    u_cuts = bounds(nu, g.world)
+    splits, rows = {}, {}
+    for s in ("train", "valid", "test"):
+        splits[s], rows[s] = route_to_users(g, *read_row_groups(path, s, g.rank, g.world, nu, nm), u_cuts,
+                                            with_rows=True)
+    return Data(Shard(nu, nm, u_cuts, bounds(nm, g.world), splits, manifest), rows, path)
+
+
+# ------------------------------------------------------------------------------------------------ runners
+class HogwildRanks:
+    """hogwild's epoch runner on one rank: the kernel over this rank's ratings, then the tables merged."""
+
+    def __init__(self, g: Group, model, loss: str, train_cfg, train, n_movies: int, threads: int):
+        from embedrec.train.sgd import Hogwild
+
+        self.g, self.model = g, model
+        self.h = Hogwild(model, loss, train_cfg, torch.from_numpy(train.user.astype(np.int64)),
+                         torch.from_numpy(train.movie.astype(np.int64)), torch.from_numpy(train.rating.astype(np.float32)),
+                         n_movies, threads, rank=g.rank)
+        self.n_local = len(train)
+        self.n = g.total(self.n_local)
+        wu = np.bincount(train.user, minlength=model.n_users).astype(np.float64)
+        wm = np.bincount(train.movie, minlength=n_movies).astype(np.float64)
+        if loss == "bpr":  # each example also touches train.negatives uniformly drawn movies
+            wm += self.n_local * train_cfg.negatives / max(n_movies, 1)
+        pairs = [(model.user, wu), (model.movie, wm), (model.user_bias, wu), (model.movie_bias, wm)]
+        self.tables = [t.weight for t, _ in pairs if t is not None]
+        self.merge = RowAverage(g, [w for t, w in pairs if t is not None])
+
+    def epoch(self, gen: torch.Generator) -> float:
+        mean = self.h.epoch(gen)
+        self.merge(self.tables)
+        return self.g.total(mean * self.n_local) / max(self.n, 1)
+
+
+def make_runner(g: Group, model, loss: str, train_cfg, data: Data, train, rows, counts, threads: int):
+    if train_cfg.optimizer == "hogwild":
+        from embedrec.train.sgd import refuse_cuda
+
+        refuse_cuda(train_cfg.device)
+        return HogwildRanks(g, model, loss, train_cfg, train, data.shard.n_movies, threads)
+    from embedrec.train.minibatch import Minibatch
+
+    return Minibatch(model.to(g.device), loss, train_cfg, SimpleNamespace(n_movies=data.shard.n_movies), train.user,
+                     train.movie, train.rating, device=g.device, group=g, positions=rows, movie_counts=counts)
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+def _rating_sums(g: Group, pred: np.ndarray, true: np.ndarray) -> dict:
+    """rmse and mae over every rank's (prediction, rating) pairs."""
+    d = np.asarray(pred, np.float64) - np.asarray(true, np.float64)
+    t = g.sum_(torch.tensor([float(d @ d), float(np.abs(d).sum()), float(d.size)], dtype=torch.float64,
+                            device=g.device)).cpu().tolist()
+    return {"rmse": math.sqrt(t[0] / t[2]), "mae": t[1] / t[2]} if t[2] else {"rmse": float("nan"),
+                                                                             "mae": float("nan")}
+
+
+class Evaluator:
+    """evaluate_model on shards: rating metrics (explicit) and ranking metrics of factors ``f`` on ``part``."""
+
+    def __init__(self, g: Group, data: Data, seen: list, part, ks, max_users: int, explicit: bool, ranking: bool,
+                 device=None):
+        self.g, self.shard, self.part, self.explicit = g, data.shard, part, explicit
+        self.scale = tuple(data.shard.manifest["rating_scale"]) if explicit else None
+        self.rank = ShardRanking(g, data.shard, seen, part, ks, max_users, device) if ranking else None
+
+    def metrics(self, f: dict) -> dict:
+        from embedrec.evaluate import predict_ratings
+
+        out: dict = {}
+        if self.explicit:
+            pred = predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
+                                   f["global_mean"], self.part.user, self.part.movie, self.scale)
+            out.update(_rating_sums(self.g, pred, self.part.rating))
+        if self.rank is not None:
+            lo, hi = self.shard.u_range(self.g.rank)
+            out.update(self.rank.metrics(f["user_factors"][lo:hi], f["movie_factors"], f["movie_bias"]))
+        return out
+
+
+def baselines(g: Group, data: Data, seen: list, part, ks, max_users: int, explicit: bool, device=None) -> dict:
+    """evaluate.baselines on shards: global mean and biases-only (explicit), most popular."""
+    shard, tr = data.shard, seen[0]
+    out: dict = {}
+    if explicit:
+        n = g.total(len(tr))
+        mu = g.total(float(tr.rating.astype(np.float64).sum())) / n
+        out["global_mean"] = _rating_sums(g, np.full(len(part), mu), part.rating)
+        r = tr.rating.astype(np.float64)
+        cu = np.bincount(tr.user, minlength=shard.n_users)
+        cm = _sum(g, np.bincount(tr.movie, minlength=shard.n_movies).astype(np.float64))
+        bu = np.zeros(shard.n_users)
+        for _ in range(10):  # evaluate.fit_biases, the movie sums added over ranks (each user's ratings are here)
+            bm = _sum(g, np.bincount(tr.movie, r - mu - bu[tr.user], minlength=shard.n_movies)) / (10.0 + cm)
+            bu = np.bincount(tr.user, r - mu - bm[tr.movie], minlength=shard.n_users) / (10.0 + cu)
+        lo, hi = shard.manifest["rating_scale"]
+        out["biases"] = _rating_sums(g, np.clip(mu + bu[part.user] + bm[part.movie], lo, hi), part.rating)
+    pop = _sum(g, np.bincount(tr.movie, minlength=shard.n_movies).astype(np.int64))
+    ev = ShardRanking(g, shard, seen, part, ks, max_users, device)
+    lo, hi = shard.u_range(g.rank)
+    out["most_popular"] = ev.metrics(np.zeros((hi - lo, 1), np.float32), np.zeros((shard.n_movies, 1), np.float32),
+                                     pop.astype(np.float32))
+    return out
+
+
+def _sum(g: Group, a: np.ndarray) -> np.ndarray:
+    """The element-wise sum of ``a`` over ranks (through the group's device)."""
+    return g.sum_(torch.from_numpy(np.ascontiguousarray(a)).to(g.device)).cpu().numpy()
+
+
+# ------------------------------------------------------------------------------------------------ the fit
+def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
+    """The one-process model under torch.manual_seed(seed): the same shapes, global mean and features."""
+    from embedrec.train.fit import build_model
+
+    shard = data.shard
+    torch.manual_seed(train_cfg.seed)  # before the features, as train.fit seeds
+    fs = None
+    if features_cfg is not None and features_cfg.active:
+        import pandas as pd
+
+        from embedrec.model.features import build
+
+        fs = build(features_cfg, pd.read_parquet(data.path / "movies.parquet"),
+                   pd.read_parquet(data.path / "users.parquet"))
+    rated = None
+    if model_cfg.implicit_terms:  # SVD++'s rated lists are part of the model: every rank holds them
+        rated = tuple(g.allgather(torch.from_numpy(a.astype(np.int64)).to(g.device)).cpu().numpy()
+                      for a in (train.user, train.movie))
+    mean = g.total(float(train.rating.astype(np.float64).sum())) / max(g.total(len(train)), 1)
+    return build_model(shard.n_users, shard.n_movies, model_cfg, train_cfg, mean, fs, rated=rated)
+
+
+def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, folder, *, resume: bool = False,
+                progress: bool = False, label: str = "train", features_cfg=None):
+    """train.fit on ranks: the same loop, callbacks and checkpoint, the runner on this rank's ratings."""
+    from embedrec.errors import TrainingError
+    from embedrec.metrics import higher_is_better, parse_metric
+    from embedrec.shard_als import _threads
+    from embedrec.train import loop
+    from embedrec.train.fit import (
+        CHECKPOINT,
+        LOG,
+        FitResult,
+        _fp_config,
+        _resume,
+        factors,
+        fingerprint,
+        resolve_dim,
+        resolve_loss,
+        resolve_metric,
+    )
+
+    t0 = time.perf_counter()
+    if g.total(len(train)) == 0:
+        raise TrainingError("the training split is empty; check the split settings and rerun ingest")
+    threads = _threads(len(train), resolve_dim(model_cfg, data.shard.n_users, data.shard.n_movies), train_cfg.threads)
+    torch.set_num_threads(threads)
+    loss = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
+    metric = resolve_metric(model_cfg, train_cfg)
+    model = _model(g, data, train, model_cfg, train_cfg, features_cfg)
+    counts = _sum(g, np.bincount(train.movie, minlength=data.shard.n_movies).astype(np.int64))
+    unrated = counts == 0
+    unrated = unrated if unrated.any() else None
+    runner = make_runner(g, model, loss, train_cfg, data, train, rows, counts, threads)
+    state = loop.LoopState(model, runner, train_cfg.epochs, t0)
+    callbacks = []
+    has_valid = valid is not None and g.total(len(valid)) > 0
+    if has_valid:
+        from embedrec.evaluate import _gpu_or_none
+
+        explicit, k = model_cfg.objective == "explicit", parse_metric(metric)[1]
+        ks = sorted(set(train_cfg.eval_k) | ({k} if k else set()))
+        ev = Evaluator(g, data, [train], valid, ks, train_cfg.eval_users, explicit, not explicit or k is not None,
+                       _gpu_or_none(g.device))
+        callbacks.append(loop.Validation(lambda: ev.metrics(factors(model, unrated)), metric))
+    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), train_cfg.patience, has_valid))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fp_cfg = _fp_config(model_cfg, train_cfg, features_cfg)
+    fp = fingerprint(SimpleNamespace(manifest=data.shard.manifest), model_cfg, train_cfg, features_cfg)
+    if resume:  # every rank reads the one checkpoint (written by any number of ranks)
+        _resume(state, folder / CHECKPOINT, fp, fp_cfg, metric)
+    if g.leader:
+        callbacks += [loop.JsonlLog(folder / LOG, resume), loop.TensorBoardLog(folder / "tensorboard"),
+                      loop.Checkpoint(folder / CHECKPOINT, fp, fp_cfg)]
+    callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader))
+    loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
+    g.barrier()  # rank 0's last checkpoint is written before any rank moves on
+    model.cpu()
+    best = state.best if state.best is not None else float("nan")
+    return FitResult(model, loss, metric, state.best_epoch + 1, float(best), state.history, len(state.history),
+                     time.perf_counter() - t0, unrated)
+
+
+# ------------------------------------------------------------------------------------------------ the command
+def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = False) -> dict:
+    """``embedrec train`` on ranks for the minibatch and hogwild trainers: fit, refit on train+valid, evaluate
+    valid/test beside the baselines, publish from rank 0. Returns the metrics (on every rank)."""
+    import dataclasses
+
+    from embedrec.shard_als import _concat
+
+    data = load(g, cfg.data.prepared)
+    sp, rows = data.shard.splits, data.rows
+    log.info("%d ranks, the tables replicated; %s train ratings on rank 0", g.world, f"{len(sp['train']):,}")
+    run_dir = Path(cfg.run.dir)
+    result = fit_replica(g, data, sp["train"], rows["train"], sp["valid"], cfg.model, cfg.train, run_dir,
+                         resume=resume, progress=progress, features_cfg=cfg.features)
+    selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
+                 "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
+                 "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
+                 if 0 < result.best_epoch <= len(result.history) else None}
+    refit = cfg.train.refit and g.total(len(sp["valid"])) > 0
+    if refit:  # train+valid in the one-process order: valid's positions follow every train rating
+        both = _concat(sp["train"], sp["valid"])
+        both_rows = np.concatenate([rows["train"], rows["valid"] + int(g.total(len(sp["train"])))])
+        sp.update(train=both, valid=_concat(sp["valid"], None, empty=True))
+        tcfg = dataclasses.replace(cfg.train, epochs=max(result.best_epoch, 1))
+        log.info("refit on train+valid (%s ratings) for %d epochs", f"{int(g.total(len(both))):,}", tcfg.epochs)
+        selected = result
+        result = fit_replica(g, data, both, both_rows, None, cfg.model, tcfg, run_dir / "refit", progress=progress,
+                             label="refit", features_cfg=cfg.features)
+        result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
+    metrics = _final_metrics(g, data, cfg, result, selection, refit)
+    _publish(g, data, cfg, result, metrics, refit)
+    return metrics
+
+
+def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bool) -> dict:
+    from embedrec.evaluate import _gpu_or_none
+    from embedrec.sparse import seen_splits
+    from embedrec.train.fit import factors
+
+    f = factors(result.model, result.unrated)
+    explicit, ks, n = cfg.model.objective == "explicit", cfg.train.eval_k, cfg.train.eval_users
+    metrics = {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
+               "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "metric": result.metric,
+               "train_seconds": round(result.seconds, 2), "selection": selection, "refit": refit, "splits": {},
+               "ranks": g.world}
+    dev = _gpu_or_none(g.device)
+    for split in ("valid", "test"):
+        part = data.shard.splits.get(split)
+        if part is None or g.total(len(part)) == 0:
+            continue
+        seen = [data.shard.splits[s] for s in seen_splits(split)]
+        model = Evaluator(g, data, seen, part, ks, n, explicit, True, dev).metrics(f)
+        metrics["splits"][split] = {"model": model, **baselines(g, data, seen, part, ks, n, explicit, dev)}
+    return metrics
+
+
+def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> None:
+    """Rank 0 publishes the run as one process does; the seen lists are gathered from the ranks."""
+    import io
+
+    import pandas as pd
+
+    from embedrec.api import TrainedModel
+    from embedrec.data.dataset import Dataset, Interactions
+    from embedrec.train.fit import factors
+
+    seen = [data.shard.splits[s] for s in ("train", "valid") if s in data.shard.splits]
+    su = g.gather0(torch.from_numpy(np.concatenate([p.user for p in seen])).to(g.device))
+    sm = g.gather0(torch.from_numpy(np.concatenate([p.movie for p in seen])).to(g.device))
+    if not g.leader:
+        g.barrier()
+        return
+    model = result.model
+    f = factors(model, result.unrated)
+    su, sm = su.cpu().numpy(), sm.cpu().numpy()
+    given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
+    ds = Dataset(data.path, {**data.shard.manifest, "refit": refit}, pd.read_parquet(data.path / "users.parquet"),
+                 pd.read_parquet(data.path / "movies.parquet"),
+                 {"train": given, "valid": Interactions(su[:0], sm[:0], np.ones(0, np.float32))},
+                 fingerprint=data.shard.manifest.get("fingerprint", ""))
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    feats = None
+    if hasattr(model, "fs_desc"):
+        feats = {**model.fs_desc, "year_edges": cfg.features.year_edges or list(range(1900, 2040, 10)),
+                 "age_edges": cfg.features.age_edges}
+    extra = {"features": feats,
+             "model": {"objective": cfg.model.objective, "loss": result.loss, "dim": model.dim,
+                       "user_bias": model.user_bias is not None, "movie_bias": model.movie_bias is not None},
+             "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
+             "refit": refit, "seen": "train+valid", "ranks": g.world}
+    TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result).save(cfg.run.dir)
+    g.barrier()
