@@ -190,7 +190,7 @@ class Recommendations:
         return f"<Recommendations: {len(self)} quer{'y' if len(self) == 1 else 'ies'} x top-{k}{extra}>"
 
     def triples(self) -> Iterator[tuple]:
-        """(query id, movie rows, scores): what recommend.write_delimited / write_jsonl take."""
+        """(query id, movie rows, scores): what ``Model.write_stream`` takes."""
         return iter(zip(self.query_ids, self._rows, self.scores))
 
     def to_rows(self) -> Iterator[dict]:
@@ -272,6 +272,14 @@ class Model:
         return self.engine.user_ids
 
     @property
+    def n_users(self) -> int:
+        return self.engine.factors.n_users
+
+    @property
+    def n_movies(self) -> int:
+        return self.engine.factors.n_movies
+
+    @property
     def movie_ids(self) -> np.ndarray:
         return self.engine.movie_ids
 
@@ -314,6 +322,36 @@ class Model:
             out_scores.append(scores)
             fallback.append(r < 0)
         return Recommendations(e, out_q, out_rows, out_scores, fallback, unknown)
+
+    def recommend_stream(self, lines: Iterable[str], k: int | None = None, *, missing: str = "skip",
+                         exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,
+                         year_max: int | None = None, batch_size: int = 4096, on_batch=None,
+                         name: str = "<input>") -> Iterator[tuple]:
+        """``recommend`` for a stream of user ids, one per line (a file, stdin, a socket): answered in batches of
+        ``batch_size`` as the lines come, so a slow producer gets each batch's answers before it sends the next;
+        ``on_batch()`` is called after each batch. Yields (user id, movie rows, scores); give them to
+        ``write_stream``. ``missing``: 'skip' (logged), 'popular', or 'error' (NotFoundError naming name:line)."""
+        from embedrec.serve.stream import recommend_many
+
+        _check(missing, MISSING, "missing")
+        e = self.engine
+        return recommend_many(e, lines, self._k(k), include_seen=not exclude_seen,
+                              allowed=e.allowed(tuple(genres), year_min, year_max), strict=missing == "error",
+                              fallback="popular" if missing == "popular" else "none", batch=batch_size,
+                              on_batch=on_batch, name=name)
+
+    def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True) -> None:
+        """Write ``recommend_stream``'s answers to the text file ``out`` as csv, tsv, jsonl (fast writers that
+        encode each movie once) or table/json, with the columns of ``Recommendations.to_rows``."""
+        from embedrec.output import write_rows
+        from embedrec.serve import stream
+
+        if fmt in ("csv", "tsv"):
+            stream.write_delimited(self.engine, triples, fmt, out, header=header)
+        elif fmt == "jsonl":
+            stream.write_jsonl(self.engine, triples, out)
+        else:
+            write_rows(stream.as_rows(self.engine, triples), COLUMNS, fmt, out, header=header)
 
     def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,
                       exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,

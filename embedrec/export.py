@@ -411,7 +411,8 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
             rows = np.arange(s, min(s + batch, hi))
             ids, scores = rec.recommend_rows(rows, k) if X is None else _recommend_rows_torch(rec, rows, k, X, device)
             if fh is not None:
-                from embedrec.serve.recommender import py_id, write_delimited
+                from embedrec.data.ids import py_id
+                from embedrec.serve.stream import write_delimited
 
                 triples = ((py_id(rec.catalogue.user_ids[r]), i, sc) for r, i, sc in zip(rows, ids, scores))
                 write_delimited(rec, triples, "csv", fh, header=s == 0)

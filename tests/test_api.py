@@ -234,3 +234,35 @@ def test_top_level_names():
     assert er.NotFoundError is NotFoundError and "open" in dir(er)
     with pytest.raises(AttributeError):
         er.no_such_name  # noqa: B018
+
+
+def test_recommend_stream_equals_recommend_and_writes_every_format(trained):
+    """A notebook streams ids through the same code as `recommend --users -`: answers equal `recommend`'s, the
+    policy for unknown ids holds, on_batch runs once per batch, and the writers agree on the values."""
+    import io
+    import json
+
+    _, opened, _ = trained
+    users = [int(u) for u in opened.user_ids[:7]]
+    lines = ["user_id\n", *[f"{u}\n" for u in users[:3]], "nobody\n", *[f"{u}\n" for u in users[3:]]]
+    batches = []
+    triples = list(opened.recommend_stream(lines, 4, batch_size=3, on_batch=lambda: batches.append(1)))
+    want = opened.recommend(users, 4)
+    assert [t[0] for t in triples] == users  # the header skipped, the unknown id skipped
+    assert [opened.movie_ids[t[1]].tolist() for t in triples] == [list(m) for m in want.movie_ids]
+    assert len(batches) == 3  # 8 ids in batches of 3
+    with pytest.raises(NotFoundError, match=r"<input>:5: user 'nobody'"):
+        list(opened.recommend_stream(lines, 4, missing="error"))
+    popular = list(opened.recommend_stream(["nobody\n"], 4, missing="popular"))
+    assert popular[0][0] == "nobody" and len(popular[0][1]) == 4
+    outs = {}
+    for fmt in ("tsv", "jsonl", "json"):
+        buf = io.StringIO()
+        opened.write_stream(opened.recommend_stream(lines, 4), buf, fmt)
+        outs[fmt] = buf.getvalue()
+    tsv = [line.split("\t") for line in outs["tsv"].splitlines()[1:]]
+    jsonl = [json.loads(line) for line in outs["jsonl"].splitlines()]
+    assert len(tsv) == len(jsonl) == len(json.loads(outs["json"])) == 4 * len(users)
+    assert [r[2] for r in tsv] == [str(r["movie_id"]) for r in jsonl]
+    with pytest.raises(UsageError, match="missing"):
+        opened.recommend_stream(lines, 4, missing="sometimes")

@@ -6,7 +6,8 @@ from embedrec.errors import ArtifactError, NotFoundError, UsageError
 from embedrec.evaluate import top_k_scores
 from embedrec.run import load_run, rebuild_index
 from embedrec.serve import index as ix
-from embedrec.serve.recommender import Recommender, as_rows, recommend_many
+from embedrec.serve.recommender import Recommender
+from embedrec.serve.stream import as_rows, recommend_many
 
 
 @pytest.fixture(scope="module")

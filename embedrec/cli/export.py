@@ -66,7 +66,7 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
 
         from embedrec.distributed import rank_world, secondary, shard_range
 
-        total = shard_range(rec.P.shape[0], *rank_world(), align=cfg.recommend.batch_size)
+        total = shard_range(rec.factors.n_users, *rank_world(), align=cfg.recommend.batch_size)
         with tqdm(total=total[1] - total[0], desc="top-k", unit="user",
                   disable=not progress_enabled() or secondary()) as bar:
             results.append(topk_all(rec, topk_path, k or cfg.recommend.k, overwrite, cfg.recommend.batch_size,

@@ -56,16 +56,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
     from embedrec.api import open as open_model
     from embedrec.errors import NotFoundError, UsageError
     from embedrec.output import resolve_format, write_rows
-    from embedrec.serve.recommender import (
-        COLUMNS,
-        as_rows,
-        parse_liked,
-        parse_pairs,
-        parse_rated,
-        recommend_many,
-        write_delimited,
-        write_jsonl,
-    )
+    from embedrec.serve.foldin import parse_liked, parse_pairs, parse_rated
 
     modes = [x for x in (user, users_file, movie, liked or rated, user_features) if x]
     if len(modes) != 1:
@@ -76,17 +67,11 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
     fmt = resolve_format(fmt)
     filters = {"genres": genres, "year_min": year_min, "year_max": year_max}
     if users_file is not None:  # streamed in batches: rows as they come, through the fast writers
-        rec = model.engine
-        triples = recommend_many(rec, users_file, k, include_seen=include_seen,
-                                 allowed=rec.allowed(genres, year_min, year_max), strict=strict, fallback=fallback,
-                                 batch=cfg.recommend.batch_size, on_batch=sys.stdout.flush,
-                                 name=getattr(users_file, "name", "<input>"))
-        if fmt in ("csv", "tsv"):
-            write_delimited(rec, triples, fmt, sys.stdout, header=not no_header)
-        elif fmt == "jsonl":
-            write_jsonl(rec, triples, sys.stdout)
-        else:
-            write_rows(as_rows(rec, triples), COLUMNS, fmt, header=not no_header)
+        missing = "error" if strict else "popular" if fallback == "popular" else "skip"
+        triples = model.recommend_stream(users_file, k, missing=missing, exclude_seen=not include_seen,
+                                         batch_size=cfg.recommend.batch_size, on_batch=sys.stdout.flush,
+                                         name=getattr(users_file, "name", "<input>"), **filters)
+        model.write_stream(triples, sys.stdout, fmt, header=not no_header)
         return
     if user is not None:
         try:
@@ -95,7 +80,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
         except NotFoundError as e:
             if e.kind != "user":
                 raise
-            raise NotFoundError(f"user '{user}' is not in the training data ({model.engine.P.shape[0]:,} users); use "
+            raise NotFoundError(f"user '{user}' is not in the training data ({model.n_users:,} users); use "
                                 "--fallback popular, or --liked/--rated to recommend for a new user") from None
         if res.unknown:
             log.warning("user '%s' is not in the training data: most popular movies instead", user)

@@ -100,3 +100,38 @@ def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.n
             p[offset + idx[a]] = 1.0
             offset += len(cols[a]["vocab"])
     return p, bias
+
+
+# ----------------------------------------------------------------- the text of --liked, --rated, --user-features
+def parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
+    """'a=1,b=2' as [(a, '1'), (b, '2')]; a part without '=' is a UsageError naming ``option``."""
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} '{shorten(part)}': expected NAME=VALUE, e.g. {option} {example}")
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+def parse_rated(text: str) -> dict:
+    """'50=5,181=4' as {'50': 5.0, '181': 4.0} (the --rated option)."""
+    out = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        mid, sep, r = part.partition("=")
+        try:
+            out[mid.strip()] = float(r)
+        except ValueError:
+            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4") from None
+        if not sep:
+            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4")
+    return out
+
+
+def parse_liked(text: str) -> list[str]:
+    """'50,181' as ['50', '181'] (the --liked option)."""
+    return [t.strip() for t in text.split(",") if t.strip()]

@@ -1,0 +1,138 @@
+"""Many users at once, as a stream: ids read line by line (``--users -``), answered in batches through the
+Recommender, and written fast as CSV/TSV/JSONL (each movie's cells encoded once and reused). numpy only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from embedrec.data.ids import py_id
+from embedrec.errors import NotFoundError, shorten
+from embedrec.serve.recommender import COLUMNS, LOGGED_UNKNOWN, Recommender
+
+log = logging.getLogger("embedrec")
+
+
+def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
+                   strict=False, fallback="none", batch=4096, on_batch=None, name: str = "<input>"
+                   ) -> Iterator[tuple]:
+    """Stream (user_id, movie rows, scores) for many user ids (one per line), batched through the index.
+
+    A header line first ('user_id' or 'user') is skipped, as ``predict`` skips one.
+    ``on_batch`` is called after each batch's results were taken (the CLI flushes stdout there, so a reader
+    on the other end of a pipe gets each batch's answers while the next ids are still coming)."""
+    skipped = [0]
+
+    def flush(numbered: list[tuple[int, str]]):
+        buf = [t for _, t in numbered]
+        rows, parsed = rec.user_rows(buf)
+        known = rows >= 0
+        for (n, t), r in zip(numbered, rows):
+            if r < 0:
+                if strict:
+                    raise NotFoundError(f"{name}:{n}: user '{shorten(t)}' is not in the training data; without "
+                                        "«--strict|strict=True» unknown users are skipped (or answered with "
+                                        "«--fallback popular|fallback='popular'»)", kind="user", id=t)
+                if fallback != "popular":
+                    skipped[0] += 1
+                    if skipped[0] <= LOGGED_UNKNOWN:
+                        log.warning("unknown user '%s' skipped", shorten(t))
+        results = {}
+        if known.any():
+            ids, scores = rec.recommend_rows(rows[known], k, include_seen, allowed)
+            for r, i, s in zip(rows[known], ids, scores):
+                results[int(r)] = (i, s)
+        for t, p, r in zip(buf, parsed, rows):
+            if r >= 0:
+                yield (p, *results[int(r)])
+            elif fallback == "popular":
+                yield (p if p is not None else t, *rec.popular(k, allowed))
+
+    buf: list[tuple[int, str]] = []
+    first = True
+    for n, line in enumerate(lines, 1):
+        t = line.strip()
+        if not t or t.startswith("#"):
+            continue
+        if first:
+            first = False
+            if t.lower() in ("user_id", "user", "userid", "user id"):
+                continue  # a header line
+        buf.append((n, t))
+        if len(buf) >= batch:
+            yield from flush(buf)
+            buf = []
+            if on_batch is not None:
+                on_batch()
+    if buf:
+        yield from flush(buf)
+        if on_batch is not None:
+            on_batch()
+    if skipped[0] > LOGGED_UNKNOWN:
+        log.warning("%s unknown users skipped in all (the first %d are named above)", f"{skipped[0]:,}",
+                    LOGGED_UNKNOWN)
+
+
+def as_rows(rec: Recommender, triples: Iterable[tuple]) -> Iterator[dict]:
+    for user_id, ids, scores in triples:
+        yield from rec.rows_for(user_id, ids, scores)
+
+
+def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, header: bool = True) -> None:
+    """CSV/TSV rows of COLUMNS, fast: each movie's cells are quoted once and reused."""
+    import csv
+    import io
+
+    from embedrec.output import _plain
+
+    delim = "," if fmt == "csv" else "\t"
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=delim, lineterminator="")
+    cache: dict[int, str] = {}
+
+    def cells(values) -> str:
+        buf.seek(0)
+        buf.truncate()
+        w.writerow([_plain(v) for v in values])
+        return buf.getvalue()
+
+    # the header goes out with the first row, so an error before it (--strict) leaves stdout empty
+    for user_id, ids, scores in triples:
+        if header:
+            out.write(delim.join(COLUMNS) + "\n")
+            header = False
+        u = cells([user_id])
+        parts = []
+        for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
+            mc = cache.get(m)
+            if mc is None:
+                mc = cache[m] = cells([self_id(rec, m), rec.titles[m], rec.years[m], rec.genres[m] or []])
+            parts.append(f"{u}{delim}{rank}{delim}{mc}{delim}{round(sc, 6)!r}\n")
+        out.write("".join(parts))
+    if header:
+        out.write(delim.join(COLUMNS) + "\n")
+
+
+def write_jsonl(rec: Recommender, triples: Iterable[tuple], out) -> None:
+    """JSON Lines of COLUMNS, fast like write_delimited: each movie's JSON fields are encoded once and reused
+    (the same objects ``write_rows(as_rows(...), COLUMNS, "jsonl")`` prints)."""
+    import json
+    import math
+
+    cache: dict[int, str] = {}
+    for user_id, ids, scores in triples:
+        u = '{"user_id": ' + json.dumps(user_id, ensure_ascii=False) + ', "rank": '
+        parts = []
+        for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
+            mc = cache.get(m)
+            if mc is None:
+                mc = cache[m] = json.dumps({"movie_id": self_id(rec, m), "title": rec.titles[m], "year": rec.years[m],
+                                            "genres": rec.genres[m] or []}, ensure_ascii=False)[1:-1]
+            parts.append(f'{u}{rank}, {mc}, "score": {repr(sc) if math.isfinite(sc) else "null"}}}\n')
+        out.write("".join(parts))
+
+
+def self_id(rec: Recommender, m: int):
+    return py_id(rec.movie_ids[m])
