@@ -86,10 +86,6 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
-    import io
-
-    import torch
-
     from embedrec.evaluate import baselines
     from embedrec.train import _refit, evaluate_model, factors, fit_selecting
 
@@ -114,8 +110,6 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
             metrics["splits"][split] = {"model": evaluate_model(f, ds, split, explicit, ks,
                                                                 max_users=cfg.train.eval_users),
                                         **baselines(ds, split, explicit, ks, max_users=cfg.train.eval_users)}
-    buf = io.BytesIO()
-    torch.save(result.model.state_dict(), buf)
     feats = None
     if hasattr(result.model, "fs_desc"):
         feats = {**result.model.fs_desc, "year_edges": cfg.features.year_edges or list(range(1900, 2040, 10)),
@@ -126,7 +120,21 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
                        "movie_bias": result.model.movie_bias is not None},
              "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
              "refit": bool(ds.manifest.get("refit", False)), "seen": "train+valid"}
-    return TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), history, result)
+    return TrainedModel(cfg, ds, f, metrics, extra, _state_bytes(result.model), history, result)
+
+
+def _state_bytes(model) -> bytes | None:
+    """The torch model's state_dict as torch.save bytes (state_dict.pt); None for als.Tables, whose numbers are
+    all in the factor arrays (user_factors.npy, movie_factors.npy), so that train never imports torch."""
+    if not hasattr(model, "parameters"):
+        return None
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getvalue()
 
 
 def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> dict:
@@ -134,15 +142,23 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
 
     Under torchrun (WORLD_SIZE > 1), or resuming a run whose checkpoint was written by several ranks, the
     ranks train shards of the tables (``shard_als.train_distributed``)."""
-    from embedrec import distributed, shard_als
+    from embedrec import distributed
     from embedrec.dataset import load_dataset
 
-    if distributed.active() or (resume and shard_als.has_checkpoint(cfg.run.dir)):
+    if distributed.active() or (resume and _sharded_checkpoint(cfg.run.dir)):
+        from embedrec import shard_als
+
         return shard_als.train_distributed(cfg, resume=resume, progress=progress)
     run_dir = Path(cfg.run.dir)
     model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)
     model.save(run_dir)
     return model.metrics
+
+
+def _sharded_checkpoint(run_dir) -> bool:
+    from embedrec import shard_als  # imports torch: only asked when resuming
+
+    return shard_als.has_checkpoint(run_dir)
 
 
 def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:  # noqa: A001 (er.open, as the issue spells it)

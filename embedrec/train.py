@@ -13,17 +13,19 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from embedrec import evaluate as E
 from embedrec import loop
 from embedrec import sparse as S
 from embedrec.errors import ArtifactError, ConfigError, TrainingError
 from embedrec.metrics import higher_is_better, parse_metric
-from embedrec.model import MatrixFactorization, auto_dim
-from embedrec.threads import choose_threads
+from embedrec.threads import blas_threads, choose_threads
+
+if TYPE_CHECKING:  # annotations only: torch is imported where a torch model is built
+    from embedrec.model import MatrixFactorization
 
 log = logging.getLogger("embedrec")
 CHECKPOINT = "checkpoint.pt"
@@ -60,6 +62,8 @@ def resolve_metric(model_cfg, train_cfg) -> str:
 
 
 def resolve_dim(model_cfg, n_users: int, n_movies: int) -> int:
+    from embedrec.factors import auto_dim
+
     return auto_dim(n_users, n_movies) if model_cfg.dim == "auto" else int(model_cfg.dim)
 
 
@@ -72,6 +76,8 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
     if full_softmax and train_cfg.optimizer == "sparse_adam":
         raise ConfigError("config key 'train.optimizer': sparse_adam cannot train a full softmax (dense gradients); "
                           "use adam, sgd or adagrad, or lower train.softmax_full_max for sampled softmax")
+    from embedrec.model import MatrixFactorization
+
     sparse = train_cfg.optimizer in ("sgd", "adagrad", "sparse_adam") and not full_softmax
     explicit = model_cfg.objective == "explicit"
     kw = dict(user_bias=explicit and model_cfg.biases, movie_bias=model_cfg.biases and loss != "als", sparse=sparse,
@@ -118,6 +124,11 @@ def factors(model: MatrixFactorization, unrated: np.ndarray | None = None) -> di
     scores them from their features alone; a plain model cannot score them, so their vector is zero and
     their bias -1000: they never rank above a movie it learned.
     """
+    if hasattr(model, "factors"):  # als.Tables: numpy already
+        f = model.factors()
+        return f if unrated is None or not unrated.any() else _mask_unrated(f, unrated)
+    import torch
+
     if hasattr(model, "export"):
         return model.export(None if unrated is None else torch.from_numpy(unrated))
     with torch.no_grad():
@@ -213,6 +224,8 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
 
         if train_cfg.compile:
             log.info("train.compile does not apply to train.optimizer=hogwild (its kernel is compiled C)")
+        import torch
+
         return Hogwild(model, loss, train_cfg, torch.from_numpy(tr.user.astype(np.int64)),
                        torch.from_numpy(tr.movie.astype(np.int64)), torch.from_numpy(tr.rating.astype(np.float32)),
                        ds.n_movies, threads)
@@ -234,22 +247,20 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     if len(tr) == 0:
         raise TrainingError("the training split is empty; check the split settings and rerun ingest")
     # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box)
-    threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_users, ds.n_movies), train_cfg.threads)
-    torch.set_num_threads(threads)
+    dim = resolve_dim(model_cfg, ds.n_users, ds.n_movies)
+    threads = choose_threads(len(tr), dim, train_cfg.threads)
     log.debug("training with %d thread(s)", threads)
     loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
     metric = resolve_metric(model_cfg, train_cfg)
     has_valid = len(ds.splits.get("valid", ())) > 0
     if not has_valid and not ds.manifest.get("refit"):
         log.warning("the validation split is empty: no early stopping, the last epoch is kept")
-    torch.manual_seed(train_cfg.seed)
-    fs = None
-    if features_cfg is not None and features_cfg.active:
-        from embedrec.features import build
+    if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):
+        from embedrec.als import Tables
 
-        fs = build(features_cfg, ds.movies, ds.users)
-    model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs,
-                        rated=(tr.user, tr.movie))
+        model = Tables(ds.n_users, ds.n_movies, dim, model_cfg.init_std, train_cfg.seed)
+    else:
+        model = _torch_model(ds, model_cfg, train_cfg, features_cfg, threads)
     unrated = np.bincount(tr.movie, minlength=ds.n_movies) == 0
     unrated = unrated if unrated.any() else None
     state = loop.LoopState(model, make_runner(model, loss_name, train_cfg, ds, threads), train_cfg.epochs, t0)
@@ -272,10 +283,37 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
                                    progress))
     if on_epoch is not None:
         callbacks.append(loop.EachEpoch(on_epoch))
-    loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
+    with blas_threads(threads):
+        loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
     best = state.best if state.best is not None else float("nan")
     return FitResult(model, loss_name, metric, state.best_epoch + 1, float(best), state.history, len(state.history),
                      time.perf_counter() - t0, unrated)
+
+
+def numpy_als(loss: str, train_cfg, n_users: int, n_movies: int, dim: int) -> bool:
+    """Whether als fits numpy tables (als.Tables, no torch import): on the CPU with the C kernel."""
+    if loss != "als":
+        return False
+    from embedrec import als
+    from embedrec.distributed import device_name
+
+    return (device_name(train_cfg.device) == "cpu" and als.Tables.fits(n_users, n_movies, dim)
+            and als._kernel() is not None)
+
+
+def _torch_model(ds, model_cfg, train_cfg, features_cfg, threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(train_cfg.seed)
+    tr = ds.splits["train"]
+    fs = None
+    if features_cfg is not None and features_cfg.active:
+        from embedrec.features import build
+
+        fs = build(features_cfg, ds.movies, ds.users)
+    return build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs,
+                       rated=(tr.user, tr.movie))
 
 
 def _resume(state: loop.LoopState, ckpt_path: Path, fp: str, fp_cfg: dict, metric: str) -> None:
