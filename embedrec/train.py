@@ -155,22 +155,40 @@ def _mask_unrated(f: dict, unrated: np.ndarray) -> dict:
 def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | None = None,
                    ranking: bool = True, max_users: int = 0) -> dict:
     """Metrics of factors ``f`` on ``split`` of dataset ``ds`` (rating metrics when explicit, ranking when asked)."""
+    return evaluator(ds, split, explicit, ks, metric, ranking, max_users)(f)
+
+
+def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ranking: bool = True,
+              max_users: int = 0):
+    """``f -> evaluate_model(f, ds, split, ...)`` with the split's lists (seen movies, relevant movies, the
+    users' sample) built once: per-epoch validation calls it every epoch."""
     part = ds.splits[split]
-    out: dict = {}
     if len(part) == 0:
-        return out
-    if explicit:
-        pred = E.predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
-                                 f["global_mean"], part.user, part.movie, ds.rating_scale)
-        out.update(E.rating_metrics(pred, part.rating))
+        return lambda f: {}
     need_rank = ranking or (metric is not None and parse_metric(metric)[1] is not None)
     if need_rank:
-        train_csr = S.seen_csr(ds, S.seen_splits(split))
+        seen = S.seen_csr(ds, S.seen_splits(split))
         tu, ti = E.relevant(part, None)
         ks = sorted(set(ks) | ({parse_metric(metric)[1]} if metric and parse_metric(metric)[1] else set()))
-        out.update(E.ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], train_csr, tu, ti,
-                                     ds.n_users, ds.n_movies, ks, max_users=max_users))
-    return out
+        t_csr = S.csr(tu, ti, ds.n_users)
+        per_user = np.diff(t_csr[0])
+        users = E.sample_users(np.flatnonzero(per_user > 0), max_users)
+        skipped = int(np.count_nonzero(per_user == 0))
+
+    def run(f: dict) -> dict:
+        out: dict = {}
+        if explicit:
+            pred = E.predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
+                                     f["global_mean"], part.user, part.movie, ds.rating_scale)
+            out.update(E.rating_metrics(pred, part.rating))
+        if need_rank:  # = E.ranking_metrics on the lists built above
+            sums, shown = E.ranking_sums(f["user_factors"], f["movie_factors"], f["movie_bias"], seen, t_csr, users,
+                                         ks, ds.n_movies)
+            out.update(E.finish_ranking(sums, shown, users.size, ds.n_movies))
+            out["users_skipped"] = skipped
+        return out
+
+    return run
 
 
 def fingerprint(ds, model_cfg, train_cfg, features_cfg=None) -> str:
@@ -267,9 +285,9 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     callbacks = []
     if has_valid:
         explicit = model_cfg.objective == "explicit"
-        callbacks.append(loop.Validation(
-            lambda: evaluate_model(factors(model, unrated), ds, "valid", explicit, train_cfg.eval_k, metric,
-                                   ranking=not explicit, max_users=train_cfg.eval_users), metric))
+        on_valid = evaluator(ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
+                             max_users=train_cfg.eval_users)
+        callbacks.append(loop.Validation(lambda: on_valid(factors(model, unrated)), metric))
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), train_cfg.patience, has_valid))
     if run_dir is not None:
         run_dir = Path(run_dir)
