@@ -87,17 +87,16 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
     from embedrec.evaluate import baselines
-    from embedrec.train import _refit, evaluate_model, factors, fit_selecting
+    from embedrec.train import evaluate_model, factors, fit_and_refit
 
-    result, cfg = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress)
+    ds, final, result, cfg = fit_and_refit(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)
     selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
                  **({"als_reg": cfg.train.als_reg} if result.loss == "als" else {}),
                  "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
                  "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
                  if 0 < result.best_epoch <= len(result.history) else None}
-    if cfg.train.refit and len(ds.splits["valid"]):
-        ds, result = _refit(ds, cfg, result, work_dir, progress)
+    result = final
     f = factors(result.model, result.unrated)
     explicit = cfg.model.objective == "explicit"
     ks = cfg.train.eval_k
