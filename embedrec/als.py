@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ConfigError
+from embedrec.threads import blas_threads
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     import torch
@@ -397,8 +398,9 @@ class ALS:
         return obj / max(self.nnz, 1)
 
     def _half(self, Y: torch.Tensor, X: torch.Tensor, side: Side) -> float:
-        if isinstance(Y, np.ndarray):
-            G = np.ascontiguousarray(np.float32(self.a0) * (Y.T @ Y))
+        if isinstance(Y, np.ndarray):  # one BLAS thread: two spun-waiting ones made this 50x slower under load
+            with blas_threads(1):
+                G = np.ascontiguousarray(np.float32(self.a0) * (Y.T @ Y))
         else:
             G = (self.a0 * (Y.T @ Y)).contiguous()
         return self.solver.solve(Y, X, G, side)

@@ -59,10 +59,19 @@ def blas_threads(threads: int):
     """numpy's BLAS limited to ``threads`` inside the block (as torch.set_num_threads limits torch's): OpenBLAS
     otherwise starts a thread per core, whose spinning slowed the ALS kernel 3x on a loaded 2-core machine.
     Nothing changes where threadpoolctl is not installed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controller = False
+        else:
+            _controller = ThreadpoolController()  # finds the loaded BLAS libraries once
+    if _controller is False:
         yield
         return
-    with threadpool_limits(limits=max(1, int(threads)), user_api="blas"):
+    with _controller.limit(limits=max(1, int(threads)), user_api="blas"):
         yield
+
+
+_controller = None

@@ -159,9 +159,10 @@ def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | No
 
 
 def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ranking: bool = True,
-              max_users: int = 0):
+              max_users: int = 0, fast: bool = False):
     """``f -> evaluate_model(f, ds, split, ...)`` with the split's lists (seen movies, relevant movies, the
-    users' sample) built once: per-epoch validation calls it every epoch."""
+    users' sample) built once: per-epoch validation calls it every epoch, with ``fast`` (the C top-k, see
+    evaluate.top_k_scores)."""
     part = ds.splits[split]
     if len(part) == 0:
         return lambda f: {}
@@ -183,7 +184,7 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
             out.update(E.rating_metrics(pred, part.rating))
         if need_rank:  # = E.ranking_metrics on the lists built above
             sums, shown = E.ranking_sums(f["user_factors"], f["movie_factors"], f["movie_bias"], seen, t_csr, users,
-                                         ks, ds.n_movies)
+                                         ks, ds.n_movies, fast=fast)
             out.update(E.finish_ranking(sums, shown, users.size, ds.n_movies))
             out["users_skipped"] = skipped
         return out
@@ -289,7 +290,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     if has_valid:
         explicit = model_cfg.objective == "explicit"
         on_valid = evaluator(ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
-                             max_users=train_cfg.eval_users)
+                             max_users=train_cfg.eval_users, fast=True)
         callbacks.append(loop.Validation(lambda: on_valid(factors(model, unrated)), metric))
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), train_cfg.patience, has_valid))
     if run_dir is not None:

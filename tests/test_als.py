@@ -209,9 +209,12 @@ def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
     cfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1"])
     assert cfg.train.als_reg == "auto"
     chosen, cfg2 = fit_selecting(ds, cfg, tmp_path / "sel")
-    each = {reg: fit(ds, cfg.model, load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1",
-                                                        f"train.als_reg={reg}"]).train, tmp_path / f"r{reg}")
-            for reg in AUTO_REGS}
+    # the first candidate starts from the seeded draw, the second from the first's best state (a warm start)
+    each = {}
+    for reg in AUTO_REGS:
+        tcfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1", f"train.als_reg={reg}"]).train
+        warm = each[AUTO_REGS[0]].model.state_dict() if each else None
+        each[reg] = fit(ds, cfg.model, tcfg, tmp_path / f"r{reg}", init_state=warm)
     best = max(each, key=lambda reg: each[reg].best_value)
     assert cfg2.train.als_reg == best and chosen.best_value == each[best].best_value
     for key, value in each[best].model.state_dict().items():
