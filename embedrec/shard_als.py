@@ -434,6 +434,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
     from embedrec.als import AUTO_REGS
     from embedrec.metrics import higher_is_better
+    from embedrec.train import warm_key, warm_matches, write_warm
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     if cfg.train.als_reg != "auto":
@@ -444,7 +445,15 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     for i, reg in enumerate(regs):
         tcfg = dataclasses.replace(cfg.train, als_reg=reg)
         folder = Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else Path(run_dir)
-        again = resume and (i == 0 or (folder / POINTER).exists() or (folder / "checkpoint.pt").exists())
+        key = warm_key(best)  # a later candidate resumes only if it started from the same model (train.py)
+        again = resume and (i == 0 or (((folder / POINTER).exists() or (folder / "checkpoint.pt").exists())
+                                       and warm_matches(folder, key)))
+        g.barrier()  # every rank has read the old key before the leader writes the new one
+        if key is not None and g.leader:
+            if not again:  # its old checkpoints (if any) started elsewhere: never resume them later
+                (folder / POINTER).unlink(missing_ok=True)
+                (folder / "checkpoint.pt").unlink(missing_ok=True)
+            write_warm(folder, key)
         r = fit_shard(g, shard, tr, va, cfg.model, tcfg, folder, resume=again, progress=progress,
                       features_cfg=cfg.features, init_state=None if best is None else best.model.state_dict())
         seconds += r.seconds

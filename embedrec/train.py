@@ -372,8 +372,14 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     for i, reg in enumerate(regs):
         tcfg = dataclasses.replace(cfg.train, als_reg=reg)
         folder = Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else Path(run_dir)
-        # a run killed during the first candidate has no checkpoint for the later ones: they start afresh
-        again = resume and (i == 0 or (folder / CHECKPOINT).exists())
+        # a run killed during the first candidate has no checkpoint for the later ones: they start afresh; a
+        # later one resumes only if it started from the same model (more epochs may have moved the best)
+        key = warm_key(best)
+        again = resume and (i == 0 or ((folder / CHECKPOINT).exists() and warm_matches(folder, key)))
+        if key is not None:
+            if not again:  # its old checkpoint (if any) started elsewhere: never resume it later
+                clear_checkpoint(folder)
+            write_warm(folder, key)
         r = fit(ds, cfg.model, tcfg, folder, resume=again, progress=progress, features_cfg=cfg.features,
                 init_state=None if best is None else best.model.state_dict())
         seconds += r.seconds
@@ -385,6 +391,32 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
         log.info("als_reg auto: chose %g", best_cfg.train.als_reg)
     best.seconds = seconds  # the whole selection, every candidate's fit
     return best, best_cfg
+
+
+WARM = "warm-start.json"  # in a later candidate's folder: which model it started from
+
+
+def warm_key(best: FitResult | None) -> dict | None:
+    """What a warm-started candidate started from: the best candidate so far, named by its strength's run
+    (best epoch, its valid metric and loss), which a deterministic fit reproduces exactly."""
+    if best is None:
+        return None
+    row = best.history[best.best_epoch - 1] if 0 < best.best_epoch <= len(best.history) else {}
+    return {"best_epoch": best.best_epoch, "best_value": best.best_value, "loss": row.get("loss")}
+
+
+def warm_matches(folder: Path, key: dict | None) -> bool:
+    try:
+        return json.loads((Path(folder) / WARM).read_text(encoding="utf-8")) == json.loads(json.dumps(key))
+    except (OSError, ValueError):
+        return False
+
+
+def write_warm(folder: Path, key: dict) -> None:
+    from embedrec.fsutil import atomic_write_text
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(folder) / WARM, json.dumps(key))
 
 
 def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progress: bool = False):
