@@ -29,7 +29,7 @@ Every model gets the same 2 cores: BLAS and torch limited to 2 threads, implicit
 with BLAS at 1 thread inside implicit's fits (as implicit recommends).
 
 Usage: python benchmarks/ranking.py [--quick] [--out FILE.json] [--only ml100k-time|ml100k-random|synthetic]
-       [--embedrec KEY=VALUE ...]   (adds a variant "embedrec (--embedrec ...)" with these config overrides)
+       [--peers NAME ...] [--embedrec KEY=VALUE ...]   (--peers "implicit ALS": the train-vs-ALS ratio alone)   (adds a variant "embedrec (--embedrec ...)" with these config overrides)
 Markdown tables go to stdout, progress to stderr.
 """
 
@@ -534,6 +534,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller grids, 2 seeds, 20K x 5K x 500K synthetic")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--only", choices=PROTOCOLS, action="append", help="run only this protocol (repeatable)")
+    ap.add_argument("--peers", nargs="+", choices=list(PEERS), metavar="NAME",
+                    help=f"run only these peers (default: all of {', '.join(PEERS)})")
     ap.add_argument("--embedrec", nargs="+", metavar="KEY=VALUE",
                     help="add an embedrec variant with these config overrides")
     a = ap.parse_args()
@@ -543,7 +545,7 @@ def main() -> None:
     protocols = a.only or list(PROTOCOLS)
     torch.set_num_threads(THREADS)
     lfm = lightfm_available()
-    models = [m for m in PEERS if not (m == "LightFM WARP" and lfm)]
+    models = [m for m in PEERS if not (m == "LightFM WARP" and lfm) and (not a.peers or m in a.peers)]
     if lfm:
         log(lfm)
     t_all = time.perf_counter()
