@@ -346,3 +346,19 @@ def test_fast_topk_equals_numpy_topk():
         want = top_k_scores(U, Q, None, k, (indptr, cols), rows)
         got = top_k_scores(U, Q, None, k, (indptr, cols), rows, fast=True)
         np.testing.assert_array_equal(got, want)
+
+
+def test_more_epochs_on_resume_restart_a_candidate_whose_start_moved(tmp_path):
+    """als_reg auto: the second candidate starts from the first's best model, so resuming with more epochs (the
+    first candidate's best may move) must not continue the second from its old start: the result equals an
+    uninterrupted run with the larger epoch count (warm-start.json names each candidate's start)."""
+    from embedrec.train import fit_selecting
+
+    ds = _taste_dataset(5)
+    sets = ["model.dim=8", "train.patience=100", "train.threads=1"]
+    fit_selecting(ds, load_config(None, [*sets, "train.epochs=2"]), tmp_path / "a")
+    resumed, c1 = fit_selecting(ds, load_config(None, [*sets, "train.epochs=5"]), tmp_path / "a", resume=True)
+    whole, c2 = fit_selecting(ds, load_config(None, [*sets, "train.epochs=5"]), tmp_path / "b")
+    assert c1.train.als_reg == c2.train.als_reg and resumed.best_epoch == whole.best_epoch
+    for key, value in whole.model.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(resumed.model.state_dict()[key]), np.asarray(value))
