@@ -232,7 +232,7 @@ def generate(path: Path, users: int, movies: int, ratings: int, rank: int, seed:
     """Write a synthetic MovieLens-latest folder in a child process (so this process stays small: a forked
     child inherits the parent's RSS in its accounting); returns the seconds it took."""
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from embedrec.synth import write_movielens; "
+    subprocess.run([sys.executable, "-c", "from embedrec.data.synth import write_movielens; "
                     f"write_movielens({str(path)!r}, {users}, {movies}, {ratings}, rank={rank}, seed={seed}, "
                     f"taste={taste})"],
                    check=True)

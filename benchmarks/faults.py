@@ -118,7 +118,7 @@ class Lab:
     # -------------------------------------------------------------------------------------- data and runs
     def source(self, name: str, n_users: int = 200, n_movies: int = 150, n_ratings: int = 6000, seed: int = 1
                ) -> Path:
-        from embedrec.synth import write_movielens
+        from embedrec.data.synth import write_movielens
 
         d = self.root / name
         if not (d / "ratings.csv").exists():
@@ -630,7 +630,7 @@ def dataset_reader_loop(base: Base, min_loads: int, min_ingests: int = 3) -> lis
     """``load_dataset`` in a loop while another process runs ``ingest --overwrite`` alternating sources A and
     B (different sizes) on the same folder: every load is all A or all B. Counts loads, mixed loads and
     errors (a refusal such as 'kept being replaced' is an error, not a mixed load)."""
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
     from embedrec.errors import EmbedrecError
 
     lab = base.lab

@@ -50,9 +50,9 @@ def ablation(tmp: Path) -> list[str]:
 
 
 def cold_start(tmp: Path) -> list[str]:
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
     from embedrec.metrics import ndcg_at_k, rmse
-    from embedrec.recommend import Recommender
+    from embedrec.serve.recommender import Recommender
 
     ds_dir = tmp / "ml100k-cold"
     subprocess.run(EMBEDREC + ["ingest", "ml-100k", "-o", str(ds_dir), "-q", "--overwrite", "--set",

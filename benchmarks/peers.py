@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from embedrec.dataset import load_dataset
+from embedrec.data.dataset import load_dataset
 from embedrec.evaluate import ranking_metrics, relevant
 from embedrec.sparse import csr
 

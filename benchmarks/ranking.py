@@ -7,7 +7,7 @@ Protocols (every rating is a positive interaction; implicit feedback):
   ml100k-random  ML-100K, per-user random 80/20 (and 10% of the whole as validation), 5 seeds; tuned on seed
                  0's validation rows, and seeds 1-4 refit those settings (embedrec: each seed runs what `train`
                  runs, its own selection on that seed's validation rows and the refit).
-  synthetic      embedrec.synth.generate (taste-dependent exposure, taste=0.5): 100K users x 20K movies x 3.5M
+  synthetic      embedrec.data.synth.generate (taste-dependent exposure, taste=0.5): 100K users x 20K movies x 3.5M
                  interactions (--quick: 20K x 5K x 500K), per-user random 80/20 + 10% validation.
 
 Tuning scheme (all models alike): each grid point is fit on train-minus-valid and scored on valid (NDCG@10);
@@ -338,7 +338,7 @@ def fit_once(fn, step_key, u, i, n_users, n_items, params):
 # ------------------------------------------------------------------------------------------------ embedrec
 
 def _embedrec_dataset(u, i, vu, vi, n_users, n_items, t=None, vt=None):
-    from embedrec.dataset import Dataset, Interactions
+    from embedrec.data.dataset import Dataset, Interactions
 
     users = pd.DataFrame({"user_idx": np.arange(n_users, dtype=np.int32), "user_id": np.arange(1, n_users + 1)})
     movies = pd.DataFrame({"movie_idx": np.arange(n_items, dtype=np.int32), "movie_id": np.arange(1, n_items + 1),
@@ -364,7 +364,7 @@ def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides
     (user_factors, item_factors, item_bias or None, selection seconds, refit seconds). ``info`` (if given)
     receives best_epoch, epochs_run, loss, dim, valid (the selection's own valid metric) and chosen."""
     from embedrec.config import load_config
-    from embedrec.train import factors, fit_and_refit
+    from embedrec.train.fit import factors, fit_and_refit
 
     torch.set_num_threads(THREADS)
     # the same cores as the peers: train.threads=0 would pick 1 thread whenever other work loads the machine
@@ -597,7 +597,7 @@ def main() -> None:
                                 "std / sqrt(users)."]))
     if "synthetic" in protocols:
         nu, nm, n = (20_000, 5_000, 500_000) if a.quick else (100_000, 20_000, 3_500_000)
-        from embedrec.synth import generate
+        from embedrec.data.synth import generate
 
         t = time.perf_counter()
         su, si, _, st = generate(nu, nm, n, seed=0, taste=0.5)

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from embedrec.config import IndexConfig
-from embedrec.dataset import Dataset, Interactions
+from embedrec.data.dataset import Dataset, Interactions
+from embedrec.data.synth import sample_pairs
 from embedrec.run import publish, save_artifacts
-from embedrec.synth import sample_pairs
 
 WRAP = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
         "sys.stderr.write('\\nPEAK_KB %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
@@ -82,7 +82,7 @@ def main() -> None:
     res["peak_rss_mb_topk_all"] = int(proc.stderr.rsplit("PEAK_KB", 1)[1].split()[0]) // 1024
     # recall@10 of what was served (seen movies excluded) against exact brute force, on 1,000 users
     from embedrec.evaluate import top_k_scores
-    from embedrec.recommend import Recommender
+    from embedrec.serve.recommender import Recommender
 
     rec = Recommender.open(out / "run")
     sample = np.sort(np.random.default_rng(1).choice(a.users, size=1000, replace=False))

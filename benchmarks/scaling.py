@@ -83,7 +83,7 @@ def launch(args: list[str], ranks: int, tmp: Path, tag: str) -> dict:
 
 # ------------------------------------------------------------------------------------------------ training
 def train_rows(a, tmp: Path) -> tuple[list[str], dict]:
-    from embedrec.synth import write_movielens
+    from embedrec.data.synth import write_movielens
 
     src, ds = tmp / "src", tmp / "ds"
     t = time.perf_counter()

@@ -47,10 +47,10 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-# ``er.train(ds, cfg)`` and ``er.ingest(source, cfg)`` share their names with the submodules embedrec/train.py and
-# embedrec/ingest.py, and importing a submodule sets it as an attribute of the package, replacing any function of
-# that name. So the submodules themselves are made callable: ``embedrec.train`` stays the module
-# (``embedrec.train.fit``, ``import embedrec.train as T`` and mock.patch work) and calling it calls api.train.
+# ``er.train(ds, cfg)`` and ``er.ingest(source, cfg)`` share their names with the package embedrec/train/ and
+# the module embedrec/ingest.py, and importing a submodule sets it as an attribute of the package, replacing any function of
+# that name. So the submodules themselves are made callable: ``embedrec.train`` stays the package
+# (``embedrec.train.fit.fit``, ``import embedrec.train.fit as T`` and mock.patch work) and calling it calls api.train.
 class _CallableTrain(types.ModuleType):
     def __call__(self, *args, **kwargs):
         from embedrec.api import train

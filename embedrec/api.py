@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embedrec.data.ids import MISSING  # noqa: F401 (the policy names, part of the API)
 from embedrec.errors import NotFoundError, UsageError, shorten
-from embedrec.factors import FALLBACKS, Factors
-from embedrec.ids import MISSING  # noqa: F401 (the policy names, part of the API)
-from embedrec.recommend import COLUMNS, LOGGED_UNKNOWN, Recommender, py_id
+from embedrec.model.factors import FALLBACKS, Factors
+from embedrec.serve.recommender import COLUMNS, LOGGED_UNKNOWN, Recommender, py_id
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
-    from embedrec.dataset import Dataset
+    from embedrec.data.dataset import Dataset
 
 log = logging.getLogger("embedrec")
 PREDICT_MISSING = ("fallback", "error", "skip")
@@ -55,7 +55,7 @@ def ingest(source: str | None = None, cfg: Config | None = None, *, output: str 
     the returned Dataset knows its folder, so ``train(ds, cfg)`` needs nothing else. To derive the run folder
     from another source too, put the source in the config: ``load_config(None, ["data.source=my.csv"])``."""
     from embedrec.config import set_explicit
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
     from embedrec.ingest import ingest as run_ingest
 
     cfg = cfg if cfg is not None else load_config()
@@ -74,7 +74,7 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
     to a temporary folder; call ``.save(run_dir)`` on the result."""
     import tempfile
 
-    from embedrec.dataset import Dataset, load_dataset
+    from embedrec.data.dataset import Dataset, load_dataset
 
     cfg = cfg if cfg is not None else load_config()
     if not isinstance(ds, Dataset):
@@ -87,7 +87,7 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
     from embedrec.evaluate import baselines
-    from embedrec.train import evaluate_model, factors, fit_and_refit
+    from embedrec.train.fit import evaluate_model, factors, fit_and_refit
 
     ds, final, result, cfg = fit_and_refit(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)
@@ -142,7 +142,7 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     Under torchrun (WORLD_SIZE > 1), or resuming a run whose checkpoint was written by several ranks, the
     ranks train shards of the tables (``shard_als.train_distributed``)."""
     from embedrec import distributed
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
 
     if distributed.active() or (resume and _sharded_checkpoint(cfg.run.dir)):
         from embedrec import shard_als
@@ -423,7 +423,7 @@ class TrainedModel(Model):
                  result=None):
         import pyarrow as pa
 
-        from embedrec.ids import ids_from_arrow
+        from embedrec.data.ids import ids_from_arrow
         from embedrec.run import serving_arrays
 
         self.config, self.dataset, self.metrics, self.result = cfg, ds, metrics, result

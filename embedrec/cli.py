@@ -453,7 +453,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
     from embedrec.api import open as open_model
     from embedrec.errors import NotFoundError, UsageError
     from embedrec.output import resolve_format, write_rows
-    from embedrec.recommend import (
+    from embedrec.serve.recommender import (
         COLUMNS,
         as_rows,
         parse_liked,
@@ -661,7 +661,7 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
     if active() and (target or plot_path):
         raise UsageError("under torchrun, export runs --topk-all only (each rank scores its users); run --to and "
                          "--plot in one process")
-    from embedrec.recommend import Recommender
+    from embedrec.serve.recommender import Recommender
 
     rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
     results = []

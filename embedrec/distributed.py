@@ -326,7 +326,7 @@ FIX = "rerun 'embedrec ingest --overwrite'"
 
 def read_manifest(path: str | Path) -> dict:
     """The prepared dataset's manifest, checked as load_dataset checks it."""
-    from embedrec.dataset import FORMAT_VERSION
+    from embedrec.data.dataset import FORMAT_VERSION
     from embedrec.fsutil import check_seal, read_json
 
     path = Path(path)
@@ -348,7 +348,7 @@ def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users
     rows of its users."""
     import pyarrow.parquet as pq
 
-    from embedrec.dataset import Interactions, _check_ranges
+    from embedrec.data.dataset import Interactions, _check_ranges
     from embedrec.errors import first_line
 
     where = Path(path) / f"{split}.parquet"
@@ -382,7 +382,7 @@ def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users
 def route_to_users(g: Group, part, rows: np.ndarray, cuts: np.ndarray):
     """Send each rating read by ``read_row_groups`` to the owner of its user (one all_to_all); returns this
     rank's users' ratings in file order (so duplicates and ties resolve as in one process)."""
-    from embedrec.dataset import Interactions
+    from embedrec.data.dataset import Interactions
 
     cols = [part.user, part.movie, part.rating, rows] + ([part.timestamp] if part.timestamp is not None else [])
     got = send_to_owners(g, cols, owners(part.user, cuts))

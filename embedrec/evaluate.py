@@ -16,7 +16,7 @@ from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here
 )
 
 if TYPE_CHECKING:  # annotations only: no import at run time
-    from embedrec.dataset import Dataset
+    from embedrec.data.dataset import Dataset
 
 
 def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
@@ -52,8 +52,8 @@ def _topk_kernel():
     """The compiled kernel with ``topk_rows`` typed, or None where it cannot be built (numpy's top-k then)."""
     import ctypes
 
-    from embedrec import sgd
     from embedrec.errors import ConfigError
+    from embedrec.train import sgd
 
     try:
         lib = sgd.load()

@@ -16,7 +16,7 @@ import numpy as np
 
 from embedrec.errors import ArtifactError, UsageError
 from embedrec.fsutil import atomic_dir
-from embedrec.recommend import Recommender
+from embedrec.serve.recommender import Recommender
 
 log = logging.getLogger("embedrec")
 TARGETS = ("projector", "parquet", "npy", "csv", "faiss")
@@ -140,7 +140,7 @@ def score_terms(rec: Recommender) -> dict:
 def write_empty_event_file(out: Path) -> Path:
     """A TensorBoard event file holding only the version record (Event{wall_time, file_version}), written
     without TensorFlow: TensorBoard discovers runs below --logdir through such files."""
-    from embedrec.tfevents import new_event_file
+    from embedrec.train.tfevents import new_event_file
 
     return new_event_file(out)
 
@@ -216,7 +216,7 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
 
 def faiss_files(rec: Recommender, out: Path) -> dict:
     """The run's index files with their id maps and metadata."""
-    from embedrec.index import COS_FILE, IP_FILE
+    from embedrec.serve.index import COS_FILE, IP_FILE
 
     for name in (IP_FILE, COS_FILE):
         src = rec.run.path / name
@@ -373,7 +373,7 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
             rows = np.arange(s, min(s + batch, hi))
             ids, scores = rec.recommend_rows(rows, k) if X is None else _recommend_rows_torch(rec, rows, k, X, device)
             if fh is not None:
-                from embedrec.recommend import py_id, write_delimited
+                from embedrec.serve.recommender import py_id, write_delimited
 
                 triples = ((py_id(rec.user_ids[r]), i, sc) for r, i, sc in zip(rows, ids, scores))
                 write_delimited(rec, triples, "csv", fh, header=s == 0)
@@ -408,7 +408,7 @@ def _topk_table(rec: Recommender, rows, ids, scores, pa):
 def _recommend_rows_torch(rec: Recommender, rows: np.ndarray, k: int, X, device: str):
     """Recommender.recommend_rows scored exactly on a GPU: [p_u, 1] . [q_m, b_m], seen movies excluded."""
     from embedrec.evaluate import torch_topk
-    from embedrec.factors import augment_users
+    from embedrec.model.factors import augment_users
     from embedrec.sparse import gather_csr
 
     r, c, _ = gather_csr(rec.seen_ptr, rec.seen_idx, rows)

@@ -15,11 +15,11 @@ import pandas as pd
 
 from embedrec import __version__
 from embedrec.data import readers
+from embedrec.data.dataset import FORMAT_VERSION, SPLITS, is_dataset, publish_dataset, write_dataset
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
-from embedrec.dataset import FORMAT_VERSION, SPLITS, is_dataset, publish_dataset, write_dataset
+from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, make_split
 from embedrec.errors import DataError
 from embedrec.fsutil import check_replaceable, io_error, target_lock
-from embedrec.split import TEST, TRAIN, VALID, drop_unknown, make_split
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig, SplitConfig

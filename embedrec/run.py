@@ -59,7 +59,7 @@ from embedrec.fsutil import (
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import IndexConfig
-    from embedrec.dataset import Dataset
+    from embedrec.data.dataset import Dataset
 
 RUN_FORMAT = 1
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
@@ -85,7 +85,7 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
 
 def _record_checksums(folder: Path) -> None:
     """Add every file's SHA-256 and size to the folder's manifest (the FAISS files also under index.files)."""
-    from embedrec.index import COS_FILE, IP_FILE
+    from embedrec.serve.index import COS_FILE, IP_FILE
 
     manifest = read_json(folder / "manifest.json", "run manifest")
     sums = {p.name: file_entry(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != "manifest.json"}
@@ -221,7 +221,7 @@ def load_run(run_dir: str | Path) -> Run:
 def run_dataset(run: Run, dataset_dir: str | Path | None = None):
     """Load the dataset a run was trained on and check it is that dataset (its fingerprint), not merely one
     of the same size at the same path (e.g. re-ingested with another split seed since)."""
-    from embedrec.dataset import load_dataset, recorded_dataset
+    from embedrec.data.dataset import load_dataset, recorded_dataset
 
     rec = run.manifest.get("dataset") or {}
     ds = load_dataset(dataset_dir or recorded_dataset(rec.get("path")))
@@ -247,7 +247,7 @@ def serving_arrays(ds: Dataset) -> dict[str, np.ndarray]:
 def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | None, manifest_extra: dict, config_yaml: str,
                    metrics: dict, index_cfg: IndexConfig, history_path: Path | None) -> dict:
     """Write every artifact of a trained model into ``tmp`` and return the manifest."""
-    from embedrec.index import build_indexes
+    from embedrec.serve.index import build_indexes
 
     arrays = {
         "user_factors": f["user_factors"].astype(np.float32),
@@ -302,7 +302,7 @@ def write_catalogue(folder: Path) -> None:
     pyarrow. Ids that are neither integers nor strings are left to the Parquet files (nothing written)."""
     import pyarrow.parquet as pq
 
-    from embedrec.ids import ids_from_arrow
+    from embedrec.data.ids import ids_from_arrow
 
     users = pq.ParquetFile(folder / "users.parquet").read(columns=["user_id"])
     movies = pq.ParquetFile(folder / "movies.parquet").read(columns=["movie_id", "title", "year", "genres"])
@@ -321,7 +321,7 @@ def write_catalogue(folder: Path) -> None:
 
 
 def _fingerprint_on_disk(path: Path) -> str:
-    from embedrec.dataset import FILES
+    from embedrec.data.dataset import FILES
 
     try:
         return fingerprint_of({f"{n}.parquet": file_entry(path / f"{n}.parquet") for n in FILES})
@@ -344,7 +344,7 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
         for p in run.path.iterdir():
             if p.suffix != ".faiss" and p.name != "manifest.json":
                 shutil.copy2(p, tmp / p.name)
-        from embedrec.index import build_indexes
+        from embedrec.serve.index import build_indexes
 
         meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"])
         write_json(tmp / "manifest.json", {**run.manifest, "index": meta})
@@ -355,7 +355,7 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
 
 def verify_path(path: str | Path) -> dict:
     """``embedrec verify``: hash every file a run (its current artifacts) or a prepared dataset lists."""
-    from embedrec.dataset import open_generation
+    from embedrec.data.dataset import open_generation
     from embedrec.fsutil import sha256_file
 
     p = shown = Path(path)

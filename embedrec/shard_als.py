@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from embedrec.als import Side, Solver, _csr, auto_unobserved, confidence, reg_weights, sweep
 from embedrec.distributed import Group, RowFetch, bounds, owners, send_to_owners
+from embedrec.train.als import Side, Solver, _csr, auto_unobserved, confidence, reg_weights, sweep
 
 log = logging.getLogger("embedrec")
 
@@ -305,8 +305,8 @@ def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
     import json
 
     from embedrec.errors import ArtifactError, first_line
-    from embedrec.train import CHECKPOINT
-    from embedrec.train import load_checkpoint as load_plain
+    from embedrec.train.fit import CHECKPOINT
+    from embedrec.train.fit import load_checkpoint as load_plain
 
     pointer, plain = folder / POINTER, folder / CHECKPOINT
     if not pointer.exists() and not plain.exists():
@@ -339,7 +339,7 @@ def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
 def has_checkpoint(run_dir) -> bool:
     """Whether ``run_dir`` (or a candidate or refit folder in it) holds a sharded checkpoint newer than any
     one-process checkpoint beside it: ``train --resume`` then continues it on this process's ranks."""
-    from embedrec.train import CHECKPOINT
+    from embedrec.train.fit import CHECKPOINT
 
     run_dir = Path(run_dir)
     for pointer in [run_dir / POINTER, *run_dir.glob(f"*/{POINTER}")]:
@@ -368,10 +368,10 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     import time
     from types import SimpleNamespace
 
-    from embedrec import loop
     from embedrec.errors import ArtifactError, TrainingError
     from embedrec.metrics import higher_is_better
-    from embedrec.train import FitResult, _fp_config, fingerprint, resolve_dim, resolve_metric
+    from embedrec.train import loop
+    from embedrec.train.fit import FitResult, _fp_config, fingerprint, resolve_dim, resolve_metric
 
     t0 = time.perf_counter()
     if g.total(len(train)) == 0:
@@ -414,7 +414,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         state.resume_from(ck)
         log.info("resuming after epoch %d on %d rank(s)", ck["epoch"] + 1, g.world)
     elif g.leader:
-        from embedrec.train import CHECKPOINT
+        from embedrec.train.fit import CHECKPOINT
 
         (folder / CHECKPOINT).unlink(missing_ok=True)  # a stale one-process checkpoint must not win a resume
     if g.leader:
@@ -432,9 +432,9 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     each resumable), the better on valid kept. Returns (FitResult, cfg with the chosen values)."""
     import dataclasses
 
-    from embedrec.als import AUTO_REGS
     from embedrec.metrics import higher_is_better
-    from embedrec.train import warm_key, warm_matches, write_warm
+    from embedrec.train.als import AUTO_REGS
+    from embedrec.train.fit import warm_key, warm_matches, write_warm
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     if cfg.train.als_reg != "auto":
@@ -476,7 +476,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
 
     from embedrec.distributed import group
     from embedrec.errors import ConfigError
-    from embedrec.train import WARM_REFIT_EPOCHS, resolve_loss
+    from embedrec.train.fit import WARM_REFIT_EPOCHS, resolve_loss
 
     if resolve_loss(cfg.model, cfg.features.active) != "als":
         raise ConfigError("config key 'model.loss': training on several ranks runs the als trainer only (the "
@@ -510,7 +510,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
 
 
 def _concat(a, b, empty: bool = False):
-    from embedrec.dataset import Interactions
+    from embedrec.data.dataset import Interactions
 
     if empty:
         return Interactions(a.user[:0], a.movie[:0], a.rating[:0])
@@ -552,7 +552,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
     import pandas as pd
 
     from embedrec.api import TrainedModel
-    from embedrec.dataset import Dataset, Interactions
+    from embedrec.data.dataset import Dataset, Interactions
 
     t = result.model
     P = g.gather0(t.user.weight.detach().to(g.device))
@@ -563,7 +563,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
     if not g.leader:
         g.barrier()
         return
-    from embedrec.train import factors
+    from embedrec.train.fit import factors
 
     P, Q = P.cpu(), Q.cpu()
     f = factors(SimpleModel(P, Q), result.unrated)

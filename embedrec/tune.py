@@ -25,7 +25,7 @@ from embedrec.metrics import higher_is_better
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
-    from embedrec.dataset import Dataset
+    from embedrec.data.dataset import Dataset
 
 log = logging.getLogger("embedrec")
 RESULTS = "tune.json"
@@ -33,7 +33,7 @@ PLOT = "tune.png"
 
 
 def fourth_root(n_movies: int) -> int:
-    from embedrec.factors import auto_dim
+    from embedrec.model.factors import auto_dim
 
     return auto_dim(0, n_movies)
 
@@ -94,8 +94,8 @@ def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads:
     import torch
 
     from embedrec.config import config_from_dict
-    from embedrec.dataset import load_dataset
-    from embedrec.train import evaluate_model, factors, fit
+    from embedrec.data.dataset import load_dataset
+    from embedrec.train.fit import evaluate_model, factors, fit
 
     cfg = config_from_dict(cfg_dict)
     if threads:
@@ -178,8 +178,8 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths."""
     from tqdm import tqdm
 
-    from embedrec.dataset import load_dataset
-    from embedrec.train import resolve_metric
+    from embedrec.data.dataset import load_dataset
+    from embedrec.train.fit import resolve_metric
 
     ds = load_dataset(cfg.data.prepared, ("train",))
     fourth = fourth_root(ds.n_movies)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from embedrec.config import Config
-from embedrec.synth import write_movielens
+from embedrec.data.synth import write_movielens
 
 
 @pytest.fixture(autouse=True)

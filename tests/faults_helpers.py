@@ -88,7 +88,7 @@ def mixed_loads(n_loads: int = 1000, workdir: str | Path | None = None, window: 
     whose generation folder no longer held its files unchanged), ``publishes`` (ingests finished during the loop),
     ``generations`` (distinct generation folders served), ``seconds``, ``writer_error``.
     """
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
 
     tmp = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="embedrec-mixed-"))
     tmp.mkdir(parents=True, exist_ok=True)

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from embedrec.als import ALS, auto_unobserved, confidence, reg_weights
 from embedrec.config import load_config
-from embedrec.dataset import Dataset, Interactions
+from embedrec.data.dataset import Dataset, Interactions
 from embedrec.errors import Interrupted
 from embedrec.evaluate import baselines
-from embedrec.model import MatrixFactorization
-from embedrec.train import evaluate_model, factors, fit
+from embedrec.model.mf import MatrixFactorization
+from embedrec.train.als import ALS, auto_unobserved, confidence, reg_weights
+from embedrec.train.fit import evaluate_model, factors, fit
 
 
 def _cfg(**kw):
@@ -167,7 +167,7 @@ def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
     from click.testing import CliRunner
 
     from embedrec.cli import main
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
 
     def invoke(*args):
         return CliRunner().invoke(main, [str(a) for a in args])
@@ -202,8 +202,8 @@ def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
 
 
 def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
-    from embedrec.als import AUTO_REGS
-    from embedrec.train import fit_selecting
+    from embedrec.train.als import AUTO_REGS
+    from embedrec.train.fit import fit_selecting
 
     ds = _taste_dataset(2)
     cfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1"])
@@ -222,7 +222,7 @@ def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
 
 
 def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
-    from embedrec.train import fit_selecting
+    from embedrec.train.fit import fit_selecting
 
     ds = _taste_dataset(3)
     cfg = load_config(None, ["model.dim=8", "train.epochs=5", "train.patience=100", "train.threads=1"])
@@ -234,7 +234,7 @@ def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    import embedrec.train as T
+    import embedrec.train.fit as T
 
     real_fit = T.fit
     with pytest.raises(Interrupted):
@@ -251,13 +251,13 @@ def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
 def test_a_fresh_selection_never_resumes_a_stale_candidate_checkpoint(tmp_path):
     """A run with another config left checkpoints in every candidate folder; a fresh train killed in its second
     candidate resumes (the stale checkpoint is gone), instead of refusing the resume."""
-    from embedrec.train import fit_selecting
+    from embedrec.train.fit import fit_selecting
 
     ds = _taste_dataset(3)
     old = load_config(None, ["model.dim=6", "train.epochs=3", "train.threads=1"])
     fit_selecting(ds, old, tmp_path / "run")  # leaves als-reg-0.01/ and als-reg-0.02/ checkpoints of dim 6
     cfg = load_config(None, ["model.dim=8", "train.epochs=4", "train.patience=100", "train.threads=1"])
-    import embedrec.train as T
+    import embedrec.train.fit as T
 
     real_fit, seen = T.fit, []
 
@@ -284,7 +284,7 @@ def test_a_fresh_selection_never_resumes_a_stale_candidate_checkpoint(tmp_path):
 def test_tables_start_from_the_torch_models_numbers(shape):
     """als.Tables draws what MatrixFactorization draws after torch.manual_seed(seed) (torch's normal_ for 16+
     entries: Box-Muller over 24-bit mt19937 uniforms), up to the last bit of log/cos/sin."""
-    from embedrec.als import Tables
+    from embedrec.train.als import Tables
 
     nu, nm, d = shape
     torch.manual_seed(42)
@@ -298,7 +298,7 @@ def test_tables_start_from_the_torch_models_numbers(shape):
 def test_numpy_tables_fit_the_torch_models_factors(monkeypatch, tmp_path):
     """The default CPU path (als.Tables, no torch) and the torch model under the same C kernel give the same
     factors for a fixed strength, up to float rounding, and the same validation curve to 4 decimals."""
-    import embedrec.train as T
+    import embedrec.train.fit as T
 
     ds = _taste_dataset(4)
     cfg = load_config(None, ["model.dim=16", "train.epochs=5", "train.patience=100", "train.threads=1",
@@ -352,7 +352,7 @@ def test_more_epochs_on_resume_restart_a_candidate_whose_start_moved(tmp_path):
     """als_reg auto: the second candidate starts from the first's best model, so resuming with more epochs (the
     first candidate's best may move) must not continue the second from its old start: the result equals an
     uninterrupted run with the larger epoch count (warm-start.json names each candidate's start)."""
-    from embedrec.train import fit_selecting
+    from embedrec.train.fit import fit_selecting
 
     ds = _taste_dataset(5)
     sets = ["model.dim=8", "train.patience=100", "train.threads=1"]

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from embedrec.cli import main
 from embedrec.errors import ArtifactError
 from embedrec.fsutil import seal
-from embedrec.recommend import Recommender
 from embedrec.run import CATALOGUE, load_run
+from embedrec.serve.recommender import Recommender
 
 CATALOGUE_FILES = ("user_ids.npy", "movie_ids.npy", CATALOGUE)
 

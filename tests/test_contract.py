@@ -27,12 +27,12 @@ import pytest
 import torch
 
 import embedrec as er
-from embedrec import train as T
 from embedrec.config import IndexConfig, load_config
+from embedrec.data.synth import write_movielens
 from embedrec.errors import Interrupted, NotFoundError
-from embedrec.factors import Factors
+from embedrec.model.factors import Factors
 from embedrec.run import rebuild_index
-from embedrec.synth import write_movielens
+from embedrec.train import fit as T
 
 # 200 users x 150 movies x 6,000 ratings; 80% of a user's ratings come from their taste clusters, so taste, not
 # popularity alone, predicts the held-out movies (on this set most-popular NDCG@10 is about 0.30, ALS 0.44)
@@ -95,9 +95,9 @@ def _patched(mp, tmp, spec: TrainingPath, runners: list):
     """Cache in tmp; the torch ALS engine when asked; every runner fit() makes recorded in ``runners``."""
     mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
     if spec.engine == "torch":
-        import embedrec.als
+        import embedrec.train.als
 
-        mp.setattr(embedrec.als, "_kernel", lambda: None)
+        mp.setattr(embedrec.train.als, "_kernel", lambda: None)
     real = T.make_runner
 
     def recording(*a, **k):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from embedrec.dataset import load_dataset
+from embedrec.data.dataset import load_dataset
 from tests.faults_helpers import generation_whole, ingest, mixed_loads, snapshot, write_ratings
 
 

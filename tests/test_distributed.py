@@ -117,7 +117,7 @@ def test_each_rank_reads_its_own_row_groups_and_together_every_row(tmp_path):
 
 @pytest.mark.parametrize("world", [1, 2, 3])
 def test_each_rank_starts_from_its_rows_of_the_one_process_tables(world):
-    from embedrec.model import MatrixFactorization
+    from embedrec.model.mf import MatrixFactorization
     from embedrec.shard_als import Shard, init_tables
 
     n_users, n_movies, dim = 1234, 517, 12
@@ -174,9 +174,9 @@ def test_a_one_process_checkpoint_resumes_on_ranks(prepared, tmp_path):
     """The other direction: checkpoint.pt of a one-process fit, continued by the sharded trainer (here on one
     rank, which reads its rows of the tables as any rank count would), equals an uninterrupted run."""
     from embedrec.api import train_run
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
     from embedrec.shard_als import train_distributed
-    from embedrec.train import fit_selecting
+    from embedrec.train.fit import fit_selecting
 
     fixed = ["train.als_reg=0.01", "train.refit=false"]
     run = tmp_path / "run"
@@ -198,7 +198,7 @@ def test_two_ranks_write_the_one_process_topk_file(prepared, tmp_path):
     run = tmp_path / "run"
     train_run(load_config(None, _overrides(prepared, run, 2) + ["train.als_reg=0.01", "train.refit=false"]))
     from embedrec.export import topk_all
-    from embedrec.recommend import Recommender
+    from embedrec.serve.recommender import Recommender
 
     rec = Recommender.open(run)
     topk_all(rec, tmp_path / "one.parquet", 10, batch=64)
@@ -231,8 +231,8 @@ def test_device_cpu_is_explicit_and_cuda_without_a_gpu_is_one_clear_error(monkey
 
 
 def test_als_on_cpu_explicitly_equals_auto_on_a_machine_without_a_gpu():
-    from embedrec.als import ALS
-    from embedrec.model import MatrixFactorization
+    from embedrec.model.mf import MatrixFactorization
+    from embedrec.train.als import ALS
 
     rng = np.random.default_rng(0)
     key = np.unique(rng.integers(0, 50 * 40, 500))
@@ -249,8 +249,8 @@ def test_als_on_cpu_explicitly_equals_auto_on_a_machine_without_a_gpu():
 
 
 def test_trainers_without_a_gpu_path_refuse_cuda_in_one_line(prepared):
-    from embedrec.dataset import load_dataset
-    from embedrec.train import fit
+    from embedrec.data.dataset import load_dataset
+    from embedrec.train.fit import fit
 
     cfg = load_config(None, ["model.loss=bpr", "train.device=cuda", "train.epochs=1", "model.dim=4"])
     with pytest.raises(ConfigError, match="bpr trainer runs on the CPU only"):
@@ -262,7 +262,7 @@ def test_cuda_trains_evaluates_and_scores_like_the_cpu(prepared, tmp_path):
     from embedrec.api import train_run
     from embedrec.evaluate import evaluate_run
     from embedrec.export import topk_all
-    from embedrec.recommend import Recommender
+    from embedrec.serve.recommender import Recommender
 
     runs = {}
     for dev in ("cpu", "cuda"):

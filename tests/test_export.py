@@ -6,7 +6,7 @@ import pytest
 
 from embedrec.errors import ArtifactError
 from embedrec.export import export_dir, plot_map, topk_all
-from embedrec.recommend import Recommender, as_rows, recommend_many
+from embedrec.serve.recommender import Recommender, as_rows, recommend_many
 
 
 @pytest.fixture(scope="module")

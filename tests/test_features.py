@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from embedrec.config import Config, load_config
-from embedrec.dataset import load_dataset
+from embedrec.data.dataset import load_dataset
 from embedrec.errors import ConfigError, DataError
-from embedrec.features import build, cross_hash
 from embedrec.ingest import ingest
-from embedrec.train import factors, fit
+from embedrec.model.features import build, cross_hash
+from embedrec.train.fit import factors, fit
 
 GENRES = ["Action", "Comedy", "Drama", "Horror"]
 
@@ -56,7 +56,7 @@ def cross_ds(tmp_path_factory):
 def test_hash_is_deterministic_across_processes():
     a, b = np.arange(50), np.arange(50)[::-1].copy()
     here = cross_hash(a, b, 3, 1000)
-    code = ("import numpy as np; from embedrec.features import cross_hash; "
+    code = ("import numpy as np; from embedrec.model.features import cross_hash; "
             "print(cross_hash(np.arange(50), np.arange(50)[::-1].copy(), 3, 1000).tolist())")
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": "123", "PATH": ""}).stdout
@@ -69,7 +69,7 @@ def test_hash_is_deterministic_across_processes():
 def _rmse(cfg, ds, tmp_path, name):
     cfg = cfg.updated({"model.dim": 8, "train.epochs": 40, "train.lr": 0.01, "train.patience": 4})
     r = fit(ds, cfg.model, cfg.train, tmp_path / name, features_cfg=cfg.features)
-    from embedrec.train import evaluate_model
+    from embedrec.train.fit import evaluate_model
 
     return evaluate_model(factors(r.model, r.unrated), ds, "test", True, [10], ranking=False)["rmse"], r
 
@@ -101,7 +101,7 @@ def test_exported_vectors_give_the_models_own_scores(cross_ds, tmp_path):
 
 def test_cold_movies_and_cold_users(cross_ds, tmp_path):
     from embedrec.api import train_run
-    from embedrec.recommend import Recommender
+    from embedrec.serve.recommender import Recommender
 
     cfg, ds = cross_ds
     cfg = cfg.updated({"run.dir": str(tmp_path / 'run')})

@@ -176,7 +176,7 @@ def test_rated_values_are_checked(int_run, value, message):
 
 
 def test_explicit_recommend_scores_are_clipped_like_predict(int_run):
-    from embedrec.recommend import Recommender
+    from embedrec.serve.recommender import Recommender
 
     _, run = int_run
     rec = Recommender.open(run)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from embedrec.data.ids import IdMap, parse_id
 from embedrec.errors import NotFoundError, UsageError
-from embedrec.ids import IdMap, parse_id
 
 
 def test_rows_by_binary_search_with_unknowns():

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from embedrec.data.dataset import load_dataset
 from embedrec.data.readers import normalise_genres, split_title_year
-from embedrec.dataset import load_dataset
 from embedrec.errors import DataError
 from embedrec.ingest import ingest
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from embedrec.data.ids import IdMap, parse_id
 from embedrec.errors import DataError, EmbedrecError, NotFoundError, UsageError
-from embedrec.ids import IdMap, parse_id
-from embedrec.recommend import parse_liked, parse_pairs, parse_rated
+from embedrec.serve.recommender import parse_liked, parse_pairs, parse_rated
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SLOW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -193,7 +193,7 @@ def test_undecodable_lines_name_file_and_line(data):
 @SLOW
 @given(lines=st.lists(LINE, max_size=8))
 def test_users_file_answers_known_ids_and_skips_the_rest(model, lines):
-    from embedrec.recommend import recommend_many
+    from embedrec.serve.recommender import recommend_many
 
     got = [u for u, _, _ in recommend_many(model.engine, [x + "\n" for x in lines], 3)]
     known = []
@@ -215,7 +215,7 @@ def test_users_file_answers_known_ids_and_skips_the_rest(model, lines):
 @SLOW
 @given(value=LONG)
 def test_users_file_strict_message_is_bounded(model, value):
-    from embedrec.recommend import recommend_many
+    from embedrec.serve.recommender import recommend_many
 
     with pytest.raises(NotFoundError) as e:
         list(recommend_many(model.engine, ["1\n", value + "\n"], 3, strict=True))

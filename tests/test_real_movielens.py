@@ -3,7 +3,7 @@
 import pytest
 
 from embedrec.config import Config
-from embedrec.dataset import load_dataset
+from embedrec.data.dataset import load_dataset
 from embedrec.ingest import ingest
 
 

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from embedrec import index as ix
 from embedrec.config import IndexConfig
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
 from embedrec.evaluate import top_k_scores
-from embedrec.recommend import Recommender, as_rows, recommend_many
 from embedrec.run import load_run, rebuild_index
+from embedrec.serve import index as ix
+from embedrec.serve.recommender import Recommender, as_rows, recommend_many
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_fold_in_of_a_training_user_lands_near_their_recommendations(trained):
     for row in range(0, 60, 3):
         seen = rec._seen(row)
         # the user's own training ratings, as a new user
-        from embedrec.dataset import load_dataset
+        from embedrec.data.dataset import load_dataset
 
         tr = load_dataset(trained.data.prepared, ("train",)).splits["train"]
         sel = tr.user == row
@@ -123,7 +123,7 @@ def test_no_torch_import_in_recommend():
     import subprocess
     import sys
 
-    code = "import sys, embedrec.recommend, embedrec.cli; print('torch' in sys.modules, 'pandas' in sys.modules)"
+    code = "import sys, embedrec.serve.recommender, embedrec.cli; print('torch' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

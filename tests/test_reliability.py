@@ -99,8 +99,8 @@ def test_empty_npy_names_the_file(base, tmp_path):  # row 6
 
 
 def test_bit_flip_in_faiss_index_is_refused(base, tmp_path):  # row 5
-    from embedrec import index as ix
     from embedrec.run import load_run
+    from embedrec.serve import index as ix
 
     run = copy_run(base[1], tmp_path / "faiss")
     flip(current(run) / ix.COS_FILE)
@@ -122,7 +122,7 @@ def test_edited_run_manifest_is_refused(base, tmp_path):
 
 
 def test_damaged_dataset_file_is_named(base, tmp_path):  # row 14
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
 
     ds = tmp_path / "ds"
     shutil.copytree(base[0], ds)
@@ -182,7 +182,7 @@ def test_run_pins_its_dataset(base, tmp_path):  # rows 22, 23
 # ------------------------------------------------------------------------------- dataset read during swap (24)
 
 def test_loading_while_the_dataset_is_replaced_never_mixes(base, tmp_path):  # row 24
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
     from embedrec.fsutil import _exchange
 
     a, b = tmp_path / "mix", tmp_path / "other"
@@ -243,7 +243,7 @@ def test_out_of_range_indices_are_refused_before_training(base, tmp_path, col, v
 
 
 def test_kernel_cache_is_private_and_checked(tmp_path, monkeypatch):  # row 26
-    from embedrec import sgd
+    from embedrec.train import sgd
 
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler")
@@ -421,8 +421,8 @@ def test_second_writer_of_a_run_is_refused(base, tmp_path):  # row 12
 
 def test_publish_keeps_a_folder_a_reader_holds(base, tmp_path):  # row 11
     from embedrec.config import Config
-    from embedrec.recommend import Recommender
     from embedrec.run import rebuild_index
+    from embedrec.serve.recommender import Recommender
 
     run = copy_run(base[1], tmp_path / "held")
     rec = Recommender.open(run)

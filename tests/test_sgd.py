@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from embedrec import sgd
 from embedrec.errors import ConfigError
-from embedrec.minibatch import Batcher
-from embedrec.model import MatrixFactorization
-from embedrec.train import evaluate_model, factors, fit
+from embedrec.model.mf import MatrixFactorization
+from embedrec.train import sgd
+from embedrec.train.fit import evaluate_model, factors, fit
+from embedrec.train.minibatch import Batcher
 
 
 def _cfg(**kw):
@@ -74,7 +74,7 @@ def test_bpr_step_is_the_autograd_sgd_step(negatives, wd):
 
 @pytest.fixture
 def synth(synth_dir, small_cfg):
-    from embedrec.dataset import load_dataset
+    from embedrec.data.dataset import load_dataset
     from embedrec.ingest import ingest
 
     d, _ = synth_dir

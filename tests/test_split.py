@@ -1,6 +1,14 @@
 import numpy as np
 
-from embedrec.split import TEST, TRAIN, VALID, drop_unknown, global_time_split, random_split, user_time_split
+from embedrec.data.split import (
+    TEST,
+    TRAIN,
+    VALID,
+    drop_unknown,
+    global_time_split,
+    random_split,
+    user_time_split,
+)
 
 
 def test_random_split_is_seeded_and_sized():

@@ -5,14 +5,14 @@ import pytest
 import torch
 
 from embedrec.config import Config
-from embedrec.dataset import load_dataset
+from embedrec.data.dataset import load_dataset
 from embedrec.errors import ConfigError
-from embedrec.factors import Factors
 from embedrec.ingest import ingest
-from embedrec.minibatch import Batcher
-from embedrec.model import SVDpp
+from embedrec.model.factors import Factors
+from embedrec.model.mf import SVDpp
 from embedrec.sparse import csr
-from embedrec.train import build_model, evaluate_model, factors, fit
+from embedrec.train.fit import build_model, evaluate_model, factors, fit
+from embedrec.train.minibatch import Batcher
 
 
 def tiny_model(users, movies, n_users=3, n_movies=4, dim=2):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from embedrec import metrics as M
-from embedrec.synth import generate, sample_pairs
+from embedrec.data.synth import generate, sample_pairs
 
 
 def _old_sample_pairs(n_users, n_movies, n_ratings, rng, alpha=1.0):

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from embedrec import losses
-from embedrec.dataset import load_dataset
+from embedrec.data.dataset import load_dataset
 from embedrec.errors import ArtifactError, TrainingError
 from embedrec.ingest import ingest
-from embedrec.model import auto_dim
-from embedrec.train import evaluate_model, factors, fit, load_checkpoint
+from embedrec.model import losses
+from embedrec.model.mf import auto_dim
+from embedrec.train.fit import evaluate_model, factors, fit, load_checkpoint
 
 
 def test_losses_hand_computed():

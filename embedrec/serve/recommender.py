@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embedrec.data.ids import IdMap, ids_from_arrow, parse_id, py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
-from embedrec.factors import Factors, augment_users, exact_topk, normalise
-from embedrec.ids import IdMap, ids_from_arrow, parse_id, py_id  # noqa: F401 (re-exported for callers)
+from embedrec.model.factors import Factors, augment_users, exact_topk, normalise
 from embedrec.run import Run, load_run
 from embedrec.sparse import gather_csr
 
@@ -44,8 +44,8 @@ def _read_parquet_columns(path, columns=None) -> dict:
 
 
 def _index_module():
-    """embedrec.index (and FAISS) only when an index is searched: exact top-K needs numpy alone."""
-    from embedrec import index
+    """embedrec.serve.index (and FAISS) only when an index is searched: exact top-K needs numpy alone."""
+    from embedrec.serve import index
 
     return index
 
@@ -368,7 +368,7 @@ class Recommender:
     def user_from_features(self, values: dict[str, str]) -> tuple[np.ndarray, float]:
         """A vector for a new user from demographics alone (models trained with features.user), e.g.
         {"age": "25", "gender": "F"}: the sum of the feature embeddings, plus the one-hot blocks of crosses."""
-        from embedrec.features import encode_values
+        from embedrec.model.features import encode_values
 
         if self.run is None:
             raise UsageError("a new user from demographics needs the saved model: save() it, then open() the run")

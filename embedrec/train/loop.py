@@ -194,7 +194,7 @@ class TensorBoardLog:
         self.enabled = importlib.util.find_spec("tensorboard") is not None
 
     def record(self, state: LoopState, row: dict) -> None:
-        from embedrec import tfevents
+        from embedrec.train import tfevents
 
         if not self.enabled:
             return

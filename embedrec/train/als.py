@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     import torch
 
     from embedrec.config import TrainConfig
-    from embedrec.model import MatrixFactorization
+    from embedrec.model.mf import MatrixFactorization
 
 log = logging.getLogger("embedrec")
 ROWS_PER_THREAD = 2_000  # below this a thread's start costs more than it saves
@@ -192,7 +192,7 @@ def _ptr(t) -> int:
 
 
 def _kernel():
-    from embedrec import sgd
+    from embedrec.train import sgd
 
     try:
         lib = sgd.load()

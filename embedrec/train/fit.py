@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec import evaluate as E
-from embedrec import loop
 from embedrec import sparse as S
 from embedrec.errors import ArtifactError, ConfigError, TrainingError
 from embedrec.metrics import higher_is_better, parse_metric
 from embedrec.threads import blas_threads, choose_threads
+from embedrec.train import loop
 
 if TYPE_CHECKING:  # annotations only: torch is imported where a torch model is built
-    from embedrec.model import MatrixFactorization
+    from embedrec.model.mf import MatrixFactorization
 
 log = logging.getLogger("embedrec")
 CHECKPOINT = "checkpoint.pt"
@@ -62,7 +62,7 @@ def resolve_metric(model_cfg, train_cfg) -> str:
 
 
 def resolve_dim(model_cfg, n_users: int, n_movies: int) -> int:
-    from embedrec.factors import auto_dim
+    from embedrec.model.factors import auto_dim
 
     return auto_dim(n_users, n_movies) if model_cfg.dim == "auto" else int(model_cfg.dim)
 
@@ -76,7 +76,7 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
     if full_softmax and train_cfg.optimizer == "sparse_adam":
         raise ConfigError("config key 'train.optimizer': sparse_adam cannot train a full softmax (dense gradients); "
                           "use adam, sgd or adagrad, or lower train.softmax_full_max for sampled softmax")
-    from embedrec.model import MatrixFactorization
+    from embedrec.model.mf import MatrixFactorization
 
     sparse = train_cfg.optimizer in ("sgd", "adagrad", "sparse_adam") and not full_softmax
     explicit = model_cfg.objective == "explicit"
@@ -89,11 +89,11 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
         if train_cfg.optimizer == "sparse_adam":
             raise ConfigError("config key 'train.optimizer': sparse_adam cannot train feature embeddings "
                               "(dense gradients); use adam, sgd or adagrad with features")
-        from embedrec.model import FeatureMF
+        from embedrec.model.mf import FeatureMF
 
         return FeatureMF(n_users, n_movies, dim, fs, explicit=explicit, **kw)
     if model_cfg.implicit_terms:
-        from embedrec.model import SVDpp
+        from embedrec.model.mf import SVDpp
 
         return SVDpp(n_users, n_movies, dim, **kw)
     return MatrixFactorization(n_users, n_movies, dim, **kw)
@@ -231,7 +231,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
     """The epoch runner for this loss and optimiser: implicit ALS, the hogwild C kernel, or autograd batches."""
     tr = ds.splits["train"]
     if loss == "als":
-        from embedrec.als import ALS, confidence
+        from embedrec.train.als import ALS, confidence
 
         w = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
         return ALS(model, train_cfg, tr.user, tr.movie, threads, weights=w)
@@ -239,7 +239,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
         raise ConfigError("config key 'train.device': cuda runs the als trainer (the implicit default), evaluation "
                           f"and export; the {loss} trainer runs on the CPU only so far: set train.device=cpu or auto")
     if train_cfg.optimizer == "hogwild":
-        from embedrec.sgd import Hogwild
+        from embedrec.train.sgd import Hogwild
 
         if train_cfg.compile:
             log.info("train.compile does not apply to train.optimizer=hogwild (its kernel is compiled C)")
@@ -248,7 +248,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
         return Hogwild(model, loss, train_cfg, torch.from_numpy(tr.user.astype(np.int64)),
                        torch.from_numpy(tr.movie.astype(np.int64)), torch.from_numpy(tr.rating.astype(np.float32)),
                        ds.n_movies, threads)
-    from embedrec.minibatch import Minibatch
+    from embedrec.train.minibatch import Minibatch
 
     return Minibatch(model, loss, train_cfg, ds, tr.user, tr.movie, tr.rating)
 
@@ -276,7 +276,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     if not has_valid and not ds.manifest.get("refit"):
         log.warning("the validation split is empty: no early stopping, the last epoch is kept")
     if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):
-        from embedrec.als import Tables
+        from embedrec.train.als import Tables
 
         model = Tables(ds.n_users, ds.n_movies, dim, model_cfg.init_std, train_cfg.seed)
     else:
@@ -316,8 +316,8 @@ def numpy_als(loss: str, train_cfg, n_users: int, n_movies: int, dim: int) -> bo
     """Whether als fits numpy tables (als.Tables, no torch import): on the CPU with the C kernel."""
     if loss != "als":
         return False
-    from embedrec import als
     from embedrec.distributed import device_name
+    from embedrec.train import als
 
     return (device_name(train_cfg.device) == "cpu" and als.Tables.fits(n_users, n_movies, dim)
             and als._kernel() is not None)
@@ -331,7 +331,7 @@ def _torch_model(ds, model_cfg, train_cfg, features_cfg, threads: int):
     tr = ds.splits["train"]
     fs = None
     if features_cfg is not None and features_cfg.active:
-        from embedrec.features import build
+        from embedrec.model.features import build
 
         fs = build(features_cfg, ds.movies, ds.users)
     return build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs,
@@ -359,7 +359,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     ML-100K and the synthetic set in BENCHMARKS.md)."""
     import dataclasses
 
-    from embedrec.als import AUTO_REGS
+    from embedrec.train.als import AUTO_REGS
 
     loss = resolve_loss(cfg.model, cfg.features.active)
     if loss != "als" or cfg.train.als_reg != "auto":
@@ -446,7 +446,7 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
     start afresh for the selected number of epochs (chosen on valid only)."""
     import dataclasses
 
-    from embedrec.dataset import Dataset, Interactions
+    from embedrec.data.dataset import Dataset, Interactions
 
     tr, va = ds.splits["train"], ds.splits["valid"]
     both = Interactions(np.concatenate([tr.user, va.user]), np.concatenate([tr.movie, va.movie]),

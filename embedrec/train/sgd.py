@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     import torch
 
     from embedrec.config import TrainConfig
-    from embedrec.model import MatrixFactorization
+    from embedrec.model.mf import MatrixFactorization
 
 SOURCE = Path(__file__).with_name("kernels") / "mf_sgd.c"
 _FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fassociative-math", "-fno-signed-zeros",

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from embedrec.factors import auto_dim  # noqa: F401 (its home was here; factors.py needs no torch)
+from embedrec.model.factors import auto_dim  # noqa: F401 (its home was here; factors.py needs no torch)
 
 
 class MatrixFactorization(nn.Module):
@@ -181,7 +181,7 @@ class FeatureMF(MatrixFactorization):
     def __init__(self, n_users: int, n_movies: int, dim: int, fs, *, explicit: bool, init_std: float = 0.05,
                  **kw):
         super().__init__(n_users, n_movies, dim, init_std=init_std, **kw)
-        from embedrec.features import cross_hash
+        from embedrec.model.features import cross_hash
 
         self._hash = cross_hash
         self.fs_desc = fs.describe()

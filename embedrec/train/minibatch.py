@@ -13,8 +13,8 @@ import math
 import numpy as np
 import torch
 
-from embedrec import losses
-from embedrec.loop import Diverged
+from embedrec.model import losses
+from embedrec.train.loop import Diverged
 
 log = logging.getLogger("embedrec")
 
