@@ -5,15 +5,17 @@ Protocols (every rating is a positive interaction; implicit feedback):
   ml100k-time    ML-100K, per user chronological: each user's latest 20% of rows is test, the latest 10% (of the
                  user's whole) of the remaining rows is validation.
   ml100k-random  ML-100K, per-user random 80/20 (and 10% of the whole as validation), 5 seeds; tuned on seed
-                 0's validation rows, and seeds 1-4 refit those settings (embedrec: seed 0's selected epochs).
+                 0's validation rows, and seeds 1-4 refit those settings (embedrec: each seed runs what `train`
+                 runs, its own selection on that seed's validation rows and the refit).
   synthetic      embedrec.data.synth.generate (taste-dependent exposure, taste=0.5): 100K users x 20K movies x 3.5M
                  interactions (--quick: 20K x 5K x 500K), per-user random 80/20 + 10% validation.
 
 Tuning scheme (all models alike): each grid point is fit on train-minus-valid and scored on valid (NDCG@10);
 the best settings are refit on ALL training rows (train-minus-valid + valid) and scored once on test.
-embedrec runs with its own defaults: its fit early-stops on valid (that is its tuning), then it is refit on
-all training rows for the selected number of epochs. Fit seconds are the final refit only; tuning seconds
-are reported separately.
+embedrec runs what `embedrec train` fits with its own defaults (train.fit_and_refit): its fit early-stops on
+valid (that is its tuning; als_reg: auto), then it is refit on all training rows (als: two sweeps from the
+selected model). Fit seconds are the final refit only; tuning seconds are reported separately; the
+"train ... x" line sets embedrec's whole selection + refit against implicit ALS's tuned fit, same run.
 
 Evaluation: exact top-10 over the whole catalogue, each user's training rows excluded, movies absent from the
 training rows excluded for every model (so test rows on such movies stay in the test set as misses for all);
@@ -27,7 +29,7 @@ Every model gets the same 2 cores: BLAS and torch limited to 2 threads, implicit
 with BLAS at 1 thread inside implicit's fits (as implicit recommends).
 
 Usage: python benchmarks/ranking.py [--quick] [--out FILE.json] [--only ml100k-time|ml100k-random|synthetic]
-       [--embedrec KEY=VALUE ...]   (adds a variant "embedrec (--embedrec ...)" with these config overrides)
+       [--peers NAME ...] [--embedrec KEY=VALUE ...]   (--peers "implicit ALS": the train-vs-ALS ratio alone)   (adds a variant "embedrec (--embedrec ...)" with these config overrides)
 Markdown tables go to stdout, progress to stderr.
 """
 
@@ -357,23 +359,27 @@ def _embedrec_dataset(u, i, vu, vi, n_users, n_items, t=None, vt=None):
 
 def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides: list[str], info: dict | None = None,
                  train_t=None, valid_t=None):
-    """Train embedrec in memory on these rows (valid rows, if any, for its own per-epoch selection) with the
-    config ``overrides``; returns (user_factors, item_factors, item_bias or None, fit seconds). ``info`` (if
-    given) receives best_epoch, epochs_run, loss and dim."""
+    """What ``embedrec train`` fits (``train.fit_and_refit``), in memory, with the config ``overrides``: with valid
+    rows, its selection on them (early stopping, ``als_reg: auto``) and the refit on train+valid. Returns
+    (user_factors, item_factors, item_bias or None, selection seconds, refit seconds). ``info`` (if given)
+    receives best_epoch, epochs_run, loss, dim, valid (the selection's own valid metric) and chosen."""
     from embedrec.config import load_config
-    from embedrec.train.fit import factors, fit_selecting
+    from embedrec.train.fit import factors, fit_and_refit
 
     torch.set_num_threads(THREADS)
-    cfg = load_config(None, list(overrides))
+    # the same cores as the peers: train.threads=0 would pick 1 thread whenever other work loads the machine
+    cfg = load_config(None, [f"train.threads={THREADS}", *overrides])
     ds = _embedrec_dataset(train_u, train_i, valid_u, valid_i, n_users, n_items, train_t, valid_t)
-    with tempfile.TemporaryDirectory() as tmp:  # what `embedrec train` runs (train.als_reg: auto picks on valid)
-        result, chosen = fit_selecting(ds, cfg, Path(tmp) / "run")
+    with tempfile.TemporaryDirectory() as tmp:
+        _, result, selected, chosen = fit_and_refit(ds, cfg, Path(tmp) / "run")
     f = factors(result.model, result.unrated)
     if info is not None:
-        info.update(best_epoch=int(result.best_epoch), epochs_run=int(result.epochs_run), loss=result.loss,
-                    dim=int(f["movie_factors"].shape[1]),
+        info.update(best_epoch=int(selected.best_epoch), epochs_run=int(selected.epochs_run), loss=result.loss,
+                    dim=int(f["movie_factors"].shape[1]), valid=float(selected.best_value),
+                    refit_epochs=int(result.epochs_run) if result is not selected else 0,
                     chosen=[f"train.als_reg={chosen.train.als_reg}"] if result.loss == "als" else [])
-    return f["user_factors"], f["movie_factors"], f.get("movie_bias"), float(result.seconds)
+    refit_s = float(result.seconds) if result is not selected else 0.0
+    return f["user_factors"], f["movie_factors"], f.get("movie_bias"), float(selected.seconds), refit_s
 
 
 # ------------------------------------------------------------------------------------------------ one split
@@ -428,30 +434,20 @@ def run_split(sp_: Split, grids: dict, models: list[str], variants: dict[str, li
         record(name, scorer, secs, params=best[1], valid_ndcg=best[0], tune_seconds=tune_s)
         del scorer
     for name, overrides in variants.items():
-        try:
+        try:  # every split runs what `embedrec train` runs: its own selection on valid, then the refit
             info: dict = {}
             t0 = time.perf_counter()
-            if tuned is None:
-                # its per-epoch validation scores as many users as the peers' validation does (a seeded sample)
-                sample = ([f"train.eval_users={VALID_USERS_MAX}"] if sp_.n_users > VALID_USERS_MAX
-                          and not any(o.startswith("train.eval_users=") for o in overrides) else [])
-                U, V, b, _ = fit_embedrec(sp_.fit_u, sp_.fit_i, sp_.n_users, sp_.n_items, sp_.valid_u, sp_.valid_i,
-                                          [*overrides, *sample], info, sp_.fit_t, sp_.valid_t)
-                v = float(valid_eval(factor_scorer(U, V, b))["ndcg"].mean())
-                log(f"{label}: {name}: valid NDCG@10 {v:.4f}, best epoch {info['best_epoch']} of "
-                    f"{info['epochs_run']} ({time.perf_counter() - t0:.1f}s)")
-                epochs = max(info["best_epoch"], 1)
-                chosen = info.get("chosen", [])
-            else:
-                v, epochs, chosen = float("nan"), tuned[name]["epochs"], tuned[name].get("chosen", [])
-            tune_s = time.perf_counter() - t0
-            U, V, b, secs = fit_embedrec(sp_.train_u, sp_.train_i, sp_.n_users, sp_.n_items, None, None,
-                                         [*overrides, *chosen, f"train.epochs={epochs}"], info, sp_.train_t)
-            out["tuned"][name] = {"epochs": epochs, "chosen": chosen}
-            params = {"overrides": overrides, "loss": info["loss"], "dim": info["dim"], "epochs": epochs, "chosen": chosen,
-                      **({"selection_overrides": sample} if tuned is None and sample else {})}
-            record(name, factor_scorer(U, V, b), secs, params=params, valid_ndcg=v, tune_seconds=tune_s,
-                   embedrec=True)
+            U, V, b, sel_s, refit_s = fit_embedrec(sp_.fit_u, sp_.fit_i, sp_.n_users, sp_.n_items, sp_.valid_u,
+                                                   sp_.valid_i, list(overrides), info, sp_.fit_t, sp_.valid_t)
+            train_s = time.perf_counter() - t0
+            log(f"{label}: {name}: own valid NDCG@10 {info['valid']:.4f}, best epoch {info['best_epoch']} of "
+                f"{info['epochs_run']}, {info['chosen']}; train {train_s:.1f}s (selection {sel_s:.1f}s, refit "
+                f"{refit_s:.1f}s)")
+            out["tuned"][name] = {"epochs": info["best_epoch"], "chosen": info["chosen"]}
+            params = {"overrides": overrides, "loss": info["loss"], "dim": info["dim"], "epochs": info["best_epoch"],
+                      "refit_epochs": info["refit_epochs"], "chosen": info["chosen"]}
+            record(name, factor_scorer(U, V, b), refit_s, params=params, valid_ndcg=info["valid"], tune_seconds=sel_s,
+                   train_seconds=train_s, embedrec=True)
         except Exception as e:
             log(f"{label}: {name}: failed ({type(e).__name__}: {e})")
             out["models"][name] = {"error": f"{type(e).__name__}: {e}", "embedrec": True}
@@ -486,6 +482,8 @@ def summarize(runs: list[dict]) -> dict:
              "coverage@10": float(np.mean([p["coverage"] for p in per])),
              "fit_seconds": float(np.mean([p["fit_seconds"] for p in per])),
              "tune_seconds": float(per[0].get("tune_seconds", 0.0)),  # later seeds reuse the first's tuning
+             **({"train_seconds": float(np.mean([p["train_seconds"] for p in per]))} if "train_seconds" in per[0]
+                else {}),
              "params": [p.get("params") for p in per] if len(per) > 1 else per[0].get("params"),
              "embedrec": per[0].get("embedrec", False)}
         if len(per) > 1:
@@ -496,7 +494,13 @@ def summarize(runs: list[dict]) -> dict:
     peers = [n for n, m in models.items() if not m.get("embedrec") and "error" not in m]
     best = max(peers, key=lambda n: models[n]["ndcg@10"])
     comparisons = {n: paired(runs, n, best) for n, m in models.items() if m.get("embedrec") and "error" not in m}
-    return {"models": models, "best_peer": best, "paired_ndcg@10": comparisons,
+    speed = {}
+    if "implicit ALS" in models and "error" not in models["implicit ALS"]:
+        als_s = models["implicit ALS"]["fit_seconds"]
+        speed = {n: {"train_seconds": m["train_seconds"], "implicit_als_fit_seconds": als_s,
+                     "ratio": m["train_seconds"] / max(als_s, 1e-9)}
+                 for n, m in models.items() if m.get("embedrec") and "train_seconds" in m}
+    return {"models": models, "best_peer": best, "paired_ndcg@10": comparisons, "train_vs_implicit_als": speed,
             "users_evaluated": [int(r["users"].size) for r in runs]}
 
 
@@ -516,6 +520,10 @@ def markdown(title: str, s: dict, notes: list[str]) -> str:
     for name, c in s["paired_ndcg@10"].items():
         lines.append(f"- {name} vs best peer ({c['vs']}): paired NDCG@10 difference {c['diff']:+.4f} "
                      f"(SE {c['se']:.4f}, {c['users']:,} users): **{c['verdict']}**")
+    for name, r in s.get("train_vs_implicit_als", {}).items():
+        lines.append(f"- {name}: what `embedrec train` fits (selection on valid + refit) took {r['train_seconds']:.2f} s "
+                     f"against {r['implicit_als_fit_seconds']:.2f} s for implicit ALS's tuned fit in the same run: "
+                     f"**{r['ratio']:.2f}x** (target <= 2x)")
     return "\n".join(lines) + "\n"
 
 
@@ -526,6 +534,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller grids, 2 seeds, 20K x 5K x 500K synthetic")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--only", choices=PROTOCOLS, action="append", help="run only this protocol (repeatable)")
+    ap.add_argument("--peers", nargs="+", choices=list(PEERS), metavar="NAME",
+                    help=f"run only these peers (default: all of {', '.join(PEERS)})")
     ap.add_argument("--embedrec", nargs="+", metavar="KEY=VALUE",
                     help="add an embedrec variant with these config overrides")
     a = ap.parse_args()
@@ -535,7 +545,7 @@ def main() -> None:
     protocols = a.only or list(PROTOCOLS)
     torch.set_num_threads(THREADS)
     lfm = lightfm_available()
-    models = [m for m in PEERS if not (m == "LightFM WARP" and lfm)]
+    models = [m for m in PEERS if not (m == "LightFM WARP" and lfm) and (not a.peers or m in a.peers)]
     if lfm:
         log(lfm)
     t_all = time.perf_counter()
@@ -550,8 +560,9 @@ def main() -> None:
             pass
     result["versions"] = versions
     scheme = ("Tuning: each grid point fit on train minus valid, scored on valid NDCG@10; the best refit on all "
-              "training rows and scored on test. embedrec: its own fit early-stops on valid, then refit on all "
-              "training rows for the selected epochs. Fit s = final refit; tune s = the whole grid / selection.")
+              "training rows and scored on test. embedrec: what `train` fits, its own fit early-stopping on valid, "
+              "then the refit on all training rows (als: 2 sweeps from the selected model). Fit s = final refit; "
+              "tune s = the whole grid / selection.")
     md = []
     if {"ml100k-time", "ml100k-random"} & set(protocols):
         log("loading ML-100K through 'embedrec ingest ml-100k'")
@@ -579,7 +590,7 @@ def main() -> None:
             s["seeds"] = seeds
             s["seconds"] = round(time.perf_counter() - t, 1)
             s["scheme"] = scheme + (" Tuned on seed 0's validation rows only; seeds 1.. refit those settings "
-                                    "(embedrec: seed 0's selected epochs) on their training rows.")
+                                    "on their training rows (embedrec: its own selection on each seed's valid rows, as `train` does).")
             result["protocols"]["ml100k-random"] = s
             md.append(markdown(f"ML-100K, per-user random 80/20, mean over seeds {seeds} ({s['seconds']:.0f} s)", s,
                                [s["scheme"], "Paired SE: each user's differences averaged over the seeds, then "
@@ -605,7 +616,8 @@ def main() -> None:
                      "O(items^3)); the others are never recommended by it." if nm > EASE_MAX_ITEMS else "")
         md.append(markdown(f"Synthetic taste-dependent, {nu:,} users x {nm:,} movies x {su.size:,} interactions, "
                            f"per-user random 80/20 ({s['seconds']:.0f} s)", s,
-                           [scheme, f"Validation scores a seeded sample of at most {VALID_USERS_MAX:,} users."]
+                           [scheme, f"The peers' validation scores a seeded sample of at most {VALID_USERS_MAX:,} users; "
+                            "embedrec's own per-epoch validation its default train.eval_users (5,000)."]
                            + ([ease_note] if ease_note else [])))
     result["seconds"] = round(time.perf_counter() - t_all, 1)
     header = (f"# Ranking benchmark ({'quick' if a.quick else 'full'}; {THREADS} threads for every model; "

@@ -86,22 +86,17 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
-    import io
-
-    import torch
-
     from embedrec.evaluate import baselines
-    from embedrec.train.fit import _refit, evaluate_model, factors, fit_selecting
+    from embedrec.train.fit import evaluate_model, factors, fit_and_refit
 
-    result, cfg = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress)
+    ds, final, result, cfg = fit_and_refit(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)
     selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
                  **({"als_reg": cfg.train.als_reg} if result.loss == "als" else {}),
                  "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
                  "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
                  if 0 < result.best_epoch <= len(result.history) else None}
-    if cfg.train.refit and len(ds.splits["valid"]):
-        ds, result = _refit(ds, cfg, result, work_dir, progress)
+    result = final
     f = factors(result.model, result.unrated)
     explicit = cfg.model.objective == "explicit"
     ks = cfg.train.eval_k
@@ -115,8 +110,6 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
                                                                 max_users=cfg.train.eval_users,
                                                                 device=cfg.train.device),
                                         **baselines(ds, split, explicit, ks, max_users=cfg.train.eval_users)}
-    buf = io.BytesIO()
-    torch.save(result.model.state_dict(), buf)
     feats = None
     if hasattr(result.model, "fs_desc"):
         feats = {**result.model.fs_desc, "year_edges": cfg.features.year_edges or list(range(1900, 2040, 10)),
@@ -127,7 +120,21 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
                        "movie_bias": result.model.movie_bias is not None},
              "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
              "refit": bool(ds.manifest.get("refit", False)), "seen": "train+valid"}
-    return TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), history, result)
+    return TrainedModel(cfg, ds, f, metrics, extra, _state_bytes(result.model), history, result)
+
+
+def _state_bytes(model) -> bytes | None:
+    """The torch model's state_dict as torch.save bytes (state_dict.pt); None for als.Tables, whose numbers are
+    all in the factor arrays (user_factors.npy, movie_factors.npy), so that train never imports torch."""
+    if not hasattr(model, "parameters"):
+        return None
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getvalue()
 
 
 def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> dict:
@@ -135,15 +142,23 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
 
     Under torchrun (WORLD_SIZE > 1), or resuming a run whose checkpoint was written by several ranks, the
     ranks train shards of the tables (``shard_als.train_distributed``)."""
-    from embedrec import distributed, shard_als
+    from embedrec import distributed
     from embedrec.data.dataset import load_dataset
 
-    if distributed.active() or (resume and shard_als.has_checkpoint(cfg.run.dir)):
+    if distributed.active() or (resume and _sharded_checkpoint(cfg.run.dir)):
+        from embedrec import shard_als
+
         return shard_als.train_distributed(cfg, resume=resume, progress=progress)
     run_dir = Path(cfg.run.dir)
     model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)
     model.save(run_dir)
     return model.metrics
+
+
+def _sharded_checkpoint(run_dir) -> bool:
+    from embedrec import shard_als  # imports torch: only asked when resuming
+
+    return shard_als.has_checkpoint(run_dir)
 
 
 def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:  # noqa: A001 (er.open, as the issue spells it)

@@ -20,11 +20,14 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
-                 exclude: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray, device=None) -> np.ndarray:
+                 exclude: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray, device=None,
+                 fast: bool = False) -> np.ndarray:
     """Exact top-k movie indices for the given user rows, excluding each user's ``exclude`` CSR items.
 
     On a GPU ``device`` (train.device cuda) the scores are computed there with torch (``movie_vecs`` and
-    ``movie_bias`` may already be tensors on it, see :func:`on_device`); ties may order differently."""
+    ``movie_bias`` may already be tensors on it, see :func:`on_device`); ties may order differently. ``fast``:
+    the C kernel's one-pass top-k (several times faster than argpartition; equal scores go to the lower movie
+    row, where argpartition's choice is arbitrary), used by per-epoch validation."""
     if _is_gpu(device):
         r, c = (gather_csr(exclude[0], exclude[1], rows)[:2] if exclude is not None
                 else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
@@ -35,7 +38,33 @@ def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
     if exclude is not None:
         r, c, _ = gather_csr(exclude[0], exclude[1], rows)
         scores[r, c] = -np.inf
-    return topk_from_scores(scores, k)[0]
+    lib = _topk_kernel() if fast else None
+    if lib is None:
+        return topk_from_scores(scores, k)[0]
+    k = min(k, scores.shape[1])
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    idx, val = np.empty((scores.shape[0], k), np.int64), np.empty((scores.shape[0], k), np.float32)
+    lib.topk_rows(scores.ctypes.data, scores.shape[1], k, 0, scores.shape[0], idx.ctypes.data, val.ctypes.data)
+    return idx
+
+
+def _topk_kernel():
+    """The compiled kernel with ``topk_rows`` typed, or None where it cannot be built (numpy's top-k then)."""
+    import ctypes
+
+    from embedrec.errors import ConfigError
+    from embedrec.train import sgd
+
+    try:
+        lib = sgd.load()
+    except ConfigError:
+        return None
+    f = lib.topk_rows
+    if f.restype is not None:
+        p, i64 = ctypes.c_void_p, ctypes.c_int64
+        f.argtypes = [p, i64, ctypes.c_int, i64, i64, p, p]
+        f.restype = None
+    return lib
 
 
 def _is_gpu(device) -> bool:
@@ -86,9 +115,10 @@ def norm_ks(ks, n_movies: int) -> list[int]:
 
 
 def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: np.ndarray, ks, n_movies: int,
-                 batch=2048, progress=None, device=None) -> tuple[dict, dict]:
+                 batch=2048, progress=None, device=None, fast: bool = False) -> tuple[dict, dict]:
     """Per-metric sums over the users ``rows`` and, per K, which movies reached someone's top K: what
-    :func:`finish_ranking` turns into metrics (ranks of a distributed job add theirs up first)."""
+    :func:`finish_ranking` turns into metrics (ranks of a distributed job add theirs up first). ``fast``: see
+    :func:`top_k_scores`."""
     ks = norm_ks(ks, n_movies)
     kmax = max(ks)
     batch = max(16, min(batch, int(5e7 // max(n_movies, 1))))
@@ -97,7 +127,7 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
     shown = {k: np.zeros(n_movies, dtype=bool) for k in ks}
     for s in range(0, rows.size, batch):
         sub = rows[s:s + batch]
-        top = top_k_scores(user_vecs[sub], Q, b, kmax, train_csr, sub, device)
+        top = top_k_scores(user_vecs[sub], Q, b, kmax, train_csr, sub, device, fast)
         _, sub_idx, lens = gather_csr(test_csr[0], test_csr[1], sub)
         sub_ptr = np.concatenate([[0], np.cumsum(lens)])
         hits = M.hit_matrix(top, sub_ptr, sub_idx)

@@ -139,48 +139,12 @@ def score_terms(rec: Recommender) -> dict:
     }
 
 
-def _crc32c(data: bytes) -> int:
-    table = _crc32c.table
-    if table is None:
-        table = _crc32c.table = []
-        for i in range(256):
-            c = i
-            for _ in range(8):
-                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-            table.append(c)
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-_crc32c.table = None
-
-
-def _tfrecord(data: bytes) -> bytes:
-    import struct
-
-    def masked(b: bytes) -> bytes:
-        c = _crc32c(b)
-        return struct.pack("<I", (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
-
-    length = struct.pack("<Q", len(data))
-    return length + masked(length) + data + masked(data)
-
-
 def write_empty_event_file(out: Path) -> Path:
     """A TensorBoard event file holding only the version record (Event{wall_time, file_version}), written
     without TensorFlow: TensorBoard discovers runs below --logdir through such files."""
-    import socket
-    import struct
-    import time
+    from embedrec.train.tfevents import new_event_file
 
-    now = time.time()
-    version = b"brain.Event:2"
-    event = b"\x09" + struct.pack("<d", now) + b"\x1a" + bytes([len(version)]) + version
-    path = out / f"events.out.tfevents.{int(now)}.{socket.gethostname() or 'embedrec'}"
-    path.write_bytes(_tfrecord(event))
-    return path
+    return new_event_file(out)
 
 
 def feature_rows(rec: Recommender) -> list[dict]:

@@ -8,7 +8,7 @@ Layout::
     RUN/artifacts-<version>/
         manifest.json          versions, dataset fingerprint, model args, file checksums, index metadata
         config.yaml            the resolved config of the run
-        state_dict.pt          the model's state_dict
+        state_dict.pt          the torch model's state_dict (absent for als on the CPU: the factors are all of it)
         user_factors.npy movie_factors.npy user_bias.npy movie_bias.npy
         users.parquet movies.parquet    id maps (external id <-> index) with titles, years, genres (for people,
                                         pandas and export)
@@ -243,7 +243,7 @@ def serving_arrays(ds: Dataset) -> dict[str, np.ndarray]:
             "popularity": np.bincount(np.concatenate(given), minlength=ds.n_movies).astype(np.int64)}
 
 
-def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes, manifest_extra: dict, config_yaml: str,
+def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | None, manifest_extra: dict, config_yaml: str,
                    metrics: dict, index_cfg: IndexConfig, history_path: Path | None) -> dict:
     """Write every artifact of a trained model into ``tmp`` and return the manifest."""
     from embedrec.serve.index import build_indexes
@@ -262,7 +262,8 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes, man
             continue
         np.save(tmp / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
         checksums[f"{name}.npy"] = sha256_array(a)
-    (tmp / "state_dict.pt").write_bytes(state_dict_bytes)
+    if state_dict_bytes is not None:  # None: a numpy-only model (als.Tables), all in the factor arrays
+        (tmp / "state_dict.pt").write_bytes(state_dict_bytes)
     ds.users.to_parquet(tmp / "users.parquet", index=False)
     ds.movies.to_parquet(tmp / "movies.parquet", index=False)
     write_catalogue(tmp)

@@ -317,7 +317,8 @@ def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
         cut = {"user.weight": (ulo, uhi), "movie.weight": (mlo, mhi)}
 
         def rows(sd):
-            return None if sd is None else {k: sd[k][a:b].clone() for k, (a, b) in cut.items()}
+            # torch tensors, or numpy arrays from the checkpoint of a one-process fit of als.Tables
+            return None if sd is None else {k: torch.tensor(np.asarray(sd[k][a:b])) for k, (a, b) in cut.items()}
 
         return {**ck, "model": rows(ck["model"]), "best_state": rows(ck.get("best_state")), "optimizer": {}}
     try:
@@ -360,9 +361,10 @@ def _threads(n_ratings: int, dim: int, requested: int) -> int:
 
 
 def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder, *, resume: bool = False,
-              progress: bool = False, label: str = "train", features_cfg=None):
+              progress: bool = False, label: str = "train", features_cfg=None, init_state: dict | None = None):
     """train.fit for one rank's shard: the same loop (validation, early stopping, best epoch, checkpoints,
-    resume), with ShardALS as the runner. Returns a train.FitResult whose model is this rank's ShardTables."""
+    resume), with ShardALS as the runner. Returns a train.FitResult whose model is this rank's ShardTables.
+    ``init_state``: this rank's rows to start from (a warm start, as train.fit's)."""
     import time
     from types import SimpleNamespace
 
@@ -379,6 +381,9 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     torch.set_num_threads(threads)
     metric = resolve_metric(model_cfg, train_cfg)
     tables = init_tables(shard, g.rank, dim, model_cfg.init_std, train_cfg.seed)
+    if init_state is not None:
+        tables.load_state_dict({k: torch.as_tensor(v) for k, v in init_state.items() if k in ("user.weight",
+                                                                                             "movie.weight")})
     runner = ShardALS(g, tables, shard, train, train_cfg, threads)
     unrated = gathered_unrated(g, runner)
     state = loop.LoopState(tables, runner, train_cfg.epochs, t0)
@@ -429,6 +434,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
     from embedrec.metrics import higher_is_better
     from embedrec.train.als import AUTO_REGS
+    from embedrec.train.fit import warm_key, warm_matches, write_warm
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     if cfg.train.als_reg != "auto":
@@ -439,9 +445,17 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     for i, reg in enumerate(regs):
         tcfg = dataclasses.replace(cfg.train, als_reg=reg)
         folder = Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else Path(run_dir)
-        again = resume and (i == 0 or (folder / POINTER).exists() or (folder / "checkpoint.pt").exists())
+        key = warm_key(best)  # a later candidate resumes only if it started from the same model (train.py)
+        again = resume and (i == 0 or (((folder / POINTER).exists() or (folder / "checkpoint.pt").exists())
+                                       and warm_matches(folder, key)))
+        g.barrier()  # every rank has read the old key before the leader writes the new one
+        if key is not None and g.leader:
+            if not again:  # its old checkpoints (if any) started elsewhere: never resume them later
+                (folder / POINTER).unlink(missing_ok=True)
+                (folder / "checkpoint.pt").unlink(missing_ok=True)
+            write_warm(folder, key)
         r = fit_shard(g, shard, tr, va, cfg.model, tcfg, folder, resume=again, progress=progress,
-                      features_cfg=cfg.features)
+                      features_cfg=cfg.features, init_state=None if best is None else best.model.state_dict())
         seconds += r.seconds
         if len(regs) > 1:
             log.info("als_reg %g: valid %s %.4f at epoch %d", reg, r.metric, r.best_value, r.best_epoch)
@@ -462,7 +476,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     import dataclasses
 
     from embedrec.distributed import group
-    from embedrec.train.fit import resolve_loss
+    from embedrec.train.fit import WARM_REFIT_EPOCHS, resolve_loss
 
     g = group(cfg.train.device)
     if resolve_loss(cfg.model, cfg.features.active) != "als":  # minibatch and hogwild: replicated tables
@@ -484,11 +498,12 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     if refit:
         both = _concat(tr, va)
         shard.splits = {"train": both, "valid": _concat(va, None, empty=True), "test": shard.splits["test"]}
-        tcfg = dataclasses.replace(cfg.train, epochs=max(result.best_epoch, 1))
-        log.info("refit on train+valid (%s ratings) for %d epochs", f"{int(g.total(len(both))):,}", tcfg.epochs)
+        tcfg = dataclasses.replace(cfg.train, epochs=WARM_REFIT_EPOCHS)
+        log.info("refit on train+valid (%s ratings) for %d epochs, from the selected model",
+                 f"{int(g.total(len(both))):,}", tcfg.epochs)
         selected = result
         result = fit_shard(g, shard, both, None, cfg.model, tcfg, run_dir / "refit", progress=progress,
-                           label="refit", features_cfg=cfg.features)
+                           label="refit", features_cfg=cfg.features, init_state=selected.model.state_dict())
         result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
     metrics = _final_metrics(g, shard, cfg, result, selection, refit)
     _publish(g, shard, cfg, result, metrics, refit)

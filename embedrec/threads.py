@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 
 # below this many example x dimension multiply-adds per epoch pass, one thread is as fast as several
 # (ML-100K: 70,000 training ratings x 128 dims = 9.0M; ML-1M: 700,000 x 128 = 90M)
@@ -51,3 +52,26 @@ def choose_threads(n_examples: int, dim: int, requested: int, *, cpus: int | Non
     if free < 2:
         return 1
     return min(free, cpus)
+
+
+@contextmanager
+def blas_threads(threads: int):
+    """numpy's BLAS limited to ``threads`` inside the block (as torch.set_num_threads limits torch's): OpenBLAS
+    otherwise starts a thread per core, whose spinning slowed the ALS kernel 3x on a loaded 2-core machine.
+    Nothing changes where threadpoolctl is not installed."""
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controller = False
+        else:
+            _controller = ThreadpoolController()  # finds the loaded BLAS libraries once
+    if _controller is False:
+        yield
+        return
+    with _controller.limit(limits=max(1, int(threads)), user_api="blas"):
+        yield
+
+
+_controller = None

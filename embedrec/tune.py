@@ -33,7 +33,7 @@ PLOT = "tune.png"
 
 
 def fourth_root(n_movies: int) -> int:
-    from embedrec.model.mf import auto_dim
+    from embedrec.model.factors import auto_dim
 
     return auto_dim(0, n_movies)
 
@@ -111,7 +111,7 @@ def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads:
     explicit = cfg.model.objective == "explicit"
     best_row = r.history[r.best_epoch - 1] if r.history else {}
     test = evaluate_model(f, ds, "test", explicit, cfg.train.eval_k, r.metric, ranking=not explicit)
-    n_params = sum(p.numel() for p in r.model.parameters())
+    n_params = r.model.n_parameters() if hasattr(r.model, "n_parameters") else sum(p.numel() for p in r.model.parameters())
     return {"dim": dim, "weight_decay": wd, "params": int(n_params), "epochs": r.best_epoch,
             "epochs_run": r.epochs_run, "train_loss": best_row.get("loss"),
             "train_metric": _train_metric(f, ds, explicit, cfg.train.eval_k), "valid_metric": r.best_value,

@@ -209,9 +209,12 @@ def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
     cfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1"])
     assert cfg.train.als_reg == "auto"
     chosen, cfg2 = fit_selecting(ds, cfg, tmp_path / "sel")
-    each = {reg: fit(ds, cfg.model, load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1",
-                                                        f"train.als_reg={reg}"]).train, tmp_path / f"r{reg}")
-            for reg in AUTO_REGS}
+    # the first candidate starts from the seeded draw, the second from the first's best state (a warm start)
+    each = {}
+    for reg in AUTO_REGS:
+        tcfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1", f"train.als_reg={reg}"]).train
+        warm = each[AUTO_REGS[0]].model.state_dict() if each else None
+        each[reg] = fit(ds, cfg.model, tcfg, tmp_path / f"r{reg}", init_state=warm)
     best = max(each, key=lambda reg: each[reg].best_value)
     assert cfg2.train.als_reg == best and chosen.best_value == each[best].best_value
     for key, value in each[best].model.state_dict().items():
@@ -274,3 +277,88 @@ def test_a_fresh_selection_never_resumes_a_stale_candidate_checkpoint(tmp_path):
     whole, _ = fit_selecting(ds, cfg, tmp_path / "whole")
     for key, value in whole.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------------- numpy tables (no torch)
+@pytest.mark.parametrize("shape", [(943, 1681, 128), (13, 7, 3), (50, 33, 5)])
+def test_tables_start_from_the_torch_models_numbers(shape):
+    """als.Tables draws what MatrixFactorization draws after torch.manual_seed(seed) (torch's normal_ for 16+
+    entries: Box-Muller over 24-bit mt19937 uniforms), up to the last bit of log/cos/sin."""
+    from embedrec.train.als import Tables
+
+    nu, nm, d = shape
+    torch.manual_seed(42)
+    ref = MatrixFactorization(nu, nm, d, user_bias=False, movie_bias=False, init_std=0.05)
+    t = Tables(nu, nm, d, 0.05, 42)
+    np.testing.assert_allclose(t.user_table, ref.user.weight.detach().numpy(), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(t.movie_table, ref.movie.weight.detach().numpy(), rtol=0, atol=1e-7)
+    assert t.user_table.ctypes.data % 64 == 0 and t.movie_table.ctypes.data % 64 == 0
+
+
+def test_numpy_tables_fit_the_torch_models_factors(monkeypatch, tmp_path):
+    """The default CPU path (als.Tables, no torch) and the torch model under the same C kernel give the same
+    factors for a fixed strength, up to float rounding, and the same validation curve to 4 decimals."""
+    import embedrec.train.fit as T
+
+    ds = _taste_dataset(4)
+    cfg = load_config(None, ["model.dim=16", "train.epochs=5", "train.patience=100", "train.threads=1",
+                             "train.als_reg=0.02"])
+    a = fit(ds, cfg.model, cfg.train, tmp_path / "np")
+    monkeypatch.setattr(T, "numpy_als", lambda *args: False)
+    b = fit(ds, cfg.model, cfg.train, tmp_path / "torch")
+    assert type(a.model).__name__ == "Tables" and type(b.model).__name__ == "MatrixFactorization"
+    fa, fb = factors(a.model), factors(b.model)
+    for key in ("user_factors", "movie_factors"):
+        np.testing.assert_allclose(fa[key], fb[key], rtol=0, atol=1e-4)
+    assert [round(h["valid_ndcg@10"], 4) for h in a.history] == [round(h["valid_ndcg@10"], 4) for h in b.history]
+
+
+def test_default_train_never_imports_torch(tmp_path, synth_dir):
+    """ingest + train with the defaults (the als model) in one fresh process: torch stays out of sys.modules,
+    and the run has no state_dict.pt (the factors are all of it)."""
+    import subprocess
+    import sys
+
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}",
+            "--set", "model.dim=8", "--set", "train.epochs=3", "-q"]
+    code = ("import sys\nfrom embedrec.cli import main\n"
+            f"for args in ({['ingest', str(synth_dir[0]), *sets]!r}, {['train', *sets]!r}):\n"
+            "    try:\n        main(args)\n    except SystemExit as e:\n        assert e.code in (0, None), e.code\n"
+            "assert 'torch' not in sys.modules, 'train imported torch'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    current = tmp_path / "run" / "current"
+    assert (current / "user_factors.npy").exists() and not (current / "state_dict.pt").exists()
+
+
+def test_fast_topk_equals_numpy_topk():
+    """The C top-k of per-epoch validation equals numpy's on distinct scores (excluded movies, k beyond the
+    unexcluded count, fewer movies than k)."""
+    from embedrec.evaluate import top_k_scores
+
+    rng = np.random.default_rng(0)
+    U, Q = rng.standard_normal((300, 8)).astype(np.float32), rng.standard_normal((50, 8)).astype(np.float32)
+    rows = np.arange(300)
+    counts = rng.integers(0, 45, 300)
+    cols = np.concatenate([rng.choice(50, size=int(n), replace=False) for n in counts]).astype(np.int32)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    for k in (1, 10, 60):
+        want = top_k_scores(U, Q, None, k, (indptr, cols), rows)
+        got = top_k_scores(U, Q, None, k, (indptr, cols), rows, fast=True)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_more_epochs_on_resume_restart_a_candidate_whose_start_moved(tmp_path):
+    """als_reg auto: the second candidate starts from the first's best model, so resuming with more epochs (the
+    first candidate's best may move) must not continue the second from its old start: the result equals an
+    uninterrupted run with the larger epoch count (warm-start.json names each candidate's start)."""
+    from embedrec.train.fit import fit_selecting
+
+    ds = _taste_dataset(5)
+    sets = ["model.dim=8", "train.patience=100", "train.threads=1"]
+    fit_selecting(ds, load_config(None, [*sets, "train.epochs=2"]), tmp_path / "a")
+    resumed, c1 = fit_selecting(ds, load_config(None, [*sets, "train.epochs=5"]), tmp_path / "a", resume=True)
+    whole, c2 = fit_selecting(ds, load_config(None, [*sets, "train.epochs=5"]), tmp_path / "b")
+    assert c1.train.als_reg == c2.train.als_reg and resumed.best_epoch == whole.best_epoch
+    for key, value in whole.model.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(resumed.model.state_dict()[key]), np.asarray(value))

@@ -173,7 +173,7 @@ def test_import_embedrec_and_open_stay_light(small_run):
 CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index", "verify", "recommend", "predict",
                "tune", "export")
 LAYERS = [
-    ("base", {"errors", "metrics", "threads", "output", "model.losses", "data.synth", "data.ids"}),
+    ("base", {"errors", "metrics", "threads", "output", "model.losses", "data.synth", "data.ids", "train.tfevents"}),
     ("utilities", {"fsutil", "config", "sparse"}),
     ("data and model", {"data", "data.readers", "data.sources", "data.split", "data.dataset", "model",
                         "model.features", "model.mf", "model.factors"}),

@@ -19,6 +19,11 @@ from embedrec.sparse import topk_from_scores
 FALLBACKS = ("none", "user_unknown", "movie_unknown", "both")
 
 
+
+def auto_dim(n_users: int, n_movies: int) -> int:
+    """The classic starting point: the fourth root of the (movie) vocabulary size, at least 2."""
+    return max(2, int(round(n_movies ** 0.25)))
+
 @dataclass(frozen=True)
 class Factors:
     user: np.ndarray                 # (n_users, d)

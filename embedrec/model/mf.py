@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 import torch
 from torch import nn
 
-
-def auto_dim(n_users: int, n_movies: int) -> int:
-    """The classic starting point: the fourth root of the (movie) vocabulary size, at least 2."""
-    return max(2, int(round(math.pow(n_movies, 0.25))))
+from embedrec.model.factors import auto_dim  # noqa: F401 (its home was here; factors.py needs no torch)
 
 
 class MatrixFactorization(nn.Module):

@@ -18,6 +18,10 @@ Two engines compute exactly the same steps: the C kernel (``kernels/mf_sgd.c``, 
 threads; needs a C compiler, like hogwild) and a torch fallback that runs the CG steps for all rows at once
 with sparse-dense products (used when no compiler is found; several times slower). A run is deterministic
 with either engine and any number of threads (each row's solve reads only the other side's table).
+
+On the CPU with the C kernel, the tables are plain numpy arrays (:class:`Tables`, initialised with the same
+numbers as the torch model's ``normal_`` draws), so the default ``train`` never imports torch (about 1.5-4 s of
+a fresh process here); the torch engine, a GPU and the sharded trainer use the torch model.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from embedrec.errors import ConfigError
+from embedrec.threads import blas_threads
 
 if TYPE_CHECKING:  # annotations only: no import at run time
+    import torch
+
     from embedrec.config import TrainConfig
     from embedrec.model.mf import MatrixFactorization
 
@@ -111,11 +117,15 @@ class Side:
         self.n_rows = indptr.size - 1
         self.csr = self.reg_t = None
         if torch_engine:
+            import torch
+
             self.csr = _torch_csr(indptr, indices, weights, self.n_rows, n_cols).to(device)
             self.reg_t = torch.from_numpy(reg).to(device)
 
 
 def _torch_csr(indptr, indices, weights, n_rows, n_cols):
+    import torch
+
     vals = torch.ones(indices.size, dtype=torch.float32) if weights is None else torch.from_numpy(weights)
     warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
     return torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(indices.astype(np.int64)), vals,
@@ -129,9 +139,14 @@ class Solver:
     ``ALS`` uses one for the whole tables; ``distributed.ShardALS`` for one rank's rows against rows it gathered."""
 
     def __init__(self, threads: int, cg_steps: int, engine: str = "auto", device: torch.device | None = None):
+        """``device`` None: the CPU, with numpy tables (no torch)."""
         self.threads, self.steps = max(1, threads), cg_steps
-        self.device = torch.device("cpu") if device is None else torch.device(device)
-        on_cpu = self.device.type == "cpu"
+        self.device = device
+        if device is not None:
+            import torch
+
+            self.device = torch.device(device)
+        on_cpu = device is None or self.device.type == "cpu"
         if engine == "c" and not on_cpu:
             raise ConfigError("config key 'train.device': the als C kernel runs on the CPU only; use train.device=cpu")
         self.lib = _kernel() if engine in ("auto", "c") and on_cpu else None
@@ -155,7 +170,7 @@ class Solver:
         cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], threads + 1)).clip(0, n)
         cuts[0], cuts[-1] = 0, n
         totals = [0.0] * threads
-        args = (Y.data_ptr(), X.data_ptr(), G.data_ptr(), indptr.ctypes.data, side.indices.ctypes.data,
+        args = (_ptr(Y), _ptr(X), _ptr(G), indptr.ctypes.data, side.indices.ctypes.data,
                 None if side.w is None else side.w.ctypes.data, side.reg.ctypes.data, X.shape[1])
 
         def work(t: int) -> None:
@@ -170,6 +185,10 @@ class Solver:
             for th in pool:
                 th.join()
         return float(sum(totals))
+
+
+def _ptr(t) -> int:
+    return t.ctypes.data if isinstance(t, np.ndarray) else t.data_ptr()
 
 
 def _kernel():
@@ -189,6 +208,7 @@ def _kernel():
 
 def _cg_torch(Y, X, G, A, reg, steps: int) -> float:
     """The CG steps for all rows at once with sparse-dense products: A is the weighted CSR of the rated pairs."""
+    import torch
 
     w = A.values()
 
@@ -223,6 +243,8 @@ def _cg_torch(Y, X, G, A, reg, steps: int) -> float:
 
 def user_objective_reg(reg: np.ndarray, P: torch.Tensor) -> float:
     """The users' L2 term of the objective (added after the movie half, which reports the rest)."""
+    import torch
+
     return float((torch.from_numpy(reg).to(P.device).double() * (P.double() ** 2).sum(1)).sum())
 
 
@@ -230,6 +252,13 @@ def sweep(tables, device, half, users, movies, u_reg: np.ndarray) -> float:
     """One ALS sweep over a model's user and movie tables in place: users against movies, then movies against
     users, on ``device`` (copied back when that is not the tables' own memory). ``half(Y, X, side)`` solves the
     rows of X; returns the objective (the movie half's plus the users' L2 term), not yet normalised."""
+    if isinstance(tables, Tables):  # numpy on the CPU: the kernel writes the arrays in place
+        half(tables.movie_table, tables.user_table, users)
+        obj = half(tables.user_table, tables.movie_table, movies)
+        P = tables.user_table
+        return obj + float(np.dot(u_reg.astype(np.float64), np.einsum("ij,ij->i", P, P, dtype=np.float64)))
+    import torch
+
     with torch.no_grad():
         P, Q = tables.user.weight.data, tables.movie.weight.data
         Pd, Qd = P.to(device), Q.to(device)  # the same tensors on the CPU
@@ -242,16 +271,95 @@ def sweep(tables, device, half, users, movies, u_reg: np.ndarray) -> float:
     return obj
 
 
+class Tables:
+    """The plain model's user and movie tables as numpy arrays: what ALS fits on the CPU without torch.
+
+    The state_dict has MatrixFactorization's names (``user.weight``, ``movie.weight``, ``global_mean``) and
+    no biases; the tables start from the numbers the torch model draws from ``torch.manual_seed(seed)``
+    (:func:`torch_normal`), so both fit the same factors up to float rounding."""
+
+    user_bias = movie_bias = None
+    global_mean = 0.0
+
+    def __init__(self, n_users: int, n_movies: int, dim: int, init_std: float, seed: int):
+        self.n_users, self.n_movies, self.dim = n_users, n_movies, dim
+        gen = np.random.MT19937(0)
+        gen._legacy_seeding(int(seed) & 0xFFFFFFFF)  # init_genrand(seed), as torch.manual_seed seeds its mt19937
+        torch_normal(gen, n_users * dim, 1.0)  # nn.Embedding's own N(0, 1) draws, which the model then replaces
+        torch_normal(gen, n_movies * dim, 1.0)
+        self.user_table = _aligned(torch_normal(gen, n_users * dim, init_std).reshape(n_users, dim))
+        self.movie_table = _aligned(torch_normal(gen, n_movies * dim, init_std).reshape(n_movies, dim))
+
+    @staticmethod
+    def fits(n_users: int, n_movies: int, dim: int) -> bool:
+        """torch_normal reproduces torch's vectorised draw, used for tables of 16 or more entries."""
+        return min(n_users, n_movies) * dim >= 16
+
+    def state_dict(self) -> dict:
+        return {"user.weight": self.user_table, "movie.weight": self.movie_table,
+                "global_mean": np.zeros((), np.float32)}
+
+    def load_state_dict(self, state: dict) -> None:
+        np.copyto(self.user_table, np.asarray(state["user.weight"], np.float32))
+        np.copyto(self.movie_table, np.asarray(state["movie.weight"], np.float32))
+
+    def train(self, mode: bool = True) -> Tables:
+        return self
+
+    def n_parameters(self) -> int:
+        return self.user_table.size + self.movie_table.size
+
+    def factors(self) -> dict:
+        """train.factors' dict: copies of the tables, no biases."""
+        return {"user_factors": self.user_table.copy(), "movie_factors": self.movie_table.copy(),
+                "user_bias": None, "movie_bias": None, "global_mean": 0.0}
+
+
+def _aligned(a: np.ndarray, align: int = 64) -> np.ndarray:
+    """A copy of ``a`` whose data starts on a cache line (as torch allocates): the kernel's vector loads then
+    never straddle two lines."""
+    buf = np.empty(a.nbytes + align, np.uint8)
+    start = -buf.ctypes.data % align
+    out = buf[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def torch_normal(gen: np.random.MT19937, n: int, std: float) -> np.ndarray:
+    """``torch.empty(n).normal_(0, std)`` after the same seed, from numpy: torch's CPU draw for a float32 tensor of
+    16 or more entries (aten normal_fill: 24-bit uniforms of one mt19937 output each, Box-Muller over blocks of 16,
+    the last 16 drawn afresh when n is not a multiple of 16). Equal up to the last bit of log/cos/sin."""
+    def uniforms(m: int) -> np.ndarray:
+        return (gen.random_raw(m) & 0xFFFFFF).astype(np.float32) * np.float32(2.0 ** -24)
+
+    def box_muller(u: np.ndarray) -> np.ndarray:
+        u = u.reshape(-1, 16)
+        radius = np.sqrt(np.float32(-2.0) * np.log(np.float32(1.0) - u[:, :8]))
+        theta = np.float32(2.0 * np.pi) * u[:, 8:]
+        s = np.float32(std)
+        return np.concatenate([radius * np.cos(theta) * s, radius * np.sin(theta) * s], axis=1).ravel()
+
+    if n < 16:
+        raise ValueError("torch_normal: torch draws fewer than 16 numbers another way")
+    u = uniforms(n)
+    out = np.empty(n, np.float32)
+    m = n - n % 16
+    out[:m] = box_muller(u[:m])
+    if n % 16:
+        out[n - 16:] = box_muller(uniforms(16))
+    return out
+
+
 class ALS:
     """Runs iALS epochs on a plain MatrixFactorization's user and movie tables, in place.
 
     ``device`` (default: the config's ``train.device``): on cuda the torch engine runs there on copies of the
     tables, which are copied back after each epoch, so the model and everything saved stay on the CPU."""
 
+    uses_generator = False  # an epoch draws nothing at random (loop.run makes no torch generator for it)
+
     def __init__(self, model: MatrixFactorization, train_cfg: TrainConfig, users: np.ndarray, movies: np.ndarray, threads: int,
                  engine: str = "auto", weights: np.ndarray | None = None, device: str | None = None):
-        from embedrec.distributed import resolve_device
-
         if hasattr(model, "fs_desc"):
             raise ConfigError("config key 'model.loss': als trains the plain model only (no side features); "
                               "with features use --set model.loss=bpr or softmax")
@@ -269,10 +377,17 @@ class ALS:
         self.u_reg = reg_weights(np.diff(self.u_ptr), nm, self.a0, train_cfg)
         self.m_reg = reg_weights(np.diff(self.m_ptr), nu, self.a0, train_cfg)
         self.threads = max(1, threads)
-        self.device = resolve_device(device if device is not None else getattr(train_cfg, "device", "cpu"))
+        if isinstance(model, Tables):  # numpy tables: the C kernel on the CPU
+            self.device = None
+        else:
+            from embedrec.distributed import resolve_device
+
+            self.device = resolve_device(device if device is not None else getattr(train_cfg, "device", "cpu"))
         self.solver = Solver(threads, train_cfg.als_cg_steps, engine, self.device)
         self.lib = self.solver.lib
         t = self.solver.torch_engine
+        if t and self.device is None:
+            raise ConfigError("config key 'model.loss': numpy tables need the als C kernel (no C compiler found)")
         self.users = Side(self.u_ptr, self.u_idx, self.u_w, self.u_reg, nm, t, self.device)
         self.movies = Side(self.m_ptr, self.m_idx, self.m_w, self.m_reg, nu, t, self.device)
 
@@ -283,5 +398,9 @@ class ALS:
         return obj / max(self.nnz, 1)
 
     def _half(self, Y: torch.Tensor, X: torch.Tensor, side: Side) -> float:
-        G = (self.a0 * (Y.T @ Y)).contiguous()
+        if isinstance(Y, np.ndarray):  # one BLAS thread: two spun-waiting ones made this 50x slower under load
+            with blas_threads(1):
+                G = np.ascontiguousarray(np.float32(self.a0) * (Y.T @ Y))
+        else:
+            G = (self.a0 * (Y.T @ Y)).contiguous()
         return self.solver.solve(Y, X, G, side)

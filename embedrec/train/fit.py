@@ -13,17 +13,19 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from embedrec import evaluate as E
 from embedrec import sparse as S
 from embedrec.errors import ArtifactError, ConfigError, TrainingError
 from embedrec.metrics import higher_is_better, parse_metric
-from embedrec.model.mf import MatrixFactorization, auto_dim
-from embedrec.threads import choose_threads
+from embedrec.threads import blas_threads, choose_threads
 from embedrec.train import loop
+
+if TYPE_CHECKING:  # annotations only: torch is imported where a torch model is built
+    from embedrec.model.mf import MatrixFactorization
 
 log = logging.getLogger("embedrec")
 CHECKPOINT = "checkpoint.pt"
@@ -60,6 +62,8 @@ def resolve_metric(model_cfg, train_cfg) -> str:
 
 
 def resolve_dim(model_cfg, n_users: int, n_movies: int) -> int:
+    from embedrec.model.factors import auto_dim
+
     return auto_dim(n_users, n_movies) if model_cfg.dim == "auto" else int(model_cfg.dim)
 
 
@@ -72,6 +76,8 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
     if full_softmax and train_cfg.optimizer == "sparse_adam":
         raise ConfigError("config key 'train.optimizer': sparse_adam cannot train a full softmax (dense gradients); "
                           "use adam, sgd or adagrad, or lower train.softmax_full_max for sampled softmax")
+    from embedrec.model.mf import MatrixFactorization
+
     sparse = train_cfg.optimizer in ("sgd", "adagrad", "sparse_adam") and not full_softmax
     explicit = model_cfg.objective == "explicit"
     kw = dict(user_bias=explicit and model_cfg.biases, movie_bias=model_cfg.biases and loss != "als", sparse=sparse,
@@ -118,6 +124,11 @@ def factors(model: MatrixFactorization, unrated: np.ndarray | None = None) -> di
     scores them from their features alone; a plain model cannot score them, so their vector is zero and
     their bias -1000: they never rank above a movie it learned.
     """
+    if hasattr(model, "factors"):  # als.Tables: numpy already
+        f = model.factors()
+        return f if unrated is None or not unrated.any() else _mask_unrated(f, unrated)
+    import torch
+
     if hasattr(model, "export"):
         return model.export(None if unrated is None else torch.from_numpy(unrated))
     with torch.no_grad():
@@ -145,23 +156,42 @@ def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | No
                    ranking: bool = True, max_users: int = 0, device=None) -> dict:
     """Metrics of factors ``f`` on ``split`` of dataset ``ds`` (rating metrics when explicit, ranking when asked);
     ``device`` (train.device) cuda ranks on the GPU."""
+    return evaluator(ds, split, explicit, ks, metric, ranking, max_users, device=device)(f)
+
+
+def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ranking: bool = True,
+              max_users: int = 0, fast: bool = False, device=None):
+    """``f -> evaluate_model(f, ds, split, ...)`` with the split's lists (seen movies, relevant movies, the
+    users' sample) built once: per-epoch validation calls it every epoch, with ``fast`` (the C top-k, see
+    evaluate.top_k_scores); ``device`` cuda ranks on the GPU."""
     part = ds.splits[split]
-    out: dict = {}
     if len(part) == 0:
-        return out
-    if explicit:
-        pred = E.predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
-                                 f["global_mean"], part.user, part.movie, ds.rating_scale)
-        out.update(E.rating_metrics(pred, part.rating))
+        return lambda f: {}
     need_rank = ranking or (metric is not None and parse_metric(metric)[1] is not None)
     if need_rank:
-        train_csr = S.seen_csr(ds, S.seen_splits(split))
+        seen = S.seen_csr(ds, S.seen_splits(split))
         tu, ti = E.relevant(part, None)
         ks = sorted(set(ks) | ({parse_metric(metric)[1]} if metric and parse_metric(metric)[1] else set()))
-        out.update(E.ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], train_csr, tu, ti,
-                                     ds.n_users, ds.n_movies, ks, max_users=max_users,
-                                     device=E._gpu_or_none(device)))
-    return out
+        t_csr = S.csr(tu, ti, ds.n_users)
+        per_user = np.diff(t_csr[0])
+        users = E.sample_users(np.flatnonzero(per_user > 0), max_users)
+        skipped = int(np.count_nonzero(per_user == 0))
+
+    def run(f: dict) -> dict:
+        out: dict = {}
+        if explicit:
+            pred = E.predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
+                                     f["global_mean"], part.user, part.movie, ds.rating_scale)
+            out.update(E.rating_metrics(pred, part.rating))
+        if need_rank:  # = E.ranking_metrics on the lists built above
+            sums, shown = E.ranking_sums(f["user_factors"], f["movie_factors"], f["movie_bias"], seen, t_csr, users,
+                                         ks, ds.n_movies, fast=fast,
+                                         device=E._gpu_or_none(device))
+            out.update(E.finish_ranking(sums, shown, users.size, ds.n_movies))
+            out["users_skipped"] = skipped
+        return out
+
+    return run
 
 
 def fingerprint(ds, model_cfg, train_cfg, features_cfg=None) -> str:
@@ -215,6 +245,8 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
 
         if train_cfg.compile:
             log.info("train.compile does not apply to train.optimizer=hogwild (its kernel is compiled C)")
+        import torch
+
         return Hogwild(model, loss, train_cfg, torch.from_numpy(tr.user.astype(np.int64)),
                        torch.from_numpy(tr.movie.astype(np.int64)), torch.from_numpy(tr.rating.astype(np.float32)),
                        ds.n_movies, threads)
@@ -226,11 +258,12 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
 
 
 def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: bool = False,
-        progress: bool = False, on_epoch=None, features_cfg=None) -> FitResult:
+        progress: bool = False, on_epoch=None, features_cfg=None, init_state: dict | None = None) -> FitResult:
     """Train on ``ds.splits['train']``, validate on ``valid`` each epoch, keep the best epoch.
 
     With ``run_dir``, each epoch is logged (metrics.jsonl, TensorBoard) and checkpointed there, and ``resume``
-    continues from the checkpoint; without it, nothing is written."""
+    continues from the checkpoint; without it, nothing is written. ``init_state``: a state_dict the model starts
+    from instead of its seeded draw (a warm start)."""
     t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
     if resume and run_dir is None:
         raise ArtifactError("nothing to resume: resuming needs the run directory that holds the checkpoint")
@@ -238,32 +271,31 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     if len(tr) == 0:
         raise TrainingError("the training split is empty; check the split settings and rerun ingest")
     # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box)
-    threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_users, ds.n_movies), train_cfg.threads)
-    torch.set_num_threads(threads)
+    dim = resolve_dim(model_cfg, ds.n_users, ds.n_movies)
+    threads = choose_threads(len(tr), dim, train_cfg.threads)
     log.debug("training with %d thread(s)", threads)
     loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
     metric = resolve_metric(model_cfg, train_cfg)
     has_valid = len(ds.splits.get("valid", ())) > 0
     if not has_valid and not ds.manifest.get("refit"):
         log.warning("the validation split is empty: no early stopping, the last epoch is kept")
-    torch.manual_seed(train_cfg.seed)
-    fs = None
-    if features_cfg is not None and features_cfg.active:
-        from embedrec.model.features import build
+    if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):
+        from embedrec.train.als import Tables
 
-        fs = build(features_cfg, ds.movies, ds.users)
-    model = build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs,
-                        rated=(tr.user, tr.movie))
+        model = Tables(ds.n_users, ds.n_movies, dim, model_cfg.init_std, train_cfg.seed)
+    else:
+        model = _torch_model(ds, model_cfg, train_cfg, features_cfg, threads)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     unrated = np.bincount(tr.movie, minlength=ds.n_movies) == 0
     unrated = unrated if unrated.any() else None
     state = loop.LoopState(model, make_runner(model, loss_name, train_cfg, ds, threads), train_cfg.epochs, t0)
     callbacks = []
     if has_valid:
         explicit = model_cfg.objective == "explicit"
-        callbacks.append(loop.Validation(
-            lambda: evaluate_model(factors(model, unrated), ds, "valid", explicit, train_cfg.eval_k, metric,
-                                   ranking=not explicit, max_users=train_cfg.eval_users, device=train_cfg.device),
-            metric))
+        on_valid = evaluator(ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
+                             max_users=train_cfg.eval_users, fast=True, device=train_cfg.device)
+        callbacks.append(loop.Validation(lambda: on_valid(factors(model, unrated)), metric))
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), train_cfg.patience, has_valid))
     if run_dir is not None:
         run_dir = Path(run_dir)
@@ -277,11 +309,39 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
                                    progress))
     if on_epoch is not None:
         callbacks.append(loop.EachEpoch(on_epoch))
-    loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
-    model.cpu()  # trained on train.device; what follows (factors, state_dict, publish) is plain CPU data
+    with blas_threads(threads):
+        loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
+    if hasattr(model, "cpu"):
+        model.cpu()  # trained on train.device; what follows (factors, state_dict, publish) is plain CPU data
     best = state.best if state.best is not None else float("nan")
     return FitResult(model, loss_name, metric, state.best_epoch + 1, float(best), state.history, len(state.history),
                      time.perf_counter() - t0, unrated)
+
+
+def numpy_als(loss: str, train_cfg, n_users: int, n_movies: int, dim: int) -> bool:
+    """Whether als fits numpy tables (als.Tables, no torch import): on the CPU with the C kernel."""
+    if loss != "als":
+        return False
+    from embedrec.distributed import device_name
+    from embedrec.train import als
+
+    return (device_name(train_cfg.device) == "cpu" and als.Tables.fits(n_users, n_movies, dim)
+            and als._kernel() is not None)
+
+
+def _torch_model(ds, model_cfg, train_cfg, features_cfg, threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(train_cfg.seed)
+    tr = ds.splits["train"]
+    fs = None
+    if features_cfg is not None and features_cfg.active:
+        from embedrec.model.features import build
+
+        fs = build(features_cfg, ds.movies, ds.users)
+    return build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs,
+                       rated=(tr.user, tr.movie))
 
 
 def _resume(state: loop.LoopState, ckpt_path: Path, fp: str, fp_cfg: dict, metric: str) -> None:
@@ -298,7 +358,11 @@ def _resume(state: loop.LoopState, ckpt_path: Path, fp: str, fp_cfg: dict, metri
 
 def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False):
     """fit(); for als with ``train.als_reg: auto``, one fit per candidate strength (each in its own folder under
-    ``run_dir``, each resumable), keeping the best on valid. Returns (FitResult, cfg with the chosen values)."""
+    ``run_dir``, each resumable), keeping the best on valid. Returns (FitResult, cfg with the chosen values).
+
+    The first candidate starts from the seeded draw; each later one starts from the best candidate so far (a
+    warm start: ALS moves to the new strength's solution in a few sweeps instead of a whole fit, measured on
+    ML-100K and the synthetic set in BENCHMARKS.md)."""
     import dataclasses
 
     from embedrec.train.als import AUTO_REGS
@@ -314,9 +378,16 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     for i, reg in enumerate(regs):
         tcfg = dataclasses.replace(cfg.train, als_reg=reg)
         folder = Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else Path(run_dir)
-        # a run killed during the first candidate has no checkpoint for the later ones: they start afresh
-        again = resume and (i == 0 or (folder / CHECKPOINT).exists())
-        r = fit(ds, cfg.model, tcfg, folder, resume=again, progress=progress, features_cfg=cfg.features)
+        # a run killed during the first candidate has no checkpoint for the later ones: they start afresh; a
+        # later one resumes only if it started from the same model (more epochs may have moved the best)
+        key = warm_key(best)
+        again = resume and (i == 0 or ((folder / CHECKPOINT).exists() and warm_matches(folder, key)))
+        if key is not None:
+            if not again:  # its old checkpoint (if any) started elsewhere: never resume it later
+                clear_checkpoint(folder)
+            write_warm(folder, key)
+        r = fit(ds, cfg.model, tcfg, folder, resume=again, progress=progress, features_cfg=cfg.features,
+                init_state=None if best is None else best.model.state_dict())
         seconds += r.seconds
         if len(regs) > 1:
             log.info("als_reg %g: valid %s %.4f at epoch %d", reg, r.metric, r.best_value, r.best_epoch)
@@ -328,14 +399,57 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     return best, best_cfg
 
 
+WARM = "warm-start.json"  # in a later candidate's folder: which model it started from
+
+
+def warm_key(best: FitResult | None) -> dict | None:
+    """What a warm-started candidate started from: the best candidate so far, named by its strength's run
+    (best epoch, its valid metric and loss), which a deterministic fit reproduces exactly."""
+    if best is None:
+        return None
+    row = best.history[best.best_epoch - 1] if 0 < best.best_epoch <= len(best.history) else {}
+    return {"best_epoch": best.best_epoch, "best_value": best.best_value, "loss": row.get("loss")}
+
+
+def warm_matches(folder: Path, key: dict | None) -> bool:
+    try:
+        return json.loads((Path(folder) / WARM).read_text(encoding="utf-8")) == json.loads(json.dumps(key))
+    except (OSError, ValueError):
+        return False
+
+
+def write_warm(folder: Path, key: dict) -> None:
+    from embedrec.fsutil import atomic_write_text
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(folder) / WARM, json.dumps(key))
+
+
+def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progress: bool = False):
+    """What ``embedrec train`` fits: :func:`fit_selecting` on train (validated on valid), then with
+    ``train.refit`` and a validation split the refit on train+valid. Returns (dataset of the final fit, its
+    FitResult, the selection's FitResult, cfg with the chosen values)."""
+    selected, cfg = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress)
+    if cfg.train.refit and len(ds.splits.get("valid", ())):
+        merged, result = _refit(ds, cfg, selected, Path(work_dir), progress)
+        return merged, result, selected, cfg
+    return ds, selected, selected, cfg
+
+
 def clear_checkpoint(run_dir: str | Path) -> None:
     p = Path(run_dir) / CHECKPOINT
     if p.exists():
         os.unlink(p)
 
 
+# als refits by continuing the selected model on train+valid for this many sweeps (a warm start): the first
+# sweep already solves every vector with the validation rows in; a second lets both sides settle
+WARM_REFIT_EPOCHS = 2
+
+
 def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
-    """Retrain on train+valid for the selected number of epochs (chosen on valid only)."""
+    """Retrain on train+valid: als continues the selected model for WARM_REFIT_EPOCHS sweeps; the other trainers
+    start afresh for the selected number of epochs (chosen on valid only)."""
     import dataclasses
 
     from embedrec.data.dataset import Dataset, Interactions
@@ -347,8 +461,12 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
     empty = Interactions(tr.user[:0], tr.movie[:0], tr.rating[:0])
     merged = Dataset(ds.path, {**ds.manifest, "refit": True}, ds.users, ds.movies,
                      {"train": both, "valid": empty, "test": ds.splits["test"]})
-    tcfg = dataclasses.replace(cfg.train, epochs=max(selected.best_epoch, 1))
-    log.info("refit on train+valid (%s ratings) for %d epochs", f"{len(both):,}", tcfg.epochs)
-    result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress, features_cfg=cfg.features)
+    warm = selected.loss == "als"
+    epochs = WARM_REFIT_EPOCHS if warm else max(selected.best_epoch, 1)
+    tcfg = dataclasses.replace(cfg.train, epochs=epochs)
+    log.info("refit on train+valid (%s ratings) for %d epochs%s", f"{len(both):,}", tcfg.epochs,
+             ", from the selected model" if warm else "")
+    result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress, features_cfg=cfg.features,
+                 init_state=selected.model.state_dict() if warm else None)
     result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
     return merged, result

@@ -20,11 +20,15 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from embedrec.errors import ArtifactError, Interrupted, TrainingError, first_line
 from embedrec.fsutil import atomic_write_bytes
+
+if TYPE_CHECKING:  # annotations only: torch is imported where a runner or model needs it
+    import torch
 
 log = logging.getLogger("embedrec")
 
@@ -76,7 +80,7 @@ def run(state: LoopState, seed: int, lr: float, callbacks: list) -> LoopState:
         for epoch in range(state.epoch, state.epochs):
             state.epoch = epoch
             te = time.perf_counter()
-            gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+            gen = _generator(seed * 1_000_003 + epoch) if getattr(state.runner, "uses_generator", True) else None
             state.model.train()
             try:
                 loss = state.runner.epoch(gen)
@@ -106,6 +110,12 @@ def run(state: LoopState, seed: int, lr: float, callbacks: list) -> LoopState:
     if state.best_state is not None:
         state.model.load_state_dict(state.best_state)
     return state
+
+
+def _generator(seed: int):
+    import torch
+
+    return torch.Generator().manual_seed(seed)
 
 
 def _nothing(*_a) -> None:
@@ -174,27 +184,26 @@ class JsonlLog:
 
 
 class TensorBoardLog:
-    """Scalars into ``folder`` when the tensorboard package is installed (silently nothing otherwise)."""
+    """Scalars into an event file in ``folder`` when the tensorboard package is installed (silently nothing
+    otherwise), one record per epoch, written by ``tfevents`` (no torch, no TensorFlow)."""
 
     def __init__(self, folder: Path):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            self.writer = None
-        else:
-            self.writer = SummaryWriter(log_dir=str(folder))
+        import importlib.util
+
+        self.folder, self.path = folder, None
+        self.enabled = importlib.util.find_spec("tensorboard") is not None
 
     def record(self, state: LoopState, row: dict) -> None:
-        if self.writer is None:
-            return
-        for key, scalar in row.items():
-            if key != "epoch" and isinstance(scalar, (int, float)):
-                self.writer.add_scalar(key.replace("valid_", "valid/").replace("@", "_at_"), scalar, state.epoch + 1)
-        self.writer.flush()
+        from embedrec.train import tfevents
 
-    def close(self, state: LoopState) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        if not self.enabled:
+            return
+        if self.path is None:
+            self.path = tfevents.new_event_file(self.folder)
+        values = {key.replace("valid_", "valid/").replace("@", "_at_"): scalar for key, scalar in row.items()
+                  if key != "epoch" and isinstance(scalar, (int, float)) and not isinstance(scalar, bool)}
+        with open(self.path, "ab") as fh:
+            fh.write(tfevents.tfrecord(tfevents.scalars_event(values, state.epoch + 1, time.time())))
 
 
 class Checkpoint:
@@ -246,17 +255,51 @@ class EachEpoch:
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
+# A checkpoint whose model state holds numpy arrays only (als.Tables) is written without torch: an .npz of the
+# arrays (allow_pickle=False) plus the rest of the state as JSON in its "meta" member; else torch.save.
+_NP_STATES = ("model", "best_state")
+
+
 def save(path: Path, state: dict) -> None:
     import io
 
     buf = io.BytesIO()
-    torch.save(state, buf)
+    if all(isinstance(v, np.ndarray) for k in _NP_STATES for v in (state.get(k) or {}).values()):
+        arrays = {f"{k}/{name}": v for k in _NP_STATES for name, v in (state.get(k) or {}).items()}
+        meta = {k: v for k, v in state.items() if k not in _NP_STATES}
+        meta["has_best_state"] = state.get("best_state") is not None
+        np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    else:
+        import torch
+
+        torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue(), durable=False)
 
 
 def load(path: Path) -> dict:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return _load_numpy(path) or _load_torch(path)
     except Exception as e:
         raise ArtifactError(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
                             "resuming") from None
+
+
+def _load_numpy(path: Path) -> dict | None:
+    import zipfile
+
+    with open(path, "rb") as fh:
+        if not zipfile.is_zipfile(fh) or "meta.npy" not in zipfile.ZipFile(fh).namelist():
+            return None
+    with np.load(path, allow_pickle=False) as z:
+        state = json.loads(z["meta"].tobytes())
+        for k in _NP_STATES:
+            state[k] = {name.split("/", 1)[1]: z[name] for name in z.files if name.startswith(k + "/")}
+    if not state.pop("has_best_state"):
+        state["best_state"] = None
+    return state
+
+
+def _load_torch(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -35,11 +35,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from embedrec.errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: no import at run time
+    import torch
+
     from embedrec.config import TrainConfig
     from embedrec.model.mf import MatrixFactorization
 
@@ -209,7 +210,7 @@ def refuse_cuda(device: str) -> None:
 def _ptr(t) -> int | None:
     if t is None:
         return None
-    return t.data_ptr() if isinstance(t, torch.Tensor) else t.ctypes.data
+    return t.ctypes.data if isinstance(t, np.ndarray) else t.data_ptr()
 
 
 class Hogwild:
@@ -226,6 +227,8 @@ class Hogwild:
         if model.dim > 4096 or train_cfg.negatives > 64:
             raise ConfigError("config key 'train.optimizer': hogwild supports model.dim <= 4096 and "
                               "train.negatives <= 64; use another optimizer")
+        import torch
+
         self.lib = load()
         self.rank = rank  # ranks of one job draw different negatives from the same epoch seed
         self.model, self.bpr, self.cfg = model, loss == "bpr", train_cfg
@@ -244,6 +247,8 @@ class Hogwild:
 
     def epoch(self, gen: torch.Generator) -> float:
         """One pass over the ratings in a seeded random order; returns the mean per-example objective."""
+        import torch
+
         n = self.users.shape[0]
         order = torch.randperm(n, generator=gen)
         seed = int(torch.randint(0, 2**62, (1,), generator=gen)) + 1_000_003 * self.rank

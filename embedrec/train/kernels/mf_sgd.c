@@ -226,3 +226,33 @@ double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, c
     }
     return total;
 }
+
+/* Row-wise top-k of a float32 score matrix (rows row0..row1 of n_rows x n_cols), for per-epoch validation: the
+ * k largest entries above -inf of each row, best first, ties to the lower column; slots left over get -1 and
+ * -inf. One pass per row with a sorted insertion list (k is small), instead of numpy's argpartition + argsort. */
+void topk_rows(const float *S, int64_t n_cols, int k, int64_t row0, int64_t row1, int64_t *idx, float *val)
+{
+    for (int64_t r = row0; r < row1; r++) {
+        const float *s = S + r * n_cols;
+        int64_t *ix = idx + r * k;
+        float *v = val + r * k;
+        int m = 0;
+        for (int64_t j = 0; j < n_cols; j++) {
+            float x = s[j];
+            if (m == k ? !(x > v[k - 1]) : !(x > -INFINITY))
+                continue;
+            int p = m < k ? m++ : k - 1;
+            while (p > 0 && v[p - 1] < x) {
+                v[p] = v[p - 1];
+                ix[p] = ix[p - 1];
+                p--;
+            }
+            v[p] = x;
+            ix[p] = j;
+        }
+        for (int p = m; p < k; p++) {
+            ix[p] = -1;
+            v[p] = -INFINITY;
+        }
+    }
+}
