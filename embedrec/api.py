@@ -286,6 +286,14 @@ class Model:
     def user_ids(self) -> np.ndarray:
         return self.engine.user_ids
 
+    def torch_module(self):
+        """The model as a PyTorch module (``embedrec.model.mf.MatrixFactorization``, eval mode) whose
+        ``forward(user_rows, movie_rows)`` gives the scores this model serves (before clipping to the rating
+        scale); rows map to ids through ``user_ids`` / ``movie_ids``. Imports torch."""
+        from embedrec.model.mf import MatrixFactorization
+
+        return MatrixFactorization.from_factors(self.factors)
+
     @property
     def n_users(self) -> int:
         return self.engine.factors.n_users

@@ -20,7 +20,7 @@ from embedrec.fsutil import atomic_dir
 from embedrec.serve.recommender import Recommender
 
 log = logging.getLogger("embedrec")
-TARGETS = ("projector", "parquet", "npy", "csv", "faiss")
+TARGETS = ("projector", "parquet", "npy", "csv", "faiss", "torch")
 
 
 def _clean(v) -> str:
@@ -238,6 +238,27 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
     return {"movies": int(rec.factors.movie.shape[0])}
 
 
+def torch_state(rec: Recommender, out: Path) -> dict:
+    """state_dict.pt of ``MatrixFactorization.from_factors`` (load with ``torch.load(..., weights_only=True)``),
+    model.json with its constructor's arguments, and the ids of its rows."""
+    import torch
+
+    from embedrec.fsutil import write_json
+    from embedrec.model.mf import MatrixFactorization
+
+    f = rec.factors
+    torch.save(MatrixFactorization.from_factors(f).state_dict(), out / "state_dict.pt")
+    args = {"n_users": f.n_users, "n_movies": f.n_movies, "dim": int(f.user.shape[1]),
+            "user_bias": f.user_bias is not None, "movie_bias": f.movie_bias is not None,
+            "global_mean": float(f.global_mean)}
+    write_json(out / "model.json", {"class": "embedrec.model.mf.MatrixFactorization", "args": args,
+                                    "explicit": f.explicit, "rating_scale": f.rating_scale,
+                                    "rows": "user_ids.npy and movie_ids.npy give the raw id of each row"})
+    np.save(out / "user_ids.npy", rec.catalogue.user_ids, allow_pickle=False)
+    np.save(out / "movie_ids.npy", rec.catalogue.movie_ids, allow_pickle=False)
+    return {"users": f.n_users, "movies": f.n_movies}
+
+
 def export_dir(rec: Recommender, target: str, out: str | Path, overwrite: bool = False, sample: int | None = None,
                users: int = 0, base_url: str | None = None) -> dict:
     if target not in TARGETS:
@@ -248,6 +269,8 @@ def export_dir(rec: Recommender, target: str, out: str | Path, overwrite: bool =
             info = projector(rec, tmp, sample, users, base_url=base_url)
         elif target == "faiss":
             info = faiss_files(rec, tmp)
+        elif target == "torch":
+            info = torch_state(rec, tmp)
         else:
             info = tables(rec, tmp, target)
         from embedrec.fsutil import checksum_folder, write_json

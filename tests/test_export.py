@@ -112,3 +112,41 @@ def test_export_cli_errors(tmp_path):
     assert r.exit_code == 1 and "no trained model" in r.stderr
     r = CliRunner().invoke(main, ["export"])
     assert r.exit_code == 2 and "nothing to export" in r.stderr
+
+
+@pytest.mark.parametrize("objective", ["explicit", "implicit"])
+def test_torch_export_is_the_served_model(tmp_path, synth_dir, objective):
+    """`export --to torch` and `Model.torch_module()` give the PyTorch module that scores as the run serves, for
+    the explicit model (biases, mean) and the default implicit one (ALS fitted on numpy tables, no state_dict.pt
+    in the run); the file loads with weights_only=True."""
+    import torch
+
+    import embedrec as er
+    from embedrec.model.mf import MatrixFactorization
+
+    sets = [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "model.dim=8", "train.epochs=3",
+            f"model.objective={objective}", "train.refit=false", "train.threads=1"]
+    cfg = er.load_config(None, sets)
+    er.train(er.ingest(str(synth_dir[0]), cfg), cfg).save(cfg.run.dir)
+    model = er.open(cfg.run.dir)
+    rec = Recommender.open(cfg.run.dir)
+    info = export_dir(rec, "torch", tmp_path / "t")
+    assert info["users"] == model.n_users and info["movies"] == model.n_movies
+    meta = json.loads((tmp_path / "t" / "model.json").read_text())
+    module = MatrixFactorization(**meta["args"])
+    module.load_state_dict(torch.load(tmp_path / "t" / "state_dict.pt", weights_only=True))
+    u = torch.arange(model.n_users).repeat_interleave(3)
+    m = torch.randint(0, model.n_movies, u.shape, generator=torch.Generator().manual_seed(0))
+    f = model.factors
+    want = np.einsum("ij,ij->i", f.user[u.numpy()], f.movie[m.numpy()]) + f.global_mean
+    want += (f.movie_bias[m.numpy()] if f.movie_bias is not None else 0) + (
+        f.user_bias[u.numpy()] if f.user_bias is not None else 0)
+    with torch.no_grad():
+        np.testing.assert_allclose(module(u, m).numpy(), want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(model.torch_module()(u, m).numpy(), want, rtol=1e-5, atol=1e-5)
+    assert np.array_equal(np.load(tmp_path / "t" / "user_ids.npy"), model.user_ids)
+    top = model.recommend([model.user_ids[0]], k=3, exclude_seen=False)
+    with torch.no_grad():
+        all_scores = module(torch.zeros(model.n_movies, dtype=torch.long), torch.arange(model.n_movies)).numpy()
+    if objective == "implicit":  # the served top-3 is the module's top-3
+        assert list(model.movie_ids[np.argsort(-all_scores, kind="stable")[:3]]) == list(top.movie_ids[0])

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--to", "target", type=click.Choice(["projector", "parquet", "npy", "csv", "faiss"]),
+@click.option("--to", "target", type=click.Choice(["projector", "parquet", "npy", "csv", "faiss", "torch"]),
               help="Write the embeddings in this form into the -o folder.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder for --to.")
 @click.option("--sample", type=click.IntRange(1), help="Projector: at most this many movies (random, seeded).")
@@ -40,6 +40,7 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
     Examples:
       embedrec export --to projector -o out/projector --sample-users 500
       embedrec export --to parquet -o out/embeddings
+      embedrec export --to torch -o out/model         # state_dict.pt of the PyTorch module
       embedrec export --topk-all out/top10.parquet -k 10
       embedrec export --plot out/movies.png
     """

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from embedrec.model.factors import auto_dim  # noqa: F401 (its home was here; factors.py needs no torch)
+
+if TYPE_CHECKING:  # annotations only
+    from embedrec.model.factors import Factors
 
 
 class MatrixFactorization(nn.Module):
@@ -97,6 +101,22 @@ class MatrixFactorization(nn.Module):
         share = torch.bincount(u, minlength=self.n_users).float().unsqueeze(1) / u.shape[0]
         coef = (self._rated()[1] @ share).squeeze(1)  # per movie: sum over the batch's users of |N(u)|^-1/2
         return (coef * self.implicit_movie.weight.pow(2).sum(-1)).sum()
+
+    @classmethod
+    def from_factors(cls, f: Factors) -> MatrixFactorization:
+        """The module that scores exactly as ``f`` does (``forward(u, m)`` = ``f.predict`` before clipping), in
+        eval mode: the served model as a PyTorch module, whatever trained it (ALS fits numpy tables without
+        torch; side features and SVD++ are folded into the exported user vectors)."""
+        n_users, dim = f.user.shape
+        model = cls(n_users, f.movie.shape[0], dim, user_bias=f.user_bias is not None,
+                    movie_bias=f.movie_bias is not None, global_mean=f.global_mean)
+        with torch.no_grad():
+            model.user.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.user, dtype=np.float32)))
+            model.movie.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.movie, dtype=np.float32)))
+            for table, values in ((model.user_bias, f.user_bias), (model.movie_bias, f.movie_bias)):
+                if table is not None:
+                    table.weight.copy_(torch.from_numpy(np.asarray(values, dtype=np.float32)[:, None]))
+        return model.eval()
 
     def movie_bias_of(self, m: torch.Tensor) -> torch.Tensor:
         return self.movie_bias(m).squeeze(-1) if self.movie_bias is not None else torch.zeros(m.shape, device=m.device)
