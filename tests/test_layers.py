@@ -175,7 +175,8 @@ CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index
 LAYERS = [
     ("base", {"errors", "metrics", "threads", "output", "model.losses", "data.synth", "data.ids", "train.tfevents"}),
     ("utilities", {"fsutil", "config", "sparse"}),
-    ("data and model", {"data", "data.readers", "data.sources", "data.split", "data.dataset", "model",
+    ("data and model", {"data", "data.readers", "data.parsing", "data.movielens", "data.recbole", "data.tables",
+                        "data.sources", "data.split", "data.dataset", "model",
                         "model.features", "model.mf", "model.factors"}),
     ("artifacts", {"serve.index", "run"}),
     ("processes", {"distributed"}),
