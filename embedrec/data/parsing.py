@@ -98,15 +98,53 @@ def _decode_error(label: str, e: UnicodeDecodeError, encoding: str) -> DataError
                      f"set data.encoding (e.g. «--set data.encoding={hint}») to the file's encoding")
 
 
-def _parser_error(label: str, e: Exception, header_lines: int) -> DataError:
+def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: str = ",",
+                  encoding: str = "utf-8") -> DataError:
+    """pandas' parser error as one line naming ``label:line`` where the message gives a row. pandas counts
+    tokenizer rows (a quoted field may span lines); with ``src`` given they are mapped to physical lines."""
     msg = str(e)
+
+    def line(row: int) -> int:
+        return (_row_line(src, sep, encoding, row) if src is not None else None) or row + 1
+
     m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
     if m:
-        return DataError(f"{label}:{m.group(2)}: expected {m.group(1)} fields, found {m.group(3)}; "
+        return DataError(f"{label}:{line(int(m.group(2)) - 1)}: expected {m.group(1)} fields, found {m.group(3)}; "
                          "check the separator (data.separator) and quoting on that line")
+    m = re.search(r"EOF inside string starting at row (\d+)", msg)
+    if m:
+        return DataError(f"{label}:{line(int(m.group(1)))}: a quoted field opens here ('\"') and never closes; "
+                         "close the quote or remove the stray '\"' on that line")
     if "No columns to parse" in msg or isinstance(e, pd.errors.EmptyDataError):
         return DataError(f"{label}: the file is empty; point data.source at a ratings file with rows")
-    return DataError(f"{label}: cannot parse ({msg.splitlines()[0] if msg else type(e).__name__})")
+    return DataError(f"{label}: cannot parse ({first_line(e)})")
+
+
+def _row_line(src, sep: str, encoding: str, row: int, skip_blank: bool = False) -> int | None:
+    """The 1-based line where tokenizer row ``row`` (0-based; blank lines count unless ``skip_blank``, as in
+    pandas' data rows; a quoted field may span lines) starts, read again with Python's csv module (only on the
+    error path); None when it cannot tell."""
+    import csv
+
+    if not isinstance(sep, str) or len(sep) != 1:
+        return None
+    if isinstance(src, io.BytesIO):
+        src = src.getvalue()
+    try:
+        raw = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else open(src, "rb")  # noqa: SIM115
+        with io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh:
+            reader = csv.reader(fh, delimiter=sep)
+            start = 1
+            i = 0
+            for fields in reader:
+                if fields or not skip_blank:
+                    if i == row:
+                        return start
+                    i += 1
+                start = reader.line_num + 1
+    except (OSError, csv.Error, LookupError, TypeError):
+        return None
+    return None
 
 
 def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numeric: dict[str, str],
@@ -136,7 +174,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     except pd.errors.EmptyDataError:
         raise DataError(f"{label}: the file is empty; point data.source at a ratings file with rows") from None
     except pd.errors.ParserError as e:
-        raise _parser_error(label, e, header_lines) from None
+        raise _parser_error(label, e, header_lines, opener(), sep, encoding) from None
     except (ValueError, TypeError, OverflowError) as e:
         if "Usecols do not match" in str(e) or "not in list" in str(e):
             raise DataError(f"{label}: missing columns ({e}); set data.columns.* to the file's column names") from None
@@ -156,7 +194,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     try:
         text = pd.read_csv(opener(), dtype=str, keep_default_na=False, **kw)
     except Exception as e:  # a second failure: report what we can
-        return DataError(f"{label}: cannot parse ({first_line(e)})")
+        return _parser_error(label, e, header_lines, opener(), kw["sep"], kw["encoding"])
     for col, dtype in numeric.items():
         if col not in text.columns:
             continue
@@ -169,9 +207,10 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
                 bad |= np.abs(parsed.to_numpy(dtype=float)) >= 2.0 ** 63  # beyond int64
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
+            line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
             shown = shorten(values.iloc[row], 60)
             what = "is empty" if shown == "" else f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
-            return DataError(f"{label}:{row + 1 + header_lines}: column '{col}' {what}; fix or remove that line")
+            return DataError(f"{label}:{line or row + 1 + header_lines}: column '{col}' {what}; fix or remove that line")
     return DataError(f"{label}: a numeric column could not be parsed; check data.separator and data.columns")
 
 
@@ -207,7 +246,7 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     except FileNotFoundError:
         raise DataError(f"{label}: movies file not found; check data.movies") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
-        raise _parser_error(label, e, 1) from None
+        raise _parser_error(label, e, 1, None if str(path).endswith(".parquet") else path, sep, encoding) from None
     missing = [c for c in (id_col, title_col) if c not in df.columns]
     if missing:
         raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))}); "

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embedrec.data.parsing import RawData, _ids, movies_frame, read_numeric_table
+from embedrec.data.parsing import (
+    RawData,
+    _decode_error,
+    _ids,
+    _parser_error,
+    movies_frame,
+    read_numeric_table,
+)
 from embedrec.errors import DataError
 
 
@@ -20,6 +27,17 @@ def _atomic_header(path: Path) -> list[tuple[str, str]]:
         name, _, kind = h.partition(":")
         cols.append((name, kind))
     return cols
+
+
+def _read_atomic(path: Path, names: list[str], **kw) -> pd.DataFrame:
+    """An atomic file's rows as text; pandas' parser errors become one DataError naming path:line."""
+    try:
+        return pd.read_csv(path, sep="\t", header=0, names=names, dtype=str, keep_default_na=False,
+                           encoding="utf-8", **kw)
+    except UnicodeDecodeError as e:
+        raise _decode_error(str(path), e, "utf-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+        raise _parser_error(str(path), e, 1, path, "\t", "utf-8") from None
 
 
 def read_recbole(root: Path) -> RawData:
@@ -49,8 +67,7 @@ def read_recbole(root: Path) -> RawData:
     item = root / f"{stem}.item"
     if item.exists():
         icols = [c for c, _ in _atomic_header(item)]
-        df = pd.read_csv(item, sep="\t", header=0, names=icols, dtype=str, keep_default_na=False,
-                         encoding="utf-8", quoting=3)
+        df = _read_atomic(item, icols, quoting=3)
         title_col = next((c for c in ("movie_title", "title") if c in df.columns), None)
         genre_col = next((c for c in ("class", "genre", "genres") if c in df.columns), None)
         year_col = next((c for c in ("release_year", "year") if c in df.columns), None)
@@ -63,7 +80,7 @@ def read_recbole(root: Path) -> RawData:
     user = root / f"{stem}.user"
     if user.exists():
         ucols = [c for c, _ in _atomic_header(user)]
-        df = pd.read_csv(user, sep="\t", header=0, names=ucols, dtype=str, keep_default_na=False, encoding="utf-8")
+        df = _read_atomic(user, ucols)
         users = pd.DataFrame({"user_id": _ids(df["user_id"], "int", str(user), "user_id", 2)})
         for src, dst in (("age", "age"), ("gender", "gender"), ("occupation", "occupation"), ("zip_code", "zip")):
             if src in df.columns:

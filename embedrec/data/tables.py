@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from embedrec.data.parsing import RawData, _decode_error, _label, read_movies_table, read_numeric_table
+from embedrec.data.parsing import (
+    RawData,
+    _decode_error,
+    _label,
+    _parser_error,
+    read_movies_table,
+    read_numeric_table,
+)
 from embedrec.errors import DataError, first_line, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -115,11 +122,17 @@ def _sniff_separator(src, encoding: str) -> str:
 def _header(src, sep: str, encoding: str, label: str) -> list[str]:
     try:
         buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
-        return list(pd.read_csv(buf, sep=sep, nrows=0, encoding=encoding).columns)
+        names = list(pd.read_csv(buf, sep=sep, nrows=0, encoding=encoding).columns)
     except pd.errors.EmptyDataError:
         raise DataError(f"{label}: the file is empty; point data.source at a ratings file with rows") from None
     except UnicodeDecodeError as e:
         raise _decode_error(label, e, encoding) from None
+    except (pd.errors.ParserError, ValueError) as e:  # a header that pandas cannot tokenize (a lone '"')
+        raise _parser_error(label, e, 1, src, sep, encoding) from None
+    if any("\x00" in str(n) for n in names):
+        raise DataError(f"{label}:1: the header line holds NUL bytes (\\x00), as a UTF-16 file would; set "
+                        "«--set data.encoding=utf-16» if it is one, or remove them")
+    return names
 
 
 def _require_columns(found, wanted: dict, label: str, cfg: DataConfig) -> None:
@@ -130,7 +143,7 @@ def _require_columns(found, wanted: dict, label: str, cfg: DataConfig) -> None:
             import difflib
 
             close = difflib.get_close_matches(col, found, n=1, cutoff=0.4)
-            hint = f"; did you mean «--set data.columns.{keys[role]}={close[0]}»?" if close else \
+            hint = f"; did you mean «--set data.columns.{keys[role]}={shorten(close[0], 60)}»?" if close else \
                 f"; set data.columns.{keys[role]} to one of: {shorten(', '.join(map(str, found)), 200)}"
             if role in ("timestamp", "rating") and not close:
                 hint += (f", or «--set data.columns.{role}=null» if the file has no {role}s"
