@@ -183,7 +183,8 @@ LAYERS = [
     ("trainers, evaluation, serving", {"evaluate", "train", "train.als", "train.sgd", "train.loop",
                                        "train.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.stream"}),
-    ("workflows", {"train.fit", "ingest", "export", "tune"}),
+    ("workflows", {"train.fit", "ingest", "export", "export_projector", "export_tables", "export_topk", "export_plot",
+                   "tune"}),
     ("public API", {"api", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
     ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "__main__", ""}),
 ]
