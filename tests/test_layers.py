@@ -175,14 +175,16 @@ CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index
 LAYERS = [
     ("base", {"errors", "metrics", "threads", "output", "model.losses", "data.synth", "data.ids", "train.tfevents"}),
     ("utilities", {"fsutil", "config", "sparse"}),
-    ("data and model", {"data", "data.readers", "data.sources", "data.split", "data.dataset", "model",
+    ("data and model", {"data", "data.readers", "data.parsing", "data.movielens", "data.recbole", "data.tables",
+                        "data.sources", "data.split", "data.dataset", "model",
                         "model.features", "model.mf", "model.factors"}),
     ("artifacts", {"serve.index", "run"}),
     ("processes", {"distributed"}),
     ("trainers, evaluation, serving", {"evaluate", "train", "train.als", "train.sgd", "train.loop",
                                        "train.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.stream"}),
-    ("workflows", {"train.fit", "ingest", "export", "tune"}),
+    ("workflows", {"train.fit", "ingest", "export", "export_projector", "export_tables", "export_topk", "export_plot",
+                   "tune"}),
     ("public API", {"api", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
     ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "__main__", ""}),
 ]

@@ -1,0 +1,149 @@
+"""MovieLens layouts: ml-100k (u.data, u.item, u.user), ml-1m / ml-10m ('::'-separated .dat files) and the
+CSV releases (ratings.csv, movies.csv)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from embedrec.data.parsing import (
+    ML100K_GENRES,
+    RawData,
+    _read_lines,
+    movies_frame,
+    read_movies_table,
+    read_numeric_table,
+    split_title_year,
+)
+from embedrec.errors import DataError, shorten
+
+ML1M_OCCUPATIONS = ["other", "academic/educator", "artist", "clerical/admin", "college/grad student",
+                    "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker",
+                    "K-12 student", "lawyer", "programmer", "retired", "sales/marketing", "scientist",
+                    "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer"]
+
+
+def read_ml100k(root: Path) -> RawData:
+    rpath = root / "u.data"
+    ratings = read_numeric_table(rpath, sep="\t", names=["user_id", "movie_id", "rating", "timestamp"],
+                                 usecols=None, header=False, encoding="latin-1",
+                                 numeric={"user_id": "int64", "movie_id": "int64", "rating": "float32",
+                                          "timestamp": "int64"})
+    movies = users = None
+    files = [rpath]
+    ipath = root / "u.item"
+    if ipath.exists():
+        ids, titles, genres, years = [], [], [], []
+        for n, line in enumerate(_read_lines(ipath, ("latin-1",)), 1):
+            if not line.strip():
+                continue
+            parts = line.split("|")
+            if len(parts) < 24:
+                raise DataError(f"{ipath}:{n}: expected 24 '|'-separated fields, found {len(parts)}")
+            try:
+                ids.append(int(parts[0]))
+            except ValueError:
+                raise DataError(f"{ipath}:{n}: movie id '{shorten(parts[0], 60)}' is not an integer") from None
+            titles.append(parts[1])
+            flags = parts[5:24]
+            genres.append([ML100K_GENRES[i] for i, f in enumerate(flags) if f.strip() == "1"])
+            m = re.search(r"(\d{4})\s*$", parts[2])
+            years.append(int(m.group(1)) if m else None)
+        movies = movies_frame(ids, titles, genres, _prefer_title_year(titles, years))
+        files.append(ipath)
+    upath = root / "u.user"
+    if upath.exists():
+        rows = []
+        for n, line in enumerate(_read_lines(upath, ("latin-1",)), 1):
+            if not line.strip():
+                continue
+            p = line.split("|")
+            if len(p) != 5 or not p[0].isdigit() or not p[1].isdigit():
+                raise DataError(f"{upath}:{n}: expected 'id|age|gender|occupation|zip'")
+            rows.append((int(p[0]), int(p[1]), p[2], p[3], p[4]))
+        users = pd.DataFrame(rows, columns=["user_id", "age", "gender", "occupation", "zip"])
+        files.append(upath)
+    return RawData(ratings, movies, users, "ml-100k", (1.0, 5.0), files, (str(rpath), 1))
+
+
+def _prefer_title_year(titles: list[str], years: list) -> list:
+    """The year in the title is the film's; the release date's year is the fallback."""
+    return [split_title_year(t)[1] or y for t, y in zip(titles, years)]
+
+
+def _read_dat_ratings(path: Path) -> pd.DataFrame:
+    # '::'-separated numeric fields: read with ':' so pandas' fast C engine can be used (empty columns between).
+    df = read_numeric_table(path, sep=":", names=["user_id", "_a", "movie_id", "_b", "rating", "_c", "timestamp"],
+                            usecols=["user_id", "movie_id", "rating", "timestamp"], header=False,
+                            encoding="latin-1",
+                            numeric={"user_id": "int64", "movie_id": "int64", "rating": "float32",
+                                     "timestamp": "int64"})
+    return df[["user_id", "movie_id", "rating", "timestamp"]]
+
+
+def _read_dat_movies(path: Path) -> pd.DataFrame:
+    ids, titles, genres = [], [], []
+    for n, line in enumerate(_read_lines(path, ("utf-8", "latin-1")), 1):
+        if not line.strip():
+            continue
+        parts = line.split("::")
+        if len(parts) < 3:
+            raise DataError(f"{path}:{n}: expected 'MovieID::Title::Genres'")
+        try:
+            ids.append(int(parts[0]))
+        except ValueError:
+            raise DataError(f"{path}:{n}: movie id '{shorten(parts[0], 60)}' is not an integer") from None
+        titles.append("::".join(parts[1:-1]))
+        genres.append(parts[-1].split("|"))
+    return movies_frame(ids, titles, genres)
+
+
+def read_ml_dat(root: Path) -> RawData:
+    rpath = root / "ratings.dat"
+    ratings = _read_dat_ratings(rpath)
+    files = [rpath]
+    movies = users = None
+    if (root / "movies.dat").exists():
+        movies = _read_dat_movies(root / "movies.dat")
+        files.append(root / "movies.dat")
+    upath = root / "users.dat"
+    layout = "ml-10m"
+    scale = (0.5, 5.0)
+    if upath.exists():
+        layout, scale = "ml-1m", (1.0, 5.0)
+        rows = []
+        for n, line in enumerate(_read_lines(upath, ("latin-1",)), 1):
+            if not line.strip():
+                continue
+            p = line.split("::")
+            try:
+                occ = int(p[3])
+                rows.append((int(p[0]), int(p[2]), p[1], ML1M_OCCUPATIONS[occ] if 0 <= occ < 21 else str(occ), p[4]))
+            except (ValueError, IndexError):
+                raise DataError(f"{upath}:{n}: expected 'UserID::Gender::Age::Occupation::Zip-code'") from None
+        users = pd.DataFrame(rows, columns=["user_id", "age", "gender", "occupation", "zip"])
+        files.append(upath)
+    return RawData(ratings, movies, users, layout, scale, files, (str(rpath), 1))
+
+
+def read_ml_csv(root: Path) -> RawData:
+    rpath = root / "ratings.csv"
+    ratings = read_numeric_table(rpath, sep=",", names=None, usecols=None,
+                                 header=True, encoding="utf-8",
+                                 numeric={"userId": "int64", "movieId": "int64", "rating": "float32",
+                                          "timestamp": "int64"})
+    missing = {"userId", "movieId", "rating", "timestamp"} - set(ratings.columns)
+    if missing:
+        raise DataError(f"{rpath}:1: header lacks {', '.join(sorted(missing))}; expected userId,movieId,rating,timestamp")
+    ratings = ratings[["userId", "movieId", "rating", "timestamp"]].rename(columns={"userId": "user_id",
+                                                                                    "movieId": "movie_id"})
+    files = [rpath]
+    movies = None
+    mpath = root / "movies.csv"
+    if mpath.exists():
+        movies = read_movies_table(mpath, sep=",", id_col="movieId", title_col="title", genres_col="genres",
+                                   genre_sep="|", encoding="utf-8", id_type="int")
+        files.append(mpath)
+    return RawData(ratings, movies, None, "ml-csv", (0.5, 5.0), files, (str(rpath), 2))

@@ -1,0 +1,270 @@
+"""The parsing core the readers share: :class:`RawData`, genre/title normalisation and numeric tables read
+with pandas' C engine whose problems become one :class:`DataError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from embedrec.errors import DataError, first_line, shorten
+
+# ------------------------------------------------------------------------------------------ value helpers
+
+
+ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary",
+                 "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
+                 "Thriller", "War", "Western"]
+_CANON = {re.sub(r"[^a-z0-9]", "", g.lower()): g for g in ML100K_GENRES[1:] + ["IMAX"]}
+_CANON.update({"childrens": "Children", "scifi": "Sci-Fi", "sciencefiction": "Sci-Fi", "filmnoir": "Film-Noir"})
+_NO_GENRE = {"", "unknown", "nogenreslisted", "none"}
+
+
+_YEAR_RE = re.compile(r"^(.*?)\s*\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$")
+
+
+def normalise_genre(name: str) -> str | None:
+    key = re.sub(r"[^a-z0-9]", "", name.strip().lower())
+    if key in _NO_GENRE:
+        return None
+    return _CANON.get(key, name.strip())
+
+
+def normalise_genres(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for n in names:
+        g = normalise_genre(n)
+        if g is not None and g not in out:
+            out.append(g)
+    return out
+
+
+def split_title_year(title: str) -> tuple[str, int | None]:
+    """'Toy Story (1995)' -> ('Toy Story', 1995); a title without a year keeps year None."""
+    t = str(title).strip()
+    m = _YEAR_RE.match(t)
+    if m and m.group(1):
+        return m.group(1).strip(), int(m.group(2))
+    return t, None
+
+
+def movies_frame(ids: list, titles: list[str], genres: list[list[str]], years: list | None = None) -> pd.DataFrame:
+    out_titles, out_years = [], []
+    for i, t in enumerate(titles):
+        clean, y = split_title_year(t)
+        if years is not None and years[i] is not None and not pd.isna(years[i]):
+            y = int(years[i])
+        out_titles.append(clean)
+        out_years.append(y)
+    return pd.DataFrame({
+        "movie_id": ids,
+        "title": out_titles,
+        "year": pd.array(out_years, dtype="Int32"),
+        "genres": [normalise_genres(g) for g in genres],
+    })
+
+
+@dataclass
+class RawData:
+    ratings: pd.DataFrame
+    movies: pd.DataFrame | None = None
+    users: pd.DataFrame | None = None
+    layout: str = "csv"
+    rating_scale: tuple[float, float] | None = None
+    files: list[Path] = field(default_factory=list)
+    # where each ratings row came from, for error messages: (label, first data line number)
+    origin: tuple[str, int] = ("<input>", 1)
+
+
+# ------------------------------------------------------------------------------------------ table reading
+
+
+def _label(src) -> str:
+    return "<stdin>" if src is sys.stdin or src == "-" else str(src)
+
+
+def _decode_error(label: str, e: UnicodeDecodeError, encoding: str) -> DataError:
+    if e.object[:2] == b"\x1f\x8b":
+        return DataError(f"{label}: the file is gzip-compressed; name it with a .gz extension (e.g. ratings.csv.gz) "
+                         "or decompress it")
+    hint = "latin-1" if encoding.lower().replace("-", "") in ("utf8",) else "utf-8"
+    return DataError(f"{label}: cannot decode byte 0x{e.object[e.start]:02x} at offset {e.start} as {encoding}; "
+                     f"set data.encoding (e.g. «--set data.encoding={hint}») to the file's encoding")
+
+
+def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: str = ",",
+                  encoding: str = "utf-8") -> DataError:
+    """pandas' parser error as one line naming ``label:line`` where the message gives a row. pandas counts
+    tokenizer rows (a quoted field may span lines); with ``src`` given they are mapped to physical lines."""
+    msg = str(e)
+
+    def line(row: int) -> int:
+        return (_row_line(src, sep, encoding, row) if src is not None else None) or row + 1
+
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+    if m:
+        return DataError(f"{label}:{line(int(m.group(2)) - 1)}: expected {m.group(1)} fields, found {m.group(3)}; "
+                         "check the separator (data.separator) and quoting on that line")
+    m = re.search(r"EOF inside string starting at row (\d+)", msg)
+    if m:
+        return DataError(f"{label}:{line(int(m.group(1)))}: a quoted field opens here ('\"') and never closes; "
+                         "close the quote or remove the stray '\"' on that line")
+    if "No columns to parse" in msg or isinstance(e, pd.errors.EmptyDataError):
+        return DataError(f"{label}: the file is empty; point data.source at a ratings file with rows")
+    return DataError(f"{label}: cannot parse ({first_line(e)})")
+
+
+def _row_line(src, sep: str, encoding: str, row: int, skip_blank: bool = False) -> int | None:
+    """The 1-based line where tokenizer row ``row`` (0-based; blank lines count unless ``skip_blank``, as in
+    pandas' data rows; a quoted field may span lines) starts, read again with Python's csv module (only on the
+    error path); None when it cannot tell."""
+    import csv
+
+    if not isinstance(sep, str) or len(sep) != 1:
+        return None
+    if isinstance(src, io.BytesIO):
+        src = src.getvalue()
+    try:
+        raw = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else open(src, "rb")  # noqa: SIM115
+        with io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh:
+            reader = csv.reader(fh, delimiter=sep)
+            start = 1
+            i = 0
+            for fields in reader:
+                if fields or not skip_blank:
+                    if i == row:
+                        return start
+                    i += 1
+                start = reader.line_num + 1
+    except (OSError, csv.Error, LookupError, TypeError):
+        return None
+    return None
+
+
+def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numeric: dict[str, str],
+                       header: bool, encoding: str, label: str | None = None,
+                       extra_dtype: dict | None = None) -> pd.DataFrame:
+    """Read a delimited table whose ``numeric`` columns (name -> dtype) must parse as numbers.
+
+    Fast path: pandas' C engine with narrow dtypes. On failure the file is re-read as text to report the
+    first offending line (file:line), so good files pay nothing for the diagnostics.
+    """
+    label = label or _label(src)
+    header_lines = 1 if header else 0
+    kw = dict(sep=sep, header=0 if header else None, names=names, usecols=usecols, encoding=encoding,
+              engine="c", skip_blank_lines=True)
+    if isinstance(src, (bytes, bytearray)):
+        def opener():
+            return io.BytesIO(src)
+    else:
+        def opener():
+            return src
+    try:
+        df = pd.read_csv(opener(), dtype={**numeric, **(extra_dtype or {})}, **kw)
+    except UnicodeDecodeError as e:
+        raise _decode_error(label, e, encoding) from None
+    except FileNotFoundError:
+        raise DataError(f"{label}: file not found; check data.source") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{label}: the file is empty; point data.source at a ratings file with rows") from None
+    except pd.errors.ParserError as e:
+        raise _parser_error(label, e, header_lines, opener(), sep, encoding) from None
+    except (ValueError, TypeError, OverflowError) as e:
+        if "Usecols do not match" in str(e) or "not in list" in str(e):
+            raise DataError(f"{label}: missing columns ({e}); set data.columns.* to the file's column names") from None
+        raise _diagnose_numeric(opener, kw, numeric, label, header_lines) from None
+    if header and not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
+        # every row has more fields than the header names: pandas would take the extra leading field as the
+        # index and shift every column by one
+        n = len(df.columns)
+        raise DataError(f"{label}:{1 + header_lines}: expected {n} fields (as in the header), found "
+                        f"{n + df.index.nlevels}; name every column in the header line, or remove the extra fields")
+    if len(df) == 0:
+        raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
+    return df
+
+
+def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, header_lines: int) -> DataError:
+    try:
+        text = pd.read_csv(opener(), dtype=str, keep_default_na=False, **kw)
+    except Exception as e:  # a second failure: report what we can
+        return _parser_error(label, e, header_lines, opener(), kw["sep"], kw["encoding"])
+    for col, dtype in numeric.items():
+        if col not in text.columns:
+            continue
+        values = text[col]
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = np.array(parsed.isna().to_numpy(), dtype=bool)
+        if dtype.startswith("int"):
+            with np.errstate(invalid="ignore"):
+                bad |= ~np.isfinite(parsed.to_numpy(dtype=float)) | (parsed.to_numpy(dtype=float) % 1 != 0)
+                bad |= np.abs(parsed.to_numpy(dtype=float)) >= 2.0 ** 63  # beyond int64
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
+            shown = shorten(values.iloc[row], 60)
+            what = "is empty" if shown == "" else f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
+            return DataError(f"{label}:{line or row + 1 + header_lines}: column '{col}' {what}; fix or remove that line")
+    return DataError(f"{label}: a numeric column could not be parsed; check data.separator and data.columns")
+
+
+def check_scale(df: pd.DataFrame, scale: tuple[float, float], origin: tuple[str, int]) -> None:
+    r = df["rating"].to_numpy()
+    bad = ~((r >= scale[0]) & (r <= scale[1]))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{origin[0]}:{row + origin[1]}: rating {r[row]:g} is outside the scale "
+                        f"{scale[0]:g}-{scale[1]:g}; fix that row, or set data.rating_scale to the real scale")
+
+
+def _read_lines(path: Path, encodings: tuple[str, ...]) -> list[str]:
+    data = path.read_bytes()
+    for enc in encodings:
+        try:
+            return data.decode(enc).splitlines()
+        except UnicodeDecodeError as e:
+            last = e
+    raise _decode_error(str(path), last, encodings[-1])
+
+
+def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col: str | None, genre_sep: str,
+                      encoding: str, id_type: str) -> pd.DataFrame:
+    label = str(path)
+    try:
+        if str(path).endswith(".parquet"):
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
+    except UnicodeDecodeError as e:
+        raise _decode_error(label, e, encoding) from None
+    except FileNotFoundError:
+        raise DataError(f"{label}: movies file not found; check data.movies") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
+        raise _parser_error(label, e, 1, None if str(path).endswith(".parquet") else path, sep, encoding) from None
+    missing = [c for c in (id_col, title_col) if c not in df.columns]
+    if missing:
+        raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))}); "
+                        "set data.columns.movie / data.columns.title")
+    ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2)
+    genres = ([str(g).split(genre_sep) if g else [] for g in df[genres_col]]
+              if genres_col and genres_col in df.columns else [[] for _ in range(len(df))])
+    return movies_frame(list(ids), [str(t) for t in df[title_col]], genres)
+
+
+def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int) -> pd.Series:
+    if id_type == "str":
+        return values.astype(str)
+    parsed = pd.to_numeric(values, errors="coerce")
+    with np.errstate(invalid="ignore"):
+        bad = np.array(parsed.isna().to_numpy(), dtype=bool) | (parsed.to_numpy(dtype=float) % 1 != 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{label}:{row + first_line}: id '{shorten(values.iloc[row], 60)}' in column '{col}' is not an integer; "
+                        "fix that row, or set data.id_type=str for text ids")
+    return parsed.astype("int64")

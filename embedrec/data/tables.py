@@ -1,0 +1,173 @@
+"""Generic ratings tables: a CSV/TSV/Parquet file or stdin, with the column mapping of ``data.columns``:
+separator sniffing, header checks with close-match hints, and zero-padded ids refused."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from embedrec.data.parsing import (
+    RawData,
+    _decode_error,
+    _label,
+    _parser_error,
+    read_movies_table,
+    read_numeric_table,
+)
+from embedrec.errors import DataError, first_line, shorten
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import DataConfig
+
+
+def read_generic(source: str, cfg: DataConfig) -> RawData:
+    """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig)."""
+    cols = cfg.columns
+    fmt = cfg.format
+    label = _label(source)
+    if fmt == "auto":
+        low = source.lower()
+        fmt = "parquet" if low.endswith(".parquet") else "tsv" if low.endswith((".tsv", ".tab")) else "csv"
+    wanted = {cols.user: "user_id", cols.movie: "movie_id"}
+    if cols.rating:
+        wanted[cols.rating] = "rating"
+    if cols.timestamp:
+        wanted[cols.timestamp] = "timestamp"
+    id_dtype = "int64" if cfg.id_type == "int" else "str"
+    if fmt == "parquet":
+        try:
+            df = pd.read_parquet(sys.stdin.buffer if source == "-" else source)
+        except FileNotFoundError:
+            raise DataError(f"{label}: file not found; check data.source") from None
+        except Exception as e:
+            raise DataError(f"{label}: not a readable Parquet file ({first_line(e)})") from None
+        _require_columns(df.columns, wanted, label, cfg)
+        df = df[list(wanted)].rename(columns=wanted)
+        first = 1
+    else:
+        sep = cfg.separator or ("\t" if fmt == "tsv" else None)
+        src = sys.stdin.buffer.read() if source == "-" else source
+        if sep is None:
+            sep = _sniff_separator(src, cfg.encoding)
+        header_names = None
+        if cfg.header:
+            header_names = _header(src, sep, cfg.encoding, label)
+            _require_columns(header_names, wanted, label, cfg)
+        numeric = {}
+        for c, v in wanted.items():
+            if v == "rating":
+                numeric[c] = "float32"
+            elif v == "timestamp":
+                numeric[c] = "int64"
+            elif id_dtype == "int64":
+                numeric[c] = "int64"
+        extra = {c: str for c, v in wanted.items() if v in ("user_id", "movie_id") and id_dtype == "str"}
+        if id_dtype == "int64" and cfg.header:
+            _refuse_zero_padded(src, sep, cfg.encoding, [c for c, v in wanted.items() if v in ("user_id", "movie_id")],
+                                label)
+        try:
+            df = read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
+                                    usecols=None if cfg.header else list(wanted),
+                                    numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
+                                    extra_dtype=extra)
+        except DataError as e:
+            ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
+            msg = str(e)
+            if id_dtype == "int64" and "is not an integer" in msg and any(f"column '{c}'" in msg for c in ids):
+                raise DataError(msg.replace("; fix or remove that line",
+                                            "; for text ids set data.id_type=str, or fix that line")) from None
+            raise
+        df = df[list(wanted)].rename(columns=wanted)
+        first = 2 if cfg.header else 1
+    if "rating" not in df:
+        df["rating"] = np.float32(1.0)
+    df["rating"] = df["rating"].astype("float32")
+    if "timestamp" in df:
+        df["timestamp"] = df["timestamp"].astype("int64")
+    for c in ("user_id", "movie_id"):
+        df[c] = df[c].astype(str) if cfg.id_type == "str" else df[c].astype("int64")
+    movies = None
+    files = [] if source == "-" else [Path(source)]
+    if cfg.movies:
+        msep = "\t" if cfg.movies.lower().endswith((".tsv", ".tab")) else (cfg.separator or ",")
+        movies = read_movies_table(cfg.movies, sep=msep, id_col=cols.movie, title_col=cols.title,
+                                   genres_col=cols.genres, genre_sep=cfg.genre_separator, encoding=cfg.encoding,
+                                   id_type=cfg.id_type)
+        files.append(Path(cfg.movies))
+    return RawData(df, movies, None, fmt, None, files, (label, first))
+
+
+def _sniff_separator(src, encoding: str) -> str:
+    try:
+        if isinstance(src, (bytes, bytearray)):
+            first = src[:4096].decode(encoding, errors="replace").splitlines()[:1]
+        else:
+            with open(src, encoding=encoding, errors="replace") as fh:
+                first = [fh.readline()]
+    except FileNotFoundError:
+        raise DataError(f"{src}: file not found; check data.source") from None
+    except IsADirectoryError:
+        raise DataError(f"{src}: is a directory without a recognised MovieLens or RecBole layout") from None
+    line = first[0] if first else ""
+    counts = {s: line.count(s) for s in (",", "\t", ";", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _header(src, sep: str, encoding: str, label: str) -> list[str]:
+    try:
+        buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
+        names = list(pd.read_csv(buf, sep=sep, nrows=0, encoding=encoding).columns)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{label}: the file is empty; point data.source at a ratings file with rows") from None
+    except UnicodeDecodeError as e:
+        raise _decode_error(label, e, encoding) from None
+    except (pd.errors.ParserError, ValueError) as e:  # a header that pandas cannot tokenize (a lone '"')
+        raise _parser_error(label, e, 1, src, sep, encoding) from None
+    if any("\x00" in str(n) for n in names):
+        raise DataError(f"{label}:1: the header line holds NUL bytes (\\x00), as a UTF-16 file would; set "
+                        "«--set data.encoding=utf-16» if it is one, or remove them")
+    return names
+
+
+def _require_columns(found, wanted: dict, label: str, cfg: DataConfig) -> None:
+    found = [str(c) for c in found]
+    keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
+    for col, role in wanted.items():
+        if col not in found:
+            import difflib
+
+            close = difflib.get_close_matches(col, found, n=1, cutoff=0.4)
+            hint = f"; did you mean «--set data.columns.{keys[role]}={shorten(close[0], 60)}»?" if close else \
+                f"; set data.columns.{keys[role]} to one of: {shorten(', '.join(map(str, found)), 200)}"
+            if role in ("timestamp", "rating") and not close:
+                hint += (f", or «--set data.columns.{role}=null» if the file has no {role}s"
+                         + (" (every row then counts as rating 1)" if role == "rating" else ""))
+            raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
+                            f"(data.columns.{keys[role]}){hint}")
+
+
+def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000) -> None:
+    """Integer ids lose leading zeros ('00196' would become 196 and could merge with '196'): refuse them, checking
+    the first ``rows`` rows (zero padding is a property of a whole file)."""
+    import io
+    import re
+
+    try:
+        head = pd.read_csv(io.BytesIO(src) if isinstance(src, bytes) else src, sep=sep, usecols=cols, dtype=str,
+                           nrows=rows, encoding=encoding, engine="c" if len(sep) == 1 else "python")
+    except Exception:
+        return  # the main reader reports what is wrong with the file
+    padded = re.compile(r"^\s*[+-]?0\d")
+    for c in cols:
+        hit = head[c].astype(str).str.match(padded)
+        if hit.any():
+            row = int(hit.to_numpy().argmax())
+            raise DataError(f"{label}:{row + 2}: column '{c}' id {head[c].iloc[row]!r:.30} has a leading zero, which "
+                            "integer ids would drop (merging it with another id); set data.id_type=str to keep ids "
+                            "as text")

@@ -1,0 +1,98 @@
+"""``embedrec export --plot``: a 2-D map of the movie embeddings (PCA, t-SNE or UMAP) coloured by genre."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from embedrec.errors import ArtifactError, UsageError
+from embedrec.serve.recommender import Recommender
+
+
+def _place_labels(fig, ax, xy: np.ndarray, titles: list[str], order, max_chars: int = 40) -> int:
+    """Label the points in ``order`` (most important first) where the label overlaps no earlier one: each
+    label tries four positions around its point and is left out when all four collide. Returns how many."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    offsets = ((4, 4, "left", "bottom"), (-4, 4, "right", "bottom"), (4, -4, "left", "top"), (-4, -4, "right", "top"))
+    for i in order:
+        t = titles[i]
+        t = t if len(t) <= max_chars else t[:max_chars - 1] + "\u2026"
+        for dx, dy, ha, va in offsets:
+            a = ax.annotate(t, xy[i], fontsize=7, xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
+                            arrowprops=None)
+            box = a.get_window_extent(renderer).expanded(1.05, 1.15)
+            if not any(box.overlaps(b) for b in placed):
+                placed.append(box)
+                break
+            a.remove()
+    return len(placed)
+
+
+def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: int = 25, seed: int = 0,
+             overwrite: bool = False) -> dict:
+    """A 2-D map of the movie embeddings coloured by first genre, labelled with the most-rated titles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ArtifactError(f"'{path}' already exists; pass --overwrite to replace it")
+    Q = np.asarray(rec.factors.movie, dtype=np.float64)
+    pop = rec.run.array("popularity")
+    if method == "pca":
+        X = Q - Q.mean(axis=0)
+        _, _, vt = np.linalg.svd(X, full_matrices=False)
+        xy = X @ vt[:2].T
+    elif method == "tsne":
+        try:
+            from sklearn.manifold import TSNE
+        except ImportError:
+            raise UsageError("--plot-method tsne needs scikit-learn (pip install scikit-learn); "
+                             "or use --plot-method pca") from None
+        xy = TSNE(n_components=2, random_state=seed, init="pca").fit_transform(Q)
+    else:
+        try:
+            import umap
+        except ImportError:
+            raise UsageError("--plot-method umap needs umap-learn (pip install umap-learn); "
+                             "or use --plot-method pca") from None
+        xy = umap.UMAP(random_state=seed).fit_transform(Q)
+    # colour: each movie's most specific genre (its rarest one), the 9 commonest of those, the rest grey;
+    # "first genre" would be the alphabetically first flag (Star Wars: Action)
+    counts: dict[str, int] = {}
+    for gs in rec.catalogue.genres:
+        for g in gs or []:
+            counts[g] = counts.get(g, 0) + 1
+    main = [min(gs, key=lambda g: (counts[g], g)) if gs else "(none)" for gs in rec.catalogue.genres]
+    ranked = sorted(set(main), key=lambda g: -main.count(g))
+    shown = [g for g in ranked if g != "(none)"][:9]
+    cmap = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(11, 8), dpi=110)
+    size = 4 + 40 * np.sqrt(pop / max(pop.max(), 1))
+    other = np.array([g not in shown for g in main])
+    if other.any():
+        ax.scatter(xy[other, 0], xy[other, 1], s=size[other], color="0.75", alpha=0.5, label="other", linewidths=0)
+    for i, g in enumerate(shown):
+        sel = np.array([f == g for f in main])
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=size[sel], color=cmap((0, 1, 2, 3, 4, 5, 6, 8, 9)[i]), alpha=0.7,
+                   label=g, linewidths=0)  # tab10 without its grey, which marks "other"
+    cat = rec.catalogue
+    _place_labels(fig, ax, xy, [cat.titles[i] or str(cat.movie_ids[i]) for i in range(len(cat.titles))],
+                  np.argsort(-pop)[:labels])
+    ax.set_title(f"Movie embeddings ({method.upper()}, {Q.shape[1]} dims -> 2), coloured by most specific genre; "
+                 f"point size = ratings", fontsize=10)
+    ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=2, frameon=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return {"plot": str(path), "method": method}

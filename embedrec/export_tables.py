@@ -1,0 +1,147 @@
+"""``embedrec export --to parquet|npy|csv|faiss|torch``: the run's factors as tables, the FAISS files and
+the PyTorch state dict, each with ``model.json`` (how the terms add up); and the marker every export folder
+holds (``--overwrite`` replaces only a folder that has it)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from embedrec.errors import ArtifactError
+from embedrec.serve.recommender import Recommender
+
+MARKER = ".embedrec-export.json"  # what export writes beside the files; --overwrite replaces only such a folder
+
+
+def is_export(folder: Path) -> bool:
+    """Whether ``folder`` is an earlier export, so --overwrite may replace it."""
+    return (folder / MARKER).is_file()
+
+
+def score_terms(rec: Recommender) -> dict:
+    """What is needed besides the vectors and biases to recompute the model's score: the global mean and how
+    the terms add up (written as model.json beside every table export)."""
+    explicit = rec.factors.explicit
+    return {
+        "objective": "explicit" if explicit else "implicit",
+        "global_mean": float(rec.factors.global_mean) if explicit else 0.0,
+        "rating_scale": list(rec.factors.rating_scale) if rec.factors.rating_scale else None,
+        "score": ("global_mean + user.bias + movie.bias + dot(user.embedding, movie.embedding), clipped to "
+                  "rating_scale: the predicted rating" if explicit else
+                  "movie.bias + dot(user.embedding, movie.embedding): a ranking score (user.bias is 0)"),
+    }
+
+
+def feature_rows(rec: Recommender) -> list[dict]:
+    """One row per feature value of a feature model (column, value, bias, embedding in the model's space)."""
+    feats = rec.run.manifest.get("features") or {}
+    rows = []
+    for col in feats.get("movie", []) + feats.get("user", []):
+        if col["key"] not in feats.get("embedded", []):
+            continue
+        name = col["key"].replace(".", "_")
+        table = rec.run.array(f"feature_{name}")
+        bias_path = rec.run.path / f"feature_bias_{name}.npy"
+        bias = rec.run.array(f"feature_bias_{name}") if bias_path.exists() else None
+        for i, value in enumerate(col["vocab"]):
+            rows.append({"column": col["key"], "value": value, "bias": float(bias[i]) if bias is not None else 0.0,
+                         "embedding": table[i].astype(np.float32)})
+    return rows
+
+
+def tables(rec: Recommender, out: Path, fmt: str) -> dict:
+    """Embeddings, biases, ids and titles as Parquet, .npy or CSV (and feature embeddings, for feature models)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    Q, P = np.asarray(rec.factors.movie), np.asarray(rec.factors.user)
+    bm = rec.factors.movie_bias if rec.factors.movie_bias is not None else np.zeros(Q.shape[0], np.float32)
+    bu = rec.factors.user_bias if rec.factors.user_bias is not None else np.zeros(P.shape[0], np.float32)
+    (out / "model.json").write_text(json.dumps(score_terms(rec), indent=2) + "\n", encoding="utf-8")
+    if fmt == "npy":
+        for name, a in (("movie_factors", Q), ("movie_bias", bm), ("movie_ids", rec.catalogue.movie_ids),
+                        ("user_factors", P), ("user_bias", bu), ("user_ids", rec.catalogue.user_ids),
+                        ("movie_titles", np.array(rec.catalogue.titles, dtype=str))):
+            np.save(out / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
+        frows = feature_rows(rec)
+        if frows:
+            np.save(out / "feature_embeddings.npy", np.stack([r["embedding"] for r in frows]), allow_pickle=False)
+            np.save(out / "feature_names.npy", np.array([f"{r['column']}={r['value']}" for r in frows], dtype=str),
+                    allow_pickle=False)
+        return {"movies": int(Q.shape[0]), "users": int(P.shape[0]), "features": len(frows)}
+    movies = {"movie_id": rec.catalogue.movie_ids, "title": rec.catalogue.titles, "year": rec.catalogue.years,
+              "genres": [g or [] for g in rec.catalogue.genres], "bias": bm}
+    users = {"user_id": rec.catalogue.user_ids, "bias": bu}
+    if fmt == "parquet":
+        def emb(x):
+            return pa.FixedSizeListArray.from_arrays(pa.array(x.ravel().astype(np.float32)), x.shape[1])
+
+        pq.write_table(pa.table({**movies, "embedding": emb(Q)}), out / "movies.parquet")
+        pq.write_table(pa.table({**users, "embedding": emb(P)}), out / "users.parquet")
+        frows = feature_rows(rec)
+        if frows:
+            pq.write_table(pa.table({"column": [r["column"] for r in frows], "value": [r["value"] for r in frows],
+                                     "bias": [r["bias"] for r in frows],
+                                     "embedding": emb(np.stack([r["embedding"] for r in frows]))}),
+                           out / "features.parquet")
+    else:
+        import pandas as pd
+
+        m = pd.DataFrame({**movies, "genres": ["|".join(g) for g in movies["genres"]]})
+        pd.concat([m, pd.DataFrame(Q, columns=[f"e{i}" for i in range(Q.shape[1])])], axis=1) \
+            .to_csv(out / "movies.csv", index=False, float_format="%.6g")
+        pd.concat([pd.DataFrame(users), pd.DataFrame(P, columns=[f"e{i}" for i in range(P.shape[1])])], axis=1) \
+            .to_csv(out / "users.csv", index=False, float_format="%.6g")
+        frows = feature_rows(rec)
+        if frows:
+            E = np.stack([r["embedding"] for r in frows])
+            pd.concat([pd.DataFrame({k: [r[k] for r in frows] for k in ("column", "value", "bias")}),
+                       pd.DataFrame(E, columns=[f"e{i}" for i in range(E.shape[1])])], axis=1) \
+                .to_csv(out / "features.csv", index=False, float_format="%.6g")
+    return {"movies": int(Q.shape[0]), "users": int(P.shape[0])}
+
+
+def faiss_files(rec: Recommender, out: Path) -> dict:
+    """The run's index files with their id maps and metadata."""
+    from embedrec.serve.index import COS_FILE, IP_FILE
+
+    for name in (IP_FILE, COS_FILE):
+        src = rec.run.path / name
+        if not src.exists():
+            raise ArtifactError(f"index '{src}' is missing; run 'embedrec index rebuild'")
+        shutil.copyfile(src, out / name)
+    np.save(out / "movie_ids.npy", rec.catalogue.movie_ids, allow_pickle=False)
+    meta = {**rec.run.manifest["index"], **score_terms(rec), "ip_index": IP_FILE, "cosine_index": COS_FILE,
+            "row_to_movie_id": "movie_ids.npy",
+            "query": "user -> movie: query [p_u, 1] (a user_factors.npy row plus a 1). With ip_transform 'ip' the "
+                     "index is inner product; with 'l2-mips' append a 0 to the query, search L2, and the inner "
+                     "product is (|q|^2 + ip_max_norm^2 - distance) / 2. movie -> movie: query the L2-normalised "
+                     "movie vector; 'l2-unit' distances d give cosine 1 - d/2"}
+    (out / "index.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    np.save(out / "user_factors.npy", np.asarray(rec.factors.user), allow_pickle=False)
+    np.save(out / "user_ids.npy", rec.catalogue.user_ids, allow_pickle=False)
+    return {"movies": int(rec.factors.movie.shape[0])}
+
+
+def torch_state(rec: Recommender, out: Path) -> dict:
+    """state_dict.pt of ``MatrixFactorization.from_factors`` (load with ``torch.load(..., weights_only=True)``),
+    model.json with its constructor's arguments, and the ids of its rows."""
+    import torch
+
+    from embedrec.fsutil import write_json
+    from embedrec.model.mf import MatrixFactorization
+
+    f = rec.factors
+    torch.save(MatrixFactorization.from_factors(f).state_dict(), out / "state_dict.pt")
+    args = {"n_users": f.n_users, "n_movies": f.n_movies, "dim": int(f.user.shape[1]),
+            "user_bias": f.user_bias is not None, "movie_bias": f.movie_bias is not None,
+            "global_mean": float(f.global_mean)}
+    write_json(out / "model.json", {"class": "embedrec.model.mf.MatrixFactorization", "args": args,
+                                    "explicit": f.explicit, "rating_scale": f.rating_scale,
+                                    "rows": "user_ids.npy and movie_ids.npy give the raw id of each row"})
+    np.save(out / "user_ids.npy", rec.catalogue.user_ids, allow_pickle=False)
+    np.save(out / "movie_ids.npy", rec.catalogue.movie_ids, allow_pickle=False)
+    return {"users": f.n_users, "movies": f.n_movies}

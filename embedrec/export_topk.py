@@ -1,0 +1,201 @@
+"""``embedrec export --topk-all``: every user's top-K streamed in batches to Parquet, CSV or a folder of
+Parquet parts (one per torchrun rank), optionally scored on a GPU."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from embedrec.errors import ArtifactError, UsageError
+from embedrec.export_tables import MARKER, is_export
+from embedrec.fsutil import atomic_dir
+from embedrec.serve.recommender import Recommender
+
+
+def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False, batch: int = 4096,
+             progress: Callable[[int], None] | None = None, device: str | None = None) -> dict:
+    """Top-K for every user, streamed in batches to Parquet or CSV (by extension); the rows
+    ``recommend --users`` prints. A path without either extension becomes a folder of Parquet files
+    (``part-00000.parquet``, one per rank), a dataset that pyarrow/Spark/DuckDB read as one table.
+
+    Under torchrun (WORLD_SIZE > 1) each rank scores its own contiguous range of users, in whole batches (so
+    every batch is scored as one process scores it), from the same run and index; a file is then merged by
+    rank 0 from the ranks' parts in order, equal to one process's output. ``device`` (train.device) cuda scores
+    exactly on the GPU with torch, whatever the run's index."""
+    from embedrec import distributed as D
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv", ""):
+        raise UsageError(f"--topk-all {path}: use a .parquet or .csv file name, or a folder name (no extension) "
+                         "for a Parquet dataset")
+    if path.exists() and not overwrite:
+        raise ArtifactError(f"'{path}' already exists; pass --overwrite to replace it")
+    rank, world, _ = D.env_rank_world()
+    g = D.group(device or "auto") if world > 1 else None
+    dev = str(g.device) if g is not None else D.device_name(device or "cpu")
+    lo, hi = D.shard_range(rec.factors.user.shape[0], rank, world, align=batch)
+    if suffix == "":
+        return _topk_folder(rec, path, k, overwrite, batch, progress, dev, g, (lo, hi))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if g is None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            _topk_part(rec, tmp, suffix, lo, hi, k, batch, progress, dev)
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return {"topk_all": str(path), "users": int(hi - lo), "k": k}
+    import tempfile
+
+    parts = Path(g.share(tempfile.mkdtemp(prefix=f".{path.name}.parts-", dir=path.parent) if g.leader else None))
+    try:
+        err = None
+        try:
+            _topk_part(rec, parts / f"part-{rank:05d}{suffix}", suffix, lo, hi, k, batch, progress, dev)
+        except Exception as e:  # noqa: BLE001 (raised on every rank by agree)
+            err = e
+        g.agree(err)
+        if g.leader:
+            _merge_parts(sorted(parts.glob(f"part-*{suffix}")), path, suffix)
+        g.barrier()
+    finally:
+        if g.leader:
+            shutil.rmtree(parts, ignore_errors=True)
+    return {"topk_all": str(path), "users": int(rec.factors.user.shape[0]), "k": k, "ranks": world}
+
+
+def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -> dict:
+    """``--topk-all FOLDER``: one Parquet file per rank in a folder swapped into place atomically by rank 0."""
+    import contextlib
+
+    world, rank = (1, 0) if g is None else (g.world, g.rank)
+    stack = contextlib.ExitStack()
+    err, tmp = None, None
+    if rank == 0:
+        try:
+            tmp = stack.enter_context(atomic_dir(path, overwrite=overwrite, ours=is_export,
+                                                 command="embedrec export --topk-all", fix="choose another folder"))
+        except Exception as e:  # noqa: BLE001 (raised on every rank by agree)
+            err = e
+    if g is not None:
+        g.agree(err)
+        tmp = Path(g.share(str(tmp) if tmp is not None else None))
+    elif err is not None:
+        raise err
+    with stack:
+        err = None
+        try:
+            _topk_part(rec, tmp / f"part-{rank:05d}.parquet", ".parquet", rows[0], rows[1], k, batch, progress, dev)
+        except Exception as e:  # noqa: BLE001
+            err = e
+        if g is not None:
+            g.agree(err)
+        elif err is not None:
+            raise err
+        if rank == 0:
+            from embedrec.fsutil import checksum_folder, write_json
+
+            write_json(tmp / MARKER, {"kind": "embedrec-topk", "k": k, "ranks": world, "run": str(rec.run.path)
+                                      if rec.run is not None else None, "files": checksum_folder(tmp, skip=(MARKER,))})
+    if g is not None:
+        g.barrier()
+    return {"topk_all": str(path), "users": int(rec.factors.user.shape[0]), "k": k, "ranks": world}
+
+
+def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: int, batch: int, progress,
+               device: str) -> None:
+    """Users ``lo`` .. ``hi - 1``'s top-k into one file (the CSV header only where ``lo`` is 0)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    X = None
+    if device != "cpu":
+        from embedrec.evaluate import on_device
+
+        X = on_device(rec.factors.augmented_movies(), device)
+    writer = None
+    fh = open(out, "w", encoding="utf-8", newline="") if suffix == ".csv" else None
+    try:
+        for s in range(lo, hi, batch):
+            rows = np.arange(s, min(s + batch, hi))
+            ids, scores = rec.recommend_rows(rows, k) if X is None else _recommend_rows_torch(rec, rows, k, X, device)
+            if fh is not None:
+                from embedrec.data.ids import py_id
+                from embedrec.serve.stream import write_delimited
+
+                triples = ((py_id(rec.catalogue.user_ids[r]), i, sc) for r, i, sc in zip(rows, ids, scores))
+                write_delimited(rec, triples, "csv", fh, header=s == 0)
+            else:
+                table = _topk_table(rec, rows, ids, scores, pa)
+                if writer is None:
+                    writer = pq.ParquetWriter(out, table.schema)
+                writer.write_table(table)
+            if progress is not None:
+                progress(rows.size)
+    finally:
+        if writer is not None:
+            writer.close()
+        if fh is not None:
+            fh.close()
+
+
+def _topk_table(rec: Recommender, rows, ids, scores, pa):
+    lens = np.array([i.size for i in ids])
+    flat = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    return pa.table({
+        "user_id": np.repeat(rec.catalogue.user_ids[rows], lens),
+        "rank": np.concatenate([np.arange(1, n + 1) for n in lens]).astype(np.int32),
+        "movie_id": rec.catalogue.movie_ids[flat],
+        "title": [rec.catalogue.titles[m] for m in flat],
+        "year": pa.array([rec.catalogue.years[m] for m in flat], type=pa.int32()),
+        "genres": [rec.catalogue.genres[m] or [] for m in flat],
+        "score": np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
+    })
+
+
+def _recommend_rows_torch(rec: Recommender, rows: np.ndarray, k: int, X, device: str):
+    """Recommender.recommend_rows scored exactly on a GPU: [p_u, 1] . [q_m, b_m], seen movies excluded."""
+    from embedrec.evaluate import torch_topk
+    from embedrec.model.factors import augment_users
+    from embedrec.sparse import gather_csr
+
+    r, c, _ = gather_csr(rec.seen_ptr, rec.seen_idx, rows)
+    top, vals = torch_topk(augment_users(np.asarray(rec.factors.user[rows])), X, None, (r, c), k, device)
+    keep = top >= 0
+    ids, scores = [t[m] for t, m in zip(top, keep)], [v[m] for v, m in zip(vals, keep)]
+    if rec.factors.explicit:
+        extra = rec.factors.user_offset(rows)
+        scores = [rec.factors.clip(s + e) for s, e in zip(scores, extra)]
+    return ids, scores
+
+
+def _merge_parts(parts: list[Path], path: Path, suffix: str) -> None:
+    """Rank 0: the ranks' parts, in rank order, into ``path`` (through a temporary file and a rename)."""
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if suffix == ".csv":
+            with open(tmp, "wb") as out:
+                for p in parts:
+                    with open(p, "rb") as fh:
+                        shutil.copyfileobj(fh, out, 1 << 20)
+        else:
+            writer = None
+            for p in parts:
+                pf = pq.ParquetFile(p)
+                for i in range(pf.num_row_groups):
+                    t = pf.read_row_group(i)
+                    writer = writer or pq.ParquetWriter(tmp, t.schema)
+                    writer.write_table(t)
+            if writer is not None:
+                writer.close()
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,96 @@
+"""pandas' parser errors on a user's CSV/TSV become one DataError line naming file:line (explicit examples of
+what tests/test_properties.py finds by search; the first is the Hypothesis failure: a last field that is a lone
+'"')."""
+
+import pytest
+from click.testing import CliRunner
+
+from embedrec.cli import main
+from embedrec.config import Config
+from embedrec.data.readers import read_generic
+from embedrec.errors import DataError
+
+HEAD = b"user_id,movie_id,rating,timestamp\n"
+QUOTE = "a quoted field opens here"
+
+# (name, file bytes, the line named, a phrase of the message)
+CASES = [
+    ("last field a lone quote, one row", HEAD + b'1,2,3,"\n', 2, QUOTE),
+    ("last field a lone quote, no newline", HEAD + b'1,2,3,4\n1,2,3,"', 3, QUOTE),
+    ("a lone quote as the only data", HEAD + b'"', 2, QUOTE),
+    ("a lone quote as the whole file", b'"', 1, QUOTE),
+    ("an unterminated quote in the header", b'user_id,movie_id,rating,"timestamp\n1,2,3,4\n', 1, QUOTE),
+    ("an unterminated quote mid-file", HEAD + b'1,2,3,4\n1,"2,3,4\n5,6,7,8\n', 3, QUOTE),
+    ("after blank lines", HEAD + b'1,2,3,4\n\n\n1,2,3,"\n', 5, QUOTE),
+    ("after a quoted field spanning lines", HEAD + b'1,2,3,"4\n5"\n1,2,3,"\n', 4, QUOTE),
+    ("CRLF line ends", HEAD.replace(b"\n", b"\r\n") + b'1,2,3,4\r\n1,3,3,"\r\n', 3, QUOTE),
+    ("a BOM and a lone quote", b"\xef\xbb\xbf" + HEAD + b'1,2,3,4\n1,3,3,"\n', 3, QUOTE),
+    ("too many fields", HEAD + b"1,2,3,4\n1,2,3,4,5\n", 3, "expected 4 fields, found 5"),
+    ("too many fields after a quoted newline", HEAD + b'1,2,3,"4\n5"\n1,2,3,4,5\n', 4,
+     "expected 4 fields, found 5"),
+    ("too few fields", HEAD + b"1,2,3,4\n1,2,3\n", 3, "column 'timestamp' is empty"),
+    ("not a number after blank lines", HEAD + b"1,2,3,4\n\n\n1,x,3,4\n", 5, "column 'movie_id' 'x' is not an integer"),
+    ("not a number after a quoted newline", HEAD + b'1,2,3,"4"\n"1\n",x,3,4\n', 3, "column 'movie_id' 'x'"),
+    ("a NUL byte in a field", HEAD + b"1,2,3,4\n1,2\x00,3,4\n", 3, "column 'movie_id'"),
+    ("a newline in a header name", b'"user\n_id",movie_id,rating,timestamp\n1,2,3,4\n', None, "did you mean"),
+    ("a NUL byte in the header", b"user_id\x00,movie_id,rating,timestamp\n1,2,3,4\n", 1, "NUL bytes"),
+]
+
+
+@pytest.mark.parametrize("name,data,line,phrase", CASES, ids=[c[0] for c in CASES])
+def test_parser_errors_are_one_data_error_line_naming_file_and_line(tmp_path, name, data, line, phrase):
+    p = tmp_path / "ratings.csv"
+    p.write_bytes(data)
+    with pytest.raises(DataError) as e:
+        read_generic(str(p), Config().data)
+    msg = str(e.value)
+    assert msg.startswith(f"{p}:{line}: " if line else f"{p}: "), msg
+    assert phrase in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("data", [HEAD + b"1,2,3,4\n", b"\xef\xbb\xbf" + HEAD + b"1,2,3,4\n",
+                                  HEAD.replace(b"\n", b"\r\n") + b"1,2,3,4\r\n", HEAD.replace(b"\n", b"\r") + b"1,2,3,4\r"],
+                         ids=["plain", "BOM", "CRLF", "CR"])
+def test_bom_and_line_ends_read_as_plain_csv(tmp_path, data):
+    p = tmp_path / "ratings.csv"
+    p.write_bytes(data)
+    df = read_generic(str(p), Config().data).ratings
+    assert df[["user_id", "movie_id", "rating", "timestamp"]].values.tolist() == [[1, 2, 3, 4]]
+
+
+def test_tsv_unterminated_quote_names_the_line(tmp_path):
+    p = tmp_path / "ratings.tsv"
+    p.write_bytes(b"user_id\tmovie_id\trating\ttimestamp\n1\t2\t3\t4\n1\t2\t3\t\"\n")
+    with pytest.raises(DataError, match=rf"^{p}:3: {QUOTE}"):
+        read_generic(str(p), Config().data)
+
+
+def test_movies_file_unterminated_quote_names_the_line(tmp_path):
+    r, m = tmp_path / "ratings.csv", tmp_path / "movies.csv"
+    r.write_bytes(HEAD + b"1,2,3,4\n")
+    m.write_bytes(b"movie_id,title,genres\n2,Toy Story (1995),Comedy\n3,\"Heat (1995),Action\n")
+    cfg = Config().updated({"data.movies": str(m), "data.columns.title": "title", "data.columns.genres": "genres"})
+    with pytest.raises(DataError, match=rf"^{m}:3: {QUOTE}"):
+        read_generic(str(r), cfg.data)
+
+
+def test_recbole_item_file_with_wrong_field_count_names_the_line(tmp_path):
+    from embedrec.data.readers import read_recbole
+
+    (tmp_path / "x.inter").write_text("user_id:token\titem_id:token\trating:float\n1\t2\t3\n")
+    (tmp_path / "x.item").write_text("item_id:token\tmovie_title:token_seq\n2\tHeat\n3\tA\tB\n")
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'x.item'}:3: expected 2 fields, found 3"):
+        read_recbole(tmp_path)
+
+
+@pytest.mark.parametrize("stdin", [False, True], ids=["file", "stdin"])
+def test_cli_prints_one_line_and_fails_on_a_lone_quote(tmp_path, stdin):
+    data = HEAD + b'1,2,3,4\n1,3,3,"\n'
+    p = tmp_path / "ratings.csv"
+    p.write_bytes(data)
+    args = ["ingest", "-q", "-" if stdin else str(p), "-o", str(tmp_path / "ds")]
+    r = CliRunner().invoke(main, args, input=data if stdin else None)
+    assert r.exit_code != 0 and "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {'<stdin>' if stdin else p}:3: {QUOTE}"), r.stderr
+    assert r.stdout == "" and not (tmp_path / "ds").exists()
