@@ -96,7 +96,7 @@ EXPORT = [
     ("--to without -o", ["--to", "parquet"], None, "--to parquet needs -o/--output DIR", 2),
     ("bad --to", ["--to", "xml", "-o", "{tmp}/out"], None,
      usage("export", "Invalid value for '--to': 'xml' is not one of 'projector', 'parquet', 'npy', 'csv', "
-                     "'faiss'."), 2),
+                     "'faiss', 'torch'."), 2),
     ("existing folder", ["--to", "parquet", "-o", "{tmp}/exists"], None,
      "output directory '{tmp}/exists' already exists; pass --overwrite to replace it, or choose another path", 1),
     ("existing --topk-all file", ["--topk-all", "{tmp}/top.csv"], None,
