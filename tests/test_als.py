@@ -377,3 +377,13 @@ def test_patience_auto_stops_als_one_epoch_after_its_best():
     values = [row["valid_ndcg@10"] for row in r.history]
     assert 2 <= len(values) < 40  # stopped by patience, not by the epoch limit
     assert r.best_epoch == len(values) - 1 and values[-1] <= max(values[:-1]) and r.best_value == max(values)
+
+
+def test_user_then_time_order_equals_lexsort():
+    from embedrec.train.als import _by_user_then_time
+
+    rng = np.random.default_rng(3)
+    users = rng.integers(0, 50, 2000).astype(np.int32)
+    for ts in (rng.integers(0, 20, 2000),  # many ties: input order breaks them
+               rng.integers(-2 ** 40, 2 ** 40, 2000)):  # a span beyond 32 bits: the lexsort path
+        assert np.array_equal(_by_user_then_time(users, ts), np.lexsort((ts, users)))
