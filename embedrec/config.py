@@ -120,7 +120,7 @@ class TrainConfig:
     negatives: int = _opt(1, min=1)
     softmax_full_max: int = _opt(20000, min=0)
     metric: str = "auto"
-    patience: int = _opt(3, min=0)
+    patience: Union[int, Literal["auto"]] = _opt("auto", min=0)
     eval_k: list[int] = _opt([10, 20])
     eval_users: int = _opt(5000, min=0)
     threads: int = _opt(0, min=0)

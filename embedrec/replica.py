@@ -203,6 +203,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
         resolve_dim,
         resolve_loss,
         resolve_metric,
+        resolve_patience,
     )
 
     t0 = time.perf_counter()
@@ -228,7 +229,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
         ev = Evaluator(g, data, [train], valid, ks, train_cfg.eval_users, explicit, not explicit or k is not None,
                        _gpu_or_none(g.device))
         callbacks.append(loop.Validation(lambda: ev.metrics(factors(model, unrated)), metric))
-    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), train_cfg.patience, has_valid))
+    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience(loss, train_cfg), has_valid))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fp_cfg = _fp_config(model_cfg, train_cfg, features_cfg)

@@ -371,7 +371,14 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     from embedrec.errors import ArtifactError, TrainingError
     from embedrec.metrics import higher_is_better
     from embedrec.train import loop
-    from embedrec.train.fit import FitResult, _fp_config, fingerprint, resolve_dim, resolve_metric
+    from embedrec.train.fit import (
+        FitResult,
+        _fp_config,
+        fingerprint,
+        resolve_dim,
+        resolve_metric,
+        resolve_patience,
+    )
 
     t0 = time.perf_counter()
     if g.total(len(train)) == 0:
@@ -398,7 +405,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         ev = ShardRanking(g, shard, [train], valid, ks, train_cfg.eval_users, _gpu_or_none(g.device))
         callbacks.append(loop.Validation(lambda: ev.metrics(tables.user.weight.detach().cpu().numpy(),
                                                             *full_movies(g, tables, unrated)), metric))
-    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), train_cfg.patience, has_valid))
+    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience("als", train_cfg), has_valid))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # the one-process fingerprint (features included), so either kind of checkpoint resumes the other

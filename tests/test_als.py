@@ -362,3 +362,28 @@ def test_more_epochs_on_resume_restart_a_candidate_whose_start_moved(tmp_path):
     assert c1.train.als_reg == c2.train.als_reg and resumed.best_epoch == whole.best_epoch
     for key, value in whole.model.state_dict().items():
         np.testing.assert_array_equal(np.asarray(resumed.model.state_dict()[key]), np.asarray(value))
+
+
+def test_patience_auto_stops_als_one_epoch_after_its_best():
+    import dataclasses
+
+    from embedrec.train.fit import resolve_patience
+
+    cfg = load_config(None, ["model.dim=8", "train.epochs=40", "train.threads=1", "train.als_reg=0.05"])
+    assert cfg.train.patience == "auto"
+    assert resolve_patience("als", cfg.train) == 1 and resolve_patience("bpr", cfg.train) == 3
+    assert resolve_patience("als", dataclasses.replace(cfg.train, patience=5)) == 5
+    r = fit(_taste_dataset(2), cfg.model, cfg.train)
+    values = [row["valid_ndcg@10"] for row in r.history]
+    assert 2 <= len(values) < 40  # stopped by patience, not by the epoch limit
+    assert r.best_epoch == len(values) - 1 and values[-1] <= max(values[:-1]) and r.best_value == max(values)
+
+
+def test_user_then_time_order_equals_lexsort():
+    from embedrec.train.als import _by_user_then_time
+
+    rng = np.random.default_rng(3)
+    users = rng.integers(0, 50, 2000).astype(np.int32)
+    for ts in (rng.integers(0, 20, 2000),  # many ties: input order breaks them
+               rng.integers(-2 ** 40, 2 ** 40, 2000)):  # a span beyond 32 bits: the lexsort path
+        assert np.array_equal(_by_user_then_time(users, ts), np.lexsort((ts, users)))

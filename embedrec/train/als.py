@@ -97,7 +97,7 @@ def confidence(users: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | 
     if cfg.als_rating_weight > 0 and hi > lo:
         w = 1.0 + cfg.als_rating_weight * (ratings.astype(np.float64) - lo) / (hi - lo)
     if cfg.als_recency > 0 and timestamps is not None and users.size:
-        order = np.lexsort((timestamps, users))
+        order = _by_user_then_time(users, timestamps)
         counts = np.bincount(users)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         rank = np.empty(users.size, np.float64)
@@ -106,6 +106,16 @@ def confidence(users: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | 
         rec = 1.0 + cfg.als_recency * rank / span
         w = rec if w is None else w * rec
     return None if w is None else w.astype(np.float32)
+
+
+def _by_user_then_time(users: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
+    """``np.lexsort((timestamps, users))``; one stable argsort of a packed int64 key when both fit in it (2x
+    faster at millions of ratings, the same order: ties keep their input order either way)."""
+    ts = np.asarray(timestamps, np.int64)
+    span = int(ts.max()) - int(ts.min())
+    if users.min() < 0 or int(users.max()) >= 2 ** 31 or not 0 <= span < 2 ** 32:
+        return np.lexsort((timestamps, users))
+    return np.argsort((users.astype(np.int64) << 32) | (ts - ts.min()), kind="stable")
 
 
 class Side:
@@ -281,8 +291,14 @@ class Tables:
     user_bias = movie_bias = None
     global_mean = 0.0
 
-    def __init__(self, n_users: int, n_movies: int, dim: int, init_std: float, seed: int):
+    def __init__(self, n_users: int, n_movies: int, dim: int, init_std: float, seed: int, draw: bool = True):
+        """``draw=False``: zero tables, for a warm start whose state replaces them (the draw costs ~1 s at 100K
+        users x 128 dims)."""
         self.n_users, self.n_movies, self.dim = n_users, n_movies, dim
+        if not draw:
+            self.user_table = _aligned(np.zeros((n_users, dim), np.float32))
+            self.movie_table = _aligned(np.zeros((n_movies, dim), np.float32))
+            return
         gen = np.random.MT19937(0)
         gen._legacy_seeding(int(seed) & 0xFFFFFFFF)  # init_genrand(seed), as torch.manual_seed seeds its mt19937
         torch_normal(gen, n_users * dim, 1.0)  # nn.Embedding's own N(0, 1) draws, which the model then replaces

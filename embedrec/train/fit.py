@@ -61,6 +61,18 @@ def resolve_metric(model_cfg, train_cfg) -> str:
     return "rmse" if model_cfg.objective == "explicit" else f"ndcg@{min(train_cfg.eval_k)}"
 
 
+# train.patience: auto: an als sweep is deterministic and its valid curve rises, then flattens within +-0.001, so
+# one epoch without a gain ends it (measured in BENCHMARKS.md: the same epochs chosen as with 3, fewer run); the
+# stochastic trainers' curves are noisier and wait 3
+ALS_PATIENCE, PATIENCE = 1, 3
+
+
+def resolve_patience(loss: str, train_cfg) -> int:
+    if train_cfg.patience != "auto":
+        return int(train_cfg.patience)
+    return ALS_PATIENCE if loss == "als" else PATIENCE
+
+
 def resolve_dim(model_cfg, n_users: int, n_movies: int) -> int:
     from embedrec.model.factors import auto_dim
 
@@ -229,15 +241,18 @@ def load_checkpoint(path: Path) -> dict:
     return loop.load(path)
 
 
-def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: int):
+def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: int, reuse: dict | None = None):
     """The epoch runner for this loss and optimiser: implicit ALS, the hogwild C kernel, or autograd batches
-    (which move ``model`` to train.device)."""
+    (which move ``model`` to train.device). ``reuse``: see :func:`fit`."""
     tr = ds.splits["train"]
     if loss == "als":
         from embedrec.train.als import ALS, confidence
 
-        w = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
-        return ALS(model, train_cfg, tr.user, tr.movie, threads, weights=w)
+        key = ("confidence", train_cfg.als_rating_weight, train_cfg.als_recency)
+        reuse = {} if reuse is None else reuse
+        if key not in reuse:
+            reuse[key] = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
+        return ALS(model, train_cfg, tr.user, tr.movie, threads, weights=reuse[key])
     if train_cfg.optimizer == "hogwild":
         from embedrec.train.sgd import Hogwild, refuse_cuda
 
@@ -258,12 +273,15 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
 
 
 def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: bool = False,
-        progress: bool = False, on_epoch=None, features_cfg=None, init_state: dict | None = None) -> FitResult:
+        progress: bool = False, on_epoch=None, features_cfg=None, init_state: dict | None = None,
+        reuse: dict | None = None) -> FitResult:
     """Train on ``ds.splits['train']``, validate on ``valid`` each epoch, keep the best epoch.
 
     With ``run_dir``, each epoch is logged (metrics.jsonl, TensorBoard) and checkpointed there, and ``resume``
     continues from the checkpoint; without it, nothing is written. ``init_state``: a state_dict the model starts
-    from instead of its seeded draw (a warm start)."""
+    from instead of its seeded draw (a warm start). ``reuse``: a dict that fits on the same ``ds`` share (the
+    als_reg candidates): what does not depend on the candidate (the validation lists, the als weights) is
+    built once and kept there."""
     t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
     if resume and run_dir is None:
         raise ArtifactError("nothing to resume: resuming needs the run directory that holds the checkpoint")
@@ -282,21 +300,26 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):
         from embedrec.train.als import Tables
 
-        model = Tables(ds.n_users, ds.n_movies, dim, model_cfg.init_std, train_cfg.seed)
+        model = Tables(ds.n_users, ds.n_movies, dim, model_cfg.init_std, train_cfg.seed, draw=init_state is None)
     else:
         model = _torch_model(ds, model_cfg, train_cfg, features_cfg, threads)
     if init_state is not None:
         model.load_state_dict(init_state)
     unrated = np.bincount(tr.movie, minlength=ds.n_movies) == 0
     unrated = unrated if unrated.any() else None
-    state = loop.LoopState(model, make_runner(model, loss_name, train_cfg, ds, threads), train_cfg.epochs, t0)
+    state = loop.LoopState(model, make_runner(model, loss_name, train_cfg, ds, threads, reuse),
+                           train_cfg.epochs, t0)
     callbacks = []
     if has_valid:
         explicit = model_cfg.objective == "explicit"
-        on_valid = evaluator(ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
-                             max_users=train_cfg.eval_users, fast=True, device=train_cfg.device)
+        key = ("valid", explicit, tuple(train_cfg.eval_k), metric, train_cfg.eval_users, train_cfg.device)
+        reuse = {} if reuse is None else reuse
+        if key not in reuse:
+            reuse[key] = evaluator(ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
+                                   max_users=train_cfg.eval_users, fast=True, device=train_cfg.device)
+        on_valid = reuse[key]
         callbacks.append(loop.Validation(lambda: on_valid(factors(model, unrated)), metric))
-    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), train_cfg.patience, has_valid))
+    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience(loss_name, train_cfg), has_valid))
     if run_dir is not None:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -374,7 +397,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     if not resume and len(regs) > 1:  # a fresh selection: no candidate may later resume another run's checkpoint
         for reg in regs:
             clear_checkpoint(Path(run_dir) / f"als-reg-{reg:g}")
-    best, best_cfg, seconds = None, cfg, 0.0
+    best, best_cfg, seconds, reuse = None, cfg, 0.0, {}
     for i, reg in enumerate(regs):
         tcfg = dataclasses.replace(cfg.train, als_reg=reg)
         folder = Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else Path(run_dir)
@@ -387,7 +410,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
                 clear_checkpoint(folder)
             write_warm(folder, key)
         r = fit(ds, cfg.model, tcfg, folder, resume=again, progress=progress, features_cfg=cfg.features,
-                init_state=None if best is None else best.model.state_dict())
+                init_state=None if best is None else best.model.state_dict(), reuse=reuse)
         seconds += r.seconds
         if len(regs) > 1:
             log.info("als_reg %g: valid %s %.4f at epoch %d", reg, r.metric, r.best_value, r.best_epoch)
