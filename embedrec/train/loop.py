@@ -160,8 +160,9 @@ class KeepBest:
 
     def record(self, state: LoopState, row: dict) -> None:
         if state.stop:
-            log.info("early stop after epoch %d: %s has not improved for %d epochs (best %.4f at epoch %d)",
-                     state.epoch + 1, self.metric, state.bad, state.best, state.best_epoch + 1)
+            log.info("early stop after epoch %d: %s has not improved for %d epoch%s (best %.4f at epoch %d)",
+                     state.epoch + 1, self.metric, state.bad, "" if state.bad == 1 else "s", state.best,
+                     state.best_epoch + 1)
 
 
 class JsonlLog:
