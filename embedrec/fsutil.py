@@ -288,6 +288,22 @@ def check_bytes(data: bytes, entry: dict | None, path: Path, what: str, fix: str
 _held: dict[str, list] = {}  # lock file -> [fd, depth]: re-entrant within one process
 
 
+def _lock_holder(fd: int) -> list[str]:
+    """[pid, command] from a held lock file. The holder writes them just after it takes the lock, so a writer
+    refused in that instant waits for them a little (up to 0.1 s) rather than name no one."""
+    import time
+
+    for _ in range(20):
+        try:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split(None, 1)
+        except OSError:
+            return []
+        if holder:
+            return holder
+        time.sleep(0.005)
+    return []
+
+
 @contextlib.contextmanager
 def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix: str) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``lock_file`` while writing ``target``; a second writer gets one line:
@@ -310,10 +326,7 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        try:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split(None, 1)
-        except OSError:
-            holder = []
+        holder = _lock_holder(fd)
         os.close(fd)
         pid = f" (pid {holder[0]})" if holder and holder[0].isdigit() else ""
         who = holder[1].strip() if len(holder) > 1 else "embedrec command"
@@ -322,8 +335,9 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         os.close(fd)
         raise
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+        line = f"{os.getpid()} {command}\n".encode()
+        os.pwrite(fd, line, 0)  # then cut what an earlier holder left: the file is never empty between holders
+        os.ftruncate(fd, len(line))
         _held[key] = [fd, 1]
         yield
     finally:

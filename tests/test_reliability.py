@@ -419,6 +419,32 @@ def test_second_writer_of_a_run_is_refused(base, tmp_path):  # row 12
     assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0  # the lock died with its holder
 
 
+def test_a_writer_refused_as_the_holder_starts_still_names_it(tmp_path):
+    """The holder writes its pid just after taking the lock; a writer refused in between waits for the line
+    (found by `make faults`: train and index rebuild started 0.19 s apart named no one)."""
+    import threading
+
+    from embedrec.errors import ArtifactError
+    from embedrec.fsutil import exclusive_lock
+
+    lock = tmp_path / ".lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, nothing written yet
+    later = threading.Timer(0.03, lambda: os.pwrite(fd, b"4242 embedrec index rebuild\n", 0))
+    later.start()
+    try:
+        with pytest.raises(ArtifactError) as e:
+            with exclusive_lock(lock, tmp_path, "embedrec train", "use another run.dir"):
+                pass
+        assert e.value.cli_message() == (f"another embedrec index rebuild is writing '{tmp_path}' (pid 4242); wait "
+                                         "for it to finish, or use another run.dir")
+    finally:
+        later.join()
+        os.close(fd)
+    with exclusive_lock(lock, tmp_path, "embedrec train", "use another run.dir"):  # free again: the line is ours
+        assert lock.read_text() == f"{os.getpid()} embedrec train\n"
+
+
 def test_publish_keeps_a_folder_a_reader_holds(base, tmp_path):  # row 11
     from embedrec.config import Config
     from embedrec.run import rebuild_index
