@@ -1,3 +1,3 @@
-from embedrec.cli import main
+from embedrec.cli import run
 
-main()
+run()
