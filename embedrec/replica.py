@@ -188,9 +188,8 @@ def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
 def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, folder, *, resume: bool = False,
                 progress: bool = False, label: str = "train", features_cfg=None):
     """train.fit on ranks: the same loop, callbacks and checkpoint, the runner on this rank's ratings."""
-    from embedrec.errors import TrainingError
     from embedrec.metrics import higher_is_better, parse_metric
-    from embedrec.shard_als import _threads
+    from embedrec.shard_als import start_fit
     from embedrec.train import loop
     from embedrec.train.fit import (
         CHECKPOINT,
@@ -200,19 +199,13 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
         _resume,
         factors,
         fingerprint,
-        resolve_dim,
         resolve_loss,
-        resolve_metric,
         resolve_patience,
     )
 
     t0 = time.perf_counter()
-    if g.total(len(train)) == 0:
-        raise TrainingError("the training split is empty; check the split settings and rerun ingest")
-    threads = _threads(len(train), resolve_dim(model_cfg, data.shard.n_users, data.shard.n_movies), train_cfg.threads)
-    torch.set_num_threads(threads)
+    _, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, data.shard.n_users, data.shard.n_movies)
     loss = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
-    metric = resolve_metric(model_cfg, train_cfg)
     model = _model(g, data, train, model_cfg, train_cfg, features_cfg)
     counts = _sum(g, np.bincount(train.movie, minlength=data.shard.n_movies).astype(np.int64))
     unrated = counts == 0

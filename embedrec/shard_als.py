@@ -360,6 +360,22 @@ def _threads(n_ratings: int, dim: int, requested: int) -> int:
     return choose_threads(n_ratings, dim, requested, cpus=max(1, available_cpus() // local_world))
 
 
+def start_fit(g: Group, n_train: int, model_cfg, train_cfg, n_users: int, n_movies: int) -> tuple[int, int, str]:
+    """What a fit on ranks settles first (fit_shard, replica.fit_replica): refuse an empty training split on
+    every rank, then the dimension, this rank's threads (set for torch) and the validation metric."""
+    import torch
+
+    from embedrec.errors import TrainingError
+    from embedrec.train.fit import resolve_dim, resolve_metric
+
+    if g.total(n_train) == 0:
+        raise TrainingError("the training split is empty; check the split settings and rerun ingest")
+    dim = resolve_dim(model_cfg, n_users, n_movies)
+    threads = _threads(n_train, dim, train_cfg.threads)
+    torch.set_num_threads(threads)
+    return dim, threads, resolve_metric(model_cfg, train_cfg)
+
+
 def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder, *, resume: bool = False,
               progress: bool = False, label: str = "train", features_cfg=None, init_state: dict | None = None):
     """train.fit for one rank's shard: the same loop (validation, early stopping, best epoch, checkpoints,
@@ -368,25 +384,18 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     import time
     from types import SimpleNamespace
 
-    from embedrec.errors import ArtifactError, TrainingError
+    from embedrec.errors import ArtifactError
     from embedrec.metrics import higher_is_better
     from embedrec.train import loop
     from embedrec.train.fit import (
         FitResult,
         _fp_config,
         fingerprint,
-        resolve_dim,
-        resolve_metric,
         resolve_patience,
     )
 
     t0 = time.perf_counter()
-    if g.total(len(train)) == 0:
-        raise TrainingError("the training split is empty; check the split settings and rerun ingest")
-    dim = resolve_dim(model_cfg, shard.n_users, shard.n_movies)
-    threads = _threads(len(train), dim, train_cfg.threads)
-    torch.set_num_threads(threads)
-    metric = resolve_metric(model_cfg, train_cfg)
+    dim, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, shard.n_users, shard.n_movies)
     tables = init_tables(shard, g.rank, dim, model_cfg.init_std, train_cfg.seed)
     if init_state is not None:
         tables.load_state_dict({k: torch.as_tensor(v) for k, v in init_state.items() if k in ("user.weight",
