@@ -165,8 +165,9 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
-    """Write ``data`` to a temporary file and rename it over ``path``.
+def atomic_write_bytes(path: str | Path, data, durable: bool = True) -> None:
+    """Write ``data`` to a temporary file and rename it over ``path``. ``data``: bytes, or a function that
+    writes to the open binary file (so a large state is not first assembled in memory).
 
     ``durable=False`` skips the fsync: the rename stays atomic (a killed process never leaves a half-written
     file), only a power cut may lose the last write. Used for per-epoch checkpoints, rewritten every epoch.
@@ -177,7 +178,10 @@ def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> N
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
             fh.flush()
             if durable:
                 os.fsync(fh.fileno())

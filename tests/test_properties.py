@@ -297,3 +297,25 @@ def test_field_count_mismatches_are_refused_by_line(csv_dir, rows):
         assert str(e).startswith(str(p))
     except EmbedrecError as e:  # pragma: no cover - the message says which
         raise AssertionError(f"{type(e).__name__} instead of DataError: {e}") from None
+
+
+# ------------------------------------------------------------------------------------------ sparse.lex_order
+
+@FAST
+@given(st.lists(st.tuples(st.integers(-5, 40), st.integers(-(2 ** 40), 2 ** 40)), max_size=60),
+       st.booleans())
+def test_lex_order_is_lexsort(pairs, narrow):
+    """The packed-key sort gives np.lexsort's order exactly (ties in input order), packed or not."""
+    from embedrec.sparse import lex_order
+
+    major = np.array([p[0] for p in pairs], np.int64)
+    minor = np.array([p[1] % 7 if narrow else p[1] for p in pairs], np.int64)
+    assert np.array_equal(lex_order(major, minor), np.lexsort((minor, major)))
+
+
+def test_lex_order_known_answer():
+    from embedrec.sparse import lex_order
+
+    major = np.array([2, 0, 2, 1, 0, 2])
+    minor = np.array([5, 9, 5, 0, 1, 3])
+    assert lex_order(major, minor).tolist() == [4, 1, 3, 5, 0, 2]

@@ -262,19 +262,20 @@ _NP_STATES = ("model", "best_state")
 
 
 def save(path: Path, state: dict) -> None:
-    import io
-
-    buf = io.BytesIO()
     if all(isinstance(v, np.ndarray) for k in _NP_STATES for v in (state.get(k) or {}).values()):
-        arrays = {f"{k}/{name}": v for k in _NP_STATES for name, v in (state.get(k) or {}).items()}
+        model, best = state.get("model") or {}, state.get("best_state")
+        # the best state is the model itself whenever the last epoch was the best: written once, not twice
+        same = best is not None and best.keys() == model.keys() and all(np.array_equal(best[n], model[n]) for n in best)
+        arrays = {f"{k}/{name}": v for k in _NP_STATES if not (same and k == "best_state")
+                  for name, v in (state.get(k) or {}).items()}
         meta = {k: v for k, v in state.items() if k not in _NP_STATES}
-        meta["has_best_state"] = state.get("best_state") is not None
-        np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+        meta["has_best_state"] = "model" if same else best is not None
+        atomic_write_bytes(path, lambda fh: np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+                                                     **arrays), durable=False)
     else:
         import torch
 
-        torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue(), durable=False)
+        atomic_write_bytes(path, lambda fh: torch.save(state, fh), durable=False)
 
 
 def load(path: Path) -> dict:
@@ -295,7 +296,10 @@ def _load_numpy(path: Path) -> dict | None:
         state = json.loads(z["meta"].tobytes())
         for k in _NP_STATES:
             state[k] = {name.split("/", 1)[1]: z[name] for name in z.files if name.startswith(k + "/")}
-    if not state.pop("has_best_state"):
+    has_best = state.pop("has_best_state")
+    if has_best == "model":
+        state["best_state"] = {name: v.copy() for name, v in state["model"].items()}
+    elif not has_best:
         state["best_state"] = None
     return state
 
