@@ -21,13 +21,13 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
                  exclude: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray, device=None,
-                 fast: bool = False) -> np.ndarray:
+                 fast: int = 0) -> np.ndarray:
     """Exact top-k movie indices for the given user rows, excluding each user's ``exclude`` CSR items.
 
     On a GPU ``device`` (train.device cuda) the scores are computed there with torch (``movie_vecs`` and
     ``movie_bias`` may already be tensors on it, see :func:`on_device`); ties may order differently. ``fast``:
     the C kernel's one-pass top-k (several times faster than argpartition; equal scores go to the lower movie
-    row, where argpartition's choice is arbitrary), used by per-epoch validation."""
+    row, where argpartition's choice is arbitrary), used by per-epoch validation, on ``fast`` threads."""
     if _is_gpu(device):
         r, c = (gather_csr(exclude[0], exclude[1], rows)[:2] if exclude is not None
                 else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
@@ -43,8 +43,23 @@ def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
         return topk_from_scores(scores, k)[0]
     k = min(k, scores.shape[1])
     scores = np.ascontiguousarray(scores, dtype=np.float32)
-    idx, val = np.empty((scores.shape[0], k), np.int64), np.empty((scores.shape[0], k), np.float32)
-    lib.topk_rows(scores.ctypes.data, scores.shape[1], k, 0, scores.shape[0], idx.ctypes.data, val.ctypes.data)
+    n = scores.shape[0]
+    idx, val = np.empty((n, k), np.int64), np.empty((n, k), np.float32)
+    cuts = np.linspace(0, n, max(1, min(int(fast), n // 256)) + 1).astype(np.int64)
+
+    def part(a: int, b: int) -> None:  # ctypes releases the GIL: the threads rank their rows in parallel
+        lib.topk_rows(scores.ctypes.data, scores.shape[1], k, a, b, idx.ctypes.data, val.ctypes.data)
+
+    if cuts.size > 2:
+        import threading
+
+        pool = [threading.Thread(target=part, args=(int(a), int(b)), daemon=True) for a, b in zip(cuts, cuts[1:])]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join()
+    else:
+        part(0, n)
     return idx
 
 
@@ -115,7 +130,7 @@ def norm_ks(ks, n_movies: int) -> list[int]:
 
 
 def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: np.ndarray, ks, n_movies: int,
-                 batch=2048, progress=None, device=None, fast: bool = False) -> tuple[dict, dict]:
+                 batch=2048, progress=None, device=None, fast: int = 0) -> tuple[dict, dict]:
     """Per-metric sums over the users ``rows`` and, per K, which movies reached someone's top K: what
     :func:`finish_ranking` turns into metrics (ranks of a distributed job add theirs up first). ``fast``: see
     :func:`top_k_scores`."""

@@ -12,21 +12,34 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 def lex_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
-    """``np.lexsort((minor, major))``: the stable order by (major, minor). Where both keys are non-negative and
-    they and the row positions pack into one int64, one ``np.sort`` of the packed keys (5-15x faster than
-    lexsort or a stable argsort at millions of rows: numpy sorts int64 keys with SIMD, not argsort)."""
+    """``np.lexsort((minor, major))``: the stable order by (major, minor). Sorts packed int64 keys (key, then
+    row position) with ``np.sort``, 5-15x faster than lexsort or a stable argsort at millions of rows (numpy
+    sorts int64 with SIMD, argsort without): one sort where both keys and the positions fit in 63 bits, else
+    two (by minor, then stably by major), else lexsort itself."""
     n = major.size
     if n == 0:
         return np.zeros(0, np.int64)
-    lo_minor, lo_major = int(minor.min()), int(major.min())
-    width = int(minor.max()) - lo_minor + 1
-    top = (int(major.max()) - lo_major + 1) * width
     pos_bits = max(1, (n - 1).bit_length())
-    if top.bit_length() + pos_bits > 63:
-        return np.lexsort((minor, major))
-    key = (major.astype(np.int64) - lo_major) * width + (minor.astype(np.int64) - lo_minor)
-    key <<= pos_bits
-    key |= np.arange(n, dtype=np.int64)
+    major, hi_major = _from_zero(major)
+    minor, hi_minor = _from_zero(minor)
+    if ((hi_major + 1) * (hi_minor + 1)).bit_length() + pos_bits <= 63:
+        return _packed_order(major * (hi_minor + 1) + minor, pos_bits)
+    if max(hi_major, hi_minor).bit_length() + pos_bits <= 63:
+        first = _packed_order(minor, pos_bits)
+        return first[_packed_order(major[first], pos_bits)]
+    return np.lexsort((minor, major))
+
+
+def _from_zero(a: np.ndarray) -> tuple[np.ndarray, int]:
+    a = np.asarray(a, np.int64)
+    lo = int(a.min())
+    return a - lo, int(a.max()) - lo
+
+
+def _packed_order(key: np.ndarray, pos_bits: int) -> np.ndarray:
+    """The stable sorting order of non-negative ``key`` (key << pos_bits must fit an int64)."""
+    key = key << pos_bits
+    key |= np.arange(key.size, dtype=np.int64)
     key.sort()
     key &= (1 << pos_bits) - 1
     return key

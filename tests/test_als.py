@@ -333,19 +333,20 @@ def test_default_train_never_imports_torch(tmp_path, synth_dir):
 
 def test_fast_topk_equals_numpy_topk():
     """The C top-k of per-epoch validation equals numpy's on distinct scores (excluded movies, k beyond the
-    unexcluded count, fewer movies than k)."""
+    unexcluded count, fewer movies than k), on one thread or several."""
     from embedrec.evaluate import top_k_scores
 
     rng = np.random.default_rng(0)
-    U, Q = rng.standard_normal((300, 8)).astype(np.float32), rng.standard_normal((50, 8)).astype(np.float32)
-    rows = np.arange(300)
-    counts = rng.integers(0, 45, 300)
+    U, Q = rng.standard_normal((1000, 8)).astype(np.float32), rng.standard_normal((50, 8)).astype(np.float32)
+    rows = np.arange(1000)
+    counts = rng.integers(0, 45, 1000)
     cols = np.concatenate([rng.choice(50, size=int(n), replace=False) for n in counts]).astype(np.int32)
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     for k in (1, 10, 60):
         want = top_k_scores(U, Q, None, k, (indptr, cols), rows)
-        got = top_k_scores(U, Q, None, k, (indptr, cols), rows, fast=True)
-        np.testing.assert_array_equal(got, want)
+        for threads in (1, 3):  # 3 threads: rows 0-332, 333-665, 666-999 ranked in parallel
+            got = top_k_scores(U, Q, None, k, (indptr, cols), rows, fast=threads)
+            np.testing.assert_array_equal(got, want)
 
 
 def test_more_epochs_on_resume_restart_a_candidate_whose_start_moved(tmp_path):

@@ -172,7 +172,7 @@ def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | No
 
 
 def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ranking: bool = True,
-              max_users: int = 0, fast: bool = False, device=None):
+              max_users: int = 0, fast: int = 0, device=None):
     """``f -> evaluate_model(f, ds, split, ...)`` with the split's lists (seen movies, relevant movies, the
     users' sample) built once: per-epoch validation calls it every epoch, with ``fast`` (the C top-k, see
     evaluate.top_k_scores); ``device`` cuda ranks on the GPU."""
@@ -316,7 +316,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         reuse = {} if reuse is None else reuse
         if key not in reuse:
             reuse[key] = evaluator(ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
-                                   max_users=train_cfg.eval_users, fast=True, device=train_cfg.device)
+                                   max_users=train_cfg.eval_users, fast=threads, device=train_cfg.device)
         on_valid = reuse[key]
         callbacks.append(loop.Validation(lambda: on_valid(factors(model, unrated)), metric))
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience(loss_name, train_cfg), has_valid))
