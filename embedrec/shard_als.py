@@ -450,9 +450,10 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
     from embedrec.metrics import higher_is_better
     from embedrec.train.als import AUTO_REGS
-    from embedrec.train.fit import warm_key, warm_matches, write_warm
+    from embedrec.train.fit import resolve_recency, warm_key, warm_matches, write_warm
 
     tr, va = shard.splits["train"], shard.splits["valid"]
+    cfg = dataclasses.replace(cfg, train=resolve_recency(shard, cfg.train, g.total))
     if cfg.train.als_reg != "auto":
         return fit_shard(g, shard, tr, va, cfg.model, cfg.train, run_dir, resume=resume, progress=progress,
                          features_cfg=cfg.features), cfg

@@ -75,6 +75,38 @@ def test_confidence_hand_computed():
     assert confidence(u, r, t, (1, 5), _cfg()) is None
 
 
+def test_later_share_and_recency_auto_hand_computed():
+    from embedrec.train.als import RECENCY, later_share, recency_auto
+
+    # training: user 0 at 10 and 20, user 1 at 5, user 2 nothing; valid: (0, 20) at its latest, (0, 15) before
+    # it, (1, 7) after, (2, 1) with no training rating to come before: 3 of 4 count as later
+    got = later_share(np.array([0, 0, 1]), np.array([10, 20, 5]), np.array([0, 0, 1, 2]), np.array([20, 15, 7, 1]), 3)
+    assert got == (3, 4)
+    assert recency_auto(3, 4) == recency_auto(2, 4) == RECENCY == 0.5
+    assert recency_auto(1, 4) == 0.0
+    assert recency_auto(0, 0) == RECENCY  # no validation split: the model will recommend the future
+
+
+@pytest.mark.parametrize("holdout, want", [("time", 0.5), ("random", 0.0), ("none", 0.5), ("no timestamps", 0.0)])
+def test_recency_auto_follows_how_valid_was_held_out(holdout, want):
+    """train.als_recency auto on a dataset: 0.5 when valid holds each user's latest ratings (or there is no valid
+    split), 0 when valid was drawn at random from each user's history or there are no timestamps."""
+    from embedrec.train.fit import resolve_recency
+
+    ds = _taste_dataset()
+    rng = np.random.default_rng(1)
+    tr, va = ds.splits["train"], ds.splits["valid"]
+    t_tr = rng.integers(1_000, 2_000, len(tr))
+    t_va = rng.integers(2_000, 3_000, len(va)) if holdout == "time" else rng.integers(1_000, 2_000, len(va))
+    ds.splits["train"] = Interactions(tr.user, tr.movie, tr.rating, None if holdout == "no timestamps" else t_tr)
+    ds.splits["valid"] = (Interactions(va.user[:0], va.movie[:0], va.rating[:0], t_va[:0]) if holdout == "none"
+                          else Interactions(va.user, va.movie, va.rating, t_va))
+    cfg = load_config(None, [])
+    assert cfg.train.als_recency == "auto"
+    assert resolve_recency(ds, cfg.train).als_recency == want
+    assert resolve_recency(ds, cfg.updated({"train.als_recency": 0.3}).train).als_recency == 0.3
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_engines_agree_and_objective_falls(weighted):
     u, m, nu, nm = _pairs(1)

@@ -241,6 +241,27 @@ def load_checkpoint(path: Path) -> dict:
     return loop.load(path)
 
 
+def resolve_recency(ds, train_cfg, total=int):
+    """train_cfg with ``als_recency: auto`` settled on ``ds`` (als.recency_auto); ``total`` sums a count over the
+    ranks of a distributed fit (each holds whole users)."""
+    if train_cfg.als_recency != "auto":
+        return train_cfg
+    import dataclasses
+
+    from embedrec.train.als import later_share, recency_auto
+
+    tr, va = ds.splits["train"], ds.splits.get("valid")
+    if tr.timestamp is None:
+        return dataclasses.replace(train_cfg, als_recency=0.0)
+    later, n = (0, 0) if va is None or va.timestamp is None else later_share(tr.user, tr.timestamp, va.user,
+                                                                             va.timestamp, ds.n_users)
+    later, n = int(total(later)), int(total(n))
+    value = recency_auto(later, n)
+    log.info("als_recency auto: %g (%s of %s validation ratings come at or after their user's training ratings)",
+             value, f"{later:,}", f"{n:,}")
+    return dataclasses.replace(train_cfg, als_recency=value)
+
+
 def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: int, reuse: dict | None = None):
     """The epoch runner for this loss and optimiser: implicit ALS, the hogwild C kernel, or autograd batches
     (which move ``model`` to train.device). ``reuse``: see :func:`fit`."""
@@ -248,6 +269,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
     if loss == "als":
         from embedrec.train.als import ALS, confidence
 
+        train_cfg = resolve_recency(ds, train_cfg)
         key = ("confidence", train_cfg.als_rating_weight, train_cfg.als_recency)
         reuse = {} if reuse is None else reuse
         if key not in reuse:
@@ -391,6 +413,8 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     from embedrec.train.als import AUTO_REGS
 
     loss = resolve_loss(cfg.model, cfg.features.active)
+    if loss == "als":  # settled here, on train and valid, so that the refit on train+valid keeps the choice
+        cfg = dataclasses.replace(cfg, train=resolve_recency(ds, cfg.train))
     if loss != "als" or cfg.train.als_reg != "auto":
         return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
     regs = AUTO_REGS if len(ds.splits.get("valid", ())) else AUTO_REGS[:1]
