@@ -241,9 +241,9 @@ def load_checkpoint(path: Path) -> dict:
     return loop.load(path)
 
 
-def resolve_recency(ds, train_cfg, total=int):
-    """train_cfg with ``als_recency: auto`` settled on ``ds`` (als.recency_auto); ``total`` sums a count over the
-    ranks of a distributed fit (each holds whole users)."""
+def resolve_recency(ds, train_cfg, total=int, level: int = logging.INFO):
+    """train_cfg with ``als_recency: auto`` settled on ``ds`` (als.recency_auto), logged at ``level``; ``total``
+    sums a count over the ranks of a distributed fit (each holds whole users)."""
     if train_cfg.als_recency != "auto":
         return train_cfg
     import dataclasses
@@ -257,8 +257,8 @@ def resolve_recency(ds, train_cfg, total=int):
                                                                              va.timestamp, ds.n_users)
     later, n = int(total(later)), int(total(n))
     value = recency_auto(later, n)
-    log.info("als_recency auto: %g (%s of %s validation ratings come at or after their user's training ratings)",
-             value, f"{later:,}", f"{n:,}")
+    log.log(level, "als_recency auto: %g (%s of %s validation ratings come at or after their user's training "
+            "ratings)", value, f"{later:,}", f"{n:,}")
     return dataclasses.replace(train_cfg, als_recency=value)
 
 
@@ -269,7 +269,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
     if loss == "als":
         from embedrec.train.als import ALS, confidence
 
-        train_cfg = resolve_recency(ds, train_cfg)
+        train_cfg = resolve_recency(ds, train_cfg, level=logging.DEBUG)  # a fit outside fit_selecting (tune-dims)
         key = ("confidence", train_cfg.als_rating_weight, train_cfg.als_recency)
         reuse = {} if reuse is None else reuse
         if key not in reuse:
