@@ -377,7 +377,8 @@ def start_fit(g: Group, n_train: int, model_cfg, train_cfg, n_users: int, n_movi
 
 
 def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder, *, resume: bool = False,
-              progress: bool = False, label: str = "train", features_cfg=None, init_state: dict | None = None):
+              progress: bool = False, label: str = "train", features_cfg=None, init_state: dict | None = None,
+              floor: float | None = None):
     """train.fit for one rank's shard: the same loop (validation, early stopping, best epoch, checkpoints,
     resume), with ShardALS as the runner. Returns a train.FitResult whose model is this rank's ShardTables.
     ``init_state``: this rank's rows to start from (a warm start, as train.fit's)."""
@@ -414,7 +415,8 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         ev = ShardRanking(g, shard, [train], valid, ks, train_cfg.eval_users, _gpu_or_none(g.device))
         callbacks.append(loop.Validation(lambda: ev.metrics(tables.user.weight.detach().cpu().numpy(),
                                                             *full_movies(g, tables, unrated)), metric))
-    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience("als", train_cfg), has_valid))
+    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience("als", train_cfg), has_valid,
+                                   floor))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # the one-process fingerprint (features included), so either kind of checkpoint resumes the other
@@ -472,7 +474,8 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
                 (folder / "checkpoint.pt").unlink(missing_ok=True)
             write_warm(folder, key)
         r = fit_shard(g, shard, tr, va, cfg.model, tcfg, folder, resume=again, progress=progress,
-                      features_cfg=cfg.features, init_state=None if best is None else best.model.state_dict())
+                      features_cfg=cfg.features, init_state=None if best is None else best.model.state_dict(),
+                      floor=None if best is None else best.best_value)
         seconds += r.seconds
         if len(regs) > 1:
             log.info("als_reg %g: valid %s %.4f at epoch %d", reg, r.metric, r.best_value, r.best_epoch)

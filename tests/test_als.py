@@ -75,6 +75,49 @@ def test_confidence_hand_computed():
     assert confidence(u, r, t, (1, 5), _cfg()) is None
 
 
+@pytest.mark.parametrize("higher, value, floor, epoch, stops", [
+    (True, 0.20, 0.21, 0, True),     # ndcg: the first epoch fell below where the warm start began
+    (True, 0.21, 0.21, 0, True),     # level is not a gain
+    (True, 0.22, 0.21, 0, False),
+    (True, 0.20, 0.21, 1, False),    # later epochs follow the patience rule only
+    (True, 0.20, None, 0, False),    # a cold start has no floor
+    (False, 0.95, 0.90, 0, True),    # rmse: lower is better
+    (False, 0.85, 0.90, 0, False),
+])
+def test_keep_best_stops_a_warm_candidate_below_its_floor(higher, value, floor, epoch, stops):
+    from embedrec.train.loop import KeepBest, LoopState
+
+    state = LoopState(SimpleNamespace(state_dict=lambda: {}), None, 10, 0.0, epoch=epoch, value=value)
+    KeepBest("m", higher, 3, True, floor).measure(state, {})
+    assert state.stop is stops
+
+
+def test_a_losing_warm_candidate_stops_after_one_epoch(tmp_path):
+    """als_reg auto on taste data: the second candidate starts with the first's best valid as its floor, and
+    either beats it after its first epoch or stops there."""
+    from embedrec.train import fit as F
+
+    ds = _taste_dataset()
+    cfg = load_config(None, ["model.dim=8", "train.threads=1", "train.epochs=30"])
+    runs = []
+    real = F.fit
+
+    def spy(*a, **k):
+        r = real(*a, **k)
+        runs.append((k.get("floor"), r.history))
+        return r
+
+    F.fit, saved = spy, F.fit
+    try:
+        best, chosen = F.fit_selecting(ds, cfg, tmp_path / "run")
+    finally:
+        F.fit = saved
+    (floor0, _), (floor1, second) = runs
+    assert floor0 is None and floor1 == pytest.approx(max(h["valid_ndcg@10"] for h in runs[0][1]))
+    first = second[0]["valid_ndcg@10"]
+    assert (len(second) == 1) == (first <= floor1)
+
+
 def test_later_share_and_recency_auto_hand_computed():
     from embedrec.train.als import RECENCY, later_share, recency_auto
 

@@ -296,14 +296,14 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
 
 def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: bool = False,
         progress: bool = False, on_epoch=None, features_cfg=None, init_state: dict | None = None,
-        reuse: dict | None = None) -> FitResult:
+        reuse: dict | None = None, floor: float | None = None) -> FitResult:
     """Train on ``ds.splits['train']``, validate on ``valid`` each epoch, keep the best epoch.
 
     With ``run_dir``, each epoch is logged (metrics.jsonl, TensorBoard) and checkpointed there, and ``resume``
     continues from the checkpoint; without it, nothing is written. ``init_state``: a state_dict the model starts
     from instead of its seeded draw (a warm start). ``reuse``: a dict that fits on the same ``ds`` share (the
     als_reg candidates): what does not depend on the candidate (the validation lists, the als weights) is
-    built once and kept there."""
+    built once and kept there. ``floor``: see loop.KeepBest (a warm-started candidate)."""
     t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
     if resume and run_dir is None:
         raise ArtifactError("nothing to resume: resuming needs the run directory that holds the checkpoint")
@@ -341,7 +341,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
                                    max_users=train_cfg.eval_users, fast=threads, device=train_cfg.device)
         on_valid = reuse[key]
         callbacks.append(loop.Validation(lambda: on_valid(factors(model, unrated)), metric))
-    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience(loss_name, train_cfg), has_valid))
+    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience(loss_name, train_cfg), has_valid,
+                                   floor))
     if run_dir is not None:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -434,7 +435,8 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
                 clear_checkpoint(folder)
             write_warm(folder, key)
         r = fit(ds, cfg.model, tcfg, folder, resume=again, progress=progress, features_cfg=cfg.features,
-                init_state=None if best is None else best.model.state_dict(), reuse=reuse)
+                init_state=None if best is None else best.model.state_dict(), reuse=reuse,
+                floor=None if best is None else best.best_value)
         seconds += r.seconds
         if len(regs) > 1:
             log.info("als_reg %g: valid %s %.4f at epoch %d", reg, r.metric, r.best_value, r.best_epoch)
