@@ -42,10 +42,7 @@ def read_ml100k(root: Path) -> RawData:
             parts = line.split("|")
             if len(parts) < 24:
                 raise DataError(f"{ipath}:{n}: expected 24 '|'-separated fields, found {len(parts)}")
-            try:
-                ids.append(int(parts[0]))
-            except ValueError:
-                raise DataError(f"{ipath}:{n}: movie id '{shorten(parts[0], 60)}' is not an integer") from None
+            ids.append(_movie_id(parts[0], ipath, n))
             titles.append(parts[1])
             flags = parts[5:24]
             genres.append([ML100K_GENRES[i] for i, f in enumerate(flags) if f.strip() == "1"])
@@ -66,6 +63,13 @@ def read_ml100k(root: Path) -> RawData:
         users = pd.DataFrame(rows, columns=["user_id", "age", "gender", "occupation", "zip"])
         files.append(upath)
     return RawData(ratings, movies, users, "ml-100k", (1.0, 5.0), files, (str(rpath), 1))
+
+
+def _movie_id(text: str, path: Path, line: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise DataError(f"{path}:{line}: movie id '{shorten(text, 60)}' is not an integer") from None
 
 
 def _prefer_title_year(titles: list[str], years: list) -> list:
@@ -91,10 +95,7 @@ def _read_dat_movies(path: Path) -> pd.DataFrame:
         parts = line.split("::")
         if len(parts) < 3:
             raise DataError(f"{path}:{n}: expected 'MovieID::Title::Genres'")
-        try:
-            ids.append(int(parts[0]))
-        except ValueError:
-            raise DataError(f"{path}:{n}: movie id '{shorten(parts[0], 60)}' is not an integer") from None
+        ids.append(_movie_id(parts[0], path, n))
         titles.append("::".join(parts[1:-1]))
         genres.append(parts[-1].split("|"))
     return movies_frame(ids, titles, genres)

@@ -168,7 +168,7 @@ class KeepBest:
             state.best_state = copy.deepcopy(state.model.state_dict())
         else:
             state.bad += 1
-        state.stop = self.validated and state.bad >= self.patience or self._below_floor(state)
+        state.stop = (self.validated and state.bad >= self.patience) or self._below_floor(state)
 
     def record(self, state: LoopState, row: dict) -> None:
         if self._below_floor(state):
