@@ -377,7 +377,8 @@ def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides
         info.update(best_epoch=int(selected.best_epoch), epochs_run=int(selected.epochs_run), loss=result.loss,
                     dim=int(f["movie_factors"].shape[1]), valid=float(selected.best_value),
                     refit_epochs=int(result.epochs_run) if result is not selected else 0,
-                    chosen=[f"train.als_reg={chosen.train.als_reg}"] if result.loss == "als" else [])
+                    chosen=[f"train.als_reg={chosen.train.als_reg}", f"train.als_recency={chosen.train.als_recency:g}"]
+                    if result.loss == "als" else [])
     refit_s = float(result.seconds) if result is not selected else 0.0
     return f["user_factors"], f["movie_factors"], f.get("movie_bias"), float(selected.seconds), refit_s
 

@@ -21,18 +21,25 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
                  exclude: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray, device=None,
-                 fast: int = 0) -> np.ndarray:
+                 fast: int = 0, out: np.ndarray | None = None) -> np.ndarray:
     """Exact top-k movie indices for the given user rows, excluding each user's ``exclude`` CSR items.
 
     On a GPU ``device`` (train.device cuda) the scores are computed there with torch (``movie_vecs`` and
     ``movie_bias`` may already be tensors on it, see :func:`on_device`); ties may order differently. ``fast``:
     the C kernel's one-pass top-k (several times faster than argpartition; equal scores go to the lower movie
-    row, where argpartition's choice is arbitrary), used by per-epoch validation, on ``fast`` threads."""
+    row, where argpartition's choice is arbitrary), used by per-epoch validation, on ``fast`` threads. ``out``: a
+    float32 buffer of at least (rows, movies) the scores are written into (a fresh 160 MB matrix per batch costs
+    its page faults again: 0.18-0.26 s against 0.11-0.16 s for the product into a reused one, measured)."""
     if _is_gpu(device):
         r, c = (gather_csr(exclude[0], exclude[1], rows)[:2] if exclude is not None
                 else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
         return torch_topk(user_vecs, movie_vecs, movie_bias, (r, c), k, device)[0]
-    scores = user_vecs @ movie_vecs.T
+    n_rows, n_cols = user_vecs.shape[0], movie_vecs.shape[0]
+    if (out is not None and out.dtype == np.float32 and user_vecs.dtype == np.float32 and movie_vecs.dtype ==
+            np.float32 and out.size >= n_rows * n_cols):
+        scores = np.matmul(user_vecs, movie_vecs.T, out=out.reshape(-1)[:n_rows * n_cols].reshape(n_rows, n_cols))
+    else:
+        scores = user_vecs @ movie_vecs.T
     if movie_bias is not None:
         scores += movie_bias[None, :]
     if exclude is not None:
@@ -130,19 +137,27 @@ def norm_ks(ks, n_movies: int) -> list[int]:
 
 
 def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: np.ndarray, ks, n_movies: int,
-                 batch=2048, progress=None, device=None, fast: int = 0) -> tuple[dict, dict]:
+                 batch=2048, progress=None, device=None, fast: int = 0, scratch: dict | None = None
+                 ) -> tuple[dict, dict]:
     """Per-metric sums over the users ``rows`` and, per K, which movies reached someone's top K: what
     :func:`finish_ranking` turns into metrics (ranks of a distributed job add theirs up first). ``fast``: see
-    :func:`top_k_scores`."""
+    :func:`top_k_scores`; ``scratch``: a dict that keeps the score buffer between calls (per-epoch validation)."""
     ks = norm_ks(ks, n_movies)
     kmax = max(ks)
     batch = max(16, min(batch, int(5e7 // max(n_movies, 1))))
     Q, b = on_device(movie_vecs, device), on_device(movie_bias, device)
     sums = {f"{m}@{k}": 0.0 for m in M.PER_USER for k in ks}
     shown = {k: np.zeros(n_movies, dtype=bool) for k in ks}
+    buf = None
+    if not _is_gpu(device) and rows.size:
+        scratch = {} if scratch is None else scratch
+        need = min(batch, rows.size) * n_movies
+        if scratch.get("scores") is None or scratch["scores"].size < need:
+            scratch["scores"] = np.empty(need, np.float32)
+        buf = scratch["scores"]
     for s in range(0, rows.size, batch):
         sub = rows[s:s + batch]
-        top = top_k_scores(user_vecs[sub], Q, b, kmax, train_csr, sub, device, fast)
+        top = top_k_scores(user_vecs[sub], Q, b, kmax, train_csr, sub, device, fast, out=buf)
         _, sub_idx, lens = gather_csr(test_csr[0], test_csr[1], sub)
         sub_ptr = np.concatenate([[0], np.cumsum(lens)])
         hits = M.hit_matrix(top, sub_ptr, sub_idx)

@@ -446,24 +446,22 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
 
 
 def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False):
-    """train.fit_selecting on shards: with train.als_reg auto, one fit per candidate (each in its own folder,
-    each resumable), the better on valid kept. Returns (FitResult, cfg with the chosen values)."""
+    """train.fit_selecting on shards: with train.als_reg or train.als_recency auto, one fit per candidate (each
+    in its own folder, each resumable), the better on valid kept. Returns (FitResult, cfg with the chosen
+    values)."""
     import dataclasses
 
     from embedrec.metrics import higher_is_better
     from embedrec.train.als import AUTO_REGS
-    from embedrec.train.fit import resolve_recency, warm_key, warm_matches, write_warm
+    from embedrec.train.fit import Selection, recency_candidates, warm_key, warm_matches, write_warm
 
     tr, va = shard.splits["train"], shard.splits["valid"]
-    cfg = dataclasses.replace(cfg, train=resolve_recency(shard, cfg.train, g.total))
-    if cfg.train.als_reg != "auto":
-        return fit_shard(g, shard, tr, va, cfg.model, cfg.train, run_dir, resume=resume, progress=progress,
-                         features_cfg=cfg.features), cfg
-    regs = AUTO_REGS if g.total(len(va)) else AUTO_REGS[:1]
-    best, best_cfg, seconds = None, cfg, 0.0
-    for i, reg in enumerate(regs):
-        tcfg = dataclasses.replace(cfg.train, als_reg=reg)
-        folder = Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else Path(run_dir)
+    recs = recency_candidates(shard, cfg.train, g.total)
+    regs = (AUTO_REGS if g.total(len(va)) else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
+    sel = Selection(cfg.train, recs, regs)
+    best, seconds = None, 0.0
+    for i, tcfg in enumerate(sel):
+        folder = sel.folder(run_dir, tcfg)
         key = warm_key(best)  # a later candidate resumes only if it started from the same model (train.py)
         again = resume and (i == 0 or (((folder / POINTER).exists() or (folder / "checkpoint.pt").exists())
                                        and warm_matches(folder, key)))
@@ -477,15 +475,15 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
                       features_cfg=cfg.features, init_state=None if best is None else best.model.state_dict(),
                       floor=None if best is None else best.best_value)
         seconds += r.seconds
-        if len(regs) > 1:
-            log.info("als_reg %g: valid %s %.4f at epoch %d", reg, r.metric, r.best_value, r.best_epoch)
+        if sel.many:
+            log.info("%s: valid %s %.4f at epoch %d", sel.describe(tcfg), r.metric, r.best_value, r.best_epoch)
         if best is None or (r.best_value > best.best_value if higher_is_better(r.metric)
                             else r.best_value < best.best_value):
-            best, best_cfg = r, dataclasses.replace(cfg, train=tcfg)
-    if len(regs) > 1:
-        log.info("als_reg auto: chose %g", best_cfg.train.als_reg)
+            best, sel.best = r, tcfg
+    if sel.many:
+        log.info("chose %s", sel.describe(sel.best))
     best.seconds = seconds
-    return best, best_cfg
+    return best, dataclasses.replace(cfg, train=sel.best)
 
 
 # ------------------------------------------------------------------------------------------------ the command
@@ -510,7 +508,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     run_dir = Path(cfg.run.dir)
     result, cfg = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress)
     selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
-                 "als_reg": cfg.train.als_reg, "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
+                 "als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency, "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
                  "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
                  if 0 < result.best_epoch <= len(result.history) else None}
     tr, va = shard.splits["train"], shard.splits["valid"]

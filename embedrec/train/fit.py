@@ -188,6 +188,7 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
         per_user = np.diff(t_csr[0])
         users = E.sample_users(np.flatnonzero(per_user > 0), max_users)
         skipped = int(np.count_nonzero(per_user == 0))
+    scratch: dict = {}  # the score buffer, kept from one epoch's validation to the next
 
     def run(f: dict) -> dict:
         out: dict = {}
@@ -198,7 +199,7 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
         if need_rank:  # = E.ranking_metrics on the lists built above
             sums, shown = E.ranking_sums(f["user_factors"], f["movie_factors"], f["movie_bias"], seen, t_csr, users,
                                          ks, ds.n_movies, fast=fast,
-                                         device=E._gpu_or_none(device))
+                                         device=E._gpu_or_none(device), scratch=scratch)
             out.update(E.finish_ranking(sums, shown, users.size, ds.n_movies))
             out["users_skipped"] = skipped
         return out
@@ -241,25 +242,67 @@ def load_checkpoint(path: Path) -> dict:
     return loop.load(path)
 
 
-def resolve_recency(ds, train_cfg, total=int, level: int = logging.INFO):
-    """train_cfg with ``als_recency: auto`` settled on ``ds`` (als.recency_auto), logged at ``level``; ``total``
-    sums a count over the ranks of a distributed fit (each holds whole users)."""
+def recency_candidates(ds, train_cfg, total=int, level: int = logging.INFO) -> tuple[float, ...]:
+    """``train.als_recency``'s candidates on ``ds`` (als.recency_auto for ``auto``, logged at ``level``; 0 without
+    timestamps; the value itself otherwise); ``total`` sums a count over the ranks of a distributed fit (each
+    holds whole users)."""
     if train_cfg.als_recency != "auto":
-        return train_cfg
-    import dataclasses
-
+        return (float(train_cfg.als_recency),)
     from embedrec.train.als import later_share, recency_auto
 
     tr, va = ds.splits["train"], ds.splits.get("valid")
     if tr.timestamp is None:
-        return dataclasses.replace(train_cfg, als_recency=0.0)
+        return (0.0,)
     later, n = (0, 0) if va is None or va.timestamp is None else later_share(tr.user, tr.timestamp, va.user,
                                                                              va.timestamp, ds.n_users)
     later, n = int(total(later)), int(total(n))
-    value = recency_auto(later, n)
-    log.log(level, "als_recency auto: %g (%s of %s validation ratings come at or after their user's training "
-            "ratings)", value, f"{later:,}", f"{n:,}")
-    return dataclasses.replace(train_cfg, als_recency=value)
+    values = recency_auto(later, n)
+    log.log(level, "als_recency auto: %s (%s of %s validation ratings come at or after their user's training "
+            "ratings%s)", " or ".join(f"{v:g}" for v in values), f"{later:,}", f"{n:,}",
+            "; the better on valid is kept" if len(values) > 1 else "")
+    return values
+
+
+class Selection:
+    """The candidates of an als selection over ``recencies`` x ``regs``, in order: the first recency at the first
+    strength from the seeded draw, the other recencies at that strength, then the other strengths at the best
+    recency (``best``: the best candidate's train config so far, which the caller keeps), each of these
+    warm-started from the best model so far."""
+
+    def __init__(self, train_cfg, recencies: tuple[float, ...], regs: tuple[float, ...]):
+        import dataclasses
+
+        self.recs, self.regs = recencies, regs
+        self.many = len(recencies) * len(regs) > 1
+        self.first = self.best = dataclasses.replace(train_cfg, als_reg=regs[0], als_recency=recencies[0])
+
+    def __iter__(self):
+        import dataclasses
+
+        yield self.first
+        for r in self.recs[1:]:
+            yield dataclasses.replace(self.first, als_recency=r)
+        for reg in self.regs[1:]:
+            yield dataclasses.replace(self.best, als_reg=reg)
+
+    def folder(self, run_dir, tcfg) -> Path:
+        """``run_dir`` itself for a single candidate, else the candidate's own folder: als-reg-0.01,
+        als-recency-2 or als-reg-0.01-recency-2 (what varies)."""
+        parts = ([f"reg-{tcfg.als_reg:g}"] if len(self.regs) > 1 else []) + (
+            [f"recency-{tcfg.als_recency:g}"] if len(self.recs) > 1 else [])
+        return Path(run_dir) / ("als-" + "-".join(parts)) if parts else Path(run_dir)
+
+    def folders(self, run_dir) -> list[Path]:
+        """Every folder this selection may use (cleared before a fresh one)."""
+        import dataclasses
+
+        return [self.folder(run_dir, dataclasses.replace(self.first, als_reg=g, als_recency=r))
+                for g in self.regs for r in self.recs]
+
+    def describe(self, tcfg) -> str:
+        """'als_reg 0.01, als_recency 2': the values this selection varies."""
+        return ", ".join(([f"als_reg {tcfg.als_reg:g}"] if len(self.regs) > 1 else [])
+                         + ([f"als_recency {tcfg.als_recency:g}"] if len(self.recs) > 1 else []))
 
 
 def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: int, reuse: dict | None = None):
@@ -269,7 +312,11 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
     if loss == "als":
         from embedrec.train.als import ALS, confidence
 
-        train_cfg = resolve_recency(ds, train_cfg, level=logging.DEBUG)  # a fit outside fit_selecting (tune-dims)
+        if train_cfg.als_recency == "auto":  # a fit outside fit_selecting (tune-dims): the first candidate
+            import dataclasses
+
+            train_cfg = dataclasses.replace(train_cfg, als_recency=recency_candidates(ds, train_cfg,
+                                                                                      level=logging.DEBUG)[0])
         key = ("confidence", train_cfg.als_rating_weight, train_cfg.als_recency)
         reuse = {} if reuse is None else reuse
         if key not in reuse:
@@ -403,29 +450,31 @@ def _resume(state: loop.LoopState, ckpt_path: Path, fp: str, fp_cfg: dict, metri
 
 
 def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False):
-    """fit(); for als with ``train.als_reg: auto``, one fit per candidate strength (each in its own folder under
-    ``run_dir``, each resumable), keeping the best on valid. Returns (FitResult, cfg with the chosen values).
+    """fit(); for als with ``train.als_reg`` or ``train.als_recency`` ``auto``, one fit per candidate (see
+    :func:`selection`; each in its own folder under ``run_dir``, each resumable), keeping the best on valid.
+    Returns (FitResult, cfg with the chosen values).
 
     The first candidate starts from the seeded draw; each later one starts from the best candidate so far (a
-    warm start: ALS moves to the new strength's solution in a few sweeps instead of a whole fit, measured on
+    warm start: ALS moves to the new setting's solution in a few sweeps instead of a whole fit, measured on
     ML-100K and the synthetic set in BENCHMARKS.md)."""
     import dataclasses
 
     from embedrec.train.als import AUTO_REGS
 
     loss = resolve_loss(cfg.model, cfg.features.active)
-    if loss == "als":  # settled here, on train and valid, so that the refit on train+valid keeps the choice
-        cfg = dataclasses.replace(cfg, train=resolve_recency(ds, cfg.train))
-    if loss != "als" or cfg.train.als_reg != "auto":
+    if loss != "als":
         return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
-    regs = AUTO_REGS if len(ds.splits.get("valid", ())) else AUTO_REGS[:1]
-    if not resume and len(regs) > 1:  # a fresh selection: no candidate may later resume another run's checkpoint
-        for reg in regs:
-            clear_checkpoint(Path(run_dir) / f"als-reg-{reg:g}")
-    best, best_cfg, seconds, reuse = None, cfg, 0.0, {}
-    for i, reg in enumerate(regs):
-        tcfg = dataclasses.replace(cfg.train, als_reg=reg)
-        folder = Path(run_dir) / f"als-reg-{reg:g}" if len(regs) > 1 else Path(run_dir)
+    has_valid = len(ds.splits.get("valid", ())) > 0
+    # settled here, on train and valid, so that the refit on train+valid keeps the choice
+    recs = recency_candidates(ds, cfg.train)
+    regs = (AUTO_REGS if has_valid else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
+    sel = Selection(cfg.train, recs, regs)
+    if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
+        for folder in sel.folders(run_dir):
+            clear_checkpoint(folder)
+    best, seconds, reuse = None, 0.0, {}
+    for i, tcfg in enumerate(sel):
+        folder = sel.folder(run_dir, tcfg)
         # a run killed during the first candidate has no checkpoint for the later ones: they start afresh; a
         # later one resumes only if it started from the same model (more epochs may have moved the best)
         key = warm_key(best)
@@ -438,14 +487,14 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
                 init_state=None if best is None else best.model.state_dict(), reuse=reuse,
                 floor=None if best is None else best.best_value)
         seconds += r.seconds
-        if len(regs) > 1:
-            log.info("als_reg %g: valid %s %.4f at epoch %d", reg, r.metric, r.best_value, r.best_epoch)
+        if sel.many:
+            log.info("%s: valid %s %.4f at epoch %d", sel.describe(tcfg), r.metric, r.best_value, r.best_epoch)
         if best is None or (r.best_value > best.best_value if higher_is_better(r.metric) else r.best_value < best.best_value):
-            best, best_cfg = r, dataclasses.replace(cfg, train=tcfg)
-    if len(regs) > 1:
-        log.info("als_reg auto: chose %g", best_cfg.train.als_reg)
+            best, sel.best = r, tcfg
+    if sel.many:
+        log.info("chose %s", sel.describe(sel.best))
     best.seconds = seconds  # the whole selection, every candidate's fit
-    return best, best_cfg
+    return best, dataclasses.replace(cfg, train=sel.best)
 
 
 WARM = "warm-start.json"  # in a later candidate's folder: which model it started from
