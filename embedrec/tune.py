@@ -95,7 +95,7 @@ def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads:
 
     from embedrec.config import config_from_dict
     from embedrec.data.dataset import load_dataset
-    from embedrec.train.fit import evaluate_model, factors, fit
+    from embedrec.train.fit import evaluate_model, factors, fit, fit_selecting, resolve_loss
 
     cfg = config_from_dict(cfg_dict)
     if threads:
@@ -105,7 +105,11 @@ def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads:
         cfg = cfg.updated({"train.weight_decay_user": wd, "train.weight_decay_movie": wd, "train.als_reg": wd})
     ds = load_dataset(cfg.data.prepared)
     t0 = time.perf_counter()
-    r = fit(ds, cfg.model, cfg.train, Path(out_dir) / trial_key(dim, wd), features_cfg=cfg.features)
+    als = resolve_loss(cfg.model, cfg.features.active) == "als"
+    if als:  # what train fits: its als_reg / als_recency auto candidates, the best on valid
+        r, cfg = fit_selecting(ds, cfg, Path(out_dir) / trial_key(dim, wd))
+    else:
+        r = fit(ds, cfg.model, cfg.train, Path(out_dir) / trial_key(dim, wd), features_cfg=cfg.features)
     secs = time.perf_counter() - t0
     f = factors(r.model, r.unrated)
     explicit = cfg.model.objective == "explicit"
@@ -116,7 +120,8 @@ def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads:
             "epochs_run": r.epochs_run, "train_loss": best_row.get("loss"),
             "train_metric": _train_metric(f, ds, explicit, cfg.train.eval_k), "valid_metric": r.best_value,
             "test_metric": test.get(r.metric, float("nan")), "metric": r.metric, "seconds": round(secs, 2),
-            "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            **({"als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency} if als else {})}
 
 
 def choose(trials: list[dict], metric: str, tolerance: float) -> dict:

@@ -60,3 +60,22 @@ def test_write_refuses_input_config(tmp_path):
 
     new = load_config(out)
     assert new.model.dim == 16 and new.train.weight_decay_movie == 0.1
+
+
+def test_sweep_of_the_default_model_runs_trains_selection(synth_dir, tmp_path):
+    """The default (als) model: each trial is what `train` fits, its als_reg and als_recency candidates chosen on
+    valid (a per-user time split: recency 0 and 2 are both tried), and the trial says what was chosen."""
+    from embedrec.data.dataset import load_dataset
+    from embedrec.train.fit import fit_selecting
+
+    cfg = Config().updated({"data.source": str(synth_dir[0]), "data.prepared": str(tmp_path / "ds"),
+                            "run.dir": str(tmp_path / "run"), "split.method": "user_time", "train.epochs": 4,
+                            "train.threads": 1, "tune.workers": 1})
+    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
+    res = sweep(cfg, [4])
+    (trial,) = [t for t in res["trials"] if t["dim"] == 4]
+    assert trial["als_reg"] in (0.01, 0.02) and trial["als_recency"] in (0.0, 2.0)
+    assert (tmp_path / "run" / "tune" / "d4" / "als-reg-0.01-recency-2").is_dir()
+    best, chosen = fit_selecting(load_dataset(cfg.data.prepared), cfg.updated({"model.dim": 4}), tmp_path / "again")
+    assert trial["valid_metric"] == best.best_value
+    assert (trial["als_reg"], trial["als_recency"]) == (chosen.train.als_reg, chosen.train.als_recency)

@@ -66,7 +66,8 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
         m = res["metric"]
         rows = [{**t, "note": ", ".join(x for x, on in (("fourth-root", t["fourth_root"]), ("chosen", t is chosen)) if on)}
                 for t in res["trials"]]
-        cols = ["dim", "weight_decay", "params", "epochs", "train_loss", "train_metric", "valid_metric",
+        chose = ["als_reg", "als_recency"] if any("als_reg" in t for t in rows) else []  # als: train's selection
+        cols = ["dim", "weight_decay", *chose, "params", "epochs", "train_loss", "train_metric", "valid_metric",
                 "test_metric", "seconds", "peak_mem_mb", "note"]
         if fmt in ("table",):
             click.echo(f"metric: {m} (train_metric: the same on training data; test_metric: reported, not used)")

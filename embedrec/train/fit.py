@@ -312,7 +312,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
     if loss == "als":
         from embedrec.train.als import ALS, confidence
 
-        if train_cfg.als_recency == "auto":  # a fit outside fit_selecting (tune-dims): the first candidate
+        if train_cfg.als_recency == "auto":  # a fit outside fit_selecting (a direct fit()): the first candidate
             import dataclasses
 
             train_cfg = dataclasses.replace(train_cfg, als_recency=recency_candidates(ds, train_cfg,
@@ -451,7 +451,7 @@ def _resume(state: loop.LoopState, ckpt_path: Path, fp: str, fp_cfg: dict, metri
 
 def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False):
     """fit(); for als with ``train.als_reg`` or ``train.als_recency`` ``auto``, one fit per candidate (see
-    :func:`selection`; each in its own folder under ``run_dir``, each resumable), keeping the best on valid.
+    :class:`Selection`; each in its own folder under ``run_dir``, each resumable), keeping the best on valid.
     Returns (FitResult, cfg with the chosen values).
 
     The first candidate starts from the seeded draw; each later one starts from the best candidate so far (a
