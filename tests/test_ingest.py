@@ -231,3 +231,23 @@ def test_cold_movies_split_keeps_held_out_movies_in_test(synth_dir, small_cfg, t
     mid = ds.movies["movie_id"].to_numpy()
     assert not cold & set(mid[ds.splits["train"].movie].tolist())
     assert cold <= set(mid[ds.splits["test"].movie].tolist())
+
+
+@pytest.mark.parametrize("users, movies", [
+    ([1, 2, 1, 3, 2], [10, 10, 11, 10, 10]),                       # small non-negative ints: user * width + movie
+    (["a", "b", "a", "c", "b"], ["x", "x", "y", "x", "x"]),       # strings: factorize codes
+    ([-1, 2, -1, 3, 2], [10, 10, 11, 10, 10]),                     # a negative id: factorize codes
+    ([2 ** 61, 2, 2 ** 61, 3, 2], [10, 10, 11, 10, 10]),           # user * width would overflow: factorize codes
+])
+def test_pair_key_is_equal_exactly_for_equal_pairs(users, movies):
+    from embedrec.ingest import _dedupe_mask, _pair_key
+
+    df = pd.DataFrame({"user_id": users, "movie_id": movies, "rating": [1.0, 2.0, 3.0, 4.0, 5.0],
+                       "timestamp": [1, 2, 3, 4, 5]})
+    key = _pair_key(df)
+    pairs = list(zip(users, movies))
+    for i in range(len(pairs)):
+        for j in range(len(pairs)):
+            assert (key[i] == key[j]) == (pairs[i] == pairs[j])
+    keep, exact, repeated = _dedupe_mask(df)  # rows 1 and 4 are the same pair: the later (row 4) is kept
+    assert keep.tolist() == [True, False, True, True, True] and (exact, repeated) == (0, 1)
