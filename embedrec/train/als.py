@@ -414,7 +414,8 @@ class ALS:
     uses_generator = False  # an epoch draws nothing at random (loop.run makes no torch generator for it)
 
     def __init__(self, model: MatrixFactorization, train_cfg: TrainConfig, users: np.ndarray, movies: np.ndarray, threads: int,
-                 engine: str = "auto", weights: np.ndarray | None = None, device: str | None = None):
+                 engine: str = "auto", weights: np.ndarray | None = None, device: str | None = None,
+                 csrs: tuple | None = None):
         if hasattr(model, "fs_desc"):
             raise ConfigError("config key 'model.loss': als trains the plain model only (no side features); "
                               "with features use --set model.loss=bpr or softmax")
@@ -422,8 +423,10 @@ class ALS:
             raise ConfigError("config key 'model.dim': als supports at most 4096 dimensions")
         self.model, self.cfg = model, train_cfg
         nu, nm = model.n_users, model.n_movies
-        self.u_ptr, self.u_idx, self.u_w = _csr(users, movies, nu, weights)
-        self.m_ptr, self.m_idx, self.m_w = _csr(movies, users, nm, weights)
+        if csrs is None:  # both sides' (indptr, indices, weights); candidates of one selection share them
+            csrs = (*_csr(users, movies, nu, weights), *_csr(movies, users, nm, weights))
+        self.csrs = csrs
+        self.u_ptr, self.u_idx, self.u_w, self.m_ptr, self.m_idx, self.m_w = csrs
         self.nnz = int(self.u_idx.size)
         a0 = train_cfg.als_unobserved
         self.a0 = auto_unobserved(self.nnz, nu, nm) if a0 == "auto" else float(a0)

@@ -321,7 +321,9 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
         reuse = {} if reuse is None else reuse
         if key not in reuse:
             reuse[key] = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
-        return ALS(model, train_cfg, tr.user, tr.movie, threads, weights=reuse[key])
+        runner = ALS(model, train_cfg, tr.user, tr.movie, threads, weights=reuse[key], csrs=reuse.get(("csr", *key)))
+        reuse[("csr", *key)] = runner.csrs  # the same weights: the same CSRs for the next candidate
+        return runner
     if train_cfg.optimizer == "hogwild":
         from embedrec.train.sgd import Hogwild, refuse_cuda
 
@@ -349,7 +351,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     With ``run_dir``, each epoch is logged (metrics.jsonl, TensorBoard) and checkpointed there, and ``resume``
     continues from the checkpoint; without it, nothing is written. ``init_state``: a state_dict the model starts
     from instead of its seeded draw (a warm start). ``reuse``: a dict that fits on the same ``ds`` share (the
-    als_reg candidates): what does not depend on the candidate (the validation lists, the als weights) is
+    als candidates): what does not depend on the candidate (the validation lists, the als weights and CSRs) is
     built once and kept there. ``floor``: see loop.KeepBest (a warm-started candidate)."""
     t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
     if resume and run_dir is None:
