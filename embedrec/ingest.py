@@ -173,7 +173,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     ratings = clean(_match_movies(raw.ratings, movies, cfg, report), cfg, report)
     report["after_cleaning"] = {"users": int(ratings["user_id"].nunique()),
                                 "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
-    raw.ratings = None  # the cleaned copy is all that is needed from here: the rows read are freed with it
+    raw.ratings = None  # only the cleaned rows are used from here: the rows read are freed if cleaning copied them
     ratings, assign, cold = _assign_splits(ratings, split_cfg, report)
     frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
     del ratings
@@ -258,7 +258,7 @@ def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict):
 
 def _tables(ratings: pd.DataFrame, assign: np.ndarray, raw_users: pd.DataFrame | None,
             movies: pd.DataFrame | None, keep_unrated: bool):
-    """Contiguous indices in order of external id: (all interactions, the three split frames, users, movies)."""
+    """Contiguous indices in order of external id: (the three split frames, users, movies)."""
     uids = np.sort(ratings["user_id"].unique())
     mids = np.sort(ratings["movie_id"].unique())
     if keep_unrated and movies is not None:

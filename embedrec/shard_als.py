@@ -488,8 +488,9 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
 # ------------------------------------------------------------------------------------------------ the command
 def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> dict:
-    """``embedrec train`` on this process's ranks: select (train.als_reg auto), refit on train+valid, evaluate
-    valid/test beside most-popular, and publish the run from rank 0. Returns the metrics (on every rank).
+    """``embedrec train`` on this process's ranks: select (train.als_reg / als_recency auto), refit on
+    train+valid, evaluate valid/test beside most-popular, and publish the run from rank 0. Returns the metrics (on
+    every rank).
     Other losses (minibatch, hogwild) train replicated tables: ``replica.train_replicated``."""
     import dataclasses
 
@@ -508,7 +509,8 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     run_dir = Path(cfg.run.dir)
     result, cfg = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress)
     selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
-                 "als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency, "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
+                 "als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency,
+                 "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
                  "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
                  if 0 < result.best_epoch <= len(result.history) else None}
     tr, va = shard.splits["train"], shard.splits["valid"]

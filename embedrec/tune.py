@@ -45,6 +45,9 @@ def trial_key(dim: int, wd: float | None) -> str:
 # keys that do not change a trial's result: where things go, how they are served, how fast they run
 _NOT_IN_TRIAL = {"tune", "run", "index", "recommend"}
 _TRAIN_NOT_IN_TRIAL = {"threads"}
+# how a trial is run: bumped when that changes, so trials saved by an earlier procedure are redone (2: the als
+# model's trial is train's whole selection, als_reg and als_recency candidates chosen on valid)
+TRIAL_PROCEDURE = 2
 
 
 def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manifest: dict) -> str:
@@ -62,6 +65,7 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
     data = c.pop("data", {})
     c["data"] = {k: v for k, v in data.items() if k not in ("prepared", "cache_dir", "source")}
     c["dataset"] = {k: dataset_manifest.get(k) for k in ("inputs", "counts", "split", "rating_scale", "cold_movies")}
+    c["procedure"] = TRIAL_PROCEDURE
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -468,10 +468,12 @@ def test_user_then_time_order_equals_lexsort():
         assert np.array_equal(_by_user_then_time(users, ts), np.lexsort((ts, users)))
 
 
-def test_validation_score_buffer_changes_nothing():
+@pytest.mark.parametrize("fast", [0, 2])
+def test_validation_score_buffer_changes_nothing(fast):
     """Per-epoch validation writes its scores into one buffer kept between calls: the same lists and sums as a
     fresh matrix per batch, whatever the batch split (the buffer is longer than a short last batch needs) and
-    when a later call has other vectors; float64 vectors fall back to a fresh matrix."""
+    when a later call has other vectors, with numpy's top-k or the C one; float64 vectors fall back to a fresh
+    matrix."""
     from embedrec.evaluate import ranking_sums, top_k_scores
 
     rng = np.random.default_rng(1)
@@ -482,16 +484,23 @@ def test_validation_score_buffer_changes_nothing():
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     test = (indptr, np.concatenate([rng.choice(40, size=int(n), replace=False) for n in counts]).astype(np.int32))
     buf = np.full(300 * 40, np.nan, np.float32)
-    np.testing.assert_array_equal(top_k_scores(U, Q, None, 10, (indptr, cols), rows, out=buf),
-                                  top_k_scores(U, Q, None, 10, (indptr, cols), rows))
-    np.testing.assert_array_equal(top_k_scores(U.astype(np.float64), Q, None, 10, (indptr, cols), rows, out=buf),
-                                  top_k_scores(U, Q, None, 10, (indptr, cols), rows))
+    np.testing.assert_array_equal(top_k_scores(U, Q, None, 10, (indptr, cols), rows, fast=fast, out=buf),
+                                  top_k_scores(U, Q, None, 10, (indptr, cols), rows, fast=fast))
+    assert not np.isnan(buf).any()  # the scores went into the buffer
+    buf[:] = np.nan
+    np.testing.assert_array_equal(top_k_scores(U.astype(np.float64), Q, None, 10, (indptr, cols), rows, fast=fast,
+                                               out=buf), top_k_scores(U, Q, None, 10, (indptr, cols), rows))
+    assert np.isnan(buf).all()  # float64 vectors: a fresh matrix, the buffer untouched
     scratch: dict = {}
     for vecs in (U, U[::-1].copy(), U * 2):
-        want = ranking_sums(vecs, Q, None, (indptr, cols), test, rows, (5, 10), 40, batch=128)
-        got = ranking_sums(vecs, Q, None, (indptr, cols), test, rows, (5, 10), 40, batch=128, scratch=scratch)
+        want = ranking_sums(vecs, Q, None, (indptr, cols), test, rows, (5, 10), 40, batch=128, fast=fast)
+        got = ranking_sums(vecs, Q, None, (indptr, cols), test, rows, (5, 10), 40, batch=128, fast=fast,
+                           scratch=scratch)
         assert got[0] == want[0] and all(np.array_equal(got[1][k], want[1][k]) for k in want[1])
-    assert scratch["scores"].size == 128 * 40
+    kept = scratch["scores"]
+    assert kept.size == 128 * 40
+    ranking_sums(U, Q, None, (indptr, cols), test, rows, (5, 10), 40, batch=128, fast=fast, scratch=scratch)
+    assert scratch["scores"] is kept  # one buffer across calls
 
 
 def _drift_dataset(seed=0, n_users=300, n_movies=120, clusters=6, per_user=30):
@@ -534,10 +543,17 @@ def test_selection_order_and_folders():
     tcfg = load_config(None, []).train
     sel = Selection(tcfg, (0.0, 2.0), (0.01, 0.02))
     it = iter(sel)
-    assert (next(it).als_reg, next(it).als_recency) == (0.01, 2.0)
-    sel.best = dataclasses.replace(tcfg, als_reg=0.01, als_recency=2.0)  # the caller keeps the best so far
+    first, second = next(it), next(it)
+    assert [(c.als_reg, c.als_recency) for c in (first, second)] == [(0.01, 0.0), (0.01, 2.0)]
+    sel.best = second  # the caller keeps the best so far: the third candidate takes its recency
     last = next(it)
     assert (last.als_reg, last.als_recency) == (0.02, 2.0) and next(it, None) is None
+    sel2 = Selection(tcfg, (0.0, 2.0), (0.01, 0.02))
+    it2 = iter(sel2)
+    sel2.best = next(it2)
+    next(it2)
+    third = next(it2)
+    assert (third.als_reg, third.als_recency) == (0.02, 0.0)  # 0 stayed the best: reg 0.02 at recency 0
     assert [p.name for p in sel.folders("run")] == ["als-reg-0.01-recency-0", "als-reg-0.01-recency-2",
                                                      "als-reg-0.02-recency-0", "als-reg-0.02-recency-2"]
     assert sel.describe(last) == "als_reg 0.02, als_recency 2"
@@ -587,7 +603,20 @@ def test_auto_recency_on_a_time_holdout_chooses_on_valid_and_resumes(tmp_path):
             T.fit_selecting(ds, cfg, tmp_path / "b")
         finally:
             T.fit = real_fit
-    resumed, again = T.fit_selecting(ds, cfg, tmp_path / "b", resume=True)
+    resumed_how = []
+
+    def spy(*a, **k):
+        resumed_how.append((Path(a[3]).name, k["resume"]))
+        return real_fit(*a, **k)
+
+    T.fit = spy
+    try:
+        resumed, again = T.fit_selecting(ds, cfg, tmp_path / "b", resume=True)
+    finally:
+        T.fit = real_fit
+    # the second candidate continues from its checkpoint of epoch 1 (not cleared and refitted)
+    assert resumed_how == [("als-reg-0.01-recency-0", True), ("als-reg-0.01-recency-2", True),
+                           ("als-reg-0.02-recency-2", False)]
     assert again.train == chosen.train
     for key, value in whole.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)

@@ -184,6 +184,7 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
     m2 = json.loads(p.stdout)  # rank 0 alone printed
     m1 = _plain(prepared, tmp_path / "one", 3)
     assert m2["ranks"] == 2 and m2["selection"]["als_reg"] == m1["selection"]["als_reg"]
+    assert m2["selection"]["als_recency"] == m1["selection"]["als_recency"] == 0.0  # a random split: 0 only
     for split in ("test",):
         for who in ("model", "most_popular"):
             for key, value in m1["splits"][split][who].items():
@@ -386,3 +387,23 @@ def test_cuda_trains_the_minibatch_trainers_like_the_cpu(prepared, tmp_path, ext
     a, b = _arrays(tmp_path / "cpu"), _arrays(tmp_path / "cuda")
     np.testing.assert_allclose(b["movie_factors"], a["movie_factors"], atol=1e-3, rtol=0)
     np.testing.assert_allclose(b["user_factors"], a["user_factors"], atol=1e-3, rtol=0)
+
+
+def test_two_ranks_choose_the_recency_one_process_chooses(synth_dir, tmp_path):
+    """A per-user time split: als_recency auto's candidates (0, then 2 warm-started) and als_reg's, walked by the
+    ranks' selection as by one process's: the same choice, folders and test metrics."""
+    import embedrec as er
+
+    prepared = tmp_path / "prepared"
+    er.ingest(str(synth_dir[0]), load_config(None, [f"data.prepared={prepared}", "split.method=user_time"]))
+    two = tmp_path / "two"
+    p = _torchrun(["train", *_sets(_overrides(prepared, two, 3)), "--format", "json", "-q"], tmp_path)
+    m2 = json.loads(p.stdout)
+    m1 = _plain(prepared, tmp_path / "one", 3)
+    assert m2["ranks"] == 2
+    for key in ("als_reg", "als_recency", "valid"):
+        assert m2["selection"][key] == pytest.approx(m1["selection"][key], abs=1e-6), key
+    assert (two / "als-reg-0.01-recency-2" / "checkpoint-dist.json").exists()
+    assert (tmp_path / "one" / "als-reg-0.01-recency-2" / "checkpoint.pt").exists()
+    for key, value in m1["splits"]["test"]["model"].items():
+        assert m2["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-6), key

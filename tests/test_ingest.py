@@ -251,3 +251,20 @@ def test_pair_key_is_equal_exactly_for_equal_pairs(users, movies):
             assert (key[i] == key[j]) == (pairs[i] == pairs[j])
     keep, exact, repeated = _dedupe_mask(df)  # rows 1 and 4 are the same pair: the later (row 4) is kept
     assert keep.tolist() == [True, False, True, True, True] and (exact, repeated) == (0, 1)
+
+
+def test_manifest_counts_histogram_and_splits_hand_computed(tmp_path, small_cfg):
+    """The manifest's summary, computed from the three split frames: 20 ratings whose values are (u + m) % 5 + 1
+    (4 of each value 1-5), every row in some split, a repeated pair kept once; string ids."""
+    rows = [f"u{u},m{m},{(u + m) % 5 + 1},{100 * u + m}\n" for u in range(5) for m in range(4)]
+    p = write(tmp_path / "r.csv", "user,movie,rating,ts\n" + "".join(rows) + "u0,m0,1,0\n")  # an exact duplicate
+    cfg = small_cfg.updated({"data.columns.user": "user", "data.columns.movie": "movie",
+                             "data.columns.timestamp": "ts", "data.id_type": "str"})
+    s = run(cfg, p)
+    assert s["counts"] == {"users": 5, "movies": 4, "ratings": 20}
+    assert s["rating_histogram"] == {"1": 4, "2": 4, "3": 4, "4": 4, "5": 4}
+    assert sum(s["split"][k] for k in ("train", "valid", "test")) == 20 and s["has_timestamps"] is True
+    assert s["cleaning"]["exact_duplicates_dropped"] == 1
+    ds = load_dataset(cfg.data.prepared)
+    assert sorted(np.concatenate([ds.splits[k].rating for k in ("train", "valid", "test")]).tolist()) == \
+        sorted([float((u + m) % 5 + 1) for u in range(5) for m in range(4)])

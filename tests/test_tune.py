@@ -79,3 +79,14 @@ def test_sweep_of_the_default_model_runs_trains_selection(synth_dir, tmp_path):
     best, chosen = fit_selecting(load_dataset(cfg.data.prepared), cfg.updated({"model.dim": 4}), tmp_path / "again")
     assert trial["valid_metric"] == best.best_value
     assert (trial["als_reg"], trial["als_recency"]) == (chosen.train.als_reg, chosen.train.als_recency)
+
+
+def test_trials_of_an_earlier_procedure_are_not_reused(monkeypatch):
+    """A trial's hash names how trials are run: trials saved by an earlier procedure (the als model's trial was
+    one fit before it became train's selection) hash differently and are redone."""
+    import embedrec.tune as T
+
+    cfg = Config().to_dict()
+    now = T.trial_config_hash(cfg, 8, None, {"inputs": {"a": "1"}})
+    monkeypatch.setattr(T, "TRIAL_PROCEDURE", T.TRIAL_PROCEDURE - 1)
+    assert T.trial_config_hash(cfg, 8, None, {"inputs": {"a": "1"}}) != now

@@ -125,7 +125,7 @@ def later_share(tr_user: np.ndarray, tr_time: np.ndarray, va_user: np.ndarray, v
 def recency_auto(later: int, total: int) -> tuple[float, ...]:
     """``train.als_recency: auto``'s candidates, in the order train.fit_selecting tries them (the first from the
     seeded draw, the next warm-started), the better on valid kept: RECENCIES when at least half the validation
-    ratings come after their user's training ratings (a time-based holdout, which is what a deployed model
+    ratings come at or after their user's latest training rating (a time-based holdout, which is what a deployed model
     faces); only 0 under a random holdout, where the recent ratings are no better a guide to the held-out ones;
     RECENCY with no validation split to choose on. Valid NDCG@10 on ML-100K, one fixed value each (BENCHMARKS.md):
     per-user time splits (the last 20% held out) peak at 2 (0: 0.142, 0.5: 0.148, 1: 0.156, 2: 0.159, 3: 0.157;

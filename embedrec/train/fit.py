@@ -243,9 +243,9 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def recency_candidates(ds, train_cfg, total=int, level: int = logging.INFO) -> tuple[float, ...]:
-    """``train.als_recency``'s candidates on ``ds`` (als.recency_auto for ``auto``, logged at ``level``; 0 without
-    timestamps; the value itself otherwise); ``total`` sums a count over the ranks of a distributed fit (each
-    holds whole users)."""
+    """``train.als_recency``'s candidates on ``ds``: a number is its own single candidate (without timestamps it
+    weighs nothing); ``auto`` gives als.recency_auto's, logged at ``level``, or 0 without timestamps. ``total``
+    sums a count over the ranks of a distributed fit (each holds whole users)."""
     if train_cfg.als_recency != "auto":
         return (float(train_cfg.als_recency),)
     from embedrec.train.als import later_share, recency_auto
@@ -312,13 +312,10 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
     if loss == "als":
         from embedrec.train.als import ALS, confidence
 
-        if train_cfg.als_recency == "auto":  # a fit outside fit_selecting (a direct fit()): the first candidate
-            import dataclasses
-
-            train_cfg = dataclasses.replace(train_cfg, als_recency=recency_candidates(ds, train_cfg,
-                                                                                      level=logging.DEBUG)[0])
         key = ("confidence", train_cfg.als_rating_weight, train_cfg.als_recency)
         reuse = {} if reuse is None else reuse
+        for old in [k for k in reuse if k[0] in ("confidence", "csr") and k[-2:] != key[-2:]]:
+            del reuse[old]  # another recency's weights and CSRs: at most one set is held (2 GB at 100M ratings)
         if key not in reuse:
             reuse[key] = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
         runner = ALS(model, train_cfg, tr.user, tr.movie, threads, weights=reuse[key], csrs=reuse.get(("csr", *key)))
@@ -351,8 +348,10 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     With ``run_dir``, each epoch is logged (metrics.jsonl, TensorBoard) and checkpointed there, and ``resume``
     continues from the checkpoint; without it, nothing is written. ``init_state``: a state_dict the model starts
     from instead of its seeded draw (a warm start). ``reuse``: a dict that fits on the same ``ds`` share (the
-    als candidates): what does not depend on the candidate (the validation lists, the als weights and CSRs) is
-    built once and kept there. ``floor``: see loop.KeepBest (a warm-started candidate)."""
+    als candidates): what does not depend on the candidate is built once and kept there (the validation lists
+    and score buffer; the als weights and CSRs, per recency, the latest one only). ``floor``: see
+    loop.KeepBest (a warm-started candidate). ``train.als_recency: auto`` outside a selection is its first
+    candidate (:func:`recency_candidates`)."""
     t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
     if resume and run_dir is None:
         raise ArtifactError("nothing to resume: resuming needs the run directory that holds the checkpoint")
@@ -364,6 +363,11 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     threads = choose_threads(len(tr), dim, train_cfg.threads)
     log.debug("training with %d thread(s)", threads)
     loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
+    if loss_name == "als" and train_cfg.als_recency == "auto":  # a number before the checkpoint's fingerprint
+        import dataclasses
+
+        first = recency_candidates(ds, train_cfg, level=logging.DEBUG)[0]
+        train_cfg = dataclasses.replace(train_cfg, als_recency=first)
     metric = resolve_metric(model_cfg, train_cfg)
     has_valid = len(ds.splits.get("valid", ())) > 0
     if not has_valid and not ds.manifest.get("refit"):
@@ -503,7 +507,7 @@ WARM = "warm-start.json"  # in a later candidate's folder: which model it starte
 
 
 def warm_key(best: FitResult | None) -> dict | None:
-    """What a warm-started candidate started from: the best candidate so far, named by its strength's run
+    """What a warm-started candidate started from: the best candidate so far, named by that candidate's run
     (best epoch, its valid metric and loss), which a deterministic fit reproduces exactly."""
     if best is None:
         return None
