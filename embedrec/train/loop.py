@@ -146,8 +146,10 @@ class KeepBest:
 
     ``floor``: for a warm-started candidate (train.fit_selecting), the best value of the candidates before it,
     which its start already scores: a first epoch below it stops the fit (the new setting leads away from what
-    validation prefers). On ML-100K (both protocols, 6 splits) and the synthetic sets, every candidate that won
-    was above the floor after its first epoch, and every one below it never rose above it (BENCHMARKS.md)."""
+    validation prefers). Measured for the als_reg candidates: on ML-100K (both protocols, 6 splits) and the
+    synthetic sets, every candidate that won was above the floor after its first epoch, and every one below it
+    never rose above it (BENCHMARKS.md). The als_recency candidates were traced on ML-100K's three time splits:
+    the one below the floor after its first epoch also scored below it when it was fitted on its own."""
 
     def __init__(self, metric: str, higher_is_better: bool, patience: int, validated: bool,
                  floor: float | None = None):
