@@ -21,6 +21,7 @@ SEEDS = (11, 12)
 
 # runs `embedrec ingest --overwrite` in one process, again and again, until the stop file appears
 WRITER = r"""
+import os
 import sys
 from pathlib import Path
 from embedrec.cli import main
@@ -32,7 +33,8 @@ while not Path(stop).exists():
     if rc not in (None, 0):
         sys.exit(f"ingest exited {rc}")
     n += 1
-    Path(count).write_text(str(n))
+    Path(count + ".tmp").write_text(str(n))
+    os.replace(count + ".tmp", count)  # whole: a reader never sees the file truncated mid-write (it read 0)
 """
 
 
