@@ -451,39 +451,26 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     values)."""
     import dataclasses
 
-    from embedrec.metrics import higher_is_better
     from embedrec.train.als import AUTO_REGS
-    from embedrec.train.fit import Selection, recency_candidates, warm_key, warm_matches, write_warm
+    from embedrec.train.fit import Selection, recency_candidates
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     recs = recency_candidates(shard, cfg.train, g.total)
     regs = (AUTO_REGS if g.total(len(va)) else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
     sel = Selection(cfg.train, recs, regs)
-    best, seconds = None, 0.0
-    for i, tcfg in enumerate(sel):
-        folder = sel.folder(run_dir, tcfg)
-        key = warm_key(best)  # a later candidate resumes only if it started from the same model (train.py)
-        again = resume and (i == 0 or (((folder / POINTER).exists() or (folder / "checkpoint.pt").exists())
-                                       and warm_matches(folder, key)))
-        g.barrier()  # every rank has read the old key before the leader writes the new one
-        if key is not None and g.leader:
-            if not again:  # its old checkpoints (if any) started elsewhere: never resume them later
-                (folder / POINTER).unlink(missing_ok=True)
-                (folder / "checkpoint.pt").unlink(missing_ok=True)
-            write_warm(folder, key)
-        r = fit_shard(g, shard, tr, va, cfg.model, tcfg, folder, resume=again, progress=progress,
-                      features_cfg=cfg.features, init_state=None if best is None else best.model.state_dict(),
-                      floor=None if best is None else best.best_value)
-        seconds += r.seconds
-        if sel.many:
-            log.info("%s: valid %s %.4f at epoch %d", sel.describe(tcfg), r.metric, r.best_value, r.best_epoch)
-        if best is None or (r.best_value > best.best_value if higher_is_better(r.metric)
-                            else r.best_value < best.best_value):
-            best, sel.best = r, tcfg
-    if sel.many:
-        log.info("chose %s", sel.describe(sel.best))
-    best.seconds = seconds
-    return best, dataclasses.replace(cfg, train=sel.best)
+
+    def fit_one(tcfg, folder, again, best):
+        return fit_shard(g, shard, tr, va, cfg.model, tcfg, folder, resume=again, progress=progress,
+                         features_cfg=cfg.features, init_state=None if best is None else best.model.state_dict(),
+                         floor=None if best is None else best.best_value)
+
+    def clear(folder):
+        (folder / POINTER).unlink(missing_ok=True)
+        (folder / "checkpoint.pt").unlink(missing_ok=True)
+
+    best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=clear,
+                         has_checkpoint=lambda f: (f / POINTER).exists() or (f / "checkpoint.pt").exists())
+    return best, dataclasses.replace(cfg, train=tcfg)
 
 
 # ------------------------------------------------------------------------------------------------ the command

@@ -207,11 +207,12 @@ class Solver:
             Yr = np.ascontiguousarray(np.asarray(Y if isinstance(Y, np.ndarray) else Y.numpy()) @ V)
             Xr = np.ascontiguousarray(Xn @ V)
             diag = np.ascontiguousarray(e.clip(0.0, None), np.float32)
-            total = self._kernel_c(Yr, Xr, diag, side, 1)
+            total = self._kernel_c(Yr, Xr, diag, side)
             np.matmul(Xr, V.T, out=Xn)
         return total
 
-    def _kernel_c(self, Y, X, G, side: Side, diag: int) -> float:
+    def _kernel_c(self, Y, X, diag, side: Side) -> float:
+        """The C kernel's CG steps for every row of X (rows split over threads); ``diag``: G's diagonal."""
         n = X.shape[0]
         threads = max(1, min(self.threads, n // ROWS_PER_THREAD))
         # split the rows so each thread gets about the same number of rated pairs
@@ -219,11 +220,11 @@ class Solver:
         cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], threads + 1)).clip(0, n)
         cuts[0], cuts[-1] = 0, n
         totals = [0.0] * threads
-        args = (_ptr(Y), _ptr(X), _ptr(G), indptr.ctypes.data, side.indices.ctypes.data,
+        args = (_ptr(Y), _ptr(X), _ptr(diag), indptr.ctypes.data, side.indices.ctypes.data,
                 None if side.w is None else side.w.ctypes.data, side.reg.ctypes.data, X.shape[1])
 
         def work(t: int) -> None:
-            totals[t] = self.lib.als_cg(*args, int(cuts[t]), int(cuts[t + 1]), self.steps, diag)
+            totals[t] = self.lib.als_cg(*args, int(cuts[t]), int(cuts[t + 1]), self.steps)
 
         if threads == 1:
             work(0)
@@ -250,7 +251,7 @@ def _kernel():
         return None
     f = lib.als_cg
     p = ctypes.c_void_p
-    f.argtypes = [p, p, p, p, p, p, p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int, ctypes.c_int]
+    f.argtypes = [p, p, p, p, p, p, p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int]
     f.restype = ctypes.c_double
     return lib
 

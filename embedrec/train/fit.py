@@ -304,6 +304,36 @@ class Selection:
         return ", ".join(([f"als_reg {tcfg.als_reg:g}"] if len(self.regs) > 1 else [])
                          + ([f"als_recency {tcfg.als_recency:g}"] if len(self.recs) > 1 else []))
 
+    def run(self, run_dir, fit_one, *, resume: bool, has_checkpoint, clear, sync=None, writer: bool = True):
+        """Fit every candidate, keeping the best on valid: ``fit_one(tcfg, folder, resume, best)`` fits one
+        (``best``: the best FitResult so far, None for the first). A later candidate resumes only if its folder
+        ``has_checkpoint`` and it started from the same model (more epochs may have moved the best); otherwise its
+        old checkpoint is ``clear``-ed. ``sync`` (a distributed barrier) runs before the warm-start key is written,
+        by the ``writer`` only. Returns (the best FitResult, its seconds the whole selection's; its train config)."""
+        best, seconds = None, 0.0
+        for i, tcfg in enumerate(self):
+            folder = self.folder(run_dir, tcfg)
+            # a run killed during the first candidate has no checkpoint for the later ones: they start afresh
+            key = warm_key(best)
+            again = resume and (i == 0 or (has_checkpoint(folder) and warm_matches(folder, key)))
+            if sync is not None:
+                sync()  # every process has read the old key before the writer replaces it
+            if key is not None and writer:
+                if not again:  # its old checkpoint (if any) started elsewhere: never resume it later
+                    clear(folder)
+                write_warm(folder, key)
+            r = fit_one(tcfg, folder, again, best)
+            seconds += r.seconds
+            if self.many:
+                log.info("%s: valid %s %.4f at epoch %d", self.describe(tcfg), r.metric, r.best_value, r.best_epoch)
+            if best is None or (r.best_value > best.best_value if higher_is_better(r.metric)
+                                else r.best_value < best.best_value):
+                best, self.best = r, tcfg
+        if self.many:
+            log.info("chose %s", self.describe(self.best))
+        best.seconds = seconds  # the whole selection, every candidate's fit
+        return best, self.best
+
 
 def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: int, reuse: dict | None = None):
     """The epoch runner for this loss and optimiser: implicit ALS, the hogwild C kernel, or autograd batches
@@ -478,29 +508,16 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
         for folder in sel.folders(run_dir):
             clear_checkpoint(folder)
-    best, seconds, reuse = None, 0.0, {}
-    for i, tcfg in enumerate(sel):
-        folder = sel.folder(run_dir, tcfg)
-        # a run killed during the first candidate has no checkpoint for the later ones: they start afresh; a
-        # later one resumes only if it started from the same model (more epochs may have moved the best)
-        key = warm_key(best)
-        again = resume and (i == 0 or ((folder / CHECKPOINT).exists() and warm_matches(folder, key)))
-        if key is not None:
-            if not again:  # its old checkpoint (if any) started elsewhere: never resume it later
-                clear_checkpoint(folder)
-            write_warm(folder, key)
-        r = fit(ds, cfg.model, tcfg, folder, resume=again, progress=progress, features_cfg=cfg.features,
-                init_state=None if best is None else best.model.state_dict(), reuse=reuse,
-                floor=None if best is None else best.best_value)
-        seconds += r.seconds
-        if sel.many:
-            log.info("%s: valid %s %.4f at epoch %d", sel.describe(tcfg), r.metric, r.best_value, r.best_epoch)
-        if best is None or (r.best_value > best.best_value if higher_is_better(r.metric) else r.best_value < best.best_value):
-            best, sel.best = r, tcfg
-    if sel.many:
-        log.info("chose %s", sel.describe(sel.best))
-    best.seconds = seconds  # the whole selection, every candidate's fit
-    return best, dataclasses.replace(cfg, train=sel.best)
+    reuse = {}
+
+    def fit_one(tcfg, folder, again, best):
+        return fit(ds, cfg.model, tcfg, folder, resume=again, progress=progress, features_cfg=cfg.features,
+                   init_state=None if best is None else best.model.state_dict(), reuse=reuse,
+                   floor=None if best is None else best.best_value)
+
+    best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=lambda f: (f / CHECKPOINT).exists(),
+                         clear=clear_checkpoint)
+    return best, dataclasses.replace(cfg, train=tcfg)
 
 
 WARM = "warm-start.json"  # in a later candidate's folder: which model it started from

@@ -165,26 +165,13 @@ double mf_sgd(int bpr, float *P, float *Q, float *BU, float *BM, int dim,
  * y_i terms. That is the exact minimiser over x_u of
  *     sum_{i in I_u} w_i (1 - x.y_i)^2 + a0 sum_{all i} (x.y_i)^2 + reg_u |x|^2.
  * Returns that objective summed over the rows, measured before each row's update.
- * diag != 0: G is diagonal, passed as its dim entries. The caller uses that by solving in the eigenbasis of
- * a0 Y^T Y (Y and X rotated by its eigenvectors): CG's iterates are the same up to the rotation, and the
- * d^2 product with G at every step becomes d multiplications. */
+ * G is diagonal, passed as its dim entries: the caller solves in the eigenbasis of a0 Y^T Y (Y and X rotated
+ * by its eigenvectors), where CG's iterates are the same up to the rotation and the d^2 product with G at
+ * every step becomes d multiplications. */
 #define ROW_AHEAD 4   /* als_cg prefetches the rated row this many entries ahead, every cache line of it */
 
-static inline void gram_times(const float *G, int diag, const float *v, float *out, int dim) {
-    if (diag) {                                   /* G is diagonal: its dim entries */
-        for (int k = 0; k < dim; k++) out[k] = G[k] * v[k];
-        return;
-    }
-    for (int k = 0; k < dim; k++) {
-        const float *g = G + (int64_t)k * dim;
-        float s = 0.f;
-        for (int j = 0; j < dim; j++) s += g[j] * v[j];
-        out[k] = s;
-    }
-}
-
 double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, const int32_t *indices,
-              const float *W, const float *reg, int dim, int64_t start, int64_t end, int steps, int diag) {
+              const float *W, const float *reg, int dim, int64_t start, int64_t end, int steps) {
     float r[4096], p[4096], ap[4096];
     double total = 0.0;
     if (dim > 4096) return NAN;
@@ -193,9 +180,8 @@ double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, c
         const int64_t lo = indptr[u], hi = indptr[u + 1];
         const float lam = reg[u];
         double obj = 0.0, xgx = 0.0, xx = 0.0;
-        gram_times(G, diag, x, ap, dim);
         for (int k = 0; k < dim; k++) {           /* r = b - A x, starting with -(G + reg) x */
-            const float s = ap[k];
+            const float s = G[k] * x[k];
             xgx += (double)s * x[k];
             xx += (double)x[k] * x[k];
             r[k] = -s - lam * x[k];
@@ -213,8 +199,8 @@ double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, c
         float rs = 0.f;
         for (int k = 0; k < dim; k++) { p[k] = r[k]; rs += r[k] * r[k]; }
         for (int s = 0; s < steps && rs > 1e-20f; s++) {
-            gram_times(G, diag, p, ap, dim);      /* ap = (G + reg) p + sum_i (y_i.p) y_i */
-            for (int k = 0; k < dim; k++) ap[k] += lam * p[k];
+            for (int k = 0; k < dim; k++)         /* ap = (G + reg) p + sum_i (y_i.p) y_i */
+                ap[k] = (G[k] + lam) * p[k];
             for (int64_t t = lo; t < hi; t++) {
                 const float *y = Y + (int64_t)indices[t] * dim;
                 if (t + ROW_AHEAD < hi) prefetch_row(Y + (int64_t)indices[t + ROW_AHEAD] * dim, dim);
