@@ -199,8 +199,10 @@ double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, c
         float rs = 0.f;
         for (int k = 0; k < dim; k++) { p[k] = r[k]; rs += r[k] * r[k]; }
         for (int s = 0; s < steps && rs > 1e-20f; s++) {
-            for (int k = 0; k < dim; k++)         /* ap = (G + reg) p + sum_i (y_i.p) y_i */
-                ap[k] = (G[k] + lam) * p[k];
+            for (int k = 0; k < dim; k++) {       /* ap = (G + reg) p + sum_i (y_i.p) y_i */
+                ap[k] = G[k] * p[k];
+                ap[k] += lam * p[k];
+            }
             for (int64_t t = lo; t < hi; t++) {
                 const float *y = Y + (int64_t)indices[t] * dim;
                 if (t + ROW_AHEAD < hi) prefetch_row(Y + (int64_t)indices[t + ROW_AHEAD] * dim, dim);
@@ -229,7 +231,17 @@ double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, c
 
 /* Row-wise top-k of a float32 score matrix (rows row0..row1 of n_rows x n_cols), for per-epoch validation: the
  * k largest entries above -inf of each row, best first, ties to the lower column; slots left over get -1 and
- * -inf. One pass per row with a sorted insertion list (k is small), instead of numpy's argpartition + argsort. */
+ * -inf. One pass per row with a sorted insertion list (k is small), instead of numpy's argpartition + argsort;
+ * once the list is full, blocks of TOPK_BLOCK scores none of which beats its last entry are skipped with one
+ * vectorised comparison (NaN never beats it, as in the scalar test). */
+#define TOPK_BLOCK 16
+
+static inline int block_beats(const float *s, float th) {
+    int any = 0;
+    for (int q = 0; q < TOPK_BLOCK; q++) any |= s[q] > th;
+    return any;
+}
+
 void topk_rows(const float *S, int64_t n_cols, int k, int64_t row0, int64_t row1, int64_t *idx, float *val)
 {
     for (int64_t r = row0; r < row1; r++) {
@@ -238,6 +250,10 @@ void topk_rows(const float *S, int64_t n_cols, int k, int64_t row0, int64_t row1
         float *v = val + r * k;
         int m = 0;
         for (int64_t j = 0; j < n_cols; j++) {
+            if (m == k) {
+                while (j + TOPK_BLOCK <= n_cols && !block_beats(s + j, v[k - 1])) j += TOPK_BLOCK;
+                if (j >= n_cols) break;
+            }
             float x = s[j];
             if (m == k ? !(x > v[k - 1]) : !(x > -INFINITY))
                 continue;
