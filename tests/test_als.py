@@ -440,8 +440,10 @@ def test_fast_topk_skips_blocks_exactly():
     S[rng.random(S.shape) < 0.05] = np.nan
     S[rng.random(S.shape) < 0.05] = -np.inf
     S[0, :] = -np.inf
-    S[0, 1000] = 3.0  # one score, in the tail past the last whole block
+    S[0, 1000] = 3.0  # the only score: the list never fills
     S[1, :] = np.nan
+    S[2, :] = 0.0
+    S[2, 1001] = 5.0  # the list fills at once, whole blocks are skipped, the best is in the tail past them
     for k in (1, 10, 40):
         idx, val = np.empty((64, k), np.int64), np.empty((64, k), np.float32)
         lib.topk_rows(S.ctypes.data, S.shape[1], k, 0, 64, idx.ctypes.data, val.ctypes.data)
@@ -449,7 +451,8 @@ def test_fast_topk_skips_blocks_exactly():
             ok = np.flatnonzero(S[r] > -np.inf)  # NaN compares false: left out
             want = ok[np.lexsort((ok, -S[r, ok]))][:k]
             np.testing.assert_array_equal(idx[r, :want.size], want)
-            assert (idx[r, want.size:] == -1).all()
+            np.testing.assert_array_equal(val[r, :want.size], S[r, want])
+            assert (idx[r, want.size:] == -1).all() and (val[r, want.size:] == -np.inf).all()
 
 
 def test_more_epochs_on_resume_restart_a_candidate_whose_start_moved(tmp_path):

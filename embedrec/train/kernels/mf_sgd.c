@@ -199,10 +199,10 @@ double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, c
         float rs = 0.f;
         for (int k = 0; k < dim; k++) { p[k] = r[k]; rs += r[k] * r[k]; }
         for (int s = 0; s < steps && rs > 1e-20f; s++) {
-            for (int k = 0; k < dim; k++) {       /* ap = (G + reg) p + sum_i (y_i.p) y_i */
-                ap[k] = G[k] * p[k];
-                ap[k] += lam * p[k];
-            }
+            /* ap = (G + reg) p + sum_i (y_i.p) y_i, in two loops as before the full-Gramian branch went: with
+             * -fassociative-math one loop may become (G + reg) p and move the factors in the last bits */
+            for (int k = 0; k < dim; k++) ap[k] = G[k] * p[k];
+            for (int k = 0; k < dim; k++) ap[k] += lam * p[k];
             for (int64_t t = lo; t < hi; t++) {
                 const float *y = Y + (int64_t)indices[t] * dim;
                 if (t + ROW_AHEAD < hi) prefetch_row(Y + (int64_t)indices[t + ROW_AHEAD] * dim, dim);
