@@ -235,12 +235,14 @@ def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10):
 
 
 def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min: float | None = None,
-              max_users: int = 0, device=None) -> dict:
-    """Global mean and biases-only (ratings); most-popular (ranking). Same split, same definitions."""
-    tr, te = ds.splits["train"], ds.splits[split]
+              max_users: int = 0, device=None, fit_on: tuple[str, ...] = ("train",)) -> dict:
+    """Global mean and biases-only (ratings); most-popular (ranking). Same split, same definitions, fitted on the
+    splits ``fit_on`` (those the model was fitted on: train, or train+valid for a refit run)."""
+    te = ds.splits[split]
     out: dict = {}
     if len(te) == 0:
         return out
+    tr = ds.splits[fit_on[0]] if len(fit_on) == 1 else _joined([ds.splits[s] for s in fit_on])
     if explicit:
         mu = float(tr.rating.mean())
         out["global_mean"] = rating_metrics(np.full(len(te), mu), te.rating)
@@ -254,6 +256,13 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
                                           pop, train_csr, tu, ti, ds.n_users, ds.n_movies, ks, max_users=max_users,
                                           device=device)
     return out
+
+
+def _joined(parts):
+    from embedrec.data.dataset import Interactions
+
+    return Interactions(np.concatenate([p.user for p in parts]), np.concatenate([p.movie for p in parts]),
+                        np.concatenate([p.rating for p in parts]))
 
 
 def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -309,7 +318,9 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
                                seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,
                                device=_gpu_or_none(device)))
-    return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=_gpu_or_none(device))}},
+    fit_on = ("train", "valid") if refit and split == "test" else ("train",)  # what the model was fitted on
+    return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=_gpu_or_none(device),
+                                                         fit_on=fit_on)}},
             "excluded": "+".join(seen_splits(split))}
 
 

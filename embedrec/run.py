@@ -144,7 +144,7 @@ class Run:
     def array(self, name: str, mmap: bool = False) -> np.ndarray | None:
         p = self.path / f"{name}.npy"
         if not p.exists():
-            if name in ("user_bias", "movie_bias"):
+            if name in ("user_bias", "movie_bias") and not self.checksum(p.name):
                 return None
             raise ArtifactError(f"run artifact '{p}' is missing; {FIX}")
         try:
@@ -161,6 +161,8 @@ class Run:
         these files (read its Parquet files instead). String ids come back as object arrays of str."""
         p = self.path / CATALOGUE
         if not p.exists():
+            if self.checksum(CATALOGUE):  # the manifest lists it: missing, not an older run
+                raise ArtifactError(f"run artifact '{p}' is missing; {FIX}")
             return None
         data = self.read_verified(p)
         try:

@@ -216,8 +216,10 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
         else:
             log.warning("earlier tune results in %s are for another dataset or metric; starting afresh", out)
     todo = [(d, w) for d in dims for w in wds if trial_key(d, w) not in finished]
-    if finished:
-        log.info("%d finished trials kept (use «--fresh|fresh=True» to redo them), %d to run", len(finished), len(todo))
+    kept = len(dims) * len(wds) - len(todo)
+    if kept:
+        log.info("%d of the %d trials asked for already finished (use «--fresh|fresh=True» to redo them), %d to run",
+                 kept, len(dims) * len(wds), len(todo))
 
     def save():
         write_json(state_path, {"dataset": ds.manifest.get("inputs"), "metric": metric,

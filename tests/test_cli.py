@@ -80,6 +80,27 @@ def test_train_prints_metrics(cli_run):
     assert printed["model"]["rmse"] < printed["global_mean"]["rmse"]
 
 
+@pytest.mark.parametrize("objective", ["implicit", "explicit"])
+def test_refit_run_baselines_agree_between_train_and_evaluate(synth_dir, tmp_path, objective):
+    """A refit run (the default) was fitted on train+valid: the baselines `train` prints beside it and those
+    `evaluate` computes from the saved run are fitted on the same rows, so every number agrees."""
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    assert invoke("ingest", str(synth_dir[0]), *sets).exit_code == 0
+    model = ["--set", "model.dim=8", "--set", "train.epochs=3", "--set", f"model.objective={objective}",
+             "--set", "train.threads=1"]
+    r = invoke("train", "--format", "json", *sets, *model)
+    assert r.exit_code == 0, r.stderr
+    printed = json.loads(r.stdout)["splits"]["test"]
+    r = invoke("evaluate", "--split", "test", "--format", "json", *sets)
+    assert r.exit_code == 0, r.stderr
+    test = json.loads(r.stdout)["splits"]["test"]
+    assert sorted(test) == sorted(printed) and "most_popular" in test
+    assert len(test) == (4 if objective == "explicit" else 2)
+    for name in printed:
+        for key, value in printed[name].items():
+            assert test[name][key] == pytest.approx(value, rel=1e-6), (name, key)
+
+
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "jsonl", "table"])
 def test_recommend_formats_parse(cli_run, trained_run, fmt):
     """Each format parses back to the same five (user, rank, movie, score) rows, the model's own answer."""

@@ -163,6 +163,21 @@ def test_verify_command(base, tmp_path):
     assert r.exit_code == 1 and "is neither a run" in one_line(r)
 
 
+def test_a_listed_run_file_that_is_missing_is_refused(base, tmp_path):
+    """A file the run's manifest lists is missing, not an older run's layout: movies.json (else served from the
+    Parquet files) and a bias table (else scored without it) are refused in one line."""
+    run = copy_run(base[1], tmp_path / "m")
+    (current(run) / "movies.json").unlink()
+    r = invoke("recommend", "--user", "1", "-k", "3", "--run", run)
+    assert r.exit_code == 1 and one_line(r) == (f"error: run artifact '{current(run) / 'movies.json'}' is missing; "
+                                                "rerun 'embedrec train'")
+    for name in ("movie_bias.npy", "user_bias.npy"):
+        run = copy_run(base[1], tmp_path / name)
+        (current(run) / name).unlink()  # an explicit model: both bias tables are listed
+        r = invoke("recommend", "--user", "1", "-k", "3", "--run", run)
+        assert r.exit_code == 1 and f"'{current(run) / name}' is missing" in one_line(r), r.stderr
+
+
 # ---------------------------------------------------------------------------------- dataset pinning (22, 23)
 
 def test_run_pins_its_dataset(base, tmp_path):  # rows 22, 23

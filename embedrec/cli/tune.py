@@ -69,8 +69,8 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
         chose = ["als_reg", "als_recency"] if any("als_reg" in t for t in rows) else []  # als: train's selection
         cols = ["dim", "weight_decay", *chose, "params", "epochs", "train_loss", "train_metric", "valid_metric",
                 "test_metric", "seconds", "peak_mem_mb", "note"]
-        if fmt in ("table",):
-            click.echo(f"metric: {m} (train_metric: the same on training data; test_metric: reported, not used)")
+        if fmt in ("table",):  # stdout carries the table only
+            log.info("metric: %s (train_metric: the same on training data; test_metric: reported, not used)", m)
         write_rows(rows, cols, fmt)
     log.info("chosen: dim %d (validation %s %.4f); the fourth-root rule gives %d. Use: --set model.dim=%d%s",
              chosen["dim"], res["metric"], chosen["valid_metric"], res["fourth_root"], chosen["dim"],
