@@ -38,6 +38,10 @@ def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
         return readers.read_generic("-", cfg)
     path = Path(src).expanduser()
     if not path.exists():
+        if "/" in src or "\\" in src or path.suffix:  # written as a path: say which part is missing
+            parent = next((p for p in path.parents if p.exists()), None)
+            where = f" ('{parent}' exists, '{path.relative_to(parent)}' in it does not)" if parent not in (None, Path(".")) else ""
+            raise DataError(f"data.source '{src}': file not found{where}; check the path")
         close = [n for n in NAMED if n.replace("-", "") in src.lower().replace("-", "")]
         hint = f"; did you mean the release '{close[0]}'?" if close else \
             f"; give a path, or one of the releases: {', '.join(NAMED)}"

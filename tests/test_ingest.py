@@ -147,6 +147,18 @@ def test_encoding_error_suggests_fix(tmp_path, small_cfg):
         run(small_cfg, p)
 
 
+def test_encoding_error_names_the_line_and_file_offset(tmp_path, small_cfg):
+    """Deep in the file, the message gives its line and the byte's offset in the file (the decoder's own offset
+    is within the block pandas handed it)."""
+    head = b"user_id,movie_id,rating,timestamp\n" + b"".join(b"%d,%d,4,5\n" % (u, u % 7 + 1) for u in range(1, 101))
+    p = tmp_path / "r.csv"
+    p.write_bytes(head + b"7,8,4,5\n" + b"9,M\xe9lies,4,5\n")
+    with pytest.raises(DataError) as e:
+        run(small_cfg, p)
+    offset = len(head) + len(b"7,8,4,5\n") + 3
+    assert str(e.value).startswith(f"{p}:103: cannot decode byte 0xe9 at byte offset {offset:,} as utf-8;"), str(e.value)
+
+
 def test_zip_problems(tmp_path, small_cfg, ml100k_dir):
     bad = tmp_path / "corrupt.zip"
     bad.write_bytes(b"PK\x03\x04garbage")
@@ -171,7 +183,11 @@ def test_unknown_source_and_missing_file(small_cfg, tmp_path):
     with pytest.raises(DataError, match="did you mean the release 'ml-100k'"):
         run(small_cfg, "ml100k")
     with pytest.raises(DataError, match="neither an existing file nor a known release"):
-        run(small_cfg, tmp_path / "nope.csv")
+        run(small_cfg, "nope")
+    with pytest.raises(DataError) as e:  # written as a path: which part is missing
+        run(small_cfg, tmp_path / "no" / "such" / "ratings.csv")
+    assert str(e.value) == (f"data.source '{tmp_path}/no/such/ratings.csv': file not found ('{tmp_path}' exists, "
+                            "'no/such/ratings.csv' in it does not); check the path")
     d = tmp_path / "empty"
     d.mkdir()
     with pytest.raises(DataError, match="unrecognised layout"):

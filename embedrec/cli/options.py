@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -35,6 +36,11 @@ class LineFile(click.File):
     def convert(self, value, param, ctx):
         if isinstance(value, _Lines):
             return value
+        if isinstance(value, (str, os.PathLike)) and value != "-" and not os.path.exists(value):
+            from embedrec.errors import DataError
+
+            raise DataError(f"{click.format_filename(value)}: file not found ({param.opts[0] if param else 'input'}); "
+                            "check the path, or give - to read standard input")
         fh = super().convert(value, param, ctx)
         return _Lines(fh, "<stdin>" if value == "-" else click.format_filename(value))
 

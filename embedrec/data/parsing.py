@@ -89,13 +89,40 @@ def _label(src) -> str:
     return "<stdin>" if src is sys.stdin or src == "-" else str(src)
 
 
-def _decode_error(label: str, e: UnicodeDecodeError, encoding: str) -> DataError:
+def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) -> DataError:
+    """One line for a byte that does not decode: ``label:line`` and the byte's offset in the file, found by
+    reading ``src`` (a path or bytes) again; the decoder's own offset is within the piece it was given."""
     if e.object[:2] == b"\x1f\x8b":
         return DataError(f"{label}: the file is gzip-compressed; name it with a .gz extension (e.g. ratings.csv.gz) "
                          "or decompress it")
     hint = "latin-1" if encoding.lower().replace("-", "") in ("utf8",) else "utf-8"
-    return DataError(f"{label}: cannot decode byte 0x{e.object[e.start]:02x} at offset {e.start} as {encoding}; "
+    found = _first_undecodable(e.object if src is None else src, encoding)
+    where, byte, offset = (f"{label}:{found[0]}", found[1], found[2]) if found else (label, e.object[e.start], None)
+    at = f" at byte offset {offset:,}" if offset is not None else ""
+    return DataError(f"{where}: cannot decode byte 0x{byte:02x}{at} as {encoding}; "
                      f"set data.encoding (e.g. «--set data.encoding={hint}») to the file's encoding")
+
+
+def _first_undecodable(src, encoding: str) -> tuple[int, int, int] | None:
+    """(line, byte, file offset) of the first byte of ``src`` (a path or bytes) that does not decode, reading
+    it line by line; None where it cannot be read again (stdin) or every line decodes."""
+    if isinstance(src, io.BytesIO):
+        src = src.getvalue()
+    try:
+        raw = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else open(src, "rb")  # noqa: SIM115
+    except (OSError, TypeError):
+        return None
+    with raw:
+        offset = 0
+        for n, line in enumerate(raw, 1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError as e:
+                return n, line[e.start], offset + e.start
+            except LookupError:
+                return None
+            offset += len(line)
+    return None
 
 
 def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: str = ",",
@@ -168,7 +195,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     try:
         df = pd.read_csv(opener(), dtype={**numeric, **(extra_dtype or {})}, **kw)
     except UnicodeDecodeError as e:
-        raise _decode_error(label, e, encoding) from None
+        raise _decode_error(label, e, encoding, opener()) from None
     except FileNotFoundError:
         raise DataError(f"{label}: file not found; check data.source") from None
     except pd.errors.EmptyDataError:
@@ -230,7 +257,7 @@ def _read_lines(path: Path, encodings: tuple[str, ...]) -> list[str]:
             return data.decode(enc).splitlines()
         except UnicodeDecodeError as e:
             last = e
-    raise _decode_error(str(path), last, encodings[-1])
+    raise _decode_error(str(path), last, encodings[-1], data)
 
 
 def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col: str | None, genre_sep: str,
@@ -242,7 +269,7 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
         else:
             df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
     except UnicodeDecodeError as e:
-        raise _decode_error(label, e, encoding) from None
+        raise _decode_error(label, e, encoding, None if str(path).endswith(".parquet") else path) from None
     except FileNotFoundError:
         raise DataError(f"{label}: movies file not found; check data.movies") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:

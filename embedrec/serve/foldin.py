@@ -133,5 +133,11 @@ def parse_rated(text: str) -> dict:
 
 
 def parse_liked(text: str) -> list[str]:
-    """'50,181' as ['50', '181'] (the --liked option)."""
-    return [t.strip() for t in text.split(",") if t.strip()]
+    """'50,181' as ['50', '181'] (the --liked option); an empty item is an error, not skipped."""
+    items = [t.strip() for t in text.split(",")]
+    if not any(items) or "" in items:
+        from embedrec.errors import UsageError
+
+        where = f"item {items.index('') + 1} is empty" if any(items) else "no movie ids"
+        raise UsageError(f"--liked '{text}': {where}; give comma-separated movie ids, e.g. --liked 50,181,172")
+    return items
