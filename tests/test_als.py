@@ -237,6 +237,23 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert len(lines) == 6
 
 
+def test_a_truncated_checkpoint_is_refused_in_plain_words(tmp_path):
+    """A checkpoint cut short (a full disk, a copy interrupted) is named as damaged, not by a torch reader's
+    message about zip central directories; resuming refuses it."""
+    from embedrec.errors import ArtifactError
+    from embedrec.train.fit import CHECKPOINT
+
+    ds = _taste_dataset(1)
+    cfg = load_config(None, ["model.dim=8", "train.epochs=2", "train.threads=1"])
+    fit(ds, cfg.model, cfg.train, tmp_path / "a")
+    p = tmp_path / "a" / CHECKPOINT
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    with pytest.raises(ArtifactError) as e:
+        fit(ds, cfg.model, cfg.train, tmp_path / "a", resume=True)
+    assert str(e.value) == (f"checkpoint '{p}' is damaged or truncated (not a complete archive); train again "
+                            "without resuming")
+
+
 def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
     """ingest -> train (no config: the als ranking model) -> recommend --users / export --topk-all: no movie the
     user rated in train or valid comes back, and evaluate says what it excluded."""

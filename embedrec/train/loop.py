@@ -296,6 +296,16 @@ def save(path: Path, state: dict) -> None:
 
 
 def load(path: Path) -> dict:
+    import zipfile
+
+    try:
+        whole = zipfile.is_zipfile(path)  # both kinds of checkpoint are zip archives
+    except OSError as e:
+        raise ArtifactError(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
+                            "resuming") from None
+    if not whole:
+        raise ArtifactError(f"checkpoint '{path}' is damaged or truncated (not a complete archive); train again "
+                            "without resuming")
     try:
         return _load_numpy(path) or _load_torch(path)
     except Exception as e:
