@@ -77,6 +77,33 @@ def flip(path: Path, offset: int | None = None, mask: int = 0x40) -> None:
 
 # ------------------------------------------------------------------------------------------ integrity (5, 6, 14)
 
+def test_a_flip_in_the_seal_key_is_caught(base, tmp_path):
+    """A bit flip in the manifest's "manifest_sha256" key leaves valid JSON without a seal: every such flip that
+    still parses is refused by recommend and by verify, as one in the seal's value is (found by the random sweep
+    of test_faults)."""
+    run = copy_run(base[1], tmp_path / "seal")
+    p = current(run) / "manifest.json"
+    good = p.read_bytes()
+    start = good.index(b'"manifest_sha256"') + 1
+    tried = sealed = 0
+    for offset in range(start, start + len("manifest_sha256")):
+        for bit in range(7):  # bit 7 makes invalid UTF-8: refused as unreadable JSON
+            b = bytearray(good)
+            b[offset] ^= 1 << bit
+            if bytes(b[offset:offset + 1]) in (b'"', b"\\"):
+                continue
+            p.write_bytes(bytes(b))
+            for args in (["recommend", "--user", "1", "-k", "3", "--run", run], ["verify", run]):
+                r = invoke(*args)
+                line = one_line(r)  # a control character instead: refused as unreadable JSON
+                assert r.exit_code == 1 and "manifest.json" in line, (offset, bit, r.stderr)
+                assert "does not match its checksum" in line or "is corrupt" in line, (offset, bit, args, r.stderr)
+                sealed += "does not match its checksum" in line
+            tried += 1
+    p.write_bytes(good)
+    assert tried >= 90 and sealed >= 100 and invoke("verify", run).exit_code == 0
+
+
 def test_bit_flip_in_factors_is_refused_not_served(base, tmp_path):  # row 5
     run = copy_run(base[1], tmp_path / "flip")
     p = current(run) / "user_factors.npy"
