@@ -158,13 +158,20 @@ def screenshot(browser: str, url: str, png: Path, size: tuple[int, int] = (1400,
                budget_ms: int = 20000) -> None:
     """A headless Chromium screenshot of ``url`` after ``budget_ms`` of virtual time (pages' timers run fast)."""
     png.unlink(missing_ok=True)
-    args = [browser, "--headless", "--no-sandbox", "--disable-dev-shm-usage", "--hide-scrollbars",
-            "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-first-run", "--mute-audio",
-            f"--user-data-dir={png.parent / 'chromium-profile'}", f"--window-size={size[0]},{size[1]}",
-            f"--virtual-time-budget={budget_ms}", f"--screenshot={png}", url]
-    p = subprocess.run(args, capture_output=True, text=True, timeout=240)
-    if not png.exists():
-        raise CheckFailed(f"chromium wrote no screenshot (exit {p.returncode}): {p.stderr.strip()[-500:]}")
+    for attempt in range(2):  # headless chromium now and then hangs at start (a CI run: 240 s, then killed)
+        args = [browser, "--headless", "--no-sandbox", "--disable-dev-shm-usage", "--hide-scrollbars",
+                "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-first-run", "--mute-audio",
+                f"--user-data-dir={png.parent / f'chromium-profile-{attempt}'}", f"--window-size={size[0]},{size[1]}",
+                f"--virtual-time-budget={budget_ms}", f"--screenshot={png}", url]
+        try:
+            p = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            if attempt:
+                raise CheckFailed("chromium hung twice (120 s each) without writing a screenshot") from None
+            continue
+        if png.exists():
+            return
+    raise CheckFailed(f"chromium wrote no screenshot (exit {p.returncode}): {p.stderr.strip()[-500:]}")
 
 
 def analyse(png: Path) -> dict:
