@@ -242,7 +242,12 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
     out: dict = {}
     if len(te) == 0:
         return out
-    tr = ds.splits[fit_on[0]] if len(fit_on) == 1 else _joined([ds.splits[s] for s in fit_on])
+    if len(fit_on) == 1:
+        tr = ds.splits[fit_on[0]]
+    else:
+        from embedrec.data.dataset import Interactions  # here, not at import: recommend loads evaluate
+
+        tr = Interactions.concat([ds.splits[s] for s in fit_on])
     if explicit:
         mu = float(tr.rating.mean())
         out["global_mean"] = rating_metrics(np.full(len(te), mu), te.rating)
@@ -256,13 +261,6 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
                                           pop, train_csr, tu, ti, ds.n_users, ds.n_movies, ks, max_users=max_users,
                                           device=device)
     return out
-
-
-def _joined(parts):
-    from embedrec.data.dataset import Interactions
-
-    return Interactions(np.concatenate([p.user for p in parts]), np.concatenate([p.movie for p in parts]),
-                        np.concatenate([p.rating for p in parts]))
 
 
 def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -318,7 +316,7 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
                                seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,
                                device=_gpu_or_none(device)))
-    fit_on = ("train", "valid") if refit and split == "test" else ("train",)  # what the model was fitted on
+    fit_on = seen_splits(split) if refit else ("train",)  # what the model was fitted on (valid refused above)
     return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=_gpu_or_none(device),
                                                          fit_on=fit_on)}},
             "excluded": "+".join(seen_splits(split))}

@@ -46,6 +46,14 @@ class Interactions:
     def __len__(self) -> int:
         return int(self.user.size)
 
+    @classmethod
+    def concat(cls, parts: list[Interactions]) -> Interactions:
+        """The rows of ``parts`` one after the other (timestamps kept only when every part has them)."""
+        stamps = [p.timestamp for p in parts]
+        return cls(np.concatenate([p.user for p in parts]), np.concatenate([p.movie for p in parts]),
+                   np.concatenate([p.rating for p in parts]),
+                   None if any(t is None for t in stamps) else np.concatenate(stamps))
+
 
 @dataclass
 class Dataset:

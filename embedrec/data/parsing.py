@@ -103,13 +103,19 @@ def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) ->
                      f"set data.encoding (e.g. «--set data.encoding={hint}») to the file's encoding")
 
 
+def _reopen(src):
+    """``src`` (a path, bytes or a BytesIO) opened again in binary from its start, for the error path's second
+    read; raises OSError/TypeError where it cannot be (stdin)."""
+    if isinstance(src, io.BytesIO):
+        src = src.getvalue()
+    return io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else open(src, "rb")  # noqa: SIM115
+
+
 def _first_undecodable(src, encoding: str) -> tuple[int, int, int] | None:
     """(line, byte, file offset) of the first byte of ``src`` (a path or bytes) that does not decode, reading
     it line by line; None where it cannot be read again (stdin) or every line decodes."""
-    if isinstance(src, io.BytesIO):
-        src = src.getvalue()
     try:
-        raw = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else open(src, "rb")  # noqa: SIM115
+        raw = _reopen(src)
     except (OSError, TypeError):
         return None
     with raw:
@@ -155,10 +161,8 @@ def _row_line(src, sep: str, encoding: str, row: int, skip_blank: bool = False) 
 
     if not isinstance(sep, str) or len(sep) != 1:
         return None
-    if isinstance(src, io.BytesIO):
-        src = src.getvalue()
     try:
-        raw = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else open(src, "rb")  # noqa: SIM115
+        raw = _reopen(src)
         with io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh:
             reader = csv.reader(fh, delimiter=sep)
             start = 1

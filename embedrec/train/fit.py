@@ -576,9 +576,7 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
     from embedrec.data.dataset import Dataset, Interactions
 
     tr, va = ds.splits["train"], ds.splits["valid"]
-    both = Interactions(np.concatenate([tr.user, va.user]), np.concatenate([tr.movie, va.movie]),
-                        np.concatenate([tr.rating, va.rating]),
-                        None if tr.timestamp is None else np.concatenate([tr.timestamp, va.timestamp]))
+    both = Interactions.concat([tr, va])
     empty = Interactions(tr.user[:0], tr.movie[:0], tr.rating[:0])
     merged = Dataset(ds.path, {**ds.manifest, "refit": True}, ds.users, ds.movies,
                      {"train": both, "valid": empty, "test": ds.splits["test"]})

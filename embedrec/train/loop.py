@@ -316,8 +316,8 @@ def load(path: Path) -> dict:
 def _load_numpy(path: Path) -> dict | None:
     import zipfile
 
-    with open(path, "rb") as fh:
-        if not zipfile.is_zipfile(fh) or "meta.npy" not in zipfile.ZipFile(fh).namelist():
+    with zipfile.ZipFile(path) as z:  # a whole zip: load() checked
+        if "meta.npy" not in z.namelist():
             return None
     with np.load(path, allow_pickle=False) as z:
         state = json.loads(z["meta"].tobytes())

@@ -249,10 +249,12 @@ void topk_rows(const float *S, int64_t n_cols, int k, int64_t row0, int64_t row1
         int64_t *ix = idx + r * k;
         float *v = val + r * k;
         int m = 0;
+        int64_t scanned = 0;  /* scores before this are either skipped or in a block being walked one by one */
         for (int64_t j = 0; j < n_cols; j++) {
-            if (m == k) {
+            if (m == k && j >= scanned) {
                 while (j + TOPK_BLOCK <= n_cols && !block_beats(s + j, v[k - 1])) j += TOPK_BLOCK;
                 if (j >= n_cols) break;
+                scanned = j + TOPK_BLOCK;  /* this block has a score that enters: walk all of it */
             }
             float x = s[j];
             if (m == k ? !(x > v[k - 1]) : !(x > -INFINITY))
