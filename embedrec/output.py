@@ -18,11 +18,21 @@ def resolve_format(fmt: str, stream=None) -> str:
     return fmt
 
 
-def _cell(v) -> str:
+def _decimals(values: list) -> int:
+    """How many decimals a table column's floats need: the fewest (0-4) that show every one of them exactly as it
+    is, else 4 (so seconds rounded to 0.01 print as 0.42, not 0.4200, and metrics keep 4)."""
+    floats = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+    for d in range(5):
+        if all(round(v, d) == v for v in floats):
+            return d
+    return 4
+
+
+def _cell(v, decimals: int = 4) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float):
-        return f"{v:.4f}"
+        return f"{v:.{decimals}f}"
     if isinstance(v, (list, tuple)):
         return "|".join(map(str, v))
     return str(v)
@@ -84,7 +94,9 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
             w.writerow(columns)
         return n
     # table: needs all rows for widths
-    data = [[_cell(r.get(c)) for c in columns] for r in rows]
+    raw = [[r.get(c) for c in columns] for r in rows]
+    decimals = [_decimals([d[i] for d in raw]) for i in range(len(columns))]
+    data = [[_cell(v, p) for v, p in zip(d, decimals)] for d in raw]
     widths = [max([len(c)] + [len(d[i]) for d in data]) for i, c in enumerate(columns)]
     out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
     for d in data:

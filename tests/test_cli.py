@@ -189,6 +189,18 @@ def test_fast_delimited_output_equals_generic_rows(cli_run):
     assert a.stdout == b.stdout
 
 
+def test_table_floats_take_the_decimals_their_column_needs():
+    from embedrec.output import write_rows
+
+    out = io.StringIO()
+    rows = [{"dim": 8, "valid": 0.91604567, "seconds": 0.42, "mb": 333.3, "wd": 0.0},
+            {"dim": 32, "valid": 0.9087, "seconds": 1.5, "mb": 350.0, "wd": float("nan")}]
+    write_rows(rows, ["dim", "valid", "seconds", "mb", "wd"], "table", out)
+    assert out.getvalue().splitlines() == ["dim  valid   seconds  mb     wd",
+                                           "8    0.9160  0.42     333.3  0",
+                                           "32   0.9087  1.50     350.0"]
+
+
 def test_tune_dims_cli(cli_run, tmp_path):
     sets, _ = cli_run
     r = invoke("tune-dims", *sets, "--dims", "2,4", "--format", "csv", "--write", tmp_path / "t.yaml",
