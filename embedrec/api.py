@@ -517,6 +517,19 @@ class TrainedModel(Model):
 
 
 # ----------------------------------------------------------------------------------------- CLI text input
+HEADER_USER_WORDS = ("user_id", "user", "userid", "user id")  # a header line's first cell (predict, recommend --users)
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Column names made unique in order: a repeated name gets _2, _3, ... (a dict row would keep only one)."""
+    seen: dict[str, int] = {}
+    out = []
+    for c in names:
+        seen[c] = seen.get(c, 0) + 1
+        out.append(c if seen[c] == 1 else f"{c}_{seen[c]}")
+    return out
+
+
 def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", strict: bool = False
                   ) -> tuple[list[str], Iterator[dict]]:
     """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma- or tab-separated, an optional header)
@@ -530,6 +543,8 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     names: list[str] = []
     for n, line in enumerate(lines, 1):
         line = line.strip()
+        if n == 1:
+            line = line.lstrip("\ufeff").strip()  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
         if not line or line.startswith("#"):
             continue
         parts = [p.strip() for p in (line.split("\t") if "\t" in line else line.split(","))]
@@ -538,10 +553,17 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
         if n == 1:
             (u,), (up,) = e.user_rows([parts[0]])
             (m,), (mp,) = e.movie_rows([parts[1]])
-            if (u < 0 or m < 0) and (up is None or mp is None or parts[0].lower() in ("user_id", "user", "userid")):
-                names = [c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}"
-                         for c in parts[2:]]
+            # a header names its columns: neither of the first two reads as an id (a typo'd id such as '19x'
+            # beside a good movie id is a data line, refused or answered below, not silently skipped)
+            if (u < 0 or m < 0) and ((up is None and mp is None) or parts[0].lower() in HEADER_USER_WORDS):
+                names = _unique([c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}"
+                                 for c in parts[2:]])
                 continue  # a header line
+            if up is None or mp is None:
+                bad = parts[0] if up is None else parts[1]
+                raise DataError(f"{name}:{n}: '{shorten(bad)}' is not a {'user' if up is None else 'movie'} id of "
+                                "this model (its ids are numbers); fix that line, or put a header line of column "
+                                "names first")
         pairs.append((parts[0], parts[1]))
         extras.append(parts[2:])
         where.append(n)

@@ -419,9 +419,44 @@ def _check_consistency(cfg: Config) -> None:
 
     if cfg.train.metric != "auto":
         try:
-            parse_metric(cfg.train.metric)
+            base, _ = parse_metric(cfg.train.metric)
         except ValueError as e:
             raise ConfigError(f"config key 'train.metric': {e}") from None
+        if base in ("rmse", "mae") and cfg.model.objective == "implicit":
+            raise ConfigError(f"config key 'train.metric': {cfg.train.metric} scores rating predictions, which the "
+                              "implicit objective does not make; use a ranking metric (ndcg@10, recall@10, ...) or "
+                              "set model.objective=explicit")
+    import codecs
+
+    try:
+        codecs.lookup(cfg.data.encoding)
+    except LookupError:
+        raise ConfigError(f"config key 'data.encoding': '{cfg.data.encoding}' is not a text encoding Python knows; "
+                          "use e.g. utf-8, latin-1 or cp1252") from None
+
+
+def _unique_keys_loader():
+    """yaml's SafeLoader, except that a key given twice in one mapping is an error (safe_load keeps the last and
+    drops the first silently: a second ``train:`` section would discard the first one's settings)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    dup = key in seen
+                except TypeError:  # an unhashable key: the base class reports it
+                    break
+                if dup:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key '{key}' appears twice in one mapping; keep one of them (merge their "
+                        "settings)", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -459,13 +494,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     explicit: set[str] = set()
     if path is not None:
         p = Path(path)
+        if p.is_dir():
+            raise ConfigError(f"config file '{p}' is a folder; pass a YAML file with -c")
         if not p.is_file():
             raise ConfigError(f"config file '{p}' does not exist; pass an existing YAML file with -c, "
                               "or leave -c out to use the defaults")
         import yaml
 
         try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+            raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_unique_keys_loader())
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             loc = f":{mark.line + 1}" if mark is not None else ""

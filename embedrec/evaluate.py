@@ -142,6 +142,9 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
     """Per-metric sums over the users ``rows`` and, per K, which movies reached someone's top K: what
     :func:`finish_ranking` turns into metrics (ranks of a distributed job add theirs up first). ``fast``: see
     :func:`top_k_scores`; ``scratch``: a dict that keeps the score buffer between calls (per-epoch validation)."""
+    # a K beyond the catalogue ranks the whole catalogue, and keeps its name: the selection's ndcg@10 exists
+    # for a catalogue of 9 movies too (its lists hold 9)
+    labels = {k: min(k, max(n_movies, 1)) for k in sorted(set(ks))}
     ks = norm_ks(ks, n_movies)
     kmax = max(ks)
     batch = max(16, min(batch, int(5e7 // max(n_movies, 1))))
@@ -170,7 +173,8 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
             shown[k][ids[ids >= 0]] = True
         if progress is not None:
             progress(sub.size)
-    return sums, shown
+    sums = {f"{m}@{k}": sums[f"{m}@{e}"] for m in M.PER_USER for k, e in labels.items()}
+    return sums, {k: shown[e] for k, e in labels.items()}
 
 
 def finish_ranking(sums: dict, shown: dict, n_evaluated: int, n_movies: int) -> dict:

@@ -169,6 +169,35 @@ def test_predict_pairs_with_header(cli_run):
     assert "99999" in r.stderr
 
 
+def test_predict_first_line_bom_typo_and_repeated_column_names(cli_run):
+    sets, _ = cli_run
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="\ufeff1,2\n2,3\n")
+    assert r.exit_code == 0, r.stderr
+    assert [(x["user_id"], x["movie_id"]) for x in csv.DictReader(io.StringIO(r.stdout))] == [("1", "2"), ("2", "3")]
+    # a typo'd id on the first line is a bad data line, not a header to skip silently
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="1x,2\n2,3\n")
+    assert r.exit_code == 1 and r.stdout == "" and r.stderr.count("\n") == 1
+    assert ":1: '1x' is not a user id" in r.stderr
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="user,movie,x,x\n1,2,a,b\n")
+    assert r.exit_code == 0, r.stderr
+    assert list(csv.DictReader(io.StringIO(r.stdout)))[0]["x_2"] == "b"
+
+
+def test_fast_csv_writer_quotes_a_title_with_a_line_break():
+    from types import SimpleNamespace
+
+    from embedrec.serve.stream import write_delimited
+
+    rec = SimpleNamespace(movie_ids=np.array([7, 8]), titles=["Two\nLines (1999)", "Plain"], years=[1999, None],
+                          genres=[["Drama"], []])
+    for fmt in ("csv", "tsv"):
+        out = io.StringIO()
+        write_delimited(rec, [(1, np.array([0, 1]), np.array([0.5, 0.25]))], fmt, out)
+        rows = list(csv.reader(io.StringIO(out.getvalue()), delimiter="," if fmt == "csv" else "\t"))
+        assert [r[3] for r in rows] == ["title", "Two\nLines (1999)", "Plain"]
+        assert all(len(r) == 7 for r in rows)
+
+
 def test_evaluate_command(cli_run):
     sets, _ = cli_run
     r = invoke("evaluate", "--split", "valid", "-k", "5", "--format", "json", *sets)
@@ -230,3 +259,30 @@ def test_train_hogwild_and_its_errors(cli_run, tmp_path, monkeypatch):
     r = invoke("train", *sets)
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: config key 'train.optimizer': hogwild compiles a small C kernel")
+
+
+def test_a_catalogue_smaller_than_k_trains_and_reports_at_k(tmp_path):
+    rng = np.random.default_rng(0)
+    lines = ["user_id,movie_id,rating,timestamp"]
+    for u in range(40):
+        lines += [f"{u},{m},{rng.integers(1, 6)},{u * 100 + m}" for m in rng.choice(9, 8, replace=False)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    ds, run = tmp_path / "ds", tmp_path / "run"
+    assert invoke("ingest", tmp_path / "r.csv", "-o", ds, "-q").exit_code == 0
+    r = invoke("train", "--set", f"data.prepared={ds}", "--run", run, "-q", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["metric"] == "ndcg@10"
+
+
+def test_environment_failures_are_one_line(tmp_path):
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n1,2,3\n2,3,4\n")
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "r.csv" / "sub")
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "internal error" not in r.stderr
+    assert "r.csv': File exists" in r.stderr  # a file where a folder is needed
+    import gzip
+
+    (tmp_path / "t.csv.gz").write_bytes(gzip.compress(("user_id,movie_id,rating\n" + "".join(
+        f"{u},{u * 7919 % 1000},{u % 5 + 1}\n" for u in range(20000))).encode())[:2000])
+    r = invoke("ingest", tmp_path / "t.csv.gz", "-o", tmp_path / "o", "--set", "data.columns.timestamp=null")
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "the input ended early" in r.stderr
+    assert not (tmp_path / "o").exists()

@@ -92,3 +92,32 @@ def test_sections_are_frozen_and_updated_makes_a_validated_copy():
     moved = set_explicit(cfg, "data.source", "my.csv")  # the derived folders follow, on the copy only
     assert (moved.data.prepared, moved.run.dir) == ("data/prepared/my", "runs/my")
     assert (cfg.data.source, cfg.data.prepared) == ("ml-100k", "data/prepared/ml-100k")
+
+
+def test_a_key_given_twice_in_the_yaml_is_refused(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("train:\n  lr: 0.1\ntrain:\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:3': key 'train' appears twice"):
+        load_config(p)
+    p.write_text("train:\n  lr: 0.1\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match="key 'lr' appears twice"):
+        load_config(p)
+    p.write_text("base: &b {lr: 0.1}\n")  # anchors and the rest of safe YAML still load
+    with pytest.raises(ConfigError, match="unknown config key 'base'"):
+        load_config(p)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.encoding=klingon", "'klingon' is not a text encoding"),
+    ("train.metric=rmse", "rmse scores rating predictions"),
+    ("train.metric=mae", "mae scores rating predictions"),
+])
+def test_values_that_would_fail_later_are_refused_up_front(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+    load_config(None, ["model.objective=explicit", "train.metric=rmse", "data.encoding=latin-1"])
+
+
+def test_a_folder_given_as_the_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(tmp_path)

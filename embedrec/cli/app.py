@@ -5,6 +5,7 @@ share are in ``options.py``."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import sys
@@ -111,6 +112,9 @@ def _quiet_stdout() -> None:
         pass
 
 
+_PATH_ERRNOS = frozenset({errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ENOENT, errno.ELOOP})
+
+
 def _known_error(e: Exception) -> str | None:
     """Environment failures that are not bugs: a full disk, a read-only file system, undecodable input."""
     from embedrec.errors import shorten
@@ -122,6 +126,16 @@ def _known_error(e: Exception) -> str | None:
             _quiet_stdout()
             return str(err) if getattr(e, "filename", None) else \
                 f"cannot write the output ({e.strerror}); free space or write it elsewhere"
+    if isinstance(e, OSError) and e.errno in _PATH_ERRNOS and getattr(e, "filename", None):
+        return (f"cannot use '{e.filename}': {e.strerror}; check that path (a file where a folder is needed, or "
+                "the other way round, a name too long, a missing parent)")
+    text = str(e)
+    if (isinstance(e, OSError) and " requested and " in text and " written" in text) or \
+            "No space left on device" in text:  # numpy's short write; FAISS's write_index
+        _quiet_stdout()
+        return "cannot write the output: the disk is full or the file was cut short; free space or write it elsewhere"
+    if isinstance(e, EOFError):
+        return f"the input ended early ({shorten(e, 120)}): a truncated compressed file? download or copy it again"
     if isinstance(e, UnicodeDecodeError):
         return (f"cannot decode byte 0x{e.object[e.start]:02x} at offset {e.start} of the input as {e.encoding}; "
                 "save it as UTF-8 text")

@@ -58,6 +58,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             continue
         if first:
             first = False
+            t = t.lstrip("\ufeff").strip()  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
             if t.lower() in ("user_id", "user", "userid", "user id"):
                 continue  # a header line
         buf.append((n, t))
@@ -89,14 +90,16 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
 
     delim = "," if fmt == "csv" else "\t"
     buf = io.StringIO()
-    w = csv.writer(buf, delimiter=delim, lineterminator="")
+    # lineterminator "\n" (cut off below), not "": csv quotes a cell holding a line break only when the break is
+    # part of its lineterminator, and a title with a newline must stay one quoted cell
+    w = csv.writer(buf, delimiter=delim, lineterminator="\n")
     cache: dict[int, str] = {}
 
     def cells(values) -> str:
         buf.seek(0)
         buf.truncate()
         w.writerow([_plain(v) for v in values])
-        return buf.getvalue()
+        return buf.getvalue()[:-1]
 
     # the header goes out with the first row, so an error before it (--strict) leaves stdout empty
     for user_id, ids, scores in triples:
