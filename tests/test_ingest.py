@@ -1,4 +1,5 @@
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -284,3 +285,43 @@ def test_manifest_counts_histogram_and_splits_hand_computed(tmp_path, small_cfg)
     ds = load_dataset(cfg.data.prepared)
     assert sorted(np.concatenate([ds.splits[k].rating for k in ("train", "valid", "test")]).tolist()) == \
         sorted([float((u + m) % 5 + 1) for u in range(5) for m in range(4)])
+
+
+@pytest.mark.parametrize("column, values, message", [
+    ("user_id", [1.5, 2.0, 3.0], "row 1: column 'user_id' holds 1.5, not an integer id"),
+    ("user_id", ["a", "b", "c"], "row 1: column 'user_id' holds 'a', not an integer id"),
+    ("user_id", [1, None, 3], "row 2: column 'user_id' is empty"),
+    ("user_id", [[1], [2], [3]], "holds [1], not an integer id"),
+    ("rating", ["x", "3", "5"], "row 1: column 'rating' holds 'x', not a number"),
+    ("rating", [True, False, True], "column 'rating' holds True, not a number"),
+    ("timestamp", [1.5, 2.0, 3.0], "not an integer timestamp"),
+])
+def test_parquet_columns_of_the_wrong_type_are_refused_by_row(tmp_path, small_cfg, column, values, message):
+    cols = {"user_id": [1, 2, 3], "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0], "timestamp": [1, 2, 3]}
+    pd.DataFrame({**cols, column: values}).to_parquet(tmp_path / "r.parquet")
+    with pytest.raises(DataError, match=re.escape(message)):
+        run(small_cfg, tmp_path / "r.parquet")
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_parquet_uint64_beyond_int64_and_datetime_timestamps(tmp_path, small_cfg):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"user_id": pa.array([2 ** 64 - 1, 2, 3], pa.uint64()), "movie_id": [1, 2, 3],
+                             "rating": [4.0, 3.0, 5.0], "timestamp": [1, 2, 3]}), tmp_path / "u.parquet")
+    with pytest.raises(DataError, match="fits in 64 bits"):
+        run(small_cfg, tmp_path / "u.parquet")
+    when = pd.to_datetime(["2000-01-01", "2000-01-02", "2000-01-03"]).as_unit("ns")
+    pd.DataFrame({"user_id": [1, 2, 3], "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0],
+                  "timestamp": when}).to_parquet(tmp_path / "t.parquet")
+    run(small_cfg, tmp_path / "t.parquet")
+    ds = load_dataset(small_cfg.data.prepared)
+    stamps = np.concatenate([x.timestamp for x in ds.splits.values()])
+    assert stamps.size >= 2 and set(stamps.tolist()) <= {946684800, 946771200, 946857600}  # Unix seconds
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path, small_cfg):
+    p = write(tmp_path / "d.csv", "user_id,user_id,movie_id,rating,timestamp\n1,7,10,4,1\n2,8,11,3,2\n")
+    with pytest.raises(DataError, match=r"d.csv:1: the header names column 'user_id' twice"):
+        run(small_cfg, p)

@@ -48,6 +48,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             raise DataError(f"{label}: not a readable Parquet file ({first_line(e)})") from None
         _require_columns(df.columns, wanted, label, cfg)
         df = df[list(wanted)].rename(columns=wanted)
+        _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type)
         first = 1
     else:
         sep = cfg.separator or ("\t" if fmt == "tsv" else None)
@@ -129,10 +130,79 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
         raise _decode_error(label, e, encoding) from None
     except (pd.errors.ParserError, ValueError) as e:  # a header that pandas cannot tokenize (a lone '"')
         raise _parser_error(label, e, 1, src, sep, encoding) from None
+    _refuse_repeated_names(src, sep, encoding, label)
     if any("\x00" in str(n) for n in names):
         raise DataError(f"{label}:1: the header line holds NUL bytes (\\x00), as a UTF-16 file would; set "
                         "«--set data.encoding=utf-16» if it is one, or remove them")
     return names
+
+
+def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
+    """A header naming one column twice (pandas would rename the second 'user_id.1' and read the first)."""
+    import csv
+
+    try:
+        if isinstance(src, (bytes, bytearray)):
+            line = src[:1 << 16].decode(encoding, errors="replace").splitlines()[:1]
+        else:
+            with open(src, encoding=encoding, errors="replace", newline="") as fh:
+                line = [fh.readline()]
+    except OSError:
+        return
+    names = next(csv.reader(line, delimiter=sep), []) if line else []
+    names = [n.strip().lstrip("\ufeff") for n in names]
+    seen = set()
+    for n in names:
+        if n and n in seen:
+            raise DataError(f"{label}:1: the header names column '{shorten(n, 60)}' twice; rename or remove one of "
+                            "them")
+        seen.add(n)
+
+
+def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: str) -> None:
+    """A Parquet file's columns have types, which must fit: integer ids (or text with data.id_type=str), numeric
+    ratings, integer or datetime timestamps; no missing values. ``source``: our name -> the file's column name.
+    The first offending row is named (row 1 = the first row), as the CSV path names a line."""
+    from pandas.api import types as pt
+
+    def refuse(col: str, row: int, what: str, fix: str):
+        v = df[col].iloc[row]
+        v = v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v.tolist() if hasattr(v, "tolist") else v
+        raise DataError(f"{label}: row {row + 1}: column '{source[col]}' holds {shorten(repr(v), 60)}, {what}; {fix}")
+
+    for col in df.columns:
+        s = df[col]
+        if s.isna().any():
+            row = int(np.flatnonzero(s.isna().to_numpy())[0])
+            raise DataError(f"{label}: row {row + 1}: column '{source[col]}' is empty (a missing value); fill or "
+                            "drop that row")
+        if col in ("user_id", "movie_id") and id_type == "int":
+            if pt.is_bool_dtype(s) or not (pt.is_integer_dtype(s) or pt.is_float_dtype(s)):
+                refuse(col, 0, f"not an integer id (the column is {s.dtype})",
+                       "store integer ids, or set data.id_type=str for text ids")
+            v = s.to_numpy()
+            bad = (v % 1 != 0) if pt.is_float_dtype(s) else (v > np.iinfo(np.int64).max) \
+                if pt.is_unsigned_integer_dtype(s) else np.zeros(v.size, bool)
+            if bad.any():
+                refuse(col, int(np.flatnonzero(bad)[0]), "not an integer id that fits in 64 bits",
+                       "store integer ids, or set data.id_type=str")
+        elif col in ("user_id", "movie_id"):
+            if not (pt.is_integer_dtype(s) or pt.is_string_dtype(s) or pt.is_object_dtype(s)):
+                refuse(col, 0, f"not a text or integer id (the column is {s.dtype})", "store the ids as text")
+            if pt.is_object_dtype(s):
+                odd = np.array([not isinstance(x, (str, int, np.integer)) for x in s], dtype=bool)
+                if odd.any():
+                    refuse(col, int(np.flatnonzero(odd)[0]), "not a text id", "store the ids as text")
+        elif col == "rating":
+            if pt.is_bool_dtype(s) or not pt.is_numeric_dtype(s):
+                refuse(col, 0, f"not a number (the column is {s.dtype})", "store ratings as numbers")
+        elif col == "timestamp":
+            if pt.is_datetime64_any_dtype(s):
+                ts = s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
+                df[col] = (ts - pd.Timestamp(0)) // pd.Timedelta(seconds=1)  # seconds since 1970, as MovieLens
+            elif pt.is_bool_dtype(s) or not pt.is_integer_dtype(s):
+                refuse(col, 0, f"not an integer timestamp (the column is {s.dtype})",
+                       "store Unix seconds (integers) or a datetime column")
 
 
 def _require_columns(found, wanted: dict, label: str, cfg: DataConfig) -> None:
