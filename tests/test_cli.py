@@ -135,6 +135,10 @@ def test_users_from_stdin_and_file_agree(cli_run, tmp_path):
     assert "unknown user 'nobody' skipped" in a.stderr
     c = invoke("recommend", "--users", "-", "--strict", *sets, input=ids)
     assert c.exit_code == 1 and "nobody" in c.stderr
+    # --strict checks every id before the first answer: nothing printed, even past the first batch
+    c = invoke("recommend", "--users", "-", "--strict", "--format", "csv", *sets, "--set", "recommend.batch_size=1",
+               input="\ufeff1\n2\n3\nnobody\n")
+    assert c.exit_code == 1 and c.stdout == "" and "<stdin>:4: user 'nobody'" in c.stderr
 
 
 def test_recommend_errors_and_modes(cli_run):

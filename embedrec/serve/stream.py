@@ -20,7 +20,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                    ) -> Iterator[tuple]:
     """Stream (user_id, movie rows, scores) for many user ids (one per line), batched through the index.
 
-    A header line first ('user_id' or 'user') is skipped, as ``predict`` skips one.
+    A header line first ('user_id' or 'user') is skipped, as ``predict`` skips one. ``strict`` reads the whole
+    input and checks every id before the first answer (an unknown one raises NotFoundError naming name:line).
     ``on_batch`` is called after each batch's results were taken (the CLI flushes stdout there, so a reader
     on the other end of a pipe gets each batch's answers while the next ids are still coming)."""
     skipped = [0]
@@ -29,12 +30,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         buf = [t for _, t in numbered]
         rows, parsed = rec.user_rows(buf)
         known = rows >= 0
-        for (n, t), r in zip(numbered, rows):
-            if r < 0:
-                if strict:
-                    raise NotFoundError(f"{name}:{n}: user '{shorten(t)}' is not in the training data; without "
-                                        "«--strict|strict=True» unknown users are skipped (or answered with "
-                                        "«--fallback popular|fallback='popular'»)", kind="user", id=t)
+        for (_, t), r in zip(numbered, rows):
+            if r < 0:  # never under strict: its ids were all checked before the first batch
                 if fallback != "popular":
                     skipped[0] += 1
                     if skipped[0] <= LOGGED_UNKNOWN:
@@ -50,17 +47,17 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             elif fallback == "popular":
                 yield (p if p is not None else t, *rec.popular(k, allowed))
 
+    items = _numbered(lines)
+    if strict:  # the whole input is read and checked first, so an unknown id fails before anything is printed
+        items = list(items)
+        rows, _ = rec.user_rows([t for _, t in items])
+        if (rows < 0).any():
+            n, t = items[int(np.flatnonzero(rows < 0)[0])]
+            raise NotFoundError(f"{name}:{n}: user '{shorten(t)}' is not in the training data; without "
+                                "«--strict|strict=True» unknown users are skipped (or answered with "
+                                "«--fallback popular|fallback='popular'»)", kind="user", id=t)
     buf: list[tuple[int, str]] = []
-    first = True
-    for n, line in enumerate(lines, 1):
-        t = line.strip()
-        if not t or t.startswith("#"):
-            continue
-        if first:
-            first = False
-            t = t.lstrip("\ufeff").strip()  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
-            if t.lower() in ("user_id", "user", "userid", "user id"):
-                continue  # a header line
+    for n, t in items:
         buf.append((n, t))
         if len(buf) >= batch:
             yield from flush(buf)
@@ -74,6 +71,22 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     if skipped[0] > LOGGED_UNKNOWN:
         log.warning("%s unknown users skipped in all (the first %d are named above)", f"{skipped[0]:,}",
                     LOGGED_UNKNOWN)
+
+
+def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """(line number, id) of each id line: blank and '#' lines skipped, and a header line first ('user_id' or
+    'user'), after a UTF-8 byte-order mark (Excel's CSV) if there is one."""
+    first = True
+    for n, line in enumerate(lines, 1):
+        t = line.strip()
+        if not t or t.startswith("#"):
+            continue
+        if first:
+            first = False
+            t = t.lstrip("\ufeff").strip()
+            if t.lower() in ("user_id", "user", "userid", "user id"):
+                continue  # a header line
+        yield n, t
 
 
 def as_rows(rec: Recommender, triples: Iterable[tuple]) -> Iterator[dict]:
