@@ -325,3 +325,19 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path, small_cfg):
     p = write(tmp_path / "d.csv", "user_id,user_id,movie_id,rating,timestamp\n1,7,10,4,1\n2,8,11,3,2\n")
     with pytest.raises(DataError, match=r"d.csv:1: the header names column 'user_id' twice"):
         run(small_cfg, p)
+
+
+def test_a_cached_release_cut_short_is_unpacked_again(tmp_path):
+    from embedrec.data.sources import COMPLETE, _complete, _mark_complete
+
+    rel = tmp_path / "ml-x"
+    rel.mkdir()
+    (rel / "ratings.dat").write_text("1::2::3::4\n" * 100)
+    _mark_complete(rel, "ml-x.zip")
+    assert _complete(rel)
+    (rel / "ratings.dat").write_text("1::2::3::4\n" * 10)  # truncated after it was unpacked
+    assert not _complete(rel) and not rel.exists()  # removed: the caller unpacks it again
+    rel.mkdir()
+    (rel / "ratings.dat").write_text("1::2::3::4\n")
+    (rel / COMPLETE).write_text("ok\n")  # an older embedrec's marker lists nothing to check
+    assert not _complete(rel)

@@ -8,6 +8,7 @@ publishes beside each zip. When GroupLens cannot be reached, ``ml-100k`` falls b
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -50,8 +51,8 @@ def show_licence_once(cache: Path) -> None:
         atomic_write_text(marker, LICENCE + "\n")
 
 
-def md5_of(path: Path) -> str:
-    h = hashlib.md5()
+def file_digest(path: Path, algorithm: str = "md5") -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
@@ -77,10 +78,10 @@ def fetch_named(name: str, cache: Path, progress: bool) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     show_licence_once(cache)
     unpacked = cache / name
-    if unpacked.is_dir() and (unpacked / ".complete").exists():
+    if _complete(unpacked):
         return unpacked
     fallback = cache / "ml-100k-recbole"
-    if name == "ml-100k" and (fallback / ".complete").exists():  # the offline copy, already unpacked: reuse quietly
+    if name == "ml-100k" and _complete(fallback):  # the offline copy, already unpacked: reuse quietly
         log.debug("using the cached MovieLens 100K copy in %s", fallback)
         return fallback
     zname = NAMED[name]
@@ -96,7 +97,7 @@ def fetch_named(name: str, cache: Path, progress: bool) -> Path:
             expected = None
             log.warning("no published checksum could be fetched for %s; it is not verified", zname)
         if expected:
-            actual = md5_of(zpath)
+            actual = file_digest(zpath)
             if actual != expected:
                 zpath.unlink(missing_ok=True)
                 raise DataError(f"{zpath}: checksum mismatch (md5 {actual}, GroupLens publishes {expected}); "
@@ -112,17 +113,50 @@ def fetch_named(name: str, cache: Path, progress: bool) -> Path:
         extract_zip(zpath, Path(tmp) / "x")
         inner = [p for p in (Path(tmp) / "x").iterdir()]
         src = inner[0] if len(inner) == 1 and inner[0].is_dir() else Path(tmp) / "x"
-        (src / ".complete").write_text("ok\n")
+        _mark_complete(src, zname)
         if unpacked.exists():
             shutil.rmtree(unpacked)
         os.replace(src, unpacked)
     return unpacked
 
 
+COMPLETE = ".complete"
+HASH_MAX = 64 << 20  # bytes: unpacked files up to this size are hashed in the marker, larger ones by size only
+
+
+def _mark_complete(folder: Path, source: str) -> None:
+    """The marker of a fully unpacked release: each file's size (and SHA-256 up to HASH_MAX), so a cached copy
+    that was cut short or edited later is unpacked again instead of being ingested as if complete."""
+    files = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != COMPLETE:
+            size = p.stat().st_size
+            files[p.relative_to(folder).as_posix()] = [size, file_digest(p, "sha256") if size <= HASH_MAX else None]
+    (folder / COMPLETE).write_text(json.dumps({"from": source, "files": files}, indent=1) + "\n")
+
+
+def _complete(folder: Path) -> bool:
+    """True when ``folder`` holds every file its marker lists, unchanged. A damaged copy (or one marked by an
+    older embedrec, without the list) is removed, so the caller unpacks it again from the cached download."""
+    marker = folder / COMPLETE
+    if not marker.is_file():
+        return False
+    try:
+        files = json.loads(marker.read_text())["files"]
+        ok = all((folder / name).is_file() and (folder / name).stat().st_size == size and
+                 (digest is None or file_digest(folder / name, "sha256") == digest) for name, (size, digest) in files.items())
+    except (ValueError, KeyError, TypeError, OSError):
+        ok = False
+    if not ok:
+        log.warning("the cached copy in %s is incomplete or changed; unpacking it again", folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    return ok
+
+
 def recbole_ml100k(cache: Path) -> Path:
     """MovieLens 100K as RecBole atomic files, from the recbole wheel on PyPI (no import of recbole)."""
     out = cache / "ml-100k-recbole"
-    if (out / ".complete").exists():
+    if _complete(out):
         return out
     wheels = sorted(cache.glob("recbole-1.2.1-*.whl"))
     if not wheels:
@@ -141,7 +175,7 @@ def recbole_ml100k(cache: Path) -> Path:
             for member in ("ml-100k.inter", "ml-100k.item", "ml-100k.user"):
                 with zf.open(prefix + member) as src, open(tmp / member, "wb") as dst:
                     shutil.copyfileobj(src, dst)
-        (tmp / ".complete").write_text(f"from {wheels[0].name}\n")
+        _mark_complete(tmp, wheels[0].name)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
