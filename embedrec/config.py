@@ -126,12 +126,12 @@ class TrainConfig:
     threads: int = _opt(0, min=0)
     refit: bool = True
     compile: bool = False
-    als_unobserved: Union[float, Literal["auto"]] = _opt("auto", gt=0.0)
-    als_reg: Union[float, Literal["auto"]] = _opt("auto", min=0.0)
+    als_unobserved: Union[float, Literal["auto"]] = _opt("auto", gt=0.0, max=1000.0)
+    als_reg: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=1000.0)
     als_reg_exponent: float = _opt(1.0, min=0.0, max=2.0)
     als_cg_steps: int = _opt(3, min=1, max=100)
-    als_rating_weight: float = _opt(0.0, min=0.0)
-    als_recency: Union[float, Literal["auto"]] = _opt("auto", min=0.0)
+    als_rating_weight: float = _opt(0.0, min=0.0, max=1000.0)
+    als_recency: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=1000.0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     fetch_rows: int = _opt(0, min=0)
     seed: int = 42

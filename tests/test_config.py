@@ -121,3 +121,10 @@ def test_values_that_would_fail_later_are_refused_up_front(override, message):
 def test_a_folder_given_as_the_config_file(tmp_path):
     with pytest.raises(ConfigError, match="is a folder"):
         load_config(tmp_path)
+
+
+@pytest.mark.parametrize("key", ["als_reg", "als_unobserved", "als_recency", "als_rating_weight"])
+def test_als_weights_beyond_any_use_are_refused(key):
+    # 1e30 made the eigen-solve fail with a LinAlgError, an internal error
+    with pytest.raises(ConfigError, match=f"'train.{key}'.*above the maximum 1000"):
+        load_config(None, [f"train.{key}=1e30"])
