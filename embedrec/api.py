@@ -308,8 +308,8 @@ class Model:
 
     def _k(self, k: int | None) -> int:
         k = k if k is not None else (self.engine.cfg.k if self.engine.cfg is not None else 10)
-        if int(k) < 1:
-            raise UsageError(f"k={k}: give k >= 1")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise UsageError(f"k={k!r}: give a whole number k >= 1")
         return int(k)
 
     def recommend(self, users, k: int | None = None, *, missing: str = "error", exclude_seen: bool = True,

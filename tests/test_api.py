@@ -266,3 +266,18 @@ def test_recommend_stream_equals_recommend_and_writes_every_format(trained):
     assert [r[2] for r in tsv] == [str(r["movie_id"]) for r in jsonl]
     with pytest.raises(UsageError, match="missing"):
         opened.recommend_stream(lines, 4, missing="sometimes")
+
+
+def test_bad_arguments_raise_usage_errors(trained_run):
+    from embedrec.errors import UsageError
+
+    m = trained_run.model
+    movie = next(iter(m.popular(1).to_rows()))["movie_id"]
+    for call in (lambda: m.recommend_new(rated={movie: "five"}),
+                 lambda: m.recommend_new(rated={movie: None}),
+                 lambda: m.popular(2.5),
+                 lambda: m.popular("5"),
+                 lambda: m.popular(2, year_min="abc"),
+                 lambda: m.popular(2, year_min=2000, year_max=1990)):
+        with pytest.raises(UsageError):
+            call()

@@ -290,3 +290,11 @@ def test_environment_failures_are_one_line(tmp_path):
     r = invoke("ingest", tmp_path / "t.csv.gz", "-o", tmp_path / "o", "--set", "data.columns.timestamp=null")
     assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "the input ended early" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_contradictory_filters_and_a_movie_rated_twice(cli_run):
+    sets, _ = cli_run
+    r = invoke("recommend", "--user", "1", "--year-min", "2000", "--year-max", "1990", *sets)
+    assert r.exit_code == 2 and r.stdout == "" and "--year-min 2000 is after --year-max 1990" in r.stderr
+    r = invoke("recommend", "--rated", "2=5,2=1", *sets)
+    assert r.exit_code == 2 and r.stdout == "" and "movie '2' is rated twice" in r.stderr

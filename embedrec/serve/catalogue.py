@@ -120,6 +120,12 @@ class Catalogue:
         """Movie rows passing the filters, or None when there is no filter."""
         if not genres and year_min is None and year_max is None:
             return None
+        for name, y in (("year_min", year_min), ("year_max", year_max)):
+            if y is not None and (isinstance(y, bool) or not isinstance(y, (int, np.integer))):
+                raise UsageError(f"«--year-min/--year-max|{name}» {y!r}: expected a whole year such as 1990")
+        if year_min is not None and year_max is not None and year_min > year_max:
+            raise UsageError(f"«--year-min|year_min» {year_min} is after «--year-max|year_max» {year_max}: no movie "
+                             "can pass; swap them")
         keep = np.ones(len(self.titles), dtype=bool)
         if genres:
             want = {self.genre_name(g) for g in genres}
@@ -131,7 +137,7 @@ class Catalogue:
             keep &= (years <= year_max) & (years >= 0)
         out = np.flatnonzero(keep)
         if out.size == 0:
-            log.warning("no movie passes the filters (--genre/--year-min/--year-max)")
+            log.warning("no movie passes the filters («--genre/--year-min/--year-max|genres, year_min, year_max»)")
         return out
 
     def genre_name(self, name: str) -> str:

@@ -24,7 +24,11 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     for mid in liked:
         items[catalogue.movie_row(mid)] = top
     for mid, r in (rated or {}).items():
-        r = float(r)
+        try:
+            r = float(r)
+        except (TypeError, ValueError):
+            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}': rating {shorten(repr(r), 40)} is not a number, "
+                             f"e.g. «--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»") from None
         if not np.isfinite(r):
             raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': the rating must be a finite number, e.g. "
                              f"«--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»")
@@ -123,6 +127,8 @@ def parse_rated(text: str) -> dict:
         if not part.strip():
             continue
         mid, sep, r = part.partition("=")
+        if sep and mid.strip() in out:
+            raise UsageError(f"--rated: movie '{shorten(mid.strip())}' is rated twice; give each movie one rating")
         try:
             out[mid.strip()] = float(r)
         except ValueError:
