@@ -94,3 +94,17 @@ def test_cli_prints_one_line_and_fails_on_a_lone_quote(tmp_path, stdin):
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {'<stdin>' if stdin else p}:3: {QUOTE}"), r.stderr
     assert r.stdout == "" and not (tmp_path / "ds").exists()
+
+
+def test_a_missing_field_in_a_float_column_is_named_by_line(tmp_path):
+    from embedrec.config import load_config
+    from embedrec.errors import DataError
+    from embedrec.ingest import ingest
+
+    rb = tmp_path / "rb"
+    rb.mkdir()
+    (rb / "rb.inter").write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+                                 "1\t2\t5\t100\n1\t3\t4\n2\t2\t3\t102\n")
+    cfg = load_config(None, [f"data.source={rb}"])
+    with pytest.raises(DataError, match=r"rb.inter:3: no value in column 'timestamp'"):
+        ingest(cfg.data, cfg.split, output=tmp_path / "out")

@@ -218,6 +218,12 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                         f"{n + df.index.nlevels}; name every column in the header line, or remove the extra fields")
     if len(df) == 0:
         raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
+    for col, dtype in numeric.items():  # a float column takes a row's missing field as NaN, silently
+        if dtype.startswith("float") and col in df.columns and df[col].isna().any():
+            row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
+            line = _row_line(opener(), sep, encoding, row + header_lines, skip_blank=True)
+            raise DataError(f"{label}:{line}: no value in column '{col}' (a field is missing or empty); fill it in "
+                            "or remove that line")
     return df
 
 
