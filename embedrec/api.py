@@ -432,7 +432,11 @@ class Model:
         'error' raises NotFoundError; 'skip' leaves the pair out."""
         _check(missing, PREDICT_MISSING, "missing")
         e = self.engine
-        pairs = [tuple(p) for p in pairs]
+        try:
+            pairs = [tuple(p) for p in pairs]
+        except TypeError:
+            raise UsageError("predict: expected (user id, movie id) pairs, e.g. predict([(196, 242)]), not a flat "
+                             "list of ids") from None
         for p in pairs:
             if len(p) < 2:
                 raise UsageError(f"predict: expected (user id, movie id) pairs, got {shorten(p)}")
@@ -457,7 +461,7 @@ class Model:
         from embedrec.evaluate import evaluate_opened
 
         _check(split, ("valid", "test"), "split")
-        return evaluate_opened(self.engine.run, None, split, tuple(ks))
+        return evaluate_opened(self.engine.run, None, split, _ks(ks))
 
 
 class TrainedModel(Model):
@@ -513,7 +517,15 @@ class TrainedModel(Model):
 
         _check(split, ("valid", "test"), "split")
         return evaluate_factors(self._f, self.engine.explicit, self.dataset, split,
-                                tuple(ks or self.config.train.eval_k), bool(self.dataset.manifest.get("refit")))
+                                _ks(ks or self.config.train.eval_k), bool(self.dataset.manifest.get("refit")))
+
+
+def _ks(ks: Iterable[int]) -> tuple[int, ...]:
+    """evaluate's ks: whole numbers >= 1."""
+    ks = tuple(ks)
+    if not ks or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ks):
+        raise UsageError(f"ks={list(ks)!r}: give whole numbers >= 1, e.g. ks=(10, 20)")
+    return ks
 
 
 # ----------------------------------------------------------------------------------------- CLI text input

@@ -278,6 +278,14 @@ def test_bad_arguments_raise_usage_errors(trained_run):
                  lambda: m.popular(2.5),
                  lambda: m.popular("5"),
                  lambda: m.popular(2, year_min="abc"),
-                 lambda: m.popular(2, year_min=2000, year_max=1990)):
+                 lambda: m.popular(2, year_min=2000, year_max=1990),
+                 lambda: m.predict([1, 2]),
+                 lambda: m.evaluate("test", ks=[0])):
         with pytest.raises(UsageError):
             call()
+
+
+def test_recommend_stream_takes_ids_as_ints(trained_run):
+    m = trained_run.model
+    got = [u for u, _, _ in m.recommend_stream([1, 2], k=2)]
+    assert [str(u) for u in got] == ["1", "2"]

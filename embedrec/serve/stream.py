@@ -78,7 +78,7 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     'user'), after a UTF-8 byte-order mark (Excel's CSV) if there is one."""
     first = True
     for n, line in enumerate(lines, 1):
-        t = line.strip()
+        t = str(line).strip()  # ids given from Python may be ints
         if not t or t.startswith("#"):
             continue
         if first:
