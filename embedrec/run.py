@@ -344,11 +344,9 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
          "user_factors": run.array("user_factors")}
 
     def write(tmp: Path) -> None:
-        import shutil
-
-        for p in run.path.iterdir():
+        for p in sorted(run.path.iterdir()):
             if p.suffix != ".faiss" and p.name != "manifest.json":
-                shutil.copy2(p, tmp / p.name)
+                _carry(run, p, tmp / p.name)
         from embedrec.serve.index import build_indexes
 
         meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"])
@@ -356,6 +354,30 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
 
     publish(run_dir, write, "embedrec index rebuild")
     return load_run(run_dir).manifest["index"]
+
+
+def _carry(run: Run, p: Path, dest: Path) -> None:
+    """Copy one file of ``run`` into a new artifacts folder, checked against the run's sealed manifest first: the
+    new manifest records fresh checksums of what is copied, so a damaged file copied unchecked would pass every
+    later check."""
+    import shutil
+
+    listed = run.manifest.get("checksums")
+    entry = run.checksum(p.name)
+    if listed and not entry:
+        raise ArtifactError(f"run artifact '{p}' is not listed in its manifest (added or renamed since the run was "
+                            f"written); move it out of '{run.path}', or {FIX}")
+    data = run.read_verified(p)
+    if data is not None:  # checked: write what was checked
+        dest.write_bytes(data)
+        shutil.copystat(p, dest)
+        return
+    shutil.copy2(p, dest)  # above VERIFY_ON_OPEN_MAX (only its size was checked): check the copy in full
+    if entry:
+        from embedrec.fsutil import sha256_file
+
+        if sha256_file(dest) != entry.get("sha256"):
+            raise ArtifactError(f"run artifact '{p}' does not match its checksum (damaged or modified); {FIX}")
 
 
 def verify_path(path: str | Path) -> dict:

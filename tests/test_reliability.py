@@ -593,3 +593,43 @@ def test_a_bit_flip_in_a_torch_checkpoint_is_refused_on_resume(base, tmp_path):
     assert one_line(r) == (f"error: checkpoint '{p}' is damaged (its member '{member.filename}' fails its CRC-32 "
                            "check); train again without resuming")
     assert os.readlink(run / "current") == before
+
+
+def test_index_rebuild_refuses_a_damaged_file_instead_of_resealing_it(base, tmp_path):
+    """`index rebuild` copied every non-FAISS file unchecked and sealed fresh checksums over them: a damaged
+    seen_indices.npy then passed verify and recommend served rated movies. Now each file is checked against the
+    old manifest first; the rebuild is refused naming the file, and nothing is published."""
+    run = copy_run(base[1], tmp_path / "launder")
+    p = current(run) / "seen_indices.npy"
+    b = bytearray(p.read_bytes())
+    b[128:] = bytes(len(b) - 128)
+    p.write_bytes(bytes(b))
+    before = os.readlink(run / "current")
+    r = invoke("index", "rebuild", "-q", "--run", run)
+    assert r.exit_code == 1
+    assert one_line(r) == (f"error: run artifact '{p}' does not match its checksum (damaged or modified); "
+                           "rerun 'embedrec train'")
+    assert os.readlink(run / "current") == before and sorted(run.glob("artifacts-*")) == [current(run)]
+    assert invoke("verify", run).exit_code == 1
+    p.write_bytes((current(base[1]) / p.name).read_bytes())  # mended: a file the manifest does not list is refused
+    extra = current(run) / "notes.txt"
+    extra.write_text("mine\n")
+    r = invoke("index", "rebuild", "-q", "--run", run)
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: run artifact '{extra}' is not listed in its manifest")
+    extra.unlink()
+    assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0
+    assert invoke("verify", run).exit_code == 0 and current(run) != current(base[1])
+
+
+def test_index_rebuild_checks_large_files_in_full(base, tmp_path, monkeypatch):
+    """Files above VERIFY_ON_OPEN_MAX are checked by size when opened; what rebuild carries over is hashed in full."""
+    import embedrec.run as run_mod
+    from embedrec.config import Config
+
+    run = copy_run(base[1], tmp_path / "large")
+    p = current(run) / "seen_indices.npy"
+    flip(p, offset=p.stat().st_size - 3)  # same size: only the hash tells
+    monkeypatch.setattr(run_mod, "VERIFY_ON_OPEN_MAX", 0)
+    with pytest.raises(ArtifactError, match=r"run artifact '.*seen_indices\.npy' does not match its checksum"):
+        run_mod.rebuild_index(run, Config().index)
+    assert sorted(run.glob("artifacts-*")) == [current(run)] and not list(run.glob(".artifacts-*"))
