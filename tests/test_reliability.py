@@ -633,3 +633,33 @@ def test_index_rebuild_checks_large_files_in_full(base, tmp_path, monkeypatch):
     with pytest.raises(ArtifactError, match=r"run artifact '.*seen_indices\.npy' does not match its checksum"):
         run_mod.rebuild_index(run, Config().index)
     assert sorted(run.glob("artifacts-*")) == [current(run)] and not list(run.glob(".artifacts-*"))
+
+
+def test_pruning_removes_only_the_folders_embedrec_named(base, tmp_path):
+    """Publishing pruned every artifacts-* folder beyond the newest two, a user's backup copy beside the versions
+    too (artifacts-<version>-good sorts among them); now only names exactly as embedrec writes them go, and never
+    the folder current names."""
+    from embedrec.config import Config
+    from embedrec.run import is_version_folder, prune, rebuild_index
+
+    run = copy_run(base[1], tmp_path / "prune")
+    first = current(run)
+    backups = [run / f"{first.name}-good", run / "artifacts-old", run / f"{first.name}0", run / "my-artifacts"]
+    for b in backups:
+        shutil.copytree(first, b)
+    link = run / (first.name[:-1] + ("8" if first.name.endswith("9") else "9"))
+    link.symlink_to(first)  # a link with a version name: a user's, not a folder of ours
+    assert not any(is_version_folder(b) for b in backups) and is_version_folder(first)
+    for _ in range(3):
+        rebuild_index(run, Config().index)
+    assert all(b.is_dir() and (b / "manifest.json").is_file() for b in backups)
+    assert link.is_symlink() and not first.exists()
+    versions = sorted(p for p in run.iterdir() if is_version_folder(p))
+    assert len(versions) == 2 and current(run) == versions[-1]
+    os.unlink(run / "current")
+    os.symlink(versions[0].name, run / "current")  # rolled back by hand: the folder current names stays
+    newer = run / "artifacts-29991231T235959-999999999"
+    shutil.copytree(versions[1], run / "artifacts-29991231T235959-999999998")
+    shutil.copytree(versions[1], newer)
+    prune(run, {newer.name})
+    assert versions[0].is_dir() and newer.is_dir() and not versions[1].exists()
