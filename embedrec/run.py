@@ -33,6 +33,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,7 @@ from embedrec.fsutil import (
     open_current,
     publish_generation,
     read_json,
+    remove_unless_held,
     seal,
     write_json,
 )
@@ -63,6 +66,9 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 RUN_FORMAT = 1
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
+ARTIFACTS = "artifacts"
+# the names publish gives its folders: artifacts-<fsutil.new_version()>, e.g. artifacts-20261130T071500-123456789
+VERSION_NAME = re.compile(ARTIFACTS + r"-[0-9]{8}T[0-9]{6}-[0-9]{9}")
 VERIFY_ON_OPEN_MAX = 64 << 20  # bytes: larger files are checked by size when opened, in full by 'embedrec verify'
 NPY = ("user_factors", "movie_factors", "user_bias", "movie_bias", "seen_indptr", "seen_indices", "popularity")
 CATALOGUE = "movies.json"  # titles, years, genres per movie row (with user_ids.npy, movie_ids.npy): what serving reads
@@ -105,11 +111,37 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
 
     with run_lock(run_dir, command):
         try:
-            return publish_generation(run_dir, "artifacts", fill, KEEP)
+            # fsutil's pruning takes every artifacts-* folder, a user's copy beside the versions included
+            # ("artifacts-...-good"): it is told to keep them all, and prune() below removes only our own
+            final = publish_generation(run_dir, ARTIFACTS, fill, sys.maxsize)
+            prune(run_dir, {final.name})
+            return final
         except OSError as e:
             if io_error(e, run_dir, "choose another run.dir") is not None:
                 raise io_error(e, run_dir, "choose another run.dir") from None
             raise
+
+
+def is_version_folder(p: Path) -> bool:
+    """Whether ``p`` is an artifacts folder embedrec wrote: exactly ``artifacts-<fsutil.new_version()>``, a real
+    folder (not a link); a user's ``artifacts-20261130T071500-123456789-good`` or ``artifacts-old`` is not one."""
+    return VERSION_NAME.fullmatch(p.name) is not None and p.is_dir() and not p.is_symlink()
+
+
+def prune(run_dir: Path, keep_names: set[str]) -> None:
+    """Remove the older artifacts folders embedrec wrote (is_version_folder), keeping the newest KEEP,
+    ``keep_names``, the folder ``current`` names and any a live reader holds. Called under the writer lock."""
+    try:
+        keep_names = keep_names | {os.path.basename(os.readlink(run_dir / "current"))}
+    except OSError:
+        pass
+    try:
+        folders = sorted((p for p in run_dir.iterdir() if is_version_folder(p)), key=lambda p: p.name)
+    except OSError:
+        return
+    for p in folders[:-KEEP]:
+        if p.name not in keep_names:
+            remove_unless_held(p)
 
 
 @dataclass
@@ -344,11 +376,9 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
          "user_factors": run.array("user_factors")}
 
     def write(tmp: Path) -> None:
-        import shutil
-
-        for p in run.path.iterdir():
+        for p in sorted(run.path.iterdir()):
             if p.suffix != ".faiss" and p.name != "manifest.json":
-                shutil.copy2(p, tmp / p.name)
+                _carry(run, p, tmp / p.name)
         from embedrec.serve.index import build_indexes
 
         meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"])
@@ -356,6 +386,30 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
 
     publish(run_dir, write, "embedrec index rebuild")
     return load_run(run_dir).manifest["index"]
+
+
+def _carry(run: Run, p: Path, dest: Path) -> None:
+    """Copy one file of ``run`` into a new artifacts folder, checked against the run's sealed manifest first: the
+    new manifest records fresh checksums of what is copied, so a damaged file copied unchecked would pass every
+    later check."""
+    import shutil
+
+    listed = run.manifest.get("checksums")
+    entry = run.checksum(p.name)
+    if listed and not entry:
+        raise ArtifactError(f"run artifact '{p}' is not listed in its manifest (added or renamed since the run was "
+                            f"written); move it out of '{run.path}', or {FIX}")
+    data = run.read_verified(p)
+    if data is not None:  # checked: write what was checked
+        dest.write_bytes(data)
+        shutil.copystat(p, dest)
+        return
+    shutil.copy2(p, dest)  # above VERIFY_ON_OPEN_MAX (only its size was checked): check the copy in full
+    if entry:
+        from embedrec.fsutil import sha256_file
+
+        if sha256_file(dest) != entry.get("sha256"):
+            raise ArtifactError(f"run artifact '{p}' does not match its checksum (damaged or modified); {FIX}")
 
 
 def verify_path(path: str | Path) -> dict:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ConfigError, Interrupted
-from embedrec.fsutil import read_json, write_json
+from embedrec.fsutil import check_seal, exclusive_lock, io_error, read_json, seal, write_json
 from embedrec.metrics import higher_is_better
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 log = logging.getLogger("embedrec")
 RESULTS = "tune.json"
 PLOT = "tune.png"
+LOCK = ".lock"  # the writer lock of a tune folder (fsutil.exclusive_lock)
 
 
 def fourth_root(n_movies: int) -> int:
@@ -184,9 +185,8 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path)
 
 def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float] | None = None,
           tolerance: float | None = None, fresh: bool = False, progress: bool = False) -> dict:
-    """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths."""
-    from tqdm import tqdm
-
+    """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths. Holds
+    the writer lock of the tune folder (``.lock`` in it) while it runs."""
     from embedrec.data.dataset import load_dataset
     from embedrec.train.fit import resolve_metric
 
@@ -198,11 +198,25 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     tol = cfg.tune.tolerance if tolerance is None else tolerance
     metric = resolve_metric(cfg.model, cfg.train)
     out = Path(cfg.tune.dir or Path(cfg.run.dir) / "tune")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise (io_error(e, out, "choose another tune.dir") or e) from None
+    # one writer per tune.dir: a second sweep would overwrite tune.json without the first one's finished trials
+    with exclusive_lock(out / LOCK, out, "embedrec tune-dims", "use another tune.dir"):
+        return _sweep(cfg, ds, dims, wds, tol, metric, fourth, out, fresh, progress)
+
+
+def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, metric: str, fourth: int, out: Path,
+           fresh: bool, progress: bool) -> dict:
+    from tqdm import tqdm
+
     state_path = out / RESULTS
     finished: dict[str, dict] = {}
     if state_path.exists() and not fresh:
         saved = read_json(state_path, "tune results")
+        # sealed like a manifest: an edited or damaged record is not reused as finished trials
+        check_seal(saved, state_path, "tune results", "rerun with «--fresh|fresh=True» to redo its trials")
         if saved.get("dataset") == ds.manifest.get("inputs") and saved.get("metric") == metric:
             finished = {t["key"]: t for t in saved.get("trials", [])}
             cfg_now = cfg.to_dict()
@@ -222,8 +236,8 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
                  kept, len(dims) * len(wds), len(todo))
 
     def save():
-        write_json(state_path, {"dataset": ds.manifest.get("inputs"), "metric": metric,
-                                "trials": sorted(finished.values(), key=lambda t: (t["dim"], t["weight_decay"] or 0))})
+        write_json(state_path, seal({"dataset": ds.manifest.get("inputs"), "metric": metric, "trials":
+                                     sorted(finished.values(), key=lambda t: (t["dim"], t["weight_decay"] or 0))}))
 
     workers = max(1, min(cfg.tune.workers, len(todo) or 1))
     threads = cfg.tune.threads or max(1, (mp.cpu_count() or 1) // workers)

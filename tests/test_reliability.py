@@ -567,3 +567,99 @@ def test_output_device_full_and_empty_messages(base, monkeypatch):  # rows 7, 13
     r = invoke("evaluate", "-q", "--run", base[1], "--format", "tsv")
     assert r.exit_code == 1
     assert one_line(r) == "error: internal error (IndexError: ); rerun with --traceback and report it"
+
+
+# ------------------------------------------------------------------------------------- fixB: damage is refused
+
+BASE_TRAIN = ("--set", "model.dim=4", "--set", "train.epochs=2", "--set", "model.objective=explicit",
+              "--set", "train.optimizer=adam")
+
+
+def test_a_bit_flip_in_a_torch_checkpoint_is_refused_on_resume(base, tmp_path):
+    """torch.load does not check the zip members' CRC-32s: a flipped bit in a tensor of checkpoint.pt was resumed
+    and published (a user factor of -9.6e35); now the resume is refused in one line and nothing is published."""
+    run = copy_run(base[1], tmp_path / "ck")
+    p = run / "checkpoint.pt"
+    with zipfile.ZipFile(p) as z:
+        member = max(z.infolist(), key=lambda i: i.file_size)  # a tensor's data, stored uncompressed
+    with open(p, "rb") as fh:
+        fh.seek(member.header_offset + 26)
+        name_len, extra_len = int.from_bytes(fh.read(2), "little"), int.from_bytes(fh.read(2), "little")
+    flip(p, offset=member.header_offset + 30 + name_len + extra_len + 3)
+    before = os.readlink(run / "current")
+    r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", f"run.dir={run}", *BASE_TRAIN,
+               "--set", "train.epochs=3", "--resume")
+    assert r.exit_code == 1
+    assert one_line(r) == (f"error: checkpoint '{p}' is damaged (its member '{member.filename}' fails its CRC-32 "
+                           "check); train again without resuming")
+    assert os.readlink(run / "current") == before
+
+
+def test_index_rebuild_refuses_a_damaged_file_instead_of_resealing_it(base, tmp_path):
+    """`index rebuild` copied every non-FAISS file unchecked and sealed fresh checksums over them: a damaged
+    seen_indices.npy then passed verify and recommend served rated movies. Now each file is checked against the
+    old manifest first; the rebuild is refused naming the file, and nothing is published."""
+    run = copy_run(base[1], tmp_path / "launder")
+    p = current(run) / "seen_indices.npy"
+    b = bytearray(p.read_bytes())
+    b[128:] = bytes(len(b) - 128)
+    p.write_bytes(bytes(b))
+    before = os.readlink(run / "current")
+    r = invoke("index", "rebuild", "-q", "--run", run)
+    assert r.exit_code == 1
+    assert one_line(r) == (f"error: run artifact '{p}' does not match its checksum (damaged or modified); "
+                           "rerun 'embedrec train'")
+    assert os.readlink(run / "current") == before and sorted(run.glob("artifacts-*")) == [current(run)]
+    assert invoke("verify", run).exit_code == 1
+    p.write_bytes((current(base[1]) / p.name).read_bytes())  # mended: a file the manifest does not list is refused
+    extra = current(run) / "notes.txt"
+    extra.write_text("mine\n")
+    r = invoke("index", "rebuild", "-q", "--run", run)
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: run artifact '{extra}' is not listed in its manifest")
+    extra.unlink()
+    assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0
+    assert invoke("verify", run).exit_code == 0 and current(run) != current(base[1])
+
+
+def test_index_rebuild_checks_large_files_in_full(base, tmp_path, monkeypatch):
+    """Files above VERIFY_ON_OPEN_MAX are checked by size when opened; what rebuild carries over is hashed in full."""
+    import embedrec.run as run_mod
+    from embedrec.config import Config
+
+    run = copy_run(base[1], tmp_path / "large")
+    p = current(run) / "seen_indices.npy"
+    flip(p, offset=p.stat().st_size - 3)  # same size: only the hash tells
+    monkeypatch.setattr(run_mod, "VERIFY_ON_OPEN_MAX", 0)
+    with pytest.raises(ArtifactError, match=r"run artifact '.*seen_indices\.npy' does not match its checksum"):
+        run_mod.rebuild_index(run, Config().index)
+    assert sorted(run.glob("artifacts-*")) == [current(run)] and not list(run.glob(".artifacts-*"))
+
+
+def test_pruning_removes_only_the_folders_embedrec_named(base, tmp_path):
+    """Publishing pruned every artifacts-* folder beyond the newest two, a user's backup copy beside the versions
+    too (artifacts-<version>-good sorts among them); now only names exactly as embedrec writes them go, and never
+    the folder current names."""
+    from embedrec.config import Config
+    from embedrec.run import is_version_folder, prune, rebuild_index
+
+    run = copy_run(base[1], tmp_path / "prune")
+    first = current(run)
+    backups = [run / f"{first.name}-good", run / "artifacts-old", run / f"{first.name}0", run / "my-artifacts"]
+    for b in backups:
+        shutil.copytree(first, b)
+    link = run / (first.name[:-1] + ("8" if first.name.endswith("9") else "9"))
+    link.symlink_to(first)  # a link with a version name: a user's, not a folder of ours
+    assert not any(is_version_folder(b) for b in backups) and is_version_folder(first)
+    for _ in range(3):
+        rebuild_index(run, Config().index)
+    assert all(b.is_dir() and (b / "manifest.json").is_file() for b in backups)
+    assert link.is_symlink() and not first.exists()
+    versions = sorted(p for p in run.iterdir() if is_version_folder(p))
+    assert len(versions) == 2 and current(run) == versions[-1]
+    os.unlink(run / "current")
+    os.symlink(versions[0].name, run / "current")  # rolled back by hand: the folder current names stays
+    newer = run / "artifacts-29991231T235959-999999999"
+    shutil.copytree(versions[1], run / "artifacts-29991231T235959-999999998")
+    shutil.copytree(versions[1], newer)
+    prune(run, {newer.name})
+    assert versions[0].is_dir() and newer.is_dir() and not versions[1].exists()

@@ -90,3 +90,54 @@ def test_trials_of_an_earlier_procedure_are_not_reused(monkeypatch):
     now = T.trial_config_hash(cfg, 8, None, {"inputs": {"a": "1"}})
     monkeypatch.setattr(T, "TRIAL_PROCEDURE", T.TRIAL_PROCEDURE - 1)
     assert T.trial_config_hash(cfg, 8, None, {"inputs": {"a": "1"}}) != now
+
+
+def test_a_second_sweep_into_the_same_folder_is_refused(tune_cfg, tmp_path):
+    """tune-dims took no writer lock: two sweeps into one tune.dir both ran and the second's tune.json lost the
+    first's finished trials. The second is refused in one line naming the holder."""
+    import fcntl
+    import os
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.errors import ArtifactError
+    from embedrec.tune import LOCK
+
+    out = tmp_path / "tune"
+    out.mkdir()
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.pwrite(fd, b"4244 embedrec tune-dims\n", 0)
+    try:
+        with pytest.raises(ArtifactError, match="another embedrec tune-dims is writing"):
+            sweep(tune_cfg.updated({"tune.dir": str(out)}), [4])
+        r = CliRunner().invoke(main, ["tune-dims", "-q", "--dims", "4", "--set", f"data.prepared={tune_cfg.data.prepared}",
+                                      "--set", "model.objective=explicit", "--set", f"tune.dir={out}"])
+        assert r.exit_code == 1 and "Traceback" not in r.stderr
+        assert r.stderr.splitlines() == [f"error: another embedrec tune-dims is writing '{out}' (pid 4244); wait for it "
+                                         "to finish, or use another tune.dir"]
+    finally:
+        os.close(fd)
+    assert not (out / "tune.json").exists()
+
+
+def test_an_edited_tune_record_is_refused_not_reused(tune_cfg, tmp_path):
+    """tune.json had no checksum: a hand-edited valid_metric was reused as a finished trial (and could be chosen).
+    It is sealed like a manifest; a record that fails the seal is refused, and --fresh redoes its trials."""
+    from embedrec.errors import ArtifactError
+
+    cfg = tune_cfg.updated({"tune.dir": str(tmp_path / "tune"), "train.epochs": 3, "tune.workers": 1})
+    res = sweep(cfg, [4])
+    p = tmp_path / "tune" / "tune.json"
+    saved = json.loads(p.read_text())
+    assert saved.get("manifest_sha256")
+    assert sweep(cfg, [4])["chosen"]["seconds"] == res["chosen"]["seconds"]  # sealed and intact: reused
+    saved["trials"][0]["valid_metric"] = 0.01
+    p.write_text(json.dumps(saved))
+    with pytest.raises(ArtifactError) as e:
+        sweep(cfg, [4])
+    assert e.value.cli_message() == (f"tune results '{p}' does not match its checksum (damaged or edited); rerun "
+                                     "with --fresh to redo its trials")
+    again = sweep(cfg, [4], fresh=True)
+    assert again["chosen"]["valid_metric"] != 0.01 and json.loads(p.read_text())["manifest_sha256"]

@@ -308,6 +308,8 @@ def load(path: Path) -> dict:
                             "without resuming")
     try:
         return _load_numpy(path) or _load_torch(path)
+    except ArtifactError:
+        raise
     except Exception as e:
         raise ArtifactError(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
                             "resuming") from None
@@ -332,6 +334,15 @@ def _load_numpy(path: Path) -> dict | None:
 
 
 def _load_torch(path: Path) -> dict:
+    import zipfile
+
     import torch
 
+    # torch.load never checks the members' CRC-32s (np.load does, through zipfile): a flipped bit in a tensor
+    # would be resumed and published, so every member is read and checked first
+    with zipfile.ZipFile(path) as z:
+        bad = z.testzip()
+    if bad is not None:
+        raise ArtifactError(f"checkpoint '{path}' is damaged (its member '{bad}' fails its CRC-32 check); train "
+                            "again without resuming")
     return torch.load(path, map_location="cpu", weights_only=True)
