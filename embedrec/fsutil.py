@@ -14,6 +14,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -450,16 +451,35 @@ def publish_generation(root: Path, prefix: str, write, keep: int) -> Path:
     return final
 
 
+VERSION = r"[0-9]{8}T[0-9]{6}-[0-9]{9}"  # what new_version() gives
+
+
 def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) -> None:
-    """Remove older ``<prefix>-*`` folders, keeping the newest ``keep``, ``keep_names`` and any a live reader
-    holds (FolderHold); and every ``.<prefix>-*.tmp`` folder (called under the writer lock, so those are a
-    killed writer's leftovers)."""
-    folders = sorted((p for p in Path(root).glob(f"{prefix}-*") if p.is_dir()), key=lambda p: p.name)
+    """Remove older ``<prefix>-<version>`` folders, keeping the newest ``keep``, ``keep_names``, the one
+    ``current`` names and any a live reader holds (FolderHold); and every ``.<prefix>-<version>.tmp`` folder
+    (called under the writer lock, so those are a killed writer's leftovers). Only names exactly as
+    publish_generation makes them, real folders, not links: a user's ``gen-...-backup`` copy beside them stays."""
+    root = Path(root)
+    name = re.compile(re.escape(prefix) + "-" + VERSION)
+    tmp = re.compile(r"\." + re.escape(prefix) + "-" + VERSION + r"\.tmp")
+    try:
+        keep_names = keep_names | {os.path.basename(os.readlink(root / "current"))}
+    except OSError:
+        pass
+
+    def ours(p: Path, pattern) -> bool:
+        return pattern.fullmatch(p.name) is not None and p.is_dir() and not p.is_symlink()
+
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    folders = sorted((p for p in entries if ours(p, name)), key=lambda p: p.name)
     for p in folders[:-keep] if keep > 0 else folders:
         if p.name not in keep_names:
             remove_unless_held(p)
-    for p in Path(root).glob(f".{prefix}-*.tmp"):
-        if p.name not in keep_names:
+    for p in entries:
+        if ours(p, tmp) and p.name not in keep_names:
             _rmtree(p)
 
 

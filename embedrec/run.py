@@ -33,8 +33,6 @@ import hashlib
 import io
 import json
 import os
-import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +52,6 @@ from embedrec.fsutil import (
     open_current,
     publish_generation,
     read_json,
-    remove_unless_held,
     seal,
     write_json,
 )
@@ -66,9 +63,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 RUN_FORMAT = 1
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
-ARTIFACTS = "artifacts"
-# the names publish gives its folders: artifacts-<fsutil.new_version()>, e.g. artifacts-20261130T071500-123456789
-VERSION_NAME = re.compile(ARTIFACTS + r"-[0-9]{8}T[0-9]{6}-[0-9]{9}")
+ARTIFACTS = "artifacts"  # folders artifacts-<fsutil.new_version()>, pruned by fsutil.prune_generations
 VERIFY_ON_OPEN_MAX = 64 << 20  # bytes: larger files are checked by size when opened, in full by 'embedrec verify'
 NPY = ("user_factors", "movie_factors", "user_bias", "movie_bias", "seen_indptr", "seen_indices", "popularity")
 CATALOGUE = "movies.json"  # titles, years, genres per movie row (with user_ids.npy, movie_ids.npy): what serving reads
@@ -111,37 +106,11 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
 
     with run_lock(run_dir, command):
         try:
-            # fsutil's pruning takes every artifacts-* folder, a user's copy beside the versions included
-            # ("artifacts-...-good"): it is told to keep them all, and prune() below removes only our own
-            final = publish_generation(run_dir, ARTIFACTS, fill, sys.maxsize)
-            prune(run_dir, {final.name})
-            return final
+            return publish_generation(run_dir, ARTIFACTS, fill, KEEP)
         except OSError as e:
             if io_error(e, run_dir, "choose another run.dir") is not None:
                 raise io_error(e, run_dir, "choose another run.dir") from None
             raise
-
-
-def is_version_folder(p: Path) -> bool:
-    """Whether ``p`` is an artifacts folder embedrec wrote: exactly ``artifacts-<fsutil.new_version()>``, a real
-    folder (not a link); a user's ``artifacts-20261130T071500-123456789-good`` or ``artifacts-old`` is not one."""
-    return VERSION_NAME.fullmatch(p.name) is not None and p.is_dir() and not p.is_symlink()
-
-
-def prune(run_dir: Path, keep_names: set[str]) -> None:
-    """Remove the older artifacts folders embedrec wrote (is_version_folder), keeping the newest KEEP,
-    ``keep_names``, the folder ``current`` names and any a live reader holds. Called under the writer lock."""
-    try:
-        keep_names = keep_names | {os.path.basename(os.readlink(run_dir / "current"))}
-    except OSError:
-        pass
-    try:
-        folders = sorted((p for p in run_dir.iterdir() if is_version_folder(p)), key=lambda p: p.name)
-    except OSError:
-        return
-    for p in folders[:-KEEP]:
-        if p.name not in keep_names:
-            remove_unless_held(p)
 
 
 @dataclass

@@ -5,6 +5,7 @@ import fcntl
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -640,7 +641,11 @@ def test_pruning_removes_only_the_folders_embedrec_named(base, tmp_path):
     too (artifacts-<version>-good sorts among them); now only names exactly as embedrec writes them go, and never
     the folder current names."""
     from embedrec.config import Config
-    from embedrec.run import is_version_folder, prune, rebuild_index
+    from embedrec.fsutil import VERSION, prune_generations
+    from embedrec.run import rebuild_index
+
+    def is_version_folder(p):
+        return re.fullmatch("artifacts-" + VERSION, p.name) is not None and p.is_dir() and not p.is_symlink()
 
     run = copy_run(base[1], tmp_path / "prune")
     first = current(run)
@@ -661,5 +666,20 @@ def test_pruning_removes_only_the_folders_embedrec_named(base, tmp_path):
     newer = run / "artifacts-29991231T235959-999999999"
     shutil.copytree(versions[1], run / "artifacts-29991231T235959-999999998")
     shutil.copytree(versions[1], newer)
-    prune(run, {newer.name})
+    prune_generations(run, "artifacts", {newer.name}, 2)
     assert versions[0].is_dir() and newer.is_dir() and not versions[1].exists()
+
+
+def test_dataset_pruning_spares_a_users_gen_copy(tmp_path):
+    from embedrec.fsutil import new_version, prune_generations
+
+    names = [f"gen-{new_version()}" for _ in range(4)]
+    for n in names:
+        (tmp_path / n).mkdir()
+    (tmp_path / f"{names[0]}-backup").mkdir()
+    (tmp_path / f".gen-{new_version()}.tmp").mkdir()  # a killed writer's leftover
+    (tmp_path / ".gen-mine.tmp").mkdir()
+    os.symlink(names[0], tmp_path / "current")
+    prune_generations(tmp_path, "gen", {names[-1]}, 2)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([".gen-mine.tmp", "current", names[0], f"{names[0]}-backup", names[2], names[3]])
