@@ -150,3 +150,107 @@ def test_torch_export_is_the_served_model(tmp_path, synth_dir, objective):
         all_scores = module(torch.zeros(model.n_movies, dtype=torch.long), torch.arange(model.n_movies)).numpy()
     if objective == "implicit":  # the served top-3 is the module's top-3
         assert list(model.movie_ids[np.argsort(-all_scores, kind="stable")[:3]]) == list(top.movie_ids[0])
+
+
+# ------------------------------------------------------------------------------------------ writers and overwrite
+
+def _invoke(*args):
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _one_line(r) -> str:
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def lock_holder():
+    """Another process holding an output's writer lock (as a running `embedrec export` does): yields its pid."""
+    import subprocess
+    import sys
+
+    procs = []
+
+    def hold(target):
+        code = ("import sys, time\nfrom embedrec.fsutil import target_lock\n"
+                "with target_lock(sys.argv[1], 'embedrec export', 'x'):\n    print('held', flush=True)\n"
+                "    time.sleep(120)\n")
+        p = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True)
+        procs.append(p)
+        assert p.stdout.readline().strip() == "held"
+        return p.pid
+
+    yield hold
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("name", ["top.csv", "top.parquet"])
+def test_topk_file_second_writer_refused(rec, tmp_path, lock_holder, name):
+    """--topk-all FILE takes the writer lock the folder exports take: a second writer gets one line and leaves the
+    first one's output alone (before: no lock, and a fixed temporary name both writers wrote into)."""
+    out = tmp_path / name
+    pid = lock_holder(out)
+    r = _invoke("export", "-q", "--run", rec.run.path.parent, "--topk-all", out, "-k", "3")
+    assert r.exit_code == 1
+    assert _one_line(r) == (f"error: another embedrec export is writing '{out}' (pid {pid}); wait for it to finish, "
+                            "or choose another file")
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [f".embedrec.{name}.lock"]
+
+
+def test_plot_second_writer_refused(rec, tmp_path, lock_holder):
+    out = tmp_path / "m.png"
+    pid = lock_holder(out)
+    with pytest.raises(ArtifactError, match=f"another embedrec export is writing '{out}' \\(pid {pid}\\)"):
+        plot_map(rec, out)
+    assert not out.exists()
+
+
+def test_topk_file_temporary_is_its_own(rec, tmp_path):
+    """A writer never writes into, renames or removes another live writer's temporary file (before: every writer
+    used `.NAME.tmp`); a dead writer's temporary file is removed by the next one."""
+    import subprocess
+    import sys
+
+    other = tmp_path / ".top.csv.tmp"  # the name the old code gave every writer
+    other.write_text("another writer's half-written rows")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".top.csv.tmp-{int(dead.stdout)}-abcd1234.csv"
+    stale.write_text("left by a killed writer")
+    topk_all(rec, tmp_path / "top.csv", 3, batch=64)
+    assert other.read_text() == "another writer's half-written rows"
+    assert not stale.exists()
+    assert pd.read_csv(tmp_path / "top.csv").shape[0] == 3 * len(rec.user_ids)
+    plot_map(rec, tmp_path / "m.png")
+    plot_map(rec, tmp_path / "m.png", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".embedrec.m.png.lock", ".embedrec.top.csv.lock",
+                                                          ".top.csv.tmp", "m.png", "top.csv"]
+
+
+def test_long_output_names(rec, tmp_path, lock_holder):
+    """Names up to the 255-byte limit work: the lock, temporary and old names beside them stay within it (before:
+    OSError File name too long)."""
+    long_csv = tmp_path / ("t" * 246 + ".csv")
+    topk_all(rec, long_csv, 3, batch=64)
+    topk_all(rec, long_csv, 3, batch=64, overwrite=True)
+    assert pd.read_csv(long_csv).shape[0] == 3 * len(rec.user_ids)
+    folder = tmp_path / ("é" * 127)  # 254 bytes
+    export_dir(rec, "npy", folder)
+    export_dir(rec, "npy", folder, overwrite=True)
+    plot_map(rec, tmp_path / ("m" * 251 + ".png"))
+    assert all(len(p.name.encode()) <= 255 for p in tmp_path.iterdir())
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name or ".old" in p.name]
+    from embedrec.fsutil import side_stem
+
+    assert side_stem("a" * 250) == side_stem("a" * 250) != side_stem("a" * 249 + "b")
+    assert side_stem("top.csv") == "top.csv"
+    pid = lock_holder(long_csv)
+    r = _invoke("export", "-q", "--run", rec.run.path.parent, "--topk-all", long_csv, "--overwrite")
+    assert r.exit_code == 1 and f"(pid {pid})" in _one_line(r)
