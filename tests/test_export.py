@@ -234,6 +234,29 @@ def test_topk_file_temporary_is_its_own(rec, tmp_path):
                                                           ".top.csv.tmp", "m.png", "top.csv"]
 
 
+def test_faiss_export_refuses_a_damaged_index(rec, tmp_path):
+    """export --to faiss checks each index file against the run manifest before copying it (a flat-index run
+    never loads them, so nothing else notices)."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(rec.run.path.parent, run, symlinks=True)
+    ip = run / "current" / "movies_ip.faiss"
+    data = bytearray(ip.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    ip.write_bytes(bytes(data))
+    copy = Recommender.open(run)  # the flat index: opening does not read the file
+    with pytest.raises(ArtifactError, match="movies_ip.faiss' does not match its checksum"):
+        export_dir(copy, "faiss", tmp_path / "fa")
+    assert not (tmp_path / "fa").exists()
+    cos = run / "current" / "movies_cos.faiss"
+    ip.write_bytes(rec.run.path.joinpath("movies_ip.faiss").read_bytes())
+    cos.write_bytes(cos.read_bytes()[:-7])
+    r = _invoke("export", "-q", "--run", run, "--to", "faiss", "-o", tmp_path / "fa")
+    assert r.exit_code == 1 and "movies_cos.faiss' is damaged" in _one_line(r) and "index rebuild" in r.stderr
+    assert not (tmp_path / "fa").exists()
+
+
 def test_long_output_names(rec, tmp_path, lock_holder):
     """Names up to the 255-byte limit work: the lock, temporary and old names beside them stay within it (before:
     OSError File name too long)."""
