@@ -1,6 +1,6 @@
 """``embedrec export --to parquet|npy|csv|faiss|torch``: the run's factors as tables, the FAISS files and
 the PyTorch state dict, each with ``model.json`` (how the terms add up); and the marker every export folder
-holds (``--overwrite`` replaces only a folder that has it)."""
+holds, listing the files export wrote (``--overwrite`` replaces only a folder that has it and nothing else)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,28 @@ from embedrec.serve.recommender import Recommender
 MARKER = ".embedrec-export.json"  # what export writes beside the files; --overwrite replaces only such a folder
 
 
-def is_export(folder: Path) -> bool:
-    """Whether ``folder`` is an earlier export, so --overwrite may replace it."""
-    return (folder / MARKER).is_file()
+def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
+    """Whether ``folder`` is an earlier export that --overwrite may replace: it holds the marker and nothing
+    the marker does not list (``files``: what export wrote). False without a marker; ArtifactError naming the
+    other entries when there are any (a notes file or an analysis folder the user added would be deleted)."""
+    marker = folder / MARKER
+    if not marker.is_file():
+        return False
+    try:
+        listed = json.loads(marker.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    listed = listed if isinstance(listed, dict) else {}
+    other = sorted(p.name for p in folder.iterdir()
+                   if p.name != MARKER and (p.name not in listed or p.is_dir() or p.is_symlink()))
+    if not other:
+        return True
+    from embedrec.fsutil import shorten_name
+
+    shown = ", ".join(shorten_name(n) + ("/" if (folder / n).is_dir() else "") for n in other[:5])
+    more = f" and {len(other) - 5} more" if len(other) > 5 else ""
+    raise ArtifactError(f"'{folder}' holds entries embedrec export did not write ({shown}{more}), which "
+                        f"«--overwrite|overwrite=True» would delete; move them out of it, or {fix}")
 
 
 def score_terms(rec: Recommender) -> dict:

@@ -90,8 +90,8 @@ def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -
     err, tmp = None, None
     if rank == 0:
         try:
-            tmp = stack.enter_context(atomic_dir(path, overwrite=overwrite, ours=is_export, command=COMMAND,
-                                                 fix=FOLDER_FIX))
+            tmp = stack.enter_context(atomic_dir(path, overwrite=overwrite, command=COMMAND, fix=FOLDER_FIX,
+                                                 ours=lambda folder: is_export(folder, FOLDER_FIX)))
         except Exception as e:  # noqa: BLE001 (raised on every rank by agree)
             err = e
     if g is not None:

@@ -257,6 +257,30 @@ def test_faiss_export_refuses_a_damaged_index(rec, tmp_path):
     assert not (tmp_path / "fa").exists()
 
 
+def test_overwrite_keeps_what_the_user_added(rec, tmp_path):
+    """--overwrite replaces only what the marker lists: a folder holding the user's own files or folders is
+    refused in one line naming them, and they are kept (before: any folder with the marker was deleted whole)."""
+    out = tmp_path / "emb"
+    export_dir(rec, "npy", out)
+    (out / "notes.txt").write_text("mine")
+    (out / "analysis").mkdir()
+    r = _invoke("export", "-q", "--run", rec.run.path.parent, "--to", "npy", "-o", out, "--overwrite")
+    assert r.exit_code == 1
+    assert _one_line(r) == (f"error: '{out}' holds entries embedrec export did not write (analysis/, notes.txt), "
+                            "which --overwrite would delete; move them out of it, or choose another -o folder")
+    assert (out / "notes.txt").read_text() == "mine" and (out / "analysis").is_dir()
+    (out / "notes.txt").unlink()
+    (out / "analysis").rmdir()
+    export_dir(rec, "csv", out, overwrite=True)  # only its own files: replaced as before
+    assert (out / "movies.csv").exists() and not (out / "notes.txt").exists()
+    top = tmp_path / "top"
+    topk_all(rec, top, 3, batch=64)
+    (top / "README").write_text("mine")
+    with pytest.raises(ArtifactError, match=r"did not write \(README\).*or choose another folder"):
+        topk_all(rec, top, 3, batch=64, overwrite=True)
+    assert (top / "README").exists()
+
+
 def test_long_output_names(rec, tmp_path, lock_holder):
     """Names up to the 255-byte limit work: the lock, temporary and old names beside them stay within it (before:
     OSError File name too long)."""
