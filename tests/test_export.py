@@ -281,6 +281,23 @@ def test_overwrite_keeps_what_the_user_added(rec, tmp_path):
     assert (top / "README").exists()
 
 
+def test_topk_folder_overwrite_from_the_cli(rec, tmp_path):
+    """`export --topk-all FOLDER --overwrite` replaces the folder export wrote (before: click refused any folder);
+    a .csv/.parquet name that is a folder is one line."""
+    run = rec.run.path.parent
+    top = tmp_path / "top10"
+    assert _invoke("export", "-q", "--run", run, "--topk-all", top, "-k", "3").exit_code == 0
+    r = _invoke("export", "-q", "--run", run, "--topk-all", top, "-k", "4", "--overwrite")
+    assert r.exit_code == 0, r.stderr
+    assert pd.read_parquet(top).shape[0] == 4 * len(rec.user_ids)
+    (tmp_path / "dir.csv").mkdir()
+    r = _invoke("export", "-q", "--run", run, "--topk-all", tmp_path / "dir.csv", "--overwrite")
+    assert r.exit_code == 1
+    assert _one_line(r) == f"error: '{tmp_path / 'dir.csv'}' is a folder, not a .csv file; choose another file"
+    r = _invoke("export", "-q", "--run", run, "--plot", tmp_path / "dir.csv")
+    assert r.exit_code == 1 and "is a folder" in _one_line(r)
+
+
 def test_long_output_names(rec, tmp_path, lock_holder):
     """Names up to the 255-byte limit work: the lock, temporary and old names beside them stay within it (before:
     OSError File name too long)."""
