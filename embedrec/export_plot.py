@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.errors import ArtifactError, UsageError
+from embedrec.fsutil import atomic_file
 from embedrec.serve.recommender import Recommender
 
 
@@ -40,8 +41,10 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    if path.is_dir():
+        raise ArtifactError(f"'{path}' is a folder, not a .png file; choose another file")
     if path.exists() and not overwrite:
-        raise ArtifactError(f"'{path}' already exists; pass --overwrite to replace it")
+        raise ArtifactError(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
     Q = np.asarray(rec.factors.movie, dtype=np.float64)
     pop = rec.run.array("popularity")
     if method == "pca":
@@ -90,9 +93,9 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
+    try:  # one writer at a time (the lock beside the file), through a temporary file of its own
+        with atomic_file(path, overwrite, "embedrec export", "choose another file", suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
     return {"plot": str(path), "method": method}

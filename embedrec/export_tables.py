@@ -1,6 +1,6 @@
 """``embedrec export --to parquet|npy|csv|faiss|torch``: the run's factors as tables, the FAISS files and
 the PyTorch state dict, each with ``model.json`` (how the terms add up); and the marker every export folder
-holds (``--overwrite`` replaces only a folder that has it)."""
+holds, listing the files export wrote (``--overwrite`` replaces only a folder that has it and nothing else)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,28 @@ from embedrec.serve.recommender import Recommender
 MARKER = ".embedrec-export.json"  # what export writes beside the files; --overwrite replaces only such a folder
 
 
-def is_export(folder: Path) -> bool:
-    """Whether ``folder`` is an earlier export, so --overwrite may replace it."""
-    return (folder / MARKER).is_file()
+def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
+    """Whether ``folder`` is an earlier export that --overwrite may replace: it holds the marker and nothing
+    the marker does not list (``files``: what export wrote). False without a marker; ArtifactError naming the
+    other entries when there are any (a notes file or an analysis folder the user added would be deleted)."""
+    marker = folder / MARKER
+    if not marker.is_file():
+        return False
+    try:
+        listed = json.loads(marker.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    listed = listed if isinstance(listed, dict) else {}
+    other = sorted(p.name for p in folder.iterdir()
+                   if p.name != MARKER and (p.name not in listed or p.is_dir() or p.is_symlink()))
+    if not other:
+        return True
+    from embedrec.fsutil import shorten_name
+
+    shown = ", ".join(shorten_name(n) + ("/" if (folder / n).is_dir() else "") for n in other[:5])
+    more = f" and {len(other) - 5} more" if len(other) > 5 else ""
+    raise ArtifactError(f"'{folder}' holds entries embedrec export did not write ({shown}{more}), which "
+                        f"«--overwrite|overwrite=True» would delete; move them out of it, or {fix}")
 
 
 def score_terms(rec: Recommender) -> dict:
@@ -105,14 +124,24 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
 
 
 def faiss_files(rec: Recommender, out: Path) -> dict:
-    """The run's index files with their id maps and metadata."""
-    from embedrec.serve.index import COS_FILE, IP_FILE
+    """The run's index files (each checked against the run manifest first) with their id maps and metadata."""
+    from embedrec.fsutil import sha256_file
+    from embedrec.run import VERIFY_ON_OPEN_MAX
+    from embedrec.serve.index import COS_FILE, IP_FILE, verify_index_file
 
+    fix = "rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»"
+    recorded = (rec.run.manifest.get("index") or {}).get("files") or {}
     for name in (IP_FILE, COS_FILE):
         src = rec.run.path / name
         if not src.exists():
-            raise ArtifactError(f"index '{src}' is missing; run 'embedrec index rebuild'")
+            raise ArtifactError(f"index '{src}' is missing; {fix}")
+        # checked in full: a flat-index run never loads these files, so nothing else would notice damage; up to
+        # VERIFY_ON_OPEN_MAX in memory before the copy, above it by size first and then the copy's checksum
+        entry = recorded.get(name) or rec.run.checksum(name)
+        verify_index_file(src, entry, VERIFY_ON_OPEN_MAX)
         shutil.copyfile(src, out / name)
+        if entry and src.stat().st_size > VERIFY_ON_OPEN_MAX and sha256_file(out / name) != entry.get("sha256"):
+            raise ArtifactError(f"index '{src}' does not match its checksum (damaged or modified); {fix}")
     np.save(out / "movie_ids.npy", rec.catalogue.movie_ids, allow_pickle=False)
     meta = {**rec.run.manifest["index"], **score_terms(rec), "ip_index": IP_FILE, "cosine_index": COS_FILE,
             "row_to_movie_id": "movie_ids.npy",

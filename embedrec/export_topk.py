@@ -3,6 +3,8 @@ Parquet parts (one per torchrun rank), optionally scored on a GPU."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,8 +13,12 @@ import numpy as np
 
 from embedrec.errors import ArtifactError, UsageError
 from embedrec.export_tables import MARKER, is_export
-from embedrec.fsutil import atomic_dir
+from embedrec.fsutil import atomic_dir, atomic_file, side_stem
 from embedrec.serve.recommender import Recommender
+
+COMMAND = "embedrec export"  # what a refused second writer is told holds the lock
+FILE_FIX = "choose another file"
+FOLDER_FIX = "choose another folder"
 
 
 def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False, batch: int = 4096,
@@ -33,53 +39,61 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
         raise UsageError(f"--topk-all {path}: use a .parquet or .csv file name, or a folder name (no extension) "
                          "for a Parquet dataset")
     if path.exists() and not overwrite:
-        raise ArtifactError(f"'{path}' already exists; pass --overwrite to replace it")
+        raise ArtifactError(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
+    if suffix and path.is_dir():
+        raise ArtifactError(f"'{path}' is a folder, not a {suffix} file; {FILE_FIX}")
     rank, world, _ = D.env_rank_world()
     g = D.group(device or "auto") if world > 1 else None
     dev = str(g.device) if g is not None else D.device_name(device or "cpu")
     lo, hi = D.shard_range(rec.factors.user.shape[0], rank, world, align=batch)
     if suffix == "":
         return _topk_folder(rec, path, k, overwrite, batch, progress, dev, g, (lo, hi))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if g is None:
-        tmp = path.with_name(f".{path.name}.tmp")
+    # one writer of the file at a time (the lock beside it, held by rank 0 while every rank scores), each with a
+    # temporary file of its own renamed into place
+    stack = contextlib.ExitStack()
+    err, tmp = None, None
+    if g is None or g.leader:
         try:
-            _topk_part(rec, tmp, suffix, lo, hi, k, batch, progress, dev)
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return {"topk_all": str(path), "users": int(hi - lo), "k": k}
-    import tempfile
-
-    parts = Path(g.share(tempfile.mkdtemp(prefix=f".{path.name}.parts-", dir=path.parent) if g.leader else None))
-    try:
-        err = None
-        try:
-            _topk_part(rec, parts / f"part-{rank:05d}{suffix}", suffix, lo, hi, k, batch, progress, dev)
+            tmp = stack.enter_context(atomic_file(path, overwrite, COMMAND, FILE_FIX, suffix=suffix))
         except Exception as e:  # noqa: BLE001 (raised on every rank by agree)
             err = e
+    if g is not None:
         g.agree(err)
-        if g.leader:
-            _merge_parts(sorted(parts.glob(f"part-*{suffix}")), path, suffix)
-        g.barrier()
-    finally:
-        if g.leader:
-            shutil.rmtree(parts, ignore_errors=True)
+    elif err is not None:
+        raise err
+    with stack:
+        if g is None:
+            _topk_part(rec, tmp, suffix, lo, hi, k, batch, progress, dev)
+            return {"topk_all": str(path), "users": int(hi - lo), "k": k}
+        import tempfile
+
+        parts = Path(g.share(tempfile.mkdtemp(prefix=f".{side_stem(path.name)}.tmp-{os.getpid()}-parts-",
+                                              dir=path.parent) if g.leader else None))
+        try:
+            err = None
+            try:
+                _topk_part(rec, parts / f"part-{rank:05d}{suffix}", suffix, lo, hi, k, batch, progress, dev)
+            except Exception as e:  # noqa: BLE001 (raised on every rank by agree)
+                err = e
+            g.agree(err)
+            if g.leader:
+                _merge_parts(sorted(parts.glob(f"part-*{suffix}")), tmp, suffix)
+            g.barrier()
+        finally:
+            if g.leader:
+                shutil.rmtree(parts, ignore_errors=True)
     return {"topk_all": str(path), "users": int(rec.factors.user.shape[0]), "k": k, "ranks": world}
 
 
 def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -> dict:
     """``--topk-all FOLDER``: one Parquet file per rank in a folder swapped into place atomically by rank 0."""
-    import contextlib
-
     world, rank = (1, 0) if g is None else (g.world, g.rank)
     stack = contextlib.ExitStack()
     err, tmp = None, None
     if rank == 0:
         try:
-            tmp = stack.enter_context(atomic_dir(path, overwrite=overwrite, ours=is_export,
-                                                 command="embedrec export --topk-all", fix="choose another folder"))
+            tmp = stack.enter_context(atomic_dir(path, overwrite=overwrite, command=COMMAND, fix=FOLDER_FIX,
+                                                 ours=lambda folder: is_export(folder, FOLDER_FIX)))
         except Exception as e:  # noqa: BLE001 (raised on every rank by agree)
             err = e
     if g is not None:
@@ -174,28 +188,22 @@ def _recommend_rows_torch(rec: Recommender, rows: np.ndarray, k: int, X, device:
     return ids, scores
 
 
-def _merge_parts(parts: list[Path], path: Path, suffix: str) -> None:
-    """Rank 0: the ranks' parts, in rank order, into ``path`` (through a temporary file and a rename)."""
+def _merge_parts(parts: list[Path], out: Path, suffix: str) -> None:
+    """Rank 0: the ranks' parts, in rank order, into ``out`` (the temporary file ``atomic_file`` renames)."""
     import pyarrow.parquet as pq
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        if suffix == ".csv":
-            with open(tmp, "wb") as out:
-                for p in parts:
-                    with open(p, "rb") as fh:
-                        shutil.copyfileobj(fh, out, 1 << 20)
-        else:
-            writer = None
+    if suffix == ".csv":
+        with open(out, "wb") as fh_out:
             for p in parts:
-                pf = pq.ParquetFile(p)
-                for i in range(pf.num_row_groups):
-                    t = pf.read_row_group(i)
-                    writer = writer or pq.ParquetWriter(tmp, t.schema)
-                    writer.write_table(t)
-            if writer is not None:
-                writer.close()
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+                with open(p, "rb") as fh:
+                    shutil.copyfileobj(fh, fh_out, 1 << 20)
+        return
+    writer = None
+    for p in parts:
+        pf = pq.ParquetFile(p)
+        for i in range(pf.num_row_groups):
+            t = pf.read_row_group(i)
+            writer = writer or pq.ParquetWriter(out, t.schema)
+            writer.write_table(t)
+    if writer is not None:
+        writer.close()

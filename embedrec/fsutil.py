@@ -69,7 +69,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
         if target.exists():  # again, under the lock: another writer may have created it meanwhile
             check_replaceable(target, ours)
         try:
-            tmp = Path(_tempfile().mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+            tmp = Path(_tempfile().mkdtemp(prefix=f".{side_stem(target.name)}.tmp-{os.getpid()}-", dir=target.parent))
         except OSError as e:
             raise (io_error(e, target.parent, fix) or e) from None
         os.chmod(tmp, 0o777 & ~_umask())
@@ -78,7 +78,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
             fsync_tree(tmp)
             if target.exists():
                 if not _exchange(tmp, target):
-                    old = target.parent / f".{target.name}.old-{os.getpid()}"
+                    old = target.parent / f".{side_stem(target.name)}.old-{os.getpid()}"
                     os.replace(target, old)
                     os.replace(tmp, target)
                     tmp = old
@@ -94,6 +94,77 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
             raise
 
 
+@contextlib.contextmanager
+def atomic_file(target: str | Path, overwrite: bool = False, command: str = "embedrec",
+                fix: str = "choose another output file", suffix: str = "") -> Iterator[Path]:
+    """Yield the path of a new empty temporary file next to ``target``; on success it is renamed over ``target``.
+
+    The file counterpart of ``atomic_dir``: writers of one target are serialised by the same lock file beside it
+    (a second one gets one line naming the first), each writer has a temporary name of its own (no writer can
+    rename another's half-written file into place) and the ones a killed writer left are removed by the next.
+    ``suffix`` ends the temporary name (for writers that pick a format by extension). On any exception the
+    temporary file is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    if target.is_dir():
+        raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
+    if target.exists() and not overwrite:
+        raise ArtifactError(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise (io_error(e, target.parent, fix) or e) from None
+    with target_lock(target, command, fix):
+        sweep_stale(target)
+        if target.is_dir():  # again, under the lock: another writer may have made it meanwhile
+            raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
+        if target.exists() and not overwrite:
+            raise ArtifactError(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
+        try:
+            fd, name = _tempfile().mkstemp(prefix=f".{side_stem(target.name)}.tmp-{os.getpid()}-", suffix=suffix,
+                                           dir=target.parent)
+        except OSError as e:
+            raise (io_error(e, target.parent, fix) or e) from None
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())
+            yield tmp
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+            fsync_dir(target.parent)
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(e, OSError) and io_error(e, target, fix) is not None:
+                raise io_error(e, target, fix) from None
+            raise
+
+
+NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs, APFS, tmpfs)
+_SIDE_ROOM = 40  # what a side name adds to the target's: ".embedrec." + ".lock", ".tmp-<pid>-<random><suffix>"
+
+
+def side_stem(name: str) -> str:
+    """``name`` as the lock, temporary and old entries beside it spell it: unchanged, or, where those names would
+    pass the 255-byte limit of a file name (a target name of about 215 bytes or more), its first bytes and a hash
+    of the whole name (the same target always gets the same stem, two targets differing past the cut do not)."""
+    raw = os.fsencode(name)
+    if len(raw) + _SIDE_ROOM <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    head = raw[:NAME_MAX - _SIDE_ROOM - len(digest) - 1]
+    while head and (head[-1] & 0xC0) == 0x80:  # no UTF-8 character cut in two
+        head = head[:-1]
+    if head and head[-1] >= 0xC0:
+        head = head[:-1]
+    return f"{os.fsdecode(head)}~{digest}"
+
+
 def refuse_cwd(target: Path) -> None:
     """An output folder may not be the current folder or one above it (it is replaced as a whole)."""
     here = Path.cwd().resolve()
@@ -106,7 +177,7 @@ def refuse_cwd(target: Path) -> None:
 def target_lock(target: str | Path, command: str, fix: str):
     """The writer lock of an output folder: a lock file beside it (the folder itself is swapped)."""
     target = Path(target)
-    return exclusive_lock(target.parent / f".embedrec.{target.name}.lock", target, command, fix)
+    return exclusive_lock(target.parent / f".embedrec.{side_stem(target.name)}.lock", target, command, fix)
 
 
 def check_replaceable(target: Path, ours=None) -> None:
@@ -127,15 +198,21 @@ def shorten_name(name: str) -> str:
 
 
 def sweep_stale(target: Path) -> None:
-    """Remove ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>`` folders whose writer is gone (kill -9)."""
-    for p in target.parent.glob(f".{glob_escape(target.name)}.*"):
-        rest = p.name[len(target.name) + 2:]
+    """Remove ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>`` folders whose writer is gone (kill -9), and the
+    ``.<name>.tmp-<pid>-*`` files of ``atomic_file`` writers that are gone (``<name>``: ``side_stem``)."""
+    stem = side_stem(target.name)
+    for p in target.parent.glob(f".{glob_escape(stem)}.*"):
+        rest = p.name[len(stem) + 2:]
         kind, _, tail = rest.partition("-")
-        if kind not in ("tmp", "old") or not p.is_dir():
+        if kind not in ("tmp", "old"):
             continue
         pid = tail.split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid() or not pid_alive(int(pid)):
-            _rmtree(p)
+        if p.is_dir() and not p.is_symlink():
+            if not pid.isdigit() or int(pid) == os.getpid() or not pid_alive(int(pid)):
+                _rmtree(p)
+        elif kind == "tmp" and pid.isdigit() and p.is_file() and not p.is_symlink() and not pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
 def glob_escape(name: str) -> str:
@@ -175,7 +252,7 @@ def atomic_write_bytes(path: str | Path, data, durable: bool = True) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _tempfile().mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = _tempfile().mkstemp(prefix=f".{side_stem(path.name)}.", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:

@@ -150,3 +150,171 @@ def test_torch_export_is_the_served_model(tmp_path, synth_dir, objective):
         all_scores = module(torch.zeros(model.n_movies, dtype=torch.long), torch.arange(model.n_movies)).numpy()
     if objective == "implicit":  # the served top-3 is the module's top-3
         assert list(model.movie_ids[np.argsort(-all_scores, kind="stable")[:3]]) == list(top.movie_ids[0])
+
+
+# ------------------------------------------------------------------------------------------ writers and overwrite
+
+def _invoke(*args):
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _one_line(r) -> str:
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def lock_holder():
+    """Another process holding an output's writer lock (as a running `embedrec export` does): yields its pid."""
+    import subprocess
+    import sys
+
+    procs = []
+
+    def hold(target):
+        code = ("import sys, time\nfrom embedrec.fsutil import target_lock\n"
+                "with target_lock(sys.argv[1], 'embedrec export', 'x'):\n    print('held', flush=True)\n"
+                "    time.sleep(120)\n")
+        p = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True)
+        procs.append(p)
+        assert p.stdout.readline().strip() == "held"
+        return p.pid
+
+    yield hold
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("name", ["top.csv", "top.parquet"])
+def test_topk_file_second_writer_refused(rec, tmp_path, lock_holder, name):
+    """--topk-all FILE takes the writer lock the folder exports take: a second writer gets one line and leaves the
+    first one's output alone (before: no lock, and a fixed temporary name both writers wrote into)."""
+    out = tmp_path / name
+    pid = lock_holder(out)
+    r = _invoke("export", "-q", "--run", rec.run.path.parent, "--topk-all", out, "-k", "3")
+    assert r.exit_code == 1
+    assert _one_line(r) == (f"error: another embedrec export is writing '{out}' (pid {pid}); wait for it to finish, "
+                            "or choose another file")
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [f".embedrec.{name}.lock"]
+
+
+def test_plot_second_writer_refused(rec, tmp_path, lock_holder):
+    out = tmp_path / "m.png"
+    pid = lock_holder(out)
+    with pytest.raises(ArtifactError, match=f"another embedrec export is writing '{out}' \\(pid {pid}\\)"):
+        plot_map(rec, out)
+    assert not out.exists()
+
+
+def test_topk_file_temporary_is_its_own(rec, tmp_path):
+    """A writer never writes into, renames or removes another live writer's temporary file (before: every writer
+    used `.NAME.tmp`); a dead writer's temporary file is removed by the next one."""
+    import subprocess
+    import sys
+
+    other = tmp_path / ".top.csv.tmp"  # the name the old code gave every writer
+    other.write_text("another writer's half-written rows")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".top.csv.tmp-{int(dead.stdout)}-abcd1234.csv"
+    stale.write_text("left by a killed writer")
+    topk_all(rec, tmp_path / "top.csv", 3, batch=64)
+    assert other.read_text() == "another writer's half-written rows"
+    assert not stale.exists()
+    assert pd.read_csv(tmp_path / "top.csv").shape[0] == 3 * len(rec.user_ids)
+    plot_map(rec, tmp_path / "m.png")
+    plot_map(rec, tmp_path / "m.png", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".embedrec.m.png.lock", ".embedrec.top.csv.lock",
+                                                          ".top.csv.tmp", "m.png", "top.csv"]
+
+
+def test_faiss_export_refuses_a_damaged_index(rec, tmp_path):
+    """export --to faiss checks each index file against the run manifest before copying it (a flat-index run
+    never loads them, so nothing else notices)."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(rec.run.path.parent, run, symlinks=True)
+    ip = run / "current" / "movies_ip.faiss"
+    data = bytearray(ip.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    ip.write_bytes(bytes(data))
+    copy = Recommender.open(run)  # the flat index: opening does not read the file
+    with pytest.raises(ArtifactError, match="movies_ip.faiss' does not match its checksum"):
+        export_dir(copy, "faiss", tmp_path / "fa")
+    assert not (tmp_path / "fa").exists()
+    cos = run / "current" / "movies_cos.faiss"
+    ip.write_bytes(rec.run.path.joinpath("movies_ip.faiss").read_bytes())
+    cos.write_bytes(cos.read_bytes()[:-7])
+    r = _invoke("export", "-q", "--run", run, "--to", "faiss", "-o", tmp_path / "fa")
+    assert r.exit_code == 1 and "movies_cos.faiss' is damaged" in _one_line(r) and "index rebuild" in r.stderr
+    assert not (tmp_path / "fa").exists()
+
+
+def test_overwrite_keeps_what_the_user_added(rec, tmp_path):
+    """--overwrite replaces only what the marker lists: a folder holding the user's own files or folders is
+    refused in one line naming them, and they are kept (before: any folder with the marker was deleted whole)."""
+    out = tmp_path / "emb"
+    export_dir(rec, "npy", out)
+    (out / "notes.txt").write_text("mine")
+    (out / "analysis").mkdir()
+    r = _invoke("export", "-q", "--run", rec.run.path.parent, "--to", "npy", "-o", out, "--overwrite")
+    assert r.exit_code == 1
+    assert _one_line(r) == (f"error: '{out}' holds entries embedrec export did not write (analysis/, notes.txt), "
+                            "which --overwrite would delete; move them out of it, or choose another -o folder")
+    assert (out / "notes.txt").read_text() == "mine" and (out / "analysis").is_dir()
+    (out / "notes.txt").unlink()
+    (out / "analysis").rmdir()
+    export_dir(rec, "csv", out, overwrite=True)  # only its own files: replaced as before
+    assert (out / "movies.csv").exists() and not (out / "notes.txt").exists()
+    top = tmp_path / "top"
+    topk_all(rec, top, 3, batch=64)
+    (top / "README").write_text("mine")
+    with pytest.raises(ArtifactError, match=r"did not write \(README\).*or choose another folder"):
+        topk_all(rec, top, 3, batch=64, overwrite=True)
+    assert (top / "README").exists()
+
+
+def test_topk_folder_overwrite_from_the_cli(rec, tmp_path):
+    """`export --topk-all FOLDER --overwrite` replaces the folder export wrote (before: click refused any folder);
+    a .csv/.parquet name that is a folder is one line."""
+    run = rec.run.path.parent
+    top = tmp_path / "top10"
+    assert _invoke("export", "-q", "--run", run, "--topk-all", top, "-k", "3").exit_code == 0
+    r = _invoke("export", "-q", "--run", run, "--topk-all", top, "-k", "4", "--overwrite")
+    assert r.exit_code == 0, r.stderr
+    assert pd.read_parquet(top).shape[0] == 4 * len(rec.user_ids)
+    (tmp_path / "dir.csv").mkdir()
+    r = _invoke("export", "-q", "--run", run, "--topk-all", tmp_path / "dir.csv", "--overwrite")
+    assert r.exit_code == 1
+    assert _one_line(r) == f"error: '{tmp_path / 'dir.csv'}' is a folder, not a .csv file; choose another file"
+    r = _invoke("export", "-q", "--run", run, "--plot", tmp_path / "dir.csv")
+    assert r.exit_code == 1 and "is a folder" in _one_line(r)
+
+
+def test_long_output_names(rec, tmp_path, lock_holder):
+    """Names up to the 255-byte limit work: the lock, temporary and old names beside them stay within it (before:
+    OSError File name too long)."""
+    long_csv = tmp_path / ("t" * 246 + ".csv")
+    topk_all(rec, long_csv, 3, batch=64)
+    topk_all(rec, long_csv, 3, batch=64, overwrite=True)
+    assert pd.read_csv(long_csv).shape[0] == 3 * len(rec.user_ids)
+    folder = tmp_path / ("é" * 127)  # 254 bytes
+    export_dir(rec, "npy", folder)
+    export_dir(rec, "npy", folder, overwrite=True)
+    plot_map(rec, tmp_path / ("m" * 251 + ".png"))
+    assert all(len(p.name.encode()) <= 255 for p in tmp_path.iterdir())
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name or ".old" in p.name]
+    from embedrec.fsutil import side_stem
+
+    assert side_stem("a" * 250) == side_stem("a" * 250) != side_stem("a" * 249 + "b")
+    assert side_stem("top.csv") == "top.csv"
+    pid = lock_holder(long_csv)
+    r = _invoke("export", "-q", "--run", rec.run.path.parent, "--topk-all", long_csv, "--overwrite")
+    assert r.exit_code == 1 and f"(pid {pid})" in _one_line(r)

@@ -24,10 +24,11 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--sample-users", "--users", "n_users", type=click.IntRange(0), default=0, show_default=True,
               help="Projector: also this many users (sampled); --users is the old name (on recommend, --users is "
                    "a file of ids).")
-@click.option("--topk-all", "topk_path", type=click.Path(dir_okay=False),
-              help="Top-K for every user into this .parquet or .csv file.")
+@click.option("--topk-all", "topk_path", type=click.Path(),
+              help="Top-K for every user into this .parquet or .csv file, or a folder of Parquet parts (a name "
+                   "without an extension).")
 @click.option("-k", "k", type=click.IntRange(1), help="K for --topk-all (recommend.k).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="A 2-D map of the movies as PNG.")
+@click.option("--plot", "plot_path", type=click.Path(), help="A 2-D map of the movies as PNG.")
 @click.option("--plot-method", type=click.Choice(["pca", "tsne", "umap"]), default="pca", show_default=True,
               help="Projection for --plot (tsne needs scikit-learn, umap needs umap-learn).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
