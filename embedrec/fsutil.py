@@ -312,11 +312,16 @@ def write_json(path: str | Path, obj: object) -> None:
 def read_json(path: str | Path, what: str) -> dict:
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ArtifactError(f"{what} '{path}' is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtifactError(f"{what} '{path}' is corrupt ({e}); rerun the command that wrote it") from None
+    if not isinstance(data, dict):  # valid JSON, but `null` or `[]` is no manifest
+        kind = "null" if data is None else "an array" if isinstance(data, list) else "a single value"
+        raise ArtifactError(f"{what} '{path}' is corrupt (JSON {kind}, not an object); rerun the command that "
+                            "wrote it")
+    return data
 
 
 # ------------------------------------------------------------------------------------------------ checksums

@@ -683,3 +683,13 @@ def test_dataset_pruning_spares_a_users_gen_copy(tmp_path):
     prune_generations(tmp_path, "gen", {names[-1]}, 2)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted([".gen-mine.tmp", "current", names[0], f"{names[0]}-backup", names[2], names[3]])
+
+
+@pytest.mark.parametrize("text", ["null", "[]", "3"])
+def test_a_manifest_that_is_json_but_no_object_is_corrupt(tmp_path, text):
+    from embedrec.errors import ArtifactError
+    from embedrec.fsutil import read_json
+
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(ArtifactError, match="is corrupt \\(JSON .*, not an object\\)"):
+        read_json(tmp_path / "manifest.json", "run manifest")
