@@ -272,11 +272,24 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
             "results": str(state_path), "plot": str(out / PLOT)}
 
 
-def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None) -> Path:
-    """Write a copy of the config with the chosen dimension (and weight decay) to a new file."""
+def check_write_target(path: str | Path, input_path: str | None) -> Path:
+    """Where write_choice may write, checked before a sweep (not after its hours): not the input config, a
+    regular file or nothing yet (not a folder, FIFO or device), in an existing folder."""
     path = Path(path)
     if input_path is not None and path.resolve() == Path(input_path).resolve():
         raise ConfigError(f"«--write|write» {path}: refusing to overwrite the input config; choose a new file name")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"«--write|write» {path}: not a regular file (a folder, pipe or device); choose a new "
+                          "file name")
+    if not path.parent.is_dir():
+        raise ConfigError(f"«--write|write» {path}: the folder '{path.parent}' does not exist; create it or choose "
+                          "another path")
+    return path
+
+
+def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None) -> Path:
+    """Write a copy of the config with the chosen dimension (and weight decay) to a new file."""
+    path = check_write_target(path, input_path)
     new = cfg.updated({"model.dim": chosen["dim"]})
     wd = chosen.get("weight_decay")
     if wd is not None:

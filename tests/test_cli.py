@@ -298,3 +298,14 @@ def test_contradictory_filters_and_a_movie_rated_twice(cli_run):
     assert r.exit_code == 2 and r.stdout == "" and "--year-min 2000 is after --year-max 1990" in r.stderr
     r = invoke("recommend", "--rated", "2=5,2=1", *sets)
     assert r.exit_code == 2 and r.stdout == "" and "movie '2' is rated twice" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dims", "8.5"], "--dims '8.5': expected comma-separated whole numbers"),
+    (["--tolerance", "nan%"], "--tolerance 'nan%': expected a share"),
+    (["--tolerance", "-5%"], "--tolerance '-5%': expected a share"),
+    (["--write", "NOFOLDER/t.yaml"], "the folder 'NOFOLDER' does not exist"),
+])
+def test_tune_dims_options_are_checked_before_the_sweep(args, message, tmp_path):
+    r = invoke("tune-dims", *args, "--set", f"data.prepared={tmp_path / 'none'}")
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1 and message in r.stderr

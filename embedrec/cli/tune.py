@@ -31,9 +31,23 @@ def _tolerance(text: str | None) -> float | None:
         return None
     t = text.strip()
     try:
-        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
+        share = float(t[:-1]) / 100 if t.endswith("%") else float(t)
     except ValueError:
-        raise UsageError(f"--tolerance '{text}': expected a share such as 1% or 0.01") from None
+        share = float("nan")
+    if not 0 <= share < 1:  # NaN fails too
+        raise UsageError(f"--tolerance '{text}': expected a share from 0 to under 100%, such as 1% or 0.01")
+    return share
+
+
+def _ints(text: str | None, what: str) -> list[int] | None:
+    from embedrec.errors import UsageError
+
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"{what} '{text}': expected comma-separated whole numbers, e.g. 16,32,64") from None
 
 
 @main.command("tune-dims", context_settings=CONTEXT)
@@ -54,9 +68,11 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
       embedrec tune-dims --dims 32,64,128,256 --tolerance 1% --write tuned.yaml
     """
     from embedrec.output import resolve_format, write_rows
-    from embedrec.tune import sweep, write_choice
+    from embedrec.tune import check_write_target, sweep, write_choice
 
-    dim_list = [int(x) for x in _floats(dims, "--dims")] if dims else None
+    dim_list = _ints(dims, "--dims")
+    if write_path:
+        check_write_target(write_path, click.get_current_context().params.get("config_path"))
     res = sweep(cfg, dim_list, _floats(wds, "--weight-decay"), _tolerance(tolerance), fresh, progress_enabled())
     chosen = res["chosen"]
     fmt = resolve_format(fmt)
