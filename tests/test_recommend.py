@@ -168,3 +168,14 @@ def test_approximate_index_serves_unseen_topk_close_to_exact(trained, tmp_path):
     assert recall >= 0.95
     for r, g in zip(rows, got):
         assert g.size == 10 and not np.isin(g, approx._seen(r)).any()
+
+
+def test_more_ivf_lists_than_movies_is_a_config_error():
+    import faiss  # noqa: F401  (index.py needs it)
+
+    from embedrec.config import IndexConfig
+    from embedrec.errors import ConfigError
+    from embedrec.serve.index import _raw
+
+    with pytest.raises(ConfigError, match=r"index.nlist': 100,000 lists for 9 movies; give at most 9"):
+        _raw("ivf", 4, 9, IndexConfig(nlist=100_000), faiss.METRIC_L2)

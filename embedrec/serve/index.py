@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import faiss
 import numpy as np
 
-from embedrec.errors import ArtifactError, first_line
+from embedrec.errors import ArtifactError, ConfigError, first_line
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import IndexConfig
@@ -123,7 +123,11 @@ def _raw(kind: str, d: int, n: int, cfg: IndexConfig, metric) -> faiss.Index:
         idx.hnsw.efConstruction = cfg.ef_construction
         idx.hnsw.efSearch = cfg.ef_search
         return idx
-    nlist = cfg.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
+    default = max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
+    nlist = cfg.nlist or default
+    if nlist > n:  # FAISS's k-means needs at least one movie per list
+        raise ConfigError(f"config key 'index.nlist': {nlist:,} lists for {n:,} movies; give at most {n:,}, or 0 "
+                          f"for the default ({default:,} here)")
     if kind == "ivf_sq8":  # FAISS's own "IVF{nlist},SQ8": 8-bit scalar-quantised lists, a quarter of the memory
         idx = faiss.index_factory(d, f"IVF{nlist},SQ8", metric)
         faiss.extract_index_ivf(idx).nprobe = min(cfg.nprobe, nlist)
