@@ -529,7 +529,6 @@ def _ks(ks: Iterable[int]) -> tuple[int, ...]:
 
 
 # ----------------------------------------------------------------------------------------- CLI text input
-HEADER_USER_WORDS = ("user_id", "user", "userid", "user id")  # a header line's first cell (predict, recommend --users)
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -549,6 +548,7 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     header (col3, col4, ... without one). An unknown id is answered from the fallback (strict: NotFoundError),
     the first few named on stderr and the rest counted."""
     from embedrec.errors import DataError
+    from embedrec.serve.stream import HEADER_USER_WORDS
 
     e = model.engine
     pairs, extras, where = [], [], []

@@ -430,6 +430,7 @@ def _check_consistency(cfg: Config) -> None:
 
     try:
         codecs.lookup(cfg.data.encoding)
+        "".encode(cfg.data.encoding)  # rot13, hex, base64: codecs, but not text encodings
     except LookupError:
         raise ConfigError(f"config key 'data.encoding': '{cfg.data.encoding}' is not a text encoding Python knows; "
                           "use e.g. utf-8, latin-1 or cp1252") from None

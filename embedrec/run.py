@@ -368,17 +368,19 @@ def _carry(run: Run, p: Path, dest: Path) -> None:
     if listed and not entry:
         raise ArtifactError(f"run artifact '{p}' is not listed in its manifest (added or renamed since the run was "
                             f"written); move it out of '{run.path}', or {FIX}")
+    if not entry:  # a run from before checksums: nothing to check against, stream it as before
+        shutil.copy2(p, dest)
+        return
     data = run.read_verified(p)
     if data is not None:  # checked: write what was checked
         dest.write_bytes(data)
         shutil.copystat(p, dest)
         return
     shutil.copy2(p, dest)  # above VERIFY_ON_OPEN_MAX (only its size was checked): check the copy in full
-    if entry:
-        from embedrec.fsutil import sha256_file
+    from embedrec.fsutil import sha256_file
 
-        if sha256_file(dest) != entry.get("sha256"):
-            raise ArtifactError(f"run artifact '{p}' does not match its checksum (damaged or modified); {FIX}")
+    if sha256_file(dest) != entry.get("sha256"):
+        raise ArtifactError(f"run artifact '{p}' does not match its checksum (damaged or modified); {FIX}")
 
 
 def verify_path(path: str | Path) -> dict:

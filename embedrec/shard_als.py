@@ -187,11 +187,11 @@ class ShardRanking:
     (the same sampled users, the same exclusions), up to float rounding."""
 
     def __init__(self, g: Group, shard: Shard, parts: list, test, ks, max_users: int, device=None, seed: int = 0):
-        from embedrec.evaluate import norm_ks, sample_positions
+        from embedrec.evaluate import sample_positions
         from embedrec.sparse import csr
 
         self.g, self.n_movies, self.device = g, shard.n_movies, device
-        self.ks = norm_ks(ks, shard.n_movies)
+        self.ks = sorted(set(ks))  # ranking_sums clamps a K beyond the catalogue and keeps its @K name
         lo, hi = shard.u_range(g.rank)
         parts = [p for p in parts if len(p)]
         seen_u = np.concatenate([p.user for p in parts]) if parts else np.zeros(0, np.int32)

@@ -67,12 +67,15 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
       embedrec tune-dims
       embedrec tune-dims --dims 32,64,128,256 --tolerance 1% --write tuned.yaml
     """
+    from embedrec.config import find_config
     from embedrec.output import resolve_format, write_rows
     from embedrec.tune import check_write_target, sweep, write_choice
 
     dim_list = _ints(dims, "--dims")
+    input_config = find_config(click.get_current_context().params.get("config_path"))  # -c, $EMBEDREC_CONFIG, ./
+    input_config = None if input_config is None else str(input_config)
     if write_path:
-        check_write_target(write_path, click.get_current_context().params.get("config_path"))
+        check_write_target(write_path, input_config)
     res = sweep(cfg, dim_list, _floats(wds, "--weight-decay"), _tolerance(tolerance), fresh, progress_enabled())
     chosen = res["chosen"]
     fmt = resolve_format(fmt)
@@ -94,5 +97,5 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
              f" --set train.weight_decay_user={chosen['weight_decay']:g} --set train.weight_decay_movie={chosen['weight_decay']:g}")
     log.info("results: %s; plot: %s", res["results"], res["plot"])
     if write_path:
-        p = write_choice(cfg, chosen, write_path, click.get_current_context().params.get("config_path"))
+        p = write_choice(cfg, chosen, write_path, input_config)
         log.info("wrote %s", p)

@@ -204,6 +204,9 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
         raise DataError(f"{label}: file not found; check data.source") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{label}: the file is empty; point data.source at a ratings file with rows") from None
+    except EOFError as e:  # a compressed file cut short
+        raise DataError(f"{label}: the input ended early ({first_line(e)}): a truncated compressed file? download "
+                        "or copy it again") from None
     except pd.errors.ParserError as e:
         raise _parser_error(label, e, header_lines, opener(), sep, encoding) from None
     except (ValueError, TypeError, OverflowError) as e:

@@ -22,7 +22,7 @@ import zlib
 from pathlib import Path
 
 from embedrec.errors import DataError
-from embedrec.fsutil import atomic_write_text, cache_dir  # noqa: F401 (cache_dir: used by ingest)
+from embedrec.fsutil import atomic_write_text, cache_dir, sha256_file  # noqa: F401 (cache_dir: used by ingest)
 
 log = logging.getLogger("embedrec")
 
@@ -51,8 +51,8 @@ def show_licence_once(cache: Path) -> None:
         atomic_write_text(marker, LICENCE + "\n")
 
 
-def file_digest(path: Path, algorithm: str = "md5") -> str:
-    h = hashlib.new(algorithm)
+def md5_of(path: Path) -> str:
+    h = hashlib.md5()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
@@ -97,7 +97,7 @@ def fetch_named(name: str, cache: Path, progress: bool) -> Path:
             expected = None
             log.warning("no published checksum could be fetched for %s; it is not verified", zname)
         if expected:
-            actual = file_digest(zpath)
+            actual = md5_of(zpath)
             if actual != expected:
                 zpath.unlink(missing_ok=True)
                 raise DataError(f"{zpath}: checksum mismatch (md5 {actual}, GroupLens publishes {expected}); "
@@ -131,7 +131,7 @@ def _mark_complete(folder: Path, source: str) -> None:
     for p in sorted(folder.rglob("*")):
         if p.is_file() and p.name != COMPLETE:
             size = p.stat().st_size
-            files[p.relative_to(folder).as_posix()] = [size, file_digest(p, "sha256") if size <= HASH_MAX else None]
+            files[p.relative_to(folder).as_posix()] = [size, sha256_file(p) if size <= HASH_MAX else None]
     (folder / COMPLETE).write_text(json.dumps({"from": source, "files": files}, indent=1) + "\n")
 
 
@@ -144,7 +144,7 @@ def _complete(folder: Path) -> bool:
     try:
         files = json.loads(marker.read_text())["files"]
         ok = all((folder / name).is_file() and (folder / name).stat().st_size == size and
-                 (digest is None or file_digest(folder / name, "sha256") == digest) for name, (size, digest) in files.items())
+                 (digest is None or sha256_file(folder / name) == digest) for name, (size, digest) in files.items())
     except (ValueError, KeyError, TypeError, OSError):
         ok = False
     if not ok:

@@ -141,6 +141,8 @@ def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
     """A header naming one column twice (pandas would rename the second 'user_id.1' and read the first)."""
     import csv
 
+    if not isinstance(src, (bytes, bytearray)) and str(src).lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
+        return  # compressed: the raw first line is not the header
     try:
         if isinstance(src, (bytes, bytearray)):
             line = src[:1 << 16].decode(encoding, errors="replace").splitlines()[:1]
@@ -149,7 +151,9 @@ def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
                 line = [fh.readline()]
     except OSError:
         return
-    names = next(csv.reader(line, delimiter=sep), []) if line else []
+    if not line:
+        return
+    names = next(csv.reader(line, delimiter=sep), []) if len(sep) == 1 else line[0].rstrip("\r\n").split(sep)
     names = [n.strip().lstrip("\ufeff") for n in names]
     seen = set()
     for n in names:

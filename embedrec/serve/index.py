@@ -126,7 +126,7 @@ def _raw(kind: str, d: int, n: int, cfg: IndexConfig, metric) -> faiss.Index:
     default = max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
     nlist = cfg.nlist or default
     if nlist > n:  # FAISS's k-means needs at least one movie per list
-        raise ConfigError(f"config key 'index.nlist': {nlist:,} lists for {n:,} movies; give at most {n:,}, or 0 "
+        raise ConfigError(f"config key 'index.nlist': {nlist:,} lists for {n:,} movies; give at most {n:,}, or null "
                           f"for the default ({default:,} here)")
     if kind == "ivf_sq8":  # FAISS's own "IVF{nlist},SQ8": 8-bit scalar-quantised lists, a quarter of the memory
         idx = faiss.index_factory(d, f"IVF{nlist},SQ8", metric)

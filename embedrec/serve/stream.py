@@ -13,6 +13,7 @@ from embedrec.errors import NotFoundError, shorten
 from embedrec.serve.recommender import COLUMNS, LOGGED_UNKNOWN, Recommender
 
 log = logging.getLogger("embedrec")
+HEADER_USER_WORDS = ("user_id", "user", "userid", "user id")  # a header line's first cell (predict, --users)
 
 
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
@@ -84,7 +85,7 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
         if first:
             first = False
             t = t.lstrip("\ufeff").strip()
-            if t.lower() in ("user_id", "user", "userid", "user id"):
+            if t.lower() in HEADER_USER_WORDS:
                 continue  # a header line
         yield n, t
 
