@@ -143,7 +143,7 @@ class TuneConfig:
 
     dims: list[int] = _opt([4, 8, 16, 32, 64, 128, 256])
     weight_decays: Union[list[float], None] = None
-    tolerance: float = _opt(0.0, min=0.0, max=1.0)
+    tolerance: float = _opt(0.0, min=0.0, max=0.99)
     workers: int = _opt(2, min=1)
     threads: int = _opt(0, min=0)
     dir: Union[str, None] = None

@@ -38,10 +38,10 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     if suffix not in (".parquet", ".csv", ""):
         raise UsageError(f"--topk-all {path}: use a .parquet or .csv file name, or a folder name (no extension) "
                          "for a Parquet dataset")
+    if suffix and path.is_dir():  # before "already exists": --overwrite would not help
+        raise ArtifactError(f"'{path}' is a folder, not a {suffix} file; {FILE_FIX}")
     if path.exists() and not overwrite:
         raise ArtifactError(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
-    if suffix and path.is_dir():
-        raise ArtifactError(f"'{path}' is a folder, not a {suffix} file; {FILE_FIX}")
     rank, world, _ = D.env_rank_world()
     g = D.group(device or "auto") if world > 1 else None
     dev = str(g.device) if g is not None else D.device_name(device or "cpu")

@@ -190,12 +190,14 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     from embedrec.data.dataset import load_dataset
     from embedrec.train.fit import resolve_metric
 
+    tol = cfg.tune.tolerance if tolerance is None else tolerance
+    if not 0 <= tol < 1:  # NaN fails too
+        raise ConfigError(f"«--tolerance|tolerance» {tol!r}: expected a share from 0 to under 1 (100%), e.g. 0.01")
     ds = load_dataset(cfg.data.prepared, ("train",))
     fourth = fourth_root(ds.n_movies)
     dims = sorted(set(dims or cfg.tune.dims) | {fourth})
     wds = weight_decays if weight_decays is not None else cfg.tune.weight_decays
     wds = [None] if not wds else list(wds)
-    tol = cfg.tune.tolerance if tolerance is None else tolerance
     metric = resolve_metric(cfg.model, cfg.train)
     out = Path(cfg.tune.dir or Path(cfg.run.dir) / "tune")
     try:

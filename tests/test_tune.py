@@ -141,3 +141,14 @@ def test_an_edited_tune_record_is_refused_not_reused(tune_cfg, tmp_path):
                                      "with --fresh to redo its trials")
     again = sweep(cfg, [4], fresh=True)
     assert again["chosen"]["valid_metric"] != 0.01 and json.loads(p.read_text())["manifest_sha256"]
+
+
+@pytest.mark.parametrize("tolerance", [float("nan"), -0.05, 1.0])
+def test_sweep_refuses_a_tolerance_outside_0_to_1(tolerance, tmp_path):
+    from embedrec.config import load_config
+    from embedrec.errors import ConfigError
+    from embedrec.tune import sweep
+
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'none'}"])
+    with pytest.raises(ConfigError, match="expected a share from 0 to under 1"):
+        sweep(cfg, tolerance=tolerance)
