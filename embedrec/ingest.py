@@ -170,8 +170,8 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
 def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool, progress: bool, full_config: dict | None,
             t0: float) -> dict:
     raw = read_source(cfg, progress)
+    scale = _check_ratings(raw, cfg)  # first: a bad rating is the only line on stderr
     log.info("read %s rows (%s layout) in %.1fs", f"{len(raw.ratings):,}", raw.layout, time.perf_counter() - t0)
-    scale = _check_ratings(raw, cfg)
     report: dict = {"rows_read": len(raw.ratings)}
     movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
     ratings = clean(_match_movies(raw.ratings, movies, cfg, report), cfg, report)

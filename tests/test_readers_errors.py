@@ -108,3 +108,10 @@ def test_a_missing_field_in_a_float_column_is_named_by_line(tmp_path):
     cfg = load_config(None, [f"data.source={rb}"])
     with pytest.raises(DataError, match=r"rb.inter:3: no value in column 'timestamp'"):
         ingest(cfg.data, cfg.split, output=tmp_path / "out")
+
+
+def test_a_rating_beyond_float32_is_one_line(tmp_path):
+    (tmp_path / "big.csv").write_text("user_id,movie_id,rating\n1,2,3\n2,3,1e39\n")
+    r = CliRunner().invoke(main, ["ingest", str(tmp_path / "big.csv"), "-o", str(tmp_path / "o"),
+                                  "--set", "data.columns.timestamp=null"])
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "big.csv:3:" in r.stderr

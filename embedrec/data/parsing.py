@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,7 +198,9 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
         def opener():
             return src
     try:
-        df = pd.read_csv(opener(), dtype={**numeric, **(extra_dtype or {})}, **kw)
+        with warnings.catch_warnings():  # a value beyond float32 ('1e39') is refused below as not finite, by line;
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow warning would be a second line
+            df = pd.read_csv(opener(), dtype={**numeric, **(extra_dtype or {})}, **kw)
     except UnicodeDecodeError as e:
         raise _decode_error(label, e, encoding, opener()) from None
     except FileNotFoundError:
