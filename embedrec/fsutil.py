@@ -60,10 +60,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
                             "or choose another path")
     if target.exists():
         check_replaceable(target, ours)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise (io_error(e, target.parent, fix) or e) from None
+    _make_parent(target, fix)
     with target_lock(target, command, fix):
         sweep_stale(target)
         if target.exists():  # again, under the lock: another writer may have created it meanwhile
@@ -89,9 +86,18 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
                 fsync_dir(target.parent)
         except BaseException as e:
             _rmtree(tmp)
-            if isinstance(e, OSError) and io_error(e, target, fix) is not None:
-                raise io_error(e, target, fix) from None
+            err = io_error(e, target, fix) if isinstance(e, OSError) else None
+            if err is not None:
+                raise err from None
             raise
+
+
+def _make_parent(target: Path, fix: str) -> None:
+    """The folder a new ``target`` goes in (atomic_dir, atomic_file); a full or read-only disk in one line."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise (io_error(e, target.parent, fix) or e) from None
 
 
 @contextlib.contextmanager
@@ -110,10 +116,7 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
         raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
     if target.exists() and not overwrite:
         raise ArtifactError(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise (io_error(e, target.parent, fix) or e) from None
+    _make_parent(target, fix)
     with target_lock(target, command, fix):
         sweep_stale(target)
         if target.is_dir():  # again, under the lock: another writer may have made it meanwhile
@@ -140,8 +143,9 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
         except BaseException as e:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            if isinstance(e, OSError) and io_error(e, target, fix) is not None:
-                raise io_error(e, target, fix) from None
+            err = io_error(e, target, fix) if isinstance(e, OSError) else None
+            if err is not None:
+                raise err from None
             raise
 
 

@@ -13,15 +13,18 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
 
 
-def _floats(text: str | None, what: str) -> list[float] | None:
+def _numbers(text: str | None, what: str, kind=float) -> list | None:
+    """'16,32,64' as numbers of ``kind`` (float or int; '8.5' is no int); None for no text."""
     from embedrec.errors import UsageError
 
     if not text:
         return None
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        return [kind(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise UsageError(f"{what} '{text}': expected comma-separated numbers, e.g. 1e-4,1e-3") from None
+        example = "1e-4,1e-3" if kind is float else "16,32,64"
+        words = "numbers" if kind is float else "whole numbers"
+        raise UsageError(f"{what} '{text}': expected comma-separated {words}, e.g. {example}") from None
 
 
 def _tolerance(text: str | None) -> float | None:
@@ -37,17 +40,6 @@ def _tolerance(text: str | None) -> float | None:
     if not 0 <= share < 1:  # NaN fails too
         raise UsageError(f"--tolerance '{text}': expected a share from 0 to under 100%, such as 1% or 0.01")
     return share
-
-
-def _ints(text: str | None, what: str) -> list[int] | None:
-    from embedrec.errors import UsageError
-
-    if not text:
-        return None
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise UsageError(f"{what} '{text}': expected comma-separated whole numbers, e.g. 16,32,64") from None
 
 
 @main.command("tune-dims", context_settings=CONTEXT)
@@ -71,12 +63,12 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
     from embedrec.output import resolve_format, write_rows
     from embedrec.tune import check_write_target, sweep, write_choice
 
-    dim_list = _ints(dims, "--dims")
+    dim_list = _numbers(dims, "--dims", int)
     input_config = find_config(click.get_current_context().params.get("config_path"))  # -c, $EMBEDREC_CONFIG, ./
     input_config = None if input_config is None else str(input_config)
     if write_path:
         check_write_target(write_path, input_config)
-    res = sweep(cfg, dim_list, _floats(wds, "--weight-decay"), _tolerance(tolerance), fresh, progress_enabled())
+    res = sweep(cfg, dim_list, _numbers(wds, "--weight-decay"), _tolerance(tolerance), fresh, progress_enabled())
     chosen = res["chosen"]
     fmt = resolve_format(fmt)
     if fmt == "json":
