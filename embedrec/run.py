@@ -29,6 +29,7 @@ VERIFY_ON_OPEN_MAX only by size: ``embedrec verify`` checks those in full). Noth
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -73,14 +74,27 @@ def sha256_array(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
+@contextlib.contextmanager
 def run_lock(run_dir: str | Path, command: str = "embedrec train"):
-    """The exclusive writer lock of a run directory (``RUN/.lock``), re-entrant within a process."""
+    """The exclusive writer lock of a run directory (``RUN/.lock``), re-entrant within a process. A run
+    directory this call created is removed again when the command fails before writing anything into it (a
+    config or data error leaves no empty run behind)."""
     run_dir = Path(run_dir)
+    made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # the folders mkdir will create
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise (io_error(e, run_dir, "choose another run.dir") or e) from None
-    return exclusive_lock(run_dir / ".lock", run_dir, command, "use another run.dir")
+    with exclusive_lock(run_dir / ".lock", run_dir, command, "use another run.dir"):
+        try:
+            yield
+        except BaseException:  # still holding the lock: no other writer can be using the folder
+            with contextlib.suppress(OSError):
+                if made and [p.name for p in run_dir.iterdir()] == [".lock"]:
+                    (run_dir / ".lock").unlink()
+                    for d in made:  # innermost first; rmdir stops at the first folder that is not empty
+                        d.rmdir()
+            raise
 
 
 def _record_checksums(folder: Path) -> None:

@@ -462,6 +462,24 @@ def test_second_writer_of_a_run_is_refused(base, tmp_path):  # row 12
     assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0  # the lock died with its holder
 
 
+def test_a_failed_train_leaves_no_empty_run_folder(tmp_path):
+    """A data or config error found under the lock removes the folders train created for the run (only a
+    '.lock' was left in them), and never one that was there before or holds anything else."""
+    from embedrec.run import run_lock
+
+    r = invoke("train", "--set", f"data.prepared={tmp_path / 'none'}", "--set", f"run.dir={tmp_path / 'a' / 'b'}")
+    assert r.exit_code == 1 and "no prepared dataset" in one_line(r)
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RuntimeError), run_lock(tmp_path / "kept"):
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [".lock"]  # it was there before
+    with pytest.raises(RuntimeError), run_lock(tmp_path / "new"):
+        (tmp_path / "new" / "metrics.jsonl").write_text("{}\n")
+        raise RuntimeError("boom")
+    assert (tmp_path / "new" / "metrics.jsonl").exists()  # something was written: the folder stays
+
+
 def test_a_writer_refused_as_the_holder_starts_still_names_it(tmp_path):
     """The holder writes its pid just after taking the lock; a writer refused in between waits for the line
     (found by `make faults`: train and index rebuild started 0.19 s apart named no one)."""
