@@ -208,7 +208,8 @@ def _check_ratings(raw: readers.RawData, cfg: DataConfig) -> tuple[float, float]
     bad = ~np.isfinite(r) | (np.abs(r) > MAX_RATING)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        what = "is not a finite number" if not np.isfinite(r[row]) else f"is beyond {MAX_RATING:g}"
+        what = f"is beyond {MAX_RATING:g}" if np.isfinite(r[row]) else \
+            f"is not a finite number (a value beyond {np.finfo(np.float32).max:.2g} reads as inf)"
         raise DataError(f"{raw.origin[0]}:{row + raw.origin[1]}: rating {r[row]:g} {what}; fix or remove that line")
     if cfg.rating_scale is not None:
         scale = (float(cfg.rating_scale[0]), float(cfg.rating_scale[1]))

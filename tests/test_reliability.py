@@ -401,7 +401,11 @@ def test_infinite_and_huge_ratings_are_refused(tmp_path):  # row 16
     r = invoke("ingest", "-q", p, "-o", tmp_path / "o")
     assert r.exit_code == 1
     n = len(p.read_text().splitlines())
-    assert one_line(r) == f"error: {p}:{n}: rating inf is not a finite number; fix or remove that line"
+    assert one_line(r) == (f"error: {p}:{n}: rating inf is not a finite number (a value beyond 3.4e+38 reads as "
+                           "inf); fix or remove that line")
+    p = write_csv(tmp_path / "f32.csv", extra="3,4,1e39,1\n")  # float32 overflows: the line says why it reads inf
+    r = invoke("ingest", "-q", p, "-o", tmp_path / "o")
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: {p}:{n}: rating inf is not a finite number (a value")
     p = write_csv(tmp_path / "big.csv", extra="3,4,1e30,1\n")
     r = invoke("ingest", "-q", p, "-o", tmp_path / "o")
     assert r.exit_code == 1 and one_line(r) == f"error: {p}:{n}: rating 1e+30 is beyond 1e+09; fix or remove that line"
