@@ -5,7 +5,6 @@ holds, listing the files export wrote (``--overwrite`` replaces only a folder th
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -125,23 +124,13 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
 
 def faiss_files(rec: Recommender, out: Path) -> dict:
     """The run's index files (each checked against the run manifest first) with their id maps and metadata."""
-    from embedrec.fsutil import sha256_file
-    from embedrec.run import VERIFY_ON_OPEN_MAX
-    from embedrec.serve.index import COS_FILE, IP_FILE, verify_index_file
+    from embedrec.serve.index import COS_FILE, IP_FILE
 
     fix = "rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»"
     recorded = (rec.run.manifest.get("index") or {}).get("files") or {}
     for name in (IP_FILE, COS_FILE):
-        src = rec.run.path / name
-        if not src.exists():
-            raise ArtifactError(f"index '{src}' is missing; {fix}")
-        # checked in full: a flat-index run never loads these files, so nothing else would notice damage; up to
-        # VERIFY_ON_OPEN_MAX in memory before the copy, above it by size first and then the copy's checksum
-        entry = recorded.get(name) or rec.run.checksum(name)
-        verify_index_file(src, entry, VERIFY_ON_OPEN_MAX)
-        shutil.copyfile(src, out / name)
-        if entry and src.stat().st_size > VERIFY_ON_OPEN_MAX and sha256_file(out / name) != entry.get("sha256"):
-            raise ArtifactError(f"index '{src}' does not match its checksum (damaged or modified); {fix}")
+        # checked in full: a flat-index run never loads these files, so nothing else would notice damage
+        rec.run.copy_verified(rec.run.path / name, out / name, recorded.get(name), "index", fix)
     np.save(out / "movie_ids.npy", rec.catalogue.movie_ids, allow_pickle=False)
     meta = {**rec.run.manifest["index"], **score_terms(rec), "ip_index": IP_FILE, "cosine_index": COS_FILE,
             "row_to_movie_id": "movie_ids.npy",

@@ -138,23 +138,49 @@ class Run:
     def checksum(self, name: str) -> dict | None:
         return (self.manifest.get("checksums") or {}).get(name)
 
-    def read_verified(self, p: Path) -> bytes | None:
-        """The bytes of a run file checked against the manifest; None for a file above VERIFY_ON_OPEN_MAX
-        (checked by size only here: read it from its path)."""
-        entry = self.checksum(p.name)
+    def read_verified(self, p: Path, entry: dict | None = None, what: str = "run artifact",
+                      fix: str = FIX) -> bytes | None:
+        """The bytes of a run file checked against the manifest (``entry``, default its ``checksums`` entry);
+        None for a file above VERIFY_ON_OPEN_MAX (checked by size only here: read it from its path)."""
+        entry = entry or self.checksum(p.name)
         try:
             size = os.path.getsize(p)
             if entry and size > VERIFY_ON_OPEN_MAX:
                 if size != entry.get("bytes"):
-                    raise ArtifactError(f"run artifact '{p}' is damaged ({size:,} bytes, its manifest says "
-                                        f"{entry['bytes']:,}); {FIX}")
+                    raise ArtifactError(f"{what} '{p}' is damaged ({size:,} bytes, its manifest says "
+                                        f"{entry['bytes']:,}); {fix}")
                 return None
             with open(p, "rb") as fh:
                 data = fh.read()
         except FileNotFoundError:
-            raise ArtifactError(f"run artifact '{p}' is missing; {FIX}") from None
-        check_bytes(data, entry, p, "run artifact", FIX)
+            raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
+        check_bytes(data, entry, p, what, fix)
         return data
+
+    def copy_verified(self, p: Path, dest: Path, entry: dict | None = None, what: str = "run artifact",
+                      fix: str = FIX) -> None:
+        """Copy one run file to ``dest``, checked against the manifest first: a copy made unchecked would be
+        resealed with fresh checksums (index rebuild) or handed on (export) and pass every later check. Up to
+        VERIFY_ON_OPEN_MAX the checked bytes are written; above it the size is checked, then the copy's SHA-256.
+        A file with no recorded checksum (a run from before checksums) is streamed as it is."""
+        import shutil
+
+        entry = entry or self.checksum(p.name)
+        if not entry:
+            if not p.exists():
+                raise ArtifactError(f"{what} '{p}' is missing; {fix}")
+            shutil.copy2(p, dest)
+            return
+        data = self.read_verified(p, entry, what, fix)
+        if data is not None:
+            dest.write_bytes(data)
+            shutil.copystat(p, dest)
+            return
+        shutil.copy2(p, dest)
+        from embedrec.fsutil import sha256_file
+
+        if sha256_file(dest) != entry.get("sha256"):
+            raise ArtifactError(f"{what} '{p}' does not match its checksum (damaged or modified); {fix}")
 
     def array(self, name: str, mmap: bool = False) -> np.ndarray | None:
         p = self.path / f"{name}.npy"
@@ -372,29 +398,11 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
 
 
 def _carry(run: Run, p: Path, dest: Path) -> None:
-    """Copy one file of ``run`` into a new artifacts folder, checked against the run's sealed manifest first: the
-    new manifest records fresh checksums of what is copied, so a damaged file copied unchecked would pass every
-    later check."""
-    import shutil
-
-    listed = run.manifest.get("checksums")
-    entry = run.checksum(p.name)
-    if listed and not entry:
+    """Copy one file of ``run`` into a new artifacts folder, checked against the run's sealed manifest first."""
+    if run.manifest.get("checksums") and not run.checksum(p.name):
         raise ArtifactError(f"run artifact '{p}' is not listed in its manifest (added or renamed since the run was "
                             f"written); move it out of '{run.path}', or {FIX}")
-    if not entry:  # a run from before checksums: nothing to check against, stream it as before
-        shutil.copy2(p, dest)
-        return
-    data = run.read_verified(p)
-    if data is not None:  # checked: write what was checked
-        dest.write_bytes(data)
-        shutil.copystat(p, dest)
-        return
-    shutil.copy2(p, dest)  # above VERIFY_ON_OPEN_MAX (only its size was checked): check the copy in full
-    from embedrec.fsutil import sha256_file
-
-    if sha256_file(dest) != entry.get("sha256"):
-        raise ArtifactError(f"run artifact '{p}' does not match its checksum (damaged or modified); {FIX}")
+    run.copy_verified(p, dest)
 
 
 def verify_path(path: str | Path) -> dict:
