@@ -257,11 +257,13 @@ def atomic_write_bytes(path: str | Path, data, durable: bool = True) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _tempfile().mkstemp(prefix=f".{side_stem(path.name)}.", dir=path.parent)
+    noted = None
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             if callable(data):
-                data(fh)
+                noted = _NotingWriter(fh)
+                data(noted)
             else:
                 fh.write(data)
             fh.flush()
@@ -273,9 +275,29 @@ def atomic_write_bytes(path: str | Path, data, durable: bool = True) -> None:
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if not isinstance(e, OSError) and noted is not None and noted.error is not None:
+            e = noted.error  # torch.save reports a failed write as RuntimeError('... unexpected pos ...')
         if isinstance(e, OSError) and io_error(e, path) is not None:
             raise io_error(e, path) from None
         raise
+
+
+class _NotingWriter:
+    """A binary file that remembers the first OSError of a write: a writer that wraps it in another exception
+    (torch.save's zip writer raises RuntimeError on a full disk) still gets the one-line disk-full message."""
+
+    def __init__(self, fh):
+        self._fh, self.error = fh, None
+
+    def write(self, b):
+        try:
+            return self._fh.write(b)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
 
 
 def fsync_dir(path: str | Path) -> None:

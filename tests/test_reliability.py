@@ -572,6 +572,32 @@ def test_disk_full_is_one_line_naming_the_path(base, tmp_path, monkeypatch):  # 
     assert one_line(r) == f"error: read-only file system writing '{out / 'x'}'; choose another -o folder"
 
 
+def test_disk_full_in_a_torch_checkpoint_is_the_same_one_line(tmp_path, monkeypatch):  # row 7
+    """torch.save's zip writer turns a failed write into RuntimeError('... unexpected pos ...'); the checkpoint
+    writer still reports the disk (found on a 3 MB tmpfs: 'internal error' for the adam and hogwild trainers)."""
+    import io
+
+    import torch
+
+    import embedrec.fsutil as fs
+    from embedrec.train.loop import save
+
+    class Full(io.BufferedWriter):
+        def write(self, b):
+            if len(b) > 100:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(b)
+
+    real = os.fdopen
+    monkeypatch.setattr(fs.os, "fdopen", lambda fd, mode="r", *a, **k: Full(real(fd, "wb", buffering=0))
+                        if mode == "wb" else real(fd, mode, *a, **k))
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(ArtifactError) as e:
+        save(path, {"model": {"w": torch.zeros(1000)}, "epoch": 1})
+    assert str(e.value) == f"no space left on device writing '{path}'; free space, or choose another folder"
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone
+
+
 def test_output_device_full_and_empty_messages(base, monkeypatch):  # rows 7, 13
     import embedrec.output as output
 
