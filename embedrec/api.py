@@ -144,7 +144,9 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     ranks train shards of the tables (``shard_als.train_distributed``)."""
     from embedrec import distributed
     from embedrec.data.dataset import load_dataset
+    from embedrec.run import check_run_folder
 
+    check_run_folder(cfg.run.dir)  # before anything is written there (the CLI checks before it takes the lock)
     if distributed.active() or (resume and _sharded_checkpoint(cfg.run.dir)):
         from embedrec import shard_als
 

@@ -80,6 +80,7 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
     directory this call created is removed again when the command fails before writing anything into it (a
     config or data error leaves no empty run behind)."""
     run_dir = Path(run_dir)
+    check_run_folder(run_dir, contents=False)
     made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # the folders mkdir will create
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -95,6 +96,43 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
                     for d in made:  # innermost first; rmdir stops at the first folder that is not empty
                         d.rmdir()
             raise
+
+
+RUN_ENTRIES = (".lock", "current")  # either (or an artifacts-* folder): a folder embedrec wrote a run into
+
+
+def _link(folder: Path) -> str:
+    try:
+        return os.readlink(folder / "current")
+    except OSError:
+        return ""
+
+
+def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
+    """Refuse to write a run into a prepared dataset (publishing would swap its ``current``) and, with
+    ``contents``, into a folder of the user's own files, where training would replace a metrics.jsonl or
+    checkpoint.pt it did not write: ``embedrec train``'s folder is new, empty, or an embedrec run. (Publishing
+    alone, ``TrainedModel.save``, writes only ``current``, ``.lock`` and ``artifacts-*``.)"""
+    run_dir = Path(run_dir)
+    if not run_dir.exists() and not run_dir.is_symlink():
+        return
+    if not run_dir.is_dir():
+        raise ArtifactError(f"run.dir '{run_dir}' is not a folder; choose another run.dir")
+    if _link(run_dir).startswith("gen-"):
+        raise ArtifactError(f"run.dir '{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; "
+                            "choose another run.dir (e.g. runs/NAME)")
+    if not contents:
+        return
+    try:
+        names = sorted(os.listdir(run_dir))
+    except OSError as e:
+        raise (io_error(e, run_dir, "choose another run.dir") or e) from None
+    if not names or any(n in RUN_ENTRIES or n.startswith(ARTIFACTS + "-") for n in names):
+        return
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    raise ArtifactError(f"run.dir '{run_dir}' is not empty and holds no embedrec run ({shown}); train writes "
+                        "checkpoint.pt and metrics.jsonl there and would replace files of those names: choose a new "
+                        "or empty folder for run.dir")
 
 
 def _record_checksums(folder: Path) -> None:
@@ -242,6 +280,12 @@ class Run:
 def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     link = run_dir / "current"
+    if _link(run_dir).startswith("gen-"):
+        raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "
+                            "run directory train wrote (run.dir, e.g. runs/ml-100k)")
+    if link.is_symlink() and not link.exists():
+        raise ArtifactError(f"the model folder '{run_dir / _link(run_dir)}' that '{link}' points to is missing "
+                            f"(removed by hand?); {FIX}")
     if not link.exists():
         hint = " (training was interrupted: «'embedrec train --resume'|embedrec.api.train_run(cfg, resume=True)»)" if (run_dir / "checkpoint.pt").exists() else ""
         raise ArtifactError(f"no trained model in '{run_dir}'{hint}; «run 'embedrec train' first|train and save a model first» or set run.dir")
@@ -414,7 +458,7 @@ def verify_path(path: str | Path) -> dict:
     held = open_generation(p)  # a prepared dataset in generations: check the one 'current' names, held
     if held is not None:
         p = held[0]
-    if (p / "current").exists():
+    if (p / "current").exists() or (p / "current").is_symlink():  # load_run names a dangling link's target
         run = load_run(p)
         folder, manifest, what, fix = run.path, run.manifest, "run", FIX
         entries = manifest.get("checksums")

@@ -484,6 +484,56 @@ def test_a_failed_train_leaves_no_empty_run_folder(tmp_path):
     assert (tmp_path / "new" / "metrics.jsonl").exists()  # something was written: the folder stays
 
 
+def test_runs_and_datasets_are_not_mistaken_for_each_other(base, tmp_path):
+    """A run written into a prepared dataset folder broke the dataset (its 'current' swapped to artifacts-*);
+    --run at a dataset was an internal error (KeyError 'dataset'); data.prepared at a run advised an ingest
+    --overwrite that is then refused."""
+    ds, run = base
+    before = os.readlink(ds / "current")
+    r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--set", f"run.dir={ds}", "--set", "train.epochs=1")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert one_line(r) == (f"error: run.dir '{ds}' is a prepared dataset (what embedrec ingest writes), not a run; "
+                           "choose another run.dir (e.g. runs/NAME)")
+    assert os.readlink(ds / "current") == before
+    want = (f"error: '{ds}' is a prepared dataset (what embedrec ingest writes), not a run; pass the run directory "
+            "train wrote (run.dir, e.g. runs/ml-100k)")
+    for args in (["recommend", "--user", "1"], ["evaluate"], ["export", "--to", "npy", "-o", tmp_path / "x"]):
+        r = invoke(*args, "--run", ds)
+        assert r.exit_code == 1 and one_line(r) == want, args
+    r = invoke("index", "rebuild", "--run", ds)
+    assert r.exit_code == 1 and "is a prepared dataset" in one_line(r)
+    r = invoke("train", "-q", "--set", f"data.prepared={run}", "--set", f"run.dir={tmp_path / 'new'}")
+    assert r.exit_code == 1 and one_line(r) == (f"error: '{run}' is a run (what embedrec train writes), not a "
+                                                "prepared dataset; point data.prepared at the ingest output "
+                                                "(e.g. data/prepared/ml-100k)")
+    assert not (tmp_path / "new").exists()
+
+
+def test_train_never_writes_into_a_folder_of_the_users_files(base, tmp_path):
+    """train replaced a metrics.jsonl it did not write; a folder is new, empty or an embedrec run."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.jsonl").write_text("my notes\n")
+    r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--run", mine, "--set", "train.epochs=1")
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: run.dir '{mine}' is not empty and holds no embedrec "
+                                                       "run (metrics.jsonl); ")
+    assert (mine / "metrics.jsonl").read_text() == "my notes\n" and sorted(os.listdir(mine)) == ["metrics.jsonl"]
+    (tmp_path / "empty").mkdir()
+    for d in ("empty", "empty"):  # an empty folder, then the run it now holds
+        r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--run", tmp_path / d, "--set", "model.dim=4",
+                   "--set", "train.epochs=1", "--set", "model.objective=explicit", "--set", "train.optimizer=adam")
+        assert r.exit_code == 0, r.stderr
+
+
+def test_a_dangling_current_is_named(base, tmp_path):
+    run = copy_run(base[1], tmp_path / "run")
+    shutil.rmtree(current(run))
+    want = "is missing (removed by hand?); rerun 'embedrec train'"
+    for args in (["recommend", "--run", run, "--user", "1"], ["verify", run]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and one_line(r).startswith("error: the model folder '") and one_line(r).endswith(want)
+
+
 def test_a_writer_refused_as_the_holder_starts_still_names_it(tmp_path):
     """The holder writes its pid just after taking the lock; a writer refused in between waits for the line
     (found by `make faults`: train and index rebuild started 0.19 s apart named no one)."""

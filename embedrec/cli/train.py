@@ -34,11 +34,13 @@ def train(cfg: Config, resume, run_dir, fmt):
     from embedrec.api import train_run
     from embedrec.distributed import lock_run, secondary
     from embedrec.errors import Interrupted
+    from embedrec.run import check_run_folder
 
     if run_dir:
         from embedrec.config import set_explicit
 
         cfg = set_explicit(cfg, "run.dir", run_dir)
+    check_run_folder(cfg.run.dir)  # before the lock file is made in it
     try:
         with lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())

@@ -219,6 +219,13 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
     path = Path(path)
     if path.name == "current" and path.is_symlink():  # DATASET/current: the dataset is DATASET
         path = path.parent
+    try:
+        run = os.readlink(path / "current").startswith("artifacts-")
+    except OSError:
+        run = False
+    if run:
+        raise ArtifactError(f"'{path}' is a run (what embedrec train writes), not a prepared dataset; point "
+                            "data.prepared at the ingest output (e.g. data/prepared/ml-100k)")
     if not (path / "manifest.json").exists() and not (path / "current" / "manifest.json").exists():
         raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); «run 'embedrec ingest' with the "
                             "same -c/--set options first|ingest it first with er.ingest(source, cfg)» (it writes "
