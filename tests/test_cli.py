@@ -242,6 +242,17 @@ def test_tune_dims_cli(cli_run, tmp_path):
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert sorted(int(x["dim"]) for x in rows) == [2, 4]
     assert "Use: --set model.dim=" in r.stderr and (tmp_path / "t.yaml").exists()
+    # --write replaced any file: one tune-dims did not write is refused before the sweep, unless --overwrite
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("my precious config\n")
+    r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", mine, "--set", f"tune.dir={tmp_path / 'tune2'}")
+    assert r.exit_code == 1 and r.stdout == "" and not (tmp_path / "tune2").exists()
+    assert r.stderr == f"error: '{mine}' already exists; pass --overwrite to replace it\n"
+    assert mine.read_text() == "my precious config\n"
+    for path, more in ((tmp_path / "t.yaml", []), (mine, ["--overwrite"])):  # its own file; anything with --overwrite
+        r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", path, *more, "--set", f"tune.dir={tmp_path / 'tune'}")
+        assert r.exit_code == 0, r.stderr
+        assert path.read_text().startswith("# written by embedrec tune-dims: dim ")
     r = invoke("tune-dims", *sets, "--tolerance", "abc")
     assert r.exit_code == 2 and "--tolerance" in r.stderr
 
