@@ -207,6 +207,16 @@ def test_predict_first_line_bom_typo_and_repeated_column_names(cli_run):
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="1x,2\n2,3\n")
     assert r.exit_code == 1 and r.stdout == "" and r.stderr.count("\n") == 1
     assert ":1: '1x' is not a user id" in r.stderr
+    # '1_96' is no id (int() read it as 196), on the first line as on any; an integer past int64 is an unknown id
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="1_96,2\n")
+    assert r.exit_code == 1 and ":1: '1_96' is not a user id" in r.stderr
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input=f"{10 ** 22},2\n1,2\n")
+    assert r.exit_code == 0, r.stderr
+    assert [(x["user_id"], x["fallback"]) for x in csv.DictReader(io.StringIO(r.stdout))] == \
+        [(str(10 ** 22), "user_unknown"), ("1", "none")]
+    for user in ("1_96", str(10 ** 22)):
+        r = invoke("recommend", "--user", user, *sets)
+        assert r.exit_code == 1 and r.stderr.startswith(f"error: user '{user}' is not in the training data ("), r.stderr
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="user,movie,x,x\n1,2,a,b\n")
     assert r.exit_code == 0, r.stderr
     assert list(csv.DictReader(io.StringIO(r.stdout)))[0]["x_2"] == "b"
