@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.data.ids import MISSING  # noqa: F401 (the policy names, part of the API)
+from embedrec.data.ids import MISSING, is_integer_text  # noqa: F401 (MISSING: the policy names, public API)
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS, Factors
 from embedrec.serve.recommender import COLUMNS, LOGGED_UNKNOWN, Recommender, py_id
@@ -567,15 +567,17 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
         if n == 1:
             (u,), (up,) = e.user_rows([parts[0]])
             (m,), (mp,) = e.movie_rows([parts[1]])
+            # not an id at all; an integer beyond the id type (99999999999999999999999) is an unknown id
+            u_word, m_word = (p is None and not is_integer_text(t) for p, t in ((up, parts[0]), (mp, parts[1])))
             # a header names its columns: neither of the first two reads as an id (a typo'd id such as '19x'
             # beside a good movie id is a data line, refused or answered below, not silently skipped)
-            if (u < 0 or m < 0) and ((up is None and mp is None) or parts[0].lower() in HEADER_USER_WORDS):
+            if (u < 0 or m < 0) and ((u_word and m_word) or parts[0].lower() in HEADER_USER_WORDS):
                 names = _unique([c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}"
                                  for c in parts[2:]])
                 continue  # a header line
-            if up is None or mp is None:
-                bad = parts[0] if up is None else parts[1]
-                raise DataError(f"{name}:{n}: '{shorten(bad)}' is not a {'user' if up is None else 'movie'} id of "
+            if u_word or m_word:
+                bad = parts[0] if u_word else parts[1]
+                raise DataError(f"{name}:{n}: '{shorten(bad)}' is not a {'user' if u_word else 'movie'} id of "
                                 "this model (its ids are numbers); fix that line, or put a header line of column "
                                 "names first")
         pairs.append((parts[0], parts[1]))

@@ -497,7 +497,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         p = Path(path)
         if p.is_dir():
             raise ConfigError(f"config file '{p}' is a folder; pass a YAML file with -c")
-        if not p.is_file():
+        if not p.exists():  # not is_file(): -c /dev/null (no overrides) and -c <(...) are read like files
             raise ConfigError(f"config file '{p}' does not exist; pass an existing YAML file with -c, "
                               "or leave -c out to use the defaults")
         import yaml
@@ -541,7 +541,7 @@ def find_config(path: str | Path | None) -> str | Path | None:
         return path
     env = os.environ.get(CONFIG_ENV, "").strip()
     if env:
-        if not Path(env).is_file():
+        if not Path(env).exists():
             raise ConfigError(f"config file '{env}' (from ${CONFIG_ENV}) does not exist; fix or unset ${CONFIG_ENV}")
         return env
     if Path(DISCOVERED).is_file():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +36,9 @@ def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
         root = fetch_named(src, cache_dir(cfg.cache_dir), progress)
         return _read_folder(root)
     if src == "-":
+        if sys.stdin is None:  # <&-
+            raise DataError("data.source '-': standard input is closed; pipe the ratings in or give a file "
+                            "instead of -")
         return readers.read_generic("-", cfg)
     path = Path(src).expanduser()
     if not path.exists():

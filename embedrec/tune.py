@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.errors import ConfigError, Interrupted
+from embedrec.errors import ArtifactError, ConfigError, Interrupted
 from embedrec.fsutil import check_seal, exclusive_lock, io_error, read_json, seal, write_json
 from embedrec.metrics import higher_is_better
 
@@ -274,9 +274,13 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
             "results": str(state_path), "plot": str(out / PLOT)}
 
 
-def check_write_target(path: str | Path, input_path: str | None) -> Path:
+WRITTEN_BY = "# written by embedrec tune-dims"  # the first line of every config write_choice writes
+
+
+def check_write_target(path: str | Path, input_path: str | None, overwrite: bool = False) -> Path:
     """Where write_choice may write, checked before a sweep (not after its hours): not the input config, a
-    regular file or nothing yet (not a folder, FIFO or device), in an existing folder."""
+    regular file or nothing yet (not a folder, FIFO or device), in an existing folder. An existing file is
+    replaced only with ``overwrite`` or when tune-dims wrote it (its first line is ``WRITTEN_BY``)."""
     path = Path(path)
     if input_path is not None and path.resolve() == Path(input_path).resolve():
         raise ConfigError(f"«--write|write» {path}: refusing to overwrite the input config; choose a new file name")
@@ -286,12 +290,24 @@ def check_write_target(path: str | Path, input_path: str | None) -> Path:
     if not path.parent.is_dir():
         raise ConfigError(f"«--write|write» {path}: the folder '{path.parent}' does not exist; create it or choose "
                           "another path")
+    if path.is_file() and not overwrite and not _written_by_tune(path):
+        raise ArtifactError(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
     return path
 
 
-def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None) -> Path:
-    """Write a copy of the config with the chosen dimension (and weight decay) to a new file."""
-    path = check_write_target(path, input_path)
+def _written_by_tune(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(WRITTEN_BY)) == WRITTEN_BY.encode()
+    except OSError:
+        return False
+
+
+def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None,
+                 overwrite: bool = False) -> Path:
+    """Write a copy of the config with the chosen dimension (and weight decay) to a new file, or over one that
+    tune-dims wrote (any file with ``overwrite``; never the input config)."""
+    path = check_write_target(path, input_path, overwrite)
     new = cfg.updated({"model.dim": chosen["dim"]})
     wd = chosen.get("weight_decay")
     if wd is not None:
@@ -302,7 +318,7 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     from embedrec.fsutil import atomic_write_text
 
     changed = _diff(new.to_dict(), Config().to_dict())
-    head = (f"# written by embedrec tune-dims: dim {chosen['dim']} chosen on validation "
+    head = (f"{WRITTEN_BY}: dim {chosen['dim']} chosen on validation "
             f"{chosen['metric']} = {chosen['valid_metric']:.4f}\n"
             f"# {'the config of ' + str(input_path) if input_path else 'the built-in defaults'} with that choice; "
             "only keys that differ from the defaults (configs/default.yaml documents every key)\n")

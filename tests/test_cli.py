@@ -141,6 +141,31 @@ def test_users_from_stdin_and_file_agree(cli_run, tmp_path):
     assert c.exit_code == 1 and c.stdout == "" and "<stdin>:4: user 'nobody'" in c.stderr
 
 
+@pytest.mark.parametrize("redirect, args, stderr", [
+    (">&-", ["config"], "error: standard output is closed (>&-); send it to a file or to /dev/null instead\n"),
+    (">&-", ["recommend", "--user", "1"], "error: standard output is closed (>&-); send it to a file or to /dev/null "
+                                          "instead\n"),
+    (">&- 2>&-", ["config"], ""),
+    ("2>&-", ["config"], None),
+    ("<&-", ["recommend", "--users", "-"], "error: --users -: standard input is closed; pipe the input in or give a "
+                                           "file instead of -\n"),
+    ("<&-", ["predict", "--pairs", "-"], "error: --pairs -: standard input is closed; pipe the input in or give a "
+                                         "file instead of -\n"),
+])
+def test_a_closed_standard_stream_is_one_line(cli_run, redirect, args, stderr):
+    """The shell's >&- / <&- leave sys.stdout / sys.stdin None: an internal AttributeError (isatty) or RuntimeError
+    (no binary stream for stdin) and tracebacks. One line and exit 1; nothing at all when stderr is closed too."""
+    import subprocess
+    import sys
+
+    sets, _ = cli_run
+    cmd = [sys.executable, "-m", "embedrec", *args, *(sets if args[0] != "config" else [])]
+    p = subprocess.run(["sh", "-c", f'exec "$@" {redirect}', "sh", *cmd], capture_output=True, text=True, timeout=120)
+    assert (p.returncode, p.stderr) == (stderr is None and (0, "") or (1, stderr))
+    if stderr is None:  # stderr alone closed: the command still answers
+        assert "model:" in p.stdout
+
+
 def test_recommend_errors_and_modes(cli_run):
     sets, _ = cli_run
     r = invoke("recommend", "--user", "424242", *sets)
@@ -182,6 +207,16 @@ def test_predict_first_line_bom_typo_and_repeated_column_names(cli_run):
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="1x,2\n2,3\n")
     assert r.exit_code == 1 and r.stdout == "" and r.stderr.count("\n") == 1
     assert ":1: '1x' is not a user id" in r.stderr
+    # '1_96' is no id (int() read it as 196), on the first line as on any; an integer past int64 is an unknown id
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="1_96,2\n")
+    assert r.exit_code == 1 and ":1: '1_96' is not a user id" in r.stderr
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input=f"{10 ** 22},2\n1,2\n")
+    assert r.exit_code == 0, r.stderr
+    assert [(x["user_id"], x["fallback"]) for x in csv.DictReader(io.StringIO(r.stdout))] == \
+        [(str(10 ** 22), "user_unknown"), ("1", "none")]
+    for user in ("1_96", str(10 ** 22)):
+        r = invoke("recommend", "--user", user, *sets)
+        assert r.exit_code == 1 and r.stderr.startswith(f"error: user '{user}' is not in the training data ("), r.stderr
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="user,movie,x,x\n1,2,a,b\n")
     assert r.exit_code == 0, r.stderr
     assert list(csv.DictReader(io.StringIO(r.stdout)))[0]["x_2"] == "b"
@@ -242,6 +277,17 @@ def test_tune_dims_cli(cli_run, tmp_path):
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert sorted(int(x["dim"]) for x in rows) == [2, 4]
     assert "Use: --set model.dim=" in r.stderr and (tmp_path / "t.yaml").exists()
+    # --write replaced any file: one tune-dims did not write is refused before the sweep, unless --overwrite
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("my precious config\n")
+    r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", mine, "--set", f"tune.dir={tmp_path / 'tune2'}")
+    assert r.exit_code == 1 and r.stdout == "" and not (tmp_path / "tune2").exists()
+    assert r.stderr == f"error: '{mine}' already exists; pass --overwrite to replace it\n"
+    assert mine.read_text() == "my precious config\n"
+    for path, more in ((tmp_path / "t.yaml", []), (mine, ["--overwrite"])):  # its own file; anything with --overwrite
+        r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", path, *more, "--set", f"tune.dir={tmp_path / 'tune'}")
+        assert r.exit_code == 0, r.stderr
+        assert path.read_text().startswith("# written by embedrec tune-dims: dim ")
     r = invoke("tune-dims", *sets, "--tolerance", "abc")
     assert r.exit_code == 2 and "--tolerance" in r.stderr
 

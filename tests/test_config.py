@@ -123,6 +123,20 @@ def test_a_folder_given_as_the_config_file(tmp_path):
         load_config(tmp_path)
 
 
+def test_dev_null_as_the_config_file_is_no_overrides(tmp_path, monkeypatch):
+    """-c /dev/null said "does not exist" (it is no regular file): an empty config, the defaults, as is
+    $EMBEDREC_CONFIG=/dev/null; a missing file is still refused."""
+    import os
+
+    from embedrec.config import find_config
+
+    assert load_config(os.devnull, ["model.dim=7"]).to_dict() == load_config(None, ["model.dim=7"]).to_dict()
+    monkeypatch.setenv("EMBEDREC_CONFIG", os.devnull)
+    assert find_config(None) == os.devnull
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
 @pytest.mark.parametrize("key", ["als_reg", "als_unobserved", "als_recency", "als_rating_weight"])
 def test_als_weights_beyond_any_use_are_refused(key):
     # 1e30 made the eigen-solve fail with a LinAlgError, an internal error

@@ -7,7 +7,7 @@ import torch
 
 from embedrec.config import Config, load_config
 from embedrec.data.dataset import load_dataset
-from embedrec.errors import ConfigError, DataError
+from embedrec.errors import ConfigError, DataError, UsageError
 from embedrec.ingest import ingest
 from embedrec.model.features import build, cross_hash
 from embedrec.train.fit import factors, fit
@@ -117,6 +117,9 @@ def test_cold_movies_and_cold_users(cross_ds, tmp_path):
     p, b = rec.user_from_features({"age": "22"})
     ids, _ = rec.recommend_vector(p, b, 10, np.zeros(0))
     assert {g for i in ids for g in rec.genres[i]} <= {"Action", "Horror"}
+    for bad in ("abc", -1, float("nan"), 151):  # the library path refuses a bad age too, with the typed error
+        with pytest.raises(UsageError, match=r"values\['age'\]=.*: expected (a number|an age in years from 0 to 150)"):
+            rec.user_from_features({"age": bad})
     p, b = rec.user_from_features({"age": "61"})
     ids, _ = rec.recommend_vector(p, b, rec.Q.shape[0], np.zeros(0))
     assert {g for i in ids[:10] for g in rec.genres[i]} <= {"Drama", "Comedy"}
@@ -168,6 +171,11 @@ def test_cli_features_and_cold_user(tmp_path):
     assert len(r.stdout.splitlines()) == 4
     r = run(main, ["recommend", "--user-features", "shoe=9", *sets])
     assert r.exit_code == 2 and "unknown column 'shoe'" in r.stderr
+    for age, why in (("abc", "expected a number"), ("-1", "from 0 to 150"), ("nan", "from 0 to 150"),
+                     ("inf", "from 0 to 150"), ("151", "from 0 to 150")):
+        r = run(main, ["recommend", "--user-features", f"age={age}", *sets])
+        assert r.exit_code == 2 and r.stderr.startswith(f"error: --user-features age='{age}': "), r.stderr
+        assert why in r.stderr and len(r.stderr.splitlines()) == 1 and "internal" not in r.stderr
     r = run(main, ["export", "--to", "projector", "-o", str(tmp_path / "p"), *sets])
     assert r.exit_code == 0, r.stderr
     meta = (tmp_path / "p" / "metadata.tsv").read_text().splitlines()

@@ -39,6 +39,9 @@ def test_parse_id_bounds():
     assert parse_id("-5", np.dtype(np.int32)) == -5
     assert parse_id(str(2**31), np.dtype(np.int32)) is None
     assert parse_id(" a ", np.dtype(object)) == "a"
+    # an optional sign and ASCII digits only: int() also reads '1_96' (as 196) and other scripts' digits
+    assert [parse_id(t, np.dtype(np.int64)) for t in (" +7 ", "-0", "1_96", "\u0661\u0662", "1e3", "", "-")] == \
+        [7, 0, None, None, None, None, None]
 
 
 def test_scan_and_search_agree():

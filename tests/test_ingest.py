@@ -195,6 +195,15 @@ def test_unknown_source_and_missing_file(small_cfg, tmp_path):
         run(small_cfg, d)
 
 
+def test_a_closed_stdin_source_is_a_data_error(small_cfg, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", None)  # what Python leaves for a shell's <&-
+    with pytest.raises(DataError, match="^data.source '-': standard input is closed; pipe the ratings in"):
+        run(small_cfg, "-", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_unknown_movies_policy(tmp_path, small_cfg):
     d = tmp_path / "ml"
     write(d / "ratings.csv", "userId,movieId,rating,timestamp\n" + "".join(f"{u},{m},3,1\n" for u in range(1, 4)

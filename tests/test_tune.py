@@ -3,7 +3,7 @@ import json
 import pytest
 
 from embedrec.config import Config
-from embedrec.errors import ConfigError
+from embedrec.errors import ArtifactError, ConfigError
 from embedrec.ingest import ingest
 from embedrec.tune import choose, sweep, write_choice
 
@@ -60,6 +60,16 @@ def test_write_refuses_input_config(tmp_path):
 
     new = load_config(out)
     assert new.model.dim == 16 and new.train.weight_decay_movie == 0.1
+    # an existing file is replaced only when tune-dims wrote it, or with overwrite=True
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("my precious config\n")
+    with pytest.raises(ArtifactError) as e:
+        write_choice(cfg, chosen, mine, str(p))
+    assert str(e.value) == f"'{mine}' already exists; pass overwrite=True to replace it"
+    assert mine.read_text() == "my precious config\n"
+    assert write_choice(cfg, {**chosen, "dim": 32}, out, str(p)) == out and load_config(out).model.dim == 32
+    write_choice(cfg, chosen, mine, str(p), overwrite=True)
+    assert load_config(mine).model.dim == 16
 
 
 def test_sweep_of_the_default_model_runs_trains_selection(synth_dir, tmp_path):

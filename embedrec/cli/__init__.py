@@ -21,6 +21,7 @@ def run() -> None:
     import os
     import sys
 
+    _closed_streams()
     try:
         main()
     except SystemExit as e:
@@ -38,3 +39,46 @@ def run() -> None:
             except (OSError, ValueError):
                 pass
         os._exit(code)
+
+
+def _closed_streams() -> None:
+    """A standard stream the shell closed (``>&-``, ``<&-``): Python leaves it None. Its descriptor is held on
+    /dev/null, so no file opened later takes it (a native library's write to fd 2 would land in that file).
+    A closed stdout is one line and exit 1 before any work (stderr closed too: exit 1, nothing said); a closed
+    stderr only silences messages; a closed stdin stays None and is refused where '-' reads it."""
+    import os
+    import sys
+
+    closed = {fd: getattr(sys, name) is None or _bad_fd(getattr(sys, name))
+              for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr"))}
+    for fd in (fd for fd, c in closed.items() if c):
+        try:
+            null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        except OSError:
+            pass
+    if closed[0]:
+        sys.stdin = None
+    if closed[2]:
+        sys.stderr = open(os.devnull, "w")
+    if closed[1]:
+        if not closed[2]:
+            print("error: standard output is closed (>&-); send it to a file or to /dev/null instead",
+                  file=sys.stderr, flush=True)
+        os._exit(1)
+
+
+def _bad_fd(stream) -> bool:
+    """Whether a standard stream's descriptor is closed (a stream without one, CliRunner's, is not)."""
+    import errno
+    import os
+
+    try:
+        os.fstat(stream.fileno())
+    except OSError as e:
+        return e.errno == errno.EBADF
+    except ValueError:
+        return False
+    return False

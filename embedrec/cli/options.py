@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import click
 
@@ -41,6 +42,11 @@ class LineFile(click.File):
 
             raise DataError(f"{click.format_filename(value)}: file not found ({param.opts[0] if param else 'input'}); "
                             "check the path, or give - to read standard input")
+        if value == "-" and sys.stdin is None:  # <&-
+            from embedrec.errors import DataError
+
+            opt = param.opts[0] if param else "input"
+            raise DataError(f"{opt} -: standard input is closed; pipe the input in or give a file instead of -")
         fh = super().convert(value, param, ctx)
         return _Lines(fh, "<stdin>" if value == "-" else click.format_filename(value))
 

@@ -46,12 +46,15 @@ def _tolerance(text: str | None) -> float | None:
 @click.option("--dims", help="Comma-separated dimensions (tune.dims); the fourth-root value is always added.")
 @click.option("--weight-decay", "wds", help="Comma-separated L2 strengths to sweep per dimension (tune.weight_decays): train.als_reg for als, the weight decays otherwise.")
 @click.option("--tolerance", help="Choose the smallest dim within this of the best valid metric, e.g. 1%.")
-@click.option("--write", "write_path", type=click.Path(dir_okay=False), help="Write a config with the choice here.")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False),
+              help="Write a config with the choice here (refused before the sweep if the file exists and tune-dims "
+                   "did not write it; see --overwrite).")
+@click.option("--overwrite", is_flag=True, help="Let --write replace an existing file that tune-dims did not write.")
 @click.option("--fresh", is_flag=True, help="Redo finished trials instead of keeping them.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "csv", "tsv", "jsonl"]),
               default="auto", show_default=True, help="Output format (auto: a table on a terminal, else TSV).")
 @common
-def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
+def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, fmt):
     """Sweep the embedding dimension on the validation split and show where more dimensions stop helping.
 
     \b
@@ -67,7 +70,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
     input_config = find_config(click.get_current_context().params.get("config_path"))  # -c, $EMBEDREC_CONFIG, ./
     input_config = None if input_config is None else str(input_config)
     if write_path:
-        check_write_target(write_path, input_config)
+        check_write_target(write_path, input_config, overwrite)
     res = sweep(cfg, dim_list, _numbers(wds, "--weight-decay"), _tolerance(tolerance), fresh, progress_enabled())
     chosen = res["chosen"]
     fmt = resolve_format(fmt)
@@ -89,5 +92,5 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, fresh, fmt):
              f" --set train.weight_decay_user={chosen['weight_decay']:g} --set train.weight_decay_movie={chosen['weight_decay']:g}")
     log.info("results: %s; plot: %s", res["results"], res["plot"])
     if write_path:
-        p = write_choice(cfg, chosen, write_path, input_config)
+        p = write_choice(cfg, chosen, write_path, input_config, overwrite)
         log.info("wrote %s", p)

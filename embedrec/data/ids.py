@@ -18,13 +18,24 @@ MISSING = ("error", "skip", "popular")
 SCAN_MAX = 4  # up to this many ids on a map not sorted yet: compare against every id instead of sorting  # what an unknown id gets (api.Model.recommend's ``missing=``)
 
 
+def is_integer_text(text) -> bool:
+    """Whether ``text`` (or a number) is written as an integer: an optional sign and ASCII digits, surrounding
+    whitespace aside. Python's int() also reads '1_96' and other scripts' digits, which ingest refuses."""
+    s = str(text).strip()
+    body = s[1:] if s[:1] in ("+", "-") else s
+    return body.isascii() and body.isdigit()
+
+
 def parse_id(text, dtype: np.dtype):
     """``text`` (or a number) as an id of an id array of ``dtype``; None when it cannot be one: not an integer
-    for integer ids, or beyond the integer type (an id like 99999999999999999999999 is simply unknown)."""
+    (``is_integer_text``) for integer ids, or beyond the integer type (an id like 99999999999999999999999 is
+    simply unknown)."""
     if dtype.kind in "iu":
+        if not is_integer_text(text):
+            return None
         try:
             v = int(str(text).strip())
-        except ValueError:
+        except ValueError:  # more digits than int() reads (4,300): beyond any integer type
             return None
         info = np.iinfo(dtype)
         return v if info.min <= v <= info.max else None

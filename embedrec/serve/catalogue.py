@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from embedrec.data.ids import IdMap, ids_from_arrow, parse_id
+from embedrec.data.ids import IdMap, ids_from_arrow, is_integer_text
 from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
 from embedrec.run import Run
 
@@ -106,7 +106,7 @@ class Catalogue:
         if len(cands) == 1:
             return cands[0]
         if not cands:
-            if parse_id(q, self.movie_ids.dtype) is not None and self.movie_ids.dtype.kind in "iu":
+            if is_integer_text(q) and self.movie_ids.dtype.kind in "iu":
                 raise NotFoundError(f"movie '{shorten(q)}' is not in the training data ({len(self.movies):,} "
                                     "movies), and no title matches it; check the id (movies.parquet in the run "
                                     "lists them) or give title words", kind="movie", id=q)

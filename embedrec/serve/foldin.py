@@ -80,6 +80,8 @@ def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.n
         if f"user.{name}" not in cols:
             raise UsageError(f"«--user-features|values»: unknown column '{shorten(name, 40)}'; this model has "
                              f"{', '.join(k.split('.')[1] for k in cols)}")
+    if "user.age" in cols and values.get("age") is not None:
+        _check_age(values["age"])
     edges = {"user.age": feats.get("age_edges"), "movie.decade": feats.get("year_edges")}
     idx = {k: encode_values(feats, k, values.get(k.split(".")[1]), edges) for k in cols}
     for k, i in idx.items():
@@ -104,6 +106,23 @@ def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.n
             p[offset + idx[a]] = 1.0
             offset += len(cols[a]["vocab"])
     return p, bias
+
+
+def _check_age(value) -> None:
+    """An age in years, 0 to 150, as a number or its text; anything else is a UsageError naming the value."""
+    shown = shorten(repr(value), 40)
+    try:
+        age = float(value)
+    except (TypeError, ValueError):
+        age = None
+    if age is None or isinstance(value, bool):
+        why = "expected a number"
+    elif not np.isfinite(age) or not 0 <= age <= 150:
+        why = "expected an age in years from 0 to 150"
+    else:
+        return
+    raise UsageError(f"«--user-features age={shown}|values['age']={shown}»: {why}, e.g. "
+                     "«--user-features age=25|values={'age': 25}»")
 
 
 # ----------------------------------------------------------------- the text of --liked, --rated, --user-features
