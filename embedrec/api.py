@@ -144,16 +144,18 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     ranks train shards of the tables (``shard_als.train_distributed``)."""
     from embedrec import distributed
     from embedrec.data.dataset import load_dataset
-    from embedrec.run import check_run_folder
+    from embedrec.run import check_run_folder, run_lock
 
-    check_run_folder(cfg.run.dir)  # before anything is written there (the CLI checks before it takes the lock)
+    if not resume:  # before anything is written there (the CLI checks before it takes the lock)
+        check_run_folder(cfg.run.dir)
     if distributed.active() or (resume and _sharded_checkpoint(cfg.run.dir)):
         from embedrec import shard_als
 
         return shard_als.train_distributed(cfg, resume=resume, progress=progress)
     run_dir = Path(cfg.run.dir)
-    model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)
-    model.save(run_dir)
+    with run_lock(run_dir, "embedrec train"):  # re-entrant: the CLI holds it already
+        model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)
+        model.save(run_dir)
     return model.metrics
 
 

@@ -40,7 +40,8 @@ def train(cfg: Config, resume, run_dir, fmt):
         from embedrec.config import set_explicit
 
         cfg = set_explicit(cfg, "run.dir", run_dir)
-    check_run_folder(cfg.run.dir)  # before the lock file is made in it
+    if not resume:
+        check_run_folder(cfg.run.dir)  # before the lock file is made in it
     try:
         with lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())
