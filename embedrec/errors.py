@@ -92,9 +92,22 @@ class TrainingError(EmbedrecError):
 
 
 class Interrupted(EmbedrecError):
-    """Ctrl-C: work was saved where possible."""
+    """Ctrl-C (exit 130), or SIGTERM where a command takes it the same way (``terminated``: exit 143, 128 + 15):
+    work was saved where possible."""
 
     exit_code = 130
+
+    def __init__(self, message: object = "", *args, terminated: bool = False):
+        super().__init__(message, *args)
+        self.terminated = terminated
+        if terminated:
+            self.exit_code = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt by the handler ``embedrec train`` installs while it
+    trains: the same way out (the last checkpoint kept, ``Interrupted``), said as terminated. The library
+    installs no handler; a notebook may raise it from its own."""
 
 
 def first_line(e: BaseException, limit: int = 200) -> str:

@@ -201,6 +201,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
         fingerprint,
         resolve_loss,
         resolve_patience,
+        resumable,
     )
 
     t0 = time.perf_counter()
@@ -228,7 +229,8 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     fp_cfg = _fp_config(model_cfg, train_cfg, features_cfg)
     fp = fingerprint(SimpleNamespace(manifest=data.shard.manifest), model_cfg, train_cfg, features_cfg)
     if resume:  # every rank reads the one checkpoint (written by any number of ranks)
-        _resume(state, folder / CHECKPOINT, fp, fp_cfg, metric)
+        _resume(state, folder / CHECKPOINT, lambda got: resumable(got, SimpleNamespace(manifest=data.shard.manifest),
+                                                                  model_cfg, train_cfg, features_cfg), fp_cfg, metric)
     if g.leader:
         callbacks += [loop.JsonlLog(folder / LOG, resume), loop.TensorBoardLog(folder / "tensorboard"),
                       loop.Checkpoint(folder / CHECKPOINT, fp, fp_cfg)]

@@ -393,6 +393,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         _fp_config,
         fingerprint,
         resolve_patience,
+        resumable,
     )
 
     t0 = time.perf_counter()
@@ -426,7 +427,8 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         ck = load_checkpoint(g, folder, shard)
         if ck is None:
             raise ArtifactError(f"nothing to resume: no checkpoint in '{folder}'; run train without --resume")
-        if ck.get("fingerprint") != fp:
+        if not resumable(ck.get("fingerprint"), SimpleNamespace(manifest=shard.manifest), model_cfg, train_cfg,
+                         features_cfg):
             raise ArtifactError(f"checkpoint in '{folder}' was made with another dataset or model/train config; "
                                 "rerun train without --resume, or with the same config")
         state.resume_from(ck)

@@ -14,6 +14,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -791,3 +792,101 @@ def test_a_manifest_that_is_json_but_no_object_is_corrupt(tmp_path, text):
     (tmp_path / "manifest.json").write_text(text)
     with pytest.raises(ArtifactError, match="is corrupt \\(JSON .*, not an object\\)"):
         read_json(tmp_path / "manifest.json", "run manifest")
+
+
+# ------------------------------------------------------------------------------------------ SIGTERM during train
+
+# `embedrec train ARGS` in a process that sends itself SIGTERM at a chosen moment: "epoch" once epoch AT's
+# checkpoint is written (the selection fit, not the refit), "publish" with the artifacts in the temporary folder
+SIGTERM_AT = r"""
+import os
+import signal
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+where, at, *args = sys.argv[1:]
+
+
+def term():
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+if where == "epoch":
+    from embedrec.train import loop
+
+    record = loop.Checkpoint.record
+
+    def record_then_term(self, state, row):
+        record(self, state, row)
+        if state.epoch + 1 == int(at) and Path(self.path).parent.name != "refit":
+            term()
+
+    loop.Checkpoint.record = record_then_term
+else:
+    from embedrec import run as R
+
+    save = R.save_artifacts
+
+    def save_then_term(*a, **k):
+        out = save(*a, **k)
+        term()
+        return out
+
+    R.save_artifacts = save_then_term
+sys.argv = ["embedrec", *args]
+from embedrec.cli import run
+
+run()
+"""
+
+
+def _process(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def _published(run: Path) -> tuple[dict, list]:
+    """The published model's arrays and epoch log (without the timings)."""
+    cur = current(run)
+    arrays = {n: np.load(cur / f"{n}.npy").tobytes() for n in ("user_factors", "movie_factors", "user_bias",
+                                                                 "movie_bias")}
+    log = [{k: v for k, v in json.loads(x).items() if k not in ("seconds", "elapsed")}
+           for x in (cur / "metrics.jsonl").read_text().splitlines()]
+    return arrays, log
+
+
+def test_sigterm_during_train_leaves_like_ctrl_c_and_resumes_to_the_same_model(base, tmp_path):
+    """kill -TERM (a scheduler's stop) takes Ctrl-C's way out of `train`: one line saying it was terminated with
+    the exact resume command, exit 143 (128 + 15), the checkpoint kept, no temporary artifacts folder left; the
+    resume publishes what an uninterrupted run publishes. Before, the process died silently (143, no hint)."""
+    import shlex
+
+    sets = ["--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--set", "model.objective=explicit",
+            "--set", "train.optimizer=adam", "--set", "train.epochs=5", "--set", "train.patience=10",
+            "--set", "train.threads=1"]
+    whole = _process("-m", "embedrec", "train", "-q", *sets, "--run", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    for where, said in (("epoch", "after epoch 2; the checkpoint of epoch 2 is in "),
+                        ("publish", "outside an epoch: nothing half-written was left behind; ")):
+        run = tmp_path / where
+        r = _process("-c", SIGTERM_AT, where, 2, "train", "-q", *sets, "--run", run)
+        assert r.returncode == 143, (where, r.returncode, r.stderr)
+        line = one_line(SimpleNamespace(stderr=r.stderr))
+        assert line.startswith("error: training terminated (SIGTERM) ") and said in line, line
+        command = shlex.split(line.split("continue with ", 1)[1])
+        assert command == ["embedrec", "train", *sets, "--run", str(run), "--resume"]
+        assert (run / "checkpoint.pt").exists() and not (run / "current").exists()
+        assert not [p.name for p in run.iterdir() if p.name.startswith(".artifacts-")]
+        resumed = _process("-m", "embedrec", *command[1:], "-q")
+        assert resumed.returncode == 0, resumed.stderr
+        assert _published(run) == _published(tmp_path / "whole"), where
+
+
+def test_train_puts_back_the_sigterm_handler(base, tmp_path):
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", f"run.dir={tmp_path / 'run'}",
+               "--set", "model.dim=4", "--set", "model.objective=explicit", "--set", "train.epochs=1")
+    assert r.exit_code == 0, r.stderr
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -104,6 +104,44 @@ def test_resume_refuses_other_config(synth_ds, small_cfg, tmp_path):
         fit(ds, small_cfg.model, small_cfg.train, tmp_path / "none", resume=True)
 
 
+def test_resume_after_the_same_ingest_again(synth_ds, synth_dir, small_cfg, tmp_path, monkeypatch):
+    """Ingesting the same data again (a new generation, the same files, another 'created' time) keeps a run
+    resumable: the checkpoint pins the dataset by its content fingerprint, as evaluate does; another split is
+    still refused, and a checkpoint that recorded the old whole-manifest fingerprint still resumes."""
+    import functools
+    import time
+
+    from embedrec.train import fit as F
+
+    ds, _ = synth_ds
+    cfg = small_cfg.updated({"data.source": str(synth_dir[0]), "train.epochs": 4, "train.patience": 10})
+    full = fit(ds, cfg.model, cfg.train, tmp_path / "full")
+    part = cfg.updated({"train.epochs": 2})
+    fit(ds, part.model, part.train, tmp_path / "part")
+    with monkeypatch.context() as mp:  # a checkpoint from before: the whole manifest in its fingerprint
+        mp.setattr(F, "fingerprint", functools.partial(F.fingerprint, legacy=True))
+        fit(ds, part.model, part.train, tmp_path / "legacy")
+    stamp = time.strftime  # ingest's 'created' is to the second: make sure the manifests differ
+    with monkeypatch.context() as mp:
+        mp.setattr(time, "strftime", lambda fmt, *a: "2001-02-03T04:05:06+0000" if "%S%z" in fmt else stamp(fmt, *a))
+        ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=True)
+    again = load_dataset(cfg.data.prepared)
+    assert again.folder != ds.folder and again.manifest != ds.manifest and again.fingerprint == ds.fingerprint
+    resumed = fit(again, cfg.model, cfg.train, tmp_path / "part", resume=True)
+    for k, v in full.model.state_dict().items():
+        torch.testing.assert_close(v, resumed.model.state_dict()[k], rtol=0, atol=0)
+    assert [h["loss"] for h in full.history] == [h["loss"] for h in resumed.history]
+    old = fit(ds, cfg.model, cfg.train, tmp_path / "legacy", resume=True)  # the manifest it recorded: resumes
+    assert [h["loss"] for h in full.history] == [h["loss"] for h in old.history]
+    other = cfg.updated({"split.seed": 7})
+    ingest(other.data, other.split, output=other.data.prepared, overwrite=True)
+    moved = load_dataset(cfg.data.prepared)
+    assert moved.fingerprint != ds.fingerprint
+    for run in ("part", "legacy"):
+        with pytest.raises(ArtifactError, match=r"was made with another dataset \(its manifest differs\)"):
+            fit(moved, part.model, part.train, tmp_path / run, resume=True)
+
+
 def test_divergence_names_learning_rate(synth_ds, small_cfg, tmp_path):
     ds, _ = synth_ds
     small_cfg = small_cfg.updated({"train.optimizer": 'sgd', "train.lr": 1000000.0})

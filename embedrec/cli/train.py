@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import click
@@ -33,7 +34,7 @@ def train(cfg: Config, resume, run_dir, fmt):
     """
     from embedrec.api import train_run
     from embedrec.distributed import lock_run, secondary
-    from embedrec.errors import Interrupted
+    from embedrec.errors import Interrupted, Terminated
     from embedrec.run import check_run_folder
 
     if run_dir:
@@ -43,10 +44,18 @@ def train(cfg: Config, resume, run_dir, fmt):
     if not resume:
         check_run_folder(cfg.run.dir)  # before the lock file is made in it
     try:
-        with lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
+        # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the checkpoint kept, the resume command, exit 143
+        with sigterm_as_interrupt(), lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())
     except Interrupted as e:
-        raise Interrupted(e.cli_message().replace("the same command plus --resume", resume_command(run_dir))) from None
+        raise Interrupted(e.cli_message().replace("the same command plus --resume", resume_command(run_dir)),
+                          terminated=e.terminated) from None
+    except Terminated:  # outside an epoch (loading, refit set-up, publishing): each of those leaves nothing half-written
+        if not _has_checkpoint(cfg.run.dir):
+            raise Interrupted("training terminated (SIGTERM) before any epoch finished: nothing was saved; rerun the "
+                              "same command to start again", terminated=True) from None
+        raise Interrupted("training terminated (SIGTERM) outside an epoch: nothing half-written was left behind; "
+                          f"continue with {resume_command(run_dir)}", terminated=True) from None
     if secondary():  # under torchrun, rank 0 alone reports
         return
     sel = metrics["selection"]
@@ -55,6 +64,38 @@ def train(cfg: Config, resume, run_dir, fmt):
     log.info("best epoch %s of %s (valid %s %.4f), %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"],
              sel["metric"], sel["valid"], sel["seconds"], refit, cfg.run.dir)
     metrics_out(metrics, fmt)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """While the block runs, SIGTERM raises ``errors.Terminated`` (a KeyboardInterrupt) in the main thread, so it
+    takes Ctrl-C's way out; the previous handler comes back afterwards. Elsewhere than the main thread (where
+    Python cannot install a handler) it does nothing."""
+    import signal
+    import threading
+
+    from embedrec.errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _has_checkpoint(run_dir) -> bool:
+    """Whether the run folder, or a candidate folder in it, holds a checkpoint (one-process or sharded) that
+    --resume continues."""
+    from pathlib import Path
+
+    return any(p.is_file() for pattern in ("checkpoint*", "*/checkpoint*") for p in Path(run_dir).glob(pattern))
 
 
 def resume_command(run_dir: str | None) -> str:

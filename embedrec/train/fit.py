@@ -207,12 +207,37 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
     return run
 
 
-def fingerprint(ds, model_cfg, train_cfg, features_cfg=None) -> str:
-    """What a checkpoint must match to be resumed: the dataset manifest and the model/train config."""
+def fingerprint(ds, model_cfg, train_cfg, features_cfg=None, *, legacy: bool = False) -> str:
+    """What a checkpoint must match to be resumed: the dataset's content and the model/train config.
+
+    The dataset counts by its content fingerprint (over its files' checksums: what a run pins its dataset by,
+    what ``evaluate`` checks) and the manifest values training reads beside the files (:data:`_DATASET_KEYS`),
+    not by its whole manifest: an identical re-ingest (a new generation whose manifest differs only in its
+    'created' time) resumes. A dataset without a content fingerprint (written before checksums) counts by its
+    whole manifest. ``legacy``: the whole-manifest hash, what checkpoints recorded before; a resume accepts it
+    too (:func:`resumable`)."""
     h = hashlib.sha256()
-    h.update(json.dumps(ds.manifest, sort_keys=True, default=str).encode())
+    h.update(json.dumps(ds.manifest if legacy else _dataset_key(ds.manifest), sort_keys=True, default=str).encode())
     h.update(json.dumps(_fp_config(model_cfg, train_cfg, features_cfg), sort_keys=True).encode())
     return h.hexdigest()
+
+
+# what training reads from a dataset's manifest beside its files (the scale clips and weighs ratings; a refit
+# dataset is train+valid in memory, flagged in its manifest)
+_DATASET_KEYS = ("rating_scale", "min_rating", "refit")
+
+
+def _dataset_key(manifest: dict) -> dict:
+    if not manifest.get("fingerprint"):
+        return manifest
+    return {"fingerprint": manifest["fingerprint"], **{k: manifest.get(k) for k in _DATASET_KEYS}}
+
+
+def resumable(recorded, ds, model_cfg, train_cfg, features_cfg=None) -> bool:
+    """Whether a checkpoint's recorded fingerprint matches this dataset and config, in today's form or the
+    whole-manifest form of checkpoints written before it."""
+    return recorded is not None and recorded in (fingerprint(ds, model_cfg, train_cfg, features_cfg),
+                                                 fingerprint(ds, model_cfg, train_cfg, features_cfg, legacy=True))
 
 
 # keys that change how fast a run goes, not what it computes: a run may resume with other values
@@ -431,7 +456,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         run_dir.mkdir(parents=True, exist_ok=True)
         fp, fp_cfg = fingerprint(ds, model_cfg, train_cfg, features_cfg), _fp_config(model_cfg, train_cfg, features_cfg)
         if resume:
-            _resume(state, run_dir / CHECKPOINT, fp, fp_cfg, metric)
+            _resume(state, run_dir / CHECKPOINT, lambda got: resumable(got, ds, model_cfg, train_cfg, features_cfg),
+                    fp_cfg, metric)
         callbacks += [loop.JsonlLog(run_dir / LOG, resume), loop.TensorBoardLog(run_dir / "tensorboard"),
                       loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg)]
     callbacks.append(loop.Progress("refit" if ds.manifest.get("refit") else "train", metric if has_valid else None,
@@ -473,11 +499,12 @@ def _torch_model(ds, model_cfg, train_cfg, features_cfg, threads: int):
                        rated=(tr.user, tr.movie))
 
 
-def _resume(state: loop.LoopState, ckpt_path: Path, fp: str, fp_cfg: dict, metric: str) -> None:
+def _resume(state: loop.LoopState, ckpt_path: Path, matches, fp_cfg: dict, metric: str) -> None:
+    """Load the checkpoint into ``state`` if ``matches(its recorded fingerprint)`` (:func:`resumable`)."""
     if not ckpt_path.exists():
         raise ArtifactError(f"nothing to resume: no checkpoint at '{ckpt_path}'; train without «--resume|resume=True»")
     ck = load_checkpoint(ckpt_path)
-    if ck.get("fingerprint") != fp:
+    if not matches(ck.get("fingerprint")):
         raise ArtifactError(f"checkpoint '{ckpt_path}' was made with another {_difference(ck.get('config'), fp_cfg)}; "
                             "train again without «--resume|resume=True», or with the same config")
     state.resume_from(ck)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, Interrupted, TrainingError, first_line
+from embedrec.errors import ArtifactError, Interrupted, Terminated, TrainingError, first_line
 from embedrec.fsutil import atomic_write_bytes
 
 if TYPE_CHECKING:  # annotations only: torch is imported where a runner or model needs it
@@ -73,7 +73,8 @@ def diverged(value: float, where: str, lr: float) -> TrainingError:
 
 
 def run(state: LoopState, seed: int, lr: float, callbacks: list) -> LoopState:
-    """Epochs ``state.epoch .. state.epochs - 1``; Ctrl-C becomes ``Interrupted`` saying what was kept."""
+    """Epochs ``state.epoch .. state.epochs - 1``; Ctrl-C (or SIGTERM as ``errors.Terminated``) becomes
+    ``Interrupted`` saying what was kept."""
     for cb in callbacks:
         getattr(cb, "start", _nothing)(state)
     try:
@@ -97,15 +98,21 @@ def run(state: LoopState, seed: int, lr: float, callbacks: list) -> LoopState:
                 getattr(cb, "record", _nothing)(state, row)
             if state.stop:
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         _close(state, callbacks)
-        where = f"training interrupted in epoch {state.epoch + 1}"
-        if not state.history:
-            raise Interrupted(f"{where}, before any epoch finished: nothing was saved; rerun the same command "
-                              "to start again") from None
-        ck = next((cb.path for cb in callbacks if isinstance(cb, Checkpoint)), None)
-        kept = f"; the checkpoint of epoch {len(state.history)} is in {ck}" if ck else ""
-        raise Interrupted(f"{where}{kept}: continue with «the same command plus --resume|resume=True»") from None
+        term = isinstance(e, Terminated)
+        # between an epoch's row and the next epoch (in a callback: validation, the log, the checkpoint, the bar)
+        after = bool(state.history) and state.history[-1].get("epoch") == state.epoch + 1
+        where = f"training {'terminated (SIGTERM)' if term else 'interrupted'} {'after' if after else 'in'} " \
+                f"epoch {state.epoch + 1}"
+        ck = next((cb for cb in callbacks if isinstance(cb, Checkpoint)), None)
+        if not state.history or (ck is not None and not ck.saved):
+            when = "before its checkpoint was written" if state.history else "before any epoch finished"
+            raise Interrupted(f"{where}, {when}: nothing was saved; rerun the same command to start again",
+                              terminated=term) from None
+        kept = f"; the checkpoint of epoch {ck.saved} is in {ck.path}" if ck else ""
+        raise Interrupted(f"{where}{kept}: continue with «the same command plus --resume|resume=True»",
+                          terminated=term) from None
     _close(state, callbacks)
     if state.best_state is not None:
         state.model.load_state_dict(state.best_state)
@@ -229,6 +236,10 @@ class Checkpoint:
 
     def __init__(self, path: Path, fingerprint: str, config: dict):
         self.path, self.fingerprint, self.config = path, fingerprint, config
+        self.saved = 0  # the epochs the checkpoint on disk holds (what an interrupted run says it kept)
+
+    def start(self, state: LoopState) -> None:
+        self.saved = len(state.history)  # resumed: the epochs of the checkpoint it resumed from; else 0
 
     def record(self, state: LoopState, row: dict) -> None:
         runner = state.runner
@@ -237,6 +248,7 @@ class Checkpoint:
                          "epoch": state.epoch, "history": state.history, "best": state.best,
                          "best_epoch": state.best_epoch, "best_state": state.best_state, "bad": state.bad,
                          "stopped": state.stop})
+        self.saved = state.epoch + 1
 
 
 class Progress:
