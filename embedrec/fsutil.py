@@ -277,8 +277,9 @@ def atomic_write_bytes(path: str | Path, data, durable: bool = True) -> None:
             os.unlink(tmp)
         if not isinstance(e, OSError) and noted is not None and noted.error is not None:
             e = noted.error  # torch.save reports a failed write as RuntimeError('... unexpected pos ...')
-        if isinstance(e, OSError) and io_error(e, path) is not None:
-            raise io_error(e, path) from None
+        err = io_error(e, path) if isinstance(e, OSError) else None
+        if err is not None:
+            raise err from None
         raise
 
 

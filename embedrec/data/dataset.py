@@ -124,11 +124,16 @@ def is_dataset(folder: Path) -> bool:
     return False
 
 
-def _versioned(root: Path) -> bool:
+def _current(root: Path) -> str:
+    """Where ``root/current`` links to ('' when it is no link)."""
     try:
-        return os.readlink(root / "current").startswith(f"{GEN}-")
+        return os.readlink(root / "current")
     except OSError:
-        return False
+        return ""
+
+
+def _versioned(root: Path) -> bool:
+    return _current(root).startswith(f"{GEN}-")
 
 
 def _link_files(root: Path) -> None:
@@ -219,11 +224,7 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
     path = Path(path)
     if path.name == "current" and path.is_symlink():  # DATASET/current: the dataset is DATASET
         path = path.parent
-    try:
-        run = os.readlink(path / "current").startswith("artifacts-")
-    except OSError:
-        run = False
-    if run:
+    if _current(path).startswith("artifacts-"):  # a run directory (run.ARTIFACTS): say so, not "file missing"
         raise ArtifactError(f"'{path}' is a run (what embedrec train writes), not a prepared dataset; point "
                             "data.prepared at the ingest output (e.g. data/prepared/ml-100k)")
     if not (path / "manifest.json").exists() and not (path / "current" / "manifest.json").exists():
