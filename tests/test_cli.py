@@ -186,6 +186,17 @@ def test_recommend_errors_and_modes(cli_run):
     assert r.exit_code == 1 and "no trained model" in r.stderr
 
 
+def test_an_explicit_run_says_its_lists_rank_by_predicted_rating(cli_run):
+    sets, _ = cli_run  # the session's run is explicit
+    note = "note: this run predicts ratings (model.objective: explicit)"
+    r = invoke("recommend", "--rated", "1=5,2=4", "-k", "3", "--format", "csv", *sets)
+    assert r.exit_code == 0 and note in r.stderr and note not in r.stdout
+    r = invoke("recommend", "--rated", "1=5,2=4", "-k", "3", "--format", "csv", "-q", *sets)
+    assert r.exit_code == 0 and r.stderr == ""
+    r = invoke("recommend", "--movie", "17", "--format", "csv", *sets)  # similar movies: no ranking by rating
+    assert r.exit_code == 0 and note not in r.stderr
+
+
 def test_predict_pairs_with_header(cli_run):
     sets, _ = cli_run
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="user,movie\n1,2\n2\t3\n99999,1\n")

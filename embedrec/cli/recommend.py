@@ -68,6 +68,10 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
     k = k or cfg.recommend.k
     fallback = fallback or cfg.recommend.fallback
     model = open_model(run_dir or cfg.run.dir, cfg)
+    if model.engine.explicit and movie is None:
+        log.info("note: this run predicts ratings (model.objective: explicit), so its lists rank by predicted "
+                 "rating, which favours movies few users rated; for top-K lists train a ranking model "
+                 "(model.objective: implicit, the default)")
     fmt = resolve_format(fmt)
     filters = {"genres": genres, "year_min": year_min, "year_max": year_max}
     if users_file is not None:  # streamed in batches: rows as they come, through the fast writers
