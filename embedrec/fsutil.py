@@ -374,6 +374,30 @@ def file_entry(path: str | Path) -> dict:
     return {"sha256": sha256_file(path), "bytes": os.path.getsize(path)}
 
 
+def stat_key(path: str | Path) -> list[int]:
+    """What changes whenever a file is written, copied or replaced: its inode, mtime and ctime (ns). A program
+    can set mtime back (``touch -d``, ``os.utime``) but not ctime, which the kernel moves on every write,
+    rename onto, chmod and link change; git's index trusts the same fields to skip rehashing."""
+    st = os.stat(path)
+    return [st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def check_file(path: Path, entry: dict | None, what: str, fix: str) -> None:
+    """Check a file too large to read into memory against its manifest entry (None: not recorded): its size
+    always; its SHA-256 (streamed) unless the entry's ``stat`` (:func:`stat_key`, recorded when the file was
+    hashed) still matches, i.e. the file has not been written, copied or replaced since it was hashed."""
+    if not entry:
+        return
+    size = os.path.getsize(path)
+    if size != entry.get("bytes", size):
+        raise ArtifactError(f"{what} '{path}' is damaged ({size:,} bytes, its manifest says {entry['bytes']:,}); "
+                            f"{fix}")
+    if entry.get("stat") is not None and entry["stat"] == stat_key(path):
+        return
+    if sha256_file(path) != entry.get("sha256"):
+        raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or modified); {fix}")
+
+
 def checksum_folder(folder: str | Path, skip: tuple[str, ...] = ("manifest.json",)) -> dict[str, dict]:
     """{name: {sha256, bytes}} for every plain file directly in ``folder`` (sorted by name)."""
     folder = Path(folder)

@@ -24,7 +24,9 @@ A reader resolves ``current`` once and reads everything from that one folder, so
 folder for as long as it lives, and pruning skips folders so held. Writers (train, index rebuild) hold
 ``RUN/.lock``. The manifest records the SHA-256 and size of every file (``checksums``; the FAISS files also
 under ``index.files``) and a checksum of itself; readers check each file when they open it (files above
-VERIFY_ON_OPEN_MAX only by size: ``embedrec verify`` checks those in full). Nothing here imports torch.
+VERIFY_ON_OPEN_MAX by size and, when they have been written, copied or replaced since they were hashed
+(``fsutil.check_file``), by a streamed SHA-256; ``embedrec verify`` hashes everything). Nothing here imports
+torch.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from embedrec import __version__
 from embedrec.errors import ArtifactError, first_line
 from embedrec.fsutil import (
     check_bytes,
+    check_file,
     check_seal,
     exclusive_lock,
     file_entry,
@@ -54,6 +57,7 @@ from embedrec.fsutil import (
     publish_generation,
     read_json,
     seal,
+    stat_key,
     write_json,
 )
 
@@ -65,7 +69,7 @@ RUN_FORMAT = 1
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 ARTIFACTS = "artifacts"  # folders artifacts-<fsutil.new_version()>, pruned by fsutil.prune_generations
-VERIFY_ON_OPEN_MAX = 64 << 20  # bytes: larger files are checked by size when opened, in full by 'embedrec verify'
+VERIFY_ON_OPEN_MAX = 64 << 20  # bytes: larger files are not read into memory to be checked (fsutil.check_file)
 NPY = ("user_factors", "movie_factors", "user_bias", "movie_bias", "seen_indptr", "seen_indices", "popularity")
 CATALOGUE = "movies.json"  # titles, years, genres per movie row (with user_ids.npy, movie_ids.npy): what serving reads
 
@@ -141,6 +145,9 @@ def _record_checksums(folder: Path) -> None:
 
     manifest = read_json(folder / "manifest.json", "run manifest")
     sums = {p.name: file_entry(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != "manifest.json"}
+    for name, e in sums.items():  # opened without reading them whole: the stat that spares a rehash
+        if e["bytes"] > VERIFY_ON_OPEN_MAX:
+            e["stat"] = stat_key(folder / name)
     manifest["checksums"] = sums
     if isinstance(manifest.get("index"), dict):
         manifest["index"] = {**manifest["index"], "files": {n: sums[n] for n in (IP_FILE, COS_FILE) if n in sums}}
@@ -179,14 +186,13 @@ class Run:
     def read_verified(self, p: Path, entry: dict | None = None, what: str = "run artifact",
                       fix: str = FIX) -> bytes | None:
         """The bytes of a run file checked against the manifest (``entry``, default its ``checksums`` entry);
-        None for a file above VERIFY_ON_OPEN_MAX (checked by size only here: read it from its path)."""
+        None for a file above VERIFY_ON_OPEN_MAX, checked where it lies (``fsutil.check_file``): read it from
+        its path."""
         entry = entry or self.checksum(p.name)
         try:
             size = os.path.getsize(p)
             if entry and size > VERIFY_ON_OPEN_MAX:
-                if size != entry.get("bytes"):
-                    raise ArtifactError(f"{what} '{p}' is damaged ({size:,} bytes, its manifest says "
-                                        f"{entry['bytes']:,}); {fix}")
+                check_file(p, entry, what, fix)
                 return None
             with open(p, "rb") as fh:
                 data = fh.read()
@@ -199,8 +205,9 @@ class Run:
                       fix: str = FIX) -> None:
         """Copy one run file to ``dest``, checked against the manifest first: a copy made unchecked would be
         resealed with fresh checksums (index rebuild) or handed on (export) and pass every later check. Up to
-        VERIFY_ON_OPEN_MAX the checked bytes are written; above it the size is checked, then the copy's SHA-256.
-        A file with no recorded checksum (a run from before checksums) is streamed as it is."""
+        VERIFY_ON_OPEN_MAX the checked bytes are written; above it the file is checked where it lies, then the
+        copy's SHA-256 (what was read to copy is what counts). A file with no recorded checksum (a run from before
+        checksums) is streamed as it is."""
         import shutil
 
         entry = entry or self.checksum(p.name)

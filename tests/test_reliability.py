@@ -735,6 +735,40 @@ def test_index_rebuild_checks_large_files_in_full(base, tmp_path, monkeypatch):
     assert sorted(run.glob("artifacts-*")) == [current(run)] and not list(run.glob(".artifacts-*"))
 
 
+def test_large_files_are_hashed_on_open_unless_untouched_since_hashed(base, tmp_path, monkeypatch):
+    """Files above VERIFY_ON_OPEN_MAX were checked by size only when opened, so a same-size flip was served. The
+    manifest now records each one's inode, mtime and ctime when it is hashed: untouched, it is opened without
+    rehashing; written (even with its mtime set back) or copied, it is hashed in full before it is served."""
+    import embedrec as er
+    import embedrec.fsutil as fsutil
+    import embedrec.run as run_mod
+    from embedrec.config import Config
+
+    run = copy_run(base[1], tmp_path / "large")
+    monkeypatch.setattr(run_mod, "VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
+    run_mod.rebuild_index(run, Config().index)  # a new folder whose manifest records the stats
+    hashed = []
+    real = fsutil.sha256_file
+    monkeypatch.setattr(fsutil, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+
+    def serve(where):
+        m = er.open(where)
+        return list(m.recommend([m.user_ids[0]], k=3).to_rows())
+
+    expected = serve(run)
+    assert hashed == []  # untouched since hashed: opened without reading the factors twice
+
+    moved = copy_run(run, tmp_path / "moved")  # a copy: new inodes and times, so everything is rehashed once
+    assert serve(moved) == expected and "user_factors.npy" in hashed
+
+    p = current(run) / "user_factors.npy"
+    st = p.stat()
+    flip(p, offset=st.st_size - 3)  # same size, and the mtime set back: only ctime and the hash tell
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(ArtifactError, match=r"run artifact '.*user_factors\.npy' does not match its checksum"):
+        serve(run)
+
+
 def test_pruning_removes_only_the_folders_embedrec_named(base, tmp_path):
     """Publishing pruned every artifacts-* folder beyond the newest two, a user's backup copy beside the versions
     too (artifacts-<version>-good sorts among them); now only names exactly as embedrec writes them go, and never

@@ -253,18 +253,16 @@ def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: in
 
 def verify_index_file(path: Path, entry: dict | None, max_bytes: int | None = None) -> None:
     """Check an index file against the SHA-256 and size its run manifest records (a flipped bit in a FAISS file
-    changes results silently); files above ``max_bytes`` (run.VERIFY_ON_OPEN_MAX) by size only."""
+    changes results silently); files above ``max_bytes`` (run.VERIFY_ON_OPEN_MAX) where they lie
+    (``fsutil.check_file``: streamed, unless untouched since they were hashed)."""
     if not entry:
         return
-    from embedrec.fsutil import check_bytes
+    from embedrec.fsutil import check_bytes, check_file
 
     if max_bytes is None:
         from embedrec.run import VERIFY_ON_OPEN_MAX as max_bytes
     fix = "rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»"
-    size = path.stat().st_size
-    if size > max_bytes:
-        if size != entry.get("bytes"):
-            raise ArtifactError(f"index '{path}' is damaged ({size:,} bytes, its manifest says {entry['bytes']:,}); "
-                                f"{fix}")
+    if path.stat().st_size > max_bytes:
+        check_file(path, entry, "index", fix)
         return
     check_bytes(path.read_bytes(), entry, path, "index", fix)
