@@ -1,6 +1,6 @@
 """What a user sees for each bad input to recommend, predict and export: the exact stderr, the exit code, and
-nothing on stdout. Our own errors are one line 'error: ...' (exit 1 for a problem with the data or the run, 2
-for a usage error); option errors click finds itself are its usage text (exit 2).
+nothing on stdout. Every error is one line 'error: ...' (exit 1 for a problem with the data or the run, 2
+for a usage error), option errors click finds itself too (exit 2).
 
 The run is conftest's session run (an explicit model on synth_dir: 300 users, 200 movies, ratings 0.5-5);
 {tmp} is the test's own folder. A message changes here only on purpose."""
@@ -23,8 +23,8 @@ AMBIGUOUS = ("'Movie 1' matches 191 movies: 1: Movie 1, The (1934); 2: Movie 2, 
 
 
 def usage(command: str, error: str) -> str:
-    """click's own text for an option it rejects."""
-    return f"Usage: embedrec {command} [OPTIONS]\nTry 'embedrec {command} --help' for help.\n\nError: {error}\n"
+    """The one line for an option click rejects: click's message, then where the options are listed."""
+    return f"error: {error[:1].lower()}{error[1:].rstrip('.')} (see 'embedrec {command} -h')\n"
 
 
 # (case, arguments, stdin, the whole stderr ('error: ' lines end with a newline added below), exit code)
@@ -132,7 +132,7 @@ def _check(command, trained_run, tmp_path, args, stdin, stderr, code):
         args += ["--run", trained_run.cfg.run.dir]
     r = CliRunner().invoke(main, [command, *args], input=stdin, prog_name="embedrec")
     want = stderr.format(tmp=tmp)
-    if not want.startswith("Usage: "):
+    if not want.startswith("error: "):
         want = f"error: {want}\n"
     assert (r.stderr, r.exit_code) == (want, code)
     assert r.stdout == ""

@@ -60,6 +60,12 @@ def progress_enabled() -> bool:
 
 
 class Group(click.Group):
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:  # the group's own options (embedrec --bogus)
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as e:
+            _usage_error(e)
+
     def invoke(self, ctx):
         from embedrec.errors import shorten
 
@@ -80,6 +86,8 @@ class Group(click.Group):
         except BrokenPipeError:
             _quiet_stdout()
             sys.exit(0)
+        except click.UsageError as e:  # an option click rejects (a subcommand's, or an unknown subcommand)
+            _usage_error(e)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as e:  # a bug: still one line, the traceback on request
@@ -91,6 +99,17 @@ class Group(click.Group):
                 sys.exit(1)
             _error_line(f"internal error ({type(e).__name__}: {shorten(e, 300)}); rerun with --traceback and report it")
             sys.exit(1)
+
+
+def _usage_error(e: click.UsageError):
+    """click's own usage errors as one line, like ours: what is wrong, then where the options are listed (its
+    default is four lines: usage, a hint, a blank line, the error). ``embedrec`` alone still shows the help."""
+    if type(e).__name__ == "NoArgsIsHelpError":  # click >= 8.2: no arguments at all means --help
+        raise e
+    text = e.format_message().rstrip(".")
+    path = e.ctx.command_path if e.ctx is not None else "embedrec"
+    _error_line(f"{text[:1].lower()}{text[1:]} (see '{path} -h')")
+    sys.exit(e.exit_code)
 
 
 def _error_line(text: str, prefix: str = "error: ") -> None:

@@ -68,10 +68,6 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
     k = k or cfg.recommend.k
     fallback = fallback or cfg.recommend.fallback
     model = open_model(run_dir or cfg.run.dir, cfg)
-    if model.engine.explicit and movie is None:
-        log.info("note: this run predicts ratings (model.objective: explicit), so its lists rank by predicted "
-                 "rating, which favours movies few users rated; for top-K lists train a ranking model "
-                 "(model.objective: implicit, the default)")
     fmt = resolve_format(fmt)
     filters = {"genres": genres, "year_min": year_min, "year_max": year_max}
     if users_file is not None:  # streamed in batches: rows as they come, through the fast writers
@@ -80,6 +76,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
                                          batch_size=cfg.recommend.batch_size, on_batch=sys.stdout.flush,
                                          name=getattr(users_file, "name", "<input>"), **filters)
         model.write_stream(triples, sys.stdout, fmt, header=not no_header)
+        _explicit_note(model)
         return
     if user is not None:
         try:
@@ -101,3 +98,13 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
         res = model.recommend_new(parse_liked(liked) if liked else [], parse_rated(rated) if rated else {}, k,
                                   exclude_seen=not include_seen, **filters)
     write_rows(res.to_rows(), res.columns, fmt, header=not no_header)
+    if movie is None:
+        _explicit_note(model)
+
+
+def _explicit_note(model) -> None:
+    """After a user's list from an explicit run (not before: an error stays the only line)."""
+    if model.engine.explicit:
+        log.info("note: this run predicts ratings (model.objective: explicit), so its lists rank by predicted "
+                 "rating, which favours movies few users rated; for top-K lists train a ranking model "
+                 "(model.objective: implicit, the default)")
