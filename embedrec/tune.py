@@ -1,25 +1,30 @@
 """``embedrec tune-dims``: sweep the embedding dimension (and optionally weight decay) with the same trainer.
 
 Each trial runs ``train.fit`` in a fresh worker process (so its peak memory is its own), ``tune.workers`` at a
-time; finished trials are saved after each one, so a rerun or a Ctrl-C keeps them. The choice uses the
-validation metric only: the best one, or with a tolerance the smallest dimension within it of the best. The
-test metric is reported beside it, never used.
+time; finished trials are saved after each one, so a rerun or a Ctrl-C keeps them. On Ctrl-C or SIGTERM (as
+``errors.Terminated``) the sweep stops its workers before it returns: no trial starts after it, running ones
+stop (a stopped trial is redone by the next sweep) and their processes are waited for, so nothing writes into
+the tune folder once its lock is released. The choice uses the validation metric only: the best one, or with a
+tolerance the smallest dimension within it of the best. The test metric is reported beside it, never used.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import copy
 import logging
 import math
 import multiprocessing as mp
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, ConfigError, Interrupted
+from embedrec.errors import ArtifactError, ConfigError, Interrupted, Terminated
 from embedrec.fsutil import check_seal, exclusive_lock, io_error, read_json, seal, write_json
 from embedrec.metrics import higher_is_better
 
@@ -31,6 +36,7 @@ log = logging.getLogger("embedrec")
 RESULTS = "tune.json"
 PLOT = "tune.png"
 LOCK = ".lock"  # the writer lock of a tune folder (fsutil.exclusive_lock)
+STOP_WAIT = 30.0  # seconds a stopping sweep waits for its running trials to stop before it kills their processes
 
 
 def fourth_root(n_movies: int) -> int:
@@ -92,8 +98,79 @@ def _train_metric(f: dict, ds: Dataset, explicit: bool, ks, sample: int = 2000, 
                            tr.movie[sel], ds.n_users, ds.n_movies, (k,))[f"ndcg@{k}"]
 
 
+class StopPipe:
+    """The sweep's stop signal to its worker processes: ``set()`` closes the write end of a pipe, and each
+    worker, holding the read end (``reader``, passed at its start), sees the end of file at once.
+    Not a ``multiprocessing.Event``: its ``set()`` waits for every process waiting on it to wake, and a worker
+    that exited while waiting (each one exits after its trial) never does. A pipe takes no lock, makes no
+    named semaphore (nothing for the resource tracker to report as leaked), and is closed by a parent that dies
+    too. Workers must be started with ``spawn`` or ``forkserver`` (a forked one would hold the write end)."""
+
+    def __init__(self, ctx):
+        self.reader, self._writer = ctx.Pipe(duplex=False)
+
+    def set(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> None:
+        self.set()
+        self.reader.close()
+
+
+def _ended(reader) -> bool:
+    try:
+        return reader.poll()  # readable: the end of file, as nothing is ever sent
+    except (OSError, EOFError):
+        return True
+
+
+# in a worker process (set by _init_worker): the read end of the sweep's StopPipe, and whether a trial runs
+_stop = None
+_in_trial = False
+
+
+def _init_worker(stop_reader) -> None:
+    """A worker's start (the pool's initializer). SIGTERM stops the trial it runs as ``errors.Terminated`` and
+    SIGINT (Ctrl-C at a terminal reaches every worker; unless ignored, as in a background job) as
+    KeyboardInterrupt; between trials both are ignored (the parent ends the process). A thread turns the
+    parent's stop (or its death) into that SIGTERM, so a worker stops whether or not the signal reached it."""
+    global _stop
+    _stop = stop_reader
+    signal.signal(signal.SIGTERM, _worker_signal)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _worker_signal)
+    threading.Thread(target=_stop_watch, args=(stop_reader,), name="embedrec-tune-stop", daemon=True).start()
+
+
+def _worker_signal(signum, frame) -> None:
+    if _in_trial:
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _stop_watch(reader) -> None:
+    try:
+        reader.poll(None)
+    except (OSError, EOFError):
+        pass
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+
+
 def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int) -> dict:
-    """One trial in a worker process: fit, then train/valid/test metrics, seconds and peak memory."""
+    """One trial in a worker process: fit, then train/valid/test metrics, seconds and peak memory. Raises
+    ``Interrupted`` at once, before anything is loaded or written, when the sweep is stopping."""
+    global _in_trial
+    _in_trial = True
+    try:
+        if _stop is not None and _ended(_stop):
+            raise Interrupted(f"tune-dims is stopping: trial {trial_key(dim, wd)} was not started")
+        return _trial(cfg_dict, dim, wd, out_dir, threads)
+    finally:
+        _in_trial = False
+
+
+def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int) -> dict:
     import resource
 
     import torch
@@ -178,9 +255,14 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path)
     ax.legend(fontsize=8)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        fig.savefig(tmp)
+        tmp.replace(path)
+    except BaseException:  # also Ctrl-C / SIGTERM: no half-written temporary left behind
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
 
 
 def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float] | None = None,
@@ -245,23 +327,25 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     threads = cfg.tune.threads or max(1, (mp.cpu_count() or 1) // workers)
     cfg_dict = cfg.to_dict()
     bar = tqdm(total=len(todo), desc="tune-dims", unit="trial", disable=not progress)
-    ctx = mp.get_context("spawn")
+
+    def record(d: int, w: float | None, res: dict) -> None:
+        res["key"] = trial_key(d, w)
+        res["config_hash"] = trial_config_hash(cfg_dict, d, w, ds.manifest)
+        finished[res["key"]] = res
+        save()
+        bar.update(1)
+        bar.set_postfix({"dim": d, metric: f"{res['valid_metric']:.4f}"})
+
     try:
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1) as pool:
-            futs = {pool.submit(run_trial, cfg_dict, d, w, str(out), threads): (d, w) for d, w in todo}
-            for fut in cf.as_completed(futs):
-                d, w = futs[fut]
-                res = fut.result()
-                res["key"] = trial_key(d, w)
-                res["config_hash"] = trial_config_hash(cfg_dict, d, w, ds.manifest)
-                finished[res["key"]] = res
-                save()
-                bar.update(1)
-                bar.set_postfix({"dim": d, metric: f"{res['valid_metric']:.4f}"})
-    except KeyboardInterrupt:
+        _run_trials([((cfg_dict, d, w, str(out), threads), (d, w)) for d, w in todo], workers, record)
+    except (KeyboardInterrupt, Interrupted) as e:  # Ctrl-C, SIGTERM (Terminated), or a stopped worker's trial
         bar.close()
-        raise Interrupted(f"tune-dims interrupted; {len(finished)} finished trials are kept in {state_path}: "
-                          "rerun the same command to continue") from None
+        if finished:
+            save()  # a trial recorded while a signal cut its save short
+        how = "terminated (SIGTERM)" if isinstance(e, Terminated) or getattr(e, "terminated", False) else \
+            "interrupted"
+        raise Interrupted(f"tune-dims {how}; {len(finished)} finished trials are kept in {state_path}: "
+                          "rerun the same command to continue", terminated=how != "interrupted") from None
     bar.close()
     trials = [t for t in finished.values() if t["dim"] in dims and t["weight_decay"] in wds]
     for t in trials:
@@ -272,6 +356,64 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
             sorted(trials, key=lambda t: (t["dim"], t["weight_decay"] or 0)),
             "best_per_dim": best_per_dim(trials, metric), "chosen": chosen,
             "results": str(state_path), "plot": str(out / PLOT)}
+
+
+def _run_trials(jobs: list[tuple[tuple, tuple]], workers: int, record) -> None:
+    """Run ``run_trial(*args)`` for each ``(args, (dim, wd))`` of ``jobs`` in ``workers`` spawned processes, each
+    process one trial (its peak memory its own), calling ``record(dim, wd, result)`` as each finishes. On any
+    exception here (Ctrl-C, SIGTERM as ``Terminated``, a failed trial) the pool is stopped before it goes on:
+    see ``_stop_pool``."""
+    ctx = mp.get_context("spawn")
+    stop = StopPipe(ctx)
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1,
+                                  initializer=_init_worker, initargs=(stop.reader,))
+    futs: dict[cf.Future, tuple] = {}
+    try:
+        for args, key in jobs:
+            futs[pool.submit(run_trial, *args)] = key
+        for fut in cf.as_completed(futs):
+            record(*futs[fut], fut.result())
+            del futs[fut]  # after: a trial whose record a signal cut short is recorded again by _stop_pool
+        pool.shutdown(wait=True)
+    except BaseException:
+        _stop_pool(pool, stop, futs, record)
+        raise
+    finally:
+        stop.close()
+
+
+def _stop_pool(pool: cf.ProcessPoolExecutor, stop: StopPipe, futs: dict, record) -> None:
+    """Stop a pool of trials: no trial starts any more (queued ones are cancelled, a worker that takes one
+    returns at once), running ones stop (their workers get SIGTERM through ``stop``); trials that finish
+    meanwhile are recorded. Waits up to ``STOP_WAIT`` seconds (less after a second Ctrl-C or SIGTERM), then kills
+    the workers left, and returns once every worker process has exited."""
+    procs = getattr(pool, "_processes", None)  # the pool's live {pid: process}; shutdown() drops the attribute
+    try:
+        stop.set()
+        for fut in futs:
+            fut.cancel()  # not yet handed to a worker
+        cf.wait(futs, timeout=STOP_WAIT)
+        for fut, key in list(futs.items()):
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                with contextlib.suppress(Exception):
+                    record(*key, fut.result())
+    except KeyboardInterrupt:  # asked again (Ctrl-C, SIGTERM): stop waiting
+        pass
+    finally:
+        if not all(fut.done() for fut in futs):
+            for p in _alive(procs):
+                with contextlib.suppress(OSError, ValueError):
+                    p.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _alive(procs) -> list:
+    for _ in range(10):  # the pool's manager thread may change the dict meanwhile
+        try:
+            return [p for p in list((procs or {}).values()) if p.is_alive()]
+        except RuntimeError:
+            continue
+    return []
 
 
 WRITTEN_BY = "# written by embedrec tune-dims"  # the first line of every config write_choice writes

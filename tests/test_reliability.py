@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -924,3 +925,61 @@ def test_train_puts_back_the_sigterm_handler(base, tmp_path):
                "--set", "model.dim=4", "--set", "model.objective=explicit", "--set", "train.epochs=1")
     assert r.exit_code == 0, r.stderr
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+# ------------------------------------------------------------------------------------------ SIGTERM during tune-dims
+
+def _files(folder: Path) -> list:
+    return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*"))
+
+
+def test_sigterm_during_tune_dims_stops_its_workers_and_keeps_finished_trials(tmp_path):
+    """kill -TERM of `tune-dims` while its workers train: before, the parent died at once (-15) and its pool
+    workers went on training and writing into tune.dir without the lock. Now it takes Ctrl-C's way out: the
+    workers are stopped and waited for, one line, exit 143, nothing in tune.dir changes afterwards, and the same
+    command continues, keeping the trials that finished."""
+    from embedrec.config import Config
+    from embedrec.data.synth import write_movielens
+    from embedrec.ingest import ingest
+
+    write_movielens(tmp_path / "src", 200, 100, 8000, rank=4, seed=1)
+    cfg = Config().updated({"data.source": str(tmp_path / "src"), "data.prepared": str(tmp_path / "ds")})
+    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
+    tune = tmp_path / "tune"
+    # 3 trials (2, 3: the fourth root of 100 movies, 8), 2 at a time, each a few seconds of one thread
+    command = [sys.executable, "-m", "embedrec", "tune-dims", "-q", "--dims", "2,8", "--format", "tsv",
+               *[x for kv in (f"data.prepared={tmp_path / 'ds'}", f"tune.dir={tune}", "model.objective=explicit",
+                              "train.optimizer=adam", "train.epochs=4", "train.patience=4", "tune.workers=2",
+                              "tune.threads=1") for x in ("--set", kv)]]
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with open(out, "w") as o, open(err, "w") as e:
+        p = subprocess.Popen(command, stdout=o, stderr=e)
+    try:
+        deadline = time.monotonic() + 180
+        while not (tune / "tune.json").exists():  # the first trial finished: others run or wait
+            assert p.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, "no trial finished in 180 s"
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=120)  # the workers stop within tune.STOP_WAIT (30 s), or are killed
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    before = _files(tune)
+    time.sleep(3)  # no worker left writing
+    assert _files(tune) == before
+    saved = json.loads((tune / "tune.json").read_text())
+    n = len(saved["trials"])
+    assert rc == 143, (rc, err.read_text())
+    assert err.read_text().splitlines() == [
+        f"error: tune-dims terminated (SIGTERM); {n} finished trials are kept in {tune / 'tune.json'}: rerun the "
+        "same command to continue"]
+    assert out.read_text() == ""
+    assert not [name for name, *_ in before if "/" not in name and name.startswith(".") and name != ".lock"]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    rows = [line.split("\t") for line in again.stdout.splitlines()]
+    assert sorted(int(r[0]) for r in rows[1:]) == [2, 3, 8]
+    redone = {t["key"]: t for t in json.loads((tune / "tune.json").read_text())["trials"]}
+    assert all(redone[t["key"]]["seconds"] == t["seconds"] for t in saved["trials"])  # kept, not trained again

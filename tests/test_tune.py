@@ -162,3 +162,28 @@ def test_sweep_refuses_a_tolerance_outside_0_to_1(tolerance, tmp_path):
     cfg = load_config(None, [f"data.prepared={tmp_path / 'none'}"])
     with pytest.raises(ConfigError, match="expected a share from 0 to under 1"):
         sweep(cfg, tolerance=tolerance)
+
+
+def test_a_trial_does_not_start_once_the_sweep_stops(monkeypatch, tmp_path):
+    """A worker that takes a queued trial after the sweep stopped (its StopPipe set) returns at once, before
+    loading anything or writing into the tune folder: with one trial per process, a replacement worker would
+    otherwise start the next trial after a stopped one."""
+    import multiprocessing as mp
+    import time
+
+    import embedrec.tune as T
+    from embedrec.errors import Interrupted
+
+    stop = T.StopPipe(mp.get_context("spawn"))
+    monkeypatch.setattr(T, "_stop", stop.reader)
+    try:
+        cfg = Config().updated({"data.prepared": str(tmp_path / "no-such-dataset")}).to_dict()
+        assert not T._ended(stop.reader)
+        stop.set()
+        t0 = time.perf_counter()
+        with pytest.raises(Interrupted, match="trial d8 was not started"):
+            T.run_trial(cfg, 8, None, str(tmp_path / "tune"), 1)
+        assert time.perf_counter() - t0 < 1
+        assert not (tmp_path / "tune").exists() and T._in_trial is False
+    finally:
+        stop.close()

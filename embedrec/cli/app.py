@@ -5,6 +5,7 @@ share are in ``options.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import logging
@@ -129,6 +130,30 @@ def _quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """While the block runs, SIGTERM raises ``errors.Terminated`` (a KeyboardInterrupt) in the main thread, so it
+    takes Ctrl-C's way out (``train``, ``tune-dims``); the previous handler comes back afterwards. Elsewhere than
+    the main thread (where Python cannot install a handler) it does nothing."""
+    import signal
+    import threading
+
+    from embedrec.errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 _PATH_ERRNOS = frozenset({errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ENOENT, errno.ELOOP})

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, _State, common, log, main, progress_enabled
+from embedrec.cli.app import CONTEXT, _State, common, log, main, progress_enabled, sigterm_as_interrupt
 from embedrec.cli.options import FMT, RUN, metrics_out
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -64,30 +63,6 @@ def train(cfg: Config, resume, run_dir, fmt):
     log.info("best epoch %s of %s (valid %s %.4f), %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"],
              sel["metric"], sel["valid"], sel["seconds"], refit, cfg.run.dir)
     metrics_out(metrics, fmt)
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """While the block runs, SIGTERM raises ``errors.Terminated`` (a KeyboardInterrupt) in the main thread, so it
-    takes Ctrl-C's way out; the previous handler comes back afterwards. Elsewhere than the main thread (where
-    Python cannot install a handler) it does nothing."""
-    import signal
-    import threading
-
-    from embedrec.errors import Terminated
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _has_checkpoint(run_dir) -> bool:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled
+from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled, sigterm_as_interrupt
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -63,6 +63,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, f
       embedrec tune-dims --dims 32,64,128,256 --tolerance 1% --write tuned.yaml
     """
     from embedrec.config import find_config
+    from embedrec.errors import Interrupted, Terminated
     from embedrec.output import resolve_format, write_rows
     from embedrec.tune import check_write_target, sweep, write_choice
 
@@ -71,7 +72,14 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, f
     input_config = None if input_config is None else str(input_config)
     if write_path:
         check_write_target(write_path, input_config, overwrite)
-    res = sweep(cfg, dim_list, _numbers(wds, "--weight-decay"), _tolerance(tolerance), fresh, progress_enabled())
+    try:
+        # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the workers stopped, finished trials kept, exit 143
+        with sigterm_as_interrupt():
+            res = sweep(cfg, dim_list, _numbers(wds, "--weight-decay"), _tolerance(tolerance), fresh,
+                        progress_enabled())
+    except Terminated:  # outside the trials (loading the dataset, the plot): each leaves nothing half-written
+        raise Interrupted("tune-dims terminated (SIGTERM): nothing half-written was left behind; rerun the same "
+                          "command to continue", terminated=True) from None
     chosen = res["chosen"]
     fmt = resolve_format(fmt)
     if fmt == "json":
