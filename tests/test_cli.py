@@ -197,6 +197,24 @@ def test_an_explicit_run_says_its_lists_rank_by_predicted_rating(cli_run):
     assert r.exit_code == 0 and note not in r.stderr
 
 
+@pytest.mark.parametrize("args, line", [
+    (["recommend", "--user"], "error: option '--user' requires an argument (see 'embedrec recommend -h')"),
+    (["train", "--foo"], "error: no such option '--foo'. Did you mean '--format'? (see 'embedrec train -h')"),
+    (["trian"], "error: no such command 'trian'. Did you mean 'train'? (see 'embedrec -h')"),
+    (["--bogus", "train"], "error: no such option '--bogus'. Did you mean '--verbose'? (see 'embedrec -h')"),
+    (["index", "rebuild", "--run"], "error: option '--run' requires an argument (see 'embedrec index rebuild -h')"),
+])
+def test_click_usage_errors_are_one_line_naming_the_command(args, line):
+    """click's own usage errors were four lines (usage, a hint, a blank line, the error); now one, like ours."""
+    r = CliRunner().invoke(main, args, prog_name="embedrec")
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", line + "\n")
+
+
+def test_no_arguments_still_shows_the_help():
+    r = CliRunner().invoke(main, ["index"], prog_name="embedrec")
+    assert r.exit_code in (0, 2) and "rebuild" in r.stdout + r.stderr and "error:" not in r.stderr
+
+
 def test_predict_pairs_with_header(cli_run):
     sets, _ = cli_run
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="user,movie\n1,2\n2\t3\n99999,1\n")

@@ -70,6 +70,7 @@ class Group(click.Group):
     def invoke(self, ctx):
         from embedrec.errors import shorten
 
+        name = next(iter([*getattr(ctx, "_protected_args", ()), *ctx.args]), None)  # the subcommand, if any
         try:
             rv = super().invoke(ctx)
             sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit
@@ -88,7 +89,7 @@ class Group(click.Group):
             _quiet_stdout()
             sys.exit(0)
         except click.UsageError as e:  # an option click rejects (a subcommand's, or an unknown subcommand)
-            _usage_error(e)
+            _usage_error(e, f"{ctx.command_path} {name}" if name in self.commands else ctx.command_path)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as e:  # a bug: still one line, the traceback on request
@@ -102,13 +103,13 @@ class Group(click.Group):
             sys.exit(1)
 
 
-def _usage_error(e: click.UsageError):
+def _usage_error(e: click.UsageError, path: str = "embedrec"):
     """click's own usage errors as one line, like ours: what is wrong, then where the options are listed (its
     default is four lines: usage, a hint, a blank line, the error). ``embedrec`` alone still shows the help."""
     if type(e).__name__ == "NoArgsIsHelpError":  # click >= 8.2: no arguments at all means --help
         raise e
     text = e.format_message().rstrip(".")
-    path = e.ctx.command_path if e.ctx is not None else "embedrec"
+    path = e.ctx.command_path if e.ctx is not None else path  # none for an option given without its value
     _error_line(f"{text[:1].lower()}{text[1:]} (see '{path} -h')")
     sys.exit(e.exit_code)
 
