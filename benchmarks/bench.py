@@ -339,7 +339,8 @@ def verify_cost(run_dir: Path, tmp: Path) -> list[str]:
     return ["### Cost of checking files", "",
             f"- SHA-256 here: {rate:,.0f} MiB/s (256 MiB, warm page cache). Every command hashes the files it opens "
             f"up to {cap} MiB each (at most {cap / rate:.2f} s per such file); larger ones are checked by size on "
-            f"open and in full by `embedrec verify` and at publish: e.g. 1M users x 64 dims of float32 (244 MiB) "
+            f"open, and hashed too when written, copied or replaced since they were hashed (their stat moved), "
+            f"in full by `embedrec verify` and at publish: e.g. 1M users x 64 dims of float32 (244 MiB) "
             f"is {244 / rate:.1f} s.",
             f"- `embedrec verify` of the ML-100K run ({out.strip().split(': ', 1)[-1]}): {t_verify:.2f} s wall as a "
             "fresh process, start-up included.", ""]

@@ -105,8 +105,8 @@ class Interrupted(EmbedrecError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt by the handler ``embedrec train`` installs while it
-    trains: the same way out (the last checkpoint kept, ``Interrupted``), said as terminated. The library
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt by the handler ``embedrec train`` and ``tune-dims``
+    install while they work (``cli.app.sigterm_as_interrupt``), and in tune-dims' workers: the same way out (the last checkpoint kept, ``Interrupted``), said as terminated. The library
     installs no handler; a notebook may raise it from its own."""
 
 

@@ -398,6 +398,17 @@ def check_file(path: Path, entry: dict | None, what: str, fix: str) -> None:
         raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or modified); {fix}")
 
 
+def read_checked(path: Path, entry: dict | None, what: str, fix: str, max_bytes: int) -> bytes | None:
+    """A listed file's bytes checked against its manifest entry (None: not recorded, read unchecked); above
+    ``max_bytes`` it is checked where it lies (:func:`check_file`) and None is returned: read it from its path."""
+    if entry and os.path.getsize(path) > max_bytes:
+        check_file(path, entry, what, fix)
+        return None
+    data = Path(path).read_bytes()
+    check_bytes(data, entry, path, what, fix)
+    return data
+
+
 def checksum_folder(folder: str | Path, skip: tuple[str, ...] = ("manifest.json",)) -> dict[str, dict]:
     """{name: {sha256, bytes}} for every plain file directly in ``folder`` (sorted by name)."""
     folder = Path(folder)

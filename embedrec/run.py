@@ -46,8 +46,6 @@ import numpy as np
 from embedrec import __version__
 from embedrec.errors import ArtifactError, first_line
 from embedrec.fsutil import (
-    check_bytes,
-    check_file,
     check_seal,
     exclusive_lock,
     file_entry,
@@ -55,6 +53,7 @@ from embedrec.fsutil import (
     io_error,
     open_current,
     publish_generation,
+    read_checked,
     read_json,
     seal,
     stat_key,
@@ -144,10 +143,14 @@ def _record_checksums(folder: Path) -> None:
     from embedrec.serve.index import COS_FILE, IP_FILE
 
     manifest = read_json(folder / "manifest.json", "run manifest")
-    sums = {p.name: file_entry(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != "manifest.json"}
-    for name, e in sums.items():  # opened without reading them whole: the stat that spares a rehash
-        if e["bytes"] > VERIFY_ON_OPEN_MAX:
-            e["stat"] = stat_key(folder / name)
+    sums = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.name != "manifest.json":
+            large = os.path.getsize(p) > VERIFY_ON_OPEN_MAX  # opened without reading it whole: record the stat
+            before = stat_key(p) if large else None        # that spares a rehash, if it held still while hashed
+            sums[p.name] = file_entry(p)
+            if large and stat_key(p) == before:
+                sums[p.name]["stat"] = before
     manifest["checksums"] = sums
     if isinstance(manifest.get("index"), dict):
         manifest["index"] = {**manifest["index"], "files": {n: sums[n] for n in (IP_FILE, COS_FILE) if n in sums}}
@@ -188,18 +191,10 @@ class Run:
         """The bytes of a run file checked against the manifest (``entry``, default its ``checksums`` entry);
         None for a file above VERIFY_ON_OPEN_MAX, checked where it lies (``fsutil.check_file``): read it from
         its path."""
-        entry = entry or self.checksum(p.name)
         try:
-            size = os.path.getsize(p)
-            if entry and size > VERIFY_ON_OPEN_MAX:
-                check_file(p, entry, what, fix)
-                return None
-            with open(p, "rb") as fh:
-                data = fh.read()
+            return read_checked(p, entry or self.checksum(p.name), what, fix, VERIFY_ON_OPEN_MAX)
         except FileNotFoundError:
             raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
-        check_bytes(data, entry, p, what, fix)
-        return data
 
     def copy_verified(self, p: Path, dest: Path, entry: dict | None = None, what: str = "run artifact",
                       fix: str = FIX) -> None:

@@ -195,19 +195,24 @@ def test_an_explicit_run_says_its_lists_rank_by_predicted_rating(cli_run):
     assert r.exit_code == 0 and r.stderr == ""
     r = invoke("recommend", "--movie", "17", "--format", "csv", *sets)  # similar movies: no ranking by rating
     assert r.exit_code == 0 and note not in r.stderr
+    r = invoke("recommend", "--user", "424242", "--fallback", "popular", *sets)  # the most popular list
+    assert r.exit_code == 0 and note not in r.stderr
 
 
-@pytest.mark.parametrize("args, line", [
-    (["recommend", "--user"], "error: option '--user' requires an argument (see 'embedrec recommend -h')"),
-    (["train", "--foo"], "error: no such option '--foo'. Did you mean '--format'? (see 'embedrec train -h')"),
-    (["trian"], "error: no such command 'trian'. Did you mean 'train'? (see 'embedrec -h')"),
-    (["--bogus", "train"], "error: no such option '--bogus'. Did you mean '--verbose'? (see 'embedrec -h')"),
-    (["index", "rebuild", "--run"], "error: option '--run' requires an argument (see 'embedrec index rebuild -h')"),
+@pytest.mark.parametrize("args, what, command", [
+    (["recommend", "--user"], "option '--user' requires an argument", "embedrec recommend"),
+    (["train", "--foo"], "no such option", "embedrec train"),
+    (["trian"], "no such command", "embedrec"),
+    (["--bogus", "train"], "no such option", "embedrec"),
+    (["index", "rebuild", "--run"], "option '--run' requires an argument", "embedrec index rebuild"),
 ])
-def test_click_usage_errors_are_one_line_naming_the_command(args, line):
-    """click's own usage errors were four lines (usage, a hint, a blank line, the error); now one, like ours."""
+def test_click_usage_errors_are_one_line_naming_the_command(args, what, command):
+    """click's own usage errors were four lines (usage, a hint, a blank line, the error); now one, like ours
+    (click's wording of the error itself varies between its versions)."""
     r = CliRunner().invoke(main, args, prog_name="embedrec")
-    assert (r.exit_code, r.stdout, r.stderr) == (2, "", line + "\n")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr.startswith(f"error: {what}") and r.stderr.endswith(f" (see '{command} -h')\n")
+    assert r.stderr.count("\n") == 1
 
 
 def test_no_arguments_still_shows_the_help():

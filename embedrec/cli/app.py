@@ -70,7 +70,8 @@ class Group(click.Group):
     def invoke(self, ctx):
         from embedrec.errors import shorten
 
-        name = next(iter([*getattr(ctx, "_protected_args", ()), *ctx.args]), None)  # the subcommand, if any
+        # the subcommand, if any (click 8.2+ keeps it in _protected_args; invoke empties both lists)
+        name = next(iter([*vars(ctx).get("_protected_args", vars(ctx).get("protected_args", ())), *ctx.args]), None)
         try:
             rv = super().invoke(ctx)
             sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit

@@ -98,7 +98,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
         res = model.recommend_new(parse_liked(liked) if liked else [], parse_rated(rated) if rated else {}, k,
                                   exclude_seen=not include_seen, **filters)
     write_rows(res.to_rows(), res.columns, fmt, header=not no_header)
-    if movie is None:
+    if movie is None and not (user is not None and res.unknown):  # not for --fallback popular's list
         _explicit_note(model)
 
 

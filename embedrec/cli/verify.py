@@ -20,8 +20,9 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 def verify(cfg: Config, path, run_dir):
     """Check every file of a run, or of a prepared dataset, against the SHA-256 its manifest records.
 
-    Commands check the files they open as they open them, but files above 64 MiB only by size (hashing
-    them on every start would cost more than it is worth); verify reads everything. PATH is a run
+    Commands check the files they open as they open them; files above 64 MiB are rehashed only when they
+    were written, copied or replaced since they were hashed (their inode, mtime or ctime moved); verify
+    reads everything. PATH is a run
     directory (default: run.dir), one of its artifacts-* folders, or a dataset directory.
 
     \b

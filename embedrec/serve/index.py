@@ -257,12 +257,9 @@ def verify_index_file(path: Path, entry: dict | None, max_bytes: int | None = No
     (``fsutil.check_file``: streamed, unless untouched since they were hashed)."""
     if not entry:
         return
-    from embedrec.fsutil import check_bytes, check_file
+    from embedrec.fsutil import read_checked
 
     if max_bytes is None:
         from embedrec.run import VERIFY_ON_OPEN_MAX as max_bytes
-    fix = "rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»"
-    if path.stat().st_size > max_bytes:
-        check_file(path, entry, "index", fix)
-        return
-    check_bytes(path.read_bytes(), entry, path, "index", fix)
+    read_checked(path, entry, "index", "rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»",
+                 max_bytes)
