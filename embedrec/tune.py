@@ -36,6 +36,7 @@ log = logging.getLogger("embedrec")
 RESULTS = "tune.json"
 PLOT = "tune.png"
 LOCK = ".lock"  # the writer lock of a tune folder (fsutil.exclusive_lock)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_WAIT = 30.0  # seconds a stopping sweep waits for its running trials to stop before it kills their processes
 
 
@@ -142,6 +143,28 @@ def _init_worker(stop_reader) -> None:
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _worker_signal)
     threading.Thread(target=_stop_watch, args=(stop_reader,), name="embedrec-tune-stop", daemon=True).start()
+    if hasattr(signal, "pthread_sigmask"):  # held since the parent started this process: see _stop_signals_held
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+@contextlib.contextmanager
+def _stop_signals_held():
+    """Block Ctrl-C and SIGTERM in this thread while the pool starts: the threads it starts and the worker
+    processes they spawn inherit the mask (through fork and exec), so a signal to the process group (Ctrl-C at
+    a terminal, ``timeout``, a scheduler) waits until ``_init_worker`` has installed the worker's handlers,
+    instead of killing the interpreter while it starts (a page of tracebacks, "Fatal Python error:
+    init_import_site"). Here, a signal that arrives meanwhile is taken when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # first: starting it unblocks both signals in the calling thread
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _worker_signal(signum, frame) -> None:
@@ -369,8 +392,9 @@ def _run_trials(jobs: list[tuple[tuple, tuple]], workers: int, record) -> None:
                                   initializer=_init_worker, initargs=(stop.reader,))
     futs: dict[cf.Future, tuple] = {}
     try:
-        for args, key in jobs:
-            futs[pool.submit(run_trial, *args)] = key
+        with _stop_signals_held():  # the workers (and the pool's thread that starts later ones) inherit it
+            for args, key in jobs:
+                futs[pool.submit(run_trial, *args)] = key
         for fut in cf.as_completed(futs):
             record(*futs[fut], fut.result())
             del futs[fut]  # after: a trial whose record a signal cut short is recorded again by _stop_pool

@@ -187,3 +187,36 @@ def test_a_trial_does_not_start_once_the_sweep_stops(monkeypatch, tmp_path):
         assert not (tmp_path / "tune").exists() and T._in_trial is False
     finally:
         stop.close()
+
+
+def _blocked_signals() -> list[int]:  # runs in a tune worker process (spawned: importable by name)
+    import signal
+
+    return sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "pthread_sigmask"), reason="POSIX signal masks")
+def test_workers_hold_ctrl_c_and_sigterm_until_their_handlers_are_in():
+    """Ctrl-C reaching a worker while its interpreter started killed it there (a page of worker tracebacks,
+    "Fatal Python error: init_import_site") instead of the one line. Workers now start with SIGINT and SIGTERM
+    blocked (inherited from the pool's start) and _init_worker unblocks them once its handlers are in."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    import signal
+
+    import embedrec.tune as T
+
+    ctx = mp.get_context("spawn")
+    held = {int(signal.SIGINT), int(signal.SIGTERM)}
+    with T._stop_signals_held():
+        with cf.ProcessPoolExecutor(1, mp_context=ctx) as pool:  # no initializer: nothing unblocks them
+            assert held <= set(pool.submit(_blocked_signals).result(timeout=60))
+    assert not held & set(_blocked_signals())  # the parent's mask is back
+    stop = T.StopPipe(ctx)
+    try:
+        with T._stop_signals_held():
+            with cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=T._init_worker,
+                                        initargs=(stop.reader,)) as pool:
+                assert not held & set(pool.submit(_blocked_signals).result(timeout=60))
+    finally:
+        stop.close()
