@@ -97,9 +97,10 @@ class Interrupted(EmbedrecError):
 
     exit_code = 130
 
-    def __init__(self, message: object = "", *args, terminated: bool = False):
+    def __init__(self, message: object = "", *args, terminated: bool = False, saved: bool = True):
         super().__init__(message, *args)
         self.terminated = terminated
+        self.saved = saved  # False: the interrupted fit had written no checkpoint (an earlier one may have)
         if terminated:
             self.exit_code = 143
 

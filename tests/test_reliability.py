@@ -917,6 +917,46 @@ def test_sigterm_during_train_leaves_like_ctrl_c_and_resumes_to_the_same_model(b
         assert _published(run) == _published(tmp_path / "whole"), where
 
 
+@pytest.mark.parametrize("how", ["between candidates", "in the second candidate"])
+def test_ctrl_c_after_a_finished_candidate_says_resume(base, tmp_path, monkeypatch, how):
+    """The default model fits one candidate per als_reg; Ctrl-C after the first one's checkpoint said "nothing
+    was saved; rerun the same command" (which fits it again), or, between candidates, a bare "interrupted"
+    without the resume command. Both now give the exact --resume command, which then finishes the run."""
+    import embedrec.train.fit as fitmod
+    from embedrec.errors import Interrupted
+
+    real, calls = fitmod.fit, []
+
+    def fit(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            if how == "between candidates":
+                raise KeyboardInterrupt
+            raise Interrupted("training interrupted in epoch 1, before any epoch finished: nothing was saved; "
+                              "rerun the same command to start again", saved=False)
+        return real(*a, **k)
+
+    monkeypatch.setattr(fitmod, "fit", fit)
+    run = tmp_path / "run"
+    sets = ["--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--set", "train.threads=1"]
+    r = invoke("train", "-q", *sets, "--run", run)
+    assert r.exit_code == 130, r.stderr
+    line = one_line(r)
+    assert line.startswith("error: training interrupted ") and line.endswith(
+        f"continue with embedrec train --set data.prepared={base[0]} --set model.dim=4 --set train.threads=1 "
+        f"--run {run} --resume"), line
+    monkeypatch.setattr(fitmod, "fit", real)
+    r = invoke("train", "-q", *sets, "--run", run, "--resume")
+    assert r.exit_code == 0, r.stderr
+    # a finished run's old checkpoint in the folder is not this command's: a Ctrl-C before any epoch says so
+    for p in [*run.glob("checkpoint*"), *run.glob("*/checkpoint*")]:
+        os.utime(p, (p.stat().st_atime - 60, p.stat().st_mtime - 60))  # that run finished a minute ago
+    monkeypatch.setattr(fitmod, "fit", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    r = invoke("train", "-q", *sets, "--run", run)
+    assert one_line(r) == ("error: training interrupted before any epoch finished: nothing was saved; rerun the "
+                           "same command to start again") and r.exit_code == 130
+
+
 def test_train_puts_back_the_sigterm_handler(base, tmp_path):
     import signal
 

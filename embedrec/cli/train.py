@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import click
@@ -42,19 +43,26 @@ def train(cfg: Config, resume, run_dir, fmt):
         cfg = set_explicit(cfg, "run.dir", run_dir)
     if not resume:
         check_run_folder(cfg.run.dir)  # before the lock file is made in it
+    since = 0.0 if resume else time.time() - 1  # checkpoints this command wrote (or, resuming, any)
     try:
         # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the checkpoint kept, the resume command, exit 143
         with sigterm_as_interrupt(), lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())
     except Interrupted as e:
+        how = "terminated (SIGTERM)" if e.terminated else "interrupted"
+        if not e.saved and _has_checkpoint(cfg.run.dir, since):  # this candidate saved nothing; an earlier one did
+            raise Interrupted(f"training {how} before this candidate's first checkpoint; the checkpoints of the "
+                              f"candidates before it are kept: continue with {resume_command(run_dir)}",
+                              terminated=e.terminated) from None
         raise Interrupted(e.cli_message().replace("the same command plus --resume", resume_command(run_dir)),
                           terminated=e.terminated) from None
-    except Terminated:  # outside an epoch (loading, refit set-up, publishing): each of those leaves nothing half-written
-        if not _has_checkpoint(cfg.run.dir):
-            raise Interrupted("training terminated (SIGTERM) before any epoch finished: nothing was saved; rerun the "
-                              "same command to start again", terminated=True) from None
-        raise Interrupted("training terminated (SIGTERM) outside an epoch: nothing half-written was left behind; "
-                          f"continue with {resume_command(run_dir)}", terminated=True) from None
+    except KeyboardInterrupt as e:  # outside an epoch (loading, between candidates, refit set-up, publishing):
+        how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"  # nothing half-written
+        if not _has_checkpoint(cfg.run.dir, since):
+            raise Interrupted(f"training {how} before any epoch finished: nothing was saved; rerun the same command "
+                              "to start again", terminated=isinstance(e, Terminated)) from None
+        raise Interrupted(f"training {how} outside an epoch: nothing half-written was left behind; "
+                          f"continue with {resume_command(run_dir)}", terminated=isinstance(e, Terminated)) from None
     if secondary():  # under torchrun, rank 0 alone reports
         return
     sel = metrics["selection"]
@@ -65,12 +73,19 @@ def train(cfg: Config, resume, run_dir, fmt):
     metrics_out(metrics, fmt)
 
 
-def _has_checkpoint(run_dir) -> bool:
+def _has_checkpoint(run_dir, since: float = 0.0) -> bool:
     """Whether the run folder, or a candidate folder in it, holds a checkpoint (one-process or sharded) that
-    --resume continues."""
+    --resume continues, written at ``since`` (a time.time()) or later: a finished run's earlier checkpoint in
+    the same folder is not this command's."""
     from pathlib import Path
 
-    return any(p.is_file() for pattern in ("checkpoint*", "*/checkpoint*") for p in Path(run_dir).glob(pattern))
+    def recent(p: Path) -> bool:
+        try:
+            return p.is_file() and p.stat().st_mtime >= since
+        except OSError:
+            return False
+
+    return any(recent(p) for pattern in ("checkpoint*", "*/checkpoint*") for p in Path(run_dir).glob(pattern))
 
 
 def resume_command(run_dir: str | None) -> str:

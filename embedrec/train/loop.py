@@ -109,7 +109,7 @@ def run(state: LoopState, seed: int, lr: float, callbacks: list) -> LoopState:
         if not state.history or (ck is not None and not ck.saved):
             when = "before its checkpoint was written" if state.history else "before any epoch finished"
             raise Interrupted(f"{where}, {when}: nothing was saved; rerun the same command to start again",
-                              terminated=term) from None
+                              terminated=term, saved=False) from None
         kept = f"; the checkpoint of epoch {ck.saved} is in {ck.path}" if ck else ""
         raise Interrupted(f"{where}{kept}: continue with «the same command plus --resume|resume=True»",
                           terminated=term) from None
