@@ -469,15 +469,28 @@ def _written_by_tune(path: Path) -> bool:
         return False
 
 
+def _choice_values(chosen: dict) -> dict:
+    """The config values of a chosen trial: its dimension, and its weight decay as the key its model reads
+    (``train.als_reg`` for als, whose trials carry ``als_reg``; the user and movie weight decays otherwise)."""
+    out: dict = {"model.dim": chosen["dim"]}
+    wd = chosen.get("weight_decay")
+    if wd is not None:
+        keys = ("train.als_reg",) if "als_reg" in chosen else ("train.weight_decay_user", "train.weight_decay_movie")
+        out.update(dict.fromkeys(keys, wd))
+    return out
+
+
+def choice_sets(chosen: dict) -> list[str]:
+    """The ``--set`` options that train what was chosen (what write_choice writes)."""
+    return [f"--set {k}={v:g}" if isinstance(v, float) else f"--set {k}={v}" for k, v in _choice_values(chosen).items()]
+
+
 def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None,
                  overwrite: bool = False) -> Path:
     """Write a copy of the config with the chosen dimension (and weight decay) to a new file, or over one that
     tune-dims wrote (any file with ``overwrite``; never the input config)."""
     path = check_write_target(path, input_path, overwrite)
-    new = cfg.updated({"model.dim": chosen["dim"]})
-    wd = chosen.get("weight_decay")
-    if wd is not None:
-        new = new.updated({"train.weight_decay_user": wd, "train.weight_decay_movie": wd, "train.als_reg": wd})
+    new = cfg.updated(_choice_values(chosen))
     import yaml
 
     from embedrec.config import Config

@@ -220,3 +220,21 @@ def test_workers_hold_ctrl_c_and_sigterm_until_their_handlers_are_in():
                 assert not held & set(pool.submit(_blocked_signals).result(timeout=60))
     finally:
         stop.close()
+
+
+def test_the_advice_and_the_written_config_name_the_key_the_model_reads(tmp_path):
+    """For the default als model the swept weight decay is train.als_reg; the printed advice gave the user and
+    movie weight decays instead (which als ignores), so following it trained another model than the chosen one."""
+    from embedrec.config import load_config
+    from embedrec.tune import choice_sets
+
+    als = {"dim": 32, "weight_decay": 0.01, "als_reg": 0.01, "als_recency": 0.0, "metric": "ndcg@10",
+           "valid_metric": 0.2}
+    assert choice_sets(als) == ["--set model.dim=32", "--set train.als_reg=0.01"]
+    other = {"dim": 16, "weight_decay": 0.1, "metric": "rmse", "valid_metric": 0.9}
+    assert choice_sets(other) == ["--set model.dim=16", "--set train.weight_decay_user=0.1",
+                                  "--set train.weight_decay_movie=0.1"]
+    assert choice_sets({"dim": 8, "weight_decay": None}) == ["--set model.dim=8"]
+    cfg = load_config(None, [s.split(" ", 1)[1] for s in choice_sets(als)])
+    written = load_config(write_choice(Config(), als, tmp_path / "t.yaml", None))
+    assert (written.model.dim, written.train.als_reg) == (cfg.model.dim, cfg.train.als_reg) == (32, 0.01)

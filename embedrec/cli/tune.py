@@ -65,7 +65,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, f
     from embedrec.config import find_config
     from embedrec.errors import Interrupted, Terminated
     from embedrec.output import resolve_format, write_rows
-    from embedrec.tune import check_write_target, sweep, write_choice
+    from embedrec.tune import check_write_target, choice_sets, sweep, write_choice
 
     dim_list = _numbers(dims, "--dims", int)
     input_config = find_config(click.get_current_context().params.get("config_path"))  # -c, $EMBEDREC_CONFIG, ./
@@ -94,10 +94,8 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, f
         if fmt in ("table",):  # stdout carries the table only
             log.info("metric: %s (train_metric: the same on training data; test_metric: reported, not used)", m)
         write_rows(rows, cols, fmt)
-    log.info("chosen: dim %d (validation %s %.4f); the fourth-root rule gives %d. Use: --set model.dim=%d%s",
-             chosen["dim"], res["metric"], chosen["valid_metric"], res["fourth_root"], chosen["dim"],
-             "" if chosen.get("weight_decay") is None else
-             f" --set train.weight_decay_user={chosen['weight_decay']:g} --set train.weight_decay_movie={chosen['weight_decay']:g}")
+    log.info("chosen: dim %d (validation %s %.4f); the fourth-root rule gives %d. Use: %s", chosen["dim"],
+             res["metric"], chosen["valid_metric"], res["fourth_root"], " ".join(choice_sets(chosen)))
     log.info("results: %s; plot: %s", res["results"], res["plot"])
     if write_path:
         p = write_choice(cfg, chosen, write_path, input_config, overwrite)
