@@ -46,7 +46,10 @@ def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
             parent = next((p for p in path.parents if p.exists()), None)
             where = f" ('{parent}' exists, '{path.relative_to(parent)}' in it does not)" if parent not in (None, Path(".")) else ""
             raise DataError(f"data.source '{src}': file not found{where}; check the path")
-        close = [n for n in NAMED if n.replace("-", "") in src.lower().replace("-", "")]
+        import difflib
+
+        close = [n for n in NAMED if n.replace("-", "") in src.lower().replace("-", "")] or \
+            difflib.get_close_matches(src.lower(), NAMED, n=1, cutoff=0.75)  # a typo: ml-100, ml-lates
         hint = f"; did you mean the release '{close[0]}'?" if close else \
             f"; give a path, or one of the releases: {', '.join(NAMED)}"
         raise DataError(f"data.source '{src}' is neither an existing file nor a known release{hint}")

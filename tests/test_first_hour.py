@@ -129,6 +129,9 @@ def test_default_folders_are_named_after_the_source(tmp_path, monkeypatch):
     assert (tmp_path / "data/prepared/ratings/manifest.json").exists()
     r = invoke("ingest", "ml-100m")  # a typo: the real problem, not "output directory already exists"
     assert r.exit_code == 1 and r.stderr.startswith("error: data.source 'ml-100m' is neither an existing file")
+    for typo, meant in (("ml-100", "ml-100k"), ("ml-lates", "ml-latest"), ("ml-1mm", "ml-1m")):
+        r = invoke("ingest", typo, "-q")  # the closest release is named, as the README promises
+        assert r.exit_code == 1 and r.stderr.endswith(f"did you mean the release '{meant}'?\n"), r.stderr
     cfg = load_config(None, ["data.source=ml-1m"])
     assert (cfg.data.prepared, cfg.run.dir) == ("data/prepared/ml-1m", "runs/ml-1m")
     cfg = load_config(None, ["data.prepared=data/prepared/mine"])
