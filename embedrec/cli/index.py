@@ -16,7 +16,12 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 @main.group(cls=Group, context_settings=CONTEXT)
 def index():
-    """Manage a run's FAISS index."""
+    """Manage a run's FAISS index (its options, -c and --set go after the subcommand).
+
+    \b
+    Example:
+      embedrec index rebuild --set index.kind=hnsw --set index.ef_search=64
+    """
 
 
 @index.command("rebuild", context_settings=CONTEXT)
