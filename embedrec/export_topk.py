@@ -33,6 +33,10 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     exactly on the GPU with torch, whatever the run's index."""
     from embedrec import distributed as D
 
+    if str(path) == "-":  # not a folder named '-'
+        raise UsageError("«--topk-all|path» '-': this writes a file, not standard output; give a .parquet or .csv "
+                         "file name, or for the lists on standard output pipe the user ids to "
+                         "'embedrec recommend --users -'")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv", ""):
