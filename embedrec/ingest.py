@@ -189,6 +189,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
     del ratings
     summary = _summary(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
+    _warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0))
     manifest = {
         "format_version": FORMAT_VERSION,
         "embedrec_version": __version__,
@@ -326,6 +327,19 @@ def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users
         "has_movie_metadata": movies is not None,
         "cold_movies": [x.item() if hasattr(x, "item") else x for x in cold] if cold is not None else [],
     }
+
+
+def _warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int) -> None:
+    """A valid or test split asked for but left empty (too few ratings a user, or their rows dropped for users
+    or movies with no training rating) is said at ingest, not found later as a nan metric."""
+    empty = [k for k in ("valid", "test") if (getattr(split_cfg, k, 0) or 0) > 0 and counts.get(k, 0) == 0]
+    if empty:
+        why = f" ({dropped:,} rows of users or movies with no training rating were dropped)" if dropped else ""
+        then = " and ".join(x for k, x in (("valid", "train cannot stop early"),
+                                           ("test", "evaluate has nothing to score")) if k in empty)
+        log.warning("the %s split%s empty%s, so %s; give each user several ratings, or set %s to 0",
+                    " and ".join(empty), "s are" if len(empty) > 1 else " is", why, then,
+                    " and ".join(f"split.{k}" for k in empty))
 
 
 def _name(source: str, layout: str) -> str:

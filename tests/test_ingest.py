@@ -358,3 +358,22 @@ def test_the_repeated_name_check_takes_a_separator_of_two_characters(tmp_path):
     _refuse_repeated_names(b"user_id::movie_id::rating\n1::2::3\n", "::", "utf-8", "r.txt")  # no error, no crash
     with pytest.raises(DataError, match="names column 'user_id' twice"):
         _refuse_repeated_names(b"user_id::user_id::rating\n1::2::3\n", "::", "utf-8", "d.txt")
+
+
+def test_an_empty_valid_or_test_split_is_said_at_ingest(tmp_path):
+    """One rating a user leaves nothing to hold out: the valid and test rows were all dropped (their users have
+    no training rating) and ingest said nothing; train then reported 'valid ndcg@10 nan'."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    src = tmp_path / "one_each.csv"
+    src.write_text("user_id,movie_id,rating,timestamp\n" +
+                   "".join(f"{u},{u % 7 + 1},{u % 5 + 1},{1000 + u}\n" for u in range(1, 50)))
+    r = CliRunner().invoke(main, ["ingest", str(src), "-o", str(tmp_path / "ds")])
+    assert r.exit_code == 0, r.stderr
+    assert ("the valid and test splits are empty (15 rows of users or movies with no training rating were "
+            "dropped), so train cannot stop early and evaluate has nothing to score") in r.stderr
+    r = CliRunner().invoke(main, ["ingest", str(src), "-o", str(tmp_path / "all"), "--set", "split.valid=0",
+                                  "--set", "split.test=0"])
+    assert r.exit_code == 0 and "split is empty" not in r.stderr and "splits are empty" not in r.stderr  # none asked
