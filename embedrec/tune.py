@@ -425,10 +425,19 @@ def _stop_pool(pool: cf.ProcessPoolExecutor, stop: StopPipe, futs: dict, record)
         pass
     finally:
         if not all(fut.done() for fut in futs):
-            for p in _alive(procs):
-                with contextlib.suppress(OSError, ValueError):
-                    p.kill()
-        pool.shutdown(wait=True, cancel_futures=True)
+            _kill(procs)
+        for _ in range(3):  # asked yet again while waiting: kill what is left, and still wait for it to exit
+            try:
+                pool.shutdown(wait=True, cancel_futures=True)
+                break
+            except KeyboardInterrupt:
+                _kill(procs)
+
+
+def _kill(procs) -> None:
+    for p in _alive(procs):
+        with contextlib.suppress(OSError, ValueError):
+            p.kill()
 
 
 def _alive(procs) -> list:
