@@ -499,3 +499,16 @@ def test_zero_padded_integer_ids_are_refused(tmp_path):
                                   "--set", "data.id_type=str", "--set", "split.valid=0", "--set", "split.test=0"],
                            input=text)
     assert r.exit_code == 0, r.stderr
+
+
+def test_predict_on_a_ranking_run_says_its_score_is_not_a_rating(str_run, int_run):
+    """predict on the default (implicit) model printed scores such as 0.33 with nothing saying they are not
+    ratings; now a note follows the rows (not on an explicit run, whose score is the rating)."""
+    note = "note: this run ranks (model.objective: implicit), so score is its ranking score"
+    _, run = str_run
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", input="nobody,tt999\n")
+    assert r.exit_code == 0 and r.stdout.startswith("user_id,movie_id,fallback,score") and note in r.stderr
+    assert r.stderr.rstrip("\n").endswith("--set model.objective=explicit")  # the last line, after the rows
+    _, run = int_run
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", input="7,1\n")
+    assert r.exit_code == 0 and note not in r.stderr

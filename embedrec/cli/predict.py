@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, common, main
+from embedrec.cli.app import CONTEXT, common, log, main
 from embedrec.cli.options import FMT, NO_HEADER, RUN, LineFile
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -42,3 +42,7 @@ def predict(cfg: Config, pairs, strict, run_dir, fmt, no_header):
     model = open_model(run_dir or cfg.run.dir, cfg)
     columns, rows = predict_lines(model, pairs, pairs.name, strict)
     write_rows(rows, columns, resolve_format(fmt), header=not no_header)
+    if not model.engine.explicit:  # after the rows: an error stays the only line
+        log.info("note: this run ranks (model.objective: implicit), so score is its ranking score (higher is "
+                 "better, comparable within this run), not a rating; for ratings train with "
+                 "-c configs/ml100k-explicit.yaml or --set model.objective=explicit")
