@@ -770,6 +770,27 @@ def test_large_files_are_hashed_on_open_unless_untouched_since_hashed(base, tmp_
         serve(run)
 
 
+def test_a_trained_run_is_opened_without_rehashing_its_large_files(base, tmp_path, monkeypatch):
+    """What train publishes keeps the stats its manifest recorded (nothing touches the files after they are
+    hashed: fsync, the folder's rename), so the first open after train rehashes nothing."""
+    import embedrec as er
+    import embedrec.fsutil as fsutil
+    import embedrec.run as run_mod
+
+    monkeypatch.setattr(run_mod, "VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
+    run = tmp_path / "run"
+    r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--set",
+               "train.threads=1", "--run", run)
+    assert r.exit_code == 0, r.stderr
+    manifest = json.loads((current(run) / "manifest.json").read_text())
+    assert all("stat" in e for e in manifest["checksums"].values())
+    hashed = []
+    real = fsutil.sha256_file
+    monkeypatch.setattr(fsutil, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    m = er.open(run)
+    assert len(list(m.recommend([m.user_ids[0]], k=3).to_rows())) == 3 and hashed == []
+
+
 def test_pruning_removes_only_the_folders_embedrec_named(base, tmp_path):
     """Publishing pruned every artifacts-* folder beyond the newest two, a user's backup copy beside the versions
     too (artifacts-<version>-good sorts among them); now only names exactly as embedrec writes them go, and never
