@@ -107,8 +107,9 @@ class Interrupted(EmbedrecError):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt by the handler ``embedrec train`` and ``tune-dims``
-    install while they work (``cli.app.sigterm_as_interrupt``), and in tune-dims' workers: the same way out (the last checkpoint kept, ``Interrupted``), said as terminated. The library
-    installs no handler; a notebook may raise it from its own."""
+    install while they work (``cli.app.sigterm_as_interrupt``), and in tune-dims' workers: the same way out (the
+    last checkpoint kept, ``Interrupted``), said as terminated. The library installs no handler; a notebook may
+    raise it from its own."""
 
 
 def first_line(e: BaseException, limit: int = 200) -> str:

@@ -378,7 +378,10 @@ def stat_key(path: str | Path) -> list[int]:
     """What changes whenever a file is written, copied or replaced: its inode, mtime and ctime (ns). A program
     can set mtime back (``touch -d``, ``os.utime``) but not ctime, which the kernel moves on every write,
     rename onto, chmod and link change; git's index trusts the same fields to skip rehashing."""
-    st = os.stat(path)
+    return _key(os.stat(path))
+
+
+def _key(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
 
 
@@ -388,11 +391,11 @@ def check_file(path: Path, entry: dict | None, what: str, fix: str) -> None:
     hashed) still matches, i.e. the file has not been written, copied or replaced since it was hashed."""
     if not entry:
         return
-    size = os.path.getsize(path)
-    if size != entry.get("bytes", size):
-        raise ArtifactError(f"{what} '{path}' is damaged ({size:,} bytes, its manifest says {entry['bytes']:,}); "
-                            f"{fix}")
-    if entry.get("stat") is not None and entry["stat"] == stat_key(path):
+    st = os.stat(path)
+    if st.st_size != entry.get("bytes", st.st_size):
+        raise ArtifactError(f"{what} '{path}' is damaged ({st.st_size:,} bytes, its manifest says "
+                            f"{entry['bytes']:,}); {fix}")
+    if entry.get("stat") is not None and entry["stat"] == _key(st):
         return
     if sha256_file(path) != entry.get("sha256"):
         raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or modified); {fix}")

@@ -57,12 +57,13 @@ def train(cfg: Config, resume, run_dir, fmt):
         raise Interrupted(e.cli_message().replace("the same command plus --resume", resume_command(run_dir)),
                           terminated=e.terminated) from None
     except KeyboardInterrupt as e:  # outside an epoch (loading, between candidates, refit set-up, publishing):
-        how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"  # nothing half-written
+        term = isinstance(e, Terminated)  # each of those leaves nothing half-written
+        how = "terminated (SIGTERM)" if term else "interrupted"
         if not _has_checkpoint(cfg.run.dir, since):
             raise Interrupted(f"training {how} before any epoch finished: nothing was saved; rerun the same command "
-                              "to start again", terminated=isinstance(e, Terminated)) from None
+                              "to start again", terminated=term) from None
         raise Interrupted(f"training {how} outside an epoch: nothing half-written was left behind; "
-                          f"continue with {resume_command(run_dir)}", terminated=isinstance(e, Terminated)) from None
+                          f"continue with {resume_command(run_dir)}", terminated=term) from None
     if secondary():  # under torchrun, rank 0 alone reports
         return
     sel = metrics["selection"]

@@ -22,8 +22,8 @@ def verify(cfg: Config, path, run_dir):
 
     Commands check the files they open as they open them; files above 64 MiB are rehashed only when they
     were written, copied or replaced since they were hashed (their inode, mtime or ctime moved); verify
-    reads everything. PATH is a run
-    directory (default: run.dir), one of its artifacts-* folders, or a dataset directory.
+    reads everything. PATH is a run directory (default: run.dir), one of its artifacts-* folders, or a
+    dataset directory.
 
     \b
     Examples:
