@@ -179,9 +179,11 @@ def refuse_cwd(target: Path) -> None:
 
 
 def target_lock(target: str | Path, command: str, fix: str):
-    """The writer lock of an output folder: a lock file beside it (the folder itself is swapped)."""
+    """The writer lock of an output folder or file: a lock file beside it (the target itself is swapped),
+    removed when the writer is done."""
     target = Path(target)
-    return exclusive_lock(target.parent / f".embedrec.{side_stem(target.name)}.lock", target, command, fix)
+    return exclusive_lock(target.parent / f".embedrec.{side_stem(target.name)}.lock", target, command, fix,
+                          remove=True)
 
 
 def check_replaceable(target: Path, ours=None) -> None:
@@ -457,11 +459,16 @@ def _lock_holder(fd: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix: str) -> Iterator[None]:
+def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix: str,
+                   remove: bool = False) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``lock_file`` while writing ``target``; a second writer gets one line:
-    ``another embedrec train is writing 'RUN' (pid N); wait for it or use another run.dir``.
+    ``another embedrec train is writing 'RUN' (pid N); wait for it to finish, or use another run.dir``.
 
-    The lock goes with the open file, so a killed writer never leaves a stale lock behind.
+    The lock goes with the open file, so a killed writer never leaves a stale lock behind. ``remove``: the
+    holder unlinks the lock file before it lets go (the locks beside an output), so a finished writer leaves
+    nothing behind. That is safe because a writer counts its lock only if the file it locked is still the one
+    at ``lock_file`` (same inode) once it holds it: one that opened the file just before the holder unlinked it
+    and locked it just after finds it gone and starts again on a new file.
     """
     import fcntl
 
@@ -474,18 +481,24 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
             _held[key][1] -= 1
         return
     Path(key).parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _lock_holder(fd)
-        os.close(fd)
-        pid = f" (pid {holder[0]})" if holder and holder[0].isdigit() else ""
-        who = holder[1].strip() if len(holder) > 1 else "embedrec command"
-        raise ArtifactError(f"another {who} is writing '{target}'{pid}; wait for it to finish, or {fix}") from None
-    except BaseException:
-        os.close(fd)
-        raise
+    for _ in range(100):
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _same_file(fd, key):
+                break
+            os.close(fd)  # unlinked (or replaced) by its last holder between our open and our lock: again
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            pid = f" (pid {holder[0]})" if holder and holder[0].isdigit() else ""
+            who = holder[1].strip() if len(holder) > 1 else "embedrec command"
+            raise ArtifactError(f"another {who} is writing '{target}'{pid}; wait for it to finish, or {fix}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+    else:
+        raise ArtifactError(f"could not take the writer lock '{key}': it kept being removed; try again")
     try:
         line = f"{os.getpid()} {command}\n".encode()
         os.pwrite(fd, line, 0)  # then cut what an earlier holder left: the file is never empty between holders
@@ -494,7 +507,20 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         yield
     finally:
         _held.pop(key, None)
+        if remove:
+            with contextlib.suppress(OSError):
+                os.unlink(key)  # still ours: every writer holds the lock before it may unlink
         os.close(fd)  # releases the lock
+
+
+def _same_file(fd: int, path: str) -> bool:
+    """Whether the open ``fd`` is still the file at ``path``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
 class FolderHold:

@@ -562,6 +562,51 @@ def test_a_writer_refused_as_the_holder_starts_still_names_it(tmp_path):
         assert lock.read_text() == f"{os.getpid()} embedrec train\n"
 
 
+def test_the_lock_beside_an_output_is_removed_when_its_writer_is_done(base, tmp_path):
+    """ingest/export leave no `.embedrec.<name>.lock` behind, done or failed (before: one per output, forever);
+    a lock an older embedrec or a killed writer left is taken and removed by the next writer."""
+    from embedrec.fsutil import target_lock
+
+    csv = base[0].parent / "ratings.csv"
+    assert invoke("ingest", "-q", csv, "-o", tmp_path / "ds").exit_code == 0
+    (tmp_path / ".embedrec.ds2.lock").write_text("4242 embedrec ingest\n")  # left, not held
+    assert invoke("ingest", "-q", csv, "-o", tmp_path / "ds2").exit_code == 0
+    with pytest.raises(RuntimeError), target_lock(tmp_path / "out", "embedrec export", "x"):
+        with target_lock(tmp_path / "out", "embedrec export", "x"):  # re-entrant: the inner one keeps it
+            assert (tmp_path / ".embedrec.out.lock").exists()
+        assert (tmp_path / ".embedrec.out.lock").exists()
+        raise RuntimeError
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "ds2"]
+
+
+def test_a_lock_file_removed_between_open_and_lock_is_not_taken(tmp_path, monkeypatch):
+    """A writer that opened the lock file just before its holder unlinked it, and locks it just after, holds a
+    lock on a file no one else will open: it must start again on the file now at that name, which a third
+    writer may hold (without the inode check both went on writing)."""
+    from embedrec.fsutil import target_lock
+
+    lock = tmp_path / ".embedrec.ds.lock"
+    lock.write_text("")
+    real, other = fcntl.flock, []
+
+    def flock(fd, op):
+        if not other:  # between our open and our lock: the holder removes its file, a third writer makes a new one
+            os.unlink(lock)
+            other.append(os.open(lock, os.O_RDWR | os.O_CREAT))
+            real(other[0], fcntl.LOCK_EX)
+            os.pwrite(other[0], b"4242 embedrec ingest\n", 0)
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    try:
+        with pytest.raises(ArtifactError, match=r"another embedrec ingest is writing '.*ds' \(pid 4242\)"):
+            with target_lock(tmp_path / "ds", "embedrec ingest", "x"):
+                pass
+        assert lock.exists()  # the third writer's file: not ours to remove
+    finally:
+        os.close(other[0])
+
+
 def test_publish_keeps_a_folder_a_reader_holds(base, tmp_path):  # row 11
     from embedrec.config import Config
     from embedrec.run import rebuild_index
