@@ -114,6 +114,14 @@ def test_error_hints_name_the_real_fix(tmp_path):
     assert r.stderr == (f"error: {q}: no column 'timestamp' for the timestamp (data.columns.timestamp); set "
                         "data.columns.timestamp to one of: uid, movie_id, rating, or --set "
                         "data.columns.timestamp=null if the file has no timestamps\n")
+    # a column that is not close ('title') is no suggestion; a close one is, and =null is offered with it
+    for name, got in (("title", "set data.columns.timestamp to one of: user_id, movie_id, rating, title, or"),
+                      ("time", "did you mean --set data.columns.timestamp=time, or")):
+        q.write_text(f"user_id,movie_id,rating,{name}\n1,2,3,4\n")
+        r = invoke("ingest", q, "-o", tmp_path / "c")
+        assert (r.exit_code, r.stdout) == (1, "")
+        assert r.stderr == (f"error: {q}: no column 'timestamp' for the timestamp (data.columns.timestamp); {got} "
+                            f"--set data.columns.timestamp=null if the file has no timestamps{'?' * (name == 'time')}\n")
 
 
 # ------------------------------------------------------------------------------------------ row 6: default folders

@@ -216,14 +216,16 @@ def _require_columns(found, wanted: dict, label: str, cfg: DataConfig) -> None:
         if col not in found:
             import difflib
 
-            close = difflib.get_close_matches(col, found, n=1, cutoff=0.4)
-            hint = f"; did you mean «--set data.columns.{keys[role]}={shorten(close[0], 60)}»?" if close else \
-                f"; set data.columns.{keys[role]} to one of: {shorten(', '.join(map(str, found)), 200)}"
-            if role in ("timestamp", "rating") and not close:
-                hint += (f", or «--set data.columns.{role}=null» if the file has no {role}s"
+            free = [c for c in found if c not in wanted]  # a column read for another role is not the one meant
+            close = difflib.get_close_matches(col, free, n=1, cutoff=0.6)
+            key = f"data.columns.{keys[role]}"
+            hint = f"; did you mean «--set {key}={shorten(close[0], 60)}»" if close else \
+                f"; set {key} to one of: {shorten(', '.join(map(str, found)), 200)}"
+            if role in ("timestamp", "rating"):
+                hint += (f", or «--set {key}=null» if the file has no {role}s"
                          + (" (every row then counts as rating 1)" if role == "rating" else ""))
             raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
-                            f"(data.columns.{keys[role]}){hint}")
+                            f"({key}){hint}{'?' if close else ''}")
 
 
 def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000) -> None:
