@@ -40,19 +40,7 @@ def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
             raise DataError("data.source '-': standard input is closed; pipe the ratings in or give a file "
                             "instead of -")
         return readers.read_generic("-", cfg)
-    path = Path(src).expanduser()
-    if not path.exists():
-        if "/" in src or "\\" in src or path.suffix:  # written as a path: say which part is missing
-            parent = next((p for p in path.parents if p.exists()), None)
-            where = f" ('{parent}' exists, '{path.relative_to(parent)}' in it does not)" if parent not in (None, Path(".")) else ""
-            raise DataError(f"data.source '{src}': file not found{where}; check the path")
-        import difflib
-
-        close = [n for n in NAMED if n.replace("-", "") in src.lower().replace("-", "")] or \
-            difflib.get_close_matches(src.lower(), NAMED, n=1, cutoff=0.75)  # a typo: ml-100, ml-lates
-        hint = f"; did you mean the release '{close[0]}'?" if close else \
-            f"; give a path, or one of the releases: {', '.join(NAMED)}"
-        raise DataError(f"data.source '{src}' is neither an existing file nor a known release{hint}")
+    path = Path(src).expanduser()  # it exists: ingest checked it first (check_source)
     if path.is_dir():
         return _read_folder(path) if cfg.format in ("auto", "movielens", "recbole") else \
             readers.read_generic(str(path), cfg)
@@ -65,6 +53,27 @@ def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
             raw.origin = (f"{path}!{Path(raw.origin[0]).relative_to(tmp)}", raw.origin[1])
             return raw
     return readers.read_generic(str(path), cfg)
+
+
+def check_source(cfg: DataConfig) -> None:
+    """Refuse a ``data.source`` that is neither '-', a release name nor an existing path, and a ``data.movies``
+    that does not exist: checked before the output folder, as a missing input is the first thing to say."""
+    src = cfg.source
+    path = Path(src).expanduser()
+    if src != "-" and src not in NAMED and not path.exists():
+        if "/" in src or "\\" in src or path.suffix:  # written as a path: say which part is missing
+            parent = next((p for p in path.parents if p.exists()), None)
+            where = f" ('{parent}' exists, '{path.relative_to(parent)}' in it does not)" if parent not in (None, Path(".")) else ""
+            raise DataError(f"data.source '{src}': file not found{where}; check the path")
+        import difflib
+
+        close = [n for n in NAMED if n.replace("-", "") in src.lower().replace("-", "")] or \
+            difflib.get_close_matches(src.lower(), NAMED, n=1, cutoff=0.75)  # a typo: ml-100, ml-lates
+        hint = f"; did you mean the release '{close[0]}'?" if close else \
+            f"; give a path, or one of the releases: {', '.join(NAMED)}"
+        raise DataError(f"data.source '{src}' is neither an existing file nor a known release{hint}")
+    if cfg.movies and not Path(cfg.movies).exists():
+        raise DataError(f"{cfg.movies}: movies file not found; check data.movies")
 
 
 def _read_folder(root: Path) -> readers.RawData:
@@ -160,6 +169,7 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
     """Run the whole ingest and return the summary (also stored in the manifest)."""
     t0 = time.perf_counter()
     out = Path(output or cfg.prepared)
+    check_source(cfg)
     if out.exists() and not overwrite:
         raise DataError(f"output directory '{out}' already exists; pass «--overwrite|overwrite=True» to replace it, or "
                         "choose another with «--output|output=...»")

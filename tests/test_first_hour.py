@@ -135,6 +135,11 @@ def test_default_folders_are_named_after_the_source(tmp_path, monkeypatch):
     r = invoke("ingest", "ratings.csv", "-q")
     assert r.exit_code == 0, r.stderr
     assert (tmp_path / "data/prepared/ratings/manifest.json").exists()
+    for args in (["ratings.parquet"], ["ratings.csv", "--set", "data.movies=movies.csv"]):
+        r = invoke("ingest", *args)  # data/prepared/ratings exists, but a missing input is the real problem
+        assert (r.exit_code, r.stdout) == (1, "")
+        assert r.stderr == ("error: data.source 'ratings.parquet': file not found; check the path\n" if len(args) == 1
+                            else "error: movies.csv: movies file not found; check data.movies\n")
     r = invoke("ingest", "ml-100m")  # a typo: the real problem, not "output directory already exists"
     assert r.exit_code == 1 and r.stderr.startswith("error: data.source 'ml-100m' is neither an existing file")
     for typo, meant in (("ml-100", "ml-100k"), ("ml-lates", "ml-latest"), ("ml-1mm", "ml-1m")):
