@@ -28,7 +28,10 @@ CASES = [
     ("too many fields", HEAD + b"1,2,3,4\n1,2,3,4,5\n", 3, "expected 4 fields, found 5"),
     ("too many fields after a quoted newline", HEAD + b'1,2,3,"4\n5"\n1,2,3,4,5\n', 4,
      "expected 4 fields, found 5"),
-    ("too few fields", HEAD + b"1,2,3,4\n1,2,3\n", 3, "column 'timestamp' is empty"),
+    ("too few fields", HEAD + b"1,2,3,4\n1,2,3\n", 3, "expected 4 fields, found 3; fill in the missing fields"),
+    ("two of four fields", HEAD + b"1,2,3,4\n1,2\n", 3, "expected 4 fields, found 2"),
+    ("too few fields after blank lines", HEAD + b"1,2,3,4\n\n\n1,2\n", 5, "expected 4 fields, found 2"),
+    ("an empty field", HEAD + b"1,2,3,4\n1,2,3,\n", 3, "column 'timestamp' is empty"),
     ("not a number after blank lines", HEAD + b"1,2,3,4\n\n\n1,x,3,4\n", 5, "column 'movie_id' 'x' is not an integer"),
     ("not a number after a quoted newline", HEAD + b'1,2,3,"4"\n"1\n",x,3,4\n', 3, "column 'movie_id' 'x'"),
     ("a NUL byte in a field", HEAD + b"1,2,3,4\n1,2\x00,3,4\n", 3, "column 'movie_id'"),
@@ -104,10 +107,37 @@ def test_a_missing_field_in_a_float_column_is_named_by_line(tmp_path):
     rb = tmp_path / "rb"
     rb.mkdir()
     (rb / "rb.inter").write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
-                                 "1\t2\t5\t100\n1\t3\t4\n2\t2\t3\t102\n")
+                                 "1\t2\t5\t100\n1\t3\t4\t\n2\t2\t3\t102\n")
     cfg = load_config(None, [f"data.source={rb}"])
     with pytest.raises(DataError, match=r"rb.inter:3: no value in column 'timestamp'"):
         ingest(cfg.data, cfg.split, output=tmp_path / "out")
+    (rb / "rb.inter").write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+                                 "1\t2\t5\t100\n1\t3\t4\n2\t2\t3\t102\n")  # a field short, not empty
+    with pytest.raises(DataError, match=r"rb.inter:3: expected 4 fields, found 3; fill in the missing fields"):
+        ingest(cfg.data, cfg.split, output=tmp_path / "out")
+
+
+def test_an_empty_or_missing_text_id_is_named_by_line(tmp_path):
+    """With data.id_type=str an empty id (or a row short of it) was read as the id 'nan'."""
+    cfg = Config().updated({"data.id_type": "str"}).data
+    p = tmp_path / "ratings.csv"
+    p.write_bytes(HEAD + b"1,2,3,4\n,2,3,4\n")
+    with pytest.raises(DataError, match=rf"^{p}:3: no value in column 'user_id'"):
+        read_generic(str(p), cfg)
+    p.write_bytes(b"rating,timestamp,user_id,movie_id\n3,4,1,2\n3,4,1\n")
+    with pytest.raises(DataError, match=rf"^{p}:3: expected 4 fields, found 3"):
+        read_generic(str(p), cfg)
+
+
+def test_a_movies_row_short_of_fields_names_the_line(tmp_path):
+    r, m = tmp_path / "ratings.csv", tmp_path / "movies.csv"
+    r.write_bytes(HEAD + b"1,2,3,4\n")
+    m.write_bytes(b"movie_id,title,genres\n1,\"Heat, The (1995)\",Action\n2,Broken\n3,Up (2009),\n")
+    cfg = Config().updated({"data.movies": str(m)})
+    with pytest.raises(DataError, match=rf"^{m}:3: expected 3 fields, found 2; fill in the missing fields or remove"):
+        read_generic(str(r), cfg.data)
+    m.write_bytes(b"movie_id,title,genres\n1,\"Heat, The (1995)\",Action\n2,Broken,\n3,Up (2009),\n")
+    assert read_generic(str(r), cfg.data).movies["genres"].tolist() == [["Action"], [], []]
 
 
 def test_a_rating_beyond_float32_is_one_line(tmp_path):

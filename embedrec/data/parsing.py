@@ -154,28 +154,47 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
     return DataError(f"{label}: cannot parse ({first_line(e)})")
 
 
-def _row_line(src, sep: str, encoding: str, row: int, skip_blank: bool = False) -> int | None:
-    """The 1-based line where tokenizer row ``row`` (0-based; blank lines count unless ``skip_blank``, as in
-    pandas' data rows; a quoted field may span lines) starts, read again with Python's csv module (only on the
-    error path); None when it cannot tell."""
+def _rows(src, sep: str, encoding: str, skip_blank: bool = False):
+    """(the 1-based line where it starts, its fields) for each tokenizer row of ``src`` (blank lines count unless
+    ``skip_blank``, as in pandas' data rows; a quoted field may span lines), read again with Python's csv module
+    (only on an error path, or a small file); stops early where it cannot read (stdin, a multi-character sep)."""
     import csv
 
     if not isinstance(sep, str) or len(sep) != 1:
-        return None
+        return
     try:
         raw = _reopen(src)
         with io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh:
             reader = csv.reader(fh, delimiter=sep)
             start = 1
-            i = 0
             for fields in reader:
                 if fields or not skip_blank:
-                    if i == row:
-                        return start
-                    i += 1
+                    yield start, fields
                 start = reader.line_num + 1
     except (OSError, csv.Error, LookupError, TypeError):
+        return
+
+
+def _row_line(src, sep: str, encoding: str, row: int, skip_blank: bool = False) -> int | None:
+    """The 1-based line where tokenizer row ``row`` (0-based) starts; None when it cannot tell."""
+    return next((line for i, (line, _) in enumerate(_rows(src, sep, encoding, skip_blank)) if i == row), None)
+
+
+def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None) -> DataError | None:
+    """Row ``row`` of ``src`` (0-based, the header included, blank lines skipped), or without ``row`` the first row,
+    that has fewer fields than the first row (the header), as one error: pandas fills the missing fields in as
+    empty. None where there is none or where it cannot tell (a compressed file is not read again)."""
+    if isinstance(src, (str, Path)) and str(src).lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
         return None
+    width = None
+    for i, (line, fields) in enumerate(_rows(src, sep, encoding, skip_blank=True)):
+        if width is None:
+            width = len(fields)
+        elif (row is None or i == row) and len(fields) < width:
+            return DataError(f"{label}:{line}: expected {width} fields, found {len(fields)}; fill in the missing "
+                             "fields or remove that line")
+        if i == row:
+            break
     return None
 
 
@@ -224,9 +243,13 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                         f"{n + df.index.nlevels}; name every column in the header line, or remove the extra fields")
     if len(df) == 0:
         raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
-    for col, dtype in numeric.items():  # a float column takes a row's missing field as NaN, silently
-        if dtype.startswith("float") and col in df.columns and df[col].isna().any():
+    # a float or text column takes a row's missing field as NaN, silently (a text id would become 'nan')
+    for col, dtype in {**numeric, **(extra_dtype or {})}.items():
+        if (dtype is str or dtype.startswith("float")) and col in df.columns and df[col].isna().any():
             row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
+            short = _short_row(label, opener(), sep, encoding, row + header_lines)
+            if short:
+                raise short
             line = _row_line(opener(), sep, encoding, row + header_lines, skip_blank=True)
             raise DataError(f"{label}:{line}: no value in column '{col}' (a field is missing or empty); fill it in "
                             "or remove that line")
@@ -250,8 +273,11 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
                 bad |= np.abs(parsed.to_numpy(dtype=float)) >= 2.0 ** 63  # beyond int64
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
             shown = shorten(values.iloc[row], 60)
+            short = _short_row(label, opener(), kw["sep"], kw["encoding"], row + header_lines) if shown == "" else None
+            if short:
+                return short
+            line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
             what = "is empty" if shown == "" else f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
             return DataError(f"{label}:{line or row + 1 + header_lines}: column '{col}' {what}; fix or remove that line")
     return DataError(f"{label}: a numeric column could not be parsed; check data.separator and data.columns")
@@ -290,6 +316,9 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
         raise DataError(f"{label}: movies file not found; check data.movies") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
         raise _parser_error(label, e, 1, None if str(path).endswith(".parquet") else path, sep, encoding) from None
+    short = None if str(path).endswith(".parquet") else _short_row(label, path, sep, encoding)
+    if short:  # pandas reads the missing fields as empty: a movie without its genres (or title), silently
+        raise short
     missing = [c for c in (id_col, title_col) if c not in df.columns]
     if missing:
         raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))}); "
