@@ -557,15 +557,21 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     e = model.engine
     pairs, extras, where = [], [], []
     names: list[str] = []
+    width = first = 0  # the fields of the first line (a header or data), which every line must have
     for n, line in enumerate(lines, 1):
-        line = line.strip()
+        line = line.strip(" \r\n")  # not tabs: a TSV line's empty last field is a field
         if n == 1:
-            line = line.lstrip("\ufeff").strip()  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
-        if not line or line.startswith("#"):
+            line = line.lstrip("\ufeff").strip(" ")  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
+        if not line.strip() or line.startswith("#"):
             continue
         parts = [p.strip() for p in (line.split("\t") if "\t" in line else line.split(","))]
         if len(parts) < 2:
             raise DataError(f"{name}:{n}: expected 'user,movie' (comma- or tab-separated); fix that line")
+        if not width:
+            width, first = len(parts), n
+        elif len(parts) != width:  # a ragged line would shift or blank the columns passed through
+            raise DataError(f"{name}:{n}: expected {width} fields (as on line {first}), found {len(parts)}; give every "
+                            "line the same fields")
         if n == 1:
             (u,), (up,) = e.user_rows([parts[0]])
             (m,), (mp,) = e.movie_rows([parts[1]])

@@ -282,6 +282,15 @@ def test_predict_keeps_the_input_columns(int_run):
     assert lines[1].startswith("7,1,3,a,") and lines[2].startswith("8,2,4,b,")
     r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", "--no-header", input="7\t1\t3\n")
     assert r.exit_code == 0 and r.stdout.startswith("7,1,3,")
+    # a TSV line's empty last field is a field; a line with more or fewer fields than the first is refused
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", input="user\tmovie\tnote\n7\t1\t\n8\t2\tb\n")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[1].startswith("7,1,,") and r.stdout.splitlines()[2].startswith("8,2,b,")
+    for text, line, want, found in (("7,1\n7,1,5\n", 2, 2, 3), ("user_id,movie_id,rating\n7,1,3\n\n8,2\n", 4, 3, 2)):
+        r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", input=text)
+        assert (r.exit_code, r.stdout) == (1, "")
+        assert r.stderr == (f"error: <stdin>:{line}: expected {want} fields (as on line 1), found {found}; give every "
+                            "line the same fields\n")
 
 
 # ------------------------------------------------------------------------------------------ row 22, 18, 35: export
