@@ -16,9 +16,9 @@ pandas when they are called.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,14 +36,15 @@ PREDICT_MISSING = ("fallback", "error", "skip")
 
 
 # ----------------------------------------------------------------------------------------- workflow
-def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()):
-    """The resolved Config: built-in defaults < the YAML file < ``overrides`` ('section.key=value').
+def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] = ()):
+    """The resolved Config: built-in defaults < the YAML file < ``overrides``: 'section.key=value' texts, as
+    ``--set`` takes them, or a mapping {"section.key": value}, as ``Config.updated`` takes it.
 
     Without ``path``: $EMBEDREC_CONFIG, else ./embedrec.yaml, else the defaults (as the CLI finds it)."""
     from embedrec.config import find_config
     from embedrec.config import load_config as _load
 
-    return _load(find_config(path), tuple(overrides))
+    return _load(find_config(path), dict(overrides) if isinstance(overrides, Mapping) else tuple(overrides))
 
 
 def ingest(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None, overwrite: bool = False,
