@@ -483,6 +483,10 @@ class TrainedModel(Model):
         from embedrec.run import serving_arrays
 
         self.config, self.dataset, self.metrics, self.result = cfg, ds, metrics, result
+        # how training took the ratings, for a new user's fold-in: what ingest kept, what als weighted
+        ratings = {"min_rating": ds.manifest.get("min_rating"),
+                   "rating_weight": cfg.train.als_rating_weight if extra["model"]["loss"] == "als" else 0.0}
+        extra = {**extra, "training_ratings": ratings}
         self._f, self._extra, self._state_bytes, self._history = f, extra, state_bytes, history
         explicit = cfg.model.objective == "explicit"
         fac = Factors.from_dict(f, explicit, ds.manifest.get("rating_scale"))
@@ -495,7 +499,7 @@ class TrainedModel(Model):
             fac, ids_from_arrow(users.column("user_id").combine_chunks()),
             {"movie_id": ids_from_arrow(cols["movie_id"]), "title": cols["title"].to_pylist(),
              "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
-            (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend)
+            (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend, ratings)
         super().__init__(engine)
 
     def save(self, run_dir: str | Path | None = None) -> Path:
