@@ -16,9 +16,9 @@ pandas when they are called.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,14 +36,15 @@ PREDICT_MISSING = ("fallback", "error", "skip")
 
 
 # ----------------------------------------------------------------------------------------- workflow
-def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()):
-    """The resolved Config: built-in defaults < the YAML file < ``overrides`` ('section.key=value').
+def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] = ()):
+    """The resolved Config: built-in defaults < the YAML file < ``overrides``: 'section.key=value' texts, as
+    ``--set`` takes them, or a mapping {"section.key": value}, as ``Config.updated`` takes it.
 
     Without ``path``: $EMBEDREC_CONFIG, else ./embedrec.yaml, else the defaults (as the CLI finds it)."""
     from embedrec.config import find_config
     from embedrec.config import load_config as _load
 
-    return _load(find_config(path), tuple(overrides))
+    return _load(find_config(path), dict(overrides) if isinstance(overrides, Mapping) else tuple(overrides))
 
 
 def ingest(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None, overwrite: bool = False,
@@ -482,6 +483,10 @@ class TrainedModel(Model):
         from embedrec.run import serving_arrays
 
         self.config, self.dataset, self.metrics, self.result = cfg, ds, metrics, result
+        # how training took the ratings, for a new user's fold-in: what ingest kept, what als weighted
+        ratings = {"min_rating": ds.manifest.get("min_rating"),
+                   "rating_weight": cfg.train.als_rating_weight if extra["model"]["loss"] == "als" else 0.0}
+        extra = {**extra, "training_ratings": ratings}
         self._f, self._extra, self._state_bytes, self._history = f, extra, state_bytes, history
         explicit = cfg.model.objective == "explicit"
         fac = Factors.from_dict(f, explicit, ds.manifest.get("rating_scale"))
@@ -494,7 +499,7 @@ class TrainedModel(Model):
             fac, ids_from_arrow(users.column("user_id").combine_chunks()),
             {"movie_id": ids_from_arrow(cols["movie_id"]), "title": cols["title"].to_pylist(),
              "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
-            (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend)
+            (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend, ratings)
         super().__init__(engine)
 
     def save(self, run_dir: str | Path | None = None) -> Path:

@@ -13,6 +13,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -487,8 +488,9 @@ def _nest(key: str, value: Any) -> dict:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Build the resolved config: defaults, then the YAML file, then each ``--set`` override in order.
+def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Config:
+    """Build the resolved config: defaults, then the YAML file, then each override in order: ``--set`` texts
+    (["model.dim=8"]) or a mapping of dotted keys to values ({"model.dim": 8}, as :meth:`Config.updated` takes).
 
     Folders not set by either are named after the data (see :func:`resolve_paths`)."""
     cfg = Config()
@@ -516,10 +518,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
                 raw = _rebase_paths(raw, p.parent)
                 explicit.update(_flat_keys(raw))
             _apply(cfg, raw, "", f" in {p}")
-    for text in overrides:
-        key, value = parse_override(text)
-        _apply(cfg, _nest(key, value), "", " (from «--set|an override»)")
-        explicit.add(key)
+    pairs = overrides.items() if isinstance(overrides, Mapping) else map(parse_override, overrides)
+    for key, value in pairs:
+        nested = _nest(str(key), value)
+        _apply(cfg, nested, "", " (from «--set|an override»)")
+        explicit.update(_flat_keys(nested))
     _check_consistency(cfg)
     object.__setattr__(cfg, "_explicit", explicit)
     resolve_paths(cfg)

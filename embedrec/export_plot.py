@@ -32,19 +32,35 @@ def _place_labels(fig, ax, xy: np.ndarray, titles: list[str], order, max_chars: 
     return len(placed)
 
 
+def plot_target(path: str | Path, overwrite: bool = False) -> tuple[Path, str]:
+    """The map's file and its image format, which its extension picks (png, svg, pdf, jpg, ...: matplotlib's
+    formats but pgf, which needs LaTeX, and the headerless raw/rgba), checked before any work: a folder, an
+    existing file without ``overwrite``, another extension or none raise."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = Path(path)
+    if path.is_dir():
+        raise ArtifactError(f"'{path}' is a folder, not an image file; choose another file")
+    formats = ["png", *sorted(set(FigureCanvasBase.get_supported_filetypes()) - {"png", "pgf", "raw", "rgba"})]
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in formats:
+        raise UsageError(f"«--plot|path» {path}: use a file name ending in .{', .'.join(formats)} (the extension "
+                         "picks the image format)")
+    if path.exists() and not overwrite:
+        raise ArtifactError(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
+    return path, fmt
+
+
 def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: int = 25, seed: int = 0,
              overwrite: bool = False) -> dict:
-    """A 2-D map of the movie embeddings coloured by first genre, labelled with the most-rated titles."""
+    """A 2-D map of the movie embeddings coloured by each movie's most specific genre (its rarest), labelled with
+    the most-rated titles; written in the format the file name's extension picks (:func:`plot_target`)."""
+    path, fmt = plot_target(path, overwrite)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    if path.is_dir():
-        raise ArtifactError(f"'{path}' is a folder, not a .png file; choose another file")
-    if path.exists() and not overwrite:
-        raise ArtifactError(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
     Q = np.asarray(rec.factors.movie, dtype=np.float64)
     pop = rec.run.array("popularity")
     if method == "pca":
@@ -94,8 +110,8 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     ax.set_yticks([])
     fig.tight_layout()
     try:  # one writer at a time (the lock beside the file), through a temporary file of its own
-        with atomic_file(path, overwrite, "embedrec export", "choose another file", suffix=".png") as tmp:
-            fig.savefig(tmp, format="png")
+        with atomic_file(path, overwrite, "embedrec export", "choose another file", suffix=f".{fmt}") as tmp:
+            fig.savefig(tmp, format=fmt)
     finally:
         plt.close(fig)
     return {"plot": str(path), "method": method}

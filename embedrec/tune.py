@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, ConfigError, Interrupted, Terminated
+from embedrec.errors import ConfigError, Interrupted, Terminated, UsageError
 from embedrec.fsutil import check_seal, exclusive_lock, io_error, read_json, seal, write_json
 from embedrec.metrics import higher_is_better
 
@@ -206,8 +206,8 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
     if threads:
         torch.set_num_threads(threads)
     cfg = cfg.updated({"model.dim": dim})
-    if wd is not None:  # als reads als_reg
-        cfg = cfg.updated({"train.weight_decay_user": wd, "train.weight_decay_movie": wd, "train.als_reg": wd})
+    if wd is not None:
+        cfg = cfg.updated(dict.fromkeys(weight_decay_keys(cfg), wd))
     ds = load_dataset(cfg.data.prepared)
     t0 = time.perf_counter()
     als = resolve_loss(cfg.model, cfg.features.active) == "als"
@@ -288,6 +288,27 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path)
         plt.close(fig)
 
 
+def weight_decay_keys(cfg: Config) -> tuple[str, ...]:
+    """The config keys a trial's weight decay sets: ``train.als_reg`` for als (it reads no other), the user and
+    movie weight decays otherwise."""
+    from embedrec.train.fit import resolve_loss
+
+    if resolve_loss(cfg.model, cfg.features.active) == "als":
+        return ("train.als_reg",)
+    return ("train.weight_decay_user", "train.weight_decay_movie")
+
+
+def _check_values(cfg: Config, option: str, values, keys: tuple[str, ...]) -> None:
+    """Each of ``option``'s values as the config ``keys`` a trial sets would take it: one they refuse is a
+    UsageError naming the option, before any trial runs (the trial's own error would name only the key)."""
+    for v in values:
+        try:
+            cfg.updated(dict.fromkeys(keys, v))
+        except ConfigError as e:
+            why = e.raw.split(" (from updated()): ", 1)[-1]  # what is wrong, without "config key '...'"
+            raise UsageError(f"{option} {v:g}: {why} (it sets {keys[0]})") from None
+
+
 def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float] | None = None,
           tolerance: float | None = None, fresh: bool = False, progress: bool = False) -> dict:
     """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths. Holds
@@ -298,10 +319,13 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     tol = cfg.tune.tolerance if tolerance is None else tolerance
     if not 0 <= tol < 1:  # NaN fails too
         raise ConfigError(f"«--tolerance|tolerance» {tol!r}: expected a share from 0 to under 1 (100%), e.g. 0.01")
+    wds = weight_decays if weight_decays is not None else cfg.tune.weight_decays
+    _check_values(cfg, "«--dims|dims»" if dims else "tune.dims", dims or cfg.tune.dims, ("model.dim",))
+    _check_values(cfg, "«--weight-decay|weight_decays»" if weight_decays is not None else "tune.weight_decays",
+                  wds or (), weight_decay_keys(cfg))
     ds = load_dataset(cfg.data.prepared, ("train",))
     fourth = fourth_root(ds.n_movies)
     dims = sorted(set(dims or cfg.tune.dims) | {fourth})
-    wds = weight_decays if weight_decays is not None else cfg.tune.weight_decays
     wds = [None] if not wds else list(wds)
     metric = resolve_metric(cfg.model, cfg.train)
     out = Path(cfg.tune.dir or Path(cfg.run.dir) / "tune")
@@ -458,15 +482,16 @@ def check_write_target(path: str | Path, input_path: str | None, overwrite: bool
     replaced only with ``overwrite`` or when tune-dims wrote it (its first line is ``WRITTEN_BY``)."""
     path = Path(path)
     if input_path is not None and path.resolve() == Path(input_path).resolve():
-        raise ConfigError(f"«--write|write» {path}: refusing to overwrite the input config; choose a new file name")
+        raise UsageError(f"«--write|write» {path}: refusing to overwrite the input config; choose a new file name")
     if path.exists() and not path.is_file():
-        raise ConfigError(f"«--write|write» {path}: not a regular file (a folder, pipe or device); choose a new "
-                          "file name")
+        raise UsageError(f"«--write|write» {path}: not a regular file (a folder, pipe or device); choose a new "
+                         "file name")
     if not path.parent.is_dir():
-        raise ConfigError(f"«--write|write» {path}: the folder '{path.parent}' does not exist; create it or choose "
-                          "another path")
+        raise UsageError(f"«--write|write» {path}: the folder '{path.parent}' does not exist; create it or choose "
+                         "another path")
     if path.is_file() and not overwrite and not _written_by_tune(path):
-        raise ArtifactError(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
+        raise UsageError(f"«--write|write» {path}: the file exists and tune-dims did not write it; pass "
+                         "«--overwrite|overwrite=True» to replace it, or choose a new file name")
     return path
 
 

@@ -315,8 +315,9 @@ def test_tune_dims_cli(cli_run, tmp_path):
     mine = tmp_path / "mine.yaml"
     mine.write_text("my precious config\n")
     r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", mine, "--set", f"tune.dir={tmp_path / 'tune2'}")
-    assert r.exit_code == 1 and r.stdout == "" and not (tmp_path / "tune2").exists()
-    assert r.stderr == f"error: '{mine}' already exists; pass --overwrite to replace it\n"
+    assert r.exit_code == 2 and r.stdout == "" and not (tmp_path / "tune2").exists()
+    assert r.stderr == (f"error: --write {mine}: the file exists and tune-dims did not write it; pass --overwrite to "
+                        "replace it, or choose a new file name\n")
     assert mine.read_text() == "my precious config\n"
     for path, more in ((tmp_path / "t.yaml", []), (mine, ["--overwrite"])):  # its own file; anything with --overwrite
         r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", path, *more, "--set", f"tune.dir={tmp_path / 'tune'}")
@@ -324,6 +325,20 @@ def test_tune_dims_cli(cli_run, tmp_path):
         assert path.read_text().startswith("# written by embedrec tune-dims: dim ")
     r = invoke("tune-dims", *sets, "--tolerance", "abc")
     assert r.exit_code == 2 and "--tolerance" in r.stderr
+
+
+def test_tune_dims_option_values_are_usage_errors_naming_the_option(cli_run, tmp_path):
+    """Before: 'config key 'model.dim' (from updated()): ...', and for the default (als) model the user weight
+    decay, which --weight-decay does not set there."""
+    sets = [*cli_run[0], "--set", f"tune.dir={tmp_path / 'tune'}"]
+    for more, line in ((["--dims", "0"], "--dims 0: 0 is below the minimum 1 (it sets model.dim)"),
+                       (["--dims", "16", "--weight-decay", "-1", "--set", "model.objective=implicit"],
+                        "--weight-decay -1: -1.0 is below the minimum 0.0 (it sets train.als_reg)"),
+                       (["--dims", "16", "--weight-decay", "-1"],  # the session's run is explicit
+                        "--weight-decay -1: -1.0 is below the minimum 0.0 (it sets train.weight_decay_user)")):
+        r = invoke("tune-dims", *sets, *more)
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"error: {line}\n")
+    assert not (tmp_path / "tune").exists()
 
 
 def test_train_hogwild_and_its_errors(cli_run, tmp_path, monkeypatch):

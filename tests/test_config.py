@@ -31,6 +31,19 @@ def test_precedence_file_then_set(tmp_path):
     assert cfg.model.dim == "auto" and cfg.data.rating_scale == [1.0, 10.0]
 
 
+def test_overrides_as_a_mapping_like_updated():
+    """er.load_config(None, {"model.dim": 8}) failed with "expected section.key=value": a mapping is taken as
+    Config.updated takes one, dotted or nested, and a key set so is not renamed after the data."""
+    import embedrec as er
+
+    cfg = er.load_config(None, {"model.dim": 8, "train.lr": 0.25, "run": {"dir": "runs/mine"}})
+    assert (cfg.model.dim, cfg.train.lr, cfg.run.dir) == (8, 0.25, "runs/mine")
+    assert cfg.to_dict() == load_config(None, ["model.dim=8", "train.lr=0.25", "run.dir=runs/mine"]).to_dict()
+    with pytest.raises(ConfigError) as e:
+        er.load_config(None, {"model.dim": 0})
+    assert str(e.value) == "config key 'model.dim' (from an override): 0 is below the minimum 1"
+
+
 def test_unknown_key_suggests_closest(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(None, ["train.lrr=0.1"])

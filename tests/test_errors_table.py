@@ -75,6 +75,24 @@ RECOMMEND = [
     ("missing run", ["--user", "1", "--run", "{tmp}/nope"], None, NO_RUN, 1),
     ("empty run folder", ["--user", "1", "--run", "{tmp}"], None,
      "no trained model in '{tmp}'; run 'embedrec train' first or set run.dir", 1),
+    # options that do not apply to the mode (before: accepted and ignored, exit 0)
+    ("--include-seen, --movie", ["--movie", "17", "--include-seen"], None,
+     usage("recommend", "--include-seen does not apply to --movie; it is for --user, --users, --liked and --rated"),
+     2),
+    ("--fallback, --movie", ["--movie", "17", "--fallback", "popular"], None,
+     usage("recommend", "--fallback does not apply to --movie; it is for --user and --users"), 2),
+    ("--strict, --liked", ["--liked", "1", "--strict"], None,
+     usage("recommend", "--strict does not apply to --liked; it is for --users"), 2),
+    ("--strict, --fallback popular", ["--users", "-", "--strict", "--fallback", "popular"], "1\n",
+     usage("recommend", "--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
+                        "it; give one of them"), 2),
+    ("--no-header, json", ["--user", "1", "--no-header", "--format", "json"], None,
+     usage("recommend", "--no-header applies to --format csv and tsv, not to --format json"), 2),
+    ("movie liked and rated", ["--liked", "1", "--rated", "1=1"], None,  # before: the rating silently won
+     "movie '1' is in both --liked and --rated; give each movie once", 2),
+    ("--users line with a comma", ["--users", "-"], "1\n2,5\n",  # before: skipped as unknown user '2,5'
+     "<stdin>:2: '2,5' is not a user id: give one id per line (this line has a comma; for a table's first column: "
+     "cut -d, -f1)", 1),
 ]
 
 PREDICT = [
@@ -120,6 +138,17 @@ EXPORT = [
     ("bad --plot-method", ["--plot", "{tmp}/map.png", "--plot-method", "bogus"], None,
      usage("export", "Invalid value for '--plot-method': 'bogus' is not one of 'pca', 'tsne', 'umap'."), 2),
     ("missing run", ["--to", "parquet", "-o", "{tmp}/out", "--run", "{tmp}/nope"], None, NO_RUN, 1),
+    # options for another output (before: accepted and ignored, exit 0)
+    ("--sample, --to parquet", ["--to", "parquet", "-o", "{tmp}/out", "--sample", "5"], None,
+     usage("export", "--sample applies to --to projector only"), 2),
+    ("--sample-users, --plot", ["--plot", "{tmp}/m.png", "--sample-users", "5"], None,
+     usage("export", "--sample-users applies to --to projector only"), 2),
+    ("-o without --to", ["--topk-all", "{tmp}/new.csv", "-o", "{tmp}/out"], None,
+     usage("export", "-o/--output applies to --to only"), 2),
+    ("-k without --topk-all", ["--plot", "{tmp}/m.png", "-k", "5"], None,
+     usage("export", "-k applies to --topk-all only"), 2),
+    ("--plot-method without --plot", ["--topk-all", "{tmp}/new.csv", "--plot-method", "tsne"], None,
+     usage("export", "--plot-method applies to --plot only"), 2),
 ]
 
 

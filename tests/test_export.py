@@ -317,3 +317,19 @@ def test_long_output_names(rec, tmp_path, lock_holder):
     pid = lock_holder(long_csv)
     r = _invoke("export", "-q", "--run", rec.run.path.parent, "--topk-all", long_csv, "--overwrite")
     assert r.exit_code == 1 and f"(pid {pid})" in _one_line(r)
+
+
+def test_plot_format_follows_the_extension(rec, tmp_path):
+    """Before: PNG bytes under any name (m.jpg held a PNG). matplotlib's formats by extension; others refused
+    before anything is written, --to's folder included."""
+    run = rec.run.path.parent
+    for name, magic in (("m.jpg", b"\xff\xd8\xff"), ("m.SVG", b"<?xml"), ("m.pdf", b"%PDF")):
+        r = _invoke("export", "-q", "--run", run, "--plot", tmp_path / name)
+        assert r.exit_code == 0 and r.stderr == "", r.stderr
+        assert (tmp_path / name).read_bytes().startswith(magic), name
+    for name in ("m.bmp", "map"):
+        r = _invoke("export", "-q", "--run", run, "--to", "npy", "-o", tmp_path / "out", "--plot", tmp_path / name)
+        assert r.exit_code == 2 and r.stdout == ""
+        assert _one_line(r).startswith(f"error: --plot {tmp_path / name}: use a file name ending in .png, ")
+        assert _one_line(r).endswith(" (the extension picks the image format)") and ".svg" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.SVG", "m.jpg", "m.pdf"]

@@ -200,12 +200,12 @@ def test_undecodable_lines_name_file_and_line(data):
 @SLOW
 @given(lines=st.lists(LINE, max_size=8))
 def test_users_file_answers_known_ids_and_skips_the_rest(model, lines):
+    """... and a line with a field separator (a table's row, not one id) is a DataError naming its line."""
     from embedrec.serve.stream import recommend_many
 
-    got = [u for u, _, _ in recommend_many(model.engine, [x + "\n" for x in lines], 3)]
-    known = []
+    known, table_row = [], None
     first = True
-    for x in lines:
+    for n, x in enumerate(lines, 1):
         t = x.strip()
         if not t or t.startswith("#"):
             continue
@@ -216,7 +216,16 @@ def test_users_file_answers_known_ids_and_skips_the_rest(model, lines):
         v = parse_id(t, np.dtype(np.int64))
         if v is not None and 1 <= v <= 30:
             known.append(v)
-    assert got == known
+        elif table_row is None and any(s in t for s in ",\t;"):
+            table_row = n
+    answers = recommend_many(model.engine, [x + "\n" for x in lines], 3, name="in.txt")
+    if table_row is not None:
+        with pytest.raises(DataError) as e:
+            list(answers)
+        short(e.value)
+        assert str(e.value).startswith(f"in.txt:{table_row}: ")
+        return
+    assert [u for u, _, _ in answers] == known
 
 
 @SLOW

@@ -179,3 +179,111 @@ def test_more_ivf_lists_than_movies_is_a_config_error():
 
     with pytest.raises(ConfigError, match=r"index.nlist': 100,000 lists for 9 movies; give at most 9"):
         _raw("ivf", 4, 9, IndexConfig(nlist=100_000), faiss.METRIC_L2)
+
+
+@pytest.fixture(scope="module")
+def implicit_models(tmp_path_factory, synth_dir):
+    """Implicit (als) models of synth_dir, saved and opened: trained on every rating, on the ratings from 3 up
+    (ingested with data.min_rating: 3), and weighting ratings (train.als_rating_weight: 2)."""
+    import embedrec as er
+    from embedrec.config import load_config
+
+    tmp = tmp_path_factory.mktemp("implicit")
+    out = {}
+    for name, sets in (("plain", []), ("min3", ["data.min_rating=3"]), ("weighted", ["train.als_rating_weight=2"])):
+        cfg = load_config(None, [f"data.prepared={tmp / name / 'ds'}", f"run.dir={tmp / name / 'run'}",
+                                 "model.dim=8", "train.epochs=2", "train.threads=1", *sets])
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
+            er.train(er.ingest(str(synth_dir[0]), cfg), cfg).save()
+        out[name] = Recommender.open(cfg.run.dir, cfg.recommend)
+    return out
+
+
+def test_implicit_fold_in_takes_ratings_as_training_took_them(implicit_models):
+    """Before: the implicit fold-in ignored every rating value, whatever training had done with them."""
+    plain, min3, weighted = implicit_models["plain"], implicit_models["min3"], implicit_models["weighted"]
+    assert (plain.training_ratings, min3.training_ratings, weighted.training_ratings) == (
+        {"min_rating": None, "rating_weight": 0.0}, {"min_rating": 3.0, "rating_weight": 0.0},
+        {"min_rating": None, "rating_weight": 2.0})  # what the run's manifest says training did
+    low, high = {"1": 5, "2": 4, "3": 1}, {"1": 5, "2": 5, "3": 5}
+    # every rating a positive interaction: the values make no difference, as --liked
+    np.testing.assert_array_equal(plain.fold_in([], low)[0], plain.fold_in([], high)[0])
+    np.testing.assert_allclose(plain.fold_in(["1", "2", "3"])[0], plain.fold_in([], low)[0], rtol=1e-6)
+    # ingest dropped the ratings below 3: so does the fold-in, but the movie is still one the user has seen
+    p, _, seen = min3.fold_in([], low)
+    np.testing.assert_array_equal(p, min3.fold_in([], {"1": 5, "2": 4})[0])
+    assert sorted(min3.movie_ids[seen].tolist()) == [1, 2, 3]
+    with pytest.raises(UsageError, match="every rating is below 3, the lowest this model's dataset keeps"):
+        min3.fold_in([], {"1": 1, "2": 2.5})
+    # trained with rating weights: a low rating counts less than a high one
+    assert not np.allclose(weighted.fold_in([], low)[0], weighted.fold_in([], high)[0])
+    np.testing.assert_allclose(weighted.fold_in(["1", "2", "3"])[0], weighted.fold_in([], high)[0], rtol=1e-6)
+
+
+def test_a_movie_liked_and_rated_is_refused(trained):
+    rec = Recommender.open(trained.run.dir, trained.recommend)
+    with pytest.raises(UsageError, match="movie '1' is in both liked and rated; give each movie once"):
+        rec.fold_in(["1"], {"1": 1})
+
+
+def test_titles_match_with_their_article_in_front():
+    """MovieLens stores 'Godfather, The'; before, 'The Godfather' matched it and 'Godfather: Part II, The' alike."""
+    from embedrec.serve.catalogue import Catalogue
+
+    titles = ["Godfather, The", "Godfather: Part II, The", "Enfer, L'", "Boot, Das",
+              "City of Lost Children, The (Cité des enfants perdus, La)", "Hamlet", "Hamlet"]
+    cat = Catalogue.from_parts(np.arange(2), {"movie_id": np.arange(101, 108), "title": titles,
+                                              "year": [1972, 1974, 1994, 1981, 1995, 1990, 1996],
+                                              "genres": [[]] * 7})
+    found = {q: int(cat.movie_ids[cat.find_movie(q)]) for q in (
+        "The Godfather", "the godfather (1972)", "Godfather, The", "The Godfather: Part II", "godfather part",
+        "L'Enfer", "Das Boot", "The City of Lost Children", "Hamlet (1996)")}
+    assert found == {"The Godfather": 101, "the godfather (1972)": 101, "Godfather, The": 101,
+                     "The Godfather: Part II": 102, "godfather part": 102, "L'Enfer": 103, "Das Boot": 104,
+                     "The City of Lost Children": 105, "Hamlet (1996)": 107}
+    with pytest.raises(UsageError, match="'Godfather' matches 2 movies"):  # no exact title: both contain it
+        cat.find_movie("Godfather")
+    with pytest.raises(UsageError, match="'hamlet' matches 2 movies: 106: Hamlet \\(1990\\); 107: Hamlet"):
+        cat.find_movie("hamlet")
+
+
+def test_a_users_line_with_a_separator_is_a_format_error(trained):
+    """Before: '186,5' was skipped as an unknown user '186,5'."""
+    from embedrec.errors import DataError
+
+    rec = Recommender.open(trained.run.dir)
+    for strict in (False, True):
+        with pytest.raises(DataError) as e:
+            list(recommend_many(rec, ["user_id\n", "1\n", "2,5\n"], 3, strict=strict, name="u.csv"))
+        assert str(e.value) == ("u.csv:3: '2,5' is not a user id: give one id per line (this line has a comma; for "
+                                "a table's first column: cut -d, -f1)")
+    rows = list(as_rows(rec, recommend_many(rec, ["1\n", "nobody\n"], 3)))  # an unknown id alone: still skipped
+    assert [r["user_id"] for r in rows] == [1, 1, 1]
+
+
+def test_recommend_rated_on_an_implicit_run_notes_values_that_change_nothing(implicit_models):
+    """One note after the rows, where --rated values make no difference (-q silences it); none where they do."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    def run(name, *args):
+        r = CliRunner().invoke(main, ["recommend", "--run", str(implicit_models[name].run.path.parent), "-k", "5",
+                                      "--format", "csv", *args])
+        assert r.exit_code == 0 and "Traceback" not in r.stderr, r.stderr
+        return r.stdout, r.stderr
+
+    out, err = run("plain", "--rated", "1=5,2=4,3=1")
+    assert run("plain", "--rated", "1=5,2=5,3=5")[0] == run("plain", "--liked", "1,2,3")[0] == out
+    assert err == ("note: this model (model.objective: implicit) was trained on every rating as a positive "
+                   "interaction, so the --rated values make no difference: --liked 1,2,3 gives the same list\n")
+    assert run("plain", "--rated", "1=5,2=4,3=1", "-q") == (out, "")
+    assert run("plain", "--liked", "1,2,3")[1] == ""
+    out, err = run("min3", "--liked", "4", "--rated", "1=5,2=4,3=1")
+    assert "3" not in [line.split(",")[2] for line in out.splitlines()[1:]]  # rated, so seen, though left out
+    assert err == ("note: this model (model.objective: implicit) was trained on the ratings from 3 up "
+                   "(data.min_rating) as positive interactions, so --rated 3=1 was left out and the other --rated "
+                   "values make no difference: --liked 4,1,2 gives the same list\n")
+    low, err = run("weighted", "--rated", "1=5,2=4,3=1")
+    assert err == "" and low != run("weighted", "--rated", "1=5,2=5,3=5")[0]

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from embedrec.config import Config
-from embedrec.errors import ArtifactError, ConfigError
+from embedrec.errors import UsageError
 from embedrec.ingest import ingest
 from embedrec.tune import choose, sweep, write_choice
 
@@ -47,13 +47,32 @@ def test_choose_with_tolerance():
     assert choose(ndcg[1:], "ndcg@10", 0.5)["dim"] == 32
 
 
+def test_sweep_values_are_checked_before_any_trial_naming_the_option(tmp_path):
+    """A dimension or weight decay the config refuses names the option (before: a trial's error named the key
+    «from updated()», and for als the user weight decay, which als never reads)."""
+    cfg = Config().updated({"data.prepared": str(tmp_path / "none"), "tune.dir": str(tmp_path / "tune")})
+    with pytest.raises(UsageError) as e:
+        sweep(cfg, [16, 0])
+    assert str(e.value) == "dims 0: 0 is below the minimum 1 (it sets model.dim)"
+    with pytest.raises(UsageError) as e:
+        sweep(cfg.updated({"tune.weight_decays": [-0.5]}))
+    assert str(e.value) == "tune.weight_decays -0.5: -0.5 is below the minimum 0.0 (it sets train.als_reg)"
+    with pytest.raises(UsageError) as e:  # the default model is als: the weight decay is its als_reg
+        sweep(cfg, [16], [0.1, 2000])
+    assert str(e.value) == "weight_decays 2000: 2000.0 is above the maximum 1000.0 (it sets train.als_reg)"
+    with pytest.raises(UsageError) as e:
+        sweep(cfg.updated({"model.objective": "explicit"}), [16], [-1])
+    assert str(e.value) == "weight_decays -1: -1.0 is below the minimum 0.0 (it sets train.weight_decay_user)"
+    assert not (tmp_path / "tune").exists()
+
+
 def test_write_refuses_input_config(tmp_path):
     cfg = Config()
     cfg = cfg.updated({"model.objective": 'explicit', "train.refit": False})
     p = tmp_path / "in.yaml"
     p.write_text("model:\n  dim: 8\n")
     chosen = {"dim": 16, "weight_decay": 0.1, "metric": "rmse", "valid_metric": 0.9}
-    with pytest.raises(ConfigError, match="refusing to overwrite the input config"):
+    with pytest.raises(UsageError, match="refusing to overwrite the input config"):
         write_choice(cfg, chosen, p, str(p))
     out = write_choice(cfg, chosen, tmp_path / "new.yaml", str(p))
     from embedrec.config import load_config
@@ -63,9 +82,10 @@ def test_write_refuses_input_config(tmp_path):
     # an existing file is replaced only when tune-dims wrote it, or with overwrite=True
     mine = tmp_path / "mine.yaml"
     mine.write_text("my precious config\n")
-    with pytest.raises(ArtifactError) as e:
+    with pytest.raises(UsageError) as e:
         write_choice(cfg, chosen, mine, str(p))
-    assert str(e.value) == f"'{mine}' already exists; pass overwrite=True to replace it"
+    assert str(e.value) == (f"write {mine}: the file exists and tune-dims did not write it; pass overwrite=True to "
+                            "replace it, or choose a new file name")
     assert mine.read_text() == "my precious config\n"
     assert write_choice(cfg, {**chosen, "dim": 32}, out, str(p)) == out and load_config(out).model.dim == 32
     write_choice(cfg, chosen, mine, str(p), overwrite=True)

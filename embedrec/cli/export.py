@@ -6,9 +6,10 @@ import json
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled
-from embedrec.cli.options import RUN
+from embedrec.cli.options import RUN, usage_error
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -28,7 +29,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               help="Top-K for every user into this .parquet or .csv file, or a folder of Parquet parts (a name "
                    "without an extension).")
 @click.option("-k", "k", type=click.IntRange(1), help="K for --topk-all (recommend.k).")
-@click.option("--plot", "plot_path", type=click.Path(), help="A 2-D map of the movies as PNG.")
+@click.option("--plot", "plot_path", type=click.Path(),
+              help="A 2-D map of the movies, in the format its name ends in (.png, .svg, .pdf, .jpg, ...).")
 @click.option("--plot-method", type=click.Choice(["pca", "tsne", "umap"]), default="pca", show_default=True,
               help="Projection for --plot (tsne needs scikit-learn, umap needs umap-learn).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
@@ -46,12 +48,23 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
       embedrec export --plot out/movies.png
     """
     from embedrec.errors import UsageError
-    from embedrec.export import export_dir, plot_map, topk_all
+    from embedrec.export import export_dir, plot_map, plot_target, topk_all
 
     if not (target or topk_path or plot_path):
         raise UsageError("nothing to export: give --to FORMAT -o DIR, --topk-all FILE, or --plot FILE.png")
     if target and not output:
         raise UsageError(f"--to {target} needs -o/--output DIR")
+    method_given = click.get_current_context().get_parameter_source("plot_method") is ParameterSource.COMMANDLINE
+    for option, given, applies, where in (("--sample", sample, target == "projector", "--to projector"),
+                                          ("--base-url", base_url, target == "projector", "--to projector"),
+                                          ("--sample-users", n_users, target == "projector", "--to projector"),
+                                          ("-o/--output", output, target, "--to"),
+                                          ("-k", k, topk_path, "--topk-all"),
+                                          ("--plot-method", method_given, plot_path, "--plot")):
+        if given and not applies:
+            usage_error(f"{option} applies to {where} only")
+    if plot_path:  # before --to and --topk-all have written anything
+        plot_target(plot_path, overwrite)
     from embedrec.distributed import active
 
     if active() and (target or plot_path):

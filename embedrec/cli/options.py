@@ -51,6 +51,25 @@ class LineFile(click.File):
         return _Lines(fh, "<stdin>" if value == "-" else click.format_filename(value))
 
 
+def usage_error(message: str):
+    """Raise an option error found after click parsed the options (an option that does not apply, a pair that
+    conflicts) as click's own, so its one line ends like theirs: (see 'embedrec CMD -h')."""
+    raise click.UsageError(message, click.get_current_context())
+
+
+def only_for(mode: str, options: dict[str, tuple[bool, tuple[str, ...]]]) -> None:
+    """A usage error for the first option given (``{option: (given, the modes it applies to)}``) that does not
+    apply to ``mode``, e.g. --strict (for --users) with --movie."""
+    for option, (given, modes) in options.items():
+        if given and mode not in modes:
+            usage_error(f"{option} does not apply to {mode}; it is for {_listed(modes)}")
+
+
+def _listed(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def metrics_out(metrics: dict, fmt: str) -> None:
     from embedrec.output import metric_columns, metric_rows, resolve_format, write_rows
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, log, main
-from embedrec.cli.options import FMT, NO_HEADER, RUN, LineFile
+from embedrec.cli.options import FMT, NO_HEADER, RUN, LineFile, only_for, usage_error
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--user", "user", help="A user id from the source data.")
 @click.option("--users", "users_file", type=LineFile(), help="A file of user ids, one per line; - for stdin.")
 @click.option("--movie", "movie", help="A movie id or title words: similar movies.")
-@click.option("--liked", help="Comma-separated movie ids a new user liked (explicit models: as top ratings).")
+@click.option("--liked", help="Comma-separated movie ids a new user liked (as top ratings).")
 @click.option("--rated", help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4.")
 @click.option("--user-features", "user_features",
               help="A new user from demographics (feature models), e.g. age=25,gender=F,occupation=writer.")
@@ -65,6 +65,16 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
     modes = [x for x in (user, users_file, movie, liked or rated, user_features) if x]
     if len(modes) != 1:
         raise UsageError("give exactly one of --user, --users, --movie, --liked/--rated, or --user-features")
+    mode = next(opt for opt, x in (("--user", user), ("--users", users_file), ("--movie", movie), ("--liked", liked),
+                                   ("--rated", rated), ("--user-features", user_features)) if x)
+    only_for(mode, {"--include-seen": (include_seen, ("--user", "--users", "--liked", "--rated")),
+                    "--fallback": (fallback is not None, ("--user", "--users")),
+                    "--strict": (strict, ("--users",))})
+    if strict and fallback == "popular":
+        usage_error("--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
+                    "it; give one of them")
+    if no_header and fmt in ("json", "jsonl", "table"):
+        usage_error(f"--no-header applies to --format csv and tsv, not to --format {fmt}")
     k = k or cfg.recommend.k
     fallback = fallback or cfg.recommend.fallback
     model = open_model(run_dir or cfg.run.dir, cfg)
@@ -95,11 +105,13 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
         res = model.recommend_features(dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")), k,
                                        **filters)
     else:
-        res = model.recommend_new(parse_liked(liked) if liked else [], parse_rated(rated) if rated else {}, k,
-                                  exclude_seen=not include_seen, **filters)
+        liked_ids, ratings = parse_liked(liked) if liked else [], parse_rated(rated) if rated else {}
+        res = model.recommend_new(liked_ids, ratings, k, exclude_seen=not include_seen, **filters)
     write_rows(res.to_rows(), res.columns, fmt, header=not no_header)
     if movie is None and not (user is not None and res.unknown):  # not for --fallback popular's list
         _explicit_note(model)
+    if rated:
+        _rated_note(model, liked_ids, ratings)
 
 
 def _explicit_note(model) -> None:
@@ -108,3 +120,24 @@ def _explicit_note(model) -> None:
         log.info("note: this run predicts ratings (model.objective: explicit), so its lists rank by predicted "
                  "rating, which favours movies few users rated; for top-K lists train a ranking model "
                  "(model.objective: implicit, the default)")
+
+
+def _rated_note(model, liked: list, rated: dict) -> None:
+    """After a new user's list from an implicit run, which --rated values changed nothing: training took each
+    rating the dataset kept (ingest drops those below data.min_rating) as a positive interaction, weighted by
+    its value only with train.als_rating_weight > 0, and fold-in takes them the same way."""
+    from embedrec.errors import shorten
+
+    e = model.engine
+    low, weight = e.training_ratings["min_rating"], e.training_ratings["rating_weight"]
+    dropped = [m for m, r in rated.items() if low is not None and r < low]
+    if e.explicit or (weight > 0 and not dropped):
+        return
+    said = [f"--rated {shorten(','.join(f'{m}={rated[m]:g}' for m in dropped))} was left out"] if dropped else []
+    if weight == 0:
+        same = ",".join([*liked, *(m for m in rated if m not in dropped)])
+        said.append(f"the {'other ' if dropped else ''}--rated values make no difference: --liked {shorten(same)} "
+                    "gives the same list")
+    log.info("note: this model (model.objective: implicit) was trained on %s, so %s", "every rating as a positive "
+             "interaction" if low is None else f"the ratings from {low:g} up (data.min_rating) as positive "
+             "interactions", " and ".join(said))

@@ -8,6 +8,7 @@ before those files is read from its Parquet files through pyarrow.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -17,6 +18,8 @@ from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
 from embedrec.run import Run
 
 log = logging.getLogger("embedrec")
+# MovieLens moves a title's leading article to its end ("Godfather, The", "Boot, Das", "Enfer, L'")
+_ARTICLE_AT_END = re.compile(r"^(.+), (The|A|An|L'|La|Le|Les|Il|Lo|Gli|Das|Der|Die|Det|Den|El|Los|Las|Un|Une|Una)$")
 
 
 def _read_parquet_columns(path, columns=None) -> dict:
@@ -39,7 +42,7 @@ class Catalogue:
     def __init__(self, user_ids: np.ndarray, movie_ids: np.ndarray, titles: list, years: list, genres: list):
         self.user_ids, self.movie_ids = user_ids, movie_ids
         self.titles, self.years, self.genres = titles, years, genres
-        self._users = self._movies = None
+        self._users = self._movies = self._names = None
 
     @classmethod
     def from_run(cls, run: Run) -> Catalogue:
@@ -91,18 +94,20 @@ class Catalogue:
 
     # ----------------------------------------------------------------------------------------- search
     def find_movie(self, query: str) -> int:
-        """A movie by id, exact title, 'Title (year)', or title words; ambiguity raises UsageError."""
+        """A movie by id, exact title, 'Title (year)', or title words; an exact title wins over word matches, and
+        a title is also matched with its article in front ('The Godfather' for 'Godfather, The'); ambiguity
+        raises UsageError."""
         q = query.strip()
         hit = self.movie_rows([q])[0][0]
         if hit >= 0:
             return int(hit)
-        low = q.lower()
-        full = [f"{t} ({y})".lower() if y is not None else t.lower() for t, y in zip(self.titles, self.years)]
-        exact = [i for i, (t, f) in enumerate(zip(self.titles, full)) if t.lower() == low or f == low]
+        low = " ".join(q.lower().split())
+        names = self._title_names()
+        exact = [i for i, n in enumerate(names) if low in n]
         if len(exact) == 1:
             return exact[0]
         words = low.split()
-        cands = exact or [i for i, f in enumerate(full) if all(w in f for w in words)]
+        cands = exact or [i for i, n in enumerate(names) if all(any(w in f for f in n) for w in words)]
         if len(cands) == 1:
             return cands[0]
         if not cands:
@@ -114,6 +119,23 @@ class Catalogue:
         shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]} ({self.years[i]})" for i in cands[:10])
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
         raise UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
+
+    def _title_names(self) -> list[set[str]]:
+        """Each movie's names in lower case, with and without ' (year)': its title as stored, without an alternative
+        title in parentheses ('City of Lost Children, The (Cité des enfants perdus, La)'), and that with its
+        trailing article in front ('The City of Lost Children', "L'Enfer")."""
+        if self._names is None:
+            self._names = []
+            for title, year in zip(self.titles, self.years):
+                title = title or ""
+                main = re.sub(r" \([^()]*\)$", "", title)
+                forms = {title, main}
+                m = _ARTICLE_AT_END.match(main)
+                if m:
+                    forms.add(m[2] + ("" if m[2].endswith("'") else " ") + m[1])
+                forms = {f.lower() for f in forms}
+                self._names.append(forms | ({f"{f} ({year})" for f in forms} if year is not None else set()))
+        return self._names
 
     def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None,
                 year_max: int | None = None) -> np.ndarray | None:

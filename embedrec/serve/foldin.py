@@ -18,11 +18,13 @@ log = logging.getLogger("embedrec")
 def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
                scale: tuple[float, float] | None = None) -> dict[int, float]:
     """{movie row: rating} from liked movie ids (rated at the top of the scale) and {movie id: rating}; ratings
-    outside ``scale`` or not finite raise UsageError, as does an empty request."""
+    outside ``scale`` or not finite raise UsageError, as do a movie given twice (liked and rated) and an empty
+    request."""
     items: dict[int, float] = {}
     top = scale[1] if scale else 1.0
     for mid in liked:
         items[catalogue.movie_row(mid)] = top
+    liked_rows = set(items)
     for mid, r in (rated or {}).items():
         try:
             r = float(r)
@@ -35,19 +37,40 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
         if scale and not scale[0] <= r <= scale[1]:
             raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': {r:g} is outside this model's rating scale "
                              f"{scale[0]:g}-{scale[1]:g}; give ratings from {scale[0]:g} to {scale[1]:g}")
-        items[catalogue.movie_row(mid)] = r
+        row = catalogue.movie_row(mid)
+        if row in items:
+            where = "in both «--liked and --rated|liked and rated»" if row in liked_rows else "rated twice"
+            raise UsageError(f"movie '{shorten(mid, 40)}' is {where}; give each movie once")
+        items[row] = r
     if not items:
         raise UsageError("give at least one movie with «--liked or --rated|liked= or rated=»")
     return items
 
 
+def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None, min_rating: float | None = None,
+                     rating_weight: float = 0.0) -> dict[int, float]:
+    """{movie row: weight} for an implicit model's fold-in from {movie row: rating}, the ratings taken as training
+    took them: those below the dataset's ``data.min_rating`` dropped (ingest dropped them), the rest weighted
+    1 + b (r - lo) / (hi - lo) with b = ``train.als_rating_weight`` (als.confidence), so all alike when b is 0.
+    Nothing left is a UsageError."""
+    kept = {m: r for m, r in items.items() if min_rating is None or r >= min_rating}
+    if not kept:
+        raise UsageError(f"«--rated|rated»: every rating is below {min_rating:g}, the lowest this model's dataset "
+                         f"keeps (data.min_rating), so the model never saw such ratings; rate at least one movie "
+                         f"{min_rating:g} or higher")
+    if rating_weight > 0 and scale and scale[1] > scale[0]:
+        return {m: 1.0 + rating_weight * (r - scale[0]) / (scale[1] - scale[0]) for m, r in kept.items()}
+    return dict.fromkeys(kept, 1.0)
+
+
 def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1,
             alpha: float = 10.0) -> tuple[np.ndarray, float, np.ndarray]:
-    """(p, b_u, movie rows) for a new user who rated ``items`` ({movie row: rating}), movie factors fixed.
+    """(p, b_u, movie rows) for a new user who rated ``items`` ({movie row: value}), movie factors fixed.
 
-    Explicit models: ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
-    Implicit models: the implicit-ALS solve (Hu, Koren & Volinsky 2008) against the fixed movie factors,
-    p = (Q^T Q + alpha Q_S^T Q_S + reg I)^-1 (1 + alpha) Q_S^T 1.
+    Explicit models (values are ratings): ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
+    Implicit models (values are weights w, see implicit_weights): the implicit-ALS solve (Hu, Koren & Volinsky
+    2008) against the fixed movie factors, each movie's confidence 1 + alpha w,
+    p = (Q^T Q + alpha Q_S^T W Q_S + reg I)^-1 Q_S^T (1 + alpha w).
     """
     rows = np.array(list(items), dtype=np.int64)
     Qs = np.asarray(factors.movie[rows], dtype=np.float64)
@@ -60,8 +83,9 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1,
         sol = np.linalg.solve(A, X.T @ y)
         return sol[:d].astype(np.float32), float(sol[d]), rows
     Q = np.asarray(factors.movie, dtype=np.float64)
-    A = Q.T @ Q + alpha * Qs.T @ Qs + reg * np.eye(d)
-    p = np.linalg.solve(A, (1 + alpha) * Qs.sum(axis=0))
+    w = np.array([items[r] for r in rows], dtype=np.float64)
+    A = Q.T @ Q + alpha * (Qs * w[:, None]).T @ Qs + reg * np.eye(d)
+    p = np.linalg.solve(A, Qs.T @ (1 + alpha * w))
     return p.astype(np.float32), 0.0, rows
 
 

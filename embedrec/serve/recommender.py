@@ -62,23 +62,31 @@ class Recommender:
         if factors.n_users != m["n_users"] or factors.n_movies != m["n_movies"] or \
                 factors.user.shape[1] != factors.movie.shape[1]:
             raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; «rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»")
-        self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None)
+        self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None, m.get("training_ratings"))
 
-    def _setup(self, run, rec_cfg, factors: Factors, catalogue: Catalogue, seen: tuple, popularity) -> None:
+    def _setup(self, run, rec_cfg, factors: Factors, catalogue: Catalogue, seen: tuple, popularity,
+               training_ratings: dict | None) -> None:
         self.run, self.cfg, self.factors, self.catalogue = run, rec_cfg, factors, catalogue
         self.seen_ptr, self.seen_idx = seen
         self._popularity = popularity
         self._ip = self._cos = self._flat = None
+        # how training took the ratings (the dataset's data.min_rating, train.als_rating_weight); a run written
+        # before the manifest said so: every rating as a positive interaction
+        self.training_ratings = {"min_rating": None, "rating_weight": 0.0, **(training_ratings or {})}
 
     @classmethod
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
-                   popularity: np.ndarray, rec_cfg: RecommendConfig | None = None) -> Recommender:
+                   popularity: np.ndarray, rec_cfg: RecommendConfig | None = None,
+                   training_ratings: dict | None = None) -> Recommender:
         """A Recommender over arrays in memory (a model not saved yet): exact search, no run directory.
 
         ``movies`` holds parallel lists movie_id, title, year, genres; ``seen`` is the CSR (indptr, indices) of
-        the movies excluded per user; ``popularity`` the number of training ratings per movie."""
+        the movies excluded per user; ``popularity`` the number of training ratings per movie;
+        ``training_ratings`` how training took the ratings, as a run's manifest says it: {"min_rating": the dataset's
+        data.min_rating, "rating_weight": train.als_rating_weight of an als fit, else 0}."""
         self = cls.__new__(cls)
-        self._setup(None, rec_cfg, factors, Catalogue.from_parts(user_ids, movies), seen, np.asarray(popularity))
+        self._setup(None, rec_cfg, factors, Catalogue.from_parts(user_ids, movies), seen, np.asarray(popularity),
+                    training_ratings)
         return self
 
     @classmethod
@@ -223,11 +231,17 @@ class Recommender:
         return top, pop[top]
 
     def fold_in(self, liked: list = (), rated: dict | None = None) -> tuple[np.ndarray, float, np.ndarray]:
-        """A user vector for someone not in the training data, from liked movies or {movie: rating}
-        (foldin.fold_in: ridge regression for explicit models, the implicit-ALS solve for implicit ones)."""
+        """(p, b_u, the rows of every given movie) for someone not in the training data, from liked movies or
+        {movie: rating} (foldin.fold_in: ridge regression for explicit models, the implicit-ALS solve for
+        implicit ones, the ratings taken as training took them: foldin.implicit_weights)."""
         items = foldin.rated_rows(self.catalogue, liked, rated, self.scale)
-        return foldin.fold_in(self.factors, items, self.cfg.foldin_reg if self.cfg else 0.1,
-                              self.cfg.foldin_alpha if self.cfg else 10.0)
+        given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
+        if not self.explicit:
+            t = self.training_ratings
+            items = foldin.implicit_weights(items, self.scale, t["min_rating"], t["rating_weight"])
+        p, b, _ = foldin.fold_in(self.factors, items, self.cfg.foldin_reg if self.cfg else 0.1,
+                                 self.cfg.foldin_alpha if self.cfg else 10.0)
+        return p, b, given
 
     def user_from_features(self, values: dict[str, str]) -> tuple[np.ndarray, float]:
         """A vector for a new user from demographics alone (models trained with features.user), e.g.

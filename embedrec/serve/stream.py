@@ -9,11 +9,12 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from embedrec.data.ids import py_id
-from embedrec.errors import NotFoundError, shorten
+from embedrec.errors import DataError, NotFoundError, shorten
 from embedrec.serve.recommender import COLUMNS, LOGGED_UNKNOWN, Recommender
 
 log = logging.getLogger("embedrec")
 HEADER_USER_WORDS = ("user_id", "user", "userid", "user id")  # a header line's first cell (predict, --users)
+_SEPARATORS = {",": ("a comma", "cut -d, -f1"), "\t": ("a tab", "cut -f1"), ";": ("a semicolon", "cut -d';' -f1")}
 
 
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
@@ -31,8 +32,9 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         buf = [t for _, t in numbered]
         rows, parsed = rec.user_rows(buf)
         known = rows >= 0
-        for (_, t), r in zip(numbered, rows):
+        for (n, t), r in zip(numbered, rows):
             if r < 0:  # never under strict: its ids were all checked before the first batch
+                _one_id(name, n, t)
                 if fallback != "popular":
                     skipped[0] += 1
                     if skipped[0] <= LOGGED_UNKNOWN:
@@ -54,6 +56,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         rows, _ = rec.user_rows([t for _, t in items])
         if (rows < 0).any():
             n, t = items[int(np.flatnonzero(rows < 0)[0])]
+            _one_id(name, n, t)
             raise NotFoundError(f"{name}:{n}: user '{shorten(t)}' is not in the training data; without "
                                 "«--strict|strict=True» unknown users are skipped (or answered with "
                                 "«--fallback popular|fallback='popular'»)", kind="user", id=t)
@@ -72,6 +75,15 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     if skipped[0] > LOGGED_UNKNOWN:
         log.warning("%s unknown users skipped in all (the first %d are named above)", f"{skipped[0]:,}",
                     LOGGED_UNKNOWN)
+
+
+def _one_id(name: str, n: int, text: str) -> None:
+    """An unknown id that holds a field separator is a line of a table (user,rating), not one id: a DataError
+    naming name:line, where it would otherwise be skipped as an unknown user."""
+    for sep, (what, cut) in _SEPARATORS.items():
+        if sep in text:
+            raise DataError(f"{name}:{n}: '{shorten(text)}' is not a user id: give one id per line (this line has "
+                            f"{what}; for a table's first column: {cut})")
 
 
 def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
