@@ -295,7 +295,7 @@ def load_run(run_dir: str | Path) -> Run:
     if got is None:
         raise ArtifactError(f"the model in '{run_dir}' kept being replaced while it was opened; run the command again")
     path, hold = got
-    manifest = read_json(path / "manifest.json", "run manifest")
+    manifest = read_json(path / "manifest.json", "run manifest", FIX)
     if manifest.get("format_version") != RUN_FORMAT:
         raise ArtifactError(f"run '{path}' was written by an incompatible embedrec; {FIX}")
     check_seal(manifest, path / "manifest.json", "run manifest", FIX)

@@ -208,6 +208,17 @@ def test_a_listed_run_file_that_is_missing_is_refused(base, tmp_path):
         assert r.exit_code == 1 and f"'{current(run) / name}' is missing" in one_line(r), r.stderr
 
 
+def test_a_missing_run_manifest_says_how_to_fix_it(base, tmp_path):
+    """A run whose manifest.json is gone said only that it is missing; it says what to do, as a missing artifact
+    does."""
+    run = copy_run(base[1], tmp_path / "nm")
+    p = run / os.readlink(run / "current") / "manifest.json"
+    p.unlink()
+    for args in (["recommend", "--user", "1", "--run", run], ["verify", run], ["index", "rebuild", "--run", run]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and one_line(r) == f"error: run manifest '{p}' is missing; rerun 'embedrec train'", args
+
+
 # ---------------------------------------------------------------------------------- dataset pinning (22, 23)
 
 def test_run_pins_its_dataset(base, tmp_path):  # rows 22, 23
