@@ -522,6 +522,26 @@ def test_runs_and_datasets_are_not_mistaken_for_each_other(base, tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_a_dataset_copied_with_links_followed_is_still_a_dataset(base, tmp_path):
+    """cp -rL turns a dataset's links into copies ('current' a folder): verify took it for a run that records no
+    checksums, recommend --run failed with an internal error (KeyError), and train --run wrote a run into it. A run
+    copied the same way is still a run."""
+    ds, run = tmp_path / "ds", tmp_path / "run"
+    shutil.copytree(base[0], ds, symlinks=False)  # what cp -rL makes
+    shutil.copytree(base[1], run, symlinks=False)
+    assert (ds / "current").is_dir() and not (ds / "current").is_symlink()
+    r = invoke("verify", ds)
+    assert r.exit_code == 0 and r.stdout.startswith(f"ok: dataset '{ds}': 5 files"), r.stderr
+    r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--run", ds, "--set", "train.epochs=1")
+    assert r.exit_code == 1 and one_line(r) == (f"error: run.dir '{ds}' is a prepared dataset (what embedrec ingest "
+                                                "writes), not a run; choose another run.dir (e.g. runs/NAME)")
+    r = invoke("recommend", "--user", "1", "--run", ds)
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: '{ds}' is a prepared dataset")
+    assert sorted(os.listdir(ds)) == sorted(os.listdir(base[0]))  # nothing written into it
+    r = invoke("verify", run)
+    assert r.exit_code == 0 and r.stdout.startswith(f"ok: run '{run / 'current'}': "), r.stderr
+
+
 def test_train_never_writes_into_a_folder_of_the_users_files(base, tmp_path):
     """train replaced a metrics.jsonl it did not write; a folder is new, empty or an embedrec run."""
     mine = tmp_path / "mine"
