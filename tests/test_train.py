@@ -142,6 +142,32 @@ def test_resume_after_the_same_ingest_again(synth_ds, synth_dir, small_cfg, tmp_
             fit(moved, part.model, part.train, tmp_path / run, resume=True)
 
 
+def test_explicit_refuses_a_dataset_without_ratings(tmp_path):
+    """A dataset ingested with data.columns.rating=null stores every row as rating 1: an explicit model fitted the
+    constant and reported RMSE 0.0 (exit 0). It is a config error, exit 2, before the run folder is made."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.config import Config
+    from embedrec.errors import ConfigError
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user_id,movie_id\n" + "".join(f"{u},{m}\n" for u in range(20) for m in range(u % 3, 15, 2)))
+    ds, run = tmp_path / "pairs", tmp_path / "runs" / "p"
+    r = CliRunner().invoke(main, ["ingest", "-q", str(pairs), "-o", str(ds), "--set", "data.columns.rating=null",
+                                  "--set", "data.columns.timestamp=null"])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["train", "--set", f"data.prepared={ds}", "--run", str(run), "--set",
+                                  "model.objective=explicit"])
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.splitlines() == [
+        f"error: config key 'model.objective': explicit needs ratings, and dataset '{ds}' has none (ingested with "
+        "data.columns.rating=null); use the default model.objective=implicit"], r.stderr
+    assert not run.parent.exists()
+    cfg = Config().updated({"model.objective": "explicit"})
+    with pytest.raises(ConfigError, match="explicit needs ratings"):
+        fit(load_dataset(ds), cfg.model, cfg.train)
+
+
 def test_divergence_names_learning_rate(synth_ds, small_cfg, tmp_path):
     ds, _ = synth_ds
     small_cfg = small_cfg.updated({"train.optimizer": 'sgd', "train.lr": 1000000.0})

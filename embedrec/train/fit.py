@@ -55,6 +55,15 @@ def resolve_loss(model_cfg, features: bool = False) -> str:
     return model_cfg.loss
 
 
+def check_ratings(manifest: dict, path, model_cfg) -> None:
+    """An explicit model fits ratings: refuse a dataset ingested without them (data.columns.rating=null, every row
+    stored as rating 1), on which it would fit the constant and report a perfect RMSE."""
+    columns = ((manifest.get("config") or {}).get("data") or {}).get("columns") or {}
+    if model_cfg.objective == "explicit" and "rating" in columns and columns["rating"] is None:
+        raise ConfigError(f"config key 'model.objective': explicit needs ratings, and dataset '{path}' has none "
+                          "(ingested with data.columns.rating=null); use the default model.objective=implicit")
+
+
 def resolve_metric(model_cfg, train_cfg) -> str:
     if train_cfg.metric != "auto":
         return train_cfg.metric.lower()
@@ -410,6 +419,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
     if resume and run_dir is None:
         raise ArtifactError("nothing to resume: resuming needs the run directory that holds the checkpoint")
+    check_ratings(ds.manifest, ds.path, model_cfg)
     tr = ds.splits["train"]
     if len(tr) == 0:
         raise TrainingError("the training split is empty; check the split settings and rerun ingest")
