@@ -497,6 +497,17 @@ def test_a_failed_train_leaves_no_empty_run_folder(tmp_path):
     assert (tmp_path / "new" / "metrics.jsonl").exists()  # something was written: the folder stays
 
 
+@pytest.mark.parametrize("extra", [[], ["--set", "model.objective=explicit"]])
+def test_a_failed_resume_leaves_no_run_folder(base, tmp_path, extra):
+    """train --resume where no run is: the default model (a folder per train.als_reg candidate) left RUN/.lock and
+    an empty RUN/als-reg-0.01/ behind; it now leaves nothing, as the explicit model did."""
+    run = tmp_path / "runs" / "nothere"
+    r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--run", run, "--resume",
+               *extra)
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: nothing to resume: no checkpoint at '{run}")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_runs_and_datasets_are_not_mistaken_for_each_other(base, tmp_path):
     """A run written into a prepared dataset folder broke the dataset (its 'current' swapped to artifacts-*);
     --run at a dataset was an internal error (KeyError 'dataset'); data.prepared at a run advised an ingest

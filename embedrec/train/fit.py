@@ -463,11 +463,11 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
                                    floor))
     if run_dir is not None:
         run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
         fp, fp_cfg = fingerprint(ds, model_cfg, train_cfg, features_cfg), _fp_config(model_cfg, train_cfg, features_cfg)
         if resume:
             _resume(state, run_dir / CHECKPOINT, lambda got: resumable(got, ds, model_cfg, train_cfg, features_cfg),
                     fp_cfg, metric)
+        run_dir.mkdir(parents=True, exist_ok=True)  # after a resume's checks: a refused one creates nothing
         callbacks += [loop.JsonlLog(run_dir / LOG, resume), loop.TensorBoardLog(run_dir / "tensorboard"),
                       loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg)]
     callbacks.append(loop.Progress("refit" if ds.manifest.get("refit") else "train", metric if has_valid else None,
