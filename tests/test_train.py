@@ -104,6 +104,43 @@ def test_resume_refuses_other_config(synth_ds, small_cfg, tmp_path):
         fit(ds, small_cfg.model, small_cfg.train, tmp_path / "none", resume=True)
 
 
+def test_resume_without_the_config_names_the_checkpoint_it_finds(synth_ds, small_cfg, tmp_path):
+    """A run of another trainer keeps its checkpoint where the default model (a folder per train.als_reg candidate)
+    does not look: `train --resume` without the run's -c FILE said "nothing to resume: no checkpoint at
+    'RUN/als-reg-0.01/checkpoint.pt'" and made that folder. It names the checkpoint it finds and what differs, as
+    a mismatched model.dim is named, and writes nothing; the other way round too."""
+    import os
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.train.fit import fit_selecting
+
+    ds, _ = synth_ds
+    run = tmp_path / "explicit"
+    fit(ds, small_cfg.model, small_cfg.train, run)  # RUN/checkpoint.pt
+    before = sorted(os.listdir(run))
+    r = CliRunner().invoke(main, ["train", "-q", "--set", f"data.prepared={small_cfg.data.prepared}", "--set",
+                                  "model.dim=8", "--run", str(run), "--resume"])
+    assert r.exit_code == 1 and r.stdout == "" and r.stderr.splitlines() == [
+        f"error: checkpoint '{run / 'checkpoint.pt'}' was made with another model.objective ('explicit', now "
+        "'implicit'); resume with the config it was trained with (-c FILE and the same --set options), or train "
+        "again without --resume"], r.stderr
+    assert sorted(set(os.listdir(run)) - {".lock"}) == before  # the run's writer lock, which a train run has anyway
+    als = small_cfg.updated({"model.objective": "implicit"})
+    fit_selecting(ds, als, tmp_path / "als")  # RUN/als-reg-0.01/checkpoint.pt, RUN/als-reg-0.02/checkpoint.pt
+    with pytest.raises(ArtifactError) as e:
+        fit_selecting(ds, small_cfg, tmp_path / "als", resume=True)
+    assert str(e.value) == (f"checkpoint '{tmp_path / 'als' / 'als-reg-0.01' / 'checkpoint.pt'}' was made with another "
+                            "model.objective ('implicit', now 'explicit'); resume with the config it was trained with "
+                            "(the same cfg), or train again without resume=True")
+    assert not (tmp_path / "als" / "checkpoint.pt").exists()
+    one = als.updated({"train.als_reg": 0.01})  # the first candidate's values, but no selection: the run folder
+    with pytest.raises(ArtifactError, match=r"als-reg-0.01/checkpoint.pt' was made with another train.als_reg or "
+                                            r"train.als_recency \(auto, or one value\)"):
+        fit_selecting(ds, one, tmp_path / "als", resume=True)
+
+
 def test_resume_after_the_same_ingest_again(synth_ds, synth_dir, small_cfg, tmp_path, monkeypatch):
     """Ingesting the same data again (a new generation, the same files, another 'created' time) keeps a run
     resumable: the checkpoint pins the dataset by its content fingerprint, as evaluate does; another split is

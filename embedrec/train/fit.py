@@ -260,8 +260,9 @@ def _fp_config(model_cfg, train_cfg, features_cfg) -> dict:
             "features": asdict(features_cfg) if features_cfg is not None else None}
 
 
-def _difference(old: dict | None, new: dict) -> str:
-    """'dataset' or 'value of train.lr (0.01, now 0.02)': what differs between a checkpoint and this run."""
+def _difference(old: dict | None, new: dict, same: str = "dataset (its manifest differs)") -> str:
+    """'train.lr (0.01, now 0.02)': what differs between a checkpoint's config and this run's; ``same`` where no
+    value does."""
     if not old:
         return "dataset or model/train config"
     for section, values in new.items():
@@ -269,7 +270,15 @@ def _difference(old: dict | None, new: dict) -> str:
             was = (old.get(section) or {}).get(key)
             if was != value:
                 return f"{section}.{key} ({was!r:.40}, now {value!r:.40})"
-    return "dataset (its manifest differs)"
+    return same
+
+
+def _other_config(path: Path, what: str) -> ArtifactError:
+    """A checkpoint made with another config (``what`` differs): e.g. a resume without the -c FILE it was trained
+    with."""
+    return ArtifactError(f"checkpoint '{path}' was made with another {what}; resume with the config it was trained "
+                         "with («-c FILE and the same --set options|the same cfg»), or train again without "
+                         "«--resume|resume=True»")
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -515,8 +524,7 @@ def _resume(state: loop.LoopState, ckpt_path: Path, matches, fp_cfg: dict, metri
         raise ArtifactError(f"nothing to resume: no checkpoint at '{ckpt_path}'; train without «--resume|resume=True»")
     ck = load_checkpoint(ckpt_path)
     if not matches(ck.get("fingerprint")):
-        raise ArtifactError(f"checkpoint '{ckpt_path}' was made with another {_difference(ck.get('config'), fp_cfg)}; "
-                            "train again without «--resume|resume=True», or with the same config")
+        raise _other_config(ckpt_path, _difference(ck.get("config"), fp_cfg))
     state.resume_from(ck)
     log.info("resuming after epoch %d (best %s %.4f at epoch %d)", ck["epoch"] + 1, metric,
              state.best if state.best is not None else float("nan"), state.best_epoch + 1)
@@ -536,12 +544,17 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
 
     loss = resolve_loss(cfg.model, cfg.features.active)
     if loss != "als":
+        if resume:
+            _checkpoint_elsewhere(run_dir, Path(run_dir) / CHECKPOINT, _fp_config(cfg.model, cfg.train, cfg.features))
         return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
     has_valid = len(ds.splits.get("valid", ())) > 0
     # settled here, on train and valid, so that the refit on train+valid keeps the choice
     recs = recency_candidates(ds, cfg.train)
     regs = (AUTO_REGS if has_valid else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
     sel = Selection(cfg.train, recs, regs)
+    if resume:
+        _checkpoint_elsewhere(run_dir, sel.folder(run_dir, sel.first) / CHECKPOINT,
+                              _fp_config(cfg.model, sel.first, cfg.features))
     if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
         for folder in sel.folders(run_dir):
             clear_checkpoint(folder)
@@ -555,6 +568,19 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=lambda f: (f / CHECKPOINT).exists(),
                          clear=clear_checkpoint)
     return best, dataclasses.replace(cfg, train=tcfg)
+
+
+def _checkpoint_elsewhere(run_dir, ckpt: Path, fp_cfg: dict) -> None:
+    """Resuming where this config keeps no checkpoint (``ckpt``) while the run holds one elsewhere (the run
+    folder's own, or an als candidate's): it was trained with another config (its -c FILE forgotten?), refused
+    naming the difference as a checkpoint of another config in the right place is, before anything is written."""
+    if ckpt.exists():
+        return
+    root = Path(run_dir)
+    for p in (root / CHECKPOINT, *sorted(root.glob(f"als-*/{CHECKPOINT}"))):
+        if p.is_file():  # no value differs: the selection does (auto: a folder per candidate; one value: the run's)
+            same = "train.als_reg or train.als_recency (auto, or one value)"
+            raise _other_config(p, _difference(load_checkpoint(p).get("config"), fp_cfg, same))
 
 
 WARM = "warm-start.json"  # in a later candidate's folder: which model it started from
