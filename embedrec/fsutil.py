@@ -338,18 +338,17 @@ def write_json(path: str | Path, obj: object) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def read_json(path: str | Path, what: str) -> dict:
+def read_json(path: str | Path, what: str, fix: str = "rerun the command that wrote it") -> dict:
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ArtifactError(f"{what} '{path}' is missing") from None
+        raise ArtifactError(f"{what} '{path}' is missing; {fix}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{what} '{path}' is corrupt ({e}); rerun the command that wrote it") from None
+        raise ArtifactError(f"{what} '{path}' is corrupt ({e}); {fix}") from None
     if not isinstance(data, dict):  # valid JSON, but `null` or `[]` is no manifest
         kind = "null" if data is None else "an array" if isinstance(data, list) else "a single value"
-        raise ArtifactError(f"{what} '{path}' is corrupt (JSON {kind}, not an object); rerun the command that "
-                            "wrote it")
+        raise ArtifactError(f"{what} '{path}' is corrupt (JSON {kind}, not an object); {fix}")
     return data
 
 

@@ -250,8 +250,10 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     import dataclasses
 
     from embedrec.shard_als import _concat
+    from embedrec.train.fit import check_ratings
 
     data = load(g, cfg.data.prepared)
+    check_ratings(data.shard.manifest, cfg.data.prepared, cfg.model)
     sp, rows = data.shard.splits, data.rows
     log.info("%d ranks, the tables replicated; %s train ratings on rank 0", g.world, f"{len(sp['train']):,}")
     run_dir = Path(cfg.run.dir)

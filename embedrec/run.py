@@ -111,6 +111,12 @@ def _link(folder: Path) -> str:
         return ""
 
 
+def _is_dataset(folder: Path) -> bool:
+    """Whether ``folder`` is a prepared dataset (what ingest writes): its ``current`` links to gen-*, or, copied
+    with links followed (``cp -rL``), ``current`` is a folder beside DATASET/manifest.json, which a run never has."""
+    return _link(folder).startswith("gen-") or (folder / "current").is_dir() and (folder / "manifest.json").is_file()
+
+
 def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
     """Refuse to write a run into a prepared dataset (publishing would swap its ``current``) and, with
     ``contents``, into a folder of the user's own files, where training would replace a metrics.jsonl or
@@ -121,7 +127,7 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
         return
     if not run_dir.is_dir():
         raise ArtifactError(f"run.dir '{run_dir}' is not a folder; choose another run.dir")
-    if _link(run_dir).startswith("gen-"):
+    if _is_dataset(run_dir):
         raise ArtifactError(f"run.dir '{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; "
                             "choose another run.dir (e.g. runs/NAME)")
     if not contents:
@@ -282,7 +288,7 @@ class Run:
 def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     link = run_dir / "current"
-    if _link(run_dir).startswith("gen-"):
+    if _is_dataset(run_dir):
         raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "
                             "run directory train wrote (run.dir, e.g. runs/ml-100k)")
     if link.is_symlink() and not link.exists():
@@ -295,7 +301,7 @@ def load_run(run_dir: str | Path) -> Run:
     if got is None:
         raise ArtifactError(f"the model in '{run_dir}' kept being replaced while it was opened; run the command again")
     path, hold = got
-    manifest = read_json(path / "manifest.json", "run manifest")
+    manifest = read_json(path / "manifest.json", "run manifest", FIX)
     if manifest.get("format_version") != RUN_FORMAT:
         raise ArtifactError(f"run '{path}' was written by an incompatible embedrec; {FIX}")
     check_seal(manifest, path / "manifest.json", "run manifest", FIX)
@@ -460,7 +466,9 @@ def verify_path(path: str | Path) -> dict:
     held = open_generation(p)  # a prepared dataset in generations: check the one 'current' names, held
     if held is not None:
         p = held[0]
-    if (p / "current").exists() or (p / "current").is_symlink():  # load_run names a dangling link's target
+    # a run (load_run names a dangling link's target); a dataset copied with links followed (cp -rL: its current
+    # a folder) is checked below, from its own manifest.json, as load_dataset reads it
+    if ((p / "current").exists() or (p / "current").is_symlink()) and not _is_dataset(p):
         run = load_run(p)
         folder, manifest, what, fix = run.path, run.manifest, "run", FIX
         entries = manifest.get("checksums")

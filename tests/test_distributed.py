@@ -21,15 +21,17 @@ from embedrec.errors import ConfigError
 CUDA = torch.cuda.is_available()
 
 
-def _torchrun(args: list[str], cwd: Path, ranks: int = 2, script: str | None = None) -> subprocess.CompletedProcess:
-    """``python -m torch.distributed.run --standalone --nproc-per-node 2 -m embedrec ARGS`` (or a script)."""
+def _torchrun(args: list[str], cwd: Path, ranks: int = 2, script: str | None = None,
+              ok: bool = True) -> subprocess.CompletedProcess:
+    """``python -m torch.distributed.run --standalone --nproc-per-node 2 -m embedrec ARGS`` (or a script); ``ok``:
+    whether it is to succeed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
     target = [script] if script else ["-m", "embedrec"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}", *target, *args]
     p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
+    assert (p.returncode == 0) == ok, p.stderr[-3000:]
     return p
 
 
@@ -303,6 +305,22 @@ def test_minibatch_and_hogwild_on_two_ranks_match_one_process_and_resume_across_
     assert to_two["ranks"] == 2 and len(to_two["splits"]) == 2
     h = _with(prepared, tmp_path / "hogwild-two", 4, HOGWILD, resume=True)
     assert h["epochs_run"] == 4 and h["splits"]["test"]["model"]["rmse"] == pytest.approx(h1["model"]["rmse"], abs=0.03)
+
+
+def test_explicit_on_ranks_refuses_a_dataset_without_ratings(tmp_path):
+    """replica.py, like one process (test_train), refuses an explicit model on a dataset ingested without ratings
+    (every row stored as rating 1) instead of fitting the constant and reporting RMSE 0.0."""
+    import embedrec as er
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user_id,movie_id\n" + "".join(f"{u},{m}\n" for u in range(20) for m in range(u % 3, 15, 2)))
+    ds, run = tmp_path / "pairs", tmp_path / "run"
+    er.ingest(str(pairs), load_config(None, [f"data.prepared={ds}", "data.columns.rating=null",
+                                             "data.columns.timestamp=null"]))
+    p = _torchrun(["train", *_sets([f"data.prepared={ds}", f"run.dir={run}", "model.objective=explicit",
+                                    "train.device=cpu"])], tmp_path, ok=False)
+    assert f"error: config key 'model.objective': explicit needs ratings, and dataset '{ds}' has none" in p.stderr
+    assert not run.exists()
 
 
 # ------------------------------------------------------------------------------------------------ device

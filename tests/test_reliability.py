@@ -208,6 +208,17 @@ def test_a_listed_run_file_that_is_missing_is_refused(base, tmp_path):
         assert r.exit_code == 1 and f"'{current(run) / name}' is missing" in one_line(r), r.stderr
 
 
+def test_a_missing_run_manifest_says_how_to_fix_it(base, tmp_path):
+    """A run whose manifest.json is gone said only that it is missing; it says what to do, as a missing artifact
+    does."""
+    run = copy_run(base[1], tmp_path / "nm")
+    p = run / os.readlink(run / "current") / "manifest.json"
+    p.unlink()
+    for args in (["recommend", "--user", "1", "--run", run], ["verify", run], ["index", "rebuild", "--run", run]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and one_line(r) == f"error: run manifest '{p}' is missing; rerun 'embedrec train'", args
+
+
 # ---------------------------------------------------------------------------------- dataset pinning (22, 23)
 
 def test_run_pins_its_dataset(base, tmp_path):  # rows 22, 23
@@ -486,6 +497,17 @@ def test_a_failed_train_leaves_no_empty_run_folder(tmp_path):
     assert (tmp_path / "new" / "metrics.jsonl").exists()  # something was written: the folder stays
 
 
+@pytest.mark.parametrize("extra", [[], ["--set", "model.objective=explicit"]])
+def test_a_failed_resume_leaves_no_run_folder(base, tmp_path, extra):
+    """train --resume where no run is: the default model (a folder per train.als_reg candidate) left RUN/.lock and
+    an empty RUN/als-reg-0.01/ behind; it now leaves nothing, as the explicit model did."""
+    run = tmp_path / "runs" / "nothere"
+    r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--run", run, "--resume",
+               *extra)
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: nothing to resume: no checkpoint at '{run}")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_runs_and_datasets_are_not_mistaken_for_each_other(base, tmp_path):
     """A run written into a prepared dataset folder broke the dataset (its 'current' swapped to artifacts-*);
     --run at a dataset was an internal error (KeyError 'dataset'); data.prepared at a run advised an ingest
@@ -509,6 +531,26 @@ def test_runs_and_datasets_are_not_mistaken_for_each_other(base, tmp_path):
                                                 "prepared dataset; point data.prepared at the ingest output "
                                                 "(e.g. data/prepared/ml-100k)")
     assert not (tmp_path / "new").exists()
+
+
+def test_a_dataset_copied_with_links_followed_is_still_a_dataset(base, tmp_path):
+    """cp -rL turns a dataset's links into copies ('current' a folder): verify took it for a run that records no
+    checksums, recommend --run failed with an internal error (KeyError), and train --run wrote a run into it. A run
+    copied the same way is still a run."""
+    ds, run = tmp_path / "ds", tmp_path / "run"
+    shutil.copytree(base[0], ds, symlinks=False)  # what cp -rL makes
+    shutil.copytree(base[1], run, symlinks=False)
+    assert (ds / "current").is_dir() and not (ds / "current").is_symlink()
+    r = invoke("verify", ds)
+    assert r.exit_code == 0 and r.stdout.startswith(f"ok: dataset '{ds}': 5 files"), r.stderr
+    r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--run", ds, "--set", "train.epochs=1")
+    assert r.exit_code == 1 and one_line(r) == (f"error: run.dir '{ds}' is a prepared dataset (what embedrec ingest "
+                                                "writes), not a run; choose another run.dir (e.g. runs/NAME)")
+    r = invoke("recommend", "--user", "1", "--run", ds)
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: '{ds}' is a prepared dataset")
+    assert sorted(os.listdir(ds)) == sorted(os.listdir(base[0]))  # nothing written into it
+    r = invoke("verify", run)
+    assert r.exit_code == 0 and r.stdout.startswith(f"ok: run '{run / 'current'}': "), r.stderr
 
 
 def test_train_never_writes_into_a_folder_of_the_users_files(base, tmp_path):

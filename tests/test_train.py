@@ -104,6 +104,43 @@ def test_resume_refuses_other_config(synth_ds, small_cfg, tmp_path):
         fit(ds, small_cfg.model, small_cfg.train, tmp_path / "none", resume=True)
 
 
+def test_resume_without_the_config_names_the_checkpoint_it_finds(synth_ds, small_cfg, tmp_path):
+    """A run of another trainer keeps its checkpoint where the default model (a folder per train.als_reg candidate)
+    does not look: `train --resume` without the run's -c FILE said "nothing to resume: no checkpoint at
+    'RUN/als-reg-0.01/checkpoint.pt'" and made that folder. It names the checkpoint it finds and what differs, as
+    a mismatched model.dim is named, and writes nothing; the other way round too."""
+    import os
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.train.fit import fit_selecting
+
+    ds, _ = synth_ds
+    run = tmp_path / "explicit"
+    fit(ds, small_cfg.model, small_cfg.train, run)  # RUN/checkpoint.pt
+    before = sorted(os.listdir(run))
+    r = CliRunner().invoke(main, ["train", "-q", "--set", f"data.prepared={small_cfg.data.prepared}", "--set",
+                                  "model.dim=8", "--run", str(run), "--resume"])
+    assert r.exit_code == 1 and r.stdout == "" and r.stderr.splitlines() == [
+        f"error: checkpoint '{run / 'checkpoint.pt'}' was made with another model.objective ('explicit', now "
+        "'implicit'); resume with the config it was trained with (-c FILE and the same --set options), or train "
+        "again without --resume"], r.stderr
+    assert sorted(set(os.listdir(run)) - {".lock"}) == before  # the run's writer lock, which a train run has anyway
+    als = small_cfg.updated({"model.objective": "implicit"})
+    fit_selecting(ds, als, tmp_path / "als")  # RUN/als-reg-0.01/checkpoint.pt, RUN/als-reg-0.02/checkpoint.pt
+    with pytest.raises(ArtifactError) as e:
+        fit_selecting(ds, small_cfg, tmp_path / "als", resume=True)
+    assert str(e.value) == (f"checkpoint '{tmp_path / 'als' / 'als-reg-0.01' / 'checkpoint.pt'}' was made with another "
+                            "model.objective ('implicit', now 'explicit'); resume with the config it was trained with "
+                            "(the same cfg), or train again without resume=True")
+    assert not (tmp_path / "als" / "checkpoint.pt").exists()
+    one = als.updated({"train.als_reg": 0.01})  # the first candidate's values, but no selection: the run folder
+    with pytest.raises(ArtifactError, match=r"als-reg-0.01/checkpoint.pt' was made with another train.als_reg or "
+                                            r"train.als_recency \(auto, or one value\)"):
+        fit_selecting(ds, one, tmp_path / "als", resume=True)
+
+
 def test_resume_after_the_same_ingest_again(synth_ds, synth_dir, small_cfg, tmp_path, monkeypatch):
     """Ingesting the same data again (a new generation, the same files, another 'created' time) keeps a run
     resumable: the checkpoint pins the dataset by its content fingerprint, as evaluate does; another split is
@@ -140,6 +177,32 @@ def test_resume_after_the_same_ingest_again(synth_ds, synth_dir, small_cfg, tmp_
     for run in ("part", "legacy"):
         with pytest.raises(ArtifactError, match=r"was made with another dataset \(its manifest differs\)"):
             fit(moved, part.model, part.train, tmp_path / run, resume=True)
+
+
+def test_explicit_refuses_a_dataset_without_ratings(tmp_path):
+    """A dataset ingested with data.columns.rating=null stores every row as rating 1: an explicit model fitted the
+    constant and reported RMSE 0.0 (exit 0). It is a config error, exit 2, before the run folder is made."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.config import Config
+    from embedrec.errors import ConfigError
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user_id,movie_id\n" + "".join(f"{u},{m}\n" for u in range(20) for m in range(u % 3, 15, 2)))
+    ds, run = tmp_path / "pairs", tmp_path / "runs" / "p"
+    r = CliRunner().invoke(main, ["ingest", "-q", str(pairs), "-o", str(ds), "--set", "data.columns.rating=null",
+                                  "--set", "data.columns.timestamp=null"])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["train", "--set", f"data.prepared={ds}", "--run", str(run), "--set",
+                                  "model.objective=explicit"])
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.splitlines() == [
+        f"error: config key 'model.objective': explicit needs ratings, and dataset '{ds}' has none (ingested with "
+        "data.columns.rating=null); use the default model.objective=implicit"], r.stderr
+    assert not run.parent.exists()
+    cfg = Config().updated({"model.objective": "explicit"})
+    with pytest.raises(ConfigError, match="explicit needs ratings"):
+        fit(load_dataset(ds), cfg.model, cfg.train)
 
 
 def test_divergence_names_learning_rate(synth_ds, small_cfg, tmp_path):

@@ -55,6 +55,15 @@ def resolve_loss(model_cfg, features: bool = False) -> str:
     return model_cfg.loss
 
 
+def check_ratings(manifest: dict, path, model_cfg) -> None:
+    """An explicit model fits ratings: refuse a dataset ingested without them (data.columns.rating=null, every row
+    stored as rating 1), on which it would fit the constant and report a perfect RMSE."""
+    columns = ((manifest.get("config") or {}).get("data") or {}).get("columns") or {}
+    if model_cfg.objective == "explicit" and "rating" in columns and columns["rating"] is None:
+        raise ConfigError(f"config key 'model.objective': explicit needs ratings, and dataset '{path}' has none "
+                          "(ingested with data.columns.rating=null); use the default model.objective=implicit")
+
+
 def resolve_metric(model_cfg, train_cfg) -> str:
     if train_cfg.metric != "auto":
         return train_cfg.metric.lower()
@@ -251,8 +260,9 @@ def _fp_config(model_cfg, train_cfg, features_cfg) -> dict:
             "features": asdict(features_cfg) if features_cfg is not None else None}
 
 
-def _difference(old: dict | None, new: dict) -> str:
-    """'dataset' or 'value of train.lr (0.01, now 0.02)': what differs between a checkpoint and this run."""
+def _difference(old: dict | None, new: dict, same: str = "dataset (its manifest differs)") -> str:
+    """'train.lr (0.01, now 0.02)': what differs between a checkpoint's config and this run's; ``same`` where no
+    value does."""
     if not old:
         return "dataset or model/train config"
     for section, values in new.items():
@@ -260,7 +270,15 @@ def _difference(old: dict | None, new: dict) -> str:
             was = (old.get(section) or {}).get(key)
             if was != value:
                 return f"{section}.{key} ({was!r:.40}, now {value!r:.40})"
-    return "dataset (its manifest differs)"
+    return same
+
+
+def _other_config(path: Path, what: str) -> ArtifactError:
+    """A checkpoint made with another config (``what`` differs): e.g. a resume without the -c FILE it was trained
+    with."""
+    return ArtifactError(f"checkpoint '{path}' was made with another {what}; resume with the config it was trained "
+                         "with («-c FILE and the same --set options|the same cfg»), or train again without "
+                         "«--resume|resume=True»")
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -410,6 +428,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
     if resume and run_dir is None:
         raise ArtifactError("nothing to resume: resuming needs the run directory that holds the checkpoint")
+    check_ratings(ds.manifest, ds.path, model_cfg)
     tr = ds.splits["train"]
     if len(tr) == 0:
         raise TrainingError("the training split is empty; check the split settings and rerun ingest")
@@ -453,11 +472,11 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
                                    floor))
     if run_dir is not None:
         run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
         fp, fp_cfg = fingerprint(ds, model_cfg, train_cfg, features_cfg), _fp_config(model_cfg, train_cfg, features_cfg)
         if resume:
             _resume(state, run_dir / CHECKPOINT, lambda got: resumable(got, ds, model_cfg, train_cfg, features_cfg),
                     fp_cfg, metric)
+        run_dir.mkdir(parents=True, exist_ok=True)  # after a resume's checks: a refused one creates nothing
         callbacks += [loop.JsonlLog(run_dir / LOG, resume), loop.TensorBoardLog(run_dir / "tensorboard"),
                       loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg)]
     callbacks.append(loop.Progress("refit" if ds.manifest.get("refit") else "train", metric if has_valid else None,
@@ -505,8 +524,7 @@ def _resume(state: loop.LoopState, ckpt_path: Path, matches, fp_cfg: dict, metri
         raise ArtifactError(f"nothing to resume: no checkpoint at '{ckpt_path}'; train without «--resume|resume=True»")
     ck = load_checkpoint(ckpt_path)
     if not matches(ck.get("fingerprint")):
-        raise ArtifactError(f"checkpoint '{ckpt_path}' was made with another {_difference(ck.get('config'), fp_cfg)}; "
-                            "train again without «--resume|resume=True», or with the same config")
+        raise _other_config(ckpt_path, _difference(ck.get("config"), fp_cfg))
     state.resume_from(ck)
     log.info("resuming after epoch %d (best %s %.4f at epoch %d)", ck["epoch"] + 1, metric,
              state.best if state.best is not None else float("nan"), state.best_epoch + 1)
@@ -526,12 +544,17 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
 
     loss = resolve_loss(cfg.model, cfg.features.active)
     if loss != "als":
+        if resume:
+            _checkpoint_elsewhere(run_dir, Path(run_dir) / CHECKPOINT, _fp_config(cfg.model, cfg.train, cfg.features))
         return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
     has_valid = len(ds.splits.get("valid", ())) > 0
     # settled here, on train and valid, so that the refit on train+valid keeps the choice
     recs = recency_candidates(ds, cfg.train)
     regs = (AUTO_REGS if has_valid else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
     sel = Selection(cfg.train, recs, regs)
+    if resume:
+        _checkpoint_elsewhere(run_dir, sel.folder(run_dir, sel.first) / CHECKPOINT,
+                              _fp_config(cfg.model, sel.first, cfg.features))
     if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
         for folder in sel.folders(run_dir):
             clear_checkpoint(folder)
@@ -545,6 +568,19 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=lambda f: (f / CHECKPOINT).exists(),
                          clear=clear_checkpoint)
     return best, dataclasses.replace(cfg, train=tcfg)
+
+
+def _checkpoint_elsewhere(run_dir, ckpt: Path, fp_cfg: dict) -> None:
+    """Resuming where this config keeps no checkpoint (``ckpt``) while the run holds one elsewhere (the run
+    folder's own, or an als candidate's): it was trained with another config (its -c FILE forgotten?), refused
+    naming the difference as a checkpoint of another config in the right place is, before anything is written."""
+    if ckpt.exists():
+        return
+    root = Path(run_dir)
+    for p in (root / CHECKPOINT, *sorted(root.glob(f"als-*/{CHECKPOINT}"))):
+        if p.is_file():  # no value differs: the selection does (auto: a folder per candidate; one value: the run's)
+            same = "train.als_reg or train.als_recency (auto, or one value)"
+            raise _other_config(p, _difference(load_checkpoint(p).get("config"), fp_cfg, same))
 
 
 WARM = "warm-start.json"  # in a later candidate's folder: which model it started from
