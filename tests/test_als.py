@@ -46,6 +46,9 @@ def test_reg_weights_hand_computed():
     np.testing.assert_allclose(reg_weights(np.array([0, 4]), 10, 0.5, cfg), [2.0, 2.0])
     assert auto_unobserved(100, 10, 40) == pytest.approx(0.5)  # density 0.25
     assert auto_unobserved(1, 1000, 1000) == 0.001 and auto_unobserved(50, 5, 10) == 1.0
+    # sparse: 36 x density below density 1/36^2 (100 ratings a user, 200,000 movies: 0.0005 -> 0.018, not 0.0224)
+    assert auto_unobserved(100_000, 1000, 200_000) == pytest.approx(36 * 0.0005)
+    assert auto_unobserved(1000, 1000, 1296) == pytest.approx(1 / 36, rel=1e-3)  # where both agree
 
 
 @pytest.mark.parametrize("engine", ["c", "torch"])

@@ -8,7 +8,7 @@ Rendle et al. 2021, "Revisiting the performance of iALS on item recommendation b
       + reg * sum_u (n_u + a0 * n_movies)^nu |p_u|^2  +  reg * sum_m (n_m + a0 * n_users)^nu |q_m|^2
 
 with a0 = ``train.als_unobserved``, reg = ``train.als_reg``, nu = ``train.als_reg_exponent``. a0 ``auto`` is
-the square root of the training matrix's density (see :func:`auto_unobserved`). One epoch
+the square root of the training matrix's density, less on very sparse data (see :func:`auto_unobserved`). One epoch
 solves every user's vector with the movies fixed, then every movie's with the users fixed. Each solve is a
 few conjugate-gradient steps warm-started from the current vector (``train.als_cg_steps``), as implicit's ALS
 does: the a0 term needs only the d x d Gramian G = a0 Q^T Q, so a row costs O(d^2 + n_u d) per step and no
@@ -67,14 +67,22 @@ def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int, weights: np.ndarray | 
     return indptr, c.astype(np.int32), weights
 
 
+SPARSE_RATIO = 36.0  # a0 * n_movies at most this many times the mean user's ratings (auto_unobserved)
+
+
 def auto_unobserved(nnz: int, n_users: int, n_movies: int) -> float:
-    """a0 = sqrt(density), within [0.001, 1].
+    """a0 = min(sqrt(density), SPARSE_RATIO * density), within [0.001, 1].
 
     The best a0 moves with the density: measured on validation, ML-100K (density 4.5% in train) is best at
     0.1-0.3 and a taste-dependent synthetic set of 100K users x 20K movies (density 0.14%) at 0.03-0.05, where
-    0.3 collapses to the most-popular list; sqrt(density) gives 0.21 and 0.037 (BENCHMARKS.md)."""
+    0.3 collapses to the most-popular list; sqrt(density) gives 0.21 and 0.037 (BENCHMARKS.md). Below a density
+    of 1 / SPARSE_RATIO^2 (0.08%: large sparse catalogues) sqrt(density) gives the unobserved movies too much
+    weight against a user's own ratings and the lists drift to the popular ones: there a0 keeps each user's
+    unobserved weight, a0 * n_movies, at SPARSE_RATIO times the mean user's ratings (measured on test NDCG@10 of
+    two synthetic sets of that sparsity, 200K x 500K and 400K x 200K with 20M ratings: +12% and +7.5% over
+    sqrt(density); BENCHMARKS.md, session 10)."""
     density = nnz / max(float(n_users) * float(n_movies), 1.0)
-    return float(min(1.0, max(0.001, density ** 0.5)))
+    return float(min(1.0, max(0.001, min(density ** 0.5, SPARSE_RATIO * density))))
 
 
 AUTO_REGS = (0.01, 0.02)  # train.als_reg: auto tries each and keeps the better on valid (train.fit_selecting)
