@@ -512,6 +512,29 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         os.close(fd)  # releases the lock
 
 
+@contextlib.contextmanager
+def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, lock: str = ".lock") -> Iterator[Path]:
+    """Make ``folder`` (and its missing parents) and hold its writer lock, ``folder/lock``, for the block. A folder
+    this call made is removed again when the block fails before writing anything else into it (a config or data
+    error leaves no empty folder behind). ``fix``: the lock's advice to a second writer; ``make_fix``: mkdir's."""
+    folder = Path(folder)
+    made = [d for d in (folder, *folder.parents) if not d.exists()]  # the folders mkdir will create
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise (io_error(e, folder, make_fix) or e) from None
+    with exclusive_lock(folder / lock, folder, command, fix):
+        try:
+            yield folder
+        except BaseException:  # still holding the lock: no other writer can be using the folder
+            with contextlib.suppress(OSError):
+                if made and [p.name for p in folder.iterdir()] == [lock]:
+                    (folder / lock).unlink()
+                    for d in made:  # innermost first; rmdir stops at the first folder that is not empty
+                        d.rmdir()
+            raise
+
+
 def _same_file(fd: int, path: str) -> bool:
     """Whether the open ``fd`` is still the file at ``path``."""
     try:

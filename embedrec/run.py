@@ -47,10 +47,10 @@ from embedrec import __version__
 from embedrec.errors import ArtifactError, first_line
 from embedrec.fsutil import (
     check_seal,
-    exclusive_lock,
     file_entry,
     fingerprint_of,
     io_error,
+    locked_folder,
     open_current,
     publish_generation,
     read_checked,
@@ -84,21 +84,8 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
     config or data error leaves no empty run behind)."""
     run_dir = Path(run_dir)
     check_run_folder(run_dir, contents=False)
-    made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # the folders mkdir will create
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise (io_error(e, run_dir, "choose another run.dir") or e) from None
-    with exclusive_lock(run_dir / ".lock", run_dir, command, "use another run.dir"):
-        try:
-            yield
-        except BaseException:  # still holding the lock: no other writer can be using the folder
-            with contextlib.suppress(OSError):
-                if made and [p.name for p in run_dir.iterdir()] == [".lock"]:
-                    (run_dir / ".lock").unlink()
-                    for d in made:  # innermost first; rmdir stops at the first folder that is not empty
-                        d.rmdir()
-            raise
+    with locked_folder(run_dir, command, "use another run.dir", "choose another run.dir"):
+        yield
 
 
 RUN_ENTRIES = (".lock", "current")  # either (or an artifacts-* folder): a folder embedrec wrote a run into

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ConfigError, Interrupted, Terminated, UsageError
-from embedrec.fsutil import check_seal, exclusive_lock, io_error, read_json, seal, write_json
+from embedrec.fsutil import check_seal, locked_folder, read_json, seal, write_json
 from embedrec.metrics import higher_is_better
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -329,12 +329,8 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     wds = [None] if not wds else list(wds)
     metric = resolve_metric(cfg.model, cfg.train)
     out = Path(cfg.tune.dir or Path(cfg.run.dir) / "tune")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise (io_error(e, out, "choose another tune.dir") or e) from None
     # one writer per tune.dir: a second sweep would overwrite tune.json without the first one's finished trials
-    with exclusive_lock(out / LOCK, out, "embedrec tune-dims", "use another tune.dir"):
+    with locked_folder(out, "embedrec tune-dims", "use another tune.dir", "choose another tune.dir", LOCK):
         return _sweep(cfg, ds, dims, wds, tol, metric, fourth, out, fresh, progress)
 
 

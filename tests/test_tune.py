@@ -258,3 +258,24 @@ def test_the_advice_and_the_written_config_name_the_key_the_model_reads(tmp_path
     cfg = load_config(None, [s.split(" ", 1)[1] for s in choice_sets(als)])
     written = load_config(write_choice(Config(), als, tmp_path / "t.yaml", None))
     assert (written.model.dim, written.train.als_reg) == (cfg.model.dim, cfg.train.als_reg) == (32, 0.01)
+
+
+def test_a_sweep_that_fails_before_its_first_trial_leaves_no_folder(tune_cfg, tmp_path, monkeypatch):
+    """tune.dir made by a sweep that then fails (here: a config error a trial would raise) is removed again, as
+    `train` removes a run folder it made (before: an empty folder holding only its .lock)."""
+    import embedrec.tune as T
+    from embedrec.errors import ConfigError
+
+    def fail(*a, **k):
+        raise ConfigError("config key 'model.objective': explicit needs ratings")
+
+    monkeypatch.setattr(T, "_sweep", fail)
+    out = tmp_path / "a" / "tune"
+    with pytest.raises(ConfigError):
+        sweep(tune_cfg.updated({"tune.dir": str(out)}), [4])
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "keep.txt").write_text("the user's")
+    with pytest.raises(ConfigError):
+        sweep(tune_cfg.updated({"tune.dir": str(tmp_path / "b")}), [4])
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [".lock", "keep.txt"]  # not made by it: kept
