@@ -447,7 +447,7 @@ def full_scale_section(cmd, tmp: Path) -> list[str]:
                            "--set", "train.eval_k=[10]", "--set", "train.eval_users=10000",
                            "--set", "index.ef_construction=80", "--format", "json"])
     metrics = json.loads(out)
-    hist = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    hist = [json.loads(x) for x in (run / "current" / "metrics.jsonl").read_text().splitlines()]
     rman = json.loads((run / "current" / "manifest.json").read_text())
     ix = rman["index"]
     test = metrics["splits"]["test"]
