@@ -23,6 +23,7 @@ Nothing here prints; errors are ``embedrec.errors`` types.
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import logging
 import os
@@ -269,6 +270,10 @@ def group(device: str = "auto") -> Group:
             except (RuntimeError, ValueError) as e:
                 raise ConfigError(f"cannot join the torch.distributed process group ({str(e).splitlines()[0]}); "
                                   "launch with torchrun --nproc-per-node N, which sets MASTER_ADDR/PORT") from None
+            # leave the group before the interpreter exits: a process that exits still in it tears gloo's threads
+            # down in no set order, and under load a rank then aborted ("terminate called without an active
+            # exception", SIGABRT) after its work was done
+            atexit.register(_leave)
         if rank > 0:  # one voice: rank 0 logs progress, the others only warnings and errors
             log.setLevel(max(log.level, logging.WARNING))
     _GROUP = Group(rank, world, dev)
@@ -279,6 +284,10 @@ def reset() -> None:
     """Leave the process group (tests, and a library user running several jobs in one process)."""
     global _GROUP
     _GROUP = None
+    _leave()
+
+
+def _leave() -> None:
     try:
         import torch.distributed as dist
 
