@@ -27,42 +27,37 @@ def run() -> None:
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         if code == 0:
-            from embedrec.distributed import active
+            if os.environ.get("WORLD_SIZE"):  # only then: the import stays off every other command's exit
+                from embedrec.distributed import active
 
-            if active():
-                _leave_rank()  # a torchrun rank that finished: no interpreter teardown either
+                if active():  # a torchrun rank that finished: no interpreter teardown either
+                    _leave(0, exit_handlers=True)
             raise
         if e.code is not None and not isinstance(e.code, int):
             print(e.code, file=sys.stderr)
-        import logging
-
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
+        _leave(code)
 
 
-def _leave_rank() -> None:
-    """A torchrun rank whose command succeeded: run the exit handlers (leaving the process group among them),
-    flush, and leave without the interpreter's teardown, where gloo's and the native thread pools' threads
-    could abort a finished rank under load ("terminate called without an active exception", seen in about 1 of
-    10 two-rank test runs with the CPU oversubscribed), which torchrun reports as a failed job."""
+def _leave(code: int, exit_handlers: bool = False) -> None:
+    """Flush and leave at once (``os._exit``), without the interpreter's teardown; ``exit_handlers``: run the
+    atexit handlers first (a torchrun rank whose command succeeded leaves its process group there). Under load,
+    gloo's and the native thread pools' threads torn down with a finished rank aborted it ("terminate called
+    without an active exception", about 1 in 10 two-rank test runs with the CPU oversubscribed), which torchrun
+    reports as a failed job."""
     import atexit
     import logging
     import os
     import sys
 
-    atexit._run_exitfuncs()
+    if exit_handlers:
+        atexit._run_exitfuncs()  # no public equivalent; the handlers run as at a normal exit
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
-    os._exit(0)
+    os._exit(code)
 
 
 def _closed_streams() -> None:
