@@ -23,7 +23,6 @@ Nothing here prints; errors are ``embedrec.errors`` types.
 
 from __future__ import annotations
 
-import atexit
 import datetime
 import logging
 import os
@@ -270,10 +269,6 @@ def group(device: str = "auto") -> Group:
             except (RuntimeError, ValueError) as e:
                 raise ConfigError(f"cannot join the torch.distributed process group ({str(e).splitlines()[0]}); "
                                   "launch with torchrun --nproc-per-node N, which sets MASTER_ADDR/PORT") from None
-            # leave the group before the interpreter exits: a process that exits still in it tears gloo's threads
-            # down in no set order, and under load a rank then aborted ("terminate called without an active
-            # exception", SIGABRT) after its work was done
-            atexit.register(_leave)
         if rank > 0:  # one voice: rank 0 logs progress, the others only warnings and errors
             log.setLevel(max(log.level, logging.WARNING))
     _GROUP = Group(rank, world, dev)

@@ -40,7 +40,7 @@ def run() -> None:
 
 def _leave(code: int, exit_handlers: bool = False) -> None:
     """Flush and leave at once (``os._exit``), without the interpreter's teardown; ``exit_handlers``: run the
-    atexit handlers first (a torchrun rank whose command succeeded leaves its process group there). Under load,
+    atexit handlers first (a torchrun rank whose command succeeded). Under load,
     gloo's and the native thread pools' threads torn down with a finished rank aborted it ("terminate called
     without an active exception", about 1 in 10 two-rank test runs with the CPU oversubscribed), which torchrun
     reports as a failed job."""
