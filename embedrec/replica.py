@@ -253,7 +253,11 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     from embedrec.train.fit import check_ratings
 
     data = load(g, cfg.data.prepared)
-    check_ratings(data.shard.manifest, cfg.data.prepared, cfg.model)
+    r = data.shard.splits["train"].rating
+    lo_hi = torch.tensor([-float(r.min()) if r.size else -np.inf, float(r.max()) if r.size else -np.inf],
+                         dtype=torch.float64, device=g.device)
+    lo_hi = g.max_(lo_hi).tolist()  # every rank's lowest and highest training rating
+    check_ratings(data.shard.manifest, cfg.data.prepared, cfg.model, (-lo_hi[0], lo_hi[1]))
     sp, rows = data.shard.splits, data.rows
     log.info("%d ranks, the tables replicated; %s train ratings on rank 0", g.world, f"{len(sp['train']):,}")
     run_dir = Path(cfg.run.dir)

@@ -228,7 +228,8 @@ def test_a_movie_liked_and_rated_is_refused(trained):
 
 
 def test_titles_match_with_their_article_in_front():
-    """MovieLens stores 'Godfather, The'; before, 'The Godfather' matched it and 'Godfather: Part II, The' alike."""
+    """MovieLens stores 'Godfather, The'; before, 'The Godfather' and 'Godfather' matched it and 'Godfather: Part
+    II, The' alike."""
     from embedrec.serve.catalogue import Catalogue
 
     titles = ["Godfather, The", "Godfather: Part II, The", "Enfer, L'", "Boot, Das",
@@ -242,8 +243,9 @@ def test_titles_match_with_their_article_in_front():
     assert found == {"The Godfather": 101, "the godfather (1972)": 101, "Godfather, The": 101,
                      "The Godfather: Part II": 102, "godfather part": 102, "L'Enfer": 103, "Das Boot": 104,
                      "The City of Lost Children": 105, "Hamlet (1996)": 107}
-    with pytest.raises(UsageError, match="'Godfather' matches 2 movies"):  # no exact title: both contain it
-        cat.find_movie("Godfather")
+    assert cat.movie_ids[cat.find_movie("Godfather")] == 101  # the title without its article is exact
+    with pytest.raises(UsageError, match="'the' matches 3 movies"):  # a word in several titles
+        cat.find_movie("the")
     with pytest.raises(UsageError, match="'hamlet' matches 2 movies: 106: Hamlet \\(1990\\); 107: Hamlet"):
         cat.find_movie("hamlet")
 

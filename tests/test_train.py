@@ -205,6 +205,31 @@ def test_explicit_refuses_a_dataset_without_ratings(tmp_path):
         fit(load_dataset(ds), cfg.model, cfg.train)
 
 
+def test_explicit_refuses_training_ratings_that_are_all_one_value(tmp_path):
+    """A RecBole .inter file without a rating field (or any file whose ratings are all equal) stored every row as
+    rating 1 and its manifest did not say so: the explicit model fitted the constant. Now refused, exit 2."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    d = tmp_path / "clicks"
+    d.mkdir()
+    (d / "clicks.inter").write_text("user_id:token\titem_id:token\n" +
+                                    "".join(f"{u}\t{m}\n" for u in range(20) for m in range(u % 3, 15, 2)))
+    ds, run = tmp_path / "ds", tmp_path / "runs" / "c"
+    r = CliRunner().invoke(main, ["ingest", "-q", str(d), "-o", str(ds)])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["train", "--set", f"data.prepared={ds}", "--run", str(run), "--set",
+                                  "model.objective=explicit"])
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.splitlines() == [
+        f"error: config key 'model.objective': explicit fits ratings, and every training rating of dataset '{ds}' "
+        "is 1 (a file without a rating field?); use the default model.objective=implicit"], r.stderr
+    assert not run.parent.exists()
+    r = CliRunner().invoke(main, ["train", "-q", "--set", f"data.prepared={ds}", "--run", str(run),
+                                  "--set", "train.epochs=1"])
+    assert r.exit_code == 0, r.stderr  # the default (implicit) model trains on it
+
+
 def test_divergence_names_learning_rate(synth_ds, small_cfg, tmp_path):
     ds, _ = synth_ds
     small_cfg = small_cfg.updated({"train.optimizer": 'sgd', "train.lr": 1000000.0})

@@ -123,7 +123,8 @@ class Catalogue:
     def _title_names(self) -> list[set[str]]:
         """Each movie's names in lower case, with and without ' (year)': its title as stored, without an alternative
         title in parentheses ('City of Lost Children, The (Cité des enfants perdus, La)'), and that with its
-        trailing article in front ('The City of Lost Children', "L'Enfer")."""
+        trailing article in front ('The City of Lost Children', "L'Enfer") or without it ('City of Lost Children',
+        so 'Godfather' finds 'Godfather, The' and not 'Godfather: Part II, The')."""
         if self._names is None:
             self._names = []
             for title, year in zip(self.titles, self.years):
@@ -133,6 +134,7 @@ class Catalogue:
                 m = _ARTICLE_AT_END.match(main)
                 if m:
                     forms.add(m[2] + ("" if m[2].endswith("'") else " ") + m[1])
+                    forms.add(m[1])
                 forms = {f.lower() for f in forms}
                 self._names.append(forms | ({f"{f} ({year})" for f in forms} if year is not None else set()))
         return self._names

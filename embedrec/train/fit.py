@@ -55,13 +55,21 @@ def resolve_loss(model_cfg, features: bool = False) -> str:
     return model_cfg.loss
 
 
-def check_ratings(manifest: dict, path, model_cfg) -> None:
+def check_ratings(manifest: dict, path, model_cfg, bounds: tuple[float, float] | None = None) -> None:
     """An explicit model fits ratings: refuse a dataset ingested without them (data.columns.rating=null, every row
-    stored as rating 1), on which it would fit the constant and report a perfect RMSE."""
+    stored as rating 1), on which it would fit the constant and report a perfect RMSE; likewise any dataset whose
+    training ratings (``bounds``: their lowest and highest) are all one value, e.g. a RecBole ``.inter`` file or
+    a CSV of clicks with no rating field."""
+    if model_cfg.objective != "explicit":
+        return
     columns = ((manifest.get("config") or {}).get("data") or {}).get("columns") or {}
-    if model_cfg.objective == "explicit" and "rating" in columns and columns["rating"] is None:
+    if "rating" in columns and columns["rating"] is None:
         raise ConfigError(f"config key 'model.objective': explicit needs ratings, and dataset '{path}' has none "
                           "(ingested with data.columns.rating=null); use the default model.objective=implicit")
+    if bounds is not None and bounds[0] == bounds[1]:
+        raise ConfigError(f"config key 'model.objective': explicit fits ratings, and every training rating of "
+                          f"dataset '{path}' is {bounds[0]:g} (a file without a rating field?); use the default "
+                          "model.objective=implicit")
 
 
 def resolve_metric(model_cfg, train_cfg) -> str:
@@ -428,10 +436,10 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
     if resume and run_dir is None:
         raise ArtifactError("nothing to resume: resuming needs the run directory that holds the checkpoint")
-    check_ratings(ds.manifest, ds.path, model_cfg)
     tr = ds.splits["train"]
     if len(tr) == 0:
         raise TrainingError("the training split is empty; check the split settings and rerun ingest")
+    check_ratings(ds.manifest, ds.path, model_cfg, (float(tr.rating.min()), float(tr.rating.max())))
     # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box)
     dim = resolve_dim(model_cfg, ds.n_users, ds.n_movies)
     threads = choose_threads(len(tr), dim, train_cfg.threads)
