@@ -172,7 +172,7 @@ def test_recommend_errors_and_modes(cli_run):
     assert r.exit_code == 1 and "user '424242' is not in the training data" in r.stderr
     r = invoke("recommend", "--user", "424242", "--fallback", "popular", "--format", "csv", *sets)
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 11
-    r = invoke("recommend", "--movie", "Movie 1", *sets)
+    r = invoke("recommend", "--movie", "Movie", *sets)
     assert r.exit_code == 2 and "matches" in r.stderr
     r = invoke("recommend", "--movie", "17", "--format", "jsonl", *sets)
     assert r.exit_code == 0 and all(json.loads(x)["movie_id"] != 17 for x in r.stdout.splitlines())

@@ -85,7 +85,7 @@ def test_unknown_ids_and_titles(trained):
     with pytest.raises(NotFoundError, match="user '99999' is not in the training data"):
         rec.user_row("99999")
     with pytest.raises(UsageError, match="matches .* movies"):
-        rec.find_movie("Movie 1")
+        rec.find_movie("Movie")
     assert rec.movie_ids[rec.find_movie("Movie 17, The")] == 17
     with pytest.raises(NotFoundError):
         rec.find_movie("zzzz qqq")
