@@ -370,6 +370,20 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def copy_hashed(src: str | Path, dest: str | Path) -> str:
+    """Copy ``src`` to ``dest`` (its bytes, then its times and mode) and return the SHA-256 of the bytes copied:
+    one read of the source, where checking it and then copying it would read it twice."""
+    import shutil
+
+    h = hashlib.sha256()
+    with open(src, "rb") as fh, open(dest, "wb") as out:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            h.update(chunk)
+            out.write(chunk)
+    shutil.copystat(src, dest)
+    return h.hexdigest()
+
+
 def file_entry(path: str | Path) -> dict:
     """What a manifest records of one file it lists: its SHA-256 and size."""
     return {"sha256": sha256_file(path), "bytes": os.path.getsize(path)}

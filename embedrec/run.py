@@ -193,9 +193,9 @@ class Run:
                       fix: str = FIX) -> None:
         """Copy one run file to ``dest``, checked against the manifest first: a copy made unchecked would be
         resealed with fresh checksums (index rebuild) or handed on (export) and pass every later check. Up to
-        VERIFY_ON_OPEN_MAX the checked bytes are written; above it the file is checked where it lies, then the
-        copy's SHA-256 (what was read to copy is what counts). A file with no recorded checksum (a run from before
-        checksums) is streamed as it is."""
+        VERIFY_ON_OPEN_MAX the checked bytes are written; above it the bytes are hashed as they are copied (one
+        read: what was read to copy is what counts) and a copy that does not match is removed. A file with no
+        recorded checksum (a run from before checksums) is streamed as it is."""
         import shutil
 
         entry = entry or self.checksum(p.name)
@@ -204,15 +204,22 @@ class Run:
                 raise ArtifactError(f"{what} '{p}' is missing; {fix}")
             shutil.copy2(p, dest)
             return
-        data = self.read_verified(p, entry, what, fix)
+        try:
+            size = p.stat().st_size
+        except FileNotFoundError:
+            raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
+        data = self.read_verified(p, entry, what, fix) if size <= VERIFY_ON_OPEN_MAX else None
         if data is not None:
             dest.write_bytes(data)
             shutil.copystat(p, dest)
             return
-        shutil.copy2(p, dest)
-        from embedrec.fsutil import sha256_file
+        from embedrec.fsutil import copy_hashed
 
-        if sha256_file(dest) != entry.get("sha256"):
+        if size != entry.get("bytes", size):
+            raise ArtifactError(f"{what} '{p}' is damaged ({size:,} bytes, its manifest says {entry['bytes']:,}); "
+                                f"{fix}")
+        if copy_hashed(p, dest) != entry.get("sha256"):
+            dest.unlink(missing_ok=True)
             raise ArtifactError(f"{what} '{p}' does not match its checksum (damaged or modified); {fix}")
 
     def array(self, name: str, mmap: bool = False) -> np.ndarray | None:

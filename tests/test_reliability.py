@@ -823,6 +823,26 @@ def test_index_rebuild_checks_large_files_in_full(base, tmp_path, monkeypatch):
     assert sorted(run.glob("artifacts-*")) == [current(run)] and not list(run.glob(".artifacts-*"))
 
 
+def test_a_large_file_is_hashed_once_as_it_is_copied(base, tmp_path, monkeypatch):
+    """copy_verified checked a large file where it lay (a full hash unless untouched) and then hashed the copy:
+    two reads. Now the bytes are hashed as they are copied; a copy that does not match is removed."""
+    import embedrec.fsutil as fsutil
+    import embedrec.run as run_mod
+
+    run = copy_run(base[1], tmp_path / "large")  # a copy: its files' stats no longer match the manifest
+    monkeypatch.setattr(run_mod, "VERIFY_ON_OPEN_MAX", 0)
+    hashed = []
+    monkeypatch.setattr(fsutil, "sha256_file", lambda p: hashed.append(p) or pytest.fail("hashed apart"))
+    r = run_mod.Run(current(run), json.loads((current(run) / "manifest.json").read_text()))
+    p = current(run) / "user_factors.npy"
+    r.copy_verified(p, tmp_path / "copy.npy")
+    assert (tmp_path / "copy.npy").read_bytes() == p.read_bytes() and hashed == []
+    flip(p, offset=p.stat().st_size - 3)
+    with pytest.raises(ArtifactError, match=r"run artifact '.*user_factors\.npy' does not match its checksum"):
+        r.copy_verified(p, tmp_path / "bad.npy")
+    assert not (tmp_path / "bad.npy").exists()
+
+
 def test_large_files_are_hashed_on_open_unless_untouched_since_hashed(base, tmp_path, monkeypatch):
     """Files above VERIFY_ON_OPEN_MAX were checked by size only when opened, so a same-size flip was served. The
     manifest now records each one's inode, mtime and ctime when it is hashed: untouched, it is opened without
