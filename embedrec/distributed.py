@@ -23,6 +23,7 @@ Nothing here prints; errors are ``embedrec.errors`` types.
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import logging
 import os
@@ -269,6 +270,7 @@ def group(device: str = "auto") -> Group:
             except (RuntimeError, ValueError) as e:
                 raise ConfigError(f"cannot join the torch.distributed process group ({str(e).splitlines()[0]}); "
                                   "launch with torchrun --nproc-per-node N, which sets MASTER_ADDR/PORT") from None
+            atexit.register(_finish)  # the group embedrec joined, it also leaves
         if rank > 0:  # one voice: rank 0 logs progress, the others only warnings and errors
             log.setLevel(max(log.level, logging.WARNING))
     _GROUP = Group(rank, world, dev)
@@ -280,6 +282,27 @@ def reset() -> None:
     global _GROUP
     _GROUP = None
     _leave()
+
+
+def _finish() -> None:
+    """At the exit of a rank whose program ended normally: wait for every rank (a barrier), then leave the
+    process group. A process that exits still in it tears gloo's threads down in no set order, and a rank whose
+    work was done could abort ("terminate called without an active exception", SIGABRT; torch's advice is to
+    call destroy_process_group at the end, pytorch/pytorch#190489). The barrier first, so no rank leaves while
+    another still talks to it. After an uncaught exception (``sys.last_value``) nothing is done: torchrun stops
+    the other ranks, and a barrier would only wait for them."""
+    import sys
+
+    if getattr(sys, "last_value", None) is not None:
+        return
+    try:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+    except Exception:  # noqa: BLE001 - leaving at exit is best effort: the work is done and saved
+        pass
 
 
 def _leave() -> None:

@@ -425,3 +425,26 @@ def test_two_ranks_choose_the_recency_one_process_chooses(synth_dir, tmp_path):
     assert (tmp_path / "one" / "als-reg-0.01-recency-2" / "checkpoint.pt").exists()
     for key, value in m1["splits"]["test"]["model"].items():
         assert m2["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_a_rank_that_ended_normally_waits_then_leaves_the_group(monkeypatch):
+    """A rank that exited still in the process group could abort in teardown under load ("terminate called
+    without an active exception", SIGABRT; 2 of 20 two-rank script runs, 0 of 50 with this). At exit, a rank
+    whose program ended normally now meets the others at a barrier and then leaves the group it joined; after an
+    uncaught exception it does nothing (a barrier would wait for ranks torchrun is stopping)."""
+    import torch.distributed as dist
+
+    calls = []
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy"))
+    monkeypatch.delattr(sys, "last_value", raising=False)
+    D._finish()
+    assert calls == ["barrier", "destroy"]
+    calls.clear()
+    monkeypatch.setattr(sys, "last_value", RuntimeError("a rank failed"), raising=False)
+    D._finish()
+    assert calls == []
+    monkeypatch.delattr(sys, "last_value", raising=False)
+    monkeypatch.setattr(dist, "barrier", lambda: (_ for _ in ()).throw(RuntimeError("peer gone")))
+    D._finish()  # best effort: a failed barrier is not an error at exit
