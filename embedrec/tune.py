@@ -16,6 +16,7 @@ import copy
 import logging
 import math
 import multiprocessing as mp
+import os
 import signal
 import threading
 import time
@@ -132,17 +133,18 @@ _stop = None
 _in_trial = False
 
 
-def _init_worker(stop_reader) -> None:
+def _init_worker(stop_reader, sweep: int) -> None:
     """A worker's start (the pool's initializer). SIGTERM stops the trial it runs as ``errors.Terminated`` and
     SIGINT (Ctrl-C at a terminal reaches every worker; unless ignored, as in a background job) as
     KeyboardInterrupt; between trials both are ignored (the parent ends the process). A thread turns the
-    parent's stop (or its death) into that SIGTERM, so a worker stops whether or not the signal reached it."""
+    parent's stop (or its death) into that SIGTERM, so a worker stops whether or not the signal reached it.
+    ``sweep``: the sweep's pid, given by the sweep (a worker that starts after it died has another parent)."""
     global _stop
     _stop = stop_reader
     signal.signal(signal.SIGTERM, _worker_signal)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _worker_signal)
-    threading.Thread(target=_stop_watch, args=(stop_reader,), name="embedrec-tune-stop", daemon=True).start()
+    threading.Thread(target=_stop_watch, args=(stop_reader, sweep), name="embedrec-tune-stop", daemon=True).start()
     if hasattr(signal, "pthread_sigmask"):  # held since the parent started this process: see _stop_signals_held
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
@@ -172,12 +174,22 @@ def _worker_signal(signum, frame) -> None:
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
-def _stop_watch(reader) -> None:
+def _stop_watch(reader, parent: int) -> None:
+    """The stop's watch in a worker: SIGTERM to the worker's main thread when the sweep stops or dies. After the
+    sweep's process dies (``kill -9``: the worker's parent is no longer ``parent``), nobody will end this
+    worker, and an idle one would wait for its next trial for ever (it holds both ends of the pool's queue
+    itself): it gives a running trial STOP_WAIT seconds to stop, then exits."""
     try:
         reader.poll(None)
     except (OSError, EOFError):
         pass
     signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+    while os.getppid() == parent:  # a live sweep ends its workers itself (and a dying one's pipe closes before
+        time.sleep(0.2)            # its children are handed on, so the parent is checked again until it is gone)
+    deadline = time.monotonic() + STOP_WAIT
+    while _in_trial and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os._exit(1)
 
 
 def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int) -> dict:
@@ -409,7 +421,7 @@ def _run_trials(jobs: list[tuple[tuple, tuple]], workers: int, record) -> None:
     ctx = mp.get_context("spawn")
     stop = StopPipe(ctx)
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1,
-                                  initializer=_init_worker, initargs=(stop.reader,))
+                                  initializer=_init_worker, initargs=(stop.reader, os.getpid()))
     futs: dict[cf.Future, tuple] = {}
     try:
         with _stop_signals_held():  # the workers (and the pool's thread that starts later ones) inherit it

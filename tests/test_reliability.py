@@ -1,5 +1,6 @@
 """Red-team findings (reviews/reliability.md): each test reproduces one row and checks the fix."""
 
+import contextlib
 import errno
 import fcntl
 import gzip
@@ -1151,3 +1152,74 @@ def test_sigterm_during_tune_dims_stops_its_workers_and_keeps_finished_trials(tm
     assert sorted(int(r[0]) for r in rows[1:]) == [2, 3, 8]
     redone = {t["key"]: t for t in json.loads((tune / "tune.json").read_text())["trials"]}
     assert all(redone[t["key"]]["seconds"] == t["seconds"] for t in saved["trials"])  # kept, not trained again
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _live_workers(pid: int) -> list[int]:
+    out = []
+    for w in _children(pid):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes():
+                out.append(w)
+    return out
+
+
+def _trials(tune: Path) -> list:
+    try:
+        return json.loads((tune / "tune.json").read_text())["trials"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="lists processes through /proc")
+def test_kill_9_of_tune_dims_leaves_no_worker_behind(tmp_path):
+    """kill -9 of `tune-dims`: a worker between trials waited for its next trial for ever (it holds both ends of
+    the pool's queue itself, and ignores SIGTERM between trials), and one in a trial went on to wait after it.
+    Each worker now sees its sweep's process gone and exits (a running trial gets tune.STOP_WAIT to stop)."""
+    from embedrec.config import Config
+    from embedrec.data.synth import write_movielens
+    from embedrec.ingest import ingest
+
+    write_movielens(tmp_path / "src", 200, 100, 8000, rank=4, seed=1)
+    cfg = Config().updated({"data.source": str(tmp_path / "src"), "data.prepared": str(tmp_path / "ds")})
+    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
+    tune = tmp_path / "tune"
+    # 3 trials (2, 3: the fourth root of 100 movies, 8), 2 at a time: when two have finished, the worker that
+    # replaced the second waits for a trial that never comes
+    command = [sys.executable, "-m", "embedrec", "tune-dims", "-q", "--dims", "2,8", "--format", "tsv",
+               *[x for kv in (f"data.prepared={tmp_path / 'ds'}", f"tune.dir={tune}", "model.objective=explicit",
+                              "train.optimizer=adam", "train.epochs=4", "train.patience=4", "tune.workers=2",
+                              "tune.threads=1") for x in ("--set", kv)]]
+    p = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 180
+        while len(_trials(tune)) < 2 or len(_live_workers(p.pid)) < 2:  # one on the last trial, one idle
+            assert p.poll() is None and time.monotonic() < deadline
+            workers.update(_children(p.pid))
+            time.sleep(0.05)
+        time.sleep(1)  # the idle one's start-up done
+        workers.update(_children(p.pid))
+        p.kill()
+        p.wait()
+        alive = lambda: [w for w in workers if Path(f"/proc/{w}").exists()  # noqa: E731
+                         and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+        deadline = time.monotonic() + 60  # tune.STOP_WAIT (30 s) for a running trial, and start-up slack
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert workers and not alive()
+    finally:
+        for w in workers:
+            with contextlib.suppress(OSError):
+                os.kill(w, signal.SIGKILL)

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -236,7 +237,7 @@ def test_workers_hold_ctrl_c_and_sigterm_until_their_handlers_are_in():
     try:
         with T._stop_signals_held():
             with cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=T._init_worker,
-                                        initargs=(stop.reader,)) as pool:
+                                        initargs=(stop.reader, os.getpid())) as pool:
                 assert not held & set(pool.submit(_blocked_signals).result(timeout=60))
     finally:
         stop.close()
