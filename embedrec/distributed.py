@@ -284,22 +284,38 @@ def reset() -> None:
     _leave()
 
 
+FINISH_WAIT_S = 30  # seconds a rank that is done waits at exit for the others before it leaves anyway
+
+
 def _finish() -> None:
-    """At the exit of a rank whose program ended normally: wait for every rank (a barrier), then leave the
+    """At the exit of a rank whose program ended normally: wait for every rank to get here, then leave the
     process group. A process that exits still in it tears gloo's threads down in no set order, and a rank whose
     work was done could abort ("terminate called without an active exception", SIGABRT; torch's advice is to
-    call destroy_process_group at the end, pytorch/pytorch#190489). The barrier first, so no rank leaves while
-    another still talks to it. After an uncaught exception (``sys.last_value``) nothing is done: torchrun stops
-    the other ranks, and a barrier would only wait for them."""
+    call destroy_process_group at the end, pytorch/pytorch#190489). The ranks meet through a counter in
+    torchrun's key-value store, not a collective: a collective would pair with whatever another rank is still
+    doing, and a wait left pending in the group would hold up this process's teardown. A rank that left with
+    ``sys.exit(1)`` also comes here; after FINISH_WAIT_S without the others it exits as before, still in the
+    group (torchrun then stops the rest). After an uncaught exception (``sys.last_value``) nothing is done."""
     import sys
+    import time
 
     if getattr(sys, "last_value", None) is not None:
         return
     try:
         import torch.distributed as dist
 
-        if dist.is_initialized():
-            dist.barrier()
+        if not dist.is_initialized():
+            return
+        store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                              timeout=datetime.timedelta(seconds=FINISH_WAIT_S))
+        key = f"embedrec/finished/{os.environ.get('TORCHELASTIC_RUN_ID', '')}/" \
+              f"{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+        arrived, world = store.add(key, 1), dist.get_world_size()
+        deadline = time.monotonic() + FINISH_WAIT_S
+        while arrived < world and time.monotonic() < deadline:
+            time.sleep(0.02)
+            arrived = store.add(key, 0)
+        if arrived >= world:
             dist.destroy_process_group()
     except Exception:  # noqa: BLE001 - leaving at exit is best effort: the work is done and saved
         pass

@@ -372,15 +372,21 @@ def sha256_file(path: str | Path) -> str:
 
 def copy_hashed(src: str | Path, dest: str | Path) -> str:
     """Copy ``src`` to ``dest`` (its bytes, then its times and mode) and return the SHA-256 of the bytes copied:
-    one read of the source, where checking it and then copying it would read it twice."""
+    one read of the source, where checking it and then copying it would read it twice. On any failure
+    ``dest`` is removed."""
     import shutil
 
     h = hashlib.sha256()
-    with open(src, "rb") as fh, open(dest, "wb") as out:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-            out.write(chunk)
-    shutil.copystat(src, dest)
+    try:
+        with open(src, "rb") as fh, open(dest, "wb") as out:
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                h.update(chunk)
+                out.write(chunk)
+        shutil.copystat(src, dest)
+    except BaseException:  # a full disk, a read error, Ctrl-C: no partial copy is left
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        raise
     return h.hexdigest()
 
 

@@ -218,7 +218,13 @@ class Run:
         if size != entry.get("bytes", size):
             raise ArtifactError(f"{what} '{p}' is damaged ({size:,} bytes, its manifest says {entry['bytes']:,}); "
                                 f"{fix}")
-        if copy_hashed(p, dest) != entry.get("sha256"):
+        try:
+            digest = copy_hashed(p, dest)
+        except FileNotFoundError:
+            if p.exists():
+                raise
+            raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
+        if digest != entry.get("sha256"):
             dest.unlink(missing_ok=True)
             raise ArtifactError(f"{what} '{p}' does not match its checksum (damaged or modified); {fix}")
 

@@ -429,22 +429,43 @@ def test_two_ranks_choose_the_recency_one_process_chooses(synth_dir, tmp_path):
 
 def test_a_rank_that_ended_normally_waits_then_leaves_the_group(monkeypatch):
     """A rank that exited still in the process group could abort in teardown under load ("terminate called
-    without an active exception", SIGABRT; 2 of 20 two-rank script runs, 0 of 50 with this). At exit, a rank
-    whose program ended normally now meets the others at a barrier and then leaves the group it joined; after an
-    uncaught exception it does nothing (a barrier would wait for ranks torchrun is stopping)."""
+    without an active exception", SIGABRT; 2 of 20 two-rank script runs). At exit, a rank whose program ended
+    normally now waits for the others (a counter in torchrun's store, FINISH_WAIT_S at most) and then leaves
+    the group; without them it exits as before; after an uncaught exception it does nothing."""
     import torch.distributed as dist
 
-    calls = []
+    counts, calls = {}, []
+
+    class Store:  # torchrun's key-value store, shared by the ranks: ``others`` of them have arrived already
+        others = 1
+
+        def __init__(self, host, port, is_master, timeout):
+            calls.append(("store", host, port, is_master, timeout.total_seconds()))
+
+        def add(self, key, n):
+            counts[key] = counts.get(key, Store.others) + n
+            return counts[key]
+
+    monkeypatch.setattr(dist, "TCPStore", Store)
     monkeypatch.setattr(dist, "is_initialized", lambda: True)
-    monkeypatch.setattr(dist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
     monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy"))
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
     monkeypatch.delattr(sys, "last_value", raising=False)
     D._finish()
-    assert calls == ["barrier", "destroy"]
+    assert calls == [("store", "127.0.0.1", 29500, False, D.FINISH_WAIT_S), "destroy"]
+
+    calls.clear(), counts.clear()
+    Store.others = 0  # the other rank never comes (it left with sys.exit(1), or is still working)
+    monkeypatch.setattr(D, "FINISH_WAIT_S", 0.2)
+    D._finish()
+    assert calls == [("store", "127.0.0.1", 29500, False, 0.2)]  # waited, then left without destroying
+
     calls.clear()
     monkeypatch.setattr(sys, "last_value", RuntimeError("a rank failed"), raising=False)
     D._finish()
     assert calls == []
     monkeypatch.delattr(sys, "last_value", raising=False)
-    monkeypatch.setattr(dist, "barrier", lambda: (_ for _ in ()).throw(RuntimeError("peer gone")))
-    D._finish()  # best effort: a failed barrier is not an error at exit
+    monkeypatch.setattr(dist, "TCPStore", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("store gone")))
+    D._finish()  # best effort: no store is not an error at exit

@@ -246,6 +246,9 @@ def test_titles_match_with_their_article_in_front():
     assert cat.movie_ids[cat.find_movie("Godfather")] == 101  # the title without its article is exact
     with pytest.raises(UsageError, match="'the' matches 3 movies"):  # a word in several titles
         cat.find_movie("the")
+    pair = Catalogue.from_parts(np.arange(2), {"movie_id": np.arange(1, 3), "title": ["Hours, The", "Hours"],
+                                               "year": [2002, 2013], "genres": [[]] * 2})
+    assert [int(pair.movie_ids[pair.find_movie(q)]) for q in ("Hours", "The Hours", "hours (2002)")] == [2, 1, 1]
     with pytest.raises(UsageError, match="'hamlet' matches 2 movies: 106: Hamlet \\(1990\\); 107: Hamlet"):
         cat.find_movie("hamlet")
 

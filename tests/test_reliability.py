@@ -843,6 +843,13 @@ def test_a_large_file_is_hashed_once_as_it_is_copied(base, tmp_path, monkeypatch
         r.copy_verified(p, tmp_path / "bad.npy")
     assert not (tmp_path / "bad.npy").exists()
 
+    def cut_short(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(shutil, "copystat", cut_short)  # fails after the bytes were written
+    with pytest.raises(OSError, match="No space left"):
+        fsutil.copy_hashed(current(run) / "movie_factors.npy", tmp_path / "partial.npy")
+    assert not (tmp_path / "partial.npy").exists()
+
 
 def test_large_files_are_hashed_on_open_unless_untouched_since_hashed(base, tmp_path, monkeypatch):
     """Files above VERIFY_ON_OPEN_MAX were checked by size only when opened, so a same-size flip was served. The
@@ -1211,6 +1218,7 @@ def test_kill_9_of_tune_dims_leaves_no_worker_behind(tmp_path):
             time.sleep(0.05)
         time.sleep(1)  # the idle one's start-up done
         workers.update(_children(p.pid))
+        assert p.poll() is None, "the sweep ended before it was killed: nothing was tested"
         p.kill()
         p.wait()
         alive = lambda: [w for w in workers if Path(f"/proc/{w}").exists()  # noqa: E731

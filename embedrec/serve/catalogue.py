@@ -95,15 +95,15 @@ class Catalogue:
     # ----------------------------------------------------------------------------------------- search
     def find_movie(self, query: str) -> int:
         """A movie by id, exact title, 'Title (year)', or title words; an exact title wins over word matches, and
-        a title is also matched with its article in front ('The Godfather' for 'Godfather, The'); ambiguity
-        raises UsageError."""
+        a title is also matched with its article in front ('The Godfather' for 'Godfather, The') or, when no title
+        is exactly the query, without it ('Godfather'); ambiguity raises UsageError."""
         q = query.strip()
         hit = self.movie_rows([q])[0][0]
         if hit >= 0:
             return int(hit)
         low = " ".join(q.lower().split())
-        names = self._title_names()
-        exact = [i for i, n in enumerate(names) if low in n]
+        names, bare = self._title_names()
+        exact = [i for i, n in enumerate(names) if low in n] or [i for i, n in enumerate(bare) if low in n]
         if len(exact) == 1:
             return exact[0]
         words = low.split()
@@ -120,23 +120,25 @@ class Catalogue:
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
         raise UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
 
-    def _title_names(self) -> list[set[str]]:
+    def _title_names(self) -> tuple[list[set[str]], list[set[str]]]:
         """Each movie's names in lower case, with and without ' (year)': its title as stored, without an alternative
         title in parentheses ('City of Lost Children, The (Cité des enfants perdus, La)'), and that with its
-        trailing article in front ('The City of Lost Children', "L'Enfer") or without it ('City of Lost Children',
-        so 'Godfather' finds 'Godfather, The' and not 'Godfather: Part II, The')."""
+        trailing article in front ('The City of Lost Children', "L'Enfer"); and apart, as a second choice, that
+        without its article ('City of Lost Children': 'Hours' is 'Hours (2013)', not 'Hours, The (2002)')."""
         if self._names is None:
-            self._names = []
+            names, bare = [], []
             for title, year in zip(self.titles, self.years):
                 title = title or ""
                 main = re.sub(r" \([^()]*\)$", "", title)
-                forms = {title, main}
+                forms, without = {title, main}, set()
                 m = _ARTICLE_AT_END.match(main)
                 if m:
                     forms.add(m[2] + ("" if m[2].endswith("'") else " ") + m[1])
-                    forms.add(m[1])
-                forms = {f.lower() for f in forms}
-                self._names.append(forms | ({f"{f} ({year})" for f in forms} if year is not None else set()))
+                    without.add(m[1])
+                for group, out in ((forms, names), (without, bare)):
+                    group = {f.lower() for f in group}
+                    out.append(group | ({f"{f} ({year})" for f in group} if year is not None else set()))
+            self._names = names, bare
         return self._names
 
     def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None,
