@@ -270,6 +270,7 @@ def group(device: str = "auto") -> Group:
             except (RuntimeError, ValueError) as e:
                 raise ConfigError(f"cannot join the torch.distributed process group ({str(e).splitlines()[0]}); "
                                   "launch with torchrun --nproc-per-node N, which sets MASTER_ADDR/PORT") from None
+            atexit.unregister(_finish)  # once, however often a library user joins again after reset()
             atexit.register(_finish)  # the group embedrec joined, it also leaves
         if rank > 0:  # one voice: rank 0 logs progress, the others only warnings and errors
             log.setLevel(max(log.level, logging.WARNING))

@@ -406,6 +406,17 @@ def _key(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
 
 
+def _check_size(size: int, entry: dict, path, what: str, fix: str) -> None:
+    if size != entry.get("bytes", size):
+        raise ArtifactError(f"{what} '{path}' is damaged ({size:,} bytes, its manifest says {entry['bytes']:,}); "
+                            f"{fix}")
+
+
+def _check_digest(digest: str, entry: dict, path, what: str, fix: str) -> None:
+    if digest != entry.get("sha256"):
+        raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or modified); {fix}")
+
+
 def check_file(path: Path, entry: dict | None, what: str, fix: str) -> None:
     """Check a file too large to read into memory against its manifest entry (None: not recorded): its size
     always; its SHA-256 (streamed) unless the entry's ``stat`` (:func:`stat_key`, recorded when the file was
@@ -413,13 +424,28 @@ def check_file(path: Path, entry: dict | None, what: str, fix: str) -> None:
     if not entry:
         return
     st = os.stat(path)
-    if st.st_size != entry.get("bytes", st.st_size):
-        raise ArtifactError(f"{what} '{path}' is damaged ({st.st_size:,} bytes, its manifest says "
-                            f"{entry['bytes']:,}); {fix}")
+    _check_size(st.st_size, entry, path, what, fix)
     if entry.get("stat") is not None and entry["stat"] == _key(st):
         return
-    if sha256_file(path) != entry.get("sha256"):
-        raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or modified); {fix}")
+    _check_digest(sha256_file(path), entry, path, what, fix)
+
+
+def copy_checked(path: Path, dest: Path, entry: dict, what: str, fix: str) -> None:
+    """Copy a listed file too large to read into memory to ``dest``, checked against its manifest entry as it
+    is copied (:func:`copy_hashed`: one read, and what was read to copy is what counts); a copy that does not
+    match is removed. A missing ``path`` is an ArtifactError saying so."""
+    try:
+        _check_size(os.path.getsize(path), entry, path, what, fix)
+        digest = copy_hashed(path, dest)
+    except FileNotFoundError:
+        if os.path.exists(path):
+            raise
+        raise ArtifactError(f"{what} '{path}' is missing; {fix}") from None
+    try:
+        _check_digest(digest, entry, path, what, fix)
+    except ArtifactError:
+        Path(dest).unlink(missing_ok=True)
+        raise
 
 
 def read_checked(path: Path, entry: dict | None, what: str, fix: str, max_bytes: int) -> bytes | None:
@@ -449,11 +475,8 @@ def check_bytes(data: bytes, entry: dict | None, path: Path, what: str, fix: str
     """Raise ArtifactError naming ``path`` when ``data`` does not match its manifest entry (None: not recorded)."""
     if not entry:
         return
-    if len(data) != entry.get("bytes", len(data)):
-        raise ArtifactError(f"{what} '{path}' is damaged ({len(data):,} bytes, its manifest says "
-                            f"{entry['bytes']:,}); {fix}")
-    if sha256_bytes(data) != entry.get("sha256"):
-        raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or modified); {fix}")
+    _check_size(len(data), entry, path, what, fix)
+    _check_digest(sha256_bytes(data), entry, path, what, fix)
 
 
 # ------------------------------------------------------------------------------------------------ locks

@@ -253,11 +253,15 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     from embedrec.train.fit import check_ratings
 
     data = load(g, cfg.data.prepared)
-    r = data.shard.splits["train"].rating
-    lo_hi = torch.tensor([-float(r.min()) if r.size else -np.inf, float(r.max()) if r.size else -np.inf],
+
+    def bounds():  # every rank's lowest and highest training rating (every rank has the same objective)
+        r = data.shard.splits["train"].rating
+        t = torch.tensor([-float(r.min()) if r.size else -np.inf, float(r.max()) if r.size else -np.inf],
                          dtype=torch.float64, device=g.device)
-    lo_hi = g.max_(lo_hi).tolist()  # every rank's lowest and highest training rating
-    check_ratings(data.shard.manifest, cfg.data.prepared, cfg.model, (-lo_hi[0], lo_hi[1]))
+        neg_lo, hi = g.max_(t).tolist()
+        return -neg_lo, hi
+
+    check_ratings(data.shard.manifest, cfg.data.prepared, cfg.model, bounds)
     sp, rows = data.shard.splits, data.rows
     log.info("%d ranks, the tables replicated; %s train ratings on rank 0", g.world, f"{len(sp['train']):,}")
     run_dir = Path(cfg.run.dir)

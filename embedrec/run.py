@@ -213,20 +213,9 @@ class Run:
             dest.write_bytes(data)
             shutil.copystat(p, dest)
             return
-        from embedrec.fsutil import copy_hashed
+        from embedrec.fsutil import copy_checked
 
-        if size != entry.get("bytes", size):
-            raise ArtifactError(f"{what} '{p}' is damaged ({size:,} bytes, its manifest says {entry['bytes']:,}); "
-                                f"{fix}")
-        try:
-            digest = copy_hashed(p, dest)
-        except FileNotFoundError:
-            if p.exists():
-                raise
-            raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
-        if digest != entry.get("sha256"):
-            dest.unlink(missing_ok=True)
-            raise ArtifactError(f"{what} '{p}' does not match its checksum (damaged or modified); {fix}")
+        copy_checked(p, dest, entry, what, fix)
 
     def array(self, name: str, mmap: bool = False) -> np.ndarray | None:
         p = self.path / f"{name}.npy"

@@ -1109,11 +1109,9 @@ def _files(folder: Path) -> list:
     return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*"))
 
 
-def test_sigterm_during_tune_dims_stops_its_workers_and_keeps_finished_trials(tmp_path):
-    """kill -TERM of `tune-dims` while its workers train: before, the parent died at once (-15) and its pool
-    workers went on training and writing into tune.dir without the lock. Now it takes Ctrl-C's way out: the
-    workers are stopped and waited for, one line, exit 143, nothing in tune.dir changes afterwards, and the same
-    command continues, keeping the trials that finished."""
+def _tune_sweep(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A small dataset and the `tune-dims` command over it: 3 trials (2, 3: the fourth root of 100 movies, 8),
+    2 at a time, each a few seconds of one thread. Returns (tune.dir, the command)."""
     from embedrec.config import Config
     from embedrec.data.synth import write_movielens
     from embedrec.ingest import ingest
@@ -1122,11 +1120,18 @@ def test_sigterm_during_tune_dims_stops_its_workers_and_keeps_finished_trials(tm
     cfg = Config().updated({"data.source": str(tmp_path / "src"), "data.prepared": str(tmp_path / "ds")})
     ingest(cfg.data, cfg.split, output=cfg.data.prepared)
     tune = tmp_path / "tune"
-    # 3 trials (2, 3: the fourth root of 100 movies, 8), 2 at a time, each a few seconds of one thread
-    command = [sys.executable, "-m", "embedrec", "tune-dims", "-q", "--dims", "2,8", "--format", "tsv",
-               *[x for kv in (f"data.prepared={tmp_path / 'ds'}", f"tune.dir={tune}", "model.objective=explicit",
-                              "train.optimizer=adam", "train.epochs=4", "train.patience=4", "tune.workers=2",
-                              "tune.threads=1") for x in ("--set", kv)]]
+    return tune, [sys.executable, "-m", "embedrec", "tune-dims", "-q", "--dims", "2,8", "--format", "tsv",
+                  *[x for kv in (f"data.prepared={tmp_path / 'ds'}", f"tune.dir={tune}", "model.objective=explicit",
+                                 "train.optimizer=adam", "train.epochs=4", "train.patience=4", "tune.workers=2",
+                                 "tune.threads=1") for x in ("--set", kv)]]
+
+
+def test_sigterm_during_tune_dims_stops_its_workers_and_keeps_finished_trials(tmp_path):
+    """kill -TERM of `tune-dims` while its workers train: before, the parent died at once (-15) and its pool
+    workers went on training and writing into tune.dir without the lock. Now it takes Ctrl-C's way out: the
+    workers are stopped and waited for, one line, exit 143, nothing in tune.dir changes afterwards, and the same
+    command continues, keeping the trials that finished."""
+    tune, command = _tune_sweep(tmp_path)
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with open(out, "w") as o, open(err, "w") as e:
         p = subprocess.Popen(command, stdout=o, stderr=e)
@@ -1194,20 +1199,8 @@ def test_kill_9_of_tune_dims_leaves_no_worker_behind(tmp_path):
     """kill -9 of `tune-dims`: a worker between trials waited for its next trial for ever (it holds both ends of
     the pool's queue itself, and ignores SIGTERM between trials), and one in a trial went on to wait after it.
     Each worker now sees its sweep's process gone and exits (a running trial gets tune.STOP_WAIT to stop)."""
-    from embedrec.config import Config
-    from embedrec.data.synth import write_movielens
-    from embedrec.ingest import ingest
-
-    write_movielens(tmp_path / "src", 200, 100, 8000, rank=4, seed=1)
-    cfg = Config().updated({"data.source": str(tmp_path / "src"), "data.prepared": str(tmp_path / "ds")})
-    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
-    tune = tmp_path / "tune"
-    # 3 trials (2, 3: the fourth root of 100 movies, 8), 2 at a time: when two have finished, the worker that
-    # replaced the second waits for a trial that never comes
-    command = [sys.executable, "-m", "embedrec", "tune-dims", "-q", "--dims", "2,8", "--format", "tsv",
-               *[x for kv in (f"data.prepared={tmp_path / 'ds'}", f"tune.dir={tune}", "model.objective=explicit",
-                              "train.optimizer=adam", "train.epochs=4", "train.patience=4", "tune.workers=2",
-                              "tune.threads=1") for x in ("--set", kv)]]
+    tune, command = _tune_sweep(tmp_path)  # when two trials have finished, the worker that replaced the
+    # second waits for a trial that never comes
     p = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: set[int] = set()
     try:

@@ -55,20 +55,22 @@ def resolve_loss(model_cfg, features: bool = False) -> str:
     return model_cfg.loss
 
 
-def check_ratings(manifest: dict, path, model_cfg, bounds: tuple[float, float] | None = None) -> None:
+def check_ratings(manifest: dict, path, model_cfg, bounds=None) -> None:
     """An explicit model fits ratings: refuse a dataset ingested without them (data.columns.rating=null, every row
     stored as rating 1), on which it would fit the constant and report a perfect RMSE; likewise any dataset whose
-    training ratings (``bounds``: their lowest and highest) are all one value, e.g. a RecBole ``.inter`` file or
-    a CSV of clicks with no rating field."""
+    training ratings are all one value, e.g. a RecBole ``.inter`` file or a CSV of clicks with no rating field.
+    ``bounds``: a function giving their lowest and highest, called for an explicit model only (a pass over the
+    ratings, and on ranks a collective)."""
     if model_cfg.objective != "explicit":
         return
     columns = ((manifest.get("config") or {}).get("data") or {}).get("columns") or {}
     if "rating" in columns and columns["rating"] is None:
         raise ConfigError(f"config key 'model.objective': explicit needs ratings, and dataset '{path}' has none "
                           "(ingested with data.columns.rating=null); use the default model.objective=implicit")
-    if bounds is not None and bounds[0] == bounds[1]:
+    lo, hi = bounds() if bounds is not None else (None, None)
+    if lo is not None and lo == hi:
         raise ConfigError(f"config key 'model.objective': explicit fits ratings, and every training rating of "
-                          f"dataset '{path}' is {bounds[0]:g} (a file without a rating field?); use the default "
+                          f"dataset '{path}' is {lo:g} (a file without a rating field?); use the default "
                           "model.objective=implicit")
 
 
@@ -439,7 +441,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     tr = ds.splits["train"]
     if len(tr) == 0:
         raise TrainingError("the training split is empty; check the split settings and rerun ingest")
-    check_ratings(ds.manifest, ds.path, model_cfg, (float(tr.rating.min()), float(tr.rating.max())))
+    check_ratings(ds.manifest, ds.path, model_cfg, lambda: (float(tr.rating.min()), float(tr.rating.max())))
     # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box)
     dim = resolve_dim(model_cfg, ds.n_users, ds.n_movies)
     threads = choose_threads(len(tr), dim, train_cfg.threads)
