@@ -133,6 +133,7 @@ class TrainConfig:
     als_cg_steps: int = _opt(3, min=1, max=100)
     als_rating_weight: float = _opt(0.0, min=0.0, max=1000.0)
     als_recency: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=1000.0)
+    als_user_unobserved: Union[float, Literal["auto"]] = _opt("auto", gt=0.0, max=1000.0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     fetch_rows: int = _opt(0, min=0)
     seed: int = 42

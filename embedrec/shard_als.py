@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from embedrec.distributed import Group, RowFetch, bounds, owners, send_to_owners
-from embedrec.train.als import Side, Solver, _csr, auto_unobserved, confidence, reg_weights, sweep
+from embedrec.train.als import USER_STEPS, Side, Solver, _csr, auto_unobserved, confidence, reg_weights, sweep
 
 log = logging.getLogger("embedrec")
 
@@ -141,15 +141,30 @@ class ShardALS:
         obj = sweep(self.tables, self.g.device, self._half, self.users, self.movies, self.u_reg)
         return self.g.total(obj) / max(self.nnz, 1)
 
-    def _half(self, Y_local, X, blocks: Blocks) -> float:
+    def _half(self, Y_local, X, blocks: Blocks, scale: float = 1.0) -> float:
         G = self.g.sum_((Y_local.T @ Y_local).contiguous())
-        G = (self.a0 * G).contiguous()
+        G = (self.a0 * scale * G).contiguous()
         obj = 0.0
         for fetch, lo, hi, side in blocks.rounds:  # every rank takes part in every round (it serves the others)
             Y = fetch.fetch(Y_local)
             if side is not None:
                 obj += self.solver.solve(Y, X[lo:hi], G, side)
         return obj
+
+    def refit_users(self, scale: float, steps: int = USER_STEPS) -> None:
+        """als.ALS.refit_users on ranks: this rank's users solved again against every movie (fetched as in a
+        sweep) with the unobserved weight a0 x ``scale``."""
+        kept = self.solver.steps
+        self.solver.steps = steps
+        try:
+            with torch.no_grad():
+                P, Q = self.tables.user.weight.data, self.tables.movie.weight.data
+                Pd = P.to(self.g.device)
+                self._half(Q.to(self.g.device), Pd, self.users, scale)
+                if Pd.data_ptr() != P.data_ptr():
+                    P.copy_(Pd.cpu())
+        finally:
+            self.solver.steps = kept
 
 
 class Blocks:
@@ -442,15 +457,18 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     callbacks.append(ShardCheckpoint(g, folder, shard, fp, fp_cfg))
     callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader))
     loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
+    if train_cfg.als_user_unobserved not in ("auto", 1.0):  # as train.fit ends
+        runner.refit_users(float(train_cfg.als_user_unobserved))
     best = state.best if state.best is not None else float("nan")
     return FitResult(tables, "als", metric, state.best_epoch + 1, float(best), state.history, len(state.history),
                      time.perf_counter() - t0, unrated)
 
 
-def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False):
+def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False,
+                        refit: bool = False):
     """train.fit_selecting on shards: with train.als_reg or train.als_recency auto, one fit per candidate (each
-    in its own folder, each resumable), the better on valid kept. Returns (FitResult, cfg with the chosen
-    values)."""
+    in its own folder, each resumable), the better on valid kept; then train.als_user_unobserved auto, applied
+    unless a ``refit`` follows. Returns (FitResult, cfg with the chosen values)."""
     import dataclasses
 
     from embedrec.train.als import AUTO_REGS
@@ -472,7 +490,47 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=clear,
                          has_checkpoint=lambda f: (f / POINTER).exists() or (f / "checkpoint.pt").exists())
+    if tcfg.als_user_unobserved == "auto":
+        scale = choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, best, not refit) if g.total(len(va)) else 1.0
+        tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
+
+
+def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool) -> float:
+    """train.fit.choose_user_unobserved on ranks: the same scales, the same validation users, the same choice."""
+    from embedrec.evaluate import _gpu_or_none
+    from embedrec.metrics import higher_is_better, parse_metric
+    from embedrec.train.als import USER_SCALES
+    from embedrec.train.fit import resolve_dim
+
+    dim = resolve_dim(model_cfg, shard.n_users, shard.n_movies)
+    threads = _threads(len(train), dim, tcfg.threads)
+    start = {k: v.detach().clone() for k, v in best.model.state_dict().items()}
+    tables = init_tables(shard, g.rank, dim, model_cfg.init_std, tcfg.seed)
+    tables.load_state_dict(start)
+    runner = ShardALS(g, tables, shard, train, tcfg, threads)
+    k = parse_metric(best.metric)[1]
+    ev = ShardRanking(g, shard, [train], valid, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
+                      _gpu_or_none(g.device))
+    high = higher_is_better(best.metric)
+    scores = {USER_SCALES[0]: best.best_value}
+    for scale in USER_SCALES[1:]:
+        tables.load_state_dict(start)
+        runner.refit_users(scale)
+        got = ev.metrics(tables.user.weight.detach().cpu().numpy(), *full_movies(g, tables, best.unrated))
+        scores[scale] = float(got.get(best.metric, float("nan")))
+    chosen = USER_SCALES[0]
+    for scale, v in scores.items():
+        if v > scores[chosen] if high else v < scores[chosen]:
+            chosen = scale
+    log.info("als_user_unobserved auto: valid %s %s; chose %g", best.metric,
+             ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
+    if apply and chosen != USER_SCALES[0]:
+        tables.load_state_dict(start)
+        runner.refit_users(chosen)
+        best.model.load_state_dict(tables.state_dict())
+        best.best_value = scores[chosen]
+    return chosen
 
 
 # ------------------------------------------------------------------------------------------------ the command
@@ -486,8 +544,9 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     from embedrec.distributed import group
     from embedrec.train.fit import WARM_REFIT_EPOCHS, resolve_loss
 
+    als = resolve_loss(cfg.model, cfg.features.active) == "als"
     g = group(cfg.train.device)
-    if resolve_loss(cfg.model, cfg.features.active) != "als":  # minibatch and hogwild: replicated tables
+    if not als:  # minibatch and hogwild: replicated tables
         from embedrec.replica import train_replicated
 
         return train_replicated(g, cfg, resume=resume, progress=progress)
@@ -496,14 +555,15 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
              *shard.u_range(0), *shard.m_range(0), f"{shard.n_users:,}", f"{shard.n_movies:,}",
              f"{len(shard.splits['train']):,}")
     run_dir = Path(cfg.run.dir)
-    result, cfg = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress)
+    refit = cfg.train.refit and g.total(len(shard.splits["valid"])) > 0
+    result, cfg = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit)
     selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
                  "als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency,
+                 "als_user_unobserved": cfg.train.als_user_unobserved,
                  "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
                  "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
                  if 0 < result.best_epoch <= len(result.history) else None}
     tr, va = shard.splits["train"], shard.splits["valid"]
-    refit = cfg.train.refit and g.total(len(va)) > 0
     if refit:
         both = _concat(tr, va)
         shard.splits = {"train": both, "valid": _concat(va, None, empty=True), "test": shard.splits["test"]}

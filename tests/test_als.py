@@ -70,6 +70,62 @@ def test_user_solve_is_the_exact_minimiser(engine):
         np.testing.assert_allclose(P[row], want, rtol=2e-3, atol=2e-4)
 
 
+@pytest.mark.parametrize("engine", ["c", "torch"])
+def test_user_refit_solves_with_the_scaled_unobserved_weight(engine):
+    """train.als_user_unobserved: the users solved again, movies fixed, with a0 x scale in the Gramian only (the
+    L2 keeps a0), to the closed form; the sweeps' CG steps are left as they were."""
+    u, m, nu, nm = _pairs(3)
+    cfg = _cfg()
+    model = _model(nu, nm)
+    als = ALS(model, cfg, u, m, threads=1, engine=engine)
+    als.epoch()
+    Y = model.movie.weight.detach().numpy().astype(np.float64).copy()
+    als.refit_users(2.5, steps=60)
+    assert als.solver.steps == 3
+    np.testing.assert_array_equal(model.movie.weight.detach().numpy(), Y.astype(np.float32))
+    P = model.user.weight.detach().numpy()
+    G = 2.5 * cfg.als_unobserved * Y.T @ Y
+    for row in range(nu):
+        items = m[u == row]
+        lam = cfg.als_reg * (items.size + cfg.als_unobserved * nm)
+        want = np.linalg.solve(G + lam * np.eye(Y.shape[1]) + Y[items].T @ Y[items], Y[items].sum(0))
+        np.testing.assert_allclose(P[row], want, rtol=2e-3, atol=2e-4)
+
+
+def test_auto_user_unobserved_keeps_the_best_scale_on_valid(tmp_path, caplog):
+    """auto re-solves the selected model's users at each scale and keeps the best on valid (1 on a tie): the
+    model it returns is what a fit given that scale ends with, and the refit applies the same scale."""
+    from embedrec.train.als import USER_SCALES
+    from embedrec.train.fit import fit_and_refit, fit_selecting
+
+    ds = _taste_dataset(6)  # where valid prefers 2 (seed 4: 1)
+    sets = ["model.dim=8", "train.epochs=6", "train.threads=1", "train.als_reg=0.02"]
+    cfg = load_config(None, sets)
+    assert cfg.train.als_user_unobserved == "auto"
+    with caplog.at_level("INFO", logger="embedrec"):
+        chosen, cfg2 = fit_selecting(ds, cfg, tmp_path / "sel")
+    each = {}
+    for s in USER_SCALES:
+        r = fit(ds, cfg.model, load_config(None, [*sets, f"train.als_user_unobserved={s:g}"]).train)
+        each[s] = (evaluate_model(factors(r.model), ds, "valid", False, [10])["ndcg@10"], r)
+    best = max(USER_SCALES, key=lambda s: (each[s][0], s == 1.0))
+    assert best != 1.0
+    assert cfg2.train.als_user_unobserved == best and chosen.best_value == pytest.approx(each[best][0], abs=1e-6)
+    for key, value in each[best][1].model.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(chosen.model.state_dict()[key]), np.asarray(value))
+    assert f"chose {best:g}" in caplog.text
+    merged, result, selected, cfg3 = fit_and_refit(ds, cfg, tmp_path / "refit")
+    assert cfg3.train.als_user_unobserved == best
+    for key, value in each[1.0][1].model.state_dict().items():  # a refit follows: it applies the scale
+        np.testing.assert_array_equal(np.asarray(selected.model.state_dict()[key]), np.asarray(value))
+    init = selected.model.state_dict()
+    for s in {1.0, best}:
+        want = fit(merged, cfg.model, dataclasses.replace(cfg3.train, epochs=2, als_user_unobserved=s),
+                   init_state=init).model.state_dict()
+        same = all(np.array_equal(np.asarray(result.model.state_dict()[k]), np.asarray(v)) for k, v in want.items())
+        assert same == (s == best), s
+
+
 def test_confidence_hand_computed():
     u, r, t = np.array([0, 0, 0, 1, 1]), np.array([1, 5, 3, 2, 2.0]), np.array([30, 10, 20, 5, 1])
     cfg = _cfg(als_rating_weight=1.0, als_recency=1.0)
@@ -304,13 +360,14 @@ def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
     from embedrec.train.fit import fit_selecting
 
     ds = _taste_dataset(2)
-    cfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1"])
+    cfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1", "train.als_user_unobserved=1"])
     assert cfg.train.als_reg == "auto"
     chosen, cfg2 = fit_selecting(ds, cfg, tmp_path / "sel")
     # the first candidate starts from the seeded draw, the second from the first's best state (a warm start)
     each = {}
     for reg in AUTO_REGS:
-        tcfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1", f"train.als_reg={reg}"]).train
+        tcfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1", f"train.als_reg={reg}",
+                                  "train.als_user_unobserved=1"]).train
         warm = each[AUTO_REGS[0]].model.state_dict() if each else None
         each[reg] = fit(ds, cfg.model, tcfg, tmp_path / f"r{reg}", init_state=warm)
     best = max(each, key=lambda reg: each[reg].best_value)

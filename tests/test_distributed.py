@@ -186,6 +186,7 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
     m2 = json.loads(p.stdout)  # rank 0 alone printed
     m1 = _plain(prepared, tmp_path / "one", 3)
     assert m2["ranks"] == 2 and m2["selection"]["als_reg"] == m1["selection"]["als_reg"]
+    assert m2["selection"]["als_user_unobserved"] == m1["selection"]["als_user_unobserved"] == 0.5  # not 1 here
     assert m2["selection"]["als_recency"] == m1["selection"]["als_recency"] == 0.0  # a random split: 0 only
     for split in ("test",):
         for who in ("model", "most_popular"):
@@ -419,7 +420,7 @@ def test_two_ranks_choose_the_recency_one_process_chooses(synth_dir, tmp_path):
     m2 = json.loads(p.stdout)
     m1 = _plain(prepared, tmp_path / "one", 3)
     assert m2["ranks"] == 2
-    for key in ("als_reg", "als_recency", "valid"):
+    for key in ("als_reg", "als_recency", "als_user_unobserved", "valid"):
         assert m2["selection"][key] == pytest.approx(m1["selection"][key], abs=1e-6), key
     assert (two / "als-reg-0.01-recency-2" / "checkpoint-dist.json").exists()
     assert (tmp_path / "one" / "als-reg-0.01-recency-2" / "checkpoint.pt").exists()

@@ -107,21 +107,27 @@ def test_error_hints_name_the_real_fix(tmp_path):
     assert r.exit_code == 1
     assert r.stderr == (f"error: {p}:2: column 'user_id' 'user-1' is not an integer; for text ids set "
                         "data.id_type=str, or fix that line\n")
+    # no timestamp column, and none close to its name: read without times, as Surprise and LensKit read such files
     q = tmp_path / "nots.csv"
-    q.write_text("uid,movie_id,rating\n1,2,3\n")
-    r = invoke("ingest", q, "-o", tmp_path / "b", "--set", "data.columns.user=uid")
-    assert r.exit_code == 1
-    assert r.stderr == (f"error: {q}: no column 'timestamp' for the timestamp (data.columns.timestamp); set "
-                        "data.columns.timestamp to one of: uid, movie_id, rating, or --set "
-                        "data.columns.timestamp=null if the file has no timestamps\n")
-    # a column that is not close ('title') is no suggestion; a close one is, and =null is offered with it
-    for name, got in (("title", "set data.columns.timestamp to one of: user_id, movie_id, rating, title, or"),
-                      ("time", "did you mean --set data.columns.timestamp=time, or")):
-        q.write_text(f"user_id,movie_id,rating,{name}\n1,2,3,4\n")
-        r = invoke("ingest", q, "-o", tmp_path / "c")
-        assert (r.exit_code, r.stdout) == (1, "")
-        assert r.stderr == (f"error: {q}: no column 'timestamp' for the timestamp (data.columns.timestamp); {got} "
-                            f"--set data.columns.timestamp=null if the file has no timestamps{'?' * (name == 'time')}\n")
+    for n, (head, sets) in enumerate((("uid,movie_id,rating", ["--set", "data.columns.user=uid"]),
+                                      ("user_id,movie_id,rating,title", []))):
+        q.write_text(f"{head}\n" + "".join(f"{u},{m},3{',x' * head.endswith('title')}\n"
+                                           for u in range(1, 6) for m in range(1, 6)))
+        r = invoke("ingest", q, "-o", tmp_path / f"b{n}", *sets)
+        assert r.exit_code == 0, r.stderr
+        assert f"{q}: no 'timestamp' column: ratings without times" in r.stderr
+        r = invoke("ingest", q, "-o", tmp_path / f"t{n}", "--set", "split.method=user_time", *sets)
+        assert r.exit_code == 1 and "split.method=user_time needs timestamps" in r.stderr
+    # a close name ('time') is probably the timestamps: suggested, with =null
+    q.write_text("user_id,movie_id,rating,time\n1,2,3,4\n")
+    r = invoke("ingest", q, "-o", tmp_path / "c")
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr == (f"error: {q}: no column 'timestamp' for the timestamp (data.columns.timestamp); did you mean "
+                        "--set data.columns.timestamp=time, or --set data.columns.timestamp=null if the file has no "
+                        "timestamps?\n")
+    # a column named in the config is required
+    r = invoke("ingest", q, "-o", tmp_path / "d", "--set", "data.columns.timestamp=when")
+    assert r.exit_code == 1 and "no column 'when' for the timestamp" in r.stderr
 
 
 # ------------------------------------------------------------------------------------------ row 6: default folders

@@ -122,8 +122,8 @@ BAD = [
     ("", r"r\.csv: the file is empty"),
     ("user_id,movie_id,rating,timestamp\n", r"r\.csv: the file has no data rows"),
     ("user,movie_id,rating,timestamp\n1,2,3,4\n", r"no column 'user_id'.*did you mean data.columns.user=user"),
-    ("user_id,movie_id,rating,title\n1,2,3,x\n", r"no column 'timestamp'.*; set data.columns.timestamp to one of: "
-     r"user_id, movie_id, rating, title, or data.columns.timestamp=null if the file has no timestamps$"),
+    ("user_id,movie_id,rating,time\n1,2,3,x\n", r"no column 'timestamp'.*; did you mean data.columns.timestamp=time, "
+     r"or data.columns.timestamp=null if the file has no timestamps\?$"),
 ]
 
 

@@ -4,6 +4,7 @@ separator sniffing, header checks with close-match hints, and zero-padded ids re
 from __future__ import annotations
 
 import io
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from embedrec.data.parsing import (
     read_numeric_table,
 )
 from embedrec.errors import DataError, first_line, shorten
+
+log = logging.getLogger("embedrec")
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig
@@ -46,6 +49,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             raise DataError(f"{label}: file not found; check data.source") from None
         except Exception as e:
             raise DataError(f"{label}: not a readable Parquet file ({first_line(e)})") from None
+        _optional_timestamp(df.columns, wanted, label, cfg)
         _require_columns(df.columns, wanted, label, cfg)
         df = df[list(wanted)].rename(columns=wanted)
         _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type)
@@ -58,6 +62,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
         header_names = None
         if cfg.header:
             header_names = _header(src, sep, cfg.encoding, label)
+            _optional_timestamp(header_names, wanted, label, cfg)
             _require_columns(header_names, wanted, label, cfg)
         numeric = {}
         for c, v in wanted.items():
@@ -207,6 +212,25 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
             elif pt.is_bool_dtype(s) or not pt.is_integer_dtype(s):
                 refuse(col, 0, f"not an integer timestamp (the column is {s.dtype})",
                        "store Unix seconds (integers) or a datetime column")
+
+
+def _optional_timestamp(found, wanted: dict, label: str, cfg: DataConfig) -> None:
+    """A file without the default 'timestamp' column, and none close to it, is read without times (as Surprise
+    and LensKit read user,item,rating files); a time-based split then says it needs them. A column named in the
+    config is required."""
+    from embedrec.config import ColumnsConfig
+
+    col = cfg.columns.timestamp
+    found = [str(c) for c in found]
+    if col == ColumnsConfig.timestamp and col not in found:
+        import difflib
+
+        if difflib.get_close_matches(col, [c for c in found if c not in wanted], n=1, cutoff=0.6):
+            return  # e.g. 'time': probably the timestamps, under another name (_require_columns suggests it)
+        del wanted[col]
+        log.info("%s: no 'timestamp' column: ratings without times (a time-based split and the recency weight "
+                 "need them; «--set data.columns.timestamp=NAME» names another column)",
+                 label)
 
 
 def _require_columns(found, wanted: dict, label: str, cfg: DataConfig) -> None:

@@ -86,6 +86,10 @@ def auto_unobserved(nnz: int, n_users: int, n_movies: int) -> float:
 
 
 AUTO_REGS = (0.01, 0.02)  # train.als_reg: auto tries each and keeps the better on valid (train.fit_selecting)
+# train.als_user_unobserved: auto re-solves the selected model's users with a0 times each and keeps the best on
+# valid (train.fit_selecting); 1 keeps the fitted users (BENCHMARKS.md, session 12)
+USER_SCALES = (1.0, 0.5, 2.0, 4.0)
+USER_STEPS = 6  # CG steps of that re-solve, from the fitted vectors (12 x 2 gave the same lists on ML-100K)
 
 
 def reg_weights(counts: np.ndarray, n_other: int, a0: float, cfg: TrainConfig) -> np.ndarray:
@@ -464,10 +468,30 @@ class ALS:
         obj = sweep(self.model, self.device, self._half, self.users, self.movies, self.u_reg)
         return obj / max(self.nnz, 1)
 
-    def _half(self, Y: torch.Tensor, X: torch.Tensor, side: Side) -> float:
+    def _half(self, Y: torch.Tensor, X: torch.Tensor, side: Side, scale: float = 1.0) -> float:
         if isinstance(Y, np.ndarray):  # one BLAS thread: two spun-waiting ones made this 50x slower under load
             with blas_threads(1):
-                G = np.ascontiguousarray(np.float32(self.a0) * (Y.T @ Y))
+                G = np.ascontiguousarray(np.float32(self.a0 * scale) * (Y.T @ Y))
         else:
-            G = (self.a0 * (Y.T @ Y)).contiguous()
+            G = (self.a0 * scale * (Y.T @ Y)).contiguous()
         return self.solver.solve(Y, X, G, side)
+
+    def refit_users(self, scale: float, steps: int = USER_STEPS) -> None:
+        """Re-solve every user's vector with the movies fixed and the unobserved weight a0 x ``scale`` in the
+        users' half (``train.als_user_unobserved``; the L2 stays), ``steps`` CG steps from the current vectors."""
+        kept = self.solver.steps
+        self.solver.steps = steps
+        try:
+            if isinstance(self.model, Tables):
+                self._half(self.model.movie_table, self.model.user_table, self.users, scale)
+                return
+            import torch
+
+            with torch.no_grad():
+                P, Q = self.model.user.weight.data, self.model.movie.weight.data
+                Pd = P.to(self.device)
+                self._half(Q.to(self.device), Pd, self.users, scale)
+                if Pd.data_ptr() != P.data_ptr():
+                    P.copy_(Pd.cpu())
+        finally:
+            self.solver.steps = kept

@@ -470,13 +470,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
                            train_cfg.epochs, t0)
     callbacks = []
     if has_valid:
-        explicit = model_cfg.objective == "explicit"
-        key = ("valid", explicit, tuple(train_cfg.eval_k), metric, train_cfg.eval_users, train_cfg.device)
         reuse = {} if reuse is None else reuse
-        if key not in reuse:
-            reuse[key] = evaluator(ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
-                                   max_users=train_cfg.eval_users, fast=threads, device=train_cfg.device)
-        on_valid = reuse[key]
+        on_valid = _valid_evaluator(ds, model_cfg, train_cfg, metric, threads, reuse)
         callbacks.append(loop.Validation(lambda: on_valid(factors(model, unrated)), metric))
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience(loss_name, train_cfg), has_valid,
                                    floor))
@@ -495,11 +490,66 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         callbacks.append(loop.EachEpoch(on_epoch))
     with blas_threads(threads):
         loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
+        scale = train_cfg.als_user_unobserved if loss_name == "als" else 1.0
+        if scale not in ("auto", 1.0):  # the chosen (or given) users' unobserved weight: after the best epoch
+            state.runner.refit_users(float(scale))
     if hasattr(model, "cpu"):
         model.cpu()  # trained on train.device; what follows (factors, state_dict, publish) is plain CPU data
     best = state.best if state.best is not None else float("nan")
     return FitResult(model, loss_name, metric, state.best_epoch + 1, float(best), state.history, len(state.history),
                      time.perf_counter() - t0, unrated)
+
+
+def _valid_evaluator(ds, model_cfg, train_cfg, metric: str, threads: int, reuse: dict):
+    """The validation evaluator of :func:`evaluator`, built once per ``reuse`` (fits on the same ``ds``)."""
+    explicit = model_cfg.objective == "explicit"
+    key = ("valid", explicit, tuple(train_cfg.eval_k), metric, train_cfg.eval_users, train_cfg.device)
+    if key not in reuse:
+        reuse[key] = evaluator(ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
+                               max_users=train_cfg.eval_users, fast=threads, device=train_cfg.device)
+    return reuse[key]
+
+
+def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, apply: bool) -> float:
+    """``train.als_user_unobserved: auto``: the selected model's users re-solved with the unobserved weight a0
+    times each of als.USER_SCALES (movies fixed, on a copy), the best on valid kept; 1 (the fitted users) on a
+    tie. ``apply``: ``best`` takes the chosen users and their valid score (no refit follows). A few CG steps per
+    user and one validation each: cheap beside the fit."""
+    import copy
+
+    from embedrec.train.als import USER_SCALES, Tables
+
+    tr = ds.splits["train"]
+    threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_users, ds.n_movies), train_cfg.threads)
+    if isinstance(best.model, Tables):
+        model = Tables(best.model.n_users, best.model.n_movies, best.model.dim, 0.0, 0, draw=False)
+        model.load_state_dict(best.model.state_dict())
+    else:
+        model = copy.deepcopy(best.model)
+    start = {k: v.copy() for k, v in model.state_dict().items()} if isinstance(model, Tables) else \
+        copy.deepcopy(model.state_dict())
+    runner = make_runner(model, "als", train_cfg, ds, threads, reuse)
+    on_valid = _valid_evaluator(ds, model_cfg, train_cfg, best.metric, threads, reuse)
+    high = higher_is_better(best.metric)
+    scores = {USER_SCALES[0]: best.best_value}
+    with blas_threads(threads):
+        for scale in USER_SCALES[1:]:
+            model.load_state_dict(start)
+            runner.refit_users(scale)
+            scores[scale] = float(on_valid(factors(model, best.unrated)).get(best.metric, float("nan")))
+    chosen = USER_SCALES[0]
+    for scale, v in scores.items():
+        if v > scores[chosen] if high else v < scores[chosen]:
+            chosen = scale
+    log.info("als_user_unobserved auto: valid %s %s; chose %g", best.metric,
+             ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
+    if apply and chosen != USER_SCALES[0]:
+        model.load_state_dict(start)
+        with blas_threads(threads):
+            runner.refit_users(chosen)
+        best.model.load_state_dict(model.state_dict())
+        best.best_value = scores[chosen]
+    return chosen
 
 
 def numpy_als(loss: str, train_cfg, n_users: int, n_movies: int, dim: int) -> bool:
@@ -540,10 +590,12 @@ def _resume(state: loop.LoopState, ckpt_path: Path, matches, fp_cfg: dict, metri
              state.best if state.best is not None else float("nan"), state.best_epoch + 1)
 
 
-def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False):
+def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False,
+                  refit: bool = False):
     """fit(); for als with ``train.als_reg`` or ``train.als_recency`` ``auto``, one fit per candidate (see
-    :class:`Selection`; each in its own folder under ``run_dir``, each resumable), keeping the best on valid.
-    Returns (FitResult, cfg with the chosen values).
+    :class:`Selection`; each in its own folder under ``run_dir``, each resumable), keeping the best on valid;
+    then ``train.als_user_unobserved: auto`` chosen on valid (:func:`choose_user_unobserved`), applied to the
+    returned model unless a ``refit`` follows (which applies it). Returns (FitResult, cfg with the chosen values).
 
     The first candidate starts from the seeded draw; each later one starts from the best candidate so far (a
     warm start: ALS moves to the new setting's solution in a few sweeps instead of a whole fit, measured on
@@ -577,6 +629,9 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
 
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=lambda f: (f / CHECKPOINT).exists(),
                          clear=clear_checkpoint)
+    if tcfg.als_user_unobserved == "auto":  # settled on valid; the refit (or, without one, this model) applies it
+        scale = choose_user_unobserved(ds, cfg.model, tcfg, best, reuse, apply=not refit) if has_valid else 1.0
+        tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
 
 
@@ -623,8 +678,9 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     """What ``embedrec train`` fits: :func:`fit_selecting` on train (validated on valid), then with
     ``train.refit`` and a validation split the refit on train+valid. Returns (dataset of the final fit, its
     FitResult, the selection's FitResult, cfg with the chosen values)."""
-    selected, cfg = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress)
-    if cfg.train.refit and len(ds.splits.get("valid", ())):
+    refit = cfg.train.refit and len(ds.splits.get("valid", ())) > 0
+    selected, cfg = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit)
+    if refit:
         merged, result = _refit(ds, cfg, selected, Path(work_dir), progress)
         return merged, result, selected, cfg
     return ds, selected, selected, cfg
