@@ -354,6 +354,45 @@ def test_a_cached_release_cut_short_is_unpacked_again(tmp_path):
     assert not _complete(rel)
 
 
+def test_a_failed_first_download_does_not_use_the_licence_notice_up(tmp_path, ml100k_dir, monkeypatch, caplog):
+    """The marker was written before the fetch: when the first download failed, the first one that succeeded
+    showed no notice. No network: the download and the offline fallback are replaced."""
+    import logging
+    import urllib.error
+
+    from embedrec.data import sources
+
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(logging.getLogger("embedrec"), "propagate", True)  # off after any CLI test in this process
+
+    def unreachable(*a, **k):
+        raise urllib.error.URLError("unreachable")
+
+    def no_wheel(cache):
+        raise DataError("cannot fetch MovieLens 100K: 'pip download' failed")
+
+    monkeypatch.setattr(sources.urllib.request, "urlopen", unreachable)  # and no published checksum
+    monkeypatch.setattr(sources, "_download", unreachable)
+    monkeypatch.setattr(sources, "recbole_ml100k", no_wheel)
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        with pytest.raises(DataError, match="cannot fetch MovieLens 100K"):
+            sources.fetch_named("ml-100k", cache, progress=False)
+        assert sources.LICENCE in caplog.text and not (cache / "licence-shown").exists()
+
+        def download(url, dest, progress):
+            with zipfile.ZipFile(dest, "w") as zf:
+                for f in ml100k_dir.iterdir():
+                    zf.write(f, f"ml-100k/{f.name}")
+
+        monkeypatch.setattr(sources, "_download", download)
+        caplog.clear()
+        assert (sources.fetch_named("ml-100k", cache, progress=False) / "u.data").is_file()
+        assert sources.LICENCE in caplog.text and (cache / "licence-shown").exists()
+        caplog.clear()
+        sources.fetch_named("ml-100k", cache, progress=False)
+        assert sources.LICENCE not in caplog.text  # shown once
+
+
 def test_the_repeated_name_check_takes_a_separator_of_two_characters(tmp_path):
     from embedrec.data.tables import _refuse_repeated_names
 

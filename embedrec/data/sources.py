@@ -44,11 +44,14 @@ LICENCE = ("MovieLens data is provided by GroupLens Research (https://grouplens.
            "Konstan. 2015. The MovieLens Datasets: History and Context. ACM TiiS 5, 4, Article 19.")
 
 
-def show_licence_once(cache: Path) -> None:
+def show_licence_once(cache: Path) -> Path | None:
+    """Log the licence notice unless a fetch into ``cache`` has shown it; return the marker for the caller to write
+    once its fetch succeeds (None when already shown), so a first download that fails does not use the notice up."""
     marker = cache / "licence-shown"
-    if not marker.exists():
-        log.warning(LICENCE)
-        atomic_write_text(marker, LICENCE + "\n")
+    if marker.exists():
+        return None
+    log.warning(LICENCE)
+    return marker
 
 
 def md5_of(path: Path) -> str:
@@ -76,7 +79,14 @@ def _download(url: str, dest: Path, progress: bool) -> None:
 def fetch_named(name: str, cache: Path, progress: bool) -> Path:
     """Return a local folder holding the release ``name``, downloading and unpacking it if needed."""
     cache.mkdir(parents=True, exist_ok=True)
-    show_licence_once(cache)
+    marker = show_licence_once(cache)
+    folder = _fetch_named(name, cache, progress)
+    if marker is not None:
+        atomic_write_text(marker, LICENCE + "\n")
+    return folder
+
+
+def _fetch_named(name: str, cache: Path, progress: bool) -> Path:
     unpacked = cache / name
     if _complete(unpacked):
         return unpacked
