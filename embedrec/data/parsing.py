@@ -4,6 +4,7 @@ with pandas' C engine whose problems become one :class:`DataError` naming the fi
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import sys
@@ -100,8 +101,29 @@ def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) ->
     found = _first_undecodable(e.object if src is None else src, encoding)
     where, byte, offset = (f"{label}:{found[0]}", found[1], found[2]) if found else (label, e.object[e.start], None)
     at = f" at byte offset {offset:,}" if offset is not None else ""
+    # a byte-order mark names the encoding outright; latin-1 would read it, and every NUL byte, as text
+    bom = _bom_encoding(src, e.object) if (offset if offset is not None else e.start) < 4 else None
+    if bom and bom != encoding.lower():
+        return DataError(f"{where}: cannot decode byte 0x{byte:02x}{at} as {encoding}; the file starts with a "
+                         f"{bom.upper()} byte-order mark: read it with «--set data.encoding={bom}»")
     return DataError(f"{where}: cannot decode byte 0x{byte:02x}{at} as {encoding}; "
                      f"set data.encoding (e.g. «--set data.encoding={hint}») to the file's encoding")
+
+
+# UTF-32 first: its little-endian mark begins with UTF-16's
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _bom_encoding(src, piece: bytes) -> str | None:
+    """The encoding a UTF-16 or UTF-32 byte-order mark at the start of ``src`` (a path or bytes) names, or None;
+    where ``src`` cannot be read again (stdin, None) the decoder's ``piece`` is looked at instead."""
+    try:
+        with _reopen(src) as raw:
+            head = raw.read(4)
+    except (OSError, TypeError):
+        head = bytes(piece[:4])
+    return next((enc for mark, enc in _BOMS if head.startswith(mark)), None)
 
 
 def _reopen(src):
