@@ -253,6 +253,24 @@ def test_titles_match_with_their_article_in_front():
         cat.find_movie("hamlet")
 
 
+def test_titles_match_without_their_accents():
+    """'les miserables' found no 'Misérables, Les' and 'cafe au lait' no 'Metisse (Café au Lait)': the query and
+    the titles are compared without accents and case, either way round and in either Unicode form."""
+    from embedrec.serve.catalogue import Catalogue
+
+    titles = ["Misérables, Les", "Metisse (Café au Lait)", "Cité des enfants perdus, La", "Straße", "Cafe Society"]
+    cat = Catalogue.from_parts(np.arange(2), {"movie_id": np.arange(1, 6), "title": titles,
+                                              "year": [1995, 1993, 1995, 2001, 2016], "genres": [[]] * 5})
+    found = {q: int(cat.movie_ids[cat.find_movie(q)]) for q in (
+        "les miserables", "LES MISÉRABLES (1995)", "miserables", "cafe au lait", "Métisse", "la cite des enfants",
+        "Cite\u0301 des enfants perdus", "strasse", "café society")}
+    assert found == {"les miserables": 1, "LES MISÉRABLES (1995)": 1, "miserables": 1, "cafe au lait": 2,
+                     "Métisse": 2, "la cite des enfants": 3, "Cite\u0301 des enfants perdus": 3, "strasse": 4,
+                     "café society": 5}
+    with pytest.raises(UsageError, match=r"'cafe' matches 2 movies: 2: Metisse \(Café au Lait\) \(1993\); 5: Cafe"):
+        cat.find_movie("cafe")  # still ambiguous, and shown as the catalogue spells it
+
+
 def test_a_users_line_with_a_separator_is_a_format_error(trained):
     """Before: '186,5' was skipped as an unknown user '186,5'."""
     from embedrec.errors import DataError

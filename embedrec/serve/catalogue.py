@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -20,6 +21,12 @@ from embedrec.run import Run
 log = logging.getLogger("embedrec")
 # MovieLens moves a title's leading article to its end ("Godfather, The", "Boot, Das", "Enfer, L'")
 _ARTICLE_AT_END = re.compile(r"^(.+), (The|A|An|L'|La|Le|Les|Il|Lo|Gli|Das|Der|Die|Det|Den|El|Los|Las|Un|Une|Una)$")
+
+
+def _fold(text: str) -> str:
+    """``text`` for title matching: without accents and case ('Misérables' and 'miserables' match, 'Café' and
+    'cafe'), as users type titles on a keyboard without the catalogue's diacritics."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
 
 
 def _read_parquet_columns(path, columns=None) -> dict:
@@ -101,7 +108,7 @@ class Catalogue:
         hit = self.movie_rows([q])[0][0]
         if hit >= 0:
             return int(hit)
-        low = " ".join(q.lower().split())
+        low = " ".join(_fold(q).split())
         names, bare = self._title_names()
         exact = [i for i, n in enumerate(names) if low in n] or [i for i, n in enumerate(bare) if low in n]
         if len(exact) == 1:
@@ -121,10 +128,11 @@ class Catalogue:
         raise UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
 
     def _title_names(self) -> tuple[list[set[str]], list[set[str]]]:
-        """Each movie's names in lower case, with and without ' (year)': its title as stored, without an alternative
-        title in parentheses ('City of Lost Children, The (Cité des enfants perdus, La)'), and that with its
-        trailing article in front ('The City of Lost Children', "L'Enfer"); and apart, as a second choice, that
-        without its article ('City of Lost Children': 'Hours' is 'Hours (2013)', not 'Hours, The (2002)')."""
+        """Each movie's names folded (``_fold``: lower case, no accents), with and without ' (year)': its title as
+        stored, without an alternative title in parentheses ('City of Lost Children, The (Cité des enfants perdus,
+        La)'), and that with its trailing article in front ('The City of Lost Children', "L'Enfer"); and apart, as a
+        second choice, that without its article ('City of Lost Children': 'Hours' is 'Hours (2013)', not 'Hours,
+        The (2002)')."""
         if self._names is None:
             names, bare = [], []
             for title, year in zip(self.titles, self.years):
@@ -136,7 +144,7 @@ class Catalogue:
                     forms.add(m[2] + ("" if m[2].endswith("'") else " ") + m[1])
                     without.add(m[1])
                 for group, out in ((forms, names), (without, bare)):
-                    group = {f.lower() for f in group}
+                    group = {_fold(f) for f in group}
                     out.append(group | ({f"{f} ({year})" for f in group} if year is not None else set()))
             self._names = names, bare
         return self._names
