@@ -525,11 +525,11 @@ def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg
             chosen = scale
     log.info("als_user_unobserved auto: valid %s %s; chose %g", best.metric,
              ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
+    best.best_value = scores[chosen]  # as train.fit.choose_user_unobserved
     if apply and chosen != USER_SCALES[0]:
         tables.load_state_dict(start)
         runner.refit_users(chosen)
         best.model.load_state_dict(tables.state_dict())
-        best.best_value = scores[chosen]
     return chosen
 
 

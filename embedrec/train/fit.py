@@ -513,8 +513,8 @@ def _valid_evaluator(ds, model_cfg, train_cfg, metric: str, threads: int, reuse:
 def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, apply: bool) -> float:
     """``train.als_user_unobserved: auto``: the selected model's users re-solved with the unobserved weight a0
     times each of als.USER_SCALES (movies fixed, on a copy), the best on valid kept; 1 (the fitted users) on a
-    tie. ``apply``: ``best`` takes the chosen users and their valid score (no refit follows). A few CG steps per
-    user and one validation each: cheap beside the fit."""
+    tie. ``best`` takes the chosen value's valid score, and with ``apply`` (no refit follows) its users. A few
+    CG steps per user and one validation each: cheap beside the fit."""
     import copy
 
     from embedrec.train.als import USER_SCALES, Tables
@@ -543,12 +543,12 @@ def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dic
             chosen = scale
     log.info("als_user_unobserved auto: valid %s %s; chose %g", best.metric,
              ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
+    best.best_value = scores[chosen]  # the chosen configuration's valid score (the refit reports it too)
     if apply and chosen != USER_SCALES[0]:
         model.load_state_dict(start)
         with blas_threads(threads):
             runner.refit_users(chosen)
         best.model.load_state_dict(model.state_dict())
-        best.best_value = scores[chosen]
     return chosen
 
 
