@@ -157,8 +157,31 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     run_dir = Path(cfg.run.dir)
     with run_lock(run_dir, "embedrec train"):  # re-entrant: the CLI holds it already
         model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)
+        published = _published_as(run_dir, model) if resume else None
+        if published is not None:
+            log.info("nothing to resume: the checkpoints were complete and %s already holds this model (%s); train "
+                     "without --resume to train again, or raise train.epochs to continue", run_dir, published)
+            return model.metrics
         model.save(run_dir)
     return model.metrics
+
+
+def _published_as(run_dir: Path, model: TrainedModel) -> str | None:
+    """The folder name of ``run_dir``'s published model when it is ``model`` (the same factors bit for bit and
+    the same config): what a --resume of a finished run recomputes, which is not published again."""
+    from embedrec.errors import ArtifactError
+    from embedrec.run import load_run, sha256_array
+
+    try:
+        run = load_run(run_dir)
+        config = run.read_verified(run.path / "config.yaml")
+    except ArtifactError:
+        return None
+    files = run.manifest.get("files") or {}
+    same = all(files.get(f"{name}.npy") == sha256_array(np.asarray(model._f[name], np.float32))
+               for name in ("user_factors", "movie_factors"))
+    yaml = model.config.updated({"run.dir": str(run_dir)}).to_yaml()
+    return run.path.name if same and config is not None and config.decode("utf-8") == yaml else None
 
 
 def _sharded_checkpoint(run_dir) -> bool:

@@ -271,6 +271,35 @@ def test_titles_match_without_their_accents():
         cat.find_movie("cafe")  # still ambiguous, and shown as the catalogue spells it
 
 
+def test_liked_and_rated_take_titles_as_movie_does(implicit_models):
+    """--liked/--rated name movies as --movie does: ids (digits), or title words; an unknown id is still refused
+    as an id, and an unmatched title as a title."""
+    from click.testing import CliRunner
+
+    import embedrec as er
+    from embedrec.cli import main
+
+    path = str(implicit_models["plain"].run.path.parent)
+    cat = er.open(path).engine.catalogue
+    rows = [cat.movie_row(i) for i in (1, 2, 3)]
+    titles = [f"{cat.titles[r].split(',')[0]} ({cat.years[r]})" for r in rows]  # 'Movie 1, The' -> 'Movie 1 (1995)'
+
+    def run(*args):
+        r = CliRunner().invoke(main, ["recommend", "--run", path, "-k", "5", "--format", "csv", "-q", *args])
+        return r.exit_code, r.stdout, r.stderr
+
+    by_id = run("--liked", "1,2,3")
+    assert by_id[0] == 0 and run("--liked", ",".join(titles)) == by_id
+    assert run("--liked", f"1,{titles[1]},3") == by_id
+    assert run("--rated", f"{titles[0]}=5,2=5,{titles[2]}=5") == by_id
+    code, out, err = run("--liked", "1", "--rated", f"{titles[0]}=4")  # one movie both ways, once by title
+    assert (code, out) == (2, "") and "is in both --liked and --rated; give each movie once" in err, err
+    code, out, err = run("--liked", "99999")
+    assert (code, out) == (1, "") and "movie '99999' is not in the training data" in err, err
+    code, out, err = run("--liked", "no such film at all")
+    assert (code, out) == (1, "") and "no movie title matches 'no such film at all'" in err, err
+
+
 def test_a_users_line_with_a_separator_is_a_format_error(trained):
     """Before: '186,5' was skipped as an unknown user '186,5'."""
     from embedrec.errors import DataError

@@ -279,3 +279,31 @@ def test_compiled_explicit_loss_matches_eager(synth_ds, small_cfg, tmp_path):
     comp = fit(ds, small_cfg.model, small_cfg.train, tmp_path / "compiled")
     small_cfg = small_cfg.updated({"train.compile": False})
     np.testing.assert_allclose([h["loss"] for h in comp.history], [h["loss"] for h in eager.history], rtol=1e-3)
+
+
+def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp_path):
+    """`train --resume` on a run that finished recomputed the same model and published it again (a new artifacts
+    folder, `current` moved). It says there is nothing to resume and leaves the run as it was; with more epochs
+    it continues and publishes."""
+    import os
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    run = tmp_path / "run"
+    sets = ["--set", f"data.prepared={small_cfg.data.prepared}", "--set", "model.dim=8", "--set", "train.epochs=3",
+            "--set", "train.patience=100", "--run", str(run)]
+
+    def invoke(*args):
+        return CliRunner().invoke(main, ["train", "--format", "json", *sets, *args])
+
+    assert invoke().exit_code == 0
+    before = sorted(os.listdir(run)), os.readlink(run / "current")
+    r = invoke("--resume")
+    assert r.exit_code == 0, r.stderr
+    assert f"nothing to resume: the checkpoints were complete and {run} already holds this model" in r.stderr
+    assert (sorted(os.listdir(run)), os.readlink(run / "current")) == before
+    r = invoke("--resume", "--set", "train.epochs=5")  # more epochs: it trains on and publishes
+    assert r.exit_code == 0 and "nothing to resume" not in r.stderr, r.stderr
+    assert os.readlink(run / "current") != before[1]

@@ -18,8 +18,9 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--user", "user", help="A user id from the source data.")
 @click.option("--users", "users_file", type=LineFile(), help="A file of user ids, one per line; - for stdin.")
 @click.option("--movie", "movie", help="A movie id or title words: similar movies.")
-@click.option("--liked", help="Comma-separated movie ids a new user liked (as top ratings).")
-@click.option("--rated", help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4.")
+@click.option("--liked", help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
+              "takes them.")
+@click.option("--rated", help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4 or 'fargo=5'.")
 @click.option("--user-features", "user_features",
               help="A new user from demographics (feature models), e.g. age=25,gender=F,occupation=writer.")
 @click.option("-k", "k", type=click.IntRange(1), help="How many movies (recommend.k).")
@@ -105,13 +106,20 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
         res = model.recommend_features(dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")), k,
                                        **filters)
     else:
-        liked_ids, ratings = parse_liked(liked) if liked else [], parse_rated(rated) if rated else {}
+        liked_ids = [_movie_id(model, t) for t in parse_liked(liked)] if liked else []
+        ratings = {_movie_id(model, t): r for t, r in parse_rated(rated).items()} if rated else {}
         res = model.recommend_new(liked_ids, ratings, k, exclude_seen=not include_seen, **filters)
     write_rows(res.to_rows(), res.columns, fmt, header=not no_header)
     if movie is None and not (user is not None and res.unknown):  # not for --fallback popular's list
         _explicit_note(model)
     if rated:
         _rated_note(model, liked_ids, ratings)
+
+
+def _movie_id(model, token: str):
+    """A --liked/--rated movie: digits are an id (an unknown one is refused as such), anything else is found as
+    --movie finds it (an id, or title words, e.g. --liked "star wars,fargo")."""
+    return token if token.isdigit() else model.find_movie(token)
 
 
 def _explicit_note(model) -> None:
@@ -135,7 +143,7 @@ def _rated_note(model, liked: list, rated: dict) -> None:
         return
     said = [f"--rated {shorten(','.join(f'{m}={rated[m]:g}' for m in dropped))} was left out"] if dropped else []
     if weight == 0:
-        same = ",".join([*liked, *(m for m in rated if m not in dropped)])
+        same = ",".join(str(m) for m in [*liked, *(m for m in rated if m not in dropped)])
         said.append(f"the {'other ' if dropped else ''}--rated values make no difference: --liked {shorten(same)} "
                     "gives the same list")
     log.info("note: this model (model.objective: implicit) was trained on %s, so %s", "every rating as a positive "

@@ -213,14 +213,16 @@ class Solver:
         e, so each step's G product costs d multiplications instead of d^2 (the iterates are CG's own, rotated:
         CG is unchanged by an orthogonal change of basis), and X is rotated back after."""
         Xn = X if isinstance(X, np.ndarray) else X.numpy()
-        with blas_threads(self.threads):
+        # one BLAS thread throughout, the rotations' rows split over train.threads instead: a product's rows then
+        # come out the same at any thread count (BLAS's own threads changed the last bits, and so the run)
+        with blas_threads(1):
             e, V = np.linalg.eigh(np.asarray(G if isinstance(G, np.ndarray) else G.numpy(), np.float64))
             V = V.astype(np.float32)
-            Yr = np.ascontiguousarray(np.asarray(Y if isinstance(Y, np.ndarray) else Y.numpy()) @ V)
-            Xr = np.ascontiguousarray(Xn @ V)
+            Yr = _rows_times(np.asarray(Y if isinstance(Y, np.ndarray) else Y.numpy()), V, self.threads)
+            Xr = _rows_times(Xn, V, self.threads)
             diag = np.ascontiguousarray(e.clip(0.0, None), np.float32)
             total = self._kernel_c(Yr, Xr, diag, side)
-            np.matmul(Xr, V.T, out=Xn)
+            _rows_times(Xr, np.ascontiguousarray(V.T), self.threads, out=Xn)
         return total
 
     def _kernel_c(self, Y, X, diag, side: Side) -> float:
@@ -247,6 +249,34 @@ class Solver:
             for th in pool:
                 th.join()
         return float(sum(totals))
+
+
+# a product's rows split at multiples of this come out as in one product: OpenBLAS computes rows in blocks (96 on
+# this machine's kernel; its tail block differs in the last bits), and 3072 is a multiple of every common block
+BLOCK_ROWS = 3072
+
+
+def _rows_times(A: np.ndarray, B: np.ndarray, threads: int, out: np.ndarray | None = None) -> np.ndarray:
+    """A @ B (float32, C order) with A's rows split over ``threads`` Python threads, each a one-thread BLAS
+    product of whole BLOCK_ROWS blocks (numpy releases the GIL): every row is computed as in one product, at
+    any thread count. Call with BLAS at one thread."""
+    out = np.empty((A.shape[0], B.shape[1]), np.float32) if out is None else out
+    cuts = np.linspace(0, A.shape[0], max(1, threads) + 1).astype(np.int64) // BLOCK_ROWS * BLOCK_ROWS
+    cuts[-1] = A.shape[0]
+    parts = [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    if len(parts) <= 1:
+        np.matmul(A, B, out=out)
+        return out
+
+    def work(a: int, b: int) -> None:
+        np.matmul(A[a:b], B, out=out[a:b])
+
+    pool = [threading.Thread(target=work, args=p, daemon=True) for p in parts]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    return out
 
 
 def _ptr(t) -> int:
