@@ -505,9 +505,8 @@ def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg
 
     dim = resolve_dim(model_cfg, shard.n_users, shard.n_movies)
     threads = _threads(len(train), dim, tcfg.threads)
-    start = {k: v.detach().clone() for k, v in best.model.state_dict().items()}
     tables = init_tables(shard, g.rank, dim, model_cfg.init_std, tcfg.seed)
-    tables.load_state_dict(start)
+    tables.load_state_dict(best.model.state_dict())
     runner = ShardALS(g, tables, shard, train, tcfg, threads)
     k = parse_metric(best.metric)[1]
     ev = ShardRanking(g, shard, [train], valid, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
@@ -515,7 +514,7 @@ def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg
     high = higher_is_better(best.metric)
     scores = {USER_SCALES[0]: best.best_value}
     for scale in USER_SCALES[1:]:
-        tables.load_state_dict(start)
+        tables.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
         runner.refit_users(scale)
         got = ev.metrics(tables.user.weight.detach().cpu().numpy(), *full_movies(g, tables, best.unrated))
         scores[scale] = float(got.get(best.metric, float("nan")))
@@ -527,7 +526,7 @@ def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg
              ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
     best.best_value = scores[chosen]  # as train.fit.choose_user_unobserved
     if apply and chosen != USER_SCALES[0]:
-        tables.load_state_dict(start)
+        tables.load_state_dict(best.model.state_dict())
         runner.refit_users(chosen)
         best.model.load_state_dict(tables.state_dict())
     return chosen

@@ -526,15 +526,13 @@ def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dic
         model.load_state_dict(best.model.state_dict())
     else:
         model = copy.deepcopy(best.model)
-    start = {k: v.copy() for k, v in model.state_dict().items()} if isinstance(model, Tables) else \
-        copy.deepcopy(model.state_dict())
     runner = make_runner(model, "als", train_cfg, ds, threads, reuse)
     on_valid = _valid_evaluator(ds, model_cfg, train_cfg, best.metric, threads, reuse)
     high = higher_is_better(best.metric)
     scores = {USER_SCALES[0]: best.best_value}
     with blas_threads(threads):
         for scale in USER_SCALES[1:]:
-            model.load_state_dict(start)
+            model.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
             runner.refit_users(scale)
             scores[scale] = float(on_valid(factors(model, best.unrated)).get(best.metric, float("nan")))
     chosen = USER_SCALES[0]
@@ -545,7 +543,7 @@ def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dic
              ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
     best.best_value = scores[chosen]  # the chosen configuration's valid score (the refit reports it too)
     if apply and chosen != USER_SCALES[0]:
-        model.load_state_dict(start)
+        model.load_state_dict(best.model.state_dict())
         with blas_threads(threads):
             runner.refit_users(chosen)
         best.model.load_state_dict(model.state_dict())
