@@ -491,7 +491,10 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=clear,
                          has_checkpoint=lambda f: (f / POINTER).exists() or (f / "checkpoint.pt").exists())
     if tcfg.als_user_unobserved == "auto":
-        scale = choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, best, not refit) if g.total(len(va)) else 1.0
+        from embedrec.train.fit import exact_index
+
+        scale = choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, best, not refit) \
+            if g.total(len(va)) and exact_index(cfg.index, shard.n_movies) else 1.0
         tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
 

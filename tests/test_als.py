@@ -114,6 +114,13 @@ def test_auto_user_unobserved_keeps_the_best_scale_on_valid(tmp_path, caplog):
     for key, value in each[best][1].model.state_dict().items():
         np.testing.assert_array_equal(np.asarray(chosen.model.state_dict()[key]), np.asarray(value))
     assert f"chose {best:g}" in caplog.text
+    # served through an approximate index (here: any catalogue above index.exact_max), auto keeps the fitted users
+    caplog.clear()
+    with caplog.at_level("INFO", logger="embedrec"):
+        kept, cfg_hnsw = fit_selecting(ds, load_config(None, [*sets, "index.exact_max=10"]), tmp_path / "hnsw")
+    assert cfg_hnsw.train.als_user_unobserved == 1.0 and "als_user_unobserved auto" not in caplog.text
+    for key, value in each[1.0][1].model.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(kept.model.state_dict()[key]), np.asarray(value))
     merged, result, selected, cfg3 = fit_and_refit(ds, cfg, tmp_path / "refit")
     assert cfg3.train.als_user_unobserved == best
     for key, value in each[1.0][1].model.state_dict().items():  # a refit follows: it applies the scale

@@ -510,6 +510,16 @@ def _valid_evaluator(ds, model_cfg, train_cfg, metric: str, threads: int, reuse:
     return reuse[key]
 
 
+def exact_index(index_cfg, n_movies: int) -> bool:
+    """Whether the run's lists come from an exact index. ``als_user_unobserved: auto`` chooses only then: with an
+    approximate one (HNSW over 500K movies) users re-solved at a0 x 2 and 4 were harder for the graph to search,
+    recall@10 0.963 at 1 against 0.944 and 0.922 at efSearch 128, and the build's recall check then raised
+    efSearch to 1024, an export 8x slower (BENCHMARKS.md, session 12)."""
+    from embedrec.serve.index import resolve_kind
+
+    return resolve_kind(index_cfg, n_movies) == "flat"
+
+
 def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, apply: bool) -> float:
     """``train.als_user_unobserved: auto``: the selected model's users re-solved with the unobserved weight a0
     times each of als.USER_SCALES (movies fixed, on a copy), the best on valid kept; 1 (the fitted users) on a
@@ -628,7 +638,8 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=lambda f: (f / CHECKPOINT).exists(),
                          clear=clear_checkpoint)
     if tcfg.als_user_unobserved == "auto":  # settled on valid; the refit (or, without one, this model) applies it
-        scale = choose_user_unobserved(ds, cfg.model, tcfg, best, reuse, apply=not refit) if has_valid else 1.0
+        scale = choose_user_unobserved(ds, cfg.model, tcfg, best, reuse, apply=not refit) \
+            if has_valid and exact_index(cfg.index, ds.n_movies) else 1.0
         tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
 
