@@ -58,7 +58,8 @@ def choose_threads(n_examples: int, dim: int, requested: int, *, cpus: int | Non
 def blas_threads(threads: int):
     """numpy's BLAS limited to ``threads`` inside the block (as torch.set_num_threads limits torch's): OpenBLAS
     otherwise starts a thread per core, whose spinning slowed the ALS kernel 3x on a loaded 2-core machine.
-    Nothing changes where threadpoolctl is not installed."""
+    threadpoolctl is a dependency; in an install that left it out, nothing changes (and a fit then differs in its
+    last bits with the thread count)."""
     global _controller
     if _controller is None:
         try:
