@@ -27,7 +27,17 @@ import numpy as np
 import torch
 
 from embedrec.distributed import Group, RowFetch, bounds, owners, send_to_owners
-from embedrec.train.als import USER_STEPS, Side, Solver, _csr, auto_unobserved, confidence, reg_weights, sweep
+from embedrec.train.als import (
+    USER_STEPS,
+    Side,
+    Solver,
+    _csr,
+    auto_unobserved,
+    confidence,
+    reg_weights,
+    sweep,
+    user_half,
+)
 
 log = logging.getLogger("embedrec")
 
@@ -154,17 +164,7 @@ class ShardALS:
     def refit_users(self, scale: float, steps: int = USER_STEPS) -> None:
         """als.ALS.refit_users on ranks: this rank's users solved again against every movie (fetched as in a
         sweep) with the unobserved weight a0 x ``scale``."""
-        kept = self.solver.steps
-        self.solver.steps = steps
-        try:
-            with torch.no_grad():
-                P, Q = self.tables.user.weight.data, self.tables.movie.weight.data
-                Pd = P.to(self.g.device)
-                self._half(Q.to(self.g.device), Pd, self.users, scale)
-                if Pd.data_ptr() != P.data_ptr():
-                    P.copy_(Pd.cpu())
-        finally:
-            self.solver.steps = kept
+        user_half(self.tables, self.g.device, self._half, self.users, self.solver, scale, steps)
 
 
 class Blocks:
@@ -502,9 +502,9 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool) -> float:
     """train.fit.choose_user_unobserved on ranks: the same scales, the same validation users, the same choice."""
     from embedrec.evaluate import _gpu_or_none
-    from embedrec.metrics import higher_is_better, parse_metric
+    from embedrec.metrics import parse_metric
     from embedrec.train.als import USER_SCALES
-    from embedrec.train.fit import resolve_dim
+    from embedrec.train.fit import pick_user_scale, resolve_dim
 
     dim = resolve_dim(model_cfg, shard.n_users, shard.n_movies)
     threads = _threads(len(train), dim, tcfg.threads)
@@ -514,20 +514,13 @@ def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg
     k = parse_metric(best.metric)[1]
     ev = ShardRanking(g, shard, [train], valid, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
                       _gpu_or_none(g.device))
-    high = higher_is_better(best.metric)
     scores = {USER_SCALES[0]: best.best_value}
     for scale in USER_SCALES[1:]:
         tables.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
         runner.refit_users(scale)
         got = ev.metrics(tables.user.weight.detach().cpu().numpy(), *full_movies(g, tables, best.unrated))
         scores[scale] = float(got.get(best.metric, float("nan")))
-    chosen = USER_SCALES[0]
-    for scale, v in scores.items():
-        if v > scores[chosen] if high else v < scores[chosen]:
-            chosen = scale
-    log.info("als_user_unobserved auto: valid %s %s; chose %g", best.metric,
-             ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
-    best.best_value = scores[chosen]  # as train.fit.choose_user_unobserved
+    chosen = pick_user_scale(scores, best)
     if apply and chosen != USER_SCALES[0]:
         tables.load_state_dict(best.model.state_dict())
         runner.refit_users(chosen)

@@ -214,6 +214,13 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
                        "store Unix seconds (integers) or a datetime column")
 
 
+def _close_column(col: str, found: list[str], wanted: dict) -> list[str]:
+    """The found column closest to the name ``col`` (at most one), among those not read for another role."""
+    import difflib
+
+    return difflib.get_close_matches(col, [c for c in found if c not in wanted], n=1, cutoff=0.6)
+
+
 def _optional_timestamp(found, wanted: dict, label: str, cfg: DataConfig) -> None:
     """A file without the default 'timestamp' column, and none close to it, is read without times (as Surprise
     and LensKit read user,item,rating files); a time-based split then says it needs them. A column named in the
@@ -223,9 +230,7 @@ def _optional_timestamp(found, wanted: dict, label: str, cfg: DataConfig) -> Non
     col = cfg.columns.timestamp
     found = [str(c) for c in found]
     if col == ColumnsConfig.timestamp and col not in found:
-        import difflib
-
-        if difflib.get_close_matches(col, [c for c in found if c not in wanted], n=1, cutoff=0.6):
+        if _close_column(col, found, wanted):
             return  # e.g. 'time': probably the timestamps, under another name (_require_columns suggests it)
         del wanted[col]
         log.info("%s: no 'timestamp' column: ratings without times (a time-based split and the recency weight "
@@ -238,10 +243,7 @@ def _require_columns(found, wanted: dict, label: str, cfg: DataConfig) -> None:
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     for col, role in wanted.items():
         if col not in found:
-            import difflib
-
-            free = [c for c in found if c not in wanted]  # a column read for another role is not the one meant
-            close = difflib.get_close_matches(col, free, n=1, cutoff=0.6)
+            close = _close_column(col, found, wanted)
             key = f"data.columns.{keys[role]}"
             hint = f"; did you mean «--set {key}={shorten(close[0], 60)}»" if close else \
                 f"; set {key} to one of: {shorten(', '.join(map(str, found)), 200)}"

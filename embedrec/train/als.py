@@ -363,6 +363,26 @@ def sweep(tables, device, half, users, movies, u_reg: np.ndarray) -> float:
     return obj
 
 
+def user_half(tables, device, half, users, solver: Solver, scale: float, steps: int) -> None:
+    """The users' half of :func:`sweep` alone, with a0 x ``scale`` (``half(Y, X, side, scale)``) and ``steps`` CG
+    steps (the solver's own are put back after): ALS.refit_users, on one process or on ranks."""
+    kept, solver.steps = solver.steps, steps
+    try:
+        if isinstance(tables, Tables):
+            half(tables.movie_table, tables.user_table, users, scale)
+            return
+        import torch
+
+        with torch.no_grad():
+            P, Q = tables.user.weight.data, tables.movie.weight.data
+            Pd = P.to(device)
+            half(Q.to(device), Pd, users, scale)
+            if Pd.data_ptr() != P.data_ptr():
+                P.copy_(Pd.cpu())
+    finally:
+        solver.steps = kept
+
+
 class Tables:
     """The plain model's user and movie tables as numpy arrays: what ALS fits on the CPU without torch.
 
@@ -509,19 +529,4 @@ class ALS:
     def refit_users(self, scale: float, steps: int = USER_STEPS) -> None:
         """Re-solve every user's vector with the movies fixed and the unobserved weight a0 x ``scale`` in the
         users' half (``train.als_user_unobserved``; the L2 stays), ``steps`` CG steps from the current vectors."""
-        kept = self.solver.steps
-        self.solver.steps = steps
-        try:
-            if isinstance(self.model, Tables):
-                self._half(self.model.movie_table, self.model.user_table, self.users, scale)
-                return
-            import torch
-
-            with torch.no_grad():
-                P, Q = self.model.user.weight.data, self.model.movie.weight.data
-                Pd = P.to(self.device)
-                self._half(Q.to(self.device), Pd, self.users, scale)
-                if Pd.data_ptr() != P.data_ptr():
-                    P.copy_(Pd.cpu())
-        finally:
-            self.solver.steps = kept
+        user_half(self.model, self.device, self._half, self.users, self.solver, scale, steps)

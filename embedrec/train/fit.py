@@ -538,25 +538,32 @@ def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dic
         model = copy.deepcopy(best.model)
     runner = make_runner(model, "als", train_cfg, ds, threads, reuse)
     on_valid = _valid_evaluator(ds, model_cfg, train_cfg, best.metric, threads, reuse)
-    high = higher_is_better(best.metric)
     scores = {USER_SCALES[0]: best.best_value}
     with blas_threads(threads):
         for scale in USER_SCALES[1:]:
             model.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
             runner.refit_users(scale)
             scores[scale] = float(on_valid(factors(model, best.unrated)).get(best.metric, float("nan")))
-    chosen = USER_SCALES[0]
-    for scale, v in scores.items():
-        if v > scores[chosen] if high else v < scores[chosen]:
-            chosen = scale
-    log.info("als_user_unobserved auto: valid %s %s; chose %g", best.metric,
-             ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
-    best.best_value = scores[chosen]  # the chosen configuration's valid score (the refit reports it too)
+    chosen = pick_user_scale(scores, best)
     if apply and chosen != USER_SCALES[0]:
         model.load_state_dict(best.model.state_dict())
         with blas_threads(threads):
             runner.refit_users(chosen)
         best.model.load_state_dict(model.state_dict())
+    return chosen
+
+
+def pick_user_scale(scores: dict[float, float], best: FitResult) -> float:
+    """The scale of ``scores`` ({scale: valid score}, the fitted users' first) with the best score, the first on
+    a tie; logged, and its score given to ``best`` (the chosen configuration's, which the refit reports too)."""
+    chosen = next(iter(scores))
+    high = higher_is_better(best.metric)
+    for scale, v in scores.items():
+        if v > scores[chosen] if high else v < scores[chosen]:
+            chosen = scale
+    log.info("als_user_unobserved auto: valid %s %s; chose %g", best.metric,
+             ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
+    best.best_value = scores[chosen]
     return chosen
 
 
