@@ -62,6 +62,34 @@ def test_hnsw_meets_recall_on_synthetic():
         assert meta["recall@10"] >= 0.9
 
 
+class _Breadth:
+    """An index whose recall@10 is a table over its search breadth (capped like IVF's nprobe at ``cap``)."""
+
+    def __init__(self, b, cap=10**9):
+        self.b, self.cap = b, cap
+
+    def breadth(self):
+        return self.b
+
+    def set_breadth(self, v):
+        self.b = min(v, self.cap)
+
+
+@pytest.mark.parametrize("table, start, cap, kept, recall", [
+    ({128: 0.90, 256: 0.93, 512: 0.933, 1024: 0.94}, 128, 10**9, 256, 0.93),  # 512 adds 0.003: undone, stop
+    ({128: 0.90, 256: 0.94, 512: 0.96, 1024: 0.99}, 128, 10**9, 512, 0.96),  # target reached at 512
+    ({128: 0.90, 256: 0.91, 512: 0.92, 1024: 0.93}, 128, 10**9, 1024, 0.93),  # each doubling gains 0.01
+    ({2: 0.5, 4: 0.8, 5: 0.9}, 2, 5, 5, 0.9),  # nprobe capped by nlist
+    ({128: 0.97}, 128, 10**9, 128, 0.97),  # already there
+])
+def test_the_recall_check_keeps_only_doublings_that_pay(monkeypatch, table, start, cap, kept, recall):
+    """efSearch / nprobe doubles until index.target_recall, but a doubling that adds under ix.MIN_GAIN recall is
+    undone: at 100M, efSearch 1024 cost 8x the query time of 128 for 0.009 recall@10."""
+    idx = _Breadth(start, cap)
+    monkeypatch.setattr(ix, "recall_at_k", lambda index, truth, queries, k=10: table[index.breadth()])
+    assert ix._tune_breadth(idx, None, None, 0.95) == recall and idx.breadth() == kept
+
+
 def test_fold_in_of_a_training_user_lands_near_their_recommendations(trained):
     rec = Recommender.open(trained.run.dir, trained.recommend)
     overlaps = []
