@@ -44,7 +44,36 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
     from embedrec.config import find_config
     from embedrec.config import load_config as _load
 
+    if isinstance(overrides, str):  # one 'section.key=value' text, not its characters
+        overrides = (overrides,)
     return _load(find_config(path), dict(overrides) if isinstance(overrides, Mapping) else tuple(overrides))
+
+
+def _config(cfg, call: str) -> Config:
+    """The ``cfg`` argument of a workflow function: a Config (None: ``load_config()``); anything else, such as a
+    dict of overrides, is a UsageError saying how to make one."""
+    from embedrec.config import Config
+
+    if cfg is None:
+        return load_config()
+    if not isinstance(cfg, Config):
+        raise UsageError(f"{call}: cfg must be a Config, not {type(cfg).__name__}; make one with "
+                         "er.load_config(path, {'section.key': value}) or change one with cfg.updated({...})")
+    return cfg
+
+
+def _path(value, name: str, call: str, example: str) -> None:
+    """A folder or file argument: a str or os.PathLike; a Config in its place (``er.train(cfg)``) is a UsageError
+    saying where the config goes."""
+    import os
+
+    if isinstance(value, (str, os.PathLike)):
+        return
+    from embedrec.config import Config
+
+    if isinstance(value, Config):
+        raise UsageError(f"{call}: got a Config as {name}; pass it as cfg: {example}")
+    raise UsageError(f"{call}: {name} must be a path (str or pathlib.Path), not {type(value).__name__}")
 
 
 def ingest(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None, overwrite: bool = False,
@@ -59,7 +88,10 @@ def ingest(source: str | None = None, cfg: Config | None = None, *, output: str 
     from embedrec.data.dataset import load_dataset
     from embedrec.ingest import ingest as run_ingest
 
-    cfg = cfg if cfg is not None else load_config()
+    cfg = _config(cfg, "ingest")
+    for value, name in ((source, "source"), (output, "output")):
+        if value is not None:
+            _path(value, name, "ingest", "er.ingest(None, cfg) reads cfg.data.source")
     if source is not None:
         cfg = set_explicit(cfg, "data.source", str(source))
     if output is not None:
@@ -77,7 +109,9 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
 
     from embedrec.data.dataset import Dataset, load_dataset
 
-    cfg = cfg if cfg is not None else load_config()
+    if not isinstance(ds, Dataset) and ds is not None:
+        _path(ds, "ds", "train", "er.train(None, cfg) trains on cfg.data.prepared")
+    cfg = _config(cfg, "train")
     if not isinstance(ds, Dataset):
         ds = load_dataset(ds if ds is not None else cfg.data.prepared)
     with tempfile.TemporaryDirectory(prefix="embedrec-train-") as work:
@@ -192,8 +226,11 @@ def _sharded_checkpoint(run_dir) -> bool:
 
 def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:  # noqa: A001 (er.open, as the issue spells it)
     """A Model over a trained run's artifacts (default cfg.run.dir). Imports numpy and pyarrow only."""
+    if run_dir is not None:
+        _path(run_dir, "run_dir", "open", "er.open(None, cfg) opens cfg.run.dir")
+    if run_dir is None or cfg is not None:
+        cfg = _config(cfg, "open")
     if run_dir is None:
-        cfg = cfg if cfg is not None else load_config()
         run_dir = cfg.run.dir
     return Model(Recommender.open(run_dir, cfg.recommend if cfg is not None else None))
 
@@ -281,10 +318,18 @@ class Predictions:
 
 # ----------------------------------------------------------------------------------------- models
 def _as_list(ids) -> list:
-    """One id or many: a str, int or numpy scalar is one id."""
-    if isinstance(ids, (str, bytes, int, np.integer)):
+    """One id or many: a str or number (numpy scalars too) is one id; a list, array or pandas Series many."""
+    if isinstance(ids, (str, bytes, int, float, np.generic)):
         return [ids]
-    return list(ids)
+    try:
+        return list(ids)
+    except TypeError:
+        raise UsageError(f"expected an id or a list of ids, not {type(ids).__name__}") from None
+
+
+def _genres(genres) -> tuple:
+    """``genres=``: one genre name ('Comedy') or many (['Comedy', 'Drama'])."""
+    return (genres,) if isinstance(genres, str) else tuple(genres)
 
 
 def _check(value: str, allowed: tuple, name: str) -> None:
@@ -351,7 +396,7 @@ class Model:
         out of the result), 'popular' (the most popular movies, scored by their number of ratings)."""
         k = self._k(k)
         e = self.engine
-        allowed = e.allowed(tuple(genres), year_min, year_max)
+        allowed = e.allowed(_genres(genres), year_min, year_max)
         query, rows, unknown = e.users.resolve(_as_list(users), missing,
                                                "pass missing='skip' or missing='popular', or use "
                                                "recommend_new(liked=...) for a new user")
@@ -388,16 +433,17 @@ class Model:
         _check(missing, MISSING, "missing")
         e = self.engine
         return recommend_many(e, lines, self._k(k), include_seen=not exclude_seen,
-                              allowed=e.allowed(tuple(genres), year_min, year_max), strict=missing == "error",
+                              allowed=e.allowed(_genres(genres), year_min, year_max), strict=missing == "error",
                               fallback="popular" if missing == "popular" else "none", batch=batch_size,
                               on_batch=on_batch, name=name)
 
     def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True) -> None:
         """Write ``recommend_stream``'s answers to the text file ``out`` as csv, tsv, jsonl (fast writers that
         encode each movie once) or table/json, with the columns of ``Recommendations.to_rows``."""
-        from embedrec.output import write_rows
+        from embedrec.output import FORMATS, write_rows
         from embedrec.serve import stream
 
+        _check(fmt, FORMATS, "fmt")
         if fmt in ("csv", "tsv"):
             stream.write_delimited(self.engine, triples, fmt, out, header=header)
         elif fmt == "jsonl":
@@ -413,8 +459,8 @@ class Model:
         ``exclude_seen=False``. An unknown movie id raises NotFoundError."""
         k = self._k(k)
         e = self.engine
-        allowed = e.allowed(tuple(genres), year_min, year_max)
-        p, b, seen = e.fold_in(_as_list(liked), dict(rated or {}))
+        allowed = e.allowed(_genres(genres), year_min, year_max)
+        p, b, seen = e.fold_in(_as_list(liked), dict(rated) if rated is not None else {})
         ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
         return Recommendations(e, [None], [ids], [scores], [False], [])
 
@@ -424,7 +470,7 @@ class Model:
         features.user, opened from a run."""
         k = self._k(k)
         e = self.engine
-        allowed = e.allowed(tuple(genres), year_min, year_max)
+        allowed = e.allowed(_genres(genres), year_min, year_max)
         p, b = e.user_from_features(dict(values))
         ids, scores = e.recommend_vector(p, b, k, np.zeros(0), allowed)
         return Recommendations(e, [None], [ids], [scores], [False], [])
@@ -435,7 +481,7 @@ class Model:
         their embeddings; the query column is ``movie_id_query``."""
         k = self._k(k)
         e = self.engine
-        allowed = e.allowed(tuple(genres), year_min, year_max)
+        allowed = e.allowed(_genres(genres), year_min, year_max)
         row = e.movie_row(movie)
         ids, scores = e.similar(row, k, allowed)
         return Recommendations(e, [py_id(e.movie_ids[row])], [ids], [scores], [False], [],
@@ -449,11 +495,12 @@ class Model:
                 year_max: int | None = None) -> Recommendations:
         """The k movies with the most training ratings (train and valid), scored by that count."""
         e = self.engine
-        ids, scores = e.popular(self._k(k), e.allowed(tuple(genres), year_min, year_max))
+        ids, scores = e.popular(self._k(k), e.allowed(_genres(genres), year_min, year_max))
         return Recommendations(e, [None], [ids], [scores], [True], [])
 
     def predict(self, pairs: Iterable, *, missing: str = "fallback") -> Predictions:
-        """The score of each (user id, movie id) pair: the predicted rating for explicit models.
+        """The score of each (user id, movie id) pair: the predicted rating for explicit models. ``pairs``: tuples,
+        a 2-column array, or a DataFrame with the columns user_id and movie_id.
 
         ``missing``: 'fallback' (default) answers a pair with an id not in the training data from what the
         model has, as Surprise does: explicit models mu + b_m (unknown user), mu + b_u (unknown movie), mu
@@ -461,6 +508,11 @@ class Model:
         'error' raises NotFoundError; 'skip' leaves the pair out."""
         _check(missing, PREDICT_MISSING, "missing")
         e = self.engine
+        if hasattr(pairs, "itertuples"):  # a DataFrame: iterating it gives its column names
+            if not {"user_id", "movie_id"} <= set(pairs.columns):
+                raise UsageError(f"predict: a DataFrame needs the columns user_id and movie_id, not "
+                                 f"{shorten(list(pairs.columns))}; rename them, or pass df[[USER, MOVIE]].to_numpy()")
+            pairs = pairs[["user_id", "movie_id"]].itertuples(index=False, name=None)
         try:
             pairs = [tuple(p) for p in pairs]
         except TypeError:
@@ -550,12 +602,12 @@ class TrainedModel(Model):
 
         _check(split, ("valid", "test"), "split")
         return evaluate_factors(self._f, self.engine.explicit, self.dataset, split,
-                                _ks(ks or self.config.train.eval_k), bool(self.dataset.manifest.get("refit")))
+                                _ks(ks if ks is not None else self.config.train.eval_k), bool(self.dataset.manifest.get("refit")))
 
 
 def _ks(ks: Iterable[int]) -> tuple[int, ...]:
-    """evaluate's ks: whole numbers >= 1."""
-    ks = tuple(ks)
+    """evaluate's ks: whole numbers >= 1 (one, or several)."""
+    ks = (ks,) if isinstance(ks, (int, np.integer)) else tuple(ks)
     if not ks or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ks):
         raise UsageError(f"ks={list(ks)!r}: give whole numbers >= 1, e.g. ks=(10, 20)")
     return ks

@@ -205,6 +205,9 @@ class Config:
         """A new Config with dotted keys replaced, validated like a config file: ``cfg.updated({"train.lr":
         0.01, "model.dim": 32})``. Sections are frozen; this (or :func:`load_config`'s overrides) is how a
         config changes, so a config handed to a function never changes under its caller."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"updated() takes a mapping {{'section.key': value}}, not {type(values).__name__}; "
+                              "for 'section.key=value' texts use load_config(path, [...])")
         new = copy.deepcopy(self)
         nested: dict = {}
         for key, value in values.items():
@@ -499,10 +502,10 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
     if path is not None:
         p = Path(path)
         if p.is_dir():
-            raise ConfigError(f"config file '{p}' is a folder; pass a YAML file with -c")
+            raise ConfigError(f"config file '{p}' is a folder; pass a YAML file «with -c|as the path»")
         if not p.exists():  # not is_file(): -c /dev/null (no overrides) and -c <(...) are read like files
-            raise ConfigError(f"config file '{p}' does not exist; pass an existing YAML file with -c, "
-                              "or leave -c out to use the defaults")
+            raise ConfigError(f"config file '{p}' does not exist; pass an existing YAML file «with -c|as the path», "
+                              "or «leave -c out|pass None» to use the defaults")
         import yaml
 
         try:

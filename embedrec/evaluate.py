@@ -306,10 +306,11 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
 
     if split == "valid" and refit:
         raise UsageError(f"{what} was refit on train+valid, so its valid split is training data; "
-                         "evaluate --split test, or train with --set train.refit=false to evaluate on valid")
+                         "«evaluate --split test|evaluate('test')», or train with «--set train.refit=false» to evaluate "
+                         "on valid")
     if len(ds.splits[split]) == 0:
-        raise UsageError(f"the {split} split of '{ds.path}' is empty; evaluate --split valid, or ingest with a "
-                         f"non-zero split.{split}")
+        raise UsageError(f"the {split} split of '{ds.path}' is empty; «evaluate --split valid|evaluate('valid')», or "
+                         f"ingest with a non-zero split.{split}")
     part = ds.splits[split]
     out: dict = {}
     if explicit:

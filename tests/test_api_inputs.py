@@ -1,0 +1,102 @@
+"""The public API takes what a notebook hands it: one genre as a str, a pandas Series of ratings, a DataFrame of
+pairs, one k for evaluate; and what it cannot take (a misplaced Config, a dict for a Config, None for ids, an
+unknown format) is a typed error in library terms, never a TypeError from deep inside."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import embedrec as er
+from embedrec.errors import ConfigError, NotFoundError, UsageError
+
+
+def test_one_genre_given_as_a_string(trained_run):
+    m = trained_run.model
+    genre = sorted({g for gs in m.engine.genres for g in gs})[0]
+    for call in (lambda g: m.popular(5, genres=g), lambda g: m.recommend(1, k=5, genres=g),
+                 lambda g: m.similar(int(m.movie_ids[0]), k=5, genres=g)):
+        one, listed = call(genre), call([genre])  # not the genres 'C', 'o', 'm', ... of 'Comedy'
+        np.testing.assert_array_equal(one.movie_ids[0], listed.movie_ids[0])
+        assert all(genre in r["genres"] for r in one.to_rows())
+
+
+def test_ids_that_are_not_a_list(trained_run):
+    m = trained_run.model
+    for one in (1.0, np.float64(1)):  # one id, as an int or a str is: unknown here, named
+        with pytest.raises(NotFoundError, match="user '1.0'"):
+            m.recommend(one, k=3)
+    with pytest.raises(UsageError, match="expected an id or a list of ids, not NoneType"):
+        m.recommend(None, k=3)
+    assert m.recommend(pd.Series([2, 1], index=[7, 8]), k=3).user_ids == [2, 1]  # values, not the index
+
+
+def test_rated_as_a_series(trained_run):
+    m = trained_run.model
+    a, b = (int(x) for x in m.movie_ids[:2])
+    want = m.recommend_new(rated={a: 5, b: 1}, k=5)
+    got = m.recommend_new(rated=pd.Series({a: 5, b: 1}), k=5)  # was: "truth value of a Series is ambiguous"
+    np.testing.assert_array_equal(got.movie_ids[0], want.movie_ids[0])
+
+
+def test_evaluate_takes_one_k_and_refuses_bad_ks(trained_run):
+    model, opened = trained_run.model, trained_run.opened
+    for m in (model, opened):
+        assert m.evaluate("test", ks=10)["splits"]["test"]["model"] == \
+            pytest.approx(m.evaluate("test", ks=(10,))["splits"]["test"]["model"])
+    for ks in (0, []):  # the model in memory took these for "the defaults"
+        with pytest.raises(UsageError, match="ks="):
+            model.evaluate("test", ks=ks)
+
+
+def test_write_stream_refuses_an_unknown_format(trained_run):
+    m, buf = trained_run.opened, io.StringIO()
+    with pytest.raises(UsageError, match="fmt='xml'"):
+        m.write_stream(m.recommend_stream(["1"], k=2), buf, "xml")
+    assert buf.getvalue() == ""  # not a table written instead
+
+
+def test_predict_takes_a_dataframe(trained_run):
+    m = trained_run.model
+    pairs = [(1, int(m.movie_ids[0])), (2, int(m.movie_ids[1])), (99999, int(m.movie_ids[0]))]
+    df = pd.DataFrame({"movie_id": [p[1] for p in pairs], "rating": [4, 3, 5], "user_id": [p[0] for p in pairs]},
+                      index=[10, 20, 30])
+    got, want = m.predict(df).to_frame(), m.predict(pairs).to_frame()  # by column name, not position
+    pd.testing.assert_frame_equal(got, want)
+    with pytest.raises(UsageError, match="columns user_id and movie_id"):
+        m.predict(df.rename(columns={"user_id": "userId"}))  # was: "got ('movie_id',)"
+
+
+def test_workflow_functions_refuse_a_misplaced_config(trained_run, tmp_path):
+    cfg = trained_run.cfg
+    calls = [(lambda: er.train(cfg), "er.train(None, cfg)"),
+             (lambda: er.ingest(cfg), "er.ingest(None, cfg)"),  # was: OSError, file name too long
+             (lambda: er.open(cfg), "er.open(None, cfg)"),
+             (lambda: er.ingest("ml-100k", {"data.prepared": str(tmp_path / "ds")}), "cfg must be a Config, not dict"),
+             (lambda: er.train(cfg.data.prepared, {"model.dim": 4}), "cfg must be a Config, not dict"),
+             (lambda: er.open(cfg.run.dir, {"recommend.k": 3}), "cfg must be a Config, not dict"),
+             (lambda: er.open(123), "run_dir must be a path (str or pathlib.Path), not int")]
+    for call, says in calls:
+        with pytest.raises(UsageError) as e:
+            call()
+        assert says in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_overrides_as_one_text_and_updated_wants_a_mapping():
+    assert er.load_config(None, "model.dim=8").model.dim == 8  # one override, not the overrides 'm', 'o', ...
+    with pytest.raises(ConfigError, match="takes a mapping"):
+        er.load_config().updated(["model.dim=8"])
+
+
+def test_library_errors_speak_library_terms(tmp_path):
+    from embedrec.evaluate import evaluate_factors
+
+    with pytest.raises(UsageError) as e:
+        evaluate_factors({}, True, None, "valid", refit=True)
+    assert "--" not in str(e.value) and "evaluate('test')" in str(e.value)
+    assert "evaluate --split test" in e.value.cli_message()  # the CLI's line as before
+    with pytest.raises(ConfigError) as e:
+        er.load_config(tmp_path / "none.yaml")
+    assert "-c" not in str(e.value) and "with -c" in e.value.cli_message()
