@@ -388,6 +388,7 @@ def check_feature_names(cfg: FeaturesConfig) -> None:
                           "e.g. «--set 'features.age_edges=[18, 25, 35, 45, 50, 56]'|features.age_edges=[18, 25, 35, 45, 50, 56]»")
 
 
+SEPARATOR_NAMES = {"\\t": "\t", "tab": "\t", "space": " "}  # data.separator spelled out
 MAX_THREADS = 256  # more threads only exhaust memory (torch.set_num_threads(100000) fails after seconds)
 MAX_EVAL_K = 10000  # ranking metrics allocate O(K) per evaluated user
 
@@ -401,6 +402,21 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(f"config key 'data.rating_scale': expected [min, max] with min < max, got {scale}")
     if cfg.data.separator is not None and cfg.data.separator == "":
         raise ConfigError("config key 'data.separator': must not be empty (use null to auto-detect)")
+    sep = cfg.data.separator
+    if sep is not None and sep.lower() in SEPARATOR_NAMES:  # '\t' as typed in a shell or YAML: a tab
+        object.__setattr__(cfg.data, "separator", sep := SEPARATOR_NAMES[sep.lower()])
+    if sep is not None and len(sep) != 1:
+        raise ConfigError(f"config key 'data.separator': {sep[:20]!r} is {len(sep)} characters; the ratings reader "
+                          "takes one character, e.g. ',', ';', '|' or '\\t' for a tab (or null to detect it)")
+    cols = cfg.data.columns
+    roles = [(k, v) for k, v in (("user", cols.user), ("movie", cols.movie), ("rating", cols.rating),
+                                 ("timestamp", cols.timestamp)) if v is not None]
+    for i, (key, col) in enumerate(roles):
+        other = next((k for k, c in roles[:i] if c == col), None)
+        if other is not None:
+            raise ConfigError(f"config keys 'data.columns.{other}' and 'data.columns.{key}' both name the column "
+                              f"{col[:60]!r}; each needs a column of its own (null for a rating or timestamp the "
+                              "file does not have)")
     for key, value in (("train.threads", cfg.train.threads), ("tune.threads", cfg.tune.threads),
                        ("tune.workers", cfg.tune.workers)):
         if value > MAX_THREADS:
