@@ -48,7 +48,10 @@ def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
         sweep_zip_temps()
         with tempfile.TemporaryDirectory(prefix=f"embedrec-zip-{os.getpid()}-") as tmp:
             extract_zip(path, Path(tmp))
-            raw = _read_folder(Path(tmp))
+            try:
+                raw = _read_folder(Path(tmp))
+            except DataError as e:  # name the zip and its member, not the temporary folder (gone when it is read)
+                raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
             raw.files = [path]
             raw.origin = (f"{path}!{Path(raw.origin[0]).relative_to(tmp)}", raw.origin[1])
             return raw

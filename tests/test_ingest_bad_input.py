@@ -1,6 +1,16 @@
 """Bad input to `embedrec ingest` found by a red-team pass: each is one line on stderr saying what is wrong, where
 and how to fix it, a non-zero exit, nothing on stdout and no output folder; valid-but-unusual input is read."""
 
+import gzip
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from embedrec.cli import main
@@ -43,3 +53,124 @@ def test_a_tab_separator_as_typed_is_a_tab_and_longer_separators_are_refused(tmp
     r, out = ingest(tmp_path, p, "--set", "data.separator=;;", "--overwrite")
     line = refused(r, out.with_name("none"), "config key 'data.separator': ';;' is 2 characters", 2)
     assert "'\\t' for a tab" in line
+
+
+@pytest.mark.parametrize("values", [("True", "False"), ("true", "true")])
+def test_true_false_ratings_are_refused_by_line(tmp_path, values):
+    """A rating column of nothing but true/false was read as 1 and 0 without a word ('false' then counted as a
+    positive interaction)."""
+    p = tmp_path / "r.csv"
+    p.write_text(HEAD + f"1,2,{values[0]},5\n2,2,{values[1]},6\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"r.csv:2: column 'rating' holds '{values[0]}', a true/false value, not a number")
+
+
+def test_errors_inside_a_zip_name_the_zip_not_a_temporary_folder(tmp_path):
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("ml/ratings.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n1,x,3,4\n")
+    r, out = ingest(tmp_path, bad)
+    refused(r, out, f"error: {bad}!ml/ratings.csv:3: column 'movieId' 'x' is not an integer")
+    table = tmp_path / "table.zip"
+    with zipfile.ZipFile(table, "w") as zf:
+        zf.writestr("mydata.csv", HEAD + ROWS)
+    r, out = ingest(tmp_path, table)
+    refused(r, out, f"error: {table}: unrecognised layout (it holds mydata.csv)")
+    assert "embedrec-zip-" not in r.stderr
+
+
+def _parquet_bytes() -> bytes:
+    rows = [[int(x) for x in line.split(",")] for line in ROWS.splitlines()]
+    buf = io.BytesIO()
+    pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"]).to_parquet(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name,data,phrase", [
+    ("r.csv", _parquet_bytes(), "the file is a Parquet file, not CSV/TSV text; name it with a .parquet extension"),
+    ("r.xlsx", b"PK\x03\x04" + bytes(60), "the file is a zip archive (an Excel .xlsx file is one too)"),
+    ("r.csv", b'[{"user_id": 1, "movie_id": 2, "rating": 3}]\n', "the file is JSON, not CSV/TSV text"),
+    ("r.csv", b"<!DOCTYPE html><html><body>404, Not Found</body></html>\n", "the file is an HTML/XML page"),
+], ids=["parquet-named-csv", "xlsx", "json", "html"])
+def test_a_file_that_is_not_text_is_named_for_what_it_is(tmp_path, name, data, phrase):
+    """A Parquet file or an .xlsx under the CSV reader was 'the header line holds NUL bytes, as a UTF-16 file
+    would'; JSON and HTML were read as a header of odd column names."""
+    p = tmp_path / name
+    p.write_bytes(data)
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}: {phrase}")
+
+
+def test_parquet_on_stdin(tmp_path):
+    """With data.format=parquet, stdin (a pipe, which cannot seek) failed: 'not a readable Parquet file ([Errno 29]
+    Illegal seek)'; without it, it is named."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, "-m", "embedrec", "ingest", "-q", "-", "-o", str(tmp_path / "ds"),
+           "--set", "data.format=parquet"]
+    p = subprocess.run(cmd, input=_parquet_bytes(), capture_output=True, env=env, timeout=120)
+    assert p.returncode == 0 and p.stderr == b"", p.stderr
+    r, out = ingest(tmp_path, "-", "--overwrite", input=_parquet_bytes())
+    refused(r, out.with_name("none"), "<stdin>: the file is a Parquet file, not CSV/TSV text; read it with "
+                                      "--set data.format=parquet")
+
+
+def test_an_empty_parquet_file_says_it_has_no_rows(tmp_path):
+    """It said 'no ratings left after cleaning; lower data.min_rating ...', after a 'read 0 rows' line."""
+    p = tmp_path / "r.parquet"
+    pd.DataFrame({"user_id": pd.Series([], dtype="int64"), "movie_id": pd.Series([], dtype="int64"),
+                  "rating": pd.Series([], dtype="float64"), "timestamp": pd.Series([], dtype="int64")}).to_parquet(p)
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}: the file has no data rows")
+
+
+def test_a_file_without_a_header_suggests_reading_it_without_one(tmp_path):
+    """It said "the header names column '1' twice" (the first data row, taken as the header)."""
+    p = tmp_path / "r.csv"
+    p.write_text("1,1,2,1011\n1,2,3,1012\n2,1,4,1021\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}:1: the first line (1,1,2,1011) is data, not a header naming the columns; add a header "
+                    "line (user_id, movie_id, rating, timestamp), or read the file without one: --set data.header=false")
+    r, out = ingest(tmp_path, p, "--set", "data.header=false", quiet=True)
+    assert r.exit_code == 0, r.stderr
+
+
+@pytest.mark.parametrize("text,phrase", [
+    (HEAD.replace(",", " ") + ROWS.replace(",", " "), "its fields are separated by spaces; set --set data.separator=space"),
+    ("# exported 2024\n" + HEAD + ROWS, "the first line '# exported 2024' is one column when split at ','"),
+], ids=["spaces", "a-comment-line"])
+def test_a_header_of_one_column_says_why_in_one_line(tmp_path, text, phrase):
+    """Both printed the 'no timestamp column' note first (two lines), then told the user to set data.columns.user
+    to the whole first line."""
+    p = tmp_path / "r.csv"
+    p.write_text(text)
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}:1: ")
+    assert phrase in r.stderr
+    if "spaces" in phrase:
+        r, out = ingest(tmp_path, p, "--set", "data.separator=space", quiet=True)
+        assert r.exit_code == 0, r.stderr
+
+
+def test_the_no_timestamp_note_comes_only_once_the_columns_are_found(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("user,movie_id\n1,2\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "no column 'user_id' for the user (data.columns.user); did you mean --set data.columns.user=user?")
+    p.write_text("user_id,movie_id,rating\n" + "".join(",".join(x.split(",")[:3]) + "\n" for x in ROWS.splitlines()))
+    r, out = ingest(tmp_path, p)
+    assert r.exit_code == 0 and "no 'timestamp' column: ratings without times" in r.stderr, r.stderr
+
+
+def test_gzip_bom_crlf_and_quoted_commas_just_work(tmp_path):
+    """Valid-but-unusual input (checked here together): a .csv.gz, a BOM with CRLF line ends, and an extra quoted
+    column holding commas."""
+    gz = tmp_path / "r.csv.gz"
+    gz.write_bytes(gzip.compress((HEAD + ROWS).encode()))
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + (HEAD + ROWS).replace("\n", "\r\n").encode())
+    quoted = tmp_path / "q.csv"
+    quoted.write_text(HEAD.replace("\n", ",title\n") + "".join(f'{x},"Heat, The"\n' for x in ROWS.splitlines()))
+    for i, p in enumerate((gz, bom, quoted)):
+        r = CliRunner().invoke(main, ["ingest", "-q", str(p), "-o", str(tmp_path / f"ds{i}"), "--format", "json"])
+        assert r.exit_code == 0 and r.stderr == "", r.stderr
+        assert '"ratings": 30' in r.stdout

@@ -265,6 +265,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                         f"{n + df.index.nlevels}; name every column in the header line, or remove the extra fields")
     if len(df) == 0:
         raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
+    _refuse_booleans(df, opener, kw, numeric, label, header_lines)
     # a float or text column takes a row's missing field as NaN, silently (a text id would become 'nan')
     for col, dtype in {**numeric, **(extra_dtype or {})}.items():
         if (dtype is str or dtype.startswith("float")) and col in df.columns and df[col].isna().any():
@@ -276,6 +277,30 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
             raise DataError(f"{label}:{line}: no value in column '{col}' (a field is missing or empty); fill it in "
                             "or remove that line")
     return df
+
+
+def _refuse_booleans(df: pd.DataFrame, opener, kw: dict, numeric: dict[str, str], label: str,
+                     header_lines: int) -> None:
+    """pandas reads a column of nothing but true/false as booleans and casts them to 1 and 0, silently (a
+    'liked: false' row would count as a rating). Such a column's first value is 0 or 1 and its first field a
+    true/false word: only then is the first data row read again, as text."""
+    cols = [c for c in numeric if c in df.columns and df[c].iloc[0] in (0, 1)]
+    if not cols:
+        return
+    try:
+        first = pd.read_csv(opener(), **{**kw, "dtype": str, "keep_default_na": False, "nrows": 1})
+    except Exception:
+        return
+    for col in cols:
+        text = str(first[col].iloc[0]).strip() if col in first.columns and len(first) else ""
+        if text.lower() in ("true", "false"):
+            src = opener()
+            packed = isinstance(src, (str, Path)) and str(src).lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip"))
+            line = (None if packed else _row_line(src, kw["sep"], kw["encoding"], header_lines, skip_blank=True)) \
+                or 1 + header_lines
+            raise DataError(f"{label}:{line}: column '{col}' holds '{shorten(text, 20)}', a true/false value, not a "
+                            "number; write the values as numbers (e.g. 1 and 0; data.min_rating=1 then keeps only "
+                            "the 1s)")
 
 
 def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, header_lines: int) -> DataError:

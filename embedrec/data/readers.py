@@ -26,7 +26,7 @@ from embedrec.data.parsing import (
 )
 from embedrec.data.recbole import read_recbole
 from embedrec.data.tables import read_generic
-from embedrec.errors import DataError
+from embedrec.errors import DataError, shorten
 
 __all__ = ["READERS", "RawData", "check_scale", "detect_layout", "movies_frame", "normalise_genre",
            "normalise_genres", "read_generic", "read_ml100k", "read_ml_csv", "read_ml_dat", "read_numeric_table",
@@ -48,8 +48,11 @@ def detect_layout(root: Path) -> tuple[str, Path]:
             return "ml-csv", d
         if any(d.glob("*.inter")):
             return "recbole", d
-    raise DataError(f"{root}: unrecognised layout; expected MovieLens files (u.data, ratings.dat or ratings.csv) "
-                    "or RecBole atomic files (*.inter) here or one folder below")
+    found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "") if found else "nothing"
+    raise DataError(f"{root}: unrecognised layout (it holds {shorten(shown, 120)}); expected MovieLens files (u.data, "
+                    "ratings.dat or ratings.csv) or RecBole atomic files (*.inter) here or one folder below; give a "
+                    "ratings table by its own path")
 
 
 READERS = {"ml-100k": read_ml100k, "ml-dat": read_ml_dat, "ml-csv": read_ml_csv, "recbole": read_recbole}

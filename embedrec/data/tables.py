@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,27 +44,32 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
         wanted[cols.timestamp] = "timestamp"
     id_dtype = "int64" if cfg.id_type == "int" else "str"
     if fmt == "parquet":
-        try:
-            df = pd.read_parquet(sys.stdin.buffer if source == "-" else source)
+        try:  # stdin is read whole first: a pipe cannot seek to the footer
+            df = pd.read_parquet(io.BytesIO(sys.stdin.buffer.read()) if source == "-" else source)
         except FileNotFoundError:
             raise DataError(f"{label}: file not found; check data.source") from None
         except Exception as e:
             raise DataError(f"{label}: not a readable Parquet file ({first_line(e)})") from None
-        _optional_timestamp(df.columns, wanted, label, cfg)
-        _require_columns(df.columns, wanted, label, cfg)
+        if len(df) == 0:
+            raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
+        no_times = _optional_timestamp(df.columns, wanted, label, cfg)
+        _require_columns(df.columns, wanted, label, cfg, no_times)
         df = df[list(wanted)].rename(columns=wanted)
         _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type)
         first = 1
     else:
         sep = cfg.separator or ("\t" if fmt == "tsv" else None)
         src = sys.stdin.buffer.read() if source == "-" else source
+        _refuse_binary(src, label, source == "-")
         if sep is None:
             sep = _sniff_separator(src, cfg.encoding)
         header_names = None
         if cfg.header:
             header_names = _header(src, sep, cfg.encoding, label)
-            _optional_timestamp(header_names, wanted, label, cfg)
-            _require_columns(header_names, wanted, label, cfg)
+            if len(header_names) == 1 and len(wanted) > 1:
+                raise _one_column(header_names[0], sep, label)
+            no_times = _optional_timestamp(header_names, wanted, label, cfg)
+            _require_columns(header_names, wanted, label, cfg, no_times)
         numeric = {}
         for c, v in wanted.items():
             if v == "rating":
@@ -135,11 +141,74 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
         raise _decode_error(label, e, encoding) from None
     except (pd.errors.ParserError, ValueError) as e:  # a header that pandas cannot tokenize (a lone '"')
         raise _parser_error(label, e, 1, src, sep, encoding) from None
+    if len(names) > 1 and all(_is_number(n) for n in names):  # pandas renames a repeated '1' to '1.1'
+        line = _head(src, 4096).decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:1] or [""]
+        raise DataError(f"{label}:1: the first line ({shorten(line[0], 60)}) is data, not a header "
+                        "naming the columns; add a header line (user_id, movie_id, rating, timestamp), or read the "
+                        "file without one: «--set data.header=false» (columns in that order)")
     _refuse_repeated_names(src, sep, encoding, label)
     if any("\x00" in str(n) for n in names):
         raise DataError(f"{label}:1: the header line holds NUL bytes (\\x00), as a UTF-16 file would; set "
                         "«--set data.encoding=utf-16» if it is one, or remove them")
     return names
+
+
+def _is_number(text) -> bool:
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+_MAGIC = ((b"PAR1", "a Parquet file", "name it with a .parquet extension, or set «--set data.format=parquet»"),
+          (b"PK\x03\x04", "a zip archive (an Excel .xlsx file is one too)",
+           "name a zip of MovieLens or RecBole files with a .zip extension, or save a spreadsheet as CSV"))
+
+
+def _head(src, n: int) -> bytes:
+    """The first ``n`` bytes of ``src`` (bytes, or a path; empty where it cannot be read: the reader says why)."""
+    if isinstance(src, (bytes, bytearray)):
+        return bytes(src[:n])
+    try:
+        with open(src, "rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""
+
+
+def _refuse_binary(src, label: str, stdin: bool) -> None:
+    """A Parquet file, a zip, JSON or an HTML page read as CSV text (a wrong extension, stdin, a failed download)
+    is named for what it is; a Parquet file's NUL bytes would otherwise be taken for a UTF-16 header."""
+    if not stdin and str(src).lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip", ".tar")):
+        return  # pandas decompresses these by their name
+    head = _head(src, 64)
+    for magic, what, fix in _MAGIC:
+        if head.startswith(magic):
+            if stdin and magic == b"PAR1":
+                fix = "read it with «--set data.format=parquet»"
+            raise DataError(f"{label}: the file is {what}, not CSV/TSV text; {fix}")
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml")):
+        raise DataError(f"{label}: the file is an HTML/XML page (a download that failed?), not CSV/TSV text; fetch "
+                        "the ratings file again")
+    if text[:1] == b"{" or text.startswith((b"[{", b"[ {", b"[\n", b"[\r")):
+        raise DataError(f"{label}: the file is JSON, not CSV/TSV text; convert it to CSV (user_id, movie_id, "
+                        "rating, timestamp columns)")
+
+
+def _one_column(name: str, sep: str, label: str) -> DataError:
+    """The header line read as one column: the fields are separated by something else (spaces), or the first line
+    is not a header (a comment, an HTML error page saved as the file)."""
+    shown = shorten(name, 60)
+    words = name.split()
+    if len(words) > 1 and all(re.fullmatch(r"[\w.:-]+", w) for w in words):
+        return DataError(f"{label}:1: the header '{shown}' is one column when split at {sep!r}: its fields are "
+                         "separated by spaces; set «--set data.separator=space» (one space between fields), or use "
+                         "commas or tabs")
+    return DataError(f"{label}:1: the first line '{shown}' is one column when split at {sep!r}, not a header naming "
+                     "user, movie and rating columns; remove any lines above the header, or set data.separator "
+                     "to the file's separator")
 
 
 def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
@@ -221,24 +290,23 @@ def _close_column(col: str, found: list[str], wanted: dict) -> list[str]:
     return difflib.get_close_matches(col, [c for c in found if c not in wanted], n=1, cutoff=0.6)
 
 
-def _optional_timestamp(found, wanted: dict, label: str, cfg: DataConfig) -> None:
+def _optional_timestamp(found, wanted: dict, label: str, cfg: DataConfig) -> bool:
     """A file without the default 'timestamp' column, and none close to it, is read without times (as Surprise
     and LensKit read user,item,rating files); a time-based split then says it needs them. A column named in the
-    config is required."""
+    config is required. Returns whether it was dropped (``_require_columns`` says so once the others are found)."""
     from embedrec.config import ColumnsConfig
 
     col = cfg.columns.timestamp
     found = [str(c) for c in found]
     if col == ColumnsConfig.timestamp and col not in found:
         if _close_column(col, found, wanted):
-            return  # e.g. 'time': probably the timestamps, under another name (_require_columns suggests it)
+            return False  # e.g. 'time': probably the timestamps, under another name (_require_columns suggests it)
         del wanted[col]
-        log.info("%s: no 'timestamp' column: ratings without times (a time-based split and the recency weight "
-                 "need them; «--set data.columns.timestamp=NAME» names another column)",
-                 label)
+        return True
+    return False
 
 
-def _require_columns(found, wanted: dict, label: str, cfg: DataConfig) -> None:
+def _require_columns(found, wanted: dict, label: str, cfg: DataConfig, no_times: bool = False) -> None:
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     for col, role in wanted.items():
@@ -252,6 +320,9 @@ def _require_columns(found, wanted: dict, label: str, cfg: DataConfig) -> None:
                          + (" (every row then counts as rating 1)" if role == "rating" else ""))
             raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
                             f"({key}){hint}{'?' if close else ''}")
+    if no_times:  # said only when the file is read: before an error it would be a second line
+        log.info("%s: no 'timestamp' column: ratings without times (a time-based split and the recency weight "
+                 "need them; «--set data.columns.timestamp=NAME» names another column)", label)
 
 
 def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000) -> None:
