@@ -13,8 +13,8 @@ Protocols (every rating is a positive interaction; implicit feedback):
 Tuning scheme (all models alike): each grid point is fit on train-minus-valid and scored on valid (NDCG@10);
 the best settings are refit on ALL training rows (train-minus-valid + valid) and scored once on test.
 embedrec runs what `embedrec train` fits with its own defaults (train.fit_and_refit): its fit early-stops on
-valid (that is its tuning; als_reg: auto), then it is refit on all training rows (als: two sweeps from the
-selected model). Fit seconds are the final refit only; tuning seconds are reported separately; the
+valid (that is its tuning; als_reg: auto), then it is refit on all training rows (als: the selection's path
+replayed from its first candidate's model, train.fit.refit_path). Fit seconds are the final refit only; tuning seconds are reported separately; the
 "train ... x" line sets embedrec's whole selection + refit against implicit ALS's tuned fit, same run.
 
 Evaluation: exact top-10 over the whole catalogue, each user's training rows excluded, movies absent from the
@@ -565,7 +565,7 @@ def main() -> None:
     result["versions"] = versions
     scheme = ("Tuning: each grid point fit on train minus valid, scored on valid NDCG@10; the best refit on all "
               "training rows and scored on test. embedrec: what `train` fits, its own fit early-stopping on valid, "
-              "then the refit on all training rows (als: 2 sweeps from the selected model). Fit s = final refit; "
+              "then the refit on all training rows (als: the selection's path replayed). Fit s = final refit; "
               "tune s = the whole grid / selection.")
     md = []
     if {"ml100k-time", "ml100k-random"} & set(protocols):

@@ -534,10 +534,9 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     train+valid, evaluate valid/test beside most-popular, and publish the run from rank 0. Returns the metrics (on
     every rank).
     Other losses (minibatch, hogwild) train replicated tables: ``replica.train_replicated``."""
-    import dataclasses
 
     from embedrec.distributed import group
-    from embedrec.train.fit import WARM_REFIT_EPOCHS, resolve_loss
+    from embedrec.train.fit import describe_path, refit_folder, refit_path, resolve_loss, run_path
 
     als = resolve_loss(cfg.model, cfg.features.active) == "als"
     g = group(cfg.train.device)
@@ -562,12 +561,13 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     if refit:
         both = _concat(tr, va)
         shard.splits = {"train": both, "valid": _concat(va, None, empty=True), "test": shard.splits["test"]}
-        tcfg = dataclasses.replace(cfg.train, epochs=WARM_REFIT_EPOCHS)
-        log.info("refit on train+valid (%s ratings) for %d epochs, from the selected model",
-                 f"{int(g.total(len(both))):,}", tcfg.epochs)
+        state, stages = refit_path(result, cfg.train)
+        log.info("refit on train+valid (%s ratings) for %d epochs, from the selection's path: %s",
+                 f"{int(g.total(len(both))):,}", sum(t.epochs for t in stages), describe_path(stages))
         selected = result
-        result = fit_shard(g, shard, both, None, cfg.model, tcfg, run_dir / "refit", progress=progress,
-                           label="refit", features_cfg=cfg.features, init_state=selected.model.state_dict())
+        result = run_path(stages, state, lambda t, i, init: fit_shard(
+            g, shard, both, None, cfg.model, t, refit_folder(run_dir, i, len(stages)), progress=progress,
+            label="refit", features_cfg=cfg.features, init_state=init))
         result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
     metrics = _final_metrics(g, shard, cfg, result, selection, refit)
     _publish(g, shard, cfg, result, metrics, refit)

@@ -43,6 +43,9 @@ class FitResult:
     epochs_run: int = 0
     seconds: float = 0.0
     unrated: np.ndarray | None = None  # movies without training ratings (scored from features, if any)
+    # an als selection's candidate: its train config, and the candidate it was warm-started from (refit_path)
+    train_cfg: object = None
+    parent: FitResult | None = None
 
 
 def resolve_loss(model_cfg, features: bool = False) -> str:
@@ -376,6 +379,7 @@ class Selection:
                     clear(folder)
                 write_warm(folder, key)
             r = fit_one(tcfg, folder, again, best)
+            r.train_cfg, r.parent = tcfg, best  # the path the refit replays (refit_path)
             seconds += r.seconds
             if self.many:
                 log.info("%s: valid %s %.4f at epoch %d", self.describe(tcfg), r.metric, r.best_value, r.best_epoch)
@@ -713,9 +717,43 @@ def clear_checkpoint(run_dir: str | Path) -> None:
 WARM_REFIT_EPOCHS = 2
 
 
+def refit_path(selected: FitResult, train_cfg) -> tuple[dict, list]:
+    """What an als refit on train+valid runs: (the state it starts from, the train configs of its stages, each
+    with its number of sweeps as ``epochs``). It replays the path valid measured: the first candidate's selected
+    model continued for WARM_REFIT_EPOCHS sweeps with its own settings, then each warm-started candidate on the
+    way to the selected one (:class:`Selection`) for the sweeps it ran to its best epoch, the last with
+    ``train_cfg`` (the chosen values). A candidate picked one sweep after its warm start is a step from the
+    model before it, not its own fixed point: continuing it alone drifted to that fixed point (on a
+    taste-heavy synthetic set, -0.008 test NDCG@10 against the replay; BENCHMARKS.md, session 13)."""
+    import dataclasses
+
+    chain = []
+    r = selected
+    while r is not None:
+        chain.append(r)
+        r = r.parent
+    chain.reverse()
+    stages = []
+    for i, r in enumerate(chain):
+        last = r is selected
+        tcfg = train_cfg if last or r.train_cfg is None else dataclasses.replace(r.train_cfg, als_user_unobserved=1.0)
+        stages.append(dataclasses.replace(tcfg, epochs=WARM_REFIT_EPOCHS if i == 0 else max(r.best_epoch, 1)))
+    return chain[0].model.state_dict(), stages
+
+
+def describe_path(stages: list) -> str:
+    """'2 sweeps at als_reg 0.01, then 1 at als_reg 0.02' (the refit's log line)."""
+    def what(t):
+        return f"als_reg {t.als_reg:g}" + (f", als_recency {t.als_recency:g}" if t.als_recency else "")
+
+    first, *rest = stages
+    return f"{first.epochs} sweeps at {what(first)}" + "".join(f", then {t.epochs} at {what(t)}" for t in rest)
+
+
 def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
-    """Retrain on train+valid: als continues the selected model for WARM_REFIT_EPOCHS sweeps; the other trainers
-    start afresh for the selected number of epochs (chosen on valid only)."""
+    """Retrain on train+valid: als replays the selection's path from its first candidate's model
+    (:func:`refit_path`); the other trainers start afresh for the selected number of epochs (chosen on valid
+    only)."""
     import dataclasses
 
     from embedrec.data.dataset import Dataset, Interactions
@@ -725,12 +763,33 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
     empty = Interactions(tr.user[:0], tr.movie[:0], tr.rating[:0])
     merged = Dataset(ds.path, {**ds.manifest, "refit": True}, ds.users, ds.movies,
                      {"train": both, "valid": empty, "test": ds.splits["test"]})
-    warm = selected.loss == "als"
-    epochs = WARM_REFIT_EPOCHS if warm else max(selected.best_epoch, 1)
-    tcfg = dataclasses.replace(cfg.train, epochs=epochs)
-    log.info("refit on train+valid (%s ratings) for %d epochs%s", f"{len(both):,}", tcfg.epochs,
-             ", from the selected model" if warm else "")
-    result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress, features_cfg=cfg.features,
-                 init_state=selected.model.state_dict() if warm else None)
+    if selected.loss != "als":
+        tcfg = dataclasses.replace(cfg.train, epochs=max(selected.best_epoch, 1))
+        log.info("refit on train+valid (%s ratings) for %d epochs", f"{len(both):,}", tcfg.epochs)
+        result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress, features_cfg=cfg.features)
+    else:
+        state, stages = refit_path(selected, cfg.train)
+        log.info("refit on train+valid (%s ratings) for %d epochs, from the selection's path: %s", f"{len(both):,}",
+                 sum(t.epochs for t in stages), describe_path(stages))
+        result = run_path(stages, state, lambda t, i, init: fit(
+            merged, cfg.model, t, refit_folder(run_dir, i, len(stages)), progress=progress,
+            features_cfg=cfg.features, init_state=init))
     result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
     return merged, result
+
+
+def refit_folder(run_dir: Path, i: int, n: int) -> Path:
+    """Where stage ``i`` of ``n`` of a refit writes: ``refit``, and ``refit/path-<i>`` for the stages before."""
+    return Path(run_dir) / "refit" if i == n - 1 else Path(run_dir) / "refit" / f"path-{i}"
+
+
+def run_path(stages: list, state: dict, fit_stage) -> FitResult:
+    """Fit each stage from the state the one before left (``fit_stage(train_cfg, i, init_state)``); the last
+    stage's FitResult, with every stage's sweeps and seconds."""
+    runs, seconds, result = 0, 0.0, None
+    for i, tcfg in enumerate(stages):
+        result = fit_stage(tcfg, i, state)
+        state = result.model.state_dict()
+        runs, seconds = runs + result.epochs_run, seconds + result.seconds
+    result.epochs_run, result.seconds = runs, seconds
+    return result
