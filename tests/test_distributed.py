@@ -472,3 +472,29 @@ def test_a_rank_that_ended_normally_waits_then_leaves_the_group(monkeypatch):
     monkeypatch.delattr(sys, "last_value", raising=False)
     monkeypatch.setattr(dist, "TCPStore", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("store gone")))
     D._finish()  # best effort: no store is not an error at exit
+
+
+def test_ctrl_c_while_a_finished_rank_waits_at_exit_exits_130(tmp_path):
+    """Ctrl-C (or SIGTERM) during a finished rank's wait at exit: one line and exit 130, not "Exception ignored
+    in atexit callback" with a traceback and exit 0. Run in a child process (it leaves with os._exit)."""
+    code = """
+import atexit, os, sys
+import torch.distributed as dist
+import embedrec.distributed as D
+
+class Store:
+    def __init__(self, *a, **k):
+        pass
+    def add(self, key, n):
+        raise KeyboardInterrupt
+
+dist.TCPStore, dist.is_initialized, dist.get_world_size = Store, lambda: True, lambda: 2
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29500")
+atexit.register(D._finish)
+print("rows")
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 130, p.stderr
+    assert p.stdout == "rows\n" and "Traceback" not in p.stderr and "Exception ignored" not in p.stderr
+    assert p.stderr.strip().splitlines() == ["interrupted while this rank waited for the others to finish; its "
+                                             "work is saved"]

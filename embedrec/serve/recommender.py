@@ -69,7 +69,7 @@ class Recommender:
         self.run, self.cfg, self.factors, self.catalogue = run, rec_cfg, factors, catalogue
         self.seen_ptr, self.seen_idx = seen
         self._popularity = popularity
-        self._ip = self._cos = self._flat = None
+        self._ip = self._cos = self._flat = self._exact = None
         # how training took the ratings (the dataset's data.min_rating, train.als_rating_weight); a run written
         # before the manifest said so: every rating as a positive interaction
         self.training_ratings = {"min_rating": None, "rating_weight": 0.0, **(training_ratings or {})}
@@ -189,8 +189,20 @@ class Recommender:
         X = self._flat_vectors()
         if X is not None:
             return exact_topk(queries, X, excl, k, allowed)
-        ids, scores = _search_index(self.ip_index, queries, excl, k, allowed, self.Q.shape[0])
-        return _rescore(self.factors, queries, ids) if self._lossy() else (ids, scores)
+        ids, scores, short = _search_index(self.ip_index, queries, excl, k, allowed, self.Q.shape[0])
+        if self._lossy():
+            ids, scores = _rescore(self.factors, queries, ids)
+        if short.size:  # the index reached fewer than k of the movies these users may get: score those exactly
+            log.debug("approximate index: %d quer(y/ies) reached fewer than %d movies; scored exactly", short.size, k)
+            if self._exact is None:
+                self._exact = self.factors.augmented_movies()
+            pos = np.full(queries.shape[0], -1, np.int64)
+            pos[short] = np.arange(short.size)
+            keep = pos[excl[0]] >= 0
+            got_i, got_d = exact_topk(queries[short], self._exact, (pos[excl[0][keep]], excl[1][keep]), k, allowed)
+            for j, r in enumerate(short):
+                ids[r], scores[r] = got_i[j], got_d[j]
+        return ids, scores
 
     def _lossy(self) -> bool:
         return self.run is not None and (self.run.manifest.get("index") or {}).get("kind") in LOSSY_KINDS
@@ -268,6 +280,9 @@ class Recommender:
         v = normalise(np.asarray(self.Q[row:row + 1]))
         D, I = self.cos_index.search(v, min(k + 1, self.Q.shape[0]), allowed)
         keep = (I[0] >= 0) & (I[0] != row)
+        if keep.sum() < min(k, _left(0, np.array([row]), self.Q.shape[0], allowed)):
+            # the index reached fewer movies than asked for and there are: as _search_users, score exactly
+            return self.factors.similar(row, k, allowed)
         if self._lossy():
             ids, scores = _rescore(self.factors, v, [I[0][keep]], unit=True)
             return ids[0][:k], scores[0][:k]
@@ -296,7 +311,9 @@ def _rescore(factors: Factors, queries: np.ndarray, ids: list, unit: bool = Fals
 
 def _search_index(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int, allowed,
                   n: int) -> tuple[list, list]:
-    """Top-k per query through an approximate index, asking for more candidates until k survive ``excl``."""
+    """Top-k per query through an approximate index, asking for more candidates until k survive ``excl``; with
+    the rows (an array) whose answer stays short of k although that many movies are left to them: an IVF index
+    probes only some of its lists, and HNSW's graph walk under a narrow filter reaches only some of its movies."""
     limit = n if allowed is None else allowed.size
     per_row = np.bincount(excl[0], minlength=queries.shape[0])
     bounds = np.concatenate([[0], np.cumsum(per_row)])
@@ -307,6 +324,7 @@ def _search_index(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray
     want = np.minimum(k + per_row, limit)
     bucket = np.ceil(np.log2(np.maximum(want, 1))).astype(np.int64)
     pending = [(np.flatnonzero(bucket == b), int(min(2 ** b, limit))) for b in np.unique(bucket)]
+    unreached: list = []
     while pending:
         rows, kk = pending.pop()
         D, I = index.search(queries[rows], max(kk, 1), allowed)
@@ -319,7 +337,16 @@ def _search_index(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray
             ids, sc = ids[ok][:k], sc[ok][:k]
             if ids.size < k and kk < limit:
                 short.append(r)
+            elif ids.size < k and ids.size < _left(r, excl[1][bounds[r]:bounds[r + 1]], n, allowed):
+                unreached.append(r)
             out_i[r], out_d[r] = ids, sc
         if short:
             pending.append((np.array(short), min(kk * 2, limit)))
-    return out_i, out_d
+    return out_i, out_d, np.array(sorted(unreached), np.int64)
+
+
+def _left(row: int, excluded: np.ndarray, n: int, allowed) -> int:
+    """How many movies a query may still get: ``allowed`` (or all ``n``) minus its exclusions."""
+    if allowed is None:
+        return n - np.unique(excluded).size
+    return int(allowed.size - np.isin(allowed, excluded).sum())
