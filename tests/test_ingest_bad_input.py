@@ -174,3 +174,30 @@ def test_gzip_bom_crlf_and_quoted_commas_just_work(tmp_path):
         r = CliRunner().invoke(main, ["ingest", "-q", str(p), "-o", str(tmp_path / f"ds{i}"), "--format", "json"])
         assert r.exit_code == 0 and r.stderr == "", r.stderr
         assert '"ratings": 30' in r.stdout
+
+
+@pytest.mark.parametrize("header, sep", [
+    ("user_id, movie_id, rating, timestamp", ", "),  # hand-written: a space after each comma
+    ("UserID,MovieID,Rating,Timestamp", ","),
+    ("userId;movieId;rating;timestamp", ";"),
+    ("User ID\tMovie ID\tRating\tTimestamp", "\t"),
+])
+def test_column_names_that_differ_only_in_case_spaces_or_punctuation_are_read(tmp_path, header, sep):
+    """A header like 'user_id, movie_id' (its names start with a space) or 'UserID,MovieID' was refused with
+    'no column movie_id' (and a hint, --set data.columns.movie= movie_id, that breaks in a shell); each such
+    column is now read under its role, said on stderr in one line."""
+    p = tmp_path / "r.csv"
+    p.write_text(header + "\n" + ROWS.replace(",", sep))
+    r, out = ingest(tmp_path, p, "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    assert "reading column" in r.stderr and r.stdout == ""
+    got = pd.concat([pd.read_parquet(out / f) for f in ("train.parquet", "valid.parquet")])
+    assert len(got) == 30 and got["timestamp"].min() == 1011 and set(got["rating"]) <= {1, 2, 3, 4, 5}
+
+
+def test_a_close_column_name_is_not_taken_when_two_match(tmp_path):
+    """'userid' and 'UserID' both match user_id: nothing is guessed, the usual one line names the columns."""
+    p = tmp_path / "r.csv"
+    p.write_text("userid,UserID,movie_id,rating,timestamp\n1,1,2,3,4\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "no column 'user_id'")

@@ -52,6 +52,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             raise DataError(f"{label}: not a readable Parquet file ({first_line(e)})") from None
         if len(df) == 0:
             raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
+        wanted = _match_columns(df.columns, wanted, label)
         no_times = _optional_timestamp(df.columns, wanted, label, cfg)
         _require_columns(df.columns, wanted, label, cfg, no_times)
         df = df[list(wanted)].rename(columns=wanted)
@@ -68,6 +69,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             header_names = _header(src, sep, cfg.encoding, label)
             if len(header_names) == 1 and len(wanted) > 1:
                 raise _one_column(header_names[0], sep, label)
+            wanted = _match_columns(header_names, wanted, label)
             no_times = _optional_timestamp(header_names, wanted, label, cfg)
             _require_columns(header_names, wanted, label, cfg, no_times)
         numeric = {}
@@ -283,6 +285,29 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
                        "store Unix seconds (integers) or a datetime column")
 
 
+def _plain(name) -> str:
+    """A column name as people vary it: 'UserID', 'userId', ' user_id' and 'User ID' are all 'userid'."""
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+def _match_columns(found, wanted: dict, label: str) -> dict:
+    """``wanted`` (file column -> role) with each name the file lacks replaced by the one column that differs
+    from it only in case, spaces or punctuation ('UserID', 'userId', ' movie_id' after a ', ' separator), when
+    exactly one does and no other role reads it; anything else is left for _require_columns to report."""
+    names = [str(c) for c in found]
+    out, taken = {}, []
+    for col, role in wanted.items():
+        hits = [c for c in names if _plain(c) == _plain(col) and c not in wanted and c not in out
+                and c.isprintable()]  # a newline or NUL inside a name is damage to report, not a spelling
+        if col not in names and len(hits) == 1:
+            taken.append(f"{hits[0]!r} as {col!r}")
+            col = hits[0]
+        out[col] = role
+    if taken:
+        log.info("%s: reading column%s %s", label, "s" if len(taken) > 1 else "", ", ".join(taken))
+    return out
+
+
 def _close_column(col: str, found: list[str], wanted: dict) -> list[str]:
     """The found column closest to the name ``col`` (at most one), among those not read for another role."""
     import difflib
@@ -298,7 +323,7 @@ def _optional_timestamp(found, wanted: dict, label: str, cfg: DataConfig) -> boo
 
     col = cfg.columns.timestamp
     found = [str(c) for c in found]
-    if col == ColumnsConfig.timestamp and col not in found:
+    if col == ColumnsConfig.timestamp and col in wanted and col not in found:  # not matched by _match_columns
         if _close_column(col, found, wanted):
             return False  # e.g. 'time': probably the timestamps, under another name (_require_columns suggests it)
         del wanted[col]
