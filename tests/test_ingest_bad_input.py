@@ -201,3 +201,21 @@ def test_a_close_column_name_is_not_taken_when_two_match(tmp_path):
     p.write_text("userid,UserID,movie_id,rating,timestamp\n1,1,2,3,4\n")
     r, out = ingest(tmp_path, p)
     refused(r, out, "no column 'user_id'")
+
+
+def test_iso_dates_as_timestamps_are_read_as_unix_seconds(tmp_path):
+    """A timestamp column of ISO 8601 dates (with or without a time or a zone; no zone = UTC) is read as Unix
+    seconds, hand-computed below; a value in it that is not a date is one line naming its file:line (blank
+    lines counted)."""
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n1,10,5,2020-01-31 12:00:00\n1,11,3,2020-02-01\n\n"
+                 "2,10,4,2021-03-04T05:06:07Z\n2,12,2,2021-03-04T05:06:07+02:00\n")
+    r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", "split.valid=0")
+    assert r.exit_code == 0, r.stderr
+    got = pd.read_parquet(out / "train.parquet")["timestamp"].tolist()
+    assert got == [1580472000, 1580515200, 1614834367, 1614834367 - 7200]
+    (tmp_path / "b").mkdir()
+    bad = tmp_path / "b" / "bad.csv"
+    bad.write_text("user_id,movie_id,rating,timestamp\n1,10,5,2020-01-31\n\n2,10,4,yesterday\n")
+    r, out = ingest(tmp_path / "b", bad)
+    refused(r, out, "bad.csv:4: column 'timestamp' 'yesterday' is not a date")

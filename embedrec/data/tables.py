@@ -81,6 +81,11 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             elif id_dtype == "int64":
                 numeric[c] = "int64"
         extra = {c: str for c, v in wanted.items() if v in ("user_id", "movie_id") and id_dtype == "str"}
+        dated = next((c for c, v in wanted.items() if v == "timestamp" and cfg.header and _dated(src, sep, cfg.encoding, c)),
+                     None)
+        if dated is not None:  # ISO dates ('2020-01-31 12:00:00'): read as text, made Unix seconds below
+            numeric.pop(dated)
+            extra[dated] = str
         if id_dtype == "int64" and cfg.header:
             _refuse_zero_padded(src, sep, cfg.encoding, [c for c, v in wanted.items() if v in ("user_id", "movie_id")],
                                 label)
@@ -96,6 +101,8 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
                 raise DataError(msg.replace("; fix or remove that line",
                                             "; for text ids set data.id_type=str, or fix that line")) from None
             raise
+        if dated is not None:
+            df[dated] = _seconds(df[dated], src, cfg.encoding, dated, label)
         df = df[list(wanted)].rename(columns=wanted)
         first = 2 if cfg.header else 1
     if "rating" not in df:
@@ -283,6 +290,47 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
             elif pt.is_bool_dtype(s) or not pt.is_integer_dtype(s):
                 refuse(col, 0, f"not an integer timestamp (the column is {s.dtype})",
                        "store Unix seconds (integers) or a datetime column")
+
+
+def _dated(src, sep: str, encoding: str, col: str) -> bool:
+    """Whether the timestamp column's first value is a date ('2020-01-31', '2020-01-31T12:00:00Z'), not a
+    number: such a column is read as ISO 8601 dates."""
+    try:
+        buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
+        first = pd.read_csv(buf, sep=sep, usecols=[col], dtype=str, nrows=1, encoding=encoding,
+                            engine="c" if len(sep) == 1 else "python")[col]
+    except Exception:  # noqa: BLE001 - the main reader reports what is wrong with the file
+        return False
+    if first.empty or _is_number(first.iloc[0]):
+        return False
+    return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
+
+
+def _seconds(text: pd.Series, src, encoding: str, col: str, label: str) -> pd.Series:
+    """ISO 8601 dates as Unix seconds (a date without a zone is taken as UTC); the first value that is not one is
+    named by its file:line."""
+    t = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    bad = t.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{label}:{_line_of_row(src, encoding, row)}: column '{col}' {shorten(repr(text.iloc[row]), 40)} "
+                        "is not a date like the column's first (ISO 8601, e.g. 2020-01-31 12:00:00); fix or remove "
+                        "that line, or give every row Unix seconds")
+    return ((t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")
+
+
+def _line_of_row(src, encoding: str, row: int) -> int:
+    """The file line of data row ``row`` (0 = the first after the header), blank lines skipped as the reader
+    skips them."""
+    data = src if isinstance(src, (bytes, bytearray)) else Path(src).read_bytes()
+    seen = -1
+    for n, line in enumerate(data.decode(encoding, errors="replace").splitlines(), start=1):
+        if n == 1 or not line.strip():
+            continue
+        seen += 1
+        if seen == row:
+            return n
+    return row + 2
 
 
 def _plain(name) -> str:
