@@ -141,6 +141,30 @@ def test_users_from_stdin_and_file_agree(cli_run, tmp_path):
     assert c.exit_code == 1 and c.stdout == "" and "<stdin>:4: user 'nobody'" in c.stderr
 
 
+def test_gzipped_users_and_pairs_are_read(cli_run, tmp_path):
+    """--users ids.txt.gz (or gzip -c ... | --users -) and --pairs pairs.csv.gz are read as the plain files
+    (they were 'cannot decode byte 0x8b as UTF-8'); a gzip file cut short is one line naming it."""
+    import gzip
+
+    sets, _ = cli_run
+    ids = "1\n2\n3\n"
+    (tmp_path / "u.txt.gz").write_bytes(gzip.compress(ids.encode()))
+    plain = invoke("recommend", "--users", "-", "--format", "csv", *sets, input=ids)
+    for src, data in ((tmp_path / "u.txt.gz", None), ("-", gzip.compress(ids.encode()))):
+        r = invoke("recommend", "--users", src, "--format", "csv", *sets, input=data)
+        assert r.exit_code == 0 and r.stdout == plain.stdout, r.stderr
+    pairs = "user_id,movie_id\n1,1\n2,3\n"
+    (tmp_path / "p.csv.gz").write_bytes(gzip.compress(pairs.encode()))
+    a = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input=pairs)
+    b = invoke("predict", "--pairs", tmp_path / "p.csv.gz", "--format", "csv", *sets)
+    assert a.exit_code == 0 and b.stdout == a.stdout and len(a.stdout.splitlines()) == 3, b.stderr
+    cut = gzip.compress(("".join(f"{i}\n" for i in range(1, 200))).encode())[:-30]
+    (tmp_path / "cut.gz").write_bytes(cut)
+    r = invoke("recommend", "--users", tmp_path / "cut.gz", "--format", "csv", *sets)
+    assert r.exit_code == 1 and "the gzip stream is damaged or cut short" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
 @pytest.mark.parametrize("redirect, args, stderr", [
     (">&-", ["config"], "error: standard output is closed (>&-); send it to a file or to /dev/null instead\n"),
     (">&-", ["recommend", "--user", "1"], "error: standard output is closed (>&-); send it to a file or to /dev/null "

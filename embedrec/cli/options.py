@@ -19,13 +19,30 @@ class _Lines:
     def __iter__(self):
         from embedrec.errors import DataError
 
-        for n, raw in enumerate(self.fh, 1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{self.name}:{n}: cannot decode byte 0x{raw[e.start]:02x} as UTF-8; save the file "
-                                "as UTF-8 text (one entry per line)") from None
-            yield text[:-2] + "\n" if text.endswith("\r\n") else text
+        fh, n = self.fh, 0
+        if not hasattr(fh, "peek"):  # a stream without a look-ahead buffer (io.BytesIO)
+            import io
+
+            fh = self.fh = io.BufferedReader(fh)
+        if fh.peek(2)[:2] == b"\x1f\x8b":  # gzip ('ids.txt.gz', or gzip -c ... | --users -)
+            import gzip
+
+            fh = gzip.GzipFile(fileobj=fh)
+        try:
+            for n, raw in enumerate(fh, 1):
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(f"{self.name}:{n}: cannot decode byte 0x{raw[e.start]:02x} as UTF-8; save the "
+                                    "file as UTF-8 text (one entry per line)") from None
+                yield text[:-2] + "\n" if text.endswith("\r\n") else text
+        except (EOFError, OSError) as e:  # gzip: truncated or damaged after line n
+            if fh is self.fh:
+                raise
+            from embedrec.errors import first_line
+
+            raise DataError(f"{self.name}:{n + 1}: the gzip stream is damaged or cut short ({first_line(e)}); "
+                            "compress the file again") from None
 
 
 class LineFile(click.File):
