@@ -14,7 +14,7 @@ Tuning scheme (all models alike): each grid point is fit on train-minus-valid an
 the best settings are refit on ALL training rows (train-minus-valid + valid) and scored once on test.
 embedrec runs what `embedrec train` fits with its own defaults (train.fit_and_refit): its fit early-stops on
 valid (that is its tuning; als_reg: auto), then it is refit on all training rows (als: the selection's path
-replayed from its first candidate's model, train.fit.refit_path). Fit seconds are the final refit only; tuning seconds are reported separately; the
+replayed from its first candidate's model, train.select.refit_path). Fit seconds are the final refit only; tuning seconds are reported separately; the
 "train ... x" line sets embedrec's whole selection + refit against implicit ALS's tuned fit, same run.
 
 Evaluation: exact top-10 over the whole catalogue, each user's training rows excluded, movies absent from the
@@ -367,7 +367,8 @@ def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides
     (user_factors, item_factors, item_bias or None, selection seconds, refit seconds). ``info`` (if given)
     receives best_epoch, epochs_run, loss, dim, valid (the selection's own valid metric) and chosen."""
     from embedrec.config import load_config
-    from embedrec.train.fit import factors, fit_and_refit
+    from embedrec.train.fit import factors
+    from embedrec.train.select import fit_and_refit
 
     torch.set_num_threads(THREADS)
     # the same cores as the peers: train.threads=0 would pick 1 thread whenever other work loads the machine

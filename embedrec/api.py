@@ -122,7 +122,8 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
     from embedrec.evaluate import baselines
-    from embedrec.train.fit import evaluate_model, factors, fit_and_refit
+    from embedrec.train.fit import evaluate_model, factors
+    from embedrec.train.select import fit_and_refit
 
     ds, final, result, cfg = fit_and_refit(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)

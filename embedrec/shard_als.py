@@ -472,7 +472,8 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     import dataclasses
 
     from embedrec.train.als import AUTO_REGS
-    from embedrec.train.fit import Selection, recency_candidates
+    from embedrec.train.fit import recency_candidates
+    from embedrec.train.select import Selection
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     recs = recency_candidates(shard, cfg.train, g.total)
@@ -491,7 +492,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=clear,
                          has_checkpoint=lambda f: (f / POINTER).exists() or (f / "checkpoint.pt").exists())
     if tcfg.als_user_unobserved == "auto":
-        from embedrec.train.fit import exact_index
+        from embedrec.train.select import exact_index
 
         scale = choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, best, not refit) \
             if g.total(len(va)) and exact_index(cfg.index, shard.n_movies) else 1.0
@@ -500,11 +501,12 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
 
 def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool) -> float:
-    """train.fit.choose_user_unobserved on ranks: the same scales, the same validation users, the same choice."""
+    """train.select.choose_user_unobserved on ranks: the same scales, the same validation users, the same choice."""
     from embedrec.evaluate import _gpu_or_none
     from embedrec.metrics import parse_metric
     from embedrec.train.als import USER_SCALES
-    from embedrec.train.fit import pick_user_scale, resolve_dim
+    from embedrec.train.fit import resolve_dim
+    from embedrec.train.select import pick_user_scale
 
     dim = resolve_dim(model_cfg, shard.n_users, shard.n_movies)
     threads = _threads(len(train), dim, tcfg.threads)
@@ -536,7 +538,8 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     Other losses (minibatch, hogwild) train replicated tables: ``replica.train_replicated``."""
 
     from embedrec.distributed import group
-    from embedrec.train.fit import describe_path, refit_folder, refit_path, resolve_loss, run_path
+    from embedrec.train.fit import resolve_loss
+    from embedrec.train.select import describe_path, refit_folder, refit_path, run_path
 
     als = resolve_loss(cfg.model, cfg.features.active) == "als"
     g = group(cfg.train.device)

@@ -212,7 +212,8 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
 
     from embedrec.config import config_from_dict
     from embedrec.data.dataset import load_dataset
-    from embedrec.train.fit import evaluate_model, factors, fit, fit_selecting, resolve_loss
+    from embedrec.train.fit import evaluate_model, factors, fit, resolve_loss
+    from embedrec.train.select import fit_selecting
 
     cfg = config_from_dict(cfg_dict)
     if threads:

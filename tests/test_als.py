@@ -96,7 +96,7 @@ def test_auto_user_unobserved_keeps_the_best_scale_on_valid(tmp_path, caplog):
     """auto re-solves the selected model's users at each scale and keeps the best on valid (1 on a tie): the
     model it returns is what a fit given that scale ends with, and the refit applies the same scale."""
     from embedrec.train.als import USER_SCALES
-    from embedrec.train.fit import fit_and_refit, fit_selecting
+    from embedrec.train.select import fit_and_refit, fit_selecting
 
     ds = _taste_dataset(6)  # where valid prefers 2 (seed 4: 1)
     sets = ["model.dim=8", "train.epochs=6", "train.threads=1", "train.als_reg=0.02"]
@@ -162,23 +162,23 @@ def test_keep_best_stops_a_warm_candidate_below_its_floor(higher, value, floor, 
 def test_a_losing_warm_candidate_stops_after_one_epoch(tmp_path):
     """als_reg auto on taste data: the second candidate starts with the first's best valid as its floor, and
     either beats it after its first epoch or stops there."""
-    from embedrec.train import fit as F
+    from embedrec.train import select as S
 
     ds = _taste_dataset()
     cfg = load_config(None, ["model.dim=8", "train.threads=1", "train.epochs=30"])
     runs = []
-    real = F.fit
+    real = S.fit
 
     def spy(*a, **k):
         r = real(*a, **k)
         runs.append((k.get("floor"), r.history))
         return r
 
-    F.fit, saved = spy, F.fit
+    S.fit, saved = spy, S.fit  # the fit that fit_selecting calls
     try:
-        best, chosen = F.fit_selecting(ds, cfg, tmp_path / "run")
+        best, chosen = S.fit_selecting(ds, cfg, tmp_path / "run")
     finally:
-        F.fit = saved
+        S.fit = saved
     (floor0, _), (floor1, second) = runs
     assert floor0 is None and floor1 == pytest.approx(max(h["valid_ndcg@10"] for h in runs[0][1]))
     first = second[0]["valid_ndcg@10"]
@@ -259,7 +259,7 @@ def test_the_refit_replays_the_selections_path(tmp_path):
     """A warm-started candidate chosen on valid (als_reg 0.02, one sweep from 0.01's model) is a step from the
     model before it: the refit continues the first candidate's model on train+valid for WARM_REFIT_EPOCHS sweeps
     at 0.01, then runs the chosen candidate's sweeps at 0.02 (refit_path), bit for bit."""
-    from embedrec.train.fit import WARM_REFIT_EPOCHS, describe_path, fit_and_refit, refit_path
+    from embedrec.train.select import WARM_REFIT_EPOCHS, describe_path, fit_and_refit, refit_path
 
     ds = _taste_dataset(2)  # where 0.02 wins at its first sweep
     sets = ["model.dim=8", "train.epochs=6", "train.threads=1", "train.als_user_unobserved=1"]
@@ -403,7 +403,7 @@ def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
 
 def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
     from embedrec.train.als import AUTO_REGS
-    from embedrec.train.fit import fit_selecting
+    from embedrec.train.select import fit_selecting
 
     ds = _taste_dataset(2)
     cfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1", "train.als_user_unobserved=1"])
@@ -423,7 +423,7 @@ def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
 
 
 def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
-    from embedrec.train.fit import fit_selecting
+    from embedrec.train.select import fit_selecting
 
     ds = _taste_dataset(3)
     cfg = load_config(None, ["model.dim=8", "train.epochs=5", "train.patience=100", "train.threads=1"])
@@ -435,7 +435,7 @@ def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    import embedrec.train.fit as T
+    import embedrec.train.select as T  # the fit that fit_selecting calls
 
     real_fit = T.fit
     with pytest.raises(Interrupted):
@@ -452,13 +452,13 @@ def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
 def test_a_fresh_selection_never_resumes_a_stale_candidate_checkpoint(tmp_path):
     """A run with another config left checkpoints in every candidate folder; a fresh train killed in its second
     candidate resumes (the stale checkpoint is gone), instead of refusing the resume."""
-    from embedrec.train.fit import fit_selecting
+    from embedrec.train.select import fit_selecting
 
     ds = _taste_dataset(3)
     old = load_config(None, ["model.dim=6", "train.epochs=3", "train.threads=1"])
     fit_selecting(ds, old, tmp_path / "run")  # leaves als-reg-0.01/ and als-reg-0.02/ checkpoints of dim 6
     cfg = load_config(None, ["model.dim=8", "train.epochs=4", "train.patience=100", "train.threads=1"])
-    import embedrec.train.fit as T
+    import embedrec.train.select as T  # the fit that fit_selecting calls
 
     real_fit, seen = T.fit, []
 
@@ -582,7 +582,7 @@ def test_more_epochs_on_resume_restart_a_candidate_whose_start_moved(tmp_path):
     """als_reg auto: the second candidate starts from the first's best model, so resuming with more epochs (the
     first candidate's best may move) must not continue the second from its old start: the result equals an
     uninterrupted run with the larger epoch count (warm-start.json names each candidate's start)."""
-    from embedrec.train.fit import fit_selecting
+    from embedrec.train.select import fit_selecting
 
     ds = _taste_dataset(5)
     sets = ["model.dim=8", "train.patience=100", "train.threads=1"]
@@ -689,7 +689,7 @@ def _drift_dataset(seed=0, n_users=300, n_movies=120, clusters=6, per_user=30):
 
 
 def test_selection_order_and_folders():
-    from embedrec.train.fit import Selection
+    from embedrec.train.select import Selection
 
     tcfg = load_config(None, []).train
     sel = Selection(tcfg, (0.0, 2.0), (0.01, 0.02))
@@ -720,7 +720,7 @@ def test_auto_recency_on_a_time_holdout_chooses_on_valid_and_resumes(tmp_path):
     """Tastes that drift, held out by time: auto fits recency 0, then 2 from 0's best model, then reg 0.02 at
     the better one; 2 wins on valid (the recent ratings are the better guide) and on test; a run killed in the
     second candidate resumes to the same model as an uninterrupted one."""
-    import embedrec.train.fit as T
+    import embedrec.train.select as T  # fit_selecting, and the fit it calls
 
     ds = _drift_dataset()
     cfg = load_config(None, ["model.dim=8", "train.epochs=8", "train.threads=1"])

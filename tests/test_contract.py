@@ -33,6 +33,7 @@ from embedrec.errors import Interrupted, NotFoundError
 from embedrec.model.factors import Factors
 from embedrec.run import rebuild_index
 from embedrec.train import fit as T
+from embedrec.train import select
 
 # 200 users x 150 movies x 6,000 ratings; 80% of a user's ratings come from their taste clusters, so taste, not
 # popularity alone, predicts the held-out movies (on this set most-popular NDCG@10 is about 0.30, ALS 0.44)
@@ -92,7 +93,8 @@ def path(request):
 
 
 def _patched(mp, tmp, spec: TrainingPath, runners: list):
-    """Cache in tmp; the torch ALS engine when asked; every runner fit() makes recorded in ``runners``."""
+    """Cache in tmp; the torch ALS engine when asked; every runner recorded in ``runners``: fit()'s, and the user
+    re-solve's of the selection (select.choose_user_unobserved)."""
     mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
     if spec.engine == "torch":
         import embedrec.train.als
@@ -105,6 +107,7 @@ def _patched(mp, tmp, spec: TrainingPath, runners: list):
         return runners[-1]
 
     mp.setattr(T, "make_runner", recording)
+    mp.setattr(select, "make_runner", recording)
 
 
 @pytest.fixture(scope="module")

@@ -183,7 +183,7 @@ LAYERS = [
     ("trainers, evaluation, serving", {"evaluate", "train", "train.als", "train.sgd", "train.loop",
                                        "train.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.stream"}),
-    ("workflows", {"train.fit", "ingest", "export", "export_projector", "export_tables", "export_topk", "export_plot",
+    ("workflows", {"train.fit", "train.select", "ingest", "export", "export_projector", "export_tables", "export_topk", "export_plot",
                    "tune"}),
     ("public API", {"api", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
     ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "__main__", ""}),
@@ -229,6 +229,14 @@ def test_layer_check_catches_an_upward_import():
     assert layer_of("embedrec.api") > layer_of("embedrec.train.fit") > layer_of("embedrec.run")
     with pytest.raises(AssertionError, match="in no layer"):
         layer_of("embedrec.nowhere")
+
+
+def test_one_fit_never_imports_the_selection_around_it():
+    """train/select.py (the selection and refit around many fits) builds on train/fit.py (one fit), one layer,
+    and the import points one way only."""
+    deps = all_imports()
+    assert "embedrec.train.fit" in deps["embedrec.train.select"]
+    assert "embedrec.train.select" not in deps["embedrec.train.fit"]
 
 
 def test_package_inits_import_nothing():

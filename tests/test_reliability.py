@@ -1058,7 +1058,7 @@ def test_ctrl_c_after_a_finished_candidate_says_resume(base, tmp_path, monkeypat
     """The default model fits one candidate per als_reg; Ctrl-C after the first one's checkpoint said "nothing
     was saved; rerun the same command" (which fits it again), or, between candidates, a bare "interrupted"
     without the resume command. Both now give the exact --resume command, which then finishes the run."""
-    import embedrec.train.fit as fitmod
+    import embedrec.train.select as fitmod  # the fit that the selection (and the refit) calls
     from embedrec.errors import Interrupted
 
     real, calls = fitmod.fit, []

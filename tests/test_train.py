@@ -114,7 +114,7 @@ def test_resume_without_the_config_names_the_checkpoint_it_finds(synth_ds, small
     from click.testing import CliRunner
 
     from embedrec.cli import main
-    from embedrec.train.fit import fit_selecting
+    from embedrec.train.select import fit_selecting
 
     ds, _ = synth_ds
     run = tmp_path / "explicit"

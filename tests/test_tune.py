@@ -97,7 +97,7 @@ def test_sweep_of_the_default_model_runs_trains_selection(synth_dir, tmp_path):
     """The default (als) model: each trial is what `train` fits, its als_reg and als_recency candidates chosen on
     valid (a per-user time split: recency 0 and 2 are both tried), and the trial says what was chosen."""
     from embedrec.data.dataset import load_dataset
-    from embedrec.train.fit import fit_selecting
+    from embedrec.train.select import fit_selecting
 
     cfg = Config().updated({"data.source": str(synth_dir[0]), "data.prepared": str(tmp_path / "ds"),
                             "run.dir": str(tmp_path / "run"), "split.method": "user_time", "train.epochs": 4,

@@ -2,6 +2,9 @@
 
 Every random draw of epoch e comes from a generator seeded with (seed, e), so a run resumed from the
 checkpoint of epoch e continues exactly as the uninterrupted run would have.
+
+This module is one fit. The selection and the refit around many fits (``fit_selecting``, ``fit_and_refit``)
+are ``select.py``'s, which imports this module and never the reverse.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class FitResult:
     epochs_run: int = 0
     seconds: float = 0.0
     unrated: np.ndarray | None = None  # movies without training ratings (scored from features, if any)
-    # an als selection's candidate: its train config, and the candidate it was warm-started from (refit_path)
+    # an als selection's candidate: its train config, and the candidate it was warm-started from (select.refit_path)
     train_cfg: object = None
     parent: FitResult | None = None
 
@@ -319,79 +322,6 @@ def recency_candidates(ds, train_cfg, total=int, level: int = logging.INFO) -> t
     return values
 
 
-class Selection:
-    """The candidates of an als selection over ``recencies`` x ``regs``, in order: the first recency at the first
-    strength from the seeded draw, the other recencies at that strength, then the other strengths at the best
-    recency (``best``: the best candidate's train config so far, which the caller keeps), each of these
-    warm-started from the best model so far."""
-
-    def __init__(self, train_cfg, recencies: tuple[float, ...], regs: tuple[float, ...]):
-        import dataclasses
-
-        self.recs, self.regs = recencies, regs
-        self.many = len(recencies) * len(regs) > 1
-        self.first = self.best = dataclasses.replace(train_cfg, als_reg=regs[0], als_recency=recencies[0])
-
-    def __iter__(self):
-        import dataclasses
-
-        yield self.first
-        for r in self.recs[1:]:
-            yield dataclasses.replace(self.first, als_recency=r)
-        for reg in self.regs[1:]:
-            yield dataclasses.replace(self.best, als_reg=reg)
-
-    def folder(self, run_dir, tcfg) -> Path:
-        """``run_dir`` itself for a single candidate, else the candidate's own folder: als-reg-0.01,
-        als-recency-2 or als-reg-0.01-recency-2 (what varies)."""
-        parts = ([f"reg-{tcfg.als_reg:g}"] if len(self.regs) > 1 else []) + (
-            [f"recency-{tcfg.als_recency:g}"] if len(self.recs) > 1 else [])
-        return Path(run_dir) / ("als-" + "-".join(parts)) if parts else Path(run_dir)
-
-    def folders(self, run_dir) -> list[Path]:
-        """Every folder this selection may use (cleared before a fresh one)."""
-        import dataclasses
-
-        return [self.folder(run_dir, dataclasses.replace(self.first, als_reg=g, als_recency=r))
-                for g in self.regs for r in self.recs]
-
-    def describe(self, tcfg) -> str:
-        """'als_reg 0.01, als_recency 2': the values this selection varies."""
-        return ", ".join(([f"als_reg {tcfg.als_reg:g}"] if len(self.regs) > 1 else [])
-                         + ([f"als_recency {tcfg.als_recency:g}"] if len(self.recs) > 1 else []))
-
-    def run(self, run_dir, fit_one, *, resume: bool, has_checkpoint, clear, sync=None, writer: bool = True):
-        """Fit every candidate, keeping the best on valid: ``fit_one(tcfg, folder, resume, best)`` fits one
-        (``best``: the best FitResult so far, None for the first). A later candidate resumes only if its folder
-        ``has_checkpoint`` and it started from the same model (more epochs may have moved the best); otherwise its
-        old checkpoint is ``clear``-ed. ``sync`` (a distributed barrier) runs before the warm-start key is written,
-        by the ``writer`` only. Returns (the best FitResult, its seconds the whole selection's; its train config)."""
-        best, seconds = None, 0.0
-        for i, tcfg in enumerate(self):
-            folder = self.folder(run_dir, tcfg)
-            # a run killed during the first candidate has no checkpoint for the later ones: they start afresh
-            key = warm_key(best)
-            again = resume and (i == 0 or (has_checkpoint(folder) and warm_matches(folder, key)))
-            if sync is not None:
-                sync()  # every process has read the old key before the writer replaces it
-            if key is not None and writer:
-                if not again:  # its old checkpoint (if any) started elsewhere: never resume it later
-                    clear(folder)
-                write_warm(folder, key)
-            r = fit_one(tcfg, folder, again, best)
-            r.train_cfg, r.parent = tcfg, best  # the path the refit replays (refit_path)
-            seconds += r.seconds
-            if self.many:
-                log.info("%s: valid %s %.4f at epoch %d", self.describe(tcfg), r.metric, r.best_value, r.best_epoch)
-            if best is None or (r.best_value > best.best_value if higher_is_better(r.metric)
-                                else r.best_value < best.best_value):
-                best, self.best = r, tcfg
-        if self.many:
-            log.info("chose %s", self.describe(self.best))
-        best.seconds = seconds  # the whole selection, every candidate's fit
-        return best, self.best
-
-
 def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: int, reuse: dict | None = None):
     """The epoch runner for this loss and optimiser: implicit ALS, the hogwild C kernel, or autograd batches
     (which move ``model`` to train.device). ``reuse``: see :func:`fit`."""
@@ -514,63 +444,6 @@ def _valid_evaluator(ds, model_cfg, train_cfg, metric: str, threads: int, reuse:
     return reuse[key]
 
 
-def exact_index(index_cfg, n_movies: int) -> bool:
-    """Whether the run's lists come from an exact index. ``als_user_unobserved: auto`` chooses only then: with an
-    approximate one (HNSW over 500K movies) users re-solved at a0 x 2 and 4 were harder for the graph to search,
-    recall@10 0.963 at 1 against 0.944 and 0.922 at efSearch 128, and the build's recall check then raised
-    efSearch to 1024, an export 8x slower (BENCHMARKS.md, session 12)."""
-    from embedrec.serve.index import resolve_kind
-
-    return resolve_kind(index_cfg, n_movies) == "flat"
-
-
-def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, apply: bool) -> float:
-    """``train.als_user_unobserved: auto``: the selected model's users re-solved with the unobserved weight a0
-    times each of als.USER_SCALES (movies fixed, on a copy), the best on valid kept; 1 (the fitted users) on a
-    tie. ``best`` takes the chosen value's valid score, and with ``apply`` (no refit follows) its users. A few
-    CG steps per user and one validation each: cheap beside the fit."""
-    import copy
-
-    from embedrec.train.als import USER_SCALES, Tables
-
-    tr = ds.splits["train"]
-    threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_users, ds.n_movies), train_cfg.threads)
-    if isinstance(best.model, Tables):
-        model = Tables(best.model.n_users, best.model.n_movies, best.model.dim, 0.0, 0, draw=False)
-        model.load_state_dict(best.model.state_dict())
-    else:
-        model = copy.deepcopy(best.model)
-    runner = make_runner(model, "als", train_cfg, ds, threads, reuse)
-    on_valid = _valid_evaluator(ds, model_cfg, train_cfg, best.metric, threads, reuse)
-    scores = {USER_SCALES[0]: best.best_value}
-    with blas_threads(threads):
-        for scale in USER_SCALES[1:]:
-            model.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
-            runner.refit_users(scale)
-            scores[scale] = float(on_valid(factors(model, best.unrated)).get(best.metric, float("nan")))
-    chosen = pick_user_scale(scores, best)
-    if apply and chosen != USER_SCALES[0]:
-        model.load_state_dict(best.model.state_dict())
-        with blas_threads(threads):
-            runner.refit_users(chosen)
-        best.model.load_state_dict(model.state_dict())
-    return chosen
-
-
-def pick_user_scale(scores: dict[float, float], best: FitResult) -> float:
-    """The scale of ``scores`` ({scale: valid score}, the fitted users' first) with the best score, the first on
-    a tie; logged, and its score given to ``best`` (the chosen configuration's, which the refit reports too)."""
-    chosen = next(iter(scores))
-    high = higher_is_better(best.metric)
-    for scale, v in scores.items():
-        if v > scores[chosen] if high else v < scores[chosen]:
-            chosen = scale
-    log.info("als_user_unobserved auto: valid %s %s; chose %g", best.metric,
-             ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
-    best.best_value = scores[chosen]
-    return chosen
-
-
 def numpy_als(loss: str, train_cfg, n_users: int, n_movies: int, dim: int) -> bool:
     """Whether als fits numpy tables (als.Tables, no torch import): on the CPU with the C kernel."""
     if loss != "als":
@@ -609,187 +482,7 @@ def _resume(state: loop.LoopState, ckpt_path: Path, matches, fp_cfg: dict, metri
              state.best if state.best is not None else float("nan"), state.best_epoch + 1)
 
 
-def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False,
-                  refit: bool = False):
-    """fit(); for als with ``train.als_reg`` or ``train.als_recency`` ``auto``, one fit per candidate (see
-    :class:`Selection`; each in its own folder under ``run_dir``, each resumable), keeping the best on valid;
-    then ``train.als_user_unobserved: auto`` chosen on valid (:func:`choose_user_unobserved`), applied to the
-    returned model unless a ``refit`` follows (which applies it). Returns (FitResult, cfg with the chosen values).
-
-    The first candidate starts from the seeded draw; each later one starts from the best candidate so far (a
-    warm start: ALS moves to the new setting's solution in a few sweeps instead of a whole fit, measured on
-    ML-100K and the synthetic set in BENCHMARKS.md)."""
-    import dataclasses
-
-    from embedrec.train.als import AUTO_REGS
-
-    loss = resolve_loss(cfg.model, cfg.features.active)
-    if loss != "als":
-        if resume:
-            _checkpoint_elsewhere(run_dir, Path(run_dir) / CHECKPOINT, _fp_config(cfg.model, cfg.train, cfg.features))
-        return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
-    has_valid = len(ds.splits.get("valid", ())) > 0
-    # settled here, on train and valid, so that the refit on train+valid keeps the choice
-    recs = recency_candidates(ds, cfg.train)
-    regs = (AUTO_REGS if has_valid else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
-    sel = Selection(cfg.train, recs, regs)
-    if resume:
-        _checkpoint_elsewhere(run_dir, sel.folder(run_dir, sel.first) / CHECKPOINT,
-                              _fp_config(cfg.model, sel.first, cfg.features))
-    if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
-        for folder in sel.folders(run_dir):
-            clear_checkpoint(folder)
-    reuse = {}
-
-    def fit_one(tcfg, folder, again, best):
-        return fit(ds, cfg.model, tcfg, folder, resume=again, progress=progress, features_cfg=cfg.features,
-                   init_state=None if best is None else best.model.state_dict(), reuse=reuse,
-                   floor=None if best is None else best.best_value)
-
-    best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=lambda f: (f / CHECKPOINT).exists(),
-                         clear=clear_checkpoint)
-    if tcfg.als_user_unobserved == "auto":  # settled on valid; the refit (or, without one, this model) applies it
-        scale = choose_user_unobserved(ds, cfg.model, tcfg, best, reuse, apply=not refit) \
-            if has_valid and exact_index(cfg.index, ds.n_movies) else 1.0
-        tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
-    return best, dataclasses.replace(cfg, train=tcfg)
-
-
-def _checkpoint_elsewhere(run_dir, ckpt: Path, fp_cfg: dict) -> None:
-    """Resuming where this config keeps no checkpoint (``ckpt``) while the run holds one elsewhere (the run
-    folder's own, or an als candidate's): it was trained with another config (its -c FILE forgotten?), refused
-    naming the difference as a checkpoint of another config in the right place is, before anything is written."""
-    if ckpt.exists():
-        return
-    root = Path(run_dir)
-    for p in (root / CHECKPOINT, *sorted(root.glob(f"als-*/{CHECKPOINT}"))):
-        if p.is_file():  # no value differs: the selection does (auto: a folder per candidate; one value: the run's)
-            same = "train.als_reg or train.als_recency (auto, or one value)"
-            raise _other_config(p, _difference(load_checkpoint(p).get("config"), fp_cfg, same))
-
-
-WARM = "warm-start.json"  # in a later candidate's folder: which model it started from
-
-
-def warm_key(best: FitResult | None) -> dict | None:
-    """What a warm-started candidate started from: the best candidate so far, named by that candidate's run
-    (best epoch, its valid metric and loss), which a deterministic fit reproduces exactly."""
-    if best is None:
-        return None
-    row = best.history[best.best_epoch - 1] if 0 < best.best_epoch <= len(best.history) else {}
-    return {"best_epoch": best.best_epoch, "best_value": best.best_value, "loss": row.get("loss")}
-
-
-def warm_matches(folder: Path, key: dict | None) -> bool:
-    try:
-        return json.loads((Path(folder) / WARM).read_text(encoding="utf-8")) == json.loads(json.dumps(key))
-    except (OSError, ValueError):
-        return False
-
-
-def write_warm(folder: Path, key: dict) -> None:
-    from embedrec.fsutil import atomic_write_text
-
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    atomic_write_text(Path(folder) / WARM, json.dumps(key))
-
-
-def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progress: bool = False):
-    """What ``embedrec train`` fits: :func:`fit_selecting` on train (validated on valid), then with
-    ``train.refit`` and a validation split the refit on train+valid. Returns (dataset of the final fit, its
-    FitResult, the selection's FitResult, cfg with the chosen values)."""
-    refit = cfg.train.refit and len(ds.splits.get("valid", ())) > 0
-    selected, cfg = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit)
-    if refit:
-        merged, result = _refit(ds, cfg, selected, Path(work_dir), progress)
-        return merged, result, selected, cfg
-    return ds, selected, selected, cfg
-
-
 def clear_checkpoint(run_dir: str | Path) -> None:
     p = Path(run_dir) / CHECKPOINT
     if p.exists():
         os.unlink(p)
-
-
-# als refits by continuing the selected model on train+valid for this many sweeps (a warm start): the first
-# sweep already solves every vector with the validation rows in; a second lets both sides settle
-WARM_REFIT_EPOCHS = 2
-
-
-def refit_path(selected: FitResult, train_cfg) -> tuple[dict, list]:
-    """What an als refit on train+valid runs: (the state it starts from, the train configs of its stages, each
-    with its number of sweeps as ``epochs``). It replays the path valid measured: the first candidate's selected
-    model continued for WARM_REFIT_EPOCHS sweeps with its own settings, then each warm-started candidate on the
-    way to the selected one (:class:`Selection`) for the sweeps it ran to its best epoch, the last with
-    ``train_cfg`` (the chosen values). A candidate picked one sweep after its warm start is a step from the
-    model before it, not its own fixed point: continuing it alone drifted to that fixed point (on a
-    taste-heavy synthetic set, -0.008 test NDCG@10 against the replay; BENCHMARKS.md, session 13)."""
-    import dataclasses
-
-    chain = []
-    r = selected
-    while r is not None:
-        chain.append(r)
-        r = r.parent
-    chain.reverse()
-    stages = []
-    for i, r in enumerate(chain):
-        last = r is selected
-        tcfg = train_cfg if last or r.train_cfg is None else dataclasses.replace(r.train_cfg, als_user_unobserved=1.0)
-        stages.append(dataclasses.replace(tcfg, epochs=WARM_REFIT_EPOCHS if i == 0 else max(r.best_epoch, 1)))
-    return chain[0].model.state_dict(), stages
-
-
-def describe_path(stages: list) -> str:
-    """'2 sweeps at als_reg 0.01, then 1 at als_reg 0.02' (the refit's log line)."""
-    def what(t):
-        return f"als_reg {t.als_reg:g}" + (f", als_recency {t.als_recency:g}" if t.als_recency else "")
-
-    first, *rest = stages
-    return f"{first.epochs} sweeps at {what(first)}" + "".join(f", then {t.epochs} at {what(t)}" for t in rest)
-
-
-def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
-    """Retrain on train+valid: als replays the selection's path from its first candidate's model
-    (:func:`refit_path`); the other trainers start afresh for the selected number of epochs (chosen on valid
-    only)."""
-    import dataclasses
-
-    from embedrec.data.dataset import Dataset, Interactions
-
-    tr, va = ds.splits["train"], ds.splits["valid"]
-    both = Interactions.concat([tr, va])
-    empty = Interactions(tr.user[:0], tr.movie[:0], tr.rating[:0])
-    merged = Dataset(ds.path, {**ds.manifest, "refit": True}, ds.users, ds.movies,
-                     {"train": both, "valid": empty, "test": ds.splits["test"]})
-    if selected.loss != "als":
-        tcfg = dataclasses.replace(cfg.train, epochs=max(selected.best_epoch, 1))
-        log.info("refit on train+valid (%s ratings) for %d epochs", f"{len(both):,}", tcfg.epochs)
-        result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress, features_cfg=cfg.features)
-    else:
-        state, stages = refit_path(selected, cfg.train)
-        log.info("refit on train+valid (%s ratings) for %d epochs, from the selection's path: %s", f"{len(both):,}",
-                 sum(t.epochs for t in stages), describe_path(stages))
-        result = run_path(stages, state, lambda t, i, init: fit(
-            merged, cfg.model, t, refit_folder(run_dir, i, len(stages)), progress=progress,
-            features_cfg=cfg.features, init_state=init))
-    result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
-    return merged, result
-
-
-def refit_folder(run_dir: Path, i: int, n: int) -> Path:
-    """Where stage ``i`` of ``n`` of a refit writes: ``refit``, and ``refit/path-<i>`` for the stages before."""
-    return Path(run_dir) / "refit" if i == n - 1 else Path(run_dir) / "refit" / f"path-{i}"
-
-
-def run_path(stages: list, state: dict, fit_stage) -> FitResult:
-    """Fit each stage from the state the one before left (``fit_stage(train_cfg, i, init_state)``); the last
-    stage's FitResult, with every stage's sweeps and seconds."""
-    runs, seconds, result = 0, 0.0, None
-    for i, tcfg in enumerate(stages):
-        result = fit_stage(tcfg, i, state)
-        state = result.model.state_dict()
-        runs, seconds = runs + result.epochs_run, seconds + result.seconds
-    result.epochs_run, result.seconds = runs, seconds
-    return result
