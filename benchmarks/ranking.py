@@ -12,7 +12,7 @@ Protocols (every rating is a positive interaction; implicit feedback):
 
 Tuning scheme (all models alike): each grid point is fit on train-minus-valid and scored on valid (NDCG@10);
 the best settings are refit on ALL training rows (train-minus-valid + valid) and scored once on test.
-embedrec runs what `embedrec train` fits with its own defaults (train.fit_and_refit): its fit early-stops on
+embedrec runs what `embedrec train` fits with its own defaults (train.select.fit_and_refit): its fit early-stops on
 valid (that is its tuning; als_reg: auto), then it is refit on all training rows (als: the selection's path
 replayed from its first candidate's model, train.select.refit_path). Fit seconds are the final refit only; tuning seconds are reported separately; the
 "train ... x" line sets embedrec's whole selection + refit against implicit ALS's tuned fit, same run.
@@ -362,7 +362,7 @@ def _embedrec_dataset(u, i, vu, vi, n_users, n_items, t=None, vt=None):
 
 def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides: list[str], info: dict | None = None,
                  train_t=None, valid_t=None):
-    """What ``embedrec train`` fits (``train.fit_and_refit``), in memory, with the config ``overrides``: with valid
+    """What ``embedrec train`` fits (``train.select.fit_and_refit``), in memory, with the config ``overrides``: with valid
     rows, its selection on them (early stopping, ``als_reg: auto``) and the refit on train+valid. Returns
     (user_factors, item_factors, item_bias or None, selection seconds, refit seconds). ``info`` (if given)
     receives best_epoch, epochs_run, loss, dim, valid (the selection's own valid metric) and chosen."""

@@ -330,6 +330,8 @@ def _as_list(ids) -> list:
 
 def _genres(genres) -> tuple:
     """``genres=``: one genre name ('Comedy') or many (['Comedy', 'Drama'])."""
+    if genres is None:
+        return ()
     return (genres,) if isinstance(genres, str) else tuple(genres)
 
 
@@ -608,7 +610,10 @@ class TrainedModel(Model):
 
 def _ks(ks: Iterable[int]) -> tuple[int, ...]:
     """evaluate's ks: whole numbers >= 1 (one, or several)."""
-    ks = (ks,) if isinstance(ks, (int, np.integer)) else tuple(ks)
+    try:
+        ks = (ks,) if isinstance(ks, (int, np.integer, float)) else tuple(ks)
+    except TypeError:
+        raise UsageError(f"ks={ks!r}: give whole numbers >= 1, e.g. ks=(10, 20)") from None
     if not ks or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ks):
         raise UsageError(f"ks={list(ks)!r}: give whole numbers >= 1, e.g. ks=(10, 20)")
     return ks

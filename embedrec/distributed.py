@@ -318,28 +318,17 @@ def _finish() -> None:
             arrived = store.add(key, 0)
         if arrived >= world:
             dist.destroy_process_group()
-    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) while waiting: the work is saved, but the exit says so
-        _interrupted_at_exit()
+    except KeyboardInterrupt:  # Ctrl-C while waiting: the work is saved, but the exit code must say so
+        global interrupted_at_exit
+        interrupted_at_exit = True
+        log.warning("interrupted while this rank waited for the others to finish; its work is saved")
     except Exception:  # noqa: BLE001 - leaving at exit is best effort: the work is done and saved
         pass
 
 
-def _interrupted_at_exit() -> None:
-    """Exit 130 with one line: an interrupt inside an atexit handler is otherwise printed as "Exception ignored
-    in atexit callback" with a traceback, and the process exits 0 as if nothing had happened."""
-    import sys
-
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001 - a closed or broken stream: nothing more to say there
-            pass
-    try:
-        sys.stderr.write("interrupted while this rank waited for the others to finish; its work is saved\n")
-        sys.stderr.flush()
-    except Exception:  # noqa: BLE001
-        pass
-    os._exit(130)
+# set by _finish when Ctrl-C cut its wait short: the command line's exit (cli._leave) then exits 130, not 0 (an
+# interrupt inside an atexit handler is otherwise "Exception ignored in atexit callback" and exit 0)
+interrupted_at_exit = False
 
 
 def _leave() -> None:

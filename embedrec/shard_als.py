@@ -466,7 +466,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
 
 def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False,
                         refit: bool = False):
-    """train.fit_selecting on shards: with train.als_reg or train.als_recency auto, one fit per candidate (each
+    """train.select.fit_selecting on shards: with train.als_reg or train.als_recency auto, one fit per candidate (each
     in its own folder, each resumable), the better on valid kept; then train.als_user_unobserved auto, applied
     unless a ``refit`` follows. Returns (FitResult, cfg with the chosen values)."""
     import dataclasses

@@ -255,27 +255,31 @@ def test_threads_do_not_change_the_result():
         np.testing.assert_array_equal(out[0][1], other[1])
 
 
-def test_the_refit_replays_the_selections_path(tmp_path):
-    """A warm-started candidate chosen on valid (als_reg 0.02, one sweep from 0.01's model) is a step from the
+@pytest.mark.parametrize("scale, seed, epochs", [("1", 2, 1), ("2", 2, 4)])
+def test_the_refit_replays_the_selections_path(tmp_path, scale, seed, epochs):
+    """A warm-started candidate chosen on valid (als_reg 0.02, a few sweeps from 0.01's model) is a step from the
     model before it: the refit continues the first candidate's model on train+valid for WARM_REFIT_EPOCHS sweeps
-    at 0.01, then runs the chosen candidate's sweeps at 0.02 (refit_path), bit for bit."""
+    at 0.01, then runs the chosen candidate's sweeps at 0.02 (refit_path), bit for bit, each stage as the
+    selection ran it (with a fixed train.als_user_unobserved, its users' re-solve too)."""
     from embedrec.train.select import WARM_REFIT_EPOCHS, describe_path, fit_and_refit, refit_path
 
-    ds = _taste_dataset(2)  # where 0.02 wins at its first sweep
-    sets = ["model.dim=8", "train.epochs=6", "train.threads=1", "train.als_user_unobserved=1"]
+    ds = _taste_dataset(seed)  # where 0.02 wins after `epochs` sweeps
+    sets = ["model.dim=8", "train.epochs=6", "train.threads=1", f"train.als_user_unobserved={scale}"]
     cfg = load_config(None, sets)
     merged, result, selected, chosen = fit_and_refit(ds, cfg, tmp_path / "run")
-    assert chosen.train.als_reg == 0.02 and selected.best_epoch == 1 and selected.parent.parent is None
-    state, stages = refit_path(selected, chosen.train)
-    assert [(t.als_reg, t.epochs) for t in stages] == [(0.01, WARM_REFIT_EPOCHS), (0.02, 1)]
-    assert describe_path(stages) == "2 sweeps at als_reg 0.01, then 1 at als_reg 0.02"
+    assert chosen.train.als_reg == 0.02 and selected.best_epoch == epochs and len(selected.path) == 2
+    assert selected.path_start is None  # the first candidate's tables are let go once the refit has run
+    _, stages = refit_path(selected, chosen.train)
+    assert [(t.als_reg, t.epochs, t.als_user_unobserved) for t in stages] == [
+        (0.01, WARM_REFIT_EPOCHS, float(scale)), (0.02, epochs, float(scale))]
+    assert describe_path(stages) == f"2 sweeps at als_reg 0.01, then {epochs} at als_reg 0.02"
     first = fit(ds, cfg.model, load_config(None, [*sets, "train.als_reg=0.01"]).train)  # the first candidate
     step = fit(merged, cfg.model, dataclasses.replace(chosen.train, als_reg=0.01, epochs=WARM_REFIT_EPOCHS),
                init_state=first.model.state_dict())
-    want = fit(merged, cfg.model, dataclasses.replace(chosen.train, epochs=1), init_state=step.model.state_dict())
+    want = fit(merged, cfg.model, dataclasses.replace(chosen.train, epochs=epochs), init_state=step.model.state_dict())
     for key, value in want.model.state_dict().items():
         np.testing.assert_array_equal(np.asarray(result.model.state_dict()[key]), np.asarray(value), err_msg=key)
-    assert result.epochs_run == WARM_REFIT_EPOCHS + 1
+    assert result.epochs_run == WARM_REFIT_EPOCHS + epochs
     assert (tmp_path / "run" / "refit" / "path-0" / "metrics.jsonl").exists()
     # what the refit did before: the selected model continued at 0.02, towards 0.02's own fixed point
     old = fit(merged, cfg.model, dataclasses.replace(chosen.train, epochs=WARM_REFIT_EPOCHS),

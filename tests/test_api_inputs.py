@@ -19,6 +19,7 @@ def test_one_genre_given_as_a_string(trained_run):
                  lambda g: m.similar(int(m.movie_ids[0]), k=5, genres=g)):
         one, listed = call(genre), call([genre])  # not the genres 'C', 'o', 'm', ... of 'Comedy'
         np.testing.assert_array_equal(one.movie_ids[0], listed.movie_ids[0])
+        np.testing.assert_array_equal(call(None).movie_ids[0], call(()).movie_ids[0])  # None: no filter
         assert all(genre in r["genres"] for r in one.to_rows())
 
 
@@ -45,7 +46,7 @@ def test_evaluate_takes_one_k_and_refuses_bad_ks(trained_run):
     for m in (model, opened):
         assert m.evaluate("test", ks=10)["splits"]["test"]["model"] == \
             pytest.approx(m.evaluate("test", ks=(10,))["splits"]["test"]["model"])
-    for ks in (0, []):  # the model in memory took these for "the defaults"
+    for ks in (0, [], 10.0, True):  # the model in memory took 0 and [] for "the defaults" (None means them)
         with pytest.raises(UsageError, match="ks="):
             model.evaluate("test", ks=ks)
 

@@ -160,9 +160,13 @@ def test_gzipped_users_and_pairs_are_read(cli_run, tmp_path):
     assert a.exit_code == 0 and b.stdout == a.stdout and len(a.stdout.splitlines()) == 3, b.stderr
     cut = gzip.compress(("".join(f"{i}\n" for i in range(1, 200))).encode())[:-30]
     (tmp_path / "cut.gz").write_bytes(cut)
-    r = invoke("recommend", "--users", tmp_path / "cut.gz", "--format", "csv", *sets)
-    assert r.exit_code == 1 and "the gzip stream is damaged or cut short" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    whole = gzip.compress(("".join(f"{i}\n" for i in range(1, 200))).encode())
+    flipped = whole[:20] + bytes([whole[20] ^ 0xFF]) + whole[21:]  # damaged deflate data: zlib.error
+    (tmp_path / "flip.gz").write_bytes(flipped)
+    for name in ("cut.gz", "flip.gz"):
+        r = invoke("recommend", "--users", tmp_path / name, "--format", "csv", *sets)
+        assert r.exit_code == 1 and "the gzip stream is damaged or cut short" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("redirect, args, stderr", [

@@ -475,12 +475,15 @@ def test_a_rank_that_ended_normally_waits_then_leaves_the_group(monkeypatch):
 
 
 def test_ctrl_c_while_a_finished_rank_waits_at_exit_exits_130(tmp_path):
-    """Ctrl-C (or SIGTERM) during a finished rank's wait at exit: one line and exit 130, not "Exception ignored
-    in atexit callback" with a traceback and exit 0. Run in a child process (it leaves with os._exit)."""
+    """Ctrl-C during a finished rank's wait at exit (distributed._finish, run by the command line's exit,
+    cli._leave): one line and exit 130, not "Exception ignored in atexit callback" with a traceback and exit 0.
+    The library only logs and sets a flag; the command line exits. Run in a child process (it leaves with
+    os._exit)."""
     code = """
-import atexit, os, sys
+import atexit, os
 import torch.distributed as dist
 import embedrec.distributed as D
+from embedrec.cli import _leave
 
 class Store:
     def __init__(self, *a, **k):
@@ -492,6 +495,7 @@ dist.TCPStore, dist.is_initialized, dist.get_world_size = Store, lambda: True, l
 os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29500")
 atexit.register(D._finish)
 print("rows")
+_leave(0, exit_handlers=True)
 """
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 130, p.stderr

@@ -195,6 +195,14 @@ def test_column_names_that_differ_only_in_case_spaces_or_punctuation_are_read(tm
     assert len(got) == 30 and got["timestamp"].min() == 1011 and set(got["rating"]) <= {1, 2, 3, 4, 5}
 
 
+def test_a_matched_column_is_said_only_once_every_column_is_found(tmp_path):
+    """'UserID' matches user_id, but no column holds the ratings: the one error line alone, not a note first."""
+    p = tmp_path / "r.csv"
+    p.write_text("UserID,movie_id,score,timestamp\n1,2,3,4\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "no column 'rating'")
+
+
 def test_a_close_column_name_is_not_taken_when_two_match(tmp_path):
     """'userid' and 'UserID' both match user_id: nothing is guessed, the usual one line names the columns."""
     p = tmp_path / "r.csv"
@@ -214,6 +222,13 @@ def test_iso_dates_as_timestamps_are_read_as_unix_seconds(tmp_path):
     assert r.exit_code == 0, r.stderr
     got = pd.read_parquet(out / "train.parquet")["timestamp"].tolist()
     assert got == [1580472000, 1580515200, 1614834367, 1614834367 - 7200]
+    headless = tmp_path / "h.csv"  # without a header (data.header=false), as with one
+    headless.write_text("1,10,5,2020-01-31 12:00:00\n2,10,4,2020-02-01\n")
+    (tmp_path / "h").mkdir()
+    r, out = ingest(tmp_path / "h", headless, "--set", "data.header=false", "--set", "split.test=0",
+                    "--set", "split.valid=0")
+    assert r.exit_code == 0, r.stderr
+    assert pd.read_parquet(out / "train.parquet")["timestamp"].tolist() == [1580472000, 1580515200]
     (tmp_path / "b").mkdir()
     bad = tmp_path / "b" / "bad.csv"
     bad.write_text("user_id,movie_id,rating,timestamp\n1,10,5,2020-01-31\n\n2,10,4,yesterday\n")

@@ -51,6 +51,8 @@ def _leave(code: int, exit_handlers: bool = False) -> None:
 
     if exit_handlers:
         atexit._run_exitfuncs()  # no public equivalent; the handlers run as at a normal exit
+        if code == 0 and getattr(sys.modules.get("embedrec.distributed"), "interrupted_at_exit", False):
+            code = 130  # Ctrl-C while the rank waited for the others (distributed._finish said so)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import zlib
 
 import click
 
@@ -36,7 +37,7 @@ class _Lines:
                     raise DataError(f"{self.name}:{n}: cannot decode byte 0x{raw[e.start]:02x} as UTF-8; save the "
                                     "file as UTF-8 text (one entry per line)") from None
                 yield text[:-2] + "\n" if text.endswith("\r\n") else text
-        except (EOFError, OSError) as e:  # gzip: truncated or damaged after line n
+        except (EOFError, OSError, zlib.error) as e:  # gzip: truncated, or damaged deflate data, after line n
             if fh is self.fh:
                 raise
             from embedrec.errors import first_line

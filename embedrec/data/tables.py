@@ -52,9 +52,9 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             raise DataError(f"{label}: not a readable Parquet file ({first_line(e)})") from None
         if len(df) == 0:
             raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
-        wanted = _match_columns(df.columns, wanted, label)
+        wanted, matched = _match_columns(df.columns, wanted, label)
         no_times = _optional_timestamp(df.columns, wanted, label, cfg)
-        _require_columns(df.columns, wanted, label, cfg, no_times)
+        _require_columns(df.columns, wanted, label, cfg, no_times, matched)
         df = df[list(wanted)].rename(columns=wanted)
         _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type)
         first = 1
@@ -69,9 +69,9 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             header_names = _header(src, sep, cfg.encoding, label)
             if len(header_names) == 1 and len(wanted) > 1:
                 raise _one_column(header_names[0], sep, label)
-            wanted = _match_columns(header_names, wanted, label)
+            wanted, matched = _match_columns(header_names, wanted, label)
             no_times = _optional_timestamp(header_names, wanted, label, cfg)
-            _require_columns(header_names, wanted, label, cfg, no_times)
+            _require_columns(header_names, wanted, label, cfg, no_times, matched)
         numeric = {}
         for c, v in wanted.items():
             if v == "rating":
@@ -81,8 +81,8 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             elif id_dtype == "int64":
                 numeric[c] = "int64"
         extra = {c: str for c, v in wanted.items() if v in ("user_id", "movie_id") and id_dtype == "str"}
-        dated = next((c for c, v in wanted.items() if v == "timestamp" and cfg.header and _dated(src, sep, cfg.encoding, c)),
-                     None)
+        dated = next((c for c, v in wanted.items() if v == "timestamp"
+                      and _dated(src, sep, cfg.encoding, c, None if cfg.header else list(wanted))), None)
         if dated is not None:  # ISO dates ('2020-01-31 12:00:00'): read as text, made Unix seconds below
             numeric.pop(dated)
             extra[dated] = str
@@ -102,7 +102,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
                                             "; for text ids set data.id_type=str, or fix that line")) from None
             raise
         if dated is not None:
-            df[dated] = _seconds(df[dated], src, cfg.encoding, dated, label)
+            df[dated] = _seconds(df[dated], src, sep, cfg.encoding, dated, label, 1 if cfg.header else 0)
         df = df[list(wanted)].rename(columns=wanted)
         first = 2 if cfg.header else 1
     if "rating" not in df:
@@ -292,13 +292,13 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
                        "store Unix seconds (integers) or a datetime column")
 
 
-def _dated(src, sep: str, encoding: str, col: str) -> bool:
+def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> bool:
     """Whether the timestamp column's first value is a date ('2020-01-31', '2020-01-31T12:00:00Z'), not a
-    number: such a column is read as ISO 8601 dates."""
+    number: such a column is read as ISO 8601 dates. ``names``: the columns of a file without a header."""
     try:
         buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
-        first = pd.read_csv(buf, sep=sep, usecols=[col], dtype=str, nrows=1, encoding=encoding,
-                            engine="c" if len(sep) == 1 else "python")[col]
+        first = pd.read_csv(buf, sep=sep, header=0 if names is None else None, names=names, usecols=[col], dtype=str,
+                            nrows=1, encoding=encoding, engine="c" if len(sep) == 1 else "python")[col]
     except Exception:  # noqa: BLE001 - the main reader reports what is wrong with the file
         return False
     if first.empty or _is_number(first.iloc[0]):
@@ -306,31 +306,22 @@ def _dated(src, sep: str, encoding: str, col: str) -> bool:
     return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
 
 
-def _seconds(text: pd.Series, src, encoding: str, col: str, label: str) -> pd.Series:
+def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str, header_lines: int) -> pd.Series:
     """ISO 8601 dates as Unix seconds (a date without a zone is taken as UTC); the first value that is not one is
-    named by its file:line."""
+    named by its file:line (by its data row in a compressed file, which is not read again)."""
+    from embedrec.data.parsing import _row_line
+
     t = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     bad = t.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{label}:{_line_of_row(src, encoding, row)}: column '{col}' {shorten(repr(text.iloc[row]), 40)} "
-                        "is not a date like the column's first (ISO 8601, e.g. 2020-01-31 12:00:00); fix or remove "
-                        "that line, or give every row Unix seconds")
+        packed = isinstance(src, (str, Path)) and str(src).lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip"))
+        line = None if packed else _row_line(src, sep, encoding, row + header_lines, skip_blank=True)
+        where = f"{label}:{line}" if line else f"{label}: data row {row + 1}"
+        raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[row]), 40)} is not a date like the "
+                        "column's first (ISO 8601, e.g. 2020-01-31 12:00:00); fix or remove that line, or give every "
+                        "row Unix seconds")
     return ((t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")
-
-
-def _line_of_row(src, encoding: str, row: int) -> int:
-    """The file line of data row ``row`` (0 = the first after the header), blank lines skipped as the reader
-    skips them."""
-    data = src if isinstance(src, (bytes, bytearray)) else Path(src).read_bytes()
-    seen = -1
-    for n, line in enumerate(data.decode(encoding, errors="replace").splitlines(), start=1):
-        if n == 1 or not line.strip():
-            continue
-        seen += 1
-        if seen == row:
-            return n
-    return row + 2
 
 
 def _plain(name) -> str:
@@ -338,10 +329,11 @@ def _plain(name) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
-def _match_columns(found, wanted: dict, label: str) -> dict:
+def _match_columns(found, wanted: dict, label: str) -> tuple[dict, list[str]]:
     """``wanted`` (file column -> role) with each name the file lacks replaced by the one column that differs
     from it only in case, spaces or punctuation ('UserID', 'userId', ' movie_id' after a ', ' separator), when
-    exactly one does and no other role reads it; anything else is left for _require_columns to report."""
+    exactly one does and no other role reads it; anything else is left for _require_columns to report. Also
+    returns what was matched, which _require_columns says once every column is found (else two lines)."""
     names = [str(c) for c in found]
     out, taken = {}, []
     for col, role in wanted.items():
@@ -351,9 +343,7 @@ def _match_columns(found, wanted: dict, label: str) -> dict:
             taken.append(f"{hits[0]!r} as {col!r}")
             col = hits[0]
         out[col] = role
-    if taken:
-        log.info("%s: reading column%s %s", label, "s" if len(taken) > 1 else "", ", ".join(taken))
-    return out
+    return out, taken
 
 
 def _close_column(col: str, found: list[str], wanted: dict) -> list[str]:
@@ -379,7 +369,8 @@ def _optional_timestamp(found, wanted: dict, label: str, cfg: DataConfig) -> boo
     return False
 
 
-def _require_columns(found, wanted: dict, label: str, cfg: DataConfig, no_times: bool = False) -> None:
+def _require_columns(found, wanted: dict, label: str, cfg: DataConfig, no_times: bool = False,
+                     matched: list[str] = ()) -> None:
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     for col, role in wanted.items():
@@ -393,6 +384,8 @@ def _require_columns(found, wanted: dict, label: str, cfg: DataConfig, no_times:
                          + (" (every row then counts as rating 1)" if role == "rating" else ""))
             raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
                             f"({key}){hint}{'?' if close else ''}")
+    if matched:  # said only once every column is found: before an error it would be a second line
+        log.info("%s: reading column%s %s", label, "s" if len(matched) > 1 else "", ", ".join(matched))
     if no_times:  # said only when the file is read: before an error it would be a second line
         log.info("%s: no 'timestamp' column: ratings without times (a time-based split and the recency weight "
                  "need them; «--set data.columns.timestamp=NAME» names another column)", label)

@@ -310,7 +310,7 @@ def _rescore(factors: Factors, queries: np.ndarray, ids: list, unit: bool = Fals
 
 
 def _search_index(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int, allowed,
-                  n: int) -> tuple[list, list]:
+                  n: int) -> tuple[list, list, np.ndarray]:
     """Top-k per query through an approximate index, asking for more candidates until k survive ``excl``; with
     the rows (an array) whose answer stays short of k although that many movies are left to them: an IVF index
     probes only some of its lists, and HNSW's graph walk under a narrow filter reaches only some of its movies."""
@@ -335,7 +335,7 @@ def _search_index(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray
             if per_row[r]:
                 ok &= ~np.isin(ids, excl[1][bounds[r]:bounds[r + 1]])
             ids, sc = ids[ok][:k], sc[ok][:k]
-            if ids.size < k and kk < limit:
+            if ids.size < k and kk < limit and not (I[j] < 0).any():  # -1s: the index ran out of movies here
                 short.append(r)
             elif ids.size < k and ids.size < _left(r, excl[1][bounds[r]:bounds[r + 1]], n, allowed):
                 unreached.append(r)

@@ -46,9 +46,10 @@ class FitResult:
     epochs_run: int = 0
     seconds: float = 0.0
     unrated: np.ndarray | None = None  # movies without training ratings (scored from features, if any)
-    # an als selection's candidate: its train config, and the candidate it was warm-started from (select.refit_path)
-    train_cfg: object = None
-    parent: FitResult | None = None
+    # an als selection's candidate (select.refit_path): (train config, best epoch) of each candidate from the
+    # first to this one, each warm-started from the one before, and the first one's selected state
+    path: tuple = ()
+    path_start: dict | None = None
 
 
 def resolve_loss(model_cfg, features: bool = False) -> str:

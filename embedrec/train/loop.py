@@ -151,7 +151,7 @@ class KeepBest:
     """Keeps the best epoch's weights; with ``patience`` > 0, stops after that many epochs without a gain.
     Without a validation split every epoch counts as the best (the last one is kept).
 
-    ``floor``: for a warm-started candidate (train.fit_selecting), the best value of the candidates before it,
+    ``floor``: for a warm-started candidate (train.select.fit_selecting), the best value of the candidates before it,
     which its start already scores: a first epoch below it stops the fit (the new setting leads away from what
     validation prefers). Measured for the als_reg candidates: on ML-100K (both protocols, 6 splits) and the
     synthetic sets, every candidate that won was above the floor after its first epoch, and every one below it

@@ -98,7 +98,9 @@ class Selection:
                     clear(folder)
                 write_warm(folder, key)
             r = fit_one(tcfg, folder, again, best)
-            r.train_cfg, r.parent = tcfg, best  # the path the refit replays (refit_path)
+            # the path the refit replays (refit_path): the steps only, and the first candidate's state
+            r.path = (best.path if best is not None else ()) + ((tcfg, r.best_epoch),)
+            r.path_start = best.path_start if best is not None else r.model.state_dict()
             seconds += r.seconds
             if self.many:
                 log.info("%s: valid %s %.4f at epoch %d", self.describe(tcfg), r.metric, r.best_value, r.best_epoch)
@@ -261,8 +263,10 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     selected, cfg = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit)
     if refit:
         merged, result = _refit(ds, cfg, selected, Path(work_dir), progress)
-        return merged, result, selected, cfg
-    return ds, selected, selected, cfg
+    else:
+        merged, result = ds, selected
+    selected.path_start = None  # the first candidate's tables: needed by the refit only
+    return merged, result, selected, cfg
 
 
 # als refits by continuing the selected model on train+valid for this many sweeps (a warm start): the first
@@ -280,18 +284,14 @@ def refit_path(selected: FitResult, train_cfg) -> tuple[dict, list]:
     taste-heavy synthetic set, -0.008 test NDCG@10 against the replay; BENCHMARKS.md, session 13)."""
     import dataclasses
 
-    chain = []
-    r = selected
-    while r is not None:
-        chain.append(r)
-        r = r.parent
-    chain.reverse()
+    if not selected.path:  # not from a Selection: its own model, continued
+        return selected.model.state_dict(), [dataclasses.replace(train_cfg, epochs=WARM_REFIT_EPOCHS)]
     stages = []
-    for i, r in enumerate(chain):
-        last = r is selected
-        tcfg = train_cfg if last or r.train_cfg is None else dataclasses.replace(r.train_cfg, als_user_unobserved=1.0)
-        stages.append(dataclasses.replace(tcfg, epochs=WARM_REFIT_EPOCHS if i == 0 else max(r.best_epoch, 1)))
-    return chain[0].model.state_dict(), stages
+    for i, (tcfg, best_epoch) in enumerate(selected.path):  # each as the selection ran it (its users' re-solve)
+        last = i == len(selected.path) - 1
+        stages.append(dataclasses.replace(train_cfg if last else tcfg,
+                                          epochs=WARM_REFIT_EPOCHS if i == 0 else max(best_epoch, 1)))
+    return selected.path_start, stages
 
 
 def describe_path(stages: list) -> str:
