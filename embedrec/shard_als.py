@@ -539,7 +539,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
 
     from embedrec.distributed import group
     from embedrec.train.fit import resolve_loss
-    from embedrec.train.select import describe_path, refit_folder, refit_path, run_path
+    from embedrec.train.select import clear_stale_path, describe_path, refit_folder, refit_path, run_path
 
     als = resolve_loss(cfg.model, cfg.features.active) == "als"
     g = group(cfg.train.device)
@@ -568,6 +568,8 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         log.info("refit on train+valid (%s ratings) for %d epochs, from the selection's path: %s",
                  f"{int(g.total(len(both))):,}", sum(t.epochs for t in stages), describe_path(stages))
         selected = result
+        if g.leader:
+            clear_stale_path(run_dir, len(stages))
         result = run_path(stages, state, lambda t, i, init: fit_shard(
             g, shard, both, None, cfg.model, t, refit_folder(run_dir, i, len(stages)), progress=progress,
             label="refit", features_cfg=cfg.features, init_state=init))

@@ -266,7 +266,11 @@ def test_the_refit_replays_the_selections_path(tmp_path, scale, seed, epochs):
     ds = _taste_dataset(seed)  # where 0.02 wins after `epochs` sweeps
     sets = ["model.dim=8", "train.epochs=6", "train.threads=1", f"train.als_user_unobserved={scale}"]
     cfg = load_config(None, sets)
+    stale = tmp_path / "run" / "refit" / "path-3"  # an earlier, longer path's stage in the same folder
+    stale.mkdir(parents=True)
+    (stale / "metrics.jsonl").write_text("{}\n")
     merged, result, selected, chosen = fit_and_refit(ds, cfg, tmp_path / "run")
+    assert not stale.exists() and (tmp_path / "run" / "refit" / "path-0").is_dir()
     assert chosen.train.als_reg == 0.02 and selected.best_epoch == epochs and len(selected.path) == 2
     assert selected.path_start is None  # the first candidate's tables are let go once the refit has run
     _, stages = refit_path(selected, chosen.train)

@@ -324,6 +324,7 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
         state, stages = refit_path(selected, cfg.train)
         log.info("refit on train+valid (%s ratings) for %d epochs, from the selection's path: %s", f"{len(both):,}",
                  sum(t.epochs for t in stages), describe_path(stages))
+        clear_stale_path(run_dir, len(stages))
         result = run_path(stages, state, lambda t, i, init: fit(
             merged, cfg.model, t, refit_folder(run_dir, i, len(stages)), progress=progress,
             features_cfg=cfg.features, init_state=init))
@@ -334,6 +335,16 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
 def refit_folder(run_dir: Path, i: int, n: int) -> Path:
     """Where stage ``i`` of ``n`` of a refit writes: ``refit``, and ``refit/path-<i>`` for the stages before."""
     return Path(run_dir) / "refit" if i == n - 1 else Path(run_dir) / "refit" / f"path-{i}"
+
+
+def clear_stale_path(run_dir: Path, n: int) -> None:
+    """Remove the ``refit/path-<i>`` folders that a refit of ``n`` stages does not write (left by an earlier run in
+    the same folder whose path was longer), so the folder holds this refit's logs only."""
+    import shutil
+
+    for old in (Path(run_dir) / "refit").glob("path-*"):
+        if not old.name[5:].isdigit() or int(old.name[5:]) >= n - 1:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def run_path(stages: list, state: dict, fit_stage) -> FitResult:
