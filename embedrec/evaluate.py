@@ -305,12 +305,15 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     from embedrec.errors import UsageError
 
     if split == "valid" and refit:
-        raise UsageError(f"{what} was refit on train+valid, so its valid split is training data; "
-                         "«evaluate --split test|evaluate('test')», or train with «--set train.refit=false» to evaluate "
-                         "on valid")
+        test = "«evaluate --split test|evaluate('test')», or " if len(ds.splits["test"]) else ""  # not an empty one
+        raise UsageError(f"{what} was refit on train+valid, so its valid split is training data; {test}train with "
+                         "«--set train.refit=false» to evaluate on valid")
     if len(ds.splits[split]) == 0:
-        raise UsageError(f"the {split} split of '{ds.path}' is empty; «evaluate --split valid|evaluate('valid')», or "
-                         f"ingest with a non-zero split.{split}")
+        other = "valid" if split == "test" else "test"
+        try_other = (f"«evaluate --split {other}|evaluate('{other}')», or " if len(ds.splits[other])
+                     and not (other == "valid" and refit) else "")  # never a split refused in turn
+        raise UsageError(f"the {split} split of '{ds.path}' is empty; {try_other}ingest with a non-zero "
+                         f"split.{split}" + (" and train again" if refit or not try_other else ""))
     part = ds.splits[split]
     out: dict = {}
     if explicit:

@@ -274,6 +274,19 @@ class Run:
             raise ArtifactError(f"run artifact '{p}' cannot be read ({first_line(e)}); {FIX}") from None
 
 
+def _trained_beside(run_dir: Path) -> str:
+    """' (trained runs beside it: «--run|run_dir=» runs/a, runs/b)': the folders next to ``run_dir`` that hold a
+    published model, for someone who trained on their own data and then left --run out (at most 3 named)."""
+    try:
+        found = sorted(str(d) for d in run_dir.parent.iterdir() if d != run_dir and (d / "current").exists())
+    except OSError:
+        return ""
+    if not found:
+        return ""
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return f" (trained runs beside it: «--run|er.open(...)» {', '.join(found[:3])}{more})"
+
+
 def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     link = run_dir / "current"
@@ -285,7 +298,9 @@ def load_run(run_dir: str | Path) -> Run:
                             f"(removed by hand?); {FIX}")
     if not link.exists():
         hint = " (training was interrupted: «'embedrec train --resume'|embedrec.api.train_run(cfg, resume=True)»)" if (run_dir / "checkpoint.pt").exists() else ""
-        raise ArtifactError(f"no trained model in '{run_dir}'{hint}; «run 'embedrec train' first|train and save a model first» or set run.dir")
+        others = "" if hint else _trained_beside(run_dir)
+        raise ArtifactError(f"no trained model in '{run_dir}'{hint}; «run 'embedrec train' first|train and save a "
+                            f"model first» or set run.dir{others}")
     got = open_current(run_dir)  # resolved once and held: pruning skips it while this Run lives
     if got is None:
         raise ArtifactError(f"the model in '{run_dir}' kept being replaced while it was opened; run the command again")

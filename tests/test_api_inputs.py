@@ -3,6 +3,7 @@ pairs, one k for evaluate; and what it cannot take (a misplaced Config, a dict f
 unknown format) is a typed error in library terms, never a TypeError from deep inside."""
 
 import io
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -95,7 +96,7 @@ def test_library_errors_speak_library_terms(tmp_path):
     from embedrec.evaluate import evaluate_factors
 
     with pytest.raises(UsageError) as e:
-        evaluate_factors({}, True, None, "valid", refit=True)
+        evaluate_factors({}, True, SimpleNamespace(splits={"test": [0]}), "valid", refit=True)  # a test split
     assert "--" not in str(e.value) and "evaluate('test')" in str(e.value)
     assert "evaluate --split test" in e.value.cli_message()  # the CLI's line as before
     with pytest.raises(ConfigError) as e:

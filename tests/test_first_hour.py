@@ -540,3 +540,39 @@ def test_predict_on_a_ranking_run_says_its_score_is_not_a_rating(str_run, int_ru
     _, run = int_run
     r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", input="7,1\n")
     assert r.exit_code == 0 and note not in r.stderr
+
+
+def test_own_data_without_a_test_split_says_what_to_do(tmp_path, monkeypatch):
+    """A first-hour pass on one's own file ingested with split.test=0: train prints no lone header on stdout
+    (it says there is nothing to score); evaluate's two errors no longer send the user to each other (test empty
+    -> valid, valid refit -> test); recommend without --run names the trained runs beside the default folder."""
+    monkeypatch.chdir(tmp_path)
+    src = _ratings_csv(tmp_path / "mine.csv")
+    assert invoke("ingest", src, "--set", "split.test=0", "-q").exit_code == 0
+    r = invoke("train", "--set", "data.prepared=data/prepared/mine", "--format", "tsv")
+    assert r.exit_code == 0 and r.stdout == "" and "no metrics to report" in r.stderr, (r.stdout, r.stderr)
+    for split in ("test", "valid"):
+        r = invoke("evaluate", "--run", "runs/mine", "--split", split)
+        line = r.stderr.strip()
+        assert r.exit_code == 2 and len(line.splitlines()) == 1, r.stderr
+        assert "--split" not in line.split(";", 1)[1], line  # no other split to try: both are out of reach
+    r = invoke("recommend", "--user", "1")
+    assert r.exit_code == 1 and "no trained model in 'runs/ml-100k'" in r.stderr
+    assert "(trained runs beside it: --run runs/mine)" in r.stderr, r.stderr
+
+
+def test_a_raised_search_breadth_is_said(caplog):
+    """index.nprobe (or efSearch) raised by the build's recall check is said on stderr, not changed silently."""
+    from embedrec.config import IndexConfig
+    from embedrec.serve import index as ix
+
+    rng = np.random.default_rng(0)
+    f = {"movie_factors": rng.normal(size=(3000, 16)).astype(np.float32),
+         "movie_bias": rng.normal(size=3000).astype(np.float32),
+         "user_factors": rng.normal(size=(300, 16)).astype(np.float32)}
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d, caplog.at_level("INFO", logger="embedrec"):
+        meta = ix.build_indexes(Path(d), f, IndexConfig(kind="ivf", nlist=40, nprobe=1, recall_sample=300), "x")
+    assert meta["params"]["nprobe"] > 1
+    assert f"raised from 1 to {meta['params']['nprobe']}" in caplog.text

@@ -96,6 +96,12 @@ def metrics_out(metrics: dict, fmt: str) -> None:
         click.echo(json.dumps(metrics, indent=2, default=float))
         return
     rows = list(metric_rows(metrics))
+    if not rows:  # no split to score (a dataset ingested with split.test=0, refit on train+valid): no header alone
+        import logging
+
+        logging.getLogger("embedrec").info("no metrics to report: no split to evaluate the model on (ingest with a "
+                                           "non-zero split.test to measure it)")
+        return
     if fmt == "table":  # on a terminal: metrics as rows, models as columns, so it fits 80 columns
         from embedrec.output import transpose_metrics
 

@@ -181,7 +181,7 @@ def _tune_breadth(index: VectorIndex, truth, queries, target: float, limit: int 
     the lists) cannot give more at any breadth worth paying for, and each doubling costs about twice the query
     time (at 100M, efSearch 1024 took 8x the time of 128 for 0.009 more recall)."""
     r = recall_at_k(index, truth, queries)
-    b = index.breadth()
+    b = start = index.breadth()
     while b is not None and r < target and b < limit:
         index.set_breadth(b * 2)
         wider = index.breadth()
@@ -194,6 +194,9 @@ def _tune_breadth(index: VectorIndex, truth, queries, target: float, limit: int 
                      b, b)
             break
         b, r = wider, r2
+    if b is not None and b != start:  # a value the config gave, changed: said (index.target_recall=0 keeps it)
+        log.info("approximate index: search breadth (efSearch/nprobe) raised from %d to %d for recall@10 %.3f "
+                 "against exact search (index.target_recall %.2f; recall measured at 10 only)", start, b, r, target)
     if r < target:
         log.warning("approximate index: recall@10 %.3f stays below index.target_recall %.2f at search breadth %s; "
                     "raise index.hnsw_m / index.ef_construction (or use index.kind=flat)", r, target, index.breadth())
