@@ -220,7 +220,10 @@ def _published_as(run_dir: Path, model: TrainedModel) -> str | None:
 
 
 def _sharded_checkpoint(run_dir) -> bool:
-    from embedrec import shard_als  # imports torch: only asked when resuming
+    d = Path(run_dir)  # no pointer file (shard_als.POINTER) anywhere: no sharded checkpoint, and no torch import
+    if not any(p.exists() for p in (d / "checkpoint-dist.json", *d.glob("*/checkpoint-dist.json"))):
+        return False
+    from embedrec import shard_als  # imports torch
 
     return shard_als.has_checkpoint(run_dir)
 
