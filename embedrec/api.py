@@ -220,8 +220,10 @@ def _published_as(run_dir: Path, model: TrainedModel) -> str | None:
 
 
 def _sharded_checkpoint(run_dir) -> bool:
-    d = Path(run_dir)  # no pointer file (shard_als.POINTER) anywhere: no sharded checkpoint, and no torch import
-    if not any(p.exists() for p in (d / "checkpoint-dist.json", *d.glob("*/checkpoint-dist.json"))):
+    from embedrec.train.fit import DIST_POINTER
+
+    d = Path(run_dir)  # no pointer file anywhere: no sharded checkpoint, and no torch import
+    if not any(p.exists() for p in (d / DIST_POINTER, *d.glob(f"*/{DIST_POINTER}"))):
         return False
     from embedrec import shard_als  # imports torch
 

@@ -38,6 +38,7 @@ from embedrec.train.als import (
     sweep,
     user_half,
 )
+from embedrec.train.fit import DIST_POINTER
 
 log = logging.getLogger("embedrec")
 
@@ -258,7 +259,7 @@ def gathered_unrated(g: Group, runner: ShardALS) -> np.ndarray | None:
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints
-POINTER = "checkpoint-dist.json"  # names the newest complete checkpoint folder beside it
+POINTER = DIST_POINTER  # names the newest complete checkpoint folder beside it (train.fit: no torch there)
 
 
 class ShardCheckpoint:

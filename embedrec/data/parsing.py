@@ -202,11 +202,20 @@ def _row_line(src, sep: str, encoding: str, row: int, skip_blank: bool = False) 
     return next((line for i, (line, _) in enumerate(_rows(src, sep, encoding, skip_blank)) if i == row), None)
 
 
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")  # what pandas decompresses by the file name
+
+
+def compressed(src) -> bool:
+    """Whether ``src`` is a path pandas reads through a decompressor: its raw bytes are not the text, so an error
+    path names a data row instead of reading lines again."""
+    return isinstance(src, (str, Path)) and str(src).lower().endswith(COMPRESSED)
+
+
 def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None) -> DataError | None:
     """Row ``row`` of ``src`` (0-based, the header included, blank lines skipped), or without ``row`` the first row,
     that has fewer fields than the first row (the header), as one error: pandas fills the missing fields in as
     empty. None where there is none or where it cannot tell (a compressed file is not read again)."""
-    if isinstance(src, (str, Path)) and str(src).lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
+    if compressed(src):
         return None
     width = None
     for i, (line, fields) in enumerate(_rows(src, sep, encoding, skip_blank=True)):
@@ -295,7 +304,7 @@ def _refuse_booleans(df: pd.DataFrame, opener, kw: dict, numeric: dict[str, str]
         text = str(first[col].iloc[0]).strip() if col in first.columns and len(first) else ""
         if text.lower() in ("true", "false"):
             src = opener()
-            packed = isinstance(src, (str, Path)) and str(src).lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip"))
+            packed = compressed(src)
             line = (None if packed else _row_line(src, kw["sep"], kw["encoding"], header_lines, skip_blank=True)) \
                 or 1 + header_lines
             raise DataError(f"{label}:{line}: column '{col}' holds '{shorten(text, 20)}', a true/false value, not a "

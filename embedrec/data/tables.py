@@ -18,6 +18,8 @@ from embedrec.data.parsing import (
     _decode_error,
     _label,
     _parser_error,
+    _row_line,
+    compressed,
     read_movies_table,
     read_numeric_table,
 )
@@ -224,7 +226,7 @@ def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
     """A header naming one column twice (pandas would rename the second 'user_id.1' and read the first)."""
     import csv
 
-    if not isinstance(src, (bytes, bytearray)) and str(src).lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
+    if compressed(src):
         return  # compressed: the raw first line is not the header
     try:
         if isinstance(src, (bytes, bytearray)):
@@ -309,14 +311,11 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> b
 def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str, header_lines: int) -> pd.Series:
     """ISO 8601 dates as Unix seconds (a date without a zone is taken as UTC); the first value that is not one is
     named by its file:line (by its data row in a compressed file, which is not read again)."""
-    from embedrec.data.parsing import _row_line
-
     t = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     bad = t.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        packed = isinstance(src, (str, Path)) and str(src).lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip"))
-        line = None if packed else _row_line(src, sep, encoding, row + header_lines, skip_blank=True)
+        line = None if compressed(src) else _row_line(src, sep, encoding, row + header_lines, skip_blank=True)
         where = f"{label}:{line}" if line else f"{label}: data row {row + 1}"
         raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[row]), 40)} is not a date like the "
                         "column's first (ISO 8601, e.g. 2020-01-31 12:00:00); fix or remove that line, or give every "

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # annotations only: torch is imported where a torch model is 
 
 log = logging.getLogger("embedrec")
 CHECKPOINT = "checkpoint.pt"
+DIST_POINTER = "checkpoint-dist.json"  # torchrun: names the newest complete sharded checkpoint (shard_als)
 LOG = "metrics.jsonl"
 
 
