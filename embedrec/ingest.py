@@ -64,6 +64,9 @@ def check_source(cfg: DataConfig) -> None:
     src = cfg.source
     path = Path(src).expanduser()
     if src != "-" and src not in NAMED and not path.exists():
+        if path.is_symlink():
+            raise DataError(f"data.source '{src}' is a broken symbolic link (to '{os.readlink(path)}'); "
+                            "point it at an existing file, or give that file's path")
         if "/" in src or "\\" in src or path.suffix:  # written as a path: say which part is missing
             parent = next((p for p in path.parents if p.exists()), None)
             where = f" ('{parent}' exists, '{path.relative_to(parent)}' in it does not)" if parent not in (None, Path(".")) else ""
@@ -77,6 +80,9 @@ def check_source(cfg: DataConfig) -> None:
         raise DataError(f"data.source '{src}' is neither an existing file nor a known release{hint}")
     if cfg.movies and not Path(cfg.movies).exists():
         raise DataError(f"{cfg.movies}: movies file not found; check data.movies")
+    if cfg.movies and Path(cfg.movies).is_dir():
+        raise DataError(f"data.movies '{cfg.movies}' is a folder; give the movies file in it (e.g. "
+                        f"'{Path(cfg.movies) / 'movies.csv'}')")
 
 
 def _read_folder(root: Path) -> readers.RawData:

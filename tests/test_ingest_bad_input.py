@@ -234,3 +234,24 @@ def test_iso_dates_as_timestamps_are_read_as_unix_seconds(tmp_path):
     bad.write_text("user_id,movie_id,rating,timestamp\n1,10,5,2020-01-31\n\n2,10,4,yesterday\n")
     r, out = ingest(tmp_path / "b", bad)
     refused(r, out, "bad.csv:4: column 'timestamp' 'yesterday' is not a date")
+
+
+def test_a_movies_folder_a_broken_link_and_a_huge_timestamp_are_named(tmp_path):
+    """data.movies naming a folder printed 'cannot parse ([Errno 21] Is a directory)'; a broken symbolic link as
+    data.source 'file not found; check the path' (it is there, its target is not); a timestamp past 2^63 'is not
+    an integer'."""
+    p = tmp_path / "r.csv"
+    p.write_text(HEAD + ROWS)
+    (tmp_path / "mv").mkdir()
+    r, out = ingest(tmp_path, p, "--set", f"data.movies={tmp_path / 'mv'}")
+    refused(r, out, f"data.movies '{tmp_path / 'mv'}' is a folder; give the movies file in it")
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "gone" / "ratings.csv")
+    r, out = ingest(tmp_path, link)
+    refused(r, out, f"is a broken symbolic link (to '{tmp_path / 'gone' / 'ratings.csv'}')")
+    p.write_text(HEAD + "1,1,4,99999999999999999999\n" + ROWS)
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "r.csv:2: column 'timestamp' '99999999999999999999' is an integer too large for 64 bits")
+    p.write_text(HEAD + ROWS + "1,1,4,9.5\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"r.csv:{len(ROWS.splitlines()) + 2}: column 'timestamp' '9.5' is not an integer")

@@ -334,7 +334,12 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
             if short:
                 return short
             line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
-            what = "is empty" if shown == "" else f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
+            if shown == "":
+                what = "is empty"
+            elif dtype.startswith("int") and np.isfinite(parsed.iloc[row]) and parsed.iloc[row] % 1 == 0:
+                what = f"'{shown}' is an integer too large for 64 bits"
+            else:
+                what = f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
             return DataError(f"{label}:{line or row + 1 + header_lines}: column '{col}' {what}; fix or remove that line")
     return DataError(f"{label}: a numeric column could not be parsed; check data.separator and data.columns")
 
