@@ -395,3 +395,33 @@ def test_recommend_rated_on_an_implicit_run_notes_values_that_change_nothing(imp
                    "values make no difference: --liked 4,1,2 gives the same list\n")
     low, err = run("weighted", "--rated", "1=5,2=4,3=1")
     assert err == "" and low != run("weighted", "--rated", "1=5,2=5,3=5")[0]
+
+
+def test_a_list_shorter_than_k_says_why_on_stderr(implicit_models):
+    """-k past what a user can get printed the shorter list without a word; now one note after the rows (none
+    at k or with -q), naming what the list holds."""
+    from click.testing import CliRunner
+
+    import embedrec as er
+    from embedrec.cli import main
+
+    run_dir = str(implicit_models["plain"].run.path.parent)
+    model = er.open(run_dir)
+    user, big = str(model.user_ids[0]), model.n_movies + 10
+
+    def run(*args):
+        r = CliRunner().invoke(main, ["recommend", "--run", run_dir, "--format", "csv", "--no-header", *args])
+        assert r.exit_code == 0 and "Traceback" not in r.stderr, r.stderr
+        return len(r.stdout.splitlines()), r.stderr
+
+    assert run("--user", user, "-k", "5") == (5, "")
+    n = len(model.recommend([user], big).movie_ids[0])
+    assert n < big
+    assert run("--user", user, "-k", str(big)) == (n, f"note: {n:,} movies, fewer than the {big:,} asked for: that "
+                                                  "is every movie the user has not rated (movies without training "
+                                                  "ratings are never recommended)\n")
+    assert run("--user", user, "-k", str(big), "-q") == (n, "")
+    got, err = run("--movie", str(model.movie_ids[0]), "-k", str(big))
+    assert got < big and "that is every other movie (" in err
+    got, err = run("--user", user, "-k", str(big), "--include-seen", "--year-min", "1900")
+    assert got < big and "that is every movie that matches the filters (" in err

@@ -110,6 +110,8 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
         ratings = {_movie_id(model, t): r for t, r in parse_rated(rated).items()} if rated else {}
         res = model.recommend_new(liked_ids, ratings, k, exclude_seen=not include_seen, **filters)
     write_rows(res.to_rows(), res.columns, fmt, header=not no_header)
+    _short_note(res, k, movie is not None, include_seen or user_features is not None,
+                any(v is not None for v in (year_min, year_max)) or bool(genres))
     if movie is None and not (user is not None and res.unknown):  # not for --fallback popular's list
         _explicit_note(model)
     if rated:
@@ -120,6 +122,18 @@ def _movie_id(model, token: str):
     """A --liked/--rated movie: digits are an id (an unknown one is refused as such), anything else is found as
     --movie finds it (an id, or title words, e.g. --liked "star wars,fargo")."""
     return token if token.isdigit() else model.find_movie(token)
+
+
+def _short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool) -> None:
+    """A list shorter than -k, said on stderr: it holds every movie that could be in it."""
+    got = len(res.movie_ids[0]) if len(res) else k
+    if got < k and not res.fallback[0]:
+        which = "every other movie" if similar else "every movie"
+        if not (similar or seen_kept):
+            which += " the user has not rated" if res.query_ids[0] is not None else " not among the given ones"
+        which += " that matches the filters" if filtered else ""
+        log.info("note: %s movie%s, fewer than the %s asked for: that is %s (movies without training ratings are "
+                 "never recommended)", f"{got:,}", "" if got == 1 else "s", f"{k:,}", which)
 
 
 def _explicit_note(model) -> None:
