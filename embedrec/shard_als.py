@@ -540,7 +540,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
 
     from embedrec.distributed import group
     from embedrec.train.fit import resolve_loss
-    from embedrec.train.select import clear_stale_path, describe_path, refit_folder, refit_path, run_path
+    from embedrec.train.select import refit_als
 
     als = resolve_loss(cfg.model, cfg.features.active) == "als"
     g = group(cfg.train.device)
@@ -565,15 +565,10 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     if refit:
         both = _concat(tr, va)
         shard.splits = {"train": both, "valid": _concat(va, None, empty=True), "test": shard.splits["test"]}
-        state, stages = refit_path(result, cfg.train)
-        log.info("refit on train+valid (%s ratings) for %d epochs, from the selection's path: %s",
-                 f"{int(g.total(len(both))):,}", sum(t.epochs for t in stages), describe_path(stages))
         selected = result
-        if g.leader:
-            clear_stale_path(run_dir, len(stages))
-        result = run_path(stages, state, lambda t, i, init: fit_shard(
-            g, shard, both, None, cfg.model, t, refit_folder(run_dir, i, len(stages)), progress=progress,
-            label="refit", features_cfg=cfg.features, init_state=init))
+        result = refit_als(selected, cfg.train, run_dir, int(g.total(len(both))), lambda t, folder, init: fit_shard(
+            g, shard, both, None, cfg.model, t, folder, progress=progress, label="refit", features_cfg=cfg.features,
+            init_state=init), leader=g.leader)
         result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
     metrics = _final_metrics(g, shard, cfg, result, selection, refit)
     _publish(g, shard, cfg, result, metrics, refit)

@@ -321,15 +321,22 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
         log.info("refit on train+valid (%s ratings) for %d epochs", f"{len(both):,}", tcfg.epochs)
         result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress, features_cfg=cfg.features)
     else:
-        state, stages = refit_path(selected, cfg.train)
-        log.info("refit on train+valid (%s ratings) for %d epochs, from the selection's path: %s", f"{len(both):,}",
-                 sum(t.epochs for t in stages), describe_path(stages))
-        clear_stale_path(run_dir, len(stages))
-        result = run_path(stages, state, lambda t, i, init: fit(
-            merged, cfg.model, t, refit_folder(run_dir, i, len(stages)), progress=progress,
-            features_cfg=cfg.features, init_state=init))
+        result = refit_als(selected, cfg.train, run_dir, len(both), lambda t, folder, init: fit(
+            merged, cfg.model, t, folder, progress=progress, features_cfg=cfg.features, init_state=init))
     result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
     return merged, result
+
+
+def refit_als(selected: FitResult, train_cfg, run_dir: Path, n_ratings: int, fit_stage, leader: bool = True):
+    """The als refit on train+valid (``n_ratings``): the selection's path (:func:`refit_path`), each stage
+    ``fit_stage(train_cfg, folder, init_state)`` in its :func:`refit_folder`; one process or torchrun's ranks
+    (``leader``: the rank that clears stale stage folders). Returns the last stage's FitResult."""
+    state, stages = refit_path(selected, train_cfg)
+    log.info("refit on train+valid (%s ratings) for %d epochs, from the selection's path: %s", f"{n_ratings:,}",
+             sum(t.epochs for t in stages), describe_path(stages))
+    if leader:
+        clear_stale_path(run_dir, len(stages))
+    return run_path(stages, state, lambda t, i, init: fit_stage(t, refit_folder(run_dir, i, len(stages)), init))
 
 
 def refit_folder(run_dir: Path, i: int, n: int) -> Path:
