@@ -17,6 +17,7 @@ import pandas as pd
 from embedrec import __version__
 from embedrec.data import readers
 from embedrec.data.dataset import FORMAT_VERSION, SPLITS, is_dataset, publish_dataset, write_dataset
+from embedrec.data.parsing import uncompressed_name
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
 from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, make_split
 from embedrec.errors import DataError
@@ -48,6 +49,12 @@ def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
         sweep_zip_temps()
         with tempfile.TemporaryDirectory(prefix=f"embedrec-zip-{os.getpid()}-") as tmp:
             extract_zip(path, Path(tmp))
+            files = [p for p in Path(tmp).rglob("*") if p.is_file()]
+            if len(files) == 1 and files[0].suffix.lower() in TABLES and cfg.format not in ("movielens", "recbole"):
+                try:
+                    readers.detect_layout(Path(tmp))
+                except DataError:  # no release's layout: a zip of one ratings table, read as a .gz is
+                    return readers.read_generic(str(path), cfg)
             try:
                 raw = _read_folder(Path(tmp))
             except DataError as e:  # name the zip and its member, not the temporary folder (gone when it is read)
@@ -56,6 +63,9 @@ def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
             raw.origin = (f"{path}!{Path(raw.origin[0]).relative_to(tmp)}", raw.origin[1])
             return raw
     return readers.read_generic(str(path), cfg)
+
+
+TABLES = (".csv", ".tsv", ".tab", ".txt", ".parquet")  # a lone member of a zip read as a table
 
 
 def check_source(cfg: DataConfig) -> None:
@@ -362,7 +372,7 @@ def _warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int) -> No
 
 
 def _name(source: str, layout: str) -> str:
-    return source if source in NAMED else Path(source).stem if source != "-" else "stdin"
+    return source if source in NAMED else Path(uncompressed_name(source)).stem if source != "-" else "stdin"
 
 
 def format_summary(s: dict) -> str:

@@ -4,6 +4,7 @@ and how to fix it, a non-zero exit, nothing on stdout and no output folder; vali
 import gzip
 import io
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -74,8 +75,14 @@ def test_errors_inside_a_zip_name_the_zip_not_a_temporary_folder(tmp_path):
     table = tmp_path / "table.zip"
     with zipfile.ZipFile(table, "w") as zf:
         zf.writestr("mydata.csv", HEAD + ROWS)
-    r, out = ingest(tmp_path, table)
-    refused(r, out, f"error: {table}: unrecognised layout (it holds mydata.csv)")
+    r, out = ingest(tmp_path, table, "-q")  # one table, no release's layout: read as the table it holds
+    assert r.exit_code == 0 and r.stderr == "" and (out / "manifest.json").exists(), r.stderr
+    shutil.rmtree(out)
+    with zipfile.ZipFile(table, "w") as zf:
+        zf.writestr("mydata.csv", HEAD + ROWS)
+        zf.writestr("notes.txt", "two files")
+    r, out = ingest(tmp_path, table, "--overwrite")
+    refused(r, out, f"error: {table}: unrecognised layout (it holds mydata.csv, notes.txt)")
     assert "embedrec-zip-" not in r.stderr
 
 
@@ -255,3 +262,48 @@ def test_a_movies_folder_a_broken_link_and_a_huge_timestamp_are_named(tmp_path):
     p.write_text(HEAD + ROWS + "1,1,4,9.5\n")
     r, out = ingest(tmp_path, p)
     refused(r, out, f"r.csv:{len(ROWS.splitlines()) + 2}: column 'timestamp' '9.5' is not an integer")
+
+
+@pytest.mark.parametrize("name, sep, header", [("r.tsv.gz", "\t", True), ("r.csv.gz", ",", True),
+                                               ("r.tsv.gz", "\t", False), ("r.csv.bz2", ",", True),
+                                               ("r.csv.xz", ";", True), ("r.csv.zip", ",", True),
+                                               ("r.parquet.gz", None, True)])
+def test_compressed_tables_read_as_the_plain_file(tmp_path, name, sep, header):
+    """A pandas-written r.tsv.gz was refused ('one column when split at ','... set data.separator=space'): the
+    separator was sniffed from the compressed bytes and '.tsv' before '.gz' was not seen. Each is now read as
+    its plain file is, and is named after it without the suffixes."""
+    import bz2
+    import lzma
+
+    df = pd.read_csv(io.StringIO(HEAD + ROWS))
+    p = tmp_path / name
+    if sep is None:
+        buf = io.BytesIO()
+        df.to_parquet(buf)
+        data = buf.getvalue()
+    else:
+        data = df.to_csv(sep=sep, index=False, header=header).encode()
+    if name.endswith(".gz"):
+        p.write_bytes(gzip.compress(data))
+    elif name.endswith(".bz2"):
+        p.write_bytes(bz2.compress(data))
+    elif name.endswith(".xz"):
+        p.write_bytes(lzma.compress(data))
+    else:
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("mydata.csv", data)  # (a ratings.csv is MovieLens-latest's layout)
+    r, out = ingest(tmp_path, p, "--format", "json", "-q", *([] if header else ["--set", "data.header=false"]))
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    assert '"ratings": 30' in r.stdout and '"name": "r"' in r.stdout
+
+
+def test_a_damaged_compressed_file_is_one_line(tmp_path):
+    p = tmp_path / "r.csv.gz"
+    p.write_bytes(gzip.compress((HEAD + ROWS).encode())[:60])
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "r.csv.gz: cannot decompress it (Compressed file ended before the end-of-stream marker was "
+                    "reached); the file is damaged or cut short: fetch it again")
+    p = tmp_path / "bad.csv.gz"
+    p.write_bytes(gzip.compress((HEAD + "1,x,3,4\n" + ROWS).encode()))
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "bad.csv.gz:2: column 'movie_id' 'x' is not an integer")

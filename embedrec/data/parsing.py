@@ -211,6 +211,67 @@ def compressed(src) -> bool:
     return isinstance(src, (str, Path)) and str(src).lower().endswith(COMPRESSED)
 
 
+def uncompressed_name(name: str) -> str:
+    """``name`` without a compression suffix ('r.tsv.gz' -> 'r.tsv'): what tells the format."""
+    low = name.lower()
+    for ext in (*COMPRESSED, ".tar"):
+        if low.endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def decompressed(path, label: str) -> bytes:
+    """The text bytes of a compressed ratings file (.gz/.bz2/.xz/.zst, a .zip or .tar of one file), read whole
+    as stdin is, so the separator sniffing, the header checks and every file:line see the text, not the
+    compressed bytes."""
+    import bz2
+    import gzip
+    import lzma
+    import tarfile
+    import zipfile
+    import zlib
+
+    low = str(path).lower()
+    try:
+        if low.endswith(".gz"):
+            return gzip.decompress(Path(path).read_bytes())
+        if low.endswith(".bz2"):
+            return bz2.decompress(Path(path).read_bytes())
+        if low.endswith(".xz"):
+            return lzma.decompress(Path(path).read_bytes())
+        if low.endswith(".zst"):
+            try:
+                import zstandard
+            except ImportError:
+                raise DataError(f"{label}: reading .zst needs the zstandard package (pip install zstandard), or "
+                                "decompress the file first") from None
+            with open(path, "rb") as fh:
+                return zstandard.ZstdDecompressor().stream_reader(fh).read()
+        if low.endswith((".zip", ".tar")):
+            if low.endswith(".zip"):
+                with zipfile.ZipFile(path) as z:
+                    names = [n for n in z.namelist() if not n.endswith("/")]
+                    if len(names) == 1:
+                        return z.read(names[0])
+            else:
+                with tarfile.open(path) as t:
+                    names = [m for m in t.getmembers() if m.isfile()]
+                    if len(names) == 1:
+                        return t.extractfile(names[0]).read()
+                    names = [m.name for m in names]
+            raise DataError(f"{label}: the archive holds {len(names)} files ({shorten(', '.join(names), 80)}), not "
+                            "one ratings file; extract the ratings file and give its path")
+    except FileNotFoundError:
+        raise DataError(f"{label}: file not found; check data.source") from None
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError) as e:
+        raise DataError(f"{label}: cannot decompress it ({first_line(e) or type(e).__name__}); the file is damaged "
+                        "or cut short: fetch it again") from None
+    except MemoryError:
+        raise DataError(f"{label}: too large to decompress in memory; decompress it first and give the plain "
+                        "file") from None
+    raise AssertionError(low)  # unreachable: COMPRESSED and the branches above match
+
+
 def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None) -> DataError | None:
     """Row ``row`` of ``src`` (0-based, the header included, blank lines skipped), or without ``row`` the first row,
     that has fewer fields than the first row (the header), as one error: pandas fills the missing fields in as

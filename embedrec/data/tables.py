@@ -14,14 +14,17 @@ import numpy as np
 import pandas as pd
 
 from embedrec.data.parsing import (
+    COMPRESSED,
     RawData,
     _decode_error,
     _label,
     _parser_error,
     _row_line,
     compressed,
+    decompressed,
     read_movies_table,
     read_numeric_table,
+    uncompressed_name,
 )
 from embedrec.errors import DataError, first_line, shorten
 
@@ -37,7 +40,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
     fmt = cfg.format
     label = _label(source)
     if fmt == "auto":
-        low = source.lower()
+        low = uncompressed_name(source).lower()
         fmt = "parquet" if low.endswith(".parquet") else "tsv" if low.endswith((".tsv", ".tab")) else "csv"
     wanted = {cols.user: "user_id", cols.movie: "movie_id"}
     if cols.rating:
@@ -46,8 +49,11 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
         wanted[cols.timestamp] = "timestamp"
     id_dtype = "int64" if cfg.id_type == "int" else "str"
     if fmt == "parquet":
-        try:  # stdin is read whole first: a pipe cannot seek to the footer
-            df = pd.read_parquet(io.BytesIO(sys.stdin.buffer.read()) if source == "-" else source)
+        # stdin (and a compressed file) is read whole first: a pipe cannot seek to the footer
+        src = io.BytesIO(sys.stdin.buffer.read()) if source == "-" else io.BytesIO(decompressed(source, label)) \
+            if source.lower().endswith((*COMPRESSED, ".tar")) else source
+        try:
+            df = pd.read_parquet(src)
         except FileNotFoundError:
             raise DataError(f"{label}: file not found; check data.source") from None
         except Exception as e:
@@ -62,8 +68,9 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
         first = 1
     else:
         sep = cfg.separator or ("\t" if fmt == "tsv" else None)
-        src = sys.stdin.buffer.read() if source == "-" else source
-        _refuse_binary(src, label, source == "-")
+        src = sys.stdin.buffer.read() if source == "-" else decompressed(source, label) if \
+            source.lower().endswith((*COMPRESSED, ".tar")) else source
+        _refuse_binary(src, label, source == "-" or isinstance(src, bytes))
         if sep is None:
             sep = _sniff_separator(src, cfg.encoding)
         header_names = None
