@@ -432,3 +432,14 @@ def test_contradictory_filters_and_a_movie_rated_twice(cli_run):
 def test_tune_dims_options_are_checked_before_the_sweep(args, message, tmp_path):
     r = invoke("tune-dims", *args, "--set", f"data.prepared={tmp_path / 'none'}")
     assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1 and message in r.stderr
+
+
+@pytest.mark.parametrize("flag", ["-v", "--traceback"])
+def test_verbose_adds_the_traceback_but_keeps_the_line_and_exit_code(flag):
+    """-v re-raised the error: exit 1 instead of 2 and 'ConfigError: ... (from an override)' as the last line
+    instead of 'error: ... (from --set)'. Now the traceback comes first and the rest is as without -v."""
+    plain = CliRunner().invoke(main, ["train", "--set", "train.lrr=1"])
+    loud = CliRunner().invoke(main, ["train", "--set", "train.lrr=1", flag])
+    assert plain.exit_code == loud.exit_code == 2
+    assert plain.stderr == "error: unknown config key 'train.lrr' (from --set); did you mean 'train.lr'?\n"
+    assert loud.stderr.startswith("Traceback (most recent call last):") and loud.stderr.endswith(plain.stderr)

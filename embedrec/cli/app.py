@@ -77,13 +77,11 @@ class Group(click.Group):
             sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit
             return rv
         except EmbedrecError as e:
-            if _State.traceback:
-                raise
+            _traceback()
             _error_line(shorten(e.cli_message(), 2000))
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
-            if _State.traceback:
-                raise
+            _traceback()
             _error_line("interrupted: nothing half-written was left behind", prefix="")
             sys.exit(130)
         except BrokenPipeError:
@@ -94,14 +92,25 @@ class Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as e:  # a bug: still one line, the traceback on request
-            if _State.traceback:
-                raise
+            _traceback()
             known = _known_error(e)
             if known is not None:
                 _error_line(known)
                 sys.exit(1)
             _error_line(f"internal error ({type(e).__name__}: {shorten(e, 300)}); rerun with --traceback and report it")
             sys.exit(1)
+
+
+def _traceback() -> None:
+    """With -v/--traceback, the exception's traceback on stderr before its one line: the same line and exit
+    code as without it, so a script that adds -v to debug sees the same outcome."""
+    if _State.traceback:
+        import traceback
+
+        try:
+            traceback.print_exc(file=sys.stderr)
+        except OSError:
+            pass
 
 
 def _usage_error(e: click.UsageError, path: str = "embedrec"):
