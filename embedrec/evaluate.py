@@ -267,6 +267,29 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
     return out
 
 
+def behind_baselines(metrics: dict) -> list[str]:
+    """Where the model does no better than a baseline it is printed beside, one sentence per split: ranking
+    models by the first ndcg@K against most_popular, rating models by RMSE against the better of global_mean and
+    biases. Empty where it does better (or where there is nothing to compare)."""
+    out = []
+    for split, models in (metrics.get("splits") or {}).items():
+        model = models.get("model") or {}
+        rated = {name: m["rmse"] for name, m in models.items() if name != "model" and "rmse" in m}
+        if "rmse" in model and rated:
+            best = min(rated, key=rated.get)
+            if model["rmse"] >= rated[best]:
+                out.append(f"on the {split} split the model's RMSE ({model['rmse']:.4f}) is no better than "
+                           f"{best}'s ({rated[best]:.4f}): its predictions are no better than that average here")
+            continue
+        ndcg = sorted((k for k in model if k.startswith("ndcg@")), key=lambda k: int(k.split("@")[1]))
+        if ndcg and ndcg[0] in models.get("most_popular", {}):
+            k, mine, theirs = ndcg[0], model[ndcg[0]], models["most_popular"][ndcg[0]]
+            if mine <= theirs:
+                out.append(f"on the {split} split the model's {k} ({mine:.4f}) is no better than most_popular's "
+                           f"({theirs:.4f}): its lists are no better than the most popular movies here")
+    return out
+
+
 def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Test (user, movie) pairs that count as relevant for ranking metrics."""
     if min_rating is None:

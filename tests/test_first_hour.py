@@ -576,3 +576,39 @@ def test_a_raised_search_breadth_is_said(caplog):
         meta = ix.build_indexes(Path(d), f, IndexConfig(kind="ivf", nlist=40, nprobe=1, recall_sample=300), "x")
     assert meta["params"]["nprobe"] > 1
     assert f"raised from 1 to {meta['params']['nprobe']}" in caplog.text
+
+
+def test_a_model_no_better_than_most_popular_is_said_after_the_metrics(tmp_path):
+    """A second first-hour pass: on a small set whose draws follow popularity alone, train's defaults lost to
+    most_popular on every metric and printed the table without a word. Now a warning follows the rows, on
+    stderr (also under -q), and evaluate repeats it; a model that beats it (the conftest run) gets none."""
+    rng = np.random.default_rng(0)
+    pop = 1 / np.arange(1, 81)
+    pairs = {(u, int(m)) for u in range(1, 121) for m in rng.choice(80, 12, replace=False, p=pop / pop.sum()) + 1}
+    src = tmp_path / "r.csv"
+    src.write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},4\n" for u, m in sorted(pairs)))
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    assert invoke("ingest", "-q", src, *sets).exit_code == 0
+    r = invoke("train", "-q", "--format", "csv", *sets)
+    assert r.exit_code == 0, r.stderr
+    row = dict(zip(r.stdout.splitlines()[0].split(","), r.stdout.splitlines()[1].split(",")))
+    pop_row = dict(zip(r.stdout.splitlines()[0].split(","), r.stdout.splitlines()[2].split(",")))
+    assert row["model"] == "model" and pop_row["model"] == "most_popular"
+    assert float(row["ndcg@10"]) <= float(pop_row["ndcg@10"])
+    assert r.stderr == (f"on the test split the model's ndcg@10 ({float(row['ndcg@10']):.4f}) is no better than "
+                        f"most_popular's ({float(pop_row['ndcg@10']):.4f}): its lists are no better than the most "
+                        "popular movies here\n")
+    r2 = invoke("evaluate", "-q", "--format", "json", *sets)
+    assert r2.exit_code == 0 and r2.stderr == r.stderr
+
+
+def test_a_model_that_beats_most_popular_gets_no_warning(tmp_path):
+    """Two halves of the users, each drawing from its own half of the movies: the model beats most_popular."""
+    rng = np.random.default_rng(0)
+    pairs = {(u, int(m)) for u in range(1, 121) for m in rng.choice(40, 12, replace=False) + 1 + 40 * (u > 60)}
+    src = tmp_path / "r.csv"
+    src.write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},4\n" for u, m in sorted(pairs)))
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    assert invoke("ingest", "-q", src, *sets).exit_code == 0
+    r = invoke("train", "-q", "--format", "csv", *sets)
+    assert r.exit_code == 0 and r.stderr == "", r.stderr

@@ -40,3 +40,20 @@ def test_parse_metric():
     for bad in ("ndcg", "rmse@3", "foo@1"):
         with pytest.raises(ValueError):
             M.parse_metric(bad)
+
+
+def test_behind_baselines_names_the_split_the_metric_and_the_better_baseline():
+    from embedrec.evaluate import behind_baselines
+
+    ranking = {"splits": {"test": {"model": {"ndcg@20": 0.5, "ndcg@10": 0.1}, "most_popular": {"ndcg@10": 0.12}},
+                          "valid": {"model": {"ndcg@10": 0.2}, "most_popular": {"ndcg@10": 0.12}}}}
+    assert behind_baselines(ranking) == ["on the test split the model's ndcg@10 (0.1000) is no better than "
+                                         "most_popular's (0.1200): its lists are no better than the most popular "
+                                         "movies here"]
+    rating = {"splits": {"test": {"model": {"rmse": 1.0, "ndcg@10": 0.01}, "global_mean": {"rmse": 0.99},
+                                  "biases": {"rmse": 1.2}, "most_popular": {"ndcg@10": 0.3}}}}
+    assert behind_baselines(rating) == ["on the test split the model's RMSE (1.0000) is no better than "
+                                        "global_mean's (0.9900): its predictions are no better than that average "
+                                        "here"]  # by its own objective only: rating models rank poorly (noted apart)
+    rating["splits"]["test"]["model"]["rmse"] = 0.98
+    assert behind_baselines(rating) == [] and behind_baselines({}) == [] and behind_baselines({"splits": {}}) == []

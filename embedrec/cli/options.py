@@ -94,6 +94,7 @@ def metrics_out(metrics: dict, fmt: str) -> None:
     fmt = resolve_format(fmt)
     if fmt == "json":
         click.echo(json.dumps(metrics, indent=2, default=float))
+        _behind_baselines(metrics)
         return
     rows = list(metric_rows(metrics))
     if not rows:  # no split to score (a dataset ingested with split.test=0, refit on train+valid): no header alone
@@ -107,8 +108,19 @@ def metrics_out(metrics: dict, fmt: str) -> None:
 
         rows, cols = transpose_metrics(rows, metric_columns(rows))
         write_rows(rows, cols, fmt)
-        return
-    write_rows(rows, metric_columns(rows), fmt)
+    else:
+        write_rows(rows, metric_columns(rows), fmt)
+    _behind_baselines(metrics)
+
+
+def _behind_baselines(metrics: dict) -> None:
+    """A warning after the metrics where the model does no better than its baseline (also under -q)."""
+    import logging
+
+    from embedrec.evaluate import behind_baselines
+
+    for text in behind_baselines(metrics):
+        logging.getLogger("embedrec").warning("%s", text)
 
 
 RUN = click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
