@@ -383,6 +383,7 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     threads = cfg.tune.threads or max(1, (mp.cpu_count() or 1) // workers)
     cfg_dict = cfg.to_dict()
     bar = tqdm(total=len(todo), desc="tune-dims", unit="trial", disable=not progress)
+    ran: list[int] = []  # trials finished by this sweep (the line per trial without a bar)
 
     def record(d: int, w: float | None, res: dict) -> None:
         res["key"] = trial_key(d, w)
@@ -391,6 +392,11 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
         save()
         bar.update(1)
         bar.set_postfix({"dim": d, metric: f"{res['valid_metric']:.4f}"})
+        if not progress:  # no bar (stderr not a terminal: a log, nohup, CI): a line per finished trial instead
+            wd = "" if w is None else f", weight_decay {w:g}"
+            ran.append(d)
+            log.info("trial %d of %d: dim %d%s: valid %s %.4f (%.1fs)", len(ran), len(todo), d, wd, metric,
+                     res["valid_metric"], res.get("seconds") or 0.0)
 
     try:
         _run_trials([((cfg_dict, d, w, str(out), threads), (d, w)) for d, w in todo], workers, record)

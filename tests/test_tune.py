@@ -298,3 +298,25 @@ def test_the_documented_weight_decay_sweep_includes_the_default_als_regs():
     assert sweeps
     for values in sweeps:
         assert set(AUTO_REGS) <= {float(v) for v in values.split(",")}, values
+
+
+def test_tune_dims_takes_run_and_says_each_trial_without_a_bar(tune_cfg, tmp_path):
+    """Without a terminal (a log, nohup, CI) a sweep printed nothing until the end (4 min in a first-hour pass);
+    and --run, which every other command that uses a run takes, was 'no such option'. A line per trial now, and
+    --run puts the sweep in RUN/tune."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    run = tmp_path / "myrun"
+    r = CliRunner().invoke(main, ["tune-dims", "--run", str(run), "--dims", "2,4", "--format", "csv",
+                                  "--set", f"data.prepared={tune_cfg.data.prepared}", "--set", "model.objective=explicit",
+                                  "--set", "train.epochs=2", "--set", "train.refit=false"])
+    assert r.exit_code == 0, r.stderr
+    trials = [line for line in r.stderr.splitlines() if line.startswith("trial ")]
+    rows = r.stdout.splitlines()[1:]
+    n = len(rows)
+    assert n >= 2 and [line.split(":")[0] for line in trials] == [f"trial {i} of {n}" for i in range(1, n + 1)]
+    assert sorted(int(line.split(": dim ")[1].split(":")[0]) for line in trials) == sorted(int(x.split(",")[0])
+                                                                                          for x in rows)
+    assert all("valid rmse" in line for line in trials) and (run / "tune" / "tune.json").exists()

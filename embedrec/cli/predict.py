@@ -45,4 +45,4 @@ def predict(cfg: Config, pairs, strict, run_dir, fmt, no_header):
     if not model.engine.explicit:  # after the rows: an error stays the only line
         log.info("note: this run ranks (model.objective: implicit), so score is its ranking score (higher is "
                  "better, comparable within this run), not a rating; for ratings train with "
-                 "-c configs/ml100k-explicit.yaml or --set model.objective=explicit")
+                 "--set model.objective=explicit (on ML-100K: -c configs/ml100k-explicit.yaml)")

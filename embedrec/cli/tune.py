@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled, sigterm_as_interrupt
+from embedrec.cli.options import RUN
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -51,10 +52,11 @@ def _tolerance(text: str | None) -> float | None:
                    "did not write it; see --overwrite).")
 @click.option("--overwrite", is_flag=True, help="Let --write replace an existing file that tune-dims did not write.")
 @click.option("--fresh", is_flag=True, help="Redo finished trials instead of keeping them.")
+@RUN
 @click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "csv", "tsv", "jsonl"]),
               default="auto", show_default=True, help="Output format (auto: a table on a terminal, else TSV).")
 @common
-def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, fmt):
+def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, run_dir, fmt):
     """Sweep the embedding dimension on the validation split and show where more dimensions stop helping.
 
     \b
@@ -67,6 +69,10 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, f
     from embedrec.output import resolve_format, write_rows
     from embedrec.tune import check_write_target, choice_sets, sweep, write_choice
 
+    if run_dir:  # the sweep's folder is run.dir/tune unless tune.dir says otherwise
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, dir=run_dir))
     dim_list = _numbers(dims, "--dims", int)
     input_config = find_config(click.get_current_context().params.get("config_path"))  # -c, $EMBEDREC_CONFIG, ./
     input_config = None if input_config is None else str(input_config)
