@@ -195,12 +195,21 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
     if out.exists():
         check_replaceable(out, is_dataset)  # before reading the source: refuse early, not after minutes
     fix = "choose another output folder (-o / data.prepared)"
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise (io_error(e, out.parent, fix) or e) from None
-    with target_lock(out, "embedrec ingest", fix):
-        return _ingest(cfg, split_cfg, out, overwrite, progress, full_config, t0)
+    try:
+        with target_lock(out, "embedrec ingest", fix):
+            return _ingest(cfg, split_cfg, out, overwrite, progress, full_config, t0)
+    except BaseException:  # a failed ingest leaves no empty data/prepared/ behind (the folders it made, if empty)
+        for p in made:
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool, progress: bool, full_config: dict | None,

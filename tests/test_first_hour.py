@@ -507,7 +507,9 @@ def test_plot_labels_never_overlap():
 def test_global_options_before_the_subcommand(int_run):
     _, run = int_run
     r = invoke("-q", "evaluate", "--run", run, "--format", "tsv")
-    assert r.exit_code == 0 and r.stderr == ""
+    # -q leaves warnings only: this small explicit model's is that it does no better than a baseline
+    assert r.exit_code == 0 and all(" is no better than " in line for line in r.stderr.splitlines())
+    assert invoke("evaluate", "--run", run, "--format", "tsv").stderr.count("\n") > r.stderr.count("\n")
     r = invoke("-q", "recommend", "--run", run, "--user", "99999")
     assert r.exit_code == 1 and r.stderr.startswith("error: user '99999' is not in the training data")
 
@@ -536,7 +538,7 @@ def test_predict_on_a_ranking_run_says_its_score_is_not_a_rating(str_run, int_ru
     _, run = str_run
     r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", input="nobody,tt999\n")
     assert r.exit_code == 0 and r.stdout.startswith("user_id,movie_id,fallback,score") and note in r.stderr
-    assert r.stderr.rstrip("\n").endswith("--set model.objective=explicit")  # the last line, after the rows
+    assert r.stderr.rstrip("\n").endswith("--set model.objective=explicit (on ML-100K: -c configs/ml100k-explicit.yaml)")
     _, run = int_run
     r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", input="7,1\n")
     assert r.exit_code == 0 and note not in r.stderr

@@ -162,7 +162,9 @@ def test_the_no_timestamp_note_comes_only_once_the_columns_are_found(tmp_path):
     p = tmp_path / "r.csv"
     p.write_text("user,movie_id\n1,2\n")
     r, out = ingest(tmp_path, p)
-    refused(r, out, "no column 'user_id' for the user (data.columns.user); did you mean --set data.columns.user=user?")
+    refused(r, out, "r.csv: no columns for the user ('user_id') and the rating ('rating'); name them with --set "
+                    "data.columns.user=user --set data.columns.rating=NAME, each NAME one of: user, movie_id "
+                    "(data.columns.rating=null if the file has no ratings: every row then counts as rating 1)")
     p.write_text("user_id,movie_id,rating\n" + "".join(",".join(x.split(",")[:3]) + "\n" for x in ROWS.splitlines()))
     r, out = ingest(tmp_path, p)
     assert r.exit_code == 0 and "no 'timestamp' column: ratings without times" in r.stderr, r.stderr
@@ -307,3 +309,37 @@ def test_a_damaged_compressed_file_is_one_line(tmp_path):
     p.write_bytes(gzip.compress((HEAD + "1,x,3,4\n" + ROWS).encode()))
     r, out = ingest(tmp_path, p)
     refused(r, out, "bad.csv.gz:2: column 'movie_id' 'x' is not an integer")
+
+
+def test_a_failed_ingest_leaves_no_folders_it_made(tmp_path):
+    """An ingest refused for its columns left an empty data/prepared/ behind; the folders it made are gone, a
+    folder that was there stays."""
+    p = tmp_path / "r.csv"
+    p.write_text("a,b\n1,2\n")
+    out = tmp_path / "new" / "deeper" / "ds"
+    r = CliRunner().invoke(main, ["ingest", str(p), "-o", str(out)])
+    refused(r, out, "no columns for the user ('user_id'), the movie ('movie_id') and the rating ('rating')")
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["r.csv"]
+    (tmp_path / "kept").mkdir()
+    r = CliRunner().invoke(main, ["ingest", str(p), "-o", str(tmp_path / "kept" / "ds")])
+    assert r.exit_code == 1 and (tmp_path / "kept").is_dir() and not any((tmp_path / "kept").iterdir())
+
+
+def test_every_missing_column_is_named_in_one_line_and_a_header_of_data_is_pointed_at(tmp_path):
+    """A first-hour pass needed a run per missing column ('User ID,Movie,Stars,When': movie, then rating); a
+    headerless TSV got 'set data.columns.user to one of: u000, M-20, 2, 2020-03-04' with no word of
+    data.header=false."""
+    p = tmp_path / "r.csv"
+    p.write_text("User ID,Movie,Stars,When\nu000,M-20,4,2020-01-01\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "r.csv: no columns for the movie ('movie_id') and the rating ('rating'); name them with --set "
+                    "data.columns.movie=Movie --set data.columns.rating=NAME, each NAME one of: User ID, Movie, "
+                    "Stars, When (data.columns.rating=null")
+    p.write_text("u000\tM-20\t2\t2020-03-04\nu001\tM-21\t3\t2020-03-05\n")
+    r, out = ingest(tmp_path, p)
+    line = refused(r, out, "; if the file has no header line, read it with --set data.header=false (columns in the "
+                           "order user, movie, rating, timestamp)")
+    assert "no columns for the user ('user_id'), the movie ('movie_id') and the rating ('rating')" in line
+    p.write_text("u000,M-20,rating\n")
+    r, out = ingest(tmp_path, p)
+    assert "data.header=false" not in refused(r, out, "no columns for the user")

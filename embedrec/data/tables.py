@@ -379,17 +379,28 @@ def _require_columns(found, wanted: dict, label: str, cfg: DataConfig, no_times:
                      matched: list[str] = ()) -> None:
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
-    for col, role in wanted.items():
-        if col not in found:
-            close = _close_column(col, found, wanted)
-            key = f"data.columns.{keys[role]}"
-            hint = f"; did you mean «--set {key}={shorten(close[0], 60)}»" if close else \
-                f"; set {key} to one of: {shorten(', '.join(map(str, found)), 200)}"
-            if role in ("timestamp", "rating"):
-                hint += (f", or «--set {key}=null» if the file has no {role}s"
-                         + (" (every row then counts as rating 1)" if role == "rating" else ""))
-            raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
-                            f"({key}){hint}{'?' if close else ''}")
+    missing = [(col, role, _close_column(col, found, wanted)) for col, role in wanted.items() if col not in found]
+    looks_like_data = any(_is_number(n) or re.match(r"\d{4}-\d\d-\d\d", n) for n in found)
+    tail = "; if the file has no header line, read it with «--set data.header=false» (columns in the order " \
+        "user, movie, rating, timestamp)" if looks_like_data else ""
+    if len(missing) > 1:  # every missing column in one line, not one run each
+        named = [f"the {role.replace('_id', '')} ('{col}')" for col, role, _ in missing]
+        sets = " ".join(f"--set data.columns.{keys[role]}={shorten(close[0], 60) if close else 'NAME'}"
+                        for col, role, close in missing)
+        names = "" if "=NAME" not in sets else f", each NAME one of: {shorten(', '.join(found), 200)}"
+        if "data.columns.rating=NAME" in sets:
+            names += " (data.columns.rating=null if the file has no ratings: every row then counts as rating 1)"
+        raise DataError(f"{label}: no columns for {', '.join(named[:-1])} and {named[-1]}; name them with "
+                        f"«{sets}»{names}{tail}")
+    for col, role, close in missing:
+        key = f"data.columns.{keys[role]}"
+        hint = f"; did you mean «--set {key}={shorten(close[0], 60)}»" if close else \
+            f"; set {key} to one of: {shorten(', '.join(map(str, found)), 200)}"
+        if role in ("timestamp", "rating"):
+            hint += (f", or «--set {key}=null» if the file has no {role}s"
+                     + (" (every row then counts as rating 1)" if role == "rating" else ""))
+        raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
+                        f"({key}){hint}{'?' if close else ''}{tail}")
     if matched:  # said only once every column is found: before an error it would be a second line
         log.info("%s: reading column%s %s", label, "s" if len(matched) > 1 else "", ", ".join(matched))
     if no_times:  # said only when the file is read: before an error it would be a second line
