@@ -75,7 +75,7 @@ class SplitConfig:
     last_k: Union[int, None] = _opt(None, min=1)
     cold_start: bool = False
     cold_movies: float = _opt(0.0, min=0.0, max=0.5)
-    seed: int = 42
+    seed: int = _opt(42, min=0, max=2**32 - 1)
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class TrainConfig:
     als_user_unobserved: Union[float, Literal["auto"]] = _opt("auto", gt=0.0, max=1000.0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     fetch_rows: int = _opt(0, min=0)
-    seed: int = 42
+    seed: int = _opt(42, min=0, max=2**32 - 1)
 
 
 @dataclass(frozen=True)
@@ -482,13 +482,15 @@ def _unique_keys_loader():
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """'a.b=v' -> ('a.b', yaml.safe_load('v'))."""
+    """'a.b=v' -> ('a.b', yaml.safe_load('v')); a path key's value is the text as given (null: none)."""
     if "=" not in text:
         raise ConfigError(f"«--set|override» '{text}': expected section.key=value, e.g. «--set train.lr=0.01»")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key:
         raise ConfigError(f"«--set|override» '{text}': the key before '=' is empty")
+    if key in PATH_KEYS:  # a path as typed: YAML would drop a ' #...' tail, fold a newline, read 'yes' as True
+        return key, None if raw.strip() in ("", "null", "Null", "NULL", "~") else raw
     import yaml
 
     try:
@@ -533,11 +535,17 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
             raise ConfigError(f"config file '{p}{loc}': {problem}; fix the YAML syntax there") from None
         except UnicodeDecodeError:
             raise ConfigError(f"config file '{p}' is not UTF-8 text; save it as UTF-8") from None
+        except RecursionError:  # 50,000 nested brackets: the composer's recursion
+            raise ConfigError(f"config file '{p}' is nested too deeply to be a config; fix the YAML") from None
         if raw is not None:
-            if isinstance(raw, dict):
-                raw = _rebase_paths(raw, p.parent)
-                explicit.update(_flat_keys(raw))
-            _apply(cfg, raw, "", f" in {p}")
+            try:
+                if isinstance(raw, dict):
+                    raw = _rebase_paths(raw, p.parent)
+                    explicit.update(_flat_keys(raw))
+                _apply(cfg, raw, "", f" in {p}")
+            except RecursionError:  # an alias that holds itself (train: &a {x: *a})
+                raise ConfigError(f"config file '{p}' holds a mapping that contains itself (a YAML alias to its "
+                                  "own anchor) or is nested too deeply; fix the YAML") from None
     pairs = overrides.items() if isinstance(overrides, Mapping) else map(parse_override, overrides)
     for key, value in pairs:
         nested = _nest(str(key), value)
@@ -614,6 +622,11 @@ def resolve_paths(cfg: Config) -> None:
     run.dir = runs/<prepared folder name>. Keys set in a config file or with --set are kept. (Part of building a
     Config: it writes the frozen sections through object.__setattr__.)"""
     explicit = getattr(cfg, "_explicit", set())
+    for key in PATH_KEYS:  # '~/runs/x' is the home folder's (a shell leaves '--set run.dir=~/x' as typed)
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if isinstance(value, str) and value.startswith("~"):
+            object.__setattr__(getattr(cfg, section), name, os.path.expanduser(value))
     if "data.prepared" not in explicit:
         object.__setattr__(cfg.data, "prepared", f"data/prepared/{dataset_name(cfg.data.source)}")
     if "run.dir" not in explicit:

@@ -599,6 +599,7 @@ class FolderHold:
     def __init__(self, folder: str | Path, dir_fd: int | None = None):
         import fcntl
 
+        self.fd = None  # set before the open: __del__ runs even when the open fails (a file named current)
         self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

@@ -278,7 +278,8 @@ def _trained_beside(run_dir: Path) -> str:
     """' (trained runs beside it: «--run|run_dir=» runs/a, runs/b)': the folders next to ``run_dir`` that hold a
     published model, for someone who trained on their own data and then left --run out (at most 3 named)."""
     try:
-        found = sorted(str(d) for d in run_dir.parent.iterdir() if d != run_dir and (d / "current").exists())
+        found = sorted(str(d) for d in run_dir.parent.iterdir() if d != run_dir and (d / "current").is_dir()
+                       and not _is_dataset(d))  # a prepared dataset has a current/ too
     except OSError:
         return ""
     if not found:
@@ -308,6 +309,9 @@ def load_run(run_dir: str | Path) -> Run:
     manifest = read_json(path / "manifest.json", "run manifest", FIX)
     if manifest.get("format_version") != RUN_FORMAT:
         raise ArtifactError(f"run '{path}' was written by an incompatible embedrec; {FIX}")
+    if not isinstance(manifest.get("dataset"), dict) or "n_users" not in manifest:
+        what = "a prepared dataset's" if "splits" in manifest or "counts" in manifest else "not a model's"
+        raise ArtifactError(f"'{link}' leads to '{path}', whose manifest is {what}, not a trained model's; {FIX}")
     check_seal(manifest, path / "manifest.json", "run manifest", FIX)
     run = Run(path.resolve(), manifest, hold)
     for name in ("users.parquet", "movies.parquet"):  # read by recommend straight from the path

@@ -155,3 +155,42 @@ def test_als_weights_beyond_any_use_are_refused(key):
     # 1e30 made the eigen-solve fail with a LinAlgError, an internal error
     with pytest.raises(ConfigError, match=f"'train.{key}'.*above the maximum 1000"):
         load_config(None, [f"train.{key}=1e30"])
+
+
+def test_path_values_from_set_are_taken_as_typed(monkeypatch, tmp_path):
+    """A red-team pass: --set 'run.dir=hash #2' became 'hash' (a YAML comment) and train republished another run;
+    folders named yes/null/2024-01-01 were refused ('expected a string'); '~/r' was a folder named '~'."""
+    from embedrec.config import load_config, parse_override
+
+    assert parse_override("run.dir=hash #2") == ("run.dir", "hash #2")
+    assert parse_override("data.prepared=yes") == ("data.prepared", "yes")
+    assert parse_override("tune.dir=2024-01-01") == ("tune.dir", "2024-01-01")
+    assert parse_override("data.movies=null") == ("data.movies", None)
+    assert parse_override("train.lr=0.5 # comment") == ("train.lr", 0.5)  # other keys stay YAML
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = load_config(None, ["run.dir=~/runs/x #1", "data.prepared=a\nb"])
+    assert cfg.run.dir == str(tmp_path / "runs" / "x #1") and cfg.data.prepared == "a\nb"
+
+
+@pytest.mark.parametrize("text, phrase", [
+    ("train: &a\n  x: *a\n", "holds a mapping that contains itself"),
+    ("train:\n  eval_k: " + "[" * 50000 + "]" * 50000 + "\n", "nested too deeply"),
+])
+def test_a_self_referencing_or_very_deep_config_is_a_config_error(tmp_path, text, phrase):
+    """Both were 'internal error (RecursionError ...)' with exit 1."""
+    from embedrec.config import load_config
+
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=phrase):
+        load_config(p)
+
+
+def test_seeds_are_checked_when_the_config_is_read():
+    """split.seed=-1 passed the config, then ingest failed with 'internal error (ValueError: expected
+    non-negative integer)'."""
+    from embedrec.config import load_config
+
+    for key in ("split.seed", "train.seed"):
+        with pytest.raises(ConfigError, match=f"config key '{key}' \\(from an override\\): -1 is below the minimum 0"):
+            load_config(None, [f"{key}=-1"])

@@ -1224,3 +1224,26 @@ def test_kill_9_of_tune_dims_leaves_no_worker_behind(tmp_path):
         for w in workers:
             with contextlib.suppress(OSError):
                 os.kill(w, signal.SIGKILL)
+
+
+def test_a_current_that_is_a_file_or_a_dataset_generation_is_one_line(base, tmp_path):
+    """A red-team pass: a run folder whose 'current' is a file printed an 'Exception ignored in FolderHold.__del__'
+    traceback block before the error (the handle was never set); one whose 'current' links to a dataset's
+    generation was 'internal error (KeyError: 'dataset')'; and 'no trained model' listed datasets as runs."""
+    ds, run = base
+    lk = tmp_path / "lk"
+    lk.mkdir()
+    (lk / "current").write_text("junk\n")
+    p = subprocess.run([sys.executable, "-m", "embedrec", "recommend", "--run", str(lk), "--user", "1"],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1 and "Exception ignored" not in p.stderr, p.stderr
+    lk2 = tmp_path / "lk2"
+    lk2.mkdir()
+    (lk2 / "current").symlink_to(os.path.realpath(ds / "current"))
+    line = one_line(invoke("recommend", "--run", lk2, "--user", "1"))
+    assert "internal error" not in line and str(lk2) in line, line
+    beside = tmp_path / "beside"
+    shutil.copytree(ds, beside / "a-dataset", symlinks=True)
+    copy_run(run, beside / "b-run")
+    line = one_line(invoke("recommend", "--run", beside / "none", "--user", "1"))
+    assert line.endswith(f"(trained runs beside it: --run {beside / 'b-run'})"), line
