@@ -180,9 +180,10 @@ def refuse_cwd(target: Path) -> None:
 
 def target_lock(target: str | Path, command: str, fix: str):
     """The writer lock of an output folder or file: a lock file beside it (the target itself is swapped),
-    removed when the writer is done."""
-    target = Path(target)
-    return exclusive_lock(target.parent / f".embedrec.{side_stem(target.name)}.lock", target, command, fix,
+    removed when the writer is done. Beside the path with every link resolved: two writers that name one
+    folder through different paths (a symlink to it) take the same lock."""
+    real = Path(os.path.realpath(target))
+    return exclusive_lock(real.parent / f".embedrec.{side_stem(real.name)}.lock", target, command, fix,
                           remove=True)
 
 

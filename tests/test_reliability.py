@@ -1247,3 +1247,21 @@ def test_a_current_that_is_a_file_or_a_dataset_generation_is_one_line(base, tmp_
     copy_run(run, beside / "b-run")
     line = one_line(invoke("recommend", "--run", beside / "none", "--user", "1"))
     assert line.endswith(f"(trained runs beside it: --run {beside / 'b-run'})"), line
+
+
+def test_a_writer_through_a_symlink_takes_the_same_lock(base, tmp_path):
+    """A red-team pass: 'ingest -o dsL' and 'ingest -o alias' (alias -> dsL) both ran, each holding a lock named
+    after the path it was given; one died with an internal error when the other swept its temporary folder."""
+    ds = shutil.copytree(base[0], tmp_path / "dsL", symlinks=True)
+    (tmp_path / "alias").symlink_to(ds)
+    code = ("import sys, time\nfrom embedrec.fsutil import target_lock\n"
+            "with target_lock(sys.argv[1], 'embedrec ingest', 'x'):\n    print('held', flush=True)\n"
+            "    time.sleep(120)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "alias")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "held"
+        line = one_line(invoke("ingest", "-q", base[0].parent / "ratings.csv", "-o", ds, "--overwrite"))
+        assert line.startswith(f"error: another embedrec ingest is writing '{ds}' (pid {p.pid})"), line
+    finally:
+        p.kill()
+        p.wait()
