@@ -60,6 +60,10 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
                             "or choose another path")
     if target.exists():
         check_replaceable(target, ours)
+        if os.path.ismount(target):  # swapped in by a rename, which a mount point refuses (EBUSY)
+            raise ArtifactError(f"'{target}' is a mount point, which embedrec cannot replace (it writes a new "
+                                f"folder beside it and renames it over); write into a folder inside it, e.g. "
+                                f"'{target / target.name}'")
     _make_parent(target, fix)
     with target_lock(target, command, fix):
         sweep_stale(target)

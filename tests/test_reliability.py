@@ -1265,3 +1265,24 @@ def test_a_writer_through_a_symlink_takes_the_same_lock(base, tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def test_an_empty_output_folder_is_filled_in_place_and_a_mount_point_is_named(base, tmp_path, monkeypatch):
+    """A red-team pass: '-o mnt --overwrite' on an empty mount point (a container's output volume) was 'internal
+    error (OSError: [Errno 16] Device or resource busy)': the folder was built beside it and renamed over it.
+    ingest now writes its first generation inside an empty folder (the folder itself stays); an export, which
+    replaces its folder whole, says the folder is a mount point and what to write instead."""
+    out = tmp_path / "vol"
+    out.mkdir()
+    inode = out.stat().st_ino
+    r = invoke("ingest", "-q", base[0].parent / "ratings.csv", "-o", out, "--overwrite")
+    assert r.exit_code == 0, r.stderr
+    assert out.stat().st_ino == inode and os.readlink(out / "current").startswith("gen-")
+    assert invoke("verify", out).exit_code == 0
+    vol = tmp_path / "vol2"
+    vol.mkdir()
+    real = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == vol or real(p))
+    line = one_line(invoke("export", "--run", base[1], "--to", "npy", "-o", vol, "--overwrite"))
+    assert line == (f"error: '{vol}' is a mount point, which embedrec cannot replace (it writes a new folder beside "
+                    f"it and renames it over); write into a folder inside it, e.g. '{vol / 'vol2'}'")

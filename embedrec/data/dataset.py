@@ -148,8 +148,9 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
     """Call ``write(tmp)`` to fill a new generation of the dataset at ``root`` and make it ``current``
     atomically; returns the generation folder. Older generations are pruned unless a reader holds them.
 
-    A new ``root`` (or one in the flat layout, or an empty folder) is built whole beside it and swapped in
-    (fsutil.atomic_dir), so a killed ingest leaves no half-made dataset. Writers are serialised by the lock
+    A new ``root`` (or one in the flat layout) is built whole beside it and swapped in (fsutil.atomic_dir), so a
+    killed ingest leaves no half-made dataset; an empty folder (a volume's mount point, which cannot be
+    renamed) gets its first generation written inside it, as later ones are. Writers are serialised by the lock
     beside ``root``; the temporary folders of killed writers are swept under it.
     """
     from embedrec.fsutil import (
@@ -165,7 +166,8 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
     root = Path(root)
     with target_lock(root, command, fix):
         sweep_stale(root)  # .<name>.tmp-<pid>-* beside it, from killed writers of the flat layout
-        if _versioned(root):
+        empty = root.is_dir() and not root.is_symlink() and not any(root.iterdir())
+        if _versioned(root) or (empty and overwrite):  # an empty folder (a mount point) is filled in place
             refuse_cwd(root)
             if not overwrite:
                 raise ArtifactError(f"output directory '{root}' already exists; pass «--overwrite|overwrite=True» to replace it, "
