@@ -443,3 +443,17 @@ def test_verbose_adds_the_traceback_but_keeps_the_line_and_exit_code(flag):
     assert plain.exit_code == loud.exit_code == 2
     assert plain.stderr == "error: unknown config key 'train.lrr' (from --set); did you mean 'train.lr'?\n"
     assert loud.stderr.startswith("Traceback (most recent call last):") and loud.stderr.endswith(plain.stderr)
+
+
+def test_a_line_of_users_longer_than_the_limit_is_one_line_of_error(cli_run, monkeypatch):
+    """A red-team pass: a 2 MB --users x.gz holding one 2 GB line grew to 2.1 GB before 'out of memory'; lines
+    are now read at most MAX_LINE bytes at a time."""
+    import gzip
+
+    from embedrec.cli import options
+
+    sets, _ = cli_run
+    monkeypatch.setattr(options, "MAX_LINE", 64)
+    r = invoke("recommend", "--users", "-", "-k", "1", *sets, input=gzip.compress(b"1\n" + b"7" * 100 + b"\n"))
+    assert r.exit_code == 1 and r.stderr == ("error: <stdin>:2: the line is longer than 64 bytes; give one entry per "
+                                             "line\n"), r.stderr

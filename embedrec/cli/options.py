@@ -9,6 +9,8 @@ import zlib
 
 import click
 
+MAX_LINE = 1 << 20  # bytes in one line of --users/--pairs input
+
 
 class _Lines:
     """Lines of a text file (or stdin) decoded as UTF-8 one at a time: a bad byte is a DataError naming
@@ -30,7 +32,14 @@ class _Lines:
 
             fh = gzip.GzipFile(fileobj=fh)
         try:
-            for n, raw in enumerate(fh, 1):
+            while True:
+                raw = fh.readline(MAX_LINE + 1)  # bounded: a 2 GB line (or a gzip bomb of one) is not read whole
+                if not raw:
+                    break
+                n += 1
+                if len(raw) > MAX_LINE:
+                    raise DataError(f"{self.name}:{n}: the line is longer than {MAX_LINE:,} bytes; give one entry "
+                                    "per line")
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as e:

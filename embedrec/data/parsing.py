@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import os
 import re
 import sys
 import warnings
@@ -231,14 +232,28 @@ def decompressed(path, label: str) -> bytes:
     import zipfile
     import zlib
 
+    from embedrec.data.sources import limits
+
     low = str(path).lower()
+    most, ratio = limits()  # as for a zip's members
+    cap = min(most, ratio * os.path.getsize(path) + (64 << 20)) if os.path.exists(path) else 0
+
+    def bounded(fh) -> bytes:  # read in chunks, refusing a decompression bomb before it fills the memory
+        out, size = [], 0
+        while chunk := fh.read(1 << 24):
+            size += len(chunk)
+            if size > cap:
+                raise DataError(f"{label}: it decompresses to more than {ratio} times its size (a decompression "
+                                "bomb, or data far more repetitive than ratings); decompress it yourself and give the "
+                                "plain file, or raise $EMBEDREC_MAX_ZIP_RATIO")
+            out.append(chunk)
+        return b"".join(out)
+
     try:
-        if low.endswith(".gz"):
-            return gzip.decompress(Path(path).read_bytes())
-        if low.endswith(".bz2"):
-            return bz2.decompress(Path(path).read_bytes())
-        if low.endswith(".xz"):
-            return lzma.decompress(Path(path).read_bytes())
+        if low.endswith((".gz", ".bz2", ".xz")):
+            opener = gzip.open if low.endswith(".gz") else bz2.open if low.endswith(".bz2") else lzma.open
+            with opener(path, "rb") as fh:
+                return bounded(fh)
         if low.endswith(".zst"):
             try:
                 import zstandard
@@ -246,18 +261,19 @@ def decompressed(path, label: str) -> bytes:
                 raise DataError(f"{label}: reading .zst needs the zstandard package (pip install zstandard), or "
                                 "decompress the file first") from None
             with open(path, "rb") as fh:
-                return zstandard.ZstdDecompressor().stream_reader(fh).read()
+                return bounded(zstandard.ZstdDecompressor().stream_reader(fh))
         if low.endswith((".zip", ".tar")):
             if low.endswith(".zip"):
                 with zipfile.ZipFile(path) as z:
                     names = [n for n in z.namelist() if not n.endswith("/")]
                     if len(names) == 1:
-                        return z.read(names[0])
+                        with z.open(names[0]) as fh:
+                            return bounded(fh)
             else:
                 with tarfile.open(path) as t:
                     names = [m for m in t.getmembers() if m.isfile()]
                     if len(names) == 1:
-                        return t.extractfile(names[0]).read()
+                        return bounded(t.extractfile(names[0]))
                     names = [m.name for m in names]
             raise DataError(f"{label}: the archive holds {len(names)} files ({shorten(', '.join(names), 80)}), not "
                             "one ratings file; extract the ratings file and give its path")

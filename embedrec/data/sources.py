@@ -200,8 +200,9 @@ MAX_UNZIPPED = 64 << 30  # bytes; the largest MovieLens release (ml-latest) unpa
 MAX_RATIO = 200          # uncompressed / compressed per member; CSV ratings compress about 3-8x, bombs 1000x
 
 
-def _limits() -> tuple[int, int]:
-    """The zip limits; $EMBEDREC_MAX_UNZIP_BYTES / $EMBEDREC_MAX_ZIP_RATIO raise them for unusual archives."""
+def limits() -> tuple[int, int]:
+    """The decompression limits (zips, and a compressed table: parsing.decompressed); $EMBEDREC_MAX_UNZIP_BYTES /
+    $EMBEDREC_MAX_ZIP_RATIO raise them for unusual archives."""
     def env(name, default):
         try:
             return int(os.environ.get(name, "") or default)
@@ -227,7 +228,7 @@ def sweep_zip_temps() -> None:
 def extract_zip(zpath: Path, dest: Path) -> None:
     """Extract a zip, refusing members whose paths escape ``dest``, zip bombs (a total size or a compression
     ratio beyond the limits, or more than the free disk space) and reporting corrupt archives."""
-    max_total, max_ratio = _limits()
+    max_total, max_ratio = limits()
     try:
         with zipfile.ZipFile(zpath) as zf:
             root = dest.resolve()
