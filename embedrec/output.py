@@ -38,6 +38,16 @@ def _cell(v, decimals: int = 4) -> str:
     return str(v)
 
 
+_TSV_BREAKS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
+
+
+def tsv_cells(values) -> str:
+    """One TSV line's cells (no line end): each value as ``_plain`` writes it, with tabs and line breaks made
+    spaces and nothing quoted, so every line splits at its tabs into the same number of fields (TSV has no
+    quoting: ``cut``/``awk -F'\\t'`` read it so)."""
+    return "\t".join(_plain(v).translate(_TSV_BREAKS) for v in values)
+
+
 def _plain(v) -> str:
     """A CSV/TSV cell: floats to 6 decimals, lists joined by '|', None and NaN empty."""
     t = type(v)
@@ -82,9 +92,16 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
         data = [{c: _jsonable(r.get(c)) for c in columns} for r in rows]
         out.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return len(data)
-    if fmt in ("csv", "tsv"):
-        w = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n",
-                       quoting=csv.QUOTE_MINIMAL)
+    if fmt == "tsv":  # the header with the first row (as csv below): an error before it leaves stdout empty
+        for r in rows:
+            line = tsv_cells([r.get(c) for c in columns]) + "\n"
+            out.write(tsv_cells(columns) + "\n" + line if n == 0 and header else line)
+            n += 1
+        if n == 0 and header:
+            out.write(tsv_cells(columns) + "\n")
+        return n
+    if fmt == "csv":
+        w = csv.writer(out, delimiter=",", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
         for r in rows:
             if n == 0 and header:
                 w.writerow(columns)

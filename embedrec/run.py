@@ -309,9 +309,9 @@ def load_run(run_dir: str | Path) -> Run:
     manifest = read_json(path / "manifest.json", "run manifest", FIX)
     if manifest.get("format_version") != RUN_FORMAT:
         raise ArtifactError(f"run '{path}' was written by an incompatible embedrec; {FIX}")
-    if not isinstance(manifest.get("dataset"), dict) or "n_users" not in manifest:
-        what = "a prepared dataset's" if "splits" in manifest or "counts" in manifest else "not a model's"
-        raise ArtifactError(f"'{link}' leads to '{path}', whose manifest is {what}, not a trained model's; {FIX}")
+    if "n_users" not in manifest and "counts" in manifest and "layout" in manifest:  # what ingest writes
+        raise ArtifactError(f"'{link}' leads to '{path}', a prepared dataset (what embedrec ingest writes), not a "
+                            f"trained model; {FIX}")
     check_seal(manifest, path / "manifest.json", "run manifest", FIX)
     run = Run(path.resolve(), manifest, hold)
     for name in ("users.parquet", "movies.parquet"):  # read by recommend straight from the path

@@ -291,12 +291,36 @@ def test_fast_csv_writer_quotes_a_title_with_a_line_break():
 
     rec = SimpleNamespace(movie_ids=np.array([7, 8]), titles=["Two\nLines (1999)", "Plain"], years=[1999, None],
                           genres=[["Drama"], []])
-    for fmt in ("csv", "tsv"):
-        out = io.StringIO()
-        write_delimited(rec, [(1, np.array([0, 1]), np.array([0.5, 0.25]))], fmt, out)
-        rows = list(csv.reader(io.StringIO(out.getvalue()), delimiter="," if fmt == "csv" else "\t"))
-        assert [r[3] for r in rows] == ["title", "Two\nLines (1999)", "Plain"]
-        assert all(len(r) == 7 for r in rows)
+    out = io.StringIO()
+    write_delimited(rec, [(1, np.array([0, 1]), np.array([0.5, 0.25]))], "csv", out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert [r[3] for r in rows] == ["title", "Two\nLines (1999)", "Plain"]
+    assert all(len(r) == 7 for r in rows)
+
+
+def test_tsv_has_no_quoting_a_tab_or_line_break_in_a_cell_is_a_space():
+    """A red-team pass: --format tsv quoted as CSV does ('"Tab<TAB>here"'), so awk -F'\\t' split that row into 8
+    fields and a title's newline into two lines. TSV has no quoting: such characters become spaces, a quote stays
+    a quote, and every line splits at its tabs into the same fields (both writers)."""
+    from types import SimpleNamespace
+
+    from embedrec.output import write_rows
+    from embedrec.serve.stream import COLUMNS, as_rows, write_delimited
+
+    rec = SimpleNamespace(movie_ids=np.array([7, 8]), titles=["Two\nLines\t(1999)", '"Quoted" Title'],
+                          years=[1999, None], genres=[["Drama"], []])
+    rec.rows_for = lambda u, ids, scores: ({"user_id": u, "rank": r, "movie_id": int(rec.movie_ids[m]),
+                                            "title": rec.titles[m], "year": rec.years[m], "genres": rec.genres[m],
+                                            "score": float(s)} for r, (m, s) in enumerate(zip(ids, scores), 1))
+    triples = [(1, np.array([0, 1]), np.array([0.5, 0.25]))]
+    fast, rows = io.StringIO(), io.StringIO()
+    write_delimited(rec, triples, "tsv", fast)
+    write_rows(as_rows(rec, triples), COLUMNS, "tsv", out=rows)
+    for text in (fast.getvalue(), rows.getvalue()):
+        lines = text.splitlines()
+        assert len(lines) == 3 and all(line.count("\t") == 6 for line in lines), text
+        assert [line.split("\t")[3] for line in lines] == ["title", "Two Lines (1999)", '"Quoted" Title']
+    assert fast.getvalue() == rows.getvalue()
 
 
 def test_evaluate_command(cli_run):

@@ -73,8 +73,8 @@ RECOMMEND = [
     ("bad --fallback", ["--user", "1", "--fallback", "bogus"], None,
      usage("recommend", "Invalid value for '--fallback': 'bogus' is not one of 'none', 'popular'."), 2),
     ("missing run", ["--user", "1", "--run", "{tmp}/nope"], None, NO_RUN, 1),
-    ("empty run folder", ["--user", "1", "--run", "{tmp}"], None,
-     "no trained model in '{tmp}'; run 'embedrec train' first or set run.dir", 1),
+    ("empty run folder", ["--user", "1", "--run", "{tmp}/exists"], None,  # (its parent holds other tests' runs)
+     "no trained model in '{tmp}/exists'; run 'embedrec train' first or set run.dir", 1),
     # options that do not apply to the mode (before: accepted and ignored, exit 0)
     ("--include-seen, --movie", ["--movie", "17", "--include-seen"], None,
      usage("recommend", "--include-seen does not apply to --movie; it is for --user, --users, --liked and --rated"),

@@ -112,7 +112,7 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
     import csv
     import io
 
-    from embedrec.output import _plain
+    from embedrec.output import _plain, tsv_cells
 
     delim = "," if fmt == "csv" else "\t"
     buf = io.StringIO()
@@ -122,6 +122,8 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
     cache: dict[int, str] = {}
 
     def cells(values) -> str:
+        if delim == "\t":
+            return tsv_cells(values)
         buf.seek(0)
         buf.truncate()
         w.writerow([_plain(v) for v in values])
