@@ -1286,3 +1286,22 @@ def test_an_empty_output_folder_is_filled_in_place_and_a_mount_point_is_named(ba
     line = one_line(invoke("export", "--run", base[1], "--to", "npy", "-o", vol, "--overwrite"))
     assert line == (f"error: '{vol}' is a mount point, which embedrec cannot replace (it writes a new folder beside "
                     f"it and renames it over); write into a folder inside it, e.g. '{vol / 'vol2'}'")
+
+
+def test_evaluate_after_the_dataset_moved_takes_data_prepared(base, tmp_path):
+    """A red-team pass: after 'mv m1 m2' evaluate said to point data.prepared at the dataset, then ignored
+    --set data.prepared=m2. It is used now (where set), and the run's fingerprint still refuses other data."""
+    ds, run = base
+    moved = tmp_path / "moved"
+    shutil.copytree(ds, tmp_path / "m1", symlinks=True)
+    sets = ["--set", f"data.prepared={tmp_path / 'm1'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    r = invoke("train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=1", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    (tmp_path / "m1").rename(moved)
+    assert "point data.prepared at the ingest output" in one_line(invoke("evaluate", "-q", "--run", tmp_path / "run"))
+    r = invoke("evaluate", "-q", "--run", tmp_path / "run", "--set", f"data.prepared={moved}", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["splits"]["test"]["model"]["ndcg@10"] >= 0, r.stderr
+    other = tmp_path / "other"
+    assert invoke("ingest", "-q", ds.parent / "ratings.csv", "-o", other, "--set", "split.seed=7").exit_code == 0
+    line = one_line(invoke("evaluate", "-q", "--run", tmp_path / "run", "--set", f"data.prepared={other}"))
+    assert f"dataset '{other}' is not the one run" in line
