@@ -359,3 +359,13 @@ def test_a_compressed_table_that_expands_too_far_is_refused_before_it_fills_memo
     monkeypatch.setenv("EMBEDREC_MAX_UNZIP_BYTES", str(64 << 20))
     r, out = ingest(tmp_path, p, "-q")
     assert r.exit_code == 0, r.stderr
+
+
+@pytest.mark.parametrize("text", ["+7", "7.0", "7e0", " 7.", "-.5"])
+def test_integer_ids_written_otherwise_are_refused_as_zero_padded_ones_are(tmp_path, text):
+    """A red-team pass: '+7' and '7.0' were read as user 7 and merged with it, where '007' was refused for that."""
+    p = tmp_path / "r.csv"
+    p.write_text(HEAD + ROWS + f"{text},1,3,5\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"r.csv:{len(ROWS.splitlines()) + 2}: column 'user_id' id '{text}' is not written as a plain "
+                    "integer, which integer ids would read as one (merging it with another id); set data.id_type=str")

@@ -420,10 +420,13 @@ def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: st
     except Exception:
         return  # the main reader reports what is wrong with the file
     padded = re.compile(r"^\s*[+-]?0\d")
+    other = re.compile(r"^\s*\+|^\s*[+-]?\d*\.\d*\s*$|^\s*[+-]?\d+[eE]")  # '+7', '7.0', '7e0': also 7
     for c in cols:
-        hit = head[c].astype(str).str.match(padded)
-        if hit.any():
-            row = int(hit.to_numpy().argmax())
-            raise DataError(f"{label}:{row + 2}: column '{c}' id {head[c].iloc[row]!r:.30} has a leading zero, which "
-                            "integer ids would drop (merging it with another id); set data.id_type=str to keep ids "
-                            "as text")
+        text = head[c].astype(str)
+        for pattern, what in ((padded, "has a leading zero, which integer ids would drop"),
+                              (other, "is not written as a plain integer, which integer ids would read as one")):
+            hit = text.str.match(pattern)
+            if hit.any():
+                row = int(hit.to_numpy().argmax())
+                raise DataError(f"{label}:{row + 2}: column '{c}' id {head[c].iloc[row]!r:.30} {what} (merging it "
+                                "with another id); set data.id_type=str to keep ids as text")
