@@ -773,13 +773,16 @@ def io_error(e: OSError, path: str | Path | None, fix: str = "choose another fol
 
     ``fix`` says where else to write ("choose another run.dir"); for a full disk "free space, or" goes first.
     """
-    words = _IO_WORDS.get(e.errno)
+    code = e.errno
+    if code is None and ("No space left on device" in str(e) or " requested and " in str(e)):
+        code = errno.ENOSPC  # pyarrow's and FAISS's own errors carry no errno; numpy's short write says so
+    words = _IO_WORDS.get(code)
     if words is None:
         return None
     where = e.filename if getattr(e, "filename", None) else path
-    if e.errno in (errno.ENOSPC, errno.EDQUOT) and "space" not in fix:
+    if code in (errno.ENOSPC, errno.EDQUOT) and "space" not in fix:
         fix = f"free space, or {fix}"
-    verb = "writing" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "on"
+    verb = "writing" if code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "on"
     return ArtifactError(f"{words} {verb} '{where}'; {fix}" if where else f"{words}; {fix}")
 
 

@@ -1305,3 +1305,16 @@ def test_evaluate_after_the_dataset_moved_takes_data_prepared(base, tmp_path):
     assert invoke("ingest", "-q", ds.parent / "ratings.csv", "-o", other, "--set", "split.seed=7").exit_code == 0
     line = one_line(invoke("evaluate", "-q", "--run", tmp_path / "run", "--set", f"data.prepared={other}"))
     assert f"dataset '{other}' is not the one run" in line
+
+
+def test_a_full_disk_without_an_errno_is_named_by_its_path():
+    """A red-team pass: pyarrow's and FAISS's disk-full errors carry no errno, so train, ingest and export said
+    'cannot write the output (No space left on device)' without the path the README promises."""
+    from embedrec.fsutil import io_error
+
+    e = OSError("IOError: No space left on device. Detail: [errno 28] No space left on device")
+    assert str(io_error(e, "runs/x", "choose another run.dir")) == ("no space left on device writing 'runs/x'; free "
+                                                                    "space, or choose another run.dir")
+    e = OSError("100 requested and 12 written")  # numpy's short write
+    assert str(io_error(e, "out/e", "x")).startswith("no space left on device writing 'out/e'")
+    assert io_error(OSError("something else"), "p") is None
