@@ -1318,3 +1318,19 @@ def test_a_full_disk_without_an_errno_is_named_by_its_path():
     e = OSError("100 requested and 12 written")  # numpy's short write
     assert str(io_error(e, "out/e", "x")).startswith("no space left on device writing 'out/e'")
     assert io_error(OSError("something else"), "p") is None
+
+
+def test_an_index_past_int32_in_a_dataset_without_checksums_is_refused_not_wrapped(base, tmp_path):
+    """A red-team pass: in a dataset from before checksums, movie_idx 2^32 + 5 (int64) was cast to int32 (5)
+    before the range check, and train went on with it."""
+    ds = Path(os.path.realpath(shutil.copytree(base[0], tmp_path / "ds", symlinks=True) / "current"))
+    m = json.loads((ds / "manifest.json").read_text())
+    for key in ("files", "manifest_sha256", "fingerprint"):
+        m.pop(key, None)
+    (ds / "manifest.json").write_text(json.dumps(m))
+    df = pd.read_parquet(ds / "train.parquet")
+    df["movie_idx"] = df["movie_idx"].astype("int64")
+    df.loc[0, "movie_idx"] = 2 ** 32 + 5
+    df.to_parquet(ds / "train.parquet")
+    line = one_line(invoke("train", "--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'r'}"))
+    assert f"train.parquet' is damaged: movie_idx {2 ** 32 + 5} outside [0, " in line, line

@@ -360,6 +360,10 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
     for name in splits:
         df = frames[name]
         try:
+            for col, n in (("user_idx", len(users)), ("movie_idx", len(movies))):  # before the int32 cast wraps it
+                if len(df) and df[col].dtype != np.int32 and not 0 <= int(df[col].max()) < n:
+                    raise ArtifactError(f"prepared dataset file '{folder / (name + '.parquet')}' is damaged: {col} "
+                                        f"{int(df[col].max())} outside [0, {n}); {FIX}")
             parts[name] = Interactions(
                 df["user_idx"].to_numpy(np.int32), df["movie_idx"].to_numpy(np.int32),
                 df["rating"].to_numpy(np.float32),
