@@ -521,6 +521,9 @@ class Model:
                 raise UsageError(f"predict: a DataFrame needs the columns user_id and movie_id, not "
                                  f"{shorten(list(pairs.columns))}; rename them, or pass df[[USER, MOVIE]].to_numpy()")
             pairs = pairs[["user_id", "movie_id"]].itertuples(index=False, name=None)
+        if isinstance(pairs, (str, bytes)):  # iterating '196,242' gives its characters
+            raise UsageError(f"predict: got the text '{shorten(pairs)}'; give (user id, movie id) pairs, e.g. "
+                             "predict([(196, 242)]) (the CLI's --pairs reads such text)")
         try:
             pairs = [tuple(p) for p in pairs]
         except TypeError:

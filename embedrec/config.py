@@ -517,6 +517,9 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
     Folders not set by either are named after the data (see :func:`resolve_paths`)."""
     cfg = Config()
     explicit: set[str] = set()
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"load_config: path {type(path).__name__} {str(path)[:60]!r} is not a file path; pass the "
+                          "YAML file's path (a str or Path), or None for the defaults")
     if path is not None:
         p = Path(path)
         if p.is_dir():

@@ -102,3 +102,14 @@ def test_library_errors_speak_library_terms(tmp_path):
     with pytest.raises(ConfigError) as e:
         er.load_config(tmp_path / "none.yaml")
     assert "-c" not in str(e.value) and "with -c" in e.value.cli_message()
+
+
+def test_predict_given_text_and_load_config_given_a_number_say_what_to_pass(trained_run):
+    """A red-team pass: predict("196,242") said 'expected (user id, movie id) pairs, got ('1',)', and
+    er.load_config(123) raised a bare TypeError."""
+    import embedrec as er
+
+    with pytest.raises(UsageError, match=r"predict: got the text '196,242'; give \(user id, movie id\) pairs"):
+        trained_run.opened.predict("196,242")
+    with pytest.raises(er.ConfigError, match="load_config: path int '123' is not a file path"):
+        er.load_config(123)
