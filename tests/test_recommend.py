@@ -425,3 +425,18 @@ def test_a_list_shorter_than_k_says_why_on_stderr(implicit_models):
     assert got < big and "that is every other movie (" in err
     got, err = run("--user", user, "-k", str(big), "--include-seen", "--year-min", "1900")
     assert got < big and "that is every movie that matches the filters (" in err
+
+
+def test_a_movie_given_by_title_words_is_said_with_the_one_it_found(implicit_models):
+    """A first-hour pass: '--liked batman' took Batman (1989) among four Batman titles without a word."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    run_dir = str(implicit_models["plain"].run.path.parent)
+    for opt in ("--liked", "--movie"):
+        r = CliRunner().invoke(main, ["recommend", "--run", run_dir, opt, "the movie 7", "-k", "2", "--format", "csv"])
+        assert r.exit_code == 0, r.stderr
+        assert r.stderr.startswith(f"{opt} 'the movie 7': movie 7, Movie 7, The ("), r.stderr
+        r = CliRunner().invoke(main, ["recommend", "--run", run_dir, opt, "7", "-k", "2", "--format", "csv"])
+        assert r.exit_code == 0 and r.stderr == "", r.stderr  # an id is said as given

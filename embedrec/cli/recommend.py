@@ -101,13 +101,13 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
         if res.unknown:
             log.warning("user '%s' is not in the training data: most popular movies instead", user)
     elif movie is not None:
-        res = model.similar(model.find_movie(movie), k, **filters)
+        res = model.similar(_found(model, movie, "--movie"), k, **filters)
     elif user_features:
         res = model.recommend_features(dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")), k,
                                        **filters)
     else:
-        liked_ids = [_movie_id(model, t) for t in parse_liked(liked)] if liked else []
-        ratings = {_movie_id(model, t): r for t, r in parse_rated(rated).items()} if rated else {}
+        liked_ids = [_movie_id(model, t, "--liked") for t in parse_liked(liked)] if liked else []
+        ratings = {_movie_id(model, t, "--rated"): r for t, r in parse_rated(rated).items()} if rated else {}
         res = model.recommend_new(liked_ids, ratings, k, exclude_seen=not include_seen, **filters)
     write_rows(res.to_rows(), res.columns, fmt, header=not no_header)
     _short_note(res, k, movie is not None, include_seen or user_features is not None,
@@ -118,10 +118,19 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
         _rated_note(model, liked_ids, ratings)
 
 
-def _movie_id(model, token: str):
+def _movie_id(model, token: str, opt: str):
     """A --liked/--rated movie: digits are an id (an unknown one is refused as such), anything else is found as
     --movie finds it (an id, or title words, e.g. --liked "star wars,fargo")."""
-    return token if token.isdigit() else model.find_movie(token)
+    return token if token.isdigit() else _found(model, token, opt)
+
+
+def _found(model, token: str, opt: str):
+    """The movie id ``token`` (title words) names, said on stderr with its title: 'batman' is one of four."""
+    e = model.engine
+    row = e.find_movie(token)
+    if str(e.movie_ids[row]) != token.strip():
+        log.info("%s '%s': movie %s, %s (%s)", opt, token.strip(), e.movie_ids[row], e.titles[row], e.years[row])
+    return model.find_movie(str(e.movie_ids[row]))
 
 
 def _short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool) -> None:
