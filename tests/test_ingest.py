@@ -152,16 +152,22 @@ def test_encoding_error_suggests_fix(tmp_path, small_cfg):
 
 @pytest.mark.parametrize("codec,bom,byte", [("utf-16-le", b"\xff\xfe", "0xff"), ("utf-16-be", b"\xfe\xff", "0xfe"),
                                             ("utf-32-le", b"\xff\xfe\x00\x00", "0xff")])
-def test_a_byte_order_mark_names_the_encoding(tmp_path, small_cfg, codec, bom, byte):
-    """A UTF-16 (or UTF-32) file was told to try latin-1, which reads its mark and every NUL byte as text."""
+def test_a_byte_order_mark_names_the_encoding(tmp_path, small_cfg, codec, bom, byte, caplog):
+    """A UTF-16 (or UTF-32) file was told to try latin-1, which reads its mark and every NUL byte as text; then
+    (a first-hour pass) told to set data.encoding, which the mark already says. It is read as what the mark
+    says, and said so; a file whose mark says one thing and whose bytes another is one line."""
+    import logging
+
     p = tmp_path / "r.csv"
     p.write_bytes(bom + "user_id,movie_id,rating,timestamp\n1,2,4,5\n".encode(codec))
     enc = codec[:6]
-    with pytest.raises(DataError) as e:
-        run(small_cfg, p)
-    assert str(e.value) == (f"{p}:1: cannot decode byte {byte} at byte offset 0 as utf-8; the file starts with a "
-                            f"{enc.upper()} byte-order mark: read it with data.encoding={enc}")
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        assert run(small_cfg, p)["counts"]["ratings"] == 1
+    assert f"{p}: {enc.upper()} text (its byte-order mark says so), read as such" in caplog.messages
     assert run(small_cfg.updated({"data.encoding": enc}), p, tmp_path / "ok")["counts"]["ratings"] == 1
+    p.write_bytes(bom + "user_id,movie_id,rating,timestamp\n1,2,4,5\n".encode(codec)[:-1])  # cut mid-character
+    with pytest.raises(DataError, match=f"it starts with a {enc.upper()} byte-order mark but byte offset"):
+        run(small_cfg, p, tmp_path / "bad")
 
 
 def test_encoding_error_names_the_line_and_file_offset(tmp_path, small_cfg):

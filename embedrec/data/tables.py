@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from embedrec.data.parsing import (
+    _BOMS,
     COMPRESSED,
     RawData,
     _decode_error,
@@ -70,6 +71,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
         sep = cfg.separator or ("\t" if fmt == "tsv" else None)
         src = sys.stdin.buffer.read() if source == "-" else decompressed(source, label) if \
             source.lower().endswith((*COMPRESSED, ".tar")) else source
+        src = _from_bom(src, label, cfg.encoding)
         _refuse_binary(src, label, source == "-" or isinstance(src, bytes))
         if sep is None:
             sep = _sniff_separator(src, cfg.encoding)
@@ -130,6 +132,28 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
                                    id_type=cfg.id_type)
         files.append(Path(cfg.movies))
     return RawData(df, movies, None, fmt, None, files, (label, first))
+
+
+def _from_bom(src, label: str, encoding: str):
+    """A UTF-16/UTF-32 file (its byte-order mark says so) read as that, where data.encoding is the default UTF-8:
+    its text as UTF-8 bytes, so every later step reads it as any other file. Else ``src`` unchanged."""
+    if encoding.lower().replace("-", "").replace("_", "") not in ("utf8", "utf8sig"):
+        return src  # the user named an encoding: theirs
+    try:
+        head = bytes(src[:4]) if isinstance(src, (bytes, bytearray)) else _head(src, 4)
+    except OSError:
+        return src  # the reader reports it
+    bom = next((enc for mark, enc in _BOMS if head.startswith(mark)), None)
+    if bom is None:
+        return src
+    data = src if isinstance(src, (bytes, bytearray)) else Path(src).read_bytes()
+    try:
+        text = data.decode(bom)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{label}: it starts with a {bom.upper()} byte-order mark but byte offset {e.start:,} does "
+                        f"not decode as {bom}; save the file as UTF-8 text") from None
+    log.info("%s: %s text (its byte-order mark says so), read as such", label, bom.upper())
+    return text.encode("utf-8")
 
 
 def _sniff_separator(src, encoding: str) -> str:
