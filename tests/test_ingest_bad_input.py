@@ -369,3 +369,19 @@ def test_integer_ids_written_otherwise_are_refused_as_zero_padded_ones_are(tmp_p
     r, out = ingest(tmp_path, p)
     refused(r, out, f"r.csv:{len(ROWS.splitlines()) + 2}: column 'user_id' id '{text}' is not written as a plain "
                     "integer, which integer ids would read as one (merging it with another id); set data.id_type=str")
+
+
+def test_a_parquet_file_with_iso_dates_as_text_is_read_as_a_csv_would_be(tmp_path):
+    """A first-hour pass: the same ISO 8601 dates a CSV may hold were refused in Parquet ('not an integer
+    timestamp (the column is str)')."""
+    p = tmp_path / "r.parquet"
+    pd.DataFrame({"user_id": [1, 2, 3], "movie_id": [1, 2, 3], "rating": [3.0, 4, 5],
+                  "timestamp": ["2020-01-01", "2020-01-02 10:00:00", "2021-03-04T05:06:07+02:00"]}).to_parquet(p)
+    r, out = ingest(tmp_path, p, "-q", "--set", "split.test=0", "--set", "split.valid=0")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(pd.read_parquet(out / "train.parquet")["timestamp"]) == [1577836800, 1577959200, 1614827167]
+    pd.DataFrame({"user_id": [1, 2], "movie_id": [1, 2], "rating": [3.0, 4],
+                  "timestamp": ["2020-01-01", "junk"]}).to_parquet(p)
+    r, out = ingest(tmp_path, p, "--overwrite")
+    refused(r, out.with_name("x"), "r.parquet: row 2: column 'timestamp' holds 'junk', not a date like the column's "
+                                   "first (ISO 8601")

@@ -320,9 +320,16 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
             if pt.is_datetime64_any_dtype(s):
                 ts = s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
                 df[col] = (ts - pd.Timestamp(0)) // pd.Timedelta(seconds=1)  # seconds since 1970, as MovieLens
+            elif (pt.is_string_dtype(s) or pt.is_object_dtype(s)) and isinstance(s.iloc[0], str) and \
+                    not s.iloc[0].strip().lstrip("+-").isdigit():  # ISO 8601 dates as text, as a CSV may hold
+                t = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
+                if t.isna().any():
+                    refuse(col, int(np.flatnonzero(t.isna().to_numpy())[0]), "not a date like the column's first "
+                           "(ISO 8601, e.g. 2020-01-31 12:00:00)", "fix or drop that row, or store Unix seconds")
+                df[col] = ((t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")
             elif pt.is_bool_dtype(s) or not pt.is_integer_dtype(s):
                 refuse(col, 0, f"not an integer timestamp (the column is {s.dtype})",
-                       "store Unix seconds (integers) or a datetime column")
+                       "store Unix seconds (integers), a datetime column or ISO 8601 dates")
 
 
 def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> bool:
