@@ -298,20 +298,20 @@ def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
     return split.user[keep], split.movie[keep]
 
 
-def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), device=None) -> dict:
+def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
     """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split;
     ``device`` (train.device) cuda scores on the GPU."""
     from embedrec.run import load_run
 
-    return evaluate_opened(load_run(run_dir), dataset_dir, split, ks, device)
+    return evaluate_opened(load_run(run_dir), dataset_dir, split, ks, device, moved_to)
 
 
-def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None) -> dict:
+def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``)."""
     from embedrec.errors import ArtifactError
     from embedrec.run import run_dataset
 
-    ds = run_dataset(run, dataset_dir)  # refuses a dataset other than the one the run was trained on
+    ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
     if ds.n_users != run.manifest["n_users"] or ds.n_movies != run.manifest["n_movies"]:
         raise ArtifactError(f"dataset '{ds.path}' ({ds.n_users} users x {ds.n_movies} movies) is not the one run "
                             f"'{run.path}' was trained on ({run.manifest['n_users']} x {run.manifest['n_movies']})")

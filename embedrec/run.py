@@ -320,18 +320,24 @@ def load_run(run_dir: str | Path) -> Run:
     return run
 
 
-def run_dataset(run: Run, dataset_dir: str | Path | None = None):
+def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str | Path | None = None):
     """Load the dataset a run was trained on and check it is that dataset (its fingerprint), not merely one
-    of the same size at the same path (e.g. re-ingested with another split seed since)."""
-    from embedrec.data.dataset import load_dataset, recorded_dataset
+    of the same size at the same path (e.g. re-ingested with another split seed since). ``dataset_dir``: read
+    that one instead; ``moved_to``: where to look when the recorded folder is gone (the dataset was moved)."""
+    from embedrec.data.dataset import is_dataset, load_dataset, recorded_dataset
 
     rec = run.manifest.get("dataset") or {}
-    ds = load_dataset(dataset_dir or recorded_dataset(rec.get("path")))
+    recorded = recorded_dataset(rec.get("path"))
+    if dataset_dir is None and moved_to is not None and not (recorded and is_dataset(Path(recorded))):
+        dataset_dir = moved_to
+    ds = load_dataset(dataset_dir or recorded)
     want = rec.get("files_fingerprint")
     if want and ds.fingerprint and ds.fingerprint != want:
-        raise ArtifactError(f"dataset '{ds.path}' is not the one run '{run.path}' was trained on (its files changed "
-                            f"since, e.g. re-ingested on {ds.manifest.get('created', '?')}); evaluate with the "
-                            "original dataset, or «retrain with 'embedrec train'|train again»")
+        same = recorded and Path(ds.path).resolve() == Path(recorded).resolve()
+        why = f"its files changed since, e.g. re-ingested on {ds.manifest.get('created', '?')}" if same else \
+            f"it was trained on '{recorded}'"
+        raise ArtifactError(f"dataset '{ds.path}' is not the one run '{run.path}' was trained on ({why}); evaluate "
+                            "with the original dataset, or «retrain with 'embedrec train'|train again»")
     return ds
 
 

@@ -1304,7 +1304,12 @@ def test_evaluate_after_the_dataset_moved_takes_data_prepared(base, tmp_path):
     other = tmp_path / "other"
     assert invoke("ingest", "-q", ds.parent / "ratings.csv", "-o", other, "--set", "split.seed=7").exit_code == 0
     line = one_line(invoke("evaluate", "-q", "--run", tmp_path / "run", "--set", f"data.prepared={other}"))
-    assert f"dataset '{other}' is not the one run" in line
+    assert f"dataset '{other}' is not the one run" in line and f"it was trained on '{tmp_path / 'm1'}'" in line
+    # where the recorded dataset is there, it is used, whatever data.prepared a config file names (a review
+    # found a copy of configs/default.yaml as ./embedrec.yaml then refused every run trained on other data)
+    (tmp_path / "c.yaml").write_text(f"data:\n  prepared: {other}\n")
+    r = invoke("evaluate", "-q", "--run", base[1], "-c", tmp_path / "c.yaml", "--format", "json")
+    assert r.exit_code == 0, r.stderr
 
 
 def test_a_full_disk_without_an_errno_is_named_by_its_path():

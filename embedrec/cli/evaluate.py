@@ -32,10 +32,11 @@ def evaluate(cfg: Config, split, ks, run_dir, fmt):
     """
     from embedrec.evaluate import evaluate_run
 
-    # the dataset the run recorded, or data.prepared where the user set it (a dataset moved since: the run's
-    # fingerprint still checks it is the same data)
-    dataset = cfg.data.prepared if "data.prepared" in getattr(cfg, "_explicit", ()) else None
-    metrics = evaluate_run(run_dir or cfg.run.dir, dataset, split, ks or tuple(cfg.train.eval_k), cfg.train.device)
+    # the dataset the run recorded; where that folder is gone (moved), data.prepared if the user set it (the
+    # run's fingerprint still checks it is the same data)
+    moved_to = cfg.data.prepared if "data.prepared" in getattr(cfg, "_explicit", ()) else None
+    metrics = evaluate_run(run_dir or cfg.run.dir, None, split, ks or tuple(cfg.train.eval_k), cfg.train.device,
+                           moved_to)
     log.info("ranked each user's candidates: all movies minus those the user rated in %s",
              metrics["excluded"].replace("+", " and "))
     metrics_out(metrics, fmt)
