@@ -490,7 +490,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not key:
         raise ConfigError(f"«--set|override» '{text}': the key before '=' is empty")
     if key in PATH_KEYS:  # a path as typed: YAML would drop a ' #...' tail, fold a newline, read 'yes' as True
-        return key, None if raw.strip() in ("", "null", "Null", "NULL", "~") else raw
+        text = raw.strip()
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":  # quoted as YAML would take it
+            return key, text[1:-1]
+        return key, None if text in ("", "null", "Null", "NULL") else text
     import yaml
 
     try:

@@ -166,10 +166,13 @@ def test_path_values_from_set_are_taken_as_typed(monkeypatch, tmp_path):
     assert parse_override("data.prepared=yes") == ("data.prepared", "yes")
     assert parse_override("tune.dir=2024-01-01") == ("tune.dir", "2024-01-01")
     assert parse_override("data.movies=null") == ("data.movies", None)
+    assert parse_override("run.dir = 'my dir' ") == ("run.dir", "my dir")  # trimmed, YAML's quotes removed
+    assert parse_override('run.dir="a b"') == ("run.dir", "a b") and parse_override("run.dir=~") == ("run.dir", "~")
     assert parse_override("train.lr=0.5 # comment") == ("train.lr", 0.5)  # other keys stay YAML
     monkeypatch.setenv("HOME", str(tmp_path))
     cfg = load_config(None, ["run.dir=~/runs/x #1", "data.prepared=a\nb"])
     assert cfg.run.dir == str(tmp_path / "runs" / "x #1") and cfg.data.prepared == "a\nb"
+    assert load_config(None, ["run.dir=~"]).run.dir == str(tmp_path)
 
 
 @pytest.mark.parametrize("text, phrase", [
