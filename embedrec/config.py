@@ -615,8 +615,11 @@ def dataset_name(source: str) -> str:
     if s in ("", "-"):
         return "stdin"
     name = Path(s).name
+    for packed in (".gz", ".bz2", ".xz", ".zst", ".zip", ".tgz", ".tar"):  # 'r.tsv.gz', 'ml.tar.gz': as ingest names it
+        if name.lower().endswith(packed) and len(name) > len(packed):
+            name = name[:-len(packed)]
     low = name.lower()
-    for suffix in (".tar.gz", ".zip", ".csv.gz", ".csv", ".tsv", ".tab", ".parquet", ".dat", ".txt", ".data"):
+    for suffix in (".csv", ".tsv", ".tab", ".parquet", ".dat", ".txt", ".data"):
         if low.endswith(suffix) and len(name) > len(suffix):
             name = name[:-len(suffix)]
             break

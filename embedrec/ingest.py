@@ -53,8 +53,14 @@ def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
             if len(files) == 1 and files[0].suffix.lower() in TABLES and cfg.format not in ("movielens", "recbole"):
                 try:
                     readers.detect_layout(Path(tmp))
-                except DataError:  # no release's layout: a zip of one ratings table, read as a .gz is
-                    return readers.read_generic(str(path), cfg)
+                except DataError:  # no release's layout: a zip of one ratings table, read as that table
+                    try:
+                        raw = readers.read_generic(str(files[0]), cfg)
+                    except DataError as e:  # named as zip!member, not by the temporary folder
+                        raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
+                    raw.files = [path]
+                    raw.origin = (f"{path}!{files[0].relative_to(tmp)}", raw.origin[1])
+                    return raw
             try:
                 raw = _read_folder(Path(tmp))
             except DataError as e:  # name the zip and its member, not the temporary folder (gone when it is read)

@@ -268,24 +268,33 @@ def test_a_movies_folder_a_broken_link_and_a_huge_timestamp_are_named(tmp_path):
 
 @pytest.mark.parametrize("name, sep, header", [("r.tsv.gz", "\t", True), ("r.csv.gz", ",", True),
                                                ("r.tsv.gz", "\t", False), ("r.csv.bz2", ",", True),
-                                               ("r.csv.xz", ";", True), ("r.csv.zip", ",", True),
-                                               ("r.parquet.gz", None, True)])
-def test_compressed_tables_read_as_the_plain_file(tmp_path, name, sep, header):
+                                               ("r.csv.xz", ";", True), ("r.zip", ",", True),
+                                               ("r.parquet.gz", None, True), ("r.zip", None, True),
+                                               ("r.tar.gz", "\t", True), ("r.tgz", ",", True)])
+def test_compressed_tables_read_as_the_plain_file(tmp_path, monkeypatch, name, sep, header):
     """A pandas-written r.tsv.gz was refused ('one column when split at ','... set data.separator=space'): the
     separator was sniffed from the compressed bytes and '.tsv' before '.gz' was not seen. Each is now read as
-    its plain file is, and is named after it without the suffixes."""
+    its plain file is (a zip or tar of one table by its member's name), and the dataset, its default folder and
+    its run folder are named after it without the suffixes."""
     import bz2
     import lzma
+    import tarfile
 
     df = pd.read_csv(io.StringIO(HEAD + ROWS))
-    p = tmp_path / name
+    member = "mydata.parquet" if sep is None else "mydata.tsv" if sep == "\t" else "mydata.csv"
     if sep is None:
         buf = io.BytesIO()
         df.to_parquet(buf)
         data = buf.getvalue()
     else:
         data = df.to_csv(sep=sep, index=False, header=header).encode()
-    if name.endswith(".gz"):
+    p = tmp_path / name
+    if name.endswith((".tar.gz", ".tgz")):
+        with tarfile.open(p, "w:gz") as t:
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    elif name.endswith(".gz"):
         p.write_bytes(gzip.compress(data))
     elif name.endswith(".bz2"):
         p.write_bytes(bz2.compress(data))
@@ -293,10 +302,12 @@ def test_compressed_tables_read_as_the_plain_file(tmp_path, name, sep, header):
         p.write_bytes(lzma.compress(data))
     else:
         with zipfile.ZipFile(p, "w") as z:
-            z.writestr("mydata.csv", data)  # (a ratings.csv is MovieLens-latest's layout)
-    r, out = ingest(tmp_path, p, "--format", "json", "-q", *([] if header else ["--set", "data.header=false"]))
+            z.writestr(member, data)  # (a ratings.csv is MovieLens-latest's layout)
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["ingest", "-q", name, "--format", "json",
+                                  *([] if header else ["--set", "data.header=false"])])
     assert r.exit_code == 0 and r.stderr == "", r.stderr
-    assert '"ratings": 30' in r.stdout and '"name": "r"' in r.stdout
+    assert '"ratings": 30' in r.stdout and '"name": "r"' in r.stdout and (tmp_path / "data/prepared/r").is_dir()
 
 
 def test_a_damaged_compressed_file_is_one_line(tmp_path):

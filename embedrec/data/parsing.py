@@ -213,12 +213,15 @@ def compressed(src) -> bool:
 
 
 def uncompressed_name(name: str) -> str:
-    """``name`` without a compression suffix ('r.tsv.gz' -> 'r.tsv'): what tells the format."""
-    low = name.lower()
-    for ext in (*COMPRESSED, ".tar"):
-        if low.endswith(ext):
-            return name[: -len(ext)]
+    """``name`` without its compression suffixes ('r.tsv.gz' -> 'r.tsv', 'r.csv.tar.gz' -> 'r.csv'): what tells
+    the format."""
+    for ext in (*COMPRESSED, ".tgz", ".tar"):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
     return name
+
+
+TARS = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")  # tarfile opens each, compressed or not
 
 
 def decompressed(path, label: str) -> bytes:
@@ -250,6 +253,14 @@ def decompressed(path, label: str) -> bytes:
         return b"".join(out)
 
     try:
+        if low.endswith(TARS):
+            with tarfile.open(path) as t:
+                members = [m for m in t.getmembers() if m.isfile()]
+                if len(members) == 1:
+                    return bounded(t.extractfile(members[0]))
+            names = [m.name for m in members]
+            raise DataError(f"{label}: the archive holds {len(names)} files ({shorten(', '.join(names), 80)}), not "
+                            "one ratings file; extract the ratings file and give its path")
         if low.endswith((".gz", ".bz2", ".xz")):
             opener = gzip.open if low.endswith(".gz") else bz2.open if low.endswith(".bz2") else lzma.open
             with opener(path, "rb") as fh:
@@ -262,24 +273,22 @@ def decompressed(path, label: str) -> bytes:
                                 "decompress the file first") from None
             with open(path, "rb") as fh:
                 return bounded(zstandard.ZstdDecompressor().stream_reader(fh))
-        if low.endswith((".zip", ".tar")):
-            if low.endswith(".zip"):
-                with zipfile.ZipFile(path) as z:
-                    names = [n for n in z.namelist() if not n.endswith("/")]
-                    if len(names) == 1:
-                        with z.open(names[0]) as fh:
-                            return bounded(fh)
-            else:
-                with tarfile.open(path) as t:
-                    names = [m for m in t.getmembers() if m.isfile()]
-                    if len(names) == 1:
-                        return bounded(t.extractfile(names[0]))
-                    names = [m.name for m in names]
+        if low.endswith(".zip"):
+            with zipfile.ZipFile(path) as z:
+                names = [n for n in z.namelist() if not n.endswith("/")]
+                if len(names) == 1:
+                    with z.open(names[0]) as fh:
+                        return bounded(fh)
             raise DataError(f"{label}: the archive holds {len(names)} files ({shorten(', '.join(names), 80)}), not "
                             "one ratings file; extract the ratings file and give its path")
     except FileNotFoundError:
         raise DataError(f"{label}: file not found; check data.source") from None
-    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError) as e:
+    except OSError as e:
+        if e.errno is not None:  # permission denied, a folder, an I/O error: not the archive's damage
+            raise DataError(f"{label}: cannot read it ({e.strerror}); check the file") from None
+        raise DataError(f"{label}: cannot decompress it ({first_line(e) or type(e).__name__}); the file is damaged "
+                        "or cut short: fetch it again") from None
+    except (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError) as e:
         raise DataError(f"{label}: cannot decompress it ({first_line(e) or type(e).__name__}); the file is damaged "
                         "or cut short: fetch it again") from None
     except MemoryError:

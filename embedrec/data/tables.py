@@ -16,6 +16,7 @@ import pandas as pd
 from embedrec.data.parsing import (
     _BOMS,
     COMPRESSED,
+    TARS,
     RawData,
     _decode_error,
     _label,
@@ -52,7 +53,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
     if fmt == "parquet":
         # stdin (and a compressed file) is read whole first: a pipe cannot seek to the footer
         src = io.BytesIO(sys.stdin.buffer.read()) if source == "-" else io.BytesIO(decompressed(source, label)) \
-            if source.lower().endswith((*COMPRESSED, ".tar")) else source
+            if source.lower().endswith((*COMPRESSED, *TARS)) else source
         try:
             df = pd.read_parquet(src)
         except FileNotFoundError:
@@ -70,7 +71,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
     else:
         sep = cfg.separator or ("\t" if fmt == "tsv" else None)
         src = sys.stdin.buffer.read() if source == "-" else decompressed(source, label) if \
-            source.lower().endswith((*COMPRESSED, ".tar")) else source
+            source.lower().endswith((*COMPRESSED, *TARS)) else source
         src = _from_bom(src, label, cfg.encoding)
         _refuse_binary(src, label, source == "-" or isinstance(src, bytes))
         if sep is None:
