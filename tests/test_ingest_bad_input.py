@@ -396,3 +396,11 @@ def test_a_parquet_file_with_iso_dates_as_text_is_read_as_a_csv_would_be(tmp_pat
     r, out = ingest(tmp_path, p, "--overwrite")
     refused(r, out.with_name("x"), "r.parquet: row 2: column 'timestamp' holds 'junk', not a date like the column's "
                                    "first (ISO 8601")
+
+
+def test_id_spellings_are_checked_in_a_file_without_a_header_too(tmp_path):
+    """A review: the check ran only where the file has a header, so a headerless TSV merged '+7' into user 7."""
+    p = tmp_path / "r.tsv"
+    p.write_text("1\t2\t3\n2\t3\t4\n+7\t3\t4\n")
+    r, out = ingest(tmp_path, p, "--set", "data.header=false", "--set", "data.columns.timestamp=null")
+    refused(r, out, "r.tsv:3: column 'user_id' id '+7' is not written as a plain integer")

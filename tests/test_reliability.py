@@ -1335,7 +1335,9 @@ def test_an_index_past_int32_in_a_dataset_without_checksums_is_refused_not_wrapp
     (ds / "manifest.json").write_text(json.dumps(m))
     df = pd.read_parquet(ds / "train.parquet")
     df["movie_idx"] = df["movie_idx"].astype("int64")
-    df.loc[0, "movie_idx"] = 2 ** 32 + 5
-    df.to_parquet(ds / "train.parquet")
-    line = one_line(invoke("train", "--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'r'}"))
-    assert f"train.parquet' is damaged: movie_idx {2 ** 32 + 5} outside [0, " in line, line
+    for bad in (2 ** 32 + 5, -(2 ** 32) + 5):  # both wrap to 5
+        df.loc[0, "movie_idx"] = bad
+        df.to_parquet(ds / "train.parquet")
+        line = one_line(invoke("train", "--set", f"data.prepared={tmp_path / 'ds'}", "--set",
+                               f"run.dir={tmp_path / 'r'}"))
+        assert f"train.parquet' is damaged: movie_idx {bad} outside [0, " in line, line

@@ -361,9 +361,11 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
         df = frames[name]
         try:
             for col, n in (("user_idx", len(users)), ("movie_idx", len(movies))):  # before the int32 cast wraps it
-                if len(df) and df[col].dtype != np.int32 and not 0 <= int(df[col].max()) < n:
-                    raise ArtifactError(f"prepared dataset file '{folder / (name + '.parquet')}' is damaged: {col} "
-                                        f"{int(df[col].max())} outside [0, {n}); {FIX}")
+                if len(df) and df[col].dtype != np.int32:
+                    lo, hi = int(df[col].min()), int(df[col].max())
+                    if lo < 0 or hi >= n:
+                        raise ArtifactError(f"prepared dataset file '{folder / (name + '.parquet')}' is damaged: "
+                                            f"{col} {lo if lo < 0 else hi} outside [0, {n}); {FIX}")
             parts[name] = Interactions(
                 df["user_idx"].to_numpy(np.int32), df["movie_idx"].to_numpy(np.int32),
                 df["rating"].to_numpy(np.float32),

@@ -98,9 +98,9 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
         if dated is not None:  # ISO dates ('2020-01-31 12:00:00'): read as text, made Unix seconds below
             numeric.pop(dated)
             extra[dated] = str
-        if id_dtype == "int64" and cfg.header:
+        if id_dtype == "int64":
             _refuse_zero_padded(src, sep, cfg.encoding, [c for c, v in wanted.items() if v in ("user_id", "movie_id")],
-                                label)
+                                label, names=None if cfg.header else list(wanted))
         try:
             df = read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
                                     usecols=None if cfg.header else list(wanted),
@@ -440,15 +440,18 @@ def _require_columns(found, wanted: dict, label: str, cfg: DataConfig, no_times:
                  "need them; «--set data.columns.timestamp=NAME» names another column)", label)
 
 
-def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000) -> None:
-    """Integer ids lose leading zeros ('00196' would become 196 and could merge with '196'): refuse them, checking
-    the first ``rows`` rows (zero padding is a property of a whole file)."""
+def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000,
+                        names: list[str] | None = None) -> None:
+    """Integer ids lose leading zeros ('00196' would become 196 and could merge with '196'), and '+7' or '7.0'
+    would read as 7: refuse them, checking the first ``rows`` rows (how ids are written is a property of a whole
+    file; reading every id as text would double the parse). ``names``: the columns of a file without a header."""
     import io
     import re
 
     try:
         head = pd.read_csv(io.BytesIO(src) if isinstance(src, bytes) else src, sep=sep, usecols=cols, dtype=str,
-                           nrows=rows, encoding=encoding, engine="c" if len(sep) == 1 else "python")
+                           nrows=rows, encoding=encoding, engine="c" if len(sep) == 1 else "python",
+                           **({} if names is None else {"header": None, "names": names}))
     except Exception:
         return  # the main reader reports what is wrong with the file
     padded = re.compile(r"^\s*[+-]?0\d")
@@ -460,5 +463,6 @@ def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: st
             hit = text.str.match(pattern)
             if hit.any():
                 row = int(hit.to_numpy().argmax())
-                raise DataError(f"{label}:{row + 2}: column '{c}' id {head[c].iloc[row]!r:.30} {what} (merging it "
+                raise DataError(f"{label}:{row + (2 if names is None else 1)}: column '{c}' id "
+                                f"{head[c].iloc[row]!r:.30} {what} (merging it "
                                 "with another id); set data.id_type=str to keep ids as text")
