@@ -58,6 +58,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     if target.exists() and not overwrite:
         raise ArtifactError(f"output directory '{target}' already exists; pass «--overwrite|overwrite=True» to replace it, "
                             "or choose another path")
+    refuse_dangling(target)
     if target.exists():
         check_replaceable(target, ours)
         if os.path.ismount(target):  # swapped in by a rename, which a mount point refuses (EBUSY)
@@ -186,9 +187,17 @@ def target_lock(target: str | Path, command: str, fix: str):
     """The writer lock of an output folder or file: a lock file beside it (the target itself is swapped),
     removed when the writer is done. Beside the path with every link resolved: two writers that name one
     folder through different paths (a symlink to it) take the same lock."""
-    real = Path(os.path.realpath(target))
+    target = Path(target)  # a folder that is not there yet (or a dangling link): beside it, its parent resolved
+    real = Path(os.path.realpath(target)) if target.exists() else Path(os.path.realpath(target.parent)) / target.name
     return exclusive_lock(real.parent / f".embedrec.{side_stem(real.name)}.lock", target, command, fix,
                           remove=True)
+
+
+def refuse_dangling(target: Path) -> None:
+    """An output path that is a symbolic link to nothing: say so (else a temporary folder's error surfaces)."""
+    if target.is_symlink() and not target.exists():
+        raise ArtifactError(f"'{target}' is a symbolic link to '{os.readlink(target)}', which does not exist; create "
+                            "that folder, remove the link, or choose another output path")
 
 
 def check_replaceable(target: Path, ours=None) -> None:

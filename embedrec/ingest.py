@@ -21,7 +21,7 @@ from embedrec.data.parsing import uncompressed_name
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
 from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, make_split
 from embedrec.errors import DataError
-from embedrec.fsutil import check_replaceable, io_error, target_lock
+from embedrec.fsutil import check_replaceable, io_error, refuse_dangling, target_lock
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig, SplitConfig
@@ -195,6 +195,7 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
     t0 = time.perf_counter()
     out = Path(output or cfg.prepared)
     check_source(cfg)
+    refuse_dangling(out)
     if out.exists() and not overwrite:
         raise DataError(f"output directory '{out}' already exists; pass «--overwrite|overwrite=True» to replace it, or "
                         "choose another with «--output|output=...»")

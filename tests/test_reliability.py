@@ -1341,3 +1341,14 @@ def test_an_index_past_int32_in_a_dataset_without_checksums_is_refused_not_wrapp
         line = one_line(invoke("train", "--set", f"data.prepared={tmp_path / 'ds'}", "--set",
                                f"run.dir={tmp_path / 'r'}"))
         assert f"train.parquet' is damaged: movie_idx {bad} outside [0, " in line, line
+
+
+def test_an_output_that_is_a_dangling_link_is_named_and_nothing_is_made_beside_its_target(base, tmp_path):
+    """A review: with the lock keyed by the real path, '-o dangl' (dangl -> nowhere/deep/ds) made nowhere/deep for
+    its lock file; and the error named a temporary folder. One line now, nothing made."""
+    (tmp_path / "dangl").symlink_to(tmp_path / "nowhere" / "deep" / "ds")
+    for args in (["ingest", base[0].parent / "ratings.csv"], ["export", "--run", base[1], "--to", "npy"]):
+        line = one_line(invoke(*args, "-o", tmp_path / "dangl"))
+        assert line == (f"error: '{tmp_path / 'dangl'}' is a symbolic link to '{tmp_path / 'nowhere' / 'deep' / 'ds'}',"
+                        " which does not exist; create that folder, remove the link, or choose another output path")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangl"]
