@@ -9,16 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.data.ids import py_id
+from embedrec.output import tsv_cell
 from embedrec.serve.recommender import Recommender
-
-
-def _clean(v) -> str:
-    """A TSV cell for the projector: tabs and newlines replaced by spaces."""
-    if v is None:
-        return ""
-    if isinstance(v, (list, tuple, np.ndarray)):
-        v = "|".join(map(str, v))
-    return str(v).replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
 def _write_tensor_tsv(path: Path, x: np.ndarray) -> None:
@@ -64,7 +56,7 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
     rows = _sample(len(rec.catalogue.titles), sample, seed)
     Q = np.asarray(rec.factors.movie)[rows]
     meta = _movie_meta(rec)
-    lines = ["\t".join(_clean(v) for v in meta[i]) + "\tmovie" for i in rows]
+    lines = ["\t".join(tsv_cell(v) for v in meta[i]) + "\tmovie" for i in rows]
     # movie feature embeddings (a genre's vector, ...) in the same space, so genres show among the movies
     feats = rec.run.manifest.get("features") or {}
     d = int(rec.run.manifest["model"]["dim"])
@@ -81,8 +73,8 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
             v[:d] = table[i]
             extra.append(v)
             kind = col["key"].split(".")[1]
-            lines.append("\t".join(["", f"{kind}: {_clean(value)}", "", _clean(value) if kind == "genre" else "",
-                                    _clean(value), "", kind]))
+            lines.append("\t".join(["", f"{kind}: {tsv_cell(value)}", "", tsv_cell(value) if kind == "genre" else "",
+                                    tsv_cell(value), "", kind]))
     if extra:
         Q = np.vstack([Q, np.stack(extra)])
     _write_tensor_tsv(out / "tensors.tsv", Q)
@@ -101,7 +93,7 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
                 fh.write("\t".join(["user_id", *demo]) + "\n")
             for u in urows:
                 uid = py_id(rec.catalogue.user_ids[u])
-                fh.write("\t".join([_clean(uid), *(_clean(v[u]) for v in demo.values())]) + "\n")
+                fh.write("\t".join([tsv_cell(uid), *(tsv_cell(v[u]) for v in demo.values())]) + "\n")
         embeddings.append(("users", "users_tensors.tsv", "users_metadata.tsv", U.shape))
     pbtxt = "".join(f'embeddings {{\n  tensor_name: "{n}"\n  tensor_path: "{t}"\n  metadata_path: "{m}"\n}}\n'
                     for n, t, m, _ in embeddings)

@@ -41,11 +41,18 @@ def _cell(v, decimals: int = 4) -> str:
 _TSV_BREAKS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
 
+def tsv_cell(v) -> str:
+    """A TSV cell: the value as ``_plain`` writes it (an array as a list), tabs and line breaks made spaces and
+    nothing quoted, so every line splits at its tabs into the same fields (TSV has no quoting: ``cut`` and
+    ``awk -F'\\t'`` read it so)."""
+    if getattr(v, "ndim", 0):
+        v = v.tolist()
+    return _plain(v).translate(_TSV_BREAKS)
+
+
 def tsv_cells(values) -> str:
-    """One TSV line's cells (no line end): each value as ``_plain`` writes it, with tabs and line breaks made
-    spaces and nothing quoted, so every line splits at its tabs into the same number of fields (TSV has no
-    quoting: ``cut``/``awk -F'\\t'`` read it so)."""
-    return "\t".join(_plain(v).translate(_TSV_BREAKS) for v in values)
+    """One TSV line's cells, without the line end."""
+    return "\t".join(map(tsv_cell, values))
 
 
 def _plain(v) -> str:

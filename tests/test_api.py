@@ -43,7 +43,9 @@ def test_readme_from_python_runs(tmp_path, synth_dir, monkeypatch):
     code = readme_python()
     assert 'er.ingest("ml-100k"' in code
     ns: dict = {}
-    exec(compile(code.replace('"ml-100k"', repr(str(synth_dir[0]))), "README.md", "exec"), ns)
+    assert 'rec.find_movie("star wars")' in code  # the synthetic movies are titled 'Movie 50, The'
+    code = code.replace('"ml-100k"', repr(str(synth_dir[0]))).replace('"star wars"', '"the movie 50"')
+    exec(compile(code, "README.md", "exec"), ns)
     assert (tmp_path / "runs" / "ml100k-explicit" / "current").exists()
     assert ns["top"].user_ids == [196, 186] and len(ns["top"].movie_ids[0]) == 10
     assert ns["rows"][0]["user_id"] == 196 and ns["rows"][0]["rank"] == 1

@@ -113,3 +113,13 @@ def test_predict_given_text_and_load_config_given_a_number_say_what_to_pass(trai
         trained_run.opened.predict("196,242")
     with pytest.raises(er.ConfigError, match="load_config: path int '123' is not a file path"):
         er.load_config(123)
+
+
+def test_movie_gives_one_movies_row_by_id(trained_run):
+    """The row the lists print for a movie, by its id (int or text)."""
+    m = trained_run.opened
+    top = next(iter(m.popular(k=1).to_rows()))
+    row = m.movie(top["movie_id"])
+    assert row == m.movie(str(top["movie_id"])) == {c: top[c] for c in ("movie_id", "title", "year", "genres")}
+    with pytest.raises(NotFoundError, match="movie '999999' is not in the training data"):
+        m.movie(999999)

@@ -126,11 +126,12 @@ def _movie_id(model, token: str, opt: str):
 
 def _found(model, token: str, opt: str):
     """The movie id ``token`` (title words) names, said on stderr with its title: 'batman' is one of four."""
-    e = model.engine
-    row = e.find_movie(token)
-    if str(e.movie_ids[row]) != token.strip():
-        log.info("%s '%s': movie %s, %s (%s)", opt, token.strip(), e.movie_ids[row], e.titles[row], e.years[row])
-    return model.find_movie(str(e.movie_ids[row]))
+    movie = model.find_movie(token)
+    if str(movie) != token.strip():
+        m = model.movie(movie)
+        log.info("%s '%s': movie %s, %s%s", opt, token.strip(), movie, m["title"],
+                 "" if m["year"] is None else f" ({m['year']})")
+    return movie
 
 
 def _short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool) -> None:

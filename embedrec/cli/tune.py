@@ -70,9 +70,9 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     from embedrec.tune import check_write_target, choice_sets, sweep, write_choice
 
     if run_dir:  # the sweep's folder is run.dir/tune unless tune.dir says otherwise
-        import dataclasses
+        from embedrec.config import set_explicit
 
-        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, dir=run_dir))
+        cfg = set_explicit(cfg, "run.dir", run_dir)
     dim_list = _numbers(dims, "--dims", int)
     input_config = find_config(click.get_current_context().params.get("config_path"))  # -c, $EMBEDREC_CONFIG, ./
     input_config = None if input_config is None else str(input_config)

@@ -14,15 +14,14 @@ import numpy as np
 import pandas as pd
 
 from embedrec.data.parsing import (
-    _BOMS,
     COMPRESSED,
     TARS,
     RawData,
+    _bom_encoding,
     _decode_error,
     _label,
     _parser_error,
     _row_line,
-    compressed,
     decompressed,
     read_movies_table,
     read_numeric_table,
@@ -140,11 +139,7 @@ def _from_bom(src, label: str, encoding: str):
     its text as UTF-8 bytes, so every later step reads it as any other file. Else ``src`` unchanged."""
     if encoding.lower().replace("-", "").replace("_", "") not in ("utf8", "utf8sig"):
         return src  # the user named an encoding: theirs
-    try:
-        head = bytes(src[:4]) if isinstance(src, (bytes, bytearray)) else _head(src, 4)
-    except OSError:
-        return src  # the reader reports it
-    bom = next((enc for mark, enc in _BOMS if head.startswith(mark)), None)
+    bom = _bom_encoding(src, b"")
     if bom is None:
         return src
     data = src if isinstance(src, (bytes, bytearray)) else Path(src).read_bytes()
@@ -223,8 +218,6 @@ def _head(src, n: int) -> bytes:
 def _refuse_binary(src, label: str, stdin: bool) -> None:
     """A Parquet file, a zip, JSON or an HTML page read as CSV text (a wrong extension, stdin, a failed download)
     is named for what it is; a Parquet file's NUL bytes would otherwise be taken for a UTF-16 header."""
-    if not stdin and str(src).lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip", ".tar")):
-        return  # pandas decompresses these by their name
     head = _head(src, 64)
     for magic, what, fix in _MAGIC:
         if head.startswith(magic):
@@ -258,8 +251,6 @@ def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
     """A header naming one column twice (pandas would rename the second 'user_id.1' and read the first)."""
     import csv
 
-    if compressed(src):
-        return  # compressed: the raw first line is not the header
     try:
         if isinstance(src, (bytes, bytearray)):
             line = src[:1 << 16].decode(encoding, errors="replace").splitlines()[:1]
@@ -349,12 +340,12 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> b
 
 def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str, header_lines: int) -> pd.Series:
     """ISO 8601 dates as Unix seconds (a date without a zone is taken as UTC); the first value that is not one is
-    named by its file:line (by its data row in a compressed file, which is not read again)."""
+    named by its file:line (a compressed file is read decompressed: parsing.decompressed)."""
     t = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     bad = t.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        line = None if compressed(src) else _row_line(src, sep, encoding, row + header_lines, skip_blank=True)
+        line = _row_line(src, sep, encoding, row + header_lines, skip_blank=True)
         where = f"{label}:{line}" if line else f"{label}: data row {row + 1}"
         raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[row]), 40)} is not a date like the "
                         "column's first (ISO 8601, e.g. 2020-01-31 12:00:00); fix or remove that line, or give every "

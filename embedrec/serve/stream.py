@@ -118,11 +118,11 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
     buf = io.StringIO()
     # lineterminator "\n" (cut off below), not "": csv quotes a cell holding a line break only when the break is
     # part of its lineterminator, and a title with a newline must stay one quoted cell
-    w = csv.writer(buf, delimiter=delim, lineterminator="\n")
+    w = csv.writer(buf, lineterminator="\n") if fmt == "csv" else None
     cache: dict[int, str] = {}
 
     def cells(values) -> str:
-        if delim == "\t":
+        if w is None:  # TSV: no quoting (output.tsv_cells)
             return tsv_cells(values)
         buf.seek(0)
         buf.truncate()
