@@ -284,7 +284,7 @@ def behind_baselines(metrics: dict) -> list[str]:
         ndcg = sorted((k for k in model if k.startswith("ndcg@")), key=lambda k: int(k.split("@")[1]))
         if ndcg and ndcg[0] in models.get("most_popular", {}):
             k, mine, theirs = ndcg[0], model[ndcg[0]], models["most_popular"][ndcg[0]]
-            if mine <= theirs:
+            if mine <= theirs and theirs > 0:  # (0 against 0: no user had a hit; nothing to say of the model)
                 out.append(f"on the {split} split the model's {k} ({mine:.4f}) is no better than most_popular's "
                            f"({theirs:.4f}): its lists are no better than the most popular movies here")
     return out

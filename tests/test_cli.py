@@ -481,3 +481,15 @@ def test_a_line_of_users_longer_than_the_limit_is_one_line_of_error(cli_run, mon
     r = invoke("recommend", "--users", "-", "-k", "1", *sets, input=gzip.compress(b"1\n" + b"7" * 100 + b"\n"))
     assert r.exit_code == 1 and r.stderr == ("error: <stdin>:2: the line is longer than 64 bytes; give one entry per "
                                              "line\n"), r.stderr
+
+
+def test_a_line_of_exactly_the_limit_passes(cli_run, monkeypatch):
+    """MAX_LINE bytes and the newline are one allowed line (a review found the limit off by one)."""
+    from embedrec.cli import options
+
+    sets, _ = cli_run
+    monkeypatch.setattr(options, "MAX_LINE", 4)
+    r = invoke("recommend", "--users", "-", "-k", "1", "--strict", *sets, input="0001\n")
+    assert "longer than" not in r.stderr
+    r = invoke("recommend", "--users", "-", "-k", "1", *sets, input="00001\n")
+    assert r.exit_code == 1 and "<stdin>:1: the line is longer than 4 bytes" in r.stderr
