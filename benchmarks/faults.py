@@ -718,7 +718,7 @@ def hostile_cases() -> list[Case]:
         Case("pairs-huge-id.csv", ["predict", "--run", "{run}", "--pairs", "{file}", "--strict"], "not in the training"),
         Case("pairs-one-field.csv", ["predict", "--run", "{run}", "--pairs", "{file}"], "expected 'user,movie'"),
         Case("users-long-line.txt", ["recommend", "--run", "{run}", "--users", "{file}", "--strict"],
-             "not in the training"),
+             "the line is longer than 1,048,576 bytes"),
         Case("rated-nan", ["recommend", "--run", "{run}", "--rated", "2=nan,3=4"], "rating"),
         Case("rated-inf", ["recommend", "--run", "{run}", "--rated", "2=inf"], "rating"),
         Case("user-huge-id", ["recommend", "--run", "{run}", "--user", "9" * 30], "not in the training data"),
