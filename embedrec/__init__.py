@@ -23,7 +23,7 @@ logging.getLogger("embedrec").addFilter(_TermsFilter(cli=False))
 
 _API = ("load_config", "ingest", "train", "open", "Model", "TrainedModel", "Recommendations", "Predictions")
 _ERRORS = ("EmbedrecError", "ConfigError", "DataError", "ArtifactError", "UsageError", "NotFoundError",
-           "TrainingError")
+           "TrainingError", "Interrupted")
 __all__ = [*_API, *_ERRORS, "__version__"]
 
 

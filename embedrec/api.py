@@ -114,8 +114,16 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
     cfg = _config(cfg, "train")
     if not isinstance(ds, Dataset):
         ds = load_dataset(ds if ds is not None else cfg.data.prepared)
+    from embedrec.errors import Interrupted
+
     with tempfile.TemporaryDirectory(prefix="embedrec-train-") as work:
-        return train_model(ds, cfg, Path(work), progress=progress)
+        try:
+            return train_model(ds, cfg, Path(work), progress=progress)
+        except Interrupted as e:  # its checkpoint was in the temporary folder, removed as this leaves
+            where = str(e).split(";")[0].split(":")[0]
+            raise Interrupted(f"{where}: er.train keeps nothing (it trains in a temporary folder); for training "
+                              "that can be resumed, use embedrec.api.train_run(cfg), then train_run(cfg, resume=True)",
+                              terminated=e.terminated, saved=False) from None
 
 
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:

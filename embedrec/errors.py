@@ -46,8 +46,8 @@ class TermsFilter(logging.Filter):
         return True
 
 
-class EmbedrecError(Exception):
-    """Base class: a problem the user can fix. exit_code is what the CLI exits with."""
+class _Said:
+    """A message written once in both terms («CLI|library»): str() in the library's, cli_message() in the CLI's."""
 
     exit_code = 1
 
@@ -57,6 +57,10 @@ class EmbedrecError(Exception):
 
     def cli_message(self) -> str:
         return cli_terms(self.raw)
+
+
+class EmbedrecError(_Said, Exception):
+    """Base class: a problem the user can fix. exit_code is what the CLI exits with."""
 
 
 class ConfigError(EmbedrecError):
@@ -91,9 +95,10 @@ class TrainingError(EmbedrecError):
     """Training diverged or could not proceed."""
 
 
-class Interrupted(EmbedrecError):
+class Interrupted(_Said, KeyboardInterrupt):
     """Ctrl-C (exit 130), or SIGTERM where a command takes it the same way (``terminated``: exit 143, 128 + 15):
-    work was saved where possible."""
+    work was saved where possible. A KeyboardInterrupt, not an Exception: a notebook's ``except Exception`` around
+    a sweep of ``er.train`` calls does not swallow the user's Ctrl-C."""
 
     exit_code = 130
 

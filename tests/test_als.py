@@ -781,3 +781,33 @@ def test_auto_recency_on_a_time_holdout_chooses_on_valid_and_resumes(tmp_path):
     assert again.train == chosen.train
     for key, value in whole.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_ctrl_c_in_er_train_is_a_keyboard_interrupt_that_says_how_to_resume(tmp_path, monkeypatch):
+    """A notebook review: Ctrl-C in er.train raised Interrupted, an Exception, which a sweep's `except Exception:
+    continue` swallowed; and it said 'the checkpoint ... is in /tmp/embedrec-train-...: continue with
+    resume=True', a folder already removed and a parameter er.train does not have."""
+    import embedrec as er
+    import embedrec.train.select as T
+
+    ds = _taste_dataset(3)
+    cfg = load_config(None, ["model.dim=8", "train.epochs=5", "train.patience=100", "train.threads=1"])
+    calls = {"n": 0}
+
+    def stop(row):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+
+    real_fit = T.fit
+    monkeypatch.setattr(T, "fit", lambda *a, **k: real_fit(*a, **{**k, "on_epoch": stop}))
+    swallowed = False
+    with pytest.raises(KeyboardInterrupt) as e:
+        try:
+            er.train(ds, cfg)
+        except Exception:  # noqa: BLE001 (what a notebook's sweep does)
+            swallowed = True
+    assert not swallowed and isinstance(e.value, er.Interrupted) and e.value.exit_code == 130
+    assert "er.train keeps nothing (it trains in a temporary folder); for training that can be resumed, use " \
+           "embedrec.api.train_run(cfg), then train_run(cfg, resume=True)" in str(e.value)
+    assert "embedrec-train-" not in str(e.value)

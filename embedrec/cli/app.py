@@ -14,7 +14,7 @@ import sys
 import click
 
 from embedrec import __version__
-from embedrec.errors import EmbedrecError
+from embedrec.errors import EmbedrecError, Interrupted
 
 log = logging.getLogger("embedrec")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -76,7 +76,7 @@ class Group(click.Group):
             rv = super().invoke(ctx)
             sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit
             return rv
-        except EmbedrecError as e:
+        except (EmbedrecError, Interrupted) as e:
             _traceback()
             _error_line(shorten(e.cli_message(), 2000))
             sys.exit(e.exit_code)
