@@ -26,9 +26,14 @@ def test_one_genre_given_as_a_string(trained_run):
 
 def test_ids_that_are_not_a_list(trained_run):
     m = trained_run.model
-    for one in (1.0, np.float64(1)):  # one id, as an int or a str is: unknown here, named
-        with pytest.raises(NotFoundError, match="user '1.0'"):
-            m.recommend(one, k=3)
+    for one in (1.0, np.float64(1)):  # one id, as an int or a str is; a whole float is that integer id (a
+        got = m.recommend(one, k=3)       # pandas column that met a NaN holds 196.0 for 196)
+        assert got.user_ids == [1] and list(got.movie_ids[0]) == list(m.recommend(1, k=3).movie_ids[0])
+    for odd in (1.5, float("nan")):
+        with pytest.raises(NotFoundError, match=f"user '{odd}'"):
+            m.recommend(odd, k=3)
+    pred = m.predict(pd.DataFrame({"user_id": [1.0], "movie_id": [float(m.movie_ids[0])]}))
+    assert pred.fallback == ["none"] and pred.to_frame()["score"].iloc[0] == m.predict([(1, m.movie_ids[0])]).to_frame()["score"].iloc[0]
     with pytest.raises(UsageError, match="expected an id or a list of ids, not NoneType"):
         m.recommend(None, k=3)
     assert m.recommend(pd.Series([2, 1], index=[7, 8]), k=3).user_ids == [2, 1]  # values, not the index

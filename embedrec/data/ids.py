@@ -28,9 +28,13 @@ def is_integer_text(text) -> bool:
 
 def parse_id(text, dtype: np.dtype):
     """``text`` (or a number) as an id of an id array of ``dtype``; None when it cannot be one: not an integer
-    (``is_integer_text``) for integer ids, or beyond the integer type (an id like 99999999999999999999999 is
+    (``is_integer_text``; a float only where it is a whole number: 196.0 is 196) for integer ids, or beyond the integer type (an id like 99999999999999999999999 is
     simply unknown)."""
     if dtype.kind in "iu":
+        if isinstance(text, (float, np.floating)):  # 196.0, as a pandas merge that met a NaN leaves an id column
+            if not (np.isfinite(text) and float(text).is_integer()):
+                return None
+            text = int(text)
         if not is_integer_text(text):
             return None
         try:
