@@ -586,6 +586,16 @@ def find_config(path: str | Path | None) -> str | Path | None:
     return None
 
 
+def flat_config(cfg: Config) -> dict:
+    """The resolved config as {dotted key: value}, e.g. for comparing what two processes were given."""
+    def walk(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(walk(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+    return walk(cfg.to_dict())
+
+
 def _flat_keys(d: dict, prefix: str = "") -> set[str]:
     out = set()
     for k, v in d.items():

@@ -235,6 +235,19 @@ class Group:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def same(self, values: dict, fix: str) -> None:
+        """Refuse, on every rank, a run whose ranks were given different ``values`` (a flat {name: value} dict,
+        e.g. the resolved config): a rank with another train.als_reg hung in a collective, another model.dim
+        crashed gloo. The rank that differs names the first keys; the others point at its stderr."""
+        theirs = self.share(values)
+        diff = [k for k in sorted(set(values) | set(theirs)) if values.get(k) != theirs.get(k)]
+        error = None
+        if diff:
+            shown = ", ".join(f"{k} {values.get(k)!r} here, {theirs.get(k)!r} on rank 0" for k in diff[:3])
+            more = f" and {len(diff) - 3} more" if len(diff) > 3 else ""
+            error = ConfigError(f"rank {self.rank} was given another config than rank 0: {shown}{more}; {fix}")
+        self.agree(error)
+
     def agree(self, error: Exception | None) -> None:
         """Raise on every rank when any rank hit ``error`` (so no rank waits in a collective for a failed one)."""
         import torch

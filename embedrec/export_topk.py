@@ -48,6 +48,9 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
         raise ArtifactError(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
     rank, world, _ = D.env_rank_world()
     g = D.group(device or "auto") if world > 1 else None
+    if g is not None:
+        g.same({"--topk-all": str(path), "-k": k, "recommend.batch_size": batch, "--overwrite": overwrite,
+                "run": str(rec.run.path)}, "give every rank the same command")
     dev = str(g.device) if g is not None else D.device_name(device or "cpu")
     lo, hi = D.shard_range(rec.factors.user.shape[0], rank, world, align=batch)
     if suffix == "":

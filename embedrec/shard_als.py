@@ -538,12 +538,15 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     every rank).
     Other losses (minibatch, hogwild) train replicated tables: ``replica.train_replicated``."""
 
+    from embedrec.config import flat_config
     from embedrec.distributed import group
     from embedrec.train.fit import resolve_loss
     from embedrec.train.select import refit_als
 
     als = resolve_loss(cfg.model, cfg.features.active) == "als"
     g = group(cfg.train.device)
+    g.same(flat_config(cfg), "give every rank the same -c and --set (and the same ./embedrec.yaml and "
+                             "$EMBEDREC_CONFIG where each rank starts)")
     if not als:  # minibatch and hogwild: replicated tables
         from embedrec.replica import train_replicated
 

@@ -493,3 +493,16 @@ def test_a_line_of_exactly_the_limit_passes(cli_run, monkeypatch):
     assert "longer than" not in r.stderr
     r = invoke("recommend", "--users", "-", "-k", "1", *sets, input="00001\n")
     assert r.exit_code == 1 and "<stdin>:1: the line is longer than 4 bytes" in r.stderr
+
+
+def test_a_rank_whose_peer_died_says_so_not_internal_error(monkeypatch):
+    """A review: kill -9 of one torchrun rank left the other with 'internal error (RuntimeError: [.../gloo/...]
+    Connection closed by peer ...); rerun with --traceback and report it'."""
+    from embedrec.cli.app import _known_error
+
+    e = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert _known_error(e) == ("another rank of this torchrun job stopped (its connection closed); what was saved "
+                               "is kept: run the same torchrun command again (train: with --resume)")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert _known_error(e) is None  # one process: not this

@@ -502,3 +502,24 @@ _leave(0, exit_handlers=True)
     assert p.stdout == "rows\n" and "Traceback" not in p.stderr and "Exception ignored" not in p.stderr
     assert p.stderr.strip().splitlines() == ["interrupted while this rank waited for the others to finish; its "
                                              "work is saved"]
+
+
+RANK_SETS = """
+import os, sys
+from embedrec.cli import main
+args = sys.argv[1:] + (["--set", "train.als_reg=0.05"] if os.environ["RANK"] == "1" else [])
+main(args)
+"""
+
+
+def test_ranks_given_different_configs_are_refused_in_one_line(prepared, tmp_path):
+    """A review: rank 1 started with train.als_reg=0.05 (another ./embedrec.yaml on its node) hung in a collective
+    until the 30-minute timeout; with another model.dim gloo crashed ('internal error'). The ranks now compare
+    their resolved configs first: the rank that differs names the key, and nothing is written."""
+    script = tmp_path / "rank_sets.py"
+    script.write_text(RANK_SETS)
+    run = tmp_path / "run"
+    p = _torchrun(["train", *_sets(_overrides(prepared, run, 2)), "-q"], tmp_path, script=str(script), ok=False)
+    assert ("error: rank 1 was given another config than rank 0: train.als_reg 0.05 here, 'auto' on rank 0; give "
+            "every rank the same -c and --set") in p.stderr, p.stderr[-2000:]
+    assert "internal error" not in p.stderr and not any(run.glob("*/checkpoint*"))

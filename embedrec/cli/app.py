@@ -9,6 +9,7 @@ import contextlib
 import errno
 import functools
 import logging
+import os
 import sys
 
 import click
@@ -78,7 +79,8 @@ class Group(click.Group):
             return rv
         except (EmbedrecError, Interrupted) as e:
             _traceback()
-            _error_line(shorten(e.cli_message(), 2000))
+            if not (isinstance(e, Interrupted) and int(os.environ.get("RANK", "0") or 0) > 0):  # Ctrl-C: rank 0 says it
+                _error_line(shorten(e.cli_message(), 2000))
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             _traceback()
@@ -185,6 +187,10 @@ def _known_error(e: Exception) -> str | None:
         return (f"cannot use '{e.filename}': {e.strerror}; check that path (a file where a folder is needed, or "
                 "the other way round, a name too long, a missing parent)")
     text = str(e)
+    if isinstance(e, RuntimeError) and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and any(
+            w in text for w in ("Connection closed by peer", "Connection reset by peer", "Broken pipe")):
+        return ("another rank of this torchrun job stopped (its connection closed); what was saved is kept: "
+                "run the same torchrun command again (train: with --resume)")
     if (isinstance(e, OSError) and " requested and " in text and " written" in text) or \
             "No space left on device" in text:  # numpy's short write; FAISS's write_index
         _quiet_stdout()
