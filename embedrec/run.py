@@ -290,6 +290,12 @@ def _trained_beside(run_dir: Path) -> str:
 
 def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
+    if run_dir.name.startswith(f"{ARTIFACTS}-") and not (run_dir / "current").exists() and \
+            (run_dir.parent / "current").exists():  # a model's own folder (what TrainedModel.save returns)
+        if os.path.realpath(run_dir.parent / "current") != os.path.realpath(run_dir):
+            raise ArtifactError(f"'{run_dir}' is an earlier model of run '{run_dir.parent}', which now serves "
+                                f"another; open the run folder '{run_dir.parent}' for its current model")
+        run_dir = run_dir.parent
     link = run_dir / "current"
     if _is_dataset(run_dir):
         raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "

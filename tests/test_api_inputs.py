@@ -128,3 +128,17 @@ def test_movie_gives_one_movies_row_by_id(trained_run):
     assert row == m.movie(str(top["movie_id"])) == {c: top[c] for c in ("movie_id", "title", "year", "genres")}
     with pytest.raises(NotFoundError, match="movie '999999' is not in the training data"):
         m.movie(999999)
+
+
+def test_open_takes_the_folder_save_returns(trained_run, tmp_path):
+    """A review: er.open(model.save(dir)) said 'no trained model in dir/artifacts-...': save returns the model's
+    own folder. It opens the run now, while that folder is the run's current model."""
+    model = trained_run.model
+    saved = model.save(tmp_path / "run")
+    opened = er.open(saved)
+    assert opened.recommend(model.user_ids[0], k=3).movie_ids[0].tolist() == \
+        model.recommend(model.user_ids[0], k=3).movie_ids[0].tolist()
+    model.save(tmp_path / "run")  # a newer model: the first folder is no longer the run's current one
+    assert saved.exists()  # kept while `opened` holds it
+    with pytest.raises(er.ArtifactError, match="is an earlier model of run"):
+        er.open(saved)
