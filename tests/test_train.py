@@ -307,3 +307,30 @@ def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp
     r = invoke("--resume", "--set", "train.epochs=5")  # more epochs: it trains on and publishes
     assert r.exit_code == 0 and "nothing to resume" not in r.stderr, r.stderr
     assert os.readlink(run / "current") != before[1]
+
+
+def test_training_leaves_torchs_threads_rng_and_warning_filters_as_it_found_them(tmp_path):
+    """A notebook review: er.train with a torch trainer left torch at its train.threads (2 -> 1) and its global
+    RNG reseeded, and the torch ALS engine added a process-wide warnings filter."""
+    import warnings
+
+    import torch
+
+    import embedrec as er
+    from embedrec.config import load_config
+    from embedrec.data.synth import write_movielens
+
+    src = tmp_path / "src"
+    write_movielens(src, 60, 40, 1200, rank=3, seed=0)
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "train.threads=1",
+                             "model.objective=explicit", "train.optimizer=adam", "train.epochs=2", "model.dim=4"])
+    ds = er.ingest(str(src), cfg)
+    torch.set_num_threads(2)
+    torch.manual_seed(1234)
+    state = torch.get_rng_state()
+    er.train(ds, cfg)
+    assert torch.get_num_threads() == 2 and torch.equal(torch.get_rng_state(), state)
+    from embedrec.train.als import _torch_csr  # the torch ALS engine's CSR (cuda, or no C compiler)
+
+    _torch_csr(np.array([0, 1]), np.array([0]), None, 1, 1)
+    assert not any(f[1] is not None and "Sparse CSR" in f[1].pattern for f in warnings.filters)

@@ -173,9 +173,10 @@ def _torch_csr(indptr, indices, weights, n_rows, n_cols):
     import torch
 
     vals = torch.ones(indices.size, dtype=torch.float32) if weights is None else torch.from_numpy(weights)
-    warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-    return torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(indices.astype(np.int64)), vals,
-                                   (n_rows, n_cols), check_invariants=False)
+    with warnings.catch_warnings():  # here only: the user's own warning filters stay as they were
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(indices.astype(np.int64)), vals,
+                                       (n_rows, n_cols), check_invariants=False)
 
 
 class Solver:

@@ -392,11 +392,15 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     has_valid = len(ds.splits.get("valid", ())) > 0
     if not has_valid and not ds.manifest.get("refit"):
         log.warning("the validation split is empty: no early stopping, the last epoch is kept")
+    torch_before = None  # torch's thread count and global RNG state, put back when the fit ends (a library call)
     if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):
         from embedrec.train.als import Tables
 
         model = Tables(ds.n_users, ds.n_movies, dim, model_cfg.init_std, train_cfg.seed, draw=init_state is None)
     else:
+        import torch
+
+        torch_before = (torch.get_num_threads(), torch.get_rng_state())
         model = _torch_model(ds, model_cfg, train_cfg, features_cfg, threads)
     if init_state is not None:
         model.load_state_dict(init_state)
@@ -424,11 +428,18 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
                                    progress))
     if on_epoch is not None:
         callbacks.append(loop.EachEpoch(on_epoch))
-    with blas_threads(threads):
-        loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
-        scale = train_cfg.als_user_unobserved if loss_name == "als" else 1.0
-        if scale not in ("auto", 1.0):  # the chosen (or given) users' unobserved weight: after the best epoch
-            state.runner.refit_users(float(scale))
+    try:
+        with blas_threads(threads):
+            loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
+            scale = train_cfg.als_user_unobserved if loss_name == "als" else 1.0
+            if scale not in ("auto", 1.0):  # the chosen (or given) users' unobserved weight: after the best epoch
+                state.runner.refit_users(float(scale))
+    finally:
+        if torch_before is not None:
+            import torch
+
+            torch.set_num_threads(torch_before[0])
+            torch.set_rng_state(torch_before[1])
     if hasattr(model, "cpu"):
         model.cpu()  # trained on train.device; what follows (factors, state_dict, publish) is plain CPU data
     best = state.best if state.best is not None else float("nan")
