@@ -263,7 +263,7 @@ class Recommendations:
         self.query_ids = query_ids
         self.movie_ids = [engine.movie_ids[r] for r in self._rows]
         self.scores = [np.asarray(s) for s in scores]
-        self.fallback = fallback
+        self.fallback = [bool(f) for f in fallback]  # Python bools (json.dumps takes them; numpy's it refuses)
         self.unknown = unknown
         self.query_column = query_column
         self.columns = [query_column, *COLUMNS[1:]]

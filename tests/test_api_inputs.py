@@ -142,3 +142,11 @@ def test_open_takes_the_folder_save_returns(trained_run, tmp_path):
     assert saved.exists()  # kept while `opened` holds it
     with pytest.raises(er.ArtifactError, match="is an earlier model of run"):
         er.open(saved)
+
+
+def test_a_results_fallback_flags_are_python_bools(trained_run):
+    import json
+
+    got = trained_run.opened.recommend([trained_run.opened.user_ids[0], "nobody"], k=2, missing="popular")
+    assert got.fallback == [False, True] and all(type(f) is bool for f in got.fallback)
+    json.dumps(got.fallback)
