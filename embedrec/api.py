@@ -360,9 +360,32 @@ class Model:
     ``er.train`` a TrainedModel over arrays in memory. Both answer through the same code."""
 
     def __init__(self, engine: Recommender):
-        self.engine = engine
+        self._engine = engine
+
+    @property
+    def engine(self) -> Recommender:
+        if self._engine is None:
+            raise UsageError("this model was closed; open the run again (er.open) to use it")
+        return self._engine
+
+    def close(self) -> None:
+        """Let go of the run folder this model reads (its shared lock, which keeps a later ``train`` of the same
+        run from pruning it) and of its arrays; the model is unusable afterwards. Also ``with er.open(...) as m:``.
+        Results it gave keep what they hold."""
+        engine, self._engine = self._engine, None
+        hold = getattr(getattr(engine, "run", None), "hold", None)
+        if hold is not None:
+            hold.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def __repr__(self) -> str:
+        if self._engine is None:
+            return f"<{type(self).__name__}: closed>"
         e = self.engine
         where = f" from '{e.run.path}'" if e.run is not None else " (in memory)"
         kind = "explicit" if e.explicit else "implicit"

@@ -150,3 +150,25 @@ def test_a_results_fallback_flags_are_python_bools(trained_run):
     got = trained_run.opened.recommend([trained_run.opened.user_ids[0], "nobody"], k=2, missing="popular")
     assert got.fallback == [False, True] and all(type(f) is bool for f in got.fallback)
     json.dumps(got.fallback)
+
+
+def test_a_model_closes_and_lets_go_of_its_run_folder(trained_run, tmp_path):
+    """A notebook review: er.open had no close() or context manager, so an opened model held its artifacts
+    folder (kept from pruning) until the process ended."""
+    import fcntl
+    import os
+
+    model = trained_run.model
+    saved = model.save(tmp_path / "run")
+    with er.open(tmp_path / "run") as m:
+        user = m.user_ids[0]
+        got = m.recommend(user, k=3)
+        fd = os.open(saved, os.O_RDONLY)
+        with pytest.raises(BlockingIOError):  # held (shared): an exclusive lock, what pruning takes, waits
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # let go
+    os.close(fd)
+    assert repr(m) == "<Model: closed>" and got.movie_ids[0].size == 3  # results keep what they hold
+    with pytest.raises(UsageError, match="this model was closed; open the run again"):
+        m.recommend(user, k=3)
+    m.close()  # twice is fine
