@@ -291,6 +291,17 @@ def test_the_refit_replays_the_selections_path(tmp_path, scale, seed, epochs):
     assert not np.array_equal(np.asarray(old["user.weight"]), np.asarray(result.model.state_dict()["user.weight"]))
 
 
+def _ctrl_c_at_epoch(n: int):
+    """An on_epoch callback that raises KeyboardInterrupt (Ctrl-C) at the n-th epoch it sees."""
+    calls = {"n": 0}
+
+    def stop(row):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+    return stop
+
+
 def _taste_dataset(seed=0, n_users=300, n_movies=120, clusters=6, per_user=24):
     """Users like one cluster of movies: half their movies come from it, half from global popularity."""
     rng = np.random.default_rng(seed)
@@ -436,12 +447,7 @@ def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
     ds = _taste_dataset(3)
     cfg = load_config(None, ["model.dim=8", "train.epochs=5", "train.patience=100", "train.threads=1"])
     whole, _ = fit_selecting(ds, cfg, tmp_path / "a")
-    calls = {"n": 0}
-
-    def stop(row):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
+    stop = _ctrl_c_at_epoch(2)
 
     import embedrec.train.select as T  # the fit that fit_selecting calls
 
@@ -792,13 +798,7 @@ def test_ctrl_c_in_er_train_is_a_keyboard_interrupt_that_says_how_to_resume(tmp_
 
     ds = _taste_dataset(3)
     cfg = load_config(None, ["model.dim=8", "train.epochs=5", "train.patience=100", "train.threads=1"])
-    calls = {"n": 0}
-
-    def stop(row):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-
+    stop = _ctrl_c_at_epoch(2)
     real_fit = T.fit
     monkeypatch.setattr(T, "fit", lambda *a, **k: real_fit(*a, **{**k, "on_epoch": stop}))
     swallowed = False
