@@ -9,7 +9,6 @@ import contextlib
 import errno
 import functools
 import logging
-import os
 import sys
 
 import click
@@ -79,7 +78,7 @@ class Group(click.Group):
             return rv
         except (EmbedrecError, Interrupted) as e:
             _traceback()
-            if not (isinstance(e, Interrupted) and int(os.environ.get("RANK", "0") or 0) > 0):  # Ctrl-C: rank 0 says it
+            if not (isinstance(e, Interrupted) and _secondary()):  # Ctrl-C under torchrun: rank 0 says it
                 _error_line(shorten(e.cli_message(), 2000))
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
@@ -101,6 +100,25 @@ class Group(click.Group):
                 sys.exit(1)
             _error_line(f"internal error ({type(e).__name__}: {shorten(e, 300)}); rerun with --traceback and report it")
             sys.exit(1)
+
+
+def _secondary() -> bool:
+    """A torchrun rank other than 0 (False where the environment cannot say: this is the error path)."""
+    from embedrec.distributed import secondary
+
+    try:
+        return secondary()
+    except EmbedrecError:
+        return False
+
+
+def _distributed() -> bool:
+    from embedrec.distributed import active
+
+    try:
+        return active()
+    except EmbedrecError:
+        return False
 
 
 def _traceback() -> None:
@@ -187,7 +205,7 @@ def _known_error(e: Exception) -> str | None:
         return (f"cannot use '{e.filename}': {e.strerror}; check that path (a file where a folder is needed, or "
                 "the other way round, a name too long, a missing parent)")
     text = str(e)
-    if isinstance(e, RuntimeError) and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and any(
+    if isinstance(e, RuntimeError) and _distributed() and any(
             w in text for w in ("Connection closed by peer", "Connection reset by peer", "Broken pipe")):
         return ("another rank of this torchrun job stopped (its connection closed); what was saved is kept: "
                 "run the same torchrun command again (train: with --resume)")
