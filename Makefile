@@ -22,6 +22,11 @@ $(VENV)/.installed: pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q
 
+# the property tests with new random examples, 20x as many as `make test` draws (which draws the same ones each run)
+.PHONY: fuzz
+fuzz: install
+	HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest -q tests/test_properties.py
+
 lint: install
 	$(BIN)/ruff check embedrec tests
 

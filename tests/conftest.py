@@ -1,14 +1,22 @@
 import functools
 import logging
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from embedrec.config import Config
 from embedrec.data.synth import write_movielens
+
+# The property tests (tests/test_properties.py) draw the same examples every run, so `make test` passes or fails
+# the same way on every machine; HYPOTHESIS_PROFILE=explore draws new ones, 20x as many (`make fuzz`).
+settings.register_profile("fixed", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 
 import numpy as np
@@ -15,8 +16,11 @@ from embedrec.data.ids import IdMap, parse_id
 from embedrec.errors import DataError, EmbedrecError, NotFoundError, UsageError
 from embedrec.serve.foldin import parse_liked, parse_pairs, parse_rated
 
-FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-SLOW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SCALE = settings.default.max_examples / 100  # 1 as `make test` runs; 20 under `make fuzz` (tests/conftest.py)
+FAST = settings(max_examples=int(100 * SCALE), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+SLOW = settings(max_examples=int(30 * SCALE), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 BOUND = 300  # characters of an error message: one terminal line, whatever the input held
 
 INT64 = st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1)
@@ -186,15 +190,24 @@ def test_pairs_file_round_trips(model, pairs):
 
 
 @SLOW
-@given(st.binary(max_size=200))
+@given(st.binary(max_size=200) | st.binary(max_size=60).map(lambda b: b"\x1f\x8b" + b))
+@example(b"\x1f\x8b")  # gzip's magic alone: a cut-short gzip stream, not an undecodable byte
+@example(gzip.compress(b"7\n\xff\n"))  # gzip whose second line is not UTF-8
 def test_undecodable_lines_name_file_and_line(data):
+    """Bytes that start with gzip's magic are read as gzip (ids.txt.gz, or gzip -c ... | --users -): a damaged
+    stream is named as such; anything else that is not UTF-8 names its byte. Either way file:line."""
     try:
         lines = list(_lines_of(data))
     except DataError as e:
         short(e)
-        assert str(e).startswith("in.txt:") and "cannot decode byte" in str(e)
+        assert str(e).startswith("in.txt:")
+        if data[:2] == b"\x1f\x8b":
+            assert "gzip stream is damaged" in str(e) or "cannot decode byte" in str(e)
+        else:
+            assert "cannot decode byte" in str(e)
         return
-    assert "".join(lines).replace("\n", "") == data.decode("utf-8").replace("\r\n", "\n").replace("\n", "")
+    text = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    assert "".join(lines).replace("\n", "") == text.decode("utf-8").replace("\r\n", "\n").replace("\n", "")
 
 
 @SLOW
