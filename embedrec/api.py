@@ -587,12 +587,26 @@ class Model:
         mid = [q if r < 0 else e.movies.raw(r) for q, r in zip(np.asarray(mq, object)[keep], mrows)]
         return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes])
 
-    def evaluate(self, split: str = "test", ks: Iterable[int] = (10, 20)) -> dict:
-        """Metrics on the dataset's ``split`` beside the baselines, as ``embedrec evaluate`` prints them."""
+    def evaluate(self, split: str = "test", ks: Iterable[int] | None = None) -> dict:
+        """Metrics on the dataset's ``split`` beside the baselines, as ``embedrec evaluate`` prints them; ``ks``
+        (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs."""
         from embedrec.evaluate import evaluate_opened
 
         _check(split, ("valid", "test"), "split")
-        return evaluate_opened(self.engine.run, None, split, _ks(ks))
+        return evaluate_opened(self.engine.run, None, split, _ks(ks if ks is not None else self._run_eval_k()))
+
+    def _run_eval_k(self) -> tuple[int, ...]:
+        """The run's recorded ``train.eval_k`` (its config.yaml, checked against the manifest), else (10, 20)."""
+        import yaml
+
+        from embedrec.config import TrainConfig
+
+        raw = self.engine.run.read_verified(self.engine.run.path / "config.yaml")
+        try:
+            ks = (yaml.safe_load(raw) or {}).get("train", {}).get("eval_k") if raw is not None else None
+        except (yaml.YAMLError, AttributeError):
+            ks = None
+        return tuple(ks) if isinstance(ks, list) and ks else tuple(TrainConfig().eval_k)
 
 
 class TrainedModel(Model):

@@ -199,6 +199,18 @@ def test_evaluate_matches_the_command(trained):
     assert model.evaluate("test", ks=(10, 20))["splits"]["test"]["model"] == pytest.approx(cli)
 
 
+def test_evaluate_defaults_to_the_runs_own_cutoffs(tmp_path, ml100k_dir):
+    """An opened run's evaluate() uses the train.eval_k the run was trained with, as er.train's model does."""
+    cfg = er.load_config(None, [f"run.dir={tmp_path / 'run'}", "train.epochs=2", "train.eval_k=[3, 5]"])
+    trained_model = er.train(er.ingest(str(ml100k_dir), cfg, output=tmp_path / "ds"), cfg)
+    run = trained_model.save()
+    want = sorted(trained_model.evaluate("test")["splits"]["test"]["model"])
+    assert any(k.endswith("@3") for k in want) and not any(k.endswith("@10") for k in want)
+    with er.open(run) as opened:
+        assert sorted(opened.evaluate("test")["splits"]["test"]["model"]) == want
+        assert any(k.endswith("@10") for k in opened.evaluate("test", ks=10)["splits"]["test"]["model"])
+
+
 def test_save_writes_what_the_train_command_writes(trained, tmp_path):
     """er.train(...).save(dir) and `embedrec train` on the same data and config: the same files, manifest keys,
     arrays and metrics (single-threaded adam is deterministic)."""
