@@ -270,8 +270,31 @@ def _check_ratings(raw: readers.RawData, cfg: DataConfig) -> tuple[float, float]
         scale = raw.rating_scale
     else:
         scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
+        _warn_lone_extremes(r, scale, raw.origin)
     readers.check_scale(ratings, scale, raw.origin)
     return scale
+
+
+def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], origin: tuple[str, int]) -> None:
+    """A scale read from the data whose top or bottom value sits on a handful of rows (one 7 in a 1-5 file, a
+    typo) would stretch it, and every predicted rating with it: say so, with the line and the fix."""
+    if r.size < 1000:
+        return
+    lone = max(1, r.size // 10_000)  # at most 0.01% of the rows
+    for end, value in (("top", scale[1]), ("bottom", scale[0])):
+        at = r == value
+        n = int(np.count_nonzero(at))
+        rest = r[~at]
+        if n > lone or not rest.size:
+            continue
+        nxt = float(rest.max() if end == "top" else rest.min())
+        row = int(np.flatnonzero(at)[0])
+        fair = (scale[0], nxt) if end == "top" else (nxt, scale[1])
+        log.warning("%s:%d: rating %g is on %s of %s rows, %s every other (%g), so the rating scale is taken as "
+                    "%g-%g; if it is %g-%g, fix %s or set «data.rating_scale=[%g, %g]» to refuse %s",
+                    origin[0], row + origin[1], value, f"{n:,}", f"{r.size:,}",
+                    "above" if end == "top" else "below", nxt, scale[0], scale[1], *fair,
+                    "that row" if n == 1 else "those rows", *fair, "it" if n == 1 else "them")
 
 
 def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataConfig, report: dict) -> pd.DataFrame:

@@ -160,10 +160,10 @@ def test_a_header_of_one_column_says_why_in_one_line(tmp_path, text, phrase):
 
 def test_the_no_timestamp_note_comes_only_once_the_columns_are_found(tmp_path):
     p = tmp_path / "r.csv"
-    p.write_text("user,movie_id\n1,2\n")
+    p.write_text("usr,movie_id\n1,2\n")
     r, out = ingest(tmp_path, p)
     refused(r, out, "r.csv: no columns for the user ('user_id') and the rating ('rating'); name them with --set "
-                    "data.columns.user=user --set data.columns.rating=NAME, each NAME one of: user, movie_id "
+                    "data.columns.user=usr --set data.columns.rating=NAME, each NAME one of: usr, movie_id "
                     "(data.columns.rating=null if the file has no ratings: every row then counts as rating 1)")
     p.write_text("user_id,movie_id,rating\n" + "".join(",".join(x.split(",")[:3]) + "\n" for x in ROWS.splitlines()))
     r, out = ingest(tmp_path, p)
@@ -202,6 +202,50 @@ def test_column_names_that_differ_only_in_case_spaces_or_punctuation_are_read(tm
     assert "reading column" in r.stderr and r.stdout == ""
     got = pd.concat([pd.read_parquet(out / f) for f in ("train.parquet", "valid.parquet")])
     assert len(got) == 30 and got["timestamp"].min() == 1011 and set(got["rating"]) <= {1, 2, 3, 4, 5}
+
+
+@pytest.mark.parametrize("header", ["user,item,rating,timestamp", "User,Movie,rating,timestamp",
+                                    "uid,iid,rating,timestamp", "user,item_id,rating,timestamp"])
+def test_the_fields_other_names_for_user_and_movie_are_read(tmp_path, header):
+    """LensKit's and Surprise's user,item,rating files (and uid/iid exports) are read under the default config,
+    said on stderr in one line, as 'UserID' is."""
+    p = tmp_path / "r.csv"
+    p.write_text(header + "\n" + ROWS)
+    r, out = ingest(tmp_path, p, "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    assert "as 'user_id'" in r.stderr and "as 'movie_id'" in r.stderr and r.stdout == ""
+    got = pd.concat([pd.read_parquet(out / f) for f in ("train.parquet", "valid.parquet")])
+    assert len(got) == 30 and got["user_idx"].nunique() == 6 and got["movie_idx"].nunique() == 5
+
+
+def test_an_other_name_is_not_taken_when_two_match_or_a_column_is_configured(tmp_path):
+    """'movie' and 'item' both name the movie: nothing is guessed. A configured data.columns.movie is exact."""
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie,item,rating,timestamp\n1,2,3,4,5\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "no column 'movie_id'")
+    p.write_text("user_id,item,rating,timestamp\n1,2,3,4\n")
+    r, out = ingest(tmp_path, p, "--set", "data.columns.movie=film")
+    refused(r, out, "no column 'film'")
+
+
+def test_a_lone_rating_beyond_the_rest_is_named_when_the_scale_comes_from_the_data(tmp_path):
+    """One 7 in 2,000 ratings of 1-5 stretches the scale read from the data to 1-7: a warning names its line
+    and both fixes; data.rating_scale=[1, 5] then refuses that line. Common extremes say nothing."""
+    rows = "".join(f"{k % 50 + 1},{k // 50 + 1},{k % 5 + 1},{1000 + k}\n" for k in range(2000))
+    p = tmp_path / "r.csv"
+    p.write_text(HEAD + rows + "7,99,7,5000\n")
+    r, out = ingest(tmp_path, p)
+    assert r.exit_code == 0, r.stderr
+    warn = [x for x in r.stderr.splitlines() if "rating 7" in x]
+    assert len(warn) == 1 and warn[0].startswith(f"{p}:2002: rating 7 is on 1 of 2,001 rows, above every other (5)")
+    assert "data.rating_scale=[1, 5]" in warn[0]
+    shutil.rmtree(out)
+    r, out = ingest(tmp_path, p, "--set", "data.rating_scale=[1,5]")
+    refused(r, out, f"{p}:2002: rating 7 is outside the scale 1-5")
+    p.write_text(HEAD + rows)
+    r, out = ingest(tmp_path, p)
+    assert r.exit_code == 0 and "rating scale is taken" not in r.stderr, r.stderr
 
 
 def test_a_matched_column_is_said_only_once_every_column_is_found(tmp_path):
@@ -341,11 +385,11 @@ def test_every_missing_column_is_named_in_one_line_and_a_header_of_data_is_point
     headerless TSV got 'set data.columns.user to one of: u000, M-20, 2, 2020-03-04' with no word of
     data.header=false."""
     p = tmp_path / "r.csv"
-    p.write_text("User ID,Movie,Stars,When\nu000,M-20,4,2020-01-01\n")
+    p.write_text("User ID,Movie_no,Stars,When\nu000,M-20,4,2020-01-01\n")
     r, out = ingest(tmp_path, p)
     refused(r, out, "r.csv: no columns for the movie ('movie_id') and the rating ('rating'); name them with --set "
-                    "data.columns.movie=Movie --set data.columns.rating=NAME, each NAME one of: User ID, Movie, "
-                    "Stars, When (data.columns.rating=null")
+                    "data.columns.movie=Movie_no --set data.columns.rating=NAME, each NAME one of: User ID, "
+                    "Movie_no, Stars, When (data.columns.rating=null")
     p.write_text("u000\tM-20\t2\t2020-03-04\nu001\tM-21\t3\t2020-03-05\n")
     r, out = ingest(tmp_path, p)
     line = refused(r, out, "; if the file has no header line, read it with --set data.header=false (columns in the "

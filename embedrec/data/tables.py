@@ -358,15 +358,26 @@ def _plain(name) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
+# What the default column names are also called in the field's files (LensKit and Surprise: user,item,rating;
+# Spotlight/RecBole-like exports: uid/iid): read when exactly one column is so named and the config keeps the
+# default name; else data.columns names it
+DEFAULT_ALIASES = {"user_id": {"user", "uid"}, "movie_id": {"movie", "item", "itemid", "iid"}}
+
+
 def _match_columns(found, wanted: dict, label: str) -> tuple[dict, list[str]]:
     """``wanted`` (file column -> role) with each name the file lacks replaced by the one column that differs
     from it only in case, spaces or punctuation ('UserID', 'userId', ' movie_id' after a ', ' separator), when
     exactly one does and no other role reads it; anything else is left for _require_columns to report. Also
     returns what was matched, which _require_columns says once every column is found (else two lines)."""
+    from embedrec.config import ColumnsConfig
+
     names = [str(c) for c in found]
     out, taken = {}, []
     for col, role in wanted.items():
-        hits = [c for c in names if _plain(c) == _plain(col) and c not in wanted and c not in out
+        spellings = {_plain(col)}
+        if col == getattr(ColumnsConfig, role.replace("_id", ""), None):  # a default name: the field's other ones
+            spellings |= DEFAULT_ALIASES.get(role, set())
+        hits = [c for c in names if _plain(c) in spellings and c not in wanted and c not in out
                 and c.isprintable()]  # a newline or NUL inside a name is damage to report, not a spelling
         if col not in names and len(hits) == 1:
             taken.append(f"{hits[0]!r} as {col!r}")
