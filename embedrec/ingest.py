@@ -284,17 +284,18 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], origin: tuple
     for end, value in (("top", scale[1]), ("bottom", scale[0])):
         at = r == value
         n = int(np.count_nonzero(at))
-        rest = r[~at]
-        if n > lone or not rest.size:
+        if not 0 < n <= lone or n == r.size:
             continue
-        nxt = float(rest.max() if end == "top" else rest.min())
+        np.logical_not(at, out=at)  # the other rows, without a copy of 100M ratings
+        nxt = float(r.max(where=at, initial=-np.inf) if end == "top" else r.min(where=at, initial=np.inf))
+        np.logical_not(at, out=at)
         row = int(np.flatnonzero(at)[0])
         fair = (scale[0], nxt) if end == "top" else (nxt, scale[1])
         log.warning("%s:%d: rating %g is on %s of %s rows, %s every other (%g), so the rating scale is taken as "
-                    "%g-%g; if it is %g-%g, fix %s or set «data.rating_scale=[%g, %g]» to refuse %s",
+                    "%g-%g; if it is %g-%g, fix %s, or refuse %s with «--set data.rating_scale=[%g,%g]»",
                     origin[0], row + origin[1], value, f"{n:,}", f"{r.size:,}",
                     "above" if end == "top" else "below", nxt, scale[0], scale[1], *fair,
-                    "that row" if n == 1 else "those rows", *fair, "it" if n == 1 else "them")
+                    "that row" if n == 1 else "those rows", "it" if n == 1 else "them", *fair)
 
 
 def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataConfig, report: dict) -> pd.DataFrame:
