@@ -418,6 +418,16 @@ def ranking_section() -> list[str]:
     return ["## Ranking: the default model beside tuned peers (benchmarks/ranking.py)", "", p.stdout.strip(), ""]
 
 
+def newusers_section() -> list[str]:
+    """New users folded in (`recommend --liked`) beside EASE and implicit ALS's own new-user solve, on held-out
+    users of ML-100K (benchmarks/newusers.py)."""
+    args = [sys.executable, str(Path(__file__).parent / "newusers.py"), *(["--seeds", "2"] if QUICK else [])]
+    p = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    if p.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(args)}\n{p.stderr[-2000:]}")
+    return ["## New users: fold-in beside peers (benchmarks/newusers.py)", "", p.stdout.strip(), ""]
+
+
 def scaling_section() -> list[str]:
     """Beyond one machine: 1 vs 2 ranks (torchrun) for training and all-user top-K, peak RSS per rank, and FAISS
     IVF-PQ recall@10 vs memory at 2M movies (benchmarks/scaling.py; docs/scaling.md scales the figures)."""
@@ -577,6 +587,7 @@ def main() -> None:
     # peers on the same prepared splits
     lines += startup_threads_section(cmd, tmp)
     lines += ranking_section()
+    lines += newusers_section()
     lines += peer_section(tmp, me, mi, t_exp)
 
     # tune-dims: the default sweep, two ways of using the 2 cores

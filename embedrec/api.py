@@ -624,8 +624,15 @@ class TrainedModel(Model):
 
         self.config, self.dataset, self.metrics, self.result = cfg, ds, metrics, result
         # how training took the ratings, for a new user's fold-in: what ingest kept, what als weighted
+        loss = extra["model"]["loss"]
         ratings = {"min_rating": ds.manifest.get("min_rating"),
-                   "rating_weight": cfg.train.als_rating_weight if extra["model"]["loss"] == "als" else 0.0}
+                   "rating_weight": cfg.train.als_rating_weight if loss == "als" else 0.0}
+        if loss == "als":  # the users' solve, which a new user's fold-in repeats (ingest keeps one rating per pair)
+            from embedrec.train.als import user_solve
+
+            ratings["solve"] = user_solve(cfg.train, len(ds.splits["train"]), ds.n_users, ds.n_movies)
+        elif loss == "softmax":
+            ratings["solve"] = {"loss": "softmax", "l2": float(cfg.train.weight_decay_user)}
         extra = {**extra, "training_ratings": ratings}
         self._f, self._extra, self._state_bytes, self._history = f, extra, state_bytes, history
         explicit = cfg.model.objective == "explicit"

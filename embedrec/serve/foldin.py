@@ -64,12 +64,20 @@ def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None,
 
 
 def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1,
-            alpha: float = 10.0) -> tuple[np.ndarray, float, np.ndarray]:
+            alpha: float = 10.0, solve: dict | None = None) -> tuple[np.ndarray, float, np.ndarray]:
     """(p, b_u, movie rows) for a new user who rated ``items`` ({movie row: value}), movie factors fixed.
 
     Explicit models (values are ratings): ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
-    Implicit models (values are weights w, see implicit_weights): the implicit-ALS solve (Hu, Koren & Volinsky
-    2008) against the fixed movie factors, each movie's confidence 1 + alpha w,
+    Implicit models (values are weights w, see implicit_weights) repeat the user's half of their own training
+    objective, as the run's manifest records it (``solve``), so a new user's vector is on the scale of the
+    training users' and lands where theirs would:
+    - als (train.als.user_solve): the solve that gave each training user its vector; every movie's unobserved
+      weight a0 x the user scale, each rated movie's confidence w, the L2 frequency-scaled:
+      p = (a0 s Q^T Q + Q_S^T W Q_S + reg (n + a0 N)^nu I)^-1 Q_S^T w;
+    - softmax: the user's softmax log-likelihood of its movies with the training's L2 on the user vector,
+      maximised by Newton's method (:func:`softmax_user`).
+    Without it (bpr, or a run saved before the manifest said so): the implicit-ALS solve of Hu, Koren & Volinsky
+    (2008) against the fixed movie factors, each movie's confidence 1 + alpha w,
     p = (Q^T Q + alpha Q_S^T W Q_S + reg I)^-1 Q_S^T (1 + alpha w).
     """
     rows = np.array(list(items), dtype=np.int64)
@@ -84,9 +92,62 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1,
         return sol[:d].astype(np.float32), float(sol[d]), rows
     Q = np.asarray(factors.movie, dtype=np.float64)
     w = np.array([items[r] for r in rows], dtype=np.float64)
+    kind = (solve or {}).get("loss")
+    if kind == "als":
+        a0 = float(solve["a0"]) * float(solve["user_unobserved"])
+        lam = float(solve["reg"]) * (rows.size + float(solve["a0"]) * Q.shape[0]) ** float(solve["reg_exponent"])
+        A = a0 * (Q.T @ Q) + (Qs * w[:, None]).T @ Qs + lam * np.eye(d)
+        p = np.linalg.solve(A, Qs.T @ w)
+        return p.astype(np.float32), 0.0, rows
+    if kind == "softmax":
+        b = np.zeros(Q.shape[0]) if factors.movie_bias is None else np.asarray(factors.movie_bias, np.float64)
+        return softmax_user(Q, b, rows, w, float(solve["l2"])).astype(np.float32), 0.0, rows
     A = Q.T @ Q + alpha * (Qs * w[:, None]).T @ Qs + reg * np.eye(d)
     p = np.linalg.solve(A, Qs.T @ (1 + alpha * w))
     return p.astype(np.float32), 0.0, rows
+
+
+def softmax_user(Q: np.ndarray, b: np.ndarray, rows: np.ndarray, w: np.ndarray, l2: float,
+                 steps: int = 30, tol: float = 1e-6) -> np.ndarray:
+    """The user vector p minimising what a softmax model's training gives one user: the mean over its movies
+    (weights ``w``) of -log softmax(Q p + b)[i], plus ``l2`` ||p||^2 (train.weight_decay_user, per example, as
+    losses.l2 adds it). Convex in p: damped Newton with the exact Hessian Q^T (diag(pi) - pi pi^T) Q + 2 l2 I
+    (d x d), a backtracking line search, from p = 0 (the popularity list), until the gradient is below ``tol``."""
+    from numpy.linalg import LinAlgError
+
+    wn = w / w.sum()
+    target = (Q[rows] * wn[:, None]).sum(0)  # the told movies' weighted mean vector
+    d = Q.shape[1]
+    p = np.zeros(d)
+
+    def value(v: np.ndarray) -> tuple[float, np.ndarray]:
+        z = Q @ v + b
+        top = z.max()
+        e = np.exp(z - top)
+        total = e.sum()
+        return float(top + np.log(total) - wn @ z[rows] + l2 * v @ v), e / total
+
+    f, pi = value(p)
+    for _ in range(steps):
+        mean = Q.T @ pi
+        g = mean - target + 2 * l2 * p
+        if np.abs(g).max() < tol:
+            break
+        H = (Q * pi[:, None]).T @ Q - np.outer(mean, mean) + 2 * l2 * np.eye(d)
+        try:
+            step = -np.linalg.solve(H, g)
+        except LinAlgError:
+            step = -g
+        t, slope = 1.0, float(g @ step)
+        while t > 1e-8:
+            f_new, pi_new = value(p + t * step)
+            if f_new <= f + 1e-4 * t * slope:
+                break
+            t *= 0.5
+        else:
+            break
+        p, f, pi = p + t * step, f_new, pi_new
+    return p
 
 
 def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.ndarray, float]:

@@ -252,7 +252,8 @@ class Recommender:
             t = self.training_ratings
             items = foldin.implicit_weights(items, self.scale, t["min_rating"], t["rating_weight"])
         p, b, _ = foldin.fold_in(self.factors, items, self.cfg.foldin_reg if self.cfg else 0.1,
-                                 self.cfg.foldin_alpha if self.cfg else 10.0)
+                                 self.cfg.foldin_alpha if self.cfg else 10.0,
+                                 None if self.explicit else self.training_ratings.get("solve"))
         return p, b, given
 
     def user_from_features(self, values: dict[str, str]) -> tuple[np.ndarray, float]:

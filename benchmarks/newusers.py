@@ -1,0 +1,177 @@
+"""New users (strong generalisation) on ML-100K: what `recommend --liked` / `recommend_new` gives someone who was
+not in the training data, beside peers that answer new users natively.
+
+Protocol (Liang et al. 2018's strong generalisation), per seed: the users are split 80/10/10 into known,
+validation and test users. Every model is fit on the known users' ratings only. A validation or test user's
+ratings are split at random 80/20: the 80% are what that user tells the model (folded in; for EASE the row
+x_u), the 20% are the targets; NDCG@10 and Recall@10 over all movies minus the told ones.
+- embedrec: `er.train` on the known users (its own selection on a 10% validation share of their ratings, then
+  the refit), then `Recommender.fold_in` for each new user: what `recommend --liked` does. Also reported: the
+  fixed Hu et al. solve of the earlier releases (alpha 10, reg 0.1), for the before/after.
+- EASE: lambda tuned on the validation users; scores x_u B.
+- implicit ALS: tuned on the validation users; a new user's vector from `recalculate_user` (its own solve).
+- most popular (known users' counts).
+Paired per-user differences against the best peer (each user's differences averaged over the seeds it is a test
+user in, then std / sqrt(users)); within 2 SE is a tie.
+
+Usage: python benchmarks/newusers.py [--seeds 5] [--out FILE.json]   (about 3 minutes on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
+import ranking as R  # noqa: E402  (sets the BLAS thread variables before numpy loads)
+
+GRIDS = {"EASE": {"lambda": [100.0, 250.0, 500.0, 1000.0]},
+         "implicit ALS": {"factors": [64, 128], "regularization": [1.0, 10.0, 50.0], "alpha": [1.0, 5.0],
+                          "iterations": [15]}}
+
+
+def partition(u, i, n_users, seed):
+    """(known mask, {"valid": (fold-in rows, target rows), "test": ...}) over the rating rows."""
+    rng = np.random.default_rng(seed)
+    role = rng.permutation(np.arange(n_users) % 10)  # 0: valid user, 1: test user, else known
+    kinds = {}
+    told = rng.random(u.size) < 0.8
+    for name, r in (("valid", 0), ("test", 1)):
+        mine = role[u] == r
+        kinds[name] = (mine & told, mine & ~told)
+    return role[u] >= 2, kinds
+
+
+def evaluator(u, i, fold, target, n_users, n_items):
+    return R.Evaluator(u[fold], i[fold], u[target], i[target], n_users, n_items)
+
+
+def ease_scorer(u, i, n_users, n_items, lam, X_told):
+    """EASE's B from the known users' rows (as ranking.fit_ease: B = I - P / diag(P), zero diagonal); a new
+    user's scores x_u B from what that user told."""
+    X = R.matrix(u, i, n_users, n_items)
+    G = (X.T @ X).toarray().astype(np.float64)
+    G[np.diag_indices_from(G)] += lam
+    P = np.linalg.inv(G)
+    B = (-P / np.diag(P)[None, :]).astype(np.float32)
+    np.fill_diagonal(B, 0.0)
+    return lambda rows: np.asarray(X_told[rows] @ B)
+
+
+def als_scorer(ku, ki, n_users, n_items, params, X_told):
+    """implicit ALS fit on the known users; a new user's vector from its own ``recalculate_user``."""
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):
+        m = AlternatingLeastSquares(random_state=0, num_threads=R.THREADS, **params)
+        m.fit(R.matrix(ku, ki, n_users, n_items), show_progress=False)
+    V = np.asarray(m.item_factors)
+
+    def score(rows):
+        with threadpool_limits(1, "blas"):
+            P = m.recalculate_user(rows, sp.csr_matrix(X_told[rows]))
+        return np.asarray(P) @ V.T
+    return score
+
+
+def fold_scorer(factors, solve, X_told):
+    """Each new user's vector from ``foldin.fold_in`` of what it told (``solve``: the run's, or None: the fixed
+    solve of the earlier releases)."""
+    from embedrec.serve import foldin
+
+    Q = np.asarray(factors.movie)
+
+    def score(rows):
+        P = np.zeros((rows.size, Q.shape[1]), np.float32)
+        for k, r in enumerate(rows):
+            items = dict.fromkeys(X_told[r].indices.tolist(), 1.0)
+            P[k] = foldin.fold_in(factors, items, solve=solve)[0] if items else 0.0
+        return P @ Q.T
+    return score
+
+
+def one_seed(seed: int, u, i, n_users: int, n_items: int) -> tuple[dict, np.ndarray, dict]:
+    """({model: per-test-user NDCG@10}, the test users, {peer: tuned settings}) of one user partition."""
+    import embedrec as er
+
+    known, kinds = partition(u, i, n_users, seed)
+    ku, ki = u[known], i[known]
+    told_all = kinds["valid"][0] | kinds["test"][0]
+    X_told = R.matrix(u[told_all], i[told_all], n_users, n_items)  # what each new user tells
+    ev = {k: evaluator(u, i, f, tg, n_users, n_items) for k, (f, tg) in kinds.items()}
+    out, tuned = {}, {}
+    _, pop, _ = next(R.fit_most_popular(ku, ki, n_users, n_items, {}))
+    out["most popular"] = ev["test"](pop)["ndcg"]
+    tuned["EASE"] = max(GRIDS["EASE"]["lambda"], key=lambda lam: ev["valid"](
+        ease_scorer(ku, ki, n_users, n_items, lam, X_told))["ndcg"].mean())
+    out["EASE"] = ev["test"](ease_scorer(ku, ki, n_users, n_items, tuned["EASE"], X_told))["ndcg"]
+    grid = GRIDS["implicit ALS"]
+    points = [dict(zip(grid, v)) for v in itertools.product(*grid.values())]
+    tuned["implicit ALS"] = max(points, key=lambda p: ev["valid"](
+        als_scorer(ku, ki, n_users, n_items, p, X_told))["ndcg"].mean())
+    out["implicit ALS"] = ev["test"](als_scorer(ku, ki, n_users, n_items, tuned["implicit ALS"], X_told))["ndcg"]
+    # embedrec: what `train` fits on the known users (a 10% validation share of their rows), then the fold-in
+    va = np.random.default_rng(1000 + seed).random(ku.size) < 0.1
+    ds = R._embedrec_dataset(ku[~va], ki[~va], ku[va], ki[va], n_users, n_items)
+    engine = er.train(ds, er.load_config(None, [f"train.threads={R.THREADS}"])).engine
+    out["embedrec (fold-in)"] = ev["test"](fold_scorer(engine.factors, engine.training_ratings.get("solve"),
+                                                       X_told))["ndcg"]
+    out["embedrec (earlier fixed solve)"] = ev["test"](fold_scorer(engine.factors, None, X_told))["ndcg"]
+    return out, ev["test"].users, tuned
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    u, i, _, n_users, n_items = R.load_ml100k()
+    per: dict[str, list] = {}
+    users: list[np.ndarray] = []
+    tuned: dict[str, list] = {"EASE": [], "implicit ALS": []}
+    t0 = time.perf_counter()
+    for seed in range(a.seeds):
+        out, test_users, chosen = one_seed(seed, u, i, n_users, n_items)
+        users.append(test_users)
+        for name, v in out.items():
+            per.setdefault(name, []).append(v)
+        for name, v in chosen.items():
+            tuned[name].append(v)
+        R.log(f"seed {seed}: " + ", ".join(f"{k} {v.mean():.4f}" for k, v in out.items()))
+    runs = [{"users": users[s], "models": {k: {"ndcg": per[k][s]} for k in per}} for s in range(a.seeds)]
+    peers = ["most popular", "EASE", "implicit ALS"]
+    means = {k: float(np.mean([x.mean() for x in v])) for k, v in per.items()}
+    best_peer = max(peers, key=means.get)
+    result = {"seeds": a.seeds, "seconds": round(time.perf_counter() - t0, 1), "ndcg@10": means,
+              "test_users_per_seed": [int(x.size) for x in users], "tuned": tuned,
+              "vs_best_peer": {k: R.paired(runs, k, best_peer) for k in per if k not in peers}}
+    if a.out:
+        a.out.write_text(json.dumps(result, indent=1, default=str))
+    print(markdown(result))
+
+
+def markdown(result: dict) -> str:
+    """The table `make bench` puts in BENCHMARKS.md."""
+    lines = [f"ML-100K, {result['seeds']} seeds of an 80/10/10 user partition ({result['seconds']:.0f} s); test users "
+             f"per seed: {', '.join(map(str, result['test_users_per_seed']))}. Tuned (per seed): EASE lambda "
+             f"{', '.join(f'{x:g}' for x in result['tuned']['EASE'])}; implicit ALS "
+             + "; ".join(json.dumps(p) for p in result["tuned"]["implicit ALS"]) + ".", "",
+             "| model | NDCG@10 of the new users |", "|---|---|"]
+    for name, v in result["ndcg@10"].items():
+        lines.append(f"| {name} | {v:.4f} |")
+    lines.append("")
+    for name, d in result["vs_best_peer"].items():
+        lines.append(f"- {name} vs best peer ({d['vs']}): paired NDCG@10 difference {d['diff']:+.4f} (SE "
+                     f"{d['se']:.4f}, {d['users']} users): **{d['verdict']}**")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
