@@ -609,6 +609,19 @@ class Model:
         return tuple(ks) if isinstance(ks, list) and ks else tuple(TrainConfig().eval_k)
 
 
+def fold_in_solve(loss: str, train_cfg, pairs: int, n_users: int, n_movies: int, timed: bool) -> dict | None:
+    """What a run's manifest records of its users' solve (``training_ratings.solve``, serve.foldin.fold_in): als
+    (train.als.user_solve, over the ``pairs`` trained on, ``timed`` if they had times) and softmax (the user
+    L2); None for the other losses, whose new users get a fixed solve."""
+    if loss == "als":
+        from embedrec.train.als import user_solve
+
+        return user_solve(train_cfg, pairs, n_users, n_movies, timed)
+    if loss == "softmax":
+        return {"loss": "softmax", "l2": float(train_cfg.weight_decay_user)}
+    return None
+
+
 class TrainedModel(Model):
     """A model trained in this process (``er.train``): the Model methods over its arrays, plus ``save``.
 
@@ -616,7 +629,7 @@ class TrainedModel(Model):
     when refit); ``config`` the Config; ``result`` the FitResult (the torch model is ``result.model``)."""
 
     def __init__(self, cfg: Config, ds: Dataset, f: dict, metrics: dict, extra: dict, state_bytes: bytes, history: list,
-                 result=None):
+                 result=None, solve: dict | None = None):
         import pyarrow as pa
 
         from embedrec.data.ids import ids_from_arrow
@@ -627,12 +640,10 @@ class TrainedModel(Model):
         loss = extra["model"]["loss"]
         ratings = {"min_rating": ds.manifest.get("min_rating"),
                    "rating_weight": cfg.train.als_rating_weight if loss == "als" else 0.0}
-        if loss == "als":  # the users' solve, which a new user's fold-in repeats (ingest keeps one rating per pair)
-            from embedrec.train.als import user_solve
-
-            ratings["solve"] = user_solve(cfg.train, len(ds.splits["train"]), ds.n_users, ds.n_movies)
-        elif loss == "softmax":
-            ratings["solve"] = {"loss": "softmax", "l2": float(cfg.train.weight_decay_user)}
+        tr = ds.splits["train"]  # ingest keeps one rating per pair: its rows are the pairs trained on
+        solve = solve or fold_in_solve(loss, cfg.train, len(tr), ds.n_users, ds.n_movies, tr.timestamp is not None)
+        if solve is not None:  # the users' half of the training objective, which a new user's fold-in repeats
+            ratings["solve"] = solve
         extra = {**extra, "training_ratings": ratings}
         self._f, self._extra, self._state_bytes, self._history = f, extra, state_bytes, history
         explicit = cfg.model.objective == "explicit"

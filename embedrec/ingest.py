@@ -256,47 +256,57 @@ def _check_ratings(raw: readers.RawData, cfg: DataConfig) -> tuple[float, float]
     ratings = raw.ratings
     if ratings["rating"].isna().any():
         row = int(np.flatnonzero(ratings["rating"].isna().to_numpy())[0])
-        raise DataError(f"{raw.origin[0]}:{row + raw.origin[1]}: rating is missing; fix or remove that line")
+        raise DataError(f"{raw.origin[0]}:{raw.line(row)}: rating is missing; fix or remove that line")
     r = ratings["rating"].to_numpy(np.float64)
     bad = ~np.isfinite(r) | (np.abs(r) > MAX_RATING)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         what = f"is beyond {MAX_RATING:g}" if np.isfinite(r[row]) else \
             f"is not a finite number (a value beyond {np.finfo(np.float32).max:.2g} reads as inf)"
-        raise DataError(f"{raw.origin[0]}:{row + raw.origin[1]}: rating {r[row]:g} {what}; fix or remove that line")
+        raise DataError(f"{raw.origin[0]}:{raw.line(row)}: rating {r[row]:g} {what}; fix or remove that line")
     if cfg.rating_scale is not None:
         scale = (float(cfg.rating_scale[0]), float(cfg.rating_scale[1]))
     elif raw.rating_scale is not None:
         scale = raw.rating_scale
     else:
         scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
-        _warn_lone_extremes(r, scale, raw.origin)
-    readers.check_scale(ratings, scale, raw.origin)
+        _warn_lone_extremes(r, scale, raw)
+    readers.check_scale(raw, scale)
     return scale
 
 
-def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], origin: tuple[str, int]) -> None:
-    """A scale read from the data whose top or bottom value sits on a handful of rows (one 7 in a 1-5 file, a
-    typo) would stretch it, and every predicted rating with it: say so, with the line and the fix."""
+def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: readers.RawData) -> None:
+    """A scale read from the data whose top or bottom value sits on a handful of rows apart from a discrete scale
+    (one 7 in a 1-5 file: a typo) would stretch it, and every predicted rating with it: say so, with the line and
+    the fix. Not for counts or other continuous values (more than MAX_LEVELS values), nor for a gap of one step
+    (a 6 may be a 1-6 scale's), nor when every other row holds one value (0/1 data)."""
     if r.size < 1000:
         return
-    lone = max(1, r.size // 10_000)  # at most 0.01% of the rows
+    lone = max(1, r.size // 10_000)  # at most 0.01% of the rows (and one row below 20,000)
+    sample = r[::max(1, r.size // 1_000_000)]  # the scale's levels, from at most a million rows
     for end, value in (("top", scale[1]), ("bottom", scale[0])):
         at = r == value
         n = int(np.count_nonzero(at))
-        if not 0 < n <= lone or n == r.size:
+        if not 0 < n <= lone:
+            continue
+        levels = np.unique(sample[sample != value])
+        if not 2 <= levels.size <= MAX_LEVELS:
             continue
         np.logical_not(at, out=at)  # the other rows, without a copy of 100M ratings
         nxt = float(r.max(where=at, initial=-np.inf) if end == "top" else r.min(where=at, initial=np.inf))
         np.logical_not(at, out=at)
+        if abs(value - nxt) <= float(np.diff(levels).min()) + 1e-9:
+            continue
         row = int(np.flatnonzero(at)[0])
         fair = (scale[0], nxt) if end == "top" else (nxt, scale[1])
         log.warning("%s:%d: rating %g is on %s of %s rows, %s every other (%g), so the rating scale is taken as "
                     "%g-%g; if it is %g-%g, fix %s, or refuse %s with «--set data.rating_scale=[%g,%g]»",
-                    origin[0], row + origin[1], value, f"{n:,}", f"{r.size:,}",
+                    raw.origin[0], raw.line(row), value, f"{n:,}", f"{r.size:,}",
                     "above" if end == "top" else "below", nxt, scale[0], scale[1], *fair,
                     "that row" if n == 1 else "those rows", "it" if n == 1 else "them", *fair)
 
+
+MAX_LEVELS = 20  # distinct ratings of a discrete scale (1-5: 5; 0.5-5 by halves: 10; 1-10: 10)
 
 def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataConfig, report: dict) -> pd.DataFrame:
     """Ratings of movies absent from the movies file: kept untitled, or dropped (data.unknown_movies)."""

@@ -620,10 +620,13 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
 
     import pandas as pd
 
-    from embedrec.api import TrainedModel
+    from embedrec.api import TrainedModel, fold_in_solve
     from embedrec.data.dataset import Dataset, Interactions
 
     t = result.model
+    tr = shard.splits["train"]  # what the final fit trained on (train+valid after a refit), this rank's users
+    solve = fold_in_solve("als", cfg.train, int(g.total(len(tr))), shard.n_users, shard.n_movies,
+                          tr.timestamp is not None)
     P = g.gather0(t.user.weight.detach().to(g.device))
     Q = g.gather0(t.movie.weight.detach().to(g.device))
     seen = [shard.splits[s] for s in ("train", "valid") if s in shard.splits]
@@ -650,7 +653,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
                        "movie_bias": False},
              "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
              "refit": refit, "seen": "train+valid", "ranks": g.world}
-    TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result).save(cfg.run.dir)
+    TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result, solve).save(cfg.run.dir)
     g.barrier()
 
 

@@ -85,6 +85,11 @@ def _plain(prepared: Path, run: Path, epochs: int, resume: bool = False) -> dict
     return train_run(load_config(None, _overrides(prepared, run, epochs)), resume=resume)
 
 
+def _solve(run: Path) -> dict:
+    """The users' solve a run's manifest records for a new user's fold-in (training_ratings.solve)."""
+    return json.loads((run / "current" / "manifest.json").read_text())["training_ratings"]["solve"]
+
+
 def _arrays(run: Path) -> dict:
     names = ("user_factors", "movie_factors", "seen_indptr", "seen_indices", "popularity")
     return {n: np.load(run / "current" / f"{n}.npy") for n in names}
@@ -227,6 +232,8 @@ def test_a_one_process_checkpoint_resumes_on_ranks(prepared, tmp_path):
     a, w = _arrays(run), _arrays(tmp_path / "whole")
     for name in ("user_factors", "movie_factors"):
         np.testing.assert_allclose(a[name], w[name], atol=1e-4, rtol=0, err_msg=name)
+    # without a refit the fit saw train only: the sharded publish records that a0, not train+valid's
+    assert _solve(run) == pytest.approx(_solve(tmp_path / "whole"), abs=1e-12)
 
 
 def test_two_ranks_write_the_one_process_topk_file(prepared, tmp_path):
@@ -428,6 +435,8 @@ def test_two_ranks_choose_the_recency_one_process_chooses(synth_dir, tmp_path):
     assert (two / "refit" / "path-0" / "metrics.jsonl").exists() and (tmp_path / "one" / "refit" / "path-0").is_dir()
     for key, value in m1["splits"]["test"]["model"].items():
         assert m2["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-6), key
+    one_solve = _solve(tmp_path / "one")
+    assert _solve(two) == pytest.approx(one_solve, abs=1e-12) and one_solve["recency"] == m1["selection"]["als_recency"]
 
 
 def test_a_rank_that_ended_normally_waits_then_leaves_the_group(monkeypatch):

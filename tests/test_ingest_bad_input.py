@@ -218,6 +218,24 @@ def test_the_fields_other_names_for_user_and_movie_are_read(tmp_path, header):
     assert len(got) == 30 and got["user_idx"].nunique() == 6 and got["movie_idx"].nunique() == 5
 
 
+@pytest.mark.parametrize("header, extra", [("userId,movieId,rating,timestamp,movie", "title"),
+                                           ("UserID,user,MovieID,rating,timestamp", "name")])
+def test_a_spelling_of_the_default_name_comes_before_the_other_names(tmp_path, header, extra):
+    """'movieId' is the movie even beside a 'movie' column of titles (a review found such files refused once
+    the other names came in), and 'UserID' beside a 'user' column of names."""
+    rows = "".join(",".join(x.split(",")[:2] + [x.split(",")[2], x.split(",")[3].strip()]) + f",{extra}\n"
+                   if header.endswith("movie") else
+                   ",".join([x.split(",")[0], extra, *x.split(",")[1:]]) for x in ROWS.splitlines(keepends=True))
+    p = tmp_path / "r.csv"
+    p.write_text(header + "\n" + rows)
+    r, out = ingest(tmp_path, p, "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    first = header.split(",")
+    assert f"{first[0]!r} as 'user_id'" in r.stderr and r.stdout == ""
+    got = pd.concat([pd.read_parquet(out / f) for f in ("train.parquet", "valid.parquet")])
+    assert len(got) == 30 and got["user_idx"].nunique() == 6 and got["movie_idx"].nunique() == 5
+
+
 def test_an_other_name_is_not_taken_when_two_match_or_a_column_is_configured(tmp_path):
     """'movie' and 'item' both name the movie: nothing is guessed. A configured data.columns.movie is exact."""
     p = tmp_path / "r.csv"
@@ -246,6 +264,22 @@ def test_a_lone_rating_beyond_the_rest_is_named_when_the_scale_comes_from_the_da
     p.write_text(HEAD + rows)
     r, out = ingest(tmp_path, p)
     assert r.exit_code == 0 and "rating scale is taken" not in r.stderr, r.stderr
+    # said of its own line past a blank one; nothing for a gap of one step (a 6: perhaps a 1-6 scale), play
+    # counts (no discrete scale), or 0/1 data with a lone 0 (its other rows hold one value)
+    lines = rows.splitlines(keepends=True)
+    cases = {"blank": (HEAD + "".join(lines[:40]) + "\n" + "".join(lines[40:]) + "7,99,7,5000\n", True),
+             "six": (HEAD + rows + "7,99,6,5000\n", False),
+             "plays": (HEAD + "".join(f"{k % 50 + 1},{k // 50 + 1},{k * 7 % 997 + 1},{k}\n" for k in range(2000))
+                       + "7,99,90000,5000\n", False),
+             "binary": (HEAD + "".join(f"{k % 50 + 1},{k // 50 + 1},1,{k}\n" for k in range(2000))
+                        + "7,99,0,5000\n", False)}
+    for name, (text, warned) in cases.items():
+        p.write_text(text)
+        r, out = ingest(tmp_path, p, "--overwrite")
+        assert r.exit_code == 0, r.stderr
+        assert ("rating scale is taken" in r.stderr) == warned, (name, r.stderr)
+        if warned:
+            assert f"{p}:2003: rating 7 is on 1 of 2,001 rows" in r.stderr, r.stderr
 
 
 def test_a_matched_column_is_said_only_once_every_column_is_found(tmp_path):

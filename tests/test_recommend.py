@@ -285,7 +285,8 @@ def test_an_als_fold_in_repeats_the_training_users_solve(implicit_models):
     against the trained users' 0.450 (BENCHMARKS.md, session 15)."""
     rec = implicit_models["plain"]
     solve = rec.training_ratings["solve"]
-    assert set(solve) == {"loss", "a0", "user_unobserved", "reg", "reg_exponent"} and 0.001 <= solve["a0"] <= 1
+    assert set(solve) == {"loss", "a0", "user_unobserved", "reg", "reg_exponent", "recency"}
+    assert 0.001 <= solve["a0"] <= 1 and solve["recency"] == 0  # a random split: auto chose no recency weight
     P = np.asarray(rec.factors.user)
     cosines, overlaps = [], []
     for row in range(0, P.shape[0], 5):
@@ -486,3 +487,25 @@ def test_the_softmax_fold_in_is_the_minimiser_of_the_users_softmax_objective():
     pi = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     grad = Q.T @ pi - (w / w.sum()) @ Q[rows] + 2 * 0.05 * p
     assert np.abs(grad).max() < 1e-6
+
+
+def test_the_fold_in_solves_take_the_recency_weight_and_an_l2_floor():
+    """als: a new user's movies weigh 1 + g/2, the mean of a training user's recency weights (1 to 1 + g), so
+    the solve with g equals the solve without it with every weight scaled so. softmax: a model trained without
+    user L2 (train.weight_decay_user=0) has no finite maximiser for a new user; the floor gives a finite vector,
+    the one at the floor's L2."""
+    from embedrec.model.factors import Factors
+
+    rng = np.random.default_rng(1)
+    f = Factors(rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(30, 4)).astype(np.float32), None,
+                rng.normal(size=30).astype(np.float32), 0.0, False)
+    items = {2: 1.0, 5: 1.0, 9: 1.0}
+    als = {"loss": "als", "a0": 0.2, "user_unobserved": 1.0, "reg": 0.02, "reg_exponent": 1.0}
+    with_g = foldin.fold_in(f, items, solve={**als, "recency": 2.0})[0]
+    scaled = foldin.fold_in(f, dict.fromkeys(items, 2.0), solve={**als, "recency": 0.0})[0]
+    np.testing.assert_allclose(with_g, scaled, rtol=1e-6)
+    assert not np.allclose(with_g, foldin.fold_in(f, items, solve={**als, "recency": 0.0})[0], rtol=1e-3)
+    none = foldin.fold_in(f, items, solve={"loss": "softmax", "l2": 0.0})[0]
+    floor = foldin.fold_in(f, items, solve={"loss": "softmax", "l2": foldin.SOFTMAX_L2_FLOOR})[0]
+    np.testing.assert_array_equal(none, floor)
+    assert np.isfinite(none).all() and np.linalg.norm(none) < 100

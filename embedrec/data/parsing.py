@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +84,13 @@ class RawData:
     files: list[Path] = field(default_factory=list)
     # where each ratings row came from, for error messages: (label, first data line number)
     origin: tuple[str, int] = ("<input>", 1)
+    # the file line of a ratings row where blank lines or quoted newlines may lie between (a CSV/TSV file), read
+    # again on an error path only; None: row + origin[1]
+    line_of: Callable[[int], int] | None = None
+
+    def line(self, row: int) -> int:
+        """The 1-based line of ratings row ``row`` (0-based), for a message."""
+        return self.line_of(row) if self.line_of is not None else row + self.origin[1]
 
 
 # ------------------------------------------------------------------------------------------ table reading
@@ -201,6 +209,12 @@ def _rows(src, sep: str, encoding: str, skip_blank: bool = False):
 def _row_line(src, sep: str, encoding: str, row: int, skip_blank: bool = False) -> int | None:
     """The 1-based line where tokenizer row ``row`` (0-based) starts; None when it cannot tell."""
     return next((line for i, (line, _) in enumerate(_rows(src, sep, encoding, skip_blank)) if i == row), None)
+
+
+def data_line(src, sep: str, encoding: str, header_rows: int, first: int, row: int) -> int:
+    """The 1-based line of data row ``row`` (0-based) of a table with ``header_rows`` header rows, blank lines
+    skipped as pandas skips them; ``row + first`` where the file cannot be read again."""
+    return _row_line(src, sep, encoding, row + header_rows, skip_blank=True) or row + first
 
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")  # what pandas decompresses by the file name
@@ -430,12 +444,12 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     return DataError(f"{label}: a numeric column could not be parsed; check data.separator and data.columns")
 
 
-def check_scale(df: pd.DataFrame, scale: tuple[float, float], origin: tuple[str, int]) -> None:
-    r = df["rating"].to_numpy()
+def check_scale(raw: RawData, scale: tuple[float, float]) -> None:
+    r = raw.ratings["rating"].to_numpy()
     bad = ~((r >= scale[0]) & (r <= scale[1]))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{origin[0]}:{row + origin[1]}: rating {r[row]:g} is outside the scale "
+        raise DataError(f"{raw.origin[0]}:{raw.line(row)}: rating {r[row]:g} is outside the scale "
                         f"{scale[0]:g}-{scale[1]:g}; fix that row, or set data.rating_scale to the real scale")
 
 

@@ -3,6 +3,7 @@ separator sniffing, header checks with close-match hints, and zero-padded ids re
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
@@ -22,6 +23,7 @@ from embedrec.data.parsing import (
     _label,
     _parser_error,
     _row_line,
+    data_line,
     decompressed,
     read_movies_table,
     read_numeric_table,
@@ -49,6 +51,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
     if cols.timestamp:
         wanted[cols.timestamp] = "timestamp"
     id_dtype = "int64" if cfg.id_type == "int" else "str"
+    line_of = None
     if fmt == "parquet":
         # stdin (and a compressed file) is read whole first: a pipe cannot seek to the footer
         src = io.BytesIO(sys.stdin.buffer.read()) if source == "-" else io.BytesIO(decompressed(source, label)) \
@@ -116,6 +119,8 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             df[dated] = _seconds(df[dated], src, sep, cfg.encoding, dated, label, 1 if cfg.header else 0)
         df = df[list(wanted)].rename(columns=wanted)
         first = 2 if cfg.header else 1
+        if isinstance(src, (str, Path)):  # a file read again for a message's line; not bytes held in memory
+            line_of = functools.partial(data_line, src, sep, cfg.encoding, 1 if cfg.header else 0, first)
     if "rating" not in df:
         df["rating"] = np.float32(1.0)
     df["rating"] = df["rating"].astype("float32")
@@ -131,7 +136,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
                                    genres_col=cols.genres, genre_sep=cfg.genre_separator, encoding=cfg.encoding,
                                    id_type=cfg.id_type)
         files.append(Path(cfg.movies))
-    return RawData(df, movies, None, fmt, None, files, (label, first))
+    return RawData(df, movies, None, fmt, None, files, (label, first), line_of)
 
 
 def _from_bom(src, label: str, encoding: str):
@@ -359,8 +364,8 @@ def _plain(name) -> str:
 
 
 # What the default column names are also called in the field's files (LensKit and Surprise: user,item,rating;
-# Spotlight/RecBole-like exports: uid/iid): read when exactly one column is so named and the config keeps the
-# default name; else data.columns names it
+# Spotlight/RecBole-like exports: uid/iid): read when the config keeps the default name, no column is a spelling
+# of it ('userId'), and exactly one column is so named; else data.columns names it
 DEFAULT_ALIASES = {"user_id": {"user", "uid"}, "movie_id": {"movie", "item", "itemid", "iid"}}
 
 
@@ -373,12 +378,15 @@ def _match_columns(found, wanted: dict, label: str) -> tuple[dict, list[str]]:
 
     names = [str(c) for c in found]
     out, taken = {}, []
-    for col, role in wanted.items():
-        spellings = {_plain(col)}
-        if col == getattr(ColumnsConfig, role.replace("_id", ""), None):  # a default name: the field's other ones
-            spellings |= DEFAULT_ALIASES.get(role, set())
-        hits = [c for c in names if _plain(c) in spellings and c not in wanted and c not in out
+
+    def matching(spellings: set[str]) -> list[str]:
+        return [c for c in names if _plain(c) in spellings and c not in wanted and c not in out
                 and c.isprintable()]  # a newline or NUL inside a name is damage to report, not a spelling
+
+    for col, role in wanted.items():
+        hits = matching({_plain(col)})
+        if not hits and col not in names and col == getattr(ColumnsConfig, role.replace("_id", ""), None):
+            hits = matching(DEFAULT_ALIASES.get(role, set()))  # a default name: the field's other names, second
         if col not in names and len(hits) == 1:
             taken.append(f"{hits[0]!r} as {col!r}")
             col = hits[0]

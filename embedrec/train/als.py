@@ -99,19 +99,21 @@ def reg_weights(counts: np.ndarray, n_other: int, a0: float, cfg: TrainConfig) -
     return (reg * np.power(np.maximum(base, 1e-12), cfg.als_reg_exponent)).astype(np.float32)
 
 
-def user_solve(train_cfg, nnz: int, n_users: int, n_movies: int) -> dict:
-    """What an als fit's user solve was ({"loss": "als", "a0", "user_unobserved", "reg", "reg_exponent"}), for a
-    run's manifest (``training_ratings.solve``, which serve.foldin.fold_in repeats for a new user): the unobserved weight a0 (auto: als.auto_unobserved of the ``nnz`` training
-    pairs), the users' scale of it (train.als_user_unobserved) and the L2 (train.als_reg, its exponent), the
-    choices of an ``auto`` as the selection made them."""
+def user_solve(train_cfg, nnz: int, n_users: int, n_movies: int, timed: bool) -> dict:
+    """What an als fit's user solve was ({"loss": "als", "a0", "user_unobserved", "reg", "reg_exponent",
+    "recency"}), for a run's manifest (``training_ratings.solve``, which serve.foldin.fold_in repeats for a new
+    user): the unobserved weight a0 (auto: auto_unobserved of the ``nnz`` training pairs), the users' scale of it
+    (train.als_user_unobserved), the L2 (train.als_reg, its exponent) and the recency weight g (0 when the
+    training ratings had no times, ``timed``), each ``auto`` as the selection chose it."""
     a0 = auto_unobserved(nnz, n_users, n_movies) if train_cfg.als_unobserved == "auto" \
         else float(train_cfg.als_unobserved)
     reg = AUTO_REGS[0] if train_cfg.als_reg == "auto" else float(train_cfg.als_reg)
     scale = train_cfg.als_user_unobserved
     scale = USER_SCALES[0] if scale == "auto" else float(scale)
+    g = train_cfg.als_recency
+    g = 0.0 if not timed else RECENCY if g == "auto" else float(g)
     return {"loss": "als", "a0": a0, "user_unobserved": scale, "reg": reg,
-            "reg_exponent": float(train_cfg.als_reg_exponent)}
-
+            "reg_exponent": float(train_cfg.als_reg_exponent), "recency": g}
 
 def confidence(users: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | None, scale, cfg: TrainConfig):
     """Per-rating weights of the observed term, or None when every weight is 1.
