@@ -7,11 +7,11 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 export EMBEDREC_CACHE="$work/cache" PATH="$BIN:$PATH"
-run() { echo "\$ $1"; eval "$1" 2>&1 | grep -v "^MovieLens\|^  \|^$" || true; echo; }
+run() { echo "\$ $1"; eval "$1" 2>&1 | grep -v "^MovieLens\|^$" || true; echo; }
 run "embedrec ingest ml-100k"
 start=$(date +%s%N)
 run "embedrec train --format table"
 echo "(train: $(( ($(date +%s%N) - start) / 1000000 )) ms wall as a fresh process, load $(cut -d' ' -f1 /proc/loadavg))" >&2
 run "embedrec recommend --user 196 -k 5 --format table"
 run 'embedrec recommend --movie "star wars" -k 3 --format table'
-
+run 'embedrec recommend --liked "star wars,empire strikes back" -k 3 --format table'
