@@ -509,3 +509,20 @@ def test_the_fold_in_solves_take_the_recency_weight_and_an_l2_floor():
     floor = foldin.fold_in(f, items, solve={"loss": "softmax", "l2": foldin.SOFTMAX_L2_FLOOR})[0]
     np.testing.assert_array_equal(none, floor)
     assert np.isfinite(none).all() and np.linalg.norm(none) < 100
+
+
+def test_a_model_makes_the_movie_gramian_once_for_all_its_new_users(implicit_models, monkeypatch):
+    """Q^T Q reads every movie (a second at 500K x 128): a Recommender makes it at its first new user and
+    reuses it; the vector is the one computed without it (foldin.fold_in's own Q^T Q)."""
+    rec = implicit_models["plain"]  # every liked movie weighs 1
+    rec._gram = None
+    calls = []
+    real = foldin.movie_gram
+    monkeypatch.setattr(foldin, "movie_gram", lambda f: calls.append(1) or real(f))
+    first = rec.fold_in(["1", "2"])[0]
+    rec.fold_in(["3"])
+    rec.fold_in([], {"4": 5})
+    assert len(calls) == 1
+    items = {int(r): 1.0 for r in rec.movie_rows(["1", "2"])[0]}
+    alone = foldin.fold_in(rec.factors, items, solve=rec.training_ratings["solve"])[0]
+    np.testing.assert_allclose(first, alone, rtol=1e-5, atol=1e-7)

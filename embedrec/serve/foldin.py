@@ -63,8 +63,8 @@ def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None,
     return dict.fromkeys(kept, 1.0)
 
 
-def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1,
-            alpha: float = 10.0, solve: dict | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: float = 10.0,
+            solve: dict | None = None, gram: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
     """(p, b_u, movie rows) for a new user who rated ``items`` ({movie row: value}), movie factors fixed.
 
     Explicit models (values are ratings): ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
@@ -80,6 +80,7 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1,
     Without it (bpr, or a run saved before the manifest said so): the implicit-ALS solve of Hu, Koren & Volinsky
     (2008) against the fixed movie factors, each movie's confidence 1 + alpha w,
     p = (Q^T Q + alpha Q_S^T W Q_S + reg I)^-1 Q_S^T (1 + alpha w).
+    ``gram``: Q^T Q when the caller holds it (:func:`movie_gram`), else computed here.
     """
     rows = np.array(list(items), dtype=np.int64)
     Qs = np.asarray(factors.movie[rows], dtype=np.float64)
@@ -91,25 +92,39 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1,
         A = X.T @ X + reg * rows.size * np.eye(d + 1)
         sol = np.linalg.solve(A, X.T @ y)
         return sol[:d].astype(np.float32), float(sol[d]), rows
-    Q = np.asarray(factors.movie, dtype=np.float64)
     w = np.array([items[r] for r in rows], dtype=np.float64)
     kind = (solve or {}).get("loss")
+    n_movies = factors.movie.shape[0]
+    if kind != "softmax" and gram is None:
+        gram = movie_gram(factors)
     if kind == "als":
         # a training user's confidences were weighed 1 + g x position in time, 0 to 1: a new user's movies,
         # told without times, at the mean, 1 + g / 2
         w = w * (1.0 + float(solve.get("recency", 0.0)) / 2)
         a0 = float(solve["a0"]) * float(solve["user_unobserved"])
-        lam = float(solve["reg"]) * (rows.size + float(solve["a0"]) * Q.shape[0]) ** float(solve["reg_exponent"])
-        A = a0 * (Q.T @ Q) + (Qs * w[:, None]).T @ Qs + lam * np.eye(d)
+        lam = float(solve["reg"]) * (rows.size + float(solve["a0"]) * n_movies) ** float(solve["reg_exponent"])
+        A = a0 * gram + (Qs * w[:, None]).T @ Qs + lam * np.eye(d)
         p = np.linalg.solve(A, Qs.T @ w)
         return p.astype(np.float32), 0.0, rows
     if kind == "softmax":
-        b = np.zeros(Q.shape[0]) if factors.movie_bias is None else np.asarray(factors.movie_bias, np.float64)
+        Q = np.asarray(factors.movie, dtype=np.float64)
+        b = np.zeros(n_movies) if factors.movie_bias is None else np.asarray(factors.movie_bias, np.float64)
         l2 = max(float(solve["l2"]), SOFTMAX_L2_FLOOR)
         return softmax_user(Q, b, rows, w, l2).astype(np.float32), 0.0, rows
-    A = Q.T @ Q + alpha * (Qs * w[:, None]).T @ Qs + reg * np.eye(d)
+    A = gram + alpha * (Qs * w[:, None]).T @ Qs + reg * np.eye(d)
     p = np.linalg.solve(A, Qs.T @ (1 + alpha * w))
     return p.astype(np.float32), 0.0, rows
+
+
+def movie_gram(factors: Factors) -> np.ndarray:
+    """Q^T Q of the movie factors (float64, dim x dim): the implicit fold-ins' unobserved term. It reads every
+    movie (a second at 500K x 128), so a Recommender computes it once and passes it to each fold-in."""
+    Q = np.asarray(factors.movie)
+    G = np.zeros((Q.shape[1], Q.shape[1]))
+    for s in range(0, Q.shape[0], 65536):  # float64 blocks: no float64 copy of the whole table
+        block = np.asarray(Q[s:s + 65536], dtype=np.float64)
+        G += block.T @ block
+    return G
 
 
 # The L2 of a softmax fold-in at least: without one (train.weight_decay_user 0) the likelihood has no finite
