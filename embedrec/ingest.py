@@ -301,7 +301,7 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: readers.
         fair = (scale[0], nxt) if end == "top" else (nxt, scale[1])
         log.warning("%s:%d: rating %g is on %s of %s rows, %s every other (%g), so the rating scale is taken as "
                     "%g-%g; if it is %g-%g, fix %s, or refuse %s with «--set data.rating_scale=[%g,%g]»",
-                    raw.origin[0], raw.line(row), value, f"{n:,}", f"{r.size:,}",
+                    raw.origin[0], raw.line(row, cheap=True), value, f"{n:,}", f"{r.size:,}",
                     "above" if end == "top" else "below", nxt, scale[0], scale[1], *fair,
                     "that row" if n == 1 else "those rows", "it" if n == 1 else "them", *fair)
 

@@ -526,3 +526,16 @@ def test_a_model_makes_the_movie_gramian_once_for_all_its_new_users(implicit_mod
     items = {int(r): 1.0 for r in rec.movie_rows(["1", "2"])[0]}
     alone = foldin.fold_in(rec.factors, items, solve=rec.training_ratings["solve"])[0]
     np.testing.assert_allclose(first, alone, rtol=1e-5, atol=1e-7)
+    # another movie table (factors replaced by hand): made again, not the stale one
+    import dataclasses
+
+    kept = rec.factors
+    calls.clear()  # (the reference above made its own)
+    try:
+        rec.factors = dataclasses.replace(kept, movie=kept.movie * 3)
+        again = rec.fold_in(["1", "2"])[0]
+        assert len(calls) == 1
+        np.testing.assert_allclose(again, foldin.fold_in(rec.factors, items, solve=rec.training_ratings["solve"])[0],
+                                   rtol=1e-5, atol=1e-7)
+    finally:
+        rec.factors = kept

@@ -88,9 +88,23 @@ class RawData:
     # again on an error path only; None: row + origin[1]
     line_of: Callable[[int], int] | None = None
 
-    def line(self, row: int) -> int:
-        """The 1-based line of ratings row ``row`` (0-based), for a message."""
-        return self.line_of(row) if self.line_of is not None else row + self.origin[1]
+    def line(self, row: int, cheap: bool = False) -> int:
+        """The 1-based line of ratings row ``row`` (0-based), for a message. ``cheap`` (a warning in a run that
+        goes on): a file above LINE_SCAN_MAX is not read again, and the line is counted as if no blank line
+        came before."""
+        if self.line_of is None or cheap and _size(self.files[0] if self.files else None) > LINE_SCAN_MAX:
+            return row + self.origin[1]
+        return self.line_of(row)
+
+
+LINE_SCAN_MAX = 64 << 20  # bytes of a ratings file read again to name a warning's line (about 1.5 s here)
+
+
+def _size(path) -> int:
+    try:
+        return os.path.getsize(path)
+    except (OSError, TypeError):
+        return 0
 
 
 # ------------------------------------------------------------------------------------------ table reading
@@ -199,7 +213,8 @@ def _rows(src, sep: str, encoding: str, skip_blank: bool = False):
             reader = csv.reader(fh, delimiter=sep)
             start = 1
             for fields in reader:
-                if fields or not skip_blank:
+                # pandas skips a blank line, and one of spaces or tabs only (a single field: no separator)
+                if not skip_blank or len(fields) > 1 or fields and fields[0].strip(" \t"):
                     yield start, fields
                 start = reader.line_num + 1
     except (OSError, csv.Error, LookupError, TypeError):

@@ -366,7 +366,8 @@ def _plain(name) -> str:
 # What the default column names are also called in the field's files (LensKit and Surprise: user,item,rating;
 # Spotlight/RecBole-like exports: uid/iid): read when the config keeps the default name, no column is a spelling
 # of it ('userId'), and exactly one column is so named; else data.columns names it
-DEFAULT_ALIASES = {"user_id": {"user", "uid"}, "movie_id": {"movie", "item", "itemid", "iid"}}
+# Id-shaped names come before bare ones: 'item_id' is the movie beside a 'movie' column of titles.
+DEFAULT_ALIASES = {"user_id": ({"uid"}, {"user"}), "movie_id": ({"itemid", "iid"}, {"movie", "item"})}
 
 
 def _match_columns(found, wanted: dict, label: str) -> tuple[dict, list[str]]:
@@ -386,7 +387,10 @@ def _match_columns(found, wanted: dict, label: str) -> tuple[dict, list[str]]:
     for col, role in wanted.items():
         hits = matching({_plain(col)})
         if not hits and col not in names and col == getattr(ColumnsConfig, role.replace("_id", ""), None):
-            hits = matching(DEFAULT_ALIASES.get(role, set()))  # a default name: the field's other names, second
+            for spellings in DEFAULT_ALIASES.get(role, ()):  # a default name: the field's other names, after it
+                hits = matching(spellings)
+                if hits:
+                    break
         if col not in names and len(hits) == 1:
             taken.append(f"{hits[0]!r} as {col!r}")
             col = hits[0]

@@ -70,7 +70,7 @@ class Recommender:
         self.seen_ptr, self.seen_idx = seen
         self._popularity = popularity
         self._ip = self._cos = self._flat = self._exact = None
-        self._gram = None  # Q^T Q for the implicit fold-ins, made at the first new user
+        self._gram = None  # (the factors, their Q^T Q) for the implicit fold-ins, made at the first new user
         # how training took the ratings (the dataset's data.min_rating, train.als_rating_weight); a run written
         # before the manifest said so: every rating as a positive interaction
         self.training_ratings = {"min_rating": None, "rating_weight": 0.0, **(training_ratings or {})}
@@ -253,10 +253,14 @@ class Recommender:
             t = self.training_ratings
             items = foldin.implicit_weights(items, self.scale, t["min_rating"], t["rating_weight"])
         solve = None if self.explicit else self.training_ratings.get("solve")
-        if not self.explicit and (solve or {}).get("loss") != "softmax" and self._gram is None:
-            self._gram = foldin.movie_gram(self.factors)  # once per model: every new user's solve reads it
+        gram = None
+        if not self.explicit and (solve or {}).get("loss") != "softmax":
+            # once per factors: every new user's solve reads it (factors replaced: made again)
+            if self._gram is None or self._gram[0] is not self.factors:
+                self._gram = (self.factors, foldin.movie_gram(self.factors))
+            gram = self._gram[1]
         p, b, _ = foldin.fold_in(self.factors, items, self.cfg.foldin_reg if self.cfg else 0.1,
-                                 self.cfg.foldin_alpha if self.cfg else 10.0, solve, self._gram)
+                                 self.cfg.foldin_alpha if self.cfg else 10.0, solve, gram)
         return p, b, given
 
     def user_from_features(self, values: dict[str, str]) -> tuple[np.ndarray, float]:
