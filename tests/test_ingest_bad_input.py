@@ -498,3 +498,15 @@ def test_id_spellings_are_checked_in_a_file_without_a_header_too(tmp_path):
     p.write_text("1\t2\t3\n2\t3\t4\n+7\t3\t4\n")
     r, out = ingest(tmp_path, p, "--set", "data.header=false", "--set", "data.columns.timestamp=null")
     refused(r, out, "r.tsv:3: column 'user_id' id '+7' is not written as a plain integer")
+
+
+def test_a_headerless_file_with_fewer_columns_says_which_to_drop(tmp_path):
+    """data.header=false reads user, movie, rating, timestamp: a 3-column file had 'cannot parse (Too many
+    columns specified: expected 4 and found 3)'; it now says what the columns are and the --set that reads it."""
+    p = tmp_path / "r.tsv"
+    p.write_text("".join(f"{u}\t{m}\t{(u + m) % 5 + 1}\n" for u in range(1, 7) for m in range(1, 6)))
+    r, out = ingest(tmp_path, p, "--set", "data.header=false")
+    refused(r, out, "r.tsv: 3 columns per line, but without a header the config reads 4 (user, movie, rating, "
+                    "timestamp in that order); for a file without times add --set data.columns.timestamp=null")
+    r, out = ingest(tmp_path, p, "--set", "data.header=false", "--set", "data.columns.timestamp=null")
+    assert r.exit_code == 0, r.stderr

@@ -196,6 +196,13 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
                          "close the quote or remove the stray '\"' on that line")
     if "No columns to parse" in msg or isinstance(e, pd.errors.EmptyDataError):
         return DataError(f"{label}: the file is empty; point data.source at a ratings file with rows")
+    m = re.search(r"Too many columns specified: expected (\d+) and found (\d+)", msg)
+    if m and header_lines == 0:  # data.header=false: the config names more columns than the file holds
+        want, found = int(m.group(1)), int(m.group(2))
+        return DataError(f"{label}: {found} column{'s' if found != 1 else ''} per line, but without a header the "
+                         f"config reads {want} (user, movie, rating, timestamp in that order); for a file without "
+                         "times add «--set data.columns.timestamp=null», without ratings also "
+                         "«--set data.columns.rating=null»")
     return DataError(f"{label}: cannot parse ({first_line(e)})")
 
 
