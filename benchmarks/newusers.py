@@ -3,8 +3,8 @@ not in the training data, beside peers that answer new users natively.
 
 Protocol (Liang et al. 2018's strong generalisation), per seed: the users are split 80/10/10 into known,
 validation and test users. Every model is fit on the known users' ratings only. A validation or test user's
-ratings are split at random 80/20: the 80% are what that user tells the model (folded in; for EASE the row
-x_u), the 20% are the targets; NDCG@10 and Recall@10 over all movies minus the told ones.
+ratings are split 80/20, at random or by time (its earliest 80%): the 80% are what that user tells the model
+(folded in; for EASE the row x_u), the 20% are the targets; NDCG@10 over all movies minus the told ones.
 - embedrec: `er.train` on the known users (its own selection on a 10% validation share of their ratings, then
   the refit), then `Recommender.fold_in` for each new user: what `recommend --liked` does. Also reported: the
   fixed Hu et al. solve of the earlier releases (alpha 10, reg 0.1), for the before/after.
@@ -14,7 +14,8 @@ x_u), the 20% are the targets; NDCG@10 and Recall@10 over all movies minus the t
 Paired per-user differences against the best peer (each user's differences averaged over the seeds it is a test
 user in, then std / sqrt(users)); within 2 SE is a tie.
 
-Usage: python benchmarks/newusers.py [--seeds 5] [--out FILE.json]   (about 3 minutes on 2 cores)
+Usage: python benchmarks/newusers.py [--seeds 5] [--protocol random|time|both] [--out FILE.json]
+(about 2 minutes on 2 cores for both)
 """
 
 from __future__ import annotations
@@ -35,12 +36,20 @@ GRIDS = {"EASE": {"lambda": [100.0, 250.0, 500.0, 1000.0]},
                           "iterations": [15]}}
 
 
-def partition(u, i, n_users, seed):
-    """(known mask, {"valid": (fold-in rows, target rows), "test": ...}) over the rating rows."""
+def partition(u, i, t, n_users, seed, by_time: bool = False):
+    """(known mask, {"valid": (fold-in rows, target rows), "test": ...}) over the rating rows. A new user tells
+    80% of its ratings: drawn at random, or (``by_time``) its earliest 80%, the latest 20% being the targets."""
     rng = np.random.default_rng(seed)
     role = rng.permutation(np.arange(n_users) % 10)  # 0: valid user, 1: test user, else known
     kinds = {}
     told = rng.random(u.size) < 0.8
+    if by_time:
+        order = np.lexsort((i, t, u))  # each user's ratings oldest first
+        counts = np.bincount(u, minlength=n_users)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.empty(u.size, np.int64)
+        rank[order] = np.arange(u.size) - np.repeat(starts, counts)
+        told = rank < np.round(0.8 * counts[u])
     for name, r in (("valid", 0), ("test", 1)):
         mine = role[u] == r
         kinds[name] = (mine & told, mine & ~told)
@@ -97,11 +106,11 @@ def fold_scorer(factors, solve, X_told):
     return score
 
 
-def one_seed(seed: int, u, i, n_users: int, n_items: int) -> tuple[dict, np.ndarray, dict]:
+def one_seed(seed: int, u, i, t, n_users: int, n_items: int, by_time: bool) -> tuple[dict, np.ndarray, dict]:
     """({model: per-test-user NDCG@10}, the test users, {peer: tuned settings}) of one user partition."""
     import embedrec as er
 
-    known, kinds = partition(u, i, n_users, seed)
+    known, kinds = partition(u, i, t, n_users, seed, by_time)
     ku, ki = u[known], i[known]
     told_all = kinds["valid"][0] | kinds["test"][0]
     X_told = R.matrix(u[told_all], i[told_all], n_users, n_items)  # what each new user tells
@@ -127,39 +136,50 @@ def one_seed(seed: int, u, i, n_users: int, n_items: int) -> tuple[dict, np.ndar
     return out, ev["test"].users, tuned
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--out", type=Path)
-    a = ap.parse_args()
-    u, i, _, n_users, n_items = R.load_ml100k()
+PROTOCOLS = {"random": "each new user tells a random 80% of its ratings; the other 20% are the targets",
+             "time": "each new user tells its earliest 80% of ratings; its latest 20% are the targets"}
+
+
+def run_protocol(name: str, seeds: int, u, i, t, n_users: int, n_items: int) -> dict:
     per: dict[str, list] = {}
     users: list[np.ndarray] = []
     tuned: dict[str, list] = {"EASE": [], "implicit ALS": []}
     t0 = time.perf_counter()
-    for seed in range(a.seeds):
-        out, test_users, chosen = one_seed(seed, u, i, n_users, n_items)
+    for seed in range(seeds):
+        out, test_users, chosen = one_seed(seed, u, i, t, n_users, n_items, name == "time")
         users.append(test_users)
-        for name, v in out.items():
-            per.setdefault(name, []).append(v)
-        for name, v in chosen.items():
-            tuned[name].append(v)
-        R.log(f"seed {seed}: " + ", ".join(f"{k} {v.mean():.4f}" for k, v in out.items()))
-    runs = [{"users": users[s], "models": {k: {"ndcg": per[k][s]} for k in per}} for s in range(a.seeds)]
+        for model, v in out.items():
+            per.setdefault(model, []).append(v)
+        for model, v in chosen.items():
+            tuned[model].append(v)
+        R.log(f"{name}, seed {seed}: " + ", ".join(f"{k} {v.mean():.4f}" for k, v in out.items()))
+    runs = [{"users": users[s], "models": {k: {"ndcg": per[k][s]} for k in per}} for s in range(seeds)]
     peers = ["most popular", "EASE", "implicit ALS"]
     means = {k: float(np.mean([x.mean() for x in v])) for k, v in per.items()}
     best_peer = max(peers, key=means.get)
-    result = {"seeds": a.seeds, "seconds": round(time.perf_counter() - t0, 1), "ndcg@10": means,
-              "test_users_per_seed": [int(x.size) for x in users], "tuned": tuned,
-              "vs_best_peer": {k: R.paired(runs, k, best_peer) for k in per if k not in peers}}
+    return {"protocol": name, "seeds": seeds, "seconds": round(time.perf_counter() - t0, 1), "ndcg@10": means,
+            "test_users_per_seed": [int(x.size) for x in users], "tuned": tuned,
+            "vs_best_peer": {k: R.paired(runs, k, best_peer) for k in per if k not in peers}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default="both")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    u, i, t, n_users, n_items = R.load_ml100k()
+    names = list(PROTOCOLS) if a.protocol == "both" else [a.protocol]
+    results = [run_protocol(name, a.seeds, u, i, t, n_users, n_items) for name in names]
     if a.out:
-        a.out.write_text(json.dumps(result, indent=1, default=str))
-    print(markdown(result))
+        a.out.write_text(json.dumps(results, indent=1, default=str))
+    print("\n\n".join(markdown(r) for r in results))
 
 
 def markdown(result: dict) -> str:
     """The table `make bench` puts in BENCHMARKS.md."""
-    lines = [f"ML-100K, {result['seeds']} seeds of an 80/10/10 user partition ({result['seconds']:.0f} s); test users "
+    lines = [f"#### {result['protocol'].capitalize()}: {PROTOCOLS[result['protocol']]}", "",
+             f"ML-100K, {result['seeds']} seeds of an 80/10/10 user partition ({result['seconds']:.0f} s); test users "
              f"per seed: {', '.join(map(str, result['test_users_per_seed']))}. Tuned (per seed): EASE lambda "
              f"{', '.join(f'{x:g}' for x in result['tuned']['EASE'])}; implicit ALS "
              + "; ".join(json.dumps(p) for p in result["tuned"]["implicit ALS"]) + ".", "",
