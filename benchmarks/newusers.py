@@ -11,6 +11,10 @@ ratings are split 80/20, at random or by time (its earliest 80%): the 80% are wh
 - EASE: lambda tuned on the validation users; scores x_u B.
 - implicit ALS: tuned on the validation users; a new user's vector from `recalculate_user` (its own solve).
 - most popular (known users' counts).
+- Told the order (`recommend --ordered`): each new user's told movies in time order, oldest first. embedrec
+  weighs them 1 + recommend.foldin_recency x position (0 oldest, 1 latest); so that the comparison is fair the
+  peers get the same weights as their x_u (EASE) or confidences (implicit ALS), the weight's r chosen on the
+  validation users from ORDER_WEIGHTS at each peer's tuned settings.
 Paired per-user differences against the best peer (each user's differences averaged over the seeds it is a test
 user in, then std / sqrt(users)); within 2 SE is a tie.
 
@@ -34,6 +38,7 @@ import ranking as R  # noqa: E402  (sets the BLAS thread variables before numpy 
 GRIDS = {"EASE": {"lambda": [100.0, 250.0, 500.0, 1000.0]},
          "implicit ALS": {"factors": [64, 128], "regularization": [1.0, 10.0, 50.0], "alpha": [1.0, 5.0],
                           "iterations": [15]}}
+ORDER_WEIGHTS = [2.0, 4.0, 8.0]  # the peers' r when told the order (embedrec: recommend.foldin_recency)
 
 
 def partition(u, i, t, n_users, seed, by_time: bool = False):
@@ -54,6 +59,23 @@ def partition(u, i, t, n_users, seed, by_time: bool = False):
         mine = role[u] == r
         kinds[name] = (mine & told, mine & ~told)
     return role[u] >= 2, kinds
+
+
+def told_in_order(u, i, t, told, n_users, n_items):
+    """r -> the told rows' matrix with each user's movies weighted 1 + r x position (0 oldest, 1 latest), and
+    {user: its told movie rows, oldest first}."""
+    import scipy.sparse as sp
+
+    tu, ti, tt = u[told], i[told], t[told]
+    order = np.lexsort((ti, tt, tu))
+    counts = np.bincount(tu, minlength=n_users)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(tu.size, np.int64)
+    rank[order] = np.arange(tu.size) - np.repeat(starts, counts)
+    pos = rank / np.maximum(counts[tu] - 1, 1)
+    history = {int(k): ti[order][starts[k]:starts[k] + counts[k]] for k in np.flatnonzero(counts)}
+    return (lambda r: sp.csr_matrix(((1 + r * pos).astype(np.float32), (tu, ti)), shape=(n_users, n_items)),
+            history)
 
 
 def evaluator(u, i, fold, target, n_users, n_items):
@@ -90,6 +112,21 @@ def als_scorer(ku, ki, n_users, n_items, params, X_told):
     return score
 
 
+def ordered_scorer(engine, history):
+    """Each new user's vector from ``engine.fold_in(its movie ids oldest first, ordered=True)``: what
+    `recommend --liked ... --ordered` does."""
+    Q = np.asarray(engine.factors.movie)
+    ids = engine.movie_ids
+
+    def score(rows):
+        P = np.zeros((rows.size, Q.shape[1]), np.float32)
+        for k, r in enumerate(rows):
+            if int(r) in history:
+                P[k] = engine.fold_in(list(ids[history[int(r)]]), ordered=True)[0]
+        return P @ Q.T
+    return score
+
+
 def fold_scorer(factors, solve, X_told):
     """Each new user's vector from ``foldin.fold_in`` of what it told (``solve``: the run's, or None: the fixed
     solve of the earlier releases)."""
@@ -114,6 +151,7 @@ def one_seed(seed: int, u, i, t, n_users: int, n_items: int, by_time: bool) -> t
     ku, ki = u[known], i[known]
     told_all = kinds["valid"][0] | kinds["test"][0]
     X_told = R.matrix(u[told_all], i[told_all], n_users, n_items)  # what each new user tells
+    weighted, history = told_in_order(u, i, t, told_all, n_users, n_items)
     ev = {k: evaluator(u, i, f, tg, n_users, n_items) for k, (f, tg) in kinds.items()}
     out, tuned = {}, {}
     _, pop, _ = next(R.fit_most_popular(ku, ki, n_users, n_items, {}))
@@ -126,6 +164,14 @@ def one_seed(seed: int, u, i, t, n_users: int, n_items: int, by_time: bool) -> t
     tuned["implicit ALS"] = max(points, key=lambda p: ev["valid"](
         als_scorer(ku, ki, n_users, n_items, p, X_told))["ndcg"].mean())
     out["implicit ALS"] = ev["test"](als_scorer(ku, ki, n_users, n_items, tuned["implicit ALS"], X_told))["ndcg"]
+    # told the order: the peers weigh each user's movies as embedrec does, r chosen on the validation users
+    r = tuned["EASE (told the order)"] = max(ORDER_WEIGHTS, key=lambda r: ev["valid"](
+        ease_scorer(ku, ki, n_users, n_items, tuned["EASE"], weighted(r)))["ndcg"].mean())
+    out["EASE (told the order)"] = ev["test"](ease_scorer(ku, ki, n_users, n_items, tuned["EASE"], weighted(r)))["ndcg"]
+    r = tuned["implicit ALS (told the order)"] = max(ORDER_WEIGHTS, key=lambda r: ev["valid"](
+        als_scorer(ku, ki, n_users, n_items, tuned["implicit ALS"], weighted(r)))["ndcg"].mean())
+    out["implicit ALS (told the order)"] = ev["test"](als_scorer(ku, ki, n_users, n_items, tuned["implicit ALS"],
+                                                                 weighted(r)))["ndcg"]
     # embedrec: what `train` fits on the known users (a 10% validation share of their rows), then the fold-in
     va = np.random.default_rng(1000 + seed).random(ku.size) < 0.1
     ds = R._embedrec_dataset(ku[~va], ki[~va], ku[va], ki[va], n_users, n_items)
@@ -133,6 +179,7 @@ def one_seed(seed: int, u, i, t, n_users: int, n_items: int, by_time: bool) -> t
     out["embedrec (fold-in)"] = ev["test"](fold_scorer(engine.factors, engine.training_ratings.get("solve"),
                                                        X_told))["ndcg"]
     out["embedrec (earlier fixed solve)"] = ev["test"](fold_scorer(engine.factors, None, X_told))["ndcg"]
+    out["embedrec (fold-in, --ordered)"] = ev["test"](ordered_scorer(engine, history))["ndcg"]
     return out, ev["test"].users, tuned
 
 
@@ -143,7 +190,7 @@ PROTOCOLS = {"random": "each new user tells a random 80% of its ratings; the oth
 def run_protocol(name: str, seeds: int, u, i, t, n_users: int, n_items: int) -> dict:
     per: dict[str, list] = {}
     users: list[np.ndarray] = []
-    tuned: dict[str, list] = {"EASE": [], "implicit ALS": []}
+    tuned: dict[str, list] = {}
     t0 = time.perf_counter()
     for seed in range(seeds):
         out, test_users, chosen = one_seed(seed, u, i, t, n_users, n_items, name == "time")
@@ -151,15 +198,19 @@ def run_protocol(name: str, seeds: int, u, i, t, n_users: int, n_items: int) -> 
         for model, v in out.items():
             per.setdefault(model, []).append(v)
         for model, v in chosen.items():
-            tuned[model].append(v)
+            tuned.setdefault(model, []).append(v)
         R.log(f"{name}, seed {seed}: " + ", ".join(f"{k} {v.mean():.4f}" for k, v in out.items()))
     runs = [{"users": users[s], "models": {k: {"ndcg": per[k][s]} for k in per}} for s in range(seeds)]
     peers = ["most popular", "EASE", "implicit ALS"]
+    ordered = ["EASE (told the order)", "implicit ALS (told the order)"]
     means = {k: float(np.mean([x.mean() for x in v])) for k, v in per.items()}
     best_peer = max(peers, key=means.get)
+    best_ordered = max(ordered, key=means.get)
+    vs = {k: R.paired(runs, k, best_peer) for k in per if k not in peers + ordered}
+    vs["embedrec (fold-in, --ordered) against peers told the order"] = R.paired(
+        runs, "embedrec (fold-in, --ordered)", best_ordered)
     return {"protocol": name, "seeds": seeds, "seconds": round(time.perf_counter() - t0, 1), "ndcg@10": means,
-            "test_users_per_seed": [int(x.size) for x in users], "tuned": tuned,
-            "vs_best_peer": {k: R.paired(runs, k, best_peer) for k in per if k not in peers}}
+            "test_users_per_seed": [int(x.size) for x in users], "tuned": tuned, "vs_best_peer": vs}
 
 
 def main() -> None:
@@ -182,12 +233,15 @@ def markdown(result: dict) -> str:
              f"ML-100K, {result['seeds']} seeds of an 80/10/10 user partition ({result['seconds']:.0f} s); test users "
              f"per seed: {', '.join(map(str, result['test_users_per_seed']))}. Tuned (per seed): EASE lambda "
              f"{', '.join(f'{x:g}' for x in result['tuned']['EASE'])}; implicit ALS "
-             + "; ".join(json.dumps(p) for p in result["tuned"]["implicit ALS"]) + ".", "",
+             + "; ".join(json.dumps(p) for p in result["tuned"]["implicit ALS"]) + "; told the order, r: EASE "
+             f"{', '.join(f'{x:g}' for x in result['tuned']['EASE (told the order)'])}, implicit ALS "
+             f"{', '.join(f'{x:g}' for x in result['tuned']['implicit ALS (told the order)'])}.", "",
              "| model | NDCG@10 of the new users |", "|---|---|"]
     for name, v in result["ndcg@10"].items():
         lines.append(f"| {name} | {v:.4f} |")
     lines.append("")
     for name, d in result["vs_best_peer"].items():
+        name = name.replace(" against peers told the order", "")
         lines.append(f"- {name} vs best peer ({d['vs']}): paired NDCG@10 difference {d['diff']:+.4f} (SE "
                      f"{d['se']:.4f}, {d['users']} users): **{d['verdict']}**")
     return "\n".join(lines)

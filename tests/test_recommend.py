@@ -539,3 +539,76 @@ def test_a_model_makes_the_movie_gramian_once_for_all_its_new_users(implicit_mod
                                    rtol=1e-5, atol=1e-7)
     finally:
         rec.factors = kept
+
+
+def test_history_positions_and_an_ordered_als_solve_by_hand():
+    """Told in order, oldest first, each movie weighs w (1 + r x position), position 0 to 1 as training places
+    a user's ratings: the same vector as the unordered solve given those weights (and no recency factor)."""
+    from embedrec.config import RecommendConfig
+    from embedrec.model.factors import Factors
+
+    np.testing.assert_allclose(foldin.history_positions(3), [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(foldin.history_positions(1), [0.0])
+    assert RecommendConfig().foldin_recency == foldin.FOLDIN_RECENCY == 4.0
+    rng = np.random.default_rng(2)
+    f = Factors(rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(30, 4)).astype(np.float32), None,
+                None, 0.0, False)
+    als = {"loss": "als", "a0": 0.2, "user_unobserved": 1.0, "reg": 0.02, "reg_exponent": 1.0, "recency": 2.0}
+    items = {7: 1.0, 3: 1.0, 20: 2.0}
+    ordered = foldin.fold_in(f, items, solve=als, positions=foldin.history_positions(3), recency=4.0)[0]
+    by_hand = foldin.fold_in(f, {7: 1.0, 3: 3.0, 20: 10.0}, solve={**als, "recency": 0.0})[0]
+    np.testing.assert_allclose(ordered, by_hand, rtol=1e-6)
+
+
+def test_an_ordered_history_leans_to_its_latest_movies(implicit_models):
+    """A new user whose taste moved: told in order, the vector leans to the latest movies' side; reversed, to
+    the other; unordered, between. Only als models use the order; both lists at once are refused."""
+    rec = implicit_models["plain"]
+    assert rec.uses_order()
+    Q = np.asarray(rec.factors.movie)
+    unit = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    a = int(np.argmax(np.linalg.norm(Q, axis=1)))
+    b = int(np.argmin(unit @ unit[a]))  # the movie least like a
+    near = lambda m: [int(x) for x in np.argsort(-(unit @ unit[m]))[:4]]  # noqa: E731
+    early, late = near(a), [m for m in near(b) if m not in near(a)]
+    history = [str(x) for x in rec.movie_ids[early + late]]
+    lean = lambda p: float(p @ Q[late].mean(0) - p @ Q[early].mean(0))  # noqa: E731
+    fwd = rec.fold_in(history, ordered=True)[0]
+    back = rec.fold_in(history[::-1], ordered=True)[0]
+    plain = rec.fold_in(history)[0]
+    assert lean(fwd) > lean(plain) > lean(back), (lean(fwd), lean(plain), lean(back))
+    with pytest.raises(UsageError, match="takes one history, oldest first: give liked or rated, not both"):
+        rec.fold_in(history[:1], {history[1]: 5}, ordered=True)
+
+
+def test_ordered_changes_nothing_for_an_explicit_model_and_says_so(trained):
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rec = Recommender.open(trained.run.dir, trained.recommend)
+    assert not rec.uses_order()
+    np.testing.assert_array_equal(rec.fold_in(["1", "2", "3"], ordered=True)[0], rec.fold_in(["3", "2", "1"])[0])
+
+    def run(*args):
+        return CliRunner().invoke(main, ["recommend", "--run", str(trained.run.dir), "-k", "3", "--format", "csv",
+                                         *args])
+    plain, ordered = run("--liked", "1,2,3"), run("--liked", "1,2,3", "--ordered")
+    assert ordered.exit_code == 0 and ordered.stdout == plain.stdout
+    assert "note: --ordered changed nothing: this model (explicit) takes a new user's movies as a set" in ordered.stderr
+    bad = run("--user", "1", "--ordered")
+    assert bad.exit_code == 2 and bad.stdout == ""
+    assert "--ordered does not apply to --user; it is for --liked and --rated" in bad.stderr
+
+
+def test_recommend_new_takes_the_order_from_python(implicit_models):
+    import embedrec as er
+
+    rec = implicit_models["plain"]
+    with er.open(rec.run.path.parent) as model:
+        assert model.uses_order
+        history = [str(x) for x in rec.movie_ids[[0, 5, 9, 14]]]
+        fwd = model.recommend_new(history, k=5, ordered=True)
+        p, _, seen = rec.fold_in(history, ordered=True)
+        assert list(fwd.movie_ids[0]) == list(rec.movie_ids[rec.recommend_vector(p, 0.0, 5, seen)[0]])
+        assert list(fwd.movie_ids[0]) != list(model.recommend_new(history, k=5).movie_ids[0])

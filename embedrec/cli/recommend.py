@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--liked", help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
               "takes them.")
 @click.option("--rated", help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4 or 'fargo=5'.")
+@click.option("--ordered", is_flag=True, help="--liked or --rated lists the new user's history oldest first: the "
+              "latest movies weigh most (recommend.foldin_recency; als models).")
 @click.option("--user-features", "user_features",
               help="A new user from demographics (feature models), e.g. age=25,gender=F,occupation=writer.")
 @click.option("-k", "k", type=click.IntRange(1), help="How many movies (recommend.k).")
@@ -34,8 +36,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @FMT
 @NO_HEADER
 @common
-def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features, k, include_seen, genres, year_min, year_max,
-              strict, fallback, run_dir, fmt, no_header):
+def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_features, k, include_seen, genres,
+              year_min, year_max, strict, fallback, run_dir, fmt, no_header):
     """Top-K movies for a user, many users, a new user, or movies similar to a movie.
 
     score: for explicit models the predicted rating, clipped to the rating scale (as in predict); for implicit
@@ -52,6 +54,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
       embedrec recommend --movie "toy story" --format csv
       embedrec recommend --liked 50,181,172 --genre Comedy
       embedrec recommend --rated 50=5,181=4,313=1
+      embedrec recommend --liked "toy story,fargo,scream" --ordered
       embedrec recommend --user-features age=25,gender=F,occupation=writer
     """
     from embedrec.api import open as open_model
@@ -70,7 +73,8 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
                                    ("--rated", rated), ("--user-features", user_features)) if x)
     only_for(mode, {"--include-seen": (include_seen, ("--user", "--users", "--liked", "--rated")),
                     "--fallback": (fallback is not None, ("--user", "--users")),
-                    "--strict": (strict, ("--users",))})
+                    "--strict": (strict, ("--users",)),
+                    "--ordered": (ordered, ("--liked", "--rated"))})
     if strict and fallback == "popular":
         usage_error("--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                     "it; give one of them")
@@ -108,7 +112,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
     else:
         liked_ids = [_movie_id(model, t, "--liked") for t in parse_liked(liked)] if liked else []
         ratings = {_movie_id(model, t, "--rated"): r for t, r in parse_rated(rated).items()} if rated else {}
-        res = model.recommend_new(liked_ids, ratings, k, exclude_seen=not include_seen, **filters)
+        res = model.recommend_new(liked_ids, ratings, k, ordered=ordered, exclude_seen=not include_seen, **filters)
     write_rows(res.to_rows(), res.columns, fmt, header=not no_header)
     _short_note(res, k, movie is not None, include_seen or user_features is not None,
                 any(v is not None for v in (year_min, year_max)) or bool(genres))
@@ -116,6 +120,11 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, user_features,
         _explicit_note(model)
     if rated:
         _rated_note(model, liked_ids, ratings)
+    if ordered and not model.uses_order:
+        loss = "explicit" if model.engine.explicit else (model.engine.training_ratings.get("solve") or {}).get("loss")
+        log.info("note: --ordered changed nothing: this model (%s) takes a new user's movies as a set; only als "
+                 "models (model.loss: als, the default) weigh the latest most", loss or "a run saved before "
+                 "embedrec recorded its users' solve")
 
 
 def _movie_id(model, token: str, opt: str):

@@ -14,6 +14,12 @@ from embedrec.serve.catalogue import Catalogue
 
 log = logging.getLogger("embedrec")
 
+# recommend.foldin_recency: an als fold-in's weight of a new user's movies told in order, 1 + this x position
+# (0 oldest, 1 latest). Chosen on the validation users of benchmarks/newusers.py's time protocol (ML-100K users
+# held out of training, each telling its earliest 80%; 5 seeds): valid NDCG@10 0.2162 at 2, 0.2203 at 4, 0.2201
+# at 8, 0.2136 at 16 (BENCHMARKS.md, session 16).
+FOLDIN_RECENCY = 4.0
+
 
 def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
                scale: tuple[float, float] | None = None) -> dict[int, float]:
@@ -64,7 +70,8 @@ def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None,
 
 
 def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: float = 10.0,
-            solve: dict | None = None, gram: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+            solve: dict | None = None, gram: np.ndarray | None = None, positions: np.ndarray | None = None,
+            recency: float = FOLDIN_RECENCY) -> tuple[np.ndarray, float, np.ndarray]:
     """(p, b_u, movie rows) for a new user who rated ``items`` ({movie row: value}), movie factors fixed.
 
     Explicit models (values are ratings): ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
@@ -81,6 +88,9 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     (2008) against the fixed movie factors, each movie's confidence 1 + alpha w,
     p = (Q^T Q + alpha Q_S^T W Q_S + reg I)^-1 Q_S^T (1 + alpha w).
     ``gram``: Q^T Q when the caller holds it (:func:`movie_gram`), else computed here.
+    ``positions`` (als only): each movie's place in the user's history, 0 (oldest) to 1 (latest), in the order of
+    ``items`` (:func:`history_positions`); each weight is then w (1 + ``recency`` x position) instead of
+    w (1 + g/2), so the latest movies lead (recommend --ordered).
     """
     rows = np.array(list(items), dtype=np.int64)
     Qs = np.asarray(factors.movie[rows], dtype=np.float64)
@@ -98,9 +108,11 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     if kind != "softmax" and gram is None:
         gram = movie_gram(factors)
     if kind == "als":
-        # a training user's confidences were weighed 1 + g x position in time, 0 to 1: a new user's movies,
-        # told without times, at the mean, 1 + g / 2
-        w = w * (1.0 + float(solve.get("recency", 0.0)) / 2)
+        if positions is not None:  # told in order: the latest movies weigh most
+            w = w * (1.0 + recency * np.asarray(positions, np.float64))
+        else:  # a training user's confidences were weighed 1 + g x position in time, 0 to 1: a new user's
+            # movies, told without times, at the mean, 1 + g / 2
+            w = w * (1.0 + float(solve.get("recency", 0.0)) / 2)
         a0 = float(solve["a0"]) * float(solve["user_unobserved"])
         lam = float(solve["reg"]) * (rows.size + float(solve["a0"]) * n_movies) ** float(solve["reg_exponent"])
         A = a0 * gram + (Qs * w[:, None]).T @ Qs + lam * np.eye(d)
@@ -114,6 +126,12 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     A = gram + alpha * (Qs * w[:, None]).T @ Qs + reg * np.eye(d)
     p = np.linalg.solve(A, Qs.T @ (1 + alpha * w))
     return p.astype(np.float32), 0.0, rows
+
+
+def history_positions(n: int) -> np.ndarray:
+    """Places 0 (oldest) to 1 (latest) of ``n`` movies given oldest first, as training places a user's ratings
+    (train.als.confidence: rank / (count - 1); one movie: 0)."""
+    return np.arange(n, dtype=np.float64) / max(n - 1, 1)
 
 
 def movie_gram(factors: Factors) -> np.ndarray:

@@ -243,10 +243,16 @@ class Recommender:
         top = order[:k]
         return top, pop[top]
 
-    def fold_in(self, liked: list = (), rated: dict | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+    def fold_in(self, liked: list = (), rated: dict | None = None,
+                ordered: bool = False) -> tuple[np.ndarray, float, np.ndarray]:
         """(p, b_u, the rows of every given movie) for someone not in the training data, from liked movies or
         {movie: rating} (foldin.fold_in: ridge regression for explicit models, the implicit-ALS solve for
-        implicit ones, the ratings taken as training took them: foldin.implicit_weights)."""
+        implicit ones, the ratings taken as training took them: foldin.implicit_weights). ``ordered``: the movies
+        (of one of liked or rated) are given oldest first, and an als model weighs the latest most
+        (recommend.foldin_recency); other models ignore the order (see :meth:`uses_order`)."""
+        if ordered and liked and rated:
+            raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
+                             "liked or rated», not both")
         items = foldin.rated_rows(self.catalogue, liked, rated, self.scale)
         given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
         if not self.explicit:
@@ -259,9 +265,17 @@ class Recommender:
             if self._gram is None or self._gram[0] is not self.factors:
                 self._gram = (self.factors, foldin.movie_gram(self.factors))
             gram = self._gram[1]
-        p, b, _ = foldin.fold_in(self.factors, items, self.cfg.foldin_reg if self.cfg else 0.1,
-                                 self.cfg.foldin_alpha if self.cfg else 10.0, solve, gram)
+        positions = foldin.history_positions(len(items)) if ordered and self.uses_order() else None
+        cfg = self.cfg
+        p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg if cfg else 0.1,
+                                 cfg.foldin_alpha if cfg else 10.0, solve, gram, positions,
+                                 cfg.foldin_recency if cfg else foldin.FOLDIN_RECENCY)
         return p, b, given
+
+    def uses_order(self) -> bool:
+        """Whether a new user's history given in order changes the fold-in: als models only (measured on
+        ML-100K's held-out users; the other solves take the movies as a set)."""
+        return not self.explicit and (self.training_ratings.get("solve") or {}).get("loss") == "als"
 
     def user_from_features(self, values: dict[str, str]) -> tuple[np.ndarray, float]:
         """A vector for a new user from demographics alone (models trained with features.user), e.g.
