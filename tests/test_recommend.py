@@ -579,6 +579,8 @@ def test_an_ordered_history_leans_to_its_latest_movies(implicit_models):
     assert lean(fwd) > lean(plain) > lean(back), (lean(fwd), lean(plain), lean(back))
     with pytest.raises(UsageError, match="takes one history, oldest first: give liked or rated, not both"):
         rec.fold_in(history[:1], {history[1]: 5}, ordered=True)
+    with pytest.raises(UsageError, match=f"movie '{history[0]}' is liked twice; give each movie once"):
+        rec.fold_in([*history, history[0]], ordered=True)  # before: merged at its first (oldest) place, silently
 
 
 def test_ordered_changes_nothing_for_an_explicit_model_and_says_so(trained):
@@ -612,3 +614,39 @@ def test_recommend_new_takes_the_order_from_python(implicit_models):
         p, _, seen = rec.fold_in(history, ordered=True)
         assert list(fwd.movie_ids[0]) == list(rec.movie_ids[rec.recommend_vector(p, 0.0, 5, seen)[0]])
         assert list(fwd.movie_ids[0]) != list(model.recommend_new(history, k=5).movie_ids[0])
+        with pytest.raises(UsageError, match="not a set"):
+            model.recommend_new(set(history), ordered=True)  # a set has no order to tell
+        with pytest.raises(UsageError, match="ordered must be True or False, not 'no'"):
+            model.recommend_new(history, ordered="no")
+
+
+def test_ordered_notes_say_what_the_order_did(implicit_models, synth_dir, tmp_path):
+    """--rated's note names the --liked that gives the same list, --ordered kept; --ordered on a model that takes
+    the movies as a set says why (bpr: before, 'a run saved before ...'), and so with foldin_recency 0; both
+    lists with --ordered are refused before the model is opened."""
+    from click.testing import CliRunner
+
+    import embedrec as er
+    from embedrec.cli import main
+    from embedrec.config import load_config
+
+    def run(run_dir, *args):
+        return CliRunner().invoke(main, ["recommend", "--run", str(run_dir), "-k", "3", "--format", "csv", *args])
+    plain = implicit_models["plain"].run.path.parent
+    r = run(plain, "--rated", "1=5,2=4,3=1", "--ordered")
+    assert r.exit_code == 0 and r.stdout == run(plain, "--liked", "1,2,3", "--ordered").stdout
+    assert "--liked 1,2,3 --ordered gives the same list" in r.stderr
+    r = run(plain, "--liked", "1,2,3", "--ordered", "--set", "recommend.foldin_recency=0")
+    assert r.stdout == run(plain, "--liked", "1,2,3").stdout
+    assert r.stderr == "note: --ordered changed nothing: recommend.foldin_recency is 0\n"
+    r = run(tmp_path / "nowhere", "--liked", "1", "--rated", "2=5", "--ordered")
+    assert r.exit_code == 2 and r.stderr.startswith("error: --ordered takes one history, oldest first: give --liked "
+                                                    "or --rated, not both")
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'bpr'}", "model.loss=bpr",
+                             "model.dim=4", "train.epochs=1", "train.threads=1"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+        er.train(er.ingest(str(synth_dir[0]), cfg), cfg).save()
+    r = run(tmp_path / "bpr", "--liked", "1,2,3", "--ordered")
+    assert r.exit_code == 0 and "note: --ordered changed nothing: this model (bpr) takes a new user's movies as a " \
+        "set" in r.stderr, r.stderr

@@ -75,6 +75,8 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
                     "--fallback": (fallback is not None, ("--user", "--users")),
                     "--strict": (strict, ("--users",)),
                     "--ordered": (ordered, ("--liked", "--rated"))})
+    if ordered and liked and rated:
+        usage_error("--ordered takes one history, oldest first: give --liked or --rated, not both")
     if strict and fallback == "popular":
         usage_error("--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                     "it; give one of them")
@@ -119,12 +121,9 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     if movie is None and not (user is not None and res.unknown):  # not for --fallback popular's list
         _explicit_note(model)
     if rated:
-        _rated_note(model, liked_ids, ratings)
+        _rated_note(model, liked_ids, ratings, ordered)
     if ordered and not model.uses_order:
-        loss = "explicit" if model.engine.explicit else (model.engine.training_ratings.get("solve") or {}).get("loss")
-        log.info("note: --ordered changed nothing: this model (%s) takes a new user's movies as a set; only als "
-                 "models (model.loss: als, the default) weigh the latest most", loss or "a run saved before "
-                 "embedrec recorded its users' solve")
+        _unordered_note(model)
 
 
 def _movie_id(model, token: str, opt: str):
@@ -163,7 +162,21 @@ def _explicit_note(model) -> None:
                  "(model.objective: implicit, the default)")
 
 
-def _rated_note(model, liked: list, rated: dict) -> None:
+def _unordered_note(model) -> None:
+    """After a new user's list with --ordered from a model that takes the movies as a set: why."""
+    e = model.engine
+    loss = e.loss
+    if loss == "als" and e.training_ratings.get("solve"):
+        why = "recommend.foldin_recency is 0"
+    elif loss == "als":
+        why = "this als run was saved before embedrec recorded its users' solve; train it again to use the order"
+    else:
+        why = f"this model ({loss or 'its loss unknown'}) takes a new user's movies as a set; only als models " \
+              "(model.loss: als, the default) weigh the latest most"
+    log.info("note: --ordered changed nothing: %s", why)
+
+
+def _rated_note(model, liked: list, rated: dict, ordered: bool = False) -> None:
     """After a new user's list from an implicit run, which --rated values changed nothing: training took each
     rating the dataset kept (ingest drops those below data.min_rating) as a positive interaction, weighted by
     its value only with train.als_rating_weight > 0, and fold-in takes them the same way."""
@@ -177,8 +190,8 @@ def _rated_note(model, liked: list, rated: dict) -> None:
     said = [f"--rated {shorten(','.join(f'{m}={rated[m]:g}' for m in dropped))} was left out"] if dropped else []
     if weight == 0:
         same = ",".join(str(m) for m in [*liked, *(m for m in rated if m not in dropped)])
-        said.append(f"the {'other ' if dropped else ''}--rated values make no difference: --liked {shorten(same)} "
-                    "gives the same list")
+        said.append(f"the {'other ' if dropped else ''}--rated values make no difference: --liked {shorten(same)}"
+                    f"{' --ordered' if ordered else ''} gives the same list")
     log.info("note: this model (model.objective: implicit) was trained on %s, so %s", "every rating as a positive "
              "interaction" if low is None else f"the ratings from {low:g} up (data.min_rating) as positive "
              "interactions", " and ".join(said))

@@ -24,12 +24,15 @@ FOLDIN_RECENCY = 4.0
 def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
                scale: tuple[float, float] | None = None) -> dict[int, float]:
     """{movie row: rating} from liked movie ids (rated at the top of the scale) and {movie id: rating}; ratings
-    outside ``scale`` or not finite raise UsageError, as do a movie given twice (liked and rated) and an empty
-    request."""
+    outside ``scale`` or not finite raise UsageError, as do a movie given twice (liked and rated, or twice in
+    one of them) and an empty request."""
     items: dict[int, float] = {}
     top = scale[1] if scale else 1.0
     for mid in liked:
-        items[catalogue.movie_row(mid)] = top
+        row = catalogue.movie_row(mid)
+        if row in items:
+            raise UsageError(f"movie '{shorten(mid, 40)}' is liked twice; give each movie once")
+        items[row] = top
     liked_rows = set(items)
     for mid, r in (rated or {}).items():
         try:

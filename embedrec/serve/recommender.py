@@ -274,8 +274,20 @@ class Recommender:
 
     def uses_order(self) -> bool:
         """Whether a new user's history given in order changes the fold-in: als models only (measured on
-        ML-100K's held-out users; the other solves take the movies as a set)."""
-        return not self.explicit and (self.training_ratings.get("solve") or {}).get("loss") == "als"
+        ML-100K's held-out users; the other solves take the movies as a set), with recommend.foldin_recency > 0."""
+        recency = self.cfg.foldin_recency if self.cfg else foldin.FOLDIN_RECENCY
+        return (self.training_ratings.get("solve") or {}).get("loss") == "als" and recency > 0
+
+    @property
+    def loss(self) -> str | None:
+        """The model's loss as its run says (als, softmax, bpr, mse; "explicit" for rating prediction), None where
+        nothing says it (a model from arrays without a solve)."""
+        if self.explicit:
+            return "explicit"
+        solve = self.training_ratings.get("solve") or {}
+        if solve.get("loss"):
+            return solve["loss"]
+        return (self.run.manifest.get("model") or {}).get("loss") if self.run is not None else None
 
     def user_from_features(self, values: dict[str, str]) -> tuple[np.ndarray, float]:
         """A vector for a new user from demographics alone (models trained with features.user), e.g.
