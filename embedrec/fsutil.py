@@ -13,6 +13,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -348,8 +349,20 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_safe(obj):
+    """``obj`` with every NaN or infinite float as None: JSON has no such numbers (Python writes a bare NaN, which
+    jq and other strict readers refuse), and None says 'no value' (a best_value with no validation split)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def write_json(path: str | Path, obj: object) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    atomic_write_text(path, json.dumps(json_safe(obj), indent=2, sort_keys=False, default=str) + "\n")
 
 
 def read_json(path: str | Path, what: str, fix: str = "rerun the command that wrote it") -> dict:
@@ -801,7 +814,7 @@ SEAL = "manifest_sha256"
 def _canonical(manifest: dict) -> bytes:
     body = {k: v for k, v in manifest.items() if k != SEAL}
     # through JSON once, so the hash sees exactly what a reader will load (int keys become strings, ...)
-    return json.dumps(json.loads(json.dumps(body, default=str)), sort_keys=True).encode()
+    return json.dumps(json.loads(json.dumps(json_safe(body), default=str)), sort_keys=True).encode()
 
 
 def seal(manifest: dict) -> dict:
@@ -809,14 +822,21 @@ def seal(manifest: dict) -> dict:
     return {**{k: v for k, v in manifest.items() if k != SEAL}, SEAL: hashlib.sha256(_canonical(manifest)).hexdigest()}
 
 
+SEALED_WITH = ("checksums", "files")  # a run's and a dataset's file checksums: written only beside the seal
+
+
 def check_seal(manifest: dict, path: Path, what: str, fix: str) -> None:
-    """The manifest's own checksum; an unsealed manifest (an older version's) passes, but not one whose seal's
-    key was damaged (SEAL with one character changed: a bit flip there keeps valid JSON and drops the seal)."""
+    """The manifest's own checksum; an unsealed manifest (an older version's, from before manifests listed their
+    files' checksums) passes, but not one whose seal's key was damaged (SEAL with one character changed: a bit
+    flip there keeps valid JSON and drops the seal) or removed (a manifest with checksums was always sealed)."""
     want = manifest.get(SEAL)
     damaged_key = want is None and any(isinstance(k, str) and len(k) == len(SEAL) and
                                        sum(a != b for a, b in zip(k, SEAL)) == 1 for k in manifest)
     if damaged_key or (want is not None and hashlib.sha256(_canonical(manifest)).hexdigest() != want):
         raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or edited); {fix}")
+    if want is None and any(manifest.get(k) for k in SEALED_WITH):
+        raise ArtifactError(f"{what} '{path}' has lost its own checksum ('{SEAL}'; every manifest that lists its "
+                            f"files' checksums carries one): it was edited; {fix}")
 
 
 def cache_dir(configured: str | None = None) -> Path:

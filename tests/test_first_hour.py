@@ -187,6 +187,8 @@ def test_recommend_process_imports_neither_torch_nor_pandas(int_run):
 
 @pytest.mark.parametrize("value,message", [
     ("9", "--rated '1=9': 9 is outside this model's rating scale 1-5; give ratings from 1 to 5"),
+    ("5.0000001", "--rated '1=5.0000001': 5.0000001 is outside this model's rating scale 1-5; give ratings from 1 "
+                  "to 5"),  # was printed '5 is outside'
     ("nan", "--rated '1=nan': the rating must be a finite number, e.g. --rated 1=5"),
     ("inf", "--rated '1=inf': the rating must be a finite number, e.g. --rated 1=5"),
 ])
@@ -616,3 +618,23 @@ def test_a_model_that_beats_most_popular_gets_no_warning(tmp_path):
     assert invoke("ingest", "-q", src, *sets).exit_code == 0
     r = invoke("train", "-q", "--format", "csv", *sets)
     assert r.exit_code == 0 and r.stderr == "", r.stderr
+
+
+def test_one_rating_per_user_trains_without_a_nan_in_its_words_or_files(tmp_path):
+    """A red-team pass: every user with one rating leaves no validation split; train said 'valid ndcg@10 nan' and
+    wrote a bare NaN (not JSON: jq refuses it) as the manifest's best_value."""
+    from embedrec.fsutil import json_safe
+
+    assert json_safe({"a": float("nan"), "b": [1.5, float("inf")], "c": "x"}) == {"a": None, "b": [1.5, None],
+                                                                                   "c": "x"}
+    lines = ["user_id,movie_id,rating,timestamp"] + [f"{u},{u % 37 + 1},{u % 5 + 1},{1000 + u}" for u in range(1, 400)]
+    (tmp_path / "one.csv").write_text("\n".join(lines) + "\n")
+    ds, run = tmp_path / "ds", tmp_path / "run"
+    assert invoke("ingest", tmp_path / "one.csv", "-o", ds).exit_code == 0
+    r = invoke("train", "--set", f"data.prepared={ds}", "--set", f"run.dir={run}", "--set", "train.epochs=3",
+               "--set", "model.dim=4")
+    assert r.exit_code == 0, r.stderr
+    assert "(no validation split to score it)" in r.stderr and "nan" not in r.stderr.lower(), r.stderr
+    text = (Path(os.path.realpath(run / "current")) / "manifest.json").read_text()
+    assert "NaN" not in text and json.loads(text)["best_value"] is None
+    assert invoke("verify", run).exit_code == 0

@@ -274,7 +274,10 @@ def test_a_lone_rating_beyond_the_rest_is_named_when_the_scale_comes_from_the_da
              "plays": (HEAD + "".join(f"{k % 50 + 1},{k // 50 + 1},{k * 7 % 997 + 1},{k}\n" for k in range(2000))
                        + "7,99,90000,5000\n", False),
              "binary": (HEAD + "".join(f"{k % 50 + 1},{k // 50 + 1},1,{k}\n" for k in range(2000))
-                        + "7,99,0,5000\n", False)}
+                        + "7,99,0,5000\n", False),
+             # a red-team pass: tenths read as float32 (steps 0.09999996 to 0.10000002) warned of a 1.1
+             "tenths": (HEAD + "".join(f"{k % 50 + 1},{k // 50 + 1},{(k % 10 + 1) / 10:g},{k}\n"
+                                       for k in range(2000)) + "7,99,1.1,5000\n", False)}
     for name, (text, warned) in cases.items():
         p.write_text(text)
         r, out = ingest(tmp_path, p, "--overwrite")

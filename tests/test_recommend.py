@@ -639,6 +639,9 @@ def test_ordered_notes_say_what_the_order_did(implicit_models, synth_dir, tmp_pa
     r = run(plain, "--liked", "1,2,3", "--ordered", "--set", "recommend.foldin_recency=0")
     assert r.stdout == run(plain, "--liked", "1,2,3").stdout
     assert r.stderr == "note: --ordered changed nothing: recommend.foldin_recency is 0\n"
+    r = run(plain, "--rated", "the movie 1=5,2=4,THE MOVIE 1=1")  # before: the title's rating replaced 1's, silently
+    assert r.exit_code == 2 and "error: --rated: 'the movie 1' and 'THE MOVIE 1' are the same movie (1); give each movie one rating" \
+        in r.stderr, r.stderr
     r = run(tmp_path / "nowhere", "--liked", "1", "--rated", "2=5", "--ordered")
     assert r.exit_code == 2 and r.stderr.startswith("error: --ordered takes one history, oldest first: give --liked "
                                                     "or --rated, not both")
@@ -650,3 +653,51 @@ def test_ordered_notes_say_what_the_order_did(implicit_models, synth_dir, tmp_pa
     r = run(tmp_path / "bpr", "--liked", "1,2,3", "--ordered")
     assert r.exit_code == 0 and "note: --ordered changed nothing: this model (bpr) takes a new user's movies as a " \
         "set" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"a0": float("nan")}, "training_ratings.solve.a0 is nan, not a finite number"),
+    ({"reg": 1e300}, "training_ratings.solve.reg is 1e+300, outside 0-1000"),
+    ({"a0": "abc"}, "training_ratings.solve.a0 is 'abc', not a finite number"),
+    ({"a0": None}, "training_ratings.solve.a0 is None, not a finite number"),
+    ({"reg_exponent": 1e6}, "training_ratings.solve.reg_exponent is 1000000.0, outside 0-2"),
+    ({"a0": -1}, "training_ratings.solve.a0 is -1, outside 0-1000"),
+    ({"a0": 0, "reg": 0}, "with no unobserved weight and no L2 (a singular solve)"),
+    ({"loss": "softmax"}, "training_ratings.solve.l2 is None, not a finite number"),
+    ({"loss": "warp"}, "not a solve embedrec writes (als or softmax)"),
+])
+def test_a_hand_edited_solve_is_refused_in_one_line(implicit_models, tmp_path, edit, message):
+    """A red-team pass: a manifest's training_ratings.solve edited and sealed again gave lists of NaN scores (or of
+    the catalogue's first movies) with exit 0, or an internal error; now the run is refused on opening."""
+    import json
+    import os
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.fsutil import SEAL, seal
+
+    src = implicit_models["plain"].run.path.parent
+    run = tmp_path / "run"
+    shutil.copytree(src, run, symlinks=True)
+    p = Path(os.path.realpath(run / "current")) / "manifest.json"
+    m = json.loads(p.read_text())
+    m.pop(SEAL)
+    m["training_ratings"]["solve"].update(edit)
+    p.write_text(json.dumps(seal(m)))
+    r = CliRunner().invoke(main, ["recommend", "--run", str(run), "--liked", "1,2"])
+    assert r.exit_code == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert message in r.stderr and "the file was edited: restore the run or train again" in r.stderr, r.stderr
+
+
+def test_training_ratings_as_written_pass_the_check():
+    assert foldin.checked_training_ratings(None, "m") == {}
+    als = {"loss": "als", "a0": 0.2, "user_unobserved": 2.0, "reg": 0.02, "reg_exponent": 1.0, "recency": 0.0}
+    tr = {"min_rating": 3, "rating_weight": 0.0, "solve": als}
+    assert foldin.checked_training_ratings(tr, "m") == {**tr, "min_rating": 3.0}
+    with pytest.raises(ArtifactError, match="training_ratings.rating_weight is 'x', not a finite number"):
+        foldin.checked_training_ratings({"rating_weight": "x"}, "m")
+    with pytest.raises(ArtifactError, match="training_ratings is 'x', not a mapping"):
+        foldin.checked_training_ratings("x", "m")

@@ -81,6 +81,27 @@ def flip(path: Path, offset: int | None = None, mask: int = 0x40) -> None:
 
 # ------------------------------------------------------------------------------------------ integrity (5, 6, 14)
 
+def test_a_removed_seal_is_caught(base, tmp_path):
+    """A red-team pass: a manifest edited and its "manifest_sha256" deleted was taken for an older unsealed one,
+    so recommend served the edit and verify said ok. A manifest that lists its files' checksums (run: checksums,
+    dataset: files) always carried a seal, so one without it is refused."""
+    run = copy_run(base[1], tmp_path / "unsealed")
+    p = current(run) / "manifest.json"
+    m = json.loads(p.read_text())
+    del m["manifest_sha256"]
+    m["global_mean"] = 99.0
+    p.write_text(json.dumps(m))
+    for args in (["recommend", "--user", "1", "-k", "3", "--run", run], ["verify", run]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and r.stdout == "", r.stderr
+        assert "has lost its own checksum ('manifest_sha256'" in one_line(r) and "it was edited" in r.stderr
+    ds = Path(os.path.realpath(shutil.copytree(base[0], tmp_path / "ds", symlinks=True) / "current"))
+    m = json.loads((ds / "manifest.json").read_text())
+    del m["manifest_sha256"]
+    (ds / "manifest.json").write_text(json.dumps(m))
+    assert "has lost its own checksum" in one_line(invoke("verify", tmp_path / "ds"))
+
+
 def test_a_flip_in_the_seal_key_is_caught(base, tmp_path):
     """A bit flip in the manifest's "manifest_sha256" key leaves valid JSON without a seal: every such flip that
     still parses is refused by recommend and by verify, as one in the seal's value is (found by the random sweep

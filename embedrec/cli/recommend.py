@@ -113,7 +113,13 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
                                        **filters)
     else:
         liked_ids = [_movie_id(model, t, "--liked") for t in parse_liked(liked)] if liked else []
-        ratings = {_movie_id(model, t, "--rated"): r for t, r in parse_rated(rated).items()} if rated else {}
+        ratings, named = {}, {}
+        for t, r in (parse_rated(rated).items() if rated else ()):
+            mid = _movie_id(model, t, "--rated")
+            if mid in ratings:  # two spellings of one movie: not the later rating quietly kept
+                raise UsageError(f"--rated: '{named[mid]}' and '{t}' are the same movie ({mid}); give each movie "
+                                 "one rating")
+            ratings[mid], named[mid] = r, t
         res = model.recommend_new(liked_ids, ratings, k, ordered=ordered, exclude_seen=not include_seen, **filters)
     write_rows(res.to_rows(), res.columns, fmt, header=not no_header)
     _short_note(res, k, movie is not None, include_seen or user_features is not None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -69,8 +70,11 @@ def train(cfg: Config, resume, run_dir, fmt):
     sel = metrics["selection"]
     refit = f"; refit on train+valid for {metrics['epochs_run']} epochs, {metrics['train_seconds']:.1f}s" \
         if metrics.get("refit") else ""
-    log.info("best epoch %s of %s (valid %s %.4f), %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"],
-             sel["metric"], sel["valid"], sel["seconds"], refit, cfg.run.dir)
+    valid = sel["valid"]
+    valid = f"valid {sel['metric']} {valid:.4f}" if isinstance(valid, (int, float)) and math.isfinite(valid) else \
+        "no validation split to score it"
+    log.info("best epoch %s of %s (%s), %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"], valid,
+             sel["seconds"], refit, cfg.run.dir)
     metrics_out(metrics, fmt)
 
 

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from embedrec.errors import UsageError, shorten
+from embedrec.errors import ArtifactError, UsageError, shorten
 from embedrec.model.factors import Factors
 from embedrec.run import Run
 from embedrec.serve.catalogue import Catalogue
@@ -19,6 +19,52 @@ log = logging.getLogger("embedrec")
 # held out of training, each telling its earliest 80%; 5 seeds): valid NDCG@10 0.2162 at 2, 0.2203 at 4, 0.2201
 # at 8, 0.2136 at 16 (BENCHMARKS.md, session 16).
 FOLDIN_RECENCY = 4.0
+
+
+# training_ratings.solve's numbers: (key, lowest, highest) each, finite; what train.als.user_solve and
+# api.fold_in_solve write, within the config's own bounds (train.als_*: 0-1000)
+_SOLVE_KEYS = {"als": (("a0", 0.0, 1000.0), ("user_unobserved", 0.0, 1000.0), ("reg", 0.0, 1000.0),
+                       ("reg_exponent", 0.0, 2.0), ("recency", 0.0, 1000.0)),
+               "softmax": (("l2", 0.0, None),)}
+
+
+def checked_training_ratings(value, where: str) -> dict:
+    """A run manifest's ``training_ratings`` ({"min_rating", "rating_weight", "solve"}) as the fold-in reads it,
+    or ArtifactError naming the first value no embedrec run writes (a manifest edited and sealed again): a
+    missing or non-finite number, a negative weight, an unknown solve. ``where``: the manifest, for the
+    message."""
+    def bad(key: str, v, want: str) -> ArtifactError:
+        return ArtifactError(f"run manifest '{where}': training_ratings{'.' + key if key else ''} is "
+                             f"{shorten(repr(v), 40)}, {want}; the file was edited: restore the run or train again")
+
+    def number(key: str, v, lo: float | None, hi: float | None, none_ok: bool = False):
+        if v is None and none_ok:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or \
+                lo is not None and v < lo or hi is not None and v > hi:
+            want = "not a finite number" if not isinstance(v, (int, float)) or isinstance(v, bool) or \
+                not np.isfinite(v) else f"outside {lo:g}-{hi:g}" if hi is not None else f"below {lo:g}"
+            raise bad(key, v, want)
+        return float(v)
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad("", value, "not a mapping")
+    out = dict(value)
+    out["min_rating"] = number("min_rating", value.get("min_rating"), None, None, none_ok=True)
+    out["rating_weight"] = number("rating_weight", value.get("rating_weight", 0.0), 0.0, None)
+    solve = value.get("solve")
+    if solve is None:
+        return out
+    kind = solve.get("loss") if isinstance(solve, dict) else None
+    if kind not in _SOLVE_KEYS:
+        raise bad("solve", solve, "not a solve embedrec writes (als or softmax)")
+    out["solve"] = {"loss": kind, **{k: number(f"solve.{k}", solve.get(k), lo, hi)
+                                     for k, lo, hi in _SOLVE_KEYS[kind]}}
+    if kind == "als" and out["solve"]["a0"] * out["solve"]["user_unobserved"] + out["solve"]["reg"] <= 0:
+        raise bad("solve", solve, "with no unobserved weight and no L2 (a singular solve)")
+    return out
 
 
 def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
@@ -44,7 +90,8 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
             raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': the rating must be a finite number, e.g. "
                              f"«--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»")
         if scale and not scale[0] <= r <= scale[1]:
-            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': {r:g} is outside this model's rating scale "
+            shown = f"{r:g}" if float(f"{r:g}") == r else repr(r)  # 5.0000001, not 5
+            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={shown}': {shown} is outside this model's rating scale "
                              f"{scale[0]:g}-{scale[1]:g}; give ratings from {scale[0]:g} to {scale[1]:g}")
         row = catalogue.movie_row(mid)
         if row in items:

@@ -73,7 +73,9 @@ class Recommender:
         self._gram = None  # (the factors, their Q^T Q) for the implicit fold-ins, made at the first new user
         # how training took the ratings (the dataset's data.min_rating, train.als_rating_weight); a run written
         # before the manifest said so: every rating as a positive interaction
-        self.training_ratings = {"min_rating": None, "rating_weight": 0.0, **(training_ratings or {})}
+        where = run.path / "manifest.json" if run is not None else "<in memory>"
+        self.training_ratings = {"min_rating": None, "rating_weight": 0.0,
+                                 **foldin.checked_training_ratings(training_ratings, str(where))}
 
     @classmethod
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
@@ -270,6 +272,9 @@ class Recommender:
         p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg if cfg else 0.1,
                                  cfg.foldin_alpha if cfg else 10.0, solve, gram, positions,
                                  cfg.foldin_recency if cfg else foldin.FOLDIN_RECENCY)
+        if not (np.isfinite(p).all() and np.isfinite(b)):  # never a list scored by NaN
+            raise ArtifactError("the new user's vector is not finite: this run's embeddings hold values too large "
+                                "for the fold-in; «run 'embedrec verify', then train again|train again»")
         return p, b, given
 
     def uses_order(self) -> bool:
