@@ -811,10 +811,12 @@ def io_error(e: OSError, path: str | Path | None, fix: str = "choose another fol
 SEAL = "manifest_sha256"
 
 
-def _canonical(manifest: dict) -> bytes:
+def _canonical(manifest: dict, safe: bool = True) -> bytes:
     body = {k: v for k, v in manifest.items() if k != SEAL}
-    # through JSON once, so the hash sees exactly what a reader will load (int keys become strings, ...)
-    return json.dumps(json.loads(json.dumps(json_safe(body), default=str)), sort_keys=True).encode()
+    # through JSON once, so the hash sees exactly what a reader will load (int keys become strings, NaN null ...);
+    # ``safe=False``: as sealed before NaN became null (a run with no validation split had a NaN best_value)
+    body = json_safe(body) if safe else body
+    return json.dumps(json.loads(json.dumps(body, default=str)), sort_keys=True).encode()
 
 
 def seal(manifest: dict) -> dict:
@@ -832,7 +834,8 @@ def check_seal(manifest: dict, path: Path, what: str, fix: str) -> None:
     want = manifest.get(SEAL)
     damaged_key = want is None and any(isinstance(k, str) and len(k) == len(SEAL) and
                                        sum(a != b for a, b in zip(k, SEAL)) == 1 for k in manifest)
-    if damaged_key or (want is not None and hashlib.sha256(_canonical(manifest)).hexdigest() != want):
+    if damaged_key or (want is not None and hashlib.sha256(_canonical(manifest)).hexdigest() != want
+                       and hashlib.sha256(_canonical(manifest, safe=False)).hexdigest() != want):
         raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or edited); {fix}")
     if want is None and any(manifest.get(k) for k in SEALED_WITH):
         raise ArtifactError(f"{what} '{path}' has lost its own checksum ('{SEAL}'; every manifest that lists its "

@@ -1373,3 +1373,20 @@ def test_an_output_that_is_a_dangling_link_is_named_and_nothing_is_made_beside_i
         assert line == (f"error: '{tmp_path / 'dangl'}' is a symbolic link to '{tmp_path / 'nowhere' / 'deep' / 'ds'}',"
                         " which does not exist; create that folder, remove the link, or choose another output path")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangl"]
+
+
+def test_a_manifest_sealed_with_a_nan_before_nan_became_null_still_opens(tmp_path):
+    """Manifests now hold null where a NaN was (a run with no validation split): one sealed before, with its bare
+    NaN, still matches its seal; an edit of it still does not."""
+    import hashlib
+
+    from embedrec.errors import ArtifactError
+    from embedrec.fsutil import SEAL, _canonical, check_seal, seal
+
+    old = {"best_value": float("nan"), "checksums": {"a": "b"}}
+    old[SEAL] = hashlib.sha256(_canonical(old, safe=False)).hexdigest()  # what the earlier code wrote
+    loaded = json.loads(json.dumps(old))  # the bare NaN read back
+    check_seal(loaded, tmp_path / "m.json", "run manifest", "fix")
+    check_seal(json.loads(json.dumps(seal({"best_value": float("nan"), "checksums": {"a": "b"}}))), tmp_path, "r", "f")
+    with pytest.raises(ArtifactError, match="does not match its checksum"):
+        check_seal({**loaded, "best_value": 0.5}, tmp_path / "m.json", "run manifest", "fix")
