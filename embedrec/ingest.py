@@ -159,8 +159,10 @@ def _dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
     return keep, n_exact, n - n_exact - int(keep.sum())
 
 
-def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict) -> pd.DataFrame:
-    """Drop exact duplicates, keep the latest of repeated (user, movie), threshold, k-core. Counts go in report."""
+def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | None = None) -> pd.DataFrame:
+    """Drop exact duplicates, keep the latest of repeated (user, movie), threshold, k-core. Counts go in report;
+    ``below`` (a list) receives the (user_id, movie_id) pairs dropped by data.min_rating: rated, so never
+    recommended (Dataset.rated_below)."""
     keep, n_exact, n_repeated = _dedupe_mask(ratings)
     if not keep.all():
         ratings = ratings[keep]
@@ -168,7 +170,10 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict) -> pd.DataFrame:
     report["repeated_pairs_dropped"] = n_repeated
     if cfg.min_rating is not None:
         n2 = len(ratings)
-        ratings = ratings[ratings["rating"].to_numpy() >= cfg.min_rating]
+        kept = ratings["rating"].to_numpy() >= cfg.min_rating
+        if below is not None and not kept.all():
+            below.append(ratings.loc[~kept, ["user_id", "movie_id"]].reset_index(drop=True))
+        ratings = ratings[kept]
         report["below_min_rating_dropped"] = n2 - len(ratings)
     if cfg.min_user_ratings > 1 or cfg.min_movie_ratings > 1:
         n3 = len(ratings)
@@ -226,13 +231,18 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     log.info("read %s rows (%s layout) in %.1fs", f"{len(raw.ratings):,}", raw.layout, time.perf_counter() - t0)
     report: dict = {"rows_read": len(raw.ratings)}
     movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
-    ratings = clean(_match_movies(raw.ratings, movies, cfg, report), cfg, report)
+    below: list[pd.DataFrame] = []
+    ratings = clean(_match_movies(raw.ratings, movies, cfg, report), cfg, report, below)
     report["after_cleaning"] = {"users": int(ratings["user_id"].nunique()),
                                 "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
     raw.ratings = None  # only the cleaned rows are used from here: the rows read are freed if cleaning copied them
     ratings, assign, cold = _assign_splits(ratings, split_cfg, report)
     frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
     del ratings
+    extra = {}
+    if below:
+        extra["rated_below"] = _rated_below(below[0], users["user_id"].to_numpy(), mtab["movie_id"].to_numpy())
+        report["below_min_rating_kept_as_seen"] = len(extra["rated_below"])
     summary = _summary(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
     _warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0))
     manifest = {
@@ -244,7 +254,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     # a new generation, made current atomically; readers of the previous one keep it until they let go
-    publish_dataset(out, lambda tmp: write_dataset(tmp, frames, users, mtab, manifest), overwrite=overwrite,
+    publish_dataset(out, lambda tmp: write_dataset(tmp, {**frames, **extra}, users, mtab, manifest), overwrite=overwrite,
                     command="embedrec ingest", fix="choose another output folder (-o / data.prepared)")
     summary["output"] = str(out)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
@@ -386,6 +396,16 @@ def _tables(ratings: pd.DataFrame, assign: np.ndarray, raw_users: pd.DataFrame |
         mtab["genres"] = [[] for _ in range(len(mtab))]
     mtab["n_ratings"] = np.bincount(frames["train"]["movie_idx"], minlength=mids.size).astype(np.int64)
     return frames, users, mtab
+
+
+def _rated_below(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.DataFrame:
+    """The (user_idx, movie_idx) of the pairs data.min_rating dropped whose user and movie are in the dataset:
+    movies the user rated, though too low to learn from, which recommend never offers them."""
+    u = np.searchsorted(uids, pairs["user_id"].to_numpy())
+    m = np.searchsorted(mids, pairs["movie_id"].to_numpy())
+    ok = (u < uids.size) & (m < mids.size)
+    ok[ok] = (uids[u[ok]] == pairs["user_id"].to_numpy()[ok]) & (mids[m[ok]] == pairs["movie_id"].to_numpy()[ok])
+    return pd.DataFrame({"user_idx": u[ok].astype(np.int32), "movie_idx": m[ok].astype(np.int32)})
 
 
 def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users, mtab, scale, report, cold) -> dict:

@@ -316,7 +316,7 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> N
     import pandas as pd
 
     from embedrec.api import TrainedModel
-    from embedrec.data.dataset import Dataset, Interactions
+    from embedrec.data.dataset import Dataset, Interactions, read_rated_below
     from embedrec.train.fit import factors
 
     seen = [data.shard.splits[s] for s in ("train", "valid") if s in data.shard.splits]
@@ -333,6 +333,7 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> N
                  pd.read_parquet(data.path / "movies.parquet"),
                  {"train": given, "valid": Interactions(su[:0], sm[:0], np.ones(0, np.float32))},
                  fingerprint=data.shard.manifest.get("fingerprint", ""))
+    ds.rated_below = read_rated_below(data.path, data.shard.manifest, ds.n_users, ds.n_movies)
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     feats = None

@@ -621,7 +621,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
     import pandas as pd
 
     from embedrec.api import TrainedModel, fold_in_solve
-    from embedrec.data.dataset import Dataset, Interactions
+    from embedrec.data.dataset import Dataset, Interactions, read_rated_below
 
     t = result.model
     tr = shard.splits["train"]  # what the final fit trained on (train+valid after a refit), this rank's users
@@ -645,7 +645,8 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
     given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
     empty = Interactions(su[:0], sm[:0], np.ones(0, np.float32))
     ds = Dataset(path, {**shard.manifest, "refit": refit}, users, movies, {"train": given, "valid": empty},
-                 fingerprint=shard.manifest.get("fingerprint", ""))
+                 fingerprint=shard.manifest.get("fingerprint", ""),
+                 rated_below=read_rated_below(path, shard.manifest, len(users), len(movies)))
     buf = io.BytesIO()
     torch.save({"user.weight": P, "movie.weight": Q, "global_mean": torch.tensor(0.0)}, buf)
     extra = {"features": None,

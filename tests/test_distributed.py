@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -532,3 +533,26 @@ def test_ranks_given_different_configs_are_refused_in_one_line(prepared, tmp_pat
     assert ("error: rank 1 was given another config than rank 0: train.als_reg 0.05 here, 'auto' on rank 0; give "
             "every rank the same -c and --set") in p.stderr, p.stderr[-2000:]
     assert "internal error" not in p.stderr and not any(run.glob("*/checkpoint*"))
+
+
+def test_ranks_keep_the_movies_rated_below_min_rating_out_of_the_lists(synth_dir, tmp_path):
+    """The movies a user rated below data.min_rating are seen (the dataset's rated_below.parquet): the run that
+    2 ranks write (shard_als, then the bpr replica) excludes them as one process's does."""
+    import embedrec as er
+
+    ds = tmp_path / "ds"
+    er.ingest(str(synth_dir[0]), load_config(None, [f"data.prepared={ds}", "data.min_rating=3"]))
+    assert (ds / "current" / "rated_below.parquet").exists()
+    for extra in ((), BPR):
+        two, one = tmp_path / f"two{len(extra)}", tmp_path / f"one{len(extra)}"
+        _torchrun(["train", *_sets(_overrides(ds, two, 1) + list(extra)), "-q"], tmp_path)
+        er_cfg = load_config(None, _overrides(ds, one, 1) + list(extra))
+        from embedrec.api import train_run
+
+        train_run(er_cfg)
+        a1, a2 = _arrays(one), _arrays(two)
+        for name in ("seen_indptr", "seen_indices"):
+            np.testing.assert_array_equal(a2[name], a1[name], err_msg=name)
+        below = pd.read_parquet(ds / "current" / "rated_below.parquet")
+        ptr, idx = a2["seen_indptr"], a2["seen_indices"]
+        assert all(m in idx[ptr[u]:ptr[u + 1]] for u, m in zip(below["user_idx"][:200], below["movie_idx"][:200]))

@@ -193,10 +193,13 @@ def _rated_note(model, liked: list, rated: dict, ordered: bool = False) -> None:
     dropped = [m for m, r in rated.items() if low is not None and r < low]
     if e.explicit or (weight > 0 and not dropped):
         return
-    said = [f"--rated {shorten(','.join(f'{m}={rated[m]:g}' for m in dropped))} was left out"] if dropped else []
-    if weight == 0:
-        same = ",".join(str(m) for m in [*liked, *(m for m in rated if m not in dropped)])
-        said.append(f"the {'other ' if dropped else ''}--rated values make no difference: --liked {shorten(same)}"
+    said = [f"--rated {shorten(','.join(f'{m}={rated[m]:g}' for m in dropped))} was left out of the fold-in (and "
+            "out of the list: it is rated)"] if dropped else []
+    if weight == 0 and dropped:
+        said.append("the other --rated values make no difference")
+    elif weight == 0:  # no movie left out: the same movies liked give the same vector and the same exclusions
+        same = ",".join(str(m) for m in [*liked, *rated])
+        said.append(f"the --rated values make no difference: --liked {shorten(same)}"
                     f"{' --ordered' if ordered else ''} gives the same list")
     log.info("note: this model (model.objective: implicit) was trained on %s, so %s", "every rating as a positive "
              "interaction" if low is None else f"the ratings from {low:g} up (data.min_rating) as positive "

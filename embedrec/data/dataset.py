@@ -65,6 +65,8 @@ class Dataset:
     fingerprint: str = ""  # a hash over the dataset files' checksums: what a run pins its dataset by
     folder: Path | None = None  # the folder the files were read from: DATASET/gen-<version>, or DATASET (flat)
     hold: object = field(default=None, repr=False, compare=False)  # FolderHold: keeps pruning away from folder
+    # (user rows, movie rows) a user rated below data.min_rating: dropped from learning, never recommended
+    rated_below: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n_users(self) -> int:
@@ -90,6 +92,7 @@ class Dataset:
 
 
 FILES = ("users", "movies", *SPLITS)
+OPTIONAL = ("rated_below",)  # written when there is something to hold (Dataset.rated_below)
 FIX = "«rerun 'embedrec ingest --overwrite'|ingest it again with er.ingest(..., overwrite=True)»"
 GEN = "gen"  # generation folders: DATASET/gen-<version>
 KEEP = 1  # generations kept besides any a live reader holds (the current one)
@@ -98,14 +101,16 @@ LINKS = ("manifest.json", *(f"{n}.parquet" for n in FILES))  # DATASET/<name> ->
 
 def write_dataset(tmp: Path, frames: dict[str, pd.DataFrame], users: pd.DataFrame, movies: pd.DataFrame,
                   manifest: dict) -> None:
-    """Write the five Parquet files (with page checksums) and the manifest listing each file's SHA-256."""
+    """Write the five Parquet files (with page checksums; rated_below.parquet too where ``frames`` holds it) and
+    the manifest listing each file's SHA-256."""
     from embedrec.fsutil import file_entry, fingerprint_of, seal, write_json
 
-    for name in SPLITS:
+    extra = tuple(n for n in OPTIONAL if n in frames)
+    for name in (*SPLITS, *extra):
         frames[name].to_parquet(tmp / f"{name}.parquet", index=False, write_page_checksum=True)
     users.to_parquet(tmp / "users.parquet", index=False, write_page_checksum=True)
     movies.to_parquet(tmp / "movies.parquet", index=False, write_page_checksum=True)
-    files = {f"{n}.parquet": file_entry(tmp / f"{n}.parquet") for n in FILES}
+    files = {f"{n}.parquet": file_entry(tmp / f"{n}.parquet") for n in (*FILES, *extra)}
     manifest["files"] = files
     manifest["fingerprint"] = fingerprint_of(files)
     write_json(tmp / "manifest.json", seal(manifest))
@@ -324,7 +329,8 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
             raise ArtifactError(f"'{folder}' was written by an incompatible embedrec (format {version}); {FIX}")
         check_seal(manifest, folder / "manifest.json", "dataset manifest", FIX)
         recorded = manifest.get("files") or {}
-        names = ["users", "movies", *splits] if recorded else list(FILES)
+        names = ["users", "movies", *splits, *(n for n in OPTIONAL if f"{n}.parquet" in recorded)] if recorded \
+            else list(FILES)
         frames, hashes = {}, {}
         for name in names:
             fname = f"{name}.parquet"
@@ -337,7 +343,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
                 raise
             if not recorded:  # a dataset from before checksums: pin it by its bytes
                 hashes[fname] = {"sha256": sha256_bytes(data)}
-            if name in ("users", "movies", *splits):
+            if name in ("users", "movies", *splits, *OPTIONAL):
                 try:
                     frames[name] = pd.read_parquet(io.BytesIO(data), page_checksum_verification=True)
                 except Exception as e:  # pyarrow raises OSError, ArrowInvalid (ValueError), ... on damage
@@ -374,8 +380,42 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
             raise ArtifactError(f"prepared dataset file '{folder / (name + '.parquet')}' is damaged (column "
                                 f"{first_line(e)}); {FIX}") from None
         _check_ranges(parts[name], len(users), len(movies), folder / f"{name}.parquet")
+    below = None
+    if "rated_below" in frames:
+        df = frames["rated_below"]
+        try:
+            below = Interactions(df["user_idx"].to_numpy(np.int32), df["movie_idx"].to_numpy(np.int32),
+                                 np.ones(len(df), np.float32), None)
+        except (KeyError, ValueError, TypeError) as e:
+            raise ArtifactError(f"prepared dataset file '{folder / 'rated_below.parquet'}' is damaged (column "
+                                f"{first_line(e)}); {FIX}") from None
+        _check_ranges(below, len(users), len(movies), folder / "rated_below.parquet")
+        below = (below.user, below.movie)
     fp = manifest.get("fingerprint") if recorded else fingerprint_of(hashes)
-    return Dataset(path, manifest, users, movies, parts, fingerprint=fp or "", folder=folder, hold=hold)
+    return Dataset(path, manifest, users, movies, parts, fingerprint=fp or "", folder=folder, hold=hold,
+                   rated_below=below)
+
+
+def read_rated_below(path: Path, manifest: dict, n_users: int, n_movies: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Dataset.rated_below for a reader that opens the files one by one (the torchrun writers): the dataset's
+    rated_below.parquet, checked against the manifest's checksum, or None where the manifest lists none."""
+    from embedrec.fsutil import check_bytes
+
+    entry = (manifest.get("files") or {}).get("rated_below.parquet")
+    if entry is None:
+        return None
+    folder = Path(path) / "current" if (Path(path) / "current").is_dir() else Path(path)
+    where = folder / "rated_below.parquet"
+    try:
+        data = where.read_bytes()
+    except OSError as e:
+        raise ArtifactError(f"prepared dataset file '{where}' cannot be read ({e.strerror}); {FIX}") from None
+    check_bytes(data, entry, where, "prepared dataset file", FIX)
+    df = pd.read_parquet(io.BytesIO(data))
+    part = Interactions(df["user_idx"].to_numpy(np.int32), df["movie_idx"].to_numpy(np.int32),
+                        np.ones(len(df), np.float32))
+    _check_ranges(part, n_users, n_movies, where)
+    return part.user, part.movie
 
 
 def _check_ranges(part: Interactions, n_users: int, n_movies: int, where: Path) -> None:
