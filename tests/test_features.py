@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -151,6 +152,15 @@ def test_feature_the_dataset_lacks(synth_dir, tmp_path):
     cfg = cfg.updated({"features.user": ['age']})
     with pytest.raises(DataError, match="features.user' names user.age, but this dataset has no user age"):
         build(cfg.features, ds.movies, ds.users)
+    # a first-hour pass: genres and decades of a dataset ingested without a movies file trained silently on
+    # empty features; now the same one line as a user feature the dataset lacks
+    bare = ds.movies.assign(genres=[[] for _ in range(len(ds.movies))], year=pd.array([None] * len(ds.movies),
+                                                                                       dtype="Int32"))
+    for name, what in (("genre", "a genre"), ("decade", "a year")):
+        with pytest.raises(DataError, match=f"features.movie' names movie.{name}, but no movie in this dataset has "
+                                            f"{what}"):
+            build(cfg.updated({"features.user": [], "features.movie": [name]}).features, bare, ds.users)
+    build(cfg.updated({"features.user": [], "features.movie": ["genre", "decade"]}).features, ds.movies, ds.users)
 
 
 def test_cli_features_and_cold_user(tmp_path):

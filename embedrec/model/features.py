@@ -122,6 +122,14 @@ def build(cfg: FeaturesConfig, movies, users) -> FeatureSet:
     user_keys = list(dict.fromkeys(list(cfg.user) + [k.split(".")[1] for c in cfg.crosses for k in c
                                                       if k.startswith("user.")]))
     for name in movie_keys:
+        col = "genres" if name == "genre" else "year"
+        present = col in movies and (movies[col].map(len).gt(0).any() if name == "genre"
+                                     else movies[col].notna().any())
+        if not present:
+            raise DataError(f"config key 'features.movie' names movie.{name}, but no movie in this dataset has a "
+                            f"{'genre' if name == 'genre' else 'year'} (its ratings came without a movies file, or "
+                            "one without that column: data.movies); remove it from features, or ingest with "
+                            "data.movies")
         if name == "genre":
             fs.movie.append(_categorical("movie.genre", [list(g) for g in movies["genres"]], cfg, multi=True))
         else:

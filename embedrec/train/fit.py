@@ -390,8 +390,6 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         train_cfg = dataclasses.replace(train_cfg, als_recency=first)
     metric = resolve_metric(model_cfg, train_cfg)
     has_valid = len(ds.splits.get("valid", ())) > 0
-    if not has_valid and not ds.manifest.get("refit"):
-        log.warning("the validation split is empty: no early stopping, the last epoch is kept")
     torch_before = None  # torch's thread count and global RNG state, put back when the fit ends (a library call)
     if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):
         from embedrec.train.als import Tables
@@ -404,6 +402,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         model = _torch_model(ds, model_cfg, train_cfg, features_cfg, threads)
     if init_state is not None:
         model.load_state_dict(init_state)
+    if not has_valid and not ds.manifest.get("refit"):  # after the model: a feature it cannot build is the one line
+        log.warning("the validation split is empty: no early stopping, the last epoch is kept")
     unrated = np.bincount(tr.movie, minlength=ds.n_movies) == 0
     unrated = unrated if unrated.any() else None
     state = loop.LoopState(model, make_runner(model, loss_name, train_cfg, ds, threads, reuse),
