@@ -238,6 +238,22 @@ def test_a_spelling_of_the_default_name_comes_before_the_other_names(tmp_path, h
     assert len(got) == 30 and got["user_idx"].nunique() == 6 and got["movie_idx"].nunique() == 5
 
 
+@pytest.mark.parametrize("header", ["itemId,Title,Genres", "iid,title,genres", "movie_id,TITLE,genres"])
+def test_the_movies_files_columns_are_matched_as_the_ratings_files_are(tmp_path, header):
+    """A first-hour pass: 'itemId' was read as movie_id in the ratings file but refused in data.movies
+    ('missing column(s) movie_id'); the movies file's id, title and genres are now matched the same way."""
+    p = tmp_path / "r.csv"
+    p.write_text("user,itemId,rating,timestamp\n" + ROWS)
+    m = tmp_path / "m.csv"
+    m.write_text(header + "\n" + "".join(f"{k},Film {k} (199{k}),Drama|Comedy\n" for k in range(1, 10)))
+    r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.movies={m}")
+    assert r.exit_code == 0 and r.stdout == "", r.stderr
+    assert f"{m}: reading column" in r.stderr
+    movies = pd.read_parquet(out / "movies.parquet")
+    assert movies["title"].str.startswith("Film").all() and all(list(g) == ["Comedy", "Drama"] or
+                                                                list(g) == ["Drama", "Comedy"] for g in movies["genres"])
+
+
 def test_an_other_name_is_not_taken_when_two_match_or_a_column_is_configured(tmp_path):
     """'movie' and 'item' both name the movie: nothing is guessed. A configured data.columns.movie is exact."""
     p = tmp_path / "r.csv"

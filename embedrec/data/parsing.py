@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import logging
 import os
 import re
 import sys
@@ -485,6 +486,34 @@ def _read_lines(path: Path, encodings: tuple[str, ...]) -> list[str]:
     raise _decode_error(str(path), last, encodings[-1], data)
 
 
+def plain_name(name) -> str:
+    """A column name as people vary it: 'UserID', 'userId', ' user_id' and 'User ID' are all 'userid'."""
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+MOVIE_ID_ALIASES = ({"itemid", "iid"},)  # a movies file's id column under the field's other names (not 'movie':
+# in a movies file that may be the title)
+
+
+def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None) -> dict[str, str]:
+    """{file column: configured name} for each configured movies-file column the file lacks where exactly one
+    column differs from it only in case or punctuation ('movieId', 'Title'), or for the default id name
+    'movie_id', is named as the field also names it ('itemId', 'iid')."""
+    names = [str(c) for c in found]
+    out: dict[str, str] = {}
+    for col in (id_col, title_col, genres_col):
+        if not col or col in names:
+            continue
+        tries = [{plain_name(col)}, *(MOVIE_ID_ALIASES if col == "movie_id" else ())]
+        for spellings in tries:
+            hits = [c for c in names if plain_name(c) in spellings and c not in out and
+                    c not in (id_col, title_col, genres_col)]
+            if len(hits) == 1:
+                out[hits[0]] = col
+                break
+    return out
+
+
 def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col: str | None, genre_sep: str,
                       encoding: str, id_type: str) -> pd.DataFrame:
     label = str(path)
@@ -502,6 +531,11 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     short = None if str(path).endswith(".parquet") else _short_row(label, path, sep, encoding)
     if short:  # pandas reads the missing fields as empty: a movie without its genres (or title), silently
         raise short
+    renamed = _movie_columns(df.columns, id_col, title_col, genres_col)
+    if renamed:  # 'itemId' for movie_id, 'Title' for title: as the ratings file's columns are matched
+        df = df.rename(columns=renamed)
+        logging.getLogger("embedrec").info("%s: reading column%s %s", label, "s" if len(renamed) > 1 else "",
+                                           ", ".join(f"{a!r} as {b!r}" for a, b in renamed.items()))
     missing = [c for c in (id_col, title_col) if c not in df.columns]
     if missing:
         raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))}); "

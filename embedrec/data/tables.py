@@ -25,6 +25,7 @@ from embedrec.data.parsing import (
     _row_line,
     data_line,
     decompressed,
+    plain_name,
     read_movies_table,
     read_numeric_table,
     uncompressed_name,
@@ -358,9 +359,7 @@ def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str
     return ((t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")
 
 
-def _plain(name) -> str:
-    """A column name as people vary it: 'UserID', 'userId', ' user_id' and 'User ID' are all 'userid'."""
-    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+_plain = plain_name
 
 
 # What the default column names are also called in the field's files (LensKit and Surprise: user,item,rating;
