@@ -126,6 +126,39 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
                               terminated=e.terminated, saved=False) from None
 
 
+_NOT_COMPARED = {"data.source", "data.prepared", "data.cache_dir"}  # where the data is, not how it was prepared
+
+
+def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
+    """One warning where the config sets data.* or split.* keys (in its file or with --set) to values other than
+    the dataset was ingested with: train uses the dataset as prepared, so `train --set split.method=user_time`
+    would otherwise train on the random split without a word."""
+    import dataclasses
+    import json as _json
+
+    recorded = ds.manifest.get("config") or {}
+    differ = []
+    for key in sorted(getattr(cfg, "_explicit", set())):
+        if key.split(".")[0] not in ("data", "split") or key in _NOT_COMPARED:
+            continue
+        then: object = recorded
+        for part in key.split("."):
+            then = then.get(part) if isinstance(then, dict) else None
+        now: object = cfg
+        for part in key.split("."):
+            now = getattr(now, part, None)
+        if not recorded or dataclasses.is_dataclass(now):
+            continue  # a dataset that did not record its config (written in memory); a section, not a key
+        if _json.loads(_json.dumps(now, default=str)) != then:
+            differ.append((key, now, then))
+    if differ:
+        log.warning("%s %s ingest setting%s, but dataset '%s' was prepared with %s, and train uses it as prepared; "
+                    "to train with %s, run 'embedrec ingest' with %s first", ", ".join(f"{k}={v}" for k, v, _ in differ),
+                    "is an" if len(differ) == 1 else "are", "" if len(differ) == 1 else "s", ds.path,
+                    ", ".join(f"{k}={t}" for k, _, t in differ), "it" if len(differ) == 1 else "them",
+                    "it" if len(differ) == 1 else "them")
+
+
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
@@ -133,6 +166,7 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     from embedrec.train.fit import evaluate_model, factors
     from embedrec.train.select import fit_and_refit
 
+    _warn_ingest_settings(ds, cfg)
     ds, final, result, cfg = fit_and_refit(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)
     selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,

@@ -638,3 +638,20 @@ def test_one_rating_per_user_trains_without_a_nan_in_its_words_or_files(tmp_path
     text = (Path(os.path.realpath(run / "current")) / "manifest.json").read_text()
     assert "NaN" not in text and json.loads(text)["best_value"] is None
     assert invoke("verify", run).exit_code == 0
+
+
+def test_train_says_when_the_config_asks_for_other_ingest_settings(synth_dir, tmp_path):
+    """A first-hour pass: `train --set split.method=user_time` trained on the random split the dataset was
+    ingested with, without a word; now one warning names each setting, what the dataset holds, and the fix."""
+    ds = tmp_path / "ds"
+    assert invoke("ingest", synth_dir[0], "-o", ds, "--set", "data.min_rating=2").exit_code == 0
+    base = ["train", "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'run'}", "--set",
+            "train.epochs=1", "--set", "model.dim=4"]
+    r = invoke(*base, "--set", "split.method=user_time", "--set", "data.min_rating=2")
+    assert r.exit_code == 0, r.stderr
+    warned = [x for x in r.stderr.splitlines() if "ingest setting" in x]
+    assert warned == [f"split.method=user_time is an ingest setting, but dataset '{ds}' was prepared with "
+                      "split.method=random, and train uses it as prepared; to train with it, run 'embedrec ingest' "
+                      "with it first"], r.stderr
+    r = invoke(*base, "--set", "data.min_rating=2", "--set", "split.seed=42")  # as ingested: nothing said
+    assert r.exit_code == 0 and "ingest setting" not in r.stderr, r.stderr
