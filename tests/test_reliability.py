@@ -1124,6 +1124,33 @@ def test_train_puts_back_the_sigterm_handler(base, tmp_path):
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_sigterm_after_the_run_is_published_waits_for_the_report_and_exits_0(base, tmp_path, monkeypatch):
+    """A first-hour pass: a SIGTERM once the run was published (while the metrics printed) killed train with
+    exit 143 and no word, so a scheduler recorded a finished run as failed; now the report finishes, one
+    warning says the run holds the finished model, and the exit is 0."""
+    import signal
+
+    from embedrec.cli import train as cli_train
+
+    printed = cli_train.metrics_out
+
+    def killed_while_printing(metrics, fmt):
+        os.kill(os.getpid(), signal.SIGTERM)
+        printed(metrics, fmt)
+    monkeypatch.setattr(cli_train, "metrics_out", killed_while_printing)
+    before = signal.signal(signal.SIGTERM, lambda *a: None)  # were train to let it through: not pytest's death
+    try:
+        r = invoke("train", "--set", f"data.prepared={base[0]}", "--set", f"run.dir={tmp_path / 'run'}",
+                   "--set", "model.dim=4", "--set", "model.objective=explicit", "--set", "train.epochs=1",
+                   "--format", "json")
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["splits"] and r.stderr.splitlines()[-1] == (
+        f"SIGTERM came after the run was published: {tmp_path / 'run'} holds the finished model")
+    assert invoke("verify", tmp_path / "run").exit_code == 0
+
+
 # ------------------------------------------------------------------------------------------ SIGTERM during tune-dims
 
 def _files(folder: Path) -> list:

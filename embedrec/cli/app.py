@@ -163,26 +163,43 @@ def _quiet_stdout() -> None:
         pass
 
 
+class _SigtermState:
+    """What sigterm_as_interrupt's handler does: raise Terminated, or after ``defer()`` (the work is published;
+    only its report is left) note the signal, which ``came`` then says."""
+
+    def __init__(self) -> None:
+        self.deferred = self.came = False
+
+    def defer(self) -> None:
+        self.deferred = True
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt():
     """While the block runs, SIGTERM raises ``errors.Terminated`` (a KeyboardInterrupt) in the main thread, so it
-    takes Ctrl-C's way out (``train``, ``tune-dims``); the previous handler comes back afterwards. Elsewhere than
-    the main thread (where Python cannot install a handler) it does nothing."""
+    takes Ctrl-C's way out (``train``, ``tune-dims``); once the block calls ``defer()`` on what it yields (the
+    run is published), a SIGTERM waits for the block's end instead (``came``), so a finished run is not reported
+    as killed. The previous handler comes back afterwards. Elsewhere than the main thread (where Python cannot
+    install a handler) it does nothing."""
     import signal
     import threading
 
     from embedrec.errors import Terminated
 
+    state = _SigtermState()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield state
         return
 
     def handler(signum, frame):
+        if state.deferred:
+            state.came = True
+            return
         raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield
+        yield state
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 

@@ -47,8 +47,11 @@ def train(cfg: Config, resume, run_dir, fmt):
     since = 0.0 if resume else time.time() - 1  # checkpoints this command wrote (or, resuming, any)
     try:
         # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the checkpoint kept, the resume command, exit 143
-        with sigterm_as_interrupt(), lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
+        with sigterm_as_interrupt() as sig, lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())
+            sig.defer()  # published: a SIGTERM from here on waits for the report (a finished run, exit 0)
+            if not secondary():  # under torchrun, rank 0 alone reports
+                _report(metrics, cfg, fmt)
     except Interrupted as e:
         how = "terminated (SIGTERM)" if e.terminated else "interrupted"
         if not e.saved and _has_checkpoint(cfg.run.dir, since):  # this candidate saved nothing; an earlier one did
@@ -65,8 +68,12 @@ def train(cfg: Config, resume, run_dir, fmt):
                               "to start again", terminated=term) from None
         raise Interrupted(f"training {how} outside an epoch: nothing half-written was left behind; "
                           f"continue with {resume_command(run_dir)}", terminated=term) from None
-    if secondary():  # under torchrun, rank 0 alone reports
-        return
+    if sig.came:
+        log.warning("SIGTERM came after the run was published: %s holds the finished model", cfg.run.dir)
+
+
+def _report(metrics: dict, cfg, fmt: str) -> None:
+    """The best-epoch line on stderr and the metrics table on stdout."""
     sel = metrics["selection"]
     refit = f"; refit on train+valid for {metrics['epochs_run']} epochs, {metrics['train_seconds']:.1f}s" \
         if metrics.get("refit") else ""
