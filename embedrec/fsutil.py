@@ -208,10 +208,29 @@ def check_replaceable(target: Path, ours=None) -> None:
     entries = sorted(p.name for p in target.iterdir())
     if not entries or (ours is not None and ours(target)):
         return
+    kind = _embedrec_kind(target)
+    if kind:  # embedrec's own, of another kind: say which, not 'files embedrec did not write'
+        raise ArtifactError(f"'{target}' is {kind}, which this command does not write; «--overwrite|overwrite=True» "
+                            "only replaces a folder of its own kind: choose another output folder")
     shown = ", ".join(shorten_name(n) + ("/" if (target / n).is_dir() else "") for n in entries[:5])
     more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
     raise ArtifactError(f"'{target}' exists and holds files embedrec did not write ({shown}{more}); «--overwrite|overwrite=True» "
                         "only replaces a folder embedrec wrote: choose an empty or new folder")
+
+
+def _embedrec_kind(folder: Path) -> str | None:
+    """'an embedrec run (embedrec train wrote it)' or 'a prepared dataset (embedrec ingest wrote it)' for such a
+    folder, by its manifest; None otherwise."""
+    for manifest in (folder / "current" / "manifest.json", folder / "manifest.json"):
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and "n_users" in m and "embeddings_sha256" in m:
+            return "an embedrec run (embedrec train wrote it)"
+        if isinstance(m, dict) and "counts" in m and "layout" in m:
+            return "a prepared dataset (embedrec ingest wrote it)"
+    return None
 
 
 def shorten_name(name: str) -> str:

@@ -366,6 +366,14 @@ def test_overwrite_refuses_a_folder_embedrec_did_not_write(base, tmp_path, monke
     assert invoke("ingest", "-q", csv, "-o", tmp_path / "d").exit_code == 0
     assert invoke("ingest", "-q", csv, "-o", tmp_path / "d", "--overwrite").exit_code == 0
     assert invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", tmp_path / "e").exit_code == 0
+    # a run or a dataset given to the other command is named as such (was: 'holds files embedrec did not write
+    # (.lock, als-reg-0.01/, ...)', files embedrec did write)
+    r = invoke("ingest", "-q", csv, "-o", base[1], "--overwrite")
+    assert one_line(r) == (f"error: '{base[1]}' is an embedrec run (embedrec train wrote it), which this command does "
+                           "not write; --overwrite only replaces a folder of its own kind: choose another output "
+                           "folder")
+    r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", tmp_path / "d", "--overwrite")
+    assert "is a prepared dataset (embedrec ingest wrote it), which this command does not write" in one_line(r)
     assert invoke("export", "-q", "--run", base[1], "--to", "csv", "-o", tmp_path / "e", "--overwrite").exit_code == 0
     assert (tmp_path / "e" / "movies.csv").exists() and not (tmp_path / "e" / "movie_factors.npy").exists()
     monkeypatch.chdir(tmp_path / "d")
