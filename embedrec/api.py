@@ -126,7 +126,7 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
                               terminated=e.terminated, saved=False) from None
 
 
-_NOT_COMPARED = {"data.source", "data.prepared", "data.cache_dir"}  # where the data is, not how it was prepared
+_NOT_COMPARED = {"data.source", "data.movies", "data.prepared", "data.cache_dir"}  # where the data is, not how
 
 
 def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
@@ -151,12 +151,20 @@ def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
             continue  # a dataset that did not record its config (written in memory); a section, not a key
         if _json.loads(_json.dumps(now, default=str)) != then:
             differ.append((key, now, then))
+    def shown(v) -> str:  # as a config writes it: null, true, [1, 5]
+        return v if isinstance(v, str) else _json.dumps(v)
+
     if differ:
         log.warning("%s %s ingest setting%s, but dataset '%s' was prepared with %s, and train uses it as prepared; "
-                    "to train with %s, run 'embedrec ingest' with %s first", ", ".join(f"{k}={v}" for k, v, _ in differ),
-                    "is an" if len(differ) == 1 else "are", "" if len(differ) == 1 else "s", ds.path,
-                    ", ".join(f"{k}={t}" for k, _, t in differ), "it" if len(differ) == 1 else "them",
-                    "it" if len(differ) == 1 else "them")
+                    "to train with %s, run 'embedrec ingest' with %s first",
+                    ", ".join(f"{k}={shown(v)}" for k, v, _ in differ), "is an" if len(differ) == 1 else "are",
+                    "" if len(differ) == 1 else "s", ds.path, ", ".join(f"{k}={shown(t)}" for k, _, t in differ),
+                    "it" if len(differ) == 1 else "them", "it" if len(differ) == 1 else "them")
+    dropped = (ds.manifest.get("cleaning") or {}).get("below_min_rating_dropped") or 0
+    if dropped and "rated_below.parquet" not in (ds.manifest.get("files") or {}) and ds.rated_below is None:
+        log.warning("dataset '%s' dropped %s ratings below data.min_rating before embedrec kept them apart, so its "
+                    "lists may offer users movies they rated low; ingest it again (embedrec ingest --overwrite) to "
+                    "exclude them", ds.path, f"{dropped:,}")
 
 
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:

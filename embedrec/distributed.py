@@ -415,7 +415,7 @@ def read_manifest(path: str | Path) -> dict:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"'{path}' was written by an incompatible embedrec (format "
                             f"{manifest.get('format_version')}); {FIX}")
-    check_seal(manifest, path / "manifest.json", "dataset manifest", FIX)
+    check_seal(manifest, path / "manifest.json", "dataset manifest", FIX, "dataset")
     return manifest
 
 

@@ -843,20 +843,23 @@ def seal(manifest: dict) -> dict:
     return {**{k: v for k, v in manifest.items() if k != SEAL}, SEAL: hashlib.sha256(_canonical(manifest)).hexdigest()}
 
 
-SEALED_WITH = ("checksums", "files")  # a run's and a dataset's file checksums: written only beside the seal
+# the key of a manifest's file checksums, which each kind has written only beside the seal: a run's "checksums"
+# (its "files" came before the seal), a dataset's "files"
+SEALED_WITH = {"run": "checksums", "dataset": "files"}
 
 
-def check_seal(manifest: dict, path: Path, what: str, fix: str) -> None:
+def check_seal(manifest: dict, path: Path, what: str, fix: str, kind: str | None = None) -> None:
     """The manifest's own checksum; an unsealed manifest (an older version's, from before manifests listed their
     files' checksums) passes, but not one whose seal's key was damaged (SEAL with one character changed: a bit
-    flip there keeps valid JSON and drops the seal) or removed (a manifest with checksums was always sealed)."""
+    flip there keeps valid JSON and drops the seal) or removed (``kind`` 'run' or 'dataset': a manifest with that
+    kind's checksums key was always sealed)."""
     want = manifest.get(SEAL)
     damaged_key = want is None and any(isinstance(k, str) and len(k) == len(SEAL) and
                                        sum(a != b for a, b in zip(k, SEAL)) == 1 for k in manifest)
     if damaged_key or (want is not None and hashlib.sha256(_canonical(manifest)).hexdigest() != want
                        and hashlib.sha256(_canonical(manifest, safe=False)).hexdigest() != want):
         raise ArtifactError(f"{what} '{path}' does not match its checksum (damaged or edited); {fix}")
-    if want is None and any(manifest.get(k) for k in SEALED_WITH):
+    if want is None and kind in SEALED_WITH and manifest.get(SEALED_WITH[kind]):
         raise ArtifactError(f"{what} '{path}' has lost its own checksum ('{SEAL}'; every manifest that lists its "
                             f"files' checksums carries one): it was edited; {fix}")
 

@@ -318,7 +318,7 @@ def load_run(run_dir: str | Path) -> Run:
     if "n_users" not in manifest and "counts" in manifest and "layout" in manifest:  # what ingest writes
         raise ArtifactError(f"'{link}' leads to '{path}', a prepared dataset (what embedrec ingest writes), not a "
                             f"trained model; {FIX}")
-    check_seal(manifest, path / "manifest.json", "run manifest", FIX)
+    check_seal(manifest, path / "manifest.json", "run manifest", FIX, "run")
     run = Run(path.resolve(), manifest, hold)
     for name in ("users.parquet", "movies.parquet"):  # read by recommend straight from the path
         if run.checksum(name):
@@ -511,7 +511,7 @@ def verify_path(path: str | Path) -> dict:
     else:
         raise ArtifactError(f"'{p}' is neither a run (no 'current') nor a prepared dataset (no manifest.json); give "
                             "a run directory or a dataset directory")
-    check_seal(manifest, folder / "manifest.json", f"{what} manifest", fix)
+    check_seal(manifest, folder / "manifest.json", f"{what} manifest", fix, what)
     if not entries:
         raise ArtifactError(f"{what} '{folder}' records no checksums (written by an older embedrec); {fix} to add them")
     bad, total = [], 0

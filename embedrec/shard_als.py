@@ -53,6 +53,7 @@ class Shard:
     m_cuts: np.ndarray
     splits: dict  # name -> Interactions of this rank's users (global indices)
     manifest: dict
+    folder: Path | None = None  # the dataset generation every rank read (not DATASET/current, which may move)
 
     def u_range(self, rank: int) -> tuple[int, int]:
         return int(self.u_cuts[rank]), int(self.u_cuts[rank + 1])
@@ -71,7 +72,7 @@ def load_shard(g: Group, path, splits=("train", "valid", "test")) -> Shard:
     nu, nm = int(counts["users"]), int(counts["movies"])
     u_cuts, m_cuts = bounds(nu, g.world), bounds(nm, g.world)
     parts = {s: route_to_users(g, *read_row_groups(path, s, g.rank, g.world, nu, nm), u_cuts) for s in splits}
-    return Shard(nu, nm, u_cuts, m_cuts, parts, manifest)
+    return Shard(nu, nm, u_cuts, m_cuts, parts, manifest, path)
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -640,13 +641,14 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
     P, Q = P.cpu(), Q.cpu()
     f = factors(SimpleModel(P, Q), result.unrated)
     path = Path(cfg.data.prepared)
-    users, movies = pd.read_parquet(path / "users.parquet"), pd.read_parquet(path / "movies.parquet")
+    folder = shard.folder or path  # the generation the ranks trained on, even if an ingest swapped current since
+    users, movies = pd.read_parquet(folder / "users.parquet"), pd.read_parquet(folder / "movies.parquet")
     su, sm = su.cpu().numpy(), sm.cpu().numpy()
     given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
     empty = Interactions(su[:0], sm[:0], np.ones(0, np.float32))
     ds = Dataset(path, {**shard.manifest, "refit": refit}, users, movies, {"train": given, "valid": empty},
                  fingerprint=shard.manifest.get("fingerprint", ""),
-                 rated_below=read_rated_below(path, shard.manifest, len(users), len(movies)))
+                 rated_below=read_rated_below(folder, shard.manifest, len(users), len(movies)))
     buf = io.BytesIO()
     torch.save({"user.weight": P, "movie.weight": Q, "global_mean": torch.tensor(0.0)}, buf)
     extra = {"features": None,

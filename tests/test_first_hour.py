@@ -655,3 +655,23 @@ def test_train_says_when_the_config_asks_for_other_ingest_settings(synth_dir, tm
                       "with it first"], r.stderr
     r = invoke(*base, "--set", "data.min_rating=2", "--set", "split.seed=42")  # as ingested: nothing said
     assert r.exit_code == 0 and "ingest setting" not in r.stderr, r.stderr
+
+
+def test_train_warns_of_a_dataset_that_dropped_low_ratings_without_keeping_them(synth_dir, tmp_path):
+    """A dataset ingested with data.min_rating before its dropped pairs were kept (rated_below.parquet) would
+    offer users movies they rated low: train says so and how to fix it."""
+    from embedrec.fsutil import SEAL, seal
+
+    ds = tmp_path / "ds"
+    assert invoke("ingest", synth_dir[0], "-o", ds, "--set", "data.min_rating=3").exit_code == 0
+    gen = Path(os.path.realpath(ds / "current"))
+    m = json.loads((gen / "manifest.json").read_text())
+    m.pop(SEAL)
+    del m["files"]["rated_below.parquet"]  # as an earlier embedrec wrote it
+    (gen / "rated_below.parquet").unlink()
+    (gen / "manifest.json").write_text(json.dumps(seal(m)))
+    r = invoke("train", "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'run'}", "--set",
+               "train.epochs=1", "--set", "model.dim=4", "--set", "data.min_rating=3", "--set", "data.movies=x.csv")
+    assert r.exit_code == 0, r.stderr
+    assert f"dataset '{ds}' dropped" in r.stderr and "ingest it again (embedrec ingest --overwrite)" in r.stderr
+    assert "ingest setting" not in r.stderr  # data.movies is where a file is, not how the data was prepared

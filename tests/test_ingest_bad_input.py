@@ -238,7 +238,8 @@ def test_a_spelling_of_the_default_name_comes_before_the_other_names(tmp_path, h
     assert len(got) == 30 and got["user_idx"].nunique() == 6 and got["movie_idx"].nunique() == 5
 
 
-@pytest.mark.parametrize("header", ["itemId,Title,Genres", "iid,title,genres", "movie_id,TITLE,genres"])
+@pytest.mark.parametrize("header", ["itemId,Title,Genres", "iid,title,genres", "movie_id,TITLE,genres",
+                                    "movieId,title,Genre"])
 def test_the_movies_files_columns_are_matched_as_the_ratings_files_are(tmp_path, header):
     """A first-hour pass: 'itemId' was read as movie_id in the ratings file but refused in data.movies
     ('missing column(s) movie_id'); the movies file's id, title and genres are now matched the same way."""

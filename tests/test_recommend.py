@@ -661,10 +661,11 @@ def test_ordered_notes_say_what_the_order_did(implicit_models, synth_dir, tmp_pa
     ({"reg": 1e300}, "training_ratings.solve.reg is 1e+300, outside 0-1000"),
     ({"a0": "abc"}, "training_ratings.solve.a0 is 'abc', not a finite number"),
     ({"a0": None}, "training_ratings.solve.a0 is None, not a finite number"),
+    ({"a0": "drop"}, "training_ratings.solve.a0 is missing"),
     ({"reg_exponent": 1e6}, "training_ratings.solve.reg_exponent is 1000000.0, outside 0-2"),
     ({"a0": -1}, "training_ratings.solve.a0 is -1, outside 0-1000"),
     ({"a0": 0, "reg": 0}, "with no unobserved weight and no L2 (a singular solve)"),
-    ({"loss": "softmax"}, "training_ratings.solve.l2 is None, not a finite number"),
+    ({"loss": "softmax"}, "training_ratings.solve.l2 is missing"),
     ({"loss": "warp"}, "not a solve embedrec writes (als or softmax)"),
 ])
 def test_a_hand_edited_solve_is_refused_in_one_line(implicit_models, tmp_path, edit, message):
@@ -687,6 +688,7 @@ def test_a_hand_edited_solve_is_refused_in_one_line(implicit_models, tmp_path, e
     m = json.loads(p.read_text())
     m.pop(SEAL)
     m["training_ratings"]["solve"].update(edit)
+    m["training_ratings"]["solve"] = {k: v for k, v in m["training_ratings"]["solve"].items() if v != "drop"}
     p.write_text(json.dumps(seal(m)))
     r = CliRunner().invoke(main, ["recommend", "--run", str(run), "--liked", "1,2"])
     assert r.exit_code == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
@@ -698,6 +700,9 @@ def test_training_ratings_as_written_pass_the_check():
     als = {"loss": "als", "a0": 0.2, "user_unobserved": 2.0, "reg": 0.02, "reg_exponent": 1.0, "recency": 0.0}
     tr = {"min_rating": 3, "rating_weight": 0.0, "solve": als}
     assert foldin.checked_training_ratings(tr, "m") == {**tr, "min_rating": 3.0}
+    # a run from before the solve recorded its recency weight (its fits had none): read as 0, not refused
+    old = {k: v for k, v in als.items() if k != "recency"}
+    assert foldin.checked_training_ratings({"solve": old}, "m")["solve"]["recency"] == 0.0
     with pytest.raises(ArtifactError, match="training_ratings.rating_weight is 'x', not a finite number"):
         foldin.checked_training_ratings({"rating_weight": "x"}, "m")
     with pytest.raises(ArtifactError, match="training_ratings is 'x', not a mapping"):

@@ -100,6 +100,14 @@ def test_a_removed_seal_is_caught(base, tmp_path):
     del m["manifest_sha256"]
     (ds / "manifest.json").write_text(json.dumps(m))
     assert "has lost its own checksum" in one_line(invoke("verify", tmp_path / "ds"))
+    # a run from before the seal listed its checksums under "files" (a dataset's name for them): still an older
+    # unsealed run, not an edited one (a review found such runs refused)
+    from embedrec.errors import ArtifactError
+    from embedrec.fsutil import check_seal
+
+    check_seal({"files": {"a": {}}, "n_users": 3}, tmp_path / "m.json", "run manifest", "fix", "run")
+    with pytest.raises(ArtifactError, match="has lost its own checksum"):
+        check_seal({"files": {"a": {}}}, tmp_path / "m.json", "dataset manifest", "fix", "dataset")
 
 
 def test_a_flip_in_the_seal_key_is_caught(base, tmp_path):
@@ -1157,6 +1165,31 @@ def test_sigterm_after_the_run_is_published_waits_for_the_report_and_exits_0(bas
     assert json.loads(r.stdout)["splits"] and r.stderr.splitlines()[-1] == (
         f"SIGTERM came after the run was published: {tmp_path / 'run'} holds the finished model")
     assert invoke("verify", tmp_path / "run").exit_code == 0
+
+
+def test_sigterm_while_old_generations_are_pruned_reports_the_published_run(base, tmp_path, monkeypatch):
+    """A review: a SIGTERM after the swap to the new model, while older generations were pruned, said 'training
+    terminated outside an epoch ... --resume' with exit 143, though the run was published and served."""
+    import signal
+
+    from embedrec import fsutil
+
+    pruned = fsutil.prune_generations
+
+    def killed_while_pruning(*a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return pruned(*a, **k)
+    monkeypatch.setattr(fsutil, "prune_generations", killed_while_pruning)
+    before = signal.signal(signal.SIGTERM, lambda *a: None)
+    try:
+        r = invoke("train", "--set", f"data.prepared={base[0]}", "--set", f"run.dir={tmp_path / 'run'}",
+                   "--set", "model.dim=4", "--set", "model.objective=explicit", "--set", "train.epochs=1")
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.splitlines()[-1] == (f"SIGTERM came after the run was published: {tmp_path / 'run'} holds the "
+                                         "finished model (its metrics: embedrec evaluate)"), r.stderr
+    assert invoke("recommend", "--run", tmp_path / "run", "--user", "1", "-k", "2").exit_code == 0
 
 
 # ------------------------------------------------------------------------------------------ SIGTERM during tune-dims

@@ -44,7 +44,8 @@ def train(cfg: Config, resume, run_dir, fmt):
         cfg = set_explicit(cfg, "run.dir", run_dir)
     if not resume:
         check_run_folder(cfg.run.dir)  # before the lock file is made in it
-    since = 0.0 if resume else time.time() - 1  # checkpoints this command wrote (or, resuming, any)
+    started = time.time() - 1
+    since = 0.0 if resume else started  # checkpoints this command wrote (or, resuming, any)
     try:
         # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the checkpoint kept, the resume command, exit 143
         with sigterm_as_interrupt() as sig, lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
@@ -63,6 +64,10 @@ def train(cfg: Config, resume, run_dir, fmt):
     except KeyboardInterrupt as e:  # outside an epoch (loading, between candidates, refit set-up, publishing):
         term = isinstance(e, Terminated)  # each of those leaves nothing half-written
         how = "terminated (SIGTERM)" if term else "interrupted"
+        if _published_since(cfg.run.dir, started):  # after the swap (pruning old generations): the run is done
+            log.warning("%s after the run was published: %s holds the finished model (its metrics: embedrec "
+                        "evaluate)", "SIGTERM came" if term else "interrupted", cfg.run.dir)
+            return
         if not _has_checkpoint(cfg.run.dir, since):
             raise Interrupted(f"training {how} before any epoch finished: nothing was saved; rerun the same command "
                               "to start again", terminated=term) from None
@@ -83,6 +88,16 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
     log.info("best epoch %s of %s (%s), %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"], valid,
              sel["seconds"], refit, cfg.run.dir)
     metrics_out(metrics, fmt)
+
+
+def _published_since(run_dir, since: float) -> bool:
+    """Whether ``run_dir/current`` was swapped to a new model at ``since`` (a time.time()) or later."""
+    import os
+
+    try:
+        return os.lstat(os.path.join(run_dir, "current")).st_mtime >= since
+    except OSError:
+        return False
 
 
 def _has_checkpoint(run_dir, since: float = 0.0) -> bool:

@@ -327,7 +327,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
         if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
             version = manifest.get("format_version") if isinstance(manifest, dict) else None
             raise ArtifactError(f"'{folder}' was written by an incompatible embedrec (format {version}); {FIX}")
-        check_seal(manifest, folder / "manifest.json", "dataset manifest", FIX)
+        check_seal(manifest, folder / "manifest.json", "dataset manifest", FIX, "dataset")
         recorded = manifest.get("files") or {}
         names = ["users", "movies", *splits, *(n for n in OPTIONAL if f"{n}.parquet" in recorded)] if recorded \
             else list(FILES)

@@ -498,13 +498,14 @@ MOVIE_ID_ALIASES = ({"itemid", "iid"},)  # a movies file's id column under the f
 def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None) -> dict[str, str]:
     """{file column: configured name} for each configured movies-file column the file lacks where exactly one
     column differs from it only in case or punctuation ('movieId', 'Title'), or for the default id name
-    'movie_id', is named as the field also names it ('itemId', 'iid')."""
+    'movie_id', is named as the field also names it ('itemId', 'iid'), or for 'genres' is 'Genre'."""
     names = [str(c) for c in found]
     out: dict[str, str] = {}
     for col in (id_col, title_col, genres_col):
         if not col or col in names:
             continue
-        tries = [{plain_name(col)}, *(MOVIE_ID_ALIASES if col == "movie_id" else ())]
+        tries = [{plain_name(col)}, *(MOVIE_ID_ALIASES if col == "movie_id" else ()),
+                 *([{"genre"}] if col == "genres" else [])]
         for spellings in tries:
             hits = [c for c in names if plain_name(c) in spellings and c not in out and
                     c not in (id_col, title_col, genres_col)]

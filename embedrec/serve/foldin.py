@@ -28,14 +28,18 @@ _SOLVE_KEYS = {"als": (("a0", 0.0, 1000.0), ("user_unobserved", 0.0, 1000.0), ("
                "softmax": (("l2", 0.0, None),)}
 
 
+_SOLVE_LATER = {"als": {"recency": 0.0}}  # a solve recorded before recency was: its fits had none
+
+
 def checked_training_ratings(value, where: str) -> dict:
     """A run manifest's ``training_ratings`` ({"min_rating", "rating_weight", "solve"}) as the fold-in reads it,
     or ArtifactError naming the first value no embedrec run writes (a manifest edited and sealed again): a
     missing or non-finite number, a negative weight, an unknown solve. ``where``: the manifest, for the
     message."""
     def bad(key: str, v, want: str) -> ArtifactError:
-        return ArtifactError(f"run manifest '{where}': training_ratings{'.' + key if key else ''} is "
-                             f"{shorten(repr(v), 40)}, {want}; the file was edited: restore the run or train again")
+        said = "is missing" if want == "missing" else f"is {shorten(repr(v), 40)}, {want}"
+        return ArtifactError(f"run manifest '{where}': training_ratings{'.' + key if key else ''} {said}; the file was "
+                             "edited: restore the run or train again")
 
     def number(key: str, v, lo: float | None, hi: float | None, none_ok: bool = False):
         if v is None and none_ok:
@@ -60,6 +64,10 @@ def checked_training_ratings(value, where: str) -> dict:
     kind = solve.get("loss") if isinstance(solve, dict) else None
     if kind not in _SOLVE_KEYS:
         raise bad("solve", solve, "not a solve embedrec writes (als or softmax)")
+    solve = {**_SOLVE_LATER.get(kind, {}), **solve}  # keys a run of an earlier embedrec did not write yet
+    missing = [k for k, _, _ in _SOLVE_KEYS[kind] if k not in solve]
+    if missing:
+        raise bad(f"solve.{missing[0]}", "missing", "missing")
     out["solve"] = {"loss": kind, **{k: number(f"solve.{k}", solve.get(k), lo, hi)
                                      for k, lo, hi in _SOLVE_KEYS[kind]}}
     if kind == "als" and out["solve"]["a0"] * out["solve"]["user_unobserved"] + out["solve"]["reg"] <= 0:
