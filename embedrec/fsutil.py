@@ -701,6 +701,9 @@ def new_version() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.localtime(t // 1_000_000_000)) + f"-{t % 1_000_000_000:09d}"
 
 
+LINK_TMP = re.compile(r"\.current\.[0-9]+")  # swap_link's temporary name for the new 'current'
+
+
 def swap_link(root: Path, name: str, link: str = "current") -> None:
     """Point ``root/link`` at ``name`` atomically (a new symlink renamed over the old one), durably."""
     tmp = root / f".{link}.{os.getpid()}"
@@ -742,7 +745,8 @@ VERSION = r"[0-9]{8}T[0-9]{6}-[0-9]{9}"  # what new_version() gives
 def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) -> None:
     """Remove older ``<prefix>-<version>`` folders, keeping the newest ``keep``, ``keep_names``, the one
     ``current`` names and any a live reader holds (FolderHold); and every ``.<prefix>-<version>.tmp`` folder
-    (called under the writer lock, so those are a killed writer's leftovers). Only names exactly as
+    and ``.current.<pid>`` link of a writer that is gone (called under the writer lock, so those are a killed
+    writer's leftovers). Only names exactly as
     publish_generation makes them, real folders, not links: a user's ``gen-...-backup`` copy beside them stays."""
     root = Path(root)
     name = re.compile(re.escape(prefix) + "-" + VERSION)
@@ -766,6 +770,11 @@ def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) 
     for p in entries:
         if ours(p, tmp) and p.name not in keep_names:
             _rmtree(p)
+        elif p.is_symlink() and LINK_TMP.fullmatch(p.name):  # swap_link's new link, its writer killed before
+            pid = int(p.name.rsplit(".", 1)[1])              # the rename (the fault suite's kill -9 found one)
+            if pid != os.getpid() and not pid_alive(pid):
+                with contextlib.suppress(OSError):
+                    p.unlink()
 
 
 def open_current(root: Path, link: str = "current", tries: int = 5,
