@@ -230,6 +230,11 @@ def _embedrec_kind(folder: Path) -> str | None:
             return "an embedrec run (embedrec train wrote it)"
         if isinstance(m, dict) and "counts" in m and "layout" in m:
             return "a prepared dataset (embedrec ingest wrote it)"
+    if (folder / ".embedrec-export.json").is_file():
+        return "an export folder (embedrec export wrote it)"
+    if any(folder.glob("checkpoint.pt")) or any(folder.glob("*/checkpoint.pt")) or \
+            any(folder.glob("checkpoint-dist.json")) or any(folder.glob("*/checkpoint-dist.json")):
+        return "an unfinished embedrec run (its checkpoint: continue it with embedrec train --resume)"
     return None
 
 

@@ -382,6 +382,12 @@ def test_overwrite_refuses_a_folder_embedrec_did_not_write(base, tmp_path, monke
                            "folder")
     r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", tmp_path / "d", "--overwrite")
     assert "is a prepared dataset (embedrec ingest wrote it), which this command does not write" in one_line(r)
+    r = invoke("ingest", "-q", csv, "-o", tmp_path / "e", "--overwrite")
+    assert "is an export folder (embedrec export wrote it), which this command does not write" in one_line(r)
+    (tmp_path / "half" / "als-reg-0.01").mkdir(parents=True)
+    (tmp_path / "half" / "als-reg-0.01" / "checkpoint.pt").write_bytes(b"x")
+    r = invoke("ingest", "-q", csv, "-o", tmp_path / "half", "--overwrite")
+    assert "is an unfinished embedrec run (its checkpoint: continue it with embedrec train --resume)" in one_line(r)
     assert invoke("export", "-q", "--run", base[1], "--to", "csv", "-o", tmp_path / "e", "--overwrite").exit_code == 0
     assert (tmp_path / "e" / "movies.csv").exists() and not (tmp_path / "e" / "movie_factors.npy").exists()
     monkeypatch.chdir(tmp_path / "d")
