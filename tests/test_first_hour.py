@@ -365,6 +365,20 @@ def test_config_discovery_env_and_relative_paths(tmp_path, monkeypatch):
                         "fix or unset $EMBEDREC_CONFIG\n")
 
 
+def test_an_error_under_a_config_nobody_named_says_which_file(tmp_path, monkeypatch):
+    """A first-hour pass: a forgotten ./embedrec.yaml made `ingest ratings.tsv` fail with "no column 'score'"
+    and no hint where 'score' came from; the one error line now names the file (not when -c named it)."""
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n1,2,3\n")
+    (tmp_path / "embedrec.yaml").write_text("data:\n  columns:\n    rating: score\n")
+    monkeypatch.delenv("EMBEDREC_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    r = invoke("ingest", "r.csv", "-o", "d")
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.endswith("(settings from embedrec.yaml, found in the current folder)\n"), r.stderr
+    r = invoke("ingest", "r.csv", "-o", "d", "-c", "embedrec.yaml")
+    assert r.exit_code == 1 and "settings from" not in r.stderr
+
+
 def test_config_yaml_is_block_style_and_tuned_config_is_small(tmp_path):
     from embedrec.config import Config, load_config
     from embedrec.tune import write_choice

@@ -79,7 +79,7 @@ class Group(click.Group):
         except (EmbedrecError, Interrupted) as e:
             _traceback()
             if not (isinstance(e, Interrupted) and _secondary()):  # Ctrl-C under torchrun: rank 0 says it
-                _error_line(shorten(e.cli_message(), 2000))
+                _error_line(shorten(e.cli_message(), 2000) + _found_config_note(e))
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             _traceback()
@@ -100,6 +100,30 @@ class Group(click.Group):
                 sys.exit(1)
             _error_line(f"internal error ({type(e).__name__}: {shorten(e, 300)}); rerun with --traceback and report it")
             sys.exit(1)
+
+
+def _found_config_note(e) -> str:
+    """For a config or data error under a config file nobody named (./embedrec.yaml, $EMBEDREC_CONFIG): which
+    file was read, so a setting from it is not a mystery (a first-hour pass: 'no column score' from a
+    forgotten ./embedrec.yaml). Empty otherwise."""
+    from embedrec.errors import ConfigError, DataError
+
+    if _State.config_path is not None or not isinstance(e, (ConfigError, DataError)):
+        return ""
+    from embedrec.config import CONFIG_ENV
+
+    try:
+        from embedrec.config import find_config
+
+        found = find_config(None)
+    except Exception:  # the error path: never a second failure
+        return ""
+    if found is None:
+        return ""
+    import os
+
+    how = f"from ${CONFIG_ENV}" if os.environ.get(CONFIG_ENV, "").strip() else "found in the current folder"
+    return f" (settings from {found}, {how})"
 
 
 def _secondary() -> bool:
