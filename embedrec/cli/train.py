@@ -44,8 +44,8 @@ def train(cfg: Config, resume, run_dir, fmt):
         cfg = set_explicit(cfg, "run.dir", run_dir)
     if not resume:
         check_run_folder(cfg.run.dir)  # before the lock file is made in it
-    started = time.time() - 1
-    since = 0.0 if resume else started  # checkpoints this command wrote (or, resuming, any)
+    started = time.time()  # a model published from here on is this command's
+    since = 0.0 if resume else started - 1  # checkpoints this command wrote (or, resuming, any)
     try:
         # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the checkpoint kept, the resume command, exit 143
         with sigterm_as_interrupt() as sig, lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
@@ -91,7 +91,8 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
 
 
 def _published_since(run_dir, since: float) -> bool:
-    """Whether ``run_dir/current`` was swapped to a new model at ``since`` (a time.time()) or later."""
+    """Whether ``run_dir/current`` was swapped to a new model at ``since`` (a time.time()) or later (the link's
+    own mtime: a new link is renamed over the old one)."""
     import os
 
     try:
