@@ -228,6 +228,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
             t0: float) -> dict:
     raw = read_source(cfg, progress)
     scale = _check_ratings(raw, cfg)  # first: a bad rating is the only line on stderr
+    for note in raw.notes:  # how the files were read, once their rows passed the checks
+        log.info(note)
     log.info("read %s rows (%s layout) in %.1fs", f"{len(raw.ratings):,}", raw.layout, time.perf_counter() - t0)
     report: dict = {"rows_read": len(raw.ratings)}
     movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None

@@ -530,3 +530,13 @@ def test_a_headerless_file_with_fewer_columns_says_which_to_drop(tmp_path):
                     "timestamp in that order); for a file without times add --set data.columns.timestamp=null")
     r, out = ingest(tmp_path, p, "--set", "data.header=false", "--set", "data.columns.timestamp=null")
     assert r.exit_code == 0, r.stderr
+
+
+@pytest.mark.parametrize("text, phrase", [("userId,itemId,rating\n1,2,3\n1,3,\n", "r.csv:3: no value in column 'rating'"),
+                                          ("user,item,rating\n1,2,3\n1,3,9e99\n", "r.csv:3:")])
+def test_how_a_file_was_read_is_not_said_before_its_rows_error(tmp_path, text, phrase):
+    """A first-hour pass: 'reading columns ...' and 'no timestamp column' came before the error about a row, two
+    lines where the error alone is the rule; they are said once the rows pass."""
+    p = tmp_path / "r.csv"
+    p.write_text(text)
+    refused(*ingest(tmp_path, p), phrase)

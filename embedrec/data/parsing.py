@@ -88,6 +88,9 @@ class RawData:
     # the file line of a ratings row where blank lines or quoted newlines may lie between (a CSV/TSV file), read
     # again on an error path only; None: row + origin[1]
     line_of: Callable[[int], int] | None = None
+    # info lines about how the files were read ('reading column ...'), said once the rows are checked (ingest):
+    # before an error about those rows they would be a second line
+    notes: list[str] = field(default_factory=list)
 
     def line(self, row: int, cheap: bool = False) -> int:
         """The 1-based line of ratings row ``row`` (0-based), for a message. ``cheap`` (a warning in a run that
@@ -516,7 +519,7 @@ def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None) -
 
 
 def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col: str | None, genre_sep: str,
-                      encoding: str, id_type: str) -> pd.DataFrame:
+                      encoding: str, id_type: str, notes: list | None = None) -> pd.DataFrame:
     label = str(path)
     try:
         if str(path).endswith(".parquet"):
@@ -535,8 +538,12 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     renamed = _movie_columns(df.columns, id_col, title_col, genres_col)
     if renamed:  # 'itemId' for movie_id, 'Title' for title: as the ratings file's columns are matched
         df = df.rename(columns=renamed)
-        logging.getLogger("embedrec").info("%s: reading column%s %s", label, "s" if len(renamed) > 1 else "",
-                                           ", ".join(f"{a!r} as {b!r}" for a, b in renamed.items()))
+        said = f"{label}: reading column{'s' if len(renamed) > 1 else ''} " + \
+            ", ".join(f"{a!r} as {b!r}" for a, b in renamed.items())
+        if notes is None:
+            logging.getLogger("embedrec").info("%s", said)
+        else:
+            notes.append(said)
     missing = [c for c in (id_col, title_col) if c not in df.columns]
     if missing:
         raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))}); "

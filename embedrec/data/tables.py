@@ -53,6 +53,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
         wanted[cols.timestamp] = "timestamp"
     id_dtype = "int64" if cfg.id_type == "int" else "str"
     line_of = None
+    notes: list[str] = []
     if fmt == "parquet":
         # stdin (and a compressed file) is read whole first: a pipe cannot seek to the footer
         src = io.BytesIO(sys.stdin.buffer.read()) if source == "-" else io.BytesIO(decompressed(source, label)) \
@@ -67,7 +68,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
         wanted, matched = _match_columns(df.columns, wanted, label)
         no_times = _optional_timestamp(df.columns, wanted, label, cfg)
-        _require_columns(df.columns, wanted, label, cfg, no_times, matched)
+        notes = _require_columns(df.columns, wanted, label, cfg, no_times, matched)
         df = df[list(wanted)].rename(columns=wanted)
         _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type)
         first = 1
@@ -86,7 +87,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
                 raise _one_column(header_names[0], sep, label)
             wanted, matched = _match_columns(header_names, wanted, label)
             no_times = _optional_timestamp(header_names, wanted, label, cfg)
-            _require_columns(header_names, wanted, label, cfg, no_times, matched)
+            notes = _require_columns(header_names, wanted, label, cfg, no_times, matched)
         numeric = {}
         for c, v in wanted.items():
             if v == "rating":
@@ -135,9 +136,9 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
         msep = "\t" if cfg.movies.lower().endswith((".tsv", ".tab")) else (cfg.separator or ",")
         movies = read_movies_table(cfg.movies, sep=msep, id_col=cols.movie, title_col=cols.title,
                                    genres_col=cols.genres, genre_sep=cfg.genre_separator, encoding=cfg.encoding,
-                                   id_type=cfg.id_type)
+                                   id_type=cfg.id_type, notes=notes)
         files.append(Path(cfg.movies))
-    return RawData(df, movies, None, fmt, None, files, (label, first), line_of)
+    return RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes)
 
 
 def _from_bom(src, label: str, encoding: str):
@@ -421,7 +422,7 @@ def _optional_timestamp(found, wanted: dict, label: str, cfg: DataConfig) -> boo
 
 
 def _require_columns(found, wanted: dict, label: str, cfg: DataConfig, no_times: bool = False,
-                     matched: list[str] = ()) -> None:
+                     matched: list[str] = ()) -> list[str]:
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     missing = [(col, role, _close_column(col, found, wanted)) for col, role in wanted.items() if col not in found]
@@ -446,11 +447,14 @@ def _require_columns(found, wanted: dict, label: str, cfg: DataConfig, no_times:
                      + (" (every row then counts as rating 1)" if role == "rating" else ""))
         raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
                         f"({key}){hint}{'?' if close else ''}{tail}")
-    if matched:  # said only once every column is found: before an error it would be a second line
-        log.info("%s: reading column%s %s", label, "s" if len(matched) > 1 else "", ", ".join(matched))
-    if no_times:  # said only when the file is read: before an error it would be a second line
-        log.info("%s: no 'timestamp' column: ratings without times (a time-based split and the recency weight "
-                 "need them; «--set data.columns.timestamp=NAME» names another column)", label)
+    # the notes: said (RawData.notes) once the rows are read and checked, as an error would else be a second line
+    notes = []
+    if matched:
+        notes.append(f"{label}: reading column{'s' if len(matched) > 1 else ''} {', '.join(matched)}")
+    if no_times:
+        notes.append(f"{label}: no 'timestamp' column: ratings without times (a time-based split and the recency "
+                     "weight need them; «--set data.columns.timestamp=NAME» names another column)")
+    return notes
 
 
 def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000,
