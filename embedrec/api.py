@@ -151,6 +151,7 @@ def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
             continue  # a dataset that did not record its config (written in memory); a section, not a key
         if _json.loads(_json.dumps(now, default=str)) != then:
             differ.append((key, now, then))
+
     def shown(v) -> str:  # as a config writes it: null, true, [1, 5]
         return v if isinstance(v, str) else _json.dumps(v)
 
@@ -551,7 +552,7 @@ class Model:
         e = self.engine
         if not isinstance(ordered, (bool, np.bool_)):
             raise UsageError(f"ordered must be True or False, not {shorten(repr(ordered), 40)}")
-        if ordered and isinstance(liked, (set, frozenset)) or ordered and isinstance(rated, (set, frozenset)):
+        if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
                              "not a set")
         allowed = e.allowed(_genres(genres), year_min, year_max)

@@ -380,40 +380,48 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
             raise ArtifactError(f"prepared dataset file '{folder / (name + '.parquet')}' is damaged (column "
                                 f"{first_line(e)}); {FIX}") from None
         _check_ranges(parts[name], len(users), len(movies), folder / f"{name}.parquet")
-    below = None
-    if "rated_below" in frames:
-        df = frames["rated_below"]
-        try:
-            below = Interactions(df["user_idx"].to_numpy(np.int32), df["movie_idx"].to_numpy(np.int32),
-                                 np.ones(len(df), np.float32), None)
-        except (KeyError, ValueError, TypeError) as e:
-            raise ArtifactError(f"prepared dataset file '{folder / 'rated_below.parquet'}' is damaged (column "
-                                f"{first_line(e)}); {FIX}") from None
-        _check_ranges(below, len(users), len(movies), folder / "rated_below.parquet")
-        below = (below.user, below.movie)
+    below = _rated_below(frames["rated_below"], len(users), len(movies), folder / "rated_below.parquet") \
+        if "rated_below" in frames else None
     fp = manifest.get("fingerprint") if recorded else fingerprint_of(hashes)
     return Dataset(path, manifest, users, movies, parts, fingerprint=fp or "", folder=folder, hold=hold,
                    rated_below=below)
 
 
-def read_rated_below(path: Path, manifest: dict, n_users: int, n_movies: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Dataset.rated_below for a reader that opens the files one by one (the torchrun writers): the dataset's
-    rated_below.parquet, checked against the manifest's checksum, or None where the manifest lists none."""
+def read_rated_below(folder: Path, manifest: dict, n_users: int, n_movies: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Dataset.rated_below for a reader that opens the files one by one (the torchrun writers), from the
+    generation ``folder`` it read: rated_below.parquet checked as load_dataset checks it, or None where the
+    manifest lists none."""
+    from embedrec.errors import first_line
     from embedrec.fsutil import check_bytes
 
     entry = (manifest.get("files") or {}).get("rated_below.parquet")
     if entry is None:
         return None
-    folder = Path(path) / "current" if (Path(path) / "current").is_dir() else Path(path)
-    where = folder / "rated_below.parquet"
+    where = Path(folder) / "rated_below.parquet"
     try:
         data = where.read_bytes()
     except OSError as e:
         raise ArtifactError(f"prepared dataset file '{where}' cannot be read ({e.strerror}); {FIX}") from None
     check_bytes(data, entry, where, "prepared dataset file", FIX)
-    df = pd.read_parquet(io.BytesIO(data))
-    part = Interactions(df["user_idx"].to_numpy(np.int32), df["movie_idx"].to_numpy(np.int32),
-                        np.ones(len(df), np.float32))
+    try:
+        df = pd.read_parquet(io.BytesIO(data), page_checksum_verification=True)
+    except Exception as e:  # as _load_once: pyarrow's errors on damage
+        raise ArtifactError(f"prepared dataset file '{where}' is damaged ({first_line(e)}); {FIX}") from None
+    return _rated_below(df, n_users, n_movies, where)
+
+
+def _rated_below(df: pd.DataFrame, n_users: int, n_movies: int, where: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(user rows, movie rows) of a rated_below table, its columns and index ranges checked."""
+    from embedrec.errors import first_line
+
+    try:
+        for col, n in (("user_idx", n_users), ("movie_idx", n_movies)):  # before the int32 cast wraps it
+            if len(df) and df[col].dtype != np.int32 and not 0 <= int(df[col].min()) <= int(df[col].max()) < n:
+                raise ArtifactError(f"prepared dataset file '{where}' is damaged: {col} outside [0, {n}); {FIX}")
+        part = Interactions(df["user_idx"].to_numpy(np.int32), df["movie_idx"].to_numpy(np.int32),
+                            np.ones(len(df), np.float32))
+    except (KeyError, ValueError, TypeError) as e:
+        raise ArtifactError(f"prepared dataset file '{where}' is damaged (column {first_line(e)}); {FIX}") from None
     _check_ranges(part, n_users, n_movies, where)
     return part.user, part.movie
 
