@@ -348,6 +348,10 @@ def test_config_discovery_env_and_relative_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(proj)
     r = invoke("config")
     assert r.exit_code == 0 and "  dim: 12\n" in r.stdout
+    # a config nobody named is said on success too, on stderr, after the work (-q hides it; -c needs no note)
+    assert r.stderr == "settings from embedrec.yaml, found in the current folder (-c names another)\n", r.stderr
+    assert invoke("config", "-q").stderr == ""
+    assert invoke("config", "-c", "embedrec.yaml").stderr == ""
     assert "  prepared: data/d\n" in r.stdout and "  dir: runs/r\n" in r.stdout  # ./ = the file's folder
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -356,6 +360,7 @@ def test_config_discovery_env_and_relative_paths(tmp_path, monkeypatch):
     monkeypatch.setenv("EMBEDREC_CONFIG", str(proj / "embedrec.yaml"))
     r = invoke("config")
     assert "  dim: 12\n" in r.stdout and f"  prepared: {proj / 'data/d'}\n" in r.stdout
+    assert r.stderr == f"settings from {proj / 'embedrec.yaml'}, from $EMBEDREC_CONFIG (-c names another)\n"
     r = invoke("config", "-c", proj / "embedrec.yaml", "--set", "model.dim=3")
     assert "  dim: 3\n" in r.stdout
     monkeypatch.setenv("EMBEDREC_CONFIG", str(tmp_path / "missing.yaml"))

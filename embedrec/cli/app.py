@@ -9,6 +9,7 @@ import contextlib
 import errno
 import functools
 import logging
+import os
 import sys
 
 import click
@@ -110,20 +111,21 @@ def _found_config_note(e) -> str:
 
     if _State.config_path is not None or not isinstance(e, (ConfigError, DataError)):
         return ""
-    from embedrec.config import CONFIG_ENV
-
     try:
         from embedrec.config import find_config
 
         found = find_config(None)
     except Exception:  # the error path: never a second failure
         return ""
-    if found is None:
-        return ""
-    import os
+    return f" ({_settings_from(found)})" if found is not None else ""
+
+
+def _settings_from(found) -> str:
+    """'settings from FILE, found in the current folder' (or 'from $EMBEDREC_CONFIG'): a config nobody named."""
+    from embedrec.config import CONFIG_ENV
 
     how = f"from ${CONFIG_ENV}" if os.environ.get(CONFIG_ENV, "").strip() else "found in the current folder"
-    return f" (settings from {found}, {how})"
+    return f"settings from {found}, {how}"
 
 
 def _secondary() -> bool:
@@ -286,10 +288,11 @@ def common(fn):
         from embedrec.config import find_config, load_config
 
         path = find_config(config_path)
-        if path is not None and config_path is None:
-            log.debug("config: %s", path)
         cfg = load_config(path, overrides)
-        return fn(cfg, **kw)
+        out = fn(cfg, **kw)
+        if path is not None and config_path is None:  # a file nobody named: said once the command has done its
+            log.info("%s (-c names another)", _settings_from(path))  # work (an error says it in its one line)
+        return out
 
     return wrapper
 
