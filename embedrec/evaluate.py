@@ -350,7 +350,13 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     fit_on = seen_splits(split) if refit else ("train",)  # what the model was fitted on (valid refused above)
     return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=_gpu_or_none(device),
                                                          fit_on=fit_on)}},
-            "excluded": "+".join(seen_splits(split))}
+            "excluded": "+".join(seen_splits(split)), "excluded_rated_below": _n_below(ds)}
+
+
+def _n_below(ds: Dataset) -> int:
+    """How many (user, movie) pairs rated below data.min_rating every ranking here leaves out (seen_csr)."""
+    below = getattr(ds, "rated_below", None)
+    return int(below[0].size) if below is not None else 0
 
 
 def _gpu_or_none(device):

@@ -352,14 +352,8 @@ def serving_arrays(ds: Dataset) -> dict[str, np.ndarray]:
     from embedrec.sparse import seen_csr
 
     # every movie the user gave embedrec for training (train and valid) is excluded from recommendations, and
-    # every one rated below data.min_rating (dropped from learning, but rated all the same)
+    # every one rated below data.min_rating (dropped from learning, but rated all the same: seen_csr)
     indptr, indices = seen_csr(ds, ("train", "valid"))
-    if ds.rated_below is not None and ds.rated_below[0].size:
-        from embedrec.sparse import csr
-
-        users = np.repeat(np.arange(ds.n_users), np.diff(indptr))
-        indptr, indices = csr(np.concatenate([users, ds.rated_below[0]]), np.concatenate([indices,
-                              ds.rated_below[1]]), ds.n_users)
     given = [ds.splits[s].movie for s in ("train", "valid") if s in ds.splits]
     return {"seen_indptr": indptr, "seen_indices": indices,
             "popularity": np.bincount(np.concatenate(given), minlength=ds.n_movies).astype(np.int64)}

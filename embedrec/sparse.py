@@ -60,11 +60,16 @@ def seen_splits(split: str) -> tuple[str, ...]:
 
 
 def seen_csr(ds: Dataset, splits: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """CSR of each user's movies over the given splits of a dataset (duplicates are harmless)."""
-    parts = [ds.splits[s] for s in splits if s in ds.splits and len(ds.splits[s])]
+    """CSR of each user's movies over the given splits of a dataset (duplicates are harmless), and the movies
+    each rated below data.min_rating (``ds.rated_below``: rated, though not learnt from), so that what is scored
+    (validation, evaluate) leaves out what is served (recommend, export) leaves out."""
+    parts = [(p.user, p.movie) for p in (ds.splits[s] for s in splits if s in ds.splits) if len(p)]
+    below = getattr(ds, "rated_below", None)
+    if below is not None and below[0].size:
+        parts.append(below)
     if not parts:
         return np.zeros(ds.n_users + 1, np.int64), np.zeros(0, np.int32)
-    return csr(np.concatenate([p.user for p in parts]), np.concatenate([p.movie for p in parts]), ds.n_users)
+    return csr(np.concatenate([u for u, _ in parts]), np.concatenate([m for _, m in parts]), ds.n_users)
 
 
 def gather_csr(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray):

@@ -24,7 +24,7 @@ def evaluate(cfg: Config, split, ks, run_dir, fmt):
 
     Explicit models get RMSE and MAE; every model gets Precision, Recall, NDCG, MAP, HitRate, MRR and
     coverage at each K (candidates: all movies minus the user's movies in train, and in valid when
-    evaluating on test).
+    evaluating on test, and those rated below data.min_rating).
 
     \b
     Example:
@@ -37,6 +37,8 @@ def evaluate(cfg: Config, split, ks, run_dir, fmt):
     moved_to = cfg.data.prepared if "data.prepared" in getattr(cfg, "_explicit", ()) else None
     metrics = evaluate_run(run_dir or cfg.run.dir, None, split, ks or tuple(cfg.train.eval_k), cfg.train.device,
                            moved_to)
-    log.info("ranked each user's candidates: all movies minus those the user rated in %s",
-             metrics["excluded"].replace("+", " and "))
+    below = metrics.get("excluded_rated_below", 0)
+    log.info("ranked each user's candidates: all movies minus those the user rated in %s%s",
+             metrics["excluded"].replace("+", " and "),
+             f", and the {below:,} rated below data.min_rating (as recommend leaves them out)" if below else "")
     metrics_out(metrics, fmt)
