@@ -17,6 +17,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import re
 import signal
 import threading
 import time
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ConfigError, Interrupted, Terminated, UsageError
-from embedrec.fsutil import check_seal, locked_folder, read_json, seal, write_json
+from embedrec.fsutil import SEAL, check_seal, io_error, locked_folder, read_json, seal, write_json
 from embedrec.metrics import higher_is_better
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -342,9 +343,40 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     wds = [None] if not wds else list(wds)
     metric = resolve_metric(cfg.model, cfg.train)
     out = Path(cfg.tune.dir or Path(cfg.run.dir) / "tune")
+    check_tune_folder(out)
     # one writer per tune.dir: a second sweep would overwrite tune.json without the first one's finished trials
     with locked_folder(out, "embedrec tune-dims", "use another tune.dir", "choose another tune.dir", LOCK):
         return _sweep(cfg, ds, dims, wds, tol, metric, fourth, out, fresh, progress)
+
+
+def check_tune_folder(out: Path) -> None:
+    """Refuse a tune.dir that holds files tune-dims did not write (a review: a sweep into a folder of the user's
+    own replaced their tune.json and tune.png without a word): it must be new, empty, or hold only a sweep's
+    files (tune.json with its seal and trials, tune.png, .lock, the trials' d<dim> folders)."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"tune.dir '{out}' is not a folder; choose another tune.dir")
+    try:
+        names = sorted(os.listdir(out))
+    except OSError as e:
+        raise (io_error(e, out, "choose another tune.dir") or e) from None
+    foreign = [n for n in names if n not in (RESULTS, PLOT, LOCK) and not _TRIAL.fullmatch(n)]
+    if RESULTS in names and not foreign:
+        try:
+            saved = read_json(out / RESULTS, "tune results")
+        except Exception:  # unreadable: refused below as not a sweep's (read_json's own error names the file)
+            saved = None
+        if not isinstance(saved, dict) or SEAL not in saved or not isinstance(saved.get("trials"), list):
+            foreign = [RESULTS]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ConfigError(f"tune.dir '{out}' holds files tune-dims did not write ({shown}); it writes {RESULTS} and "
+                          f"{PLOT} there and would replace files of those names: choose a new or empty folder for "
+                          "tune.dir")
+
+
+_TRIAL = re.compile(r"d\d+(-wd[0-9.e+-]+)?")  # a trial's folder (trial_key)
 
 
 def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, metric: str, fourth: int, out: Path,

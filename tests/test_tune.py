@@ -4,7 +4,7 @@ import os
 import pytest
 
 from embedrec.config import Config
-from embedrec.errors import UsageError
+from embedrec.errors import ConfigError, UsageError
 from embedrec.ingest import ingest
 from embedrec.tune import choose, sweep, write_choice
 
@@ -177,7 +177,6 @@ def test_an_edited_tune_record_is_refused_not_reused(tune_cfg, tmp_path):
 @pytest.mark.parametrize("tolerance", [float("nan"), -0.05, 1.0])
 def test_sweep_refuses_a_tolerance_outside_0_to_1(tolerance, tmp_path):
     from embedrec.config import load_config
-    from embedrec.errors import ConfigError
     from embedrec.tune import sweep
 
     cfg = load_config(None, [f"data.prepared={tmp_path / 'none'}"])
@@ -265,7 +264,6 @@ def test_a_sweep_that_fails_before_its_first_trial_leaves_no_folder(tune_cfg, tm
     """tune.dir made by a sweep that then fails (here: a config error a trial would raise) is removed again, as
     `train` removes a run folder it made (before: an empty folder holding only its .lock)."""
     import embedrec.tune as T
-    from embedrec.errors import ConfigError
 
     def fail(*a, **k):
         raise ConfigError("config key 'model.objective': explicit needs ratings")
@@ -276,10 +274,48 @@ def test_a_sweep_that_fails_before_its_first_trial_leaves_no_folder(tune_cfg, tm
         sweep(tune_cfg.updated({"tune.dir": str(out)}), [4])
     assert not (tmp_path / "a").exists()
     (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "keep.txt").write_text("the user's")
     with pytest.raises(ConfigError):
         sweep(tune_cfg.updated({"tune.dir": str(tmp_path / "b")}), [4])
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [".lock", "keep.txt"]  # not made by it: kept
+    assert (tmp_path / "b").is_dir()  # not made by it: kept
+
+
+def test_a_folder_of_the_users_own_files_is_refused_as_tune_dir(tune_cfg, tmp_path):
+    """A review: `tune-dims --set tune.dir=f` into a folder holding the user's tune.png and tune.json replaced
+    both (exit 0, one warning 'starting afresh'). A tune.dir must be new, empty, or a sweep's own folder."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.tune import check_tune_folder
+
+    f = tmp_path / "f"
+    f.mkdir()
+    (f / "tune.png").write_text("USERDATA")
+    (f / "tune.json").write_text('{"mine": 1}')
+    (f / "notes.txt").write_text("x")
+    r = CliRunner().invoke(main, ["tune-dims", "-q", "--dims", "4", "--set", f"data.prepared={tune_cfg.data.prepared}",
+                                  "--set", "model.objective=explicit", "--set", f"tune.dir={f}"])
+    assert r.exit_code == 2 and r.stderr.splitlines() == [
+        f"error: tune.dir '{f}' holds files tune-dims did not write (notes.txt); it writes tune.json and tune.png "
+        "there and would replace files of those names: choose a new or empty folder for tune.dir"], r.stderr
+    assert sorted(p.name for p in f.iterdir()) == ["notes.txt", "tune.json", "tune.png"]
+    assert (f / "tune.png").read_text() == "USERDATA"
+    (f / "notes.txt").unlink()  # only a tune.json that is not a sweep's: refused as well
+    with pytest.raises(ConfigError, match=r"did not write \(tune.json\)"):
+        check_tune_folder(f)
+    (f / "tune.json").unlink()
+    (f / "d8").mkdir()  # what an interrupted sweep leaves (a trial's folder, the lock, a plot): accepted
+    (f / ".lock").write_text("")
+    check_tune_folder(f)
+    (f / "x.file").write_text("")
+    with pytest.raises(ConfigError, match=r"did not write \(x.file\)"):
+        check_tune_folder(f)
+    (f / "x.file").unlink()
+    check_tune_folder(f)
+    (f / ".lock").unlink()
+    (f / "tune.png").unlink()
+    (f / "d8").rmdir()
+    assert sweep(tune_cfg.updated({"tune.dir": str(f)}), [4])["trials"]  # an empty folder: a sweep runs there
+    check_tune_folder(f)  # and what it wrote is a sweep's
 
 
 def test_the_documented_weight_decay_sweep_includes_the_default_als_regs():
