@@ -584,6 +584,9 @@ def find_config(path: str | Path | None) -> str | Path | None:
         return env
     if Path(DISCOVERED).is_file():
         return DISCOVERED
+    if Path(DISCOVERED).exists():  # a folder of that name: refused as $EMBEDREC_CONFIG naming a folder is
+        raise ConfigError(f"./{DISCOVERED} is not a file (a folder?), so it cannot be the config found in the "
+                          "current folder; rename it, or name a config with -c FILE")
     return None
 
 

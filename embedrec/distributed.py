@@ -404,8 +404,8 @@ FIX = "rerun 'embedrec ingest --overwrite'"
 
 def read_manifest(path: str | Path) -> dict:
     """The prepared dataset's manifest, checked as load_dataset checks it."""
-    from embedrec.data.dataset import FORMAT_VERSION
-    from embedrec.fsutil import check_seal, read_json
+    from embedrec.data.dataset import FIELDS, FORMAT_VERSION
+    from embedrec.fsutil import check_fields, check_seal, read_json
 
     path = Path(path)
     if not (path / "manifest.json").exists():
@@ -416,6 +416,7 @@ def read_manifest(path: str | Path) -> dict:
         raise ArtifactError(f"'{path}' was written by an incompatible embedrec (format "
                             f"{manifest.get('format_version')}); {FIX}")
     check_seal(manifest, path / "manifest.json", "dataset manifest", FIX, "dataset")
+    check_fields(manifest, FIELDS, path / "manifest.json", "dataset manifest", FIX)
     return manifest
 
 

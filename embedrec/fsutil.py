@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, shorten
 
 
 # shutil and tempfile (with bz2, lzma, random) load only when a folder is written or removed: reading a run
@@ -876,6 +876,49 @@ def check_seal(manifest: dict, path: Path, what: str, fix: str, kind: str | None
     if want is None and kind in SEALED_WITH and manifest.get(SEALED_WITH[kind]):
         raise ArtifactError(f"{what} '{path}' has lost its own checksum ('{SEAL}'; every manifest that lists its "
                             f"files' checksums carries one): it was edited; {fix}")
+
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# what a manifest field may hold: (test, words for the message)
+FIELD_KINDS = {
+    "dict": (lambda v: isinstance(v, dict), "a mapping"),
+    "dict|null": (lambda v: v is None or isinstance(v, dict), "a mapping or null"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "str|null": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+    "size": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "a whole number >= 1"),
+    "number": (_finite, "a finite number"),
+    "number|null": (lambda v: v is None or _finite(v), "a finite number or null"),
+    "range": (lambda v: isinstance(v, list) and len(v) == 2 and all(map(_finite, v)) and v[0] <= v[1],
+              "[low, high], two finite numbers, low <= high"),
+}
+
+
+def check_fields(manifest: dict, fields: dict[str, tuple], path: Path, what: str, fix: str) -> None:
+    """Each ``fields`` key ('model.dim': a dotted path) holds what its kind says (a FIELD_KINDS name, or a tuple of
+    the values it may take; required or not), so
+    that a manifest edited by hand (resealed, or from before the seal, which is taken as it is) is refused in one
+    line naming the key, not met later as an internal error."""
+    for key, (kind, required) in fields.items():
+        node, parts = manifest, key.split(".")
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue  # the parent's own entry says what is wrong with it
+        if parts[-1] not in node:
+            if required:
+                raise ArtifactError(f"{what} '{path}' has no '{key}'; the file was edited or damaged: {fix}")
+            continue
+        test, words = FIELD_KINDS[kind] if isinstance(kind, str) else \
+            (kind.__contains__, "one of " + ", ".join(map(json.dumps, kind)))  # a tuple: the values it may take
+        if not test(node[parts[-1]]):
+            raise ArtifactError(f"{what} '{path}': '{key}' is {shorten(json.dumps(node[parts[-1]], default=str), 40)}"
+                                f", not {words}; the file was edited or damaged: {fix}")
 
 
 def cache_dir(configured: str | None = None) -> Path:

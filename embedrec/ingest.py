@@ -20,7 +20,7 @@ from embedrec.data.dataset import FORMAT_VERSION, SPLITS, is_dataset, publish_da
 from embedrec.data.parsing import uncompressed_name
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
 from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, make_split
-from embedrec.errors import DataError
+from embedrec.errors import ConfigError, DataError
 from embedrec.fsutil import check_replaceable, io_error, refuse_dangling, target_lock
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -284,6 +284,10 @@ def _check_ratings(raw: readers.RawData, cfg: DataConfig) -> tuple[float, float]
         scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
         _warn_lone_extremes(r, scale, raw)
     readers.check_scale(raw, scale)
+    if cfg.min_rating is not None and cfg.min_rating > float(r.max()):  # a threshold nothing passes: said first
+        raise ConfigError(f"config key 'data.min_rating': {cfg.min_rating:g} is above every rating in the data (the "
+                          f"highest is {r.max():g}; a file without a rating column counts each row as 1), so no "
+                          "row would be kept; lower data.min_rating or leave it out")
     return scale
 
 
@@ -418,6 +422,8 @@ def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users
         "source": cfg.source,
         "layout": raw.layout,
         "counts": {"users": int(n_users), "movies": int(n_movies), "ratings": int(n_ratings)},
+        # fewer than counts.movies where data.keep_unrated_movies keeps the movies file's whole catalogue
+        "movies_with_training_ratings": int(np.count_nonzero(mtab["n_ratings"].to_numpy())),
         "density": float(n_ratings / (n_users * n_movies)),
         "rating_scale": list(scale),
         "min_rating": cfg.min_rating,
@@ -451,8 +457,13 @@ def _name(source: str, layout: str) -> str:
 def format_summary(s: dict) -> str:
     c = s["counts"]
     seen = (s.get("cleaning") or {}).get("after_cleaning") or {}
-    more = f" ({seen['movies']:,} in the data)" if seen.get("movies", c["movies"]) != c["movies"] else ""
-    lines = [f"{s['name']}: {c['users']:,} users x {c['movies']:,} movies with training ratings{more}, "
+    trained = s.get("movies_with_training_ratings", c["movies"])
+    rated = seen.get("movies", c["movies"])
+    if trained == c["movies"]:
+        movies = f"{c['movies']:,} movies with training ratings" + (f" ({rated:,} in the data)" if rated != trained else "")
+    else:  # data.keep_unrated_movies: the catalogue holds movies no training rating names
+        movies = f"{c['movies']:,} movies ({trained:,} with training ratings, {rated:,} rated in the data)"
+    lines = [f"{s['name']}: {c['users']:,} users x {movies}, "
              f"{c['ratings']:,} ratings (density {s['density']:.4%}), layout {s['layout']}",
              "ratings: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
              if len(s["rating_histogram"]) <= 12 else f"ratings: {len(s['rating_histogram'])} distinct values",

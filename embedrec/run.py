@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ import numpy as np
 from embedrec import __version__
 from embedrec.errors import ArtifactError, first_line
 from embedrec.fsutil import (
+    check_fields,
     check_seal,
     file_entry,
     fingerprint_of,
@@ -288,6 +290,19 @@ def _trained_beside(run_dir: Path) -> str:
     return f" (trained runs beside it: «--run|er.open(...)» {', '.join(found[:3])}{more})"
 
 
+# what the readers of a run manifest take from it without a second look (fsutil.check_fields: kind, required);
+# training_ratings has its own check (serve.foldin.checked_training_ratings), the index its own (serve.index)
+RUN_FIELDS = {
+    "model": ("dict", True), "model.objective": (("explicit", "implicit"), True), "model.loss": ("str|null", False),
+    "model.dim": ("size", True), "model.user_bias": ("bool", False), "model.movie_bias": ("bool", False),
+    "dataset": ("dict", True), "dataset.path": ("str|null", False), "dataset.files_fingerprint": ("str|null", False),
+    "dataset.rating_scale": ("range", False), "n_users": ("count", True), "n_movies": ("count", True),
+    "global_mean": ("number", False), "refit": ("bool", False), "features": ("dict|null", False),
+    "index": ("dict", False), "files": ("dict", False), "checksums": ("dict", False),
+    "embeddings_sha256": ("str", False),
+}
+
+
 def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     if run_dir.name.startswith(f"{ARTIFACTS}-") and not (run_dir / "current").exists() and \
@@ -319,6 +334,7 @@ def load_run(run_dir: str | Path) -> Run:
         raise ArtifactError(f"'{link}' leads to '{path}', a prepared dataset (what embedrec ingest writes), not a "
                             f"trained model; {FIX}")
     check_seal(manifest, path / "manifest.json", "run manifest", FIX, "run")
+    check_fields(manifest, RUN_FIELDS, path / "manifest.json", "run manifest", FIX)
     run = Run(path.resolve(), manifest, hold)
     for name in ("users.parquet", "movies.parquet"):  # read by recommend straight from the path
         if run.checksum(name):
@@ -334,8 +350,13 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
 
     rec = run.manifest.get("dataset") or {}
     recorded = recorded_dataset(rec.get("path"))
-    if dataset_dir is None and moved_to is not None and not (recorded and is_dataset(Path(recorded))):
-        dataset_dir = moved_to
+    if dataset_dir is None and moved_to is not None:
+        if not (recorded and is_dataset(Path(recorded))):
+            dataset_dir = moved_to
+        elif os.path.realpath(moved_to) != os.path.realpath(recorded):  # a review: ignored without a word
+            logging.getLogger("embedrec").warning(
+                "data.prepared '%s' is not read: run '%s' was trained on '%s', which is still there (data.prepared "
+                "is read only where that folder has moved)", moved_to, run.path, recorded)
     ds = load_dataset(dataset_dir or recorded)
     want = rec.get("files_fingerprint")
     if want and ds.fingerprint and ds.fingerprint != want:
@@ -506,6 +527,9 @@ def verify_path(path: str | Path) -> dict:
         raise ArtifactError(f"'{p}' is neither a run (no 'current') nor a prepared dataset (no manifest.json); give "
                             "a run directory or a dataset directory")
     check_seal(manifest, folder / "manifest.json", f"{what} manifest", fix, what)
+    from embedrec.data.dataset import FIELDS
+
+    check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / "manifest.json", f"{what} manifest", fix)
     if not entries:
         raise ArtifactError(f"{what} '{folder}' records no checksums (written by an older embedrec); {fix} to add them")
     bad, total = [], 0

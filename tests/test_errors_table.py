@@ -61,6 +61,10 @@ RECOMMEND = [
     ("empty --movie", ["--movie", " "], None, "--movie is empty; give a value, e.g. --movie 'star wars'", 2),
     ("empty item in --liked", ["--liked", "5,,7"], None,
      "--liked '5,,7': item 2 is empty; give comma-separated movie ids, e.g. --liked 50,181,172", 2),
+    ("no movie in a --rated item", ["--rated", "50=5,=4"], None,  # a review: "'' matches 1632 movies: ..."
+     "--rated '50=5,=4': item 2 ('=4') names no movie before '='; give MOVIE=RATING, e.g. --rated 50=5,181=4", 2),
+    ("empty item in --rated", ["--rated", "5=4,"], None,
+     "--rated '5=4,': item 2 is empty; give comma-separated MOVIE=RATING pairs, e.g. --rated 50=5,181=4", 2),
     ("no such --users file", ["--users", "{tmp}/missing.txt"], None,
      "{tmp}/missing.txt: file not found (--users); check the path, or give - to read standard input", 1),
     ("two modes", ["--user", "1", "--movie", "2"], None,

@@ -196,3 +196,19 @@ def test_cli_features_and_cold_user(tmp_path):
 
     f = pd.read_parquet(tmp_path / "pq" / "features.parquet")
     assert {"movie.genre", "user.age", "user.gender"} <= set(f["column"]) and len(f["embedding"].iloc[0]) == 4
+
+
+def test_the_ingest_summary_counts_a_kept_catalogue_apart_from_the_trained_movies(cross_ds):
+    """A review: with data.keep_unrated_movies the summary said '1,682 movies with training ratings' where 1,380
+    had any; the catalogue, the movies with training ratings and those rated in the data are now told apart."""
+    from embedrec.ingest import format_summary
+
+    cfg, ds = cross_ds
+    s = {**ds.manifest, "output": "x", "seconds": 0.1}
+    trained = int(np.count_nonzero(np.bincount(ds.splits["train"].movie, minlength=ds.n_movies)))
+    assert s["movies_with_training_ratings"] == trained < ds.n_movies  # the 8 unrated movies and the cold ones
+    rated = s["cleaning"]["after_cleaning"]["movies"]
+    assert f"x {ds.n_movies:,} movies ({trained:,} with training ratings, {rated:,} rated in the data)," in \
+        format_summary(s)
+    plain = {**s, "movies_with_training_ratings": ds.n_movies}
+    assert f"x {ds.n_movies:,} movies with training ratings" in format_summary(plain)

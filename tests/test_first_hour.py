@@ -363,6 +363,12 @@ def test_config_discovery_env_and_relative_paths(tmp_path, monkeypatch):
     assert r.stderr == f"settings from {proj / 'embedrec.yaml'}, from $EMBEDREC_CONFIG (-c names another)\n"
     r = invoke("config", "-c", proj / "embedrec.yaml", "--set", "model.dim=3")
     assert "  dim: 3\n" in r.stdout
+    (elsewhere / "embedrec.yaml").mkdir()  # a folder of that name: refused, as $EMBEDREC_CONFIG naming a folder is
+    monkeypatch.delenv("EMBEDREC_CONFIG")
+    r = invoke("config")
+    assert r.exit_code == 2 and r.stderr == ("error: ./embedrec.yaml is not a file (a folder?), so it cannot be the "
+                                             "config found in the current folder; rename it, or name a config with "
+                                             "-c FILE\n"), r.stderr
     monkeypatch.setenv("EMBEDREC_CONFIG", str(tmp_path / "missing.yaml"))
     r = invoke("config")
     assert r.exit_code == 2

@@ -99,7 +99,8 @@ class Group(click.Group):
             if known is not None:
                 _error_line(known)
                 sys.exit(1)
-            _error_line(f"internal error ({type(e).__name__}: {shorten(e, 300)}); rerun with --traceback and report it")
+            again = "report it with the traceback above" if _State.traceback else "rerun with --traceback and report it"
+            _error_line(f"internal error ({type(e).__name__}: {shorten(e, 300)}); {again}")
             sys.exit(1)
 
 

@@ -92,6 +92,14 @@ class Dataset:
 
 
 FILES = ("users", "movies", *SPLITS)
+# what the readers of a dataset manifest take from it without a second look (fsutil.check_fields: kind, required)
+FIELDS = {
+    "counts": ("dict", True), "counts.users": ("count", True), "counts.movies": ("count", True),
+    "rating_scale": ("range", True), "min_rating": ("number|null", False), "files": ("dict", False),
+    "fingerprint": ("str", False), "split": ("dict", False), "has_timestamps": ("bool", False),
+    "has_user_features": ("bool", False), "has_movie_metadata": ("bool", False), "inputs": ("dict", False),
+    "config": ("dict|null", False), "cleaning": ("dict", False), "name": ("str", False),
+}
 OPTIONAL = ("rated_below",)  # written when there is something to hold (Dataset.rated_below)
 FIX = "«rerun 'embedrec ingest --overwrite'|ingest it again with er.ingest(..., overwrite=True)»"
 GEN = "gen"  # generation folders: DATASET/gen-<version>
@@ -314,7 +322,7 @@ def _open_folder(path: Path) -> tuple[Path, object, int, object]:
 
 def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
     from embedrec.errors import first_line
-    from embedrec.fsutil import check_bytes, check_seal, fingerprint_of, sha256_bytes
+    from embedrec.fsutil import check_bytes, check_fields, check_seal, fingerprint_of, sha256_bytes
 
     folder, hold, dfd, gone = _open_folder(path)
     try:
@@ -328,6 +336,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
             version = manifest.get("format_version") if isinstance(manifest, dict) else None
             raise ArtifactError(f"'{folder}' was written by an incompatible embedrec (format {version}); {FIX}")
         check_seal(manifest, folder / "manifest.json", "dataset manifest", FIX, "dataset")
+        check_fields(manifest, FIELDS, folder / "manifest.json", "dataset manifest", FIX)
         recorded = manifest.get("files") or {}
         names = ["users", "movies", *splits, *(n for n in OPTIONAL if f"{n}.parquet" in recorded)] if recorded \
             else list(FILES)

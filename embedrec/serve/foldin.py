@@ -330,10 +330,17 @@ def parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
 def parse_rated(text: str) -> dict:
     """'50=5,181=4' as {'50': 5.0, '181': 4.0} (the --rated option)."""
     out = {}
-    for part in text.split(","):
+    parts = text.split(",")
+    for n, part in enumerate(parts, 1):
         if not part.strip():
+            if any(p.strip() for p in parts):  # as --liked: an empty item is an error, not skipped
+                raise UsageError(f"--rated '{shorten(text)}': item {n} is empty; give comma-separated MOVIE=RATING "
+                                 "pairs, e.g. --rated 50=5,181=4")
             continue
         mid, sep, r = part.partition("=")
+        if sep and not mid.strip():
+            raise UsageError(f"--rated '{shorten(text)}': item {n} ('{shorten(part.strip())}') names no movie before "
+                             "'='; give MOVIE=RATING, e.g. --rated 50=5,181=4")
         if sep and mid.strip() in out:
             raise UsageError(f"--rated: movie '{shorten(mid.strip())}' is rated twice; give each movie one rating")
         try:
