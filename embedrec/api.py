@@ -500,7 +500,7 @@ class Model:
                 ids, scores = answers[int(r)]
             elif missing == "popular":
                 out_q.append(q)
-                ids, scores = e.popular(k, allowed)
+                ids, scores = e.popular(k, allowed, e.rated_by_unknown(q))
             else:
                 continue
             out_rows.append(ids)
@@ -714,7 +714,8 @@ class TrainedModel(Model):
             fac, ids_from_arrow(users.column("user_id").combine_chunks()),
             {"movie_id": ids_from_arrow(cols["movie_id"]), "title": cols["title"].to_pylist(),
              "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
-            (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend, ratings)
+            (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend, ratings,
+            ds.rated_below_unknown)
         super().__init__(engine)
 
     def save(self, run_dir: str | Path | None = None) -> Path:

@@ -245,6 +245,10 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     if below:
         extra["rated_below"] = _rated_below(below[0], users["user_id"].to_numpy(), mtab["movie_id"].to_numpy())
         report["below_min_rating_kept_as_seen"] = len(extra["rated_below"])
+        absent = _rated_below_unknown(below[0], users["user_id"].to_numpy(), mtab["movie_id"].to_numpy())
+        if len(absent):  # users whose every rating is below it: not in the dataset, still never offered those
+            extra["rated_below_unknown"] = absent
+            report["below_min_rating_users_left_out"] = int(absent["user_id"].nunique())
     summary = _summary(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
     _warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0))
     manifest = {
@@ -412,6 +416,17 @@ def _rated_below(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.
     ok = (u < uids.size) & (m < mids.size)
     ok[ok] = (uids[u[ok]] == pairs["user_id"].to_numpy()[ok]) & (mids[m[ok]] == pairs["movie_id"].to_numpy()[ok])
     return pd.DataFrame({"user_idx": u[ok].astype(np.int32), "movie_idx": m[ok].astype(np.int32)})
+
+
+def _rated_below_unknown(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.DataFrame:
+    """(user_id, movie_idx) of the pairs data.min_rating dropped whose user is not in the dataset (every rating
+    of theirs below it) and whose movie is: what ``--fallback popular`` must not offer that user."""
+    u = pairs["user_id"].to_numpy()
+    known = np.isin(u, uids)
+    m = np.searchsorted(mids, pairs["movie_id"].to_numpy())
+    ok = ~known & (m < mids.size)
+    ok[ok] = mids[m[ok]] == pairs["movie_id"].to_numpy()[ok]
+    return pd.DataFrame({"user_id": pairs["user_id"].to_numpy()[ok], "movie_idx": m[ok].astype(np.int32)})
 
 
 def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users, mtab, scale, report, cold) -> dict:

@@ -316,7 +316,7 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> N
     import pandas as pd
 
     from embedrec.api import TrainedModel
-    from embedrec.data.dataset import Dataset, Interactions, read_rated_below
+    from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
     from embedrec.train.fit import factors
 
     seen = [data.shard.splits[s] for s in ("train", "valid") if s in data.shard.splits]
@@ -334,6 +334,7 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> N
                  {"train": given, "valid": Interactions(su[:0], sm[:0], np.ones(0, np.float32))},
                  fingerprint=data.shard.manifest.get("fingerprint", ""))
     ds.rated_below = read_rated_below(data.path, data.shard.manifest, ds.n_users, ds.n_movies)
+    ds.rated_below_unknown = read_rated_below_unknown(data.path, data.shard.manifest, ds.n_movies)
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     feats = None

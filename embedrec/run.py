@@ -67,6 +67,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.data.dataset import Dataset
 
 RUN_FORMAT = 1
+# (user_id, movie_idx) rated below data.min_rating by users the dataset left out (Dataset.rated_below_unknown)
+UNKNOWN_RATED = "rated_below_unknown.parquet"
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 ARTIFACTS = "artifacts"  # folders artifacts-<fsutil.new_version()>, pruned by fsutil.prune_generations
@@ -403,6 +405,9 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
         (tmp / "state_dict.pt").write_bytes(state_dict_bytes)
     ds.users.to_parquet(tmp / "users.parquet", index=False)
     ds.movies.to_parquet(tmp / "movies.parquet", index=False)
+    unknown = getattr(ds, "rated_below_unknown", None)
+    if unknown is not None and len(unknown):  # never offered to those users by the popular fallback
+        unknown.to_parquet(tmp / UNKNOWN_RATED, index=False)
     write_catalogue(tmp)
     (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
     write_json(tmp / "metrics.json", metrics)

@@ -622,7 +622,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
     import pandas as pd
 
     from embedrec.api import TrainedModel, fold_in_solve
-    from embedrec.data.dataset import Dataset, Interactions, read_rated_below
+    from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
 
     t = result.model
     tr = shard.splits["train"]  # what the final fit trained on (train+valid after a refit), this rank's users
@@ -648,7 +648,8 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
     empty = Interactions(su[:0], sm[:0], np.ones(0, np.float32))
     ds = Dataset(path, {**shard.manifest, "refit": refit}, users, movies, {"train": given, "valid": empty},
                  fingerprint=shard.manifest.get("fingerprint", ""),
-                 rated_below=read_rated_below(folder, shard.manifest, len(users), len(movies)))
+                 rated_below=read_rated_below(folder, shard.manifest, len(users), len(movies)),
+                 rated_below_unknown=read_rated_below_unknown(folder, shard.manifest, len(movies)))
     buf = io.BytesIO()
     torch.save({"user.weight": P, "movie.weight": Q, "global_mean": torch.tensor(0.0)}, buf)
     extra = {"features": None,

@@ -67,6 +67,9 @@ class Dataset:
     hold: object = field(default=None, repr=False, compare=False)  # FolderHold: keeps pruning away from folder
     # (user rows, movie rows) a user rated below data.min_rating: dropped from learning, never recommended
     rated_below: tuple[np.ndarray, np.ndarray] | None = None
+    # (user_id, movie_idx) rated below it by users not in the dataset (every rating of theirs below it): what
+    # the popular fallback never offers them
+    rated_below_unknown: pd.DataFrame | None = None
 
     @property
     def n_users(self) -> int:
@@ -100,7 +103,7 @@ FIELDS = {
     "has_user_features": ("bool", False), "has_movie_metadata": ("bool", False), "inputs": ("dict", False),
     "config": ("dict|null", False), "cleaning": ("dict", False), "name": ("str", False),
 }
-OPTIONAL = ("rated_below",)  # written when there is something to hold (Dataset.rated_below)
+OPTIONAL = ("rated_below", "rated_below_unknown")  # written when there is something to hold (Dataset.rated_below...)
 FIX = "«rerun 'embedrec ingest --overwrite'|ingest it again with er.ingest(..., overwrite=True)»"
 GEN = "gen"  # generation folders: DATASET/gen-<version>
 KEEP = 1  # generations kept besides any a live reader holds (the current one)
@@ -391,22 +394,37 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
         _check_ranges(parts[name], len(users), len(movies), folder / f"{name}.parquet")
     below = _rated_below(frames["rated_below"], len(users), len(movies), folder / "rated_below.parquet") \
         if "rated_below" in frames else None
+    unknown = _rated_below_unknown(frames["rated_below_unknown"], len(movies), folder / "rated_below_unknown.parquet") \
+        if "rated_below_unknown" in frames else None
     fp = manifest.get("fingerprint") if recorded else fingerprint_of(hashes)
     return Dataset(path, manifest, users, movies, parts, fingerprint=fp or "", folder=folder, hold=hold,
-                   rated_below=below)
+                   rated_below=below, rated_below_unknown=unknown)
 
 
 def read_rated_below(folder: Path, manifest: dict, n_users: int, n_movies: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Dataset.rated_below for a reader that opens the files one by one (the torchrun writers), from the
     generation ``folder`` it read: rated_below.parquet checked as load_dataset checks it, or None where the
     manifest lists none."""
+    df = _read_optional(folder, manifest, "rated_below")
+    return None if df is None else _rated_below(df, n_users, n_movies, Path(folder) / "rated_below.parquet")
+
+
+def read_rated_below_unknown(folder: Path, manifest: dict, n_movies: int) -> pd.DataFrame | None:
+    """Dataset.rated_below_unknown as read_rated_below reads Dataset.rated_below."""
+    df = _read_optional(folder, manifest, "rated_below_unknown")
+    return None if df is None else _rated_below_unknown(df, n_movies, Path(folder) / "rated_below_unknown.parquet")
+
+
+def _read_optional(folder: Path, manifest: dict, name: str) -> pd.DataFrame | None:
+    """One OPTIONAL table of the generation ``folder``, its bytes checked against the manifest; None where the
+    manifest lists none."""
     from embedrec.errors import first_line
     from embedrec.fsutil import check_bytes
 
-    entry = (manifest.get("files") or {}).get("rated_below.parquet")
+    entry = (manifest.get("files") or {}).get(f"{name}.parquet")
     if entry is None:
         return None
-    where = Path(folder) / "rated_below.parquet"
+    where = Path(folder) / f"{name}.parquet"
     try:
         data = where.read_bytes()
     except OSError as e:
@@ -416,7 +434,16 @@ def read_rated_below(folder: Path, manifest: dict, n_users: int, n_movies: int) 
         df = pd.read_parquet(io.BytesIO(data), page_checksum_verification=True)
     except Exception as e:  # as _load_once: pyarrow's errors on damage
         raise ArtifactError(f"prepared dataset file '{where}' is damaged ({first_line(e)}); {FIX}") from None
-    return _rated_below(df, n_users, n_movies, where)
+    return df
+
+
+def _rated_below_unknown(df: pd.DataFrame, n_movies: int, where: Path) -> pd.DataFrame:
+    """A rated_below_unknown table, its columns and movie rows checked."""
+    if list(df.columns) != ["user_id", "movie_idx"] or not np.issubdtype(df["movie_idx"].dtype, np.integer) or \
+            len(df) and not 0 <= int(df["movie_idx"].min()) <= int(df["movie_idx"].max()) < n_movies:
+        raise ArtifactError(f"prepared dataset file '{where}' is damaged (expected columns user_id and movie_idx, "
+                            f"movie_idx in [0, {n_movies})); {FIX}")
+    return df
 
 
 def _rated_below(df: pd.DataFrame, n_users: int, n_movies: int, where: Path) -> tuple[np.ndarray, np.ndarray]:

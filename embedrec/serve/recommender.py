@@ -18,7 +18,7 @@ import numpy as np
 from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, UsageError
 from embedrec.model.factors import Factors, augment_users, exact_topk, normalise
-from embedrec.run import Run, load_run
+from embedrec.run import UNKNOWN_RATED, Run, load_run
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
 from embedrec.sparse import gather_csr
@@ -65,10 +65,11 @@ class Recommender:
         self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None, m.get("training_ratings"))
 
     def _setup(self, run, rec_cfg, factors: Factors, catalogue: Catalogue, seen: tuple, popularity,
-               training_ratings: dict | None) -> None:
+               training_ratings: dict | None, unknown_rated=None) -> None:
         self.run, self.cfg, self.factors, self.catalogue = run, rec_cfg, factors, catalogue
         self.seen_ptr, self.seen_idx = seen
         self._popularity = popularity
+        self._unknown = unknown_rated  # (IdMap, indptr, movie rows) of Dataset.rated_below_unknown, read on first use
         self._ip = self._cos = self._flat = self._exact = None
         self._gram = None  # (the factors, their Q^T Q) for the implicit fold-ins, made at the first new user
         # how training took the ratings (the dataset's data.min_rating, train.als_rating_weight); a run written
@@ -80,16 +81,17 @@ class Recommender:
     @classmethod
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
                    popularity: np.ndarray, rec_cfg: RecommendConfig | None = None,
-                   training_ratings: dict | None = None) -> Recommender:
+                   training_ratings: dict | None = None, unknown_rated=None) -> Recommender:
         """A Recommender over arrays in memory (a model not saved yet): exact search, no run directory.
 
         ``movies`` holds parallel lists movie_id, title, year, genres; ``seen`` is the CSR (indptr, indices) of
         the movies excluded per user; ``popularity`` the number of training ratings per movie;
         ``training_ratings`` how training took the ratings, as a run's manifest says it: {"min_rating": the dataset's
-        data.min_rating, "rating_weight": train.als_rating_weight of an als fit, else 0}."""
+        data.min_rating, "rating_weight": train.als_rating_weight of an als fit, else 0}; ``unknown_rated`` the
+        dataset's rated_below_unknown table (Dataset.rated_below_unknown), if any."""
         self = cls.__new__(cls)
         self._setup(None, rec_cfg, factors, Catalogue.from_parts(user_ids, movies), seen, np.asarray(popularity),
-                    training_ratings)
+                    training_ratings, _unknown_lookup(unknown_rated))
         return self
 
     @classmethod
@@ -234,6 +236,28 @@ class Recommender:
 
     def _seen(self, row: int) -> np.ndarray:
         return np.asarray(self.seen_idx[self.seen_ptr[row]:self.seen_ptr[row + 1]])
+
+    def rated_by_unknown(self, user_id) -> np.ndarray | None:
+        """The movie rows a user not in the training data rated below data.min_rating (every rating of theirs was,
+        so the dataset left them out): what the popular fallback leaves out for them. None for anyone else."""
+        if self._unknown is None:
+            table = None
+            if self.run is not None and self.run.checksum(UNKNOWN_RATED):
+                import io
+
+                import pandas as pd
+
+                p = self.run.path / UNKNOWN_RATED
+                data = self.run.read_verified(p)  # None: a large file, checked where it lies
+                try:
+                    table = pd.read_parquet(io.BytesIO(data) if data is not None else p)
+                except Exception as e:  # pyarrow's errors on a damaged file that still matched (a crafted one)
+                    raise ArtifactError(f"run artifact '{p}' is damaged ({type(e).__name__}); «rerun 'embedrec "
+                                        "train'|train again»") from None
+            self._unknown = _unknown_lookup(table)
+        ids, indptr, movies = self._unknown
+        row = ids.rows([user_id])[0][0] if len(ids) else -1
+        return None if row < 0 else movies[indptr[row]:indptr[row + 1]]
 
     def popular(self, k: int, allowed=None, exclude: np.ndarray | None = None):
         pop = self.popularity.astype(np.float64)
@@ -389,3 +413,20 @@ def _left(row: int, excluded: np.ndarray, n: int, allowed) -> int:
     if allowed is None:
         return n - np.unique(excluded).size
     return int(allowed.size - np.isin(allowed, excluded).sum())
+
+
+def _unknown_lookup(table) -> tuple:
+    """(IdMap of the users, CSR indptr, movie rows) of a rated_below_unknown table (None: an empty one)."""
+    from embedrec.data.ids import IdMap
+    from embedrec.sparse import csr
+
+    if table is None or not len(table):
+        return IdMap(np.zeros(0, np.int64), "user"), np.zeros(1, np.int64), np.zeros(0, np.int32)
+    try:
+        users, rows = np.unique(table["user_id"].to_numpy(), return_inverse=True)
+        movies = table["movie_idx"].to_numpy(np.int64)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ArtifactError(f"the table of movies rated below data.min_rating by users left out is damaged ({e}); "
+                            "«rerun 'embedrec train'|train again»") from None
+    indptr, indices = csr(rows, movies, users.size)
+    return IdMap(users, "user"), indptr, indices

@@ -48,7 +48,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             if r >= 0:
                 yield (p, *results[int(r)])
             elif fallback == "popular":
-                yield (p if p is not None else t, *rec.popular(k, allowed))
+                yield (p if p is not None else t, *rec.popular(k, allowed, rec.rated_by_unknown(t)))
 
     items = _numbered(lines)
     if strict:  # the whole input is read and checked first, so an unknown id fails before anything is printed

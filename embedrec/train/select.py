@@ -315,7 +315,8 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
     both = Interactions.concat([tr, va])
     empty = Interactions(tr.user[:0], tr.movie[:0], tr.rating[:0])
     merged = Dataset(ds.path, {**ds.manifest, "refit": True}, ds.users, ds.movies,
-                     {"train": both, "valid": empty, "test": ds.splits["test"]}, rated_below=ds.rated_below)
+                     {"train": both, "valid": empty, "test": ds.splits["test"]}, rated_below=ds.rated_below,
+                     rated_below_unknown=ds.rated_below_unknown)
     if selected.loss != "als":
         tcfg = dataclasses.replace(cfg.train, epochs=max(selected.best_epoch, 1))
         log.info("refit on train+valid (%s ratings) for %d epochs", f"{len(both):,}", tcfg.epochs)
