@@ -554,6 +554,9 @@ def test_zero_padded_integer_ids_are_refused(tmp_path):
     assert r.exit_code == 1
     assert r.stderr == ("error: <stdin>:2: column 'user_id' id '00196' has a leading zero, which integer ids would "
                         "drop (merging it with another id); set data.id_type=str to keep ids as text\n")
+    r = CliRunner().invoke(main, ["ingest", "-", "-o", str(tmp_path / "a"), "--set", "data.columns.timestamp=null"],
+                           input="user_id,movie_id,rating\n\n1,2,3\n\n007,3,4\n")  # blank lines count (a review)
+    assert r.exit_code == 1 and r.stderr.startswith("error: <stdin>:5: column 'user_id' id '007' has a leading zero")
     r = CliRunner().invoke(main, ["ingest", "-", "-o", str(tmp_path / "b"), "--set", "data.columns.timestamp=null",
                                   "--set", "data.id_type=str", "--set", "split.valid=0", "--set", "split.test=0"],
                            input=text)

@@ -302,6 +302,14 @@ def test_a_lone_rating_beyond_the_rest_is_named_when_the_scale_comes_from_the_da
         assert ("rating scale is taken" in r.stderr) == warned, (name, r.stderr)
         if warned:  # a blank line and one of whitespace before it: pandas skips both
             assert f"{p}:2004: rating 7 is on 1 of 2,001 rows" in r.stderr, r.stderr
+    # the same from a compressed file and from stdin (text held in memory): the line, not the row (a review)
+    text = cases["blank"][0]
+    gz = tmp_path / "r.csv.gz"
+    gz.write_bytes(gzip.compress(text.encode()))
+    r, out = ingest(tmp_path, gz, "--overwrite")
+    assert r.exit_code == 0 and f"{gz}:2004: rating 7 is on 1 of 2,001 rows" in r.stderr, r.stderr
+    r, out = ingest(tmp_path, "-", "--overwrite", input=text)
+    assert r.exit_code == 0 and "<stdin>:2004: rating 7 is on 1 of 2,001 rows" in r.stderr, r.stderr
 
 
 def test_a_warnings_line_in_a_big_file_is_not_read_again(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ import pandas as pd
 
 from embedrec.data.parsing import (
     COMPRESSED,
+    LINE_SCAN_MAX,
     TARS,
     RawData,
     _bom_encoding,
@@ -121,7 +122,9 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             df[dated] = _seconds(df[dated], src, sep, cfg.encoding, dated, label, 1 if cfg.header else 0)
         df = df[list(wanted)].rename(columns=wanted)
         first = 2 if cfg.header else 1
-        if isinstance(src, (str, Path)):  # a file read again for a message's line; not bytes held in memory
+        # a file read again for a message's line; text held in memory (stdin, a compressed file) only where it is
+        # small enough that keeping it for that costs little (else a line is counted from the rows)
+        if isinstance(src, (str, Path)) or isinstance(src, bytes) and len(src) <= LINE_SCAN_MAX:
             line_of = functools.partial(data_line, src, sep, cfg.encoding, 1 if cfg.header else 0, first)
     if "rating" not in df:
         df["rating"] = np.float32(1.0)
@@ -479,7 +482,8 @@ def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: st
                               (other, "is not written as a plain integer, which integer ids would read as one")):
             hit = text.str.match(pattern)
             if hit.any():
-                row = int(hit.to_numpy().argmax())
-                raise DataError(f"{label}:{row + (2 if names is None else 1)}: column '{c}' id "
+                row = int(hit.to_numpy().argmax())  # a data row: its line, blank lines before it counted
+                line = data_line(src, sep, encoding, 1 if names is None else 0, 2 if names is None else 1, row)
+                raise DataError(f"{label}:{line}: column '{c}' id "
                                 f"{head[c].iloc[row]!r:.30} {what} (merging it "
                                 "with another id); set data.id_type=str to keep ids as text")
