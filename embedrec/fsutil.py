@@ -878,7 +878,6 @@ def check_seal(manifest: dict, path: Path, what: str, fix: str, kind: str | None
                             f"files' checksums carries one): it was edited; {fix}")
 
 
-
 def _finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -901,9 +900,8 @@ FIELD_KINDS = {
 
 def check_fields(manifest: dict, fields: dict[str, tuple], path: Path, what: str, fix: str) -> None:
     """Each ``fields`` key ('model.dim': a dotted path) holds what its kind says (a FIELD_KINDS name, or a tuple of
-    the values it may take; required or not), so
-    that a manifest edited by hand (resealed, or from before the seal, which is taken as it is) is refused in one
-    line naming the key, not met later as an internal error."""
+    the values it may take; required or not), so that a manifest edited by hand (resealed, or from before the
+    seal, which is taken as it is) is refused in one line naming the key, not met later as an internal error."""
     for key, (kind, required) in fields.items():
         node, parts = manifest, key.split(".")
         for part in parts[:-1]:
