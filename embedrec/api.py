@@ -388,7 +388,30 @@ def _genres(genres) -> tuple:
     """``genres=``: one genre name ('Comedy') or many (['Comedy', 'Drama'])."""
     if genres is None:
         return ()
-    return (genres,) if isinstance(genres, str) else tuple(genres)
+    if isinstance(genres, str):
+        return (genres,)
+    try:
+        out = tuple(genres)
+    except TypeError:
+        out = None
+    if out is None or not all(isinstance(g, str) for g in out):
+        raise UsageError(f"genres={shorten(repr(genres), 40)}: give a genre name or a list of them, e.g. "
+                         "genres='Comedy' or genres=['Comedy', 'Drama']")
+    return out
+
+
+def _flag(value, name: str) -> bool:
+    """A True/False argument: anything else (None, 'no', 0) is refused, not read by its truth."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise UsageError(f"{name} must be True or False, not {shorten(repr(value), 40)}")
+    return bool(value)
+
+
+def _one_id(value, what: str):
+    """One id (a number or a text), not a list of them."""
+    if not isinstance(value, (str, bytes, int, np.integer, float, np.floating)) or isinstance(value, bool):
+        raise UsageError(f"{what}: give one movie id, e.g. similar(50), not {shorten(repr(value), 40)}")
+    return value
 
 
 def _check(value: str, allowed: tuple, name: str) -> None:
@@ -484,6 +507,7 @@ class Model:
         out of the result), 'popular' (the most popular movies, scored by their number of ratings)."""
         k = self._k(k)
         e = self.engine
+        exclude_seen = _flag(exclude_seen, "exclude_seen")
         allowed = e.allowed(_genres(genres), year_min, year_max)
         query, rows, unknown = e.users.resolve(_as_list(users), missing,
                                                "pass missing='skip' or missing='popular', or use "
@@ -520,7 +544,7 @@ class Model:
 
         _check(missing, MISSING, "missing")
         e = self.engine
-        return recommend_many(e, lines, self._k(k), include_seen=not exclude_seen,
+        return recommend_many(e, lines, self._k(k), include_seen=not _flag(exclude_seen, "exclude_seen"),
                               allowed=e.allowed(_genres(genres), year_min, year_max), strict=missing == "error",
                               fallback="popular" if missing == "popular" else "none", batch=batch_size,
                               on_batch=on_batch, name=name)
@@ -550,8 +574,9 @@ class Model:
         unknown movie id raises NotFoundError."""
         k = self._k(k)
         e = self.engine
-        if not isinstance(ordered, (bool, np.bool_)):
-            raise UsageError(f"ordered must be True or False, not {shorten(repr(ordered), 40)}")
+        ordered, exclude_seen = _flag(ordered, "ordered"), _flag(exclude_seen, "exclude_seen")
+        if rated is not None and not hasattr(rated, "items"):
+            raise UsageError(f"rated={shorten(repr(rated), 40)}: give {{movie id: rating}}, e.g. rated={{50: 5, 181: 4}}")
         if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
                              "not a set")
@@ -578,7 +603,7 @@ class Model:
         k = self._k(k)
         e = self.engine
         allowed = e.allowed(_genres(genres), year_min, year_max)
-        row = e.movie_row(movie)
+        row = e.movie_row(_one_id(movie, "similar"))
         ids, scores = e.similar(row, k, allowed)
         return Recommendations(e, [py_id(e.movie_ids[row])], [ids], [scores], [False], [],
                                query_column="movie_id_query")
@@ -621,6 +646,9 @@ class Model:
             raise UsageError(f"predict: got the text '{shorten(pairs)}'; give (user id, movie id) pairs, e.g. "
                              "predict([(196, 242)]) (the CLI's --pairs reads such text)")
         try:
+            pairs = list(pairs)
+            if any(isinstance(p, (str, bytes)) for p in pairs):  # '196' would be read as the pair of its characters
+                raise TypeError
             pairs = [tuple(p) for p in pairs]
         except TypeError:
             raise UsageError("predict: expected (user id, movie id) pairs, e.g. predict([(196, 242)]), not a flat "
@@ -723,9 +751,10 @@ class TrainedModel(Model):
         artifacts folder, its checksums, the ``current`` link. Returns the artifacts folder."""
         import json
 
-        from embedrec.run import publish, save_artifacts
+        from embedrec.run import check_run_folder, publish, save_artifacts
 
         run_dir = Path(run_dir if run_dir is not None else self.config.run.dir)
+        check_run_folder(run_dir)  # as train: new, empty, or a run (a review: a user's 'current' file was replaced)
         cfg = self.config.updated({"run.dir": str(run_dir)})
         log_text = "".join(json.dumps(r) + "\n" for r in self._history)
 
@@ -771,16 +800,22 @@ def _unique(names: list[str]) -> list[str]:
 
 def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", strict: bool = False
                   ) -> tuple[list[str], Iterator[dict]]:
-    """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma- or tab-separated, an optional header)
-    as (columns, rows). Further input columns pass through between movie_id and fallback, named as in the
-    header (col3, col4, ... without one). An unknown id is answered from the fallback (strict: NotFoundError),
-    the first few named on stderr and the rest counted."""
+    """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma- or tab-separated, CSV quoting as Python's
+    csv module reads it, an optional header) as (columns, rows). A header names the user and movie columns
+    (user_id/user/uid ..., movie_id/movie/item/mid ...), in any order; without one they are the first two.
+    Further input columns pass through between movie_id and fallback, named as in the header (col3, col4, ...
+    without one). An unknown id is answered from the fallback (strict: NotFoundError), the first few named on
+    stderr and the rest counted; a field that cannot be an id of this model (text where ids are numbers, an
+    empty one) is a DataError naming its line."""
+    import csv
+
     from embedrec.errors import DataError
-    from embedrec.serve.stream import HEADER_USER_WORDS
+    from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS
 
     e = model.engine
     pairs, extras, where = [], [], []
     names: list[str] = []
+    cols = (0, 1)  # the user's and the movie's field
     width = first = 0  # the fields of the first line (a header or data), which every line must have
     for n, line in enumerate(lines, 1):
         line = line.strip(" \r\n")  # not tabs: a TSV line's empty last field is a field
@@ -788,7 +823,12 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
             line = line.lstrip("\ufeff").strip(" ")  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
         if not line.strip() or line.startswith("#"):
             continue
-        parts = [p.strip() for p in (line.split("\t") if "\t" in line else line.split(","))]
+        sep = "\t" if "\t" in line else ","  # each line its own: a tab if it has one
+        try:
+            parts = [p.strip() for p in next(csv.reader([line], delimiter=sep, strict=True))]
+        except (csv.Error, StopIteration) as err:
+            what = "TSV" if sep == "\t" else "CSV"
+            raise DataError(f"{name}:{n}: cannot read the line as {what} ({err}); check its quotes") from None
         if len(parts) < 2:
             raise DataError(f"{name}:{n}: expected 'user,movie' (comma- or tab-separated); fix that line")
         if not width:
@@ -796,25 +836,40 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
         elif len(parts) != width:  # a ragged line would shift or blank the columns passed through
             raise DataError(f"{name}:{n}: expected {width} fields (as on line {first}), found {len(parts)}; give every "
                             "line the same fields")
-        if n == 1:
+        if n == first and pairs == [] and not names:
+            low = [p.lower() for p in parts]
+            named = (next((i for i, p in enumerate(low) if p in HEADER_USER_WORDS), None),
+                     next((i for i, p in enumerate(low) if p in HEADER_MOVIE_WORDS), None))
             (u,), (up,) = e.user_rows([parts[0]])
             (m,), (mp,) = e.movie_rows([parts[1]])
             # not an id at all; an integer beyond the id type (99999999999999999999999) is an unknown id
             u_word, m_word = (p is None and not is_integer_text(t) for p, t in ((up, parts[0]), (mp, parts[1])))
-            # a header names its columns: neither of the first two reads as an id (a typo'd id such as '19x'
-            # beside a good movie id is a data line, refused or answered below, not silently skipped)
-            if (u < 0 or m < 0) and ((u_word and m_word) or parts[0].lower() in HEADER_USER_WORDS):
+            # a header names its columns: both known column words, or neither of the first two an id (a typo'd
+            # id such as '19x' beside a good movie id is a data line, refused or answered below)
+            if None not in named or (u < 0 or m < 0) and ((u_word and m_word) or low[0] in HEADER_USER_WORDS):
+                if None not in named:
+                    cols = named
+                rest = [c for i, c in enumerate(parts) if i not in cols]
                 names = _unique([c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}"
-                                 for c in parts[2:]])
+                                 for c in rest])
                 continue  # a header line
-            if u_word or m_word:
-                bad = parts[0] if u_word else parts[1]
-                raise DataError(f"{name}:{n}: '{shorten(bad)}' is not a {'user' if u_word else 'movie'} id of "
-                                "this model (its ids are numbers); fix that line, or put a header line of column "
-                                "names first")
-        pairs.append((parts[0], parts[1]))
-        extras.append(parts[2:])
+        pairs.append((parts[cols[0]], parts[cols[1]]))
+        extras.append([c for i, c in enumerate(parts) if i not in cols])
         where.append(n)
+    found = []
+    for side, (kind, rows) in enumerate((("user", e.user_rows), ("movie", e.movie_rows))):
+        ids = [p[side] for p in pairs]
+        parsed = rows(ids)[1]
+        bad = next((i for i, (t, q) in enumerate(zip(ids, parsed)) if t == "" or q is None and not is_integer_text(t)),
+                   None)
+        if bad is not None:
+            found.append((bad, side, kind, ids[bad]))
+    if found:  # a field that no id of this model can be: the first such line (its user first), not a fallback
+        bad, _, kind, t = min(found)
+        what = f"the {kind} id is empty" if t == "" else \
+            f"'{shorten(t)}' is not a {kind} id of this model (its ids are integers)"
+        raise DataError(f"{name}:{where[bad]}: {what}; fix that line" +
+                        (", or put a header line of column names first" if bad == 0 and t != "" else ""))
     pred = model.predict(pairs)
     shown = 0
     for n, (u, m), f in zip(where, pairs, pred.fallback):

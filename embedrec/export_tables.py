@@ -70,6 +70,11 @@ def feature_rows(rec: Recommender) -> list[dict]:
     return rows
 
 
+def _ids(ids: np.ndarray) -> np.ndarray:
+    """Ids as .npy stores them without pickle: integers as they are, text ids (an object array) as unicode."""
+    return ids.astype(str) if ids.dtype == object else ids
+
+
 def tables(rec: Recommender, out: Path, fmt: str) -> dict:
     """Embeddings, biases, ids and titles as Parquet, .npy or CSV (and feature embeddings, for feature models)."""
     import pyarrow as pa
@@ -80,8 +85,8 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
     bu = rec.factors.user_bias if rec.factors.user_bias is not None else np.zeros(P.shape[0], np.float32)
     (out / "model.json").write_text(json.dumps(score_terms(rec), indent=2) + "\n", encoding="utf-8")
     if fmt == "npy":
-        for name, a in (("movie_factors", Q), ("movie_bias", bm), ("movie_ids", rec.catalogue.movie_ids),
-                        ("user_factors", P), ("user_bias", bu), ("user_ids", rec.catalogue.user_ids),
+        for name, a in (("movie_factors", Q), ("movie_bias", bm), ("movie_ids", _ids(rec.catalogue.movie_ids)),
+                        ("user_factors", P), ("user_bias", bu), ("user_ids", _ids(rec.catalogue.user_ids)),
                         ("movie_titles", np.array(rec.catalogue.titles, dtype=str))):
             np.save(out / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
         frows = feature_rows(rec)
@@ -131,7 +136,7 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
     for name in (IP_FILE, COS_FILE):
         # checked in full: a flat-index run never loads these files, so nothing else would notice damage
         rec.run.copy_verified(rec.run.path / name, out / name, recorded.get(name), "index", fix)
-    np.save(out / "movie_ids.npy", rec.catalogue.movie_ids, allow_pickle=False)
+    np.save(out / "movie_ids.npy", _ids(rec.catalogue.movie_ids), allow_pickle=False)
     meta = {**rec.run.manifest["index"], **score_terms(rec), "ip_index": IP_FILE, "cosine_index": COS_FILE,
             "row_to_movie_id": "movie_ids.npy",
             "query": "user -> movie: query [p_u, 1] (a user_factors.npy row plus a 1). With ip_transform 'ip' the "
@@ -140,7 +145,7 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
                      "movie vector; 'l2-unit' distances d give cosine 1 - d/2"}
     (out / "index.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     np.save(out / "user_factors.npy", np.asarray(rec.factors.user), allow_pickle=False)
-    np.save(out / "user_ids.npy", rec.catalogue.user_ids, allow_pickle=False)
+    np.save(out / "user_ids.npy", _ids(rec.catalogue.user_ids), allow_pickle=False)
     return {"movies": int(rec.factors.movie.shape[0])}
 
 
@@ -160,6 +165,6 @@ def torch_state(rec: Recommender, out: Path) -> dict:
     write_json(out / "model.json", {"class": "embedrec.model.mf.MatrixFactorization", "args": args,
                                     "explicit": f.explicit, "rating_scale": f.rating_scale,
                                     "rows": "user_ids.npy and movie_ids.npy give the raw id of each row"})
-    np.save(out / "user_ids.npy", rec.catalogue.user_ids, allow_pickle=False)
-    np.save(out / "movie_ids.npy", rec.catalogue.movie_ids, allow_pickle=False)
+    np.save(out / "user_ids.npy", _ids(rec.catalogue.user_ids), allow_pickle=False)
+    np.save(out / "movie_ids.npy", _ids(rec.catalogue.movie_ids), allow_pickle=False)
     return {"users": f.n_users, "movies": f.n_movies}

@@ -111,8 +111,8 @@ def _is_dataset(folder: Path) -> bool:
 def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
     """Refuse to write a run into a prepared dataset (publishing would swap its ``current``) and, with
     ``contents``, into a folder of the user's own files, where training would replace a metrics.jsonl or
-    checkpoint.pt it did not write: ``embedrec train``'s folder is new, empty, or an embedrec run. (Publishing
-    alone, ``TrainedModel.save``, writes only ``current``, ``.lock`` and ``artifacts-*``.)"""
+    checkpoint.pt it did not write, or a file of its own named ``current``: ``embedrec train``'s folder, and
+    ``TrainedModel.save``'s, is new, empty, or an embedrec run."""
     run_dir = Path(run_dir)
     if not run_dir.exists() and not run_dir.is_symlink():
         return
@@ -127,6 +127,11 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
         names = sorted(os.listdir(run_dir))
     except OSError as e:
         raise (io_error(e, run_dir, "choose another run.dir") or e) from None
+    current = run_dir / "current"
+    if current.exists() and not current.is_symlink() and not current.is_dir():  # a user's file of that name
+        raise ArtifactError(f"run.dir '{run_dir}' holds a file 'current' that embedrec did not write (a run's current "
+                            "is a link to its model folder), which saving would replace: choose a new or empty folder "
+                            "for run.dir")
     if not names or any(n in RUN_ENTRIES or n.startswith(ARTIFACTS + "-") for n in names):
         return
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")

@@ -172,3 +172,45 @@ def test_a_model_closes_and_lets_go_of_its_run_folder(trained_run, tmp_path):
     with pytest.raises(UsageError, match="this model was closed; open the run again"):
         m.recommend(user, k=3)
     m.close()  # twice is fine
+
+
+def test_wrong_argument_types_are_usage_errors_not_silent_answers(trained_run):
+    """A review: predict(['196', '242']) scored the pairs ('1', '9') and ('2', '4'); genres=5 and rated=5 were
+    TypeErrors from inside; similar([50, 181]) said movie '[50, 181]' is not in the training data; and
+    exclude_seen=None returned movies the user had rated (read by its truth)."""
+    m = trained_run.model
+    with pytest.raises(UsageError, match="not a flat list of ids"):
+        m.predict(["1", "2"])
+    with pytest.raises(UsageError, match=r"genres=5: give a genre name or a list of them"):
+        m.recommend(1, k=3, genres=5)
+    with pytest.raises(UsageError, match=r"rated=5: give \{movie id: rating\}"):
+        m.recommend_new(rated=5, k=3)
+    with pytest.raises(UsageError, match=r"similar: give one movie id, e.g. similar\(50\), not \[1, 2\]"):
+        m.similar([1, 2], k=3)
+    for bad in (None, "no", 0):
+        with pytest.raises(UsageError, match="exclude_seen must be True or False"):
+            m.recommend(1, k=3, exclude_seen=bad)
+        with pytest.raises(UsageError, match="exclude_seen must be True or False"):
+            m.recommend_new([1], k=3, exclude_seen=bad)
+    assert m.recommend(1, k=3, exclude_seen=np.bool_(False)).movie_ids[0].size == 3
+
+
+def test_save_refuses_a_folder_of_the_users_own_files(trained_run, tmp_path):
+    """A review: TrainedModel.save into a folder holding the user's own file named 'current' replaced it with a
+    link (the file was lost), and into one of unrelated files it went ahead, where `train` refuses both."""
+    from embedrec.errors import ArtifactError
+
+    m = trained_run.model
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "current").write_text("my notes")
+    with pytest.raises(ArtifactError, match="holds a file 'current' that embedrec did not write"):
+        m.save(mine)
+    assert (mine / "current").read_text() == "my notes" and sorted(p.name for p in mine.iterdir()) == ["current"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    with pytest.raises(ArtifactError, match="is not empty and holds no embedrec run"):
+        m.save(other)
+    m.save(tmp_path / "new")  # a new folder, and then the same run again: saved
+    m.save(tmp_path / "new")

@@ -506,3 +506,33 @@ def test_a_rank_whose_peer_died_says_so_not_internal_error(monkeypatch):
                                "is kept: run the same torchrun command again (train: with --resume)")
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert _known_error(e) is None  # one process: not this
+
+
+def test_predict_reads_csv_quoting_named_columns_and_refuses_bad_lines_anywhere(cli_run):
+    """A review: quoted fields ("196","242", as pandas and R write CSV) kept their quotes, so every pair was
+    'both unknown' with exit 0; a header 'movie_id,user_id' was read by position, scoring pairs nobody asked
+    for; '302.5', an empty id or a repeated header past line 1 became unknown ids with exit 0."""
+    sets, _ = cli_run
+    want = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="1,2\n3,4\n").stdout
+
+    def scores(text):
+        r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input=text)
+        assert r.exit_code == 0, r.stderr
+        return [(x["user_id"], x["movie_id"], x["fallback"], x["score"]) for x in csv.DictReader(io.StringIO(r.stdout))]
+
+    plain = [(x["user_id"], x["movie_id"], x["fallback"], x["score"]) for x in csv.DictReader(io.StringIO(want))]
+    assert plain[0][2] == "none"
+    assert scores('"1","2"\n"3","4"\n') == plain
+    assert scores('"user_id","movie_id"\n"1","2"\n"3","4"\n') == plain
+    assert scores("movie_id,user_id\n2,1\n4,3\n") == plain  # named columns, in any order
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input='rating,movie,user\n5,2,1\n"4,5",4,3\n')
+    assert r.exit_code == 0 and r.stdout.splitlines()[1:] == [f"1,2,5,none,{plain[0][3]}",
+                                                              f'3,4,"4,5",none,{plain[1][3]}'], r.output
+    for text, line, what in (("1,2\n1,302.5\n", 2, "'302.5' is not a movie id"), ("1,2\n,3\n", 2, "the user id is empty"),
+                             ("1,2\nuser_id,movie_id\n", 2, "'user_id' is not a user id"),
+                             ("1,2\n3,abc\n1,x\n", 2, "'abc' is not a movie id")):
+        r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input=text)
+        assert r.exit_code == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith(f"error: <stdin>:{line}: {what}"), r.stderr
+    r = invoke("predict", "--pairs", "-", "--format", "jsonl", "--no-header", *sets, input="1,2\n")
+    assert r.exit_code == 2 and "--no-header applies to --format csv and tsv, not to --format jsonl" in r.stderr

@@ -703,3 +703,17 @@ def test_train_warns_of_a_dataset_that_dropped_low_ratings_without_keeping_them(
     assert r.exit_code == 0, r.stderr
     assert f"dataset '{ds}' dropped" in r.stderr and "ingest it again (embedrec ingest --overwrite)" in r.stderr
     assert "ingest setting" not in r.stderr  # data.movies is where a file is, not how the data was prepared
+
+
+def test_text_ids_predict_with_a_named_header_and_export_as_npy(str_run, tmp_path):
+    """A review: on a text-id run a header 'uid,mid' was scored as a data row; `export --to npy` (and faiss,
+    torch) failed with an internal error, numpy refusing to save the ids' object array without pickle."""
+    sets, run = str_run
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", "-q", input="uid,mid\nuser-7,tt3\n")
+    assert r.exit_code == 0 and r.stdout.splitlines()[1].startswith("user-7,tt3,none,"), r.output
+    for to in ("npy", "faiss", "torch"):
+        r = invoke("export", "--run", run, "--to", to, "-o", tmp_path / to, "-q")
+        assert r.exit_code == 0, r.stderr
+    users = np.load(tmp_path / "npy" / "user_ids.npy", allow_pickle=False)
+    assert users.dtype.kind == "U" and "user-7" in users.tolist()
+    assert np.load(tmp_path / "faiss" / "movie_ids.npy", allow_pickle=False).dtype.kind == "U"

@@ -13,7 +13,8 @@ from embedrec.errors import DataError, NotFoundError, shorten
 from embedrec.serve.recommender import COLUMNS, LOGGED_UNKNOWN, Recommender
 
 log = logging.getLogger("embedrec")
-HEADER_USER_WORDS = ("user_id", "user", "userid", "user id")  # a header line's first cell (predict, --users)
+HEADER_USER_WORDS = ("user_id", "user", "userid", "user id", "uid")  # a header's user column (predict, --users)
+HEADER_MOVIE_WORDS = ("movie_id", "movie", "movieid", "movie id", "item_id", "item", "itemid", "iid", "mid")
 _SEPARATORS = {",": ("a comma", "cut -d, -f1"), "\t": ("a tab", "cut -f1"), ";": ("a semicolon", "cut -d';' -f1")}
 
 
