@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from embedrec.data.ids import py_id
+from embedrec.data.ids import is_integer_text, py_id
 from embedrec.errors import DataError, NotFoundError, shorten
 from embedrec.serve.recommender import COLUMNS, LOGGED_UNKNOWN, Recommender
 
@@ -33,13 +33,17 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         buf = [t for _, t in numbered]
         rows, parsed = rec.user_rows(buf)
         known = rows >= 0
-        for (n, t), r in zip(numbered, rows):
+        for (n, t), r, p in zip(numbered, rows, parsed):
             if r < 0:  # never under strict: its ids were all checked before the first batch
                 _one_id(name, n, t)
                 if fallback != "popular":
                     skipped[0] += 1
                     if skipped[0] <= LOGGED_UNKNOWN:
-                        log.warning("unknown user '%s' skipped", shorten(t))
+                        if p is None and not is_integer_text(t):  # '196.0' where ids are integers: not an id
+                            log.warning("%s:%d: '%s' is not a user id of this model (its ids are integers); skipped",
+                                        name, n, shorten(t))
+                        else:
+                            log.warning("unknown user '%s' skipped", shorten(t))
         results = {}
         if known.any():
             ids, scores = rec.recommend_rows(rows[known], k, include_seen, allowed)
