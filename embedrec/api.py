@@ -856,21 +856,17 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
         pairs.append((parts[cols[0]], parts[cols[1]]))
         extras.append([c for i, c in enumerate(parts) if i not in cols])
         where.append(n)
-    found = []
-    for side, (kind, rows) in enumerate((("user", e.user_rows), ("movie", e.movie_rows))):
-        ids = [p[side] for p in pairs]
-        parsed = rows(ids)[1]
-        bad = next((i for i, (t, q) in enumerate(zip(ids, parsed)) if t == "" or q is None and not is_integer_text(t)),
-                   None)
-        if bad is not None:
-            found.append((bad, side, kind, ids[bad]))
-    if found:  # a field that no id of this model can be: the first such line (its user first), not a fallback
-        bad, _, kind, t = min(found)
-        what = f"the {kind} id is empty" if t == "" else \
-            f"'{shorten(t)}' is not a {kind} id of this model (its ids are integers)"
-        raise DataError(f"{name}:{where[bad]}: {what}; fix that line" +
-                        (", or put a header line of column names first" if bad == 0 and t != "" else ""))
     pred = model.predict(pairs)
+    integer = {"user": e.user_ids.dtype.kind in "iu", "movie": e.movie_ids.dtype.kind in "iu"}
+    for i, f in enumerate(pred.fallback):  # a field no id of this model can be: the first such line, not a fallback
+        sides = (("user", 0),) * (f in ("user_unknown", "both")) + (("movie", 1),) * (f in ("movie_unknown", "both"))
+        for kind, side in sides:
+            t = pairs[i][side]
+            if t == "" or integer[kind] and not is_integer_text(t):
+                what = f"the {kind} id is empty" if t == "" else \
+                    f"'{shorten(t)}' is not a {kind} id of this model (its ids are integers)"
+                raise DataError(f"{name}:{where[i]}: {what}; fix that line" +
+                                (", or put a header line of column names first" if i == 0 and t != "" else ""))
     shown = 0
     for n, (u, m), f in zip(where, pairs, pred.fallback):
         if f == "none":
