@@ -248,7 +248,7 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
             log.info("nothing to resume: the checkpoints were complete and %s already holds this model (%s); train "
                      "without --resume to train again, or raise train.epochs to continue", run_dir, published)
             return model.metrics
-        model.save(run_dir)
+        model._publish(Path(run_dir))
     return model.metrics
 
 
@@ -397,6 +397,30 @@ def _genres(genres) -> tuple:
     if out is None or not all(isinstance(g, str) for g in out):
         raise UsageError(f"genres={shorten(repr(genres), 40)}: give a genre name or a list of them, e.g. "
                          "genres='Comedy' or genres=['Comedy', 'Drama']")
+    return out
+
+
+def _rated(rated) -> dict:
+    """``rated=``: {movie id: rating} (a dict, a pandas Series) or (movie id, rating) pairs in order, each movie
+    once."""
+    if rated is None:
+        return {}
+    if hasattr(rated, "items"):
+        return dict(rated.items())
+    how = f"rated={shorten(repr(rated), 40)}: give {{movie id: rating}} or (movie id, rating) pairs, e.g. " \
+          "rated={50: 5, 181: 4}"
+    if isinstance(rated, (str, bytes)):
+        raise UsageError(how)
+    try:
+        pairs = [tuple(p) for p in rated]
+    except TypeError:
+        raise UsageError(how) from None
+    if any(len(p) != 2 or isinstance(p, (str, bytes)) for p in pairs):
+        raise UsageError(how)
+    out = dict(pairs)
+    if len(out) < len(pairs):
+        twice = next(m for i, (m, _) in enumerate(pairs) if m in [q for q, _ in pairs[:i]])
+        raise UsageError(f"rated: movie {shorten(repr(twice), 40)} is rated twice; give each movie one rating")
     return out
 
 
@@ -575,13 +599,11 @@ class Model:
         k = self._k(k)
         e = self.engine
         ordered, exclude_seen = _flag(ordered, "ordered"), _flag(exclude_seen, "exclude_seen")
-        if rated is not None and not hasattr(rated, "items"):
-            raise UsageError(f"rated={shorten(repr(rated), 40)}: give {{movie id: rating}}, e.g. rated={{50: 5, 181: 4}}")
         if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
                              "not a set")
         allowed = e.allowed(_genres(genres), year_min, year_max)
-        p, b, seen = e.fold_in(_as_list(liked), dict(rated) if rated is not None else {}, ordered=bool(ordered))
+        p, b, seen = e.fold_in(_as_list(liked), _rated(rated), ordered=bool(ordered))
         ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
         return Recommendations(e, [None], [ids], [scores], [False], [])
 
@@ -749,12 +771,18 @@ class TrainedModel(Model):
     def save(self, run_dir: str | Path | None = None) -> Path:
         """Publish the run to ``run_dir`` (default config.run.dir) exactly as ``embedrec train`` does: the
         artifacts folder, its checksums, the ``current`` link. Returns the artifacts folder."""
-        import json
-
-        from embedrec.run import check_run_folder, publish, save_artifacts
+        from embedrec.run import check_run_folder
 
         run_dir = Path(run_dir if run_dir is not None else self.config.run.dir)
         check_run_folder(run_dir)  # as train: new, empty, or a run (a review: a user's 'current' file was replaced)
+        return self._publish(run_dir)
+
+    def _publish(self, run_dir: Path) -> Path:
+        """save() for the training paths, which checked the folder before they wrote their checkpoints in it."""
+        import json
+
+        from embedrec.run import publish, save_artifacts
+
         cfg = self.config.updated({"run.dir": str(run_dir)})
         log_text = "".join(json.dumps(r) + "\n" for r in self._history)
 
@@ -800,8 +828,8 @@ def _unique(names: list[str]) -> list[str]:
 
 def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", strict: bool = False
                   ) -> tuple[list[str], Iterator[dict]]:
-    """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma- or tab-separated, CSV quoting as Python's
-    csv module reads it, an optional header) as (columns, rows). A header names the user and movie columns
+    """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma-separated with CSV quoting as Python's csv
+    module reads it, or tab-separated as they are; an optional header) as (columns, rows). A header names the user and movie columns
     (user_id/user/uid ..., movie_id/movie/item/mid ...), in any order; without one they are the first two.
     Further input columns pass through between movie_id and fallback, named as in the header (col3, col4, ...
     without one). An unknown id is answered from the fallback (strict: NotFoundError), the first few named on
@@ -823,12 +851,10 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
             line = line.lstrip("\ufeff").strip(" ")  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
         if not line.strip() or line.startswith("#"):
             continue
-        sep = "\t" if "\t" in line else ","  # each line its own: a tab if it has one
-        try:
-            parts = [p.strip() for p in next(csv.reader([line], delimiter=sep, strict=True))]
-        except (csv.Error, StopIteration) as err:
-            what = "TSV" if sep == "\t" else "CSV"
-            raise DataError(f"{name}:{n}: cannot read the line as {what} ({err}); check its quotes") from None
+        if "\t" in line:  # each line its own: TSV if it has a tab, its fields as they are (TSV seldom quotes)
+            parts = [p.strip() for p in line.split("\t")]
+        else:  # CSV, with its quoting ("196","242" as pandas and R write it)
+            parts = [p.strip() for p in next(csv.reader([line]))]
         if len(parts) < 2:
             raise DataError(f"{name}:{n}: expected 'user,movie' (comma- or tab-separated); fix that line")
         if not width:

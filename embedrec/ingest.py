@@ -171,8 +171,9 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
     if cfg.min_rating is not None:
         n2 = len(ratings)
         kept = ratings["rating"].to_numpy() >= cfg.min_rating
-        if below is not None and not kept.all():
+        if below is not None and not kept.all():  # the pairs, and the users with a rating at or above it
             below.append(ratings.loc[~kept, ["user_id", "movie_id"]].reset_index(drop=True))
+            below.append(ratings.loc[kept, "user_id"].unique())
         ratings = ratings[kept]
         report["below_min_rating_dropped"] = n2 - len(ratings)
     if cfg.min_user_ratings > 1 or cfg.min_movie_ratings > 1:
@@ -245,7 +246,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     if below:
         extra["rated_below"] = _rated_below(below[0], users["user_id"].to_numpy(), mtab["movie_id"].to_numpy())
         report["below_min_rating_kept_as_seen"] = len(extra["rated_below"])
-        absent = _rated_below_unknown(below[0], users["user_id"].to_numpy(), mtab["movie_id"].to_numpy())
+        absent = _rated_below_unknown(below[0], below[1], mtab["movie_id"].to_numpy())
         if len(absent):  # users whose every rating is below it: not in the dataset, still never offered those
             extra["rated_below_unknown"] = absent
             report["below_min_rating_users_left_out"] = int(absent["user_id"].nunique())
@@ -289,9 +290,10 @@ def _check_ratings(raw: readers.RawData, cfg: DataConfig) -> tuple[float, float]
         _warn_lone_extremes(r, scale, raw)
     readers.check_scale(raw, scale)
     if cfg.min_rating is not None and cfg.min_rating > float(r.max()):  # a threshold nothing passes: said first
+        plain = "; a file without a rating column counts each row as 1" if r.min() == r.max() == 1 else ""
         raise ConfigError(f"config key 'data.min_rating': {cfg.min_rating:g} is above every rating in the data (the "
-                          f"highest is {r.max():g}; a file without a rating column counts each row as 1), so no "
-                          "row would be kept; lower data.min_rating or leave it out")
+                          f"highest is {r.max():g}{plain}), so no row would be kept; lower data.min_rating or leave "
+                          "it out")
     return scale
 
 
@@ -418,11 +420,11 @@ def _rated_below(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.
     return pd.DataFrame({"user_idx": u[ok].astype(np.int32), "movie_idx": m[ok].astype(np.int32)})
 
 
-def _rated_below_unknown(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.DataFrame:
-    """(user_id, movie_idx) of the pairs data.min_rating dropped whose user is not in the dataset (every rating
-    of theirs below it) and whose movie is: what ``--fallback popular`` must not offer that user."""
+def _rated_below_unknown(pairs: pd.DataFrame, above: np.ndarray, mids: np.ndarray) -> pd.DataFrame:
+    """(user_id, movie_idx) of the pairs data.min_rating dropped whose user has no rating at or above it (not in
+    ``above``: so not in the dataset) and whose movie is in it: what ``--fallback popular`` must not offer them."""
     u = pairs["user_id"].to_numpy()
-    known = np.isin(u, uids)
+    known = np.isin(u, above)
     m = np.searchsorted(mids, pairs["movie_id"].to_numpy())
     ok = ~known & (m < mids.size)
     ok[ok] = mids[m[ok]] == pairs["movie_id"].to_numpy()[ok]

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from embedrec.distributed import Group, RowAverage
-from embedrec.shard_als import Shard, ShardRanking
+from embedrec.shard_als import Shard, ShardRanking, rank_below
 
 log = logging.getLogger("embedrec")
 
@@ -57,7 +57,8 @@ def load(g: Group, path) -> Data:
     for s in ("train", "valid", "test"):
         splits[s], rows[s] = route_to_users(g, *read_row_groups(path, s, g.rank, g.world, nu, nm), u_cuts,
                                             with_rows=True)
-    return Data(Shard(nu, nm, u_cuts, bounds(nm, g.world), splits, manifest), rows, path)
+    return Data(Shard(nu, nm, u_cuts, bounds(nm, g.world), splits, manifest,
+                      below=rank_below(g, path, manifest, nu, nm, u_cuts)), rows, path)
 
 
 # ------------------------------------------------------------------------------------------------ runners
@@ -346,5 +347,5 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> N
                        "user_bias": model.user_bias is not None, "movie_bias": model.movie_bias is not None},
              "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
              "refit": refit, "seen": "train+valid", "ranks": g.world}
-    TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result).save(cfg.run.dir)
+    TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result)._publish(Path(cfg.run.dir))
     g.barrier()

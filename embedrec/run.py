@@ -67,8 +67,9 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.data.dataset import Dataset
 
 RUN_FORMAT = 1
-# (user_id, movie_idx) rated below data.min_rating by users the dataset left out (Dataset.rated_below_unknown)
-UNKNOWN_RATED = "rated_below_unknown.parquet"
+# Dataset.rated_below_unknown (movies rated below data.min_rating by users the dataset left out) as arrays:
+# those users' ids (sorted), a CSR indptr over them, the movie rows; read by serving without pandas
+UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 ARTIFACTS = "artifacts"  # folders artifacts-<fsutil.new_version()>, pruned by fsutil.prune_generations
@@ -92,7 +93,8 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
         yield
 
 
-RUN_ENTRIES = (".lock", "current")  # either (or an artifacts-* folder): a folder embedrec wrote a run into
+# any of these (or an artifacts-* folder): a folder embedrec wrote a run into (tune: tune-dims' default tune.dir)
+RUN_ENTRIES = (".lock", "current", "tune")
 
 
 def _link(folder: Path) -> str:
@@ -360,10 +362,11 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
     if dataset_dir is None and moved_to is not None:
         if not (recorded and is_dataset(Path(recorded))):
             dataset_dir = moved_to
-        elif os.path.realpath(moved_to) != os.path.realpath(recorded):  # a review: ignored without a word
-            logging.getLogger("embedrec").warning(
-                "data.prepared '%s' is not read: run '%s' was trained on '%s', which is still there (data.prepared "
-                "is read only where that folder has moved)", moved_to, run.path, recorded)
+        elif os.path.realpath(moved_to) not in (os.path.realpath(recorded),  # the folder or its current generation
+                                                os.path.realpath(Path(recorded) / "current")):  # (a review: ignored
+            logging.getLogger("embedrec").warning(                                              # without a word)
+                "data.prepared '%s' is not read: the run was trained on '%s', which is still there (data.prepared "
+                "is read only where that folder has moved)", moved_to, recorded)
     ds = load_dataset(dataset_dir or recorded)
     want = rec.get("files_fingerprint")
     if want and ds.fingerprint and ds.fingerprint != want:
@@ -387,6 +390,16 @@ def serving_arrays(ds: Dataset) -> dict[str, np.ndarray]:
             "popularity": np.bincount(np.concatenate(given), minlength=ds.n_movies).astype(np.int64)}
 
 
+def unknown_arrays(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user ids sorted, CSR indptr, movie rows) of a rated_below_unknown table (user_id, movie_idx); text ids as
+    unicode, which .npy holds without pickle."""
+    from embedrec.sparse import csr
+
+    users, rows = np.unique(table["user_id"].to_numpy(), return_inverse=True)
+    indptr, indices = csr(rows, table["movie_idx"].to_numpy(np.int64), users.size)
+    return users.astype(str) if users.dtype == object else users, indptr, indices
+
+
 def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | None, manifest_extra: dict, config_yaml: str,
                    metrics: dict, index_cfg: IndexConfig, history_path: Path | None) -> dict:
     """Write every artifact of a trained model into ``tmp`` and return the manifest."""
@@ -400,6 +413,9 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
         **serving_arrays(ds),
     }
     arrays.update(f.get("feature_tables") or {})
+    unknown = getattr(ds, "rated_below_unknown", None)
+    if unknown is not None and len(unknown):  # never offered to those users by the popular fallback
+        arrays.update(zip(UNKNOWN_RATED, unknown_arrays(unknown)))
     checksums = {}
     for name, a in arrays.items():
         if a is None:
@@ -410,9 +426,6 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
         (tmp / "state_dict.pt").write_bytes(state_dict_bytes)
     ds.users.to_parquet(tmp / "users.parquet", index=False)
     ds.movies.to_parquet(tmp / "movies.parquet", index=False)
-    unknown = getattr(ds, "rated_below_unknown", None)
-    if unknown is not None and len(unknown):  # never offered to those users by the popular fallback
-        unknown.to_parquet(tmp / UNKNOWN_RATED, index=False)
     write_catalogue(tmp)
     (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
     write_json(tmp / "metrics.json", metrics)

@@ -54,6 +54,9 @@ class Shard:
     splits: dict  # name -> Interactions of this rank's users (global indices)
     manifest: dict
     folder: Path | None = None  # the dataset generation every rank read (not DATASET/current, which may move)
+    # (user rows, movie rows) this rank's users rated below data.min_rating: left out of every ranking scored
+    # here, as one process leaves them out (sparse.seen_csr)
+    below: tuple | None = None
 
     def u_range(self, rank: int) -> tuple[int, int]:
         return int(self.u_cuts[rank]), int(self.u_cuts[rank + 1])
@@ -72,7 +75,18 @@ def load_shard(g: Group, path, splits=("train", "valid", "test")) -> Shard:
     nu, nm = int(counts["users"]), int(counts["movies"])
     u_cuts, m_cuts = bounds(nu, g.world), bounds(nm, g.world)
     parts = {s: route_to_users(g, *read_row_groups(path, s, g.rank, g.world, nu, nm), u_cuts) for s in splits}
-    return Shard(nu, nm, u_cuts, m_cuts, parts, manifest, path)
+    return Shard(nu, nm, u_cuts, m_cuts, parts, manifest, path, rank_below(g, path, manifest, nu, nm, u_cuts))
+
+
+def rank_below(g: Group, path: Path, manifest: dict, n_users: int, n_movies: int, u_cuts: np.ndarray) -> tuple | None:
+    """The dataset's rated_below pairs of this rank's users (Shard.below), or None where it has none."""
+    from embedrec.data.dataset import read_rated_below
+
+    below = read_rated_below(path, manifest, n_users, n_movies)
+    if below is None:
+        return None
+    mine = (below[0] >= u_cuts[g.rank]) & (below[0] < u_cuts[g.rank + 1])
+    return below[0][mine], below[1][mine]
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -210,9 +224,11 @@ class ShardRanking:
         self.g, self.n_movies, self.device = g, shard.n_movies, device
         self.ks = sorted(set(ks))  # ranking_sums clamps a K beyond the catalogue and keeps its @K name
         lo, hi = shard.u_range(g.rank)
-        parts = [p for p in parts if len(p)]
-        seen_u = np.concatenate([p.user for p in parts]) if parts else np.zeros(0, np.int32)
-        seen_m = np.concatenate([p.movie for p in parts]) if parts else np.zeros(0, np.int32)
+        pairs = [(p.user, p.movie) for p in parts if len(p)]
+        if shard.below is not None and shard.below[0].size:  # rated below data.min_rating: left out as well
+            pairs.append(shard.below)
+        seen_u = np.concatenate([u for u, _ in pairs]) if pairs else np.zeros(0, np.int32)
+        seen_m = np.concatenate([m for _, m in pairs]) if pairs else np.zeros(0, np.int32)
         self.seen = csr(seen_u - lo, seen_m, hi - lo)
         self.test = csr(test.user - lo, test.movie, hi - lo)
         has = np.diff(self.test[0]) > 0
@@ -657,7 +673,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
                        "movie_bias": False},
              "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
              "refit": refit, "seen": "train+valid", "ranks": g.world}
-    TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result, solve).save(cfg.run.dir)
+    TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result, solve)._publish(Path(cfg.run.dir))
     g.barrier()
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ConfigError, Interrupted, Terminated, UsageError
-from embedrec.fsutil import SEAL, check_seal, io_error, locked_folder, read_json, seal, write_json
+from embedrec.fsutil import check_seal, io_error, locked_folder, read_json, seal, write_json
 from embedrec.metrics import higher_is_better
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -352,7 +352,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
 def check_tune_folder(out: Path) -> None:
     """Refuse a tune.dir that holds files tune-dims did not write (a review: a sweep into a folder of the user's
     own replaced their tune.json and tune.png without a word): it must be new, empty, or hold only a sweep's
-    files (tune.json with its seal and trials, tune.png, .lock, the trials' d<dim> folders)."""
+    files (tune.json with its trials, tune.png, the trials' d<dim> folders, hidden locks and temporaries)."""
     if not out.exists() and not out.is_symlink():
         return
     if not out.is_dir():
@@ -361,13 +361,15 @@ def check_tune_folder(out: Path) -> None:
         names = sorted(os.listdir(out))
     except OSError as e:
         raise (io_error(e, out, "choose another tune.dir") or e) from None
-    foreign = [n for n in names if n not in (RESULTS, PLOT, LOCK) and not _TRIAL.fullmatch(n)]
+    # hidden names are a writer's temporaries (.tune.json.<random>, .tune.png.tmp.png), which a sweep killed while
+    # saving leaves and the next one replaces: never a file of the user's that a sweep would write over
+    foreign = [n for n in names if n not in (RESULTS, PLOT) and not n.startswith(".") and not _TRIAL.fullmatch(n)]
     if RESULTS in names and not foreign:
         try:
             saved = read_json(out / RESULTS, "tune results")
         except Exception:  # unreadable: refused below as not a sweep's (read_json's own error names the file)
             saved = None
-        if not isinstance(saved, dict) or SEAL not in saved or not isinstance(saved.get("trials"), list):
+        if not isinstance(saved, dict) or not isinstance(saved.get("trials"), list):  # sealed or from before
             foreign = [RESULTS]
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")

@@ -185,6 +185,11 @@ def test_wrong_argument_types_are_usage_errors_not_silent_answers(trained_run):
         m.recommend(1, k=3, genres=5)
     with pytest.raises(UsageError, match=r"rated=5: give \{movie id: rating\}"):
         m.recommend_new(rated=5, k=3)
+    one, two = (int(x) for x in m.movie_ids[:2])  # (movie, rating) pairs in order are a dict's equal
+    np.testing.assert_array_equal(m.recommend_new(rated=[(one, 5), (two, 4)], k=3).movie_ids[0],
+                                  m.recommend_new(rated={one: 5, two: 4}, k=3).movie_ids[0])
+    with pytest.raises(UsageError, match="is rated twice"):
+        m.recommend_new(rated=[(one, 5), (one, 4)], k=3)
     with pytest.raises(UsageError, match=r"similar: give one movie id, e.g. similar\(50\), not \[1, 2\]"):
         m.similar([1, 2], k=3)
     for bad in (None, "no", 0):

@@ -18,7 +18,7 @@ import numpy as np
 from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, UsageError
 from embedrec.model.factors import Factors, augment_users, exact_topk, normalise
-from embedrec.run import UNKNOWN_RATED, Run, load_run
+from embedrec.run import UNKNOWN_RATED, Run, load_run, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
 from embedrec.sparse import gather_csr
@@ -91,7 +91,8 @@ class Recommender:
         dataset's rated_below_unknown table (Dataset.rated_below_unknown), if any."""
         self = cls.__new__(cls)
         self._setup(None, rec_cfg, factors, Catalogue.from_parts(user_ids, movies), seen, np.asarray(popularity),
-                    training_ratings, _unknown_lookup(unknown_rated))
+                    training_ratings, _unknown_lookup(unknown_arrays(unknown_rated) if unknown_rated is not None
+                                                      and len(unknown_rated) else None))
         return self
 
     @classmethod
@@ -241,20 +242,10 @@ class Recommender:
         """The movie rows a user not in the training data rated below data.min_rating (every rating of theirs was,
         so the dataset left them out): what the popular fallback leaves out for them. None for anyone else."""
         if self._unknown is None:
-            table = None
-            if self.run is not None and self.run.checksum(UNKNOWN_RATED):
-                import io
-
-                import pandas as pd
-
-                p = self.run.path / UNKNOWN_RATED
-                data = self.run.read_verified(p)  # None: a large file, checked where it lies
-                try:
-                    table = pd.read_parquet(io.BytesIO(data) if data is not None else p)
-                except Exception as e:  # pyarrow's errors on a damaged file that still matched (a crafted one)
-                    raise ArtifactError(f"run artifact '{p}' is damaged ({type(e).__name__}); «rerun 'embedrec "
-                                        "train'|train again»") from None
-            self._unknown = _unknown_lookup(table)
+            arrays = None
+            if self.run is not None and self.run.checksum(f"{UNKNOWN_RATED[0]}.npy"):
+                arrays = tuple(self.run.array(name) for name in UNKNOWN_RATED)
+            self._unknown = _unknown_lookup(arrays)
         ids, indptr, movies = self._unknown
         row = ids.rows([user_id])[0][0] if len(ids) else -1
         return None if row < 0 else movies[indptr[row]:indptr[row + 1]]
@@ -415,18 +406,14 @@ def _left(row: int, excluded: np.ndarray, n: int, allowed) -> int:
     return int(allowed.size - np.isin(allowed, excluded).sum())
 
 
-def _unknown_lookup(table) -> tuple:
-    """(IdMap of the users, CSR indptr, movie rows) of a rated_below_unknown table (None: an empty one)."""
+def _unknown_lookup(arrays) -> tuple:
+    """(IdMap of the users, CSR indptr, movie rows) from run.unknown_arrays' arrays (None: no such users)."""
     from embedrec.data.ids import IdMap
-    from embedrec.sparse import csr
 
-    if table is None or not len(table):
-        return IdMap(np.zeros(0, np.int64), "user"), np.zeros(1, np.int64), np.zeros(0, np.int32)
-    try:
-        users, rows = np.unique(table["user_id"].to_numpy(), return_inverse=True)
-        movies = table["movie_idx"].to_numpy(np.int64)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ArtifactError(f"the table of movies rated below data.min_rating by users left out is damaged ({e}); "
-                            "«rerun 'embedrec train'|train again»") from None
-    indptr, indices = csr(rows, movies, users.size)
-    return IdMap(users, "user"), indptr, indices
+    if arrays is None:
+        return IdMap(np.zeros(0, np.int64), "user"), np.zeros(1, np.int64), np.zeros(0, np.int64)
+    users, indptr, movies = arrays
+    if indptr.shape != (users.size + 1,) or int(indptr[-1]) != movies.size:
+        raise ArtifactError("the run's unknown_*.npy arrays (movies rated below data.min_rating by users left out) "
+                            "do not fit together; «rerun 'embedrec train'|train again»")
+    return IdMap(users, "user"), indptr, movies
