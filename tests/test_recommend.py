@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -795,3 +798,10 @@ def test_the_popular_fallback_never_offers_a_left_out_user_what_they_rated(tmp_p
     r = CliRunner().invoke(main, ["recommend", "-q", *sets, "--users", "-", "--fallback", "popular", "-k", "5",
                                   "--format", "csv"], input=f"{uid(99)}\n")
     assert r.exit_code == 0 and not {int(x.split(",")[2]) for x in r.stdout.splitlines()[1:]} & set(pop), r.output
+    # from .npy files, as the rest of serving: no pandas on that path (a review: read from Parquet, 1.46 s)
+    code = ("import sys, embedrec as er\n"
+            f"m = er.open({str(cfg.run.dir)!r})\n"
+            f"m.recommend([{uid(99)!r}], k=3, missing='popular')\n"
+            "assert 'pandas' not in sys.modules and 'pyarrow' not in sys.modules\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
