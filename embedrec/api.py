@@ -854,7 +854,10 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
         if "\t" in line:  # each line its own: TSV if it has a tab, its fields as they are (TSV seldom quotes)
             parts = [p.strip() for p in line.split("\t")]
         else:  # CSV, with its quoting ("196","242" as pandas and R write it)
-            parts = [p.strip() for p in next(csv.reader([line]))]
+            try:
+                parts = [p.strip() for p in next(csv.reader([line]))]
+            except csv.Error as err:  # a carriage return inside a field, a NUL byte
+                raise DataError(f"{name}:{n}: cannot read the line as CSV ({err}); fix that line") from None
         if len(parts) < 2:
             raise DataError(f"{name}:{n}: expected 'user,movie' (comma- or tab-separated); fix that line")
         if not width:
