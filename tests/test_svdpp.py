@@ -137,3 +137,18 @@ def test_refuses_what_it_cannot_train():
     cfg = cfg.updated({"model.objective": 'explicit', "train.optimizer": 'hogwild'})
     with pytest.raises(ConfigError, match="hogwild cannot train model.implicit_terms"):
         build_model(3, 4, cfg.model, cfg.train, 0.0, rated=([0], [1]))
+
+
+def test_the_als_model_refuses_svdpp_terms_and_side_features():
+    """A review: the default als fit with model.implicit_terms=true, or with model.loss=als and features.movie,
+    trained the plain model without a word (and `recommend --user-features` then said to add the features it
+    had been given). Both are one config error before anything is written."""
+    from embedrec.train.fit import resolve_loss
+
+    cfg = Config().updated({"model.implicit_terms": True})
+    with pytest.raises(ConfigError, match=r"'model.implicit_terms': SVD\+\+ terms apply to model.objective=explicit"):
+        resolve_loss(cfg.model)
+    als = Config().updated({"model.loss": "als"})
+    with pytest.raises(ConfigError, match="'model.loss': als trains the plain model only"):
+        resolve_loss(als.model, features=True)
+    assert resolve_loss(Config().model, features=True) == "softmax" and resolve_loss(als.model) == "als"
