@@ -811,3 +811,25 @@ def test_ctrl_c_in_er_train_is_a_keyboard_interrupt_that_says_how_to_resume(tmp_
     assert "er.train keeps nothing (it trains in a temporary folder); for training that can be resumed, use " \
            "embedrec.api.train_run(cfg), then train_run(cfg, resume=True)" in str(e.value)
     assert "embedrec-train-" not in str(e.value)
+
+
+def test_a_recency_weight_without_timestamps_is_said_to_weigh_nothing(tmp_path):
+    """A review: train.als_recency=2 on a dataset without timestamps trained the unweighted model while the log
+    said 'als_recency 2'; with no validation split, auto said '0 of 0 validation ratings come at or after ...'."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = "".join(f"{u},{m},{int(rng.integers(1, 6))}\n" for u in range(1, 31) for m in range(1, 21)
+                   if rng.random() < 0.6)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + rows)
+    run = CliRunner().invoke
+    assert run(main, ["ingest", "-q", str(tmp_path / "r.csv"), "-o", str(tmp_path / "ds")]).exit_code == 0
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", "model.dim=4", "--set", "train.epochs=2",
+            "--set", "train.threads=1"]
+    r = run(main, ["train", *sets, "--run", str(tmp_path / "a"), "--set", "train.als_recency=2"])
+    assert r.exit_code == 0, r.stderr
+    assert f"train.als_recency 2 weighs nothing here: dataset '{tmp_path / 'ds'}' has no timestamps" in r.stderr
+    r = run(main, ["train", *sets, "--run", str(tmp_path / "b")])
+    assert r.exit_code == 0 and "weighs nothing" not in r.stderr, r.stderr

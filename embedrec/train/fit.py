@@ -312,20 +312,27 @@ def recency_candidates(ds, train_cfg, total=int, level: int = logging.INFO) -> t
     """``train.als_recency``'s candidates on ``ds``: a number is its own single candidate (without timestamps it
     weighs nothing); ``auto`` gives als.recency_auto's, logged at ``level``, or 0 without timestamps. ``total``
     sums a count over the ranks of a distributed fit (each holds whole users)."""
+    tr, va = ds.splits["train"], ds.splits.get("valid")
     if train_cfg.als_recency != "auto":
+        if float(train_cfg.als_recency) > 0 and tr.timestamp is None and level >= logging.INFO:
+            log.warning("train.als_recency %g weighs nothing here: dataset '%s' has no timestamps (the recency "
+                        "weight needs each rating's time)", float(train_cfg.als_recency), ds.path)
         return (float(train_cfg.als_recency),)
     from embedrec.train.als import later_share, recency_auto
 
-    tr, va = ds.splits["train"], ds.splits.get("valid")
     if tr.timestamp is None:
         return (0.0,)
     later, n = (0, 0) if va is None or va.timestamp is None else later_share(tr.user, tr.timestamp, va.user,
                                                                              va.timestamp, ds.n_users)
     later, n = int(total(later)), int(total(n))
     values = recency_auto(later, n)
-    log.log(level, "als_recency auto: %s (%s of %s validation ratings come at or after their user's training "
-            "ratings%s)", " or ".join(f"{v:g}" for v in values), f"{later:,}", f"{n:,}",
-            "; the better on valid is kept" if len(values) > 1 else "")
+    shown = " or ".join(f"{v:g}" for v in values)
+    if n == 0:
+        log.log(level, "als_recency auto: %s (no validation ratings to tell whether they come after training's)",
+                shown)
+    else:
+        log.log(level, "als_recency auto: %s (%s of %s validation ratings come at or after their user's training "
+                "ratings%s)", shown, f"{later:,}", f"{n:,}", "; the better on valid is kept" if len(values) > 1 else "")
     return values
 
 
