@@ -200,6 +200,7 @@ def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, te
                                n_movies, batch, progress, device)
     out = finish_ranking(sums, shown, eval_users.size, n_movies)
     out["users_skipped"] = int(np.count_nonzero(np.diff(t_indptr) == 0))
+    out["users_with_rows"] = int(n_users - out["users_skipped"])  # more than users_evaluated under a sample
     return out
 
 

@@ -234,7 +234,7 @@ class ShardRanking:
         has = np.diff(self.test[0]) > 0
         rows = np.flatnonzero(has)
         sizes = g.sizes(rows.size)
-        total = sum(sizes)
+        total = self.with_rows = sum(sizes)
         if max_users and total > max_users:  # the sample one process draws, cut to this rank's users
             pos = sample_positions(total, max_users, seed)
             off = sum(sizes[:g.rank])
@@ -255,6 +255,7 @@ class ShardRanking:
         out = finish_ranking(dict(zip(keys, t.cpu().tolist())), dict(zip(self.ks, masks)), self.n_eval,
                              self.n_movies)
         out["users_skipped"] = self.skipped
+        out["users_with_rows"] = self.with_rows  # more than users_evaluated under train.eval_users
         return out
 
 

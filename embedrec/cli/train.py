@@ -88,6 +88,12 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
     log.info("best epoch %s of %s (%s), %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"], valid,
              sel["seconds"], refit, cfg.run.dir)
     metrics_out(metrics, fmt)
+    for split, models in metrics.get("splits", {}).items():  # a review: a sample, said nowhere, read as the whole
+        m = models.get("model", {})
+        if m.get("users_evaluated", 0) < m.get("users_with_rows", 0):
+            log.info("the %s ranking metrics are over a seeded sample of %s of its %s users (train.eval_users); "
+                     "'embedrec evaluate' ranks them all", split, f"{m['users_evaluated']:,}",
+                     f"{m['users_with_rows']:,}")
 
 
 def _published_since(run_dir, since: float) -> bool:

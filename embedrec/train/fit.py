@@ -234,6 +234,7 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
                                          device=E._gpu_or_none(device), scratch=scratch)
             out.update(E.finish_ranking(sums, shown, users.size, ds.n_movies))
             out["users_skipped"] = skipped
+            out["users_with_rows"] = ds.n_users - skipped  # more than users_evaluated under train.eval_users
         return out
 
     return run
