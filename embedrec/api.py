@@ -681,7 +681,8 @@ class Model:
         users, movies = [p[0] for p in pairs], [p[1] for p in pairs]
         uq, urows, _ = e.users.resolve(users, "skip")
         mq, mrows, _ = e.movies.resolve(movies, "skip")
-        bad = (urows < 0) | (mrows < 0)
+        mrows = np.where((mrows >= 0) & e.untrained[np.maximum(mrows, 0)], -1, mrows)  # no training rating: as
+        bad = (urows < 0) | (mrows < 0)                                                 # unknown (a review)
         if bad.any() and missing == "error":
             i = int(np.flatnonzero(bad)[0])
             kind, given = ("user", uq[i]) if urows[i] < 0 else ("movie", mq[i])

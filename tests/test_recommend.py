@@ -805,3 +805,40 @@ def test_the_popular_fallback_never_offers_a_left_out_user_what_they_rated(tmp_p
             "assert 'pandas' not in sys.modules and 'pyarrow' not in sys.modules\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+@pytest.mark.parametrize("objective", ["implicit", "explicit"])
+def test_movies_without_training_ratings_are_never_recommended_nor_scored_as_known(tmp_path, objective):
+    """A review, with data.keep_unrated_movies on a plain model: `-k 1682` listed the catalogue's unrated movies
+    at score -1000 below a note saying they are never recommended; predict scored them 1.0 (explicit, the -1000
+    clipped) or -1000 (implicit) with fallback none; --liked with only such a movie gave an arbitrary list."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    import embedrec as er
+    from embedrec.cli import main
+    from embedrec.config import load_config
+
+    rng = np.random.default_rng(2)
+    rows = [(u, m, int(rng.integers(1, 6))) for u in range(1, 41) for m in range(1, 26) if rng.random() < 0.5]
+    pd.DataFrame(rows, columns=["user_id", "movie_id", "rating"]).to_csv(tmp_path / "r.csv", index=False)
+    pd.DataFrame({"movie_id": range(1, 31), "title": [f"Movie {m} (1990)" for m in range(1, 31)]}).to_csv(
+        tmp_path / "movies.csv", index=False)  # movies 26-30: in the catalogue, never rated
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "model.dim=4",
+                             "train.epochs=2", "train.threads=1", f"data.movies={tmp_path / 'movies.csv'}",
+                             "data.keep_unrated_movies=true", f"model.objective={objective}"])
+    ds = er.ingest(str(tmp_path / "r.csv"), cfg)
+    assert ds.n_movies == 30
+    er.train(ds, cfg).save()
+    m = er.open(cfg.run.dir)
+    never = {26, 27, 28, 29, 30}
+    got = m.recommend([1, 2], k=30)
+    assert all(not never & set(x.tolist()) for x in got.movie_ids)
+    p = m.predict([(1, 27), (1, 3)])
+    assert p.fallback == ["movie_unknown", "none"]
+    with pytest.raises(UsageError, match=r"no training rating names this movie \(27\)"):
+        m.recommend_new(liked=[27], k=3)
+    a, b = m.recommend_new(liked=[27, 3], k=3), m.recommend_new(liked=[3], k=3)
+    np.testing.assert_array_equal(a.movie_ids[0], b.movie_ids[0])
+    r = CliRunner().invoke(main, ["recommend", "--run", str(cfg.run.dir), "--user", "1", "-k", "30", "--format", "csv"])
+    assert r.exit_code == 0 and not never & {int(x.split(",")[2]) for x in r.stdout.splitlines()[1:]}, r.output

@@ -70,7 +70,7 @@ class Recommender:
         self.seen_ptr, self.seen_idx = seen
         self._popularity = popularity
         self._unknown = unknown_rated  # (IdMap, indptr, movie rows) of Dataset.rated_below_unknown, read on first use
-        self._ip = self._cos = self._flat = self._exact = None
+        self._ip = self._cos = self._flat = self._exact = self._untrained = None
         self._gram = None  # (the factors, their Q^T Q) for the implicit fold-ins, made at the first new user
         # how training took the ratings (the dataset's data.min_rating, train.als_rating_weight); a run written
         # before the manifest said so: every rating as a positive interaction
@@ -194,7 +194,7 @@ class Recommender:
         """
         X = self._flat_vectors()
         if X is not None:
-            return exact_topk(queries, X, excl, k, allowed)
+            return self._trained_only(*exact_topk(queries, X, excl, k, allowed))
         ids, scores, short = _search_index(self.ip_index, queries, excl, k, allowed, self.Q.shape[0])
         if self._lossy():
             ids, scores = _rescore(self.factors, queries, ids)
@@ -208,7 +208,27 @@ class Recommender:
             got_i, got_d = exact_topk(queries[short], self._exact, (pos[excl[0][keep]], excl[1][keep]), k, allowed)
             for j, r in enumerate(short):
                 ids[r], scores[r] = got_i[j], got_d[j]
-        return ids, scores
+        return self._trained_only(ids, scores)
+
+    @property
+    def untrained(self) -> np.ndarray:
+        """Per movie row: no training rating named it and the model has nothing else for it (a plain model's zero
+        vector and bias -1000); a feature model scores such movies from their features, and marks none."""
+        if self._untrained is None:
+            bm = self.factors.movie_bias
+            self._untrained = np.zeros(self.Q.shape[0], bool) if bm is None else \
+                (np.asarray(bm) <= UNTRAINED_BIAS) & ~np.asarray(self.Q).any(axis=1)
+        return self._untrained
+
+    def _trained_only(self, ids: list, scores: list) -> tuple[list, list]:
+        """The answers without the movies no training rating named (data.keep_unrated_movies, a plain model: a
+        zero vector and bias -1000, so they come last): never recommended, as the note on a short list says (a
+        review: `-k 1682` listed them at -1000)."""
+        untrained = self.untrained
+        if not untrained.any():
+            return ids, scores
+        keep = [~untrained[i] for i in ids]
+        return [i[m] for i, m in zip(ids, keep)], [s[m] for s, m in zip(scores, keep)]
 
     def _lossy(self) -> bool:
         return self.run is not None and (self.run.manifest.get("index") or {}).get("kind") in LOSSY_KINDS
@@ -272,6 +292,16 @@ class Recommender:
                              "liked or rated», not both")
         items = foldin.rated_rows(self.catalogue, liked, rated, self.scale)
         given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
+        blank = given[self.untrained[given]] if given.size else given
+        if blank.size:  # no training rating named them: they tell the model nothing (a review: an arbitrary list)
+            names = ", ".join(str(py_id(self.movie_ids[r])) for r in blank[:5]) + (" ..." if blank.size > 5 else "")
+            if blank.size == given.size:
+                raise UsageError(f"no training rating names {'this movie' if given.size == 1 else 'these movies'} "
+                                 f"({names}), so {'it tells' if given.size == 1 else 'they tell'} this model nothing "
+                                 "about the user; give movies it was trained on")
+            log.info("note: %d of the given movies (%s) have no training rating and tell this model nothing; the "
+                     "list comes from the others", blank.size, names)
+            items = {r: v for r, v in items.items() if not self.untrained[r]}  # nor do they count in the solve
         if not self.explicit:
             t = self.training_ratings
             items = foldin.implicit_weights(items, self.scale, t["min_rating"], t["rating_weight"])
@@ -404,6 +434,9 @@ def _left(row: int, excluded: np.ndarray, n: int, allowed) -> int:
     if allowed is None:
         return n - np.unique(excluded).size
     return int(allowed.size - np.isin(allowed, excluded).sum())
+
+
+UNTRAINED_BIAS = -1000.0  # the bias a plain model's export gives a movie without training ratings (train.fit)
 
 
 def _unknown_lookup(arrays) -> tuple:
