@@ -704,17 +704,9 @@ class Model:
         return evaluate_opened(self.engine.run, None, split, _ks(ks if ks is not None else self._run_eval_k()))
 
     def _run_eval_k(self) -> tuple[int, ...]:
-        """The run's recorded ``train.eval_k`` (its config.yaml, checked against the manifest), else (10, 20)."""
-        import yaml
+        from embedrec.run import run_eval_k
 
-        from embedrec.config import TrainConfig
-
-        raw = self.engine.run.read_verified(self.engine.run.path / "config.yaml")
-        try:
-            ks = (yaml.safe_load(raw) or {}).get("train", {}).get("eval_k") if raw is not None else None
-        except (yaml.YAMLError, AttributeError):
-            ks = None
-        return tuple(ks) if isinstance(ks, list) and ks else tuple(TrainConfig().eval_k)
+        return run_eval_k(self.engine.run)
 
 
 def fold_in_solve(loss: str, train_cfg, pairs: int, n_users: int, n_movies: int, timed: bool) -> dict | None:

@@ -301,10 +301,13 @@ def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
     """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split;
-    ``device`` (train.device) cuda scores on the GPU."""
-    from embedrec.run import load_run
+    ``ks`` None: the run's own train.eval_k, what train printed; ``device`` (train.device) cuda scores on the GPU."""
+    from embedrec.run import load_run, run_eval_k
 
-    return evaluate_opened(load_run(run_dir), dataset_dir, split, ks, device, moved_to)
+    run = load_run(run_dir)
+    if ks is None:
+        ks = run_eval_k(run)
+    return evaluate_opened(run, dataset_dir, split, ks, device, moved_to)
 
 
 def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:

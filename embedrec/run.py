@@ -570,3 +570,19 @@ def verify_path(path: str | Path) -> dict:
         more = f" (and {len(bad) - 1} more: {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
         raise ArtifactError(f"{what} file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
+
+
+def run_eval_k(run) -> tuple[int, ...]:
+    """A run's recorded ``train.eval_k`` (its config.yaml, checked against the manifest), else (10, 20): the
+    cut-offs ``evaluate`` reports by default, what ``train`` printed."""
+    import yaml
+
+    from embedrec.config import TrainConfig
+
+    raw = run.read_verified(run.path / "config.yaml")
+    try:
+        ks = (yaml.safe_load(raw) or {}).get("train", {}).get("eval_k") if raw is not None else None
+    except (yaml.YAMLError, AttributeError):
+        ks = None
+    return tuple(ks) if isinstance(ks, list) and ks and all(isinstance(k, int) and k >= 1 for k in ks) else \
+        tuple(TrainConfig().eval_k)

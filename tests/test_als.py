@@ -858,3 +858,28 @@ def test_train_says_when_its_table_is_over_a_sample_of_users(tmp_path):
             "(train.eval_users); 'embedrec evaluate' ranks them all") in r.stderr
     r = run(main, ["train", *sets, "--run", str(tmp_path / "b")])
     assert r.exit_code == 0 and "seeded sample" not in r.stderr, r.stderr
+
+
+def test_evaluate_reports_the_runs_own_cut_offs(tmp_path):
+    """A review: trained with train.eval_k=[5], the CLI's evaluate printed @10 and @20 (today's config) where the
+    Python evaluate and train printed @5. Both now default to the run's; -k or --set train.eval_k choose."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rng = np.random.default_rng(3)
+    rows = "".join(f"{u},{m},4\n" for u in range(1, 41) for m in range(1, 31) if rng.random() < 0.5)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + rows)
+    run = CliRunner().invoke
+    assert run(main, ["ingest", "-q", str(tmp_path / "r.csv"), "-o", str(tmp_path / "ds")]).exit_code == 0
+    r = run(main, ["train", "-q", "--set", f"data.prepared={tmp_path / 'ds'}", "--run", str(tmp_path / "a"), "--set",
+                   "model.dim=4", "--set", "train.epochs=2", "--set", "train.threads=1", "--set", "train.eval_k=[5]"])
+    assert r.exit_code == 0, r.stderr
+
+    def ks(*extra):
+        r = run(main, ["evaluate", "-q", "--run", str(tmp_path / "a"), "--format", "json", *extra])
+        assert r.exit_code == 0, r.stderr
+        return sorted(k for k in json.loads(r.stdout)["splits"]["test"]["model"] if k.startswith("ndcg@"))
+
+    assert ks() == ["ndcg@5"]
+    assert ks("-k", "3") == ["ndcg@3"] and ks("--set", "train.eval_k=[10]") == ["ndcg@10"]

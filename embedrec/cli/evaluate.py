@@ -35,8 +35,9 @@ def evaluate(cfg: Config, split, ks, run_dir, fmt):
     # the dataset the run recorded; where that folder is gone (moved), data.prepared if the user set it (the
     # run's fingerprint still checks it is the same data)
     moved_to = cfg.data.prepared if "data.prepared" in getattr(cfg, "_explicit", ()) else None
-    metrics = evaluate_run(run_dir or cfg.run.dir, None, split, ks or tuple(cfg.train.eval_k), cfg.train.device,
-                           moved_to)
+    if not ks and "train.eval_k" in getattr(cfg, "_explicit", ()):
+        ks = tuple(cfg.train.eval_k)
+    metrics = evaluate_run(run_dir or cfg.run.dir, None, split, ks or None, cfg.train.device, moved_to)
     below = metrics.get("excluded_rated_below", 0)
     log.info("ranked each user's candidates: all movies minus those the user rated in %s%s",
              metrics["excluded"].replace("+", " and "),
