@@ -268,6 +268,9 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
     return out
 
 
+_BASELINE_NAMES = {"global_mean": "the global mean's", "biases": "the biases-only model's"}
+
+
 def behind_baselines(metrics: dict) -> list[str]:
     """Where the model does no better than a baseline it is printed beside, one sentence per split: ranking
     models by the first ndcg@K against most_popular, rating models by RMSE against the better of global_mean and
@@ -280,7 +283,8 @@ def behind_baselines(metrics: dict) -> list[str]:
             best = min(rated, key=rated.get)
             if model["rmse"] >= rated[best]:
                 out.append(f"on the {split} split the model's RMSE ({model['rmse']:.4f}) is no better than "
-                           f"{best}'s ({rated[best]:.4f}): its predictions are no better than that average here")
+                           f"{_BASELINE_NAMES.get(best, best)} ({rated[best]:.4f}): its predictions are no better "
+                           "than that average here")
             continue
         ndcg = sorted((k for k in model if k.startswith("ndcg@")), key=lambda k: int(k.split("@")[1]))
         if ndcg and ndcg[0] in models.get("most_popular", {}):

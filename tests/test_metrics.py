@@ -53,7 +53,7 @@ def test_behind_baselines_names_the_split_the_metric_and_the_better_baseline():
     rating = {"splits": {"test": {"model": {"rmse": 1.0, "ndcg@10": 0.01}, "global_mean": {"rmse": 0.99},
                                   "biases": {"rmse": 1.2}, "most_popular": {"ndcg@10": 0.3}}}}
     assert behind_baselines(rating) == ["on the test split the model's RMSE (1.0000) is no better than "
-                                        "global_mean's (0.9900): its predictions are no better than that average "
+                                        "the global mean's (0.9900): its predictions are no better than that average "
                                         "here"]  # by its own objective only: rating models rank poorly (noted apart)
     rating["splits"]["test"]["model"]["rmse"] = 0.98
     assert behind_baselines(rating) == [] and behind_baselines({}) == [] and behind_baselines({"splits": {}}) == []

@@ -321,9 +321,10 @@ def _cg_torch(Y, X, G, A, reg, steps: int) -> float:
 
     w = A.values()
 
-    def weighted(V):  # the CSR of w_i * (y_i.v) over the rated pairs
+    def weighted(V):  # the CSR of w_i * (y_i.v) over the rated pairs (made from a valid one: no check needed)
         S = torch.sparse.sampled_addmm(A, V, Y.T, beta=0.0)
-        return torch.sparse_csr_tensor(S.crow_indices(), S.col_indices(), S.values() * w, S.shape)
+        return torch.sparse_csr_tensor(S.crow_indices(), S.col_indices(), S.values() * w, S.shape,
+                                       check_invariants=False)
 
     def apply(V):  # (G + reg) v + sum_i w_i (y_i.v) y_i, for every row
         return V @ G + reg[:, None] * V + weighted(V) @ Y

@@ -40,6 +40,8 @@ def make_optimizer(model, train_cfg) -> torch.optim.Optimizer:
     if name == "sparse_adam":
         return torch.optim.SparseAdam(params, lr=lr)
     if name == "adagrad":
+        if hasattr(torch.sparse, "check_sparse_tensor_invariants"):  # the default, said explicitly: torch's
+            torch.sparse.check_sparse_tensor_invariants.disable()  # adagrad otherwise warns on stderr that it is
         return torch.optim.Adagrad(params, lr=lr)
     return torch.optim.SGD(params, lr=lr)
 
