@@ -440,7 +440,7 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
             save()  # a trial recorded while a signal cut its save short
         how = "terminated (SIGTERM)" if isinstance(e, Terminated) or getattr(e, "terminated", False) else \
             "interrupted"
-        raise Interrupted(f"tune-dims {how}; {len(finished)} finished trials are kept in {state_path}: "
+        raise Interrupted(f"tune-dims {how}; {len(finished)} finished trial{'s are' if len(finished) != 1 else ' is'} kept in {state_path}: "
                           "rerun the same command to continue", terminated=how != "interrupted") from None
     bar.close()
     trials = [t for t in finished.values() if t["dim"] in dims and t["weight_decay"] in wds]

@@ -80,7 +80,8 @@ def train(cfg: Config, resume, run_dir, fmt):
 def _report(metrics: dict, cfg, fmt: str) -> None:
     """The best-epoch line on stderr and the metrics table on stdout."""
     sel = metrics["selection"]
-    refit = f"; refit on train+valid for {metrics['epochs_run']} epochs, {metrics['train_seconds']:.1f}s" \
+    n = metrics["epochs_run"]
+    refit = f"; refit on train+valid for {n} epoch{'' if n == 1 else 's'}, {metrics['train_seconds']:.1f}s" \
         if metrics.get("refit") else ""
     valid = sel["valid"]
     valid = f"valid {sel['metric']} {valid:.4f}" if isinstance(valid, (int, float)) and math.isfinite(valid) else \

@@ -333,8 +333,9 @@ def refit_als(selected: FitResult, train_cfg, run_dir: Path, n_ratings: int, fit
     ``fit_stage(train_cfg, folder, init_state)`` in its :func:`refit_folder`; one process or torchrun's ranks
     (``leader``: the rank that clears stale stage folders). Returns the last stage's FitResult."""
     state, stages = refit_path(selected, train_cfg)
-    log.info("refit on train+valid (%s ratings) for %d epochs, from the selection's path: %s", f"{n_ratings:,}",
-             sum(t.epochs for t in stages), describe_path(stages))
+    epochs = sum(t.epochs for t in stages)
+    log.info("refit on train+valid (%s ratings) for %d epoch%s, from the selection's path: %s", f"{n_ratings:,}",
+             epochs, "" if epochs == 1 else "s", describe_path(stages))
     if leader:
         clear_stale_path(run_dir, len(stages))
     return run_path(stages, state, lambda t, i, init: fit_stage(t, refit_folder(run_dir, i, len(stages)), init))
