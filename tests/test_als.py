@@ -883,3 +883,19 @@ def test_evaluate_reports_the_runs_own_cut_offs(tmp_path):
 
     assert ks() == ["ndcg@5"]
     assert ks("-k", "3") == ["ndcg@3"] and ks("--set", "train.eval_k=[10]") == ["ndcg@10"]
+
+
+def test_a_fixed_user_unobserved_weight_reports_the_kept_models_valid_score(tmp_path):
+    """A review: with train.als_user_unobserved=1000 and no refit, train's summary said 'valid ndcg@10 0.2179'
+    (the best epoch before the users were re-solved with it) where the kept model scored 0.0118 on valid."""
+    import embedrec as er
+    from embedrec.config import load_config
+
+    rng = np.random.default_rng(4)
+    rows = "".join(f"{u},{m},4\n" for u in range(1, 61) for m in range(1, 41) if rng.random() < (u % 7 + m % 5) / 12)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + rows)
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "model.dim=4",
+                             "train.epochs=3", "train.threads=1", "train.refit=false", "train.als_reg=0.01",
+                             "train.als_user_unobserved=1000", "train.eval_k=[10]"])
+    m = er.train(er.ingest(str(tmp_path / "r.csv"), cfg), cfg).metrics
+    assert m["selection"]["valid"] == pytest.approx(m["splits"]["valid"]["model"]["ndcg@10"], abs=1e-6)

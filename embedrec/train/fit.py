@@ -447,6 +447,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
             scale = train_cfg.als_user_unobserved if loss_name == "als" else 1.0
             if scale not in ("auto", 1.0):  # the chosen (or given) users' unobserved weight: after the best epoch
                 state.runner.refit_users(float(scale))
+                if has_valid and state.best is not None:  # the kept model's valid score, not the epoch's before it
+                    state.best = float(on_valid(factors(model, unrated)).get(metric, float("nan")))
     finally:
         if torch_before is not None:
             import torch
