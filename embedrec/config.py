@@ -387,6 +387,22 @@ def check_feature_names(cfg: FeaturesConfig) -> None:
     if ("age" in cfg.user or any("user.age" in c for c in cfg.crosses)) and not cfg.age_edges:
         raise ConfigError("config key 'features.age_edges': user.age is numeric and needs bucket edges, "
                           "e.g. «--set 'features.age_edges=[18, 25, 35, 45, 50, 56]'|features.age_edges=[18, 25, 35, 45, 50, 56]»")
+    for key, edges in (("features.age_edges", cfg.age_edges), ("features.year_edges", cfg.year_edges)):
+        if edges and any(b <= a for a, b in zip(edges, edges[1:])):  # a review: [50, 18] gave '<50' and '>=18'
+            raise ConfigError(f"config key '{key}': the edges must rise, e.g. [18, 25, 35], not {list(edges)}")
+    if cfg.year_edges is not None and not cfg.year_edges:
+        raise ConfigError("config key 'features.year_edges': an empty list has no buckets; give rising years, e.g. "
+                          "[1960, 1980, 2000], or null for decades")
+    used = {f"movie.{'decade' if n == 'year' else n}" for n in cfg.movie} | {f"user.{n}" for n in cfg.user} | \
+        {("movie.decade" if k == "movie.year" else k) for c in cfg.crosses for k in c}
+    for spec in cfg.dims:  # 'column=int' for a column the features use (else it was ignored without a word)
+        name, sep, value = (x.strip() for x in str(spec).partition("="))
+        if not sep or not value.lstrip("+").isdigit() or int(value) < 1:
+            raise ConfigError(f"config key 'features.dims': '{spec}' should be column=int (at least 1), e.g. "
+                              "movie.genre=8")
+        if name not in used:
+            raise ConfigError(f"config key 'features.dims': '{name}' is not a feature column in use here (in use: "
+                              f"{', '.join(sorted(used)) or 'none'})")
 
 
 SEPARATOR_NAMES = {"\\t": "\t", "tab": "\t", "space": " "}  # data.separator spelled out

@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -141,6 +142,16 @@ def test_bad_feature_config():
         load_config(None, ["features.user=[age]", "features.age_edges=null"])
     with pytest.raises(ConfigError, match="write user columns first"):
         load_config(None, ["features.crosses=[[movie.genre, user.age]]"])
+    # a review: these were accepted and ignored (or bent: =0 became 1, [50, 18] gave buckets '<50' and '>=18')
+    for bad, msg in (("features.dims=[movie.foo=4]", "'movie.foo' is not a feature column in use here"),
+                     ("features.dims=[user.age=4]", "'user.age' is not a feature column in use here"),
+                     ("features.dims=[genre]", "'genre' should be column=int"),
+                     ("features.dims=[movie.genre=0]", "'movie.genre=0' should be column=int"),
+                     ("features.age_edges=[50, 18]", "'features.age_edges': the edges must rise"),
+                     ("features.year_edges=[]", "'features.year_edges': an empty list has no buckets")):
+        with pytest.raises(ConfigError, match=re.escape(msg)):
+            load_config(None, ["features.movie=[genre]", bad])
+    assert load_config(None, ["features.movie=[genre]", "features.dims=[movie.genre=8]"]).features.dims
 
 
 def test_feature_the_dataset_lacks(synth_dir, tmp_path):
