@@ -160,6 +160,19 @@ def test_keep_best_stops_a_warm_candidate_below_its_floor(higher, value, floor, 
     assert state.stop is stops
 
 
+def test_patience_zero_runs_every_epoch_and_keeps_the_best():
+    """A review: train.patience=0 acted as 1. It now means no early stop; the best epoch is still what is kept."""
+    from embedrec.train.loop import KeepBest, LoopState
+
+    for patience, stops in ((0, False), (1, True), (2, False)):
+        state = LoopState(SimpleNamespace(state_dict=lambda: {}), None, 10, 0.0, epoch=0, value=0.5)
+        keep = KeepBest("m", True, patience, True)
+        keep.measure(state, {})
+        state.epoch, state.value = 1, 0.4  # worse: one epoch without a gain
+        keep.measure(state, {})
+        assert state.stop is stops and state.best == 0.5 and state.best_epoch == 0
+
+
 def test_a_losing_warm_candidate_stops_after_one_epoch(tmp_path):
     """als_reg auto on taste data: the second candidate starts with the first's best valid as its floor, and
     either beats it after its first epoch or stops there."""

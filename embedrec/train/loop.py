@@ -148,7 +148,8 @@ class Validation:
 
 
 class KeepBest:
-    """Keeps the best epoch's weights; with ``patience`` > 0, stops after that many epochs without a gain.
+    """Keeps the best epoch's weights; with ``patience`` > 0, stops after that many epochs without a gain (0: runs
+    every epoch, the best still kept).
     Without a validation split every epoch counts as the best (the last one is kept).
 
     ``floor``: for a warm-started candidate (train.select.fit_selecting), the best value of the candidates before it,
@@ -160,7 +161,7 @@ class KeepBest:
 
     def __init__(self, metric: str, higher_is_better: bool, patience: int, validated: bool,
                  floor: float | None = None):
-        self.metric, self.high, self.patience, self.validated = metric, higher_is_better, max(patience, 1), validated
+        self.metric, self.high, self.patience, self.validated = metric, higher_is_better, max(patience, 0), validated
         self.floor = floor
 
     def _below_floor(self, state: LoopState) -> bool:
@@ -177,7 +178,7 @@ class KeepBest:
             state.best_state = copy.deepcopy(state.model.state_dict())
         else:
             state.bad += 1
-        state.stop = (self.validated and state.bad >= self.patience) or self._below_floor(state)
+        state.stop = (self.validated and 0 < self.patience <= state.bad) or self._below_floor(state)
 
     def record(self, state: LoopState, row: dict) -> None:
         if self._below_floor(state):
