@@ -548,8 +548,11 @@ def test_a_failed_resume_leaves_no_run_folder(base, tmp_path, extra):
     run = tmp_path / "runs" / "nothere"
     r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--run", run, "--resume",
                *extra)
-    assert r.exit_code == 1 and one_line(r).startswith(f"error: nothing to resume: no checkpoint at '{run}")
+    assert r.exit_code == 1 and one_line(r) == f"error: nothing to resume: no checkpoint in '{run}'; train without --resume"
     assert not (tmp_path / "runs").exists()
+    # the one line even without -q (a review: the selection's 'als_recency auto' line came before it)
+    r = invoke("train", "--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--run", run, "--resume", *extra)
+    assert r.exit_code == 1 and one_line(r).startswith("error: nothing to resume: no checkpoint in")
 
 
 def test_runs_and_datasets_are_not_mistaken_for_each_other(base, tmp_path):

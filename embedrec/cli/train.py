@@ -44,6 +44,10 @@ def train(cfg: Config, resume, run_dir, fmt):
         cfg = set_explicit(cfg, "run.dir", run_dir)
     if not resume:
         check_run_folder(cfg.run.dir)  # before the lock file is made in it
+    elif not _has_checkpoint(cfg.run.dir):  # said first, not after the selection's opening lines
+        from embedrec.errors import ArtifactError
+
+        raise ArtifactError(f"nothing to resume: no checkpoint in '{cfg.run.dir}'; train without --resume")
     started = time.time()  # a model published from here on is this command's
     since = 0.0 if resume else started - 1  # checkpoints this command wrote (or, resuming, any)
     try:
@@ -56,8 +60,9 @@ def train(cfg: Config, resume, run_dir, fmt):
     except Interrupted as e:
         how = "terminated (SIGTERM)" if e.terminated else "interrupted"
         if not e.saved and _has_checkpoint(cfg.run.dir, since):  # this candidate saved nothing; an earlier one did
-            raise Interrupted(f"training {how} before this candidate's first checkpoint; the checkpoints of the "
-                              f"candidates before it are kept: continue with {resume_command(run_dir)}",
+            raise Interrupted(f"training {how} before the first checkpoint of the fit it was in (a candidate, or the "
+                              f"refit); the checkpoints of the fits before it are kept: continue with "
+                              f"{resume_command(run_dir)}",
                               terminated=e.terminated) from None
         raise Interrupted(e.cli_message().replace("the same command plus --resume", resume_command(run_dir)),
                           terminated=e.terminated) from None
