@@ -1255,7 +1255,8 @@ def test_sigterm_during_tune_dims_stops_its_workers_and_keeps_finished_trials(tm
     n = len(saved["trials"])
     assert rc == 143, (rc, err.read_text())
     assert err.read_text().splitlines() == [
-        f"error: tune-dims terminated (SIGTERM); {n} finished trials are kept in {tune / 'tune.json'}: rerun the "
+        f"error: tune-dims terminated (SIGTERM); {n} finished trial{'s are' if n != 1 else ' is'} kept in "
+        f"{tune / 'tune.json'}: rerun the "
         "same command to continue"]
     assert out.read_text() == ""
     assert not [name for name, *_ in before if "/" not in name and name.startswith(".") and name != ".lock"]
