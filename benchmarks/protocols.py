@@ -16,9 +16,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # a
 import argparse  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -26,27 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import ranking as R  # noqa: E402
 import torch  # noqa: E402
 
 log = R.log
 PEERS = ["implicit ALS", "EASE"]
 VARIANTS = {"embedrec (defaults)": []}
-
-
-def load_ml100k_with_ratings():
-    exe = Path(sys.executable).parent / "embedrec"
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "ml100k"
-        subprocess.run([str(exe), "ingest", "ml-100k", "-o", str(out), "--overwrite"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        df = pd.concat([pd.read_parquet(out / f"{s}.parquet") for s in ("train", "valid", "test")],
-                       ignore_index=True)
-        n_users = len(pd.read_parquet(out / "users.parquet"))
-        n_items = len(pd.read_parquet(out / "movies.parquet"))
-    return (df["user_idx"].to_numpy(np.int64), df["movie_idx"].to_numpy(np.int64), df["timestamp"].to_numpy(np.int64),
-            df["rating"].to_numpy(np.float32), n_users, n_items)
 
 
 def split_global_time(u, i, ts, n_users, n_items, test=0.2, valid=0.1) -> R.Split:
@@ -185,7 +168,7 @@ def main():
     t_all = time.perf_counter()
     results = []
     if a.protocol in ("pos4", "light", "gtime", "loo"):
-        u, i, ts, r, n_users, n_items = load_ml100k_with_ratings()
+        u, i, ts, r, n_users, n_items = R.load_ml100k(ratings=True)
         grids = R.GRIDS["ml100k"]
     if a.protocol == "pos4":
         keep = r >= 4

@@ -111,8 +111,9 @@ def log(msg: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ data
 
-def load_ml100k() -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """All ML-100K ratings (0-based user, movie, timestamp) through embedrec's own ingest (works offline)."""
+def load_ml100k(ratings: bool = False) -> tuple:
+    """All ML-100K ratings (0-based user, movie, timestamp; with ``ratings`` the rating values after them) and the
+    user and movie counts, through embedrec's own ingest (works offline)."""
     exe = Path(sys.executable).parent / "embedrec"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "ml100k"
@@ -122,8 +123,8 @@ def load_ml100k() -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
                        ignore_index=True)
         n_users = len(pd.read_parquet(out / "users.parquet"))
         n_items = len(pd.read_parquet(out / "movies.parquet"))
-    return (df["user_idx"].to_numpy(np.int64), df["movie_idx"].to_numpy(np.int64), df["timestamp"].to_numpy(np.int64),
-            n_users, n_items)
+    rows = (df["user_idx"].to_numpy(np.int64), df["movie_idx"].to_numpy(np.int64), df["timestamp"].to_numpy(np.int64))
+    return (*rows, *((df["rating"].to_numpy(np.float32),) if ratings else ()), n_users, n_items)
 
 
 @dataclass

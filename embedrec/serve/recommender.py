@@ -216,8 +216,10 @@ class Recommender:
         vector and bias -1000); a feature model scores such movies from their features, and marks none."""
         if self._untrained is None:
             bm = self.factors.movie_bias
-            self._untrained = np.zeros(self.Q.shape[0], bool) if bm is None else \
-                (np.asarray(bm) <= UNTRAINED_BIAS) & ~np.asarray(self.Q).any(axis=1)
+            self._untrained = np.zeros(self.Q.shape[0], bool)
+            rows = np.flatnonzero(np.asarray(bm) <= UNTRAINED_BIAS) if bm is not None else ()
+            if len(rows):  # only those rows of Q are read (a big catalogue's is memory-mapped)
+                self._untrained[rows[~np.asarray(self.Q[rows]).any(axis=1)]] = True
         return self._untrained
 
     def _trained_only(self, ids: list, scores: list) -> tuple[list, list]:
