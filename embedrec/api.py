@@ -431,7 +431,7 @@ def _flag(value, name: str) -> bool:
     return bool(value)
 
 
-def _one_id(value, what: str):
+def _movie_arg(value, what: str):
     """One id (a number or a text), not a list of them."""
     if not isinstance(value, (str, bytes, int, np.integer, float, np.floating)) or isinstance(value, bool):
         raise UsageError(f"{what}: give one movie id, e.g. similar(50), not {shorten(repr(value), 40)}")
@@ -625,7 +625,7 @@ class Model:
         k = self._k(k)
         e = self.engine
         allowed = e.allowed(_genres(genres), year_min, year_max)
-        row = e.movie_row(_one_id(movie, "similar"))
+        row = e.movie_row(_movie_arg(movie, "similar"))
         ids, scores = e.similar(row, k, allowed)
         return Recommendations(e, [py_id(e.movie_ids[row])], [ids], [scores], [False], [],
                                query_column="movie_id_query")
