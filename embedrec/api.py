@@ -822,8 +822,9 @@ def _unique(names: list[str]) -> list[str]:
 def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", strict: bool = False
                   ) -> tuple[list[str], Iterator[dict]]:
     """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma-separated with CSV quoting as Python's csv
-    module reads it, or tab-separated as they are; an optional header) as (columns, rows). A header names the user and movie columns
-    (user_id/user/uid ..., movie_id/movie/item/mid ...), in any order; without one they are the first two.
+    module reads it, or tab-separated as they are, as the first line shows; an optional header) as (columns, rows).
+    A header names the user and movie columns (user_id/user/uid ..., movie_id/movie/item/mid ...), in any order;
+    without one they are the first two.
     Further input columns pass through between movie_id and fallback, named as in the header (col3, col4, ...
     without one). An unknown id is answered from the fallback (strict: NotFoundError), the first few named on
     stderr and the rest counted; a field that cannot be an id of this model (text where ids are numbers, an
@@ -838,13 +839,16 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     names: list[str] = []
     cols = (0, 1)  # the user's and the movie's field
     width = first = 0  # the fields of the first line (a header or data), which every line must have
+    tsv = None  # whether the input is tab-separated: its first line has a tab
     for n, line in enumerate(lines, 1):
         line = line.strip(" \r\n")  # not tabs: a TSV line's empty last field is a field
         if n == 1:
             line = line.lstrip("\ufeff").strip(" ")  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
         if not line.strip() or line.startswith("#"):
             continue
-        if "\t" in line:  # each line its own: TSV if it has a tab, its fields as they are (TSV seldom quotes)
+        if tsv is None:  # the first line decides for the whole input, so a quoted tab in a CSV field stays one
+            tsv = "\t" in line
+        if tsv:  # TSV: the fields as they are (TSV seldom quotes)
             parts = [p.strip() for p in line.split("\t")]
         else:  # CSV, with its quoting ("196","242" as pandas and R write it)
             try:

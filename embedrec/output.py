@@ -122,7 +122,8 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
     decimals = [_decimals([d[i] for d in raw]) for i in range(len(columns))]
     data = [[_cell(v, p) for v, p in zip(d, decimals)] for d in raw]
     widths = [max([len(c)] + [len(d[i]) for d in data]) for i, c in enumerate(columns)]
-    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
+    if header:  # --no-header with --format auto on a terminal: the table's rows alone
+        out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
     for d in data:
         out.write("  ".join(v.ljust(w) for v, w in zip(d, widths)).rstrip() + "\n")
     return len(data)
