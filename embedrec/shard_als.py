@@ -480,7 +480,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         runner.refit_users(float(train_cfg.als_user_unobserved))
     best = state.best if state.best is not None else float("nan")
     return FitResult(tables, "als", metric, state.best_epoch + 1, float(best), state.history, len(state.history),
-                     time.perf_counter() - t0, unrated)
+                     time.perf_counter() - state.t0, unrated)
 
 
 def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False,

@@ -1179,6 +1179,43 @@ def test_sigterm_after_the_run_is_published_waits_for_the_report_and_exits_0(bas
     assert invoke("verify", tmp_path / "run").exit_code == 0
 
 
+def test_ctrl_c_while_the_report_prints_exits_0_and_the_process_ignores_signals_after_it(base, tmp_path,
+                                                                                         monkeypatch):
+    """A review: a SIGINT while the report printed, or either signal in the second after it (the handlers put
+    back, the process still leaving), exited 130 or 143 though the run was published and reported. Now the
+    report finishes with a warning and exit 0, and the process's own command (cli.run) keeps noting signals
+    until it leaves."""
+    import signal
+
+    from embedrec.cli import app
+    from embedrec.cli import train as cli_train
+
+    printed = cli_train.metrics_out
+
+    def interrupted_while_printing(metrics, fmt):
+        os.kill(os.getpid(), signal.SIGINT)
+        printed(metrics, fmt)
+    monkeypatch.setattr(cli_train, "metrics_out", interrupted_while_printing)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    r = invoke("train", "--set", f"data.prepared={base[0]}", "--set", f"run.dir={tmp_path / 'run'}",
+               "--set", "model.dim=4", "--set", "model.objective=explicit", "--set", "train.epochs=1",
+               "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["splits"] and r.stderr.splitlines()[-1] == (
+        f"SIGINT came after the run was published: {tmp_path / 'run'} holds the finished model")
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # CliRunner: put back
+    monkeypatch.setattr(app._State, "process", True)
+    try:
+        with app.sigterm_as_interrupt() as sig:
+            sig.defer()
+        os.kill(os.getpid(), signal.SIGINT)  # after the block, as the process leaves: noted, not raised
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert sig.came == "SIGTERM"
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+
+
 def test_sigterm_while_old_generations_are_pruned_reports_the_published_run(base, tmp_path, monkeypatch):
     """A review: a SIGTERM after the swap to the new model, while older generations were pruned, said 'training
     terminated outside an epoch ... --resume' with exit 143, though the run was published and served."""

@@ -92,6 +92,9 @@ def test_resume_matches_uninterrupted_run(synth_ds, small_cfg, tmp_path):
     assert [h["loss"] for h in full.history] == [h["loss"] for h in resumed.history]
     ck = load_checkpoint(tmp_path / "part" / "checkpoint.pt")
     assert ck["epoch"] == 3
+    # the seconds go on from the first part's: elapsed grows over all four rows, the total covers both parts
+    elapsed = [h["elapsed"] for h in resumed.history]
+    assert elapsed == sorted(elapsed) and resumed.seconds >= elapsed[-1] > elapsed[1] > 0
 
 
 def test_resume_refuses_other_config(synth_ds, small_cfg, tmp_path):

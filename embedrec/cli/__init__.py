@@ -21,7 +21,10 @@ def run() -> None:
     import os
     import sys
 
+    from embedrec.cli.app import _State
+
     _closed_streams()
+    _State.process = True
     try:
         main()
     except SystemExit as e:

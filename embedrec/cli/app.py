@@ -27,6 +27,7 @@ class _State:
     g_quiet = g_verbose = g_traceback = False  # -q/-v/--traceback given before the subcommand
     config_path = None  # -c and --set as given, to repeat them in hints (e.g. the exact resume command)
     overrides: tuple = ()
+    process = False  # run() as the process's own command (not CliRunner, not a notebook): it leaves after it
 
 
 class _BarAwareHandler(logging.StreamHandler):
@@ -192,43 +193,52 @@ def _quiet_stdout() -> None:
 
 class _SigtermState:
     """What sigterm_as_interrupt's handler does: raise Terminated, or after ``defer()`` (the work is published;
-    only its report is left) note the signal, which ``came`` then says."""
+    only its report is left) note the signal, SIGINT's too, which ``came`` then says."""
 
-    def __init__(self) -> None:
-        self.deferred = self.came = False
+    def __init__(self, handler=None) -> None:
+        self.deferred = False
+        self.came: str | bool = False  # after defer(): the signal's name
+        self._handler = handler
 
     def defer(self) -> None:
+        import signal
+
         self.deferred = True
+        if self._handler is not None:
+            signal.signal(signal.SIGINT, self._handler)
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
     """While the block runs, SIGTERM raises ``errors.Terminated`` (a KeyboardInterrupt) in the main thread, so it
     takes Ctrl-C's way out (``train``, ``tune-dims``); once the block calls ``defer()`` on what it yields (the
-    run is published), a SIGTERM waits for the block's end instead (``came``), so a finished run is not reported
-    as killed. The previous handler comes back afterwards. Elsewhere than the main thread (where Python cannot
-    install a handler) it does nothing."""
+    run is published), a SIGTERM or SIGINT waits for the block's end instead (``came``), so a finished run is not
+    reported as killed. The previous handlers come back afterwards, except in the process's own command
+    (``cli.run``), which leaves next: a signal in that second is noted, not a silent exit 130 or 143. Elsewhere
+    than the main thread (where Python cannot install a handler) it does nothing."""
     import signal
     import threading
 
     from embedrec.errors import Terminated
 
-    state = _SigtermState()
     if threading.current_thread() is not threading.main_thread():
-        yield state
+        yield _SigtermState()
         return
 
     def handler(signum, frame):
         if state.deferred:
-            state.came = True
+            state.came = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
             return
         raise Terminated()
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    state = _SigtermState(handler)
+    previous = signal.signal(signal.SIGTERM, handler), signal.getsignal(signal.SIGINT)
     try:
         yield state
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        if not (state.deferred and _State.process):  # the process's own command leaves next: a signal in that
+            for sig, was in zip((signal.SIGTERM, signal.SIGINT), previous):  # second is noted, not a kill
+                signal.signal(sig, signal.SIG_DFL if was is None else was)
 
 
 _PATH_ERRNOS = frozenset({errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ENOENT, errno.ELOOP})

@@ -54,7 +54,7 @@ def train(cfg: Config, resume, run_dir, fmt):
         # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the checkpoint kept, the resume command, exit 143
         with sigterm_as_interrupt() as sig, lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())
-            sig.defer()  # published: a SIGTERM from here on waits for the report (a finished run, exit 0)
+            sig.defer()  # published: a SIGTERM or SIGINT from here on waits for the report (a finished run, exit 0)
             if not secondary():  # under torchrun, rank 0 alone reports
                 _report(metrics, cfg, fmt)
     except Interrupted as e:
@@ -79,7 +79,7 @@ def train(cfg: Config, resume, run_dir, fmt):
         raise Interrupted(f"training {how} outside an epoch: nothing half-written was left behind; "
                           f"continue with {resume_command(run_dir)}", terminated=term) from None
     if sig.came:
-        log.warning("SIGTERM came after the run was published: %s holds the finished model", cfg.run.dir)
+        log.warning("%s came after the run was published: %s holds the finished model", sig.came, cfg.run.dir)
 
 
 def _report(metrics: dict, cfg, fmt: str) -> None:

@@ -459,7 +459,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         model.cpu()  # trained on train.device; what follows (factors, state_dict, publish) is plain CPU data
     best = state.best if state.best is not None else float("nan")
     return FitResult(model, loss_name, metric, state.best_epoch + 1, float(best), state.history, len(state.history),
-                     time.perf_counter() - t0, unrated)
+                     time.perf_counter() - state.t0, unrated)
 
 
 def _valid_evaluator(ds, model_cfg, train_cfg, metric: str, threads: int, reuse: dict):

@@ -57,6 +57,8 @@ class LoopState:
         self.history, self.best, self.best_epoch, self.bad = ck["history"], ck["best"], ck["best_epoch"], ck["bad"]
         self.best_state = ck["best_state"]
         self.epoch = self.epochs if ck.get("stopped") else ck["epoch"] + 1
+        if self.history:  # the seconds (each row's elapsed, the fit's) go on from the interrupted part's last row
+            self.t0 -= float(self.history[-1].get("elapsed", 0.0))
 
 
 class Diverged(Exception):
