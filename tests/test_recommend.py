@@ -842,3 +842,7 @@ def test_movies_without_training_ratings_are_never_recommended_nor_scored_as_kno
     np.testing.assert_array_equal(a.movie_ids[0], b.movie_ids[0])
     r = CliRunner().invoke(main, ["recommend", "--run", str(cfg.run.dir), "--user", "1", "-k", "30", "--format", "csv"])
     assert r.exit_code == 0 and not never & {int(x.split(",")[2]) for x in r.stdout.splitlines()[1:]}, r.output
+    # similar movies: not listed either (they came last, at cosine 0), through the index and in memory alike
+    for model in (m, er.train(ds, cfg)):
+        sim = model.similar(3, k=30)
+        assert len(sim.movie_ids[0]) == 24 and not never & set(sim.movie_ids[0].tolist())

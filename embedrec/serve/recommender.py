@@ -361,6 +361,9 @@ class Recommender:
         for a model in memory or a flat index, through the cosine index otherwise."""
         if not np.any(np.asarray(self.Q[row])):
             log.warning("movie %s has a zero embedding: similarities are all 0", self.movie_ids[row])
+        untrained = self.untrained
+        if untrained.any():  # movies no training rating named are never listed (they would come at cosine 0)
+            allowed = np.flatnonzero(~untrained) if allowed is None else allowed[~untrained[allowed]]
         if self.run is None or _exact_in_manifest(self.run.manifest, "cos"):
             return self.factors.similar(row, k, allowed)
         v = normalise(np.asarray(self.Q[row:row + 1]))
