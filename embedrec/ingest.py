@@ -159,10 +159,12 @@ def _dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
     return keep, n_exact, n - n_exact - int(keep.sum())
 
 
-def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | None = None) -> pd.DataFrame:
+def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | None = None,
+          k_core: list | None = None) -> pd.DataFrame:
     """Drop exact duplicates, keep the latest of repeated (user, movie), threshold, k-core. Counts go in report;
     ``below`` (a list) receives the (user_id, movie_id) pairs dropped by data.min_rating: rated, so never
-    recommended (Dataset.rated_below)."""
+    recommended (Dataset.rated_below); ``k_core`` those the k-core filter drops (for the users it leaves out:
+    Dataset.rated_below_unknown)."""
     keep, n_exact, n_repeated = _dedupe_mask(ratings)
     if not keep.all():
         ratings = ratings[keep]
@@ -186,6 +188,8 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
             keep = ((uc >= cfg.min_user_ratings) & (mc >= cfg.min_movie_ratings)).to_numpy()
             if keep.all():
                 break
+            if k_core is not None:
+                k_core.append(ratings.loc[~keep, ["user_id", "movie_id"]])
             ratings = ratings[keep]
         report["k_core_dropped"] = n3 - len(ratings)
         report["k_core_rounds"] = rounds
@@ -235,7 +239,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     report: dict = {"rows_read": len(raw.ratings)}
     movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
     below: list[pd.DataFrame] = []
-    ratings = clean(_match_movies(raw.ratings, movies, cfg, report), cfg, report, below)
+    k_core: list[pd.DataFrame] = []
+    ratings = clean(_match_movies(raw.ratings, movies, cfg, report), cfg, report, below, k_core)
     report["after_cleaning"] = {"users": int(ratings["user_id"].nunique()),
                                 "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
     raw.ratings = None  # only the cleaned rows are used from here: the rows read are freed if cleaning copied them
@@ -246,10 +251,14 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     if below:
         extra["rated_below"] = _rated_below(below[0], users["user_id"].to_numpy(), mtab["movie_id"].to_numpy())
         report["below_min_rating_kept_as_seen"] = len(extra["rated_below"])
-        absent = _rated_below_unknown(below[0], below[1], mtab["movie_id"].to_numpy())
-        if len(absent):  # users whose every rating is below it: not in the dataset, still never offered those
-            extra["rated_below_unknown"] = absent
-            report["below_min_rating_users_left_out"] = int(absent["user_id"].nunique())
+    # users the cleaning left out (every rating below data.min_rating, or dropped by the k-core filter): not in
+    # the dataset, and the popular fallback still never offers them a movie they rated
+    dropped = below[:1] + k_core
+    absent = _rated_below_unknown(pd.concat(dropped, ignore_index=True), users["user_id"].to_numpy(),
+                                  mtab["movie_id"].to_numpy()) if dropped else None
+    if absent is not None and len(absent):
+        extra["rated_below_unknown"] = absent
+        report["users_left_out"] = int(absent["user_id"].nunique())
     summary = _summary(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
     _warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0))
     manifest = {
@@ -420,11 +429,11 @@ def _rated_below(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.
     return pd.DataFrame({"user_idx": u[ok].astype(np.int32), "movie_idx": m[ok].astype(np.int32)})
 
 
-def _rated_below_unknown(pairs: pd.DataFrame, above: np.ndarray, mids: np.ndarray) -> pd.DataFrame:
-    """(user_id, movie_idx) of the pairs data.min_rating dropped whose user has no rating at or above it (not in
-    ``above``: so not in the dataset) and whose movie is in it: what ``--fallback popular`` must not offer them."""
+def _rated_below_unknown(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.DataFrame:
+    """(user_id, movie_idx) of the pairs the cleaning dropped (data.min_rating, the k-core filter) whose user is
+    not in the dataset (not in ``uids``) and whose movie is: what ``--fallback popular`` must not offer them."""
     u = pairs["user_id"].to_numpy()
-    known = np.isin(u, above)
+    known = np.isin(u, uids)
     m = np.searchsorted(mids, pairs["movie_id"].to_numpy())
     ok = ~known & (m < mids.size)
     ok[ok] = mids[m[ok]] == pairs["movie_id"].to_numpy()[ok]

@@ -762,8 +762,9 @@ def test_evaluate_scores_the_lists_that_are_served_under_min_rating(implicit_mod
 @pytest.mark.parametrize("string_ids", [False, True])
 def test_the_popular_fallback_never_offers_a_left_out_user_what_they_rated(tmp_path, string_ids):
     """A review: a user whose every rating is below data.min_rating is not in the dataset, so `--fallback popular`
-    gave them the most popular movies, which they had rated 1 or 2. Ingest keeps those pairs
-    (rated_below_unknown.parquet) and the fallback leaves them out, in one process and from a saved run."""
+    gave them the most popular movies, which they had rated 1 or 2 (and so did a user the k-core filter drops).
+    Ingest keeps those pairs (rated_below_unknown.parquet) and the fallback leaves them out, in one process and
+    from a saved run."""
     import pandas as pd
     from click.testing import CliRunner
 
@@ -775,22 +776,25 @@ def test_the_popular_fallback_never_offers_a_left_out_user_what_they_rated(tmp_p
     rows = [(u, m, int(rng.integers(3, 6))) for u in range(1, 41) for m in range(1, 31) if rng.random() < 0.5 + m / 100]
     pop = pd.Series([m for _, m, _ in rows]).value_counts().index[:3].tolist()  # the three most rated movies
     rows += [(99, m, 1) for m in pop] + [(99, 1000, 2)]  # 1000: a movie nobody else rated (not in the dataset)
+    rows += [(97, m, 5) for m in pop]  # three ratings: left out by the k-core filter (data.min_user_ratings=4)
     uid = (lambda u: f"u{u:03d}") if string_ids else (lambda u: u)
     src = tmp_path / "r.csv"
     pd.DataFrame([(uid(u), m, r) for u, m, r in rows], columns=["user_id", "movie_id", "rating"]).to_csv(src, index=False)
     cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "model.dim=4",
                              "train.epochs=2", "train.threads=1", "data.min_rating=3", "split.test=0",
-                             *(["data.id_type=str"] if string_ids else [])])
+                             "data.min_user_ratings=4", *(["data.id_type=str"] if string_ids else [])])
     ds = er.ingest(str(src), cfg)
-    assert ds.manifest["cleaning"]["below_min_rating_users_left_out"] == 1
-    assert ds.rated_below_unknown["user_id"].tolist() == [uid(99)] * 3  # movie 1000 is not in the dataset
+    assert ds.manifest["cleaning"]["users_left_out"] == 2
+    # movie 1000 is not in the dataset
+    assert sorted(ds.rated_below_unknown["user_id"].tolist()) == sorted([uid(97)] * 3 + [uid(99)] * 3)
     model = er.train(ds, cfg)
     model.save()
     for m in (model, er.open(cfg.run.dir)):
-        got = m.recommend([uid(99), uid(98)], k=5, missing="popular")
-        ids = [[int(r["movie_id"]) for r in got.to_rows() if r["user_id"] == u] for u in (uid(99), uid(98))]
+        got = m.recommend([uid(99), uid(97), uid(98)], k=5, missing="popular")
+        ids = [[int(r["movie_id"]) for r in got.to_rows() if r["user_id"] == u] for u in (uid(99), uid(97), uid(98))]
         assert not set(ids[0]) & set(pop) and len(ids[0]) == 5, ids
-        assert set(pop) <= set(ids[1])  # another unknown user: the most popular movies, as before
+        assert not set(ids[1]) & set(pop) and len(ids[1]) == 5, ids  # the k-core filter's: the same
+        assert set(pop) <= set(ids[2])  # another unknown user: the most popular movies, as before
     sets = ["--set", f"run.dir={cfg.run.dir}"]
     r = CliRunner().invoke(main, ["recommend", "-q", *sets, "--user", str(uid(99)), "--fallback", "popular", "-k", "5",
                                   "--format", "csv"])

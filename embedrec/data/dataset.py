@@ -67,8 +67,8 @@ class Dataset:
     hold: object = field(default=None, repr=False, compare=False)  # FolderHold: keeps pruning away from folder
     # (user rows, movie rows) a user rated below data.min_rating: dropped from learning, never recommended
     rated_below: tuple[np.ndarray, np.ndarray] | None = None
-    # (user_id, movie_idx) rated below it by users not in the dataset (every rating of theirs below it): what
-    # the popular fallback never offers them
+    # (user_id, movie_idx) rated by users not in the dataset (every rating of theirs below data.min_rating, or
+    # dropped by the k-core filter): what the popular fallback never offers them
     rated_below_unknown: pd.DataFrame | None = None
 
     @property
