@@ -161,11 +161,16 @@ def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
                     ", ".join(f"{k}={shown(v)}" for k, v, _ in differ), "is an" if len(differ) == 1 else "are",
                     "" if len(differ) == 1 else "s", ds.path, ", ".join(f"{k}={shown(t)}" for k, _, t in differ),
                     "it" if len(differ) == 1 else "them", "it" if len(differ) == 1 else "them")
-    dropped = (ds.manifest.get("cleaning") or {}).get("below_min_rating_dropped") or 0
+    cleaning = ds.manifest.get("cleaning") or {}
+    dropped = cleaning.get("below_min_rating_dropped") or 0
     if dropped and "rated_below.parquet" not in (ds.manifest.get("files") or {}) and ds.rated_below is None:
         log.warning("dataset '%s' dropped %s ratings below data.min_rating before embedrec kept them apart, so its "
                     "lists may offer users movies they rated low; ingest it again (embedrec ingest --overwrite) to "
                     "exclude them", ds.path, f"{dropped:,}")
+    elif (dropped or cleaning.get("k_core_dropped")) and "users_left_out" not in cleaning:
+        log.warning("dataset '%s' was prepared before embedrec kept what the users its cleaning leaves out "
+                    "(data.min_rating, the k-core filter) rated, so --fallback popular may offer them those movies; "
+                    "ingest it again (embedrec ingest --overwrite) to exclude them", ds.path)
 
 
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:

@@ -258,6 +258,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
                                   mtab["movie_id"].to_numpy()) if dropped else None
     if absent is not None and len(absent):
         extra["rated_below_unknown"] = absent
+    if dropped:  # always said, 0 too: a dataset without the count was made before they were kept (train warns)
         report["users_left_out"] = int(absent["user_id"].nunique())
     summary = _summary(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
     _warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0))

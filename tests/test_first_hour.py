@@ -703,6 +703,19 @@ def test_train_warns_of_a_dataset_that_dropped_low_ratings_without_keeping_them(
     assert r.exit_code == 0, r.stderr
     assert f"dataset '{ds}' dropped" in r.stderr and "ingest it again (embedrec ingest --overwrite)" in r.stderr
     assert "ingest setting" not in r.stderr  # data.movies is where a file is, not how the data was prepared
+    assert "users its cleaning leaves out" not in r.stderr  # one warning: the one that matters more
+    # a dataset from before the users its cleaning leaves out kept their rated movies: said as well
+    assert invoke("ingest", synth_dir[0], "-o", ds, "--overwrite", "--set", "data.min_rating=3").exit_code == 0
+    gen = Path(os.path.realpath(ds / "current"))
+    m = json.loads((gen / "manifest.json").read_text())
+    assert m["cleaning"]["users_left_out"] >= 0
+    m.pop(SEAL)
+    m["cleaning"].pop("users_left_out")
+    (gen / "manifest.json").write_text(json.dumps(seal(m)))
+    r = invoke("train", "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'run3'}", "--set",
+               "train.epochs=1", "--set", "model.dim=4", "--set", "data.min_rating=3")
+    assert r.exit_code == 0 and f"dataset '{ds}' was prepared before embedrec kept what the users its cleaning " \
+        "leaves out" in r.stderr, r.stderr
 
 
 def test_text_ids_predict_with_a_named_header_and_export_as_npy(str_run, tmp_path):
