@@ -827,7 +827,7 @@ def _unique(names: list[str]) -> list[str]:
 def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", strict: bool = False
                   ) -> tuple[list[str], Iterator[dict]]:
     """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma-separated with CSV quoting as Python's csv
-    module reads it, or tab-separated as they are, as the first line shows; an optional header) as (columns, rows).
+    module reads it, or tab-separated as they are, each line its own; an optional header) as (columns, rows).
     A header names the user and movie columns (user_id/user/uid ..., movie_id/movie/item/mid ...), in any order;
     without one they are the first two.
     Further input columns pass through between movie_id and fallback, named as in the header (col3, col4, ...
@@ -844,22 +844,25 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     names: list[str] = []
     cols = (0, 1)  # the user's and the movie's field
     width = first = 0  # the fields of the first line (a header or data), which every line must have
-    tsv = None  # whether the input is tab-separated: its first line has a tab
+    tsv = None  # whether the input is tab-separated (its first line has a tab): then every tab splits
     for n, line in enumerate(lines, 1):
         line = line.strip(" \r\n")  # not tabs: a TSV line's empty last field is a field
         if n == 1:
             line = line.lstrip("\ufeff").strip(" ")  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
         if not line.strip() or line.startswith("#"):
             continue
-        if tsv is None:  # the first line decides for the whole input, so a quoted tab in a CSV field stays one
+        if tsv is None:
             tsv = "\t" in line
-        if tsv:  # TSV: the fields as they are (TSV seldom quotes)
-            parts = [p.strip() for p in line.split("\t")]
-        else:  # CSV, with its quoting ("196","242" as pandas and R write it)
+        parts = None
+        if "\t" not in line or not tsv:  # CSV, with its quoting ("196","242" as pandas and R write it)
             try:
                 parts = [p.strip() for p in next(csv.reader([line]))]
             except csv.Error as err:  # a carriage return inside a field, a NUL byte
                 raise DataError(f"{name}:{n}: cannot read the line as CSV ({err}); fix that line") from None
+            if "\t" in line and len(parts) != width:  # in CSV input, a tab-separated line (each line its own);
+                parts = None  # one with the CSV lines' fields keeps a quoted tab in its field
+        if parts is None:  # TSV: the fields as they are (TSV seldom quotes)
+            parts = [p.strip() for p in line.split("\t")]
         if len(parts) < 2:
             raise DataError(f"{name}:{n}: expected 'user,movie' (comma- or tab-separated); fix that line")
         if not width:
