@@ -32,6 +32,16 @@ MAX_RATING = 1e9  # larger (or infinite) ratings are refused: float32 training w
 
 def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
     """Resolve ``cfg.source`` (a DataConfig) to raw data: a release name, a zip, a folder, a table or '-'."""
+    try:
+        return _read_source(cfg, progress)
+    except UnicodeError as e:  # not a byte that fails to decode (each reader names its line): the codec itself
+        if isinstance(e, UnicodeDecodeError):  # e.g. UTF-16 without a byte-order mark
+            raise
+        raise DataError(f"data.source '{cfg.source}': cannot read it as {cfg.encoding} ({e}); set data.encoding to "
+                        "the file's encoding (utf-16-le or utf-16-be for UTF-16 without a byte-order mark)") from None
+
+
+def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
     src = cfg.source
     if src in NAMED:
         root = fetch_named(src, cache_dir(cfg.cache_dir), progress)

@@ -540,6 +540,41 @@ def test_a_headerless_file_with_fewer_columns_says_which_to_drop(tmp_path):
     assert r.exit_code == 0, r.stderr
 
 
+def test_a_headerless_file_with_more_columns_is_refused_not_shifted(tmp_path):
+    """A review: pandas' to_csv(header=False) writes its index first; with data.header=false that index became
+    the user, the user the movie and the movie ids the ratings, with exit 0."""
+    p = tmp_path / "r.csv"
+    p.write_text("".join(f"{i},{u},{m},{(u + m) % 5 + 1},{1000 + i}\n"
+                         for i, (u, m) in enumerate((u, m) for u in range(1, 7) for m in range(1, 6))))
+    r, out = ingest(tmp_path, p, "--set", "data.header=false")
+    refused(r, out, "r.csv:1: 5 columns per line, but without a header the config reads 4 (user, movie, rating, "
+                    "timestamp in that order) and would shift them")
+
+
+def test_text_ids_lose_the_spaces_around_them(tmp_path):
+    """A review: a ', '-separated file with data.id_type=str kept ' m5' and 'm5' as two movies, which recommend
+    (stripping what it is given) could never ask for."""
+    p = tmp_path / "r.csv"
+    p.write_text("user_id, movie_id, rating, timestamp\nu1, m5, 3, 1\nu1,m5,4,2\nu2, m6, 4, 3\nu3,m6,2,4\n")
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=str", "--set", "split.test=0", "--set", "split.valid=0")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(pd.read_parquet(out / "movies.parquet")["movie_id"]) == ["m5", "m6"]
+    assert sorted(pd.read_parquet(out / "users.parquet")["user_id"]) == ["u1", "u2", "u3"]
+
+
+def test_a_codec_that_cannot_start_is_one_line(tmp_path):
+    """A review: UTF-16 without a byte-order mark was told to set data.encoding=utf-16, which then failed with an
+    internal error (UnicodeError: UTF-16 stream does not start with BOM); utf-32 on a UTF-8 file as well."""
+    p = tmp_path / "r.csv"
+    p.write_bytes((HEAD + ROWS).encode("utf-16-le"))
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "set --set data.encoding=utf-16-le if it is one")
+    r, out = ingest(tmp_path, p, "--set", "data.encoding=utf-16")
+    refused(r, out, "cannot read it as utf-16 (UTF-16 stream does not start with BOM); set data.encoding")
+    r, out = ingest(tmp_path, p, "--set", "data.encoding=utf-16-le")
+    assert r.exit_code == 0, r.stderr
+
+
 @pytest.mark.parametrize("text, phrase", [("userId,itemId,rating\n1,2,3\n1,3,\n", "r.csv:3: no value in column 'rating'"),
                                           ("user,item,rating\n1,2,3\n1,3,9e99\n", "r.csv:3:")])
 def test_how_a_file_was_read_is_not_said_before_its_rows_error(tmp_path, text, phrase):

@@ -89,6 +89,8 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             wanted, matched = _match_columns(header_names, wanted, label)
             no_times = _optional_timestamp(header_names, wanted, label, cfg)
             notes = _require_columns(header_names, wanted, label, cfg, no_times, matched)
+        else:  # columns by position: other fields would shift them (extra leading ones, such as to_csv's index
+            _headerless_fields(src, sep, cfg.encoding, label, list(wanted))  # column, became pandas' index)
         numeric = {}
         for c, v in wanted.items():
             if v == "rating":
@@ -131,8 +133,8 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
     df["rating"] = df["rating"].astype("float32")
     if "timestamp" in df:
         df["timestamp"] = df["timestamp"].astype("int64")
-    for c in ("user_id", "movie_id"):
-        df[c] = df[c].astype(str) if cfg.id_type == "str" else df[c].astype("int64")
+    for c in ("user_id", "movie_id"):  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
+        df[c] = df[c].astype(str).str.strip() if cfg.id_type == "str" else df[c].astype("int64")
     movies = None
     files = [] if source == "-" else [Path(source)]
     if cfg.movies:
@@ -196,9 +198,25 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
                         "file without one: «--set data.header=false» (columns in that order)")
     _refuse_repeated_names(src, sep, encoding, label)
     if any("\x00" in str(n) for n in names):
-        raise DataError(f"{label}:1: the header line holds NUL bytes (\\x00), as a UTF-16 file would; set "
-                        "«--set data.encoding=utf-16» if it is one, or remove them")
+        le = str(names[0]).endswith("\x00") or str(names[0]).startswith("\x00") is False
+        raise DataError(f"{label}:1: the header line holds NUL bytes (\\x00), as a UTF-16 file without a byte-order "
+                        f"mark would; set «--set data.encoding=utf-16-{'le' if le else 'be'}» if it is one, or "
+                        "remove them")
     return names
+
+
+def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str]) -> None:
+    """With data.header=false the columns are read by position: the first line must not have more fields."""
+    try:
+        buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
+        n = len(pd.read_csv(buf, sep=sep, nrows=1, header=None, encoding=encoding, dtype=str,
+                            engine="c" if len(sep) == 1 else "python").columns)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError):
+        return  # the main reader says what is wrong with the file
+    if n > len(names):  # fewer: the reader's own message says which columns to drop from the config
+        raise DataError(f"{label}:1: {n} columns per line, but without a header the config reads {len(names)} (user, "
+                        "movie, rating, timestamp in that order) and would shift them; give the file a header line "
+                        "naming its columns, or remove the others (such as the index column pandas' to_csv writes)")
 
 
 def _is_number(text) -> bool:
