@@ -198,9 +198,9 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
                         "file without one: «--set data.header=false» (columns in that order)")
     _refuse_repeated_names(src, sep, encoding, label)
     if any("\x00" in str(n) for n in names):
-        le = str(names[0]).endswith("\x00") or str(names[0]).startswith("\x00") is False
+        be = str(names[0]).startswith("\x00")  # big-endian: each ASCII character's NUL comes first
         raise DataError(f"{label}:1: the header line holds NUL bytes (\\x00), as a UTF-16 file without a byte-order "
-                        f"mark would; set «--set data.encoding=utf-16-{'le' if le else 'be'}» if it is one, or "
+                        f"mark would; set «--set data.encoding=utf-16-{'be' if be else 'le'}» if it is one, or "
                         "remove them")
     return names
 
