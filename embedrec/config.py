@@ -219,6 +219,9 @@ class Config:
             node[leaf] = value
         _apply(new, nested, "", " (from updated())")
         _check_consistency(new)
+        # the keys given are the caller's choice (a folder given is kept; a new data.source names the others)
+        object.__setattr__(new, "_explicit", set(getattr(self, "_explicit", set())) | set(_flat_keys(nested)))
+        resolve_paths(new)
         return new
 
     def to_yaml(self) -> str:
@@ -566,6 +569,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
                     raw = _rebase_paths(raw, p.parent)
                     explicit.update(_flat_keys(raw))
                 _apply(cfg, raw, "", f" in {p}")
+                explicit -= _derived_folders(cfg)
             except RecursionError:  # an alias that holds itself (train: &a {x: *a})
                 raise ConfigError(f"config file '{p}' holds a mapping that contains itself (a YAML alias to its "
                                   "own anchor) or is nested too deeply; fix the YAML") from None
@@ -672,13 +676,22 @@ def resolve_paths(cfg: Config) -> None:
         object.__setattr__(cfg.run, "dir", f"runs/{Path(cfg.data.prepared).name or 'run'}")
 
 
+def _derived_folders(cfg: Config) -> set[str]:
+    """The folder keys a config file holds exactly as :func:`resolve_paths` names them from its own data.source
+    (as ``embedrec config`` writes them): named again from the data, so ``ingest mine.csv -c saved.yaml`` does
+    not write into the folders of the source the file was saved with."""
+    out = set()
+    if cfg.data.prepared == f"data/prepared/{dataset_name(cfg.data.source)}":
+        out.add("data.prepared")
+    if cfg.run.dir == f"runs/{Path(cfg.data.prepared).name or 'run'}":
+        out.add("run.dir")
+    return out
+
+
 def set_explicit(cfg: Config, key: str, value: Any) -> Config:
     """A copy of ``cfg`` with one dotted key set as the user gave it (e.g. a CLI argument); the folders not set
     explicitly are named again from it."""
-    new = cfg.updated({key: value})
-    object.__setattr__(new, "_explicit", set(getattr(cfg, "_explicit", set())) | {key})
-    resolve_paths(new)
-    return new
+    return cfg.updated({key: value})
 
 
 def config_from_dict(values: dict) -> Config:

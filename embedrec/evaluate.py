@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec import metrics as M
+from embedrec.model.factors import UNTRAINED_BIAS
 from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here)
     csr,
     gather_csr,
@@ -215,7 +216,11 @@ def predict_ratings(user_vecs, movie_vecs, user_bias, movie_bias, global_mean, u
         if user_bias is not None:
             p += np.take(user_bias, u)
         if movie_bias is not None:
-            p += np.take(movie_bias, m)
+            mb = np.take(movie_bias, m)
+            p += mb
+            cold = mb <= UNTRAINED_BIAS
+            if cold.any():  # a movie no training rating named: mu + b_u, as predict answers it (movie_unknown)
+                p[cold] = global_mean + (np.take(user_bias, u[cold]) if user_bias is not None else 0.0)
         out[s:s + batch] = p
     if scale is not None:
         np.clip(out, scale[0], scale[1], out=out)

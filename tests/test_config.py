@@ -197,3 +197,23 @@ def test_seeds_are_checked_when_the_config_is_read():
     for key in ("split.seed", "train.seed"):
         with pytest.raises(ConfigError, match=f"config key '{key}' \\(from an override\\): -1 is below the minimum 0"):
             load_config(None, [f"{key}=-1"])
+
+
+def test_a_saved_config_names_the_folders_again_for_another_source(tmp_path, monkeypatch):
+    """A review: `embedrec config > saved.yaml` pins data.prepared and run.dir to ml-100k's folders, and
+    `ingest mine.csv -c saved.yaml` then wrote mine.csv into data/prepared/ml-100k (with --overwrite, over the
+    real one). Folders a file holds exactly as they are named from its own source are named again from the data;
+    cfg.updated() with a new source does the same, and a folder given to updated() is kept."""
+    from embedrec.config import Config, load_config, set_explicit
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "saved.yaml").write_text(load_config().to_yaml())
+    cfg = set_explicit(load_config("saved.yaml"), "data.source", "mine.csv")
+    assert (cfg.data.prepared, cfg.run.dir) == ("data/prepared/mine", "runs/mine")
+    (tmp_path / "chosen.yaml").write_text("data:\n  prepared: data/prepared/keep\n")
+    cfg = set_explicit(load_config("chosen.yaml"), "data.source", "mine.csv")
+    assert (cfg.data.prepared, cfg.run.dir) == ("data/prepared/keep", "runs/keep")
+    cfg = Config().updated({"data.source": "x/ratings.csv"})
+    assert (cfg.data.prepared, cfg.run.dir) == ("data/prepared/ratings", "runs/ratings")
+    cfg = Config().updated({"data.prepared": "p"}).updated({"data.source": "y.csv"})
+    assert (cfg.data.prepared, cfg.run.dir) == ("p", "runs/p")

@@ -17,7 +17,7 @@ import numpy as np
 
 from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, UsageError
-from embedrec.model.factors import Factors, augment_users, exact_topk, normalise
+from embedrec.model.factors import UNTRAINED_BIAS, Factors, augment_users, exact_topk, normalise
 from embedrec.run import UNKNOWN_RATED, Run, load_run, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
@@ -441,7 +441,6 @@ def _left(row: int, excluded: np.ndarray, n: int, allowed) -> int:
     return int(allowed.size - np.isin(allowed, excluded).sum())
 
 
-UNTRAINED_BIAS = -1000.0  # the bias a plain model's export gives a movie without training ratings (train.fit)
 
 
 def _unknown_lookup(arrays) -> tuple:

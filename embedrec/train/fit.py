@@ -24,6 +24,7 @@ from embedrec import evaluate as E
 from embedrec import sparse as S
 from embedrec.errors import ArtifactError, ConfigError, TrainingError
 from embedrec.metrics import higher_is_better, parse_metric
+from embedrec.model.factors import UNTRAINED_BIAS
 from embedrec.threads import blas_threads, choose_threads
 from embedrec.train import loop
 
@@ -192,7 +193,7 @@ def _mask_unrated(f: dict, unrated: np.ndarray) -> dict:
     f["movie_factors"][unrated] = 0.0
     if f["movie_bias"] is None:
         f["movie_bias"] = np.zeros(f["movie_factors"].shape[0], np.float32)
-    f["movie_bias"][unrated] = -1000.0
+    f["movie_bias"][unrated] = UNTRAINED_BIAS
     return f
 
 
