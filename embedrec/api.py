@@ -298,6 +298,28 @@ def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:
 
 
 # ----------------------------------------------------------------------------------------- results
+class StreamAnswer(tuple):
+    """One query's answer, (query id, movie ids, scores), as everywhere in the API; ``rows`` keeps the movie rows
+    the fast writers of ``Model.write_stream`` encode from."""
+
+    def __new__(cls, query_id, rows, scores, movie_ids):
+        self = super().__new__(cls, (query_id, movie_ids[rows], scores))
+        self.rows = rows
+        return self
+
+
+def _movie_rows(engine, triples: Iterable[tuple]) -> Iterator[tuple]:
+    """(query id, movie rows, scores) from answers of (query id, movie ids, scores): a StreamAnswer's own rows,
+    else the ids looked up (answers a caller built or filtered)."""
+    for t in triples:
+        rows = getattr(t, "rows", None)
+        if rows is None:
+            rows, _ = engine.movie_rows(list(t[1]))
+            if (np.asarray(rows) < 0).any():
+                raise UsageError(f"write_stream: a movie id of query {t[0]!r} is not in this model")
+        yield t[0], rows, t[2]
+
+
 class Recommendations:
     """Top-k movies per query: ``query_ids`` (user ids; the movie for ``similar``; None for a new user), and
     per query ``movie_ids`` and ``scores`` (1-D arrays, best first; lists, as filters may leave fewer than k).
@@ -333,13 +355,14 @@ class Recommendations:
         return f"<Recommendations: {len(self)} quer{'y' if len(self) == 1 else 'ies'} x top-{k}{extra}>"
 
     def triples(self) -> Iterator[tuple]:
-        """(query id, movie rows, scores): what ``Model.write_stream`` takes."""
-        return iter(zip(self.query_ids, self._rows, self.scores))
+        """(query id, movie ids, scores) per query (a :class:`StreamAnswer`): what ``Model.write_stream`` takes."""
+        ids = self._engine.movie_ids
+        return (StreamAnswer(q, rows, scores, ids) for q, rows, scores in zip(self.query_ids, self._rows, self.scores))
 
     def to_rows(self) -> Iterator[dict]:
         """One dict per recommended movie: the query id, rank, movie_id, title, year, genres, score (the CLI's
         rows)."""
-        for q, rows, scores in self.triples():
+        for q, rows, scores in zip(self.query_ids, self._rows, self.scores):
             for r in self._engine.rows_for(q, rows, scores):
                 if self.query_column != "user_id":
                     r = {self.query_column: q, **{c: v for c, v in r.items() if c != "user_id"}}
@@ -567,16 +590,18 @@ class Model:
                          name: str = "<input>") -> Iterator[tuple]:
         """``recommend`` for a stream of user ids, one per line (a file, stdin, a socket): answered in batches of
         ``batch_size`` as the lines come, so a slow producer gets each batch's answers before it sends the next;
-        ``on_batch()`` is called after each batch. Yields (user id, movie rows, scores); give them to
-        ``write_stream``. ``missing``: 'skip' (logged), 'popular', or 'error' (NotFoundError naming name:line)."""
+        ``on_batch()`` is called after each batch. Yields (user id, movie ids, scores) per user (a
+        :class:`StreamAnswer`); give them to ``write_stream``. ``missing``: 'skip' (logged), 'popular', or 'error'
+        (NotFoundError naming name:line)."""
         from embedrec.serve.stream import recommend_many
 
         _check(missing, MISSING, "missing")
         e = self.engine
-        return recommend_many(e, lines, self._k(k), include_seen=not _flag(exclude_seen, "exclude_seen"),
-                              allowed=e.allowed(_genres(genres), year_min, year_max), strict=missing == "error",
-                              fallback="popular" if missing == "popular" else "none", batch=batch_size,
-                              on_batch=on_batch, name=name)
+        answers = recommend_many(e, lines, self._k(k), include_seen=not _flag(exclude_seen, "exclude_seen"),
+                                 allowed=e.allowed(_genres(genres), year_min, year_max), strict=missing == "error",
+                                 fallback="popular" if missing == "popular" else "none", batch=batch_size,
+                                 on_batch=on_batch, name=name)
+        return (StreamAnswer(q, rows, scores, e.movie_ids) for q, rows, scores in answers)
 
     def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True) -> None:
         """Write ``recommend_stream``'s answers to the text file ``out`` as csv, tsv, jsonl (fast writers that
@@ -585,6 +610,7 @@ class Model:
         from embedrec.serve import stream
 
         _check(fmt, FORMATS, "fmt")
+        triples = _movie_rows(self.engine, triples)
         if fmt in ("csv", "tsv"):
             stream.write_delimited(self.engine, triples, fmt, out, header=header)
         elif fmt == "jsonl":

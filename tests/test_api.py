@@ -263,7 +263,7 @@ def test_recommend_stream_equals_recommend_and_writes_every_format(trained):
     triples = list(opened.recommend_stream(lines, 4, batch_size=3, on_batch=lambda: batches.append(1)))
     want = opened.recommend(users, 4)
     assert [t[0] for t in triples] == users  # the header skipped, the unknown id skipped
-    assert [opened.movie_ids[t[1]].tolist() for t in triples] == [list(m) for m in want.movie_ids]
+    assert [t[1].tolist() for t in triples] == [list(m) for m in want.movie_ids]  # ids, not rows (a review)
     assert len(batches) == 3  # 8 ids in batches of 3
     with pytest.raises(NotFoundError, match=r"<input>:5: user 'nobody'"):
         list(opened.recommend_stream(lines, 4, missing="error"))
@@ -274,6 +274,10 @@ def test_recommend_stream_equals_recommend_and_writes_every_format(trained):
         buf = io.StringIO()
         opened.write_stream(opened.recommend_stream(lines, 4), buf, fmt)
         outs[fmt] = buf.getvalue()
+    buf = io.StringIO()  # answers a caller rebuilt as plain tuples of ids: written the same
+    opened.write_stream([(u, list(ids), sc) for u, ids, sc in opened.recommend_stream(lines, 4)], buf, "tsv")
+    assert buf.getvalue() == outs["tsv"]
+    assert [t[1].tolist() for t in want.triples()] == [list(m) for m in want.movie_ids]
     tsv = [line.split("\t") for line in outs["tsv"].splitlines()[1:]]
     jsonl = [json.loads(line) for line in outs["jsonl"].splitlines()]
     assert len(tsv) == len(jsonl) == len(json.loads(outs["json"])) == 4 * len(users)
