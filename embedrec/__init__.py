@@ -20,6 +20,9 @@ from embedrec.errors import TermsFilter as _TermsFilter
 __version__ = "0.1.0"
 # log messages name options in library terms (train.lr=0.01, overwrite=True); the CLI swaps this for its own
 logging.getLogger("embedrec").addFilter(_TermsFilter(cli=False))
+# a library prints nothing unless its caller configures logging (Python's last-resort handler wrote warnings to
+# stderr); the CLI adds its own handler
+logging.getLogger("embedrec").addHandler(logging.NullHandler())
 
 _API = ("load_config", "ingest", "train", "open", "Model", "TrainedModel", "Recommendations", "Predictions")
 _ERRORS = ("EmbedrecError", "ConfigError", "DataError", "ArtifactError", "UsageError", "NotFoundError",

@@ -29,13 +29,14 @@ def _decimals(values: list) -> int:
 
 
 def _cell(v, decimals: int = 4) -> str:
+    """A table cell: one line, no tab (a title holding either would break the row or its alignment)."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float):
         return f"{v:.{decimals}f}"
     if isinstance(v, (list, tuple)):
-        return "|".join(map(str, v))
-    return str(v)
+        return "|".join(map(str, v)).translate(_TSV_BREAKS)
+    return str(v).translate(_TSV_BREAKS)
 
 
 _TSV_BREAKS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
@@ -55,6 +56,13 @@ def tsv_cells(values) -> str:
     return "\t".join(map(tsv_cell, values))
 
 
+def float_text(v: float) -> str:
+    """A float in CSV/TSV: rounded to 6 decimals, as repr writes it but never in exponent form (4.3e-05 is
+    0.000043), so ``sort -n`` orders a column of scores."""
+    r = repr(round(v, 6))
+    return r if "e" not in r or not math.isfinite(v) or abs(v) >= 1e16 else f"{round(v, 6):.6f}"
+
+
 def _plain(v) -> str:
     """A CSV/TSV cell: floats to 6 decimals, lists joined by '|', None and NaN empty."""
     t = type(v)
@@ -63,7 +71,7 @@ def _plain(v) -> str:
     if t is int:
         return str(v)
     if t is float:
-        return "" if v != v else repr(round(v, 6))
+        return "" if v != v else float_text(v)
     if v is None:
         return ""
     if t is list or t is tuple:

@@ -452,6 +452,8 @@ def test_contradictory_filters_and_a_movie_rated_twice(cli_run):
 
 @pytest.mark.parametrize("args, message", [
     (["--dims", "8.5"], "--dims '8.5': expected comma-separated whole numbers"),
+    (["--dims", ""], "--dims '': item 1 is empty"),  # a review: the whole default sweep ran
+    (["--weight-decay", "1e-4,"], "--weight-decay '1e-4,': item 2 is empty"),
     (["--tolerance", "nan%"], "--tolerance 'nan%': expected a share"),
     (["--tolerance", "-5%"], "--tolerance '-5%': expected a share"),
     (["--write", "NOFOLDER/t.yaml"], "the folder 'NOFOLDER' does not exist"),
@@ -555,3 +557,16 @@ def test_table_without_header_is_the_rows_alone():
     out = io.StringIO()
     write_rows(rows, ["a", "b"], "table", out, header=False)
     assert out.getvalue() == "1   x\n22  yy\n"
+    out = io.StringIO()  # a review: a title with a line break split its row; a tab broke the alignment
+    write_rows([{"a": 1, "b": "Two\nlines\tx"}], ["a", "b"], "table", out)
+    assert out.getvalue() == "a  b\n1  Two lines x\n"
+
+
+def test_csv_and_tsv_floats_are_never_in_exponent_form():
+    """A review: scores near 0 printed as 4.3e-05, which `sort -n` puts among the large ones."""
+    from embedrec.output import write_rows
+
+    for fmt in ("csv", "tsv"):
+        out = io.StringIO()
+        write_rows([{"s": 4.3e-05}, {"s": -5.3e-05}, {"s": 0.354323}], ["s"], fmt, out)
+        assert out.getvalue().splitlines()[1:] == ["0.000043", "-0.000053", "0.354323"]

@@ -74,6 +74,14 @@ RECOMMEND = [
      "demographics (ML-100K, ML-1M)", 2),
     ("--user-features without =", ["--user-features", "age"], None,
      "--user-features 'age': expected NAME=VALUE, e.g. --user-features age=25,gender=F", 2),
+    # a review: these were a list for a user with no features, or the last value kept
+    ("empty --user-features", ["--user-features", " "], None,
+     "--user-features is empty; give a value, e.g. --user-features age=25,gender=F", 2),
+    ("empty item in --user-features", ["--user-features", "age=25,,gender=F"], None,
+     "--user-features 'age=25,,gender=F': item 2 is empty; give comma-separated NAME=VALUE pairs, e.g. "
+     "--user-features age=25,gender=F", 2),
+    ("a --user-features name twice", ["--user-features", "age=25,age=70"], None,
+     "--user-features: 'age' is given twice; give each one value", 2),
     ("bad --fallback", ["--user", "1", "--fallback", "bogus"], None,
      usage("recommend", "Invalid value for '--fallback': 'bogus' is not one of 'none', 'popular'."), 2),
     ("missing run", ["--user", "1", "--run", "{tmp}/nope"], None, NO_RUN, 1),

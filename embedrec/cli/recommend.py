@@ -62,10 +62,11 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     from embedrec.output import resolve_format, write_rows
     from embedrec.serve.foldin import parse_liked, parse_pairs, parse_rated
 
-    for opt, value in (("--user", user), ("--movie", movie), ("--liked", liked), ("--rated", rated)):
+    for opt, value in (("--user", user), ("--movie", movie), ("--liked", liked), ("--rated", rated),
+                       ("--user-features", user_features)):
         if value is not None and not value.strip():
             raise UsageError(f"{opt} is empty; give a value, e.g. {opt} " + {"--user": "196", "--movie": "'star wars'",
-                             "--liked": "50,181,172", "--rated": "50=5,181=4"}[opt])
+                             "--liked": "50,181,172", "--rated": "50=5,181=4", "--user-features": "age=25,gender=F"}[opt])
     modes = [x for x in (user, users_file, movie, liked or rated, user_features) if x]
     if len(modes) != 1:
         raise UsageError("give exactly one of --user, --users, --movie, --liked/--rated, or --user-features")

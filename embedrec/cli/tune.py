@@ -18,12 +18,15 @@ def _numbers(text: str | None, what: str, kind=float) -> list | None:
     """'16,32,64' as numbers of ``kind`` (float or int; '8.5' is no int); None for no text."""
     from embedrec.errors import UsageError
 
-    if not text:
+    if text is None:
         return None
+    example = "1e-4,1e-3" if kind is float else "16,32,64"
+    for n, x in enumerate(text.split(","), 1):  # as --liked: an empty list or item is an error, not the defaults
+        if not x.strip():
+            raise UsageError(f"{what} '{text}': item {n} is empty; give comma-separated values, e.g. {example}")
     try:
-        return [kind(x) for x in text.split(",") if x.strip()]
+        return [kind(x) for x in text.split(",")]
     except ValueError:
-        example = "1e-4,1e-3" if kind is float else "16,32,64"
         words = "numbers" if kind is float else "whole numbers"
         raise UsageError(f"{what} '{text}': expected comma-separated {words}, e.g. {example}") from None
 

@@ -315,14 +315,19 @@ def _check_age(value) -> None:
 
 # ----------------------------------------------------------------- the text of --liked, --rated, --user-features
 def parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
-    """'a=1,b=2' as [(a, '1'), (b, '2')]; a part without '=' is a UsageError naming ``option``."""
+    """'a=1,b=2' as [(a, '1'), (b, '2')]; a part without '=', an empty item and a name given twice are
+    UsageErrors naming ``option`` (as --liked and --rated refuse them)."""
     out = []
-    for part in text.split(","):
+    parts = text.split(",")
+    for n, part in enumerate(parts, 1):
         if not part.strip():
-            continue
+            raise UsageError(f"{option} '{shorten(text)}': item {n} is empty; give comma-separated NAME=VALUE "
+                             f"pairs, e.g. {option} {example}")
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"{option} '{shorten(part)}': expected NAME=VALUE, e.g. {option} {example}")
+        if key.strip() in (k for k, _ in out):
+            raise UsageError(f"{option}: '{shorten(key.strip())}' is given twice; give each one value")
         out.append((key.strip(), value.strip()))
     return out
 

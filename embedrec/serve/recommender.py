@@ -275,6 +275,7 @@ class Recommender:
     def popular(self, k: int, allowed=None, exclude: np.ndarray | None = None):
         pop = self.popularity.astype(np.float64)
         order = np.argsort(-pop, kind="stable")
+        order = order[pop[order] > 0]  # a movie no training rating named is no one's popular pick
         if allowed is not None:
             order = order[np.isin(order, allowed)]
         if exclude is not None and exclude.size:

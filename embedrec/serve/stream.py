@@ -62,9 +62,9 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         if (rows < 0).any():
             n, t = items[int(np.flatnonzero(rows < 0)[0])]
             _one_id(name, n, t)
-            raise NotFoundError(f"{name}:{n}: user '{shorten(t)}' is not in the training data; without "
-                                "«--strict|strict=True» unknown users are skipped (or answered with "
-                                "«--fallback popular|fallback='popular'»)", kind="user", id=t)
+            raise NotFoundError(f"{name}:{n}: user '{shorten(t)}' is not in the training data; "
+                                "«without --strict|with missing='skip'» unknown users are skipped (or answered with "
+                                "«--fallback popular|missing='popular'»)", kind="user", id=t)
     buf: list[tuple[int, str]] = []
     for n, t in items:
         buf.append((n, t))
@@ -117,7 +117,7 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
     import csv
     import io
 
-    from embedrec.output import _plain, tsv_cells
+    from embedrec.output import _plain, float_text, tsv_cells
 
     delim = "," if fmt == "csv" else "\t"
     buf = io.StringIO()
@@ -145,7 +145,7 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
             mc = cache.get(m)
             if mc is None:
                 mc = cache[m] = cells([self_id(rec, m), rec.titles[m], rec.years[m], rec.genres[m] or []])
-            parts.append(f"{u}{delim}{rank}{delim}{mc}{delim}{round(sc, 6)!r}\n")
+            parts.append(f"{u}{delim}{rank}{delim}{mc}{delim}{float_text(sc)}\n")
         out.write("".join(parts))
     if header:
         out.write(delim.join(COLUMNS) + "\n")
