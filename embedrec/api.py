@@ -129,6 +129,30 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
 _NOT_COMPARED = {"data.source", "data.movies", "data.prepared", "data.cache_dir"}  # where the data is, not how
 
 
+# train.* keys each loss does not read: set in a config file or with --set, they would be ignored without a word
+_SGD_ONLY = ("batch_size", "optimizer", "lr", "weight_decay_user", "weight_decay_movie", "weight_decay_bias")
+_ALS_ONLY = ("als_unobserved", "als_reg", "als_reg_exponent", "als_cg_steps", "als_rating_weight", "als_recency",
+             "als_user_unobserved", "fetch_rows")
+_UNUSED = {"als": (*_SGD_ONLY, "negatives", "softmax_full_max", "compile"),
+           "mse": (*_ALS_ONLY, "negatives", "softmax_full_max"),
+           "bpr": (*_ALS_ONLY, "softmax_full_max", "compile"),
+           "softmax": (*_ALS_ONLY, "compile")}
+
+
+def _warn_unused_train_keys(cfg: Config, loss: str) -> None:
+    """One warning naming the train.* keys the config sets (in its file or with --set) that ``loss`` does not
+    read (a review: `train --set train.optimizer=hogwild --set train.lr=50` trained the default als model, and
+    its config.yaml recorded both as if used)."""
+    given = getattr(cfg, "_explicit", set())
+    unused = [f"train.{k}" for k in _UNUSED.get(loss, ()) if f"train.{k}" in given]
+    if unused:
+        log.warning("%s %s not used by the %s trainer (model.loss=%s%s), so %s no effect; leave %s out, or set "
+                    "model.loss to a trainer that reads %s", ", ".join(unused), "is" if len(unused) == 1 else "are",
+                    loss, loss, ", the implicit default" if loss == "als" and cfg.model.loss == "auto" else "",
+                    "it has" if len(unused) == 1 else "they have", "it" if len(unused) == 1 else "them",
+                    "it" if len(unused) == 1 else "them")
+
+
 def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
     """One warning where the config sets data.* or split.* keys (in its file or with --set) to values other than
     the dataset was ingested with: train uses the dataset as prepared, so `train --set split.method=user_time`
@@ -177,10 +201,11 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
     from embedrec.evaluate import baselines
-    from embedrec.train.fit import evaluate_model, factors
+    from embedrec.train.fit import evaluate_model, factors, resolve_loss
     from embedrec.train.select import fit_and_refit
 
     _warn_ingest_settings(ds, cfg)
+    _warn_unused_train_keys(cfg, resolve_loss(cfg.model, cfg.features.active))
     ds, final, result, cfg = fit_and_refit(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)
     selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,

@@ -730,3 +730,22 @@ def test_text_ids_predict_with_a_named_header_and_export_as_npy(str_run, tmp_pat
     users = np.load(tmp_path / "npy" / "user_ids.npy", allow_pickle=False)
     assert users.dtype.kind == "U" and "user-7" in users.tolist()
     assert np.load(tmp_path / "faiss" / "movie_ids.npy", allow_pickle=False).dtype.kind == "U"
+
+
+def test_train_keys_the_trainer_does_not_read_are_named(str_run, tmp_path):
+    """A review: `train --set train.optimizer=hogwild --set train.lr=50` trained the default als model exactly as
+    without them, and config.yaml recorded both as if used. Such keys are now named in one warning (and als keys
+    on another trainer); the keys a trainer reads are not."""
+    sets, _ = str_run
+    base = [*sets, "--set", f"run.dir={tmp_path / 'run'}", "--set", "model.dim=4", "--set", "train.epochs=1",
+            "--format", "json"]
+    r = invoke("train", *base, "--set", "train.optimizer=hogwild", "--set", "train.lr=50", "--set", "train.als_reg=0.1")
+    assert r.exit_code == 0, r.stderr
+    said = [x for x in r.stderr.splitlines() if "not used by" in x]
+    assert said == ["train.optimizer, train.lr are not used by the als trainer (model.loss=als, the implicit "
+                    "default), so they have no effect; leave them out, or set model.loss to a trainer that reads "
+                    "them"], r.stderr
+    r = invoke("train", *base, "--set", "model.loss=bpr", "--set", "train.lr=0.01", "--set", "train.als_cg_steps=2")
+    assert r.exit_code == 0 and [x for x in r.stderr.splitlines() if "not used by" in x] == [
+        "train.als_cg_steps is not used by the bpr trainer (model.loss=bpr), so it has no effect; leave it out, or "
+        "set model.loss to a trainer that reads it"], r.stderr
