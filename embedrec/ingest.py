@@ -258,14 +258,21 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
     del ratings
     extra = {}
+    uids, mids = users["user_id"].to_numpy(), mtab["movie_id"].to_numpy()
     if below:
-        extra["rated_below"] = _rated_below(below[0], users["user_id"].to_numpy(), mtab["movie_id"].to_numpy())
+        extra["rated_below"] = _rated_below(below[0], uids, mids)
         report["below_min_rating_kept_as_seen"] = len(extra["rated_below"])
+    # a movie the k-core filter dropped, back in the catalogue (data.keep_unrated_movies): the users who rated it
+    # and stay are never offered it either
+    if k_core and cfg.keep_unrated_movies:
+        core = _rated_below(pd.concat(k_core, ignore_index=True), uids, mids)
+        if len(core):
+            extra["rated_below"] = pd.concat([extra.get("rated_below"), core], ignore_index=True)
+            report["k_core_kept_as_seen"] = len(core)
     # users the cleaning left out (every rating below data.min_rating, or dropped by the k-core filter): not in
     # the dataset, and the popular fallback still never offers them a movie they rated
     dropped = below[:1] + k_core
-    absent = _rated_below_unknown(pd.concat(dropped, ignore_index=True), users["user_id"].to_numpy(),
-                                  mtab["movie_id"].to_numpy()) if dropped else None
+    absent = _rated_below_unknown(pd.concat(dropped, ignore_index=True), uids, mids) if dropped else None
     if absent is not None and len(absent):
         extra["rated_below_unknown"] = absent
     if dropped:  # always said, 0 too: a dataset without the count was made before they were kept (train warns)
@@ -431,8 +438,8 @@ def _tables(ratings: pd.DataFrame, assign: np.ndarray, raw_users: pd.DataFrame |
 
 
 def _rated_below(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.DataFrame:
-    """The (user_idx, movie_idx) of the pairs data.min_rating dropped whose user and movie are in the dataset:
-    movies the user rated, though too low to learn from, which recommend never offers them."""
+    """The (user_idx, movie_idx) of the pairs data.min_rating (or the k-core filter) dropped whose user and movie
+    are in the dataset: movies the user rated, though not learnt from, which recommend never offers them."""
     u = np.searchsorted(uids, pairs["user_id"].to_numpy())
     m = np.searchsorted(mids, pairs["movie_id"].to_numpy())
     ok = (u < uids.size) & (m < mids.size)

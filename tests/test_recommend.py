@@ -850,3 +850,28 @@ def test_movies_without_training_ratings_are_never_recommended_nor_scored_as_kno
     for model in (m, er.train(ds, cfg)):
         sim = model.similar(3, k=30)
         assert len(sim.movie_ids[0]) == 24 and not never & set(sim.movie_ids[0].tolist())
+
+
+def test_a_movie_the_k_core_filter_dropped_and_the_catalogue_kept_is_never_offered_its_raters(tmp_path):
+    """A review: with data.keep_unrated_movies and the k-core filter, a movie the filter dropped stays in the
+    catalogue, and the users who had rated it (4 or 5) were offered it, since their pairs were in no split."""
+    import pandas as pd
+
+    import embedrec as er
+    from embedrec.config import load_config
+
+    rng = np.random.default_rng(1)
+    rows = [(u, m, int(rng.integers(1, 6))) for u in range(1, 41) for m in range(1, 26) if rng.random() < 0.6]
+    rows += [(u, 99, 5) for u in (1, 2)]  # movie 99: two ratings, dropped by data.min_movie_ratings=3
+    pd.DataFrame(rows, columns=["user_id", "movie_id", "rating"]).to_csv(tmp_path / "r.csv", index=False)
+    pd.DataFrame({"movie_id": [*range(1, 26), 99], "title": [f"Movie {m} (1990)" for m in [*range(1, 26), 99]],
+                  "genres": ["Drama"] * 26}).to_csv(tmp_path / "movies.csv", index=False)
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "model.dim=4",
+                             "train.epochs=2", "train.threads=1", f"data.movies={tmp_path / 'movies.csv'}",
+                             "data.keep_unrated_movies=true", "data.min_movie_ratings=3",
+                             "features.movie=[genre]", "model.loss=softmax", "split.test=0"])
+    ds = er.ingest(str(tmp_path / "r.csv"), cfg)
+    assert ds.manifest["cleaning"]["k_core_kept_as_seen"] == 2
+    er.train(ds, cfg).save()
+    got = er.open(cfg.run.dir).recommend([1, 2, 3], k=26)
+    assert [99 in m.tolist() for m in got.movie_ids] == [False, False, True]  # the feature model scores it

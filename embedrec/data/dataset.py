@@ -65,7 +65,8 @@ class Dataset:
     fingerprint: str = ""  # a hash over the dataset files' checksums: what a run pins its dataset by
     folder: Path | None = None  # the folder the files were read from: DATASET/gen-<version>, or DATASET (flat)
     hold: object = field(default=None, repr=False, compare=False)  # FolderHold: keeps pruning away from folder
-    # (user rows, movie rows) a user rated below data.min_rating: dropped from learning, never recommended
+    # (user rows, movie rows) a user rated below data.min_rating (or on a movie the k-core filter dropped and
+    # data.keep_unrated_movies kept): dropped from learning, never recommended
     rated_below: tuple[np.ndarray, np.ndarray] | None = None
     # (user_id, movie_idx) rated by users not in the dataset (every rating of theirs below data.min_rating, or
     # dropped by the k-core filter): what the popular fallback never offers them
