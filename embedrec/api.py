@@ -814,7 +814,7 @@ class TrainedModel(Model):
             {"movie_id": ids_from_arrow(cols["movie_id"]), "title": cols["title"].to_pylist(),
              "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
             (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend, ratings,
-            ds.rated_below_unknown)
+            ds.rated_below_unknown, bool((extra.get("features") or {}).get("user")))
         super().__init__(engine)
 
     def save(self, run_dir: str | Path | None = None) -> Path:

@@ -875,3 +875,33 @@ def test_a_movie_the_k_core_filter_dropped_and_the_catalogue_kept_is_never_offer
     er.train(ds, cfg).save()
     got = er.open(cfg.run.dir).recommend([1, 2, 3], k=26)
     assert [99 in m.tolist() for m in got.movie_ids] == [False, False, True]  # the feature model scores it
+
+
+@pytest.mark.parametrize("objective", ["implicit", "explicit"])
+def test_a_user_without_training_ratings_is_answered_as_unknown(tmp_path, objective):
+    """A review: on a split.cold_start split, a user whose ratings are all in test got a list from an untrained
+    vector (the default model: every score 0, an arbitrary order) and predict said fallback 'none'. Such a user
+    is now an unknown id, as one not in the data: an error, or the popular list, and predict's user_unknown."""
+    import pandas as pd
+
+    import embedrec as er
+    from embedrec.config import load_config
+
+    rng = np.random.default_rng(4)
+    rows = [(u, m, int(rng.integers(1, 6)), 1000 + u * 30 + m) for u in range(1, 31) for m in range(1, 21)
+            if rng.random() < 0.6]
+    rows += [(u, m, 4, 10 ** 6 + u * 30 + m) for u in (40, 41) for m in (1, 2, 3)]  # after the time cut only
+    pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"]).to_csv(tmp_path / "r.csv", index=False)
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "model.dim=4",
+                             "train.epochs=2", "train.threads=1", "split.method=global_time", "split.cold_start=true",
+                             f"model.objective={objective}"])
+    ds = er.ingest(str(tmp_path / "r.csv"), cfg)
+    assert 40 in ds.users["user_id"].tolist()
+    trained = er.train(ds, cfg)
+    trained.save()
+    for m in (trained, er.open(cfg.run.dir)):
+        with pytest.raises(er.NotFoundError, match="user '40' is not in the training data"):
+            m.recommend([40], k=3)
+        got = m.recommend([40, 1], k=3, missing="popular")
+        assert got.fallback == [True, False]
+        assert m.predict([(40, 1), (1, 1)]).fallback == ["user_unknown", "none"]

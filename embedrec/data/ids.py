@@ -8,7 +8,7 @@ numpy only: serving imports this.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -73,6 +73,8 @@ class IdMap:
     def __init__(self, ids: np.ndarray, kind: str):
         self.ids, self.kind = ids, kind
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+        # rows -> a mask of those answered as unknown ids (serve.Recommender: users without training ratings)
+        self.untrained: Callable[[np.ndarray], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -82,7 +84,15 @@ class IdMap:
 
     def rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
         """(rows with -1 for unknown ids, each id parsed to the map's type or None): a vector scan for a few
-        ids (a fresh one-user query sorts nothing), else a binary search in a sorted copy made once."""
+        ids (a fresh one-user query sorts nothing), else a binary search in a sorted copy made once. A row
+        ``untrained`` marks is unknown too."""
+        rows, parsed = self._rows(ids)
+        if self.untrained is not None and (rows >= 0).any():
+            known = np.flatnonzero(rows >= 0)
+            rows[known[self.untrained(rows[known])]] = -1
+        return rows, parsed
+
+    def _rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
         parsed = [parse_id(t, self.ids.dtype) for t in ids]
         rows = np.full(len(parsed), -1, dtype=np.int64)
         valid = [i for i, p in enumerate(parsed) if p is not None]

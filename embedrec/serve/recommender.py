@@ -62,12 +62,18 @@ class Recommender:
         if factors.n_users != m["n_users"] or factors.n_movies != m["n_movies"] or \
                 factors.user.shape[1] != factors.movie.shape[1]:
             raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; «rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»")
-        self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None, m.get("training_ratings"))
+        self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None, m.get("training_ratings"),
+                    user_features=bool((m.get("features") or {}).get("user")))
 
     def _setup(self, run, rec_cfg, factors: Factors, catalogue: Catalogue, seen: tuple, popularity,
-               training_ratings: dict | None, unknown_rated=None) -> None:
+               training_ratings: dict | None, unknown_rated=None, user_features: bool = False) -> None:
         self.run, self.cfg, self.factors, self.catalogue = run, rec_cfg, factors, catalogue
         self.seen_ptr, self.seen_idx = seen
+        # a user with nothing seen had no training rating (split.cold_start's users, in test only): no vector to
+        # speak of, so answered as an unknown id (a model with user features scores them from those)
+        if not user_features:
+            ptr = self.seen_ptr
+            catalogue.users.untrained = lambda rows: np.asarray(ptr[rows + 1]) == np.asarray(ptr[rows])
         self._popularity = popularity
         self._unknown = unknown_rated  # (IdMap, indptr, movie rows) of Dataset.rated_below_unknown, read on first use
         self._ip = self._cos = self._flat = self._exact = self._untrained = None
@@ -81,18 +87,20 @@ class Recommender:
     @classmethod
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
                    popularity: np.ndarray, rec_cfg: RecommendConfig | None = None,
-                   training_ratings: dict | None = None, unknown_rated=None) -> Recommender:
+                   training_ratings: dict | None = None, unknown_rated=None, user_features: bool = False
+                   ) -> Recommender:
         """A Recommender over arrays in memory (a model not saved yet): exact search, no run directory.
 
         ``movies`` holds parallel lists movie_id, title, year, genres; ``seen`` is the CSR (indptr, indices) of
         the movies excluded per user; ``popularity`` the number of training ratings per movie;
         ``training_ratings`` how training took the ratings, as a run's manifest says it: {"min_rating": the dataset's
         data.min_rating, "rating_weight": train.als_rating_weight of an als fit, else 0}; ``unknown_rated`` the
-        dataset's rated_below_unknown table (Dataset.rated_below_unknown), if any."""
+        dataset's rated_below_unknown table (Dataset.rated_below_unknown), if any; ``user_features`` whether the
+        model scores users by features (then a user without training ratings is still scored)."""
         self = cls.__new__(cls)
         self._setup(None, rec_cfg, factors, Catalogue.from_parts(user_ids, movies), seen, np.asarray(popularity),
                     training_ratings, _unknown_lookup(unknown_arrays(unknown_rated) if unknown_rated is not None
-                                                      and len(unknown_rated) else None))
+                                                      and len(unknown_rated) else None), user_features)
         return self
 
     @classmethod
