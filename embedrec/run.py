@@ -502,6 +502,12 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
          "user_factors": run.array("user_factors")}
 
     def write(tmp: Path) -> None:
+        listed = run.manifest.get("checksums") or {}
+        gone = sorted(n for n in listed if not n.endswith(".faiss") and not (run.path / n).is_file())
+        if gone:  # a review: the rebuild re-sealed the run without it, and verify then said ok
+            raise ArtifactError(f"run artifact '{run.path / gone[0]}' is missing"
+                                f"{f' (and {len(gone) - 1} more listed files)' if len(gone) > 1 else ''}; the "
+                                f"index cannot be rebuilt over a damaged run: {FIX}")
         for p in sorted(run.path.iterdir()):
             if p.suffix != ".faiss" and p.name != "manifest.json":
                 _carry(run, p, tmp / p.name)
