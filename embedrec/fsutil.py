@@ -820,7 +820,7 @@ def pid_alive(pid: int) -> bool:
 
 _IO_WORDS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
              errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
-             errno.EPERM: "operation not permitted"}
+             errno.EPERM: "operation not permitted", errno.EFBIG: "file too large (a file-size limit, ulimit -f)"}
 
 
 def io_error(e: OSError, path: str | Path | None, fix: str = "choose another folder") -> ArtifactError | None:
@@ -837,7 +837,7 @@ def io_error(e: OSError, path: str | Path | None, fix: str = "choose another fol
     where = e.filename if getattr(e, "filename", None) else path
     if code in (errno.ENOSPC, errno.EDQUOT) and "space" not in fix:
         fix = f"free space, or {fix}"
-    verb = "writing" if code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "on"
+    verb = "writing" if code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG) else "on"
     return ArtifactError(f"{words} {verb} '{where}'; {fix}" if where else f"{words}; {fix}")
 
 

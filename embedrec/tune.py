@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.errors import ConfigError, Interrupted, Terminated, UsageError
+from embedrec.errors import ArtifactError, ConfigError, Interrupted, Terminated, UsageError
 from embedrec.fsutil import check_seal, io_error, locked_folder, read_json, seal, write_json
 from embedrec.metrics import higher_is_better
 
@@ -193,7 +193,8 @@ def _stop_watch(reader, parent: int) -> None:
     os._exit(1)
 
 
-def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int) -> dict:
+def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int,
+              data: tuple[str, str] | None = None) -> dict:
     """One trial in a worker process: fit, then train/valid/test metrics, seconds and peak memory. Raises
     ``Interrupted`` at once, before anything is loaded or written, when the sweep is stopping."""
     global _in_trial
@@ -201,12 +202,15 @@ def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads:
     try:
         if _stop is not None and _ended(_stop):
             raise Interrupted(f"tune-dims is stopping: trial {trial_key(dim, wd)} was not started")
-        return _trial(cfg_dict, dim, wd, out_dir, threads)
+        return _trial(cfg_dict, dim, wd, out_dir, threads, data)
     finally:
         _in_trial = False
 
 
-def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int) -> dict:
+def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int,
+           data: tuple[str, str] | None = None) -> dict:
+    """``data``: (the dataset generation the sweep opened and holds, its fingerprint): every trial reads that one,
+    so an ``ingest --overwrite`` during the sweep does not hand later trials another dataset (a review)."""
     import resource
 
     import torch
@@ -222,7 +226,9 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
     cfg = cfg.updated({"model.dim": dim})
     if wd is not None:
         cfg = cfg.updated(dict.fromkeys(weight_decay_keys(cfg), wd))
-    ds = load_dataset(cfg.data.prepared)
+    ds = load_dataset(data[0] if data else cfg.data.prepared)
+    if data and ds.fingerprint != data[1]:
+        raise ArtifactError(f"dataset '{data[0]}' changed during the sweep; rerun tune-dims")
     t0 = time.perf_counter()
     als = resolve_loss(cfg.model, cfg.features.active) == "als"
     if als:  # what train fits: its als_reg / als_recency auto candidates, the best on valid
@@ -433,7 +439,8 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
                      res["valid_metric"], res.get("seconds") or 0.0)
 
     try:
-        _run_trials([((cfg_dict, d, w, str(out), threads), (d, w)) for d, w in todo], workers, record)
+        data = (str(ds.folder or cfg.data.prepared), ds.fingerprint)  # the generation held here, for every trial
+        _run_trials([((cfg_dict, d, w, str(out), threads, data), (d, w)) for d, w in todo], workers, record)
     except (KeyboardInterrupt, Interrupted) as e:  # Ctrl-C, SIGTERM (Terminated), or a stopped worker's trial
         bar.close()
         if finished:

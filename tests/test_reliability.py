@@ -756,6 +756,11 @@ def test_disk_full_is_one_line_naming_the_path(base, tmp_path, monkeypatch):  # 
     r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", out)
     assert r.exit_code == 1
     assert one_line(r) == f"error: read-only file system writing '{out / 'x'}'; choose another -o folder"
+    monkeypatch.setattr(ex, "tables", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EFBIG, "File too large")))
+    r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", out)  # a review: 'internal error', no path
+    assert r.exit_code == 1
+    assert one_line(r) == (f"error: file too large (a file-size limit, ulimit -f) writing '{out}'; choose another -o "
+                           "folder")
 
 
 def test_disk_full_in_a_torch_checkpoint_is_the_same_one_line(tmp_path, monkeypatch):  # row 7

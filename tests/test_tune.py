@@ -358,3 +358,24 @@ def test_tune_dims_takes_run_and_says_each_trial_without_a_bar(tune_cfg, tmp_pat
     assert sorted(int(line.split(": dim ")[1].split(":")[0]) for line in trials) == sorted(int(x.split(",")[0])
                                                                                           for x in rows)
     assert all("valid rmse" in line for line in trials) and (run / "tune" / "tune.json").exists()
+
+
+def test_every_trial_reads_the_generation_the_sweep_opened(synth_dir, tmp_path):
+    """A review: each worker loaded data.prepared again, so an `ingest --overwrite` during a sweep gave the later
+    trials another dataset, compared with the earlier ones as if alike. A trial now reads the generation the
+    sweep holds, checked by its fingerprint."""
+    from embedrec.data.dataset import load_dataset
+    from embedrec.errors import ArtifactError
+    from embedrec.tune import run_trial
+
+    cfg = Config().updated({"data.source": str(synth_dir[0]), "data.prepared": str(tmp_path / "ds"),
+                            "run.dir": str(tmp_path / "run"), "train.epochs": 1})
+    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
+    held = load_dataset(cfg.data.prepared)
+    data = (str(held.folder), held.fingerprint)
+    ingest(cfg.data, cfg.updated({"split.seed": 7}).split, output=cfg.data.prepared, overwrite=True)
+    assert load_dataset(cfg.data.prepared).fingerprint != held.fingerprint  # a new generation is current
+    res = run_trial(cfg.to_dict(), 4, None, str(tmp_path / "t"), 1, data)
+    assert res["valid_metric"] > 0
+    with pytest.raises(ArtifactError, match="changed during the sweep"):
+        run_trial(cfg.to_dict(), 4, None, str(tmp_path / "t2"), 1, (data[0], "0" * 64))
