@@ -402,10 +402,12 @@ def owners(ids: np.ndarray, cuts: np.ndarray) -> np.ndarray:
 FIX = "rerun 'embedrec ingest --overwrite'"
 
 
-def read_manifest(path: str | Path) -> dict:
-    """The prepared dataset's manifest, checked as load_dataset checks it."""
+def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
+    """The prepared dataset's manifest, checked as load_dataset checks it; with ``g``, rank 0 also checks the
+    files of ``splits``, users and movies against the SHA-256 it lists (no rank reads them whole otherwise: a
+    review found a train and test file swapped trained on without a word) and every rank raises its answer."""
     from embedrec.data.dataset import FIELDS, FORMAT_VERSION
-    from embedrec.fsutil import check_fields, check_seal, read_json
+    from embedrec.fsutil import check_fields, check_file, check_seal, read_json
 
     path = Path(path)
     if not (path / "manifest.json").exists():
@@ -417,6 +419,23 @@ def read_manifest(path: str | Path) -> dict:
                             f"{manifest.get('format_version')}); {FIX}")
     check_seal(manifest, path / "manifest.json", "dataset manifest", FIX, "dataset")
     check_fields(manifest, FIELDS, path / "manifest.json", "dataset manifest", FIX)
+    if g is not None:
+        problem = None
+        if g.leader:
+            recorded = manifest.get("files") or {}
+            for name in (*splits, "users", "movies"):
+                where = path / f"{name}.parquet"
+                try:
+                    check_file(where, recorded.get(where.name), "prepared dataset file", FIX)
+                except ArtifactError as e:
+                    problem = e.raw
+                    break
+                except FileNotFoundError:
+                    problem = f"prepared dataset file '{where}' is missing; {FIX}"
+                    break
+        problem = g.share(problem)
+        if problem is not None:
+            raise ArtifactError(problem)
     return manifest
 
 

@@ -50,7 +50,7 @@ def load(g: Group, path) -> Data:
     from embedrec.distributed import bounds, read_manifest, read_row_groups, route_to_users
 
     path = Path(g.share(str((Path(path) / "manifest.json").resolve().parent)))  # one generation for all ranks
-    manifest = read_manifest(path)
+    manifest = read_manifest(path, g, ("train", "valid", "test"))
     nu, nm = int(manifest["counts"]["users"]), int(manifest["counts"]["movies"])
     u_cuts = bounds(nu, g.world)
     splits, rows = {}, {}

@@ -70,7 +70,7 @@ def load_shard(g: Group, path, splits=("train", "valid", "test")) -> Shard:
 
     # one generation for every rank, even if 'ingest --overwrite' swaps the folder meanwhile
     path = Path(g.share(str((Path(path) / "manifest.json").resolve().parent)))
-    manifest = read_manifest(path)
+    manifest = read_manifest(path, g, splits)
     counts = manifest.get("counts", {})
     nu, nm = int(counts["users"]), int(counts["movies"])
     u_cuts, m_cuts = bounds(nu, g.world), bounds(nm, g.world)

@@ -562,3 +562,28 @@ def test_ranks_keep_the_movies_rated_below_min_rating_out_of_the_lists(synth_dir
         for split in m1:
             for k, v in m1[split]["model"].items():
                 assert m2[split]["model"][k] == pytest.approx(v, abs=2e-4), (extra, split, k)
+
+
+def test_the_ranks_refuse_dataset_files_that_do_not_match_the_manifest(prepared, tmp_path):
+    """A review: no rank reads a split whole, so no checksum was checked; a dataset with its train and test
+    files swapped trained on the test split under torchrun, and published. Rank 0 now checks each file the ranks
+    read against the manifest, and every rank raises its answer."""
+    import shutil
+    from types import SimpleNamespace
+
+    from embedrec.errors import ArtifactError
+
+    gen = Path(os.path.realpath(Path(prepared) / "current"))
+    bad = tmp_path / gen.name
+    shutil.copytree(gen, bad)
+    (bad / "train.parquet").rename(bad / "t")
+    (bad / "test.parquet").rename(bad / "train.parquet")
+    (bad / "t").rename(bad / "test.parquet")
+    lead = SimpleNamespace(leader=True, share=lambda x: x)
+    assert D.read_manifest(gen, lead, ("train", "valid", "test"))["counts"]
+    with pytest.raises(ArtifactError, match=r"train.parquet. is damaged \(.* bytes, its manifest says"):
+        D.read_manifest(bad, lead, ("train", "valid", "test"))
+    D.read_manifest(bad)  # without a group: the manifest's own checks only, as before
+    other = SimpleNamespace(leader=False, share=lambda x: "rank 0 says no")  # a rank that is told
+    with pytest.raises(ArtifactError, match="rank 0 says no"):
+        D.read_manifest(gen, other, ("train",))
