@@ -56,6 +56,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     """
     target = Path(target)
     refuse_cwd(target)
+    refuse_inside_store(target)
     if target.exists() and not overwrite:
         raise ArtifactError(f"output directory '{target}' already exists; pass «--overwrite|overwrite=True» to replace it, "
                             "or choose another path")
@@ -98,6 +99,27 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
             raise
 
 
+_GENERATION = re.compile(r"(artifacts|gen)-\d{8}T\d{6}-\d+")  # run.publish's and dataset.publish_dataset's folders
+
+
+def refuse_inside_store(target: Path) -> None:
+    """Refuse an output inside a run's or a prepared dataset's folder: beside its ``current``, or in one of its
+    generations (a review: ``export --topk-all runs/x/current/users.parquet --overwrite`` replaced a run's file,
+    and an output beside a dataset's links replaced one of them)."""
+    seen = set()
+    for start in (target.parent, Path(os.path.realpath(target.parent))):
+        for d in (start, *list(start.parents)[:2]):
+            if d in seen:
+                continue
+            seen.add(d)
+            kind = _embedrec_kind(d) if (d / "current").is_symlink() else None
+            if kind is None and _GENERATION.fullmatch(d.name) and (d / "manifest.json").is_file():
+                kind = _embedrec_kind(d) or "embedrec's"
+            if kind:
+                raise ArtifactError(f"'{target}' is inside '{d}', {kind}: a file written there would replace or "
+                                    "sit among the files embedrec keeps in it; write it outside that folder")
+
+
 def _make_parent(target: Path, fix: str) -> None:
     """The folder a new ``target`` goes in (atomic_dir, atomic_file); a full or read-only disk in one line."""
     try:
@@ -118,6 +140,7 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
     temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
+    refuse_inside_store(target)
     if target.is_dir():
         raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
     if target.exists() and not overwrite:

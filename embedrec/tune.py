@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ArtifactError, ConfigError, Interrupted, Terminated, UsageError
-from embedrec.fsutil import check_seal, io_error, locked_folder, read_json, seal, write_json
+from embedrec.fsutil import (
+    check_seal,
+    io_error,
+    locked_folder,
+    read_json,
+    refuse_inside_store,
+    seal,
+    write_json,
+)
 from embedrec.metrics import higher_is_better
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -545,6 +553,7 @@ def check_write_target(path: str | Path, input_path: str | None, overwrite: bool
     if not path.parent.is_dir():
         raise UsageError(f"«--write|write» {path}: the folder '{path.parent}' does not exist; create it or choose "
                          "another path")
+    refuse_inside_store(path)  # a review: --write RUN/current/config.yaml --overwrite damaged the run
     if path.is_file() and not overwrite and not _written_by_tune(path):
         raise UsageError(f"«--write|write» {path}: the file exists and tune-dims did not write it; pass "
                          "«--overwrite|overwrite=True» to replace it, or choose a new file name")

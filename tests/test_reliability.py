@@ -390,6 +390,20 @@ def test_overwrite_refuses_a_folder_embedrec_did_not_write(base, tmp_path, monke
     assert "is an unfinished embedrec run (its checkpoint: continue it with embedrec train --resume)" in one_line(r)
     assert invoke("export", "-q", "--run", base[1], "--to", "csv", "-o", tmp_path / "e", "--overwrite").exit_code == 0
     assert (tmp_path / "e" / "movies.csv").exists() and not (tmp_path / "e" / "movie_factors.npy").exists()
+    # a review: an output inside a run or a dataset (beside its current, or in a generation) replaced their files
+    run = copy_run(base[1], tmp_path / "inside")
+    gen = Path(os.path.realpath(tmp_path / "d" / "current"))
+    for args, where, kind in (
+            (["--topk-all", run / "current" / "users.parquet", "-k", "2"], run, "an embedrec run"),
+            (["--topk-all", tmp_path / "d" / "train.parquet"], tmp_path / "d", "a prepared dataset"),
+            (["--topk-all", gen / "users.parquet"], gen, "a prepared dataset"),
+            (["--to", "npy", "-o", run / "more"], run, "an embedrec run")):
+        target = args[-1] if args[0] == "--to" else args[1]
+        r = invoke("export", "-q", "--run", base[1], *args, "--overwrite")
+        assert r.exit_code == 1 and one_line(r).startswith(f"error: '{target}' is inside '{where}', {kind}"), r.stderr
+    assert invoke("verify", run).exit_code == 0 and invoke("verify", tmp_path / "d").exit_code == 0
+    r = invoke("tune-dims", "-q", "--run", run, "--write", run / "current" / "config.yaml", "--overwrite")
+    assert r.exit_code == 1 and f"is inside '{run}', an embedrec run" in one_line(r), r.stderr
     monkeypatch.chdir(tmp_path / "d")
     r = invoke("ingest", "-q", csv, "-o", ".", "--overwrite")
     assert r.exit_code == 1
