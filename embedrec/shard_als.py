@@ -465,7 +465,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
                          features_cfg):
             raise ArtifactError(f"checkpoint in '{folder}' was made with another dataset or model/train config; "
                                 "rerun train without --resume, or with the same config")
-        state.resume_from(ck)
+        state.resume_from(ck, folder)
         log.info("resuming after epoch %d on %d rank(s)", ck["epoch"] + 1, g.world)
     elif g.leader:
         from embedrec.train.fit import CHECKPOINT

@@ -337,3 +337,28 @@ def test_training_leaves_torchs_threads_rng_and_warning_filters_as_it_found_them
 
     _torch_csr(np.array([0, 1]), np.array([0]), None, 1, 1)
     assert not any(f[1] is not None and "Sparse CSR" in f[1].pattern for f in warnings.filters)
+
+
+@pytest.mark.parametrize("edit, phrase", [
+    (lambda ck: ck.pop("epoch"), "has no valid 'epoch'"),
+    (lambda ck: ck.update(epoch=-3), "names epoch -3"),
+    (lambda ck: ck["model"].update({k: v[:, :2] for k, v in ck["model"].items() if v.ndim == 2 and "user" in k}),
+     "holds 'user.weight' as"),
+    (lambda ck: ck["model"].update({k: v.astype(np.int8) for k, v in ck["model"].items() if "movie" in k}),
+     "int8 where the model has"),
+])
+def test_a_hand_edited_checkpoint_is_refused_on_resume(synth_ds, small_cfg, tmp_path, edit, phrase):
+    """A review: a checkpoint edited with its zip CRCs intact (no 'epoch', a negative one, a narrower table, int8
+    tables) gave an internal error, an endless loop or a different model; it is now refused in one line."""
+    from embedrec.errors import ArtifactError
+    from embedrec.train.loop import load, save
+
+    ds, _ = synth_ds
+    cfg = small_cfg.updated({"model.objective": "implicit", "model.loss": "als", "train.epochs": 2})
+    fit(ds, cfg.model, cfg.train, tmp_path / "run")
+    path = tmp_path / "run" / "checkpoint.pt"
+    ck = load(path)
+    edit(ck)
+    save(path, ck)
+    with pytest.raises(ArtifactError, match=phrase):
+        fit(ds, cfg.model, cfg.updated({"train.epochs": 3}).train, tmp_path / "run", resume=True)

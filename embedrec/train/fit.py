@@ -506,7 +506,7 @@ def _resume(state: loop.LoopState, ckpt_path: Path, matches, fp_cfg: dict, metri
     ck = load_checkpoint(ckpt_path)
     if not matches(ck.get("fingerprint")):
         raise _other_config(ckpt_path, _difference(ck.get("config"), fp_cfg))
-    state.resume_from(ck)
+    state.resume_from(ck, ckpt_path)
     log.info("resuming after epoch %d (best %s %.4f at epoch %d)", ck["epoch"] + 1, metric,
              state.best if state.best is not None else float("nan"), state.best_epoch + 1)
 

@@ -50,7 +50,8 @@ class LoopState:
     bad: int = 0  # epochs since the best
     stop: bool = False
 
-    def resume_from(self, ck: dict) -> None:
+    def resume_from(self, ck: dict, where: object = "the checkpoint") -> None:
+        _check_checkpoint(ck, self.model.state_dict(), where)
         self.model.load_state_dict(ck["model"])
         if hasattr(self.runner, "load_state_dict"):
             self.runner.load_state_dict(ck["optimizer"])
@@ -59,6 +60,28 @@ class LoopState:
         self.epoch = self.epochs if ck.get("stopped") else ck["epoch"] + 1
         if self.history:  # the seconds (each row's elapsed, the fit's) go on from the interrupted part's last row
             self.t0 -= float(self.history[-1].get("elapsed", 0.0))
+
+
+def _check_checkpoint(ck: dict, own: dict, where) -> None:
+    """Refuse a checkpoint that does not hold what this fit saves (its CRCs pass, but a hand-edited or foreign
+    one: a review found a missing 'epoch' an internal error, a narrower table a broadcast error, int8 tables
+    resumed into another model, and a negative epoch an endless loop)."""
+    def bad(what: str) -> ArtifactError:
+        return ArtifactError(f"checkpoint '{where}' {what}, not what this fit saves; train again without "
+                             "«--resume|resume=True»")
+
+    for key, kind in (("model", dict), ("epoch", int), ("history", list), ("best_epoch", int), ("bad", int)):
+        if not isinstance(ck.get(key), kind) or isinstance(ck.get(key), bool):
+            raise bad(f"has no valid '{key}'")
+    if not 0 <= ck["epoch"] < 10 ** 6 or not -1 <= ck["best_epoch"] <= ck["epoch"]:
+        raise bad(f"names epoch {ck['epoch']} (best {ck['best_epoch']})")
+    for name, value in own.items():
+        got = ck["model"].get(name)
+        if got is None or tuple(got.shape) != tuple(value.shape) or str(got.dtype).split(".")[-1] != \
+                str(value.dtype).split(".")[-1]:
+            shape = "missing" if got is None else f"{tuple(got.shape)} {str(got.dtype).split('.')[-1]}"
+            raise bad(f"holds '{name}' as {shape} where the model has {tuple(value.shape)} "
+                      f"{str(value.dtype).split('.')[-1]}")
 
 
 class Diverged(Exception):
