@@ -597,3 +597,15 @@ def test_a_min_rating_above_every_rating_is_one_config_error(tmp_path):
     refused(r, out, "4 is above every rating in the data (the highest is 1; a file without a rating column", 2)
     r, out = ingest(tmp_path, p, "--set", "data.min_rating=1", "--set", "data.columns.rating=null", quiet=True)
     assert r.exit_code == 0, r.stderr  # a threshold the rows pass: kept as before
+
+
+def test_last_k_without_the_user_time_split_is_a_config_error(tmp_path):
+    """A review: split.last_k with the random or global_time split was ignored without a word."""
+    p = tmp_path / "r.csv"
+    p.write_text(HEAD + ROWS)
+    for method in ("random", "global_time"):
+        r, out = ingest(tmp_path, p, "--set", "split.last_k=1", "--set", f"split.method={method}")
+        refused(r, out, f"config key 'split.last_k' holds out each user's last k ratings, which only "
+                        f"split.method=user_time does (it is {method})", code=2)
+    r, out = ingest(tmp_path, p, "--set", "split.last_k=1", "--set", "split.method=user_time")
+    assert r.exit_code == 0, r.stderr
