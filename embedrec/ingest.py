@@ -45,7 +45,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
     src = cfg.source
     if src in NAMED:
         root = fetch_named(src, cache_dir(cfg.cache_dir), progress)
-        return _read_folder(root)
+        return _read_folder(root, cfg)
     if src == "-":
         if sys.stdin is None:  # <&-
             raise DataError("data.source '-': standard input is closed; pipe the ratings in or give a file "
@@ -53,7 +53,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
         return readers.read_generic("-", cfg)
     path = Path(src).expanduser()  # it exists: ingest checked it first (check_source)
     if path.is_dir():
-        return _read_folder(path) if cfg.format in ("auto", "movielens", "recbole") else \
+        return _read_folder(path, cfg) if cfg.format in ("auto", "movielens", "recbole") else \
             readers.read_generic(str(path), cfg)
     if path.suffix.lower() == ".zip":
         sweep_zip_temps()
@@ -72,7 +72,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
                     raw.origin = (f"{path}!{files[0].relative_to(tmp)}", raw.origin[1])
                     return raw
             try:
-                raw = _read_folder(Path(tmp))
+                raw = _read_folder(Path(tmp), cfg)
             except DataError as e:  # name the zip and its member, not the temporary folder (gone when it is read)
                 raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
             raw.files = [path]
@@ -111,8 +111,10 @@ def check_source(cfg: DataConfig) -> None:
                         f"'{Path(cfg.movies) / 'movies.csv'}')")
 
 
-def _read_folder(root: Path) -> readers.RawData:
+def _read_folder(root: Path, cfg: DataConfig) -> readers.RawData:
     layout, folder = readers.detect_layout(root)
+    if layout == "recbole":  # its :token ids are text or integers as data.id_type says (MovieLens ids are integers)
+        return readers.READERS[layout](folder, cfg.id_type)
     return readers.READERS[layout](folder)
 
 

@@ -86,6 +86,33 @@ def test_recbole_layout(tmp_path, small_cfg):
     assert list(m.loc[1, "genres"]) == ["Animation", "Children", "Comedy"] and m.loc[1, "year"] == 1995
 
 
+def test_recbole_benchmark_files_tokens_and_ids_written_otherwise(tmp_path, small_cfg):
+    """A review: of RecBole's benchmark files (NAME.train/valid/test.inter) only the first in name order was read,
+    and NAME.item was looked up as NAME.test.item; :token ids were forced to integers ('007' merged with 7, text
+    tokens refused even with data.id_type=str); a .user age of 24.5 was an internal error."""
+    from embedrec.errors import DataError
+
+    head = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+    rows = [f"{u}\t{m}\t{(u + m) % 5 + 1}\t{100 + u * 10 + m}\n" for u in range(1, 7) for m in range(1, 6)]
+    d = tmp_path / "rb"
+    for name, part in (("train", rows[:20]), ("valid", rows[20:25]), ("test", rows[25:])):
+        write(d / f"ml.{name}.inter", head + "".join(part))
+    write(d / "ml.item", "item_id:token\tmovie_title:token_seq\n" + "".join(f"{m}\tMovie {m}\n" for m in range(1, 6)))
+    write(d / "ml.user", "user_id:token\tage:float\n" + "".join(f"{u}\t24.5\n" for u in range(1, 7)))
+    s, ds, m = run_and_load(small_cfg, d)
+    assert s["cleaning"]["rows_read"] == 30 and m.loc[3, "title"] == "Movie 3"
+    write(d / "other.inter", head + rows[0])
+    with pytest.raises(DataError, match="holds the .inter files of 2 RecBole datasets \\(ml, other\\)"):
+        run_and_load(small_cfg.updated({"data.prepared": str(tmp_path / "o")}), d)
+    t = tmp_path / "tok"
+    write(t / "a.inter", head + "7\tB1\t5\t1\n007\tB1\t3\t2\nA1X\tB2\t4\t3\n")
+    s, ds, _ = run_and_load(small_cfg.updated({"data.id_type": "str", "split.test": 0, "split.valid": 0,
+                                               "data.prepared": str(tmp_path / "t1")}), t)
+    assert sorted(ds.users["user_id"]) == ["007", "7", "A1X"]
+    with pytest.raises(DataError, match=r"a.inter:3: user_id token '007' is not written as a plain integer"):
+        run_and_load(small_cfg.updated({"data.prepared": str(tmp_path / "t2")}), t)
+
+
 def test_generic_csv_with_mapping_and_parquet(tmp_path, small_cfg):
     p = write(tmp_path / "r.csv", "uid;mid;stars\n" + "".join(f"{u};{m};{(u + m) % 5 + 1}\n"
                                                               for u in range(5) for m in range(4)))

@@ -3,6 +3,7 @@ optional NAME.item and NAME.user beside it."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +12,13 @@ import pandas as pd
 from embedrec.data.parsing import (
     RawData,
     _decode_error,
-    _ids,
     _parser_error,
     movies_frame,
     read_numeric_table,
 )
-from embedrec.errors import DataError
+from embedrec.errors import DataError, shorten
+
+log = logging.getLogger("embedrec")
 
 
 def _atomic_header(path: Path) -> list[tuple[str, str]]:
@@ -40,29 +42,62 @@ def _read_atomic(path: Path, names: list[str], **kw) -> pd.DataFrame:
         raise _parser_error(str(path), e, 1, path, "\t", "utf-8") from None
 
 
-def read_recbole(root: Path) -> RawData:
+_PLAIN_INT = r"-?(0|[1-9][0-9]*)"  # an integer id as written once: '007', '+7' or '7.0' would merge with 7
+
+
+def _token_ids(values: pd.Series, id_type: str, label: str, col: str) -> pd.Series:
+    """A RecBole ``:token`` id column: text as it is (data.id_type=str), or integers written plainly."""
+    values = values.str.strip()
+    if id_type == "str":
+        return values
+    bad = ~values.str.fullmatch(_PLAIN_INT).to_numpy(dtype=bool)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{label}:{row + 2}: {col} token '{shorten(values.iloc[row], 40)}' is not written as a plain "
+                        "integer (a leading zero, a sign, a letter), which integer ids would misread or merge; set "
+                        "data.id_type=str to keep the tokens as text")
+    return values.astype("int64")
+
+
+def read_recbole(root: Path, id_type: str = "int") -> RawData:
+    """A RecBole dataset folder: every NAME.*.inter of one NAME (the benchmark's NAME.train/valid/test.inter
+    read together; embedrec splits by split.*), with NAME.item and NAME.user if there."""
     inters = sorted(root.glob("*.inter"))
+    stems = sorted({p.name.split(".")[0] for p in inters})
+    if len(stems) > 1:
+        raise DataError(f"{root}: holds the .inter files of {len(stems)} RecBole datasets ({', '.join(stems)}); "
+                        "point data.source at a folder with one dataset's files")
+    stem = stems[0]
+    parts = []
+    names: list[str] = []
+    for ipath in inters:
+        cols = [c for c, _ in _atomic_header(ipath)]
+        need = {"user_id", "item_id"}
+        if not need <= set(cols):
+            raise DataError(f"{ipath}:1: RecBole header lacks {', '.join(sorted(need - set(cols)))} "
+                            f"(found: {', '.join(cols)})")
+        if names and set(cols) != set(names):
+            raise DataError(f"{ipath}:1: its columns ({', '.join(cols)}) differ from {inters[0].name}'s "
+                            f"({', '.join(names)}); give the dataset's .inter files the same columns")
+        names = names or cols
+        numeric = {c: t for c, t in (("rating", "float32"), ("timestamp", "float64")) if c in cols}
+        part = read_numeric_table(ipath, sep="\t", names=cols, usecols=["user_id", "item_id", *numeric],
+                                  header=True, encoding="utf-8", numeric=numeric, label=str(ipath),
+                                  extra_dtype={"user_id": str, "item_id": str})
+        for c in ("user_id", "item_id"):
+            part[c] = _token_ids(part[c].astype(str), id_type, str(ipath), c)
+        parts.append(part)
+    if len(inters) > 1:
+        log.info("read %d .inter files of RecBole dataset '%s' together (%s); embedrec splits them by split.*",
+                 len(inters), stem, ", ".join(p.name for p in inters))
     ipath = inters[0]
-    stem = ipath.stem
-    cols = _atomic_header(ipath)
-    names = [c for c, _ in cols]
-    need = {"user_id", "item_id"}
-    if not need <= set(names):
-        raise DataError(f"{ipath}:1: RecBole header lacks {', '.join(sorted(need - set(names)))} "
-                        f"(found: {', '.join(names)})")
-    numeric = {"user_id": "int64", "item_id": "int64"}
-    if "rating" in names:
-        numeric["rating"] = "float32"
-    if "timestamp" in names:
-        numeric["timestamp"] = "float64"
-    ratings = read_numeric_table(ipath, sep="\t", names=names, usecols=list(numeric), header=True,
-                                 encoding="utf-8", numeric=numeric, label=str(ipath))
+    ratings = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     ratings = ratings.rename(columns={"item_id": "movie_id"})
     if "rating" not in ratings:
         ratings["rating"] = np.float32(1.0)
     if "timestamp" in ratings:
         ratings["timestamp"] = ratings["timestamp"].astype("int64")
-    files = [ipath]
+    files = list(inters)
     movies = users = None
     item = root / f"{stem}.item"
     if item.exists():
@@ -71,7 +106,7 @@ def read_recbole(root: Path) -> RawData:
         title_col = next((c for c in ("movie_title", "title") if c in df.columns), None)
         genre_col = next((c for c in ("class", "genre", "genres") if c in df.columns), None)
         year_col = next((c for c in ("release_year", "year") if c in df.columns), None)
-        ids = _ids(df["item_id"], "int", str(item), "item_id", 2)
+        ids = _token_ids(df["item_id"], id_type, str(item), "item_id")
         titles = list(df[title_col]) if title_col else [str(i) for i in ids]
         genres = [g.split() for g in df[genre_col]] if genre_col else [[] for _ in ids]
         years = [int(y) if y.isdigit() else None for y in df[year_col]] if year_col else None
@@ -81,9 +116,9 @@ def read_recbole(root: Path) -> RawData:
     if user.exists():
         ucols = [c for c, _ in _atomic_header(user)]
         df = _read_atomic(user, ucols)
-        users = pd.DataFrame({"user_id": _ids(df["user_id"], "int", str(user), "user_id", 2)})
+        users = pd.DataFrame({"user_id": _token_ids(df["user_id"], id_type, str(user), "user_id")})
         for src, dst in (("age", "age"), ("gender", "gender"), ("occupation", "occupation"), ("zip_code", "zip")):
             if src in df.columns:
-                users[dst] = pd.to_numeric(df[src], errors="coerce").astype("Int32") if dst == "age" else df[src]
+                users[dst] = pd.to_numeric(df[src], errors="coerce").round().astype("Int32") if dst == "age" else df[src]
         files.append(user)
     return RawData(ratings, movies, users, "recbole", None, files, (str(ipath), 2))
