@@ -490,7 +490,7 @@ def test_ctrl_c_while_a_finished_rank_waits_at_exit_exits_130(tmp_path):
     The library only logs and sets a flag; the command line exits. Run in a child process (it leaves with
     os._exit)."""
     code = """
-import atexit, os
+import atexit, logging, os
 import torch.distributed as dist
 import embedrec.distributed as D
 from embedrec.cli import _leave
@@ -501,6 +501,7 @@ class Store:
     def add(self, key, n):
         raise KeyboardInterrupt
 
+logging.getLogger("embedrec").addHandler(logging.StreamHandler())  # as the command line's (the library has none)
 dist.TCPStore, dist.is_initialized, dist.get_world_size = Store, lambda: True, lambda: 2
 os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29500")
 atexit.register(D._finish)

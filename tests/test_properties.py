@@ -102,9 +102,13 @@ def test_rated_and_pairs_messages_are_bounded(value):
 
 
 @FAST
-@given(st.lists(st.tuples(NAME, NAME), max_size=6))
+@given(st.lists(st.tuples(NAME, NAME), max_size=6, unique_by=lambda p: p[0]))
 def test_pairs_round_trip(pairs):
-    assert parse_pairs(",".join(f"{k}={v}" for k, v in pairs), "--user-features", "age=25") == pairs
+    text = ",".join(f"{k}={v}" for k, v in pairs)
+    assert parse_pairs(text, "--user-features", "age=25") == pairs
+    if pairs:  # a name given twice is refused, not the later value kept
+        with pytest.raises(UsageError, match="is given twice"):
+            parse_pairs(f"{text},{pairs[0][0]}=x", "--user-features", "age=25")
 
 
 @FAST

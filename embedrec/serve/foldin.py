@@ -317,7 +317,9 @@ def _check_age(value) -> None:
 def parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
     """'a=1,b=2' as [(a, '1'), (b, '2')]; a part without '=', an empty item and a name given twice are
     UsageErrors naming ``option`` (as --liked and --rated refuse them)."""
-    out = []
+    out: list[tuple[str, str]] = []
+    if not text.strip():  # no pairs at all (the command line refuses an empty option before this)
+        return out
     parts = text.split(",")
     for n, part in enumerate(parts, 1):
         if not part.strip():
