@@ -58,6 +58,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     refuse_cwd(target)
     refuse_inside_store(target)
     if target.exists() and not overwrite:
+        check_replaceable(target, ours)  # a folder --overwrite would refuse says so now, not after the retry
         raise ArtifactError(f"output directory '{target}' already exists; pass «--overwrite|overwrite=True» to replace it, "
                             "or choose another path")
     refuse_dangling(target)

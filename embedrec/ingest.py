@@ -223,6 +223,7 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
     check_source(cfg)
     refuse_dangling(out)
     if out.exists() and not overwrite:
+        check_replaceable(out, is_dataset)  # a folder --overwrite would refuse (a file, the user's own) says so now
         raise DataError(f"output directory '{out}' already exists; pass «--overwrite|overwrite=True» to replace it, or "
                         "choose another with «--output|output=...»")
     if out.exists():

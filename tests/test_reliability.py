@@ -369,6 +369,9 @@ def test_overwrite_refuses_a_folder_embedrec_did_not_write(base, tmp_path, monke
                            "--overwrite only replaces a folder embedrec wrote: choose an empty or new folder")
     r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", foreign, "--overwrite")
     assert r.exit_code == 1 and "holds files embedrec did not write" in one_line(r)
+    for command in (["ingest", "-q", csv], ["export", "-q", "--run", base[1], "--to", "npy"]):  # a review: without
+        r = invoke(*command, "-o", foreign)  # --overwrite this said 'pass --overwrite', which then refused it
+        assert r.exit_code == 1 and "holds files embedrec did not write" in one_line(r), r.stderr
     assert (foreign / "notes.txt").read_text() == "precious"
     # what embedrec wrote is replaced as before
     assert invoke("ingest", "-q", csv, "-o", tmp_path / "d").exit_code == 0

@@ -122,6 +122,9 @@ def test_hogwild_refuses_what_it_cannot_train(synth, small_cfg, tmp_path, monkey
     c = c.updated({"model.objective": "explicit", "model.loss": "auto", "features.movie": ["genre"]})
     with pytest.raises(ConfigError, match="plain model only"):
         fit(synth, c.model, c.train, tmp_path / "b", features_cfg=c.features)
+    c = c.updated({"model.objective": "implicit", "model.loss": "softmax"})  # a review: 'use model.loss=bpr' first,
+    with pytest.raises(ConfigError, match="plain model only"):  # which then failed with the features
+        fit(synth, c.model, c.train, tmp_path / "c", features_cfg=c.features)
 
 
 def test_kernel_is_built_once_into_the_cache_and_needs_a_compiler(tmp_path, monkeypatch):
