@@ -132,6 +132,9 @@ def test_users_from_stdin_and_file_agree(cli_run, tmp_path):
     a = invoke("recommend", "--users", "-", "--format", "csv", *sets, input=ids)
     b = invoke("recommend", "--users", tmp_path / "u.txt", "--format", "csv", *sets)
     assert a.exit_code == 0 and a.stdout == b.stdout and len(a.stdout.splitlines()) == 31
+    # a review: ids in CSV quotes (R's write.csv, pandas' QUOTE_ALL) were each 'not a user id'
+    q = invoke("recommend", "--users", "-", "--format", "csv", *sets, input='"user_id"\n"1"\n"2"\n"nobody"\n"3"\n')
+    assert q.exit_code == 0 and q.stdout == a.stdout, q.stderr
     # 'nobody' and '2.0' cannot be ids of this model (its ids are integers): said so, not "unknown user"
     assert "<stdin>:3: 'nobody' is not a user id of this model (its ids are integers); skipped" in a.stderr
     r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="2.0\n99999\n")

@@ -93,7 +93,8 @@ def _one_id(name: str, n: int, text: str) -> None:
 
 def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     """(line number, id) of each id line: blank and '#' lines skipped, and a header line first ('user_id' or
-    'user'), after a UTF-8 byte-order mark (Excel's CSV) if there is one."""
+    'user'), after a UTF-8 byte-order mark (Excel's CSV) if there is one; an id in CSV quotes ("196") without
+    them."""
     first = True
     for n, line in enumerate(lines, 1):
         t = str(line).strip()  # ids given from Python may be ints
@@ -101,10 +102,15 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
             continue
         if first:
             first = False
-            t = t.lstrip("\ufeff").strip()
+            t = _unquoted(t.lstrip("\ufeff").strip())
             if t.lower() in HEADER_USER_WORDS:
                 continue  # a header line
-        yield n, t
+        yield n, _unquoted(t)
+
+
+def _unquoted(t: str) -> str:
+    """One CSV field without its quotes ('"196"', as R's write.csv and pandas' QUOTE_ALL write it)."""
+    return t[1:-1].replace('""', '"').strip() if len(t) > 1 and t[0] == t[-1] == '"' else t
 
 
 def as_rows(rec: Recommender, triples: Iterable[tuple]) -> Iterator[dict]:
