@@ -1042,6 +1042,28 @@ def test_a_manifest_that_is_json_but_no_object_is_corrupt(tmp_path, text):
         read_json(tmp_path / "manifest.json", "run manifest")
 
 
+def test_a_dataset_with_a_damaged_manifest_is_replaced_by_the_overwrite_its_error_advises(base, tmp_path):
+    """A review: a dataset whose manifest was cut short said 'rerun embedrec ingest --overwrite', which then
+    refused the folder as 'holding files embedrec did not write' (its own current, gen-..., links)."""
+    import shutil
+
+    ds = tmp_path / "d"
+    shutil.copytree(base[0], ds, symlinks=True)
+    m = Path(os.path.realpath(ds / "current")) / "manifest.json"
+    m.write_bytes(m.read_bytes()[:500])
+    r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'r'}")
+    assert r.exit_code == 1 and "rerun 'embedrec ingest --overwrite'" in one_line(r)
+    csv = base[0].parent / "ratings.csv"
+    r = invoke("ingest", "-q", csv, "-o", ds, "--overwrite")
+    assert r.exit_code == 0, r.stderr
+    assert invoke("verify", ds).exit_code == 0
+    (ds / "notes.txt").write_text("mine")  # a user's file beside it: still refused, named
+    m = Path(os.path.realpath(ds / "current")) / "manifest.json"
+    m.write_bytes(m.read_bytes()[:500])
+    r = invoke("ingest", "-q", csv, "-o", ds, "--overwrite")
+    assert r.exit_code == 1 and "holds files embedrec did not write" in one_line(r)
+
+
 # ------------------------------------------------------------------------------------------ SIGTERM during train
 
 # `embedrec train ARGS` in a process that sends itself SIGTERM at a chosen moment: "epoch" once epoch AT's

@@ -138,6 +138,12 @@ def is_dataset(folder: Path) -> bool:
             continue
         if isinstance(m, dict) and "format_version" in m and "embedrec_version" in m and "counts" in m:
             return True
+    # a damaged or deleted manifest: still embedrec's by its layout (current -> gen-<time>, the links beside it and
+    # nothing else), so the --overwrite that the error about it advises can replace it (a review)
+    if _versioned(folder):
+        own = {"current", *LINKS}
+        return all(p.name in own or p.name.startswith(".") or (p.name.startswith(f"{GEN}-") and p.is_dir())
+                   for p in folder.iterdir())
     return False
 
 
