@@ -28,6 +28,7 @@ import numpy as np
 
 from embedrec.errors import ArtifactError, ConfigError, Interrupted, Terminated, UsageError
 from embedrec.fsutil import (
+    SEAL,
     check_seal,
     io_error,
     locked_folder,
@@ -404,7 +405,15 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     if state_path.exists() and not fresh:
         saved = read_json(state_path, "tune results")
         # sealed like a manifest: an edited or damaged record is not reused as finished trials
-        check_seal(saved, state_path, "tune results", "rerun with «--fresh|fresh=True» to redo its trials")
+        fix = "rerun with «--fresh|fresh=True» to redo its trials"
+        check_seal(saved, state_path, "tune results", fix)
+        if SEAL not in saved:  # tune-dims always seals it: without one it was edited (a review: then reused)
+            raise ArtifactError(f"tune results '{state_path}' have lost their own checksum ('{SEAL}'): edited; {fix}")
+        trials = saved.get("trials")
+        if not isinstance(trials, list) or not all(
+                isinstance(t, dict) and isinstance(t.get("key"), str) and isinstance(t.get("dim"), int)
+                and isinstance(t.get("valid_metric"), (int, float)) for t in trials):
+            raise ArtifactError(f"tune results '{state_path}' hold trials that are not what tune-dims writes; {fix}")
         if saved.get("dataset") == ds.manifest.get("inputs") and saved.get("metric") == metric:
             finished = {t["key"]: t for t in saved.get("trials", [])}
             cfg_now = cfg.to_dict()

@@ -170,6 +170,15 @@ def test_an_edited_tune_record_is_refused_not_reused(tune_cfg, tmp_path):
         sweep(cfg, [4])
     assert e.value.cli_message() == (f"tune results '{p}' does not match its checksum (damaged or edited); rerun "
                                      "with --fresh to redo its trials")
+    saved.pop("manifest_sha256")  # a review: with the seal removed as well, the edit was reused (and chosen)
+    p.write_text(json.dumps(saved))
+    with pytest.raises(ArtifactError, match="have lost their own checksum"):
+        sweep(cfg, [4])
+    from embedrec.fsutil import seal
+
+    p.write_text(json.dumps(seal({**saved, "trials": [{"key": "d4"}]})))  # sealed, but not tune-dims' trials
+    with pytest.raises(ArtifactError, match="hold trials that are not what tune-dims writes"):
+        sweep(cfg, [4])
     again = sweep(cfg, [4], fresh=True)
     assert again["chosen"]["valid_metric"] != 0.01 and json.loads(p.read_text())["manifest_sha256"]
 
