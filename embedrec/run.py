@@ -130,6 +130,7 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
     except OSError as e:
         raise (io_error(e, run_dir, "choose another run.dir") or e) from None
     current = run_dir / "current"
+    _refuse_copied_current(run_dir)
     if current.exists() and not current.is_symlink() and not current.is_dir():  # a user's file of that name
         raise ArtifactError(f"run.dir '{run_dir}' holds a file 'current' that embedrec did not write (a run's current "
                             "is a link to its model folder), which saving would replace: choose a new or empty folder "
@@ -161,10 +162,21 @@ def _record_checksums(folder: Path) -> None:
     write_json(folder / "manifest.json", seal(manifest))
 
 
+def _refuse_copied_current(run_dir: Path) -> None:
+    """A run copied with its links followed (``cp -rL``) has a folder named ``current``, which publishing cannot
+    swap: said before a fit, not after it (a review: the whole fit ran, then 'Is a directory')."""
+    current = run_dir / "current"
+    if current.is_dir() and not current.is_symlink():
+        raise ArtifactError(f"'{current}' is a folder, not the link to a model folder embedrec makes (the run was "
+                            "copied with links followed, e.g. cp -rL), so a new model cannot be published there; "
+                            "write to another run.dir (copy runs with cp -a, which keeps the link)")
+
+
 def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path:
     """Call ``write(tmp_folder)`` to fill a new artifacts folder, then make it ``current`` atomically (files
     and folders fsynced first); older folders are pruned, keeping the newest KEEP and any a reader holds."""
     run_dir = Path(run_dir)
+    _refuse_copied_current(run_dir)
 
     def fill(tmp: Path) -> None:
         write(tmp)

@@ -1064,6 +1064,23 @@ def test_a_dataset_with_a_damaged_manifest_is_replaced_by_the_overwrite_its_erro
     assert r.exit_code == 1 and "holds files embedrec did not write" in one_line(r)
 
 
+def test_a_run_copied_with_links_followed_is_refused_before_the_fit(base, tmp_path):
+    """A review: a run copied with cp -rL (its current a folder) served, but train fitted it all and then failed
+    at publishing ('Is a directory'), leaving an artifacts folder behind; index rebuild likewise."""
+    import shutil
+
+    run = tmp_path / "copied"
+    shutil.copytree(base[1], run, symlinks=False)
+    assert (run / "current").is_dir() and not (run / "current").is_symlink()
+    assert invoke("recommend", "-q", "--run", run, "--user", "1", "-k", "2").exit_code == 0
+    for args in (["train", "--set", f"data.prepared={base[0]}", "--set", f"run.dir={run}"],
+                 ["index", "rebuild", "--run", run]):
+        r = invoke(*args, "-q")
+        assert r.exit_code == 1 and one_line(r).startswith(f"error: '{run / 'current'}' is a folder, not the link"), \
+            r.stderr
+    assert not list(run.glob("artifacts-*"))
+
+
 # ------------------------------------------------------------------------------------------ SIGTERM during train
 
 # `embedrec train ARGS` in a process that sends itself SIGTERM at a chosen moment: "epoch" once epoch AT's
