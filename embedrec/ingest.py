@@ -255,6 +255,10 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     log.info("read %s rows (%s layout) in %.1fs", f"{len(raw.ratings):,}", raw.layout, time.perf_counter() - t0)
     report: dict = {"rows_read": len(raw.ratings)}
     movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
+    if movies is not None and len(movies) < len(raw.movies):  # a review: dropped without a word
+        report["movies_file_repeated_ids_dropped"] = len(raw.movies) - len(movies)
+        log.warning("the movies file lists %s movie ids more than once; the first row of each is kept",
+                    f"{len(raw.movies) - len(movies):,}")
     below: list[pd.DataFrame] = []
     k_core: list[pd.DataFrame] = []
     ratings = clean(_match_movies(raw.ratings, movies, cfg, report), cfg, report, below, k_core)

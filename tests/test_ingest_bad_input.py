@@ -609,3 +609,23 @@ def test_last_k_without_the_user_time_split_is_a_config_error(tmp_path):
                         f"split.method=user_time does (it is {method})", code=2)
     r, out = ingest(tmp_path, p, "--set", "split.last_k=1", "--set", "split.method=user_time")
     assert r.exit_code == 0, r.stderr
+
+
+def test_a_movies_file_is_read_as_written(tmp_path):
+    """A review: a Parquet movies file with list genres (embedrec's own movies.parquet) was an internal error; a
+    null title became 'nan' and null genres the genre 'nan'; a repeated movie id was dropped without a word; and
+    '007' was movie 7 there, though the ratings reader refuses it."""
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating\n1,1,5\n1,2,3\n2,1,4\n2,3,2\n")
+    pd.DataFrame({"movie_id": [1, 2, 3, 3], "title": ["A (1990)", None, "C (1992)", "Again (2000)"],
+                  "genres": [["Action", "Comedy"], ["Drama"], None, ["War"]]}).to_parquet(tmp_path / "m.parquet")
+    r, out = ingest(tmp_path, p, "--set", f"data.movies={tmp_path / 'm.parquet'}", "--set", "split.test=0",
+                    "--set", "split.valid=0")
+    assert r.exit_code == 0, r.stderr
+    assert "the movies file lists 1 movie ids more than once; the first row of each is kept" in r.stderr
+    m = pd.read_parquet(out / "movies.parquet").set_index("movie_id")
+    assert list(m.loc[1, "genres"]) == ["Action", "Comedy"] and m.loc[2, "title"] == "" and list(m.loc[3, "genres"]) == []
+    (tmp_path / "m.csv").write_text("movie_id,title,genres\n1,A (1990),Action\n007,Bond (1962),Action\n")
+    (tmp_path / "b").mkdir()
+    r, out = ingest(tmp_path / "b", p, "--set", f"data.movies={tmp_path / 'm.csv'}")
+    refused(r, out, "m.csv:3: id '007' in column 'movie_id' is not written as a plain integer")

@@ -549,19 +549,39 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
         raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))}); "
                         "set data.columns.movie / data.columns.title")
     ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2)
-    genres = ([str(g).split(genre_sep) if g else [] for g in df[genres_col]]
+    genres = ([_genre_list(g, genre_sep) for g in df[genres_col]]
               if genres_col and genres_col in df.columns else [[] for _ in range(len(df))])
-    return movies_frame(list(ids), [str(t) for t in df[title_col]], genres)
+    titles = ["" if _missing(t) else str(t) for t in df[title_col]]  # a null title: none, not 'nan' (a review)
+    return movies_frame(list(ids), titles, genres)
+
+
+def _missing(v) -> bool:
+    """A null cell (None, NaN, pandas' NA) of a movies table, as Parquet and pandas hold it."""
+    return v is None or (not isinstance(v, (str, list, tuple, np.ndarray)) and bool(pd.isna(v)))
+
+
+def _genre_list(g, sep: str) -> list[str]:
+    """A movies table's genres cell: text split at ``sep``, or a list as a Parquet list column holds it (as
+    embedrec's own movies.parquet writes it: a review found it an internal error); null is none."""
+    if _missing(g):
+        return []
+    if isinstance(g, (list, tuple, np.ndarray)):
+        return [str(x) for x in g if not _missing(x) and str(x)]
+    return str(g).split(sep) if str(g) else []
 
 
 def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int) -> pd.Series:
     if id_type == "str":
-        return values.astype(str)
+        return values.astype(str).str.strip()
     parsed = pd.to_numeric(values, errors="coerce")
+    text = values.astype(str).str.strip()  # '007' or '+7' would be 7, as the ratings reader refuses them
     with np.errstate(invalid="ignore"):
         bad = np.array(parsed.isna().to_numpy(), dtype=bool) | (parsed.to_numpy(dtype=float) % 1 != 0)
+    if not pd.api.types.is_numeric_dtype(values):
+        bad |= ~text.str.fullmatch(r"-?(0|[1-9][0-9]*)").to_numpy(dtype=bool)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{label}:{row + first_line}: id '{shorten(values.iloc[row], 60)}' in column '{col}' is not an integer; "
-                        "fix that row, or set data.id_type=str for text ids")
+        raise DataError(f"{label}:{row + first_line}: id '{shorten(values.iloc[row], 60)}' in column '{col}' is not "
+                        "written as a plain integer (integer ids would misread or merge it: '007' is 7); fix that "
+                        "row, or set data.id_type=str for text ids")
     return parsed.astype("int64")
