@@ -114,7 +114,9 @@ def check_source(cfg: DataConfig) -> None:
 def _read_folder(root: Path, cfg: DataConfig) -> readers.RawData:
     layout, folder = readers.detect_layout(root)
     if layout == "recbole":  # its :token ids are text or integers as data.id_type says (MovieLens ids are integers)
-        return readers.READERS[layout](folder, cfg.id_type)
+        return readers.READERS[layout](folder, cfg.id_type, cfg.encoding)
+    if layout == "ml-csv":  # UTF-8 as released; data.encoding for a copy saved otherwise (the advice its error gives)
+        return readers.READERS[layout](folder, cfg.encoding)
     return readers.READERS[layout](folder)
 
 

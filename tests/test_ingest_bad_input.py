@@ -629,3 +629,31 @@ def test_a_movies_file_is_read_as_written(tmp_path):
     (tmp_path / "b").mkdir()
     r, out = ingest(tmp_path / "b", p, "--set", f"data.movies={tmp_path / 'm.csv'}")
     refused(r, out, "m.csv:3: id '007' in column 'movie_id' is not written as a plain integer")
+
+
+def test_the_encoding_advice_works_for_the_movielens_and_recbole_layouts(tmp_path):
+    """A review: a latin-1 movies.csv in a MovieLens folder (or a RecBole file) was told to set data.encoding,
+    which those readers ignored (the same error again); a RecBole .item error named line 1 for a byte on line 3;
+    a Windows byte (0x92, cp1252's apostrophe) was advised latin-1, which reads it as a control character."""
+    ml = tmp_path / "ml"
+    ml.mkdir()
+    (ml / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,1\n1,2,3.5,2\n")
+    (ml / "movies.csv").write_bytes("movieId,title,genres\n1,A (1990),Drama\n2,Canción (1991),Drama\n"
+                                    .encode("latin-1"))
+    r, out = ingest(tmp_path, ml)
+    refused(r, out, "movies.csv:3: cannot decode byte 0xf3")
+    r, out = ingest(tmp_path, ml, "--set", "data.encoding=latin-1")
+    assert r.exit_code == 0, r.stderr
+    assert pd.read_parquet(out / "movies.parquet").set_index("movie_id").loc[2, "title"] == "Canción"
+    rb = tmp_path / "rb"
+    rb.mkdir()
+    (rb / "x.inter").write_text("user_id:token\titem_id:token\trating:float\n1\t1\t4\n1\t2\t3\n")
+    (rb / "x.item").write_bytes("item_id:token\tmovie_title:token_seq\n1\tA\n2\tSchindler’s List\n"
+                                .encode("cp1252"))  # ’ is byte 0x92 there
+    (tmp_path / "b").mkdir()
+    r, out = ingest(tmp_path / "b", rb)
+    refused(r, out, "x.item:3: cannot decode byte 0x92 at byte offset 51 as utf-8; set data.encoding (e.g. --set "
+                    "data.encoding=cp1252)")
+    r, out = ingest(tmp_path / "b", rb, "--set", "data.encoding=cp1252")
+    assert r.exit_code == 0, r.stderr
+    assert pd.read_parquet(out / "movies.parquet").set_index("movie_id").loc[2, "title"] == "Schindler’s List"

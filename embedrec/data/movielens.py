@@ -129,10 +129,12 @@ def read_ml_dat(root: Path) -> RawData:
     return RawData(ratings, movies, users, layout, scale, files, (str(rpath), 1))
 
 
-def read_ml_csv(root: Path) -> RawData:
+def read_ml_csv(root: Path, encoding: str = "utf-8") -> RawData:
+    """ratings.csv (and movies.csv) of ml-20m, ml-25m, ml-32m, ml-latest(-small): UTF-8 as GroupLens writes them,
+    or data.encoding for a copy saved otherwise."""
     rpath = root / "ratings.csv"
     ratings = read_numeric_table(rpath, sep=",", names=None, usecols=None,
-                                 header=True, encoding="utf-8",
+                                 header=True, encoding=encoding,
                                  numeric={"userId": "int64", "movieId": "int64", "rating": "float32",
                                           "timestamp": "int64"})
     missing = {"userId", "movieId", "rating", "timestamp"} - set(ratings.columns)
@@ -145,6 +147,6 @@ def read_ml_csv(root: Path) -> RawData:
     mpath = root / "movies.csv"
     if mpath.exists():
         movies = read_movies_table(mpath, sep=",", id_col="movieId", title_col="title", genres_col="genres",
-                                   genre_sep="|", encoding="utf-8", id_type="int")
+                                   genre_sep="|", encoding=encoding, id_type="int")
         files.append(mpath)
     return RawData(ratings, movies, None, "ml-csv", (0.5, 5.0), files, (str(rpath), 2))

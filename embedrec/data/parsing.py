@@ -124,9 +124,11 @@ def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) ->
     if e.object[:2] == b"\x1f\x8b":
         return DataError(f"{label}: the file is gzip-compressed; name it with a .gz extension (e.g. ratings.csv.gz) "
                          "or decompress it")
-    hint = "latin-1" if encoding.lower().replace("-", "") in ("utf8",) else "utf-8"
     found = _first_undecodable(e.object if src is None else src, encoding)
     where, byte, offset = (f"{label}:{found[0]}", found[1], found[2]) if found else (label, e.object[e.start], None)
+    # 0x80-0x9f are control characters in latin-1 but letters and quotes in Windows' cp1252 (a review: ’ as \x92)
+    hint = ("cp1252" if 0x80 <= byte <= 0x9F else "latin-1") if encoding.lower().replace("-", "") in ("utf8",) \
+        else "utf-8"
     at = f" at byte offset {offset:,}" if offset is not None else ""
     # a byte-order mark names the encoding outright; latin-1 would read it, and every NUL byte, as text
     bom = _bom_encoding(src, e.object) if (offset if offset is not None else e.start) < 4 else None

@@ -21,8 +21,8 @@ from embedrec.errors import DataError, shorten
 log = logging.getLogger("embedrec")
 
 
-def _atomic_header(path: Path) -> list[tuple[str, str]]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
+def _atomic_header(path: Path, encoding: str = "utf-8") -> list[tuple[str, str]]:
+    with open(path, encoding=encoding, errors="replace") as fh:
         first = fh.readline().rstrip("\r\n")
     cols = []
     for h in first.split("\t"):
@@ -31,15 +31,15 @@ def _atomic_header(path: Path) -> list[tuple[str, str]]:
     return cols
 
 
-def _read_atomic(path: Path, names: list[str], **kw) -> pd.DataFrame:
+def _read_atomic(path: Path, names: list[str], encoding: str = "utf-8", **kw) -> pd.DataFrame:
     """An atomic file's rows as text; pandas' parser errors become one DataError naming path:line."""
     try:
         return pd.read_csv(path, sep="\t", header=0, names=names, dtype=str, keep_default_na=False,
-                           encoding="utf-8", **kw)
-    except UnicodeDecodeError as e:
-        raise _decode_error(str(path), e, "utf-8") from None
+                           encoding=encoding, **kw)
+    except UnicodeDecodeError as e:  # the file given, so the line and offset are the file's (a review)
+        raise _decode_error(str(path), e, encoding, path) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
-        raise _parser_error(str(path), e, 1, path, "\t", "utf-8") from None
+        raise _parser_error(str(path), e, 1, path, "\t", encoding) from None
 
 
 _PLAIN_INT = r"-?(0|[1-9][0-9]*)"  # an integer id as written once: '007', '+7' or '7.0' would merge with 7
@@ -59,7 +59,7 @@ def _token_ids(values: pd.Series, id_type: str, label: str, col: str) -> pd.Seri
     return values.astype("int64")
 
 
-def read_recbole(root: Path, id_type: str = "int") -> RawData:
+def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> RawData:
     """A RecBole dataset folder: every NAME.*.inter of one NAME (the benchmark's NAME.train/valid/test.inter
     read together; embedrec splits by split.*), with NAME.item and NAME.user if there."""
     inters = sorted(root.glob("*.inter"))
@@ -71,7 +71,7 @@ def read_recbole(root: Path, id_type: str = "int") -> RawData:
     parts = []
     names: list[str] = []
     for ipath in inters:
-        cols = [c for c, _ in _atomic_header(ipath)]
+        cols = [c for c, _ in _atomic_header(ipath, encoding)]
         need = {"user_id", "item_id"}
         if not need <= set(cols):
             raise DataError(f"{ipath}:1: RecBole header lacks {', '.join(sorted(need - set(cols)))} "
@@ -82,7 +82,7 @@ def read_recbole(root: Path, id_type: str = "int") -> RawData:
         names = names or cols
         numeric = {c: t for c, t in (("rating", "float32"), ("timestamp", "float64")) if c in cols}
         part = read_numeric_table(ipath, sep="\t", names=cols, usecols=["user_id", "item_id", *numeric],
-                                  header=True, encoding="utf-8", numeric=numeric, label=str(ipath),
+                                  header=True, encoding=encoding, numeric=numeric, label=str(ipath),
                                   extra_dtype={"user_id": str, "item_id": str})
         for c in ("user_id", "item_id"):
             part[c] = _token_ids(part[c].astype(str), id_type, str(ipath), c)
@@ -101,8 +101,8 @@ def read_recbole(root: Path, id_type: str = "int") -> RawData:
     movies = users = None
     item = root / f"{stem}.item"
     if item.exists():
-        icols = [c for c, _ in _atomic_header(item)]
-        df = _read_atomic(item, icols, quoting=3)
+        icols = [c for c, _ in _atomic_header(item, encoding)]
+        df = _read_atomic(item, icols, encoding, quoting=3)
         title_col = next((c for c in ("movie_title", "title") if c in df.columns), None)
         genre_col = next((c for c in ("class", "genre", "genres") if c in df.columns), None)
         year_col = next((c for c in ("release_year", "year") if c in df.columns), None)
@@ -114,8 +114,8 @@ def read_recbole(root: Path, id_type: str = "int") -> RawData:
         files.append(item)
     user = root / f"{stem}.user"
     if user.exists():
-        ucols = [c for c, _ in _atomic_header(user)]
-        df = _read_atomic(user, ucols)
+        ucols = [c for c, _ in _atomic_header(user, encoding)]
+        df = _read_atomic(user, ucols, encoding)
         users = pd.DataFrame({"user_id": _token_ids(df["user_id"], id_type, str(user), "user_id")})
         for src, dst in (("age", "age"), ("gender", "gender"), ("occupation", "occupation"), ("zip_code", "zip")):
             if src in df.columns:
