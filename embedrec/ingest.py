@@ -43,7 +43,12 @@ def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
 
 def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
     src = cfg.source
-    if src in NAMED:
+    # a file or folder of a release's name here (./ml-1m, the unzipped release) is read, not passed over for a
+    # download of the release (a review)
+    if src in NAMED and os.path.lexists(src):
+        log.info("'%s' is a file or folder here: reading it, not the %s release (give ./%s to say so, or run from "
+                 "another folder for the release)", src, src, src)
+    if src in NAMED and not os.path.lexists(src):
         root = fetch_named(src, cache_dir(cfg.cache_dir), progress)
         return _read_folder(root, cfg)
     if src == "-":
@@ -89,7 +94,7 @@ def check_source(cfg: DataConfig) -> None:
     that does not exist: checked before the output folder, as a missing input is the first thing to say."""
     src = cfg.source
     path = Path(src).expanduser()
-    if src != "-" and src not in NAMED and not path.exists():
+    if src != "-" and (src not in NAMED or os.path.lexists(src)) and not path.exists():
         if path.is_symlink():
             raise DataError(f"data.source '{src}' is a broken symbolic link (to '{os.readlink(path)}'); "
                             "point it at an existing file, or give that file's path")

@@ -657,3 +657,16 @@ def test_the_encoding_advice_works_for_the_movielens_and_recbole_layouts(tmp_pat
     r, out = ingest(tmp_path / "b", rb, "--set", "data.encoding=cp1252")
     assert r.exit_code == 0, r.stderr
     assert pd.read_parquet(out / "movies.parquet").set_index("movie_id").loc[2, "title"] == "Schindler’s List"
+
+
+def test_a_folder_named_as_a_release_is_read_not_passed_over(tmp_path, monkeypatch):
+    """A review: with ./ml-1m present (the unzipped release), `ingest ml-1m` went for the download instead."""
+    (tmp_path / "ml-1m").mkdir()
+    (tmp_path / "ml-1m" / "ml-1m.inter").write_text("user_id:token\titem_id:token\trating:float\n"
+                                                    + "".join(f"{u}\t{m}\t{(u + m) % 5 + 1}\n"
+                                                              for u in range(1, 6) for m in range(1, 5)))
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["ingest", "ml-1m", "-o", "ds"])
+    assert r.exit_code == 0, r.stderr
+    assert "'ml-1m' is a file or folder here: reading it, not the ml-1m release" in r.stderr
+    assert "rows read 20" in r.stderr
