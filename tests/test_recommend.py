@@ -905,3 +905,26 @@ def test_a_user_without_training_ratings_is_answered_as_unknown(tmp_path, object
         got = m.recommend([40, 1], k=3, missing="popular")
         assert got.fallback == [True, False]
         assert m.predict([(40, 1), (1, 1)]).fallback == ["user_unknown", "none"]
+
+
+def test_users_with_nothing_left_to_recommend_are_said_in_a_stream(tmp_path):
+    """A review: `recommend --users` left out a user who had rated every movie (no rows) without a word, where
+    `--user` says so."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    import embedrec as er
+    from embedrec.cli import main
+    from embedrec.config import load_config
+
+    rng = np.random.default_rng(5)
+    rows = [(u, m, int(rng.integers(1, 6))) for u in range(2, 31) for m in range(1, 21) if rng.random() < 0.5]
+    rows += [(1, m, 4) for m in range(1, 21)]  # user 1 rated every movie
+    pd.DataFrame(rows, columns=["user_id", "movie_id", "rating"]).to_csv(tmp_path / "r.csv", index=False)
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "model.dim=4",
+                             "train.epochs=2", "train.threads=1", "split.test=0", "split.valid=0"])
+    er.train(er.ingest(str(tmp_path / "r.csv"), cfg), cfg).save()
+    r = CliRunner().invoke(main, ["recommend", "--run", str(cfg.run.dir), "--users", "-", "-k", "3", "--format", "csv"],
+                           input="1\n2\n")
+    assert r.exit_code == 0 and {x.split(",")[0] for x in r.stdout.splitlines()[1:]} == {"2"}, r.output
+    assert "1 user has no movie left to recommend (this user rated every movie), so no rows: 1" in r.stderr

@@ -28,6 +28,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     ``on_batch`` is called after each batch's results were taken (the CLI flushes stdout there, so a reader
     on the other end of a pipe gets each batch's answers while the next ids are still coming)."""
     skipped = [0]
+    empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
 
     def flush(numbered: list[tuple[int, str]]):
         buf = [t for _, t in numbered]
@@ -51,6 +52,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                 results[int(r)] = (i, s)
         for t, p, r in zip(buf, parsed, rows):
             if r >= 0:
+                if not len(results[int(r)][0]):  # nothing left for them: said at the end, not a silent gap
+                    empty.append(p)
                 yield (p, *results[int(r)])
             elif fallback == "popular":
                 yield (p if p is not None else t, *rec.popular(k, allowed, rec.rated_by_unknown(t)))
@@ -80,6 +83,12 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     if skipped[0] > LOGGED_UNKNOWN:
         log.warning("%s unknown users skipped in all (the first %d are named above)", f"{skipped[0]:,}",
                     LOGGED_UNKNOWN)
+    if empty:  # a review: such a user's lines were simply missing from the output
+        log.warning("%s user%s no movie left to recommend (%s rated every movie%s), so no rows: %s%s",
+                    f"{len(empty):,}", " has" if len(empty) == 1 else "s have", "this user" if len(empty) == 1
+                    else "they", " the filters let through" if allowed is not None else "",
+                    ", ".join(shorten(str(u)) for u in empty[:LOGGED_UNKNOWN]),
+                    " ..." if len(empty) > LOGGED_UNKNOWN else "")
 
 
 def _one_id(name: str, n: int, text: str) -> None:
