@@ -64,11 +64,16 @@ def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
         sweep_zip_temps()
         with tempfile.TemporaryDirectory(prefix=f"embedrec-zip-{os.getpid()}-") as tmp:
             extract_zip(path, Path(tmp))
-            files = [p for p in Path(tmp).rglob("*") if p.is_file()]
+            # macOS's zip adds __MACOSX/._NAME copies of each file's metadata: not data (a review)
+            files = [p for p in Path(tmp).rglob("*") if p.is_file() and "__MACOSX" not in p.parts
+                     and not p.name.startswith("._")]
             if len(files) == 1 and files[0].suffix.lower() in TABLES and cfg.format not in ("movielens", "recbole"):
-                try:
+                try:  # a release's layout (a lone ratings.csv of userId,movieId,...) unless the format says a table
+                    if cfg.format in ("csv", "tsv", "parquet"):
+                        raise DataError("a table")
                     readers.detect_layout(Path(tmp))
-                except DataError:  # no release's layout: a zip of one ratings table, read as that table
+                    return _zip_named(_read_folder(Path(tmp), cfg), path, Path(tmp))
+                except DataError:  # a zip of one ratings table of the user's own columns, read as that table
                     try:
                         raw = readers.read_generic(str(files[0]), cfg)
                     except DataError as e:  # named as zip!member, not by the temporary folder
@@ -80,10 +85,15 @@ def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
                 raw = _read_folder(Path(tmp), cfg)
             except DataError as e:  # name the zip and its member, not the temporary folder (gone when it is read)
                 raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
-            raw.files = [path]
-            raw.origin = (f"{path}!{Path(raw.origin[0]).relative_to(tmp)}", raw.origin[1])
-            return raw
+            return _zip_named(raw, path, Path(tmp))
     return readers.read_generic(str(path), cfg)
+
+
+def _zip_named(raw: readers.RawData, zpath: Path, tmp: Path) -> readers.RawData:
+    """Data read from a zip's extracted folder, named by the zip (its files, where its rows came from)."""
+    raw.files = [zpath]
+    raw.origin = (f"{zpath}!{Path(raw.origin[0]).relative_to(tmp)}", raw.origin[1])
+    return raw
 
 
 TABLES = (".csv", ".tsv", ".tab", ".txt", ".parquet")  # a lone member of a zip read as a table

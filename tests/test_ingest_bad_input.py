@@ -670,3 +670,24 @@ def test_a_folder_named_as_a_release_is_read_not_passed_over(tmp_path, monkeypat
     assert r.exit_code == 0, r.stderr
     assert "'ml-1m' is a file or folder here: reading it, not the ml-1m release" in r.stderr
     assert "rows read 20" in r.stderr
+
+
+def test_a_zip_of_ones_own_ratings_csv_is_read_as_that_table(tmp_path):
+    """A review: a zip of one table named ratings.csv (the user's own columns) was refused as a MovieLens
+    ratings.csv lacking userId, data.format=csv too; a macOS zip of one table (with __MACOSX/._r.csv) was 'no
+    recognised layout'; data.format=csv on a folder said it had no recognised layout."""
+    for name, extra in (("ratings.csv", {}), ("r.csv", {"__MACOSX/._r.csv": b"\x00\x05\x16\x07"})):
+        z = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(z, "w") as f:
+            f.writestr(name, HEAD + ROWS)
+            for member, data in extra.items():
+                f.writestr(member, data)
+        out = tmp_path / f"ds-{name}"
+        r = CliRunner().invoke(main, ["ingest", "-q", str(z), "-o", str(out)])
+        assert r.exit_code == 0, r.stderr
+        assert len(pd.read_parquet(out / "users.parquet")) == 6
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "ratings.csv").write_text(HEAD + ROWS)
+    (tmp_path / "x").mkdir()
+    r, out = ingest(tmp_path / "x", tmp_path / "own", "--set", "data.format=csv")
+    refused(r, out, f"{tmp_path / 'own'}: is a folder, not a ratings table; give the table's path")

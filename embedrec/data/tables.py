@@ -174,7 +174,8 @@ def _sniff_separator(src, encoding: str) -> str:
     except FileNotFoundError:
         raise DataError(f"{src}: file not found; check data.source") from None
     except IsADirectoryError:
-        raise DataError(f"{src}: is a directory without a recognised MovieLens or RecBole layout") from None
+        raise DataError(f"{src}: is a folder, not a ratings table; give the table's path (e.g. {src}/ratings.csv), "
+                        "or the folder without data.format if it holds a MovieLens or RecBole release") from None
     line = first[0] if first else ""
     counts = {s: line.count(s) for s in (",", "\t", ";", "|")}
     best = max(counts, key=counts.get)
