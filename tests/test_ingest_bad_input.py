@@ -691,3 +691,13 @@ def test_a_zip_of_ones_own_ratings_csv_is_read_as_that_table(tmp_path):
     (tmp_path / "x").mkdir()
     r, out = ingest(tmp_path / "x", tmp_path / "own", "--set", "data.format=csv")
     refused(r, out, f"{tmp_path / 'own'}: is a folder, not a ratings table; give the table's path")
+
+
+def test_a_movielens_dat_file_given_alone_points_at_its_folder(tmp_path):
+    """A review: ml-1m/ratings.dat given as the source was told to set data.separator, and '::' is refused there
+    (one character): no fix worked. It now says to give the release's folder."""
+    p = tmp_path / "ratings.dat"
+    p.write_text("1::1193::5::978300760\n1::661::3::978302109\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "ratings.dat:1: fields separated by '::', as MovieLens 1M and 10M write their .dat files; give "
+                    "the release's folder or zip")

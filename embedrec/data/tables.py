@@ -266,6 +266,9 @@ def _one_column(name: str, sep: str, label: str) -> DataError:
     """The header line read as one column: the fields are separated by something else (spaces), or the first line
     is not a header (a comment, an HTML error page saved as the file)."""
     shown = shorten(name, 60)
+    if "::" in name:  # ml-1m's and ml-10m's ratings.dat ('1::1193::5::978300760'), given as a file
+        return DataError(f"{label}:1: fields separated by '::', as MovieLens 1M and 10M write their .dat files; give "
+                         "the release's folder or zip (e.g. ml-1m/), which embedrec reads as that layout")
     words = name.split()
     if len(words) > 1 and all(re.fullmatch(r"[\w.:-]+", w) for w in words):
         return DataError(f"{label}:1: the header '{shown}' is one column when split at {sep!r}: its fields are "
