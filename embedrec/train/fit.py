@@ -300,7 +300,11 @@ def _difference(old: dict | None, new: dict, same: str = "dataset (its manifest 
 
 def _other_config(path: Path, what: str) -> ArtifactError:
     """A checkpoint made with another config (``what`` differs): e.g. a resume without the -c FILE it was trained
-    with."""
+    with; or on another dataset (re-ingested since), where no config brings it back (a review)."""
+    if what.startswith("dataset"):
+        return ArtifactError(f"checkpoint '{path}' was made on another {what}: the dataset was ingested again since "
+                             "(another split or data), so it cannot be resumed; train again without "
+                             "«--resume|resume=True»")
     return ArtifactError(f"checkpoint '{path}' was made with another {what}; resume with the config it was trained "
                          "with («-c FILE and the same --set options|the same cfg»), or train again without "
                          "«--resume|resume=True»")
