@@ -514,6 +514,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":  # quoted as YAML would take it
             return key, text[1:-1]
         return key, None if text in ("", "null", "Null", "NULL") else text
+    if key in TEXT_KEYS and raw not in ("", "null", "Null", "NULL"):  # a separator as typed: YAML read '#' as a
+        return key, raw  # comment and ' ' as nothing, both null (auto-detect) without a word (a review)
     import yaml
 
     try:
@@ -589,6 +591,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
 CONFIG_ENV = "EMBEDREC_CONFIG"
 DISCOVERED = "embedrec.yaml"
 # keys holding paths: in a config file, a value starting with ./ or ../ is relative to the file's folder
+TEXT_KEYS = ("data.separator", "data.genre_separator")  # one character each, taken from --set as typed
 PATH_KEYS = ("data.source", "data.movies", "data.cache_dir", "data.prepared", "run.dir", "tune.dir")
 
 

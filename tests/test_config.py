@@ -217,3 +217,13 @@ def test_a_saved_config_names_the_folders_again_for_another_source(tmp_path, mon
     assert (cfg.data.prepared, cfg.run.dir) == ("data/prepared/ratings", "runs/ratings")
     cfg = Config().updated({"data.prepared": "p"}).updated({"data.source": "y.csv"})
     assert (cfg.data.prepared, cfg.run.dir) == ("p", "runs/p")
+
+
+def test_a_separator_from_set_is_taken_as_typed():
+    """A review: --set data.separator=# (YAML: a comment) and --set 'data.separator= ' (YAML: nothing) both became
+    null, auto-detection, without a word."""
+    from embedrec.config import load_config
+
+    for typed, want in (("#", "#"), (" ", " "), ("tab", "\t"), ("null", None), (";", ";")):
+        assert load_config(None, [f"data.separator={typed}"]).data.separator == want
+    assert load_config(None, ["data.genre_separator=#"]).data.genre_separator == "#"
