@@ -701,3 +701,17 @@ def test_a_movielens_dat_file_given_alone_points_at_its_folder(tmp_path):
     r, out = ingest(tmp_path, p)
     refused(r, out, "ratings.dat:1: fields separated by '::', as MovieLens 1M and 10M write their .dat files; give "
                     "the release's folder or zip")
+
+
+def test_text_ids_named_na_or_none_are_ids(tmp_path):
+    """A review: with data.id_type=str, a user called 'NA', 'None' or 'null' was 'no value ... missing or empty'
+    (pandas' missing-value words); they are ids, and an empty field is still refused."""
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating\nNA,m1,4\nNone,m2,3\nnull,m1,2\nu4,m2,5\n")
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=str", "--set", "split.test=0", "--set", "split.valid=0")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(pd.read_parquet(out / "users.parquet")["user_id"]) == ["NA", "None", "null", "u4"]
+    (tmp_path / "b").mkdir()
+    p.write_text("user_id,movie_id,rating\nu1,m1,4\n,m2,3\n")
+    r, out = ingest(tmp_path / "b", p, "--set", "data.id_type=str")
+    refused(r, out, "r.csv:3: no value in column 'user_id'")

@@ -369,6 +369,8 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     header_lines = 1 if header else 0
     kw = dict(sep=sep, header=0 if header else None, names=names, usecols=usecols, encoding=encoding,
               engine="c", skip_blank_lines=True)
+    if any(t is str for t in (extra_dtype or {}).values()):  # text ids: 'NA', 'None', 'null' are ids, not missing
+        kw.update(keep_default_na=False, na_values=[""])      # values (a review); an empty field still is
     if isinstance(src, (bytes, bytearray)):
         def opener():
             return io.BytesIO(src)
@@ -442,7 +444,7 @@ def _refuse_booleans(df: pd.DataFrame, opener, kw: dict, numeric: dict[str, str]
 
 def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, header_lines: int) -> DataError:
     try:
-        text = pd.read_csv(opener(), dtype=str, keep_default_na=False, **kw)
+        text = pd.read_csv(opener(), dtype=str, **{**kw, "keep_default_na": False, "na_values": None})
     except Exception as e:  # a second failure: report what we can
         return _parser_error(label, e, header_lines, opener(), kw["sep"], kw["encoding"])
     for col, dtype in numeric.items():
