@@ -142,8 +142,11 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
     writer = None
     fh = open(out, "w", encoding="utf-8", newline="") if suffix == ".csv" else None
     try:
+        untrained = rec.catalogue.users.untrained  # users without training ratings: unknown ids to recommend too
         for s in range(lo, hi, batch):
             rows = np.arange(s, min(s + batch, hi))
+            if untrained is not None:
+                rows = rows[~untrained(rows)]
             ids, scores = rec.recommend_rows(rows, k) if X is None else _recommend_rows_torch(rec, rows, k, X, device)
             if fh is not None:
                 from embedrec.data.ids import py_id

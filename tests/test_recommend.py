@@ -905,6 +905,17 @@ def test_a_user_without_training_ratings_is_answered_as_unknown(tmp_path, object
         got = m.recommend([40, 1], k=3, missing="popular")
         assert got.fallback == [True, False]
         assert m.predict([(40, 1), (1, 1)]).fallback == ["user_unknown", "none"]
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    out = tmp_path / "top.csv"  # every user's list: as recommend --users gives them, so none for users 40 and 41
+    r = CliRunner().invoke(main, ["export", "-q", "--run", str(cfg.run.dir), "--topk-all", str(out), "-k", "3"])
+    assert r.exit_code == 0, r.stderr
+    ids = "".join(f"{u}\n" for u in ds.users["user_id"])
+    s = CliRunner().invoke(main, ["recommend", "-q", "--run", str(cfg.run.dir), "--users", "-", "-k", "3",
+                                  "--format", "csv"], input=ids)
+    assert out.read_text() == s.stdout and not {"40", "41"} & {x.split(",")[0] for x in s.stdout.splitlines()}
 
 
 def test_users_with_nothing_left_to_recommend_are_said_in_a_stream(tmp_path):
