@@ -698,7 +698,9 @@ def set_explicit(cfg: Config, key: str, value: Any) -> Config:
 
 
 def config_from_dict(values: dict) -> Config:
-    """Rebuild a Config from a saved dict (e.g. a run's resolved config), validating as usual."""
+    """Rebuild a Config from a saved dict (e.g. a run's resolved config), validating as usual. Its folders are
+    kept as saved (resolved already): an ``updated()`` of it does not name them again from data.source."""
     cfg = Config()
     _apply(cfg, values, "", " (saved config)")
+    object.__setattr__(cfg, "_explicit", {"data.prepared", "run.dir"})
     return cfg
