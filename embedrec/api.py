@@ -143,8 +143,11 @@ def _warn_unused_train_keys(cfg: Config, loss: str) -> None:
     """One warning naming the train.* keys the config sets (in its file or with --set) that ``loss`` does not
     read (a review: `train --set train.optimizer=hogwild --set train.lr=50` trained the default als model, and
     its config.yaml recorded both as if used)."""
-    given = getattr(cfg, "_explicit", set())
-    unused = [f"train.{k}" for k in _UNUSED.get(loss, ()) if f"train.{k}" in given]
+    from embedrec.config import TrainConfig
+
+    given, default = getattr(cfg, "_explicit", set()), TrainConfig()  # set to other than the default: a full
+    unused = [f"train.{k}" for k in _UNUSED.get(loss, ())  # config file (embedrec config's) names them all
+              if f"train.{k}" in given and getattr(cfg.train, k) != getattr(default, k)]
     if unused:
         log.warning("%s %s not used by the %s trainer (model.loss=%s%s), so %s no effect; leave %s out, or set "
                     "model.loss to a trainer that reads %s", ", ".join(unused), "is" if len(unused) == 1 else "are",
@@ -201,7 +204,7 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
     from embedrec.evaluate import baselines
-    from embedrec.train.fit import evaluate_model, factors, resolve_loss
+    from embedrec.train.fit import evaluate_model, factors, resolve_loss, zero_untrained_users
     from embedrec.train.select import fit_and_refit
 
     _warn_ingest_settings(ds, cfg)
@@ -215,7 +218,8 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
                  "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
                  if 0 < result.best_epoch <= len(result.history) else None}
     result = final
-    f = factors(result.model, result.unrated)
+    f = zero_untrained_users(factors(result.model, result.unrated), ds.splits["train"].user, ds.n_users,
+                             bool(cfg.features.user))
     explicit = cfg.model.objective == "explicit"
     ks = cfg.train.eval_k
     metrics = {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
@@ -327,10 +331,18 @@ class StreamAnswer(tuple):
     """One query's answer, (query id, movie ids, scores), as everywhere in the API; ``rows`` keeps the movie rows
     the fast writers of ``Model.write_stream`` encode from."""
 
-    def __new__(cls, query_id, rows, scores, movie_ids):
-        self = super().__new__(cls, (query_id, movie_ids[rows], scores))
+    def __new__(cls, query_id, movie_ids, scores, rows=None):
+        self = super().__new__(cls, (query_id, movie_ids, scores))
         self.rows = rows
         return self
+
+    def __getnewargs__(self):  # copy and pickle (multiprocessing, joblib): the tuple; ``rows`` is the state
+        return tuple(self)
+
+    @classmethod
+    def of(cls, query_id, rows, scores, all_movie_ids) -> StreamAnswer:
+        """The answer of movie ``rows`` (of a model whose movie ids are ``all_movie_ids``)."""
+        return cls(query_id, all_movie_ids[rows], scores, rows)
 
 
 def _movie_rows(engine, triples: Iterable[tuple]) -> Iterator[tuple]:
@@ -381,8 +393,8 @@ class Recommendations:
 
     def triples(self) -> Iterator[tuple]:
         """(query id, movie ids, scores) per query (a :class:`StreamAnswer`): what ``Model.write_stream`` takes."""
-        ids = self._engine.movie_ids
-        return (StreamAnswer(q, rows, scores, ids) for q, rows, scores in zip(self.query_ids, self._rows, self.scores))
+        return (StreamAnswer(q, ids, scores, rows)
+                for q, ids, scores, rows in zip(self.query_ids, self.movie_ids, self.scores, self._rows))
 
     def to_rows(self) -> Iterator[dict]:
         """One dict per recommended movie: the query id, rank, movie_id, title, year, genres, score (the CLI's
@@ -626,7 +638,7 @@ class Model:
                                  allowed=e.allowed(_genres(genres), year_min, year_max), strict=missing == "error",
                                  fallback="popular" if missing == "popular" else "none", batch=batch_size,
                                  on_batch=on_batch, name=name)
-        return (StreamAnswer(q, rows, scores, e.movie_ids) for q, rows, scores in answers)
+        return (StreamAnswer.of(q, rows, scores, e.movie_ids) for q, rows, scores in answers)
 
     def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True) -> None:
         """Write ``recommend_stream``'s answers to the text file ``out`` as csv, tsv, jsonl (fast writers that

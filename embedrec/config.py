@@ -219,9 +219,12 @@ class Config:
             node[leaf] = value
         _apply(new, nested, "", " (from updated())")
         _check_consistency(new)
-        # the keys given are the caller's choice (a folder given is kept; a new data.source names the others)
-        object.__setattr__(new, "_explicit", set(getattr(self, "_explicit", set())) | set(_flat_keys(nested)))
-        resolve_paths(new)
+        # the keys given are the caller's choice: a folder given is kept, and a new data.source (or data.prepared)
+        # names the folders not chosen again; other keys leave every folder as it is
+        given = set(_flat_keys(nested))
+        object.__setattr__(new, "_explicit", set(getattr(self, "_explicit", set())) | given)
+        if given & {"data.source", "data.prepared"}:
+            resolve_paths(new)
         return new
 
     def to_yaml(self) -> str:

@@ -107,8 +107,8 @@ def refuse_inside_store(target: Path) -> None:
     """Refuse an output inside a run's or a prepared dataset's folder: beside its ``current``, or in one of its
     generations (a review: ``export --topk-all runs/x/current/users.parquet --overwrite`` replaced a run's file,
     and an output beside a dataset's links replaced one of them)."""
-    seen = set()
-    for start in (target.parent, Path(os.path.realpath(target.parent))):
+    seen = set()  # the folder as written with '..' taken away ('runs/x/../top.csv' is beside runs/x), and resolved
+    for start in (Path(os.path.abspath(target.parent)), Path(os.path.realpath(target.parent))):
         for d in (start, *list(start.parents)[:2]):
             if d in seen:
                 continue

@@ -93,6 +93,7 @@ def _zip_named(raw: readers.RawData, zpath: Path, tmp: Path) -> readers.RawData:
     """Data read from a zip's extracted folder, named by the zip (its files, where its rows came from)."""
     raw.files = [zpath]
     raw.origin = (f"{zpath}!{Path(raw.origin[0]).relative_to(tmp)}", raw.origin[1])
+    raw.parts = [(f"{zpath}!{Path(label).relative_to(tmp)}", start) for label, start in raw.parts]
     return raw
 
 
@@ -328,14 +329,14 @@ def _check_ratings(raw: readers.RawData, cfg: DataConfig) -> tuple[float, float]
     ratings = raw.ratings
     if ratings["rating"].isna().any():
         row = int(np.flatnonzero(ratings["rating"].isna().to_numpy())[0])
-        raise DataError(f"{raw.origin[0]}:{raw.line(row)}: rating is missing; fix or remove that line")
+        raise DataError(f"{raw.where(row)}: rating is missing; fix or remove that line")
     r = ratings["rating"].to_numpy(np.float64)
     bad = ~np.isfinite(r) | (np.abs(r) > MAX_RATING)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         what = f"is beyond {MAX_RATING:g}" if np.isfinite(r[row]) else \
             f"is not a finite number (a value beyond {np.finfo(np.float32).max:.2g} reads as inf)"
-        raise DataError(f"{raw.origin[0]}:{raw.line(row)}: rating {r[row]:g} {what}; fix or remove that line")
+        raise DataError(f"{raw.where(row)}: rating {r[row]:g} {what}; fix or remove that line")
     if cfg.rating_scale is not None:
         scale = (float(cfg.rating_scale[0]), float(cfg.rating_scale[1]))
     elif raw.rating_scale is not None:
@@ -377,9 +378,9 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: readers.
             continue
         row = int(np.flatnonzero(at)[0])
         fair = (scale[0], nxt) if end == "top" else (nxt, scale[1])
-        log.warning("%s:%d: rating %g is on %s of %s rows, %s every other (%g), so the rating scale is taken as "
+        log.warning("%s: rating %g is on %s of %s rows, %s every other (%g), so the rating scale is taken as "
                     "%g-%g; if it is %g-%g, fix %s, or refuse %s with «--set data.rating_scale=[%g,%g]»",
-                    raw.origin[0], raw.line(row, cheap=True), value, f"{n:,}", f"{r.size:,}",
+                    raw.where(row, cheap=True), value, f"{n:,}", f"{r.size:,}",
                     "above" if end == "top" else "below", nxt, scale[0], scale[1], *fair,
                     "that row" if n == 1 else "those rows", "it" if n == 1 else "them", *fair)
 

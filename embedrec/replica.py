@@ -318,7 +318,7 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> N
 
     from embedrec.api import TrainedModel
     from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
-    from embedrec.train.fit import factors
+    from embedrec.train.fit import factors, zero_untrained_users
 
     seen = [data.shard.splits[s] for s in ("train", "valid") if s in data.shard.splits]
     su = g.gather0(torch.from_numpy(np.concatenate([p.user for p in seen])).to(g.device))
@@ -329,6 +329,7 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> N
     model = result.model
     f = factors(model, result.unrated)
     su, sm = su.cpu().numpy(), sm.cpu().numpy()
+    f = zero_untrained_users(f, su, int(data.shard.manifest["counts"]["users"]), bool(cfg.features.user))
     given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
     ds = Dataset(data.path, {**data.shard.manifest, "refit": refit}, pd.read_parquet(data.path / "users.parquet"),
                  pd.read_parquet(data.path / "movies.parquet"),

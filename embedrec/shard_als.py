@@ -653,7 +653,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
     if not g.leader:
         g.barrier()
         return
-    from embedrec.train.fit import factors
+    from embedrec.train.fit import factors, zero_untrained_users
 
     P, Q = P.cpu(), Q.cpu()
     f = factors(SimpleModel(P, Q), result.unrated)
@@ -661,6 +661,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
     folder = shard.folder or path  # the generation the ranks trained on, even if an ingest swapped current since
     users, movies = pd.read_parquet(folder / "users.parquet"), pd.read_parquet(folder / "movies.parquet")
     su, sm = su.cpu().numpy(), sm.cpu().numpy()
+    f = zero_untrained_users(f, su, len(users), False)  # seen (train+valid) is what the refit fitted
     given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
     empty = Interactions(su[:0], sm[:0], np.ones(0, np.float32))
     ds = Dataset(path, {**shard.manifest, "refit": refit}, users, movies, {"train": given, "valid": empty},

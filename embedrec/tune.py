@@ -412,7 +412,8 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
         trials = saved.get("trials")
         if not isinstance(trials, list) or not all(
                 isinstance(t, dict) and isinstance(t.get("key"), str) and isinstance(t.get("dim"), int)
-                and isinstance(t.get("valid_metric"), (int, float)) for t in trials):
+                and (t.get("valid_metric") is None or isinstance(t.get("valid_metric"), (int, float)))
+                for t in trials):  # NaN (no validation split) is written as null
             raise ArtifactError(f"tune results '{state_path}' hold trials that are not what tune-dims writes; {fix}")
         if saved.get("dataset") == ds.manifest.get("inputs") and saved.get("metric") == metric:
             finished = {t["key"]: t for t in saved.get("trials", [])}

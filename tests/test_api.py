@@ -264,6 +264,12 @@ def test_recommend_stream_equals_recommend_and_writes_every_format(trained):
     want = opened.recommend(users, 4)
     assert [t[0] for t in triples] == users  # the header skipped, the unknown id skipped
     assert [t[1].tolist() for t in triples] == [list(m) for m in want.movie_ids]  # ids, not rows (a review)
+    import copy
+    import pickle
+
+    for again in (pickle.loads(pickle.dumps(triples[0])), copy.copy(triples[0])):  # multiprocessing, joblib
+        assert again[0] == triples[0][0] and again[1].tolist() == triples[0][1].tolist()
+        assert again.rows.tolist() == triples[0].rows.tolist()
     assert len(batches) == 3  # 8 ids in batches of 3
     with pytest.raises(NotFoundError, match=r"<input>:5: user 'nobody'"):
         list(opened.recommend_stream(lines, 4, missing="error"))

@@ -745,6 +745,15 @@ def test_train_keys_the_trainer_does_not_read_are_named(str_run, tmp_path):
     assert said == ["train.optimizer, train.lr are not used by the als trainer (model.loss=als, the implicit "
                     "default), so they have no effect; leave them out, or set model.loss to a trainer that reads "
                     "them"], r.stderr
+    full = tmp_path / "full.yaml"  # a whole config (embedrec config's) names every key: only changed ones count
+    full.write_text(invoke("config", *sets).stdout)
+    r = invoke("train", "-c", full, "--set", f"run.dir={tmp_path / 'run2'}", "--set", "model.dim=4", "--set",
+               "train.epochs=1", "--format", "json")
+    assert r.exit_code == 0 and "not used by" not in r.stderr, r.stderr
+    import yaml
+
+    saved = yaml.safe_load((tmp_path / "run2" / "current" / "config.yaml").read_text())  # a review: the run's
+    assert saved["data"]["prepared"] == sets[1].split("=", 1)[1]  # config.yaml named ml-100k's folder
     r = invoke("train", *base, "--set", "model.loss=bpr", "--set", "train.lr=0.01", "--set", "train.als_cg_steps=2")
     assert r.exit_code == 0 and [x for x in r.stderr.splitlines() if "not used by" in x] == [
         "train.als_cg_steps is not used by the bpr trainer (model.loss=bpr), so it has no effect; leave it out, or "

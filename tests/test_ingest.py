@@ -101,6 +101,16 @@ def test_recbole_benchmark_files_tokens_and_ids_written_otherwise(tmp_path, smal
     write(d / "ml.user", "user_id:token\tage:float\n" + "".join(f"{u}\t24.5\n" for u in range(1, 7)))
     s, ds, m = run_and_load(small_cfg, d)
     assert s["cleaning"]["rows_read"] == 30 and m.loc[3, "title"] == "Movie 3"
+    bad = tmp_path / "rbbad"  # a row's error names its own file and line, not the first file's
+    write(bad / "ml.test.inter", head + "".join(rows[:3]))
+    write(bad / "ml.train.inter", head + "".join(rows[3:6]) + "1\t1\tinf\t5\n")
+    with pytest.raises(DataError, match=r"ml.train.inter:5: rating inf"):
+        run_and_load(small_cfg.updated({"data.prepared": str(tmp_path / "ob")}), bad)
+    dotted = tmp_path / "rbdot"  # a dataset name with a dot keeps its .item (ml.v2.inter, ml.v2.item)
+    write(dotted / "ml.v2.inter", head + "".join(rows))
+    write(dotted / "ml.v2.item", "item_id:token\tmovie_title:token_seq\n1\tFirst\n")
+    _, _, m2 = run_and_load(small_cfg.updated({"data.prepared": str(tmp_path / "od")}), dotted)
+    assert m2.loc[1, "title"] == "First"
     write(d / "other.inter", head + rows[0])
     with pytest.raises(DataError, match="holds the .inter files of 2 RecBole datasets \\(ml, other\\)"):
         run_and_load(small_cfg.updated({"data.prepared": str(tmp_path / "o")}), d)

@@ -547,8 +547,8 @@ def test_a_headerless_file_with_more_columns_is_refused_not_shifted(tmp_path):
     p.write_text("".join(f"{i},{u},{m},{(u + m) % 5 + 1},{1000 + i}\n"
                          for i, (u, m) in enumerate((u, m) for u in range(1, 7) for m in range(1, 6))))
     r, out = ingest(tmp_path, p, "--set", "data.header=false")
-    refused(r, out, "r.csv:1: 5 columns per line, but without a header the config reads 4 (user, movie, rating, "
-                    "timestamp in that order) and would shift them")
+    refused(r, out, "r.csv:1: 5 columns per line, but without a header the config reads 4 (user_id, movie_id, "
+                    "rating, timestamp in that order) and would shift them")
 
 
 def test_text_ids_lose_the_spaces_around_them(tmp_path):

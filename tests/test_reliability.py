@@ -405,6 +405,8 @@ def test_overwrite_refuses_a_folder_embedrec_did_not_write(base, tmp_path, monke
         r = invoke("export", "-q", "--run", base[1], *args, "--overwrite")
         assert r.exit_code == 1 and one_line(r).startswith(f"error: '{target}' is inside '{where}', {kind}"), r.stderr
     assert invoke("verify", run).exit_code == 0 and invoke("verify", tmp_path / "d").exit_code == 0
+    beside = run / ".." / "beside.csv"  # beside the run, written with '..': not inside it
+    assert invoke("export", "-q", "--run", base[1], "--topk-all", beside, "-k", "2").exit_code == 0
     r = invoke("tune-dims", "-q", "--run", run, "--write", run / "current" / "config.yaml", "--overwrite")
     assert r.exit_code == 1 and f"is inside '{run}', an embedrec run" in one_line(r), r.stderr
     monkeypatch.chdir(tmp_path / "d")
@@ -1249,10 +1251,10 @@ def test_sigterm_after_the_run_is_published_waits_for_the_report_and_exits_0(bas
 
 def test_ctrl_c_while_the_report_prints_exits_0_and_the_process_ignores_signals_after_it(base, tmp_path,
                                                                                          monkeypatch):
-    """A review: a SIGINT while the report printed, or either signal in the second after it (the handlers put
-    back, the process still leaving), exited 130 or 143 though the run was published and reported. Now the
-    report finishes with a warning and exit 0, and the process's own command (cli.run) keeps noting signals
-    until it leaves."""
+    """A review: a SIGINT while the report printed, or a SIGTERM in the second after it (the handler put back,
+    the process still leaving), exited 130 or 143 though the run was published and reported. Now the report
+    finishes with a warning and exit 0, and the process's own command (cli.run) keeps noting SIGTERM until it
+    leaves; Ctrl-C gets its handler back (a torchrun rank's wait at exit is cut short by it)."""
     import signal
 
     from embedrec.cli import app
@@ -1276,9 +1278,9 @@ def test_ctrl_c_while_the_report_prints_exits_0_and_the_process_ignores_signals_
     try:
         with app.sigterm_as_interrupt() as sig:
             sig.defer()
-        os.kill(os.getpid(), signal.SIGINT)  # after the block, as the process leaves: noted, not raised
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)  # after the block, as the process leaves: noted, not a kill
         assert sig.came == "SIGTERM"
+        assert signal.getsignal(signal.SIGINT) == before[0]  # Ctrl-C cuts a torchrun rank's wait at exit short
     finally:
         signal.signal(signal.SIGINT, before[0])
         signal.signal(signal.SIGTERM, before[1])

@@ -348,6 +348,8 @@ def test_training_leaves_torchs_threads_rng_and_warning_filters_as_it_found_them
      "holds 'user.weight' as"),
     (lambda ck: ck["model"].update({k: v.astype(np.int8) for k, v in ck["model"].items() if "movie" in k}),
      "int8 where the model has"),
+    (lambda ck: ck.update(best_state={k: v[:, :2] if v.ndim == 2 else v for k, v in ck["model"].items()}),
+     "holds best_state 'user.weight' as"),
 ])
 def test_a_hand_edited_checkpoint_is_refused_on_resume(synth_ds, small_cfg, tmp_path, edit, phrase):
     """A review: a checkpoint edited with its zip CRCs intact (no 'epoch', a negative one, a narrower table, int8

@@ -213,9 +213,9 @@ def sigterm_as_interrupt():
     """While the block runs, SIGTERM raises ``errors.Terminated`` (a KeyboardInterrupt) in the main thread, so it
     takes Ctrl-C's way out (``train``, ``tune-dims``); once the block calls ``defer()`` on what it yields (the
     run is published), a SIGTERM or SIGINT waits for the block's end instead (``came``), so a finished run is not
-    reported as killed. The previous handlers come back afterwards, except in the process's own command
-    (``cli.run``), which leaves next: a signal in that second is noted, not a silent exit 130 or 143. Elsewhere
-    than the main thread (where Python cannot install a handler) it does nothing."""
+    reported as killed. The previous handlers come back afterwards, except SIGTERM's in the process's own command
+    (``cli.run``), which leaves next: a SIGTERM in that second is ignored, not a silent exit 143. Elsewhere than
+    the main thread (where Python cannot install a handler) it does nothing."""
     import signal
     import threading
 
@@ -236,8 +236,11 @@ def sigterm_as_interrupt():
     try:
         yield state
     finally:
-        if not (state.deferred and _State.process):  # the process's own command leaves next: a signal in that
-            for sig, was in zip((signal.SIGTERM, signal.SIGINT), previous):  # second is noted, not a kill
+        # the process's own command leaves next: a SIGTERM in that second stays noted, not a kill (exit 0 for a
+        # published run); Ctrl-C gets its handler back, so it can still cut a torchrun rank's wait at exit short
+        keep = (signal.SIGTERM,) if state.deferred and _State.process else ()
+        for sig, was in zip((signal.SIGTERM, signal.SIGINT), previous):
+            if sig not in keep:
                 signal.signal(sig, signal.SIG_DFL if was is None else was)
 
 

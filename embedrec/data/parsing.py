@@ -91,6 +91,15 @@ class RawData:
     # info lines about how the files were read ('reading column ...'), said once the rows are checked (ingest):
     # before an error about those rows they would be a second line
     notes: list[str] = field(default_factory=list)
+    # several files read as one table (RecBole's NAME.train/valid/test.inter): (label, its first row) of each
+    parts: list[tuple[str, int]] = field(default_factory=list)
+
+    def where(self, row: int, cheap: bool = False) -> str:
+        """'file:line' of ratings row ``row`` (0-based), for a message (``cheap``: see :meth:`line`)."""
+        if self.parts:
+            label, start = next((lb, st) for lb, st in reversed(self.parts) if st <= row)
+            return f"{label}:{row - start + self.origin[1]}"
+        return f"{self.origin[0]}:{self.line(row, cheap)}"
 
     def line(self, row: int, cheap: bool = False) -> int:
         """The 1-based line of ratings row ``row`` (0-based), for a message. ``cheap`` (a warning in a run that
@@ -127,8 +136,8 @@ def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) ->
     found = _first_undecodable(e.object if src is None else src, encoding)
     where, byte, offset = (f"{label}:{found[0]}", found[1], found[2]) if found else (label, e.object[e.start], None)
     # 0x80-0x9f are control characters in latin-1 but letters and quotes in Windows' cp1252 (a review: ’ as \x92)
-    hint = ("cp1252" if 0x80 <= byte <= 0x9F else "latin-1") if encoding.lower().replace("-", "") in ("utf8",) \
-        else "utf-8"
+    hint = ("cp1252" if 0x80 <= byte <= 0x9F and byte not in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else "latin-1") \
+        if encoding.lower().replace("-", "") in ("utf8",) else "utf-8"  # (those five cp1252 leaves undefined)
     at = f" at byte offset {offset:,}" if offset is not None else ""
     # a byte-order mark names the encoding outright; latin-1 would read it, and every NUL byte, as text
     bom = _bom_encoding(src, e.object) if (offset if offset is not None else e.start) < 4 else None
@@ -479,7 +488,7 @@ def check_scale(raw: RawData, scale: tuple[float, float]) -> None:
     bad = ~((r >= scale[0]) & (r <= scale[1]))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{raw.origin[0]}:{raw.line(row)}: rating {r[row]:g} is outside the scale "
+        raise DataError(f"{raw.where(row)}: rating {r[row]:g} is outside the scale "
                         f"{scale[0]:g}-{scale[1]:g}; fix that row, or set data.rating_scale to the real scale")
 
 

@@ -59,11 +59,20 @@ def _token_ids(values: pd.Series, id_type: str, label: str, col: str) -> pd.Seri
     return values.astype("int64")
 
 
+def _dataset_name(inter: Path) -> str:
+    """'ml.v2' of ml.v2.inter and of RecBole's benchmark files ml.v2.train.inter, ml.v2.valid.inter, ..."""
+    stem = inter.name[:-len(".inter")]
+    for part in (".train", ".valid", ".test"):
+        if stem.endswith(part) and len(stem) > len(part):
+            return stem[:-len(part)]
+    return stem
+
+
 def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> RawData:
     """A RecBole dataset folder: every NAME.*.inter of one NAME (the benchmark's NAME.train/valid/test.inter
     read together; embedrec splits by split.*), with NAME.item and NAME.user if there."""
     inters = sorted(root.glob("*.inter"))
-    stems = sorted({p.name.split(".")[0] for p in inters})
+    stems = sorted({_dataset_name(p) for p in inters})
     if len(stems) > 1:
         raise DataError(f"{root}: holds the .inter files of {len(stems)} RecBole datasets ({', '.join(stems)}); "
                         "point data.source at a folder with one dataset's files")
@@ -121,4 +130,6 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
             if src in df.columns:
                 users[dst] = pd.to_numeric(df[src], errors="coerce").round().astype("Int32") if dst == "age" else df[src]
         files.append(user)
-    return RawData(ratings, movies, users, "recbole", None, files, (str(ipath), 2))
+    starts = np.concatenate([[0], np.cumsum([len(x) for x in parts])[:-1]]).tolist()
+    return RawData(ratings, movies, users, "recbole", None, files, (str(ipath), 2),
+                   parts=[(str(p), int(st)) for p, st in zip(inters, starts)] if len(inters) > 1 else [])

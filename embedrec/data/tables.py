@@ -89,8 +89,8 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             wanted, matched = _match_columns(header_names, wanted, label)
             no_times = _optional_timestamp(header_names, wanted, label, cfg)
             notes = _require_columns(header_names, wanted, label, cfg, no_times, matched)
-        else:  # columns by position: other fields would shift them (extra leading ones, such as to_csv's index
-            _headerless_fields(src, sep, cfg.encoding, label, list(wanted))  # column, became pandas' index)
+        else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
+            _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
         numeric = {}
         for c, v in wanted.items():
             if v == "rating":
@@ -215,8 +215,8 @@ def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str
     except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError):
         return  # the main reader says what is wrong with the file
     if n > len(names):  # fewer: the reader's own message says which columns to drop from the config
-        raise DataError(f"{label}:1: {n} columns per line, but without a header the config reads {len(names)} (user, "
-                        "movie, rating, timestamp in that order) and would shift them; give the file a header line "
+        raise DataError(f"{label}:1: {n} columns per line, but without a header the config reads {len(names)} "
+                        f"({', '.join(names)} in that order) and would shift them; give the file a header line "
                         "naming its columns, or remove the others (such as the index column pandas' to_csv writes)")
 
 

@@ -69,11 +69,12 @@ class Recommender:
                training_ratings: dict | None, unknown_rated=None, user_features: bool = False) -> None:
         self.run, self.cfg, self.factors, self.catalogue = run, rec_cfg, factors, catalogue
         self.seen_ptr, self.seen_idx = seen
-        # a user with nothing seen had no training rating (split.cold_start's users, in test only): no vector to
-        # speak of, so answered as an unknown id (a model with user features scores them from those)
+        # a user without a training rating (split.cold_start's, in test only) has a zero vector (fit's
+        # zero_untrained_users): no vector to speak of, so answered as an unknown id (a model with user features
+        # scores them from those). Only the rows asked about are read.
         if not user_features:
-            ptr = self.seen_ptr
-            catalogue.users.untrained = lambda rows: np.asarray(ptr[rows + 1]) == np.asarray(ptr[rows])
+            P = factors.user
+            catalogue.users.untrained = lambda rows: ~np.asarray(P[rows]).any(axis=1)
         self._popularity = popularity
         self._unknown = unknown_rated  # (IdMap, indptr, movie rows) of Dataset.rated_below_unknown, read on first use
         self._ip = self._cos = self._flat = self._exact = self._untrained = None

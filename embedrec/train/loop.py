@@ -75,13 +75,21 @@ def _check_checkpoint(ck: dict, own: dict, where) -> None:
             raise bad(f"has no valid '{key}'")
     if not 0 <= ck["epoch"] < 10 ** 6 or not -1 <= ck["best_epoch"] <= ck["epoch"]:
         raise bad(f"names epoch {ck['epoch']} (best {ck['best_epoch']})")
-    for name, value in own.items():
-        got = ck["model"].get(name)
-        if got is None or tuple(got.shape) != tuple(value.shape) or str(got.dtype).split(".")[-1] != \
-                str(value.dtype).split(".")[-1]:
-            shape = "missing" if got is None else f"{tuple(got.shape)} {str(got.dtype).split('.')[-1]}"
-            raise bad(f"holds '{name}' as {shape} where the model has {tuple(value.shape)} "
-                      f"{str(value.dtype).split('.')[-1]}")
+    best = ck.get("best_state")
+    if best is not None and not isinstance(best, dict):
+        raise bad("has no valid 'best_state'")
+    for part, state in (("", ck["model"]), ("best_state ", best or {})):
+        for name, value in own.items():
+            got = state.get(name)
+            if (got is None and not part) or got is not None and (
+                    tuple(got.shape) != tuple(value.shape) or _dtype(got) != _dtype(value)):
+                shape = "missing" if got is None else f"{tuple(got.shape)} {_dtype(got)}"
+                raise bad(f"holds {part}'{name}' as {shape} where the model has {tuple(value.shape)} {_dtype(value)}")
+
+
+def _dtype(a) -> str:
+    """'float32' of a numpy array or a torch tensor alike."""
+    return str(a.dtype).split(".")[-1]
 
 
 class Diverged(Exception):
