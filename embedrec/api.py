@@ -907,7 +907,7 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     names: list[str] = []
     cols = (0, 1)  # the user's and the movie's field
     width = first = 0  # the fields of the first line (a header or data), which every line must have
-    tsv = None  # whether the input is tab-separated (its first line has a tab): then every tab splits
+    tsv = None  # whether the first line has a tab: then every tab splits (TSV input)
     for n, line in enumerate(lines, 1):
         line = line.strip(" \r\n")  # not tabs: a TSV line's empty last field is a field
         if n == 1:

@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.data.dataset import Dataset
 
 RUN_FORMAT = 1
-# Dataset.rated_below_unknown (movies rated below data.min_rating by users the dataset left out) as arrays:
+# Dataset.rated_below_unknown (movies rated by users the dataset's cleaning left out) as arrays:
 # those users' ids (sorted), a CSR indptr over them, the movie rows; read by serving without pandas
 UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"

@@ -544,7 +544,7 @@ def test_predict_reads_csv_quoting_named_columns_and_refuses_bad_lines_anywhere(
         assert r.stderr.startswith(f"error: <stdin>:{line}: {what}"), r.stderr
     r = invoke("predict", "--pairs", "-", "--format", "jsonl", "--no-header", *sets, input="1,2\n")
     assert r.exit_code == 2 and "--no-header applies to --format csv and tsv, not to --format jsonl" in r.stderr
-    # the first line decides CSV or TSV for all: a quoted tab in a later CSV line's field stays in that field
+    # each line its own: a quoted tab in a CSV line with the CSV lines' fields stays in that field
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input='1,2,a\n3,4,"b\tc"\n')
     assert r.exit_code == 0 and r.stdout.splitlines()[2] == f"3,4,b\tc,none,{plain[1][3]}", r.output
 

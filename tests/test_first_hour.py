@@ -758,3 +758,18 @@ def test_train_keys_the_trainer_does_not_read_are_named(str_run, tmp_path):
     assert r.exit_code == 0 and [x for x in r.stderr.splitlines() if "not used by" in x] == [
         "train.als_cg_steps is not used by the bpr trainer (model.loss=bpr), so it has no effect; leave it out, or "
         "set model.loss to a trainer that reads it"], r.stderr
+
+
+def test_ingest_says_how_to_train_when_the_config_alone_would_not_find_the_dataset(tmp_path, monkeypatch):
+    """A review: `ingest mine.csv -c saved.yaml` (a config embedrec config wrote) wrote data/prepared/mine, and
+    the 'train on it with' hint was left out since the file named a source; train -c saved.yaml reads ml-100k's."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "saved.yaml").write_text(invoke("config").stdout)
+    csv = _ratings_csv(tmp_path / "mine.csv")
+    r = invoke("ingest", csv, "-c", "saved.yaml")
+    assert r.exit_code == 0 and "train on it with: embedrec train --set data.prepared=data/prepared/mine" in r.stderr
+    r = invoke("ingest", csv, "-c", "saved.yaml", "-o", "data/prepared/mine", "--overwrite")
+    assert r.exit_code == 0 and "train on it with" in r.stderr
+    (tmp_path / "mine.yaml").write_text(f"data:\n  source: {csv}\n  prepared: data/prepared/own\n")
+    r = invoke("ingest", "-c", "mine.yaml")  # the config alone finds it: nothing to add
+    assert r.exit_code == 0 and "train on it with" not in r.stderr

@@ -122,8 +122,9 @@ def test_hogwild_refuses_what_it_cannot_train(synth, small_cfg, tmp_path, monkey
     c = c.updated({"model.objective": "explicit", "model.loss": "auto", "features.movie": ["genre"]})
     with pytest.raises(ConfigError, match="plain model only"):
         fit(synth, c.model, c.train, tmp_path / "b", features_cfg=c.features)
-    c = c.updated({"model.objective": "implicit", "model.loss": "softmax"})  # a review: 'use model.loss=bpr' first,
-    with pytest.raises(ConfigError, match="plain model only"):  # which then failed with the features
+    # a review: softmax with features was told 'use model.loss=bpr', which then failed on the features
+    c = c.updated({"model.objective": "implicit", "model.loss": "softmax"})
+    with pytest.raises(ConfigError, match="plain model only"):
         fit(synth, c.model, c.train, tmp_path / "c", features_cfg=c.features)
 
 

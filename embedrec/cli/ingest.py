@@ -37,7 +37,7 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
     from embedrec.ingest import format_summary
     from embedrec.ingest import ingest as run_ingest
 
-    from_config = "data.prepared" in getattr(cfg, "_explicit", ()) or "data.source" in getattr(cfg, "_explicit", ())
+    configured = cfg.data.prepared  # where the same config alone (train -c ...) reads the dataset from
     if source:
         cfg = set_explicit(cfg, "data.source", source)
     if output:
@@ -46,7 +46,7 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
                          progress=progress_enabled(), full_config=cfg.to_dict())
     if not _State.quiet:
         click.echo(format_summary(summary), err=True)
-        if cfg.data.prepared != Config().data.prepared and not from_config:
+        if cfg.data.prepared not in (Config().data.prepared, configured):  # train would not find it by itself
             log.info("train on it with: embedrec train --set data.prepared=%s", cfg.data.prepared)
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))

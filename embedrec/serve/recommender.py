@@ -461,6 +461,6 @@ def _unknown_lookup(arrays) -> tuple:
         return IdMap(np.zeros(0, np.int64), "user"), np.zeros(1, np.int64), np.zeros(0, np.int64)
     users, indptr, movies = arrays
     if indptr.shape != (users.size + 1,) or int(indptr[-1]) != movies.size:
-        raise ArtifactError("the run's unknown_*.npy arrays (movies rated below data.min_rating by users left out) "
+        raise ArtifactError("the run's unknown_*.npy arrays (movies rated by users the dataset left out) "
                             "do not fit together; «rerun 'embedrec train'|train again»")
     return IdMap(users, "user"), indptr, movies
