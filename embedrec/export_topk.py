@@ -70,26 +70,28 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
         raise err
     with stack:
         if g is None:
-            _topk_part(rec, tmp, suffix, lo, hi, k, batch, progress, dev)
-            return {"topk_all": str(path), "users": int(hi - lo), "k": k}
+            listed = _topk_part(rec, tmp, suffix, lo, hi, k, batch, progress, dev)
+            return {"topk_all": str(path), "users": listed, "k": k}
         import tempfile
 
         parts = Path(g.share(tempfile.mkdtemp(prefix=f".{side_stem(path.name)}.tmp-{os.getpid()}-parts-",
                                               dir=path.parent) if g.leader else None))
         try:
             err = None
+            listed = 0
             try:
-                _topk_part(rec, parts / f"part-{rank:05d}{suffix}", suffix, lo, hi, k, batch, progress, dev)
+                listed = _topk_part(rec, parts / f"part-{rank:05d}{suffix}", suffix, lo, hi, k, batch, progress, dev)
             except Exception as e:  # noqa: BLE001 (raised on every rank by agree)
                 err = e
             g.agree(err)
+            listed = int(g.total(listed))
             if g.leader:
                 _merge_parts(sorted(parts.glob(f"part-*{suffix}")), tmp, suffix)
             g.barrier()
         finally:
             if g.leader:
                 shutil.rmtree(parts, ignore_errors=True)
-    return {"topk_all": str(path), "users": int(rec.factors.user.shape[0]), "k": k, "ranks": world}
+    return {"topk_all": str(path), "users": listed, "k": k, "ranks": world}
 
 
 def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -> dict:
@@ -109,13 +111,15 @@ def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -
     elif err is not None:
         raise err
     with stack:
-        err = None
+        err, listed = None, 0
         try:
-            _topk_part(rec, tmp / f"part-{rank:05d}.parquet", ".parquet", rows[0], rows[1], k, batch, progress, dev)
+            listed = _topk_part(rec, tmp / f"part-{rank:05d}.parquet", ".parquet", rows[0], rows[1], k, batch,
+                                progress, dev)
         except Exception as e:  # noqa: BLE001
             err = e
         if g is not None:
             g.agree(err)
+            listed = int(g.total(listed))
         elif err is not None:
             raise err
         if rank == 0:
@@ -125,12 +129,13 @@ def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -
                                       if rec.run is not None else None, "files": checksum_folder(tmp, skip=(MARKER,))})
     if g is not None:
         g.barrier()
-    return {"topk_all": str(path), "users": int(rec.factors.user.shape[0]), "k": k, "ranks": world}
+    return {"topk_all": str(path), "users": listed, "k": k, "ranks": world}
 
 
 def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: int, batch: int, progress,
-               device: str) -> None:
-    """Users ``lo`` .. ``hi - 1``'s top-k into one file (the CSV header only where ``lo`` is 0)."""
+               device: str) -> int:
+    """Users ``lo`` .. ``hi - 1``'s top-k into one file (the CSV header only where ``lo`` is 0); returns how many
+    users got rows (not one without a trained vector, nor one with no movie left)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -143,11 +148,13 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
     fh = open(out, "w", encoding="utf-8", newline="") if suffix == ".csv" else None
     try:
         untrained = rec.catalogue.users.untrained  # users without training ratings: unknown ids to recommend too
+        listed = 0
         for s in range(lo, hi, batch):
             rows = np.arange(s, min(s + batch, hi))
             if untrained is not None:
                 rows = rows[~untrained(rows)]
             ids, scores = rec.recommend_rows(rows, k) if X is None else _recommend_rows_torch(rec, rows, k, X, device)
+            listed += sum(1 for i in ids if len(i))
             if fh is not None:
                 from embedrec.data.ids import py_id
                 from embedrec.serve.stream import write_delimited
@@ -166,6 +173,7 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
             writer.close()
         if fh is not None:
             fh.close()
+    return listed
 
 
 def _topk_table(rec: Recommender, rows, ids, scores, pa):

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -938,4 +939,7 @@ def test_users_with_nothing_left_to_recommend_are_said_in_a_stream(tmp_path):
     r = CliRunner().invoke(main, ["recommend", "--run", str(cfg.run.dir), "--users", "-", "-k", "3", "--format", "csv"],
                            input="1\n2\n")
     assert r.exit_code == 0 and {x.split(",")[0] for x in r.stdout.splitlines()[1:]} == {"2"}, r.output
+    e = CliRunner().invoke(main, ["export", "--run", str(cfg.run.dir), "--topk-all", str(tmp_path / "top.csv"),
+                                  "-k", "3"])
+    assert e.exit_code == 0 and json.loads(e.stdout)[0]["users"] == 29, e.output  # users with rows (was 30)
     assert "1 user has no movie left to recommend (this user rated every movie), so no rows: 1" in r.stderr
