@@ -374,11 +374,15 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
     if dataset_dir is None and moved_to is not None:
         if not (recorded and is_dataset(Path(recorded))):
             dataset_dir = moved_to
-        elif os.path.realpath(moved_to) not in (os.path.realpath(recorded),  # the folder or its current generation
-                                                os.path.realpath(Path(recorded) / "current")):  # (a review: ignored
-            logging.getLogger("embedrec").warning(                                              # without a word)
+        # data.prepared naming another folder than the recorded one (or its current generation): said, not ignored
+        elif os.path.realpath(moved_to) not in (os.path.realpath(recorded), os.path.realpath(Path(recorded) / "current")):
+            logging.getLogger("embedrec").warning(
                 "data.prepared '%s' is not read: the run was trained on '%s', which is still there (data.prepared "
                 "is read only where that folder has moved)", moved_to, recorded)
+    elif dataset_dir is None and recorded and not os.path.lexists(recorded):  # moved or deleted since the run
+        raise ArtifactError(f"the dataset run '{run.path.parent}' was trained on, '{recorded}', is gone (moved or "
+                            f"deleted); give its new folder with «--set data.prepared=FOLDER --run {run.path.parent}|"
+                            "evaluate_run(run_dir, dataset_dir=FOLDER)», or ingest it again")
     ds = load_dataset(dataset_dir or recorded)
     want = rec.get("files_fingerprint")
     if want and ds.fingerprint and ds.fingerprint != want:

@@ -1507,7 +1507,10 @@ def test_evaluate_after_the_dataset_moved_takes_data_prepared(base, tmp_path):
     r = invoke("train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=1", "--format", "json")
     assert r.exit_code == 0, r.stderr
     (tmp_path / "m1").rename(moved)
-    assert "point data.prepared at the ingest output" in one_line(invoke("evaluate", "-q", "--run", tmp_path / "run"))
+    # a review: the hint to set data.prepared then moved the run's folder too (runs/<new name>); --run goes with it
+    assert one_line(invoke("evaluate", "-q", "--run", tmp_path / "run")) == (
+        f"error: the dataset run '{tmp_path / 'run'}' was trained on, '{tmp_path / 'm1'}', is gone (moved or "
+        f"deleted); give its new folder with --set data.prepared=FOLDER --run {tmp_path / 'run'}, or ingest it again")
     r = invoke("evaluate", "-q", "--run", tmp_path / "run", "--set", f"data.prepared={moved}", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["splits"]["test"]["model"]["ndcg@10"] >= 0, r.stderr
     other = tmp_path / "other"
