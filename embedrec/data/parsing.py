@@ -584,6 +584,8 @@ def _genre_list(g, sep: str) -> list[str]:
 
 
 def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int) -> pd.Series:
+    """An id column of a movies file or RecBole's atomic files: text without the spaces around it
+    (data.id_type=str), or integers written plainly ('007', '+7' or '7.0' refused: they would merge with 7)."""
     if id_type == "str":
         return values.astype(str).str.strip()
     parsed = pd.to_numeric(values, errors="coerce")

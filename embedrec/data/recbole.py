@@ -12,11 +12,12 @@ import pandas as pd
 from embedrec.data.parsing import (
     RawData,
     _decode_error,
+    _ids,
     _parser_error,
     movies_frame,
     read_numeric_table,
 )
-from embedrec.errors import DataError, shorten
+from embedrec.errors import DataError
 
 log = logging.getLogger("embedrec")
 
@@ -40,23 +41,6 @@ def _read_atomic(path: Path, names: list[str], encoding: str = "utf-8", **kw) ->
         raise _decode_error(str(path), e, encoding, path) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         raise _parser_error(str(path), e, 1, path, "\t", encoding) from None
-
-
-_PLAIN_INT = r"-?(0|[1-9][0-9]*)"  # an integer id as written once: '007', '+7' or '7.0' would merge with 7
-
-
-def _token_ids(values: pd.Series, id_type: str, label: str, col: str) -> pd.Series:
-    """A RecBole ``:token`` id column: text as it is (data.id_type=str), or integers written plainly."""
-    values = values.str.strip()
-    if id_type == "str":
-        return values
-    bad = ~values.str.fullmatch(_PLAIN_INT).to_numpy(dtype=bool)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{label}:{row + 2}: {col} token '{shorten(values.iloc[row], 40)}' is not written as a plain "
-                        "integer (a leading zero, a sign, a letter), which integer ids would misread or merge; set "
-                        "data.id_type=str to keep the tokens as text")
-    return values.astype("int64")
 
 
 def _dataset_name(inter: Path) -> str:
@@ -94,7 +78,7 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
                                   header=True, encoding=encoding, numeric=numeric, label=str(ipath),
                                   extra_dtype={"user_id": str, "item_id": str})
         for c in ("user_id", "item_id"):
-            part[c] = _token_ids(part[c].astype(str), id_type, str(ipath), c)
+            part[c] = _ids(part[c].astype(str), id_type, str(ipath), c, 2)
         parts.append(part)
     if len(inters) > 1:
         log.info("read %d .inter files of RecBole dataset '%s' together (%s); embedrec splits them by split.*",
@@ -115,7 +99,7 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
         title_col = next((c for c in ("movie_title", "title") if c in df.columns), None)
         genre_col = next((c for c in ("class", "genre", "genres") if c in df.columns), None)
         year_col = next((c for c in ("release_year", "year") if c in df.columns), None)
-        ids = _token_ids(df["item_id"], id_type, str(item), "item_id")
+        ids = _ids(df["item_id"], id_type, str(item), "item_id", 2)
         titles = list(df[title_col]) if title_col else [str(i) for i in ids]
         genres = [g.split() for g in df[genre_col]] if genre_col else [[] for _ in ids]
         years = [int(y) if y.isdigit() else None for y in df[year_col]] if year_col else None
@@ -125,7 +109,7 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
     if user.exists():
         ucols = [c for c, _ in _atomic_header(user, encoding)]
         df = _read_atomic(user, ucols, encoding)
-        users = pd.DataFrame({"user_id": _token_ids(df["user_id"], id_type, str(user), "user_id")})
+        users = pd.DataFrame({"user_id": _ids(df["user_id"], id_type, str(user), "user_id", 2)})
         for src, dst in (("age", "age"), ("gender", "gender"), ("occupation", "occupation"), ("zip_code", "zip")):
             if src in df.columns:
                 users[dst] = pd.to_numeric(df[src], errors="coerce").round().astype("Int32") if dst == "age" else df[src]
