@@ -204,7 +204,7 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
     from embedrec.evaluate import baselines
-    from embedrec.train.fit import evaluate_model, factors, resolve_loss, zero_untrained_users
+    from embedrec.train.fit import evaluate_model, factors, resolve_loss, trained_users, zero_untrained_users
     from embedrec.train.select import fit_and_refit
 
     _warn_ingest_settings(ds, cfg)
@@ -218,7 +218,7 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
                  "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
                  if 0 < result.best_epoch <= len(result.history) else None}
     result = final
-    f = zero_untrained_users(factors(result.model, result.unrated), ds.splits["train"].user, ds.n_users,
+    f = zero_untrained_users(factors(result.model, result.unrated), trained_users(ds.splits["train"].user, ds.n_users),
                              bool(cfg.features.user))
     explicit = cfg.model.objective == "explicit"
     ks = cfg.train.eval_k

@@ -33,6 +33,7 @@ import torch
 
 from embedrec.distributed import Group, RowAverage
 from embedrec.shard_als import Shard, ShardRanking, rank_below
+from embedrec.train.fit import zero_untrained_users
 
 log = logging.getLogger("embedrec")
 
@@ -288,12 +289,18 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     return metrics
 
 
+def _trained(g: Group, data: Data) -> np.ndarray:
+    """Per user: a rating in the final fit's training rows on some rank (train+valid after a refit)."""
+    n = np.bincount(data.shard.splits["train"].user, minlength=data.shard.n_users).astype(np.int64)
+    return g.sum_(torch.from_numpy(n).to(g.device)).cpu().numpy() > 0
+
+
 def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bool) -> dict:
     from embedrec.evaluate import _gpu_or_none
     from embedrec.sparse import seen_splits
     from embedrec.train.fit import factors
 
-    f = factors(result.model, result.unrated)
+    f = zero_untrained_users(factors(result.model, result.unrated), _trained(g, data), bool(cfg.features.user))
     explicit, ks, n = cfg.model.objective == "explicit", cfg.train.eval_k, cfg.train.eval_users
     metrics = {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
                "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "metric": result.metric,
@@ -318,8 +325,9 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> N
 
     from embedrec.api import TrainedModel
     from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
-    from embedrec.train.fit import factors, zero_untrained_users
+    from embedrec.train.fit import factors
 
+    trained = _trained(g, data)  # a collective: every rank, before rank 0 alone goes on
     seen = [data.shard.splits[s] for s in ("train", "valid") if s in data.shard.splits]
     su = g.gather0(torch.from_numpy(np.concatenate([p.user for p in seen])).to(g.device))
     sm = g.gather0(torch.from_numpy(np.concatenate([p.movie for p in seen])).to(g.device))
@@ -329,7 +337,7 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> N
     model = result.model
     f = factors(model, result.unrated)
     su, sm = su.cpu().numpy(), sm.cpu().numpy()
-    f = zero_untrained_users(f, su, int(data.shard.manifest["counts"]["users"]), bool(cfg.features.user))
+    f = zero_untrained_users(f, trained, bool(cfg.features.user))
     given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
     ds = Dataset(data.path, {**data.shard.manifest, "refit": refit}, pd.read_parquet(data.path / "users.parquet"),
                  pd.read_parquet(data.path / "movies.parquet"),

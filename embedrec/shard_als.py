@@ -38,7 +38,7 @@ from embedrec.train.als import (
     sweep,
     user_half,
 )
-from embedrec.train.fit import DIST_POINTER
+from embedrec.train.fit import DIST_POINTER, trained_users, zero_untrained_users
 
 log = logging.getLogger("embedrec")
 
@@ -616,6 +616,9 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
                "epochs_run": result.epochs_run, "metric": result.metric, "train_seconds": round(result.seconds, 2),
                "selection": selection, "refit": refit, "splits": {}, "ranks": g.world}
     P = tables.user.weight.detach().cpu().numpy()
+    lo = int(shard.u_cuts[g.rank])  # this rank's users without a rating in the final fit: zero, as published
+    P = zero_untrained_users({"user_factors": P}, trained_users(shard.splits["train"].user - lo, P.shape[0]),
+                             False)["user_factors"]
     Q, b = full_movies(g, tables, result.unrated)
     pop = np.bincount(shard.splits["train"].movie, minlength=shard.n_movies).astype(np.int64)
     pop = g.sum_(torch.from_numpy(pop).to(g.device)).cpu().numpy().astype(np.float32)
@@ -649,11 +652,12 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
     Q = g.gather0(t.movie.weight.detach().to(g.device))
     seen = [shard.splits[s] for s in ("train", "valid") if s in shard.splits]
     su = g.gather0(torch.from_numpy(np.concatenate([p.user for p in seen])).to(g.device))
+    tu = g.gather0(torch.from_numpy(np.asarray(tr.user, dtype=np.int64)).to(g.device))  # the final fit's users
     sm = g.gather0(torch.from_numpy(np.concatenate([p.movie for p in seen])).to(g.device))
     if not g.leader:
         g.barrier()
         return
-    from embedrec.train.fit import factors, zero_untrained_users
+    from embedrec.train.fit import factors
 
     P, Q = P.cpu(), Q.cpu()
     f = factors(SimpleModel(P, Q), result.unrated)
@@ -661,7 +665,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
     folder = shard.folder or path  # the generation the ranks trained on, even if an ingest swapped current since
     users, movies = pd.read_parquet(folder / "users.parquet"), pd.read_parquet(folder / "movies.parquet")
     su, sm = su.cpu().numpy(), sm.cpu().numpy()
-    f = zero_untrained_users(f, su, len(users), False)  # seen (train+valid) is what the refit fitted
+    f = zero_untrained_users(f, trained_users(tu.cpu().numpy(), len(users)), False)
     given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
     empty = Interactions(su[:0], sm[:0], np.ones(0, np.float32))
     ds = Dataset(path, {**shard.manifest, "refit": refit}, users, movies, {"train": given, "valid": empty},

@@ -189,14 +189,19 @@ def factors(model: MatrixFactorization, unrated: np.ndarray | None = None) -> di
     return f if unrated is None or not unrated.any() else _mask_unrated(f, unrated)
 
 
-def zero_untrained_users(f: dict, users: np.ndarray, n_users: int, user_features: bool) -> dict:
-    """The factors with a zero vector (and bias) for every user without a rating in ``users`` (the rows the
-    model was fitted on): what serving reads as 'no trained vector' (serve.Recommender; split.cold_start's
-    test-only users had their random or barely solved start served as a list). A model with user features
+def trained_users(users: np.ndarray, n_users: int) -> np.ndarray:
+    """Per user row: whether ``users`` (the rows a model was fitted on) hold a rating of theirs."""
+    return np.bincount(np.asarray(users, dtype=np.int64), minlength=n_users) > 0
+
+
+def zero_untrained_users(f: dict, trained: np.ndarray, user_features: bool) -> dict:
+    """The factors with a zero vector (and bias) for every user not ``trained`` (:func:`trained_users`): what
+    serving reads as 'no trained vector' (serve.Recommender; split.cold_start's test-only users had their random
+    or barely solved start served as a list), and what train's own metrics are of. A model with user features
     scores such users from their features, and is left as it is."""
     if user_features:
         return f
-    idle = np.bincount(np.asarray(users, dtype=np.int64), minlength=n_users) == 0
+    idle = ~trained
     if idle.any():
         f["user_factors"] = np.array(f["user_factors"], copy=True)
         f["user_factors"][idle] = 0.0
