@@ -588,3 +588,37 @@ def test_the_ranks_refuse_dataset_files_that_do_not_match_the_manifest(prepared,
     other = SimpleNamespace(leader=False, share=lambda x: "rank 0 says no")  # a rank that is told
     with pytest.raises(ArtifactError, match="rank 0 says no"):
         D.read_manifest(gen, other, ("train",))
+
+
+def test_ranks_report_and_serve_users_without_training_ratings_as_one_process(tmp_path):
+    """A review: on a split.cold_start split, 2 ranks reported test metrics of factors other than the ones they
+    published (the untrained users zeroed only after), and with train.refit=false served users whose ratings
+    are all in valid from their untrained vectors, where one process answers them as unknown."""
+    import embedrec as er
+
+    rng = np.random.default_rng(6)
+    rows = [(u, m, int(rng.integers(1, 6)), int(rng.integers(1000, 2000))) for u in range(1, 41)
+            for m in range(1, 31) if rng.random() < 0.5]
+    rows += [(u, m, 4, 10 ** 6 + m) for u in (50, 51) for m in (1, 2, 3)]  # after the time cut: test only
+    pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"]).to_csv(tmp_path / "r.csv", index=False)
+    ds = tmp_path / "cold"
+    cfg = load_config(None, [f"data.prepared={ds}", "split.cold_start=true", "split.method=global_time"])
+    er.ingest(str(tmp_path / "r.csv"), cfg)
+    over = _overrides(ds, tmp_path / "two", 2) + ["train.refit=false", "train.eval_users=0"]
+    m2 = json.loads(_torchrun(["train", *_sets(over), "--format", "json", "-q"], tmp_path).stdout)
+    from embedrec.api import train_run
+
+    m1 = train_run(load_config(None, [o.replace(str(tmp_path / "two"), str(tmp_path / "one")) for o in over]))
+    for key, value in m1["splits"]["test"]["model"].items():
+        assert m2["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-5), key
+    again = er.open(tmp_path / "two").evaluate("test", ks=[10])["splits"]["test"]["model"]
+    assert again["ndcg@10"] == pytest.approx(m2["splits"]["test"]["model"]["ndcg@10"], abs=1e-6)
+    data = er.open(tmp_path / "one")
+    valid_only = set(data.user_ids.tolist()) - set(
+        np.asarray(data.user_ids)[pd.read_parquet(Path(os.path.realpath(ds / "current")) / "train.parquet")
+                                  ["user_idx"].unique()].tolist())
+    assert valid_only  # the split leaves users without a training rating (else this tests nothing)
+    for run in ("one", "two"):
+        m = er.open(tmp_path / run)
+        got = m.recommend(sorted(valid_only), k=2, missing="skip")
+        assert len(got.user_ids) == 0  # answered as unknown ids on both paths
