@@ -88,8 +88,9 @@ class IdMap:
         ``untrained`` marks is unknown too."""
         rows, parsed = self._rows(ids)
         if self.untrained is not None and (rows >= 0).any():
-            known = np.flatnonzero(rows >= 0)
-            rows[known[self.untrained(rows[known])]] = -1
+            known = np.flatnonzero(rows >= 0)  # each distinct row tested once (predict: many pairs, few users)
+            distinct, back = np.unique(rows[known], return_inverse=True)
+            rows[known[self.untrained(distinct)[back]]] = -1
         return rows, parsed
 
     def _rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
