@@ -277,13 +277,19 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     run_dir = Path(cfg.run.dir)
     with run_lock(run_dir, "embedrec train"):  # re-entrant: the CLI holds it already
         model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)
-        published = _published_as(run_dir, model) if resume else None
-        if published is not None:
-            log.info("nothing to resume: the checkpoints were complete and %s already holds this model (%s); train "
-                     "without --resume to train again, or raise train.epochs to continue", run_dir, published)
-            return model.metrics
-        model._publish(Path(run_dir))
+        publish_trained(model, run_dir, resume)
     return model.metrics
+
+
+def publish_trained(model: TrainedModel, run_dir: Path, resume: bool) -> None:
+    """Publish what ``train`` fitted, except a ``--resume`` of a finished run: its complete checkpoints rebuild
+    the model ``run_dir`` already serves, which is then not published again (one process and the ranks alike)."""
+    published = _published_as(run_dir, model) if resume else None
+    if published is not None:
+        log.info("nothing to resume: the checkpoints were complete and %s already holds this model (%s); train "
+                 "without --resume to train again, or raise train.epochs to continue", run_dir, published)
+        return
+    model._publish(Path(run_dir))
 
 
 def _published_as(run_dir: Path, model: TrainedModel) -> str | None:

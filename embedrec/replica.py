@@ -285,7 +285,7 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
                              label="refit", features_cfg=cfg.features)
         result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
     metrics = _final_metrics(g, data, cfg, result, selection, refit)
-    _publish(g, data, cfg, result, metrics, refit)
+    _publish(g, data, cfg, result, metrics, refit, resume)
     return metrics
 
 
@@ -317,13 +317,13 @@ def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bo
     return metrics
 
 
-def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> None:
+def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool, resume: bool = False) -> None:
     """Rank 0 publishes the run as one process does; the seen lists are gathered from the ranks."""
     import io
 
     import pandas as pd
 
-    from embedrec.api import TrainedModel
+    from embedrec.api import TrainedModel, publish_trained
     from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
     from embedrec.train.fit import factors
 
@@ -356,5 +356,6 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool) -> N
                        "user_bias": model.user_bias is not None, "movie_bias": model.movie_bias is not None},
              "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
              "refit": refit, "seen": "train+valid", "ranks": g.world}
-    TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result)._publish(Path(cfg.run.dir))
+    publish_trained(TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result), Path(cfg.run.dir),
+                    resume)
     g.barrier()

@@ -592,7 +592,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
             init_state=init), leader=g.leader)
         result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
     metrics = _final_metrics(g, shard, cfg, result, selection, refit)
-    _publish(g, shard, cfg, result, metrics, refit)
+    _publish(g, shard, cfg, result, metrics, refit, resume)
     return metrics
 
 
@@ -634,14 +634,13 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
     return metrics
 
 
-def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) -> None:
+def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False) -> None:
     """Rank 0 assembles the tables and the seen lists and publishes the run as one process would (run.py's
     single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md)."""
-    import io
 
     import pandas as pd
 
-    from embedrec.api import TrainedModel, fold_in_solve
+    from embedrec.api import TrainedModel, fold_in_solve, publish_trained
     from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
 
     t = result.model
@@ -672,14 +671,14 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool) ->
                  fingerprint=shard.manifest.get("fingerprint", ""),
                  rated_below=read_rated_below(folder, shard.manifest, len(users), len(movies)),
                  rated_below_unknown=read_rated_below_unknown(folder, shard.manifest, len(movies)))
-    buf = io.BytesIO()
-    torch.save({"user.weight": P, "movie.weight": Q, "global_mean": torch.tensor(0.0)}, buf)
     extra = {"features": None,
              "model": {"objective": cfg.model.objective, "loss": "als", "dim": t.dim, "user_bias": False,
                        "movie_bias": False},
              "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
              "refit": refit, "seen": "train+valid", "ranks": g.world}
-    TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result, solve)._publish(Path(cfg.run.dir))
+    # no state_dict.pt, as one process's als: the factor arrays are all of it (`export --to torch` builds the module)
+    model = TrainedModel(cfg, ds, f, metrics, extra, None, result.history, result, solve)
+    publish_trained(model, Path(cfg.run.dir), resume)
     g.barrier()
 
 

@@ -516,6 +516,27 @@ def test_a_rank_whose_peer_died_says_so_not_internal_error(monkeypatch):
     assert _known_error(e) is None  # one process: not this
 
 
+@pytest.mark.parametrize("command", ["evaluate", "recommend", "predict", "verify", "ingest", "index", "tune-dims",
+                                     "config"])
+def test_one_process_commands_under_torchrun_are_refused_once(monkeypatch, command):
+    """A torchrun check: `torchrun --nproc-per-node 2 -m embedrec evaluate` printed its table once per rank (and
+    verify its verdict, recommend its list); a refusal showed one line per rank. The commands that do not use the
+    ranks are refused, and rank 0 alone says so; a usage error too is said by rank 0 only."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    r = invoke(command)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == (f"error: 'embedrec {command}' runs in one process, not under torchrun (there, only train "
+                           f"and export --topk-all use the ranks): run 'embedrec {command} ...' alone\n")
+    for args in ([command], ["train", "--bogus"], ["export", "--to", "npy"]):
+        monkeypatch.setenv("RANK", "1")
+        r = invoke(*args)
+        assert r.exit_code == 2 and r.stdout == r.stderr == "", (args, r.stderr)
+        monkeypatch.setenv("RANK", "0")
+        assert invoke(*args).exit_code == 2
+    assert invoke("export", "--to", "npy").stderr == "error: --to npy needs -o/--output DIR\n"
+
+
 def test_predict_reads_csv_quoting_named_columns_and_refuses_bad_lines_anywhere(cli_run):
     """A review: quoted fields ("196","242", as pandas and R write CSV) kept their quotes, so every pair was
     'both unknown' with exit 0; a header 'movie_id,user_id' was read by position, scoring pairs nobody asked

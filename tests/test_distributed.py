@@ -202,6 +202,15 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
     for name, value in a1.items():
         np.testing.assert_allclose(a2[name], value, atol=1e-4, rtol=0, err_msg=name)
     assert (two / "als-reg-0.01" / "checkpoint-dist.json").exists() and not (two / "checkpoint.pt").exists()
+    assert not (two / "current" / "state_dict.pt").exists()  # as one process's als: the factors are all of it
+
+    # --resume of the finished run on the ranks: its complete checkpoints rebuild the model `current` holds, which
+    # is not published again (as one process)
+    published = sorted(p.name for p in two.glob("artifacts-*"))
+    p = _torchrun(["train", "--resume", *_sets(_overrides(prepared, two, 3) + ["train.fetch_rows=2000"]), "--format",
+                   "json"], tmp_path)
+    assert sorted(p.name for p in two.glob("artifacts-*")) == published
+    assert f"nothing to resume: the checkpoints were complete and {two} already holds this model" in p.stderr
 
     resumed = _plain(prepared, two, 5, resume=True)  # one process continues the 2-rank checkpoints
     whole = _plain(prepared, tmp_path / "whole", 5)

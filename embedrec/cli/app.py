@@ -15,7 +15,7 @@ import sys
 import click
 
 from embedrec import __version__
-from embedrec.errors import EmbedrecError, Interrupted
+from embedrec.errors import EmbedrecError, Interrupted, UsageError
 
 log = logging.getLogger("embedrec")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -62,6 +62,10 @@ def progress_enabled() -> bool:
     return not _State.quiet and sys.stderr.isatty()
 
 
+RANKED = ("train", "export")  # the commands that run on torchrun's ranks; every other one is refused there
+RANKED_SAID = ("train", "export --topk-all")
+
+
 class Group(click.Group):
     def make_context(self, info_name, args, parent=None, **extra):
         try:  # the group's own options (embedrec --bogus)
@@ -74,13 +78,19 @@ class Group(click.Group):
 
         # the subcommand, if any (click 8.2+ keeps it in _protected_args; invoke empties both lists)
         name = next(iter([*vars(ctx).get("_protected_args", vars(ctx).get("protected_args", ())), *ctx.args]), None)
+        if name in self.commands and name not in RANKED and _distributed():
+            if not _secondary():  # every rank refuses; rank 0 alone says so (not one line per rank)
+                _error_line(f"'embedrec {name}' runs in one process, not under torchrun (there, only "
+                            f"{' and '.join(RANKED_SAID)} use the ranks): run 'embedrec {name} ...' alone")
+            sys.exit(2)
         try:
             rv = super().invoke(ctx)
             sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit
             return rv
         except (EmbedrecError, Interrupted) as e:
             _traceback()
-            if not (isinstance(e, Interrupted) and _secondary()):  # Ctrl-C under torchrun: rank 0 says it
+            # Ctrl-C under torchrun, or a usage error (the command line is every rank's): rank 0 alone says it
+            if not (isinstance(e, (Interrupted, UsageError)) and _secondary()):
                 _error_line(shorten(e.cli_message(), 2000) + _found_config_note(e))
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
@@ -168,7 +178,8 @@ def _usage_error(e: click.UsageError, path: str = "embedrec"):
         raise e
     text = e.format_message().rstrip(".")
     path = e.ctx.command_path if e.ctx is not None else path  # none for an option given without its value
-    _error_line(f"{text[:1].lower()}{text[1:]} (see '{path} -h')")
+    if not _secondary():  # the command line is every rank's: under torchrun rank 0 alone says what is wrong in it
+        _error_line(f"{text[:1].lower()}{text[1:]} (see '{path} -h')")
     sys.exit(e.exit_code)
 
 
