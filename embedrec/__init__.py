@@ -54,18 +54,43 @@ def __dir__() -> list[str]:
 # the module embedrec/ingest.py, and importing a submodule sets it as an attribute of the package, replacing any function of
 # that name. So the submodules themselves are made callable: ``embedrec.train`` stays the package
 # (``embedrec.train.fit.fit``, ``import embedrec.train.fit as T`` and mock.patch work) and calling it calls api.train.
-class _CallableTrain(types.ModuleType):
+class _CallableModule(types.ModuleType):
+    """help(), inspect.signature() and a notebook's Shift-Tab on er.train / er.ingest show the function's own
+    docstring and signature (api.train, api.ingest), not the package's."""
+
+    _function = ""
+
+    def _target(self):
+        from embedrec import api
+
+        return getattr(api, self._function)
+
     def __call__(self, *args, **kwargs):
-        from embedrec.api import train
+        return self._target()(*args, **kwargs)
 
-        return train(*args, **kwargs)
+    @property
+    def __doc__(self):
+        return self._target().__doc__
+
+    @__doc__.setter
+    def __doc__(self, value):  # the import system sets a module's docstring; the function's is shown instead
+        pass
+
+    @property
+    def __signature__(self):
+        import inspect
+
+        return inspect.signature(self._target())
 
 
-class _CallableIngest(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        from embedrec.api import ingest
+class _CallableTrain(_CallableModule):
+    __doc__ = _CallableModule.__dict__["__doc__"]  # a class's own __doc__ (None) would hide the property
+    _function = "train"
 
-        return ingest(*args, **kwargs)
+
+class _CallableIngest(_CallableModule):
+    __doc__ = _CallableModule.__dict__["__doc__"]
+    _function = "ingest"
 
 
 _CALLABLE_MODULES = {"train": _CallableTrain, "ingest": _CallableIngest}

@@ -107,23 +107,34 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
     to a temporary folder; call ``.save(run_dir)`` on the result."""
     import tempfile
 
-    from embedrec.data.dataset import Dataset, load_dataset
+    from embedrec.errors import Interrupted, Terminated
 
-    if not isinstance(ds, Dataset) and ds is not None:
-        _path(ds, "ds", "train", "er.train(None, cfg) trains on cfg.data.prepared")
-    cfg = _config(cfg, "train")
-    if not isinstance(ds, Dataset):
-        ds = load_dataset(ds if ds is not None else cfg.data.prepared)
-    from embedrec.errors import Interrupted
+    keeps = ("er.train keeps nothing (it trains in a temporary folder); for training that can be resumed, use "
+             "embedrec.api.train_run(cfg), then train_run(cfg, resume=True)")
+    try:
+        from embedrec.data.dataset import Dataset, load_dataset
 
-    with tempfile.TemporaryDirectory(prefix="embedrec-train-") as work:
-        try:
+        if not isinstance(ds, Dataset) and ds is not None:
+            _path(ds, "ds", "train", "er.train(None, cfg) trains on cfg.data.prepared")
+        cfg = _config(cfg, "train")
+        if not isinstance(ds, Dataset):
+            ds = load_dataset(ds if ds is not None else cfg.data.prepared)
+        elif Path(ds.path).resolve() != Path(cfg.data.prepared).resolve():
+            # the model records the dataset it trained on (its config.yaml, save()'s default run.dir), not the
+            # config's: er.train(er.ingest(src, cfg, output=OTHER), cfg) trains on OTHER
+            changed = {"data.prepared": str(ds.path)}
+            if isinstance(ds.manifest.get("source"), str) and ds.manifest["source"]:
+                changed["data.source"] = ds.manifest["source"]
+            cfg = cfg.updated(changed)
+        with tempfile.TemporaryDirectory(prefix="embedrec-train-") as work:
             return train_model(ds, cfg, Path(work), progress=progress)
-        except Interrupted as e:  # its checkpoint was in the temporary folder, removed as this leaves
-            where = str(e).split(";")[0].split(":")[0]
-            raise Interrupted(f"{where}: er.train keeps nothing (it trains in a temporary folder); for training "
-                              "that can be resumed, use embedrec.api.train_run(cfg), then train_run(cfg, resume=True)",
-                              terminated=e.terminated, saved=False) from None
+    except Interrupted as e:  # its checkpoint was in the temporary folder, removed as this left
+        where = str(e).split(";")[0].split(":")[0]
+        raise Interrupted(f"{where}: {keeps}", terminated=e.terminated, saved=False) from None
+    except KeyboardInterrupt as e:  # outside the epochs (loading, the final evaluation)
+        term = isinstance(e, Terminated)
+        raise Interrupted(f"training {'terminated (SIGTERM)' if term else 'interrupted'}: {keeps}", terminated=term,
+                          saved=False) from None
 
 
 _NOT_COMPARED = {"data.source", "data.movies", "data.prepared", "data.cache_dir"}  # where the data is, not how
@@ -325,11 +336,12 @@ def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:
     """A Model over a trained run's artifacts (default cfg.run.dir). Imports numpy and pyarrow only."""
     if run_dir is not None:
         _path(run_dir, "run_dir", "open", "er.open(None, cfg) opens cfg.run.dir")
-    if run_dir is None or cfg is not None:
-        cfg = _config(cfg, "open")
+    # cfg None: the config the CLI would read (./embedrec.yaml, $EMBEDREC_CONFIG, else the defaults), so its
+    # recommend.* settings (k, foldin_recency, ...) answer as `embedrec recommend` does
+    cfg = _config(cfg, "open")
     if run_dir is None:
         run_dir = cfg.run.dir
-    return Model(Recommender.open(run_dir, cfg.recommend if cfg is not None else None))
+    return Model(Recommender.open(run_dir, cfg.recommend))
 
 
 # ----------------------------------------------------------------------------------------- results
@@ -392,6 +404,15 @@ class Recommendations:
         """(query id, movie ids, scores) per query."""
         return iter(zip(self.query_ids, self.movie_ids, self.scores))
 
+    def __getitem__(self, i: int) -> tuple:
+        """The i-th query's (query id, movie ids, scores), as iteration gives them."""
+        return self.query_ids[i], self.movie_ids[i], self.scores[i]
+
+    def _repr_html_(self) -> str:  # a notebook shows the rows (the first 50 queries' worth)
+        return _frame_html(self, lambda: Recommendations(self._engine, self.query_ids[:50], self._rows[:50],
+                                                         self.scores[:50], self.fallback[:50], []).to_frame(),
+                           len(self.query_ids) > 50, f"{len(self)} queries")
+
     def __repr__(self) -> str:
         k = max((len(m) for m in self.movie_ids), default=0)
         extra = f", {len(self.unknown)} unknown" if self.unknown else ""
@@ -412,10 +433,14 @@ class Recommendations:
                 yield r
 
     def to_frame(self):
-        """to_rows() as a pandas DataFrame."""
+        """to_rows() as a pandas DataFrame, plus the column ``fallback``: True where the query was not in the
+        training data and got the most popular movies (missing='popular'; their score is the rating count)."""
         import pandas as pd
 
-        return pd.DataFrame(list(self.to_rows()), columns=self.columns)
+        rows = list(self.to_rows())
+        flags = [f for f, n in zip(self.fallback, self.movie_ids) for _ in range(len(n))]
+        frame = pd.DataFrame(rows, columns=self.columns).assign(fallback=pd.Series(flags, dtype=bool))
+        return frame.astype({"rank": "int64", "score": "float64"}) if not rows else frame
 
 
 class Predictions:
@@ -434,6 +459,15 @@ class Predictions:
         n = sum(f != "none" for f in self.fallback)
         return f"<Predictions: {len(self)} pairs{f', {n} with a fallback' if n else ''}>"
 
+    def __iter__(self) -> Iterator[tuple]:
+        """(user id, movie id, fallback, score) per pair, the order of ``columns``."""
+        return zip(self.user_ids, self.movie_ids, self.fallback, self.scores.tolist())
+
+    def _repr_html_(self) -> str:
+        return _frame_html(self, lambda: Predictions(self.user_ids[:500], self.movie_ids[:500], self.scores[:500],
+                                                     self.fallback[:500]).to_frame(), len(self) > 500,
+                           f"{len(self)} pairs")
+
     def to_rows(self) -> Iterator[dict]:
         for u, m, f, s in zip(self.user_ids, self.movie_ids, self.fallback, self.scores.tolist()):
             yield {"user_id": u, "movie_id": m, "fallback": f, "score": s}
@@ -441,18 +475,42 @@ class Predictions:
     def to_frame(self):
         import pandas as pd
 
-        return pd.DataFrame(list(self.to_rows()), columns=self.columns)
+        frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
+        return frame.astype({"fallback": "object", "score": "float64"}) if not len(self) else frame
+
+
+def _frame_html(result, head, cut: bool, total: str) -> str:
+    """A result's notebook view: its to_frame() rows as HTML (the first ones only, for a large result)."""
+    html = head()._repr_html_()
+    return html + (f"<p>(the first rows of {total}; to_frame() has them all)</p>" if cut else "")
 
 
 # ----------------------------------------------------------------------------------------- models
 def _as_list(ids) -> list:
-    """One id or many: a str or number (numpy scalars too) is one id; a list, array or pandas Series many."""
+    """One id or many: a str or number (numpy scalars too) is one id; a list, array or pandas Series many. A
+    flag, a missing value (None, NaN) or a nested list is no id: UsageError."""
     if isinstance(ids, (str, bytes, int, float, np.generic)):
-        return [ids]
+        ids = [ids]
+    elif isinstance(ids, np.ndarray) and ids.ndim != 1:
+        raise UsageError(f"expected an id or a 1-D list of ids, not a {ids.ndim}-D array of shape {ids.shape}; "
+                         "flatten it (arr.ravel())")
     try:
-        return list(ids)
+        ids = list(ids)
     except TypeError:
         raise UsageError(f"expected an id or a list of ids, not {type(ids).__name__}") from None
+    for x in ids:
+        _one_id(x)
+    return ids
+
+
+def _one_id(x) -> None:
+    if isinstance(x, (bool, np.bool_)):
+        raise UsageError(f"{bool(x)} is not an id (a flag); give user or movie ids, e.g. [196, 186]")
+    if x is None or (isinstance(x, (float, np.floating)) and x != x):
+        raise UsageError(f"{x if x is None else float(x)} is not an id (a missing value); drop the gaps first, e.g. series.dropna()")
+    if isinstance(x, (list, tuple, set, dict, np.ndarray)):
+        raise UsageError(f"{shorten(x)!s} is not an id (a {type(x).__name__}); give a flat list of ids, e.g. "
+                         "[196, 186]")
 
 
 def _genres(genres) -> tuple:
@@ -638,7 +696,12 @@ class Model:
         (NotFoundError naming name:line)."""
         from embedrec.serve.stream import recommend_many
 
+        if isinstance(lines, (str, bytes)):  # iterating '196\n186' gives its characters, each read as an id
+            raise UsageError(f"recommend_stream: got the text '{shorten(lines)}'; give the lines or ids one by one, "
+                             "e.g. text.splitlines(), open(path) or [196, 186]")
         _check(missing, MISSING, "missing")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise UsageError(f"recommend_stream: batch_size={batch_size!r}: give a whole number >= 1")
         e = self.engine
         answers = recommend_many(e, lines, self._k(k), include_seen=not _flag(exclude_seen, "exclude_seen"),
                                  allowed=e.allowed(_genres(genres), year_min, year_max), strict=missing == "error",
@@ -646,20 +709,29 @@ class Model:
                                  on_batch=on_batch, name=name)
         return (StreamAnswer.of(q, rows, scores, e.movie_ids) for q, rows, scores in answers)
 
-    def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True) -> None:
-        """Write ``recommend_stream``'s answers to the text file ``out`` as csv, tsv, jsonl (fast writers that
-        encode each movie once) or table/json, with the columns of ``Recommendations.to_rows``."""
+    def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True, *,
+                     query_column: str | None = None) -> None:
+        """Write ``recommend_stream``'s answers (or a ``Recommendations``) to the text file ``out`` as csv, tsv,
+        jsonl (fast writers that encode each movie once) or table/json, with the columns of
+        ``Recommendations.to_rows``. The first column is ``query_column``: a Recommendations' own (``similar``'s
+        is movie_id_query), else user_id."""
         from embedrec.output import FORMATS, write_rows
         from embedrec.serve import stream
 
         _check(fmt, FORMATS, "fmt")
+        if isinstance(triples, Recommendations):
+            query_column = query_column or triples.query_column
+            triples = triples.triples()
+        query_column = query_column or "user_id"
+        _check(query_column, ("user_id", "movie_id_query"), "query_column")
         triples = _movie_rows(self.engine, triples)
         if fmt in ("csv", "tsv"):
-            stream.write_delimited(self.engine, triples, fmt, out, header=header)
+            stream.write_delimited(self.engine, triples, fmt, out, header=header, query_column=query_column)
         elif fmt == "jsonl":
-            stream.write_jsonl(self.engine, triples, out)
+            stream.write_jsonl(self.engine, triples, out, query_column=query_column)
         else:
-            write_rows(stream.as_rows(self.engine, triples), COLUMNS, fmt, out, header=header)
+            write_rows(stream.as_rows(self.engine, triples, query_column), [query_column, *COLUMNS[1:]], fmt, out,
+                       header=header)
 
     def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,
                       ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),
@@ -753,6 +825,12 @@ class Model:
             if len(p) < 2:
                 raise UsageError(f"predict: expected (user id, movie id) pairs, got {shorten(p)}")
         users, movies = [p[0] for p in pairs], [p[1] for p in pairs]
+        for n, (u, m) in enumerate(zip(users, movies), 1):
+            try:
+                _one_id(u)
+                _one_id(m)
+            except UsageError as err:
+                raise UsageError(f"predict: pair {n} ({shorten(u)}, {shorten(m)}): {err}") from None
         uq, urows, _ = e.users.resolve(users, "skip")
         mq, mrows, _ = e.movies.resolve(movies, "skip")
         mrows = np.where((mrows >= 0) & e.untrained[np.maximum(mrows, 0)], -1, mrows)  # no training rating: as
@@ -871,6 +949,8 @@ class TrainedModel(Model):
 
 def _ks(ks: Iterable[int]) -> tuple[int, ...]:
     """evaluate's ks: whole numbers >= 1 (one, or several)."""
+    if isinstance(ks, (str, bytes)):  # '10' would be read as its characters
+        raise UsageError(f"ks={ks!r}: give whole numbers >= 1, e.g. ks=10 or ks=(10, 20), not text")
     try:
         ks = (ks,) if isinstance(ks, (int, np.integer, float)) else tuple(ks)
     except TypeError:

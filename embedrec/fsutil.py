@@ -342,6 +342,8 @@ def atomic_write_bytes(path: str | Path, data, durable: bool = True) -> None:
             os.unlink(tmp)
         if not isinstance(e, OSError) and noted is not None and noted.error is not None:
             e = noted.error  # torch.save reports a failed write as RuntimeError('... unexpected pos ...')
+            if isinstance(e, KeyboardInterrupt):  # Ctrl-C in a write torch.save called: Ctrl-C, not its error
+                raise e from None
         err = io_error(e, path) if isinstance(e, OSError) else None
         if err is not None:
             raise err from None
@@ -350,7 +352,9 @@ def atomic_write_bytes(path: str | Path, data, durable: bool = True) -> None:
 
 class _NotingWriter:
     """A binary file that remembers the first OSError of a write: a writer that wraps it in another exception
-    (torch.save's zip writer raises RuntimeError on a full disk) still gets the one-line disk-full message."""
+    (torch.save's zip writer raises RuntimeError on a full disk) still gets the one-line disk-full message. A
+    Ctrl-C (or SIGTERM taken as one) that lands in a write is remembered too: torch.save would turn it into a
+    RuntimeError."""
 
     def __init__(self, fh):
         self._fh, self.error = fh, None
@@ -358,7 +362,7 @@ class _NotingWriter:
     def write(self, b):
         try:
             return self._fh.write(b)
-        except OSError as e:
+        except (OSError, KeyboardInterrupt) as e:
             self.error = self.error or e
             raise
 

@@ -121,7 +121,8 @@ def test_rows_and_frame(trained):
     top = rec.recommend([1, 2], k=3)
     rows = list(top.to_rows())
     assert [r["user_id"] for r in rows] == [1, 1, 1, 2, 2, 2] and [r["rank"] for r in rows[:3]] == [1, 2, 3]
-    assert list(top.to_frame().columns) == ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
+    assert list(top.to_frame().columns) == ["user_id", "rank", "movie_id", "title", "year", "genres", "score",
+                                            "fallback"]
     sim = rec.similar(5, k=4)
     assert sim.query_ids == [5] and 5 not in sim.movie_ids[0] and len(sim.movie_ids[0]) == 4
     assert list(sim.to_rows())[0]["movie_id_query"] == 5

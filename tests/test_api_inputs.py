@@ -3,6 +3,8 @@ pairs, one k for evaluate; and what it cannot take (a misplaced Config, a dict f
 unknown format) is a typed error in library terms, never a TypeError from deep inside."""
 
 import io
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -29,9 +31,20 @@ def test_ids_that_are_not_a_list(trained_run):
     for one in (1.0, np.float64(1)):  # one id, as an int or a str is; a whole float is that integer id (a
         got = m.recommend(one, k=3)       # pandas column that met a NaN holds 196.0 for 196)
         assert got.user_ids == [1] and list(got.movie_ids[0]) == list(m.recommend(1, k=3).movie_ids[0])
-    for odd in (1.5, float("nan")):
-        with pytest.raises(NotFoundError, match=f"user '{odd}'"):
-            m.recommend(odd, k=3)
+    with pytest.raises(NotFoundError, match="user '1.5'"):
+        m.recommend(1.5, k=3)
+    # no id at all: a flag, a missing value, a nested list (a review: NotFoundError "user 'True'", "user '[196]'")
+    for odd, said in ((float("nan"), "nan is not an id (a missing value)"), (None, "None is not an id"),
+                      (True, "True is not an id (a flag)"), (np.bool_(False), "False is not an id (a flag)"),
+                      ([1], "[1] is not an id (a list)")):
+        with pytest.raises(UsageError, match=re.escape(said)):
+            m.recommend([1, odd], k=3)
+    with pytest.raises(UsageError, match=r"not a 2-D array of shape \(2, 1\)"):
+        m.recommend(np.array([[1], [2]]), k=3)
+    with pytest.raises(UsageError, match=r"predict: pair 2 \(None, 1\): None is not an id"):
+        m.predict([(1, 1), (None, 1)])
+    with pytest.raises(UsageError, match=r"predict: pair 1 \(1, nan\): nan is not an id"):
+        m.predict(pd.DataFrame({"user_id": [1], "movie_id": [float("nan")]}))
     pred = m.predict(pd.DataFrame({"user_id": [1.0], "movie_id": [float(m.movie_ids[0])]}))
     assert pred.fallback == ["none"] and pred.to_frame()["score"].iloc[0] == m.predict([(1, m.movie_ids[0])]).to_frame()["score"].iloc[0]
     with pytest.raises(UsageError, match="expected an id or a list of ids, not NoneType"):
@@ -219,3 +232,138 @@ def test_save_refuses_a_folder_of_the_users_own_files(trained_run, tmp_path):
         m.save(other)
     m.save(tmp_path / "new")  # a new folder, and then the same run again: saved
     m.save(tmp_path / "new")
+
+
+def test_notebook_results_index_iterate_pickle_and_show(trained_run, tmp_path, monkeypatch):
+    """A notebook review: r[0] raised TypeError, list(predictions) TypeError, pickle.dumps(er.open(run)) failed on
+    a local lambda, neither result had an HTML view, to_frame() could not tell the popular fallback's rows (their
+    score a rating count) from the model's, and an empty to_frame() had every column as object."""
+    import pickle
+
+    m = er.open(trained_run.cfg.run.dir, trained_run.cfg)
+    top = m.recommend([1, 2], k=3)
+    assert top[1][0] == 2 and list(top[1][1]) == list(top.movie_ids[1]) and top[-1][0] == 2
+    again = pickle.loads(pickle.dumps(top))
+    assert again.to_frame().equals(top.to_frame())
+    opened = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(opened.recommend(1, k=3).movie_ids[0], top.movie_ids[0])
+    assert "<table" in top._repr_html_() and "<table" in m.predict([(1, 1)])._repr_html_()
+
+    mixed = m.recommend([1, "nobody"], k=3, missing="popular").to_frame()
+    assert mixed["fallback"].tolist() == [False] * 3 + [True] * 3 and mixed["fallback"].dtype == bool
+    empty = m.recommend(["nobody"], k=3, missing="skip").to_frame()
+    assert len(empty) == 0 and empty["rank"].dtype == "int64" and empty["score"].dtype == "float64"
+
+    pred = m.predict([(1, 1), (1, "nope")])
+    assert list(pred) == [tuple(r.values()) for r in pred.to_rows()] and list(pred)[1][2] == "movie_unknown"
+    assert m.predict([(1, "nope")], missing="skip").to_frame()["score"].dtype == "float64"
+
+
+def test_streams_refuse_text_and_label_similar_lists_as_movies(trained_run):
+    """A review: recommend_stream("196\\n186\\n") answered users 1, 9, 6, 1, 8, 6 (one per character); a float
+    196.0 from a pandas column was dropped; write_stream(m.similar(50)) headed its rows user_id; ks='10' was
+    read as ks=['1', '0']; batch_size 0 or None was taken."""
+    m = trained_run.model
+    with pytest.raises(UsageError, match=r"recommend_stream: got the text '1\\n2\\n'; give the lines or ids one"):
+        list(m.recommend_stream("1\n2\n", k=3))
+    for bad in (0, -1, 2.5, None, True):
+        with pytest.raises(UsageError, match="batch_size="):
+            list(m.recommend_stream(["1"], k=3, batch_size=bad))
+    floats = [q for q, _, _ in m.recommend_stream(pd.Series([1.0, 2.0]), k=3)]
+    assert floats == [1, 2]
+    with pytest.raises(UsageError, match=re.escape("ks='10': give whole numbers >= 1, e.g. ks=10 or ks=(10, 20)")):
+        m.evaluate("test", ks="10")
+
+    movie = int(m.movie_ids[0])
+    sim = m.similar(movie, k=2)
+    for fmt, first in (("csv", "movie_id_query,rank,"), ("tsv", "movie_id_query\trank\t"),
+                       ("jsonl", '{"movie_id_query": '), ("json", '[\n  {\n    "movie_id_query": ')):
+        out = io.StringIO()
+        m.write_stream(sim, out, fmt)
+        assert out.getvalue().startswith(first), (fmt, out.getvalue()[:80])
+    out = io.StringIO()
+    m.write_stream(sim.triples(), out, "csv", query_column="movie_id_query")
+    assert out.getvalue().startswith("movie_id_query,") and f"\n{movie},1," in out.getvalue()
+    out = io.StringIO()
+    m.write_stream(m.recommend_stream(["1"], k=2), out, "csv")
+    assert out.getvalue().startswith("user_id,rank,")
+
+
+def test_open_reads_the_config_the_cli_reads_and_train_records_its_dataset(trained_run, tmp_path, monkeypatch):
+    """A review: er.open(run) ignored ./embedrec.yaml (k, foldin settings), so it answered otherwise than
+    `embedrec recommend` on the same run; er.train(ds, cfg) with ds ingested elsewhere (output=) recorded the
+    config's dataset, and save() with no folder replaced the config's run."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "embedrec.yaml").write_text("recommend:\n  k: 3\n")
+    assert len(er.open(trained_run.cfg.run.dir).recommend(1).movie_ids[0]) == 3
+    assert len(er.open(trained_run.cfg.run.dir, er.load_config(None)).recommend(1).movie_ids[0]) == 3
+    (tmp_path / "embedrec.yaml").unlink()
+
+    import shutil
+
+    other = tmp_path / "elsewhere"
+    shutil.copytree(trained_run.cfg.data.prepared, other, symlinks=True)
+    from embedrec.data.dataset import load_dataset
+
+    cfg = trained_run.cfg.updated({"train.epochs": 1, "run.dir": str(tmp_path / "explicit-run")})
+    model = er.train(load_dataset(other), cfg)
+    assert model.config.data.prepared == str(other) and model.config.run.dir == str(tmp_path / "explicit-run")
+    plain = er.load_config(None, {"data.prepared": str(trained_run.cfg.data.prepared), "train.epochs": 1,
+                                  "model.dim": 4})
+    derived = er.train(load_dataset(other), plain)
+    assert derived.config.data.prepared == str(other) and derived.config.run.dir.endswith("runs/elsewhere")
+
+
+def test_help_on_train_and_ingest_shows_the_functions():
+    """A review: help(er.train) showed the package embedrec.train ('Kept empty ...') and its signature was
+    (*args, **kwargs), so a notebook's Shift-Tab showed nothing of use."""
+    import inspect
+
+    from embedrec import api
+
+    assert inspect.getdoc(er.train) == inspect.getdoc(api.train)
+    assert inspect.signature(er.ingest) == inspect.signature(api.ingest)
+    assert str(inspect.signature(er.train)).startswith("(ds: 'Dataset | None' = None, cfg:")
+    import embedrec.train.fit  # the package stays a package
+
+    assert er.train.fit is embedrec.train.fit
+
+
+def test_ctrl_c_anywhere_in_er_train_is_interrupted(trained_run, monkeypatch):
+    """A review: Ctrl-C during the final evaluation (or loading) came out of er.train as a bare KeyboardInterrupt,
+    and in a checkpoint write as torch's RuntimeError('unexpected pos'), which a sweep's `except Exception`
+    swallows; both are er.Interrupted."""
+    from embedrec import api
+    from embedrec.fsutil import atomic_write_bytes
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "train_model", stop)
+    with pytest.raises(er.Interrupted, match="training interrupted: er.train keeps nothing"):
+        er.train(None, trained_run.cfg)
+
+    import os
+
+    import torch
+
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, mode):  # the checkpoint file: Ctrl-C lands in its third write, inside torch.save's zip writer
+        fh, calls = real_fdopen(fd, mode), [0]
+        real_write = fh.write
+
+        def write(b):
+            calls[0] += 1
+            if calls[0] == 3:
+                raise KeyboardInterrupt
+            return real_write(b)
+
+        fh.write = write
+        return fh
+
+    monkeypatch.setattr("embedrec.fsutil.os.fdopen", fdopen)
+    target = Path(trained_run.cfg.run.dir + "-ckpt.pt")
+    with pytest.raises(KeyboardInterrupt) as got:  # torch.save alone raises RuntimeError('... unexpected pos ...')
+        atomic_write_bytes(target, lambda fh: torch.save({"w": torch.zeros(100_000)}, fh), durable=False)
+    assert type(got.value) is KeyboardInterrupt and not target.exists()

@@ -49,6 +49,17 @@ def _exact_in_manifest(manifest: dict, which: str) -> bool:
             and meta.get("embeddings_sha256") == manifest.get("embeddings_sha256"))
 
 
+class ZeroRows:
+    """``IdMap.untrained`` of a users' table: which of the given rows are zero vectors (a picklable callable,
+    so a Model and its results pickle)."""
+
+    def __init__(self, P: np.ndarray):
+        self.P = P
+
+    def __call__(self, rows) -> np.ndarray:
+        return ~np.asarray(self.P[rows]).any(axis=1)
+
+
 class Recommender:
     """Top-K for users, similar movies, new users and pair scores over one model's ``Factors`` (and, for
     approximate index kinds, its FAISS indexes); ids and titles come from its ``Catalogue``."""
@@ -73,8 +84,7 @@ class Recommender:
         # zero_untrained_users): no vector to speak of, so answered as an unknown id (a model with user features
         # scores them from those). Only the rows asked about are read.
         if not user_features:
-            P = factors.user
-            catalogue.users.untrained = lambda rows: ~np.asarray(P[rows]).any(axis=1)
+            catalogue.users.untrained = ZeroRows(factors.user)
         self._popularity = popularity
         self._unknown = unknown_rated  # (IdMap, indptr, movie rows) of Dataset.rated_below_unknown, read on first use
         self._ip = self._cos = self._flat = self._exact = self._untrained = None

@@ -106,6 +106,8 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     them."""
     first = True
     for n, line in enumerate(lines, 1):
+        if isinstance(line, (float, np.floating)) and float(line).is_integer():
+            line = int(line)  # 196.0, as a pandas column that met a NaN holds user 196 (as recommend() reads it)
         t = str(line).strip()  # ids given from Python may be ints
         if not t or t.startswith("#"):
             continue
@@ -122,19 +124,23 @@ def _unquoted(t: str) -> str:
     return t[1:-1].replace('""', '"').strip() if len(t) > 1 and t[0] == t[-1] == '"' else t
 
 
-def as_rows(rec: Recommender, triples: Iterable[tuple]) -> Iterator[dict]:
+def as_rows(rec: Recommender, triples: Iterable[tuple], query_column: str = "user_id") -> Iterator[dict]:
     for user_id, ids, scores in triples:
-        yield from rec.rows_for(user_id, ids, scores)
+        for r in rec.rows_for(user_id, ids, scores):
+            yield r if query_column == "user_id" else {query_column: r.pop("user_id"), **r}
 
 
-def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, header: bool = True) -> None:
-    """CSV/TSV rows of COLUMNS, fast: each movie's cells are quoted once and reused."""
+def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, header: bool = True,
+                    query_column: str = "user_id") -> None:
+    """CSV/TSV rows of COLUMNS (the first named ``query_column``), fast: each movie's cells are quoted once and
+    reused."""
     import csv
     import io
 
     from embedrec.output import _plain, float_text, tsv_cells
 
     delim = "," if fmt == "csv" else "\t"
+    names = delim.join([query_column, *COLUMNS[1:]])
     buf = io.StringIO()
     # lineterminator "\n" (cut off below), not "": csv quotes a cell holding a line break only when the break is
     # part of its lineterminator, and a title with a newline must stay one quoted cell
@@ -152,7 +158,7 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
     # the header goes out with the first row, so an error before it (--strict) leaves stdout empty
     for user_id, ids, scores in triples:
         if header:
-            out.write(delim.join(COLUMNS) + "\n")
+            out.write(names + "\n")
             header = False
         u = cells([user_id])
         parts = []
@@ -163,10 +169,10 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
             parts.append(f"{u}{delim}{rank}{delim}{mc}{delim}{float_text(sc)}\n")
         out.write("".join(parts))
     if header:
-        out.write(delim.join(COLUMNS) + "\n")
+        out.write(names + "\n")
 
 
-def write_jsonl(rec: Recommender, triples: Iterable[tuple], out) -> None:
+def write_jsonl(rec: Recommender, triples: Iterable[tuple], out, query_column: str = "user_id") -> None:
     """JSON Lines of COLUMNS, fast like write_delimited: each movie's JSON fields are encoded once and reused
     (the same objects ``write_rows(as_rows(...), COLUMNS, "jsonl")`` prints)."""
     import json
@@ -174,7 +180,7 @@ def write_jsonl(rec: Recommender, triples: Iterable[tuple], out) -> None:
 
     cache: dict[int, str] = {}
     for user_id, ids, scores in triples:
-        u = '{"user_id": ' + json.dumps(user_id, ensure_ascii=False) + ', "rank": '
+        u = '{' + json.dumps(query_column) + ': ' + json.dumps(user_id, ensure_ascii=False) + ', "rank": '
         parts = []
         for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
             mc = cache.get(m)
