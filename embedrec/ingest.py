@@ -19,7 +19,7 @@ from embedrec.data import readers
 from embedrec.data.dataset import FORMAT_VERSION, SPLITS, is_dataset, publish_dataset, write_dataset
 from embedrec.data.parsing import uncompressed_name
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
-from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, make_split
+from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, keep_users_in_train, make_split
 from embedrec.errors import ConfigError, DataError
 from embedrec.fsutil import check_replaceable, io_error, refuse_dangling, target_lock
 
@@ -283,7 +283,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     report["after_cleaning"] = {"users": int(ratings["user_id"].nunique()),
                                 "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
     raw.ratings = None  # only the cleaned rows are used from here: the rows read are freed if cleaning copied them
-    ratings, assign, cold = _assign_splits(ratings, split_cfg, report)
+    lost: list[pd.DataFrame] = []
+    ratings, assign, cold = _assign_splits(ratings, split_cfg, report, lost)
     frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
     del ratings
     extra = {}
@@ -298,9 +299,10 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         if len(core):
             extra["rated_below"] = pd.concat([extra.get("rated_below"), core], ignore_index=True)
             report["k_core_kept_as_seen"] = len(core)
-    # users the cleaning left out (every rating below data.min_rating, or dropped by the k-core filter): not in
-    # the dataset, and the popular fallback still never offers them a movie they rated
-    dropped = below[:1] + k_core
+    # users the cleaning left out (every rating below data.min_rating, or dropped by the k-core filter), and
+    # users whose valid ratings were dropped for want of a training one: not in the dataset, and the popular
+    # fallback still never offers them a movie they rated
+    dropped = below[:1] + k_core + lost
     absent = _rated_below_unknown(pd.concat(dropped, ignore_index=True), uids, mids) if dropped else None
     if absent is not None and len(absent):
         extra["rated_below_unknown"] = absent
@@ -404,13 +406,15 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
     return ratings
 
 
-def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict):
-    """(the ratings kept, their split codes, the held-out cold movies or None)."""
+def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, lost: list | None = None):
+    """(the ratings kept, their split codes, the held-out cold movies or None). ``lost`` (a list) receives the
+    (user_id, movie_id) pairs of valid rows dropped because their user has no training rating (a time split's
+    new users): what the popular fallback must not offer them."""
     users_arr = ratings["user_id"].to_numpy()
     movies_arr = ratings["movie_id"].to_numpy()
     ts = ratings["timestamp"].to_numpy() if "timestamp" in ratings else None
     assign = make_split(split_cfg, users_arr, ts)
-    cold = None
+    cold = is_cold = None
     if split_cfg.cold_movies > 0:
         rng = np.random.default_rng(split_cfg.seed + 1)
         distinct = np.sort(pd.unique(movies_arr))
@@ -419,8 +423,18 @@ def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict):
         assign[is_cold] = TEST  # every rating of a held-out movie is test
         report["cold_movies_held_out"] = int(cold.size)
     if not split_cfg.cold_start:
+        if split_cfg.method == "random":  # (a time split keeps one per user already, or cuts time on purpose)
+            assign, given = keep_users_in_train(assign, users_arr, is_cold)
+            if given:
+                report["users_given_a_train_row"] = given
+        before = assign
         assign, dropped = drop_unknown(assign, users_arr, movies_arr, keep_movies=cold)
         report["eval_rows_dropped_unknown"] = dropped
+        if dropped and lost is not None:
+            gone = (before == VALID) & (assign < 0)
+            gone &= ~pd.Series(users_arr).isin(pd.unique(users_arr[assign == TRAIN])).to_numpy()
+            if gone.any():
+                lost.append(ratings.loc[gone, ["user_id", "movie_id"]].reset_index(drop=True))
     keep = assign >= 0
     if keep.all():  # no copy of every row when nothing is dropped
         return ratings, assign, cold

@@ -943,3 +943,40 @@ def test_users_with_nothing_left_to_recommend_are_said_in_a_stream(tmp_path):
                                   "-k", "3"])
     assert e.exit_code == 0 and json.loads(e.stdout)[0]["users"] == 29, e.output  # users with rows (was 30)
     assert "1 user has no movie left to recommend (this user rated every movie), so no rows: 1" in r.stderr
+
+
+def test_every_user_in_the_file_is_in_the_model_and_a_time_cuts_new_users_never_get_their_own_movies(tmp_path):
+    """A ranking check: under the default random split a light user's ratings can all land in valid/test; ingest
+    dropped them as unknown, so a user of the file was 'not in the training data' and `--fallback popular` gave
+    it the movies it had rated. A random split now keeps one rating of each user in train; under a global time
+    cut (whose new users are unknown on purpose) their dropped valid ratings are kept out of the popular list."""
+    import pandas as pd
+
+    import embedrec as er
+    from embedrec.config import load_config
+
+    rng = np.random.default_rng(1)
+    rows = [(u, int(m), int(t)) for u in range(1, 301) for t, m in enumerate(
+        rng.choice(60, size=1 + u % 4, replace=False) + 1)]
+    src = tmp_path / "r.csv"
+    pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"]).to_csv(src, index=False)
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", "data.columns.rating=null", "split.valid=0.3",
+                             "split.test=0"])
+    ds = er.ingest(str(src), cfg)
+    assert ds.n_users == 300 and ds.manifest["cleaning"]["users_given_a_train_row"] > 0
+
+    # a global time cut: the users whose ratings all come after the cut are left out, their valid movies kept
+    rows = [(u, m, u * 100 + m) for u in range(1, 41) for m in range(1, 21) if (u + m) % 3]
+    rows += [(99, m, 10**6 + m) for m in (1, 2, 4)]  # the latest ratings of all: valid, for an unknown user
+    src2 = tmp_path / "t.csv"
+    pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"]).to_csv(src2, index=False)
+    cfg2 = load_config(None, [f"data.prepared={tmp_path / 'ds2'}", f"run.dir={tmp_path / 'run2'}",
+                              "data.columns.rating=null", "split.method=global_time", "split.valid=0.05",
+                              "split.test=0", "model.dim=4", "train.epochs=2", "train.threads=1"])
+    ds2 = er.ingest(str(src2), cfg2)
+    assert 99 not in set(ds2.users["user_id"].tolist())
+    assert sorted(ds2.rated_below_unknown.query("user_id == 99")["movie_idx"].map(
+        lambda i: int(ds2.movies["movie_id"].iloc[i])).tolist()) == [1, 2, 4]
+    model = er.train(ds2, cfg2)
+    got = [int(m) for m in model.recommend(99, k=5, missing="popular").movie_ids[0]]
+    assert len(got) == 5 and not {1, 2, 4} & set(got)

@@ -6,6 +6,7 @@ from embedrec.data.split import (
     VALID,
     drop_unknown,
     global_time_split,
+    keep_users_in_train,
     random_split,
     user_time_split,
 )
@@ -51,3 +52,17 @@ def test_drop_unknown_removes_leakage():
     out, n = drop_unknown(assign, users, movies)
     np.testing.assert_array_equal(out, [TRAIN, TRAIN, -1, -1])
     assert n == 2
+
+
+def test_keep_users_in_train_gives_back_the_first_rating_of_users_with_none():
+    """A ranking check: a random split put all 4 ratings of a light user in valid, ingest dropped them as unknown,
+    and the user was missing from the model (and after the refit). Hand-computed: user 7 has no train row (its
+    first, row 1, goes back), user 8 one already, user 9's only other row is a held-out cold movie's (row 6)."""
+    users = np.array([8, 7, 7, 8, 7, 9, 9])
+    assign = np.array([TRAIN, VALID, TEST, VALID, VALID, TEST, TEST], dtype=np.int8)
+    held = np.array([False, False, False, False, False, True, False])
+    out, n = keep_users_in_train(assign, users, held)
+    assert n == 2 and out.tolist() == [TRAIN, TRAIN, TEST, VALID, VALID, TEST, TRAIN]
+    assert assign.tolist() == [TRAIN, VALID, TEST, VALID, VALID, TEST, TEST]  # not changed in place
+    same, none = keep_users_in_train(out, users)
+    assert none == 0 and same is out

@@ -80,6 +80,24 @@ def make_split(cfg: SplitConfig, users: np.ndarray, timestamps: np.ndarray | Non
     return global_time_split(timestamps, cfg.valid, cfg.test)
 
 
+def keep_users_in_train(assign: np.ndarray, users: np.ndarray,
+                        held_out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """A random split can put every rating of a light user in valid/test, after which the user would be dropped
+    as unknown though it is in the data (and missing from the model after the refit too): such a user's first
+    rating (in input order) goes back to train, never one of the ``held_out`` rows (split.cold_movies' movies).
+    Returns the new codes and how many users got one."""
+    import pandas as pd
+
+    known = pd.Series(users).isin(pd.unique(users[assign == TRAIN])).to_numpy()
+    rows = np.flatnonzero(~known if held_out is None else ~known & ~held_out)
+    if rows.size == 0:
+        return assign, 0
+    first = rows[~pd.Series(users[rows]).duplicated().to_numpy()]
+    out = assign.copy()
+    out[first] = TRAIN
+    return out, int(first.size)
+
+
 def drop_unknown(assign: np.ndarray, users: np.ndarray, movies: np.ndarray,
                  keep_movies: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Mark valid/test rows whose user or movie has no training rating as dropped (-1); returns the count.
