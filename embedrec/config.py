@@ -558,7 +558,15 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
         import yaml
 
         try:
-            raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_unique_keys_loader())
+            with open(p, "rb") as fh:  # at most a little more than a config can be: -c /dev/zero is no config
+                data = fh.read(CONFIG_MAX + 1)
+        except OSError as e:
+            raise ConfigError(f"config file '{p}' cannot be read ({e.strerror}); pass a readable YAML file") from None
+        if len(data) > CONFIG_MAX:
+            raise ConfigError(f"config file '{p}' is larger than {CONFIG_MAX >> 20} MiB, far more than a config; "
+                              "pass the YAML config file «with -c|as the path»")
+        try:
+            raw = yaml.load(data.decode("utf-8"), Loader=_unique_keys_loader())
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             loc = f":{mark.line + 1}" if mark is not None else ""
@@ -592,6 +600,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
 # ------------------------------------------------------------------------------ discovery and default paths
 
 CONFIG_ENV = "EMBEDREC_CONFIG"
+CONFIG_MAX = 1 << 20  # bytes: a config file is a few KB
 DISCOVERED = "embedrec.yaml"
 # keys holding paths: in a config file, a value starting with ./ or ../ is relative to the file's folder
 TEXT_KEYS = ("data.separator", "data.genre_separator")  # one character each, taken from --set as typed

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -103,10 +104,11 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
 _GENERATION = re.compile(r"(artifacts|gen)-\d{8}T\d{6}-\d+")  # run.publish's and dataset.publish_dataset's folders
 
 
-def refuse_inside_store(target: Path) -> None:
+def refuse_inside_store(target: Path, beside_run: bool = False) -> None:
     """Refuse an output inside a run's or a prepared dataset's folder: beside its ``current``, or in one of its
     generations (a review: ``export --topk-all runs/x/current/users.parquet --overwrite`` replaced a run's file,
-    and an output beside a dataset's links replaced one of them)."""
+    and an output beside a dataset's links replaced one of them). ``beside_run``: a folder beside a run's
+    ``current`` is allowed (tune-dims' RUN/tune), never one in its model folders or in a dataset."""
     seen = set()  # the folder as written with '..' taken away ('runs/x/../top.csv' is beside runs/x), and resolved
     for start in (Path(os.path.abspath(target.parent)), Path(os.path.realpath(target.parent))):
         for d in (start, *list(start.parents)[:2]):
@@ -114,6 +116,8 @@ def refuse_inside_store(target: Path) -> None:
                 continue
             seen.add(d)
             kind = _embedrec_kind(d) if (d / "current").is_symlink() else None
+            if beside_run and kind is not None and "run" in kind:
+                kind = None
             if kind is None and _GENERATION.fullmatch(d.name) and (d / "manifest.json").is_file():
                 kind = _embedrec_kind(d) or "embedrec's"
             if kind:
@@ -799,6 +803,13 @@ def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) 
     folders = sorted((p for p in entries if ours(p, name)), key=lambda p: p.name)
     for p in folders[:-keep] if keep > 0 else folders:
         if p.name not in keep_names:
+            foreign = _unlisted(p)
+            if foreign:  # a red team: a user's notes put in a generation went with it, without a word
+                shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+                logging.getLogger("embedrec").warning(
+                    "kept the old folder '%s': it holds files embedrec did not write (%s); move them out of it, and "
+                    "the next write removes it", p, shown)
+                continue
             remove_unless_held(p)
     for p in entries:
         if ours(p, tmp) and p.name not in keep_names:
@@ -808,6 +819,17 @@ def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) 
             if pid != os.getpid() and not pid_alive(pid):
                 with contextlib.suppress(OSError):
                     p.unlink()
+
+
+def _unlisted(folder: Path) -> list[str]:
+    """The entries of a generation folder its manifest does not list (a user's own files put there); none when
+    the manifest cannot be read (a damaged generation is embedrec's to remove)."""
+    try:
+        m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        listed = set(m.get("files") or {}) | set(m.get("checksums") or {}) | {"manifest.json"}
+        return sorted(n for n in os.listdir(folder) if n not in listed)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return []
 
 
 def open_current(root: Path, link: str = "current", tries: int = 5,
@@ -923,6 +945,10 @@ FIELD_KINDS = {
     "number|null": (lambda v: v is None or _finite(v), "a finite number or null"),
     "range": (lambda v: isinstance(v, list) and len(v) == 2 and all(map(_finite, v)) and v[0] <= v[1],
               "[low, high], two finite numbers, low <= high"),
+    # a manifest's file list: names in its own folder, never a path out of it ('../../etc/passwd', 'a/b')
+    "files": (lambda v: isinstance(v, dict) and all(isinstance(n, str) and n not in ("", ".", "..") and "/" not in n
+                                                    and "\\" not in n and "\0" not in n for n in v),
+              "a mapping of file names in the manifest's own folder"),
 }
 
 

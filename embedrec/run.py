@@ -37,6 +37,7 @@ import io
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,8 +94,6 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
         yield
 
 
-# any of these (or an artifacts-* folder): a folder embedrec wrote a run into (tune: tune-dims' default tune.dir)
-RUN_ENTRIES = (".lock", "current", "tune")
 
 
 def _link(folder: Path) -> str:
@@ -135,12 +134,34 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
         raise ArtifactError(f"run.dir '{run_dir}' holds a file 'current' that embedrec did not write (a run's current "
                             "is a link to its model folder), which saving would replace: choose a new or empty folder "
                             "for run.dir")
-    if not names or any(n in RUN_ENTRIES or n.startswith(ARTIFACTS + "-") for n in names):
+    if not names or any(_is_run_entry(run_dir / n) for n in names):
         return
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     raise ArtifactError(f"run.dir '{run_dir}' is not empty and holds no embedrec run ({shown}); train writes "
                         "checkpoint.pt and metrics.jsonl there and would replace files of those names: choose a new "
                         "or empty folder for run.dir")
+
+
+_LOCK_LINE = re.compile(rb"\d+ embedrec [a-z -]+\n?")  # what fsutil.exclusive_lock writes in a lock file
+
+
+def _is_run_entry(p: Path) -> bool:
+    """Whether ``p`` shows its folder is an embedrec run: a model folder or the ``current`` link, a writer lock
+    holding what embedrec writes in one (empty: made, then killed before its line), or tune-dims' folder. A
+    user's own '.lock' or 'tune' is not one (a review: a folder holding them had its metrics.jsonl and
+    checkpoint.pt replaced)."""
+    if p.name.startswith(ARTIFACTS + "-") or p.name == "current":
+        return True
+    if p.name == ".lock":
+        try:
+            head = p.read_bytes()[:200] if p.is_file() and not p.is_symlink() else b"-"
+        except OSError:
+            return False
+        return head == b"" or _LOCK_LINE.fullmatch(head) is not None
+    if p.name == "tune" and p.is_dir() and not p.is_symlink():  # tune.RESULTS, tune.LOCK (a layer above)
+        return (p / "tune.json").is_file() or (p / ".lock").is_file() and _is_run_entry(p / ".lock") or \
+            not any(p.iterdir())
+    return False
 
 
 def _record_checksums(folder: Path) -> None:
@@ -207,8 +228,12 @@ class Run:
         """The bytes of a run file checked against the manifest (``entry``, default its ``checksums`` entry);
         None for a file above VERIFY_ON_OPEN_MAX, checked where it lies (``fsutil.check_file``): read it from
         its path."""
+        entry = entry or self.checksum(p.name)
+        if entry is None and self.manifest.get("checksums"):  # a run with checksums lists every file it has
+            raise ArtifactError(f"{what} '{p}' is not listed in its manifest's checksums (the manifest was edited); "
+                                f"{fix}")
         try:
-            return read_checked(p, entry or self.checksum(p.name), what, fix, VERIFY_ON_OPEN_MAX)
+            return read_checked(p, entry, what, fix, VERIFY_ON_OPEN_MAX)
         except FileNotFoundError:
             raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
 
@@ -319,7 +344,7 @@ RUN_FIELDS = {
     "dataset": ("dict", True), "dataset.path": ("str|null", False), "dataset.files_fingerprint": ("str|null", False),
     "dataset.rating_scale": ("range", False), "n_users": ("count", True), "n_movies": ("count", True),
     "global_mean": ("number", False), "refit": ("bool", False), "features": ("dict|null", False),
-    "index": ("dict", False), "files": ("dict", False), "checksums": ("dict", False),
+    "index": ("dict", False), "files": ("files", False), "checksums": ("files", False),
     "embeddings_sha256": ("str", False),
 }
 
@@ -591,6 +616,14 @@ def verify_path(path: str | Path) -> dict:
     if bad:
         more = f" (and {len(bad) - 1} more: {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
         raise ArtifactError(f"{what} file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
+    # every file there is listed (a red team: a file's entry taken out of a resealed manifest passed as ok, and the
+    # file was then served unchecked); a file of the user's put there is named too
+    own = folder.name.startswith((f"{ARTIFACTS}-", "gen-"))  # a generation (a cp -rL copy's top holds more)
+    unlisted = sorted(set(os.listdir(folder)) - set(entries) - {"manifest.json"}) if own else []
+    if unlisted:
+        raise ArtifactError(f"{what} folder '{folder}' holds '{unlisted[0]}'"
+                            f"{f' and {len(unlisted) - 1} more' if len(unlisted) > 1 else ''}, which its manifest "
+                            f"does not list (edited, or a file put there by hand): move it out, or {fix}")
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
 
 

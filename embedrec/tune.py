@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import copy
+import json
 import logging
 import math
 import multiprocessing as mp
@@ -358,6 +359,8 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     wds = [None] if not wds else list(wds)
     metric = resolve_metric(cfg.model, cfg.train)
     out = Path(cfg.tune.dir or Path(cfg.run.dir) / "tune")
+    # beside a run's current (RUN/tune), never in its model folders (pruned with them) or in a dataset
+    refuse_inside_store(out / RESULTS, beside_run=True)
     check_tune_folder(out)
     # one writer per tune.dir: a second sweep would overwrite tune.json without the first one's finished trials
     with locked_folder(out, "embedrec tune-dims", "use another tune.dir", "choose another tune.dir", LOCK):
@@ -381,9 +384,9 @@ def check_tune_folder(out: Path) -> None:
     foreign = [n for n in names if n not in (RESULTS, PLOT) and not n.startswith(".") and not _TRIAL.fullmatch(n)]
     if RESULTS in names and not foreign:
         try:
-            saved = read_json(out / RESULTS, "tune results")
-        except Exception:  # unreadable: refused below as not a sweep's (read_json's own error names the file)
-            saved = None
+            saved = json.loads((out / RESULTS).read_bytes())
+        except (OSError, ValueError):  # truncated, empty, bytes flipped: a damaged sweep record among a sweep's
+            saved = {"trials": []}     # files (a review: then refused as a stranger's, --fresh could not help)
         if not isinstance(saved, dict) or not isinstance(saved.get("trials"), list):  # sealed or from before
             foreign = [RESULTS]
     if foreign:
@@ -403,9 +406,9 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     state_path = out / RESULTS
     finished: dict[str, dict] = {}
     if state_path.exists() and not fresh:
-        saved = read_json(state_path, "tune results")
         # sealed like a manifest: an edited or damaged record is not reused as finished trials
         fix = "rerun with «--fresh|fresh=True» to redo its trials"
+        saved = read_json(state_path, "tune results", fix)
         check_seal(saved, state_path, "tune results", fix)
         if SEAL not in saved:  # tune-dims always seals it: without one it was edited (a review: then reused)
             raise ArtifactError(f"tune results '{state_path}' have lost their own checksum ('{SEAL}'): edited; {fix}")
@@ -465,6 +468,9 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
             save()  # a trial recorded while a signal cut its save short
         how = "terminated (SIGTERM)" if isinstance(e, Terminated) or getattr(e, "terminated", False) else \
             "interrupted"
+        if not finished:  # nothing saved: the folder this sweep made goes as it leaves (fsutil.locked_folder)
+            raise Interrupted(f"tune-dims {how} before any trial finished; nothing was kept: rerun the same command "
+                              "to start again", terminated=how != "interrupted", saved=False) from None
         raise Interrupted(f"tune-dims {how}; {len(finished)} finished trial{'s are' if len(finished) != 1 else ' is'} kept in {state_path}: "
                           "rerun the same command to continue", terminated=how != "interrupted") from None
     bar.close()

@@ -4,6 +4,7 @@ unknown format) is a typed error in library terms, never a TypeError from deep i
 
 import io
 import re
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -232,6 +233,28 @@ def test_save_refuses_a_folder_of_the_users_own_files(trained_run, tmp_path):
         m.save(other)
     m.save(tmp_path / "new")  # a new folder, and then the same run again: saved
     m.save(tmp_path / "new")
+    # a red team: a user's own '.lock' or 'tune' made any folder pass as a run, and train replaced its
+    # metrics.jsonl and checkpoint.pt; embedrec's own lock line, an empty lock, and tune-dims' folder still do
+    from embedrec.run import check_run_folder
+
+    for name, make in ((".lock", lambda p: p.write_text("mine")), ("tune", lambda p: (p.mkdir(), (p / "n").touch()))):
+        f = tmp_path / f"own{name}"
+        f.mkdir()
+        (f / "metrics.jsonl").write_text("my log")
+        make(f / name)
+        with pytest.raises(ArtifactError, match="is not empty and holds no embedrec run"):
+            m.save(f)
+        assert (f / "metrics.jsonl").read_text() == "my log"
+    for name, make in ((".lock", lambda p: p.write_text("4242 embedrec train\n")), (".lock", lambda p: p.touch()),
+                       ("tune", lambda p: (p.mkdir(), (p / "tune.json").write_text("{}"))),
+                       ("tune", lambda p: (p.mkdir(), (p / ".lock").write_text("7 embedrec tune-dims\n"))),
+                       ("tune", lambda p: p.mkdir())):
+        f = tmp_path / "ours"
+        shutil.rmtree(f, ignore_errors=True)
+        f.mkdir()
+        (f / "checkpoint.pt").write_bytes(b"")
+        make(f / name)
+        check_run_folder(f)
 
 
 def test_notebook_results_index_iterate_pickle_and_show(trained_run, tmp_path, monkeypatch):

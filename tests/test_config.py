@@ -227,3 +227,18 @@ def test_a_separator_from_set_is_taken_as_typed():
     for typed, want in (("#", "#"), (" ", " "), ("tab", "\t"), ("null", None), (";", ";")):
         assert load_config(None, [f"data.separator={typed}"]).data.separator == want
     assert load_config(None, ["data.genre_separator=#"]).data.genre_separator == "#"
+
+
+def test_a_config_file_larger_than_any_config_is_refused_without_reading_it_all(tmp_path):
+    """A red team: `embedrec config -c /dev/zero` read until the kernel killed it (exit 137, no message), and
+    /dev/urandom hung. A config is read up to 1 MiB."""
+    import pytest
+
+    from embedrec.config import load_config
+    from embedrec.errors import ConfigError
+
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * (1 << 20) + "\n")
+    for p in (big, "/dev/zero"):
+        with pytest.raises(ConfigError, match=r"is larger than 1 MiB, far more than a config"):
+            load_config(p)

@@ -1034,6 +1034,30 @@ def test_dataset_pruning_spares_a_users_gen_copy(tmp_path):
     assert left == sorted([".gen-mine.tmp", "current", names[0], f"{names[0]}-backup", names[2], names[3]])
 
 
+def test_pruning_keeps_a_generation_holding_a_users_files(tmp_path, caplog):
+    """A red team: notes.txt put in a dataset's generation folder went with it at the next `ingest --overwrite`,
+    without a word. A generation holding files its manifest does not list is kept, and said so once."""
+    import json as _json
+
+    from embedrec.fsutil import new_version, prune_generations
+
+    names = [f"gen-{new_version()}" for _ in range(3)]
+    for n in names:
+        (tmp_path / n).mkdir()
+        (tmp_path / n / "train.parquet").write_bytes(b"x")
+        (tmp_path / n / "manifest.json").write_text(_json.dumps({"files": {"train.parquet": {}}}))
+    (tmp_path / names[0] / "notes.txt").write_text("mine")
+    (tmp_path / names[1] / "manifest.json").write_text("{damaged")  # embedrec's own, damaged: removed
+    os.symlink(names[2], tmp_path / "current")
+    with caplog.at_level("WARNING", logger="embedrec"):
+        prune_generations(tmp_path, "gen", set(), 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["current", names[0], names[2]])
+    assert (tmp_path / names[0] / "notes.txt").read_text() == "mine"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"kept the old folder '{tmp_path / names[0]}': it holds files embedrec did not write (notes.txt); move them "
+        "out of it, and the next write removes it"]
+
+
 @pytest.mark.parametrize("text", ["null", "[]", "3"])
 def test_a_manifest_that_is_json_but_no_object_is_corrupt(tmp_path, text):
     from embedrec.errors import ArtifactError
@@ -1635,3 +1659,53 @@ def test_a_manifest_edited_by_hand_is_one_line_naming_the_key(trained_run, tmp_p
         line = one_line(r)
         want = f"'{key}'" if value != "del" else f"no '{key}'"
         assert f"{kind} manifest '" in line and want in line, (cmd, line)
+
+
+@pytest.mark.parametrize("command", ["export", "ingest"])
+def test_sigterm_in_a_writer_is_taken_like_ctrl_c(base, tmp_path, monkeypatch, command):
+    """A red team: SIGTERM during `export --topk-all` (or `ingest`, `index rebuild`) exited 143 without a word
+    and left its temporary file (83 MB) and lock beside the output. It is taken like Ctrl-C: the temporaries
+    and the lock go, one line says so, exit 143."""
+    ds, run = base
+
+    def killed(*args, **kwargs):  # SIGTERM arrives while the output is half-written
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        raise AssertionError("SIGTERM was not taken")
+
+    if command == "export":
+        monkeypatch.setattr("embedrec.serve.stream.write_delimited", killed)
+        r = invoke("export", "-q", "--run", run, "--topk-all", tmp_path / "t.csv", "-k", "3")
+    else:
+        monkeypatch.setattr("embedrec.ingest._tables", killed)
+        r = invoke("ingest", "-q", write_csv(tmp_path / "r.csv"), "-o", tmp_path / "ds2")
+    assert r.exit_code == 143 and one_line(r) == "terminated (SIGTERM): nothing half-written was left behind"
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["r.csv"] if command == "ingest" else [])
+    assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)  # the handler is gone again
+
+
+def test_a_resealed_manifest_cannot_hide_a_file_or_name_one_outside_its_folder(base, tmp_path):
+    """A red team (manifests edited and resealed with fsutil.seal): with user_factors.npy's entry taken out,
+    `verify` said ok and `recommend` served a corrupted file unchecked (scores of 1e38); an entry
+    '../../secret.txt' made `verify` hash a file outside the run."""
+    from embedrec.fsutil import seal
+
+    _, run0 = base
+    run = tmp_path / "run"
+    shutil.copytree(run0, run, symlinks=True)
+    folder = run / os.readlink(run / "current")
+    m = json.loads((folder / "manifest.json").read_text())
+    edited = dict(m, checksums={k: v for k, v in m["checksums"].items() if k != "user_factors.npy"})
+    (folder / "manifest.json").write_text(json.dumps(seal(edited)))
+    r = invoke("verify", run)
+    assert r.exit_code == 1 and one_line(r) == (
+        f"error: run folder '{folder.resolve()}' holds 'user_factors.npy', which its manifest does not list (edited, "
+        "or a file put there by hand): move it out, or rerun 'embedrec train'")
+    r = invoke("recommend", "-q", "--run", run, "--user", "1")
+    assert r.exit_code == 1 and "user_factors.npy' is not listed in its manifest's checksums" in one_line(r)
+    outside = dict(m, checksums={**m["checksums"], "../../secret.txt": m["checksums"]["config.yaml"]})
+    (folder / "manifest.json").write_text(json.dumps(seal(outside)))
+    for args in (("verify", run), ("recommend", "-q", "--run", run, "--user", "1")):
+        r = invoke(*args)
+        assert r.exit_code == 1 and "'checksums' is {" in one_line(r) and \
+            "not a mapping of file names in the manifest's own folder" in one_line(r), r.stderr

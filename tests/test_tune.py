@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -388,3 +389,44 @@ def test_every_trial_reads_the_generation_the_sweep_opened(synth_dir, tmp_path):
     assert res["valid_metric"] > 0
     with pytest.raises(ArtifactError, match="changed during the sweep"):
         run_trial(cfg.to_dict(), 4, None, str(tmp_path / "t2"), 1, (data[0], "0" * 64))
+
+
+def test_tune_dir_in_a_model_folder_or_a_dataset_is_refused_and_a_damaged_record_is_redone(tune_cfg, tmp_path):
+    """A red team: `tune-dims --set tune.dir=RUN/current/tt` wrote into a sealed model folder (its files later
+    pruned with it, and `index rebuild` then refused the run), `--run DATASET` wrote DATASET/tune; and a
+    truncated or empty tune.json was refused as a stranger's file, so --fresh could not recover."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    sets = ["--set", f"data.prepared={tune_cfg.data.prepared}", "--set", "model.objective=explicit"]
+    r = CliRunner().invoke(main, ["tune-dims", "-q", "--dims", "4", *sets, "--run", str(tune_cfg.data.prepared)])
+    assert r.exit_code == 1 and "a prepared dataset (embedrec ingest wrote it)" in r.stderr, r.stderr
+    assert not (Path(tune_cfg.data.prepared) / "tune").exists()
+
+    f = tmp_path / "sweep"
+    assert sweep(tune_cfg.updated({"tune.dir": str(f)}), [4])["trials"]
+    for damage in (b"", b'{"trials": [{"key": "d4", "di'):
+        (f / "tune.json").write_bytes(damage)
+        r = CliRunner().invoke(main, ["tune-dims", "-q", "--dims", "4", *sets, "--set", f"tune.dir={f}"])
+        assert r.exit_code == 1 and r.stderr.startswith(f"error: tune results '{f / 'tune.json'}' is corrupt"), r.stderr
+        assert "rerun with --fresh to redo its trials" in r.stderr
+        r = CliRunner().invoke(main, ["tune-dims", "-q", "--dims", "4", *sets, "--set", f"tune.dir={f}", "--fresh"])
+        assert r.exit_code == 0, r.stderr
+
+
+def test_a_sweep_stopped_before_any_trial_finished_names_no_results_file(tune_cfg, tmp_path, monkeypatch):
+    """A red team: SIGTERM before the first trial finished said '0 finished trials are kept in RUN/tune/tune.json',
+    a file that was never written (and the folder made for it was removed)."""
+    import embedrec.tune as T
+    from embedrec.errors import Interrupted, Terminated
+
+    def stop(*a, **k):
+        raise Terminated()
+
+    monkeypatch.setattr(T, "_run_trials", stop)
+    f = tmp_path / "new" / "tune"
+    with pytest.raises(Interrupted, match="tune-dims terminated \\(SIGTERM\\) before any trial finished; nothing was "
+                                          "kept: rerun the same command to start again") as got:
+        sweep(tune_cfg.updated({"tune.dir": str(f)}), [4])
+    assert got.value.terminated and not got.value.saved and not f.exists()

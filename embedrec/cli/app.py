@@ -84,7 +84,10 @@ class Group(click.Group):
                             f"{' and '.join(RANKED_SAID)} use the ranks): run 'embedrec {name} ...' alone")
             sys.exit(2)
         try:
-            rv = super().invoke(ctx)
+            # the writers that do not take SIGTERM themselves (train, tune-dims do): taken like Ctrl-C, so their
+            # temporary files and locks go and one line says so (a red team: exit 143 in silence, temporaries left)
+            with sigterm_as_interrupt() if name in ("ingest", "export", "index") else contextlib.nullcontext():
+                rv = super().invoke(ctx)
             sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit
             return rv
         except (EmbedrecError, Interrupted) as e:
@@ -93,10 +96,14 @@ class Group(click.Group):
             if not (isinstance(e, (Interrupted, UsageError)) and _secondary()):
                 _error_line(shorten(e.cli_message(), 2000) + _found_config_note(e))
             sys.exit(e.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
+            from embedrec.errors import Terminated
+
             _traceback()
-            _error_line("interrupted: nothing half-written was left behind", prefix="")
-            sys.exit(130)
+            term = isinstance(e, Terminated)
+            _error_line(f"{'terminated (SIGTERM)' if term else 'interrupted'}: nothing half-written was left behind",
+                        prefix="")
+            sys.exit(143 if term else 130)
         except BrokenPipeError:
             _quiet_stdout()
             sys.exit(0)

@@ -99,7 +99,7 @@ FILES = ("users", "movies", *SPLITS)
 # what the readers of a dataset manifest take from it without a second look (fsutil.check_fields: kind, required)
 FIELDS = {
     "counts": ("dict", True), "counts.users": ("count", True), "counts.movies": ("count", True),
-    "rating_scale": ("range", True), "min_rating": ("number|null", False), "files": ("dict", False),
+    "rating_scale": ("range", True), "min_rating": ("number|null", False), "files": ("files", False),
     "fingerprint": ("str", False), "split": ("dict", False), "has_timestamps": ("bool", False),
     "has_user_features": ("bool", False), "has_movie_metadata": ("bool", False), "inputs": ("dict", False),
     "config": ("dict|null", False), "cleaning": ("dict", False), "name": ("str", False),
