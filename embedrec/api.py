@@ -119,7 +119,7 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
         cfg = _config(cfg, "train")
         if not isinstance(ds, Dataset):
             ds = load_dataset(ds if ds is not None else cfg.data.prepared)
-        elif Path(ds.path).resolve() != Path(cfg.data.prepared).resolve():
+        elif ds.path is not None and Path(ds.path).resolve() != Path(cfg.data.prepared).resolve():
             # the model records the dataset it trained on (its config.yaml, save()'s default run.dir), not the
             # config's: er.train(er.ingest(src, cfg, output=OTHER), cfg) trains on OTHER
             changed = {"data.prepared": str(ds.path)}

@@ -53,6 +53,7 @@ class DataConfig:
     separator: Union[str, None] = None
     header: bool = True
     encoding: str = "utf-8"
+    decimal: str = "."
     genre_separator: str = "|"
     id_type: Literal["int", "str"] = "int"
     rating_scale: Union[list[float], None] = None
@@ -431,6 +432,12 @@ def _check_consistency(cfg: Config) -> None:
     if sep is not None and len(sep) != 1:
         raise ConfigError(f"config key 'data.separator': {sep[:20]!r} is {len(sep)} characters; the ratings reader "
                           "takes one character, e.g. ',', ';', '|' or '\\t' for a tab (or null to detect it)")
+    if cfg.data.decimal not in (".", ","):
+        raise ConfigError(f"config key 'data.decimal': {cfg.data.decimal[:20]!r}; expected '.' or ',' (the character "
+                          "that separates a number's decimals in the file, e.g. ',' for 3,5)")
+    if cfg.data.decimal == "," and sep == ",":
+        raise ConfigError("config keys 'data.decimal' and 'data.separator' are both ','; a file with decimal commas "
+                          "separates its fields with another character: set data.separator (e.g. ';')")
     cols = cfg.data.columns
     roles = [(k, v) for k, v in (("user", cols.user), ("movie", cols.movie), ("rating", cols.rating),
                                  ("timestamp", cols.timestamp)) if v is not None]
@@ -603,7 +610,7 @@ CONFIG_ENV = "EMBEDREC_CONFIG"
 CONFIG_MAX = 1 << 20  # bytes: a config file is a few KB
 DISCOVERED = "embedrec.yaml"
 # keys holding paths: in a config file, a value starting with ./ or ../ is relative to the file's folder
-TEXT_KEYS = ("data.separator", "data.genre_separator")  # one character each, taken from --set as typed
+TEXT_KEYS = ("data.separator", "data.genre_separator", "data.decimal")  # one character each, taken from --set as typed
 PATH_KEYS = ("data.source", "data.movies", "data.cache_dir", "data.prepared", "run.dir", "tune.dir")
 
 

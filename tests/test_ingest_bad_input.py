@@ -715,3 +715,30 @@ def test_text_ids_named_na_or_none_are_ids(tmp_path):
     p.write_text("user_id,movie_id,rating\nu1,m1,4\n,m2,3\n")
     r, out = ingest(tmp_path / "b", p, "--set", "data.id_type=str")
     refused(r, out, "r.csv:3: no value in column 'user_id'")
+
+
+def test_a_spreadsheet_export_with_decimal_commas(tmp_path):
+    """A first-hour review: a ';'-separated Excel export (BOM, CRLF) with ratings written 3,0 and 2,5 could not
+    be read at all ('3,0' is not a number; fix or remove that line, on all 7,378 rows). data.decimal=, reads it,
+    and the error says so."""
+    import pandas as pd
+    import pytest
+
+    import embedrec as er
+    from embedrec.config import load_config
+    from embedrec.errors import ConfigError, DataError
+
+    src = tmp_path / "excel.csv"
+    rows = [f"{u};{m};{1 + (u * m) % 5},{5 if (u + m) % 2 else 0}" for u in range(1, 21) for m in range(1, 16)]
+    src.write_bytes(("\ufeffuser;movie;rating\r\n" + "\r\n".join(rows) + "\r\n").encode("utf-8"))
+    base = [f"data.prepared={tmp_path / 'ds'}", "split.test=0"]
+    with pytest.raises(DataError, match=r"excel.csv:2: column 'rating' '2,0' is not a number; if the file writes "
+                                        r"decimals with a comma \(3,5\), set data.decimal=','"):
+        er.ingest(str(src), load_config(None, base))
+    ds = er.ingest(str(src), load_config(None, [*base, "data.decimal=,"]))
+    got = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "ds" / "current").glob("*.parquet"))
+                     if p.stem in ("train", "valid")])["rating"]
+    assert ds.manifest["rating_scale"] == [1.0, 5.5] and sorted(got.unique().tolist())[:2] == [1.0, 1.5]
+    for bad, said in (("data.decimal=;", "expected '.' or ','"), ("data.separator=,", "are both ','")):
+        with pytest.raises(ConfigError, match=said):
+            load_config(None, ["data.decimal=,", bad] if "separator" in bad else [bad])

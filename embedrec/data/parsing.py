@@ -368,7 +368,7 @@ def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None)
 
 def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numeric: dict[str, str],
                        header: bool, encoding: str, label: str | None = None,
-                       extra_dtype: dict | None = None) -> pd.DataFrame:
+                       extra_dtype: dict | None = None, decimal: str = ".") -> pd.DataFrame:
     """Read a delimited table whose ``numeric`` columns (name -> dtype) must parse as numbers.
 
     Fast path: pandas' C engine with narrow dtypes. On failure the file is re-read as text to report the
@@ -377,7 +377,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     label = label or _label(src)
     header_lines = 1 if header else 0
     kw = dict(sep=sep, header=0 if header else None, names=names, usecols=usecols, encoding=encoding,
-              engine="c", skip_blank_lines=True)
+              engine="c", skip_blank_lines=True, decimal=decimal)
     if any(t is str for t in (extra_dtype or {}).values()):  # text ids: 'NA', 'None', 'null' are ids, not missing
         kw.update(keep_default_na=False, na_values=[""])      # values (a review); an empty field still is
     if isinstance(src, (bytes, bytearray)):
@@ -460,7 +460,9 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         if col not in text.columns:
             continue
         values = text[col]
-        parsed = pd.to_numeric(values, errors="coerce")
+        decimal = kw.get("decimal", ".")
+        parsed = pd.to_numeric(values if decimal == "." else values.str.replace(decimal, ".", regex=False),
+                               errors="coerce")
         bad = np.array(parsed.isna().to_numpy(), dtype=bool)
         if dtype.startswith("int"):
             with np.errstate(invalid="ignore"):
@@ -479,7 +481,11 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
                 what = f"'{shown}' is an integer too large for 64 bits"
             else:
                 what = f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
-            return DataError(f"{label}:{line or row + 1 + header_lines}: column '{col}' {what}; fix or remove that line")
+            fix = "fix or remove that line"
+            if decimal == "." and re.fullmatch(r"[+-]?\d*,\d+", values.iloc[row].strip()) and \
+                    not dtype.startswith("int") and kw["sep"] != ",":  # 3,5: a spreadsheet's decimal comma
+                fix = "if the file writes decimals with a comma (3,5), «--set data.decimal=,|set data.decimal=','»"
+            return DataError(f"{label}:{line or row + 1 + header_lines}: column '{col}' {what}; {fix}")
     return DataError(f"{label}: a numeric column could not be parsed; check data.separator and data.columns")
 
 

@@ -112,7 +112,7 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
             df = read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
                                     usecols=None if cfg.header else list(wanted),
                                     numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
-                                    extra_dtype=extra)
+                                    extra_dtype=extra, decimal=cfg.decimal)
         except DataError as e:
             ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
             msg = str(e)
