@@ -223,15 +223,18 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
     so an ``ingest --overwrite`` during the sweep does not hand later trials another dataset (a review)."""
     import resource
 
-    import torch
-
     from embedrec.config import config_from_dict
     from embedrec.data.dataset import load_dataset
     from embedrec.train.fit import evaluate_model, factors, fit, resolve_loss
     from embedrec.train.select import fit_selecting
 
     cfg = config_from_dict(cfg_dict)
-    if threads:
+    als = resolve_loss(cfg.model, cfg.features.active) == "als"
+    if threads and als:  # the default als fits numpy tables: torch is not imported (7 s a worker on a busy box)
+        cfg = cfg.updated({"train.threads": threads})
+    elif threads:
+        import torch
+
         torch.set_num_threads(threads)
     cfg = cfg.updated({"model.dim": dim})
     if wd is not None:
@@ -240,7 +243,6 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
     if data and ds.fingerprint != data[1]:
         raise ArtifactError(f"dataset '{data[0]}' changed during the sweep; rerun tune-dims")
     t0 = time.perf_counter()
-    als = resolve_loss(cfg.model, cfg.features.active) == "als"
     if als:  # what train fits: its als_reg / als_recency auto candidates, the best on valid
         r, cfg = fit_selecting(ds, cfg, Path(out_dir) / trial_key(dim, wd))
     else:

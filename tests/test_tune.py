@@ -430,3 +430,24 @@ def test_a_sweep_stopped_before_any_trial_finished_names_no_results_file(tune_cf
                                           "kept: rerun the same command to start again") as got:
         sweep(tune_cfg.updated({"tune.dir": str(f)}), [4])
     assert got.value.terminated and not got.value.saved and not f.exists()
+
+
+def test_an_als_trial_imports_no_torch(tmp_path, synth_dir):
+    """A first-hour review: each tune-dims worker imported torch (7.6 s on a busy box) for the default model,
+    which fits numpy tables; its trials took 0.4 s. The trial runs in a fresh process here, as in the pool."""
+    import subprocess
+    import sys
+
+    from embedrec.config import load_config
+    from embedrec.ingest import ingest
+
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", "train.epochs=2"])
+    ingest(cfg.data.__class__(**{**cfg.data.__dict__, "source": str(synth_dir[0])}), cfg.split,
+           output=cfg.data.prepared)
+    code = ("import json, sys\nfrom embedrec.config import load_config\nimport embedrec.tune as T\n"
+            f"cfg = load_config(None, ['data.prepared={tmp_path / 'ds'}', 'train.epochs=2'])\n"
+            f"r = T._trial(cfg.to_dict(), 4, None, {str(tmp_path / 't')!r}, 1)\n"
+            "print(json.dumps([r['dim'], 'torch' in sys.modules]))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == [4, False]
