@@ -152,12 +152,19 @@ def test_confidence_hand_computed():
     (False, 0.95, 0.90, 0, True),    # rmse: lower is better
     (False, 0.85, 0.90, 0, False),
 ])
-def test_keep_best_stops_a_warm_candidate_below_its_floor(higher, value, floor, epoch, stops):
+def test_keep_best_stops_a_warm_candidate_below_its_floor(higher, value, floor, epoch, stops, caplog):
     from embedrec.train.loop import KeepBest, LoopState
 
     state = LoopState(SimpleNamespace(state_dict=lambda: {}), None, 10, 0.0, epoch=epoch, value=value)
-    KeepBest("m", higher, 3, True, floor).measure(state, {})
+    keep = KeepBest("m", higher, 3, True, floor)
+    keep.measure(state, {})
     assert state.stop is stops
+    with caplog.at_level("INFO", logger="embedrec"):
+        keep.record(state, {})
+    if stops:  # a review: 'ndcg@10 0.6309, below the 0.6309 this warm start began from'
+        said = {(True, True): "below", (True, False): "not above", (False, True): "above"}[higher, value != floor]
+        assert caplog.records[-1].getMessage() == (f"stopped after epoch 1: m {value:.4f}, {said} the {floor:.4f} "
+                                                   "this warm start began from")
 
 
 def test_patience_zero_runs_every_epoch_and_keeps_the_best():

@@ -366,3 +366,23 @@ def test_a_hand_edited_checkpoint_is_refused_on_resume(synth_ds, small_cfg, tmp_
     save(path, ck)
     with pytest.raises(ArtifactError, match=phrase):
         fit(ds, cfg.model, cfg.updated({"train.epochs": 3}).train, tmp_path / "run", resume=True)
+
+
+def test_the_best_epoch_line_says_when_its_score_is_after_the_users_re_solve(caplog):
+    """A first-hour review: 'best epoch 5 of 6 (valid ndcg@10 0.2122)' where epoch 5 scored 0.1924 and 0.2122 came
+    from the users' re-solve at als_user_unobserved 0.5."""
+    from embedrec.cli.train import _report
+    from embedrec.config import Config
+
+    def said(unobserved):
+        metrics = {"selection": {"best_epoch": 5, "epochs_run": 6, "valid": 0.2122, "metric": "ndcg@10",
+                                 "seconds": 1.0, "als_user_unobserved": unobserved},
+                   "epochs_run": 6, "train_seconds": 1.0, "refit": False, "splits": {}}
+        caplog.clear()
+        with caplog.at_level("INFO", logger="embedrec"):
+            _report(metrics, Config(), "json")
+        return caplog.records[0].getMessage()
+
+    assert said(0.5).startswith("best epoch 5 of 6 (valid ndcg@10 0.2122 with the users re-solved at "
+                                "als_user_unobserved 0.5), 1.0s")
+    assert said(1.0).startswith("best epoch 5 of 6 (valid ndcg@10 0.2122), 1.0s")

@@ -91,6 +91,9 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
     valid = sel["valid"]
     valid = f"valid {sel['metric']} {valid:.4f}" if isinstance(valid, (int, float)) and math.isfinite(valid) else \
         "no validation split to score it"
+    if isinstance(sel.get("als_user_unobserved"), (int, float)) and sel["als_user_unobserved"] != 1 and \
+            valid.startswith("valid "):  # the score of that epoch's movies with the users solved again (a review)
+        valid += f" with the users re-solved at als_user_unobserved {sel['als_user_unobserved']:g}"
     log.info("best epoch %s of %s (%s), %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"], valid,
              sel["seconds"], refit, cfg.run.dir)
     metrics_out(metrics, fmt)

@@ -215,8 +215,9 @@ class KeepBest:
 
     def record(self, state: LoopState, row: dict) -> None:
         if self._below_floor(state):
-            log.info("stopped after epoch 1: %s %.4f, below the %.4f this warm start began from", self.metric,
-                     state.value, self.floor)
+            log.info("stopped after epoch 1: %s %.4f, %s the %.4f this warm start began from", self.metric,
+                     state.value, ("below" if state.value < self.floor else "not above") if self.high else
+                     ("above" if state.value > self.floor else "not below"), self.floor)
         elif state.stop:
             log.info("early stop after epoch %d: %s has not improved for %d epoch%s (best %.4f at epoch %d)",
                      state.epoch + 1, self.metric, state.bad, "" if state.bad == 1 else "s", state.best,
