@@ -980,3 +980,25 @@ def test_every_user_in_the_file_is_in_the_model_and_a_time_cuts_new_users_never_
     model = er.train(ds2, cfg2)
     got = [int(m) for m in model.recommend(99, k=5, missing="popular").movie_ids[0]]
     assert len(got) == 5 and not {1, 2, 4} & set(got)
+
+
+def test_a_movie_not_found_says_whether_the_run_has_titles_to_search():
+    """A first-hour review: `--movie tt999` on a run with text ids said 'no movie title matches ...; try fewer
+    words or the movie id' (an id was given), and on a run without titles 'Movie 181' said the same."""
+    from embedrec.errors import NotFoundError
+    from embedrec.serve.catalogue import Catalogue
+
+    text_ids = Catalogue(np.array([1]), np.array(["tt1", "tt2"], dtype=object), ["Alien", "Heat"], [1979, 1995],
+                         [[], []])
+    with pytest.raises(NotFoundError, match=r"^movie 'tt999' is not in the training data \(2 movies\), and no title "
+                                            r"matches it; check the id"):
+        text_ids.find_movie("tt999")
+    untitled = Catalogue(np.array([1]), np.array([181, 182]), ["", ""], [None, None], [[], []])
+    with pytest.raises(NotFoundError, match=r"^movie 'Movie 181' is not in the training data \(2 movies\), and this "
+                                            r"run has no titles to search \(its dataset was ingested without a "
+                                            r"movies file: data.movies\)"):
+        untitled.find_movie("Movie 181")
+    titled = Catalogue(np.array([1]), np.array([181, 182]), ["Alien", "Heat"], [1979, 1995], [[], []])
+    with pytest.raises(NotFoundError, match=r"^no movie title matches 'Vertigo'; try fewer words or the movie id"):
+        titled.find_movie("Vertigo")
+    assert titled.find_movie("182") == 1 and text_ids.find_movie("heat") == 1

@@ -118,10 +118,14 @@ class Catalogue:
         if len(cands) == 1:
             return cands[0]
         if not cands:
-            if is_integer_text(q) and self.movie_ids.dtype.kind in "iu":
+            titled = any(self.titles)
+            if not titled or self.movie_ids.dtype.kind not in "iu" or is_integer_text(q):  # it may be an id
+                how = ("no title matches it; check the id (movies.parquet in the run lists them) or give title "
+                       "words") if titled else ("this run has no titles to search (its dataset was ingested without "
+                                                "a movies file: data.movies); check the id (movies.parquet in the "
+                                                "run lists them)")
                 raise NotFoundError(f"movie '{shorten(q)}' is not in the training data ({len(self.movies):,} "
-                                    "movies), and no title matches it; check the id (movies.parquet in the run "
-                                    "lists them) or give title words", kind="movie", id=q)
+                                    f"movies), and {how}", kind="movie", id=q)
             raise NotFoundError(f"no movie title matches '{shorten(query)}'; try fewer words or the movie id")
         shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]} ({self.years[i]})" for i in cands[:10])
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
