@@ -474,7 +474,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     if g.leader:
         callbacks += [loop.JsonlLog(folder / "metrics.jsonl", resume), loop.TensorBoardLog(folder / "tensorboard")]
     callbacks.append(ShardCheckpoint(g, folder, shard, fp, fp_cfg))
-    callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader))
+    callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader, may_stop=has_valid))
     loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
     if train_cfg.als_user_unobserved not in ("auto", 1.0):  # as train.fit ends
         runner.refit_users(float(train_cfg.als_user_unobserved))

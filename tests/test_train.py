@@ -386,3 +386,23 @@ def test_the_best_epoch_line_says_when_its_score_is_after_the_users_re_solve(cap
     assert said(0.5).startswith("best epoch 5 of 6 (valid ndcg@10 0.2122 with the users re-solved at "
                                 "als_user_unobserved 0.5), 1.0s")
     assert said(1.0).startswith("best epoch 5 of 6 (valid ndcg@10 0.2122), 1.0s")
+
+
+def test_the_progress_bar_shows_a_cap_not_a_time_left_when_early_stopping_may_end_the_fit(capsys):
+    """A first-hour review: 'train:   5%| | 5/100 [00:00<00:12, ...]', an ETA for train.epochs=100, and then a stop
+    at epoch 6: with early stopping the epoch count is a cap."""
+    from types import SimpleNamespace
+
+    from embedrec.train.loop import LoopState, Progress
+
+    for may_stop in (True, False):
+        state = LoopState(SimpleNamespace(), None, 100, 0.0, epoch=0, value=0.25)
+        bar = Progress("train", "ndcg@10", True, may_stop=may_stop)
+        bar.start(state)
+        bar.record(state, {"loss": 0.5})
+        bar.close(state)
+        err = capsys.readouterr().err
+        if may_stop:
+            assert "train: epoch 1 of at most 100 [" in err and "<" not in err and "%" not in err, err
+        else:
+            assert "1/100 [" in err and "%" in err, err

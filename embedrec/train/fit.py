@@ -453,8 +453,8 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         reuse = {} if reuse is None else reuse
         on_valid = _valid_evaluator(ds, model_cfg, train_cfg, metric, threads, reuse)
         callbacks.append(loop.Validation(lambda: on_valid(factors(model, unrated)), metric))
-    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience(loss_name, train_cfg), has_valid,
-                                   floor))
+    patience = resolve_patience(loss_name, train_cfg)
+    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), patience, has_valid, floor))
     if run_dir is not None:
         run_dir = Path(run_dir)
         fp, fp_cfg = fingerprint(ds, model_cfg, train_cfg, features_cfg), _fp_config(model_cfg, train_cfg, features_cfg)
@@ -465,7 +465,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         callbacks += [loop.JsonlLog(run_dir / LOG, resume), loop.TensorBoardLog(run_dir / "tensorboard"),
                       loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg)]
     callbacks.append(loop.Progress("refit" if ds.manifest.get("refit") else "train", metric if has_valid else None,
-                                   progress))
+                                   progress, may_stop=has_valid and (patience > 0 or floor is not None)))
     if on_epoch is not None:
         callbacks.append(loop.EachEpoch(on_epoch))
     try:

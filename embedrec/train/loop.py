@@ -287,16 +287,19 @@ class Checkpoint:
 
 
 class Progress:
-    """A tqdm bar on stderr, one step per epoch, the loss and the validation metric as its postfix."""
+    """A tqdm bar on stderr, one step per epoch, the loss and the validation metric as its postfix. ``may_stop``:
+    early stopping may end the fit before train.epochs, a cap rather than the count, so the bar shows no fill or
+    time left for it (a review: '5/100 [00:00<00:12]', then a stop at epoch 6)."""
 
-    def __init__(self, desc: str, metric: str | None, enabled: bool):
-        self.desc, self.metric, self.enabled, self.bar = desc, metric, enabled, None
+    def __init__(self, desc: str, metric: str | None, enabled: bool, may_stop: bool = False):
+        self.desc, self.metric, self.enabled, self.bar, self.may_stop = desc, metric, enabled, None, may_stop
 
     def start(self, state: LoopState) -> None:
         from tqdm import tqdm
 
+        capped = "{desc}: epoch {n_fmt} of at most {total_fmt} [{elapsed}, {rate_fmt}{postfix}]"
         self.bar = tqdm(total=state.epochs, initial=min(state.epoch, state.epochs), unit="epoch", desc=self.desc,
-                        disable=not self.enabled, dynamic_ncols=True)
+                        disable=not self.enabled, dynamic_ncols=True, bar_format=capped if self.may_stop else None)
 
     def record(self, state: LoopState, row: dict) -> None:
         self.bar.update(1)
