@@ -773,3 +773,15 @@ def test_ingest_says_how_to_train_when_the_config_alone_would_not_find_the_datas
     (tmp_path / "mine.yaml").write_text(f"data:\n  source: {csv}\n  prepared: data/prepared/own\n")
     r = invoke("ingest", "-c", "mine.yaml")  # the config alone finds it: nothing to add
     assert r.exit_code == 0 and "train on it with" not in r.stderr
+
+
+def test_train_after_ingesting_ones_own_file_names_the_dataset_that_exists(tmp_path, monkeypatch, synth_dir):
+    """A first-hour review: after `embedrec ingest my_ratings.csv` (data/prepared/my_ratings), a plain `embedrec
+    train` said only 'no prepared dataset at data/prepared/ml-100k ... run embedrec ingest first', which the user
+    had just done."""
+    monkeypatch.chdir(tmp_path)
+    r = invoke("ingest", "-q", str(synth_dir[0]), "-o", "data/prepared/mine")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("train", "-q")
+    assert r.exit_code == 1 and r.stderr.strip().endswith(
+        "; data/prepared holds mine: e.g. --set data.prepared=data/prepared/mine"), r.stderr

@@ -237,6 +237,15 @@ class _Swapped(Exception):
     """The dataset folder was replaced (ingest --overwrite) while it was being read: read it again."""
 
 
+def _datasets_beside(path: Path) -> list[str]:
+    """The names of the prepared datasets in ``path``'s parent folder (data/prepared/...), newest first."""
+    try:
+        found = [d for d in path.parent.iterdir() if d.is_dir() and (d / "current" / "manifest.json").is_file()]
+    except OSError:
+        return []
+    return [d.name for d in sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)]
+
+
 def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
     """Load a prepared dataset; raises ArtifactError with what to do when it is missing or broken.
 
@@ -253,9 +262,12 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
         raise ArtifactError(f"'{path}' is a run (what embedrec train writes), not a prepared dataset; point "
                             "data.prepared at the ingest output (e.g. data/prepared/ml-100k)")
     if not (path / "manifest.json").exists() and not (path / "current" / "manifest.json").exists():
+        near = _datasets_beside(path)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k, said nothing
+        near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "
+                f"«--set data.prepared={path.parent / near[0]}|load_dataset('{path.parent / near[0]}')»") if near else ""
         raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); «run 'embedrec ingest' with the "
                             "same -c/--set options first|ingest it first with er.ingest(source, cfg)» (it writes "
-                            "data.prepared), or point data.prepared at the ingest output")
+                            f"data.prepared), or point data.prepared at the ingest output{near}")
     for _ in range(5):
         try:
             return _load_once(path, splits)
