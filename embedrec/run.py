@@ -475,7 +475,7 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
 
         shutil.copyfile(history_path, tmp / "metrics.jsonl")
     emb_hash = hashlib.sha256((checksums["movie_factors.npy"] + checksums.get("movie_bias.npy", "")).encode()).hexdigest()
-    index_meta = build_indexes(tmp, f, index_cfg, emb_hash)
+    index_meta = build_indexes(tmp, f, index_cfg, emb_hash, seen=(arrays["seen_indptr"], arrays["seen_indices"]))
     manifest = {
         "format_version": RUN_FORMAT,
         "embedrec_version": __version__,
@@ -554,7 +554,8 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
                 _carry(run, p, tmp / p.name)
         from embedrec.serve.index import build_indexes
 
-        meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"])
+        meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"],
+                             seen=(run.array("seen_indptr"), run.array("seen_indices")))
         write_json(tmp / "manifest.json", {**run.manifest, "index": meta})
 
     publish(run_dir, write, "embedrec index rebuild")

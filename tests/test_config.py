@@ -242,3 +242,16 @@ def test_a_config_file_larger_than_any_config_is_refused_without_reading_it_all(
     for p in (big, "/dev/zero"):
         with pytest.raises(ConfigError, match=r"is larger than 1 MiB, far more than a config"):
             load_config(p)
+
+
+def test_index_settings_have_upper_bounds():
+    """A review: index.hnsw_m=100000 built 2.6 GB of index files for 1,632 movies, with exit 0."""
+    import pytest
+
+    from embedrec.config import load_config
+    from embedrec.errors import ConfigError
+
+    for key, value in (("index.hnsw_m", 100000), ("index.ef_search", 10**6), ("index.ef_construction", 10**6)):
+        with pytest.raises(ConfigError, match=f"'{key}'.*is above the maximum"):
+            load_config(None, [f"{key}={value}"])
+    load_config(None, ["index.hnsw_m=64", "index.ef_search=512"])

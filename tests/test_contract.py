@@ -402,6 +402,7 @@ def test_a_flat_run_answers_as_its_faiss_index_would(trained):
     the same order, with the same scores (to float32 rounding) as searching the run's own FAISS files the way
     an approximate index is searched (k + seen candidates, seen movies dropped), for users, new users and
     similar movies."""
+    from embedrec.serve import index as ix
     from embedrec.serve import recommender as R
 
     engine = _source(trained, "flat").engine
@@ -411,7 +412,7 @@ def test_a_flat_run_answers_as_its_faiss_index_would(trained):
         ids, scores = engine.recommend_rows(rows, k)
         q = R.augment_users(np.asarray(engine.factors.user))
         excl = (np.repeat(rows, [s.size for s in seen]), np.concatenate(seen).astype(np.int64))
-        ref_ids, ref_scores, short = R._search_index(engine.ip_index, q, excl, k, None, engine.factors.n_movies)
+        ref_ids, ref_scores, short = ix.search_excluding(engine.ip_index, q, excl, k, None, engine.factors.n_movies)
         assert short.size == 0  # an exact index reaches every movie
         for u in rows:
             np.testing.assert_array_equal(ids[u], ref_ids[u])
@@ -419,7 +420,7 @@ def test_a_flat_run_answers_as_its_faiss_index_would(trained):
             np.testing.assert_allclose(scores[u], want, rtol=1e-6, atol=1e-6)
     p, b, liked = engine.fold_in(list(engine.movie_ids[:3]))
     ids, _ = engine.recommend_vector(p, b, K, liked)
-    ref, _, _ = R._search_index(engine.ip_index, R.augment_users(p[None, :]),
+    ref, _, _ = ix.search_excluding(engine.ip_index, R.augment_users(p[None, :]),
                              (np.zeros(liked.size, np.int64), liked), K, None, engine.factors.n_movies)
     np.testing.assert_array_equal(ids, ref[0])
     for row in range(0, engine.factors.n_movies, 7):

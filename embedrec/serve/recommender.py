@@ -214,7 +214,8 @@ class Recommender:
         X = self._flat_vectors()
         if X is not None:
             return self._trained_only(*exact_topk(queries, X, excl, k, allowed))
-        ids, scores, short = _search_index(self.ip_index, queries, excl, k, allowed, self.Q.shape[0])
+        ids, scores, short = _index_module().search_excluding(self.ip_index, queries, excl, k, allowed,
+                                                              self.Q.shape[0])
         if self._lossy():
             ids, scores = _rescore(self.factors, queries, ids)
         if short.size:  # the index reached fewer than k of the movies these users may get: score those exactly
@@ -389,7 +390,7 @@ class Recommender:
         v = normalise(np.asarray(self.Q[row:row + 1]))
         D, I = self.cos_index.search(v, min(k + 1, self.Q.shape[0]), allowed)
         keep = (I[0] >= 0) & (I[0] != row)
-        if keep.sum() < min(k, _left(0, np.array([row]), self.Q.shape[0], allowed)):
+        if keep.sum() < min(k, _index_module().left(0, np.array([row]), self.Q.shape[0], allowed)):
             # the index reached fewer movies than asked for and there are: as _search_users, score exactly
             return self.factors.similar(row, k, allowed)
         if self._lossy():
@@ -416,51 +417,6 @@ def _rescore(factors: Factors, queries: np.ndarray, ids: list, unit: bool = Fals
         out_i.append(i[order])
         out_d.append(s[order].astype(np.float32))
     return out_i, out_d
-
-
-def _search_index(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int, allowed,
-                  n: int) -> tuple[list, list, np.ndarray]:
-    """Top-k per query through an approximate index, asking for more candidates until k survive ``excl``; with
-    the rows (an array) whose answer stays short of k although that many movies are left to them: an IVF index
-    probes only some of its lists, and HNSW's graph walk under a narrow filter reaches only some of its movies."""
-    limit = n if allowed is None else allowed.size
-    per_row = np.bincount(excl[0], minlength=queries.shape[0])
-    bounds = np.concatenate([[0], np.cumsum(per_row)])
-    out_i: list = [None] * queries.shape[0]
-    out_d: list = [None] * queries.shape[0]
-    # rows that need about as many candidates are searched together: a heavy user does not make the
-    # whole batch ask for thousands of candidates
-    want = np.minimum(k + per_row, limit)
-    bucket = np.ceil(np.log2(np.maximum(want, 1))).astype(np.int64)
-    pending = [(np.flatnonzero(bucket == b), int(min(2 ** b, limit))) for b in np.unique(bucket)]
-    unreached: list = []
-    while pending:
-        rows, kk = pending.pop()
-        D, I = index.search(queries[rows], max(kk, 1), allowed)
-        short = []
-        for j, r in enumerate(rows):
-            ids, sc = I[j], D[j]
-            ok = ids >= 0
-            if per_row[r]:
-                ok &= ~np.isin(ids, excl[1][bounds[r]:bounds[r + 1]])
-            ids, sc = ids[ok][:k], sc[ok][:k]
-            if ids.size < k and kk < limit and not (I[j] < 0).any():  # -1s: the index ran out of movies here
-                short.append(r)
-            elif ids.size < k and ids.size < _left(r, excl[1][bounds[r]:bounds[r + 1]], n, allowed):
-                unreached.append(r)
-            out_i[r], out_d[r] = ids, sc
-        if short:
-            pending.append((np.array(short), min(kk * 2, limit)))
-    return out_i, out_d, np.array(sorted(unreached), np.int64)
-
-
-def _left(row: int, excluded: np.ndarray, n: int, allowed) -> int:
-    """How many movies a query may still get: ``allowed`` (or all ``n``) minus its exclusions."""
-    if allowed is None:
-        return n - np.unique(excluded).size
-    return int(allowed.size - np.isin(allowed, excluded).sum())
-
-
 
 
 def _unknown_lookup(arrays) -> tuple:
