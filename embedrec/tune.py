@@ -471,8 +471,11 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
         how = "terminated (SIGTERM)" if isinstance(e, Terminated) or getattr(e, "terminated", False) else \
             "interrupted"
         if not finished:  # nothing saved: the folder this sweep made goes as it leaves (fsutil.locked_folder)
-            raise Interrupted(f"tune-dims {how} before any trial finished; nothing was kept: rerun the same command "
-                              "to start again", terminated=how != "interrupted", saved=False) from None
+            earlier = ("; the earlier sweep's results in it are as they were (a rerun with --fresh redoes them)"
+                       if state_path.exists() else "")  # --fresh: replaced only as its first trial finishes
+            raise Interrupted(f"tune-dims {how} before any trial finished; nothing new was kept in {out}{earlier}: "
+                              "rerun the same command to start again", terminated=how != "interrupted",
+                              saved=False) from None
         raise Interrupted(f"tune-dims {how}; {len(finished)} finished trial{'s are' if len(finished) != 1 else ' is'} kept in {state_path}: "
                           "rerun the same command to continue", terminated=how != "interrupted") from None
     bar.close()
@@ -614,12 +617,39 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     from embedrec.fsutil import atomic_write_text
 
     changed = _diff(new.to_dict(), Config().to_dict())
+    _paths_from(changed, new, path)
     head = (f"{WRITTEN_BY}: dim {chosen['dim']} chosen on validation "
             f"{chosen['metric']} = {chosen['valid_metric']:.4f}\n"
             f"# {'the config of ' + str(input_path) if input_path else 'the built-in defaults'} with that choice; "
             "only keys that differ from the defaults (configs/default.yaml documents every key)\n")
     atomic_write_text(path, head + yaml.safe_dump(changed, sort_keys=False, default_flow_style=False))
     return path
+
+
+def _paths_from(changed: dict, cfg: Config, path: Path) -> None:
+    """A config written into another folder than the working one keeps its paths pointing where they point now:
+    each relative one (taken from the working folder) is written relative to the new file, './' or '../' first,
+    as a config file's paths are read (absolute where the file goes outside the working folder) (a review: --write deep/er/out.yaml wrote run.dir 'runs/rel' and left
+    data.prepared out, so `train -c` from elsewhere found no dataset). data.source and data.movies count only when
+    they name something on disk (not a release name such as ml-100k)."""
+    from embedrec.config import PATH_KEYS
+
+    here, there = Path.cwd().resolve(), path.parent.resolve()
+    if here == there:
+        return
+    for key in PATH_KEYS:
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if not isinstance(value, str) or not value or os.path.isabs(value) or value.startswith("~"):
+            continue
+        if key in ("data.source", "data.movies") and not (here / value).exists():
+            continue
+        target = here / value
+        if not there.is_relative_to(here):  # the file goes outside the working folder: the path as it is absolute
+            changed.setdefault(section, {})[name] = os.path.normpath(target)
+            continue
+        rel = os.path.relpath(target, there)
+        changed.setdefault(section, {})[name] = rel if rel.startswith("..") else f"./{rel}"
 
 
 def _diff(values: dict, defaults: dict) -> dict:

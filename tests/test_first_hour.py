@@ -390,9 +390,11 @@ def test_an_error_under_a_config_nobody_named_says_which_file(tmp_path, monkeypa
     assert r.exit_code == 1 and "settings from" not in r.stderr
 
 
-def test_config_yaml_is_block_style_and_tuned_config_is_small(tmp_path):
+def test_config_yaml_is_block_style_and_tuned_config_is_small(tmp_path, monkeypatch):
     from embedrec.config import Config, load_config
     from embedrec.tune import write_choice
+
+    monkeypatch.chdir(tmp_path)  # written in the working folder: its paths are the defaults, left out
 
     r = invoke("config")
     assert "{" not in r.stdout and "\n  columns:\n    user: user_id\n" in r.stdout

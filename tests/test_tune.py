@@ -426,10 +426,17 @@ def test_a_sweep_stopped_before_any_trial_finished_names_no_results_file(tune_cf
 
     monkeypatch.setattr(T, "_run_trials", stop)
     f = tmp_path / "new" / "tune"
-    with pytest.raises(Interrupted, match="tune-dims terminated \\(SIGTERM\\) before any trial finished; nothing was "
-                                          "kept: rerun the same command to start again") as got:
+    with pytest.raises(Interrupted, match="tune-dims terminated \\(SIGTERM\\) before any trial finished; nothing new "
+                                          f"was kept in {f}: rerun the same command to start again") as got:
         sweep(tune_cfg.updated({"tune.dir": str(f)}), [4])
     assert got.value.terminated and not got.value.saved and not f.exists()
+    # a review: --fresh over an earlier sweep, stopped at once, said '0 finished trials are kept in tune.json',
+    # which still held the earlier 5 (and a rerun without --fresh reused them)
+    monkeypatch.undo()
+    assert sweep(tune_cfg.updated({"tune.dir": str(f)}), [4])["trials"]
+    monkeypatch.setattr(T, "_run_trials", stop)
+    with pytest.raises(Interrupted, match="the earlier sweep's results in it are as they were"):
+        sweep(tune_cfg.updated({"tune.dir": str(f)}), [4, 8], fresh=True)
 
 
 def test_an_als_trial_imports_no_torch(tmp_path, synth_dir):
@@ -451,3 +458,28 @@ def test_an_als_trial_imports_no_torch(tmp_path, synth_dir):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == [4, False]
+
+
+def test_a_written_config_in_another_folder_keeps_its_paths(tmp_path, monkeypatch):
+    """A review: `tune-dims -c cfgs/my.yaml --write deep/er/out.yaml` (my.yaml: data.prepared
+    ../data/prepared/ml-100k, run.dir ../runs/rel) wrote run.dir 'runs/rel' and left data.prepared out (equal to the
+    default once resolved), so `train -c ../deep/er/out.yaml` from cfgs/ found no dataset. Paths are written
+    relative to the new file."""
+    from embedrec.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfgs").mkdir()
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "cfgs" / "my.yaml").write_text("data:\n  prepared: ../data/prepared/ml-100k\nrun:\n  dir: ../runs/rel\n")
+    cfg = load_config("cfgs/my.yaml")
+    chosen = {"dim": 16, "weight_decay": None, "metric": "ndcg@10", "valid_metric": 0.2}
+    out = write_choice(cfg, chosen, "deep/er/out.yaml", "cfgs/my.yaml")
+    for cwd in (tmp_path, tmp_path / "cfgs", tmp_path / "deep"):
+        monkeypatch.chdir(cwd)
+        again = load_config(os.path.relpath(tmp_path / out, cwd))
+        assert Path(again.data.prepared).resolve() == tmp_path / "data" / "prepared" / "ml-100k"
+        assert Path(again.run.dir).resolve() == tmp_path / "runs" / "rel" and again.model.dim == 16
+    assert again.data.source == "ml-100k"  # a release name, not a path
+    monkeypatch.chdir(tmp_path / "cfgs")  # written outside the working folder: the paths absolute
+    far = write_choice(load_config("my.yaml"), chosen, tmp_path / "deep" / "far.yaml", "my.yaml")
+    assert f"prepared: {tmp_path / 'data' / 'prepared' / 'ml-100k'}\n" in far.read_text()
