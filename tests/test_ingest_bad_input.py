@@ -742,3 +742,23 @@ def test_a_spreadsheet_export_with_decimal_commas(tmp_path):
     for bad, said in (("data.decimal=;", "expected '.' or ','"), ("data.separator=,", "are both ','")):
         with pytest.raises(ConfigError, match=said):
             load_config(None, ["data.decimal=,", bad] if "separator" in bad else [bad])
+
+
+def test_the_first_bad_line_in_file_order_is_named_first(tmp_path):
+    """A first-hour review: with line 11 too short and line 31 too long, ingest named line 31 (pandas stops at the
+    first line with too many fields), and only the next run line 11."""
+    import pytest
+
+    import embedrec as er
+    from embedrec.config import load_config
+    from embedrec.errors import DataError
+
+    rows = ["user_id,movie_id,rating,timestamp"] + [f"{u},{m},4,{1600000000 + u}" for u in range(1, 10)
+                                                   for m in range(1, 6)]
+    rows[10], rows[30] = "5,12", "8,44,4,1600000000,extra"
+    src = tmp_path / "m.csv"
+    src.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError) as got:
+        er.ingest(str(src), load_config(None, [f"data.prepared={tmp_path / 'ds'}"]))
+    assert str(got.value) == (f"{src}:11: expected 4 fields, found 2; fill in the missing fields or remove that line "
+                              f"(and {src}:31: expected 4 fields, found 5: check every line)")

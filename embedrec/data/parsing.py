@@ -203,8 +203,19 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
 
     m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
     if m:
-        return DataError(f"{label}:{line(int(m.group(2)) - 1)}: expected {m.group(1)} fields, found {m.group(3)}; "
-                         "check the separator (data.separator) and quoting on that line")
+        at = line(int(m.group(2)) - 1)
+        long = f"{label}:{at}: expected {m.group(1)} fields, found {m.group(3)}"
+        if src is not None and not compressed(src):  # pandas names the first line with too many fields: one with
+            width = None                              # too few before it is the file's first bad line (a review)
+            for n, fields in _rows(src, sep, encoding, skip_blank=True):
+                if n >= at:
+                    break
+                if width is None:
+                    width = len(fields)
+                elif len(fields) < width:
+                    return DataError(f"{label}:{n}: expected {width} fields, found {len(fields)}; fill in the "
+                                     f"missing fields or remove that line (and {long}: check every line)")
+        return DataError(f"{long}; check the separator (data.separator) and quoting on that line")
     m = re.search(r"EOF inside string starting at row (\d+)", msg)
     if m:
         return DataError(f"{label}:{line(int(m.group(1)))}: a quoted field opens here ('\"') and never closes; "
