@@ -309,7 +309,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     if dropped:  # always said, 0 too: a dataset without the count was made before they were kept (train warns)
         report["users_left_out"] = int(absent["user_id"].nunique())
     summary = _summary(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
-    _warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0))
+    _warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
+                       report.get("users_given_a_train_row", 0))
     manifest = {
         "format_version": FORMAT_VERSION,
         "embedrec_version": __version__,
@@ -524,12 +525,16 @@ def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users
     }
 
 
-def _warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int) -> None:
+def _warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int, kept: int = 0) -> None:
     """A valid or test split asked for but left empty (too few ratings a user, or their rows dropped for users
-    or movies with no training rating) is said at ingest, not found later as a nan metric."""
+    or movies with no training rating) is said at ingest, not found later as a nan metric. ``kept``: users whose
+    one held-out rating went back to train (keep_users_in_train)."""
     empty = [k for k in ("valid", "test") if (getattr(split_cfg, k, 0) or 0) > 0 and counts.get(k, 0) == 0]
     if empty:
-        why = f" ({dropped:,} rows of users or movies with no training rating were dropped)" if dropped else ""
+        why = [f"{dropped:,} rows of users or movies with no training rating were dropped"] if dropped else []
+        if kept:
+            why.append(f"{kept:,} users' only held-out rating went back to train, so each user has one")
+        why = f" ({'; '.join(why)})" if why else ""
         then = " and ".join(x for k, x in (("valid", "train cannot stop early"),
                                            ("test", "evaluate has nothing to score")) if k in empty)
         log.warning("the %s split%s empty%s, so %s; give each user several ratings, or set %s to 0",

@@ -115,7 +115,10 @@ def test_a_catalogue_that_does_not_fit_the_run_is_refused(runs, tmp_path):
     folder = _current(run)
     np.save(folder / "user_ids.npy", np.arange(3))
     m = json.loads((folder / "manifest.json").read_text())
-    m["checksums"].pop("user_ids.npy")  # not recorded: only the shape check stands between it and serving
+    from embedrec.fsutil import file_entry
+
+    # its checksum recorded again (a forged manifest): only the shape check stands between it and serving
+    m["checksums"]["user_ids.npy"] = file_entry(folder / "user_ids.npy")
     (folder / "manifest.json").write_text(json.dumps(seal(m)))
     with pytest.raises(ArtifactError, match=r"user_ids\.npy' does not hold the run's 30 ids"):
         Recommender.open(run)

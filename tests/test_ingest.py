@@ -470,8 +470,9 @@ def test_an_empty_valid_or_test_split_is_said_at_ingest(tmp_path):
                    "".join(f"{u},{u % 7 + 1},{u % 5 + 1},{1000 + u}\n" for u in range(1, 50)))
     r = CliRunner().invoke(main, ["ingest", str(src), "-o", str(tmp_path / "ds")])
     assert r.exit_code == 0, r.stderr
-    assert ("the valid and test splits are empty (15 rows of users or movies with no training rating were "
-            "dropped), so train cannot stop early and evaluate has nothing to score") in r.stderr
+    # each user's one rating stays in train (a user of the file is never missing from the model)
+    assert ("the valid and test splits are empty (15 users' only held-out rating went back to train, so each user "
+            "has one), so train cannot stop early and evaluate has nothing to score") in r.stderr
     r = CliRunner().invoke(main, ["ingest", str(src), "-o", str(tmp_path / "all"), "--set", "split.valid=0",
                                   "--set", "split.test=0"])
     assert r.exit_code == 0 and "split is empty" not in r.stderr and "splits are empty" not in r.stderr  # none asked
