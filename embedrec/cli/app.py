@@ -335,8 +335,9 @@ def common(fn):
 @click.option("-v", "--verbose", "g_verbose", is_flag=True, help="As the subcommand's -v.")
 @click.option("--traceback", "g_traceback", is_flag=True, help="As the subcommand's --traceback.")
 def main(g_quiet, g_verbose, g_traceback):
-    """Embedding-based movie recommendation: ingest MovieLens (or your own ratings), train a PyTorch
-    matrix-factorization model, pick the embedding size, and serve top-K movies from a FAISS index.
+    """Embedding-based movie recommendation: ingest MovieLens (or your own ratings), train a
+    matrix-factorization model (implicit ALS by default; rating prediction and the other losses in PyTorch), pick
+    the embedding size, and serve top-K movies from a FAISS index.
 
     \b
     Quick start:
