@@ -224,7 +224,8 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     history = list(result.history)
     selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
                  **({"als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency,
-                    "als_user_unobserved": cfg.train.als_user_unobserved} if result.loss == "als" else {}),
+                    "als_user_unobserved": cfg.train.als_user_unobserved,
+                    "als_unobserved": cfg.train.als_unobserved} if result.loss == "als" else {}),
                  "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
                  "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
                  if 0 < result.best_epoch <= len(result.history) else None}

@@ -492,12 +492,14 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
     from embedrec.train.als import AUTO_REGS
     from embedrec.train.fit import recency_candidates
-    from embedrec.train.select import Selection
+    from embedrec.train.select import Selection, unobserved_candidates
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     recs = recency_candidates(shard, cfg.train, g.total)
     regs = (AUTO_REGS if g.total(len(va)) else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
-    sel = Selection(cfg.train, recs, regs)
+    sel = Selection(cfg.train, recs, regs, unobserved_candidates(cfg.train, g.total(len(va)) > 0,
+                                                                 int(g.total(len(shard.splits["train"]))),
+                                                                 shard.n_users, shard.n_movies))
 
     def fit_one(tcfg, folder, again, best):
         return fit_shard(g, shard, tr, va, cfg.model, tcfg, folder, resume=again, progress=progress,
@@ -579,6 +581,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
                  "als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency,
                  "als_user_unobserved": cfg.train.als_user_unobserved,
+                 "als_unobserved": cfg.train.als_unobserved,
                  "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
                  "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
                  if 0 < result.best_epoch <= len(result.history) else None}
