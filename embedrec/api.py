@@ -119,7 +119,7 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
         cfg = _config(cfg, "train")
         if not isinstance(ds, Dataset):
             ds = load_dataset(ds if ds is not None else cfg.data.prepared)
-        elif ds.path is not None and Path(ds.path).resolve() != Path(cfg.data.prepared).resolve():
+        if ds.path is not None and Path(ds.path).resolve() != Path(cfg.data.prepared).resolve():
             # the model records the dataset it trained on (its config.yaml, save()'s default run.dir), not the
             # config's: er.train(er.ingest(src, cfg, output=OTHER), cfg) trains on OTHER
             changed = {"data.prepared": str(ds.path)}
@@ -411,7 +411,8 @@ class Recommendations:
 
     def _repr_html_(self) -> str:  # a notebook shows the rows (the first 50 queries' worth)
         return _frame_html(self, lambda: Recommendations(self._engine, self.query_ids[:50], self._rows[:50],
-                                                         self.scores[:50], self.fallback[:50], []).to_frame(),
+                                                         self.scores[:50], self.fallback[:50], [],
+                                                         self.query_column).to_frame(),
                            len(self.query_ids) > 50, f"{len(self)} queries")
 
     def __repr__(self) -> str:

@@ -826,8 +826,12 @@ def _unlisted(folder: Path) -> list[str]:
     the manifest cannot be read (a damaged generation is embedrec's to remove)."""
     try:
         m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        listed = set(m.get("files") or {}) | set(m.get("checksums") or {}) | {"manifest.json"}
-        return sorted(n for n in os.listdir(folder) if n not in listed)
+        # a run lists every file under checksums, a dataset under files; a manifest from before they did lists
+        # too little to tell a user's file from embedrec's (a review: such a generation was kept for ever)
+        listed = m.get("checksums") if "n_users" in m else m.get("files")
+        if not isinstance(listed, dict) or not listed:
+            return []
+        return sorted(n for n in os.listdir(folder) if n not in set(listed) | {"manifest.json"})
     except (OSError, ValueError, TypeError, AttributeError):
         return []
 

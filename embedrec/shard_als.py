@@ -448,8 +448,10 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         k = parse_metric(metric)[1]
         ks = sorted(set(train_cfg.eval_k) | ({k} if k else set()))
         ev = ShardRanking(g, shard, [train], valid, ks, train_cfg.eval_users, _gpu_or_none(g.device))
-        callbacks.append(loop.Validation(lambda: ev.metrics(tables.user.weight.detach().cpu().numpy(),
-                                                            *full_movies(g, tables, unrated)), metric))
+        def score():  # a collective: every rank scores its users
+            return ev.metrics(tables.user.weight.detach().cpu().numpy(), *full_movies(g, tables, unrated))
+
+        callbacks.append(loop.Validation(score, metric))
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience("als", train_cfg), has_valid,
                                    floor))
     folder = Path(folder)
@@ -474,10 +476,13 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     if g.leader:
         callbacks += [loop.JsonlLog(folder / "metrics.jsonl", resume), loop.TensorBoardLog(folder / "tensorboard")]
     callbacks.append(ShardCheckpoint(g, folder, shard, fp, fp_cfg))
-    callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader, may_stop=has_valid))
+    callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader,
+                                   may_stop=has_valid and (resolve_patience("als", train_cfg) > 0 or floor is not None)))
     loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
     if train_cfg.als_user_unobserved not in ("auto", 1.0):  # as train.fit ends
         runner.refit_users(float(train_cfg.als_user_unobserved))
+        if has_valid and state.best is not None:  # the kept model's valid score, not the epoch's before it (as
+            state.best = float(score().get(metric, float("nan")))  # train.fit ends: a review)
     best = state.best if state.best is not None else float("nan")
     return FitResult(tables, "als", metric, state.best_epoch + 1, float(best), state.history, len(state.history),
                      time.perf_counter() - state.t0, unrated)

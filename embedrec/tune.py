@@ -258,7 +258,8 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
             "train_metric": _train_metric(f, ds, explicit, cfg.train.eval_k), "valid_metric": r.best_value,
             "test_metric": test.get(r.metric, float("nan")), "metric": r.metric, "seconds": round(secs, 2),
             "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            **({"als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency} if als else {})}
+            **({"als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency,
+                "als_unobserved": cfg.train.als_unobserved} if als else {})}
 
 
 def choose(trials: list[dict], metric: str, tolerance: float) -> dict:

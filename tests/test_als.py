@@ -932,7 +932,7 @@ def test_auto_unobserved_tries_half_its_weight_last_and_keeps_what_valid_prefers
     """train.als_unobserved: auto's second candidate, half the auto weight, comes last, warm-started at the best
     (reg, recency), in its own folder; valid chooses, the returned config holds the value chosen (a number, for
     the refit to replay), and an explicit weight or no validation split tries nothing more. An independent
-    check's set with continuous tastes: valid preferred the half and test NDCG@10 rose 5.5% (BENCHMARKS.md)."""
+    check's set with continuous tastes: valid preferred the half and test NDCG@10 rose 4.5-4.8% (BENCHMARKS.md)."""
     from embedrec.train.select import Selection, fit_selecting, unobserved_candidates
 
     assert unobserved_candidates(_cfg(als_unobserved="auto"), True, 1000, 100, 50) == (

@@ -271,6 +271,8 @@ def test_notebook_results_index_iterate_pickle_and_show(trained_run, tmp_path, m
     opened = pickle.loads(pickle.dumps(m))
     np.testing.assert_array_equal(opened.recommend(1, k=3).movie_ids[0], top.movie_ids[0])
     assert "<table" in top._repr_html_() and "<table" in m.predict([(1, 1)])._repr_html_()
+    sim = m.similar(int(m.movie_ids[0]), k=2)._repr_html_()
+    assert "movie_id_query" in sim and "user_id" not in sim  # a review: similar()'s view said user_id
 
     mixed = m.recommend([1, "nobody"], k=3, missing="popular").to_frame()
     assert mixed["fallback"].tolist() == [False] * 3 + [True] * 3 and mixed["fallback"].dtype == bool
@@ -294,6 +296,9 @@ def test_streams_refuse_text_and_label_similar_lists_as_movies(trained_run):
             list(m.recommend_stream(["1"], k=3, batch_size=bad))
     floats = [q for q, _, _ in m.recommend_stream(pd.Series([1.0, 2.0]), k=3)]
     assert floats == [1, 2]
+    for gap in (None, float("nan"), True):  # a review: dropped without a word under the default missing='skip'
+        with pytest.raises(UsageError, match=r"recommend_stream: item 2 is .*, not an id \(a missing value or a flag\)"):
+            list(m.recommend_stream([1, gap], k=3))
     with pytest.raises(UsageError, match=re.escape("ks='10': give whole numbers >= 1, e.g. ks=10 or ks=(10, 20)")):
         m.evaluate("test", ks="10")
 
@@ -335,6 +340,8 @@ def test_open_reads_the_config_the_cli_reads_and_train_records_its_dataset(train
                                   "model.dim": 4})
     derived = er.train(load_dataset(other), plain)
     assert derived.config.data.prepared == str(other) and derived.config.run.dir.endswith("runs/elsewhere")
+    by_path = er.train(str(other), plain)  # a review: the path given as text kept the config's dataset
+    assert by_path.config.data.prepared == str(other)
 
 
 def test_help_on_train_and_ingest_shows_the_functions():

@@ -631,3 +631,17 @@ def test_ranks_report_and_serve_users_without_training_ratings_as_one_process(tm
         m = er.open(tmp_path / run)
         got = m.recommend(sorted(valid_only), k=2, missing="skip")
         assert len(got.user_ids) == 0  # answered as unknown ids on both paths
+
+
+def test_a_fixed_user_unobserved_is_scored_after_the_re_solve_on_ranks(prepared, tmp_path):
+    """A review: with train.als_user_unobserved fixed (2), one process scores valid after the users' re-solve and
+    the ranks reported the score from before it (then printed as the re-solved one, and able to choose another
+    candidate). The ranks' trainer (here on one rank) now reports what one process reports."""
+    from embedrec.api import train_run
+    from embedrec.shard_als import train_distributed
+
+    fixed = ["train.als_user_unobserved=2", "train.refit=false"]
+    ranks = train_distributed(load_config(None, _overrides(prepared, tmp_path / "ranks", 3) + fixed))
+    one = train_run(load_config(None, _overrides(prepared, tmp_path / "one", 3) + fixed))
+    for key in ("valid", "als_reg", "als_unobserved", "best_epoch"):
+        assert ranks["selection"][key] == pytest.approx(one["selection"][key], abs=1e-6), key

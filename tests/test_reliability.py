@@ -1048,6 +1048,11 @@ def test_pruning_keeps_a_generation_holding_a_users_files(tmp_path, caplog):
         (tmp_path / n / "manifest.json").write_text(_json.dumps({"files": {"train.parquet": {}}}))
     (tmp_path / names[0] / "notes.txt").write_text("mine")
     (tmp_path / names[1] / "manifest.json").write_text("{damaged")  # embedrec's own, damaged: removed
+    older = tmp_path / f"gen-{new_version()}"  # from before manifests listed their files: nothing to tell by
+    older.mkdir()
+    (older / "x.parquet").write_bytes(b"x")
+    (older / "manifest.json").write_text(_json.dumps({"counts": {}}))
+    names.insert(2, older.name)
     os.symlink(names[2], tmp_path / "current")
     with caplog.at_level("WARNING", logger="embedrec"):
         prune_generations(tmp_path, "gen", set(), 1)

@@ -97,7 +97,8 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         m = res["metric"]
         rows = [{**t, "note": ", ".join(x for x, on in (("fourth-root", t["fourth_root"]), ("chosen", t is chosen)) if on)}
                 for t in res["trials"]]
-        chose = ["als_reg", "als_recency"] if any("als_reg" in t for t in rows) else []  # als: train's selection
+        chose = ["als_reg", "als_recency", "als_unobserved"] if any("als_reg" in t for t in rows) else []  # als:
+        # what train's selection chose in the trial
         cols = ["dim", "weight_decay", *chose, "params", "epochs", "train_loss", "train_metric", "valid_metric",
                 "test_metric", "seconds", "peak_mem_mb", "note"]
         if fmt in ("table",):  # stdout carries the table only
