@@ -185,8 +185,9 @@ def _rows(model, ids) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ the contract
 def test_the_path_trains_with_the_runner_it_names(trained):
     t = trained
-    # ALS: a second runner re-solves the selected model's users for train.als_user_unobserved: auto
-    assert len(t.runners) == 1 + (t.spec.runner == "ALS")
+    # ALS: a second runner fits train.als_unobserved: auto's half weight, a third re-solves the selected model's
+    # users for train.als_user_unobserved: auto
+    assert len(t.runners) == 1 + 2 * (t.spec.runner == "ALS")
     assert all(type(r).__name__ == t.spec.runner for r in t.runners)
     runner, result = t.runners[0], t.model.result
     if t.spec.runner == "ALS":
