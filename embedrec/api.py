@@ -496,6 +496,8 @@ def _as_list(ids) -> list:
     elif isinstance(ids, np.ndarray) and ids.ndim != 1:
         raise UsageError(f"expected an id or a 1-D list of ids, not a {ids.ndim}-D array of shape {ids.shape}; "
                          "flatten it (arr.ravel())")
+    elif isinstance(ids, np.ndarray) and ids.dtype.kind in "iuUS":  # no flag, gap or list can be in it: no
+        return ids.tolist()                                          # check per id (a million ids, one call)
     try:
         ids = list(ids)
     except TypeError:
