@@ -828,7 +828,7 @@ def _unlisted(folder: Path) -> list[str]:
         m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         # a run lists every file under checksums, a dataset under files; a manifest from before they did lists
         # too little to tell a user's file from embedrec's (a review: such a generation was kept for ever)
-        listed = m.get("checksums") if "n_users" in m else m.get("files")
+        listed = m.get(SEALED_WITH["run" if "n_users" in m else "dataset"])
         if not isinstance(listed, dict) or not listed:
             return []
         return sorted(n for n in os.listdir(folder) if n not in set(listed) | {"manifest.json"})
