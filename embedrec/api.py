@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embedrec.data.ids import MISSING, is_integer_text  # noqa: F401 (MISSING: the policy names, public API)
+from embedrec.data.ids import MISSING, is_integer_text, not_an_id  # noqa: F401 (MISSING: the policy names, public API)
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS, Factors
 from embedrec.serve.recommender import COLUMNS, LOGGED_UNKNOWN, Recommender, py_id
@@ -508,13 +508,14 @@ def _as_list(ids) -> list:
 
 
 def _one_id(x) -> None:
-    if isinstance(x, (bool, np.bool_)):
+    why = not_an_id(x)
+    if why == "a flag":
         raise UsageError(f"{bool(x)} is not an id (a flag); give user or movie ids, e.g. [196, 186]")
-    if x is None or (isinstance(x, (float, np.floating)) and x != x):
-        raise UsageError(f"{x if x is None else float(x)} is not an id (a missing value); drop the gaps first, e.g. series.dropna()")
-    if isinstance(x, (list, tuple, set, dict, np.ndarray)):
-        raise UsageError(f"{shorten(x)!s} is not an id (a {type(x).__name__}); give a flat list of ids, e.g. "
-                         "[196, 186]")
+    if why == "a missing value":
+        raise UsageError(f"{x if x is None else float(x)} is not an id (a missing value); drop the gaps first, e.g. "
+                         "series.dropna()")
+    if why:
+        raise UsageError(f"{shorten(x)!s} is not an id ({why}); give a flat list of ids, e.g. [196, 186]")
 
 
 def _genres(genres) -> tuple:

@@ -76,6 +76,9 @@ KEEP = 2  # artifact folders kept besides any a live reader still holds
 ARTIFACTS = "artifacts"  # folders artifacts-<fsutil.new_version()>, pruned by fsutil.prune_generations
 VERIFY_ON_OPEN_MAX = 64 << 20  # bytes: larger files are not read into memory to be checked (fsutil.check_file)
 NPY = ("user_factors", "movie_factors", "user_bias", "movie_bias", "seen_indptr", "seen_indices", "popularity")
+TUNE_DIR = "tune"  # tune-dims' default folder inside a run (tune.py writes it; its names are the run's layout)
+TUNE_RESULTS = "tune.json"
+WRITER_LOCK = ".lock"  # a folder's writer lock (fsutil.exclusive_lock): a run's, a tune folder's
 CATALOGUE = "movies.json"  # titles, years, genres per movie row (with user_ids.npy, movie_ids.npy): what serving reads
 
 
@@ -152,14 +155,14 @@ def _is_run_entry(p: Path) -> bool:
     checkpoint.pt replaced)."""
     if p.name.startswith(ARTIFACTS + "-") or p.name == "current":
         return True
-    if p.name == ".lock":
+    if p.name == WRITER_LOCK:
         try:
             head = p.read_bytes()[:200] if p.is_file() and not p.is_symlink() else b"-"
         except OSError:
             return False
         return head == b"" or _LOCK_LINE.fullmatch(head) is not None
-    if p.name == "tune" and p.is_dir() and not p.is_symlink():  # tune.RESULTS, tune.LOCK (a layer above)
-        return (p / "tune.json").is_file() or (p / ".lock").is_file() and _is_run_entry(p / ".lock") or \
+    if p.name == TUNE_DIR and p.is_dir() and not p.is_symlink():
+        return (p / TUNE_RESULTS).is_file() or (p / WRITER_LOCK).is_file() and _is_run_entry(p / WRITER_LOCK) or \
             not any(p.iterdir())
     return False
 

@@ -39,15 +39,16 @@ from embedrec.fsutil import (
     write_json,
 )
 from embedrec.metrics import higher_is_better
+from embedrec.run import TUNE_DIR, TUNE_RESULTS, WRITER_LOCK
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
     from embedrec.data.dataset import Dataset
 
 log = logging.getLogger("embedrec")
-RESULTS = "tune.json"
+RESULTS = TUNE_RESULTS
 PLOT = "tune.png"
-LOCK = ".lock"  # the writer lock of a tune folder (fsutil.exclusive_lock)
+LOCK = WRITER_LOCK  # the writer lock of a tune folder (fsutil.exclusive_lock)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_WAIT = 30.0  # seconds a stopping sweep waits for its running trials to stop before it kills their processes
 
@@ -361,7 +362,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     dims = sorted(set(dims or cfg.tune.dims) | {fourth})
     wds = [None] if not wds else list(wds)
     metric = resolve_metric(cfg.model, cfg.train)
-    out = Path(cfg.tune.dir or Path(cfg.run.dir) / "tune")
+    out = Path(cfg.tune.dir or Path(cfg.run.dir) / TUNE_DIR)
     # beside a run's current (RUN/tune), never in its model folders (pruned with them) or in a dataset
     refuse_inside_store(out / RESULTS, beside_run=True)
     check_tune_folder(out)

@@ -296,8 +296,9 @@ def test_streams_refuse_text_and_label_similar_lists_as_movies(trained_run):
             list(m.recommend_stream(["1"], k=3, batch_size=bad))
     floats = [q for q, _, _ in m.recommend_stream(pd.Series([1.0, 2.0]), k=3)]
     assert floats == [1, 2]
-    for gap in (None, float("nan"), True):  # a review: dropped without a word under the default missing='skip'
-        with pytest.raises(UsageError, match=r"recommend_stream: item 2 is .*, not an id \(a missing value or a flag\)"):
+    for gap, why in ((None, "a missing value"), (float("nan"), "a missing value"), (True, "a flag"),
+                     ([2, 3], "a list")):  # a review: dropped without a word under the default missing='skip'
+        with pytest.raises(UsageError, match=rf"recommend_stream: item 2 is .*, not an id \({why}\)"):
             list(m.recommend_stream([1, gap], k=3))
     with pytest.raises(UsageError, match=re.escape("ks='10': give whole numbers >= 1, e.g. ks=10 or ks=(10, 20)")):
         m.evaluate("test", ks="10")

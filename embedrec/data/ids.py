@@ -26,6 +26,18 @@ def is_integer_text(text) -> bool:
     return body.isascii() and body.isdigit()
 
 
+def not_an_id(x) -> str | None:
+    """Why ``x``, given from Python, cannot be an id ('a flag', 'a missing value', 'a list', ...), or None when it
+    can: one check for every entry that takes ids from Python (api's lists, recommend_stream's items)."""
+    if isinstance(x, (bool, np.bool_)):
+        return "a flag"
+    if x is None or (isinstance(x, (float, np.floating)) and x != x):
+        return "a missing value"
+    if isinstance(x, (list, tuple, set, dict, np.ndarray)):
+        return f"a {type(x).__name__}"
+    return None
+
+
 def parse_id(text, dtype: np.dtype):
     """``text`` (or a number) as an id of an id array of ``dtype``; None when it cannot be one: not an integer
     (``is_integer_text``; a float only where it is a whole number: 196.0 is 196) for integer ids, or beyond the integer type (an id like 99999999999999999999999 is

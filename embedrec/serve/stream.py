@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from embedrec.data.ids import is_integer_text, py_id
+from embedrec.data.ids import is_integer_text, not_an_id, py_id
 from embedrec.errors import DataError, NotFoundError, UsageError, shorten
 from embedrec.serve.recommender import COLUMNS, LOGGED_UNKNOWN, Recommender
 
@@ -106,10 +106,10 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     them."""
     first = True
     for n, line in enumerate(lines, 1):
-        if line is None or isinstance(line, (bool, np.bool_)) or (isinstance(line, (float, np.floating))
-                                                                  and line != line):
-            raise UsageError(f"recommend_stream: item {n} is {line!r}, not an id (a missing value or a flag); drop "
-                             "such items first, e.g. series.dropna()")
+        why = not_an_id(line)
+        if why:
+            raise UsageError(f"recommend_stream: item {n} is {shorten(repr(line))}, not an id ({why}); drop such "
+                             "items first, e.g. series.dropna()")
         if isinstance(line, (float, np.floating)) and float(line).is_integer():
             line = int(line)  # 196.0, as a pandas column that met a NaN holds user 196 (as recommend() reads it)
         t = str(line).strip()  # ids given from Python may be ints
