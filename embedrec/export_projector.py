@@ -27,12 +27,8 @@ def _movie_meta(rec: Recommender) -> list[list]:
 
 def _user_demographics(rec: Recommender) -> dict[str, list]:
     """The run's user columns besides the id (age, gender, occupation, ... where the data had them)."""
-    import pyarrow.parquet as pq
-
-    path = rec.run.path / "users.parquet"
-    try:
-        t = pq.ParquetFile(path).read()
-    except Exception:
+    t = rec.run.parquet("users", optional=True)  # checked: a damaged file is said, not read as no columns
+    if t is None:
         return {}
     skip = {"user_id", "user_idx"}
     return {c: t.column(c).to_pylist() for c in t.column_names if c not in skip and not c.startswith("__")}

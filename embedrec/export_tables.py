@@ -62,8 +62,7 @@ def feature_rows(rec: Recommender) -> list[dict]:
             continue
         name = col["key"].replace(".", "_")
         table = rec.run.array(f"feature_{name}")
-        bias_path = rec.run.path / f"feature_bias_{name}.npy"
-        bias = rec.run.array(f"feature_bias_{name}") if bias_path.exists() else None
+        bias = rec.run.array(f"feature_bias_{name}", optional=True)
         for i, value in enumerate(col["vocab"]):
             rows.append({"column": col["key"], "value": value, "bias": float(bias[i]) if bias is not None else 0.0,
                          "embedding": table[i].astype(np.float32)})

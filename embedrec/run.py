@@ -268,10 +268,13 @@ class Run:
 
         copy_checked(p, dest, entry, what, fix)
 
-    def array(self, name: str, mmap: bool = False) -> np.ndarray | None:
+    def array(self, name: str, mmap: bool = False, optional: bool = False) -> np.ndarray | None:
+        """``name``.npy, checked against the manifest. ``optional``: a file a run may not have (a model without
+        biases, a feature without its bias): None when it is absent and its manifest does not list it; a listed
+        file that is gone is an ArtifactError, as for any other."""
         p = self.path / f"{name}.npy"
         if not p.exists():
-            if name in ("user_bias", "movie_bias") and not self.checksum(p.name):
+            if (optional or name in ("user_bias", "movie_bias")) and not self.checksum(p.name):
                 return None
             raise ArtifactError(f"run artifact '{p}' is missing; {FIX}")
         try:
@@ -312,16 +315,23 @@ class Run:
     def explicit(self) -> bool:
         return self.manifest["model"]["objective"] == "explicit"
 
-    def table(self, name: str):
-        import pandas as pd
+    def parquet(self, name: str, columns: list[str] | None = None, optional: bool = False):
+        """``name``.parquet as a pyarrow Table (``columns`` only), checked against the manifest first (a damaged
+        file is an ArtifactError, never read as if whole). ``optional``: None when the file is absent and its
+        manifest does not list it (a run from before the file)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
         p = self.path / f"{name}.parquet"
+        if optional and not p.exists() and not self.checksum(p.name):
+            return None
         data = self.read_verified(p)
         try:
-            return pd.read_parquet(io.BytesIO(data) if data is not None else p)
+            # ParquetFile reads the file directly; pq.read_table goes through pyarrow.dataset, which imports pandas
+            return pq.ParquetFile(pa.BufferReader(data) if data is not None else p).read(columns=columns)
         except FileNotFoundError:
             raise ArtifactError(f"run artifact '{p}' is missing; {FIX}") from None
-        except Exception as e:
+        except (OSError, ValueError, KeyError, pa.ArrowException) as e:
             raise ArtifactError(f"run artifact '{p}' cannot be read ({first_line(e)}); {FIX}") from None
 
 

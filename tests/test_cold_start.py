@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -107,6 +109,18 @@ def test_a_damaged_catalogue_is_refused_in_one_line(runs, tmp_path):
     assert r.exit_code == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip() == (f"error: run artifact '{p}' does not match its checksum (damaged or modified); "
                                 "rerun 'embedrec train'")
+
+
+def test_a_run_written_before_the_catalogue_refuses_a_damaged_parquet_file(runs, tmp_path):
+    """Such a run's ids and titles come from users/movies.parquet: read checked, as every run file (they were
+    read straight from the path, a damaged copy served as it was; an architecture review)."""
+    old = _as_written_before(runs["int"], tmp_path / "old")
+    p = _current(old) / "movies.parquet"
+    t = pq.read_table(p)
+    pq.write_table(t.set_column(t.column_names.index("title"), "title", pa.array(["x"] * len(t))), p)
+    r = invoke("recommend", "--run", old, "--user", "7")
+    assert r.exit_code == 1 and r.stderr.startswith(f"error: run artifact '{p}' is damaged ")
+    assert r.stderr.strip().endswith("rerun 'embedrec train'") and len(r.stderr.splitlines()) == 1
 
 
 def test_a_catalogue_that_does_not_fit_the_run_is_refused(runs, tmp_path):

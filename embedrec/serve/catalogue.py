@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from embedrec.data.ids import IdMap, ids_from_arrow, is_integer_text
-from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
+from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.run import Run
 
 log = logging.getLogger("embedrec")
@@ -27,20 +27,6 @@ def _fold(text: str) -> str:
     """``text`` for title matching: without accents and case ('Misérables' and 'miserables' match, 'Café' and
     'cafe'), as users type titles on a keyboard without the catalogue's diacritics."""
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
-
-
-def _read_parquet_columns(path, columns=None) -> dict:
-    import pyarrow.parquet as pq
-
-    try:
-        # ParquetFile reads the file directly; pq.read_table goes through pyarrow.dataset, which imports pandas
-        t = pq.ParquetFile(path).read(columns=columns)
-    except FileNotFoundError:
-        raise ArtifactError(f"run artifact '{path}' is missing; «rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»") from None
-    except Exception as e:
-        raise ArtifactError(f"run artifact '{path}' cannot be read ({str(e).splitlines()[0]})") from None
-    # one Array per column: ChunkedArray.to_numpy() would import pandas
-    return {name: t.column(name).combine_chunks() for name in t.column_names}
 
 
 class Catalogue:
@@ -58,8 +44,10 @@ class Catalogue:
             user_ids, movie_ids, movies = cat
             return cls(user_ids, movie_ids, movies["title"], movies["year"], movies["genres"])
         # a run written before those files: its Parquet files, through pyarrow
-        users = _read_parquet_columns(run.path / "users.parquet", ["user_id"])
-        movies = _read_parquet_columns(run.path / "movies.parquet", ["movie_id", "title", "year", "genres"])
+        # one Array per column: ChunkedArray.to_numpy() would import pandas
+        users = {c: a.combine_chunks() for c, a in zip(["user_id"], run.parquet("users", ["user_id"]).columns)}
+        cols = ["movie_id", "title", "year", "genres"]
+        movies = {c: a.combine_chunks() for c, a in zip(cols, run.parquet("movies", cols).columns)}
         return cls(ids_from_arrow(users["user_id"]), ids_from_arrow(movies["movie_id"]), movies["title"].to_pylist(),
                    movies["year"].to_pylist(), movies["genres"].to_pylist())
 

@@ -285,9 +285,9 @@ def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.n
         name = key.replace(".", "_")
         if key in feats.get("embedded", []):
             p[:d] += run.array(f"feature_{name}")[idx[key]]
-            bp = run.path / f"feature_bias_{name}.npy"
-            if bp.exists():
-                bias += float(np.load(bp, allow_pickle=False)[idx[key]])
+            fb = run.array(f"feature_bias_{name}", optional=True)  # checked, as every run file
+            if fb is not None:
+                bias += float(fb[idx[key]])
     offset = d
     for a, b in feats.get("crosses", []):
         if a.startswith("user.") and b.startswith("movie."):
