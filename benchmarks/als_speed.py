@@ -26,7 +26,7 @@ def main() -> None:
     key = np.unique(rng.integers(0, nu, n) * nm + rng.choice(nm, n, p=pop))
     u, m = key // nm, key % nm
     from embedrec.model.mf import MatrixFactorization
-    from embedrec.train.als import ALS
+    from embedrec.training.als import ALS
 
     cfg = SimpleNamespace(als_unobserved=0.05, als_reg=0.01, als_reg_exponent=1.0, als_cg_steps=3, als_rating_weight=0.0,
                           als_recency=0.0)

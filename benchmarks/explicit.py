@@ -182,7 +182,7 @@ def embedrec_cfg(family: dict, ds_path: Path, extra: list[str]):
 
 def embedrec_tune(family: dict, ds) -> tuple[list[str], list[dict]]:
     """Each grid point's selection run (fit on train, early stopping on valid); the point with the best valid RMSE."""
-    from embedrec.train.fit import fit
+    from embedrec.training.fit import fit
 
     rows = []
     for values in itertools.product(*family["grid"].values()):

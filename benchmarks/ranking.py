@@ -12,9 +12,9 @@ Protocols (every rating is a positive interaction; implicit feedback):
 
 Tuning scheme (all models alike): each grid point is fit on train-minus-valid and scored on valid (NDCG@10);
 the best settings are refit on ALL training rows (train-minus-valid + valid) and scored once on test.
-embedrec runs what `embedrec train` fits with its own defaults (train.select.fit_and_refit): its fit early-stops on
+embedrec runs what `embedrec train` fits with its own defaults (training.select.fit_and_refit): its fit early-stops on
 valid (that is its tuning; als_reg: auto), then it is refit on all training rows (als: the selection's path
-replayed from its first candidate's model, train.select.refit_path). Fit seconds are the final refit only; tuning seconds are reported separately; the
+replayed from its first candidate's model, training.select.refit_path). Fit seconds are the final refit only; tuning seconds are reported separately; the
 "train ... x" line sets embedrec's whole selection + refit against implicit ALS's tuned fit, same run.
 
 Evaluation: exact top-10 over the whole catalogue, each user's training rows excluded, movies absent from the
@@ -363,13 +363,13 @@ def _embedrec_dataset(u, i, vu, vi, n_users, n_items, t=None, vt=None):
 
 def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides: list[str], info: dict | None = None,
                  train_t=None, valid_t=None):
-    """What ``embedrec train`` fits (``train.select.fit_and_refit``), in memory, with the config ``overrides``: with valid
+    """What ``embedrec train`` fits (``training.select.fit_and_refit``), in memory, with the config ``overrides``: with valid
     rows, its selection on them (early stopping, ``als_reg: auto``) and the refit on train+valid. Returns
     (user_factors, item_factors, item_bias or None, selection seconds, refit seconds). ``info`` (if given)
     receives best_epoch, epochs_run, loss, dim, valid (the selection's own valid metric) and chosen."""
     from embedrec.config import load_config
-    from embedrec.train.fit import factors
-    from embedrec.train.select import fit_and_refit
+    from embedrec.training.fit import factors
+    from embedrec.training.select import fit_and_refit
 
     torch.set_num_threads(THREADS)
     # the same cores as the peers: train.threads=0 would pick 1 thread whenever other work loads the machine

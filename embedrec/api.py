@@ -86,7 +86,7 @@ def ingest(source: str | None = None, cfg: Config | None = None, *, output: str 
     from another source too, put the source in the config: ``load_config(None, ["data.source=my.csv"])``."""
     from embedrec.config import set_explicit
     from embedrec.data.dataset import load_dataset
-    from embedrec.ingest import ingest as run_ingest
+    from embedrec.ingestion import ingest as run_ingest
 
     cfg = _config(cfg, "ingest")
     for value, name in ((source, "source"), (output, "output")):
@@ -215,8 +215,14 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
     from embedrec.evaluate import baselines
-    from embedrec.train.fit import evaluate_model, factors, resolve_loss, trained_users, zero_untrained_users
-    from embedrec.train.select import fit_and_refit
+    from embedrec.training.fit import (
+        evaluate_model,
+        factors,
+        resolve_loss,
+        trained_users,
+        zero_untrained_users,
+    )
+    from embedrec.training.select import fit_and_refit
 
     _warn_ingest_settings(ds, cfg)
     _warn_unused_train_keys(cfg, resolve_loss(cfg.model, cfg.features.active))
@@ -323,7 +329,7 @@ def _published_as(run_dir: Path, model: TrainedModel) -> str | None:
 
 
 def _sharded_checkpoint(run_dir) -> bool:
-    from embedrec.train.fit import DIST_POINTER
+    from embedrec.training.fit import DIST_POINTER
 
     d = Path(run_dir)  # no pointer file anywhere: no sharded checkpoint, and no torch import
     if not any(p.exists() for p in (d / DIST_POINTER, *d.glob(f"*/{DIST_POINTER}"))):
@@ -868,10 +874,10 @@ class Model:
 
 def fold_in_solve(loss: str, train_cfg, pairs: int, n_users: int, n_movies: int, timed: bool) -> dict | None:
     """What a run's manifest records of its users' solve (``training_ratings.solve``, serve.foldin.fold_in): als
-    (train.als.user_solve, over the ``pairs`` trained on, ``timed`` if they had times) and softmax (the user
+    (training.als.user_solve, over the ``pairs`` trained on, ``timed`` if they had times) and softmax (the user
     L2); None for the other losses, whose new users get a fixed solve."""
     if loss == "als":
-        from embedrec.train.als import user_solve
+        from embedrec.training.als import user_solve
 
         return user_solve(train_cfg, pairs, n_users, n_movies, timed)
     if loss == "softmax":

@@ -76,7 +76,7 @@ def _topk_kernel():
     import ctypes
 
     from embedrec.errors import ConfigError
-    from embedrec.train import sgd
+    from embedrec.training import sgd
 
     try:
         lib = sgd.load()

@@ -105,6 +105,6 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
 def write_empty_event_file(out: Path) -> Path:
     """A TensorBoard event file holding only the version record (Event{wall_time, file_version}), written
     without TensorFlow: TensorBoard discovers runs below --logdir through such files."""
-    from embedrec.train.tfevents import new_event_file
+    from embedrec.training.tfevents import new_event_file
 
     return new_event_file(out)

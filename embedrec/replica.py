@@ -33,7 +33,7 @@ import torch
 
 from embedrec.distributed import Group, RowAverage
 from embedrec.shard_als import Shard, ShardRanking, rank_below
-from embedrec.train.fit import zero_untrained_users
+from embedrec.training.fit import zero_untrained_users
 
 log = logging.getLogger("embedrec")
 
@@ -67,7 +67,7 @@ class HogwildRanks:
     """hogwild's epoch runner on one rank: the kernel over this rank's ratings, then the tables merged."""
 
     def __init__(self, g: Group, model, loss: str, train_cfg, train, n_movies: int, threads: int):
-        from embedrec.train.sgd import Hogwild
+        from embedrec.training.sgd import Hogwild
 
         self.g, self.model = g, model
         self.h = Hogwild(model, loss, train_cfg, torch.from_numpy(train.user.astype(np.int64)),
@@ -91,11 +91,11 @@ class HogwildRanks:
 
 def make_runner(g: Group, model, loss: str, train_cfg, data: Data, train, rows, counts, threads: int):
     if train_cfg.optimizer == "hogwild":
-        from embedrec.train.sgd import refuse_cuda
+        from embedrec.training.sgd import refuse_cuda
 
         refuse_cuda(train_cfg.device)
         return HogwildRanks(g, model, loss, train_cfg, train, data.shard.n_movies, threads)
-    from embedrec.train.minibatch import Minibatch
+    from embedrec.training.minibatch import Minibatch
 
     return Minibatch(model.to(g.device), loss, train_cfg, SimpleNamespace(n_movies=data.shard.n_movies), train.user,
                      train.movie, train.rating, device=g.device, group=g, positions=rows, movie_counts=counts)
@@ -167,10 +167,10 @@ def _sum(g: Group, a: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ the fit
 def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
     """The one-process model under torch.manual_seed(seed): the same shapes, global mean and features."""
-    from embedrec.train.fit import build_model
+    from embedrec.training.fit import build_model
 
     shard = data.shard
-    torch.manual_seed(train_cfg.seed)  # before the features, as train.fit seeds
+    torch.manual_seed(train_cfg.seed)  # before the features, as training.fit seeds
     fs = None
     if features_cfg is not None and features_cfg.active:
         import pandas as pd
@@ -189,11 +189,11 @@ def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
 
 def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, folder, *, resume: bool = False,
                 progress: bool = False, label: str = "train", features_cfg=None):
-    """train.fit on ranks: the same loop, callbacks and checkpoint, the runner on this rank's ratings."""
+    """training.fit on ranks: the same loop, callbacks and checkpoint, the runner on this rank's ratings."""
     from embedrec.metrics import higher_is_better, parse_metric
     from embedrec.shard_als import start_fit
-    from embedrec.train import loop
-    from embedrec.train.fit import (
+    from embedrec.training import loop
+    from embedrec.training.fit import (
         CHECKPOINT,
         LOG,
         FitResult,
@@ -253,7 +253,7 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     import dataclasses
 
     from embedrec.shard_als import _concat
-    from embedrec.train.fit import check_ratings
+    from embedrec.training.fit import check_ratings
 
     data = load(g, cfg.data.prepared)
 
@@ -299,7 +299,7 @@ def _trained(g: Group, data: Data) -> np.ndarray:
 def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bool) -> dict:
     from embedrec.evaluate import _gpu_or_none
     from embedrec.sparse import seen_splits
-    from embedrec.train.fit import factors
+    from embedrec.training.fit import factors
 
     f = zero_untrained_users(factors(result.model, result.unrated), _trained(g, data), bool(cfg.features.user))
     explicit, ks, n = cfg.model.objective == "explicit", cfg.train.eval_k, cfg.train.eval_users
@@ -326,7 +326,7 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool, resu
 
     from embedrec.api import TrainedModel, publish_trained
     from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
-    from embedrec.train.fit import factors
+    from embedrec.training.fit import factors
 
     trained = _trained(g, data)  # a collective: every rank, before rank 0 alone goes on
     seen = [data.shard.splits[s] for s in ("train", "valid") if s in data.shard.splits]

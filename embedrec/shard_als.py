@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from embedrec.distributed import Group, RowFetch, bounds, owners, send_to_owners
-from embedrec.train.als import (
+from embedrec.training.als import (
     USER_STEPS,
     Side,
     Solver,
@@ -38,7 +38,7 @@ from embedrec.train.als import (
     sweep,
     user_half,
 )
-from embedrec.train.fit import DIST_POINTER, trained_users, zero_untrained_users
+from embedrec.training.fit import DIST_POINTER, trained_users, zero_untrained_users
 
 log = logging.getLogger("embedrec")
 
@@ -277,7 +277,7 @@ def gathered_unrated(g: Group, runner: ShardALS) -> np.ndarray | None:
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints
-POINTER = DIST_POINTER  # names the newest complete checkpoint folder beside it (train.fit: no torch there)
+POINTER = DIST_POINTER  # names the newest complete checkpoint folder beside it (training.fit: no torch there)
 
 
 class ShardCheckpoint:
@@ -339,8 +339,8 @@ def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
     import json
 
     from embedrec.errors import ArtifactError, first_line
-    from embedrec.train.fit import CHECKPOINT
-    from embedrec.train.fit import load_checkpoint as load_plain
+    from embedrec.training.fit import CHECKPOINT
+    from embedrec.training.fit import load_checkpoint as load_plain
 
     pointer, plain = folder / POINTER, folder / CHECKPOINT
     if not pointer.exists() and not plain.exists():
@@ -373,7 +373,7 @@ def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
 def has_checkpoint(run_dir) -> bool:
     """Whether ``run_dir`` (or a candidate or refit folder in it) holds a sharded checkpoint newer than any
     one-process checkpoint beside it: ``train --resume`` then continues it on this process's ranks."""
-    from embedrec.train.fit import CHECKPOINT
+    from embedrec.training.fit import CHECKPOINT
 
     run_dir = Path(run_dir)
     for pointer in [run_dir / POINTER, *run_dir.glob(f"*/{POINTER}")]:
@@ -400,7 +400,7 @@ def start_fit(g: Group, n_train: int, model_cfg, train_cfg, n_users: int, n_movi
     import torch
 
     from embedrec.errors import TrainingError
-    from embedrec.train.fit import resolve_dim, resolve_metric
+    from embedrec.training.fit import resolve_dim, resolve_metric
 
     if g.total(n_train) == 0:
         raise TrainingError("the training split is empty; check the split settings and rerun ingest")
@@ -413,16 +413,16 @@ def start_fit(g: Group, n_train: int, model_cfg, train_cfg, n_users: int, n_movi
 def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder, *, resume: bool = False,
               progress: bool = False, label: str = "train", features_cfg=None, init_state: dict | None = None,
               floor: float | None = None):
-    """train.fit for one rank's shard: the same loop (validation, early stopping, best epoch, checkpoints,
+    """training.fit for one rank's shard: the same loop (validation, early stopping, best epoch, checkpoints,
     resume), with ShardALS as the runner. Returns a train.FitResult whose model is this rank's ShardTables.
-    ``init_state``: this rank's rows to start from (a warm start, as train.fit's)."""
+    ``init_state``: this rank's rows to start from (a warm start, as training.fit's)."""
     import time
     from types import SimpleNamespace
 
     from embedrec.errors import ArtifactError
     from embedrec.metrics import higher_is_better
-    from embedrec.train import loop
-    from embedrec.train.fit import (
+    from embedrec.training import loop
+    from embedrec.training.fit import (
         FitResult,
         _fp_config,
         fingerprint,
@@ -470,7 +470,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         state.resume_from(ck, folder)
         log.info("resuming after epoch %d on %d rank(s)", ck["epoch"] + 1, g.world)
     elif g.leader:
-        from embedrec.train.fit import CHECKPOINT
+        from embedrec.training.fit import CHECKPOINT
 
         (folder / CHECKPOINT).unlink(missing_ok=True)  # a stale one-process checkpoint must not win a resume
     if g.leader:
@@ -479,10 +479,10 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader,
                                    may_stop=has_valid and (resolve_patience("als", train_cfg) > 0 or floor is not None)))
     loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
-    if train_cfg.als_user_unobserved not in ("auto", 1.0):  # as train.fit ends
+    if train_cfg.als_user_unobserved not in ("auto", 1.0):  # as training.fit ends
         runner.refit_users(float(train_cfg.als_user_unobserved))
         if has_valid and state.best is not None:  # the kept model's valid score, not the epoch's before it (as
-            state.best = float(score().get(metric, float("nan")))  # train.fit ends: a review)
+            state.best = float(score().get(metric, float("nan")))  # training.fit ends: a review)
     best = state.best if state.best is not None else float("nan")
     return FitResult(tables, "als", metric, state.best_epoch + 1, float(best), state.history, len(state.history),
                      time.perf_counter() - state.t0, unrated)
@@ -490,14 +490,14 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
 
 def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False,
                         refit: bool = False):
-    """train.select.fit_selecting on shards: with train.als_reg or train.als_recency auto, one fit per candidate (each
+    """training.select.fit_selecting on shards: with train.als_reg or train.als_recency auto, one fit per candidate (each
     in its own folder, each resumable), the better on valid kept; then train.als_user_unobserved auto, applied
     unless a ``refit`` follows. Returns (FitResult, cfg with the chosen values)."""
     import dataclasses
 
-    from embedrec.train.als import AUTO_REGS
-    from embedrec.train.fit import recency_candidates
-    from embedrec.train.select import Selection, unobserved_candidates
+    from embedrec.training.als import AUTO_REGS
+    from embedrec.training.fit import recency_candidates
+    from embedrec.training.select import Selection, unobserved_candidates
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     recs = recency_candidates(shard, cfg.train, g.total)
@@ -518,7 +518,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=clear,
                          has_checkpoint=lambda f: (f / POINTER).exists() or (f / "checkpoint.pt").exists())
     if tcfg.als_user_unobserved == "auto":
-        from embedrec.train.select import exact_index
+        from embedrec.training.select import exact_index
 
         scale = choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, best, not refit) \
             if g.total(len(va)) and exact_index(cfg.index, shard.n_movies) else 1.0
@@ -527,12 +527,12 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
 
 def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool) -> float:
-    """train.select.choose_user_unobserved on ranks: the same scales, the same validation users, the same choice."""
+    """training.select.choose_user_unobserved on ranks: the same scales, the same validation users, the same choice."""
     from embedrec.evaluate import _gpu_or_none
     from embedrec.metrics import parse_metric
-    from embedrec.train.als import USER_SCALES
-    from embedrec.train.fit import resolve_dim
-    from embedrec.train.select import pick_user_scale
+    from embedrec.training.als import USER_SCALES
+    from embedrec.training.fit import resolve_dim
+    from embedrec.training.select import pick_user_scale
 
     dim = resolve_dim(model_cfg, shard.n_users, shard.n_movies)
     threads = _threads(len(train), dim, tcfg.threads)
@@ -565,8 +565,8 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
 
     from embedrec.config import flat_config
     from embedrec.distributed import group
-    from embedrec.train.fit import resolve_loss
-    from embedrec.train.select import refit_als
+    from embedrec.training.fit import resolve_loss
+    from embedrec.training.select import refit_als
 
     als = resolve_loss(cfg.model, cfg.features.active) == "als"
     g = group(cfg.train.device)
@@ -664,7 +664,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
     if not g.leader:
         g.barrier()
         return
-    from embedrec.train.fit import factors
+    from embedrec.training.fit import factors
 
     P, Q = P.cpu(), Q.cpu()
     f = factors(SimpleModel(P, Q), result.unrated)

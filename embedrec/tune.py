@@ -1,6 +1,6 @@
 """``embedrec tune-dims``: sweep the embedding dimension (and optionally weight decay) with the same trainer.
 
-Each trial runs ``train.fit`` in a fresh worker process (so its peak memory is its own), ``tune.workers`` at a
+Each trial runs ``training.fit`` in a fresh worker process (so its peak memory is its own), ``tune.workers`` at a
 time; finished trials are saved after each one, so a rerun or a Ctrl-C keeps them. On Ctrl-C or SIGTERM (as
 ``errors.Terminated``) the sweep stops its workers before it returns: no trial starts after it, running ones
 stop (a stopped trial is redone by the next sweep) and their processes are waited for, so nothing writes into
@@ -226,8 +226,8 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
 
     from embedrec.config import config_from_dict
     from embedrec.data.dataset import load_dataset
-    from embedrec.train.fit import evaluate_model, factors, fit, resolve_loss
-    from embedrec.train.select import fit_selecting
+    from embedrec.training.fit import evaluate_model, factors, fit, resolve_loss
+    from embedrec.training.select import fit_selecting
 
     cfg = config_from_dict(cfg_dict)
     als = resolve_loss(cfg.model, cfg.features.active) == "als"
@@ -325,7 +325,7 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path)
 def weight_decay_keys(cfg: Config) -> tuple[str, ...]:
     """The config keys a trial's weight decay sets: ``train.als_reg`` for als (it reads no other), the user and
     movie weight decays otherwise."""
-    from embedrec.train.fit import resolve_loss
+    from embedrec.training.fit import resolve_loss
 
     if resolve_loss(cfg.model, cfg.features.active) == "als":
         return ("train.als_reg",)
@@ -348,7 +348,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths. Holds
     the writer lock of the tune folder (``.lock`` in it) while it runs."""
     from embedrec.data.dataset import load_dataset
-    from embedrec.train.fit import resolve_metric
+    from embedrec.training.fit import resolve_metric
 
     tol = cfg.tune.tolerance if tolerance is None else tolerance
     if not 0 <= tol < 1:  # NaN fails too

@@ -18,8 +18,8 @@ from embedrec.data.dataset import Dataset, Interactions
 from embedrec.errors import Interrupted
 from embedrec.evaluate import baselines
 from embedrec.model.mf import MatrixFactorization
-from embedrec.train.als import ALS, auto_unobserved, confidence, reg_weights
-from embedrec.train.fit import evaluate_model, factors, fit
+from embedrec.training.als import ALS, auto_unobserved, confidence, reg_weights
+from embedrec.training.fit import evaluate_model, factors, fit
 
 
 def _cfg(**kw):
@@ -96,8 +96,8 @@ def test_user_refit_solves_with_the_scaled_unobserved_weight(engine):
 def test_auto_user_unobserved_keeps_the_best_scale_on_valid(tmp_path, caplog):
     """auto re-solves the selected model's users at each scale and keeps the best on valid (1 on a tie): the
     model it returns is what a fit given that scale ends with, and the refit applies the same scale."""
-    from embedrec.train.als import USER_SCALES
-    from embedrec.train.select import fit_and_refit, fit_selecting
+    from embedrec.training.als import USER_SCALES
+    from embedrec.training.select import fit_and_refit, fit_selecting
 
     ds = _taste_dataset(6)  # where valid prefers 2 (seed 4: 1)
     sets = ["model.dim=8", "train.epochs=6", "train.threads=1", "train.als_reg=0.02"]
@@ -153,7 +153,7 @@ def test_confidence_hand_computed():
     (False, 0.85, 0.90, 0, False),
 ])
 def test_keep_best_stops_a_warm_candidate_below_its_floor(higher, value, floor, epoch, stops, caplog):
-    from embedrec.train.loop import KeepBest, LoopState
+    from embedrec.training.loop import KeepBest, LoopState
 
     state = LoopState(SimpleNamespace(state_dict=lambda: {}), None, 10, 0.0, epoch=epoch, value=value)
     keep = KeepBest("m", higher, 3, True, floor)
@@ -169,7 +169,7 @@ def test_keep_best_stops_a_warm_candidate_below_its_floor(higher, value, floor, 
 
 def test_patience_zero_runs_every_epoch_and_keeps_the_best():
     """A review: train.patience=0 acted as 1. It now means no early stop; the best epoch is still what is kept."""
-    from embedrec.train.loop import KeepBest, LoopState
+    from embedrec.training.loop import KeepBest, LoopState
 
     for patience, stops in ((0, False), (1, True), (2, False)):
         state = LoopState(SimpleNamespace(state_dict=lambda: {}), None, 10, 0.0, epoch=0, value=0.5)
@@ -183,7 +183,7 @@ def test_patience_zero_runs_every_epoch_and_keeps_the_best():
 def test_a_losing_warm_candidate_stops_after_one_epoch(tmp_path):
     """als_reg auto on taste data: the second candidate starts with the first's best valid as its floor, and
     either beats it after its first epoch or stops there."""
-    from embedrec.train import select as S
+    from embedrec.training import select as S
 
     ds = _taste_dataset()
     cfg = load_config(None, ["model.dim=8", "train.threads=1", "train.epochs=30"])
@@ -210,7 +210,7 @@ def test_a_losing_warm_candidate_stops_after_one_epoch(tmp_path):
 
 
 def test_later_share_and_recency_auto_hand_computed():
-    from embedrec.train.als import RECENCIES, RECENCY, later_share, recency_auto
+    from embedrec.training.als import RECENCIES, RECENCY, later_share, recency_auto
 
     # training: user 0 at 10 and 20, user 1 at 5, user 2 nothing; valid: (0, 20) at its latest, (0, 15) before
     # it, (1, 7) after, (2, 1) with no training rating to come before: 3 of 4 count as later
@@ -227,7 +227,7 @@ def test_recency_auto_follows_how_valid_was_held_out(holdout, want):
     """train.als_recency auto's candidates on a dataset: 0 and 2, chosen on valid, when valid holds each user's
     latest ratings; 0.5 with no valid split; 0 when valid was drawn at random from each user's history or there
     are no timestamps. A value is its own single candidate."""
-    from embedrec.train.fit import recency_candidates
+    from embedrec.training.fit import recency_candidates
 
     ds = _taste_dataset()
     rng = np.random.default_rng(1)
@@ -285,7 +285,7 @@ def test_the_refit_replays_the_selections_path(tmp_path, scale, seed, epochs):
     model before it: the refit continues the first candidate's model on train+valid for WARM_REFIT_EPOCHS sweeps
     at 0.01, then runs the chosen candidate's sweeps at 0.02 (refit_path), bit for bit, each stage as the
     selection ran it (with a fixed train.als_user_unobserved, its users' re-solve too)."""
-    from embedrec.train.select import WARM_REFIT_EPOCHS, describe_path, fit_and_refit, refit_path
+    from embedrec.training.select import WARM_REFIT_EPOCHS, describe_path, fit_and_refit, refit_path
 
     ds = _taste_dataset(seed)  # where 0.02 wins after `epochs` sweeps
     sets = ["model.dim=8", "train.epochs=6", "train.threads=1", f"train.als_user_unobserved={scale}"]
@@ -389,7 +389,7 @@ def test_a_truncated_checkpoint_is_refused_in_plain_words(tmp_path):
     """A checkpoint cut short (a full disk, a copy interrupted) is named as damaged, not by a torch reader's
     message about zip central directories; resuming refuses it."""
     from embedrec.errors import ArtifactError
-    from embedrec.train.fit import CHECKPOINT
+    from embedrec.training.fit import CHECKPOINT
 
     ds = _taste_dataset(1)
     cfg = load_config(None, ["model.dim=8", "train.epochs=2", "train.threads=1"])
@@ -445,8 +445,8 @@ def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
 
 
 def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
-    from embedrec.train.als import AUTO_REGS
-    from embedrec.train.select import fit_selecting
+    from embedrec.training.als import AUTO_REGS
+    from embedrec.training.select import fit_selecting
 
     ds = _taste_dataset(2)
     cfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1", "train.als_user_unobserved=1"])
@@ -466,14 +466,14 @@ def test_auto_reg_keeps_the_better_candidate_on_valid(tmp_path):
 
 
 def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
-    from embedrec.train.select import fit_selecting
+    from embedrec.training.select import fit_selecting
 
     ds = _taste_dataset(3)
     cfg = load_config(None, ["model.dim=8", "train.epochs=5", "train.patience=100", "train.threads=1"])
     whole, _ = fit_selecting(ds, cfg, tmp_path / "a")
     stop = _ctrl_c_at_epoch(2)
 
-    import embedrec.train.select as T  # the fit that fit_selecting calls
+    import embedrec.training.select as T  # the fit that fit_selecting calls
 
     real_fit = T.fit
     with pytest.raises(Interrupted):
@@ -490,13 +490,13 @@ def test_auto_reg_resumes_after_a_kill_in_the_first_candidate(tmp_path):
 def test_a_fresh_selection_never_resumes_a_stale_candidate_checkpoint(tmp_path):
     """A run with another config left checkpoints in every candidate folder; a fresh train killed in its second
     candidate resumes (the stale checkpoint is gone), instead of refusing the resume."""
-    from embedrec.train.select import fit_selecting
+    from embedrec.training.select import fit_selecting
 
     ds = _taste_dataset(3)
     old = load_config(None, ["model.dim=6", "train.epochs=3", "train.threads=1"])
     fit_selecting(ds, old, tmp_path / "run")  # leaves als-reg-0.01/ and als-reg-0.02/ checkpoints of dim 6
     cfg = load_config(None, ["model.dim=8", "train.epochs=4", "train.patience=100", "train.threads=1"])
-    import embedrec.train.select as T  # the fit that fit_selecting calls
+    import embedrec.training.select as T  # the fit that fit_selecting calls
 
     real_fit, seen = T.fit, []
 
@@ -523,7 +523,7 @@ def test_a_fresh_selection_never_resumes_a_stale_candidate_checkpoint(tmp_path):
 def test_tables_start_from_the_torch_models_numbers(shape):
     """als.Tables draws what MatrixFactorization draws after torch.manual_seed(seed) (torch's normal_ for 16+
     entries: Box-Muller over 24-bit mt19937 uniforms), up to the last bit of log/cos/sin."""
-    from embedrec.train.als import Tables
+    from embedrec.training.als import Tables
 
     nu, nm, d = shape
     torch.manual_seed(42)
@@ -537,7 +537,7 @@ def test_tables_start_from_the_torch_models_numbers(shape):
 def test_numpy_tables_fit_the_torch_models_factors(monkeypatch, tmp_path):
     """The default CPU path (als.Tables, no torch) and the torch model under the same C kernel give the same
     factors for a fixed strength, up to float rounding, and the same validation curve to 4 decimals."""
-    import embedrec.train.fit as T
+    import embedrec.training.fit as T
 
     ds = _taste_dataset(4)
     cfg = load_config(None, ["model.dim=16", "train.epochs=5", "train.patience=100", "train.threads=1",
@@ -622,7 +622,7 @@ def test_more_epochs_on_resume_restart_a_candidate_whose_start_moved(tmp_path):
     """als_reg auto: the second candidate starts from the first's best model, so resuming with more epochs (the
     first candidate's best may move) must not continue the second from its old start: the result equals an
     uninterrupted run with the larger epoch count (warm-start.json names each candidate's start)."""
-    from embedrec.train.select import fit_selecting
+    from embedrec.training.select import fit_selecting
 
     ds = _taste_dataset(5)
     sets = ["model.dim=8", "train.patience=100", "train.threads=1"]
@@ -637,7 +637,7 @@ def test_more_epochs_on_resume_restart_a_candidate_whose_start_moved(tmp_path):
 def test_patience_auto_stops_als_one_epoch_after_its_best():
     import dataclasses
 
-    from embedrec.train.fit import resolve_patience
+    from embedrec.training.fit import resolve_patience
 
     cfg = load_config(None, ["model.dim=8", "train.epochs=40", "train.threads=1", "train.als_reg=0.05"])
     assert cfg.train.patience == "auto"
@@ -650,7 +650,7 @@ def test_patience_auto_stops_als_one_epoch_after_its_best():
 
 
 def test_user_then_time_order_equals_lexsort():
-    from embedrec.train.als import _by_user_then_time
+    from embedrec.training.als import _by_user_then_time
 
     rng = np.random.default_rng(3)
     users = rng.integers(0, 50, 2000).astype(np.int32)
@@ -729,7 +729,7 @@ def _drift_dataset(seed=0, n_users=300, n_movies=120, clusters=6, per_user=30):
 
 
 def test_selection_order_and_folders():
-    from embedrec.train.select import Selection
+    from embedrec.training.select import Selection
 
     tcfg = load_config(None, []).train
     sel = Selection(tcfg, (0.0, 2.0), (0.01, 0.02))
@@ -760,7 +760,7 @@ def test_auto_recency_on_a_time_holdout_chooses_on_valid_and_resumes(tmp_path):
     """Tastes that drift, held out by time: auto fits recency 0, then 2 from 0's best model, then reg 0.02 at
     the better one; 2 wins on valid (the recent ratings are the better guide) and on test; a run killed in the
     second candidate resumes to the same model as an uninterrupted one."""
-    import embedrec.train.select as T  # fit_selecting, and the fit it calls
+    import embedrec.training.select as T  # fit_selecting, and the fit it calls
 
     ds = _drift_dataset()
     cfg = load_config(None, ["model.dim=8", "train.epochs=8", "train.threads=1"])
@@ -775,7 +775,7 @@ def test_auto_recency_on_a_time_holdout_chooses_on_valid_and_resumes(tmp_path):
         whole, chosen = T.fit_selecting(ds, cfg, tmp_path / "a")
     finally:
         T.fit = real_fit
-    from embedrec.train.select import unobserved_candidates
+    from embedrec.training.select import unobserved_candidates
 
     half = unobserved_candidates(cfg.train, True, len(ds.splits["train"]), ds.n_users, ds.n_movies)[0]
     # then als_unobserved auto's half weight at the best of those (reg 0.01, recency 2)
@@ -822,7 +822,7 @@ def test_ctrl_c_in_er_train_is_a_keyboard_interrupt_that_says_how_to_resume(tmp_
     continue` swallowed; and it said 'the checkpoint ... is in /tmp/embedrec-train-...: continue with
     resume=True', a folder already removed and a parameter er.train does not have."""
     import embedrec as er
-    import embedrec.train.select as T
+    import embedrec.training.select as T
 
     ds = _taste_dataset(3)
     cfg = load_config(None, ["model.dim=8", "train.epochs=5", "train.patience=100", "train.threads=1"])
@@ -933,7 +933,7 @@ def test_auto_unobserved_tries_half_its_weight_last_and_keeps_what_valid_prefers
     (reg, recency), in its own folder; valid chooses, the returned config holds the value chosen (a number, for
     the refit to replay), and an explicit weight or no validation split tries nothing more. An independent
     check's set with continuous tastes: valid preferred the half and test NDCG@10 rose 4.5-4.8% (BENCHMARKS.md)."""
-    from embedrec.train.select import Selection, fit_selecting, unobserved_candidates
+    from embedrec.training.select import Selection, fit_selecting, unobserved_candidates
 
     assert unobserved_candidates(_cfg(als_unobserved="auto"), True, 1000, 100, 50) == (
         round(auto_unobserved(1000, 100, 50) / 2, 6),)

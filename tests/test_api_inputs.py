@@ -346,7 +346,7 @@ def test_open_reads_the_config_the_cli_reads_and_train_records_its_dataset(train
 
 
 def test_help_on_train_and_ingest_shows_the_functions():
-    """A review: help(er.train) showed the package embedrec.train ('Kept empty ...') and its signature was
+    """A review: help(er.train) showed the package embedrec.training ('Kept empty ...') and its signature was
     (*args, **kwargs), so a notebook's Shift-Tab showed nothing of use."""
     import inspect
 
@@ -355,9 +355,13 @@ def test_help_on_train_and_ingest_shows_the_functions():
     assert inspect.getdoc(er.train) == inspect.getdoc(api.train)
     assert inspect.signature(er.ingest) == inspect.signature(api.ingest)
     assert str(inspect.signature(er.train)).startswith("(ds: 'Dataset | None' = None, cfg:")
-    import embedrec.train.fit  # the package stays a package
+    import pydoc
 
-    assert er.train.fit is embedrec.train.fit
+    import embedrec.training.fit  # noqa: F401  (the trainers' package no longer shares er.train's name)
+
+    assert er.train is api.train  # help() showed the package (a review): now the function itself
+    assert pydoc.render_doc(er.train, renderer=pydoc.plaintext).splitlines()[2].startswith("train(ds: 'Dataset")
+    assert pydoc.render_doc(er.ingest, renderer=pydoc.plaintext).splitlines()[2].startswith("ingest(source")
 
 
 def test_ctrl_c_anywhere_in_er_train_is_interrupted(trained_run, monkeypatch):

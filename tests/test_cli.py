@@ -408,7 +408,7 @@ def test_train_hogwild_and_its_errors(cli_run, tmp_path, monkeypatch):
     assert json.loads(r.stdout)["splits"]["test"]["model"]["rmse"] < 2.0
     r = invoke("train", *sets, "--set", "model.objective=implicit", "--set", "model.loss=softmax")
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "hogwild trains the mse and bpr" in r.stderr
-    from embedrec.train import sgd
+    from embedrec.training import sgd
 
     monkeypatch.setattr(sgd, "_lib", None)
     monkeypatch.setenv("CC", "no-such-compiler")

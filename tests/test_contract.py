@@ -32,8 +32,8 @@ from embedrec.data.synth import write_movielens
 from embedrec.errors import Interrupted, NotFoundError
 from embedrec.model.factors import Factors
 from embedrec.run import rebuild_index
-from embedrec.train import fit as T
-from embedrec.train import select
+from embedrec.training import fit as T
+from embedrec.training import select
 
 # 200 users x 150 movies x 6,000 ratings; 80% of a user's ratings come from their taste clusters, so taste, not
 # popularity alone, predicts the held-out movies (on this set most-popular NDCG@10 is about 0.30, ALS 0.44)
@@ -97,9 +97,9 @@ def _patched(mp, tmp, spec: TrainingPath, runners: list):
     re-solve's of the selection (select.choose_user_unobserved)."""
     mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
     if spec.engine == "torch":
-        import embedrec.train.als
+        import embedrec.training.als
 
-        mp.setattr(embedrec.train.als, "_kernel", lambda: None)
+        mp.setattr(embedrec.training.als, "_kernel", lambda: None)
     real = T.make_runner
 
     def recording(*a, **k):

@@ -87,7 +87,7 @@ def test_pruning_removes_unheld_generations_and_keeps_held_ones(csv, tmp_path):
 KILLED_WRITER = r"""
 import sys, time
 from pathlib import Path
-import embedrec.ingest as ing
+import embedrec.ingestion as ing
 real = ing.write_dataset
 def stuck(tmp, *a):
     real(tmp, *a)

@@ -151,7 +151,7 @@ def test_each_rank_starts_from_its_rows_of_the_one_process_tables(world):
 
 def test_each_rank_takes_its_examples_of_the_one_process_batches():
     """Minibatch on ranks: the ratings of every rank, placed by _plan, are exactly the one-process batches."""
-    from embedrec.train.minibatch import Minibatch
+    from embedrec.training.minibatch import Minibatch
 
     n, bs, gen = 103, 10, torch.Generator().manual_seed(3)
     perm = torch.randperm(n, generator=gen)
@@ -170,8 +170,8 @@ def test_each_rank_takes_its_examples_of_the_one_process_batches():
 
 
 def test_a_nan_loss_names_its_step_on_every_device():
-    from embedrec.train.loop import Diverged
-    from embedrec.train.minibatch import _check_finite
+    from embedrec.training.loop import Diverged
+    from embedrec.training.minibatch import _check_finite
 
     losses = torch.tensor([1.0, 2.0, float("nan"), float("inf")])
     _check_finite(losses, 0, 2)
@@ -228,7 +228,7 @@ def test_a_one_process_checkpoint_resumes_on_ranks(prepared, tmp_path):
     from embedrec.api import train_run
     from embedrec.data.dataset import load_dataset
     from embedrec.shard_als import train_distributed
-    from embedrec.train.select import fit_selecting
+    from embedrec.training.select import fit_selecting
 
     fixed = ["train.als_reg=0.01", "train.refit=false"]
     run = tmp_path / "run"
@@ -354,7 +354,7 @@ def test_device_cpu_is_explicit_and_cuda_without_a_gpu_is_one_clear_error(monkey
 
 def test_als_on_cpu_explicitly_equals_auto_on_a_machine_without_a_gpu():
     from embedrec.model.mf import MatrixFactorization
-    from embedrec.train.als import ALS
+    from embedrec.training.als import ALS
 
     rng = np.random.default_rng(0)
     key = np.unique(rng.integers(0, 50 * 40, 500))
@@ -372,7 +372,7 @@ def test_als_on_cpu_explicitly_equals_auto_on_a_machine_without_a_gpu():
 
 def test_hogwild_refuses_cuda_in_one_line_and_auto_runs_it_on_the_cpu(prepared):
     from embedrec.data.dataset import load_dataset
-    from embedrec.train.fit import fit
+    from embedrec.training.fit import fit
 
     cfg = load_config(None, ["model.objective=explicit", "train.optimizer=hogwild", "train.device=cuda",
                              "train.epochs=1", "model.dim=4"])
@@ -441,7 +441,7 @@ def test_two_ranks_choose_the_recency_one_process_chooses(synth_dir, tmp_path):
         assert m2["selection"][key] == pytest.approx(m1["selection"][key], abs=1e-6), key
     assert (two / "als-reg-0.01-recency-2" / "checkpoint-dist.json").exists()
     assert (tmp_path / "one" / "als-reg-0.01-recency-2" / "checkpoint.pt").exists()
-    # the chosen candidate was warm-started: both refits replayed the selection's path (train.select.refit_path)
+    # the chosen candidate was warm-started: both refits replayed the selection's path (training.select.refit_path)
     assert (two / "refit" / "path-0" / "metrics.jsonl").exists() and (tmp_path / "one" / "refit" / "path-0").is_dir()
     for key, value in m1["splits"]["test"]["model"].items():
         assert m2["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-6), key

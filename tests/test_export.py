@@ -14,7 +14,7 @@ from embedrec.serve.stream import as_rows, recommend_many
 def rec(tmp_path_factory, synth_dir):
     from embedrec.api import train_run
     from embedrec.config import Config
-    from embedrec.ingest import ingest
+    from embedrec.ingestion import ingest
 
     tmp = tmp_path_factory.mktemp("export")
     d = tmp / "data"

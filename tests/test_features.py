@@ -11,9 +11,9 @@ import torch
 from embedrec.config import Config, load_config
 from embedrec.data.dataset import load_dataset
 from embedrec.errors import ConfigError, DataError, UsageError
-from embedrec.ingest import ingest
+from embedrec.ingestion import ingest
 from embedrec.model.features import build, cross_hash
-from embedrec.train.fit import factors, fit
+from embedrec.training.fit import factors, fit
 
 GENRES = ["Action", "Comedy", "Drama", "Horror"]
 
@@ -72,7 +72,7 @@ def test_hash_is_deterministic_across_processes():
 def _rmse(cfg, ds, tmp_path, name):
     cfg = cfg.updated({"model.dim": 8, "train.epochs": 40, "train.lr": 0.01, "train.patience": 4})
     r = fit(ds, cfg.model, cfg.train, tmp_path / name, features_cfg=cfg.features)
-    from embedrec.train.fit import evaluate_model
+    from embedrec.training.fit import evaluate_model
 
     return evaluate_model(factors(r.model, r.unrated), ds, "test", True, [10], ranking=False)["rmse"], r
 
@@ -232,7 +232,7 @@ def test_cli_features_and_cold_user(tmp_path):
 def test_the_ingest_summary_counts_a_kept_catalogue_apart_from_the_trained_movies(cross_ds):
     """A review: with data.keep_unrated_movies the summary said '1,682 movies with training ratings' where 1,380
     had any; the catalogue, the movies with training ratings and those rated in the data are now told apart."""
-    from embedrec.ingest import format_summary
+    from embedrec.ingestion import format_summary
 
     cfg, ds = cross_ds
     s = {**ds.manifest, "output": "x", "seconds": 0.1}

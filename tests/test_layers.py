@@ -173,17 +173,17 @@ def test_import_embedrec_and_open_stay_light(small_run):
 CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index", "verify", "recommend", "predict",
                "tune", "export")
 LAYERS = [
-    ("base", {"errors", "metrics", "threads", "output", "model.losses", "data.synth", "data.ids", "train.tfevents"}),
+    ("base", {"errors", "metrics", "threads", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
     ("utilities", {"fsutil", "config", "sparse"}),
     ("data and model", {"data", "data.readers", "data.parsing", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.dataset", "model",
                         "model.features", "model.mf", "model.factors"}),
     ("artifacts", {"serve.index", "run"}),
     ("processes", {"distributed"}),
-    ("trainers, evaluation, serving", {"evaluate", "train", "train.als", "train.sgd", "train.loop",
-                                       "train.minibatch", "serve", "serve.recommender",
+    ("trainers, evaluation, serving", {"evaluate", "training", "training.als", "training.sgd", "training.loop",
+                                       "training.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.stream"}),
-    ("workflows", {"train.fit", "train.select", "ingest", "export", "export_projector", "export_tables", "export_topk", "export_plot",
+    ("workflows", {"training.fit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
                    "tune"}),
     ("public API", {"api", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
     ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "__main__", ""}),
@@ -226,17 +226,17 @@ def test_every_import_points_down_a_layer_or_stays():
 
 
 def test_layer_check_catches_an_upward_import():
-    assert layer_of("embedrec.api") > layer_of("embedrec.train.fit") > layer_of("embedrec.run")
+    assert layer_of("embedrec.api") > layer_of("embedrec.training.fit") > layer_of("embedrec.run")
     with pytest.raises(AssertionError, match="in no layer"):
         layer_of("embedrec.nowhere")
 
 
 def test_one_fit_never_imports_the_selection_around_it():
-    """train/select.py (the selection and refit around many fits) builds on train/fit.py (one fit), one layer,
+    """training/select.py (the selection and refit around many fits) builds on training/fit.py (one fit), one layer,
     and the import points one way only."""
     deps = all_imports()
-    assert "embedrec.train.fit" in deps["embedrec.train.select"]
-    assert "embedrec.train.select" not in deps["embedrec.train.fit"]
+    assert "embedrec.training.fit" in deps["embedrec.training.select"]
+    assert "embedrec.training.select" not in deps["embedrec.training.fit"]
 
 
 def test_package_inits_import_nothing():

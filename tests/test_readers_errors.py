@@ -102,7 +102,7 @@ def test_cli_prints_one_line_and_fails_on_a_lone_quote(tmp_path, stdin):
 def test_a_missing_field_in_a_float_column_is_named_by_line(tmp_path):
     from embedrec.config import load_config
     from embedrec.errors import DataError
-    from embedrec.ingest import ingest
+    from embedrec.ingestion import ingest
 
     rb = tmp_path / "rb"
     rb.mkdir()

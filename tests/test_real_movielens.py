@@ -4,7 +4,7 @@ import pytest
 
 from embedrec.config import Config
 from embedrec.data.dataset import load_dataset
-from embedrec.ingest import ingest
+from embedrec.ingestion import ingest
 
 
 @pytest.mark.network

@@ -329,7 +329,7 @@ def test_out_of_range_indices_are_refused_before_training(base, tmp_path, col, v
 
 
 def test_kernel_cache_is_private_and_checked(tmp_path, monkeypatch):  # row 26
-    from embedrec.train import sgd
+    from embedrec.training import sgd
 
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler")
@@ -790,7 +790,7 @@ def test_disk_full_in_a_torch_checkpoint_is_the_same_one_line(tmp_path, monkeypa
     import torch
 
     import embedrec.fsutil as fs
-    from embedrec.train.loop import save
+    from embedrec.training.loop import save
 
     class Full(io.BufferedWriter):
         def write(self, b):
@@ -1132,7 +1132,7 @@ def term():
 
 
 if where == "epoch":
-    from embedrec.train import loop
+    from embedrec.training import loop
 
     record = loop.Checkpoint.record
 
@@ -1206,7 +1206,7 @@ def test_ctrl_c_after_a_finished_candidate_says_resume(base, tmp_path, monkeypat
     """The default model fits one candidate per als_reg; Ctrl-C after the first one's checkpoint said "nothing
     was saved; rerun the same command" (which fits it again), or, between candidates, a bare "interrupted"
     without the resume command. Both now give the exact --resume command, which then finishes the run."""
-    import embedrec.train.select as fitmod  # the fit that the selection (and the refit) calls
+    import embedrec.training.select as fitmod  # the fit that the selection (and the refit) calls
     from embedrec.errors import Interrupted
 
     real, calls = fitmod.fit, []
@@ -1351,7 +1351,7 @@ def _tune_sweep(tmp_path: Path) -> tuple[Path, list[str]]:
     2 at a time, each a few seconds of one thread. Returns (tune.dir, the command)."""
     from embedrec.config import Config
     from embedrec.data.synth import write_movielens
-    from embedrec.ingest import ingest
+    from embedrec.ingestion import ingest
 
     write_movielens(tmp_path / "src", 200, 100, 8000, rank=4, seed=1)
     cfg = Config().updated({"data.source": str(tmp_path / "src"), "data.prepared": str(tmp_path / "ds")})
@@ -1682,7 +1682,7 @@ def test_sigterm_in_a_writer_is_taken_like_ctrl_c(base, tmp_path, monkeypatch, c
         monkeypatch.setattr("embedrec.serve.stream.write_delimited", killed)
         r = invoke("export", "-q", "--run", run, "--topk-all", tmp_path / "t.csv", "-k", "3")
     else:
-        monkeypatch.setattr("embedrec.ingest._tables", killed)
+        monkeypatch.setattr("embedrec.ingestion._tables", killed)
         r = invoke("ingest", "-q", write_csv(tmp_path / "r.csv"), "-o", tmp_path / "ds2")
     assert r.exit_code == 143 and one_line(r) == "terminated (SIGTERM): nothing half-written was left behind"
     assert sorted(p.name for p in tmp_path.iterdir()) == (["r.csv"] if command == "ingest" else [])

@@ -9,9 +9,9 @@ import torch
 
 from embedrec.errors import ConfigError
 from embedrec.model.mf import MatrixFactorization
-from embedrec.train import sgd
-from embedrec.train.fit import evaluate_model, factors, fit
-from embedrec.train.minibatch import Batcher
+from embedrec.training import sgd
+from embedrec.training.fit import evaluate_model, factors, fit
+from embedrec.training.minibatch import Batcher
 
 
 def _cfg(**kw):
@@ -75,7 +75,7 @@ def test_bpr_step_is_the_autograd_sgd_step(negatives, wd):
 @pytest.fixture
 def synth(synth_dir, small_cfg):
     from embedrec.data.dataset import load_dataset
-    from embedrec.ingest import ingest
+    from embedrec.ingestion import ingest
 
     d, _ = synth_dir
     small_cfg = small_cfg.updated({"data.source": str(d)})

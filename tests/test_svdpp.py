@@ -7,12 +7,12 @@ import torch
 from embedrec.config import Config
 from embedrec.data.dataset import load_dataset
 from embedrec.errors import ConfigError
-from embedrec.ingest import ingest
+from embedrec.ingestion import ingest
 from embedrec.model.factors import Factors
 from embedrec.model.mf import SVDpp
 from embedrec.sparse import csr
-from embedrec.train.fit import build_model, evaluate_model, factors, fit
-from embedrec.train.minibatch import Batcher
+from embedrec.training.fit import build_model, evaluate_model, factors, fit
+from embedrec.training.minibatch import Batcher
 
 
 def tiny_model(users, movies, n_users=3, n_movies=4, dim=2):
@@ -143,7 +143,7 @@ def test_the_als_model_refuses_svdpp_terms_and_side_features():
     """A review: the default als fit with model.implicit_terms=true, or with model.loss=als and features.movie,
     trained the plain model without a word (and `recommend --user-features` then said to add the features it
     had been given). Both are one config error before anything is written."""
-    from embedrec.train.fit import resolve_loss
+    from embedrec.training.fit import resolve_loss
 
     cfg = Config().updated({"model.implicit_terms": True})
     with pytest.raises(ConfigError, match=r"'model.implicit_terms': SVD\+\+ terms apply to model.objective=explicit"):

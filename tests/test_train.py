@@ -4,10 +4,10 @@ import torch
 
 from embedrec.data.dataset import load_dataset
 from embedrec.errors import ArtifactError, TrainingError
-from embedrec.ingest import ingest
+from embedrec.ingestion import ingest
 from embedrec.model import losses
 from embedrec.model.mf import auto_dim
-from embedrec.train.fit import evaluate_model, factors, fit, load_checkpoint
+from embedrec.training.fit import evaluate_model, factors, fit, load_checkpoint
 
 
 def test_losses_hand_computed():
@@ -117,7 +117,7 @@ def test_resume_without_the_config_names_the_checkpoint_it_finds(synth_ds, small
     from click.testing import CliRunner
 
     from embedrec.cli import main
-    from embedrec.train.select import fit_selecting
+    from embedrec.training.select import fit_selecting
 
     ds, _ = synth_ds
     run = tmp_path / "explicit"
@@ -151,7 +151,7 @@ def test_resume_after_the_same_ingest_again(synth_ds, synth_dir, small_cfg, tmp_
     import functools
     import time
 
-    from embedrec.train import fit as F
+    from embedrec.training import fit as F
 
     ds, _ = synth_ds
     cfg = small_cfg.updated({"data.source": str(synth_dir[0]), "train.epochs": 4, "train.patience": 10})
@@ -335,7 +335,7 @@ def test_training_leaves_torchs_threads_rng_and_warning_filters_as_it_found_them
     state = torch.get_rng_state()
     er.train(ds, cfg)
     assert torch.get_num_threads() == 2 and torch.equal(torch.get_rng_state(), state)
-    from embedrec.train.als import _torch_csr  # the torch ALS engine's CSR (cuda, or no C compiler)
+    from embedrec.training.als import _torch_csr  # the torch ALS engine's CSR (cuda, or no C compiler)
 
     _torch_csr(np.array([0, 1]), np.array([0]), None, 1, 1)
     assert not any(f[1] is not None and "Sparse CSR" in f[1].pattern for f in warnings.filters)
@@ -355,7 +355,7 @@ def test_a_hand_edited_checkpoint_is_refused_on_resume(synth_ds, small_cfg, tmp_
     """A review: a checkpoint edited with its zip CRCs intact (no 'epoch', a negative one, a narrower table, int8
     tables) gave an internal error, an endless loop or a different model; it is now refused in one line."""
     from embedrec.errors import ArtifactError
-    from embedrec.train.loop import load, save
+    from embedrec.training.loop import load, save
 
     ds, _ = synth_ds
     cfg = small_cfg.updated({"model.objective": "implicit", "model.loss": "als", "train.epochs": 2})
@@ -393,7 +393,7 @@ def test_the_progress_bar_shows_a_cap_not_a_time_left_when_early_stopping_may_en
     at epoch 6: with early stopping the epoch count is a cap."""
     from types import SimpleNamespace
 
-    from embedrec.train.loop import LoopState, Progress
+    from embedrec.training.loop import LoopState, Progress
 
     for may_stop in (True, False):
         state = LoopState(SimpleNamespace(), None, 100, 0.0, epoch=0, value=0.25)

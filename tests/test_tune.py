@@ -6,7 +6,7 @@ import pytest
 
 from embedrec.config import Config
 from embedrec.errors import ConfigError, UsageError
-from embedrec.ingest import ingest
+from embedrec.ingestion import ingest
 from embedrec.tune import choose, sweep, write_choice
 
 
@@ -98,7 +98,7 @@ def test_sweep_of_the_default_model_runs_trains_selection(synth_dir, tmp_path):
     """The default (als) model: each trial is what `train` fits, its als_reg and als_recency candidates chosen on
     valid (a per-user time split: recency 0 and 2 are both tried), and the trial says what was chosen."""
     from embedrec.data.dataset import load_dataset
-    from embedrec.train.select import fit_selecting
+    from embedrec.training.select import fit_selecting
 
     cfg = Config().updated({"data.source": str(synth_dir[0]), "data.prepared": str(tmp_path / "ds"),
                             "run.dir": str(tmp_path / "run"), "split.method": "user_time", "train.epochs": 4,
@@ -338,7 +338,7 @@ def test_the_documented_weight_decay_sweep_includes_the_default_als_regs():
     from pathlib import Path
 
     from embedrec.cli.tune import tune_dims
-    from embedrec.train.als import AUTO_REGS
+    from embedrec.training.als import AUTO_REGS
 
     root = Path(__file__).resolve().parents[1]
     texts = [p.read_text(encoding="utf-8") for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))]]
@@ -446,7 +446,7 @@ def test_an_als_trial_imports_no_torch(tmp_path, synth_dir):
     import sys
 
     from embedrec.config import load_config
-    from embedrec.ingest import ingest
+    from embedrec.ingestion import ingest
 
     cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", "train.epochs=2"])
     ingest(cfg.data.__class__(**{**cfg.data.__dict__, "source": str(synth_dir[0])}), cfg.split,

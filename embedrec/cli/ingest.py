@@ -34,8 +34,8 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
       embedrec ingest ml-1m --set split.method=user_time --format json
     """
     from embedrec.config import Config, set_explicit
-    from embedrec.ingest import format_summary
-    from embedrec.ingest import ingest as run_ingest
+    from embedrec.ingestion import format_summary
+    from embedrec.ingestion import ingest as run_ingest
 
     configured = cfg.data.prepared  # where the same config alone (train -c ...) reads the dataset from
     if source:

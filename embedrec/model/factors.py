@@ -15,7 +15,7 @@ import numpy as np
 
 from embedrec.sparse import topk_from_scores
 
-UNTRAINED_BIAS = -1000.0  # the bias a plain model's export gives a movie without training ratings (train.fit)
+UNTRAINED_BIAS = -1000.0  # the bias a plain model's export gives a movie without training ratings (training.fit)
 
 # predict's fallback column: which of the pair was not in the training data
 FALLBACKS = ("none", "user_unknown", "movie_unknown", "both")

@@ -21,7 +21,7 @@ log = logging.getLogger("embedrec")
 FOLDIN_RECENCY = 4.0
 
 
-# training_ratings.solve's numbers: (key, lowest, highest) each, finite; what train.als.user_solve and
+# training_ratings.solve's numbers: (key, lowest, highest) each, finite; what training.als.user_solve and
 # api.fold_in_solve write, within the config's own bounds (train.als_*: 0-1000)
 _SOLVE_KEYS = {"als": (("a0", 0.0, 1000.0), ("user_unobserved", 0.0, 1000.0), ("reg", 0.0, 1000.0),
                        ("reg_exponent", 0.0, 2.0), ("recency", 0.0, 1000.0)),
@@ -136,7 +136,7 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     Implicit models (values are weights w, see implicit_weights) repeat the user's half of their own training
     objective, as the run's manifest records it (``solve``), so a new user's vector is on the scale of the
     training users' and lands where theirs would:
-    - als (train.als.user_solve): the solve that gave each training user its vector; every movie's unobserved
+    - als (training.als.user_solve): the solve that gave each training user its vector; every movie's unobserved
       weight a0 x the user scale, each rated movie's confidence w (times 1 + g/2 for the recency weight g: the
       mean of a training user's), the L2 frequency-scaled:
       p = (a0 s Q^T Q + Q_S^T W Q_S + reg (n + a0 N)^nu I)^-1 Q_S^T w;
@@ -188,7 +188,7 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
 
 def history_positions(n: int) -> np.ndarray:
     """Places 0 (oldest) to 1 (latest) of ``n`` movies given oldest first, as training places a user's ratings
-    (train.als.confidence: rank / (count - 1); one movie: 0)."""
+    (training.als.confidence: rank / (count - 1); one movie: 0)."""
     return np.arange(n, dtype=np.float64) / max(n - 1, 1)
 
 

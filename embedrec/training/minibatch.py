@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from embedrec.model import losses
-from embedrec.train.loop import Diverged
+from embedrec.training.loop import Diverged
 
 log = logging.getLogger("embedrec")
 

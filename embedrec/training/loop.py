@@ -185,7 +185,7 @@ class KeepBest:
     every epoch, the best still kept).
     Without a validation split every epoch counts as the best (the last one is kept).
 
-    ``floor``: for a warm-started candidate (train.select.fit_selecting), the best value of the candidates before it,
+    ``floor``: for a warm-started candidate (training.select.fit_selecting), the best value of the candidates before it,
     which its start already scores: a first epoch below it stops the fit (the new setting leads away from what
     validation prefers). Measured for the als_reg candidates: on ML-100K (both protocols, 6 splits) and the
     synthetic sets, every candidate that won was above the floor after its first epoch, and every one below it
@@ -254,7 +254,7 @@ class TensorBoardLog:
         self.enabled = importlib.util.find_spec("tensorboard") is not None
 
     def record(self, state: LoopState, row: dict) -> None:
-        from embedrec.train import tfevents
+        from embedrec.training import tfevents
 
         if not self.enabled:
             return

@@ -26,7 +26,7 @@ from embedrec.errors import ArtifactError, ConfigError, TrainingError
 from embedrec.metrics import higher_is_better, parse_metric
 from embedrec.model.factors import UNTRAINED_BIAS
 from embedrec.threads import blas_threads, choose_threads
-from embedrec.train import loop
+from embedrec.training import loop
 
 if TYPE_CHECKING:  # annotations only: torch is imported where a torch model is built
     from embedrec.model.mf import MatrixFactorization
@@ -346,7 +346,7 @@ def recency_candidates(ds, train_cfg, total=int, level: int = logging.INFO) -> t
             log.warning("train.als_recency %g weighs nothing here: dataset '%s' has no timestamps (the recency "
                         "weight needs each rating's time)", float(train_cfg.als_recency), ds.path)
         return (float(train_cfg.als_recency),)
-    from embedrec.train.als import later_share, recency_auto
+    from embedrec.training.als import later_share, recency_auto
 
     if tr.timestamp is None:
         return (0.0,)
@@ -369,7 +369,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
     (which move ``model`` to train.device). ``reuse``: see :func:`fit`."""
     tr = ds.splits["train"]
     if loss == "als":
-        from embedrec.train.als import ALS, confidence
+        from embedrec.training.als import ALS, confidence
 
         key = ("confidence", train_cfg.als_rating_weight, train_cfg.als_recency)
         reuse = {} if reuse is None else reuse
@@ -381,7 +381,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
         reuse[("csr", *key)] = runner.csrs  # the same weights: the same CSRs for the next candidate
         return runner
     if train_cfg.optimizer == "hogwild":
-        from embedrec.train.sgd import Hogwild, refuse_cuda
+        from embedrec.training.sgd import Hogwild, refuse_cuda
 
         refuse_cuda(train_cfg.device)  # auto: the kernel runs on the CPU
 
@@ -393,7 +393,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
                        torch.from_numpy(tr.movie.astype(np.int64)), torch.from_numpy(tr.rating.astype(np.float32)),
                        ds.n_movies, threads)
     from embedrec.distributed import resolve_device
-    from embedrec.train.minibatch import Minibatch
+    from embedrec.training.minibatch import Minibatch
 
     device = resolve_device(train_cfg.device)
     return Minibatch(model.to(device), loss, train_cfg, ds, tr.user, tr.movie, tr.rating, device=device)
@@ -432,7 +432,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     has_valid = len(ds.splits.get("valid", ())) > 0
     torch_before = None  # torch's thread count and global RNG state, put back when the fit ends (a library call)
     if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):
-        from embedrec.train.als import Tables
+        from embedrec.training.als import Tables
 
         model = Tables(ds.n_users, ds.n_movies, dim, model_cfg.init_std, train_cfg.seed, draw=init_state is None)
     else:
@@ -504,7 +504,7 @@ def numpy_als(loss: str, train_cfg, n_users: int, n_movies: int, dim: int) -> bo
     if loss != "als":
         return False
     from embedrec.distributed import device_name
-    from embedrec.train import als
+    from embedrec.training import als
 
     return (device_name(train_cfg.device) == "cpu" and als.Tables.fits(n_users, n_movies, dim)
             and als._kernel() is not None)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from embedrec.metrics import higher_is_better
 from embedrec.threads import blas_threads, choose_threads
-from embedrec.train.fit import (
+from embedrec.training.fit import (
     CHECKPOINT,
     FitResult,
     _difference,
@@ -136,7 +136,7 @@ def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dic
     CG steps per user and one validation each: cheap beside the fit."""
     import copy
 
-    from embedrec.train.als import USER_SCALES, Tables
+    from embedrec.training.als import USER_SCALES, Tables
 
     tr = ds.splits["train"]
     threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_users, ds.n_movies), train_cfg.threads)
@@ -188,7 +188,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     ML-100K and the synthetic set in BENCHMARKS.md)."""
     import dataclasses
 
-    from embedrec.train.als import AUTO_REGS
+    from embedrec.training.als import AUTO_REGS
 
     loss = resolve_loss(cfg.model, cfg.features.active)
     if loss != "als":
@@ -229,7 +229,7 @@ def unobserved_candidates(train_cfg, has_valid: bool, nnz: int, n_users: int, n_
     valid never takes the half, but on a set with continuous tastes (20K x 5K, an independent check) half of it
     scored valid 0.1564 against 0.1509, and kept by the selection it raised test NDCG@10 by 4.5-4.8% on two data
     seeds, past tuned implicit ALS (BENCHMARKS.md, session 19)."""
-    from embedrec.train.als import auto_unobserved
+    from embedrec.training.als import auto_unobserved
 
     if train_cfg.als_unobserved != "auto" or not has_valid:
         return ()

@@ -85,9 +85,9 @@ def auto_unobserved(nnz: int, n_users: int, n_movies: int) -> float:
     return float(min(1.0, max(0.001, min(density ** 0.5, SPARSE_RATIO * density))))
 
 
-AUTO_REGS = (0.01, 0.02)  # train.als_reg: auto tries each and keeps the better on valid (train.select.fit_selecting)
+AUTO_REGS = (0.01, 0.02)  # train.als_reg: auto tries each and keeps the better on valid (training.select.fit_selecting)
 # train.als_user_unobserved: auto re-solves the selected model's users with a0 times each and keeps the best on
-# valid (train.select.fit_selecting); 1 keeps the fitted users (BENCHMARKS.md, session 12)
+# valid (training.select.fit_selecting); 1 keeps the fitted users (BENCHMARKS.md, session 12)
 USER_SCALES = (1.0, 0.5, 2.0, 4.0)
 USER_STEPS = 6  # CG steps of that re-solve, from the fitted vectors (12 x 2 gave the same lists on ML-100K)
 
@@ -151,7 +151,7 @@ def later_share(tr_user: np.ndarray, tr_time: np.ndarray, va_user: np.ndarray, v
 
 
 def recency_auto(later: int, total: int) -> tuple[float, ...]:
-    """``train.als_recency: auto``'s candidates, in the order train.select.fit_selecting tries them (the first from the
+    """``train.als_recency: auto``'s candidates, in the order training.select.fit_selecting tries them (the first from the
     seeded draw, the next warm-started), the better on valid kept: RECENCIES when at least half the validation
     ratings come at or after their user's latest training rating (a time-based holdout, which is what a deployed model
     faces); only 0 under a random holdout, where the recent ratings are no better a guide to the held-out ones;
@@ -301,7 +301,7 @@ def _ptr(t) -> int:
 
 
 def _kernel():
-    from embedrec.train import sgd
+    from embedrec.training import sgd
 
     try:
         lib = sgd.load()
