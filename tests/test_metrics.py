@@ -54,6 +54,10 @@ def test_behind_baselines_names_the_split_the_metric_and_the_better_baseline():
                                   "biases": {"rmse": 1.2}, "most_popular": {"ndcg@10": 0.3}}}}
     assert behind_baselines(rating) == ["on the test split the model's RMSE (1.0000) is no better than "
                                         "the global mean's (0.9900): its predictions are no better than that average "
-                                        "here"]  # by its own objective only: rating models rank poorly (noted apart)
-    rating["splits"]["test"]["model"]["rmse"] = 0.98
+                                        "here",
+                                        "on the test split the model's ndcg@10 (0.0100) is no better than "
+                                        "most_popular's (0.3000): its lists are no better than the most popular movies "
+                                        "here; this rating model (model.objective: explicit) is fit to predict "
+                                        "ratings: for top-K lists train the default ranking model"]
+    rating["splits"]["test"]["model"].update({"rmse": 0.98, "ndcg@10": 0.31})
     assert behind_baselines(rating) == [] and behind_baselines({}) == [] and behind_baselines({"splits": {}}) == []
