@@ -380,8 +380,11 @@ def load_run(run_dir: str | Path) -> Run:
     if not link.exists():
         hint = " (training was interrupted: «'embedrec train --resume'|embedrec.api.train_run(cfg, resume=True)»)" if (run_dir / "checkpoint.pt").exists() else ""
         others = "" if hint else _trained_beside(run_dir)
-        raise ArtifactError(f"no trained model in '{run_dir}'{hint}; «run 'embedrec train' first|train and save a "
-                            f"model first» or set run.dir{others}")
+        # a relative run.dir is read from the current folder: say which (a review: a config used from another
+        # folder said "no trained model in 'runs/x'" with the config's own folder in mind)
+        where = "" if run_dir.is_absolute() or run_dir.exists() else f" (relative to the current folder {Path.cwd()})"
+        raise ArtifactError(f"no trained model in '{run_dir}'{where}{hint}; «run 'embedrec train' first|train and "
+                            f"save a model first» or set run.dir{others}")
     got = open_current(run_dir)  # resolved once and held: pruning skips it while this Run lives
     if got is None:
         raise ArtifactError(f"the model in '{run_dir}' kept being replaced while it was opened; run the command again")

@@ -593,7 +593,8 @@ def test_own_data_without_a_test_split_says_what_to_do(tmp_path, monkeypatch):
         assert r.exit_code == 2 and len(line.splitlines()) == 1, r.stderr
         assert "--split" not in line.split(";", 1)[1], line  # no other split to try: both are out of reach
     r = invoke("recommend", "--user", "1")
-    assert r.exit_code == 1 and "no trained model in 'runs/ml-100k'" in r.stderr
+    assert r.exit_code == 1 and "no trained model in 'runs/ml-100k' (relative to the current folder " \
+        f"{tmp_path})" in r.stderr, r.stderr  # a review: which folder a relative run.dir was looked for in
     assert "(trained runs beside it: --run runs/mine)" in r.stderr, r.stderr
 
 
