@@ -1201,6 +1201,30 @@ def test_sigterm_during_train_leaves_like_ctrl_c_and_resumes_to_the_same_model(b
         assert _published(run) == _published(tmp_path / "whole"), where
 
 
+def test_ctrl_c_between_an_epochs_row_and_its_checkpoint_says_which_epoch_resumes(base, tmp_path, monkeypatch):
+    """A review: Ctrl-C said "interrupted after epoch 100; the checkpoint of epoch 99" while the bar showed 99:
+    the epoch's row was logged, its checkpoint not yet written. The line now says so, and which epoch a resume
+    runs again."""
+    from embedrec.training import loop
+
+    real = loop.Checkpoint.record
+
+    def record(self, state, row):
+        if state.epoch + 1 == 3:
+            raise KeyboardInterrupt
+        real(self, state, row)
+
+    monkeypatch.setattr(loop.Checkpoint, "record", record)
+    run = tmp_path / "run"
+    r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--set",
+               "model.objective=explicit", "--set", "train.optimizer=adam", "--set", "train.epochs=5", "--set",
+               "train.patience=10", "--set", "train.threads=1", "--run", run)
+    assert r.exit_code == 130, r.stderr
+    assert one_line(r).startswith(f"error: training interrupted after epoch 3, before its checkpoint was written; "
+                                  f"the checkpoint of epoch 2 is in {run / 'checkpoint.pt'} (resuming runs epoch 3 "
+                                  "again): continue with "), r.stderr
+
+
 @pytest.mark.parametrize("how", ["between candidates", "in the second candidate"])
 def test_ctrl_c_after_a_finished_candidate_says_resume(base, tmp_path, monkeypatch, how):
     """The default model fits one candidate per als_reg; Ctrl-C after the first one's checkpoint said "nothing

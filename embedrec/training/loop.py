@@ -144,6 +144,8 @@ def run(state: LoopState, seed: int, lr: float, callbacks: list) -> LoopState:
             raise Interrupted(f"{where}, {when}: nothing was saved; rerun the same command to start again",
                               terminated=term, saved=False) from None
         kept = f"; the checkpoint of epoch {ck.saved} is in {ck.path}" if ck else ""
+        if ck and after and ck.saved != state.epoch + 1:  # its row was logged, its checkpoint not yet written (a
+            kept = f", before its checkpoint was written{kept} (resuming runs epoch {ck.saved + 1} again)"  # review)
         raise Interrupted(f"{where}{kept}: continue with «the same command plus --resume|resume=True»",
                           terminated=term) from None
     _close(state, callbacks)
