@@ -324,8 +324,7 @@ def cold_start_section(cmd, tmp: Path) -> list[str]:
 
 def verify_cost(run_dir: Path, tmp: Path) -> list[str]:
     """What checking files costs: SHA-256 throughput here, and `embedrec verify` of the ML-100K run."""
-    from embedrec.fsutil import sha256_file
-    from embedrec.run import VERIFY_ON_OPEN_MAX
+    from embedrec.fsutil import VERIFY_ON_OPEN_MAX, sha256_file
 
     big = tmp / "hash-probe.bin"
     big.write_bytes(os.urandom(256 << 20))

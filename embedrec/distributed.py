@@ -263,6 +263,16 @@ class Group:
 _GROUP: Group | None = None
 
 
+def group_for(cfg) -> Group:
+    """This process's Group for ``cfg``, every rank checked to run the same config first."""
+    from embedrec.config import flat_config
+
+    g = group(cfg.train.device)
+    g.same(flat_config(cfg), "give every rank the same -c and --set (and the same ./embedrec.yaml and "
+                             "$EMBEDREC_CONFIG where each rank starts)")
+    return g
+
+
 def group(device: str = "auto") -> Group:
     """This process's Group, joining torchrun's process group on first use (gloo on the CPU, nccl on cuda)."""
     global _GROUP

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -250,10 +251,7 @@ def _embedrec_kind(folder: Path) -> str | None:
     """'an embedrec run (embedrec train wrote it)' or 'a prepared dataset (embedrec ingest wrote it)' for such a
     folder, by its manifest; None otherwise."""
     for manifest in (folder / "current" / "manifest.json", folder / "manifest.json"):
-        try:
-            m = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
+        m = probe_json(manifest)
         if isinstance(m, dict) and "n_users" in m and "embeddings_sha256" in m:
             return "an embedrec run (embedrec train wrote it)"
         if isinstance(m, dict) and "counts" in m and "layout" in m:
@@ -421,10 +419,44 @@ def write_json(path: str | Path, obj: object) -> None:
     atomic_write_text(path, json.dumps(json_safe(obj), indent=2, sort_keys=False, default=str) + "\n")
 
 
+JSON_MAX = 64 << 20  # bytes: a manifest or metrics file beyond this is no file embedrec wrote
+
+
+def read_regular(path: str | Path, what: str, fix: str, limit: int | None = None,
+                 expect: int | None = None) -> bytes:
+    """The bytes of ``path``, which must be a regular file (a review: a FIFO in place of a manifest hung every
+    command, a link to /dev/zero ate memory without end): opened without blocking, checked with fstat, and
+    refused unless its size is ``expect`` (a manifest's record) or at most ``limit`` before anything is read.
+    FileNotFoundError passes through (each caller says what a missing file means)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or
+                    stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file")
+            raise ArtifactError(f"{what} '{path}' is not a regular file ({kind}); {fix}")
+        if expect is not None and st.st_size != expect:
+            raise ArtifactError(f"{what} '{path}' is damaged ({st.st_size:,} bytes, its manifest says {expect:,}); "
+                                f"{fix}")
+        if limit is not None and st.st_size > limit:
+            raise ArtifactError(f"{what} '{path}' is {st.st_size:,} bytes, more than any embedrec writes "
+                                f"({limit:,}); {fix}")
+        return fh.read()
+
+
+def probe_json(path: str | Path):
+    """What a JSON file holds, or None where it cannot be read as one (missing, not a regular file, larger than
+    JSON_MAX, not JSON): for the checks that ask whether a folder is embedrec's, which never hang on a FIFO."""
+    try:
+        return json.loads(read_regular(path, "file", "", limit=JSON_MAX).decode("utf-8"))
+    except (OSError, ValueError, ArtifactError):
+        return None
+
+
 def read_json(path: str | Path, what: str, fix: str = "rerun the command that wrote it") -> dict:
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path, what, fix, limit=JSON_MAX).decode("utf-8"))
     except FileNotFoundError:
         raise ArtifactError(f"{what} '{path}' is missing; {fix}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -438,6 +470,7 @@ def read_json(path: str | Path, what: str, fix: str = "rerun the command that wr
 # ------------------------------------------------------------------------------------------------ checksums
 
 CHUNK = 1 << 22
+VERIFY_ON_OPEN_MAX = 64 << 20  # bytes: larger run files are not read into memory to be checked (check_file)
 
 
 def sha256_bytes(data: bytes | memoryview) -> str:
@@ -507,6 +540,8 @@ def check_file(path: Path, entry: dict | None, what: str, fix: str) -> None:
     if not entry:
         return
     st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the hash below, a device never end it
+        raise ArtifactError(f"{what} '{path}' is not a regular file; {fix}")
     _check_size(st.st_size, entry, path, what, fix)
     if entry.get("stat") is not None and entry["stat"] == _key(st):
         return
@@ -533,11 +568,12 @@ def copy_checked(path: Path, dest: Path, entry: dict, what: str, fix: str) -> No
 
 def read_checked(path: Path, entry: dict | None, what: str, fix: str, max_bytes: int) -> bytes | None:
     """A listed file's bytes checked against its manifest entry (None: not recorded, read unchecked); above
-    ``max_bytes`` it is checked where it lies (:func:`check_file`) and None is returned: read it from its path."""
-    if entry and os.path.getsize(path) > max_bytes:
+    ``max_bytes`` it is checked where it lies (:func:`check_file`) and None is returned: read it from its path.
+    Only a regular file is read (:func:`read_regular`)."""
+    if os.path.getsize(path) > max_bytes:
         check_file(path, entry, what, fix)
         return None
-    data = Path(path).read_bytes()
+    data = read_regular(path, what, fix, expect=entry.get("bytes") if entry else None, limit=max_bytes)
     check_bytes(data, entry, path, what, fix)
     return data
 
@@ -825,7 +861,7 @@ def _unlisted(folder: Path) -> list[str]:
     """The entries of a generation folder its manifest does not list (a user's own files put there); none when
     the manifest cannot be read (a damaged generation is embedrec's to remove)."""
     try:
-        m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        m = probe_json(folder / "manifest.json") or {}
         # a run lists every file under checksums, a dataset under files; a manifest from before they did lists
         # too little to tell a user's file from embedrec's (a review: such a generation was kept for ever)
         listed = m.get(SEALED_WITH["run" if "n_users" in m else "dataset"])

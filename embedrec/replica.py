@@ -324,8 +324,8 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool, resu
 
     import pandas as pd
 
-    from embedrec.api import TrainedModel, publish_trained
     from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
+    from embedrec.models import TrainedModel, publish_trained
     from embedrec.training.fit import factors
 
     trained = _trained(g, data)  # a collective: every rank, before rank 0 alone goes on

@@ -24,7 +24,7 @@ A reader resolves ``current`` once and reads everything from that one folder, so
 folder for as long as it lives, and pruning skips folders so held. Writers (train, index rebuild) hold
 ``RUN/.lock``. The manifest records the SHA-256 and size of every file (``checksums``; the FAISS files also
 under ``index.files``) and a checksum of itself; readers check each file when they open it (files above
-VERIFY_ON_OPEN_MAX by size and, when they have been written, copied or replaced since they were hashed
+fsutil.VERIFY_ON_OPEN_MAX by size and, when they have been written, copied or replaced since they were hashed
 (``fsutil.check_file``), by a streamed SHA-256; ``embedrec verify`` hashes everything). Nothing here imports
 torch.
 """
@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec import __version__
+from embedrec import fsutil as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.errors import ArtifactError, first_line
 from embedrec.fsutil import (
     check_fields,
@@ -74,7 +75,6 @@ UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 ARTIFACTS = "artifacts"  # folders artifacts-<fsutil.new_version()>, pruned by fsutil.prune_generations
-VERIFY_ON_OPEN_MAX = 64 << 20  # bytes: larger files are not read into memory to be checked (fsutil.check_file)
 NPY = ("user_factors", "movie_factors", "user_bias", "movie_bias", "seen_indptr", "seen_indices", "popularity")
 TUNE_DIR = "tune"  # tune-dims' default folder inside a run (tune.py writes it; its names are the run's layout)
 TUNE_RESULTS = "tune.json"
@@ -175,7 +175,7 @@ def _record_checksums(folder: Path) -> None:
     sums = {}
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.name != "manifest.json":
-            large = os.path.getsize(p) > VERIFY_ON_OPEN_MAX  # opened without reading it whole: record the stat
+            large = os.path.getsize(p) > _fs.VERIFY_ON_OPEN_MAX  # opened without reading it whole: record the stat
             before = stat_key(p) if large else None        # that spares a rehash, if it held still while hashed
             sums[p.name] = file_entry(p)
             if large and stat_key(p) == before:
@@ -229,14 +229,14 @@ class Run:
     def read_verified(self, p: Path, entry: dict | None = None, what: str = "run artifact",
                       fix: str = FIX) -> bytes | None:
         """The bytes of a run file checked against the manifest (``entry``, default its ``checksums`` entry);
-        None for a file above VERIFY_ON_OPEN_MAX, checked where it lies (``fsutil.check_file``): read it from
+        None for a file above fsutil.VERIFY_ON_OPEN_MAX, checked where it lies (``fsutil.check_file``): read it from
         its path."""
         entry = entry or self.checksum(p.name)
         if entry is None and self.manifest.get("checksums"):  # a run with checksums lists every file it has
             raise ArtifactError(f"{what} '{p}' is not listed in its manifest's checksums (the manifest was edited); "
                                 f"{fix}")
         try:
-            return read_checked(p, entry, what, fix, VERIFY_ON_OPEN_MAX)
+            return read_checked(p, entry, what, fix, _fs.VERIFY_ON_OPEN_MAX)
         except FileNotFoundError:
             raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
 
@@ -244,7 +244,7 @@ class Run:
                       fix: str = FIX) -> None:
         """Copy one run file to ``dest``, checked against the manifest first: a copy made unchecked would be
         resealed with fresh checksums (index rebuild) or handed on (export) and pass every later check. Up to
-        VERIFY_ON_OPEN_MAX the checked bytes are written; above it the bytes are hashed as they are copied (one
+        fsutil.VERIFY_ON_OPEN_MAX the checked bytes are written; above it the bytes are hashed as they are copied (one
         read: what was read to copy is what counts) and a copy that does not match is removed. A file with no
         recorded checksum (a run from before checksums) is streamed as it is."""
         import shutil
@@ -259,7 +259,7 @@ class Run:
             size = p.stat().st_size
         except FileNotFoundError:
             raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
-        data = self.read_verified(p, entry, what, fix) if size <= VERIFY_ON_OPEN_MAX else None
+        data = self.read_verified(p, entry, what, fix) if size <= _fs.VERIFY_ON_OPEN_MAX else None
         if data is not None:
             dest.write_bytes(data)
             shutil.copystat(p, dest)
@@ -601,7 +601,7 @@ def verify_path(path: str | Path) -> dict:
         run = load_run(p)
         folder, manifest, what, fix = run.path, run.manifest, "run", FIX
         entries = manifest.get("checksums")
-    elif (p / "manifest.json").is_file():
+    elif (p / "manifest.json").is_file() or os.path.lexists(p / "manifest.json"):  # read_json says what it is
         manifest = read_json(p / "manifest.json", "manifest")
         folder = p
         if "checksums" in manifest or manifest.get("format_version") == RUN_FORMAT and "n_users" in manifest:

@@ -561,21 +561,15 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     """``embedrec train`` on this process's ranks: select (train.als_reg / als_recency auto), refit on
     train+valid, evaluate valid/test beside most-popular, and publish the run from rank 0. Returns the metrics (on
     every rank).
-    Other losses (minibatch, hogwild) train replicated tables: ``replica.train_replicated``."""
-
-    from embedrec.config import flat_config
-    from embedrec.distributed import group
+    Other losses (minibatch, hogwild) train replicated tables (``replica.train_replicated``; api.train_run
+    chooses)."""
+    from embedrec.distributed import group_for
     from embedrec.training.fit import resolve_loss
     from embedrec.training.select import refit_als
 
-    als = resolve_loss(cfg.model, cfg.features.active) == "als"
-    g = group(cfg.train.device)
-    g.same(flat_config(cfg), "give every rank the same -c and --set (and the same ./embedrec.yaml and "
-                             "$EMBEDREC_CONFIG where each rank starts)")
-    if not als:  # minibatch and hogwild: replicated tables
-        from embedrec.replica import train_replicated
-
-        return train_replicated(g, cfg, resume=resume, progress=progress)
+    if resolve_loss(cfg.model, cfg.features.active) != "als":
+        raise ValueError("train_distributed fits als; api.train_run sends the other losses to replica")
+    g = group_for(cfg)
     shard = load_shard(g, cfg.data.prepared)
     log.info("rank 0 of %d: users %d-%d, movies %d-%d of %s x %s; %s train ratings here", g.world,
              *shard.u_range(0), *shard.m_range(0), f"{shard.n_users:,}", f"{shard.n_movies:,}",
@@ -648,8 +642,8 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
 
     import pandas as pd
 
-    from embedrec.api import TrainedModel, fold_in_solve, publish_trained
     from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
+    from embedrec.models import TrainedModel, fold_in_solve, publish_trained
 
     t = result.model
     tr = shard.splits["train"]  # what the final fit trained on (train+valid after a refit), this rank's users

@@ -897,7 +897,7 @@ def test_index_rebuild_checks_large_files_in_full(base, tmp_path, monkeypatch):
     run = copy_run(base[1], tmp_path / "large")
     p = current(run) / "seen_indices.npy"
     flip(p, offset=p.stat().st_size - 3)  # same size: only the hash tells
-    monkeypatch.setattr(run_mod, "VERIFY_ON_OPEN_MAX", 0)
+    monkeypatch.setattr("embedrec.fsutil.VERIFY_ON_OPEN_MAX", 0)
     with pytest.raises(ArtifactError, match=r"run artifact '.*seen_indices\.npy' does not match its checksum"):
         run_mod.rebuild_index(run, Config().index)
     assert sorted(run.glob("artifacts-*")) == [current(run)] and not list(run.glob(".artifacts-*"))
@@ -910,7 +910,7 @@ def test_a_large_file_is_hashed_once_as_it_is_copied(base, tmp_path, monkeypatch
     import embedrec.run as run_mod
 
     run = copy_run(base[1], tmp_path / "large")  # a copy: its files' stats no longer match the manifest
-    monkeypatch.setattr(run_mod, "VERIFY_ON_OPEN_MAX", 0)
+    monkeypatch.setattr("embedrec.fsutil.VERIFY_ON_OPEN_MAX", 0)
     hashed = []
     monkeypatch.setattr(fsutil, "sha256_file", lambda p: hashed.append(p) or pytest.fail("hashed apart"))
     r = run_mod.Run(current(run), json.loads((current(run) / "manifest.json").read_text()))
@@ -940,7 +940,7 @@ def test_large_files_are_hashed_on_open_unless_untouched_since_hashed(base, tmp_
     from embedrec.config import Config
 
     run = copy_run(base[1], tmp_path / "large")
-    monkeypatch.setattr(run_mod, "VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
+    monkeypatch.setattr("embedrec.fsutil.VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
     run_mod.rebuild_index(run, Config().index)  # a new folder whose manifest records the stats
     hashed = []
     real = fsutil.sha256_file
@@ -969,9 +969,8 @@ def test_a_trained_run_is_opened_without_rehashing_its_large_files(base, tmp_pat
     hashed: fsync, the folder's rename), so the first open after train rehashes nothing."""
     import embedrec as er
     import embedrec.fsutil as fsutil
-    import embedrec.run as run_mod
 
-    monkeypatch.setattr(run_mod, "VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
+    monkeypatch.setattr("embedrec.fsutil.VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
     run = tmp_path / "run"
     r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--set",
                "train.threads=1", "--run", run)
@@ -1738,3 +1737,34 @@ def test_a_resealed_manifest_cannot_hide_a_file_or_name_one_outside_its_folder(b
         r = invoke(*args)
         assert r.exit_code == 1 and "'checksums' is {" in one_line(r) and \
             "not a mapping of file names in the manifest's own folder" in one_line(r), r.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+@pytest.mark.parametrize("where,name", [("run", "manifest.json"), ("run", "user_factors.npy"),
+                                        ("run", "movies.json"), ("dataset", "manifest.json"),
+                                        ("dataset", "train.parquet")])
+def test_a_fifo_or_a_device_in_place_of_a_file_is_refused_at_once(base, tmp_path, kind, where, name):
+    """A red team: a FIFO in place of a run's or a dataset's file hung `recommend`, `verify` and `train` for
+    ever; a link to /dev/zero grew their memory by ~350 MB/s until the OOM killer came. Every read of a listed
+    file now opens it without blocking and refuses what is not a regular file, in one line."""
+    ds, run = base
+    folder = copy_run(run if where == "run" else ds, tmp_path / where)
+    target = current(folder) / name
+    target.unlink()
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        os.symlink("/dev/zero", target)
+    commands = [["verify", folder]]
+    if where == "run":
+        commands.append(["recommend", "--run", folder, "--user", "1", "-k", "2"])
+    else:
+        commands.append(["train", "-q", "--set", f"data.prepared={folder}", "--run", tmp_path / "r", "--set",
+                         "train.epochs=1", "--set", "model.dim=4"])
+    for args in commands:
+        r = subprocess.run([sys.executable, "-m", "embedrec", *map(str, args)], capture_output=True, text=True,
+                           timeout=120)
+        line = one_line(SimpleNamespace(stderr=r.stderr))
+        assert r.returncode == 1 and (f"'{target}' is not a regular file" in line or
+                                      # verify's size check of a listed file names it too
+                                      f"'{target}' is missing or does not match its checksum" in line), (args, line)

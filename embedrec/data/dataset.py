@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from embedrec.errors import ArtifactError
+from embedrec.fsutil import JSON_MAX, probe_json, read_regular
 
 SPLITS = ("train", "valid", "test")
 FORMAT_VERSION = 1
@@ -132,10 +133,7 @@ def is_dataset(folder: Path) -> bool:
     """Whether ``folder`` is a prepared dataset embedrec wrote (its manifest, directly or under ``current``),
     so --overwrite may replace it."""
     for manifest in (folder / "manifest.json", folder / "current" / "manifest.json"):
-        try:
-            m = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
+        m = probe_json(manifest)
         if isinstance(m, dict) and "format_version" in m and "embedrec_version" in m and "counts" in m:
             return True
     # a damaged or deleted manifest: still embedrec's by its layout (current -> gen-<time>, the links beside it and
@@ -277,14 +275,28 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
                         "ingest --overwrite'|ingest with overwrite=True»?); wait for it to finish and run the command again")
 
 
-def _read_at(dfd: int, folder: Path, name: str, gone) -> bytes:
+def _read_at(dfd: int, folder: Path, name: str, gone, expect: int | None = None, limit: int | None = None) -> bytes:
+    """A file of the dataset folder open as ``dfd``: a regular file only, of the ``expect``ed size (its
+    manifest's record) or at most ``limit`` bytes, checked before it is read (a review: a FIFO in its place hung
+    `train`, a link to /dev/zero filled memory until the OOM killer came)."""
+    import stat
+
     try:
-        fd = os.open(name, os.O_RDONLY, dir_fd=dfd)
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0), dir_fd=dfd)
     except FileNotFoundError:
         if gone():
             raise _Swapped from None
         raise ArtifactError(f"prepared dataset file '{folder / name}' is missing; {FIX}") from None
     with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ArtifactError(f"prepared dataset file '{folder / name}' is not a regular file; {FIX}")
+        if (expect is not None and st.st_size != expect) or (limit is not None and st.st_size > limit):
+            if gone():
+                raise _Swapped from None
+            said = f"its manifest says {expect:,}" if expect is not None else f"more than the {limit:,} embedrec writes"
+            raise ArtifactError(f"prepared dataset file '{folder / name}' is damaged ({st.st_size:,} bytes, {said}); "
+                                f"{FIX}")
         return fh.read()
 
 
@@ -348,7 +360,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
 
     folder, hold, dfd, gone = _open_folder(path)
     try:
-        raw = _read_at(dfd, folder, "manifest.json", gone)
+        raw = _read_at(dfd, folder, "manifest.json", gone, limit=JSON_MAX)
         try:
             manifest = json.loads(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -365,7 +377,9 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
         frames, hashes = {}, {}
         for name in names:
             fname = f"{name}.parquet"
-            data = _read_at(dfd, folder, fname, gone)
+            entry = recorded.get(fname)
+            data = _read_at(dfd, folder, fname, gone, expect=entry.get("bytes") if isinstance(entry, dict) and
+                            isinstance(entry.get("bytes"), int) else None)
             try:
                 check_bytes(data, recorded.get(fname), folder / fname, "prepared dataset file", FIX)
             except ArtifactError:
@@ -445,7 +459,8 @@ def _read_optional(folder: Path, manifest: dict, name: str) -> pd.DataFrame | No
         return None
     where = Path(folder) / f"{name}.parquet"
     try:
-        data = where.read_bytes()
+        data = read_regular(where, "prepared dataset file", FIX, expect=entry.get("bytes") if isinstance(entry, dict)
+                            and isinstance(entry.get("bytes"), int) else None)
     except OSError as e:
         raise ArtifactError(f"prepared dataset file '{where}' cannot be read ({e.strerror}); {FIX}") from None
     check_bytes(data, entry, where, "prepared dataset file", FIX)

@@ -362,13 +362,13 @@ def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: in
 
 def verify_index_file(path: Path, entry: dict | None, max_bytes: int | None = None) -> None:
     """Check an index file against the SHA-256 and size its run manifest records (a flipped bit in a FAISS file
-    changes results silently); files above ``max_bytes`` (run.VERIFY_ON_OPEN_MAX) where they lie
+    changes results silently); files above ``max_bytes`` (fsutil.VERIFY_ON_OPEN_MAX) where they lie
     (``fsutil.check_file``: streamed, unless untouched since they were hashed)."""
     if not entry:
         return
-    from embedrec.fsutil import read_checked
+    from embedrec import fsutil
 
     if max_bytes is None:
-        from embedrec.run import VERIFY_ON_OPEN_MAX as max_bytes
-    read_checked(path, entry, "index", "rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»",
+        max_bytes = fsutil.VERIFY_ON_OPEN_MAX
+    fsutil.read_checked(path, entry, "index", "rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»",
                  max_bytes)

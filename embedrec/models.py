@@ -1,0 +1,647 @@
+"""The answers of the public API: ``Model`` (a trained run opened for questions: ids in, ids out), its result
+types (``Recommendations``, ``Predictions``, ``StreamAnswer``), ``TrainedModel`` (a fitted model in memory,
+``save()`` publishes it) and ``publish_trained``, which the one-process ``train`` and the torchrun trainers
+(shard_als, replica) share. ``api`` builds these; they import nothing above them. See api.py for the
+workflow (load_config, ingest, train, open).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from embedrec.data.ids import MISSING, is_integer_text, not_an_id  # noqa: F401 (MISSING: the policy names)
+from embedrec.errors import NotFoundError, UsageError, shorten
+from embedrec.model.factors import FALLBACKS, Factors
+from embedrec.results import Predictions, Recommendations, StreamAnswer, stream_rows
+from embedrec.serve.recommender import COLUMNS, LOGGED_UNKNOWN, Recommender, py_id
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
+    from embedrec.data.dataset import Dataset
+
+log = logging.getLogger("embedrec")
+PREDICT_MISSING = ("fallback", "error", "skip")
+
+
+# ----------------------------------------------------------------------------------------- models
+def _as_list(ids) -> list:
+    """One id or many: a str or number (numpy scalars too) is one id; a list, array or pandas Series many. A
+    flag, a missing value (None, NaN) or a nested list is no id: UsageError."""
+    if isinstance(ids, (str, bytes, int, float, np.generic)):
+        ids = [ids]
+    elif isinstance(ids, np.ndarray) and ids.ndim != 1:
+        raise UsageError(f"expected an id or a 1-D list of ids, not a {ids.ndim}-D array of shape {ids.shape}; "
+                         "flatten it (arr.ravel())")
+    elif isinstance(ids, np.ndarray) and ids.dtype.kind in "iuUS":  # no flag, gap or list can be in it: no
+        return ids.tolist()                                          # check per id (a million ids, one call)
+    try:
+        ids = list(ids)
+    except TypeError:
+        raise UsageError(f"expected an id or a list of ids, not {type(ids).__name__}") from None
+    for x in ids:
+        _one_id(x)
+    return ids
+
+
+def _one_id(x) -> None:
+    why = not_an_id(x)
+    if why == "a flag":
+        raise UsageError(f"{bool(x)} is not an id (a flag); give user or movie ids, e.g. [196, 186]")
+    if why == "a missing value":
+        raise UsageError(f"{x if x is None else float(x)} is not an id (a missing value); drop the gaps first, e.g. "
+                         "series.dropna()")
+    if why:
+        raise UsageError(f"{shorten(x)!s} is not an id ({why}); give a flat list of ids, e.g. [196, 186]")
+
+
+def _genres(genres) -> tuple:
+    """``genres=``: one genre name ('Comedy') or many (['Comedy', 'Drama'])."""
+    if genres is None:
+        return ()
+    if isinstance(genres, str):
+        return (genres,)
+    try:
+        out = tuple(genres)
+    except TypeError:
+        out = None
+    if out is None or not all(isinstance(g, str) for g in out):
+        raise UsageError(f"genres={shorten(repr(genres), 40)}: give a genre name or a list of them, e.g. "
+                         "genres='Comedy' or genres=['Comedy', 'Drama']")
+    return out
+
+
+def _rated(rated) -> dict:
+    """``rated=``: {movie id: rating} (a dict, a pandas Series) or (movie id, rating) pairs in order, each movie
+    once."""
+    if rated is None:
+        return {}
+    if hasattr(rated, "items"):
+        return dict(rated.items())
+    how = f"rated={shorten(repr(rated), 40)}: give {{movie id: rating}} or (movie id, rating) pairs, e.g. " \
+          "rated={50: 5, 181: 4}"
+    if isinstance(rated, (str, bytes)):
+        raise UsageError(how)
+    try:
+        pairs = [tuple(p) for p in rated]
+    except TypeError:
+        raise UsageError(how) from None
+    if any(len(p) != 2 or isinstance(p, (str, bytes)) for p in pairs):
+        raise UsageError(how)
+    out = dict(pairs)
+    if len(out) < len(pairs):
+        twice = next(m for i, (m, _) in enumerate(pairs) if m in [q for q, _ in pairs[:i]])
+        raise UsageError(f"rated: movie {shorten(repr(twice), 40)} is rated twice; give each movie one rating")
+    return out
+
+
+def _flag(value, name: str) -> bool:
+    """A True/False argument: anything else (None, 'no', 0) is refused, not read by its truth."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise UsageError(f"{name} must be True or False, not {shorten(repr(value), 40)}")
+    return bool(value)
+
+
+def _movie_arg(value, what: str):
+    """One id (a number or a text), not a list of them."""
+    if not isinstance(value, (str, bytes, int, np.integer, float, np.floating)) or isinstance(value, bool):
+        raise UsageError(f"{what}: give one movie id, e.g. similar(50), not {shorten(repr(value), 40)}")
+    return value
+
+
+def _check(value: str, allowed: tuple, name: str) -> None:
+    if value not in allowed:
+        raise UsageError(f"{name}={value!r}: expected one of {', '.join(map(repr, allowed))}")
+
+
+class Model:
+    """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate.
+
+    Built over a ``recommend.Recommender`` (row numbers, the search); ``er.open`` gives one over a run's files,
+    ``er.train`` a TrainedModel over arrays in memory. Both answer through the same code."""
+
+    def __init__(self, engine: Recommender):
+        self._engine = engine
+
+    @property
+    def engine(self) -> Recommender:
+        if self._engine is None:
+            raise UsageError("this model was closed; open the run again (er.open) to use it")
+        return self._engine
+
+    def close(self) -> None:
+        """Let go of the run folder this model reads (its shared lock, which keeps a later ``train`` of the same
+        run from pruning it) and of its arrays; the model is unusable afterwards. Also ``with er.open(...) as m:``.
+        Results it gave keep what they hold."""
+        engine, self._engine = self._engine, None
+        hold = getattr(getattr(engine, "run", None), "hold", None)
+        if hold is not None:
+            hold.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._engine is None:
+            return f"<{type(self).__name__}: closed>"
+        e = self.engine
+        where = f" from '{e.run.path}'" if e.run is not None else " (in memory)"
+        kind = "explicit" if e.explicit else "implicit"
+        return f"<{type(self).__name__}: {kind}, {e.P.shape[0]:,} users x {e.Q.shape[0]:,} movies x dim {e.Q.shape[1]}{where}>"
+
+    @property
+    def factors(self) -> Factors:
+        return self.engine.factors
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        return self.engine.user_ids
+
+    def torch_module(self):
+        """The model as a PyTorch module (``embedrec.model.mf.MatrixFactorization``, eval mode) whose
+        ``forward(user_rows, movie_rows)`` gives the scores this model serves (before clipping to the rating
+        scale); rows map to ids through ``user_ids`` / ``movie_ids``. Imports torch."""
+        from embedrec.model.mf import MatrixFactorization
+
+        return MatrixFactorization.from_factors(self.factors)
+
+    @property
+    def n_users(self) -> int:
+        return self.engine.factors.n_users
+
+    @property
+    def n_movies(self) -> int:
+        return self.engine.factors.n_movies
+
+    @property
+    def movie_ids(self) -> np.ndarray:
+        return self.engine.movie_ids
+
+    @property
+    def uses_order(self) -> bool:
+        """Whether ``recommend_new(..., ordered=True)`` weighs a new user's latest movies most (als models); the
+        other models take the movies as a set."""
+        return self.engine.uses_order()
+
+    def _k(self, k: int | None) -> int:
+        k = k if k is not None else (self.engine.cfg.k if self.engine.cfg is not None else 10)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise UsageError(f"k={k!r}: give a whole number k >= 1")
+        return int(k)
+
+    def recommend(self, users, k: int | None = None, *, missing: str = "error", exclude_seen: bool = True,
+                  genres: Iterable[str] = (), year_min: int | None = None,
+                  year_max: int | None = None) -> Recommendations:
+        """Top-k movies for each user id (one id or many), best first, movies the user gave in training (train
+        and valid) excluded unless ``exclude_seen=False``.
+
+        ``missing``: what an id not in the training data gets: 'error' (NotFoundError naming it), 'skip' (left
+        out of the result), 'popular' (the most popular movies, scored by their number of ratings)."""
+        k = self._k(k)
+        e = self.engine
+        exclude_seen = _flag(exclude_seen, "exclude_seen")
+        allowed = e.allowed(_genres(genres), year_min, year_max)
+        query, rows, unknown = e.users.resolve(_as_list(users), missing,
+                                               "pass missing='skip' or missing='popular', or use "
+                                               "recommend_new(liked=...) for a new user")
+        known = rows >= 0
+        answers: dict[int, tuple] = {}
+        if known.any():
+            ids, scores = e.recommend_rows(rows[known], k, not exclude_seen, allowed)
+            answers = {int(r): (i, s) for r, i, s in zip(rows[known], ids, scores)}
+        out_q, out_rows, out_scores, fallback = [], [], [], []
+        for q, r in zip(query, rows):
+            if r >= 0:
+                out_q.append(e.users.raw(r))
+                ids, scores = answers[int(r)]
+            elif missing == "popular":
+                out_q.append(q)
+                ids, scores = e.popular(k, allowed, e.rated_by_unknown(q))
+            else:
+                continue
+            out_rows.append(ids)
+            out_scores.append(scores)
+            fallback.append(r < 0)
+        return Recommendations(e, out_q, out_rows, out_scores, fallback, unknown)
+
+    def recommend_stream(self, lines: Iterable[str], k: int | None = None, *, missing: str = "skip",
+                         exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,
+                         year_max: int | None = None, batch_size: int = 4096, on_batch=None,
+                         name: str = "<input>") -> Iterator[tuple]:
+        """``recommend`` for a stream of user ids, one per line (a file, stdin, a socket): answered in batches of
+        ``batch_size`` as the lines come, so a slow producer gets each batch's answers before it sends the next;
+        ``on_batch()`` is called after each batch. Yields (user id, movie ids, scores) per user (a
+        :class:`StreamAnswer`); give them to ``write_stream``. ``missing``: 'skip' (logged), 'popular', or 'error'
+        (NotFoundError naming name:line)."""
+        from embedrec.serve.stream import recommend_many
+
+        if isinstance(lines, (str, bytes)):  # iterating '196\n186' gives its characters, each read as an id
+            raise UsageError(f"recommend_stream: got the text '{shorten(lines)}'; give the lines or ids one by one, "
+                             "e.g. text.splitlines(), open(path) or [196, 186]")
+        _check(missing, MISSING, "missing")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise UsageError(f"recommend_stream: batch_size={batch_size!r}: give a whole number >= 1")
+        e = self.engine
+        answers = recommend_many(e, lines, self._k(k), include_seen=not _flag(exclude_seen, "exclude_seen"),
+                                 allowed=e.allowed(_genres(genres), year_min, year_max), strict=missing == "error",
+                                 fallback="popular" if missing == "popular" else "none", batch=batch_size,
+                                 on_batch=on_batch, name=name)
+        return (StreamAnswer.of(q, rows, scores, e.movie_ids) for q, rows, scores in answers)
+
+    def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True, *,
+                     query_column: str | None = None) -> None:
+        """Write ``recommend_stream``'s answers (or a ``Recommendations``) to the text file ``out`` as csv, tsv,
+        jsonl (fast writers that encode each movie once) or table/json, with the columns of
+        ``Recommendations.to_rows``. The first column is ``query_column``: a Recommendations' own (``similar``'s
+        is movie_id_query), else user_id."""
+        from embedrec.output import FORMATS, write_rows
+        from embedrec.serve import stream
+
+        _check(fmt, FORMATS, "fmt")
+        if isinstance(triples, Recommendations):
+            query_column = query_column or triples.query_column
+            triples = triples.triples()
+        query_column = query_column or "user_id"
+        _check(query_column, ("user_id", "movie_id_query"), "query_column")
+        triples = stream_rows(self.engine, triples)
+        if fmt in ("csv", "tsv"):
+            stream.write_delimited(self.engine, triples, fmt, out, header=header, query_column=query_column)
+        elif fmt == "jsonl":
+            stream.write_jsonl(self.engine, triples, out, query_column=query_column)
+        else:
+            write_rows(stream.as_rows(self.engine, triples, query_column), [query_column, *COLUMNS[1:]], fmt, out,
+                       header=header)
+
+    def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,
+                      ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),
+                      year_min: int | None = None, year_max: int | None = None) -> Recommendations:
+        """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
+        rating} (folded in against the fixed movie factors); the given movies are excluded unless
+        ``exclude_seen=False``. ``ordered=True``: ``liked`` or ``rated`` (one of them) lists the user's history
+        oldest first, and an als model weighs the latest movies most (``recommend.foldin_recency``; on held-out
+        ML-100K users told their earliest 80%, NDCG@10 +18%); ``uses_order`` says whether this model does. An
+        unknown movie id raises NotFoundError."""
+        k = self._k(k)
+        e = self.engine
+        ordered, exclude_seen = _flag(ordered, "ordered"), _flag(exclude_seen, "exclude_seen")
+        if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
+            raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
+                             "not a set")
+        allowed = e.allowed(_genres(genres), year_min, year_max)
+        p, b, seen = e.fold_in(_as_list(liked), _rated(rated), ordered=bool(ordered))
+        ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
+        return Recommendations(e, [None], [ids], [scores], [False], [])
+
+    def recommend_features(self, values: dict, k: int | None = None, *, genres: Iterable[str] = (),
+                           year_min: int | None = None, year_max: int | None = None) -> Recommendations:
+        """Top-k movies for a new user from demographics alone ({'age': '25', 'gender': 'F'}); models trained with
+        features.user, opened from a run."""
+        k = self._k(k)
+        e = self.engine
+        allowed = e.allowed(_genres(genres), year_min, year_max)
+        p, b = e.user_from_features(dict(values))
+        ids, scores = e.recommend_vector(p, b, k, np.zeros(0), allowed)
+        return Recommendations(e, [None], [ids], [scores], [False], [])
+
+    def similar(self, movie, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
+                year_max: int | None = None) -> Recommendations:
+        """The k movies most similar to ``movie`` (an id; see find_movie for titles) by cosine similarity of
+        their embeddings; the query column is ``movie_id_query``."""
+        k = self._k(k)
+        e = self.engine
+        allowed = e.allowed(_genres(genres), year_min, year_max)
+        row = e.movie_row(_movie_arg(movie, "similar"))
+        ids, scores = e.similar(row, k, allowed)
+        return Recommendations(e, [py_id(e.movie_ids[row])], [ids], [scores], [False], [],
+                               query_column="movie_id_query")
+
+    def find_movie(self, query: str):
+        """A movie id from an id, an exact title, 'Title (year)' or title words; ambiguity raises UsageError."""
+        return py_id(self.engine.movie_ids[self.engine.find_movie(str(query))])
+
+    def movie(self, movie) -> dict:
+        """One movie's row: {'movie_id', 'title', 'year' (None where unknown), 'genres'}; NotFoundError for an id
+        not in the training data."""
+        e = self.engine
+        row = e.movie_row(movie)
+        return {"movie_id": py_id(e.movie_ids[row]), "title": e.titles[row], "year": e.years[row],
+                "genres": list(e.genres[row] or [])}
+
+    def popular(self, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
+                year_max: int | None = None) -> Recommendations:
+        """The k movies with the most training ratings (train and valid), scored by that count."""
+        e = self.engine
+        ids, scores = e.popular(self._k(k), e.allowed(_genres(genres), year_min, year_max))
+        return Recommendations(e, [None], [ids], [scores], [True], [])
+
+    def predict(self, pairs: Iterable, *, missing: str = "fallback") -> Predictions:
+        """The score of each (user id, movie id) pair: the predicted rating for explicit models. ``pairs``: tuples,
+        a 2-column array, or a DataFrame with the columns user_id and movie_id.
+
+        ``missing``: 'fallback' (default) answers a pair with an id not in the training data from what the
+        model has, as Surprise does: explicit models mu + b_m (unknown user), mu + b_u (unknown movie), mu
+        (both); implicit models b_m where they have movie biases, else NaN. The ``fallback`` column says which.
+        'error' raises NotFoundError; 'skip' leaves the pair out."""
+        _check(missing, PREDICT_MISSING, "missing")
+        e = self.engine
+        if hasattr(pairs, "itertuples"):  # a DataFrame: iterating it gives its column names
+            if not {"user_id", "movie_id"} <= set(pairs.columns):
+                raise UsageError(f"predict: a DataFrame needs the columns user_id and movie_id, not "
+                                 f"{shorten(list(pairs.columns))}; rename them, or pass df[[USER, MOVIE]].to_numpy()")
+            pairs = pairs[["user_id", "movie_id"]].itertuples(index=False, name=None)
+        if isinstance(pairs, (str, bytes)):  # iterating '196,242' gives its characters
+            raise UsageError(f"predict: got the text '{shorten(pairs)}'; give (user id, movie id) pairs, e.g. "
+                             "predict([(196, 242)]) (the CLI's --pairs reads such text)")
+        try:
+            pairs = list(pairs)
+            if any(isinstance(p, (str, bytes)) for p in pairs):  # '196' would be read as the pair of its characters
+                raise TypeError
+            pairs = [tuple(p) for p in pairs]
+        except TypeError:
+            raise UsageError("predict: expected (user id, movie id) pairs, e.g. predict([(196, 242)]), not a flat "
+                             "list of ids") from None
+        for p in pairs:
+            if len(p) < 2:
+                raise UsageError(f"predict: expected (user id, movie id) pairs, got {shorten(p)}")
+        users, movies = [p[0] for p in pairs], [p[1] for p in pairs]
+        for n, (u, m) in enumerate(zip(users, movies), 1):
+            try:
+                _one_id(u)
+                _one_id(m)
+            except UsageError as err:
+                raise UsageError(f"predict: pair {n} ({shorten(u)}, {shorten(m)}): {err}") from None
+        uq, urows, _ = e.users.resolve(users, "skip")
+        mq, mrows, _ = e.movies.resolve(movies, "skip")
+        mrows = np.where((mrows >= 0) & e.untrained[np.maximum(mrows, 0)], -1, mrows)  # no training rating: as
+        bad = (urows < 0) | (mrows < 0)                                                 # unknown (a review)
+        if bad.any() and missing == "error":
+            i = int(np.flatnonzero(bad)[0])
+            kind, given = ("user", uq[i]) if urows[i] < 0 else ("movie", mq[i])
+            raise NotFoundError(f"{kind} '{shorten(given)}' is not in the training data; pass missing='fallback' "
+                                "or missing='skip'", kind=kind, id=given)
+        keep = ~bad if missing == "skip" else np.ones(len(pairs), bool)
+        urows, mrows = urows[keep], mrows[keep]
+        scores, codes = e.factors.predict_fallback(urows, mrows)
+        uid = [q if r < 0 else e.users.raw(r) for q, r in zip(np.asarray(uq, object)[keep], urows)]
+        mid = [q if r < 0 else e.movies.raw(r) for q, r in zip(np.asarray(mq, object)[keep], mrows)]
+        return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes])
+
+    def evaluate(self, split: str = "test", ks: Iterable[int] | None = None) -> dict:
+        """Metrics on the dataset's ``split`` beside the baselines, as ``embedrec evaluate`` prints them; ``ks``
+        (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs."""
+        from embedrec.evaluate import evaluate_opened
+
+        _check(split, ("valid", "test"), "split")
+        return evaluate_opened(self.engine.run, None, split, _ks(ks if ks is not None else self._run_eval_k()))
+
+    def _run_eval_k(self) -> tuple[int, ...]:
+        from embedrec.run import run_eval_k
+
+        return run_eval_k(self.engine.run)
+
+
+def fold_in_solve(loss: str, train_cfg, pairs: int, n_users: int, n_movies: int, timed: bool) -> dict | None:
+    """What a run's manifest records of its users' solve (``training_ratings.solve``, serve.foldin.fold_in): als
+    (training.als.user_solve, over the ``pairs`` trained on, ``timed`` if they had times) and softmax (the user
+    L2); None for the other losses, whose new users get a fixed solve."""
+    if loss == "als":
+        from embedrec.training.als import user_solve
+
+        return user_solve(train_cfg, pairs, n_users, n_movies, timed)
+    if loss == "softmax":
+        return {"loss": "softmax", "l2": float(train_cfg.weight_decay_user)}
+    return None
+
+
+class TrainedModel(Model):
+    """A model trained in this process (``er.train``): the Model methods over its arrays, plus ``save``.
+
+    ``metrics`` are what ``embedrec train`` prints; ``dataset`` the Dataset it was trained on (train+valid merged
+    when refit); ``config`` the Config; ``result`` the FitResult (the torch model is ``result.model``)."""
+
+    def __init__(self, cfg: Config, ds: Dataset, f: dict, metrics: dict, extra: dict, state_bytes: bytes, history: list,
+                 result=None, solve: dict | None = None):
+        import pyarrow as pa
+
+        from embedrec.data.ids import ids_from_arrow
+        from embedrec.run import serving_arrays
+
+        self.config, self.dataset, self.metrics, self.result = cfg, ds, metrics, result
+        # how training took the ratings, for a new user's fold-in: what ingest kept, what als weighted
+        loss = extra["model"]["loss"]
+        ratings = {"min_rating": ds.manifest.get("min_rating"),
+                   "rating_weight": cfg.train.als_rating_weight if loss == "als" else 0.0}
+        tr = ds.splits["train"]  # ingest keeps one rating per pair: its rows are the pairs trained on
+        solve = solve or fold_in_solve(loss, cfg.train, len(tr), ds.n_users, ds.n_movies, tr.timestamp is not None)
+        if solve is not None:  # the users' half of the training objective, which a new user's fold-in repeats
+            ratings["solve"] = solve
+        extra = {**extra, "training_ratings": ratings}
+        self._f, self._extra, self._state_bytes, self._history = f, extra, state_bytes, history
+        explicit = cfg.model.objective == "explicit"
+        fac = Factors.from_dict(f, explicit, ds.manifest.get("rating_scale"))
+        # through Arrow, as a saved run's parquet files are read: the same ids, titles, years and genres
+        movies = pa.Table.from_pandas(ds.movies[["movie_id", "title", "year", "genres"]], preserve_index=False)
+        users = pa.Table.from_pandas(ds.users[["user_id"]], preserve_index=False)
+        cols = {name: movies.column(name).combine_chunks() for name in movies.column_names}
+        arrays = serving_arrays(ds)
+        engine = Recommender.from_parts(
+            fac, ids_from_arrow(users.column("user_id").combine_chunks()),
+            {"movie_id": ids_from_arrow(cols["movie_id"]), "title": cols["title"].to_pylist(),
+             "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
+            (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend, ratings,
+            ds.rated_below_unknown, bool((extra.get("features") or {}).get("user")))
+        super().__init__(engine)
+
+    def save(self, run_dir: str | Path | None = None) -> Path:
+        """Publish the run to ``run_dir`` (default config.run.dir) exactly as ``embedrec train`` does: the
+        artifacts folder, its checksums, the ``current`` link. Returns the artifacts folder."""
+        from embedrec.run import check_run_folder
+
+        run_dir = Path(run_dir if run_dir is not None else self.config.run.dir)
+        check_run_folder(run_dir)  # as train: new, empty, or a run (a review: a user's 'current' file was replaced)
+        return self._publish(run_dir)
+
+    def _publish(self, run_dir: Path) -> Path:
+        """save() for the training paths, which checked the folder before they wrote their checkpoints in it."""
+        import json
+
+        from embedrec.run import publish, save_artifacts
+
+        cfg = self.config.updated({"run.dir": str(run_dir)})
+        log_text = "".join(json.dumps(r) + "\n" for r in self._history)
+
+        def write(tmp: Path) -> None:
+            save_artifacts(tmp, self._f, self.dataset, self._state_bytes, self._extra, cfg.to_yaml(), self.metrics,
+                           cfg.index, None)
+            if log_text:
+                (tmp / "metrics.jsonl").write_text(log_text, encoding="utf-8")
+
+        return publish(run_dir, write)
+
+    def evaluate(self, split: str = "test", ks: Iterable[int] | None = None) -> dict:
+        from embedrec.evaluate import evaluate_factors
+
+        _check(split, ("valid", "test"), "split")
+        return evaluate_factors(self._f, self.engine.explicit, self.dataset, split,
+                                _ks(ks if ks is not None else self.config.train.eval_k), bool(self.dataset.manifest.get("refit")))
+
+
+def _ks(ks: Iterable[int]) -> tuple[int, ...]:
+    """evaluate's ks: whole numbers >= 1 (one, or several)."""
+    if isinstance(ks, (str, bytes)):  # '10' would be read as its characters
+        raise UsageError(f"ks={ks!r}: give whole numbers >= 1, e.g. ks=10 or ks=(10, 20), not text")
+    try:
+        ks = (ks,) if isinstance(ks, (int, np.integer, float)) else tuple(ks)
+    except TypeError:
+        raise UsageError(f"ks={ks!r}: give whole numbers >= 1, e.g. ks=(10, 20)") from None
+    if not ks or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ks):
+        raise UsageError(f"ks={list(ks)!r}: give whole numbers >= 1, e.g. ks=(10, 20)")
+    return ks
+
+
+# ----------------------------------------------------------------------------------------- CLI text input
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Column names made unique in order: a repeated name gets _2, _3, ... (a dict row would keep only one)."""
+    seen: dict[str, int] = {}
+    out = []
+    for c in names:
+        seen[c] = seen.get(c, 0) + 1
+        out.append(c if seen[c] == 1 else f"{c}_{seen[c]}")
+    return out
+
+
+def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", strict: bool = False
+                  ) -> tuple[list[str], Iterator[dict]]:
+    """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma-separated with CSV quoting as Python's csv
+    module reads it, or tab-separated as they are, each line its own; an optional header) as (columns, rows).
+    A header names the user and movie columns (user_id/user/uid ..., movie_id/movie/item/mid ...), in any order;
+    without one they are the first two.
+    Further input columns pass through between movie_id and fallback, named as in the header (col3, col4, ...
+    without one). An unknown id is answered from the fallback (strict: NotFoundError), the first few named on
+    stderr and the rest counted; a field that cannot be an id of this model (text where ids are numbers, an
+    empty one) is a DataError naming its line."""
+    import csv
+
+    from embedrec.errors import DataError
+    from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS
+
+    e = model.engine
+    pairs, extras, where = [], [], []
+    names: list[str] = []
+    cols = (0, 1)  # the user's and the movie's field
+    width = first = 0  # the fields of the first line (a header or data), which every line must have
+    tsv = None  # whether the first line has a tab: then every tab splits (TSV input)
+    for n, line in enumerate(lines, 1):
+        line = line.strip(" \r\n")  # not tabs: a TSV line's empty last field is a field
+        if n == 1:
+            line = line.lstrip("\ufeff").strip(" ")  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
+        if not line.strip() or line.startswith("#"):
+            continue
+        if tsv is None:
+            tsv = "\t" in line
+        parts = None
+        if "\t" not in line or not tsv:  # CSV, with its quoting ("196","242" as pandas and R write it)
+            try:
+                parts = [p.strip() for p in next(csv.reader([line]))]
+            except csv.Error as err:  # a carriage return inside a field, a NUL byte
+                raise DataError(f"{name}:{n}: cannot read the line as CSV ({err}); fix that line") from None
+            if "\t" in line and len(parts) != width:  # in CSV input, a tab-separated line (each line its own);
+                parts = None  # one with the CSV lines' fields keeps a quoted tab in its field
+        if parts is None:  # TSV: the fields as they are (TSV seldom quotes)
+            parts = [p.strip() for p in line.split("\t")]
+        if len(parts) < 2:
+            raise DataError(f"{name}:{n}: expected 'user,movie' (comma- or tab-separated); fix that line")
+        if not width:
+            width, first = len(parts), n
+        elif len(parts) != width:  # a ragged line would shift or blank the columns passed through
+            raise DataError(f"{name}:{n}: expected {width} fields (as on line {first}), found {len(parts)}; give every "
+                            "line the same fields")
+        if n == first and pairs == [] and not names:
+            low = [p.lower() for p in parts]
+            named = (next((i for i, p in enumerate(low) if p in HEADER_USER_WORDS), None),
+                     next((i for i, p in enumerate(low) if p in HEADER_MOVIE_WORDS), None))
+            (u,), (up,) = e.user_rows([parts[0]])
+            (m,), (mp,) = e.movie_rows([parts[1]])
+            # not an id at all; an integer beyond the id type (99999999999999999999999) is an unknown id
+            u_word, m_word = (p is None and not is_integer_text(t) for p, t in ((up, parts[0]), (mp, parts[1])))
+            # a header names its columns: both known column words, or neither of the first two an id (a typo'd
+            # id such as '19x' beside a good movie id is a data line, refused or answered below)
+            if None not in named or (u < 0 or m < 0) and ((u_word and m_word) or low[0] in HEADER_USER_WORDS):
+                if None not in named:
+                    cols = named
+                rest = [c for i, c in enumerate(parts) if i not in cols]
+                names = _unique([c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}"
+                                 for c in rest])
+                continue  # a header line
+        pairs.append((parts[cols[0]], parts[cols[1]]))
+        extras.append([c for i, c in enumerate(parts) if i not in cols])
+        where.append(n)
+    pred = model.predict(pairs)
+    integer = {"user": e.user_ids.dtype.kind in "iu", "movie": e.movie_ids.dtype.kind in "iu"}
+    for i, f in enumerate(pred.fallback):  # a field no id of this model can be: the first such line, not a fallback
+        sides = (("user", 0),) * (f in ("user_unknown", "both")) + (("movie", 1),) * (f in ("movie_unknown", "both"))
+        for kind, side in sides:
+            t = pairs[i][side]
+            if t == "" or integer[kind] and not is_integer_text(t):
+                what = f"the {kind} id is empty" if t == "" else \
+                    f"'{shorten(t)}' is not a {kind} id of this model (its ids are integers)"
+                raise DataError(f"{name}:{where[i]}: {what}; fix that line" +
+                                (", or put a header line of column names first" if i == 0 and t != "" else ""))
+    shown = 0
+    for n, (u, m), f in zip(where, pairs, pred.fallback):
+        if f == "none":
+            continue
+        what = f"user '{shorten(u)}'" if f in ("user_unknown", "both") else f"movie '{shorten(m)}'"
+        if strict:
+            raise NotFoundError(f"{name}:{n}: {what} is not in the training data; without «--strict|strict=True» "
+                                "it is scored from the biases (the fallback column says which)")
+        shown += 1
+        if shown <= LOGGED_UNKNOWN:
+            log.warning("%s:%d: %s is not in the training data; scored without it (fallback %s)", name, n, what, f)
+    if shown > LOGGED_UNKNOWN:
+        log.warning("%s pairs with an unknown id in all (the first %d are named above; see the fallback column)",
+                    f"{shown:,}", LOGGED_UNKNOWN)
+    width = max((len(x) for x in extras), default=0)
+    names = (names + [f"col{i + 3}" for i in range(len(names), width)])[:max(width, len(names))]
+    rows = ({"user_id": r["user_id"], "movie_id": r["movie_id"], **dict(zip(names, x)), "fallback": r["fallback"],
+             "score": r["score"]} for r, x in zip(pred.to_rows(), extras))
+    return ["user_id", "movie_id", *names, "fallback", "score"], rows
+
+
+# ----------------------------------------------------------------------------------------- publishing
+def publish_trained(model: TrainedModel, run_dir: Path, resume: bool) -> None:
+    """Publish what ``train`` fitted, except a ``--resume`` of a finished run: its complete checkpoints rebuild
+    the model ``run_dir`` already serves, which is then not published again (one process and the ranks alike)."""
+    published = _published_as(run_dir, model) if resume else None
+    if published is not None:
+        log.info("nothing to resume: the checkpoints were complete and %s already holds this model (%s); train "
+                 "without --resume to train again, or raise train.epochs to continue", run_dir, published)
+        return
+    model._publish(Path(run_dir))
+
+
+def _published_as(run_dir: Path, model: TrainedModel) -> str | None:
+    """The folder name of ``run_dir``'s published model when it is ``model`` (the same factors bit for bit and
+    the same config): what a --resume of a finished run recomputes, which is not published again."""
+    from embedrec.errors import ArtifactError
+    from embedrec.run import load_run, sha256_array
+
+    try:
+        run = load_run(run_dir)
+        config = run.read_verified(run.path / "config.yaml")
+    except ArtifactError:
+        return None
+    files = run.manifest.get("files") or {}
+    same = all(files.get(f"{name}.npy") == sha256_array(np.asarray(model._f[name], np.float32))
+               for name in ("user_factors", "movie_factors"))
+    yaml = model.config.updated({"run.dir": str(run_dir)}).to_yaml()
+    return run.path.name if same and config is not None and config.decode("utf-8") == yaml else None

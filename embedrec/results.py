@@ -1,0 +1,154 @@
+"""What the public API's questions answer: ``Recommendations`` (users or movies -> movie ids and scores),
+``Predictions`` (pairs -> scores and the fallback used) and ``StreamAnswer`` (one query of a stream), each with
+``to_frame()``, iteration and a notebook view. Built by ``models.Model``; numpy only (pandas on ``to_frame``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from embedrec.errors import UsageError
+from embedrec.serve.recommender import COLUMNS, Recommender
+
+
+class StreamAnswer(tuple):
+    """One query's answer, (query id, movie ids, scores), as everywhere in the API; ``rows`` keeps the movie rows
+    the fast writers of ``Model.write_stream`` encode from."""
+
+    def __new__(cls, query_id, movie_ids, scores, rows=None):
+        self = super().__new__(cls, (query_id, movie_ids, scores))
+        self.rows = rows
+        return self
+
+    def __getnewargs__(self):  # copy and pickle (multiprocessing, joblib): the tuple; ``rows`` is the state
+        return tuple(self)
+
+    @classmethod
+    def of(cls, query_id, rows, scores, all_movie_ids) -> StreamAnswer:
+        """The answer of movie ``rows`` (of a model whose movie ids are ``all_movie_ids``)."""
+        return cls(query_id, all_movie_ids[rows], scores, rows)
+
+
+def stream_rows(engine, triples: Iterable[tuple]) -> Iterator[tuple]:
+    """(query id, movie rows, scores) from answers of (query id, movie ids, scores): a StreamAnswer's own rows,
+    else the ids looked up (answers a caller built or filtered)."""
+    for t in triples:
+        rows = getattr(t, "rows", None)
+        if rows is None:
+            rows, _ = engine.movie_rows(list(t[1]))
+            if (np.asarray(rows) < 0).any():
+                raise UsageError(f"write_stream: a movie id of query {t[0]!r} is not in this model")
+        yield t[0], rows, t[2]
+
+
+class Recommendations:
+    """Top-k movies per query: ``query_ids`` (user ids; the movie for ``similar``; None for a new user), and
+    per query ``movie_ids`` and ``scores`` (1-D arrays, best first; lists, as filters may leave fewer than k).
+
+    ``unknown`` lists the query ids not in the training data (skipped, or answered with popular movies, where
+    ``fallback`` is True)."""
+
+    def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, fallback: list[bool],
+                 unknown: list, query_column: str = "user_id"):
+        self._engine, self._rows = engine, [np.asarray(r, dtype=np.int64) for r in rows]
+        self.query_ids = query_ids
+        self.movie_ids = [engine.movie_ids[r] for r in self._rows]
+        self.scores = [np.asarray(s) for s in scores]
+        self.fallback = [bool(f) for f in fallback]  # Python bools (json.dumps takes them; numpy's it refuses)
+        self.unknown = unknown
+        self.query_column = query_column
+        self.columns = [query_column, *COLUMNS[1:]]
+
+    @property
+    def user_ids(self) -> list:
+        return self.query_ids
+
+    def __len__(self) -> int:
+        return len(self.query_ids)
+
+    def __iter__(self) -> Iterator[tuple]:
+        """(query id, movie ids, scores) per query."""
+        return iter(zip(self.query_ids, self.movie_ids, self.scores))
+
+    def __getitem__(self, i: int) -> tuple:
+        """The i-th query's (query id, movie ids, scores), as iteration gives them."""
+        return self.query_ids[i], self.movie_ids[i], self.scores[i]
+
+    def _repr_html_(self) -> str:  # a notebook shows the rows (the first 50 queries' worth)
+        return _frame_html(self, lambda: Recommendations(self._engine, self.query_ids[:50], self._rows[:50],
+                                                         self.scores[:50], self.fallback[:50], [],
+                                                         self.query_column).to_frame(),
+                           len(self.query_ids) > 50, f"{len(self)} queries")
+
+    def __repr__(self) -> str:
+        k = max((len(m) for m in self.movie_ids), default=0)
+        extra = f", {len(self.unknown)} unknown" if self.unknown else ""
+        return f"<Recommendations: {len(self)} quer{'y' if len(self) == 1 else 'ies'} x top-{k}{extra}>"
+
+    def triples(self) -> Iterator[tuple]:
+        """(query id, movie ids, scores) per query (a :class:`StreamAnswer`): what ``Model.write_stream`` takes."""
+        return (StreamAnswer(q, ids, scores, rows)
+                for q, ids, scores, rows in zip(self.query_ids, self.movie_ids, self.scores, self._rows))
+
+    def to_rows(self) -> Iterator[dict]:
+        """One dict per recommended movie: the query id, rank, movie_id, title, year, genres, score (the CLI's
+        rows)."""
+        for q, rows, scores in zip(self.query_ids, self._rows, self.scores):
+            for r in self._engine.rows_for(q, rows, scores):
+                if self.query_column != "user_id":
+                    r = {self.query_column: q, **{c: v for c, v in r.items() if c != "user_id"}}
+                yield r
+
+    def to_frame(self):
+        """to_rows() as a pandas DataFrame, plus the column ``fallback``: True where the query was not in the
+        training data and got the most popular movies (missing='popular'; their score is the rating count)."""
+        import pandas as pd
+
+        rows = list(self.to_rows())
+        flags = [f for f, n in zip(self.fallback, self.movie_ids) for _ in range(len(n))]
+        frame = pd.DataFrame(rows, columns=self.columns).assign(fallback=pd.Series(flags, dtype=bool))
+        return frame.astype({"rank": "int64", "score": "float64"}) if not rows else frame
+
+
+class Predictions:
+    """Scores of (user, movie) pairs. ``fallback`` per pair: 'none', or which side was not in the training data
+    ('user_unknown', 'movie_unknown', 'both'), the score then coming from the biases / global mean."""
+
+    columns = ["user_id", "movie_id", "fallback", "score"]
+
+    def __init__(self, user_ids: list, movie_ids: list, scores: np.ndarray, fallback: list[str]):
+        self.user_ids, self.movie_ids, self.scores, self.fallback = user_ids, movie_ids, scores, fallback
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+    def __repr__(self) -> str:
+        n = sum(f != "none" for f in self.fallback)
+        return f"<Predictions: {len(self)} pairs{f', {n} with a fallback' if n else ''}>"
+
+    def __iter__(self) -> Iterator[tuple]:
+        """(user id, movie id, fallback, score) per pair, the order of ``columns``."""
+        return zip(self.user_ids, self.movie_ids, self.fallback, self.scores.tolist())
+
+    def _repr_html_(self) -> str:
+        return _frame_html(self, lambda: Predictions(self.user_ids[:500], self.movie_ids[:500], self.scores[:500],
+                                                     self.fallback[:500]).to_frame(), len(self) > 500,
+                           f"{len(self)} pairs")
+
+    def to_rows(self) -> Iterator[dict]:
+        for u, m, f, s in zip(self.user_ids, self.movie_ids, self.fallback, self.scores.tolist()):
+            yield {"user_id": u, "movie_id": m, "fallback": f, "score": s}
+
+    def to_frame(self):
+        import pandas as pd
+
+        frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
+        return frame.astype({"fallback": "object", "score": "float64"}) if not len(self) else frame
+
+
+def _frame_html(result, head, cut: bool, total: str) -> str:
+    """A result's notebook view: its to_frame() rows as HTML (the first ones only, for a large result)."""
+    html = head()._repr_html_()
+    return html + (f"<p>(the first rows of {total}; to_frame() has them all)</p>" if cut else "")
