@@ -235,7 +235,19 @@ def check_replaceable(target: Path, ours=None) -> None:
     if not target.is_dir():
         raise ArtifactError(f"'{target}' exists and is not a folder; choose another output path")
     entries = sorted(p.name for p in target.iterdir())
-    if not entries or (ours is not None and ours(target)):
+    if not entries:
+        return
+    if ours is not None and ours(target):
+        # a folder written before generations holds its files directly, and replacing it replaces the folder: a
+        # user's own files in it would go too (a red team: `ingest --overwrite` deleted keep.txt without a word)
+        flat = (target / "manifest.json").is_file() and not (target / "manifest.json").is_symlink() and \
+            not os.path.lexists(target / "current")
+        theirs = _unlisted(target) if flat else []
+        if theirs:
+            shown = ", ".join(shorten_name(n) for n in theirs[:5]) + (f" and {len(theirs) - 5} more"
+                                                                      if len(theirs) > 5 else "")
+            raise ArtifactError(f"'{target}' holds files its manifest does not list ({shown}), which replacing "
+                                "the folder would delete; move them out first, or choose another output folder")
         return
     kind = _embedrec_kind(target)
     if kind:  # embedrec's own, of another kind: say which, not 'files embedrec did not write'

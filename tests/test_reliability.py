@@ -1768,3 +1768,25 @@ def test_a_fifo_or_a_device_in_place_of_a_file_is_refused_at_once(base, tmp_path
         assert r.returncode == 1 and (f"'{target}' is not a regular file" in line or
                                       # verify's size check of a listed file names it too
                                       f"'{target}' is missing or does not match its checksum" in line), (args, line)
+
+
+def test_overwrite_of_a_dataset_written_before_generations_keeps_a_users_files(base, tmp_path):
+    """A red team: a dataset folder with its files directly in it (written before generations) is replaced
+    whole by `ingest --overwrite`, and a user's keep.txt in it went with it, without a word. Now refused,
+    naming the file; without it the folder is replaced (and takes the generations layout)."""
+    ds, _ = base
+    csv = ds.parent / "ratings.csv"
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for p in current(ds).iterdir():
+        shutil.copy(p, flat / p.name)
+    (flat / "keep.txt").write_text("mine")
+    r = invoke("ingest", "-q", csv, "-o", flat, "--overwrite")
+    assert r.exit_code == 1 and one_line(r) == (f"error: '{flat}' holds files its manifest does not list (keep.txt), "
+                                                "which replacing the folder would delete; move them out first, or "
+                                                "choose another output folder")
+    assert (flat / "keep.txt").read_text() == "mine"
+    (flat / "keep.txt").unlink()
+    assert invoke("ingest", "-q", csv, "-o", flat, "--overwrite").exit_code == 0
+    assert (flat / "current").is_symlink()
+    assert invoke("ingest", "-q", csv, "-o", flat, "--overwrite").exit_code == 0  # and again, as generations
