@@ -57,6 +57,11 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     (renameat2 RENAME_EXCHANGE where the OS has it), so ``target`` always exists for readers.
     """
     target = Path(target)
+    if target.is_symlink() and target.is_dir():
+        # a link to a folder (latest -> exports/v3): the folder it names is replaced and the link kept (a red
+        # team: the link itself was swapped for a folder, and a temporary link left beside it for ever)
+        sweep_stale(target)  # beside the link: the temporary links an earlier embedrec left there
+        target = Path(os.path.realpath(target))
     refuse_cwd(target)
     refuse_inside_store(target)
     if target.exists() and not overwrite:
@@ -146,6 +151,8 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
     temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
+    if target.is_symlink() and target.is_file():  # a link to a file: the file it names is replaced, the link kept
+        target = Path(os.path.realpath(target))
     refuse_inside_store(target)
     if target.is_dir():
         raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
@@ -293,8 +300,8 @@ def sweep_stale(target: Path) -> None:
         if p.is_dir() and not p.is_symlink():
             if not pid.isdigit() or int(pid) == os.getpid() or not pid_alive(int(pid)):
                 _rmtree(p)
-        elif kind == "tmp" and pid.isdigit() and p.is_file() and not p.is_symlink() and not pid_alive(int(pid)):
-            with contextlib.suppress(OSError):
+        elif kind == "tmp" and pid.isdigit() and (p.is_symlink() or p.is_file()) and not pid_alive(int(pid)):
+            with contextlib.suppress(OSError):  # a link: what an earlier embedrec left of a linked target
                 p.unlink()
 
 

@@ -1790,3 +1790,32 @@ def test_overwrite_of_a_dataset_written_before_generations_keeps_a_users_files(b
     assert invoke("ingest", "-q", csv, "-o", flat, "--overwrite").exit_code == 0
     assert (flat / "current").is_symlink()
     assert invoke("ingest", "-q", csv, "-o", flat, "--overwrite").exit_code == 0  # and again, as generations
+
+
+def test_overwrite_through_a_link_to_a_folder_replaces_the_folder_and_keeps_the_link(base, tmp_path):
+    """A red team: `export -o latest --overwrite` with latest -> exports/v3 swapped the link itself for a new
+    folder (v3 kept the old export) and left a temporary link `.latest.tmp-<pid>-*` for ever."""
+    _, run = base
+    v3 = tmp_path / "exports" / "v3"
+    assert invoke("export", "-q", "--run", run, "--to", "npy", "-o", v3).exit_code == 0
+    before = (v3 / "user_factors.npy").stat().st_mtime_ns
+    latest = tmp_path / "latest"
+    latest.symlink_to(v3)
+    stale = tmp_path / ".latest.tmp-999999999-x"  # what the old code left behind, its writer long gone
+    stale.symlink_to(v3)
+    time.sleep(0.01)
+    r = invoke("export", "-q", "--run", run, "--to", "npy", "-o", latest, "--overwrite")
+    assert r.exit_code == 0, r.stderr
+    assert latest.is_symlink() and os.readlink(latest) == str(v3)
+    assert (v3 / "user_factors.npy").stat().st_mtime_ns != before  # the folder the link names was replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports", "latest"]
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["v3"]
+    # a single output file through a link: the file it names is replaced, the link kept
+    top = tmp_path / "exports" / "top.csv"
+    assert invoke("export", "-q", "--run", run, "--topk-all", top, "-k", "1").exit_code == 0
+    one = len(top.read_text().splitlines()) - 1  # a row per user
+    link = tmp_path / "top-latest.csv"
+    link.symlink_to(top)
+    r = invoke("export", "-q", "--run", run, "--topk-all", link, "-k", "2", "--overwrite")
+    assert r.exit_code == 0, r.stderr
+    assert link.is_symlink() and len(top.read_text().splitlines()) - 1 == 2 * one  # two per user now
