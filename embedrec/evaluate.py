@@ -170,8 +170,7 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
             for k in ks:
                 sums[f"{name}@{k}"] += float(fn(hits, n_rel, k).sum())
         for k in ks:
-            ids = top[:, :k].ravel()
-            shown[k][ids[ids >= 0]] = True
+            M.mark_shown(shown[k], top, k)
         if progress is not None:
             progress(sub.size)
     sums = {f"{m}@{k}": sums[f"{m}@{e}"] for m in M.PER_USER for k, e in labels.items()}
@@ -179,11 +178,11 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
 
 
 def finish_ranking(sums: dict, shown: dict, n_evaluated: int, n_movies: int) -> dict:
-    """Means of :func:`ranking_sums` over the evaluated users, and coverage@K (M.coverage_at_k)."""
+    """Means of :func:`ranking_sums` over the evaluated users, and coverage@K (M.coverage of the marked movies)."""
     n = max(n_evaluated, 1)
     out = {key: v / n for key, v in sums.items()}
     for k, mask in shown.items():
-        out[f"coverage@{k}"] = float(np.count_nonzero(mask) / n_movies) if n_movies else 0.0
+        out[f"coverage@{k}"] = M.coverage(mask) if n_movies else 0.0
     out["users_evaluated"] = int(n_evaluated)
     return out
 

@@ -100,9 +100,20 @@ PER_USER = {
 
 def coverage_at_k(topk: np.ndarray, n_items: int, k: int) -> float:
     """Share of the catalogue that appears in at least one user's top K (topk holds item indices, -1 = none)."""
+    shown = np.zeros(n_items, dtype=bool)
+    mark_shown(shown, topk, k)
+    return coverage(shown)
+
+
+def mark_shown(shown: np.ndarray, topk: np.ndarray, k: int) -> None:
+    """Mark in ``shown`` (one flag per item) the items of these users' top K: coverage over users in batches."""
     ids = topk[:, :k].ravel()
-    ids = ids[ids >= 0]
-    return float(np.unique(ids).size / n_items) if n_items else 0.0
+    shown[ids[ids >= 0]] = True
+
+
+def coverage(shown: np.ndarray) -> float:
+    """The share of items ``mark_shown`` marked."""
+    return float(np.count_nonzero(shown) / shown.size) if shown.size else 0.0
 
 
 def hit_matrix(topk: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:

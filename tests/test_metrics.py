@@ -26,6 +26,10 @@ def test_rating_metrics_and_coverage():
     top = np.array([[0, 1, 2], [1, 2, -1]])
     assert M.coverage_at_k(top, 10, 2) == pytest.approx(0.3)
     assert M.coverage_at_k(top, 10, 1) == pytest.approx(0.2)
+    shown = np.zeros(10, dtype=bool)  # users in batches, as evaluate marks them: the same share
+    for batch in (top[:1], top[1:]):
+        M.mark_shown(shown, batch, 2)
+    assert M.coverage(shown) == pytest.approx(0.3) and M.coverage(np.zeros(0, dtype=bool)) == 0.0
 
 
 def test_hit_matrix_from_csr():
