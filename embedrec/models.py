@@ -477,13 +477,8 @@ class TrainedModel(Model):
         cfg = self.config.updated({"run.dir": str(run_dir)})
         log_text = "".join(json.dumps(r) + "\n" for r in self._history)
 
-        def write(tmp: Path) -> None:
-            save_artifacts(tmp, self._f, self.dataset, self._state_bytes, self._extra, cfg.to_yaml(), self.metrics,
-                           cfg.index, None)
-            if log_text:
-                (tmp / "metrics.jsonl").write_text(log_text, encoding="utf-8")
-
-        return publish(run_dir, write)
+        return publish(run_dir, lambda tmp: save_artifacts(tmp, self._f, self.dataset, self._state_bytes, self._extra,
+                                                           cfg.to_yaml(), self.metrics, cfg.index, log_text))
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None) -> dict:
         from embedrec.evaluate import evaluate_factors

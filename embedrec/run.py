@@ -75,7 +75,6 @@ UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 ARTIFACTS = "artifacts"  # folders artifacts-<fsutil.new_version()>, pruned by fsutil.prune_generations
-NPY = ("user_factors", "movie_factors", "user_bias", "movie_bias", "seen_indptr", "seen_indices", "popularity")
 TUNE_DIR = "tune"  # tune-dims' default folder inside a run (tune.py writes it; its names are the run's layout)
 TUNE_RESULTS = "tune.json"
 WRITER_LOCK = ".lock"  # a folder's writer lock (fsutil.exclusive_lock): a run's, a tune folder's
@@ -458,8 +457,9 @@ def unknown_arrays(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | None, manifest_extra: dict, config_yaml: str,
-                   metrics: dict, index_cfg: IndexConfig, history_path: Path | None) -> dict:
-    """Write every artifact of a trained model into ``tmp`` and return the manifest."""
+                   metrics: dict, index_cfg: IndexConfig, history: str | None) -> dict:
+    """Write every artifact of a trained model into ``tmp`` and return the manifest. ``history``: the epoch log
+    (metrics.jsonl's text), if any."""
     from embedrec.serve.index import build_indexes
 
     arrays = {
@@ -486,10 +486,8 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
     write_catalogue(tmp)
     (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
     write_json(tmp / "metrics.json", metrics)
-    if history_path is not None and history_path.exists():
-        import shutil  # writing only: reading a run never loads it
-
-        shutil.copyfile(history_path, tmp / "metrics.jsonl")
+    if history:
+        (tmp / "metrics.jsonl").write_text(history, encoding="utf-8")
     emb_hash = hashlib.sha256((checksums["movie_factors.npy"] + checksums.get("movie_bias.npy", "")).encode()).hexdigest()
     index_meta = build_indexes(tmp, f, index_cfg, emb_hash, seen=(arrays["seen_indptr"], arrays["seen_indices"]))
     manifest = {

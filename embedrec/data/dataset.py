@@ -86,10 +86,6 @@ class Dataset:
         lo, hi = self.manifest["rating_scale"]
         return float(lo), float(hi)
 
-    @property
-    def implicit_threshold(self) -> float | None:
-        return self.manifest.get("min_rating")
-
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.splits.items())
         return f"<Dataset {self.manifest.get('name', self.path.name)} ({self.n_users:,} users x " \

@@ -42,10 +42,6 @@ class Factors:
         return cls(f["user_factors"], f["movie_factors"], f.get("user_bias"), f.get("movie_bias"),
                    float(f.get("global_mean") or 0.0), explicit, tuple(rating_scale) if rating_scale else None)
 
-    def as_dict(self) -> dict:
-        return {"user_factors": self.user, "movie_factors": self.movie, "user_bias": self.user_bias,
-                "movie_bias": self.movie_bias, "global_mean": self.global_mean}
-
     @property
     def n_users(self) -> int:
         return self.user.shape[0]
