@@ -30,6 +30,7 @@ import numpy as np
 from embedrec.errors import ArtifactError, ConfigError, Interrupted, Terminated, UsageError
 from embedrec.fsutil import (
     SEAL,
+    atomic_file,
     check_seal,
     io_error,
     locked_folder,
@@ -311,13 +312,9 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    try:
-        fig.savefig(tmp)
-        tmp.replace(path)
-    except BaseException:  # also Ctrl-C / SIGTERM: no half-written temporary left behind
-        tmp.unlink(missing_ok=True)
-        raise
+    try:  # a temporary of its own, fsynced, renamed; removed on any failure, Ctrl-C and SIGTERM included
+        with atomic_file(path, overwrite=True, command="embedrec tune-dims", suffix=".png") as tmp:
+            fig.savefig(tmp)
     finally:
         plt.close(fig)
 
