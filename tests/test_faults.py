@@ -5,6 +5,7 @@ are benchmarks/faults.py; each test here fails with the harness's description of
 from __future__ import annotations
 
 import importlib.util
+import os
 import random
 import sys
 from pathlib import Path
@@ -16,9 +17,18 @@ faults = sys.modules.setdefault("embedrec_faults", importlib.util.module_from_sp
 _spec.loader.exec_module(faults)
 
 
+# each run draws new kill points and flipped bits (more of the space over time), from one seed that a failure
+# names: EMBEDREC_FAULT_SEED=<it> draws the same again (an architecture review: a failure could not be repeated)
+SEED = int(os.environ.get("EMBEDREC_FAULT_SEED") or random.SystemRandom().randrange(2 ** 32))
+
+
+def rng(offset: int) -> random.Random:
+    return random.Random(SEED * 1000 + offset)
+
+
 def held(trials) -> None:
     bad = [str(t) for t in trials if not t.ok]
-    assert trials and not bad, "\n".join(bad)
+    assert trials and not bad, f"(EMBEDREC_FAULT_SEED={SEED} repeats these draws)\n" + "\n".join(bad)
 
 
 @pytest.fixture(scope="module")
@@ -29,26 +39,26 @@ def base(tmp_path_factory):
 
 def test_kill_train_then_recommend_and_resume(base):
     # a kill late enough to land in training or publishing (the first ~40% is interpreter and torch start-up)
-    held(faults.kill_train(base, 1, random.Random(1), fractions=[random.Random().uniform(0.45, 0.95)]))
+    held(faults.kill_train(base, 1, random.Random(1), fractions=[rng(1).uniform(0.45, 0.95)]))
 
 
 def test_kill_ingest_index_rebuild_and_export(base):
-    rng = random.Random()
-    held(faults.kill_ingest(base, 1, rng, fractions=[rng.uniform(0.4, 1.0)]))
-    held(faults.kill_index(base, 1, rng, fractions=[rng.uniform(0.4, 0.95)]))
-    held(faults.kill_export(base, 1, rng, fractions=[rng.uniform(0.4, 0.95)]))
+    r = rng(2)
+    held(faults.kill_ingest(base, 1, r, fractions=[r.uniform(0.4, 1.0)]))
+    held(faults.kill_index(base, 1, r, fractions=[r.uniform(0.4, 0.95)]))
+    held(faults.kill_export(base, 1, r, fractions=[r.uniform(0.4, 0.95)]))
 
 
 def test_bit_flip_in_every_run_file(base):
     """Every file of the artifacts folder with one random bit flipped: recommend --user / --movie and predict
     answer exactly as before or refuse in one line naming the file; verify names it every time."""
     lab = faults.Lab(base.lab.root, in_process=True)
-    held(faults.sweep_run(faults.Base(**{**base.__dict__, "lab": lab}), ("flip",), rng=random.Random()))
+    held(faults.sweep_run(faults.Base(**{**base.__dict__, "lab": lab}), ("flip",), rng=rng(3)))
 
 
 def test_two_writers(base):
     # (train+train and train+index rebuild run in `make faults`: two more trainings than this budget allows)
-    held(faults.two_writers(base, 2, random.Random(), kinds=("index+index", "ingest+ingest")))
+    held(faults.two_writers(base, 2, rng(4), kinds=("index+index", "ingest+ingest")))
 
 
 def test_reader_across_publishes(base):
