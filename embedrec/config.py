@@ -176,7 +176,7 @@ class RecommendConfig:
     batch_size: int = _opt(4096, min=1)
     foldin_reg: float = _opt(0.1, gt=0.0)
     foldin_alpha: float = _opt(10.0, min=0.0)
-    foldin_recency: float = _opt(4.0, min=0.0, max=1000.0)  # serve.foldin.FOLDIN_RECENCY
+    foldin_recency: float = _opt(4.0, min=0.0, max=1000.0)  # how it was chosen: serve/foldin.py
 
 
 @dataclass(frozen=True)

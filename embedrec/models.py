@@ -191,7 +191,7 @@ class Model:
         return self.engine.uses_order()
 
     def _k(self, k: int | None) -> int:
-        k = k if k is not None else (self.engine.cfg.k if self.engine.cfg is not None else 10)
+        k = k if k is not None else self.engine.cfg.k
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise UsageError(f"k={k!r}: give a whole number k >= 1")
         return int(k)

@@ -559,7 +559,7 @@ def test_history_positions_and_an_ordered_als_solve_by_hand():
 
     np.testing.assert_allclose(foldin.history_positions(3), [0.0, 0.5, 1.0])
     np.testing.assert_allclose(foldin.history_positions(1), [0.0])
-    assert RecommendConfig().foldin_recency == foldin.FOLDIN_RECENCY == 4.0
+    assert RecommendConfig().foldin_recency == 4.0
     rng = np.random.default_rng(2)
     f = Factors(rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(30, 4)).astype(np.float32), None,
                 None, 0.0, False)

@@ -14,11 +14,10 @@ from embedrec.serve.catalogue import Catalogue
 
 log = logging.getLogger("embedrec")
 
-# recommend.foldin_recency: an als fold-in's weight of a new user's movies told in order, 1 + this x position
-# (0 oldest, 1 latest). Chosen on the validation users of benchmarks/newusers.py's time protocol (ML-100K users
-# held out of training, each telling its earliest 80%; 5 seeds): valid NDCG@10 0.2162 at 2, 0.2203 at 4, 0.2201
-# at 8, 0.2136 at 16 (BENCHMARKS.md, session 16).
-FOLDIN_RECENCY = 4.0
+# recommend.foldin_recency (its default in config.RecommendConfig): an als fold-in's weight of a new user's
+# movies told in order, 1 + this x position (0 oldest, 1 latest). Chosen on the validation users of
+# benchmarks/newusers.py's time protocol (ML-100K users held out of training, each telling its earliest 80%;
+# 5 seeds): valid NDCG@10 0.2162 at 2, 0.2203 at 4, 0.2201 at 8, 0.2136 at 16 (BENCHMARKS.md, session 16).
 
 
 # training_ratings.solve's numbers: (key, lowest, highest) each, finite; what training.als.user_solve and
@@ -129,7 +128,7 @@ def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None,
 
 def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: float = 10.0,
             solve: dict | None = None, gram: np.ndarray | None = None, positions: np.ndarray | None = None,
-            recency: float = FOLDIN_RECENCY) -> tuple[np.ndarray, float, np.ndarray]:
+            recency: float = 0.0) -> tuple[np.ndarray, float, np.ndarray]:
     """(p, b_u, movie rows) for a new user who rated ``items`` ({movie row: value}), movie factors fixed.
 
     Explicit models (values are ratings): ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).

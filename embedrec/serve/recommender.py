@@ -78,7 +78,9 @@ class Recommender:
 
     def _setup(self, run, rec_cfg, factors: Factors, catalogue: Catalogue, seen: tuple, popularity,
                training_ratings: dict | None, unknown_rated=None, user_features: bool = False) -> None:
-        self.run, self.cfg, self.factors, self.catalogue = run, rec_cfg, factors, catalogue
+        from embedrec.config import RecommendConfig  # the defaults written once, there
+
+        self.run, self.cfg, self.factors, self.catalogue = run, rec_cfg or RecommendConfig(), factors, catalogue
         self.seen_ptr, self.seen_idx = seen
         # a user without a training rating (split.cold_start's, in test only) has a zero vector (fit's
         # zero_untrained_users): no vector to speak of, so answered as an unknown id (a model with user features
@@ -337,9 +339,8 @@ class Recommender:
             gram = self._gram[1]
         positions = foldin.history_positions(len(items)) if ordered and self.uses_order() else None
         cfg = self.cfg
-        p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg if cfg else 0.1,
-                                 cfg.foldin_alpha if cfg else 10.0, solve, gram, positions,
-                                 cfg.foldin_recency if cfg else foldin.FOLDIN_RECENCY)
+        p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg, cfg.foldin_alpha, solve, gram, positions,
+                                 cfg.foldin_recency)
         if not (np.isfinite(p).all() and np.isfinite(b)):  # never a list scored by NaN
             raise ArtifactError("the new user's vector is not finite: this run's embeddings hold values too large "
                                 "for the fold-in; «run 'embedrec verify', then train again|train again»")
@@ -348,7 +349,7 @@ class Recommender:
     def uses_order(self) -> bool:
         """Whether a new user's history given in order changes the fold-in: als models only (measured on
         ML-100K's held-out users; the other solves take the movies as a set), with recommend.foldin_recency > 0."""
-        recency = self.cfg.foldin_recency if self.cfg else foldin.FOLDIN_RECENCY
+        recency = self.cfg.foldin_recency
         return (self.training_ratings.get("solve") or {}).get("loss") == "als" and recency > 0
 
     @property
