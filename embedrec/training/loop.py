@@ -358,11 +358,16 @@ def load(path: Path) -> dict:
     if not whole:
         raise ArtifactError(f"checkpoint '{path}' is damaged or truncated (not a complete archive); train again "
                             "without resuming")
+    import pickle
+
     try:
         return _load_numpy(path) or _load_torch(path)
     except ArtifactError:
         raise
-    except Exception as e:
+    # what a damaged archive raises from zipfile, numpy or torch.load (weights_only's refusals are
+    # UnpicklingError); a TypeError or AttributeError is a bug of ours, not a damaged file, and goes up as one
+    except (OSError, EOFError, ValueError, KeyError, IndexError, RuntimeError, zipfile.BadZipFile,
+            pickle.UnpicklingError) as e:
         raise ArtifactError(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
                             "resuming") from None
 
