@@ -136,3 +136,9 @@ RUN = click.option("--run", "run_dir", type=click.Path(file_okay=False), help="R
 FMT = click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "jsonl", "csv", "tsv"]),
                    default="auto", show_default=True, help="Output format (auto: a table on a terminal, else TSV).")
 NO_HEADER = click.option("--no-header", is_flag=True, help="csv/tsv: no header line (e.g. for loops that append).")
+
+
+def check_no_header(no_header: bool, fmt: str | None) -> None:
+    """--no-header with a format that has no header line: a usage error (recommend and predict alike)."""
+    if no_header and fmt in ("json", "jsonl", "table"):
+        usage_error(f"--no-header applies to --format csv and tsv, not to --format {fmt}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, log, main
-from embedrec.cli.options import FMT, NO_HEADER, RUN, LineFile, usage_error
+from embedrec.cli.options import FMT, NO_HEADER, RUN, LineFile, check_no_header
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -39,8 +39,7 @@ def predict(cfg: Config, pairs, strict, run_dir, fmt, no_header):
     from embedrec.api import predict_lines
     from embedrec.output import resolve_format, write_rows
 
-    if no_header and fmt in ("json", "jsonl", "table"):  # as recommend refuses it
-        usage_error(f"--no-header applies to --format csv and tsv, not to --format {fmt}")
+    check_no_header(no_header, fmt)
     model = open_model(run_dir or cfg.run.dir, cfg)
     columns, rows = predict_lines(model, pairs, pairs.name, strict)
     write_rows(rows, columns, resolve_format(fmt), header=not no_header)

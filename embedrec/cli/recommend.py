@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, log, main
-from embedrec.cli.options import FMT, NO_HEADER, RUN, LineFile, only_for, usage_error
+from embedrec.cli.options import FMT, NO_HEADER, RUN, LineFile, check_no_header, only_for, usage_error
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -81,8 +81,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     if strict and fallback == "popular":
         usage_error("--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                     "it; give one of them")
-    if no_header and fmt in ("json", "jsonl", "table"):
-        usage_error(f"--no-header applies to --format csv and tsv, not to --format {fmt}")
+    check_no_header(no_header, fmt)
     k = k or cfg.recommend.k
     fallback = fallback or cfg.recommend.fallback
     model = open_model(run_dir or cfg.run.dir, cfg)
