@@ -668,7 +668,7 @@ def _rebase_paths(raw: dict, base: Path) -> dict:
 def dataset_name(source: str) -> str:
     """A folder name for a data source: 'ml-1m' -> 'ml-1m', 'path/ratings.csv' -> 'ratings', '-' -> 'stdin'."""
     s = str(source).strip().rstrip("/\\")
-    if s in ("", "-"):
+    if s in ("", "-", "/dev/stdin") or s.startswith(("/dev/fd/", "/proc/self/fd/")):  # a pipe: <(cat r.csv)
         return "stdin"
     name = Path(s).name
     for packed in (".gz", ".bz2", ".xz", ".zst", ".zip", ".tgz", ".tar"):  # 'r.tsv.gz', 'ml.tar.gz': as ingest names it

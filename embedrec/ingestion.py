@@ -17,7 +17,7 @@ import pandas as pd
 from embedrec import __version__
 from embedrec.data import readers
 from embedrec.data.dataset import FORMAT_VERSION, SPLITS, is_dataset, publish_dataset, write_dataset
-from embedrec.data.parsing import uncompressed_name
+from embedrec.data.parsing import is_stream, reading, uncompressed_name
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
 from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, keep_users_in_train, make_split
 from embedrec.errors import ConfigError, DataError
@@ -78,7 +78,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
                         raw = readers.read_generic(str(files[0]), cfg)
                     except DataError as e:  # named as zip!member, not by the temporary folder
                         raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
-                    raw.files = [path]
+                    raw.files = [] if is_stream(path) else [path]  # a pipe: read once, so no checksum
                     raw.origin = (f"{path}!{files[0].relative_to(tmp)}", raw.origin[1])
                     return raw
             try:
@@ -91,7 +91,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
 
 def _zip_named(raw: readers.RawData, zpath: Path, tmp: Path) -> readers.RawData:
     """Data read from a zip's extracted folder, named by the zip (its files, where its rows came from)."""
-    raw.files = [zpath]
+    raw.files = [] if is_stream(zpath) else [zpath]  # a pipe: read once, so no checksum
     raw.origin = (f"{zpath}!{Path(raw.origin[0]).relative_to(tmp)}", raw.origin[1])
     raw.parts = [(f"{zpath}!{Path(label).relative_to(tmp)}", start) for label, start in raw.parts]
     return raw
@@ -128,12 +128,13 @@ def check_source(cfg: DataConfig) -> None:
 
 
 def _read_folder(root: Path, cfg: DataConfig) -> readers.RawData:
-    layout, folder = readers.detect_layout(root)
-    if layout == "recbole":  # its :token ids are text or integers as data.id_type says (MovieLens ids are integers)
-        return readers.READERS[layout](folder, cfg.id_type, cfg.encoding)
-    if layout == "ml-csv":  # UTF-8 as released; data.encoding for a copy saved otherwise (the advice its error gives)
-        return readers.READERS[layout](folder, cfg.encoding)
-    return readers.READERS[layout](folder)
+    with reading():  # a file (or the folder) that cannot be read for its permissions: a DataError saying so
+        layout, folder = readers.detect_layout(root)
+        if layout == "recbole":  # its :token ids are text or integers as data.id_type says (MovieLens: integers)
+            return readers.READERS[layout](folder, cfg.id_type, cfg.encoding)
+        if layout == "ml-csv":  # UTF-8 as released; data.encoding for a copy saved otherwise (its error says so)
+            return readers.READERS[layout](folder, cfg.encoding)
+        return readers.READERS[layout](folder)
 
 
 def _sha256(paths: list[Path]) -> dict[str, str]:
@@ -361,7 +362,7 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: readers.
     (one 7 in a 1-5 file: a typo) would stretch it, and every predicted rating with it: say so, with the line and
     the fix. Not for counts or other continuous values (more than MAX_LEVELS values), nor for a gap of one step
     (a 6 may be a 1-6 scale's), nor when every other row holds one value (0/1 data)."""
-    if r.size < 1000:
+    if r.size < LONE_MIN_ROWS:
         return
     lone = max(1, r.size // 10_000)  # at most 0.01% of the rows (and one row below 20,000)
     sample = r[::max(1, r.size // 1_000_000)]  # the scale's levels, from at most a million rows
@@ -388,6 +389,7 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: readers.
                     "that row" if n == 1 else "those rows", "it" if n == 1 else "them", *fair)
 
 
+LONE_MIN_ROWS = 100  # fewer rows: a lone top or bottom value may well be the scale's own (one 5 among ten rows)
 MAX_LEVELS = 20  # distinct ratings of a discrete scale (1-5: 5; 0.5-5 by halves: 10; 1-10: 10)
 
 def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataConfig, report: dict) -> pd.DataFrame:
@@ -543,7 +545,11 @@ def _warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int, kept:
 
 
 def _name(source: str, layout: str) -> str:
-    return source if source in NAMED else Path(uncompressed_name(source)).stem if source != "-" else "stdin"
+    from embedrec.config import dataset_name
+
+    if dataset_name(source) == "stdin":  # '-', /dev/stdin, a pipe's /dev/fd/63 (not '63')
+        return "stdin"
+    return source if source in NAMED else Path(uncompressed_name(source)).stem
 
 
 def format_summary(s: dict) -> str:

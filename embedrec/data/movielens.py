@@ -3,6 +3,8 @@ CSV releases (ratings.csv, movies.csv)."""
 
 from __future__ import annotations
 
+import codecs
+import logging
 import re
 from pathlib import Path
 
@@ -12,12 +14,32 @@ from embedrec.data.parsing import (
     ML100K_GENRES,
     RawData,
     _read_lines,
+    _refuse_repeated_names,
+    _refuse_zero_padded,
     movies_frame,
     read_movies_table,
     read_numeric_table,
     split_title_year,
 )
 from embedrec.errors import DataError, shorten
+
+log = logging.getLogger("embedrec")
+
+ML_IDS_FIX = "MovieLens ids are plain integers: fix that line (every id of a release is written as one)"
+
+
+def _numeric_encoding(path: Path) -> str:
+    """u.data and ratings.dat are ASCII numbers (read as latin-1); a copy saved with a UTF-8 byte-order mark (an
+    editor's 'UTF-8 with BOM') is read past it, as generic tables and ratings.csv are."""
+    with open(path, "rb") as fh:
+        return "utf-8-sig" if fh.read(3) == codecs.BOM_UTF8 else "latin-1"
+
+
+def _no_movies(root: Path, name: str, ratings: str) -> None:
+    """A release folder without its movies file: said once, as every title (and genre, and year) is lost."""
+    log.warning("%s: no %s beside %s: the movies get no titles, years or genres, so `recommend --movie TITLE` "
+                "cannot find them (ids still work); add the release's %s to the folder for them",
+                root, name, ratings, name)
 
 ML1M_OCCUPATIONS = ["other", "academic/educator", "artist", "clerical/admin", "college/grad student",
                     "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker",
@@ -27,16 +49,22 @@ ML1M_OCCUPATIONS = ["other", "academic/educator", "artist", "clerical/admin", "c
 
 def read_ml100k(root: Path) -> RawData:
     rpath = root / "u.data"
-    ratings = read_numeric_table(rpath, sep="\t", names=["user_id", "movie_id", "rating", "timestamp"],
-                                 usecols=None, header=False, encoding="latin-1",
+    names = ["user_id", "movie_id", "rating", "timestamp"]
+    encoding = _numeric_encoding(rpath)
+    _refuse_zero_padded(rpath, "\t", encoding, ["user_id", "movie_id"], str(rpath), names=names, fix=ML_IDS_FIX)
+    ratings = read_numeric_table(rpath, sep="\t", names=names,
+                                 usecols=None, header=False, encoding=encoding,
                                  numeric={"user_id": "int64", "movie_id": "int64", "rating": "float32",
                                           "timestamp": "int64"})
     movies = users = None
     files = [rpath]
     ipath = root / "u.item"
-    if ipath.exists():
+    if not ipath.exists():
+        _no_movies(root, "u.item", "u.data")
+    else:
         ids, titles, genres, years = [], [], [], []
-        for n, line in enumerate(_read_lines(ipath, ("latin-1",)), 1):
+        # Latin-1 as GroupLens wrote it; a copy saved as UTF-8 is read as that (else its titles would be mojibake)
+        for n, line in enumerate(_read_lines(ipath, ("utf-8", "latin-1")), 1):
             if not line.strip():
                 continue
             parts = line.split("|")
@@ -66,10 +94,11 @@ def read_ml100k(root: Path) -> RawData:
 
 
 def _movie_id(text: str, path: Path, line: int) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise DataError(f"{path}:{line}: movie id '{shorten(text, 60)}' is not an integer") from None
+    if not re.fullmatch(r"-?(0|[1-9][0-9]*)", text.strip()):  # '007', '+7', '7.0' would merge with 7
+        what = "is not an integer" if not re.fullmatch(r"\s*[+-]?[0-9.]+\s*", text) else \
+            "is not written as a plain integer (it would merge with another id: '007' is 7)"
+        raise DataError(f"{path}:{line}: movie id '{shorten(text, 60)}' {what}; fix that line")
+    return int(text)
 
 
 def _prefer_title_year(titles: list[str], years: list) -> list:
@@ -79,12 +108,42 @@ def _prefer_title_year(titles: list[str], years: list) -> list:
 
 def _read_dat_ratings(path: Path) -> pd.DataFrame:
     # '::'-separated numeric fields: read with ':' so pandas' fast C engine can be used (empty columns between).
-    df = read_numeric_table(path, sep=":", names=["user_id", "_a", "movie_id", "_b", "rating", "_c", "timestamp"],
-                            usecols=["user_id", "movie_id", "rating", "timestamp"], header=False,
-                            encoding="latin-1",
-                            numeric={"user_id": "int64", "movie_id": "int64", "rating": "float32",
-                                     "timestamp": "int64"})
+    names = ["user_id", "_a", "movie_id", "_b", "rating", "_c", "timestamp"]
+    encoding = _numeric_encoding(path)
+    _refuse_zero_padded(path, ":", encoding, ["user_id", "movie_id"], str(path), names=names, fix=ML_IDS_FIX)
+    try:
+        df = read_numeric_table(path, sep=":", names=names,
+                                usecols=["user_id", "movie_id", "rating", "timestamp"], header=False,
+                                encoding=encoding,
+                                numeric={"user_id": "int64", "movie_id": "int64", "rating": "float32",
+                                         "timestamp": "int64"})
+    except DataError as e:  # pandas counted ':'-separated fields (7 a line): say it in the file's '::' terms
+        raise _dat_shape(path, encoding) or e from None
     return df[["user_id", "movie_id", "rating", "timestamp"]]
+
+
+def _dat_shape(path: Path, encoding: str) -> DataError | None:
+    """The first line of a ratings.dat without its four '::'-separated fields, or a file that does not use '::'
+    at all (a tab-separated copy), as one error; None where every line has four (the error is another)."""
+    first = True
+    with open(path, encoding=encoding, errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            text = line.rstrip("\r\n")
+            if not text.strip():
+                continue
+            parts = text.split("::")
+            if first and len(parts) == 1:
+                sep = next((f"{name} ({c!r})" for c, name in (("\t", "tabs"), (",", "commas"), (";", "semicolons"),
+                                                              ("|", "'|'"), (" ", "spaces")) if c in text), None)
+                return DataError(f"{path}:{n}: the file does not use the '::' separator of MovieLens 1M and 10M "
+                                 f"ratings.dat{f' (its fields are separated by {sep})' if sep else ''}; save it "
+                                 "as UserID::MovieID::Rating::Timestamp lines, or give it by its own path as a "
+                                 "ratings table (with «--set data.header=false» if it has no header line)")
+            first = False
+            if len(parts) != 4:
+                return DataError(f"{path}:{n}: expected 4 '::'-separated fields (UserID::MovieID::Rating::"
+                                 f"Timestamp), found {len(parts)}; fill in the missing fields or remove that line")
+    return None
 
 
 def _read_dat_movies(path: Path) -> pd.DataFrame:
@@ -109,6 +168,8 @@ def read_ml_dat(root: Path) -> RawData:
     if (root / "movies.dat").exists():
         movies = _read_dat_movies(root / "movies.dat")
         files.append(root / "movies.dat")
+    else:
+        _no_movies(root, "movies.dat", "ratings.dat")
     upath = root / "users.dat"
     layout = "ml-10m"
     scale = (0.5, 5.0)
@@ -133,6 +194,8 @@ def read_ml_csv(root: Path, encoding: str = "utf-8") -> RawData:
     """ratings.csv (and movies.csv) of ml-20m, ml-25m, ml-32m, ml-latest(-small): UTF-8 as GroupLens writes them,
     or data.encoding for a copy saved otherwise."""
     rpath = root / "ratings.csv"
+    _refuse_repeated_names(rpath, ",", encoding, str(rpath))  # pandas would read the first, silently
+    _refuse_zero_padded(rpath, ",", encoding, ["userId", "movieId"], str(rpath), fix=ML_IDS_FIX)
     ratings = read_numeric_table(rpath, sep=",", names=None, usecols=None,
                                  header=True, encoding=encoding,
                                  numeric={"userId": "int64", "movieId": "int64", "rating": "float32",
@@ -149,4 +212,6 @@ def read_ml_csv(root: Path, encoding: str = "utf-8") -> RawData:
         movies = read_movies_table(mpath, sep=",", id_col="movieId", title_col="title", genres_col="genres",
                                    genre_sep="|", encoding=encoding, id_type="int")
         files.append(mpath)
+    else:
+        _no_movies(root, "movies.csv", "ratings.csv")
     return RawData(ratings, movies, None, "ml-csv", (0.5, 5.0), files, (str(rpath), 2))

@@ -9,9 +9,11 @@ import io
 import logging
 import os
 import re
+import stat
 import sys
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +33,8 @@ _CANON.update({"childrens": "Children", "scifi": "Sci-Fi", "sciencefiction": "Sc
 _NO_GENRE = {"", "unknown", "nogenreslisted", "none"}
 
 
-_YEAR_RE = re.compile(r"^(.*?)\s*\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$")
+_YEAR_RE = re.compile(r"^(.*?)\s*\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$",
+                      re.DOTALL)  # a quoted title may span lines ("Two\nLines (1999)")
 
 
 def normalise_genre(name: str) -> str | None:
@@ -125,6 +128,49 @@ def _size(path) -> int:
 
 def _label(src) -> str:
     return "<stdin>" if src is sys.stdin or src == "-" else str(src)
+
+
+def is_stream(path) -> bool:
+    """Whether ``path`` names something that can be read once only: a FIFO, a pipe's /dev/fd/N or /dev/stdin, a
+    character device (not a regular file, nor a folder). Such input is read whole into memory once, as '-' is:
+    each later step (the byte-order mark, the separator, the header, the read) would else find it drained."""
+    if path is None or path == "-" or isinstance(path, (bytes, bytearray, io.IOBase)):
+        return False
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, TypeError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def read_denied(e: OSError, path=None) -> DataError | None:
+    """A DataError for input that cannot be read for its permissions (EACCES/EPERM on a read), else None."""
+    if not isinstance(e, PermissionError):
+        return None
+    where = e.filename if getattr(e, "filename", None) else path
+    return DataError(f"cannot read '{where}' (permission denied); check its permissions (or run as a user who can "
+                     "read it)")
+
+
+@contextmanager
+def reading(path=None):
+    """Input read inside this block: a PermissionError becomes :func:`read_denied`'s DataError (the CLI's own
+    handler would take it for a write and advise another output folder)."""
+    try:
+        yield
+    except PermissionError as e:
+        raise read_denied(e, path) from None
+
+
+def read_all(path, label: str | None = None) -> bytes:
+    """The bytes of ``path`` read once (a pipe, a FIFO: see :func:`is_stream`)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except PermissionError as e:
+        raise read_denied(e, path) from None
+    except OSError as e:
+        raise DataError(f"{label or path}: cannot read it ({e.strerror or e}); check the file") from None
 
 
 def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) -> DataError:
@@ -301,7 +347,10 @@ def decompressed(path, label: str) -> bytes:
 
     low = str(path).lower()
     most, ratio = limits()  # as for a zip's members
-    cap = min(most, ratio * os.path.getsize(path) + (64 << 20)) if os.path.exists(path) else 0
+    src = io.BytesIO(read_all(path, label)) if is_stream(path) else path  # a pipe: read once (is_stream)
+    size = len(src.getvalue()) if isinstance(src, io.BytesIO) else os.path.getsize(path) if os.path.exists(path) \
+        else None
+    cap = min(most, ratio * size + (64 << 20)) if size is not None else 0
 
     def bounded(fh) -> bytes:  # read in chunks, refusing a decompression bomb before it fills the memory
         out, size = [], 0
@@ -316,7 +365,7 @@ def decompressed(path, label: str) -> bytes:
 
     try:
         if low.endswith(TARS):
-            with tarfile.open(path) as t:
+            with (tarfile.open(fileobj=src) if isinstance(src, io.BytesIO) else tarfile.open(src)) as t:
                 members = [m for m in t.getmembers() if m.isfile()]
                 if len(members) == 1:
                     return bounded(t.extractfile(members[0]))
@@ -325,7 +374,7 @@ def decompressed(path, label: str) -> bytes:
                             "one ratings file; extract the ratings file and give its path")
         if low.endswith((".gz", ".bz2", ".xz")):
             opener = gzip.open if low.endswith(".gz") else bz2.open if low.endswith(".bz2") else lzma.open
-            with opener(path, "rb") as fh:
+            with opener(src, "rb") as fh:
                 return bounded(fh)
         if low.endswith(".zst"):
             try:
@@ -333,10 +382,10 @@ def decompressed(path, label: str) -> bytes:
             except ImportError:
                 raise DataError(f"{label}: reading .zst needs the zstandard package (pip install zstandard), or "
                                 "decompress the file first") from None
-            with open(path, "rb") as fh:
+            with (src if isinstance(src, io.BytesIO) else open(src, "rb")) as fh:
                 return bounded(zstandard.ZstdDecompressor().stream_reader(fh))
         if low.endswith(".zip"):
-            with zipfile.ZipFile(path) as z:
+            with zipfile.ZipFile(src) as z:
                 names = [n for n in z.namelist() if not n.endswith("/")]
                 if len(names) == 1:
                     with z.open(names[0]) as fh:
@@ -345,6 +394,8 @@ def decompressed(path, label: str) -> bytes:
                             "one ratings file; extract the ratings file and give its path")
     except FileNotFoundError:
         raise DataError(f"{label}: file not found; check data.source") from None
+    except PermissionError as e:
+        raise read_denied(e, path) from None
     except OSError as e:
         if e.errno is not None:  # permission denied, a folder, an I/O error: not the archive's damage
             raise DataError(f"{label}: cannot read it ({e.strerror}); check the file") from None
@@ -551,18 +602,29 @@ def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None) -
 def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col: str | None, genre_sep: str,
                       encoding: str, id_type: str, notes: list | None = None) -> pd.DataFrame:
     label = str(path)
+    parquet = str(path).endswith(".parquet")
+    if is_stream(path):  # a pipe (<(cat movies.csv)): read once, as the ratings are (is_stream)
+        path = read_all(path, label)
     try:
-        if str(path).endswith(".parquet"):
-            df = pd.read_parquet(path)
+        src = io.BytesIO(path) if isinstance(path, bytes) else path
+        if parquet:
+            df = pd.read_parquet(src)
         else:
-            df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
+            df = pd.read_csv(src, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
     except UnicodeDecodeError as e:
-        raise _decode_error(label, e, encoding, None if str(path).endswith(".parquet") else path) from None
+        raise _decode_error(label, e, encoding, None if parquet else path) from None
     except FileNotFoundError:
         raise DataError(f"{label}: movies file not found; check data.movies") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
-        raise _parser_error(label, e, 1, None if str(path).endswith(".parquet") else path, sep, encoding) from None
-    short = None if str(path).endswith(".parquet") else _short_row(label, path, sep, encoding)
+    except PermissionError as e:
+        raise read_denied(e, label) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{label}: the movies file is empty; point data.movies at a movies file with rows (a "
+                        "header naming its id and title columns), or leave data.movies out") from None
+    except (pd.errors.ParserError, ValueError, OSError) as e:
+        raise _parser_error(label, e, 1, None if parquet else path, sep, encoding) from None
+    if not parquet:
+        _refuse_repeated_names(path, sep, encoding, label)
+    short = None if parquet else _short_row(label, path, sep, encoding)
     if short:  # pandas reads the missing fields as empty: a movie without its genres (or title), silently
         raise short
     renamed = _movie_columns(df.columns, id_col, title_col, genres_col)
@@ -617,3 +679,56 @@ def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int)
                         "written as a plain integer (integer ids would misread or merge it: '007' is 7); fix that "
                         "row, or set data.id_type=str for text ids")
     return parsed.astype("int64")
+
+
+def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
+    """A header naming one column twice (pandas would rename the second 'user_id.1' and read the first)."""
+    import csv
+
+    try:
+        if isinstance(src, (bytes, bytearray)):
+            line = src[:1 << 16].decode(encoding, errors="replace").splitlines()[:1]
+        else:
+            with open(src, encoding=encoding, errors="replace", newline="") as fh:
+                line = [fh.readline()]
+    except OSError:
+        return
+    if not line:
+        return
+    names = next(csv.reader(line, delimiter=sep), []) if len(sep) == 1 else line[0].rstrip("\r\n").split(sep)
+    names = [n.strip().lstrip("\ufeff") for n in names]
+    seen = set()
+    for n in names:
+        if n and n in seen:
+            raise DataError(f"{label}:1: the header names column '{shorten(n, 60)}' twice; rename or remove one of "
+                            "them")
+        seen.add(n)
+
+
+def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000,
+                        names: list[str] | None = None,
+                        fix: str = "set data.id_type=str to keep ids as text") -> None:
+    """Integer ids lose leading zeros ('00196' would become 196 and could merge with '196'), and '+7' or '7.0'
+    would read as 7: refuse them, checking the first ``rows`` rows (how ids are written is a property of a whole
+    file; reading every id as text would double the parse). ``names``: the columns of a file without a header;
+    ``fix``: the advice (MovieLens layouts read integer ids only)."""
+
+    try:
+        head = pd.read_csv(io.BytesIO(src) if isinstance(src, bytes) else src, sep=sep, usecols=cols, dtype=str,
+                           nrows=rows, encoding=encoding, engine="c" if len(sep) == 1 else "python",
+                           **({} if names is None else {"header": None, "names": names}))
+    except Exception:
+        return  # the main reader reports what is wrong with the file
+    padded = re.compile(r"^\s*[+-]?0\d")
+    other = re.compile(r"^\s*\+|^\s*[+-]?\d*\.\d*\s*$|^\s*[+-]?\d+[eE]")  # '+7', '7.0', '7e0': also 7
+    for c in cols:
+        text = head[c].astype(str)
+        for pattern, what in ((padded, "has a leading zero, which integer ids would drop"),
+                              (other, "is not written as a plain integer, which integer ids would read as one")):
+            hit = text.str.match(pattern)
+            if hit.any():
+                row = int(hit.to_numpy().argmax())  # a data row: its line, blank lines before it counted
+                line = data_line(src, sep, encoding, 1 if names is None else 0, 2 if names is None else 1, row)
+                raise DataError(f"{label}:{line}: column '{c}' id "
+                                f"{head[c].iloc[row]!r:.30} {what} (merging it "
+                                f"with another id); {fix}")

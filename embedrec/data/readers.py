@@ -38,21 +38,38 @@ __all__ = ["READERS", "RawData", "check_scale", "detect_layout", "movies_frame",
 
 def detect_layout(root: Path) -> tuple[str, Path]:
     """Find a known layout in ``root`` or one folder below it; returns (layout, folder)."""
-    candidates = [root] + sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("__"))
-    for d in candidates:
-        if (d / "u.data").exists():
-            return "ml-100k", d
-        if (d / "ratings.dat").exists():
-            return "ml-dat", d
-        if (d / "ratings.csv").exists():
-            return "ml-csv", d
-        if any(d.glob("*.inter")):
-            return "recbole", d
+    here = _layout_in(root)
+    if here:
+        return here, root
+    found = [(layout, d) for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("__"))
+             if (layout := _layout_in(d))]
+    if len(found) > 1:  # two releases (ml-100k/ and ml-1m/): which one is meant is the user's to say
+        kind = {"ml-100k": "MovieLens 100K", "ml-dat": "MovieLens 1M/10M", "ml-csv": "MovieLens CSV",
+                "recbole": "RecBole"}
+        shown = ", ".join(f"{d.name}/ ({kind[layout]})" for layout, d in found)
+        raise DataError(f"{root}: holds {len(found)} releases ({shorten(shown, 160)}), not one; give the folder of "
+                        f"the one to read (such as {found[0][1].name}/ in it; unzip an archive first), or an archive "
+                        "holding that one alone")
+    if found:
+        return found[0]
     found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
     shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "") if found else "nothing"
     raise DataError(f"{root}: unrecognised layout (it holds {shorten(shown, 120)}); expected MovieLens files (u.data, "
                     "ratings.dat or ratings.csv) or RecBole atomic files (*.inter) here or one folder below; give a "
                     "ratings table by its own path")
+
+
+def _layout_in(d: Path) -> str | None:
+    """The layout whose files lie directly in ``d``, or None."""
+    if (d / "u.data").exists():
+        return "ml-100k"
+    if (d / "ratings.dat").exists():
+        return "ml-dat"
+    if (d / "ratings.csv").exists():
+        return "ml-csv"
+    if any(d.glob("*.inter")):
+        return "recbole"
+    return None
 
 
 READERS = {"ml-100k": read_ml100k, "ml-dat": read_ml_dat, "ml-csv": read_ml_csv, "recbole": read_recbole}

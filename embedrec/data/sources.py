@@ -8,6 +8,7 @@ publishes beside each zip. When GroupLens cannot be reached, ``ml-100k`` falls b
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -228,9 +229,15 @@ def sweep_zip_temps() -> None:
 def extract_zip(zpath: Path, dest: Path) -> None:
     """Extract a zip, refusing members whose paths escape ``dest``, zip bombs (a total size or a compression
     ratio beyond the limits, or more than the free disk space) and reporting corrupt archives."""
+    from embedrec.data.parsing import is_stream, read_all, read_denied
+
     max_total, max_ratio = limits()
     try:
-        with zipfile.ZipFile(zpath) as zf:
+        try:  # a pipe (<(cat r.zip)) is read once: a zip is read from its end
+            archive = io.BytesIO(read_all(zpath)) if is_stream(zpath) else open(zpath, "rb")  # noqa: SIM115
+        except PermissionError as e:  # the zip itself cannot be read: not a write to fix elsewhere
+            raise read_denied(e, zpath) from None
+        with archive, zipfile.ZipFile(archive) as zf:
             root = dest.resolve()
             total = 0
             for info in zf.infolist():

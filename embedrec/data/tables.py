@@ -23,12 +23,18 @@ from embedrec.data.parsing import (
     _decode_error,
     _label,
     _parser_error,
+    _refuse_repeated_names,
+    _refuse_zero_padded,
     _row_line,
     data_line,
     decompressed,
+    is_stream,
     plain_name,
+    read_all,
+    read_denied,
     read_movies_table,
     read_numeric_table,
+    reading,
     uncompressed_name,
 )
 from embedrec.errors import DataError, first_line, shorten
@@ -40,7 +46,13 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 def read_generic(source: str, cfg: DataConfig) -> RawData:
-    """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig)."""
+    """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig). A file that
+    cannot be read for its permissions is a DataError saying so (parsing.read_denied)."""
+    with reading():
+        return _read_generic(source, cfg)
+
+
+def _read_generic(source: str, cfg: DataConfig) -> RawData:
     cols = cfg.columns
     fmt = cfg.format
     label = _label(source)
@@ -55,14 +67,21 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
     id_dtype = "int64" if cfg.id_type == "int" else "str"
     line_of = None
     notes: list[str] = []
+    packed = source.lower().endswith((*COMPRESSED, *TARS))
+    # stdin, and a path that is a pipe (<(cat r.csv), /dev/stdin, a FIFO), is read once, whole: every step below
+    # reads its text from memory (a compressed one: decompressed reads the pipe once)
+    stream = source != "-" and not packed and is_stream(source)
+    whole = sys.stdin.buffer.read() if source == "-" else read_all(source, label) if stream else None
     if fmt == "parquet":
         # stdin (and a compressed file) is read whole first: a pipe cannot seek to the footer
-        src = io.BytesIO(sys.stdin.buffer.read()) if source == "-" else io.BytesIO(decompressed(source, label)) \
-            if source.lower().endswith((*COMPRESSED, *TARS)) else source
+        src = io.BytesIO(whole) if whole is not None else io.BytesIO(decompressed(source, label)) if packed \
+            else source
         try:
             df = pd.read_parquet(src)
         except FileNotFoundError:
             raise DataError(f"{label}: file not found; check data.source") from None
+        except PermissionError as e:  # pyarrow's names no file
+            raise read_denied(e, label) from None
         except Exception as e:
             raise DataError(f"{label}: not a readable Parquet file ({first_line(e)})") from None
         if len(df) == 0:
@@ -75,10 +94,9 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
         first = 1
     else:
         sep = cfg.separator or ("\t" if fmt == "tsv" else None)
-        src = sys.stdin.buffer.read() if source == "-" else decompressed(source, label) if \
-            source.lower().endswith((*COMPRESSED, *TARS)) else source
+        src = whole if whole is not None else decompressed(source, label) if packed else source
         src = _from_bom(src, label, cfg.encoding)
-        _refuse_binary(src, label, source == "-" or isinstance(src, bytes))
+        _refuse_binary(src, label, source == "-" or stream or isinstance(src, bytes))
         if sep is None:
             sep = _sniff_separator(src, cfg.encoding)
         header_names = None
@@ -136,13 +154,14 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
     for c in ("user_id", "movie_id"):  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
         df[c] = df[c].astype(str).str.strip() if cfg.id_type == "str" else df[c].astype("int64")
     movies = None
-    files = [] if source == "-" else [Path(source)]
+    files = [] if source == "-" or stream or packed and is_stream(source) else [Path(source)]  # a pipe: no checksum
     if cfg.movies:
         msep = "\t" if cfg.movies.lower().endswith((".tsv", ".tab")) else (cfg.separator or ",")
         movies = read_movies_table(cfg.movies, sep=msep, id_col=cols.movie, title_col=cols.title,
                                    genres_col=cols.genres, genre_sep=cfg.genre_separator, encoding=cfg.encoding,
                                    id_type=cfg.id_type, notes=notes)
-        files.append(Path(cfg.movies))
+        if not is_stream(cfg.movies):
+            files.append(Path(cfg.movies))
     return RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes)
 
 
@@ -277,30 +296,6 @@ def _one_column(name: str, sep: str, label: str) -> DataError:
     return DataError(f"{label}:1: the first line '{shown}' is one column when split at {sep!r}, not a header naming "
                      "user, movie and rating columns; remove any lines above the header, or set data.separator "
                      "to the file's separator")
-
-
-def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
-    """A header naming one column twice (pandas would rename the second 'user_id.1' and read the first)."""
-    import csv
-
-    try:
-        if isinstance(src, (bytes, bytearray)):
-            line = src[:1 << 16].decode(encoding, errors="replace").splitlines()[:1]
-        else:
-            with open(src, encoding=encoding, errors="replace", newline="") as fh:
-                line = [fh.readline()]
-    except OSError:
-        return
-    if not line:
-        return
-    names = next(csv.reader(line, delimiter=sep), []) if len(sep) == 1 else line[0].rstrip("\r\n").split(sep)
-    names = [n.strip().lstrip("\ufeff") for n in names]
-    seen = set()
-    for n in names:
-        if n and n in seen:
-            raise DataError(f"{label}:1: the header names column '{shorten(n, 60)}' twice; rename or remove one of "
-                            "them")
-        seen.add(n)
 
 
 def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: str) -> None:
@@ -480,32 +475,3 @@ def _require_columns(found, wanted: dict, label: str, cfg: DataConfig, no_times:
         notes.append(f"{label}: no 'timestamp' column: ratings without times (a time-based split and the recency "
                      "weight need them; «--set data.columns.timestamp=NAME» names another column)")
     return notes
-
-
-def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000,
-                        names: list[str] | None = None) -> None:
-    """Integer ids lose leading zeros ('00196' would become 196 and could merge with '196'), and '+7' or '7.0'
-    would read as 7: refuse them, checking the first ``rows`` rows (how ids are written is a property of a whole
-    file; reading every id as text would double the parse). ``names``: the columns of a file without a header."""
-    import io
-    import re
-
-    try:
-        head = pd.read_csv(io.BytesIO(src) if isinstance(src, bytes) else src, sep=sep, usecols=cols, dtype=str,
-                           nrows=rows, encoding=encoding, engine="c" if len(sep) == 1 else "python",
-                           **({} if names is None else {"header": None, "names": names}))
-    except Exception:
-        return  # the main reader reports what is wrong with the file
-    padded = re.compile(r"^\s*[+-]?0\d")
-    other = re.compile(r"^\s*\+|^\s*[+-]?\d*\.\d*\s*$|^\s*[+-]?\d+[eE]")  # '+7', '7.0', '7e0': also 7
-    for c in cols:
-        text = head[c].astype(str)
-        for pattern, what in ((padded, "has a leading zero, which integer ids would drop"),
-                              (other, "is not written as a plain integer, which integer ids would read as one")):
-            hit = text.str.match(pattern)
-            if hit.any():
-                row = int(hit.to_numpy().argmax())  # a data row: its line, blank lines before it counted
-                line = data_line(src, sep, encoding, 1 if names is None else 0, 2 if names is None else 1, row)
-                raise DataError(f"{label}:{line}: column '{c}' id "
-                                f"{head[c].iloc[row]!r:.30} {what} (merging it "
-                                "with another id); set data.id_type=str to keep ids as text")
