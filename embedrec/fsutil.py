@@ -57,6 +57,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     (renameat2 RENAME_EXCHANGE where the OS has it), so ``target`` always exists for readers.
     """
     target = Path(target)
+    refuse_inside_store(target)  # as given, then where a link leads
     if target.is_symlink() and target.is_dir():
         # a link to a folder (latest -> exports/v3): the folder it names is replaced and the link kept (a red
         # team: the link itself was swapped for a folder, and a temporary link left beside it for ever)
@@ -151,9 +152,10 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
     temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
+    refuse_inside_store(target)  # as given (a dataset's compatibility link names the dataset), then resolved
     if target.is_symlink() and target.is_file():  # a link to a file: the file it names is replaced, the link kept
         target = Path(os.path.realpath(target))
-    refuse_inside_store(target)
+        refuse_inside_store(target)
     if target.is_dir():
         raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
     if target.exists() and not overwrite:

@@ -481,12 +481,12 @@ def test_every_missing_column_is_named_in_one_line_and_a_header_of_data_is_point
 def test_a_compressed_table_that_expands_too_far_is_refused_before_it_fills_memory(tmp_path, monkeypatch):
     """A red-team pass: a 4.5 MB .csv.gz reached 2.7 GB before 'out of memory'. The zip limits now bound a
     compressed table too (read in chunks, refused past $EMBEDREC_MAX_ZIP_RATIO x its size + 64 MiB)."""
-    import embedrec.data.sources as sources
+    import embedrec.data.parsing as parsing
 
     p = tmp_path / "r.csv.gz"
     p.write_bytes(gzip.compress((HEAD + ROWS * 4000).encode(), 9))
-    monkeypatch.setattr(sources, "MAX_RATIO", 0)  # so the 64 MiB floor alone is the limit ...
-    monkeypatch.setattr(sources, "MAX_UNZIPPED", 1 << 20)  # ... and 1 MiB below it
+    monkeypatch.setattr(parsing, "MAX_RATIO", 0)  # so the 64 MiB floor alone is the limit ...
+    monkeypatch.setattr(parsing, "MAX_UNZIPPED", 1 << 20)  # ... and 1 MiB below it
     r, out = ingest(tmp_path, p)
     refused(r, out, "r.csv.gz: it decompresses to more than 0 times its size (a decompression bomb")
     monkeypatch.setenv("EMBEDREC_MAX_UNZIP_BYTES", str(64 << 20))

@@ -37,6 +37,21 @@ _YEAR_RE = re.compile(r"^(.*?)\s*\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$",
                       re.DOTALL)  # a quoted title may span lines ("Two\nLines (1999)")
 
 
+MAX_UNZIPPED = 64 << 30  # bytes; the largest MovieLens release (ml-latest) unpacks to about 1.3 GB
+MAX_RATIO = 200          # uncompressed / compressed per member; CSV ratings compress about 3-8x, bombs 1000x
+
+
+def limits() -> tuple[int, int]:
+    """The decompression limits (zips, and a compressed table: parsing.decompressed); $EMBEDREC_MAX_UNZIP_BYTES /
+    $EMBEDREC_MAX_ZIP_RATIO raise them for unusual archives."""
+    def env(name, default):
+        try:
+            return int(os.environ.get(name, "") or default)
+        except ValueError:
+            return default
+    return env("EMBEDREC_MAX_UNZIP_BYTES", MAX_UNZIPPED), env("EMBEDREC_MAX_ZIP_RATIO", MAX_RATIO)
+
+
 def normalise_genre(name: str) -> str | None:
     key = re.sub(r"[^a-z0-9]", "", name.strip().lower())
     if key in _NO_GENRE:
@@ -343,7 +358,6 @@ def decompressed(path, label: str) -> bytes:
     import zipfile
     import zlib
 
-    from embedrec.data.sources import limits
 
     low = str(path).lower()
     most, ratio = limits()  # as for a zip's members

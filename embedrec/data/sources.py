@@ -197,21 +197,6 @@ def recbole_ml100k(cache: Path) -> Path:
     return out
 
 
-MAX_UNZIPPED = 64 << 30  # bytes; the largest MovieLens release (ml-latest) unpacks to about 1.3 GB
-MAX_RATIO = 200          # uncompressed / compressed per member; CSV ratings compress about 3-8x, bombs 1000x
-
-
-def limits() -> tuple[int, int]:
-    """The decompression limits (zips, and a compressed table: parsing.decompressed); $EMBEDREC_MAX_UNZIP_BYTES /
-    $EMBEDREC_MAX_ZIP_RATIO raise them for unusual archives."""
-    def env(name, default):
-        try:
-            return int(os.environ.get(name, "") or default)
-        except ValueError:
-            return default
-    return env("EMBEDREC_MAX_UNZIP_BYTES", MAX_UNZIPPED), env("EMBEDREC_MAX_ZIP_RATIO", MAX_RATIO)
-
-
 def _gib(n: int) -> str:
     return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MiB"
 
@@ -229,7 +214,7 @@ def sweep_zip_temps() -> None:
 def extract_zip(zpath: Path, dest: Path) -> None:
     """Extract a zip, refusing members whose paths escape ``dest``, zip bombs (a total size or a compression
     ratio beyond the limits, or more than the free disk space) and reporting corrupt archives."""
-    from embedrec.data.parsing import is_stream, read_all, read_denied
+    from embedrec.data.parsing import is_stream, limits, read_all, read_denied
 
     max_total, max_ratio = limits()
     try:
