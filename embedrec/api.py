@@ -225,7 +225,9 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     from embedrec.training.fit import (
         evaluate_model,
         factors,
+        metrics_head,
         resolve_loss,
+        selection_of,
         trained_users,
         zero_untrained_users,
     )
@@ -235,22 +237,13 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     _warn_unused_train_keys(cfg, resolve_loss(cfg.model, cfg.features.active))
     ds, final, result, cfg = fit_and_refit(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)
-    selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
-                 **({"als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency,
-                    "als_user_unobserved": cfg.train.als_user_unobserved,
-                    "als_unobserved": cfg.train.als_unobserved} if result.loss == "als" else {}),
-                 "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
-                 "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
-                 if 0 < result.best_epoch <= len(result.history) else None}
+    selection = selection_of(result, cfg.train)
     result = final
     f = zero_untrained_users(factors(result.model, result.unrated), trained_users(ds.splits["train"].user, ds.n_users),
                              bool(cfg.features.user))
     explicit = cfg.model.objective == "explicit"
     ks = cfg.train.eval_k
-    metrics = {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
-               "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "metric": result.metric,
-               "train_seconds": round(result.seconds, 2), "selection": selection,
-               "refit": ds.manifest.get("refit", False), "splits": {}}
+    metrics = metrics_head(cfg, result, selection, ds.manifest.get("refit", False))
     for split in ("valid", "test"):
         if len(ds.splits.get(split, ())):
             metrics["splits"][split] = {"model": evaluate_model(f, ds, split, explicit, ks,

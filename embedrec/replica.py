@@ -33,7 +33,7 @@ import torch
 
 from embedrec.distributed import Group, RowAverage
 from embedrec.shard_als import Shard, ShardRanking, rank_below
-from embedrec.training.fit import zero_untrained_users
+from embedrec.training.fit import metrics_head, selection_of, zero_untrained_users
 
 log = logging.getLogger("embedrec")
 
@@ -270,10 +270,7 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     run_dir = Path(cfg.run.dir)
     result = fit_replica(g, data, sp["train"], rows["train"], sp["valid"], cfg.model, cfg.train, run_dir,
                          resume=resume, progress=progress, features_cfg=cfg.features)
-    selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
-                 "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
-                 "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
-                 if 0 < result.best_epoch <= len(result.history) else None}
+    selection = selection_of(result, cfg.train)
     refit = cfg.train.refit and g.total(len(sp["valid"])) > 0
     if refit:  # train+valid in the one-process order: valid's positions follow every train rating
         both = _concat(sp["train"], sp["valid"])
@@ -303,10 +300,7 @@ def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bo
 
     f = zero_untrained_users(factors(result.model, result.unrated), _trained(g, data), bool(cfg.features.user))
     explicit, ks, n = cfg.model.objective == "explicit", cfg.train.eval_k, cfg.train.eval_users
-    metrics = {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
-               "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "metric": result.metric,
-               "train_seconds": round(result.seconds, 2), "selection": selection, "refit": refit, "splits": {},
-               "ranks": g.world}
+    metrics = metrics_head(cfg, result, selection, refit, ranks=g.world)
     dev = _gpu_or_none(g.device)
     for split in ("valid", "test"):
         part = data.shard.splits.get(split)

@@ -38,7 +38,13 @@ from embedrec.training.als import (
     sweep,
     user_half,
 )
-from embedrec.training.fit import DIST_POINTER, trained_users, zero_untrained_users
+from embedrec.training.fit import (
+    DIST_POINTER,
+    metrics_head,
+    selection_of,
+    trained_users,
+    zero_untrained_users,
+)
 
 log = logging.getLogger("embedrec")
 
@@ -577,13 +583,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     run_dir = Path(cfg.run.dir)
     refit = cfg.train.refit and g.total(len(shard.splits["valid"])) > 0
     result, cfg = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit)
-    selection = {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
-                 "als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency,
-                 "als_user_unobserved": cfg.train.als_user_unobserved,
-                 "als_unobserved": cfg.train.als_unobserved,
-                 "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
-                 "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
-                 if 0 < result.best_epoch <= len(result.history) else None}
+    selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:
         both = _concat(tr, va)
@@ -614,9 +614,7 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
     from embedrec.sparse import seen_splits
 
     tables, ks, n = result.model, cfg.train.eval_k, cfg.train.eval_users
-    metrics = {"objective": cfg.model.objective, "loss": "als", "dim": tables.dim, "best_epoch": result.best_epoch,
-               "epochs_run": result.epochs_run, "metric": result.metric, "train_seconds": round(result.seconds, 2),
-               "selection": selection, "refit": refit, "splits": {}, "ranks": g.world}
+    metrics = metrics_head(cfg, result, selection, refit, ranks=g.world)
     P = tables.user.weight.detach().cpu().numpy()
     lo = int(shard.u_cuts[g.rank])  # this rank's users without a rating in the final fit: zero, as published
     P = zero_untrained_users({"user_factors": P}, trained_users(shard.splits["train"].user - lo, P.shape[0]),

@@ -54,6 +54,26 @@ class FitResult:
     path_start: dict | None = None
 
 
+def selection_of(result: FitResult, train_cfg) -> dict:
+    """metrics.json's ``selection``: what early stopping on valid chose (and, for als, the chosen settings),
+    the same for one process and for the torchrun trainers."""
+    return {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
+            **({"als_reg": train_cfg.als_reg, "als_recency": train_cfg.als_recency,
+                "als_user_unobserved": train_cfg.als_user_unobserved,
+                "als_unobserved": train_cfg.als_unobserved} if result.loss == "als" else {}),
+            "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
+            "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
+            if 0 < result.best_epoch <= len(result.history) else None}
+
+
+def metrics_head(cfg, result: FitResult, selection: dict, refit: bool, ranks: int | None = None) -> dict:
+    """metrics.json without its ``splits`` (filled by the caller's evaluation): one process and torchrun alike."""
+    return {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
+            "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "metric": result.metric,
+            "train_seconds": round(result.seconds, 2), "selection": selection, "refit": bool(refit), "splits": {},
+            **({"ranks": ranks} if ranks is not None else {})}
+
+
 def resolve_loss(model_cfg, features: bool = False) -> str:
     """auto: mse for explicit ratings; als for implicit, or the full/sampled softmax when side features are on
     (als fits the plain model only)."""
