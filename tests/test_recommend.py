@@ -127,6 +127,18 @@ def test_the_recall_check_keeps_only_doublings_that_pay(table, start, cap, hnsw,
     assert ix._tune_breadth(idx, lambda index: table[index.breadth()], 0.95) == recall and idx.breadth() == kept
 
 
+def test_hnsw_doublings_below_what_the_searches_ask_for_are_free():
+    """A review: served searches ask for k plus the user's rated movies (128 for most ML-100K users), so efSearch
+    20 -> 40 changed nothing, the doubling 'gained nothing' and the check stopped at recall 0.762 where 640
+    reached 0.962. Doublings up to what most searches ask for are not judged by their gain."""
+    table = {20: 0.762, 40: 0.762, 80: 0.762, 160: 0.90, 320: 0.94, 640: 0.962}
+    idx = _Breadth(20)
+    assert ix._tune_breadth(idx, lambda index: table[index.breadth()], 0.95, free=128) == 0.962
+    assert idx.breadth() == 640
+    idx = _Breadth(20)  # without it: stopped at once, as before
+    assert ix._tune_breadth(idx, lambda index: table[index.breadth()], 0.95) == 0.762 and idx.breadth() == 20
+
+
 def test_fold_in_of_a_training_user_lands_near_their_recommendations(trained):
     rec = Recommender.open(trained.run.dir, trained.recommend)
     overlaps = []
