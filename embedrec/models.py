@@ -595,13 +595,17 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     for n, (u, m), f in zip(where, pairs, pred.fallback):
         if f == "none":
             continue
-        what = f"user '{shorten(u)}'" if f in ("user_unknown", "both") else f"movie '{shorten(m)}'"
+        what = f"user '{shorten(u)}' and movie '{shorten(m)}' are" if f == "both" else \
+            f"user '{shorten(u)}' is" if f == "user_unknown" else f"movie '{shorten(m)}' is"
         if strict:
-            raise NotFoundError(f"{name}:{n}: {what} is not in the training data; without «--strict|strict=True» "
+            raise NotFoundError(f"{name}:{n}: {what} not in the training data; without «--strict|strict=True» "
                                 "it is scored from the biases (the fallback column says which)")
         shown += 1
         if shown <= LOGGED_UNKNOWN:
-            log.warning("%s:%d: %s is not in the training data; scored without it (fallback %s)", name, n, what, f)
+            # a ranking model has no biases: its fallback has no score to give (a review: "scored" over an empty
+            # score field)
+            done = "scored from the biases" if model.engine.explicit else "no score (a ranking model has no biases)"
+            log.warning("%s:%d: %s not in the training data; %s (fallback %s)", name, n, what, done, f)
     if shown > LOGGED_UNKNOWN:
         log.warning("%s pairs with an unknown id in all (the first %d are named above; see the fallback column)",
                     f"{shown:,}", LOGGED_UNKNOWN)

@@ -361,7 +361,11 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     metric = resolve_metric(cfg.model, cfg.train)
     out = Path(cfg.tune.dir or Path(cfg.run.dir) / TUNE_DIR)
     # beside a run's current (RUN/tune), never in its model folders (pruned with them) or in a dataset
-    refuse_inside_store(out / RESULTS, beside_run=True)
+    try:
+        refuse_inside_store(out / RESULTS, beside_run=True)
+    except ArtifactError as e:  # the setting is at fault, as for a folder of the user's: a usage error (exit 2)
+        key = "tune.dir" if cfg.tune.dir else "run.dir (tune-dims writes RUN_DIR/tune without a tune.dir)"
+        raise ConfigError(f"{key}: {e.raw}") from None
     check_tune_folder(out)
     # one writer per tune.dir: a second sweep would overwrite tune.json without the first one's finished trials
     with locked_folder(out, "embedrec tune-dims", "use another tune.dir", "choose another tune.dir", LOCK):

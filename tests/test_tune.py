@@ -401,7 +401,8 @@ def test_tune_dir_in_a_model_folder_or_a_dataset_is_refused_and_a_damaged_record
 
     sets = ["--set", f"data.prepared={tune_cfg.data.prepared}", "--set", "model.objective=explicit"]
     r = CliRunner().invoke(main, ["tune-dims", "-q", "--dims", "4", *sets, "--run", str(tune_cfg.data.prepared)])
-    assert r.exit_code == 1 and "a prepared dataset (embedrec ingest wrote it)" in r.stderr, r.stderr
+    assert r.exit_code == 2 and "a prepared dataset (embedrec ingest wrote it)" in r.stderr, r.stderr  # a setting:
+    assert r.stderr.startswith("error: run.dir (tune-dims writes RUN_DIR/tune")  # exit 2, as the README says
     assert not (Path(tune_cfg.data.prepared) / "tune").exists()
 
     f = tmp_path / "sweep"
