@@ -156,3 +156,13 @@ def test_recommend_process_imports_only_numpy_and_click(runs, mode):
     assert "numpy" in imported and "click" in imported  # the profile was really taken
     heavy = {m for m in imported if m.split(".")[0] in ("pyarrow", "faiss", "yaml", "torch", "pandas")}
     assert not heavy, sorted(heavy)
+
+
+def test_predict_on_a_ranking_model_says_an_unknown_id_gets_no_score(runs):
+    """A review: predict on an implicit run said "scored without it (fallback user_unknown)" over an empty score,
+    and a pair unknown on both sides named only the user. A ranking model has no biases to fall back on."""
+    r = invoke("predict", "--run", runs["int"], "--pairs", "-", "--format", "csv", input="7,3\n99999,3\n99999,88888\n")
+    assert r.exit_code == 0, r.stderr
+    assert [line.split(",")[2:] for line in r.stdout.splitlines()[2:]] == [["user_unknown", ""], ["both", ""]]
+    assert "<stdin>:2: user '99999' is not in the training data; no score (a ranking model has no biases)" in r.stderr
+    assert "<stdin>:3: user '99999' and movie '88888' are not in the training data; no score" in r.stderr
