@@ -514,6 +514,17 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
+def _number(text: str):
+    """A passed-through field as a number where it is written as Python writes that number ('3', '-2', '3.5'),
+    so JSON carries 3 and not "3"; anything else ('007', '3.50', '1e3', 'NaN', '') stays the text it was, so
+    CSV and TSV rows are unchanged."""
+    try:
+        v = int(text) if is_integer_text(text) else float(text)
+    except ValueError:
+        return text
+    return v if repr(v) == text and (not isinstance(v, float) or v == v and abs(v) != float("inf")) else text
+
+
 def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", strict: bool = False
                   ) -> tuple[list[str], Iterator[dict]]:
     """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma-separated with CSV quoting as Python's csv
@@ -578,7 +589,7 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
                                  for c in rest])
                 continue  # a header line
         pairs.append((parts[cols[0]], parts[cols[1]]))
-        extras.append([c for i, c in enumerate(parts) if i not in cols])
+        extras.append([_number(c) for i, c in enumerate(parts) if i not in cols])
         where.append(n)
     pred = model.predict(pairs)
     integer = {"user": e.user_ids.dtype.kind in "iu", "movie": e.movie_ids.dtype.kind in "iu"}

@@ -166,3 +166,9 @@ def test_predict_on_a_ranking_model_says_an_unknown_id_gets_no_score(runs):
     assert [line.split(",")[2:] for line in r.stdout.splitlines()[2:]] == [["user_unknown", ""], ["both", ""]]
     assert "<stdin>:2: user '99999' is not in the training data; no score (a ranking model has no biases)" in r.stderr
     assert "<stdin>:3: user '99999' and movie '88888' are not in the training data; no score" in r.stderr
+    # a passed-through field written as a plain number is a number in JSON; '007' and '3.50' stay text
+    r = invoke("predict", "--run", runs["int"], "--pairs", "-", "--format", "jsonl",
+               input="user_id,movie_id,rating,code,x\n7,3,3,007,3.50\n7,4,3.5,-2,\n")
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(x["rating"], x["code"], x["x"]) for x in rows] == [(3, "007", "3.50"), (3.5, -2, "")]
