@@ -142,8 +142,16 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
                      "index is inner product; with 'l2-mips' append a 0 to the query, search L2, and the inner "
                      "product is (|q|^2 + ip_max_norm^2 - distance) / 2. movie -> movie: query the L2-normalised "
                      "movie vector; 'l2-unit' distances d give cosine 1 - d/2"}
+    # everything the score terms name, so the export alone reproduces `predict` and `recommend --movie` (a
+    # review: an explicit model's user biases and the movie vectors a similar-movie query starts from were not
+    # in it)
+    f = rec.factors
+    arrays = {"user_factors": f.user, "movie_factors": f.movie, "user_bias": f.user_bias, "movie_bias": f.movie_bias}
+    meta["files"] = {k: f"{k}.npy" for k, a in arrays.items() if a is not None}
     (out / "index.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    np.save(out / "user_factors.npy", np.asarray(rec.factors.user), allow_pickle=False)
+    for k, a in arrays.items():
+        if a is not None:
+            np.save(out / f"{k}.npy", np.asarray(a), allow_pickle=False)
     np.save(out / "user_ids.npy", _ids(rec.catalogue.user_ids), allow_pickle=False)
     return {"movies": int(rec.factors.movie.shape[0])}
 

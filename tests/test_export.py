@@ -80,6 +80,16 @@ def test_tables_round_trip(rec, tmp_path):
     import faiss
 
     assert faiss.read_index(str(tmp_path / "fa" / "movies_ip.faiss")).ntotal == rec.Q.shape[0]
+    # the export alone holds every term index.json's score names (a review: no user biases, no movie vectors)
+    meta = json.loads((tmp_path / "fa" / "index.json").read_text())
+    f = rec.factors
+    for name, want in (("user_factors", f.user), ("movie_factors", f.movie), ("user_bias", f.user_bias),
+                       ("movie_bias", f.movie_bias)):
+        if want is None:
+            assert name not in meta["files"]
+        else:
+            np.testing.assert_array_equal(np.load(tmp_path / "fa" / meta["files"][name]), np.asarray(want))
+    assert "movie_factors" in meta["files"]
     with pytest.raises(ArtifactError, match="already exists"):
         export_dir(rec, "npy", tmp_path / "npy")
     export_dir(rec, "npy", tmp_path / "npy", overwrite=True)
