@@ -157,15 +157,31 @@ _UNUSED = {"als": (*_SGD_ONLY, "negatives", "softmax_full_max", "compile"),
            "softmax": (*_ALS_ONLY, "compile")}
 
 
-def _warn_unused_train_keys(cfg: Config, loss: str) -> None:
-    """One warning naming the train.* keys the config sets (in its file or with --set) that ``loss`` does not
-    read (a review: `train --set train.optimizer=hogwild --set train.lr=50` trained the default als model, and
-    its config.yaml recorded both as if used)."""
-    from embedrec.config import TrainConfig
+def _warn_unused_train_keys(cfg: Config, loss: str, n_movies: int | None = None) -> None:
+    """One warning naming the train.* keys the config sets (in its file or with --set) that
+    ``loss`` does not read (a review: `train --set train.optimizer=hogwild --set train.lr=50` trained the default
+    als model, and its config.yaml recorded both as if used). Keys set to their default value are not named: a
+    full config file (embedrec config's) sets them all. And one per key this configuration leaves unused
+    (batch_size under hogwild, weight_decay_bias without biases, negatives under a full softmax, biases in als)."""
+    from embedrec.config import Config as Defaults
 
-    given, default = getattr(cfg, "_explicit", set()), TrainConfig()  # set to other than the default: a full
-    unused = [f"train.{k}" for k in _UNUSED.get(loss, ())  # config file (embedrec config's) names them all
-              if f"train.{k}" in given and getattr(cfg.train, k) != getattr(default, k)]
+    given, default = getattr(cfg, "_explicit", set()), Defaults()
+
+    def set_here(key: str) -> bool:
+        section, name = key.split(".")
+        return key in given and getattr(getattr(cfg, section), name) != getattr(getattr(default, section), name)
+
+    unused = [k for k in (f"train.{k}" for k in _UNUSED.get(loss, ())) if set_here(k)]
+    # keys the trainer reads but this configuration does not use (a review: each ignored without a word)
+    why = {"train.batch_size": loss in ("mse", "bpr") and cfg.train.optimizer == "hogwild"
+           and "train.optimizer=hogwild updates one rating at a time",
+           "train.weight_decay_bias": not cfg.model.biases and "model.biases is false",
+           "train.negatives": loss == "softmax" and n_movies is not None and n_movies <= cfg.train.softmax_full_max
+           and f"the softmax is full here ({n_movies:,} movies <= train.softmax_full_max), no negatives are drawn",
+           "model.biases": loss == "als" and "an als model has no biases"}
+    for key, reason in why.items():
+        if reason and key not in unused and set_here(key):
+            log.warning("%s has no effect: %s; leave it out", key, reason)
     if unused:
         log.warning("%s %s not used by the %s trainer (model.loss=%s%s), so %s no effect; leave %s out, or set "
                     "model.loss to a trainer that reads %s", ", ".join(unused), "is" if len(unused) == 1 else "are",
@@ -234,7 +250,7 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     from embedrec.training.select import fit_and_refit
 
     _warn_ingest_settings(ds, cfg)
-    _warn_unused_train_keys(cfg, resolve_loss(cfg.model, cfg.features.active))
+    _warn_unused_train_keys(cfg, resolve_loss(cfg.model, cfg.features.active), ds.n_movies)
     ds, final, result, cfg = fit_and_refit(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)
     selection = selection_of(result, cfg.train)

@@ -761,6 +761,16 @@ def test_train_keys_the_trainer_does_not_read_are_named(str_run, tmp_path):
     assert r.exit_code == 0 and [x for x in r.stderr.splitlines() if "not used by" in x] == [
         "train.als_cg_steps is not used by the bpr trainer (model.loss=bpr), so it has no effect; leave it out, or "
         "set model.loss to a trainer that reads it"], r.stderr
+    # keys the trainer reads that this configuration leaves unused (a review: each ignored without a word)
+    for extra, said in (
+            (["model.biases=false"], "model.biases has no effect: an als model has no biases; leave it out"),
+            (["model.objective=explicit", "train.optimizer=hogwild", "train.batch_size=7"],
+             "train.batch_size has no effect: train.optimizer=hogwild updates one rating at a time; leave it out"),
+            (["model.objective=explicit", "model.biases=false", "train.weight_decay_bias=0.5"],
+             "train.weight_decay_bias has no effect: model.biases is false; leave it out"),
+            (["model.loss=softmax", "train.negatives=7"], "train.negatives has no effect: the softmax is full here")):
+        r = invoke("train", *base, *(x for e in extra for x in ("--set", e)))
+        assert r.exit_code == 0 and said in r.stderr, (extra, r.stderr)
 
 
 def test_ingest_says_how_to_train_when_the_config_alone_would_not_find_the_dataset(tmp_path, monkeypatch):
