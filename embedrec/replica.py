@@ -277,7 +277,8 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
         both_rows = np.concatenate([rows["train"], rows["valid"] + int(g.total(len(sp["train"])))])
         sp.update(train=both, valid=_concat(sp["valid"], None, empty=True))
         tcfg = dataclasses.replace(cfg.train, epochs=max(result.best_epoch, 1))
-        log.info("refit on train+valid (%s ratings) for %d epochs", f"{int(g.total(len(both))):,}", tcfg.epochs)
+        log.info("refit on train+valid (%s ratings) for %d epoch%s", f"{int(g.total(len(both))):,}", tcfg.epochs,
+                 "" if tcfg.epochs == 1 else "s")
         selected = result
         result = fit_replica(g, data, both, both_rows, None, cfg.model, tcfg, run_dir / "refit", progress=progress,
                              label="refit", features_cfg=cfg.features)

@@ -340,7 +340,8 @@ def _refit(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
                      rated_below_unknown=ds.rated_below_unknown)
     if selected.loss != "als":
         tcfg = dataclasses.replace(cfg.train, epochs=max(selected.best_epoch, 1))
-        log.info("refit on train+valid (%s ratings) for %d epochs", f"{len(both):,}", tcfg.epochs)
+        log.info("refit on train+valid (%s ratings) for %d epoch%s", f"{len(both):,}", tcfg.epochs,
+                 "" if tcfg.epochs == 1 else "s")
         result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress, features_cfg=cfg.features)
     else:
         result = refit_als(selected, cfg.train, run_dir, len(both), lambda t, folder, init: fit(
