@@ -178,7 +178,9 @@ def _warn_unused_train_keys(cfg: Config, loss: str, n_movies: int | None = None)
            "train.weight_decay_bias": not cfg.model.biases and "model.biases is false",
            "train.negatives": loss == "softmax" and n_movies is not None and n_movies <= cfg.train.softmax_full_max
            and f"the softmax is full here ({n_movies:,} movies <= train.softmax_full_max), no negatives are drawn",
-           "model.biases": loss == "als" and "an als model has no biases"}
+           "model.biases": loss == "als" and "an als model has no biases",
+           "train.compile": cfg.train.optimizer == "hogwild" and "train.optimizer=hogwild runs its own compiled C "
+           "kernel"}
     for key, reason in why.items():
         if reason and key not in unused and set_here(key):
             log.warning("%s has no effect: %s; leave it out", key, reason)

@@ -403,10 +403,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
     if train_cfg.optimizer == "hogwild":
         from embedrec.training.sgd import Hogwild, refuse_cuda
 
-        refuse_cuda(train_cfg.device)  # auto: the kernel runs on the CPU
-
-        if train_cfg.compile:
-            log.info("train.compile does not apply to train.optimizer=hogwild (its kernel is compiled C)")
+        refuse_cuda(train_cfg.device)  # auto: the kernel runs on the CPU (train.compile: said once by api.train)
         import torch
 
         return Hogwild(model, loss, train_cfg, torch.from_numpy(tr.user.astype(np.int64)),
