@@ -1039,3 +1039,29 @@ def test_a_rebuilt_index_reports_the_recall_its_served_lists_have(trained, tmp_p
         served = sum(np.intersect1d(w, g).size for w, g in zip(want, got)) / sum(w.size for w in want)
         assert meta["recall@10"] == pytest.approx(served, abs=1e-9), (nprobe, target)
     assert meta["recall@10"] >= 0.95
+
+
+def test_recall_counts_movies_tied_at_the_cut_as_hits():
+    """A review: an exhaustive IVF search (nprobe = nlist) reported similar_recall@10 0.976, the misses all
+    movies of exactly the same score as the exact answer's (movies with the same vector). With the vectors
+    given, a returned movie scoring as high as the k-th exact answer is a hit."""
+    import faiss
+
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(40, 4)).astype(np.float32)
+    vecs[20:] = vecs[19]  # 21 identical movies: any 10 of them are an exact top 10 for a query near them
+    q = vecs[19:20] + np.float32(0.01)
+    truth = faiss.IndexFlatIP(4)
+    truth.add(vecs)
+    t = truth.search(q, 10)[1]
+
+    class Reversed:  # an index returning other members of the tie
+        ntotal = 40
+
+        def search(self, queries, k):
+            order = np.argsort(-(vecs @ queries[0]), kind="stable")
+            tied = order[np.isclose(vecs[order] @ queries[0], (vecs @ queries[0]).max())]
+            return None, tied[::-1][:k][None, :]
+
+    assert ix.recall_at_k(Reversed(), t, q) < 1.0  # by ids: ties counted as misses
+    assert ix.recall_at_k(Reversed(), t, q, vectors=vecs) == 1.0
