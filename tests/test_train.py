@@ -123,7 +123,8 @@ def test_resume_without_the_config_names_the_checkpoint_it_finds(synth_ds, small
     run = tmp_path / "explicit"
     fit(ds, small_cfg.model, small_cfg.train, run)  # RUN/checkpoint.pt
     before = sorted(os.listdir(run))
-    r = CliRunner().invoke(main, ["train", "-q", "--set", f"data.prepared={small_cfg.data.prepared}", "--set",
+    # without -q: the refusal is the only line (a review: "als_recency auto: 0 (...)" came first)
+    r = CliRunner().invoke(main, ["train", "--set", f"data.prepared={small_cfg.data.prepared}", "--set",
                                   "model.dim=8", "--run", str(run), "--resume"])
     assert r.exit_code == 1 and r.stdout == "" and r.stderr.splitlines() == [
         f"error: checkpoint '{run / 'checkpoint.pt'}' was made with another model.objective ('explicit', now "

@@ -197,13 +197,15 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
         return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
     has_valid = len(ds.splits.get("valid", ())) > 0
     # settled here, on train and valid, so that the refit on train+valid keeps the choice
-    recs = recency_candidates(ds, cfg.train)
+    # (said once the checkpoint to resume is known to be this config's: a refusal stays the only line; a review)
+    recs = recency_candidates(ds, cfg.train, level=logging.DEBUG if resume else logging.INFO)
     regs = (AUTO_REGS if has_valid else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
     sel = Selection(cfg.train, recs, regs, unobserved_candidates(cfg.train, has_valid, len(ds.splits["train"]),
                                                                  ds.n_users, ds.n_movies))
     if resume:
         _checkpoint_elsewhere(run_dir, sel.folder(run_dir, sel.first) / CHECKPOINT,
                               _fp_config(cfg.model, sel.first, cfg.features))
+        recency_candidates(ds, cfg.train)  # now said
     if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
         for folder in sel.folders(run_dir):
             clear_checkpoint(folder)
