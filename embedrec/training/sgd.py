@@ -202,6 +202,9 @@ def _build(cc: list[str], out: Path) -> None:
 def refuse_cuda(device: str) -> None:
     """hogwild is a CPU kernel: an explicit ``train.device: cuda`` is refused in one line (auto runs it here)."""
     if device == "cuda" or str(device).startswith("cuda:"):
+        from embedrec.distributed import device_name
+
+        device_name(device)  # no GPU here: that is said first (a review: sgd on cuda then failed as well)
         raise ConfigError("config key 'train.device': hogwild is a C kernel for CPU threads and has no GPU path; "
                           "on cuda train with «--set train.optimizer=sgd» (sparse SGD on the same objective, in "
                           "batches) or adam, or set train.device=cpu or auto")
