@@ -9,8 +9,8 @@
 
 A Model answers in the ids of the source data and never in row numbers. An id not in the training data
 raises NotFoundError unless ``missing=`` says otherwise. The CLI's ``recommend`` and ``predict`` commands
-call these methods. Opening a run imports numpy and pyarrow only; ``train`` imports torch and ``ingest``
-pandas when they are called.
+call these methods. Opening a run imports numpy only (FAISS for an approximate index; pyarrow only for a run
+older than its catalogue files); ``train`` imports torch and ``ingest`` pandas when they are called.
 """
 
 from __future__ import annotations
@@ -336,10 +336,10 @@ def _sharded_checkpoint(run_dir) -> bool:
 
 
 def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:  # noqa: A001 (er.open, as the issue spells it)
-    """A Model over a trained run's artifacts (default cfg.run.dir). Imports numpy and pyarrow only."""
+    """A Model over a trained run's artifacts (default cfg.run.dir). Imports numpy only (FAISS for an approximate index)."""
     if run_dir is not None:
         _path(run_dir, "run_dir", "open", "er.open(None, cfg) opens cfg.run.dir")
-    # cfg None: the config the CLI would read (./embedrec.yaml, $EMBEDREC_CONFIG, else the defaults), so its
+    # cfg None: the config the CLI would read ($EMBEDREC_CONFIG, else ./embedrec.yaml, else the defaults), so its
     # recommend.* settings (k, foldin_recency, ...) answer as `embedrec recommend` does
     cfg = _config(cfg, "open")
     if run_dir is None:

@@ -1,6 +1,6 @@
-"""The answers of the public API: ``Model`` (a trained run opened for questions: ids in, ids out), its result
-types (``Recommendations``, ``Predictions``, ``StreamAnswer``), ``TrainedModel`` (a fitted model in memory,
-``save()`` publishes it) and ``publish_trained``, which the one-process ``train`` and the torchrun trainers
+"""The models of the public API: ``Model`` (a trained run opened for questions: ids in, ids out; its answers'
+types are in results.py), ``TrainedModel`` (a fitted model in memory, ``save()`` publishes it) and
+``publish_trained``, which the one-process ``train`` and the torchrun trainers
 (shard_als, replica) share. ``api`` builds these; they import nothing above them. See api.py for the
 workflow (load_config, ingest, train, open).
 """

@@ -14,8 +14,8 @@ import numpy as np
 
 from embedrec.errors import NotFoundError, UsageError, shorten
 
-MISSING = ("error", "skip", "popular")
-SCAN_MAX = 4  # up to this many ids on a map not sorted yet: compare against every id instead of sorting  # what an unknown id gets (api.Model.recommend's ``missing=``)
+MISSING = ("error", "skip", "popular")  # what an unknown id gets (models.Model.recommend's ``missing=``)
+SCAN_MAX = 4  # up to this many ids on a map not sorted yet: compare against every id instead of sorting
 
 
 def is_integer_text(text) -> bool:

@@ -400,7 +400,7 @@ class Recommender:
         return I[0][keep][:k], D[0][keep][:k]
 
     def predict(self, urows: np.ndarray, mrows: np.ndarray) -> np.ndarray:
-        """Scores of (user row, movie row) pairs (embedrec.api.Model.predict takes ids)."""
+        """Scores of (user row, movie row) pairs (embedrec.models.Model.predict takes ids)."""
         return self.factors.predict(urows, mrows)
 
 

@@ -199,7 +199,7 @@ class Solver:
     """The warm-started CG steps of one half-sweep, in the C kernel (CPU) or in torch (CPU or GPU): solves every
     row of ``X`` against the fixed table ``Y`` and the Gramian ``G``; returns the objective before the steps.
 
-    ``ALS`` uses one for the whole tables; ``distributed.ShardALS`` for one rank's rows against rows it gathered."""
+    ``ALS`` uses one for the whole tables; ``shard_als.ShardALS`` for one rank's rows against rows it gathered."""
 
     def __init__(self, threads: int, cg_steps: int, engine: str = "auto", device: torch.device | None = None):
         """``device`` None: the CPU, with numpy tables (no torch)."""
