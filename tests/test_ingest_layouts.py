@@ -215,6 +215,22 @@ def test_a_movies_file_id_written_007_is_refused(tmp_path):
     refused(r, out, f"{d / 'u.item'}:6: movie id '007' is not written as a plain integer")
 
 
+@pytest.mark.parametrize("layout", ["ml-100k", "ml-1m"])
+def test_a_users_file_id_written_007_is_refused(tmp_path, layout):
+    """u.user and users.dat ids were read with int(): '007' joined user 7's demographics (a review)."""
+    if layout == "ml-100k":
+        d = ml100k(tmp_path / "ml-100k")
+        (d / "u.user").write_text("".join(f"{u}|25|M|writer|12345\n" for u in range(1, 7)) + "007|30|F|artist|54321\n")
+        name = "u.user"
+    else:
+        d = ml1m(tmp_path / "ml-1m")
+        (d / "users.dat").write_text("".join(f"{u}::M::25::4::12345\n" for u in range(1, 7)) + "+7::F::35::2::54321\n")
+        name = "users.dat"
+    r, out = ingest(tmp_path, d)
+    msg = refused(r, out, f"{d / name}:7: user id ")
+    assert "is not written as a plain integer" in msg and "MovieLens ids are plain integers" in msg
+
+
 # ------------------------------------------------------------------------------ 3. unreadable input
 
 def _deny(monkeypatch, path: Path):

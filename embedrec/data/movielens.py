@@ -87,6 +87,7 @@ def read_ml100k(root: Path) -> RawData:
             p = line.split("|")
             if len(p) != 5 or not p[0].isdigit() or not p[1].isdigit():
                 raise DataError(f"{upath}:{n}: expected 'id|age|gender|occupation|zip'")
+            _plain_user_id(p[0], upath, n)
             rows.append((int(p[0]), int(p[1]), p[2], p[3], p[4]))
         users = pd.DataFrame(rows, columns=["user_id", "age", "gender", "occupation", "zip"])
         files.append(upath)
@@ -180,6 +181,8 @@ def read_ml_dat(root: Path) -> RawData:
             if not line.strip():
                 continue
             p = line.split("::")
+            if p[0].strip().lstrip("+-").isdigit():  # (anything else: the line's own error below)
+                _plain_user_id(p[0], upath, n)
             try:
                 occ = int(p[3])
                 rows.append((int(p[0]), int(p[2]), p[1], ML1M_OCCUPATIONS[occ] if 0 <= occ < 21 else str(occ), p[4]))
@@ -188,6 +191,13 @@ def read_ml_dat(root: Path) -> RawData:
         users = pd.DataFrame(rows, columns=["user_id", "age", "gender", "occupation", "zip"])
         files.append(upath)
     return RawData(ratings, movies, users, layout, scale, files, (str(rpath), 1))
+
+
+def _plain_user_id(text: str, path: Path, n: int) -> None:
+    """A users file's id written as the ratings' are checked to be ('007', '+7' would merge with user 7; a review)."""
+    if text != str(int(text)):
+        raise DataError(f"{path}:{n}: user id {text!r:.30} is not written as a plain integer, which integer ids "
+                        f"would read as {int(text)} (merging it with another id); {ML_IDS_FIX}")
 
 
 def read_ml_csv(root: Path, encoding: str = "utf-8") -> RawData:
