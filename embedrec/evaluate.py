@@ -362,9 +362,9 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     tu, ti = relevant(part, None)
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
                                seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,
-                               device=_gpu_or_none(device)))
+                               device=score_device(device)))
     fit_on = seen_splits(split) if refit else ("train",)  # what the model was fitted on (valid refused above)
-    return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=_gpu_or_none(device),
+    return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
                                                          fit_on=fit_on)}},
             "excluded": "+".join(seen_splits(split)), "excluded_rated_below": _n_below(ds)}
 
@@ -375,7 +375,7 @@ def _n_below(ds: Dataset) -> int:
     return int(below[0].size) if below is not None else 0
 
 
-def _gpu_or_none(device):
+def score_device(device):
     """train.device resolved for scoring: a cuda torch.device, or None (numpy on the CPU, torch not imported)."""
     if device is None or device == "cpu":
         return None

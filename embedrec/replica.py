@@ -218,12 +218,12 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     callbacks = []
     has_valid = valid is not None and g.total(len(valid)) > 0
     if has_valid:
-        from embedrec.evaluate import _gpu_or_none
+        from embedrec.evaluate import score_device
 
         explicit, k = model_cfg.objective == "explicit", parse_metric(metric)[1]
         ks = sorted(set(train_cfg.eval_k) | ({k} if k else set()))
         ev = Evaluator(g, data, [train], valid, ks, train_cfg.eval_users, explicit, not explicit or k is not None,
-                       _gpu_or_none(g.device))
+                       score_device(g.device))
         callbacks.append(loop.Validation(lambda: ev.metrics(factors(model, unrated)), metric))
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience(loss, train_cfg), has_valid))
     folder = Path(folder)
@@ -252,7 +252,7 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     valid/test beside the baselines, publish from rank 0. Returns the metrics (on every rank)."""
     import dataclasses
 
-    from embedrec.shard_als import _concat
+    from embedrec.shard_als import concat_interactions
     from embedrec.training.fit import check_ratings
 
     data = load(g, cfg.data.prepared)
@@ -273,9 +273,9 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     selection = selection_of(result, cfg.train)
     refit = cfg.train.refit and g.total(len(sp["valid"])) > 0
     if refit:  # train+valid in the one-process order: valid's positions follow every train rating
-        both = _concat(sp["train"], sp["valid"])
+        both = concat_interactions(sp["train"], sp["valid"])
         both_rows = np.concatenate([rows["train"], rows["valid"] + int(g.total(len(sp["train"])))])
-        sp.update(train=both, valid=_concat(sp["valid"], None, empty=True))
+        sp.update(train=both, valid=concat_interactions(sp["valid"], None, empty=True))
         tcfg = dataclasses.replace(cfg.train, epochs=max(result.best_epoch, 1))
         log.info("refit on train+valid (%s ratings) for %d epoch%s", f"{int(g.total(len(both))):,}", tcfg.epochs,
                  "" if tcfg.epochs == 1 else "s")
@@ -295,14 +295,14 @@ def _trained(g: Group, data: Data) -> np.ndarray:
 
 
 def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bool) -> dict:
-    from embedrec.evaluate import _gpu_or_none
+    from embedrec.evaluate import score_device
     from embedrec.sparse import seen_splits
     from embedrec.training.fit import factors
 
     f = zero_untrained_users(factors(result.model, result.unrated), _trained(g, data), bool(cfg.features.user))
     explicit, ks, n = cfg.model.objective == "explicit", cfg.train.eval_k, cfg.train.eval_users
     metrics = metrics_head(cfg, result, selection, refit, ranks=g.world)
-    dev = _gpu_or_none(g.device)
+    dev = score_device(g.device)
     for split in ("valid", "test"):
         part = data.shard.splits.get(split)
         if part is None or g.total(len(part)) == 0:

@@ -448,12 +448,12 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     callbacks = []
     has_valid = valid is not None and g.total(len(valid)) > 0
     if has_valid:
-        from embedrec.evaluate import _gpu_or_none
+        from embedrec.evaluate import score_device
         from embedrec.metrics import parse_metric
 
         k = parse_metric(metric)[1]
         ks = sorted(set(train_cfg.eval_k) | ({k} if k else set()))
-        ev = ShardRanking(g, shard, [train], valid, ks, train_cfg.eval_users, _gpu_or_none(g.device))
+        ev = ShardRanking(g, shard, [train], valid, ks, train_cfg.eval_users, score_device(g.device))
         def score():  # a collective: every rank scores its users
             return ev.metrics(tables.user.weight.detach().cpu().numpy(), *full_movies(g, tables, unrated))
 
@@ -534,7 +534,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
 def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool) -> float:
     """training.select.choose_user_unobserved on ranks: the same scales, the same validation users, the same choice."""
-    from embedrec.evaluate import _gpu_or_none
+    from embedrec.evaluate import score_device
     from embedrec.metrics import parse_metric
     from embedrec.training.als import USER_SCALES
     from embedrec.training.fit import resolve_dim
@@ -547,7 +547,7 @@ def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg
     runner = ShardALS(g, tables, shard, train, tcfg, threads)
     k = parse_metric(best.metric)[1]
     ev = ShardRanking(g, shard, [train], valid, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
-                      _gpu_or_none(g.device))
+                      score_device(g.device))
     scores = {USER_SCALES[0]: best.best_value}
     for scale in USER_SCALES[1:]:
         tables.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
@@ -586,8 +586,8 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:
-        both = _concat(tr, va)
-        shard.splits = {"train": both, "valid": _concat(va, None, empty=True), "test": shard.splits["test"]}
+        both = concat_interactions(tr, va)
+        shard.splits = {"train": both, "valid": concat_interactions(va, None, empty=True), "test": shard.splits["test"]}
         selected = result
         result = refit_als(selected, cfg.train, run_dir, int(g.total(len(both))), lambda t, folder, init: fit_shard(
             g, shard, both, None, cfg.model, t, folder, progress=progress, label="refit", features_cfg=cfg.features,
@@ -598,7 +598,9 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     return metrics
 
 
-def _concat(a, b, empty: bool = False):
+def concat_interactions(a, b, empty: bool = False):
+    """``a`` then ``b`` as one Interactions (times kept where both have them); ``empty``: none of ``a``'s rows,
+    its columns' types kept (the refit's valid split). Shared with replica."""
     from embedrec.data.dataset import Interactions
 
     if empty:
@@ -610,7 +612,7 @@ def _concat(a, b, empty: bool = False):
 
 def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool) -> dict:
     """What train_model reports: the model and most-popular on valid and test (seen: the splits before each)."""
-    from embedrec.evaluate import _gpu_or_none
+    from embedrec.evaluate import score_device
     from embedrec.sparse import seen_splits
 
     tables, ks, n = result.model, cfg.train.eval_k, cfg.train.eval_users
@@ -623,7 +625,7 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
     pop = np.bincount(shard.splits["train"].movie, minlength=shard.n_movies).astype(np.int64)
     pop = g.sum_(torch.from_numpy(pop).to(g.device)).cpu().numpy().astype(np.float32)
     zeros_u, zeros_m = np.zeros((P.shape[0], 1), np.float32), np.zeros((shard.n_movies, 1), np.float32)
-    dev = _gpu_or_none(g.device)
+    dev = score_device(g.device)
     for split in ("valid", "test"):
         part = shard.splits.get(split)
         if part is None or g.total(len(part)) == 0:

@@ -274,7 +274,7 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
         if need_rank:  # = E.ranking_metrics on the lists built above
             sums, shown = E.ranking_sums(f["user_factors"], f["movie_factors"], f["movie_bias"], seen, t_csr, users,
                                          ks, ds.n_movies, fast=fast,
-                                         device=E._gpu_or_none(device), scratch=scratch)
+                                         device=E.score_device(device), scratch=scratch)
             out.update(E.finish_ranking(sums, shown, users.size, ds.n_movies))
             out["users_skipped"] = skipped
             out["users_with_rows"] = ds.n_users - skipped  # more than users_evaluated under train.eval_users
