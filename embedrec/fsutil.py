@@ -441,6 +441,7 @@ def write_json(path: str | Path, obj: object) -> None:
 
 
 JSON_MAX = 64 << 20  # bytes: a manifest or metrics file beyond this is no file embedrec wrote
+NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO to read would otherwise wait for a writer
 
 
 def read_regular(path: str | Path, what: str, fix: str, limit: int | None = None,
@@ -449,7 +450,12 @@ def read_regular(path: str | Path, what: str, fix: str, limit: int | None = None
     command, a link to /dev/zero ate memory without end): opened without blocking, checked with fstat, and
     refused unless its size is ``expect`` (a manifest's record) or at most ``limit`` before anything is read.
     FileNotFoundError passes through (each caller says what a missing file means)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    return read_fd(os.open(path, os.O_RDONLY | NONBLOCK), path, what, fix, limit, expect)
+
+
+def read_fd(fd: int, path, what: str, fix: str, limit: int | None = None, expect: int | None = None) -> bytes:
+    """:func:`read_regular` of a file already opened (read-only, ``NONBLOCK``) as ``fd``, which it closes;
+    ``path`` names it in the messages."""
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from embedrec.errors import ArtifactError
-from embedrec.fsutil import JSON_MAX, probe_json, read_regular
+from embedrec.fsutil import JSON_MAX, NONBLOCK, probe_json, read_fd, read_regular
 
 SPLITS = ("train", "valid", "test")
 FORMAT_VERSION = 1
@@ -273,27 +273,25 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
 
 def _read_at(dfd: int, folder: Path, name: str, gone, expect: int | None = None, limit: int | None = None) -> bytes:
     """A file of the dataset folder open as ``dfd``: a regular file only, of the ``expect``ed size (its
-    manifest's record) or at most ``limit`` bytes, checked before it is read (a review: a FIFO in its place hung
-    `train`, a link to /dev/zero filled memory until the OOM killer came)."""
-    import stat
-
+    manifest's record) or at most ``limit`` bytes, checked before it is read (``fsutil.read_fd``; a review: a FIFO
+    in its place hung `train`, a link to /dev/zero filled memory until the OOM killer came)."""
     try:
-        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0), dir_fd=dfd)
+        fd = os.open(name, os.O_RDONLY | NONBLOCK, dir_fd=dfd)
     except FileNotFoundError:
         if gone():
             raise _Swapped from None
         raise ArtifactError(f"prepared dataset file '{folder / name}' is missing; {FIX}") from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ArtifactError(f"prepared dataset file '{folder / name}' is not a regular file; {FIX}")
-        if (expect is not None and st.st_size != expect) or (limit is not None and st.st_size > limit):
-            if gone():
-                raise _Swapped from None
-            said = f"its manifest says {expect:,}" if expect is not None else f"more than the {limit:,} embedrec writes"
-            raise ArtifactError(f"prepared dataset file '{folder / name}' is damaged ({st.st_size:,} bytes, {said}); "
-                                f"{FIX}")
-        return fh.read()
+    try:
+        return read_fd(fd, folder / name, "prepared dataset file", FIX, limit, expect)
+    except ArtifactError:
+        if gone():  # replaced by another ingest while read: read the new one
+            raise _Swapped from None
+        raise
+
+
+def _recorded_size(entry) -> int | None:
+    """The size a manifest entry records, if it records one."""
+    return entry.get("bytes") if isinstance(entry, dict) and isinstance(entry.get("bytes"), int) else None
 
 
 def _identity(path: Path):
@@ -373,9 +371,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
         frames, hashes = {}, {}
         for name in names:
             fname = f"{name}.parquet"
-            entry = recorded.get(fname)
-            data = _read_at(dfd, folder, fname, gone, expect=entry.get("bytes") if isinstance(entry, dict) and
-                            isinstance(entry.get("bytes"), int) else None)
+            data = _read_at(dfd, folder, fname, gone, expect=_recorded_size(recorded.get(fname)))
             try:
                 check_bytes(data, recorded.get(fname), folder / fname, "prepared dataset file", FIX)
             except ArtifactError:
@@ -455,8 +451,7 @@ def _read_optional(folder: Path, manifest: dict, name: str) -> pd.DataFrame | No
         return None
     where = Path(folder) / f"{name}.parquet"
     try:
-        data = read_regular(where, "prepared dataset file", FIX, expect=entry.get("bytes") if isinstance(entry, dict)
-                            and isinstance(entry.get("bytes"), int) else None)
+        data = read_regular(where, "prepared dataset file", FIX, expect=_recorded_size(entry))
     except OSError as e:
         raise ArtifactError(f"prepared dataset file '{where}' cannot be read ({e.strerror}); {FIX}") from None
     check_bytes(data, entry, where, "prepared dataset file", FIX)

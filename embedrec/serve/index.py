@@ -189,6 +189,12 @@ def recall_at_k(index: VectorIndex, truth: np.ndarray, queries: np.ndarray, k: i
     return float(hits / max(1, (truth >= 0).sum()))
 
 
+def _asked_bucket(per_row: np.ndarray, k: int, limit: int) -> np.ndarray:
+    """log2 of the candidates each query's first search asks for: k plus its excluded movies (at most ``limit``),
+    rounded up to a power of 2 (queries of one bucket are searched together)."""
+    return np.ceil(np.log2(np.maximum(np.minimum(k + per_row, limit), 1))).astype(np.int64)
+
+
 def search_excluding(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int, allowed,
                   n: int) -> tuple[list, list, np.ndarray]:
     """Top-k per query through an approximate index, asking for more candidates until k survive ``excl``; with
@@ -201,8 +207,7 @@ def search_excluding(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndar
     out_d: list = [None] * queries.shape[0]
     # rows that need about as many candidates are searched together: a heavy user does not make the
     # whole batch ask for thousands of candidates
-    want = np.minimum(k + per_row, limit)
-    bucket = np.ceil(np.log2(np.maximum(want, 1))).astype(np.int64)
+    bucket = _asked_bucket(per_row, k, limit)
     pending = [(np.flatnonzero(bucket == b), int(min(2 ** b, limit))) for b in np.unique(bucket)]
     unreached: list = []
     while pending:
@@ -328,8 +333,8 @@ def build_indexes(out: Path, f: dict, cfg: IndexConfig, embeddings_sha256: str, 
             r, c, _ = gather_csr(seen[0], seen[1], rows)
             excl = (np.asarray(r, np.int64), np.asarray(c, np.int64))
             truth = exact_truth(movies, q, excl)
-            # what most searches ask for (search_excluding: k plus the user's rated movies, to a power of 2)
-            asked = 2 ** np.ceil(np.log2(10 + np.bincount(excl[0], minlength=len(rows))))
+            # what most searches ask for (search_excluding's first request)
+            asked = 2 ** _asked_bucket(np.bincount(excl[0], minlength=len(rows)), 10, movies.shape[0])
             meta["recall@10"] = _tune_breadth(ip, lambda ix: served_recall(ix, movies, q, excl, truth=truth),
                                               cfg.target_recall, free=int(np.median(asked)))
         else:
