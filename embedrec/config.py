@@ -22,6 +22,8 @@ from embedrec.errors import ConfigError
 
 # yaml is imported where a file, a --set or a dump needs it: a bare `embedrec recommend` never loads it
 
+MAX_DIM = 4096  # model.dim and train.als_dims
+
 
 def _opt(default: Any = None, **meta: Any) -> Any:
     """A dataclass field with validation metadata (min, max, gt)."""
@@ -85,7 +87,7 @@ class ModelConfig:
 
     objective: Literal["explicit", "implicit"] = "implicit"
     loss: Literal["auto", "mse", "bpr", "softmax", "als"] = "auto"
-    dim: Union[int, Literal["auto"]] = _opt(128, min=1, max=4096)
+    dim: Union[int, Literal["auto"]] = _opt(128, min=1, max=MAX_DIM)
     init_std: float = _opt(0.05, gt=0.0)
     biases: bool = True
     implicit_terms: bool = False
@@ -135,6 +137,7 @@ class TrainConfig:
     als_rating_weight: float = _opt(0.0, min=0.0, max=1000.0)
     als_recency: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=1000.0)
     als_user_unobserved: Union[float, Literal["auto"]] = _opt("auto", gt=0.0, max=1000.0)
+    als_dims: Union[list[int], Literal["auto"]] = _opt("auto")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     fetch_rows: int = _opt(0, min=0)
     seed: int = _opt(42, min=0, max=2**32 - 1)
@@ -458,6 +461,9 @@ def _check_consistency(cfg: Config) -> None:
                           f"{cfg.train.eval_k}")
     if cfg.features.active:
         check_feature_names(cfg.features)
+    if cfg.train.als_dims != "auto" and any(not 1 <= d <= MAX_DIM for d in cfg.train.als_dims):
+        raise ConfigError(f"config key 'train.als_dims': expected auto or a list of dimensions from 1 to {MAX_DIM}, "
+                          f"got {_show(cfg.train.als_dims)}")
     if not cfg.tune.dims or any(d < 1 for d in cfg.tune.dims):
         raise ConfigError(f"config key 'tune.dims': expected a non-empty list of positive integers, got {cfg.tune.dims}")
     loss = cfg.model.loss

@@ -517,12 +517,8 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
                          features_cfg=cfg.features, init_state=None if best is None else best.model.state_dict(),
                          floor=None if best is None else best.best_value)
 
-    def clear(folder):
-        (folder / POINTER).unlink(missing_ok=True)
-        (folder / "checkpoint.pt").unlink(missing_ok=True)
-
-    best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=clear,
-                         has_checkpoint=lambda f: (f / POINTER).exists() or (f / "checkpoint.pt").exists())
+    best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=_clear,
+                         has_checkpoint=_has_checkpoint)
     if tcfg.als_user_unobserved == "auto":
         from embedrec.training.select import exact_index
 
@@ -530,6 +526,26 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
             if g.total(len(va)) and exact_index(cfg.index, shard.n_movies) else 1.0
         tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
+
+
+def _clear(folder: Path) -> None:
+    (folder / POINTER).unlink(missing_ok=True)
+    (folder / "checkpoint.pt").unlink(missing_ok=True)
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    return (folder / POINTER).exists() or (folder / "checkpoint.pt").exists()
+
+
+def choose_dim_shard(g: Group, shard: Shard, cfg, selected, run_dir, *, resume: bool = False, progress: bool = False):
+    """training.select.choose_dim on shards: train.als_dims' other dimensions, one fit_shard each."""
+    from embedrec.training.select import choose_dim, dim_candidates
+
+    tr, va = shard.splits["train"], shard.splits["valid"]
+    dims = dim_candidates(cfg, int(g.total(len(tr))), g.total(len(va)) > 0, shard.n_users, shard.n_movies)
+    return choose_dim(cfg, selected, run_dir, dims, lambda mcfg, folder, again: fit_shard(
+        g, shard, tr, va, mcfg, cfg.train, folder, resume=again, progress=progress, features_cfg=cfg.features),
+        resume=resume, has_checkpoint=_has_checkpoint, clear=_clear, sync=g.barrier, writer=g.leader)
 
 
 def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool) -> float:
@@ -583,6 +599,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     run_dir = Path(cfg.run.dir)
     refit = cfg.train.refit and g.total(len(shard.splits["valid"])) > 0
     result, cfg = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit)
+    result, cfg = choose_dim_shard(g, shard, cfg, result, run_dir, resume=resume, progress=progress)
     selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:

@@ -16,6 +16,7 @@ import json
 import logging
 from pathlib import Path
 
+from embedrec.config import MAX_DIM
 from embedrec.metrics import higher_is_better
 from embedrec.threads import blas_threads, choose_threads
 from embedrec.training.fit import (
@@ -177,11 +178,12 @@ def pick_user_scale(scores: dict[float, float], best: FitResult) -> float:
 
 
 def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False,
-                  refit: bool = False):
+                  refit: bool = False, reuse: dict | None = None):
     """fit(); for als with ``train.als_reg`` or ``train.als_recency`` ``auto``, one fit per candidate (see
     :class:`Selection`; each in its own folder under ``run_dir``, each resumable), keeping the best on valid;
     then ``train.als_user_unobserved: auto`` chosen on valid (:func:`choose_user_unobserved`), applied to the
     returned model unless a ``refit`` follows (which applies it). Returns (FitResult, cfg with the chosen values).
+    ``reuse``: see :func:`fit.fit` (given by a caller that fits more on the same ``ds``).
 
     The first candidate starts from the seeded draw; each later one starts from the best candidate so far (a
     warm start: ALS moves to the new setting's solution in a few sweeps instead of a whole fit, measured on
@@ -209,7 +211,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
         for folder in sel.folders(run_dir):
             clear_checkpoint(folder)
-    reuse = {}
+    reuse = {} if reuse is None else reuse
 
     def fit_one(tcfg, folder, again, best):
         return fit(ds, cfg.model, tcfg, folder, resume=again, progress=progress, features_cfg=cfg.features,
@@ -277,12 +279,97 @@ def write_warm(folder: Path, key: dict) -> None:
     atomic_write_text(Path(folder) / WARM, json.dumps(key))
 
 
+# train.als_dims: auto tries model.dim times each of these after the selection, the next only while the one
+# before won on valid (a 200-cluster synthetic set: valid NDCG@10 0.1753 at 128, 0.1832 at 256, 0.1827 at 512;
+# an independent check's generator: 0.2200, 0.2243, 0.2271; ML-100K and the bench's synthetic set: ties,
+# BENCHMARKS.md session 21)
+AUTO_DIM_SCALES = (2, 4)
+# above this many training ratings auto tries no other dimension: each candidate is a whole fit at 2-4x a fit's
+# time and table memory (the 100M run stays within its 12 GB; ML-20M's 14M training ratings are below it)
+AUTO_DIMS_MAX_RATINGS = 25_000_000
+# a larger dimension is kept only when its valid score beats the best so far by this share: it doubles the
+# factors' memory and the time of every later command (recommend, export, the index)
+DIM_GAIN = 0.005
+
+
+def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies: int) -> tuple[int, ...]:
+    """``train.als_dims``: the other dimensions an als fit with validation rows tries after its selection.
+    ``auto``: model.dim x AUTO_DIM_SCALES, each at most min(users, movies) (no more rank to add), none above
+    AUTO_DIMS_MAX_RATINGS training ratings (``n_ratings``); a list: its dimensions other than model.dim."""
+    if not has_valid or resolve_loss(cfg.model, cfg.features.active) != "als":
+        return ()
+    d = resolve_dim(cfg.model, n_users, n_movies)
+    if cfg.train.als_dims != "auto":
+        return tuple(dict.fromkeys(x for x in cfg.train.als_dims if x != d))
+    if n_ratings > AUTO_DIMS_MAX_RATINGS:
+        log.debug("als_dims auto: %s training ratings (above %s): only model.dim %d", f"{n_ratings:,}",
+                  f"{AUTO_DIMS_MAX_RATINGS:,}", d)
+        return ()
+    return tuple(d * s for s in AUTO_DIM_SCALES if d * s <= min(n_users, n_movies, MAX_DIM))
+
+
+def choose_dim(cfg, selected: FitResult, run_dir, dims: tuple[int, ...], fit_dim, *, resume: bool, has_checkpoint,
+               clear, sync=None, writer: bool = True):
+    """``train.als_dims``: one fit per dimension of ``dims`` (``fit_dim(model_cfg, folder, resume)``, each from
+    its seeded draw with the selection's chosen train config, in its own folder als-dim-<d>, resumable), the best
+    on valid kept; ``auto`` stops at the first that does not win. A larger dimension wins only by more than
+    DIM_GAIN of the best score (a smaller one by any gain). Returns (the best FitResult, its seconds the whole
+    selection's; cfg with its model.dim). One process and torchrun's ranks (``sync``, ``writer``: see
+    :meth:`Selection.run`)."""
+    import dataclasses
+
+    best, best_dim = selected, selected.model.dim
+    if not dims:
+        return best, cfg
+    seconds, scores, after = selected.seconds, {best_dim: selected.best_value}, warm_key(selected)
+    if not resume and writer:  # a fresh selection: no candidate may later resume another run's checkpoint
+        for old in Path(run_dir).glob("als-dim-*"):
+            clear(old)
+    for d in dims:
+        folder = Path(run_dir) / f"als-dim-{d}"
+        key = {"dim": d, "after": after, "train": dataclasses.asdict(cfg.train)}
+        again = resume and has_checkpoint(folder) and warm_matches(folder, key)
+        if sync is not None:
+            sync()
+        if writer:
+            if not again:
+                clear(folder)
+            write_warm(folder, key)
+        r = fit_dim(dataclasses.replace(cfg.model, dim=d), folder, again)
+        r.path, r.path_start = ((cfg.train, r.best_epoch),), r.model.state_dict()  # the refit continues it
+        seconds += r.seconds
+        scores[d] = r.best_value
+        log.info("model.dim %d: valid %s %.4f at epoch %d (dim %d: %.4f)", d, r.metric, r.best_value, r.best_epoch,
+                 best_dim, best.best_value)
+        if _dim_wins(r.best_value, best.best_value, d > best_dim, r.metric):
+            best, best_dim = r, d
+        elif cfg.train.als_dims == "auto":
+            break
+    log.info("als_dims: chose model.dim %d (valid %s %s)", best_dim, selected.metric,
+             ", ".join(f"{v:.4f} at {k}" for k, v in scores.items()))
+    best.seconds, best.dims = seconds, scores
+    return best, dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=best_dim))
+
+
+def _dim_wins(value: float, best: float, larger: bool, metric: str) -> bool:
+    margin = abs(best) * DIM_GAIN if larger else 0.0
+    return value > best + margin if higher_is_better(metric) else value < best - margin
+
+
 def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progress: bool = False):
-    """What ``embedrec train`` fits: :func:`fit_selecting` on train (validated on valid), then with
-    ``train.refit`` and a validation split the refit on train+valid. Returns (dataset of the final fit, its
-    FitResult, the selection's FitResult, cfg with the chosen values)."""
-    refit = cfg.train.refit and len(ds.splits.get("valid", ())) > 0
-    selected, cfg = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit)
+    """What ``embedrec train`` fits: :func:`fit_selecting` on train (validated on valid), then
+    ``train.als_dims`` (:func:`choose_dim`), then with ``train.refit`` and a validation split the refit on
+    train+valid. Returns (dataset of the final fit, its FitResult, the selection's FitResult, cfg with the chosen
+    values)."""
+    has_valid = len(ds.splits.get("valid", ())) > 0
+    refit = cfg.train.refit and has_valid
+    reuse = {}
+    selected, cfg = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse)
+    dims = dim_candidates(cfg, len(ds.splits["train"]), has_valid, ds.n_users, ds.n_movies)
+    tcfg, features = cfg.train, cfg.features
+    selected, cfg = choose_dim(cfg, selected, work_dir, dims, lambda mcfg, folder, again: fit(
+        ds, mcfg, tcfg, folder, resume=again, progress=progress, features_cfg=features, reuse=reuse),
+        resume=resume, has_checkpoint=lambda f: (f / CHECKPOINT).exists(), clear=clear_checkpoint)
     if refit:
         merged, result = _refit(ds, cfg, selected, Path(work_dir), progress)
     else:
