@@ -495,10 +495,10 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
 
 
 def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False,
-                        refit: bool = False):
+                        refit: bool = False, say: bool = True):
     """training.select.fit_selecting on shards: with train.als_reg or train.als_recency auto, one fit per candidate (each
     in its own folder, each resumable), the better on valid kept; then train.als_user_unobserved auto, applied
-    unless a ``refit`` follows. Returns (FitResult, cfg with the chosen values)."""
+    unless a ``refit`` follows. Returns (FitResult, cfg with the chosen values). ``say``: as in fit_selecting."""
     import dataclasses
 
     from embedrec.training.als import AUTO_REGS
@@ -506,7 +506,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     from embedrec.training.select import Selection, unobserved_candidates
 
     tr, va = shard.splits["train"], shard.splits["valid"]
-    recs = recency_candidates(shard, cfg.train, g.total)
+    recs = recency_candidates(shard, cfg.train, g.total, level=logging.INFO if say else logging.DEBUG)
     regs = (AUTO_REGS if g.total(len(va)) else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
     sel = Selection(cfg.train, recs, regs, unobserved_candidates(cfg.train, g.total(len(va)) > 0,
                                                                  int(g.total(len(shard.splits["train"]))),
@@ -537,15 +537,16 @@ def _has_checkpoint(folder: Path) -> bool:
     return (folder / POINTER).exists() or (folder / "checkpoint.pt").exists()
 
 
-def choose_dim_shard(g: Group, shard: Shard, cfg, selected, run_dir, *, resume: bool = False, progress: bool = False):
-    """training.select.choose_dim on shards: train.als_dims' other dimensions, one fit_shard each."""
+def choose_dim_shard(g: Group, shard: Shard, cfg, selected, chosen, run_dir, *, resume: bool = False,
+                     progress: bool = False, refit: bool = False):
+    """training.select.choose_dim on shards: train.als_dims' other dimensions, a fit_selecting_shard each."""
     from embedrec.training.select import choose_dim, dim_candidates
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     dims = dim_candidates(cfg, int(g.total(len(tr))), g.total(len(va)) > 0, shard.n_users, shard.n_movies)
-    return choose_dim(cfg, selected, run_dir, dims, lambda mcfg, folder, again: fit_shard(
-        g, shard, tr, va, mcfg, cfg.train, folder, resume=again, progress=progress, features_cfg=cfg.features),
-        resume=resume, has_checkpoint=_has_checkpoint, clear=_clear, sync=g.barrier, writer=g.leader)
+    return choose_dim(cfg, selected, chosen, run_dir, dims, lambda c, folder, again: fit_selecting_shard(
+        g, shard, c, folder, resume=again, progress=progress, refit=refit, say=False), resume=resume,
+        has_checkpoint=_has_checkpoint)
 
 
 def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool) -> float:
@@ -598,8 +599,9 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
              f"{len(shard.splits['train']):,}")
     run_dir = Path(cfg.run.dir)
     refit = cfg.train.refit and g.total(len(shard.splits["valid"])) > 0
-    result, cfg = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit)
-    result, cfg = choose_dim_shard(g, shard, cfg, result, run_dir, resume=resume, progress=progress)
+    result, chosen = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit)
+    result, cfg = choose_dim_shard(g, shard, cfg, result, chosen, run_dir, resume=resume, progress=progress,
+                                   refit=refit)
     selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:

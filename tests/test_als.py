@@ -422,6 +422,8 @@ def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
     assert r.exit_code == 0, r.stderr
     metrics = json.loads(r.stdout)
     assert (metrics["objective"], metrics["loss"], metrics["refit"]) == ("implicit", "als", True)
+    tried = metrics["selection"]["als_dims"]  # train.als_dims: auto ran the selection at 16 too
+    assert list(tried)[:2] == ["8", "16"] and str(metrics["dim"]) in tried and "als_dims: chose model.dim" in r.stderr
     ds = load_dataset(tmp_path / "ds")
     uid = ds.users["user_id"].to_numpy()
     mid = ds.movies["movie_id"].to_numpy()
@@ -995,8 +997,7 @@ def test_a_larger_dim_must_win_by_the_margin():
 def _fake_fit(value: float, dim: int, seconds: float = 1.0):
     from embedrec.training.fit import FitResult
 
-    model = SimpleNamespace(dim=dim, state_dict=lambda: {"dim": dim})
-    return FitResult(model, "als", "ndcg@10", 3, value, [], 3, seconds)
+    return FitResult(SimpleNamespace(dim=dim), "als", "ndcg@10", 3, value, [], 3, seconds)
 
 
 @pytest.mark.parametrize("dims_key, scores, tried, chosen", [
@@ -1010,22 +1011,23 @@ def test_choose_dim_keeps_the_best_on_valid_and_auto_stops_at_a_loss(tmp_path, c
     from embedrec.training.select import choose_dim
 
     cfg = load_config(None, [f"train.als_dims={dims_key}"])
-    selected = _fake_fit(0.2, 128, seconds=5.0)
+    selected, picked = _fake_fit(0.2, 128, seconds=5.0), dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, als_reg=0.02))
     seen = []
 
-    def fit_dim(mcfg, folder, again):
-        seen.append((mcfg.dim, Path(folder).name, again))
-        return _fake_fit(scores[mcfg.dim], mcfg.dim)
+    def select_dim(c, folder, again):  # the whole selection at that dimension, from the config as given
+        seen.append((c.model.dim, Path(folder).name, again, c.train.als_reg))
+        return _fake_fit(scores[c.model.dim], c.model.dim), c
 
     caplog.set_level("INFO", logger="embedrec")
-    best, cfg2 = choose_dim(cfg, selected, tmp_path, tuple(scores), fit_dim, resume=False,
-                            has_checkpoint=lambda f: False, clear=lambda f: None)
-    assert [d for d, _, _ in seen] == tried and all(name == f"als-dim-{d}" and not again for d, name, again in seen)
+    best, cfg2 = choose_dim(cfg, selected, picked, tmp_path, tuple(scores), select_dim, resume=False,
+                            has_checkpoint=lambda f: False)
+    assert [d for d, *_ in seen] == tried
+    assert all(name == f"als-dim-{d}" and not again and reg == "auto" for d, name, again, reg in seen)
     assert cfg2.model.dim == chosen and best.model.dim == chosen
+    assert cfg2 is picked if chosen == 128 else cfg2.train.als_reg == "auto"  # the winner's own chosen config
     assert best.dims == {128: 0.2, **{d: scores[d] for d in tried}}
-    assert best.seconds == 5.0 + len(tried)  # the whole selection's
-    if chosen != 128:  # the refit continues the chosen candidate from its own model, at the chosen settings
-        assert best.path == ((cfg.train, 3),) and best.path_start == {"dim": chosen}
+    assert best.seconds == 5.0 + len(tried)  # every selection's
     assert f"als_dims: chose model.dim {chosen}" in caplog.text
 
 
@@ -1033,30 +1035,30 @@ def _many_tastes(seed=0):
     return _taste_dataset(seed, n_users=600, n_movies=240, clusters=24, per_user=30)
 
 
-def test_auto_dims_grow_a_too_small_model_and_the_refit_continues_it(tmp_path):
-    """24 taste clusters, model.dim 4: auto tries 8 and 16 from their seeded draws with the selection's settings,
-    keeps what valid prefers (a larger model), and the refit continues that candidate's model on train+valid."""
-    from embedrec.training.select import WARM_REFIT_EPOCHS, fit_and_refit
+def test_auto_dims_grow_a_too_small_model_as_if_trained_at_that_dim(tmp_path):
+    """24 taste clusters, model.dim 4: auto runs the selection again at 8 and 16, keeps what valid prefers (a
+    larger model), and trains exactly the model `train --set model.dim=<chosen>` would: the same selection, the
+    same refit replaying its path."""
+    from embedrec.training.select import fit_and_refit
 
     ds = _many_tastes()
-    cfg = load_config(None, ["model.dim=4", "train.epochs=10", "train.threads=1"])
-    merged, result, selected, chosen = fit_and_refit(ds, cfg, tmp_path / "run")
+    sets = ["train.epochs=10", "train.threads=1"]
+    merged, result, selected, chosen = fit_and_refit(ds, load_config(None, ["model.dim=4", *sets]), tmp_path / "run")
     assert set(selected.dims) == {4, 8, 16} and chosen.model.dim in (8, 16), selected.dims
     assert selected.dims[chosen.model.dim] > 1.1 * selected.dims[4], selected.dims  # measured 0.167 / 0.226 / 0.304
     assert result.model.dim == chosen.model.dim and (tmp_path / "run" / f"als-dim-{chosen.model.dim}").is_dir()
-    small = fit_and_refit(ds, load_config(None, ["model.dim=4", "train.epochs=10", "train.threads=1",
-                                                 "train.als_dims=[]"]), tmp_path / "small")[1]
+    small = fit_and_refit(ds, load_config(None, ["model.dim=4", *sets, "train.als_dims=[]"]), tmp_path / "small")[1]
     got, base = (evaluate_model(factors(r.model), merged, "test", False, [10])["ndcg@10"] for r in (result, small))
     assert got > 1.1 * base, (got, base)  # measured 0.476 against 0.238
-    # the refit: the chosen candidate's own fit, continued for WARM_REFIT_EPOCHS sweeps on train+valid
-    cand = fit(ds, chosen.model, chosen.train, tmp_path / "cand")
-    want = fit(merged, chosen.model, dataclasses.replace(chosen.train, epochs=WARM_REFIT_EPOCHS),
-               init_state=cand.model.state_dict())
+    direct = load_config(None, [f"model.dim={chosen.model.dim}", *sets, "train.als_dims=[]"])
+    _, want, want_sel, want_cfg = fit_and_refit(ds, direct, tmp_path / "direct")
+    assert dataclasses.replace(want_cfg.train, als_dims="auto") == chosen.train
+    assert want_sel.best_value == selected.best_value
     for key, value in want.model.state_dict().items():
         np.testing.assert_array_equal(np.asarray(result.model.state_dict()[key]), np.asarray(value), err_msg=key)
 
 
-def test_a_run_killed_in_a_dim_candidate_resumes_to_the_uninterrupted_model(tmp_path):
+def test_a_run_killed_in_a_dim_selection_resumes_to_the_uninterrupted_model(tmp_path):
     import embedrec.training.select as T  # the fit that fit_and_refit calls
 
     ds = _many_tastes(1)
@@ -1065,11 +1067,11 @@ def test_a_run_killed_in_a_dim_candidate_resumes_to_the_uninterrupted_model(tmp_
     real_fit = T.fit
 
     def killed_in_dim(*a, **k):
-        if Path(a[3]).name == "als-dim-8":
-            k = {**k, "on_epoch": _ctrl_c_at_epoch(2)}
+        if "als-dim-8" in str(a[3]) and Path(a[3]).name == "als-reg-0.02":
+            k = {**k, "on_epoch": _ctrl_c_at_epoch(1)}
         return real_fit(*a, **k)
 
-    with pytest.raises(Interrupted, match="checkpoint of epoch 2"):
+    with pytest.raises(Interrupted, match="checkpoint of epoch 1"):
         T.fit = killed_in_dim
         try:
             T.fit_and_refit(ds, cfg, tmp_path / "b")
@@ -1078,7 +1080,7 @@ def test_a_run_killed_in_a_dim_candidate_resumes_to_the_uninterrupted_model(tmp_
     how = []
 
     def spy(*a, **k):
-        how.append((Path(a[3]).name, k.get("resume")))
+        how.append((Path(a[3]).parent.name + "/" + Path(a[3]).name, k.get("resume")))
         return real_fit(*a, **k)
 
     T.fit = spy
@@ -1086,7 +1088,8 @@ def test_a_run_killed_in_a_dim_candidate_resumes_to_the_uninterrupted_model(tmp_
         _, resumed, _, again = T.fit_and_refit(ds, cfg, tmp_path / "b", resume=True)
     finally:
         T.fit = real_fit
-    assert ("als-dim-8", True) in how  # continued from its checkpoint, not refitted
-    assert again.model.dim == chosen.model.dim
+    # the dim 8 selection's candidates continue from their checkpoints, not refitted
+    assert ("als-dim-8/als-reg-0.01", True) in how and ("als-dim-8/als-reg-0.02", True) in how, how
+    assert again.model.dim == chosen.model.dim and again.train == chosen.train
     for key, value in whole.model.state_dict().items():
         np.testing.assert_array_equal(np.asarray(resumed.model.state_dict()[key]), np.asarray(value), err_msg=key)

@@ -70,6 +70,15 @@ def test_wrong_type_and_range():
         load_config(None, ["split.valid=0.5", "split.test=0.5"])
     with pytest.raises(ConfigError, match="'train.metric'"):
         load_config(None, ["train.metric=ndcg"])
+    for bad in ("[0]", "[256, 5000]"):
+        with pytest.raises(ConfigError) as e:
+            load_config(None, [f"train.als_dims={bad}"])
+        assert str(e.value).startswith("config key 'train.als_dims': expected auto or a list of dimensions from 1 to "
+                                       "4096, got list [")
+    with pytest.raises(ConfigError, match="'train.als_dims' .from an override.: expected a list of an integer or one "
+                                          "of 'auto', got 'big'"):
+        load_config(None, ["train.als_dims=big"])
+    assert load_config(None, ["train.als_dims=[]"]).train.als_dims == []
 
 
 def test_override_parsing_is_safe():

@@ -178,12 +178,13 @@ def pick_user_scale(scores: dict[float, float], best: FitResult) -> float:
 
 
 def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False,
-                  refit: bool = False, reuse: dict | None = None):
+                  refit: bool = False, reuse: dict | None = None, say: bool = True):
     """fit(); for als with ``train.als_reg`` or ``train.als_recency`` ``auto``, one fit per candidate (see
     :class:`Selection`; each in its own folder under ``run_dir``, each resumable), keeping the best on valid;
     then ``train.als_user_unobserved: auto`` chosen on valid (:func:`choose_user_unobserved`), applied to the
     returned model unless a ``refit`` follows (which applies it). Returns (FitResult, cfg with the chosen values).
-    ``reuse``: see :func:`fit.fit` (given by a caller that fits more on the same ``ds``).
+    ``reuse``: see :func:`fit.fit` (given by a caller that fits more on the same ``ds``). ``say``: log the
+    recency candidates (a selection at another dimension, :func:`choose_dim`, does not repeat them).
 
     The first candidate starts from the seeded draw; each later one starts from the best candidate so far (a
     warm start: ALS moves to the new setting's solution in a few sweeps instead of a whole fit, measured on
@@ -200,14 +201,14 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     has_valid = len(ds.splits.get("valid", ())) > 0
     # settled here, on train and valid, so that the refit on train+valid keeps the choice
     # (said once the checkpoint to resume is known to be this config's: a refusal stays the only line; a review)
-    recs = recency_candidates(ds, cfg.train, level=logging.DEBUG if resume else logging.INFO)
+    recs = recency_candidates(ds, cfg.train, level=logging.DEBUG if resume or not say else logging.INFO)
     regs = (AUTO_REGS if has_valid else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
     sel = Selection(cfg.train, recs, regs, unobserved_candidates(cfg.train, has_valid, len(ds.splits["train"]),
                                                                  ds.n_users, ds.n_movies))
     if resume:
         _checkpoint_elsewhere(run_dir, sel.folder(run_dir, sel.first) / CHECKPOINT,
                               _fp_config(cfg.model, sel.first, cfg.features))
-        recency_candidates(ds, cfg.train)  # now said
+        recency_candidates(ds, cfg.train, level=logging.INFO if say else logging.DEBUG)  # now said
     if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
         for folder in sel.folders(run_dir):
             clear_checkpoint(folder)
@@ -308,47 +309,41 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
     return tuple(d * s for s in AUTO_DIM_SCALES if d * s <= min(n_users, n_movies, MAX_DIM))
 
 
-def choose_dim(cfg, selected: FitResult, run_dir, dims: tuple[int, ...], fit_dim, *, resume: bool, has_checkpoint,
-               clear, sync=None, writer: bool = True):
-    """``train.als_dims``: one fit per dimension of ``dims`` (``fit_dim(model_cfg, folder, resume)``, each from
-    its seeded draw with the selection's chosen train config, in its own folder als-dim-<d>, resumable), the best
-    on valid kept; ``auto`` stops at the first that does not win. A larger dimension wins only by more than
-    DIM_GAIN of the best score (a smaller one by any gain). Returns (the best FitResult, its seconds the whole
-    selection's; cfg with its model.dim). One process and torchrun's ranks (``sync``, ``writer``: see
-    :meth:`Selection.run`)."""
+def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...], select_dim, *, resume: bool,
+               has_checkpoint):
+    """``train.als_dims``: the whole selection again at each dimension of ``dims`` (``select_dim(cfg at that
+    dimension, folder, resume)`` -> (FitResult, cfg with the chosen values), in its own folder als-dim-<d>,
+    resumable: ``has_checkpoint(folder)``), the best on valid kept; ``auto`` stops at the first that does not win.
+    ``cfg``: the config as given (its ``auto`` values); ``selected``, ``chosen``: the selection at model.dim. A
+    larger dimension wins only by more than DIM_GAIN of the best score (a smaller one by any gain). Returns (the
+    best FitResult, its seconds every selection's, its ``dims`` each dimension's valid score; its chosen cfg).
+    One process and torchrun's ranks.
+
+    A whole selection, not one fit at the chosen settings: on a 200-cluster synthetic set one fit at 256 with
+    128's choices scored valid 0.1760 (128: 0.1753), the selection at 256 0.1832 (BENCHMARKS.md, session 21)."""
     import dataclasses
 
-    best, best_dim = selected, selected.model.dim
     if not dims:
-        return best, cfg
-    seconds, scores, after = selected.seconds, {best_dim: selected.best_value}, warm_key(selected)
-    if not resume and writer:  # a fresh selection: no candidate may later resume another run's checkpoint
-        for old in Path(run_dir).glob("als-dim-*"):
-            clear(old)
+        return selected, chosen
+    best, best_cfg, dim0 = selected, chosen, selected.model.dim
+    seconds, scores = selected.seconds, {dim0: selected.best_value}
     for d in dims:
         folder = Path(run_dir) / f"als-dim-{d}"
-        key = {"dim": d, "after": after, "train": dataclasses.asdict(cfg.train)}
-        again = resume and has_checkpoint(folder) and warm_matches(folder, key)
-        if sync is not None:
-            sync()
-        if writer:
-            if not again:
-                clear(folder)
-            write_warm(folder, key)
-        r = fit_dim(dataclasses.replace(cfg.model, dim=d), folder, again)
-        r.path, r.path_start = ((cfg.train, r.best_epoch),), r.model.state_dict()  # the refit continues it
+        again = resume and any(has_checkpoint(f) for f in (folder, *sorted(folder.glob("als-*"))))
+        log.info("model.dim %d (train.als_dims): the selection again%s", d, ", resumed" if again else "")
+        r, c = select_dim(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=d)), folder, again)
         seconds += r.seconds
         scores[d] = r.best_value
-        log.info("model.dim %d: valid %s %.4f at epoch %d (dim %d: %.4f)", d, r.metric, r.best_value, r.best_epoch,
-                 best_dim, best.best_value)
-        if _dim_wins(r.best_value, best.best_value, d > best_dim, r.metric):
-            best, best_dim = r, d
+        log.info("model.dim %d: valid %s %.4f (model.dim %d: %.4f)", d, r.metric, r.best_value, best_cfg.model.dim,
+                 best.best_value)
+        if _dim_wins(r.best_value, best.best_value, d > best_cfg.model.dim, r.metric):
+            best, best_cfg = r, c
         elif cfg.train.als_dims == "auto":
             break
-    log.info("als_dims: chose model.dim %d (valid %s %s)", best_dim, selected.metric,
+    log.info("als_dims: chose model.dim %d (valid %s %s)", best_cfg.model.dim, selected.metric,
              ", ".join(f"{v:.4f} at {k}" for k, v in scores.items()))
     best.seconds, best.dims = seconds, scores
-    return best, dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=best_dim))
+    return best, best_cfg
 
 
 def _dim_wins(value: float, best: float, larger: bool, metric: str) -> bool:
@@ -364,12 +359,11 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     has_valid = len(ds.splits.get("valid", ())) > 0
     refit = cfg.train.refit and has_valid
     reuse = {}
-    selected, cfg = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse)
+    selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse)
     dims = dim_candidates(cfg, len(ds.splits["train"]), has_valid, ds.n_users, ds.n_movies)
-    tcfg, features = cfg.train, cfg.features
-    selected, cfg = choose_dim(cfg, selected, work_dir, dims, lambda mcfg, folder, again: fit(
-        ds, mcfg, tcfg, folder, resume=again, progress=progress, features_cfg=features, reuse=reuse),
-        resume=resume, has_checkpoint=lambda f: (f / CHECKPOINT).exists(), clear=clear_checkpoint)
+    selected, cfg = choose_dim(cfg, selected, chosen, work_dir, dims, lambda c, folder, again: fit_selecting(
+        ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),
+        resume=resume, has_checkpoint=lambda f: (f / CHECKPOINT).exists())
     if refit:
         merged, result = _refit(ds, cfg, selected, Path(work_dir), progress)
     else:
