@@ -288,7 +288,9 @@ def test_the_refit_replays_the_selections_path(tmp_path, scale, seed, epochs):
     from embedrec.training.select import WARM_REFIT_EPOCHS, describe_path, fit_and_refit, refit_path
 
     ds = _taste_dataset(seed)  # where 0.02 wins after `epochs` sweeps
-    sets = ["model.dim=8", "train.epochs=6", "train.threads=1", f"train.als_user_unobserved={scale}"]
+    # one dimension: the selection's own path (train.als_dims picks 16 here; its path is tested below)
+    sets = ["model.dim=8", "train.epochs=6", "train.threads=1", f"train.als_user_unobserved={scale}",
+            "train.als_dims=[]"]
     cfg = load_config(None, sets)
     stale = tmp_path / "run" / "refit" / "path-3"  # an earlier, longer path's stage in the same folder
     stale.mkdir(parents=True)

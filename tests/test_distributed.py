@@ -194,6 +194,11 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
     assert m2["ranks"] == 2 and m2["selection"]["als_reg"] == m1["selection"]["als_reg"]
     assert m2["selection"]["als_user_unobserved"] == m1["selection"]["als_user_unobserved"] == 0.5  # not 1 here
     assert m2["selection"]["als_recency"] == m1["selection"]["als_recency"] == 0.0  # a random split: 0 only
+    # train.als_dims: auto ran the selection again at 16 on the ranks too, and made the same choice
+    assert list(m2["selection"]["als_dims"]) == list(m1["selection"]["als_dims"])[:len(m2["selection"]["als_dims"])]
+    assert "16" in m2["selection"]["als_dims"] and m2["dim"] == m1["dim"]
+    for d, v in m1["selection"]["als_dims"].items():
+        assert m2["selection"]["als_dims"][d] == pytest.approx(v, abs=1e-6), d
     for split in ("test",):
         for who in ("model", "most_popular"):
             for key, value in m1["splits"][split][who].items():
