@@ -375,18 +375,21 @@ def test_the_best_epoch_line_says_when_its_score_is_after_the_users_re_solve(cap
     from embedrec.cli.train import _report
     from embedrec.config import Config
 
-    def said(unobserved):
+    def said(unobserved, **more):
         metrics = {"selection": {"best_epoch": 5, "epochs_run": 6, "valid": 0.2122, "metric": "ndcg@10",
-                                 "seconds": 1.0, "als_user_unobserved": unobserved},
-                   "epochs_run": 6, "train_seconds": 1.0, "refit": False, "splits": {}}
+                                 "seconds": 1.0, "als_user_unobserved": unobserved, **more},
+                   "epochs_run": 6, "train_seconds": 1.0, "refit": False, "splits": {}, "dim": 256}
         caplog.clear()
         with caplog.at_level("INFO", logger="embedrec"):
             _report(metrics, Config(), "json")
         return caplog.records[0].getMessage()
 
     assert said(0.5).startswith("best epoch 5 of 6 (valid ndcg@10 0.2122 with the users re-solved at "
-                                "als_user_unobserved 0.5), 1.0s")
-    assert said(1.0).startswith("best epoch 5 of 6 (valid ndcg@10 0.2122), 1.0s")
+                                "als_user_unobserved 0.5); fit 1.0s")
+    assert said(1.0).startswith("best epoch 5 of 6 (valid ndcg@10 0.2122); fit 1.0s")
+    # a review: with train.als_dims the epochs are the chosen fit's, the seconds every fit's of the selection
+    assert said(1.0, als_reg=0.01, als_dims={"128": 0.2, "256": 0.2122}).startswith(
+        "best epoch 5 of 6 (valid ndcg@10 0.2122 at model.dim 256); selection 1.0s")
 
 
 def test_the_progress_bar_shows_a_cap_not_a_time_left_when_early_stopping_may_end_the_fit(capsys):

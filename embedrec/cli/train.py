@@ -94,8 +94,10 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
     if isinstance(sel.get("als_user_unobserved"), (int, float)) and sel["als_user_unobserved"] != 1 and \
             valid.startswith("valid "):  # the score of that epoch's movies with the users solved again (a review)
         valid += f" with the users re-solved at als_user_unobserved {sel['als_user_unobserved']:g}"
-    log.info("best epoch %s of %s (%s), %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"], valid,
-             sel["seconds"], refit, cfg.run.dir)
+    if sel.get("als_dims") and valid.startswith("valid "):  # which selection's fit (a review: read as the run's)
+        valid += f" at model.dim {metrics.get('dim')}"
+    log.info("best epoch %s of %s (%s); %s %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"], valid,
+             "selection" if "als_reg" in sel else "fit", sel["seconds"], refit, cfg.run.dir)
     metrics_out(metrics, fmt)
     for split, models in metrics.get("splits", {}).items():  # a review: a sample, said nowhere, read as the whole
         m = models.get("model", {})
