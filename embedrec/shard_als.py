@@ -599,6 +599,11 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
              f"{len(shard.splits['train']):,}")
     run_dir = Path(cfg.run.dir)
     refit = cfg.train.refit and g.total(len(shard.splits["valid"])) > 0
+    if not resume and g.leader:
+        from embedrec.training.select import clear_dim_folders
+
+        clear_dim_folders(run_dir)
+    g.barrier()
     result, chosen = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit)
     result, cfg = choose_dim_shard(g, shard, cfg, result, chosen, run_dir, resume=resume, progress=progress,
                                    refit=refit)

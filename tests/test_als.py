@@ -1095,3 +1095,27 @@ def test_a_run_killed_in_a_dim_selection_resumes_to_the_uninterrupted_model(tmp_
     assert again.model.dim == chosen.model.dim and again.train == chosen.train
     for key, value in whole.model.state_dict().items():
         np.testing.assert_array_equal(np.asarray(resumed.model.state_dict()[key]), np.asarray(value), err_msg=key)
+
+
+def test_a_fresh_run_never_resumes_an_earlier_runs_dim_selection(tmp_path):
+    """An earlier run (another config) left als-dim-8/ checkpoints; a fresh train killed in its first selection
+    resumes to the uninterrupted model, instead of refusing the old dimension's checkpoint as another config's."""
+    import embedrec.training.select as T
+
+    ds = _many_tastes(2)
+    T.fit_and_refit(ds, load_config(None, ["model.dim=4", "train.epochs=3", "train.threads=1",
+                                           "train.als_dims=[8]"]), tmp_path / "run")
+    assert (tmp_path / "run" / "als-dim-8").is_dir()
+    cfg = load_config(None, ["model.dim=4", "train.epochs=5", "train.threads=1", "train.als_dims=[8]"])
+    real_fit = T.fit
+    with pytest.raises(Interrupted):
+        T.fit = lambda *a, **k: real_fit(*a, **{**k, "on_epoch": _ctrl_c_at_epoch(2)})
+        try:
+            T.fit_and_refit(ds, cfg, tmp_path / "run")
+        finally:
+            T.fit = real_fit
+    assert not (tmp_path / "run" / "als-dim-8").exists()  # the fresh run removed the earlier run's
+    _, resumed, _, _ = T.fit_and_refit(ds, cfg, tmp_path / "run", resume=True)
+    _, whole, _, _ = T.fit_and_refit(ds, cfg, tmp_path / "whole")
+    for key, value in whole.model.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(resumed.model.state_dict()[key]), np.asarray(value), err_msg=key)

@@ -346,6 +346,16 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     return best, best_cfg
 
 
+def clear_dim_folders(run_dir) -> None:
+    """A fresh run (not a resume) removes every als-dim-<d> folder an earlier run left: a resume of this run must
+    never take another run's checkpoint there for its own (it would be refused as another config's)."""
+    import shutil
+
+    for old in Path(run_dir).glob("als-dim-*"):
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def _dim_wins(value: float, best: float, larger: bool, metric: str) -> bool:
     margin = abs(best) * DIM_GAIN if larger else 0.0
     return value > best + margin if higher_is_better(metric) else value < best - margin
@@ -359,6 +369,8 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     has_valid = len(ds.splits.get("valid", ())) > 0
     refit = cfg.train.refit and has_valid
     reuse = {}
+    if not resume:
+        clear_dim_folders(work_dir)
     selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse)
     dims = dim_candidates(cfg, len(ds.splits["train"]), has_valid, ds.n_users, ds.n_movies)
     selected, cfg = choose_dim(cfg, selected, chosen, work_dir, dims, lambda c, folder, again: fit_selecting(
