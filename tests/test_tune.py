@@ -359,8 +359,10 @@ def test_tune_dims_takes_run_and_says_each_trial_without_a_bar(tune_cfg, tmp_pat
     run = tmp_path / "myrun"
     r = CliRunner().invoke(main, ["tune-dims", "--run", str(run), "--dims", "2,4", "--format", "csv",
                                   "--set", f"data.prepared={tune_cfg.data.prepared}", "--set", "model.objective=explicit",
-                                  "--set", "train.epochs=2", "--set", "train.refit=false"])
+                                  "--set", "train.epochs=2", "--set", "train.refit=false",
+                                  "--set", "train.als_dims=[8]"])
     assert r.exit_code == 0, r.stderr
+    assert "train.als_dims has no effect in tune-dims: each trial trains its own dimension" in r.stderr
     trials = [line for line in r.stderr.splitlines() if line.startswith("trial ")]
     rows = r.stdout.splitlines()[1:]
     n = len(rows)
