@@ -66,7 +66,7 @@ def trial_key(dim: int, wd: float | None) -> str:
 
 # keys that do not change a trial's result: where things go, how they are served, how fast they run
 _NOT_IN_TRIAL = {"tune", "run", "index", "recommend"}
-_TRAIN_NOT_IN_TRIAL = {"threads"}
+_TRAIN_NOT_IN_TRIAL = {"threads", "als_dims"}  # als_dims: a trial trains its own dimension only
 # how a trial is run: bumped when that changes, so trials saved by an earlier procedure are redone (2: the als
 # model's trial is train's whole selection, als_reg and als_recency candidates chosen on valid)
 TRIAL_PROCEDURE = 2
@@ -603,12 +603,15 @@ def _choice_values(chosen: dict) -> dict:
     if wd is not None:
         keys = ("train.als_reg",) if "als_reg" in chosen else ("train.weight_decay_user", "train.weight_decay_movie")
         out.update(dict.fromkeys(keys, wd))
+    if "als_reg" in chosen:  # an als trial: train keeps this dimension (train.als_dims: auto would try 2x and 4x)
+        out["train.als_dims"] = []
     return out
 
 
 def choice_sets(chosen: dict) -> list[str]:
     """The ``--set`` options that train what was chosen (what write_choice writes)."""
-    return [f"--set {k}={v:g}" if isinstance(v, float) else f"--set {k}={v}" for k, v in _choice_values(chosen).items()]
+    return [f"--set {k}={v:g}" if isinstance(v, float) else f"--set '{k}={v}'" if isinstance(v, list) else
+            f"--set {k}={v}" for k, v in _choice_values(chosen).items()]
 
 
 def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None,

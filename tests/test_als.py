@@ -978,8 +978,8 @@ def test_dim_candidates_auto_and_a_list():
     assert dim_candidates(cfg, 10_000, True, 1000, 200) == ()
     assert dim_candidates(cfg, 10_000, False, 1000, 2000) == ()  # nothing to choose on
     assert dim_candidates(cfg, AUTO_DIMS_MAX_RATINGS + 1, True, 10**6, 10**5) == ()
-    assert dim_candidates(load_config(None, ["model.dim=1024"]), 10_000, True, 10**5, 10**5) == (2048, 4096)
-    assert dim_candidates(load_config(None, ["model.dim=3000"]), 10_000, True, 10**5, 10**5) == ()  # 4096 at most
+    assert dim_candidates(load_config(None, ["model.dim=1024"]), 10_000, True, 10**4, 10**4) == (2048, 4096)
+    assert dim_candidates(load_config(None, ["model.dim=3000"]), 10_000, True, 10**4, 10**4) == ()  # 4096 at most
     listed = load_config(None, ["train.als_dims=[64, 128, 256, 64]"])
     assert dim_candidates(listed, AUTO_DIMS_MAX_RATINGS + 1, True, 10, 10) == (64, 256)  # as given, model.dim left out
     assert dim_candidates(load_config(None, ["train.als_dims=[]"]), 10_000, True, 1000, 2000) == ()
@@ -987,13 +987,17 @@ def test_dim_candidates_auto_and_a_list():
         assert dim_candidates(load_config(None, other), 10_000, True, 1000, 2000) == ()
 
 
-def test_a_larger_dim_must_win_by_the_margin():
-    from embedrec.training.select import DIM_GAIN, _dim_wins
+def test_pick_dim_is_the_smallest_within_the_margin_of_the_best_in_any_order():
+    from embedrec.training.select import DIM_GAIN, pick_dim
 
     assert DIM_GAIN == 0.005
-    assert _dim_wins(0.2011, 0.2, True, "ndcg@10") and not _dim_wins(0.2009, 0.2, True, "ndcg@10")
-    assert _dim_wins(0.2001, 0.2, False, "ndcg@10")  # a smaller one: any gain
-    assert _dim_wins(0.80, 0.81, True, "rmse") and not _dim_wins(0.8079, 0.81, True, "rmse")
+    assert pick_dim({128: 0.2, 256: 0.2011}, "ndcg@10") == 256  # above 0.2 by more than 0.5%
+    assert pick_dim({128: 0.2, 256: 0.2009}, "ndcg@10") == 128  # within it: the smaller
+    assert pick_dim({128: 0.2, 256: 0.25, 512: 0.2501}, "ndcg@10") == 256
+    # a review: [64, 256] chose 64 and [256, 64] chose 256 on the same scores
+    scores = {128: 0.2000, 64: 0.2005, 256: 0.2012}
+    assert pick_dim(scores, "ndcg@10") == pick_dim(dict(reversed(list(scores.items()))), "ndcg@10") == 64
+    assert pick_dim({128: 0.81, 256: 0.80}, "rmse") == 256 and pick_dim({128: 0.81, 256: 0.8079}, "rmse") == 128
 
 
 def _fake_fit(value: float, dim: int, seconds: float = 1.0):
@@ -1006,7 +1010,8 @@ def _fake_fit(value: float, dim: int, seconds: float = 1.0):
     ("auto", {256: 0.21, 512: 0.205}, [256, 512], 256),   # 512 loses: 256 kept
     ("auto", {256: 0.2005, 512: 0.3}, [256], 128),        # 256 within the margin: auto stops there
     ("[256, 512]", {256: 0.19, 512: 0.25}, [256, 512], 512),  # a list: every dimension tried
-    ("[64, 256]", {64: 0.2001, 256: 0.2008}, [64, 256], 64),  # smaller: any gain; 256 not by the margin over 64
+    ("[64, 256]", {64: 0.2001, 256: 0.2008}, [64, 256], 64),  # 256 not by the margin: the smallest near the best
+    ("[256, 64]", {256: 0.2008, 64: 0.2001}, [256, 64], 64),  # the same in any order
 ])
 def test_choose_dim_keeps_the_best_on_valid_and_auto_stops_at_a_loss(tmp_path, caplog, dims_key, scores, tried,
                                                                       chosen):
@@ -1027,7 +1032,8 @@ def test_choose_dim_keeps_the_best_on_valid_and_auto_stops_at_a_loss(tmp_path, c
     assert [d for d, *_ in seen] == tried
     assert all(name == f"als-dim-{d}" and not again and reg == "auto" for d, name, again, reg in seen)
     assert cfg2.model.dim == chosen and best.model.dim == chosen
-    assert cfg2 is picked if chosen == 128 else cfg2.train.als_reg == "auto"  # the winner's own chosen config
+    # the winner's own chosen config, with train.als_dims [] so that its config.yaml trains this model again
+    assert cfg2.train.als_reg == (0.02 if chosen == 128 else "auto") and cfg2.train.als_dims == []
     assert best.dims == {128: 0.2, **{d: scores[d] for d in tried}}
     assert best.seconds == 5.0 + len(tried)  # every selection's
     assert f"als_dims: chose model.dim {chosen}" in caplog.text
@@ -1054,7 +1060,7 @@ def test_auto_dims_grow_a_too_small_model_as_if_trained_at_that_dim(tmp_path):
     assert got > 1.1 * base, (got, base)  # measured 0.476 against 0.238
     direct = load_config(None, [f"model.dim={chosen.model.dim}", *sets, "train.als_dims=[]"])
     _, want, want_sel, want_cfg = fit_and_refit(ds, direct, tmp_path / "direct")
-    assert dataclasses.replace(want_cfg.train, als_dims="auto") == chosen.train
+    assert want_cfg.train == chosen.train  # als_dims [] in both: the recorded config trains this model again
     assert want_sel.best_value == selected.best_value
     for key, value in want.model.state_dict().items():
         np.testing.assert_array_equal(np.asarray(result.model.state_dict()[key]), np.asarray(value), err_msg=key)
@@ -1119,3 +1125,38 @@ def test_a_fresh_run_never_resumes_an_earlier_runs_dim_selection(tmp_path):
     _, whole, _, _ = T.fit_and_refit(ds, cfg, tmp_path / "whole")
     for key, value in whole.model.state_dict().items():
         np.testing.assert_array_equal(np.asarray(resumed.model.state_dict()[key]), np.asarray(value), err_msg=key)
+
+
+def test_model_dim_auto_with_als_dims_chooses_and_records_numbers(tmp_path):
+    """A review: model.dim auto compared 'auto' with a number after both selections and crashed."""
+    from embedrec.model.factors import auto_dim
+    from embedrec.training.select import fit_and_refit
+
+    ds = _many_tastes(3)
+    four = auto_dim(ds.n_users, ds.n_movies)
+    _, result, selected, chosen = fit_and_refit(ds, load_config(None, ["model.dim=auto", "train.epochs=4",
+                                                                       "train.threads=1"]), tmp_path / "run")
+    assert set(selected.dims) >= {four, 2 * four} and chosen.model.dim in selected.dims
+    assert isinstance(chosen.model.dim, int) and result.model.dim == chosen.model.dim and chosen.train.als_dims == []
+
+
+def test_an_als_dims_list_without_a_validation_split_is_said_to_do_nothing(caplog):
+    from embedrec.training.select import dim_candidates
+
+    with caplog.at_level("WARNING", logger="embedrec"):
+        assert dim_candidates(load_config(None, ["train.als_dims=[256]"]), 10_000, False, 1000, 2000) == ()
+        assert dim_candidates(load_config(None, []), 10_000, False, 1000, 2000) == ()  # auto: nothing to say
+    assert [r.getMessage() for r in caplog.records] == [
+        "train.als_dims has no effect: there is no validation split to choose a dimension on; model.dim is trained "
+        "alone"]
+
+
+def test_auto_dims_stay_within_the_table_memory_bound():
+    from embedrec.training.select import AUTO_DIMS_MAX_TABLE_BYTES, dim_candidates
+
+    cfg = load_config(None, [])
+    assert AUTO_DIMS_MAX_TABLE_BYTES == 1 << 30
+    assert dim_candidates(cfg, 24_000_000, True, 10_000_000, 1_000_000) == ()  # 11M rows x 256 x 4 B > 1 GiB
+    assert dim_candidates(cfg, 20_000_000, True, 138_000, 27_000) == (256, 512)  # ML-20M's size: 0.34 GB at 512
+    assert dim_candidates(cfg, 20_000_000, True, 1_000_000, 500_000) == ()  # 1.5M x 256 x 4 B = 1.5 GB
+    assert dim_candidates(load_config(None, ["train.als_dims=[1024]"]), 24_000_000, True, 10**7, 10**6) == (1024,)

@@ -260,14 +260,18 @@ def test_the_advice_and_the_written_config_name_the_key_the_model_reads(tmp_path
 
     als = {"dim": 32, "weight_decay": 0.01, "als_reg": 0.01, "als_recency": 0.0, "metric": "ndcg@10",
            "valid_metric": 0.2}
-    assert choice_sets(als) == ["--set model.dim=32", "--set train.als_reg=0.01"]
+    # and train.als_dims [] (a review: train then tried 2x and 4x the dimension tune-dims chose)
+    assert choice_sets(als) == ["--set model.dim=32", "--set train.als_reg=0.01", "--set 'train.als_dims=[]'"]
     other = {"dim": 16, "weight_decay": 0.1, "metric": "rmse", "valid_metric": 0.9}
     assert choice_sets(other) == ["--set model.dim=16", "--set train.weight_decay_user=0.1",
                                   "--set train.weight_decay_movie=0.1"]
     assert choice_sets({"dim": 8, "weight_decay": None}) == ["--set model.dim=8"]
-    cfg = load_config(None, [s.split(" ", 1)[1] for s in choice_sets(als)])
+    import shlex
+
+    cfg = load_config(None, [shlex.split(s)[1] for s in choice_sets(als)])
     written = load_config(write_choice(Config(), als, tmp_path / "t.yaml", None))
-    assert (written.model.dim, written.train.als_reg) == (cfg.model.dim, cfg.train.als_reg) == (32, 0.01)
+    assert (written.model.dim, written.train.als_reg, written.train.als_dims) == (
+        cfg.model.dim, cfg.train.als_reg, cfg.train.als_dims) == (32, 0.01, [])
 
 
 def test_a_sweep_that_fails_before_its_first_trial_leaves_no_folder(tune_cfg, tmp_path, monkeypatch):

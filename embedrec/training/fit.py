@@ -319,7 +319,9 @@ def resumable(recorded, ds, model_cfg, train_cfg, features_cfg=None) -> bool:
 
 
 # keys that change how fast a run goes, not what it computes: a run may resume with other values
-_RESOURCE_KEYS = ("epochs", "threads", "device", "fetch_rows")
+# not in a checkpoint's fingerprint: how long or where a fit runs, and train.als_dims (which other fits follow,
+# not what this one computes; a review: checkpoints of runs before the key could not be resumed)
+_RESOURCE_KEYS = ("epochs", "threads", "device", "fetch_rows", "als_dims")
 
 
 def _fp_config(model_cfg, train_cfg, features_cfg) -> dict:

@@ -285,19 +285,28 @@ def write_warm(folder: Path, key: dict) -> None:
 # an independent check's generator: 0.2200, 0.2243, 0.2271; ML-100K and the bench's synthetic set: ties,
 # BENCHMARKS.md session 21)
 AUTO_DIM_SCALES = (2, 4)
-# above this many training ratings auto tries no other dimension: each candidate is a whole fit at 2-4x a fit's
-# time and table memory (the 100M run stays within its 12 GB; ML-20M's 14M training ratings are below it)
+# above this many training ratings auto tries no other dimension: each candidate is a whole selection at 2-4x a
+# fit's time (the 100M run keeps its time; ML-20M's 14M training ratings are below it)
 AUTO_DIMS_MAX_RATINGS = 25_000_000
-# a larger dimension is kept only when its valid score beats the best so far by this share: it doubles the
-# factors' memory and the time of every later command (recommend, export, the index)
+# nor a dimension whose two tables would take more than this: a selection holds a few copies of them (the best
+# model, the path's start, the candidate's), so 10M users x 1M movies stays at its own dimension (a review)
+AUTO_DIMS_MAX_TABLE_BYTES = 1 << 30
+# a larger dimension is kept only when its valid score beats the smaller ones' by more than this share
+# (pick_dim): it doubles the factors' memory and the time of every later command (recommend, export, the index)
 DIM_GAIN = 0.005
 
 
 def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies: int) -> tuple[int, ...]:
     """``train.als_dims``: the other dimensions an als fit with validation rows tries after its selection.
-    ``auto``: model.dim x AUTO_DIM_SCALES, each at most min(users, movies) (no more rank to add), none above
-    AUTO_DIMS_MAX_RATINGS training ratings (``n_ratings``); a list: its dimensions other than model.dim."""
-    if not has_valid or resolve_loss(cfg.model, cfg.features.active) != "als":
+    ``auto``: model.dim x AUTO_DIM_SCALES, each at most min(users, movies) (no more rank to add) and
+    AUTO_DIMS_MAX_TABLE_BYTES of tables, none above AUTO_DIMS_MAX_RATINGS training ratings (``n_ratings``); a
+    list: its dimensions other than model.dim, as given (the user's to size)."""
+    if resolve_loss(cfg.model, cfg.features.active) != "als":
+        return ()
+    if not has_valid:
+        if cfg.train.als_dims not in ("auto", []):  # a list given for nothing (a review: ignored without a word)
+            log.warning("train.als_dims has no effect: there is no validation split to choose a dimension on; "
+                        "model.dim is trained alone")
         return ()
     d = resolve_dim(cfg.model, n_users, n_movies)
     if cfg.train.als_dims != "auto":
@@ -306,18 +315,19 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
         log.debug("als_dims auto: %s training ratings (above %s): only model.dim %d", f"{n_ratings:,}",
                   f"{AUTO_DIMS_MAX_RATINGS:,}", d)
         return ()
-    return tuple(d * s for s in AUTO_DIM_SCALES if d * s <= min(n_users, n_movies, MAX_DIM))
+    return tuple(d * s for s in AUTO_DIM_SCALES if d * s <= min(n_users, n_movies, MAX_DIM)
+                 and (n_users + n_movies) * d * s * 4 <= AUTO_DIMS_MAX_TABLE_BYTES)
 
 
 def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...], select_dim, *, resume: bool,
                has_checkpoint):
     """``train.als_dims``: the whole selection again at each dimension of ``dims`` (``select_dim(cfg at that
     dimension, folder, resume)`` -> (FitResult, cfg with the chosen values), in its own folder als-dim-<d>,
-    resumable: ``has_checkpoint(folder)``), the best on valid kept; ``auto`` stops at the first that does not win.
-    ``cfg``: the config as given (its ``auto`` values); ``selected``, ``chosen``: the selection at model.dim. A
-    larger dimension wins only by more than DIM_GAIN of the best score (a smaller one by any gain). Returns (the
-    best FitResult, its seconds every selection's, its ``dims`` each dimension's valid score; its chosen cfg).
-    One process and torchrun's ranks.
+    resumable: ``has_checkpoint(folder)``); the choice is :func:`pick_dim`'s, and ``auto`` stops once the
+    dimension just tried is not the choice. ``cfg``: the config as given (its ``auto`` values); ``selected``,
+    ``chosen``: the selection at model.dim. Returns (the chosen FitResult, its seconds every selection's, its
+    ``dims`` each dimension's valid score; its chosen cfg, model.dim the number and train.als_dims [] so that its
+    config.yaml trains this model again). One process and torchrun's ranks.
 
     A whole selection, not one fit at the chosen settings: on a 200-cluster synthetic set one fit at 256 with
     128's choices scored valid 0.1760 (128: 0.1753), the selection at 256 0.1832 (BENCHMARKS.md, session 21)."""
@@ -325,25 +335,37 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
 
     if not dims:
         return selected, chosen
-    best, best_cfg, dim0 = selected, chosen, selected.model.dim
+    dim0 = int(selected.model.dim)  # model.dim resolved (auto: the fourth root)
+    results = {dim0: (selected, chosen)}
     seconds, scores = selected.seconds, {dim0: selected.best_value}
+    pick = dim0
     for d in dims:
         folder = Path(run_dir) / f"als-dim-{d}"
         again = resume and any(has_checkpoint(f) for f in (folder, *sorted(folder.glob("als-*"))))
         log.info("model.dim %d (train.als_dims): the selection again%s", d, ", resumed" if again else "")
         r, c = select_dim(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=d)), folder, again)
         seconds += r.seconds
-        scores[d] = r.best_value
-        log.info("model.dim %d: valid %s %.4f (model.dim %d: %.4f)", d, r.metric, r.best_value, best_cfg.model.dim,
-                 best.best_value)
-        if _dim_wins(r.best_value, best.best_value, d > best_cfg.model.dim, r.metric):
-            best, best_cfg = r, c
-        elif cfg.train.als_dims == "auto":
+        scores[d], results[d] = r.best_value, (r, c)
+        log.info("model.dim %d: valid %s %.4f (model.dim %d: %.4f)", d, r.metric, r.best_value, pick, scores[pick])
+        pick = pick_dim(scores, r.metric)
+        if cfg.train.als_dims == "auto" and pick != d:
             break
-    log.info("als_dims: chose model.dim %d (valid %s %s)", best_cfg.model.dim, selected.metric,
+    log.info("als_dims: chose model.dim %d (valid %s %s)", pick, selected.metric,
              ", ".join(f"{v:.4f} at {k}" for k, v in scores.items()))
+    best, best_cfg = results[pick]
     best.seconds, best.dims = seconds, scores
-    return best, best_cfg
+    return best, dataclasses.replace(best_cfg, model=dataclasses.replace(best_cfg.model, dim=pick),
+                                     train=dataclasses.replace(best_cfg.train, als_dims=[]))
+
+
+def pick_dim(scores: dict[int, float], metric: str) -> int:
+    """The smallest dimension whose valid score is within DIM_GAIN of the best one's: a larger dimension doubles
+    the factors' memory and every later command's time, so it must win by more than that share. The same
+    choice in any order of ``scores`` ({dimension: valid score})."""
+    high = higher_is_better(metric)
+    best = max(scores.values()) if high else min(scores.values())
+    margin = abs(best) * DIM_GAIN
+    return min(d for d, v in scores.items() if (v >= best - margin if high else v <= best + margin))
 
 
 def clear_dim_folders(run_dir) -> None:
@@ -354,11 +376,6 @@ def clear_dim_folders(run_dir) -> None:
     for old in Path(run_dir).glob("als-dim-*"):
         if old.is_dir() and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
-
-
-def _dim_wins(value: float, best: float, larger: bool, metric: str) -> bool:
-    margin = abs(best) * DIM_GAIN if larger else 0.0
-    return value > best + margin if higher_is_better(metric) else value < best - margin
 
 
 def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progress: bool = False):
