@@ -998,6 +998,9 @@ def test_pick_dim_is_the_smallest_within_the_margin_of_the_best_in_any_order():
     scores = {128: 0.2000, 64: 0.2005, 256: 0.2012}
     assert pick_dim(scores, "ndcg@10") == pick_dim(dict(reversed(list(scores.items()))), "ndcg@10") == 64
     assert pick_dim({128: 0.81, 256: 0.80}, "rmse") == 256 and pick_dim({128: 0.81, 256: 0.8079}, "rmse") == 128
+    nan = float("nan")  # a selection with nothing scored never wins, and nothing scored keeps model.dim
+    assert pick_dim({128: 0.2, 256: nan}, "ndcg@10") == 128 and pick_dim({128: nan, 256: 0.2}, "ndcg@10") == 256
+    assert pick_dim({128: nan, 256: nan}, "ndcg@10") == 128
 
 
 def _fake_fit(value: float, dim: int, seconds: float = 1.0):

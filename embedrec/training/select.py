@@ -362,10 +362,15 @@ def pick_dim(scores: dict[int, float], metric: str) -> int:
     """The smallest dimension whose valid score is within DIM_GAIN of the best one's: a larger dimension doubles
     the factors' memory and every later command's time, so it must win by more than that share. The same
     choice in any order of ``scores`` ({dimension: valid score})."""
+    import math
+
     high = higher_is_better(metric)
-    best = max(scores.values()) if high else min(scores.values())
+    finite = {d: v for d, v in scores.items() if math.isfinite(v)}
+    if not finite:  # nothing scored (no validation user could be ranked): model.dim, the first
+        return next(iter(scores))
+    best = max(finite.values()) if high else min(finite.values())
     margin = abs(best) * DIM_GAIN
-    return min(d for d, v in scores.items() if (v >= best - margin if high else v <= best + margin))
+    return min(d for d, v in finite.items() if (v >= best - margin if high else v <= best + margin))
 
 
 def clear_dim_folders(run_dir) -> None:
