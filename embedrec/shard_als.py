@@ -543,7 +543,8 @@ def choose_dim_shard(g: Group, shard: Shard, cfg, selected, chosen, run_dir, *, 
     from embedrec.training.select import choose_dim, dim_candidates
 
     tr, va = shard.splits["train"], shard.splits["valid"]
-    dims = dim_candidates(cfg, int(g.total(len(tr))), g.total(len(va)) > 0, shard.n_users, shard.n_movies)
+    dims = dim_candidates(cfg, int(g.total(len(tr))), g.total(len(va)) > 0, shard.n_users, shard.n_movies,
+                          say=g.leader)
     return choose_dim(cfg, selected, chosen, run_dir, dims, lambda c, folder, again: fit_selecting_shard(
         g, shard, c, folder, resume=again, progress=progress, refit=refit, say=False), resume=resume,
         has_checkpoint=_has_checkpoint)

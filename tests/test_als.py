@@ -426,6 +426,8 @@ def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
     assert (metrics["objective"], metrics["loss"], metrics["refit"]) == ("implicit", "als", True)
     tried = metrics["selection"]["als_dims"]  # train.als_dims: auto ran the selection at 16 too
     assert list(tried)[:2] == ["8", "16"] and str(metrics["dim"]) in tried and "als_dims: chose model.dim" in r.stderr
+    took = metrics["selection"]["als_dims_seconds"]
+    assert list(took) == list(tried) and metrics["selection"]["seconds"] == pytest.approx(sum(took.values()), abs=0.01)
     ds = load_dataset(tmp_path / "ds")
     uid = ds.users["user_id"].to_numpy()
     mid = ds.movies["movie_id"].to_numpy()
@@ -1039,6 +1041,7 @@ def test_choose_dim_keeps_the_best_on_valid_and_auto_stops_at_a_loss(tmp_path, c
     assert cfg2.train.als_reg == (0.02 if chosen == 128 else "auto") and cfg2.train.als_dims == []
     assert best.dims == {128: 0.2, **{d: scores[d] for d in tried}}
     assert best.seconds == 5.0 + len(tried)  # every selection's
+    assert best.dims_seconds == {128: 5.0, **dict.fromkeys(tried, 1.0)}
     assert f"als_dims: chose model.dim {chosen}" in caplog.text
 
 
@@ -1163,3 +1166,11 @@ def test_auto_dims_stay_within_the_table_memory_bound():
     assert dim_candidates(cfg, 20_000_000, True, 138_000, 27_000) == (256, 512)  # ML-20M's size: 0.34 GB at 512
     assert dim_candidates(cfg, 20_000_000, True, 1_000_000, 500_000) == ()  # 1.5M x 256 x 4 B = 1.5 GB
     assert dim_candidates(load_config(None, ["train.als_dims=[1024]"]), 24_000_000, True, 10**7, 10**6) == (1024,)
+
+
+def test_a_list_without_valid_rows_is_said_once_on_ranks(caplog):
+    from embedrec.training.select import dim_candidates
+
+    with caplog.at_level("WARNING", logger="embedrec"):
+        dim_candidates(load_config(None, ["train.als_dims=[256]"]), 10_000, False, 1000, 2000, say=False)
+    assert not caplog.records  # a rank other than 0: rank 0 says it

@@ -53,6 +53,7 @@ class FitResult:
     path: tuple = ()
     path_start: dict | None = None
     dims: dict | None = None  # train.als_dims: {dimension: valid score} of each tried (select.choose_dim)
+    dims_seconds: dict | None = None  # and {dimension: seconds of its selection}
 
 
 def selection_of(result: FitResult, train_cfg) -> dict:
@@ -62,7 +63,9 @@ def selection_of(result: FitResult, train_cfg) -> dict:
             **({"als_reg": train_cfg.als_reg, "als_recency": train_cfg.als_recency,
                 "als_user_unobserved": train_cfg.als_user_unobserved,
                 "als_unobserved": train_cfg.als_unobserved} if result.loss == "als" else {}),
-            **({"als_dims": {str(d): v for d, v in result.dims.items()}} if result.dims else {}),
+            **({"als_dims": {str(d): v for d, v in result.dims.items()},
+                "als_dims_seconds": {str(d): round(v, 3) for d, v in (result.dims_seconds or {}).items()}}
+               if result.dims else {}),
             "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
             "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
             if 0 < result.best_epoch <= len(result.history) else None}

@@ -296,15 +296,17 @@ AUTO_DIMS_MAX_TABLE_BYTES = 1 << 30
 DIM_GAIN = 0.005
 
 
-def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies: int) -> tuple[int, ...]:
+def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies: int,
+                   say: bool = True) -> tuple[int, ...]:
     """``train.als_dims``: the other dimensions an als fit with validation rows tries after its selection.
     ``auto``: model.dim x AUTO_DIM_SCALES, each at most min(users, movies) (no more rank to add) and
     AUTO_DIMS_MAX_TABLE_BYTES of tables, none above AUTO_DIMS_MAX_RATINGS training ratings (``n_ratings``); a
-    list: its dimensions other than model.dim, as given (the user's to size)."""
+    list: its dimensions other than model.dim, as given (the user's to size). ``say``: warn of a list that has
+    nothing to choose on (torchrun: rank 0 only)."""
     if resolve_loss(cfg.model, cfg.features.active) != "als":
         return ()
     if not has_valid:
-        if cfg.train.als_dims not in ("auto", []):  # a list given for nothing (a review: ignored without a word)
+        if say and cfg.train.als_dims not in ("auto", []):  # a list given for nothing (a review: said nowhere)
             log.warning("train.als_dims has no effect: there is no validation split to choose a dimension on; "
                         "model.dim is trained alone")
         return ()
@@ -315,8 +317,16 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
         log.debug("als_dims auto: %s training ratings (above %s): only model.dim %d", f"{n_ratings:,}",
                   f"{AUTO_DIMS_MAX_RATINGS:,}", d)
         return ()
-    return tuple(d * s for s in AUTO_DIM_SCALES if d * s <= min(n_users, n_movies, MAX_DIM)
-                 and (n_users + n_movies) * d * s * 4 <= AUTO_DIMS_MAX_TABLE_BYTES)
+    out = []
+    for k in AUTO_DIM_SCALES:
+        if d * k > min(n_users, n_movies, MAX_DIM):
+            break
+        if (n_users + n_movies) * d * k * 4 > AUTO_DIMS_MAX_TABLE_BYTES:
+            log.debug("als_dims auto: model.dim %d would take %.2f GB of tables (above %.2f GB): not tried", d * k,
+                      (n_users + n_movies) * d * k * 4 / 1e9, AUTO_DIMS_MAX_TABLE_BYTES / 1e9)
+            break
+        out.append(d * k)
+    return tuple(out)
 
 
 def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...], select_dim, *, resume: bool,
@@ -326,8 +336,9 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     resumable: ``has_checkpoint(folder)``); the choice is :func:`pick_dim`'s, and ``auto`` stops once the
     dimension just tried is not the choice. ``cfg``: the config as given (its ``auto`` values); ``selected``,
     ``chosen``: the selection at model.dim. Returns (the chosen FitResult, its seconds every selection's, its
-    ``dims`` each dimension's valid score; its chosen cfg, model.dim the number and train.als_dims [] so that its
-    config.yaml trains this model again). One process and torchrun's ranks.
+    ``dims`` each dimension's valid score and ``dims_seconds`` its selection's; its chosen cfg, model.dim the
+    number and train.als_dims [] besides the selection's chosen values, as config.yaml records them). One
+    process and torchrun's ranks.
 
     A whole selection, not one fit at the chosen settings: on a 200-cluster synthetic set one fit at 256 with
     128's choices scored valid 0.1760 (128: 0.1753), the selection at 256 0.1832 (BENCHMARKS.md, session 21)."""
@@ -337,7 +348,7 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
         return selected, chosen
     dim0 = int(selected.model.dim)  # model.dim resolved (auto: the fourth root)
     results = {dim0: (selected, chosen)}
-    seconds, scores = selected.seconds, {dim0: selected.best_value}
+    seconds, scores, took = selected.seconds, {dim0: selected.best_value}, {dim0: selected.seconds}
     pick = dim0
     for d in dims:
         folder = Path(run_dir) / f"als-dim-{d}"
@@ -345,7 +356,7 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
         log.info("model.dim %d (train.als_dims): the selection again%s", d, ", resumed" if again else "")
         r, c = select_dim(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=d)), folder, again)
         seconds += r.seconds
-        scores[d], results[d] = r.best_value, (r, c)
+        scores[d], took[d], results[d] = r.best_value, r.seconds, (r, c)
         log.info("model.dim %d: valid %s %.4f (model.dim %d: %.4f)", d, r.metric, r.best_value, pick, scores[pick])
         pick = pick_dim(scores, r.metric)
         if cfg.train.als_dims == "auto" and pick != d:
@@ -353,7 +364,7 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     log.info("als_dims: chose model.dim %d (valid %s %s)", pick, selected.metric,
              ", ".join(f"{v:.4f} at {k}" for k, v in scores.items()))
     best, best_cfg = results[pick]
-    best.seconds, best.dims = seconds, scores
+    best.seconds, best.dims, best.dims_seconds = seconds, scores, took
     return best, dataclasses.replace(best_cfg, model=dataclasses.replace(best_cfg.model, dim=pick),
                                      train=dataclasses.replace(best_cfg.train, als_dims=[]))
 
