@@ -325,10 +325,10 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
 
 
 def _sharded_checkpoint(run_dir) -> bool:
+    from embedrec.run import training_files
     from embedrec.training.fit import DIST_POINTER
 
-    d = Path(run_dir)  # no pointer file anywhere: no sharded checkpoint, and no torch import
-    if not any(p.exists() for p in (d / DIST_POINTER, *d.glob(f"*/{DIST_POINTER}"))):
+    if not training_files(run_dir, DIST_POINTER):  # no pointer file anywhere: no sharded checkpoint, no torch import
         return False
     from embedrec import shard_als  # imports torch
 

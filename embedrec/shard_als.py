@@ -379,10 +379,10 @@ def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
 def has_checkpoint(run_dir) -> bool:
     """Whether ``run_dir`` (or a candidate or refit folder in it) holds a sharded checkpoint newer than any
     one-process checkpoint beside it: ``train --resume`` then continues it on this process's ranks."""
+    from embedrec.run import training_files
     from embedrec.training.fit import CHECKPOINT
 
-    run_dir = Path(run_dir)
-    for pointer in [run_dir / POINTER, *run_dir.glob(f"*/{POINTER}")]:
+    for pointer in training_files(run_dir, POINTER):
         plain = pointer.parent / CHECKPOINT
         if pointer.exists() and (not plain.exists() or plain.stat().st_mtime <= pointer.stat().st_mtime):
             return True

@@ -119,10 +119,12 @@ def _published_since(run_dir, since: float) -> bool:
 
 
 def _has_checkpoint(run_dir, since: float = 0.0) -> bool:
-    """Whether the run folder, or a candidate folder in it, holds a checkpoint (one-process or sharded) that
+    """Whether the run folder, or a candidate folder in it (run.training_files), holds a checkpoint (one-process or sharded) that
     --resume continues, written at ``since`` (a time.time()) or later: a finished run's earlier checkpoint in
     the same folder is not this command's."""
     from pathlib import Path
+
+    from embedrec.run import training_files
 
     def recent(p: Path) -> bool:
         try:
@@ -130,7 +132,7 @@ def _has_checkpoint(run_dir, since: float = 0.0) -> bool:
         except OSError:
             return False
 
-    return any(recent(p) for pattern in ("checkpoint*", "*/checkpoint*") for p in Path(run_dir).glob(pattern))
+    return any(recent(p) for p in training_files(run_dir, "checkpoint*"))
 
 
 def resume_command(run_dir: str | None) -> str:
