@@ -752,14 +752,19 @@ class FolderHold:
             if os.fstat(self.fd).st_nlink == 0:  # removed between our open and our lock
                 raise FileNotFoundError(errno.ENOENT, "removed while it was opened", str(folder))
         except BaseException:
-            os.close(self.fd)
-            self.fd = None
+            self.close()
             raise
 
     def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        # the handle is forgotten before it is closed: a signal's exception (SIGTERM as Ctrl-C) between the two
+        # left a closed fd here, which __del__ closed again: "Exception ignored in FolderHold.__del__" and a
+        # traceback on stderr at exit (a CI run of the tune-dims SIGTERM test)
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def __reduce__(self):  # a copy or a pickle holds nothing: the handle belongs to this object alone
         return (_released_hold, ())
