@@ -77,10 +77,11 @@ KEEP = 2  # artifact folders kept besides any a live reader still holds
 ARTIFACTS = "artifacts"  # folders artifacts-<fsutil.new_version()>, pruned by fsutil.prune_generations
 def training_files(run_dir, name: str) -> list[Path]:
     """The files called ``name`` (a glob) that training leaves in a run folder: in it, in a candidate or refit
-    folder (als-reg-0.01/, refit/) and one deeper (a dimension's candidates, als-dim-256/als-reg-0.01/; the refit's
-    stages, refit/path-0/): the checkpoints and pointers ``train --resume`` looks for, in one place."""
+    folder (als-reg-0.01/, refit/) and in a dimension's candidate folders (als-dim-256/als-reg-0.01/): the
+    checkpoints and pointers ``train --resume`` looks for, in one place. (The refit's earlier stages,
+    refit/path-0/, are not resumed: a refit starts again from the selection.)"""
     d = Path(run_dir)
-    return [p for pattern in (name, f"*/{name}", f"*/*/{name}") for p in d.glob(pattern)]
+    return [p for pattern in (name, f"*/{name}", f"als-dim-*/*/{name}") for p in d.glob(pattern)]
 
 
 TUNE_DIR = "tune"  # tune-dims' default folder inside a run (tune.py writes it; its names are the run's layout)
