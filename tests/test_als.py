@@ -1014,6 +1014,7 @@ def _fake_fit(value: float, dim: int, seconds: float = 1.0):
 @pytest.mark.parametrize("dims_key, scores, tried, chosen", [
     ("auto", {256: 0.21, 512: 0.205}, [256, 512], 256),   # 512 loses: 256 kept
     ("auto", {256: 0.2005, 512: 0.3}, [256], 128),        # 256 within the margin: auto stops there
+    ("auto", {256: 0.203, 512: 0.3}, [256], 256),         # 256 the choice, by 1.5%: under 2%, 512 not tried
     ("[256, 512]", {256: 0.19, 512: 0.25}, [256, 512], 512),  # a list: every dimension tried
     ("[64, 256]", {64: 0.2001, 256: 0.2008}, [64, 256], 64),  # 256 not by the margin: the smallest near the best
     ("[256, 64]", {256: 0.2008, 64: 0.2001}, [256, 64], 64),  # the same in any order

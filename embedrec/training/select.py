@@ -291,6 +291,11 @@ AUTO_DIMS_MAX_RATINGS = 25_000_000
 # nor a dimension whose two tables would take more than this: a selection holds a few copies of them (the best
 # model, the path's start, the candidate's), so 10M users x 1M movies stays at its own dimension (a review)
 AUTO_DIMS_MAX_TABLE_BYTES = 1 << 30
+# auto goes on to the next dimension only when the one just tried beat the best before it by more than this
+# share: the gains shrink with each doubling (valid NDCG@10, 128 -> 256 -> 512: +3.9% then +0.7%, +2.1% then
+# +1.7%, +4.5% then -0.3%, +1.2% then +0.2% on four sets), and 512 cost 59.5 s of a 114 s selection on 150K x 30K
+# x 4M where 256's +1.2% foretold its +0.2% (BENCHMARKS.md, session 21)
+AUTO_DIM_NEXT_GAIN = 0.02
 # a larger dimension is kept only when its valid score beats the smaller ones' by more than this share
 # (pick_dim): it doubles the factors' memory and the time of every later command (recommend, export, the index)
 DIM_GAIN = 0.005
@@ -334,7 +339,7 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     """``train.als_dims``: the whole selection again at each dimension of ``dims`` (``select_dim(cfg at that
     dimension, folder, resume)`` -> (FitResult, cfg with the chosen values), in its own folder als-dim-<d>,
     resumable: ``has_checkpoint(folder)``); the choice is :func:`pick_dim`'s, and ``auto`` stops once the
-    dimension just tried is not the choice. ``cfg``: the config as given (its ``auto`` values); ``selected``,
+    dimension just tried is not the choice or beat the best before it by no more than AUTO_DIM_NEXT_GAIN. ``cfg``: the config as given (its ``auto`` values); ``selected``,
     ``chosen``: the selection at model.dim. Returns (the chosen FitResult, its seconds every selection's, its
     ``dims`` each dimension's valid score and ``dims_seconds`` its selection's; its chosen cfg, model.dim the
     number and train.als_dims [] besides the selection's chosen values, as config.yaml records them). One
@@ -358,8 +363,9 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
         seconds += r.seconds
         scores[d], took[d], results[d] = r.best_value, r.seconds, (r, c)
         log.info("model.dim %d: valid %s %.4f (model.dim %d: %.4f)", d, r.metric, r.best_value, pick, scores[pick])
-        pick = pick_dim(scores, r.metric)
-        if cfg.train.als_dims == "auto" and pick != d:
+        before, pick = scores[pick], pick_dim(scores, r.metric)
+        if cfg.train.als_dims == "auto" and (pick != d or not _gains(r.best_value, before, AUTO_DIM_NEXT_GAIN,
+                                                                     r.metric)):
             break
     log.info("als_dims: chose model.dim %d (valid %s %s)", pick, selected.metric,
              ", ".join(f"{v:.4f} at {k}" for k, v in scores.items()))
@@ -367,6 +373,11 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     best.seconds, best.dims, best.dims_seconds = seconds, scores, took
     return best, dataclasses.replace(best_cfg, model=dataclasses.replace(best_cfg.model, dim=pick),
                                      train=dataclasses.replace(best_cfg.train, als_dims=[]))
+
+
+def _gains(value: float, before: float, share: float, metric: str) -> bool:
+    margin = abs(before) * share
+    return value > before + margin if higher_is_better(metric) else value < before - margin
 
 
 def pick_dim(scores: dict[int, float], metric: str) -> int:
