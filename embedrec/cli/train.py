@@ -24,11 +24,13 @@ def train(cfg: Config, resume, run_dir, fmt):
     """Train embeddings on the prepared dataset (data.prepared) and write the run (run.dir).
 
     Shows a progress bar with the loss and the validation metric, stops early on the validation metric,
-    keeps the best epoch, builds the FAISS index, and prints the final metrics beside the baselines.
+    keeps the best epoch, chooses the default model's settings and dimension on it (train.als_*), builds the
+    FAISS index, and prints the final metrics beside the baselines.
 
     \b
     Examples:
       embedrec train
+      embedrec train --set 'train.als_dims=[]'           # model.dim alone: no larger dimension tried (faster)
       embedrec train -c configs/ml100k-explicit.yaml     # rating prediction (for predict)
       embedrec train --resume
       embedrec train --run runs/mine --set data.prepared=data/prepared/mine
