@@ -339,8 +339,8 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     """``train.als_dims``: the whole selection again at each dimension of ``dims`` (``select_dim(cfg at that
     dimension, folder, resume)`` -> (FitResult, cfg with the chosen values), in its own folder als-dim-<d>,
     resumable: ``has_checkpoint(folder)``); the choice is :func:`pick_dim`'s, and ``auto`` stops once the
-    dimension just tried is not the choice or beat the best before it by no more than AUTO_DIM_NEXT_GAIN. ``cfg``: the config as given (its ``auto`` values); ``selected``,
-    ``chosen``: the selection at model.dim. Returns (the chosen FitResult, its seconds every selection's, its
+    dimension just tried is not the choice or beat the best before it by no more than AUTO_DIM_NEXT_GAIN.
+    ``cfg``: the config as given (its ``auto`` values); ``selected``, ``chosen``: the selection at model.dim. Returns (the chosen FitResult, its seconds every selection's, its
     ``dims`` each dimension's valid score and ``dims_seconds`` its selection's; its chosen cfg, model.dim the
     number and train.als_dims [] besides the selection's chosen values, as config.yaml records them). One
     process and torchrun's ranks.
