@@ -75,6 +75,12 @@ UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 ARTIFACTS = "artifacts"  # folders artifacts-<fsutil.new_version()>, pruned by fsutil.prune_generations
+TUNE_DIR = "tune"  # tune-dims' default folder inside a run (tune.py writes it; its names are the run's layout)
+TUNE_RESULTS = "tune.json"
+WRITER_LOCK = ".lock"  # a folder's writer lock (fsutil.exclusive_lock): a run's, a tune folder's
+CATALOGUE = "movies.json"  # titles, years, genres per movie row (with user_ids.npy, movie_ids.npy): what serving reads
+
+
 def training_files(run_dir, name: str) -> list[Path]:
     """The files called ``name`` (a glob) that training leaves in a run folder: in it, in a candidate or refit
     folder (als-reg-0.01/, refit/) and in a dimension's candidate folders (als-dim-256/als-reg-0.01/): the
@@ -82,12 +88,6 @@ def training_files(run_dir, name: str) -> list[Path]:
     refit/path-0/, are not resumed: a refit starts again from the selection.)"""
     d = Path(run_dir)
     return [p for pattern in (name, f"*/{name}", f"als-dim-*/*/{name}") for p in d.glob(pattern)]
-
-
-TUNE_DIR = "tune"  # tune-dims' default folder inside a run (tune.py writes it; its names are the run's layout)
-TUNE_RESULTS = "tune.json"
-WRITER_LOCK = ".lock"  # a folder's writer lock (fsutil.exclusive_lock): a run's, a tune folder's
-CATALOGUE = "movies.json"  # titles, years, genres per movie row (with user_ids.npy, movie_ids.npy): what serving reads
 
 
 def sha256_array(a: np.ndarray) -> str:

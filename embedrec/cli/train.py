@@ -121,9 +121,9 @@ def _published_since(run_dir, since: float) -> bool:
 
 
 def _has_checkpoint(run_dir, since: float = 0.0) -> bool:
-    """Whether the run folder, or a candidate folder in it (run.training_files), holds a checkpoint (one-process or sharded) that
-    --resume continues, written at ``since`` (a time.time()) or later: a finished run's earlier checkpoint in
-    the same folder is not this command's."""
+    """Whether the run folder, or a candidate folder in it (run.training_files), holds a checkpoint (one-process
+    or sharded) that --resume continues, written at ``since`` (a time.time()) or later: a finished run's earlier
+    checkpoint in the same folder is not this command's."""
     from pathlib import Path
 
     from embedrec.run import training_files

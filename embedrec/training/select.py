@@ -219,8 +219,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
                    init_state=None if best is None else best.model.state_dict(), reuse=reuse,
                    floor=None if best is None else best.best_value)
 
-    best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=lambda f: (f / CHECKPOINT).exists(),
-                         clear=clear_checkpoint)
+    best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=_has_checkpoint, clear=clear_checkpoint)
     if tcfg.als_user_unobserved == "auto":  # settled on valid; the refit (or, without one, this model) applies it
         scale = choose_user_unobserved(ds, cfg.model, tcfg, best, reuse, apply=not refit) \
             if has_valid and exact_index(cfg.index, ds.n_movies) else 1.0
@@ -239,6 +238,11 @@ def unobserved_candidates(train_cfg, has_valid: bool, nnz: int, n_users: int, n_
     if train_cfg.als_unobserved != "auto" or not has_valid:
         return ()
     return (round(auto_unobserved(nnz, n_users, n_movies) / 2, 6),)
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    """Whether a candidate's folder holds its one-process checkpoint (shard_als has the ranks' own)."""
+    return (Path(folder) / CHECKPOINT).exists()
 
 
 def _checkpoint_elsewhere(run_dir, ckpt: Path, fp_cfg: dict) -> None:
@@ -281,9 +285,9 @@ def write_warm(folder: Path, key: dict) -> None:
 
 
 # train.als_dims: auto tries model.dim times each of these after the selection, the next only while the one
-# before won on valid (a 200-cluster synthetic set: valid NDCG@10 0.1753 at 128, 0.1832 at 256, 0.1827 at 512;
-# an independent check's generator: 0.2200, 0.2243, 0.2271; ML-100K and the bench's synthetic set: ties,
-# BENCHMARKS.md session 21)
+# before is the choice and gained more than AUTO_DIM_NEXT_GAIN on valid (a 200-cluster synthetic set: valid
+# NDCG@10 0.1753 at 128, 0.1832 at 256, 0.1827 at 512; an outside generator: 0.1885, 0.1958, 0.1972; ML-100K
+# and the bench's synthetic set: 128 kept; BENCHMARKS.md session 21)
 AUTO_DIM_SCALES = (2, 4)
 # above this many training ratings auto tries no other dimension: each candidate is a whole selection at 2-4x a
 # fit's time (the 100M run keeps its time; ML-20M's 14M training ratings are below it)
@@ -340,10 +344,10 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     dimension, folder, resume)`` -> (FitResult, cfg with the chosen values), in its own folder als-dim-<d>,
     resumable: ``has_checkpoint(folder)``); the choice is :func:`pick_dim`'s, and ``auto`` stops once the
     dimension just tried is not the choice or beat the best before it by no more than AUTO_DIM_NEXT_GAIN.
-    ``cfg``: the config as given (its ``auto`` values); ``selected``, ``chosen``: the selection at model.dim. Returns (the chosen FitResult, its seconds every selection's, its
-    ``dims`` each dimension's valid score and ``dims_seconds`` its selection's; its chosen cfg, model.dim the
-    number and train.als_dims [] besides the selection's chosen values, as config.yaml records them). One
-    process and torchrun's ranks.
+    ``cfg``: the config as given (its ``auto`` values); ``selected``, ``chosen``: the selection at model.dim.
+    Returns (the chosen FitResult, its seconds every selection's, its ``dims`` each dimension's valid score and
+    ``dims_seconds`` its selection's; its chosen cfg, model.dim the number and train.als_dims [] besides the
+    selection's chosen values, as config.yaml records them). One process and torchrun's ranks.
 
     A whole selection, not one fit at the chosen settings: on a 200-cluster synthetic set one fit at 256 with
     128's choices scored valid 0.1760 (128: 0.1753), the selection at 256 0.1832 (BENCHMARKS.md, session 21)."""
@@ -419,7 +423,7 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     dims = dim_candidates(cfg, len(ds.splits["train"]), has_valid, ds.n_users, ds.n_movies)
     selected, cfg = choose_dim(cfg, selected, chosen, work_dir, dims, lambda c, folder, again: fit_selecting(
         ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),
-        resume=resume, has_checkpoint=lambda f: (f / CHECKPOINT).exists())
+        resume=resume, has_checkpoint=_has_checkpoint)
     if refit:
         merged, result = _refit(ds, cfg, selected, Path(work_dir), progress)
     else:
