@@ -275,7 +275,7 @@ def cold_start(run_dir: Path, tmp: Path, repeats: int = 15) -> dict:
 def _as_written_before(run_dir: Path, dest: Path) -> Path:
     """A copy of the run as runs were written before the serving catalogue (user_ids.npy, movie_ids.npy,
     movies.json): recommend then reads the Parquet files through pyarrow, as every run did before."""
-    from embedrec.fsutil import seal
+    from embedrec.fsutil.integrity import seal
 
     if not (dest / "current").exists():
         shutil.copytree(run_dir, dest, symlinks=True)
@@ -324,7 +324,7 @@ def cold_start_section(cmd, tmp: Path) -> list[str]:
 
 def verify_cost(run_dir: Path, tmp: Path) -> list[str]:
     """What checking files costs: SHA-256 throughput here, and `embedrec verify` of the ML-100K run."""
-    from embedrec.fsutil import VERIFY_ON_OPEN_MAX, sha256_file
+    from embedrec.fsutil.integrity import VERIFY_ON_OPEN_MAX, sha256_file
 
     big = tmp / "hash-probe.bin"
     big.write_bytes(os.urandom(256 << 20))

@@ -417,7 +417,8 @@ def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
     files of ``splits``, users and movies against the SHA-256 it lists (no rank reads them whole otherwise: a
     review found a train and test file swapped trained on without a word) and every rank raises its answer."""
     from embedrec.data.dataset import FIELDS, FORMAT_VERSION
-    from embedrec.fsutil import check_fields, check_file, check_seal, read_json
+    from embedrec.fsutil.files import read_json
+    from embedrec.fsutil.integrity import check_fields, check_file, check_seal
 
     path = Path(path)
     if not (path / "manifest.json").exists():

@@ -25,7 +25,7 @@ from embedrec.export_tables import (
     torch_state,
 )
 from embedrec.export_topk import topk_all
-from embedrec.fsutil import atomic_dir
+from embedrec.fsutil.outputs import atomic_dir
 from embedrec.serve.recommender import Recommender
 
 __all__ = ["MARKER", "TARGETS", "_place_labels", "export_dir", "faiss_files", "feature_rows", "is_export",
@@ -50,7 +50,8 @@ def export_dir(rec: Recommender, target: str, out: str | Path, overwrite: bool =
             info = torch_state(rec, tmp)
         else:
             info = tables(rec, tmp, target)
-        from embedrec.fsutil import checksum_folder, write_json
+        from embedrec.fsutil.files import write_json
+        from embedrec.fsutil.integrity import checksum_folder
 
         write_json(tmp / MARKER, {"kind": "embedrec-export", "to": target, "run": str(rec.run.path),
                                   "files": checksum_folder(tmp, skip=(MARKER,))})

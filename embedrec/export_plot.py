@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.errors import ArtifactError, UsageError
-from embedrec.fsutil import atomic_file
+from embedrec.fsutil.outputs import atomic_file
 from embedrec.serve.recommender import Recommender
 
 

@@ -31,7 +31,7 @@ def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
                    if p.name != MARKER and (p.name not in listed or p.is_dir() or p.is_symlink()))
     if not other:
         return True
-    from embedrec.fsutil import shorten_name
+    from embedrec.fsutil.outputs import shorten_name
 
     shown = ", ".join(shorten_name(n) + ("/" if (folder / n).is_dir() else "") for n in other[:5])
     more = f" and {len(other) - 5} more" if len(other) > 5 else ""
@@ -161,7 +161,7 @@ def torch_state(rec: Recommender, out: Path) -> dict:
     model.json with its constructor's arguments, and the ids of its rows."""
     import torch
 
-    from embedrec.fsutil import write_json
+    from embedrec.fsutil.files import write_json
     from embedrec.model.mf import MatrixFactorization
 
     f = rec.factors

@@ -13,7 +13,8 @@ import numpy as np
 
 from embedrec.errors import ArtifactError, UsageError
 from embedrec.export_tables import MARKER, is_export
-from embedrec.fsutil import atomic_dir, atomic_file, side_stem
+from embedrec.fsutil.files import side_stem
+from embedrec.fsutil.outputs import atomic_dir, atomic_file
 from embedrec.serve.recommender import Recommender
 
 COMMAND = "embedrec export"  # what a refused second writer is told holds the lock
@@ -123,7 +124,8 @@ def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -
         elif err is not None:
             raise err
         if rank == 0:
-            from embedrec.fsutil import checksum_folder, write_json
+            from embedrec.fsutil.files import write_json
+            from embedrec.fsutil.integrity import checksum_folder
 
             write_json(tmp / MARKER, {"kind": "embedrec-topk", "k": k, "ranks": world, "run": str(rec.run.path)
                                       if rec.run is not None else None, "files": checksum_folder(tmp, skip=(MARKER,))})

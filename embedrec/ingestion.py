@@ -21,7 +21,9 @@ from embedrec.data.parsing import is_stream, reading, uncompressed_name
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
 from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, keep_users_in_train, make_split
 from embedrec.errors import ConfigError, DataError
-from embedrec.fsutil import check_replaceable, io_error, refuse_dangling, target_lock
+from embedrec.fsutil.files import io_error
+from embedrec.fsutil.locks import target_lock
+from embedrec.fsutil.outputs import check_replaceable, refuse_dangling
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig, SplitConfig

@@ -24,8 +24,8 @@ A reader resolves ``current`` once and reads everything from that one folder, so
 folder for as long as it lives, and pruning skips folders so held. Writers (train, index rebuild) hold
 ``RUN/.lock``. The manifest records the SHA-256 and size of every file (``checksums``; the FAISS files also
 under ``index.files``) and a checksum of itself; readers check each file when they open it (files above
-fsutil.VERIFY_ON_OPEN_MAX by size and, when they have been written, copied or replaced since they were hashed
-(``fsutil.check_file``), by a streamed SHA-256; ``embedrec verify`` hashes everything). Nothing here imports
+integrity.VERIFY_ON_OPEN_MAX by size and, when they have been written, copied or replaced since they were hashed
+(``integrity.check_file``), by a streamed SHA-256; ``embedrec verify`` hashes everything). Nothing here imports
 torch.
 """
 
@@ -46,23 +46,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec import __version__
-from embedrec import fsutil as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.errors import ArtifactError, first_line
-from embedrec.fsutil import (
+from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
+from embedrec.fsutil.files import io_error, read_json, write_json
+from embedrec.fsutil.generations import open_current, publish_generation
+from embedrec.fsutil.integrity import (
     check_fields,
     check_seal,
     file_entry,
     fingerprint_of,
-    io_error,
-    locked_folder,
-    open_current,
-    publish_generation,
     read_checked,
-    read_json,
     seal,
     stat_key,
-    write_json,
 )
+from embedrec.fsutil.locks import locked_folder
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import IndexConfig
@@ -74,10 +71,10 @@ RUN_FORMAT = 1
 UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
 FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
-ARTIFACTS = "artifacts"  # folders artifacts-<fsutil.new_version()>, pruned by fsutil.prune_generations
+ARTIFACTS = "artifacts"  # folders artifacts-<generations.new_version()>, pruned by generations.prune_generations
 TUNE_DIR = "tune"  # tune-dims' default folder inside a run (tune.py writes it; its names are the run's layout)
 TUNE_RESULTS = "tune.json"
-WRITER_LOCK = ".lock"  # a folder's writer lock (fsutil.exclusive_lock): a run's, a tune folder's
+WRITER_LOCK = ".lock"  # a folder's writer lock (locks.exclusive_lock): a run's, a tune folder's
 CATALOGUE = "movies.json"  # titles, years, genres per movie row (with user_ids.npy, movie_ids.npy): what serving reads
 
 
@@ -153,7 +150,7 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
                         "or empty folder for run.dir")
 
 
-_LOCK_LINE = re.compile(rb"\d+ embedrec [a-z -]+\n?")  # what fsutil.exclusive_lock writes in a lock file
+_LOCK_LINE = re.compile(rb"\d+ embedrec [a-z -]+\n?")  # what locks.exclusive_lock writes in a lock file
 
 
 def _is_run_entry(p: Path) -> bool:
@@ -237,7 +234,7 @@ class Run:
     def read_verified(self, p: Path, entry: dict | None = None, what: str = "run artifact",
                       fix: str = FIX) -> bytes | None:
         """The bytes of a run file checked against the manifest (``entry``, default its ``checksums`` entry);
-        None for a file above fsutil.VERIFY_ON_OPEN_MAX, checked where it lies (``fsutil.check_file``): read it from
+        None for a file above integrity.VERIFY_ON_OPEN_MAX, checked where it lies (``integrity.check_file``): read it from
         its path."""
         entry = entry or self.checksum(p.name)
         if entry is None and self.manifest.get("checksums"):  # a run with checksums lists every file it has
@@ -252,7 +249,7 @@ class Run:
                       fix: str = FIX) -> None:
         """Copy one run file to ``dest``, checked against the manifest first: a copy made unchecked would be
         resealed with fresh checksums (index rebuild) or handed on (export) and pass every later check. Up to
-        fsutil.VERIFY_ON_OPEN_MAX the checked bytes are written; above it the bytes are hashed as they are copied (one
+        integrity.VERIFY_ON_OPEN_MAX the checked bytes are written; above it the bytes are hashed as they are copied (one
         read: what was read to copy is what counts) and a copy that does not match is removed. A file with no
         recorded checksum (a run from before checksums) is streamed as it is."""
         import shutil
@@ -272,7 +269,7 @@ class Run:
             dest.write_bytes(data)
             shutil.copystat(p, dest)
             return
-        from embedrec.fsutil import copy_checked
+        from embedrec.fsutil.integrity import copy_checked
 
         copy_checked(p, dest, entry, what, fix)
 
@@ -357,7 +354,7 @@ def _trained_beside(run_dir: Path) -> str:
     return f" (trained runs beside it: «--run|er.open(...)» {', '.join(found[:3])}{more})"
 
 
-# what the readers of a run manifest take from it without a second look (fsutil.check_fields: kind, required);
+# what the readers of a run manifest take from it without a second look (integrity.check_fields: kind, required);
 # training_ratings has its own check (serve.foldin.checked_training_ratings), the index its own (serve.index)
 RUN_FIELDS = {
     "model": ("dict", True), "model.objective": (("explicit", "implicit"), True), "model.loss": ("str|null", False),
@@ -596,7 +593,7 @@ def _carry(run: Run, p: Path, dest: Path) -> None:
 def verify_path(path: str | Path) -> dict:
     """``embedrec verify``: hash every file a run (its current artifacts) or a prepared dataset lists."""
     from embedrec.data.dataset import open_generation
-    from embedrec.fsutil import sha256_file
+    from embedrec.fsutil.integrity import sha256_file
 
     p = shown = Path(path)
     held = open_generation(p)  # a prepared dataset in generations: check the one 'current' names, held

@@ -302,7 +302,7 @@ class ShardCheckpoint:
 
         from numpy.lib.format import open_memmap
 
-        from embedrec.fsutil import atomic_write_text
+        from embedrec.fsutil.files import atomic_write_text
 
         name = f"checkpoint-dist-e{state.epoch + 1:05d}"
         tmp = self.folder / f".{name}.tmp"

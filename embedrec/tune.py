@@ -28,17 +28,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ArtifactError, ConfigError, Interrupted, Terminated, UsageError
-from embedrec.fsutil import (
-    SEAL,
-    atomic_file,
-    check_seal,
-    io_error,
-    locked_folder,
-    read_json,
-    refuse_inside_store,
-    seal,
-    write_json,
-)
+from embedrec.fsutil.files import io_error, read_json, write_json
+from embedrec.fsutil.integrity import SEAL, check_seal, seal
+from embedrec.fsutil.locks import locked_folder
+from embedrec.fsutil.outputs import atomic_file, refuse_inside_store
 from embedrec.metrics import higher_is_better
 from embedrec.run import TUNE_DIR, TUNE_RESULTS, WRITER_LOCK
 
@@ -49,7 +42,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 log = logging.getLogger("embedrec")
 RESULTS = TUNE_RESULTS
 PLOT = "tune.png"
-LOCK = WRITER_LOCK  # the writer lock of a tune folder (fsutil.exclusive_lock)
+LOCK = WRITER_LOCK  # the writer lock of a tune folder (locks.exclusive_lock)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_WAIT = 30.0  # seconds a stopping sweep waits for its running trials to stop before it kills their processes
 
@@ -476,7 +469,7 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
             save()  # a trial recorded while a signal cut its save short
         how = "terminated (SIGTERM)" if isinstance(e, Terminated) or getattr(e, "terminated", False) else \
             "interrupted"
-        if not finished:  # nothing saved: the folder this sweep made goes as it leaves (fsutil.locked_folder)
+        if not finished:  # nothing saved: the folder this sweep made goes as it leaves (locks.locked_folder)
             earlier = ("; the earlier sweep's results in it are as they were (a rerun with --fresh redoes them)"
                        if state_path.exists() else "")  # --fresh: replaced only as its first trial finishes
             raise Interrupted(f"tune-dims {how} before any trial finished; nothing new was kept in {out}{earlier}: "
@@ -623,7 +616,7 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     import yaml
 
     from embedrec.config import Config
-    from embedrec.fsutil import atomic_write_text
+    from embedrec.fsutil.files import atomic_write_text
 
     changed = _diff(new.to_dict(), Config().to_dict())
     _paths_from(changed, new, path)

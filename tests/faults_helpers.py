@@ -73,7 +73,7 @@ def snapshot(ds) -> tuple:
 
 def generation_whole(ds) -> bool:
     """Whether the folder a Dataset was read from still holds every file its manifest lists, unchanged."""
-    from embedrec.fsutil import file_entry
+    from embedrec.fsutil.integrity import file_entry
 
     try:
         return all(file_entry(ds.folder / name) == entry for name, entry in ds.manifest["files"].items())

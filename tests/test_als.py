@@ -1073,6 +1073,29 @@ def test_auto_dims_grow_a_too_small_model_as_if_trained_at_that_dim(tmp_path):
         np.testing.assert_array_equal(np.asarray(result.model.state_dict()[key]), np.asarray(value), err_msg=key)
 
 
+def test_the_dim_stage_says_one_line_per_dimension_and_its_details_with_v(tmp_path, caplog):
+    """A first-hour read: the selection at another dimension repeated every candidate's lines (24 lines before
+    the metrics on ML-100K). Its candidates' and early stops' lines are now DEBUG (-v); one INFO line sums the
+    dimension up with what its selection chose."""
+    import logging
+
+    from embedrec.training.select import fit_and_refit
+
+    cfg = load_config(None, ["model.dim=4", "train.epochs=3", "train.threads=1", "train.als_dims=[8]"])
+    with caplog.at_level(logging.DEBUG, logger="embedrec"):
+        fit_and_refit(_many_tastes(2), cfg, tmp_path / "run")
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records]
+    start = next(i for i, (_, m) in enumerate(lines) if m.startswith("model.dim 8 (train.als_dims)"))
+    end = next(i for i, (_, m) in enumerate(lines) if m.startswith("model.dim 8: valid"))
+    first = [m for lv, m in lines[:start] if lv == logging.INFO]
+    assert any(": valid ndcg@10" in m and m.startswith("als_reg") for m in first), first  # model.dim 4's, as before
+    inside = lines[start + 1:end]
+    assert any(m.startswith("als_reg") and ": valid ndcg@10" in m for _, m in inside), inside
+    assert all(lv < logging.INFO for lv, _ in inside), [m for lv, m in inside if lv >= logging.INFO]
+    assert "at als_reg 0.0" in lines[end][1] and "als_user_unobserved" in lines[end][1], lines[end]
+    assert lines[end][0] == logging.INFO
+
+
 def test_a_run_killed_in_a_dim_selection_resumes_to_the_uninterrupted_model(tmp_path):
     import embedrec.training.select as T  # the fit that fit_and_refit calls
 

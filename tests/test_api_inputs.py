@@ -369,7 +369,7 @@ def test_ctrl_c_anywhere_in_er_train_is_interrupted(trained_run, monkeypatch):
     and in a checkpoint write as torch's RuntimeError('unexpected pos'), which a sweep's `except Exception`
     swallows; both are er.Interrupted."""
     from embedrec import api
-    from embedrec.fsutil import atomic_write_bytes
+    from embedrec.fsutil.files import atomic_write_bytes
 
     def stop(*a, **k):
         raise KeyboardInterrupt
@@ -397,7 +397,7 @@ def test_ctrl_c_anywhere_in_er_train_is_interrupted(trained_run, monkeypatch):
         fh.write = write
         return fh
 
-    monkeypatch.setattr("embedrec.fsutil.os.fdopen", fdopen)
+    monkeypatch.setattr("embedrec.fsutil.files.os.fdopen", fdopen)
     target = Path(trained_run.cfg.run.dir + "-ckpt.pt")
     with pytest.raises(KeyboardInterrupt) as got:  # torch.save alone raises RuntimeError('... unexpected pos ...')
         atomic_write_bytes(target, lambda fh: torch.save({"w": torch.zeros(100_000)}, fh), durable=False)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from embedrec.cli import main
 from embedrec.errors import ArtifactError
-from embedrec.fsutil import seal
+from embedrec.fsutil.integrity import seal
 from embedrec.run import CATALOGUE, load_run
 from embedrec.serve.recommender import Recommender
 
@@ -129,7 +129,7 @@ def test_a_catalogue_that_does_not_fit_the_run_is_refused(runs, tmp_path):
     folder = _current(run)
     np.save(folder / "user_ids.npy", np.arange(3))
     m = json.loads((folder / "manifest.json").read_text())
-    from embedrec.fsutil import file_entry
+    from embedrec.fsutil.integrity import file_entry
 
     # its checksum recorded again (a forged manifest): only the shape check stands between it and serving
     m["checksums"]["user_ids.npy"] = file_entry(folder / "user_ids.npy")

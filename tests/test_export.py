@@ -190,7 +190,7 @@ def lock_holder():
     procs = []
 
     def hold(target):
-        code = ("import sys, time\nfrom embedrec.fsutil import target_lock\n"
+        code = ("import sys, time\nfrom embedrec.fsutil.locks import target_lock\n"
                 "with target_lock(sys.argv[1], 'embedrec export', 'x'):\n    print('held', flush=True)\n"
                 "    time.sleep(120)\n")
         p = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True)
@@ -322,7 +322,7 @@ def test_long_output_names(rec, tmp_path, lock_holder):
     plot_map(rec, tmp_path / ("m" * 251 + ".png"))
     assert all(len(p.name.encode()) <= 255 for p in tmp_path.iterdir())
     assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name or ".old" in p.name]
-    from embedrec.fsutil import side_stem
+    from embedrec.fsutil.files import side_stem
 
     assert side_stem("a" * 250) == side_stem("a" * 250) != side_stem("a" * 249 + "b")
     assert side_stem("top.csv") == "top.csv"

@@ -654,7 +654,7 @@ def test_a_model_that_beats_most_popular_gets_no_warning(tmp_path):
 def test_one_rating_per_user_trains_without_a_nan_in_its_words_or_files(tmp_path):
     """A red-team pass: every user with one rating leaves no validation split; train said 'valid ndcg@10 nan' and
     wrote a bare NaN (not JSON: jq refuses it) as the manifest's best_value."""
-    from embedrec.fsutil import json_safe
+    from embedrec.fsutil.files import json_safe
 
     assert json_safe({"a": float("nan"), "b": [1.5, float("inf")], "c": "x"}) == {"a": None, "b": [1.5, None],
                                                                                    "c": "x"}
@@ -691,7 +691,7 @@ def test_train_says_when_the_config_asks_for_other_ingest_settings(synth_dir, tm
 def test_train_warns_of_a_dataset_that_dropped_low_ratings_without_keeping_them(synth_dir, tmp_path):
     """A dataset ingested with data.min_rating before its dropped pairs were kept (rated_below.parquet) would
     offer users movies they rated low: train says so and how to fix it."""
-    from embedrec.fsutil import SEAL, seal
+    from embedrec.fsutil.integrity import SEAL, seal
 
     ds = tmp_path / "ds"
     assert invoke("ingest", synth_dir[0], "-o", ds, "--set", "data.min_rating=3").exit_code == 0

@@ -177,7 +177,8 @@ CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index
                "tune", "export")
 LAYERS = [
     ("base", {"errors", "metrics", "threads", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
-    ("utilities", {"fsutil", "config", "sparse"}),
+    ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
+                   "config", "sparse"}),
     ("data and model", {"data", "data.readers", "data.parsing", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.dataset", "model",
                         "model.features", "model.mf", "model.factors"}),
@@ -227,6 +228,23 @@ def test_every_import_points_down_a_layer_or_stays():
     up = sorted(f"{m} ({LAYERS[layer_of(m)][0]}) -> {d} ({LAYERS[layer_of(d)][0]})"
                 for m, deps in all_imports().items() for d in deps if layer_of(d) > layer_of(m))
     assert not up, "imports pointing up a layer:\n" + "\n".join(up)
+
+
+FSUTIL_ORDER = ["files", "integrity", "locks", "generations", "outputs"]  # embedrec/fsutil/__init__.py's order
+
+
+def test_fsutil_modules_import_down_their_order_only():
+    """fsutil's modules import only those before them (integrity and locks side by side; the layers above check
+    the rest), and the package itself holds no names (every caller names the module it uses)."""
+    deps = all_imports()
+    rank = {f"embedrec.fsutil.{m}": i for i, m in enumerate(FSUTIL_ORDER)}
+    rank["embedrec.fsutil.locks"] = rank["embedrec.fsutil.integrity"]
+    assert set(rank) == {m for m in deps if m.startswith("embedrec.fsutil.")}
+    bad = sorted(f"{m} -> {d}" for m in rank for d in deps[m] if d in rank and rank[d] >= rank[m])
+    assert not bad, bad
+    assert not deps["embedrec.fsutil"]
+    tree = ast.parse((PKG / "fsutil" / "__init__.py").read_text(encoding="utf-8"))
+    assert [type(n) for n in tree.body] == [ast.Expr], "fsutil/__init__.py: a docstring only"
 
 
 def test_layer_check_catches_an_upward_import():

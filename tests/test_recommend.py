@@ -207,7 +207,7 @@ def test_no_torch_import_in_recommend():
 
 
 def test_publish_swaps_atomically_and_old_readers_keep_their_files(tmp_path):
-    from embedrec.fsutil import write_json
+    from embedrec.fsutil.files import write_json
     from embedrec.run import RUN_FORMAT, publish
 
     def version(n):
@@ -700,7 +700,7 @@ def test_a_hand_edited_solve_is_refused_in_one_line(implicit_models, tmp_path, e
     from click.testing import CliRunner
 
     from embedrec.cli import main
-    from embedrec.fsutil import SEAL, seal
+    from embedrec.fsutil.integrity import SEAL, seal
 
     src = implicit_models["plain"].run.path.parent
     run = tmp_path / "run"

@@ -103,7 +103,7 @@ def test_a_removed_seal_is_caught(base, tmp_path):
     # a run from before the seal listed its checksums under "files" (a dataset's name for them): still an older
     # unsealed run, not an edited one (a review found such runs refused)
     from embedrec.errors import ArtifactError
-    from embedrec.fsutil import check_seal
+    from embedrec.fsutil.integrity import check_seal
 
     check_seal({"files": {"a": {}}, "n_users": 3}, tmp_path / "m.json", "run manifest", "fix", "run")
     with pytest.raises(ArtifactError, match="has lost its own checksum"):
@@ -269,7 +269,7 @@ def test_run_pins_its_dataset(base, tmp_path):  # rows 22, 23
 
 def test_loading_while_the_dataset_is_replaced_never_mixes(base, tmp_path):  # row 24
     from embedrec.data.dataset import load_dataset
-    from embedrec.fsutil import _exchange
+    from embedrec.fsutil.outputs import _exchange
 
     a, b = tmp_path / "mix", tmp_path / "other"
     shutil.copytree(base[0], a)
@@ -302,7 +302,7 @@ def test_loading_while_the_dataset_is_replaced_never_mixes(base, tmp_path):  # r
 # ---------------------------------------------------------------------------------- native memory (3, 4, 26)
 
 def _rewrite_manifest(ds: Path) -> None:
-    from embedrec.fsutil import file_entry, fingerprint_of, seal
+    from embedrec.fsutil.integrity import file_entry, fingerprint_of, seal
 
     m = json.loads((ds / "manifest.json").read_text())
     m["files"] = {n: file_entry(ds / n) for n in m["files"]}
@@ -650,7 +650,7 @@ def test_a_writer_refused_as_the_holder_starts_still_names_it(tmp_path):
     import threading
 
     from embedrec.errors import ArtifactError
-    from embedrec.fsutil import exclusive_lock
+    from embedrec.fsutil.locks import exclusive_lock
 
     lock = tmp_path / ".lock"
     fd = os.open(lock, os.O_RDWR | os.O_CREAT)
@@ -673,7 +673,7 @@ def test_a_writer_refused_as_the_holder_starts_still_names_it(tmp_path):
 def test_the_lock_beside_an_output_is_removed_when_its_writer_is_done(base, tmp_path):
     """ingest/export leave no `.embedrec.<name>.lock` behind, done or failed (before: one per output, forever);
     a lock an older embedrec or a killed writer left is taken and removed by the next writer."""
-    from embedrec.fsutil import target_lock
+    from embedrec.fsutil.locks import target_lock
 
     csv = base[0].parent / "ratings.csv"
     assert invoke("ingest", "-q", csv, "-o", tmp_path / "ds").exit_code == 0
@@ -691,7 +691,7 @@ def test_a_lock_file_removed_between_open_and_lock_is_not_taken(tmp_path, monkey
     """A writer that opened the lock file just before its holder unlinked it, and locks it just after, holds a
     lock on a file no one else will open: it must start again on the file now at that name, which a third
     writer may hold (without the inode check both went on writing)."""
-    from embedrec.fsutil import target_lock
+    from embedrec.fsutil.locks import target_lock
 
     lock = tmp_path / ".embedrec.ds.lock"
     lock.write_text("")
@@ -789,7 +789,7 @@ def test_disk_full_in_a_torch_checkpoint_is_the_same_one_line(tmp_path, monkeypa
 
     import torch
 
-    import embedrec.fsutil as fs
+    import embedrec.fsutil.files as fs
     from embedrec.training.loop import save
 
     class Full(io.BufferedWriter):
@@ -897,7 +897,7 @@ def test_index_rebuild_checks_large_files_in_full(base, tmp_path, monkeypatch):
     run = copy_run(base[1], tmp_path / "large")
     p = current(run) / "seen_indices.npy"
     flip(p, offset=p.stat().st_size - 3)  # same size: only the hash tells
-    monkeypatch.setattr("embedrec.fsutil.VERIFY_ON_OPEN_MAX", 0)
+    monkeypatch.setattr("embedrec.fsutil.integrity.VERIFY_ON_OPEN_MAX", 0)
     with pytest.raises(ArtifactError, match=r"run artifact '.*seen_indices\.npy' does not match its checksum"):
         run_mod.rebuild_index(run, Config().index)
     assert sorted(run.glob("artifacts-*")) == [current(run)] and not list(run.glob(".artifacts-*"))
@@ -906,11 +906,11 @@ def test_index_rebuild_checks_large_files_in_full(base, tmp_path, monkeypatch):
 def test_a_large_file_is_hashed_once_as_it_is_copied(base, tmp_path, monkeypatch):
     """copy_verified checked a large file where it lay (a full hash unless untouched) and then hashed the copy:
     two reads. Now the bytes are hashed as they are copied; a copy that does not match is removed."""
-    import embedrec.fsutil as fsutil
+    import embedrec.fsutil.integrity as fsutil
     import embedrec.run as run_mod
 
     run = copy_run(base[1], tmp_path / "large")  # a copy: its files' stats no longer match the manifest
-    monkeypatch.setattr("embedrec.fsutil.VERIFY_ON_OPEN_MAX", 0)
+    monkeypatch.setattr("embedrec.fsutil.integrity.VERIFY_ON_OPEN_MAX", 0)
     hashed = []
     monkeypatch.setattr(fsutil, "sha256_file", lambda p: hashed.append(p) or pytest.fail("hashed apart"))
     r = run_mod.Run(current(run), json.loads((current(run) / "manifest.json").read_text()))
@@ -935,12 +935,12 @@ def test_large_files_are_hashed_on_open_unless_untouched_since_hashed(base, tmp_
     manifest now records each one's inode, mtime and ctime when it is hashed: untouched, it is opened without
     rehashing; written (even with its mtime set back) or copied, it is hashed in full before it is served."""
     import embedrec as er
-    import embedrec.fsutil as fsutil
+    import embedrec.fsutil.integrity as fsutil
     import embedrec.run as run_mod
     from embedrec.config import Config
 
     run = copy_run(base[1], tmp_path / "large")
-    monkeypatch.setattr("embedrec.fsutil.VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
+    monkeypatch.setattr("embedrec.fsutil.integrity.VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
     run_mod.rebuild_index(run, Config().index)  # a new folder whose manifest records the stats
     hashed = []
     real = fsutil.sha256_file
@@ -968,9 +968,9 @@ def test_a_trained_run_is_opened_without_rehashing_its_large_files(base, tmp_pat
     """What train publishes keeps the stats its manifest recorded (nothing touches the files after they are
     hashed: fsync, the folder's rename), so the first open after train rehashes nothing."""
     import embedrec as er
-    import embedrec.fsutil as fsutil
+    import embedrec.fsutil.integrity as fsutil
 
-    monkeypatch.setattr("embedrec.fsutil.VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
+    monkeypatch.setattr("embedrec.fsutil.integrity.VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
     run = tmp_path / "run"
     r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--set",
                "train.threads=1", "--run", run)
@@ -989,7 +989,7 @@ def test_pruning_removes_only_the_folders_embedrec_named(base, tmp_path):
     too (artifacts-<version>-good sorts among them); now only names exactly as embedrec writes them go, and never
     the folder current names."""
     from embedrec.config import Config
-    from embedrec.fsutil import VERSION, prune_generations
+    from embedrec.fsutil.generations import VERSION, prune_generations
     from embedrec.run import rebuild_index
 
     def is_version_folder(p):
@@ -1019,7 +1019,7 @@ def test_pruning_removes_only_the_folders_embedrec_named(base, tmp_path):
 
 
 def test_dataset_pruning_spares_a_users_gen_copy(tmp_path):
-    from embedrec.fsutil import new_version, prune_generations
+    from embedrec.fsutil.generations import new_version, prune_generations
 
     names = [f"gen-{new_version()}" for _ in range(4)]
     for n in names:
@@ -1038,7 +1038,7 @@ def test_pruning_keeps_a_generation_holding_a_users_files(tmp_path, caplog):
     without a word. A generation holding files its manifest does not list is kept, and said so once."""
     import json as _json
 
-    from embedrec.fsutil import new_version, prune_generations
+    from embedrec.fsutil.generations import new_version, prune_generations
 
     names = [f"gen-{new_version()}" for _ in range(3)]
     for n in names:
@@ -1065,7 +1065,7 @@ def test_pruning_keeps_a_generation_holding_a_users_files(tmp_path, caplog):
 @pytest.mark.parametrize("text", ["null", "[]", "3"])
 def test_a_manifest_that_is_json_but_no_object_is_corrupt(tmp_path, text):
     from embedrec.errors import ArtifactError
-    from embedrec.fsutil import read_json
+    from embedrec.fsutil.files import read_json
 
     (tmp_path / "manifest.json").write_text(text)
     with pytest.raises(ArtifactError, match="is corrupt \\(JSON .*, not an object\\)"):
@@ -1343,7 +1343,7 @@ def test_sigterm_while_old_generations_are_pruned_reports_the_published_run(base
     terminated outside an epoch ... --resume' with exit 143, though the run was published and served."""
     import signal
 
-    from embedrec import fsutil
+    from embedrec.fsutil import generations as fsutil
 
     pruned = fsutil.prune_generations
 
@@ -1515,7 +1515,7 @@ def test_a_writer_through_a_symlink_takes_the_same_lock(base, tmp_path):
     after the path it was given; one died with an internal error when the other swept its temporary folder."""
     ds = shutil.copytree(base[0], tmp_path / "dsL", symlinks=True)
     (tmp_path / "alias").symlink_to(ds)
-    code = ("import sys, time\nfrom embedrec.fsutil import target_lock\n"
+    code = ("import sys, time\nfrom embedrec.fsutil.locks import target_lock\n"
             "with target_lock(sys.argv[1], 'embedrec ingest', 'x'):\n    print('held', flush=True)\n"
             "    time.sleep(120)\n")
     p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "alias")], stdout=subprocess.PIPE, text=True)
@@ -1585,7 +1585,7 @@ def test_evaluate_after_the_dataset_moved_takes_data_prepared(base, tmp_path):
 def test_a_full_disk_without_an_errno_is_named_by_its_path():
     """A red-team pass: pyarrow's and FAISS's disk-full errors carry no errno, so train, ingest and export said
     'cannot write the output (No space left on device)' without the path the README promises."""
-    from embedrec.fsutil import io_error
+    from embedrec.fsutil.files import io_error
 
     e = OSError("IOError: No space left on device. Detail: [errno 28] No space left on device")
     assert str(io_error(e, "runs/x", "choose another run.dir")) == ("no space left on device writing 'runs/x'; free "
@@ -1630,7 +1630,7 @@ def test_a_manifest_sealed_with_a_nan_before_nan_became_null_still_opens(tmp_pat
     import hashlib
 
     from embedrec.errors import ArtifactError
-    from embedrec.fsutil import SEAL, _canonical, check_seal, seal
+    from embedrec.fsutil.integrity import SEAL, _canonical, check_seal, seal
 
     old = {"best_value": float("nan"), "checksums": {"a": "b"}}
     old[SEAL] = hashlib.sha256(_canonical(old, safe=False)).hexdigest()  # what the earlier code wrote
@@ -1657,7 +1657,7 @@ def test_a_manifest_edited_by_hand_is_one_line_naming_the_key(trained_run, tmp_p
     and resealed ones with global_mean "x" or dataset.path 5 (a dataset's with rating_scale "1-5", min_rating "4"
     or files "x") gave 'internal error (TypeError ...)' from recommend, evaluate, predict or train. Each is now
     refused on opening, in one line naming the manifest and the key."""
-    from embedrec.fsutil import SEAL, seal
+    from embedrec.fsutil.integrity import SEAL, seal
 
     run, ds = tmp_path / "run", tmp_path / "ds"
     shutil.copytree(trained_run.cfg.run.dir, run, symlinks=True)
@@ -1713,10 +1713,10 @@ def test_sigterm_in_a_writer_is_taken_like_ctrl_c(base, tmp_path, monkeypatch, c
 
 
 def test_a_resealed_manifest_cannot_hide_a_file_or_name_one_outside_its_folder(base, tmp_path):
-    """A red team (manifests edited and resealed with fsutil.seal): with user_factors.npy's entry taken out,
+    """A red team (manifests edited and resealed with integrity.seal): with user_factors.npy's entry taken out,
     `verify` said ok and `recommend` served a corrupted file unchecked (scores of 1e38); an entry
     '../../secret.txt' made `verify` hash a file outside the run."""
-    from embedrec.fsutil import seal
+    from embedrec.fsutil.integrity import seal
 
     _, run0 = base
     run = tmp_path / "run"

@@ -175,7 +175,7 @@ def test_an_edited_tune_record_is_refused_not_reused(tune_cfg, tmp_path):
     p.write_text(json.dumps(saved))
     with pytest.raises(ArtifactError, match="have lost their own checksum"):
         sweep(cfg, [4])
-    from embedrec.fsutil import seal
+    from embedrec.fsutil.integrity import seal
 
     p.write_text(json.dumps(seal({**saved, "trials": [{"key": "d4"}]})))  # sealed, but not tune-dims' trials
     with pytest.raises(ArtifactError, match="hold trials that are not what tune-dims writes"):

@@ -268,7 +268,7 @@ _PATH_ERRNOS = frozenset({errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAME
 def _known_error(e: Exception) -> str | None:
     """Environment failures that are not bugs: a full disk, a read-only file system, undecodable input."""
     from embedrec.errors import shorten
-    from embedrec.fsutil import io_error
+    from embedrec.fsutil.files import io_error
 
     if isinstance(e, OSError):
         err = io_error(e, None, "write to another folder (run.dir, -o)")

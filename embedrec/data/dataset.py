@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from embedrec.errors import ArtifactError
-from embedrec.fsutil import JSON_MAX, NONBLOCK, probe_json, read_fd, read_regular
+from embedrec.fsutil.files import JSON_MAX, NONBLOCK, probe_json, read_fd, read_regular
 
 SPLITS = ("train", "valid", "test")
 FORMAT_VERSION = 1
@@ -93,7 +93,7 @@ class Dataset:
 
 
 FILES = ("users", "movies", *SPLITS)
-# what the readers of a dataset manifest take from it without a second look (fsutil.check_fields: kind, required)
+# what the readers of a dataset manifest take from it without a second look (integrity.check_fields: kind, required)
 FIELDS = {
     "counts": ("dict", True), "counts.users": ("count", True), "counts.movies": ("count", True),
     "rating_scale": ("range", True), "min_rating": ("number|null", False), "files": ("files", False),
@@ -112,7 +112,8 @@ def write_dataset(tmp: Path, frames: dict[str, pd.DataFrame], users: pd.DataFram
                   manifest: dict) -> None:
     """Write the five Parquet files (with page checksums; rated_below.parquet too where ``frames`` holds it) and
     the manifest listing each file's SHA-256."""
-    from embedrec.fsutil import file_entry, fingerprint_of, seal, write_json
+    from embedrec.fsutil.files import write_json
+    from embedrec.fsutil.integrity import file_entry, fingerprint_of, seal
 
     extra = tuple(n for n in OPTIONAL if n in frames)
     for name in (*SPLITS, *extra):
@@ -165,20 +166,15 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
     """Call ``write(tmp)`` to fill a new generation of the dataset at ``root`` and make it ``current``
     atomically; returns the generation folder. Older generations are pruned unless a reader holds them.
 
-    A new ``root`` (or one in the flat layout) is built whole beside it and swapped in (fsutil.atomic_dir), so a
+    A new ``root`` (or one in the flat layout) is built whole beside it and swapped in (outputs.atomic_dir), so a
     killed ingest leaves no half-made dataset; an empty folder (a volume's mount point, which cannot be
     renamed) gets its first generation written inside it, as later ones are. Writers are serialised by the lock
     beside ``root``; the temporary folders of killed writers are swept under it.
     """
-    from embedrec.fsutil import (
-        atomic_dir,
-        check_replaceable,
-        io_error,
-        publish_generation,
-        refuse_cwd,
-        sweep_stale,
-        target_lock,
-    )
+    from embedrec.fsutil.files import io_error
+    from embedrec.fsutil.generations import publish_generation
+    from embedrec.fsutil.locks import target_lock
+    from embedrec.fsutil.outputs import atomic_dir, check_replaceable, refuse_cwd, sweep_stale
 
     root = Path(root)
     with target_lock(root, command, fix):
@@ -207,7 +203,7 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
 def open_generation(path: str | Path):
     """(generation folder, hold) of the dataset at ``path`` when it is in generations: ``current`` resolved
     once and held against pruning (hold None where flock is unsupported); None for anything else."""
-    from embedrec.fsutil import open_current
+    from embedrec.fsutil.generations import open_current
 
     path = Path(path)
     if not _versioned(path):
@@ -273,7 +269,7 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
 
 def _read_at(dfd: int, folder: Path, name: str, gone, expect: int | None = None, limit: int | None = None) -> bytes:
     """A file of the dataset folder open as ``dfd``: a regular file only, of the ``expect``ed size (its
-    manifest's record) or at most ``limit`` bytes, checked before it is read (``fsutil.read_fd``; a review: a FIFO
+    manifest's record) or at most ``limit`` bytes, checked before it is read (``files.read_fd``; a review: a FIFO
     in its place hung `train`, a link to /dev/zero filled memory until the OOM killer came)."""
     try:
         fd = os.open(name, os.O_RDONLY | NONBLOCK, dir_fd=dfd)
@@ -314,7 +310,8 @@ def _open_folder(path: Path) -> tuple[Path, object, int, object]:
     """(folder, hold, fd, gone) for one load: the generation ``path/current`` names, resolved once through one
     handle of ``path`` and held (or ``path`` itself in the flat layout). ``fd`` reads the folder's files;
     ``gone()`` says whether the folder was swapped away or pruned since (then: load again)."""
-    from embedrec.fsutil import FolderHold, open_current
+    from embedrec.fsutil.generations import open_current
+    from embedrec.fsutil.locks import FolderHold
 
     try:
         root_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -350,7 +347,7 @@ def _open_folder(path: Path) -> tuple[Path, object, int, object]:
 
 def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
     from embedrec.errors import first_line
-    from embedrec.fsutil import check_bytes, check_fields, check_seal, fingerprint_of, sha256_bytes
+    from embedrec.fsutil.integrity import check_bytes, check_fields, check_seal, fingerprint_of, sha256_bytes
 
     folder, hold, dfd, gone = _open_folder(path)
     try:
@@ -444,7 +441,7 @@ def _read_optional(folder: Path, manifest: dict, name: str) -> pd.DataFrame | No
     """One OPTIONAL table of the generation ``folder``, its bytes checked against the manifest; None where the
     manifest lists none."""
     from embedrec.errors import first_line
-    from embedrec.fsutil import check_bytes
+    from embedrec.fsutil.integrity import check_bytes
 
     entry = (manifest.get("files") or {}).get(f"{name}.parquet")
     if entry is None:

@@ -23,7 +23,8 @@ import zlib
 from pathlib import Path
 
 from embedrec.errors import DataError
-from embedrec.fsutil import atomic_write_text, cache_dir, sha256_file  # noqa: F401 (cache_dir: used by ingest)
+from embedrec.fsutil.files import atomic_write_text, cache_dir  # noqa: F401 (cache_dir: used by ingest)
+from embedrec.fsutil.integrity import sha256_file
 
 log = logging.getLogger("embedrec")
 
@@ -203,7 +204,7 @@ def _gib(n: int) -> str:
 
 def sweep_zip_temps() -> None:
     """Remove ``embedrec-zip-<pid>-*`` folders in the temp dir left by a killed ingest (pid no longer alive)."""
-    from embedrec.fsutil import pid_alive
+    from embedrec.fsutil.files import pid_alive
 
     for p in Path(tempfile.gettempdir()).glob("embedrec-zip-*"):
         pid = p.name[len("embedrec-zip-"):].split("-", 1)[0]
@@ -261,7 +262,7 @@ def extract_zip(zpath: Path, dest: Path) -> None:
         if isinstance(e, FileNotFoundError) and e.filename in (str(zpath), zpath):
             raise DataError(f"{zpath}: file not found; check data.source") from None
         if isinstance(e, OSError):
-            from embedrec.fsutil import io_error
+            from embedrec.fsutil.files import io_error
 
             err = io_error(e, dest, "free space (or set TMPDIR to a larger disk)")
             if err is not None:

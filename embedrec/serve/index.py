@@ -387,11 +387,11 @@ def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: in
 
 def verify_index_file(path: Path, entry: dict | None, max_bytes: int | None = None) -> None:
     """Check an index file against the SHA-256 and size its run manifest records (a flipped bit in a FAISS file
-    changes results silently); files above ``max_bytes`` (fsutil.VERIFY_ON_OPEN_MAX) where they lie
-    (``fsutil.check_file``: streamed, unless untouched since they were hashed)."""
+    changes results silently); files above ``max_bytes`` (integrity.VERIFY_ON_OPEN_MAX) where they lie
+    (``integrity.check_file``: streamed, unless untouched since they were hashed)."""
     if not entry:
         return
-    from embedrec import fsutil
+    from embedrec.fsutil import integrity as fsutil
 
     if max_bytes is None:
         max_bytes = fsutil.VERIFY_ON_OPEN_MAX

@@ -13,6 +13,7 @@ row somewhere) and ``close(state)``. ``measure`` runs for every callback before 
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import json
 import logging
@@ -25,12 +26,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ArtifactError, Interrupted, Terminated, TrainingError, first_line
-from embedrec.fsutil import atomic_write_bytes
+from embedrec.fsutil.files import atomic_write_bytes
 
 if TYPE_CHECKING:  # annotations only: torch is imported where a runner or model needs it
     import torch
 
 log = logging.getLogger("embedrec")
+# the level of the lines a fit says as it stops and a selection says per candidate: INFO, but DEBUG (-v) in the
+# selection at another dimension (training.select.choose_dim), which sums each dimension up in one line
+DETAIL = contextvars.ContextVar("embedrec_detail", default=logging.INFO)
 
 
 @dataclass
@@ -217,11 +221,11 @@ class KeepBest:
 
     def record(self, state: LoopState, row: dict) -> None:
         if self._below_floor(state):
-            log.info("stopped after epoch 1: %s %.4f, %s the %.4f this warm start began from", self.metric,
+            log.log(DETAIL.get(), "stopped after epoch 1: %s %.4f, %s the %.4f this warm start began from", self.metric,
                      state.value, ("below" if state.value < self.floor else "not above") if self.high else
                      ("above" if state.value > self.floor else "not below"), self.floor)
         elif state.stop:
-            log.info("early stop after epoch %d: %s has not improved for %d epoch%s (best %.4f at epoch %d)",
+            log.log(DETAIL.get(), "early stop after epoch %d: %s has not improved for %d epoch%s (best %.4f at epoch %d)",
                      state.epoch + 1, self.metric, state.bad, "" if state.bad == 1 else "s", state.best,
                      state.best_epoch + 1)
 

@@ -35,6 +35,7 @@ from embedrec.training.fit import (
     resolve_dim,
     resolve_loss,
 )
+from embedrec.training.loop import DETAIL
 
 log = logging.getLogger("embedrec")
 
@@ -92,7 +93,7 @@ class Selection:
         ``has_checkpoint`` and it started from the same model (more epochs may have moved the best); otherwise its
         old checkpoint is ``clear``-ed. ``sync`` (a distributed barrier) runs before the warm-start key is written,
         by the ``writer`` only. Returns (the best FitResult, its seconds the whole selection's; its train config)."""
-        best, seconds = None, 0.0
+        best, seconds, level = None, 0.0, DETAIL.get()
         for i, tcfg in enumerate(self):
             folder = self.folder(run_dir, tcfg)
             # a run killed during the first candidate has no checkpoint for the later ones: they start afresh
@@ -104,18 +105,23 @@ class Selection:
                 if not again:  # its old checkpoint (if any) started elsewhere: never resume it later
                     clear(folder)
                 write_warm(folder, key)
-            r = fit_one(tcfg, folder, again, best)
+            stops = DETAIL.set(logging.DEBUG if self.many else level)  # its candidate line says when it stopped
+            try:
+                r = fit_one(tcfg, folder, again, best)
+            finally:
+                DETAIL.reset(stops)
             # the path the refit replays (refit_path): the steps only, and the first candidate's state
             r.path = (best.path if best is not None else ()) + ((tcfg, r.best_epoch),)
             r.path_start = best.path_start if best is not None else r.model.state_dict()
             seconds += r.seconds
             if self.many:
-                log.info("%s: valid %s %.4f at epoch %d", self.describe(tcfg), r.metric, r.best_value, r.best_epoch)
+                log.log(level, "%s: valid %s %.4f at epoch %d of %d", self.describe(tcfg), r.metric, r.best_value,
+                        r.best_epoch, r.epochs_run)
             if best is None or (r.best_value > best.best_value if higher_is_better(r.metric)
                                 else r.best_value < best.best_value):
                 best, self.best = r, tcfg
         if self.many:
-            log.info("chose %s", self.describe(self.best))
+            log.log(level, "chose %s", self.describe(self.best))
         best.seconds = seconds  # the whole selection, every candidate's fit
         return best, self.best
 
@@ -171,7 +177,7 @@ def pick_user_scale(scores: dict[float, float], best: FitResult) -> float:
     for scale, v in scores.items():
         if v > scores[chosen] if high else v < scores[chosen]:
             chosen = scale
-    log.info("als_user_unobserved auto: valid %s %s; chose %g", best.metric,
+    log.log(DETAIL.get(), "als_user_unobserved auto: valid %s %s; chose %g", best.metric,
              ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
     best.best_value = scores[chosen]
     return chosen
@@ -278,7 +284,7 @@ def warm_matches(folder: Path, key: dict | None) -> bool:
 
 
 def write_warm(folder: Path, key: dict) -> None:
-    from embedrec.fsutil import atomic_write_text
+    from embedrec.fsutil.files import atomic_write_text
 
     Path(folder).mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(folder) / WARM, json.dumps(key))
@@ -363,10 +369,15 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
         folder = Path(run_dir) / f"als-dim-{d}"
         again = resume and any(has_checkpoint(f) for f in (folder, *sorted(folder.glob("als-*"))))
         log.info("model.dim %d (train.als_dims): the selection again%s", d, ", resumed" if again else "")
-        r, c = select_dim(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=d)), folder, again)
+        detail = DETAIL.set(logging.DEBUG)  # its candidates' lines with -v; this dimension's sum below
+        try:
+            r, c = select_dim(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=d)), folder, again)
+        finally:
+            DETAIL.reset(detail)
         seconds += r.seconds
         scores[d], took[d], results[d] = r.best_value, r.seconds, (r, c)
-        log.info("model.dim %d: valid %s %.4f (model.dim %d: %.4f)", d, r.metric, r.best_value, pick, scores[pick])
+        log.info("model.dim %d: valid %s %.4f at %s (model.dim %d: %.4f)", d, r.metric, r.best_value,
+                 describe_chosen(c.train), pick, scores[pick])
         before, pick = scores[pick], pick_dim(scores, r.metric)
         if cfg.train.als_dims == "auto" and (pick != d or not _gains(r.best_value, before, AUTO_DIM_NEXT_GAIN,
                                                                      r.metric)):
@@ -377,6 +388,14 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     best.seconds, best.dims, best.dims_seconds = seconds, scores, took
     return best, dataclasses.replace(best_cfg, model=dataclasses.replace(best_cfg.model, dim=pick),
                                      train=dataclasses.replace(best_cfg.train, als_dims=[]))
+
+
+def describe_chosen(tcfg) -> str:
+    """'als_reg 0.02, als_unobserved 0.1066, als_user_unobserved 1': what a selection chose."""
+    def num(v):
+        return v if isinstance(v, str) else f"{v:.4g}"
+    return (f"als_reg {num(tcfg.als_reg)}, als_unobserved {num(tcfg.als_unobserved)}, "
+            f"als_user_unobserved {num(tcfg.als_user_unobserved)}")
 
 
 def _gains(value: float, before: float, share: float, metric: str) -> bool:

@@ -82,7 +82,7 @@ def load():
         cc = _compiler()
         src = SOURCE.read_bytes()
         key = hashlib.sha256(src + repr((cc, _FLAGS, sys.platform, _cpu_tag())).encode()).hexdigest()[:16]
-        from embedrec.fsutil import cache_dir  # $EMBEDREC_CACHE, else ~/.cache/embedrec
+        from embedrec.fsutil.files import cache_dir  # $EMBEDREC_CACHE, else ~/.cache/embedrec
 
         out = _private_dir(cache_dir() / "kernels") / f"mf_sgd-{key}.so"
         if not _intact(out):
@@ -185,7 +185,7 @@ def _build(cc: list[str], out: Path) -> None:
                 data = Path(tmp).read_bytes()
                 with open(tmp, "rb+") as fh:
                     os.fsync(fh.fileno())
-                from embedrec.fsutil import atomic_write_text
+                from embedrec.fsutil.files import atomic_write_text
 
                 atomic_write_text(_sum_path(out), hashlib.sha256(data).hexdigest() + "\n")
                 os.replace(tmp, out)

@@ -1,0 +1,270 @@
+"""One file at a time: durable writes (temporary name, fsync, rename, fsync the folder), bounded reads of regular
+files only, JSON in and out, and the one-line message for a full, read-only or forbidden disk.
+
+A power cut leaves the old version of a file or the new one, never an empty or half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import math
+import os
+import stat
+from pathlib import Path
+
+from embedrec.errors import ArtifactError
+
+
+# shutil and tempfile (with bz2, lzma, random) load only when a folder is written or removed: reading a run
+# (a fresh `embedrec recommend`) needs neither
+def rmtree(path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def tempfile_module():
+    import tempfile
+
+    return tempfile
+
+
+def umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs, APFS, tmpfs)
+
+
+_SIDE_ROOM = 40  # what a side name adds to the target's: ".embedrec." + ".lock", ".tmp-<pid>-<random><suffix>"
+
+
+def side_stem(name: str) -> str:
+    """``name`` as the lock, temporary and old entries beside it spell it: unchanged, or, where those names would
+    pass the 255-byte limit of a file name (a target name of about 215 bytes or more), its first bytes and a hash
+    of the whole name (the same target always gets the same stem, two targets differing past the cut do not)."""
+    raw = os.fsencode(name)
+    if len(raw) + _SIDE_ROOM <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    head = raw[:NAME_MAX - _SIDE_ROOM - len(digest) - 1]
+    while head and (head[-1] & 0xC0) == 0x80:  # no UTF-8 character cut in two
+        head = head[:-1]
+    if head and head[-1] >= 0xC0:
+        head = head[:-1]
+    return f"{os.fsdecode(head)}~{digest}"
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
+
+
+def atomic_write_bytes(path: str | Path, data, durable: bool = True) -> None:
+    """Write ``data`` to a temporary file and rename it over ``path``. ``data``: bytes, or a function that
+    writes to the open binary file (so a large state is not first assembled in memory).
+
+    ``durable=False`` skips the fsync: the rename stays atomic (a killed process never leaves a half-written
+    file), only a power cut may lose the last write. Used for per-epoch checkpoints, rewritten every epoch.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile_module().mkstemp(prefix=f".{side_stem(path.name)}.", dir=path.parent)
+    noted = None
+    try:
+        os.chmod(tmp, 0o666 & ~umask())
+        with os.fdopen(fd, "wb") as fh:
+            if callable(data):
+                noted = _NotingWriter(fh)
+                data(noted)
+            else:
+                fh.write(data)
+            fh.flush()
+            if durable:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        if durable:
+            fsync_dir(path.parent)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if not isinstance(e, OSError) and noted is not None and noted.error is not None:
+            e = noted.error  # torch.save reports a failed write as RuntimeError('... unexpected pos ...')
+            if isinstance(e, KeyboardInterrupt):  # Ctrl-C in a write torch.save called: Ctrl-C, not its error
+                raise e from None
+        err = io_error(e, path) if isinstance(e, OSError) else None
+        if err is not None:
+            raise err from None
+        raise
+
+
+class _NotingWriter:
+    """A binary file that remembers the first OSError of a write: a writer that wraps it in another exception
+    (torch.save's zip writer raises RuntimeError on a full disk) still gets the one-line disk-full message. A
+    Ctrl-C (or SIGTERM taken as one) that lands in a write is remembered too: torch.save would turn it into a
+    RuntimeError."""
+
+    def __init__(self, fh):
+        self._fh, self.error = fh, None
+
+    def write(self, b):
+        try:
+            return self._fh.write(b)
+        except (OSError, KeyboardInterrupt) as e:
+            self.error = self.error or e
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make a folder's entries (a rename, a new file) durable; a no-op where the OS cannot fsync a folder."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(folder: str | Path) -> None:
+    """fsync every file under ``folder``, then each folder bottom-up: what goes before the rename publishing it."""
+    for dirpath, _, filenames in os.walk(folder, topdown=False):
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if os.path.islink(p):
+                continue
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(dirpath)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def json_safe(obj):
+    """``obj`` with every NaN or infinite float as None: JSON has no such numbers (Python writes a bare NaN, which
+    jq and other strict readers refuse), and None says 'no value' (a best_value with no validation split)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def write_json(path: str | Path, obj: object) -> None:
+    atomic_write_text(path, json.dumps(json_safe(obj), indent=2, sort_keys=False, default=str) + "\n")
+
+
+JSON_MAX = 64 << 20  # bytes: a manifest or metrics file beyond this is no file embedrec wrote
+
+
+NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO to read would otherwise wait for a writer
+
+
+def read_regular(path: str | Path, what: str, fix: str, limit: int | None = None,
+                 expect: int | None = None) -> bytes:
+    """The bytes of ``path``, which must be a regular file (a review: a FIFO in place of a manifest hung every
+    command, a link to /dev/zero ate memory without end): opened without blocking, checked with fstat, and
+    refused unless its size is ``expect`` (a manifest's record) or at most ``limit`` before anything is read.
+    FileNotFoundError passes through (each caller says what a missing file means)."""
+    return read_fd(os.open(path, os.O_RDONLY | NONBLOCK), path, what, fix, limit, expect)
+
+
+def read_fd(fd: int, path, what: str, fix: str, limit: int | None = None, expect: int | None = None) -> bytes:
+    """:func:`read_regular` of a file already opened (read-only, ``NONBLOCK``) as ``fd``, which it closes;
+    ``path`` names it in the messages."""
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or
+                    stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file")
+            raise ArtifactError(f"{what} '{path}' is not a regular file ({kind}); {fix}")
+        if expect is not None and st.st_size != expect:
+            raise ArtifactError(f"{what} '{path}' is damaged ({st.st_size:,} bytes, its manifest says {expect:,}); "
+                                f"{fix}")
+        if limit is not None and st.st_size > limit:
+            raise ArtifactError(f"{what} '{path}' is {st.st_size:,} bytes, more than any embedrec writes "
+                                f"({limit:,}); {fix}")
+        return fh.read()
+
+
+def probe_json(path: str | Path):
+    """What a JSON file holds, or None where it cannot be read as one (missing, not a regular file, larger than
+    JSON_MAX, not JSON): for the checks that ask whether a folder is embedrec's, which never hang on a FIFO."""
+    try:
+        return json.loads(read_regular(path, "file", "", limit=JSON_MAX).decode("utf-8"))
+    except (OSError, ValueError, ArtifactError):
+        return None
+
+
+def read_json(path: str | Path, what: str, fix: str = "rerun the command that wrote it") -> dict:
+    path = Path(path)
+    try:
+        data = json.loads(read_regular(path, what, fix, limit=JSON_MAX).decode("utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{what} '{path}' is missing; {fix}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{what} '{path}' is corrupt ({e}); {fix}") from None
+    if not isinstance(data, dict):  # valid JSON, but `null` or `[]` is no manifest
+        kind = "null" if data is None else "an array" if isinstance(data, list) else "a single value"
+        raise ArtifactError(f"{what} '{path}' is corrupt (JSON {kind}, not an object); {fix}")
+    return data
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_IO_WORDS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+             errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+             errno.EPERM: "operation not permitted", errno.EFBIG: "file too large (a file-size limit, ulimit -f)"}
+
+
+def io_error(e: OSError, path: str | Path | None, fix: str = "choose another folder") -> ArtifactError | None:
+    """An ArtifactError naming the path for a disk-full / read-only / permission OSError, else None.
+
+    ``fix`` says where else to write ("choose another run.dir"); for a full disk "free space, or" goes first.
+    """
+    code = e.errno
+    if code is None and ("No space left on device" in str(e) or " requested and " in str(e)):
+        code = errno.ENOSPC  # pyarrow's and FAISS's own errors carry no errno; numpy's short write says so
+    words = _IO_WORDS.get(code)
+    if words is None:
+        return None
+    where = e.filename if getattr(e, "filename", None) else path
+    if code in (errno.ENOSPC, errno.EDQUOT) and "space" not in fix:
+        fix = f"free space, or {fix}"
+    verb = "writing" if code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG) else "on"
+    return ArtifactError(f"{words} {verb} '{where}'; {fix}" if where else f"{words}; {fix}")
+
+
+def cache_dir(configured: str | None = None) -> Path:
+    """data.cache_dir, else $EMBEDREC_CACHE, else $XDG_CACHE_HOME/embedrec, else ~/.cache/embedrec."""
+    if configured:
+        return Path(configured).expanduser()
+    if os.environ.get("EMBEDREC_CACHE"):
+        return Path(os.environ["EMBEDREC_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg) / "embedrec" if xdg else Path.home() / ".cache" / "embedrec"

@@ -1,0 +1,194 @@
+"""Locks between writers (``flock`` on a side file: a killed writer leaves no stale lock) and the hold a reader
+keeps on a published folder (``FolderHold``) so that pruning skips it."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from embedrec.errors import ArtifactError
+from embedrec.fsutil.files import io_error, rmtree, side_stem, umask
+
+
+def target_lock(target: str | Path, command: str, fix: str):
+    """The writer lock of an output folder or file: a lock file beside it (the target itself is swapped),
+    removed when the writer is done. Beside the path with every link resolved: two writers that name one
+    folder through different paths (a symlink to it) take the same lock."""
+    target = Path(target)  # a folder that is not there yet (or a dangling link): beside it, its parent resolved
+    real = Path(os.path.realpath(target)) if target.exists() else Path(os.path.realpath(target.parent)) / target.name
+    return exclusive_lock(real.parent / f".embedrec.{side_stem(real.name)}.lock", target, command, fix,
+                          remove=True)
+
+
+_held: dict[str, list] = {}  # lock file -> [fd, depth]: re-entrant within one process
+
+
+def _lock_holder(fd: int) -> list[str]:
+    """[pid, command] from a held lock file. The holder writes them just after it takes the lock, so a writer
+    refused in that instant waits for them a little (up to 0.1 s) rather than name no one."""
+
+    for _ in range(20):
+        try:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split(None, 1)
+        except OSError:
+            return []
+        if holder:
+            return holder
+        time.sleep(0.005)
+    return []
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix: str,
+                   remove: bool = False) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_file`` while writing ``target``; a second writer gets one line:
+    ``another embedrec train is writing 'RUN' (pid N); wait for it to finish, or use another run.dir``.
+
+    The lock goes with the open file, so a killed writer never leaves a stale lock behind. ``remove``: the
+    holder unlinks the lock file before it lets go (the locks beside an output), so a finished writer leaves
+    nothing behind. That is safe because a writer counts its lock only if the file it locked is still the one
+    at ``lock_file`` (same inode) once it holds it: one that opened the file just before the holder unlinked it
+    and locked it just after finds it gone and starts again on a new file.
+    """
+    import fcntl
+
+    key = os.path.abspath(lock_file)
+    if key in _held:
+        _held[key][1] += 1
+        try:
+            yield
+        finally:
+            _held[key][1] -= 1
+        return
+    Path(key).parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _same_file(fd, key):
+                break
+            os.close(fd)  # unlinked (or replaced) by its last holder between our open and our lock: again
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            pid = f" (pid {holder[0]})" if holder and holder[0].isdigit() else ""
+            who = holder[1].strip() if len(holder) > 1 else "embedrec command"
+            raise ArtifactError(f"another {who} is writing '{target}'{pid}; wait for it to finish, or {fix}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+    else:
+        raise ArtifactError(f"could not take the writer lock '{key}': it kept being removed; try again")
+    try:
+        line = f"{os.getpid()} {command}\n".encode()
+        os.pwrite(fd, line, 0)  # then cut what an earlier holder left: the file is never empty between holders
+        os.ftruncate(fd, len(line))
+        _held[key] = [fd, 1]
+        yield
+    finally:
+        _held.pop(key, None)
+        if remove:
+            with contextlib.suppress(OSError):
+                os.unlink(key)  # still ours: every writer holds the lock before it may unlink
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, lock: str = ".lock") -> Iterator[Path]:
+    """Make ``folder`` (and its missing parents) and hold its writer lock, ``folder/lock``, for the block. A folder
+    this call made is removed again when the block fails before writing anything else into it (a config or data
+    error leaves no empty folder behind). ``fix``: the lock's advice to a second writer; ``make_fix``: mkdir's."""
+    folder = Path(folder)
+    made = [d for d in (folder, *folder.parents) if not d.exists()]  # the folders mkdir will create
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise (io_error(e, folder, make_fix) or e) from None
+    with exclusive_lock(folder / lock, folder, command, fix):
+        try:
+            yield folder
+        except BaseException:  # still holding the lock: no other writer can be using the folder
+            with contextlib.suppress(OSError):
+                if made and [p.name for p in folder.iterdir()] == [lock]:
+                    (folder / lock).unlink()
+                    for d in made:  # innermost first; rmdir stops at the first folder that is not empty
+                        d.rmdir()
+            raise
+
+
+def _same_file(fd: int, path: str) -> bool:
+    """Whether the open ``fd`` is still the file at ``path``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
+class FolderHold:
+    """A shared ``flock`` on a folder for as long as this object lives: a pruner skips folders held so.
+
+    ``folder`` is relative to ``dir_fd`` when given. ``fd`` is an open handle of the folder: read its files
+    through it (``dir_fd=hold.fd``) and they all come from this one folder. FileNotFoundError when the folder
+    was removed while it was being opened (a pruner got there first): resolve the link again.
+    """
+
+    def __init__(self, folder: str | Path, dir_fd: int | None = None):
+        import fcntl
+
+        self.fd = None  # set before the open: __del__ runs even when the open fails (a file named current)
+        self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            if os.fstat(self.fd).st_nlink == 0:  # removed between our open and our lock
+                raise FileNotFoundError(errno.ENOENT, "removed while it was opened", str(folder))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        # the handle is forgotten before it is closed: a signal's exception (SIGTERM as Ctrl-C) between the two
+        # left a closed fd here, which __del__ closed again: "Exception ignored in FolderHold.__del__" and a
+        # traceback on stderr at exit (a CI run of the tune-dims SIGTERM test)
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __reduce__(self):  # a copy or a pickle holds nothing: the handle belongs to this object alone
+        return (_released_hold, ())
+
+    def __del__(self):
+        self.close()
+
+
+def _released_hold() -> FolderHold:
+    hold = FolderHold.__new__(FolderHold)
+    hold.fd = None
+    return hold
+
+
+def remove_unless_held(folder: Path) -> bool:
+    """rmtree ``folder`` unless a reader holds it (FolderHold); True when removed."""
+    import fcntl
+
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        rmtree(folder)
+        return True
+    finally:
+        os.close(fd)

@@ -1,0 +1,282 @@
+"""Outputs a user names (``--out DIR``, ``export --topk-all FILE``): written under a temporary name beside the
+target and renamed into place, behind the target's writer lock; ``--overwrite`` replaces only what embedrec
+wrote (a folder holding anything else is refused)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from embedrec.errors import ArtifactError
+from embedrec.fsutil.files import (
+    fsync_dir,
+    fsync_tree,
+    glob_escape,
+    io_error,
+    pid_alive,
+    probe_json,
+    rmtree,
+    side_stem,
+    tempfile_module,
+    umask,
+)
+from embedrec.fsutil.generations import unlisted
+from embedrec.fsutil.locks import target_lock
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: str = "embedrec",
+               fix: str = "choose another output folder") -> Iterator[Path]:
+    """Yield a temporary directory next to ``target``; on success it replaces ``target``.
+
+    On any exception (Ctrl-C included) the temporary directory is removed and ``target`` is untouched.
+    ``overwrite`` replaces only a folder embedrec wrote: ``ours(folder)`` says whether it is one (an empty
+    folder always is). Writers of one target are serialised by a lock file next to it, and the temporary
+    folders a killed writer left behind are removed by the next one. The swap is one atomic exchange
+    (renameat2 RENAME_EXCHANGE where the OS has it), so ``target`` always exists for readers.
+    """
+    target = Path(target)
+    refuse_inside_store(target)  # as given, then where a link leads
+    if target.is_symlink() and target.is_dir():
+        # a link to a folder (latest -> exports/v3): the folder it names is replaced and the link kept (a red
+        # team: the link itself was swapped for a folder, and a temporary link left beside it for ever)
+        sweep_stale(target)  # beside the link: the temporary links an earlier embedrec left there
+        target = Path(os.path.realpath(target))
+    refuse_cwd(target)
+    refuse_inside_store(target)
+    if target.exists() and not overwrite:
+        check_replaceable(target, ours)  # a folder --overwrite would refuse says so now, not after the retry
+        raise ArtifactError(f"output directory '{target}' already exists; pass «--overwrite|overwrite=True» to replace it, "
+                            "or choose another path")
+    refuse_dangling(target)
+    if target.exists():
+        check_replaceable(target, ours)
+        if os.path.ismount(target):  # swapped in by a rename, which a mount point refuses (EBUSY)
+            raise ArtifactError(f"'{target}' is a mount point, which embedrec cannot replace (it writes a new "
+                                f"folder beside it and renames it over); write into a folder inside it, e.g. "
+                                f"'{target / target.name}'")
+    _make_parent(target, fix)
+    with target_lock(target, command, fix):
+        sweep_stale(target)
+        if target.exists():  # again, under the lock: another writer may have created it meanwhile
+            check_replaceable(target, ours)
+        try:
+            tmp = Path(tempfile_module().mkdtemp(prefix=f".{side_stem(target.name)}.tmp-{os.getpid()}-", dir=target.parent))
+        except OSError as e:
+            raise (io_error(e, target.parent, fix) or e) from None
+        os.chmod(tmp, 0o777 & ~umask())
+        try:
+            yield tmp
+            fsync_tree(tmp)
+            if target.exists():
+                if not _exchange(tmp, target):
+                    old = target.parent / f".{side_stem(target.name)}.old-{os.getpid()}"
+                    os.replace(target, old)
+                    os.replace(tmp, target)
+                    tmp = old
+                fsync_dir(target.parent)
+                rmtree(tmp)  # now the previous contents
+            else:
+                os.replace(tmp, target)
+                fsync_dir(target.parent)
+        except BaseException as e:
+            rmtree(tmp)
+            err = io_error(e, target, fix) if isinstance(e, OSError) else None
+            if err is not None:
+                raise err from None
+            raise
+
+
+_GENERATION = re.compile(r"(artifacts|gen)-\d{8}T\d{6}-\d+")  # run.publish's and dataset.publish_dataset's folders
+
+
+def refuse_inside_store(target: Path, beside_run: bool = False) -> None:
+    """Refuse an output inside a run's or a prepared dataset's folder: beside its ``current``, or in one of its
+    generations (a review: ``export --topk-all runs/x/current/users.parquet --overwrite`` replaced a run's file,
+    and an output beside a dataset's links replaced one of them). ``beside_run``: a folder beside a run's
+    ``current`` is allowed (tune-dims' RUN/tune), never one in its model folders or in a dataset."""
+    seen = set()  # the folder as written with '..' taken away ('runs/x/../top.csv' is beside runs/x), and resolved
+    for start in (Path(os.path.abspath(target.parent)), Path(os.path.realpath(target.parent))):
+        for d in (start, *list(start.parents)[:2]):
+            if d in seen:
+                continue
+            seen.add(d)
+            kind = _embedrec_kind(d) if (d / "current").is_symlink() else None
+            if beside_run and kind is not None and "run" in kind:
+                kind = None
+            if kind is None and _GENERATION.fullmatch(d.name) and (d / "manifest.json").is_file():
+                kind = _embedrec_kind(d) or "embedrec's"
+            if kind:
+                raise ArtifactError(f"'{target}' is inside '{d}', {kind}: a file written there would replace or "
+                                    "sit among the files embedrec keeps in it; write it outside that folder")
+
+
+def _make_parent(target: Path, fix: str) -> None:
+    """The folder a new ``target`` goes in (atomic_dir, atomic_file); a full or read-only disk in one line."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise (io_error(e, target.parent, fix) or e) from None
+
+
+@contextlib.contextmanager
+def atomic_file(target: str | Path, overwrite: bool = False, command: str = "embedrec",
+                fix: str = "choose another output file", suffix: str = "") -> Iterator[Path]:
+    """Yield the path of a new empty temporary file next to ``target``; on success it is renamed over ``target``.
+
+    The file counterpart of ``atomic_dir``: writers of one target are serialised by the same lock file beside it
+    (a second one gets one line naming the first), each writer has a temporary name of its own (no writer can
+    rename another's half-written file into place) and the ones a killed writer left are removed by the next.
+    ``suffix`` ends the temporary name (for writers that pick a format by extension). On any exception the
+    temporary file is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    refuse_inside_store(target)  # as given (a dataset's compatibility link names the dataset), then resolved
+    if target.is_symlink() and target.is_file():  # a link to a file: the file it names is replaced, the link kept
+        target = Path(os.path.realpath(target))
+        refuse_inside_store(target)
+    if target.is_dir():
+        raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
+    if target.exists() and not overwrite:
+        raise ArtifactError(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
+    _make_parent(target, fix)
+    with target_lock(target, command, fix):
+        sweep_stale(target)
+        if target.is_dir():  # again, under the lock: another writer may have made it meanwhile
+            raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
+        if target.exists() and not overwrite:
+            raise ArtifactError(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
+        try:
+            fd, name = tempfile_module().mkstemp(prefix=f".{side_stem(target.name)}.tmp-{os.getpid()}-", suffix=suffix,
+                                           dir=target.parent)
+        except OSError as e:
+            raise (io_error(e, target.parent, fix) or e) from None
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            os.chmod(tmp, 0o666 & ~umask())
+            yield tmp
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+            fsync_dir(target.parent)
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            err = io_error(e, target, fix) if isinstance(e, OSError) else None
+            if err is not None:
+                raise err from None
+            raise
+
+
+def refuse_cwd(target: Path) -> None:
+    """An output folder may not be the current folder or one above it (it is replaced as a whole)."""
+    here = Path.cwd().resolve()
+    absolute = Path(target).resolve()
+    if absolute == here or absolute in here.parents:
+        raise ArtifactError(f"output directory '{target}' is the current folder or one above it; choose a new "
+                            "subfolder instead")
+
+
+def refuse_dangling(target: Path) -> None:
+    """An output path that is a symbolic link to nothing: say so (else a temporary folder's error surfaces)."""
+    if target.is_symlink() and not target.exists():
+        raise ArtifactError(f"'{target}' is a symbolic link to '{os.readlink(target)}', which does not exist; create "
+                            "that folder, remove the link, or choose another output path")
+
+
+def check_replaceable(target: Path, ours=None) -> None:
+    """Refuse to replace a folder embedrec did not write (data loss: ``-o ~/project --overwrite``)."""
+    if not target.is_dir():
+        raise ArtifactError(f"'{target}' exists and is not a folder; choose another output path")
+    entries = sorted(p.name for p in target.iterdir())
+    if not entries:
+        return
+    if ours is not None and ours(target):
+        # a folder written before generations holds its files directly, and replacing it replaces the folder: a
+        # user's own files in it would go too (a red team: `ingest --overwrite` deleted keep.txt without a word)
+        flat = (target / "manifest.json").is_file() and not (target / "manifest.json").is_symlink() and \
+            not os.path.lexists(target / "current")
+        theirs = unlisted(target) if flat else []
+        if theirs:
+            shown = ", ".join(shorten_name(n) for n in theirs[:5]) + (f" and {len(theirs) - 5} more"
+                                                                      if len(theirs) > 5 else "")
+            raise ArtifactError(f"'{target}' holds files its manifest does not list ({shown}), which replacing "
+                                "the folder would delete; move them out first, or choose another output folder")
+        return
+    kind = _embedrec_kind(target)
+    if kind:  # embedrec's own, of another kind: say which, not 'files embedrec did not write'
+        raise ArtifactError(f"'{target}' is {kind}, which this command does not write; «--overwrite|overwrite=True» "
+                            "only replaces a folder of its own kind: choose another output folder")
+    shown = ", ".join(shorten_name(n) + ("/" if (target / n).is_dir() else "") for n in entries[:5])
+    more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+    raise ArtifactError(f"'{target}' exists and holds files embedrec did not write ({shown}{more}); «--overwrite|overwrite=True» "
+                        "only replaces a folder embedrec wrote: choose an empty or new folder")
+
+
+def _embedrec_kind(folder: Path) -> str | None:
+    """'an embedrec run (embedrec train wrote it)' or 'a prepared dataset (embedrec ingest wrote it)' for such a
+    folder, by its manifest; None otherwise."""
+    for manifest in (folder / "current" / "manifest.json", folder / "manifest.json"):
+        m = probe_json(manifest)
+        if isinstance(m, dict) and "n_users" in m and "embeddings_sha256" in m:
+            return "an embedrec run (embedrec train wrote it)"
+        if isinstance(m, dict) and "counts" in m and "layout" in m:
+            return "a prepared dataset (embedrec ingest wrote it)"
+    if (folder / ".embedrec-export.json").is_file():
+        return "an export folder (embedrec export wrote it)"
+    if any(folder.glob("checkpoint.pt")) or any(folder.glob("*/checkpoint.pt")) or \
+            any(folder.glob("checkpoint-dist.json")) or any(folder.glob("*/checkpoint-dist.json")):
+        return "an unfinished embedrec run (its checkpoint: continue it with embedrec train --resume)"
+    return None
+
+
+def shorten_name(name: str) -> str:
+    return name if len(name) <= 40 else name[:37] + "..."
+
+
+def sweep_stale(target: Path) -> None:
+    """Remove ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>`` folders whose writer is gone (kill -9), and the
+    ``.<name>.tmp-<pid>-*`` files of ``atomic_file`` writers that are gone (``<name>``: ``side_stem``)."""
+    stem = side_stem(target.name)
+    for p in target.parent.glob(f".{glob_escape(stem)}.*"):
+        rest = p.name[len(stem) + 2:]
+        kind, _, tail = rest.partition("-")
+        if kind not in ("tmp", "old"):
+            continue
+        pid = tail.split("-", 1)[0]
+        if p.is_dir() and not p.is_symlink():
+            if not pid.isdigit() or int(pid) == os.getpid() or not pid_alive(int(pid)):
+                rmtree(p)
+        elif kind == "tmp" and pid.isdigit() and (p.is_symlink() or p.is_file()) and not pid_alive(int(pid)):
+            with contextlib.suppress(OSError):  # a link: what an earlier embedrec left of a linked target
+                p.unlink()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
