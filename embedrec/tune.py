@@ -306,7 +306,7 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path)
     ax.legend(fontsize=8)
     fig.tight_layout()
     try:  # a temporary of its own, fsynced, renamed; removed on any failure, Ctrl-C and SIGTERM included
-        with atomic_file(path, overwrite=True, command="embedrec tune-dims", suffix=".png") as tmp:
+        with atomic_file(path, overwrite=True, command="embedrec tune-dims", suffix=".png", beside_run=True) as tmp:
             fig.savefig(tmp)
     finally:
         plt.close(fig)

@@ -376,6 +376,28 @@ def test_tune_dims_takes_run_and_says_each_trial_without_a_bar(tune_cfg, tmp_pat
     assert all("valid rmse" in line for line in trials) and (run / "tune" / "tune.json").exists()
 
 
+def test_tune_dims_after_train_writes_its_plot_beside_the_run(tune_cfg, tmp_path):
+    """A first-hour pass: after `train`, `tune-dims` on the same run failed at its very end ('tune.png is inside
+    ... an embedrec run'), every trial done, no table, no --write: the plot was refused where tune.json is
+    allowed (RUN/tune, beside the run's current). Both are written there now; the run's files are untouched."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    run = tmp_path / "run"
+    sets = ["--set", f"data.prepared={tune_cfg.data.prepared}", "--set", "model.objective=explicit",
+            "--set", "train.epochs=2", "--set", "train.refit=false"]
+    r = CliRunner().invoke(main, ["train", "--run", str(run), *sets])
+    assert r.exit_code == 0, r.stderr
+    before = sorted(p.name for p in (run / "current").iterdir())
+    r = CliRunner().invoke(main, ["tune-dims", "--run", str(run), "--dims", "2,4", "--format", "csv", *sets,
+                                  "--write", str(tmp_path / "tuned.yaml")])
+    assert r.exit_code == 0, r.stderr
+    assert (run / "tune" / "tune.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run / "tune" / "tune.json").is_file() and (tmp_path / "tuned.yaml").is_file()
+    assert sorted(p.name for p in (run / "current").iterdir()) == before
+
+
 def test_every_trial_reads_the_generation_the_sweep_opened(synth_dir, tmp_path):
     """A review: each worker loaded data.prepared again, so an `ingest --overwrite` during a sweep gave the later
     trials another dataset, compared with the earlier ones as if alike. A trial now reads the generation the

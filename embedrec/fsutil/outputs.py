@@ -125,20 +125,20 @@ def _make_parent(target: Path, fix: str) -> None:
 
 @contextlib.contextmanager
 def atomic_file(target: str | Path, overwrite: bool = False, command: str = "embedrec",
-                fix: str = "choose another output file", suffix: str = "") -> Iterator[Path]:
+                fix: str = "choose another output file", suffix: str = "", beside_run: bool = False) -> Iterator[Path]:
     """Yield the path of a new empty temporary file next to ``target``; on success it is renamed over ``target``.
 
     The file counterpart of ``atomic_dir``: writers of one target are serialised by the same lock file beside it
     (a second one gets one line naming the first), each writer has a temporary name of its own (no writer can
     rename another's half-written file into place) and the ones a killed writer left are removed by the next.
-    ``suffix`` ends the temporary name (for writers that pick a format by extension). On any exception the
-    temporary file is removed and ``target`` is untouched.
+    ``suffix`` ends the temporary name (for writers that pick a format by extension). ``beside_run``: see
+    :func:`refuse_inside_store`. On any exception the temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
-    refuse_inside_store(target)  # as given (a dataset's compatibility link names the dataset), then resolved
-    if target.is_symlink() and target.is_file():  # a link to a file: the file it names is replaced, the link kept
-        target = Path(os.path.realpath(target))
-        refuse_inside_store(target)
+    refuse_inside_store(target, beside_run)  # as given (a dataset's compatibility link names the dataset), then
+    if target.is_symlink() and target.is_file():  # resolved: a link to a file: the file it names is replaced, the
+        target = Path(os.path.realpath(target))  # link kept
+        refuse_inside_store(target, beside_run)
     if target.is_dir():
         raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
     if target.exists() and not overwrite:
