@@ -518,7 +518,8 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
                          floor=None if best is None else best.best_value)
 
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=_clear,
-                         has_checkpoint=_has_checkpoint)
+                         has_checkpoint=_has_checkpoint,
+                         first_lost=resume and sel.many and sel.first_lost(run_dir, _has_checkpoint))
     if tcfg.als_user_unobserved == "auto":
         from embedrec.training.select import exact_index
 

@@ -15,7 +15,7 @@ import torch
 
 from embedrec.config import load_config
 from embedrec.data.dataset import Dataset, Interactions
-from embedrec.errors import Interrupted
+from embedrec.errors import ArtifactError, Interrupted
 from embedrec.evaluate import baselines
 from embedrec.model.mf import MatrixFactorization
 from embedrec.training.als import ALS, auto_unobserved, confidence, reg_weights
@@ -970,7 +970,9 @@ def test_auto_unobserved_tries_half_its_weight_last_and_keeps_what_valid_prefers
 
 # ------------------------------------------------------------------------------------------------ train.als_dims
 
-def test_dim_candidates_auto_and_a_list():
+def test_dim_candidates_auto_and_a_list(caplog):
+    import logging
+
     from embedrec.training.select import AUTO_DIMS_MAX_RATINGS, dim_candidates
 
     cfg = load_config(None, [])
@@ -983,7 +985,12 @@ def test_dim_candidates_auto_and_a_list():
     assert dim_candidates(load_config(None, ["model.dim=1024"]), 10_000, True, 10**4, 10**4) == (2048, 4096)
     assert dim_candidates(load_config(None, ["model.dim=3000"]), 10_000, True, 10**4, 10**4) == ()  # 4096 at most
     listed = load_config(None, ["train.als_dims=[64, 128, 256, 64]"])
-    assert dim_candidates(listed, AUTO_DIMS_MAX_RATINGS + 1, True, 10, 10) == (64, 256)  # as given, model.dim left out
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        assert dim_candidates(listed, AUTO_DIMS_MAX_RATINGS + 1, True, 10, 10) == (64, 256)  # as given, not model.dim
+        assert dim_candidates(listed, 10_000, True, 100, 200) == (64, 256)
+    said = [r.getMessage() for r in caplog.records]  # a list above min(users, movies) is tried, and said
+    assert said[0].startswith("train.als_dims: 64, 256 above min(users, movies) = 10,") and len(said) == 2, said
+    assert said[1].startswith("train.als_dims: 256 above min(users, movies) = 100,") and "it is tried" in said[1]
     assert dim_candidates(load_config(None, ["train.als_dims=[]"]), 10_000, True, 1000, 2000) == ()
     for other in (["model.objective=explicit"], ["model.loss=bpr"]):
         assert dim_candidates(load_config(None, other), 10_000, True, 1000, 2000) == ()
@@ -1094,6 +1101,62 @@ def test_the_dim_stage_says_one_line_per_dimension_and_its_details_with_v(tmp_pa
     assert all(lv < logging.INFO for lv, _ in inside), [m for lv, m in inside if lv >= logging.INFO]
     assert "at als_reg 0.0" in lines[end][1] and "als_user_unobserved" in lines[end][1], lines[end]
     assert lines[end][0] == logging.INFO
+
+
+def test_a_resume_that_finds_a_first_candidates_checkpoint_gone_fits_it_again(tmp_path):
+    """A red team: kill -9 while a fresh `train` cleared an earlier run's checkpoints left the later candidates'
+    (at model.dim and in a dimension's folder), and `--resume` was refused as 'made with another train.als_reg
+    (0.02, now 0.01)'. The first candidate is fitted again, the later ones resume: the uninterrupted model."""
+    import embedrec.training.select as T
+
+    ds = _many_tastes(1)
+    cfg = load_config(None, ["model.dim=4", "train.epochs=6", "train.threads=1", "train.als_dims=[8]"])
+    _, whole, _, chosen = T.fit_and_refit(ds, cfg, tmp_path / "a")
+    for first in (tmp_path / "a" / "als-reg-0.01", tmp_path / "a" / "als-dim-8" / "als-reg-0.01"):
+        (first / "checkpoint.pt").unlink()
+    assert (tmp_path / "a" / "als-reg-0.02" / "checkpoint.pt").is_file()
+    _, resumed, _, again = T.fit_and_refit(ds, cfg, tmp_path / "a", resume=True)
+    assert again.model.dim == chosen.model.dim and again.train == chosen.train
+    for key, value in whole.model.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(resumed.model.state_dict()[key]), np.asarray(value), err_msg=key)
+    # a later candidate's checkpoint of another config is still refused, naming what differs
+    other = load_config(None, ["model.dim=4", "train.epochs=6", "train.threads=1", "train.als_dims=[8]",
+                               "train.als_recency=1"])
+    (tmp_path / "a" / "als-reg-0.01" / "checkpoint.pt").unlink()
+    with pytest.raises(ArtifactError, match="another train.als_recency"):
+        T.fit_and_refit(ds, other, tmp_path / "a", resume=True)
+
+
+def test_a_fresh_train_clears_only_what_training_wrote_in_dimension_folders(tmp_path, caplog):
+    """A red team: a fresh `train` removed every als-dim-* folder whole: a user's files in one, and a folder of
+    the user's own so named (als-dim-plots). Only training's files go now (no checkpoint is left to resume); a
+    folder holding anything else is kept and said; a link in a dimension folder's place is removed, not
+    followed (its checkpoints went where it pointed)."""
+    import logging
+
+    from embedrec.training.select import clear_dim_folders, fit_and_refit
+
+    run = tmp_path / "run"
+    cfg = load_config(None, ["model.dim=4", "train.epochs=3", "train.threads=1", "train.als_dims=[8]"])
+    fit_and_refit(_many_tastes(2), cfg, run)
+    assert list((run / "als-dim-8").rglob("checkpoint.pt"))
+    (run / "als-dim-8" / "mine.txt").write_text("mine")
+    (run / "als-dim-8" / "als-reg-0.01" / "notes.txt").write_text("notes")
+    (run / "als-dim-plots").mkdir()
+    (run / "als-dim-plots" / "fig.txt").write_text("fig")
+    (tmp_path / "userdir").mkdir()
+    (tmp_path / "userdir" / "checkpoint.pt").write_text("the user's")
+    (run / "als-dim-16").symlink_to(tmp_path / "userdir")
+    (run / "als-dim-32" / "als-reg-0.01").mkdir(parents=True)  # training's own only: removed whole
+    (run / "als-dim-32" / "als-reg-0.01" / "metrics.jsonl").write_text("{}\n")
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        clear_dim_folders(run)
+    left = sorted(str(p.relative_to(run)) for p in run.glob("als-dim-*/**/*") if p.is_file())
+    assert left == ["als-dim-8/als-reg-0.01/notes.txt", "als-dim-8/mine.txt", "als-dim-plots/fig.txt"], left
+    assert not (run / "als-dim-16").exists() and (tmp_path / "userdir" / "checkpoint.pt").read_text() == "the user's"
+    assert not (run / "als-dim-32").exists()
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "als-dim-8'" in said[0] and "mine.txt" in said[0], said
 
 
 def test_a_run_killed_in_a_dim_selection_resumes_to_the_uninterrupted_model(tmp_path):

@@ -782,6 +782,21 @@ def test_disk_full_is_one_line_naming_the_path(base, tmp_path, monkeypatch):  # 
                            "folder")
 
 
+def test_disk_full_while_faiss_writes_the_index_names_the_file(base, monkeypatch):  # row 7
+    """A red team (a 26 MB tmpfs): FAISS's write error carries no errno and no path, and `train` said 'cannot
+    write the output: the disk is full...', as if stdout were full. The index file is named now."""
+    import faiss
+
+    def full(index, path):
+        raise RuntimeError(f"Error in faiss::FileIOWriter: write error in {path}: 0 != 1 (No space left on device)")
+
+    monkeypatch.setattr(faiss, "write_index", full)
+    r = invoke("index", "rebuild", "--run", base[1])
+    assert r.exit_code == 1
+    assert re.fullmatch(r"error: no space left on device writing '.*movies_ip\.faiss'; free space, or choose "
+                        r"another run\.dir", one_line(r)), r.stderr
+
+
 def test_disk_full_in_a_torch_checkpoint_is_the_same_one_line(tmp_path, monkeypatch):  # row 7
     """torch.save's zip writer turns a failed write into RuntimeError('... unexpected pos ...'); the checkpoint
     writer still reports the disk (found on a 3 MB tmpfs: 'internal error' for the adam and hogwild trainers)."""

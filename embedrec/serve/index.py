@@ -348,9 +348,23 @@ def build_indexes(out: Path, f: dict, cfg: IndexConfig, embeddings_sha256: str, 
         meta["recall@10"] = meta["similar_recall@10"] = 1.0
     meta["params"] = _params(kind, ip, cos, cfg)
     meta["seconds_with_recall_check"] = round(time.perf_counter() - t0, 3)
-    faiss.write_index(ip.index, str(out / IP_FILE))
-    faiss.write_index(cos.index, str(out / COS_FILE))
+    for index, name in ((ip.index, IP_FILE), (cos.index, COS_FILE)):
+        write_index(index, out / name)
     return meta
+
+
+def write_index(index, path: Path) -> None:
+    """faiss.write_index, a full disk said naming the file (a red team: FAISS's RuntimeError carries no errno
+    or path, and the command said 'cannot write the output')."""
+    from embedrec.fsutil.files import io_error
+
+    try:
+        faiss.write_index(index, str(path))
+    except RuntimeError as e:
+        err = io_error(OSError(str(e)), path, "choose another run.dir")
+        if err is None:
+            raise
+        raise err from None
 
 
 def _params(kind: str, ip: VectorIndex, cos: VectorIndex, cfg: IndexConfig) -> dict:

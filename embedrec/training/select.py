@@ -12,8 +12,10 @@ checkpoint and validation, is ``fit.py``'s; ``shard_als`` runs the same ``Select
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 from pathlib import Path
 
 from embedrec.config import MAX_DIM
@@ -73,12 +75,25 @@ class Selection:
             [f"a0-{tcfg.als_unobserved:.4g}"] if tcfg.als_unobserved in self.a0s else [])
         return Path(run_dir) / ("als-" + "-".join(parts)) if parts else Path(run_dir)
 
-    def folders(self, run_dir) -> list[Path]:
-        """Every folder this selection may use (cleared before a fresh one)."""
+    def by_folder(self, run_dir) -> dict:
+        """{folder: the train config a candidate fitted there has}, for every folder this selection may use."""
         import dataclasses
 
-        return [self.folder(run_dir, dataclasses.replace(self.first, als_reg=g, als_recency=r, als_unobserved=a))
-                for g in self.regs for r in self.recs for a in (self.first.als_unobserved, *self.a0s)]
+        return {self.folder(run_dir, t): t for t in (
+            dataclasses.replace(self.first, als_reg=g, als_recency=r, als_unobserved=a)
+            for g in self.regs for r in self.recs for a in (self.first.als_unobserved, *self.a0s))}
+
+    def folders(self, run_dir) -> list[Path]:
+        """Every folder this selection may use (cleared before a fresh one)."""
+        return list(self.by_folder(run_dir))
+
+    def first_lost(self, run_dir, has_checkpoint) -> bool:
+        """Whether a resume finds no checkpoint for the first candidate but one for a later one: a run killed
+        while a fresh ``train`` cleared an earlier run's checkpoints (a red team: its resume was refused as
+        another config's). The first is then fitted again (deterministic: the later ones' warm-start keys still
+        match); with no checkpoint at all the resume is refused as before (nothing to resume)."""
+        first = self.folder(run_dir, self.first)
+        return not has_checkpoint(first) and any(has_checkpoint(f) for f in self.folders(run_dir) if f != first)
 
     def describe(self, tcfg) -> str:
         """'als_reg 0.01, als_recency 2': the values this selection varies."""
@@ -87,18 +102,21 @@ class Selection:
                          + ([f"als_unobserved {tcfg.als_unobserved if isinstance(tcfg.als_unobserved, str) else f'{tcfg.als_unobserved:.4g}'}"]
                             if self.a0s else []))
 
-    def run(self, run_dir, fit_one, *, resume: bool, has_checkpoint, clear, sync=None, writer: bool = True):
+    def run(self, run_dir, fit_one, *, resume: bool, has_checkpoint, clear, sync=None, writer: bool = True,
+            first_lost: bool = False):
         """Fit every candidate, keeping the best on valid: ``fit_one(tcfg, folder, resume, best)`` fits one
         (``best``: the best FitResult so far, None for the first). A later candidate resumes only if its folder
         ``has_checkpoint`` and it started from the same model (more epochs may have moved the best); otherwise its
         old checkpoint is ``clear``-ed. ``sync`` (a distributed barrier) runs before the warm-start key is written,
-        by the ``writer`` only. Returns (the best FitResult, its seconds the whole selection's; its train config)."""
+        by the ``writer`` only. ``first_lost``: see :meth:`first_lost` (the first candidate is fitted afresh).
+        Returns (the best FitResult, its seconds the whole selection's; its train config)."""
         best, seconds, level = None, 0.0, DETAIL.get()
         for i, tcfg in enumerate(self):
             folder = self.folder(run_dir, tcfg)
             # a run killed during the first candidate has no checkpoint for the later ones: they start afresh
             key = warm_key(best)
-            again = resume and (i == 0 or (has_checkpoint(folder) and warm_matches(folder, key)))
+            again = resume and ((i == 0 and not first_lost) or (i > 0 and has_checkpoint(folder)
+                                                                 and warm_matches(folder, key)))
             if sync is not None:
                 sync()  # every process has read the old key before the writer replaces it
             if key is not None and writer:
@@ -213,7 +231,8 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
                                                                  ds.n_users, ds.n_movies))
     if resume:
         _checkpoint_elsewhere(run_dir, sel.folder(run_dir, sel.first) / CHECKPOINT,
-                              _fp_config(cfg.model, sel.first, cfg.features))
+                              _fp_config(cfg.model, sel.first, cfg.features),
+                              {f: _fp_config(cfg.model, t, cfg.features) for f, t in sel.by_folder(run_dir).items()})
         recency_candidates(ds, cfg.train, level=logging.INFO if say else logging.DEBUG)  # now said
     if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
         for folder in sel.folders(run_dir):
@@ -225,7 +244,8 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
                    init_state=None if best is None else best.model.state_dict(), reuse=reuse,
                    floor=None if best is None else best.best_value)
 
-    best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=_has_checkpoint, clear=clear_checkpoint)
+    best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=_has_checkpoint, clear=clear_checkpoint,
+                         first_lost=resume and sel.many and sel.first_lost(run_dir, _has_checkpoint))
     if tcfg.als_user_unobserved == "auto":  # settled on valid; the refit (or, without one, this model) applies it
         scale = choose_user_unobserved(ds, cfg.model, tcfg, best, reuse, apply=not refit) \
             if has_valid and exact_index(cfg.index, ds.n_movies) else 1.0
@@ -251,17 +271,24 @@ def _has_checkpoint(folder: Path) -> bool:
     return (Path(folder) / CHECKPOINT).exists()
 
 
-def _checkpoint_elsewhere(run_dir, ckpt: Path, fp_cfg: dict) -> None:
+def _checkpoint_elsewhere(run_dir, ckpt: Path, fp_cfg: dict, expected: dict | None = None) -> None:
     """Resuming where this config keeps no checkpoint (``ckpt``) while the run holds one elsewhere (the run
-    folder's own, or an als candidate's): it was trained with another config (its -c FILE forgotten?), refused
-    naming the difference as a checkpoint of another config in the right place is, before anything is written."""
+    folder's own, or an als candidate's) that this config would not have written there: it was trained with
+    another config (its -c FILE forgotten?), refused naming the difference as a checkpoint of another config in
+    the right place is, before anything is written. ``expected``: {folder: the fingerprint config this config
+    fits there} (a selection's candidates); a checkpoint that matches its folder's is this run's own."""
     if ckpt.exists():
         return
-    root = Path(run_dir)
+    root, expected = Path(run_dir), expected or {}
     for p in (root / CHECKPOINT, *sorted(root.glob(f"als-*/{CHECKPOINT}"))):
-        if p.is_file():  # no value differs: the selection does (auto: a folder per candidate; one value: the run's)
-            same = "train.als_reg or train.als_recency (auto, or one value)"
-            raise _other_config(p, _difference(load_checkpoint(p).get("config"), fp_cfg, same))
+        if not p.is_file() or DIM_FOLDER.fullmatch(p.parent.name):  # a dimension's: choose_dim resumes those
+            continue
+        got = load_checkpoint(p).get("config")
+        if p.parent in expected and not _difference(got, expected[p.parent], ""):
+            continue  # this config's own, in its place
+        # no value differs: the selection does (auto: a folder per candidate; one value: the run's)
+        same = "train.als_reg or train.als_recency (auto, or one value)"
+        raise _other_config(p, _difference(got, expected.get(p.parent, fp_cfg), same))
 
 
 WARM = "warm-start.json"  # in a later candidate's folder: which model it started from
@@ -327,7 +354,14 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
         return ()
     d = resolve_dim(cfg.model, n_users, n_movies)
     if cfg.train.als_dims != "auto":
-        return tuple(dict.fromkeys(x for x in cfg.train.als_dims if x != d))
+        dims = tuple(dict.fromkeys(x for x in cfg.train.als_dims if x != d))
+        rank = min(n_users, n_movies)
+        if say and any(x > rank for x in dims):  # tried as asked, but said (a red team: 2048 on 943 users, 89 s)
+            log.warning("train.als_dims: %s above min(users, movies) = %d, which bounds the rank the factors can "
+                        "hold: %s tried as asked, at a larger model's time and disk for no more rank",
+                        ", ".join(str(x) for x in dims if x > rank), rank,
+                        "they are" if sum(x > rank for x in dims) > 1 else "it is")
+        return dims
     if n_ratings > AUTO_DIMS_MAX_RATINGS:
         log.debug("als_dims auto: %s training ratings (above %s): only model.dim %d", f"{n_ratings:,}",
                   f"{AUTO_DIMS_MAX_RATINGS:,}", d)
@@ -418,14 +452,45 @@ def pick_dim(scores: dict[int, float], metric: str) -> int:
     return min(d for d, v in finite.items() if (v >= best - margin if high else v <= best + margin))
 
 
-def clear_dim_folders(run_dir) -> None:
-    """A fresh run (not a resume) removes every als-dim-<d> folder an earlier run left: a resume of this run must
-    never take another run's checkpoint there for its own (it would be refused as another config's)."""
-    import shutil
+DIM_FOLDER = re.compile(r"als-dim-[0-9]+")  # choose_dim's folders; no other name is ever cleared
+# what training writes in a candidate's folder (fit, loop, shard_als): checkpoints, the torchrun pointer and its
+# checkpoint folders, the epoch log, TensorBoard's event files, the warm-start key, and their temporaries
+TRAINING_FILE = re.compile(r"checkpoint\.pt|checkpoint-dist\.json|metrics\.jsonl|warm-start\.json"
+                           r"|events\.out\.tfevents\..*|(user|movie|best_user|best_movie)\.npy|\..*\.tmp.*")
 
-    for old in Path(run_dir).glob("als-dim-*"):
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
+
+def clear_dim_folders(run_dir) -> None:
+    """A fresh run (not a resume) clears the als-dim-<d> folders an earlier run left: a resume of this run must
+    never take another run's checkpoint there for its own. Only what training writes goes (TRAINING_FILE, and
+    the folders that held nothing else); a folder holding other files is kept with them, and said (a red team:
+    every als-dim-* folder was removed whole, a user's files in it and a folder of the user's own so named). A
+    link in a dimension folder's place is removed, never followed (its checkpoints would land where it points)."""
+    import os
+
+    kept = []
+    for top in sorted(Path(run_dir).glob("als-dim-*")):
+        if not DIM_FOLDER.fullmatch(top.name):
+            continue
+        if top.is_symlink():
+            top.unlink()
+            continue
+        if not top.is_dir():
+            continue
+        for folder, dirs, files in os.walk(top, topdown=False):  # links are not followed, nor removed below
+            for name in files:
+                if TRAINING_FILE.fullmatch(name) and not os.path.islink(os.path.join(folder, name)):
+                    os.unlink(os.path.join(folder, name))
+            for name in dirs:
+                with contextlib.suppress(OSError):  # not empty: it holds what training did not write
+                    os.rmdir(os.path.join(folder, name))
+        with contextlib.suppress(OSError):
+            top.rmdir()
+        if top.exists():
+            kept.append(top)
+    for top in kept:
+        left = sorted(str(p.relative_to(top)) for p in top.rglob("*") if not p.is_dir() or p.is_symlink())
+        log.warning("kept '%s': it holds files train did not write (%s%s); its checkpoints were removed", top,
+                    ", ".join(left[:3]), ", ..." if len(left) > 3 else "")
 
 
 def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progress: bool = False):
