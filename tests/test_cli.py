@@ -341,6 +341,24 @@ def test_evaluate_command(cli_run):
         ["coverage@5", "hitrate@5", "map@5", "mrr@5", "ndcg@5", "precision@5", "recall@5"]
 
 
+def test_evaluate_takes_comma_separated_cutoffs_and_usage_errors_say_the_fix(cli_run):
+    """A first-hour pass: `evaluate -k 10,20` was 'not a valid integer range' (tune-dims takes comma lists);
+    `train --epochs 5` and `recommend 196` named no fix."""
+    sets, _ = cli_run
+    both = invoke("evaluate", "--split", "valid", "-k", "5,7", "--format", "json", *sets)
+    apart = invoke("evaluate", "--split", "valid", "-k", "5", "-k", "7", "--format", "json", *sets)
+    assert both.exit_code == 0 and both.stdout == apart.stdout and '"ndcg@7"' in both.stdout, both.stderr
+    r = invoke("evaluate", "-k", "10,x", *sets)
+    assert (r.exit_code, r.stderr) == (2, "error: -k '10,x': expected whole numbers >= 1, one or comma-separated, "
+                                          "e.g. -k 10 or -k 10,20\n")
+    r = invoke("train", "--epochs", "5")
+    assert r.exit_code == 2 and r.stderr.endswith("train -h'); train.epochs is a config key: "
+                                                  "--set train.epochs=VALUE\n"), r.stderr
+    r = invoke("recommend", "196")
+    assert r.exit_code == 2 and r.stderr.endswith("; name the user with --user ID (or --movie, --liked ...)\n")
+    assert invoke("train", "--bogus").stderr.endswith("train -h')\n")  # no key: no hint
+
+
 def test_fast_delimited_output_equals_generic_rows(cli_run):
     """--users with csv goes through the fast writer; it must print what the generic row writer prints."""
     sets, _ = cli_run

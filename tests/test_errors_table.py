@@ -87,6 +87,9 @@ RECOMMEND = [
     ("missing run", ["--user", "1", "--run", "{tmp}/nope"], None, NO_RUN, 1),
     ("empty run folder", ["--user", "1", "--run", "{tmp}/exists"], None,  # (its parent holds other tests' runs)
      "no trained model in '{tmp}/exists'; run 'embedrec train' first or set run.dir", 1),
+    ("interrupted run", ["--user", "1", "--run", "{tmp}/stopped"], None,  # a review: the hint named no run
+     "no trained model in '{tmp}/stopped' (training was interrupted: 'embedrec train --resume --run {tmp}/stopped' "
+     "with the -c/--set it was started with); run 'embedrec train' first or set run.dir", 1),
     # options that do not apply to the mode (before: accepted and ignored, exit 0)
     ("--include-seen, --movie", ["--movie", "17", "--include-seen"], None,
      usage("recommend", "--include-seen does not apply to --movie; it is for --user, --users, --liked and --rated"),
@@ -166,6 +169,8 @@ EXPORT = [
 
 def _check(command, trained_run, tmp_path, args, stdin, stderr, code):
     (tmp_path / "exists").mkdir()
+    (tmp_path / "stopped" / "als-reg-0.01").mkdir(parents=True)  # a run interrupted in its selection
+    (tmp_path / "stopped" / "als-reg-0.01" / "checkpoint.pt").write_bytes(b"")
     (tmp_path / "top.csv").write_text("user_id,rank,movie_id\n")
     (tmp_path / "one.csv").write_text("user,movie\n1,2\n3\n")
     (tmp_path / "binary.csv").write_bytes(b"1,2\n\xff\xfe,3\n")

@@ -186,8 +186,23 @@ def _usage_error(e: click.UsageError, path: str = "embedrec"):
     text = e.format_message().rstrip(".")
     path = e.ctx.command_path if e.ctx is not None else path  # none for an option given without its value
     if not _secondary():  # the command line is every rank's: under torchrun rank 0 alone says what is wrong in it
-        _error_line(f"{text[:1].lower()}{text[1:]} (see '{path} -h')")
+        _error_line(f"{text[:1].lower()}{text[1:]} (see '{path} -h'){_usage_hint(e, path)}")
     sys.exit(e.exit_code)
+
+
+def _usage_hint(e: click.UsageError, path: str) -> str:
+    """What the user probably meant (a first-hour pass): an unknown option named as a config key is set with
+    --set (`train --epochs 5`); a bare argument to recommend is a user id (`recommend 196`)."""
+    if isinstance(e, click.NoSuchOption):
+        from embedrec.config import Config, flat_config
+
+        name = e.option_name.lstrip("-").split("=")[0].replace("-", "_")
+        keys = [k for k in flat_config(Config()) if k.rsplit(".", 1)[-1] == name]
+        if keys:
+            return f"; {' or '.join(keys)} is a config key: --set {keys[0]}=VALUE"
+    if path.endswith(" recommend") and "unexpected extra argument" in e.format_message():
+        return "; name the user with --user ID (or --movie, --liked ...)"
+    return ""
 
 
 def _error_line(text: str, prefix: str = "error: ") -> None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 @main.command(context_settings=CONTEXT)
 @click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
-@click.option("-k", "ks", multiple=True, type=click.IntRange(1), help="Cut-offs (repeatable); default train.eval_k.")
+@click.option("-k", "ks", multiple=True, help="Cut-offs: -k 10 -k 20 or -k 10,20; default train.eval_k.")
 @RUN
 @FMT
 @common
@@ -28,10 +28,11 @@ def evaluate(cfg: Config, split, ks, run_dir, fmt):
 
     \b
     Example:
-      embedrec evaluate --split test -k 10 -k 20 --format json
+      embedrec evaluate --split test -k 10,20 --format json
     """
     from embedrec.evaluate import evaluate_run
 
+    ks = tuple(k for text in ks for k in _cutoffs(text))
     # the dataset the run recorded; where that folder is gone (moved), data.prepared if the user set it (the
     # run's fingerprint still checks it is the same data)
     moved_to = cfg.data.prepared if "data.prepared" in getattr(cfg, "_explicit", ()) else None
@@ -43,3 +44,17 @@ def evaluate(cfg: Config, split, ks, run_dir, fmt):
              metrics["excluded"].replace("+", " and "),
              f", and the {below:,} rated below data.min_rating (as recommend leaves them out)" if below else "")
     metrics_out(metrics, fmt)
+
+
+def _cutoffs(text: str) -> list[int]:
+    """'10' or '10,20' (as tune-dims takes its lists; a first-hour pass: '10,20' was 'not a valid integer
+    range'), each a whole number >= 1."""
+    from embedrec.errors import UsageError
+
+    try:
+        ks = [int(x) for x in text.split(",")]
+    except ValueError:
+        ks = []
+    if not ks or min(ks) < 1:
+        raise UsageError(f"-k '{text}': expected whole numbers >= 1, one or comma-separated, e.g. -k 10 or -k 10,20")
+    return ks
