@@ -71,6 +71,41 @@ def test_user_solve_is_the_exact_minimiser(engine):
         np.testing.assert_allclose(P[row], want, rtol=2e-3, atol=2e-4)
 
 
+def test_the_c_kernels_cg_steps_are_cgs_own_not_float32_noise():
+    """A review (torchrun's factors 3e-4 from one process's at model.dim 16): the float32 recurrences lost
+    orthogonality by the 6th step where one direction dominates (popularity), so a sum in another order moved
+    re-solved users by 1e-3. The kernel's vectors and scalars are double now (its products over the rated rows
+    float32): 6 steps land within 1e-3 of the same 6 steps in float64 (measured 1.5-2.3e-4; 5.7-6.6e-3 before)."""
+    from embedrec.training.als import Side, Solver
+
+    k, n, m, per, steps = 16, 300, 400, 60, 6
+    for seed in range(2):
+        rng = np.random.default_rng(seed)
+        Y = (rng.standard_normal((m, k)) * 0.3).astype(np.float32)
+        Y[:, 0] += 1.0  # one eigenvalue of Y^T Y far above the rest
+        X0 = (rng.standard_normal((n, k)) * 0.1).astype(np.float32)
+        ptr = np.arange(0, n * per + 1, per).astype(np.int64)
+        idx = np.concatenate([rng.choice(m, per, replace=False) for _ in range(n)]).astype(np.int32)
+        reg = np.full(n, 0.5, np.float32)
+        G = np.ascontiguousarray(np.float32(0.05) * (Y.T @ Y))
+        X = X0.copy()
+        Solver(1, steps, "c", None).solve(Y, X, G, Side(ptr, idx, None, reg, m, False, None))
+        Y64, worst = Y.astype(np.float64), 0.0
+        for u in range(n):
+            Yu = Y64[idx[ptr[u]:ptr[u + 1]]]
+            A = G.astype(np.float64) + reg[u] * np.eye(k) + Yu.T @ Yu
+            x = X0[u].astype(np.float64)
+            r = Yu.sum(0) - A @ x
+            p, rs = r.copy(), r @ r
+            for _ in range(steps):
+                ap = A @ p
+                a = rs / (p @ ap)
+                x, r = x + a * p, r - a * ap
+                p, rs = r + (r @ r) / rs * p, r @ r
+            worst = max(worst, float(np.abs(X[u] - x).max()))
+        assert worst < 1e-3, (seed, worst)
+
+
 @pytest.mark.parametrize("engine", ["c", "torch"])
 def test_user_refit_solves_with_the_scaled_unobserved_weight(engine):
     """train.als_user_unobserved: the users solved again, movies fixed, with a0 x scale in the Gramian only (the

@@ -172,59 +172,70 @@ double mf_sgd(int bpr, float *P, float *Q, float *BU, float *BM, int dim,
 
 double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, const int32_t *indices,
               const float *W, const float *reg, int dim, int64_t start, int64_t end, int steps) {
-    float r[4096], p[4096], ap[4096];
+    /* CG's vectors and scalars in double, its products over the rated rows in float32 (the time is there). In
+     * float32 the recurrences lost orthogonality by step 5 or 6 where one direction dominates (popularity):
+     * 6 steps landed 6e-3 from the same 6 steps in float64 (now 2e-4), and torchrun's ranks (G summed in
+     * another order) re-solved users 3e-4 from one process's (now 1.4e-5). All in double cost 1.5-1.8x here;
+     * this, 1.1-1.2x of the kernel and nothing measurable in a train (BENCHMARKS.md, session 22). */
+    double r[4096], p[4096], ap[4096], xd[4096];
+    float pf[4096], sum[4096];
     double total = 0.0;
     if (dim > 4096) return NAN;
     for (int64_t u = start; u < end; u++) {
         float *x = X + u * (int64_t)dim;
         const int64_t lo = indptr[u], hi = indptr[u + 1];
-        const float lam = reg[u];
+        const double lam = reg[u];
         double obj = 0.0, xgx = 0.0, xx = 0.0;
-        for (int k = 0; k < dim; k++) {           /* r = b - A x, starting with -(G + reg) x */
-            const float s = G[k] * x[k];
-            xgx += (double)s * x[k];
-            xx += (double)x[k] * x[k];
-            r[k] = -s - lam * x[k];
-        }
-        for (int64_t t = lo; t < hi; t++) {
+        for (int k = 0; k < dim; k++) sum[k] = 0.f;
+        for (int64_t t = lo; t < hi; t++) {       /* sum_i w_i (1 - x.y_i) y_i */
             const float *y = Y + (int64_t)indices[t] * dim;
             if (t + ROW_AHEAD < hi) prefetch_row(Y + (int64_t)indices[t + ROW_AHEAD] * dim, dim);
             float d = 0.f;
             for (int k = 0; k < dim; k++) d += y[k] * x[k];
             const float w = W ? W[t] : 1.f, c = 1.f - d;
             obj += (double)w * c * c;
-            for (int k = 0; k < dim; k++) r[k] += w * c * y[k];
+            for (int k = 0; k < dim; k++) sum[k] += w * c * y[k];
+        }
+        double rs = 0.0;
+        for (int k = 0; k < dim; k++) {           /* r = b - A x = that sum - (G + reg) x */
+            xd[k] = x[k];
+            const double s = (double)G[k] * xd[k];
+            xgx += s * xd[k];
+            xx += xd[k] * xd[k];
+            r[k] = (double)sum[k] - s - lam * xd[k];
+            p[k] = r[k];
+            rs += r[k] * r[k];
         }
         total += obj + xgx + lam * xx;
-        float rs = 0.f;
-        for (int k = 0; k < dim; k++) { p[k] = r[k]; rs += r[k] * r[k]; }
-        for (int s = 0; s < steps && rs > 1e-20f; s++) {
-            /* ap = (G + reg) p + sum_i (y_i.p) y_i, in two loops as before the full-Gramian branch went: with
-             * -fassociative-math one loop may become (G + reg) p and move the factors in the last bits */
-            for (int k = 0; k < dim; k++) ap[k] = G[k] * p[k];
-            for (int k = 0; k < dim; k++) ap[k] += lam * p[k];
+        for (int s = 0; s < steps && rs > 1e-20; s++) {
+            /* ap = (G + reg) p + sum_i w_i (y_i.p) y_i */
+            for (int k = 0; k < dim; k++) { pf[k] = (float)p[k]; sum[k] = 0.f; }
             for (int64_t t = lo; t < hi; t++) {
                 const float *y = Y + (int64_t)indices[t] * dim;
                 if (t + ROW_AHEAD < hi) prefetch_row(Y + (int64_t)indices[t + ROW_AHEAD] * dim, dim);
                 float d = 0.f;
-                for (int k = 0; k < dim; k++) d += y[k] * p[k];
+                for (int k = 0; k < dim; k++) d += y[k] * pf[k];
                 if (W) d *= W[t];
-                for (int k = 0; k < dim; k++) ap[k] += d * y[k];
+                for (int k = 0; k < dim; k++) sum[k] += d * y[k];
             }
-            float pap = 0.f;
-            for (int k = 0; k < dim; k++) pap += p[k] * ap[k];
-            if (!(pap > 0.f)) break;
-            const float a = rs / pap;
-            float rsn = 0.f;
+            double pap = 0.0;
             for (int k = 0; k < dim; k++) {
-                x[k] += a * p[k];
+                ap[k] = ((double)G[k] + lam) * p[k] + (double)sum[k];
+                pap += p[k] * ap[k];
+            }
+            if (!(pap > 0.0)) break;
+            const double a = rs / pap;
+            double rsn = 0.0;
+            for (int k = 0; k < dim; k++) {
+                xd[k] += a * p[k];
                 r[k] -= a * ap[k];
                 rsn += r[k] * r[k];
             }
-            const float beta = rsn / rs;
+            const double beta = rsn / rs;
             for (int k = 0; k < dim; k++) p[k] = r[k] + beta * p[k];
             rs = rsn;
         }
+        for (int k = 0; k < dim; k++) x[k] = (float)xd[k];
     }
     return total;
 }
