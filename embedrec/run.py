@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,7 +384,7 @@ def load_run(run_dir: str | Path) -> Run:
         raise ArtifactError(f"the model folder '{run_dir / _link(run_dir)}' that '{link}' points to is missing "
                             f"(removed by hand?); {FIX}")
     if not link.exists():
-        hint = (f" (training was interrupted: «'embedrec train --resume --run {run_dir}' with the -c/--set it was "
+        hint = (f" (training was interrupted: «'embedrec train --resume --run {shlex.quote(str(run_dir))}' with the -c/--set it was "
                 "started with|embedrec.api.train_run(cfg, resume=True)»)") if training_files(run_dir, "checkpoint*") \
             else ""
         others = "" if hint else _trained_beside(run_dir)

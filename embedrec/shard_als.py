@@ -517,9 +517,10 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
                          features_cfg=cfg.features, init_state=None if best is None else best.model.state_dict(),
                          floor=None if best is None else best.best_value)
 
+    # no first_lost here: the ranks check no checkpoint's config before the fits (a review: a resume with another
+    # train.seed refitted the first candidate and cleared the later ones); a lost first one is nothing to resume
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=_clear,
-                         has_checkpoint=_has_checkpoint,
-                         first_lost=resume and sel.many and sel.first_lost(run_dir, _has_checkpoint))
+                         has_checkpoint=_has_checkpoint)
     if tcfg.als_user_unobserved == "auto":
         from embedrec.training.select import exact_index
 

@@ -354,6 +354,8 @@ def test_evaluate_takes_comma_separated_cutoffs_and_usage_errors_say_the_fix(cli
     r = invoke("train", "--epochs", "5")
     assert r.exit_code == 2 and r.stderr.endswith("train -h'); train.epochs is a config key: "
                                                   "--set train.epochs=VALUE\n"), r.stderr
+    r = invoke("train", "--seed", "3")  # the command's own section first (a review: not split.seed)
+    assert r.stderr.endswith("; train.seed is a config key: --set train.seed=VALUE\n"), r.stderr
     r = invoke("recommend", "196")
     assert r.exit_code == 2 and r.stderr.endswith("; name the user with --user ID (or --movie, --liked ...)\n")
     assert invoke("train", "--bogus").stderr.endswith("train -h')\n")  # no key: no hint

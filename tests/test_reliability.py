@@ -795,6 +795,11 @@ def test_disk_full_while_faiss_writes_the_index_names_the_file(base, monkeypatch
     assert r.exit_code == 1
     assert re.fullmatch(r"error: no space left on device writing '.*movies_ip\.faiss'; free space, or choose "
                         r"another run\.dir", one_line(r)), r.stderr
+    monkeypatch.setattr(faiss, "write_index", lambda index, path: (_ for _ in ()).throw(RuntimeError(
+        f"Error in faiss::FileIOWriter: could not open {path} for writing: Disk quota exceeded")))
+    r = invoke("index", "rebuild", "--run", base[1])
+    assert r.exit_code == 1 and re.fullmatch(r"error: disk quota exceeded writing '.*movies_ip\.faiss'; free space, "
+                                             r"or choose another run\.dir", one_line(r)), r.stderr
 
 
 def test_disk_full_in_a_torch_checkpoint_is_the_same_one_line(tmp_path, monkeypatch):  # row 7

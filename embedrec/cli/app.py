@@ -190,6 +190,12 @@ def _usage_error(e: click.UsageError, path: str = "embedrec"):
     sys.exit(e.exit_code)
 
 
+# the config sections whose keys a command reads, its own first: an unknown option named as one of their keys
+# gets its --set (_usage_hint)
+_KEY_SECTIONS = {"train": ("train", "model", "run", "index"), "tune-dims": ("tune", "train", "model"),
+                 "ingest": ("data", "split"), "recommend": ("recommend",), "export": ("recommend",)}
+
+
 def _usage_hint(e: click.UsageError, path: str) -> str:
     """What the user probably meant (a first-hour pass): an unknown option named as a config key is set with
     --set (`train --epochs 5`); a bare argument to recommend is a user id (`recommend 196`)."""
@@ -197,9 +203,11 @@ def _usage_hint(e: click.UsageError, path: str) -> str:
         from embedrec.config import Config, flat_config
 
         name = e.option_name.lstrip("-").split("=")[0].replace("-", "_")
-        keys = [k for k in flat_config(Config()) if k.rsplit(".", 1)[-1] == name]
-        if keys:
-            return f"; {' or '.join(keys)} is a config key: --set {keys[0]}=VALUE"
+        sections = _KEY_SECTIONS.get(path.rsplit(" ", 1)[-1], ())
+        keys = [k for k in flat_config(Config()) if k.rsplit(".", 1)[-1] == name and k.split(".")[0] in sections]
+        if keys:  # the command's own sections only (a review: train --seed is train.seed, not split.seed)
+            keys.sort(key=lambda k: sections.index(k.split(".")[0]))
+            return f"; {keys[0]} is a config key: --set {keys[0]}=VALUE"
     if path.endswith(" recommend") and "unexpected extra argument" in e.format_message():
         return "; name the user with --user ID (or --movie, --liked ...)"
     return ""

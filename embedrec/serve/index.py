@@ -18,6 +18,7 @@ recall@10 against exact search reaches ``index.target_recall`` on a sample of us
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from pathlib import Path
@@ -360,8 +361,10 @@ def write_index(index, path: Path) -> None:
 
     try:
         faiss.write_index(index, str(path))
-    except RuntimeError as e:
-        err = io_error(OSError(str(e)), path, "choose another run.dir")
+    except RuntimeError as e:  # FAISS's text carries strerror's words: the errno they stand for
+        code = next((c for c, words in ((errno.EDQUOT, "Disk quota exceeded"), (errno.EROFS, "Read-only file system"),
+                                        (errno.EACCES, "Permission denied")) if words in str(e)), None)
+        err = io_error(OSError(code, str(e)) if code else OSError(str(e)), path, "choose another run.dir")
         if err is None:
             raise
         raise err from None

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.errors import ConfigError
+from embedrec.errors import ConfigError, TrainingError
 from embedrec.sparse import lex_order
 from embedrec.threads import blas_threads
 
@@ -267,6 +267,9 @@ class Solver:
                 th.start()
             for th in pool:
                 th.join()
+        if min(totals) < 0:  # the kernel's "not solved": its buffers could not be allocated (or dim > 4096)
+            raise TrainingError(f"the als kernel could not allocate its buffers for model.dim {X.shape[1]} (out of "
+                                "memory?); free memory, or train with a smaller model.dim")
         return float(sum(totals))
 
 

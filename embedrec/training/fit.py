@@ -314,6 +314,20 @@ def _dataset_key(manifest: dict) -> dict:
     return {"fingerprint": manifest["fingerprint"], **{k: manifest.get(k) for k in _DATASET_KEYS}}
 
 
+def made_on(checkpoint: dict, ds) -> bool:
+    """Whether a checkpoint was made on this dataset, whatever its config: its fingerprint rebuilt from the config
+    it recorded (True where it recorded none, or in the older whole-manifest form: nothing to tell by)."""
+    recorded = checkpoint.get("config")
+    if not recorded or not checkpoint.get("fingerprint"):
+        return True
+    h = hashlib.sha256()
+    h.update(json.dumps(_dataset_key(ds.manifest), sort_keys=True, default=str).encode())
+    h.update(json.dumps(recorded, sort_keys=True).encode())
+    legacy = hashlib.sha256(json.dumps(ds.manifest, sort_keys=True, default=str).encode())
+    legacy.update(json.dumps(recorded, sort_keys=True).encode())
+    return checkpoint["fingerprint"] in (h.hexdigest(), legacy.hexdigest())
+
+
 def resumable(recorded, ds, model_cfg, train_cfg, features_cfg=None) -> bool:
     """Whether a checkpoint's recorded fingerprint matches this dataset and config, in today's form or the
     whole-manifest form of checkpoints written before it."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -32,10 +33,12 @@ from embedrec.training.fit import (
     factors,
     fit,
     load_checkpoint,
+    made_on,
     make_runner,
     recency_candidates,
     resolve_dim,
     resolve_loss,
+    resumable,
 )
 from embedrec.training.loop import DETAIL
 
@@ -132,11 +135,13 @@ class Selection:
             r.path = (best.path if best is not None else ()) + ((tcfg, r.best_epoch),)
             r.path_start = best.path_start if best is not None else r.model.state_dict()
             seconds += r.seconds
-            if self.many:
-                log.log(level, "%s: valid %s %.4f at epoch %d of %d", self.describe(tcfg), r.metric, r.best_value,
-                        r.best_epoch, r.epochs_run)
-            if best is None or (r.best_value > best.best_value if higher_is_better(r.metric)
-                                else r.best_value < best.best_value):
+            better = best is None or (r.best_value > best.best_value if higher_is_better(r.metric)
+                                      else r.best_value < best.best_value)
+            if self.many:  # a warm start that did not beat its start after one epoch stopped there (loop.KeepBest)
+                floor = "" if better or r.epochs_run != 1 else f", not past the {best.best_value:.4f} it started from"
+                log.log(level, "%s: valid %s %.4f at epoch %d of %d%s", self.describe(tcfg), r.metric, r.best_value,
+                        r.best_epoch, r.epochs_run, floor)
+            if better:
                 best, self.best = r, tcfg
         if self.many:
             log.log(level, "chose %s", self.describe(self.best))
@@ -230,9 +235,15 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     sel = Selection(cfg.train, recs, regs, unobserved_candidates(cfg.train, has_valid, len(ds.splits["train"]),
                                                                  ds.n_users, ds.n_movies))
     if resume:
+        candidates = sel.by_folder(run_dir)
+
+        def own(folder: Path, ck: dict):
+            t = candidates.get(folder)
+            return (None, False) if t is None else (
+                _fp_config(cfg.model, t, cfg.features), resumable(ck.get("fingerprint"), ds, cfg.model, t, cfg.features))
+
         _checkpoint_elsewhere(run_dir, sel.folder(run_dir, sel.first) / CHECKPOINT,
-                              _fp_config(cfg.model, sel.first, cfg.features),
-                              {f: _fp_config(cfg.model, t, cfg.features) for f, t in sel.by_folder(run_dir).items()})
+                              _fp_config(cfg.model, sel.first, cfg.features), own, ds)
         recency_candidates(ds, cfg.train, level=logging.INFO if say else logging.DEBUG)  # now said
     if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
         for folder in sel.folders(run_dir):
@@ -271,24 +282,30 @@ def _has_checkpoint(folder: Path) -> bool:
     return (Path(folder) / CHECKPOINT).exists()
 
 
-def _checkpoint_elsewhere(run_dir, ckpt: Path, fp_cfg: dict, expected: dict | None = None) -> None:
+def _checkpoint_elsewhere(run_dir, ckpt: Path, fp_cfg: dict, own=None, ds=None) -> None:
     """Resuming where this config keeps no checkpoint (``ckpt``) while the run holds one elsewhere (the run
-    folder's own, or an als candidate's) that this config would not have written there: it was trained with
-    another config (its -c FILE forgotten?), refused naming the difference as a checkpoint of another config in
-    the right place is, before anything is written. ``expected``: {folder: the fingerprint config this config
-    fits there} (a selection's candidates); a checkpoint that matches its folder's is this run's own."""
+    folder's own, or an als candidate's) that this run would not have written there: it was trained with
+    another config (its -c FILE forgotten?) or on another dataset, refused naming the difference as a
+    checkpoint of another config in the right place is, before anything is written. ``own(folder, checkpoint)``
+    -> (this config's train config for that folder, or None; whether the checkpoint's fingerprint matches it):
+    a selection's candidate that matches is this run's own (its first candidate is then fitted again). ``ds``:
+    a checkpoint not made on it is said to be another dataset's, whatever its config."""
     if ckpt.exists():
         return
-    root, expected = Path(run_dir), expected or {}
+    root = Path(run_dir)
     for p in (root / CHECKPOINT, *sorted(root.glob(f"als-*/{CHECKPOINT}"))):
         if not p.is_file() or DIM_FOLDER.fullmatch(p.parent.name):  # a dimension's: choose_dim resumes those
             continue
-        got = load_checkpoint(p).get("config")
-        if p.parent in expected and not _difference(got, expected[p.parent], ""):
-            continue  # this config's own, in its place
-        # no value differs: the selection does (auto: a folder per candidate; one value: the run's)
-        same = "train.als_reg or train.als_recency (auto, or one value)"
-        raise _other_config(p, _difference(got, expected.get(p.parent, fp_cfg), same))
+        ck = load_checkpoint(p)
+        want, matches = own(p.parent, ck) if own is not None else (None, False)
+        if matches:
+            continue  # this run's own, in its place
+        if ds is not None and not made_on(ck, ds):  # ingested again since: no config brings it back
+            raise _other_config(p, "dataset (its manifest differs)")
+        # the config differs, or (the same config) the dataset; no value differs: the selection does
+        differs = _difference(ck.get("config"), want, "") if want is not None else ""
+        raise _other_config(p, differs or ("dataset (its manifest differs)" if want is not None else _difference(
+            ck.get("config"), fp_cfg, "train.als_reg or train.als_recency (auto, or one value)")))
 
 
 WARM = "warm-start.json"  # in a later candidate's folder: which model it started from
@@ -453,44 +470,69 @@ def pick_dim(scores: dict[int, float], metric: str) -> int:
 
 
 DIM_FOLDER = re.compile(r"als-dim-[0-9]+")  # choose_dim's folders; no other name is ever cleared
-# what training writes in a candidate's folder (fit, loop, shard_als): checkpoints, the torchrun pointer and its
-# checkpoint folders, the epoch log, TensorBoard's event files, the warm-start key, and their temporaries
-TRAINING_FILE = re.compile(r"checkpoint\.pt|checkpoint-dist\.json|metrics\.jsonl|warm-start\.json"
-                           r"|events\.out\.tfevents\..*|(user|movie|best_user|best_movie)\.npy|\..*\.tmp.*")
+# what training writes in a dimension's folder and its candidates' (fit, loop, shard_als): checkpoints, the
+# torchrun pointer, the epoch log, the warm-start key, their temporaries (fsutil's '.<name>.XXXXXXXX');
+# TensorBoard's event files; torchrun's checkpoint folders and their tables
+TRAINING_FILE = re.compile(r"(checkpoint\.pt|checkpoint-dist\.json|metrics\.jsonl|warm-start\.json)"
+                           r"|\.(checkpoint\.pt|checkpoint-dist\.json|metrics\.jsonl|warm-start\.json)\.[a-z0-9_]{8}")
+EVENTS = re.compile(r"events\.out\.tfevents\..+")
+DIST_FOLDER = re.compile(r"checkpoint-dist-e[0-9]{5}|\.checkpoint-dist-e[0-9]{5}\.tmp")
+DIST_TABLES = ("user.npy", "movie.npy", "best_user.npy", "best_movie.npy")
+CANDIDATE = re.compile(r"als-(?!dim-)[0-9a-z.-]+")  # a selection's candidate folder (Selection.folder)
 
 
 def clear_dim_folders(run_dir) -> None:
     """A fresh run (not a resume) clears the als-dim-<d> folders an earlier run left: a resume of this run must
-    never take another run's checkpoint there for its own. Only what training writes goes (TRAINING_FILE, and
-    the folders that held nothing else); a folder holding other files is kept with them, and said (a red team:
-    every als-dim-* folder was removed whole, a user's files in it and a folder of the user's own so named). A
-    link in a dimension folder's place is removed, never followed (its checkpoints would land where it points)."""
-    import os
-
+    never take another run's checkpoint there for its own. Only what training writes goes, in the folders
+    training makes (the candidates', TensorBoard's, torchrun's checkpoints'), and the folders left empty; a
+    folder holding anything else is kept with it, and said (a red team: every als-dim-* folder was removed
+    whole, a user's files in one and a folder of the user's own so named). A link where training writes (a
+    dimension's or a candidate's folder, ...) is removed, never followed: its files would land where it points."""
     kept = []
     for top in sorted(Path(run_dir).glob("als-dim-*")):
         if not DIM_FOLDER.fullmatch(top.name):
             continue
         if top.is_symlink():
             top.unlink()
-            continue
-        if not top.is_dir():
-            continue
-        for folder, dirs, files in os.walk(top, topdown=False):  # links are not followed, nor removed below
-            for name in files:
-                if TRAINING_FILE.fullmatch(name) and not os.path.islink(os.path.join(folder, name)):
-                    os.unlink(os.path.join(folder, name))
-            for name in dirs:
-                with contextlib.suppress(OSError):  # not empty: it holds what training did not write
-                    os.rmdir(os.path.join(folder, name))
-        with contextlib.suppress(OSError):
-            top.rmdir()
-        if top.exists():
-            kept.append(top)
-    for top in kept:
+        elif top.is_dir():
+            removed = _clear_training_folder(top, candidates=True)
+            with contextlib.suppress(OSError):
+                top.rmdir()
+            if top.exists():
+                kept.append((top, removed))
+    for top, removed in kept:
         left = sorted(str(p.relative_to(top)) for p in top.rglob("*") if not p.is_dir() or p.is_symlink())
-        log.warning("kept '%s': it holds files train did not write (%s%s); its checkpoints were removed", top,
-                    ", ".join(left[:3]), ", ..." if len(left) > 3 else "")
+        log.warning("kept '%s': it holds files train did not write (%s%s)%s", top, ", ".join(left[:3]),
+                    ", ..." if len(left) > 3 else "", "; train's files in it were removed" if removed else "")
+
+
+def _clear_training_folder(folder: Path, candidates: bool) -> int:
+    """Remove what training wrote in ``folder`` (and with ``candidates`` in its candidates' folders), then the
+    folders it made that are left empty. Returns how many files went."""
+    removed = 0
+    for entry in os.scandir(folder):
+        path = Path(entry.path)
+        ours_dir = entry.name == "tensorboard" or DIST_FOLDER.fullmatch(entry.name) or (
+            candidates and CANDIDATE.fullmatch(entry.name))
+        if entry.is_symlink():
+            if ours_dir or TRAINING_FILE.fullmatch(entry.name):
+                path.unlink()
+            continue
+        if entry.is_file() and TRAINING_FILE.fullmatch(entry.name):
+            path.unlink()
+            removed += 1
+        elif entry.is_dir() and ours_dir:
+            if entry.name == "tensorboard" or DIST_FOLDER.fullmatch(entry.name):
+                names = EVENTS.fullmatch if entry.name == "tensorboard" else DIST_TABLES.__contains__
+                for inner in os.scandir(path):
+                    if inner.is_file(follow_symlinks=False) and names(inner.name):
+                        os.unlink(inner.path)
+                        removed += 1
+            else:
+                removed += _clear_training_folder(path, candidates=False)
+            with contextlib.suppress(OSError):  # not empty: it holds what training did not write
+                path.rmdir()
+    return removed
 
 
 def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progress: bool = False):
@@ -503,8 +545,9 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     reuse = {}
     if not resume:
         clear_dim_folders(work_dir)
-    selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse)
+    # before the selection: what it says of a list is said first, not after minutes of fitting (a review)
     dims = dim_candidates(cfg, len(ds.splits["train"]), has_valid, ds.n_users, ds.n_movies)
+    selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse)
     selected, cfg = choose_dim(cfg, selected, chosen, work_dir, dims, lambda c, folder, again: fit_selecting(
         ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),
         resume=resume, has_checkpoint=_has_checkpoint)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #define MAXNEG 64
 #define D 4            /* prefetch distance, in examples */
@@ -174,13 +175,22 @@ double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, c
               const float *W, const float *reg, int dim, int64_t start, int64_t end, int steps) {
     /* CG's vectors and scalars in double, its products over the rated rows in float32 (the time is there). In
      * float32 the recurrences lost orthogonality by step 5 or 6 where one direction dominates (popularity):
-     * 6 steps landed 6e-3 from the same 6 steps in float64 (now 2e-4), and torchrun's ranks (G summed in
-     * another order) re-solved users 3e-4 from one process's (now 1.4e-5). All in double cost 1.5-1.8x here;
-     * this, 1.1-1.2x of the kernel and nothing measurable in a train (BENCHMARKS.md, session 22). */
-    double r[4096], p[4096], ap[4096], xd[4096];
-    float pf[4096], sum[4096];
+     * 6 steps landed 2e-4 to 7e-3 from the same 6 steps in float64 (now 5e-5 to 9e-4; more with heavy
+     * confidence weights), and torchrun's ranks (G summed in another order) re-solved users 3e-4 from one
+     * process's (now 1.4e-5). All in double cost 1.5-1.75x here; this, 1.03-1.2x of the kernel and nothing
+     * measurable in a train (BENCHMARKS.md, session 22). The buffers are on the heap: 160 KB of stack per call
+     * would overflow a small thread stack (musl's 128 KB). */
+    if (dim > 4096) return -1.0;               /* the objective is >= 0: a negative total says "not solved" */
+    double *r = malloc(sizeof(double) * 4 * (size_t)dim);
+    float *pf = malloc(sizeof(float) * 2 * (size_t)dim);
+    if (r == NULL || pf == NULL) {
+        free(r);
+        free(pf);
+        return -1.0;
+    }
+    double *p = r + dim, *ap = r + 2 * dim, *xd = r + 3 * dim;
+    float *sum = pf + dim;
     double total = 0.0;
-    if (dim > 4096) return NAN;
     for (int64_t u = start; u < end; u++) {
         float *x = X + u * (int64_t)dim;
         const int64_t lo = indptr[u], hi = indptr[u + 1];
@@ -237,6 +247,8 @@ double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, c
         }
         for (int k = 0; k < dim; k++) x[k] = (float)xd[k];
     }
+    free(r);
+    free(pf);
     return total;
 }
 
