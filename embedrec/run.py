@@ -384,9 +384,10 @@ def load_run(run_dir: str | Path) -> Run:
         raise ArtifactError(f"the model folder '{run_dir / _link(run_dir)}' that '{link}' points to is missing "
                             f"(removed by hand?); {FIX}")
     if not link.exists():
-        hint = (f" (training was interrupted: «'embedrec train --resume --run {shlex.quote(str(run_dir))}' with the -c/--set it was "
-                "started with|embedrec.api.train_run(cfg, resume=True)»)") if training_files(run_dir, "checkpoint*") \
-            else ""
+        cmd = f"embedrec train --resume --run {shlex.quote(str(run_dir))}"
+        cmd = f"'{cmd}'" if "'" not in cmd else cmd  # a path shlex had to quote is not quoted again (a review)
+        hint = (f" (training was interrupted: «{cmd} with the -c/--set it was started with|"
+                "embedrec.api.train_run(cfg, resume=True)»)") if training_files(run_dir, "checkpoint*") else ""
         others = "" if hint else _trained_beside(run_dir)
         # a relative run.dir is read from the current folder: say which (a review: a config used from another
         # folder said "no trained model in 'runs/x'" with the config's own folder in mind)

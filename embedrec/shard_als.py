@@ -518,7 +518,13 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
                          floor=None if best is None else best.best_value)
 
     # no first_lost here: the ranks check no checkpoint's config before the fits (a review: a resume with another
-    # train.seed refitted the first candidate and cleared the later ones); a lost first one is nothing to resume
+    # train.seed refitted the first candidate and cleared the later ones); a lost first one is refused
+    if resume and sel.many and sel.first_lost(run_dir, _has_checkpoint):
+        from embedrec.errors import ArtifactError
+
+        raise ArtifactError(f"the first candidate's checkpoint is missing from '{sel.folder(run_dir, sel.first)}' "
+                            "while later candidates' remain; under torchrun it is not fitted again in place: "
+                            "train again without --resume")
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=_clear,
                          has_checkpoint=_has_checkpoint)
     if tcfg.als_user_unobserved == "auto":

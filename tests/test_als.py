@@ -1216,6 +1216,29 @@ def test_a_fresh_train_clears_only_what_training_wrote_in_dimension_folders(tmp_
     said = sorted(r.getMessage() for r in caplog.records)
     assert len(said) == 2 and "als-dim-64'" in said[0] and "were removed" not in said[0], said
     assert "als-dim-8'" in said[1] and "mine.txt" in said[1] and "train's files in it were removed" in said[1]
+    (run / "als-dim-128" / "notes").mkdir(parents=True)  # a folder of the user's, empty: named too (was "()")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        clear_dim_folders(run)
+    assert any("als-dim-128': it holds files train did not write (notes/)" in r.getMessage() for r in caplog.records)
+
+
+def test_a_file_where_a_dimension_folder_goes_is_refused_before_any_fit(tmp_path):
+    """A review: a file named als-dim-16 failed `train` after the whole first selection, naming another path."""
+    from embedrec.training.select import fit_and_refit
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "als-dim-8").write_text("not a folder")
+    cfg = load_config(None, ["model.dim=4", "train.epochs=3", "train.threads=1", "train.als_dims=[8]"])
+    with pytest.raises(ArtifactError, match=r"als-dim-8' is a file where train writes the selection at model.dim 8"):
+        fit_and_refit(_many_tastes(2), cfg, run)
+    assert sorted(p.name for p in run.iterdir()) == ["als-dim-8"]  # nothing was fitted
+    (run / "als-dim-8").unlink()
+    (run / "als-dim-8").mkdir()
+    (run / "als-dim-8" / "als-reg-0.01").write_text("nor this")
+    with pytest.raises(ArtifactError, match=r"als-reg-0.01' is a file where train writes"):
+        fit_and_refit(_many_tastes(2), cfg, run, resume=True)
 
 
 def test_a_run_killed_in_a_dim_selection_resumes_to_the_uninterrupted_model(tmp_path):

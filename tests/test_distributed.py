@@ -251,6 +251,24 @@ def test_a_one_process_checkpoint_resumes_on_ranks(prepared, tmp_path):
     assert _solve(run) == pytest.approx(_solve(tmp_path / "whole"), abs=1e-12)
 
 
+def test_a_sharded_resume_whose_first_checkpoint_is_lost_is_refused_in_one_line(prepared, tmp_path):
+    """A review: the ranks check no checkpoint's config before their fits, so a resume with a lost first
+    candidate's checkpoint (a kill while a fresh train cleared the old ones) is refused, not refitted (with
+    another train.seed it refitted the first candidate and cleared the others); the message says why."""
+    from embedrec.errors import ArtifactError
+    from embedrec.shard_als import train_distributed
+
+    run = tmp_path / "run"
+    cfg = load_config(None, _overrides(prepared, run, 2) + ["train.refit=false", "train.als_dims=[]"])
+    train_distributed(cfg)
+    first = run / "als-reg-0.01"
+    assert (first / "checkpoint-dist.json").exists() and (run / "als-reg-0.02" / "checkpoint-dist.json").exists()
+    (first / "checkpoint-dist.json").unlink()
+    with pytest.raises(ArtifactError, match="first candidate's checkpoint is missing from .*als-reg-0.01'"):
+        train_distributed(cfg, resume=True)
+    assert (run / "als-reg-0.02" / "checkpoint-dist.json").exists()  # nothing cleared
+
+
 def test_two_ranks_write_the_one_process_topk_file(prepared, tmp_path):
     from embedrec.api import train_run
 

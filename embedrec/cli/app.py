@@ -193,7 +193,8 @@ def _usage_error(e: click.UsageError, path: str = "embedrec"):
 # the config sections whose keys a command reads, its own first: an unknown option named as one of their keys
 # gets its --set (_usage_hint)
 _KEY_SECTIONS = {"train": ("train", "model", "run", "index"), "tune-dims": ("tune", "train", "model"),
-                 "ingest": ("data", "split"), "recommend": ("recommend",), "export": ("recommend",)}
+                 "ingest": ("data", "split"), "recommend": ("recommend",), "export": ("recommend",),
+                 "index": ("index",), "rebuild": ("index",)}
 
 
 def _usage_hint(e: click.UsageError, path: str) -> str:

@@ -267,7 +267,7 @@ class Solver:
                 th.start()
             for th in pool:
                 th.join()
-        if min(totals) < 0:  # the kernel's "not solved": its buffers could not be allocated (or dim > 4096)
+        if any(t < 0 for t in totals):  # the kernel's "not solved": no buffers (or dim > 4096); NaN is not < 0
             raise TrainingError(f"the als kernel could not allocate its buffers for model.dim {X.shape[1]} (out of "
                                 "memory?); free memory, or train with a smaller model.dim")
         return float(sum(totals))

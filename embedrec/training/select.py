@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from embedrec.config import MAX_DIM
+from embedrec.errors import ArtifactError
 from embedrec.metrics import higher_is_better
 from embedrec.threads import blas_threads, choose_threads
 from embedrec.training.fit import (
@@ -500,10 +501,23 @@ def clear_dim_folders(run_dir) -> None:
                 top.rmdir()
             if top.exists():
                 kept.append((top, removed))
-    for top, removed in kept:
-        left = sorted(str(p.relative_to(top)) for p in top.rglob("*") if not p.is_dir() or p.is_symlink())
+    for top, removed in kept:  # what is left: files, links and folders holding nothing else (a review: "()")
+        left = sorted(str(p.relative_to(top)) + ("/" if p.is_dir() and not p.is_symlink() else "")
+                      for p in top.rglob("*") if not p.is_dir() or p.is_symlink() or not any(p.iterdir()))
         log.warning("kept '%s': it holds files train did not write (%s%s)%s", top, ", ".join(left[:3]),
                     ", ..." if len(left) > 3 else "", "; train's files in it were removed" if removed else "")
+
+
+def check_dim_folders(run_dir, dims) -> None:
+    """Refuse, before any fitting, a file where a dimension's selection will write its folder or a candidate's
+    (a review: a file named als-dim-16 failed the run after the whole first selection, naming another path)."""
+    for d in dims:
+        top = Path(run_dir) / f"als-dim-{d}"
+        blocking = [top] if top.exists() and not top.is_dir() else [
+            p for p in (top.iterdir() if top.is_dir() else ()) if CANDIDATE.fullmatch(p.name) and not p.is_dir()]
+        if blocking:
+            raise ArtifactError(f"'{blocking[0]}' is a file where train writes the selection at model.dim {d} (a "
+                                "folder of checkpoints); move it away, or use another run.dir")
 
 
 def _clear_training_folder(folder: Path, candidates: bool) -> int:
@@ -547,6 +561,7 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
         clear_dim_folders(work_dir)
     # before the selection: what it says of a list is said first, not after minutes of fitting (a review)
     dims = dim_candidates(cfg, len(ds.splits["train"]), has_valid, ds.n_users, ds.n_movies)
+    check_dim_folders(work_dir, dims)
     selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse)
     selected, cfg = choose_dim(cfg, selected, chosen, work_dir, dims, lambda c, folder, again: fit_selecting(
         ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),
