@@ -613,6 +613,12 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
 
         clear_dim_folders(run_dir)
     g.barrier()
+    from embedrec.training.select import check_dim_folders, dim_candidates
+
+    # every rank, before any fit: a file where a dimension's folder goes (as training.select.fit_and_refit)
+    check_dim_folders(run_dir, dim_candidates(cfg, int(g.total(len(shard.splits["train"]))),
+                                              g.total(len(shard.splits["valid"])) > 0, shard.n_users, shard.n_movies,
+                                              say=False))
     result, chosen = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit)
     result, cfg = choose_dim_shard(g, shard, cfg, result, chosen, run_dir, resume=resume, progress=progress,
                                    refit=refit)
