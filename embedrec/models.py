@@ -634,7 +634,8 @@ def publish_trained(model: TrainedModel, run_dir: Path, resume: bool) -> None:
     published = _published_as(run_dir, model) if resume else None
     if published is not None:
         log.info("nothing to resume: the checkpoints were complete and %s already holds this model (%s); train "
-                 "without --resume to train again, or raise train.epochs to continue", run_dir, published)
+                 "without --resume to train again, or raise train.epochs to continue (a fit that stopped early "
+                 "stays stopped unless train.patience is raised too)", run_dir, published)
         return
     model._publish(Path(run_dir))
 

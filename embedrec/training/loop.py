@@ -311,7 +311,9 @@ class Progress:
         self.bar.update(1)
         shown = {self.metric: f"{state.value:.4f}"} if self.metric else {}
         self.bar.set_postfix({"loss": f"{row['loss']:.4f}", **shown})
-        log.debug("epoch %d: %s", state.epoch + 1, row)
+        if log.isEnabledFor(logging.DEBUG):  # -v: one readable line, 4 decimals (a first-hour pass: a raw dict)
+            log.debug("epoch %d: %s", state.epoch + 1, " ".join(
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items() if k != "epoch"))
 
     def close(self, state: LoopState) -> None:
         if self.bar is not None:
