@@ -572,6 +572,12 @@ def test_a_failed_resume_leaves_no_run_folder(base, tmp_path, extra):
     # the one line even without -q (a review: the selection's 'als_recency auto' line came before it)
     r = invoke("train", "--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--run", run, "--resume", *extra)
     assert r.exit_code == 1 and one_line(r).startswith("error: nothing to resume: no checkpoint in")
+    # no dataset either (a fresh clone): both said at once (a first-hour pass: the fix then failed on it)
+    gone = tmp_path / "no-dataset"
+    r = invoke("train", "-q", "--set", f"data.prepared={gone}", "--run", run, "--resume", *extra)
+    assert r.exit_code == 1 and one_line(r) == (
+        f"error: nothing to resume: no checkpoint in '{run}', and no prepared dataset at '{gone}': run 'embedrec "
+        "ingest' (with the same -c/--set options), then 'embedrec train' without --resume")
 
 
 def test_runs_and_datasets_are_not_mistaken_for_each_other(base, tmp_path):
