@@ -47,12 +47,11 @@ def train(cfg: Config, resume, run_dir, fmt):
     if not resume:
         check_run_folder(cfg.run.dir)  # before the lock file is made in it
     elif not _has_checkpoint(cfg.run.dir):  # said first, not after the selection's opening lines
-        from pathlib import Path
-
+        from embedrec.data.dataset import has_manifest
         from embedrec.errors import ArtifactError
 
-        ds = Path(cfg.data.prepared)  # no dataset either: say so here (a first-hour pass: the fix then failed)
-        if not ((ds / "manifest.json").exists() or (ds / "current" / "manifest.json").exists()):
+        ds = cfg.data.prepared  # no dataset either: say so here (a first-hour pass: the fix then failed)
+        if not has_manifest(ds):
             raise ArtifactError(f"nothing to resume: no checkpoint in '{cfg.run.dir}', and no prepared dataset at "
                                 f"'{ds}': run 'embedrec ingest' (with the same -c/--set options), then 'embedrec "
                                 "train' without --resume")

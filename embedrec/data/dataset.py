@@ -126,6 +126,12 @@ def write_dataset(tmp: Path, frames: dict[str, pd.DataFrame], users: pd.DataFram
     write_json(tmp / "manifest.json", seal(manifest))
 
 
+def has_manifest(path: Path) -> bool:
+    """Whether a prepared dataset's manifest is at ``path`` (flat) or under its ``current``: what
+    :func:`load_dataset` looks for first (and ``train --resume`` before saying what is missing)."""
+    return (Path(path) / "manifest.json").exists() or (Path(path) / "current" / "manifest.json").exists()
+
+
 def is_dataset(folder: Path) -> bool:
     """Whether ``folder`` is a prepared dataset embedrec wrote (its manifest, directly or under ``current``),
     so --overwrite may replace it."""
@@ -251,7 +257,7 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
     if _current(path).startswith("artifacts-"):  # a run directory (run.ARTIFACTS): say so, not "file missing"
         raise ArtifactError(f"'{path}' is a run (what embedrec train writes), not a prepared dataset; point "
                             "data.prepared at the ingest output (e.g. data/prepared/ml-100k)")
-    if not (path / "manifest.json").exists() and not (path / "current" / "manifest.json").exists():
+    if not has_manifest(path):
         near = _datasets_beside(path)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k, said nothing
         near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "
                 f"«--set data.prepared={path.parent / near[0]}|load_dataset('{path.parent / near[0]}')»") if near else ""

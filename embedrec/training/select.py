@@ -25,6 +25,8 @@ from embedrec.metrics import higher_is_better
 from embedrec.threads import blas_threads, choose_threads
 from embedrec.training.fit import (
     CHECKPOINT,
+    DIST_POINTER,
+    LOG,
     FitResult,
     _difference,
     _fp_config,
@@ -474,8 +476,8 @@ DIM_FOLDER = re.compile(r"als-dim-[0-9]+")  # choose_dim's folders; no other nam
 # what training writes in a dimension's folder and its candidates' (fit, loop, shard_als): checkpoints, the
 # torchrun pointer, the epoch log, the warm-start key, their temporaries (fsutil's '.<name>.XXXXXXXX');
 # TensorBoard's event files; torchrun's checkpoint folders and their tables
-TRAINING_FILE = re.compile(r"(checkpoint\.pt|checkpoint-dist\.json|metrics\.jsonl|warm-start\.json)"
-                           r"|\.(checkpoint\.pt|checkpoint-dist\.json|metrics\.jsonl|warm-start\.json)\.[a-z0-9_]{8}")
+_NAMES = "|".join(map(re.escape, (CHECKPOINT, DIST_POINTER, LOG, WARM)))
+TRAINING_FILE = re.compile(rf"({_NAMES})|\.({_NAMES})\.[a-z0-9_]{{8}}")
 EVENTS = re.compile(r"events\.out\.tfevents\..+")
 DIST_FOLDER = re.compile(r"checkpoint-dist-e[0-9]{5}|\.checkpoint-dist-e[0-9]{5}\.tmp")
 DIST_TABLES = ("user.npy", "movie.npy", "best_user.npy", "best_movie.npy")
