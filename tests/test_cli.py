@@ -144,7 +144,7 @@ def test_users_from_stdin_and_file_agree(cli_run, tmp_path):
     # --strict checks every id before the first answer: nothing printed, even past the first batch
     c = invoke("recommend", "--users", "-", "--strict", "--format", "csv", *sets, "--set", "recommend.batch_size=1",
                input="\ufeff1\n2\n3\nnobody\n")
-    assert c.exit_code == 1 and c.stdout == "" and "<stdin>:4: user 'nobody'" in c.stderr
+    assert c.exit_code == 1 and c.stdout == "" and "<stdin>:4: 'nobody' is not a user id" in c.stderr
 
 
 def test_gzipped_users_and_pairs_are_read(cli_run, tmp_path):
@@ -282,9 +282,10 @@ def test_predict_first_line_bom_typo_and_repeated_column_names(cli_run):
     assert r.exit_code == 0, r.stderr
     assert [(x["user_id"], x["fallback"]) for x in csv.DictReader(io.StringIO(r.stdout))] == \
         [(str(10 ** 22), "user_unknown"), ("1", "none")]
-    for user in ("1_96", str(10 ** 22)):
+    for user, said in (("1_96", "'1_96' is not a user id of this model (its "),
+                       (str(10 ** 22), f"user '{10 ** 22}' is not in the training data (")):
         r = invoke("recommend", "--user", user, *sets)
-        assert r.exit_code == 1 and r.stderr.startswith(f"error: user '{user}' is not in the training data ("), r.stderr
+        assert r.exit_code == 1 and r.stderr.startswith(f"error: {said}"), r.stderr
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="user,movie,x,x\n1,2,a,b\n")
     assert r.exit_code == 0, r.stderr
     assert list(csv.DictReader(io.StringIO(r.stdout)))[0]["x_2"] == "b"

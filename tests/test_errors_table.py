@@ -32,9 +32,9 @@ RECOMMEND = [
     ("unknown user", ["--user", "424242"], None,
      f"user '424242' is not in the training data (300 users); {NEW_USER}", 1),
     ("user id not a number", ["--user", "nobody"], None,
-     f"user 'nobody' is not in the training data (300 users); {NEW_USER}", 1),
+     f"'nobody' is not a user id of this model (its ids are integers); {NEW_USER}", 1),
     ("unknown user, --strict", ["--users", "-", "--strict"], "1\nnobody\n",
-     "<stdin>:2: user 'nobody' is not in the training data; without --strict unknown users are skipped (or "
+     "<stdin>:2: 'nobody' is not a user id of this model (its ids are integers); without --strict unknown users are skipped (or "
      "answered with --fallback popular)", 1),
     ("unknown movie id", ["--movie", "99999"], None,
      "movie '99999' is not in the training data (200 movies), and no title matches it; check the id "

@@ -52,3 +52,15 @@ def test_scan_and_search_agree():
     m = IdMap(ids, "user")
     assert m.rows(queries)[0].tolist() == scan and m._sorted is not None
     assert scan == [int(np.flatnonzero(ids == q)[0]) if (ids == q).any() else -1 for q in queries]
+
+
+def test_a_word_where_the_ids_are_integers_is_said_to_be_no_id():
+    # a first-hour review: `recommend --user abc` said "user 'abc' is not in the training data"
+    m = IdMap(np.array([1, 2, 3], np.int64), "user")
+    with pytest.raises(NotFoundError) as e:
+        m.resolve(["abc"], "error", "pass missing='skip'")
+    assert str(e.value) == "'abc' is not a user id of this model (its ids are integers); pass missing='skip'"
+    with pytest.raises(NotFoundError, match=r"^user '9' is not in the training data \(3 users\)$"):
+        m.row("9")
+    with pytest.raises(NotFoundError, match=r"^user 'abc' is not in the training data \(1 users\)$"):
+        IdMap(np.array(["u1"], dtype=object), "user").row("abc")  # text ids: a word can be one

@@ -102,7 +102,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
         except NotFoundError as e:
             if e.kind != "user":
                 raise
-            raise NotFoundError(f"user '{user}' is not in the training data ({model.n_users:,} users); use "
+            raise NotFoundError(f"{model.engine.users.unknown_text(user)}; use "
                                 "--fallback popular, or --liked/--rated to recommend for a new user") from None
         if res.unknown:
             log.warning("user '%s' is not in the training data: most popular movies instead", user)

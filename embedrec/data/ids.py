@@ -126,12 +126,19 @@ class IdMap:
             rows[np.array(valid)[ok]] = order[pos_c[ok]]
         return rows, parsed
 
+    def unknown_text(self, raw) -> str:
+        """What is wrong with an unknown id: "user '42' is not in the training data (943 users)", or, for text no
+        id of this map can be (a word where the ids are integers), that it is not an id at all."""
+        if self.ids.dtype.kind in "iu" and isinstance(raw, str) and not is_integer_text(raw):
+            return f"'{shorten(raw)}' is not a {self.kind} id of this model (its ids are integers)"
+        return f"{self.kind} '{shorten(raw)}' is not in the training data ({len(self):,} {self.kind}s)"
+
     def row(self, raw, fix: str = "") -> int:
         """The row of one id; NotFoundError naming it (and ``fix``, how to go on) when it is unknown."""
         rows, _ = self.rows([raw])
         if rows[0] < 0:
-            raise NotFoundError(f"{self.kind} '{shorten(raw)}' is not in the training data "
-                                f"({len(self):,} {self.kind}s){'; ' + fix if fix else ''}", kind=self.kind, id=raw)
+            raise NotFoundError(f"{self.unknown_text(raw)}{'; ' + fix if fix else ''}",
+                                kind=self.kind, id=raw)
         return int(rows[0])
 
     def raw(self, row: int):
@@ -150,7 +157,7 @@ class IdMap:
         unknown = [q for q, r in zip(query, rows) if r < 0]
         if unknown and missing == "error":
             more = f" (and {len(unknown) - 1:,} more unknown ids)" if len(unknown) > 1 else ""
-            raise NotFoundError(f"{self.kind} '{shorten(unknown[0])}' is not in the training data "
-                                f"({len(self):,} {self.kind}s){more}{'; ' + fix if fix else ''}",
+            raise NotFoundError(f"{self.unknown_text(unknown[0])}{more}"
+                                f"{'; ' + fix if fix else ''}",
                                 kind=self.kind, id=unknown[0])
         return query, rows, unknown

@@ -65,7 +65,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         if (rows < 0).any():
             n, t = items[int(np.flatnonzero(rows < 0)[0])]
             _one_id(name, n, t)
-            raise NotFoundError(f"{name}:{n}: user '{shorten(t)}' is not in the training data; "
+            raise NotFoundError(f"{name}:{n}: {rec.catalogue.users.unknown_text(t)}; "
                                 "«without --strict|with missing='skip'» unknown users are skipped (or answered with "
                                 "«--fallback popular|missing='popular'»)", kind="user", id=t)
     buf: list[tuple[int, str]] = []
