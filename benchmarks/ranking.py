@@ -14,7 +14,7 @@ Tuning scheme (all models alike): each grid point is fit on train-minus-valid an
 the best settings are refit on ALL training rows (train-minus-valid + valid) and scored once on test.
 embedrec runs what `embedrec train` fits with its own defaults (training.select.fit_and_refit): its fit early-stops on
 valid (that is its tuning; als_reg: auto), then it is refit on all training rows (als: the selection's path
-replayed from its first candidate's model, training.select.refit_path). Fit seconds are the final refit only; tuning seconds are reported separately; the
+replayed from its first candidate's model, training.refit.refit_path). Fit seconds are the final refit only; tuning seconds are reported separately; the
 "train ... x" line sets embedrec's whole selection + refit against implicit ALS's tuned fit, same run.
 
 Evaluation: exact top-10 over the whole catalogue, each user's training rows excluded, movies absent from the

@@ -547,8 +547,8 @@ def _has_checkpoint(folder: Path) -> bool:
 
 def choose_dim_shard(g: Group, shard: Shard, cfg, selected, chosen, run_dir, *, resume: bool = False,
                      progress: bool = False, refit: bool = False):
-    """training.select.choose_dim on shards: train.als_dims' other dimensions, a fit_selecting_shard each."""
-    from embedrec.training.select import choose_dim, dim_candidates
+    """training.dims.choose_dim on shards: train.als_dims' other dimensions, a fit_selecting_shard each."""
+    from embedrec.training.dims import choose_dim, dim_candidates
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     dims = dim_candidates(cfg, int(g.total(len(tr))), g.total(len(va)) > 0, shard.n_users, shard.n_movies,
@@ -597,7 +597,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     chooses)."""
     from embedrec.distributed import group_for
     from embedrec.training.fit import resolve_loss
-    from embedrec.training.select import refit_als
+    from embedrec.training.refit import refit_als
 
     if resolve_loss(cfg.model, cfg.features.active) != "als":
         raise ValueError("train_distributed fits als; api.train_run sends the other losses to replica")
@@ -609,13 +609,13 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     run_dir = Path(cfg.run.dir)
     refit = cfg.train.refit and g.total(len(shard.splits["valid"])) > 0
     if not resume and g.leader:
-        from embedrec.training.select import clear_dim_folders
+        from embedrec.training.dims import clear_dim_folders
 
         clear_dim_folders(run_dir)
     g.barrier()
-    from embedrec.training.select import check_dim_folders, dim_candidates
+    from embedrec.training.dims import check_dim_folders, dim_candidates
 
-    # every rank, before any fit: a file where a dimension's folder goes (as training.select.fit_and_refit)
+    # every rank, before any fit: a file where a dimension's folder goes (as training.select.fit_and_refit, through dims.check_dim_folders)
     check_dim_folders(run_dir, dim_candidates(cfg, int(g.total(len(shard.splits["train"]))),
                                               g.total(len(shard.splits["valid"])) > 0, shard.n_users, shard.n_movies,
                                               say=False))

@@ -324,7 +324,8 @@ def test_the_refit_replays_the_selections_path(tmp_path, scale, seed, epochs):
     model before it: the refit continues the first candidate's model on train+valid for WARM_REFIT_EPOCHS sweeps
     at 0.01, then runs the chosen candidate's sweeps at 0.02 (refit_path), bit for bit, each stage as the
     selection ran it (with a fixed train.als_user_unobserved, its users' re-solve too)."""
-    from embedrec.training.select import WARM_REFIT_EPOCHS, describe_path, fit_and_refit, refit_path
+    from embedrec.training.refit import WARM_REFIT_EPOCHS, describe_path, refit_path
+    from embedrec.training.select import fit_and_refit
 
     ds = _taste_dataset(seed)  # where 0.02 wins after `epochs` sweeps
     # one dimension: the selection's own path (train.als_dims picks 16 here; its path is tested below)
@@ -1012,7 +1013,7 @@ def test_auto_unobserved_tries_half_its_weight_last_and_keeps_what_valid_prefers
 def test_dim_candidates_auto_and_a_list(caplog):
     import logging
 
-    from embedrec.training.select import AUTO_DIMS_MAX_RATINGS, dim_candidates
+    from embedrec.training.dims import AUTO_DIMS_MAX_RATINGS, dim_candidates
 
     cfg = load_config(None, [])
     assert cfg.train.als_dims == "auto" and cfg.model.dim == 128
@@ -1036,7 +1037,7 @@ def test_dim_candidates_auto_and_a_list(caplog):
 
 
 def test_pick_dim_is_the_smallest_within_the_margin_of_the_best_in_any_order():
-    from embedrec.training.select import DIM_GAIN, pick_dim
+    from embedrec.training.dims import DIM_GAIN, pick_dim
 
     assert DIM_GAIN == 0.005
     assert pick_dim({128: 0.2, 256: 0.2011}, "ndcg@10") == 256  # above 0.2 by more than 0.5%
@@ -1067,7 +1068,7 @@ def _fake_fit(value: float, dim: int, seconds: float = 1.0):
 ])
 def test_choose_dim_keeps_the_best_on_valid_and_auto_stops_at_a_loss(tmp_path, caplog, dims_key, scores, tried,
                                                                       chosen):
-    from embedrec.training.select import choose_dim
+    from embedrec.training.dims import choose_dim
 
     cfg = load_config(None, [f"train.als_dims={dims_key}"])
     selected, picked = _fake_fit(0.2, 128, seconds=5.0), dataclasses.replace(cfg, train=dataclasses.replace(
@@ -1179,7 +1180,8 @@ def test_a_fresh_train_clears_only_what_training_wrote_in_dimension_folders(tmp_
     followed (its checkpoints went where it pointed)."""
     import logging
 
-    from embedrec.training.select import clear_dim_folders, fit_and_refit
+    from embedrec.training.dims import clear_dim_folders
+    from embedrec.training.select import fit_and_refit
 
     run = tmp_path / "run"
     cfg = load_config(None, ["model.dim=4", "train.epochs=3", "train.threads=1", "train.als_dims=[8]"])
@@ -1316,7 +1318,7 @@ def test_model_dim_auto_with_als_dims_chooses_and_records_numbers(tmp_path):
 
 
 def test_an_als_dims_list_without_a_validation_split_is_said_to_do_nothing(caplog):
-    from embedrec.training.select import dim_candidates
+    from embedrec.training.dims import dim_candidates
 
     with caplog.at_level("WARNING", logger="embedrec"):
         assert dim_candidates(load_config(None, ["train.als_dims=[256]"]), 10_000, False, 1000, 2000) == ()
@@ -1327,7 +1329,7 @@ def test_an_als_dims_list_without_a_validation_split_is_said_to_do_nothing(caplo
 
 
 def test_auto_dims_stay_within_the_table_memory_bound():
-    from embedrec.training.select import AUTO_DIMS_MAX_TABLE_BYTES, dim_candidates
+    from embedrec.training.dims import AUTO_DIMS_MAX_TABLE_BYTES, dim_candidates
 
     cfg = load_config(None, [])
     assert AUTO_DIMS_MAX_TABLE_BYTES == 1 << 30
@@ -1338,7 +1340,7 @@ def test_auto_dims_stay_within_the_table_memory_bound():
 
 
 def test_a_list_without_valid_rows_is_said_once_on_ranks(caplog):
-    from embedrec.training.select import dim_candidates
+    from embedrec.training.dims import dim_candidates
 
     with caplog.at_level("WARNING", logger="embedrec"):
         dim_candidates(load_config(None, ["train.als_dims=[256]"]), 10_000, False, 1000, 2000, say=False)

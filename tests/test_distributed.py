@@ -467,7 +467,7 @@ def test_two_ranks_choose_the_recency_one_process_chooses(synth_dir, tmp_path):
         assert m2["selection"][key] == pytest.approx(m1["selection"][key], abs=1e-6), key
     assert (two / "als-reg-0.01-recency-2" / "checkpoint-dist.json").exists()
     assert (tmp_path / "one" / "als-reg-0.01-recency-2" / "checkpoint.pt").exists()
-    # the chosen candidate was warm-started: both refits replayed the selection's path (training.select.refit_path)
+    # the chosen candidate was warm-started: both refits replayed the selection's path (training.refit.refit_path)
     assert (two / "refit" / "path-0" / "metrics.jsonl").exists() and (tmp_path / "one" / "refit" / "path-0").is_dir()
     for key, value in m1["splits"]["test"]["model"].items():
         assert m2["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-6), key

@@ -4,7 +4,7 @@ Every random draw of epoch e comes from a generator seeded with (seed, e), so a 
 checkpoint of epoch e continues exactly as the uninterrupted run would have.
 
 This module is one fit. The selection and the refit around many fits (``fit_selecting``, ``fit_and_refit``)
-are ``select.py``'s, which imports this module and never the reverse.
+are ``select.py``'s (with ``dims.py`` and ``refit.py``), which import this module and never the reverse.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ log = logging.getLogger("embedrec")
 CHECKPOINT = "checkpoint.pt"
 DIST_POINTER = "checkpoint-dist.json"  # torchrun: names the newest complete sharded checkpoint (shard_als)
 LOG = "metrics.jsonl"
+WARM = "warm-start.json"  # in a later candidate's folder: which model it started from (select.warm_key)
 
 
 @dataclass
@@ -48,11 +49,11 @@ class FitResult:
     epochs_run: int = 0
     seconds: float = 0.0
     unrated: np.ndarray | None = None  # movies without training ratings (scored from features, if any)
-    # an als selection's candidate (select.refit_path): (train config, best epoch) of each candidate from the
+    # an als selection's candidate (refit.refit_path): (train config, best epoch) of each candidate from the
     # first to this one, each warm-started from the one before, and the first one's selected state
     path: tuple = ()
     path_start: dict | None = None
-    dims: dict | None = None  # train.als_dims: {dimension: valid score} of each tried (select.choose_dim)
+    dims: dict | None = None  # train.als_dims: {dimension: valid score} of each tried (dims.choose_dim)
     dims_seconds: dict | None = None  # and {dimension: seconds of its selection}
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # annotations only: torch is imported where a runner or model
 
 log = logging.getLogger("embedrec")
 # the level of the lines a fit says as it stops and a selection says per candidate: INFO, but DEBUG (-v) in the
-# selection at another dimension (training.select.choose_dim), which sums each dimension up in one line
+# selection at another dimension (training.dims.choose_dim), which sums each dimension up in one line
 DETAIL = contextvars.ContextVar("embedrec_detail", default=logging.INFO)
 
 

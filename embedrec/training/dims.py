@@ -1,0 +1,238 @@
+"""``train.als_dims``: the selection again at other dimensions, and the choice among them.
+
+After the selection at ``model.dim``, :func:`choose_dim` runs the whole selection again at each dimension
+:func:`dim_candidates` gives (``auto``: 2x, then 4x while the doubling pays), each in its own folder
+``als-dim-<d>`` and resumable; :func:`pick_dim` keeps the smallest dimension within DIM_GAIN of the best valid
+score. A fresh run first clears what an earlier run's training wrote in those folders, and nothing else
+(:func:`clear_dim_folders`). One process (``select.fit_and_refit``) and torchrun's ranks (``shard_als``) alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from pathlib import Path
+
+from embedrec.config import MAX_DIM
+from embedrec.errors import ArtifactError
+from embedrec.metrics import higher_is_better
+from embedrec.training.fit import CHECKPOINT, DIST_POINTER, LOG, WARM, FitResult, resolve_dim, resolve_loss
+from embedrec.training.loop import DETAIL
+
+log = logging.getLogger("embedrec")
+
+
+# train.als_dims: auto tries model.dim times each of these after the selection, the next only while the one
+# before is the choice and gained more than AUTO_DIM_NEXT_GAIN on valid (a 200-cluster synthetic set: valid
+# NDCG@10 0.1753 at 128, 0.1832 at 256, 0.1827 at 512; an outside generator: 0.1885, 0.1958, 0.1972; ML-100K
+# and the bench's synthetic set: 128 kept; BENCHMARKS.md session 21)
+AUTO_DIM_SCALES = (2, 4)
+# above this many training ratings auto tries no other dimension: each candidate is a whole selection at 2-4x a
+# fit's time (the 100M run keeps its time; ML-20M's 14M training ratings are below it)
+AUTO_DIMS_MAX_RATINGS = 25_000_000
+# nor a dimension whose two tables would take more than this: a selection holds a few copies of them (the best
+# model, the path's start, the candidate's), so 10M users x 1M movies stays at its own dimension (a review)
+AUTO_DIMS_MAX_TABLE_BYTES = 1 << 30
+# auto goes on to the next dimension only when the one just tried beat the best before it by more than this
+# share: the gains shrink with each doubling (valid NDCG@10, 128 -> 256 -> 512: +3.9% then +0.7%, +2.1% then
+# +1.7%, +4.5% then -0.3%, +1.2% then +0.2% on four sets), and 512 cost 59.5 s of a 114 s selection on 150K x 30K
+# x 4M where 256's +1.2% foretold its +0.2% (BENCHMARKS.md, session 21)
+AUTO_DIM_NEXT_GAIN = 0.02
+# a larger dimension is kept only when its valid score beats the smaller ones' by more than this share
+# (pick_dim): it doubles the factors' memory and the time of every later command (recommend, export, the index)
+DIM_GAIN = 0.005
+
+
+def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies: int,
+                   say: bool = True) -> tuple[int, ...]:
+    """``train.als_dims``: the other dimensions an als fit with validation rows tries after its selection.
+    ``auto``: model.dim x AUTO_DIM_SCALES, each at most min(users, movies) (no more rank to add) and
+    AUTO_DIMS_MAX_TABLE_BYTES of tables, none above AUTO_DIMS_MAX_RATINGS training ratings (``n_ratings``); a
+    list: its dimensions other than model.dim, as given (the user's to size). ``say``: warn of a list that has
+    nothing to choose on (torchrun: rank 0 only)."""
+    if resolve_loss(cfg.model, cfg.features.active) != "als":
+        return ()
+    if not has_valid:
+        if say and cfg.train.als_dims not in ("auto", []):  # a list given for nothing (a review: said nowhere)
+            log.warning("train.als_dims has no effect: there is no validation split to choose a dimension on; "
+                        "model.dim is trained alone")
+        return ()
+    d = resolve_dim(cfg.model, n_users, n_movies)
+    if cfg.train.als_dims != "auto":
+        dims = tuple(dict.fromkeys(x for x in cfg.train.als_dims if x != d))
+        rank = min(n_users, n_movies)
+        if say and any(x > rank for x in dims):  # tried as asked, but said (a red team: 2048 on 943 users, 89 s)
+            log.warning("train.als_dims: %s above min(users, movies) = %d, which bounds the rank the factors can "
+                        "hold: %s tried as asked, at a larger model's time and disk for no more rank",
+                        ", ".join(str(x) for x in dims if x > rank), rank,
+                        "they are" if sum(x > rank for x in dims) > 1 else "it is")
+        return dims
+    if n_ratings > AUTO_DIMS_MAX_RATINGS:
+        log.debug("als_dims auto: %s training ratings (above %s): only model.dim %d", f"{n_ratings:,}",
+                  f"{AUTO_DIMS_MAX_RATINGS:,}", d)
+        return ()
+    out = []
+    for k in AUTO_DIM_SCALES:
+        if d * k > min(n_users, n_movies, MAX_DIM):
+            break
+        if (n_users + n_movies) * d * k * 4 > AUTO_DIMS_MAX_TABLE_BYTES:
+            log.debug("als_dims auto: model.dim %d would take %.2f GB of tables (above %.2f GB): not tried", d * k,
+                      (n_users + n_movies) * d * k * 4 / 1e9, AUTO_DIMS_MAX_TABLE_BYTES / 1e9)
+            break
+        out.append(d * k)
+    return tuple(out)
+
+
+def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...], select_dim, *, resume: bool,
+               has_checkpoint):
+    """``train.als_dims``: the whole selection again at each dimension of ``dims`` (``select_dim(cfg at that
+    dimension, folder, resume)`` -> (FitResult, cfg with the chosen values), in its own folder als-dim-<d>,
+    resumable: ``has_checkpoint(folder)``); the choice is :func:`pick_dim`'s, and ``auto`` stops once the
+    dimension just tried is not the choice or beat the best before it by no more than AUTO_DIM_NEXT_GAIN.
+    ``cfg``: the config as given (its ``auto`` values); ``selected``, ``chosen``: the selection at model.dim.
+    Returns (the chosen FitResult, its seconds every selection's, its ``dims`` each dimension's valid score and
+    ``dims_seconds`` its selection's; its chosen cfg, model.dim the number and train.als_dims [] besides the
+    selection's chosen values, as config.yaml records them). One process and torchrun's ranks.
+
+    A whole selection, not one fit at the chosen settings: on a 200-cluster synthetic set one fit at 256 with
+    128's choices scored valid 0.1760 (128: 0.1753), the selection at 256 0.1832 (BENCHMARKS.md, session 21)."""
+    import dataclasses
+
+    if not dims:
+        return selected, chosen
+    dim0 = int(selected.model.dim)  # model.dim resolved (auto: the fourth root)
+    results = {dim0: (selected, chosen)}
+    seconds, scores, took = selected.seconds, {dim0: selected.best_value}, {dim0: selected.seconds}
+    pick = dim0
+    for d in dims:
+        folder = Path(run_dir) / f"als-dim-{d}"
+        again = resume and any(has_checkpoint(f) for f in (folder, *sorted(folder.glob("als-*"))))
+        log.info("model.dim %d (train.als_dims): the selection again%s", d, ", resumed" if again else "")
+        detail = DETAIL.set(logging.DEBUG)  # its candidates' lines with -v; this dimension's sum below
+        try:
+            r, c = select_dim(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=d)), folder, again)
+        finally:
+            DETAIL.reset(detail)
+        seconds += r.seconds
+        scores[d], took[d], results[d] = r.best_value, r.seconds, (r, c)
+        log.info("model.dim %d: valid %s %.4f at %s (model.dim %d: %.4f)", d, r.metric, r.best_value,
+                 describe_chosen(c.train), pick, scores[pick])
+        before, pick = scores[pick], pick_dim(scores, r.metric)
+        if cfg.train.als_dims == "auto" and (pick != d or not _gains(r.best_value, before, AUTO_DIM_NEXT_GAIN,
+                                                                     r.metric)):
+            break
+    log.info("als_dims: chose model.dim %d (valid %s %s)", pick, selected.metric,
+             ", ".join(f"{v:.4f} at {k}" for k, v in scores.items()))
+    best, best_cfg = results[pick]
+    best.seconds, best.dims, best.dims_seconds = seconds, scores, took
+    return best, dataclasses.replace(best_cfg, model=dataclasses.replace(best_cfg.model, dim=pick),
+                                     train=dataclasses.replace(best_cfg.train, als_dims=[]))
+
+
+def describe_chosen(tcfg) -> str:
+    """'als_reg 0.02, als_unobserved 0.1066, als_user_unobserved 1': what a selection chose."""
+    def num(v):
+        return v if isinstance(v, str) else f"{v:.4g}"
+    return (f"als_reg {num(tcfg.als_reg)}, als_unobserved {num(tcfg.als_unobserved)}, "
+            f"als_user_unobserved {num(tcfg.als_user_unobserved)}")
+
+
+def _gains(value: float, before: float, share: float, metric: str) -> bool:
+    margin = abs(before) * share
+    return value > before + margin if higher_is_better(metric) else value < before - margin
+
+
+def pick_dim(scores: dict[int, float], metric: str) -> int:
+    """The smallest dimension whose valid score is within DIM_GAIN of the best one's: a larger dimension doubles
+    the factors' memory and every later command's time, so it must win by more than that share. The same
+    choice in any order of ``scores`` ({dimension: valid score})."""
+    import math
+
+    high = higher_is_better(metric)
+    finite = {d: v for d, v in scores.items() if math.isfinite(v)}
+    if not finite:  # nothing scored (no validation user could be ranked): model.dim, the first
+        return next(iter(scores))
+    best = max(finite.values()) if high else min(finite.values())
+    margin = abs(best) * DIM_GAIN
+    return min(d for d, v in finite.items() if (v >= best - margin if high else v <= best + margin))
+
+
+DIM_FOLDER = re.compile(r"als-dim-[0-9]+")  # choose_dim's folders; no other name is ever cleared
+# what training writes in a dimension's folder and its candidates' (fit, loop, shard_als): checkpoints, the
+# torchrun pointer, the epoch log, the warm-start key, their temporaries (fsutil's '.<name>.XXXXXXXX');
+# TensorBoard's event files; torchrun's checkpoint folders and their tables
+_NAMES = "|".join(map(re.escape, (CHECKPOINT, DIST_POINTER, LOG, WARM)))
+TRAINING_FILE = re.compile(rf"({_NAMES})|\.({_NAMES})\.[a-z0-9_]{{8}}")
+EVENTS = re.compile(r"events\.out\.tfevents\..+")
+DIST_FOLDER = re.compile(r"checkpoint-dist-e[0-9]{5}|\.checkpoint-dist-e[0-9]{5}\.tmp")
+DIST_TABLES = ("user.npy", "movie.npy", "best_user.npy", "best_movie.npy")
+CANDIDATE = re.compile(r"als-(?!dim-)[0-9a-z.-]+")  # a selection's candidate folder (Selection.folder)
+
+
+def clear_dim_folders(run_dir) -> None:
+    """A fresh run (not a resume) clears the als-dim-<d> folders an earlier run left: a resume of this run must
+    never take another run's checkpoint there for its own. Only what training writes goes, in the folders
+    training makes (the candidates', TensorBoard's, torchrun's checkpoints'), and the folders left empty; a
+    folder holding anything else is kept with it, and said (a red team: every als-dim-* folder was removed
+    whole, a user's files in one and a folder of the user's own so named). A link where training writes (a
+    dimension's or a candidate's folder, ...) is removed, never followed: its files would land where it points."""
+    kept = []
+    for top in sorted(Path(run_dir).glob("als-dim-*")):
+        if not DIM_FOLDER.fullmatch(top.name):
+            continue
+        if top.is_symlink():
+            top.unlink()
+        elif top.is_dir():
+            removed = _clear_training_folder(top, candidates=True)
+            with contextlib.suppress(OSError):
+                top.rmdir()
+            if top.exists():
+                kept.append((top, removed))
+    for top, removed in kept:  # what is left: files, links and folders holding nothing else (a review: "()")
+        left = sorted(str(p.relative_to(top)) + ("/" if p.is_dir() and not p.is_symlink() else "")
+                      for p in top.rglob("*") if not p.is_dir() or p.is_symlink() or not any(p.iterdir()))
+        log.warning("kept '%s': it holds files train did not write (%s%s)%s", top, ", ".join(left[:3]),
+                    ", ..." if len(left) > 3 else "", "; train's files in it were removed" if removed else "")
+
+
+def check_dim_folders(run_dir, dims) -> None:
+    """Refuse, before any fitting, a file where a dimension's selection will write its folder or a candidate's
+    (a review: a file named als-dim-16 failed the run after the whole first selection, naming another path)."""
+    for d in dims:
+        top = Path(run_dir) / f"als-dim-{d}"
+        blocking = [top] if top.exists() and not top.is_dir() else [
+            p for p in (top.iterdir() if top.is_dir() else ()) if CANDIDATE.fullmatch(p.name) and not p.is_dir()]
+        if blocking:
+            raise ArtifactError(f"'{blocking[0]}' is a file where train writes the selection at model.dim {d} (a "
+                                "folder of checkpoints); move it away, or use another run.dir")
+
+
+def _clear_training_folder(folder: Path, candidates: bool) -> int:
+    """Remove what training wrote in ``folder`` (and with ``candidates`` in its candidates' folders), then the
+    folders it made that are left empty. Returns how many files went."""
+    removed = 0
+    for entry in os.scandir(folder):
+        path = Path(entry.path)
+        ours_dir = entry.name == "tensorboard" or DIST_FOLDER.fullmatch(entry.name) or (
+            candidates and CANDIDATE.fullmatch(entry.name))
+        if entry.is_symlink():
+            if ours_dir or TRAINING_FILE.fullmatch(entry.name):
+                path.unlink()
+            continue
+        if entry.is_file() and TRAINING_FILE.fullmatch(entry.name):
+            path.unlink()
+            removed += 1
+        elif entry.is_dir() and ours_dir:
+            if entry.name == "tensorboard" or DIST_FOLDER.fullmatch(entry.name):
+                names = EVENTS.fullmatch if entry.name == "tensorboard" else DIST_TABLES.__contains__
+                for inner in os.scandir(path):
+                    if inner.is_file(follow_symlinks=False) and names(inner.name):
+                        os.unlink(inner.path)
+                        removed += 1
+            else:
+                removed += _clear_training_folder(path, candidates=False)
+            with contextlib.suppress(OSError):  # not empty: it holds what training did not write
+                path.rmdir()
+    return removed
