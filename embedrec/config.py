@@ -11,13 +11,12 @@ import copy
 import dataclasses
 import os
 import re
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from embedrec.config_values import apply_values, close_matches, nest, show, unique_keys_loader
 from embedrec.errors import ConfigError
 
 # yaml is imported where a file, a --set or a dump needs it: a bare `embedrec recommend` never loads it
@@ -221,7 +220,7 @@ class Config:
             for part in parents:
                 node = node.setdefault(part, {})
             node[leaf] = value
-        _apply(new, nested, "", " (from updated())")
+        apply_values(new, nested, "", " (from updated())")
         _check_consistency(new)
         # the keys given are the caller's choice: a folder given is kept, and a new data.source (or data.prepared)
         # names the folders not chosen again; other keys leave every folder as it is
@@ -238,137 +237,7 @@ class Config:
 
 
 # --------------------------------------------------------------------------------------------- validation
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    if tp is type(None):
-        return "null"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, str(tp))
-
-
-def _coerce(value: Any, tp: Any) -> Any:
-    """Return value as type tp, or raise TypeError. No string-to-number guessing beyond YAML's own."""
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-        raise TypeError
-    if origin in (Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            try:
-                return _coerce(value, arg)
-            except TypeError:
-                continue
-        raise TypeError
-    if origin is list:
-        if not isinstance(value, list):
-            raise TypeError
-        (inner,) = typing.get_args(tp)
-        return [_coerce(v, inner) for v in value]
-    if tp is type(None):
-        if value is None:
-            return None
-        raise TypeError
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise TypeError
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise TypeError
-    if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; float() does not
-            try:
-                value = float(value.strip())
-            except ValueError:
-                raise TypeError from None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise TypeError
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise TypeError
-    raise TypeError
-
-
-def _close_matches(name: str, options, cutoff: float = 0.6) -> list[str]:
-    import difflib  # only when a key is wrong: a start-up that parses nothing never loads it
-
-    return difflib.get_close_matches(name, list(options), n=1, cutoff=cutoff)
-
-
-def _suggest(name: str, options: list[str], prefix: str = "") -> str:
-    close = _close_matches(name, options, cutoff=0.5)
-    if close:
-        return f"; did you mean '{prefix}{close[0]}'?"
-    return f"; valid keys: {', '.join(prefix + o for o in options)}"
-
-
-def _check_range(key: str, value: Any, meta: dict, where: str) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return
-    if "min" in meta and value < meta["min"]:
-        raise ConfigError(f"config key '{key}'{where}: {value} is below the minimum {meta['min']}")
-    if "max" in meta and value > meta["max"]:
-        raise ConfigError(f"config key '{key}'{where}: {value} is above the maximum {meta['max']}")
-    if "gt" in meta and value <= meta["gt"]:
-        raise ConfigError(f"config key '{key}'{where}: {value} must be greater than {meta['gt']}")
-
-
-def _show(value: Any, limit: int = 60) -> str:
-    """A bounded rendering of a bad value: never expands a YAML alias bomb, never echoes megabytes."""
-    import reprlib
-
-    if isinstance(value, (list, dict, tuple, set)):
-        r = reprlib.Repr()
-        r.maxlevel, r.maxlist, r.maxdict, r.maxstring, r.maxother = 2, 4, 4, 20, 20
-        text = f"{type(value).__name__} {r.repr(value)}"
-    else:
-        text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _check_finite(key: str, value: Any, where: str) -> None:
-    import math
-
-    items = value if isinstance(value, list) else [value]
-    for v in items:
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ConfigError(f"config key '{key}'{where}: expected a finite number, got {v}")
-
-
-def _apply(obj: Any, values: dict, prefix: str, where: str) -> None:
-    """Set fields of dataclass obj from a mapping, validating keys, types and ranges."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"config key '{prefix.rstrip('.') or '<top>'}'{where}: expected a mapping of keys, "
-                          f"got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(obj)}
-    hints = typing.get_type_hints(type(obj))
-    for name, value in values.items():
-        key = f"{prefix}{name}"
-        if name not in fields:
-            raise ConfigError(f"unknown config key '{key}'{where}{_suggest(str(name), list(fields), prefix)}")
-        current = getattr(obj, name)
-        if dataclasses.is_dataclass(current):
-            _apply(current, value if value is not None else {}, key + ".", where)
-            continue
-        tp = hints[name]
-        try:
-            coerced = _coerce(value, tp)
-        except TypeError:
-            raise ConfigError(f"config key '{key}'{where}: expected {_type_name(tp)}, got {_show(value)}") from None
-        _check_finite(key, coerced, where)
-        _check_range(key, coerced, fields[name].metadata, where)
-        object.__setattr__(obj, name, coerced)  # frozen once built: only the builder writes
-
+# (what any key is checked for is config_values.py's; here, what embedrec's own keys must hold)
 
 # the side-feature columns features.py knows (validated here, so the config needs nothing above it)
 MOVIE_COLUMNS = ("genre", "decade")
@@ -381,7 +250,7 @@ def check_feature_names(cfg: FeaturesConfig) -> None:
     for side, names, allowed in (("movie", cfg.movie, MOVIE_COLUMNS), ("user", cfg.user, USER_COLUMNS)):
         for n in names:
             if n not in allowed:
-                close = _close_matches(n, allowed)
+                close = close_matches(n, allowed)
                 raise ConfigError(f"config key 'features.{side}': unknown column '{n}'"
                                   + (f"; did you mean '{close[0]}'?" if close else f"; valid: {', '.join(allowed)}"))
     for cross in cfg.crosses:
@@ -389,7 +258,7 @@ def check_feature_names(cfg: FeaturesConfig) -> None:
             raise ConfigError(f"config key 'features.crosses': each cross names two columns, got {cross}")
         for k in cross:
             if k not in valid:
-                close = _close_matches(k, valid)
+                close = close_matches(k, valid)
                 raise ConfigError(f"config key 'features.crosses': unknown column '{k}'"
                                   + (f"; did you mean '{close[0]}'?" if close else f"; valid: {', '.join(valid)}"))
         if cross[0].startswith("movie.") and cross[1].startswith("user."):
@@ -463,7 +332,7 @@ def _check_consistency(cfg: Config) -> None:
         check_feature_names(cfg.features)
     if cfg.train.als_dims != "auto" and any(not 1 <= d <= MAX_DIM for d in cfg.train.als_dims):
         raise ConfigError(f"config key 'train.als_dims': expected auto or a list of dimensions from 1 to {MAX_DIM}, "
-                          f"got {_show(cfg.train.als_dims)}")
+                          f"got {show(cfg.train.als_dims)}")
     if not cfg.tune.dims or any(d < 1 for d in cfg.tune.dims):
         raise ConfigError(f"config key 'tune.dims': expected a non-empty list of positive integers, got {cfg.tune.dims}")
     loss = cfg.model.loss
@@ -493,30 +362,6 @@ def _check_consistency(cfg: Config) -> None:
                           "use e.g. utf-8, latin-1 or cp1252") from None
 
 
-def _unique_keys_loader():
-    """yaml's SafeLoader, except that a key given twice in one mapping is an error (safe_load keeps the last and
-    drops the first silently: a second ``train:`` section would discard the first one's settings)."""
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        def construct_mapping(self, node, deep=False):
-            seen = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                try:
-                    dup = key in seen
-                except TypeError:  # an unhashable key: the base class reports it
-                    break
-                if dup:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"key '{key}' appears twice in one mapping; keep one of them (merge their "
-                        "settings)", key_node.start_mark)
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return UniqueKeyLoader
-
-
 def parse_override(text: str) -> tuple[str, Any]:
     """'a.b=v' -> ('a.b', yaml.safe_load('v')); a path key's value is the text as given (null: none)."""
     if "=" not in text:
@@ -539,16 +384,6 @@ def parse_override(text: str) -> tuple[str, Any]:
     except yaml.YAMLError:
         value = raw
     return key, value
-
-
-def _nest(key: str, value: Any) -> dict:
-    out: dict = {}
-    cur = out
-    parts = key.split(".")
-    for p in parts[:-1]:
-        cur = cur.setdefault(p, {})
-    cur[parts[-1]] = value
-    return out
 
 
 def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Config:
@@ -579,7 +414,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
             raise ConfigError(f"config file '{p}' is larger than {CONFIG_MAX >> 20} MiB, far more than a config; "
                               "pass the YAML config file «with -c|as the path»")
         try:
-            raw = yaml.load(data.decode("utf-8"), Loader=_unique_keys_loader())
+            raw = yaml.load(data.decode("utf-8"), Loader=unique_keys_loader())
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             loc = f":{mark.line + 1}" if mark is not None else ""
@@ -594,15 +429,15 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
                 if isinstance(raw, dict):
                     raw = _rebase_paths(raw, p.parent)
                     explicit.update(_flat_keys(raw))
-                _apply(cfg, raw, "", f" in {p}")
+                apply_values(cfg, raw, "", f" in {p}")
                 explicit -= _derived_folders(cfg)
             except RecursionError:  # an alias that holds itself (train: &a {x: *a})
                 raise ConfigError(f"config file '{p}' holds a mapping that contains itself (a YAML alias to its "
                                   "own anchor) or is nested too deeply; fix the YAML") from None
     pairs = overrides.items() if isinstance(overrides, Mapping) else map(parse_override, overrides)
     for key, value in pairs:
-        nested = _nest(str(key), value)
-        _apply(cfg, nested, "", " (from «--set|an override»)")
+        nested = nest(str(key), value)
+        apply_values(cfg, nested, "", " (from «--set|an override»)")
         explicit.update(_flat_keys(nested))
     _check_consistency(cfg)
     object.__setattr__(cfg, "_explicit", explicit)
@@ -726,6 +561,6 @@ def config_from_dict(values: dict) -> Config:
     """Rebuild a Config from a saved dict (e.g. a run's resolved config), validating as usual. Its folders are
     kept as saved (resolved already): an ``updated()`` of it does not name them again from data.source."""
     cfg = Config()
-    _apply(cfg, values, "", " (saved config)")
+    apply_values(cfg, values, "", " (saved config)")
     object.__setattr__(cfg, "_explicit", {"data.prepared", "run.dir"})
     return cfg

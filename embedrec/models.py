@@ -383,9 +383,9 @@ class Model:
         bad = (urows < 0) | (mrows < 0)                                                 # unknown (a review)
         if bad.any() and missing == "error":
             i = int(np.flatnonzero(bad)[0])
-            kind, given = ("user", uq[i]) if urows[i] < 0 else ("movie", mq[i])
-            raise NotFoundError(f"{kind} '{shorten(given)}' is not in the training data; pass missing='fallback' "
-                                "or missing='skip'", kind=kind, id=given)
+            kind, given, ids = ("user", uq[i], e.users) if urows[i] < 0 else ("movie", mq[i], e.movies)
+            raise NotFoundError(f"{ids.unknown_text(given)}; pass missing='fallback' or missing='skip'", kind=kind,
+                                id=given)
         keep = ~bad if missing == "skip" else np.ones(len(pairs), bool)
         urows, mrows = urows[keep], mrows[keep]
         scores, codes = e.factors.predict_fallback(urows, mrows)

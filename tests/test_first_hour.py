@@ -239,8 +239,8 @@ def test_no_header_strict_and_header_line_in_users(int_run):
     r = invoke("recommend", "--run", run, "--users", "-", "-k", "1", "--format", "csv", "--strict",
                input="7\n99999\n")
     assert r.exit_code == 1 and r.stdout == ""
-    assert r.stderr == ("error: <stdin>:2: user '99999' is not in the training data; without --strict unknown users "
-                        "are skipped (or answered with --fallback popular)\n")
+    assert r.stderr == ("error: <stdin>:2: user '99999' is not in the training data (40 users); without --strict unknown "
+                        "users are skipped (or answered with --fallback popular)\n")
     r = invoke("predict", "--run", run, "--pairs", "-", "--strict", "--format", "csv", input="7,1\n7,999\n")
     assert r.exit_code == 1 and r.stdout == ""
     r = invoke("recommend", "--run", run, "--user", "7", "-k", "1", "--format", "tsv", "--no-header")

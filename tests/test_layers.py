@@ -178,7 +178,7 @@ CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index
 LAYERS = [
     ("base", {"errors", "metrics", "threads", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
     ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
-                   "config", "sparse"}),
+                   "config_values", "config", "sparse"}),
     ("data and model", {"data", "data.readers", "data.parsing", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.dataset", "model",
                         "model.features", "model.mf", "model.factors"}),

@@ -1,0 +1,179 @@
+"""Typed values into frozen config dataclasses: the checks behind ``config.load_config``, none of them about one
+key. A mapping (from YAML or ``--set``) is set field by field (:func:`apply_values`): an unknown key is refused
+with the close one meant, a value of the wrong type or out of its field's range (``min``, ``max``, ``gt`` in the
+field's metadata) with the key and the bad value, bounded (:func:`show`). YAML is read with a key given twice in
+one mapping refused (:func:`unique_keys_loader`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, Union
+
+from embedrec.errors import ConfigError
+
+
+def type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {type_name(typing.get_args(tp)[0])}"
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, str(tp))
+
+
+def coerce(value: Any, tp: Any) -> Any:
+    """Return value as type tp, or raise TypeError. No string-to-number guessing beyond YAML's own."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise TypeError
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return coerce(value, arg)
+            except TypeError:
+                continue
+        raise TypeError
+    if origin is list:
+        if not isinstance(value, list):
+            raise TypeError
+        (inner,) = typing.get_args(tp)
+        return [coerce(v, inner) for v in value]
+    if tp is type(None):
+        if value is None:
+            return None
+        raise TypeError
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; float() does not
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise TypeError from None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise TypeError
+    raise TypeError
+
+
+def close_matches(name: str, options, cutoff: float = 0.6) -> list[str]:
+    import difflib  # only when a key is wrong: a start-up that parses nothing never loads it
+
+    return difflib.get_close_matches(name, list(options), n=1, cutoff=cutoff)
+
+
+def suggest(name: str, options: list[str], prefix: str = "") -> str:
+    close = close_matches(name, options, cutoff=0.5)
+    if close:
+        return f"; did you mean '{prefix}{close[0]}'?"
+    return f"; valid keys: {', '.join(prefix + o for o in options)}"
+
+
+def check_range(key: str, value: Any, meta: dict, where: str) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(f"config key '{key}'{where}: {value} is below the minimum {meta['min']}")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(f"config key '{key}'{where}: {value} is above the maximum {meta['max']}")
+    if "gt" in meta and value <= meta["gt"]:
+        raise ConfigError(f"config key '{key}'{where}: {value} must be greater than {meta['gt']}")
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A bounded rendering of a bad value: never expands a YAML alias bomb, never echoes megabytes."""
+    import reprlib
+
+    if isinstance(value, (list, dict, tuple, set)):
+        r = reprlib.Repr()
+        r.maxlevel, r.maxlist, r.maxdict, r.maxstring, r.maxother = 2, 4, 4, 20, 20
+        text = f"{type(value).__name__} {r.repr(value)}"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def check_finite(key: str, value: Any, where: str) -> None:
+    import math
+
+    items = value if isinstance(value, list) else [value]
+    for v in items:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"config key '{key}'{where}: expected a finite number, got {v}")
+
+
+def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
+    """Set fields of dataclass obj from a mapping, validating keys, types and ranges."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"config key '{prefix.rstrip('.') or '<top>'}'{where}: expected a mapping of keys, "
+                          f"got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    hints = typing.get_type_hints(type(obj))
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if name not in fields:
+            raise ConfigError(f"unknown config key '{key}'{where}{suggest(str(name), list(fields), prefix)}")
+        current = getattr(obj, name)
+        if dataclasses.is_dataclass(current):
+            apply_values(current, value if value is not None else {}, key + ".", where)
+            continue
+        tp = hints[name]
+        try:
+            coerced = coerce(value, tp)
+        except TypeError:
+            raise ConfigError(f"config key '{key}'{where}: expected {type_name(tp)}, got {show(value)}") from None
+        check_finite(key, coerced, where)
+        check_range(key, coerced, fields[name].metadata, where)
+        object.__setattr__(obj, name, coerced)  # frozen once built: only the builder writes
+
+
+def unique_keys_loader():
+    """yaml's SafeLoader, except that a key given twice in one mapping is an error (safe_load keeps the last and
+    drops the first silently: a second ``train:`` section would discard the first one's settings)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    dup = key in seen
+                except TypeError:  # an unhashable key: the base class reports it
+                    break
+                if dup:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key '{key}' appears twice in one mapping; keep one of them (merge their "
+                        "settings)", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def nest(key: str, value: Any) -> dict:
+    out: dict = {}
+    cur = out
+    parts = key.split(".")
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur[parts[-1]] = value
+    return out
