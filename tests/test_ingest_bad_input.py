@@ -315,13 +315,13 @@ def test_a_lone_rating_beyond_the_rest_is_named_when_the_scale_comes_from_the_da
 def test_a_warnings_line_in_a_big_file_is_not_read_again(tmp_path, monkeypatch):
     """The file is read again for a warning's line only up to parsing.LINE_SCAN_MAX (a 500 MB file took 23 s):
     above it the line is counted from the rows (exact unless blank lines come before); an error still reads."""
-    from embedrec.data import parsing
+    from embedrec.data import parsing, textfiles
 
     rows = "".join(f"{k % 50 + 1},{k // 50 + 1},{k % 5 + 1},{1000 + k}\n" for k in range(2000))
     p = tmp_path / "r.csv"
     p.write_text(HEAD + "\n" + rows + "7,99,7,5000\n")
     monkeypatch.setattr(parsing, "LINE_SCAN_MAX", 10)
-    monkeypatch.setattr(parsing, "_row_line", lambda *a, **k: pytest.fail("read again"))
+    monkeypatch.setattr(textfiles, "_row_line", lambda *a, **k: pytest.fail("read again"))
     r, out = ingest(tmp_path, p)
     assert r.exit_code == 0 and f"{p}:2002: rating 7 is on 1 of 2,001 rows" in r.stderr, r.stderr
 
@@ -481,12 +481,12 @@ def test_every_missing_column_is_named_in_one_line_and_a_header_of_data_is_point
 def test_a_compressed_table_that_expands_too_far_is_refused_before_it_fills_memory(tmp_path, monkeypatch):
     """A red-team pass: a 4.5 MB .csv.gz reached 2.7 GB before 'out of memory'. The zip limits now bound a
     compressed table too (read in chunks, refused past $EMBEDREC_MAX_ZIP_RATIO x its size + 64 MiB)."""
-    import embedrec.data.parsing as parsing
+    import embedrec.data.textfiles as textfiles
 
     p = tmp_path / "r.csv.gz"
     p.write_bytes(gzip.compress((HEAD + ROWS * 4000).encode(), 9))
-    monkeypatch.setattr(parsing, "MAX_RATIO", 0)  # so the 64 MiB floor alone is the limit ...
-    monkeypatch.setattr(parsing, "MAX_UNZIPPED", 1 << 20)  # ... and 1 MiB below it
+    monkeypatch.setattr(textfiles, "MAX_RATIO", 0)  # so the 64 MiB floor alone is the limit ...
+    monkeypatch.setattr(textfiles, "MAX_UNZIPPED", 1 << 20)  # ... and 1 MiB below it
     r, out = ingest(tmp_path, p)
     refused(r, out, "r.csv.gz: it decompresses to more than 0 times its size (a decompression bomb")
     monkeypatch.setenv("EMBEDREC_MAX_UNZIP_BYTES", str(64 << 20))

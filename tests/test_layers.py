@@ -179,7 +179,7 @@ LAYERS = [
     ("base", {"errors", "metrics", "threads", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
     ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
                    "config_values", "config", "sparse"}),
-    ("data and model", {"data", "data.readers", "data.parsing", "data.movielens", "data.recbole", "data.tables",
+    ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.dataset", "model",
                         "model.features", "model.mf", "model.factors"}),
     ("artifacts", {"serve.index", "run"}),

@@ -1,25 +1,34 @@
 """The parsing core the readers share: :class:`RawData`, genre/title normalisation and numeric tables read
-with pandas' C engine whose problems become one :class:`DataError` naming the file and line.
+with pandas' C engine whose problems become one :class:`DataError` naming the file and line (the file layer
+under it, streams, decoding, compression, line numbers: ``textfiles.py``).
 """
 
 from __future__ import annotations
 
-import codecs
 import io
 import logging
 import os
 import re
-import stat
-import sys
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from embedrec.data.textfiles import (
+    _decode_error,
+    _label,
+    _parser_error,
+    _row_line,
+    _short_row,
+    compressed,
+    data_line,
+    is_stream,
+    read_all,
+    read_denied,
+)
 from embedrec.errors import DataError, first_line, shorten
 
 # ------------------------------------------------------------------------------------------ value helpers
@@ -35,21 +44,6 @@ _NO_GENRE = {"", "unknown", "nogenreslisted", "none"}
 
 _YEAR_RE = re.compile(r"^(.*?)\s*\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$",
                       re.DOTALL)  # a quoted title may span lines ("Two\nLines (1999)")
-
-
-MAX_UNZIPPED = 64 << 30  # bytes; the largest MovieLens release (ml-latest) unpacks to about 1.3 GB
-MAX_RATIO = 200          # uncompressed / compressed per member; CSV ratings compress about 3-8x, bombs 1000x
-
-
-def limits() -> tuple[int, int]:
-    """The decompression limits (zips, and a compressed table: parsing.decompressed); $EMBEDREC_MAX_UNZIP_BYTES /
-    $EMBEDREC_MAX_ZIP_RATIO raise them for unusual archives."""
-    def env(name, default):
-        try:
-            return int(os.environ.get(name, "") or default)
-        except ValueError:
-            return default
-    return env("EMBEDREC_MAX_UNZIP_BYTES", MAX_UNZIPPED), env("EMBEDREC_MAX_ZIP_RATIO", MAX_RATIO)
 
 
 def normalise_genre(name: str) -> str | None:
@@ -139,307 +133,6 @@ def _size(path) -> int:
 
 
 # ------------------------------------------------------------------------------------------ table reading
-
-
-def _label(src) -> str:
-    return "<stdin>" if src is sys.stdin or src == "-" else str(src)
-
-
-def is_stream(path) -> bool:
-    """Whether ``path`` names something that can be read once only: a FIFO, a pipe's /dev/fd/N or /dev/stdin, a
-    character device (not a regular file, nor a folder). Such input is read whole into memory once, as '-' is:
-    each later step (the byte-order mark, the separator, the header, the read) would else find it drained."""
-    if path is None or path == "-" or isinstance(path, (bytes, bytearray, io.IOBase)):
-        return False
-    try:
-        mode = os.stat(path).st_mode
-    except (OSError, TypeError, ValueError):
-        return False
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
-
-
-def read_denied(e: OSError, path=None) -> DataError | None:
-    """A DataError for input that cannot be read for its permissions (EACCES/EPERM on a read), else None."""
-    if not isinstance(e, PermissionError):
-        return None
-    where = e.filename if getattr(e, "filename", None) else path
-    return DataError(f"cannot read '{where}' (permission denied); check its permissions (or run as a user who can "
-                     "read it)")
-
-
-@contextmanager
-def reading(path=None):
-    """Input read inside this block: a PermissionError becomes :func:`read_denied`'s DataError (the CLI's own
-    handler would take it for a write and advise another output folder)."""
-    try:
-        yield
-    except PermissionError as e:
-        raise read_denied(e, path) from None
-
-
-def read_all(path, label: str | None = None) -> bytes:
-    """The bytes of ``path`` read once (a pipe, a FIFO: see :func:`is_stream`)."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except PermissionError as e:
-        raise read_denied(e, path) from None
-    except OSError as e:
-        raise DataError(f"{label or path}: cannot read it ({e.strerror or e}); check the file") from None
-
-
-def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) -> DataError:
-    """One line for a byte that does not decode: ``label:line`` and the byte's offset in the file, found by
-    reading ``src`` (a path or bytes) again; the decoder's own offset is within the piece it was given."""
-    if e.object[:2] == b"\x1f\x8b":
-        return DataError(f"{label}: the file is gzip-compressed; name it with a .gz extension (e.g. ratings.csv.gz) "
-                         "or decompress it")
-    found = _first_undecodable(e.object if src is None else src, encoding)
-    where, byte, offset = (f"{label}:{found[0]}", found[1], found[2]) if found else (label, e.object[e.start], None)
-    # 0x80-0x9f are control characters in latin-1 but letters and quotes in Windows' cp1252 (a review: ’ as \x92)
-    hint = ("cp1252" if 0x80 <= byte <= 0x9F and byte not in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else "latin-1") \
-        if encoding.lower().replace("-", "") in ("utf8",) else "utf-8"  # (those five cp1252 leaves undefined)
-    at = f" at byte offset {offset:,}" if offset is not None else ""
-    # a byte-order mark names the encoding outright; latin-1 would read it, and every NUL byte, as text
-    bom = _bom_encoding(src, e.object) if (offset if offset is not None else e.start) < 4 else None
-    if bom and bom != encoding.lower():
-        return DataError(f"{where}: cannot decode byte 0x{byte:02x}{at} as {encoding}; the file starts with a "
-                         f"{bom.upper()} byte-order mark: read it with «--set data.encoding={bom}»")
-    return DataError(f"{where}: cannot decode byte 0x{byte:02x}{at} as {encoding}; "
-                     f"set data.encoding (e.g. «--set data.encoding={hint}») to the file's encoding")
-
-
-# UTF-32 first: its little-endian mark begins with UTF-16's
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-
-
-def _bom_encoding(src, piece: bytes) -> str | None:
-    """The encoding a UTF-16 or UTF-32 byte-order mark at the start of ``src`` (a path or bytes) names, or None;
-    where ``src`` cannot be read again (stdin, None) the decoder's ``piece`` is looked at instead."""
-    try:
-        with _reopen(src) as raw:
-            head = raw.read(4)
-    except (OSError, TypeError):
-        head = bytes(piece[:4])
-    return next((enc for mark, enc in _BOMS if head.startswith(mark)), None)
-
-
-def _reopen(src):
-    """``src`` (a path, bytes or a BytesIO) opened again in binary from its start, for the error path's second
-    read; raises OSError/TypeError where it cannot be (stdin)."""
-    if isinstance(src, io.BytesIO):
-        src = src.getvalue()
-    return io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else open(src, "rb")  # noqa: SIM115
-
-
-def _first_undecodable(src, encoding: str) -> tuple[int, int, int] | None:
-    """(line, byte, file offset) of the first byte of ``src`` (a path or bytes) that does not decode, reading
-    it line by line; None where it cannot be read again (stdin) or every line decodes."""
-    try:
-        raw = _reopen(src)
-    except (OSError, TypeError):
-        return None
-    with raw:
-        offset = 0
-        for n, line in enumerate(raw, 1):
-            try:
-                line.decode(encoding)
-            except UnicodeDecodeError as e:
-                return n, line[e.start], offset + e.start
-            except LookupError:
-                return None
-            offset += len(line)
-    return None
-
-
-def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: str = ",",
-                  encoding: str = "utf-8") -> DataError:
-    """pandas' parser error as one line naming ``label:line`` where the message gives a row. pandas counts
-    tokenizer rows (a quoted field may span lines); with ``src`` given they are mapped to physical lines."""
-    msg = str(e)
-
-    def line(row: int) -> int:
-        return (_row_line(src, sep, encoding, row) if src is not None else None) or row + 1
-
-    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
-    if m:
-        at = line(int(m.group(2)) - 1)
-        long = f"{label}:{at}: expected {m.group(1)} fields, found {m.group(3)}"
-        if src is not None and not compressed(src):  # pandas names the first line with too many fields: one with
-            width = None                              # too few before it is the file's first bad line (a review)
-            for n, fields in _rows(src, sep, encoding, skip_blank=True):
-                if n >= at:
-                    break
-                if width is None:
-                    width = len(fields)
-                elif len(fields) < width:
-                    return DataError(f"{label}:{n}: expected {width} fields, found {len(fields)}; fill in the "
-                                     f"missing fields or remove that line (and {long}: check every line)")
-        return DataError(f"{long}; check the separator (data.separator) and quoting on that line")
-    m = re.search(r"EOF inside string starting at row (\d+)", msg)
-    if m:
-        return DataError(f"{label}:{line(int(m.group(1)))}: a quoted field opens here ('\"') and never closes; "
-                         "close the quote or remove the stray '\"' on that line")
-    if "No columns to parse" in msg or isinstance(e, pd.errors.EmptyDataError):
-        return DataError(f"{label}: the file is empty; point data.source at a ratings file with rows")
-    m = re.search(r"Too many columns specified: expected (\d+) and found (\d+)", msg)
-    if m and header_lines == 0:  # data.header=false: the config names more columns than the file holds
-        want, found = int(m.group(1)), int(m.group(2))
-        return DataError(f"{label}: {found} column{'s' if found != 1 else ''} per line, but without a header the "
-                         f"config reads {want} (user, movie, rating, timestamp in that order); for a file without "
-                         "times add «--set data.columns.timestamp=null», without ratings also "
-                         "«--set data.columns.rating=null»")
-    return DataError(f"{label}: cannot parse ({first_line(e)})")
-
-
-def _rows(src, sep: str, encoding: str, skip_blank: bool = False):
-    """(the 1-based line where it starts, its fields) for each tokenizer row of ``src`` (blank lines count unless
-    ``skip_blank``, as in pandas' data rows; a quoted field may span lines), read again with Python's csv module
-    (only on an error path, or a small file); stops early where it cannot read (stdin, a multi-character sep)."""
-    import csv
-
-    if not isinstance(sep, str) or len(sep) != 1:
-        return
-    try:
-        raw = _reopen(src)
-        with io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh:
-            reader = csv.reader(fh, delimiter=sep)
-            start = 1
-            for fields in reader:
-                # pandas skips a blank line, and one of spaces or tabs only (a single field: no separator)
-                if not skip_blank or len(fields) > 1 or fields and fields[0].strip(" \t"):
-                    yield start, fields
-                start = reader.line_num + 1
-    except (OSError, csv.Error, LookupError, TypeError):
-        return
-
-
-def _row_line(src, sep: str, encoding: str, row: int, skip_blank: bool = False) -> int | None:
-    """The 1-based line where tokenizer row ``row`` (0-based) starts; None when it cannot tell."""
-    return next((line for i, (line, _) in enumerate(_rows(src, sep, encoding, skip_blank)) if i == row), None)
-
-
-def data_line(src, sep: str, encoding: str, header_rows: int, first: int, row: int) -> int:
-    """The 1-based line of data row ``row`` (0-based) of a table with ``header_rows`` header rows, blank lines
-    skipped as pandas skips them; ``row + first`` where the file cannot be read again."""
-    return _row_line(src, sep, encoding, row + header_rows, skip_blank=True) or row + first
-
-
-COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")  # what pandas decompresses by the file name
-
-
-def compressed(src) -> bool:
-    """Whether ``src`` is a path pandas reads through a decompressor: its raw bytes are not the text, so an error
-    path names a data row instead of reading lines again."""
-    return isinstance(src, (str, Path)) and str(src).lower().endswith(COMPRESSED)
-
-
-def uncompressed_name(name: str) -> str:
-    """``name`` without its compression suffixes ('r.tsv.gz' -> 'r.tsv', 'r.csv.tar.gz' -> 'r.csv'): what tells
-    the format."""
-    for ext in (*COMPRESSED, ".tgz", ".tar"):
-        if name.lower().endswith(ext):
-            name = name[: -len(ext)]
-    return name
-
-
-TARS = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")  # tarfile opens each, compressed or not
-
-
-def decompressed(path, label: str) -> bytes:
-    """The text bytes of a compressed ratings file (.gz/.bz2/.xz/.zst, a .zip or .tar of one file), read whole
-    as stdin is, so the separator sniffing, the header checks and every file:line see the text, not the
-    compressed bytes."""
-    import bz2
-    import gzip
-    import lzma
-    import tarfile
-    import zipfile
-    import zlib
-
-
-    low = str(path).lower()
-    most, ratio = limits()  # as for a zip's members
-    src = io.BytesIO(read_all(path, label)) if is_stream(path) else path  # a pipe: read once (is_stream)
-    size = len(src.getvalue()) if isinstance(src, io.BytesIO) else os.path.getsize(path) if os.path.exists(path) \
-        else None
-    cap = min(most, ratio * size + (64 << 20)) if size is not None else 0
-
-    def bounded(fh) -> bytes:  # read in chunks, refusing a decompression bomb before it fills the memory
-        out, size = [], 0
-        while chunk := fh.read(1 << 24):
-            size += len(chunk)
-            if size > cap:
-                raise DataError(f"{label}: it decompresses to more than {ratio} times its size (a decompression "
-                                "bomb, or data far more repetitive than ratings); decompress it yourself and give the "
-                                "plain file, or raise $EMBEDREC_MAX_ZIP_RATIO")
-            out.append(chunk)
-        return b"".join(out)
-
-    try:
-        if low.endswith(TARS):
-            with (tarfile.open(fileobj=src) if isinstance(src, io.BytesIO) else tarfile.open(src)) as t:
-                members = [m for m in t.getmembers() if m.isfile()]
-                if len(members) == 1:
-                    return bounded(t.extractfile(members[0]))
-            names = [m.name for m in members]
-            raise DataError(f"{label}: the archive holds {len(names)} files ({shorten(', '.join(names), 80)}), not "
-                            "one ratings file; extract the ratings file and give its path")
-        if low.endswith((".gz", ".bz2", ".xz")):
-            opener = gzip.open if low.endswith(".gz") else bz2.open if low.endswith(".bz2") else lzma.open
-            with opener(src, "rb") as fh:
-                return bounded(fh)
-        if low.endswith(".zst"):
-            try:
-                import zstandard
-            except ImportError:
-                raise DataError(f"{label}: reading .zst needs the zstandard package (pip install zstandard), or "
-                                "decompress the file first") from None
-            with (src if isinstance(src, io.BytesIO) else open(src, "rb")) as fh:
-                return bounded(zstandard.ZstdDecompressor().stream_reader(fh))
-        if low.endswith(".zip"):
-            with zipfile.ZipFile(src) as z:
-                names = [n for n in z.namelist() if not n.endswith("/")]
-                if len(names) == 1:
-                    with z.open(names[0]) as fh:
-                        return bounded(fh)
-            raise DataError(f"{label}: the archive holds {len(names)} files ({shorten(', '.join(names), 80)}), not "
-                            "one ratings file; extract the ratings file and give its path")
-    except FileNotFoundError:
-        raise DataError(f"{label}: file not found; check data.source") from None
-    except PermissionError as e:
-        raise read_denied(e, path) from None
-    except OSError as e:
-        if e.errno is not None:  # permission denied, a folder, an I/O error: not the archive's damage
-            raise DataError(f"{label}: cannot read it ({e.strerror}); check the file") from None
-        raise DataError(f"{label}: cannot decompress it ({first_line(e) or type(e).__name__}); the file is damaged "
-                        "or cut short: fetch it again") from None
-    except (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError) as e:
-        raise DataError(f"{label}: cannot decompress it ({first_line(e) or type(e).__name__}); the file is damaged "
-                        "or cut short: fetch it again") from None
-    except MemoryError:
-        raise DataError(f"{label}: too large to decompress in memory; decompress it first and give the plain "
-                        "file") from None
-    raise AssertionError(low)  # unreachable: COMPRESSED and the branches above match
-
-
-def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None) -> DataError | None:
-    """Row ``row`` of ``src`` (0-based, the header included, blank lines skipped), or without ``row`` the first row,
-    that has fewer fields than the first row (the header), as one error: pandas fills the missing fields in as
-    empty. None where there is none or where it cannot tell (a compressed file is not read again)."""
-    if compressed(src):
-        return None
-    width = None
-    for i, (line, fields) in enumerate(_rows(src, sep, encoding, skip_blank=True)):
-        if width is None:
-            width = len(fields)
-        elif (row is None or i == row) and len(fields) < width:
-            return DataError(f"{label}:{line}: expected {width} fields, found {len(fields)}; fill in the missing "
-                             "fields or remove that line")
-        if i == row:
-            break
-    return None
 
 
 def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numeric: dict[str, str],

@@ -5,7 +5,8 @@ Each reader returns a :class:`RawData` with external ids as given by the source:
 genres as a list of normalised names) and optional ``users`` (user_id plus demographics). Problems raise
 :class:`DataError` naming the file and line.
 
-The parsers live in ``data/parsing.py`` (the shared core: RawData, numeric tables, diagnostics),
+The parsers live in ``data/parsing.py`` (the shared core: RawData, numeric tables; the file layer under it,
+diagnostics included, in ``data/textfiles.py``),
 ``data/movielens.py``, ``data/recbole.py`` and ``data/tables.py`` (generic CSV/TSV/Parquet/stdin); this module
 finds the layout of a folder, names the reader for it, and re-exports what ingest and the tests use.
 """

@@ -9,14 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embedrec.data.parsing import (
-    RawData,
-    _decode_error,
-    _ids,
-    _parser_error,
-    movies_frame,
-    read_numeric_table,
-)
+from embedrec.data.parsing import RawData, _ids, movies_frame, read_numeric_table
+from embedrec.data.textfiles import _decode_error, _parser_error
 from embedrec.errors import DataError
 
 log = logging.getLogger("embedrec")

@@ -215,7 +215,7 @@ def sweep_zip_temps() -> None:
 def extract_zip(zpath: Path, dest: Path) -> None:
     """Extract a zip, refusing members whose paths escape ``dest``, zip bombs (a total size or a compression
     ratio beyond the limits, or more than the free disk space) and reporting corrupt archives."""
-    from embedrec.data.parsing import is_stream, limits, read_all, read_denied
+    from embedrec.data.textfiles import is_stream, limits, read_all, read_denied
 
     max_total, max_ratio = limits()
     try:

@@ -15,25 +15,27 @@ import numpy as np
 import pandas as pd
 
 from embedrec.data.parsing import (
-    COMPRESSED,
     LINE_SCAN_MAX,
-    TARS,
     RawData,
+    _refuse_repeated_names,
+    _refuse_zero_padded,
+    plain_name,
+    read_movies_table,
+    read_numeric_table,
+)
+from embedrec.data.textfiles import (
+    COMPRESSED,
+    TARS,
     _bom_encoding,
     _decode_error,
     _label,
     _parser_error,
-    _refuse_repeated_names,
-    _refuse_zero_padded,
     _row_line,
     data_line,
     decompressed,
     is_stream,
-    plain_name,
     read_all,
     read_denied,
-    read_movies_table,
-    read_numeric_table,
     reading,
     uncompressed_name,
 )
@@ -47,7 +49,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 def read_generic(source: str, cfg: DataConfig) -> RawData:
     """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig). A file that
-    cannot be read for its permissions is a DataError saying so (parsing.read_denied)."""
+    cannot be read for its permissions is a DataError saying so (textfiles.read_denied)."""
     with reading():
         return _read_generic(source, cfg)
 
@@ -367,7 +369,7 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> b
 
 def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str, header_lines: int) -> pd.Series:
     """ISO 8601 dates as Unix seconds (a date without a zone is taken as UTC); the first value that is not one is
-    named by its file:line (a compressed file is read decompressed: parsing.decompressed)."""
+    named by its file:line (a compressed file is read decompressed: textfiles.decompressed)."""
     t = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     bad = t.isna().to_numpy()
     if bad.any():
