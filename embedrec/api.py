@@ -330,9 +330,9 @@ def _sharded_checkpoint(run_dir) -> bool:
 
     if not training_files(run_dir, DIST_POINTER):  # no pointer file anywhere: no sharded checkpoint, no torch import
         return False
-    from embedrec import shard_als  # imports torch
+    from embedrec import shard_checkpoint  # imports torch
 
-    return shard_als.has_checkpoint(run_dir)
+    return shard_checkpoint.has_checkpoint(run_dir)
 
 
 def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:  # noqa: A001 (er.open, as the issue spells it)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from embedrec import shard_checkpoint as checkpoints
 from embedrec.distributed import Group, RowFetch, bounds, owners, send_to_owners
 from embedrec.training.als import (
     USER_STEPS,
@@ -39,7 +40,6 @@ from embedrec.training.als import (
     user_half,
 )
 from embedrec.training.fit import (
-    DIST_POINTER,
     metrics_head,
     selection_of,
     trained_users,
@@ -282,113 +282,6 @@ def gathered_unrated(g: Group, runner: ShardALS) -> np.ndarray | None:
     return mask if mask.any() else None
 
 
-# ------------------------------------------------------------------------------------------------ checkpoints
-POINTER = DIST_POINTER  # names the newest complete checkpoint folder beside it (training.fit: no torch there)
-
-
-class ShardCheckpoint:
-    """A loop callback: after every epoch, each rank writes its rows into the checkpoint's full-size .npy tables
-    (one file per table, each row written once, by its owner); rank 0 then publishes it by renaming the folder
-    and rewriting POINTER. Any number of ranks can resume from it (each reads its own rows)."""
-
-    NAMES = ("user", "movie", "best_user", "best_movie")
-
-    def __init__(self, g: Group, folder, shard: Shard, fingerprint: str, config: dict):
-        self.g, self.folder, self.shard = g, folder, shard
-        self.fingerprint, self.config = fingerprint, config
-
-    def record(self, state, row: dict) -> None:
-        import shutil
-
-        from numpy.lib.format import open_memmap
-
-        from embedrec.fsutil.files import atomic_write_text
-
-        name = f"checkpoint-dist-e{state.epoch + 1:05d}"
-        tmp = self.folder / f".{name}.tmp"
-        d = state.model.dim
-        shapes = {"user": self.shard.n_users, "movie": self.shard.n_movies}
-        if self.g.leader:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            for n in self.NAMES:
-                open_memmap(tmp / f"{n}.npy", mode="w+", dtype=np.float32, shape=(shapes[n.split("_")[-1]], d))
-        self.g.barrier()
-        best = state.best_state or state.model.state_dict()
-        for n in self.NAMES:
-            side = n.split("_")[-1]
-            lo, hi = self.shard.u_range(self.g.rank) if side == "user" else self.shard.m_range(self.g.rank)
-            src = (best if n.startswith("best") else state.model.state_dict())[f"{side}.weight"]
-            mm = open_memmap(tmp / f"{n}.npy", mode="r+")
-            mm[lo:hi] = src.detach().cpu().numpy()
-            mm.flush()
-            del mm
-        self.g.barrier()
-        if self.g.leader:
-            import json
-
-            final = self.folder / name
-            shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)
-            meta = {"fingerprint": self.fingerprint, "config": self.config, "folder": name, "epoch": state.epoch,
-                    "history": state.history, "best": state.best, "best_epoch": state.best_epoch, "bad": state.bad,
-                    "stopped": state.stop, "has_best": state.best_state is not None, "world": self.g.world}
-            atomic_write_text(self.folder / POINTER, json.dumps(meta))
-            for old in self.folder.glob("checkpoint-dist-e*"):
-                if old.name != name:
-                    shutil.rmtree(old, ignore_errors=True)
-
-
-def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
-    """The newest checkpoint in ``folder`` (sharded POINTER, or a one-process checkpoint.pt) as loop.LoopState
-    resumes from it, holding this rank's rows only; None when there is none."""
-    import json
-
-    from embedrec.errors import ArtifactError, first_line
-    from embedrec.training.fit import CHECKPOINT
-    from embedrec.training.fit import load_checkpoint as load_plain
-
-    pointer, plain = folder / POINTER, folder / CHECKPOINT
-    if not pointer.exists() and not plain.exists():
-        return None
-    (ulo, uhi), (mlo, mhi) = shard.u_range(g.rank), shard.m_range(g.rank)
-    if plain.exists() and (not pointer.exists() or plain.stat().st_mtime > pointer.stat().st_mtime):
-        ck = load_plain(plain)
-        cut = {"user.weight": (ulo, uhi), "movie.weight": (mlo, mhi)}
-
-        def rows(sd):
-            # torch tensors, or numpy arrays from the checkpoint of a one-process fit of als.Tables
-            return None if sd is None else {k: torch.tensor(np.asarray(sd[k][a:b])) for k, (a, b) in cut.items()}
-
-        return {**ck, "model": rows(ck["model"]), "best_state": rows(ck.get("best_state")), "optimizer": {}}
-    try:
-        meta = json.loads(pointer.read_text(encoding="utf-8"))
-        tables = {n: np.load(folder / meta["folder"] / f"{n}.npy", mmap_mode="r") for n in ShardCheckpoint.NAMES}
-    except (OSError, ValueError, KeyError) as e:
-        raise ArtifactError(f"checkpoint '{pointer}' cannot be read ({first_line(e)}); train again without "
-                            "resuming") from None
-
-    def part(prefix: str) -> dict:
-        return {"user.weight": torch.from_numpy(np.array(tables[prefix + "user"][ulo:uhi])),
-                "movie.weight": torch.from_numpy(np.array(tables[prefix + "movie"][mlo:mhi]))}
-
-    return {**meta, "model": part(""), "best_state": part("best_") if meta.get("has_best") else None,
-            "optimizer": {}}
-
-
-def has_checkpoint(run_dir) -> bool:
-    """Whether ``run_dir`` (or a candidate or refit folder in it) holds a sharded checkpoint newer than any
-    one-process checkpoint beside it: ``train --resume`` then continues it on this process's ranks."""
-    from embedrec.run import training_files
-    from embedrec.training.fit import CHECKPOINT
-
-    for pointer in training_files(run_dir, POINTER):
-        plain = pointer.parent / CHECKPOINT
-        if pointer.exists() and (not plain.exists() or plain.stat().st_mtime <= pointer.stat().st_mtime):
-            return True
-    return False
-
-
 # ------------------------------------------------------------------------------------------------ the fit
 def _threads(n_ratings: int, dim: int, requested: int) -> int:
     """train.threads, else choose_threads over this host's CPUs shared by the ranks on it."""
@@ -466,7 +359,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     fp_cfg = _fp_config(model_cfg, train_cfg, features_cfg)
     fp = fingerprint(SimpleNamespace(manifest=shard.manifest), model_cfg, train_cfg, features_cfg)
     if resume:
-        ck = load_checkpoint(g, folder, shard)
+        ck = checkpoints.load_checkpoint(g, folder, shard)
         if ck is None:
             raise ArtifactError(f"nothing to resume: no checkpoint in '{folder}'; run train without --resume")
         if not resumable(ck.get("fingerprint"), SimpleNamespace(manifest=shard.manifest), model_cfg, train_cfg,
@@ -481,7 +374,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         (folder / CHECKPOINT).unlink(missing_ok=True)  # a stale one-process checkpoint must not win a resume
     if g.leader:
         callbacks += [loop.JsonlLog(folder / "metrics.jsonl", resume), loop.TensorBoardLog(folder / "tensorboard")]
-    callbacks.append(ShardCheckpoint(g, folder, shard, fp, fp_cfg))
+    callbacks.append(checkpoints.ShardCheckpoint(g, folder, shard, fp, fp_cfg))
     callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader,
                                    may_stop=has_valid and (resolve_patience("als", train_cfg) > 0 or floor is not None)))
     loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
@@ -519,14 +412,14 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
     # no first_lost here: the ranks check no checkpoint's config before the fits (a review: a resume with another
     # train.seed refitted the first candidate and cleared the later ones); a lost first one is refused
-    if resume and sel.many and sel.first_lost(run_dir, _has_checkpoint):
+    if resume and sel.many and sel.first_lost(run_dir, checkpoints.in_folder):
         from embedrec.errors import ArtifactError
 
         raise ArtifactError(f"the first candidate's checkpoint is missing from '{sel.folder(run_dir, sel.first)}' "
                             "while later candidates' remain; under torchrun it is not fitted again in place: "
                             "train again without --resume")
-    best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=_clear,
-                         has_checkpoint=_has_checkpoint)
+    best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=checkpoints.clear,
+                         has_checkpoint=checkpoints.in_folder)
     if tcfg.als_user_unobserved == "auto":
         from embedrec.training.select import exact_index
 
@@ -534,15 +427,6 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
             if g.total(len(va)) and exact_index(cfg.index, shard.n_movies) else 1.0
         tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
-
-
-def _clear(folder: Path) -> None:
-    (folder / POINTER).unlink(missing_ok=True)
-    (folder / "checkpoint.pt").unlink(missing_ok=True)
-
-
-def _has_checkpoint(folder: Path) -> bool:
-    return (folder / POINTER).exists() or (folder / "checkpoint.pt").exists()
 
 
 def choose_dim_shard(g: Group, shard: Shard, cfg, selected, chosen, run_dir, *, resume: bool = False,
@@ -555,7 +439,7 @@ def choose_dim_shard(g: Group, shard: Shard, cfg, selected, chosen, run_dir, *, 
                           say=g.leader)
     return choose_dim(cfg, selected, chosen, run_dir, dims, lambda c, folder, again: fit_selecting_shard(
         g, shard, c, folder, resume=again, progress=progress, refit=refit, say=False), resume=resume,
-        has_checkpoint=_has_checkpoint)
+        has_checkpoint=checkpoints.in_folder)
 
 
 def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool) -> float:
