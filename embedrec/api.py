@@ -30,9 +30,9 @@ from embedrec.models import (  # noqa: F401 (the public names, and those the CLI
     StreamAnswer,
     TrainedModel,
     fold_in_solve,
-    predict_lines,
     publish_trained,
 )
+from embedrec.predict_input import predict_lines  # noqa: F401 (the CLI's predict --pairs)
 from embedrec.serve.recommender import Recommender
 
 if TYPE_CHECKING:  # annotations only: no import at run time
