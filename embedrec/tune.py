@@ -4,14 +4,12 @@ Each trial runs ``training.fit`` in a fresh worker process (so its peak memory i
 time; finished trials are saved after each one, so a rerun or a Ctrl-C keeps them. On Ctrl-C or SIGTERM (as
 ``errors.Terminated``) the sweep stops its workers before it returns: no trial starts after it, running ones
 stop (a stopped trial is redone by the next sweep) and their processes are waited for, so nothing writes into
-the tune folder once its lock is released. The choice uses the validation metric only: the best one, or with a
+the tune folder once its lock is released (the processes: ``worker_pool.py``). The choice uses the validation metric only: the best one, or with a
 tolerance the smallest dimension within it of the best. The test metric is reported beside it, never used.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
 import copy
 import json
 import logging
@@ -19,14 +17,13 @@ import math
 import multiprocessing as mp
 import os
 import re
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embedrec import worker_pool
 from embedrec.errors import ArtifactError, ConfigError, Interrupted, Terminated, UsageError
 from embedrec.fsutil.files import io_error, read_json, write_json
 from embedrec.fsutil.integrity import SEAL, check_seal, seal
@@ -43,8 +40,6 @@ log = logging.getLogger("embedrec")
 RESULTS = TUNE_RESULTS
 PLOT = "tune.png"
 LOCK = WRITER_LOCK  # the writer lock of a tune folder (locks.exclusive_lock)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-STOP_WAIT = 30.0  # seconds a stopping sweep waits for its running trials to stop before it kills their processes
 
 
 def fourth_root(n_movies: int) -> int:
@@ -106,110 +101,12 @@ def _train_metric(f: dict, ds: Dataset, explicit: bool, ks, sample: int = 2000, 
                            tr.movie[sel], ds.n_users, ds.n_movies, (k,))[f"ndcg@{k}"]
 
 
-class StopPipe:
-    """The sweep's stop signal to its worker processes: ``set()`` closes the write end of a pipe, and each
-    worker, holding the read end (``reader``, passed at its start), sees the end of file at once.
-    Not a ``multiprocessing.Event``: its ``set()`` waits for every process waiting on it to wake, and a worker
-    that exited while waiting (each one exits after its trial) never does. A pipe takes no lock, makes no
-    named semaphore (nothing for the resource tracker to report as leaked), and is closed by a parent that dies
-    too. Workers must be started with ``spawn`` or ``forkserver`` (a forked one would hold the write end)."""
-
-    def __init__(self, ctx):
-        self.reader, self._writer = ctx.Pipe(duplex=False)
-
-    def set(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-    def close(self) -> None:
-        self.set()
-        self.reader.close()
-
-
-def _ended(reader) -> bool:
-    try:
-        return reader.poll()  # readable: the end of file, as nothing is ever sent
-    except (OSError, EOFError):
-        return True
-
-
-# in a worker process (set by _init_worker): the read end of the sweep's StopPipe, and whether a trial runs
-_stop = None
-_in_trial = False
-
-
-def _init_worker(stop_reader, sweep: int) -> None:
-    """A worker's start (the pool's initializer). SIGTERM stops the trial it runs as ``errors.Terminated`` and
-    SIGINT (Ctrl-C at a terminal reaches every worker; unless ignored, as in a background job) as
-    KeyboardInterrupt; between trials both are ignored (the parent ends the process). A thread turns the
-    parent's stop (or its death) into that SIGTERM, so a worker stops whether or not the signal reached it.
-    ``sweep``: the sweep's pid, given by the sweep (a worker that starts after it died has another parent)."""
-    global _stop
-    _stop = stop_reader
-    signal.signal(signal.SIGTERM, _worker_signal)
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, _worker_signal)
-    threading.Thread(target=_stop_watch, args=(stop_reader, sweep), name="embedrec-tune-stop", daemon=True).start()
-    if hasattr(signal, "pthread_sigmask"):  # held since the parent started this process: see _stop_signals_held
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-
-
-@contextlib.contextmanager
-def _stop_signals_held():
-    """Block Ctrl-C and SIGTERM in this thread while the pool starts: the threads it starts and the worker
-    processes they spawn inherit the mask (through fork and exec), so a signal to the process group (Ctrl-C at
-    a terminal, ``timeout``, a scheduler) waits until ``_init_worker`` has installed the worker's handlers,
-    instead of killing the interpreter while it starts (a page of tracebacks, "Fatal Python error:
-    init_import_site"). Here, a signal that arrives meanwhile is taken when the block ends."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    from multiprocessing import resource_tracker
-
-    resource_tracker.ensure_running()  # first: starting it unblocks both signals in the calling thread
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-
-def _worker_signal(signum, frame) -> None:
-    if _in_trial:
-        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-
-
-def _stop_watch(reader, parent: int) -> None:
-    """The stop's watch in a worker: SIGTERM to the worker's main thread when the sweep stops or dies. After the
-    sweep's process dies (``kill -9``: the worker's parent is no longer ``parent``), nobody will end this
-    worker, and an idle one would wait for its next trial for ever (it holds both ends of the pool's queue
-    itself): it gives a running trial STOP_WAIT seconds to stop, then exits."""
-    try:
-        reader.poll(None)
-    except (OSError, EOFError):
-        pass
-    signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
-    while os.getppid() == parent:  # a live sweep ends its workers itself (and a dying one's pipe closes before
-        time.sleep(0.2)            # its children are handed on, so the parent is checked again until it is gone)
-    deadline = time.monotonic() + STOP_WAIT
-    while _in_trial and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os._exit(1)
-
-
 def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int,
               data: tuple[str, str] | None = None) -> dict:
     """One trial in a worker process: fit, then train/valid/test metrics, seconds and peak memory. Raises
     ``Interrupted`` at once, before anything is loaded or written, when the sweep is stopping."""
-    global _in_trial
-    _in_trial = True
-    try:
-        if _stop is not None and _ended(_stop):
-            raise Interrupted(f"tune-dims is stopping: trial {trial_key(dim, wd)} was not started")
+    with worker_pool.job(f"tune-dims is stopping: trial {trial_key(dim, wd)} was not started"):
         return _trial(cfg_dict, dim, wd, out_dir, threads, data)
-    finally:
-        _in_trial = False
 
 
 def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int,
@@ -462,7 +359,8 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
 
     try:
         data = (str(ds.folder or cfg.data.prepared), ds.fingerprint)  # the generation held here, for every trial
-        _run_trials([((cfg_dict, d, w, str(out), threads, data), (d, w)) for d, w in todo], workers, record)
+        worker_pool.run_jobs(run_trial, [((cfg_dict, d, w, str(out), threads, data), (d, w)) for d, w in todo],
+                             workers, record)
     except (KeyboardInterrupt, Interrupted) as e:  # Ctrl-C, SIGTERM (Terminated), or a stopped worker's trial
         bar.close()
         if finished:
@@ -487,74 +385,6 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
             sorted(trials, key=lambda t: (t["dim"], t["weight_decay"] or 0)),
             "best_per_dim": best_per_dim(trials, metric), "chosen": chosen,
             "results": str(state_path), "plot": str(out / PLOT)}
-
-
-def _run_trials(jobs: list[tuple[tuple, tuple]], workers: int, record) -> None:
-    """Run ``run_trial(*args)`` for each ``(args, (dim, wd))`` of ``jobs`` in ``workers`` spawned processes, each
-    process one trial (its peak memory its own), calling ``record(dim, wd, result)`` as each finishes. On any
-    exception here (Ctrl-C, SIGTERM as ``Terminated``, a failed trial) the pool is stopped before it goes on:
-    see ``_stop_pool``."""
-    ctx = mp.get_context("spawn")
-    stop = StopPipe(ctx)
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1,
-                                  initializer=_init_worker, initargs=(stop.reader, os.getpid()))
-    futs: dict[cf.Future, tuple] = {}
-    try:
-        with _stop_signals_held():  # the workers (and the pool's thread that starts later ones) inherit it
-            for args, key in jobs:
-                futs[pool.submit(run_trial, *args)] = key
-        for fut in cf.as_completed(futs):
-            record(*futs[fut], fut.result())
-            del futs[fut]  # after: a trial whose record a signal cut short is recorded again by _stop_pool
-        pool.shutdown(wait=True)
-    except BaseException:
-        _stop_pool(pool, stop, futs, record)
-        raise
-    finally:
-        stop.close()
-
-
-def _stop_pool(pool: cf.ProcessPoolExecutor, stop: StopPipe, futs: dict, record) -> None:
-    """Stop a pool of trials: no trial starts any more (queued ones are cancelled, a worker that takes one
-    returns at once), running ones stop (their workers get SIGTERM through ``stop``); trials that finish
-    meanwhile are recorded. Waits up to ``STOP_WAIT`` seconds (less after a second Ctrl-C or SIGTERM), then kills
-    the workers left, and returns once every worker process has exited."""
-    procs = getattr(pool, "_processes", None)  # the pool's live {pid: process}; shutdown() drops the attribute
-    try:
-        stop.set()
-        for fut in futs:
-            fut.cancel()  # not yet handed to a worker
-        cf.wait(futs, timeout=STOP_WAIT)
-        for fut, key in list(futs.items()):
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                with contextlib.suppress(Exception):
-                    record(*key, fut.result())
-    except KeyboardInterrupt:  # asked again (Ctrl-C, SIGTERM): stop waiting
-        pass
-    finally:
-        if not all(fut.done() for fut in futs):
-            _kill(procs)
-        for _ in range(3):  # asked yet again while waiting: kill what is left, and still wait for it to exit
-            try:
-                pool.shutdown(wait=True, cancel_futures=True)
-                break
-            except KeyboardInterrupt:
-                _kill(procs)
-
-
-def _kill(procs) -> None:
-    for p in _alive(procs):
-        with contextlib.suppress(OSError, ValueError):
-            p.kill()
-
-
-def _alive(procs) -> list:
-    for _ in range(10):  # the pool's manager thread may change the dict meanwhile
-        try:
-            return [p for p in list((procs or {}).values()) if p.is_alive()]
-        except RuntimeError:
-            continue
-    return []
 
 
 WRITTEN_BY = "# written by embedrec tune-dims"  # the first line of every config write_choice writes

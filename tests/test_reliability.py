@@ -1428,7 +1428,7 @@ def test_sigterm_during_tune_dims_stops_its_workers_and_keeps_finished_trials(tm
             assert time.monotonic() < deadline, "no trial finished in 180 s"
             time.sleep(0.05)
         p.send_signal(signal.SIGTERM)
-        rc = p.wait(timeout=120)  # the workers stop within tune.STOP_WAIT (30 s), or are killed
+        rc = p.wait(timeout=120)  # the workers stop within worker_pool.STOP_WAIT (30 s), or are killed
     finally:
         if p.poll() is None:
             p.kill()
@@ -1485,7 +1485,7 @@ def _trials(tune: Path) -> list:
 def test_kill_9_of_tune_dims_leaves_no_worker_behind(tmp_path):
     """kill -9 of `tune-dims`: a worker between trials waited for its next trial for ever (it holds both ends of
     the pool's queue itself, and ignores SIGTERM between trials), and one in a trial went on to wait after it.
-    Each worker now sees its sweep's process gone and exits (a running trial gets tune.STOP_WAIT to stop)."""
+    Each worker now sees its sweep's process gone and exits (a running trial gets worker_pool.STOP_WAIT to stop)."""
     tune, command = _tune_sweep(tmp_path)  # when two trials have finished, the worker that replaced the
     # second waits for a trial that never comes
     p = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -1503,7 +1503,7 @@ def test_kill_9_of_tune_dims_leaves_no_worker_behind(tmp_path):
         p.wait()
         alive = lambda: [w for w in workers if Path(f"/proc/{w}").exists()  # noqa: E731
                          and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
-        deadline = time.monotonic() + 60  # tune.STOP_WAIT (30 s) for a running trial, and start-up slack
+        deadline = time.monotonic() + 60  # worker_pool.STOP_WAIT (30 s) for a running trial, and start-up slack
         while alive() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert workers and not alive()

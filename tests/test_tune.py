@@ -202,19 +202,20 @@ def test_a_trial_does_not_start_once_the_sweep_stops(monkeypatch, tmp_path):
     import time
 
     import embedrec.tune as T
+    import embedrec.worker_pool as W
     from embedrec.errors import Interrupted
 
-    stop = T.StopPipe(mp.get_context("spawn"))
-    monkeypatch.setattr(T, "_stop", stop.reader)
+    stop = W.StopPipe(mp.get_context("spawn"))
+    monkeypatch.setattr(W, "_stop", stop.reader)
     try:
         cfg = Config().updated({"data.prepared": str(tmp_path / "no-such-dataset")}).to_dict()
-        assert not T._ended(stop.reader)
+        assert not W.ended(stop.reader)
         stop.set()
         t0 = time.perf_counter()
         with pytest.raises(Interrupted, match="trial d8 was not started"):
             T.run_trial(cfg, 8, None, str(tmp_path / "tune"), 1)
         assert time.perf_counter() - t0 < 1
-        assert not (tmp_path / "tune").exists() and T._in_trial is False
+        assert not (tmp_path / "tune").exists() and W._in_job is False
     finally:
         stop.close()
 
@@ -229,23 +230,23 @@ def _blocked_signals() -> list[int]:  # runs in a tune worker process (spawned: 
 def test_workers_hold_ctrl_c_and_sigterm_until_their_handlers_are_in():
     """Ctrl-C reaching a worker while its interpreter started killed it there (a page of worker tracebacks,
     "Fatal Python error: init_import_site") instead of the one line. Workers now start with SIGINT and SIGTERM
-    blocked (inherited from the pool's start) and _init_worker unblocks them once its handlers are in."""
+    blocked (inherited from the pool's start) and worker_pool.init_worker unblocks them once its handlers are in."""
     import concurrent.futures as cf
     import multiprocessing as mp
     import signal
 
-    import embedrec.tune as T
+    import embedrec.worker_pool as W
 
     ctx = mp.get_context("spawn")
     held = {int(signal.SIGINT), int(signal.SIGTERM)}
-    with T._stop_signals_held():
+    with W.stop_signals_held():
         with cf.ProcessPoolExecutor(1, mp_context=ctx) as pool:  # no initializer: nothing unblocks them
             assert held <= set(pool.submit(_blocked_signals).result(timeout=60))
     assert not held & set(_blocked_signals())  # the parent's mask is back
-    stop = T.StopPipe(ctx)
+    stop = W.StopPipe(ctx)
     try:
-        with T._stop_signals_held():
-            with cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=T._init_worker,
+        with W.stop_signals_held():
+            with cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=W.init_worker,
                                         initargs=(stop.reader, os.getpid())) as pool:
                 assert not held & set(pool.submit(_blocked_signals).result(timeout=60))
     finally:
@@ -453,7 +454,7 @@ def test_a_sweep_stopped_before_any_trial_finished_names_no_results_file(tune_cf
     def stop(*a, **k):
         raise Terminated()
 
-    monkeypatch.setattr(T, "_run_trials", stop)
+    monkeypatch.setattr(T.worker_pool, "run_jobs", stop)
     f = tmp_path / "new" / "tune"
     with pytest.raises(Interrupted, match="tune-dims terminated \\(SIGTERM\\) before any trial finished; nothing new "
                                           f"was kept in {f}: rerun the same command to start again") as got:
@@ -463,7 +464,7 @@ def test_a_sweep_stopped_before_any_trial_finished_names_no_results_file(tune_cf
     # which still held the earlier 5 (and a rerun without --fresh reused them)
     monkeypatch.undo()
     assert sweep(tune_cfg.updated({"tune.dir": str(f)}), [4])["trials"]
-    monkeypatch.setattr(T, "_run_trials", stop)
+    monkeypatch.setattr(T.worker_pool, "run_jobs", stop)
     with pytest.raises(Interrupted, match="the earlier sweep's results in it are as they were"):
         sweep(tune_cfg.updated({"tune.dir": str(f)}), [4, 8], fresh=True)
 

@@ -1,0 +1,199 @@
+"""Jobs in spawned worker processes that stop when asked: what ``tune-dims`` runs its trials on.
+
+Each job runs in its own process (``max_tasks_per_child=1``: its peak memory is its own). On Ctrl-C or SIGTERM
+(as ``errors.Terminated``) in the parent, :func:`run_jobs` stops its workers before it returns: no job starts
+after it (:func:`job` refuses), running ones get SIGTERM through a :class:`StopPipe`, jobs that finish meanwhile
+are recorded, and every worker process has exited, killed after ``STOP_WAIT`` seconds if it must be, so nothing
+writes into the caller's folder once its lock is released. A worker whose parent died (``kill -9``) stops its
+job and exits by itself.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+
+from embedrec.errors import Interrupted, Terminated
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_WAIT = 30.0  # seconds a stopping pool waits for its running jobs to stop before it kills their processes
+
+
+class StopPipe:
+    """The sweep's stop signal to its worker processes: ``set()`` closes the write end of a pipe, and each
+    worker, holding the read end (``reader``, passed at its start), sees the end of file at once.
+    Not a ``multiprocessing.Event``: its ``set()`` waits for every process waiting on it to wake, and a worker
+    that exited while waiting (each one exits after its trial) never does. A pipe takes no lock, makes no
+    named semaphore (nothing for the resource tracker to report as leaked), and is closed by a parent that dies
+    too. Workers must be started with ``spawn`` or ``forkserver`` (a forked one would hold the write end)."""
+
+    def __init__(self, ctx):
+        self.reader, self._writer = ctx.Pipe(duplex=False)
+
+    def set(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> None:
+        self.set()
+        self.reader.close()
+
+
+def ended(reader) -> bool:
+    try:
+        return reader.poll()  # readable: the end of file, as nothing is ever sent
+    except (OSError, EOFError):
+        return True
+
+
+# in a worker process (set by init_worker): the read end of the pool's StopPipe, and whether a job runs
+_stop = None
+_in_job = False
+
+
+def init_worker(stop_reader, sweep: int) -> None:
+    """A worker's start (the pool's initializer). SIGTERM stops the trial it runs as ``errors.Terminated`` and
+    SIGINT (Ctrl-C at a terminal reaches every worker; unless ignored, as in a background job) as
+    KeyboardInterrupt; between trials both are ignored (the parent ends the process). A thread turns the
+    parent's stop (or its death) into that SIGTERM, so a worker stops whether or not the signal reached it.
+    ``sweep``: the sweep's pid, given by the sweep (a worker that starts after it died has another parent)."""
+    global _stop
+    _stop = stop_reader
+    signal.signal(signal.SIGTERM, _worker_signal)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _worker_signal)
+    threading.Thread(target=_stop_watch, args=(stop_reader, sweep), name="embedrec-tune-stop", daemon=True).start()
+    if hasattr(signal, "pthread_sigmask"):  # held since the parent started this process: see stop_signals_held
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+@contextlib.contextmanager
+def stop_signals_held():
+    """Block Ctrl-C and SIGTERM in this thread while the pool starts: the threads it starts and the worker
+    processes they spawn inherit the mask (through fork and exec), so a signal to the process group (Ctrl-C at
+    a terminal, ``timeout``, a scheduler) waits until ``init_worker`` has installed the worker's handlers,
+    instead of killing the interpreter while it starts (a page of tracebacks, "Fatal Python error:
+    init_import_site"). Here, a signal that arrives meanwhile is taken when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # first: starting it unblocks both signals in the calling thread
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _worker_signal(signum, frame) -> None:
+    if _in_job:
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _stop_watch(reader, parent: int) -> None:
+    """The stop's watch in a worker: SIGTERM to the worker's main thread when the sweep stops or dies. After the
+    sweep's process dies (``kill -9``: the worker's parent is no longer ``parent``), nobody will end this
+    worker, and an idle one would wait for its next trial for ever (it holds both ends of the pool's queue
+    itself): it gives a running trial STOP_WAIT seconds to stop, then exits."""
+    try:
+        reader.poll(None)
+    except (OSError, EOFError):
+        pass
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+    while os.getppid() == parent:  # a live sweep ends its workers itself (and a dying one's pipe closes before
+        time.sleep(0.2)            # its children are handed on, so the parent is checked again until it is gone)
+    deadline = time.monotonic() + STOP_WAIT
+    while _in_job and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os._exit(1)
+
+
+@contextlib.contextmanager
+def job(refusal: str):
+    """The body of a job in a worker process: raises ``Interrupted(refusal)`` at once, before anything is loaded or
+    written, when the pool is stopping (a replacement worker took a queued job after the stop); while it runs, a
+    stop (SIGTERM, Ctrl-C) is raised in it (``Terminated``, KeyboardInterrupt)."""
+    global _in_job
+    _in_job = True
+    try:
+        if _stop is not None and ended(_stop):
+            raise Interrupted(refusal)
+        yield
+    finally:
+        _in_job = False
+
+
+def run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record) -> None:
+    """Run ``fn(*args)`` for each ``(args, key)`` of ``jobs`` in ``workers`` spawned processes, each process one
+    job (its peak memory its own), calling ``record(*key, result)`` as each finishes. ``fn``: a module-level
+    function (spawned workers import it by name) that runs inside :func:`job`. On any exception here (Ctrl-C,
+    SIGTERM as ``Terminated``, a failed job) the pool is stopped before it goes on: see ``_stop_pool``."""
+    ctx = mp.get_context("spawn")
+    stop = StopPipe(ctx)
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1,
+                                  initializer=init_worker, initargs=(stop.reader, os.getpid()))
+    futs: dict[cf.Future, tuple] = {}
+    try:
+        with stop_signals_held():  # the workers (and the pool's thread that starts later ones) inherit it
+            for args, key in jobs:
+                futs[pool.submit(fn, *args)] = key
+        for fut in cf.as_completed(futs):
+            record(*futs[fut], fut.result())
+            del futs[fut]  # after: a trial whose record a signal cut short is recorded again by _stop_pool
+        pool.shutdown(wait=True)
+    except BaseException:
+        _stop_pool(pool, stop, futs, record)
+        raise
+    finally:
+        stop.close()
+
+
+def _stop_pool(pool: cf.ProcessPoolExecutor, stop: StopPipe, futs: dict, record) -> None:
+    """Stop a pool of trials: no trial starts any more (queued ones are cancelled, a worker that takes one
+    returns at once), running ones stop (their workers get SIGTERM through ``stop``); trials that finish
+    meanwhile are recorded. Waits up to ``STOP_WAIT`` seconds (less after a second Ctrl-C or SIGTERM), then kills
+    the workers left, and returns once every worker process has exited."""
+    procs = getattr(pool, "_processes", None)  # the pool's live {pid: process}; shutdown() drops the attribute
+    try:
+        stop.set()
+        for fut in futs:
+            fut.cancel()  # not yet handed to a worker
+        cf.wait(futs, timeout=STOP_WAIT)
+        for fut, key in list(futs.items()):
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                with contextlib.suppress(Exception):
+                    record(*key, fut.result())
+    except KeyboardInterrupt:  # asked again (Ctrl-C, SIGTERM): stop waiting
+        pass
+    finally:
+        if not all(fut.done() for fut in futs):
+            _kill(procs)
+        for _ in range(3):  # asked yet again while waiting: kill what is left, and still wait for it to exit
+            try:
+                pool.shutdown(wait=True, cancel_futures=True)
+                break
+            except KeyboardInterrupt:
+                _kill(procs)
+
+
+def _kill(procs) -> None:
+    for p in _alive(procs):
+        with contextlib.suppress(OSError, ValueError):
+            p.kill()
+
+
+def _alive(procs) -> list:
+    for _ in range(10):  # the pool's manager thread may change the dict meanwhile
+        try:
+            return [p for p in list((procs or {}).values()) if p.is_alive()]
+        except RuntimeError:
+            continue
+    return []
