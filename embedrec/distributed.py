@@ -409,14 +409,14 @@ def owners(ids: np.ndarray, cuts: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ reading
-FIX = "rerun 'embedrec ingest --overwrite'"
+FIX = "rerun the 'embedrec ingest' that wrote it, with --overwrite"  # read_manifest names the folder and source
 
 
 def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
     """The prepared dataset's manifest, checked as load_dataset checks it; with ``g``, rank 0 also checks the
     files of ``splits``, users and movies against the SHA-256 it lists (no rank reads them whole otherwise: a
     review found a train and test file swapped trained on without a word) and every rank raises its answer."""
-    from embedrec.data.dataset import FIELDS, FORMAT_VERSION
+    from embedrec.data.dataset import FIELDS, FORMAT_VERSION, dataset_fix
     from embedrec.fsutil.files import read_json
     from embedrec.fsutil.integrity import check_fields, check_file, check_seal
 
@@ -424,12 +424,13 @@ def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
     if not (path / "manifest.json").exists():
         raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run 'embedrec ingest' with the "
                             "same -c/--set options first (it writes data.prepared)")
-    manifest = read_json(path / "manifest.json", "dataset manifest")
+    manifest = read_json(path / "manifest.json", "dataset manifest", dataset_fix(path))
+    fix = dataset_fix(path, manifest.get("source"))
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"'{path}' was written by an incompatible embedrec (format "
-                            f"{manifest.get('format_version')}); {FIX}")
-    check_seal(manifest, path / "manifest.json", "dataset manifest", FIX, "dataset")
-    check_fields(manifest, FIELDS, path / "manifest.json", "dataset manifest", FIX)
+                            f"{manifest.get('format_version')}); {fix}")
+    check_seal(manifest, path / "manifest.json", "dataset manifest", fix, "dataset")
+    check_fields(manifest, FIELDS, path / "manifest.json", "dataset manifest", fix)
     if g is not None:
         problem = None
         if g.leader:
@@ -437,12 +438,12 @@ def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
             for name in (*splits, "users", "movies"):
                 where = path / f"{name}.parquet"
                 try:
-                    check_file(where, recorded.get(where.name), "prepared dataset file", FIX)
+                    check_file(where, recorded.get(where.name), "prepared dataset file", fix)
                 except ArtifactError as e:
                     problem = e.raw
                     break
                 except FileNotFoundError:
-                    problem = f"prepared dataset file '{where}' is missing; {FIX}"
+                    problem = f"prepared dataset file '{where}' is missing; {fix}"
                     break
         problem = g.share(problem)
         if problem is not None:

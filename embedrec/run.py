@@ -70,7 +70,19 @@ RUN_FORMAT = 1
 # Dataset.rated_below_unknown (movies rated by users the dataset's cleaning left out) as arrays:
 # those users' ids (sorted), a CSR indptr over them, the movie rows; read by serving without pandas
 UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
-FIX = "«rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»"
+
+
+def run_fix(path) -> str:
+    """How to repair a damaged run, naming its run folder (``path``: the run folder or a model folder in it): a
+    bare "rerun 'embedrec train'" trains the config's run.dir, another run than the damaged one (a first-hour
+    review: it retrained runs/ml-100k over a damaged runs/c1)."""
+    p = Path(path)
+    run_dir = p.parent if p.name.startswith(f"{ARTIFACTS}-") else p
+    with contextlib.suppress(ValueError, OSError):
+        run_dir = run_dir.resolve().relative_to(Path.cwd().resolve())
+    cmd = f"embedrec train --run {shlex.quote(str(run_dir))}"
+    cmd = f"'{cmd}'" if "'" not in cmd else cmd
+    return f"«rerun {cmd} with the -c/--set it was trained with|train again and save (er.train(ds, cfg).save(run_dir))»"
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 ARTIFACTS = "artifacts"  # folders artifacts-<generations.new_version()>, pruned by generations.prune_generations
 TUNE_DIR = "tune"  # tune-dims' default folder inside a run (tune.py writes it; its names are the run's layout)
@@ -233,11 +245,11 @@ class Run:
         return (self.manifest.get("checksums") or {}).get(name)
 
     def read_verified(self, p: Path, entry: dict | None = None, what: str = "run artifact",
-                      fix: str = FIX) -> bytes | None:
+                      fix: str | None = None) -> bytes | None:
         """The bytes of a run file checked against the manifest (``entry``, default its ``checksums`` entry);
         None for a file above integrity.VERIFY_ON_OPEN_MAX, checked where it lies (``integrity.check_file``): read it from
         its path."""
-        entry = entry or self.checksum(p.name)
+        entry, fix = entry or self.checksum(p.name), fix or run_fix(self.path)
         if entry is None and self.manifest.get("checksums"):  # a run with checksums lists every file it has
             raise ArtifactError(f"{what} '{p}' is not listed in its manifest's checksums (the manifest was edited); "
                                 f"{fix}")
@@ -247,7 +259,7 @@ class Run:
             raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
 
     def copy_verified(self, p: Path, dest: Path, entry: dict | None = None, what: str = "run artifact",
-                      fix: str = FIX) -> None:
+                      fix: str | None = None) -> None:
         """Copy one run file to ``dest``, checked against the manifest first: a copy made unchecked would be
         resealed with fresh checksums (index rebuild) or handed on (export) and pass every later check. Up to
         integrity.VERIFY_ON_OPEN_MAX the checked bytes are written; above it the bytes are hashed as they are copied (one
@@ -255,7 +267,7 @@ class Run:
         recorded checksum (a run from before checksums) is streamed as it is."""
         import shutil
 
-        entry = entry or self.checksum(p.name)
+        entry, fix = entry or self.checksum(p.name), fix or run_fix(self.path)
         if not entry:
             if not p.exists():
                 raise ArtifactError(f"{what} '{p}' is missing; {fix}")
@@ -282,14 +294,14 @@ class Run:
         if not p.exists():
             if (optional or name in ("user_bias", "movie_bias")) and not self.checksum(p.name):
                 return None
-            raise ArtifactError(f"run artifact '{p}' is missing; {FIX}")
+            raise ArtifactError(f"run artifact '{p}' is missing; {run_fix(self.path)}")
         try:
             data = None if mmap else self.read_verified(p)
             if data is None:
                 return np.load(p, allow_pickle=False, mmap_mode="r" if mmap else None)
             return np.load(io.BytesIO(data), allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
-            raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {FIX}") from None
+            raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {run_fix(self.path)}") from None
 
     def catalogue(self) -> tuple[np.ndarray, np.ndarray, dict] | None:
         """(user ids, movie ids, {"title", "year", "genres"} lists per movie row) from user_ids.npy,
@@ -298,22 +310,22 @@ class Run:
         p = self.path / CATALOGUE
         if not p.exists():
             if self.checksum(CATALOGUE):  # the manifest lists it: missing, not an older run
-                raise ArtifactError(f"run artifact '{p}' is missing; {FIX}")
+                raise ArtifactError(f"run artifact '{p}' is missing; {run_fix(self.path)}")
             return None
         data = self.read_verified(p)
         try:
             movies = json.loads(data if data is not None else p.read_bytes())
         except (ValueError, UnicodeDecodeError) as e:
-            raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {FIX}") from None
+            raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {run_fix(self.path)}") from None
         n_users, n_movies = self.manifest.get("n_users"), self.manifest.get("n_movies")
         if not isinstance(movies, dict) or any(not isinstance(movies.get(c), list) or len(movies[c]) != n_movies
                                                for c in ("title", "year", "genres")):
-            raise ArtifactError(f"run artifact '{p}' does not list the run's {n_movies} movies; {FIX}")
+            raise ArtifactError(f"run artifact '{p}' does not list the run's {n_movies} movies; {run_fix(self.path)}")
         ids = []
         for name, n in (("user_ids", n_users), ("movie_ids", n_movies)):
             a = self.array(name)
             if a.ndim != 1 or a.shape[0] != n:
-                raise ArtifactError(f"run artifact '{self.path / name}.npy' does not hold the run's {n} ids; {FIX}")
+                raise ArtifactError(f"run artifact '{self.path / name}.npy' does not hold the run's {n} ids; {run_fix(self.path)}")
             ids.append(a.astype(object) if a.dtype.kind == "U" else a)
         return ids[0], ids[1], movies
 
@@ -336,9 +348,9 @@ class Run:
             # ParquetFile reads the file directly; pq.read_table goes through pyarrow.dataset, which imports pandas
             return pq.ParquetFile(pa.BufferReader(data) if data is not None else p).read(columns=columns)
         except FileNotFoundError:
-            raise ArtifactError(f"run artifact '{p}' is missing; {FIX}") from None
+            raise ArtifactError(f"run artifact '{p}' is missing; {run_fix(self.path)}") from None
         except (OSError, ValueError, KeyError, pa.ArrowException) as e:
-            raise ArtifactError(f"run artifact '{p}' cannot be read ({first_line(e)}); {FIX}") from None
+            raise ArtifactError(f"run artifact '{p}' cannot be read ({first_line(e)}); {run_fix(self.path)}") from None
 
 
 def _trained_beside(run_dir: Path) -> str:
@@ -382,7 +394,7 @@ def load_run(run_dir: str | Path) -> Run:
                             "run directory train wrote (run.dir, e.g. runs/ml-100k)")
     if link.is_symlink() and not link.exists():
         raise ArtifactError(f"the model folder '{run_dir / _link(run_dir)}' that '{link}' points to is missing "
-                            f"(removed by hand?); {FIX}")
+                            f"(removed by hand?); {run_fix(run_dir)}")
     if not link.exists():
         cmd = f"embedrec train --resume --run {shlex.quote(str(run_dir))}"
         cmd = f"'{cmd}'" if "'" not in cmd else cmd  # a path shlex had to quote is not quoted again (a review)
@@ -398,14 +410,15 @@ def load_run(run_dir: str | Path) -> Run:
     if got is None:
         raise ArtifactError(f"the model in '{run_dir}' kept being replaced while it was opened; run the command again")
     path, hold = got
-    manifest = read_json(path / "manifest.json", "run manifest", FIX)
+    fix = run_fix(run_dir)
+    manifest = read_json(path / "manifest.json", "run manifest", fix)
     if manifest.get("format_version") != RUN_FORMAT:
-        raise ArtifactError(f"run '{path}' was written by an incompatible embedrec; {FIX}")
+        raise ArtifactError(f"run '{path}' was written by an incompatible embedrec; {fix}")
     if "n_users" not in manifest and "counts" in manifest and "layout" in manifest:  # what ingest writes
         raise ArtifactError(f"'{link}' leads to '{path}', a prepared dataset (what embedrec ingest writes), not a "
-                            f"trained model; {FIX}")
-    check_seal(manifest, path / "manifest.json", "run manifest", FIX, "run")
-    check_fields(manifest, RUN_FIELDS, path / "manifest.json", "run manifest", FIX)
+                            f"trained model; {fix}")
+    check_seal(manifest, path / "manifest.json", "run manifest", fix, "run")
+    check_fields(manifest, RUN_FIELDS, path / "manifest.json", "run manifest", fix)
     run = Run(path.resolve(), manifest, hold)
     for name in ("users.parquet", "movies.parquet"):  # read by recommend straight from the path
         if run.checksum(name):
@@ -572,7 +585,7 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
         if gone:  # a review: the rebuild re-sealed the run without it, and verify then said ok
             raise ArtifactError(f"run artifact '{run.path / gone[0]}' is missing"
                                 f"{f' (and {len(gone) - 1} more listed files)' if len(gone) > 1 else ''}; the "
-                                f"index cannot be rebuilt over a damaged run: {FIX}")
+                                f"index cannot be rebuilt over a damaged run: {run_fix(run.path)}")
         for p in sorted(run.path.iterdir()):
             if p.suffix != ".faiss" and p.name != "manifest.json":
                 _carry(run, p, tmp / p.name)
@@ -590,7 +603,7 @@ def _carry(run: Run, p: Path, dest: Path) -> None:
     """Copy one file of ``run`` into a new artifacts folder, checked against the run's sealed manifest first."""
     if run.manifest.get("checksums") and not run.checksum(p.name):
         raise ArtifactError(f"run artifact '{p}' is not listed in its manifest (added or renamed since the run was "
-                            f"written); move it out of '{run.path}', or {FIX}")
+                            f"written); move it out of '{run.path}', or {run_fix(run.path)}")
     run.copy_verified(p, dest)
 
 
@@ -607,13 +620,13 @@ def verify_path(path: str | Path) -> dict:
     # a folder) is checked below, from its own manifest.json, as load_dataset reads it
     if ((p / "current").exists() or (p / "current").is_symlink()) and not _is_dataset(p):
         run = load_run(p)
-        folder, manifest, what, fix = run.path, run.manifest, "run", FIX
+        folder, manifest, what, fix = run.path, run.manifest, "run", run_fix(run.path)
         entries = manifest.get("checksums")
     elif (p / "manifest.json").is_file() or os.path.lexists(p / "manifest.json"):  # read_json says what it is
         manifest = read_json(p / "manifest.json", "manifest")
         folder = p
         if "checksums" in manifest or manifest.get("format_version") == RUN_FORMAT and "n_users" in manifest:
-            what, fix, entries = "run", FIX, manifest.get("checksums")
+            what, fix, entries = "run", run_fix(p), manifest.get("checksums")
         else:
             what, fix, entries = "dataset", "«rerun 'embedrec ingest --overwrite'|ingest it again with overwrite=True»", manifest.get("files")
     elif not p.exists():

@@ -108,7 +108,7 @@ def test_a_damaged_catalogue_is_refused_in_one_line(runs, tmp_path):
     r = invoke("recommend", "--run", run, "--user", "7")
     assert r.exit_code == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip() == (f"error: run artifact '{p}' does not match its checksum (damaged or modified); "
-                                "rerun 'embedrec train'")
+                                f"rerun 'embedrec train --run {run}' with the -c/--set it was trained with")
 
 
 def test_a_run_written_before_the_catalogue_refuses_a_damaged_parquet_file(runs, tmp_path):
@@ -120,7 +120,8 @@ def test_a_run_written_before_the_catalogue_refuses_a_damaged_parquet_file(runs,
     pq.write_table(t.set_column(t.column_names.index("title"), "title", pa.array(["x"] * len(t))), p)
     r = invoke("recommend", "--run", old, "--user", "7")
     assert r.exit_code == 1 and r.stderr.startswith(f"error: run artifact '{p}' is damaged ")
-    assert r.stderr.strip().endswith("rerun 'embedrec train'") and len(r.stderr.splitlines()) == 1
+    assert r.stderr.strip().endswith(f"rerun 'embedrec train --run {old}' with the -c/--set it was trained with")
+    assert len(r.stderr.splitlines()) == 1
 
 
 def test_a_catalogue_that_does_not_fit_the_run_is_refused(runs, tmp_path):

@@ -218,7 +218,9 @@ def test_cli_features_and_cold_user(tmp_path):
     bias.write_bytes(saved[:-4] + b"\x00\x00\x80\x7f")
     r = run(main, ["export", "--to", "parquet", "-o", str(tmp_path / "pq2"), *sets])
     assert r.exit_code == 1 and r.stderr.strip() == (f"error: run artifact '{bias}' does not match its checksum "
-                                                     "(damaged or modified); rerun 'embedrec train'"), r.stderr
+                                                     f"(damaged or modified); rerun 'embedrec train --run "
+                                                     f"{tmp_path / 'run'}' with the -c/--set it was trained with"), \
+        r.stderr
     bias.unlink()  # listed in the manifest: missing, not a model without it
     r = run(main, ["export", "--to", "parquet", "-o", str(tmp_path / "pq2"), *sets])
     assert r.exit_code == 1 and f"'{bias}' is missing" in r.stderr, r.stderr

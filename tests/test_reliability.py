@@ -73,6 +73,17 @@ def current(run: Path) -> Path:
     return Path(os.path.realpath(run / "current"))
 
 
+def retrain(run: Path) -> str:
+    """run.run_fix's advice for a damaged run: train it again, naming its folder (a first-hour review: a bare
+    "rerun 'embedrec train'" retrained runs/ml-100k over a damaged runs/c1)."""
+    return f"rerun 'embedrec train --run {run}' with the -c/--set it was trained with"
+
+
+def reingest(ds: Path, source: Path) -> str:
+    """data.dataset.dataset_fix's advice for a damaged dataset: ingest its source into its folder again."""
+    return f"rerun 'embedrec ingest {source} -o {ds} --overwrite' with the --set it was ingested with"
+
+
 def flip(path: Path, offset: int | None = None, mask: int = 0x40) -> None:
     b = bytearray(path.read_bytes())
     b[len(b) // 2 if offset is None else offset] ^= mask
@@ -144,7 +155,7 @@ def test_bit_flip_in_factors_is_refused_not_served(base, tmp_path):  # row 5
     r = invoke("recommend", "--run", run, "--user", "1", "-k", "3")
     assert r.exit_code == 1
     assert one_line(r) == (f"error: run artifact '{p}' does not match its checksum (damaged or modified); "
-                           "rerun 'embedrec train'")
+                           f"{retrain(run)}")
 
 
 def test_empty_npy_names_the_file(base, tmp_path):  # row 6
@@ -155,7 +166,7 @@ def test_empty_npy_names_the_file(base, tmp_path):  # row 6
     r = invoke("recommend", "--run", run, "--user", "1")
     assert r.exit_code == 1
     assert one_line(r) == (f"error: run artifact '{p}' is damaged (0 bytes, its manifest says {size:,}); "
-                           "rerun 'embedrec train'")
+                           f"{retrain(run)}")
 
 
 def test_bit_flip_in_faiss_index_is_refused(base, tmp_path):  # row 5
@@ -178,7 +189,7 @@ def test_edited_run_manifest_is_refused(base, tmp_path):
     p.write_text(json.dumps(m))
     r = invoke("recommend", "--run", run, "--user", "1")
     assert r.exit_code == 1
-    assert one_line(r) == f"error: run manifest '{p}' does not match its checksum (damaged or edited); rerun 'embedrec train'"
+    assert one_line(r) == f"error: run manifest '{p}' does not match its checksum (damaged or edited); {retrain(run)}"
 
 
 def test_damaged_dataset_file_is_named(base, tmp_path):  # row 14
@@ -191,7 +202,7 @@ def test_damaged_dataset_file_is_named(base, tmp_path):  # row 14
     with pytest.raises(ArtifactError) as e:
         load_dataset(ds)
     assert e.value.cli_message() == (f"prepared dataset file '{p}' does not match its checksum (damaged or "
-                                     "modified); rerun 'embedrec ingest --overwrite'")
+                                     f"modified); {reingest(ds, base[0].parent / 'ratings.csv')}")
     assert str(e.value).endswith("; ingest it again with er.ingest(..., overwrite=True)")
 
 
@@ -218,7 +229,7 @@ def test_verify_command(base, tmp_path):
     r = invoke("verify", run)
     assert r.exit_code == 1
     assert one_line(r) == (f"error: run file '{current(run) / 'state_dict.pt'}' is missing or does not match its "
-                           "checksum; rerun 'embedrec train'")
+                           f"checksum; {retrain(run)}")
     r = invoke("verify", tmp_path)
     assert r.exit_code == 1 and "is neither a run" in one_line(r)
 
@@ -230,7 +241,7 @@ def test_a_listed_run_file_that_is_missing_is_refused(base, tmp_path):
     (current(run) / "movies.json").unlink()
     r = invoke("recommend", "--user", "1", "-k", "3", "--run", run)
     assert r.exit_code == 1 and one_line(r) == (f"error: run artifact '{current(run) / 'movies.json'}' is missing; "
-                                                "rerun 'embedrec train'")
+                                                f"{retrain(run)}")
     for name in ("movie_bias.npy", "user_bias.npy"):
         run = copy_run(base[1], tmp_path / name)
         (current(run) / name).unlink()  # an explicit model: both bias tables are listed
@@ -246,7 +257,7 @@ def test_a_missing_run_manifest_says_how_to_fix_it(base, tmp_path):
     p.unlink()
     for args in (["recommend", "--user", "1", "--run", run], ["verify", run], ["index", "rebuild", "--run", run]):
         r = invoke(*args)
-        assert r.exit_code == 1 and one_line(r) == f"error: run manifest '{p}' is missing; rerun 'embedrec train'", args
+        assert r.exit_code == 1 and one_line(r) == f"error: run manifest '{p}' is missing; {retrain(run)}", args
 
 
 # ---------------------------------------------------------------------------------- dataset pinning (22, 23)
@@ -325,7 +336,7 @@ def test_out_of_range_indices_are_refused_before_training(base, tmp_path, col, v
     assert r.exit_code == 1
     bad, limit = (n, n) if value is None else (value, json.loads((ds / "manifest.json").read_text())["counts"]["users"])
     assert one_line(r) == (f"error: prepared dataset file '{p}' is damaged: {col} {bad} outside [0, {limit}); "
-                           "rerun 'embedrec ingest --overwrite'")
+                           f"{reingest(ds, base[0].parent / 'ratings.csv')}")
 
 
 def test_kernel_cache_is_private_and_checked(tmp_path, monkeypatch):  # row 26
@@ -644,7 +655,7 @@ def test_train_never_writes_into_a_folder_of_the_users_files(base, tmp_path):
 def test_a_dangling_current_is_named(base, tmp_path):
     run = copy_run(base[1], tmp_path / "run")
     shutil.rmtree(current(run))
-    want = "is missing (removed by hand?); rerun 'embedrec train'"
+    want = f"is missing (removed by hand?); {retrain(run)}"
     for args in (["recommend", "--run", run, "--user", "1"], ["verify", run]):
         r = invoke(*args)
         assert r.exit_code == 1 and one_line(r).startswith("error: the model folder '") and one_line(r).endswith(want)
@@ -896,7 +907,7 @@ def test_index_rebuild_refuses_a_damaged_file_instead_of_resealing_it(base, tmp_
     r = invoke("index", "rebuild", "-q", "--run", run)
     assert r.exit_code == 1
     assert one_line(r) == (f"error: run artifact '{p}' does not match its checksum (damaged or modified); "
-                           "rerun 'embedrec train'")
+                           f"{retrain(run)}")
     assert os.readlink(run / "current") == before and sorted(run.glob("artifacts-*")) == [current(run)]
     assert invoke("verify", run).exit_code == 1
     p.write_bytes((current(base[1]) / p.name).read_bytes())  # mended: a file the manifest does not list is refused
@@ -1108,7 +1119,8 @@ def test_a_dataset_with_a_damaged_manifest_is_replaced_by_the_overwrite_its_erro
     m = Path(os.path.realpath(ds / "current")) / "manifest.json"
     m.write_bytes(m.read_bytes()[:500])
     r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'r'}")
-    assert r.exit_code == 1 and "rerun 'embedrec ingest --overwrite'" in one_line(r)
+    # its source unread (the manifest is what is cut), the advice names the folder to ingest into again
+    assert r.exit_code == 1 and f"rerun 'embedrec ingest SOURCE -o {ds} --overwrite' with the --set" in one_line(r)
     csv = base[0].parent / "ratings.csv"
     r = invoke("ingest", "-q", csv, "-o", ds, "--overwrite")
     assert r.exit_code == 0, r.stderr
@@ -1754,7 +1766,7 @@ def test_a_resealed_manifest_cannot_hide_a_file_or_name_one_outside_its_folder(b
     r = invoke("verify", run)
     assert r.exit_code == 1 and one_line(r) == (
         f"error: run folder '{folder.resolve()}' holds 'user_factors.npy', which its manifest does not list (edited, "
-        "or a file put there by hand): move it out, or rerun 'embedrec train'")
+        f"or a file put there by hand): move it out, or {retrain(run)}")
     r = invoke("recommend", "-q", "--run", run, "--user", "1")
     assert r.exit_code == 1 and "user_factors.npy' is not listed in its manifest's checksums" in one_line(r)
     outside = dict(m, checksums={**m["checksums"], "../../secret.txt": m["checksums"]["config.yaml"]})

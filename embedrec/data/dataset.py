@@ -102,7 +102,9 @@ FIELDS = {
     "config": ("dict|null", False), "cleaning": ("dict", False), "name": ("str", False),
 }
 OPTIONAL = ("rated_below", "rated_below_unknown")  # written when there is something to hold (Dataset.rated_below...)
-FIX = "«rerun 'embedrec ingest --overwrite'|ingest it again with er.ingest(..., overwrite=True)»"
+# not "rerun 'embedrec ingest --overwrite'": with no source and -o that rewrites the default dataset (ml-100k), not
+# the damaged one (a first-hour review); dataset_fix names them where they are known
+FIX = "«rerun the 'embedrec ingest' that wrote it, with --overwrite|ingest it again with er.ingest(..., overwrite=True)»"
 GEN = "gen"  # generation folders: DATASET/gen-<version>
 KEEP = 1  # generations kept besides any a live reader holds (the current one)
 LINKS = ("manifest.json", *(f"{n}.parquet" for n in FILES))  # DATASET/<name> -> current/<name>
@@ -273,7 +275,8 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
                         "ingest --overwrite'|ingest with overwrite=True»?); wait for it to finish and run the command again")
 
 
-def _read_at(dfd: int, folder: Path, name: str, gone, expect: int | None = None, limit: int | None = None) -> bytes:
+def _read_at(dfd: int, folder: Path, name: str, gone, expect: int | None = None, limit: int | None = None,
+             fix: str = FIX) -> bytes:
     """A file of the dataset folder open as ``dfd``: a regular file only, of the ``expect``ed size (its
     manifest's record) or at most ``limit`` bytes, checked before it is read (``files.read_fd``; a review: a FIFO
     in its place hung `train`, a link to /dev/zero filled memory until the OOM killer came)."""
@@ -282,9 +285,9 @@ def _read_at(dfd: int, folder: Path, name: str, gone, expect: int | None = None,
     except FileNotFoundError:
         if gone():
             raise _Swapped from None
-        raise ArtifactError(f"prepared dataset file '{folder / name}' is missing; {FIX}") from None
+        raise ArtifactError(f"prepared dataset file '{folder / name}' is missing; {fix}") from None
     try:
-        return read_fd(fd, folder / name, "prepared dataset file", FIX, limit, expect)
+        return read_fd(fd, folder / name, "prepared dataset file", fix, limit, expect)
     except ArtifactError:
         if gone():  # replaced by another ingest while read: read the new one
             raise _Swapped from None
@@ -310,6 +313,21 @@ def _is_generations(dir_fd: int) -> bool:
         return os.readlink("current", dir_fd=dir_fd).startswith(f"{GEN}-")
     except OSError:
         return False
+
+
+def dataset_fix(path, source: str | None = None) -> str:
+    """How to repair the prepared dataset at ``path`` (the folder -o named): ingest ``source`` (its manifest's,
+    where it could be read) into it again with --overwrite."""
+    import contextlib
+    import shlex
+
+    folder = Path(path)
+    with contextlib.suppress(ValueError, OSError):
+        folder = folder.resolve().relative_to(Path.cwd().resolve())
+    src = shlex.quote(source) if isinstance(source, str) and source else "SOURCE"
+    cmd = f"embedrec ingest {src} -o {shlex.quote(str(folder))} --overwrite"
+    cmd = f"'{cmd}'" if "'" not in cmd else cmd
+    return f"«rerun {cmd} with the --set it was ingested with|ingest it again with er.ingest(..., overwrite=True)»"
 
 
 def _open_folder(path: Path) -> tuple[Path, object, int, object]:
@@ -357,26 +375,28 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
 
     folder, hold, dfd, gone = _open_folder(path)
     try:
-        raw = _read_at(dfd, folder, "manifest.json", gone, limit=JSON_MAX)
+        fix = dataset_fix(path)
+        raw = _read_at(dfd, folder, "manifest.json", gone, limit=JSON_MAX, fix=fix)
         try:
             manifest = json.loads(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ArtifactError(f"dataset manifest '{folder / 'manifest.json'}' is corrupt ({first_line(e)}); "
-                                f"{FIX}") from None
+                                f"{fix}") from None
         if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
             version = manifest.get("format_version") if isinstance(manifest, dict) else None
-            raise ArtifactError(f"'{folder}' was written by an incompatible embedrec (format {version}); {FIX}")
-        check_seal(manifest, folder / "manifest.json", "dataset manifest", FIX, "dataset")
-        check_fields(manifest, FIELDS, folder / "manifest.json", "dataset manifest", FIX)
+            raise ArtifactError(f"'{folder}' was written by an incompatible embedrec (format {version}); {fix}")
+        fix = dataset_fix(path, manifest.get("source"))
+        check_seal(manifest, folder / "manifest.json", "dataset manifest", fix, "dataset")
+        check_fields(manifest, FIELDS, folder / "manifest.json", "dataset manifest", fix)
         recorded = manifest.get("files") or {}
         names = ["users", "movies", *splits, *(n for n in OPTIONAL if f"{n}.parquet" in recorded)] if recorded \
             else list(FILES)
         frames, hashes = {}, {}
         for name in names:
             fname = f"{name}.parquet"
-            data = _read_at(dfd, folder, fname, gone, expect=_recorded_size(recorded.get(fname)))
+            data = _read_at(dfd, folder, fname, gone, expect=_recorded_size(recorded.get(fname)), fix=fix)
             try:
-                check_bytes(data, recorded.get(fname), folder / fname, "prepared dataset file", FIX)
+                check_bytes(data, recorded.get(fname), folder / fname, "prepared dataset file", fix)
             except ArtifactError:
                 if gone():
                     raise _Swapped from None
@@ -388,7 +408,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
                     frames[name] = pd.read_parquet(io.BytesIO(data), page_checksum_verification=True)
                 except Exception as e:  # pyarrow raises OSError, ArrowInvalid (ValueError), ... on damage
                     raise ArtifactError(f"prepared dataset file '{folder / fname}' is damaged ({first_line(e)}); "
-                                        f"{FIX}") from None
+                                        f"{fix}") from None
     except BaseException:
         if hold is None:
             os.close(dfd)
@@ -401,7 +421,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
     counts = manifest.get("counts", {})
     if counts.get("users") != len(users) or counts.get("movies") != len(movies):
         raise ArtifactError(f"prepared dataset '{folder}' does not match its manifest (users/movies counts differ); "
-                            f"{FIX}")
+                            f"{fix}")
     parts = {}
     for name in splits:
         df = frames[name]
@@ -411,15 +431,15 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
                     lo, hi = int(df[col].min()), int(df[col].max())
                     if lo < 0 or hi >= n:
                         raise ArtifactError(f"prepared dataset file '{folder / (name + '.parquet')}' is damaged: "
-                                            f"{col} {lo if lo < 0 else hi} outside [0, {n}); {FIX}")
+                                            f"{col} {lo if lo < 0 else hi} outside [0, {n}); {fix}")
             parts[name] = Interactions(
                 df["user_idx"].to_numpy(np.int32), df["movie_idx"].to_numpy(np.int32),
                 df["rating"].to_numpy(np.float32),
                 df["timestamp"].to_numpy(np.int64) if "timestamp" in df else None)
         except (KeyError, ValueError, TypeError) as e:
             raise ArtifactError(f"prepared dataset file '{folder / (name + '.parquet')}' is damaged (column "
-                                f"{first_line(e)}); {FIX}") from None
-        _check_ranges(parts[name], len(users), len(movies), folder / f"{name}.parquet")
+                                f"{first_line(e)}); {fix}") from None
+        _check_ranges(parts[name], len(users), len(movies), folder / f"{name}.parquet", fix)
     below = _rated_below(frames["rated_below"], len(users), len(movies), folder / "rated_below.parquet") \
         if "rated_below" in frames else None
     unknown = _rated_below_unknown(frames["rated_below_unknown"], len(movies), folder / "rated_below_unknown.parquet") \
@@ -490,7 +510,7 @@ def _rated_below(df: pd.DataFrame, n_users: int, n_movies: int, where: Path) -> 
     return part.user, part.movie
 
 
-def _check_ranges(part: Interactions, n_users: int, n_movies: int, where: Path) -> None:
+def _check_ranges(part: Interactions, n_users: int, n_movies: int, where: Path, fix: str = FIX) -> None:
     """Indices outside the tables would be out-of-bounds writes in the native kernel: refuse them here."""
     if len(part) == 0:
         return
@@ -498,6 +518,6 @@ def _check_ranges(part: Interactions, n_users: int, n_movies: int, where: Path) 
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi >= n:
             bad = lo if lo < 0 else hi
-            raise ArtifactError(f"prepared dataset file '{where}' is damaged: {col} {bad} outside [0, {n}); {FIX}")
+            raise ArtifactError(f"prepared dataset file '{where}' is damaged: {col} {bad} outside [0, {n}); {fix}")
     if not np.isfinite(part.rating).all():
-        raise ArtifactError(f"prepared dataset file '{where}' is damaged: a rating is not a finite number; {FIX}")
+        raise ArtifactError(f"prepared dataset file '{where}' is damaged: a rating is not a finite number; {fix}")

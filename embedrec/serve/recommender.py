@@ -18,7 +18,7 @@ import numpy as np
 from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, UsageError
 from embedrec.model.factors import UNTRAINED_BIAS, Factors, augment_users, exact_topk, normalise
-from embedrec.run import UNKNOWN_RATED, Run, load_run, unknown_arrays
+from embedrec.run import UNKNOWN_RATED, Run, load_run, run_fix, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
 from embedrec.sparse import gather_csr
@@ -72,7 +72,7 @@ class Recommender:
         seen = (run.array("seen_indptr"), run.array("seen_indices"))
         if factors.n_users != m["n_users"] or factors.n_movies != m["n_movies"] or \
                 factors.user.shape[1] != factors.movie.shape[1]:
-            raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; «rerun 'embedrec train'|train again and save (er.train(ds, cfg).save(run_dir))»")
+            raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; {run_fix(run.path)}")
         self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None, m.get("training_ratings"),
                     user_features=bool((m.get("features") or {}).get("user")))
 
