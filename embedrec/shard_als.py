@@ -410,6 +410,9 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
                          features_cfg=cfg.features, init_state=None if best is None else best.model.state_dict(),
                          floor=None if best is None else best.best_value)
 
+    from embedrec.training.folders import check_folders
+
+    check_folders(sel.folders(run_dir) if sel.many else [], resume)  # every rank, before any fit (as fit_selecting)
     # no first_lost here: the ranks check no checkpoint's config before the fits (a review: a resume with another
     # train.seed refitted the first candidate and cleared the later ones); a lost first one is refused
     if resume and sel.many and sel.first_lost(run_dir, checkpoints.in_folder):
@@ -492,17 +495,24 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
              f"{len(shard.splits['train']):,}")
     run_dir = Path(cfg.run.dir)
     refit = cfg.train.refit and g.total(len(shard.splits["valid"])) > 0
+    from embedrec.training.dims import dim_candidates
+    from embedrec.training.folders import (
+        REFIT,
+        check_dim_folders,
+        check_folders,
+        clear_dim_folders,
+        clear_run_folders,
+    )
+
     if not resume and g.leader:
-        from embedrec.training.dims import clear_dim_folders
-
         clear_dim_folders(run_dir)
+        clear_run_folders(run_dir)
     g.barrier()
-    from embedrec.training.dims import check_dim_folders, dim_candidates
-
-    # every rank, before any fit: a file where a dimension's folder goes (as training.select.fit_and_refit, through dims.check_dim_folders)
+    # every rank, before any fit: a file where a dimension's folder or the refit's goes (as select.fit_and_refit)
     check_dim_folders(run_dir, dim_candidates(cfg, int(g.total(len(shard.splits["train"]))),
                                               g.total(len(shard.splits["valid"])) > 0, shard.n_users, shard.n_movies,
                                               say=False))
+    check_folders([run_dir / REFIT] if refit else [], resume)
     result, chosen = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit)
     result, cfg = choose_dim_shard(g, shard, cfg, result, chosen, run_dir, resume=resume, progress=progress,
                                    refit=refit)

@@ -5,6 +5,8 @@ import csv
 import dataclasses
 import io
 import json
+import re
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -1180,7 +1182,7 @@ def test_a_fresh_train_clears_only_what_training_wrote_in_dimension_folders(tmp_
     followed (its checkpoints went where it pointed)."""
     import logging
 
-    from embedrec.training.dims import clear_dim_folders
+    from embedrec.training.folders import clear_dim_folders
     from embedrec.training.select import fit_and_refit
 
     run = tmp_path / "run"
@@ -1241,6 +1243,80 @@ def test_a_file_where_a_dimension_folder_goes_is_refused_before_any_fit(tmp_path
     (run / "als-dim-8" / "als-reg-0.01").write_text("nor this")
     with pytest.raises(ArtifactError, match=r"als-reg-0.01' is a file where train writes"):
         fit_and_refit(_many_tastes(2), cfg, run, resume=True)
+
+
+def test_a_fresh_train_never_writes_through_a_link_nor_removes_a_users_files_in_candidate_and_refit_folders(
+        tmp_path, caplog):
+    """A red team: a link at a candidate's folder (als-reg-0.02) was followed, the user's checkpoint.pt and
+    metrics.jsonl it led to overwritten; a link at refit was followed too; every refit/path-* folder was removed
+    whole, a user's files in it and folders of other names (path-notes); and a candidate's TensorBoard kept the
+    earlier run's event files beside the new run's."""
+    import logging
+
+    from embedrec.training.select import fit_and_refit
+
+    ds = _many_tastes(2)
+    run = tmp_path / "run"
+    cfg = load_config(None, ["model.dim=4", "train.epochs=3", "train.threads=1", "train.als_dims=[]"])
+    fit_and_refit(ds, cfg, run)
+    assert (run / "als-reg-0.02" / "checkpoint.pt").exists() and (run / "refit").is_dir()
+    old_events = (run / "als-reg-0.01" / "tensorboard" / "events.out.tfevents.1.old")
+    old_events.parent.mkdir(exist_ok=True)
+    old_events.write_text("an earlier run's")
+    (tmp_path / "userdir").mkdir()
+    for name in ("checkpoint.pt", "metrics.jsonl"):
+        (tmp_path / "userdir" / name).write_text("the user's")
+    shutil.rmtree(run / "als-reg-0.02")
+    (run / "als-reg-0.02").symlink_to(tmp_path / "userdir")
+    for stage in ("path-notes", "path-7"):
+        (run / "refit" / stage).mkdir(parents=True, exist_ok=True)
+        (run / "refit" / stage / "mine.txt").write_text("mine")
+    (run / "refit" / "path-9").mkdir()
+    (run / "refit" / "path-9" / "metrics.jsonl").write_text("{}\n")  # training's only: removed whole
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        fit_and_refit(ds, cfg, run)
+    assert sorted(p.name for p in (tmp_path / "userdir").iterdir()) == ["checkpoint.pt", "metrics.jsonl"]
+    assert all((tmp_path / "userdir" / n).read_text() == "the user's" for n in ("checkpoint.pt", "metrics.jsonl"))
+    assert (run / "als-reg-0.02").is_dir() and not (run / "als-reg-0.02").is_symlink()
+    assert (run / "als-reg-0.02" / "checkpoint.pt").exists()  # fitted there, in a folder of its own
+    assert (run / "refit" / "path-notes" / "mine.txt").exists() and (run / "refit" / "path-7" / "mine.txt").exists()
+    assert not (run / "refit" / "path-9").exists() and not old_events.exists()
+    assert any("refit/path-7': it holds files train did not write (mine.txt)" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
+    # a link at refit: removed before the refit, never followed
+    (tmp_path / "ud2" / "path-3").mkdir(parents=True)
+    (tmp_path / "ud2" / "path-3" / "x").write_text("x")
+    (tmp_path / "ud2" / "checkpoint.pt").write_text("the user's")
+    shutil.rmtree(run / "refit")
+    (run / "refit").symlink_to(tmp_path / "ud2")
+    fit_and_refit(ds, cfg, run)
+    assert (tmp_path / "ud2" / "path-3" / "x").exists() and (tmp_path / "ud2" / "checkpoint.pt").read_text() == \
+        "the user's"
+    assert (run / "refit").is_dir() and not (run / "refit").is_symlink()
+
+
+@pytest.mark.parametrize("where", ["refit", "als-reg-0.02"])
+def test_a_file_where_a_candidate_or_the_refit_writes_is_refused_before_any_fit(tmp_path, where):
+    """A red team: a file named refit (or als-reg-0.02) failed `train` after the whole selection, in a two-part
+    message, its fresh start having cleared the earlier run's checkpoints by then."""
+    from embedrec.training.select import fit_and_refit
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / where).write_text("mine")
+    cfg = load_config(None, ["model.dim=4", "train.epochs=3", "train.threads=1", "train.als_dims=[]"])
+    with pytest.raises(ArtifactError, match=rf"^'{re.escape(str(run / where))}' is a file where train writes a folder "
+                                            "of checkpoints; move it away, or use another run.dir$"):
+        fit_and_refit(_many_tastes(2), cfg, run)
+    assert sorted(p.name for p in run.iterdir()) == [where]  # nothing was fitted
+    (run / where).unlink()
+    fit_and_refit(_many_tastes(2), cfg, run)
+    (tmp_path / "elsewhere").mkdir()
+    shutil.rmtree(run / "als-reg-0.02")
+    (run / "als-reg-0.02").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ArtifactError, match="is a link where train keeps its checkpoints"):
+        fit_and_refit(_many_tastes(2), cfg, run, resume=True)
+    assert list((tmp_path / "elsewhere").iterdir()) == []
 
 
 def test_a_run_killed_in_a_dim_selection_resumes_to_the_uninterrupted_model(tmp_path):

@@ -187,7 +187,7 @@ LAYERS = [
     ("trainers, evaluation, serving", {"evaluate", "training", "training.als", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.stream"}),
-    ("workflows", {"training.fit", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
+    ("workflows", {"training.fit", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
                    "tune"}),
     ("models and results", {"results", "models", "predict_input"}),  # what the API answers with; the torchrun trainers build them too
     ("public API", {"api", "shard_checkpoint", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
@@ -260,7 +260,7 @@ def test_one_fit_never_imports_the_selection_around_it():
     assert "embedrec.training.fit" in deps["embedrec.training.select"]
     assert "embedrec.training.select" not in deps["embedrec.training.fit"]
     # the dimensions and the refit sit between them: select imports both, neither imports select
-    for part in ("embedrec.training.dims", "embedrec.training.refit"):
+    for part in ("embedrec.training.dims", "embedrec.training.refit", "embedrec.training.folders"):
         assert part in deps["embedrec.training.select"] and "embedrec.training.fit" in deps[part]
         assert "embedrec.training.select" not in deps[part] and part not in deps["embedrec.training.fit"]
 

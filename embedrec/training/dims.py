@@ -4,21 +4,17 @@ After the selection at ``model.dim``, :func:`choose_dim` runs the whole selectio
 :func:`dim_candidates` gives (``auto``: 2x, then 4x while the doubling pays), each in its own folder
 ``als-dim-<d>`` and resumable; :func:`pick_dim` keeps the smallest dimension within DIM_GAIN of the best valid
 score. A fresh run first clears what an earlier run's training wrote in those folders, and nothing else
-(:func:`clear_dim_folders`). One process (``select.fit_and_refit``) and torchrun's ranks (``shard_als``) alike.
+(``folders.clear_dim_folders``). One process (``select.fit_and_refit``) and torchrun's ranks (``shard_als``) alike.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import re
 from pathlib import Path
 
 from embedrec.config import MAX_DIM
-from embedrec.errors import ArtifactError
 from embedrec.metrics import higher_is_better
-from embedrec.training.fit import CHECKPOINT, DIST_POINTER, LOG, WARM, FitResult, resolve_dim, resolve_loss
+from embedrec.training.fit import FitResult, resolve_dim, resolve_loss
 from embedrec.training.loop import DETAIL
 
 log = logging.getLogger("embedrec")
@@ -157,82 +153,3 @@ def pick_dim(scores: dict[int, float], metric: str) -> int:
     best = max(finite.values()) if high else min(finite.values())
     margin = abs(best) * DIM_GAIN
     return min(d for d, v in finite.items() if (v >= best - margin if high else v <= best + margin))
-
-
-DIM_FOLDER = re.compile(r"als-dim-[0-9]+")  # choose_dim's folders; no other name is ever cleared
-# what training writes in a dimension's folder and its candidates' (fit, loop, shard_als): checkpoints, the
-# torchrun pointer, the epoch log, the warm-start key, their temporaries (fsutil's '.<name>.XXXXXXXX');
-# TensorBoard's event files; torchrun's checkpoint folders and their tables
-_NAMES = "|".join(map(re.escape, (CHECKPOINT, DIST_POINTER, LOG, WARM)))
-TRAINING_FILE = re.compile(rf"({_NAMES})|\.({_NAMES})\.[a-z0-9_]{{8}}")
-EVENTS = re.compile(r"events\.out\.tfevents\..+")
-DIST_FOLDER = re.compile(r"checkpoint-dist-e[0-9]{5}|\.checkpoint-dist-e[0-9]{5}\.tmp")
-DIST_TABLES = ("user.npy", "movie.npy", "best_user.npy", "best_movie.npy")
-CANDIDATE = re.compile(r"als-(?!dim-)[0-9a-z.-]+")  # a selection's candidate folder (Selection.folder)
-
-
-def clear_dim_folders(run_dir) -> None:
-    """A fresh run (not a resume) clears the als-dim-<d> folders an earlier run left: a resume of this run must
-    never take another run's checkpoint there for its own. Only what training writes goes, in the folders
-    training makes (the candidates', TensorBoard's, torchrun's checkpoints'), and the folders left empty; a
-    folder holding anything else is kept with it, and said (a red team: every als-dim-* folder was removed
-    whole, a user's files in one and a folder of the user's own so named). A link where training writes (a
-    dimension's or a candidate's folder, ...) is removed, never followed: its files would land where it points."""
-    kept = []
-    for top in sorted(Path(run_dir).glob("als-dim-*")):
-        if not DIM_FOLDER.fullmatch(top.name):
-            continue
-        if top.is_symlink():
-            top.unlink()
-        elif top.is_dir():
-            removed = _clear_training_folder(top, candidates=True)
-            with contextlib.suppress(OSError):
-                top.rmdir()
-            if top.exists():
-                kept.append((top, removed))
-    for top, removed in kept:  # what is left: files, links and folders holding nothing else (a review: "()")
-        left = sorted(str(p.relative_to(top)) + ("/" if p.is_dir() and not p.is_symlink() else "")
-                      for p in top.rglob("*") if not p.is_dir() or p.is_symlink() or not any(p.iterdir()))
-        log.warning("kept '%s': it holds files train did not write (%s%s)%s", top, ", ".join(left[:3]),
-                    ", ..." if len(left) > 3 else "", "; train's files in it were removed" if removed else "")
-
-
-def check_dim_folders(run_dir, dims) -> None:
-    """Refuse, before any fitting, a file where a dimension's selection will write its folder or a candidate's
-    (a review: a file named als-dim-16 failed the run after the whole first selection, naming another path)."""
-    for d in dims:
-        top = Path(run_dir) / f"als-dim-{d}"
-        blocking = [top] if top.exists() and not top.is_dir() else [
-            p for p in (top.iterdir() if top.is_dir() else ()) if CANDIDATE.fullmatch(p.name) and not p.is_dir()]
-        if blocking:
-            raise ArtifactError(f"'{blocking[0]}' is a file where train writes the selection at model.dim {d} (a "
-                                "folder of checkpoints); move it away, or use another run.dir")
-
-
-def _clear_training_folder(folder: Path, candidates: bool) -> int:
-    """Remove what training wrote in ``folder`` (and with ``candidates`` in its candidates' folders), then the
-    folders it made that are left empty. Returns how many files went."""
-    removed = 0
-    for entry in os.scandir(folder):
-        path = Path(entry.path)
-        ours_dir = entry.name == "tensorboard" or DIST_FOLDER.fullmatch(entry.name) or (
-            candidates and CANDIDATE.fullmatch(entry.name))
-        if entry.is_symlink():
-            if ours_dir or TRAINING_FILE.fullmatch(entry.name):
-                path.unlink()
-            continue
-        if entry.is_file() and TRAINING_FILE.fullmatch(entry.name):
-            path.unlink()
-            removed += 1
-        elif entry.is_dir() and ours_dir:
-            if entry.name == "tensorboard" or DIST_FOLDER.fullmatch(entry.name):
-                names = EVENTS.fullmatch if entry.name == "tensorboard" else DIST_TABLES.__contains__
-                for inner in os.scandir(path):
-                    if inner.is_file(follow_symlinks=False) and names(inner.name):
-                        os.unlink(inner.path)
-                        removed += 1
-            else:
-                removed += _clear_training_folder(path, candidates=False)
-            with contextlib.suppress(OSError):  # not empty: it holds what training did not write
-                path.rmdir()
-    return removed

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from embedrec.training.fit import FitResult, fit
+from embedrec.training.folders import REFIT, clear_stale_path
 
 log = logging.getLogger("embedrec")
 
@@ -69,7 +70,7 @@ def refit_train_valid(ds, cfg, selected: FitResult, run_dir: Path, progress: boo
         tcfg = dataclasses.replace(cfg.train, epochs=max(selected.best_epoch, 1))
         log.info("refit on train+valid (%s ratings) for %d epoch%s", f"{len(both):,}", tcfg.epochs,
                  "" if tcfg.epochs == 1 else "s")
-        result = fit(merged, cfg.model, tcfg, run_dir / "refit", progress=progress, features_cfg=cfg.features)
+        result = fit(merged, cfg.model, tcfg, run_dir / REFIT, progress=progress, features_cfg=cfg.features)
     else:
         result = refit_als(selected, cfg.train, run_dir, len(both), lambda t, folder, init: fit(
             merged, cfg.model, t, folder, progress=progress, features_cfg=cfg.features, init_state=init))
@@ -92,17 +93,7 @@ def refit_als(selected: FitResult, train_cfg, run_dir: Path, n_ratings: int, fit
 
 def refit_folder(run_dir: Path, i: int, n: int) -> Path:
     """Where stage ``i`` of ``n`` of a refit writes: ``refit``, and ``refit/path-<i>`` for the stages before."""
-    return Path(run_dir) / "refit" if i == n - 1 else Path(run_dir) / "refit" / f"path-{i}"
-
-
-def clear_stale_path(run_dir: Path, n: int) -> None:
-    """Remove the ``refit/path-<i>`` folders that a refit of ``n`` stages does not write (left by an earlier run in
-    the same folder whose path was longer), so the folder holds this refit's logs only."""
-    import shutil
-
-    for old in (Path(run_dir) / "refit").glob("path-*"):
-        if not old.name[5:].isdigit() or int(old.name[5:]) >= n - 1:
-            shutil.rmtree(old, ignore_errors=True)
+    return Path(run_dir) / REFIT if i == n - 1 else Path(run_dir) / REFIT / f"path-{i}"
 
 
 def run_path(stages: list, state: dict, fit_stage) -> FitResult:

@@ -18,13 +18,7 @@ from pathlib import Path
 
 from embedrec.metrics import higher_is_better
 from embedrec.threads import blas_threads, choose_threads
-from embedrec.training.dims import (
-    DIM_FOLDER,
-    check_dim_folders,
-    choose_dim,
-    clear_dim_folders,
-    dim_candidates,
-)
+from embedrec.training.dims import choose_dim, dim_candidates
 from embedrec.training.fit import (
     CHECKPOINT,
     WARM,
@@ -43,6 +37,14 @@ from embedrec.training.fit import (
     resolve_dim,
     resolve_loss,
     resumable,
+)
+from embedrec.training.folders import (
+    DIM_FOLDER,
+    REFIT,
+    check_dim_folders,
+    check_folders,
+    clear_dim_folders,
+    clear_run_folders,
 )
 from embedrec.training.loop import DETAIL
 from embedrec.training.refit import refit_train_valid
@@ -250,6 +252,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
         _checkpoint_elsewhere(run_dir, sel.folder(run_dir, sel.first) / CHECKPOINT,
                               _fp_config(cfg.model, sel.first, cfg.features), own, ds)
         recency_candidates(ds, cfg.train, level=logging.INFO if say else logging.DEBUG)  # now said
+    check_folders(sel.folders(run_dir) if sel.many else [], resume)  # before any fit: a file or link in the way
     if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
         for folder in sel.folders(run_dir):
             clear_checkpoint(folder)
@@ -346,9 +349,11 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     reuse = {}
     if not resume:
         clear_dim_folders(work_dir)
+        clear_run_folders(work_dir)
     # before the selection: what it says of a list is said first, not after minutes of fitting (a review)
     dims = dim_candidates(cfg, len(ds.splits["train"]), has_valid, ds.n_users, ds.n_movies)
     check_dim_folders(work_dir, dims)
+    check_folders([Path(work_dir) / REFIT] if refit else [], resume)
     selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse)
     selected, cfg = choose_dim(cfg, selected, chosen, work_dir, dims, lambda c, folder, again: fit_selecting(
         ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),

@@ -1,0 +1,178 @@
+"""The folders ``train`` writes in a run folder, and what it may clear there: its own files, never a user's.
+
+Top level: a selection's candidates (``als-reg-0.01``, ...: ``CANDIDATE``), the dimensions' selections
+(``als-dim-<d>``: ``DIM_FOLDER``), the refit (``refit``, its earlier stages ``refit/path-<i>``). A fresh run
+clears what an earlier run's training wrote there (checkpoints, logs, warm-start keys, TensorBoard's events,
+torchrun's tables: ``TRAINING_FILE``, ``EVENTS``, ``DIST_TABLES``), so that a resume never takes another run's
+checkpoint for its own and TensorBoard shows one run; anything else is kept, and said. A link where training
+writes is removed on a fresh run (its files would land where it points) and refused on a resume; a file where a
+folder goes is refused before any fit (:func:`check_folders`). One process and torchrun's ranks alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from pathlib import Path
+
+from embedrec.errors import ArtifactError
+from embedrec.training.fit import CHECKPOINT, DIST_POINTER, LOG, WARM
+
+log = logging.getLogger("embedrec")
+
+REFIT = "refit"  # the refit's folder in a run; its earlier stages in refit/path-<i> (refit.refit_folder)
+PATH_STAGE = re.compile(r"path-[0-9]+")
+DIM_FOLDER = re.compile(r"als-dim-[0-9]+")  # choose_dim's folders; no other name is ever cleared
+# what training writes in a dimension's folder and its candidates' (fit, loop, shard_als): checkpoints, the
+# torchrun pointer, the epoch log, the warm-start key, their temporaries (fsutil's '.<name>.XXXXXXXX');
+# TensorBoard's event files; torchrun's checkpoint folders and their tables
+_NAMES = "|".join(map(re.escape, (CHECKPOINT, DIST_POINTER, LOG, WARM)))
+TRAINING_FILE = re.compile(rf"({_NAMES})|\.({_NAMES})\.[a-z0-9_]{{8}}")
+EVENTS = re.compile(r"events\.out\.tfevents\..+")
+DIST_FOLDER = re.compile(r"checkpoint-dist-e[0-9]{5}|\.checkpoint-dist-e[0-9]{5}\.tmp")
+DIST_TABLES = ("user.npy", "movie.npy", "best_user.npy", "best_movie.npy")
+CANDIDATE = re.compile(r"als-(?!dim-)[0-9a-z.-]+")  # a selection's candidate folder (Selection.folder)
+
+
+def clear_dim_folders(run_dir) -> None:
+    """A fresh run (not a resume) clears the als-dim-<d> folders an earlier run left: a resume of this run must
+    never take another run's checkpoint there for its own. Only what training writes goes, in the folders
+    training makes (the candidates', TensorBoard's, torchrun's checkpoints'), and the folders left empty; a
+    folder holding anything else is kept with it, and said (a red team: every als-dim-* folder was removed
+    whole, a user's files in one and a folder of the user's own so named). A link where training writes (a
+    dimension's or a candidate's folder, ...) is removed, never followed: its files would land where it points."""
+    kept = []
+    for top in sorted(Path(run_dir).glob("als-dim-*")):
+        if not DIM_FOLDER.fullmatch(top.name):
+            continue
+        if top.is_symlink():
+            top.unlink()
+        elif top.is_dir():
+            removed = _clear_training_folder(top, candidates=True)
+            with contextlib.suppress(OSError):
+                top.rmdir()
+            if top.exists():
+                kept.append((top, removed))
+    for top, removed in kept:  # what is left: files, links and folders holding nothing else (a review: "()")
+        _kept_warning(top, removed)
+
+
+def check_dim_folders(run_dir, dims) -> None:
+    """Refuse, before any fitting, a file where a dimension's selection will write its folder or a candidate's
+    (a review: a file named als-dim-16 failed the run after the whole first selection, naming another path)."""
+    for d in dims:
+        top = Path(run_dir) / f"als-dim-{d}"
+        blocking = [top] if top.exists() and not top.is_dir() else [
+            p for p in (top.iterdir() if top.is_dir() else ()) if CANDIDATE.fullmatch(p.name) and not p.is_dir()]
+        if blocking:
+            raise ArtifactError(f"'{blocking[0]}' is a file where train writes the selection at model.dim {d} (a "
+                                "folder of checkpoints); move it away, or use another run.dir")
+
+
+def _clear_training_folder(folder: Path, candidates: bool) -> int:
+    """Remove what training wrote in ``folder`` (and with ``candidates`` in its candidates' folders), then the
+    folders it made that are left empty. Returns how many files went."""
+    removed = 0
+    for entry in os.scandir(folder):
+        path = Path(entry.path)
+        ours_dir = entry.name == "tensorboard" or DIST_FOLDER.fullmatch(entry.name) or (
+            candidates and CANDIDATE.fullmatch(entry.name))
+        if entry.is_symlink():
+            if ours_dir or TRAINING_FILE.fullmatch(entry.name):
+                path.unlink()
+            continue
+        if entry.is_file() and TRAINING_FILE.fullmatch(entry.name):
+            path.unlink()
+            removed += 1
+        elif entry.is_dir() and ours_dir:
+            if entry.name == "tensorboard" or DIST_FOLDER.fullmatch(entry.name):
+                names = EVENTS.fullmatch if entry.name == "tensorboard" else DIST_TABLES.__contains__
+                for inner in os.scandir(path):
+                    if inner.is_file(follow_symlinks=False) and names(inner.name):
+                        os.unlink(inner.path)
+                        removed += 1
+            else:
+                removed += _clear_training_folder(path, candidates=False)
+            with contextlib.suppress(OSError):  # not empty: it holds what training did not write
+                path.rmdir()
+    return removed
+
+
+def _kept_warning(top: Path, removed: int) -> None:
+    """Say that ``top`` was kept: what is left in it (files, links, folders holding nothing else)."""
+    left = sorted(str(p.relative_to(top)) + ("/" if p.is_dir() and not p.is_symlink() else "")
+                  for p in top.rglob("*") if not p.is_dir() or p.is_symlink() or not any(p.iterdir()))
+    log.warning("kept '%s': it holds files train did not write (%s%s)%s", top, ", ".join(left[:3]),
+                ", ..." if len(left) > 3 else "", "; train's files in it were removed" if removed else "")
+
+
+def clear_run_folders(run_dir) -> None:
+    """A fresh run clears what an earlier run's training left in the candidates' folders and the refit's (a red
+    team: a link at a candidate's folder was followed, the user's files it led to overwritten; a candidate's
+    TensorBoard kept the earlier run's events beside the new ones). Links there are removed, never followed; a
+    folder left empty goes; one that holds anything else is kept with it, and said."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        return
+    for entry in sorted(root.iterdir()):
+        if not (CANDIDATE.fullmatch(entry.name) or entry.name == REFIT):
+            continue
+        if entry.is_symlink():
+            entry.unlink()
+        elif entry.is_dir():
+            removed = _clear_training_folder(entry, candidates=False)
+            if entry.name == REFIT:
+                removed += sum(_clear_stage(stage) for stage in sorted(entry.iterdir()) if PATH_STAGE.fullmatch(
+                    stage.name))
+            with contextlib.suppress(OSError):
+                entry.rmdir()
+            if entry.exists():
+                _kept_warning(entry, removed)
+
+
+def _clear_stage(stage: Path) -> int:
+    """Clear one refit/path-<i> folder: a link removed, training's files removed, the folder if it is left empty;
+    kept and said when it holds anything else. Returns how many files went."""
+    if stage.is_symlink():
+        stage.unlink()
+        return 0
+    if not stage.is_dir():
+        return 0
+    removed = _clear_training_folder(stage, candidates=False)
+    with contextlib.suppress(OSError):
+        stage.rmdir()
+    if stage.exists():
+        _kept_warning(stage, removed)
+    return removed
+
+
+def clear_stale_path(run_dir: Path, n: int) -> None:
+    """Before a refit of ``n`` stages: clear the ``refit/path-<i>`` folders it does not write (left by an earlier
+    run whose path was longer), so the folder holds this refit's logs only. Only what training wrote goes (a red
+    team: every refit/path-* folder was removed whole, a user's files in it and folders of other names); a link
+    there is removed, never followed."""
+    refit = Path(run_dir) / REFIT
+    if refit.is_symlink():  # the refit writes there next: never through a link
+        refit.unlink()
+        return
+    if not refit.is_dir():
+        return
+    for stage in sorted(refit.iterdir()):
+        if PATH_STAGE.fullmatch(stage.name) and (int(stage.name[5:]) >= n - 1 or stage.is_symlink()):
+            _clear_stage(stage)
+
+
+def check_folders(folders, resume: bool) -> None:
+    """Refuse, before any fit, what stands where training will write a folder (a red team: a file named refit
+    failed the run after the whole selection, whose fresh start had already cleared the earlier run's
+    checkpoints): a file, or on a resume a link (a fresh run removes links first: :func:`clear_run_folders`)."""
+    for folder in folders:
+        p = Path(folder)
+        if p.is_symlink() and resume:
+            raise ArtifactError(f"'{p}' is a link where train keeps its checkpoints; train writes only in folders "
+                                "of its own: put the folder it points to there, or train again without --resume")
+        if p.exists() and not p.is_dir():
+            raise ArtifactError(f"'{p}' is a file where train writes a folder of checkpoints; move it away, or use "
+                                "another run.dir")
