@@ -463,7 +463,11 @@ def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users
 
     where = Path(path) / f"{split}.parquet"
     try:
-        pf = pq.ParquetFile(where, page_checksum_verification=True)
+        fh = open(where, "rb")  # Python's open: pyarrow's refuses a path that is not UTF-8
+    except FileNotFoundError:
+        raise ArtifactError(f"prepared dataset file '{where}' is missing; {FIX}") from None
+    try:
+        pf = pq.ParquetFile(fh, page_checksum_verification=True)
         names = pf.schema_arrow.names
         cols = [c for c in ("user_idx", "movie_idx", "rating", "timestamp") if c in names]
         sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
@@ -473,10 +477,10 @@ def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users
             t = pf.read_row_group(i, columns=cols)
             parts.append({**{c: t.column(c).to_numpy() for c in cols},
                           "row": np.arange(starts[i], starts[i + 1], dtype=np.int64)})
-    except FileNotFoundError:
-        raise ArtifactError(f"prepared dataset file '{where}' is missing; {FIX}") from None
     except (OSError, ValueError, KeyError) as e:
         raise ArtifactError(f"prepared dataset file '{where}' is damaged ({first_line(e)}); {FIX}") from None
+    finally:
+        fh.close()
     if "user_idx" not in cols or "movie_idx" not in cols or "rating" not in cols:
         raise ArtifactError(f"prepared dataset file '{where}' is damaged (a column is missing); {FIX}")
 

@@ -77,7 +77,6 @@ def _ids(ids: np.ndarray) -> np.ndarray:
 def tables(rec: Recommender, out: Path, fmt: str) -> dict:
     """Embeddings, biases, ids and titles as Parquet, .npy or CSV (and feature embeddings, for feature models)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     Q, P = np.asarray(rec.factors.movie), np.asarray(rec.factors.user)
     bm = rec.factors.movie_bias if rec.factors.movie_bias is not None else np.zeros(Q.shape[0], np.float32)
@@ -101,14 +100,16 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
         def emb(x):
             return pa.FixedSizeListArray.from_arrays(pa.array(x.ravel().astype(np.float32)), x.shape[1])
 
-        pq.write_table(pa.table({**movies, "embedding": emb(Q)}), out / "movies.parquet")
-        pq.write_table(pa.table({**users, "embedding": emb(P)}), out / "users.parquet")
+        from embedrec.fsutil.files import write_parquet
+
+        write_parquet(pa.table({**movies, "embedding": emb(Q)}), out / "movies.parquet")
+        write_parquet(pa.table({**users, "embedding": emb(P)}), out / "users.parquet")
         frows = feature_rows(rec)
         if frows:
-            pq.write_table(pa.table({"column": [r["column"] for r in frows], "value": [r["value"] for r in frows],
-                                     "bias": [r["bias"] for r in frows],
-                                     "embedding": emb(np.stack([r["embedding"] for r in frows]))}),
-                           out / "features.parquet")
+            write_parquet(pa.table({"column": [r["column"] for r in frows], "value": [r["value"] for r in frows],
+                                    "bias": [r["bias"] for r in frows],
+                                    "embedding": emb(np.stack([r["embedding"] for r in frows]))}),
+                          out / "features.parquet")
     else:
         import pandas as pd
 

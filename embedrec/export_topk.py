@@ -147,7 +147,8 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
 
         X = on_device(rec.factors.augmented_movies(), device)
     writer = None
-    fh = open(out, "w", encoding="utf-8", newline="") if suffix == ".csv" else None
+    # Parquet through a Python file too: pyarrow's own open refuses a path that is not UTF-8 (a red team)
+    fh = open(out, "w", encoding="utf-8", newline="") if suffix == ".csv" else open(out, "wb")
     try:
         untrained = rec.catalogue.users.untrained  # users without training ratings: unknown ids to recommend too
         listed = 0
@@ -157,7 +158,7 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
                 rows = rows[~untrained(rows)]
             ids, scores = rec.recommend_rows(rows, k) if X is None else _recommend_rows_torch(rec, rows, k, X, device)
             listed += sum(1 for i in ids if len(i))
-            if fh is not None:
+            if suffix == ".csv":
                 from embedrec.data.ids import py_id
                 from embedrec.serve.stream import write_delimited
 
@@ -166,14 +167,15 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
             else:
                 table = _topk_table(rec, rows, ids, scores, pa)
                 if writer is None:
-                    writer = pq.ParquetWriter(out, table.schema)
+                    writer = pq.ParquetWriter(fh, table.schema)
                 writer.write_table(table)
             if progress is not None:
                 progress(rows.size)
     finally:
-        if writer is not None:
-            writer.close()
-        if fh is not None:
+        try:
+            if writer is not None:
+                writer.close()
+        finally:
             fh.close()
     return listed
 
@@ -219,11 +221,13 @@ def _merge_parts(parts: list[Path], out: Path, suffix: str) -> None:
                     shutil.copyfileobj(fh, fh_out, 1 << 20)
         return
     writer = None
-    for p in parts:
-        pf = pq.ParquetFile(p)
-        for i in range(pf.num_row_groups):
-            t = pf.read_row_group(i)
-            writer = writer or pq.ParquetWriter(out, t.schema)
-            writer.write_table(t)
-    if writer is not None:
-        writer.close()
+    with open(out, "wb") as fh_out:  # Python's open: pyarrow's refuses a path that is not UTF-8
+        for p in parts:
+            with open(p, "rb") as fh:
+                pf = pq.ParquetFile(fh)
+                for i in range(pf.num_row_groups):
+                    t = pf.read_row_group(i)
+                    writer = writer or pq.ParquetWriter(fh_out, t.schema)
+                    writer.write_table(t)
+        if writer is not None:
+            writer.close()

@@ -173,12 +173,11 @@ def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
     torch.manual_seed(train_cfg.seed)  # before the features, as training.fit seeds
     fs = None
     if features_cfg is not None and features_cfg.active:
-        import pandas as pd
-
+        from embedrec.fsutil.files import read_parquet_table
         from embedrec.model.features import build
 
-        fs = build(features_cfg, pd.read_parquet(data.path / "movies.parquet"),
-                   pd.read_parquet(data.path / "users.parquet"))
+        fs = build(features_cfg, read_parquet_table(data.path / "movies.parquet").to_pandas(),
+                   read_parquet_table(data.path / "users.parquet").to_pandas())
     rated = None
     if model_cfg.implicit_terms:  # SVD++'s rated lists are part of the model: every rank holds them
         rated = tuple(g.allgather(torch.from_numpy(a.astype(np.int64)).to(g.device)).cpu().numpy()
@@ -317,8 +316,6 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool, resu
     """Rank 0 publishes the run as one process does; the seen lists are gathered from the ranks."""
     import io
 
-    import pandas as pd
-
     from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
     from embedrec.models import TrainedModel, publish_trained
     from embedrec.training.fit import factors
@@ -335,8 +332,11 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool, resu
     su, sm = su.cpu().numpy(), sm.cpu().numpy()
     f = zero_untrained_users(f, trained, bool(cfg.features.user))
     given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
-    ds = Dataset(data.path, {**data.shard.manifest, "refit": refit}, pd.read_parquet(data.path / "users.parquet"),
-                 pd.read_parquet(data.path / "movies.parquet"),
+    from embedrec.fsutil.files import read_parquet_table
+
+    ds = Dataset(data.path, {**data.shard.manifest, "refit": refit},
+                 read_parquet_table(data.path / "users.parquet").to_pandas(),
+                 read_parquet_table(data.path / "movies.parquet").to_pandas(),
                  {"train": given, "valid": Interactions(su[:0], sm[:0], np.ones(0, np.float32))},
                  fingerprint=data.shard.manifest.get("fingerprint", ""))
     ds.rated_below = read_rated_below(data.path, data.shard.manifest, ds.n_users, ds.n_movies)

@@ -49,7 +49,7 @@ import numpy as np
 from embedrec import __version__
 from embedrec.errors import ArtifactError, first_line
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
-from embedrec.fsutil.files import io_error, read_json, write_json
+from embedrec.fsutil.files import io_error, read_json, read_parquet_table, write_json, write_parquet
 from embedrec.fsutil.generations import open_current, publish_generation
 from embedrec.fsutil.integrity import (
     check_fields,
@@ -346,7 +346,9 @@ class Run:
         data = self.read_verified(p)
         try:
             # ParquetFile reads the file directly; pq.read_table goes through pyarrow.dataset, which imports pandas
-            return pq.ParquetFile(pa.BufferReader(data) if data is not None else p).read(columns=columns)
+            if data is None:
+                return read_parquet_table(p, columns)
+            return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns)
         except FileNotFoundError:
             raise ArtifactError(f"run artifact '{p}' is missing; {run_fix(self.path)}") from None
         except (OSError, ValueError, KeyError, pa.ArrowException) as e:
@@ -504,8 +506,8 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
         checksums[f"{name}.npy"] = sha256_array(a)
     if state_dict_bytes is not None:  # None: a numpy-only model (als.Tables), all in the factor arrays
         (tmp / "state_dict.pt").write_bytes(state_dict_bytes)
-    ds.users.to_parquet(tmp / "users.parquet", index=False)
-    ds.movies.to_parquet(tmp / "movies.parquet", index=False)
+    write_parquet(ds.users, tmp / "users.parquet")
+    write_parquet(ds.movies, tmp / "movies.parquet")
     write_catalogue(tmp)
     (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
     write_json(tmp / "metrics.json", metrics)
@@ -539,12 +541,11 @@ def write_catalogue(folder: Path) -> None:
     """user_ids.npy, movie_ids.npy and movies.json from the folder's users/movies.parquet: the ids, titles,
     years and genres exactly as the Parquet path reads them, in files a fresh ``recommend`` opens without
     pyarrow. Ids that are neither integers nor strings are left to the Parquet files (nothing written)."""
-    import pyarrow.parquet as pq
 
     from embedrec.data.ids import ids_from_arrow
 
-    users = pq.ParquetFile(folder / "users.parquet").read(columns=["user_id"])
-    movies = pq.ParquetFile(folder / "movies.parquet").read(columns=["movie_id", "title", "year", "genres"])
+    users = read_parquet_table(folder / "users.parquet", ["user_id"])
+    movies = read_parquet_table(folder / "movies.parquet", ["movie_id", "title", "year", "genres"])
     ids = {}
     for name, col in (("user_ids", users.column("user_id")), ("movie_ids", movies.column("movie_id"))):
         a = ids_from_arrow(col.combine_chunks())

@@ -573,7 +573,6 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
     """Rank 0 assembles the tables and the seen lists and publishes the run as one process would (run.py's
     single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md)."""
 
-    import pandas as pd
 
     from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
     from embedrec.models import TrainedModel, fold_in_solve, publish_trained
@@ -597,7 +596,9 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
     f = factors(SimpleModel(P, Q), result.unrated)
     path = Path(cfg.data.prepared)
     folder = shard.folder or path  # the generation the ranks trained on, even if an ingest swapped current since
-    users, movies = pd.read_parquet(folder / "users.parquet"), pd.read_parquet(folder / "movies.parquet")
+    from embedrec.fsutil.files import read_parquet_table
+
+    users, movies = (read_parquet_table(folder / f"{n}.parquet").to_pandas() for n in ("users", "movies"))
     su, sm = su.cpu().numpy(), sm.cpu().numpy()
     f = zero_untrained_users(f, trained_users(tu.cpu().numpy(), len(users)), False)
     given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files

@@ -1857,3 +1857,27 @@ def test_overwrite_through_a_link_to_a_folder_replaces_the_folder_and_keeps_the_
     r = invoke("export", "-q", "--run", run, "--topk-all", link, "-k", "2", "--overwrite")
     assert r.exit_code == 0, r.stderr
     assert link.is_symlink() and len(top.read_text().splitlines()) - 1 == 2 * one  # two per user now
+
+
+def test_parquet_is_written_under_a_folder_whose_name_is_not_utf8(base, tmp_path):
+    """A red team: every Parquet write under a non-UTF-8 path (ingest -o, train's publish after a whole fit,
+    export --to parquet, --topk-all x.parquet) was 'internal error (UnicodeEncodeError ...)': pyarrow opens only
+    UTF-8 paths. They are written through Python's own file now."""
+    odd = tmp_path / os.fsdecode(b"nu\xff\xfe")
+    try:
+        odd.mkdir()
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses a name that is not UTF-8")
+    r = invoke("ingest", "-q", base[0].parent / "ratings.csv", "-o", odd / "ds")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("train", "-q", "--set", f"data.prepared={odd / 'ds'}", "--set", f"run.dir={odd / 'run'}",
+               "--set", "model.dim=4", "--set", "train.epochs=2")
+    assert r.exit_code == 0, r.stderr
+    for args in (["export", "--to", "parquet", "-o", odd / "pq"], ["export", "--topk-all", odd / "top.parquet"]):
+        r = invoke(*args, "-q", "--run", odd / "run")
+        assert r.exit_code == 0, (args, r.stderr)
+    with open(odd / "top.parquet", "rb") as fh:
+        assert pd.read_parquet(fh).shape[0] > 0 and (odd / "pq" / "movies.parquet").stat().st_size
+    r = invoke("recommend", "--run", odd / "run", "--user", "1", "-k", "2", "--format", "csv")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 3, r.stderr
+    assert invoke("verify", odd / "run").exit_code == 0 and invoke("verify", odd / "ds").exit_code == 0

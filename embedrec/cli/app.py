@@ -83,6 +83,9 @@ class Group(click.Group):
                 _error_line(f"'embedrec {name}' runs in one process, not under torchrun (there, only "
                             f"{' and '.join(RANKED_SAID)} use the ranks): run 'embedrec {name} ...' alone")
             sys.exit(2)
+        for stream in (sys.stdout, sys.stderr):  # a path or id whose bytes are not UTF-8 (os.fsdecode's
+            with contextlib.suppress(AttributeError, ValueError):  # surrogates) is written back as its own bytes,
+                stream.reconfigure(errors="surrogateescape")       # not an internal error (a red team)
         try:
             # the writers that do not take SIGTERM themselves (train, tune-dims do): taken like Ctrl-C, so their
             # temporary files and locks go and one line says so (a red team: exit 143 in silence, temporaries left)

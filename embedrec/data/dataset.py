@@ -114,14 +114,14 @@ def write_dataset(tmp: Path, frames: dict[str, pd.DataFrame], users: pd.DataFram
                   manifest: dict) -> None:
     """Write the five Parquet files (with page checksums; rated_below.parquet too where ``frames`` holds it) and
     the manifest listing each file's SHA-256."""
-    from embedrec.fsutil.files import write_json
+    from embedrec.fsutil.files import write_json, write_parquet
     from embedrec.fsutil.integrity import file_entry, fingerprint_of, seal
 
     extra = tuple(n for n in OPTIONAL if n in frames)
     for name in (*SPLITS, *extra):
-        frames[name].to_parquet(tmp / f"{name}.parquet", index=False, write_page_checksum=True)
-    users.to_parquet(tmp / "users.parquet", index=False, write_page_checksum=True)
-    movies.to_parquet(tmp / "movies.parquet", index=False, write_page_checksum=True)
+        write_parquet(frames[name], tmp / f"{name}.parquet", page_checksum=True)
+    write_parquet(users, tmp / "users.parquet", page_checksum=True)
+    write_parquet(movies, tmp / "movies.parquet", page_checksum=True)
     files = {f"{n}.parquet": file_entry(tmp / f"{n}.parquet") for n in (*FILES, *extra)}
     manifest["files"] = files
     manifest["fingerprint"] = fingerprint_of(files)

@@ -5,6 +5,7 @@ under it, streams, decoding, compression, line numbers: ``textfiles.py``).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -315,7 +316,8 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     try:
         src = io.BytesIO(path) if isinstance(path, bytes) else path
         if parquet:
-            df = pd.read_parquet(src)
+            with open(src, "rb") if isinstance(src, (str, Path)) else contextlib.nullcontext(src) as fh:
+                df = pd.read_parquet(fh)  # Python's open: pyarrow's refuses a path that is not UTF-8
         else:
             df = pd.read_csv(src, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
     except UnicodeDecodeError as e:

@@ -3,6 +3,7 @@ separator sniffing, header checks with close-match hints, and zero-padded ids re
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import logging
@@ -79,7 +80,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         src = io.BytesIO(whole) if whole is not None else io.BytesIO(decompressed(source, label)) if packed \
             else source
         try:
-            df = pd.read_parquet(src)
+            with open(src, "rb") if isinstance(src, (str, Path)) else contextlib.nullcontext(src) as fh:
+                df = pd.read_parquet(fh)  # Python's open: pyarrow's refuses a path that is not UTF-8
         except FileNotFoundError:
             raise DataError(f"{label}: file not found; check data.source") from None
         except PermissionError as e:  # pyarrow's names no file

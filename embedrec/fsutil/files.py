@@ -268,3 +268,25 @@ def cache_dir(configured: str | None = None) -> Path:
         return Path(os.environ["EMBEDREC_CACHE"]).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return Path(xdg) / "embedrec" if xdg else Path.home() / ".cache" / "embedrec"
+
+
+def write_parquet(data, path, page_checksum: bool = False) -> None:
+    """A pandas DataFrame (without its index) or a pyarrow Table written as Parquet through Python's own file:
+    pyarrow opens a path only when it is UTF-8 (a red team: every Parquet write under a folder whose name is not
+    was an internal error, after a whole fit for train)."""
+    with open(path, "wb") as fh:
+        if hasattr(data, "to_parquet"):
+            data.to_parquet(fh, index=False, write_page_checksum=page_checksum)
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(data, fh, write_page_checksum=page_checksum)
+
+
+def read_parquet_table(path, columns=None):
+    """A Parquet file read whole as a pyarrow Table (``columns`` only) through Python's own file (see
+    :func:`write_parquet`: pyarrow opens a path only when it is UTF-8)."""
+    import pyarrow.parquet as pq
+
+    with open(path, "rb") as fh:
+        return pq.ParquetFile(fh).read(columns=columns)

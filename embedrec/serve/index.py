@@ -354,13 +354,27 @@ def build_indexes(out: Path, f: dict, cfg: IndexConfig, embeddings_sha256: str, 
     return meta
 
 
+def _c_path(path) -> bool:
+    """Whether FAISS can open ``path`` itself: it takes UTF-8 text (a red team: a folder whose name is not UTF-8
+    was an internal error)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def write_index(index, path: Path) -> None:
     """faiss.write_index, a full disk said naming the file (a red team: FAISS's RuntimeError carries no errno
     or path, and the command said 'cannot write the output')."""
     from embedrec.fsutil.files import io_error
 
     try:
-        faiss.write_index(index, str(path))
+        if _c_path(path):
+            faiss.write_index(index, str(path))
+        else:  # FAISS takes a path only as UTF-8 text: the bytes, written by Python
+            with open(path, "wb") as fh:
+                fh.write(faiss.serialize_index(index).tobytes())
     except RuntimeError as e:  # FAISS's text carries strerror's words: the errno they stand for
         code = next((c for c, words in ((errno.EDQUOT, "Disk quota exceeded"), (errno.EROFS, "Read-only file system"),
                                         (errno.EACCES, "Permission denied")) if words in str(e)), None)
@@ -386,7 +400,8 @@ def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: in
         raise ArtifactError(f"index '{path}' is missing; rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)» or train again")
     verify_index_file(path, (meta.get("files") or {}).get(path.name))
     try:
-        idx = faiss.read_index(str(path))
+        idx = faiss.read_index(str(path)) if _c_path(path) else \
+            faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
     except RuntimeError as e:
         raise ArtifactError(f"index '{path}' cannot be read ({first_line(e, 120)}); rebuild it with "
                             "«'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»") from None
