@@ -800,3 +800,10 @@ def test_train_after_ingesting_ones_own_file_names_the_dataset_that_exists(tmp_p
     r = invoke("train", "-q")
     assert r.exit_code == 1 and r.stderr.strip().endswith(
         "; data/prepared holds mine: e.g. --set data.prepared=data/prepared/mine"), r.stderr
+    # a red team: a run folder beside it (its current/manifest.json too) was offered as a dataset
+    r = invoke("train", "-q", "--set", "data.prepared=data/prepared/mine", "--set", "run.dir=data/prepared/arun",
+               "--set", "model.dim=4", "--set", "train.epochs=1")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("train", "-q", "--set", "data.prepared=data/prepared/gone")
+    assert r.exit_code == 1 and r.stderr.strip().endswith(
+        "; data/prepared holds mine: e.g. --set data.prepared=data/prepared/mine"), r.stderr

@@ -411,7 +411,9 @@ def test_overwrite_refuses_a_folder_embedrec_did_not_write(base, tmp_path, monke
             (["--topk-all", run / "current" / "users.parquet", "-k", "2"], run, "an embedrec run"),
             (["--topk-all", tmp_path / "d" / "train.parquet"], tmp_path / "d", "a prepared dataset"),
             (["--topk-all", gen / "users.parquet"], gen, "a prepared dataset"),
-            (["--to", "npy", "-o", run / "more"], run, "an embedrec run")):
+            (["--to", "npy", "-o", run / "more"], run, "an embedrec run"),
+            # a red team: three folders down (a candidate's tensorboard/) was not looked up to the run
+            (["--topk-all", run / "als-dim-8" / "als-reg-0.01" / "tensorboard" / "x.csv"], run, "an embedrec run")):
         target = args[-1] if args[0] == "--to" else args[1]
         r = invoke("export", "-q", "--run", base[1], *args, "--overwrite")
         assert r.exit_code == 1 and one_line(r).startswith(f"error: '{target}' is inside '{where}', {kind}"), r.stderr

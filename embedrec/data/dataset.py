@@ -238,7 +238,8 @@ class _Swapped(Exception):
 def _datasets_beside(path: Path) -> list[str]:
     """The names of the prepared datasets in ``path``'s parent folder (data/prepared/...), newest first."""
     try:
-        found = [d for d in path.parent.iterdir() if d.is_dir() and (d / "current" / "manifest.json").is_file()]
+        found = [d for d in path.parent.iterdir() if d.is_dir() and (d / "current" / "manifest.json").is_file()
+                 and not _current(d).startswith("artifacts-")]  # a run has one too (a red team: a run suggested)
     except OSError:
         return []
     return [d.name for d in sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)]

@@ -101,7 +101,7 @@ def refuse_inside_store(target: Path, beside_run: bool = False) -> None:
     ``current`` is allowed (tune-dims' RUN/tune), never one in its model folders or in a dataset."""
     seen = set()  # the folder as written with '..' taken away ('runs/x/../top.csv' is beside runs/x), and resolved
     for start in (Path(os.path.abspath(target.parent)), Path(os.path.realpath(target.parent))):
-        for d in (start, *list(start.parents)[:2]):
+        for d in (start, *start.parents):  # every folder above (a red team: 3 levels down was written)
             if d in seen:
                 continue
             seen.add(d)
