@@ -1883,3 +1883,18 @@ def test_parquet_is_written_under_a_folder_whose_name_is_not_utf8(base, tmp_path
     r = invoke("recommend", "--run", odd / "run", "--user", "1", "-k", "2", "--format", "csv")
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 3, r.stderr
     assert invoke("verify", odd / "run").exit_code == 0 and invoke("verify", odd / "ds").exit_code == 0
+
+
+def test_numpys_short_write_under_a_file_size_limit_is_said_to_be_that_limit(monkeypatch):
+    """A red team: under `ulimit -f`, `export --to npy` said 'no space left on device' (numpy's short write carries
+    no errno) where train and ingest named the file-size limit."""
+    import resource
+
+    from embedrec.fsutil import files
+
+    short = OSError("129 requested and 0 written")
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (300 * 1024, resource.RLIM_INFINITY))
+    assert str(files.io_error(short, "out")) == ("file too large (a file-size limit, ulimit -f) writing 'out'; choose "
+                                                 "another folder")
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert str(files.io_error(short, "out")).startswith("no space left on device writing 'out'")

@@ -250,6 +250,8 @@ def io_error(e: OSError, path: str | Path | None, fix: str = "choose another fol
     code = e.errno
     if code is None and ("No space left on device" in str(e) or " requested and " in str(e)):
         code = errno.ENOSPC  # pyarrow's and FAISS's own errors carry no errno; numpy's short write says so
+        if " requested and " in str(e) and _file_size_limited():  # a short write under ulimit -f is that limit
+            code = errno.EFBIG  # (a red team: export --to npy said 'no space left' where train said the limit)
     words = _IO_WORDS.get(code)
     if words is None:
         return None
@@ -258,6 +260,17 @@ def io_error(e: OSError, path: str | Path | None, fix: str = "choose another fol
         fix = f"free space, or {fix}"
     verb = "writing" if code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG) else "on"
     return ArtifactError(f"{words} {verb} '{where}'; {fix}" if where else f"{words}; {fix}")
+
+
+def _file_size_limited() -> bool:
+    """Whether this process has a file-size limit (ulimit -f, RLIMIT_FSIZE)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError):
+        return False
+    return soft != resource.RLIM_INFINITY
 
 
 def cache_dir(configured: str | None = None) -> Path:
