@@ -236,7 +236,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
         callbacks += [loop.JsonlLog(folder / LOG, resume), loop.TensorBoardLog(folder / "tensorboard"),
                       loop.Checkpoint(folder / CHECKPOINT, fp, fp_cfg)]
     callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader,
-                                   may_stop=has_valid and resolve_patience(loss, train_cfg) > 0))
+                                   may_stop=has_valid and resolve_patience(loss, train_cfg) > 0, lines=g.leader))
     loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
     g.barrier()  # rank 0's last checkpoint is written before any rank moves on
     model.cpu()

@@ -376,7 +376,8 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         callbacks += [loop.JsonlLog(folder / "metrics.jsonl", resume), loop.TensorBoardLog(folder / "tensorboard")]
     callbacks.append(checkpoints.ShardCheckpoint(g, folder, shard, fp, fp_cfg))
     callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader,
-                                   may_stop=has_valid and (resolve_patience("als", train_cfg) > 0 or floor is not None)))
+                                   may_stop=has_valid and (resolve_patience("als", train_cfg) > 0 or floor is not None),
+                                   lines=g.leader))
     loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
     if train_cfg.als_user_unobserved not in ("auto", 1.0):  # as training.fit ends
         runner.refit_users(float(train_cfg.als_user_unobserved))

@@ -615,3 +615,25 @@ def test_csv_and_tsv_floats_are_never_in_exponent_form():
         out = io.StringIO()
         write_rows([{"s": 4.3e-05}, {"s": -5.3e-05}, {"s": 0.354323}], ["s"], fmt, out)
         assert out.getvalue().splitlines()[1:] == ["0.000043", "-0.000053", "0.354323"]
+
+
+def test_no_bars_on_a_terminal_of_unknown_width(monkeypatch):
+    """A first-hour review: under `script` (a terminal of 0 columns) tqdm drew nothing and each closed bar left a
+    blank line among train's log lines. Bars need a terminal with a width."""
+    import os
+    import sys
+
+    from embedrec.cli import app
+
+    class Tty:
+        def isatty(self):
+            return True
+
+        def fileno(self):
+            return 2
+
+    monkeypatch.setattr(sys, "stderr", Tty())
+    monkeypatch.setattr(app._State, "quiet", False)
+    for columns, want in ((0, False), (80, True)):
+        monkeypatch.setattr(os, "get_terminal_size", lambda fd, c=columns: os.terminal_size((c, 24)))
+        assert app.progress_enabled() is want

@@ -410,3 +410,27 @@ def test_the_progress_bar_shows_a_cap_not_a_time_left_when_early_stopping_may_en
             assert "train: epoch 1 of at most 100 [" in err and "<" not in err and "%" not in err, err
         else:
             assert "1/100 [" in err and "%" in err, err
+
+
+def test_a_fit_without_a_bar_says_an_epoch_line_every_so_often(monkeypatch, caplog):
+    """A first-hour review: with stderr not a terminal (a log file), a fit of 16-19 s epochs wrote nothing for
+    minutes. Without a bar, an epoch's line comes once LINE_EVERY seconds have passed; never with a bar, nor on
+    a rank that does not speak (lines=False)."""
+    import logging
+    from types import SimpleNamespace
+
+    from embedrec.training import loop
+
+    clock = iter(range(0, 1000, 10))  # 10 s an epoch
+    monkeypatch.setattr(loop.time, "monotonic", lambda: float(next(clock)))
+    state = SimpleNamespace(epoch=0, epochs=5, value=0.5)
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        for lines in (True, False):
+            p = loop.Progress("train", "rmse", enabled=False, may_stop=True, lines=lines)
+            p.bar = SimpleNamespace(update=lambda n: None, set_postfix=lambda d: None)
+            for e in range(5):
+                state.epoch = e
+                p.record(state, {"loss": 1.0 / (e + 1)})
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["train: epoch 2 of at most 5, loss 0.5000, valid rmse 0.5000",
+                    "train: epoch 4 of at most 5, loss 0.2500, valid rmse 0.5000"], said

@@ -59,7 +59,14 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
 
 
 def progress_enabled() -> bool:
-    return not _State.quiet and sys.stderr.isatty()
+    """Bars on a terminal, unless -q; not on one whose width is unknown (0 columns: `script` without a window,
+    some CI consoles), where tqdm draws nothing and each closed bar left a blank line (a first-hour review)."""
+    if _State.quiet or not sys.stderr.isatty():
+        return False
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns > 0
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 RANKED = ("train", "export")  # the commands that run on torchrun's ranks; every other one is refused there

@@ -292,13 +292,20 @@ class Checkpoint:
         self.saved = state.epoch + 1
 
 
+# without a bar (stderr not a terminal: a log file, a pipe, a CI console), an epoch line at most this often: a
+# fit of 15-20 s epochs wrote nothing for minutes (a first-hour review); ML-100K's als fits say nothing more
+LINE_EVERY = 15.0
+
+
 class Progress:
     """A tqdm bar on stderr, one step per epoch, the loss and the validation metric as its postfix. ``may_stop``:
     early stopping may end the fit before train.epochs, a cap rather than the count, so the bar shows no fill or
-    time left for it (a review: '5/100 [00:00<00:12]', then a stop at epoch 6)."""
+    time left for it (a review: '5/100 [00:00<00:12]', then a stop at epoch 6). Without a bar, ``lines``: an
+    epoch's line at INFO once LINE_EVERY seconds have passed since the fit began or the last such line."""
 
-    def __init__(self, desc: str, metric: str | None, enabled: bool, may_stop: bool = False):
+    def __init__(self, desc: str, metric: str | None, enabled: bool, may_stop: bool = False, lines: bool = True):
         self.desc, self.metric, self.enabled, self.bar, self.may_stop = desc, metric, enabled, None, may_stop
+        self.lines, self.said = lines and not enabled, time.monotonic()
 
     def start(self, state: LoopState) -> None:
         from tqdm import tqdm
@@ -314,6 +321,11 @@ class Progress:
         if log.isEnabledFor(logging.DEBUG):  # -v: one readable line, 4 decimals (a first-hour pass: a raw dict)
             log.debug("epoch %d: %s", state.epoch + 1, " ".join(
                 f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items() if k != "epoch"))
+        elif self.lines and time.monotonic() - self.said >= LINE_EVERY:
+            self.said = time.monotonic()
+            shown = f", valid {self.metric} {state.value:.4f}" if self.metric else ""
+            log.info("%s: epoch %d of %s%d, loss %.4f%s", self.desc, state.epoch + 1,
+                     "at most " if self.may_stop else "", state.epochs, row["loss"], shown)
 
     def close(self, state: LoopState) -> None:
         if self.bar is not None:
