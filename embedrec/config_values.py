@@ -17,14 +17,19 @@ from embedrec.errors import ConfigError
 def type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+        args = typing.get_args(tp)
+        return repr(args[0]) if len(args) == 1 else "one of " + ", ".join(repr(a) for a in args)
     if origin in (Union, types.UnionType):
         return " or ".join(type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"a list of {type_name(typing.get_args(tp)[0])}"
+    if origin is list:  # 'a list of integers', not 'a list of an integer' (a first-hour review)
+        inner = typing.get_args(tp)[0]
+        return f"a list of {_PLURAL.get(inner) or type_name(inner)}"
     if tp is type(None):
         return "null"
     return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, str(tp))
+
+
+_PLURAL = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}
 
 
 def coerce(value: Any, tp: Any) -> Any:
@@ -81,7 +86,7 @@ def close_matches(name: str, options, cutoff: float = 0.6) -> list[str]:
 
 
 def suggest(name: str, options: list[str], prefix: str = "") -> str:
-    close = close_matches(name, options, cutoff=0.5)
+    close = close_matches(name, options, cutoff=0.6)  # 0.5 offered 'compile' for 'nope' (a first-hour review)
     if close:
         return f"; did you mean '{prefix}{close[0]}'?"
     return f"; valid keys: {', '.join(prefix + o for o in options)}"

@@ -358,15 +358,19 @@ class Run:
 def _trained_beside(run_dir: Path) -> str:
     """' (trained runs beside it: «--run|run_dir=» runs/a, runs/b)': the folders next to ``run_dir`` that hold a
     published model, for someone who trained on their own data and then left --run out (at most 3 named)."""
+    from embedrec.fsutil.files import probe_json
+
     try:
         found = sorted(str(d) for d in run_dir.parent.iterdir() if d != run_dir and (d / "current").is_dir()
-                       and not _is_dataset(d))  # a prepared dataset has a current/ too
+                       and not _is_dataset(d)  # a prepared dataset has a current/ too
+                       and "n_users" in (probe_json(d / "current" / "manifest.json") or {}))  # one that opens
     except OSError:
         return ""
     if not found:
         return ""
     more = f" and {len(found) - 3} more" if len(found) > 3 else ""
-    return f" (trained runs beside it: «--run|er.open(...)» {', '.join(found[:3])}{more})"
+    # each in both terms (a first-hour review: the library's read 'er.open(...) runs/a')
+    return f" (trained runs beside it: {', '.join(f'«--run {d}|er.open({d!r})»' for d in found[:3])}{more})"
 
 
 # what the readers of a run manifest take from it without a second look (integrity.check_fields: kind, required);

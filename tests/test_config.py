@@ -75,8 +75,8 @@ def test_wrong_type_and_range():
             load_config(None, [f"train.als_dims={bad}"])
         assert str(e.value).startswith("config key 'train.als_dims': expected auto or a list of dimensions from 1 to "
                                        "4096, got list [")
-    with pytest.raises(ConfigError, match="'train.als_dims' .from an override.: expected a list of an integer or one "
-                                          "of 'auto', got 'big'"):
+    with pytest.raises(ConfigError, match="'train.als_dims' .from an override.: expected a list of integers or "
+                                          "'auto', got 'big'"):
         load_config(None, ["train.als_dims=big"])
     assert load_config(None, ["train.als_dims=[]"]).train.als_dims == []
 

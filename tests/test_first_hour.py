@@ -4,7 +4,9 @@ import io
 import json
 import logging
 import os
+import re
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -596,6 +598,16 @@ def test_own_data_without_a_test_split_says_what_to_do(tmp_path, monkeypatch):
     assert r.exit_code == 1 and "no trained model in 'runs/ml-100k' (relative to the current folder " \
         f"{tmp_path})" in r.stderr, r.stderr  # a review: which folder a relative run.dir was looked for in
     assert "(trained runs beside it: --run runs/mine)" in r.stderr, r.stderr
+    # a first-hour review: the library's message read 'er.open(...) runs/mine', and a run whose manifest is
+    # damaged (it does not open) was offered too
+    import embedrec as er
+
+    with pytest.raises(er.ArtifactError, match=re.escape("(trained runs beside it: er.open('runs/mine'))")):
+        er.open("runs/nope")
+    shutil.copytree("runs/mine", "runs/broken", symlinks=True)
+    (Path(os.path.realpath("runs/broken/current")) / "manifest.json").write_text("{")
+    r = invoke("recommend", "--user", "1")
+    assert r.exit_code == 1 and "(trained runs beside it: --run runs/mine)" in r.stderr, r.stderr
 
 
 def test_a_raised_search_breadth_is_said(caplog):
