@@ -55,7 +55,8 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
       embedrec recommend --liked 50,181,172 --genre Comedy
       embedrec recommend --rated 50=5,181=4,313=1
       embedrec recommend --liked "toy story,fargo,scream" --ordered
-      embedrec recommend --user-features age=25,gender=F,occupation=writer
+      embedrec recommend --run runs/ml-100k-features --user-features age=25,gender=F,occupation=writer
+    (the last one needs a run trained with user features: the README's "Side features")
     """
     from embedrec.api import open as open_model
     from embedrec.errors import NotFoundError, UsageError
