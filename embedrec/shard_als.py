@@ -496,7 +496,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
              f"{len(shard.splits['train']):,}")
     run_dir = Path(cfg.run.dir)
     refit = cfg.train.refit and g.total(len(shard.splits["valid"])) > 0
-    from embedrec.training.dims import dim_candidates
+    from embedrec.training.dims import dim_candidates, warn_above_rank
     from embedrec.training.folders import (
         REFIT,
         check_dim_folders,
@@ -515,6 +515,8 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
                                               say=False))
     check_folders([run_dir / REFIT] if refit else [], resume)
     result, chosen = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit)
+    if g.leader:
+        warn_above_rank(cfg, shard.n_users, shard.n_movies)
     result, cfg = choose_dim_shard(g, shard, cfg, result, chosen, run_dir, resume=resume, progress=progress,
                                    refit=refit)
     selection = selection_of(result, cfg.train)

@@ -1438,3 +1438,17 @@ def test_the_checkpoints_resume_looks_for_include_a_dimensions_candidates(tmp_pa
     assert _has_checkpoint(tmp_path)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in training_files(tmp_path, "checkpoint*")) == [
         "als-dim-256/als-reg-0.01/checkpoint.pt", "als-reg-0.02/checkpoint-dist.json"]
+
+
+def test_a_dimension_above_the_catalogue_is_said(tmp_path, caplog):
+    """A first-hour review: 50 users x 5 movies trained 128 dimensions without a word (the factors hold rank 5)."""
+    import logging
+
+    from embedrec.training.dims import warn_above_rank
+
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        warn_above_rank(load_config(None, []), 50, 5)
+        warn_above_rank(load_config(None, ["model.dim=4"]), 50, 5)
+    assert [r.getMessage() for r in caplog.records] == [
+        "model.dim 128 is above min(users, movies) = 5, which bounds the rank the factors can hold; model.dim=5 "
+        "trains the same rank in less time and disk"]  # the library's terms (the CLI's: --set model.dim=5)

@@ -638,6 +638,7 @@ def test_a_model_no_better_than_most_popular_is_said_after_the_metrics(tmp_path)
     src.write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},4\n" for u, m in sorted(pairs)))
     sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
     assert invoke("ingest", "-q", src, *sets).exit_code == 0
+    sets += ["--set", "model.dim=32"]  # below the 80 movies (128 is said to be above them)
     r = invoke("train", "-q", "--format", "csv", *sets)
     assert r.exit_code == 0, r.stderr
     row = dict(zip(r.stdout.splitlines()[0].split(","), r.stdout.splitlines()[1].split(",")))
@@ -659,6 +660,7 @@ def test_a_model_that_beats_most_popular_gets_no_warning(tmp_path):
     src.write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},4\n" for u, m in sorted(pairs)))
     sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
     assert invoke("ingest", "-q", src, *sets).exit_code == 0
+    sets += ["--set", "model.dim=32"]  # below the 80 movies (128 is said to be above them)
     r = invoke("train", "-q", "--format", "csv", *sets)
     assert r.exit_code == 0 and r.stderr == "", r.stderr
 

@@ -81,6 +81,15 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
     return tuple(out)
 
 
+def warn_above_rank(cfg, n_users: int, n_movies: int) -> None:
+    """Say a model.dim above min(users, movies): the factors can hold no more rank than that, so the rest is time
+    and disk for nothing (a first-hour review: a 5-movie catalogue trained 128 dimensions without a word)."""
+    d, rank = resolve_dim(cfg.model, n_users, n_movies), min(n_users, n_movies)
+    if d > rank:
+        log.warning("model.dim %d is above min(users, movies) = %d, which bounds the rank the factors can hold; "
+                    "«--set model.dim=%d» trains the same rank in less time and disk", d, rank, rank)
+
+
 def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...], select_dim, *, resume: bool,
                has_checkpoint):
     """``train.als_dims``: the whole selection again at each dimension of ``dims`` (``select_dim(cfg at that

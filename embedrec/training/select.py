@@ -18,7 +18,7 @@ from pathlib import Path
 
 from embedrec.metrics import higher_is_better
 from embedrec.threads import blas_threads, choose_threads
-from embedrec.training.dims import choose_dim, dim_candidates
+from embedrec.training.dims import choose_dim, dim_candidates, warn_above_rank
 from embedrec.training.fit import (
     CHECKPOINT,
     WARM,
@@ -355,6 +355,7 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     check_dim_folders(work_dir, dims)
     check_folders([Path(work_dir) / REFIT] if refit else [], resume)
     selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse)
+    warn_above_rank(cfg, ds.n_users, ds.n_movies)  # after the first fit: a refusal of the data stays the one line
     selected, cfg = choose_dim(cfg, selected, chosen, work_dir, dims, lambda c, folder, again: fit_selecting(
         ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),
         resume=resume, has_checkpoint=_has_checkpoint)
