@@ -637,3 +637,14 @@ def test_no_bars_on_a_terminal_of_unknown_width(monkeypatch):
     for columns, want in ((0, False), (80, True)):
         monkeypatch.setattr(os, "get_terminal_size", lambda fd, c=columns: os.terminal_size((c, 24)))
         assert app.progress_enabled() is want
+
+
+def test_users_from_an_empty_input_say_that_no_user_was_answered(cli_run):
+    """A first-hour review: `recommend --users - < /dev/null` printed a header alone and exit 0, with no word."""
+    sets, _ = cli_run
+    for text in ("", "# no ids\n", "nobody\n"):
+        r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input=text)
+        assert r.exit_code == 0 and r.stdout.splitlines() == ["user_id,rank,movie_id,title,year,genres,score"]
+        assert "<stdin>: no user answered (the input held no user id this model knows)\n" in r.stderr, r.stderr
+    r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="1\n")
+    assert r.exit_code == 0 and "no user answered" not in r.stderr

@@ -93,7 +93,17 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
         triples = model.recommend_stream(users_file, k, missing=missing, exclude_seen=not include_seen,
                                          batch_size=cfg.recommend.batch_size, on_batch=sys.stdout.flush,
                                          name=getattr(users_file, "name", "<input>"), **filters)
-        model.write_stream(triples, sys.stdout, fmt, header=not no_header)
+        answered = [0]
+
+        def counted(items):
+            for item in items:
+                answered[0] += 1
+                yield item
+
+        model.write_stream(counted(triples), sys.stdout, fmt, header=not no_header)
+        if not answered[0]:  # a header alone on stdout said nothing of why (a first-hour review: < /dev/null)
+            log.warning("%s: no user answered (the input held no user id%s)", getattr(users_file, "name", "<input>"),
+                        "" if fallback == "popular" else " this model knows")
         _explicit_note(model)
         return
     if user is not None:
