@@ -367,7 +367,8 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
             raise ArtifactError(f"checkpoint in '{folder}' was made with another dataset or model/train config; "
                                 "rerun train without --resume, or with the same config")
         state.resume_from(ck, folder)
-        log.info("resuming after epoch %d on %d rank(s)", ck["epoch"] + 1, g.world)
+        log.log(logging.DEBUG if state.epoch >= state.epochs else logging.INFO,  # a finished fit: read back
+                "resuming after epoch %d on %d rank(s)", ck["epoch"] + 1, g.world)
     elif g.leader:
         from embedrec.training.fit import CHECKPOINT
 

@@ -1452,3 +1452,25 @@ def test_a_dimension_above_the_catalogue_is_said(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records] == [
         "model.dim 128 is above min(users, movies) = 5, which bounds the rank the factors can hold; model.dim=5 "
         "trains the same rank in less time and disk"]  # the library's terms (the CLI's: --set model.dim=5)
+
+
+def test_a_resume_of_finished_fits_reads_them_back_without_a_line_each(tmp_path, caplog):
+    """A first-hour pass: `train --resume` on a finished run said 'resuming after epoch N' for every candidate
+    before 'nothing to resume'. A finished fit is read back: said with -v only; an unfinished one still says it."""
+    import logging
+
+    from embedrec.training.select import fit_and_refit
+
+    ds = _many_tastes(2)
+    cfg = load_config(None, ["model.dim=4", "train.epochs=3", "train.threads=1", "train.als_dims=[]"])
+    fit_and_refit(ds, cfg, tmp_path / "run")
+    with caplog.at_level(logging.DEBUG, logger="embedrec"):
+        fit_and_refit(ds, cfg, tmp_path / "run", resume=True)
+    resumed = [r for r in caplog.records if r.getMessage().startswith("resuming after epoch")]
+    assert resumed and all(r.levelno == logging.DEBUG for r in resumed)
+    caplog.clear()
+    more = load_config(None, ["model.dim=4", "train.epochs=6", "train.threads=1", "train.als_dims=[]"])
+    with caplog.at_level(logging.INFO, logger="embedrec"):  # more epochs: a fit that ran all 3 goes on, and says so
+        fit_and_refit(ds, more, tmp_path / "run", resume=True)
+    assert any(r.getMessage().startswith("resuming after epoch 3") and r.levelno == logging.INFO
+               for r in caplog.records), [r.getMessage() for r in caplog.records]

@@ -572,8 +572,11 @@ def _resume(state: loop.LoopState, ckpt_path: Path, matches, fp_cfg: dict, metri
     if not matches(ck.get("fingerprint")):
         raise _other_config(ckpt_path, _difference(ck.get("config"), fp_cfg))
     state.resume_from(ck, ckpt_path)
-    log.info("resuming after epoch %d (best %s %.4f at epoch %d)", ck["epoch"] + 1, metric,
-             state.best if state.best is not None else float("nan"), state.best_epoch + 1)
+    # a fit that had finished (stopped early, or all its epochs) is read back, not resumed: said with -v only (a
+    # first-hour pass: `train --resume` on a finished run repeated one such line per candidate)
+    log.log(logging.DEBUG if state.epoch >= state.epochs else logging.INFO, "resuming after epoch %d (best %s %.4f "
+            "at epoch %d)", ck["epoch"] + 1, metric, state.best if state.best is not None else float("nan"),
+            state.best_epoch + 1)
 
 
 def clear_checkpoint(run_dir: str | Path) -> None:
