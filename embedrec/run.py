@@ -124,7 +124,7 @@ def _link(folder: Path) -> str:
         return ""
 
 
-def _is_dataset(folder: Path) -> bool:
+def is_dataset_folder(folder: Path) -> bool:
     """Whether ``folder`` is a prepared dataset (what ingest writes): its ``current`` links to gen-*, or, copied
     with links followed (``cp -rL``), ``current`` is a folder beside DATASET/manifest.json, which a run never has."""
     return _link(folder).startswith("gen-") or (folder / "current").is_dir() and (folder / "manifest.json").is_file()
@@ -140,7 +140,7 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
         return
     if not run_dir.is_dir():
         raise ArtifactError(f"run.dir '{run_dir}' is not a folder; choose another run.dir")
-    if _is_dataset(run_dir):
+    if is_dataset_folder(run_dir):
         raise ArtifactError(f"run.dir '{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; "
                             "choose another run.dir (e.g. runs/NAME)")
     if not contents:
@@ -362,7 +362,7 @@ def _trained_beside(run_dir: Path) -> str:
 
     try:
         found = sorted(str(d) for d in run_dir.parent.iterdir() if d != run_dir and (d / "current").is_dir()
-                       and not _is_dataset(d)  # a prepared dataset has a current/ too
+                       and not is_dataset_folder(d)  # a prepared dataset has a current/ too
                        and "n_users" in (probe_json(d / "current" / "manifest.json") or {}))  # one that opens
     except OSError:
         return ""
@@ -395,7 +395,7 @@ def load_run(run_dir: str | Path) -> Run:
                                 f"another; open the run folder '{run_dir.parent}' for its current model")
         run_dir = run_dir.parent
     link = run_dir / "current"
-    if _is_dataset(run_dir):
+    if is_dataset_folder(run_dir):
         raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "
                             "run directory train wrote (run.dir, e.g. runs/ml-100k)")
     if link.is_symlink() and not link.exists():
@@ -610,64 +610,6 @@ def _carry(run: Run, p: Path, dest: Path) -> None:
         raise ArtifactError(f"run artifact '{p}' is not listed in its manifest (added or renamed since the run was "
                             f"written); move it out of '{run.path}', or {run_fix(run.path)}")
     run.copy_verified(p, dest)
-
-
-def verify_path(path: str | Path) -> dict:
-    """``embedrec verify``: hash every file a run (its current artifacts) or a prepared dataset lists."""
-    from embedrec.data.dataset import open_generation
-    from embedrec.fsutil.integrity import sha256_file
-
-    p = shown = Path(path)
-    held = open_generation(p)  # a prepared dataset in generations: check the one 'current' names, held
-    if held is not None:
-        p = held[0]
-    # a run (load_run names a dangling link's target); a dataset copied with links followed (cp -rL: its current
-    # a folder) is checked below, from its own manifest.json, as load_dataset reads it
-    if ((p / "current").exists() or (p / "current").is_symlink()) and not _is_dataset(p):
-        run = load_run(p)
-        folder, manifest, what, fix = run.path, run.manifest, "run", run_fix(run.path)
-        entries = manifest.get("checksums")
-    elif (p / "manifest.json").is_file() or os.path.lexists(p / "manifest.json"):  # read_json says what it is
-        manifest = read_json(p / "manifest.json", "manifest")
-        folder = p
-        if "checksums" in manifest or manifest.get("format_version") == RUN_FORMAT and "n_users" in manifest:
-            what, fix, entries = "run", run_fix(p), manifest.get("checksums")
-        else:
-            what, fix, entries = "dataset", "«rerun 'embedrec ingest --overwrite'|ingest it again with overwrite=True»", manifest.get("files")
-    elif not p.exists():
-        raise ArtifactError(f"'{p}' does not exist; give a run directory or a prepared dataset directory")
-    else:
-        raise ArtifactError(f"'{p}' is neither a run (no 'current') nor a prepared dataset (no manifest.json); give "
-                            "a run directory or a dataset directory")
-    check_seal(manifest, folder / "manifest.json", f"{what} manifest", fix, what)
-    from embedrec.data.dataset import FIELDS
-
-    check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / "manifest.json", f"{what} manifest", fix)
-    if not entries:
-        raise ArtifactError(f"{what} '{folder}' records no checksums (written by an older embedrec); {fix} to add them")
-    bad, total = [], 0
-    for name, entry in sorted(entries.items()):
-        f = folder / name
-        try:
-            size = f.stat().st_size
-            ok = size == entry.get("bytes", size) and sha256_file(f) == entry.get("sha256")
-        except FileNotFoundError:
-            ok, size = False, 0
-        total += size
-        if not ok:
-            bad.append(name)
-    if bad:
-        more = f" (and {len(bad) - 1} more: {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
-        raise ArtifactError(f"{what} file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
-    # every file there is listed (a red team: a file's entry taken out of a resealed manifest passed as ok, and the
-    # file was then served unchecked); a file of the user's put there is named too
-    own = folder.name.startswith((f"{ARTIFACTS}-", "gen-"))  # a generation (a cp -rL copy's top holds more)
-    unlisted = sorted(set(os.listdir(folder)) - set(entries) - {"manifest.json"}) if own else []
-    if unlisted:
-        raise ArtifactError(f"{what} folder '{folder}' holds '{unlisted[0]}'"
-                            f"{f' and {len(unlisted) - 1} more' if len(unlisted) > 1 else ''}, which its manifest "
-                            f"does not list (edited, or a file put there by hand): move it out, or {fix}")
-    return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
 
 
 def run_eval_k(run) -> tuple[int, ...]:

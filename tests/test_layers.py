@@ -182,7 +182,7 @@ LAYERS = [
     ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.dataset", "model",
                         "model.features", "model.mf", "model.factors"}),
-    ("artifacts", {"serve.index", "run"}),
+    ("artifacts", {"serve.index", "run", "verify"}),
     ("processes", {"distributed"}),
     ("trainers, evaluation, serving", {"evaluate", "training", "training.als", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",

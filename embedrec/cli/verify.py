@@ -32,7 +32,7 @@ def verify(cfg: Config, path, run_dir):
       embedrec verify data/prepared/ml-100k
     """
     from embedrec.errors import UsageError
-    from embedrec.run import verify_path
+    from embedrec.verify import verify_path
 
     if path and run_dir:
         raise UsageError(f"give PATH or --run, not both ('{path}', '{run_dir}')")

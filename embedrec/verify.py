@@ -1,0 +1,69 @@
+"""``embedrec verify``: hash every file a run (its current model) or a prepared dataset lists, and refuse a file
+its manifest does not list; what the commands that open them check on the way (``run.Run``,
+``data.dataset.load_dataset``), done for all of them at once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from embedrec.errors import ArtifactError
+from embedrec.fsutil.files import read_json
+from embedrec.fsutil.integrity import check_fields, check_seal
+from embedrec.run import ARTIFACTS, RUN_FIELDS, RUN_FORMAT, is_dataset_folder, load_run, run_fix
+
+
+def verify_path(path: str | Path) -> dict:
+    """``embedrec verify``: hash every file a run (its current artifacts) or a prepared dataset lists."""
+    from embedrec.data.dataset import FIELDS, dataset_fix, open_generation
+    from embedrec.fsutil.integrity import sha256_file
+
+    p = shown = Path(path)
+    held = open_generation(p)  # a prepared dataset in generations: check the one 'current' names, held
+    if held is not None:
+        p = held[0]
+    # a run (load_run names a dangling link's target); a dataset copied with links followed (cp -rL: its current
+    # a folder) is checked below, from its own manifest.json, as load_dataset reads it
+    if ((p / "current").exists() or (p / "current").is_symlink()) and not is_dataset_folder(p):
+        run = load_run(p)
+        folder, manifest, what, fix = run.path, run.manifest, "run", run_fix(run.path)
+        entries = manifest.get("checksums")
+    elif (p / "manifest.json").is_file() or os.path.lexists(p / "manifest.json"):  # read_json says what it is
+        manifest = read_json(p / "manifest.json", "manifest")
+        folder = p
+        if "checksums" in manifest or manifest.get("format_version") == RUN_FORMAT and "n_users" in manifest:
+            what, fix, entries = "run", run_fix(p), manifest.get("checksums")
+        else:
+            what, fix, entries = "dataset", dataset_fix(shown, manifest.get("source")), manifest.get("files")
+    elif not p.exists():
+        raise ArtifactError(f"'{p}' does not exist; give a run directory or a prepared dataset directory")
+    else:
+        raise ArtifactError(f"'{p}' is neither a run (no 'current') nor a prepared dataset (no manifest.json); give "
+                            "a run directory or a dataset directory")
+    check_seal(manifest, folder / "manifest.json", f"{what} manifest", fix, what)
+    check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / "manifest.json", f"{what} manifest", fix)
+    if not entries:
+        raise ArtifactError(f"{what} '{folder}' records no checksums (written by an older embedrec); {fix} to add them")
+    bad, total = [], 0
+    for name, entry in sorted(entries.items()):
+        f = folder / name
+        try:
+            size = f.stat().st_size
+            ok = size == entry.get("bytes", size) and sha256_file(f) == entry.get("sha256")
+        except FileNotFoundError:
+            ok, size = False, 0
+        total += size
+        if not ok:
+            bad.append(name)
+    if bad:
+        more = f" (and {len(bad) - 1} more: {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
+        raise ArtifactError(f"{what} file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
+    # every file there is listed (a red team: a file's entry taken out of a resealed manifest passed as ok, and the
+    # file was then served unchecked); a file of the user's put there is named too
+    own = folder.name.startswith((f"{ARTIFACTS}-", "gen-"))  # a generation (a cp -rL copy's top holds more)
+    unlisted = sorted(set(os.listdir(folder)) - set(entries) - {"manifest.json"}) if own else []
+    if unlisted:
+        raise ArtifactError(f"{what} folder '{folder}' holds '{unlisted[0]}'"
+                            f"{f' and {len(unlisted) - 1} more' if len(unlisted) > 1 else ''}, which its manifest "
+                            f"does not list (edited, or a file put there by hand): move it out, or {fix}")
+    return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
