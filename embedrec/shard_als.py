@@ -415,6 +415,12 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     from embedrec.training.folders import check_folders
 
     check_folders(sel.folders(run_dir) if sel.many else [], resume)  # every rank, before any fit (as fit_selecting)
+    if not resume and sel.many:
+        if g.leader:  # as fit_selecting: an earlier run's files in the candidates' folders, links removed
+            from embedrec.training.folders import clear_folders
+
+            clear_folders(sel.folders(run_dir))
+        g.barrier()
     # no first_lost here: the ranks check no checkpoint's config before the fits (a review: a resume with another
     # train.seed refitted the first candidate and cleared the later ones); a lost first one is refused
     if resume and sel.many and sel.first_lost(run_dir, checkpoints.in_folder):
@@ -503,18 +509,19 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         check_dim_folders,
         check_folders,
         clear_dim_folders,
-        clear_run_folders,
+        clear_refit,
     )
 
-    if not resume and g.leader:
-        clear_dim_folders(run_dir)
-        clear_run_folders(run_dir)
-    g.barrier()
-    # every rank, before any fit: a file where a dimension's folder or the refit's goes (as select.fit_and_refit)
+    # every rank, before any fit and any clearing: a file (on a resume, a link) where a dimension's folder or the
+    # refit's goes (as select.fit_and_refit)
     check_dim_folders(run_dir, dim_candidates(cfg, int(g.total(len(shard.splits["train"]))),
                                               g.total(len(shard.splits["valid"])) > 0, shard.n_users, shard.n_movies,
-                                              say=False))
+                                              say=False), resume)
     check_folders([run_dir / REFIT] if refit else [], resume)
+    if not resume and g.leader:
+        clear_dim_folders(run_dir)
+        clear_refit(run_dir)
+    g.barrier()
     result, chosen = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit)
     if g.leader:
         warn_above_rank(cfg, shard.n_users, shard.n_movies)

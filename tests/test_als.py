@@ -1314,9 +1314,37 @@ def test_a_file_where_a_candidate_or_the_refit_writes_is_refused_before_any_fit(
     (tmp_path / "elsewhere").mkdir()
     shutil.rmtree(run / "als-reg-0.02")
     (run / "als-reg-0.02").symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(ArtifactError, match="is a link where train keeps its checkpoints"):
+    with pytest.raises(ArtifactError, match="als-reg-0.02' is a link where train writes; train writes only in"):
         fit_and_refit(_many_tastes(2), cfg, run, resume=True)
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_a_refusal_comes_before_anything_is_cleared_and_a_resume_never_writes_through_a_link(tmp_path):
+    """A review of the fix: a file where the refit goes was refused only after the fresh run had cleared the
+    earlier run's checkpoints (its --resume then had nothing to resume); and a link at a dimension's folder or at
+    a tensorboard folder was written through on --resume."""
+    from embedrec.training.select import fit_and_refit
+
+    ds = _many_tastes(2)
+    run = tmp_path / "run"
+    cfg = load_config(None, ["model.dim=4", "train.epochs=3", "train.threads=1", "train.als_dims=[8]"])
+    fit_and_refit(ds, cfg, run)
+    shutil.rmtree(run / "refit")
+    (run / "refit").write_text("mine")
+    before = sorted(str(p.relative_to(run)) for p in run.rglob("checkpoint.pt"))
+    assert any(p.startswith("als-reg-") for p in before) and any(p.startswith("als-dim-8/") for p in before)
+    with pytest.raises(ArtifactError, match="refit' is a file where train writes"):
+        fit_and_refit(ds, cfg, run)
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("checkpoint.pt")) == before  # nothing cleared
+    (run / "refit").unlink()
+    for link, target in ((run / "als-dim-8", tmp_path / "ext2"), (run / "als-reg-0.01" / "tensorboard",
+                                                                  tmp_path / "ext3")):
+        shutil.move(str(link), str(target))
+        link.symlink_to(target)
+        with pytest.raises(ArtifactError, match=f"'{re.escape(str(link))}' is a link where train writes"):
+            fit_and_refit(ds, cfg, run, resume=True)
+        link.unlink()
+        shutil.move(str(target), str(link))
 
 
 def test_a_run_killed_in_a_dim_selection_resumes_to_the_uninterrupted_model(tmp_path):

@@ -59,14 +59,20 @@ def clear_dim_folders(run_dir) -> None:
         _kept_warning(top, removed)
 
 
-def check_dim_folders(run_dir, dims) -> None:
-    """Refuse, before any fitting, a file where a dimension's selection will write its folder or a candidate's
-    (a review: a file named als-dim-16 failed the run after the whole first selection, naming another path)."""
+def check_dim_folders(run_dir, dims, resume: bool = False) -> None:
+    """Refuse, before any fitting (and any clearing), a file where a dimension's selection will write its folder
+    or a candidate's (a review: a file named als-dim-16 failed the run after the whole first selection, naming
+    another path); on a resume, a link there too (a fresh run removes links: :func:`clear_dim_folders`)."""
     for d in dims:
         top = Path(run_dir) / f"als-dim-{d}"
+        if resume and top.is_symlink():
+            check_folders([top], resume)
         blocking = [top] if top.exists() and not top.is_dir() else [
-            p for p in (top.iterdir() if top.is_dir() else ()) if CANDIDATE.fullmatch(p.name) and not p.is_dir()]
+            p for p in (top.iterdir() if top.is_dir() else ()) if CANDIDATE.fullmatch(p.name) and not p.is_dir()
+            and not (p.is_symlink() and not resume)]
         if blocking:
+            if blocking[0].is_symlink():
+                check_folders(blocking, resume)
             raise ArtifactError(f"'{blocking[0]}' is a file where train writes the selection at model.dim {d} (a "
                                 "folder of checkpoints); move it away, or use another run.dir")
 
@@ -108,28 +114,36 @@ def _kept_warning(top: Path, removed: int) -> None:
                 ", ..." if len(left) > 3 else "", "; train's files in it were removed" if removed else "")
 
 
-def clear_run_folders(run_dir) -> None:
-    """A fresh run clears what an earlier run's training left in the candidates' folders and the refit's (a red
-    team: a link at a candidate's folder was followed, the user's files it led to overwritten; a candidate's
-    TensorBoard kept the earlier run's events beside the new ones). Links there are removed, never followed; a
+def clear_folders(folders) -> None:
+    """A fresh selection clears what an earlier run's training left in its candidates' folders (a red team: a
+    link at a candidate's folder was followed, the user's files it led to overwritten; a candidate's
+    TensorBoard kept the earlier run's events beside the new ones). A link there is removed, never followed; a
     folder left empty goes; one that holds anything else is kept with it, and said."""
-    root = Path(run_dir)
-    if not root.is_dir():
-        return
-    for entry in sorted(root.iterdir()):
-        if not (CANDIDATE.fullmatch(entry.name) or entry.name == REFIT):
-            continue
-        if entry.is_symlink():
-            entry.unlink()
-        elif entry.is_dir():
-            removed = _clear_training_folder(entry, candidates=False)
-            if entry.name == REFIT:
-                removed += sum(_clear_stage(stage) for stage in sorted(entry.iterdir()) if PATH_STAGE.fullmatch(
-                    stage.name))
+    for folder in map(Path, folders):
+        if folder.is_symlink():
+            folder.unlink()
+        elif folder.is_dir():
+            removed = _clear_training_folder(folder, candidates=False)
             with contextlib.suppress(OSError):
-                entry.rmdir()
-            if entry.exists():
-                _kept_warning(entry, removed)
+                folder.rmdir()
+            if folder.exists():
+                _kept_warning(folder, removed)
+
+
+def clear_refit(run_dir) -> None:
+    """A fresh run clears the refit's folder as :func:`clear_folders` does, and its stages (refit/path-<i>), each
+    kept stage said once (not again in the refit folder's own line)."""
+    refit = Path(run_dir) / REFIT
+    if refit.is_symlink() or not refit.is_dir():
+        clear_folders([refit])
+        return
+    kept = {stage for stage in sorted(refit.iterdir()) if PATH_STAGE.fullmatch(stage.name) and _clear_stage(stage)
+            is not None and stage.exists()}
+    removed = _clear_training_folder(refit, candidates=False)
+    with contextlib.suppress(OSError):
+        refit.rmdir()
+    if refit.exists() and any(p not in kept for p in refit.iterdir()):
+        _kept_warning(refit, removed)
 
 
 def _clear_stage(stage: Path) -> int:
@@ -165,14 +179,16 @@ def clear_stale_path(run_dir: Path, n: int) -> None:
 
 
 def check_folders(folders, resume: bool) -> None:
-    """Refuse, before any fit, what stands where training will write a folder (a red team: a file named refit
-    failed the run after the whole selection, whose fresh start had already cleared the earlier run's
-    checkpoints): a file, or on a resume a link (a fresh run removes links first: :func:`clear_run_folders`)."""
+    """Refuse, before any fit and before anything is cleared, what stands where training will write a folder (a
+    red team: a file named refit failed the run after the whole selection, whose fresh start had already cleared
+    the earlier run's checkpoints): a file, or on a resume a link, at the folder or its ``tensorboard`` (a fresh
+    run removes links first: :func:`clear_folders`)."""
     for folder in folders:
         p = Path(folder)
-        if p.is_symlink() and resume:
-            raise ArtifactError(f"'{p}' is a link where train keeps its checkpoints; train writes only in folders "
-                                "of its own: put the folder it points to there, or train again without --resume")
+        for q in (p, p / "tensorboard"):
+            if q.is_symlink() and resume:
+                raise ArtifactError(f"'{q}' is a link where train writes; train writes only in folders of its own: "
+                                    "put the folder it points to there, or train again without --resume")
         if p.exists() and not p.is_dir():
             raise ArtifactError(f"'{p}' is a file where train writes a folder of checkpoints; move it away, or use "
                                 "another run.dir")

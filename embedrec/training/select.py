@@ -44,7 +44,8 @@ from embedrec.training.folders import (
     check_dim_folders,
     check_folders,
     clear_dim_folders,
-    clear_run_folders,
+    clear_folders,
+    clear_refit,
 )
 from embedrec.training.loop import DETAIL
 from embedrec.training.refit import refit_train_valid
@@ -254,8 +255,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
         recency_candidates(ds, cfg.train, level=logging.INFO if say else logging.DEBUG)  # now said
     check_folders(sel.folders(run_dir) if sel.many else [], resume)  # before any fit: a file or link in the way
     if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
-        for folder in sel.folders(run_dir):
-            clear_checkpoint(folder)
+        clear_folders(sel.folders(run_dir))
     reuse = {} if reuse is None else reuse
 
     def fit_one(tcfg, folder, again, best):
@@ -347,13 +347,13 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     has_valid = len(ds.splits.get("valid", ())) > 0
     refit = cfg.train.refit and has_valid
     reuse = {}
-    if not resume:
-        clear_dim_folders(work_dir)
-        clear_run_folders(work_dir)
     # before the selection: what it says of a list is said first, not after minutes of fitting (a review)
     dims = dim_candidates(cfg, len(ds.splits["train"]), has_valid, ds.n_users, ds.n_movies)
-    check_dim_folders(work_dir, dims)
+    check_dim_folders(work_dir, dims, resume)  # before anything is cleared: a refusal leaves the earlier run whole
     check_folders([Path(work_dir) / REFIT] if refit else [], resume)
+    if not resume:
+        clear_dim_folders(work_dir)
+        clear_refit(work_dir)
     selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse)
     warn_above_rank(cfg, ds.n_users, ds.n_movies)  # after the first fit: a refusal of the data stays the one line
     selected, cfg = choose_dim(cfg, selected, chosen, work_dir, dims, lambda c, folder, again: fit_selecting(
