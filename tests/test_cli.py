@@ -648,3 +648,24 @@ def test_users_from_an_empty_input_say_that_no_user_was_answered(cli_run):
         assert "<stdin>: no user answered (the input held no user id this model knows)\n" in r.stderr, r.stderr
     r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="1\n")
     assert r.exit_code == 0 and "no user answered" not in r.stderr
+
+
+def test_an_output_encoding_without_the_character_is_one_line_and_stderr_keeps_its_escapes(cli_run, tmp_path):
+    """A review: with stdout and stderr reconfigured to surrogateescape whatever their encoding, an ASCII stderr
+    failed on 'é' (a logging error and a traceback) where backslashreplace wrote \\xe9; an ASCII stdout that cannot
+    write a character is one line saying what to set, not an internal error."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sets = [str(a) for a in cli_run[0]]
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-m", "embedrec", "recommend", "--user", "\u00e9", "--fallback", "popular",
+                          "-k", "1", *sets], capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    err = out.stderr.decode("ascii")
+    assert "Logging error" not in err and "Traceback" not in err, err
+    assert "user '\\xe9' is not in the training data" in err, err
+    assert out.returncode == 1 and err.splitlines()[-1] == (
+        "error: the output's encoding (ascii) cannot write '\\xe9'; use a UTF-8 locale (e.g. LC_ALL=C.UTF-8) or "
+        "PYTHONIOENCODING=utf-8"), err

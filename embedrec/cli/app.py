@@ -5,6 +5,7 @@ share are in ``options.py``."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import functools
@@ -92,7 +93,9 @@ class Group(click.Group):
             sys.exit(2)
         for stream in (sys.stdout, sys.stderr):  # a path or id whose bytes are not UTF-8 (os.fsdecode's
             with contextlib.suppress(AttributeError, ValueError):  # surrogates) is written back as its own bytes,
-                stream.reconfigure(errors="surrogateescape")       # not an internal error (a red team)
+                if codecs.lookup(stream.encoding or "ascii").name == "utf-8":  # not an internal error (a red team);
+                    stream.reconfigure(errors="surrogateescape")  # another encoding keeps its handler (a review:
+                    # ascii's stderr then failed on 'é', which backslashreplace wrote as \xe9)
         try:
             # the writers that do not take SIGTERM themselves (train, tune-dims do): taken like Ctrl-C, so their
             # temporary files and locks go and one line says so (a red team: exit 143 in silence, temporaries left)
@@ -324,6 +327,11 @@ def _known_error(e: Exception) -> str | None:
         return "cannot write the output: the disk is full or the file was cut short; free space or write it elsewhere"
     if isinstance(e, EOFError):
         return f"the input ended early ({shorten(e, 120)}): a truncated compressed file? download or copy it again"
+    if isinstance(e, UnicodeEncodeError) and e.encoding == codecs.lookup(getattr(sys.stdout, "encoding", None)
+                                                                        or "utf-8").name:
+        _quiet_stdout()  # an id or title the output's encoding has no byte for (PYTHONIOENCODING=ascii, a C locale)
+        return (f"the output's encoding ({e.encoding}) cannot write {ascii(e.object[e.start:e.end])}; use a UTF-8 "
+                "locale (e.g. LC_ALL=C.UTF-8) or PYTHONIOENCODING=utf-8")
     if isinstance(e, UnicodeDecodeError):
         return (f"cannot decode byte 0x{e.object[e.start]:02x} at offset {e.start} of the input as {e.encoding}; "
                 "save it as UTF-8 text")
