@@ -425,7 +425,7 @@ def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
         raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run 'embedrec ingest' with the "
                             "same -c/--set options first (it writes data.prepared)")
     manifest = read_json(path / "manifest.json", "dataset manifest", dataset_fix(path))
-    fix = dataset_fix(path, manifest.get("source"))
+    fix = dataset_fix(path, manifest)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"'{path}' was written by an incompatible embedrec (format "
                             f"{manifest.get('format_version')}); {fix}")

@@ -25,6 +25,14 @@ def _library_form(m: re.Match) -> str:
     return f"{name}={value}" if value else name
 
 
+def marked(cli: str, library: str) -> str:
+    """``«cli|library»``, or ``cli`` alone where either holds a character of the mark itself (a path with '|'
+    broke the message in two; a review)."""
+    if any(c in cli + library for c in "|«»"):
+        return cli
+    return f"«{cli}|{library}»"
+
+
 def library_terms(text: str) -> str:
     return _MARK.sub(_library_form, text)
 

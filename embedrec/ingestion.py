@@ -506,12 +506,21 @@ def _rated_below_unknown(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray
     return pd.DataFrame({"user_id": pairs["user_id"].to_numpy()[ok], "movie_idx": m[ok].astype(np.int32)})
 
 
+def _abs_source(source) -> str | None:
+    """``source`` as an absolute path where it names a local file or folder; None for a release name or stdin."""
+    if not isinstance(source, str) or source == "-" or not os.path.exists(source):
+        return None
+    return os.path.abspath(source)
+
+
 def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users, mtab, scale, report, cold) -> dict:
     n_users, n_movies, n_ratings = len(users), len(mtab), sum(len(f) for f in frames.values())
     hist = pd.concat([f["rating"].value_counts() for f in frames.values()]).groupby(level=0).sum().sort_index()
     return {
         "name": _name(cfg.source, raw.layout),
         "source": cfg.source,
+        # the source as a path from anywhere (a damaged dataset's advice names it: data.dataset.dataset_fix)
+        "source_path": _abs_source(cfg.source),
         "layout": raw.layout,
         "counts": {"users": int(n_users), "movies": int(n_movies), "ratings": int(n_ratings)},
         # fewer than counts.movies where data.keep_unrated_movies keeps the movies file's whole catalogue

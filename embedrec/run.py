@@ -76,15 +76,23 @@ def run_fix(path) -> str:
     """How to repair a damaged run, naming its run folder (``path``: the run folder or a model folder in it): a
     bare "rerun 'embedrec train'" trains the config's run.dir, another run than the damaged one (a first-hour
     review: it retrained runs/ml-100k over a damaged runs/c1)."""
+    from embedrec.errors import marked
+
     p = Path(path)
-    run_dir = p.parent if p.name.startswith(f"{ARTIFACTS}-") else p
+    with contextlib.suppress(OSError):
+        p = p.resolve()  # RUN/current is the model folder it names (a review: '--run runs/b/artifacts-...')
+    run_dir = p.parent if _MODEL_FOLDER.fullmatch(p.name) else p  # a run named artifacts-v2 is a run
     with contextlib.suppress(ValueError, OSError):
-        run_dir = run_dir.resolve().relative_to(Path.cwd().resolve())
+        run_dir = run_dir.relative_to(Path.cwd().resolve())
     cmd = f"embedrec train --run {shlex.quote(str(run_dir))}"
     cmd = f"'{cmd}'" if "'" not in cmd else cmd
-    return f"«rerun {cmd} with the -c/--set it was trained with|train again and save (er.train(ds, cfg).save(run_dir))»"
+    return marked(f"rerun {cmd} with the -c/--set it was trained with", "train again and save "
+                  "(er.train(ds, cfg).save(run_dir))")
+
+
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 ARTIFACTS = "artifacts"  # folders artifacts-<generations.new_version()>, pruned by generations.prune_generations
+_MODEL_FOLDER = re.compile(rf"{ARTIFACTS}-[0-9]{{8}}T[0-9]{{6}}-[0-9]+")  # generations.new_version()'s names
 TUNE_DIR = "tune"  # tune-dims' default folder inside a run (tune.py writes it; its names are the run's layout)
 TUNE_RESULTS = "tune.json"
 WRITER_LOCK = ".lock"  # a folder's writer lock (locks.exclusive_lock): a run's, a tune folder's
@@ -358,6 +366,7 @@ class Run:
 def _trained_beside(run_dir: Path) -> str:
     """' (trained runs beside it: «--run|run_dir=» runs/a, runs/b)': the folders next to ``run_dir`` that hold a
     published model, for someone who trained on their own data and then left --run out (at most 3 named)."""
+    from embedrec.errors import marked
     from embedrec.fsutil.files import probe_json
 
     try:
@@ -370,7 +379,7 @@ def _trained_beside(run_dir: Path) -> str:
         return ""
     more = f" and {len(found) - 3} more" if len(found) > 3 else ""
     # each in both terms (a first-hour review: the library's read 'er.open(...) runs/a')
-    return f" (trained runs beside it: {', '.join(f'«--run {d}|er.open({d!r})»' for d in found[:3])}{more})"
+    return f" (trained runs beside it: {', '.join(marked(f'--run {d}', f'er.open({d!r})') for d in found[:3])}{more})"
 
 
 # what the readers of a run manifest take from it without a second look (integrity.check_fields: kind, required);

@@ -34,7 +34,7 @@ def verify_path(path: str | Path) -> dict:
         if "checksums" in manifest or manifest.get("format_version") == RUN_FORMAT and "n_users" in manifest:
             what, fix, entries = "run", run_fix(p), manifest.get("checksums")
         else:
-            what, fix, entries = "dataset", dataset_fix(shown, manifest.get("source")), manifest.get("files")
+            what, fix, entries = "dataset", dataset_fix(shown, manifest), manifest.get("files")
     elif not p.exists():
         raise ArtifactError(f"'{p}' does not exist; give a run directory or a prepared dataset directory")
     else:

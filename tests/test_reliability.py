@@ -1898,3 +1898,36 @@ def test_numpys_short_write_under_a_file_size_limit_is_said_to_be_that_limit(mon
                                                  "another folder")
     monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     assert str(files.io_error(short, "out")).startswith("no space left on device writing 'out'")
+
+
+def test_the_repair_advice_names_the_run_and_the_datasets_source_from_here(tmp_path, monkeypatch):
+    """A review of run_fix/dataset_fix: RUN/current named the model folder as the run, a run named artifacts-v2
+    was taken for a model folder, a path with '|' broke the message's «CLI|library» mark, and a relative source
+    was shown as the ingest that wrote it had it (from another folder)."""
+    from embedrec.data.dataset import dataset_fix
+    from embedrec.errors import cli_terms, library_terms
+    from embedrec.run import run_fix
+
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "runs" / "b" / "artifacts-20261202T184937-206712811"
+    model.mkdir(parents=True)
+    (tmp_path / "runs" / "b" / "current").symlink_to(model.name)
+    want = "rerun 'embedrec train --run runs/b' with the -c/--set it was trained with"
+    for given in ("runs/b", "runs/b/current", model):
+        assert cli_terms(run_fix(given)) == want, given
+    assert library_terms(run_fix("runs/b")) == "train again and save (er.train(ds, cfg).save(run_dir))"
+    assert cli_terms(run_fix("runs/artifacts-v2")) == ("rerun 'embedrec train --run runs/artifacts-v2' with the "
+                                                       "-c/--set it was trained with")
+    odd = run_fix("runs/p|q")
+    assert cli_terms(odd) == library_terms(odd) == ("rerun embedrec train --run 'runs/p|q' with the -c/--set it was "
+                                                    "trained with")
+    (tmp_path / "r.csv").write_text("")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    manifest = {"source": "./r.csv", "source_path": str(tmp_path / "r.csv")}
+    assert cli_terms(dataset_fix("../data/my ds", manifest)) == (
+        f"rerun embedrec ingest {tmp_path / 'r.csv'} -o '../data/my ds' --overwrite with the --set it was ingested "
+        "with")
+    assert "embedrec ingest ml-100k -o" in cli_terms(dataset_fix("d", {"source": "ml-100k"}))
+    assert "embedrec ingest SOURCE -o" in cli_terms(dataset_fix("d", {"source": "./r.csv"}))  # not from here

@@ -316,19 +316,32 @@ def _is_generations(dir_fd: int) -> bool:
         return False
 
 
-def dataset_fix(path, source: str | None = None) -> str:
-    """How to repair the prepared dataset at ``path`` (the folder -o named): ingest ``source`` (its manifest's,
-    where it could be read) into it again with --overwrite."""
+def dataset_fix(path, source=None) -> str:
+    """How to repair the prepared dataset at ``path`` (the folder -o named): ingest its source into it again with
+    --overwrite. ``source``: the manifest (its ``source_path``, else its ``source``, where it could be read), or
+    the source itself; a path is shown from the current folder (a review: './r.csv' as given to an ingest run
+    elsewhere named no file from here)."""
     import contextlib
     import shlex
 
+    if isinstance(source, dict):
+        given = source.get("source")
+        # a dataset ingested before source_path: its source where it reads from here, or a release name
+        source = source.get("source_path") or (given if isinstance(given, str) and (
+            os.path.exists(given) or os.sep not in given and "." not in given) else None)
     folder = Path(path)
     with contextlib.suppress(ValueError, OSError):
         folder = folder.resolve().relative_to(Path.cwd().resolve())
+    if isinstance(source, str) and os.path.isabs(source):
+        with contextlib.suppress(ValueError, OSError):
+            source = str(Path(source).relative_to(Path.cwd().resolve()))
     src = shlex.quote(source) if isinstance(source, str) and source else "SOURCE"
+    from embedrec.errors import marked
+
     cmd = f"embedrec ingest {src} -o {shlex.quote(str(folder))} --overwrite"
     cmd = f"'{cmd}'" if "'" not in cmd else cmd
-    return f"«rerun {cmd} with the --set it was ingested with|ingest it again with er.ingest(..., overwrite=True)»"
+    return marked(f"rerun {cmd} with the --set it was ingested with", "ingest it again with er.ingest(..., "
+                  "overwrite=True)")
 
 
 def _open_folder(path: Path) -> tuple[Path, object, int, object]:
@@ -386,7 +399,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
         if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
             version = manifest.get("format_version") if isinstance(manifest, dict) else None
             raise ArtifactError(f"'{folder}' was written by an incompatible embedrec (format {version}); {fix}")
-        fix = dataset_fix(path, manifest.get("source"))
+        fix = dataset_fix(path, manifest)
         check_seal(manifest, folder / "manifest.json", "dataset manifest", fix, "dataset")
         check_fields(manifest, FIELDS, folder / "manifest.json", "dataset manifest", fix)
         recorded = manifest.get("files") or {}
