@@ -466,6 +466,8 @@ def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users
         fh = open(where, "rb")  # Python's open: pyarrow's refuses a path that is not UTF-8
     except FileNotFoundError:
         raise ArtifactError(f"prepared dataset file '{where}' is missing; {FIX}") from None
+    except OSError as e:  # a permission, a folder in its place: as the other readers say it (a review)
+        raise ArtifactError(f"prepared dataset file '{where}' cannot be read ({e.strerror}); {FIX}") from None
     try:
         pf = pq.ParquetFile(fh, page_checksum_verification=True)
         names = pf.schema_arrow.names

@@ -22,8 +22,6 @@ log = logging.getLogger("embedrec")
 POINTER = DIST_POINTER  # names the newest complete checkpoint folder beside it (training.fit: no torch there)
 
 
-
-
 class ShardCheckpoint:
     """A loop callback: after every epoch, each rank writes its rows into the checkpoint's full-size .npy tables
     (one file per table, each row written once, by its owner); rank 0 then publishes it by renaming the folder

@@ -669,3 +669,12 @@ def test_an_output_encoding_without_the_character_is_one_line_and_stderr_keeps_i
     assert out.returncode == 1 and err.splitlines()[-1] == (
         "error: the output's encoding (ascii) cannot write '\\xe9'; use a UTF-8 locale (e.g. LC_ALL=C.UTF-8) or "
         "PYTHONIOENCODING=utf-8"), err
+
+
+def test_a_word_answered_with_the_popular_list_is_said_to_be_no_id(cli_run):
+    """A review: `recommend --user abc --fallback popular` warned "user 'abc' is not in the training data" where
+    --user without the fallback says it is not a user id of this model."""
+    sets, _ = cli_run
+    r = invoke("recommend", "--user", "abc", "--fallback", "popular", "-k", "1", "--format", "csv", *sets)
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 2
+    assert "'abc' is not a user id of this model (its ids are integers): most popular movies instead" in r.stderr

@@ -1885,7 +1885,7 @@ def test_parquet_is_written_under_a_folder_whose_name_is_not_utf8(base, tmp_path
     assert invoke("verify", odd / "run").exit_code == 0 and invoke("verify", odd / "ds").exit_code == 0
 
 
-def test_numpys_short_write_under_a_file_size_limit_is_said_to_be_that_limit(monkeypatch):
+def test_numpys_short_write_under_a_file_size_limit_is_said_to_be_that_limit(monkeypatch, tmp_path):
     """A red team: under `ulimit -f`, `export --to npy` said 'no space left on device' (numpy's short write carries
     no errno) where train and ingest named the file-size limit."""
     import resource
@@ -1893,11 +1893,15 @@ def test_numpys_short_write_under_a_file_size_limit_is_said_to_be_that_limit(mon
     from embedrec.fsutil import files
 
     short = OSError("129 requested and 0 written")
+    out = tmp_path / "not-yet" / "out"  # the target does not exist yet: a temporary beside it was being written
     monkeypatch.setattr(resource, "getrlimit", lambda which: (300 * 1024, resource.RLIM_INFINITY))
-    assert str(files.io_error(short, "out")) == ("file too large (a file-size limit, ulimit -f) writing 'out'; choose "
-                                                 "another folder")
+    assert str(files.io_error(short, out)) == (f"file too large (a file-size limit, ulimit -f) writing '{out}'; "
+                                               "choose another folder")
+    monkeypatch.setattr(os, "statvfs", lambda p: SimpleNamespace(f_bavail=10, f_frsize=4096))  # a full disk
+    assert str(files.io_error(short, out)).startswith(f"no space left on device writing '{out}'")
+    monkeypatch.undo()
     monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    assert str(files.io_error(short, "out")).startswith("no space left on device writing 'out'")
+    assert str(files.io_error(short, out)).startswith(f"no space left on device writing '{out}'")
 
 
 def test_the_repair_advice_names_the_run_and_the_datasets_source_from_here(tmp_path, monkeypatch):

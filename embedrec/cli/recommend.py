@@ -116,7 +116,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
             raise NotFoundError(f"{model.engine.users.unknown_text(user)}; use "
                                 "--fallback popular, or --liked/--rated to recommend for a new user") from None
         if res.unknown:
-            log.warning("user '%s' is not in the training data: most popular movies instead", user)
+            log.warning("%s: most popular movies instead", model.engine.users.unknown_text(user))
     elif movie is not None:
         res = model.similar(_found(model, movie, "--movie"), k, **filters)
     elif user_features:

@@ -250,7 +250,7 @@ def io_error(e: OSError, path: str | Path | None, fix: str = "choose another fol
     code = e.errno
     if code is None and ("No space left on device" in str(e) or " requested and " in str(e)):
         code = errno.ENOSPC  # pyarrow's and FAISS's own errors carry no errno; numpy's short write says so
-        if " requested and " in str(e) and _file_size_limited():  # a short write under ulimit -f is that limit
+        if " requested and " in str(e) and _at_size_limit(path):  # a short write under ulimit -f is that limit
             code = errno.EFBIG  # (a red team: export --to npy said 'no space left' where train said the limit)
     words = _IO_WORDS.get(code)
     if words is None:
@@ -262,15 +262,26 @@ def io_error(e: OSError, path: str | Path | None, fix: str = "choose another fol
     return ArtifactError(f"{words} {verb} '{where}'; {fix}" if where else f"{words}; {fix}")
 
 
-def _file_size_limited() -> bool:
-    """Whether this process has a file-size limit (ulimit -f, RLIMIT_FSIZE)."""
+def _at_size_limit(path) -> bool:
+    """Whether a short write at ``path`` is this process's file-size limit (ulimit -f, RLIMIT_FSIZE): one is set
+    and the disk there still has room beyond it, so the disk is not what is full (a review: any limit at all was
+    said to be the cause, a full disk under a large limit too)."""
     try:
         import resource
 
         soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     except (ImportError, OSError, ValueError):
         return False
-    return soft != resource.RLIM_INFINITY
+    if soft == resource.RLIM_INFINITY or path is None:
+        return False
+    try:  # the disk there has room (the file written may be a temporary beside ``path``): then it is the limit
+        p = Path(os.path.abspath(path))
+        while not p.exists() and p != p.parent:
+            p = p.parent
+        st = os.statvfs(p)
+        return st.f_bavail * st.f_frsize > max(soft, 1 << 26)
+    except OSError:
+        return False
 
 
 def cache_dir(configured: str | None = None) -> Path:

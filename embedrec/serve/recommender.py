@@ -289,7 +289,7 @@ class Recommender:
             arrays = None
             if self.run is not None and self.run.checksum(f"{UNKNOWN_RATED[0]}.npy"):
                 arrays = tuple(self.run.array(name) for name in UNKNOWN_RATED)
-            self._unknown = _unknown_lookup(arrays)
+            self._unknown = _unknown_lookup(arrays, run_fix(self.run.path) if self.run is not None else None)
         ids, indptr, movies = self._unknown
         row = ids.rows([user_id])[0][0] if len(ids) else -1
         return None if row < 0 else movies[indptr[row]:indptr[row + 1]]
@@ -420,7 +420,7 @@ def _rescore(factors: Factors, queries: np.ndarray, ids: list, unit: bool = Fals
     return out_i, out_d
 
 
-def _unknown_lookup(arrays) -> tuple:
+def _unknown_lookup(arrays, fix: str | None = None) -> tuple:
     """(IdMap of the users, CSR indptr, movie rows) from run.unknown_arrays' arrays (None: no such users)."""
     from embedrec.data.ids import IdMap
 
@@ -429,5 +429,5 @@ def _unknown_lookup(arrays) -> tuple:
     users, indptr, movies = arrays
     if indptr.shape != (users.size + 1,) or int(indptr[-1]) != movies.size:
         raise ArtifactError("the run's unknown_*.npy arrays (movies rated by users the dataset left out) "
-                            "do not fit together; «rerun 'embedrec train'|train again»")
+                            f"do not fit together; {fix or '«rerun embedrec train|train again»'}")
     return IdMap(users, "user"), indptr, movies
