@@ -393,6 +393,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
     Folders not set by either are named after the data (see :func:`resolve_paths`)."""
     cfg = Config()
     explicit: set[str] = set()
+    sources: dict[str, str] = {}  # where each key set was given, for a consistency error about it
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise ConfigError(f"load_config: path {type(path).__name__} {str(path)[:60]!r} is not a file path; pass the "
                           "YAML file's path (a str or Path), or None for the defaults")
@@ -429,6 +430,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
                 if isinstance(raw, dict):
                     raw = _rebase_paths(raw, p.parent)
                     explicit.update(_flat_keys(raw))
+                    sources.update(dict.fromkeys(_flat_keys(raw), f" in {p}"))
                 apply_values(cfg, raw, "", f" in {p}")
                 explicit -= _derived_folders(cfg)
             except RecursionError:  # an alias that holds itself (train: &a {x: *a})
@@ -439,7 +441,15 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
         nested = nest(str(key), value)
         apply_values(cfg, nested, "", " (from «--set|an override»)")
         explicit.update(_flat_keys(nested))
-    _check_consistency(cfg)
+        sources.update(dict.fromkeys(_flat_keys(nested), " (from «--set|an override»)"))
+    try:
+        _check_consistency(cfg)
+    except ConfigError as e:  # where the key was given, as a type error says it (a first-hour review)
+        text = str(e.args[0]) if e.args else ""
+        m = re.match(r"config key '([^']+)': ", text)
+        if m is None or m.group(1) not in sources:
+            raise
+        raise ConfigError(text.replace(m.group(0), f"config key '{m.group(1)}'{sources[m.group(1)]}: ", 1)) from None
     object.__setattr__(cfg, "_explicit", explicit)
     resolve_paths(cfg)
     return cfg

@@ -665,7 +665,7 @@ def test_an_output_encoding_without_the_character_is_one_line_and_stderr_keeps_i
                           "-k", "1", *sets], capture_output=True, env=env, cwd=tmp_path, timeout=120)
     err = out.stderr.decode("ascii")
     assert "Logging error" not in err and "Traceback" not in err, err
-    assert "user '\\xe9' is not in the training data" in err, err
+    assert "'\\xe9' is not a user id of this model (its ids are integers): most popular movies instead" in err, err
     assert out.returncode == 1 and err.splitlines()[-1] == (
         "error: the output's encoding (ascii) cannot write '\\xe9'; use a UTF-8 locale (e.g. LC_ALL=C.UTF-8) or "
         "PYTHONIOENCODING=utf-8"), err

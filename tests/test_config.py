@@ -73,7 +73,8 @@ def test_wrong_type_and_range():
     for bad in ("[0]", "[256, 5000]"):
         with pytest.raises(ConfigError) as e:
             load_config(None, [f"train.als_dims={bad}"])
-        assert str(e.value).startswith("config key 'train.als_dims': expected auto or a list of dimensions from 1 to "
+        assert str(e.value).startswith("config key 'train.als_dims' (from an override): expected auto or a list of "
+                                       "dimensions from 1 to "
                                        "4096, got list [")
     with pytest.raises(ConfigError, match="'train.als_dims' .from an override.: expected a list of integers or "
                                           "'auto', got 'big'"):

@@ -135,9 +135,11 @@ def test_cold_movies_and_cold_users(cross_ds, tmp_path):
 
 
 def test_bad_feature_config():
-    with pytest.raises(ConfigError, match=r"'features.crosses': unknown column 'user.agee'; did you mean 'user.age'"):
+    with pytest.raises(ConfigError, match=r"'features.crosses' \(from an override\): unknown column 'user.agee'; did you "
+                                          r"mean 'user.age'"):
         load_config(None, ["features.crosses=[[user.agee, movie.genre]]"])
-    with pytest.raises(ConfigError, match="'features.movie': unknown column 'genres'; did you mean 'genre'"):
+    with pytest.raises(ConfigError, match=r"'features.movie' \(from an override\): unknown column 'genres'; did you "
+                                          "mean 'genre'"):
         load_config(None, ["features.movie=[genres]"])
     with pytest.raises(ConfigError, match="needs bucket edges"):
         load_config(None, ["features.user=[age]", "features.age_edges=null"])
@@ -148,8 +150,9 @@ def test_bad_feature_config():
                      ("features.dims=[user.age=4]", "'user.age' is not a feature column in use here"),
                      ("features.dims=[genre]", "'genre' should be column=int"),
                      ("features.dims=[movie.genre=0]", "'movie.genre=0' should be column=int"),
-                     ("features.age_edges=[50, 18]", "'features.age_edges': the edges must rise"),
-                     ("features.year_edges=[]", "'features.year_edges': an empty list has no buckets")):
+                     ("features.age_edges=[50, 18]", "'features.age_edges' (from an override): the edges must rise"),
+                     ("features.year_edges=[]", "'features.year_edges' (from an override): an empty list has no "
+                                                "buckets")):
         with pytest.raises(ConfigError, match=re.escape(msg)):
             load_config(None, ["features.movie=[genre]", bad])
     assert load_config(None, ["features.movie=[genre]", "features.dims=[movie.genre=8]"]).features.dims

@@ -459,10 +459,11 @@ def test_scientific_notation_and_non_finite_floats(tmp_path):  # rows 18, 20
 
 def test_threads_and_eval_k_are_bounded():  # rows 19, 29 (config part)
     r = invoke("config", "--set", "train.threads=100000")
-    assert r.exit_code == 2 and one_line(r) == "error: config key 'train.threads': 100000 is above the maximum 256"
+    assert r.exit_code == 2 and one_line(r) == ("error: config key 'train.threads' (from --set): 100000 is above the "
+                                                "maximum 256")
     r = invoke("config", "--set", "train.eval_k=[1000000000]")
     assert r.exit_code == 2
-    assert one_line(r) == "error: config key 'train.eval_k': 1000000000 is above the maximum 10000"
+    assert one_line(r) == "error: config key 'train.eval_k' (from --set): 1000000000 is above the maximum 10000"
 
 
 def test_zip_bomb_is_refused_and_leaves_nothing(tmp_path):  # row 15
