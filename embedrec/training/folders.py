@@ -43,20 +43,8 @@ def clear_dim_folders(run_dir) -> None:
     folder holding anything else is kept with it, and said (a red team: every als-dim-* folder was removed
     whole, a user's files in one and a folder of the user's own so named). A link where training writes (a
     dimension's or a candidate's folder, ...) is removed, never followed: its files would land where it points."""
-    kept = []
-    for top in sorted(Path(run_dir).glob("als-dim-*")):
-        if not DIM_FOLDER.fullmatch(top.name):
-            continue
-        if top.is_symlink():
-            top.unlink()
-        elif top.is_dir():
-            removed = _clear_training_folder(top, candidates=True)
-            with contextlib.suppress(OSError):
-                top.rmdir()
-            if top.exists():
-                kept.append((top, removed))
-    for top, removed in kept:  # what is left: files, links and folders holding nothing else (a review: "()")
-        _kept_warning(top, removed)
+    clear_folders([top for top in sorted(Path(run_dir).glob("als-dim-*")) if DIM_FOLDER.fullmatch(top.name)],
+                  candidates=True)
 
 
 def check_dim_folders(run_dir, dims, resume: bool = False) -> None:
@@ -114,52 +102,42 @@ def _kept_warning(top: Path, removed: int) -> None:
                 ", ..." if len(left) > 3 else "", "; train's files in it were removed" if removed else "")
 
 
-def clear_folders(folders) -> None:
+def clear_folders(folders, candidates: bool = False) -> None:
     """A fresh selection clears what an earlier run's training left in its candidates' folders (a red team: a
     link at a candidate's folder was followed, the user's files it led to overwritten; a candidate's
     TensorBoard kept the earlier run's events beside the new ones). A link there is removed, never followed; a
     folder left empty goes; one that holds anything else is kept with it, and said."""
     for folder in map(Path, folders):
-        if folder.is_symlink():
-            folder.unlink()
-        elif folder.is_dir():
-            removed = _clear_training_folder(folder, candidates=False)
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-            if folder.exists():
-                _kept_warning(folder, removed)
+        removed = _clear_folder(folder, candidates)
+        if folder.exists() and not folder.is_symlink():  # what is left: files, links, folders of nothing else
+            _kept_warning(folder, removed)
+
+
+def _clear_folder(folder: Path, candidates: bool = False) -> int:
+    """One folder where training writes: a link there removed (never followed); else training's files in it
+    removed (with ``candidates``, in its candidates' folders too) and the folder if it is then empty. Returns
+    how many files went."""
+    if folder.is_symlink():
+        folder.unlink()
+        return 0
+    if not folder.is_dir():
+        return 0
+    removed = _clear_training_folder(folder, candidates=candidates)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+    return removed
 
 
 def clear_refit(run_dir) -> None:
     """A fresh run clears the refit's folder as :func:`clear_folders` does, and its stages (refit/path-<i>), each
     kept stage said once (not again in the refit folder's own line)."""
     refit = Path(run_dir) / REFIT
-    if refit.is_symlink() or not refit.is_dir():
-        clear_folders([refit])
-        return
-    kept = {stage for stage in sorted(refit.iterdir()) if PATH_STAGE.fullmatch(stage.name) and _clear_stage(stage)
-            is not None and stage.exists()}
-    removed = _clear_training_folder(refit, candidates=False)
-    with contextlib.suppress(OSError):
-        refit.rmdir()
-    if refit.exists() and any(p not in kept for p in refit.iterdir()):
+    stages = [p for p in sorted(refit.iterdir()) if PATH_STAGE.fullmatch(p.name)] \
+        if refit.is_dir() and not refit.is_symlink() else []
+    clear_folders(stages)
+    removed = _clear_folder(refit)
+    if refit.exists() and not refit.is_symlink() and any(p not in stages for p in refit.iterdir()):
         _kept_warning(refit, removed)
-
-
-def _clear_stage(stage: Path) -> int:
-    """Clear one refit/path-<i> folder: a link removed, training's files removed, the folder if it is left empty;
-    kept and said when it holds anything else. Returns how many files went."""
-    if stage.is_symlink():
-        stage.unlink()
-        return 0
-    if not stage.is_dir():
-        return 0
-    removed = _clear_training_folder(stage, candidates=False)
-    with contextlib.suppress(OSError):
-        stage.rmdir()
-    if stage.exists():
-        _kept_warning(stage, removed)
-    return removed
 
 
 def clear_stale_path(run_dir: Path, n: int) -> None:
@@ -173,9 +151,8 @@ def clear_stale_path(run_dir: Path, n: int) -> None:
         return
     if not refit.is_dir():
         return
-    for stage in sorted(refit.iterdir()):
-        if PATH_STAGE.fullmatch(stage.name) and (int(stage.name[5:]) >= n - 1 or stage.is_symlink()):
-            _clear_stage(stage)
+    clear_folders(stage for stage in sorted(refit.iterdir()) if PATH_STAGE.fullmatch(stage.name) and (
+        int(stage.name[5:]) >= n - 1 or stage.is_symlink()))
 
 
 def check_folders(folders, resume: bool) -> None:
