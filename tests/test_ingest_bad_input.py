@@ -52,7 +52,7 @@ def test_a_tab_separator_as_typed_is_a_tab_and_longer_separators_are_refused(tmp
     r, out = ingest(tmp_path, p, "--set", "data.separator=\\t", quiet=True)
     assert r.exit_code == 0 and r.stderr == "", r.stderr
     r, out = ingest(tmp_path, p, "--set", "data.separator=;;", "--overwrite")
-    line = refused(r, out.with_name("none"), "config key 'data.separator': ';;' is 2 characters", 2)
+    line = refused(r, out.with_name("none"), "config key 'data.separator' (from --set): ';;' is 2 characters", 2)
     assert "'\\t' for a tab" in line
 
 
