@@ -397,6 +397,8 @@ RUN_FIELDS = {
 
 def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
+    if run_dir.name == "current" and run_dir.is_symlink() and not (run_dir / "current").exists():
+        run_dir = run_dir.parent  # RUN/current: the run it is the model of (a review: "no trained model" there)
     if run_dir.name.startswith(f"{ARTIFACTS}-") and not (run_dir / "current").exists() and \
             (run_dir.parent / "current").exists():  # a model's own folder (what TrainedModel.save returns)
         if os.path.realpath(run_dir.parent / "current") != os.path.realpath(run_dir):

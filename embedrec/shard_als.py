@@ -390,10 +390,11 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
 
 
 def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False,
-                        refit: bool = False, say: bool = True):
+                        refit: bool = False, say: bool = True, before_clearing=None):
     """training.select.fit_selecting on shards: with train.als_reg or train.als_recency auto, one fit per candidate (each
     in its own folder, each resumable), the better on valid kept; then train.als_user_unobserved auto, applied
-    unless a ``refit`` follows. Returns (FitResult, cfg with the chosen values). ``say``: as in fit_selecting."""
+    unless a ``refit`` follows. Returns (FitResult, cfg with the chosen values). ``say``, ``before_clearing`` (rank 0
+    runs it): as in fit_selecting."""
     import dataclasses
 
     from embedrec.training.als import AUTO_REGS
@@ -415,12 +416,13 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     from embedrec.training.folders import check_folders
 
     check_folders(sel.folders(run_dir) if sel.many else [], resume)  # every rank, before any fit (as fit_selecting)
-    if not resume and sel.many:
-        if g.leader:  # as fit_selecting: an earlier run's files in the candidates' folders, links removed
-            from embedrec.training.folders import clear_folders
+    if g.leader and before_clearing is not None:
+        before_clearing()
+    if not resume and sel.many and g.leader:  # as fit_selecting: an earlier run's files in the candidates' folders
+        from embedrec.training.folders import clear_folders
 
-            clear_folders(sel.folders(run_dir))
-        g.barrier()
+        clear_folders(sel.folders(run_dir))
+    g.barrier()
     # no first_lost here: the ranks check no checkpoint's config before the fits (a review: a resume with another
     # train.seed refitted the first candidate and cleared the later ones); a lost first one is refused
     if resume and sel.many and sel.first_lost(run_dir, checkpoints.in_folder):
@@ -518,11 +520,14 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
                                               g.total(len(shard.splits["valid"])) > 0, shard.n_users, shard.n_movies,
                                               say=False), resume)
     check_folders([run_dir / REFIT] if refit else [], resume)
-    if not resume and g.leader:
-        clear_dim_folders(run_dir)
-        clear_refit(run_dir)
-    g.barrier()
-    result, chosen = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit)
+
+    def clear():  # rank 0, once the selection has checked its candidates' folders too
+        if not resume:
+            clear_dim_folders(run_dir)
+            clear_refit(run_dir)
+
+    result, chosen = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit,
+                                         before_clearing=clear)
     if g.leader:
         warn_above_rank(cfg, shard.n_users, shard.n_movies)
     result, cfg = choose_dim_shard(g, shard, cfg, result, chosen, run_dir, resume=resume, progress=progress,

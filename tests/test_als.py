@@ -1503,3 +1503,63 @@ def test_a_resume_of_finished_fits_reads_them_back_without_a_line_each(tmp_path,
         fit_and_refit(ds, more, tmp_path / "run", resume=True)
     assert any(r.getMessage().startswith("resuming after epoch 3") and r.levelno == logging.INFO
                for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
+def test_a_second_review_of_the_folder_guards(tmp_path, caplog):
+    """A second review: a file named like a candidate was refused after the dimension and refit folders had been
+    cleared; a link at refit/path-0/tensorboard was written through on --resume; a file at refit/path-0 or at a
+    candidate's tensorboard failed mid-run; a user's als-notes.txt in a dimension's folder was refused as a
+    candidate; a kept refit stage's files were listed twice; a checkpoint of more epochs than train.epochs was
+    resumed (a fresh run killed while clearing, resumed with fewer epochs, read the earlier run's)."""
+    import logging
+
+    from embedrec.training.select import fit_and_refit
+
+    ds = _many_tastes(2)
+    cfg = load_config(None, ["model.dim=4", "train.epochs=3", "train.threads=1", "train.als_dims=[8]",
+                             "train.patience=10"])
+    run = tmp_path / "run"
+    fit_and_refit(ds, cfg, run)
+
+    def checkpoints():
+        return sorted(str(p.relative_to(run)) for p in run.rglob("checkpoint.pt"))
+
+    before = checkpoints()
+    assert any(p.startswith("als-dim-8/") for p in before) and "refit/checkpoint.pt" in before
+    shutil.rmtree(run / "als-reg-0.02")
+    (run / "als-reg-0.02").write_text("mine")
+    with pytest.raises(ArtifactError, match="als-reg-0.02' is a file where train writes"):
+        fit_and_refit(ds, cfg, run)
+    assert checkpoints() == [p for p in before if not p.startswith("als-reg-0.02/")]  # nothing cleared
+    (run / "als-reg-0.02").unlink()
+    fit_and_refit(ds, cfg, run)
+    for where in ("refit/path-0", "als-reg-0.01/tensorboard", "refit/tensorboard"):
+        p = run / where
+        shutil.rmtree(p, ignore_errors=True)
+        p.write_text("mine")
+        with pytest.raises(ArtifactError, match=f"'{re.escape(str(p))}' is a file where train writes"):
+            fit_and_refit(ds, cfg, run)
+        p.unlink()
+    fit_and_refit(ds, cfg, run)
+    tb = run / "refit" / "path-0" / "tensorboard"
+    shutil.rmtree(tb, ignore_errors=True)
+    (tmp_path / "tgt").mkdir()
+    tb.symlink_to(tmp_path / "tgt")
+    with pytest.raises(ArtifactError, match="path-0/tensorboard' is a link where train writes"):
+        fit_and_refit(ds, cfg, run, resume=True)
+    assert list((tmp_path / "tgt").iterdir()) == []
+    tb.unlink()
+    (run / "als-dim-8" / "als-notes.txt").write_text("mine")  # not a candidate's name: kept, not refused
+    (run / "refit" / "mine.txt").write_text("mine")
+    (run / "refit" / "path-0" / "mine.txt").write_text("mine")
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        fit_and_refit(ds, cfg, run)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("kept")]
+    refit_line = next(m for m in said if m.startswith(f"kept '{run / 'refit'}':"))
+    assert "path-0/mine.txt" not in refit_line and "(mine.txt)" in refit_line, said
+    assert any(m.startswith(f"kept '{run / 'refit' / 'path-0'}'") for m in said), said
+    assert (run / "als-dim-8" / "als-notes.txt").exists()
+    fewer = load_config(None, ["model.dim=4", "train.epochs=2", "train.threads=1", "train.als_dims=[8]",
+                               "train.patience=10"])
+    with pytest.raises(ArtifactError, match=r"holds 3 epochs, more than train.epochs 2: another run's"):
+        fit_and_refit(ds, fewer, run, resume=True)

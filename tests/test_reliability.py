@@ -1936,3 +1936,9 @@ def test_the_repair_advice_names_the_run_and_the_datasets_source_from_here(tmp_p
         "with")
     assert "embedrec ingest ml-100k -o" in cli_terms(dataset_fix("d", {"source": "ml-100k"}))
     assert "embedrec ingest SOURCE -o" in cli_terms(dataset_fix("d", {"source": "./r.csv"}))  # not from here
+
+
+def test_a_run_opened_through_its_current_link(base):
+    """A second review: `recommend --run runs/x/current` (and er.open) said 'no trained model' on a healthy run."""
+    r = invoke("recommend", "--run", base[1] / "current", "--user", "1", "-k", "2", "--format", "csv")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 3, r.stderr

@@ -34,6 +34,9 @@ EVENTS = re.compile(r"events\.out\.tfevents\..+")
 DIST_FOLDER = re.compile(r"checkpoint-dist-e[0-9]{5}|\.checkpoint-dist-e[0-9]{5}\.tmp")
 DIST_TABLES = ("user.npy", "movie.npy", "best_user.npy", "best_movie.npy")
 CANDIDATE = re.compile(r"als-(?!dim-)[0-9a-z.-]+")  # a selection's candidate folder (Selection.folder)
+# the names Selection.folder gives (als-reg-0.01, als-recency-2, als-reg-0.02-a0-0.1066): what a file must not hold
+# before a fit (a user's als-notes.txt is not one; a review)
+CANDIDATE_NAME = re.compile(r"als-(?:reg|recency|a0)-[0-9.e+-]+?(?:-(?:recency|a0)-[0-9.e+-]+?)*")
 
 
 def clear_dim_folders(run_dir) -> None:
@@ -55,8 +58,10 @@ def check_dim_folders(run_dir, dims, resume: bool = False) -> None:
         top = Path(run_dir) / f"als-dim-{d}"
         if resume and top.is_symlink():
             check_folders([top], resume)
+        if top.is_symlink() and not resume:
+            continue  # removed by the fresh run's clearing, never looked into (a review: its target was)
         blocking = [top] if top.exists() and not top.is_dir() else [
-            p for p in (top.iterdir() if top.is_dir() else ()) if CANDIDATE.fullmatch(p.name) and not p.is_dir()
+            p for p in (top.iterdir() if top.is_dir() else ()) if CANDIDATE_NAME.fullmatch(p.name) and not p.is_dir()
             and not (p.is_symlink() and not resume)]
         if blocking:
             if blocking[0].is_symlink():
@@ -94,10 +99,12 @@ def _clear_training_folder(folder: Path, candidates: bool) -> int:
     return removed
 
 
-def _kept_warning(top: Path, removed: int) -> None:
-    """Say that ``top`` was kept: what is left in it (files, links, folders holding nothing else)."""
+def _kept_warning(top: Path, removed: int, skip=frozenset()) -> None:
+    """Say that ``top`` was kept: what is left in it (files, links, folders holding nothing else), but for what is
+    below ``skip`` (folders said on their own)."""
     left = sorted(str(p.relative_to(top)) + ("/" if p.is_dir() and not p.is_symlink() else "")
-                  for p in top.rglob("*") if not p.is_dir() or p.is_symlink() or not any(p.iterdir()))
+                  for p in top.rglob("*") if (not p.is_dir() or p.is_symlink() or not any(p.iterdir()))
+                  and not any(s == p or s in p.parents for s in skip))
     log.warning("kept '%s': it holds files train did not write (%s%s)%s", top, ", ".join(left[:3]),
                 ", ..." if len(left) > 3 else "", "; train's files in it were removed" if removed else "")
 
@@ -137,7 +144,7 @@ def clear_refit(run_dir) -> None:
     clear_folders(stages)
     removed = _clear_folder(refit)
     if refit.exists() and not refit.is_symlink() and any(p not in stages for p in refit.iterdir()):
-        _kept_warning(refit, removed)
+        _kept_warning(refit, removed, skip=set(stages))  # each kept stage said on its own line already
 
 
 def clear_stale_path(run_dir: Path, n: int) -> None:
@@ -158,14 +165,21 @@ def clear_stale_path(run_dir: Path, n: int) -> None:
 def check_folders(folders, resume: bool) -> None:
     """Refuse, before any fit and before anything is cleared, what stands where training will write a folder (a
     red team: a file named refit failed the run after the whole selection, whose fresh start had already cleared
-    the earlier run's checkpoints): a file, or on a resume a link, at the folder or its ``tensorboard`` (a fresh
-    run removes links first: :func:`clear_folders`)."""
-    for folder in folders:
-        p = Path(folder)
-        for q in (p, p / "tensorboard"):
-            if q.is_symlink() and resume:
-                raise ArtifactError(f"'{q}' is a link where train writes; train writes only in folders of its own: "
-                                    "put the folder it points to there, or train again without --resume")
-        if p.exists() and not p.is_dir():
-            raise ArtifactError(f"'{p}' is a file where train writes a folder of checkpoints; move it away, or use "
-                                "another run.dir")
+    the earlier run's checkpoints): a file at the folder or at its ``tensorboard`` (and, for the refit, at its
+    stages refit/path-<i>), or on a resume a link there (a fresh run removes links first: :func:`clear_folders`)."""
+    for folder in map(Path, folders):
+        inner = [folder / "tensorboard"]
+        if folder.name == REFIT and folder.is_dir() and not folder.is_symlink():
+            stages = [p for p in sorted(folder.iterdir()) if PATH_STAGE.fullmatch(p.name)]
+            inner += [q for p in stages for q in (p, p / "tensorboard")]
+        for q in (folder, *inner):
+            if q.is_symlink():
+                if resume:
+                    raise ArtifactError(f"'{q}' is a link where train writes; train writes only in folders of its "
+                                        "own: put the folder it points to there, or train again without --resume")
+                continue  # removed by the fresh run's clearing
+            if q.exists() and not q.is_dir():
+                raise ArtifactError(f"'{q}' is a file where train writes a folder of checkpoints; move it away, or "
+                                    "use another run.dir")
+            if q == folder and not q.exists():
+                break  # nothing inside it yet

@@ -56,6 +56,12 @@ class LoopState:
 
     def resume_from(self, ck: dict, where: object = "the checkpoint") -> None:
         _check_checkpoint(ck, self.model.state_dict(), where)
+        if ck["epoch"] + 1 > self.epochs:  # train.epochs is left out of the fingerprint (more continues a fit), but
+            # fewer than it ran is another fit (a review: a fresh run killed while clearing resumed the earlier
+            # run's 6 epochs under train.epochs=4)
+            raise ArtifactError(f"the checkpoint '{where}' holds {ck['epoch'] + 1} epochs, more than train.epochs "
+                                f"{self.epochs}: another run's; train without «--resume|resume=True», or resume with "
+                                f"«--set train.epochs={ck['epoch'] + 1}|train.epochs={ck['epoch'] + 1}» or more")
         self.model.load_state_dict(ck["model"])
         if hasattr(self.runner, "load_state_dict"):
             self.runner.load_state_dict(ck["optimizer"])

@@ -215,13 +215,15 @@ def pick_user_scale(scores: dict[float, float], best: FitResult) -> float:
 
 
 def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progress: bool = False,
-                  refit: bool = False, reuse: dict | None = None, say: bool = True):
+                  refit: bool = False, reuse: dict | None = None, say: bool = True, before_clearing=None):
     """fit(); for als with ``train.als_reg`` or ``train.als_recency`` ``auto``, one fit per candidate (see
     :class:`Selection`; each in its own folder under ``run_dir``, each resumable), keeping the best on valid;
     then ``train.als_user_unobserved: auto`` chosen on valid (:func:`choose_user_unobserved`), applied to the
     returned model unless a ``refit`` follows (which applies it). Returns (FitResult, cfg with the chosen values).
     ``reuse``: see :func:`fit.fit` (given by a caller that fits more on the same ``ds``). ``say``: log the
     recency candidates (a selection at another dimension, :func:`choose_dim`, does not repeat them).
+    ``before_clearing()``: the caller's own clearing, run once this selection's folders are checked and before
+    it clears them (fit_and_refit's: a refusal then leaves the earlier run whole; a review).
 
     The first candidate starts from the seeded draw; each later one starts from the best candidate so far (a
     warm start: ALS moves to the new setting's solution in a few sweeps instead of a whole fit, measured on
@@ -234,6 +236,8 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     if loss != "als":
         if resume:
             _checkpoint_elsewhere(run_dir, Path(run_dir) / CHECKPOINT, _fp_config(cfg.model, cfg.train, cfg.features))
+        if before_clearing is not None:
+            before_clearing()
         return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
     has_valid = len(ds.splits.get("valid", ())) > 0
     # settled here, on train and valid, so that the refit on train+valid keeps the choice
@@ -254,6 +258,8 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
                               _fp_config(cfg.model, sel.first, cfg.features), own, ds)
         recency_candidates(ds, cfg.train, level=logging.INFO if say else logging.DEBUG)  # now said
     check_folders(sel.folders(run_dir) if sel.many else [], resume)  # before any fit: a file or link in the way
+    if before_clearing is not None:
+        before_clearing()
     if not resume and sel.many:  # a fresh selection: no candidate may later resume another run's checkpoint
         clear_folders(sel.folders(run_dir))
     reuse = {} if reuse is None else reuse
@@ -351,10 +357,14 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     dims = dim_candidates(cfg, len(ds.splits["train"]), has_valid, ds.n_users, ds.n_movies)
     check_dim_folders(work_dir, dims, resume)  # before anything is cleared: a refusal leaves the earlier run whole
     check_folders([Path(work_dir) / REFIT] if refit else [], resume)
-    if not resume:
-        clear_dim_folders(work_dir)
-        clear_refit(work_dir)
-    selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse)
+
+    def clear():  # once the selection has checked its candidates' folders too
+        if not resume:
+            clear_dim_folders(work_dir)
+            clear_refit(work_dir)
+
+    selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse,
+                                     before_clearing=clear)
     warn_above_rank(cfg, ds.n_users, ds.n_movies)  # after the first fit: a refusal of the data stays the one line
     selected, cfg = choose_dim(cfg, selected, chosen, work_dir, dims, lambda c, folder, again: fit_selecting(
         ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),
