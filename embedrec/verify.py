@@ -4,6 +4,7 @@ its manifest does not list; what the commands that open them check on the way (`
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -66,4 +67,7 @@ def verify_path(path: str | Path) -> dict:
         raise ArtifactError(f"{what} folder '{folder}' holds '{unlisted[0]}'"
                             f"{f' and {len(unlisted) - 1} more' if len(unlisted) > 1 else ''}, which its manifest "
                             f"does not list (edited, or a file put there by hand): move it out, or {fix}")
+    if what == "run":  # the model folder checked, from the current folder where it is below it (a review: absolute
+        with contextlib.suppress(ValueError, OSError):  # for runs/x, relative for runs/x/current)
+            folder = Path(os.path.abspath(folder)).relative_to(Path.cwd().resolve())
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}

@@ -1942,3 +1942,11 @@ def test_a_run_opened_through_its_current_link(base):
     """A second review: `recommend --run runs/x/current` (and er.open) said 'no trained model' on a healthy run."""
     r = invoke("recommend", "--run", base[1] / "current", "--user", "1", "-k", "2", "--format", "csv")
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 3, r.stderr
+
+
+def test_verify_names_the_model_folder_from_here(base, tmp_path, monkeypatch):
+    """A review: `verify runs/x` named the model folder by its absolute path, `verify runs/x/current` relative."""
+    monkeypatch.chdir(tmp_path)
+    copy_run(base[1], tmp_path / "runs" / "x")
+    r = invoke("verify", "runs/x")
+    assert r.exit_code == 0 and r.stdout.startswith(f"ok: run 'runs/x/{os.readlink('runs/x/current')}': "), r.stdout
