@@ -25,6 +25,26 @@ def _library_form(m: re.Match) -> str:
     return f"{name}={value}" if value else name
 
 
+def from_here(path, resolve: bool = True):
+    """``path`` as a user here would type it: relative to the current folder where it lies below it (its links
+    resolved, or with ``resolve=False`` only made absolute: RUN/current stays itself), else as given. For the
+    paths messages name."""
+    import os
+    from pathlib import Path
+
+    try:
+        full = Path(path).resolve() if resolve else Path(os.path.abspath(path))
+        return full.relative_to(Path.cwd().resolve())
+    except (ValueError, OSError):
+        return Path(path)
+
+
+def command(cmd: str) -> str:
+    """A command for a message, in single quotes unless shlex already quoted a part of it ('...' inside '...'
+    would not paste back; a review)."""
+    return f"'{cmd}'" if "'" not in cmd else cmd
+
+
 def marked(cli: str, library: str) -> str:
     """``«cli|library»``, or ``cli`` alone where either holds a character of the mark itself (a path with '|'
     broke the message in two; a review)."""

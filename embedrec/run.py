@@ -76,16 +76,13 @@ def run_fix(path) -> str:
     """How to repair a damaged run, naming its run folder (``path``: the run folder or a model folder in it): a
     bare "rerun 'embedrec train'" trains the config's run.dir, another run than the damaged one (a first-hour
     review: it retrained runs/ml-100k over a damaged runs/c1)."""
-    from embedrec.errors import marked
+    from embedrec.errors import command, from_here, marked
 
     p = Path(path)
     with contextlib.suppress(OSError):
         p = p.resolve()  # RUN/current is the model folder it names (a review: '--run runs/b/artifacts-...')
-    run_dir = p.parent if _MODEL_FOLDER.fullmatch(p.name) else p  # a run named artifacts-v2 is a run
-    with contextlib.suppress(ValueError, OSError):
-        run_dir = run_dir.relative_to(Path.cwd().resolve())
-    cmd = f"embedrec train --run {shlex.quote(str(run_dir))}"
-    cmd = f"'{cmd}'" if "'" not in cmd else cmd
+    run_dir = from_here(p.parent if _MODEL_FOLDER.fullmatch(p.name) else p)  # a run named artifacts-v2 is a run
+    cmd = command(f"embedrec train --run {shlex.quote(str(run_dir))}")
     return marked(f"rerun {cmd} with the -c/--set it was trained with", "train again and save "
                   "(er.train(ds, cfg).save(run_dir))")
 
@@ -413,8 +410,9 @@ def load_run(run_dir: str | Path) -> Run:
         raise ArtifactError(f"the model folder '{run_dir / _link(run_dir)}' that '{link}' points to is missing "
                             f"(removed by hand?); {run_fix(run_dir)}")
     if not link.exists():
-        cmd = f"embedrec train --resume --run {shlex.quote(str(run_dir))}"
-        cmd = f"'{cmd}'" if "'" not in cmd else cmd  # a path shlex had to quote is not quoted again (a review)
+        from embedrec.errors import command
+
+        cmd = command(f"embedrec train --resume --run {shlex.quote(str(run_dir))}")
         hint = (f" (training was interrupted: «{cmd} with the -c/--set it was started with|"
                 "embedrec.api.train_run(cfg, resume=True)»)") if training_files(run_dir, "checkpoint*") else ""
         others = "" if hint else _trained_beside(run_dir)

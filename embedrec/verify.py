@@ -4,11 +4,10 @@ its manifest does not list; what the commands that open them check on the way (`
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, from_here
 from embedrec.fsutil.files import read_json
 from embedrec.fsutil.integrity import check_fields, check_seal
 from embedrec.run import ARTIFACTS, RUN_FIELDS, RUN_FORMAT, is_dataset_folder, load_run, run_fix
@@ -67,7 +66,6 @@ def verify_path(path: str | Path) -> dict:
         raise ArtifactError(f"{what} folder '{folder}' holds '{unlisted[0]}'"
                             f"{f' and {len(unlisted) - 1} more' if len(unlisted) > 1 else ''}, which its manifest "
                             f"does not list (edited, or a file put there by hand): move it out, or {fix}")
-    if what == "run":  # the model folder checked, from the current folder where it is below it (a review: absolute
-        with contextlib.suppress(ValueError, OSError):  # for runs/x, relative for runs/x/current)
-            folder = Path(os.path.abspath(folder)).relative_to(Path.cwd().resolve())
+    if what == "run":  # the model folder checked, from here (a review: absolute for runs/x, relative for .../current)
+        folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}

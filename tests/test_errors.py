@@ -52,3 +52,21 @@ def test_shorten_never_emits_control_characters():
 
     assert shorten("5\x00x\x1b[31m") == "5\\x00x\\x1b[31m"  # a NUL or an escape from a file is shown, not sent
     assert shorten("é plain") == "é plain"
+
+
+def test_paths_and_commands_as_a_message_names_them(tmp_path, monkeypatch):
+    """errors.from_here / command: one way for run_fix, dataset_fix, verify and the resume hint to show a path
+    and a command to paste."""
+    from pathlib import Path
+
+    from embedrec.errors import command, from_here
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "a" / "m").mkdir(parents=True)
+    (tmp_path / "runs" / "a" / "current").symlink_to("m")
+    assert from_here(tmp_path / "runs" / "a") == Path("runs/a")
+    assert from_here("runs/a/current") == Path("runs/a/m")
+    assert from_here("runs/a/current", resolve=False) == Path("runs/a/current")
+    assert from_here("/elsewhere/x") == Path("/elsewhere/x")
+    assert command("embedrec train --run runs/a") == "'embedrec train --run runs/a'"
+    assert command("embedrec train --run 'my runs'") == "embedrec train --run 'my runs'"

@@ -321,7 +321,6 @@ def dataset_fix(path, source=None) -> str:
     --overwrite. ``source``: the manifest (its ``source_path``, else its ``source``, where it could be read), or
     the source itself; a path is shown from the current folder (a review: './r.csv' as given to an ingest run
     elsewhere named no file from here)."""
-    import contextlib
     import shlex
 
     if isinstance(source, dict):
@@ -329,17 +328,13 @@ def dataset_fix(path, source=None) -> str:
         # a dataset ingested before source_path: its source where it reads from here, or a release name
         source = source.get("source_path") or (given if isinstance(given, str) and (
             os.path.exists(given) or os.sep not in given and "." not in given) else None)
-    folder = Path(path)
-    with contextlib.suppress(ValueError, OSError):
-        folder = folder.resolve().relative_to(Path.cwd().resolve())
-    if isinstance(source, str) and os.path.isabs(source):
-        with contextlib.suppress(ValueError, OSError):
-            source = str(Path(source).relative_to(Path.cwd().resolve()))
-    src = shlex.quote(source) if isinstance(source, str) and source else "SOURCE"
-    from embedrec.errors import marked
+    from embedrec.errors import command, from_here, marked
 
-    cmd = f"embedrec ingest {src} -o {shlex.quote(str(folder))} --overwrite"
-    cmd = f"'{cmd}'" if "'" not in cmd else cmd
+    folder = from_here(path)
+    if isinstance(source, str) and os.path.isabs(source):
+        source = str(from_here(source))
+    src = shlex.quote(source) if isinstance(source, str) and source else "SOURCE"
+    cmd = command(f"embedrec ingest {src} -o {shlex.quote(str(folder))} --overwrite")
     return marked(f"rerun {cmd} with the --set it was ingested with", "ingest it again with er.ingest(..., "
                   "overwrite=True)")
 
