@@ -403,6 +403,30 @@ def test_liked_and_rated_take_titles_as_movie_does(implicit_models):
     assert (code, out) == (1, "") and "no movie title matches 'no such film at all'" in err, err
 
 
+def test_words_typed_in_another_encoding_are_read_as_typed(implicit_models):
+    """Under LC_ALL=C without UTF-8 mode Python decodes 'Misérables' on the command line as ASCII with
+    surrogates, and a Latin-1 terminal's 'é' reaches a UTF-8 locale as one surrogate: no title matched either.
+    --movie/--liked/--rated/--user/--genre read such bytes again as UTF-8, then Windows-1252."""
+    import sys
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.cli.options import from_argv
+
+    typed = "Misérables".encode()
+    as_locale = typed.decode(sys.getfilesystemencoding(), "surrogateescape")
+    assert from_argv("Misérables") == "Misérables" and from_argv("plain") == "plain"
+    assert from_argv("Mis\udcc3\udca9rables") == "Misérables"  # UTF-8 bytes decoded as ASCII
+    assert from_argv("Mis\udce9rables") == "Misérables"  # a Latin-1 byte in a UTF-8 locale
+    assert from_argv("Mis\udc81rables") == "Mis\udc81rables"  # neither: left as it came
+    assert from_argv(as_locale) == "Misérables"
+    path = str(implicit_models["plain"].run.path.parent)
+    for opt in ("--movie", "--liked"):
+        r = CliRunner().invoke(main, ["recommend", "--run", path, opt, "Mis\udce9rables", "-k", "2"])
+        assert (r.exit_code, r.stdout) == (1, "") and "no movie title matches 'Misérables'" in r.stderr, r.stderr
+
+
 def test_a_users_line_with_a_separator_is_a_format_error(trained):
     """Before: '186,5' was skipped as an unknown user '186,5'."""
     from embedrec.errors import DataError

@@ -78,6 +78,37 @@ class LineFile(click.File):
         return _Lines(fh, "<stdin>" if value == "-" else click.format_filename(value))
 
 
+class Text(click.ParamType):
+    """An option's words (a title, an id, a genre), whatever the terminal's encoding: Python decodes the command
+    line with the locale's, so under LC_ALL=C without UTF-8 mode 'Misérables' arrived as 'Mis\\udcc3\\udca9rables'
+    and a Latin-1 terminal's 'é' as '\\udce9', and no title matched. Their bytes are read again as UTF-8, then as
+    Windows-1252 (Latin-1's superset). Paths are not Text: the file system takes their bytes as they came."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        return value if not isinstance(value, str) else from_argv(value)
+
+
+def from_argv(value: str) -> str:
+    """``value`` as the bytes the user typed mean it (see :class:`Text`); unchanged when it decoded cleanly."""
+    if not any("\udc80" <= c <= "\udcff" for c in value):
+        return value
+    try:
+        raw = value.encode(sys.getfilesystemencoding(), "surrogateescape")
+    except UnicodeEncodeError:  # a character the locale's codec cannot have given: leave it as it is
+        return value
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return value
+
+
+TEXT = Text()
+
+
 def usage_error(message: str):
     """Raise an option error found after click parsed the options (an option that does not apply, a pair that
     conflicts) as click's own, so its one line ends like theirs: (see 'embedrec CMD -h')."""

@@ -8,26 +8,26 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, log, main
-from embedrec.cli.options import FMT, NO_HEADER, RUN, LineFile, check_no_header, only_for, usage_error
+from embedrec.cli.options import FMT, NO_HEADER, RUN, TEXT, LineFile, check_no_header, only_for, usage_error
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--user", "user", help="A user id from the source data.")
+@click.option("--user", "user", type=TEXT, help="A user id from the source data.")
 @click.option("--users", "users_file", type=LineFile(), help="A file of user ids, one per line; - for stdin.")
-@click.option("--movie", "movie", help="A movie id or title words: similar movies.")
-@click.option("--liked", help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
+@click.option("--movie", "movie", type=TEXT, help="A movie id or title words: similar movies.")
+@click.option("--liked", type=TEXT, help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
               "takes them.")
-@click.option("--rated", help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4 or 'fargo=5'.")
+@click.option("--rated", type=TEXT, help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4 or 'fargo=5'.")
 @click.option("--ordered", is_flag=True, help="--liked or --rated lists the new user's history oldest first: the "
               "latest movies weigh most (recommend.foldin_recency; als models).")
-@click.option("--user-features", "user_features",
+@click.option("--user-features", "user_features", type=TEXT,
               help="A new user from demographics (feature models), e.g. age=25,gender=F,occupation=writer.")
 @click.option("-k", "k", type=click.IntRange(1), help="How many movies (recommend.k).")
 @click.option("--include-seen", is_flag=True, help="Also recommend movies the user rated in training.")
-@click.option("--genre", "genres", multiple=True, help="Only movies of this genre (repeatable: any of them).")
+@click.option("--genre", "genres", multiple=True, type=TEXT, help="Only movies of this genre (repeatable: any of them).")
 @click.option("--year-min", type=int, help="Only movies from this year on.")
 @click.option("--year-max", type=int, help="Only movies up to this year.")
 @click.option("--strict", is_flag=True, help="With --users: fail on an unknown id instead of skipping it.")
