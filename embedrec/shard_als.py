@@ -512,6 +512,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         check_folders,
         clear_dim_folders,
         clear_refit,
+        clear_run_root,
     )
 
     # every rank, before any fit and any clearing: a file (on a resume, a link) where a dimension's folder or the
@@ -523,6 +524,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
 
     def clear():  # rank 0, once the selection has checked its candidates' folders too
         if not resume:
+            clear_run_root(run_dir)
             clear_dim_folders(run_dir)
             clear_refit(run_dir)
 

@@ -185,6 +185,68 @@ def test_resume_after_the_same_ingest_again(synth_ds, synth_dir, small_cfg, tmp_
             fit(moved, part.model, part.train, tmp_path / run, resume=True)
 
 
+def test_a_fresh_run_of_another_trainer_leaves_nothing_to_resume_of_the_earlier_one(synth_ds, small_cfg, tmp_path):
+    """A review: a default (als) run, then a fresh bpr run in the same folder, then `--resume` without the bpr
+    options: the als candidates' checkpoints were still there, the earlier als selection was resumed, and its model
+    published over the bpr one (exit 0). A fresh run now clears every earlier run's checkpoints at the top of the
+    run folder, whatever its trainer, so that resume names the checkpoint that is the run's; the other way round
+    too (a bpr checkpoint outlived an als run). The published models and the user's files stay."""
+    import os
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    ds, _ = synth_ds
+    run = tmp_path / "runs" / "r"
+    base = ["train", "-q", "--set", f"data.prepared={small_cfg.data.prepared}", "--set", "model.dim=8", "--run", str(run),
+            "--set", "train.epochs=2"]
+    bpr = ["--set", "model.loss=bpr", "--set", "train.optimizer=adam"]
+
+    def train(*args):
+        r = CliRunner().invoke(main, [*base, *args])
+        return r.exit_code, r.stdout, r.stderr
+
+    assert train()[0] == 0
+    assert (run / "als-reg-0.01" / "checkpoint.pt").is_file()
+    (run / "als-reg-0.01" / "notes.txt").write_text("mine")  # a user's file in a candidate's folder stays
+    assert train(*bpr)[0] == 0
+    assert (run / "checkpoint.pt").is_file() and not (run / "als-reg-0.02").exists()
+    assert sorted(os.listdir(run / "als-reg-0.01")) == ["notes.txt"]
+    published = os.readlink(run / "current")
+    code, out, err = train("--resume")  # the bpr options forgotten
+    assert (code, out) == (1, "") and err.splitlines() == [
+        f"error: checkpoint '{run / 'checkpoint.pt'}' was made with another model.loss ('bpr', now 'auto'); resume "
+        "with the config it was trained with (-c FILE and the same --set options), or train again without --resume"]
+    assert os.readlink(run / "current") == published
+    assert train()[0] == 0  # als again: the bpr checkpoint goes with its log
+    assert not (run / "checkpoint.pt").exists() and not (run / "metrics.jsonl").exists()
+    code, out, err = train(*bpr, "--resume")
+    assert (code, out) == (1, "") and "als-reg-0.01/checkpoint.pt' was made with another model.loss ('auto', now " \
+        "'bpr')" in err, err
+
+
+def test_resume_on_another_dataset_folder_names_both(synth_ds, small_cfg, tmp_path):
+    """A review: Ctrl-C in a run trained on data/prepared/ml-100k-time, then `train --resume` without its -c FILE
+    (so on data/prepared/ml-100k) said the dataset 'was ingested again since', which nothing had, and to train
+    again (the checkpoint thrown away). It names the folder the checkpoint was made on and this run's."""
+    import shutil
+
+    ds, _ = synth_ds
+    fit(ds, small_cfg.model, small_cfg.train, tmp_path / "r")
+    other = tmp_path / "other"
+    shutil.copytree(small_cfg.data.prepared, other, symlinks=True)
+    from embedrec.ingestion import ingest as again
+
+    moved = small_cfg.updated({"split.seed": 7, "data.prepared": str(other)})
+    again(moved.data, moved.split, output=str(other), overwrite=True)
+    with pytest.raises(ArtifactError) as e:
+        fit(load_dataset(other), small_cfg.model, small_cfg.train, tmp_path / "r", resume=True)
+    assert str(e.value) == (f"checkpoint '{tmp_path / 'r' / 'checkpoint.pt'}' was made on dataset "
+                            f"'{small_cfg.data.prepared}', not on '{other}' (data.prepared): resume with the config it "
+                            "was trained with (the same cfg), or train again without resume=True")
+
+
 def test_explicit_refuses_a_dataset_without_ratings(tmp_path):
     """A dataset ingested with data.columns.rating=null stores every row as rating 1: an explicit model fitted the
     constant and reported RMSE 0.0 (exit 0). It is a config error, exit 2, before the run folder is made."""

@@ -362,9 +362,20 @@ def _difference(old: dict | None, new: dict, same: str = "dataset (its manifest 
     return same
 
 
-def _other_config(path: Path, what: str) -> ArtifactError:
+def dataset_folder(path) -> str | None:
+    """The prepared dataset's folder as a checkpoint records it (absolute: a resume may run from elsewhere)."""
+    return None if path is None else os.path.abspath(path)
+
+
+def _other_config(path: Path, what: str, ck: dict | None = None, dataset=None) -> ArtifactError:
     """A checkpoint made with another config (``what`` differs): e.g. a resume without the -c FILE it was trained
-    with; or on another dataset (re-ingested since), where no config brings it back (a review)."""
+    with; or on another dataset: one in another folder (its config's data.prepared forgotten: a review), or the
+    same folder ingested again since, where no config brings it back (a review)."""
+    made_in = (ck or {}).get("dataset")
+    if what.startswith("dataset") and made_in and dataset is not None and made_in != dataset_folder(dataset):
+        return ArtifactError(f"checkpoint '{path}' was made on dataset '{made_in}', not on '{dataset}' (data.prepared):"
+                             " resume with the config it was trained with («-c FILE and the same --set options|the "
+                             "same cfg»), or train again without «--resume|resume=True»")
     if what.startswith("dataset"):
         return ArtifactError(f"checkpoint '{path}' was made on another {what}: the dataset was ingested again since "
                              "(another split or data), so it cannot be resumed; train again without "
@@ -499,10 +510,10 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         fp, fp_cfg = fingerprint(ds, model_cfg, train_cfg, features_cfg), _fp_config(model_cfg, train_cfg, features_cfg)
         if resume:
             _resume(state, run_dir / CHECKPOINT, lambda got: resumable(got, ds, model_cfg, train_cfg, features_cfg),
-                    fp_cfg, metric)
+                    fp_cfg, metric, ds.path)
         run_dir.mkdir(parents=True, exist_ok=True)  # after a resume's checks: a refused one creates nothing
         callbacks += [loop.JsonlLog(run_dir / LOG, resume), loop.TensorBoardLog(run_dir / "tensorboard"),
-                      loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg)]
+                      loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg, dataset_folder(ds.path))]
     callbacks.append(loop.Progress("refit" if ds.manifest.get("refit") else "train", metric if has_valid else None,
                                    progress, may_stop=has_valid and (patience > 0 or floor is not None)))
     if on_epoch is not None:
@@ -564,13 +575,14 @@ def _torch_model(ds, model_cfg, train_cfg, features_cfg, threads: int):
                        rated=(tr.user, tr.movie))
 
 
-def _resume(state: loop.LoopState, ckpt_path: Path, matches, fp_cfg: dict, metric: str) -> None:
-    """Load the checkpoint into ``state`` if ``matches(its recorded fingerprint)`` (:func:`resumable`)."""
+def _resume(state: loop.LoopState, ckpt_path: Path, matches, fp_cfg: dict, metric: str, dataset=None) -> None:
+    """Load the checkpoint into ``state`` if ``matches(its recorded fingerprint)`` (:func:`resumable`); ``dataset``:
+    this run's prepared folder, named if the checkpoint was made on another."""
     if not ckpt_path.exists():
         raise ArtifactError(f"nothing to resume: no checkpoint at '{ckpt_path}'; train without «--resume|resume=True»")
     ck = load_checkpoint(ckpt_path)
     if not matches(ck.get("fingerprint")):
-        raise _other_config(ckpt_path, _difference(ck.get("config"), fp_cfg))
+        raise _other_config(ckpt_path, _difference(ck.get("config"), fp_cfg), ck, dataset)
     state.resume_from(ck, ckpt_path)
     # a fit that had finished (stopped early, or all its epochs) is read back, not resumed: said with -v only (a
     # first-hour pass: `train --resume` on a finished run repeated one such line per candidate)

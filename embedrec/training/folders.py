@@ -39,6 +39,21 @@ CANDIDATE = re.compile(r"als-(?!dim-)[0-9a-z.-]+")  # a selection's candidate fo
 CANDIDATE_NAME = re.compile(r"als-(?:reg|recency|a0)-[0-9.e+-]+?(?:-(?:recency|a0)-[0-9.e+-]+?)*")
 
 
+def clear_run_root(run_dir) -> None:
+    """A fresh run, whatever its trainer, clears what an earlier run's training left at the top of the run
+    folder: its checkpoint (``checkpoint.pt``, torchrun's pointer and sharded checkpoints), its epoch log and
+    TensorBoard events, and every selection candidate's folder (``als-reg-0.01``, ...) as :func:`clear_folders`
+    does; the published models (``current``, ``artifacts-*``) stay. A resume then finds this run's checkpoints
+    or none (a review: a fresh bpr run left an earlier als run's candidates, and a ``--resume`` with the als
+    config resumed them and published over the bpr model; the other way round, a bpr checkpoint outlived an als
+    run)."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        return
+    clear_folders([p for p in sorted(root.iterdir()) if CANDIDATE.fullmatch(p.name) and (p.is_dir() or p.is_symlink())])
+    _clear_training_folder(root, candidates=False)
+
+
 def clear_dim_folders(run_dir) -> None:
     """A fresh run (not a resume) clears the als-dim-<d> folders an earlier run left: a resume of this run must
     never take another run's checkpoint there for its own. Only what training writes goes, in the folders

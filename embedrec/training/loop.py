@@ -281,8 +281,9 @@ class TensorBoardLog:
 class Checkpoint:
     """After every epoch, everything needed to resume (written by rename: a kill leaves the previous one)."""
 
-    def __init__(self, path: Path, fingerprint: str, config: dict):
-        self.path, self.fingerprint, self.config = path, fingerprint, config
+    def __init__(self, path: Path, fingerprint: str, config: dict, dataset: str | None = None):
+        # dataset: the prepared folder it was made on, so a resume naming another one is told which (a review)
+        self.path, self.fingerprint, self.config, self.dataset = path, fingerprint, config, dataset
         self.saved = 0  # the epochs the checkpoint on disk holds (what an interrupted run says it kept)
 
     def start(self, state: LoopState) -> None:
@@ -294,7 +295,7 @@ class Checkpoint:
                          "optimizer": runner.state_dict() if hasattr(runner, "state_dict") else {},
                          "epoch": state.epoch, "history": state.history, "best": state.best,
                          "best_epoch": state.best_epoch, "best_state": state.best_state, "bad": state.bad,
-                         "stopped": state.stop})
+                         "stopped": state.stop, "dataset": self.dataset})
         self.saved = state.epoch + 1
 
 

@@ -46,6 +46,7 @@ from embedrec.training.folders import (
     clear_dim_folders,
     clear_folders,
     clear_refit,
+    clear_run_root,
 )
 from embedrec.training.loop import DETAIL
 from embedrec.training.refit import refit_train_valid
@@ -314,12 +315,13 @@ def _checkpoint_elsewhere(run_dir, ckpt: Path, fp_cfg: dict, own=None, ds=None) 
         want, matches = own(p.parent, ck) if own is not None else (None, False)
         if matches:
             continue  # this run's own, in its place
-        if ds is not None and not made_on(ck, ds):  # ingested again since: no config brings it back
-            raise _other_config(p, "dataset (its manifest differs)")
+        if ds is not None and not made_on(ck, ds):  # another folder's, or ingested again since
+            raise _other_config(p, "dataset (its manifest differs)", ck, ds.path)
         # the config differs, or (the same config) the dataset; no value differs: the selection does
         differs = _difference(ck.get("config"), want, "") if want is not None else ""
         raise _other_config(p, differs or ("dataset (its manifest differs)" if want is not None else _difference(
-            ck.get("config"), fp_cfg, "train.als_reg or train.als_recency (auto, or one value)")))
+            ck.get("config"), fp_cfg, "train.als_reg or train.als_recency (auto, or one value)")), ck,
+            None if ds is None else ds.path)
 
 
 def warm_key(best: FitResult | None) -> dict | None:
@@ -360,6 +362,7 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
 
     def clear():  # once the selection has checked its candidates' folders too
         if not resume:
+            clear_run_root(work_dir)
             clear_dim_folders(work_dir)
             clear_refit(work_dir)
 
