@@ -46,6 +46,7 @@ def test_readme_from_python_runs(tmp_path, synth_dir, monkeypatch):
     assert ns["top"].user_ids == [196, 186] and len(ns["top"].movie_ids[0]) == 10
     assert ns["rows"][0]["user_id"] == 196 and ns["rows"][0]["rank"] == 1
     assert ns["pred"].fallback[-1] == "movie_unknown"
+    assert len(ns["rec"].recommend([196]).movie_ids[0]) == 20  # the block's cfg (recommend.k 20), given to er.open
 
 
 # ------------------------------------------------------------------------------------------ one trained model
