@@ -202,6 +202,7 @@ def test_keep_best_stops_a_warm_candidate_below_its_floor(higher, value, floor, 
     assert state.stop is stops
     with caplog.at_level("INFO", logger="embedrec"):
         keep.record(state, {})
+        keep.close(state)  # said when the loop ends, after the epoch's own line
     if stops:  # a review: 'ndcg@10 0.6309, below the 0.6309 this warm start began from'
         said = {(True, True): "below", (True, False): "not above", (False, True): "above"}[higher, value != floor]
         assert caplog.records[-1].getMessage() == (f"stopped after epoch 1: m {value:.4f}, {said} the {floor:.4f} "

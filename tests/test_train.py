@@ -496,3 +496,33 @@ def test_a_fit_without_a_bar_says_an_epoch_line_every_so_often(monkeypatch, capl
     said = [r.getMessage() for r in caplog.records]
     assert said == ["train: epoch 2 of at most 5, loss 0.5000, valid rmse 0.5000",
                     "train: epoch 4 of at most 5, loss 0.2500, valid rmse 0.5000"], said
+
+
+def test_the_early_stop_line_follows_the_last_epochs_line(monkeypatch, caplog):
+    """A first-hour review: without a bar, 'early stop after epoch 14 ...' came before 'train: epoch 14 of at
+    most 100 ...' (KeepBest logged in its record, before Progress's). The stop is said when the loop ends."""
+    import logging
+    from types import SimpleNamespace
+
+    from embedrec.training import loop
+
+    clock = iter(range(0, 1000, 20))  # 20 s an epoch: every epoch has its line
+    monkeypatch.setattr(loop.time, "monotonic", lambda: float(next(clock)))
+    state = loop.LoopState(SimpleNamespace(state_dict=lambda: {}), None, 10, 0.0)
+    keep = loop.KeepBest("ndcg@10", True, 1, True)
+    progress = loop.Progress("train", "ndcg@10", enabled=False, may_stop=True)
+    progress.bar = SimpleNamespace(update=lambda n: None, set_postfix=lambda d: None, close=lambda: None)
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        for epoch, value in enumerate((0.2, 0.3, 0.25)):  # as loop.run calls them
+            state.epoch, state.value = epoch, value
+            keep.measure(state, {})
+            for cb in (keep, progress):
+                cb.record(state, {"loss": 1.0})
+            if state.stop:
+                break
+        loop._close(state, [keep, progress])
+    assert [r.getMessage() for r in caplog.records] == [
+        "train: epoch 1 of at most 10, loss 1.0000, valid ndcg@10 0.2000",
+        "train: epoch 2 of at most 10, loss 1.0000, valid ndcg@10 0.3000",
+        "train: epoch 3 of at most 10, loss 1.0000, valid ndcg@10 0.2500",
+        "early stop after epoch 3: ndcg@10 has not improved for 1 epoch (best 0.3000 at epoch 2)"]

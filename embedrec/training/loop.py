@@ -207,7 +207,7 @@ class KeepBest:
     def __init__(self, metric: str, higher_is_better: bool, patience: int, validated: bool,
                  floor: float | None = None):
         self.metric, self.high, self.patience, self.validated = metric, higher_is_better, max(patience, 0), validated
-        self.floor = floor
+        self.floor, self.stopped = floor, None
 
     def _below_floor(self, state: LoopState) -> bool:
         v = state.value
@@ -226,14 +226,20 @@ class KeepBest:
         state.stop = (self.validated and 0 < self.patience <= state.bad) or self._below_floor(state)
 
     def record(self, state: LoopState, row: dict) -> None:
-        if self._below_floor(state):
+        if state.stop:  # said once the loop ends, after the epoch's own line (a first-hour review: the stop came first)
+            self.stopped = (state.epoch, state.value, self._below_floor(state))
+
+    def close(self, state: LoopState) -> None:
+        if self.stopped is None:
+            return
+        epoch, value, below = self.stopped
+        if below:
             log.log(DETAIL.get(), "stopped after epoch 1: %s %.4f, %s the %.4f this warm start began from", self.metric,
-                     state.value, ("below" if state.value < self.floor else "not above") if self.high else
-                     ("above" if state.value > self.floor else "not below"), self.floor)
-        elif state.stop:
+                     value, ("below" if value < self.floor else "not above") if self.high else
+                     ("above" if value > self.floor else "not below"), self.floor)
+        else:
             log.log(DETAIL.get(), "early stop after epoch %d: %s has not improved for %d epoch%s (best %.4f at epoch %d)",
-                     state.epoch + 1, self.metric, state.bad, "" if state.bad == 1 else "s", state.best,
-                     state.best_epoch + 1)
+                     epoch + 1, self.metric, state.bad, "" if state.bad == 1 else "s", state.best, state.best_epoch + 1)
 
 
 class JsonlLog:
