@@ -138,7 +138,7 @@ def test_users_from_stdin_and_file_agree(cli_run, tmp_path):
     # 'nobody' and '2.0' cannot be ids of this model (its ids are integers): said so, not "unknown user"
     assert "<stdin>:3: 'nobody' is not a user id of this model (its ids are integers); skipped" in a.stderr
     r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="2.0\n99999\n")
-    assert "<stdin>:1: '2.0' is not a user id of this model" in r.stderr and "unknown user '99999' skipped" in r.stderr
+    assert "<stdin>:1: '2.0' is not a user id of this model" in r.stderr and "<stdin>:2: unknown user '99999' skipped" in r.stderr
     c = invoke("recommend", "--users", "-", "--strict", *sets, input=ids)
     assert c.exit_code == 1 and "nobody" in c.stderr
     # --strict checks every id before the first answer: nothing printed, even past the first batch

@@ -44,7 +44,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                             log.warning("%s:%d: '%s' is not a user id of this model (its ids are integers); skipped",
                                         name, n, shorten(t))
                         else:
-                            log.warning("unknown user '%s' skipped", shorten(t))
+                            log.warning("%s:%d: unknown user '%s' skipped", name, n, shorten(t))
         results = {}
         if known.any():
             ids, scores = rec.recommend_rows(rows[known], k, include_seen, allowed)
