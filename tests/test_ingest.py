@@ -403,12 +403,35 @@ def test_a_cached_release_cut_short_is_unpacked_again(tmp_path):
     (rel / "ratings.dat").write_text("1::2::3::4\n" * 100)
     _mark_complete(rel, "ml-x.zip")
     assert _complete(rel)
-    (rel / "ratings.dat").write_text("1::2::3::4\n" * 10)  # truncated after it was unpacked
-    assert not _complete(rel) and not rel.exists()  # removed: the caller unpacks it again
+    (rel / "ratings.dat").write_text("1::2::3::4\n" * 10)  # truncated after it was unpacked (or edited)
+    assert not _complete(rel) and not rel.exists()  # moved aside, never deleted: the caller unpacks it again
+    [aside] = tmp_path.glob("ml-x.changed-*")
+    assert (aside / "ratings.dat").read_text() == "1::2::3::4\n" * 10
     rel.mkdir()
     (rel / "ratings.dat").write_text("1::2::3::4\n")
     (rel / COMPLETE).write_text("ok\n")  # an older embedrec's marker lists nothing to check
-    assert not _complete(rel)
+    assert not _complete(rel) and len(list(tmp_path.glob("ml-x.changed-*"))) == 2
+
+
+def test_a_folder_of_the_users_own_at_a_releases_name_in_the_cache_is_kept(tmp_path, small_cfg):
+    """A red team: `ingest ml-latest-small` with data.cache_dir holding the user's own ml-latest-small/ (no
+    marker: not unpacked by embedrec) and ml-latest-small.zip deleted the folder, the user's notes in it, and
+    unpacked the zip there (exit 0). It is refused before anything is read, the folder kept whole."""
+    import zipfile
+
+    cache = tmp_path / "cache"
+    mine = cache / "ml-latest-small"
+    mine.mkdir(parents=True)
+    (mine / "MY_NOTES.txt").write_text("mine")
+    with zipfile.ZipFile(cache / "ml-latest-small.zip", "w") as zf:
+        zf.writestr("ml-latest-small/ratings.csv", "userId,movieId,rating,timestamp\n1,2,3.0,4\n")
+    cfg = small_cfg.updated({"data.cache_dir": str(cache)})
+    with pytest.raises(DataError) as e:
+        run(cfg, "ml-latest-small")
+    assert str(e.value) == (f"'{mine}' is in the way of the release embedrec unpacks there, and embedrec did not "
+                            f"unpack it (no .complete file in it); to ingest it as it is: embedrec ingest '{mine}'; "
+                            "else move it away, or set data.cache_dir to another folder")
+    assert sorted(p.name for p in mine.iterdir()) == ["MY_NOTES.txt"]
 
 
 def test_a_failed_first_download_does_not_use_the_licence_notice_up(tmp_path, ml100k_dir, monkeypatch, caplog):

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -126,8 +127,8 @@ def _fetch_named(name: str, cache: Path, progress: bool) -> Path:
         inner = [p for p in (Path(tmp) / "x").iterdir()]
         src = inner[0] if len(inner) == 1 and inner[0].is_dir() else Path(tmp) / "x"
         _mark_complete(src, zname)
-        if unpacked.exists():
-            shutil.rmtree(unpacked)
+        if _complete(unpacked):  # another ingest unpacked it meanwhile; else nothing is there now (a folder of the
+            return unpacked  # user's own is refused, a changed copy moved aside)
         os.replace(src, unpacked)
     return unpacked
 
@@ -148,10 +149,17 @@ def _mark_complete(folder: Path, source: str) -> None:
 
 
 def _complete(folder: Path) -> bool:
-    """True when ``folder`` holds every file its marker lists, unchanged. A damaged copy (or one marked by an
-    older embedrec, without the list) is removed, so the caller unpacks it again from the cached download."""
+    """True when ``folder`` holds every file its marker lists, unchanged. A copy that changed since it was
+    unpacked (cut short by a crash, or edited; or marked by an older embedrec, without the list) is moved aside,
+    never deleted, so the caller unpacks it again from the cached download; a folder without the marker is not
+    embedrec's and is refused (a red team: a folder of the user's own at the release's name in data.cache_dir
+    was deleted with the user's files in it)."""
     marker = folder / COMPLETE
     if not marker.is_file():
+        if os.path.lexists(folder):
+            raise DataError(f"'{folder}' is in the way of the release embedrec unpacks there, and embedrec did not "
+                            f"unpack it (no {COMPLETE} file in it); to ingest it as it is: embedrec ingest "
+                            f"'{folder}'; else move it away, or set data.cache_dir to another folder")
         return False
     try:
         files = json.loads(marker.read_text())["files"]
@@ -160,8 +168,11 @@ def _complete(folder: Path) -> bool:
     except (ValueError, KeyError, TypeError, OSError):
         ok = False
     if not ok:
-        log.warning("the cached copy in %s is incomplete or changed; unpacking it again", folder)
-        shutil.rmtree(folder, ignore_errors=True)
+        aside = Path(tempfile.mkdtemp(prefix=f"{folder.name}.changed-{time.strftime('%Y%m%dT%H%M%S')}-",
+                                      dir=folder.parent))
+        os.replace(folder, aside)  # onto the empty folder just made: a name no other copy has
+        log.warning("the cached copy in %s changed since embedrec unpacked it (cut short, or edited); it was moved to "
+                    "%s (delete it once nothing there is needed) and is unpacked again", folder, aside)
     return ok
 
 
@@ -188,8 +199,9 @@ def recbole_ml100k(cache: Path) -> Path:
                 with zf.open(prefix + member) as src, open(tmp / member, "wb") as dst:
                     shutil.copyfileobj(src, dst)
         _mark_complete(tmp, wheels[0].name)
-        if out.exists():
-            shutil.rmtree(out)
+        if _complete(out):  # as in _fetch_named: never a folder of the user's own removed
+            shutil.rmtree(tmp, ignore_errors=True)
+            return out
         os.replace(tmp, out)
     except (zipfile.BadZipFile, KeyError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
