@@ -762,3 +762,57 @@ def test_the_first_bad_line_in_file_order_is_named_first(tmp_path):
         er.ingest(str(src), load_config(None, [f"data.prepared={tmp_path / 'ds'}"]))
     assert str(got.value) == (f"{src}:11: expected 4 fields, found 2; fill in the missing fields or remove that line "
                               f"(and {src}:31: expected 4 fields, found 5: check every line)")
+
+
+def test_binary_input_is_refused_from_its_first_mib():
+    """The check on a text table's first bytes: a run of NUL bytes, control bytes of random or binary data, no
+    line break in a whole MiB; UTF-16/32 text (a NUL beside each character, or a byte-order mark) and plain
+    text pass, as does a short file without a final line break."""
+    from embedrec.data.textfiles import HEAD as MIB
+    from embedrec.data.textfiles import read_stream, refuse_binary_head
+    from embedrec.errors import DataError
+
+    text = (HEAD + ROWS) * 3
+    for ok in (text.encode(), text.encode("utf-16-le"), text.encode("utf-16"), text.encode("utf-32-be"),
+               text.encode("utf-32"), b"user_id,movie_id\n1,2", "é\tü\x0c\x1a\r\n".encode("cp1252"), b""):
+        refuse_binary_head(ok, "f")
+    cases = {b"1,2,3\n" + bytes(64): "NUL bytes from byte offset 6",
+             bytes(range(256)) * 8: "control bytes in its first 2,048",
+             b"a" * MIB: "no line break in its first 1 MiB"}
+    for data, said in cases.items():
+        with pytest.raises(DataError, match=said):
+            refuse_binary_head(data, "f")
+    seen = []
+
+    class Endless(io.RawIOBase):  # /dev/zero: read for ever unless the head is refused
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            seen.append(len(b))
+            b[:] = bytes(len(b))
+            return len(b)
+
+    with pytest.raises(DataError, match="f: binary data"):
+        read_stream(io.BufferedReader(Endless()), "f", lambda head: refuse_binary_head(head, "f"))
+    assert sum(seen) <= 2 * MIB
+
+
+def test_a_stream_or_a_huge_file_of_binary_data_is_refused_before_it_is_read_whole(tmp_path):
+    """A red team: `ingest /dev/zero` (or `- < /dev/zero`, data.movies=/dev/zero, a 20 GB sparse file) read until
+    the kernel killed it at 24 GB, nothing said. The first MiB of a text table is looked at first."""
+    r, out = ingest(tmp_path, "-", input=bytes(3 << 20))
+    assert refused(r, out, "<stdin>: binary data, not a text table (NUL bytes from byte offset 0)")
+    big = tmp_path / "big.csv"
+    with open(big, "wb") as fh:
+        fh.truncate(8 << 30)  # sparse: no disk used
+    r, out = ingest(tmp_path, big)
+    refused(r, out, f"{big}: binary data, not a text table (NUL bytes from byte offset 0); give CSV/TSV text, or a "
+                    "Parquet file named .parquet")
+    ratings = tmp_path / "r.csv"
+    ratings.write_text(HEAD + ROWS)
+    r, out = ingest(tmp_path, ratings, "--set", f"data.movies={big}")
+    refused(r, out, f"{big}: binary data, not a text table")
+    if os.path.exists("/dev/zero"):
+        r, out = ingest(tmp_path, "/dev/zero")
+        refused(r, out, "/dev/zero: binary data, not a text table")

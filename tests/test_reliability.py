@@ -509,7 +509,7 @@ def test_hostile_values_give_short_lines(tmp_path):  # row 17
     g.write_bytes(gzip.compress(write_csv(tmp_path / "plain.csv").read_bytes()))
     r = invoke("ingest", "-q", g, "-o", tmp_path / "o")
     assert r.exit_code == 1
-    assert one_line(r) == (f"error: {g}: the file is gzip-compressed; name it with a .gz extension (e.g. "
+    assert one_line(r) == (f"error: {g}: the file is gzip-compressed, not CSV/TSV text; name it with a .gz extension (e.g. "
                            "ratings.csv.gz) or decompress it")
     p = write_csv(tmp_path / "hugeid.csv", extra="99999999999999999999999,4,3,1\n")
     r = invoke("ingest", "-q", p, "-o", tmp_path / "o")

@@ -26,6 +26,7 @@ from embedrec.data.parsing import (
 )
 from embedrec.data.textfiles import (
     COMPRESSED,
+    HEAD,
     TARS,
     _bom_encoding,
     _decode_error,
@@ -37,7 +38,9 @@ from embedrec.data.textfiles import (
     is_stream,
     read_all,
     read_denied,
+    read_stream,
     reading,
+    refuse_binary_head,
     uncompressed_name,
 )
 from embedrec.errors import DataError, first_line, shorten
@@ -74,7 +77,10 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
     # stdin, and a path that is a pipe (<(cat r.csv), /dev/stdin, a FIFO), is read once, whole: every step below
     # reads its text from memory (a compressed one: decompressed reads the pipe once)
     stream = source != "-" and not packed and is_stream(source)
-    whole = sys.stdin.buffer.read() if source == "-" else read_all(source, label) if stream else None
+    # a text table's first MiB is looked at before the rest is read: /dev/zero is refused, not read for ever
+    check = None if fmt == "parquet" else (lambda head: _refuse_binary(head, label, True))
+    whole = read_stream(sys.stdin.buffer, label, check) if source == "-" else read_all(source, label, check) \
+        if stream else None
     if fmt == "parquet":
         # stdin (and a compressed file) is read whole first: a pipe cannot seek to the footer
         src = io.BytesIO(whole) if whole is not None else io.BytesIO(decompressed(source, label)) if packed \
@@ -252,6 +258,7 @@ def _is_number(text) -> bool:
 
 
 _MAGIC = ((b"PAR1", "a Parquet file", "name it with a .parquet extension, or set «--set data.format=parquet»"),
+          (b"\x1f\x8b", "gzip-compressed", "name it with a .gz extension (e.g. ratings.csv.gz) or decompress it"),
           (b"PK\x03\x04", "a zip archive (an Excel .xlsx file is one too)",
            "name a zip of MovieLens or RecBole files with a .zip extension, or save a spreadsheet as CSV"))
 
@@ -269,8 +276,10 @@ def _head(src, n: int) -> bytes:
 
 def _refuse_binary(src, label: str, stdin: bool) -> None:
     """A Parquet file, a zip, JSON or an HTML page read as CSV text (a wrong extension, stdin, a failed download)
-    is named for what it is; a Parquet file's NUL bytes would otherwise be taken for a UTF-16 header."""
-    head = _head(src, 64)
+    is named for what it is; a Parquet file's NUL bytes would otherwise be taken for a UTF-16 header. Then
+    :func:`refuse_binary_head` on its first MiB: binary data, or no line break (a red team: a 20 GB file of NUL
+    bytes was read whole into memory, and the machine ran out of it)."""
+    head = _head(src, HEAD)
     for magic, what, fix in _MAGIC:
         if head.startswith(magic):
             if stdin and magic == b"PAR1":
@@ -283,6 +292,7 @@ def _refuse_binary(src, label: str, stdin: bool) -> None:
     if text[:1] == b"{" or text.startswith((b"[{", b"[ {", b"[\n", b"[\r")):
         raise DataError(f"{label}: the file is JSON, not CSV/TSV text; convert it to CSV (user_id, movie_id, "
                         "rating, timestamp columns)")
+    refuse_binary_head(head, label)
 
 
 def _one_column(name: str, sep: str, label: str) -> DataError:

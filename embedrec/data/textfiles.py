@@ -73,15 +73,61 @@ def reading(path=None):
         raise read_denied(e, path) from None
 
 
-def read_all(path, label: str | None = None) -> bytes:
-    """The bytes of ``path`` read once (a pipe, a FIFO: see :func:`is_stream`)."""
+HEAD = 1 << 20  # bytes of a text input looked at before the rest is read (refuse_binary_head)
+
+
+def read_all(path, label: str | None = None, check=None) -> bytes:
+    """The bytes of ``path`` read once (a pipe, a FIFO: see :func:`is_stream`); ``check(head)``: see
+    :func:`read_stream`."""
     try:
         with open(path, "rb") as fh:
-            return fh.read()
+            return read_stream(fh, label or str(path), check)
     except PermissionError as e:
         raise read_denied(e, path) from None
     except OSError as e:
         raise DataError(f"{label or path}: cannot read it ({e.strerror or e}); check the file") from None
+
+
+def read_stream(fh, label: str, check=None) -> bytes:
+    """The bytes of an open binary stream, read whole; ``check(head)`` is called on its first HEAD bytes (all of
+    them if fewer) before the rest is read, so that a stream that is no text table (/dev/zero, /dev/urandom,
+    a binary file piped in) is refused at once, not read until the memory runs out (a red team: `ingest
+    /dev/zero` grew to 24 GB and was killed, nothing said)."""
+    chunks, head = [], b""
+    while chunk := fh.read(1 << 20):
+        chunks.append(chunk)
+        if check is not None:
+            head += chunk[:HEAD - len(head)]
+            if len(head) >= HEAD:
+                check(head)
+                check = None
+    if check is not None:
+        check(head)
+    return b"".join(chunks)
+
+
+# bytes no text file holds: the C0 controls but tab, line feed, carriage return, form feed and ^Z (DOS's end)
+_CONTROLS = bytes(b for b in range(32) if b not in (0, 9, 10, 12, 13, 26))
+
+
+def refuse_binary_head(head: bytes, label: str) -> None:
+    """Refuse input whose first bytes (``head``, up to HEAD) are no text table: a run of NUL bytes, many control
+    characters (random or binary data), or no line break in HEAD bytes (a first line longer than any table's).
+    UTF-16 and UTF-32 text (a NUL beside each ASCII character, never four in a row) is left to the reader, which
+    names its encoding."""
+    if not head or _bom_encoding(head, head):
+        return
+    if b"\0\0\0\0" in head:
+        at = head.index(b"\0\0\0\0")
+        raise DataError(f"{label}: binary data, not a text table (NUL bytes from byte offset {at:,}); give CSV/TSV "
+                        "text, or a Parquet file named .parquet")
+    controls = len(head) - len(head.translate(None, _CONTROLS))
+    if controls > max(8, len(head) // 100):
+        raise DataError(f"{label}: binary data, not a text table ({controls:,} control bytes in its first "
+                        f"{len(head):,}); give CSV/TSV text, or a Parquet file named .parquet")
+    if len(head) >= HEAD and b"\n" not in head and b"\r" not in head:
+        raise DataError(f"{label}: no line break in its first {HEAD >> 20} MiB, so not a table of one row per "
+                        "line; give CSV/TSV text, or a Parquet file named .parquet")
 
 
 def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) -> DataError:
