@@ -764,8 +764,12 @@ def test_ingest_sweeps_killed_writers_temp_folders_and_locks(base, tmp_path):  #
     dead.wait()
     for name in (f".ds.tmp-{dead.pid}-abc", ".ds.tmp-9y8jrc5f", f".ds.old-{dead.pid}"):
         (tmp_path / name).mkdir()
+    for name in (".ds.old-mine", ".ds.tmp-notes", f".ds.old-{dead.pid}-x"):  # a red team: the user's were removed
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "precious.txt").write_text("keep")
     assert invoke("ingest", "-q", csv, "-o", out, "--overwrite").exit_code == 0
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ds")) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ds")) == sorted([
+        ".ds.old-mine", f".ds.old-{dead.pid}-x", ".ds.tmp-notes"])
     fd = _hold_lock(tmp_path / ".embedrec.ds.lock", "4243 embedrec ingest\n")
     try:
         r = invoke("ingest", "-q", csv, "-o", out, "--overwrite")

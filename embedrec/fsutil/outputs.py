@@ -242,20 +242,29 @@ def shorten_name(name: str) -> str:
     return name if len(name) <= 40 else name[:37] + "..."
 
 
+# what follows '.<name>.' in a writer's side names: tmp-<pid>-<random>[.suffix] (mkdtemp/mkstemp), old-<pid>, and
+# an older embedrec's tmp-<8 random> (mkdtemp's, no pid)
+_SIDE_NAME = re.compile(r"(?P<kind>tmp|old)-(?:(?P<pid>[0-9]+)(?:-(?P<rand>[A-Za-z0-9_]+)(?:\.[A-Za-z0-9.]+)?)?"
+                        r"|(?P<legacy>[a-z0-9_]{8}))")
+
+
 def sweep_stale(target: Path) -> None:
     """Remove ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>`` folders whose writer is gone (kill -9), and the
     ``.<name>.tmp-<pid>-*`` files of ``atomic_file`` writers that are gone (``<name>``: ``side_stem``)."""
     stem = side_stem(target.name)
     for p in target.parent.glob(f".{glob_escape(stem)}.*"):
         rest = p.name[len(stem) + 2:]
-        kind, _, tail = rest.partition("-")
-        if kind not in ("tmp", "old"):
+        # only the names embedrec gives (mkdtemp's and mkstemp's 8 random characters): a red team's folders
+        # '.out.old-mine' and '.out.tmp-notes' were removed with the files in them
+        m = _SIDE_NAME.fullmatch(rest)
+        if m is None:
             continue
-        pid = tail.split("-", 1)[0]
+        kind, pid = m.group("kind"), int(m.group("pid") or 0)
         if p.is_dir() and not p.is_symlink():
-            if not pid.isdigit() or int(pid) == os.getpid() or not pid_alive(int(pid)):
+            if m.group("legacy") and kind == "tmp" or m.group("pid") and (kind == "old") == (m.group("rand") is None) \
+                    and (pid == os.getpid() or not pid_alive(pid)):
                 rmtree(p)
-        elif kind == "tmp" and pid.isdigit() and (p.is_symlink() or p.is_file()) and not pid_alive(int(pid)):
+        elif kind == "tmp" and m.group("rand") and (p.is_symlink() or p.is_file()) and not pid_alive(pid):
             with contextlib.suppress(OSError):  # a link: what an earlier embedrec left of a linked target
                 p.unlink()
 
