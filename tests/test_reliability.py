@@ -1954,3 +1954,21 @@ def test_verify_names_the_model_folder_from_here(base, tmp_path, monkeypatch):
     copy_run(base[1], tmp_path / "runs" / "x")
     r = invoke("verify", "runs/x")
     assert r.exit_code == 0 and r.stdout.startswith(f"ok: run 'runs/x/{os.readlink('runs/x/current')}': "), r.stdout
+
+
+def test_a_signal_after_a_command_finished_is_ignored_as_it_leaves():
+    """A red team: a SIGTERM (or Ctrl-C) once `train` had published and printed its report made it exit 143 (130)
+    with nothing said: the interpreter's teardown ran with the default handlers back. A finished command ignores
+    both and leaves at once, exit 0, its output whole (the signal sent here from an exit handler, as late as it
+    can come)."""
+    code = ("import atexit, os, signal, sys\n"
+            "import embedrec.cli as c\n"
+            "def fake():\n"
+            "    print('rows')\n"
+            "    atexit.register(lambda: os.kill(os.getpid(), signal.SIGTERM))\n"
+            "    atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))\n"
+            "    sys.exit(0)\n"
+            "c.main = fake\n"
+            "c.run()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "rows\n", "")
