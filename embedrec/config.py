@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from embedrec.config_values import apply_values, close_matches, nest, show, unique_keys_loader
-from embedrec.errors import ConfigError
+from embedrec.errors import ConfigError, shorten
 
 # yaml is imported where a file, a --set or a dump needs it: a bare `embedrec recommend` never loads it
 
@@ -383,7 +383,15 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() != "" else None
     except yaml.YAMLError:
         value = raw
+    except (ValueError, KeyError, TypeError) as e:  # a tag YAML cannot apply: '!!float 0x10', '!!bool maybe'
+        raise ConfigError(f"config key '{key}' (from --set): YAML cannot read {shorten(raw, 60)!r} ({_tag_error(e)}); "
+                          "write the value without a !! tag, e.g. 16 or true") from None
     return key, value
+
+
+def _tag_error(e: Exception) -> str:
+    """What a YAML constructor's own exception says of a value it could not build (a KeyError holds the word)."""
+    return f"no such value: {e.args[0]!r}" if isinstance(e, KeyError) and e.args else shorten(str(e), 80)
 
 
 def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Config:
@@ -423,6 +431,9 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
             raise ConfigError(f"config file '{p}{loc}': {problem}; fix the YAML syntax there") from None
         except UnicodeDecodeError:
             raise ConfigError(f"config file '{p}' is not UTF-8 text; save it as UTF-8") from None
+        except (ValueError, KeyError, TypeError) as e:  # a tag YAML cannot apply (a red team: an internal error)
+            raise ConfigError(f"config file '{p}': YAML cannot build a value it tags ({_tag_error(e)}); write the "
+                              "value without a !! tag (e.g. epochs: 20, not !!int abc)") from None
         except RecursionError:  # 50,000 nested brackets: the composer's recursion
             raise ConfigError(f"config file '{p}' is nested too deeply to be a config; fix the YAML") from None
         if raw is not None:

@@ -265,3 +265,24 @@ def test_index_settings_have_upper_bounds():
         with pytest.raises(ConfigError, match=f"'{key}'.*is above the maximum"):
             load_config(None, [f"{key}={value}"])
     load_config(None, ["index.hnsw_m=64", "index.ef_search=512"])
+
+
+def test_a_yaml_tag_that_cannot_build_its_value_is_a_config_error(tmp_path):
+    """A red team: `--set 'train.lr=!!float 0x10'` and a file's `epochs: !!int abc` were internal errors
+    (ValueError, KeyError: 'maybe'); each is one config line, exit 2."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    for value, said in (("train.lr=!!float 0x10", "could not convert string to float: '0x10'"),
+                        ("train.epochs=!!bool maybe", "no such value: 'maybe'")):
+        r = CliRunner().invoke(main, ["config", "--set", value])
+        assert (r.exit_code, r.stdout) == (2, "") and r.stderr.splitlines() == [
+            f"error: config key '{value.split('=')[0]}' (from --set): YAML cannot read '{value.split('=', 1)[1]}' "
+            f"({said}); write the value without a !! tag, e.g. 16 or true"], r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {epochs: !!int abc}\n")
+    r = CliRunner().invoke(main, ["config", "-c", str(bad)])
+    assert (r.exit_code, r.stdout) == (2, "") and r.stderr.splitlines() == [
+        f"error: config file '{bad}': YAML cannot build a value it tags (invalid literal for int() with base 10: "
+        "'abc'); write the value without a !! tag (e.g. epochs: 20, not !!int abc)"], r.stderr
