@@ -816,3 +816,13 @@ def test_a_stream_or_a_huge_file_of_binary_data_is_refused_before_it_is_read_who
     if os.path.exists("/dev/zero"):
         r, out = ingest(tmp_path, "/dev/zero")
         refused(r, out, "/dev/zero: binary data, not a text table")
+
+
+def test_a_latin1_byte_in_a_row_of_integer_ids_is_named_by_line(tmp_path):
+    """A red team: 'us er1,mov é1' in a Latin-1 file with integer ids said only "cannot parse ('utf-8' codec
+    can't decode byte 0xe9 ...)": no line, no fix. It gets the decode line every other path gives."""
+    p = tmp_path / "l1.csv"
+    p.write_bytes(b"user_id,movie_id,rating\nus er1,mov \xe91,4\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}:2: cannot decode byte 0xe9 at byte offset 35 as utf-8; set data.encoding (e.g. --set "
+                    "data.encoding=latin-1) to the file's encoding")

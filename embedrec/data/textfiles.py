@@ -199,6 +199,8 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
                   encoding: str = "utf-8") -> DataError:
     """pandas' parser error as one line naming ``label:line`` where the message gives a row. pandas counts
     tokenizer rows (a quoted field may span lines); with ``src`` given they are mapped to physical lines."""
+    if isinstance(e, UnicodeDecodeError):  # a second read's (a red team: 'cannot parse' with no line, no fix)
+        return _decode_error(label, e, encoding, src.getvalue() if isinstance(src, io.BytesIO) else src)
     msg = str(e)
 
     def line(row: int) -> int:
