@@ -702,7 +702,7 @@ def hostile_cases() -> list[Case]:
         Case("traversal.zip", ing, "outside the target directory"),
         Case("absolute.zip", ing, "outside the target directory"),
         Case("gzip-named.csv", ing, "gzip-compressed"),
-        Case("binary.csv", ing, "cannot decode"),
+        Case("binary.csv", ing, "binary data, not a text table"),
         Case("huge-id.csv", ing, "column 'user_id'"),
         Case("nan-rating.csv", ing, "rating"),
         Case("inf-rating.csv", ing, "not a finite number"),

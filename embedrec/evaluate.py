@@ -325,13 +325,14 @@ def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), de
 def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``)."""
     from embedrec.errors import ArtifactError
-    from embedrec.run import run_dataset
+    from embedrec.run import check_served_arrays, run_dataset
 
     ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
     if ds.n_users != run.manifest["n_users"] or ds.n_movies != run.manifest["n_movies"]:
         raise ArtifactError(f"dataset '{ds.path}' ({ds.n_users} users x {ds.n_movies} movies) is not the one run "
                             f"'{run.path}' was trained on ({run.manifest['n_users']} x {run.manifest['n_movies']})")
     f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
+    check_served_arrays(run, f["user_factors"], f["movie_factors"])  # as recommend does (a red team: IndexError)
     f["global_mean"] = run.manifest.get("global_mean", 0.0)
     return evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
                             device)

@@ -1089,3 +1089,59 @@ def test_recall_counts_movies_tied_at_the_cut_as_hits():
 
     assert ix.recall_at_k(Reversed(), t, q) < 1.0  # by ids: ties counted as misses
     assert ix.recall_at_k(Reversed(), t, q, vectors=vecs) == 1.0
+
+
+def test_a_resealed_run_whose_arrays_do_not_fit_is_refused_in_one_line(trained, tmp_path):
+    """A red team re-sealed a run's manifest after editing its arrays (the checksums then pass): evaluate gave
+    'internal error (IndexError ...)' for a user table cut short, recommend and export the same for a seen
+    movie row of 1e9, a negative one wrapped round to another movie, and a NaN user row answered nothing with
+    the note that the user had rated every movie. Each is one line naming the run and how to retrain it."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.run import _record_checksums
+
+    def forged(name, edit):
+        run = tmp_path / name
+        shutil.copytree(trained.run.dir, run, symlinks=True)
+        model = (run / "current").resolve()
+        for f, change in edit.items():
+            np.save(model / f, change(np.load(model / f)))
+        _record_checksums(model)
+        return run
+
+    def said(run, *args):
+        r = CliRunner().invoke(main, [*args, "--run", str(run)])
+        assert r.exit_code == 1 and r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stderr
+        return r.stderr
+
+    short = forged("short", {"user_factors.npy": lambda a: a[:10]})
+    for cmd in (["evaluate"], ["recommend", "--user", "1"]):
+        assert "embedding shapes do not match the manifest; rerun 'embedrec train --run" in said(short, *cmd)
+
+    def far(a):
+        a = a.copy()
+        a[0] = 10 ** 9
+        return a
+
+    def negative(a):
+        a = a.copy()
+        a[0] = -3
+        return a
+
+    for name, change in (("far", far), ("negative", negative)):
+        run = forged(name, {"seen_indices.npy": change})
+        assert "seen_indices.npy holds movie rows outside 0.." in said(run, "recommend", "--user", "1")
+    ptr = forged("ptr", {"seen_indptr.npy": lambda a: a[::-1].copy()})
+    assert "its seen movies (seen_indptr.npy, seen_indices.npy) do not fit" in said(ptr, "recommend", "--user", "1")
+
+    def nan_first(a):
+        a = a.copy()
+        a[0] = np.nan
+        return a
+
+    nan = forged("nan", {"user_factors.npy": nan_first})
+    first = np.load(nan / "current" / "user_ids.npy")[0]
+    assert f"user {first}'s embedding is not finite (NaN or inf)" in said(nan, "recommend", "--user", str(first))

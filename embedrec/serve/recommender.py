@@ -18,7 +18,15 @@ import numpy as np
 from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, UsageError
 from embedrec.model.factors import UNTRAINED_BIAS, Factors, augment_users, exact_topk, normalise
-from embedrec.run import UNKNOWN_RATED, Run, load_run, run_fix, unknown_arrays
+from embedrec.run import (
+    UNKNOWN_RATED,
+    Run,
+    check_seen_rows,
+    check_served_arrays,
+    load_run,
+    run_fix,
+    unknown_arrays,
+)
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
 from embedrec.sparse import gather_csr
@@ -70,9 +78,7 @@ class Recommender:
         factors = Factors(run.array("user_factors"), run.array("movie_factors"), run.array("user_bias"),
                           run.array("movie_bias"), float(m.get("global_mean", 0.0)), run.explicit, scale)
         seen = (run.array("seen_indptr"), run.array("seen_indices"))
-        if factors.n_users != m["n_users"] or factors.n_movies != m["n_movies"] or \
-                factors.user.shape[1] != factors.movie.shape[1]:
-            raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; {run_fix(run.path)}")
+        check_served_arrays(run, factors.user, factors.movie, seen)
         self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None, m.get("training_ratings"),
                     user_features=bool((m.get("features") or {}).get("user")))
 
@@ -264,11 +270,18 @@ class Recommender:
             # user_rows marks unknown ids -1, and P[-1] is the last user: never answer for it silently
             raise UsageError(f"user rows must be 0..{self.P.shape[0] - 1}, got {int(rows.min())} (an unknown id "
                              "from user_rows); drop the -1 rows, or call recommend(ids, missing=...) instead")
-        q = augment_users(np.asarray(self.P[rows]))
+        users = np.asarray(self.P[rows])
+        if not np.isfinite(users).all():  # a damaged table: no list, and no note that they rated everything
+            bad = self.catalogue.users.ids[int(rows[np.flatnonzero(~np.isfinite(users).all(axis=1))[0]])]
+            raise ArtifactError(f"{'run ' + repr(str(self.run.path)) if self.run is not None else 'the model'}: user "
+                                f"{py_id(bad)}'s embedding is not finite (NaN or inf); "
+                                f"{run_fix(self.run.path) if self.run is not None else 'train again'}")
+        q = augment_users(users)
         if include_seen:
             excl = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         else:
             r, c, _ = gather_csr(self.seen_ptr, self.seen_idx, np.asarray(rows))
+            check_seen_rows(self.run, c, self.factors.n_movies)
             excl = (r, c.astype(np.int64))
         ids, scores = self._search_users(q, excl, k, allowed)
         if self.explicit:
@@ -280,7 +293,9 @@ class Recommender:
         return self.factors.clip(scores)
 
     def _seen(self, row: int) -> np.ndarray:
-        return np.asarray(self.seen_idx[self.seen_ptr[row]:self.seen_ptr[row + 1]])
+        movies = np.asarray(self.seen_idx[self.seen_ptr[row]:self.seen_ptr[row + 1]])
+        check_seen_rows(self.run, movies, self.factors.n_movies)
+        return movies
 
     def rated_by_unknown(self, user_id) -> np.ndarray | None:
         """The movie rows a user not in the training data rated below data.min_rating (every rating of theirs was,
