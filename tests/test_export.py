@@ -345,3 +345,24 @@ def test_plot_format_follows_the_extension(rec, tmp_path):
         assert _one_line(r).startswith(f"error: --plot {tmp_path / name}: use a file name ending in .png, ")
         assert _one_line(r).endswith(" (the extension picks the image format)") and ".svg" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.SVG", "m.jpg", "m.pdf"]
+
+
+def test_odd_output_folders_are_named_for_what_they_are(rec, tmp_path, monkeypatch):
+    """A red team: `export --to csv -o -` made a folder named '-'; `-o runs --overwrite` (a folder of runs) was
+    'an unfinished embedrec run (its checkpoint: continue it with embedrec train --resume)'."""
+    import os
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    run = rec.run.path.parent
+    r = _invoke("export", "-q", "--run", run, "--to", "csv", "-o", "-")
+    assert r.exit_code == 2 and not os.path.lexists(tmp_path / "-")
+    assert "-o -: --to csv writes a folder of files, not to standard output; give a folder, e.g. -o out/csv" \
+        in _one_line(r)
+    runs = tmp_path / "runs"
+    shutil.copytree(run, runs / "a", symlinks=True)
+    (runs / "a" / "checkpoint.pt").write_bytes(b"")  # as a run in training has
+    r = _invoke("export", "-q", "--run", runs / "a", "--to", "npy", "-o", runs, "--overwrite")
+    assert r.exit_code == 1 and _one_line(r) == (
+        f"error: '{runs}' is a folder of embedrec runs or datasets, which this command does not write; --overwrite "
+        "only replaces a folder of its own kind: choose another output folder")

@@ -54,6 +54,9 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
         raise UsageError("nothing to export: give --to FORMAT -o DIR, --topk-all FILE, or --plot FILE.png")
     if target and not output:
         raise UsageError(f"--to {target} needs -o/--output DIR")
+    if output == "-":  # a red team: a folder named '-' was made
+        raise UsageError(f"-o -: --to {target or 'FORMAT'} writes a folder of files, not to standard output; give a "
+                         f"folder, e.g. -o out/{target or 'embeddings'}")
     method_given = click.get_current_context().get_parameter_source("plot_method") is ParameterSource.COMMANDLINE
     for option, given, applies, where in (("--sample", sample, target == "projector", "--to projector"),
                                           ("--base-url", base_url, target == "projector", "--to projector"),

@@ -232,10 +232,23 @@ def _embedrec_kind(folder: Path) -> str | None:
             return "a prepared dataset (embedrec ingest wrote it)"
     if (folder / ".embedrec-export.json").is_file():
         return "an export folder (embedrec export wrote it)"
-    if any(folder.glob("checkpoint.pt")) or any(folder.glob("*/checkpoint.pt")) or \
-            any(folder.glob("checkpoint-dist.json")) or any(folder.glob("*/checkpoint-dist.json")):
+    # a run's checkpoints lie in it or in its candidates' folders (als-reg-0.01/, refit/); a folder whose
+    # children are runs is a folder of runs, not one (a red team: 'runs' was "an unfinished run ... --resume")
+    if any(folder.glob("checkpoint.pt")) or any(folder.glob("als-*/checkpoint.pt")) or \
+            any(folder.glob("refit/checkpoint.pt")) or \
+            any(folder.glob("checkpoint-dist.json")) or any(folder.glob("als-*/checkpoint-dist.json")):
         return "an unfinished embedrec run (its checkpoint: continue it with embedrec train --resume)"
+    with contextlib.suppress(OSError):
+        if any(child.is_dir() and _embedrec_kind_shallow(child) for child in folder.iterdir()):
+            return "a folder of embedrec runs or datasets"
     return None
+
+
+def _embedrec_kind_shallow(folder: Path) -> bool:
+    """Whether ``folder`` is a run or a prepared dataset, by its manifest or a checkpoint at its top."""
+    return any(isinstance(m := probe_json(p), dict) and ("n_users" in m or "counts" in m)
+               for p in (folder / "current" / "manifest.json", folder / "manifest.json")) or \
+        (folder / "checkpoint.pt").is_file() or any(folder.glob("als-*/checkpoint.pt"))
 
 
 def shorten_name(name: str) -> str:
