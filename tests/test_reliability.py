@@ -567,7 +567,7 @@ def test_a_failed_train_leaves_no_empty_run_folder(tmp_path):
     (tmp_path / "kept").mkdir()
     with pytest.raises(RuntimeError), run_lock(tmp_path / "kept"):
         raise RuntimeError("boom")
-    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [".lock"]  # it was there before
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == []  # it was there before; the lock went
     with pytest.raises(RuntimeError), run_lock(tmp_path / "new"):
         (tmp_path / "new" / "metrics.jsonl").write_text("{}\n")
         raise RuntimeError("boom")
@@ -1972,3 +1972,17 @@ def test_a_signal_after_a_command_finished_is_ignored_as_it_leaves():
             "c.run()\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (r.returncode, r.stdout, r.stderr) == (0, "rows\n", "")
+
+
+def test_a_runs_writer_lock_goes_with_its_writer(tmp_path):
+    """A red team: the run's '.lock' stayed in every finished run, looked stale, and deleting it while a train
+    ran let a second train into the run. The lock file is removed as its holder lets go (a writer that opened
+    it just before counts its lock only if the file is still the one at that path: exclusive_lock)."""
+    from embedrec.run import run_lock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    with run_lock(run):
+        assert (run / ".lock").read_text().endswith(" embedrec train\n")  # (held: another process is refused)
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
