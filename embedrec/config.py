@@ -380,7 +380,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     import yaml
 
     try:
-        value = yaml.safe_load(raw) if raw.strip() != "" else None
+        value = yaml.load(raw, Loader=unique_keys_loader()) if raw.strip() != "" else None
     except yaml.YAMLError:
         value = raw
     except (ValueError, KeyError, TypeError) as e:  # a tag YAML cannot apply: '!!float 0x10', '!!bool maybe'

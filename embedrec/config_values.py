@@ -7,6 +7,7 @@ one mapping refused (:func:`unique_keys_loader`)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, Literal, Union
@@ -171,6 +172,13 @@ def unique_keys_loader():
                 seen.add(key)
             return super().construct_mapping(node, deep=deep)
 
+    # integers as YAML 1.2 and every other tool reads them: YAML 1.1's 017 (octal: 15), 1:00 (base 60: 60), 0b11
+    # and 0x10 were taken silently (a red team); they stay text, which the key's type then refuses by name
+    UniqueKeyLoader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:int"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"),
+                                          list("-+0123456789"))
     return UniqueKeyLoader
 
 

@@ -286,3 +286,21 @@ def test_a_yaml_tag_that_cannot_build_its_value_is_a_config_error(tmp_path):
     assert (r.exit_code, r.stdout) == (2, "") and r.stderr.splitlines() == [
         f"error: config file '{bad}': YAML cannot build a value it tags (invalid literal for int() with base 10: "
         "'abc'); write the value without a !! tag (e.g. epochs: 20, not !!int abc)"], r.stderr
+
+
+def test_integers_are_read_as_yaml_1_2_reads_them(tmp_path):
+    """A red team: PyYAML's YAML 1.1 took train.epochs=017 as 15 (octal), 1:00 as 60 (base 60), 0b11 as 3 and
+    train.lr=0x10 as 16, silently. They stay text, which the key's type refuses by name; plain integers (with
+    a sign or underscores), floats and lists read as before, in a file as on the command line."""
+    for text in ("017", "1:00", "0b11", "0o17"):
+        with pytest.raises(ConfigError, match=f"config key 'train.epochs' \\(from an override\\): expected an "
+                                              f"integer, got '{text}'"):
+            load_config(None, [f"train.epochs={text}"])
+    cfg = load_config(None, ["train.epochs=1_000", "train.lr=1e-3", "model.dim=+64", "train.eval_k=[5, 10]"])
+    assert (cfg.train.epochs, cfg.train.lr, cfg.model.dim, list(cfg.train.eval_k)) == (1000, 0.001, 64, [5, 10])
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  epochs: 017\n")
+    with pytest.raises(ConfigError, match="train.epochs.*expected an integer, got '017'"):
+        load_config(f)
+    f.write_text("train:\n  epochs: 17\n  lr: 0.5\n")
+    assert (load_config(f).train.epochs, load_config(f).train.lr) == (17, 0.5)
