@@ -1986,3 +1986,32 @@ def test_a_runs_writer_lock_goes_with_its_writer(tmp_path):
     with run_lock(run):
         assert (run / ".lock").read_text().endswith(" embedrec train\n")  # (held: another process is refused)
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("published", [True, False])
+def test_a_signal_after_ingest_published_is_no_failure(base, tmp_path, monkeypatch, published):
+    """A red team: a SIGTERM as `ingest --overwrite` returned, its new generation already current, exited 143
+    with 'nothing half-written was left behind', and a scheduler's rerun would be refused ('already exists').
+    After the publication it is a warning and exit 0; before it, still the interruption (exit 143)."""
+    from embedrec import ingestion
+    from embedrec.errors import Terminated
+
+    csv = base[0].parent / "ratings.csv"
+    out = tmp_path / "ds"
+    assert invoke("ingest", "-q", csv, "-o", out).exit_code == 0
+    first = os.readlink(out / "current")
+    real = ingestion.ingest
+
+    def stopped(*args, **kw):
+        if published:
+            real(*args, **kw)
+        raise Terminated()
+
+    monkeypatch.setattr(ingestion, "ingest", stopped)
+    r = invoke("ingest", "-q", csv, "-o", out, "--overwrite", "--format", "json")
+    if published:
+        assert (r.exit_code, r.stdout) == (0, "") and os.readlink(out / "current") != first
+        assert one_line(r) == f"SIGTERM came after the dataset was published: {out} holds the new one"
+    else:
+        assert r.exit_code == 143 and os.readlink(out / "current") == first
+        assert "terminated (SIGTERM): nothing half-written was left behind" in one_line(r)

@@ -42,11 +42,33 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
         cfg = set_explicit(cfg, "data.source", source)
     if output:
         cfg = set_explicit(cfg, "data.prepared", output)
-    summary = run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite,
-                         progress=progress_enabled(), full_config=cfg.to_dict())
-    if not _State.quiet:
-        click.echo(format_summary(summary), err=True)
-        if cfg.data.prepared not in (Config().data.prepared, configured):  # train would not find it by itself
-            log.info("train on it with: embedrec train --set data.prepared=%s", cfg.data.prepared)
-    if fmt == "json":
-        click.echo(json.dumps(summary, indent=2))
+    before = _generation(cfg.data.prepared)
+    try:
+        summary = run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite,
+                             progress=progress_enabled(), full_config=cfg.to_dict())
+        if not _State.quiet:
+            click.echo(format_summary(summary), err=True)
+            if cfg.data.prepared not in (Config().data.prepared, configured):  # train would not find it by itself
+                log.info("train on it with: embedrec train --set data.prepared=%s", cfg.data.prepared)
+        if fmt == "json":
+            click.echo(json.dumps(summary, indent=2))
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (sigterm_as_interrupt)
+        now = _generation(cfg.data.prepared)
+        if now is None or now == before:
+            raise
+        # after the dataset was published (its new generation is current): done, not a failed job to rerun,
+        # which would then be refused as 'already exists' (a red team: exit 143, "nothing half-written")
+        from embedrec.errors import Terminated
+
+        log.warning("%s came after the dataset was published: %s holds the new one", "SIGTERM" if isinstance(
+            e, Terminated) else "Ctrl-C", cfg.data.prepared)
+
+
+def _generation(folder) -> str | None:
+    """The generation a dataset folder serves (where its ``current`` link points), or None."""
+    import os
+
+    try:
+        return os.readlink(os.path.join(folder, "current"))
+    except (OSError, TypeError):
+        return None
