@@ -325,7 +325,8 @@ def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), de
 def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``)."""
     from embedrec.errors import ArtifactError
-    from embedrec.run import check_served_arrays, run_dataset
+    from embedrec.run import run_dataset
+    from embedrec.verify import check_served_arrays
 
     ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
     if ds.n_users != run.manifest["n_users"] or ds.n_movies != run.manifest["n_movies"]:

@@ -87,34 +87,6 @@ def run_fix(path) -> str:
                   "(er.train(ds, cfg).save(run_dir))")
 
 
-def check_served_arrays(run, user: np.ndarray, movie: np.ndarray, seen: tuple | None = None) -> None:
-    """Refuse a run whose arrays do not fit together (a run re-sealed after an edit, which the checksums pass: a
-    red team found evaluate's IndexError and matmul errors, and recommend's, for tables cut short or a CSR of
-    seen movies out of order): the tables' shapes against the manifest and each other, and the seen movies'
-    CSR (its row pointers; the movie rows themselves are checked where a user's are read, so a large run's
-    start-up stays cheap)."""
-    m = run.manifest  # (not model.dim: a feature model's served tables are wider)
-    if user.ndim != 2 or movie.ndim != 2 or user.shape[0] != m["n_users"] or movie.shape[0] != m["n_movies"] or \
-            user.shape[1] != movie.shape[1]:
-        raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; {run_fix(run.path)}")
-    if seen is not None:
-        ptr, idx = seen
-        ok = ptr.ndim == 1 and idx.ndim == 1 and ptr.shape[0] == m["n_users"] + 1 and int(ptr[0]) == 0 and \
-            int(ptr[-1]) == idx.shape[0] and bool((np.diff(ptr) >= 0).all())
-        if not ok:
-            raise ArtifactError(f"run '{run.path}': its seen movies (seen_indptr.npy, seen_indices.npy) do not fit "
-                                f"{m['n_users']:,} users; {run_fix(run.path)}")
-
-
-def check_seen_rows(run, movies: np.ndarray, n_movies: int) -> None:
-    """The seen movie rows read for some users: every one a movie of the run (a forged run's 1e9 was an
-    IndexError, a negative row wrapped round to another movie)."""
-    if movies.size and (int(movies.min()) < 0 or int(movies.max()) >= n_movies):
-        where = f"run '{run.path}'" if run is not None else "the model"
-        raise ArtifactError(f"{where}: seen_indices.npy holds movie rows outside 0..{n_movies - 1}; "
-                            f"{run_fix(run.path) if run is not None else 'train again'}")
-
-
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 ARTIFACTS = "artifacts"  # folders artifacts-<generations.new_version()>, pruned by generations.prune_generations
 _MODEL_FOLDER = re.compile(rf"{ARTIFACTS}-[0-9]{{8}}T[0-9]{{6}}-[0-9]+")  # generations.new_version()'s names

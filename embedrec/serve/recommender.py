@@ -18,18 +18,11 @@ import numpy as np
 from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, UsageError
 from embedrec.model.factors import UNTRAINED_BIAS, Factors, augment_users, exact_topk, normalise
-from embedrec.run import (
-    UNKNOWN_RATED,
-    Run,
-    check_seen_rows,
-    check_served_arrays,
-    load_run,
-    run_fix,
-    unknown_arrays,
-)
+from embedrec.run import UNKNOWN_RATED, Run, load_run, run_fix, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
 from embedrec.sparse import gather_csr
+from embedrec.verify import check_seen_rows, check_served_arrays
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import RecommendConfig
