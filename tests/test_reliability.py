@@ -567,7 +567,7 @@ def test_a_failed_train_leaves_no_empty_run_folder(tmp_path):
     (tmp_path / "kept").mkdir()
     with pytest.raises(RuntimeError), run_lock(tmp_path / "kept"):
         raise RuntimeError("boom")
-    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == []  # it was there before; the lock went
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [".lock"]  # it was there before
     with pytest.raises(RuntimeError), run_lock(tmp_path / "new"):
         (tmp_path / "new" / "metrics.jsonl").write_text("{}\n")
         raise RuntimeError("boom")
@@ -1974,18 +1974,18 @@ def test_a_signal_after_a_command_finished_is_ignored_as_it_leaves():
     assert (r.returncode, r.stdout, r.stderr) == (0, "rows\n", "")
 
 
-def test_a_runs_writer_lock_goes_with_its_writer(tmp_path):
-    """A red team: the run's '.lock' stayed in every finished run, looked stale, and deleting it while a train
-    ran let a second train into the run. The lock file is removed as its holder lets go (a writer that opened
-    it just before counts its lock only if the file is still the one at that path: exclusive_lock)."""
-    from embedrec.run import run_lock
+def test_an_interrupted_first_trains_folder_takes_a_fresh_train(tmp_path):
+    """A review: with the run's '.lock' removed on release (tried, and taken back), a first train stopped before
+    it published left checkpoint.pt, metrics.jsonl and tensorboard/ alone, and a fresh train there was refused
+    as 'a folder of the user's own'. The writer lock stays in a run: it is what says embedrec made the folder."""
+    from embedrec.run import check_run_folder, run_lock
 
     run = tmp_path / "run"
-    run.mkdir()
-    (run / "notes.txt").write_text("mine")
     with run_lock(run):
-        assert (run / ".lock").read_text().endswith(" embedrec train\n")  # (held: another process is refused)
-    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+        (run / "checkpoint.pt").write_bytes(b"")
+        (run / "metrics.jsonl").write_text("{}\n")
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "checkpoint.pt", "metrics.jsonl"]
+    check_run_folder(run)  # an embedrec run: train may write there
 
 
 @pytest.mark.parametrize("published", [True, False])

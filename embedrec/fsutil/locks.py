@@ -108,9 +108,7 @@ def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, loc
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise (io_error(e, folder, make_fix) or e) from None
-    # removed when the writer is done (exclusive_lock's remove): a lock file left in every finished run looked
-    # stale, and one deleted while a train ran let a second train into the run (a red team)
-    with exclusive_lock(folder / lock, folder, command, fix, remove=True):
+    with exclusive_lock(folder / lock, folder, command, fix):
         try:
             yield folder
         except BaseException:  # still holding the lock: no other writer can be using the folder
