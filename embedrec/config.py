@@ -1,7 +1,8 @@
 """One typed config shared by every subcommand.
 
 Precedence: dataclass defaults < YAML file < ``--set section.key=value`` < explicit CLI flags.
-Values are parsed with ``yaml.safe_load`` only. Unknown keys, wrong types and out-of-range values raise
+Values are parsed with a ``yaml.SafeLoader`` (keys once per mapping; numbers in decimal only) and nothing else.
+Unknown keys, wrong types and out-of-range values raise
 :class:`ConfigError` naming the key and, where one is close, the valid key meant.
 """
 
@@ -363,7 +364,8 @@ def _check_consistency(cfg: Config) -> None:
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """'a.b=v' -> ('a.b', yaml.safe_load('v')); a path key's value is the text as given (null: none)."""
+    """'a.b=v' -> ('a.b', v read as YAML, as a file's values are); a path key's value is the text as given (null:
+    none)."""
     if "=" not in text:
         raise ConfigError(f"«--set|override» '{text}': expected section.key=value, e.g. «--set train.lr=0.01»")
     key, raw = text.split("=", 1)
@@ -381,9 +383,11 @@ def parse_override(text: str) -> tuple[str, Any]:
 
     try:
         value = yaml.load(raw, Loader=unique_keys_loader()) if raw.strip() != "" else None
+    except yaml.constructor.ConstructorError as e:  # a key twice in a mapping, a tag it has no constructor for
+        raise ConfigError(f"config key '{key}' (from --set): {e.problem}") from None
     except yaml.YAMLError:
         value = raw
-    except (ValueError, KeyError, TypeError) as e:  # a tag YAML cannot apply: '!!float 0x10', '!!bool maybe'
+    except Exception as e:  # noqa: BLE001 (a tag YAML cannot apply: '!!float 0x10', '!!bool maybe', '!!timestamp x')
         raise ConfigError(f"config key '{key}' (from --set): YAML cannot read {shorten(raw, 60)!r} ({_tag_error(e)}); "
                           "write the value without a !! tag, e.g. 16 or true") from None
     return key, value
@@ -431,11 +435,11 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
             raise ConfigError(f"config file '{p}{loc}': {problem}; fix the YAML syntax there") from None
         except UnicodeDecodeError:
             raise ConfigError(f"config file '{p}' is not UTF-8 text; save it as UTF-8") from None
-        except (ValueError, KeyError, TypeError) as e:  # a tag YAML cannot apply (a red team: an internal error)
-            raise ConfigError(f"config file '{p}': YAML cannot build a value it tags ({_tag_error(e)}); write the "
-                              "value without a !! tag (e.g. epochs: 20, not !!int abc)") from None
         except RecursionError:  # 50,000 nested brackets: the composer's recursion
             raise ConfigError(f"config file '{p}' is nested too deeply to be a config; fix the YAML") from None
+        except Exception as e:  # noqa: BLE001 (a tag YAML cannot apply: a red team found internal errors)
+            raise ConfigError(f"config file '{p}': YAML cannot build a value it tags ({_tag_error(e)}); write the "
+                              "value without a !! tag (e.g. epochs: 20, not !!int abc)") from None
         if raw is not None:
             try:
                 if isinstance(raw, dict):

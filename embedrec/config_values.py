@@ -126,6 +126,18 @@ def check_finite(key: str, value: Any, where: str) -> None:
             raise ConfigError(f"config key '{key}'{where}: expected a finite number, got {v}")
 
 
+def _number_hint(value) -> str:
+    """What a number written in a form the loader keeps as text (unique_keys_loader) should be written as."""
+    if not isinstance(value, str):
+        return ""
+    text = value.strip()
+    if re.fullmatch(r"[-+]?0[0-9_]+", text):
+        return f" (a leading zero, which YAML 1.1 reads as octal: write {text.lstrip('+-').lstrip('0_') or '0'})"
+    if re.fullmatch(r"[-+]?0[xXoObB][0-9a-fA-F_]+|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?", text):
+        return " (write the number in plain decimal)"
+    return ""
+
+
 def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
     """Set fields of dataclass obj from a mapping, validating keys, types and ranges."""
     if not isinstance(values, dict):
@@ -145,7 +157,8 @@ def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
         try:
             coerced = coerce(value, tp)
         except TypeError:
-            raise ConfigError(f"config key '{key}'{where}: expected {type_name(tp)}, got {show(value)}") from None
+            raise ConfigError(f"config key '{key}'{where}: expected {type_name(tp)}, got {show(value)}"
+                              f"{_number_hint(value)}") from None
         check_finite(key, coerced, where)
         check_range(key, coerced, fields[name].metadata, where)
         object.__setattr__(obj, name, coerced)  # frozen once built: only the builder writes
@@ -172,13 +185,16 @@ def unique_keys_loader():
                 seen.add(key)
             return super().construct_mapping(node, deep=deep)
 
-    # integers as YAML 1.2 and every other tool reads them: YAML 1.1's 017 (octal: 15), 1:00 (base 60: 60), 0b11
-    # and 0x10 were taken silently (a red team); they stay text, which the key's type then refuses by name
+    # numbers in plain decimal only: YAML 1.1's 017 (octal: 15), 1:00 and 1:00.5 (base 60: 60, 60.5), 0b11 and 0x10
+    # were taken silently (a red team); they stay text, which the key's type then refuses by name
+    numeric = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
     UniqueKeyLoader.yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:int"]
+        first: [(tag, rx) for tag, rx in resolvers if tag not in numeric]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"),
-                                          list("-+0123456789"))
+    UniqueKeyLoader.add_implicit_resolver(numeric[0], re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789"))
+    UniqueKeyLoader.add_implicit_resolver(numeric[1], re.compile(  # PyYAML's, without its base-60 form
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
     return UniqueKeyLoader
 
 

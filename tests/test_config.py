@@ -304,3 +304,18 @@ def test_integers_are_read_as_yaml_1_2_reads_them(tmp_path):
         load_config(f)
     f.write_text("train:\n  epochs: 17\n  lr: 0.5\n")
     assert (load_config(f).train.epochs, load_config(f).train.lr) == (17, 0.5)
+
+
+def test_base_60_floats_leading_zeros_and_tags_are_said_plainly():
+    """A review: `train.lr=1:00.5` was still 60.5 (YAML 1.1's base 60), `epochs: 010` did not say why it was
+    refused, `!!timestamp nope` was an internal error, and a key twice in a --set mapping was 'expected a
+    mapping of keys, got str'."""
+    cases = {"train.lr=1:00.5": "expected a number, got '1:00.5' (write the number in plain decimal)",
+             "train.epochs=010": "expected an integer, got '010' (a leading zero, which YAML 1.1 reads as octal: "
+                                 "write 10)",
+             "train.epochs=!!timestamp nope": "YAML cannot read '!!timestamp nope'",
+             "data.columns={user: a, user: b}": "key 'user' appears twice in one mapping"}
+    for text, said in cases.items():
+        with pytest.raises(ConfigError) as e:
+            load_config(None, [text])
+        assert said in str(e.value), str(e.value)

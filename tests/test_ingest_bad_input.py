@@ -826,3 +826,22 @@ def test_a_latin1_byte_in_a_row_of_integer_ids_is_named_by_line(tmp_path):
     r, out = ingest(tmp_path, p)
     refused(r, out, f"{p}:2: cannot decode byte 0xe9 at byte offset 35 as utf-8; set data.encoding (e.g. --set "
                     "data.encoding=latin-1) to the file's encoding")
+
+
+def test_control_character_separators_and_utf16_alphabets_are_text(tmp_path):
+    """A review of the binary check: a Hive export (fields separated by \\x01) and a UTF-16 file without a
+    byte-order mark in Cyrillic (whose high bytes are 0x04) were refused as binary data."""
+    hive = tmp_path / "hive.txt"
+    hive.write_bytes(ROWS.replace(",", "\x01").encode() * 40)
+    r, out = ingest(tmp_path, hive, "--set", "data.header=false", "--set", "data.separator=\x01", quiet=True)
+    assert r.exit_code == 0, r.stderr
+    ratings = tmp_path / "r16.csv"
+    ratings.write_bytes((HEAD + ROWS).encode("utf-16-le"))
+    movies = tmp_path / "m16.csv"
+    movies.write_bytes(("movie_id,title,genres\n" + "".join(f"{m},Фильм номер {m} (1990),Драма\n" for m in range(1, 6))
+                        ).encode("utf-16-le"))
+    r, out = ingest(tmp_path, ratings, "--set", "data.encoding=utf-16-le", "--set", f"data.movies={movies}",
+                    "-o", str(tmp_path / "ds16"), quiet=True)
+    assert r.exit_code == 0, r.stderr
+    r, out = ingest(tmp_path / "x", movies)  # not named: the header's NUL bytes say which encoding to name
+    refused(r, out, "set --set data.encoding=utf-16-le if it is one")

@@ -1145,3 +1145,4 @@ def test_a_resealed_run_whose_arrays_do_not_fit_is_refused_in_one_line(trained, 
     nan = forged("nan", {"user_factors.npy": nan_first})
     first = np.load(nan / "current" / "user_ids.npy")[0]
     assert f"user {first}'s embedding is not finite (NaN or inf)" in said(nan, "recommend", "--user", str(first))
+    assert "user_factors.npy holds values that are not finite (NaN or inf)" in said(nan, "evaluate")  # (a review)

@@ -762,14 +762,15 @@ def test_ingest_sweeps_killed_writers_temp_folders_and_locks(base, tmp_path):  #
     assert invoke("ingest", "-q", csv, "-o", out).exit_code == 0
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    for name in (f".ds.tmp-{dead.pid}-abc", ".ds.tmp-9y8jrc5f", f".ds.old-{dead.pid}"):
+    for name in (f".ds.tmp-{dead.pid}-abcd1234", f".ds.old-{dead.pid}"):
         (tmp_path / name).mkdir()
-    for name in (".ds.old-mine", ".ds.tmp-notes", f".ds.old-{dead.pid}-x"):  # a red team: the user's were removed
+    # a red team and a review: the user's were removed (not embedrec's names, or not an embedrec output)
+    for name in (".ds.old-mine", ".ds.tmp-notes", f".ds.old-{dead.pid}-x", ".ds.tmp-research", ".ds.old-2023"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "precious.txt").write_text("keep")
     assert invoke("ingest", "-q", csv, "-o", out, "--overwrite").exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ds")) == sorted([
-        ".ds.old-mine", f".ds.old-{dead.pid}-x", ".ds.tmp-notes"])
+        ".ds.old-mine", f".ds.old-{dead.pid}-x", ".ds.tmp-notes", ".ds.tmp-research", ".ds.old-2023"])
     fd = _hold_lock(tmp_path / ".embedrec.ds.lock", "4243 embedrec ingest\n")
     try:
         r = invoke("ingest", "-q", csv, "-o", out, "--overwrite")
@@ -1846,7 +1847,7 @@ def test_overwrite_through_a_link_to_a_folder_replaces_the_folder_and_keeps_the_
     before = (v3 / "user_factors.npy").stat().st_mtime_ns
     latest = tmp_path / "latest"
     latest.symlink_to(v3)
-    stale = tmp_path / ".latest.tmp-999999999-x"  # what the old code left behind, its writer long gone
+    stale = tmp_path / ".latest.tmp-999999999-abcd1234"  # what the old code left behind, its writer long gone
     stale.symlink_to(v3)
     time.sleep(0.01)
     r = invoke("export", "-q", "--run", run, "--to", "npy", "-o", latest, "--overwrite")

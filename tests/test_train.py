@@ -210,7 +210,10 @@ def test_a_fresh_run_of_another_trainer_leaves_nothing_to_resume_of_the_earlier_
     assert train()[0] == 0
     assert (run / "als-reg-0.01" / "checkpoint.pt").is_file()
     (run / "als-reg-0.01" / "notes.txt").write_text("mine")  # a user's file in a candidate's folder stays
+    (run / "als-backup").mkdir()  # a folder of the user's own, named like no candidate: kept whole (a review)
+    (run / "als-backup" / "checkpoint.pt").write_bytes((run / "als-reg-0.01" / "checkpoint.pt").read_bytes())
     assert train(*bpr)[0] == 0
+    assert sorted(os.listdir(run / "als-backup")) == ["checkpoint.pt"]
     assert (run / "checkpoint.pt").is_file() and not (run / "als-reg-0.02").exists()
     assert sorted(os.listdir(run / "als-reg-0.01")) == ["notes.txt"]
     published = os.readlink(run / "current")

@@ -40,6 +40,11 @@ def run() -> None:
             # silence (a red team); it is ignored, and the process leaves at once
             import signal
 
+            for stream in (sys.stdout, sys.stderr):  # first, still stoppable: a reader that does not read (a review)
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, signal.SIG_IGN)
             _leave(0, exit_handlers=True)

@@ -163,14 +163,23 @@ def _complete(folder: Path) -> bool:
         return False
     try:
         files = json.loads(marker.read_text())["files"]
+    except (ValueError, KeyError, TypeError, OSError):  # an older embedrec's marker (no list): its own copy
+        log.warning("the cached copy in %s was unpacked by an older embedrec; unpacking it again", folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        return False
+    try:
         ok = all((folder / name).is_file() and (folder / name).stat().st_size == size and
                  (digest is None or sha256_file(folder / name) == digest) for name, (size, digest) in files.items())
-    except (ValueError, KeyError, TypeError, OSError):
+    except (ValueError, TypeError, OSError):
         ok = False
     if not ok:
         aside = Path(tempfile.mkdtemp(prefix=f"{folder.name}.changed-{time.strftime('%Y%m%dT%H%M%S')}-",
                                       dir=folder.parent))
-        os.replace(folder, aside)  # onto the empty folder just made: a name no other copy has
+        try:
+            os.replace(folder, aside)  # onto the empty folder just made: a name no other copy has
+        except FileNotFoundError:  # another ingest moved it aside first (a review)
+            aside.rmdir()
+            return False
         log.warning("the cached copy in %s changed since embedrec unpacked it (cut short, or edited); it was moved to "
                     "%s (delete it once nothing there is needed) and is unpacked again", folder, aside)
     return ok
@@ -203,6 +212,9 @@ def recbole_ml100k(cache: Path) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             return out
         os.replace(tmp, out)
+    except DataError:  # a folder of the user's own at 'out' (_complete): the unpacked temporary goes
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     except (zipfile.BadZipFile, KeyError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         wheels[0].unlink(missing_ok=True)

@@ -110,18 +110,23 @@ def read_stream(fh, label: str, check=None) -> bytes:
 _CONTROLS = bytes(b for b in range(32) if b not in (0, 9, 10, 12, 13, 26))
 
 
-def refuse_binary_head(head: bytes, label: str) -> None:
+def refuse_binary_head(head: bytes, label: str, sep: str | None = None, encoding: str = "utf-8") -> None:
     """Refuse input whose first bytes (``head``, up to HEAD) are no text table: a run of NUL bytes, many control
     characters (random or binary data), or no line break in HEAD bytes (a first line longer than any table's).
-    UTF-16 and UTF-32 text (a NUL beside each ASCII character, never four in a row) is left to the reader, which
-    names its encoding."""
-    if not head or _bom_encoding(head, head):
+    UTF-16 and UTF-32 text (a byte-order mark, ``encoding`` naming one, or most bytes of every other position
+    below 0x20, as any alphabet's high bytes are) is left to the reader, which names its encoding; ``sep``, a
+    control character some exports separate fields with (Hive's \\x01), is not counted (a review)."""
+    if not head or _bom_encoding(head, head) or encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32")):
         return
+    low = [sum(b < 0x20 for b in head[i:4096:2]) / max(len(head[i:4096:2]), 1) for i in (0, 1)]
+    if max(low) >= 0.9 and min(low) < 0.5:
+        return  # UTF-16/32 without a mark: every other byte below 0x20 (ASCII's NULs, Cyrillic's 0x04), not all
     if b"\0\0\0\0" in head:
         at = head.index(b"\0\0\0\0")
         raise DataError(f"{label}: binary data, not a text table (NUL bytes from byte offset {at:,}); give CSV/TSV "
                         "text, or a Parquet file named .parquet")
-    controls = len(head) - len(head.translate(None, _CONTROLS))
+    controls = len(head) - len(head.translate(None, _CONTROLS.replace(sep.encode("latin-1"), b"")
+                                                  if sep and len(sep) == 1 and ord(sep) < 32 else _CONTROLS))
     if controls > max(8, len(head) // 100):
         raise DataError(f"{label}: binary data, not a text table ({controls:,} control bytes in its first "
                         f"{len(head):,}); give CSV/TSV text, or a Parquet file named .parquet")

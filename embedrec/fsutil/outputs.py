@@ -255,10 +255,9 @@ def shorten_name(name: str) -> str:
     return name if len(name) <= 40 else name[:37] + "..."
 
 
-# what follows '.<name>.' in a writer's side names: tmp-<pid>-<random>[.suffix] (mkdtemp/mkstemp), old-<pid>, and
-# an older embedrec's tmp-<8 random> (mkdtemp's, no pid)
-_SIDE_NAME = re.compile(r"(?P<kind>tmp|old)-(?:(?P<pid>[0-9]+)(?:-(?P<rand>[A-Za-z0-9_]+)(?:\.[A-Za-z0-9.]+)?)?"
-                        r"|(?P<legacy>[a-z0-9_]{8}))")
+# what follows '.<name>.' in a writer's side names: tmp-<pid>-<8 random>[.suffix] (mkdtemp/mkstemp; torchrun's
+# --topk-all parts: tmp-<pid>-parts-<8 random>), old-<pid> (an embedrec output moved aside: checked for one)
+_SIDE_NAME = re.compile(r"(?P<kind>tmp|old)-(?P<pid>[0-9]+)(?:-(?P<rand>(?:parts-)?[a-z0-9_]{8})(?:\.[A-Za-z0-9.]+)?)?")
 
 
 def sweep_stale(target: Path) -> None:
@@ -272,10 +271,13 @@ def sweep_stale(target: Path) -> None:
         m = _SIDE_NAME.fullmatch(rest)
         if m is None:
             continue
-        kind, pid = m.group("kind"), int(m.group("pid") or 0)
+        kind, pid = m.group("kind"), int(m.group("pid"))
         if p.is_dir() and not p.is_symlink():
-            if m.group("legacy") and kind == "tmp" or m.group("pid") and (kind == "old") == (m.group("rand") is None) \
-                    and (pid == os.getpid() or not pid_alive(pid)):
+            # an old-<pid> folder is the output a writer moved aside: one of embedrec's kinds (a review: a user's
+            # '.ds.old-2023' was removed), or emptied
+            ours = (kind == "tmp") == (m.group("rand") is not None) and (
+                kind == "tmp" or _embedrec_kind(p) is not None or not any(p.iterdir()))
+            if ours and (pid == os.getpid() or not pid_alive(pid)):
                 rmtree(p)
         elif kind == "tmp" and m.group("rand") and (p.is_symlink() or p.is_file()) and not pid_alive(pid):
             with contextlib.suppress(OSError):  # a link: what an earlier embedrec left of a linked target

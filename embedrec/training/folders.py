@@ -50,7 +50,8 @@ def clear_run_root(run_dir) -> None:
     root = Path(run_dir)
     if not root.is_dir():
         return
-    clear_folders([p for p in sorted(root.iterdir()) if CANDIDATE.fullmatch(p.name) and (p.is_dir() or p.is_symlink())])
+    # the names Selection.folder gives, not any als-*: a user's als-backup/ keeps its copied checkpoint (a review)
+    clear_folders([p for p in sorted(root.iterdir()) if CANDIDATE_NAME.fullmatch(p.name) and (p.is_dir() or p.is_symlink())])
     _clear_training_folder(root, candidates=False)
 
 

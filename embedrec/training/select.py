@@ -39,7 +39,7 @@ from embedrec.training.fit import (
     resumable,
 )
 from embedrec.training.folders import (
-    DIM_FOLDER,
+    CANDIDATE_NAME,
     REFIT,
     check_dim_folders,
     check_folders,
@@ -308,8 +308,10 @@ def _checkpoint_elsewhere(run_dir, ckpt: Path, fp_cfg: dict, own=None, ds=None) 
     if ckpt.exists():
         return
     root = Path(run_dir)
-    for p in (root / CHECKPOINT, *sorted(root.glob(f"als-*/{CHECKPOINT}"))):
-        if not p.is_file() or DIM_FOLDER.fullmatch(p.parent.name):  # a dimension's: choose_dim resumes those
+    # the run's own and its candidates' (not a dimension's, which choose_dim resumes, nor a user's als-backup/)
+    for p in (root / CHECKPOINT, *(q for q in sorted(root.glob(f"als-*/{CHECKPOINT}"))
+                                   if CANDIDATE_NAME.fullmatch(q.parent.name))):
+        if not p.is_file():
             continue
         ck = load_checkpoint(p)
         want, matches = own(p.parent, ck) if own is not None else (None, False)
