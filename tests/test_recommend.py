@@ -1146,3 +1146,7 @@ def test_a_resealed_run_whose_arrays_do_not_fit_is_refused_in_one_line(trained, 
     first = np.load(nan / "current" / "user_ids.npy")[0]
     assert f"user {first}'s embedding is not finite (NaN or inf)" in said(nan, "recommend", "--user", str(first))
     assert "user_factors.npy holds values that are not finite (NaN or inf)" in said(nan, "evaluate")  # (a review)
+    inf = forged("inf", {"movie_factors.npy": lambda a: np.where(np.arange(len(a))[:, None] == 0, np.inf, a)
+                         .astype(a.dtype)})
+    movie = np.load(inf / "current" / "movie_ids.npy")[0]
+    assert f"movie {movie}'s embedding is not finite (NaN or inf)" in said(inf, "recommend", "--movie", str(movie))

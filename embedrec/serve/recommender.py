@@ -389,7 +389,12 @@ class Recommender:
     def similar(self, row: int, k: int, allowed=None):
         """Top-k movie rows by cosine similarity to movie ``row`` (itself excluded): exact over the factors
         for a model in memory or a flat index, through the cosine index otherwise."""
-        if not np.any(np.asarray(self.Q[row])):
+        query = np.asarray(self.Q[row])
+        if not np.isfinite(query).all():  # a damaged table (a review: two movies listed, 'every other movie')
+            raise ArtifactError(f"{'run ' + repr(str(self.run.path)) if self.run is not None else 'the model'}: movie "
+                                f"{py_id(self.movie_ids[row])}'s embedding is not finite (NaN or inf); "
+                                f"{run_fix(self.run.path) if self.run is not None else 'train again'}")
+        if not np.any(query):
             log.warning("movie %s has a zero embedding: similarities are all 0", self.movie_ids[row])
         untrained = self.untrained
         if untrained.any():  # movies no training rating named are never listed (they would come at cosine 0)
