@@ -384,7 +384,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         value = yaml.load(raw, Loader=unique_keys_loader()) if raw.strip() != "" else None
     except yaml.constructor.ConstructorError as e:  # a key twice in a mapping, a tag it has no constructor for
-        raise ConfigError(f"config key '{key}' (from --set): {e.problem}") from None
+        tag = "; write a plain value: embedrec builds no objects from !! tags" if "for the tag" in str(e.problem) else ""
+        raise ConfigError(f"config key '{key}' (from --set): {e.problem}{tag}") from None
     except yaml.YAMLError:
         value = raw
     except Exception as e:  # noqa: BLE001 (a tag YAML cannot apply: '!!float 0x10', '!!bool maybe', '!!timestamp x')
