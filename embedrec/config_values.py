@@ -132,7 +132,8 @@ def _number_hint(value) -> str:
         return ""
     text = value.strip()
     if re.fullmatch(r"[-+]?0[0-9_]+", text):
-        return f" (a leading zero, which YAML 1.1 reads as octal: write {text.lstrip('+-').lstrip('0_') or '0'})"
+        sign = "-" if text.startswith("-") else ""
+        return f" (a leading zero, which YAML 1.1 reads as octal: write {sign}{text.lstrip('+-').lstrip('0_') or '0'})"
     if re.fullmatch(r"[-+]?0[xXoObB][0-9a-fA-F_]+|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?", text):
         return " (write the number in plain decimal)"
     return ""

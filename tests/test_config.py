@@ -321,3 +321,9 @@ def test_base_60_floats_leading_zeros_and_tags_are_said_plainly():
         with pytest.raises(ConfigError) as e:
             load_config(None, [text])
         assert said in str(e.value), str(e.value)
+
+
+def test_a_negative_leading_zero_keeps_its_sign_in_the_hint():
+    with pytest.raises(ConfigError, match=r"got '-010' \(a leading zero, which YAML 1.1 reads as octal: write -10\)"):
+        load_config(None, ["train.seed=-010"])
+    assert load_config(None, ["train.lr=010"]).train.lr == 10.0  # a float key: ten, as written

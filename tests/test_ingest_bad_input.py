@@ -796,6 +796,16 @@ def test_binary_input_is_refused_from_its_first_mib():
     with pytest.raises(DataError, match="f: binary data"):
         read_stream(io.BufferedReader(Endless()), "f", lambda head: refuse_binary_head(head, "f"))
     assert sum(seen) <= 2 * MIB
+    import random
+
+    noise = random.Random(0).randbytes(MIB)
+    # a review: UTF-16-looking first bytes, or data.encoding naming UTF-16/32, switched every check off
+    for data, encoding, said in ((b"A\0" * 2048 + bytes(MIB), "utf-8", "NUL characters from character offset 2,048"),
+                                 (b"A\0" * 2048 + noise, "utf-8", "not UTF-16-LE text"),
+                                 (bytes(MIB), "utf-16", "NUL characters"), (noise, "utf-16", "not UTF-16 text"),
+                                 (bytes(MIB), "UTF_32", "NUL characters")):
+        with pytest.raises(DataError, match=said):
+            refuse_binary_head(data[:MIB], "f", (), encoding)
 
 
 def test_a_stream_or_a_huge_file_of_binary_data_is_refused_before_it_is_read_whole(tmp_path):
@@ -833,7 +843,11 @@ def test_control_character_separators_and_utf16_alphabets_are_text(tmp_path):
     byte-order mark in Cyrillic (whose high bytes are 0x04) were refused as binary data."""
     hive = tmp_path / "hive.txt"
     hive.write_bytes(ROWS.replace(",", "\x01").encode() * 40)
-    r, out = ingest(tmp_path, hive, "--set", "data.header=false", "--set", "data.separator=\x01", quiet=True)
+    movies = tmp_path / "m.hive"  # genres joined by Hive's collection delimiter \x02 (a second review)
+    movies.write_bytes(b"movie_id\x01title\x01genres\n" + "".join(
+        f"{m}\x01Movie {m} (1990)\x01Drama\x02Comedy\n" for m in range(1, 6)).encode() * 3)
+    r, out = ingest(tmp_path, hive, "--set", "data.header=false", "--set", "data.separator=\x01", "--set",
+                    f"data.movies={movies}", "--set", "data.genre_separator=\x02", quiet=True)
     assert r.exit_code == 0, r.stderr
     ratings = tmp_path / "r16.csv"
     ratings.write_bytes((HEAD + ROWS).encode("utf-16-le"))

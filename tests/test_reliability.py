@@ -762,15 +762,17 @@ def test_ingest_sweeps_killed_writers_temp_folders_and_locks(base, tmp_path):  #
     assert invoke("ingest", "-q", csv, "-o", out).exit_code == 0
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    for name in (f".ds.tmp-{dead.pid}-abcd1234", f".ds.old-{dead.pid}"):
+    for name in (f".ds.tmp-{dead.pid}-abcd1234", f".ds.old-{dead.pid}-0f1e2d3c"):
         (tmp_path / name).mkdir()
     # a red team and a review: the user's were removed (not embedrec's names, or not an embedrec output)
-    for name in (".ds.old-mine", ".ds.tmp-notes", f".ds.old-{dead.pid}-x", ".ds.tmp-research", ".ds.old-2023"):
+    for name in (".ds.old-mine", ".ds.tmp-notes", f".ds.old-{dead.pid}-x", ".ds.tmp-research", ".ds.old-2023",
+                 f".ds.old-{dead.pid}-0a1b2c3d"):  # (the last: embedrec's name, but not an output of embedrec's)
         (tmp_path / name).mkdir()
         (tmp_path / name / "precious.txt").write_text("keep")
     assert invoke("ingest", "-q", csv, "-o", out, "--overwrite").exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ds")) == sorted([
-        ".ds.old-mine", f".ds.old-{dead.pid}-x", ".ds.tmp-notes", ".ds.tmp-research", ".ds.old-2023"])
+        ".ds.old-mine", f".ds.old-{dead.pid}-x", ".ds.tmp-notes", ".ds.tmp-research", ".ds.old-2023",
+        f".ds.old-{dead.pid}-0a1b2c3d"])
     fd = _hold_lock(tmp_path / ".embedrec.ds.lock", "4243 embedrec ingest\n")
     try:
         r = invoke("ingest", "-q", csv, "-o", out, "--overwrite")

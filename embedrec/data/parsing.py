@@ -315,10 +315,10 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     label = str(path)
     parquet = str(path).endswith(".parquet")
     if is_stream(path):  # a pipe (<(cat movies.csv)): read once, as the ratings are (is_stream)
-        path = read_all(path, label, None if parquet else (lambda head: refuse_binary_head(head, label, sep, encoding)))
+        path = read_all(path, label, None if parquet else (lambda head: refuse_binary_head(head, label, (sep, genre_sep), encoding)))
     elif not parquet and isinstance(path, (str, Path)) and not compressed(path):  # its first MiB before pandas reads it whole (a red team: 20 GB of NUL bytes filled the memory)
         with reading(label), contextlib.suppress(FileNotFoundError, IsADirectoryError), open(path, "rb") as fh:
-            refuse_binary_head(fh.read(HEAD), label, sep, encoding)
+            refuse_binary_head(fh.read(HEAD), label, (sep, genre_sep), encoding)
     try:
         src = io.BytesIO(path) if isinstance(path, bytes) else path
         if parquet:

@@ -78,7 +78,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
     # reads its text from memory (a compressed one: decompressed reads the pipe once)
     stream = source != "-" and not packed and is_stream(source)
     # a text table's first MiB is looked at before the rest is read: /dev/zero is refused, not read for ever
-    check = None if fmt == "parquet" else (lambda head: _refuse_binary(head, label, True, cfg.separator, cfg.encoding))
+    check = None if fmt == "parquet" else (lambda head: _refuse_binary(head, label, True, (cfg.separator,), cfg.encoding))
     whole = read_stream(sys.stdin.buffer, label, check) if source == "-" else read_all(source, label, check) \
         if stream else None
     if fmt == "parquet":
@@ -106,7 +106,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         sep = cfg.separator or ("\t" if fmt == "tsv" else None)
         src = whole if whole is not None else decompressed(source, label) if packed else source
         src = _from_bom(src, label, cfg.encoding)
-        _refuse_binary(src, label, source == "-" or stream or isinstance(src, bytes), sep, cfg.encoding)
+        _refuse_binary(src, label, source == "-" or stream or isinstance(src, bytes), (sep,), cfg.encoding)
         if sep is None:
             sep = _sniff_separator(src, cfg.encoding)
         header_names = None
@@ -274,7 +274,7 @@ def _head(src, n: int) -> bytes:
         return b""
 
 
-def _refuse_binary(src, label: str, stdin: bool, sep: str | None = None, encoding: str = "utf-8") -> None:
+def _refuse_binary(src, label: str, stdin: bool, seps=(), encoding: str = "utf-8") -> None:
     """A Parquet file, a zip, JSON or an HTML page read as CSV text (a wrong extension, stdin, a failed download)
     is named for what it is; a Parquet file's NUL bytes would otherwise be taken for a UTF-16 header. Then
     :func:`refuse_binary_head` on its first MiB: binary data, or no line break (a red team: a 20 GB file of NUL
@@ -292,7 +292,7 @@ def _refuse_binary(src, label: str, stdin: bool, sep: str | None = None, encodin
     if text[:1] == b"{" or text.startswith((b"[{", b"[ {", b"[\n", b"[\r")):
         raise DataError(f"{label}: the file is JSON, not CSV/TSV text; convert it to CSV (user_id, movie_id, "
                         "rating, timestamp columns)")
-    refuse_binary_head(head, label, sep, encoding)
+    refuse_binary_head(head, label, seps, encoding)
 
 
 def _one_column(name: str, sep: str, label: str) -> DataError:

@@ -106,33 +106,52 @@ def read_stream(fh, label: str, check=None) -> bytes:
     return b"".join(chunks)
 
 
-# bytes no text file holds: the C0 controls but tab, line feed, carriage return, form feed and ^Z (DOS's end)
-_CONTROLS = bytes(b for b in range(32) if b not in (0, 9, 10, 12, 13, 26))
+# characters no text table holds: the C0 controls but tab, line feed, vertical tab (FileMaker's line break in a
+# field), form feed, carriage return and ^Z (DOS's end); NUL is counted apart (a run of them)
+_CONTROLS = "".join(chr(c) for c in range(32) if c not in (0, 9, 10, 11, 12, 13, 26))
+_FIX = "give CSV/TSV text, or a Parquet file named .parquet"
 
 
-def refuse_binary_head(head: bytes, label: str, sep: str | None = None, encoding: str = "utf-8") -> None:
-    """Refuse input whose first bytes (``head``, up to HEAD) are no text table: a run of NUL bytes, many control
-    characters (random or binary data), or no line break in HEAD bytes (a first line longer than any table's).
-    UTF-16 and UTF-32 text (a byte-order mark, ``encoding`` naming one, or most bytes of every other position
-    below 0x20, as any alphabet's high bytes are) is left to the reader, which names its encoding; ``sep``, a
-    control character some exports separate fields with (Hive's \\x01), is not counted (a review)."""
-    if not head or _bom_encoding(head, head) or encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32")):
+def refuse_binary_head(head: bytes, label: str, seps=(), encoding: str = "utf-8") -> None:
+    """Refuse input whose first bytes (``head``, up to HEAD) are no text table: a run of NUL characters, many
+    control characters (random or binary data), or no line break in HEAD bytes (a first line longer than any
+    table's). ``seps``: control characters the config separates fields or genres with (Hive's \\x01 and \\x02),
+    which are text there. UTF-16 and UTF-32 (a byte-order mark, ``encoding`` naming one, or, without either, most
+    bytes of every other position below 0x20 and not of the others: any alphabet's high bytes) are checked in
+    their code units, so Cyrillic's 0x04 bytes are letters, and bytes that do not decode are binary (a review:
+    'A\\0' x 2048 then /dev/zero was read until the memory ran out)."""
+    if not head:
         return
-    low = [sum(b < 0x20 for b in head[i:4096:2]) / max(len(head[i:4096:2]), 1) for i in (0, 1)]
-    if max(low) >= 0.9 and min(low) < 0.5:
-        return  # UTF-16/32 without a mark: every other byte below 0x20 (ASCII's NULs, Cyrillic's 0x04), not all
-    if b"\0\0\0\0" in head:
-        at = head.index(b"\0\0\0\0")
-        raise DataError(f"{label}: binary data, not a text table (NUL bytes from byte offset {at:,}); give CSV/TSV "
-                        "text, or a Parquet file named .parquet")
-    controls = len(head) - len(head.translate(None, _CONTROLS.replace(sep.encode("latin-1"), b"")
-                                                  if sep and len(sep) == 1 and ord(sep) < 32 else _CONTROLS))
-    if controls > max(8, len(head) // 100):
-        raise DataError(f"{label}: binary data, not a text table ({controls:,} control bytes in its first "
-                        f"{len(head):,}); give CSV/TSV text, or a Parquet file named .parquet")
-    if len(head) >= HEAD and b"\n" not in head and b"\r" not in head:
+    named = encoding.lower().replace("_", "-")
+    enc = _bom_encoding(head, head) or (named if named.startswith(("utf-16", "utf-32")) else None)
+    if enc is None:
+        low = [sum(b < 0x20 for b in head[i:4096:2]) / max(len(head[i:4096:2]), 1) for i in (0, 1)]
+        if max(low) >= 0.9 and min(low) < 0.5:  # the high byte of each code unit is the mostly-low one
+            enc = "utf-16-le" if low[1] > low[0] else "utf-16-be"
+    if enc is None:
+        text, unit = head.decode("latin-1"), "byte"
+    else:
+        size = 4 if "32" in enc else 2
+        cut = head[:len(head) - len(head) % size]
+        try:
+            text = cut.decode(enc)
+        except UnicodeDecodeError as e:
+            if e.start < len(cut) - 4 or len(head) < HEAD:  # not a character cut short by the head's end
+                raise DataError(f"{label}: binary data, not {enc.upper()} text (byte offset {e.start:,} does not "
+                                f"decode as it); {_FIX}") from None
+            text = cut[:e.start].decode(enc)
+        unit = "character"
+    if "\0\0\0\0" in text:
+        at = text.index("\0\0\0\0")
+        raise DataError(f"{label}: binary data, not a text table (NUL {unit}s from {unit} offset {at:,}); {_FIX}")
+    allowed = {ord(c) for c in (seps or ()) if c and len(c) == 1}
+    controls = len(text) - len(text.translate({ord(c): None for c in _CONTROLS if ord(c) not in allowed}))
+    if controls > max(8, len(text) // 100):
+        raise DataError(f"{label}: binary data, not a text table ({controls:,} control {unit}s in its first "
+                        f"{len(text):,}); {_FIX}")
+    if len(head) >= HEAD and "\n" not in text and "\r" not in text:
         raise DataError(f"{label}: no line break in its first {HEAD >> 20} MiB, so not a table of one row per "
-                        "line; give CSV/TSV text, or a Parquet file named .parquet")
+                        f"line; {_FIX}")
 
 
 def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) -> DataError:

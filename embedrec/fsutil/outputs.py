@@ -8,6 +8,7 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
             fsync_tree(tmp)
             if target.exists():
                 if not _exchange(tmp, target):
-                    old = target.parent / f".{side_stem(target.name)}.old-{os.getpid()}"
+                    # the pid and 8 random characters, as mkdtemp's: a user's '.ds.old-2023' is not one (a review)
+                    old = target.parent / f".{side_stem(target.name)}.old-{os.getpid()}-{secrets.token_hex(4)}"
                     os.replace(target, old)
                     os.replace(tmp, target)
                     tmp = old
@@ -256,12 +258,13 @@ def shorten_name(name: str) -> str:
 
 
 # what follows '.<name>.' in a writer's side names: tmp-<pid>-<8 random>[.suffix] (mkdtemp/mkstemp; torchrun's
-# --topk-all parts: tmp-<pid>-parts-<8 random>), old-<pid> (an embedrec output moved aside: checked for one)
+# --topk-all parts: tmp-<pid>-parts-<8 random>), old-<pid>-<8 random> (an embedrec output moved aside: checked
+# for one). Before this session old-<pid> had no random part: such a leftover of a writer killed mid-swap stays.
 _SIDE_NAME = re.compile(r"(?P<kind>tmp|old)-(?P<pid>[0-9]+)(?:-(?P<rand>(?:parts-)?[a-z0-9_]{8})(?:\.[A-Za-z0-9.]+)?)?")
 
 
 def sweep_stale(target: Path) -> None:
-    """Remove ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>`` folders whose writer is gone (kill -9), and the
+    """Remove ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>-*`` folders whose writer is gone (kill -9), and the
     ``.<name>.tmp-<pid>-*`` files of ``atomic_file`` writers that are gone (``<name>``: ``side_stem``)."""
     stem = side_stem(target.name)
     for p in target.parent.glob(f".{glob_escape(stem)}.*"):
@@ -275,8 +278,7 @@ def sweep_stale(target: Path) -> None:
         if p.is_dir() and not p.is_symlink():
             # an old-<pid> folder is the output a writer moved aside: one of embedrec's kinds (a review: a user's
             # '.ds.old-2023' was removed), or emptied
-            ours = (kind == "tmp") == (m.group("rand") is not None) and (
-                kind == "tmp" or _embedrec_kind(p) is not None or not any(p.iterdir()))
+            ours = m.group("rand") is not None and (kind == "tmp" or _embedrec_kind(p) is not None or not any(p.iterdir()))
             if ours and (pid == os.getpid() or not pid_alive(pid)):
                 rmtree(p)
         elif kind == "tmp" and m.group("rand") and (p.is_symlink() or p.is_file()) and not pid_alive(pid):

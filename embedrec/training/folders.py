@@ -1,6 +1,6 @@
 """The folders ``train`` writes in a run folder, and what it may clear there: its own files, never a user's.
 
-Top level: a selection's candidates (``als-reg-0.01``, ...: ``CANDIDATE``), the dimensions' selections
+Top level: a selection's candidates (``als-reg-0.01``, ...: ``CANDIDATE_NAME``), the dimensions' selections
 (``als-dim-<d>``: ``DIM_FOLDER``), the refit (``refit``, its earlier stages ``refit/path-<i>``). A fresh run
 clears what an earlier run's training wrote there (checkpoints, logs, warm-start keys, TensorBoard's events,
 torchrun's tables: ``TRAINING_FILE``, ``EVENTS``, ``DIST_TABLES``), so that a resume never takes another run's
@@ -33,7 +33,6 @@ TRAINING_FILE = re.compile(rf"({_NAMES})|\.({_NAMES})\.[a-z0-9_]{{8}}")
 EVENTS = re.compile(r"events\.out\.tfevents\..+")
 DIST_FOLDER = re.compile(r"checkpoint-dist-e[0-9]{5}|\.checkpoint-dist-e[0-9]{5}\.tmp")
 DIST_TABLES = ("user.npy", "movie.npy", "best_user.npy", "best_movie.npy")
-CANDIDATE = re.compile(r"als-(?!dim-)[0-9a-z.-]+")  # a selection's candidate folder (Selection.folder)
 # the names Selection.folder gives (als-reg-0.01, als-recency-2, als-reg-0.02-a0-0.1066): what a file must not hold
 # before a fit (a user's als-notes.txt is not one; a review)
 CANDIDATE_NAME = re.compile(r"als-(?:reg|recency|a0)-[0-9.e+-]+?(?:-(?:recency|a0)-[0-9.e+-]+?)*")
@@ -93,7 +92,7 @@ def _clear_training_folder(folder: Path, candidates: bool) -> int:
     for entry in os.scandir(folder):
         path = Path(entry.path)
         ours_dir = entry.name == "tensorboard" or DIST_FOLDER.fullmatch(entry.name) or (
-            candidates and CANDIDATE.fullmatch(entry.name))
+            candidates and CANDIDATE_NAME.fullmatch(entry.name))
         if entry.is_symlink():
             if ours_dir or TRAINING_FILE.fullmatch(entry.name):
                 path.unlink()
