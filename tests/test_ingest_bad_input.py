@@ -773,9 +773,16 @@ def test_binary_input_is_refused_from_its_first_mib():
     from embedrec.errors import DataError
 
     text = (HEAD + ROWS) * 3
-    for ok in (text.encode(), text.encode("utf-16-le"), text.encode("utf-16"), text.encode("utf-32-be"),
-               text.encode("utf-32"), b"user_id,movie_id\n1,2", "é\tü\x0c\x1a\r\n".encode("cp1252"), b""):
+    for ok in (text.encode(), text.encode("utf-16"), text.encode("utf-32"), b"user_id,movie_id\n1,2",
+               "é\tü\x0c\x1a\r\n".encode("cp1252"), b"", b"a\tB\t3\n" * 900):  # (the last: no UTF-16 either)
         refuse_binary_head(ok, "f")
+    for ok, encoding in ((text.encode("utf-16-le"), "utf-16-le"), (text.encode("utf-32-be"), "utf-32-be")):
+        refuse_binary_head(ok, "f", (), encoding)
+    with pytest.raises(DataError, match="UTF-16-LE text without a byte-order mark, it seems .* set .*data.encoding="
+                                        "utf-16-le.* if it is one"):  # the reader could not read it as UTF-8 either
+        refuse_binary_head(text.encode("utf-16-le"), "f")
+    with pytest.raises(DataError, match="does not read as utf-16 text \\(data.encoding\\): no line break"):
+        refuse_binary_head(text.encode("utf-16-be"), "f", (), "utf-16")  # the other byte order named
     cases = {b"1,2,3\n" + bytes(64): "NUL bytes from byte offset 6",
              bytes(range(256)) * 8: "control bytes in its first 2,048",
              b"a" * MIB: "no line break in its first 1 MiB"}
@@ -800,8 +807,8 @@ def test_binary_input_is_refused_from_its_first_mib():
 
     noise = random.Random(0).randbytes(MIB)
     # a review: UTF-16-looking first bytes, or data.encoding naming UTF-16/32, switched every check off
-    for data, encoding, said in ((b"A\0" * 2048 + bytes(MIB), "utf-8", "NUL characters from character offset 2,048"),
-                                 (b"A\0" * 2048 + noise, "utf-8", "not UTF-16-LE text"),
+    for data, encoding, said in ((b"A\0" * 2048 + bytes(MIB), "utf-8", "NUL bytes from byte offset 4,095"),
+                                 (b"A\0B\0\n\0" * 683 + noise, "utf-8", "UTF-16-LE text without a byte-order mark"),
                                  (bytes(MIB), "utf-16", "NUL characters"), (noise, "utf-16", "not UTF-16 text"),
                                  (bytes(MIB), "UTF_32", "NUL characters")):
         with pytest.raises(DataError, match=said):

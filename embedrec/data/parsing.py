@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from embedrec.data.textfiles import (
-    HEAD,
     _decode_error,
     _label,
     _parser_error,
@@ -30,7 +29,7 @@ from embedrec.data.textfiles import (
     is_stream,
     read_all,
     read_denied,
-    reading,
+    refuse_binary_file,
     refuse_binary_head,
 )
 from embedrec.errors import DataError, first_line, shorten
@@ -148,6 +147,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     first offending line (file:line), so good files pay nothing for the diagnostics.
     """
     label = label or _label(src)
+    refuse_binary_file(src, label, (sep,), encoding)  # a layout's file (u.data, ratings.dat, .inter) too (a review)
     header_lines = 1 if header else 0
     kw = dict(sep=sep, header=0 if header else None, names=names, usecols=usecols, encoding=encoding,
               engine="c", skip_blank_lines=True, decimal=decimal)
@@ -316,9 +316,8 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     parquet = str(path).endswith(".parquet")
     if is_stream(path):  # a pipe (<(cat movies.csv)): read once, as the ratings are (is_stream)
         path = read_all(path, label, None if parquet else (lambda head: refuse_binary_head(head, label, (sep, genre_sep), encoding)))
-    elif not parquet and isinstance(path, (str, Path)) and not compressed(path):  # its first MiB before pandas reads it whole (a red team: 20 GB of NUL bytes filled the memory)
-        with reading(label), contextlib.suppress(FileNotFoundError, IsADirectoryError), open(path, "rb") as fh:
-            refuse_binary_head(fh.read(HEAD), label, (sep, genre_sep), encoding)
+    elif not parquet:  # its first MiB before pandas reads it whole (a red team: 20 GB of NUL bytes filled the memory)
+        refuse_binary_file(path, label, (sep, genre_sep), encoding)
     try:
         src = io.BytesIO(path) if isinstance(path, bytes) else path
         if parquet:

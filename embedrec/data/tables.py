@@ -105,8 +105,9 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
     else:
         sep = cfg.separator or ("\t" if fmt == "tsv" else None)
         src = whole if whole is not None else decompressed(source, label) if packed else source
-        src = _from_bom(src, label, cfg.encoding)
+        # the first MiB before anything reads the whole (a review: a BOM then 6 GB of zeros, read by _from_bom)
         _refuse_binary(src, label, source == "-" or stream or isinstance(src, bytes), (sep,), cfg.encoding)
+        src = _from_bom(src, label, cfg.encoding)
         if sep is None:
             sep = _sniff_separator(src, cfg.encoding)
         header_names = None

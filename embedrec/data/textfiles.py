@@ -116,29 +116,36 @@ def refuse_binary_head(head: bytes, label: str, seps=(), encoding: str = "utf-8"
     """Refuse input whose first bytes (``head``, up to HEAD) are no text table: a run of NUL characters, many
     control characters (random or binary data), or no line break in HEAD bytes (a first line longer than any
     table's). ``seps``: control characters the config separates fields or genres with (Hive's \\x01 and \\x02),
-    which are text there. UTF-16 and UTF-32 (a byte-order mark, ``encoding`` naming one, or, without either, most
-    bytes of every other position below 0x20 and not of the others: any alphabet's high bytes) are checked in
-    their code units, so Cyrillic's 0x04 bytes are letters, and bytes that do not decode are binary (a review:
-    'A\\0' x 2048 then /dev/zero was read until the memory ran out)."""
+    which are text there. UTF-16 and UTF-32 (a byte-order mark, or ``encoding`` naming one) are checked in their
+    code units, so Cyrillic's 0x04 bytes are letters, and bytes that do not decode are said not to be that
+    encoding; UTF-16 without a mark where ``encoding`` is a byte encoding (most bytes of every other position
+    below 0x20 and not of the others, and a line feed where it says) is refused with the encoding to name, which
+    the reader would need anyway (a review: 'A\\0' x 2048 then /dev/zero was read until the memory ran out)."""
     if not head:
         return
     named = encoding.lower().replace("_", "-")
-    enc = _bom_encoding(head, head) or (named if named.startswith(("utf-16", "utf-32")) else None)
+    bom = _bom_encoding(head, head)
+    enc = bom or (named if named.startswith(("utf-16", "utf-32")) else None)
     if enc is None:
         low = [sum(b < 0x20 for b in head[i:4096:2]) / max(len(head[i:4096:2]), 1) for i in (0, 1)]
         if max(low) >= 0.9 and min(low) < 0.5:  # the high byte of each code unit is the mostly-low one
-            enc = "utf-16-le" if low[1] > low[0] else "utf-16-be"
+            guess = "utf-16-le" if low[1] > low[0] else "utf-16-be"
+            if "\n" in head[:4096 - 4096 % 2].decode(guess, "replace"):  # (a review: 'a\\tB\\t3\\n' is not one)
+                raise DataError(f"{label}: {guess.upper()} text without a byte-order mark, it seems (every other "
+                                f"byte is below 0x20); set «--set data.encoding={guess}» if it is one")
     if enc is None:
         text, unit = head.decode("latin-1"), "byte"
     else:
         size = 4 if "32" in enc else 2
         cut = head[:len(head) - len(head) % size]
+        wrong = "" if bom else ("; set data.encoding to the file's encoding (for UTF-16 without a byte-order mark: "
+                                "utf-16-le or utf-16-be)")
         try:
             text = cut.decode(enc)
         except UnicodeDecodeError as e:
             if e.start < len(cut) - 4 or len(head) < HEAD:  # not a character cut short by the head's end
-                raise DataError(f"{label}: binary data, not {enc.upper()} text (byte offset {e.start:,} does not "
-                                f"decode as it); {_FIX}") from None
+                raise DataError(f"{label}: binary data, or not {enc.upper()} text (byte offset {e.start:,} does not "
+                                f"decode as it){wrong or '; ' + _FIX}") from None
             text = cut[:e.start].decode(enc)
         unit = "character"
     if "\0\0\0\0" in text:
@@ -149,9 +156,25 @@ def refuse_binary_head(head: bytes, label: str, seps=(), encoding: str = "utf-8"
     if controls > max(8, len(text) // 100):
         raise DataError(f"{label}: binary data, not a text table ({controls:,} control {unit}s in its first "
                         f"{len(text):,}); {_FIX}")
+    if enc is not None and not bom and len(text) > 256 and "\n" not in text[:4096] and "\r" not in text[:4096]:
+        raise DataError(f"{label}: does not read as {encoding} text (data.encoding): no line break in its first "
+                        f"{min(len(text), 4096):,} characters{wrong}")
     if len(head) >= HEAD and "\n" not in text and "\r" not in text:
         raise DataError(f"{label}: no line break in its first {HEAD >> 20} MiB, so not a table of one row per "
                         f"line; {_FIX}")
+
+
+def refuse_binary_file(path, label: str, seps=(), encoding: str = "utf-8") -> None:
+    """:func:`refuse_binary_head` on a regular, uncompressed file's first HEAD bytes (a path; anything else, or a
+    file that cannot be opened, is left to the reader, which says why)."""
+    if not isinstance(path, (str, Path)) or compressed(path) or is_stream(path):
+        return
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD)
+    except OSError:
+        return
+    refuse_binary_head(head, label, seps, encoding)
 
 
 def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) -> DataError:

@@ -260,7 +260,8 @@ def shorten_name(name: str) -> str:
 # what follows '.<name>.' in a writer's side names: tmp-<pid>-<8 random>[.suffix] (mkdtemp/mkstemp; torchrun's
 # --topk-all parts: tmp-<pid>-parts-<8 random>), old-<pid>-<8 random> (an embedrec output moved aside: checked
 # for one). Before this session old-<pid> had no random part: such a leftover of a writer killed mid-swap stays.
-_SIDE_NAME = re.compile(r"(?P<kind>tmp|old)-(?P<pid>[0-9]+)(?:-(?P<rand>(?:parts-)?[a-z0-9_]{8})(?:\.[A-Za-z0-9.]+)?)?")
+_SIDE_NAME = re.compile(r"tmp-(?P<pid>[0-9]+)(?:-(?P<rand>(?:parts-)?[a-z0-9_]{8})(?:\.[A-Za-z0-9.]+)?)?"
+                        r"|old-(?P<opid>[0-9]+)-(?P<hex>[0-9a-f]{8})")
 
 
 def sweep_stale(target: Path) -> None:
@@ -274,11 +275,13 @@ def sweep_stale(target: Path) -> None:
         m = _SIDE_NAME.fullmatch(rest)
         if m is None:
             continue
-        kind, pid = m.group("kind"), int(m.group("pid"))
+        kind = "tmp" if m.group("pid") else "old"
+        pid = int(m.group("pid") or m.group("opid"))
         if p.is_dir() and not p.is_symlink():
-            # an old-<pid> folder is the output a writer moved aside: one of embedrec's kinds (a review: a user's
-            # '.ds.old-2023' was removed), or emptied
-            ours = m.group("rand") is not None and (kind == "tmp" or _embedrec_kind(p) is not None or not any(p.iterdir()))
+            # an old-<pid>-<hex> folder is the output a writer moved aside: one of embedrec's kinds (a review: a
+            # user's '.ds.old-2023' was removed), or emptied
+            ours = kind == "old" and (_embedrec_kind(p) is not None or not any(p.iterdir())) or \
+                kind == "tmp" and m.group("rand") is not None
             if ours and (pid == os.getpid() or not pid_alive(pid)):
                 rmtree(p)
         elif kind == "tmp" and m.group("rand") and (p.is_symlink() or p.is_file()) and not pid_alive(pid):
