@@ -866,3 +866,19 @@ def test_control_character_separators_and_utf16_alphabets_are_text(tmp_path):
     assert r.exit_code == 0, r.stderr
     r, out = ingest(tmp_path / "x", movies)  # not named: the header's NUL bytes say which encoding to name
     refused(r, out, "set --set data.encoding=utf-16-le if it is one")
+
+
+def test_a_compressed_movies_file_is_held_to_the_decompression_limits(tmp_path):
+    """A review: pandas read a compressed data.movies whole with no limit (a 13 MB .gz of zeros ran out of memory
+    at 2.2 GB). It is decompressed within the limits a compressed ratings file has, then checked as text."""
+    ratings = tmp_path / "r.csv"
+    ratings.write_text(HEAD + ROWS)
+    good = tmp_path / "movies.csv.gz"
+    good.write_bytes(gzip.compress(("movie_id,title,genres\n" + "".join(
+        f"{m},Movie {m} (1990),Drama\n" for m in range(1, 6))).encode()))
+    r, out = ingest(tmp_path, ratings, "--set", f"data.movies={good}", quiet=True)
+    assert r.exit_code == 0, r.stderr
+    bomb = tmp_path / "bomb.csv.gz"
+    bomb.write_bytes(gzip.compress(b"movie_id,title\n" + bytes(200 << 20), compresslevel=9))
+    r, out = ingest(tmp_path / "x", ratings, "--set", f"data.movies={bomb}")
+    refused(r, out, f"{bomb}: it decompresses to more than")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from embedrec.data.textfiles import (
+    HEAD,
     _decode_error,
     _label,
     _parser_error,
@@ -26,6 +27,7 @@ from embedrec.data.textfiles import (
     _short_row,
     compressed,
     data_line,
+    decompressed,
     is_stream,
     read_all,
     read_denied,
@@ -316,6 +318,9 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     parquet = str(path).endswith(".parquet")
     if is_stream(path):  # a pipe (<(cat movies.csv)): read once, as the ratings are (is_stream)
         path = read_all(path, label, None if parquet else (lambda head: refuse_binary_head(head, label, (sep, genre_sep), encoding)))
+    elif not parquet and compressed(path):  # within the decompression limits, as a compressed ratings file (a
+        path = decompressed(path, label)   # review: a 13 MB .gz of zeros ran out of memory at 2.2 GB)
+        refuse_binary_head(path[:HEAD], label, (sep, genre_sep), encoding)
     elif not parquet:  # its first MiB before pandas reads it whole (a red team: 20 GB of NUL bytes filled the memory)
         refuse_binary_file(path, label, (sep, genre_sep), encoding)
     try:
