@@ -325,8 +325,8 @@ def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), de
 def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``)."""
     from embedrec.errors import ArtifactError
-    from embedrec.run import run_dataset, run_fix
-    from embedrec.verify import check_served_arrays
+    from embedrec.run import run_dataset
+    from embedrec.verify import check_finite, check_served_arrays
 
     ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
     if ds.n_users != run.manifest["n_users"] or ds.n_movies != run.manifest["n_movies"]:
@@ -335,10 +335,9 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
     check_served_arrays(run, f["user_factors"], f["movie_factors"])  # as recommend does (a red team: IndexError)
     for name in ("user_factors", "movie_factors", "user_bias", "movie_bias"):  # read whole here anyway: a NaN row
-        a = f[name]  # (a model without biases has none)
-        if a is not None and np.asarray(a).dtype.kind == "f" and not np.isfinite(a).all():  # (a review: no error)
-            raise ArtifactError(f"run '{run.path}': {name}.npy holds values that are not finite (NaN or inf); "
-                                f"{run_fix(run.path)}")
+        a = f[name]  # scored as the last of every list (a review: metrics, no error); a model without biases has none
+        if a is not None and np.asarray(a).dtype.kind == "f":
+            check_finite(run, np.asarray(a), lambda i, name=name: f"{name}.npy holds values that are")
     f["global_mean"] = run.manifest.get("global_mean", 0.0)
     return evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
                             device)

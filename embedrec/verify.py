@@ -74,6 +74,22 @@ def verify_path(path: str | Path) -> dict:
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
 
 
+def damaged(run, what: str) -> ArtifactError:
+    """The one line for a run whose arrays are damaged: the run (or, in memory, the model), what is wrong, and how
+    to train it again."""
+    where, fix = (f"run '{run.path}'", run_fix(run.path)) if run is not None else ("the model", "train again")
+    return ArtifactError(f"{where}: {what}; {fix}")
+
+
+def check_finite(run, table: np.ndarray, what) -> None:
+    """Refuse rows of a table (what serving or evaluate read) that are not finite: ``what(i)`` names the first
+    such row i (a red team: a NaN user row answered nothing, and said the user had rated every movie)."""
+    bad = ~np.isfinite(table)
+    if bad.any():
+        raise damaged(run, f"{what(int(np.flatnonzero(bad.reshape(len(table), -1).any(axis=1))[0]))} not finite "
+                           "(NaN or inf)")
+
+
 def check_served_arrays(run, user: np.ndarray, movie: np.ndarray, seen: tuple | None = None) -> None:
     """Refuse a run whose arrays do not fit together (a run re-sealed after an edit, which the checksums pass: a
     red team found evaluate's IndexError and matmul errors, and recommend's, for tables cut short or a CSR of
@@ -83,20 +99,17 @@ def check_served_arrays(run, user: np.ndarray, movie: np.ndarray, seen: tuple | 
     m = run.manifest  # (not model.dim: a feature model's served tables are wider)
     if user.ndim != 2 or movie.ndim != 2 or user.shape[0] != m["n_users"] or movie.shape[0] != m["n_movies"] or \
             user.shape[1] != movie.shape[1]:
-        raise ArtifactError(f"run '{run.path}': embedding shapes do not match the manifest; {run_fix(run.path)}")
+        raise damaged(run, "embedding shapes do not match the manifest")
     if seen is not None:
         ptr, idx = seen
         ok = ptr.ndim == 1 and idx.ndim == 1 and ptr.shape[0] == m["n_users"] + 1 and int(ptr[0]) == 0 and \
             int(ptr[-1]) == idx.shape[0] and bool((np.diff(ptr) >= 0).all())
         if not ok:
-            raise ArtifactError(f"run '{run.path}': its seen movies (seen_indptr.npy, seen_indices.npy) do not fit "
-                                f"{m['n_users']:,} users; {run_fix(run.path)}")
+            raise damaged(run, f"its seen movies (seen_indptr.npy, seen_indices.npy) do not fit {m['n_users']:,} users")
 
 
 def check_seen_rows(run, movies: np.ndarray, n_movies: int) -> None:
     """The seen movie rows read for some users: every one a movie of the run (a forged run's 1e9 was an
     IndexError, a negative row wrapped round to another movie)."""
     if movies.size and (int(movies.min()) < 0 or int(movies.max()) >= n_movies):
-        where = f"run '{run.path}'" if run is not None else "the model"
-        raise ArtifactError(f"{where}: seen_indices.npy holds movie rows outside 0..{n_movies - 1}; "
-                            f"{run_fix(run.path) if run is not None else 'train again'}")
+        raise damaged(run, f"seen_indices.npy holds movie rows outside 0..{n_movies - 1}")

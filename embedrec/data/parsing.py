@@ -142,14 +142,16 @@ def _size(path) -> int:
 
 def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numeric: dict[str, str],
                        header: bool, encoding: str, label: str | None = None,
-                       extra_dtype: dict | None = None, decimal: str = ".") -> pd.DataFrame:
+                       extra_dtype: dict | None = None, decimal: str = ".", checked: bool = False) -> pd.DataFrame:
     """Read a delimited table whose ``numeric`` columns (name -> dtype) must parse as numbers.
 
     Fast path: pandas' C engine with narrow dtypes. On failure the file is re-read as text to report the
-    first offending line (file:line), so good files pay nothing for the diagnostics.
+    first offending line (file:line), so good files pay nothing for the diagnostics. A file's first MiB is
+    checked for binary data first (:func:`textfiles.refuse_binary_file`) unless the caller ``checked`` it.
     """
     label = label or _label(src)
-    refuse_binary_file(src, label, (sep,), encoding)  # a layout's file (u.data, ratings.dat, .inter) too (a review)
+    if not checked:  # a layout's file (u.data, ratings.dat, .inter: a review); the generic reader checked its own
+        refuse_binary_file(src, label, (sep,), encoding)
     header_lines = 1 if header else 0
     kw = dict(sep=sep, header=0 if header else None, names=names, usecols=usecols, encoding=encoding,
               engine="c", skip_blank_lines=True, decimal=decimal)
@@ -317,7 +319,8 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     label = str(path)
     parquet = str(path).endswith(".parquet")
     if is_stream(path):  # a pipe (<(cat movies.csv)): read once, as the ratings are (is_stream)
-        path = read_all(path, label, None if parquet else (lambda head: refuse_binary_head(head, label, (sep, genre_sep), encoding)))
+        path = read_all(path, label, None if parquet else (
+            lambda head: refuse_binary_head(head, label, (sep, genre_sep), encoding)))
     elif not parquet and compressed(path):  # within the decompression limits, as a compressed ratings file (a
         path = decompressed(path, label)   # review: a 13 MB .gz of zeros ran out of memory at 2.2 GB)
         refuse_binary_head(path[:HEAD], label, (sep, genre_sep), encoding)

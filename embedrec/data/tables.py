@@ -105,8 +105,10 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
     else:
         sep = cfg.separator or ("\t" if fmt == "tsv" else None)
         src = whole if whole is not None else decompressed(source, label) if packed else source
-        # the first MiB before anything reads the whole (a review: a BOM then 6 GB of zeros, read by _from_bom)
-        _refuse_binary(src, label, source == "-" or stream or isinstance(src, bytes), (sep,), cfg.encoding)
+        # the first MiB before anything reads the whole (a review: a BOM then 6 GB of zeros, read by _from_bom);
+        # stdin and a pipe were checked as they were read
+        if whole is None:
+            _refuse_binary(src, label, isinstance(src, bytes), (sep,), cfg.encoding)
         src = _from_bom(src, label, cfg.encoding)
         if sep is None:
             sep = _sniff_separator(src, cfg.encoding)
@@ -141,7 +143,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             df = read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
                                     usecols=None if cfg.header else list(wanted),
                                     numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
-                                    extra_dtype=extra, decimal=cfg.decimal)
+                                    extra_dtype=extra, decimal=cfg.decimal, checked=True)
         except DataError as e:
             ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
             msg = str(e)

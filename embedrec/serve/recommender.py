@@ -22,7 +22,7 @@ from embedrec.run import UNKNOWN_RATED, Run, load_run, run_fix, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
 from embedrec.sparse import gather_csr
-from embedrec.verify import check_seen_rows, check_served_arrays
+from embedrec.verify import check_finite, check_seen_rows, check_served_arrays
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import RecommendConfig
@@ -264,11 +264,7 @@ class Recommender:
             raise UsageError(f"user rows must be 0..{self.P.shape[0] - 1}, got {int(rows.min())} (an unknown id "
                              "from user_rows); drop the -1 rows, or call recommend(ids, missing=...) instead")
         users = np.asarray(self.P[rows])
-        if not np.isfinite(users).all():  # a damaged table: no list, and no note that they rated everything
-            bad = self.catalogue.users.ids[int(rows[np.flatnonzero(~np.isfinite(users).all(axis=1))[0]])]
-            raise ArtifactError(f"{'run ' + repr(str(self.run.path)) if self.run is not None else 'the model'}: user "
-                                f"{py_id(bad)}'s embedding is not finite (NaN or inf); "
-                                f"{run_fix(self.run.path) if self.run is not None else 'train again'}")
+        check_finite(self.run, users, lambda i: f"user {py_id(self.catalogue.users.ids[int(rows[i])])}'s embedding is")
         q = augment_users(users)
         if include_seen:
             excl = (np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -389,11 +385,8 @@ class Recommender:
     def similar(self, row: int, k: int, allowed=None):
         """Top-k movie rows by cosine similarity to movie ``row`` (itself excluded): exact over the factors
         for a model in memory or a flat index, through the cosine index otherwise."""
-        query = np.asarray(self.Q[row])
-        if not np.isfinite(query).all():  # a damaged table (a review: two movies listed, 'every other movie')
-            raise ArtifactError(f"{'run ' + repr(str(self.run.path)) if self.run is not None else 'the model'}: movie "
-                                f"{py_id(self.movie_ids[row])}'s embedding is not finite (NaN or inf); "
-                                f"{run_fix(self.run.path) if self.run is not None else 'train again'}")
+        query = np.asarray(self.Q[row])  # a damaged row (a review: two movies listed, 'every other movie')
+        check_finite(self.run, query[None], lambda i: f"movie {py_id(self.movie_ids[row])}'s embedding is")
         if not np.any(query):
             log.warning("movie %s has a zero embedding: similarities are all 0", self.movie_ids[row])
         untrained = self.untrained
