@@ -27,7 +27,7 @@ from embedrec import worker_pool
 from embedrec.errors import ArtifactError, ConfigError, Interrupted, Terminated, UsageError
 from embedrec.fsutil.files import io_error, read_json, write_json
 from embedrec.fsutil.integrity import SEAL, check_seal, seal
-from embedrec.fsutil.locks import locked_folder
+from embedrec.fsutil.locks import confirm_held, locked_folder
 from embedrec.fsutil.outputs import atomic_file, refuse_inside_store
 from embedrec.metrics import higher_is_better
 from embedrec.run import TUNE_DIR, TUNE_RESULTS, WRITER_LOCK
@@ -335,6 +335,7 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
                  kept, len(dims) * len(wds), len(todo))
 
     def save():
+        confirm_held()  # tune.dir's lock is still this sweep's (a user may have deleted the file)
         write_json(state_path, seal({"dataset": ds.manifest.get("inputs"), "metric": metric, "trials":
                                      sorted(finished.values(), key=lambda t: (t["dim"], t["weight_decay"] or 0))}))
 

@@ -2018,3 +2018,63 @@ def test_a_signal_after_ingest_published_is_no_failure(base, tmp_path, monkeypat
     else:
         assert r.exit_code == 143 and os.readlink(out / "current") == first
         assert "terminated (SIGTERM): nothing half-written was left behind" in one_line(r)
+
+
+def test_a_deleted_run_lock_is_taken_again_or_the_publish_refused(tmp_path):
+    """A red team: deleting RUN/.lock while `train` ran let a second writer in, and both published. Before it
+    publishes, a writer checks that its lock file is still the one at that name: gone and free, it takes the lock
+    again and publishes; taken by another writer meanwhile, it publishes nothing and names that writer."""
+    from embedrec.fsutil.generations import publish_generation
+    from embedrec.fsutil.locks import locked_folder
+
+    run = tmp_path / "run"
+
+    def write(folder):
+        (folder / "manifest.json").write_text("{}")
+
+    with locked_folder(run, "embedrec train", "use another run.dir", "choose another run.dir"):
+        (run / ".lock").unlink()  # the user's rm, no other writer
+        first = publish_generation(run, "artifacts", write, keep=2)
+        assert os.readlink(run / "current") == first.name
+        with pytest.raises(BlockingIOError):  # this writer holds the lock at the name again
+            _hold_lock(run / ".lock", "4242 embedrec train\n")
+        assert (run / ".lock").read_text() == f"{os.getpid()} embedrec train\n"
+
+    with locked_folder(run, "embedrec train", "use another run.dir", "choose another run.dir"):
+        (run / ".lock").unlink()
+        fd = _hold_lock(run / ".lock", "4242 embedrec index rebuild\n")  # a second writer got in
+        try:
+            with pytest.raises(ArtifactError) as e:
+                publish_generation(run, "artifacts", write, keep=2)
+            assert e.value.cli_message() == (
+                f"the writer lock '{run / '.lock'}' was removed while this command ran, and another embedrec index "
+                "rebuild (pid 4242) has taken it since: nothing was published; wait for it to finish, then run this "
+                "command again (and leave the lock file in place)")
+            assert os.readlink(run / "current") == first.name  # nothing swapped, no temporary left
+            assert sorted(p.name for p in run.iterdir()) == [".lock", first.name, "current"]
+        finally:
+            os.close(fd)
+
+
+def test_a_writer_whose_side_lock_was_replaced_leaves_the_new_one(tmp_path):
+    """The lock beside an output is removed by its writer when done, but only while it is still that writer's:
+    one a second writer made after a user deleted the first's stays with its holder, and the first publishes
+    nothing over it."""
+    from embedrec.fsutil.outputs import atomic_dir
+
+    out = tmp_path / "out"
+    lock = tmp_path / ".embedrec.out.lock"
+    with pytest.raises(ArtifactError, match="was removed while this command ran, and another embedrec export"):
+        with atomic_dir(out, command="embedrec export") as tmp:
+            (tmp / "a.txt").write_text("a")
+            lock.unlink()
+            fd = _hold_lock(lock, "4242 embedrec export\n")
+    try:
+        assert lock.read_text() == "4242 embedrec export\n" and not out.exists()
+        assert [p.name for p in tmp_path.iterdir()] == [lock.name]
+    finally:
+        os.close(fd)
+    with atomic_dir(out, command="embedrec export") as tmp:  # deleted and free: taken again, published
+        (tmp / "a.txt").write_text("a")
+        lock.unlink()
+    assert (out / "a.txt").read_text() == "a" and not lock.exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from embedrec.fsutil.files import fsync_dir, fsync_tree, pid_alive, probe_json, rmtree
 from embedrec.fsutil.integrity import SEALED_WITH
-from embedrec.fsutil.locks import FolderHold, remove_unless_held
+from embedrec.fsutil.locks import FolderHold, confirm_held, remove_unless_held
 
 
 def new_version() -> str:
@@ -50,6 +50,7 @@ def publish_generation(root: Path, prefix: str, write, keep: int) -> Path:
         tmp.mkdir()
         write(tmp)
         fsync_tree(tmp)
+        confirm_held()  # the writer lock is still this writer's (a user may have deleted the file)
         final = root / f"{prefix}-{version}"
         os.replace(tmp, final)
         fsync_dir(root)

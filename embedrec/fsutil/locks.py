@@ -25,6 +25,7 @@ def target_lock(target: str | Path, command: str, fix: str):
 
 
 _held: dict[str, list] = {}  # lock file -> [fd, depth]: re-entrant within one process
+_held_command: dict[str, str] = {}  # lock file -> the command its holder writes in it
 
 
 def _lock_holder(fd: int) -> list[str]:
@@ -88,10 +89,12 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         os.pwrite(fd, line, 0)  # then cut what an earlier holder left: the file is never empty between holders
         os.ftruncate(fd, len(line))
         _held[key] = [fd, 1]
+        _held_command[key] = command
         yield
     finally:
-        _held.pop(key, None)
-        if remove:
+        fd = _held.pop(key, [fd])[0]  # confirm_held may have taken the lock again on a new file
+        _held_command.pop(key, None)
+        if remove and _same_file(fd, key):
             with contextlib.suppress(OSError):
                 os.unlink(key)  # still ours: every writer holds the lock before it may unlink
         os.close(fd)  # releases the lock
@@ -118,6 +121,37 @@ def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, loc
                     for d in made:  # innermost first; rmdir stops at the first folder that is not empty
                         d.rmdir()
             raise
+
+
+def confirm_held() -> None:
+    """Before a writer publishes: check that every writer lock this process holds is still the file at its name.
+
+    A user who deletes ``RUN/.lock`` while ``train`` runs lets a second writer create the file again and take it
+    (a red team). Where the name is gone or holds another file, this writer takes the lock again at that name
+    (nobody else is writing: go on) or, when another process holds it, raises ArtifactError naming it, so the
+    first writer publishes nothing over the second's work.
+    """
+    import fcntl
+
+    for key, held in list(_held.items()):
+        if _same_file(held[0], key):
+            continue
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            pid = f" (pid {holder[0]})" if holder and holder[0].isdigit() else ""
+            who = holder[1].strip() if len(holder) > 1 else "embedrec command"
+            raise ArtifactError(f"the writer lock '{key}' was removed while this command ran, and another {who}{pid} "
+                                "has taken it since: nothing was published; wait for it to finish, then run this "
+                                "command again (and leave the lock file in place)") from None
+        line = f"{os.getpid()} {_held_command.get(key, 'embedrec')}\n".encode()
+        os.pwrite(fd, line, 0)
+        os.ftruncate(fd, len(line))
+        os.close(held[0])  # the old file's lock: nobody can reach that file by its name any more
+        held[0] = fd
 
 
 def _same_file(fd: int, path: str) -> bool:

@@ -26,7 +26,7 @@ from embedrec.fsutil.files import (
     umask,
 )
 from embedrec.fsutil.generations import unlisted
-from embedrec.fsutil.locks import target_lock
+from embedrec.fsutil.locks import confirm_held, target_lock
 
 
 @contextlib.contextmanager
@@ -73,6 +73,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
         try:
             yield tmp
             fsync_tree(tmp)
+            confirm_held()
             if target.exists():
                 if not _exchange(tmp, target):
                     # the pid and 8 random characters, as mkdtemp's: a user's '.ds.old-2023' is not one (a review)
@@ -167,6 +168,7 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            confirm_held()
             os.replace(tmp, target)
             fsync_dir(target.parent)
         except BaseException as e:
