@@ -14,7 +14,7 @@ import numpy as np
 from embedrec.errors import ArtifactError, UsageError
 from embedrec.export_tables import MARKER, is_export
 from embedrec.fsutil.files import side_stem
-from embedrec.fsutil.outputs import atomic_dir, atomic_file
+from embedrec.fsutil.outputs import TMP, atomic_dir, atomic_file
 from embedrec.serve.recommender import Recommender
 
 COMMAND = "embedrec export"  # what a refused second writer is told holds the lock
@@ -75,7 +75,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
             return {"topk_all": str(path), "users": listed, "k": k}
         import tempfile
 
-        parts = Path(g.share(tempfile.mkdtemp(prefix=f".{side_stem(path.name)}.tmp-{os.getpid()}-parts-",
+        parts = Path(g.share(tempfile.mkdtemp(prefix=f".{side_stem(path.name)}.{TMP}-{os.getpid()}-parts-",
                                               dir=path.parent) if g.leader else None))
         try:
             err = None

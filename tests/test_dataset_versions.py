@@ -118,7 +118,7 @@ def test_killed_writers_temp_folders_are_swept(csv, tmp_path):
     assert load_dataset(root).fingerprint == before  # the previous generation is still served
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    beside = tmp_path / f".ds.tmp-{dead.pid}-abcd1234"  # a killed writer's folder from the flat layout
+    beside = tmp_path / f".ds.embedrec-tmp-{dead.pid}-abcd1234"  # a killed writer's folder from the flat layout
     beside.mkdir()
     # killed between swap_link's new link and its rename (the fault suite found one left after the rerun)
     link = root / f".current.{dead.pid}"

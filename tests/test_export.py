@@ -234,7 +234,7 @@ def test_topk_file_temporary_is_its_own(rec, tmp_path):
     other = tmp_path / ".top.csv.tmp"  # the name the old code gave every writer
     other.write_text("another writer's half-written rows")
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f".top.csv.tmp-{int(dead.stdout)}-abcd1234.csv"
+    stale = tmp_path / f".top.csv.embedrec-tmp-{int(dead.stdout)}-abcd1234.csv"
     stale.write_text("left by a killed writer")
     topk_all(rec, tmp_path / "top.csv", 3, batch=64)
     assert other.read_text() == "another writer's half-written rows"

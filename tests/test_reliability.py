@@ -762,17 +762,19 @@ def test_ingest_sweeps_killed_writers_temp_folders_and_locks(base, tmp_path):  #
     assert invoke("ingest", "-q", csv, "-o", out).exit_code == 0
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    for name in (f".ds.tmp-{dead.pid}-abcd1234", f".ds.old-{dead.pid}-0f1e2d3c"):
+    for name in (f".ds.embedrec-tmp-{dead.pid}-abcd1234", f".ds.embedrec-old-{dead.pid}-0f1e2d3c"):
         (tmp_path / name).mkdir()
-    # a red team and a review: the user's were removed (not embedrec's names, or not an embedrec output)
-    for name in (".ds.old-mine", ".ds.tmp-notes", f".ds.old-{dead.pid}-x", ".ds.tmp-research", ".ds.old-2023",
-                 f".ds.old-{dead.pid}-0a1b2c3d"):  # (the last: embedrec's name, but not an output of embedrec's)
+    (tmp_path / f".ds.embedrec-tmp-{dead.pid}-abcd1234" / "part.npy").write_text("x")  # half-written: goes whole
+    # red teams and a review: the user's were removed (not embedrec's names, or not an embedrec output; the
+    # shape of embedrec's names before they were prefixed, '.ds.tmp-<pid>-<8>', is the user's now)
+    users = [".ds.old-mine", ".ds.tmp-notes", f".ds.old-{dead.pid}-x", ".ds.tmp-research", ".ds.old-2023",
+             f".ds.embedrec-old-{dead.pid}-0a1b2c3d",  # embedrec's name, but not an output of embedrec's
+             f".ds.tmp-{dead.pid}-snapshot", f".ds.old-{dead.pid}-0f1e2d3c", f".ds.embedrec-tmp-{os.getppid()}-abcd1234"]
+    for name in users:  # (the last: a live writer's)
         (tmp_path / name).mkdir()
         (tmp_path / name / "precious.txt").write_text("keep")
     assert invoke("ingest", "-q", csv, "-o", out, "--overwrite").exit_code == 0
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ds")) == sorted([
-        ".ds.old-mine", f".ds.old-{dead.pid}-x", ".ds.tmp-notes", ".ds.tmp-research", ".ds.old-2023",
-        f".ds.old-{dead.pid}-0a1b2c3d"])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ds")) == sorted(users)
     fd = _hold_lock(tmp_path / ".embedrec.ds.lock", "4243 embedrec ingest\n")
     try:
         r = invoke("ingest", "-q", csv, "-o", out, "--overwrite")
@@ -796,7 +798,7 @@ def test_disk_full_is_one_line_naming_the_path(base, tmp_path, monkeypatch):  # 
     r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", out)
     assert r.exit_code == 1
     assert one_line(r) == f"error: no space left on device writing '{out}'; free space, or choose another -o folder"
-    assert not out.exists() and not list(tmp_path.glob(".exp.tmp-*"))
+    assert not out.exists() and not list(tmp_path.glob(".exp.*"))
     monkeypatch.setattr(ex, "tables", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file "
                                                                                       "system", str(out / "x"))))
     r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", out)
@@ -1842,14 +1844,14 @@ def test_overwrite_of_a_dataset_written_before_generations_keeps_a_users_files(b
 
 def test_overwrite_through_a_link_to_a_folder_replaces_the_folder_and_keeps_the_link(base, tmp_path):
     """A red team: `export -o latest --overwrite` with latest -> exports/v3 swapped the link itself for a new
-    folder (v3 kept the old export) and left a temporary link `.latest.tmp-<pid>-*` for ever."""
+    folder (v3 kept the old export) and left a temporary link `.latest.embedrec-tmp-<pid>-*` for ever."""
     _, run = base
     v3 = tmp_path / "exports" / "v3"
     assert invoke("export", "-q", "--run", run, "--to", "npy", "-o", v3).exit_code == 0
     before = (v3 / "user_factors.npy").stat().st_mtime_ns
     latest = tmp_path / "latest"
     latest.symlink_to(v3)
-    stale = tmp_path / ".latest.tmp-999999999-abcd1234"  # what the old code left behind, its writer long gone
+    stale = tmp_path / ".latest.embedrec-tmp-999999999-abcd1234"  # a link a killed writer left, long gone
     stale.symlink_to(v3)
     time.sleep(0.01)
     r = invoke("export", "-q", "--run", run, "--to", "npy", "-o", latest, "--overwrite")

@@ -41,7 +41,7 @@ def umask() -> int:
 NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs, APFS, tmpfs)
 
 
-_SIDE_ROOM = 40  # what a side name adds to the target's: ".embedrec." + ".lock", ".tmp-<pid>-<random><suffix>"
+_SIDE_ROOM = 56  # what a side name adds to the target's: ".embedrec." + ".lock", ".embedrec-tmp-<pid>-parts-<8><suffix>"
 
 
 def side_stem(name: str) -> str:

@@ -66,7 +66,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
         if target.exists():  # again, under the lock: another writer may have created it meanwhile
             check_replaceable(target, ours)
         try:
-            tmp = Path(tempfile_module().mkdtemp(prefix=f".{side_stem(target.name)}.tmp-{os.getpid()}-", dir=target.parent))
+            tmp = Path(tempfile_module().mkdtemp(prefix=f".{side_stem(target.name)}.{TMP}-{os.getpid()}-", dir=target.parent))
         except OSError as e:
             raise (io_error(e, target.parent, fix) or e) from None
         os.chmod(tmp, 0o777 & ~umask())
@@ -77,7 +77,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
             if target.exists():
                 if not _exchange(tmp, target):
                     # the pid and 8 random characters, as mkdtemp's: a user's '.ds.old-2023' is not one (a review)
-                    old = target.parent / f".{side_stem(target.name)}.old-{os.getpid()}-{secrets.token_hex(4)}"
+                    old = target.parent / f".{side_stem(target.name)}.{OLD}-{os.getpid()}-{secrets.token_hex(4)}"
                     os.replace(target, old)
                     os.replace(tmp, target)
                     tmp = old
@@ -154,7 +154,7 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
         if target.exists() and not overwrite:
             raise ArtifactError(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
         try:
-            fd, name = tempfile_module().mkstemp(prefix=f".{side_stem(target.name)}.tmp-{os.getpid()}-", suffix=suffix,
+            fd, name = tempfile_module().mkstemp(prefix=f".{side_stem(target.name)}.{TMP}-{os.getpid()}-", suffix=suffix,
                                            dir=target.parent)
         except OSError as e:
             raise (io_error(e, target.parent, fix) or e) from None
@@ -259,34 +259,34 @@ def shorten_name(name: str) -> str:
     return name if len(name) <= 40 else name[:37] + "..."
 
 
-# what follows '.<name>.' in a writer's side names: tmp-<pid>-<8 random>[.suffix] (mkdtemp/mkstemp; torchrun's
-# --topk-all parts: tmp-<pid>-parts-<8 random>), old-<pid>-<8 random> (an embedrec output moved aside: checked
-# for one). Before this session old-<pid> had no random part: such a leftover of a writer killed mid-swap stays.
-_SIDE_NAME = re.compile(r"tmp-(?P<pid>[0-9]+)(?:-(?P<rand>(?:parts-)?[a-z0-9_]{8})(?:\.[A-Za-z0-9.]+)?)?"
-                        r"|old-(?P<opid>[0-9]+)-(?P<hex>[0-9a-f]{8})")
+# The names of a writer's side files beside its target: ``.<name>.embedrec-tmp-<pid>-<8 random>[.suffix]``
+# (mkdtemp/mkstemp; torchrun's --topk-all parts: ``embedrec-tmp-<pid>-parts-<8 random>``) and the output it moved
+# aside, ``.<name>.embedrec-old-<pid>-<8 hex>`` (removed only when it holds an embedrec output or nothing).
+# embedrec's own prefix: a red team's '.ds.tmp-2024-snapshot', a user's folder of the shape embedrec's names had
+# before, was removed by the sweep. A leftover of those older names stays.
+TMP, OLD = "embedrec-tmp", "embedrec-old"
+_SIDE_NAME = re.compile(rf"{TMP}-(?P<pid>[0-9]+)-(?P<rand>(?:parts-)?[a-z0-9_]{{8}})(?:\.[A-Za-z0-9.]+)?"
+                        rf"|{OLD}-(?P<opid>[0-9]+)-(?P<hex>[0-9a-f]{{8}})")
 
 
 def sweep_stale(target: Path) -> None:
-    """Remove ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>-*`` folders whose writer is gone (kill -9), and the
-    ``.<name>.tmp-<pid>-*`` files of ``atomic_file`` writers that are gone (``<name>``: ``side_stem``)."""
+    """Remove the ``.<name>.embedrec-tmp-<pid>-*`` / ``.<name>.embedrec-old-<pid>-*`` folders and files whose writer is
+    gone (kill -9) (``<name>``: ``side_stem``)."""
     stem = side_stem(target.name)
-    for p in target.parent.glob(f".{glob_escape(stem)}.*"):
-        rest = p.name[len(stem) + 2:]
-        # only the names embedrec gives (mkdtemp's and mkstemp's 8 random characters): a red team's folders
-        # '.out.old-mine' and '.out.tmp-notes' were removed with the files in them
-        m = _SIDE_NAME.fullmatch(rest)
+    for p in target.parent.glob(f".{glob_escape(stem)}.embedrec-*"):
+        m = _SIDE_NAME.fullmatch(p.name[len(stem) + 2:])
         if m is None:
             continue
         kind = "tmp" if m.group("pid") else "old"
         pid = int(m.group("pid") or m.group("opid"))
+        if pid != os.getpid() and pid_alive(pid):  # a live writer's (this one's own, under its lock: a leftover)
+            continue
         if p.is_dir() and not p.is_symlink():
             # an old-<pid>-<hex> folder is the output a writer moved aside: one of embedrec's kinds (a review: a
             # user's '.ds.old-2023' was removed), or emptied
-            ours = kind == "old" and (_embedrec_kind(p) is not None or not any(p.iterdir())) or \
-                kind == "tmp" and m.group("rand") is not None
-            if ours and (pid == os.getpid() or not pid_alive(pid)):
+            if kind == "tmp" or _embedrec_kind(p) is not None or not any(p.iterdir()):
                 rmtree(p)
-        elif kind == "tmp" and m.group("rand") and (p.is_symlink() or p.is_file()) and not pid_alive(pid):
+        elif kind == "tmp" and (p.is_symlink() or p.is_file()):
             with contextlib.suppress(OSError):  # a link: what an earlier embedrec left of a linked target
                 p.unlink()
 
