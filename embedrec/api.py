@@ -301,13 +301,13 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     Under torchrun (WORLD_SIZE > 1), or resuming a run whose checkpoint was written by several ranks, the
     ranks train shards of the tables (als: ``shard_als.train_distributed``) or replicas of them (the other
     losses: ``replica.train_replicated``)."""
-    from embedrec import distributed
+    from embedrec import device
     from embedrec.data.dataset import load_dataset
     from embedrec.run import check_run_folder, run_lock
 
     if not resume:  # before anything is written there (the CLI checks before it takes the lock)
         check_run_folder(cfg.run.dir)
-    if distributed.active() or (resume and _sharded_checkpoint(cfg.run.dir)):
+    if device.active() or (resume and _sharded_checkpoint(cfg.run.dir)):
         from embedrec.training.fit import resolve_loss
 
         if resolve_loss(cfg.model, cfg.features.active) == "als":
@@ -315,8 +315,9 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
 
             return shard_als.train_distributed(cfg, resume=resume, progress=progress)
         from embedrec import replica
+        from embedrec.distributed import group_for
 
-        return replica.train_replicated(distributed.group_for(cfg), cfg, resume=resume, progress=progress)
+        return replica.train_replicated(group_for(cfg), cfg, resume=resume, progress=progress)
     run_dir = Path(cfg.run.dir)
     with run_lock(run_dir, "embedrec train"):  # re-entrant: the CLI holds it already
         model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)

@@ -1,4 +1,4 @@
-"""Beyond one process: the device setting, and training and scoring on several ranks with torch.distributed.
+"""Beyond one process: the process group of the ranks that train and score with torch.distributed.
 
 Launched by torchrun with the same command line and config as one process::
 
@@ -18,7 +18,11 @@ factor rows are the only copy of those rows (row-wise sharding); the ALS epoch f
 other table its ratings touch (``RowFetch``, an all_to_all), and sums the d x d Gramian over ranks
 (all_reduce). See ``embedrec.shard_als`` for the trainer and docs/scaling.md for the memory per rank.
 
-Nothing here prints; errors are ``embedrec.errors`` types.
+Here: the group (``Group``, its start and its end), the run lock of a job of ranks, the shard boundaries, and the
+row exchanges (``RowFetch``, ``send_to_owners``). Beside it: ``embedrec.device`` (rank and world from the
+environment, train.device), ``embedrec.dist_data`` (each rank's share of a prepared dataset) and
+``embedrec.dist_sync`` (the gradient sums and table merges of replicated models). Nothing here prints; errors are
+``embedrec.errors`` types.
 """
 
 from __future__ import annotations
@@ -28,83 +32,14 @@ import datetime
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from embedrec.device import active, env_rank_world, resolve_device
 from embedrec.errors import ArtifactError, ConfigError
 
 log = logging.getLogger("embedrec")
 TIMEOUT_MIN = int(os.environ.get("EMBEDREC_DIST_TIMEOUT_MIN", "30"))  # a collective waits this long for a peer
-
-
-# ------------------------------------------------------------------------------------------------ environment
-def env_rank_world() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) outside torchrun."""
-    values = []
-    for name, default in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)):
-        raw = os.environ.get(name, "").strip()
-        try:
-            values.append(int(raw) if raw else default)
-        except ValueError:
-            raise ConfigError(f"environment variable {name}={raw!r} is not an integer; launch with torchrun, "
-                              "which sets it") from None
-    rank, world, local = values
-    if world < 1 or not 0 <= rank < world:
-        raise ConfigError(f"environment variables RANK={rank}, WORLD_SIZE={world} are inconsistent; launch with "
-                          "torchrun, which sets them")
-    return rank, world, local
-
-
-def rank_world() -> tuple[int, int]:
-    """(rank, world size): (0, 1) outside torchrun."""
-    rank, world, _ = env_rank_world()
-    return rank, world
-
-
-def active() -> bool:
-    """Whether this process is one of several ranks (WORLD_SIZE > 1)."""
-    return env_rank_world()[1] > 1
-
-
-def secondary() -> bool:
-    """Whether this process is a rank other than 0 (which alone prints results and writes shared files)."""
-    return env_rank_world()[0] > 0
-
-
-def _cuda_possible() -> bool:
-    """A cheap check that a CUDA GPU may be present, so device auto on a CPU box never imports torch."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    return Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia").exists() or Path("/dev/dxg").exists()
-
-
-def device_name(name: str = "auto", local_rank: int | None = None) -> str:
-    """'cpu' or 'cuda:N' for train.device ``name`` (auto: cuda when torch sees a GPU); N is the LOCAL_RANK's GPU.
-
-    Raises ConfigError when cuda is asked for and torch sees none."""
-    if name not in ("auto", "cpu", "cuda") and not str(name).startswith(("cuda:", "cpu")):
-        raise ConfigError(f"config key 'train.device': expected auto, cpu or cuda, got {name!r}")
-    if name == "cpu" or (name == "auto" and not _cuda_possible()):
-        return "cpu"
-    import torch
-
-    if not torch.cuda.is_available():
-        if name == "auto":
-            return "cpu"
-        raise ConfigError(f"config key 'train.device': cuda was asked for but torch {torch.__version__} sees no GPU "
-                          f"(built with CUDA {torch.version.cuda or 'none'}); use --set train.device=cpu or auto")
-    if str(name).startswith("cuda:"):
-        return str(name)
-    local = env_rank_world()[2] if local_rank is None else local_rank
-    return f"cuda:{local % torch.cuda.device_count()}"
-
-
-def resolve_device(name: str = "auto", local_rank: int | None = None):
-    """train.device as a torch.device (see :func:`device_name`)."""
-    import torch
-
-    return torch.device(device_name(name, local_rank))
 
 
 # ------------------------------------------------------------------------------------------------ the group
@@ -406,214 +341,6 @@ def shard_range(n: int, rank: int, world: int, align: int = 1) -> tuple[int, int
 def owners(ids: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     """The rank owning each row id under boundaries ``cuts``."""
     return np.searchsorted(cuts, ids, side="right") - 1
-
-
-# ------------------------------------------------------------------------------------------------ reading
-FIX = "rerun the 'embedrec ingest' that wrote it, with --overwrite"  # read_manifest names the folder and source
-
-
-def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
-    """The prepared dataset's manifest, checked as load_dataset checks it; with ``g``, rank 0 also checks the
-    files of ``splits``, users and movies against the SHA-256 it lists (no rank reads them whole otherwise: a
-    review found a train and test file swapped trained on without a word) and every rank raises its answer."""
-    from embedrec.data.dataset import FIELDS, FORMAT_VERSION, dataset_fix
-    from embedrec.fsutil.files import read_json
-    from embedrec.fsutil.integrity import check_fields, check_file, check_seal
-
-    path = Path(path)
-    if not (path / "manifest.json").exists():
-        raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run 'embedrec ingest' with the "
-                            "same -c/--set options first (it writes data.prepared)")
-    manifest = read_json(path / "manifest.json", "dataset manifest", dataset_fix(path))
-    fix = dataset_fix(path, manifest)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"'{path}' was written by an incompatible embedrec (format "
-                            f"{manifest.get('format_version')}); {fix}")
-    check_seal(manifest, path / "manifest.json", "dataset manifest", fix, "dataset")
-    check_fields(manifest, FIELDS, path / "manifest.json", "dataset manifest", fix)
-    if g is not None:
-        problem = None
-        if g.leader:
-            recorded = manifest.get("files") or {}
-            for name in (*splits, "users", "movies"):
-                where = path / f"{name}.parquet"
-                try:
-                    check_file(where, recorded.get(where.name), "prepared dataset file", fix)
-                except ArtifactError as e:
-                    problem = e.raw
-                    break
-                except FileNotFoundError:
-                    problem = f"prepared dataset file '{where}' is missing; {fix}"
-                    break
-        problem = g.share(problem)
-        if problem is not None:
-            raise ArtifactError(problem)
-    return manifest
-
-
-def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users: int, n_movies: int):
-    """This rank's share of ``split`` of a prepared dataset: row groups rank, rank + world, ... of its Parquet
-    file (page checksums verified), as (Interactions, each row's position in the file). Every row group is
-    read by exactly one rank, so no rank reads the whole file; ``route_to_users`` then gives each rank the
-    rows of its users."""
-    import pyarrow.parquet as pq
-
-    from embedrec.data.dataset import Interactions, _check_ranges
-    from embedrec.errors import first_line
-
-    where = Path(path) / f"{split}.parquet"
-    try:
-        fh = open(where, "rb")  # Python's open: pyarrow's refuses a path that is not UTF-8
-    except FileNotFoundError:
-        raise ArtifactError(f"prepared dataset file '{where}' is missing; {FIX}") from None
-    except OSError as e:  # a permission, a folder in its place: as the other readers say it (a review)
-        raise ArtifactError(f"prepared dataset file '{where}' cannot be read ({e.strerror}); {FIX}") from None
-    try:
-        pf = pq.ParquetFile(fh, page_checksum_verification=True)
-        names = pf.schema_arrow.names
-        cols = [c for c in ("user_idx", "movie_idx", "rating", "timestamp") if c in names]
-        sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
-        starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
-        parts = []
-        for i in range(rank, pf.num_row_groups, world):
-            t = pf.read_row_group(i, columns=cols)
-            parts.append({**{c: t.column(c).to_numpy() for c in cols},
-                          "row": np.arange(starts[i], starts[i + 1], dtype=np.int64)})
-    except (OSError, ValueError, KeyError) as e:
-        raise ArtifactError(f"prepared dataset file '{where}' is damaged ({first_line(e)}); {FIX}") from None
-    finally:
-        fh.close()
-    if "user_idx" not in cols or "movie_idx" not in cols or "rating" not in cols:
-        raise ArtifactError(f"prepared dataset file '{where}' is damaged (a column is missing); {FIX}")
-
-    def col(name, dtype):
-        return np.concatenate([p[name] for p in parts]).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
-
-    part = Interactions(col("user_idx", np.int32), col("movie_idx", np.int32), col("rating", np.float32),
-                        col("timestamp", np.int64) if "timestamp" in cols else None)
-    _check_ranges(part, n_users, n_movies, where)
-    return part, col("row", np.int64)
-
-
-def route_to_users(g: Group, part, rows: np.ndarray, cuts: np.ndarray, with_rows: bool = False):
-    """Send each rating read by ``read_row_groups`` to the owner of its user (one all_to_all); returns this
-    rank's users' ratings in file order (so duplicates and ties resolve as in one process), and with
-    ``with_rows`` also each one's position in the file."""
-    from embedrec.data.dataset import Interactions
-
-    cols = [part.user, part.movie, part.rating, rows] + ([part.timestamp] if part.timestamp is not None else [])
-    got = send_to_owners(g, cols, owners(part.user, cuts))
-    order = np.argsort(got[3], kind="stable")
-    out = Interactions(got[0][order], got[1][order], got[2][order],
-                       got[4][order] if part.timestamp is not None else None)
-    return (out, got[3][order]) if with_rows else out
-
-
-# ------------------------------------------------------------------------------------------------ replicas
-class GradSync:
-    """Sums the gradients of a model replicated on every rank, in place, before the optimiser step (what
-    DistributedDataParallel does, written out because its buckets take dense gradients only and NCCL has no
-    sparse all-reduce). Per step: one small all_reduce of a header (which parameters have a gradient on some
-    rank, how many sparse rows each rank sends); one flat all_reduce of every dense gradient; one all_gather of
-    every sparse embedding gradient's touched rows (row ids bit-packed beside the values), rebuilt as their
-    sum. A parameter without a gradient on any rank stays without one (as in one process, the optimiser skips
-    it)."""
-
-    def __init__(self, g: Group, model):
-        import torch
-
-        sparse = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.sparse}
-        self.g = g
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        self.sparse = [id(p) in sparse for p in self.params]
-
-    def __call__(self) -> None:
-        import torch
-
-        g, n = self.g, len(self.params)
-        if g.world == 1:
-            return
-        rows, packed = [], []
-        for p, sp in zip(self.params, self.sparse):
-            if sp and p.grad is not None:
-                gr = p.grad.coalesce()
-                ids, vals = gr.indices()[0], gr.values().reshape(gr.indices().shape[1], -1)
-                # an int64 id is two float32 columns, bit for bit: the ids travel with the values
-                packed.append(torch.cat([ids.contiguous().view(torch.float32).reshape(-1, 2), vals.float()], 1))
-                rows.append(ids.shape[0])
-            else:
-                rows.append(0)
-        flat = torch.cat([x.reshape(-1) for x in packed]) if packed else torch.zeros(0, device=g.device)
-        head = torch.zeros((g.world, 1 + 2 * n), dtype=torch.int64, device=g.device)
-        head[g.rank, 0] = flat.numel()
-        head[g.rank, 1:n + 1] = torch.tensor([p.grad is not None for p in self.params], dtype=torch.int64)
-        head[g.rank, n + 1:] = torch.tensor(rows, dtype=torch.int64)
-        head = g.sum_(head).cpu()
-        has = (head[:, 1:n + 1].max(0).values > 0).tolist()
-        dense = [p for p, h, sp in zip(self.params, has, self.sparse) if h and not sp]
-        if dense:
-            total = g.sum_(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                                      for p in dense]))
-            at = 0
-            for p in dense:
-                p.grad = total[at:at + p.numel()].view_as(p)
-                at += p.numel()
-        if any(h and sp for h, sp in zip(has, self.sparse)):
-            self._sparse_sums(g.gather_all(flat, head[:, 0].tolist()), head[:, n + 1:].tolist(), has)
-
-    def _sparse_sums(self, parts: list, rows: list, has: list) -> None:
-        """Each sparse parameter's gradient: the rows every rank sent (``parts[r]``, parameter after parameter
-        with ``rows[r][i]`` rows each), summed."""
-        import torch
-
-        ids = [[] for _ in self.params]
-        vals = [[] for _ in self.params]
-        for part, counts in zip(parts, rows):
-            at = 0
-            for i, (p, c) in enumerate(zip(self.params, counts)):
-                if c:
-                    width = 2 + p[0].numel()
-                    block = part[at:at + c * width].reshape(c, width)
-                    ids[i].append(block[:, :2].contiguous().view(torch.int64).reshape(-1))
-                    vals[i].append(block[:, 2:])
-                    at += c * width
-        for i, (p, h, sp) in enumerate(zip(self.params, has, self.sparse)):
-            if h and sp:
-                idx = torch.cat(ids[i]) if ids[i] else torch.zeros(0, dtype=torch.int64, device=p.device)
-                v = torch.cat(vals[i]) if vals[i] else p.new_zeros((0, p[0].numel()))
-                p.grad = torch.sparse_coo_tensor(idx.unsqueeze(0), v.to(p.dtype).reshape(-1, *p.shape[1:]),
-                                                 p.shape, check_invariants=False).coalesce()
-
-
-class RowAverage:
-    """Merges per-rank copies of tables that each rank trained on its own shard (hogwild on ranks): each row
-    becomes the average of the ranks' copies weighted by how often each rank's examples touched it, so a row
-    only one rank touched (a user, when ratings are sharded by user) is that rank's copy, and a popular movie
-    the average of every rank's. ``weights``: per table, this rank's touches per row (rows nobody touched:
-    the plain average)."""
-
-    def __init__(self, g: Group, weights: list[np.ndarray]):
-        import torch
-
-        self.g, self.w = g, []
-        for w in weights:
-            mine = torch.from_numpy(np.asarray(w, np.float32)).to(g.device)
-            total = g.sum_(mine.clone())
-            none = total == 0
-            mine[none], total[none] = 1.0, float(g.world)
-            self.w.append((mine / total).unsqueeze(1))
-
-    def __call__(self, tables: list) -> None:
-        """Merge ``tables`` (the parameters, (rows, d), in the order of the weights) in place, on every rank."""
-        import torch
-
-        if self.g.world == 1:
-            return
-        with torch.no_grad():
-            for t, w in zip(tables, self.w):
-                if t is not None:
-                    merged = self.g.sum_((t.to(self.g.device) * w).contiguous())
-                    t.copy_(merged.to(t.device))
 
 
 # ------------------------------------------------------------------------------------------------ row exchange

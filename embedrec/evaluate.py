@@ -385,7 +385,7 @@ def score_device(device):
     """train.device resolved for scoring: a cuda torch.device, or None (numpy on the CPU, torch not imported)."""
     if device is None or device == "cpu":
         return None
-    from embedrec.distributed import device_name
+    from embedrec.device import device_name
 
     name = device_name(device) if isinstance(device, str) else str(device)
     return None if name == "cpu" else name

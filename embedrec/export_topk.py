@@ -32,6 +32,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     every batch is scored as one process scores it), from the same run and index; a file is then merged by
     rank 0 from the ranks' parts in order, equal to one process's output. ``device`` (train.device) cuda scores
     exactly on the GPU with torch, whatever the run's index."""
+    from embedrec import device as DV
     from embedrec import distributed as D
 
     if str(path) == "-":  # not a folder named '-'
@@ -47,12 +48,12 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
         raise ArtifactError(f"'{path}' is a folder, not a {suffix} file; {FILE_FIX}")
     if path.exists() and not overwrite:
         raise ArtifactError(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
-    rank, world, _ = D.env_rank_world()
+    rank, world, _ = DV.env_rank_world()
     g = D.group(device or "auto") if world > 1 else None
     if g is not None:
         g.same({"--topk-all": str(path), "-k": k, "recommend.batch_size": batch, "--overwrite": overwrite,
                 "run": str(rec.run.path)}, "give every rank the same command")
-    dev = str(g.device) if g is not None else D.device_name(device or "cpu")
+    dev = str(g.device) if g is not None else DV.device_name(device or "cpu")
     lo, hi = D.shard_range(rec.factors.user.shape[0], rank, world, align=batch)
     if suffix == "":
         return _topk_folder(rec, path, k, overwrite, batch, progress, dev, g, (lo, hi))

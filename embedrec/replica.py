@@ -2,15 +2,15 @@
 
 Their tables fit one rank, so every rank holds the whole model (replicated) and reads only its shard of the
 ratings: every world-th Parquet row group, routed to the owner of each rating's user
-(``distributed.read_row_groups`` / ``route_to_users``, as the ALS path reads), with each rating's place in
+(``dist_data.read_row_groups`` / ``route_to_users``, as the ALS path reads), with each rating's place in
 the one-process file.
 
 - **Minibatch** (``minibatch.Minibatch`` with a group): the one-process schedule, global batch for global batch;
-  each rank computes its examples' share of the batch loss and ``distributed.GradSync`` sums the gradients
+  each rank computes its examples' share of the batch loss and ``dist_sync.GradSync`` sums the gradients
   (dense ones by all_reduce, sparse embeddings' touched rows by all_gather), so every rank takes the step one
   process takes. The model equals the one-process model up to the order of float sums.
 - **Hogwild** (``HogwildRanks``): each rank runs the C kernel over its shard for an epoch, then the ranks merge
-  their tables (``distributed.RowAverage``: each row averaged over the ranks' copies, weighted by how often each
+  their tables (``dist_sync.RowAverage``: each row averaged over the ranks' copies, weighted by how often each
   rank touched it; a user's row is its owner's copy). Not the one-process model: close in quality (tested).
 
 Both start from the one-process initialisation (``torch.manual_seed(seed)``) and write the one-process
@@ -31,7 +31,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from embedrec.distributed import Group, RowAverage
+from embedrec.dist_sync import RowAverage
+from embedrec.distributed import Group
 from embedrec.shard_als import Shard, ShardRanking, rank_below
 from embedrec.training.fit import metrics_head, selection_of, zero_untrained_users
 
@@ -48,7 +49,8 @@ class Data:
 
 
 def load(g: Group, path) -> Data:
-    from embedrec.distributed import bounds, read_manifest, read_row_groups, route_to_users
+    from embedrec.dist_data import read_manifest, read_row_groups, route_to_users
+    from embedrec.distributed import bounds
 
     path = Path(g.share(str((Path(path) / "manifest.json").resolve().parent)))  # one generation for all ranks
     manifest = read_manifest(path, g, ("train", "valid", "test"))

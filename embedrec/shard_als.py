@@ -1,7 +1,7 @@
 """Implicit ALS on several ranks (torchrun), each owning a contiguous shard of the users and of the movies.
 
 Rank r reads every world-th row group of each split and routes each rating to the owner of its user
-(``distributed.read_row_groups``, ``route_to_users``: file order kept), computes its users' confidence weights (a
+(``dist_data.read_row_groups``, ``route_to_users``: file order kept), computes its users' confidence weights (a
 user's recency needs all of that user's ratings, which it now has), and routes each rating once more, to the
 owner of its movie.
 An epoch is then the single-process epoch, row for row::
@@ -72,7 +72,7 @@ class Shard:
 
 
 def load_shard(g: Group, path, splits=("train", "valid", "test")) -> Shard:
-    from embedrec.distributed import read_manifest, read_row_groups, route_to_users
+    from embedrec.dist_data import read_manifest, read_row_groups, route_to_users
 
     # one generation for every rank, even if 'ingest --overwrite' swaps the folder meanwhile
     path = Path(g.share(str((Path(path) / "manifest.json").resolve().parent)))

@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from embedrec import device as DV
+from embedrec import dist_data as DD
 from embedrec import distributed as D
 from embedrec.config import load_config
 from embedrec.errors import ConfigError
@@ -118,19 +120,19 @@ def test_each_rank_reads_its_own_row_groups_and_together_every_row(tmp_path):
     pq.write_table(table, tmp_path / "train.parquet", row_group_size=7, write_page_checksum=True)
     seen = []
     for rank in range(3):
-        part, rows = D.read_row_groups(tmp_path, "train", rank, 3, 30, 20)
+        part, rows = DD.read_row_groups(tmp_path, "train", rank, 3, 30, 20)
         assert 0 < rows.size < n and np.array_equal(part.timestamp, rows)  # timestamp = position here
         assert np.array_equal(part.user, table["user_idx"].to_numpy()[rows])
         assert np.array_equal(part.movie, table["movie_idx"].to_numpy()[rows])
         seen.append(rows)
     assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(n))
-    part, rows = D.read_row_groups(tmp_path, "train", 0, 1, 30, 20)  # one rank: the file in order
-    routed = D.route_to_users(D.Group(0, 1, torch.device("cpu")), part, rows, D.bounds(30, 1))
+    part, rows = DD.read_row_groups(tmp_path, "train", 0, 1, 30, 20)  # one rank: the file in order
+    routed = DD.route_to_users(D.Group(0, 1, torch.device("cpu")), part, rows, D.bounds(30, 1))
     assert np.array_equal(routed.user, table["user_idx"].to_numpy())
     from embedrec.errors import ArtifactError
 
     with pytest.raises(ArtifactError, match="user_idx [0-9]+ outside"):  # indices outside the tables never reach the kernel
-        D.read_row_groups(tmp_path, "train", 0, 1, 2, 20)
+        DD.read_row_groups(tmp_path, "train", 0, 1, 2, 20)
 
 
 @pytest.mark.parametrize("world", [1, 2, 3])
@@ -366,11 +368,11 @@ def test_explicit_on_ranks_refuses_a_dataset_without_ratings(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ device
 def test_device_cpu_is_explicit_and_cuda_without_a_gpu_is_one_clear_error(monkeypatch):
-    assert D.device_name("cpu") == "cpu"
-    assert D.device_name("auto") == ("cuda:0" if CUDA else "cpu")
+    assert DV.device_name("cpu") == "cpu"
+    assert DV.device_name("auto") == ("cuda:0" if CUDA else "cpu")
     if not CUDA:
         with pytest.raises(ConfigError, match="train.device.*no GPU"):
-            D.device_name("cuda")
+            DV.device_name("cuda")
     with pytest.raises(ConfigError, match="train.device"):
         load_config(None, ["train.device=tpu"])
 
@@ -616,13 +618,13 @@ def test_the_ranks_refuse_dataset_files_that_do_not_match_the_manifest(prepared,
     (bad / "test.parquet").rename(bad / "train.parquet")
     (bad / "t").rename(bad / "test.parquet")
     lead = SimpleNamespace(leader=True, share=lambda x: x)
-    assert D.read_manifest(gen, lead, ("train", "valid", "test"))["counts"]
+    assert DD.read_manifest(gen, lead, ("train", "valid", "test"))["counts"]
     with pytest.raises(ArtifactError, match=r"train.parquet. is damaged \(.* bytes, its manifest says"):
-        D.read_manifest(bad, lead, ("train", "valid", "test"))
-    D.read_manifest(bad)  # without a group: the manifest's own checks only, as before
+        DD.read_manifest(bad, lead, ("train", "valid", "test"))
+    DD.read_manifest(bad)  # without a group: the manifest's own checks only, as before
     other = SimpleNamespace(leader=False, share=lambda x: "rank 0 says no")  # a rank that is told
     with pytest.raises(ArtifactError, match="rank 0 says no"):
-        D.read_manifest(gen, other, ("train",))
+        DD.read_manifest(gen, other, ("train",))
 
 
 def test_ranks_report_and_serve_users_without_training_ratings_as_one_process(tmp_path):

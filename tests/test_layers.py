@@ -176,14 +176,14 @@ def test_import_embedrec_and_open_stay_light(small_run):
 CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index", "verify", "recommend", "predict",
                "tune", "export")
 LAYERS = [
-    ("base", {"errors", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
+    ("base", {"errors", "device", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
     ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
                    "config_values", "config", "sparse"}),
     ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.dataset", "model",
                         "model.features", "model.mf", "model.factors"}),
     ("artifacts", {"serve.index", "run", "verify"}),
-    ("processes", {"distributed"}),
+    ("processes", {"distributed", "dist_data", "dist_sync"}),
     ("trainers, evaluation, serving", {"evaluate", "training", "training.als", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.stream"}),

@@ -31,7 +31,7 @@ def run() -> None:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         if code == 0:
             if os.environ.get("WORLD_SIZE"):  # only then: the import stays off every other command's exit
-                from embedrec.distributed import active
+                from embedrec.device import active
 
                 if active():  # a torchrun rank that finished: no interpreter teardown either
                     _leave(0, exit_handlers=True)

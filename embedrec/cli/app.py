@@ -162,7 +162,7 @@ def _settings_from(found) -> str:
 
 def _secondary() -> bool:
     """A torchrun rank other than 0 (False where the environment cannot say: this is the error path)."""
-    from embedrec.distributed import secondary
+    from embedrec.device import secondary
 
     try:
         return secondary()
@@ -171,7 +171,7 @@ def _secondary() -> bool:
 
 
 def _distributed() -> bool:
-    from embedrec.distributed import active
+    from embedrec.device import active
 
     try:
         return active()

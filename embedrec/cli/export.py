@@ -68,7 +68,7 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
             usage_error(f"{option} applies to {where} only")
     if plot_path:  # before --to and --topk-all have written anything
         plot_target(plot_path, overwrite)
-    from embedrec.distributed import active
+    from embedrec.device import active
 
     if active() and (target or plot_path):
         raise UsageError("under torchrun, export runs --topk-all only (each rank scores its users); run --to and "
@@ -82,7 +82,8 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
     if topk_path:
         from tqdm import tqdm
 
-        from embedrec.distributed import rank_world, secondary, shard_range
+        from embedrec.device import rank_world, secondary
+        from embedrec.distributed import shard_range
 
         total = shard_range(rec.factors.n_users, *rank_world(), align=cfg.recommend.batch_size)
         with tqdm(total=total[1] - total[0], desc="top-k", unit="user",

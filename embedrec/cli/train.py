@@ -36,7 +36,8 @@ def train(cfg: Config, resume, run_dir, fmt):
       embedrec train --run runs/mine --set data.prepared=data/prepared/mine
     """
     from embedrec.api import train_run
-    from embedrec.distributed import lock_run, secondary
+    from embedrec.device import secondary
+    from embedrec.distributed import lock_run
     from embedrec.errors import Interrupted, Terminated
     from embedrec.run import check_run_folder
 

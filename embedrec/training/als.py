@@ -524,7 +524,7 @@ class ALS:
         if isinstance(model, Tables):  # numpy tables: the C kernel on the CPU
             self.device = None
         else:
-            from embedrec.distributed import resolve_device
+            from embedrec.device import resolve_device
 
             self.device = resolve_device(device if device is not None else getattr(train_cfg, "device", "cpu"))
         self.solver = Solver(threads, train_cfg.als_cg_steps, engine, self.device)

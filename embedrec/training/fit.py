@@ -442,7 +442,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
         return Hogwild(model, loss, train_cfg, torch.from_numpy(tr.user.astype(np.int64)),
                        torch.from_numpy(tr.movie.astype(np.int64)), torch.from_numpy(tr.rating.astype(np.float32)),
                        ds.n_movies, threads)
-    from embedrec.distributed import resolve_device
+    from embedrec.device import resolve_device
     from embedrec.training.minibatch import Minibatch
 
     device = resolve_device(train_cfg.device)
@@ -553,7 +553,7 @@ def numpy_als(loss: str, train_cfg, n_users: int, n_movies: int, dim: int) -> bo
     """Whether als fits numpy tables (als.Tables, no torch import): on the CPU with the C kernel."""
     if loss != "als":
         return False
-    from embedrec.distributed import device_name
+    from embedrec.device import device_name
     from embedrec.training import als
 
     return (device_name(train_cfg.device) == "cpu" and als.Tables.fits(n_users, n_movies, dim)

@@ -12,7 +12,7 @@ checked every ``CHECK_EVERY`` steps on a GPU (every step on the CPU), so the GPU
 **Ranks.** Under torchrun every rank holds the whole model (it fits: replicated tables) and its own shard of
 the ratings (``group``, ``positions``: each rating's place in the one-process training file). An epoch replays
 the one-process schedule: the same global permutation and batches of ``batch_size``; each rank computes the loss
-of the examples of the batch it holds, weighted by its share of the batch, and ``distributed.GradSync`` sums the
+of the examples of the batch it holds, weighted by its share of the batch, and ``dist_sync.GradSync`` sums the
 gradients over ranks before the (identical) optimiser step. So W ranks train the model one process trains, up
 to the order of float sums. The cost: each rank holds the epoch's permutation and its inverse (16 bytes per
 training rating).
@@ -153,7 +153,7 @@ class Minibatch:
         self.bs = train_cfg.batch_size
         self.g, self.sync, self.n = None, None, int(users.shape[0])
         if group is not None and group.world > 1:
-            from embedrec.distributed import GradSync
+            from embedrec.dist_sync import GradSync
 
             self.g, self.sync = group, GradSync(group, model)
             self.pos = torch.from_numpy(np.asarray(positions, np.int64))

@@ -15,7 +15,7 @@ repeats exactly; with more, threads race on shared rows (by design), so results 
 CPU only: ``train.device: cuda`` with hogwild is refused in one line (``train.make_runner``; the GPU equivalent
 is ``train.optimizer: sgd``, sparse autograd SGD on the same objective in batches). Under torchrun each rank runs
 the kernel over its shard of the ratings (sharded by user) and the ranks merge their tables after each epoch
-(``distributed.RowAverage``, see ``replica.py``).
+(``dist_sync.RowAverage``, see ``replica.py``).
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def _build(cc: list[str], out: Path) -> None:
 def refuse_cuda(device: str) -> None:
     """hogwild is a CPU kernel: an explicit ``train.device: cuda`` is refused in one line (auto runs it here)."""
     if device == "cuda" or str(device).startswith("cuda:"):
-        from embedrec.distributed import device_name
+        from embedrec.device import device_name
 
         device_name(device)  # no GPU here: that is said first (a review: sgd on cuda then failed as well)
         raise ConfigError("config key 'train.device': hogwild is a C kernel for CPU threads and has no GPU path; "

@@ -1,0 +1,79 @@
+"""Where this process runs: its rank and the world size from torchrun's environment (one process: rank 0 of 1), and
+``train.device`` resolved to a device (auto: a GPU when torch sees one). Numpy-free and torch-free until a GPU may be
+there, so a CPU run never imports torch here; one-process training, evaluation and the command line read it as
+the torchrun paths do."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from embedrec.errors import ConfigError
+
+
+def env_rank_world() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) outside torchrun."""
+    values = []
+    for name, default in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)):
+        raw = os.environ.get(name, "").strip()
+        try:
+            values.append(int(raw) if raw else default)
+        except ValueError:
+            raise ConfigError(f"environment variable {name}={raw!r} is not an integer; launch with torchrun, "
+                              "which sets it") from None
+    rank, world, local = values
+    if world < 1 or not 0 <= rank < world:
+        raise ConfigError(f"environment variables RANK={rank}, WORLD_SIZE={world} are inconsistent; launch with "
+                          "torchrun, which sets them")
+    return rank, world, local
+
+
+def rank_world() -> tuple[int, int]:
+    """(rank, world size): (0, 1) outside torchrun."""
+    rank, world, _ = env_rank_world()
+    return rank, world
+
+
+def active() -> bool:
+    """Whether this process is one of several ranks (WORLD_SIZE > 1)."""
+    return env_rank_world()[1] > 1
+
+
+def secondary() -> bool:
+    """Whether this process is a rank other than 0 (which alone prints results and writes shared files)."""
+    return env_rank_world()[0] > 0
+
+
+def _cuda_possible() -> bool:
+    """A cheap check that a CUDA GPU may be present, so device auto on a CPU box never imports torch."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia").exists() or Path("/dev/dxg").exists()
+
+
+def device_name(name: str = "auto", local_rank: int | None = None) -> str:
+    """'cpu' or 'cuda:N' for train.device ``name`` (auto: cuda when torch sees a GPU); N is the LOCAL_RANK's GPU.
+
+    Raises ConfigError when cuda is asked for and torch sees none."""
+    if name not in ("auto", "cpu", "cuda") and not str(name).startswith(("cuda:", "cpu")):
+        raise ConfigError(f"config key 'train.device': expected auto, cpu or cuda, got {name!r}")
+    if name == "cpu" or (name == "auto" and not _cuda_possible()):
+        return "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        if name == "auto":
+            return "cpu"
+        raise ConfigError(f"config key 'train.device': cuda was asked for but torch {torch.__version__} sees no GPU "
+                          f"(built with CUDA {torch.version.cuda or 'none'}); use --set train.device=cpu or auto")
+    if str(name).startswith("cuda:"):
+        return str(name)
+    local = env_rank_world()[2] if local_rank is None else local_rank
+    return f"cuda:{local % torch.cuda.device_count()}"
+
+
+def resolve_device(name: str = "auto", local_rank: int | None = None):
+    """train.device as a torch.device (see :func:`device_name`)."""
+    import torch
+
+    return torch.device(device_name(name, local_rank))

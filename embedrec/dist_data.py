@@ -1,0 +1,111 @@
+"""Each rank's share of a prepared dataset under torchrun: the manifest checked as ``load_dataset`` checks it (rank 0
+also hashes the split files), every world-th row group of a split's Parquet file (no rank reads a whole file), and
+each rating sent on to the rank that owns its user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from embedrec.distributed import Group, owners, send_to_owners
+from embedrec.errors import ArtifactError
+
+FIX = "rerun the 'embedrec ingest' that wrote it, with --overwrite"  # read_manifest names the folder and source
+
+
+def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
+    """The prepared dataset's manifest, checked as load_dataset checks it; with ``g``, rank 0 also checks the
+    files of ``splits``, users and movies against the SHA-256 it lists (no rank reads them whole otherwise: a
+    review found a train and test file swapped trained on without a word) and every rank raises its answer."""
+    from embedrec.data.dataset import FIELDS, FORMAT_VERSION, dataset_fix
+    from embedrec.fsutil.files import read_json
+    from embedrec.fsutil.integrity import check_fields, check_file, check_seal
+
+    path = Path(path)
+    if not (path / "manifest.json").exists():
+        raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run 'embedrec ingest' with the "
+                            "same -c/--set options first (it writes data.prepared)")
+    manifest = read_json(path / "manifest.json", "dataset manifest", dataset_fix(path))
+    fix = dataset_fix(path, manifest)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"'{path}' was written by an incompatible embedrec (format "
+                            f"{manifest.get('format_version')}); {fix}")
+    check_seal(manifest, path / "manifest.json", "dataset manifest", fix, "dataset")
+    check_fields(manifest, FIELDS, path / "manifest.json", "dataset manifest", fix)
+    if g is not None:
+        problem = None
+        if g.leader:
+            recorded = manifest.get("files") or {}
+            for name in (*splits, "users", "movies"):
+                where = path / f"{name}.parquet"
+                try:
+                    check_file(where, recorded.get(where.name), "prepared dataset file", fix)
+                except ArtifactError as e:
+                    problem = e.raw
+                    break
+                except FileNotFoundError:
+                    problem = f"prepared dataset file '{where}' is missing; {fix}"
+                    break
+        problem = g.share(problem)
+        if problem is not None:
+            raise ArtifactError(problem)
+    return manifest
+
+
+def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users: int, n_movies: int):
+    """This rank's share of ``split`` of a prepared dataset: row groups rank, rank + world, ... of its Parquet
+    file (page checksums verified), as (Interactions, each row's position in the file). Every row group is
+    read by exactly one rank, so no rank reads the whole file; ``route_to_users`` then gives each rank the
+    rows of its users."""
+    import pyarrow.parquet as pq
+
+    from embedrec.data.dataset import Interactions, _check_ranges
+    from embedrec.errors import first_line
+
+    where = Path(path) / f"{split}.parquet"
+    try:
+        fh = open(where, "rb")  # Python's open: pyarrow's refuses a path that is not UTF-8
+    except FileNotFoundError:
+        raise ArtifactError(f"prepared dataset file '{where}' is missing; {FIX}") from None
+    except OSError as e:  # a permission, a folder in its place: as the other readers say it (a review)
+        raise ArtifactError(f"prepared dataset file '{where}' cannot be read ({e.strerror}); {FIX}") from None
+    try:
+        pf = pq.ParquetFile(fh, page_checksum_verification=True)
+        names = pf.schema_arrow.names
+        cols = [c for c in ("user_idx", "movie_idx", "rating", "timestamp") if c in names]
+        sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
+        starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        parts = []
+        for i in range(rank, pf.num_row_groups, world):
+            t = pf.read_row_group(i, columns=cols)
+            parts.append({**{c: t.column(c).to_numpy() for c in cols},
+                          "row": np.arange(starts[i], starts[i + 1], dtype=np.int64)})
+    except (OSError, ValueError, KeyError) as e:
+        raise ArtifactError(f"prepared dataset file '{where}' is damaged ({first_line(e)}); {FIX}") from None
+    finally:
+        fh.close()
+    if "user_idx" not in cols or "movie_idx" not in cols or "rating" not in cols:
+        raise ArtifactError(f"prepared dataset file '{where}' is damaged (a column is missing); {FIX}")
+
+    def col(name, dtype):
+        return np.concatenate([p[name] for p in parts]).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+    part = Interactions(col("user_idx", np.int32), col("movie_idx", np.int32), col("rating", np.float32),
+                        col("timestamp", np.int64) if "timestamp" in cols else None)
+    _check_ranges(part, n_users, n_movies, where)
+    return part, col("row", np.int64)
+
+
+def route_to_users(g: Group, part, rows: np.ndarray, cuts: np.ndarray, with_rows: bool = False):
+    """Send each rating read by ``read_row_groups`` to the owner of its user (one all_to_all); returns this
+    rank's users' ratings in file order (so duplicates and ties resolve as in one process), and with
+    ``with_rows`` also each one's position in the file."""
+    from embedrec.data.dataset import Interactions
+
+    cols = [part.user, part.movie, part.rating, rows] + ([part.timestamp] if part.timestamp is not None else [])
+    got = send_to_owners(g, cols, owners(part.user, cuts))
+    order = np.argsort(got[3], kind="stable")
+    out = Interactions(got[0][order], got[1][order], got[2][order],
+                       got[4][order] if part.timestamp is not None else None)
+    return (out, got[3][order]) if with_rows else out
