@@ -1,14 +1,15 @@
-"""Each rank's share of a prepared dataset under torchrun: the manifest checked as ``load_dataset`` checks it (rank 0
+"""Each rank's share of a prepared dataset under torchrun (``Shard``, ``load_shard``): the manifest checked as ``load_dataset`` checks it (rank 0
 also hashes the split files), every world-th row group of a split's Parquet file (no rank reads a whole file), and
 each rating sent on to the rank that owns its user."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from embedrec.distributed import Group, owners, send_to_owners
+from embedrec.distributed import Group, bounds, owners, send_to_owners
 from embedrec.errors import ArtifactError
 
 FIX = "rerun the 'embedrec ingest' that wrote it, with --overwrite"  # read_manifest names the folder and source
@@ -109,3 +110,47 @@ def route_to_users(g: Group, part, rows: np.ndarray, cuts: np.ndarray, with_rows
     out = Interactions(got[0][order], got[1][order], got[2][order],
                        got[4][order] if part.timestamp is not None else None)
     return (out, got[3][order]) if with_rows else out
+
+
+@dataclass
+class Shard:
+    """One rank's part of a prepared dataset: user rows [u_lo, u_hi), movie rows [m_lo, m_hi), its users' splits."""
+
+    n_users: int
+    n_movies: int
+    u_cuts: np.ndarray
+    m_cuts: np.ndarray
+    splits: dict  # name -> Interactions of this rank's users (global indices)
+    manifest: dict
+    folder: Path | None = None  # the dataset generation every rank read (not DATASET/current, which may move)
+    # (user rows, movie rows) this rank's users rated below data.min_rating: left out of every ranking scored
+    # here, as one process leaves them out (sparse.seen_csr)
+    below: tuple | None = None
+
+    def u_range(self, rank: int) -> tuple[int, int]:
+        return int(self.u_cuts[rank]), int(self.u_cuts[rank + 1])
+
+    def m_range(self, rank: int) -> tuple[int, int]:
+        return int(self.m_cuts[rank]), int(self.m_cuts[rank + 1])
+
+
+def load_shard(g: Group, path, splits=("train", "valid", "test")) -> Shard:
+    # one generation for every rank, even if 'ingest --overwrite' swaps the folder meanwhile
+    path = Path(g.share(str((Path(path) / "manifest.json").resolve().parent)))
+    manifest = read_manifest(path, g, splits)
+    counts = manifest.get("counts", {})
+    nu, nm = int(counts["users"]), int(counts["movies"])
+    u_cuts, m_cuts = bounds(nu, g.world), bounds(nm, g.world)
+    parts = {s: route_to_users(g, *read_row_groups(path, s, g.rank, g.world, nu, nm), u_cuts) for s in splits}
+    return Shard(nu, nm, u_cuts, m_cuts, parts, manifest, path, rank_below(g, path, manifest, nu, nm, u_cuts))
+
+
+def rank_below(g: Group, path: Path, manifest: dict, n_users: int, n_movies: int, u_cuts: np.ndarray) -> tuple | None:
+    """The dataset's rated_below pairs of this rank's users (Shard.below), or None where it has none."""
+    from embedrec.data.dataset import read_rated_below
+
+    below = read_rated_below(path, manifest, n_users, n_movies)
+    if below is None:
+        return None
+    mine = (below[0] >= u_cuts[g.rank]) & (below[0] < u_cuts[g.rank + 1])
+    return below[0][mine], below[1][mine]

@@ -31,9 +31,10 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from embedrec.dist_data import Shard, rank_below
+from embedrec.dist_eval import ShardRanking
 from embedrec.dist_sync import RowAverage
 from embedrec.distributed import Group
-from embedrec.shard_als import Shard, ShardRanking, rank_below
 from embedrec.training.fit import metrics_head, selection_of, zero_untrained_users
 
 log = logging.getLogger("embedrec")
@@ -253,7 +254,7 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     valid/test beside the baselines, publish from rank 0. Returns the metrics (on every rank)."""
     import dataclasses
 
-    from embedrec.shard_als import concat_interactions
+    from embedrec.data.dataset import Interactions
     from embedrec.training.fit import check_ratings
 
     data = load(g, cfg.data.prepared)
@@ -282,9 +283,10 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     selection = selection_of(result, cfg.train)
     refit = cfg.train.refit and g.total(len(sp["valid"])) > 0
     if refit:  # train+valid in the one-process order: valid's positions follow every train rating
-        both = concat_interactions(sp["train"], sp["valid"])
+        both = Interactions.concat([sp["train"], sp["valid"]])
         both_rows = np.concatenate([rows["train"], rows["valid"] + int(g.total(len(sp["train"])))])
-        sp.update(train=both, valid=concat_interactions(sp["valid"], None, empty=True))
+        va = sp["valid"]
+        sp.update(train=both, valid=Interactions(va.user[:0], va.movie[:0], va.rating[:0]))
         tcfg = dataclasses.replace(cfg.train, epochs=max(result.best_epoch, 1))
         log.info("refit on train+valid (%s ratings) for %d epoch%s", f"{int(g.total(len(both))):,}", tcfg.epochs,
                  "" if tcfg.epochs == 1 else "s")

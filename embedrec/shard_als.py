@@ -20,25 +20,16 @@ rating it holds), its ratings twice (by user and by movie); see docs/scaling.md.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from embedrec import shard_checkpoint as checkpoints
-from embedrec.distributed import Group, RowFetch, bounds, owners, send_to_owners
-from embedrec.training.als import (
-    USER_STEPS,
-    Side,
-    Solver,
-    _csr,
-    auto_unobserved,
-    confidence,
-    reg_weights,
-    sweep,
-    user_half,
-)
+from embedrec.dist_data import Shard, load_shard
+from embedrec.dist_eval import ShardRanking
+from embedrec.distributed import Group
+from embedrec.training.als_ranks import ShardALS, full_movies, gathered_unrated, init_tables
 from embedrec.training.fit import (
     metrics_head,
     selection_of,
@@ -47,239 +38,6 @@ from embedrec.training.fit import (
 )
 
 log = logging.getLogger("embedrec")
-
-
-@dataclass
-class Shard:
-    """One rank's part of a prepared dataset: user rows [u_lo, u_hi), movie rows [m_lo, m_hi), its users' splits."""
-
-    n_users: int
-    n_movies: int
-    u_cuts: np.ndarray
-    m_cuts: np.ndarray
-    splits: dict  # name -> Interactions of this rank's users (global indices)
-    manifest: dict
-    folder: Path | None = None  # the dataset generation every rank read (not DATASET/current, which may move)
-    # (user rows, movie rows) this rank's users rated below data.min_rating: left out of every ranking scored
-    # here, as one process leaves them out (sparse.seen_csr)
-    below: tuple | None = None
-
-    def u_range(self, rank: int) -> tuple[int, int]:
-        return int(self.u_cuts[rank]), int(self.u_cuts[rank + 1])
-
-    def m_range(self, rank: int) -> tuple[int, int]:
-        return int(self.m_cuts[rank]), int(self.m_cuts[rank + 1])
-
-
-def load_shard(g: Group, path, splits=("train", "valid", "test")) -> Shard:
-    from embedrec.dist_data import read_manifest, read_row_groups, route_to_users
-
-    # one generation for every rank, even if 'ingest --overwrite' swaps the folder meanwhile
-    path = Path(g.share(str((Path(path) / "manifest.json").resolve().parent)))
-    manifest = read_manifest(path, g, splits)
-    counts = manifest.get("counts", {})
-    nu, nm = int(counts["users"]), int(counts["movies"])
-    u_cuts, m_cuts = bounds(nu, g.world), bounds(nm, g.world)
-    parts = {s: route_to_users(g, *read_row_groups(path, s, g.rank, g.world, nu, nm), u_cuts) for s in splits}
-    return Shard(nu, nm, u_cuts, m_cuts, parts, manifest, path, rank_below(g, path, manifest, nu, nm, u_cuts))
-
-
-def rank_below(g: Group, path: Path, manifest: dict, n_users: int, n_movies: int, u_cuts: np.ndarray) -> tuple | None:
-    """The dataset's rated_below pairs of this rank's users (Shard.below), or None where it has none."""
-    from embedrec.data.dataset import read_rated_below
-
-    below = read_rated_below(path, manifest, n_users, n_movies)
-    if below is None:
-        return None
-    mine = (below[0] >= u_cuts[g.rank]) & (below[0] < u_cuts[g.rank + 1])
-    return below[0][mine], below[1][mine]
-
-
-# ------------------------------------------------------------------------------------------------ tables
-class ShardTables(torch.nn.Module):
-    """This rank's rows of the user and movie tables (``user.weight``, ``movie.weight``, as MatrixFactorization)."""
-
-    def __init__(self, user: torch.Tensor, movie: torch.Tensor):
-        super().__init__()
-        self.user = torch.nn.Embedding(user.shape[0], user.shape[1], _weight=user)
-        self.movie = torch.nn.Embedding(movie.shape[0], movie.shape[1], _weight=movie)
-        self.dim = user.shape[1]
-
-
-def _stream_rows(n: int, d: int, std: float, lo: int, hi: int, chunk_rows: int = 1 << 16) -> torch.Tensor:
-    """Rows lo..hi-1 of what ``normal_(std)`` on an (n, d) table draws from torch's global generator, drawing
-    the whole stream in chunks (the same draws: whole 16-value blocks, the last call ending where the table's
-    does), so memory stays at one chunk plus the kept rows."""
-    out = torch.empty((hi - lo, d))
-    total = n * d
-    if total < 4096:  # small tables: one draw
-        t = torch.empty((n, d)).normal_(0.0, std)
-        return t[lo:hi].clone()
-    step = max(16, (chunk_rows * d) // 16 * 16)
-    starts = list(range(0, total, step))
-    if len(starts) > 1 and total - starts[-1] < 16:  # keep the final call at 16 values or more
-        starts.pop()
-    for i, s in enumerate(starts):
-        e = starts[i + 1] if i + 1 < len(starts) else total
-        flat = torch.empty(e - s).normal_(0.0, std)
-        a, b = max(s, lo * d), min(e, hi * d)
-        if a < b:
-            out.view(-1)[a - lo * d:b - lo * d] = flat[a - s:b - s]
-    return out
-
-
-def init_tables(shard: Shard, rank: int, dim: int, init_std: float, seed: int) -> ShardTables:
-    """This rank's rows of MatrixFactorization's initial tables under ``torch.manual_seed(seed)``: the stream
-    holds nn.Embedding's own N(0, 1) initialisation of both tables, then normal_(init_std) of each."""
-    (ulo, uhi), (mlo, mhi) = shard.u_range(rank), shard.m_range(rank)
-    torch.manual_seed(seed)
-    _stream_rows(shard.n_users, dim, 1.0, 0, 0)
-    _stream_rows(shard.n_movies, dim, 1.0, 0, 0)
-    user = _stream_rows(shard.n_users, dim, init_std, ulo, uhi)
-    movie = _stream_rows(shard.n_movies, dim, init_std, mlo, mhi)
-    return ShardTables(user, movie)
-
-
-# ------------------------------------------------------------------------------------------------ the trainer
-class ShardALS:
-    """The ALS epoch runner of one rank (``epoch(gen) -> objective per rated pair``, as als.ALS)."""
-
-    def __init__(self, g: Group, tables: ShardTables, shard: Shard, train, train_cfg, threads: int):
-        self.g, self.tables, self.cfg = g, tables, train_cfg
-        (ulo, uhi), (mlo, mhi) = shard.u_range(g.rank), shard.m_range(g.rank)
-        nu, nm = shard.n_users, shard.n_movies
-        w = confidence(train.user - ulo, train.rating, train.timestamp, shard.manifest.get("rating_scale"), train_cfg)
-        u_ptr, u_idx, u_w = _csr(train.user - ulo, train.movie, uhi - ulo, w)  # deduplicated, first weight kept
-        users = np.repeat(np.arange(ulo, uhi, dtype=np.int32), np.diff(u_ptr))
-        cols = [u_idx, users] + ([u_w] if u_w is not None else [])
-        got = send_to_owners(g, cols, owners(u_idx, shard.m_cuts))
-        m_ptr, m_idx, m_w = _csr(got[0] - mlo, got[1], mhi - mlo, got[2] if u_w is not None else None)
-        self.nnz = int(g.total(u_idx.size))
-        self.movies_unrated = np.diff(m_ptr) == 0
-        a0 = train_cfg.als_unobserved
-        self.a0 = auto_unobserved(self.nnz, nu, nm) if a0 == "auto" else float(a0)
-        self.u_reg = reg_weights(np.diff(u_ptr), nm, self.a0, train_cfg)
-        m_reg = reg_weights(np.diff(m_ptr), nu, self.a0, train_cfg)
-        self.solver = Solver(threads, train_cfg.als_cg_steps, "auto", g.device)
-        te = self.solver.torch_engine
-        limit = getattr(train_cfg, "fetch_rows", 0)
-        self.users = Blocks(g, u_ptr, u_idx, u_w, self.u_reg, shard.m_cuts, limit, te)
-        self.movies = Blocks(g, m_ptr, m_idx, m_w, m_reg, shard.u_cuts, limit, te)
-        self.held = {"ratings_by_user": int(u_idx.size), "ratings_by_movie": int(m_idx.size),
-                     "fetched_movie_rows": self.users.fetched, "fetched_user_rows": self.movies.fetched,
-                     "rounds": (len(self.users.rounds), len(self.movies.rounds))}
-
-    def epoch(self, gen: torch.Generator | None = None) -> float:
-        obj = sweep(self.tables, self.g.device, self._half, self.users, self.movies, self.u_reg)
-        return self.g.total(obj) / max(self.nnz, 1)
-
-    def _half(self, Y_local, X, blocks: Blocks, scale: float = 1.0) -> float:
-        G = self.g.sum_((Y_local.T @ Y_local).contiguous())
-        G = (self.a0 * scale * G).contiguous()
-        obj = 0.0
-        for fetch, lo, hi, side in blocks.rounds:  # every rank takes part in every round (it serves the others)
-            Y = fetch.fetch(Y_local)
-            if side is not None:
-                obj += self.solver.solve(Y, X[lo:hi], G, side)
-        return obj
-
-    def refit_users(self, scale: float, steps: int = USER_STEPS) -> None:
-        """als.ALS.refit_users on ranks: this rank's users solved again against every movie (fetched as in a
-        sweep) with the unobserved weight a0 x ``scale``."""
-        user_half(self.tables, self.g.device, self._half, self.users, self.solver, scale, steps)
-
-
-class Blocks:
-    """One half-sweep's rows in blocks whose ratings touch at most ``limit`` rows of the other table (train.
-    fetch_rows; 0: one block), each with its RowFetch and its Side (columns renumbered into the fetched rows).
-    Ranks agree on the number of rounds; a rank out of blocks fetches nothing but still serves its rows."""
-
-    def __init__(self, g: Group, indptr, indices, weights, reg, other_cuts, limit: int, torch_engine: bool):
-        n = indptr.size - 1
-        cuts = [0, n]
-        if limit and indptr[-1] > limit:  # each block: as many rows as fit in limit ratings, at least one row
-            cuts = [0]
-            while cuts[-1] < n:
-                lo = cuts[-1]
-                cuts.append(max(int(np.searchsorted(indptr, indptr[lo] + limit, side="right")) - 1, lo + 1))
-        n_rounds = int(g.max_(torch.tensor([len(cuts) - 1], device=g.device)).item())
-        self.rounds, self.fetched = [], 0
-        for r in range(n_rounds):
-            if r < len(cuts) - 1:
-                lo, hi = cuts[r], cuts[r + 1]
-                a, b = int(indptr[lo]), int(indptr[hi])
-                need, local = np.unique(indices[a:b], return_inverse=True)
-                side = Side(indptr[lo:hi + 1] - a, local.astype(np.int32), None if weights is None else weights[a:b],
-                            reg[lo:hi], need.size, torch_engine, g.device)
-            else:
-                lo = hi = 0
-                need, side = np.zeros(0, np.int64), None
-            self.rounds.append((RowFetch(g, need, other_cuts), lo, hi, side))
-            self.fetched = max(self.fetched, int(need.size))
-
-
-class ShardRanking:
-    """Ranking metrics of the sharded model on one split: each rank scores the sampled users it owns against
-    every movie, and the sums are added up over ranks; the same numbers as evaluate_model on the whole data
-    (the same sampled users, the same exclusions), up to float rounding."""
-
-    def __init__(self, g: Group, shard: Shard, parts: list, test, ks, max_users: int, device=None, seed: int = 0):
-        from embedrec.evaluate import sample_positions
-        from embedrec.sparse import csr
-
-        self.g, self.n_movies, self.device = g, shard.n_movies, device
-        self.ks = sorted(set(ks))  # ranking_sums clamps a K beyond the catalogue and keeps its @K name
-        lo, hi = shard.u_range(g.rank)
-        pairs = [(p.user, p.movie) for p in parts if len(p)]
-        if shard.below is not None and shard.below[0].size:  # rated below data.min_rating: left out as well
-            pairs.append(shard.below)
-        seen_u = np.concatenate([u for u, _ in pairs]) if pairs else np.zeros(0, np.int32)
-        seen_m = np.concatenate([m for _, m in pairs]) if pairs else np.zeros(0, np.int32)
-        self.seen = csr(seen_u - lo, seen_m, hi - lo)
-        self.test = csr(test.user - lo, test.movie, hi - lo)
-        has = np.diff(self.test[0]) > 0
-        rows = np.flatnonzero(has)
-        sizes = g.sizes(rows.size)
-        total = self.with_rows = sum(sizes)
-        if max_users and total > max_users:  # the sample one process draws, cut to this rank's users
-            pos = sample_positions(total, max_users, seed)
-            off = sum(sizes[:g.rank])
-            mine = np.sort(pos[(pos >= off) & (pos < off + rows.size)] - off)
-            rows, total = rows[mine], max_users
-        self.rows, self.n_eval = rows, total
-        self.skipped = int(g.total(np.count_nonzero(~has)))
-
-    def metrics(self, P_local: np.ndarray, Q: np.ndarray, bias: np.ndarray | None) -> dict:
-        from embedrec.evaluate import finish_ranking, ranking_sums
-
-        sums, shown = ranking_sums(P_local, Q, bias, self.seen, self.test, self.rows, self.ks, self.n_movies,
-                                   device=self.device)
-        keys = list(sums)
-        t = self.g.sum_(torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=self.g.device))
-        masks = torch.from_numpy(np.stack([shown[k] for k in self.ks]).astype(np.uint8)).to(self.g.device)
-        masks = self.g.max_(masks).cpu().numpy().astype(bool)
-        out = finish_ranking(dict(zip(keys, t.cpu().tolist())), dict(zip(self.ks, masks)), self.n_eval,
-                             self.n_movies)
-        out["users_skipped"] = self.skipped
-        out["users_with_rows"] = self.with_rows  # more than users_evaluated under train.eval_users
-        return out
-
-
-def full_movies(g: Group, tables: ShardTables, unrated: np.ndarray | None):
-    """Every movie's vector (all-gathered) and bias, with train.factors' masking of movies nobody rated."""
-    Q = g.allgather(tables.movie.weight.detach().to(g.device)).cpu().numpy().copy()
-    if unrated is None or not unrated.any():
-        return Q, None
-    Q[unrated] = 0.0
-    b = np.zeros(Q.shape[0], np.float32)
-    b[unrated] = -1000.0
-    return Q, b
-
-
-def gathered_unrated(g: Group, runner: ShardALS) -> np.ndarray | None:
-    mask = g.allgather(torch.from_numpy(runner.movies_unrated.astype(np.uint8)).to(g.device)).cpu().numpy()
-    mask = mask.astype(bool)
-    return mask if mask.any() else None
 
 
 # ------------------------------------------------------------------------------------------------ the fit
@@ -537,8 +295,11 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:
-        both = concat_interactions(tr, va)
-        shard.splits = {"train": both, "valid": concat_interactions(va, None, empty=True), "test": shard.splits["test"]}
+        from embedrec.data.dataset import Interactions
+
+        both = Interactions.concat([tr, va])  # the refit's valid split: none of valid's rows, its columns' types
+        shard.splits = {"train": both, "valid": Interactions(va.user[:0], va.movie[:0], va.rating[:0]),
+                        "test": shard.splits["test"]}
         selected = result
         result = refit_als(selected, cfg.train, run_dir, int(g.total(len(both))), lambda t, folder, init: fit_shard(
             g, shard, both, None, cfg.model, t, folder, progress=progress, label="refit", features_cfg=cfg.features,
@@ -547,18 +308,6 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     metrics = _final_metrics(g, shard, cfg, result, selection, refit)
     _publish(g, shard, cfg, result, metrics, refit, resume)
     return metrics
-
-
-def concat_interactions(a, b, empty: bool = False):
-    """``a`` then ``b`` as one Interactions (times kept where both have them); ``empty``: none of ``a``'s rows,
-    its columns' types kept (the refit's valid split). Shared with replica."""
-    from embedrec.data.dataset import Interactions
-
-    if empty:
-        return Interactions(a.user[:0], a.movie[:0], a.rating[:0])
-    ts = None if a.timestamp is None or b.timestamp is None else np.concatenate([a.timestamp, b.timestamp])
-    return Interactions(np.concatenate([a.user, b.user]), np.concatenate([a.movie, b.movie]),
-                        np.concatenate([a.rating, b.rating]), ts)
 
 
 def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool) -> dict:

@@ -14,8 +14,8 @@ import torch
 from embedrec.training.fit import CHECKPOINT, DIST_POINTER
 
 if TYPE_CHECKING:
+    from embedrec.dist_data import Shard
     from embedrec.distributed import Group
-    from embedrec.shard_als import Shard
 
 log = logging.getLogger("embedrec")
 

@@ -137,8 +137,9 @@ def test_each_rank_reads_its_own_row_groups_and_together_every_row(tmp_path):
 
 @pytest.mark.parametrize("world", [1, 2, 3])
 def test_each_rank_starts_from_its_rows_of_the_one_process_tables(world):
+    from embedrec.dist_data import Shard
     from embedrec.model.mf import MatrixFactorization
-    from embedrec.shard_als import Shard, init_tables
+    from embedrec.training.als_ranks import init_tables
 
     n_users, n_movies, dim = 1234, 517, 12
     torch.manual_seed(7)
