@@ -327,7 +327,12 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
                 for k in stale:
                     finished.pop(k)
         else:
-            log.warning("earlier tune results in %s are for another dataset or metric; starting afresh", out)
+            # a review: `tune-dims --run RUN` of an explicit run swept the default model and replaced that run's
+            # rmse sweep with a warning; the sweep a user meant is the one their config gives: refused, not replaced
+            what = (f"metric {saved.get('metric')}, where this sweep's is {metric}" if saved.get("metric") != metric
+                    else "another dataset")
+            raise ConfigError(f"the tune results in '{out}' are for {what}: pass the config they were made with "
+                              "(-c), or «--fresh|fresh=True» to replace them, or choose another tune.dir")
     todo = [(d, w) for d in dims for w in wds if trial_key(d, w) not in finished]
     kept = len(dims) * len(wds) - len(todo)
     if kept:

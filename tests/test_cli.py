@@ -139,6 +139,11 @@ def test_users_from_stdin_and_file_agree(cli_run, tmp_path):
     assert "<stdin>:3: 'nobody' is not a user id of this model (its ids are integers); skipped" in a.stderr
     r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="2.0\n99999\n")
     assert "<stdin>:1: '2.0' is not a user id of this model" in r.stderr and "<stdin>:2: unknown user '99999' skipped" in r.stderr
+    # a first-hour review: --fallback popular's rows for an unknown user looked like the model's, said nowhere
+    r = invoke("recommend", "--users", "-", "--format", "csv", "--fallback", "popular", *sets, input="1\n99999\n")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 21
+    assert [x for x in r.stderr.splitlines() if "99999" in x] == [
+        "<stdin>:2: user '99999' is not in the training data (300 users): most popular movies instead"]
     c = invoke("recommend", "--users", "-", "--strict", *sets, input=ids)
     assert c.exit_code == 1 and "nobody" in c.stderr
     # --strict checks every id before the first answer: nothing printed, even past the first batch
@@ -352,6 +357,9 @@ def test_evaluate_takes_comma_separated_cutoffs_and_usage_errors_say_the_fix(cli
     r = invoke("evaluate", "-k", "10,x", *sets)
     assert (r.exit_code, r.stderr) == (2, "error: -k '10,x': expected whole numbers >= 1, one or comma-separated, "
                                           "e.g. -k 10 or -k 10,20\n")
+    r = invoke("evaluate", "-k", "10,5000000", *sets)  # a first-hour review: scored at the catalogue, named @5000000
+    assert (r.exit_code, r.stderr) == (2, "error: -k '10,5000000': 5000000 is above the maximum 10000 (as for "
+                                          "train.eval_k)\n")
     r = invoke("train", "--epochs", "5")
     assert r.exit_code == 2 and r.stderr.endswith("train -h'); train.epochs is a config key: "
                                                   "--set train.epochs=VALUE\n"), r.stderr

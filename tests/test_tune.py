@@ -513,3 +513,26 @@ def test_a_written_config_in_another_folder_keeps_its_paths(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path / "cfgs")  # written outside the working folder: the paths absolute
     far = write_choice(load_config("my.yaml"), chosen, tmp_path / "deep" / "far.yaml", "my.yaml")
     assert f"prepared: {tmp_path / 'data' / 'prepared' / 'ml-100k'}\n" in far.read_text()
+
+
+def test_a_sweep_of_another_metric_is_refused_not_replaced(tune_cfg, tmp_path):
+    """A first-hour review: `tune-dims --run RUN` of an explicit run (its rmse sweep in RUN/tune) swept the default
+    ranking model and replaced that sweep, with one warning. Results for another metric or dataset are refused
+    (exit 2, nothing touched); --fresh replaces them."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    cfg = tune_cfg.updated({"tune.dir": str(tmp_path / "t"), "train.epochs": 2})
+    sweep(cfg, [4])
+    before = (tmp_path / "t" / "tune.json").read_bytes()
+    args = ["tune-dims", "-q", "--dims", "4", "--set", f"data.prepared={cfg.data.prepared}",
+            "--set", f"tune.dir={tmp_path / 't'}", "--set", "train.epochs=2"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and r.stderr.splitlines() == [
+        f"error: the tune results in '{tmp_path / 't'}' are for metric rmse, where this sweep's is ndcg@10: pass the "
+        "config they were made with (-c), or --fresh to replace them, or choose another tune.dir"], r.stderr
+    assert (tmp_path / "t" / "tune.json").read_bytes() == before
+    r = CliRunner().invoke(main, [*args, "--fresh"])
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((tmp_path / "t" / "tune.json").read_text())["metric"] == "ndcg@10"

@@ -49,6 +49,7 @@ def evaluate(cfg: Config, split, ks, run_dir, fmt):
 def _cutoffs(text: str) -> list[int]:
     """'10' or '10,20' (as tune-dims takes its lists; a first-hour pass: '10,20' was 'not a valid integer
     range'), each a whole number >= 1."""
+    from embedrec.config import MAX_EVAL_K
     from embedrec.errors import UsageError
 
     try:
@@ -57,4 +58,6 @@ def _cutoffs(text: str) -> list[int]:
         ks = []
     if not ks or min(ks) < 1:
         raise UsageError(f"-k '{text}': expected whole numbers >= 1, one or comma-separated, e.g. -k 10 or -k 10,20")
+    if max(ks) > MAX_EVAL_K:  # as train.eval_k (a first-hour review: -k 5000000 was scored, and named, at that K)
+        raise UsageError(f"-k '{text}': {max(ks)} is above the maximum {MAX_EVAL_K} (as for train.eval_k)")
     return ks

@@ -37,8 +37,12 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         for (n, t), r, p in zip(numbered, rows, parsed):
             if r < 0:  # never under strict: its ids were all checked before the first batch
                 _one_id(name, n, t)
-                if fallback != "popular":
-                    skipped[0] += 1
+                skipped[0] += 1
+                if fallback == "popular":  # a first-hour review: those rows looked like the model's, said nowhere
+                    if skipped[0] <= LOGGED_UNKNOWN:
+                        log.warning("%s:%d: %s: most popular movies instead", name, n,
+                                    rec.catalogue.users.unknown_text(t))
+                else:
                     if skipped[0] <= LOGGED_UNKNOWN:
                         if p is None and not is_integer_text(t):  # '196.0' where ids are integers: not an id
                             log.warning("%s:%d: '%s' is not a user id of this model (its ids are integers); skipped",
@@ -81,8 +85,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         if on_batch is not None:
             on_batch()
     if skipped[0] > LOGGED_UNKNOWN:
-        log.warning("%s unknown users skipped in all (the first %d are named above)", f"{skipped[0]:,}",
-                    LOGGED_UNKNOWN)
+        log.warning("%s unknown users %s in all (the first %d are named above)", f"{skipped[0]:,}",
+                    "answered with the most popular movies" if fallback == "popular" else "skipped", LOGGED_UNKNOWN)
     if empty:  # a review: such a user's lines were simply missing from the output
         log.warning("%s user%s no movie left to recommend (%s rated every movie%s), so no rows: %s%s",
                     f"{len(empty):,}", " has" if len(empty) == 1 else "s have", "this user" if len(empty) == 1
