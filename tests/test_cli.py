@@ -368,6 +368,8 @@ def test_evaluate_takes_comma_separated_cutoffs_and_usage_errors_say_the_fix(cli
     r = invoke("recommend", "196")
     assert r.exit_code == 2 and r.stderr.endswith("; name the user with --user ID (or --movie, --liked ...)\n")
     assert invoke("train", "--bogus").stderr.endswith("train -h')\n")  # no key: no hint
+    r = invoke("recommend", "--similar", "50")  # a first-hour review: what other toolkits call it
+    assert r.exit_code == 2 and r.stderr.endswith("; movies similar to one: --movie ID (or a title's words)\n"), r.stderr
 
 
 def test_fast_delimited_output_equals_generic_rows(cli_run):

@@ -390,6 +390,14 @@ def test_an_error_under_a_config_nobody_named_says_which_file(tmp_path, monkeypa
     assert r.stderr.endswith("(settings from embedrec.yaml, found in the current folder)\n"), r.stderr
     r = invoke("ingest", "r.csv", "-o", "d", "-c", "embedrec.yaml")
     assert r.exit_code == 1 and "settings from" not in r.stderr
+    # a review: a run.dir from it, "no trained model in '/elsewhere'", named a path the user never typed
+    (tmp_path / "embedrec.yaml").write_text(f"run:\n  dir: {tmp_path / 'elsewhere'}\n")
+    r = invoke("recommend", "--user", "1")
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"error: no trained model in '{tmp_path / 'elsewhere'}'")
+    assert r.stderr.endswith("(settings from embedrec.yaml, found in the current folder)\n"), r.stderr
+    r = invoke("recommend", "--user")  # the command line's own error: no note
+    assert r.exit_code == 2 and "settings from" not in r.stderr
 
 
 def test_config_yaml_is_block_style_and_tuned_config_is_small(tmp_path, monkeypatch):

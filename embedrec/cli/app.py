@@ -136,12 +136,13 @@ class Group(click.Group):
 
 
 def _found_config_note(e) -> str:
-    """For a config or data error under a config file nobody named (./embedrec.yaml, $EMBEDREC_CONFIG): which
-    file was read, so a setting from it is not a mystery (a first-hour pass: 'no column score' from a
-    forgotten ./embedrec.yaml). Empty otherwise."""
-    from embedrec.errors import ConfigError, DataError
+    """For an error under a config file nobody named (./embedrec.yaml, $EMBEDREC_CONFIG): which file was read, so
+    a setting from it is not a mystery (a first-hour pass: 'no column score' from a forgotten ./embedrec.yaml; a
+    review: 'no trained model in' a run.dir the user never typed). Not for a usage error (the command line's):
+    empty then, and when a config was named."""
+    from embedrec.errors import UsageError
 
-    if _State.config_path is not None or not isinstance(e, (ConfigError, DataError)):
+    if _State.config_path is not None or isinstance(e, UsageError) or not isinstance(e, EmbedrecError):
         return ""
     try:
         from embedrec.config import find_config
@@ -222,6 +223,9 @@ def _usage_hint(e: click.UsageError, path: str) -> str:
         if keys:  # the command's own sections only (a review: train --seed is train.seed, not split.seed)
             keys.sort(key=lambda k: sections.index(k.split(".")[0]))
             return f"; {keys[0]} is a config key: --set {keys[0]}=VALUE"
+    if path.endswith(" recommend") and isinstance(e, click.NoSuchOption) and \
+            e.option_name.lstrip("-").split("=")[0] in ("similar", "similar-movies", "item", "items", "similar-items"):
+        return "; movies similar to one: --movie ID (or a title's words)"  # other toolkits' names (a review)
     if path.endswith(" recommend") and "unexpected extra argument" in e.format_message():
         return "; name the user with --user ID (or --movie, --liked ...)"
     return ""
