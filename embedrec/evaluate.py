@@ -75,12 +75,11 @@ def _topk_kernel():
     """The compiled kernel with ``topk_rows`` typed, or None where it cannot be built (numpy's top-k then)."""
     import ctypes
 
-    from embedrec.errors import ConfigError
-    from embedrec.training import sgd
+    from embedrec.training.kernel import KernelError, load
 
     try:
-        lib = sgd.load()
-    except ConfigError:
+        lib = load()
+    except KernelError:
         return None
     f = lib.topk_rows
     if f.restype is not None:

@@ -439,11 +439,11 @@ def test_train_hogwild_and_its_errors(cli_run, tmp_path, monkeypatch):
     assert json.loads(r.stdout)["splits"]["test"]["model"]["rmse"] < 2.0
     r = invoke("train", *sets, "--set", "model.objective=implicit", "--set", "model.loss=softmax")
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "hogwild trains the mse and bpr" in r.stderr
-    from embedrec.training import sgd
+    from embedrec.training import kernel
 
-    monkeypatch.setattr(sgd, "_lib", None)
+    monkeypatch.setattr(kernel, "_lib", None)
     monkeypatch.setenv("CC", "no-such-compiler")
-    monkeypatch.setattr(sgd.shutil, "which", lambda name: None)
+    monkeypatch.setattr(kernel.shutil, "which", lambda name: None)
     r = invoke("train", *sets)
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: config key 'train.optimizer': hogwild compiles a small C kernel")

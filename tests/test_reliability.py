@@ -340,31 +340,31 @@ def test_out_of_range_indices_are_refused_before_training(base, tmp_path, col, v
 
 
 def test_kernel_cache_is_private_and_checked(tmp_path, monkeypatch):  # row 26
-    from embedrec.training import sgd
+    from embedrec.training import kernel
 
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler")
-    monkeypatch.setattr(sgd, "_lib", None)
+    monkeypatch.setattr(kernel, "_lib", None)
     monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "c"))
     kdir = tmp_path / "c" / "kernels"
     kdir.mkdir(parents=True)
     os.chmod(kdir, 0o777)
-    sgd.load()
+    kernel.load()
     assert (kdir.stat().st_mode & 0o777) == 0o700
     (so,) = kdir.glob("mf_sgd-*.so")
     good = so.read_bytes()
     assert (kdir / (so.name + ".sha256")).read_text().strip() == __import__("hashlib").sha256(good).hexdigest()
     so.unlink()  # (a new file: this process has the old one mapped)
     so.write_bytes(good[:5000])  # truncated: loading it would be a Bus error
-    monkeypatch.setattr(sgd, "_lib", None)
-    sgd.load()
+    monkeypatch.setattr(kernel, "_lib", None)
+    kernel.load()
     assert so.read_bytes() == good
     so.unlink()
     so.write_bytes(good + b"planted")  # altered: not loaded, rebuilt
-    monkeypatch.setattr(sgd, "_lib", None)
-    sgd.load()
+    monkeypatch.setattr(kernel, "_lib", None)
+    kernel.load()
     assert so.read_bytes() == good
-    monkeypatch.setattr(sgd, "_lib", None)
+    monkeypatch.setattr(kernel, "_lib", None)
 
 
 # ---------------------------------------------------------------------------------------------- data loss (27)

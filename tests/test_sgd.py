@@ -9,7 +9,7 @@ import torch
 
 from embedrec.errors import ConfigError
 from embedrec.model.mf import MatrixFactorization
-from embedrec.training import sgd
+from embedrec.training import kernel, sgd
 from embedrec.training.fit import evaluate_model, factors, fit
 from embedrec.training.minibatch import Batcher
 
@@ -129,21 +129,57 @@ def test_hogwild_refuses_what_it_cannot_train(synth, small_cfg, tmp_path, monkey
 
 
 def test_kernel_is_built_once_into_the_cache_and_needs_a_compiler(tmp_path, monkeypatch):
-    monkeypatch.setattr(sgd, "_lib", None)
+    monkeypatch.setattr(kernel, "_lib", None)
     monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "c"))
-    sgd.load()
+    kernel.load()
     built = list((tmp_path / "c" / "kernels").glob("mf_sgd-*.so"))
     assert len(built) == 1 and not list((tmp_path / "c" / "kernels").glob(".*"))  # no temporary left behind
     mtime = built[0].stat().st_mtime_ns
-    monkeypatch.setattr(sgd, "_lib", None)
-    sgd.load()
+    monkeypatch.setattr(kernel, "_lib", None)
+    kernel.load()
     assert built[0].stat().st_mtime_ns == mtime
-    monkeypatch.setattr(sgd, "_lib", None)
+    monkeypatch.setattr(kernel, "_lib", None)
     monkeypatch.setenv("CC", "no-such-compiler")
-    monkeypatch.setattr(sgd.shutil, "which", lambda name: None)
-    with pytest.raises(ConfigError, match="no C compiler was found.*train.optimizer=adam"):
-        sgd.load()
-    monkeypatch.setattr(sgd, "_lib", None)
+    monkeypatch.setattr(kernel.shutil, "which", lambda name: None)
+    with pytest.raises(kernel.KernelError, match="no C compiler was found.*install one") as e:
+        kernel.load()
+    # neutral: ALS and evaluation load it too, and word it for themselves
+    assert "hogwild" not in str(e.value) and "train.optimizer" not in str(e.value)
+    assert e.value.kind == "no-compiler" and e.value.reason("ALS").startswith("ALS compiles a small C kernel once")
+    monkeypatch.setattr(kernel, "_lib", None)
+
+
+def _hogwild_refusal() -> str:
+    one = torch.zeros(1, dtype=torch.int64)
+    with pytest.raises(ConfigError) as e:
+        sgd.Hogwild(MatrixFactorization(2, 2, 2), "mse", _cfg(), one, one, one.float(), 2, threads=1)
+    assert not isinstance(e.value, kernel.KernelError)
+    return e.value.cli_message()
+
+
+def test_hogwild_words_the_loaders_failures_for_its_option(tmp_path, monkeypatch):
+    """The loader moved out of sgd.py with neutral messages; hogwild's refusals read as they did."""
+    monkeypatch.setattr(kernel, "_lib", None)
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "c"))
+    monkeypatch.setenv("CC", "no-such-compiler")
+    monkeypatch.setattr(kernel.shutil, "which", lambda name: None)
+    assert _hogwild_refusal() == (
+        "config key 'train.optimizer': hogwild compiles a small C kernel once, but no C compiler was found (tried "
+        "$CC, cc, gcc, clang); install one (e.g. apt install gcc, xcode-select --install), or train with --set "
+        "train.optimizer=adam --set train.lr=0.003")
+    monkeypatch.undo()
+    monkeypatch.setattr(kernel, "_lib", None)
+    monkeypatch.setenv("CC", "false")  # found, and fails every build
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "c"))
+    assert _hogwild_refusal() == (
+        "config key 'train.optimizer': compiling the hogwild kernel with false failed (exit 1); fix the compiler "
+        "(or set CC), or train with --set train.optimizer=adam --set train.lr=0.003")
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "file"))
+    assert _hogwild_refusal() == (
+        f"config key 'train.optimizer': the hogwild kernel cannot be written to '{tmp_path / 'file' / 'kernels'}' "
+        "(Not a directory); point $EMBEDREC_CACHE at a writable folder")
+    monkeypatch.setattr(kernel, "_lib", None)
 
 
 def test_multi_thread_epoch_trains(synth, small_cfg):

@@ -306,12 +306,12 @@ def _ptr(t) -> int:
 
 
 def _kernel():
-    from embedrec.training import sgd
+    from embedrec.training.kernel import KernelError, load
 
     try:
-        lib = sgd.load()
-    except ConfigError as e:
-        log.warning("als: %s; using the slower torch engine", str(e).split(": ", 1)[-1].split(";")[0])
+        lib = load()
+    except KernelError as e:
+        log.warning("als: %s; using the slower torch engine", e.reason("ALS"))
         return None
     f = lib.als_cg
     p = ctypes.c_void_p

@@ -5,7 +5,7 @@ its negatives) at a time, every thread updating the shared tables without locks 
 such op: its scatter-adds are atomic or sort-based, and autograd adds a graph per batch; autograd sparse SGD
 measured 5-8x fewer ratings/s than this kernel here (BENCHMARKS.md). The kernel (``kernels/mf_sgd.c``) is compiled once per machine with the
 system C compiler into a cache directory and called through ctypes, which releases the GIL, so Python
-threads run it in parallel. Each step is the exact gradient of the same per-example objective the autograd
+threads run it in parallel (``kernel.py`` builds and loads it; this module words its failures for hogwild). Each step is the exact gradient of the same per-example objective the autograd
 optimisers minimise (tested against ``torch.optim.SGD`` at batch size 1), so lr and weight decays keep
 their meaning.
 
@@ -20,23 +20,13 @@ the kernel over its shard of the ratings (sharded by user) and the ranks merge t
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
-import os
-import platform
-import shlex
-import shutil
-import subprocess
-import sys
-import sysconfig
-import tempfile
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedrec.errors import ConfigError
+from embedrec.training.kernel import KernelError, load
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     import torch
@@ -44,159 +34,15 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import TrainConfig
     from embedrec.model.mf import MatrixFactorization
 
-SOURCE = Path(__file__).with_name("kernels") / "mf_sgd.c"
-_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fassociative-math", "-fno-signed-zeros",
-          "-shared", "-fPIC"]
 PER_THREAD = 250_000
-_lock = threading.Lock()
-_lib = None
+_ADAM = ", or train with «--set train.optimizer=adam»"
+_INSTEAD = {"no-compiler": _ADAM + " «--set train.lr=0.003»", "compile-failed": _ADAM + " «--set train.lr=0.003»",
+            "unloadable": _ADAM}  # by KernelError.kind; a cache folder that cannot be written has its own fix
 
 
-def _compiler() -> list[str]:
-    for cand in (os.environ.get("CC"), sysconfig.get_config_var("CC"), "cc", "gcc", "clang"):
-        if cand:
-            cmd = shlex.split(cand)
-            if cmd and shutil.which(cmd[0]):
-                return cmd
-    raise ConfigError("config key 'train.optimizer': hogwild compiles a small C kernel once, but no C compiler "
-                      "was found (tried $CC, cc, gcc, clang); install one (e.g. apt install gcc, xcode-select "
-                      "--install), or train with «--set train.optimizer=adam» «--set train.lr=0.003»")
-
-
-def _cpu_tag() -> str:
-    """Part of the cache key: a kernel built with -march=native must not run on another CPU."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            flags = next((line for line in fh if line.startswith(("flags", "Features"))), "")
-    except OSError:
-        flags = ""
-    return platform.machine() + platform.processor() + flags
-
-
-def load():
-    """The compiled kernel (built on first use, then cached per source, compiler and CPU)."""
-    global _lib
-    with _lock:
-        if _lib is not None:
-            return _lib
-        cc = _compiler()
-        src = SOURCE.read_bytes()
-        key = hashlib.sha256(src + repr((cc, _FLAGS, sys.platform, _cpu_tag())).encode()).hexdigest()[:16]
-        from embedrec.fsutil.files import cache_dir  # $EMBEDREC_CACHE, else ~/.cache/embedrec
-
-        out = _private_dir(cache_dir() / "kernels") / f"mf_sgd-{key}.so"
-        if not _intact(out):
-            _build(cc, out)
-        try:
-            lib = ctypes.CDLL(str(out))
-        except OSError as e:  # damaged in a way the checksum did not catch: rebuild once
-            _discard(out)
-            _build(cc, out)
-            try:
-                lib = ctypes.CDLL(str(out))
-            except OSError:
-                _discard(out)
-                raise ConfigError(f"config key 'train.optimizer': the hogwild kernel '{out}' cannot be loaded "
-                                  f"({e}); it was removed: run again, or train with «--set train.optimizer=adam»") from None
-        f = lib.mf_sgd
-        p, i64, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
-        f.argtypes = [ctypes.c_int, p, p, p, p, ctypes.c_int, p, p, p, p, i64, i64, f32, f32, f32, f32, f32,
-                      ctypes.c_int, i64, p, p, ctypes.c_uint64]
-        f.restype = ctypes.c_double
-        _lib = lib
-        return lib
-
-
-def _private_dir(d: Path) -> Path:
-    """The kernel cache folder, owned by this user and closed to others (0700): ctypes runs a loaded library's
-    code, so a folder others can write to would let them plant one. A folder owned by someone else is not
-    used: the kernel is then built into a fresh private temporary folder."""
-    try:
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        st = os.lstat(d)
-        import stat
-
-        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
-            if st.st_mode & 0o077:
-                os.chmod(d, 0o700)
-            return d
-    except OSError as e:
-        raise ConfigError(f"config key 'train.optimizer': the hogwild kernel cannot be written to '{d}' "
-                          f"({e.strerror}); point $EMBEDREC_CACHE at a writable folder") from None
-    global _private_tmp
-    if _private_tmp is None:
-        _private_tmp = Path(tempfile.mkdtemp(prefix="embedrec-kernels-"))  # 0700 by mkdtemp
-    return _private_tmp
-
-
-_private_tmp: Path | None = None
-
-
-def _sum_path(out: Path) -> Path:
-    return out.with_name(out.name + ".sha256")
-
-
-def _intact(out: Path) -> bool:
-    """The cached kernel exists, is ours, and matches the SHA-256 recorded when it was built (a truncated or
-    altered file would crash the process, or run foreign code, when loaded)."""
-    try:
-        st = os.lstat(out)
-        import stat
-
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            _discard(out)
-            return False
-        want = _sum_path(out).read_text(encoding="ascii").strip()
-        h = hashlib.sha256(out.read_bytes()).hexdigest()
-    except (OSError, UnicodeDecodeError):
-        _discard(out)
-        return False
-    if h != want:
-        _discard(out)
-        return False
-    return True
-
-
-def _discard(out: Path) -> None:
-    for p in (out, _sum_path(out)):
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass
-
-
-def _build(cc: list[str], out: Path) -> None:
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    except OSError as e:
-        raise ConfigError(f"config key 'train.optimizer': the hogwild kernel cannot be written to '{out.parent}' "
-                          f"({e.strerror}); point $EMBEDREC_CACHE at a writable folder") from None
-    os.close(fd)
-    errors = []
-    try:
-        for extra in (["-march=native"], []):  # some compilers (or CPUs) do not take -march=native
-            cmd = [*cc, *_FLAGS, *extra, "-o", tmp, str(SOURCE), "-lm"]
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode == 0:
-                os.chmod(tmp, 0o700)
-                data = Path(tmp).read_bytes()
-                with open(tmp, "rb+") as fh:
-                    os.fsync(fh.fileno())
-                from embedrec.fsutil.files import atomic_write_text
-
-                atomic_write_text(_sum_path(out), hashlib.sha256(data).hexdigest() + "\n")
-                os.replace(tmp, out)
-                return
-            errors.append(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    raise ConfigError(f"config key 'train.optimizer': compiling the hogwild kernel with {' '.join(cc)} failed "
-                      f"({errors[-1]}); fix the compiler (or set CC), or train with «--set train.optimizer=adam» "
-                      "«--set train.lr=0.003»")
+def _refusal(e: KernelError) -> str:
+    """The kernel loader's failure worded for ``train.optimizer: hogwild``, with the optimizer to use instead."""
+    return f"config key 'train.optimizer': {e.reason('hogwild')}; {e.fix}{_INSTEAD.get(e.kind, '')}"
 
 
 def refuse_cuda(device: str) -> None:
@@ -232,7 +78,10 @@ class Hogwild:
                               "train.negatives <= 64; use another optimizer")
         import torch
 
-        self.lib = load()
+        try:
+            self.lib = load()
+        except KernelError as e:
+            raise ConfigError(_refusal(e)) from None
         self.rank = rank  # ranks of one job draw different negatives from the same epoch seed
         self.model, self.bpr, self.cfg = model, loss == "bpr", train_cfg
         self.users, self.movies = users.to(torch.int64).contiguous(), movies.to(torch.int64).contiguous()
