@@ -254,8 +254,12 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     from embedrec.training.fit import resolve_loss
     from embedrec.training.refit import refit_als
 
-    if resolve_loss(cfg.model, cfg.features.active) != "als":
-        raise ValueError("train_distributed fits als; api.train_run sends the other losses to replica")
+    loss = resolve_loss(cfg.model, cfg.features.active)
+    if loss != "als":
+        from embedrec.errors import ConfigError
+
+        raise ConfigError(f"train_distributed fits model.loss als, not {loss}; train with «embedrec train|"
+                          "embedrec.api.train_run», which trains the other losses on ranks as replicas")
     g = group_for(cfg)
     shard = load_shard(g, cfg.data.prepared)
     log.info("rank 0 of %d: users %d-%d, movies %d-%d of %s x %s; %s train ratings here", g.world,

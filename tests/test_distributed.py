@@ -674,3 +674,13 @@ def test_a_fixed_user_unobserved_is_scored_after_the_re_solve_on_ranks(prepared,
     one = train_run(load_config(None, _overrides(prepared, tmp_path / "one", 3) + fixed))
     for key in ("valid", "als_reg", "als_unobserved", "best_epoch"):
         assert ranks["selection"][key] == pytest.approx(one["selection"][key], abs=1e-6), key
+
+
+def test_the_sharded_als_workflow_refuses_another_loss_with_a_typed_error():
+    """An architecture review: a plain ValueError; the library raises its own kinds (the CLI's one line)."""
+    from embedrec.config import load_config
+    from embedrec.errors import ConfigError
+    from embedrec.shard_als import train_distributed
+
+    with pytest.raises(ConfigError, match="fits model.loss als, not bpr"):
+        train_distributed(load_config(None, ["model.loss=bpr", "model.objective=implicit"]))
