@@ -239,9 +239,8 @@ def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
-    from embedrec.evaluate import baselines
+    from embedrec.evaluate import baselines, evaluate_model
     from embedrec.training.fit import (
-        evaluate_model,
         factors,
         metrics_head,
         resolve_loss,
@@ -327,7 +326,7 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
 
 def _sharded_checkpoint(run_dir) -> bool:
     from embedrec.run import training_files
-    from embedrec.training.fit import DIST_POINTER
+    from embedrec.training.checkpoints import DIST_POINTER
 
     if not training_files(run_dir, DIST_POINTER):  # no pointer file anywhere: no sharded checkpoint, no torch import
         return False

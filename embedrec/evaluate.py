@@ -310,6 +310,49 @@ def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
     return split.user[keep], split.movie[keep]
 
 
+def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | None = None,
+                   ranking: bool = True, max_users: int = 0, device=None) -> dict:
+    """Metrics of factors ``f`` on ``split`` of dataset ``ds`` (rating metrics when explicit, ranking when asked);
+    ``device`` (train.device) cuda ranks on the GPU."""
+    return evaluator(ds, split, explicit, ks, metric, ranking, max_users, device=device)(f)
+
+
+def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ranking: bool = True,
+              max_users: int = 0, fast: int = 0, device=None):
+    """``f -> evaluate_model(f, ds, split, ...)`` with the split's lists (seen movies, relevant movies, the
+    users' sample) built once: per-epoch validation calls it every epoch, with ``fast`` (the C top-k, see
+    :func:`top_k_scores`); ``device`` cuda ranks on the GPU."""
+    part = ds.splits[split]
+    if len(part) == 0:
+        return lambda f: {}
+    need_rank = ranking or (metric is not None and M.parse_metric(metric)[1] is not None)
+    if need_rank:
+        seen = seen_csr(ds, seen_splits(split))
+        tu, ti = relevant(part, None)
+        ks = sorted(set(ks) | ({M.parse_metric(metric)[1]} if metric and M.parse_metric(metric)[1] else set()))
+        t_csr = csr(tu, ti, ds.n_users)
+        per_user = np.diff(t_csr[0])
+        users = sample_users(np.flatnonzero(per_user > 0), max_users)
+        skipped = int(np.count_nonzero(per_user == 0))
+    scratch: dict = {}  # the score buffer, kept from one epoch's validation to the next
+
+    def run(f: dict) -> dict:
+        out: dict = {}
+        if explicit:
+            pred = predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
+                                   f["global_mean"], part.user, part.movie, ds.rating_scale)
+            out.update(rating_metrics(pred, part.rating))
+        if need_rank:  # = ranking_metrics on the lists built above
+            sums, shown = ranking_sums(f["user_factors"], f["movie_factors"], f["movie_bias"], seen, t_csr, users,
+                                       ks, ds.n_movies, fast=fast, device=score_device(device), scratch=scratch)
+            out.update(finish_ranking(sums, shown, users.size, ds.n_movies))
+            out["users_skipped"] = skipped
+            out["users_with_rows"] = ds.n_users - skipped  # more than users_evaluated under train.eval_users
+        return out
+
+    return run
+
+
 def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
     """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split;
     ``ks`` None: the run's own train.eval_k, what train printed; ``device`` (train.device) cuda scores on the GPU."""

@@ -195,18 +195,15 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     from embedrec.metrics import higher_is_better, parse_metric
     from embedrec.shard_als import start_fit
     from embedrec.training import loop
-    from embedrec.training.fit import (
+    from embedrec.training.checkpoints import (
         CHECKPOINT,
         LOG,
-        FitResult,
-        _fp_config,
-        _resume,
-        factors,
         fingerprint,
-        resolve_loss,
-        resolve_patience,
+        fp_config,
         resumable,
+        resume_checkpoint,
     )
+    from embedrec.training.fit import FitResult, factors, resolve_loss, resolve_patience
 
     t0 = time.perf_counter()
     _, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, data.shard.n_users, data.shard.n_movies)
@@ -230,11 +227,12 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience(loss, train_cfg), has_valid))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fp_cfg = _fp_config(model_cfg, train_cfg, features_cfg)
+    fp_cfg = fp_config(model_cfg, train_cfg, features_cfg)
     fp = fingerprint(SimpleNamespace(manifest=data.shard.manifest), model_cfg, train_cfg, features_cfg)
     if resume:  # every rank reads the one checkpoint (written by any number of ranks)
-        _resume(state, folder / CHECKPOINT, lambda got: resumable(got, SimpleNamespace(manifest=data.shard.manifest),
-                                                                  model_cfg, train_cfg, features_cfg), fp_cfg, metric)
+        resume_checkpoint(state, folder / CHECKPOINT,
+                          lambda got: resumable(got, SimpleNamespace(manifest=data.shard.manifest), model_cfg,
+                                                train_cfg, features_cfg), fp_cfg, metric)
     if g.leader:
         callbacks += [loop.JsonlLog(folder / LOG, resume), loop.TensorBoardLog(folder / "tensorboard"),
                       loop.Checkpoint(folder / CHECKPOINT, fp, fp_cfg)]

@@ -79,13 +79,8 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     from embedrec.errors import ArtifactError
     from embedrec.metrics import higher_is_better
     from embedrec.training import loop
-    from embedrec.training.fit import (
-        FitResult,
-        _fp_config,
-        fingerprint,
-        resolve_patience,
-        resumable,
-    )
+    from embedrec.training.checkpoints import CHECKPOINT, fingerprint, fp_config, resumable
+    from embedrec.training.fit import FitResult, resolve_patience
 
     t0 = time.perf_counter()
     dim, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, shard.n_users, shard.n_movies)
@@ -114,7 +109,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # the one-process fingerprint (features included), so either kind of checkpoint resumes the other
-    fp_cfg = _fp_config(model_cfg, train_cfg, features_cfg)
+    fp_cfg = fp_config(model_cfg, train_cfg, features_cfg)
     fp = fingerprint(SimpleNamespace(manifest=shard.manifest), model_cfg, train_cfg, features_cfg)
     if resume:
         ck = checkpoints.load_checkpoint(g, folder, shard)
@@ -128,8 +123,6 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         log.log(logging.DEBUG if state.epoch >= state.epochs else logging.INFO,  # a finished fit: read back
                 "resuming after epoch %d on %d rank(s)", ck["epoch"] + 1, g.world)
     elif g.leader:
-        from embedrec.training.fit import CHECKPOINT
-
         (folder / CHECKPOINT).unlink(missing_ok=True)  # a stale one-process checkpoint must not win a resume
     if g.leader:
         callbacks += [loop.JsonlLog(folder / "metrics.jsonl", resume), loop.TensorBoardLog(folder / "tensorboard")]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from embedrec.training.fit import CHECKPOINT, DIST_POINTER
+from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER
 
 if TYPE_CHECKING:
     from embedrec.dist_data import Shard
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("embedrec")
 
-POINTER = DIST_POINTER  # names the newest complete checkpoint folder beside it (training.fit: no torch there)
+POINTER = DIST_POINTER  # names the newest complete checkpoint folder beside it (training.checkpoints: no torch there)
 
 
 class ShardCheckpoint:
@@ -81,7 +81,7 @@ def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
     import json
 
     from embedrec.errors import ArtifactError, first_line
-    from embedrec.training.fit import load_checkpoint as load_plain
+    from embedrec.training.checkpoints import load_checkpoint as load_plain
 
     pointer, plain = folder / POINTER, folder / CHECKPOINT
     if not pointer.exists() and not plain.exists():

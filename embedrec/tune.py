@@ -117,7 +117,8 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
 
     from embedrec.config import config_from_dict
     from embedrec.data.dataset import load_dataset
-    from embedrec.training.fit import evaluate_model, factors, fit, resolve_loss
+    from embedrec.evaluate import evaluate_model
+    from embedrec.training.fit import factors, fit, resolve_loss
     from embedrec.training.select import fit_selecting
 
     cfg = config_from_dict(cfg_dict)

@@ -18,10 +18,10 @@ import torch
 from embedrec.config import load_config
 from embedrec.data.dataset import Dataset, Interactions
 from embedrec.errors import ArtifactError, Interrupted
-from embedrec.evaluate import baselines
+from embedrec.evaluate import baselines, evaluate_model
 from embedrec.model.mf import MatrixFactorization
 from embedrec.training.als import ALS, auto_unobserved, confidence, reg_weights
-from embedrec.training.fit import evaluate_model, factors, fit
+from embedrec.training.fit import factors, fit
 
 
 def _cfg(**kw):
@@ -434,7 +434,7 @@ def test_a_truncated_checkpoint_is_refused_in_plain_words(tmp_path):
     """A checkpoint cut short (a full disk, a copy interrupted) is named as damaged, not by a torch reader's
     message about zip central directories; resuming refuses it."""
     from embedrec.errors import ArtifactError
-    from embedrec.training.fit import CHECKPOINT
+    from embedrec.training.checkpoints import CHECKPOINT
 
     ds = _taste_dataset(1)
     cfg = load_config(None, ["model.dim=8", "train.epochs=2", "train.threads=1"])

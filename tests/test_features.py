@@ -72,7 +72,7 @@ def test_hash_is_deterministic_across_processes():
 def _rmse(cfg, ds, tmp_path, name):
     cfg = cfg.updated({"model.dim": 8, "train.epochs": 40, "train.lr": 0.01, "train.patience": 4})
     r = fit(ds, cfg.model, cfg.train, tmp_path / name, features_cfg=cfg.features)
-    from embedrec.training.fit import evaluate_model
+    from embedrec.evaluate import evaluate_model
 
     return evaluate_model(factors(r.model, r.unrated), ds, "test", True, [10], ranking=False)["rmse"], r
 

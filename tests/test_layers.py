@@ -187,7 +187,7 @@ LAYERS = [
     ("trainers, evaluation, serving", {"evaluate", "dist_eval", "training", "training.als", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.stream"}),
-    ("workflows", {"training.fit", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
+    ("workflows", {"training.fit", "training.checkpoints", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
                    "tune"}),
     ("models and results", {"results", "models", "predict_input"}),  # what the API answers with; the torchrun trainers build them too
     ("public API", {"api", "shard_checkpoint", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
@@ -261,8 +261,19 @@ def test_one_fit_never_imports_the_selection_around_it():
     assert "embedrec.training.select" not in deps["embedrec.training.fit"]
     # the dimensions and the refit sit between them: select imports both, neither imports select
     for part in ("embedrec.training.dims", "embedrec.training.refit", "embedrec.training.folders"):
-        assert part in deps["embedrec.training.select"] and "embedrec.training.fit" in deps[part]
-        assert "embedrec.training.select" not in deps[part] and part not in deps["embedrec.training.fit"]
+        assert part in deps["embedrec.training.select"] and "embedrec.training.select" not in deps[part]
+        assert part not in deps["embedrec.training.fit"]
+    for part in ("embedrec.training.dims", "embedrec.training.refit"):
+        assert "embedrec.training.fit" in deps[part]
+    # the folders need only the checkpoint file names: checkpoints.py, not the fit
+    assert "embedrec.training.checkpoints" in deps["embedrec.training.folders"]
+    assert "embedrec.training.fit" not in deps["embedrec.training.folders"]
+    # a checkpoint's identity is below one fit: fit imports it, it imports neither fit nor select
+    assert "embedrec.training.checkpoints" in deps["embedrec.training.fit"]
+    assert not {"embedrec.training.fit", "embedrec.training.select"} & deps["embedrec.training.checkpoints"]
+    # the evaluation is a layer below: fit imports it, never the reverse
+    assert "embedrec.evaluate" in deps["embedrec.training.fit"]
+    assert "embedrec.training.fit" not in deps["embedrec.evaluate"]
 
 
 def test_package_inits_import_nothing():

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from embedrec.errors import ConfigError
+from embedrec.evaluate import evaluate_model
 from embedrec.model.mf import MatrixFactorization
 from embedrec.training import kernel, sgd
-from embedrec.training.fit import evaluate_model, factors, fit
+from embedrec.training.fit import factors, fit
 from embedrec.training.minibatch import Batcher
 
 

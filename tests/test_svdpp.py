@@ -7,11 +7,12 @@ import torch
 from embedrec.config import Config
 from embedrec.data.dataset import load_dataset
 from embedrec.errors import ConfigError
+from embedrec.evaluate import evaluate_model
 from embedrec.ingestion import ingest
 from embedrec.model.factors import Factors
 from embedrec.model.mf import SVDpp
 from embedrec.sparse import csr
-from embedrec.training.fit import build_model, evaluate_model, factors, fit
+from embedrec.training.fit import build_model, factors, fit
 from embedrec.training.minibatch import Batcher
 
 

@@ -4,10 +4,12 @@ import torch
 
 from embedrec.data.dataset import load_dataset
 from embedrec.errors import ArtifactError, TrainingError
+from embedrec.evaluate import evaluate_model
 from embedrec.ingestion import ingest
 from embedrec.model import losses
 from embedrec.model.mf import auto_dim
-from embedrec.training.fit import evaluate_model, factors, fit, load_checkpoint
+from embedrec.training.checkpoints import load_checkpoint
+from embedrec.training.fit import factors, fit
 
 
 def test_losses_hand_computed():

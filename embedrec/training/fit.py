@@ -5,14 +5,14 @@ checkpoint of epoch e continues exactly as the uninterrupted run would have.
 
 This module is one fit. The selection and the refit around many fits (``fit_selecting``, ``fit_and_refit``)
 are ``select.py``'s (with ``dims.py`` and ``refit.py``), which import this module and never the reverse.
+A checkpoint's identity (its fingerprint, loading, resuming, the run folder's file names) is
+``checkpoints.py``'s, and the metrics of factors on a split (``evaluate_model``, ``evaluator``) are
+``embedrec/evaluate.py``'s; this module imports both, neither imports it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,19 +23,24 @@ import numpy as np
 from embedrec import evaluate as E
 from embedrec import sparse as S
 from embedrec.errors import ArtifactError, ConfigError, TrainingError
-from embedrec.metrics import higher_is_better, parse_metric
+from embedrec.metrics import higher_is_better
 from embedrec.model.factors import UNTRAINED_BIAS
 from embedrec.threads import blas_threads, choose_threads
 from embedrec.training import loop
+from embedrec.training.checkpoints import (
+    CHECKPOINT,
+    LOG,
+    dataset_folder,
+    fingerprint,
+    fp_config,
+    resumable,
+    resume_checkpoint,
+)
 
 if TYPE_CHECKING:  # annotations only: torch is imported where a torch model is built
     from embedrec.model.mf import MatrixFactorization
 
 log = logging.getLogger("embedrec")
-CHECKPOINT = "checkpoint.pt"
-DIST_POINTER = "checkpoint-dist.json"  # torchrun: names the newest complete sharded checkpoint (shard_als)
-LOG = "metrics.jsonl"
-WARM = "warm-start.json"  # in a later candidate's folder: which model it started from (select.warm_key)
 
 
 @dataclass
@@ -245,149 +250,6 @@ def _mask_unrated(f: dict, unrated: np.ndarray) -> dict:
     return f
 
 
-def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | None = None,
-                   ranking: bool = True, max_users: int = 0, device=None) -> dict:
-    """Metrics of factors ``f`` on ``split`` of dataset ``ds`` (rating metrics when explicit, ranking when asked);
-    ``device`` (train.device) cuda ranks on the GPU."""
-    return evaluator(ds, split, explicit, ks, metric, ranking, max_users, device=device)(f)
-
-
-def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ranking: bool = True,
-              max_users: int = 0, fast: int = 0, device=None):
-    """``f -> evaluate_model(f, ds, split, ...)`` with the split's lists (seen movies, relevant movies, the
-    users' sample) built once: per-epoch validation calls it every epoch, with ``fast`` (the C top-k, see
-    evaluate.top_k_scores); ``device`` cuda ranks on the GPU."""
-    part = ds.splits[split]
-    if len(part) == 0:
-        return lambda f: {}
-    need_rank = ranking or (metric is not None and parse_metric(metric)[1] is not None)
-    if need_rank:
-        seen = S.seen_csr(ds, S.seen_splits(split))
-        tu, ti = E.relevant(part, None)
-        ks = sorted(set(ks) | ({parse_metric(metric)[1]} if metric and parse_metric(metric)[1] else set()))
-        t_csr = S.csr(tu, ti, ds.n_users)
-        per_user = np.diff(t_csr[0])
-        users = E.sample_users(np.flatnonzero(per_user > 0), max_users)
-        skipped = int(np.count_nonzero(per_user == 0))
-    scratch: dict = {}  # the score buffer, kept from one epoch's validation to the next
-
-    def run(f: dict) -> dict:
-        out: dict = {}
-        if explicit:
-            pred = E.predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
-                                     f["global_mean"], part.user, part.movie, ds.rating_scale)
-            out.update(E.rating_metrics(pred, part.rating))
-        if need_rank:  # = E.ranking_metrics on the lists built above
-            sums, shown = E.ranking_sums(f["user_factors"], f["movie_factors"], f["movie_bias"], seen, t_csr, users,
-                                         ks, ds.n_movies, fast=fast,
-                                         device=E.score_device(device), scratch=scratch)
-            out.update(E.finish_ranking(sums, shown, users.size, ds.n_movies))
-            out["users_skipped"] = skipped
-            out["users_with_rows"] = ds.n_users - skipped  # more than users_evaluated under train.eval_users
-        return out
-
-    return run
-
-
-def fingerprint(ds, model_cfg, train_cfg, features_cfg=None, *, legacy: bool = False) -> str:
-    """What a checkpoint must match to be resumed: the dataset's content and the model/train config.
-
-    The dataset counts by its content fingerprint (over its files' checksums: what a run pins its dataset by,
-    what ``evaluate`` checks) and the manifest values training reads beside the files (:data:`_DATASET_KEYS`),
-    not by its whole manifest: an identical re-ingest (a new generation whose manifest differs only in its
-    'created' time) resumes. A dataset without a content fingerprint (written before checksums) counts by its
-    whole manifest. ``legacy``: the whole-manifest hash, what checkpoints recorded before; a resume accepts it
-    too (:func:`resumable`)."""
-    h = hashlib.sha256()
-    h.update(json.dumps(ds.manifest if legacy else _dataset_key(ds.manifest), sort_keys=True, default=str).encode())
-    h.update(json.dumps(_fp_config(model_cfg, train_cfg, features_cfg), sort_keys=True).encode())
-    return h.hexdigest()
-
-
-# what training reads from a dataset's manifest beside its files (the scale clips and weighs ratings; a refit
-# dataset is train+valid in memory, flagged in its manifest)
-_DATASET_KEYS = ("rating_scale", "min_rating", "refit")
-
-
-def _dataset_key(manifest: dict) -> dict:
-    if not manifest.get("fingerprint"):
-        return manifest
-    return {"fingerprint": manifest["fingerprint"], **{k: manifest.get(k) for k in _DATASET_KEYS}}
-
-
-def made_on(checkpoint: dict, ds) -> bool:
-    """Whether a checkpoint was made on this dataset, whatever its config: its fingerprint rebuilt from the config
-    it recorded (True where it recorded none, or in the older whole-manifest form: nothing to tell by)."""
-    recorded = checkpoint.get("config")
-    if not recorded or not checkpoint.get("fingerprint"):
-        return True
-    h = hashlib.sha256()
-    h.update(json.dumps(_dataset_key(ds.manifest), sort_keys=True, default=str).encode())
-    h.update(json.dumps(recorded, sort_keys=True).encode())
-    legacy = hashlib.sha256(json.dumps(ds.manifest, sort_keys=True, default=str).encode())
-    legacy.update(json.dumps(recorded, sort_keys=True).encode())
-    return checkpoint["fingerprint"] in (h.hexdigest(), legacy.hexdigest())
-
-
-def resumable(recorded, ds, model_cfg, train_cfg, features_cfg=None) -> bool:
-    """Whether a checkpoint's recorded fingerprint matches this dataset and config, in today's form or the
-    whole-manifest form of checkpoints written before it."""
-    return recorded is not None and recorded in (fingerprint(ds, model_cfg, train_cfg, features_cfg),
-                                                 fingerprint(ds, model_cfg, train_cfg, features_cfg, legacy=True))
-
-
-# keys that change how fast a run goes, not what it computes: a run may resume with other values
-# not in a checkpoint's fingerprint: how long or where a fit runs, and train.als_dims (which other fits follow,
-# not what this one computes; a review: checkpoints of runs before the key could not be resumed)
-_RESOURCE_KEYS = ("epochs", "threads", "device", "fetch_rows", "als_dims")
-
-
-def _fp_config(model_cfg, train_cfg, features_cfg) -> dict:
-    from dataclasses import asdict
-
-    return {"model": asdict(model_cfg), "train": {k: v for k, v in asdict(train_cfg).items() if k not in _RESOURCE_KEYS},
-            "features": asdict(features_cfg) if features_cfg is not None else None}
-
-
-def _difference(old: dict | None, new: dict, same: str = "dataset (its manifest differs)") -> str:
-    """'train.lr (0.01, now 0.02)': what differs between a checkpoint's config and this run's; ``same`` where no
-    value does."""
-    if not old:
-        return "dataset or model/train config"
-    for section, values in new.items():
-        for key, value in (values or {}).items():
-            was = (old.get(section) or {}).get(key)
-            if was != value:
-                return f"{section}.{key} ({was!r:.40}, now {value!r:.40})"
-    return same
-
-
-def dataset_folder(path) -> str | None:
-    """The prepared dataset's folder as a checkpoint records it (absolute: a resume may run from elsewhere)."""
-    return None if path is None else os.path.abspath(path)
-
-
-def _other_config(path: Path, what: str, ck: dict | None = None, dataset=None) -> ArtifactError:
-    """A checkpoint made with another config (``what`` differs): e.g. a resume without the -c FILE it was trained
-    with; or on another dataset: one in another folder (its config's data.prepared forgotten: a review), or the
-    same folder ingested again since, where no config brings it back (a review)."""
-    made_in = (ck or {}).get("dataset")
-    if what.startswith("dataset") and made_in and dataset is not None and made_in != dataset_folder(dataset):
-        return ArtifactError(f"checkpoint '{path}' was made on dataset '{made_in}', not on '{dataset}' (data.prepared):"
-                             " resume with the config it was trained with («-c FILE and the same --set options|the "
-                             "same cfg»), or train again without «--resume|resume=True»")
-    if what.startswith("dataset"):
-        return ArtifactError(f"checkpoint '{path}' was made on another {what}: the dataset was ingested again since "
-                             "(another split or data), so it cannot be resumed; train again without "
-                             "«--resume|resume=True»")
-    return ArtifactError(f"checkpoint '{path}' was made with another {what}; resume with the config it was trained "
-                         "with («-c FILE and the same --set options|the same cfg»), or train again without "
-                         "«--resume|resume=True»")
-
-
-def load_checkpoint(path: Path) -> dict:
-    return loop.load(path)
-
 
 def recency_candidates(ds, train_cfg, total=int, level: int = logging.INFO) -> tuple[float, ...]:
     """``train.als_recency``'s candidates on ``ds``: a number is its own single candidate (without timestamps it
@@ -507,10 +369,10 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), patience, has_valid, floor))
     if run_dir is not None:
         run_dir = Path(run_dir)
-        fp, fp_cfg = fingerprint(ds, model_cfg, train_cfg, features_cfg), _fp_config(model_cfg, train_cfg, features_cfg)
+        fp, fp_cfg = fingerprint(ds, model_cfg, train_cfg, features_cfg), fp_config(model_cfg, train_cfg, features_cfg)
         if resume:
-            _resume(state, run_dir / CHECKPOINT, lambda got: resumable(got, ds, model_cfg, train_cfg, features_cfg),
-                    fp_cfg, metric, ds.path)
+            resume_checkpoint(state, run_dir / CHECKPOINT, lambda got: resumable(got, ds, model_cfg, train_cfg,
+                                                                                 features_cfg), fp_cfg, metric, ds.path)
         run_dir.mkdir(parents=True, exist_ok=True)  # after a resume's checks: a refused one creates nothing
         callbacks += [loop.JsonlLog(run_dir / LOG, resume), loop.TensorBoardLog(run_dir / "tensorboard"),
                       loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg, dataset_folder(ds.path))]
@@ -540,12 +402,13 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
 
 
 def _valid_evaluator(ds, model_cfg, train_cfg, metric: str, threads: int, reuse: dict):
-    """The validation evaluator of :func:`evaluator`, built once per ``reuse`` (fits on the same ``ds``)."""
+    """The validation evaluator of :func:`embedrec.evaluate.evaluator`, built once per ``reuse`` (fits on the same
+    ``ds``)."""
     explicit = model_cfg.objective == "explicit"
     key = ("valid", explicit, tuple(train_cfg.eval_k), metric, train_cfg.eval_users, train_cfg.device)
     if key not in reuse:
-        reuse[key] = evaluator(ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
-                               max_users=train_cfg.eval_users, fast=threads, device=train_cfg.device)
+        reuse[key] = E.evaluator(ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
+                                 max_users=train_cfg.eval_users, fast=threads, device=train_cfg.device)
     return reuse[key]
 
 
@@ -573,25 +436,3 @@ def _torch_model(ds, model_cfg, train_cfg, features_cfg, threads: int):
         fs = build(features_cfg, ds.movies, ds.users)
     return build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs,
                        rated=(tr.user, tr.movie))
-
-
-def _resume(state: loop.LoopState, ckpt_path: Path, matches, fp_cfg: dict, metric: str, dataset=None) -> None:
-    """Load the checkpoint into ``state`` if ``matches(its recorded fingerprint)`` (:func:`resumable`); ``dataset``:
-    this run's prepared folder, named if the checkpoint was made on another."""
-    if not ckpt_path.exists():
-        raise ArtifactError(f"nothing to resume: no checkpoint at '{ckpt_path}'; train without «--resume|resume=True»")
-    ck = load_checkpoint(ckpt_path)
-    if not matches(ck.get("fingerprint")):
-        raise _other_config(ckpt_path, _difference(ck.get("config"), fp_cfg), ck, dataset)
-    state.resume_from(ck, ckpt_path)
-    # a fit that had finished (stopped early, or all its epochs) is read back, not resumed: said with -v only (a
-    # first-hour pass: `train --resume` on a finished run repeated one such line per candidate)
-    log.log(logging.DEBUG if state.epoch >= state.epochs else logging.INFO, "resuming after epoch %d (best %s %.4f "
-            "at epoch %d)", ck["epoch"] + 1, metric, state.best if state.best is not None else float("nan"),
-            state.best_epoch + 1)
-
-
-def clear_checkpoint(run_dir: str | Path) -> None:
-    p = Path(run_dir) / CHECKPOINT
-    if p.exists():
-        os.unlink(p)

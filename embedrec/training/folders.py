@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from embedrec.errors import ArtifactError
-from embedrec.training.fit import CHECKPOINT, DIST_POINTER, LOG, WARM
+from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER, LOG, WARM
 
 log = logging.getLogger("embedrec")
 

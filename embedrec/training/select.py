@@ -18,25 +18,27 @@ from pathlib import Path
 
 from embedrec.metrics import higher_is_better
 from embedrec.threads import blas_threads, choose_threads
-from embedrec.training.dims import choose_dim, dim_candidates, warn_above_rank
-from embedrec.training.fit import (
+from embedrec.training.checkpoints import (
     CHECKPOINT,
     WARM,
-    FitResult,
-    _difference,
-    _fp_config,
-    _other_config,
-    _valid_evaluator,
     clear_checkpoint,
-    factors,
-    fit,
+    difference,
+    fp_config,
     load_checkpoint,
     made_on,
+    other_config,
+    resumable,
+)
+from embedrec.training.dims import choose_dim, dim_candidates, warn_above_rank
+from embedrec.training.fit import (
+    FitResult,
+    _valid_evaluator,
+    factors,
+    fit,
     make_runner,
     recency_candidates,
     resolve_dim,
     resolve_loss,
-    resumable,
 )
 from embedrec.training.folders import (
     CANDIDATE_NAME,
@@ -236,7 +238,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     loss = resolve_loss(cfg.model, cfg.features.active)
     if loss != "als":
         if resume:
-            _checkpoint_elsewhere(run_dir, Path(run_dir) / CHECKPOINT, _fp_config(cfg.model, cfg.train, cfg.features))
+            _checkpoint_elsewhere(run_dir, Path(run_dir) / CHECKPOINT, fp_config(cfg.model, cfg.train, cfg.features))
         if before_clearing is not None:
             before_clearing()
         return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
@@ -253,10 +255,10 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
         def own(folder: Path, ck: dict):
             t = candidates.get(folder)
             return (None, False) if t is None else (
-                _fp_config(cfg.model, t, cfg.features), resumable(ck.get("fingerprint"), ds, cfg.model, t, cfg.features))
+                fp_config(cfg.model, t, cfg.features), resumable(ck.get("fingerprint"), ds, cfg.model, t, cfg.features))
 
         _checkpoint_elsewhere(run_dir, sel.folder(run_dir, sel.first) / CHECKPOINT,
-                              _fp_config(cfg.model, sel.first, cfg.features), own, ds)
+                              fp_config(cfg.model, sel.first, cfg.features), own, ds)
         recency_candidates(ds, cfg.train, level=logging.INFO if say else logging.DEBUG)  # now said
     check_folders(sel.folders(run_dir) if sel.many else [], resume)  # before any fit: a file or link in the way
     if before_clearing is not None:
@@ -318,10 +320,10 @@ def _checkpoint_elsewhere(run_dir, ckpt: Path, fp_cfg: dict, own=None, ds=None) 
         if matches:
             continue  # this run's own, in its place
         if ds is not None and not made_on(ck, ds):  # another folder's, or ingested again since
-            raise _other_config(p, "dataset (its manifest differs)", ck, ds.path)
+            raise other_config(p, "dataset (its manifest differs)", ck, ds.path)
         # the config differs, or (the same config) the dataset; no value differs: the selection does
-        differs = _difference(ck.get("config"), want, "") if want is not None else ""
-        raise _other_config(p, differs or ("dataset (its manifest differs)" if want is not None else _difference(
+        differs = difference(ck.get("config"), want, "") if want is not None else ""
+        raise other_config(p, differs or ("dataset (its manifest differs)" if want is not None else difference(
             ck.get("config"), fp_cfg, "train.als_reg or train.als_recency (auto, or one value)")), ck,
             None if ds is None else ds.path)
 
