@@ -268,14 +268,12 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     sp, rows = data.shard.splits, data.rows
     log.info("%d ranks, the tables replicated; %s train ratings on rank 0", g.world, f"{len(sp['train']):,}")
     run_dir = Path(cfg.run.dir)
-    from embedrec.training.folders import REFIT, check_folders, clear_dim_folders, clear_refit, clear_run_root
+    from embedrec.training.folders import REFIT, check_folders, clear_training
 
     # every rank, before anything is cleared: a file (on a resume, a link) where the refit's folder goes (a review)
     check_folders([run_dir / REFIT] if cfg.train.refit and g.total(len(data.shard.splits["valid"])) > 0 else [], resume)
     if not resume and g.leader:  # what an earlier run's training left (another trainer's checkpoints): not resumed later
-        clear_run_root(run_dir)
-        clear_dim_folders(run_dir)
-        clear_refit(run_dir)
+        clear_training(run_dir)
     result = fit_replica(g, data, sp["train"], rows["train"], sp["valid"], cfg.model, cfg.train, run_dir,
                          resume=resume, progress=progress, features_cfg=cfg.features)
     selection = selection_of(result, cfg.train)

@@ -261,14 +261,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     run_dir = Path(cfg.run.dir)
     refit = cfg.train.refit and g.total(len(shard.splits["valid"])) > 0
     from embedrec.training.dims import dim_candidates, warn_above_rank
-    from embedrec.training.folders import (
-        REFIT,
-        check_dim_folders,
-        check_folders,
-        clear_dim_folders,
-        clear_refit,
-        clear_run_root,
-    )
+    from embedrec.training.folders import REFIT, check_dim_folders, check_folders, clear_training
 
     # every rank, before any fit and any clearing: a file (on a resume, a link) where a dimension's folder or the
     # refit's goes (as select.fit_and_refit)
@@ -279,9 +272,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
 
     def clear():  # rank 0, once the selection has checked its candidates' folders too
         if not resume:
-            clear_run_root(run_dir)
-            clear_dim_folders(run_dir)
-            clear_refit(run_dir)
+            clear_training(run_dir)
 
     result, chosen = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit,
                                          before_clearing=clear)

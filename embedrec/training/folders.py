@@ -162,6 +162,15 @@ def clear_refit(run_dir) -> None:
         _kept_warning(refit, removed, skip=set(stages))  # each kept stage said on its own line already
 
 
+def clear_training(run_dir) -> None:
+    """What a fresh run of any trainer clears before it fits (one process and both torchrun paths): the run
+    folder's own checkpoint and candidates (:func:`clear_run_root`), the other dimensions' selections
+    (:func:`clear_dim_folders`) and the refit's folder (:func:`clear_refit`)."""
+    clear_run_root(run_dir)
+    clear_dim_folders(run_dir)
+    clear_refit(run_dir)
+
+
 def clear_stale_path(run_dir: Path, n: int) -> None:
     """Before a refit of ``n`` stages: clear the ``refit/path-<i>`` folders it does not write (left by an earlier
     run whose path was longer), so the folder holds this refit's logs only. Only what training wrote goes (a red

@@ -45,10 +45,8 @@ from embedrec.training.folders import (
     REFIT,
     check_dim_folders,
     check_folders,
-    clear_dim_folders,
     clear_folders,
-    clear_refit,
-    clear_run_root,
+    clear_training,
 )
 from embedrec.training.loop import DETAIL
 from embedrec.training.refit import refit_train_valid
@@ -366,9 +364,7 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
 
     def clear():  # once the selection has checked its candidates' folders too
         if not resume:
-            clear_run_root(work_dir)
-            clear_dim_folders(work_dir)
-            clear_refit(work_dir)
+            clear_training(work_dir)
 
     selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse,
                                      before_clearing=clear)
