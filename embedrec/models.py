@@ -512,6 +512,10 @@ def publish_trained(model: TrainedModel, run_dir: Path, resume: bool) -> None:
                  "stays stopped unless train.patience is raised too)", run_dir, published)
         return
     model._publish(Path(run_dir))
+    if not model.config.train.keep_checkpoints:  # only the published model is needed to serve
+        from embedrec.training.folders import clear_training
+
+        clear_training(run_dir)
 
 
 def _published_as(run_dir: Path, model: TrainedModel) -> str | None:

@@ -180,7 +180,11 @@ def best_per_dim(trials: list[dict], metric: str) -> list[dict]:
     return [out[d] for d in sorted(out)]
 
 
-def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path) -> None:
+def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path, tolerance: float = 0.0) -> None:
+    """tune.png: the validation metric (left axis, the curve the choice is made on) and the training metric (right
+    axis: on one axis a training curve far above flattened the validation one, a first-hour review) against the
+    dimension; the fourth-root value, the choice (with its weight decay) and, with a tolerance, the band of
+    validation scores within it of the best, which is why a smaller dimension than the best can be chosen."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,20 +192,31 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path)
 
     rows = best_per_dim(trials, metric)
     dims = [t["dim"] for t in rows]
+    name = metric.split("@")[0] + (f"@{metric.split('@')[1]}" if "@" in metric else "")
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    ax.plot(dims, [t["valid_metric"] for t in rows], "o-", label=f"validation {metric}")
-    ax.plot(dims, [t["train_metric"] for t in rows], "s--", label=f"training {metric.split('@')[0]}"
-            + (f"@{metric.split('@')[1]}" if "@" in metric else ""))
+    lines = ax.plot(dims, [t["valid_metric"] for t in rows], "o-", color="tab:blue", label=f"validation {metric}")
+    right = ax.twinx()
+    lines += right.plot(dims, [t["train_metric"] for t in rows], "s--", color="tab:orange", alpha=0.7,
+                        label=f"training {name} (right axis)")
+    right.set_ylabel(f"training {name}", color="tab:orange")
     ax.set_xscale("log", base=2)
     ax.set_xticks(dims)
     ax.set_xticklabels([str(d) for d in dims])
-    ax.axvline(fourth, color="grey", ls=":", label=f"fourth-root rule ({fourth})")
-    ax.axvline(chosen["dim"], color="tab:red", ls="-", alpha=0.5, label=f"chosen ({chosen['dim']})")
+    lines.append(ax.axvline(fourth, color="grey", ls=":", label=f"fourth-root rule ({fourth})"))
+    wd = f", weight decay {chosen['weight_decay']:g}" if chosen.get("weight_decay") is not None else ""
+    lines.append(ax.axvline(chosen["dim"], color="tab:red", ls="-", alpha=0.5,
+                            label=f"chosen ({chosen['dim']}{wd})"))
+    scores = [t["valid_metric"] for t in rows if t["valid_metric"] is not None and math.isfinite(t["valid_metric"])]
+    if tolerance > 0 and scores:
+        best = max(scores) if higher_is_better(metric) else min(scores)
+        edge = best * (1 - tolerance) if higher_is_better(metric) else best * (1 + tolerance)
+        lines.append(ax.axhspan(min(best, edge), max(best, edge), color="tab:blue", alpha=0.12,
+                                label=f"within {tolerance * 100:g}% of the best (the smallest such dim is chosen)"))
     ax.set_xlabel("embedding dimension (log2)")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(f"validation {metric}", color="tab:blue")
     ax.set_title("embedrec tune-dims: train vs validation by dimension")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(handles=lines, fontsize=7, loc="best")
     fig.tight_layout()
     try:  # a temporary of its own, fsynced, renamed; removed on any failure, Ctrl-C and SIGTERM included
         with atomic_file(path, overwrite=True, command="embedrec tune-dims", suffix=".png", beside_run=True) as tmp:
@@ -387,7 +402,7 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     for t in trials:
         t["fourth_root"] = t["dim"] == fourth
     chosen = choose(trials, metric, tol)
-    plot(trials, metric, fourth, chosen, out / PLOT)
+    plot(trials, metric, fourth, chosen, out / PLOT, tol)
     return {"metric": metric, "fourth_root": fourth, "tolerance": tol, "trials":
             sorted(trials, key=lambda t: (t["dim"], t["weight_decay"] or 0)),
             "best_per_dim": best_per_dim(trials, metric), "chosen": chosen,
