@@ -439,6 +439,12 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
             raise ConfigError(f"config file '{p}' is not UTF-8 text; save it as UTF-8") from None
         except RecursionError:  # 50,000 nested brackets: the composer's recursion
             raise ConfigError(f"config file '{p}' is nested too deeply to be a config; fix the YAML") from None
+        except ValueError as e:
+            if "digits" not in str(e):  # Python's limit on an integer's digits (a red team: 100,000 nines)
+                raise ConfigError(f"config file '{p}': YAML cannot build a value it tags ({_tag_error(e)}); write the "
+                                  "value without a !! tag (e.g. epochs: 20, not !!int abc)") from None
+            raise ConfigError(f"config file '{p}': a number too long to read ({_tag_error(e)}); no "
+                              "config key takes one, fix the value") from None
         except Exception as e:  # noqa: BLE001 (a tag YAML cannot apply: a red team found internal errors)
             raise ConfigError(f"config file '{p}': YAML cannot build a value it tags ({_tag_error(e)}); write the "
                               "value without a !! tag (e.g. epochs: 20, not !!int abc)") from None

@@ -376,7 +376,7 @@ def _trained_beside(run_dir: Path) -> str:
         return ""
     more = f" and {len(found) - 3} more" if len(found) > 3 else ""
     # each in both terms (a first-hour review: the library's read 'er.open(...) runs/a')
-    return f" (trained runs beside it: {', '.join(marked(f'--run {d}', f'er.open({d!r})') for d in found[:3])}{more})"
+    return f" (trained runs beside it: {', '.join(marked(f'--run {shlex.quote(str(d))}', f'er.open({str(d)!r})') for d in found[:3])}{more})"
 
 
 # what the readers of a run manifest take from it without a second look (integrity.check_fields: kind, required);
@@ -459,7 +459,7 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
                 "is read only where that folder has moved)", moved_to, recorded)
     elif dataset_dir is None and recorded and not os.path.lexists(recorded):  # moved or deleted since the run
         raise ArtifactError(f"the dataset run '{run.path.parent}' was trained on, '{recorded}', is gone (moved or "
-                            f"deleted); give its new folder with «--set data.prepared=FOLDER --run {run.path.parent}|"
+                            f"deleted); give its new folder with «--set data.prepared=FOLDER --run {shlex.quote(str(run.path.parent))}|"
                             "evaluate_run(run_dir, dataset_dir=FOLDER)», or ingest it again")
     ds = load_dataset(dataset_dir or recorded)
     want = rec.get("files_fingerprint")

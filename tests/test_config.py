@@ -327,3 +327,17 @@ def test_a_negative_leading_zero_keeps_its_sign_in_the_hint():
     with pytest.raises(ConfigError, match=r"got '-010' \(a leading zero, which YAML 1.1 reads as octal: write -10\)"):
         load_config(None, ["train.seed=-010"])
     assert load_config(None, ["train.lr=010"]).train.lr == 10.0  # a float key: ten, as written
+
+
+def test_a_number_too_long_to_read_is_said_so(tmp_path):
+    """A red team: 100,000 nines in a config file were 'YAML cannot build a value it tags ...; write the value
+    without a !! tag' in a file with no tag."""
+    from embedrec.config import load_config
+    from embedrec.errors import ConfigError
+
+    f = tmp_path / "big.yaml"
+    f.write_text("train:\n  lr: " + "9" * 100_000 + "\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert str(e.value).startswith(f"config file '{f}': a number too long to read (")
+    assert "!! tag" not in str(e.value)

@@ -1613,6 +1613,8 @@ def test_evaluate_after_the_dataset_moved_takes_data_prepared(base, tmp_path):
     assert one_line(invoke("evaluate", "-q", "--run", tmp_path / "run")) == (
         f"error: the dataset run '{tmp_path / 'run'}' was trained on, '{tmp_path / 'm1'}', is gone (moved or "
         f"deleted); give its new folder with --set data.prepared=FOLDER --run {tmp_path / 'run'}, or ingest it again")
+    shutil.copytree(tmp_path / "run", tmp_path / "r -x", symlinks=True)  # a red team: the command split in two
+    assert f"--run '{tmp_path / 'r -x'}', or ingest" in one_line(invoke("evaluate", "-q", "--run", tmp_path / "r -x"))
     r = invoke("evaluate", "-q", "--run", tmp_path / "run", "--set", f"data.prepared={moved}", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["splits"]["test"]["model"]["ndcg@10"] >= 0, r.stderr
     other = tmp_path / "other"
@@ -2080,3 +2082,42 @@ def test_a_writer_whose_side_lock_was_replaced_leaves_the_new_one(tmp_path):
         (tmp / "a.txt").write_text("a")
         lock.unlink()
     assert (out / "a.txt").read_text() == "a" and not lock.exists()
+
+
+def test_a_lock_file_that_is_a_link_is_refused_never_written_through(base, tmp_path):
+    """A red team: RUN/.lock linked to a user's file had the holder's pid line written over that file (train, index
+    rebuild, tune-dims), and `.embedrec.NAME.lock` beside an output too, then the link removed. A lock is opened
+    without following a link and must be a plain file of one name."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious user data\n")
+    run = copy_run(base[1], tmp_path / "lk")
+    (run / ".lock").unlink()
+    (run / ".lock").symlink_to(victim)
+    r = invoke("index", "rebuild", "-q", "--run", run)
+    assert r.exit_code == 1 and one_line(r) == (
+        f"error: the writer lock '{run / '.lock'}' is a symbolic link, which embedrec does not write through; remove "
+        "the link (embedrec makes the file itself)")
+    (run / ".lock").unlink()
+    os.link(victim, run / ".lock")  # a hard link: the same file under two names
+    r = invoke("index", "rebuild", "-q", "--run", run)
+    assert r.exit_code == 1 and "has another name too (a hard link)" in one_line(r)
+    (run / ".lock").unlink()
+    assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0  # embedrec's own file again
+    side = tmp_path / "out"
+    side.mkdir()
+    (side / ".embedrec.d.lock").symlink_to(victim)
+    r = invoke("ingest", "-q", base[0].parent / "ratings.csv", "-o", side / "d")
+    assert r.exit_code == 1 and "is a symbolic link" in one_line(r)
+    assert victim.read_text() == "precious user data\n" and (side / ".embedrec.d.lock").is_symlink()
+    assert not (side / "d").exists()
+
+
+def test_a_folder_in_place_of_a_listed_file_is_named(base, tmp_path):
+    """A red team: a folder where a run's movies.json (or a dataset's movies.parquet) goes gave "cannot use '4': Is
+    a directory" (a file descriptor's number), naming no file."""
+    run = copy_run(base[1], tmp_path / "cx")
+    art = run / os.readlink(run / "current")
+    (art / "movies.json").unlink()
+    (art / "movies.json").mkdir()
+    r = invoke("recommend", "--run", run, "--user", "1")
+    assert r.exit_code == 1 and f"'{art / 'movies.json'}' is not a regular file (a folder); " in one_line(r), r.stderr

@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -263,7 +264,8 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
     if not has_manifest(path):
         near = _datasets_beside(path)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k, said nothing
         near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "
-                f"«--set data.prepared={path.parent / near[0]}|load_dataset('{path.parent / near[0]}')»") if near else ""
+                f"«--set data.prepared={shlex.quote(str(path.parent / near[0]))}|"
+                f"load_dataset({str(path.parent / near[0])!r})»") if near else ""
         raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); «run 'embedrec ingest' with the "
                             "same -c/--set options first|ingest it first with er.ingest(source, cfg)» (it writes "
                             f"data.prepared), or point data.prepared at the ingest output{near}")
@@ -321,7 +323,6 @@ def dataset_fix(path, source=None) -> str:
     --overwrite. ``source``: the manifest (its ``source_path``, else its ``source``, where it could be read), or
     the source itself; a path is shown from the current folder (a review: './r.csv' as given to an ingest run
     elsewhere named no file from here)."""
-    import shlex
 
     if isinstance(source, dict):
         given = source.get("source")

@@ -189,12 +189,14 @@ def read_regular(path: str | Path, what: str, fix: str, limit: int | None = None
 def read_fd(fd: int, path, what: str, fix: str, limit: int | None = None, expect: int | None = None) -> bytes:
     """:func:`read_regular` of a file already opened (read-only, ``NONBLOCK``) as ``fd``, which it closes;
     ``path`` names it in the messages."""
+    st = os.fstat(fd)  # before fdopen, which refuses a folder as "[Errno 21] Is a directory: 4" (a red team)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device"
+                if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "not a file")
+        raise ArtifactError(f"{what} '{path}' is not a regular file ({kind}); {fix}")
     with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or
-                    stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file")
-            raise ArtifactError(f"{what} '{path}' is not a regular file ({kind}); {fix}")
         if expect is not None and st.st_size != expect:
             raise ArtifactError(f"{what} '{path}' is damaged ({st.st_size:,} bytes, its manifest says {expect:,}); "
                                 f"{fix}")

@@ -67,7 +67,7 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         return
     Path(key).parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
-        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+        fd = _open_lock(key)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if _same_file(fd, key):
@@ -136,7 +136,7 @@ def confirm_held() -> None:
     for key, held in list(_held.items()):
         if _same_file(held[0], key):
             continue
-        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+        fd = _open_lock(key)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -152,6 +152,29 @@ def confirm_held() -> None:
         os.ftruncate(fd, len(line))
         os.close(held[0])  # the old file's lock: nobody can reach that file by its name any more
         held[0] = fd
+
+
+def _open_lock(key: str) -> int:
+    """Open (or create) the lock file ``key`` without following a link, and refuse anything but a plain file of
+    one name: a red team linked RUN/.lock to a user's file, and the holder's pid line was written over it (then,
+    for the lock beside an output, the link removed)."""
+    import stat
+
+    try:
+        fd = os.open(key, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0),
+                     0o666 & ~umask())
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ArtifactError(f"the writer lock '{key}' is a symbolic link, which embedrec does not write through; "
+                                "remove the link (embedrec makes the file itself)") from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        os.close(fd)
+        what = "has another name too (a hard link)" if stat.S_ISREG(st.st_mode) else "is not a plain file"
+        raise ArtifactError(f"the writer lock '{key}' {what}, which embedrec does not write into; remove it "
+                            "(embedrec makes the file itself)")
+    return fd
 
 
 def _same_file(fd: int, path: str) -> bool:
