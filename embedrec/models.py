@@ -327,11 +327,11 @@ class Model:
         return py_id(self.engine.movie_ids[self.engine.find_movie(str(query))])
 
     def movie(self, movie) -> dict:
-        """One movie's row: {'movie_id', 'title', 'year' (None where unknown), 'genres'}; NotFoundError for an id
+        """One movie's row: {'movie_id', 'title', 'year' (each None where unknown), 'genres'}; NotFoundError for an id
         not in the training data."""
         e = self.engine
         row = e.movie_row(movie)
-        return {"movie_id": py_id(e.movie_ids[row]), "title": e.titles[row], "year": e.years[row],
+        return {"movie_id": py_id(e.movie_ids[row]), "title": e.titles[row] or None, "year": e.years[row],
                 "genres": list(e.genres[row] or [])}
 
     def popular(self, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,

@@ -1150,3 +1150,30 @@ def test_a_resealed_run_whose_arrays_do_not_fit_is_refused_in_one_line(trained, 
                          .astype(a.dtype)})
     movie = np.load(inf / "current" / "movie_ids.npy")[0]
     assert f"movie {movie}'s embedding is not finite (NaN or inf)" in said(inf, "recommend", "--movie", str(movie))
+
+
+def test_a_movie_without_a_title_is_null_in_json(tmp_path):
+    """A first-hour review: a run without a movies file wrote `"title": ""` beside `"year": null` in json/jsonl."""
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rows = ["user_id,movie_id,rating"] + [f"u{u},m{(u * 7 + j) % 40},4" for u in range(60) for j in range(8)]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={run}"]
+    r = CliRunner().invoke(main, ["ingest", "-q", str(tmp_path / "r.csv"), "-o", str(tmp_path / "ds"), "--set",
+                                  "data.id_type=str"])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=2"])
+    assert r.exit_code == 0, r.stderr
+    for fmt in ("jsonl", "json"):
+        r = CliRunner().invoke(main, ["recommend", "--run", str(run), "--user", "u1", "-k", "2", "--format", fmt])
+        assert r.exit_code == 0, r.stderr
+        got = [_json.loads(x) for x in r.stdout.splitlines()] if fmt == "jsonl" else _json.loads(r.stdout)
+        assert [(x["title"], x["year"]) for x in got] == [(None, None)] * 2, got
+    r = CliRunner().invoke(main, ["recommend", "--run", str(run), "--users", "-", "-k", "2", "--format", "jsonl"],
+                           input="u1\n")
+    assert [_json.loads(x)["title"] for x in r.stdout.splitlines()] == [None, None], r.output

@@ -187,5 +187,5 @@ class Catalogue:
         """Output rows (user_id, rank, movie_id, title, year, genres, score) of one answer."""
         mids = self.movie_ids[movie_rows].tolist()
         for rank, (m, mid, s) in enumerate(zip(movie_rows.tolist(), mids, np.asarray(scores).tolist()), 1):
-            yield {"user_id": user_id, "rank": rank, "movie_id": mid, "title": self.titles[m],
+            yield {"user_id": user_id, "rank": rank, "movie_id": mid, "title": self.titles[m] or None,  # none: null
                    "year": self.years[m], "genres": self.genres[m] or [], "score": s}

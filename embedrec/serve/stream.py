@@ -193,7 +193,7 @@ def write_jsonl(rec: Recommender, triples: Iterable[tuple], out, query_column: s
         for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
             mc = cache.get(m)
             if mc is None:
-                mc = cache[m] = json.dumps({"movie_id": self_id(rec, m), "title": rec.titles[m], "year": rec.years[m],
+                mc = cache[m] = json.dumps({"movie_id": self_id(rec, m), "title": rec.titles[m] or None, "year": rec.years[m],
                                             "genres": rec.genres[m] or []}, ensure_ascii=False)[1:-1]
             parts.append(f'{u}{rank}, {mc}, "score": {repr(sc) if math.isfinite(sc) else "null"}}}\n')
         out.write("".join(parts))
