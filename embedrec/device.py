@@ -65,7 +65,7 @@ def device_name(name: str = "auto", local_rank: int | None = None) -> str:
         if name == "auto":
             return "cpu"
         raise ConfigError(f"config key 'train.device': cuda was asked for but torch {torch.__version__} sees no GPU "
-                          f"(built with CUDA {torch.version.cuda or 'none'}); use --set train.device=cpu or auto")
+                          f"(built with CUDA {torch.version.cuda or 'none'}); use «--set train.device=cpu|train.device='cpu'» or auto")
     if str(name).startswith("cuda:"):
         return str(name)
     local = env_rank_world()[2] if local_rank is None else local_rank

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from embedrec.errors import UsageError
+from embedrec.errors import UsageError, marked
 from embedrec.export_plot import _place_labels, plot_map, plot_target
 from embedrec.export_projector import projector, write_empty_event_file
 from embedrec.export_tables import (
@@ -39,7 +39,7 @@ TARGETS = ("projector", "parquet", "npy", "csv", "faiss", "torch")
 def export_dir(rec: Recommender, target: str, out: str | Path, overwrite: bool = False, sample: int | None = None,
                users: int = 0, base_url: str | None = None) -> dict:
     if target not in TARGETS:
-        raise UsageError(f"--to '{target}': expected one of {', '.join(TARGETS)}")
+        raise UsageError(f"{marked(f'--to {target!r}', f'target={target!r}')}: expected one of {', '.join(TARGETS)}")
     with atomic_dir(out, overwrite=overwrite, ours=is_export, command="embedrec export",
                     fix="choose another -o folder") as tmp:
         if target == "projector":

@@ -71,15 +71,15 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
         try:
             from sklearn.manifold import TSNE
         except ImportError:
-            raise UsageError("--plot-method tsne needs scikit-learn (pip install scikit-learn); "
-                             "or use --plot-method pca") from None
+            raise UsageError("«--plot-method tsne|method='tsne'» needs scikit-learn (pip install scikit-learn); "
+                             "or use «--plot-method pca|method='pca'»") from None
         xy = TSNE(n_components=2, random_state=seed, init="pca").fit_transform(Q)
     else:
         try:
             import umap
         except ImportError:
-            raise UsageError("--plot-method umap needs umap-learn (pip install umap-learn); "
-                             "or use --plot-method pca") from None
+            raise UsageError("«--plot-method umap|method='umap'» needs umap-learn (pip install umap-learn); "
+                             "or use «--plot-method pca|method='pca'»") from None
         xy = umap.UMAP(random_state=seed).fit_transform(Q)
     # colour: each movie's most specific genre (its rarest one), the 9 commonest of those, the rest grey;
     # "first genre" would be the alphabetically first flag (Star Wars: Action)
