@@ -277,16 +277,22 @@ def _finish() -> None:
         if arrived >= world:
             dist.destroy_process_group()
     except KeyboardInterrupt:  # Ctrl-C while waiting: the work is saved, but the exit code must say so
-        global interrupted_at_exit
-        interrupted_at_exit = True
+        global _interrupted_at_exit
+        _interrupted_at_exit = True
         log.warning("interrupted while this rank waited for the others to finish; its work is saved")
     except Exception:  # noqa: BLE001 - leaving at exit is best effort: the work is done and saved
         pass
 
 
-# set by _finish when Ctrl-C cut its wait short: the command line's exit (cli._leave) then exits 130, not 0 (an
-# interrupt inside an atexit handler is otherwise "Exception ignored in atexit callback" and exit 0)
-interrupted_at_exit = False
+_interrupted_at_exit = False  # set by _finish when Ctrl-C cut its wait short
+
+
+def interrupted_at_exit() -> bool:
+    """Whether Ctrl-C cut short this rank's wait for the others at exit (:func:`_finish`, an atexit handler, so
+    it returns nothing to its caller): the work is saved, but the command line's exit (``cli._leave``, after the
+    atexit handlers ran) then exits 130, not 0 (an interrupt inside an atexit handler is otherwise "Exception
+    ignored in atexit callback" and exit 0)."""
+    return _interrupted_at_exit
 
 
 def _leave() -> None:

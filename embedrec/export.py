@@ -24,13 +24,13 @@ from embedrec.export_tables import (
     tables,
     torch_state,
 )
-from embedrec.export_topk import topk_all
+from embedrec.export_topk import topk_all, topk_range
 from embedrec.fsutil.outputs import atomic_dir
 from embedrec.serve.recommender import Recommender
 
 __all__ = ["MARKER", "TARGETS", "_place_labels", "export_dir", "faiss_files", "feature_rows", "is_export",
-           "plot_map", "plot_target", "projector", "score_terms", "tables", "topk_all", "torch_state",
-           "write_empty_event_file"]
+           "plot_map", "plot_target", "projector", "score_terms", "tables", "topk_all", "topk_range",
+           "torch_state", "write_empty_event_file"]
 
 
 TARGETS = ("projector", "parquet", "npy", "csv", "faiss", "torch")

@@ -54,7 +54,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
         g.same({"--topk-all": str(path), "-k": k, "recommend.batch_size": batch, "--overwrite": overwrite,
                 "run": str(rec.run.path)}, "give every rank the same command")
     dev = str(g.device) if g is not None else DV.device_name(device or "cpu")
-    lo, hi = D.shard_range(rec.factors.user.shape[0], rank, world, align=batch)
+    lo, hi = topk_range(rec, batch)
     if suffix == "":
         return _topk_folder(rec, path, k, overwrite, batch, progress, dev, g, (lo, hi))
     # one writer of the file at a time (the lock beside it, held by rank 0 while every rank scores), each with a
@@ -94,6 +94,16 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
             if g.leader:
                 shutil.rmtree(parts, ignore_errors=True)
     return {"topk_all": str(path), "users": listed, "k": k, "ranks": world}
+
+
+def topk_range(rec: Recommender, batch: int = 4096) -> tuple[int, int]:
+    """The users (rows ``lo`` .. ``hi - 1``) that :func:`topk_all` scores on this process: all of them, or under
+    torchrun (WORLD_SIZE > 1) this rank's contiguous share in whole ``batch``-user blocks; ``hi - lo`` is the
+    total a progress bar counts to."""
+    from embedrec import distributed as D
+    from embedrec.device import rank_world
+
+    return D.shard_range(rec.factors.n_users, *rank_world(), align=batch)
 
 
 def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -> dict:

@@ -105,6 +105,28 @@ def training_files(run_dir, name: str) -> list[Path]:
     return [p for pattern in (name, f"*/{name}", f"als-dim-*/*/{name}") for p in d.glob(pattern)]
 
 
+def has_checkpoint(run_dir, since: float = 0.0) -> bool:
+    """Whether the run folder, or a candidate folder in it (:func:`training_files`), holds a checkpoint
+    (one-process or sharded) that ``train --resume`` continues, written at ``since`` (a time.time()) or later: a
+    finished run's earlier checkpoint in the same folder is not this command's."""
+    def recent(p: Path) -> bool:
+        try:
+            return p.is_file() and p.stat().st_mtime >= since
+        except OSError:
+            return False
+
+    return any(recent(p) for p in training_files(run_dir, "checkpoint*"))
+
+
+def published_since(run_dir, since: float) -> bool:
+    """Whether ``run_dir/current`` was swapped to a new model at ``since`` (a time.time()) or later (the link's
+    own mtime: a new link is renamed over the old one); False where there is no ``current``."""
+    try:
+        return os.lstat(os.path.join(run_dir, "current")).st_mtime >= since
+    except OSError:
+        return False
+
+
 def sha256_array(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 

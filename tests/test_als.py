@@ -1455,16 +1455,15 @@ def test_a_list_without_valid_rows_is_said_once_on_ranks(caplog):
 def test_the_checkpoints_resume_looks_for_include_a_dimensions_candidates(tmp_path):
     """train.als_dims' candidates checkpoint two folders deep (als-dim-256/als-reg-0.01/): train --resume, the
     sharded-checkpoint check and the interrupt hint all look there (run.training_files, one place)."""
-    from embedrec.cli.train import _has_checkpoint
-    from embedrec.run import training_files
+    from embedrec.run import has_checkpoint, training_files
 
     deep = tmp_path / "als-dim-256" / "als-reg-0.01"
     deep.mkdir(parents=True)
-    assert not _has_checkpoint(tmp_path)
+    assert not has_checkpoint(tmp_path)
     (deep / "checkpoint.pt").write_bytes(b"x")
     (tmp_path / "als-reg-0.02").mkdir()
     (tmp_path / "als-reg-0.02" / "checkpoint-dist.json").write_text("{}")
-    assert _has_checkpoint(tmp_path)
+    assert has_checkpoint(tmp_path)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in training_files(tmp_path, "checkpoint*")) == [
         "als-dim-256/als-reg-0.01/checkpoint.pt", "als-reg-0.02/checkpoint-dist.json"]
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from embedrec.cli.options import parse_liked, parse_pairs, parse_rated
 from embedrec.data.ids import IdMap, parse_id
 from embedrec.errors import DataError, EmbedrecError, NotFoundError, UsageError
-from embedrec.serve.foldin import parse_liked, parse_pairs, parse_rated
 
 SCALE = settings.default.max_examples / 100  # 1 as `make test` runs; 20 under `make fuzz` (tests/conftest.py)
 FAST = settings(max_examples=int(100 * SCALE), deadline=None,

@@ -66,8 +66,11 @@ def _leave(code: int, exit_handlers: bool = False) -> None:
 
     if exit_handlers:
         atexit._run_exitfuncs()  # no public equivalent; the handlers run as at a normal exit
-        if code == 0 and getattr(sys.modules.get("embedrec.distributed"), "interrupted_at_exit", False):
-            code = 130  # Ctrl-C while the rank waited for the others (distributed._finish said so)
+        if code == 0 and "embedrec.distributed" in sys.modules:  # only a process that joined a group waited
+            from embedrec.distributed import interrupted_at_exit
+
+            if interrupted_at_exit():
+                code = 130  # Ctrl-C while the rank waited for the others (distributed._finish)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -48,7 +48,7 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
       embedrec export --plot out/movies.png
     """
     from embedrec.errors import UsageError
-    from embedrec.export import export_dir, plot_map, plot_target, topk_all
+    from embedrec.export import export_dir, plot_map, plot_target, topk_all, topk_range
 
     if not (target or topk_path or plot_path):
         raise UsageError("nothing to export: give --to FORMAT -o DIR, --topk-all FILE, or --plot FILE.png")
@@ -82,11 +82,10 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
     if topk_path:
         from tqdm import tqdm
 
-        from embedrec.device import rank_world, secondary
-        from embedrec.distributed import shard_range
+        from embedrec.device import secondary
 
-        total = shard_range(rec.factors.n_users, *rank_world(), align=cfg.recommend.batch_size)
-        with tqdm(total=total[1] - total[0], desc="top-k", unit="user",
+        lo, hi = topk_range(rec, cfg.recommend.batch_size)  # this rank's users, as topk_all scores them
+        with tqdm(total=hi - lo, desc="top-k", unit="user",
                   disable=not progress_enabled() or secondary()) as bar:
             results.append(topk_all(rec, topk_path, k or cfg.recommend.k, overwrite, cfg.recommend.batch_size,
                                     bar.update, device=cfg.train.device))

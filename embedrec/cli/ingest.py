@@ -34,6 +34,7 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
       embedrec ingest ml-1m --set split.method=user_time --format json
     """
     from embedrec.config import Config, set_explicit
+    from embedrec.data.dataset import current_generation
     from embedrec.ingestion import format_summary
     from embedrec.ingestion import ingest as run_ingest
 
@@ -42,7 +43,7 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
         cfg = set_explicit(cfg, "data.source", source)
     if output:
         cfg = set_explicit(cfg, "data.prepared", output)
-    before = _generation(cfg.data.prepared)
+    before = current_generation(cfg.data.prepared)
     try:
         summary = run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite,
                              progress=progress_enabled(), full_config=cfg.to_dict())
@@ -53,7 +54,7 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
         if fmt == "json":
             click.echo(json.dumps(summary, indent=2))
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (sigterm_as_interrupt)
-        now = _generation(cfg.data.prepared)
+        now = current_generation(cfg.data.prepared)
         if now is None or now == before:
             raise
         # after the dataset was published (its new generation is current): done, not a failed job to rerun,
@@ -62,13 +63,3 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
 
         log.warning("%s came after the dataset was published: %s holds the new one", "SIGTERM" if isinstance(
             e, Terminated) else "Ctrl-C", cfg.data.prepared)
-
-
-def _generation(folder) -> str | None:
-    """The generation a dataset folder serves (where its ``current`` link points), or None."""
-    import os
-
-    try:
-        return os.readlink(os.path.join(folder, "current"))
-    except (OSError, TypeError):
-        return None

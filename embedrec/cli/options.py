@@ -9,6 +9,8 @@ import zlib
 
 import click
 
+from embedrec.errors import UsageError, shorten
+
 MAX_LINE = 1 << 20  # bytes in one line of --users/--pairs input
 
 
@@ -173,3 +175,58 @@ def check_no_header(no_header: bool, fmt: str | None) -> None:
     """--no-header with a format that has no header line: a usage error (recommend and predict alike)."""
     if no_header and fmt in ("json", "jsonl", "table"):
         usage_error(f"--no-header applies to --format csv and tsv, not to --format {fmt}")
+
+
+# ----------------------------------------------------------------- the text of --liked, --rated, --user-features
+def parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
+    """'a=1,b=2' as [(a, '1'), (b, '2')]; a part without '=', an empty item and a name given twice are
+    UsageErrors naming ``option`` (as --liked and --rated refuse them)."""
+    out: list[tuple[str, str]] = []
+    if not text.strip():  # no pairs at all (the command line refuses an empty option before this)
+        return out
+    parts = text.split(",")
+    for n, part in enumerate(parts, 1):
+        if not part.strip():
+            raise UsageError(f"{option} '{shorten(text)}': item {n} is empty; give comma-separated NAME=VALUE "
+                             f"pairs, e.g. {option} {example}")
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} '{shorten(part)}': expected NAME=VALUE, e.g. {option} {example}")
+        if key.strip() in (k for k, _ in out):
+            raise UsageError(f"{option}: '{shorten(key.strip())}' is given twice; give each one value")
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+def parse_rated(text: str) -> dict:
+    """'50=5,181=4' as {'50': 5.0, '181': 4.0} (the --rated option)."""
+    out = {}
+    parts = text.split(",")
+    for n, part in enumerate(parts, 1):
+        if not part.strip():
+            if any(p.strip() for p in parts):  # as --liked: an empty item is an error, not skipped
+                raise UsageError(f"--rated '{shorten(text)}': item {n} is empty; give comma-separated MOVIE=RATING "
+                                 "pairs, e.g. --rated 50=5,181=4")
+            continue
+        mid, sep, r = part.partition("=")
+        if sep and not mid.strip():
+            raise UsageError(f"--rated '{shorten(text)}': item {n} ('{shorten(part.strip())}') names no movie before "
+                             "'='; give MOVIE=RATING, e.g. --rated 50=5,181=4")
+        if sep and mid.strip() in out:
+            raise UsageError(f"--rated: movie '{shorten(mid.strip())}' is rated twice; give each movie one rating")
+        try:
+            out[mid.strip()] = float(r)
+        except ValueError:
+            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4") from None
+        if not sep:
+            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4")
+    return out
+
+
+def parse_liked(text: str) -> list[str]:
+    """'50,181' as ['50', '181'] (the --liked option); an empty item is an error, not skipped."""
+    items = [t.strip() for t in text.split(",")]
+    if not any(items) or "" in items:
+        where = f"item {items.index('') + 1} is empty" if any(items) else "no movie ids"
+        raise UsageError(f"--liked '{text}': {where}; give comma-separated movie ids, e.g. --liked 50,181,172")
+    return items

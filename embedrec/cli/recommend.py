@@ -8,7 +8,19 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, log, main
-from embedrec.cli.options import FMT, NO_HEADER, RUN, TEXT, LineFile, check_no_header, only_for, usage_error
+from embedrec.cli.options import (
+    FMT,
+    NO_HEADER,
+    RUN,
+    TEXT,
+    LineFile,
+    check_no_header,
+    only_for,
+    parse_liked,
+    parse_pairs,
+    parse_rated,
+    usage_error,
+)
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -61,7 +73,6 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     from embedrec.api import open as open_model
     from embedrec.errors import NotFoundError, UsageError
     from embedrec.output import resolve_format, write_rows
-    from embedrec.serve.foldin import parse_liked, parse_pairs, parse_rated
 
     for opt, value in (("--user", user), ("--movie", movie), ("--liked", liked), ("--rated", rated),
                        ("--user-features", user_features)):

@@ -39,7 +39,7 @@ def train(cfg: Config, resume, run_dir, fmt):
     from embedrec.device import secondary
     from embedrec.distributed import lock_run
     from embedrec.errors import Interrupted, Terminated
-    from embedrec.run import check_run_folder
+    from embedrec.run import check_run_folder, has_checkpoint, published_since
 
     if run_dir:
         from embedrec.config import set_explicit
@@ -47,7 +47,7 @@ def train(cfg: Config, resume, run_dir, fmt):
         cfg = set_explicit(cfg, "run.dir", run_dir)
     if not resume:
         check_run_folder(cfg.run.dir)  # before the lock file is made in it
-    elif not _has_checkpoint(cfg.run.dir):  # said first, not after the selection's opening lines
+    elif not has_checkpoint(cfg.run.dir):  # said first, not after the selection's opening lines
         from embedrec.data.dataset import has_manifest
         from embedrec.errors import ArtifactError
 
@@ -68,7 +68,7 @@ def train(cfg: Config, resume, run_dir, fmt):
                 _report(metrics, cfg, fmt)
     except Interrupted as e:
         how = "terminated (SIGTERM)" if e.terminated else "interrupted"
-        if not e.saved and _has_checkpoint(cfg.run.dir, since):  # this candidate saved nothing; an earlier one did
+        if not e.saved and has_checkpoint(cfg.run.dir, since):  # this candidate saved nothing; an earlier one did
             raise Interrupted(f"training {how} before the first checkpoint of the fit it was in (a candidate, or the "
                               f"refit); the checkpoints of the fits before it are kept: continue with "
                               f"{resume_command(run_dir)}",
@@ -78,11 +78,11 @@ def train(cfg: Config, resume, run_dir, fmt):
     except KeyboardInterrupt as e:  # outside an epoch (loading, between candidates, refit set-up, publishing):
         term = isinstance(e, Terminated)  # each of those leaves nothing half-written
         how = "terminated (SIGTERM)" if term else "interrupted"
-        if _published_since(cfg.run.dir, started):  # after the swap (pruning old generations): the run is done
+        if published_since(cfg.run.dir, started):  # after the swap (pruning old generations): the run is done
             log.warning("%s after the run was published: %s holds the finished model (its metrics: embedrec "
                         "evaluate)", "SIGTERM came" if term else "interrupted", cfg.run.dir)
             return
-        if not _has_checkpoint(cfg.run.dir, since):
+        if not has_checkpoint(cfg.run.dir, since):
             raise Interrupted(f"training {how} before any epoch finished: nothing was saved; rerun the same command "
                               "to start again", terminated=term) from None
         raise Interrupted(f"training {how} outside an epoch: nothing half-written was left behind; "
@@ -114,34 +114,6 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
             log.info("the %s ranking metrics are over a seeded sample of %s of its %s users (train.eval_users); "
                      "'embedrec evaluate' ranks them all", split, f"{m['users_evaluated']:,}",
                      f"{m['users_with_rows']:,}")
-
-
-def _published_since(run_dir, since: float) -> bool:
-    """Whether ``run_dir/current`` was swapped to a new model at ``since`` (a time.time()) or later (the link's
-    own mtime: a new link is renamed over the old one)."""
-    import os
-
-    try:
-        return os.lstat(os.path.join(run_dir, "current")).st_mtime >= since
-    except OSError:
-        return False
-
-
-def _has_checkpoint(run_dir, since: float = 0.0) -> bool:
-    """Whether the run folder, or a candidate folder in it (run.training_files), holds a checkpoint (one-process
-    or sharded) that --resume continues, written at ``since`` (a time.time()) or later: a finished run's earlier
-    checkpoint in the same folder is not this command's."""
-    from pathlib import Path
-
-    from embedrec.run import training_files
-
-    def recent(p: Path) -> bool:
-        try:
-            return p.is_file() and p.stat().st_mtime >= since
-        except OSError:
-            return False
-
-    return any(recent(p) for p in training_files(run_dir, "checkpoint*"))
 
 
 def resume_command(run_dir: str | None) -> str:

@@ -159,6 +159,15 @@ def _current(root: Path) -> str:
         return ""
 
 
+def current_generation(folder) -> str | None:
+    """The generation a dataset folder serves (where its ``current`` link points, e.g. ``gen-<version>``), or
+    None (no link, no folder, or no path given): compared before and after an ingest, whether it published."""
+    try:
+        return os.readlink(os.path.join(folder, "current"))
+    except (OSError, TypeError):
+        return None
+
+
 def _versioned(root: Path) -> bool:
     return _current(root).startswith(f"{GEN}-")
 
