@@ -243,8 +243,10 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     from embedrec.training.fit import (
         factors,
         metrics_head,
+        model_record,
         resolve_loss,
         selection_of,
+        state_bytes,
         trained_users,
         zero_untrained_users,
     )
@@ -267,31 +269,8 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
                                                                 max_users=cfg.train.eval_users,
                                                                 device=cfg.train.device),
                                         **baselines(ds, split, explicit, ks, max_users=cfg.train.eval_users)}
-    feats = None
-    if hasattr(result.model, "fs_desc"):
-        feats = {**result.model.fs_desc, "year_edges": cfg.features.year_edges or list(range(1900, 2040, 10)),
-                 "age_edges": cfg.features.age_edges}
-    extra = {"features": feats,
-             "model": {"objective": cfg.model.objective, "loss": result.loss, "dim": result.model.dim,
-                       "user_bias": result.model.user_bias is not None,
-                       "movie_bias": result.model.movie_bias is not None},
-             "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
-             "refit": bool(ds.manifest.get("refit", False)), "seen": "train+valid"}
-    return TrainedModel(cfg, ds, f, metrics, extra, _state_bytes(result.model), history, result)
-
-
-def _state_bytes(model) -> bytes | None:
-    """The torch model's state_dict as torch.save bytes (state_dict.pt); None for als.Tables, whose numbers are
-    all in the factor arrays (user_factors.npy, movie_factors.npy), so that train never imports torch."""
-    if not hasattr(model, "parameters"):
-        return None
-    import io
-
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    return buf.getvalue()
+    extra = model_record(cfg, result, ds.manifest.get("refit", False))
+    return TrainedModel(cfg, ds, f, metrics, extra, state_bytes(result.model), history, result)
 
 
 def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> dict:

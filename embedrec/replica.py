@@ -250,10 +250,9 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
 def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = False) -> dict:
     """``embedrec train`` on ranks for the minibatch and hogwild trainers: fit, refit on train+valid, evaluate
     valid/test beside the baselines, publish from rank 0. Returns the metrics (on every rank)."""
-    import dataclasses
-
     from embedrec.data.dataset import Interactions
     from embedrec.training.fit import check_ratings
+    from embedrec.training.refit import afresh_config, keep_selection
 
     data = load(g, cfg.data.prepared)
 
@@ -283,13 +282,9 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
         both_rows = np.concatenate([rows["train"], rows["valid"] + int(g.total(len(sp["train"])))])
         va = sp["valid"]
         sp.update(train=both, valid=Interactions(va.user[:0], va.movie[:0], va.rating[:0]))
-        tcfg = dataclasses.replace(cfg.train, epochs=max(result.best_epoch, 1))
-        log.info("refit on train+valid (%s ratings) for %d epoch%s", f"{int(g.total(len(both))):,}", tcfg.epochs,
-                 "" if tcfg.epochs == 1 else "s")
-        selected = result
-        result = fit_replica(g, data, both, both_rows, None, cfg.model, tcfg, run_dir / "refit", progress=progress,
-                             label="refit", features_cfg=cfg.features)
-        result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
+        tcfg = afresh_config(result, cfg.train, int(g.total(len(both))))
+        result = keep_selection(fit_replica(g, data, both, both_rows, None, cfg.model, tcfg, run_dir / REFIT,
+                                            progress=progress, label="refit", features_cfg=cfg.features), result)
     metrics = _final_metrics(g, data, cfg, result, selection, refit)
     _publish(g, data, cfg, result, metrics, refit, resume)
     return metrics
@@ -321,45 +316,10 @@ def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bo
 
 
 def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool, resume: bool = False) -> None:
-    """Rank 0 publishes the run as one process does; the seen lists are gathered from the ranks."""
-    import io
-
-    from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
-    from embedrec.models import TrainedModel, publish_trained
+    """Rank 0 publishes the run as one process does (models.publish_from_ranks), the model being every rank's."""
+    from embedrec.models import publish_from_ranks
     from embedrec.training.fit import factors
 
     trained = _trained(g, data)  # a collective: every rank, before rank 0 alone goes on
-    seen = [data.shard.splits[s] for s in ("train", "valid") if s in data.shard.splits]
-    su = g.gather0(torch.from_numpy(np.concatenate([p.user for p in seen])).to(g.device))
-    sm = g.gather0(torch.from_numpy(np.concatenate([p.movie for p in seen])).to(g.device))
-    if not g.leader:
-        g.barrier()
-        return
-    model = result.model
-    f = factors(model, result.unrated)
-    su, sm = su.cpu().numpy(), sm.cpu().numpy()
-    f = zero_untrained_users(f, trained, bool(cfg.features.user))
-    given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
-    from embedrec.fsutil.files import read_parquet_table
-
-    ds = Dataset(data.path, {**data.shard.manifest, "refit": refit},
-                 read_parquet_table(data.path / "users.parquet").to_pandas(),
-                 read_parquet_table(data.path / "movies.parquet").to_pandas(),
-                 {"train": given, "valid": Interactions(su[:0], sm[:0], np.ones(0, np.float32))},
-                 fingerprint=data.shard.manifest.get("fingerprint", ""))
-    ds.rated_below = read_rated_below(data.path, data.shard.manifest, ds.n_users, ds.n_movies)
-    ds.rated_below_unknown = read_rated_below_unknown(data.path, data.shard.manifest, ds.n_movies)
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    feats = None
-    if hasattr(model, "fs_desc"):
-        feats = {**model.fs_desc, "year_edges": cfg.features.year_edges or list(range(1900, 2040, 10)),
-                 "age_edges": cfg.features.age_edges}
-    extra = {"features": feats,
-             "model": {"objective": cfg.model.objective, "loss": result.loss, "dim": model.dim,
-                       "user_bias": model.user_bias is not None, "movie_bias": model.movie_bias is not None},
-             "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
-             "refit": refit, "seen": "train+valid", "ranks": g.world}
-    publish_trained(TrainedModel(cfg, ds, f, metrics, extra, buf.getvalue(), result.history, result), Path(cfg.run.dir),
-                    resume)
-    g.barrier()
+    publish_from_ranks(g, cfg, data.shard, data.path, result, metrics, refit, resume, lambda ds: zero_untrained_users(
+        factors(result.model, result.unrated), trained, bool(cfg.features.user)), state_dict=True)

@@ -245,7 +245,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     chooses)."""
     from embedrec.distributed import group_for
     from embedrec.training.fit import resolve_loss
-    from embedrec.training.refit import refit_als
+    from embedrec.training.refit import keep_selection, refit_als
 
     loss = resolve_loss(cfg.model, cfg.features.active)
     if loss != "als":
@@ -292,7 +292,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         result = refit_als(selected, cfg.train, run_dir, int(g.total(len(both))), lambda t, folder, init: fit_shard(
             g, shard, both, None, cfg.model, t, folder, progress=progress, label="refit", features_cfg=cfg.features,
             init_state=init), leader=g.leader)
-        result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
+        result = keep_selection(result, selected)
     metrics = _final_metrics(g, shard, cfg, result, selection, refit)
     _publish(g, shard, cfg, result, metrics, refit, resume)
     return metrics
@@ -325,12 +325,10 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
 
 
 def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False) -> None:
-    """Rank 0 assembles the tables and the seen lists and publishes the run as one process would (run.py's
+    """Rank 0 assembles the tables and publishes the run as one process would (models.publish_from_ranks; run.py's
     single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md)."""
-
-
-    from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
-    from embedrec.models import TrainedModel, fold_in_solve, publish_trained
+    from embedrec.models import fold_in_solve, publish_from_ranks
+    from embedrec.training.fit import factors
 
     t = result.model
     tr = shard.splits["train"]  # what the final fit trained on (train+valid after a refit), this rank's users
@@ -338,39 +336,14 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
                           tr.timestamp is not None)
     P = g.gather0(t.user.weight.detach().to(g.device))
     Q = g.gather0(t.movie.weight.detach().to(g.device))
-    seen = [shard.splits[s] for s in ("train", "valid") if s in shard.splits]
-    su = g.gather0(torch.from_numpy(np.concatenate([p.user for p in seen])).to(g.device))
     tu = g.gather0(torch.from_numpy(np.asarray(tr.user, dtype=np.int64)).to(g.device))  # the final fit's users
-    sm = g.gather0(torch.from_numpy(np.concatenate([p.movie for p in seen])).to(g.device))
-    if not g.leader:
-        g.barrier()
-        return
-    from embedrec.training.fit import factors
 
-    P, Q = P.cpu(), Q.cpu()
-    f = factors(SimpleModel(P, Q), result.unrated)
-    path = Path(cfg.data.prepared)
-    folder = shard.folder or path  # the generation the ranks trained on, even if an ingest swapped current since
-    from embedrec.fsutil.files import read_parquet_table
+    def published(ds):  # rank 0: the gathered tables, a zero vector for each user the final fit did not train
+        f = factors(SimpleModel(P.cpu(), Q.cpu()), result.unrated)
+        return zero_untrained_users(f, trained_users(tu.cpu().numpy(), ds.n_users), False)
 
-    users, movies = (read_parquet_table(folder / f"{n}.parquet").to_pandas() for n in ("users", "movies"))
-    su, sm = su.cpu().numpy(), sm.cpu().numpy()
-    f = zero_untrained_users(f, trained_users(tu.cpu().numpy(), len(users)), False)
-    given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
-    empty = Interactions(su[:0], sm[:0], np.ones(0, np.float32))
-    ds = Dataset(path, {**shard.manifest, "refit": refit}, users, movies, {"train": given, "valid": empty},
-                 fingerprint=shard.manifest.get("fingerprint", ""),
-                 rated_below=read_rated_below(folder, shard.manifest, len(users), len(movies)),
-                 rated_below_unknown=read_rated_below_unknown(folder, shard.manifest, len(movies)))
-    extra = {"features": None,
-             "model": {"objective": cfg.model.objective, "loss": "als", "dim": t.dim, "user_bias": False,
-                       "movie_bias": False},
-             "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
-             "refit": refit, "seen": "train+valid", "ranks": g.world}
     # no state_dict.pt, as one process's als: the factor arrays are all of it (`export --to torch` builds the module)
-    model = TrainedModel(cfg, ds, f, metrics, extra, None, result.history, result, solve)
-    publish_trained(model, Path(cfg.run.dir), resume)
-    g.barrier()
+    publish_from_ranks(g, cfg, shard, Path(cfg.data.prepared), result, metrics, refit, resume, published, solve=solve)
 
 
 class SimpleModel:

@@ -85,6 +85,37 @@ def metrics_head(cfg, result: FitResult, selection: dict, refit: bool, ranks: in
             **({"ranks": ranks} if ranks is not None else {})}
 
 
+def model_record(cfg, result: FitResult, refit: bool, ranks: int | None = None) -> dict:
+    """What a run's manifest records of its model (TrainedModel's ``extra``): its features, shape, best epoch and
+    seen lists; ``ranks``: the torchrun trainers' number of ranks. One process and torchrun alike (the ranks' als
+    tables, as als.Tables, have no biases and no features)."""
+    model = result.model
+    feats = None
+    if hasattr(model, "fs_desc"):
+        feats = {**model.fs_desc, "year_edges": cfg.features.year_edges or list(range(1900, 2040, 10)),
+                 "age_edges": cfg.features.age_edges}
+    return {"features": feats,
+            "model": {"objective": cfg.model.objective, "loss": result.loss, "dim": model.dim,
+                      "user_bias": getattr(model, "user_bias", None) is not None,
+                      "movie_bias": getattr(model, "movie_bias", None) is not None},
+            "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
+            "refit": bool(refit), "seen": "train+valid", **({"ranks": ranks} if ranks is not None else {})}
+
+
+def state_bytes(model) -> bytes | None:
+    """The torch model's state_dict as torch.save bytes (state_dict.pt); None for als.Tables, whose numbers are
+    all in the factor arrays (user_factors.npy, movie_factors.npy), so that train never imports torch."""
+    if not hasattr(model, "parameters"):
+        return None
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getvalue()
+
+
 def resolve_loss(model_cfg, features: bool = False) -> str:
     """auto: mse for explicit ratings; als for implicit, or the full/sampled softmax when side features are on
     (als fits the plain model only)."""

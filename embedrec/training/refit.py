@@ -2,8 +2,9 @@
 
 als replays the selection's path (:func:`refit_path`: the first candidate's model, then each warm-started
 candidate on the way to the chosen one, each stage a ``fit`` run by :func:`run_path` in its
-:func:`refit_folder`); the other trainers fit afresh for the epochs valid chose. One process
-(:func:`refit_train_valid`) and torchrun's ranks (``shard_als``, through :func:`refit_als`).
+:func:`refit_folder`); the other trainers fit afresh for the epochs valid chose (:func:`afresh_config`).
+One process (:func:`refit_train_valid`) and torchrun's ranks (``shard_als``, through :func:`refit_als`;
+``replica``, through :func:`afresh_config`); each reports the selection's best epoch (:func:`keep_selection`).
 """
 
 from __future__ import annotations
@@ -56,8 +57,6 @@ def refit_train_valid(ds, cfg, selected: FitResult, run_dir: Path, progress: boo
     """Retrain on train+valid: als replays the selection's path from its first candidate's model
     (:func:`refit_path`); the other trainers start afresh for the selected number of epochs (chosen on valid
     only)."""
-    import dataclasses
-
     from embedrec.data.dataset import Dataset, Interactions
 
     tr, va = ds.splits["train"], ds.splits["valid"]
@@ -67,15 +66,30 @@ def refit_train_valid(ds, cfg, selected: FitResult, run_dir: Path, progress: boo
                      {"train": both, "valid": empty, "test": ds.splits["test"]}, rated_below=ds.rated_below,
                      rated_below_unknown=ds.rated_below_unknown)
     if selected.loss != "als":
-        tcfg = dataclasses.replace(cfg.train, epochs=max(selected.best_epoch, 1))
-        log.info("refit on train+valid (%s ratings) for %d epoch%s", f"{len(both):,}", tcfg.epochs,
-                 "" if tcfg.epochs == 1 else "s")
-        result = fit(merged, cfg.model, tcfg, run_dir / REFIT, progress=progress, features_cfg=cfg.features)
+        result = fit(merged, cfg.model, afresh_config(selected, cfg.train, len(both)), run_dir / REFIT,
+                     progress=progress, features_cfg=cfg.features)
     else:
         result = refit_als(selected, cfg.train, run_dir, len(both), lambda t, folder, init: fit(
             merged, cfg.model, t, folder, progress=progress, features_cfg=cfg.features, init_state=init))
+    return merged, keep_selection(result, selected)
+
+
+def afresh_config(selected: FitResult, train_cfg, n_ratings: int):
+    """The train config of a refit afresh on train+valid (``n_ratings``; the trainers other than als): the epochs
+    valid chose, said in the log. One process and torchrun's ranks (``replica``)."""
+    import dataclasses
+
+    tcfg = dataclasses.replace(train_cfg, epochs=max(selected.best_epoch, 1))
+    log.info("refit on train+valid (%s ratings) for %d epoch%s", f"{n_ratings:,}", tcfg.epochs,
+             "" if tcfg.epochs == 1 else "s")
+    return tcfg
+
+
+def keep_selection(result: FitResult, selected: FitResult) -> FitResult:
+    """The refit's ``result`` reporting the selection's best epoch, metric and valid score (a refit has no valid
+    split of its own), as ``train`` publishes it: one process and both torchrun paths."""
     result.best_epoch, result.metric, result.best_value = selected.best_epoch, selected.metric, selected.best_value
-    return merged, result
+    return result
 
 
 def refit_als(selected: FitResult, train_cfg, run_dir: Path, n_ratings: int, fit_stage, leader: bool = True):
