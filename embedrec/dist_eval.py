@@ -1,13 +1,20 @@
-"""Ranking metrics of a model whose users are sharded over ranks (torchrun): each rank scores the sampled users it
-owns, and the sums are added up over ranks, so the figures equal one process's evaluation."""
+"""Metrics of a model whose users are sharded over ranks (torchrun): each rank scores the users it owns, and the
+sums are added up over ranks, so the figures equal one process's evaluation (up to float rounding): ranking
+metrics (``ShardRanking``), and for the replicated trainers (replica.py) rating metrics and the baselines
+(``Evaluator``, ``baselines``)."""
 
 from __future__ import annotations
+
+import math
+from functools import partial
 
 import numpy as np
 import torch
 
 from embedrec.dist_data import Shard
 from embedrec.distributed import Group
+from embedrec.evaluate import RankingLists, fit_biases, sample_positions, split_rating_metrics
+from embedrec.sparse import csr
 
 
 class ShardRanking:
@@ -16,42 +23,84 @@ class ShardRanking:
     (the same sampled users, the same exclusions), up to float rounding."""
 
     def __init__(self, g: Group, shard: Shard, parts: list, test, ks, max_users: int, device=None, seed: int = 0):
-        from embedrec.evaluate import sample_positions
-        from embedrec.sparse import csr
-
-        self.g, self.n_movies, self.device = g, shard.n_movies, device
-        self.ks = sorted(set(ks))  # ranking_sums clamps a K beyond the catalogue and keeps its @K name
+        self.g, self.device = g, device
         lo, hi = shard.u_range(g.rank)
         pairs = [(p.user, p.movie) for p in parts if len(p)]
         if shard.below is not None and shard.below[0].size:  # rated below data.min_rating: left out as well
             pairs.append(shard.below)
         seen_u = np.concatenate([u for u, _ in pairs]) if pairs else np.zeros(0, np.int32)
         seen_m = np.concatenate([m for _, m in pairs]) if pairs else np.zeros(0, np.int32)
-        self.seen = csr(seen_u - lo, seen_m, hi - lo)
-        self.test = csr(test.user - lo, test.movie, hi - lo)
-        has = np.diff(self.test[0]) > 0
-        rows = np.flatnonzero(has)
-        sizes = g.sizes(rows.size)
-        total = self.with_rows = sum(sizes)
-        if max_users and total > max_users:  # the sample one process draws, cut to this rank's users
-            pos = sample_positions(total, max_users, seed)
-            off = sum(sizes[:g.rank])
-            mine = np.sort(pos[(pos >= off) & (pos < off + rows.size)] - off)
-            rows, total = rows[mine], max_users
-        self.rows, self.n_eval = rows, total
-        self.skipped = int(g.total(np.count_nonzero(~has)))
+
+        def sample(rows: np.ndarray):  # the sample one process draws, cut to this rank's users
+            sizes = g.sizes(rows.size)
+            total = sum(sizes)
+            if max_users and total > max_users:
+                pos = sample_positions(total, max_users, seed)
+                off = sum(sizes[:g.rank])
+                return rows[np.sort(pos[(pos >= off) & (pos < off + rows.size)] - off)], max_users, total
+            return rows, total, total
+
+        self.lists = RankingLists(csr(seen_u - lo, seen_m, hi - lo), csr(test.user - lo, test.movie, hi - lo), ks,
+                                  shard.n_movies, sample=sample, total=lambda n: int(g.total(n)))
 
     def metrics(self, P_local: np.ndarray, Q: np.ndarray, bias: np.ndarray | None) -> dict:
-        from embedrec.evaluate import finish_ranking, ranking_sums
-
-        sums, shown = ranking_sums(P_local, Q, bias, self.seen, self.test, self.rows, self.ks, self.n_movies,
-                                   device=self.device)
-        keys = list(sums)
+        sums, shown = self.lists.sums(P_local, Q, bias, device=self.device)
+        keys, ks = list(sums), list(shown)  # ranking_sums clamps a K beyond the catalogue and keeps its @K name
         t = self.g.sum_(torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=self.g.device))
-        masks = torch.from_numpy(np.stack([shown[k] for k in self.ks]).astype(np.uint8)).to(self.g.device)
+        masks = torch.from_numpy(np.stack([shown[k] for k in ks]).astype(np.uint8)).to(self.g.device)
         masks = self.g.max_(masks).cpu().numpy().astype(bool)
-        out = finish_ranking(dict(zip(keys, t.cpu().tolist())), dict(zip(self.ks, masks)), self.n_eval,
-                             self.n_movies)
-        out["users_skipped"] = self.skipped
-        out["users_with_rows"] = self.with_rows  # more than users_evaluated under train.eval_users
+        return self.lists.finish(dict(zip(keys, t.cpu().tolist())), dict(zip(ks, masks)))
+
+
+def rating_sums(g: Group, pred: np.ndarray, true: np.ndarray) -> dict:
+    """rmse and mae over every rank's (prediction, rating) pairs."""
+    d = np.asarray(pred, np.float64) - np.asarray(true, np.float64)
+    t = g.sum_(torch.tensor([float(d @ d), float(np.abs(d).sum()), float(d.size)], dtype=torch.float64,
+                            device=g.device)).cpu().tolist()
+    return {"rmse": math.sqrt(t[0] / t[2]), "mae": t[1] / t[2]} if t[2] else {"rmse": float("nan"),
+                                                                             "mae": float("nan")}
+
+
+def sum_ranks(g: Group, a: np.ndarray) -> np.ndarray:
+    """The element-wise sum of ``a`` over ranks (through the group's device)."""
+    return g.sum_(torch.from_numpy(np.ascontiguousarray(a)).to(g.device)).cpu().numpy()
+
+
+class Evaluator:
+    """evaluate_model on shards: rating metrics (explicit) and ranking metrics of factors ``f`` on ``part``."""
+
+    def __init__(self, g: Group, shard: Shard, seen: list, part, ks, max_users: int, explicit: bool, ranking: bool,
+                 device=None):
+        self.g, self.shard, self.part, self.explicit = g, shard, part, explicit
+        self.scale = tuple(shard.manifest["rating_scale"]) if explicit else None
+        self.rank = ShardRanking(g, shard, seen, part, ks, max_users, device) if ranking else None
+
+    def metrics(self, f: dict) -> dict:
+        out: dict = {}
+        if self.explicit:
+            out.update(split_rating_metrics(f, self.part, self.scale, partial(rating_sums, self.g)))
+        if self.rank is not None:
+            lo, hi = self.shard.u_range(self.g.rank)
+            out.update(self.rank.metrics(f["user_factors"][lo:hi], f["movie_factors"], f["movie_bias"]))
         return out
+
+
+def baselines(g: Group, shard: Shard, seen: list, part, ks, max_users: int, explicit: bool, device=None) -> dict:
+    """evaluate.baselines on shards: global mean and biases-only (explicit), most popular."""
+    tr = seen[0]
+    out: dict = {}
+    if explicit:
+        n = g.total(len(tr))
+        mu = g.total(float(tr.rating.astype(np.float64).sum())) / n
+        out["global_mean"] = rating_sums(g, np.full(len(part), mu), part.rating)
+        # the movie sums added over ranks (each user's ratings are on its rank)
+        _, bu, bm = fit_biases(tr.user, tr.movie, tr.rating.astype(np.float64), shard.n_users, shard.n_movies,
+                               mu=mu, reduce=partial(sum_ranks, g))
+        lo, hi = shard.manifest["rating_scale"]
+        out["biases"] = rating_sums(g, np.clip(mu + bu[part.user] + bm[part.movie], lo, hi), part.rating)
+    pop = sum_ranks(g, np.bincount(tr.movie, minlength=shard.n_movies).astype(np.int64))
+    ev = ShardRanking(g, shard, seen, part, ks, max_users, device)
+    lo, hi = shard.u_range(g.rank)
+    out["most_popular"] = ev.metrics(np.zeros((hi - lo, 1), np.float32), np.zeros((shard.n_movies, 1), np.float32),
+                                     pop.astype(np.float32))
+    return out

@@ -186,6 +186,40 @@ def finish_ranking(sums: dict, shown: dict, n_evaluated: int, n_movies: int) -> 
     return out
 
 
+class RankingLists:
+    """A split's ranking lists, built once: the movies each user's list leaves out (``seen``, CSR), the relevant
+    ones (``test``, CSR), the users ranked (``rows`` of both: a seeded sample of ``max_users`` of those with a
+    relevant movie, or all), ``n_eval`` (how many users the means are over), ``skipped`` (users without one) and
+    ``with_rows``; :meth:`metrics` ranks factors on them. Ranks of a distributed job hold their users' rows and
+    add up :meth:`sums` before :meth:`finish` (dist_eval.ShardRanking), through the hooks: ``sample(rows) ->
+    (rows ranked here, n_eval, with_rows)`` and ``total(n)``, a count summed over ranks."""
+
+    def __init__(self, seen, test, ks, n_movies: int, max_users: int = 0, seed: int = 0, sample=None, total=int):
+        self.seen, self.test, self.ks, self.n_movies = seen, test, ks, n_movies
+        has = np.diff(test[0]) > 0
+        if sample is None:
+            def sample(rows):
+                mine = sample_users(rows, max_users, seed)
+                return mine, mine.size, rows.size
+
+        self.rows, self.n_eval, self.with_rows = sample(np.flatnonzero(has))
+        self.skipped = total(int(np.count_nonzero(~has)))
+
+    def sums(self, user_vecs, movie_vecs, movie_bias, **kw) -> tuple[dict, dict]:
+        """:func:`ranking_sums` over these lists (``kw``: its batch, progress, device, fast, scratch)."""
+        return ranking_sums(user_vecs, movie_vecs, movie_bias, self.seen, self.test, self.rows, self.ks,
+                            self.n_movies, **kw)
+
+    def finish(self, sums: dict, shown: dict) -> dict:
+        out = finish_ranking(sums, shown, self.n_eval, self.n_movies)
+        out["users_skipped"] = int(self.skipped)
+        out["users_with_rows"] = int(self.with_rows)  # more than users_evaluated under a sample (train.eval_users)
+        return out
+
+    def metrics(self, user_vecs, movie_vecs, movie_bias, **kw) -> dict:
+        return self.finish(*self.sums(user_vecs, movie_vecs, movie_bias, **kw))
+
+
 def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, test_items, n_users, n_movies,
                     ks=(10, 20), batch=2048, progress=None, max_users: int = 0, seed: int = 0, device=None) -> dict:
     """Precision/Recall/NDCG/MAP/HitRate/MRR@K and coverage@K over users with at least one test movie.
@@ -193,14 +227,8 @@ def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, te
     Users are scored in batches whose score matrix stays near 50M entries (200 MB), whatever the catalogue;
     ``max_users`` > 0 evaluates a seeded sample of that many users instead of all; ``device`` cuda scores on
     the GPU."""
-    t_indptr, t_indices = csr(test_users, test_items, n_users)
-    eval_users = sample_users(np.flatnonzero(np.diff(t_indptr) > 0), max_users, seed)
-    sums, shown = ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, (t_indptr, t_indices), eval_users, ks,
-                               n_movies, batch, progress, device)
-    out = finish_ranking(sums, shown, eval_users.size, n_movies)
-    out["users_skipped"] = int(np.count_nonzero(np.diff(t_indptr) == 0))
-    out["users_with_rows"] = int(n_users - out["users_skipped"])  # more than users_evaluated under a sample
-    return out
+    lists = RankingLists(train_csr, csr(test_users, test_items, n_users), ks, n_movies, max_users, seed)
+    return lists.metrics(user_vecs, movie_vecs, movie_bias, batch=batch, progress=progress, device=device)
 
 
 def predict_ratings(user_vecs, movie_vecs, user_bias, movie_bias, global_mean, users, movies, scale=None,
@@ -229,15 +257,26 @@ def rating_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
     return {"rmse": M.rmse(pred, true), "mae": M.mae(pred, true)}
 
 
-def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10):
-    """Biases-only baseline: mu + b_u + b_m, fit by alternating regularised least squares."""
-    mu = float(ratings.mean())
+def split_rating_metrics(f: dict, part, scale, score=rating_metrics) -> dict:
+    """RMSE and MAE of factors ``f``'s predictions (clipped to ``scale``) of ``part``'s ratings; ``score``:
+    (predictions, ratings) -> the metrics (dist_eval.rating_sums adds them up over ranks)."""
+    return score(predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
+                                 f["global_mean"], part.user, part.movie, scale), part.rating)
+
+
+def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10, mu: float | None = None,
+               reduce=None):
+    """Biases-only baseline: mu + b_u + b_m, fit by alternating regularised least squares. ``mu``: the global
+    mean (the ratings' mean if None); ``reduce``: an array's element-wise sum over ranks, for ratings sharded by
+    user (each user's ratings on one rank): the movie sums are added up (dist_eval.baselines)."""
+    reduce = reduce or (lambda a: a)
+    mu = float(ratings.mean()) if mu is None else mu
     bu = np.zeros(n_users)
     bm = np.zeros(n_movies)
     cu = np.bincount(users, minlength=n_users)
-    cm = np.bincount(movies, minlength=n_movies)
+    cm = reduce(np.bincount(movies, minlength=n_movies))
     for _ in range(iters):
-        bm = np.bincount(movies, ratings - mu - bu[users], minlength=n_movies) / (reg + cm)
+        bm = reduce(np.bincount(movies, ratings - mu - bu[users], minlength=n_movies)) / (reg + cm)
         bu = np.bincount(users, ratings - mu - bm[movies], minlength=n_users) / (reg + cu)
     return mu, bu, bm
 
@@ -327,27 +366,18 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
         return lambda f: {}
     need_rank = ranking or (metric is not None and M.parse_metric(metric)[1] is not None)
     if need_rank:
-        seen = seen_csr(ds, seen_splits(split))
-        tu, ti = relevant(part, None)
         ks = sorted(set(ks) | ({M.parse_metric(metric)[1]} if metric and M.parse_metric(metric)[1] else set()))
-        t_csr = csr(tu, ti, ds.n_users)
-        per_user = np.diff(t_csr[0])
-        users = sample_users(np.flatnonzero(per_user > 0), max_users)
-        skipped = int(np.count_nonzero(per_user == 0))
+        lists = RankingLists(seen_csr(ds, seen_splits(split)), csr(*relevant(part, None), ds.n_users), ks,
+                             ds.n_movies, max_users)
     scratch: dict = {}  # the score buffer, kept from one epoch's validation to the next
 
     def run(f: dict) -> dict:
         out: dict = {}
         if explicit:
-            pred = predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
-                                   f["global_mean"], part.user, part.movie, ds.rating_scale)
-            out.update(rating_metrics(pred, part.rating))
+            out.update(split_rating_metrics(f, part, ds.rating_scale))
         if need_rank:  # = ranking_metrics on the lists built above
-            sums, shown = ranking_sums(f["user_factors"], f["movie_factors"], f["movie_bias"], seen, t_csr, users,
-                                       ks, ds.n_movies, fast=fast, device=score_device(device), scratch=scratch)
-            out.update(finish_ranking(sums, shown, users.size, ds.n_movies))
-            out["users_skipped"] = skipped
-            out["users_with_rows"] = ds.n_users - skipped  # more than users_evaluated under train.eval_users
+            out.update(lists.metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], fast=fast,
+                                     device=score_device(device), scratch=scratch))
         return out
 
     return run
@@ -404,9 +434,7 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     part = ds.splits[split]
     out: dict = {}
     if explicit:
-        pred = predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
-                               f["global_mean"], part.user, part.movie, ds.rating_scale)
-        out.update(rating_metrics(pred, part.rating))
+        out.update(split_rating_metrics(f, part, ds.rating_scale))
     tu, ti = relevant(part, None)
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
                                seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,

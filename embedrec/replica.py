@@ -16,13 +16,12 @@ the one-process file.
 Both start from the one-process initialisation (``torch.manual_seed(seed)``) and write the one-process
 checkpoint (``checkpoint.pt``, rank 0 only, the replicas being identical), so a run resumes on any number of
 ranks, one process included. Validation, the final metrics and the baselines are computed per rank on its
-users and summed (``shard_als.ShardRanking``, ``_rating_sums``); rank 0 publishes the run.
+users and summed (``dist_eval.Evaluator``, ``dist_eval.baselines``); rank 0 publishes the run.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 
 from embedrec.dist_data import Shard, rank_below
-from embedrec.dist_eval import ShardRanking
+from embedrec.dist_eval import Evaluator, baselines, sum_ranks
 from embedrec.dist_sync import RowAverage
 from embedrec.distributed import Group
 from embedrec.training.fit import metrics_head, selection_of, zero_untrained_users
@@ -104,69 +103,6 @@ def make_runner(g: Group, model, loss: str, train_cfg, data: Data, train, rows, 
                      train.movie, train.rating, device=g.device, group=g, positions=rows, movie_counts=counts)
 
 
-# ------------------------------------------------------------------------------------------------ evaluation
-def _rating_sums(g: Group, pred: np.ndarray, true: np.ndarray) -> dict:
-    """rmse and mae over every rank's (prediction, rating) pairs."""
-    d = np.asarray(pred, np.float64) - np.asarray(true, np.float64)
-    t = g.sum_(torch.tensor([float(d @ d), float(np.abs(d).sum()), float(d.size)], dtype=torch.float64,
-                            device=g.device)).cpu().tolist()
-    return {"rmse": math.sqrt(t[0] / t[2]), "mae": t[1] / t[2]} if t[2] else {"rmse": float("nan"),
-                                                                             "mae": float("nan")}
-
-
-class Evaluator:
-    """evaluate_model on shards: rating metrics (explicit) and ranking metrics of factors ``f`` on ``part``."""
-
-    def __init__(self, g: Group, data: Data, seen: list, part, ks, max_users: int, explicit: bool, ranking: bool,
-                 device=None):
-        self.g, self.shard, self.part, self.explicit = g, data.shard, part, explicit
-        self.scale = tuple(data.shard.manifest["rating_scale"]) if explicit else None
-        self.rank = ShardRanking(g, data.shard, seen, part, ks, max_users, device) if ranking else None
-
-    def metrics(self, f: dict) -> dict:
-        from embedrec.evaluate import predict_ratings
-
-        out: dict = {}
-        if self.explicit:
-            pred = predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
-                                   f["global_mean"], self.part.user, self.part.movie, self.scale)
-            out.update(_rating_sums(self.g, pred, self.part.rating))
-        if self.rank is not None:
-            lo, hi = self.shard.u_range(self.g.rank)
-            out.update(self.rank.metrics(f["user_factors"][lo:hi], f["movie_factors"], f["movie_bias"]))
-        return out
-
-
-def baselines(g: Group, data: Data, seen: list, part, ks, max_users: int, explicit: bool, device=None) -> dict:
-    """evaluate.baselines on shards: global mean and biases-only (explicit), most popular."""
-    shard, tr = data.shard, seen[0]
-    out: dict = {}
-    if explicit:
-        n = g.total(len(tr))
-        mu = g.total(float(tr.rating.astype(np.float64).sum())) / n
-        out["global_mean"] = _rating_sums(g, np.full(len(part), mu), part.rating)
-        r = tr.rating.astype(np.float64)
-        cu = np.bincount(tr.user, minlength=shard.n_users)
-        cm = _sum(g, np.bincount(tr.movie, minlength=shard.n_movies).astype(np.float64))
-        bu = np.zeros(shard.n_users)
-        for _ in range(10):  # evaluate.fit_biases, the movie sums added over ranks (each user's ratings are here)
-            bm = _sum(g, np.bincount(tr.movie, r - mu - bu[tr.user], minlength=shard.n_movies)) / (10.0 + cm)
-            bu = np.bincount(tr.user, r - mu - bm[tr.movie], minlength=shard.n_users) / (10.0 + cu)
-        lo, hi = shard.manifest["rating_scale"]
-        out["biases"] = _rating_sums(g, np.clip(mu + bu[part.user] + bm[part.movie], lo, hi), part.rating)
-    pop = _sum(g, np.bincount(tr.movie, minlength=shard.n_movies).astype(np.int64))
-    ev = ShardRanking(g, shard, seen, part, ks, max_users, device)
-    lo, hi = shard.u_range(g.rank)
-    out["most_popular"] = ev.metrics(np.zeros((hi - lo, 1), np.float32), np.zeros((shard.n_movies, 1), np.float32),
-                                     pop.astype(np.float32))
-    return out
-
-
-def _sum(g: Group, a: np.ndarray) -> np.ndarray:
-    """The element-wise sum of ``a`` over ranks (through the group's device)."""
-    return g.sum_(torch.from_numpy(np.ascontiguousarray(a)).to(g.device)).cpu().numpy()
-
-
 # ------------------------------------------------------------------------------------------------ the fit
 def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
     """The one-process model under torch.manual_seed(seed): the same shapes, global mean and features."""
@@ -209,7 +145,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     _, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, data.shard.n_users, data.shard.n_movies)
     loss = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
     model = _model(g, data, train, model_cfg, train_cfg, features_cfg)
-    counts = _sum(g, np.bincount(train.movie, minlength=data.shard.n_movies).astype(np.int64))
+    counts = sum_ranks(g, np.bincount(train.movie, minlength=data.shard.n_movies).astype(np.int64))
     unrated = counts == 0
     unrated = unrated if unrated.any() else None
     runner = make_runner(g, model, loss, train_cfg, data, train, rows, counts, threads)
@@ -221,7 +157,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
 
         explicit, k = model_cfg.objective == "explicit", parse_metric(metric)[1]
         ks = sorted(set(train_cfg.eval_k) | ({k} if k else set()))
-        ev = Evaluator(g, data, [train], valid, ks, train_cfg.eval_users, explicit, not explicit or k is not None,
+        ev = Evaluator(g, data.shard, [train], valid, ks, train_cfg.eval_users, explicit, not explicit or k is not None,
                        score_device(g.device))
         callbacks.append(loop.Validation(lambda: ev.metrics(factors(model, unrated)), metric))
     callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience(loss, train_cfg), has_valid))
@@ -310,8 +246,8 @@ def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bo
         if part is None or g.total(len(part)) == 0:
             continue
         seen = [data.shard.splits[s] for s in seen_splits(split)]
-        model = Evaluator(g, data, seen, part, ks, n, explicit, True, dev).metrics(f)
-        metrics["splits"][split] = {"model": model, **baselines(g, data, seen, part, ks, n, explicit, dev)}
+        model = Evaluator(g, data.shard, seen, part, ks, n, explicit, True, dev).metrics(f)
+        metrics["splits"][split] = {"model": model, **baselines(g, data.shard, seen, part, ks, n, explicit, dev)}
     return metrics
 
 
