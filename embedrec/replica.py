@@ -134,6 +134,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     from embedrec.training.checkpoints import (
         CHECKPOINT,
         LOG,
+        TENSORBOARD,
         fingerprint,
         fp_config,
         resumable,
@@ -170,7 +171,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
                           lambda got: resumable(got, SimpleNamespace(manifest=data.shard.manifest), model_cfg,
                                                 train_cfg, features_cfg), fp_cfg, metric)
     if g.leader:
-        callbacks += [loop.JsonlLog(folder / LOG, resume), loop.TensorBoardLog(folder / "tensorboard"),
+        callbacks += [loop.JsonlLog(folder / LOG, resume), loop.TensorBoardLog(folder / TENSORBOARD),
                       loop.Checkpoint(folder / CHECKPOINT, fp, fp_cfg)]
     callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader,
                                    may_stop=has_valid and resolve_patience(loss, train_cfg) > 0, lines=g.leader))

@@ -79,7 +79,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     from embedrec.errors import ArtifactError
     from embedrec.metrics import higher_is_better
     from embedrec.training import loop
-    from embedrec.training.checkpoints import CHECKPOINT, fingerprint, fp_config, resumable
+    from embedrec.training.checkpoints import CHECKPOINT, LOG, TENSORBOARD, fingerprint, fp_config, resumable
     from embedrec.training.fit import FitResult, resolve_patience
 
     t0 = time.perf_counter()
@@ -125,7 +125,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     elif g.leader:
         (folder / CHECKPOINT).unlink(missing_ok=True)  # a stale one-process checkpoint must not win a resume
     if g.leader:
-        callbacks += [loop.JsonlLog(folder / "metrics.jsonl", resume), loop.TensorBoardLog(folder / "tensorboard")]
+        callbacks += [loop.JsonlLog(folder / LOG, resume), loop.TensorBoardLog(folder / TENSORBOARD)]
     callbacks.append(checkpoints.ShardCheckpoint(g, folder, shard, fp, fp_cfg))
     callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader,
                                    may_stop=has_valid and (resolve_patience("als", train_cfg) > 0 or floor is not None),

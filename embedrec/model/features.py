@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import FeaturesConfig
 
 _P = 2147483647  # 2^31 - 1
+DEFAULT_YEAR_EDGES = tuple(range(1900, 2040, 10))  # features.year_edges unset: decades
 
 
 def cross_hash(a: np.ndarray, b: np.ndarray, cross_id: int, buckets: int):
@@ -134,7 +135,7 @@ def build(cfg: FeaturesConfig, movies, users) -> FeatureSet:
             fs.movie.append(_categorical("movie.genre", [list(g) for g in movies["genres"]], cfg, multi=True))
         else:
             years = movies["year"].astype("float64").to_numpy() if "year" in movies else np.full(len(movies), np.nan)
-            edges = cfg.year_edges or list(range(1900, 2040, 10))
+            edges = cfg.year_edges or list(DEFAULT_YEAR_EDGES)
             _, labels = bucketize(years, edges, "year")
             fs.movie.append(_categorical("movie.decade", labels, cfg))
     for name in user_keys:

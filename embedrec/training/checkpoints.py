@@ -21,6 +21,7 @@ log = logging.getLogger("embedrec")
 CHECKPOINT = "checkpoint.pt"
 DIST_POINTER = "checkpoint-dist.json"  # torchrun: names the newest complete sharded checkpoint (shard_als)
 LOG = "metrics.jsonl"
+TENSORBOARD = "tensorboard"  # a fit's TensorBoard event folder, beside its log
 WARM = "warm-start.json"  # in a later candidate's folder: which model it started from (select.warm_key)
 
 

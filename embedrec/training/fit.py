@@ -30,6 +30,7 @@ from embedrec.training import loop
 from embedrec.training.checkpoints import (
     CHECKPOINT,
     LOG,
+    TENSORBOARD,
     dataset_folder,
     fingerprint,
     fp_config,
@@ -92,7 +93,9 @@ def model_record(cfg, result: FitResult, refit: bool, ranks: int | None = None) 
     model = result.model
     feats = None
     if hasattr(model, "fs_desc"):
-        feats = {**model.fs_desc, "year_edges": cfg.features.year_edges or list(range(1900, 2040, 10)),
+        from embedrec.model.features import DEFAULT_YEAR_EDGES
+
+        feats = {**model.fs_desc, "year_edges": cfg.features.year_edges or list(DEFAULT_YEAR_EDGES),
                  "age_edges": cfg.features.age_edges}
     return {"features": feats,
             "model": {"objective": cfg.model.objective, "loss": result.loss, "dim": model.dim,
@@ -405,7 +408,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
             resume_checkpoint(state, run_dir / CHECKPOINT, lambda got: resumable(got, ds, model_cfg, train_cfg,
                                                                                  features_cfg), fp_cfg, metric, ds.path)
         run_dir.mkdir(parents=True, exist_ok=True)  # after a resume's checks: a refused one creates nothing
-        callbacks += [loop.JsonlLog(run_dir / LOG, resume), loop.TensorBoardLog(run_dir / "tensorboard"),
+        callbacks += [loop.JsonlLog(run_dir / LOG, resume), loop.TensorBoardLog(run_dir / TENSORBOARD),
                       loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg, dataset_folder(ds.path))]
     callbacks.append(loop.Progress("refit" if ds.manifest.get("refit") else "train", metric if has_valid else None,
                                    progress, may_stop=has_valid and (patience > 0 or floor is not None)))

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from embedrec.errors import ArtifactError
-from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER, LOG, WARM
+from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER, LOG, TENSORBOARD, WARM
 
 log = logging.getLogger("embedrec")
 
@@ -91,7 +91,7 @@ def _clear_training_folder(folder: Path, candidates: bool) -> int:
     removed = 0
     for entry in os.scandir(folder):
         path = Path(entry.path)
-        ours_dir = entry.name == "tensorboard" or DIST_FOLDER.fullmatch(entry.name) or (
+        ours_dir = entry.name == TENSORBOARD or DIST_FOLDER.fullmatch(entry.name) or (
             candidates and CANDIDATE_NAME.fullmatch(entry.name))
         if entry.is_symlink():
             if ours_dir or TRAINING_FILE.fullmatch(entry.name):
@@ -101,8 +101,8 @@ def _clear_training_folder(folder: Path, candidates: bool) -> int:
             path.unlink()
             removed += 1
         elif entry.is_dir() and ours_dir:
-            if entry.name == "tensorboard" or DIST_FOLDER.fullmatch(entry.name):
-                names = EVENTS.fullmatch if entry.name == "tensorboard" else DIST_TABLES.__contains__
+            if entry.name == TENSORBOARD or DIST_FOLDER.fullmatch(entry.name):
+                names = EVENTS.fullmatch if entry.name == TENSORBOARD else DIST_TABLES.__contains__
                 for inner in os.scandir(path):
                     if inner.is_file(follow_symlinks=False) and names(inner.name):
                         os.unlink(inner.path)
@@ -192,10 +192,10 @@ def check_folders(folders, resume: bool) -> None:
     the earlier run's checkpoints): a file at the folder or at its ``tensorboard`` (and, for the refit, at its
     stages refit/path-<i>), or on a resume a link there (a fresh run removes links first: :func:`clear_folders`)."""
     for folder in map(Path, folders):
-        inner = [folder / "tensorboard"]
+        inner = [folder / TENSORBOARD]
         if folder.name == REFIT and folder.is_dir() and not folder.is_symlink():
             stages = [p for p in sorted(folder.iterdir()) if PATH_STAGE.fullmatch(p.name)]
-            inner += [q for p in stages for q in (p, p / "tensorboard")]
+            inner += [q for p in stages for q in (p, p / TENSORBOARD)]
         for q in (folder, *inner):
             if q.is_symlink():
                 if resume:
