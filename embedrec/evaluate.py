@@ -386,8 +386,12 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
 def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
     """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split;
     ``ks`` None: the run's own train.eval_k, what train printed; ``device`` (train.device) cuda scores on the GPU."""
+    from embedrec.config import MAX_EVAL_K
+    from embedrec.errors import UsageError
     from embedrec.run import load_run, run_eval_k
 
+    if ks is not None and max(ks, default=0) > MAX_EVAL_K:  # as train.eval_k and Model.evaluate
+        raise UsageError(f"ks={list(ks)!r}: {max(ks)} is above the maximum {MAX_EVAL_K} (as for train.eval_k)")
     run = load_run(run_dir)
     if ks is None:
         ks = run_eval_k(run)

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec import __version__
-from embedrec.errors import ArtifactError, first_line
+from embedrec.errors import ArtifactError, first_line, marked
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.fsutil.files import io_error, read_json, read_parquet_table, write_json, write_parquet
 from embedrec.fsutil.generations import open_current, publish_generation
@@ -60,7 +60,7 @@ from embedrec.fsutil.integrity import (
     seal,
     stat_key,
 )
-from embedrec.fsutil.locks import locked_folder
+from embedrec.fsutil.locks import LOCK_LINE, locked_folder
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import IndexConfig
@@ -190,7 +190,6 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
                         "or empty folder for run.dir")
 
 
-_LOCK_LINE = re.compile(rb"\d+ embedrec [a-z -]+\n?")  # what locks.exclusive_lock writes in a lock file
 
 
 def _is_run_entry(p: Path) -> bool:
@@ -205,7 +204,7 @@ def _is_run_entry(p: Path) -> bool:
             head = p.read_bytes()[:200] if p.is_file() and not p.is_symlink() else b"-"
         except OSError:
             return False
-        return head == b"" or _LOCK_LINE.fullmatch(head) is not None
+        return LOCK_LINE.fullmatch(head) is not None  # empty, or what a holder wrote
     if p.name == TUNE_DIR and p.is_dir() and not p.is_symlink():
         return (p / TUNE_RESULTS).is_file() or (p / WRITER_LOCK).is_file() and _is_run_entry(p / WRITER_LOCK) or \
             not any(p.iterdir())
@@ -481,8 +480,9 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
                 "is read only where that folder has moved)", moved_to, recorded)
     elif dataset_dir is None and recorded and not os.path.lexists(recorded):  # moved or deleted since the run
         raise ArtifactError(f"the dataset run '{run.path.parent}' was trained on, '{recorded}', is gone (moved or "
-                            f"deleted); give its new folder with «--set data.prepared=FOLDER --run {shlex.quote(str(run.path.parent))}|"
-                            "evaluate_run(run_dir, dataset_dir=FOLDER)», or ingest it again")
+                            f"deleted); give its new folder with "
+                            + marked(f"--set data.prepared=FOLDER --run {shlex.quote(str(run.path.parent))}",
+                                     "evaluate_run(run_dir, dataset_dir=FOLDER)") + ", or ingest it again")
     ds = load_dataset(dataset_dir or recorded)
     want = rec.get("files_fingerprint")
     if want and ds.fingerprint and ds.fingerprint != want:

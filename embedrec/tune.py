@@ -54,7 +54,7 @@ def trial_key(dim: int, wd: float | None) -> str:
 
 # keys that do not change a trial's result: where things go, how they are served, how fast they run
 _NOT_IN_TRIAL = {"tune", "run", "index", "recommend"}
-_TRAIN_NOT_IN_TRIAL = {"threads", "als_dims"}  # als_dims: a trial trains its own dimension only
+_TRAIN_NOT_IN_TRIAL = {"threads", "als_dims", "keep_checkpoints"}  # als_dims: a trial trains its own dimension only
 # how a trial is run: bumped when that changes, so trials saved by an earlier procedure are redone (2: the als
 # model's trial is train's whole selection, als_reg and als_recency candidates chosen on valid)
 TRIAL_PROCEDURE = 2
@@ -342,13 +342,15 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
                          len(stale), out)
                 for k in stale:
                     finished.pop(k)
-        else:
+        elif saved.get("metric") not in (None, metric):
             # a review: `tune-dims --run RUN` of an explicit run swept the default model and replaced that run's
             # rmse sweep with a warning; the sweep a user meant is the one their config gives: refused, not replaced
-            what = (f"metric {saved.get('metric')}, where this sweep's is {metric}" if saved.get("metric") != metric
-                    else "another dataset")
-            raise ConfigError(f"the tune results in '{out}' are for {what}: pass the config they were made with "
-                              "(-c), or «--fresh|fresh=True» to replace them, or choose another tune.dir")
+            raise ConfigError(f"the tune results in '{out}' are for the metric {saved.get('metric')}, where this "
+                              f"sweep's is {metric}: pass the config they were made with «(-c FILE)|(load_config(FILE))», "
+                              "or «--fresh|fresh=True» to replace them, or choose another tune.dir")
+        else:  # the same sweep on data ingested again: its trials say nothing of this data
+            log.warning("earlier tune results in %s are for another dataset (ingested again since?); starting afresh",
+                        out)
     todo = [(d, w) for d in dims for w in wds if trial_key(d, w) not in finished]
     kept = len(dims) * len(wds) - len(todo)
     if kept:

@@ -302,6 +302,8 @@ def test_streams_refuse_text_and_label_similar_lists_as_movies(trained_run):
             list(m.recommend_stream([1, gap], k=3))
     with pytest.raises(UsageError, match=re.escape("ks='10': give whole numbers >= 1, e.g. ks=10 or ks=(10, 20)")):
         m.evaluate("test", ks="10")
+    with pytest.raises(UsageError, match=re.escape("ks=[10, 50000]: 50000 is above the maximum 10000")):
+        m.evaluate("test", ks=(10, 50000))  # a review: the CLI refused -k 50000, the library scored it
 
     movie = int(m.movie_ids[0])
     sim = m.similar(movie, k=2)

@@ -246,6 +246,9 @@ def test_keep_checkpoints_false_leaves_only_the_published_model(synth_ds, small_
     assert CliRunner().invoke(main, args).exit_code == 0
     kept = sorted(os.listdir(run))
     assert "checkpoint.pt" in kept or any(n.startswith("als-") for n in kept), kept  # the default keeps them
+    # not part of what a checkpoint was made with (a review: every older checkpoint's resume was refused)
+    r = CliRunner().invoke(main, [*args, "--resume", "--set", "train.keep_checkpoints=false"])
+    assert r.exit_code == 0, r.stderr
     (run / "refit").mkdir(exist_ok=True)
     (run / "refit" / "notes.txt").write_text("mine")
     r = CliRunner().invoke(main, [*args, "--set", "train.keep_checkpoints=false"])

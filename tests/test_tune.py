@@ -530,8 +530,8 @@ def test_a_sweep_of_another_metric_is_refused_not_replaced(tune_cfg, tmp_path):
             "--set", f"tune.dir={tmp_path / 't'}", "--set", "train.epochs=2"]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 2 and r.stderr.splitlines() == [
-        f"error: the tune results in '{tmp_path / 't'}' are for metric rmse, where this sweep's is ndcg@10: pass the "
-        "config they were made with (-c), or --fresh to replace them, or choose another tune.dir"], r.stderr
+        f"error: the tune results in '{tmp_path / 't'}' are for the metric rmse, where this sweep's is ndcg@10: pass "
+        "the config they were made with (-c FILE), or --fresh to replace them, or choose another tune.dir"], r.stderr
     assert (tmp_path / "t" / "tune.json").read_bytes() == before
     r = CliRunner().invoke(main, [*args, "--fresh"])
     assert r.exit_code == 0, r.stderr

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, marked
 from embedrec.fsutil.files import JSON_MAX, NONBLOCK, probe_json, read_fd, read_regular
 
 SPLITS = ("train", "valid", "test")
@@ -273,8 +273,8 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
     if not has_manifest(path):
         near = _datasets_beside(path)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k, said nothing
         near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "
-                f"«--set data.prepared={shlex.quote(str(path.parent / near[0]))}|"
-                f"load_dataset({str(path.parent / near[0])!r})»") if near else ""
+                + marked(f"--set data.prepared={shlex.quote(str(path.parent / near[0]))}",
+                         f"load_dataset({str(path.parent / near[0])!r})")) if near else ""
         raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); «run 'embedrec ingest' with the "
                             "same -c/--set options first|ingest it first with er.ingest(source, cfg)» (it writes "
                             f"data.prepared), or point data.prepared at the ingest output{near}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ def target_lock(target: str | Path, command: str, fix: str):
 
 
 _held: dict[str, list] = {}  # lock file -> [fd, depth]: re-entrant within one process
-_held_command: dict[str, str] = {}  # lock file -> the command its holder writes in it
+LOCK_LINE = re.compile(rb"(\d+ embedrec [a-z -]+\n?)?")  # what a holder writes in its lock file (or nothing yet)
 
 
 def _lock_holder(fd: int) -> list[str]:
@@ -89,11 +90,9 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         os.pwrite(fd, line, 0)  # then cut what an earlier holder left: the file is never empty between holders
         os.ftruncate(fd, len(line))
         _held[key] = [fd, 1]
-        _held_command[key] = command
         yield
     finally:
-        fd = _held.pop(key, [fd])[0]  # confirm_held may have taken the lock again on a new file
-        _held_command.pop(key, None)
+        _held.pop(key, None)
         if remove and _same_file(fd, key):
             with contextlib.suppress(OSError):
                 os.unlink(key)  # still ours: every writer holds the lock before it may unlink
@@ -127,31 +126,25 @@ def confirm_held() -> None:
     """Before a writer publishes: check that every writer lock this process holds is still the file at its name.
 
     A user who deletes ``RUN/.lock`` while ``train`` runs lets a second writer create the file again and take it
-    (a red team). Where the name is gone or holds another file, this writer takes the lock again at that name
-    (nobody else is writing: go on) or, when another process holds it, raises ArtifactError naming it, so the
-    first writer publishes nothing over the second's work.
+    (a red team). Where the name is gone or holds another file, another writer may have written the same target
+    meanwhile, and may even have finished (a review: the first then published over it unseen): this writer
+    publishes nothing and raises ArtifactError, naming the other writer where the file says who it is.
     """
-    import fcntl
-
     for key, held in list(_held.items()):
         if _same_file(held[0], key):
             continue
-        fd = _open_lock(key)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(fd)
-            os.close(fd)
-            pid = f" (pid {holder[0]})" if holder and holder[0].isdigit() else ""
-            who = holder[1].strip() if len(holder) > 1 else "embedrec command"
-            raise ArtifactError(f"the writer lock '{key}' was removed while this command ran, and another {who}{pid} "
-                                "has taken it since: nothing was published; wait for it to finish, then run this "
-                                "command again (and leave the lock file in place)") from None
-        line = f"{os.getpid()} {_held_command.get(key, 'embedrec')}\n".encode()
-        os.pwrite(fd, line, 0)
-        os.ftruncate(fd, len(line))
-        os.close(held[0])  # the old file's lock: nobody can reach that file by its name any more
-        held[0] = fd
+        who = ""
+        with contextlib.suppress(OSError):
+            fd = os.open(key, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+            try:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split(None, 1)
+            finally:
+                os.close(fd)
+            if len(holder) == 2 and holder[0].isdigit():
+                who = f" (another {holder[1].strip()}, pid {holder[0]}, has written it since)"
+        raise ArtifactError(f"the writer lock '{key}' was removed while this command ran{who}, so another writer "
+                            "may have written the same output meanwhile: nothing was published; run this command "
+                            "again (and leave lock files in place)")
 
 
 def _open_lock(key: str) -> int:
@@ -169,9 +162,12 @@ def _open_lock(key: str) -> int:
                                 "remove the link (embedrec makes the file itself)") from None
         raise
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+    # a file of other names too is taken only when it holds nothing but a lock line: a hard-link backup of a run
+    # (cp -al, rsync --link-dest) shares RUN/.lock (a review), a user's file linked there is never written
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1 and LOCK_LINE.fullmatch(os.pread(fd, 201, 0)) is None:
         os.close(fd)
-        what = "has another name too (a hard link)" if stat.S_ISREG(st.st_mode) else "is not a plain file"
+        what = "has another name too (a hard link) and holds more than a lock line" if stat.S_ISREG(st.st_mode) \
+            else "is not a plain file"
         raise ArtifactError(f"the writer lock '{key}' {what}, which embedrec does not write into; remove it "
                             "(embedrec makes the file itself)")
     return fd
