@@ -383,15 +383,32 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
     return run
 
 
+def check_ks(ks) -> tuple[int, ...]:
+    """evaluate's ks: whole numbers from 1 to MAX_EVAL_K (one, or several), as a tuple; UsageError otherwise
+    (``Model.evaluate`` and ``evaluate_run`` alike; a review: the latter raised a bare TypeError for ks=['10'])."""
+    from embedrec.config import MAX_EVAL_K
+    from embedrec.errors import UsageError
+
+    if isinstance(ks, (str, bytes)):  # '10' would be read as its characters
+        raise UsageError(f"ks={ks!r}: give whole numbers >= 1, e.g. ks=10 or ks=(10, 20), not text")
+    try:
+        ks = (ks,) if isinstance(ks, (int, np.integer, float)) else tuple(ks)
+    except TypeError:
+        raise UsageError(f"ks={ks!r}: give whole numbers >= 1, e.g. ks=(10, 20)") from None
+    if not ks or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ks):
+        raise UsageError(f"ks={list(ks)!r}: give whole numbers >= 1, e.g. ks=(10, 20)")
+    if max(ks) > MAX_EVAL_K:  # as train.eval_k and evaluate -k (a review: the library scored K=50000)
+        raise UsageError(f"ks={list(ks)!r}: {max(ks)} is above the maximum {MAX_EVAL_K} (as for train.eval_k)")
+    return ks
+
+
 def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
     """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split;
     ``ks`` None: the run's own train.eval_k, what train printed; ``device`` (train.device) cuda scores on the GPU."""
-    from embedrec.config import MAX_EVAL_K
-    from embedrec.errors import UsageError
     from embedrec.run import load_run, run_eval_k
 
-    if ks is not None and max(ks, default=0) > MAX_EVAL_K:  # as train.eval_k and Model.evaluate
-        raise UsageError(f"ks={list(ks)!r}: {max(ks)} is above the maximum {MAX_EVAL_K} (as for train.eval_k)")
+    if ks is not None:
+        ks = check_ks(ks)
     run = load_run(run_dir)
     if ks is None:
         ks = run_eval_k(run)

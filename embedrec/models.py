@@ -491,20 +491,9 @@ class TrainedModel(Model):
 
 
 def _ks(ks: Iterable[int]) -> tuple[int, ...]:
-    """evaluate's ks: whole numbers >= 1 (one, or several)."""
-    if isinstance(ks, (str, bytes)):  # '10' would be read as its characters
-        raise UsageError(f"ks={ks!r}: give whole numbers >= 1, e.g. ks=10 or ks=(10, 20), not text")
-    try:
-        ks = (ks,) if isinstance(ks, (int, np.integer, float)) else tuple(ks)
-    except TypeError:
-        raise UsageError(f"ks={ks!r}: give whole numbers >= 1, e.g. ks=(10, 20)") from None
-    if not ks or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ks):
-        raise UsageError(f"ks={list(ks)!r}: give whole numbers >= 1, e.g. ks=(10, 20)")
-    from embedrec.config import MAX_EVAL_K
+    from embedrec.evaluate import check_ks
 
-    if max(ks) > MAX_EVAL_K:  # as train.eval_k and evaluate -k (a review: the library scored K=50000)
-        raise UsageError(f"ks={list(ks)!r}: {max(ks)} is above the maximum {MAX_EVAL_K} (as for train.eval_k)")
-    return ks
+    return check_ks(ks)
 
 
 # ----------------------------------------------------------------------------------------- publishing

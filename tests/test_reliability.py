@@ -2045,8 +2045,9 @@ def test_a_deleted_lock_means_nothing_is_published(tmp_path):
             publish_generation(run, "artifacts", write, keep=2)
         assert e.value.cli_message() == (
             f"the writer lock '{run / '.lock'}' was removed while this command ran, so another writer may have "
-            "written the same output meanwhile: nothing was published; run this command again (and leave lock files "
-            "in place)")
+            "written the same output meanwhile: nothing was published; run this command again (a train with "
+            "--resume continues from its checkpoints), and leave lock files in place")
+        assert (run / ".lock").read_bytes() == b""  # made again, empty: the folder is still known as a run's
     with locked_folder(run, "embedrec train", "use another run.dir", "choose another run.dir"):
         (run / ".lock").unlink()
         os.close(_hold_lock(run / ".lock", "4242 embedrec index rebuild\n"))  # a second writer came and went
@@ -2054,6 +2055,10 @@ def test_a_deleted_lock_means_nothing_is_published(tmp_path):
             publish_generation(run, "artifacts", write, keep=2)
         assert "ran (another embedrec index rebuild, pid 4242, has written it since), so another writer" in \
             e.value.cli_message()
+        (run / ".lock").write_bytes(b"2024 notes\nsecond line\n")  # not a writer's line: no one named (a review)
+        with pytest.raises(ArtifactError) as e:
+            publish_generation(run, "artifacts", write, keep=2)
+        assert "this command ran, so another writer" in e.value.cli_message() and "\n" not in e.value.cli_message()
     assert os.readlink(run / "current") == first.name  # nothing swapped, no temporary left
     assert sorted(p.name for p in run.iterdir()) == [".lock", first.name, "current"]
 
@@ -2103,8 +2108,23 @@ def test_a_lock_file_that_is_a_link_is_refused_never_written_through(base, tmp_p
     assert r.exit_code == 1 and "has another name too (a hard link)" in one_line(r)
     (run / ".lock").unlink()
     assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0  # embedrec's own file again
-    os.link(run / ".lock", tmp_path / "backup.lock")  # a hard-link backup (cp -al): only a lock line in it, taken
+    (tmp_path / "empty").write_text("")
+    (run / ".lock").unlink()
+    os.link(tmp_path / "empty", run / ".lock")  # an empty file of the user's: not written either (a review)
+    assert "has another name too (a hard link)" in one_line(invoke("index", "rebuild", "-q", "--run", run))
+    assert (tmp_path / "empty").read_text() == ""
+    (run / ".lock").unlink()
     assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0
+    os.link(run / ".lock", tmp_path / "backup.lock")  # a hard-link copy (cp -al): only a lock line in it
+    line = (run / ".lock").read_text()
+    fd = _hold_lock(tmp_path / "backup.lock", line)  # held through the copy's name: said so, not "RUN is written"
+    try:
+        assert "has another name too (a hard-link copy, as cp -al makes), and a writer holds it through that name" \
+            in one_line(invoke("index", "rebuild", "-q", "--run", run))
+    finally:
+        os.close(fd)
+    assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0  # free: this name gets a file of its own
+    assert (run / ".lock").stat().st_nlink == 1 and (tmp_path / "backup.lock").read_text() == line
     side = tmp_path / "out"
     side.mkdir()
     (side / ".embedrec.d.lock").symlink_to(victim)
@@ -2123,3 +2143,29 @@ def test_a_folder_in_place_of_a_listed_file_is_named(base, tmp_path):
     (art / "movies.json").mkdir()
     r = invoke("recommend", "--run", run, "--user", "1")
     assert r.exit_code == 1 and f"'{art / 'movies.json'}' is not a regular file (a folder); " in one_line(r), r.stderr
+
+
+def test_a_threads_publish_checks_only_its_own_locks(tmp_path):
+    """A review: the table of held locks was the process's, so one thread's publish checked (and refused on, or
+    met closed descriptors of) the locks another thread of a library user held."""
+    from embedrec.fsutil.generations import publish_generation
+    from embedrec.fsutil.locks import locked_folder
+
+    held, done = threading.Event(), threading.Event()
+
+    def other():
+        with locked_folder(tmp_path / "x", "embedrec train", "use another run.dir", "choose another run.dir"):
+            (tmp_path / "x" / ".lock").unlink()  # this thread's own check would refuse
+            held.set()
+            done.wait(10)
+
+    t = threading.Thread(target=other)
+    t.start()
+    try:
+        assert held.wait(10)
+        with locked_folder(tmp_path / "y", "embedrec train", "use another run.dir", "choose another run.dir"):
+            publish_generation(tmp_path / "y", "artifacts", lambda f: (f / "manifest.json").write_text("{}"), keep=2)
+        assert (tmp_path / "y" / "current").is_symlink()
+    finally:
+        done.set()
+        t.join()

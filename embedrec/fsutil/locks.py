@@ -7,6 +7,7 @@ import contextlib
 import errno
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +26,17 @@ def target_lock(target: str | Path, command: str, fix: str):
                           remove=True)
 
 
-_held: dict[str, list] = {}  # lock file -> [fd, depth]: re-entrant within one process
+_local = threading.local()  # .held: lock file -> [fd, depth], this thread's (re-entrant within one thread; a
+# review: threads of a library user shared one table, and one thread's check closed or refused another's locks)
 LOCK_LINE = re.compile(rb"(\d+ embedrec [a-z -]+\n?)?")  # what a holder writes in its lock file (or nothing yet)
+_HOLDER = re.compile(rb"(\d+) embedrec ([a-z -]+)\n?")  # a holder's line: pid and command
+
+
+def _held() -> dict[str, list]:
+    held = getattr(_local, "held", None)
+    if held is None:
+        held = _local.held = {}
+    return held
 
 
 def _lock_holder(fd: int) -> list[str]:
@@ -59,25 +69,34 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
     import fcntl
 
     key = os.path.abspath(lock_file)
-    if key in _held:
-        _held[key][1] += 1
+    held = _held()
+    if key in held:
+        held[key][1] += 1
         try:
             yield
         finally:
-            _held[key][1] -= 1
+            held[key][1] -= 1
         return
     Path(key).parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
-        fd = _open_lock(key)
+        fd, linked = _open_lock(key)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if _same_file(fd, key):
-                break
+                if not linked:
+                    break
+                # a lock file of other names too (a hard-link copy of the run, cp -al): this name gets a file of
+                # its own, so the copy and the run never share one lock; safe, as this writer holds that lock
+                os.unlink(key)
             os.close(fd)  # unlinked (or replaced) by its last holder between our open and our lock: again
         except BlockingIOError:
             holder = _lock_holder(fd)
             os.close(fd)
             pid = f" (pid {holder[0]})" if holder and holder[0].isdigit() else ""
+            if linked:
+                raise ArtifactError(f"the writer lock '{key}' has another name too (a hard-link copy, as cp -al "
+                                    f"makes), and a writer holds it through that name{pid}; wait for it, or remove "
+                                    f"'{key}' (embedrec makes it again)") from None
             who = holder[1].strip() if len(holder) > 1 else "embedrec command"
             raise ArtifactError(f"another {who} is writing '{target}'{pid}; wait for it to finish, or {fix}") from None
         except BaseException:
@@ -89,10 +108,10 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         line = f"{os.getpid()} {command}\n".encode()
         os.pwrite(fd, line, 0)  # then cut what an earlier holder left: the file is never empty between holders
         os.ftruncate(fd, len(line))
-        _held[key] = [fd, 1]
+        held[key] = [fd, 1, remove]
         yield
     finally:
-        _held.pop(key, None)
+        held.pop(key, None)
         if remove and _same_file(fd, key):
             with contextlib.suppress(OSError):
                 os.unlink(key)  # still ours: every writer holds the lock before it may unlink
@@ -123,34 +142,49 @@ def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, loc
 
 
 def confirm_held() -> None:
-    """Before a writer publishes: check that every writer lock this process holds is still the file at its name.
+    """Before a writer publishes: check that every writer lock this thread holds is still the file at its name.
 
     A user who deletes ``RUN/.lock`` while ``train`` runs lets a second writer create the file again and take it
     (a red team). Where the name is gone or holds another file, another writer may have written the same target
     meanwhile, and may even have finished (a review: the first then published over it unseen): this writer
-    publishes nothing and raises ArtifactError, naming the other writer where the file says who it is.
+    publishes nothing and raises ArtifactError, naming the other writer where the file holds a writer's line. A
+    name left empty gets an empty lock file again, so the folder is still known as embedrec's (a review: the rerun
+    the message asks for was refused as a folder holding no run).
     """
-    for key, held in list(_held.items()):
-        if _same_file(held[0], key):
+    for key, (fd, _, removed_when_done) in list(_held().items()):
+        if _same_file(fd, key):
             continue
         who = ""
-        with contextlib.suppress(OSError):
-            fd = os.open(key, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        try:
+            other = os.open(key, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except FileNotFoundError:
+            if not removed_when_done:  # a folder's lock marks it as embedrec's (the lock beside an output, nothing)
+                with contextlib.suppress(OSError):  # O_EXCL: never over a file another writer made meanwhile
+                    os.close(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                                     0o666 & ~umask()))
+        except OSError:
+            pass
+        else:
             try:
-                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split(None, 1)
+                m = _HOLDER.fullmatch(os.pread(other, 200, 0).split(b"\n", 1)[0] + b"\n")
+            except OSError:
+                m = None
             finally:
-                os.close(fd)
-            if len(holder) == 2 and holder[0].isdigit():
-                who = f" (another {holder[1].strip()}, pid {holder[0]}, has written it since)"
+                os.close(other)
+            if m is not None:
+                who = f" (another embedrec {m.group(2).decode()}, pid {m.group(1).decode()}, has written it since)"
         raise ArtifactError(f"the writer lock '{key}' was removed while this command ran{who}, so another writer "
                             "may have written the same output meanwhile: nothing was published; run this command "
-                            "again (and leave lock files in place)")
+                            "again (a train with «--resume|resume=True» continues from its checkpoints), and leave "
+                            "lock files in place")
 
 
-def _open_lock(key: str) -> int:
-    """Open (or create) the lock file ``key`` without following a link, and refuse anything but a plain file of
-    one name: a red team linked RUN/.lock to a user's file, and the holder's pid line was written over it (then,
-    for the lock beside an output, the link removed)."""
+def _open_lock(key: str) -> tuple[int, bool]:
+    """Open (or create) the lock file ``key`` without following a link, and refuse anything but a plain file: a
+    red team linked RUN/.lock to a user's file, and the holder's pid line was written over it (then, for the lock
+    beside an output, the link removed). (fd, linked): ``linked`` when the file has other names too, which is
+    taken only when it holds a writer's line (a hard-link copy of a run: the caller gives this name a file of its
+    own); a user's file there, or an empty one, is refused and never written."""
     import stat
 
     try:
@@ -162,15 +196,14 @@ def _open_lock(key: str) -> int:
                                 "remove the link (embedrec makes the file itself)") from None
         raise
     st = os.fstat(fd)
-    # a file of other names too is taken only when it holds nothing but a lock line: a hard-link backup of a run
-    # (cp -al, rsync --link-dest) shares RUN/.lock (a review), a user's file linked there is never written
-    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1 and LOCK_LINE.fullmatch(os.pread(fd, 201, 0)) is None:
+    linked = stat.S_ISREG(st.st_mode) and st.st_nlink > 1
+    if not stat.S_ISREG(st.st_mode) or linked and _HOLDER.fullmatch(os.pread(fd, 201, 0)) is None:
         os.close(fd)
-        what = "has another name too (a hard link) and holds more than a lock line" if stat.S_ISREG(st.st_mode) \
+        what = "has another name too (a hard link) and holds more than a lock line" if linked \
             else "is not a plain file"
         raise ArtifactError(f"the writer lock '{key}' {what}, which embedrec does not write into; remove it "
                             "(embedrec makes the file itself)")
-    return fd
+    return fd, linked
 
 
 def _same_file(fd: int, path: str) -> bool:
