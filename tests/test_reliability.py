@@ -2119,8 +2119,9 @@ def test_a_lock_file_that_is_a_link_is_refused_never_written_through(base, tmp_p
     line = (run / ".lock").read_text()
     fd = _hold_lock(tmp_path / "backup.lock", line)  # held through the copy's name: said so, not "RUN is written"
     try:
-        assert "has another name too (a hard-link copy, as cp -al makes), and a writer holds it through that name" \
-            in one_line(invoke("index", "rebuild", "-q", "--run", run))
+        assert one_line(invoke("index", "rebuild", "-q", "--run", run)).endswith(
+            "(its lock file has other names too, a hard-link copy such as cp -al makes: the writer may be one of the "
+            "copy's); wait for it to finish, or use another run.dir")
     finally:
         os.close(fd)
     assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0  # free: this name gets a file of its own
@@ -2169,3 +2170,48 @@ def test_a_threads_publish_checks_only_its_own_locks(tmp_path):
     finally:
         done.set()
         t.join()
+
+
+def test_lock_cleanup_never_takes_another_writers_lock_or_leaks(tmp_path):
+    """A third review: a writer failing early removed the folder it made with the lock file in it, even when that
+    file was another writer's (its own deleted by a user); a lock whose folder was replaced by a file was never
+    closed (held for the process's life); a cut line in a lock file named a writer across two lines."""
+    import fcntl
+
+    from embedrec.fsutil.locks import exclusive_lock, locked_folder
+
+    run = tmp_path / "new" / "run"
+    with pytest.raises(RuntimeError), locked_folder(run, "embedrec train", "use another run.dir", "x"):
+        (run / ".lock").unlink()
+        fd = _hold_lock(run / ".lock", "4242 embedrec train\n")  # a second writer's, now
+        raise RuntimeError("the first fails early")
+    try:
+        assert (run / ".lock").read_text() == "4242 embedrec train\n"  # kept, with its folder
+    finally:
+        os.close(fd)
+    out = tmp_path / "o"
+    out.mkdir()
+    with pytest.raises(OSError):
+        with exclusive_lock(out / ".l", out, "embedrec export", "x", remove=True):
+            shutil.rmtree(out)
+            out.write_text("a file where the folder was")
+            raise OSError("the writer's own error")
+    out.unlink()
+    out.mkdir()
+    with exclusive_lock(out / ".l", out, "embedrec export", "x"):  # the earlier lock was released
+        pass
+    fd = os.open(out / ".l", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.pwrite(fd, b"7 embedrec train\nindex rebuild\n", 0)  # killed between its write and its cut
+    try:
+        with pytest.raises(ArtifactError) as e:
+            with exclusive_lock(out / ".l", out, "embedrec export", "wait"):
+                pass
+        assert e.value.cli_message() == f"another embedrec train is writing '{out}' (pid 7); wait for it to finish, or wait"
+        os.pwrite(fd, b"junk\n", 0)
+        with pytest.raises(ArtifactError) as e:
+            with exclusive_lock(out / ".l", out, "embedrec export", "wait"):
+                pass
+        assert e.value.cli_message() == f"another embedrec command is writing '{out}'; wait for it to finish, or wait"
+    finally:
+        os.close(fd)

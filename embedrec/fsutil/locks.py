@@ -40,16 +40,17 @@ def _held() -> dict[str, list]:
 
 
 def _lock_holder(fd: int) -> list[str]:
-    """[pid, command] from a held lock file. The holder writes them just after it takes the lock, so a writer
-    refused in that instant waits for them a little (up to 0.1 s) rather than name no one."""
-
+    """[pid, command] from a held lock file's first line when it is a writer's (``<pid> embedrec <command>``), else
+    []. The holder writes it just after it takes the lock, so a writer refused in that instant waits for it a
+    little (up to 0.1 s) rather than name no one."""
     for _ in range(20):
         try:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split(None, 1)
+            head = os.pread(fd, 200, 0)
         except OSError:
             return []
-        if holder:
-            return holder
+        if head:
+            m = _HOLDER.fullmatch(head.split(b"\n", 1)[0] + b"\n")  # a killed writer's cut line: no one named
+            return [m.group(1).decode(), f"embedrec {m.group(2).decode()}"] if m else []
         time.sleep(0.005)
     return []
 
@@ -78,30 +79,35 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
             held[key][1] -= 1
         return
     Path(key).parent.mkdir(parents=True, exist_ok=True)
+    linked_waits = 0
     for _ in range(100):
         fd, linked = _open_lock(key)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if linked and linked_waits < 20:  # its holder may be about to give this name a file of its own
+                    linked_waits += 1
+                    time.sleep(0.005)  # (before the close: an interrupt here closes it once, below)
+                    os.close(fd)
+                    continue
+                holder = _lock_holder(fd)
+                pid = f" (pid {holder[0]})" if holder else ""
+                who = holder[1] if holder else "embedrec command"
+                also = (" (its lock file has other names too, a hard-link copy such as cp -al makes: the writer may "
+                        "be one of the copy's)") if linked else ""
+                raise ArtifactError(f"another {who} is writing '{target}'{pid}{also}; wait for it to finish, or "
+                                    f"{fix}") from None
             if _same_file(fd, key):
                 if not linked:
                     break
                 # a lock file of other names too (a hard-link copy of the run, cp -al): this name gets a file of
                 # its own, so the copy and the run never share one lock; safe, as this writer holds that lock
                 os.unlink(key)
-            os.close(fd)  # unlinked (or replaced) by its last holder between our open and our lock: again
-        except BlockingIOError:
-            holder = _lock_holder(fd)
-            os.close(fd)
-            pid = f" (pid {holder[0]})" if holder and holder[0].isdigit() else ""
-            if linked:
-                raise ArtifactError(f"the writer lock '{key}' has another name too (a hard-link copy, as cp -al "
-                                    f"makes), and a writer holds it through that name{pid}; wait for it, or remove "
-                                    f"'{key}' (embedrec makes it again)") from None
-            who = holder[1].strip() if len(holder) > 1 else "embedrec command"
-            raise ArtifactError(f"another {who} is writing '{target}'{pid}; wait for it to finish, or {fix}") from None
         except BaseException:
             os.close(fd)
             raise
+        os.close(fd)  # unlinked (or replaced) by its last holder between our open and our lock, or linked: again
     else:
         raise ArtifactError(f"could not take the writer lock '{key}': it kept being removed; try again")
     try:
@@ -112,10 +118,12 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         yield
     finally:
         held.pop(key, None)
-        if remove and _same_file(fd, key):
-            with contextlib.suppress(OSError):
-                os.unlink(key)  # still ours: every writer holds the lock before it may unlink
-        os.close(fd)  # releases the lock
+        try:
+            if remove and _same_file(fd, key):
+                with contextlib.suppress(OSError):
+                    os.unlink(key)  # still ours: every writer holds the lock before it may unlink
+        finally:
+            os.close(fd)  # releases the lock
 
 
 @contextlib.contextmanager
@@ -132,9 +140,13 @@ def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, loc
     with exclusive_lock(folder / lock, folder, command, fix):
         try:
             yield folder
-        except BaseException:  # still holding the lock: no other writer can be using the folder
+        except BaseException:  # still holding the lock: no other writer can be using the folder (while the lock
+            # file is still the held one: a review found another writer's lock and folder removed after a user
+            # deleted this writer's lock file)
+            entry = _held().get(os.path.abspath(folder / lock))
             with contextlib.suppress(OSError):
-                if made and [p.name for p in folder.iterdir()] == [lock]:
+                if made and entry is not None and _same_file(entry[0], str(folder / lock)) and \
+                        [p.name for p in folder.iterdir()] == [lock]:
                     (folder / lock).unlink()
                     for d in made:  # innermost first; rmdir stops at the first folder that is not empty
                         d.rmdir()
@@ -199,7 +211,7 @@ def _open_lock(key: str) -> tuple[int, bool]:
     linked = stat.S_ISREG(st.st_mode) and st.st_nlink > 1
     if not stat.S_ISREG(st.st_mode) or linked and _HOLDER.fullmatch(os.pread(fd, 201, 0)) is None:
         os.close(fd)
-        what = "has another name too (a hard link) and holds more than a lock line" if linked \
+        what = "has another name too (a hard link) and holds no writer's lock line" if linked \
             else "is not a plain file"
         raise ArtifactError(f"the writer lock '{key}' {what}, which embedrec does not write into; remove it "
                             "(embedrec makes the file itself)")
@@ -210,7 +222,7 @@ def _same_file(fd: int, path: str) -> bool:
     """Whether the open ``fd`` is still the file at ``path``."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except OSError:  # gone, or its folder replaced by a file (ENOTDIR): not the held file
         return False
     own = os.fstat(fd)
     return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
