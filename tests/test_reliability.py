@@ -2047,7 +2047,10 @@ def test_a_deleted_lock_means_nothing_is_published(tmp_path):
             f"the writer lock '{run / '.lock'}' was removed while this command ran, so another writer may have "
             "written the same output meanwhile: nothing was published; run this command again (a train with "
             "--resume continues from its checkpoints), and leave lock files in place")
-        assert (run / ".lock").read_bytes() == b""  # made again, empty: the folder is still known as a run's
+        # made again and held until this writer leaves: the folder stays a run's, no rerun starts meanwhile
+        assert (run / ".lock").read_text() == f"{os.getpid()} embedrec train\n"
+        with pytest.raises(BlockingIOError):
+            _hold_lock(run / ".lock", "4242 embedrec train\n")
     with locked_folder(run, "embedrec train", "use another run.dir", "choose another run.dir"):
         (run / ".lock").unlink()
         os.close(_hold_lock(run / ".lock", "4242 embedrec index rebuild\n"))  # a second writer came and went

@@ -114,10 +114,12 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         line = f"{os.getpid()} {command}\n".encode()
         os.pwrite(fd, line, 0)  # then cut what an earlier holder left: the file is never empty between holders
         os.ftruncate(fd, len(line))
-        held[key] = [fd, 1, remove]
+        held[key] = [fd, 1, remove, command]
         yield
     finally:
-        held.pop(key, None)
+        entry = held.pop(key, None)
+        if entry is not None:
+            fd = entry[0]  # confirm_held may have made the lock file again and hold that one now
         try:
             if remove and _same_file(fd, key):
                 with contextlib.suppress(OSError):
@@ -160,20 +162,32 @@ def confirm_held() -> None:
     (a red team). Where the name is gone or holds another file, another writer may have written the same target
     meanwhile, and may even have finished (a review: the first then published over it unseen): this writer
     publishes nothing and raises ArtifactError, naming the other writer where the file holds a writer's line. A
-    name left empty gets an empty lock file again, so the folder is still known as embedrec's (a review: the rerun
-    the message asks for was refused as a folder holding no run).
+    name left empty gets the lock file again, held by this writer until it leaves.
     """
-    for key, (fd, _, removed_when_done) in list(_held().items()):
-        if _same_file(fd, key):
+    import fcntl
+
+    for key, entry in list(_held().items()):
+        if _same_file(entry[0], key):
             continue
         who = ""
         try:
             other = os.open(key, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
-            if not removed_when_done:  # a folder's lock marks it as embedrec's (the lock beside an output, nothing)
-                with contextlib.suppress(OSError):  # O_EXCL: never over a file another writer made meanwhile
-                    os.close(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                                     0o666 & ~umask()))
+            # the name gone: this writer makes the file again and holds it until it leaves, so the folder stays
+            # marked as embedrec's and no rerun starts while this one still stops its work (a review: the rerun
+            # asked for was refused as a folder holding no run, then could overlap a tune-dims' stopping workers);
+            # O_EXCL: never a file another writer made meanwhile
+            with contextlib.suppress(OSError):
+                new = os.open(key, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666 & ~umask())
+                try:
+                    fcntl.flock(new, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    line = f"{os.getpid()} {entry[3]}\n".encode()
+                    os.pwrite(new, line, 0)
+                except BaseException:
+                    os.close(new)
+                    raise
+                os.close(entry[0])
+                entry[0] = new
         except OSError:
             pass
         else:
