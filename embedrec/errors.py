@@ -105,6 +105,14 @@ class ArtifactError(EmbedrecError):
     """A run or dataset directory that is missing, broken, or does not match."""
 
 
+class OutputExists(ArtifactError, DataError):
+    """An output already there where «--overwrite|overwrite=True» was not given: fixed on the command line, so exit 2
+    as a usage error (as tune-dims' refused --write); an ArtifactError in the library (and a DataError, as ingest's
+    was)."""
+
+    exit_code = 2
+
+
 class UsageError(EmbedrecError):
     """A request that cannot be honoured as given (ambiguous title, conflicting options)."""
 

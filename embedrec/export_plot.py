@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, UsageError
+from embedrec.errors import ArtifactError, OutputExists, UsageError
 from embedrec.fsutil.outputs import atomic_file
 from embedrec.serve.recommender import Recommender
 
@@ -47,7 +47,7 @@ def plot_target(path: str | Path, overwrite: bool = False) -> tuple[Path, str]:
         raise UsageError(f"«--plot|path» {path}: use a file name ending in .{', .'.join(formats)} (the extension "
                          "picks the image format)")
     if path.exists() and not overwrite:
-        raise ArtifactError(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
+        raise OutputExists(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
     return path, fmt
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, UsageError
+from embedrec.errors import ArtifactError, OutputExists, UsageError
 from embedrec.export_tables import MARKER, is_export
 from embedrec.fsutil.files import side_stem
 from embedrec.fsutil.outputs import TMP, atomic_dir, atomic_file
@@ -47,7 +47,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     if suffix and path.is_dir():  # before "already exists": --overwrite would not help
         raise ArtifactError(f"'{path}' is a folder, not a {suffix} file; {FILE_FIX}")
     if path.exists() and not overwrite:
-        raise ArtifactError(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
+        raise OutputExists(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
     rank, world, _ = DV.env_rank_world()
     g = D.group(device or "auto") if world > 1 else None
     if g is not None:

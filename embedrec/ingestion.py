@@ -20,7 +20,7 @@ from embedrec.data.dataset import FORMAT_VERSION, SPLITS, is_dataset, publish_da
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
 from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, keep_users_in_train, make_split
 from embedrec.data.textfiles import is_stream, reading, uncompressed_name
-from embedrec.errors import ConfigError, DataError
+from embedrec.errors import ConfigError, DataError, OutputExists
 from embedrec.fsutil.files import io_error
 from embedrec.fsutil.locks import target_lock
 from embedrec.fsutil.outputs import check_replaceable, refuse_dangling
@@ -245,7 +245,7 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
     refuse_dangling(out)
     if out.exists() and not overwrite:
         check_replaceable(out, is_dataset)  # a folder --overwrite would refuse (a file, the user's own) says so now
-        raise DataError(f"output directory '{out}' already exists; pass «--overwrite|overwrite=True» to replace it, or "
+        raise OutputExists(f"output directory '{out}' already exists; pass «--overwrite|overwrite=True» to replace it, or "
                         "choose another with «--output|output=...»")
     if out.exists():
         check_replaceable(out, is_dataset)  # before reading the source: refuse early, not after minutes

@@ -52,7 +52,7 @@ def test_ingest_stdout_is_data_only(ml100k_dir, tmp_path):
     r = invoke("ingest", ml100k_dir, "-o", tmp_path / "b", "--format", "json")
     assert json.loads(r.stdout)["layout"] == "ml-100k"
     r = invoke("ingest", ml100k_dir, "-o", tmp_path / "b")
-    assert r.exit_code == 1 and "already exists; pass --overwrite" in r.stderr
+    assert r.exit_code == 2 and "already exists; pass --overwrite" in r.stderr  # fixed on the command line
     r = invoke("ingest", tmp_path / "missing.csv", "-o", tmp_path / "c")
     assert r.exit_code == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: data.source")
     assert not (tmp_path / "c").exists()

@@ -140,9 +140,9 @@ EXPORT = [
      usage("export", "Invalid value for '--to': 'xml' is not one of 'projector', 'parquet', 'npy', 'csv', "
                      "'faiss', 'torch'."), 2),
     ("existing folder", ["--to", "parquet", "-o", "{tmp}/exists"], None,
-     "output directory '{tmp}/exists' already exists; pass --overwrite to replace it, or choose another path", 1),
+     "output directory '{tmp}/exists' already exists; pass --overwrite to replace it, or choose another path", 2),
     ("existing --topk-all file", ["--topk-all", "{tmp}/top.csv"], None,
-     "'{tmp}/top.csv' already exists; pass --overwrite to replace it", 1),
+     "'{tmp}/top.csv' already exists; pass --overwrite to replace it", 2),
     ("--topk-all, unknown extension", ["--topk-all", "{tmp}/top.txt"], None,
      "--topk-all {tmp}/top.txt: use a .parquet or .csv file name, or a folder name (no extension) for a Parquet "
      "dataset", 2),

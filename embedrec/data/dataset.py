@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embedrec.errors import ArtifactError, marked
+from embedrec.errors import ArtifactError, OutputExists, marked
 from embedrec.fsutil.files import JSON_MAX, NONBLOCK, probe_json, read_fd, read_regular
 
 SPLITS = ("train", "valid", "test")
@@ -201,7 +201,7 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
         if _versioned(root) or (empty and overwrite):  # an empty folder (a mount point) is filled in place
             refuse_cwd(root)
             if not overwrite:
-                raise ArtifactError(f"output directory '{root}' already exists; pass «--overwrite|overwrite=True» to replace it, "
+                raise OutputExists(f"output directory '{root}' already exists; pass «--overwrite|overwrite=True» to replace it, "
                                     "or choose another path")
             check_replaceable(root, is_dataset)
             try:

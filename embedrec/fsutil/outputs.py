@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, OutputExists
 from embedrec.fsutil.files import (
     fsync_dir,
     fsync_tree,
@@ -51,7 +51,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     refuse_inside_store(target)
     if target.exists() and not overwrite:
         check_replaceable(target, ours)  # a folder --overwrite would refuse says so now, not after the retry
-        raise ArtifactError(f"output directory '{target}' already exists; pass «--overwrite|overwrite=True» to replace it, "
+        raise OutputExists(f"output directory '{target}' already exists; pass «--overwrite|overwrite=True» to replace it, "
                             "or choose another path")
     refuse_dangling(target)
     if target.exists():
@@ -145,14 +145,14 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
     if target.is_dir():
         raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
     if target.exists() and not overwrite:
-        raise ArtifactError(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
+        raise OutputExists(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
     _make_parent(target, fix)
     with target_lock(target, command, fix):
         sweep_stale(target)
         if target.is_dir():  # again, under the lock: another writer may have made it meanwhile
             raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
         if target.exists() and not overwrite:
-            raise ArtifactError(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
+            raise OutputExists(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
         try:
             fd, name = tempfile_module().mkstemp(prefix=f".{side_stem(target.name)}.{TMP}-{os.getpid()}-", suffix=suffix,
                                            dir=target.parent)
