@@ -14,7 +14,7 @@ import numpy as np
 from embedrec.errors import ArtifactError, OutputExists, UsageError
 from embedrec.export_tables import MARKER, is_export
 from embedrec.fsutil.files import side_stem
-from embedrec.fsutil.outputs import TMP, atomic_dir, atomic_file
+from embedrec.fsutil.outputs import TMP, atomic_dir, atomic_file, check_replaceable
 from embedrec.serve.recommender import Recommender
 
 COMMAND = "embedrec export"  # what a refused second writer is told holds the lock
@@ -47,6 +47,8 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     if suffix and path.is_dir():  # before "already exists": --overwrite would not help
         raise ArtifactError(f"'{path}' is a folder, not a {suffix} file; {FILE_FIX}")
     if path.exists() and not overwrite:
+        if not suffix:  # a folder: what --overwrite would refuse too is said as that, not "pass --overwrite" (a review)
+            check_replaceable(path, lambda folder: is_export(folder, FOLDER_FIX))
         raise OutputExists(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
     rank, world, _ = DV.env_rank_world()
     g = D.group(device or "auto") if world > 1 else None

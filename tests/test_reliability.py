@@ -2058,6 +2058,8 @@ def test_a_deleted_lock_means_nothing_is_published(tmp_path):
             publish_generation(run, "artifacts", write, keep=2)
         assert "ran (another embedrec index rebuild, pid 4242, has written it since), so another writer" in \
             e.value.cli_message()
+    with locked_folder(run, "embedrec train", "use another run.dir", "choose another run.dir"):
+        (run / ".lock").unlink()
         (run / ".lock").write_bytes(b"2024 notes\nsecond line\n")  # not a writer's line: no one named (a review)
         with pytest.raises(ArtifactError) as e:
             publish_generation(run, "artifacts", write, keep=2)
@@ -2218,3 +2220,28 @@ def test_lock_cleanup_never_takes_another_writers_lock_or_leaks(tmp_path):
         assert e.value.cli_message() == f"another embedrec command is writing '{out}'; wait for it to finish, or wait"
     finally:
         os.close(fd)
+
+
+def test_a_refused_publish_stays_refused_for_the_whole_hold(tmp_path):
+    """A final review: after a refusal the writer holds the lock file it made again, so a second check in the same
+    hold passed and tune-dims' stop wrote tune.json (exit 1, 'nothing was published')."""
+    from embedrec.fsutil.locks import confirm_held, locked_folder
+
+    run = tmp_path / "run"
+    with locked_folder(run, "embedrec tune-dims", "use another tune.dir", "x"):
+        (run / ".lock").unlink()
+        for _ in range(2):
+            with pytest.raises(ArtifactError, match="nothing was published"):
+                confirm_held()
+    with locked_folder(run, "embedrec tune-dims", "use another tune.dir", "x"):  # a new hold: a new start
+        confirm_held()
+
+
+def test_topk_all_into_a_users_folder_says_what_overwrite_would_say(base, tmp_path):
+    """A final review: `--topk-all userdir` said 'pass --overwrite' (exit 2) where --overwrite then refused the
+    folder of the user's files (exit 1)."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    for extra in ([], ["--overwrite"]):
+        r = invoke("export", "-q", "--run", base[1], "--topk-all", tmp_path / "mine", *extra)
+        assert r.exit_code == 1 and "holds files embedrec did not write" in one_line(r), r.stderr

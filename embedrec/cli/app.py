@@ -16,7 +16,7 @@ import sys
 import click
 
 from embedrec import __version__
-from embedrec.errors import EmbedrecError, Interrupted, UsageError
+from embedrec.errors import EmbedrecError, Interrupted, OutputExists, UsageError
 
 log = logging.getLogger("embedrec")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -106,7 +106,9 @@ class Group(click.Group):
         except (EmbedrecError, Interrupted) as e:
             _traceback()
             # Ctrl-C under torchrun, or a usage error (the command line is every rank's): rank 0 alone says it
-            if not (isinstance(e, (Interrupted, UsageError)) and _secondary()):
+            # (an output there without --overwrite too: the same on every rank; not a config error, which a rank
+            # other than 0 may be the one to find, its config differing)
+            if not (isinstance(e, (Interrupted, UsageError, OutputExists)) and _secondary()):
                 _error_line(shorten(e.cli_message(), 2000) + _found_config_note(e))
             sys.exit(e.exit_code)
         except KeyboardInterrupt as e:
@@ -140,7 +142,6 @@ def _found_config_note(e) -> str:
     a setting from it is not a mystery (a first-hour pass: 'no column score' from a forgotten ./embedrec.yaml; a
     review: 'no trained model in' a run.dir the user never typed). Not for a usage error (the command line's):
     empty then, and when a config was named."""
-    from embedrec.errors import UsageError
 
     if _State.config_path is not None or isinstance(e, UsageError) or not isinstance(e, EmbedrecError):
         return ""

@@ -114,7 +114,7 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         line = f"{os.getpid()} {command}\n".encode()
         os.pwrite(fd, line, 0)  # then cut what an earlier holder left: the file is never empty between holders
         os.ftruncate(fd, len(line))
-        held[key] = [fd, 1, remove, command]
+        held[key] = [fd, 1, remove, command, None]  # (fd, depth, removed when done, command, refusal)
         yield
     finally:
         entry = held.pop(key, None)
@@ -167,6 +167,8 @@ def confirm_held() -> None:
     import fcntl
 
     for key, entry in list(_held().items()):
+        if entry[4] is not None:  # refused once in this hold: again, though it holds the file it made since
+            raise ArtifactError(entry[4])
         if _same_file(entry[0], key):
             continue
         who = ""
@@ -186,8 +188,8 @@ def confirm_held() -> None:
                 except BaseException:
                     os.close(new)
                     raise
-                os.close(entry[0])
-                entry[0] = new
+                old, entry[0] = entry[0], new  # (before the close: a signal between them closes nothing twice)
+                os.close(old)
         except OSError:
             pass
         else:
@@ -199,10 +201,11 @@ def confirm_held() -> None:
                 os.close(other)
             if m is not None:
                 who = f" (another embedrec {m.group(2).decode()}, pid {m.group(1).decode()}, has written it since)"
-        raise ArtifactError(f"the writer lock '{key}' was removed while this command ran{who}, so another writer "
-                            "may have written the same output meanwhile: nothing was published; run this command "
-                            "again (a train with «--resume|resume=True» continues from its checkpoints), and leave "
-                            "lock files in place")
+        entry[4] = (f"the writer lock '{key}' was removed while this command ran{who}, so another writer "
+                    "may have written the same output meanwhile: nothing was published; run this command "
+                    "again (a train with «--resume|resume=True» continues from its checkpoints), and leave "
+                    "lock files in place")
+        raise ArtifactError(entry[4])
 
 
 def _open_lock(key: str) -> tuple[int, bool]:
