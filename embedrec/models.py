@@ -398,10 +398,10 @@ class Model:
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None) -> dict:
         """Metrics on the dataset's ``split`` beside the baselines, as ``embedrec evaluate`` prints them; ``ks``
         (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs."""
-        from embedrec.evaluate import evaluate_opened
+        from embedrec.evaluate import check_ks, evaluate_opened
 
         _check(split, ("valid", "test"), "split")
-        return evaluate_opened(self.engine.run, None, split, _ks(ks if ks is not None else self._run_eval_k()))
+        return evaluate_opened(self.engine.run, None, split, check_ks(ks if ks is not None else self._run_eval_k()))
 
     def _run_eval_k(self) -> tuple[int, ...]:
         from embedrec.run import run_eval_k
@@ -483,17 +483,11 @@ class TrainedModel(Model):
                                                            cfg.to_yaml(), self.metrics, cfg.index, log_text))
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None) -> dict:
-        from embedrec.evaluate import evaluate_factors
+        from embedrec.evaluate import check_ks, evaluate_factors
 
         _check(split, ("valid", "test"), "split")
         return evaluate_factors(self._f, self.engine.explicit, self.dataset, split,
-                                _ks(ks if ks is not None else self.config.train.eval_k), bool(self.dataset.manifest.get("refit")))
-
-
-def _ks(ks: Iterable[int]) -> tuple[int, ...]:
-    from embedrec.evaluate import check_ks
-
-    return check_ks(ks)
+                                check_ks(ks if ks is not None else self.config.train.eval_k), bool(self.dataset.manifest.get("refit")))
 
 
 # ----------------------------------------------------------------------------------------- publishing

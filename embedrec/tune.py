@@ -164,10 +164,15 @@ def choose(trials: list[dict], metric: str, tolerance: float) -> dict:
     best = max(ok, key=lambda t: t["valid_metric"]) if hib else min(ok, key=lambda t: t["valid_metric"])
     if tolerance <= 0:
         return best
-    bv = best["valid_metric"]
-    within = [t for t in ok if (t["valid_metric"] >= bv * (1 - tolerance) if hib else
-                                t["valid_metric"] <= bv * (1 + tolerance))]
+    edge = tolerance_edge(best["valid_metric"], tolerance, hib)
+    within = [t for t in ok if (t["valid_metric"] >= edge if hib else t["valid_metric"] <= edge)]
     return min(within, key=lambda t: (t["dim"], -t["valid_metric"] if hib else t["valid_metric"]))
+
+
+def tolerance_edge(best: float, tolerance: float, higher_better: bool) -> float:
+    """The worst validation score still within ``tolerance`` (a share) of ``best``: what choose takes and tune.png
+    shades."""
+    return best * (1 - tolerance) if higher_better else best * (1 + tolerance)
 
 
 def best_per_dim(trials: list[dict], metric: str) -> list[dict]:
@@ -192,13 +197,12 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path,
 
     rows = best_per_dim(trials, metric)
     dims = [t["dim"] for t in rows]
-    name = metric.split("@")[0] + (f"@{metric.split('@')[1]}" if "@" in metric else "")
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     lines = ax.plot(dims, [t["valid_metric"] for t in rows], "o-", color="tab:blue", label=f"validation {metric}")
     right = ax.twinx()
     lines += right.plot(dims, [t["train_metric"] for t in rows], "s--", color="tab:orange", alpha=0.7,
-                        label=f"training {name} (right axis)")
-    right.set_ylabel(f"training {name}", color="tab:orange")
+                        label=f"training {metric} (right axis)")
+    right.set_ylabel(f"training {metric}", color="tab:orange")
     ax.set_xscale("log", base=2)
     ax.set_xticks(dims)
     ax.set_xticklabels([str(d) for d in dims])
@@ -209,7 +213,7 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path,
     scores = [t["valid_metric"] for t in rows if t["valid_metric"] is not None and math.isfinite(t["valid_metric"])]
     if tolerance > 0 and scores:
         best = max(scores) if higher_is_better(metric) else min(scores)
-        edge = best * (1 - tolerance) if higher_is_better(metric) else best * (1 + tolerance)
+        edge = tolerance_edge(best, tolerance, higher_is_better(metric))
         lines.append(ax.axhspan(min(best, edge), max(best, edge), color="tab:blue", alpha=0.12,
                                 label=f"within {tolerance * 100:g}% of the best (the smallest such dim is chosen)"))
     ax.set_xlabel("embedding dimension (log2)")

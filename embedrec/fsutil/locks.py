@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from embedrec.errors import ArtifactError
@@ -28,31 +29,48 @@ def target_lock(target: str | Path, command: str, fix: str):
 
 _local = threading.local()  # .held: lock file -> [fd, depth], this thread's (re-entrant within one thread; a
 # review: threads of a library user shared one table, and one thread's check closed or refused another's locks)
-LOCK_LINE = re.compile(rb"(\d+ embedrec [a-z -]+\n?)?")  # what a holder writes in its lock file (or nothing yet)
 _HOLDER = re.compile(rb"(\d+) embedrec ([a-z -]+)\n?")  # a holder's line: pid and command
+LOCK_LINE = re.compile(rb"(?:" + _HOLDER.pattern + rb")?")  # what a lock file holds: a holder's line, or nothing yet
 
 
-def _held() -> dict[str, list]:
+@dataclass
+class _Hold:
+    """One lock this thread holds: its open file, how deep it is re-entered, whether the file goes when its writer
+    is done (the lock beside an output), the command its line names, and the refusal ``confirm_held`` said."""
+
+    fd: int
+    remove: bool
+    command: str
+    depth: int = 1
+    refusal: str | None = None
+
+
+def _holder_of(head: bytes) -> tuple[str, str] | None:
+    """(pid, 'embedrec <command>') from a lock file's first bytes when its first line is a holder's, else None
+    (a killed writer's cut line, a user's text: no one named)."""
+    m = _HOLDER.fullmatch(head.split(b"\n", 1)[0] + b"\n")
+    return (m.group(1).decode(), f"embedrec {m.group(2).decode()}") if m else None
+
+
+def _held() -> dict[str, _Hold]:
     held = getattr(_local, "held", None)
     if held is None:
         held = _local.held = {}
     return held
 
 
-def _lock_holder(fd: int) -> list[str]:
-    """[pid, command] from a held lock file's first line when it is a writer's (``<pid> embedrec <command>``), else
-    []. The holder writes it just after it takes the lock, so a writer refused in that instant waits for it a
-    little (up to 0.1 s) rather than name no one."""
+def _lock_holder(fd: int) -> tuple[str, str] | None:
+    """(pid, command) of a held lock file (:func:`_holder_of`). The holder writes its line just after it takes the
+    lock, so a writer refused in that instant waits for it a little (up to 0.1 s) rather than name no one."""
     for _ in range(20):
         try:
             head = os.pread(fd, 200, 0)
         except OSError:
-            return []
+            return None
         if head:
-            m = _HOLDER.fullmatch(head.split(b"\n", 1)[0] + b"\n")  # a killed writer's cut line: no one named
-            return [m.group(1).decode(), f"embedrec {m.group(2).decode()}"] if m else []
+            return _holder_of(head)
         time.sleep(0.005)
-    return []
+    return None
 
 
 @contextlib.contextmanager
@@ -72,11 +90,11 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
     key = os.path.abspath(lock_file)
     held = _held()
     if key in held:
-        held[key][1] += 1
+        held[key].depth += 1
         try:
             yield
         finally:
-            held[key][1] -= 1
+            held[key].depth -= 1
         return
     Path(key).parent.mkdir(parents=True, exist_ok=True)
     linked_waits = 0
@@ -114,12 +132,12 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         line = f"{os.getpid()} {command}\n".encode()
         os.pwrite(fd, line, 0)  # then cut what an earlier holder left: the file is never empty between holders
         os.ftruncate(fd, len(line))
-        held[key] = [fd, 1, remove, command, None]  # (fd, depth, removed when done, command, refusal)
+        held[key] = _Hold(fd, remove, command)
         yield
     finally:
-        entry = held.pop(key, None)
-        if entry is not None:
-            fd = entry[0]  # confirm_held may have made the lock file again and hold that one now
+        hold = held.pop(key, None)
+        if hold is not None:
+            fd = hold.fd  # confirm_held may have made the lock file again and hold that one now
         try:
             if remove and _same_file(fd, key):
                 with contextlib.suppress(OSError):
@@ -145,9 +163,9 @@ def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, loc
         except BaseException:  # still holding the lock: no other writer can be using the folder (while the lock
             # file is still the held one: a review found another writer's lock and folder removed after a user
             # deleted this writer's lock file)
-            entry = _held().get(os.path.abspath(folder / lock))
+            hold = _held().get(os.path.abspath(folder / lock))
             with contextlib.suppress(OSError):
-                if made and entry is not None and _same_file(entry[0], str(folder / lock)) and \
+                if made and hold is not None and _same_file(hold.fd, str(folder / lock)) and \
                         [p.name for p in folder.iterdir()] == [lock]:
                     (folder / lock).unlink()
                     for d in made:  # innermost first; rmdir stops at the first folder that is not empty
@@ -166,10 +184,10 @@ def confirm_held() -> None:
     """
     import fcntl
 
-    for key, entry in list(_held().items()):
-        if entry[4] is not None:  # refused once in this hold: again, though it holds the file it made since
-            raise ArtifactError(entry[4])
-        if _same_file(entry[0], key):
+    for key, hold in list(_held().items()):
+        if hold.refusal is not None:  # refused once in this hold: again, though it holds the file it made since
+            raise ArtifactError(hold.refusal)
+        if _same_file(hold.fd, key):
             continue
         who = ""
         try:
@@ -183,29 +201,29 @@ def confirm_held() -> None:
                 new = os.open(key, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666 & ~umask())
                 try:
                     fcntl.flock(new, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    line = f"{os.getpid()} {entry[3]}\n".encode()
+                    line = f"{os.getpid()} {hold.command}\n".encode()
                     os.pwrite(new, line, 0)
                 except BaseException:
                     os.close(new)
                     raise
-                old, entry[0] = entry[0], new  # (before the close: a signal between them closes nothing twice)
+                old, hold.fd = hold.fd, new  # (before the close: a signal between them closes nothing twice)
                 os.close(old)
         except OSError:
             pass
         else:
             try:
-                m = _HOLDER.fullmatch(os.pread(other, 200, 0).split(b"\n", 1)[0] + b"\n")
+                holder = _holder_of(os.pread(other, 200, 0))
             except OSError:
-                m = None
+                holder = None
             finally:
                 os.close(other)
-            if m is not None:
-                who = f" (another embedrec {m.group(2).decode()}, pid {m.group(1).decode()}, has written it since)"
-        entry[4] = (f"the writer lock '{key}' was removed while this command ran{who}, so another writer "
-                    "may have written the same output meanwhile: nothing was published; run this command "
-                    "again (a train with «--resume|resume=True» continues from its checkpoints), and leave "
-                    "lock files in place")
-        raise ArtifactError(entry[4])
+            if holder is not None:
+                who = f" (another {holder[1]}, pid {holder[0]}, has written it since)"
+        hold.refusal = (f"the writer lock '{key}' was removed while this command ran{who}, so another writer "
+                        "may have written the same output meanwhile: nothing was published; run this command "
+                        "again (a train with «--resume|resume=True» continues from its checkpoints), and leave "
+                        "lock files in place")
+        raise ArtifactError(hold.refusal)
 
 
 def _open_lock(key: str) -> tuple[int, bool]:

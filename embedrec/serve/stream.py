@@ -27,7 +27,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     input and checks every id before the first answer (an unknown one raises NotFoundError naming name:line).
     ``on_batch`` is called after each batch's results were taken (the CLI flushes stdout there, so a reader
     on the other end of a pipe gets each batch's answers while the next ids are still coming)."""
-    skipped = [0]
+    unknown = [0]  # ids no row answers: skipped, or answered with the most popular movies
     empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
 
     def flush(numbered: list[tuple[int, str]]):
@@ -37,13 +37,13 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         for (n, t), r, p in zip(numbered, rows, parsed):
             if r < 0:  # never under strict: its ids were all checked before the first batch
                 _one_id(name, n, t)
-                skipped[0] += 1
+                unknown[0] += 1
                 if fallback == "popular":  # a first-hour review: those rows looked like the model's, said nowhere
-                    if skipped[0] <= LOGGED_UNKNOWN:
+                    if unknown[0] <= LOGGED_UNKNOWN:
                         log.warning("%s:%d: %s: most popular movies instead", name, n,
                                     rec.catalogue.users.unknown_text(t))
                 else:
-                    if skipped[0] <= LOGGED_UNKNOWN:
+                    if unknown[0] <= LOGGED_UNKNOWN:
                         if p is None and not is_integer_text(t):  # '196.0' where ids are integers: not an id
                             log.warning("%s:%d: '%s' is not a user id of this model (its ids are integers); skipped",
                                         name, n, shorten(t))
@@ -84,8 +84,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         yield from flush(buf)
         if on_batch is not None:
             on_batch()
-    if skipped[0] > LOGGED_UNKNOWN:
-        log.warning("%s unknown users %s in all (the first %d are named above)", f"{skipped[0]:,}",
+    if unknown[0] > LOGGED_UNKNOWN:
+        log.warning("%s unknown users %s in all (the first %d are named above)", f"{unknown[0]:,}",
                     "answered with the most popular movies" if fallback == "popular" else "skipped", LOGGED_UNKNOWN)
     if empty:  # a review: such a user's lines were simply missing from the output
         log.warning("%s user%s no movie left to recommend (%s rated every movie%s), so no rows: %s%s",
