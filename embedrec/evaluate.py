@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec import metrics as M
-from embedrec.model.factors import UNTRAINED_BIAS
+from embedrec.model.factors import Factors
 from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here)
     csr,
     gather_csr,
@@ -231,28 +231,6 @@ def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, te
     return lists.metrics(user_vecs, movie_vecs, movie_bias, batch=batch, progress=progress, device=device)
 
 
-def predict_ratings(user_vecs, movie_vecs, user_bias, movie_bias, global_mean, users, movies, scale=None,
-                    batch=1 << 20) -> np.ndarray:
-    out = np.empty(users.size, dtype=np.float64)
-    for s in range(0, users.size, batch):
-        u, m = users[s:s + batch], movies[s:s + batch]
-        # np.take: fancy indexing with int32 ids is several times slower (measured)
-        p = np.einsum("ij,ij->i", np.take(user_vecs, u, axis=0), np.take(movie_vecs, m, axis=0)).astype(np.float64)
-        p += global_mean
-        if user_bias is not None:
-            p += np.take(user_bias, u)
-        if movie_bias is not None:
-            mb = np.take(movie_bias, m)
-            p += mb
-            cold = mb <= UNTRAINED_BIAS
-            if cold.any():  # a movie no training rating named: mu + b_u, as predict answers it (movie_unknown)
-                p[cold] = global_mean + (np.take(user_bias, u[cold]) if user_bias is not None else 0.0)
-        out[s:s + batch] = p
-    if scale is not None:
-        np.clip(out, scale[0], scale[1], out=out)
-    return out
-
-
 def rating_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
     return {"rmse": M.rmse(pred, true), "mae": M.mae(pred, true)}
 
@@ -260,8 +238,7 @@ def rating_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
 def split_rating_metrics(f: dict, part, scale, score=rating_metrics) -> dict:
     """RMSE and MAE of factors ``f``'s predictions (clipped to ``scale``) of ``part``'s ratings; ``score``:
     (predictions, ratings) -> the metrics (dist_eval.rating_sums adds them up over ranks)."""
-    return score(predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
-                                 f["global_mean"], part.user, part.movie, scale), part.rating)
+    return score(Factors.from_dict(f, explicit=True, rating_scale=scale).predict(part.user, part.movie), part.rating)
 
 
 def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10, mu: float | None = None,

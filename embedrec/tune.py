@@ -82,17 +82,16 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
 def _train_metric(f: dict, ds: Dataset, explicit: bool, ks, sample: int = 2000, seed: int = 0) -> float:
     """How well the model fits its own training data: RMSE on up to 20,000 training ratings (explicit), or
     NDCG@min(K) of each sampled user's training movies without excluding them (implicit)."""
-    from embedrec.evaluate import predict_ratings, ranking_metrics
-    from embedrec.metrics import rmse
+    from embedrec.data.dataset import Interactions
+    from embedrec.evaluate import ranking_metrics, split_rating_metrics
     from embedrec.sparse import csr
 
     tr = ds.splits["train"]
     rng = np.random.default_rng(seed)
     if explicit:
         idx = rng.choice(len(tr), size=min(20000, len(tr)), replace=False)
-        pred = predict_ratings(f["user_factors"], f["movie_factors"], f["user_bias"], f["movie_bias"],
-                               f["global_mean"], tr.user[idx], tr.movie[idx], ds.rating_scale)
-        return rmse(pred, tr.rating[idx])
+        sample_rows = Interactions(tr.user[idx], tr.movie[idx], tr.rating[idx])
+        return split_rating_metrics(f, sample_rows, ds.rating_scale)["rmse"]
     users = rng.choice(ds.n_users, size=min(sample, ds.n_users), replace=False)
     sel = np.isin(tr.user, users)
     empty = csr(np.zeros(0, np.int64), np.zeros(0, np.int64), ds.n_users)

@@ -1177,3 +1177,29 @@ def test_a_movie_without_a_title_is_null_in_json(tmp_path):
     r = CliRunner().invoke(main, ["recommend", "--run", str(run), "--users", "-", "-k", "2", "--format", "jsonl"],
                            input="u1\n")
     assert [_json.loads(x)["title"] for x in r.stdout.splitlines()] == [None, None], r.output
+
+
+def test_factors_predict_is_the_one_scoring_rule():
+    """Factors.predict against hand-computed values: mu + b_u + b_m + p.q clipped to the scale; a movie no
+    training rating named (bias UNTRAINED_BIAS) gets mu + b_u, as evaluation scores it (they were two rules that
+    disagreed: 1.0, the scale's floor, here against 4.0 in evaluation); in batches the same as in one."""
+    from types import SimpleNamespace
+
+    from embedrec.evaluate import split_rating_metrics
+    from embedrec.model.factors import UNTRAINED_BIAS, Factors
+
+    P = np.array([[1.0, 0.0], [0.5, 0.5]], np.float32)
+    Q = np.array([[0.2, 0.4], [0.0, 0.0], [3.0, 3.0]], np.float32)
+    bu, bm = np.array([0.5, -0.25], np.float32), np.array([0.1, UNTRAINED_BIAS, 0.0], np.float32)
+    f = Factors(P, Q, bu, bm, 3.5, True, (1.0, 5.0))
+    users, movies = np.array([0, 0, 1, 1, 1]), np.array([0, 1, 0, 1, 2])
+    want = [3.5 + 0.5 + 0.1 + 0.2, 3.5 + 0.5, 3.5 - 0.25 + 0.1 + 0.3, 3.5 - 0.25, 5.0]  # the last clipped from 6.25
+    np.testing.assert_allclose(f.predict(users, movies), want, rtol=1e-6)
+    np.testing.assert_allclose(f.predict(users, movies, batch=2), want, rtol=1e-6)
+    implicit = Factors(P, Q, None, bm, 0.0, False)
+    np.testing.assert_allclose(implicit.predict(users, movies), [0.3, UNTRAINED_BIAS, 0.4, UNTRAINED_BIAS, 3.0],
+                               rtol=1e-6)  # ranked last, never answered (Model.predict treats it as unknown)
+    part = SimpleNamespace(user=users, movie=movies, rating=np.array(want) + 0.5)
+    f_dict = {"user_factors": P, "movie_factors": Q, "user_bias": bu, "movie_bias": bm, "global_mean": 3.5}
+    got = split_rating_metrics(f_dict, part, (1.0, 5.0))
+    assert got["rmse"] == pytest.approx(0.5) and got["mae"] == pytest.approx(0.5)

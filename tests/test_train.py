@@ -432,6 +432,12 @@ def test_training_leaves_torchs_threads_rng_and_warning_filters_as_it_found_them
     state = torch.get_rng_state()
     er.train(ds, cfg)
     assert torch.get_num_threads() == 2 and torch.equal(torch.get_rng_state(), state)
+    from embedrec.errors import ArtifactError
+    from embedrec.training.fit import fit
+
+    with pytest.raises(ArtifactError, match="resume"):  # a fit that fails after setting them up puts them back too
+        fit(ds, cfg.model, cfg.train, tmp_path / "empty", resume=True)
+    assert torch.get_num_threads() == 2 and torch.equal(torch.get_rng_state(), state)
     from embedrec.training.als import _torch_csr  # the torch ALS engine's CSR (cuda, or no C compiler)
 
     _torch_csr(np.array([0, 1]), np.array([0]), None, 1, 1)

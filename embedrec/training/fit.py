@@ -357,6 +357,20 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     and score buffer; the als weights and CSRs, per recency, the latest one only). ``floor``: see
     loop.KeepBest (a warm-started candidate). ``train.als_recency: auto`` outside a selection is its first
     candidate (:func:`recency_candidates`)."""
+    kept: list = []  # torch's thread count and global RNG state, put back however the fit ends (a library call)
+    try:
+        return _fit(kept, ds, model_cfg, train_cfg, run_dir, resume=resume, progress=progress, on_epoch=on_epoch,
+                    features_cfg=features_cfg, init_state=init_state, reuse=reuse, floor=floor)
+    finally:
+        if kept:
+            import torch
+
+            torch.set_num_threads(kept[0][0])
+            torch.set_rng_state(kept[0][1])
+
+
+def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_epoch, features_cfg, init_state,
+         reuse, floor) -> FitResult:
     t0 = time.perf_counter()  # everything counts: model, optimiser and kernel set-up included
     if resume and run_dir is None:
         raise ArtifactError("nothing to resume: resuming needs the run directory that holds the checkpoint")
@@ -376,7 +390,6 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
         train_cfg = dataclasses.replace(train_cfg, als_recency=first)
     metric = resolve_metric(model_cfg, train_cfg)
     has_valid = len(ds.splits.get("valid", ())) > 0
-    torch_before = None  # torch's thread count and global RNG state, put back when the fit ends (a library call)
     if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):
         from embedrec.training.als import Tables
 
@@ -384,7 +397,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     else:
         import torch
 
-        torch_before = (torch.get_num_threads(), torch.get_rng_state())
+        kept.append((torch.get_num_threads(), torch.get_rng_state()))  # before _torch_model sets them
         model = _torch_model(ds, model_cfg, train_cfg, features_cfg, threads)
     if init_state is not None:
         model.load_state_dict(init_state)
@@ -414,20 +427,13 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
                                    progress, may_stop=has_valid and (patience > 0 or floor is not None)))
     if on_epoch is not None:
         callbacks.append(loop.EachEpoch(on_epoch))
-    try:
-        with blas_threads(threads):
-            loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
-            scale = train_cfg.als_user_unobserved if loss_name == "als" else 1.0
-            if scale not in ("auto", 1.0):  # the chosen (or given) users' unobserved weight: after the best epoch
-                state.runner.refit_users(float(scale))
-                if has_valid and state.best is not None:  # the kept model's valid score, not the epoch's before it
-                    state.best = float(on_valid(factors(model, unrated)).get(metric, float("nan")))
-    finally:
-        if torch_before is not None:
-            import torch
-
-            torch.set_num_threads(torch_before[0])
-            torch.set_rng_state(torch_before[1])
+    with blas_threads(threads):
+        loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
+        scale = train_cfg.als_user_unobserved if loss_name == "als" else 1.0
+        if scale not in ("auto", 1.0):  # the chosen (or given) users' unobserved weight: after the best epoch
+            state.runner.refit_users(float(scale))
+            if has_valid and state.best is not None:  # the kept model's valid score, not the epoch's before it
+                state.best = float(on_valid(factors(model, unrated)).get(metric, float("nan")))
     if hasattr(model, "cpu"):
         model.cpu()  # trained on train.device; what follows (factors, state_dict, publish) is plain CPU data
     best = state.best if state.best is not None else float("nan")
