@@ -165,7 +165,7 @@ def _warn_unused_train_keys(cfg: Config, loss: str, n_movies: int | None = None)
     (batch_size under hogwild, weight_decay_bias without biases, negatives under a full softmax, biases in als)."""
     from embedrec.config import Config as Defaults
 
-    given, default = getattr(cfg, "_explicit", set()), Defaults()
+    given, default = cfg.explicit_keys, Defaults()
 
     def set_here(key: str) -> bool:
         section, name = key.split(".")
@@ -201,7 +201,7 @@ def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
 
     recorded = ds.manifest.get("config") or {}
     differ = []
-    for key in sorted(getattr(cfg, "_explicit", set())):
+    for key in sorted(cfg.explicit_keys):
         if key.split(".")[0] not in ("data", "split") or key in _NOT_COMPARED:
             continue
         then: object = recorded

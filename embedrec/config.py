@@ -203,9 +203,18 @@ class Config:
     index: IndexConfig = field(default_factory=IndexConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    # the dotted keys the user gave (a config file, --set, updated()): a folder given is kept, a default is named
+    # after the data (resolve_paths); not a config key, not written by to_dict, carried by dataclasses.replace
+    explicit_keys: frozenset = field(default=frozenset(), repr=False, compare=False, metadata={"internal": True})
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        del out["explicit_keys"]
+        return out
+
+    def is_set(self, key: str) -> bool:
+        """Whether the dotted ``key`` was given (a config file, --set, updated()) rather than left at its default."""
+        return key in self.explicit_keys
 
     def updated(self, values: dict[str, Any]) -> Config:
         """A new Config with dotted keys replaced, validated like a config file: ``cfg.updated({"train.lr":
@@ -227,7 +236,7 @@ class Config:
         # the keys given are the caller's choice: a folder given is kept, and a new data.source (or data.prepared)
         # names the folders not chosen again; other keys leave every folder as it is
         given = set(_flat_keys(nested))
-        object.__setattr__(new, "_explicit", set(getattr(self, "_explicit", set())) | given)
+        object.__setattr__(new, "explicit_keys", self.explicit_keys | given)
         if given & {"data.source", "data.prepared"}:
             resolve_paths(new)
         return new
@@ -473,7 +482,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
         if m is None or m.group(1) not in sources:
             raise
         raise ConfigError(text.replace(m.group(0), f"config key '{m.group(1)}'{sources[m.group(1)]}: ", 1)) from None
-    object.__setattr__(cfg, "_explicit", explicit)
+    object.__setattr__(cfg, "explicit_keys", frozenset(explicit))
     resolve_paths(cfg)
     return cfg
 
@@ -560,7 +569,7 @@ def resolve_paths(cfg: Config) -> None:
     """Name the folders the user did not set after the data: data.prepared = data/prepared/<source name>,
     run.dir = runs/<prepared folder name>. Keys set in a config file or with --set are kept. (Part of building a
     Config: it writes the frozen sections through object.__setattr__.)"""
-    explicit = getattr(cfg, "_explicit", set())
+    explicit = cfg.explicit_keys
     for key in PATH_KEYS:  # '~/runs/x' is the home folder's (a shell leaves '--set run.dir=~/x' as typed)
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
@@ -595,5 +604,5 @@ def config_from_dict(values: dict) -> Config:
     kept as saved (resolved already): an ``updated()`` of it does not name them again from data.source."""
     cfg = Config()
     apply_values(cfg, values, "", " (saved config)")
-    object.__setattr__(cfg, "_explicit", {"data.prepared", "run.dir"})
+    object.__setattr__(cfg, "explicit_keys", frozenset({"data.prepared", "run.dir"}))
     return cfg

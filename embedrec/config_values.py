@@ -144,7 +144,7 @@ def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
     if not isinstance(values, dict):
         raise ConfigError(f"config key '{prefix.rstrip('.') or '<top>'}'{where}: expected a mapping of keys, "
                           f"got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(obj)}
+    fields = {f.name: f for f in dataclasses.fields(obj) if not f.metadata.get("internal")}
     hints = typing.get_type_hints(type(obj))
     for name, value in values.items():
         key = f"{prefix}{name}"

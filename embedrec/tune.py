@@ -263,7 +263,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     _check_values(cfg, "«--dims|dims»" if dims else "tune.dims", dims or cfg.tune.dims, ("model.dim",))
     _check_values(cfg, "«--weight-decay|weight_decays»" if weight_decays is not None else "tune.weight_decays",
                   wds or (), weight_decay_keys(cfg))
-    if "train.als_dims" in getattr(cfg, "_explicit", ()) and cfg.train.als_dims != "auto":
+    if cfg.is_set("train.als_dims") and cfg.train.als_dims != "auto":
         log.warning("train.als_dims has no effect in tune-dims: each trial trains its own dimension (the sweep is "
                     "the choice, over «--dims|dims» or tune.dims); leave it out")
     ds = load_dataset(cfg.data.prepared, ("train",))

@@ -119,6 +119,23 @@ def test_sections_are_frozen_and_updated_makes_a_validated_copy():
     assert (cfg.data.source, cfg.data.prepared) == ("ml-100k", "data/prepared/ml-100k")
 
 
+def test_the_keys_given_are_a_declared_field_that_replace_keeps_and_no_file_can_set(tmp_path):
+    """Which keys the user gave was an attribute set behind the dataclass: dataclasses.replace (which
+    ARCHITECTURE.md suggests, and the selection uses) dropped it, so a run folder given was named again."""
+    import dataclasses
+
+    cfg = load_config(None, ["run.dir=/tmp/mine", "train.lr=0.01"])
+    assert cfg.is_set("run.dir") and cfg.is_set("train.lr") and not cfg.is_set("model.dim")
+    kept = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=3))
+    assert kept.is_set("run.dir") and kept.explicit_keys == cfg.explicit_keys
+    assert kept.updated({"data.source": "my.csv"}).run.dir == "/tmp/mine"  # given, so kept
+    assert "explicit_keys" not in cfg.to_dict() and "explicit_keys" not in cfg.to_yaml()
+    assert "explicit_keys" not in repr(cfg) and cfg == load_config(None, ["run.dir=/tmp/mine", "train.lr=0.01"])
+    (tmp_path / "c.yaml").write_text("explicit_keys: [run.dir]\n")
+    with pytest.raises(ConfigError, match="unknown config key 'explicit_keys'"):
+        load_config(tmp_path / "c.yaml")
+
+
 def test_a_key_given_twice_in_the_yaml_is_refused(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("train:\n  lr: 0.1\ntrain:\n  epochs: 3\n")

@@ -35,8 +35,8 @@ def evaluate(cfg: Config, split, ks, run_dir, fmt):
     ks = tuple(k for text in ks for k in _cutoffs(text))
     # the dataset the run recorded; where that folder is gone (moved), data.prepared if the user set it (the
     # run's fingerprint still checks it is the same data)
-    moved_to = cfg.data.prepared if "data.prepared" in getattr(cfg, "_explicit", ()) else None
-    if not ks and "train.eval_k" in getattr(cfg, "_explicit", ()):
+    moved_to = cfg.data.prepared if cfg.is_set("data.prepared") else None
+    if not ks and cfg.is_set("train.eval_k"):
         ks = tuple(cfg.train.eval_k)
     metrics = evaluate_run(run_dir or cfg.run.dir, None, split, ks or None, cfg.train.device, moved_to)
     below = metrics.get("excluded_rated_below", 0)
