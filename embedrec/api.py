@@ -136,8 +136,8 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
         with tempfile.TemporaryDirectory(prefix="embedrec-train-") as work:
             return train_model(ds, cfg, Path(work), progress=progress)
     except Interrupted as e:  # its checkpoint was in the temporary folder, removed as this left
-        where = str(e).split(";")[0].split(":")[0]
-        raise Interrupted(f"{where}: {keeps}", terminated=e.terminated, saved=False) from None
+        where = e.where or f"training {'terminated (SIGTERM)' if e.terminated else 'interrupted'}"
+        raise Interrupted(f"{where}: {keeps}", terminated=e.terminated, saved=False, where=where) from None
     except KeyboardInterrupt as e:  # outside the epochs (loading, the final evaluation)
         term = isinstance(e, Terminated)
         raise Interrupted(f"training {'terminated (SIGTERM)' if term else 'interrupted'}: {keeps}", terminated=term,

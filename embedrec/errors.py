@@ -138,10 +138,13 @@ class Interrupted(_Said, KeyboardInterrupt):
 
     exit_code = 130
 
-    def __init__(self, message: object = "", *args, terminated: bool = False, saved: bool = True):
+    def __init__(self, message: object = "", *args, terminated: bool = False, saved: bool = True, where: str = "",
+                 kept: str = ""):
         super().__init__(message, *args)
         self.terminated = terminated
         self.saved = saved  # False: the interrupted fit had written no checkpoint (an earlier one may have)
+        self.where = where  # what was under way ("training interrupted in epoch 3"), where the raiser says it
+        self.kept = kept  # what was kept ("; the checkpoint of epoch 2 is in RUN/checkpoint.pt"), "" when nothing
         if terminated:
             self.exit_code = 143
 

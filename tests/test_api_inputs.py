@@ -381,6 +381,21 @@ def test_ctrl_c_anywhere_in_er_train_is_interrupted(trained_run, monkeypatch):
     def stop(*a, **k):
         raise KeyboardInterrupt
 
+    from embedrec.training import loop
+
+    real = loop.KeepBest.record
+
+    def second(self, state, row):  # Ctrl-C in an epoch: the loop's own words (its fields), not its text cut up
+        if state.epoch + 1 == 2:
+            raise KeyboardInterrupt
+        real(self, state, row)
+
+    with monkeypatch.context() as m:
+        m.setattr(loop.KeepBest, "record", second)
+        with pytest.raises(er.Interrupted) as got:
+            er.train(None, trained_run.cfg.updated({"train.patience": 5}))
+    assert str(got.value).startswith("training interrupted after epoch 2: er.train keeps nothing"), str(got.value)
+    assert not got.value.saved and got.value.where == "training interrupted after epoch 2"
     monkeypatch.setattr(api, "train_model", stop)
     with pytest.raises(er.Interrupted, match="training interrupted: er.train keeps nothing"):
         er.train(None, trained_run.cfg)

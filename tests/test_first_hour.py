@@ -462,7 +462,8 @@ def test_train_run_option_and_exact_resume_hint(int_run, tmp_path, monkeypatch):
     def fake(cfg, resume=False, progress=False):
         seen["dir"] = cfg.run.dir
         raise Interrupted("training interrupted in epoch 3; the checkpoint of epoch 2 is in X/checkpoint.pt: "
-                          "continue with the same command plus --resume")
+                          "continue with the same command plus --resume", where="training interrupted in epoch 3",
+                          kept="; the checkpoint of epoch 2 is in X/checkpoint.pt")  # the CLI words it from these
 
     monkeypatch.setattr(embedrec.api, "train_run", fake)
     r = invoke("train", "--run", tmp_path / "my run", "--set", "train.lr=0.02")

@@ -73,8 +73,10 @@ def train(cfg: Config, resume, run_dir, fmt):
                               f"refit); the checkpoints of the fits before it are kept: continue with "
                               f"{resume_command(run_dir)}",
                               terminated=e.terminated) from None
-        raise Interrupted(e.cli_message().replace("the same command plus --resume", resume_command(run_dir)),
-                          terminated=e.terminated) from None
+        if e.saved and e.where:  # the fit's own words, with the command that resumes this run
+            raise Interrupted(f"{e.where}{e.kept}: continue with {resume_command(run_dir)}",
+                              terminated=e.terminated) from None
+        raise Interrupted(e.cli_message(), terminated=e.terminated) from None
     except KeyboardInterrupt as e:  # outside an epoch (loading, between candidates, refit set-up, publishing):
         term = isinstance(e, Terminated)  # each of those leaves nothing half-written
         how = "terminated (SIGTERM)" if term else "interrupted"

@@ -152,12 +152,12 @@ def run(state: LoopState, seed: int, lr: float, callbacks: list) -> LoopState:
         if not state.history or (ck is not None and not ck.saved):
             when = "before its checkpoint was written" if state.history else "before any epoch finished"
             raise Interrupted(f"{where}, {when}: nothing was saved; rerun the same command to start again",
-                              terminated=term, saved=False) from None
+                              terminated=term, saved=False, where=where) from None
         kept = f"; the checkpoint of epoch {ck.saved} is in {ck.path}" if ck else ""
         if ck and after and ck.saved != state.epoch + 1:  # its row was logged, its checkpoint not yet written (a
             kept = f", before its checkpoint was written{kept} (resuming runs epoch {ck.saved + 1} again)"  # review)
         raise Interrupted(f"{where}{kept}: continue with «the same command plus --resume|resume=True»",
-                          terminated=term) from None
+                          terminated=term, where=where, kept=kept) from None
     _close(state, callbacks)
     if state.best_state is not None:
         state.model.load_state_dict(state.best_state)
