@@ -517,7 +517,7 @@ def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users
     n_users, n_movies, n_ratings = len(users), len(mtab), sum(len(f) for f in frames.values())
     hist = pd.concat([f["rating"].value_counts() for f in frames.values()]).groupby(level=0).sum().sort_index()
     return {
-        "name": _name(cfg.source, raw.layout),
+        "name": _name(cfg.source),
         "source": cfg.source,
         # the source as a path from anywhere (a damaged dataset's advice names it: data.dataset.dataset_fix)
         "source_path": _abs_source(cfg.source),
@@ -555,7 +555,7 @@ def _warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int, kept:
                     " and ".join(f"split.{k}" for k in empty))
 
 
-def _name(source: str, layout: str) -> str:
+def _name(source: str) -> str:
     from embedrec.config import dataset_name
 
     if dataset_name(source) == "stdin":  # '-', /dev/stdin, a pipe's /dev/fd/63 (not '63')

@@ -143,7 +143,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     from embedrec.training.fit import FitResult, factors, resolve_loss, resolve_patience
 
     t0 = time.perf_counter()
-    _, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, data.shard.n_users, data.shard.n_movies)
+    _, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, data.shard.n_movies)
     loss = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
     model = _model(g, data, train, model_cfg, train_cfg, features_cfg)
     counts = sum_ranks(g, np.bincount(train.movie, minlength=data.shard.n_movies).astype(np.int64))

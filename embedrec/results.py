@@ -77,7 +77,7 @@ class Recommendations:
         return self.query_ids[i], self.movie_ids[i], self.scores[i]
 
     def _repr_html_(self) -> str:  # a notebook shows the rows (the first 50 queries' worth)
-        return _frame_html(self, lambda: Recommendations(self._engine, self.query_ids[:50], self._rows[:50],
+        return _frame_html(lambda: Recommendations(self._engine, self.query_ids[:50], self._rows[:50],
                                                          self.scores[:50], self.fallback[:50], [],
                                                          self.query_column).to_frame(),
                            len(self.query_ids) > 50, f"{len(self)} queries")
@@ -133,7 +133,7 @@ class Predictions:
         return zip(self.user_ids, self.movie_ids, self.fallback, self.scores.tolist())
 
     def _repr_html_(self) -> str:
-        return _frame_html(self, lambda: Predictions(self.user_ids[:500], self.movie_ids[:500], self.scores[:500],
+        return _frame_html(lambda: Predictions(self.user_ids[:500], self.movie_ids[:500], self.scores[:500],
                                                      self.fallback[:500]).to_frame(), len(self) > 500,
                            f"{len(self)} pairs")
 
@@ -148,7 +148,7 @@ class Predictions:
         return frame.astype({"fallback": "object", "score": "float64"}) if not len(self) else frame
 
 
-def _frame_html(result, head, cut: bool, total: str) -> str:
+def _frame_html(head, cut: bool, total: str) -> str:
     """A result's notebook view: its to_frame() rows as HTML (the first ones only, for a large result)."""
     html = head()._repr_html_()
     return html + (f"<p>(the first rows of {total}; to_frame() has them all)</p>" if cut else "")

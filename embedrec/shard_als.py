@@ -51,7 +51,7 @@ def _threads(n_ratings: int, dim: int, requested: int) -> int:
     return choose_threads(n_ratings, dim, requested, cpus=max(1, available_cpus() // local_world))
 
 
-def start_fit(g: Group, n_train: int, model_cfg, train_cfg, n_users: int, n_movies: int) -> tuple[int, int, str]:
+def start_fit(g: Group, n_train: int, model_cfg, train_cfg, n_movies: int) -> tuple[int, int, str]:
     """What a fit on ranks settles first (fit_shard, replica.fit_replica): refuse an empty training split on
     every rank, then the dimension, this rank's threads (set for torch) and the validation metric."""
     import torch
@@ -61,7 +61,7 @@ def start_fit(g: Group, n_train: int, model_cfg, train_cfg, n_users: int, n_movi
 
     if g.total(n_train) == 0:
         raise TrainingError("the training split is empty; check the split settings and rerun ingest")
-    dim = resolve_dim(model_cfg, n_users, n_movies)
+    dim = resolve_dim(model_cfg, n_movies)
     threads = _threads(n_train, dim, train_cfg.threads)
     torch.set_num_threads(threads)
     return dim, threads, resolve_metric(model_cfg, train_cfg)
@@ -83,7 +83,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     from embedrec.training.fit import FitResult, resolve_patience
 
     t0 = time.perf_counter()
-    dim, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, shard.n_users, shard.n_movies)
+    dim, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, shard.n_movies)
     tables = init_tables(shard, g.rank, dim, model_cfg.init_std, train_cfg.seed)
     if init_state is not None:
         tables.load_state_dict({k: torch.as_tensor(v) for k, v in init_state.items() if k in ("user.weight",
@@ -214,7 +214,7 @@ def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg
     from embedrec.training.fit import resolve_dim
     from embedrec.training.select import pick_user_scale
 
-    dim = resolve_dim(model_cfg, shard.n_users, shard.n_movies)
+    dim = resolve_dim(model_cfg, shard.n_movies)
     threads = _threads(len(train), dim, tcfg.threads)
     tables = init_tables(shard, g.rank, dim, model_cfg.init_std, tcfg.seed)
     tables.load_state_dict(best.model.state_dict())

@@ -45,7 +45,7 @@ LOCK = WRITER_LOCK  # the writer lock of a tune folder (locks.exclusive_lock)
 def fourth_root(n_movies: int) -> int:
     from embedrec.model.factors import auto_dim
 
-    return auto_dim(0, n_movies)
+    return auto_dim(n_movies)
 
 
 def trial_key(dim: int, wd: float | None) -> str:

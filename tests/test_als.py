@@ -1415,7 +1415,7 @@ def test_model_dim_auto_with_als_dims_chooses_and_records_numbers(tmp_path):
     from embedrec.training.select import fit_and_refit
 
     ds = _many_tastes(3)
-    four = auto_dim(ds.n_users, ds.n_movies)
+    four = auto_dim(ds.n_movies)
     _, result, selected, chosen = fit_and_refit(ds, load_config(None, ["model.dim=auto", "train.epochs=4",
                                                                        "train.threads=1"]), tmp_path / "run")
     assert set(selected.dims) >= {four, 2 * four} and chosen.model.dim in selected.dims

@@ -801,7 +801,7 @@ def test_binary_input_is_refused_from_its_first_mib():
             return len(b)
 
     with pytest.raises(DataError, match="f: binary data"):
-        read_stream(io.BufferedReader(Endless()), "f", lambda head: refuse_binary_head(head, "f"))
+        read_stream(io.BufferedReader(Endless()), lambda head: refuse_binary_head(head, "f"))
     assert sum(seen) <= 2 * MIB
     import random
 

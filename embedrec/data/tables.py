@@ -79,7 +79,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
     stream = source != "-" and not packed and is_stream(source)
     # a text table's first MiB is looked at before the rest is read: /dev/zero is refused, not read for ever
     check = None if fmt == "parquet" else (lambda head: _refuse_binary(head, label, True, (cfg.separator,), cfg.encoding))
-    whole = read_stream(sys.stdin.buffer, label, check) if source == "-" else read_all(source, label, check) \
+    whole = read_stream(sys.stdin.buffer, check) if source == "-" else read_all(source, label, check) \
         if stream else None
     if fmt == "parquet":
         # stdin (and a compressed file) is read whole first: a pipe cannot seek to the footer
@@ -96,9 +96,9 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             raise DataError(f"{label}: not a readable Parquet file ({first_line(e)})") from None
         if len(df) == 0:
             raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
-        wanted, matched = _match_columns(df.columns, wanted, label)
-        no_times = _optional_timestamp(df.columns, wanted, label, cfg)
-        notes = _require_columns(df.columns, wanted, label, cfg, no_times, matched)
+        wanted, matched = _match_columns(df.columns, wanted)
+        no_times = _optional_timestamp(df.columns, wanted, cfg)
+        notes = _require_columns(df.columns, wanted, label, no_times, matched)
         df = df[list(wanted)].rename(columns=wanted)
         _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type)
         first = 1
@@ -117,9 +117,9 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             header_names = _header(src, sep, cfg.encoding, label)
             if len(header_names) == 1 and len(wanted) > 1:
                 raise _one_column(header_names[0], sep, label)
-            wanted, matched = _match_columns(header_names, wanted, label)
-            no_times = _optional_timestamp(header_names, wanted, label, cfg)
-            notes = _require_columns(header_names, wanted, label, cfg, no_times, matched)
+            wanted, matched = _match_columns(header_names, wanted)
+            no_times = _optional_timestamp(header_names, wanted, cfg)
+            notes = _require_columns(header_names, wanted, label, no_times, matched)
         else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
             _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
         numeric = {}
@@ -407,7 +407,7 @@ _plain = plain_name
 DEFAULT_ALIASES = {"user_id": ({"uid"}, {"user"}), "movie_id": ({"itemid", "iid"}, {"movie", "item"})}
 
 
-def _match_columns(found, wanted: dict, label: str) -> tuple[dict, list[str]]:
+def _match_columns(found, wanted: dict) -> tuple[dict, list[str]]:
     """``wanted`` (file column -> role) with each name the file lacks replaced by the one column that differs
     from it only in case, spaces or punctuation ('UserID', 'userId', ' movie_id' after a ', ' separator), when
     exactly one does and no other role reads it; anything else is left for _require_columns to report. Also
@@ -442,7 +442,7 @@ def _close_column(col: str, found: list[str], wanted: dict) -> list[str]:
     return difflib.get_close_matches(col, [c for c in found if c not in wanted], n=1, cutoff=0.6)
 
 
-def _optional_timestamp(found, wanted: dict, label: str, cfg: DataConfig) -> bool:
+def _optional_timestamp(found, wanted: dict, cfg: DataConfig) -> bool:
     """A file without the default 'timestamp' column, and none close to it, is read without times (as Surprise
     and LensKit read user,item,rating files); a time-based split then says it needs them. A column named in the
     config is required. Returns whether it was dropped (``_require_columns`` says so once the others are found)."""
@@ -458,7 +458,7 @@ def _optional_timestamp(found, wanted: dict, label: str, cfg: DataConfig) -> boo
     return False
 
 
-def _require_columns(found, wanted: dict, label: str, cfg: DataConfig, no_times: bool = False,
+def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
                      matched: list[str] = ()) -> list[str]:
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}

@@ -81,14 +81,14 @@ def read_all(path, label: str | None = None, check=None) -> bytes:
     :func:`read_stream`."""
     try:
         with open(path, "rb") as fh:
-            return read_stream(fh, label or str(path), check)
+            return read_stream(fh, check)
     except PermissionError as e:
         raise read_denied(e, path) from None
     except OSError as e:
         raise DataError(f"{label or path}: cannot read it ({e.strerror or e}); check the file") from None
 
 
-def read_stream(fh, label: str, check=None) -> bytes:
+def read_stream(fh, check=None) -> bytes:
     """The bytes of an open binary stream, read whole; ``check(head)`` is called on its first HEAD bytes (all of
     them if fewer) before the rest is read, so that a stream that is no text table (/dev/zero, /dev/urandom,
     a binary file piped in) is refused at once, not read until the memory runs out (a red team: `ingest

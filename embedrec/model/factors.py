@@ -22,7 +22,7 @@ FALLBACKS = ("none", "user_unknown", "movie_unknown", "both")
 
 
 
-def auto_dim(n_users: int, n_movies: int) -> int:
+def auto_dim(n_movies: int) -> int:
     """The classic starting point: the fourth root of the (movie) vocabulary size, at least 2."""
     return max(2, int(round(n_movies ** 0.25)))
 

@@ -60,12 +60,6 @@ class FeatureSet:
     def empty(self) -> bool:
         return not (self.movie or self.user or self.crosses)
 
-    def column(self, key: str) -> Column:
-        for c in self.movie + self.user:
-            if c.key == key:
-                return c
-        raise KeyError(key)
-
     def describe(self) -> dict:
         """Plain-JSON description (vocabularies included) saved with a run, so recommend can encode new items."""
         return {"movie": [{"key": c.key, "vocab": c.vocab, "dim": c.dim} for c in self.movie],
@@ -102,7 +96,7 @@ def _categorical(key: str, values: list, cfg: FeaturesConfig, multi: bool = Fals
     return Column(key, vocab, idx, _dim_for(key, len(vocab), cfg))
 
 
-def bucketize(values: np.ndarray, edges: list[float], label: str) -> tuple[list[str], np.ndarray]:
+def bucketize(values: np.ndarray, edges: list[float]) -> tuple[list[str], np.ndarray]:
     """Numeric values to bucket labels by edges: '<e0', 'e0-e1', ..., '>=en'; missing values are unknown."""
     labels = [f"<{edges[0]:g}"] + [f"{a:g}-{b:g}" for a, b in zip(edges[:-1], edges[1:])] + [f">={edges[-1]:g}"]
     out = []
@@ -136,14 +130,14 @@ def build(cfg: FeaturesConfig, movies, users) -> FeatureSet:
         else:
             years = movies["year"].astype("float64").to_numpy() if "year" in movies else np.full(len(movies), np.nan)
             edges = cfg.year_edges or list(DEFAULT_YEAR_EDGES)
-            _, labels = bucketize(years, edges, "year")
+            _, labels = bucketize(years, edges)
             fs.movie.append(_categorical("movie.decade", labels, cfg))
     for name in user_keys:
         if name not in users.columns:
             raise DataError(f"config key 'features.user' names user.{name}, but this dataset has no user "
                             f"{name} (only ML-100K and ML-1M ship demographics); remove it from features")
         if name == "age":
-            _, labels = bucketize(users["age"].astype("float64").to_numpy(), cfg.age_edges, "age")
+            _, labels = bucketize(users["age"].astype("float64").to_numpy(), cfg.age_edges)
             fs.user.append(_categorical("user.age", labels, cfg))
         elif name == "zip":
             fs.user.append(_categorical("user.zip", [str(z)[:1] if z is not None else None for z in users["zip"]], cfg))
@@ -161,7 +155,7 @@ def encode_values(description: dict, key: str, value: str | int | float | None, 
         return 0
     if key in ("user.age", "movie.decade"):
         e = edges[key]
-        labels, out = bucketize(np.array([float(value)]), e, key)
+        labels, out = bucketize(np.array([float(value)]), e)
         value = out[0]
     elif key == "user.zip":
         value = str(value)[:1]

@@ -223,7 +223,7 @@ def search_excluding(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndar
             ids, sc = ids[ok][:k], sc[ok][:k]
             if ids.size < k and kk < limit and not (I[j] < 0).any():  # -1s: the index ran out of movies here
                 short.append(r)
-            elif ids.size < k and ids.size < left(r, excl[1][bounds[r]:bounds[r + 1]], n, allowed):
+            elif ids.size < k and ids.size < left(excl[1][bounds[r]:bounds[r + 1]], n, allowed):
                 unreached.append(r)
             out_i[r], out_d[r] = ids, sc
         if short:
@@ -231,7 +231,7 @@ def search_excluding(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndar
     return out_i, out_d, np.array(sorted(unreached), np.int64)
 
 
-def left(row: int, excluded: np.ndarray, n: int, allowed) -> int:
+def left(excluded: np.ndarray, n: int, allowed) -> int:
     """How many movies a query may still get: ``allowed`` (or all ``n``) minus its exclusions."""
     if allowed is None:
         return n - np.unique(excluded).size

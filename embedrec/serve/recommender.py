@@ -397,7 +397,7 @@ class Recommender:
         v = normalise(np.asarray(self.Q[row:row + 1]))
         D, I = self.cos_index.search(v, min(k + 1, self.Q.shape[0]), allowed)
         keep = (I[0] >= 0) & (I[0] != row)
-        if keep.sum() < min(k, _index_module().left(0, np.array([row]), self.Q.shape[0], allowed)):
+        if keep.sum() < min(k, _index_module().left(np.array([row]), self.Q.shape[0], allowed)):
             # the index reached fewer movies than asked for and there are: as _search_users, score exactly
             return self.factors.similar(row, k, allowed)
         if self._lossy():

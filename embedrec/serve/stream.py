@@ -173,7 +173,7 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
         for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
             mc = cache.get(m)
             if mc is None:
-                mc = cache[m] = cells([self_id(rec, m), rec.titles[m], rec.years[m], rec.genres[m] or []])
+                mc = cache[m] = cells([py_id(rec.movie_ids[m]), rec.titles[m], rec.years[m], rec.genres[m] or []])
             parts.append(f"{u}{delim}{rank}{delim}{mc}{delim}{float_text(sc)}\n")
         out.write("".join(parts))
     if header:
@@ -193,11 +193,7 @@ def write_jsonl(rec: Recommender, triples: Iterable[tuple], out, query_column: s
         for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
             mc = cache.get(m)
             if mc is None:
-                mc = cache[m] = json.dumps({"movie_id": self_id(rec, m), "title": rec.titles[m] or None, "year": rec.years[m],
+                mc = cache[m] = json.dumps({"movie_id": py_id(rec.movie_ids[m]), "title": rec.titles[m] or None, "year": rec.years[m],
                                             "genres": rec.genres[m] or []}, ensure_ascii=False)[1:-1]
             parts.append(f'{u}{rank}, {mc}, "score": {repr(sc) if math.isfinite(sc) else "null"}}}\n')
         out.write("".join(parts))
-
-
-def self_id(rec: Recommender, m: int):
-    return py_id(rec.movie_ids[m])

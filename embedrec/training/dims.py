@@ -55,7 +55,7 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
             log.warning("train.als_dims has no effect: there is no validation split to choose a dimension on; "
                         "model.dim is trained alone")
         return ()
-    d = resolve_dim(cfg.model, n_users, n_movies)
+    d = resolve_dim(cfg.model, n_movies)
     if cfg.train.als_dims != "auto":
         dims = tuple(dict.fromkeys(x for x in cfg.train.als_dims if x != d))
         rank = min(n_users, n_movies)
@@ -84,7 +84,7 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
 def warn_above_rank(cfg, n_users: int, n_movies: int) -> None:
     """Say a model.dim above min(users, movies): the factors can hold no more rank than that, so the rest is time
     and disk for nothing (a first-hour review: a 5-movie catalogue trained 128 dimensions without a word)."""
-    d, rank = resolve_dim(cfg.model, n_users, n_movies), min(n_users, n_movies)
+    d, rank = resolve_dim(cfg.model, n_movies), min(n_users, n_movies)
     if d > rank:
         log.warning("model.dim %d is above min(users, movies) = %d, which bounds the rank the factors can hold; "
                     "«--set model.dim=%d» trains the same rank in less time and disk", d, rank, rank)

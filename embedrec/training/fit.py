@@ -171,10 +171,10 @@ def resolve_patience(loss: str, train_cfg) -> int:
     return ALS_PATIENCE if loss == "als" else PATIENCE
 
 
-def resolve_dim(model_cfg, n_users: int, n_movies: int) -> int:
+def resolve_dim(model_cfg, n_movies: int) -> int:
     from embedrec.model.factors import auto_dim
 
-    return auto_dim(n_users, n_movies) if model_cfg.dim == "auto" else int(model_cfg.dim)
+    return auto_dim(n_movies) if model_cfg.dim == "auto" else int(model_cfg.dim)
 
 
 def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: float,
@@ -192,7 +192,7 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
     explicit = model_cfg.objective == "explicit"
     kw = dict(user_bias=explicit and model_cfg.biases, movie_bias=model_cfg.biases and loss != "als", sparse=sparse,
               init_std=model_cfg.init_std, global_mean=global_mean if explicit else 0.0)
-    dim = resolve_dim(model_cfg, n_users, n_movies)
+    dim = resolve_dim(model_cfg, n_movies)
     if model_cfg.implicit_terms:
         kw["rated"] = _rated_lists(model_cfg, train_cfg, rated, n_users, n_movies)
     if fs is not None and not fs.empty:
@@ -379,7 +379,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
         raise TrainingError("the training split is empty; check the split settings and rerun ingest")
     check_ratings(ds.manifest, ds.path, model_cfg, lambda: (float(tr.rating.min()), float(tr.rating.max())))
     # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box)
-    dim = resolve_dim(model_cfg, ds.n_users, ds.n_movies)
+    dim = resolve_dim(model_cfg, ds.n_movies)
     threads = choose_threads(len(tr), dim, train_cfg.threads)
     log.debug("training with %d thread(s)", threads)
     loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)

@@ -178,7 +178,7 @@ def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dic
     from embedrec.training.als import USER_SCALES, Tables
 
     tr = ds.splits["train"]
-    threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_users, ds.n_movies), train_cfg.threads)
+    threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_movies), train_cfg.threads)
     if isinstance(best.model, Tables):
         model = Tables(best.model.n_users, best.model.n_movies, best.model.dim, 0.0, 0, draw=False)
         model.load_state_dict(best.model.state_dict())
