@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -140,14 +139,9 @@ def _read_folder(root: Path, cfg: DataConfig) -> readers.RawData:
 
 
 def _sha256(paths: list[Path]) -> dict[str, str]:
-    out = {}
-    for p in paths:
-        h = hashlib.sha256()
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                h.update(chunk)
-        out[p.name] = h.hexdigest()
-    return out
+    from embedrec.fsutil.integrity import sha256_file
+
+    return {p.name: sha256_file(p) for p in paths}
 
 
 def _pair_key(ratings: pd.DataFrame) -> np.ndarray:

@@ -58,11 +58,8 @@ def show_licence_once(cache: Path) -> Path | None:
 
 
 def md5_of(path: Path) -> str:
-    h = hashlib.md5()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "md5").hexdigest()
 
 
 def _download(url: str, dest: Path, progress: bool) -> None:

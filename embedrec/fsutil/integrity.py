@@ -26,11 +26,8 @@ def sha256_bytes(data: bytes | memoryview) -> str:
 
 def sha256_file(path: str | Path) -> str:
     """SHA-256 of a file's bytes (~0.9 GB/s here with the CPU's SHA extensions; blake2b measured 0.38 GB/s)."""
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def copy_hashed(src: str | Path, dest: str | Path) -> str:
