@@ -805,9 +805,12 @@ def test_ingest_says_how_to_train_when_the_config_alone_would_not_find_the_datas
     (tmp_path / "saved.yaml").write_text(invoke("config").stdout)
     csv = _ratings_csv(tmp_path / "mine.csv")
     r = invoke("ingest", csv, "-c", "saved.yaml")
-    assert r.exit_code == 0 and "train on it with: embedrec train --set data.prepared=data/prepared/mine" in r.stderr
-    r = invoke("ingest", csv, "-c", "saved.yaml", "-o", "data/prepared/mine", "--overwrite")
-    assert r.exit_code == 0 and "train on it with" in r.stderr
+    # the hint repeats -c and --set (a review: without them it trained the default model, not the config's)
+    assert r.exit_code == 0 and "train on it with: embedrec train -c saved.yaml --set data.prepared=data/prepared/" \
+        "mine\n" in r.stderr, r.stderr
+    r = invoke("ingest", csv, "-c", "saved.yaml", "-o", "data/prepared/my own", "--set", "model.dim=8")
+    assert r.exit_code == 0 and "train on it with: embedrec train -c saved.yaml --set model.dim=8 --set " \
+        "'data.prepared=data/prepared/my own'\n" in r.stderr, r.stderr
     (tmp_path / "mine.yaml").write_text(f"data:\n  source: {csv}\n  prepared: data/prepared/own\n")
     r = invoke("ingest", "-c", "mine.yaml")  # the config alone finds it: nothing to add
     assert r.exit_code == 0 and "train on it with" not in r.stderr

@@ -31,6 +31,19 @@ class _State:
     process = False  # run() as the process's own command (not CliRunner, not a notebook): it leaves after it
 
 
+def command_line(command: str, extra: list[str]) -> str:
+    """``embedrec COMMAND`` with this invocation's -c and --set options, then ``extra``, quoted for a POSIX shell:
+    the exact command a hint tells the user to run next (a resume, training on what ingest wrote)."""
+    import shlex
+
+    args = ["embedrec", command]
+    if _State.config_path:
+        args += ["-c", str(_State.config_path)]
+    for o in _State.overrides:
+        args += ["--set", o]
+    return shlex.join(args + list(extra))
+
+
 class _BarAwareHandler(logging.StreamHandler):
     """Log lines go above a live tqdm bar (tqdm.write) instead of into it; tqdm is never imported for this."""
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, _State, common, log, main, progress_enabled
+from embedrec.cli.app import CONTEXT, _State, command_line, common, log, main, progress_enabled
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -33,7 +33,7 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
       embedrec ingest ratings.csv -o data/prepared/mine --set data.columns.user=uid
       embedrec ingest ml-1m --set split.method=user_time --format json
     """
-    from embedrec.config import Config, set_explicit
+    from embedrec.config import set_explicit
     from embedrec.data.dataset import current_generation
     from embedrec.ingestion import format_summary
     from embedrec.ingestion import ingest as run_ingest
@@ -49,8 +49,9 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
                              progress=progress_enabled(), full_config=cfg.to_dict())
         if not _State.quiet:
             click.echo(format_summary(summary), err=True)
-            if cfg.data.prepared not in (Config().data.prepared, configured):  # train would not find it by itself
-                log.info("train on it with: embedrec train --set data.prepared=%s", cfg.data.prepared)
+            if cfg.data.prepared != configured:  # the same options alone would not find it: say them with it
+                log.info("train on it with: %s", command_line("train", ["--set",
+                                                                         f"data.prepared={cfg.data.prepared}"]))
         if fmt == "json":
             click.echo(json.dumps(summary, indent=2))
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (sigterm_as_interrupt)

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, _State, common, log, main, progress_enabled, sigterm_as_interrupt
+from embedrec.cli.app import (
+    CONTEXT,
+    command_line,
+    common,
+    log,
+    main,
+    progress_enabled,
+    sigterm_as_interrupt,
+)
 from embedrec.cli.options import FMT, RUN, metrics_out
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -120,13 +128,4 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
 
 def resume_command(run_dir: str | None) -> str:
     """The train command as given (-c, --set, --run) plus --resume, quoted for a POSIX shell."""
-    import shlex
-
-    args = ["embedrec", "train"]
-    if _State.config_path:
-        args += ["-c", str(_State.config_path)]
-    for o in _State.overrides:
-        args += ["--set", o]
-    if run_dir:
-        args += ["--run", str(run_dir)]
-    return shlex.join(args + ["--resume"])
+    return command_line("train", (["--run", str(run_dir)] if run_dir else []) + ["--resume"])
