@@ -105,7 +105,15 @@ class ArtifactError(EmbedrecError):
     """A run or dataset directory that is missing, broken, or does not match."""
 
 
-class OutputExists(ArtifactError, DataError):
+class OutputRefused(ArtifactError):
+    """An output path that cannot be written as chosen (a folder holding the user's own files, the current folder,
+    a file where a folder goes, a mount point, a place inside a run or dataset): fixed by choosing another path on
+    the command line, so exit 2 as a usage error; an ArtifactError in the library."""
+
+    exit_code = 2
+
+
+class OutputExists(OutputRefused, DataError):
     """An output already there where «--overwrite|overwrite=True» was not given: fixed on the command line, so exit 2
     as a usage error (as tune-dims' refused --write); an ArtifactError in the library (and a DataError, as ingest's
     was)."""

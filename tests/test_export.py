@@ -363,6 +363,6 @@ def test_odd_output_folders_are_named_for_what_they_are(rec, tmp_path, monkeypat
     shutil.copytree(run, runs / "a", symlinks=True)
     (runs / "a" / "checkpoint.pt").write_bytes(b"")  # as a run in training has
     r = _invoke("export", "-q", "--run", runs / "a", "--to", "npy", "-o", runs, "--overwrite")
-    assert r.exit_code == 1 and _one_line(r) == (
+    assert r.exit_code == 2 and _one_line(r) == (
         f"error: '{runs}' is a folder of embedrec runs or datasets, which this command does not write; --overwrite "
         "only replaces a folder of its own kind: choose another output folder")

@@ -375,14 +375,14 @@ def test_overwrite_refuses_a_folder_embedrec_did_not_write(base, tmp_path, monke
     (foreign / "notes.txt").write_text("precious")
     csv = base[0].parent / "ratings.csv"
     r = invoke("ingest", "-q", csv, "-o", foreign, "--overwrite")
-    assert r.exit_code == 1
+    assert r.exit_code == 2  # the output chosen is refused: a usage error, as an output that exists (a review)
     assert one_line(r) == (f"error: '{foreign}' exists and holds files embedrec did not write (ch/, notes.txt); "
                            "--overwrite only replaces a folder embedrec wrote: choose an empty or new folder")
     r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", foreign, "--overwrite")
-    assert r.exit_code == 1 and "holds files embedrec did not write" in one_line(r)
+    assert r.exit_code == 2 and "holds files embedrec did not write" in one_line(r)
     for command in (["ingest", "-q", csv], ["export", "-q", "--run", base[1], "--to", "npy"]):  # a review: without
         r = invoke(*command, "-o", foreign)  # --overwrite this said 'pass --overwrite', which then refused it
-        assert r.exit_code == 1 and "holds files embedrec did not write" in one_line(r), r.stderr
+        assert r.exit_code == 2 and "holds files embedrec did not write" in one_line(r), r.stderr
     assert (foreign / "notes.txt").read_text() == "precious"
     # what embedrec wrote is replaced as before
     assert invoke("ingest", "-q", csv, "-o", tmp_path / "d").exit_code == 0
@@ -416,15 +416,15 @@ def test_overwrite_refuses_a_folder_embedrec_did_not_write(base, tmp_path, monke
             (["--topk-all", run / "als-dim-8" / "als-reg-0.01" / "tensorboard" / "x.csv"], run, "an embedrec run")):
         target = args[-1] if args[0] == "--to" else args[1]
         r = invoke("export", "-q", "--run", base[1], *args, "--overwrite")
-        assert r.exit_code == 1 and one_line(r).startswith(f"error: '{target}' is inside '{where}', {kind}"), r.stderr
+        assert r.exit_code == 2 and one_line(r).startswith(f"error: '{target}' is inside '{where}', {kind}"), r.stderr
     assert invoke("verify", run).exit_code == 0 and invoke("verify", tmp_path / "d").exit_code == 0
     beside = run / ".." / "beside.csv"  # beside the run, written with '..': not inside it
     assert invoke("export", "-q", "--run", base[1], "--topk-all", beside, "-k", "2").exit_code == 0
     r = invoke("tune-dims", "-q", "--run", run, "--write", run / "current" / "config.yaml", "--overwrite")
-    assert r.exit_code == 1 and f"is inside '{run}', an embedrec run" in one_line(r), r.stderr
+    assert r.exit_code == 2 and f"is inside '{run}', an embedrec run" in one_line(r), r.stderr
     monkeypatch.chdir(tmp_path / "d")
     r = invoke("ingest", "-q", csv, "-o", ".", "--overwrite")
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     assert one_line(r) == ("error: output directory '.' is the current folder or one above it; choose a new "
                            "subfolder instead")
 
@@ -1141,7 +1141,7 @@ def test_a_dataset_with_a_damaged_manifest_is_replaced_by_the_overwrite_its_erro
     m = Path(os.path.realpath(ds / "current")) / "manifest.json"
     m.write_bytes(m.read_bytes()[:500])
     r = invoke("ingest", "-q", csv, "-o", ds, "--overwrite")
-    assert r.exit_code == 1 and "holds files embedrec did not write" in one_line(r)
+    assert r.exit_code == 2 and "holds files embedrec did not write" in one_line(r)
 
 
 def test_a_run_copied_with_links_followed_is_refused_before_the_fit(base, tmp_path):
@@ -1834,7 +1834,7 @@ def test_overwrite_of_a_dataset_written_before_generations_keeps_a_users_files(b
         shutil.copy(p, flat / p.name)
     (flat / "keep.txt").write_text("mine")
     r = invoke("ingest", "-q", csv, "-o", flat, "--overwrite")
-    assert r.exit_code == 1 and one_line(r) == (f"error: '{flat}' holds files its manifest does not list (keep.txt), "
+    assert r.exit_code == 2 and one_line(r) == (f"error: '{flat}' holds files its manifest does not list (keep.txt), "
                                                 "which replacing the folder would delete; move them out first, or "
                                                 "choose another output folder")
     assert (flat / "keep.txt").read_text() == "mine"
@@ -2244,4 +2244,4 @@ def test_topk_all_into_a_users_folder_says_what_overwrite_would_say(base, tmp_pa
     (tmp_path / "mine" / "notes.txt").write_text("x")
     for extra in ([], ["--overwrite"]):
         r = invoke("export", "-q", "--run", base[1], "--topk-all", tmp_path / "mine", *extra)
-        assert r.exit_code == 1 and "holds files embedrec did not write" in one_line(r), r.stderr
+        assert r.exit_code == 2 and "holds files embedrec did not write" in one_line(r), r.stderr

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, OutputExists
+from embedrec.errors import OutputExists, OutputRefused
 from embedrec.fsutil.files import (
     fsync_dir,
     fsync_tree,
@@ -57,7 +57,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     if target.exists():
         check_replaceable(target, ours)
         if os.path.ismount(target):  # swapped in by a rename, which a mount point refuses (EBUSY)
-            raise ArtifactError(f"'{target}' is a mount point, which embedrec cannot replace (it writes a new "
+            raise OutputRefused(f"'{target}' is a mount point, which embedrec cannot replace (it writes a new "
                                 f"folder beside it and renames it over); write into a folder inside it, e.g. "
                                 f"'{target / target.name}'")
     _make_parent(target, fix)
@@ -114,7 +114,7 @@ def refuse_inside_store(target: Path, beside_run: bool = False) -> None:
             if kind is None and _GENERATION.fullmatch(d.name) and (d / "manifest.json").is_file():
                 kind = _embedrec_kind(d) or "embedrec's"
             if kind:
-                raise ArtifactError(f"'{target}' is inside '{d}', {kind}: a file written there would replace or "
+                raise OutputRefused(f"'{target}' is inside '{d}', {kind}: a file written there would replace or "
                                     "sit among the files embedrec keeps in it; write it outside that folder")
 
 
@@ -143,14 +143,14 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
         target = Path(os.path.realpath(target))  # link kept
         refuse_inside_store(target, beside_run)
     if target.is_dir():
-        raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
+        raise OutputRefused(f"'{target}' is a folder, not a file; {fix}")
     if target.exists() and not overwrite:
         raise OutputExists(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
     _make_parent(target, fix)
     with target_lock(target, command, fix):
         sweep_stale(target)
         if target.is_dir():  # again, under the lock: another writer may have made it meanwhile
-            raise ArtifactError(f"'{target}' is a folder, not a file; {fix}")
+            raise OutputRefused(f"'{target}' is a folder, not a file; {fix}")
         if target.exists() and not overwrite:
             raise OutputExists(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
         try:
@@ -185,21 +185,21 @@ def refuse_cwd(target: Path) -> None:
     here = Path.cwd().resolve()
     absolute = Path(target).resolve()
     if absolute == here or absolute in here.parents:
-        raise ArtifactError(f"output directory '{target}' is the current folder or one above it; choose a new "
+        raise OutputRefused(f"output directory '{target}' is the current folder or one above it; choose a new "
                             "subfolder instead")
 
 
 def refuse_dangling(target: Path) -> None:
     """An output path that is a symbolic link to nothing: say so (else a temporary folder's error surfaces)."""
     if target.is_symlink() and not target.exists():
-        raise ArtifactError(f"'{target}' is a symbolic link to '{os.readlink(target)}', which does not exist; create "
+        raise OutputRefused(f"'{target}' is a symbolic link to '{os.readlink(target)}', which does not exist; create "
                             "that folder, remove the link, or choose another output path")
 
 
 def check_replaceable(target: Path, ours=None) -> None:
     """Refuse to replace a folder embedrec did not write (data loss: ``-o ~/project --overwrite``)."""
     if not target.is_dir():
-        raise ArtifactError(f"'{target}' exists and is not a folder; choose another output path")
+        raise OutputRefused(f"'{target}' exists and is not a folder; choose another output path")
     entries = sorted(p.name for p in target.iterdir())
     if not entries:
         return
@@ -212,16 +212,16 @@ def check_replaceable(target: Path, ours=None) -> None:
         if theirs:
             shown = ", ".join(shorten_name(n) for n in theirs[:5]) + (f" and {len(theirs) - 5} more"
                                                                       if len(theirs) > 5 else "")
-            raise ArtifactError(f"'{target}' holds files its manifest does not list ({shown}), which replacing "
+            raise OutputRefused(f"'{target}' holds files its manifest does not list ({shown}), which replacing "
                                 "the folder would delete; move them out first, or choose another output folder")
         return
     kind = _embedrec_kind(target)
     if kind:  # embedrec's own, of another kind: say which, not 'files embedrec did not write'
-        raise ArtifactError(f"'{target}' is {kind}, which this command does not write; «--overwrite|overwrite=True» "
+        raise OutputRefused(f"'{target}' is {kind}, which this command does not write; «--overwrite|overwrite=True» "
                             "only replaces a folder of its own kind: choose another output folder")
     shown = ", ".join(shorten_name(n) + ("/" if (target / n).is_dir() else "") for n in entries[:5])
     more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
-    raise ArtifactError(f"'{target}' exists and holds files embedrec did not write ({shown}{more}); «--overwrite|overwrite=True» "
+    raise OutputRefused(f"'{target}' exists and holds files embedrec did not write ({shown}{more}); «--overwrite|overwrite=True» "
                         "only replaces a folder embedrec wrote: choose an empty or new folder")
 
 
