@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -63,7 +64,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
             readers.read_generic(str(path), cfg)
     if path.suffix.lower() == ".zip":
         sweep_zip_temps()
-        with tempfile.TemporaryDirectory(prefix=f"embedrec-zip-{os.getpid()}-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"embedrec-zip-{os.getpid()}-") as tmp, _zip_named_logs(tmp, path):
             extract_zip(path, Path(tmp))
             # macOS's zip adds __MACOSX/._NAME copies of each file's metadata: not data (a review)
             files = [p for p in Path(tmp).rglob("*") if p.is_file() and "__MACOSX" not in p.parts
@@ -88,6 +89,26 @@ def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
                 raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
             return _zip_named(raw, path, Path(tmp))
     return readers.read_generic(str(path), cfg)
+
+
+@contextlib.contextmanager
+def _zip_named_logs(tmp: str, zpath: Path):
+    """While a zip's extracted folder is read, log lines name the zip and its member (``m.zip!u.data``), not the
+    temporary folder (gone when they are read; a first-hour review: 'no u.item beside u.data' named it)."""
+
+    class Renamed(logging.Filter):
+        def filter(self, record):
+            text = record.getMessage()
+            if tmp in text:
+                record.msg, record.args = text.replace(f"{tmp}/", f"{zpath}!").replace(tmp, str(zpath)), None
+            return True
+
+    renamed, logger = Renamed(), logging.getLogger("embedrec")
+    logger.addFilter(renamed)
+    try:
+        yield
+    finally:
+        logger.removeFilter(renamed)
 
 
 def _zip_named(raw: readers.RawData, zpath: Path, tmp: Path) -> readers.RawData:

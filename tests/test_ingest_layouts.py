@@ -407,3 +407,15 @@ def test_a_quoted_title_with_a_newline_keeps_its_year(tmp_path):
     assert r.exit_code == 0, r.stderr
     m = movies_of(out).set_index("movie_id")
     assert m.loc[1, "title"] == "Two\nLines" and m.loc[1, "year"] == 1999
+
+
+def test_a_zip_without_its_movies_file_is_named_in_the_warning_not_its_temporary_folder(tmp_path):
+    """A first-hour review: a zip of u.data alone warned '/tmp/embedrec-zip-8353-...: no u.item beside u.data'."""
+    zpath = tmp_path / "m.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("u.data", "".join(f"{u}\t{m}\t{(u * m) % 5 + 1}\t{881250949 + u + m}\n"
+                                      for u in range(1, 7) for m in range(1, 6)))
+    r, out = ingest(tmp_path, zpath, "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    assert f"{zpath}: no u.item beside u.data" in r.stderr and "embedrec-zip-" not in r.stderr, r.stderr
+    assert "add the release's u.item beside u.data for them" in r.stderr

@@ -38,8 +38,8 @@ def _numeric_encoding(path: Path) -> str:
 def _no_movies(root: Path, name: str, ratings: str) -> None:
     """A release folder without its movies file: said once, as every title (and genre, and year) is lost."""
     log.warning("%s: no %s beside %s: the movies get no titles, years or genres, so `recommend --movie TITLE` "
-                "cannot find them (ids still work); add the release's %s to the folder for them",
-                root, name, ratings, name)
+                "cannot find them (ids still work); add the release's %s beside %s for them",
+                root, name, ratings, name, ratings)
 
 ML1M_OCCUPATIONS = ["other", "academic/educator", "artist", "clerical/admin", "college/grad student",
                     "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker",
