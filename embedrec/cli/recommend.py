@@ -65,10 +65,12 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
       cut -f1 users.txt | embedrec recommend --users - --format jsonl
       embedrec recommend --movie "toy story" --format csv
       embedrec recommend --liked 50,181,172 --genre Comedy
-      embedrec recommend --rated 50=5,181=4,313=1
       embedrec recommend --liked "toy story,fargo,scream" --ordered
+      embedrec recommend -c configs/ml100k-explicit.yaml --rated 50=5,181=4,313=1
       embedrec recommend --run runs/ml-100k-features --user-features age=25,gender=F,occupation=writer
-    (the last one needs a run trained with user features: the README's "Side features")
+    (the last two need their runs trained: --rated's stars count only on an explicit model such as that config's,
+    the default model takes every movie rated as liked; the last needs user features: the README's "Side
+    features")
     """
     from embedrec.api import open as open_model
     from embedrec.errors import NotFoundError, UsageError
