@@ -255,14 +255,15 @@ class Model:
                                  allowed=e.allowed(_genres(genres), year_min, year_max), strict=missing == "error",
                                  fallback="popular" if missing == "popular" else "none", batch=batch_size,
                                  on_batch=on_batch, name=name)
-        return (StreamAnswer.of(q, rows, scores, e.movie_ids) for q, rows, scores in answers)
+        return (StreamAnswer.of(q, rows, scores, e.movie_ids, f) for q, rows, scores, f in answers)
 
     def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True, *,
-                     query_column: str | None = None) -> None:
+                     query_column: str | None = None, fallback_column: bool = False) -> None:
         """Write ``recommend_stream``'s answers (or a ``Recommendations``) to the text file ``out`` as csv, tsv,
         jsonl (fast writers that encode each movie once) or table/json, with the columns of
         ``Recommendations.to_rows``. The first column is ``query_column``: a Recommendations' own (``similar``'s
-        is movie_id_query), else user_id."""
+        is movie_id_query), else user_id. ``fallback_column``: a last column ``fallback``, 'popular' for an
+        answer of the most popular movies (missing='popular'), else 'none'."""
         from embedrec.output import FORMATS, write_rows
         from embedrec.serve import stream
 
@@ -273,12 +274,14 @@ class Model:
         query_column = query_column or "user_id"
         _check(query_column, ("user_id", "movie_id_query"), "query_column")
         triples = stream_rows(self.engine, triples)
+        extra = {"query_column": query_column, "fallback_column": bool(fallback_column)}
         if fmt in ("csv", "tsv"):
-            stream.write_delimited(self.engine, triples, fmt, out, header=header, query_column=query_column)
+            stream.write_delimited(self.engine, triples, fmt, out, header=header, **extra)
         elif fmt == "jsonl":
-            stream.write_jsonl(self.engine, triples, out, query_column=query_column)
+            stream.write_jsonl(self.engine, triples, out, **extra)
         else:
-            write_rows(stream.as_rows(self.engine, triples, query_column), [query_column, *COLUMNS[1:]], fmt, out,
+            write_rows(stream.as_rows(self.engine, triples, **extra),
+                       [query_column, *COLUMNS[1:], *(["fallback"] if fallback_column else [])], fmt, out,
                        header=header)
 
     def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,

@@ -10,37 +10,38 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from embedrec.errors import UsageError
-from embedrec.serve.recommender import COLUMNS, Recommender
+from embedrec.serve.recommender import COLUMNS, FALLBACK_VALUES, Recommender
 
 
 class StreamAnswer(tuple):
     """One query's answer, (query id, movie ids, scores), as everywhere in the API; ``rows`` keeps the movie rows
-    the fast writers of ``Model.write_stream`` encode from."""
+    the fast writers of ``Model.write_stream`` encode from; ``fallback``: True where the query was not in the
+    training data and got the most popular movies (missing='popular'; the score is the rating count)."""
 
-    def __new__(cls, query_id, movie_ids, scores, rows=None):
+    def __new__(cls, query_id, movie_ids, scores, rows=None, fallback: bool = False):
         self = super().__new__(cls, (query_id, movie_ids, scores))
-        self.rows = rows
+        self.rows, self.fallback = rows, bool(fallback)
         return self
 
     def __getnewargs__(self):  # copy and pickle (multiprocessing, joblib): the tuple; ``rows`` is the state
         return tuple(self)
 
     @classmethod
-    def of(cls, query_id, rows, scores, all_movie_ids) -> StreamAnswer:
+    def of(cls, query_id, rows, scores, all_movie_ids, fallback: bool = False) -> StreamAnswer:
         """The answer of movie ``rows`` (of a model whose movie ids are ``all_movie_ids``)."""
-        return cls(query_id, all_movie_ids[rows], scores, rows)
+        return cls(query_id, all_movie_ids[rows], scores, rows, fallback)
 
 
 def stream_rows(engine, triples: Iterable[tuple]) -> Iterator[tuple]:
-    """(query id, movie rows, scores) from answers of (query id, movie ids, scores): a StreamAnswer's own rows,
-    else the ids looked up (answers a caller built or filtered)."""
+    """(query id, movie rows, scores, fallback) from answers of (query id, movie ids, scores): a StreamAnswer's own
+    rows and fallback flag, else the ids looked up (answers a caller built or filtered)."""
     for t in triples:
         rows = getattr(t, "rows", None)
         if rows is None:
             rows, _ = engine.movie_rows(list(t[1]))
             if (np.asarray(rows) < 0).any():
                 raise UsageError(f"write_stream: a movie id of query {t[0]!r} is not in this model")
-        yield t[0], rows, t[2]
+        yield t[0], rows, t[2], getattr(t, "fallback", False)
 
 
 class Recommendations:
@@ -89,16 +90,20 @@ class Recommendations:
 
     def triples(self) -> Iterator[tuple]:
         """(query id, movie ids, scores) per query (a :class:`StreamAnswer`): what ``Model.write_stream`` takes."""
-        return (StreamAnswer(q, ids, scores, rows)
-                for q, ids, scores, rows in zip(self.query_ids, self.movie_ids, self.scores, self._rows))
+        return (StreamAnswer(q, ids, scores, rows, f)
+                for q, ids, scores, rows, f in zip(self.query_ids, self.movie_ids, self.scores, self._rows,
+                                                   self.fallback))
 
-    def to_rows(self) -> Iterator[dict]:
+    def to_rows(self, fallback_column: bool = False) -> Iterator[dict]:
         """One dict per recommended movie: the query id, rank, movie_id, title, year, genres, score (the CLI's
-        rows)."""
-        for q, rows, scores in zip(self.query_ids, self._rows, self.scores):
+        rows); with ``fallback_column``, also ``fallback``: 'popular' for a query answered with the most popular
+        movies, else 'none' (the CLI's --fallback popular)."""
+        for q, rows, scores, f in zip(self.query_ids, self._rows, self.scores, self.fallback):
             for r in self._engine.rows_for(q, rows, scores):
                 if self.query_column != "user_id":
                     r = {self.query_column: q, **{c: v for c, v in r.items() if c != "user_id"}}
+                if fallback_column:
+                    r["fallback"] = FALLBACK_VALUES[f]
                 yield r
 
     def to_frame(self):

@@ -313,3 +313,22 @@ def test_recommend_stream_takes_ids_as_ints(trained_run):
     m = trained_run.model
     got = [u for u, _, _ in m.recommend_stream([1, 2], k=2)]
     assert [str(u) for u in got] == ["1", "2"]
+
+
+def test_a_streams_popular_answers_are_flagged_and_written_so(trained_run):
+    """Answers of the most popular movies (missing='popular') carry fallback=True, and write_stream's
+    fallback_column says so on each row, as the CLI's --fallback popular does; a Recommendations keeps its flags
+    through write_stream."""
+    import io
+
+    m = trained_run.model
+    answers = list(m.recommend_stream([1, 99999], k=2, missing="popular"))
+    assert [a.fallback for a in answers] == [False, True] and len(answers[1]) == 3  # still a 3-tuple
+    out = io.StringIO()
+    m.write_stream(answers, out, "csv", fallback_column=True)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "user_id,rank,movie_id,title,year,genres,score,fallback"
+    assert [x.rsplit(",", 1)[1] for x in lines[1:]] == ["none", "none", "popular", "popular"]
+    out = io.StringIO()
+    m.write_stream(m.recommend([1, 99999], k=2, missing="popular"), out, "jsonl", fallback_column=True)
+    assert [json.loads(x)["fallback"] for x in out.getvalue().splitlines()] == ["none"] * 2 + ["popular"] * 2

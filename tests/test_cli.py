@@ -144,6 +144,25 @@ def test_users_from_stdin_and_file_agree(cli_run, tmp_path):
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 21
     assert [x for x in r.stderr.splitlines() if "99999" in x] == [
         "<stdin>:2: user '99999' is not in the training data (300 users): most popular movies instead"]
+    # and on stdout, in every format (a first-hour review: only a score of 467 told those rows apart)
+    lines = r.stdout.splitlines()
+    assert lines[0].endswith(",score,fallback") and all(x.endswith(",none") for x in lines[1:11])
+    assert all(x.startswith("99999,") and x.endswith(",popular") for x in lines[11:])
+    for fmt in ("jsonl", "json", "tsv", "table"):
+        f = invoke("recommend", "--users", "-", "--format", fmt, "--fallback", "popular", *sets, input="1\n99999\n")
+        assert f.exit_code == 0, f.stderr
+        if fmt == "jsonl":
+            got = [json.loads(x)["fallback"] for x in f.stdout.splitlines()]
+        elif fmt == "json":
+            got = [x["fallback"] for x in json.loads(f.stdout)]
+        else:
+            got = [x.split()[-1] for x in f.stdout.splitlines()[1:]]
+        assert got == ["none"] * 10 + ["popular"] * 10, (fmt, got)
+    one = invoke("recommend", "--user", "99999", "--fallback", "popular", "-k", "2", "--format", "csv", *sets)
+    assert one.exit_code == 0 and one.stdout.splitlines()[0].endswith(",score,fallback")
+    assert [x.rsplit(",", 1)[1] for x in one.stdout.splitlines()[1:]] == ["popular", "popular"]
+    plain = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="1\n99999\n")  # no fallback asked
+    assert plain.exit_code == 0 and plain.stdout.splitlines()[0].endswith(",score")
     c = invoke("recommend", "--users", "-", "--strict", *sets, input=ids)
     assert c.exit_code == 1 and "nobody" in c.stderr
     # --strict checks every id before the first answer: nothing printed, even past the first batch

@@ -242,7 +242,7 @@ def test_users_file_answers_known_ids_and_skips_the_rest(model, lines):
         short(e.value)
         assert str(e.value).startswith(f"in.txt:{table_row}: ")
         return
-    assert [u for u, _, _ in answers] == known
+    assert [u for u, _, _, _ in answers] == known
 
 
 @SLOW

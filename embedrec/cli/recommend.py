@@ -113,7 +113,8 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
                 answered[0] += 1
                 yield item
 
-        model.write_stream(counted(triples), sys.stdout, fmt, header=not no_header)
+        model.write_stream(counted(triples), sys.stdout, fmt, header=not no_header,
+                           fallback_column=fallback == "popular")
         if not answered[0]:  # a header alone on stdout said nothing of why (a first-hour review: < /dev/null)
             log.warning("%s: no user answered (the input held no user id%s)", getattr(users_file, "name", "<input>"),
                         "" if fallback == "popular" else " this model knows")
@@ -145,7 +146,9 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
                                  "one rating")
             ratings[mid], named[mid] = r, t
         res = model.recommend_new(liked_ids, ratings, k, ordered=ordered, exclude_seen=not include_seen, **filters)
-    write_rows(res.to_rows(), res.columns, fmt, header=not no_header)
+    marked = user is not None and fallback == "popular"  # which rows are the most popular list, in every format
+    write_rows(res.to_rows(fallback_column=marked), res.columns + (["fallback"] if marked else []), fmt,
+               header=not no_header)
     _short_note(res, k, movie is not None, include_seen or user_features is not None,
                 any(v is not None for v in (year_min, year_max)) or bool(genres))
     if movie is None and not (user is not None and res.unknown):  # not for --fallback popular's list

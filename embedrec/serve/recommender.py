@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 log = logging.getLogger("embedrec")
 COLUMNS = ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
+FALLBACK_VALUES = ("none", "popular")  # recommend's ``fallback`` column (--fallback popular); predict's names a side
 LOGGED_UNKNOWN = 5  # unknown ids named one by one on stderr; the rest are counted in one summary line
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from embedrec.data.ids import is_integer_text, not_an_id, py_id
 from embedrec.errors import DataError, NotFoundError, UsageError, shorten
-from embedrec.serve.recommender import COLUMNS, LOGGED_UNKNOWN, Recommender
+from embedrec.serve.recommender import COLUMNS, FALLBACK_VALUES, LOGGED_UNKNOWN, Recommender
 
 log = logging.getLogger("embedrec")
 HEADER_USER_WORDS = ("user_id", "user", "userid", "user id", "uid")  # a header's user column (predict, --users)
@@ -21,7 +21,8 @@ _SEPARATORS = {",": ("a comma", "cut -d, -f1"), "\t": ("a tab", "cut -f1"), ";":
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
                    strict=False, fallback="none", batch=4096, on_batch=None, name: str = "<input>"
                    ) -> Iterator[tuple]:
-    """Stream (user_id, movie rows, scores) for many user ids (one per line), batched through the index.
+    """Stream (user_id, movie rows, scores, fallback) for many user ids (one per line), batched through the
+    index; ``fallback`` is True for an unknown user answered with the most popular movies.
 
     A header line first ('user_id' or 'user') is skipped, as ``predict`` skips one. ``strict`` reads the whole
     input and checks every id before the first answer (an unknown one raises NotFoundError naming name:line).
@@ -58,9 +59,9 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             if r >= 0:
                 if not len(results[int(r)][0]):  # nothing left for them: said at the end, not a silent gap
                     empty.append(p)
-                yield (p, *results[int(r)])
+                yield (p, *results[int(r)], False)
             elif fallback == "popular":
-                yield (p if p is not None else t, *rec.popular(k, allowed, rec.rated_by_unknown(t)))
+                yield (p if p is not None else t, *rec.popular(k, allowed, rec.rated_by_unknown(t)), True)
 
     items = _numbered(lines)
     if strict:  # the whole input is read and checked first, so an unknown id fails before anything is printed
@@ -132,23 +133,28 @@ def _unquoted(t: str) -> str:
     return t[1:-1].replace('""', '"').strip() if len(t) > 1 and t[0] == t[-1] == '"' else t
 
 
-def as_rows(rec: Recommender, triples: Iterable[tuple], query_column: str = "user_id") -> Iterator[dict]:
-    for user_id, ids, scores in triples:
-        for r in rec.rows_for(user_id, ids, scores):
-            yield r if query_column == "user_id" else {query_column: r.pop("user_id"), **r}
+def as_rows(rec: Recommender, triples: Iterable[tuple], query_column: str = "user_id",
+            fallback_column: bool = False) -> Iterator[dict]:
+    """Rows of COLUMNS (and ``fallback`` with ``fallback_column``) from (query id, movie rows, scores[, fallback])."""
+    for t in triples:
+        for r in rec.rows_for(*t[:3]):
+            r = r if query_column == "user_id" else {query_column: r.pop("user_id"), **r}
+            if fallback_column:
+                r["fallback"] = FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]
+            yield r
 
 
 def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, header: bool = True,
-                    query_column: str = "user_id") -> None:
-    """CSV/TSV rows of COLUMNS (the first named ``query_column``), fast: each movie's cells are quoted once and
-    reused."""
+                    query_column: str = "user_id", fallback_column: bool = False) -> None:
+    """CSV/TSV rows of COLUMNS (the first named ``query_column``; then ``fallback`` with ``fallback_column``), fast:
+    each movie's cells are quoted once and reused. ``triples``: (query id, movie rows, scores[, fallback])."""
     import csv
     import io
 
     from embedrec.output import _plain, float_text, tsv_cells
 
     delim = "," if fmt == "csv" else "\t"
-    names = delim.join([query_column, *COLUMNS[1:]])
+    names = delim.join([query_column, *COLUMNS[1:], *(["fallback"] if fallback_column else [])])
     buf = io.StringIO()
     # lineterminator "\n" (cut off below), not "": csv quotes a cell holding a line break only when the break is
     # part of its lineterminator, and a title with a newline must stay one quoted cell
@@ -164,36 +170,42 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
         return buf.getvalue()[:-1]
 
     # the header goes out with the first row, so an error before it (--strict) leaves stdout empty
-    for user_id, ids, scores in triples:
+    for t in triples:
+        user_id, ids, scores = t[:3]
         if header:
             out.write(names + "\n")
             header = False
         u = cells([user_id])
+        end = f"{delim}{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}\n" if fallback_column else "\n"
         parts = []
         for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
             mc = cache.get(m)
             if mc is None:
                 mc = cache[m] = cells([py_id(rec.movie_ids[m]), rec.titles[m], rec.years[m], rec.genres[m] or []])
-            parts.append(f"{u}{delim}{rank}{delim}{mc}{delim}{float_text(sc)}\n")
+            parts.append(f"{u}{delim}{rank}{delim}{mc}{delim}{float_text(sc)}{end}")
         out.write("".join(parts))
     if header:
         out.write(names + "\n")
 
 
-def write_jsonl(rec: Recommender, triples: Iterable[tuple], out, query_column: str = "user_id") -> None:
-    """JSON Lines of COLUMNS, fast like write_delimited: each movie's JSON fields are encoded once and reused
-    (the same objects ``write_rows(as_rows(...), COLUMNS, "jsonl")`` prints)."""
+def write_jsonl(rec: Recommender, triples: Iterable[tuple], out, query_column: str = "user_id",
+                fallback_column: bool = False) -> None:
+    """JSON Lines of COLUMNS (and ``fallback``), fast like write_delimited: each movie's JSON fields are encoded
+    once and reused (the same objects ``write_rows(as_rows(...), COLUMNS, "jsonl")`` prints)."""
     import json
     import math
 
     cache: dict[int, str] = {}
-    for user_id, ids, scores in triples:
+    for t in triples:
+        user_id, ids, scores = t[:3]
         u = '{' + json.dumps(query_column) + ': ' + json.dumps(user_id, ensure_ascii=False) + ', "rank": '
+        end = (f', "fallback": "{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}"}}\n' if fallback_column
+               else "}\n")
         parts = []
         for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
             mc = cache.get(m)
             if mc is None:
                 mc = cache[m] = json.dumps({"movie_id": py_id(rec.movie_ids[m]), "title": rec.titles[m] or None, "year": rec.years[m],
                                             "genres": rec.genres[m] or []}, ensure_ascii=False)[1:-1]
-            parts.append(f'{u}{rank}, {mc}, "score": {repr(sc) if math.isfinite(sc) else "null"}}}\n')
+            parts.append(f'{u}{rank}, {mc}, "score": {repr(sc) if math.isfinite(sc) else "null"}{end}')
         out.write("".join(parts))
