@@ -1038,10 +1038,15 @@ def test_a_movie_not_found_says_whether_the_run_has_titles_to_search():
                                             r"run has no titles to search \(its dataset was ingested without a "
                                             r"movies file: data.movies\)"):
         untitled.find_movie("Movie 181")
+    with pytest.raises(NotFoundError, match=r"no titles to search") as e:  # --liked 999: not 'search by title'
+        untitled.movie_row(999)
+    assert "search by title" not in str(e.value)
     titled = Catalogue(np.array([1]), np.array([181, 182]), ["Alien", "Heat"], [1979, 1995], [[], []])
     with pytest.raises(NotFoundError, match=r"^no movie title matches 'Vertigo'; try fewer words or the movie id"):
         titled.find_movie("Vertigo")
     assert titled.find_movie("182") == 1 and text_ids.find_movie("heat") == 1
+    with pytest.raises(NotFoundError, match=r"or search by title"):
+        titled.movie_row(999)
 
 
 def test_a_rebuilt_index_reports_the_recall_its_served_lists_have(trained, tmp_path):

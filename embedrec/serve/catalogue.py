@@ -84,6 +84,9 @@ class Catalogue:
                                        "recommend_new(liked=..., rated=...)» to recommend for a new user")
 
     def movie_row(self, movie_id) -> int:
+        if not any(self.titles):  # a review: the hint offered a title search that this run then refused
+            return self.movies.row(movie_id, "check the id (movies.parquet in the run lists them; this run has no "
+                                             "titles to search: its dataset was ingested without a movies file)")
         return self.movies.row(movie_id, "check the id (movies.parquet in the run lists them) or search by title "
                                          "with «--movie \"title words\"|find_movie('title words')»")
 
