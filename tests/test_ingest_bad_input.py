@@ -585,6 +585,15 @@ def test_how_a_file_was_read_is_not_said_before_its_rows_error(tmp_path, text, p
     refused(*ingest(tmp_path, p), phrase)
 
 
+@pytest.mark.parametrize("word", ["nan", "NA", "null", "N/A"])
+def test_a_word_read_as_missing_is_named_not_called_empty(tmp_path, word):
+    """A first-hour review: a rating written 'nan' or 'NA' was 'no value ... (a field is missing or empty)'."""
+    p = tmp_path / "r.csv"
+    p.write_text(f"user_id,movie_id,rating\n1,2,3\n\n1,4,4\n1,3,{word}\n")
+    refused(*ingest(tmp_path, p), f"r.csv:5: column 'rating' holds '{word}', which reads as a missing value, not a "
+                                  "number; give a number or remove that line")
+
+
 def test_a_min_rating_above_every_rating_is_one_config_error(tmp_path):
     """A review: data.min_rating 6 on a 1-5 file (or 4 on a file without ratings) printed 'read N rows' and then
     'no ratings left after cleaning': two lines, exit 1, not naming the key against the data."""

@@ -199,9 +199,25 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
             if short:
                 raise short
             line = _row_line(opener(), sep, encoding, row + header_lines, skip_blank=True)
+            text = _field_text(opener, kw, col, row)
+            if text:  # 'nan', 'NA', 'null': words pandas reads as missing (a first-hour review said 'empty')
+                raise DataError(f"{label}:{line}: column '{col}' holds '{shorten(text, 20)}', which reads as a "
+                                f"missing value, not {'a number' if dtype is not str else 'an id'}; give "
+                                f"{'a number' if dtype is not str else 'the id'} or remove that line")
             raise DataError(f"{label}:{line}: no value in column '{col}' (a field is missing or empty); fill it in "
                             "or remove that line")
     return df
+
+
+def _field_text(opener, kw: dict, col: str, row: int) -> str:
+    """The text of data row ``row``'s field ``col`` as written (no missing-value words applied), "" when it
+    cannot be read again; read on an error path only."""
+    try:
+        text = pd.read_csv(opener(), **{**kw, "dtype": str, "keep_default_na": False, "na_values": None,
+                                        "nrows": row + 1})
+        return str(text[col].iloc[row]).strip() if col in text.columns and len(text) > row else ""
+    except Exception:
+        return ""
 
 
 def _refuse_booleans(df: pd.DataFrame, opener, kw: dict, numeric: dict[str, str], label: str,
