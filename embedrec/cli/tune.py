@@ -99,7 +99,8 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
                 for t in res["trials"]]
         chose = ["als_reg", "als_recency", "als_unobserved"] if any("als_reg" in t for t in rows) else []  # als:
         # what train's selection chose in the trial
-        cols = ["dim", "weight_decay", *chose, "params", "epochs", "train_loss", "train_metric", "valid_metric",
+        swept = ["weight_decay"] if any(t.get("weight_decay") is not None for t in rows) else []  # empty: left out
+        cols = ["dim", *swept, *chose, "params", "epochs", "train_loss", "train_metric", "valid_metric",
                 "test_metric", "seconds", "peak_mem_mb", "note"]
         if fmt in ("table",):  # stdout carries the table only
             log.info("metric: %s (train_metric: the same on training data; test_metric: reported, not used)", m)
