@@ -44,6 +44,11 @@ def test_config_show_and_errors():
     assert r.exit_code == 2
     assert r.stderr == "error: unknown config key 'model.dimm' (from --set); did you mean 'model.dim'?\n"
     assert "Traceback" not in r.stderr
+    assert invoke("config", "show").stdout == invoke("config").stdout
+    r = invoke("config", "my conf.yaml")  # a first-hour review: "invalid value for '[show]': ... is not 'show'"
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
+        "error: 'my conf.yaml' is not an action of config: it takes none, or 'show' (print the resolved config); to "
+        "print a config file resolved: embedrec config -c 'my conf.yaml' (see 'main config -h')\n")
 
 
 def test_ingest_stdout_is_data_only(ml100k_dir, tmp_path):

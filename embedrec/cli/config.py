@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 @main.command("config", context_settings=CONTEXT)
-@click.argument("action", type=click.Choice(["show"]), default="show")
+@click.argument("action", default="show", metavar="[show]")
 @common
 def config_cmd(cfg: Config, action):
     """Print the resolved config (defaults < file < --set) as YAML.
@@ -22,4 +22,13 @@ def config_cmd(cfg: Config, action):
     Example:
       embedrec config -c configs/default.yaml --set model.dim=64
     """
+    if action != "show":  # click's Choice said "invalid value for '[show]': 'x' is not 'show'" (a first-hour review)
+        import shlex
+
+        from embedrec.cli.options import usage_error
+
+        hint = f"; to print a config file resolved: embedrec config -c {shlex.quote(action)}" if action.endswith((".yaml", ".yml")) \
+            else ""
+        usage_error(f"'{action}' is not an action of config: it takes none, or 'show' (print the resolved config)"
+                    f"{hint}")
     click.echo(cfg.to_yaml(), nl=False)
