@@ -6,6 +6,7 @@
     model.save("runs/mine")                      # exactly what `embedrec train` publishes
     rec = er.open("runs/mine")                   # a Model over the run's files (no torch, no pandas)
     rec.recommend([196, 186], k=10)              # Recommendations: user ids -> movie ids and scores
+    rec.export("parquet", "out/emb")             # embedrec export (also rec.topk_all(path), rec.plot_map(path))
 
 A Model answers in the ids of the source data and never in row numbers. An id not in the training data
 raises NotFoundError unless ``missing=`` says otherwise. The CLI's ``recommend`` and ``predict`` commands
@@ -324,3 +325,44 @@ def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:
     if run_dir is None:
         run_dir = cfg.run.dir
     return Model(Recommender.open(run_dir, cfg.recommend))
+
+
+# ----------------------------------------------------------------------------------------- the run's other commands
+def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, to: str | None = None,
+               output: str | Path | None = None, topk_all: str | Path | None = None, k: int | None = None,
+               plot: str | Path | None = None, plot_method: str = "pca", overwrite: bool = False,
+               sample: int | None = None, sample_users: int = 0, base_url: str | None = None,
+               progress: bool = False) -> list[dict] | None:
+    """``embedrec export``: the run (default cfg.run.dir) opened as ``open`` does and written as ``Model.export``
+    (``to`` into the folder ``output``), ``Model.topk_all`` and ``Model.plot_map`` write it, in that order; every
+    request is checked before anything is written (the plot's file name, and under torchrun, where the ranks
+    share ``topk_all``, that nothing else is asked). One dict per output; None on a torchrun rank other than 0,
+    where rank 0 alone reports."""
+    from embedrec.device import secondary
+    from embedrec.export import plot_target
+    from embedrec.models import one_process
+
+    if not (to or topk_all or plot):
+        raise UsageError("export_run: nothing to export: give to=FORMAT with output=DIR, topk_all=FILE, or "
+                         "plot=FILE.png")
+    if to and not output:
+        raise UsageError(f"export_run: to={to!r} needs output=DIR")
+    cfg = _config(cfg, "export_run")
+    if plot:  # before the export and the top-K have written anything
+        plot_target(plot, overwrite)
+    if to or plot:
+        one_process("export_run")
+    with open(run_dir, cfg) as model:
+        results = []
+        if to:
+            results.append(model.export(to, output, overwrite=overwrite, sample=sample, sample_users=sample_users,
+                                        base_url=base_url))
+        if topk_all:
+            results.append(model.topk_all(topk_all, k, overwrite=overwrite, device=cfg.train.device,
+                                          progress=progress))
+            if secondary():
+                return None
+        if plot:
+            results.append(model.plot_map(plot, plot_method, overwrite=overwrite))
+    return results
+

@@ -20,6 +20,7 @@ from embedrec.export_tables import (
     faiss_files,
     feature_rows,
     is_export,
+    opened_run,
     score_terms,
     tables,
     torch_state,
@@ -29,7 +30,7 @@ from embedrec.fsutil.outputs import atomic_dir
 from embedrec.serve.recommender import Recommender
 
 __all__ = ["MARKER", "TARGETS", "_place_labels", "export_dir", "faiss_files", "feature_rows", "is_export",
-           "plot_map", "plot_target", "projector", "score_terms", "tables", "topk_all", "topk_range",
+           "opened_run", "plot_map", "plot_target", "projector", "score_terms", "tables", "topk_all", "topk_range",
            "torch_state", "write_empty_event_file"]
 
 
@@ -38,6 +39,7 @@ TARGETS = ("projector", "parquet", "npy", "csv", "faiss", "torch")
 
 def export_dir(rec: Recommender, target: str, out: str | Path, overwrite: bool = False, sample: int | None = None,
                users: int = 0, base_url: str | None = None) -> dict:
+    rec = opened_run(rec, "export")
     if target not in TARGETS:
         raise UsageError(f"{marked(f'--to {target!r}', f'target={target!r}')}: expected one of {', '.join(TARGETS)}")
     with atomic_dir(out, overwrite=overwrite, ours=is_export, command="embedrec export",

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.errors import ArtifactError, OutputExists, UsageError
+from embedrec.export_tables import opened_run
 from embedrec.fsutil.outputs import atomic_file
 from embedrec.serve.recommender import Recommender
 
@@ -55,6 +56,7 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
              overwrite: bool = False) -> dict:
     """A 2-D map of the movie embeddings coloured by each movie's most specific genre (its rarest), labelled with
     the most-rated titles; written in the format the file name's extension picks (:func:`plot_target`)."""
+    rec = opened_run(rec, "plot_map")
     path, fmt = plot_target(path, overwrite)
     import matplotlib
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, UsageError
 from embedrec.serve.recommender import Recommender
 
 MARKER = ".embedrec-export.json"  # what export writes beside the files; --overwrite replaces only such a folder
@@ -37,6 +37,19 @@ def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
     more = f" and {len(other) - 5} more" if len(other) > 5 else ""
     raise ArtifactError(f"'{folder}' holds entries embedrec export did not write ({shown}{more}), which "
                         f"«--overwrite|overwrite=True» would delete; move them out of it, or {fix}")
+
+
+def opened_run(rec, method: str) -> Recommender:
+    """``rec`` as the export functions take it: a Recommender over a run's files. A Model (``er.open``,
+    ``er.train``) is refused with the method that exports it, a Recommender built in memory with how to save it (a
+    review: both were AttributeErrors)."""
+    if not isinstance(rec, Recommender):
+        raise UsageError(f"{method}: expected a serve.recommender.Recommender, not {type(rec).__name__}; for a model "
+                         f"from er.open or er.train, call model.{method}(...)")
+    if rec.run is None:
+        raise UsageError(f"{method}: this Recommender is built in memory and has no run files to export; save the "
+                         f"model first (model.save(run_dir)), then er.open(run_dir).{method}(...)")
+    return rec
 
 
 def score_terms(rec: Recommender) -> dict:
@@ -131,7 +144,7 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
     """The run's index files (each checked against the run manifest first) with their id maps and metadata."""
     from embedrec.serve.index import COS_FILE, IP_FILE
 
-    fix = "rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»"
+    fix = "rebuild it with «'embedrec index rebuild'|er.rebuild_index(run_dir)»"
     recorded = (rec.run.manifest.get("index") or {}).get("files") or {}
     for name in (IP_FILE, COS_FILE):
         # checked in full: a flat-index run never loads these files, so nothing else would notice damage

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.errors import ArtifactError, OutputExists, UsageError
-from embedrec.export_tables import MARKER, is_export
+from embedrec.export_tables import MARKER, is_export, opened_run
 from embedrec.fsutil.files import side_stem
 from embedrec.fsutil.outputs import TMP, atomic_dir, atomic_file, check_replaceable
 from embedrec.serve.recommender import Recommender
@@ -35,6 +35,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     from embedrec import device as DV
     from embedrec import distributed as D
 
+    rec = opened_run(rec, "topk_all")
     if str(path) == "-":  # not a folder named '-'
         raise UsageError("«--topk-all|path» '-': this writes a file, not standard output; give a .parquet or .csv "
                          "file name, or for the lists on standard output pipe the user ids to "

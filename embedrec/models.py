@@ -7,6 +7,7 @@ the workflow (load_config, ingest, train, open).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -120,8 +121,36 @@ def _check(value: str, allowed: tuple, name: str) -> None:
         raise UsageError(f"{name}={value!r}: expected one of {', '.join(map(repr, allowed))}")
 
 
+def _count(value, name: str, least: int) -> int:
+    """A whole-number argument of at least ``least`` (a flag or a float is refused, not read as a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise UsageError(f"{name}={shorten(repr(value), 40)}: give a whole number >= {least}")
+    return int(value)
+
+
+def _path_arg(value, call: str, name: str) -> None:
+    """A file or folder to write: a str or os.PathLike."""
+    import os
+
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise UsageError(f"{call}: {name} must be a path (str or pathlib.Path), not {shorten(repr(value), 40)}")
+
+
+def one_process(what: str) -> None:
+    """Refuse ``what`` (an export that is not every user's top-K) under torchrun: only ``topk_all`` splits its work
+    over the ranks."""
+    from embedrec.device import active
+
+    if active():
+        raise UsageError(f"under torchrun, export runs «--topk-all|topk_all» only (each rank scores its users); run "
+                         f"«--to and --plot|{what}» in one process")
+
+
+
+
 class Model:
-    """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate.
+    """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate; and what
+    ``embedrec export`` writes of it: export, topk_all, plot_map.
 
     Built over a ``recommend.Recommender`` (row numbers, the search); ``er.open`` gives one over a run's files,
     ``er.train`` a TrainedModel over arrays in memory. Both answer through the same code."""
@@ -411,6 +440,78 @@ class Model:
 
         return run_eval_k(self.engine.run)
 
+    # ----------------------------------------------------------------- export (``embedrec export``)
+    @contextlib.contextmanager
+    def _served(self, call: str) -> Iterator[Recommender]:
+        """The Recommender over this model's run, which the exports read (the index files, the popularity, a feature
+        model's tables): an opened run's own."""
+        yield self.engine
+
+    def export(self, fmt: str, out: str | Path, *, overwrite: bool = False, sample: int | None = None,
+               sample_users: int = 0, base_url: str | None = None) -> dict:
+        """``embedrec export --to FMT -o OUT``: the embeddings written into the folder ``out`` as ``fmt``:
+        'projector' (TensorBoard Embedding Projector files; ``sample`` movies at most, ``sample_users`` users too,
+        ``base_url`` the URL the folder will be served from), 'parquet', 'npy' or 'csv' (vectors, biases, ids,
+        titles, and model.json: how the terms add up), 'faiss' (the run's index files with their id maps) or
+        'torch' (state_dict.pt of the PyTorch module). The folder is written whole or not at all; an existing one
+        needs ``overwrite=True`` (and holds only an earlier export's files). Returns what was written. A model from
+        ``er.train`` is exported once saved (``model.save(run_dir)``)."""
+        from embedrec.export import TARGETS, export_dir
+
+        _check(fmt, TARGETS, "fmt")
+        _path_arg(out, "export", "out")
+        if str(out) == "-":
+            raise UsageError(f"export: out='-': fmt={fmt!r} writes a folder of files, not to standard output; give a "
+                             f"folder, e.g. 'out/{fmt}'")
+        overwrite = _flag(overwrite, "overwrite")
+        if fmt != "projector" and (sample is not None or sample_users or base_url is not None):
+            raise UsageError("export: sample, sample_users and base_url apply to fmt='projector' only")
+        if sample is not None:
+            _count(sample, "sample", 1)
+        _count(sample_users, "sample_users", 0)
+        one_process("export")
+        with self._served("export") as rec:
+            return export_dir(rec, fmt, out, overwrite, sample, sample_users, base_url=base_url)
+
+    def topk_all(self, path: str | Path, k: int | None = None, *, overwrite: bool = False,
+                 batch_size: int | None = None, device: str | None = None, progress: bool = False) -> dict:
+        """``embedrec export --topk-all PATH``: the top-k movies of every user (``k`` default recommend.k), the rows
+        ``recommend`` gives (user_id, rank, movie_id, title, year, genres, score), streamed in batches of
+        ``batch_size`` (default recommend.batch_size) to a .parquet or .csv file, or to a folder of Parquet parts
+        for a ``path`` without an extension. An existing output needs ``overwrite=True``. ``device='cuda'``
+        scores on the GPU (as train.device; default the CPU); ``progress=True`` shows a bar. Under torchrun each rank
+        scores its share of the users and rank 0 writes the result. Returns the path, the users listed and k."""
+        from embedrec.device import secondary
+        from embedrec.export import topk_all, topk_range
+
+        _path_arg(path, "topk_all", "path")
+        overwrite, progress = _flag(overwrite, "overwrite"), _flag(progress, "progress")
+        k = self._k(k)
+        with self._served("topk_all") as rec:
+            batch = _count(batch_size if batch_size is not None else rec.cfg.batch_size, "batch_size", 1)
+            if not progress:
+                return topk_all(rec, path, k, overwrite, batch, device=device)
+            from tqdm import tqdm
+
+            lo, hi = topk_range(rec, batch)  # this rank's users, as topk_all scores them
+            with tqdm(total=hi - lo, desc="top-k", unit="user", disable=secondary()) as bar:
+                return topk_all(rec, path, k, overwrite, batch, bar.update, device=device)
+
+    def plot_map(self, path: str | Path, method: str = "pca", *, overwrite: bool = False) -> dict:
+        """``embedrec export --plot PATH``: a 2-D map of the movie embeddings (``method`` 'pca', 'tsne' with
+        scikit-learn or 'umap' with umap-learn), coloured by genre, the most-rated titles labelled, in the image
+        format the file name's extension picks (.png, .svg, .pdf, ...). An existing file needs
+        ``overwrite=True``. Returns the path and the method."""
+        from embedrec.export import plot_map, plot_target
+
+        _path_arg(path, "plot_map", "path")
+        _check(method, ("pca", "tsne", "umap"), "method")
+        overwrite = _flag(overwrite, "overwrite")
+        plot_target(path, overwrite)  # the name, its format, an existing file: before the model is read
+        one_process("plot_map")
+        with self._served("plot_map") as rec:
+            return plot_map(rec, path, method, overwrite=overwrite)
+
 
 def fold_in_solve(loss: str, train_cfg, pairs: int, n_users: int, n_movies: int, timed: bool) -> dict | None:
     """What a run's manifest records of its users' solve (``training_ratings.solve``, serve.foldin.fold_in): als
@@ -439,6 +540,7 @@ class TrainedModel(Model):
         from embedrec.run import serving_arrays
 
         self.config, self.dataset, self.metrics, self.result = cfg, ds, metrics, result
+        self._saved: Path | None = None  # the artifacts folder save() published, which the exports read
         # how training took the ratings, for a new user's fold-in: what ingest kept, what als weighted
         loss = extra["model"]["loss"]
         ratings = {"min_rating": ds.manifest.get("min_rating"),
@@ -482,8 +584,21 @@ class TrainedModel(Model):
         cfg = self.config.updated({"run.dir": str(run_dir)})
         log_text = "".join(json.dumps(r) + "\n" for r in self._history)
 
-        return publish(run_dir, lambda tmp: save_artifacts(tmp, self._f, self.dataset, self._state_bytes, self._extra,
-                                                           cfg.to_yaml(), self.metrics, cfg.index, log_text))
+        self._saved = publish(run_dir, lambda tmp: save_artifacts(tmp, self._f, self.dataset, self._state_bytes,
+                                                                  self._extra, cfg.to_yaml(), self.metrics, cfg.index,
+                                                                  log_text))
+        return self._saved
+
+    @contextlib.contextmanager
+    def _served(self, call: str) -> Iterator[Recommender]:
+        """The run this model was saved to, opened for the exports (they read its files: the index, the
+        popularity); UsageError before ``save``, ArtifactError once a later ``train`` replaced it there."""
+        saved = getattr(self, "_saved", None)  # (a TrainedModel pickled before save() kept it has none)
+        if saved is None:
+            raise UsageError(f"{call}: this model is in memory only (er.train writes nothing); save it to a run "
+                             f"first: model.save(run_dir), then model.{call}(...) or er.open(run_dir).{call}(...)")
+        with Model(Recommender.open(saved, self.engine.cfg)) as opened:  # its hold let go afterwards
+            yield opened.engine
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None) -> dict:
         from embedrec.evaluate import check_ks, evaluate_factors

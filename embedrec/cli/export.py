@@ -47,8 +47,8 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
       embedrec export --topk-all out/top10.parquet -k 10
       embedrec export --plot out/movies.png
     """
+    from embedrec.api import export_run
     from embedrec.errors import UsageError
-    from embedrec.export import export_dir, plot_map, plot_target, topk_all, topk_range
 
     if not (target or topk_path or plot_path):
         raise UsageError("nothing to export: give --to FORMAT -o DIR, --topk-all FILE, or --plot FILE.png")
@@ -66,33 +66,11 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
                                           ("--plot-method", method_given, plot_path, "--plot")):
         if given and not applies:
             usage_error(f"{option} applies to {where} only")
-    if plot_path:  # before --to and --topk-all have written anything
-        plot_target(plot_path, overwrite)
-    from embedrec.device import active
-
-    if active() and (target or plot_path):
-        raise UsageError("under torchrun, export runs --topk-all only (each rank scores its users); run --to and "
-                         "--plot in one process")
-    from embedrec.serve.recommender import Recommender
-
-    rec = Recommender.open(run_dir or cfg.run.dir, cfg.recommend)
-    results = []
-    if target:
-        results.append(export_dir(rec, target, output, overwrite, sample, n_users, base_url=base_url))
-    if topk_path:
-        from tqdm import tqdm
-
-        from embedrec.device import secondary
-
-        lo, hi = topk_range(rec, cfg.recommend.batch_size)  # this rank's users, as topk_all scores them
-        with tqdm(total=hi - lo, desc="top-k", unit="user",
-                  disable=not progress_enabled() or secondary()) as bar:
-            results.append(topk_all(rec, topk_path, k or cfg.recommend.k, overwrite, cfg.recommend.batch_size,
-                                    bar.update, device=cfg.train.device))
-        if secondary():  # under torchrun, rank 0 alone reports
-            return
-    if plot_path:
-        results.append(plot_map(rec, plot_path, plot_method, overwrite=overwrite))
+    results = export_run(cfg, run_dir or None, to=target, output=output, topk_all=topk_path, k=k, plot=plot_path,
+                         plot_method=plot_method, overwrite=overwrite, sample=sample, sample_users=n_users,
+                         base_url=base_url, progress=progress_enabled())
+    if results is None:  # under torchrun, rank 0 alone reports
+        return
     for r in results:
         log.info("exported: %s", ", ".join(f"{a}={b}" for a, b in r.items()))
     click.echo(json.dumps(results, indent=2))
