@@ -6,6 +6,8 @@
     model = er.train(ds, cfg)
     model.save(cfg.run.dir)
     er.open(cfg.run.dir).recommend([196, 186], k=10)
+    er.open(cfg.run.dir).export("parquet", "out/embeddings")   # also .topk_all(path, k=10), .plot_map(path)
+    er.verify_files(cfg.run.dir); er.rebuild_index(cfg.run.dir, cfg); er.tune_dims(cfg, dims=[16, 32])
 
 The names are exported lazily (PEP 562): ``import embedrec`` loads no numpy, torch or pandas; each name loads
 its module when first used (see embedrec/api.py).
@@ -22,7 +24,8 @@ _logging.getLogger("embedrec").addFilter(_TermsFilter(cli=False))
 # stderr); the CLI adds its own handler
 _logging.getLogger("embedrec").addHandler(_logging.NullHandler())
 
-_API = ("load_config", "ingest", "train", "open", "Model", "TrainedModel", "Recommendations", "Predictions")
+_API = ("load_config", "ingest", "train", "open", "tune_dims", "verify_files", "rebuild_index", "Model",
+        "TrainedModel", "Recommendations", "Predictions")
 _ERRORS = ("EmbedrecError", "ConfigError", "DataError", "ArtifactError", "UsageError", "NotFoundError",
            "TrainingError", "Interrupted")
 __all__ = [*_API, *_ERRORS, "__version__"]

@@ -7,6 +7,7 @@
     rec = er.open("runs/mine")                   # a Model over the run's files (no torch, no pandas)
     rec.recommend([196, 186], k=10)              # Recommendations: user ids -> movie ids and scores
     rec.export("parquet", "out/emb")             # embedrec export (also rec.topk_all(path), rec.plot_map(path))
+    verify_files(run), rebuild_index(run, cfg), tune_dims(cfg)   # embedrec verify, index rebuild, tune-dims
 
 A Model answers in the ids of the source data and never in row numbers. An id not in the training data
 raises NotFoundError unless ``missing=`` says otherwise. The CLI's ``recommend`` and ``predict`` commands
@@ -366,3 +367,81 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
             results.append(model.plot_map(plot, plot_method, overwrite=overwrite))
     return results
 
+
+def tune_dims(cfg: Config | None = None, *, dims: Iterable[int] | None = None,
+              weight_decays: Iterable[float] | None = None, tolerance: float | None = None, fresh: bool = False,
+              write: str | Path | None = None, overwrite: bool = False, config_file: str | Path | None = None,
+              progress: bool = False) -> dict:
+    """``embedrec tune-dims``: train one model per dimension (``dims``, default tune.dims, with the fourth-root
+    value added) and weight decay (``weight_decays``, default tune.weight_decays) on the train split, score each on
+    valid, and choose the smallest dimension within ``tolerance`` (a share, e.g. 0.01; default tune.tolerance) of
+    the best. The trials run in worker processes into tune.dir (default run.dir/tune), where finished ones are kept
+    and reused by the next call unless ``fresh=True``; tune.json and tune.png record them there.
+
+    Returns {'trials': [...], 'chosen': {the chosen trial}, 'metric', 'fourth_root', 'results', 'plot'}.
+    ``write``: also write a copy of the config with the choice to that file (checked before the sweep; an
+    existing file is replaced only when tune-dims wrote it, or with ``overwrite=True``); ``config_file``: the
+    file ``cfg`` was read from, never written over and named in the new file's header. Ctrl-C (or SIGTERM where
+    the caller takes it as one) stops the workers and raises ``Interrupted``: the finished trials are kept."""
+    import numbers
+
+    from embedrec.errors import Interrupted, Terminated, shorten
+    from embedrec.tune import check_write_target, sweep, write_choice
+
+    cfg = _config(cfg, "tune_dims")
+    given = {}
+    for name, values, kind in (("dims", dims, int), ("weight_decays", weight_decays, float)):
+        if values is None:
+            continue
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise UsageError(f"tune_dims: {name} must be a list of numbers, e.g. {name}=[16, 32, 64], not "
+                             f"{type(values).__name__}")
+        values = list(values)
+        if any(isinstance(v, bool) or not isinstance(v, numbers.Integral if kind is int else numbers.Real)
+               for v in values):
+            raise UsageError(f"tune_dims: {name}={shorten(repr(values), 60)}: give a list of "
+                             f"{'whole numbers, e.g. [16, 32, 64]' if kind is int else 'numbers, e.g. [1e-4, 1e-3]'}")
+        given[name] = [kind(v) for v in values]
+    if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real)):
+        raise UsageError(f"tune_dims: tolerance must be a share such as 0.01, not {type(tolerance).__name__}")
+    for value, name in ((write, "write"), (config_file, "config_file")):
+        if value is not None:
+            _path(value, name, "tune_dims", "er.tune_dims(cfg, write='tuned.yaml')")
+    config_file = None if config_file is None else str(config_file)
+    if write is not None:  # before the sweep, not after its hours
+        check_write_target(write, config_file, overwrite)
+    try:
+        res = sweep(cfg, given.get("dims"), given.get("weight_decays"), tolerance, fresh, progress)
+    except Terminated:  # outside the trials (loading the dataset, the plot): each leaves nothing half-written
+        raise Interrupted("tune-dims terminated (SIGTERM): nothing half-written was left behind; rerun the same "
+                          "command to continue", terminated=True) from None
+    if write is not None:
+        write_choice(cfg, res["chosen"], write, config_file, overwrite)
+    return res
+
+
+def verify_files(path: str | Path | None = None, cfg: Config | None = None) -> dict:
+    """``embedrec verify``: hash every file of a run (its current model; default cfg.run.dir), one of its
+    artifacts-* folders, or a prepared dataset against the SHA-256 its manifest records, and refuse a file the
+    manifest does not list. Returns {'what': 'run' or 'dataset', 'path', 'files', 'bytes'}; ArtifactError names the
+    first file that does not match and how to make it again."""
+    from embedrec.verify import verify_path
+
+    if path is None:
+        path = _config(cfg, "verify_files").run.dir
+    else:
+        _path(path, "path", "verify_files", "er.verify_files(None, cfg) checks cfg.run.dir")
+    return verify_path(path)
+
+
+def rebuild_index(run_dir: str | Path | None = None, cfg: Config | None = None) -> dict:
+    """``embedrec index rebuild``: build a trained run's FAISS indexes again from its embeddings with cfg.index's
+    settings (e.g. ``cfg.updated({"index.kind": "hnsw"})``), published as a new model folder of the run (default
+    cfg.run.dir); the other files are carried over, each checked first. Returns the index's manifest entry (kind,
+    settings, the measured recall). A Model opened before keeps answering from the folder it opened."""
+    from embedrec.run import rebuild_index as rebuild
+
+    if run_dir is not None:
+        _path(run_dir, "run_dir", "rebuild_index", "er.rebuild_index(None, cfg) rebuilds cfg.run.dir")
+    cfg = _config(cfg, "rebuild_index")
+    return rebuild(run_dir if run_dir is not None else cfg.run.dir, cfg.index)

@@ -34,7 +34,7 @@ def index_rebuild(cfg: Config, run_dir):
     Example:
       embedrec index rebuild --set index.kind=hnsw --set index.ef_search=64
     """
-    from embedrec.run import rebuild_index
+    from embedrec.api import rebuild_index
 
-    meta = rebuild_index(run_dir or cfg.run.dir, cfg.index)
+    meta = rebuild_index(run_dir or None, cfg)
     click.echo(json.dumps(meta, indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -67,10 +68,10 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
       embedrec tune-dims
       embedrec tune-dims --dims 32,64,128,256 --tolerance 1% --write configs/tuned.yaml
     """
+    from embedrec import api
     from embedrec.config import find_config
-    from embedrec.errors import Interrupted, Terminated
     from embedrec.output import resolve_format, write_rows
-    from embedrec.tune import check_write_target, choice_sets, sweep, write_choice
+    from embedrec.tune import choice_sets
 
     if run_dir:  # the sweep's folder is run.dir/tune unless tune.dir says otherwise
         from embedrec.config import set_explicit
@@ -78,17 +79,11 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         cfg = set_explicit(cfg, "run.dir", run_dir)
     dim_list = _numbers(dims, "--dims", int)
     input_config = find_config(click.get_current_context().params.get("config_path"))  # -c, $EMBEDREC_CONFIG, ./
-    input_config = None if input_config is None else str(input_config)
-    if write_path:
-        check_write_target(write_path, input_config, overwrite)
-    try:
-        # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the workers stopped, finished trials kept, exit 143
-        with sigterm_as_interrupt():
-            res = sweep(cfg, dim_list, _numbers(wds, "--weight-decay"), _tolerance(tolerance), fresh,
-                        progress_enabled())
-    except Terminated:  # outside the trials (loading the dataset, the plot): each leaves nothing half-written
-        raise Interrupted("tune-dims terminated (SIGTERM): nothing half-written was left behind; rerun the same "
-                          "command to continue", terminated=True) from None
+    wd_list, share = _numbers(wds, "--weight-decay"), _tolerance(tolerance)
+    # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the workers stopped, finished trials kept, exit 143
+    with sigterm_as_interrupt():
+        res = api.tune_dims(cfg, dims=dim_list, weight_decays=wd_list, tolerance=share, fresh=fresh, write=write_path,
+                    overwrite=overwrite, config_file=input_config, progress=progress_enabled())
     chosen = res["chosen"]
     fmt = resolve_format(fmt)
     if fmt == "json":
@@ -109,5 +104,4 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
              res["metric"], chosen["valid_metric"], res["fourth_root"], " ".join(choice_sets(chosen)))
     log.info("results: %s; plot: %s", res["results"], res["plot"])
     if write_path:
-        p = write_choice(cfg, chosen, write_path, input_config, overwrite)
-        log.info("wrote %s", p)
+        log.info("wrote %s", Path(write_path))

@@ -31,11 +31,11 @@ def verify(cfg: Config, path, run_dir):
       embedrec verify runs/ml-25m                  # or: embedrec verify --run runs/ml-25m
       embedrec verify data/prepared/ml-100k
     """
+    from embedrec import api
     from embedrec.errors import UsageError
-    from embedrec.verify import verify_path
 
     if path and run_dir:
         raise UsageError(f"give PATH or --run, not both ('{path}', '{run_dir}')")
-    info = verify_path(path or run_dir or cfg.run.dir)
+    info = api.verify_files(path or run_dir or None, cfg)
     click.echo(f"ok: {info['what']} '{info['path']}': {info['files']} files ({info['bytes']:,} bytes) match "
                "their checksums")

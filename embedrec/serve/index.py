@@ -397,18 +397,18 @@ def _params(kind: str, ip: VectorIndex, cos: VectorIndex, cfg: IndexConfig) -> d
 def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: int) -> VectorIndex:
     """Load ``which`` ('ip' or 'cos') and check it holds expect_n vectors of the query dimension expect_dim."""
     if not path.exists():
-        raise ArtifactError(f"index '{path}' is missing; rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)» or train again")
+        raise ArtifactError(f"index '{path}' is missing; rebuild it with «'embedrec index rebuild'|er.rebuild_index(run_dir)» or train again")
     verify_index_file(path, (meta.get("files") or {}).get(path.name))
     try:
         idx = faiss.read_index(str(path)) if _c_path(path) else \
             faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
     except RuntimeError as e:
         raise ArtifactError(f"index '{path}' cannot be read ({first_line(e, 120)}); rebuild it with "
-                            "«'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»") from None
+                            "«'embedrec index rebuild'|er.rebuild_index(run_dir)»") from None
     vi = VectorIndex(idx, meta.get(f"{which}_transform", "ip"), float(meta.get("ip_max_norm", 0.0)))
     if vi.ntotal != expect_n or vi.dim != expect_dim:
         raise ArtifactError(f"index '{path}' holds {vi.ntotal} x {vi.dim} vectors but the embeddings are "
-                            f"{expect_n} x {expect_dim}: they do not belong together; run «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»")
+                            f"{expect_n} x {expect_dim}: they do not belong together; run «'embedrec index rebuild'|er.rebuild_index(run_dir)»")
     params = meta.get("params", {})
     breadth = params.get("efSearch" if which == "ip" else "efSearch_similar") or \
         params.get("nprobe" if which == "ip" else "nprobe_similar")
@@ -427,5 +427,5 @@ def verify_index_file(path: Path, entry: dict | None, max_bytes: int | None = No
 
     if max_bytes is None:
         max_bytes = fsutil.VERIFY_ON_OPEN_MAX
-    fsutil.read_checked(path, entry, "index", "rebuild it with «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)»",
+    fsutil.read_checked(path, entry, "index", "rebuild it with «'embedrec index rebuild'|er.rebuild_index(run_dir)»",
                  max_bytes)

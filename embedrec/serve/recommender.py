@@ -180,7 +180,7 @@ class Recommender:
             meta = self.run.manifest["index"]
             if meta.get("embeddings_sha256") != self.run.manifest.get("embeddings_sha256"):
                 raise ArtifactError(f"the index in '{self.run.path}' was built from other embeddings than the run's; "
-                                    "run «'embedrec index rebuild'|embedrec.run.rebuild_index(run_dir)» to rebuild it")
+                                    "run «'embedrec index rebuild'|er.rebuild_index(run_dir)» to rebuild it")
             ix = _index_module()
             self._ip = ix.load_index(self.run.path / ix.IP_FILE, meta, "ip", self.Q.shape[0], self.Q.shape[1] + 1)
         return self._ip
