@@ -146,8 +146,6 @@ def one_process(what: str) -> None:
                          f"«--to and --plot|{what}» in one process")
 
 
-
-
 class Model:
     """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate; and what
     ``embedrec export`` writes of it: export, topk_all, plot_map.
@@ -593,7 +591,7 @@ class TrainedModel(Model):
     def _served(self, call: str) -> Iterator[Recommender]:
         """The run this model was saved to, opened for the exports (they read its files: the index, the
         popularity); UsageError before ``save``, ArtifactError once a later ``train`` replaced it there."""
-        saved = getattr(self, "_saved", None)  # (a TrainedModel pickled before save() kept it has none)
+        saved = getattr(self, "_saved", None)  # (none in a TrainedModel pickled by an older embedrec)
         if saved is None:
             raise UsageError(f"{call}: this model is in memory only (er.train writes nothing); save it to a run "
                              f"first: model.save(run_dir), then model.{call}(...) or er.open(run_dir).{call}(...)")
