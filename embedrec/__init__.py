@@ -26,8 +26,8 @@ _logging.getLogger("embedrec").addHandler(_logging.NullHandler())
 
 _API = ("load_config", "ingest", "train", "open", "tune_dims", "verify_files", "rebuild_index", "Model",
         "TrainedModel", "Recommendations", "Predictions")
-_ERRORS = ("EmbedrecError", "ConfigError", "DataError", "ArtifactError", "UsageError", "NotFoundError",
-           "TrainingError", "Interrupted")
+_ERRORS = ("EmbedrecError", "ConfigError", "DataError", "ArtifactError", "OutputRefused", "OutputExists",
+           "UsageError", "NotFoundError", "TrainingError", "Interrupted")
 __all__ = [*_API, *_ERRORS, "__version__"]
 
 

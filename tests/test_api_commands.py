@@ -151,6 +151,10 @@ def test_the_new_names_are_functions_beside_the_modules_they_call():
 
     for name in ("tune_dims", "verify_files", "rebuild_index"):
         assert getattr(er, name) is getattr(api, name) and name in er.__all__
+    from embedrec import errors  # an output refused is catchable as er.OutputRefused, an ArtifactError
+
+    assert er.OutputExists is errors.OutputExists and issubclass(er.OutputExists, er.OutputRefused)
+    assert issubclass(er.OutputRefused, er.ArtifactError) and er.OutputRefused.exit_code == 2
 
 
 def test_verify_as_the_cli(trained_run, tmp_path, capsys):
