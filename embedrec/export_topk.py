@@ -170,7 +170,7 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
             rows = np.arange(s, min(s + batch, hi))
             if untrained is not None:
                 rows = rows[~untrained(rows)]
-            ids, scores = rec.recommend_rows(rows, k) if X is None else _recommend_rows_torch(rec, rows, k, X, device)
+            ids, scores = rec.recommend_rows(rows, k, search=None if X is None else _exact_search(X, device))
             listed += sum(1 for i in ids if len(i))
             if suffix == ".csv":
                 from embedrec.data.ids import py_id
@@ -208,20 +208,17 @@ def _topk_table(rec: Recommender, rows, ids, scores, pa):
     })
 
 
-def _recommend_rows_torch(rec: Recommender, rows: np.ndarray, k: int, X, device: str):
-    """Recommender.recommend_rows scored exactly on a GPU: [p_u, 1] . [q_m, b_m], seen movies excluded."""
+def _exact_search(X, device: str):
+    """Recommender.recommend_rows' search scored exactly with torch on ``device`` (a GPU): [p_u, 1] . [q_m, b_m]
+    against ``X``, the augmented movies already there, exclusions at -inf."""
     from embedrec.evaluate import torch_topk
-    from embedrec.model.factors import augment_users
-    from embedrec.sparse import gather_csr
 
-    r, c, _ = gather_csr(rec.seen_ptr, rec.seen_idx, rows)
-    top, vals = torch_topk(augment_users(np.asarray(rec.factors.user[rows])), X, None, (r, c), k, device)
-    keep = top >= 0
-    ids, scores = [t[m] for t, m in zip(top, keep)], [v[m] for v, m in zip(vals, keep)]
-    if rec.factors.explicit:
-        extra = rec.factors.user_offset(rows)
-        scores = [rec.factors.clip(s + e) for s, e in zip(scores, extra)]
-    return ids, scores
+    def search(queries: np.ndarray, excl: tuple, k: int) -> tuple[list, list]:
+        top, vals = torch_topk(queries, X, None, excl, k, device)
+        keep = top >= 0
+        return [t[m] for t, m in zip(top, keep)], [v[m] for v, m in zip(vals, keep)]
+
+    return search
 
 
 def _merge_parts(parts: list[Path], out: Path, suffix: str) -> None:

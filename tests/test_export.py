@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, UsageError
 from embedrec.export import export_dir, plot_map, topk_all
 from embedrec.serve.recommender import Recommender
 from embedrec.serve.stream import as_rows, recommend_many
@@ -366,3 +366,24 @@ def test_odd_output_folders_are_named_for_what_they_are(rec, tmp_path, monkeypat
     assert r.exit_code == 2 and _one_line(r) == (
         f"error: '{runs}' is a folder of embedrec runs or datasets, which this command does not write; --overwrite "
         "only replaces a folder of its own kind: choose another output folder")
+
+
+def test_topk_all_exact_torch_search_goes_through_the_same_checks_and_tail(rec, monkeypatch):
+    """An architecture review: the GPU path of --topk-all re-implemented recommend_rows' tail and skipped its
+    checks (non-finite vectors, the seen arrays) and the filter of movies without training ratings. It is now a
+    search handed to recommend_rows: run on the CPU here, it gives what the index gives (explicit: clipped)."""
+    import torch
+
+    import embedrec.evaluate
+    from embedrec.export_topk import _exact_search
+
+    monkeypatch.setattr(embedrec.evaluate, "_is_gpu", lambda device: True)  # the GPU path, on torch's CPU device
+    rows = np.arange(min(40, rec.factors.n_users))
+    want_i, want_s = rec.recommend_rows(rows, 7)
+    got_i, got_s = rec.recommend_rows(rows, 7, search=_exact_search(torch.from_numpy(rec.factors.augmented_movies()),
+                                                                    "cpu"))
+    assert rec.explicit and all(np.array_equal(a, b) for a, b in zip(want_i, got_i))
+    for a, b in zip(want_s, got_s):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    with pytest.raises(UsageError, match="takes no allowed movies"):
+        rec.recommend_rows(rows, 7, allowed=np.array([1, 2]), search=lambda q, e, k: ([], []))

@@ -257,8 +257,10 @@ class Recommender:
     def _lossy(self) -> bool:
         return self.run is not None and (self.run.manifest.get("index") or {}).get("kind") in LOSSY_KINDS
 
-    def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None):
-        """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen."""
+    def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None, search=None):
+        """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen. ``search``:
+        (queries [p_u, 1], exclusions (query row, movie row), k) -> (movie rows, scores) per query, in place of
+        the index (export's exact scoring on a GPU); the checks and the tail are the same either way."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self.P.shape[0]):
             # user_rows marks unknown ids -1, and P[-1] is the last user: never answer for it silently
@@ -273,7 +275,12 @@ class Recommender:
             r, c, _ = gather_csr(self.seen_ptr, self.seen_idx, np.asarray(rows))
             check_seen_rows(self.run, c, self.factors.n_movies)
             excl = (r, c.astype(np.int64))
-        ids, scores = self._search_users(q, excl, k, allowed)
+        if search is None:
+            ids, scores = self._search_users(q, excl, k, allowed)
+        else:
+            if allowed is not None:
+                raise UsageError("recommend_rows: a search of its own takes no allowed movies")
+            ids, scores = self._trained_only(*search(q, excl, k))
         if self.explicit:
             scores = [self.factors.clip(s + e) for s, e in zip(scores, self.factors.user_offset(rows))]
         return ids, scores
