@@ -103,7 +103,7 @@ class FeaturesConfig:
     age_edges: Union[list[float], None] = _opt([18.0, 25.0, 35.0, 45.0, 50.0, 56.0])
     dims: list[str] = _opt([])
     crosses: list[list[str]] = _opt([])
-    cross_buckets: int = _opt(10000, min=1)
+    cross_buckets: int = _opt(10000, min=1, max=10_000_000)  # rows of a table: 1e13 tried to allocate 40 TB
 
     @property
     def active(self) -> bool:

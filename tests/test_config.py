@@ -280,10 +280,11 @@ def test_index_settings_have_upper_bounds():
     from embedrec.config import load_config
     from embedrec.errors import ConfigError
 
-    for key, value in (("index.hnsw_m", 100000), ("index.ef_search", 10**6), ("index.ef_construction", 10**6)):
+    for key, value in (("index.hnsw_m", 100000), ("index.ef_search", 10**6), ("index.ef_construction", 10**6),
+                       ("features.cross_buckets", 10**13)):  # a red team: train tried to allocate 40 TB
         with pytest.raises(ConfigError, match=f"'{key}'.*is above the maximum"):
             load_config(None, [f"{key}={value}"])
-    load_config(None, ["index.hnsw_m=64", "index.ef_search=512"])
+    load_config(None, ["index.hnsw_m=64", "index.ef_search=512", "features.cross_buckets=10000000"])
 
 
 def test_a_yaml_tag_that_cannot_build_its_value_is_a_config_error(tmp_path):
