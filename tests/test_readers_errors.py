@@ -86,6 +86,34 @@ def test_recbole_item_file_with_wrong_field_count_names_the_line(tmp_path):
         read_recbole(tmp_path)
 
 
+@pytest.mark.parametrize("chunk", [3, 7, 1 << 24])
+def test_recbole_inter_line_with_extra_fields_is_refused_naming_it(tmp_path, chunk):
+    """A red team: read_csv with usecols dropped a .inter line's extra fields, so '7 11 4 junk more' under a
+    3-column header was a rating of 4. Counted per line in chunks (small ones here: a line across chunks)."""
+    from embedrec.data.recbole import _refuse_long_lines
+
+    p = tmp_path / "x.inter"
+    head = "user_id:token\titem_id:token\trating:float\n"
+    rows = "".join(f"{u}\t{m}\t{(u * m) % 5 + 1}\n" for u in range(1, 5) for m in range(1, 4))
+    p.write_text(head + rows + "7\t11\t4\tjunk\tmore\n" + rows)
+    cols = ["user_id", "item_id", "rating"]
+    with pytest.raises(DataError, match=rf"^{p}:14: expected 3 fields \(as in the header\), found 5; remove"):
+        _refuse_long_lines(p, cols, chunk)
+    p.write_text(head + rows + "7\t11\t4")  # no extra field, no final line end: fine
+    _refuse_long_lines(p, cols, chunk)
+    p.write_text(head + rows + "7\t11\t4\tjunk")  # the last line, without its line end
+    with pytest.raises(DataError, match=rf"^{p}:14: expected 3 fields"):
+        _refuse_long_lines(p, cols, chunk)
+
+
+def test_recbole_inter_with_extra_fields_is_refused_by_ingest(tmp_path):
+    from embedrec.data.readers import read_recbole
+
+    (tmp_path / "x.inter").write_text("user_id:token\titem_id:token\trating:float\n1\t2\t3\n7\t11\t4\tjunk\n")
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'x.inter'}:3: expected 3 fields \(as in the header\), found 4"):
+        read_recbole(tmp_path)
+
+
 @pytest.mark.parametrize("stdin", [False, True], ids=["file", "stdin"])
 def test_cli_prints_one_line_and_fails_on_a_lone_quote(tmp_path, stdin):
     data = HEAD + b'1,2,3,4\n1,3,3,"\n'
