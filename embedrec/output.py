@@ -39,7 +39,10 @@ def _cell(v, decimals: int = 4) -> str:
     return str(v).translate(_TSV_BREAKS)
 
 
-_TSV_BREAKS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
+# tabs and line breaks would split a row; the other control characters (ESC, BEL, C1: a title of a user's
+# movies file) would reach a terminal as commands (a red team: '\x1b[31m' printed red): each is a space in
+# table and TSV cells (CSV quotes its cells and JSON escapes them, so they keep the data as it is)
+_TSV_BREAKS = str.maketrans({c: " " for c in [*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xa0))]})
 
 
 def tsv_cell(v) -> str:

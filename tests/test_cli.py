@@ -712,3 +712,29 @@ def test_a_word_answered_with_the_popular_list_is_said_to_be_no_id(cli_run):
     r = invoke("recommend", "--user", "abc", "--fallback", "popular", "-k", "1", "--format", "csv", *sets)
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 2
     assert "'abc' is not a user id of this model (its ids are integers): most popular movies instead" in r.stderr
+
+
+def test_control_characters_in_a_title_are_spaces_in_tables_and_tsv_not_in_csv_or_json():
+    """A red team: a title '\\x1b[31mRED\\x1b[0m' (a user's movies file) printed red in --format table and tsv."""
+    from types import SimpleNamespace
+
+    from embedrec.output import write_rows
+    from embedrec.serve.stream import COLUMNS, as_rows, write_delimited
+
+    title = "\x1b[31mRED\x1b[0m\x07\x7f\x9bX"
+    rec = SimpleNamespace(movie_ids=np.array([7]), titles=[title], years=[1999], genres=[["Drama"]])
+    rec.rows_for = lambda u, ids, scores: ({"user_id": u, "rank": r, "movie_id": int(rec.movie_ids[m]),
+                                            "title": rec.titles[m], "year": rec.years[m], "genres": rec.genres[m],
+                                            "score": float(s)} for r, (m, s) in enumerate(zip(ids, scores), 1))
+    triples = [(1, np.array([0]), np.array([0.5]))]
+    for fmt in ("table", "tsv"):
+        out = io.StringIO()
+        write_rows(as_rows(rec, triples), COLUMNS, fmt, out=out)
+        assert " [31mRED [0m   X" in out.getvalue() and not any(c in out.getvalue() for c in "\x1b\x07\x7f\x9b")
+    fast = io.StringIO()
+    write_delimited(rec, triples, "tsv", fast)
+    assert "\x1b" not in fast.getvalue() and " [31mRED" in fast.getvalue()
+    csv_out, json_out = io.StringIO(), io.StringIO()
+    write_rows(as_rows(rec, triples), COLUMNS, "csv", out=csv_out)
+    write_rows(as_rows(rec, triples), COLUMNS, "json", out=json_out)
+    assert title in csv_out.getvalue() and json.loads(json_out.getvalue())[0]["title"] == title  # the data kept
