@@ -1208,3 +1208,27 @@ def test_factors_predict_is_the_one_scoring_rule():
     f_dict = {"user_factors": P, "movie_factors": Q, "user_bias": bu, "movie_bias": bm, "global_mean": 3.5}
     got = split_rating_metrics(f_dict, part, (1.0, 5.0))
     assert got["rmse"] == pytest.approx(0.5) and got["mae"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("kind", ["ivf", "ivf_sq8"])
+def test_few_movies_per_ivf_list_is_one_log_line_not_faisss_own_stderr(kind, capfd, caplog):
+    """A red team: index.nlist=1632 for 1,632 movies made FAISS's k-means write 'WARNING clustering 1632 points to
+    1632 centroids' to stderr past -q; it is one embedrec warning now (for both indexes), which -q silences."""
+    import logging
+
+    from embedrec.serve.index import _build
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    ix._SAID_UNEVEN.clear()
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        _build(vectors, kind, IndexConfig(kind=kind, nlist=100))
+        _build(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), kind, IndexConfig(kind=kind, nlist=100),
+               unit=True)
+    assert "WARNING clustering" not in capfd.readouterr().err
+    said = [r.getMessage() for r in caplog.records if "index.nlist" in r.getMessage()]
+    assert len(said) == 1 and "100 lists for 300 movies, fewer than the 39 movies a list" in said[0], said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        _build(vectors, kind, IndexConfig(kind=kind, nlist=4))  # 75 a list: nothing to say
+    assert not [r for r in caplog.records if "index.nlist 4" in r.getMessage()]

@@ -120,6 +120,10 @@ class VectorIndex:
         return None
 
 
+MIN_PER_LIST = 39  # FAISS's ClusteringParameters.min_points_per_centroid: training points k-means wants per list
+_SAID_UNEVEN: set = set()  # (nlist, movies) already warned about in this process
+
+
 def _raw(kind: str, d: int, n: int, cfg: IndexConfig, metric) -> faiss.Index:
     if kind == "flat":
         return faiss.IndexFlatIP(d) if metric == faiss.METRIC_INNER_PRODUCT else faiss.IndexFlatL2(d)
@@ -128,18 +132,25 @@ def _raw(kind: str, d: int, n: int, cfg: IndexConfig, metric) -> faiss.Index:
         idx.hnsw.efConstruction = cfg.ef_construction
         idx.hnsw.efSearch = cfg.ef_search
         return idx
-    default = max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
+    default = max(1, min(int(4 * np.sqrt(n)), n // MIN_PER_LIST or 1))
     nlist = cfg.nlist or default
     if nlist > n:  # FAISS's k-means needs at least one movie per list
         raise ConfigError(f"config key 'index.nlist': {nlist:,} lists for {n:,} movies; give at most {n:,}, or null "
                           f"for the default ({default:,} here)")
     if kind == "ivf_sq8":  # FAISS's own "IVF{nlist},SQ8": 8-bit scalar-quantised lists, a quarter of the memory
         idx = faiss.index_factory(d, f"IVF{nlist},SQ8", metric)
-        faiss.extract_index_ivf(idx).nprobe = min(cfg.nprobe, nlist)
-        return idx
-    quantizer = faiss.IndexFlatL2(d) if metric == faiss.METRIC_L2 else faiss.IndexFlatIP(d)
-    idx = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
-    idx.nprobe = min(cfg.nprobe, nlist)
+    else:
+        quantizer = faiss.IndexFlatL2(d) if metric == faiss.METRIC_L2 else faiss.IndexFlatIP(d)
+        idx = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
+    ivf = faiss.extract_index_ivf(idx)
+    ivf.nprobe = min(cfg.nprobe, nlist)
+    if n < MIN_PER_LIST * nlist:  # FAISS's k-means then writes a WARNING to stderr itself, past -q (a red team):
+        ivf.cp.min_points_per_centroid = max(1, n // nlist)  # said here as a log line, once for both indexes
+        if (nlist, n) not in _SAID_UNEVEN:
+            _SAID_UNEVEN.add((nlist, n))
+            log.warning("index.nlist %s: %s lists for %s movies, fewer than the %d movies a list that FAISS's k-means "
+                        "wants; the lists come out uneven (a search may find fewer of the true top K); the "
+                        "default here is %s", f"{nlist:,}", f"{nlist:,}", f"{n:,}", MIN_PER_LIST, f"{default:,}")
     return idx
 
 
