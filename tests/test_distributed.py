@@ -684,3 +684,51 @@ def test_the_sharded_als_workflow_refuses_another_loss_with_a_typed_error():
 
     with pytest.raises(ConfigError, match="fits model.loss als, not bpr"):
         train_distributed(load_config(None, ["model.loss=bpr", "model.objective=implicit"]))
+
+
+ORPHAN = """
+import os, sys, time
+from embedrec import distributed as D
+g = D.group()
+with open(os.path.join(sys.argv[1], f"rank{g.rank}.pid"), "w") as fh:
+    fh.write(str(os.getpid()))
+time.sleep(120)
+"""
+
+
+def test_ranks_end_when_their_launcher_is_killed(tmp_path):
+    """A red team: after kill -9 of torchrun, both ranks lived on as orphans (parent pid 1) blocked in a
+    collective for its 30-minute timeout. A rank asks Linux for SIGTERM when its launcher dies."""
+    import signal
+    import time
+
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    launcher = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                                 str(script), str(tmp_path)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    pids_at = [tmp_path / "rank0.pid", tmp_path / "rank1.pid"]
+    deadline = time.time() + 120
+    while not all(p.exists() and p.read_text() for p in pids_at) and time.time() < deadline:
+        time.sleep(0.2)
+    pids = [int(p.read_text()) for p in pids_at]
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.time() + 30
+    while any(alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [p for p in pids if alive(p)]
+    for p in left:  # never leave them behind, whatever the outcome
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"ranks {left} outlived their launcher"
