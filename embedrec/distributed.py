@@ -247,13 +247,14 @@ def die_with_launcher() -> bool:
     import ctypes
     import signal
 
+    parent = os.getppid()  # not "is it 1": torchrun may be pid 1 itself (a container's entrypoint, a review)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
             return False
     except (OSError, AttributeError):
         return False
-    if os.getppid() == 1:  # the launcher died before the request: nobody is left to wait for
+    if os.getppid() != parent:  # the launcher died before the request (the rank was adopted): leave now
         os.kill(os.getpid(), signal.SIGTERM)
     return True
 

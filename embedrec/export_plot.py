@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, OutputExists, UsageError
+from embedrec.errors import OutputExists, OutputRefused, UsageError
 from embedrec.export_tables import opened_run
 from embedrec.fsutil.outputs import atomic_file
 from embedrec.serve.recommender import Recommender
@@ -41,7 +41,7 @@ def plot_target(path: str | Path, overwrite: bool = False) -> tuple[Path, str]:
 
     path = Path(path)
     if path.is_dir():
-        raise ArtifactError(f"'{path}' is a folder, not an image file; choose another file")
+        raise OutputRefused(f"'{path}' is a folder, not an image file; choose another file")
     formats = ["png", *sorted(set(FigureCanvasBase.get_supported_filetypes()) - {"png", "pgf", "raw", "rgba"})]
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in formats:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, UsageError
+from embedrec.errors import OutputRefused, UsageError
 from embedrec.serve.recommender import Recommender
 
 MARKER = ".embedrec-export.json"  # what export writes beside the files; --overwrite replaces only such a folder
@@ -35,7 +35,7 @@ def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
 
     shown = ", ".join(shorten_name(n) + ("/" if (folder / n).is_dir() else "") for n in other[:5])
     more = f" and {len(other) - 5} more" if len(other) > 5 else ""
-    raise ArtifactError(f"'{folder}' holds entries embedrec export did not write ({shown}{more}), which "
+    raise OutputRefused(f"'{folder}' holds entries embedrec export did not write ({shown}{more}), which "
                         f"«--overwrite|overwrite=True» would delete; move them out of it, or {fix}")
 
 

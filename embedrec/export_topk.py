@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, OutputExists, UsageError
+from embedrec.errors import OutputExists, OutputRefused, UsageError
 from embedrec.export_tables import MARKER, is_export, opened_run
 from embedrec.fsutil.files import side_stem
 from embedrec.fsutil.outputs import TMP, atomic_dir, atomic_file, check_replaceable
@@ -46,7 +46,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
         raise UsageError(f"--topk-all {path}: use a .parquet or .csv file name, or a folder name (no extension) "
                          "for a Parquet dataset")
     if suffix and path.is_dir():  # before "already exists": --overwrite would not help
-        raise ArtifactError(f"'{path}' is a folder, not a {suffix} file; {FILE_FIX}")
+        raise OutputRefused(f"'{path}' is a folder, not a {suffix} file; {FILE_FIX}")
     if path.exists() and not overwrite:
         if not suffix:  # a folder: what --overwrite would refuse too is said as that, not "pass --overwrite" (a review)
             check_replaceable(path, lambda folder: is_export(folder, FOLDER_FIX))

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec import __version__
-from embedrec.errors import ArtifactError, first_line, marked
+from embedrec.errors import ArtifactError, OutputRefused, first_line, marked
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.fsutil.files import io_error, read_json, read_parquet_table, write_json, write_parquet
 from embedrec.fsutil.generations import open_current, publish_generation
@@ -166,9 +166,9 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
     if not run_dir.exists() and not run_dir.is_symlink():
         return
     if not run_dir.is_dir():
-        raise ArtifactError(f"run.dir '{run_dir}' is not a folder; choose another run.dir")
+        raise OutputRefused(f"run.dir '{run_dir}' is not a folder; choose another run.dir")
     if is_dataset_folder(run_dir):
-        raise ArtifactError(f"run.dir '{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; "
+        raise OutputRefused(f"run.dir '{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; "
                             "choose another run.dir (e.g. runs/NAME)")
     if not contents:
         return
@@ -179,13 +179,13 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
     current = run_dir / "current"
     _refuse_copied_current(run_dir)
     if current.exists() and not current.is_symlink() and not current.is_dir():  # a user's file of that name
-        raise ArtifactError(f"run.dir '{run_dir}' holds a file 'current' that embedrec did not write (a run's current "
+        raise OutputRefused(f"run.dir '{run_dir}' holds a file 'current' that embedrec did not write (a run's current "
                             "is a link to its model folder), which saving would replace: choose a new or empty folder "
                             "for run.dir")
     if not names or any(_is_run_entry(run_dir / n) for n in names):
         return
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    raise ArtifactError(f"run.dir '{run_dir}' is not empty and holds no embedrec run ({shown}); train writes "
+    raise OutputRefused(f"run.dir '{run_dir}' is not empty and holds no embedrec run ({shown}); train writes "
                         "checkpoint.pt and metrics.jsonl there and would replace files of those names: choose a new "
                         "or empty folder for run.dir")
 
@@ -606,6 +606,9 @@ def _fingerprint_on_disk(path: Path) -> str:
 
 def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
     """Build the indexes again from a run's embeddings (e.g. with other index settings)."""
+    if is_dataset_folder(Path(run_dir)):  # a run to read first, as recommend's --run (exit 1): not an output path
+        raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "
+                            "run directory train wrote (run.dir, e.g. runs/ml-100k)")
     with run_lock(run_dir, "embedrec index rebuild"):
         return _rebuild_index(run_dir, index_cfg)
 

@@ -732,3 +732,18 @@ def test_ranks_end_when_their_launcher_is_killed(tmp_path):
     for p in left:  # never leave them behind, whatever the outcome
         os.kill(p, signal.SIGKILL)
     assert not left, f"ranks {left} outlived their launcher"
+
+
+def test_a_rank_whose_launcher_is_pid_1_keeps_running():
+    """A review: 'parent pid 1' was taken for 'the launcher died', so under a torchrun that is itself pid 1 (a
+    container's entrypoint, a Kubeflow PyTorchJob) every rank sent itself SIGTERM at start. Only a parent that
+    changed across the request means that."""
+    code = ("import os\nos.getppid = lambda: 1\nfrom embedrec import distributed as D\n"
+            "print(D.die_with_launcher())\n")
+    env = {**os.environ, "TORCHELASTIC_RUN_ID": "t", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == ("True" if sys.platform.startswith("linux") else "False"), \
+        (p.returncode, p.stderr)
+    env.pop("TORCHELASTIC_RUN_ID")  # not under torchrun: nothing asked
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "False"

@@ -276,7 +276,7 @@ def test_overwrite_keeps_what_the_user_added(rec, tmp_path):
     (out / "notes.txt").write_text("mine")
     (out / "analysis").mkdir()
     r = _invoke("export", "-q", "--run", rec.run.path.parent, "--to", "npy", "-o", out, "--overwrite")
-    assert r.exit_code == 1
+    assert r.exit_code == 2  # an output path refused (a review: export said 1 where ingest said 2)
     assert _one_line(r) == (f"error: '{out}' holds entries embedrec export did not write (analysis/, notes.txt), "
                             "which --overwrite would delete; move them out of it, or choose another -o folder")
     assert (out / "notes.txt").read_text() == "mine" and (out / "analysis").is_dir()
@@ -303,10 +303,10 @@ def test_topk_folder_overwrite_from_the_cli(rec, tmp_path):
     assert pd.read_parquet(top).shape[0] == 4 * len(rec.user_ids)
     (tmp_path / "dir.csv").mkdir()
     r = _invoke("export", "-q", "--run", run, "--topk-all", tmp_path / "dir.csv", "--overwrite")
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     assert _one_line(r) == f"error: '{tmp_path / 'dir.csv'}' is a folder, not a .csv file; choose another file"
     r = _invoke("export", "-q", "--run", run, "--plot", tmp_path / "dir.csv")
-    assert r.exit_code == 1 and "is a folder" in _one_line(r)
+    assert r.exit_code == 2 and "is a folder" in _one_line(r)
 
 
 def test_long_output_names(rec, tmp_path, lock_holder):

@@ -601,7 +601,7 @@ def test_runs_and_datasets_are_not_mistaken_for_each_other(base, tmp_path):
     ds, run = base
     before = os.readlink(ds / "current")
     r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--set", f"run.dir={ds}", "--set", "train.epochs=1")
-    assert r.exit_code == 1 and r.stdout == ""
+    assert r.exit_code == 2 and r.stdout == ""
     assert one_line(r) == (f"error: run.dir '{ds}' is a prepared dataset (what embedrec ingest writes), not a run; "
                            "choose another run.dir (e.g. runs/NAME)")
     assert os.readlink(ds / "current") == before
@@ -630,7 +630,7 @@ def test_a_dataset_copied_with_links_followed_is_still_a_dataset(base, tmp_path)
     r = invoke("verify", ds)
     assert r.exit_code == 0 and r.stdout.startswith(f"ok: dataset '{ds}': 5 files"), r.stderr
     r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--run", ds, "--set", "train.epochs=1")
-    assert r.exit_code == 1 and one_line(r) == (f"error: run.dir '{ds}' is a prepared dataset (what embedrec ingest "
+    assert r.exit_code == 2 and one_line(r) == (f"error: run.dir '{ds}' is a prepared dataset (what embedrec ingest "
                                                 "writes), not a run; choose another run.dir (e.g. runs/NAME)")
     r = invoke("recommend", "--user", "1", "--run", ds)
     assert r.exit_code == 1 and one_line(r).startswith(f"error: '{ds}' is a prepared dataset")
@@ -645,7 +645,7 @@ def test_train_never_writes_into_a_folder_of_the_users_files(base, tmp_path):
     mine.mkdir()
     (mine / "metrics.jsonl").write_text("my notes\n")
     r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--run", mine, "--set", "train.epochs=1")
-    assert r.exit_code == 1 and one_line(r).startswith(f"error: run.dir '{mine}' is not empty and holds no embedrec "
+    assert r.exit_code == 2 and one_line(r).startswith(f"error: run.dir '{mine}' is not empty and holds no embedrec "
                                                        "run (metrics.jsonl); ")
     assert (mine / "metrics.jsonl").read_text() == "my notes\n" and sorted(os.listdir(mine)) == ["metrics.jsonl"]
     (tmp_path / "empty").mkdir()

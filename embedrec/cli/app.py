@@ -16,7 +16,7 @@ import sys
 import click
 
 from embedrec import __version__
-from embedrec.errors import EmbedrecError, Interrupted, OutputExists, UsageError
+from embedrec.errors import EmbedrecError, Interrupted, OutputRefused, UsageError
 
 log = logging.getLogger("embedrec")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -119,9 +119,9 @@ class Group(click.Group):
         except (EmbedrecError, Interrupted) as e:
             _traceback()
             # Ctrl-C under torchrun, or a usage error (the command line is every rank's): rank 0 alone says it
-            # (an output there without --overwrite too: the same on every rank; not a config error, which a rank
+            # (an output path refused too: the same on every rank; not a config error, which a rank
             # other than 0 may be the one to find, its config differing)
-            if not (isinstance(e, (Interrupted, UsageError, OutputExists)) and _secondary()):
+            if not (isinstance(e, (Interrupted, UsageError, OutputRefused)) and _secondary()):
                 _error_line(shorten(e.cli_message(), 2000) + _found_config_note(e))
             sys.exit(e.exit_code)
         except KeyboardInterrupt as e:
