@@ -811,6 +811,9 @@ def test_ingest_says_how_to_train_when_the_config_alone_would_not_find_the_datas
     r = invoke("ingest", csv, "-c", "saved.yaml", "-o", "data/prepared/my own", "--set", "model.dim=8")
     assert r.exit_code == 0 and "train on it with: embedrec train -c saved.yaml --set model.dim=8 --set " \
         "'data.prepared=data/prepared/my own'\n" in r.stderr, r.stderr
+    r = invoke("ingest", csv, "-c", "saved.yaml", "--set", "data.prepared=data/prepared/a", "-o", "data/prepared/b")
+    assert r.exit_code == 0 and "train on it with: embedrec train -c saved.yaml --set data.prepared=data/prepared/" \
+        "b\n" in r.stderr, r.stderr  # a review: the --set it replaces was repeated before it
     (tmp_path / "mine.yaml").write_text(f"data:\n  source: {csv}\n  prepared: data/prepared/own\n")
     r = invoke("ingest", "-c", "mine.yaml")  # the config alone finds it: nothing to add
     assert r.exit_code == 0 and "train on it with" not in r.stderr

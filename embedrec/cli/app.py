@@ -39,8 +39,10 @@ def command_line(command: str, extra: list[str]) -> str:
     args = ["embedrec", command]
     if _State.config_path:
         args += ["-c", str(_State.config_path)]
+    given = {e.split("=", 1)[0] for e in extra if "=" in e}  # a key extra sets again is left out of the repeat
     for o in _State.overrides:
-        args += ["--set", o]
+        if o.split("=", 1)[0].strip() not in given:
+            args += ["--set", o]
     return shlex.join(args + list(extra))
 
 

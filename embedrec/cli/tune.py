@@ -94,7 +94,8 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
                 for t in res["trials"]]
         chose = ["als_reg", "als_recency", "als_unobserved"] if any("als_reg" in t for t in rows) else []  # als:
         # what train's selection chose in the trial
-        swept = ["weight_decay"] if any(t.get("weight_decay") is not None for t in rows) else []  # empty: left out
+        swept = ["weight_decay"] if fmt != "table" or any(t.get("weight_decay") is not None for t in rows) else []
+        # (an empty column left out of the table only: csv/tsv keep their columns whatever was swept)
         cols = ["dim", *swept, *chose, "params", "epochs", "train_loss", "train_metric", "valid_metric",
                 "test_metric", "seconds", "peak_mem_mb", "note"]
         if fmt in ("table",):  # stdout carries the table only

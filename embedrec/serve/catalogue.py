@@ -84,6 +84,9 @@ class Catalogue:
                                        "recommend_new(liked=..., rated=...)» to recommend for a new user")
 
     def movie_row(self, movie_id) -> int:
+        row = int(self.movies.rows([movie_id])[0][0])
+        if row >= 0:  # the hint below is worked out for an unknown id only (any(titles) reads the whole catalogue)
+            return row
         if not any(self.titles):  # a review: the hint offered a title search that this run then refused
             return self.movies.row(movie_id, "check the id (movies.parquet in the run lists them; this run has no "
                                              "titles to search: its dataset was ingested without a movies file)")

@@ -121,10 +121,11 @@ class VectorIndex:
 
 
 MIN_PER_LIST = 39  # FAISS's ClusteringParameters.min_points_per_centroid: training points k-means wants per list
-_SAID_UNEVEN: set = set()  # (nlist, movies) already warned about in this process
 
 
-def _raw(kind: str, d: int, n: int, cfg: IndexConfig, metric) -> faiss.Index:
+def _raw(kind: str, d: int, n: int, cfg: IndexConfig, metric, say: bool = True) -> faiss.Index:
+    """The FAISS index of ``kind`` for ``n`` vectors of ``d`` dimensions; ``say``: warn about settings that make a
+    poor index (the top-K index of a pair says it; the similar-movie index, of the same movies, does not again)."""
     if kind == "flat":
         return faiss.IndexFlatIP(d) if metric == faiss.METRIC_INNER_PRODUCT else faiss.IndexFlatL2(d)
     if kind == "hnsw":
@@ -146,8 +147,7 @@ def _raw(kind: str, d: int, n: int, cfg: IndexConfig, metric) -> faiss.Index:
     ivf.nprobe = min(cfg.nprobe, nlist)
     if n < MIN_PER_LIST * nlist:  # FAISS's k-means then writes a WARNING to stderr itself, past -q (a red team):
         ivf.cp.min_points_per_centroid = max(1, n // nlist)  # said here as a log line, once for both indexes
-        if (nlist, n) not in _SAID_UNEVEN:
-            _SAID_UNEVEN.add((nlist, n))
+        if say:
             log.warning("index.nlist %s: %s lists for %s movies, fewer than the %d movies a list that FAISS's k-means "
                         "wants; the lists come out uneven (a search may find fewer of the true top K); the "
                         "default here is %s", f"{nlist:,}", f"{nlist:,}", f"{n:,}", MIN_PER_LIST, f"{default:,}")
@@ -161,7 +161,7 @@ def _build(vectors: np.ndarray, kind: str, cfg: IndexConfig, unit: bool = False)
         x = vectors
     elif unit:
         x = vectors
-        idx, out = _raw(kind, x.shape[1], x.shape[0], cfg, faiss.METRIC_L2), VectorIndex(None, "l2-unit")
+        idx, out = _raw(kind, x.shape[1], x.shape[0], cfg, faiss.METRIC_L2, say=False), VectorIndex(None, "l2-unit")
     else:
         norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
         m = float(norms.max()) if norms.size else 0.0
