@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from embedrec.errors import UsageError, marked
-from embedrec.export_plot import _place_labels, plot_map, plot_target
+from embedrec.export_plot import plot_map, plot_target
 from embedrec.export_projector import projector, write_empty_event_file
 from embedrec.export_tables import (
     MARKER,
@@ -29,7 +29,7 @@ from embedrec.export_topk import topk_all, topk_range
 from embedrec.fsutil.outputs import atomic_dir
 from embedrec.serve.recommender import Recommender
 
-__all__ = ["MARKER", "TARGETS", "_place_labels", "export_dir", "faiss_files", "feature_rows", "is_export",
+__all__ = ["MARKER", "TARGETS", "export_dir", "faiss_files", "feature_rows", "is_export",
            "opened_run", "plot_map", "plot_target", "projector", "score_terms", "tables", "topk_all", "topk_range",
            "torch_state", "write_empty_event_file"]
 

@@ -530,7 +530,7 @@ def test_plot_labels_never_overlap():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from embedrec.export import _place_labels
+    from embedrec.export_plot import _place_labels
 
     fig, ax = plt.subplots(figsize=(4, 3))
     xy = np.array([[0.0, 0.0]] * 10 + [[5.0, 5.0]])
