@@ -3,6 +3,7 @@ of a :class:`~embedrec.models.Model` and answered as rows, the input's other col
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -38,8 +39,11 @@ def _number(text: str):
     return v if repr(v) == text and (not isinstance(v, float) or v == v and abs(v) != float("inf")) else text
 
 
-def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", strict: bool = False
-                  ) -> tuple[list[str], Iterator[dict]]:
+BATCH = 4096  # pairs answered at a time: rows come out as the input is read (recommend --users' batch)
+
+
+def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", strict: bool = False,
+                  batch: int = BATCH, on_batch=None) -> tuple[list[str], Iterator[dict]]:
     """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma-separated with CSV quoting as Python's csv
     module reads it, or tab-separated as they are, each line its own; an optional header) as (columns, rows).
     A header names the user and movie columns (user_id/user/uid ..., movie_id/movie/item/mid ...), in any order;
@@ -47,16 +51,35 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     Further input columns pass through between movie_id and fallback, named as in the header (col3, col4, ...
     without one). An unknown id is answered from the fallback (strict: NotFoundError), the first few named on
     stderr and the rest counted; a field that cannot be an id of this model (text where ids are numbers, an
-    empty one) is a DataError naming its line."""
+    empty one) is a DataError naming its line. The rows come in batches of ``batch`` pairs as the lines are
+    read (a stream's answers while it goes on), ``on_batch()`` called once a batch's rows were taken (the CLI
+    flushes stdout there); ``strict`` reads and checks every line before the first row."""
+    e = model.engine
+    parsed = _parsed(lines, name)
+    head = next(parsed, None)
+    cols, names = (0, 1), []
+    if head is not None and (header := _header(e, head[1])) is not None:
+        cols, names = header
+        head = None
+    width = len(head[1]) if head is not None else len(names) + 2  # every line has the first line's fields
+    names = (names + [f"col{i + 3}" for i in range(len(names), width - 2)])[:max(width - 2, len(names))]
+    columns = ["user_id", "movie_id", *names, "fallback", "score"]
+    items = itertools.chain([] if head is None else [head], parsed)
+    shown = [0]
+    answers = (_answer(model, chunk, cols, name, strict, shown, i == 0)
+               for i, chunk in enumerate(_chunks(items, batch)))
+    if strict:  # every line read and checked before the first row (an unknown id fails with nothing printed)
+        answers = iter(list(answers))
+    return columns, _rows(answers, names, shown, on_batch)
+
+
+def _parsed(lines: Iterable[str], name: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each line that holds a pair (or a header): CSV with its quoting, or TSV where the
+    first line has a tab; blank and '#' lines skipped; every line as wide as the first."""
     import csv
 
     from embedrec.errors import DataError
-    from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS
 
-    e = model.engine
-    pairs, extras, where = [], [], []
-    names: list[str] = []
-    cols = (0, 1)  # the user's and the movie's field
     width = first = 0  # the fields of the first line (a header or data), which every line must have
     tsv = None  # whether the first line has a tab: then every tab splits (TSV input)
     for n, line in enumerate(lines, 1):
@@ -84,26 +107,60 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
         elif len(parts) != width:  # a ragged line would shift or blank the columns passed through
             raise DataError(f"{name}:{n}: expected {width} fields (as on line {first}), found {len(parts)}; give every "
                             "line the same fields")
-        if n == first and pairs == [] and not names:
-            low = [p.lower() for p in parts]
-            named = (next((i for i, p in enumerate(low) if p in HEADER_USER_WORDS), None),
-                     next((i for i, p in enumerate(low) if p in HEADER_MOVIE_WORDS), None))
-            (u,), (up,) = e.user_rows([parts[0]])
-            (m,), (mp,) = e.movie_rows([parts[1]])
-            # not an id at all; an integer beyond the id type (99999999999999999999999) is an unknown id
-            u_word, m_word = (p is None and not is_integer_text(t) for p, t in ((up, parts[0]), (mp, parts[1])))
-            # a header names its columns: both known column words, or neither of the first two an id (a typo'd
-            # id such as '19x' beside a good movie id is a data line, refused or answered below)
-            if None not in named or (u < 0 or m < 0) and ((u_word and m_word) or low[0] in HEADER_USER_WORDS):
-                if None not in named:
-                    cols = named
-                rest = [c for i, c in enumerate(parts) if i not in cols]
-                names = _unique([c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}"
-                                 for c in rest])
-                continue  # a header line
-        pairs.append((parts[cols[0]], parts[cols[1]]))
-        extras.append([_number(c) for i, c in enumerate(parts) if i not in cols])
-        where.append(n)
+        yield n, parts
+
+
+def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
+    """((user field, movie field), the other columns' names) when the first line is a header, else None: it names
+    its columns (both known column words), or neither of its first two fields is an id (a typo'd id such as '19x'
+    beside a good movie id is a data line, refused or answered later)."""
+    from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS
+
+    low = [p.lower() for p in parts]
+    named = (next((i for i, p in enumerate(low) if p in HEADER_USER_WORDS), None),
+             next((i for i, p in enumerate(low) if p in HEADER_MOVIE_WORDS), None))
+    (u,), (up,) = e.user_rows([parts[0]])
+    (m,), (mp,) = e.movie_rows([parts[1]])
+    # not an id at all; an integer beyond the id type (99999999999999999999999) is an unknown id
+    u_word, m_word = (p is None and not is_integer_text(t) for p, t in ((up, parts[0]), (mp, parts[1])))
+    if not (None not in named or (u < 0 or m < 0) and ((u_word and m_word) or low[0] in HEADER_USER_WORDS)):
+        return None
+    cols = named if None not in named else (0, 1)
+    rest = [c for i, c in enumerate(parts) if i not in cols]
+    return cols, _unique([c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}" for c in rest])
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _rows(answers: Iterator[tuple], names: list[str], shown: list, on_batch=None) -> Iterator[dict]:
+    """The rows of each batch's (Predictions, passed-through fields) as they are answered; after the last, how
+    many pairs had an unknown id (``shown``, counted by _answer over every batch)."""
+    for pred, extras in answers:
+        for r, x in zip(pred.to_rows(), extras):
+            yield {"user_id": r["user_id"], "movie_id": r["movie_id"], **dict(zip(names, x)),
+                   "fallback": r["fallback"], "score": r["score"]}
+        if on_batch is not None:  # the batch's rows were taken (written): before the next lines are waited for
+            on_batch()
+    if shown[0] > LOGGED_UNKNOWN:
+        log.warning("%s pairs with an unknown id in all (the first %d are named above; see the fallback column)",
+                    f"{shown[0]:,}", LOGGED_UNKNOWN)
+
+
+def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: list, first: bool):
+    """(Predictions, passed-through fields) of one batch of (line number, fields); a field no id of this model can
+    be is a DataError naming its line (on the input's first pair, a header may be what is missing: ``first``, the
+    batch that holds it); an unknown id is named (the first LOGGED_UNKNOWN, ``shown`` counting them over
+    batches), or with ``strict`` a NotFoundError."""
+    from embedrec.errors import DataError
+
+    e = model.engine
+    where = [n for n, _ in chunk]
+    pairs = [(parts[cols[0]], parts[cols[1]]) for _, parts in chunk]
+    extras = [[_number(c) for i, c in enumerate(parts) if i not in cols] for _, parts in chunk]
     pred = model.predict(pairs)
     integer = {"user": e.user_ids.dtype.kind in "iu", "movie": e.movie_ids.dtype.kind in "iu"}
     for i, f in enumerate(pred.fallback):  # a field no id of this model can be: the first such line, not a fallback
@@ -114,8 +171,8 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
                 what = f"the {kind} id is empty" if t == "" else \
                     f"'{shorten(t)}' is not a {kind} id of this model (its ids are integers)"
                 raise DataError(f"{name}:{where[i]}: {what}; fix that line" +
-                                (", or put a header line of column names first" if i == 0 and t != "" else ""))
-    shown = 0
+                                (", or put a header line of column names first" if first and i == 0 and t != ""
+                                 else ""))
     for n, (u, m), f in zip(where, pairs, pred.fallback):
         if f == "none":
             continue
@@ -124,17 +181,10 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
         if strict:
             raise NotFoundError(f"{name}:{n}: {what} not in the training data; without «--strict|strict=True» "
                                 "it is scored from the biases (the fallback column says which)")
-        shown += 1
-        if shown <= LOGGED_UNKNOWN:
+        shown[0] += 1
+        if shown[0] <= LOGGED_UNKNOWN:
             # a ranking model has no biases: its fallback has no score to give (a review: "scored" over an empty
             # score field)
-            done = "scored from the biases" if model.engine.explicit else "no score (a ranking model has no biases)"
+            done = "scored from the biases" if e.explicit else "no score (a ranking model has no biases)"
             log.warning("%s:%d: %s not in the training data; %s (fallback %s)", name, n, what, done, f)
-    if shown > LOGGED_UNKNOWN:
-        log.warning("%s pairs with an unknown id in all (the first %d are named above; see the fallback column)",
-                    f"{shown:,}", LOGGED_UNKNOWN)
-    width = max((len(x) for x in extras), default=0)
-    names = (names + [f"col{i + 3}" for i in range(len(names), width)])[:max(width, len(names))]
-    rows = ({"user_id": r["user_id"], "movie_id": r["movie_id"], **dict(zip(names, x)), "fallback": r["fallback"],
-             "score": r["score"]} for r, x in zip(pred.to_rows(), extras))
-    return ["user_id", "movie_id", *names, "fallback", "score"], rows
+    return pred, extras

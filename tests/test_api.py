@@ -332,3 +332,33 @@ def test_a_streams_popular_answers_are_flagged_and_written_so(trained_run):
     out = io.StringIO()
     m.write_stream(m.recommend([1, 99999], k=2, missing="popular"), out, "jsonl", fallback_column=True)
     assert [json.loads(x)["fallback"] for x in out.getvalue().splitlines()] == ["none"] * 2 + ["popular"] * 2
+
+
+def test_predict_lines_answers_each_batch_before_reading_on(trained_run):
+    """An architecture review: predict --pairs held every line before the first answer (recommend --users
+    streams). Rows now come a batch at a time: the first batch is answered while the input is still open, and
+    on_batch runs between batches; strict still reads everything first. Unknown ids are counted over batches."""
+    from embedrec.api import predict_lines
+
+    m = trained_run.model
+    users, movies = m.engine.user_ids, m.engine.movie_ids
+
+    def lines():
+        yield "user_id,movie_id,true\n"
+        for i in range(3):
+            yield f"{users[i]},{movies[i]},{i}\n"
+        raise RuntimeError("the input is still open")
+
+    flushed = []
+    cols, rows = predict_lines(m, lines(), "p.csv", batch=2, on_batch=lambda: flushed.append(True))
+    assert cols == ["user_id", "movie_id", "true", "fallback", "score"]
+    got = [next(rows), next(rows)]
+    assert [r["true"] for r in got] == [0, 1] and not flushed
+    with pytest.raises(RuntimeError, match="still open"):  # the next batch waits for its lines ...
+        next(rows)
+    assert flushed == [True]  # ... after the first one's rows were flushed
+    with pytest.raises(RuntimeError, match="still open"):  # strict: nothing before every line is read
+        predict_lines(m, lines(), "p.csv", strict=True, batch=2)
+    pairs = [f"{users[0]},{movies[0]}\n", f"99999,{movies[1]}\n", f"{users[1]},{movies[1]}\n", f"99998,{movies[0]}\n"]
+    _, rows = predict_lines(m, pairs, "p.csv", batch=1)
+    assert [r["fallback"] for r in rows] == ["none", "user_unknown", "none", "user_unknown"]
