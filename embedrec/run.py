@@ -182,7 +182,7 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
         raise OutputRefused(f"run.dir '{run_dir}' holds a file 'current' that embedrec did not write (a run's current "
                             "is a link to its model folder), which saving would replace: choose a new or empty folder "
                             "for run.dir")
-    if not names or any(_is_run_entry(run_dir / n) for n in names):
+    if not names or any(is_run_entry(run_dir / n) for n in names):
         return
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     raise OutputRefused(f"run.dir '{run_dir}' is not empty and holds no embedrec run ({shown}); train writes "
@@ -192,7 +192,7 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
 
 
 
-def _is_run_entry(p: Path) -> bool:
+def is_run_entry(p: Path) -> bool:
     """Whether ``p`` shows its folder is an embedrec run: a model folder or the ``current`` link, a writer lock
     holding what embedrec writes in one (empty: made, then killed before its line), or tune-dims' folder. A
     user's own '.lock' or 'tune' is not one (a review: a folder holding them had its metrics.jsonl and
@@ -206,7 +206,7 @@ def _is_run_entry(p: Path) -> bool:
             return False
         return LOCK_LINE.fullmatch(head) is not None  # empty, or what a holder wrote
     if p.name == TUNE_DIR and p.is_dir() and not p.is_symlink():
-        return (p / TUNE_RESULTS).is_file() or (p / WRITER_LOCK).is_file() and _is_run_entry(p / WRITER_LOCK) or \
+        return (p / TUNE_RESULTS).is_file() or (p / WRITER_LOCK).is_file() and is_run_entry(p / WRITER_LOCK) or \
             not any(p.iterdir())
     return False
 

@@ -2245,3 +2245,21 @@ def test_topk_all_into_a_users_folder_says_what_overwrite_would_say(base, tmp_pa
     for extra in ([], ["--overwrite"]):
         r = invoke("export", "-q", "--run", base[1], "--topk-all", tmp_path / "mine", *extra)
         assert r.exit_code == 2 and "holds files embedrec did not write" in one_line(r), r.stderr
+
+
+# ------------------------------------------------------------------------------------ a red team's N3-N6, N9
+
+def test_a_single_candidates_run_folder_is_not_said_to_hold_the_users_files(base, tmp_path):
+    """N9: a selection of one reg with the unobserved weight tried fits its first candidate in the run folder itself,
+    whose clearing said "kept 'RUN': it holds files train did not write (.lock)" on every fresh train (torchrun
+    and one process alike), and listed the run's own models on the next. A file of the user's there is still said."""
+    run = tmp_path / "single"
+    args = ("train", "-q", "--set", f"data.prepared={base[0]}", "--run", run, "--set", "model.dim=4",
+            "--set", "train.epochs=2", "--set", "train.als_dims=[]", "--set", "train.als_reg=0.01",
+            "--set", "train.als_unobserved=auto")
+    for _ in range(2):  # a new folder, then the run it holds
+        r = invoke(*args)
+        assert r.exit_code == 0 and "kept" not in r.stderr, r.stderr
+    (run / "mine.txt").write_text("x")
+    r = invoke(*args)
+    assert r.exit_code == 0 and f"kept '{run}': it holds files train did not write (mine.txt)" in r.stderr, r.stderr

@@ -116,10 +116,19 @@ def _clear_training_folder(folder: Path, candidates: bool) -> int:
 
 def _kept_warning(top: Path, removed: int, skip=frozenset()) -> None:
     """Say that ``top`` was kept: what is left in it (files, links, folders holding nothing else), but for what is
-    below ``skip`` (folders said on their own)."""
+    below ``skip`` (folders said on their own) and what marks the run folder itself (a single candidate's folder is
+    the run's: its writer lock, its models, tune-dims' folder are embedrec's; a red team: every train of a single
+    reg under torchrun said "kept 'runs/x': it holds files train did not write (.lock)")."""
+    from embedrec.run import WRITER_LOCK, is_run_entry
+
+    if is_run_entry(top / WRITER_LOCK):  # the run folder (a candidate's folder holds no lock)
+        with contextlib.suppress(OSError):
+            skip = set(skip) | {p for p in top.iterdir() if is_run_entry(p)}
     left = sorted(str(p.relative_to(top)) + ("/" if p.is_dir() and not p.is_symlink() else "")
                   for p in top.rglob("*") if (not p.is_dir() or p.is_symlink() or not any(p.iterdir()))
                   and not any(s == p or s in p.parents for s in skip))
+    if not left:
+        return
     log.warning("kept '%s': it holds files train did not write (%s%s)%s", top, ", ".join(left[:3]),
                 ", ..." if len(left) > 3 else "", "; train's files in it were removed" if removed else "")
 
