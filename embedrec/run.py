@@ -61,6 +61,7 @@ from embedrec.fsutil.integrity import (
     stat_key,
 )
 from embedrec.fsutil.locks import LOCK_LINE, locked_folder
+from embedrec.fsutil.outputs import refuse_inside_store
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import IndexConfig
@@ -161,8 +162,14 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
     """Refuse to write a run into a prepared dataset (publishing would swap its ``current``) and, with
     ``contents``, into a folder of the user's own files, where training would replace a metrics.jsonl or
     checkpoint.pt it did not write, or a file of its own named ``current``: ``embedrec train``'s folder, and
-    ``TrainedModel.save``'s, is new, empty, or an embedrec run."""
+    ``TrainedModel.save``'s, is new, empty, or an embedrec run. Never inside another run's or a dataset's folder
+    (beside its ``current`` or in a generation), where ingest and export refuse to write too (a red team: a run
+    trained into runs/x/current/sub, and verify then failed on runs/x)."""
     run_dir = Path(run_dir)
+    try:
+        refuse_inside_store(run_dir, fix="choose a run.dir outside that folder")
+    except OutputRefused as e:
+        raise OutputRefused(f"run.dir {e.raw}") from None
     if not run_dir.exists() and not run_dir.is_symlink():
         return
     if not run_dir.is_dir():

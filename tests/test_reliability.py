@@ -2263,3 +2263,30 @@ def test_a_single_candidates_run_folder_is_not_said_to_hold_the_users_files(base
     (run / "mine.txt").write_text("x")
     r = invoke(*args)
     assert r.exit_code == 0 and f"kept '{run}': it holds files train did not write (mine.txt)" in r.stderr, r.stderr
+
+
+def test_train_refuses_a_run_dir_inside_a_run_or_a_dataset(base, tmp_path):
+    """N3: train wrote a run into runs/x/current/sub (a model folder, which verify then refused) or into a dataset's
+    generation, where ingest and export refuse to write: refused alike (exit 2), fresh or resumed, and by the
+    library too; nothing is written there."""
+    from embedrec.api import train_run
+    from embedrec.config import load_config
+    from embedrec.errors import OutputRefused
+
+    run = copy_run(base[1], tmp_path / "host")
+    ds = copy_run(base[0], tmp_path / "dshost")
+    cases = [(run / "current" / "sub", run, "an embedrec run"), (run / "sub", run, "an embedrec run"),
+             (ds / "current" / "myrun", ds, "a prepared dataset"), (ds / "myrun", ds, "a prepared dataset")]
+    for target, host, kind in cases:
+        for extra in ([], ["--resume"]):
+            r = invoke("train", "-q", *extra, "--set", f"data.prepared={base[0]}", "--run", target,
+                       "--set", "train.epochs=1")
+            assert r.exit_code == 2, r.stderr
+            assert one_line(r) == (f"error: run.dir '{target}' is inside '{host}', {kind} (embedrec "
+                                   f"{'train' if 'run' in kind else 'ingest'} wrote it): a file written there would "
+                                   "replace or sit among the files embedrec keeps in it; choose a run.dir outside "
+                                   "that folder")
+            assert not os.path.lexists(target)
+    with pytest.raises(OutputRefused, match="is inside"):
+        train_run(load_config(None, [f"data.prepared={base[0]}", f"run.dir={run / 'current' / 'sub'}"]))
+    assert invoke("verify", run).exit_code == 0

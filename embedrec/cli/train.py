@@ -53,9 +53,8 @@ def train(cfg: Config, resume, run_dir, fmt):
         from embedrec.config import set_explicit
 
         cfg = set_explicit(cfg, "run.dir", run_dir)
-    if not resume:
-        check_run_folder(cfg.run.dir)  # before the lock file is made in it
-    elif not has_checkpoint(cfg.run.dir):  # said first, not after the selection's opening lines
+    check_run_folder(cfg.run.dir, contents=not resume)  # before the lock file is made in it (resume: its place)
+    if resume and not has_checkpoint(cfg.run.dir):  # said first, not after the selection's opening lines
         from embedrec.data.dataset import has_manifest
         from embedrec.errors import ArtifactError
 

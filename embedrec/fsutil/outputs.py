@@ -97,11 +97,12 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
 _GENERATION = re.compile(r"(artifacts|gen)-\d{8}T\d{6}-\d+")  # run.publish's and dataset.publish_dataset's folders
 
 
-def refuse_inside_store(target: Path, beside_run: bool = False) -> None:
+def refuse_inside_store(target: Path, beside_run: bool = False, fix: str = "write it outside that folder") -> None:
     """Refuse an output inside a run's or a prepared dataset's folder: beside its ``current``, or in one of its
     generations (a review: ``export --topk-all runs/x/current/users.parquet --overwrite`` replaced a run's file,
     and an output beside a dataset's links replaced one of them). ``beside_run``: a folder beside a run's
-    ``current`` is allowed (tune-dims' RUN/tune), never one in its model folders or in a dataset."""
+    ``current`` is allowed (tune-dims' RUN/tune), never one in its model folders or in a dataset. ``fix``: the
+    message's advice."""
     seen = set()  # the folder as written with '..' taken away ('runs/x/../top.csv' is beside runs/x), and resolved
     for start in (Path(os.path.abspath(target.parent)), Path(os.path.realpath(target.parent))):
         for d in (start, *start.parents):  # every folder above (a red team: 3 levels down was written)
@@ -115,7 +116,7 @@ def refuse_inside_store(target: Path, beside_run: bool = False) -> None:
                 kind = _embedrec_kind(d) or "embedrec's"
             if kind:
                 raise OutputRefused(f"'{target}' is inside '{d}', {kind}: a file written there would replace or "
-                                    "sit among the files embedrec keeps in it; write it outside that folder")
+                                    f"sit among the files embedrec keeps in it; {fix}")
 
 
 def _make_parent(target: Path, fix: str) -> None:
