@@ -128,6 +128,22 @@ def published_since(run_dir, since: float) -> bool:
         return False
 
 
+def writer_note(run_dir) -> str | None:
+    """'training is in progress in 'RUN' (embedrec train, pid N)' while a writer holds the run's lock (another
+    writer's own words otherwise), else None: said before "no trained model" or "nothing to resume", whose advice
+    (train --resume) the lock would then refuse (a red team)."""
+    from embedrec.errors import from_here
+    from embedrec.fsutil.locks import writer_of
+
+    holder = writer_of(Path(run_dir) / WRITER_LOCK)
+    if holder is None:
+        return None
+    pid, who = holder
+    shown = f"{who}, pid {pid}" if pid != "?" else who
+    what = "training is in progress" if who == "embedrec train" else f"{who} is writing"
+    return f"{what} in '{from_here(run_dir, resolve=False)}' ({shown})"
+
+
 def sha256_array(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
@@ -440,6 +456,10 @@ def load_run(run_dir: str | Path) -> Run:
     if not link.exists():
         from embedrec.errors import command
 
+        busy = writer_note(run_dir)
+        if busy is not None:  # a first train before it publishes: not "interrupted", not "train first"
+            raise ArtifactError(f"{busy}: no model is published there yet; wait for it to finish, then run this "
+                                "command again")
         cmd = command(f"embedrec train --resume --run {shlex.quote(str(run_dir))}")
         hint = (f" (training was interrupted: «{cmd} with the -c/--set it was started with|"
                 "embedrec.api.train_run(cfg, resume=True)»)") if training_files(run_dir, "checkpoint*") else ""

@@ -2290,3 +2290,32 @@ def test_train_refuses_a_run_dir_inside_a_run_or_a_dataset(base, tmp_path):
     with pytest.raises(OutputRefused, match="is inside"):
         train_run(load_config(None, [f"data.prepared={base[0]}", f"run.dir={run / 'current' / 'sub'}"]))
     assert invoke("verify", run).exit_code == 0
+
+
+def test_a_run_being_trained_is_said_so_not_interrupted(base, tmp_path):
+    """N5: while a first train ran (nothing published yet), recommend said "no trained model ... (training was
+    interrupted: 'embedrec train --resume ...')", whose resume the lock then refused, and a train --resume before
+    its first checkpoint said "nothing to resume: no checkpoint". The run's lock is looked at first; the line a
+    finished writer left in it names no one."""
+    run = tmp_path / "fresh"
+    run.mkdir()
+    busy = f"training is in progress in '{run}' (embedrec train, pid {os.getpid()})"
+    fd = _hold_lock(run / ".lock", f"{os.getpid()} embedrec train\n")
+    try:
+        for checkpoint in (False, True):
+            if checkpoint:
+                (run / "checkpoint.pt").write_bytes(b"x")
+            for cmd in (["recommend", "--user", "1"], ["evaluate"]):
+                r = invoke(*cmd, "--run", run)
+                assert r.exit_code == 1 and one_line(r) == (f"error: {busy}: no model is published there yet; wait "
+                                                            "for it to finish, then run this command again")
+        (run / "checkpoint.pt").unlink()
+        r = invoke("train", "-q", "--resume", "--set", f"data.prepared={base[0]}", "--run", run)
+        assert r.exit_code == 1 and one_line(r) == (f"error: {busy}, with no checkpoint saved yet: nothing to resume; "
+                                                    "wait for it to finish (a second train there would be refused)")
+    finally:
+        os.close(fd)
+    r = invoke("recommend", "--user", "1", "--run", run)  # the holder's line is still there, its lock gone
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: no trained model in '{run}'; ")
+    r = invoke("train", "-q", "--resume", "--set", f"data.prepared={base[0]}", "--run", run)
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: nothing to resume: no checkpoint in '{run}'")

@@ -57,6 +57,12 @@ def train(cfg: Config, resume, run_dir, fmt):
     if resume and not has_checkpoint(cfg.run.dir):  # said first, not after the selection's opening lines
         from embedrec.data.dataset import has_manifest
         from embedrec.errors import ArtifactError
+        from embedrec.run import writer_note
+
+        busy = writer_note(cfg.run.dir)
+        if busy is not None:  # a writer there has saved no checkpoint yet (a red team: "nothing to resume", as if
+            raise ArtifactError(f"{busy}, with no checkpoint saved yet: nothing to resume; wait for it to "  # none
+                                "finish (a second train there would be refused)")  # ran)
 
         ds = cfg.data.prepared  # no dataset either: say so here (a first-hour pass: the fix then failed)
         if not has_manifest(ds):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedrec.errors import ArtifactError
-from embedrec.fsutil.files import io_error, rmtree, side_stem, umask
+from embedrec.fsutil.files import io_error, pid_alive, rmtree, side_stem, umask
 
 
 def target_lock(target: str | Path, command: str, fix: str):
@@ -71,6 +71,40 @@ def _lock_holder(fd: int) -> tuple[str, str] | None:
             return _holder_of(head)
         time.sleep(0.005)
     return None
+
+
+def writer_of(lock_file: str | Path) -> tuple[str, str] | None:
+    """(pid, 'embedrec <command>') of the writer that holds ``lock_file`` now; None where no one does (or the file is
+    not there, or this thread holds it). A look only: the file is never made or written, and the holder is
+    counted only when its flock is held (the line a finished writer left stays in a run's ``.lock``): a shared
+    flock is tried and let go at once (where the holder's pid is alive: a writer taking the lock in that instant
+    would be refused, so a dead one's line is not probed)."""
+    import fcntl
+
+    key = os.path.abspath(lock_file)
+    if key in _held():
+        return None
+    try:
+        fd = os.open(key, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        import stat
+
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        holder = _holder_of(os.pread(fd, 200, 0))
+        if holder is not None and not pid_alive(int(holder[0])):
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _lock_holder(fd) or ("?", "embedrec command")
+        except OSError:
+            return None
+        return None  # closing the file lets the shared flock go
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
