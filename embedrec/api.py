@@ -284,9 +284,11 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     from embedrec import device
     from embedrec.data.dataset import load_dataset
     from embedrec.run import check_run_folder, run_lock
+    from embedrec.training.folders import check_training_files
 
     if not resume:  # before anything is written there (the CLI checks before it takes the lock)
         check_run_folder(cfg.run.dir)
+    check_training_files(cfg.run.dir)
     if device.active() or (resume and _sharded_checkpoint(cfg.run.dir)):
         from embedrec.training.fit import resolve_loss
 

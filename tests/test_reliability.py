@@ -2319,3 +2319,26 @@ def test_a_run_being_trained_is_said_so_not_interrupted(base, tmp_path):
     assert r.exit_code == 1 and one_line(r).startswith(f"error: no trained model in '{run}'; ")
     r = invoke("train", "-q", "--resume", "--set", f"data.prepared={base[0]}", "--run", run)
     assert r.exit_code == 1 and one_line(r).startswith(f"error: nothing to resume: no checkpoint in '{run}'")
+
+
+def test_a_folder_where_train_keeps_a_file_is_named(base, tmp_path):
+    """N6: a folder named metrics.jsonl made a resume say "cannot use '.../.metrics.jsonl.znxoouat': Is a directory"
+    (a temporary's name), one named checkpoint.pt "nothing to resume: no checkpoint"; a fresh train failed alike.
+    Each is named, with how to fix it, before any fit; in a candidate's folder too, and from the library."""
+    from embedrec.api import train_run
+    from embedrec.config import load_config
+
+    for name, what in (("metrics.jsonl", "epoch log"), ("checkpoint.pt", "checkpoint"),
+                       ("als-reg-0.01/checkpoint.pt", "checkpoint")):
+        run = copy_run(base[1], tmp_path / name.replace("/", "-"))
+        (run / name).unlink(missing_ok=True)
+        (run / name).mkdir(parents=True)
+        for extra in (["--resume"], []):
+            r = invoke("train", "-q", *extra, "--set", f"data.prepared={base[0]}", "--run", run, "--set", "model.dim=4",
+                       "--set", "train.epochs=2", "--set", "model.objective=explicit", "--set", "train.optimizer=adam")
+            assert r.exit_code == 1 and one_line(r) == (
+                f"error: '{run / name}' is a folder where train keeps its {what} (a file); remove it (rm -r "
+                f"{run / name}) or move it away, or use another run.dir"), r.stderr
+        with pytest.raises(ArtifactError, match="is a folder where train keeps its"):
+            train_run(load_config(None, [f"data.prepared={base[0]}", f"run.dir={run}"]), resume=True)
+        assert (run / name).is_dir() and invoke("verify", run).exit_code == 0

@@ -48,12 +48,14 @@ def train(cfg: Config, resume, run_dir, fmt):
     from embedrec.distributed import lock_run
     from embedrec.errors import Interrupted, Terminated
     from embedrec.run import check_run_folder, has_checkpoint, published_since
+    from embedrec.training.folders import check_training_files
 
     if run_dir:
         from embedrec.config import set_explicit
 
         cfg = set_explicit(cfg, "run.dir", run_dir)
     check_run_folder(cfg.run.dir, contents=not resume)  # before the lock file is made in it (resume: its place)
+    check_training_files(cfg.run.dir)  # a folder named checkpoint.pt: said, not "nothing to resume"
     if resume and not has_checkpoint(cfg.run.dir):  # said first, not after the selection's opening lines
         from embedrec.data.dataset import has_manifest
         from embedrec.errors import ArtifactError

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import re
+import shlex
 from pathlib import Path
 
 from embedrec.errors import ArtifactError
@@ -193,6 +194,36 @@ def clear_stale_path(run_dir: Path, n: int) -> None:
         return
     clear_folders(stage for stage in sorted(refit.iterdir()) if PATH_STAGE.fullmatch(stage.name) and (
         int(stage.name[5:]) >= n - 1 or stage.is_symlink()))
+
+
+_KEPT = {CHECKPOINT: "checkpoint", LOG: "epoch log", DIST_POINTER: "torchrun checkpoint's pointer",
+         WARM: "warm-start key"}
+
+
+def check_training_files(run_dir) -> None:
+    """Refuse, before any fit, a folder where train keeps one of its files (``checkpoint.pt``, ``metrics.jsonl``,
+    ...) in the run folder, a candidate's, the refit's or a dimension's candidates': a red team's resume said
+    "nothing to resume: no checkpoint" for a folder named checkpoint.pt, and "cannot use '.metrics.jsonl.x7k2':
+    Is a directory" (a temporary's name) for one named metrics.jsonl; a fresh run failed alike."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        return
+    folders = [root]
+    with contextlib.suppress(OSError):
+        for top in sorted(root.iterdir()):
+            if top.is_symlink() or not top.is_dir():
+                continue
+            if CANDIDATE_NAME.fullmatch(top.name) or top.name == REFIT:
+                folders.append(top)
+            elif DIM_FOLDER.fullmatch(top.name):
+                folders += [p for p in sorted(top.iterdir()) if CANDIDATE_NAME.fullmatch(p.name)
+                            and p.is_dir() and not p.is_symlink()]
+    for folder in folders:
+        for name, what in _KEPT.items():
+            p = folder / name
+            if p.is_dir() and not p.is_symlink():
+                raise ArtifactError(f"'{p}' is a folder where train keeps its {what} (a file); remove it "
+                                    f"(rm -r {shlex.quote(str(p))}) or move it away, or use another run.dir")
 
 
 def check_folders(folders, resume: bool) -> None:
