@@ -76,6 +76,8 @@ def _path(value, name: str, call: str, example: str) -> None:
     saying where the config goes."""
     import os
 
+    if isinstance(value, str) and value == "":  # an unset variable: not the default folder, nor the current one (a red team)
+        raise UsageError(f"{call}: {name} is an empty path ''; give a path, or None: {example}")
     if isinstance(value, (str, os.PathLike)):
         return
     from embedrec.config import Config

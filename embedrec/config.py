@@ -300,7 +300,17 @@ MAX_THREADS = 256  # more threads only exhaust memory (torch.set_num_threads(100
 MAX_EVAL_K = 10000  # ranking metrics allocate O(K) per evaluated user
 
 
+def _empty_path(key: str) -> str:
+    """What an empty path given for ``key`` is told: an unset shell variable is the likely cause."""
+    return "the path is empty (an unset variable?); give a path" + (
+        f", or {NULL_PATH_KEYS[key]}" if key in NULL_PATH_KEYS else "")
+
+
 def _check_consistency(cfg: Config) -> None:
+    for key in PATH_KEYS:  # '' is no folder: the current one, or "not set", were taken for it (a red team)
+        section, name = key.split(".")
+        if getattr(getattr(cfg, section), name) == "":
+            raise ConfigError(f"config key '{key}': {_empty_path(key)}")
     if cfg.split.valid + cfg.split.test >= 1.0:
         raise ConfigError("config keys 'split.valid' + 'split.test' must leave data for training "
                           f"(they add up to {cfg.split.valid + cfg.split.test:g}); lower one of them")
@@ -384,6 +394,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"«--set|override» '{text}': the key before '=' is empty")
     if key in PATH_KEYS:  # a path as typed: YAML would drop a ' #...' tail, fold a newline, read 'yes' as True
         text = raw.strip()
+        if text == "":  # '--set run.dir=$RUN' with RUN unset: not the default folder, nor null (a red team)
+            raise ConfigError(f"config key '{key}' (from «--set|an override»): {_empty_path(key)}")
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":  # quoted as YAML would take it
             return key, text[1:-1]
         return key, None if text in ("", "null", "Null", "NULL") else text
@@ -495,6 +507,8 @@ DISCOVERED = "embedrec.yaml"
 # keys holding paths: in a config file, a value starting with ./ or ../ is relative to the file's folder
 TEXT_KEYS = ("data.separator", "data.genre_separator", "data.decimal")  # one character each, taken from --set as typed
 PATH_KEYS = ("data.source", "data.movies", "data.cache_dir", "data.prepared", "run.dir", "tune.dir")
+NULL_PATH_KEYS = {"data.movies": "null for none", "data.cache_dir": "null for the default",
+                  "tune.dir": "null for the default (run.dir/tune)"}  # what null means for the keys that take it
 
 
 def find_config(path: str | Path | None) -> str | Path | None:

@@ -2342,3 +2342,41 @@ def test_a_folder_where_train_keeps_a_file_is_named(base, tmp_path):
         with pytest.raises(ArtifactError, match="is a folder where train keeps its"):
             train_run(load_config(None, [f"data.prepared={base[0]}", f"run.dir={run}"]), resume=True)
         assert (run / name).is_dir() and invoke("verify", run).exit_code == 0
+
+
+def test_an_empty_path_is_a_usage_error_naming_the_option(base, tmp_path, monkeypatch):
+    """N4: an empty path was taken as not given: `recommend --run "$RUN"` with RUN unset served the default run,
+    `train --run ""` trained into it, `ingest -o ""` wrote data/prepared/ml-100k. Every path option and argument,
+    the path config keys (--set and a file) and the library's path arguments refuse it (exit 2), naming it;
+    nothing is written."""
+    import embedrec as er
+    from embedrec.config import load_config
+    from embedrec.errors import ConfigError, UsageError
+
+    monkeypatch.chdir(tmp_path)
+    cases = {("recommend", "--user", "1", "--run"): "--run", ("predict", "--pairs", "-", "--run"): "--run",
+             ("evaluate", "--run"): "--run", ("train", "--run"): "--run", ("train", "--resume", "--run"): "--run",
+             ("tune-dims", "--run"): "--run", ("verify", "--run"): "--run", ("index", "rebuild", "--run"): "--run",
+             ("export", "--to", "csv", "--run"): "--run", ("export", "--to", "csv", "-o"): "-o/--output",
+             ("export", "--topk-all"): "--topk-all", ("export", "--plot"): "--plot", ("ingest", "-o"): "-o/--output",
+             ("tune-dims", "--write"): "--write", ("recommend", "--users"): "--users", ("predict", "--pairs"): "--pairs",
+             ("config", "-c"): "-c/--config", ("verify",): "argument PATH", ("ingest",): "argument SOURCE"}
+    for args, name in cases.items():
+        r = invoke(*args, "")
+        assert r.exit_code == 2 and one_line(r).startswith(f"error: {name} '': the path is empty (an unset "
+                                                           "variable?); give a "), (args, r.stderr)
+    for key in ("run.dir", "data.prepared", "tune.dir", "data.source", "data.movies"):
+        for value in ("", "''"):
+            r = invoke("train", "--set", f"{key}={value}")
+            assert r.exit_code == 2 and one_line(r).startswith(f"error: config key '{key}' (from --set): the path is "
+                                                               "empty (an unset variable?); give a path"), r.stderr
+    (tmp_path / "e.yaml").write_text("run:\n  dir: ''\n")
+    r = invoke("recommend", "--user", "1", "-c", tmp_path / "e.yaml")
+    assert r.exit_code == 2 and one_line(r) == (f"error: config key 'run.dir' in {tmp_path / 'e.yaml'}: the path is "
+                                                "empty (an unset variable?); give a path")
+    with pytest.raises(ConfigError, match="config key 'tune.dir': the path is empty .* or null for the default"):
+        load_config(None, [f"data.prepared={base[0]}"]).updated({"tune.dir": ""})
+    for call in (lambda: er.open(""), lambda: er.ingest(output=""), lambda: er.verify_files("")):
+        with pytest.raises(UsageError, match="is an empty path ''; give a path, or None"):
+            call()
+    assert sorted(os.listdir(tmp_path)) == ["e.yaml"]  # no default run, dataset or folder written

@@ -362,8 +362,9 @@ def _known_error(e: Exception) -> str | None:
 
 def common(fn):
     """-c/--config, --set, -q/--quiet, -v/--verbose, --traceback for every subcommand."""
+    from embedrec.cli.options import PathParam
 
-    @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    @click.option("-c", "--config", "config_path", type=PathParam(dir_okay=False), default=None,
                   help="YAML config (default: $EMBEDREC_CONFIG, else ./embedrec.yaml, else the built-in "
                        "defaults of configs/default.yaml). In the file, paths starting with ./ or ../ are "
                        "relative to the file.")

@@ -9,7 +9,7 @@ import click
 from click.core import ParameterSource
 
 from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled
-from embedrec.cli.options import RUN, usage_error
+from embedrec.cli.options import RUN, PathParam, usage_error
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -18,18 +18,18 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @main.command(context_settings=CONTEXT)
 @click.option("--to", "target", type=click.Choice(["projector", "parquet", "npy", "csv", "faiss", "torch"]),
               help="Write the embeddings in this form into the -o folder.")
-@click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder for --to.")
+@click.option("-o", "--output", type=PathParam(file_okay=False), help="Folder for --to.")
 @click.option("--sample", type=click.IntRange(1), help="Projector: at most this many movies (random, seeded).")
 @click.option("--base-url", help="Projector: the URL the -o folder will be served from, so projector_config.json "
                                  "holds absolute paths for projector.tensorflow.org/?config=URL.")
 @click.option("--sample-users", "--users", "n_users", type=click.IntRange(0), default=0, show_default=True,
               help="Projector: also this many users (sampled); --users is the old name (on recommend, --users is "
                    "a file of ids).")
-@click.option("--topk-all", "topk_path", type=click.Path(),
+@click.option("--topk-all", "topk_path", type=PathParam(kind="file path"),
               help="Top-K for every user into this .parquet or .csv file, or a folder of Parquet parts (a name "
                    "without an extension).")
 @click.option("-k", "k", type=click.IntRange(1), help="K for --topk-all (recommend.k).")
-@click.option("--plot", "plot_path", type=click.Path(),
+@click.option("--plot", "plot_path", type=PathParam(kind="file path (.png)"),
               help="A 2-D map of the movies, in the format its name ends in (.png, .svg, .pdf, .jpg, ...).")
 @click.option("--plot-method", type=click.Choice(["pca", "tsne", "umap"]), default="pca", show_default=True,
               help="Projection for --plot (tsne needs scikit-learn, umap needs umap-learn).")

@@ -8,14 +8,21 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, _State, command_line, common, log, main, progress_enabled
+from embedrec.cli.options import PathParam, refuse_empty
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
 
 
+def source_given(ctx, param, value):
+    """SOURCE as given; an empty one (an unset variable) is a usage error, not the default source (a red team)."""
+    refuse_empty(value, param, ctx, "release name, a file or folder path, or - for standard input")
+    return value
+
+
 @main.command(context_settings=CONTEXT)
-@click.argument("source", required=False)
-@click.option("-o", "--output", type=click.Path(file_okay=False), help="Dataset directory (data.prepared).")
+@click.argument("source", required=False, callback=source_given)
+@click.option("-o", "--output", type=PathParam(file_okay=False), help="Dataset directory (data.prepared).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset directory.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               help="json: print the summary as JSON on stdout.")

@@ -57,6 +57,28 @@ class _Lines:
                             "compress the file again") from None
 
 
+def refuse_empty(value, param, ctx, kind: str) -> None:
+    """An empty path (``--run "$RUN"`` with RUN unset) is a usage error naming the option: click and the commands
+    took '' as not given, so the default run was served or trained over (a red team)."""
+    if isinstance(value, str) and value == "":
+        name = "/".join(param.opts) if isinstance(param, click.Option) else \
+            f"argument {param.human_readable_name}" if param is not None else "a path"
+        raise click.UsageError(f"{name} '': the path is empty (an unset variable?); give a {kind}", ctx)
+
+
+class PathParam(click.Path):
+    """click.Path for a path a user names, which refuses an empty one (:func:`refuse_empty`); ``kind``: what to
+    give instead, said in that error (default: from file_okay/dir_okay)."""
+
+    def __init__(self, *args, kind: str | None = None, **kw):
+        super().__init__(*args, **kw)
+        self.kind = kind or ("folder path" if not self.file_okay else "file path" if not self.dir_okay else "path")
+
+    def convert(self, value, param, ctx):
+        refuse_empty(value, param, ctx, self.kind)
+        return super().convert(value, param, ctx)
+
+
 class LineFile(click.File):
     """click.File for line-oriented input that reports undecodable bytes by file:line."""
 
@@ -66,6 +88,7 @@ class LineFile(click.File):
     def convert(self, value, param, ctx):
         if isinstance(value, _Lines):
             return value
+        refuse_empty(value, param, ctx, "file path, or - for standard input")
         if isinstance(value, (str, os.PathLike)) and value != "-" and not os.path.exists(value):
             from embedrec.errors import DataError
 
@@ -165,7 +188,7 @@ def _behind_baselines(metrics: dict) -> None:
         logging.getLogger("embedrec").warning("%s", text)
 
 
-RUN = click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run directory (run.dir).")
+RUN = click.option("--run", "run_dir", type=PathParam(file_okay=False), help="Run directory (run.dir).")
 FMT = click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "jsonl", "csv", "tsv"]),
                    default="auto", show_default=True, help="Output format (auto: a table on a terminal, else TSV).")
 NO_HEADER = click.option("--no-header", is_flag=True, help="csv/tsv: no header line (e.g. for loops that append).")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled, sigterm_as_interrupt
-from embedrec.cli.options import RUN
+from embedrec.cli.options import RUN, PathParam
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -51,7 +51,7 @@ def _tolerance(text: str | None) -> float | None:
 @click.option("--dims", help="Comma-separated dimensions (tune.dims); the fourth-root value is always added.")
 @click.option("--weight-decay", "wds", help="Comma-separated L2 strengths to sweep per dimension (tune.weight_decays): train.als_reg for als, the weight decays otherwise.")
 @click.option("--tolerance", help="Choose the smallest dim within this of the best valid metric, e.g. 1%.")
-@click.option("--write", "write_path", type=click.Path(dir_okay=False),
+@click.option("--write", "write_path", type=PathParam(dir_okay=False),
               help="Write a config with the choice here (refused before the sweep if the file exists and tune-dims "
                    "did not write it; see --overwrite).")
 @click.option("--overwrite", is_flag=True, help="Let --write replace an existing file that tune-dims did not write.")

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, main
-from embedrec.cli.options import RUN
+from embedrec.cli.options import RUN, PathParam
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("path", required=False, type=click.Path(file_okay=False))
+@click.argument("path", required=False, type=PathParam(file_okay=False))
 @RUN
 @common
 def verify(cfg: Config, path, run_dir):
