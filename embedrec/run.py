@@ -633,7 +633,13 @@ def _fingerprint_on_disk(path: Path) -> str:
 
 def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
     """Build the indexes again from a run's embeddings (e.g. with other index settings)."""
-    if is_dataset_folder(Path(run_dir)):  # a run to read first, as recommend's --run (exit 1): not an output path
+    run_dir = Path(run_dir)
+    if run_dir.name == "current" and run_dir.is_symlink() and not (run_dir / "current").exists():
+        # RUN/current is the run, as load_run takes it: its lock and publish are the run's (a red team's N3 check:
+        # the lock and a temporary went into the model folder, which verify then refused; now refused as a run.dir
+        # inside a run)
+        run_dir = run_dir.parent
+    if is_dataset_folder(run_dir):  # a run to read first, as recommend's --run (exit 1): not an output path
         raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "
                             "run directory train wrote (run.dir, e.g. runs/ml-100k)")
     with run_lock(run_dir, "embedrec index rebuild"):

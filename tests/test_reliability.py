@@ -2380,3 +2380,13 @@ def test_an_empty_path_is_a_usage_error_naming_the_option(base, tmp_path, monkey
         with pytest.raises(UsageError, match="is an empty path ''; give a path, or None"):
             call()
     assert sorted(os.listdir(tmp_path)) == ["e.yaml"]  # no default run, dataset or folder written
+
+
+def test_index_rebuild_of_run_current_rebuilds_the_run(base, tmp_path):
+    """`index rebuild --run RUN/current` put the run's lock and a temporary in the model folder (verify then refused
+    the run); with a run.dir inside a run refused (N3) it was refused as one. RUN/current is the run, as every
+    reader takes it."""
+    run = copy_run(base[1], tmp_path / "run")
+    r = invoke("index", "rebuild", "-q", "--run", run / "current")
+    assert r.exit_code == 0, r.stderr
+    assert invoke("verify", run).exit_code == 0 and not os.path.lexists(current(run) / ".lock")
