@@ -98,6 +98,9 @@ def ingest(source: str | None = None, cfg: Config | None = None, *, output: str 
     from embedrec.config import set_explicit
     from embedrec.data.dataset import load_dataset
     from embedrec.ingestion import ingest as run_ingest
+    from embedrec.worker_pool import refuse_in_spawned_main
+
+    refuse_in_spawned_main("er.ingest")
 
     cfg = _config(cfg, "ingest")
     for value, name in ((source, "source"), (output, "output")):
@@ -119,6 +122,9 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
     import tempfile
 
     from embedrec.errors import Interrupted, Terminated
+    from embedrec.worker_pool import refuse_in_spawned_main
+
+    refuse_in_spawned_main("er.train")
 
     keeps = ("er.train keeps nothing (it trains in a temporary folder); for training that can be resumed, use "
              "embedrec.api.train_run(cfg), then train_run(cfg, resume=True)")
@@ -287,7 +293,9 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     from embedrec.data.dataset import load_dataset
     from embedrec.run import check_run_folder, run_lock
     from embedrec.training.folders import check_training_files
+    from embedrec.worker_pool import refuse_in_spawned_main
 
+    refuse_in_spawned_main("train_run")
     if not resume:  # before anything is written there (the CLI checks before it takes the lock)
         check_run_folder(cfg.run.dir)
     check_training_files(cfg.run.dir)
@@ -391,7 +399,9 @@ def tune_dims(cfg: Config | None = None, *, dims: Iterable[int] | None = None,
 
     from embedrec.errors import Interrupted, Terminated, shorten
     from embedrec.tune import check_write_target, sweep, write_choice
+    from embedrec.worker_pool import refuse_in_spawned_main
 
+    refuse_in_spawned_main("er.tune_dims")
     cfg = _config(cfg, "tune_dims")
     given = {}
     for name, values, kind in (("dims", dims, int), ("weight_decays", weight_decays, float)):

@@ -568,7 +568,9 @@ class TrainedModel(Model):
         """Publish the run to ``run_dir`` (default config.run.dir) exactly as ``embedrec train`` does: the
         artifacts folder, its checksums, the ``current`` link. Returns the artifacts folder."""
         from embedrec.run import check_run_folder
+        from embedrec.worker_pool import refuse_in_spawned_main
 
+        refuse_in_spawned_main("TrainedModel.save")
         run_dir = Path(run_dir if run_dir is not None else self.config.run.dir)
         check_run_folder(run_dir)  # as train: new, empty, or a run (a review: a user's 'current' file was replaced)
         return self._publish(run_dir)

@@ -131,6 +131,37 @@ def job(refusal: str):
         _in_job = False
 
 
+SCRIPT_HINT = (" (from a Python script, put its code under `if __name__ == \"__main__\":`: workers start by "
+               "importing the script, and its top-level code would run again in each)")
+
+
+def in_spawned_main() -> bool:
+    """Whether this process is a spawned worker still importing its parent's script: the script's top-level code
+    runs again there, and embedrec's writers must not (a review: a script without the __main__ guard ingested,
+    trained and saved once more in each tune-dims worker, then failed on the locks). ``_inheriting`` is what
+    multiprocessing's own check of that phase reads (spawn._check_not_importing_main); once the worker runs its
+    job, it is gone."""
+    return bool(getattr(mp.current_process(), "_inheriting", False))
+
+
+def _from_a_script() -> bool:
+    """Whether this process runs a user's script (``python script.py``; not the embedrec command, not -m)."""
+    import sys
+    from pathlib import Path
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return path is not None and getattr(main, "__spec__", None) is None and Path(path).name != "embedrec"
+
+
+def refuse_in_spawned_main(what: str) -> None:
+    """A UsageError when ``what`` (an embedrec call) runs from a script re-imported by a spawned worker."""
+    if in_spawned_main():
+        from embedrec.errors import UsageError
+
+        raise UsageError(f"{what} was called while a worker process imported the script{SCRIPT_HINT}")
+
+
 def run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record) -> None:
     """Run ``fn(*args)`` for each ``(args, key)`` of ``jobs`` in ``workers`` spawned processes, each process one
     job (its peak memory its own), calling ``record(*key, result)`` as each finishes. ``fn``: a module-level
@@ -149,6 +180,13 @@ def run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record) -> None:
             record(*futs[fut], fut.result())
             del futs[fut]  # after: a trial whose record a signal cut short is recorded again by _stop_pool
         pool.shutdown(wait=True)
+    except cf.process.BrokenProcessPool:  # a worker died starting or running (e.g. a script without the
+        _stop_pool(pool, stop, futs, record)  # __main__ guard: refused in the worker, see in_spawned_main)
+        from embedrec.errors import TrainingError
+
+        why = SCRIPT_HINT if _from_a_script() else " (killed, or out of memory?)"
+        raise TrainingError(f"a worker process ended before its trial finished{why}; the trials that finished are "
+                            "kept: rerun to go on") from None
     except BaseException:
         _stop_pool(pool, stop, futs, record)
         raise

@@ -536,3 +536,47 @@ def test_a_sweep_of_another_metric_is_refused_not_replaced(tune_cfg, tmp_path):
     r = CliRunner().invoke(main, [*args, "--fresh"])
     assert r.exit_code == 0, r.stderr
     assert json.loads((tmp_path / "t" / "tune.json").read_text())["metric"] == "ndcg@10"
+
+
+SCRIPT = """
+import sys
+import embedrec as er
+from embedrec.data.synth import write_movielens
+out = sys.argv[1]
+write_movielens(out + "/src", 60, 40, 1200, rank=3, seed=0)
+cfg = er.load_config(None, [f"data.prepared={out}/ds", f"run.dir={out}/run", "tune.workers=2", "model.dim=4",
+                            "train.epochs=2", "train.threads=1", "tune.threads=1"])
+er.ingest(out + "/src", cfg, overwrite=True)
+er.tune_dims(cfg, dims=[4])
+"""
+
+
+def test_a_script_without_the_main_guard_gets_one_clear_error_not_its_work_done_again(tmp_path):
+    """A review: a script calling er.tune_dims without `if __name__ == "__main__":` ran its top level again in each
+    spawned worker (ingesting and training again, two dataset generations), then failed on the locks with an
+    untyped BrokenProcessPool. The workers refuse embedrec's writers while importing the script, and the call
+    raises a TrainingError saying what to do."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "sweep.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    p = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert p.returncode == 1, p.stderr[-2000:]
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("embedrec.errors.TrainingError: a worker process ended before its trial finished (from a "
+                           "Python script, put its code under `if __name__ == \"__main__\":`"), last
+    assert "er.ingest was called while a worker process imported the script" in p.stderr
+    assert len(list((tmp_path / "ds").glob("gen-*"))) == 1  # ingested once, by the script itself
+    head, body = SCRIPT.split("out = sys.argv[1]")
+    body = "out = sys.argv[1]" + body
+    guarded = head + "def main():\n" + "".join(f"    {line}\n" for line in body.splitlines()) + \
+        "\nif __name__ == '__main__':\n    main()\n"
+    script.write_text(guarded)
+    p = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
