@@ -2390,3 +2390,21 @@ def test_index_rebuild_of_run_current_rebuilds_the_run(base, tmp_path):
     r = invoke("index", "rebuild", "-q", "--run", run / "current")
     assert r.exit_code == 0, r.stderr
     assert invoke("verify", run).exit_code == 0 and not os.path.lexists(current(run) / ".lock")
+
+
+def test_a_file_where_a_folder_of_the_output_path_goes_is_one_usage_line(base, tmp_path):
+    """A review: `export -o FILE/sub` (and --topk-all, --plot, train --run, ingest -o) said "cannot use 'FILE':
+    File exists", exit 1, and the library raised a bare FileExistsError."""
+    import embedrec as er
+
+    blocker = tmp_path / "pf"
+    blocker.write_text("x")
+    for args in (["export", "-q", "--run", base[1], "--to", "csv", "-o", blocker / "sub"],
+                 ["export", "-q", "--run", base[1], "--topk-all", blocker / "t.csv"],
+                 ["train", "-q", "--set", f"data.prepared={base[0]}", "--run", blocker / "run" / "x"]):
+        r = invoke(*args)
+        assert r.exit_code == 2 and one_line(r).startswith(f"error: '{blocker}' is a file, where a folder of the "
+                                                          "output path goes"), (args, r.stderr)
+    with pytest.raises(er.OutputRefused, match="is a file, where a folder of the output path goes"):
+        er.open(base[1]).export("npy", blocker / "sub")
+    assert blocker.read_text() == "x"

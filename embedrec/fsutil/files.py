@@ -15,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, OutputRefused
 
 
 # shutil and tempfile (with bz2, lzma, random) load only when a folder is written or removed: reading a run
@@ -250,6 +250,11 @@ def io_error(e: OSError, path: str | Path | None, fix: str = "choose another fol
     ``fix`` says where else to write ("choose another run.dir"); for a full disk "free space, or" goes first.
     """
     code = e.errno
+    if code in (errno.EEXIST, errno.ENOTDIR) and path is not None:  # a file where a folder of the path goes
+        blocker = next((p for p in [Path(path), *Path(path).parents] if p.exists() and not p.is_dir()), None)
+        if blocker is not None:  # a review: "cannot use 'x': File exists", exit 1, FileExistsError from Python
+            inside = "" if blocker == Path(path) else f" (for '{path}')"
+            return OutputRefused(f"'{blocker}' is a file, where a folder of the output path goes{inside}; {fix}")
     if code is None and ("No space left on device" in str(e) or " requested and " in str(e)):
         code = errno.ENOSPC  # pyarrow's and FAISS's own errors carry no errno; numpy's short write says so
         if " requested and " in str(e) and _at_size_limit(path):  # a short write under ulimit -f is that limit
