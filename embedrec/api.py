@@ -411,6 +411,9 @@ def tune_dims(cfg: Config | None = None, *, dims: Iterable[int] | None = None,
             raise UsageError(f"tune_dims: {name} must be a list of numbers, e.g. {name}=[16, 32, 64], not "
                              f"{type(values).__name__}")
         values = list(values)
+        if not values:  # a review: [] swept the default dimensions, where the CLI's --dims '' is refused
+            raise UsageError(f"tune_dims: {name}=[] names nothing to sweep; give at least one value, or None for "
+                             f"tune.{name}")
         if any(isinstance(v, bool) or not isinstance(v, numbers.Integral if kind is int else numbers.Real)
                for v in values):
             raise UsageError(f"tune_dims: {name}={shorten(repr(values), 60)}: give a list of "

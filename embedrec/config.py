@@ -433,6 +433,9 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
         raise ConfigError(f"load_config: path {type(path).__name__} {str(path)[:60]!r} is not a file path; pass the "
                           "YAML file's path (a str or Path), or None for the defaults")
     if path is not None:
+        if str(path) == "":  # Path('') is '.', a folder (a review): an unset variable, most likely
+            raise ConfigError("load_config: the path is empty (an unset variable?); pass the YAML file's path, or "
+                              "None for the defaults")
         p = Path(path)
         if p.is_dir():
             raise ConfigError(f"config file '{p}' is a folder; pass a YAML file «with -c|as the path»")

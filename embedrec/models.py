@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -571,6 +572,9 @@ class TrainedModel(Model):
         from embedrec.worker_pool import refuse_in_spawned_main
 
         refuse_in_spawned_main("TrainedModel.save")
+        if run_dir is not None and (not isinstance(run_dir, (str, os.PathLike)) or str(run_dir) == ""):
+            raise UsageError(f"save: run_dir {shorten(repr(run_dir))} is not a folder path (an unset variable?); "
+                             "give the run folder, or None for config.run.dir")
         run_dir = Path(run_dir if run_dir is not None else self.config.run.dir)
         check_run_folder(run_dir)  # as train: new, empty, or a run (a review: a user's 'current' file was replaced)
         return self._publish(run_dir)

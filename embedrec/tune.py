@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec import worker_pool
-from embedrec.errors import ArtifactError, ConfigError, Interrupted, Terminated, UsageError
+from embedrec.errors import ArtifactError, ConfigError, Interrupted, OutputExists, Terminated, UsageError
 from embedrec.fsutil.files import io_error, read_json, write_json
 from embedrec.fsutil.integrity import SEAL, check_seal, seal
 from embedrec.fsutil.locks import confirm_held, locked_folder
@@ -432,8 +432,8 @@ def check_write_target(path: str | Path, input_path: str | None, overwrite: bool
                          "another path")
     refuse_inside_store(path)  # a review: --write RUN/current/config.yaml --overwrite damaged the run
     if path.is_file() and not overwrite and not _written_by_tune(path):
-        raise UsageError(f"«--write|write» {path}: the file exists and tune-dims did not write it; pass "
-                         "«--overwrite|overwrite=True» to replace it, or choose a new file name")
+        raise OutputExists(f"«--write|write» {path}: the file exists and tune-dims did not write it; pass "
+                           "«--overwrite|overwrite=True» to replace it, or choose a new file name")
     return path
 
 

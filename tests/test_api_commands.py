@@ -233,3 +233,18 @@ def test_under_torchrun_only_topk_all_is_exported(trained_run, tmp_path, monkeyp
     assert r.exit_code == 2 and r.stderr == ("error: under torchrun, export runs --topk-all only (each rank scores "
                                              "its users); run --to and --plot in one process\n")
     assert not any(tmp_path.iterdir())
+
+
+def test_empty_and_wrong_paths_and_lists_are_typed_errors(trained_run, tmp_path):
+    """A review: er.load_config('') read '.' as a folder, TrainedModel.save('') published into the current folder
+    and save(5) raised a bare TypeError, er.tune_dims(dims=[]) swept the default dimensions."""
+    from embedrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="the path is empty"):
+        er.load_config("")
+    tm = er.train(None, trained_run.cfg)
+    for bad in ("", 5):
+        with pytest.raises(UsageError, match="is not a folder path"):
+            tm.save(bad)
+    with pytest.raises(UsageError, match=r"dims=\[\] names nothing to sweep"):
+        er.tune_dims(trained_run.cfg, dims=[])

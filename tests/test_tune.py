@@ -84,7 +84,9 @@ def test_write_refuses_input_config(tmp_path):
     # an existing file is replaced only when tune-dims wrote it, or with overwrite=True
     mine = tmp_path / "mine.yaml"
     mine.write_text("my precious config\n")
-    with pytest.raises(UsageError) as e:
+    from embedrec.errors import OutputExists
+
+    with pytest.raises(OutputExists) as e:  # as every output that exists (a review: it was a UsageError)
         write_choice(cfg, chosen, mine, str(p))
     assert str(e.value) == (f"write {mine}: the file exists and tune-dims did not write it; pass overwrite=True to "
                             "replace it, or choose a new file name")
