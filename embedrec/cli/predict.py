@@ -42,7 +42,8 @@ def predict(cfg: Config, pairs, strict, run_dir, fmt, no_header):
 
     check_no_header(no_header, fmt)
     model = open_model(run_dir or cfg.run.dir, cfg)
-    columns, rows = predict_lines(model, pairs, pairs.name, strict, on_batch=sys.stdout.flush)
+    columns, rows = predict_lines(model, pairs, pairs.name, strict, batch=cfg.recommend.batch_size,
+                                  on_batch=sys.stdout.flush)
     write_rows(rows, columns, resolve_format(fmt), header=not no_header)
     if not model.engine.explicit:  # after the rows: an error stays the only line
         log.info("note: this run ranks (model.objective: implicit), so score is its ranking score (higher is "
