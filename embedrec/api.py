@@ -348,11 +348,12 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
                progress: bool = False) -> list[dict] | None:
     """``embedrec export``: the run (default cfg.run.dir) opened as ``open`` does and written as ``Model.export``
     (``to`` into the folder ``output``), ``Model.topk_all`` and ``Model.plot_map`` write it, in that order; every
-    request is checked before anything is written (the plot's file name, and under torchrun, where the ranks
+    request is checked before anything is written (the plot's and the top-K's targets, and under torchrun, where the ranks
     share ``topk_all``, that nothing else is asked). One dict per output; None on a torchrun rank other than 0,
     where rank 0 alone reports."""
     from embedrec.device import secondary
     from embedrec.export import plot_target
+    from embedrec.export_topk import topk_target
     from embedrec.models import one_process
 
     if not (to or topk_all or plot):
@@ -363,6 +364,8 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
     cfg = _config(cfg, "export_run")
     if plot:  # before the export and the top-K have written anything
         plot_target(plot, overwrite)
+    if topk_all:  # before the export has written anything (a review: a refused --topk-all left -o written)
+        topk_target(topk_all, overwrite)
     if to or plot:
         one_process("export_run")
     with open(run_dir, cfg) as model:

@@ -36,21 +36,8 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     from embedrec import distributed as D
 
     rec = opened_run(rec, "topk_all")
-    if str(path) == "-":  # not a folder named '-'
-        raise UsageError("«--topk-all|path» '-': this writes a file, not standard output; give a .parquet or .csv "
-                         "file name, or for the lists on standard output pipe the user ids to "
-                         "'embedrec recommend --users -'")
-    path = Path(path)
+    path = topk_target(path, overwrite)
     suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv", ""):
-        raise UsageError(f"--topk-all {path}: use a .parquet or .csv file name, or a folder name (no extension) "
-                         "for a Parquet dataset")
-    if suffix and path.is_dir():  # before "already exists": --overwrite would not help
-        raise OutputRefused(f"'{path}' is a folder, not a {suffix} file; {FILE_FIX}")
-    if path.exists() and not overwrite:
-        if not suffix:  # a folder: what --overwrite would refuse too is said as that, not "pass --overwrite" (a review)
-            check_replaceable(path, lambda folder: is_export(folder, FOLDER_FIX))
-        raise OutputExists(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
     rank, world, _ = DV.env_rank_world()
     g = D.group(device or "auto") if world > 1 else None
     if g is not None:
@@ -192,6 +179,28 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
         finally:
             fh.close()
     return listed
+
+
+def topk_target(path, overwrite: bool) -> Path:
+    """``path`` as topk_all may write it, checked before anything is written (export_run checks it first, so a
+    refused one leaves the --to folder unwritten too: a review): a .parquet or .csv file, or a folder; not one
+    that exists without ``overwrite``, nor a folder of other files."""
+    if str(path) == "-":  # not a folder named '-'
+        raise UsageError("«--topk-all|path» '-': this writes a file, not standard output; give a .parquet or .csv "
+                         "file name, or for the lists on standard output pipe the user ids to "
+                         "'embedrec recommend --users -'")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv", ""):
+        raise UsageError(f"«--topk-all|path» {path}: use a .parquet or .csv file name, or a folder name (no "
+                         "extension) for a Parquet dataset")
+    if suffix and path.is_dir():  # before "already exists": --overwrite would not help
+        raise OutputRefused(f"'{path}' is a folder, not a {suffix} file; {FILE_FIX}")
+    if path.exists() and not overwrite:
+        if not suffix:  # a folder: what --overwrite would refuse too is said as that, not "pass --overwrite" (a review)
+            check_replaceable(path, lambda folder: is_export(folder, FOLDER_FIX))
+        raise OutputExists(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
+    return path
 
 
 def _topk_table(rec: Recommender, rows, ids, scores, pa):

@@ -387,3 +387,15 @@ def test_topk_all_exact_torch_search_goes_through_the_same_checks_and_tail(rec, 
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     with pytest.raises(UsageError, match="takes no allowed movies"):
         rec.recommend_rows(rows, 7, allowed=np.array([1, 2]), search=lambda q, e, k: ([], []))
+
+
+def test_a_refused_topk_all_leaves_the_to_folder_unwritten(rec, tmp_path):
+    """A review: `export --to csv -o OUT --topk-all D.csv` (D.csv a folder, or an existing file without
+    --overwrite) wrote OUT first, so the rerun with a good --topk-all was refused as 'OUT already exists'."""
+    run = rec.run.path.parent
+    (tmp_path / "D.csv").mkdir()
+    (tmp_path / "E.csv").write_text("mine\n")
+    for target in ("D.csv", "E.csv"):
+        r = _invoke("export", "-q", "--run", run, "--to", "csv", "-o", tmp_path / "out", "--topk-all", tmp_path / target)
+        assert r.exit_code == 2 and not (tmp_path / "out").exists(), r.stderr
+    assert (tmp_path / "E.csv").read_text() == "mine\n"
