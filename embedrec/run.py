@@ -634,7 +634,9 @@ def _fingerprint_on_disk(path: Path) -> str:
 def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
     """Build the indexes again from a run's embeddings (e.g. with other index settings)."""
     run_dir = Path(run_dir)
-    if run_dir.name == "current" and run_dir.is_symlink() and not (run_dir / "current").exists():
+    served = run_dir.name.startswith(f"{ARTIFACTS}-") and (run_dir.parent / "current").exists() and \
+        os.path.realpath(run_dir.parent / "current") == os.path.realpath(run_dir)  # the model RUN serves (a review)
+    if served or run_dir.name == "current" and run_dir.is_symlink() and not (run_dir / "current").exists():
         # RUN/current is the run, as load_run takes it: its lock and publish are the run's (a red team's N3 check:
         # the lock and a temporary went into the model folder, which verify then refused; now refused as a run.dir
         # inside a run)

@@ -2390,6 +2390,10 @@ def test_index_rebuild_of_run_current_rebuilds_the_run(base, tmp_path):
     r = invoke("index", "rebuild", "-q", "--run", run / "current")
     assert r.exit_code == 0, r.stderr
     assert invoke("verify", run).exit_code == 0 and not os.path.lexists(current(run) / ".lock")
+    served = current(run)  # the model folder current names is the run too (a review: it was refused as inside it)
+    r = invoke("index", "rebuild", "-q", "--run", served)
+    assert r.exit_code == 0, r.stderr
+    assert invoke("verify", run).exit_code == 0 and current(run) != served and not os.path.lexists(served / ".lock")
 
 
 def test_a_file_where_a_folder_of_the_output_path_goes_is_one_usage_line(base, tmp_path):
