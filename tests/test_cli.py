@@ -488,9 +488,9 @@ def test_a_catalogue_smaller_than_k_trains_and_reports_at_k(tmp_path):
 
 def test_environment_failures_are_one_line(tmp_path):
     (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n1,2,3\n2,3,4\n")
-    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "r.csv" / "sub")
-    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "internal error" not in r.stderr
-    assert "r.csv': File exists" in r.stderr  # a file where a folder is needed
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "r.csv" / "sub")  # an output path refused: exit 2
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "internal error" not in r.stderr
+    assert "r.csv' is a file, where a folder of the output path goes" in r.stderr  # was "File exists", exit 1
     import gzip
 
     (tmp_path / "t.csv.gz").write_bytes(gzip.compress(("user_id,movie_id,rating\n" + "".join(
