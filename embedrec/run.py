@@ -95,15 +95,43 @@ TUNE_DIR = "tune"  # tune-dims' default folder inside a run (tune.py writes it; 
 TUNE_RESULTS = "tune.json"
 WRITER_LOCK = ".lock"  # a folder's writer lock (locks.exclusive_lock): a run's, a tune folder's
 CATALOGUE = "movies.json"  # titles, years, genres per movie row (with user_ids.npy, movie_ids.npy): what serving reads
+# what training keeps beside the published models (written by the training layer: loop, select, shard_checkpoint;
+# cleared by training.folders), named here with the rest of the run's layout
+CHECKPOINT = "checkpoint.pt"
+DIST_POINTER = "checkpoint-dist.json"  # torchrun: names the newest complete sharded checkpoint (shard_als)
+LOG = "metrics.jsonl"
+TENSORBOARD = "tensorboard"  # a fit's TensorBoard event folder, beside its log
+WARM = "warm-start.json"  # in a later candidate's folder: which model it started from (select.warm_key)
+# the folders training makes in a run: a selection's candidates (select.Selection.folder), another dimension's
+# selection (training.dims) and the refit's; a user's own als-backup/ or refit-old/ is none of them
+CANDIDATE_NAME = re.compile(r"als-(?:reg|recency|a0)-[0-9.e+-]+?(?:-(?:recency|a0)-[0-9.e+-]+?)*")
+DIM_NAME = re.compile(r"als-dim-[0-9]+")
+REFIT = "refit"
 
 
 def training_files(run_dir, name: str) -> list[Path]:
-    """The files called ``name`` (a glob) that training leaves in a run folder: in it, in a candidate or refit
-    folder (als-reg-0.01/, refit/) and in a dimension's candidate folders (als-dim-256/als-reg-0.01/): the
-    checkpoints and pointers ``train --resume`` looks for, in one place. (The refit's earlier stages,
-    refit/path-0/, are not resumed: a refit starts again from the selection.)"""
+    """The files called ``name`` that training leaves in a run folder: in it, in a candidate or refit folder
+    (als-reg-0.01/, refit/) and in a dimension's folder and its candidates' (als-dim-256/,
+    als-dim-256/als-reg-0.01/): the checkpoints and pointers ``train --resume`` looks for, in one place. Only the
+    folders training makes count (a user's backup/checkpoint.pt is not a checkpoint of this run). (The refit's
+    earlier stages, refit/path-0/, are not resumed: a refit starts again from the selection.)"""
     d = Path(run_dir)
-    return [p for pattern in (name, f"*/{name}", f"als-dim-*/*/{name}") for p in d.glob(pattern)]
+
+    def made(folder: Path, dims: bool) -> bool:
+        return folder.name == REFIT or CANDIDATE_NAME.fullmatch(folder.name) is not None or \
+            dims and DIM_NAME.fullmatch(folder.name) is not None
+
+    found = [d / name] if (d / name).exists() or (d / name).is_symlink() else []
+    with contextlib.suppress(OSError):
+        for sub in sorted(d.iterdir()):
+            if not made(sub, dims=True) or not sub.is_dir():
+                continue
+            if (sub / name).exists() or (sub / name).is_symlink():
+                found.append(sub / name)
+            if DIM_NAME.fullmatch(sub.name):
+                found += [c / name for c in sorted(sub.iterdir()) if made(c, dims=False) and c.is_dir()
+                          and ((c / name).exists() or (c / name).is_symlink())]
+    return found
 
 
 def has_checkpoint(run_dir, since: float = 0.0) -> bool:
@@ -116,7 +144,7 @@ def has_checkpoint(run_dir, since: float = 0.0) -> bool:
         except OSError:
             return False
 
-    return any(recent(p) for p in training_files(run_dir, "checkpoint*"))
+    return any(recent(p) for name in (CHECKPOINT, DIST_POINTER) for p in training_files(run_dir, name))
 
 
 def published_since(run_dir, since: float) -> bool:
@@ -462,7 +490,7 @@ def load_run(run_dir: str | Path) -> Run:
                                 "command again")
         cmd = command(f"embedrec train --resume --run {shlex.quote(str(run_dir))}")
         hint = (f" (training was interrupted: «{cmd} with the -c/--set it was started with|"
-                "embedrec.api.train_run(cfg, resume=True)»)") if training_files(run_dir, "checkpoint*") else ""
+                "embedrec.api.train_run(cfg, resume=True)»)") if has_checkpoint(run_dir) else ""
         others = "" if hint else _trained_beside(run_dir)
         # a relative run.dir is read from the current folder: say which (a review: a config used from another
         # folder said "no trained model in 'runs/x'" with the config's own folder in mind)

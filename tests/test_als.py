@@ -1464,8 +1464,29 @@ def test_the_checkpoints_resume_looks_for_include_a_dimensions_candidates(tmp_pa
     (tmp_path / "als-reg-0.02").mkdir()
     (tmp_path / "als-reg-0.02" / "checkpoint-dist.json").write_text("{}")
     assert has_checkpoint(tmp_path)
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in training_files(tmp_path, "checkpoint*")) == [
-        "als-dim-256/als-reg-0.01/checkpoint.pt", "als-reg-0.02/checkpoint-dist.json"]
+    assert [p.relative_to(tmp_path).as_posix() for p in training_files(tmp_path, "checkpoint.pt")] == [
+        "als-dim-256/als-reg-0.01/checkpoint.pt"]
+    assert [p.relative_to(tmp_path).as_posix() for p in training_files(tmp_path, "checkpoint-dist.json")] == [
+        "als-reg-0.02/checkpoint-dist.json"]
+
+
+def test_a_users_copies_of_checkpoints_are_not_the_runs(tmp_path):
+    """An architecture review: `backup/checkpoint.pt.bak` in a run folder made `run.has_checkpoint` (a
+    `*/checkpoint*` glob) say there was something to resume, where the selection found nothing. Only the exact
+    names, in the folders training makes (the run's, its candidates', a dimension's and the refit's), count."""
+    from embedrec.run import has_checkpoint, training_files
+
+    for where in ("backup/checkpoint.pt.bak", "backup/checkpoint.pt", "als-backup/checkpoint.pt",
+                  "refit-old/checkpoint.pt", "als-dim-256/backup/checkpoint.pt", "checkpoint.pt.orig"):
+        (tmp_path / where).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / where).write_bytes(b"x")
+    assert not has_checkpoint(tmp_path)
+    for where in ("refit/checkpoint.pt", "als-dim-64/checkpoint.pt", "als-a0-0.05/checkpoint.pt", "checkpoint.pt"):
+        (tmp_path / where).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / where).write_bytes(b"x")
+    assert [p.relative_to(tmp_path).as_posix() for p in training_files(tmp_path, "checkpoint.pt")] == [
+        "checkpoint.pt", "als-a0-0.05/checkpoint.pt", "als-dim-64/checkpoint.pt", "refit/checkpoint.pt"]
+    assert has_checkpoint(tmp_path)
 
 
 def test_a_dimension_above_the_catalogue_is_said(tmp_path, caplog):

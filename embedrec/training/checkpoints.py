@@ -15,14 +15,10 @@ import os
 from pathlib import Path
 
 from embedrec.errors import ArtifactError
+from embedrec.run import CHECKPOINT, DIST_POINTER, LOG, TENSORBOARD, WARM  # noqa: F401 (the run's layout; named here for training)
 from embedrec.training import loop
 
 log = logging.getLogger("embedrec")
-CHECKPOINT = "checkpoint.pt"
-DIST_POINTER = "checkpoint-dist.json"  # torchrun: names the newest complete sharded checkpoint (shard_als)
-LOG = "metrics.jsonl"
-TENSORBOARD = "tensorboard"  # a fit's TensorBoard event folder, beside its log
-WARM = "warm-start.json"  # in a later candidate's folder: which model it started from (select.warm_key)
 
 
 def fingerprint(ds, model_cfg, train_cfg, features_cfg=None, *, legacy: bool = False) -> str:
