@@ -495,8 +495,11 @@ def load_run(run_dir: str | Path) -> Run:
         # a relative run.dir is read from the current folder: say which (a review: a config used from another
         # folder said "no trained model in 'runs/x'" with the config's own folder in mind)
         where = "" if run_dir.is_absolute() or run_dir.exists() else f" (relative to the current folder {Path.cwd()})"
-        raise ArtifactError(f"no trained model in '{run_dir}'{where}{hint}; «run 'embedrec train' first|train and "
-                            f"save a model first» or set run.dir{others}")
+        train = command(f"embedrec train --run {shlex.quote(str(run_dir))}")  # (a review: the bare 'embedrec train'
+        # it said trained the default run, not this one)
+        raise ArtifactError(f"no trained model in '{run_dir}'{where}{hint}; «run {train} first (with this "
+                            f"command's -c/--set options)|train and save a model there first: er.train(ds, "
+                            f"cfg).save({str(run_dir)!r})», or point run.dir at the run train wrote{others}")
     got = open_current(run_dir)  # resolved once and held: pruning skips it while this Run lives
     if got is None:
         raise ArtifactError(f"the model in '{run_dir}' kept being replaced while it was opened; run the command again")

@@ -37,6 +37,22 @@ def test_version_and_help_on_every_command():
         assert r.exit_code == 0 and re.search(r"^ *Examples?:\n +.*\bembedrec ", r.stdout, re.M), cmd
 
 
+def test_the_command_lists_give_each_command_a_whole_line():
+    """A first-hour review: `embedrec -h` cut each command's summary mid-phrase at 80 columns ("Manage a run's
+    FAISS index (its options, -c and --set go..."); each now has a short line of its own that fits."""
+    import click
+
+    from embedrec.cli.app import SHORT
+
+    for args, group in (((), main), (("index",), main.commands["index"])):
+        assert isinstance(group, click.Group)
+        out = CliRunner().invoke(main, [*args, "-h"], terminal_width=80).stdout
+        listed = out[out.index("Commands:"):].splitlines()[1:]
+        assert len(listed) == len(group.commands) and not any(line.endswith("...") for line in listed), out
+        for name in group.commands:
+            assert SHORT[" ".join((*args, name))] in out
+
+
 def test_config_show_and_errors():
     r = invoke("config", "--set", "model.dim=64")
     assert r.exit_code == 0 and "dim: 64" in r.stdout

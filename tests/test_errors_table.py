@@ -15,7 +15,8 @@ GENRES = ("Action, Adventure, Animation, Children, Comedy, Crime, Documentary, D
 NEW_USER = "use --fallback popular, or --liked/--rated to recommend for a new user"
 NO_MOVIE = ("movie '99999' is not in the training data (200 movies); check the id (movies.parquet in the run lists "
             'them) or search by title with --movie "title words"')
-NO_RUN = "no trained model in '{tmp}/nope'; run 'embedrec train' first or set run.dir"
+NO_RUN = ("no trained model in '{tmp}/nope'; run 'embedrec train --run {tmp}/nope' first (with this command's "
+          "-c/--set options), or point run.dir at the run train wrote")
 AMBIGUOUS = ("'Movie' matches 200 movies: 1: Movie 1, The (1934); 2: Movie 2, The (1978); 3: Movie 3, The (1934); "
              "4: Movie 4, The (1960); 5: Movie 5, The (1991); 6: Movie 6, The (2002); 7: Movie 7, The (1978); "
              "8: Movie 8, The (1982); 9: Movie 9, The (1950); 10: Movie 10, The (2009) and 190 more; pass the "
@@ -86,10 +87,12 @@ RECOMMEND = [
      usage("recommend", "Invalid value for '--fallback': 'bogus' is not one of 'none', 'popular'."), 2),
     ("missing run", ["--user", "1", "--run", "{tmp}/nope"], None, NO_RUN, 1),
     ("empty run folder", ["--user", "1", "--run", "{tmp}/exists"], None,  # (its parent holds other tests' runs)
-     "no trained model in '{tmp}/exists'; run 'embedrec train' first or set run.dir", 1),
+     "no trained model in '{tmp}/exists'; run 'embedrec train --run {tmp}/exists' first (with this command's "
+     "-c/--set options), or point run.dir at the run train wrote", 1),
     ("interrupted run", ["--user", "1", "--run", "{tmp}/stopped"], None,  # a review: the hint named no run
      "no trained model in '{tmp}/stopped' (training was interrupted: 'embedrec train --resume --run {tmp}/stopped' "
-     "with the -c/--set it was started with); run 'embedrec train' first or set run.dir", 1),
+     "with the -c/--set it was started with); run 'embedrec train --run {tmp}/stopped' first (with this command's "
+     "-c/--set options), or point run.dir at the run train wrote", 1),
     # options that do not apply to the mode (before: accepted and ignored, exit 0)
     ("--include-seen, --movie", ["--movie", "17", "--include-seen"], None,
      usage("recommend", "--include-seen does not apply to --movie; it is for --user, --users, --liked and --rated"),

@@ -6,7 +6,9 @@
 """
 
 from embedrec.cli import config, evaluate, export, index, ingest, predict, recommend, train, tune, verify  # noqa: F401
-from embedrec.cli.app import main, progress_enabled
+from embedrec.cli.app import main, progress_enabled, set_short_help
+
+set_short_help(main)
 
 __all__ = ["main", "progress_enabled", "run"]
 

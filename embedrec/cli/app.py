@@ -89,6 +89,32 @@ RANKED = ("train", "export")  # the commands that run on torchrun's ranks; every
 RANKED_SAID = ("train", "export --topk-all")
 
 
+# `embedrec -h`'s one line per command, whole (click cut each docstring's first sentence at the terminal's width,
+# mid-phrase: "Manage a run's FAISS index (its options, -c and --set go..."; a first-hour review)
+SHORT = {
+    "config": "Print the resolved config as YAML.",
+    "evaluate": "Score a run on its valid or test split beside baselines.",
+    "export": "Export projector files, tables, the index, all top-K lists.",
+    "index": "Rebuild a run's FAISS index with other settings.",
+    "index rebuild": "Rebuild the run's index with the current index.* settings.",
+    "ingest": "Turn MovieLens or a ratings file into a split dataset.",
+    "predict": "Score (user, movie) pairs.",
+    "recommend": "Top-K movies for users, a new user, or similar movies.",
+    "train": "Train the embeddings and write the run.",
+    "tune-dims": "Sweep the embedding dimension on the validation split.",
+    "verify": "Check a run's or a dataset's files against their manifest.",
+}
+
+
+def set_short_help(group: click.Group, prefix: str = "") -> None:
+    """Give every command under ``group`` its line of :data:`SHORT` (cli/__init__ calls it once the commands are
+    registered)."""
+    for name, cmd in group.commands.items():
+        cmd.short_help = SHORT.get(prefix + name, cmd.short_help)
+        if isinstance(cmd, click.Group):
+            set_short_help(cmd, f"{prefix}{name} ")
+
+
 class Group(click.Group):
     def make_context(self, info_name, args, parent=None, **extra):
         try:  # the group's own options (embedrec --bogus)
