@@ -131,7 +131,7 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
     cfg = cfg.updated({"model.dim": dim})
     if wd is not None:
         cfg = cfg.updated(dict.fromkeys(weight_decay_keys(cfg), wd))
-    ds = load_dataset(data[0] if data else cfg.data.prepared)
+    ds = load_dataset(data[0] if data else cfg.data.prepared, split_method=cfg.split.method)
     if data and ds.fingerprint != data[1]:
         raise ArtifactError(f"dataset '{data[0]}' changed during the sweep; rerun tune-dims")
     t0 = time.perf_counter()
@@ -266,7 +266,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     if cfg.is_set("train.als_dims") and cfg.train.als_dims != "auto":
         log.warning("train.als_dims has no effect in tune-dims: each trial trains its own dimension (the sweep is "
                     "the choice, over «--dims|dims» or tune.dims); leave it out")
-    ds = load_dataset(cfg.data.prepared, ("train",))
+    ds = load_dataset(cfg.data.prepared, ("train",), split_method=cfg.split.method)
     fourth = fourth_root(ds.n_movies)
     dims = sorted(set(dims or cfg.tune.dims) | {fourth})
     wds = [None] if not wds else list(wds)

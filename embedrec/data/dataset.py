@@ -245,18 +245,31 @@ class _Swapped(Exception):
     """The dataset folder was replaced (ingest --overwrite) while it was being read: read it again."""
 
 
-def _datasets_beside(path: Path) -> list[str]:
-    """The names of the prepared datasets in ``path``'s parent folder (data/prepared/...), newest first."""
+def _datasets_beside(path: Path, split_method: str | None = None) -> list[str]:
+    """The names of the prepared datasets in ``path``'s parent folder (data/prepared/...), newest first; with
+    ``split_method``, only those split that way (a first-hour review: `train -c configs/ml100k-implicit.yaml`,
+    whose config splits by time, was pointed at the random split of data/prepared/ml-100k)."""
     try:
         found = [d for d in path.parent.iterdir() if d.is_dir() and (d / "current" / "manifest.json").is_file()
                  and not _current(d).startswith("artifacts-")]  # a run has one too (a red team: a run suggested)
     except OSError:
         return []
+    if split_method is not None:
+        found = [d for d in found if _split_method(d) == split_method]
     return [d.name for d in sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)]
 
 
-def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
-    """Load a prepared dataset; raises ArtifactError with what to do when it is missing or broken.
+def _split_method(folder: Path) -> str | None:
+    try:
+        split = json.loads((folder / "current" / "manifest.json").read_text(encoding="utf-8")).get("split")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return split.get("method") if isinstance(split, dict) else None
+
+
+def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS, *, split_method: str | None = None) -> Dataset:
+    """Load a prepared dataset; raises ArtifactError with what to do when it is missing or broken (naming the
+    datasets beside it that are split by ``split_method``, the config's ``split.method``, where given).
 
     ``current`` is resolved once and every file is read through one open handle of that generation, held
     against pruning while the Dataset lives, so a concurrent ``ingest --overwrite`` can never mix two
@@ -271,7 +284,7 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS) -> Dataset:
         raise ArtifactError(f"'{path}' is a run (what embedrec train writes), not a prepared dataset; point "
                             "data.prepared at the ingest output (e.g. data/prepared/ml-100k)")
     if not has_manifest(path):
-        near = _datasets_beside(path)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k, said nothing
+        near = _datasets_beside(path, split_method)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k, said nothing
         near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "
                 + marked(f"--set data.prepared={shlex.quote(str(path.parent / near[0]))}",
                          f"load_dataset({str(path.parent / near[0])!r})")) if near else ""
