@@ -135,7 +135,7 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
             _path(ds, "ds", "train", "er.train(None, cfg) trains on cfg.data.prepared")
         cfg = _config(cfg, "train")
         if not isinstance(ds, Dataset):
-            ds = load_dataset(ds if ds is not None else cfg.data.prepared)
+            ds = load_dataset(ds if ds is not None else cfg.data.prepared, split_method=cfg.split.method)
         if ds.path is not None and Path(ds.path).resolve() != Path(cfg.data.prepared).resolve():
             # the model records the dataset it trained on (its config.yaml, save()'s default run.dir), not the
             # config's: er.train(er.ingest(src, cfg, output=OTHER), cfg) trains on OTHER
@@ -312,7 +312,8 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
         return replica.train_replicated(group_for(cfg), cfg, resume=resume, progress=progress)
     run_dir = Path(cfg.run.dir)
     with run_lock(run_dir, "embedrec train"):  # re-entrant: the CLI holds it already
-        model = train_model(load_dataset(cfg.data.prepared), cfg, run_dir, resume=resume, progress=progress)
+        model = train_model(load_dataset(cfg.data.prepared, split_method=cfg.split.method), cfg, run_dir, resume=resume,
+                            progress=progress)
         publish_trained(model, run_dir, resume)
     return model.metrics
 

@@ -836,3 +836,8 @@ def test_train_after_ingesting_ones_own_file_names_the_dataset_that_exists(tmp_p
     r = invoke("train", "-q", "--set", "data.prepared=data/prepared/gone")
     assert r.exit_code == 1 and r.stderr.strip().endswith(
         "; data/prepared holds mine: e.g. --set data.prepared=data/prepared/mine"), r.stderr
+    # a first-hour review: a config that splits by time (configs/ml100k-implicit.yaml) was pointed at a dataset
+    # split at random; only datasets split the config's way are named
+    for cmd in ("train", "tune-dims"):
+        r = invoke(cmd, "-q", "--set", "data.prepared=data/prepared/gone", "--set", "split.method=user_time")
+        assert r.exit_code == 1 and r.stderr.strip().endswith("or point data.prepared at the ingest output"), r.stderr

@@ -2412,3 +2412,42 @@ def test_a_file_where_a_folder_of_the_output_path_goes_is_one_usage_line(base, t
     with pytest.raises(er.OutputRefused, match="is a file, where a folder of the output path goes"):
         er.open(base[1]).export("npy", blocker / "sub")
     assert blocker.read_text() == "x"
+
+
+def test_generation_names_sort_by_utc_whatever_the_time_zone(monkeypatch):
+    """A red team: ingests under TZ=Etc/GMT-12, then TZ=Etc/GMT+12, named the newer generations 24 hours older
+    (local time), and pruning removed the one just replaced. Versions are UTC now: the same at any TZ."""
+    import time as _time
+
+    from embedrec.fsutil.generations import new_version
+
+    names = []
+    for tz in ("Etc/GMT-12", "Etc/GMT+12", "UTC"):
+        monkeypatch.setenv("TZ", tz)
+        _time.tzset()
+        names.append(new_version())
+    monkeypatch.delenv("TZ")
+    _time.tzset()
+    assert names == sorted(names) and len({n[:11] for n in names}) == 1, names  # one date and hour
+
+
+def test_a_current_link_leading_out_of_its_run_is_refused(tmp_path, trained_run):
+    """A red team: a copy of a run whose current was re-pointed at another run's model served that model, and
+    verify passed it. `current` names a folder beside it, or the run is refused, by every reader."""
+    import shutil
+
+    from embedrec.cli import main
+
+    src, run = Path(trained_run.cfg.run.dir), tmp_path / "copy"
+    shutil.copytree(src, run, symlinks=True)
+    (run / "current").unlink()
+    os.symlink(os.path.realpath(src / "current"), run / "current")  # absolute, into the other run
+    for args in (["recommend", "--run", run, "--user", "1"], ["verify", run], ["evaluate", "--run", run]):
+        r = CliRunner().invoke(main, [str(a) for a in args])
+        assert r.exit_code == 1 and r.stdout == "", (args, r.stderr)
+        assert r.stderr.startswith(f"error: '{run / 'current'}' points to '") and "outside" in r.stderr, r.stderr
+    (run / "current").unlink()
+    os.symlink(src, tmp_path / "other")
+    os.symlink("../other/current", run / "current")  # relative, through the parent
+    r = CliRunner().invoke(main, ["recommend", "--run", str(run), "--user", "1"])
+    assert r.exit_code == 1 and "outside" in r.stderr, r.stderr

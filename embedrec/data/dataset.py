@@ -254,8 +254,8 @@ def _datasets_beside(path: Path, split_method: str | None = None) -> list[str]:
                  and not _current(d).startswith("artifacts-")]  # a run has one too (a red team: a run suggested)
     except OSError:
         return []
-    if split_method is not None:
-        found = [d for d in found if _split_method(d) == split_method]
+    found = [d for d in found if (m := _split_method(d)) is not None and split_method in (None, m)]  # a split: a
+    # dataset's manifest (a run copied with its current re-pointed was suggested)
     return [d.name for d in sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)]
 
 

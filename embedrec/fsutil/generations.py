@@ -18,9 +18,11 @@ from embedrec.fsutil.locks import FolderHold, confirm_held, remove_unless_held
 
 
 def new_version() -> str:
-    """A folder version that sorts by time: ``20261130T071500-123456789`` (local time, then nanoseconds)."""
+    """A folder version that sorts by time: ``20261130T071500-123456789`` (UTC, then nanoseconds). Not local
+    time: a red team's ingests under another TZ (or across a DST change) sorted the newer generation older, and
+    pruning removed the one just replaced while an older one stayed."""
     t = time.time_ns()
-    return time.strftime("%Y%m%dT%H%M%S", time.localtime(t // 1_000_000_000)) + f"-{t % 1_000_000_000:09d}"
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(t // 1_000_000_000)) + f"-{t % 1_000_000_000:09d}"
 
 
 LINK_TMP = re.compile(r"\.current\.[0-9]+")  # swap_link's temporary name for the new 'current'
@@ -136,6 +138,12 @@ def open_current(root: Path, link: str = "current", tries: int = 5,
             if e.errno != errno.EINVAL:  # EINVAL: a plain folder, not a link
                 raise
             name = link
+        if os.sep in name or name in (os.curdir, os.pardir):  # a red team: a run's current re-pointed into
+            from embedrec.errors import ArtifactError  # another run served that model, and verify passed it
+
+            raise ArtifactError(f"'{Path(root) / link}' points to '{name}', outside '{root}': a run's or dataset's "
+                                f"{link} link names one of the folders beside it (ln -sfn NAME {link}, with a "
+                                "folder there), or train (ingest) it again")
         path = Path(root) / name
         try:
             return path, FolderHold(name if root_fd is not None else path, dir_fd=root_fd)
