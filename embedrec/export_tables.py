@@ -175,11 +175,13 @@ def torch_state(rec: Recommender, out: Path) -> dict:
     model.json with its constructor's arguments, and the ids of its rows."""
     import torch
 
-    from embedrec.fsutil.files import write_json
+    from embedrec.fsutil.files import atomic_write_bytes, write_json
     from embedrec.model.mf import MatrixFactorization
 
     f = rec.factors
-    torch.save(MatrixFactorization.from_factors(f).state_dict(), out / "state_dict.pt")
+    state = MatrixFactorization.from_factors(f).state_dict()  # through atomic_write_bytes: a full disk is one line
+    atomic_write_bytes(out / "state_dict.pt", lambda fh: torch.save(state, fh))  # (a red team: torch.save's own
+    # RuntimeError 'unexpected pos' was an internal error)
     args = {"n_users": f.n_users, "n_movies": f.n_movies, "dim": int(f.user.shape[1]),
             "user_bias": f.user_bias is not None, "movie_bias": f.movie_bias is not None,
             "global_mean": float(f.global_mean)}

@@ -857,6 +857,39 @@ def test_disk_full_in_a_torch_checkpoint_is_the_same_one_line(tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []  # the temporary file is gone
 
 
+def test_disk_full_in_export_to_torch_is_one_line(tmp_path, monkeypatch, trained_run):
+    """A red team: `export --to torch` on a full tmpfs was `internal error (RuntimeError: [enforce fail at
+    inline_container.cc:672] . unexpected pos ...)`, and a bare RuntimeError from Python; --to npy said the disk.
+    torch.save behaves here as on a full disk: a write to its file fails, and it raises its RuntimeError."""
+    import torch
+
+    import embedrec as er
+
+    def full_save(obj, f, *a, **k):
+        if isinstance(f, (str, os.PathLike)):  # its own C++ writer: only the RuntimeError comes out
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 484032 vs 483920")
+        try:
+            f.write(b"x" * 4096)  # the file system says ENOSPC (below)
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 0 vs 4096") from None
+
+    monkeypatch.setattr(torch, "save", full_save)
+    import embedrec.fsutil.files as fs
+
+    real_write = fs._NotingWriter.write
+
+    def write(self, b):
+        if len(b) >= 4096:
+            self.error = self.error or OSError(errno.ENOSPC, "No space left on device")
+            raise self.error
+        return real_write(self, b)
+
+    monkeypatch.setattr(fs._NotingWriter, "write", write)
+    with er.open(trained_run.cfg.run.dir) as m, pytest.raises(ArtifactError, match="^no space left on device writing"):
+        m.export("torch", tmp_path / "pt")
+    assert not (tmp_path / "pt").exists()
+
+
 def test_output_device_full_and_empty_messages(base, monkeypatch):  # rows 7, 13
     import embedrec.output as output
 
