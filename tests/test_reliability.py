@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -890,6 +891,36 @@ def test_disk_full_in_export_to_torch_is_one_line(tmp_path, monkeypatch, trained
     assert not (tmp_path / "pt").exists()
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_the_groups_own_help_and_version_to_a_full_device_are_one_line():
+    """A red team: `embedrec --help >/dev/full` and `embedrec -V >/dev/full` printed a 38-line traceback (the
+    group's options are parsed before any command's handler), where `embedrec recommend -h >/dev/full` said one
+    line. And `embedrec -h | head -1` leaves quietly."""
+    for args in (["--help"], ["-V"], ["recommend", "-h"]):
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([sys.executable, "-m", "embedrec", *args], stdout=full, stderr=subprocess.PIPE,
+                               text=True, timeout=60)
+        assert p.returncode == 1 and p.stderr == ("error: cannot write the output (No space left on device); free "
+                                                  "space or write it elsewhere\n"), (args, p.stderr)
+    p = subprocess.run(f"{shlex.quote(sys.executable)} -m embedrec -h | head -c 10", shell=True, capture_output=True,
+                       text=True, timeout=60)
+    assert p.stdout == "Usage: pyt" and p.stderr == "", p.stderr  # (python -m embedrec)
+
+
+def test_ctrl_c_in_a_streaming_command_says_its_rows_are_whole(base, monkeypatch):
+    """A first-hour review: Ctrl-C in `recommend --users FILE > out.tsv` said 'nothing half-written was left
+    behind' after 70,000 lines had gone to stdout; a streaming command says its rows are whole."""
+    import embedrec.models as models
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(models.Model, "recommend_stream", stop)
+    r = invoke("recommend", "--run", base[1], "--users", "-", input="1\n2\n")
+    assert r.exit_code == 130 and one_line(r) == "interrupted: the rows written so far are whole (each query's list " \
+        "complete)", r.stderr
+
+
 def test_output_device_full_and_empty_messages(base, monkeypatch):  # rows 7, 13
     import embedrec.output as output
 
@@ -1201,6 +1232,7 @@ def test_a_run_copied_with_links_followed_is_refused_before_the_fit(base, tmp_pa
 # checkpoint is written (the selection fit, not the refit), "publish" with the artifacts in the temporary folder
 SIGTERM_AT = r"""
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path

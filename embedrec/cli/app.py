@@ -87,6 +87,7 @@ def progress_enabled() -> bool:
 
 RANKED = ("train", "export")  # the commands that run on torchrun's ranks; every other one is refused there
 RANKED_SAID = ("train", "export --topk-all")
+STREAMING = ("recommend", "predict")  # answer as their input comes: stdout holds the rows answered before a Ctrl-C
 
 
 # `embedrec -h`'s one line per command, whole (click cut each docstring's first sentence at the terminal's width,
@@ -121,6 +122,15 @@ class Group(click.Group):
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as e:
             _usage_error(e)
+        except BrokenPipeError:  # embedrec -h | head -1
+            _quiet_stdout()
+            sys.exit(0)
+        except OSError as e:  # embedrec -h > /dev/full (a red team: a 38-line traceback; a subcommand's -h said
+            known = _known_error(e)  # one line)
+            if known is None:
+                raise
+            _error_line(known)
+            sys.exit(1)
 
     def invoke(self, ctx):
         from embedrec.errors import shorten
@@ -157,8 +167,9 @@ class Group(click.Group):
 
             _traceback()
             term = isinstance(e, Terminated)
-            _error_line(f"{'terminated (SIGTERM)' if term else 'interrupted'}: nothing half-written was left behind",
-                        prefix="")
+            done = ("the rows written so far are whole (each query's list complete)" if name in STREAMING else
+                    "nothing half-written was left behind")  # (a first-hour review: recommend --users had written
+            _error_line(f"{'terminated (SIGTERM)' if term else 'interrupted'}: {done}", prefix="")  # 70,000 lines)
             sys.exit(143 if term else 130)
         except BrokenPipeError:
             _quiet_stdout()
