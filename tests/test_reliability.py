@@ -970,6 +970,29 @@ def test_a_bit_flip_in_a_torch_checkpoint_is_refused_on_resume(base, tmp_path):
     assert os.readlink(run / "current") == before
 
 
+def test_a_whole_archive_that_is_no_checkpoint_or_holds_nan_is_refused_on_resume(base, tmp_path):
+    """A red team: a valid torch archive of a text made `--resume` an internal error (AttributeError), one of {}
+    was blamed on a re-ingest ('made on another dataset'), and NaN weights on the learning rate ('training
+    diverged ... try --set train.lr=0.001'). Each is one line naming the checkpoint; nothing is published."""
+    import torch
+
+    run = copy_run(base[1], tmp_path / "ck")
+    p = run / "checkpoint.pt"
+    real = torch.load(p, map_location="cpu", weights_only=True)
+    nan = dict(real, model={k: v.float().fill_(float("nan")) if v.is_floating_point() else v
+                            for k, v in real["model"].items()})
+    before = os.readlink(run / "current")
+    for saved, said in (("hello", "it holds str"), ({}, "it lacks 'fingerprint', 'model', 'epoch'"),
+                        (nan, "holds non-finite values in its model '")):
+        torch.save(saved, p)
+        r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", f"run.dir={run}", *BASE_TRAIN,
+                   "--set", "train.epochs=3", "--resume")
+        line = one_line(r)
+        assert r.exit_code == 1 and line.startswith(f"error: checkpoint '{p}' ") and said in line, line
+        assert line.endswith("; train again without resuming"), line
+        assert os.readlink(run / "current") == before
+
+
 def test_index_rebuild_refuses_a_damaged_file_instead_of_resealing_it(base, tmp_path):
     """`index rebuild` copied every non-FAISS file unchecked and sealed fresh checksums over them: a damaged
     seen_indices.npy then passed verify and recommend served rated movies. Now each file is checked against the

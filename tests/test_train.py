@@ -445,7 +445,7 @@ def test_training_leaves_torchs_threads_rng_and_warning_filters_as_it_found_them
 
 
 @pytest.mark.parametrize("edit, phrase", [
-    (lambda ck: ck.pop("epoch"), "has no valid 'epoch'"),
+    (lambda ck: ck.pop("epoch"), "it lacks 'epoch'"),
     (lambda ck: ck.update(epoch=-3), "names epoch -3"),
     (lambda ck: ck["model"].update({k: v[:, :2] for k, v in ck["model"].items() if v.ndim == 2 and "user" in k}),
      "holds 'user.weight' as"),

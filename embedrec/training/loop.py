@@ -392,7 +392,7 @@ def load(path: Path) -> dict:
     import pickle
 
     try:
-        return _load_numpy(path) or _load_torch(path)
+        return _checked(_load_numpy(path) or _load_torch(path), path)
     except ArtifactError:
         raise
     # what a damaged archive raises from zipfile, numpy or torch.load (weights_only's refusals are
@@ -401,6 +401,37 @@ def load(path: Path) -> dict:
             pickle.UnpicklingError) as e:
         raise ArtifactError(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
                             "resuming") from None
+
+
+_NEEDED = ("fingerprint", "model", "epoch")  # what every checkpoint Checkpoint.record writes holds
+
+
+def _checked(state, path: Path) -> dict:
+    """A loaded checkpoint that holds what training saves, its weights finite (a red team: a valid archive of a
+    text was an internal error on --resume, one of {} was blamed on a re-ingest, and NaN weights on the learning
+    rate)."""
+    if not isinstance(state, dict) or any(k not in state for k in _NEEDED) or not isinstance(state["model"], dict):
+        lacks = [k for k in _NEEDED if k not in state] if isinstance(state, dict) else []
+        raise ArtifactError(f"checkpoint '{path}' is not one embedrec's training saves ("
+                            + (f"it lacks {', '.join(repr(k) for k in lacks)}" if lacks else
+                               f"it holds {type(state).__name__ if not isinstance(state, dict) else 'no model'}")
+                            + "); train again without resuming")
+    for part in _NP_STATES:
+        for name, v in (state.get(part) or {}).items():
+            if not _finite(v):
+                raise ArtifactError(f"checkpoint '{path}' holds non-finite values in its {part} '{name}' (damaged, "
+                                    "or saved by a fit that diverged); train again without resuming")
+    return state
+
+
+def _finite(v) -> bool:
+    if isinstance(v, np.ndarray):
+        return not np.issubdtype(v.dtype, np.floating) or bool(np.isfinite(v).all())
+    if hasattr(v, "is_floating_point") and v.is_floating_point():  # a torch tensor
+        import torch
+
+        return bool(torch.isfinite(v).all())
+    return True
 
 
 def _load_numpy(path: Path) -> dict | None:
