@@ -8,7 +8,7 @@ import numpy as np
 
 from embedrec.errors import OutputExists, OutputRefused, UsageError
 from embedrec.export_tables import opened_run
-from embedrec.fsutil.outputs import atomic_file
+from embedrec.fsutil.outputs import atomic_file, check_file_replaceable
 from embedrec.serve.recommender import Recommender
 
 
@@ -33,6 +33,30 @@ def _place_labels(fig, ax, xy: np.ndarray, titles: list[str], order, max_chars: 
     return len(placed)
 
 
+CREATOR = "embedrec export --plot"  # in the image's metadata, where its format has any: what --overwrite replaces
+_META_KEY = {"png": "Software", "pdf": "Creator", "svg": "Creator", "eps": "Creator", "ps": "Creator"}
+# the formats without metadata matplotlib writes: a file of that image format is taken as a map to replace
+_MAGIC = {"jpg": (b"\xff\xd8\xff",), "jpeg": (b"\xff\xd8\xff",), "tif": (b"II*\x00", b"MM\x00*"),
+          "tiff": (b"II*\x00", b"MM\x00*"), "webp": (b"RIFF",), "svgz": (b"\x1f\x8b",), "gif": (b"GIF8",)}
+
+
+def is_plot_file(path: Path, fmt: str) -> bool:
+    """Whether ``--overwrite`` may replace ``path``: a map this command wrote (its metadata names it: png, pdf,
+    svg, eps, ps), or, for a format without such metadata, an image of that format; never a file of another
+    kind (a red team: `--plot art.svg --overwrite` replaced the user's drawing; a CSV named .jpg is refused)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20)
+            fh.seek(max(0, path.stat().st_size - 65536))
+            tail = fh.read()
+    except OSError:
+        return False
+    if fmt in _META_KEY:
+        return CREATOR.encode() in head or CREATOR.encode() in tail or \
+            CREATOR.encode("utf-16-be") in head + tail  # a PDF may write its Info strings as UTF-16
+    return any(head.startswith(m) for m in _MAGIC.get(fmt, ()))
+
+
 def plot_target(path: str | Path, overwrite: bool = False) -> tuple[Path, str]:
     """The map's file and its image format, which its extension picks (png, svg, pdf, jpg, ...: matplotlib's
     formats but pgf, which needs LaTeX, and the headerless raw/rgba), checked before any work: a folder, an
@@ -47,7 +71,9 @@ def plot_target(path: str | Path, overwrite: bool = False) -> tuple[Path, str]:
     if fmt not in formats:
         raise UsageError(f"«--plot|path» {path}: use a file name ending in .{', .'.join(formats)} (the extension "
                          "picks the image format)")
-    if path.exists() and not overwrite:
+    if not path.is_symlink():  # refused before any work (a link: atomic_file's rule)
+        check_file_replaceable(path, overwrite, lambda p: is_plot_file(p, fmt), "choose another file")
+    elif path.exists() and not overwrite:
         raise OutputExists(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
     return path, fmt
 
@@ -112,8 +138,9 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     ax.set_yticks([])
     fig.tight_layout()
     try:  # one writer at a time (the lock beside the file), through a temporary file of its own
-        with atomic_file(path, overwrite, "embedrec export", "choose another file", suffix=f".{fmt}") as tmp:
-            fig.savefig(tmp, format=fmt)
+        with atomic_file(path, overwrite, "embedrec export", "choose another file", suffix=f".{fmt}",
+                         ours=lambda p: is_plot_file(p, fmt)) as tmp:
+            fig.savefig(tmp, format=fmt, **({"metadata": {_META_KEY[fmt]: CREATOR}} if fmt in _META_KEY else {}))
     finally:
         plt.close(fig)
     return {"plot": str(path), "method": method}

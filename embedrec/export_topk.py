@@ -14,8 +14,8 @@ import numpy as np
 from embedrec.errors import OutputExists, OutputRefused, UsageError
 from embedrec.export_tables import MARKER, is_export, opened_run
 from embedrec.fsutil.files import side_stem
-from embedrec.fsutil.outputs import TMP, atomic_dir, atomic_file, check_replaceable
-from embedrec.serve.recommender import Recommender
+from embedrec.fsutil.outputs import TMP, atomic_dir, atomic_file, check_file_replaceable, check_replaceable
+from embedrec.serve.recommender import COLUMNS, Recommender
 
 COMMAND = "embedrec export"  # what a refused second writer is told holds the lock
 FILE_FIX = "choose another file"
@@ -53,7 +53,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     err, tmp = None, None
     if g is None or g.leader:
         try:
-            tmp = stack.enter_context(atomic_file(path, overwrite, COMMAND, FILE_FIX, suffix=suffix))
+            tmp = stack.enter_context(atomic_file(path, overwrite, COMMAND, FILE_FIX, suffix=suffix, ours=is_topk_file))
         except Exception as e:  # noqa: BLE001 (raised on every rank by agree)
             err = e
     if g is not None:
@@ -181,6 +181,21 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
     return listed
 
 
+def is_topk_file(path: Path) -> bool:
+    """Whether ``path`` holds top-K lists as topk_all writes them (a CSV headed by its columns, a Parquet file
+    whose columns are those): what ``--overwrite`` may replace (a red team: it replaced a ratings CSV)."""
+    want = list(COLUMNS)
+    try:
+        if path.suffix.lower() == ".csv":
+            with open(path, "rb") as fh:
+                return fh.readline(4096).rstrip(b"\r\n") == ",".join(want).encode()
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(path).names == want
+    except Exception:  # noqa: BLE001 (unreadable, not Parquet: not ours)
+        return False
+
+
 def topk_target(path, overwrite: bool) -> Path:
     """``path`` as topk_all may write it, checked before anything is written (export_run checks it first, so a
     refused one leaves the --to folder unwritten too: a review): a .parquet or .csv file, or a folder; not one
@@ -200,6 +215,8 @@ def topk_target(path, overwrite: bool) -> Path:
         if not suffix:  # a folder: what --overwrite would refuse too is said as that, not "pass --overwrite" (a review)
             check_replaceable(path, lambda folder: is_export(folder, FOLDER_FIX))
         raise OutputExists(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
+    if suffix and not path.is_symlink():  # a user's file: refused before any scoring (a link: atomic_file's rule)
+        check_file_replaceable(path, overwrite, is_topk_file, FILE_FIX)
     return path
 
 

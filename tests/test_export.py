@@ -399,3 +399,31 @@ def test_a_refused_topk_all_leaves_the_to_folder_unwritten(rec, tmp_path):
         r = _invoke("export", "-q", "--run", run, "--to", "csv", "-o", tmp_path / "out", "--topk-all", tmp_path / target)
         assert r.exit_code == 2 and not (tmp_path / "out").exists(), r.stderr
     assert (tmp_path / "E.csv").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("name, theirs", [("mine.csv", b"user_id,movie_id,rating\n1,2,3\n"),
+                                          ("mine.parquet", b"user_id,movie_id,rating\n1,2,3\n"),
+                                          ("art.svg", b"<svg>my drawing</svg>"), ("art.png", b"\x89PNG not ours"),
+                                          ("notes.jpg", b"a text named .jpg")])
+def test_overwrite_never_replaces_a_file_embedrec_did_not_write(tmp_path, trained_run, name, theirs):
+    """A red team: `export --topk-all mydata.csv --overwrite` replaced the user's ratings file with the lists, and
+    `--plot art.svg --overwrite` their drawing, where README says --overwrite replaces only what embedrec wrote.
+    A file output is replaced only when it is this output (a top-K CSV or Parquet; a map whose metadata names
+    embedrec, or an image of a format without such metadata); one embedrec wrote is replaced as before."""
+    import embedrec as er
+    from embedrec.errors import OutputRefused
+
+    target = tmp_path / name
+    target.write_bytes(theirs)
+    plot = not name.endswith((".csv", ".parquet"))
+    with er.open(trained_run.cfg.run.dir) as m:
+        write = (lambda: m.plot_map(target, overwrite=True)) if plot else (lambda: m.topk_all(target, k=2, overwrite=True))
+        with pytest.raises(OutputRefused, match="is not a file embedrec wrote"):
+            write()
+        assert target.read_bytes() == theirs
+        target.unlink()
+        write()  # new
+        first = target.read_bytes()
+        assert first != theirs
+        write()  # its own: replaced
+        assert target.exists() and (plot or target.read_bytes() == first)

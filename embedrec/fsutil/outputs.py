@@ -9,7 +9,7 @@ import errno
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from embedrec.errors import OutputExists, OutputRefused
@@ -129,14 +129,17 @@ def _make_parent(target: Path, fix: str) -> None:
 
 @contextlib.contextmanager
 def atomic_file(target: str | Path, overwrite: bool = False, command: str = "embedrec",
-                fix: str = "choose another output file", suffix: str = "", beside_run: bool = False) -> Iterator[Path]:
+                fix: str = "choose another output file", suffix: str = "", beside_run: bool = False,
+                ours: Callable[[Path], bool] | None = None) -> Iterator[Path]:
     """Yield the path of a new empty temporary file next to ``target``; on success it is renamed over ``target``.
 
     The file counterpart of ``atomic_dir``: writers of one target are serialised by the same lock file beside it
     (a second one gets one line naming the first), each writer has a temporary name of its own (no writer can
     rename another's half-written file into place) and the ones a killed writer left are removed by the next.
     ``suffix`` ends the temporary name (for writers that pick a format by extension). ``beside_run``: see
-    :func:`refuse_inside_store`. On any exception the temporary file is removed and ``target`` is untouched.
+    :func:`refuse_inside_store`. ``ours(target)``: whether an existing target is what this writer writes, which
+    ``overwrite`` may replace; anything else is refused (a red team: `export --topk-all mydata.csv --overwrite`
+    replaced the user's ratings file). On any exception the temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
     refuse_inside_store(target, beside_run)  # as given (a dataset's compatibility link names the dataset), then
@@ -145,15 +148,13 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
         refuse_inside_store(target, beside_run)
     if target.is_dir():
         raise OutputRefused(f"'{target}' is a folder, not a file; {fix}")
-    if target.exists() and not overwrite:
-        raise OutputExists(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
+    check_file_replaceable(target, overwrite, ours, fix)
     _make_parent(target, fix)
     with target_lock(target, command, fix):
         sweep_stale(target)
         if target.is_dir():  # again, under the lock: another writer may have made it meanwhile
             raise OutputRefused(f"'{target}' is a folder, not a file; {fix}")
-        if target.exists() and not overwrite:
-            raise OutputExists(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
+        check_file_replaceable(target, overwrite, ours, fix)
         try:
             fd, name = tempfile_module().mkstemp(prefix=f".{side_stem(target.name)}.{TMP}-{os.getpid()}-", suffix=suffix,
                                            dir=target.parent)
@@ -179,6 +180,23 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
             if err is not None:
                 raise err from None
             raise
+
+
+def check_file_replaceable(target: Path, overwrite: bool, ours: Callable[[Path], bool] | None, fix: str) -> None:
+    """An existing output file needs ``overwrite``, and, where the writer can tell its own files (``ours``), to
+    be one: a file of the user's is never replaced (an empty one is nothing to lose)."""
+    if not target.exists():
+        return
+    if not overwrite:
+        raise OutputExists(f"'{target}' already exists; pass «--overwrite|overwrite=True» to replace it")
+    try:
+        empty = target.stat().st_size == 0
+    except OSError:
+        empty = False
+    if ours is not None and not empty and not ours(target):
+        raise OutputRefused(f"'{target}' exists and is not a file embedrec wrote (it does not look like this "
+                            f"output); «--overwrite|overwrite=True» only replaces embedrec's own: {fix}, or move "
+                            "that file away first")
 
 
 def refuse_cwd(target: Path) -> None:
