@@ -290,28 +290,34 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     ranks train shards of the tables (als: ``shard_als.train_distributed``) or replicas of them (the other
     losses: ``replica.train_replicated``)."""
     from embedrec import device
-    from embedrec.data.dataset import load_dataset
-    from embedrec.run import check_run_folder, run_lock
+    from embedrec.distributed import lock_run
+    from embedrec.run import check_run_folder
     from embedrec.training.folders import check_training_files
     from embedrec.worker_pool import refuse_in_spawned_main
 
     refuse_in_spawned_main("train_run")
-    if not resume:  # before anything is written there (the CLI checks before it takes the lock)
+    if not resume:  # before anything is written there (and before the lock file is made in it)
         check_run_folder(cfg.run.dir)
     check_training_files(cfg.run.dir)
-    if device.active() or (resume and _sharded_checkpoint(cfg.run.dir)):
-        from embedrec.training.fit import resolve_loss
+    # one writer per run dir (checkpoints, metrics.jsonl, the publish), on one process and on ranks alike: under
+    # torchrun rank 0 holds it and every rank is refused alike (a review: a Python train_run on ranks wrote into a
+    # run another train held); re-entrant within a process
+    with lock_run(cfg.run.dir, "embedrec train", cfg.train.device):
+        if device.active() or (resume and _sharded_checkpoint(cfg.run.dir)):
+            from embedrec.training.fit import resolve_loss
 
-        if resolve_loss(cfg.model, cfg.features.active) == "als":
-            from embedrec import shard_als
+            if resolve_loss(cfg.model, cfg.features.active) == "als":
+                from embedrec import shard_als
 
-            return shard_als.train_distributed(cfg, resume=resume, progress=progress)
-        from embedrec import replica
-        from embedrec.distributed import group_for
+                return shard_als.train_distributed(cfg, resume=resume, progress=progress)
+            from embedrec import replica
+            from embedrec.distributed import group_for
 
-        return replica.train_replicated(group_for(cfg), cfg, resume=resume, progress=progress)
-    run_dir = Path(cfg.run.dir)
-    with run_lock(run_dir, "embedrec train"):  # re-entrant: the CLI holds it already
+            return replica.train_replicated(group_for(cfg), cfg, resume=resume, progress=progress)
+        from embedrec.data.dataset import load_dataset
+        from embedrec.models import publish_trained
+
+        run_dir = Path(cfg.run.dir)
         model = train_model(load_dataset(cfg.data.prepared, split_method=cfg.split.method), cfg, run_dir, resume=resume,
                             progress=progress)
         publish_trained(model, run_dir, resume)

@@ -362,3 +362,30 @@ def test_predict_lines_answers_each_batch_before_reading_on(trained_run):
     pairs = [f"{users[0]},{movies[0]}\n", f"99999,{movies[1]}\n", f"{users[1]},{movies[1]}\n", f"99998,{movies[0]}\n"]
     _, rows = predict_lines(m, pairs, "p.csv", batch=1)
     assert [r["fallback"] for r in rows] == ["none", "user_unknown", "none", "user_unknown"]
+
+
+@pytest.mark.parametrize("branch", ["one process", "the ranks' trainers"])
+def test_train_run_is_refused_while_another_writer_holds_the_run(trained_run, tmp_path, monkeypatch, branch):
+    """An architecture review: under torchrun, api.train_run took no writer lock (only the CLI did), so a Python
+    train_run on ranks trained into a run another train held (and a fresh one cleared that writer's checkpoints).
+    train_run now holds the lock around both branches: refused with a typed error, and nothing written."""
+    import fcntl
+    import os
+
+    from embedrec import device
+    from embedrec.api import train_run
+    from embedrec.errors import ArtifactError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT)  # another writer (its own open file: flock says taken)
+    os.write(fd, b"4242 embedrec train\n")
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if branch != "one process":  # the torchrun branch, taken here by a world of one
+        monkeypatch.setattr(device, "active", lambda: True)
+    try:
+        with pytest.raises(ArtifactError, match=r"^another embedrec train is writing '.*run' \(pid 4242\); wait"):
+            train_run(trained_run.cfg.updated({"run.dir": str(run), "train.epochs": 1}))
+    finally:
+        os.close(fd)
+    assert [p.name for p in run.iterdir()] == [".lock"]

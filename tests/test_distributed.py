@@ -574,6 +574,37 @@ def test_ranks_given_different_configs_are_refused_in_one_line(prepared, tmp_pat
     assert "internal error" not in p.stderr and not any(run.glob("*/checkpoint*"))
 
 
+TRAIN_RUN = """
+import sys
+from embedrec.api import train_run
+from embedrec.config import load_config
+train_run(load_config(None, sys.argv[1:]))
+"""
+
+
+def test_a_python_train_run_on_ranks_is_refused_while_another_writer_holds_the_run(prepared, tmp_path):
+    """An architecture review: api.train_run under torchrun took no writer lock (only the CLI did): it trained
+    into a run another train held, rank 0 was refused only at its publish and rank 1 died of a gloo error. The
+    lock is train_run's own now: rank 0 finds it taken, every rank is refused with a typed error, nothing is
+    written."""
+    import fcntl
+
+    script = tmp_path / "train_run.py"
+    script.write_text(TRAIN_RUN)
+    run = tmp_path / "run"
+    run.mkdir()
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT)  # another writer, alive
+    os.write(fd, b"4242 embedrec train\n")
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        p = _torchrun(_overrides(prepared, run, 2), tmp_path, script=str(script), ok=False)
+    finally:
+        os.close(fd)
+    assert f"ArtifactError: another embedrec train is writing '{run}' (pid 4242)" in p.stderr, p.stderr[-3000:]
+    assert "ArtifactError: another rank failed" in p.stderr and "gloo" not in p.stderr, p.stderr[-3000:]
+    assert [q.name for q in run.iterdir()] == [".lock"]
+
+
 def test_ranks_keep_the_movies_rated_below_min_rating_out_of_the_lists(synth_dir, tmp_path):
     """The movies a user rated below data.min_rating are seen (the dataset's rated_below.parquet): the run that
     2 ranks write (shard_als, then the bpr replica) excludes them as one process's does."""

@@ -45,7 +45,6 @@ def train(cfg: Config, resume, run_dir, fmt):
     """
     from embedrec.api import train_run
     from embedrec.device import secondary
-    from embedrec.distributed import lock_run
     from embedrec.errors import Interrupted, Terminated
     from embedrec.run import check_run_folder, has_checkpoint, published_since
     from embedrec.training.folders import check_training_files
@@ -76,7 +75,7 @@ def train(cfg: Config, resume, run_dir, fmt):
     since = 0.0 if resume else started - 1  # checkpoints this command wrote (or, resuming, any)
     try:
         # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the checkpoint kept, the resume command, exit 143
-        with sigterm_as_interrupt() as sig, lock_run(cfg.run.dir, "embedrec train", cfg.train.device):  # one writer per run dir (checkpoint, metrics.jsonl, publish)
+        with sigterm_as_interrupt() as sig:  # train_run holds the run's writer lock (on ranks: rank 0 for all)
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())
             sig.defer()  # published: a SIGTERM or SIGINT from here on waits for the report (a finished run, exit 0)
             if not secondary():  # under torchrun, rank 0 alone reports
