@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from embedrec.argcheck import flag
 from embedrec.data.ids import MISSING  # noqa: F401 (the policy names, public API)
 from embedrec.errors import UsageError
 from embedrec.models import (  # noqa: F401 (the public names, and those the CLI and earlier pickles find here)
@@ -102,6 +103,7 @@ def ingest(source: str | None = None, cfg: Config | None = None, *, output: str 
 
     refuse_in_spawned_main("er.ingest")
 
+    overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
     cfg = _config(cfg, "ingest")
     for value, name in ((source, "source"), (output, "output")):
         if value is not None:
@@ -125,6 +127,7 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
     from embedrec.worker_pool import refuse_in_spawned_main
 
     refuse_in_spawned_main("er.train")
+    progress = flag(progress, "progress", "train")
 
     keeps = ("er.train keeps nothing (it trains in a temporary folder); for training that can be resumed, use "
              "embedrec.api.train_run(cfg), then train_run(cfg, resume=True)")
@@ -296,6 +299,7 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     from embedrec.worker_pool import refuse_in_spawned_main
 
     refuse_in_spawned_main("train_run")
+    resume, progress = flag(resume, "resume", "train_run"), flag(progress, "progress", "train_run")
     if not resume:  # before anything is written there (and before the lock file is made in it)
         check_run_folder(cfg.run.dir)
     check_training_files(cfg.run.dir)
@@ -368,6 +372,7 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
                          "plot=FILE.png")
     if to and not output:
         raise UsageError(f"export_run: to={to!r} needs output=DIR")
+    overwrite, progress = flag(overwrite, "overwrite", "export_run"), flag(progress, "progress", "export_run")
     cfg = _config(cfg, "export_run")
     if plot:  # before the export and the top-K have written anything
         plot_target(plot, overwrite)
@@ -412,6 +417,8 @@ def tune_dims(cfg: Config | None = None, *, dims: Iterable[int] | None = None,
     from embedrec.worker_pool import refuse_in_spawned_main
 
     refuse_in_spawned_main("er.tune_dims")
+    fresh, overwrite, progress = (flag(v, name, "tune_dims") for v, name in ((fresh, "fresh"), (overwrite, "overwrite"),
+                                                                            (progress, "progress")))
     cfg = _config(cfg, "tune_dims")
     given = {}
     for name, values, kind in (("dims", dims, int), ("weight_decays", weight_decays, float)):

@@ -424,3 +424,31 @@ def test_ctrl_c_anywhere_in_er_train_is_interrupted(trained_run, monkeypatch):
     with pytest.raises(KeyboardInterrupt) as got:  # torch.save alone raises RuntimeError('... unexpected pos ...')
         atomic_write_bytes(target, lambda fh: torch.save({"w": torch.zeros(100_000)}, fh), durable=False)
     assert type(got.value) is KeyboardInterrupt and not target.exists()
+
+
+def test_flag_arguments_of_the_workflow_are_true_or_false_never_read_by_their_truth(trained_run, tmp_path,
+                                                                                     synth_dir):
+    """An architecture review: er.ingest(..., overwrite="no") replaced an existing dataset, er.train(progress="no")
+    drew bars, while Model.export(overwrite="no") was refused. Every flag of a workflow function is now checked
+    as Model's are (argcheck.flag), before anything is read or written."""
+    from embedrec.api import export_run, train_run
+
+    cfg = trained_run.cfg.updated({"data.prepared": str(tmp_path / "ds"), "run.dir": str(tmp_path / "run"),
+                                   "tune.dir": str(tmp_path / "tune")})
+    src = str(synth_dir[0])
+    calls = {"ingest: overwrite": lambda v: er.ingest(src, cfg, overwrite=v),
+             "ingest: progress": lambda v: er.ingest(src, cfg, progress=v),
+             "train: progress": lambda v: er.train(trained_run.cfg.data.prepared, cfg, progress=v),
+             "train_run: resume": lambda v: train_run(cfg, resume=v),
+             "train_run: progress": lambda v: train_run(cfg, progress=v),
+             "tune_dims: fresh": lambda v: er.tune_dims(cfg, dims=[4], fresh=v),
+             "tune_dims: overwrite": lambda v: er.tune_dims(cfg, dims=[4], overwrite=v),
+             "tune_dims: progress": lambda v: er.tune_dims(cfg, dims=[4], progress=v),
+             "export_run: overwrite": lambda v: export_run(trained_run.cfg, to="npy", output=tmp_path / "e", overwrite=v),
+             "export_run: progress": lambda v: export_run(trained_run.cfg, to="npy", output=tmp_path / "e", progress=v)}
+    for says, call in calls.items():
+        for bad, shown in (("no", "'no'"), (None, "None"), (0, "0"), (1, "1")):
+            with pytest.raises(UsageError, match=f"^{says} must be True or False, not {shown}$"):
+                call(bad)
+    assert list(tmp_path.iterdir()) == []
+    assert er.ingest(src, cfg, overwrite=np.bool_(False)).path is not None  # a numpy bool is a bool

@@ -176,7 +176,7 @@ def test_import_embedrec_and_open_stay_light(small_run):
 CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index", "verify", "recommend", "predict",
                "tune", "export")
 LAYERS = [
-    ("base", {"errors", "device", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
+    ("base", {"errors", "argcheck", "device", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
     ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
                    "config_values", "config", "sparse", "training.kernel"}),
     ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.movielens", "data.recbole", "data.tables",
