@@ -46,7 +46,7 @@ log = logging.getLogger("embedrec")
 
 
 # ----------------------------------------------------------------------------------------- workflow
-def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] = ()):
+def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] | None = ()):
     """The resolved Config: built-in defaults < the YAML file < ``overrides``: 'section.key=value' texts, as
     ``--set`` takes them, or a mapping {"section.key": value}, as ``Config.updated`` takes it.
 
@@ -54,9 +54,8 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
     from embedrec.config import find_config
     from embedrec.config import load_config as _load
 
-    if isinstance(overrides, str):  # one 'section.key=value' text, not its characters
-        overrides = (overrides,)
-    return _load(find_config(path), dict(overrides) if isinstance(overrides, Mapping) else tuple(overrides))
+    # one 'section.key=value' text is one override; anything but texts or a mapping is a ConfigError (config's)
+    return _load(find_config(path), dict(overrides) if isinstance(overrides, Mapping) else overrides)
 
 
 def _config(cfg, call: str) -> Config:

@@ -386,6 +386,9 @@ def _check_consistency(cfg: Config) -> None:
 def parse_override(text: str) -> tuple[str, Any]:
     """'a.b=v' -> ('a.b', v read as YAML, as a file's values are); a path key's value is the text as given (null:
     none)."""
+    if not isinstance(text, str):  # a review: load_config(None, [5]) raised a TypeError from here
+        raise ConfigError(f"«--set|override» {shorten(repr(text), 60)}: expected a 'section.key=value' text, e.g. "
+                          f"«--set train.lr=0.01|'train.lr=0.01'», not {type(text).__name__}")
     if "=" not in text:
         raise ConfigError(f"«--set|override» '{text}': expected section.key=value, e.g. «--set train.lr=0.01»")
     key, raw = text.split("=", 1)
@@ -421,7 +424,7 @@ def _tag_error(e: Exception) -> str:
     return f"no such value: {e.args[0]!r}" if isinstance(e, KeyError) and e.args else shorten(str(e), 80)
 
 
-def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Config:
+def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] | None = ()) -> Config:
     """Build the resolved config: defaults, then the YAML file, then each override in order: ``--set`` texts
     (["model.dim=8"]) or a mapping of dotted keys to values ({"model.dim": 8}, as :meth:`Config.updated` takes).
 
@@ -483,7 +486,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
             except RecursionError:  # an alias that holds itself (train: &a {x: *a})
                 raise ConfigError(f"config file '{p}' holds a mapping that contains itself (a YAML alias to its "
                                   "own anchor) or is nested too deeply; fix the YAML") from None
-    pairs = overrides.items() if isinstance(overrides, Mapping) else map(parse_override, overrides)
+    pairs = overrides.items() if isinstance(overrides, Mapping) else map(parse_override, _override_texts(overrides))
     for key, value in pairs:
         nested = nest(str(key), value)
         apply_values(cfg, nested, "", " (from «--set|an override»)")
@@ -500,6 +503,20 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
     object.__setattr__(cfg, "explicit_keys", frozenset(explicit))
     resolve_paths(cfg)
     return cfg
+
+
+def _override_texts(overrides) -> Iterable[str]:
+    """``load_config``'s overrides when not a mapping: 'section.key=value' texts (one text alone is one override,
+    not its characters; None: none, as the default ``()``); anything else is a ConfigError naming the argument (a
+    review: load_config(None, 5) raised a TypeError)."""
+    if overrides is None:
+        return ()
+    if isinstance(overrides, str):
+        return (overrides,)
+    if isinstance(overrides, (bytes, bytearray)) or not isinstance(overrides, Iterable):
+        raise ConfigError(f"load_config: overrides must be a mapping {{'section.key': value}} or a list of "
+                          f"'section.key=value' texts, e.g. ['model.dim=64'], not {type(overrides).__name__}")
+    return overrides
 
 
 # ------------------------------------------------------------------------------ discovery and default paths

@@ -452,3 +452,23 @@ def test_flag_arguments_of_the_workflow_are_true_or_false_never_read_by_their_tr
                 call(bad)
     assert list(tmp_path.iterdir()) == []
     assert er.ingest(src, cfg, overwrite=np.bool_(False)).path is not None  # a numpy bool is a bool
+
+
+def test_load_config_refuses_overrides_that_are_neither_texts_nor_a_mapping():
+    """An architecture review: er.load_config(None, 5) and load_config(None, [5]) raised bare TypeErrors, while
+    [("model.dim", 3)] got a ConfigError. Overrides are a mapping or 'section.key=value' texts (None: none);
+    anything else is a ConfigError naming the argument."""
+    from embedrec.config import load_config
+
+    for load in (er.load_config, load_config):
+        for bad, kind in ((5, "int"), (b"model.dim=3", "bytes"), (3.5, "float")):
+            with pytest.raises(ConfigError, match=rf"^load_config: overrides must be a mapping .* not {kind}$"):
+                load(None, bad)
+        for bad, shown, kind in (([5], "5", "int"), ([("model.dim", 3)], r"\('model.dim', 3\)", "tuple"),
+                                 (["model.dim=3", None], "None", "NoneType")):
+            with pytest.raises(ConfigError, match=rf"^override {shown}: expected a 'section.key=value' text, .* "
+                                                  rf"not {kind}$") as e:
+                load(None, bad)
+            assert e.value.cli_message().startswith(f"--set {shown.replace(chr(92), '')}:")
+        assert load(None, None).model.dim == load().model.dim  # None: no overrides, as ()
+        assert load(None, iter(["model.dim=9"])).model.dim == 9
