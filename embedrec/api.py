@@ -353,24 +353,31 @@ def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:
 # ----------------------------------------------------------------------------------------- the run's other commands
 def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, to: str | None = None,
                output: str | Path | None = None, topk_all: str | Path | None = None, k: int | None = None,
-               plot: str | Path | None = None, plot_method: str = "pca", overwrite: bool = False,
+               plot: str | Path | None = None, plot_method: str | None = None, overwrite: bool = False,
                sample: int | None = None, sample_users: int = 0, base_url: str | None = None,
                progress: bool = False) -> list[dict] | None:
     """``embedrec export``: the run (default cfg.run.dir) opened as ``open`` does and written as ``Model.export``
     (``to`` into the folder ``output``), ``Model.topk_all`` and ``Model.plot_map`` write it, in that order; every
     request is checked before anything is written (the plot's and the top-K's targets, and under torchrun, where the ranks
-    share ``topk_all``, that nothing else is asked). One dict per output; None on a torchrun rank other than 0,
-    where rank 0 alone reports."""
+    share ``topk_all``, that nothing else is asked). An option for an output not asked for (``k`` without
+    ``topk_all``, ``sample`` without ``to="projector"``, ...) is a UsageError (:func:`export_misapplied`), not
+    ignored. ``plot_method``: 'pca' (None), 'tsne' or 'umap'. One dict per output; None on a torchrun rank other
+    than 0, where rank 0 alone reports."""
     from embedrec.device import secondary
+    from embedrec.errors import marked
     from embedrec.export import plot_target
     from embedrec.export_topk import topk_target
     from embedrec.models import one_process
 
     if not (to or topk_all or plot):
-        raise UsageError("export_run: nothing to export: give to=FORMAT with output=DIR, topk_all=FILE, or "
-                         "plot=FILE.png")
+        raise UsageError("nothing to export: give «--to FORMAT -o DIR|to=FORMAT with output=DIR», «--topk-all FILE|"
+                         "topk_all=FILE», or «--plot FILE.png|plot=FILE.png»")
     if to and not output:
-        raise UsageError(f"export_run: to={to!r} needs output=DIR")
+        raise UsageError(f"{marked(f'--to {to}', f'to={to!r}')} needs «-o/--output DIR|output=DIR»")
+    why = export_misapplied(to=to, output=output, topk_all=topk_all, k=k, plot=plot, plot_method=plot_method,
+                            sample=sample, sample_users=sample_users, base_url=base_url)
+    if why is not None:
+        raise UsageError(why)
     overwrite, progress = flag(overwrite, "overwrite", "export_run"), flag(progress, "progress", "export_run")
     cfg = _config(cfg, "export_run")
     if plot:  # before the export and the top-K have written anything
@@ -390,8 +397,30 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
             if secondary():
                 return None
         if plot:
-            results.append(model.plot_map(plot, plot_method, overwrite=overwrite))
+            results.append(model.plot_map(plot, plot_method or "pca", overwrite=overwrite))
     return results
+
+
+def export_misapplied(*, to: str | None = None, output=None, topk_all=None, k: int | None = None, plot=None,
+                      plot_method: str | None = None, sample: int | None = None, sample_users: int = 0,
+                      base_url: str | None = None) -> str | None:
+    """The first of ``export_run``'s options given for an output not asked for, said in «CLI|library» terms
+    (``«-k|k» applies to «--topk-all|topk_all» only``), or None. A request with nothing to export, or ``to``
+    without ``output``, is None here: export_run refuses those first. The CLI asks this before it calls
+    export_run, to say it as click's own option errors."""
+    if not (to or topk_all or plot) or (to and not output):
+        return None
+    projector = "«--to projector|to='projector'»"
+    for option, given, applies, where in (("«--sample|sample»", sample is not None, to == "projector", projector),
+                                          ("«--base-url|base_url»", base_url is not None, to == "projector", projector),
+                                          ("«--sample-users|sample_users»", bool(sample_users), to == "projector",
+                                           projector),
+                                          ("«-o/--output|output»", output is not None, to, "«--to|to»"),
+                                          ("«-k|k»", k is not None, topk_all, "«--topk-all|topk_all»"),
+                                          ("«--plot-method|plot_method»", plot_method is not None, plot, "«--plot|plot»")):
+        if given and not applies:
+            return f"{option} applies to {where} only"
+    return None
 
 
 def tune_dims(cfg: Config | None = None, *, dims: Iterable[int] | None = None,

@@ -3,6 +3,7 @@
 and prints nothing (the library never prints; the CLI calls these and writes the rows)."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -248,3 +249,37 @@ def test_empty_and_wrong_paths_and_lists_are_typed_errors(trained_run, tmp_path)
             tm.save(bad)
     with pytest.raises(UsageError, match=r"dims=\[\] names nothing to sweep"):
         er.tune_dims(trained_run.cfg, dims=[])
+
+
+def test_export_run_refuses_options_for_an_output_not_asked_for(trained_run, tmp_path):
+    """An architecture review: export_run(to="parquet", output=d, k=5, plot_method="umap") ignored k and
+    plot_method, where `export --to parquet -o d -k 5` is refused. The rule is the library's now
+    (api.export_misapplied); the CLI says it as before, as click's own option errors, and nothing is written."""
+    from embedrec.api import export_run
+
+    cfg, out = trained_run.cfg, tmp_path / "out"
+    cases = [(dict(to="parquet", output=out, k=5), "k applies to topk_all only", "-k applies to --topk-all only"),
+             (dict(to="parquet", output=out, plot_method="umap"), "plot_method applies to plot only",
+              "--plot-method applies to --plot only"),
+             (dict(to="npy", output=out, sample=5), "sample applies to to='projector' only",
+              "--sample applies to --to projector only"),
+             (dict(to="npy", output=out, base_url="http://x/"), "base_url applies to to='projector' only",
+              "--base-url applies to --to projector only"),
+             (dict(plot=tmp_path / "m.png", sample_users=3), "sample_users applies to to='projector' only",
+              "--sample-users applies to --to projector only"),
+             (dict(topk_all=tmp_path / "t.csv", output=out), "output applies to to only",
+              "-o/--output applies to --to only")]
+    for kwargs, says, cli in cases:
+        with pytest.raises(UsageError, match=f"^{re.escape(says)}$") as e:
+            export_run(cfg, **kwargs)
+        assert e.value.cli_message() == cli
+    with pytest.raises(UsageError, match=r"^nothing to export: give to=FORMAT with output=DIR, topk_all=FILE, or "):
+        export_run(cfg, k=5)
+    with pytest.raises(UsageError, match=r"^to='npy' needs output=DIR$"):
+        export_run(cfg, to="npy", plot_method="tsne")
+    r = invoke("export", "--to", "parquet", "-o", out, "-k", "5", *trained_run.sets)
+    assert r.exit_code == 2 and r.stderr == "error: -k applies to --topk-all only (see 'main export -h')\n"  # (prog_name)
+    r = invoke("export", "--to", "parquet", *trained_run.sets)
+    assert r.exit_code == 2 and r.stderr == "error: --to parquet needs -o/--output DIR\n"
+    assert not any(tmp_path.iterdir())
+    assert export_run(cfg, plot=tmp_path / "m.png")[0]["method"] == "pca"  # None: the default projection

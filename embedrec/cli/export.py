@@ -6,7 +6,6 @@ import json
 from typing import TYPE_CHECKING
 
 import click
-from click.core import ParameterSource
 
 from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled
 from embedrec.cli.options import RUN, PathParam, usage_error
@@ -31,8 +30,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("-k", "k", type=click.IntRange(1), help="K for --topk-all (recommend.k).")
 @click.option("--plot", "plot_path", type=PathParam(kind="file path (.png)"),
               help="A 2-D map of the movies, in the format its name ends in (.png, .svg, .pdf, .jpg, ...).")
-@click.option("--plot-method", type=click.Choice(["pca", "tsne", "umap"]), default="pca", show_default=True,
-              help="Projection for --plot (tsne needs scikit-learn, umap needs umap-learn).")
+@click.option("--plot-method", type=click.Choice(["pca", "tsne", "umap"]),
+              help="Projection for --plot: pca (the default), tsne (needs scikit-learn) or umap (needs umap-learn).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @RUN
 @common
@@ -47,25 +46,18 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
       embedrec export --topk-all out/top10.parquet -k 10
       embedrec export --plot out/movies.png
     """
-    from embedrec.api import export_run
-    from embedrec.errors import UsageError
+    from embedrec.api import export_misapplied, export_run
+    from embedrec.errors import UsageError, cli_terms
 
-    if not (target or topk_path or plot_path):
-        raise UsageError("nothing to export: give --to FORMAT -o DIR, --topk-all FILE, or --plot FILE.png")
-    if target and not output:
-        raise UsageError(f"--to {target} needs -o/--output DIR")
-    if output == "-":  # a red team: a folder named '-' was made
-        raise UsageError(f"-o -: --to {target or 'FORMAT'} writes a folder of files, not to standard output; give a "
-                         f"folder, e.g. -o out/{target or 'embeddings'}")
-    method_given = click.get_current_context().get_parameter_source("plot_method") is ParameterSource.COMMANDLINE
-    for option, given, applies, where in (("--sample", sample, target == "projector", "--to projector"),
-                                          ("--base-url", base_url, target == "projector", "--to projector"),
-                                          ("--sample-users", n_users, target == "projector", "--to projector"),
-                                          ("-o/--output", output, target, "--to"),
-                                          ("-k", k, topk_path, "--topk-all"),
-                                          ("--plot-method", method_given, plot_path, "--plot")):
-        if given and not applies:
-            usage_error(f"{option} applies to {where} only")
+    # the library's rules (nothing to export, --to without -o: export_run's own errors); an option for an output
+    # not asked for is said as click's option errors are
+    why = export_misapplied(to=target, output=output, topk_all=topk_path, k=k, plot=plot_path,
+                            plot_method=plot_method, sample=sample, sample_users=n_users, base_url=base_url)
+    if why is not None:
+        usage_error(cli_terms(why))
+    if output == "-" and target:  # a red team: a folder named '-' was made
+        raise UsageError(f"-o -: --to {target} writes a folder of files, not to standard output; give a folder, "
+                         f"e.g. -o out/{target}")
     results = export_run(cfg, run_dir or None, to=target, output=output, topk_all=topk_path, k=k, plot=plot_path,
                          plot_method=plot_method, overwrite=overwrite, sample=sample, sample_users=n_users,
                          base_url=base_url, progress=progress_enabled())
