@@ -410,11 +410,11 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = yaml.load(raw, Loader=unique_keys_loader()) if raw.strip() != "" else None
     except yaml.constructor.ConstructorError as e:  # a key twice in a mapping, a tag it has no constructor for
         tag = "; write a plain value: embedrec builds no objects from !! tags" if "for the tag" in str(e.problem) else ""
-        raise ConfigError(f"config key '{key}' (from --set): {e.problem}{tag}") from None
+        raise ConfigError(f"config key '{key}' (from «--set|an override»): {e.problem}{tag}") from None
     except yaml.YAMLError:
         value = raw
     except Exception as e:  # noqa: BLE001 (a tag YAML cannot apply: '!!float 0x10', '!!bool maybe', '!!timestamp x')
-        raise ConfigError(f"config key '{key}' (from --set): YAML cannot read {shorten(raw, 60)!r} ({_tag_error(e)}); "
+        raise ConfigError(f"config key '{key}' (from «--set|an override»): YAML cannot read {shorten(raw, 60)!r} ({_tag_error(e)}); "
                           "write the value without a !! tag, e.g. 16 or true") from None
     return key, value
 

@@ -25,8 +25,9 @@ def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
 
     path = Path(path)
     if not (path / "manifest.json").exists():
-        raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run 'embedrec ingest' with the "
-                            "same -c/--set options first (it writes data.prepared)")
+        raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run «'embedrec ingest' with the "
+                            "same -c/--set options|er.ingest(source, cfg) with the same config» first (it writes "
+                            "data.prepared)")
     manifest = read_json(path / "manifest.json", "dataset manifest", dataset_fix(path))
     fix = dataset_fix(path, manifest)
     if manifest.get("format_version") != FORMAT_VERSION:

@@ -254,7 +254,7 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
     out = Path(output or cfg.prepared)
     if split_cfg.last_k is not None and split_cfg.method != "user_time":  # a review: the split ignored it
         raise ConfigError(f"config key 'split.last_k' holds out each user's last k ratings, which only "
-                          f"split.method=user_time does (it is {split_cfg.method}); add --set split.method=user_time, "
+                          f"split.method=user_time does (it is {split_cfg.method}); add «--set split.method=user_time», "
                           "or leave split.last_k null")
     check_source(cfg)
     refuse_dangling(out)

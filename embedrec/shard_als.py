@@ -114,11 +114,11 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     if resume:
         ck = checkpoints.load_checkpoint(g, folder, shard)
         if ck is None:
-            raise ArtifactError(f"nothing to resume: no checkpoint in '{folder}'; run train without --resume")
+            raise ArtifactError(f"nothing to resume: no checkpoint in '{folder}'; run train without «--resume|resume=True»")
         if not resumable(ck.get("fingerprint"), SimpleNamespace(manifest=shard.manifest), model_cfg, train_cfg,
                          features_cfg):
             raise ArtifactError(f"checkpoint in '{folder}' was made with another dataset or model/train config; "
-                                "rerun train without --resume, or with the same config")
+                                "rerun train without «--resume|resume=True», or with the same config")
         state.resume_from(ck, folder)
         log.log(logging.DEBUG if state.epoch >= state.epochs else logging.INFO,  # a finished fit: read back
                 "resuming after epoch %d on %d rank(s)", ck["epoch"] + 1, g.world)
@@ -181,7 +181,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
         raise ArtifactError(f"the first candidate's checkpoint is missing from '{sel.folder(run_dir, sel.first)}' "
                             "while later candidates' remain; under torchrun it is not fitted again in place: "
-                            "train again without --resume")
+                            "train again without «--resume|resume=True»")
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=checkpoints.clear,
                          has_checkpoint=checkpoints.in_folder)
     if tcfg.als_user_unobserved == "auto":

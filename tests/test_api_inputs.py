@@ -472,3 +472,21 @@ def test_load_config_refuses_overrides_that_are_neither_texts_nor_a_mapping():
             assert e.value.cli_message().startswith(f"--set {shown.replace(chr(92), '')}:")
         assert load(None, None).model.dim == load().model.dim  # None: no overrides, as ()
         assert load(None, iter(["model.dim=9"])).model.dim == 9
+
+
+def test_ingest_and_train_config_errors_speak_library_terms(tmp_path, synth_dir):
+    """An architecture review: er.ingest with split.last_k=2 said 'add --set split.method=user_time', and an als
+    model with features 'use --set model.loss=bpr' (library errors in CLI words); the CLI's lines are as before."""
+    from embedrec.training.fit import resolve_loss
+
+    cfg = er.load_config(None, {"data.prepared": str(tmp_path / "ds"), "split.last_k": 2})
+    with pytest.raises(ConfigError) as e:
+        er.ingest(str(synth_dir[0]), cfg)
+    assert "--" not in str(e.value) and "add split.method=user_time, or" in str(e.value)
+    assert "add --set split.method=user_time, or" in e.value.cli_message()
+    cfg = er.load_config(None, {"model.loss": "als", "features.movie": ["genre"]})
+    with pytest.raises(ConfigError) as e:
+        resolve_loss(cfg.model, cfg.features.active)
+    assert "--" not in str(e.value) and "use model.loss=bpr or softmax" in str(e.value)
+    assert "use --set model.loss=bpr or softmax" in e.value.cli_message()
+    assert not (tmp_path / "ds").exists()

@@ -70,3 +70,60 @@ def test_paths_and_commands_as_a_message_names_them(tmp_path, monkeypatch):
     assert from_here("/elsewhere/x") == Path("/elsewhere/x")
     assert command("embedrec train --run runs/a") == "'embedrec train --run runs/a'"
     assert command("embedrec train --run 'my runs'") == "embedrec train --run 'my runs'"
+
+
+# options another program takes, or a CLI command named as the CLI's: not embedrec options a library caller passes
+CLI_WORDS_ALLOWED = {
+    ("distributed.py", "torchrun --nproc-per-node"): "the launcher's own option: torchrun starts the ranks",
+    ("export_topk.py", "'embedrec recommend --users -'"): "a command to paste, named as the CLI's",
+    ("models.py", "the CLI's --pairs"): "says the option is the CLI's",
+    ("training/kernel.py", "xcode-select --install"): "a shell command that installs a C compiler",
+}
+
+
+def _raise_text(node) -> str:
+    """The text a raise statement's expression spells: its string literals joined (f-string values as {}), a
+    ``marked(...)`` call as a mark (both vocabularies given)."""
+    import ast
+
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else ""
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_raise_text(v) for v in node.values)
+    if isinstance(node, ast.FormattedValue):
+        return "{}"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _raise_text(node.left) + _raise_text(node.right)
+    if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "marked":
+        return "«marked|marked»"
+    return " ".join(t for t in map(_raise_text, ast.iter_child_nodes(node)) if t)
+
+
+def test_library_error_texts_name_options_only_in_both_vocabularies():
+    """An architecture review: library errors said `add --set split.method=user_time` and `train without
+    --resume` to a notebook. Every raise outside embedrec/cli/ that names an option (--x) does so inside a
+    «CLI|LIBRARY» mark (or marked()), so str(error) speaks library terms; CLI_WORDS_ALLOWED lists the exceptions."""
+    import ast
+    import re
+    from pathlib import Path
+
+    from embedrec.errors import _MARK
+
+    pkg = Path(__file__).resolve().parents[1] / "embedrec"
+    found, used = [], set()
+    for path in sorted(pkg.rglob("*.py")):
+        rel = path.relative_to(pkg).as_posix()
+        if rel.startswith("cli/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Raise) and node.exc is not None):
+                continue
+            text = _raise_text(node.exc)
+            for (where, words) in CLI_WORDS_ALLOWED:
+                if rel == where and words in text:
+                    text, _ = text.replace(words, ""), used.add((where, words))
+            bare = re.search(r"(?<![\w-])--[a-z][\w-]*", _MARK.sub("", text))
+            if bare:
+                found.append(f"embedrec/{rel}:{node.lineno}: {bare.group(0)} in {text[:100]!r}")
+    assert not found, "\n".join(found)
+    assert used == set(CLI_WORDS_ALLOWED)  # none of them gone stale

@@ -504,7 +504,7 @@ class ALS:
                  csrs: tuple | None = None):
         if hasattr(model, "fs_desc"):
             raise ConfigError("config key 'model.loss': als trains the plain model only (no side features); "
-                              "with features use --set model.loss=bpr or softmax")
+                              "with features use «--set model.loss=bpr» or softmax")
         if model.dim > 4096:
             raise ConfigError("config key 'model.dim': als supports at most 4096 dimensions")
         self.model, self.cfg = model, train_cfg

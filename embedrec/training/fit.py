@@ -127,7 +127,7 @@ def resolve_loss(model_cfg, features: bool = False) -> str:
     loss = ("softmax" if features else "als") if model_cfg.loss == "auto" else model_cfg.loss
     if loss == "als" and features:  # a review: the fit dropped them without a word (and --user-features failed)
         raise ConfigError("config key 'model.loss': als trains the plain model only (no side features); with "
-                          "features.user or features.movie use --set model.loss=bpr or softmax (or the default auto)")
+                          "features.user or features.movie use «--set model.loss=bpr» or softmax (or the default auto)")
     if loss == "als" and model_cfg.implicit_terms:
         raise ConfigError("config key 'model.implicit_terms': SVD++ terms apply to model.objective=explicit; set "
                           "model.implicit_terms=false for implicit training")

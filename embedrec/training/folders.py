@@ -240,7 +240,7 @@ def check_folders(folders, resume: bool) -> None:
             if q.is_symlink():
                 if resume:
                     raise ArtifactError(f"'{q}' is a link where train writes; train writes only in folders of its "
-                                        "own: put the folder it points to there, or train again without --resume")
+                                        "own: put the folder it points to there, or train again without «--resume|resume=True»")
                 continue  # removed by the fresh run's clearing
             if q.exists() and not q.is_dir():
                 raise ArtifactError(f"'{q}' is a file where train writes a folder of checkpoints; move it away, or "
