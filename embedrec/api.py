@@ -23,20 +23,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedrec.argcheck import flag
-from embedrec.data.ids import MISSING  # noqa: F401 (the policy names, public API)
 from embedrec.errors import UsageError
-from embedrec.models import (  # noqa: F401 (the public names, and those the CLI and earlier pickles find here)
-    PREDICT_MISSING,
+
+# the public types (er.Model, er.TrainedModel, er.Recommendations, er.Predictions), found here by embedrec/__init__
+# and by pickles made when they were defined here (StreamAnswer too, before 83579c5)
+from embedrec.models import (  # noqa: F401
     Model,
     Predictions,
     Recommendations,
     StreamAnswer,
     TrainedModel,
-    fold_in_solve,
-    publish_trained,
 )
 from embedrec.predict_input import predict_lines  # noqa: F401 (the CLI's predict --pairs)
-from embedrec.serve.recommender import Recommender
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -344,6 +342,8 @@ def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:
         _path(run_dir, "run_dir", "open", "er.open(None, cfg) opens cfg.run.dir")
     # cfg None: the config the CLI would read ($EMBEDREC_CONFIG, else ./embedrec.yaml, else the defaults), so its
     # recommend.* settings (k, foldin_recency, ...) answer as `embedrec recommend` does
+    from embedrec.serve.recommender import Recommender
+
     cfg = _config(cfg, "open")
     if run_dir is None:
         run_dir = cfg.run.dir

@@ -389,3 +389,17 @@ def test_train_run_is_refused_while_another_writer_holds_the_run(trained_run, tm
     finally:
         os.close(fd)
     assert [p.name for p in run.iterdir()] == [".lock"]
+
+
+def test_the_api_module_holds_the_workflow_and_the_public_types_only():
+    """An architecture review: api re-exported internals nobody used through it (fold_in_solve, publish_trained,
+    Recommender, PREDICT_MISSING, MISSING). It keeps the workflow, the public types (and StreamAnswer, which
+    pickles made when it was defined in api find there) and predict_lines, the CLI's predict --pairs."""
+    from embedrec import api, models
+
+    for gone in ("fold_in_solve", "publish_trained", "Recommender", "PREDICT_MISSING", "MISSING"):
+        assert not hasattr(api, gone), gone
+    for name in ("Model", "TrainedModel", "Recommendations", "Predictions", "StreamAnswer"):
+        assert getattr(api, name) is getattr(models, name)
+    for name in er.__all__:
+        assert getattr(er, name) is not None
