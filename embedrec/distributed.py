@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedrec.device import active, env_rank_world, resolve_device
-from embedrec.errors import ArtifactError, ConfigError
+from embedrec.errors import ArtifactError, ConfigError, Interrupted
 
 log = logging.getLogger("embedrec")
 TIMEOUT_MIN = int(os.environ.get("EMBEDREC_DIST_TIMEOUT_MIN", "30"))  # a collective waits this long for a peer
@@ -241,7 +241,10 @@ def group(device: str = "auto") -> Group:
 def die_with_launcher() -> bool:
     """Under torchrun (TORCHELASTIC_RUN_ID set), ask Linux to send this rank SIGTERM when its launcher dies: a
     launcher killed with kill -9 left its ranks waiting in a collective for its timeout (a red team: orphans
-    for 30 minutes). SIGTERM takes the interrupt path (the last checkpoint kept). Returns whether it is set."""
+    for 30 minutes). SIGTERM takes the interrupt path (the last checkpoint kept) where the caller handles it (the
+    CLI's train and tune-dims do); without a handler it ends the process, which is the point. Returns whether it is
+    set. A launcher already gone when asked (the rank adopted meanwhile) is ``Interrupted`` (terminated): this
+    rank stops before it joins the group, as that SIGTERM would have it, without signalling itself."""
     if not sys.platform.startswith("linux") or not os.environ.get("TORCHELASTIC_RUN_ID"):
         return False
     import ctypes
@@ -255,7 +258,8 @@ def die_with_launcher() -> bool:
     except (OSError, AttributeError):
         return False
     if os.getppid() != parent:  # the launcher died before the request (the rank was adopted): leave now
-        os.kill(os.getpid(), signal.SIGTERM)
+        raise Interrupted("the torchrun launcher that started this rank is gone (killed?): the rank stops before it "
+                          "joins the process group", terminated=True, saved=False)
     return True
 
 

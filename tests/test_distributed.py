@@ -778,3 +778,18 @@ def test_a_rank_whose_launcher_is_pid_1_keeps_running():
     env.pop("TORCHELASTIC_RUN_ID")  # not under torchrun: nothing asked
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and p.stdout.strip() == "False"
+
+
+def test_a_rank_whose_launcher_is_already_gone_is_interrupted_not_killed_by_itself():
+    """An architecture review: die_with_launcher sent its own process SIGTERM when the launcher was gone by the time
+    it asked (a library call ending its process). It raises Interrupted (terminated) now, which the CLI says in
+    one line with exit 143 and a Python caller can catch."""
+    code = ("import itertools, os\nparents = itertools.count(4000)\nos.getppid = lambda: next(parents)\n"
+            "from embedrec import distributed as D\nfrom embedrec.errors import Interrupted\ntry:\n"
+            "    D.die_with_launcher()\nexcept Interrupted as e:\n    print(e.terminated, e)\n")
+    env = {**os.environ, "TORCHELASTIC_RUN_ID": "t", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    if not sys.platform.startswith("linux"):
+        return
+    assert p.returncode == 0 and p.stdout.startswith("True the torchrun launcher that started this rank is gone"), \
+        (p.returncode, p.stderr)
