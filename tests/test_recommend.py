@@ -891,6 +891,16 @@ def test_movies_without_training_ratings_are_never_recommended_nor_scored_as_kno
     for model in (m, er.train(ds, cfg)):
         sim = model.similar(3, k=30)
         assert len(sim.movie_ids[0]) == 24 and not never & set(sim.movie_ids[0].tolist())
+        # nor asked about: a zero vector's cosines are all 0, an arbitrary list (a review: all scores 0.0); refused
+        # as recommend_new refuses it, while predict keeps its fallback
+        with pytest.raises(UsageError, match=r"no training rating names this movie \(27\), so it tells this model "
+                                             r"nothing about which movies are like it; give a movie it was trained on"):
+            model.similar(27, k=3)
+    r = CliRunner().invoke(main, ["recommend", "--run", str(cfg.run.dir), "--movie", "27", "-k", "3"])
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.startswith(
+        "error: no training rating names this movie (27), so it tells this model nothing about which movies"), r.stderr
+    r = CliRunner().invoke(main, ["recommend", "--run", str(cfg.run.dir), "--movie", "Movie 27", "-k", "3"])
+    assert r.exit_code == 2 and "no training rating names this movie (27)" in r.stderr, r.stderr
 
 
 def test_a_movie_the_k_core_filter_dropped_and_the_catalogue_kept_is_never_offered_its_raters(tmp_path):

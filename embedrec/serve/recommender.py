@@ -244,6 +244,15 @@ class Recommender:
                 self._untrained[rows[~np.asarray(self.Q[rows]).any(axis=1)]] = True
         return self._untrained
 
+    def untrained_movies(self, rows: np.ndarray, what: str, give: str) -> UsageError:
+        """The one refusal of movies no training rating named (data.keep_unrated_movies): a plain model has a zero
+        vector for them, so they tell it nothing ``what`` (about a new user, about similar movies); ``give``: what
+        to give instead. A new user's fold-in and ``similar`` raise it."""
+        names = ", ".join(str(py_id(self.movie_ids[r])) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+        one = len(rows) == 1
+        return UsageError(f"no training rating names {'this movie' if one else 'these movies'} ({names}), so "
+                          f"{'it tells' if one else 'they tell'} this model nothing {what}; give {give}")
+
     def _trained_only(self, ids: list, scores: list) -> tuple[list, list]:
         """The answers without the movies no training rating named (data.keep_unrated_movies, a plain model: a
         zero vector and bias -1000, so they come last): never recommended, as the note on a short list says (a
@@ -333,9 +342,7 @@ class Recommender:
         if blank.size:  # no training rating named them: they tell the model nothing (a review: an arbitrary list)
             names = ", ".join(str(py_id(self.movie_ids[r])) for r in blank[:5]) + (" ..." if blank.size > 5 else "")
             if blank.size == given.size:
-                raise UsageError(f"no training rating names {'this movie' if given.size == 1 else 'these movies'} "
-                                 f"({names}), so {'it tells' if given.size == 1 else 'they tell'} this model nothing "
-                                 "about the user; give movies it was trained on")
+                raise self.untrained_movies(blank, "about the user", "movies it was trained on")
             log.info("note: %d of the given movies (%s) have no training rating and tell this model nothing; the "
                      "list comes from the others", blank.size, names)
             items = {r: v for r, v in items.items() if not self.untrained[r]}  # nor do they count in the solve
@@ -393,11 +400,14 @@ class Recommender:
     def similar(self, row: int, k: int, allowed=None):
         """Top-k movie rows by cosine similarity to movie ``row`` (itself excluded): exact over the factors
         for a model in memory or a flat index, through the cosine index otherwise."""
+        untrained = self.untrained
+        if untrained[row]:  # a zero vector: every cosine 0, an arbitrary list (a review)
+            raise self.untrained_movies(np.array([row]), "about which movies are like it",
+                                        "a movie it was trained on")
         query = np.asarray(self.Q[row])  # a damaged row (a review: two movies listed, 'every other movie')
         check_finite(self.run, query[None], lambda i: f"movie {py_id(self.movie_ids[row])}'s embedding is")
         if not np.any(query):
             log.warning("movie %s has a zero embedding: similarities are all 0", self.movie_ids[row])
-        untrained = self.untrained
         if untrained.any():  # movies no training rating named are never listed (they would come at cosine 0)
             allowed = np.flatnonzero(~untrained) if allowed is None else allowed[~untrained[allowed]]
         if self.run is None or _exact_in_manifest(self.run.manifest, "cos"):
