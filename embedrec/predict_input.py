@@ -183,8 +183,7 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
                                 "it is scored from the biases (the fallback column says which)")
         shown[0] += 1
         if shown[0] <= LOGGED_UNKNOWN:
-            # a ranking model has no biases: its fallback has no score to give (a review: "scored" over an empty
-            # score field)
-            done = "scored from the biases" if e.explicit else "no score (a ranking model has no biases)"
-            log.warning("%s:%d: %s not in the training data; %s (fallback %s)", name, n, what, done, f)
+            # worded from what the fallback gives (a review: "no score" over a bpr run's movie-bias score)
+            log.warning("%s:%d: %s not in the training data; %s (fallback %s)", name, n, what,
+                        e.factors.fallback_said(f), f)
     return pred, extras

@@ -165,7 +165,7 @@ def test_predict_on_a_ranking_model_says_an_unknown_id_gets_no_score(runs):
     r = invoke("predict", "--run", runs["int"], "--pairs", "-", "--format", "csv", input="7,3\n99999,3\n99999,88888\n")
     assert r.exit_code == 0, r.stderr
     assert [line.split(",")[2:] for line in r.stdout.splitlines()[2:]] == [["user_unknown", ""], ["both", ""]]
-    assert "<stdin>:2: user '99999' is not in the training data; no score (a ranking model has no biases)" in r.stderr
+    assert "<stdin>:2: user '99999' is not in the training data; no score (this ranking model has no biases)" in r.stderr
     assert "<stdin>:3: user '99999' and movie '88888' are not in the training data; no score" in r.stderr
     # a passed-through field written as a plain number is a number in JSON; '007' and '3.50' stay text
     r = invoke("predict", "--run", runs["int"], "--pairs", "-", "--format", "jsonl",

@@ -699,6 +699,28 @@ def test_ordered_notes_say_what_the_order_did(implicit_models, synth_dir, tmp_pa
     r = run(tmp_path / "bpr", "--liked", "1,2,3", "--ordered")
     assert r.exit_code == 0 and "note: --ordered changed nothing: this model (bpr) takes a new user's movies as a " \
         "set" in r.stderr, r.stderr
+    # a review: predict said "no score (a ranking model has no biases)" over the movie-bias score of a bpr run
+    p = CliRunner().invoke(main, ["predict", "--run", str(tmp_path / "bpr"), "--pairs", "-", "--format", "csv"],
+                           input="999999,1\n1,999999\n")
+    rows = [line.split(",") for line in p.stdout.splitlines()[1:]]
+    assert p.exit_code == 0 and rows[0][2] == "user_unknown" and rows[0][3] != "" and rows[1][2:] == ["movie_unknown", ""]
+    assert "<stdin>:1: user '999999' is not in the training data; scored from the movie's bias alone (a ranking " \
+        "score) (fallback user_unknown)" in p.stderr, p.stderr
+    assert "<stdin>:2: movie '999999' is not in the training data; no score (a ranking model has no bias for an " \
+        "unknown movie) (fallback movie_unknown)" in p.stderr, p.stderr
+
+
+def test_each_fallback_is_worded_from_what_it_answers():
+    """Factors says what each predict fallback gives, once: "no score" exactly where the score is NaN."""
+    from embedrec.model.factors import FALLBACKS, Factors
+
+    rng = np.random.default_rng(0)
+    P, Q, bu, bm = rng.normal(size=(3, 2)), rng.normal(size=(4, 2)), rng.normal(size=3), rng.normal(size=4)
+    for f in (Factors(P, Q, bu, bm, 3.5, True, (1.0, 5.0)), Factors(P, Q, None, bm), Factors(P, Q, None, None)):
+        scores, codes = f.predict_fallback(np.array([0, -1, 0, -1]), np.array([0, 0, -1, -1]))
+        assert [FALLBACKS[c] for c in codes] == list(FALLBACKS)
+        for s, c in zip(scores, codes):
+            assert f.fallback_said(FALLBACKS[c]).startswith("no score") == bool(np.isnan(s)), (f, c)
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -115,6 +115,21 @@ class Factors:
             out[only_m] = self.movie_bias[movies[only_m]]
         return out, code
 
+    def fallback_said(self, code: str) -> str:
+        """What ``predict_fallback`` answers a pair whose fallback is ``code`` (one of FALLBACKS) with, in words:
+        the rule above said once, for the lines that name an unknown id (``predict --pairs``)."""
+        if code == "none":
+            return "scored by the model"
+        if self.explicit:
+            return {"user_unknown": "scored from the biases (the mean and the movie's bias)",
+                    "movie_unknown": "scored from the biases (the mean and the user's bias)",
+                    "both": "scored as the mean rating"}[code]
+        if self.movie_bias is None:
+            return "no score (this ranking model has no biases)"
+        if code == "user_unknown":
+            return "scored from the movie's bias alone (a ranking score)"
+        return "no score (a ranking model has no bias for an unknown movie)"
+
     def similar(self, row: int, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k movie rows by cosine similarity to movie ``row`` (itself excluded)."""
         Qn = normalise(np.asarray(self.movie, dtype=np.float32))
