@@ -49,10 +49,12 @@ class Recommendations:
     per query ``movie_ids`` and ``scores`` (1-D arrays, best first; lists, as filters may leave fewer than k).
 
     ``unknown`` lists the query ids not in the training data (skipped, or answered with popular movies, where
-    ``fallback`` is True)."""
+    ``fallback`` is True). ``left_out``: a new user's ratings the fold-in left out, {movie id: rating} (an
+    implicit model's below the dataset's data.min_rating, which training never saw; those movies still count as
+    rated, so they are not in the list); empty otherwise."""
 
     def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, fallback: list[bool],
-                 unknown: list, query_column: str = "user_id"):
+                 unknown: list, query_column: str = "user_id", left_out: dict | None = None):
         self._engine, self._rows = engine, [np.asarray(r, dtype=np.int64) for r in rows]
         self.query_ids = query_ids
         self.movie_ids = [engine.movie_ids[r] for r in self._rows]
@@ -60,6 +62,7 @@ class Recommendations:
         self.fallback = [bool(f) for f in fallback]  # Python bools (json.dumps takes them; numpy's it refuses)
         self.unknown = unknown
         self.query_column = query_column
+        self.left_out = dict(left_out or {})
         self.columns = [query_column, *COLUMNS[1:]]
 
     @property

@@ -461,12 +461,33 @@ def test_recommend_rated_on_an_implicit_run_notes_values_that_change_nothing(imp
     assert run("plain", "--liked", "1,2,3")[1] == ""
     out, err = run("min3", "--liked", "4", "--rated", "1=5,2=4,3=1")
     assert "3" not in [line.split(",")[2] for line in out.splitlines()[1:]]  # rated, so seen, though left out
-    assert err == ("note: this model (model.objective: implicit) was trained on the ratings from 3 up "
-                   "(data.min_rating) as positive interactions, so --rated 3=1 was left out of the fold-in (and out "
-                   "of the list: it is rated) and the other --rated values make no difference\n")
+    # what the fold-in left out is the library's note (recommend_new's left_out), not the CLI's own rule
+    assert err == ("note: --rated 3=1 left out of the fold-in: this model was trained on the ratings from 3 up "
+                   "(data.min_rating), so it never saw a lower one (rated all the same: not in the list)\n"
+                   "note: this model (model.objective: implicit) takes every rating it kept as a positive "
+                   "interaction, so the other --rated values make no difference\n")
     # before: it named --liked 4,1,2 as giving the same list, which offers movie 3 that --rated excludes
     low, err = run("weighted", "--rated", "1=5,2=4,3=1")
     assert err == "" and low != run("weighted", "--rated", "1=5,2=5,3=5")[0]
+
+
+def test_recommend_new_says_which_ratings_the_fold_in_left_out(implicit_models, caplog, monkeypatch):
+    """A review: recommend_new(rated={1: 5, 3: 1}) on a data.min_rating=3 run gave rated={1: 5}'s list with no
+    word; the CLI alone said so, by its own copy of the rule. Now the result says it, and a log record."""
+    import logging
+
+    from embedrec.errors import TermsFilter
+    from embedrec.models import Model
+
+    monkeypatch.setattr(logging.getLogger("embedrec"), "filters", [TermsFilter(cli=False)])  # as from Python
+    m = Model(implicit_models["min3"])
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        got = m.recommend_new(rated={1: 5, 2: 4, 3: 1}, k=5)
+    assert got.left_out == {3: 1}
+    assert "note: rated {3: 1} left out of the fold-in: this model was trained on the ratings from 3 up " \
+        "(data.min_rating)" in caplog.text, caplog.text
+    assert m.recommend_new(rated={1: 5, 2: 4}, k=5).left_out == {}
+    assert Model(implicit_models["plain"]).recommend_new(rated={1: 5, 3: 1}, k=5).left_out == {}
 
 
 def test_a_list_shorter_than_k_says_why_on_stderr(implicit_models):

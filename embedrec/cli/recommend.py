@@ -154,7 +154,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     if movie is None and not (user is not None and res.unknown):  # not for --fallback popular's list
         _explicit_note(model)
     if rated:
-        _rated_note(model, liked_ids, ratings, ordered)
+        _rated_note(model, liked_ids, ratings, res.left_out, ordered)
     if ordered and not model.uses_order:
         _unordered_note(model)
 
@@ -209,25 +209,24 @@ def _unordered_note(model) -> None:
     log.info("note: --ordered changed nothing: %s", why)
 
 
-def _rated_note(model, liked: list, rated: dict, ordered: bool = False) -> None:
-    """After a new user's list from an implicit run, which --rated values changed nothing: training took each
-    rating the dataset kept (ingest drops those below data.min_rating) as a positive interaction, weighted by
-    its value only with train.als_rating_weight > 0, and fold-in takes them the same way."""
+def _rated_note(model, liked: list, rated: dict, left_out: dict, ordered: bool = False) -> None:
+    """After a new user's list from an implicit run, where the --rated values changed nothing: training took each
+    rating the dataset kept as a positive interaction, weighted by its value only with train.als_rating_weight >
+    0, and fold-in takes them the same way. What the fold-in left out (below data.min_rating) the library said
+    (``left_out``)."""
     from embedrec.errors import shorten
 
     e = model.engine
-    low, weight = e.training_ratings["min_rating"], e.training_ratings["rating_weight"]
-    dropped = [m for m, r in rated.items() if low is not None and r < low]
-    if e.explicit or (weight > 0 and not dropped):
+    if e.explicit or e.training_ratings["rating_weight"] > 0:
         return
-    said = [f"--rated {shorten(','.join(f'{m}={rated[m]:g}' for m in dropped))} was left out of the fold-in (and "
-            "out of the list: it is rated)"] if dropped else []
-    if weight == 0 and dropped:
-        said.append("the other --rated values make no difference")
-    elif weight == 0:  # no movie left out: the same movies liked give the same vector and the same exclusions
-        same = ",".join(str(m) for m in [*liked, *rated])
-        said.append(f"the --rated values make no difference: --liked {shorten(same)}"
-                    f"{' --ordered' if ordered else ''} gives the same list")
-    log.info("note: this model (model.objective: implicit) was trained on %s, so %s", "every rating as a positive "
-             "interaction" if low is None else f"the ratings from {low:g} up (data.min_rating) as positive "
-             "interactions", " and ".join(said))
+    if left_out:
+        log.info("note: this model (model.objective: implicit) takes every rating it kept as a positive interaction, "
+                 "so the other --rated values make no difference")
+        return
+    # no movie left out: the same movies liked give the same vector and the same exclusions
+    low = e.training_ratings["min_rating"]
+    same = ",".join(str(m) for m in [*liked, *rated])
+    log.info("note: this model (model.objective: implicit) was trained on %s, so the --rated values make no "
+             "difference: --liked %s%s gives the same list", "every rating as a positive interaction" if low is None
+             else f"the ratings from {low:g} up (data.min_rating) as positive interactions", shorten(same),
+             " --ordered" if ordered else "")

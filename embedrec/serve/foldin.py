@@ -110,13 +110,20 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     return items
 
 
+def below_min_rating(items: dict[int, float], min_rating: float | None) -> list[int]:
+    """The movie rows of ``items`` ({movie row: rating}) rated below the dataset's ``data.min_rating``: ingest
+    dropped such ratings from training, so an implicit fold-in leaves them out (the movies stay rated: seen)."""
+    return [] if min_rating is None else [m for m, r in items.items() if r < min_rating]
+
+
 def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None, min_rating: float | None = None,
                      rating_weight: float = 0.0) -> dict[int, float]:
     """{movie row: weight} for an implicit model's fold-in from {movie row: rating}, the ratings taken as training
     took them: those below the dataset's ``data.min_rating`` dropped (ingest dropped them), the rest weighted
     1 + b (r - lo) / (hi - lo) with b = ``train.als_rating_weight`` (als.confidence), so all alike when b is 0.
     Nothing left is a UsageError."""
-    kept = {m: r for m, r in items.items() if min_rating is None or r >= min_rating}
+    low = set(below_min_rating(items, min_rating))
+    kept = {m: r for m, r in items.items() if m not in low}
     if not kept:
         raise UsageError(f"«--rated|rated»: every rating is below {min_rating:g}, the lowest this model's dataset "
                          f"keeps (data.min_rating), so the model never saw such ratings; rate at least one movie "

@@ -333,6 +333,12 @@ class Recommender:
         implicit ones, the ratings taken as training took them: foldin.implicit_weights). ``ordered``: the movies
         (of one of liked or rated) are given oldest first, and an als model weighs the latest most
         (recommend.foldin_recency); other models ignore the order (see :meth:`uses_order`)."""
+        return self.fold_in_parts(liked, rated, ordered)[:3]
+
+    def fold_in_parts(self, liked: list = (), rated: dict | None = None,
+                      ordered: bool = False) -> tuple[np.ndarray, float, np.ndarray, dict]:
+        """:meth:`fold_in`, and {movie row: rating} of the ratings it left out: an implicit model's below the
+        dataset's data.min_rating (foldin.below_min_rating), which training never saw."""
         if ordered and liked and rated:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
                              "liked or rated», not both")
@@ -346,8 +352,10 @@ class Recommender:
             log.info("note: %d of the given movies (%s) have no training rating and tell this model nothing; the "
                      "list comes from the others", blank.size, names)
             items = {r: v for r, v in items.items() if not self.untrained[r]}  # nor do they count in the solve
+        left_out = {}
         if not self.explicit:
             t = self.training_ratings
+            left_out = {r: items[r] for r in foldin.below_min_rating(items, t["min_rating"])}
             items = foldin.implicit_weights(items, self.scale, t["min_rating"], t["rating_weight"])
         solve = None if self.explicit else self.training_ratings.get("solve")
         gram = None
@@ -363,7 +371,7 @@ class Recommender:
         if not (np.isfinite(p).all() and np.isfinite(b)):  # never a list scored by NaN
             raise ArtifactError("the new user's vector is not finite: this run's embeddings hold values too large "
                                 "for the fold-in; «run 'embedrec verify', then train again|train again»")
-        return p, b, given
+        return p, b, given, left_out
 
     def uses_order(self) -> bool:
         """Whether a new user's history given in order changes the fold-in: als models only (measured on
