@@ -137,6 +137,14 @@ def _path_arg(value, call: str, name: str) -> None:
         raise UsageError(f"{call}: {name} must be a path (str or pathlib.Path), not {shorten(repr(value), 40)}")
 
 
+def _device_arg(device) -> None:
+    """``device=``: None, a train.device value ('auto', 'cpu', 'cuda', 'cuda:1') or a torch.device."""
+    text = str(device) if type(device).__name__ == "device" else device
+    if device is not None and not (isinstance(text, str) and (text in ("auto", "cpu", "cuda")
+                                                              or text.startswith("cuda:"))):
+        raise UsageError(f"device={shorten(repr(device), 40)}: give 'auto', 'cpu' or 'cuda' (as train.device), or None")
+
+
 def one_process(what: str) -> None:
     """Refuse ``what`` (an export that is not every user's top-K) under torchrun: only ``topk_all`` splits its work
     over the ranks."""
@@ -434,13 +442,20 @@ class Model:
         mid = [q if r < 0 else e.movies.raw(r) for q, r in zip(np.asarray(mq, object)[keep], mrows)]
         return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes])
 
-    def evaluate(self, split: str = "test", ks: Iterable[int] | None = None) -> dict:
-        """Metrics on the dataset's ``split`` beside the baselines, as ``embedrec evaluate`` prints them; ``ks``
-        (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs."""
+    def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
+                 device: str | None = None) -> dict:
+        """``embedrec evaluate``: metrics on the dataset's ``split`` beside the baselines, as it prints them; ``ks``
+        (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: where the
+        dataset the run was trained on is now, if its recorded folder is gone (moved; its fingerprint still checks
+        it is that data; read only then, else a warning); ``device`` (as train.device) 'cuda' scores on the GPU."""
         from embedrec.evaluate import check_ks, evaluate_opened
 
         _check(split, ("valid", "test"), "split")
-        return evaluate_opened(self.engine.run, None, split, check_ks(ks if ks is not None else self._run_eval_k()))
+        ks = check_ks(ks) if ks is not None else None
+        if dataset_dir is not None:
+            _path_arg(dataset_dir, "evaluate", "dataset_dir")
+        _device_arg(device)
+        return evaluate_opened(self.engine.run, None, split, ks or self._run_eval_k(), device, dataset_dir)
 
     def _run_eval_k(self) -> tuple[int, ...]:
         from embedrec.run import run_eval_k
@@ -612,12 +627,19 @@ class TrainedModel(Model):
         with Model(Recommender.open(saved, self.engine.cfg)) as opened:  # its hold let go afterwards
             yield opened.engine
 
-    def evaluate(self, split: str = "test", ks: Iterable[int] | None = None) -> dict:
+    def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
+                 device: str | None = None) -> dict:
+        """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir``)."""
         from embedrec.evaluate import check_ks, evaluate_factors
 
         _check(split, ("valid", "test"), "split")
+        if dataset_dir is not None:
+            raise UsageError("evaluate: a model from er.train evaluates on the Dataset it was trained on (model.dataset), "
+                             "not dataset_dir; give dataset_dir to er.open(run_dir).evaluate(...)")
+        _device_arg(device)
         return evaluate_factors(self._f, self.engine.explicit, self.dataset, split,
-                                check_ks(ks if ks is not None else self.config.train.eval_k), bool(self.dataset.manifest.get("refit")))
+                                check_ks(ks if ks is not None else self.config.train.eval_k),
+                                bool(self.dataset.manifest.get("refit")), device=device)
 
 
 # ----------------------------------------------------------------------------------------- publishing

@@ -534,13 +534,13 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
         # data.prepared naming another folder than the recorded one (or its current generation): said, not ignored
         elif os.path.realpath(moved_to) not in (os.path.realpath(recorded), os.path.realpath(Path(recorded) / "current")):
             logging.getLogger("embedrec").warning(
-                "data.prepared '%s' is not read: the run was trained on '%s', which is still there (data.prepared "
-                "is read only where that folder has moved)", moved_to, recorded)
+                "«data.prepared|dataset_dir» '%s' is not read: the run was trained on '%s', which is still there "
+                "(«data.prepared|dataset_dir» is read only where that folder has moved)", moved_to, recorded)
     elif dataset_dir is None and recorded and not os.path.lexists(recorded):  # moved or deleted since the run
         raise ArtifactError(f"the dataset run '{run.path.parent}' was trained on, '{recorded}', is gone (moved or "
                             f"deleted); give its new folder with "
                             + marked(f"--set data.prepared=FOLDER --run {shlex.quote(str(run.path.parent))}",
-                                     "evaluate_run(run_dir, dataset_dir=FOLDER)") + ", or ingest it again")
+                                     "er.open(run_dir).evaluate(dataset_dir=FOLDER)") + ", or ingest it again")
     ds = load_dataset(dataset_dir or recorded)
     want = rec.get("files_fingerprint")
     if want and ds.fingerprint and ds.fingerprint != want:

@@ -1705,6 +1705,18 @@ def test_evaluate_after_the_dataset_moved_takes_data_prepared(base, tmp_path):
     assert f"--run '{tmp_path / 'r -x'}', or ingest" in one_line(invoke("evaluate", "-q", "--run", tmp_path / "r -x"))
     r = invoke("evaluate", "-q", "--run", tmp_path / "run", "--set", f"data.prepared={moved}", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["splits"]["test"]["model"]["ndcg@10"] >= 0, r.stderr
+    # from Python, the same call the CLI makes (a review: Model.evaluate had no dataset_dir, and the error named
+    # evaluate_run, which is not in er.)
+    import embedrec as er
+
+    with er.open(tmp_path / "run") as m:
+        with pytest.raises(er.ArtifactError, match=re.escape("give its new folder with "
+                                                             "er.open(run_dir).evaluate(dataset_dir=FOLDER)")):
+            m.evaluate()
+        got = m.evaluate("test", dataset_dir=moved, device="cpu")
+        assert got["splits"]["test"] == json.loads(r.stdout)["splits"]["test"]
+        with pytest.raises(er.UsageError, match="device=5"):
+            m.evaluate(dataset_dir=moved, device=5)
     other = tmp_path / "other"
     assert invoke("ingest", "-q", ds.parent / "ratings.csv", "-o", other, "--set", "split.seed=7").exit_code == 0
     line = one_line(invoke("evaluate", "-q", "--run", tmp_path / "run", "--set", f"data.prepared={other}"))

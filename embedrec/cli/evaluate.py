@@ -30,7 +30,7 @@ def evaluate(cfg: Config, split, ks, run_dir, fmt):
     Example:
       embedrec evaluate --split test -k 10,20 --format json
     """
-    from embedrec.evaluate import evaluate_run
+    from embedrec.api import open as open_model
 
     ks = tuple(k for text in ks for k in _cutoffs(text))
     # the dataset the run recorded; where that folder is gone (moved), data.prepared if the user set it (the
@@ -38,7 +38,8 @@ def evaluate(cfg: Config, split, ks, run_dir, fmt):
     moved_to = cfg.data.prepared if cfg.is_set("data.prepared") else None
     if not ks and cfg.is_set("train.eval_k"):
         ks = tuple(cfg.train.eval_k)
-    metrics = evaluate_run(run_dir or cfg.run.dir, None, split, ks or None, cfg.train.device, moved_to)
+    with open_model(run_dir or cfg.run.dir, cfg) as model:
+        metrics = model.evaluate(split, ks or None, dataset_dir=moved_to, device=cfg.train.device)
     below = metrics.get("excluded_rated_below", 0)
     log.info("ranked each user's candidates: all movies minus those the user rated in %s%s",
              metrics["excluded"].replace("+", " and "),
