@@ -283,6 +283,14 @@ class Model:
         if isinstance(lines, (str, bytes)):  # iterating '196\n186' gives its characters, each read as an id
             raise UsageError(f"recommend_stream: got the text '{shorten(lines)}'; give the lines or ids one by one, "
                              "e.g. text.splitlines(), open(path) or [196, 186]")
+        try:  # checked at the call, not at the first next() (a review: a TypeError from inside the generator)
+            lines = iter(lines)
+        except TypeError:
+            raise UsageError(f"recommend_stream: lines={shorten(repr(lines), 40)}: give user ids one by one, e.g. "
+                             "open(path), sys.stdin or [196, 186]") from None
+        if on_batch is not None and not callable(on_batch):
+            raise UsageError(f"recommend_stream: on_batch={shorten(repr(on_batch), 40)}: give a function of no "
+                             "arguments (e.g. sys.stdout.flush) or None")
         _check(missing, MISSING, "missing")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise UsageError(f"recommend_stream: batch_size={batch_size!r}: give a whole number >= 1")
@@ -304,11 +312,19 @@ class Model:
         from embedrec.serve import stream
 
         _check(fmt, FORMATS, "fmt")
+        if not callable(getattr(out, "write", None)):
+            said = f"the path {shorten(repr(str(out)), 40)}" if isinstance(out, (str, os.PathLike)) else \
+                shorten(repr(out), 40)
+            raise UsageError(f"write_stream: out must be a text file (sys.stdout, or open(path, 'w') for a file), not "
+                             f"{said}")
         if isinstance(triples, Recommendations):
             query_column = query_column or triples.query_column
             triples = triples.triples()
         query_column = query_column or "user_id"
         _check(query_column, ("user_id", "movie_id_query"), "query_column")
+        if isinstance(triples, (str, bytes)) or not isinstance(triples, Iterable):
+            raise UsageError(f"write_stream: triples={shorten(repr(triples), 40)}: give recommend_stream's answers, a "
+                             "Recommendations, or (query id, movie ids, scores) tuples")
         triples = stream_rows(self.engine, triples)
         extra = {"query_column": query_column, "fallback_column": bool(fallback_column)}
         if fmt in ("csv", "tsv"):
@@ -352,10 +368,13 @@ class Model:
                            year_min: int | None = None, year_max: int | None = None) -> Recommendations:
         """Top-k movies for a new user from demographics alone ({'age': '25', 'gender': 'F'}); models trained with
         features.user, opened from a run."""
+        if not hasattr(values, "items") or isinstance(values, (str, bytes)):
+            raise UsageError(f"recommend_features: values={shorten(repr(values), 40)}: give {{column: value}}, e.g. "
+                             "{'age': 25, 'gender': 'F'}")
         k = self._k(k)
         e = self.engine
         allowed = e.allowed(_genres(genres), year_min, year_max)
-        p, b = e.user_from_features(dict(values))
+        p, b = e.user_from_features(dict(values.items()))
         ids, scores = e.recommend_vector(p, b, k, np.zeros(0), allowed)
         return Recommendations(e, [None], [ids], [scores], [False], [])
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from embedrec.errors import UsageError
+from embedrec.errors import UsageError, shorten
 from embedrec.serve.recommender import COLUMNS, FALLBACK_VALUES, Recommender
 
 
@@ -35,7 +35,10 @@ class StreamAnswer(tuple):
 def stream_rows(engine, triples: Iterable[tuple]) -> Iterator[tuple]:
     """(query id, movie rows, scores, fallback) from answers of (query id, movie ids, scores): a StreamAnswer's own
     rows and fallback flag, else the ids looked up (answers a caller built or filtered)."""
-    for t in triples:
+    for n, t in enumerate(triples, 1):
+        if isinstance(t, (str, bytes)) or not isinstance(t, (tuple, list)) or len(t) < 3:
+            raise UsageError(f"write_stream: item {n} is {shorten(repr(t), 40)}; give (query id, movie ids, scores) "
+                             "tuples, as recommend_stream yields them")
         rows = getattr(t, "rows", None)
         if rows is None:
             rows, _ = engine.movie_rows(list(t[1]))

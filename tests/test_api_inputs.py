@@ -490,3 +490,29 @@ def test_ingest_and_train_config_errors_speak_library_terms(tmp_path, synth_dir)
     assert "--" not in str(e.value) and "use model.loss=bpr or softmax" in str(e.value)
     assert "use --set model.loss=bpr or softmax" in e.value.cli_message()
     assert not (tmp_path / "ds").exists()
+
+
+def test_bad_arguments_to_streams_and_features_are_usage_errors_at_the_call(trained_run, tmp_path):
+    """A review: recommend_features(5) and ([1, 2]) were TypeErrors; recommend_stream(5) raised one at the first
+    next(), and on_batch=5 after the batch was answered; write_stream to a path was an AttributeError, of 5 a
+    TypeError, and a 1-tuple an IndexError. Each is a UsageError naming the argument, raised at the call."""
+    m = trained_run.opened
+    for bad in (5, [1, 2], "age=25"):
+        with pytest.raises(UsageError, match=r"recommend_features: values=.*: give \{column: value\}"):
+            m.recommend_features(bad, k=3)
+    with pytest.raises(UsageError, match=r"recommend_stream: lines=5: give user ids one by one"):
+        m.recommend_stream(5, k=3)  # not list(...): at the call
+    with pytest.raises(UsageError, match=r"recommend_stream: on_batch=5: give a function of no arguments"):
+        m.recommend_stream(["1"], k=3, on_batch=5)
+    out = tmp_path / "out.tsv"
+    for target in (str(out), out):
+        with pytest.raises(UsageError, match=r"write_stream: out must be a text file \(sys.stdout, or open\(path, "
+                                             r"'w'\) for a file\), not the path '.*out.tsv'"):
+            m.write_stream(m.recommend_stream(["1"], k=2), target)
+    assert not out.exists()
+    with pytest.raises(UsageError, match=r"write_stream: triples=5: give recommend_stream's answers"):
+        m.write_stream(5, io.StringIO())
+    for bad, shown in (((1,), r"\(1,\)"), (7, "7"), ("abc", "'abc'")):
+        with pytest.raises(UsageError, match=rf"write_stream: item 1 is {shown}; give \(query id, movie ids, scores\)"):
+            m.write_stream([bad], io.StringIO())
+
