@@ -85,6 +85,7 @@ def _rated(rated) -> dict:
     if rated is None:
         return {}
     if hasattr(rated, "items"):
+        _rated_keys([m for m, _ in rated.items()])
         return dict(rated.items())
     how = f"rated={shorten(repr(rated), 40)}: give {{movie id: rating}} or (movie id, rating) pairs, e.g. " \
           "rated={50: 5, 181: 4}"
@@ -96,11 +97,21 @@ def _rated(rated) -> dict:
         raise UsageError(how) from None
     if any(len(p) != 2 or isinstance(p, (str, bytes)) for p in pairs):
         raise UsageError(how)
+    _rated_keys([m for m, _ in pairs])
     out = dict(pairs)
     if len(out) < len(pairs):
         twice = next(m for i, (m, _) in enumerate(pairs) if m in [q for q, _ in pairs[:i]])
         raise UsageError(f"rated: movie {shorten(repr(twice), 40)} is rated twice; give each movie one rating")
     return out
+
+
+def _rated_keys(movies: list) -> None:
+    """``rated=``'s movies are ids as everywhere (a flag, a gap or a tuple is none: a review found NotFoundError)."""
+    for m in movies:
+        try:
+            _one_id(m)
+        except UsageError as err:
+            raise UsageError(f"rated: {err}") from None
 
 
 def _flag(value, name: str) -> bool:
@@ -110,10 +121,13 @@ def _flag(value, name: str) -> bool:
     return bool(value)
 
 
-def _movie_arg(value, what: str):
-    """One id (a number or a text), not a list of them."""
-    if not isinstance(value, (str, bytes, int, np.integer, float, np.floating)) or isinstance(value, bool):
-        raise UsageError(f"{what}: give one movie id, e.g. similar(50), not {shorten(repr(value), 40)}")
+def _movie_arg(value, what: str, example: str = "50"):
+    """One id (a number or a text), not a list of them, a flag or a missing value (None, NaN)."""
+    why = not_an_id(value)
+    if why is None and not isinstance(value, (str, bytes, int, np.integer, float, np.floating)):
+        why = f"a {type(value).__name__}"
+    if why:
+        raise UsageError(f"{what}: give one movie id, e.g. {what}({example}), not {shorten(repr(value), 40)} ({why})")
     return value
 
 
@@ -392,13 +406,14 @@ class Model:
 
     def find_movie(self, query: str):
         """A movie id from an id, an exact title, 'Title (year)' or title words; ambiguity raises UsageError."""
+        query = _movie_arg(query, "find_movie", "'star wars'")  # not the title 'None' (a review)
         return py_id(self.engine.movie_ids[self.engine.find_movie(str(query))])
 
     def movie(self, movie) -> dict:
         """One movie's row: {'movie_id', 'title', 'year' (each None where unknown), 'genres'}; NotFoundError for an id
         not in the training data."""
         e = self.engine
-        row = e.movie_row(movie)
+        row = e.movie_row(_movie_arg(movie, "movie"))
         return {"movie_id": py_id(e.movie_ids[row]), "title": e.titles[row] or None, "year": e.years[row],
                 "genres": list(e.genres[row] or [])}
 

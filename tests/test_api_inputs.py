@@ -516,3 +516,20 @@ def test_bad_arguments_to_streams_and_features_are_usage_errors_at_the_call(trai
         with pytest.raises(UsageError, match=rf"write_stream: item 1 is {shown}; give \(query id, movie ids, scores\)"):
             m.write_stream([bad], io.StringIO())
 
+
+def test_movie_find_movie_and_rated_keys_refuse_what_is_no_id(trained_run):
+    """A review: movie(True), movie(None), movie([1]) and movie(nan) said "movie 'True' is not in the training
+    data", find_movie(None) looked for the title 'None', and rated={True: 5} or {(1, 2): 5} was NotFoundError,
+    where README says None, NaN, True or a nested list is a UsageError (as similar(True) is)."""
+    m = trained_run.model
+    for bad, why in ((True, "a flag"), (None, "a missing value"), ([1], "a list"), (float("nan"), "a missing value")):
+        with pytest.raises(UsageError, match=re.escape(f"({why})")):
+            m.movie(bad)
+        with pytest.raises(UsageError, match=re.escape(f"({why})")):
+            m.find_movie(bad)
+    with pytest.raises(UsageError, match=r"rated: True is not an id \(a flag\)"):
+        m.recommend_new(rated={True: 5}, k=3)
+    with pytest.raises(UsageError, match=r"rated: \(1, 2\) is not an id \(a tuple\)"):
+        m.recommend_new(rated={(1, 2): 5}, k=3)
+    movie = int(m.movie_ids[0])
+    assert m.movie(movie)["movie_id"] == m.movie(float(movie))["movie_id"] == m.find_movie(movie) == movie
