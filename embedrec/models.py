@@ -20,7 +20,7 @@ from embedrec.data.ids import MISSING, is_integer_text, not_an_id  # noqa: F401 
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS, Factors
 from embedrec.results import Predictions, Recommendations, StreamAnswer, stream_rows
-from embedrec.serve.recommender import COLUMNS, Recommender, py_id
+from embedrec.serve.recommender import COLUMNS, Recommender, popular_instead, py_id, unknown_summary
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -261,26 +261,31 @@ class Model:
         exclude_seen = _flag(exclude_seen, "exclude_seen")
         allowed = e.allowed(_genres(genres), year_min, year_max)
         query, rows, unknown = e.users.resolve(_as_list(users), missing,
-                                               "pass missing='skip' or missing='popular', or use "
-                                               "recommend_new(liked=...) for a new user")
+                                               "«use --fallback popular, or --liked/--rated to recommend for a new "
+                                               "user|pass missing='skip' or missing='popular', or use "
+                                               "recommend_new(liked=...) for a new user»")
         known = rows >= 0
         answers: dict[int, tuple] = {}
         if known.any():
             ids, scores = e.recommend_rows(rows[known], k, not exclude_seen, allowed)
             answers = {int(r): (i, s) for r, i, s in zip(rows[known], ids, scores)}
         out_q, out_rows, out_scores, fallback = [], [], [], []
+        said = 0
         for q, r in zip(query, rows):
             if r >= 0:
                 out_q.append(e.users.raw(r))
                 ids, scores = answers[int(r)]
             elif missing == "popular":
                 out_q.append(q)
+                said += 1  # said once for every caller (a review: silent here, a warning in streams and the CLI)
+                popular_instead(e.users, q, said)
                 ids, scores = e.popular(k, allowed, e.rated_by_unknown(q))
             else:
                 continue
             out_rows.append(ids)
             out_scores.append(scores)
             fallback.append(r < 0)
+        unknown_summary(said, True)
         return Recommendations(e, out_q, out_rows, out_scores, fallback, unknown)
 
     def recommend_stream(self, lines: Iterable[str], k: int | None = None, *, missing: str = "skip",

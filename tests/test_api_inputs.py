@@ -533,3 +533,31 @@ def test_movie_find_movie_and_rated_keys_refuse_what_is_no_id(trained_run):
         m.recommend_new(rated={(1, 2): 5}, k=3)
     movie = int(m.movie_ids[0])
     assert m.movie(movie)["movie_id"] == m.movie(float(movie))["movie_id"] == m.find_movie(movie) == movie
+
+
+def test_an_unknown_user_answered_with_the_popular_list_is_said_once_in_one_wording(trained_run, caplog,
+                                                                                    monkeypatch):
+    """A review: recommend(missing='popular') said nothing, recommend_stream warned, and the CLI's --user wrote its
+    own warning. Now the library says it, in one wording (a stream's with its name:line), and the CLI relies on it."""
+    import logging
+
+    from embedrec.errors import TermsFilter
+
+    monkeypatch.setattr(logging.getLogger("embedrec"), "filters", [TermsFilter(cli=False)])  # as from Python
+    m = trained_run.opened
+    said = "user '999999' is not in the training data (300 users): most popular movies instead"
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        assert m.recommend([999999, 1], k=3, missing="popular").fallback == [True, False]
+    assert [r.getMessage() for r in caplog.records] == [said]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        list(m.recommend_stream(["1", "999999"], k=3, missing="popular"))
+    assert [r.getMessage() for r in caplog.records] == [f"<input>:2: {said}"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        m.recommend(list(range(1000, 1007)), k=3, missing="popular")
+    assert len(caplog.records) == 6 and caplog.records[-1].getMessage() == (
+        "7 unknown users answered with the most popular movies in all (the first 5 are named above)")
+    with pytest.raises(NotFoundError, match=re.escape("user '999999' is not in the training data (300 users); pass "
+                                                      "missing='skip' or missing='popular', or use recommend_new")):
+        m.recommend([999999], k=3)

@@ -73,7 +73,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     features")
     """
     from embedrec.api import open as open_model
-    from embedrec.errors import NotFoundError, UsageError
+    from embedrec.errors import UsageError
     from embedrec.output import resolve_format, write_rows
 
     for opt, value in (("--user", user), ("--movie", movie), ("--liked", liked), ("--rated", rated),
@@ -120,17 +120,9 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
                         "" if fallback == "popular" else " this model knows")
         _explicit_note(model)
         return
-    if user is not None:
-        try:
-            res = model.recommend([user], k, missing="popular" if fallback == "popular" else "error",
-                                  exclude_seen=not include_seen, **filters)
-        except NotFoundError as e:
-            if e.kind != "user":
-                raise
-            raise NotFoundError(f"{model.engine.users.unknown_text(user)}; use "
-                                "--fallback popular, or --liked/--rated to recommend for a new user") from None
-        if res.unknown:
-            log.warning("%s: most popular movies instead", model.engine.users.unknown_text(user))
+    if user is not None:  # an unknown user: the library's error, or its warning with the most popular movies
+        res = model.recommend([user], k, missing="popular" if fallback == "popular" else "error",
+                              exclude_seen=not include_seen, **filters)
     elif movie is not None:
         res = model.similar(_found(model, movie, "--movie"), k, **filters)
     elif user_features:

@@ -33,6 +33,21 @@ FALLBACK_VALUES = ("none", "popular")  # recommend's ``fallback`` column (--fall
 LOGGED_UNKNOWN = 5  # unknown ids named one by one on stderr; the rest are counted in one summary line
 
 
+def popular_instead(users, raw, count: int, where: str = "") -> None:
+    """The one report of an unknown user answered with the most popular movies (missing='popular', --fallback
+    popular): ``Model.recommend`` and ``recommend_stream`` (``where``: its name:line) say it here, the ``count``-th
+    such user named while ``count`` <= LOGGED_UNKNOWN (then :func:`unknown_summary`). ``users``: the IdMap."""
+    if count <= LOGGED_UNKNOWN:
+        log.warning("%s%s: most popular movies instead", f"{where}: " if where else "", users.unknown_text(raw))
+
+
+def unknown_summary(count: int, popular: bool) -> None:
+    """After the unknown users :func:`popular_instead` (or a stream's skip) named: how many there were in all."""
+    if count > LOGGED_UNKNOWN:
+        log.warning("%s unknown users %s in all (the first %d are named above)", f"{count:,}",
+                    "answered with the most popular movies" if popular else "skipped", LOGGED_UNKNOWN)
+
+
 def _index_module():
     """embedrec.serve.index (and FAISS) only when an index is searched: exact top-K needs numpy alone."""
     from embedrec.serve import index

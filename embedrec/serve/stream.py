@@ -10,7 +10,14 @@ import numpy as np
 
 from embedrec.data.ids import is_integer_text, not_an_id, py_id
 from embedrec.errors import DataError, NotFoundError, UsageError, shorten
-from embedrec.serve.recommender import COLUMNS, FALLBACK_VALUES, LOGGED_UNKNOWN, Recommender
+from embedrec.serve.recommender import (
+    COLUMNS,
+    FALLBACK_VALUES,
+    LOGGED_UNKNOWN,
+    Recommender,
+    popular_instead,
+    unknown_summary,
+)
 
 log = logging.getLogger("embedrec")
 HEADER_USER_WORDS = ("user_id", "user", "userid", "user id", "uid")  # a header's user column (predict, --users)
@@ -40,9 +47,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                 _one_id(name, n, t)
                 unknown[0] += 1
                 if fallback == "popular":  # a first-hour review: those rows looked like the model's, said nowhere
-                    if unknown[0] <= LOGGED_UNKNOWN:
-                        log.warning("%s:%d: %s: most popular movies instead", name, n,
-                                    rec.catalogue.users.unknown_text(t))
+                    popular_instead(rec.catalogue.users, t, unknown[0], f"{name}:{n}")
                 else:
                     if unknown[0] <= LOGGED_UNKNOWN:
                         if p is None and not is_integer_text(t):  # '196.0' where ids are integers: not an id
@@ -85,9 +90,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         yield from flush(buf)
         if on_batch is not None:
             on_batch()
-    if unknown[0] > LOGGED_UNKNOWN:
-        log.warning("%s unknown users %s in all (the first %d are named above)", f"{unknown[0]:,}",
-                    "answered with the most popular movies" if fallback == "popular" else "skipped", LOGGED_UNKNOWN)
+    unknown_summary(unknown[0], fallback == "popular")
     if empty:  # a review: such a user's lines were simply missing from the output
         log.warning("%s user%s no movie left to recommend (%s rated every movie%s), so no rows: %s%s",
                     f"{len(empty):,}", " has" if len(empty) == 1 else "s have", "this user" if len(empty) == 1
