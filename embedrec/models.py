@@ -204,7 +204,9 @@ class Model:
         if self._engine is None:
             return f"<{type(self).__name__}: closed>"
         e = self.engine
-        where = f" from '{e.run.path}'" if e.run is not None else " (in memory)"
+        saved = getattr(self, "_saved", None)  # a TrainedModel's run folder once save() published it
+        where = f" from '{e.run.path}'" if e.run is not None else f" saved to '{saved}'" if saved is not None \
+            else " (in memory)"
         kind = "explicit" if e.explicit else "implicit"
         return f"<{type(self).__name__}: {kind}, {e.P.shape[0]:,} users x {e.Q.shape[0]:,} movies x dim {e.Q.shape[1]}{where}>"
 

@@ -561,3 +561,10 @@ def test_an_unknown_user_answered_with_the_popular_list_is_said_once_in_one_word
     with pytest.raises(NotFoundError, match=re.escape("user '999999' is not in the training data (300 users); pass "
                                                       "missing='skip' or missing='popular', or use recommend_new")):
         m.recommend([999999], k=3)
+
+
+def test_a_saved_models_repr_names_its_run_folder(trained_run):
+    """A review: after save(), repr(model) still said '(in memory)'."""
+    model = trained_run.model  # saved by the fixture (er.train, then save())
+    assert repr(model).endswith(f" saved to '{model._saved}'>") and "in memory" not in repr(model), repr(model)
+    assert repr(trained_run.opened).endswith(f" from '{trained_run.opened.engine.run.path}'>")
