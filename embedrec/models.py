@@ -52,6 +52,14 @@ def _as_list(ids) -> list:
     return ids
 
 
+def _as_list_of(values, call: str) -> list:
+    """A list of ``values`` (any iterable), or UsageError naming ``call``."""
+    try:
+        return list(values)
+    except TypeError:
+        raise UsageError(f"{call}: expected a list, not {type(values).__name__}") from None
+
+
 def _one_id(x) -> None:
     why = not_an_id(x)
     if why == "a flag":
@@ -101,7 +109,8 @@ def _rated(rated) -> dict:
     out = dict(pairs)
     if len(out) < len(pairs):
         twice = next(m for i, (m, _) in enumerate(pairs) if m in [q for q, _ in pairs[:i]])
-        raise UsageError(f"rated: movie {shorten(repr(twice), 40)} is rated twice; give each movie one rating")
+        raise UsageError(f"«--rated|rated»: movie {shorten(repr(twice), 40)} is rated twice; give each movie one "
+                         "rating")
     return out
 
 
@@ -415,6 +424,27 @@ class Model:
         """A movie id from an id, an exact title, 'Title (year)' or title words; ambiguity raises UsageError."""
         query = _movie_arg(query, "find_movie", "'star wars'")  # not the title 'None' (a review)
         return py_id(self.engine.movie_ids[self.engine.find_movie(str(query))])
+
+    def resolve_movies(self, tokens: Iterable) -> tuple[list, dict]:
+        """Movie ids for ``tokens`` as ``recommend --liked/--rated`` reads them: an id (a number, or text of digits:
+        kept as given, so an unknown one is refused as such later) or title words as :meth:`find_movie` takes them
+        ('star wars', 'Fargo (1996)'; ambiguity raises UsageError). Returns (the ids in order, {token: id} of those
+        found by their title), e.g. ``ids, by_title = m.resolve_movies(['star wars', 181])``, then
+        ``m.recommend_new(liked=ids)``."""
+        if isinstance(tokens, (str, bytes)):
+            raise UsageError(f"resolve_movies: got the text '{shorten(tokens)}'; give a list of ids or titles, e.g. "
+                             "['star wars', 181]")
+        ids, by_title = [], {}
+        for t in _as_list_of(tokens, "resolve_movies"):
+            t = _movie_arg(t, "resolve_movies", "['star wars', 181]")
+            if not isinstance(t, str) or t.strip().isdigit():
+                ids.append(t)
+                continue
+            found = self.find_movie(t)
+            ids.append(found)
+            if str(found) != t.strip():
+                by_title[t] = found
+        return ids, by_title
 
     def movie(self, movie) -> dict:
         """One movie's row: {'movie_id', 'title', 'year' (each None where unknown), 'genres'}; NotFoundError for an id

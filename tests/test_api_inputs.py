@@ -568,3 +568,20 @@ def test_a_saved_models_repr_names_its_run_folder(trained_run):
     model = trained_run.model  # saved by the fixture (er.train, then save())
     assert repr(model).endswith(f" saved to '{model._saved}'>") and "in memory" not in repr(model), repr(model)
     assert repr(trained_run.opened).endswith(f" from '{trained_run.opened.engine.run.path}'>")
+
+
+def test_resolve_movies_takes_titles_as_the_cli_does(trained_run):
+    """A review: a notebook could not ask for 'the movies I liked' by title: the CLI alone read --liked titles. Now
+    Model.resolve_movies does, and the CLI calls it."""
+    m = trained_run.opened
+    ids, by_title = m.resolve_movies(["the movie 50", 7, "9", np.int64(11)])
+    assert ids == [50, 7, "9", 11] and by_title == {"the movie 50": 50}
+    np.testing.assert_array_equal(m.recommend_new(liked=ids, k=5).movie_ids[0],
+                                  m.recommend_new(liked=[50, 7, 9, 11], k=5).movie_ids[0])
+    for bad, said in (("the movie 50", "got the text"), (5, "expected a list, not int"), ([None], "a missing value")):
+        with pytest.raises(UsageError, match=re.escape(said)):
+            m.resolve_movies(bad)
+    with pytest.raises(NotFoundError):
+        m.resolve_movies(["no such title at all"])
+    with pytest.raises(UsageError, match=r"rated: movie 50 is rated twice"):  # a title and its id: one movie
+        m.recommend_new(rated=list(zip(m.resolve_movies(["the movie 50", 50])[0], [5, 1])), k=3)

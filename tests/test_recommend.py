@@ -707,8 +707,10 @@ def test_ordered_notes_say_what_the_order_did(implicit_models, synth_dir, tmp_pa
     assert r.stdout == run(plain, "--liked", "1,2,3").stdout
     assert r.stderr == "note: --ordered changed nothing: recommend.foldin_recency is 0\n"
     r = run(plain, "--rated", "the movie 1=5,2=4,THE MOVIE 1=1")  # before: the title's rating replaced 1's, silently
-    assert r.exit_code == 2 and "error: --rated: 'the movie 1' and 'THE MOVIE 1' are the same movie (1); give each movie one rating" \
-        in r.stderr, r.stderr
+    # the library's refusal (recommend_new's rated pairs), each spelling said with the movie it found
+    assert r.exit_code == 2 and r.stderr.splitlines()[-1] == "error: --rated: movie 1 is rated twice; give each " \
+        "movie one rating", r.stderr
+    assert "--rated 'the movie 1': movie 1, " in r.stderr and "--rated 'THE MOVIE 1': movie 1, " in r.stderr
     r = run(tmp_path / "nowhere", "--liked", "1", "--rated", "2=5", "--ordered")
     assert r.exit_code == 2 and r.stderr.startswith("error: --ordered takes one history, oldest first: give --liked "
                                                     "or --rated, not both")

@@ -124,20 +124,17 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
         res = model.recommend([user], k, missing="popular" if fallback == "popular" else "error",
                               exclude_seen=not include_seen, **filters)
     elif movie is not None:
-        res = model.similar(_found(model, movie, "--movie"), k, **filters)
+        res = model.similar(_found(model, movie), k, **filters)
     elif user_features:
         res = model.recommend_features(dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")), k,
                                        **filters)
     else:
-        liked_ids = [_movie_id(model, t, "--liked") for t in parse_liked(liked)] if liked else []
-        ratings, named = {}, {}
-        for t, r in (parse_rated(rated).items() if rated else ()):
-            mid = _movie_id(model, t, "--rated")
-            if mid in ratings:  # two spellings of one movie: not the later rating quietly kept
-                raise UsageError(f"--rated: '{named[mid]}' and '{t}' are the same movie ({mid}); give each movie "
-                                 "one rating")
-            ratings[mid], named[mid] = r, t
-        res = model.recommend_new(liked_ids, ratings, k, ordered=ordered, exclude_seen=not include_seen, **filters)
+        liked_ids = _resolved(model, parse_liked(liked), "--liked") if liked else []
+        given = parse_rated(rated) if rated else {}
+        pairs = list(zip(_resolved(model, list(given), "--rated"), given.values()))
+        # as pairs: two spellings of one movie (a title and its id) are the library's refusal, not a rating replaced
+        res = model.recommend_new(liked_ids, pairs, k, ordered=ordered, exclude_seen=not include_seen, **filters)
+        ratings = dict(pairs)
     marked = user is not None and fallback == "popular"  # which rows are the most popular list, in every format
     write_rows(res.to_rows(fallback_column=marked), res.columns + (["fallback"] if marked else []), fmt,
                header=not no_header)
@@ -151,20 +148,27 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
         _unordered_note(model)
 
 
-def _movie_id(model, token: str, opt: str):
-    """A --liked/--rated movie: digits are an id (an unknown one is refused as such), anything else is found as
-    --movie finds it (an id, or title words, e.g. --liked "star wars,fargo")."""
-    return token if token.isdigit() else _found(model, token, opt)
+def _resolved(model, tokens: list[str], opt: str) -> list:
+    """The movie ids of --liked/--rated/--movie tokens (ids, or title words: Model.resolve_movies), each one found by
+    its title said on stderr with that title: 'batman' is one of four."""
+    ids, by_title = model.resolve_movies(tokens)
+    for token, movie in by_title.items():
+        _said_title(model, opt, token, movie)
+    return ids
 
 
-def _found(model, token: str, opt: str):
-    """The movie id ``token`` (title words) names, said on stderr with its title: 'batman' is one of four."""
+def _found(model, token: str):
+    """The movie --movie names: an id, or title words (find_movie, where a number may be a title's words too)."""
     movie = model.find_movie(token)
     if str(movie) != token.strip():
-        m = model.movie(movie)
-        log.info("%s '%s': movie %s, %s%s", opt, token.strip(), movie, m["title"],
-                 "" if m["year"] is None else f" ({m['year']})")
+        _said_title(model, "--movie", token, movie)
     return movie
+
+
+def _said_title(model, opt: str, token: str, movie) -> None:
+    m = model.movie(movie)
+    log.info("%s '%s': movie %s, %s%s", opt, token.strip(), movie, m["title"],
+             "" if m["year"] is None else f" ({m['year']})")
 
 
 def _short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool) -> None:
