@@ -32,6 +32,15 @@ log = logging.getLogger("embedrec")
 MAX_RATING = 1e9  # larger (or infinite) ratings are refused: float32 training would overflow or diverge
 
 
+
+def _nearest(text: str, names: list[str]) -> list[str]:
+    """The closest of ``names`` to a mistyped ``text``, and a second one as close (a first-hour review: 'ml-100m'
+    was only 'ml-10m'?, where 'ml-100k' is one letter away too)."""
+    import difflib
+
+    scored = sorted(((difflib.SequenceMatcher(None, text, n).ratio(), n) for n in names), reverse=True)
+    return [n for r, n in scored[:2] if r >= 0.75 and r >= scored[0][0] - 0.07]
+
 def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
     """Resolve ``cfg.source`` (a DataConfig) to raw data: a release name, a zip, a folder, a table or '-'."""
     try:
@@ -135,11 +144,10 @@ def check_source(cfg: DataConfig) -> None:
             parent = next((p for p in path.parents if p.exists()), None)
             where = f" ('{parent}' exists, '{path.relative_to(parent)}' in it does not)" if parent not in (None, Path(".")) else ""
             raise DataError(f"data.source '{src}': file not found{where}; check the path")
-        import difflib
 
         close = [n for n in NAMED if n.replace("-", "") in src.lower().replace("-", "")] or \
-            difflib.get_close_matches(src.lower(), NAMED, n=1, cutoff=0.75)  # a typo: ml-100, ml-lates
-        hint = f"; did you mean the release '{close[0]}'?" if close else \
+            _nearest(src.lower(), list(NAMED))  # a typo: ml-100, ml-lates; ml-100m: ml-10m or ml-100k
+        hint = f"; did you mean the release {' or '.join(repr(c) for c in close)}?" if close else \
             f"; give a path, or one of the releases: {', '.join(NAMED)}"
         raise DataError(f"data.source '{src}' is neither an existing file nor a known release{hint}")
     if cfg.movies and not Path(cfg.movies).exists():

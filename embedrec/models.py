@@ -124,10 +124,11 @@ def _rated_keys(movies: list) -> None:
 
 
 def _flag(value, name: str) -> bool:
-    """A True/False argument: anything else (None, 'no', 0) is refused, not read by its truth."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise UsageError(f"{name} must be True or False, not {shorten(repr(value), 40)}")
-    return bool(value)
+    """A True/False argument: anything else (None, 'no', 0) is refused, not read by its truth (the workflow's
+    rule, argcheck.flag)."""
+    from embedrec.argcheck import flag
+
+    return flag(value, name)
 
 
 def _movie_arg(value, what: str, example: str = "50"):

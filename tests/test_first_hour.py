@@ -150,9 +150,10 @@ def test_default_folders_are_named_after_the_source(tmp_path, monkeypatch):
                             else "error: movies.csv: movies file not found; check data.movies\n")
     r = invoke("ingest", "ml-100m")  # a typo: the real problem, not "output directory already exists"
     assert r.exit_code == 1 and r.stderr.startswith("error: data.source 'ml-100m' is neither an existing file")
-    for typo, meant in (("ml-100", "ml-100k"), ("ml-lates", "ml-latest"), ("ml-1mm", "ml-1m")):
+    for typo, meant in (("ml-100", "'ml-100k'"), ("ml-lates", "'ml-latest'"), ("ml-1mm", "'ml-1m'"),
+                        ("ml-100m", "'ml-10m' or 'ml-100k'")):  # a first-hour review: ml-100m was only 'ml-10m'?
         r = invoke("ingest", typo, "-q")  # the closest release is named, as the README promises
-        assert r.exit_code == 1 and r.stderr.endswith(f"did you mean the release '{meant}'?\n"), r.stderr
+        assert r.exit_code == 1 and r.stderr.endswith(f"did you mean the release {meant}?\n"), r.stderr
     cfg = load_config(None, ["data.source=ml-1m"])
     assert (cfg.data.prepared, cfg.run.dir) == ("data/prepared/ml-1m", "runs/ml-1m")
     cfg = load_config(None, ["data.prepared=data/prepared/mine"])
@@ -814,6 +815,11 @@ def test_ingest_says_how_to_train_when_the_config_alone_would_not_find_the_datas
     r = invoke("ingest", csv, "-c", "saved.yaml", "--set", "data.prepared=data/prepared/a", "-o", "data/prepared/b")
     assert r.exit_code == 0 and "train on it with: embedrec train -c saved.yaml --set data.prepared=data/prepared/" \
         "b\n" in r.stderr, r.stderr  # a review: the --set it replaces was repeated before it
+    # a first-hour review: how the source was read (data.cache_dir, data.columns.*, ...) was repeated too
+    r = invoke("ingest", csv, "-o", "data/prepared/c", "--set", f"data.cache_dir={tmp_path / 'cache'}", "--set",
+               "data.encoding=latin-1", "--set", "data.columns.user=user_id", "--set", "split.seed=3")
+    assert r.exit_code == 0 and "train on it with: embedrec train --set split.seed=3 --set data.prepared=data/" \
+        "prepared/c\n" in r.stderr, r.stderr
     (tmp_path / "mine.yaml").write_text(f"data:\n  source: {csv}\n  prepared: data/prepared/own\n")
     r = invoke("ingest", "-c", "mine.yaml")  # the config alone finds it: nothing to add
     assert r.exit_code == 0 and "train on it with" not in r.stderr

@@ -31,9 +31,10 @@ class _State:
     process = False  # run() as the process's own command (not CliRunner, not a notebook): it leaves after it
 
 
-def command_line(command: str, extra: list[str]) -> str:
+def command_line(command: str, extra: list[str], skip: tuple[str, ...] = ()) -> str:
     """``embedrec COMMAND`` with this invocation's -c and --set options, then ``extra``, quoted for a POSIX shell:
-    the exact command a hint tells the user to run next (a resume, training on what ingest wrote)."""
+    the exact command a hint tells the user to run next (a resume, training on what ingest wrote). ``skip``: keys
+    (or 'section.key.' prefixes) the next command does not read, left out of the repeat."""
     import shlex
 
     args = ["embedrec", command]
@@ -41,7 +42,8 @@ def command_line(command: str, extra: list[str]) -> str:
         args += ["-c", str(_State.config_path)]
     given = {e.split("=", 1)[0] for e in extra if "=" in e}  # a key extra sets again is left out of the repeat
     for o in _State.overrides:
-        if o.split("=", 1)[0].strip() not in given:
+        key = o.split("=", 1)[0].strip()
+        if key not in given and not any(key == k or k.endswith(".") and key.startswith(k) for k in skip):
             args += ["--set", o]
     return shlex.join(args + list(extra))
 

@@ -10,6 +10,11 @@ import click
 from embedrec.cli.app import CONTEXT, _State, command_line, common, log, main, progress_enabled
 from embedrec.cli.options import PathParam, refuse_empty
 
+# how the source is read: what train never reads again (the dataset holds the result), so the "train on it with"
+# hint leaves them out (a first-hour review: it repeated --set data.cache_dir=...)
+READING_ONLY = ("data.source", "data.format", "data.movies", "data.columns.", "data.separator", "data.header",
+                "data.encoding", "data.decimal", "data.genre_separator", "data.cache_dir", "data.id_type")
+
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
 
@@ -57,8 +62,8 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
         if not _State.quiet:
             click.echo(format_summary(summary), err=True)
             if cfg.data.prepared != configured:  # the same options alone would not find it: say them with it
-                log.info("train on it with: %s", command_line("train", ["--set",
-                                                                         f"data.prepared={cfg.data.prepared}"]))
+                log.info("train on it with: %s", command_line("train", ["--set", f"data.prepared={cfg.data.prepared}"],
+                                                              skip=READING_ONLY))
         if fmt == "json":
             click.echo(json.dumps(summary, indent=2))
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (sigterm_as_interrupt)
