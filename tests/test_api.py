@@ -2,6 +2,7 @@
 policy for unknown ids, predict's fallbacks, and save() writing what `embedrec train` writes."""
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def test_readme_from_python_runs(tmp_path, synth_dir, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = readme_python()
     assert 'er.ingest("ml-100k"' in code and "er.load_config()" in code
-    ns: dict = {}
+    ns: dict = {"__name__": "__main__"}  # as in a notebook
     assert 'rec.find_movie("star wars")' in code  # the synthetic movies are titled 'Movie 50, The'
     code = code.replace('"ml-100k"', repr(str(synth_dir[0]))).replace('"star wars"', '"the movie 50"')
     exec(compile(code, "README.md", "exec"), ns)
@@ -47,6 +48,25 @@ def test_readme_from_python_runs(tmp_path, synth_dir, monkeypatch):
     assert ns["rows"][0]["user_id"] == 196 and ns["rows"][0]["rank"] == 1
     assert ns["pred"].fallback[-1] == "movie_unknown"
     assert len(ns["rec"].recommend([196]).movie_ids[0]) == 20  # the block's cfg (recommend.k 20), given to er.open
+
+
+def test_readme_from_python_runs_as_a_script(tmp_path, synth_dir):
+    """A first-hour review: the block saved as a file and run with `python block.py` failed at er.tune_dims (its
+    trial workers import the script, which ingested and trained again in each, then a TrainingError); the block
+    guards itself with `if __name__ == "__main__":` and runs as a script too (in a fresh process, the way a user
+    runs it; the synthetic data for ml-100k)."""
+    import subprocess
+    import sys
+
+    code = readme_python().replace('"ml-100k"', repr(str(synth_dir[0]))).replace('"star wars"', '"the movie 50"')
+    (tmp_path / "block.py").write_text(code, encoding="utf-8")
+    env = {**os.environ, "EMBEDREC_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(Path(er.__file__).parents[1])}
+    env.pop("EMBEDREC_CONFIG", None)
+    p = subprocess.run([sys.executable, "block.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "Traceback" not in p.stderr and (tmp_path / "tuned.yaml").is_file()
+    assert (tmp_path / "runs" / "ml-100k" / "current").exists()
 
 
 # ------------------------------------------------------------------------------------------ one trained model
