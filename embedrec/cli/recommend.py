@@ -174,6 +174,8 @@ def _said_title(model, opt: str, token: str, movie) -> None:
 def _short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool) -> None:
     """A list shorter than -k, said on stderr: it holds every movie that could be in it."""
     got = len(res.movie_ids[0]) if len(res) else k
+    if got == 0 and filtered:  # the library said no movie passes the filters: once (a first-hour review: twice)
+        return
     if got < k and not res.fallback[0]:
         which = "every other movie" if similar else "every movie"
         if not (similar or seen_kept):
