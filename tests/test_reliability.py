@@ -907,6 +907,20 @@ def test_the_groups_own_help_and_version_to_a_full_device_are_one_line():
     assert p.stdout == "Usage: pyt" and p.stderr == "", p.stderr  # (python -m embedrec)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_report_that_cannot_be_printed_after_the_export_was_published_says_so(base, tmp_path):
+    """A red team: `export --to npy -o xx > /dev/full` published xx, then said only 'cannot write the output',
+    and the scheduler's rerun was refused as 'already exists'. The line says the output is there in full."""
+    out = tmp_path / "xx"
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "embedrec", "export", "-q", "--run", str(base[1]), "--to", "npy",
+                            "-o", str(out)], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert p.returncode == 1 and p.stderr == (f"error: '{out}' was written in full; only the report on standard "
+                                              "output failed (No space left on device): no need to run it "
+                                              "again\n"), p.stderr
+    assert (out / ".embedrec-export.json").is_file()
+
+
 def test_ctrl_c_in_a_streaming_command_says_its_rows_are_whole(base, monkeypatch):
     """A first-hour review: Ctrl-C in `recommend --users FILE > out.tsv` said 'nothing half-written was left
     behind' after 70,000 lines had gone to stdout; a streaming command says its rows are whole."""

@@ -29,6 +29,14 @@ class _State:
     config_path = None  # -c and --set as given, to repeat them in hints (e.g. the exact resume command)
     overrides: tuple = ()
     process = False  # run() as the process's own command (not CliRunner, not a notebook): it leaves after it
+    written: list = []  # what the command has published before it reports on stdout (wrote())
+
+
+def wrote(*paths) -> None:
+    """Say that the command's outputs are published: if stdout then fails, the error says they were written in
+    full and need no rerun (a red team: `export ... > /dev/full` published, then said only 'cannot write the
+    output', and the rerun was refused as 'already exists')."""
+    _State.written += [str(p) for p in paths if p is not None]
 
 
 def command_line(command: str, extra: list[str], skip: tuple[str, ...] = ()) -> str:
@@ -370,8 +378,13 @@ def _known_error(e: Exception) -> str | None:
         err = io_error(e, None, "write to another folder (run.dir, -o)")
         if err is not None:
             _quiet_stdout()
-            return str(err) if getattr(e, "filename", None) else \
-                f"cannot write the output ({e.strerror}); free space or write it elsewhere"
+            if getattr(e, "filename", None):
+                return str(err)
+            if _State.written:
+                done = ", ".join(f"'{p}'" for p in _State.written)
+                return (f"{done} {'was' if len(_State.written) == 1 else 'were'} written in full; only the report on "
+                        f"standard output failed ({e.strerror}): no need to run it again")
+            return f"cannot write the output ({e.strerror}); free space or write it elsewhere"
     if isinstance(e, OSError) and e.errno in _PATH_ERRNOS and getattr(e, "filename", None):
         return (f"cannot use '{e.filename}': {e.strerror}; check that path (a file where a folder is needed, or "
                 "the other way round, a name too long, a missing parent)")
@@ -414,6 +427,7 @@ def common(fn):
     @click.option("--traceback", is_flag=True, help="Show the Python traceback on errors.")
     @functools.wraps(fn)
     def wrapper(config_path, overrides, quiet, verbose, traceback, **kw):
+        _State.written = []
         quiet, verbose = quiet or _State.g_quiet, verbose or _State.g_verbose  # also accepted before the subcommand
         _State.traceback = traceback or verbose or _State.g_traceback
         _State.quiet = quiet

@@ -16,6 +16,7 @@ from embedrec.cli.app import (
     main,
     progress_enabled,
     sigterm_as_interrupt,
+    wrote,
 )
 from embedrec.cli.options import FMT, RUN, metrics_out
 
@@ -77,6 +78,7 @@ def train(cfg: Config, resume, run_dir, fmt):
         # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the checkpoint kept, the resume command, exit 143
         with sigterm_as_interrupt() as sig:  # train_run holds the run's writer lock (on ranks: rank 0 for all)
             metrics = train_run(cfg, resume=resume, progress=progress_enabled())
+            wrote(cfg.run.dir)
             sig.defer()  # published: a SIGTERM or SIGINT from here on waits for the report (a finished run, exit 0)
             if not secondary():  # under torchrun, rank 0 alone reports
                 _report(metrics, cfg, fmt)
