@@ -133,6 +133,8 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
     decimals = [_decimals([d[i] for d in raw]) for i in range(len(columns))]
     data = [[_cell(v, p) for v, p in zip(d, decimals)] for d in raw]
     widths = [max([len(c)] + [len(d[i]) for d in data]) for i, c in enumerate(columns)]
+    if _isatty(out):  # a terminal: long titles and genres cut to its width, not every row wrapped (a first-hour
+        _fit(data, columns, widths, raw, out)  # review: 150-188 columns in an 80-column terminal)
     if header:  # --no-header with --format auto on a terminal: the table's rows alone
         out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
     for d in data:
@@ -169,3 +171,33 @@ def transpose_metrics(rows: list[dict], columns: list[str]) -> tuple[list[dict],
             continue
         out.append({"metric": c, **{n: r.get(c) for n, r in zip(names, rows)}})
     return out, ["metric", *names]
+
+
+def _isatty(out) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _fit(data: list[list[str]], columns: list[str], widths: list[int], raw: list[list], out) -> None:
+    """Narrow a table's text columns (never its numbers) until a row fits the terminal, cutting their longest
+    cells with an ellipsis; in place. A column keeps at least its header's width or 10 characters."""
+    import shutil
+
+    room = shutil.get_terminal_size((80, 24)).columns
+    text = [i for i in range(len(columns)) if any(isinstance(d[i], (str, list, tuple)) for d in raw)]
+    floor = {i: max(len(columns[i]), 10) for i in text}
+    over = sum(widths) + 2 * (len(widths) - 1) - room
+    while over > 0:
+        i = max(text, key=lambda j: widths[j] - floor[j], default=None)
+        if i is None or widths[i] <= floor[i]:
+            break
+        widths[i] -= 1
+        over -= 1
+    mark = "\u2026" if (getattr(out, "encoding", None) or "").lower().replace("-", "") == "utf8" else "~"
+    for d in data:
+        for i in text:
+            if len(d[i]) > widths[i]:
+                d[i] = d[i][: widths[i] - 1] + mark
+

@@ -432,6 +432,36 @@ def test_table_floats_take_the_decimals_their_column_needs():
                                            "32   0.9087  1.50     350.0"]
 
 
+def test_a_table_on_a_terminal_fits_its_width(monkeypatch):
+    """A first-hour review: in an 80-column terminal a list with 'Dr. Strangelove or: How I Learned to Stop
+    Worrying and Love the Bomb' printed 150-188-character rows, each wrapped. On a terminal the text columns are
+    cut with an ellipsis to fit (numbers never); piped, a table keeps every character."""
+    import os as _os
+
+    from embedrec.output import write_rows
+
+    class Terminal(io.StringIO):
+        encoding = "utf-8"
+
+        def isatty(self):
+            return True
+
+    rows = [{"user_id": 196, "rank": 1, "movie_id": 1, "score": 4.25, "year": 1964, "genres": ["Comedy", "War"],
+             "title": "Dr. Strangelove or: How I Learned to Stop Worrying and Love the Bomb"},
+            {"user_id": 196, "rank": 2, "movie_id": 22, "score": 4.125, "year": None, "genres": [],
+             "title": "Fargo"}]
+    cols = ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=(80, 24): _os.terminal_size((60, 24)))
+    out = Terminal()
+    write_rows(rows, cols, "table", out)
+    lines = out.getvalue().splitlines()
+    assert max(map(len, lines)) <= 60 and lines[1].startswith("196      1     1         Dr. Stran\u2026"), lines
+    assert "\u2026" in lines[1] and lines[1].rstrip().endswith("4.250") and "Fargo" in lines[2], lines
+    piped = io.StringIO()
+    write_rows(rows, cols, "table", piped)
+    assert "Love the Bomb" in piped.getvalue()
+
+
 def test_tune_dims_cli(cli_run, tmp_path):
     sets, _ = cli_run
     r = invoke("tune-dims", *sets, "--dims", "2,4", "--format", "csv", "--write", tmp_path / "t.yaml",
