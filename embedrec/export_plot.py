@@ -8,7 +8,7 @@ import numpy as np
 
 from embedrec.errors import OutputExists, OutputRefused, UsageError
 from embedrec.export_tables import opened_run
-from embedrec.fsutil.outputs import atomic_file, check_file_replaceable
+from embedrec.fsutil.outputs import atomic_file, check_file_replaceable, refuse_inside_store
 from embedrec.serve.recommender import Recommender
 
 
@@ -71,7 +71,8 @@ def plot_target(path: str | Path, overwrite: bool = False) -> tuple[Path, str]:
     if fmt not in formats:
         raise UsageError(f"«--plot|path» {path}: use a file name ending in .{', .'.join(formats)} (the extension "
                          "picks the image format)")
-    if not path.is_symlink():  # refused before any work (a link: atomic_file's rule)
+    if not path.is_symlink():  # refused before any work (a link: atomic_file's rule), after what atomic_file
+        refuse_inside_store(path)  # says first: a path inside a run or a dataset
         check_file_replaceable(path, overwrite, lambda p: is_plot_file(p, fmt), "choose another file")
     elif path.exists() and not overwrite:
         raise OutputExists(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")

@@ -14,7 +14,14 @@ import numpy as np
 from embedrec.errors import OutputExists, OutputRefused, UsageError
 from embedrec.export_tables import MARKER, is_export, opened_run
 from embedrec.fsutil.files import side_stem
-from embedrec.fsutil.outputs import TMP, atomic_dir, atomic_file, check_file_replaceable, check_replaceable
+from embedrec.fsutil.outputs import (
+    TMP,
+    atomic_dir,
+    atomic_file,
+    check_file_replaceable,
+    check_replaceable,
+    refuse_inside_store,
+)
 from embedrec.serve.recommender import COLUMNS, Recommender
 
 COMMAND = "embedrec export"  # what a refused second writer is told holds the lock
@@ -215,7 +222,8 @@ def topk_target(path, overwrite: bool) -> Path:
         if not suffix:  # a folder: what --overwrite would refuse too is said as that, not "pass --overwrite" (a review)
             check_replaceable(path, lambda folder: is_export(folder, FOLDER_FIX))
         raise OutputExists(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
-    if suffix and not path.is_symlink():  # a user's file: refused before any scoring (a link: atomic_file's rule)
+    if suffix and not path.is_symlink():  # a user's file: refused before any scoring (a link: atomic_file's rule),
+        refuse_inside_store(path)  # after what atomic_file says first: a path inside a run or a dataset
         check_file_replaceable(path, overwrite, is_topk_file, FILE_FIX)
     return path
 
