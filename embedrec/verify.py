@@ -19,9 +19,11 @@ from embedrec.run import ARTIFACTS, RUN_FIELDS, RUN_FORMAT, is_dataset_folder, l
 def verify_path(path: str | Path) -> dict:
     """``embedrec verify``: hash every file a run (its current artifacts) or a prepared dataset lists."""
     from embedrec.data.dataset import FIELDS, dataset_fix, open_generation
+    from embedrec.fsutil.generations import check_current
     from embedrec.fsutil.integrity import sha256_file
 
     p = shown = Path(path)
+    check_current(p)  # a current leading into another run or dataset: never verified as this one's (a review)
     held = open_generation(p)  # a prepared dataset in generations: check the one 'current' names, held
     if held is not None:
         p = held[0]

@@ -2565,3 +2565,31 @@ def test_a_current_link_leading_out_of_its_run_is_refused(tmp_path, trained_run)
     os.symlink("../other/current", run / "current")  # relative, through the parent
     r = CliRunner().invoke(main, ["recommend", "--run", str(run), "--user", "1"])
     assert r.exit_code == 1 and "outside" in r.stderr, r.stderr
+    # the folder beside it, however the link spells it (a review: 'artifacts-X/', as tab completion writes it,
+    # was refused): served
+    name = os.path.basename(os.path.realpath(src / "current"))
+    for spelt in (f"{name}/", f"./{name}", str(run / name)):
+        (run / "current").unlink()
+        os.symlink(spelt, run / "current")
+        r = CliRunner().invoke(main, ["recommend", "--run", str(run), "--user", "1", "--format", "tsv"])
+        assert r.exit_code == 0 and r.stdout.count("\n") == 11, (spelt, r.stderr)
+
+
+def test_a_datasets_current_leading_into_another_dataset_is_refused(tmp_path, trained_run):
+    """A review: a dataset's current re-pointed at another dataset's generation (absolute or ../) was verified as
+    this one's and trained on, with the other's split. Refused by verify, train and every reader."""
+    import shutil
+
+    src, ds = Path(trained_run.cfg.data.prepared), tmp_path / "copy"
+    shutil.copytree(src, ds, symlinks=True)
+    os.symlink(src, tmp_path / "other")
+    name = os.readlink(ds / "current")
+    assert invoke("verify", ds).exit_code == 0
+    for spelt in (os.path.realpath(src / "current"), f"../other/{name}"):
+        (ds / "current").unlink()
+        os.symlink(spelt, ds / "current")
+        for args in (["verify", ds], ["train", "-q", "--set", f"data.prepared={ds}", "--set",
+                                      f"run.dir={tmp_path / 'r'}", "--set", "model.dim=4"]):
+            r = invoke(*args)
+            assert r.exit_code == 1 and f"'{ds / 'current'}' points to" in one_line(r), (args, r.stderr)
+        assert not (tmp_path / "r").exists()

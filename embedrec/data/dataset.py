@@ -283,6 +283,9 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS, *, split_me
     if _current(path).startswith("artifacts-"):  # a run directory (run.ARTIFACTS): say so, not "file missing"
         raise ArtifactError(f"'{path}' is a run (what embedrec train writes), not a prepared dataset; point "
                             "data.prepared at the ingest output (e.g. data/prepared/ml-100k)")
+    from embedrec.fsutil.generations import check_current
+
+    check_current(path)  # a current that leads into another dataset (a review: train took that one's split)
     if not has_manifest(path):
         near = _datasets_beside(path, split_method)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k, said nothing
         near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "

@@ -124,6 +124,31 @@ def unlisted(folder: Path) -> list[str]:
         return []
 
 
+def inside_name(root, link: str, name: str) -> str:
+    """The folder beside it that ``root/link`` names (its text ``name``: 'artifacts-X', 'artifacts-X/',
+    './gen-X', or an absolute path to it); an ArtifactError for a link that leads anywhere else (a red team: a
+    run's current re-pointed into another run served that model, and verify passed it)."""
+    from embedrec.errors import ArtifactError
+
+    target = os.path.normpath(os.path.join(root, name))
+    here = os.path.realpath(root)
+    if os.path.dirname(os.path.realpath(target)) != here or os.path.basename(target) in ("", os.curdir, os.pardir):
+        raise ArtifactError(f"'{Path(root) / link}' points to '{name}', outside '{root}': a run's or dataset's "
+                            f"{link} link names one of the folders beside it (ln -sfn NAME {link}, with a folder "
+                            "there), or train (ingest) it again")
+    return os.path.basename(target)
+
+
+def check_current(root) -> None:
+    """Refuse ``root/current`` when it is a link that leads out of ``root`` (:func:`inside_name`); nothing when
+    it is no link (a folder copied with links followed, or none)."""
+    try:
+        name = os.readlink(Path(root) / "current")
+    except OSError:
+        return
+    inside_name(root, "current", name)
+
+
 def open_current(root: Path, link: str = "current", tries: int = 5,
                  root_fd: int | None = None) -> tuple[Path, FolderHold | None] | None:
     """(folder, hold) for the folder ``root/link`` names, resolved once and held against pruning; ``link``
@@ -138,12 +163,8 @@ def open_current(root: Path, link: str = "current", tries: int = 5,
             if e.errno != errno.EINVAL:  # EINVAL: a plain folder, not a link
                 raise
             name = link
-        if os.sep in name or name in (os.curdir, os.pardir):  # a red team: a run's current re-pointed into
-            from embedrec.errors import ArtifactError  # another run served that model, and verify passed it
-
-            raise ArtifactError(f"'{Path(root) / link}' points to '{name}', outside '{root}': a run's or dataset's "
-                                f"{link} link names one of the folders beside it (ln -sfn NAME {link}, with a "
-                                "folder there), or train (ingest) it again")
+        if name != link:
+            name = inside_name(root, link, name)
         path = Path(root) / name
         try:
             return path, FolderHold(name if root_fd is not None else path, dir_fd=root_fd)
