@@ -555,6 +555,25 @@ def test_filters_that_no_movie_passes_are_said_once(cli_run):
     said = r.stderr.splitlines()
     assert said[0] == "no movie passes the filters (--genre/--year-min/--year-max)", r.stderr
     assert not any("fewer than" in line for line in said), r.stderr  # (the fixture's run is explicit: its note stays)
+    # a review: filters that some movies pass, none of them left for this user, still get the short-list note
+    import logging
+
+    from embedrec.cli.recommend import _short_note
+
+    res = type("R", (), {"movie_ids": [[]], "fallback": [False], "query_ids": [1], "__len__": lambda self: 1})()
+    seen: list = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = logging.getLogger("embedrec")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        _short_note(res, 10, False, False, True, none_pass=False)
+        _short_note(res, 10, False, False, True, none_pass=True)
+    finally:
+        logger.removeHandler(handler)
+        logger.level = level
+    assert [m[:30] for m in seen] == ["note: 0 movies, fewer than the"], seen
 
 
 def test_contradictory_filters_and_a_movie_rated_twice(cli_run):

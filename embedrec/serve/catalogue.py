@@ -148,8 +148,8 @@ class Catalogue:
         return self._names
 
     def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None,
-                year_max: int | None = None) -> np.ndarray | None:
-        """Movie rows passing the filters, or None when there is no filter."""
+                year_max: int | None = None, say: bool = True) -> np.ndarray | None:
+        """Movie rows passing the filters, or None when there is no filter; ``say``: warn when none passes."""
         if not genres and year_min is None and year_max is None:
             return None
         for name, y in (("year_min", year_min), ("year_max", year_max)):
@@ -168,7 +168,7 @@ class Catalogue:
         if year_max is not None:
             keep &= (years <= year_max) & (years >= 0)
         out = np.flatnonzero(keep)
-        if out.size == 0:
+        if out.size == 0 and say:
             log.warning("no movie passes the filters («--genre/--year-min/--year-max|genres, year_min, year_max»)")
         return out
 
