@@ -12,7 +12,7 @@ import numpy as np
 from embedrec.distributed import Group, bounds, owners, send_to_owners
 from embedrec.errors import ArtifactError
 
-FIX = "rerun the 'embedrec ingest' that wrote it, with --overwrite"  # read_manifest names the folder and source
+FIX = "«rerun the 'embedrec ingest' that wrote it, with --overwrite|ingest it again: er.ingest(source, cfg, overwrite=True)»"  # read_manifest names the folder and source
 
 
 def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:

@@ -343,6 +343,7 @@ class Model:
         from embedrec.serve import stream
 
         _check(fmt, FORMATS, "fmt")
+        header, fallback_column = _flag(header, "header"), _flag(fallback_column, "fallback_column")
         if not callable(getattr(out, "write", None)):
             said = f"the path {shorten(repr(str(out)), 40)}" if isinstance(out, (str, os.PathLike)) else \
                 shorten(repr(out), 40)

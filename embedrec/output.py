@@ -186,7 +186,9 @@ def _fit(data: list[list[str]], columns: list[str], widths: list[int], raw: list
     import shutil
 
     room = shutil.get_terminal_size((80, 24)).columns
-    text = [i for i in range(len(columns)) if any(isinstance(d[i], (str, list, tuple)) for d in raw)]
+    text = [i for i in range(len(columns)) if any(isinstance(d[i], (str, list, tuple)) for d in raw)
+            and not columns[i].endswith("_id") and not columns[i].startswith("movie_id")]  # ids whole (a review:
+    # two string ids cut to one 'urn:movie:imdb:tt00...')
     floor = {i: max(len(columns[i]), 10) for i in text}
     over = sum(widths) + 2 * (len(widths) - 1) - room
     while over > 0:

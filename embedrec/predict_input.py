@@ -54,6 +54,9 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     empty one) is a DataError naming its line. The rows come in batches of ``batch`` pairs as the lines are
     read (a stream's answers while it goes on), ``on_batch()`` called once a batch's rows were taken (the CLI
     flushes stdout there); ``strict`` reads and checks every line before the first row."""
+    from embedrec.argcheck import flag
+
+    strict = flag(strict, "strict", "predict_lines")
     e = model.engine
     parsed = _parsed(lines, name)
     head = next(parsed, None)

@@ -585,3 +585,18 @@ def test_resolve_movies_takes_titles_as_the_cli_does(trained_run):
         m.resolve_movies(["no such title at all"])
     with pytest.raises(UsageError, match=r"rated: movie 50 is rated twice"):  # a title and its id: one movie
         m.recommend_new(rated=list(zip(m.resolve_movies(["the movie 50", 50])[0], [5, 1])), k=3)
+
+
+def test_write_stream_and_predict_lines_flags_are_true_or_false(trained_run):
+    """A review of the flag fix: write_stream(header=, fallback_column=) and predict_lines(strict=) still read
+    'no' as True."""
+    import io
+
+    from embedrec.predict_input import predict_lines
+
+    m = trained_run.opened
+    for kw in ({"header": "no"}, {"fallback_column": "no"}):
+        with pytest.raises(UsageError, match=f"^{next(iter(kw))} must be True or False, not 'no'$"):
+            m.write_stream(m.recommend_stream(["1\n"], k=2), io.StringIO(), "tsv", **kw)
+    with pytest.raises(UsageError, match="^predict_lines: strict must be True or False, not 'no'$"):
+        predict_lines(m, ["1,2\n"], strict="no")

@@ -460,6 +460,10 @@ def test_a_table_on_a_terminal_fits_its_width(monkeypatch):
     piped = io.StringIO()
     write_rows(rows, cols, "table", piped)
     assert "Love the Bomb" in piped.getvalue()
+    ids = [{"movie_id": f"urn:movie:imdb:tt00{n}", "title": "x" * 80} for n in (11, 12)]
+    out = Terminal()
+    write_rows(ids, ["movie_id", "title"], "table", out)  # a review: string ids cut to one shared prefix
+    assert "urn:movie:imdb:tt0011 " in out.getvalue() and "urn:movie:imdb:tt0012 " in out.getvalue()
 
 
 def test_tune_dims_cli(cli_run, tmp_path):

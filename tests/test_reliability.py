@@ -919,6 +919,13 @@ def test_a_report_that_cannot_be_printed_after_the_export_was_published_says_so(
                                               "output failed (No space left on device): no need to run it "
                                               "again\n"), p.stderr
     assert (out / ".embedrec-export.json").is_file()
+    ds = tmp_path / "ds"  # ingest --format json too (a review)
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "embedrec", "ingest", "-q", str(base[0] / "current" / "train.parquet"),
+                            "-o", str(ds), "--format", "json", "--set", "data.columns.user=user_idx", "--set",
+                            "data.columns.movie=movie_idx", "--set", "data.columns.timestamp=null"], stdout=full, stderr=subprocess.PIPE, text=True,
+                           timeout=120)
+    assert p.returncode == 1 and p.stderr.startswith(f"error: '{ds}' was written in full; "), p.stderr
 
 
 def test_ctrl_c_in_a_streaming_command_says_its_rows_are_whole(base, monkeypatch):

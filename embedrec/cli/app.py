@@ -105,7 +105,7 @@ STREAMING = ("recommend", "predict")  # answer as their input comes: stdout hold
 SHORT = {
     "config": "Print the resolved config as YAML.",
     "evaluate": "Score a run on its valid or test split beside baselines.",
-    "export": "Export projector files, tables, the index, all top-K lists.",
+    "export": "Export the embeddings, the index, all top-K lists, a map.",
     "index": "Rebuild a run's FAISS index with other settings.",
     "index rebuild": "Rebuild the run's index with the current index.* settings.",
     "ingest": "Turn MovieLens or a ratings file into a split dataset.",

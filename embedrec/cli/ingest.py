@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, _State, command_line, common, log, main, progress_enabled
+from embedrec.cli.app import CONTEXT, _State, command_line, common, log, main, progress_enabled, wrote
 from embedrec.cli.options import PathParam, refuse_empty
 
 # how the source is read: what train never reads again (the dataset holds the result), so the "train on it with"
@@ -64,6 +64,7 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
             if cfg.data.prepared != configured:  # the same options alone would not find it: say them with it
                 log.info("train on it with: %s", command_line("train", ["--set", f"data.prepared={cfg.data.prepared}"],
                                                               skip=READING_ONLY))
+        wrote(cfg.data.prepared)
         if fmt == "json":
             click.echo(json.dumps(summary, indent=2))
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (sigterm_as_interrupt)

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, UsageError, shorten
+from embedrec.errors import ArtifactError, UsageError, marked, shorten
 from embedrec.model.factors import Factors
 from embedrec.run import Run
 from embedrec.serve.catalogue import Catalogue
@@ -282,7 +282,8 @@ def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.n
         given = values.get(k.split(".")[1])
         if given is not None and i == 0 and k not in ("user.age",):
             known = [v for v in cols[k]["vocab"] if v != "unknown"]
-            log.warning("--user-features %s=%s: not a value this model knows; treated as unknown (known: %s)",
+            log.warning(marked("--user-features %s=%s", "values[%r]=%r") + ": not a value this model knows; treated as "
+                        "unknown (known: %s)",
                         k.split(".")[1], given, ", ".join(map(str, known[:30])) + (" ..." if len(known) > 30 else ""))
     d = int(run.manifest["model"]["dim"])
     p = np.zeros(dim, dtype=np.float32)
