@@ -35,15 +35,17 @@ def _place_labels(fig, ax, xy: np.ndarray, titles: list[str], order, max_chars: 
 
 CREATOR = "embedrec export --plot"  # in the image's metadata, where its format has any: what --overwrite replaces
 _META_KEY = {"png": "Software", "pdf": "Creator", "svg": "Creator", "eps": "Creator", "ps": "Creator"}
-# the formats without metadata matplotlib writes: a file of that image format is taken as a map to replace
+# the formats whose metadata matplotlib does not write: a file of that image format is taken as a map to replace
 _MAGIC = {"jpg": (b"\xff\xd8\xff",), "jpeg": (b"\xff\xd8\xff",), "tif": (b"II*\x00", b"MM\x00*"),
           "tiff": (b"II*\x00", b"MM\x00*"), "webp": (b"RIFF",), "svgz": (b"\x1f\x8b",), "gif": (b"GIF8",)}
 
 
 def is_plot_file(path: Path, fmt: str) -> bool:
     """Whether ``--overwrite`` may replace ``path``: a map this command wrote (its metadata names it: png, pdf,
-    svg, eps, ps), or, for a format without such metadata, an image of that format; never a file of another
-    kind (a red team: `--plot art.svg --overwrite` replaced the user's drawing; a CSV named .jpg is refused)."""
+    svg, eps, ps; or matplotlib's own mark, which every map embedrec wrote before it named itself carries: a
+    review found a scheduled re-export refused after the upgrade); for a format without such metadata (jpg, tif,
+    webp, gif, svgz, avif), an image of that format. Never a file of another kind (a red team: `--plot art.svg
+    --overwrite` replaced the user's drawing; a CSV named .jpg is refused)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(1 << 20)
@@ -52,8 +54,10 @@ def is_plot_file(path: Path, fmt: str) -> bool:
     except OSError:
         return False
     if fmt in _META_KEY:
-        return CREATOR.encode() in head or CREATOR.encode() in tail or \
-            CREATOR.encode("utf-16-be") in head + tail  # a PDF may write its Info strings as UTF-16
+        marks = (CREATOR.encode(), CREATOR.encode("utf-16-be"), b"Matplotlib v", b"Matplotlib version")
+        return any(m in head or m in tail for m in marks)
+    if fmt == "avif":
+        return head[4:12] == b"ftypavif"
     return any(head.startswith(m) for m in _MAGIC.get(fmt, ()))
 
 

@@ -427,3 +427,23 @@ def test_overwrite_never_replaces_a_file_embedrec_did_not_write(tmp_path, traine
         assert first != theirs
         write()  # its own: replaced
         assert target.exists() and (plot or target.read_bytes() == first)
+
+
+@pytest.mark.parametrize("fmt", ["png", "pdf", "svg"])
+def test_overwrite_replaces_a_map_an_earlier_embedrec_wrote(tmp_path, trained_run, fmt):
+    """A review: maps written before embedrec named itself in their metadata (matplotlib's mark only) were refused
+    by --overwrite after the upgrade, breaking a scheduled re-export."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import embedrec as er
+
+    old = tmp_path / f"map.{fmt}"
+    fig = plt.figure()
+    fig.savefig(old, format=fmt)  # matplotlib's default metadata, as embedrec's maps had
+    plt.close(fig)
+    with er.open(trained_run.cfg.run.dir) as m:
+        m.plot_map(old, overwrite=True)
+    assert b"embedrec export --plot" in old.read_bytes() or fmt == "pdf"
