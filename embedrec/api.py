@@ -93,25 +93,42 @@ def ingest(source: str | None = None, cfg: Config | None = None, *, output: str 
     A ``source`` or ``output`` given here applies to this call (``cfg`` itself is frozen and never changes);
     the returned Dataset knows its folder, so ``train(ds, cfg)`` needs nothing else. To derive the run folder
     from another source too, put the source in the config: ``load_config(None, ["data.source=my.csv"])``."""
-    from embedrec.config import set_explicit
     from embedrec.data.dataset import load_dataset
-    from embedrec.ingestion import ingest as run_ingest
-    from embedrec.worker_pool import refuse_in_spawned_main
-
-    refuse_in_spawned_main("er.ingest")
 
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
-    cfg = _config(cfg, "ingest")
+    cfg = ingest_config(source, cfg, output=output)
+    prepare(cfg, overwrite=overwrite, progress=progress)
+    return load_dataset(cfg.data.prepared)
+
+
+def ingest_config(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None,
+                  call: str = "ingest") -> Config:
+    """The config ``ingest(source, cfg, output=output)`` works with: ``source`` as data.source and ``output`` as
+    data.prepared where given (``embedrec ingest`` reads the dataset's folder from it before it writes)."""
+    from embedrec.config import set_explicit
+
+    cfg = _config(cfg, call)
     for value, name in ((source, "source"), (output, "output")):
         if value is not None:
-            _path(value, name, "ingest", "er.ingest(None, cfg) reads cfg.data.source")
+            _path(value, name, call, "er.ingest(None, cfg) reads cfg.data.source")
     if source is not None:
         cfg = set_explicit(cfg, "data.source", str(source))
     if output is not None:
         cfg = set_explicit(cfg, "data.prepared", str(output))
-    run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite, progress=progress,
-               full_config=cfg.to_dict())
-    return load_dataset(cfg.data.prepared)
+    return cfg
+
+
+def prepare(cfg: Config, *, overwrite: bool = False, progress: bool = False) -> dict:
+    """``ingest``'s work without loading the result (what ``embedrec ingest`` calls): read cfg.data.source,
+    clean, split, write cfg.data.prepared; returns the summary the command prints."""
+    from embedrec.ingestion import ingest as run_ingest
+    from embedrec.worker_pool import refuse_in_spawned_main
+
+    refuse_in_spawned_main("er.ingest")
+    overwrite, progress = flag(overwrite, "overwrite", "prepare"), flag(progress, "progress", "prepare")
+    cfg = _config(cfg, "prepare")
+    return run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite, progress=progress,
+                      full_config=cfg.to_dict())
 
 
 def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: bool = False) -> TrainedModel:

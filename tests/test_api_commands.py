@@ -283,3 +283,21 @@ def test_export_run_refuses_options_for_an_output_not_asked_for(trained_run, tmp
     assert r.exit_code == 2 and r.stderr == "error: --to parquet needs -o/--output DIR\n"
     assert not any(tmp_path.iterdir())
     assert export_run(cfg, plot=tmp_path / "m.png")[0]["method"] == "pca"  # None: the default projection
+
+
+def test_embedrec_ingest_goes_through_the_library(tmp_path, synth_dir, monkeypatch):
+    """An architecture review: `embedrec ingest` copied er.ingest's glue and called the ingestion module itself,
+    so the two could drift (er.ingest refused a spawned worker's call and empty paths; the command did not). The
+    command now calls api.ingest_config and api.prepare, the two halves of er.ingest."""
+    from click.testing import CliRunner
+
+    from embedrec import api
+    from embedrec.cli import main
+
+    calls = []
+    real = api.prepare
+    monkeypatch.setattr(api, "prepare", lambda cfg, **kw: calls.append(cfg.data.prepared) or real(cfg, **kw))
+    out = tmp_path / "ds"
+    r = CliRunner().invoke(main, ["ingest", "-q", str(synth_dir[0]), "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    assert calls == [str(out)] and (out / "current" / "manifest.json").is_file()

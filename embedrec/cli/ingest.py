@@ -45,20 +45,15 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
       embedrec ingest ratings.csv -o data/prepared/mine --set data.columns.user=uid
       embedrec ingest ml-1m --set split.method=user_time --format json
     """
-    from embedrec.config import set_explicit
+    from embedrec import api
     from embedrec.data.dataset import current_generation
     from embedrec.ingestion import format_summary
-    from embedrec.ingestion import ingest as run_ingest
 
     configured = cfg.data.prepared  # where the same config alone (train -c ...) reads the dataset from
-    if source:
-        cfg = set_explicit(cfg, "data.source", source)
-    if output:
-        cfg = set_explicit(cfg, "data.prepared", output)
+    cfg = api.ingest_config(source or None, cfg, output=output or None)
     before = current_generation(cfg.data.prepared)
     try:
-        summary = run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite,
-                             progress=progress_enabled(), full_config=cfg.to_dict())
+        summary = api.prepare(cfg, overwrite=overwrite, progress=progress_enabled())
         if not _State.quiet:
             click.echo(format_summary(summary), err=True)
             if cfg.data.prepared != configured:  # the same options alone would not find it: say them with it
