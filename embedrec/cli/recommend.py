@@ -69,7 +69,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
       embedrec recommend -c configs/ml100k-explicit.yaml --rated 50=5,181=4,313=1
       embedrec recommend --run runs/ml-100k-features --user-features age=25,gender=F,occupation=writer
     (the last two need their runs trained: --rated's stars count only on an explicit model such as that config's,
-    the default model takes every movie rated as liked; the last needs user features: the README's "Side
+    the default model takes every movie rated as liked; the last needs user features: docs/commands.md, "Side
     features")
     """
     from embedrec.api import open as open_model
