@@ -88,11 +88,14 @@ def _path(value, name: str, call: str, example: str) -> None:
 def ingest(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None, overwrite: bool = False,
            progress: bool = False):
     """``embedrec ingest``: read ``source`` (default cfg.data.source), clean, split, write the dataset to
-    ``output`` (default cfg.data.prepared) and return it as a Dataset.
+    ``output`` and return it as a Dataset. Without ``output`` the folder is cfg.data.prepared where the config
+    sets it, else it is named after the source (``data/prepared/ratings`` for ``ratings.csv``), as the command
+    names it.
 
     A ``source`` or ``output`` given here applies to this call (``cfg`` itself is frozen and never changes);
-    the returned Dataset knows its folder, so ``train(ds, cfg)`` needs nothing else. To derive the run folder
-    from another source too, put the source in the config: ``load_config(None, ["data.source=my.csv"])``."""
+    the returned Dataset knows its folder, so ``train(ds, cfg)`` needs nothing else, and the model's config
+    (``model.config``) names the run folder after the dataset: ``model.save()`` writes ``runs/ratings`` (not
+    ``cfg.run.dir``, which still names the config's own source)."""
     from embedrec.data.dataset import load_dataset
 
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")

@@ -43,7 +43,10 @@ def test_readme_from_python_runs(tmp_path, synth_dir, monkeypatch):
     assert 'rec.find_movie("star wars")' in code  # the synthetic movies are titled 'Movie 50, The'
     code = code.replace('"ml-100k"', repr(str(synth_dir[0]))).replace('"star wars"', '"the movie 50"')
     exec(compile(code, "README.md", "exec"), ns)
-    assert (tmp_path / "runs" / "ml-100k" / "current").exists() and "ndcg@10" in ns["model"].metrics["splits"]["test"]["model"]
+    # the run is named after the dataset (a notebook review: saving to cfg.run.dir, still runs/ml-100k for one's own
+    # file, replaced the first dataset's run with the second's)
+    assert ns["run_dir"] == f"runs/{Path(synth_dir[0]).name}" and (tmp_path / ns["run_dir"] / "current").exists()
+    assert "ndcg@10" in ns["model"].metrics["splits"]["test"]["model"]
     assert ns["top"].user_ids == [196, 186] and len(ns["top"].movie_ids[0]) == 10
     assert ns["rows"][0]["user_id"] == 196 and ns["rows"][0]["rank"] == 1
     assert ns["pred"].fallback[-1] == "movie_unknown"
@@ -66,7 +69,7 @@ def test_readme_from_python_runs_as_a_script(tmp_path, synth_dir):
                        timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "Traceback" not in p.stderr and (tmp_path / "tuned.yaml").is_file()
-    assert (tmp_path / "runs" / "ml-100k" / "current").exists()
+    assert (tmp_path / "runs" / Path(synth_dir[0]).name / "current").exists()
 
 
 # ------------------------------------------------------------------------------------------ one trained model
