@@ -65,8 +65,8 @@ def _one_id(x) -> None:
     if why == "a flag":
         raise UsageError(f"{bool(x)} is not an id (a flag); give user or movie ids, e.g. [196, 186]")
     if why == "a missing value":
-        raise UsageError(f"{x if x is None else float(x)} is not an id (a missing value); drop the gaps first, e.g. "
-                         "series.dropna()")
+        shown = x if x is None or type(x).__name__ in ("NAType", "NaTType") else float(x)
+        raise UsageError(f"{shown} is not an id (a missing value); drop the gaps first, e.g. series.dropna()")
     if why:
         raise UsageError(f"{shorten(x)!s} is not an id ({why}); give a flat list of ids, e.g. [196, 186]")
 

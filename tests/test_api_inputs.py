@@ -600,3 +600,17 @@ def test_write_stream_and_predict_lines_flags_are_true_or_false(trained_run):
             m.write_stream(m.recommend_stream(["1\n"], k=2), io.StringIO(), "tsv", **kw)
     with pytest.raises(UsageError, match="^predict_lines: strict must be True or False, not 'no'$"):
         predict_lines(m, ["1,2\n"], strict="no")
+
+
+def test_pandas_missing_values_are_no_ids(trained_run):
+    """A notebook review: pd.NA, the gap of pandas' string and Int64 columns, was the id '<NA>' (NotFoundError, or
+    dropped silently with missing='skip', NaN from predict), where NaN and None are a UsageError."""
+    import pandas as pd
+
+    m = trained_run.opened
+    for ids in ([pd.NA], pd.Series(["1", None], dtype="string"), pd.array([1, None], dtype="Int64"), [pd.NaT]):
+        for call in (lambda v: m.recommend(v, k=2), lambda v: m.recommend(v, k=2, missing="skip")):
+            with pytest.raises(UsageError, match="is not an id \\(a missing value\\)"):
+                call(ids)
+    with pytest.raises(UsageError, match="is not an id \\(a missing value\\)"):
+        m.predict([(pd.NA, 1)])

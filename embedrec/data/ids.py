@@ -31,8 +31,8 @@ def not_an_id(x) -> str | None:
     can: one check for every entry that takes ids from Python (api's lists, recommend_stream's items)."""
     if isinstance(x, (bool, np.bool_)):
         return "a flag"
-    if x is None or (isinstance(x, (float, np.floating)) and x != x):
-        return "a missing value"
+    if x is None or (isinstance(x, (float, np.floating)) and x != x) or type(x).__name__ in ("NAType", "NaTType"):
+        return "a missing value"  # pd.NA, pd.NaT too (a review: pd.NA, a string column's gap, was the id '<NA>')
     if isinstance(x, (list, tuple, set, dict, np.ndarray)):
         return f"a {type(x).__name__}"
     return None
