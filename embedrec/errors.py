@@ -18,8 +18,8 @@ def _library_form(m: re.Match) -> str:
     if lib is not None:
         return lib
     s = cli.strip()
-    if s.startswith("--set "):
-        return s[len("--set "):]
+    if s.startswith("--set "):  # one or more: '--set a=1 --set b=2' is 'a=1, b=2' (a review: the second kept
+        return ", ".join(part.strip() for part in s.split("--set ") if part.strip())  # its --set)
     name, _, value = s.lstrip("-").partition(" ")
     name = name.replace("-", "_")
     return f"{name}={value}" if value else name

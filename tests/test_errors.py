@@ -127,3 +127,14 @@ def test_library_error_texts_name_options_only_in_both_vocabularies():
                 found.append(f"embedrec/{rel}:{node.lineno}: {bare.group(0)} in {text[:100]!r}")
     assert not found, "\n".join(found)
     assert used == set(CLI_WORDS_ALLOWED)  # none of them gone stale
+
+
+def test_library_terms_of_several_sets_and_of_null():
+    """A notebook review: 'name them with data.columns.user=NAME --set data.columns.movie=NAME' (only the first
+    --set removed), and 'data.columns.rating=null', which as {'data.columns.rating': 'null'} names a column
+    'null' in Python."""
+    from embedrec.errors import cli_terms, library_terms
+
+    text = "«--set data.columns.user=uid --set data.columns.movie=mid»"
+    assert library_terms(text) == "data.columns.user=uid, data.columns.movie=mid"
+    assert cli_terms(text) == "--set data.columns.user=uid --set data.columns.movie=mid"

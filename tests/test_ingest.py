@@ -160,7 +160,7 @@ BAD = [
     ("user_id,movie_id,rating,timestamp\n", r"r\.csv: the file has no data rows"),
     ("users,movie_id,rating,timestamp\n1,2,3,4\n", r"no column 'user_id'.*did you mean data.columns.user=users"),
     ("user_id,movie_id,rating,time\n1,2,3,x\n", r"no column 'timestamp'.*; did you mean data.columns.timestamp=time, "
-     r"or data.columns.timestamp=null if the file has no timestamps\?$"),
+     r"or \{'data.columns.timestamp': None\} if the file has no timestamps\?$"),
 ]
 
 

@@ -472,7 +472,8 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
                         for col, role, close in missing)
         names = "" if "=NAME" not in sets else f", each NAME one of: {shorten(', '.join(found), 200)}"
         if "data.columns.rating=NAME" in sets:
-            names += " (data.columns.rating=null if the file has no ratings: every row then counts as rating 1)"
+            names += (" («data.columns.rating=null|{'data.columns.rating': None}» if the file has no ratings: every row "
+                      "then counts as rating 1)")
         raise DataError(f"{label}: no columns for {', '.join(named[:-1])} and {named[-1]}; name them with "
                         f"«{sets}»{names}{tail}")
     for col, role, close in missing:
@@ -480,7 +481,7 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
         hint = f"; did you mean «--set {key}={shorten(close[0], 60)}»" if close else \
             f"; set {key} to one of: {shorten(', '.join(map(str, found)), 200)}"
         if role in ("timestamp", "rating"):
-            hint += (f", or «--set {key}=null» if the file has no {role}s"
+            hint += (f", or «--set {key}=null|{{'{key}': None}}» if the file has no {role}s"
                      + (" (every row then counts as rating 1)" if role == "rating" else ""))
         raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
                         f"({key}){hint}{'?' if close else ''}{tail}")
