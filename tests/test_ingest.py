@@ -523,3 +523,21 @@ def test_explicit_rmse_on_cold_movies_is_what_predict_serves(synth_dir, small_cf
     got = opened.evaluate("test")["splits"]["test"]["model"]["rmse"]
     assert got == pytest.approx(want, rel=1e-5)
     assert model.evaluate("test")["splits"]["test"]["model"]["rmse"] == pytest.approx(want, rel=1e-5)
+
+
+def test_millisecond_timestamps_are_said(tmp_path, caplog):
+    """A notebook review: epoch milliseconds were read as seconds without a word (dates near the year 55,000)."""
+    import embedrec as er
+    from embedrec.config import load_config
+
+    rows = "".join(f"{u},{m},4,{1_600_000_000_000 + 1000 * (u * 7 + m)}\n" for u in range(1, 30) for m in range(1, 12))
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating,timestamp\n" + rows)
+    cfg = load_config(None, {"data.prepared": str(tmp_path / "ds")})
+    with caplog.at_level("WARNING", logger="embedrec"):
+        er.ingest(str(tmp_path / "r.csv"), cfg)
+    assert any("look like milliseconds" in r.getMessage() for r in caplog.records), caplog.text
+    caplog.clear()
+    (tmp_path / "s.csv").write_text("user_id,movie_id,rating,timestamp\n" + rows.replace(",16000", ",16"))
+    with caplog.at_level("WARNING", logger="embedrec"):
+        er.ingest(str(tmp_path / "s.csv"), cfg.updated({"data.prepared": str(tmp_path / "ds2")}))
+    assert not any("milliseconds" in r.getMessage() for r in caplog.records), caplog.text
