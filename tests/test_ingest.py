@@ -541,3 +541,14 @@ def test_millisecond_timestamps_are_said(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="embedrec"):
         er.ingest(str(tmp_path / "s.csv"), cfg.updated({"data.prepared": str(tmp_path / "ds2")}))
     assert not any("milliseconds" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_a_date_in_another_format_says_which_timestamps_are_read(tmp_path):
+    """A notebook review: day-first dates ('05/01/2023 20:03') were only 'not an integer'."""
+    import embedrec as er
+    from embedrec.config import load_config
+
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating,timestamp\n1,2,3,05/01/2023 20:03\n")
+    with pytest.raises(DataError, match=r"r.csv:2: column 'timestamp' '05/01/2023 20:03' is not an integer; "
+                                        r"timestamps are Unix seconds or ISO 8601 dates"):
+        er.ingest(str(tmp_path / "r.csv"), load_config(None, {"data.prepared": str(tmp_path / "ds")}))

@@ -150,6 +150,12 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             if id_dtype == "int64" and "is not an integer" in msg and any(f"column '{c}'" in msg for c in ids):
                 raise DataError(msg.replace("; fix or remove that line",
                                             "; for text ids set data.id_type=str, or fix that line")) from None
+            times = [c for c, v in wanted.items() if v == "timestamp"]
+            if "is not an integer" in msg and any(f"column '{c}'" in msg for c in times):  # a notebook review:
+                raise DataError(msg.replace("; fix or remove that line", "; timestamps are Unix seconds or ISO 8601 "
+                                            "dates (2023-01-05 20:03:00): convert that column first (e.g. pandas' "
+                                            "to_datetime with its format, then .astype('int64') // 10**9), or "
+                                            "fix that line")) from None  # day-first dates were 'not an integer'
             raise
         if dated is not None:
             df[dated] = _seconds(df[dated], src, sep, cfg.encoding, dated, label, 1 if cfg.header else 0)
