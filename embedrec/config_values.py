@@ -61,6 +61,8 @@ def coerce(value: Any, tp: Any) -> Any:
             return value
         raise TypeError
     if tp is int:
+        if isinstance(value, str) and re.fullmatch(r"[+-]?(0|[1-9][0-9]*)", value.strip()):  # '42' from Python, as
+            return int(value.strip())  # '0.01' is taken for a float (a review); never '010' (YAML 1.1's octal 8)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         raise TypeError

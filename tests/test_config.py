@@ -359,3 +359,16 @@ def test_a_number_too_long_to_read_is_said_so(tmp_path):
         load_config(f)
     assert str(e.value).startswith(f"config file '{f}': a number too long to read (")
     assert "!! tag" not in str(e.value)
+
+
+def test_whole_numbers_as_text_are_integers_as_decimals_are_floats():
+    """A notebook review: {'train.lr': '0.01'} was taken, {'split.seed': '42'} refused ('expected an integer');
+    a whole number's text is an integer now, never one with a leading zero (YAML 1.1's octal)."""
+    from embedrec.config import load_config
+    from embedrec.errors import ConfigError
+
+    cfg = load_config(None, {"split.seed": "42", "model.dim": " 64 ", "train.lr": "0.01"})
+    assert (cfg.split.seed, cfg.model.dim, cfg.train.lr) == (42, 64, 0.01)
+    for bad in ("010", "4.5", "42x", ""):
+        with pytest.raises(ConfigError, match="split.seed"):
+            load_config(None, {"split.seed": bad})
