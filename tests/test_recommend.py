@@ -1286,3 +1286,14 @@ def test_few_movies_per_ivf_list_is_one_log_line_not_faisss_own_stderr(kind, cap
     with caplog.at_level(logging.WARNING, logger="embedrec"):
         _build(vectors, kind, IndexConfig(kind=kind, nlist=4))  # 75 a list: nothing to say
     assert not [r for r in caplog.records if "index.nlist 4" in r.getMessage()]
+
+
+def test_titles_that_match_many_name_no_missing_year():
+    """A notebook review: an items table without years listed its matches as 'Phone Case (None)'."""
+    from embedrec.errors import UsageError
+    from embedrec.serve.catalogue import Catalogue
+
+    cat = Catalogue(np.array([1]), np.array([1, 2]), ["Phone Case", "Phone Case Pro"], [None, 2021], [[], []])
+    with pytest.raises(UsageError) as e:
+        cat.find_movie("phone")
+    assert "1: Phone Case; 2: Phone Case Pro (2021)" in str(e.value) and "None" not in str(e.value)

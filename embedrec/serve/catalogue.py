@@ -121,7 +121,9 @@ class Catalogue:
                 raise NotFoundError(f"movie '{shorten(q)}' is not in the training data ({len(self.movies):,} "
                                     f"movies), and {how}", kind="movie", id=q)
             raise NotFoundError(f"no movie title matches '{shorten(query)}'; try fewer words or the movie id")
-        shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]} ({self.years[i]})" for i in cands[:10])
+        shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]}" + (f" ({self.years[i]})" if self.years[i] is not None
+                                                                       else "") for i in cands[:10])  # no '(None)'
+        # for a movie without a year (a notebook review)
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
         raise UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
 
