@@ -82,6 +82,10 @@ def _path(value, name: str, call: str, example: str) -> None:
 
     if isinstance(value, Config):
         raise UsageError(f"{call}: got a Config as {name}; pass it as cfg: {example}")
+    if type(value).__name__ == "DataFrame" and name == "source":  # a notebook review: no word on what to do
+        raise UsageError(f"{call}: source is a file, not a DataFrame: write it first, e.g. "
+                         "df.to_parquet('ratings.parquet', index=False), then ingest('ratings.parquet', cfg) (its "
+                         "columns user_id, movie_id[, rating][, timestamp], or name them with data.columns.*)")
     raise UsageError(f"{call}: {name} must be a path (str or pathlib.Path), not {type(value).__name__}")
 
 

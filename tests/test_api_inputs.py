@@ -614,3 +614,13 @@ def test_pandas_missing_values_are_no_ids(trained_run):
                 call(ids)
     with pytest.raises(UsageError, match="is not an id \\(a missing value\\)"):
         m.predict([(pd.NA, 1)])
+
+
+def test_a_dataframe_as_source_says_how_to_ingest_it(tmp_path):
+    """A notebook review: er.ingest(df, cfg) was 'source must be a path ..., not DataFrame', with no way on."""
+    import pandas as pd
+
+    df = pd.DataFrame({"user_id": [1], "movie_id": [2], "rating": [3.0]})
+    with pytest.raises(UsageError, match=r"^ingest: source is a file, not a DataFrame: write it first, e\.g\. "
+                                         r"df\.to_parquet"):
+        er.ingest(df, er.load_config(None, {"data.prepared": str(tmp_path / "ds")}))
