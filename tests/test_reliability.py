@@ -2600,3 +2600,20 @@ def test_a_datasets_current_leading_into_another_dataset_is_refused(tmp_path, tr
             r = invoke(*args)
             assert r.exit_code == 1 and f"'{ds / 'current'}' points to" in one_line(r), (args, r.stderr)
         assert not (tmp_path / "r").exists()
+
+
+def test_pruning_keeps_the_newest_written_whatever_their_names_say(tmp_path):
+    """A review of the UTC names: east of UTC, the folders written before the switch (local time) sort after the
+    ones written since, so by name the model just replaced was pruned and older ones kept. Pruning goes by when
+    each was written (its manifest), then by name."""
+    from embedrec.fsutil.generations import prune_generations
+
+    names = ["gen-20261203T200000-000000001", "gen-20261203T210000-000000002",  # local time (UTC+10), older
+             "gen-20261203T110000-000000003", "gen-20261203T120000-000000004"]  # UTC, written since
+    for i, n in enumerate(names):
+        (tmp_path / n).mkdir()
+        (tmp_path / n / "manifest.json").write_text("{}")
+        os.utime(tmp_path / n / "manifest.json", ns=(10**18 + i * 10**9, 10**18 + i * 10**9))
+    os.symlink(names[3], tmp_path / "current")
+    prune_generations(tmp_path, "gen", {names[3]}, 2)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("gen-")) == sorted(names[2:])

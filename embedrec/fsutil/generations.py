@@ -88,7 +88,10 @@ def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) 
         entries = list(root.iterdir())
     except OSError:
         return
-    folders = sorted((p for p in entries if ours(p, name)), key=lambda p: p.name)
+    # newest by when each was written (its manifest, written last before the rename), then by name: names made
+    # in local time before they were UTC sort wrongly east of UTC (a review: after the switch the model just
+    # replaced was pruned and the older ones kept)
+    folders = sorted((p for p in entries if ours(p, name)), key=lambda p: (_written(p), p.name))
     for p in folders[:-keep] if keep > 0 else folders:
         if p.name not in keep_names:
             foreign = unlisted(p)
@@ -107,6 +110,16 @@ def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) 
             if pid != os.getpid() and not pid_alive(pid):
                 with contextlib.suppress(OSError):
                     p.unlink()
+
+
+def _written(folder: Path) -> int:
+    """When ``folder`` (a generation) was written: its manifest's mtime, else its own; 0 when neither reads."""
+    for p in (folder / "manifest.json", folder):
+        try:
+            return p.stat().st_mtime_ns
+        except OSError:
+            continue
+    return 0
 
 
 def unlisted(folder: Path) -> list[str]:
