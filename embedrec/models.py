@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.data.ids import MISSING, is_integer_text, not_an_id  # noqa: F401 (MISSING: the policy names)
-from embedrec.errors import NotFoundError, UsageError, shorten
+from embedrec.errors import ConfigError, NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS, Factors
 from embedrec.results import Predictions, Recommendations, StreamAnswer, stream_rows
 from embedrec.serve.recommender import COLUMNS, Recommender, popular_instead, py_id, unknown_summary
@@ -528,7 +528,13 @@ class Model:
         if dataset_dir is not None:
             _path_arg(dataset_dir, "evaluate", "dataset_dir")
         _device_arg(device)
-        return evaluate_opened(self.engine.run, None, split, ks or self._run_eval_k(), device, dataset_dir)
+        try:
+            return evaluate_opened(self.engine.run, None, split, ks or self._run_eval_k(), device, dataset_dir)
+        except ConfigError as e:  # the device asked for here, not a config key (a review: it named train.device)
+            if device is None or "train.device" not in str(e):
+                raise
+            raise UsageError(str(e).replace("config key 'train.device': ", f"evaluate(device={device!r}): ")
+                             .replace("use train.device='cpu' or auto", "use device='cpu' or None")) from None
 
     def _run_eval_k(self) -> tuple[int, ...]:
         from embedrec.run import run_eval_k

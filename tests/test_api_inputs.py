@@ -624,3 +624,14 @@ def test_a_dataframe_as_source_says_how_to_ingest_it(tmp_path):
     with pytest.raises(UsageError, match=r"^ingest: source is a file, not a DataFrame: write it first, e\.g\. "
                                          r"df\.to_parquet"):
         er.ingest(df, er.load_config(None, {"data.prepared": str(tmp_path / "ds")}))
+
+
+def test_evaluate_on_a_missing_gpu_names_the_argument(trained_run):
+    """A review: er.open(run).evaluate(device='cuda') without a GPU said "config key 'train.device'", a key the
+    caller never set; it names the argument."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here")
+    with pytest.raises(UsageError, match=r"^evaluate\(device='cuda'\): cuda was asked for but .*use device='cpu'"):
+        trained_run.opened.evaluate(device="cuda")
