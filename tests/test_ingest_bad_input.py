@@ -891,3 +891,15 @@ def test_a_compressed_movies_file_is_held_to_the_decompression_limits(tmp_path):
     bomb.write_bytes(gzip.compress(b"movie_id,title\n" + bytes(200 << 20), compresslevel=9))
     r, out = ingest(tmp_path / "x", ratings, "--set", f"data.movies={bomb}")
     refused(r, out, f"{bomb}: it decompresses to more than")
+
+
+def test_a_movies_file_whose_id_column_has_another_name_says_how_to_read_it(tmp_path):
+    """A notebook review: an items table keyed 'sku' beside ratings keyed 'item' was told 'set data.columns.movie',
+    which then broke reading the ratings file: data.columns.movie names both, so the message says to rename it."""
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n" + ROWS)
+    m = tmp_path / "m.csv"
+    m.write_text("sku,title\n" + "".join(f"{k},Film {k}\n" for k in range(1, 10)))
+    r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.movies={m}")
+    refused(r, out, "missing column(s) movie_id (found: sku, title); its id column must have the name of the "
+                    "ratings' movie column (data.columns.movie names both): rename it in the movies file")

@@ -376,8 +376,11 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
             notes.append(said)
     missing = [c for c in (id_col, title_col) if c not in df.columns]
     if missing:
+        fix = "set data.columns.title" if id_col not in missing else (
+            "its id column must have the name of the ratings' movie column (data.columns.movie names both): rename "
+            "it in the movies file" + (", and set data.columns.title" if title_col in missing else ""))
         raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))}); "
-                        "set data.columns.movie / data.columns.title")
+                        f"{fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
     ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2)
     genres = ([_genre_list(g, genre_sep) for g in df[genres_col]]
               if genres_col and genres_col in df.columns else [[] for _ in range(len(df))])
