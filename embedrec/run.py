@@ -488,16 +488,18 @@ def load_run(run_dir: str | Path) -> Run:
         if busy is not None:  # a first train before it publishes: not "interrupted", not "train first"
             raise ArtifactError(f"{busy}: no model is published there yet; wait for it to finish, then run this "
                                 "command again")
-        cmd = command(f"embedrec train --resume --run {shlex.quote(str(run_dir))}")
-        hint = (f" (training was interrupted: «{cmd} with the -c/--set it was started with|"
-                "embedrec.api.train_run(cfg, resume=True)»)") if has_checkpoint(run_dir) else ""
-        others = "" if hint else _trained_beside(run_dir)
-        # a relative run.dir is read from the current folder: say which (a review: a config used from another
-        # folder said "no trained model in 'runs/x'" with the config's own folder in mind)
         where = "" if run_dir.is_absolute() or run_dir.exists() else f" (relative to the current folder {Path.cwd()})"
+        if has_checkpoint(run_dir):  # one way on, not two (a review: resume, or train afresh, both offered)
+            cmd = command(f"embedrec train --resume --run {shlex.quote(str(run_dir))}")
+            raise ArtifactError(f"no trained model in '{run_dir}'{where}: its training was interrupted; finish it "
+                                f"with «{cmd} and the -c/--set it was started with|embedrec.api.train_run(cfg, "
+                                "resume=True)»")
+        others = _trained_beside(run_dir)
+        # a relative run.dir is read from the current folder: said (a review: a config used from another
+        # folder said "no trained model in 'runs/x'" with the config's own folder in mind)
         train = command(f"embedrec train --run {shlex.quote(str(run_dir))}")  # (a review: the bare 'embedrec train'
         # it said trained the default run, not this one)
-        raise ArtifactError(f"no trained model in '{run_dir}'{where}{hint}; «run {train} first (with this "
+        raise ArtifactError(f"no trained model in '{run_dir}'{where}; «run {train} first (with this "
                             f"command's -c/--set options)|train and save a model there first: er.train(ds, "
                             f"cfg).save({str(run_dir)!r})», or point run.dir at the run train wrote{others}")
     got = open_current(run_dir)  # resolved once and held: pruning skips it while this Run lives

@@ -89,10 +89,9 @@ RECOMMEND = [
     ("empty run folder", ["--user", "1", "--run", "{tmp}/exists"], None,  # (its parent holds other tests' runs)
      "no trained model in '{tmp}/exists'; run 'embedrec train --run {tmp}/exists' first (with this command's "
      "-c/--set options), or point run.dir at the run train wrote", 1),
-    ("interrupted run", ["--user", "1", "--run", "{tmp}/stopped"], None,  # a review: the hint named no run
-     "no trained model in '{tmp}/stopped' (training was interrupted: 'embedrec train --resume --run {tmp}/stopped' "
-     "with the -c/--set it was started with); run 'embedrec train --run {tmp}/stopped' first (with this command's "
-     "-c/--set options), or point run.dir at the run train wrote", 1),
+    ("interrupted run", ["--user", "1", "--run", "{tmp}/stopped"], None,  # a review: the hint named no run; then
+     "no trained model in '{tmp}/stopped': its training was interrupted; finish it with "  # two ways on (one now)
+     "'embedrec train --resume --run {tmp}/stopped' and the -c/--set it was started with", 1),
     # options that do not apply to the mode (before: accepted and ignored, exit 0)
     ("--include-seen, --movie", ["--movie", "17", "--include-seen"], None,
      usage("recommend", "--include-seen does not apply to --movie; it is for --user, --users, --liked and --rated"),
