@@ -572,8 +572,8 @@ def test_filters_that_no_movie_passes_are_said_once(cli_run):
     logger.addHandler(handler)
     level, logger.level = logger.level, logging.INFO
     try:
-        _short_note(res, 10, False, False, True, none_pass=False)
-        _short_note(res, 10, False, False, True, none_pass=True)
+        _short_note(res, 10, False, False, True, none_pass=lambda: False)
+        _short_note(res, 10, False, False, True, none_pass=lambda: True)
     finally:
         logger.removeHandler(handler)
         logger.level = level

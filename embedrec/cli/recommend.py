@@ -138,9 +138,9 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     marked = user is not None and fallback == "popular"  # which rows are the most popular list, in every format
     write_rows(res.to_rows(fallback_column=marked), res.columns + (["fallback"] if marked else []), fmt,
                header=not no_header)
-    passing = model.engine.catalogue.allowed(genres, year_min, year_max, say=False)
-    _short_note(res, k, movie is not None, include_seen or user_features is not None, passing is not None,
-                passing is not None and passing.size == 0)
+    filtered = any(v is not None for v in (year_min, year_max)) or bool(genres)
+    _short_note(res, k, movie is not None, include_seen or user_features is not None, filtered,
+                lambda: model.engine.catalogue.allowed(genres, year_min, year_max, say=False).size == 0)
     if movie is None and not (user is not None and res.unknown):  # not for --fallback popular's list
         _explicit_note(model)
     if rated:
@@ -172,11 +172,12 @@ def _said_title(model, opt: str, token: str, movie) -> None:
              "" if m["year"] is None else f" ({m['year']})")
 
 
-def _short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none_pass: bool) -> None:
+def _short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none_pass) -> None:
     """A list shorter than -k, said on stderr: it holds every movie that could be in it. Not when no movie
-    passes the filters, which the library said (a first-hour review: said twice)."""
+    passes the filters (``none_pass()``, asked only of a short filtered list: the filter is not run again for
+    every answer), which the library said (a first-hour review: said twice)."""
     got = len(res.movie_ids[0]) if len(res) else k
-    if none_pass:
+    if got < k and filtered and none_pass():
         return
     if got < k and not res.fallback[0]:
         which = "every other movie" if similar else "every movie"
