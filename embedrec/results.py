@@ -113,14 +113,20 @@ class Recommendations:
                 yield r
 
     def to_frame(self):
-        """to_rows() as a pandas DataFrame, plus the column ``fallback``: True where the query was not in the
-        training data and got the most popular movies (missing='popular'; their score is the rating count)."""
-        import pandas as pd
+        """to_rows() as a pandas DataFrame, with the dtypes ``pd.read_parquet`` gives for an ``export --topk-all``
+        Parquet file (rank and year int32, a missing year null, score float32, genres lists), plus the column
+        ``fallback``: True where the query was not in the training data and got the most popular movies
+        (missing='popular'; their score is the rating count)."""
+        import pyarrow as pa
 
         rows = list(self.to_rows())
         flags = [f for f, n in zip(self.fallback, self.movie_ids) for _ in range(len(n))]
-        frame = pd.DataFrame(rows, columns=self.columns).assign(fallback=pd.Series(flags, dtype=bool))
-        return frame.astype({"rank": "int64", "score": "float64"}) if not rows else frame
+        user_ids = self._engine.catalogue.user_ids
+        types = {"rank": pa.int32(), "year": pa.int32(), "genres": pa.list_(pa.string()), "score": pa.float32(),
+                 "title": pa.string(), "user_id": _id_type(user_ids), "movie_id": _id_type(self._engine.movie_ids)}
+        types["movie_id_query"] = types["movie_id"]
+        frame = pa.table({c: _column([r[c] for r in rows], types[c]) for c in self.columns}).to_pandas()
+        return frame.assign(fallback=np.array(flags, dtype=bool))
 
 
 class Predictions:
@@ -157,6 +163,25 @@ class Predictions:
 
         frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
         return frame.astype({"fallback": "object", "score": "float64"}) if not len(self) else frame
+
+
+def _id_type(ids: np.ndarray):
+    import pyarrow as pa
+
+    return pa.int64() if np.asarray(ids).dtype.kind in "iu" else pa.string()
+
+
+def _column(values: list, type_):
+    """One column of to_frame's table, of ``type_``; ids of mixed kinds (an unknown user's text id beside integer
+    ids) as text; a new user's (no id) as None."""
+    import pyarrow as pa
+
+    if values and all(v is None for v in values):
+        return pa.nulls(len(values))
+    try:
+        return pa.array(values, type=type_)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([str(v) for v in values], type=pa.string())
 
 
 def _frame_html(head, cut: bool, total: str) -> str:

@@ -277,11 +277,31 @@ def test_notebook_results_index_iterate_pickle_and_show(trained_run, tmp_path, m
     mixed = m.recommend([1, "nobody"], k=3, missing="popular").to_frame()
     assert mixed["fallback"].tolist() == [False] * 3 + [True] * 3 and mixed["fallback"].dtype == bool
     empty = m.recommend(["nobody"], k=3, missing="skip").to_frame()
-    assert len(empty) == 0 and empty["rank"].dtype == "int64" and empty["score"].dtype == "float64"
+    assert len(empty) == 0 and empty["rank"].dtype == "int32" and empty["score"].dtype == "float32"
 
     pred = m.predict([(1, 1), (1, "nope")])
     assert list(pred) == [tuple(r.values()) for r in pred.to_rows()] and list(pred)[1][2] == "movie_unknown"
     assert m.predict([(1, "nope")], missing="skip").to_frame()["score"].dtype == "float64"
+
+
+def test_to_frame_has_the_dtypes_of_the_topk_all_file(trained_run, tmp_path):
+    """A notebook review: to_frame() gave rank, year and score as int64/int64/float64 where the --topk-all
+    Parquet file of the same lists reads as int32/int32/float32, so a frame and the file did not compare equal."""
+    m = er.open(trained_run.cfg.run.dir, trained_run.cfg)
+    out = tmp_path / "top.parquet"
+    m.topk_all(out, k=3)
+    file = pd.read_parquet(out)
+    users = file["user_id"].unique()[:4].tolist()
+    frame = m.recommend(users, k=3).to_frame()
+    assert frame.drop(columns="fallback").dtypes.equals(file.dtypes)
+    want = file[file["user_id"].isin(users)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(frame.drop(columns="fallback"), want)
+    for empty in (m.recommend(["nobody"], k=3, missing="skip").to_frame(),
+                  m.recommend([int(users[0])], k=3, year_min=9999).to_frame()):
+        assert empty.drop(columns="fallback").dtypes.equals(file.dtypes) and len(empty) == 0
+    assert m.recommend_new(liked=[int(m.movie_ids[0])], k=2).to_frame()["user_id"].tolist() == [None, None]
+    sim = m.similar(int(m.movie_ids[0]), k=2).to_frame()
+    assert sim["movie_id_query"].dtype == file["movie_id"].dtype and sim["rank"].dtype == "int32"
 
 
 def test_streams_refuse_text_and_label_similar_lists_as_movies(trained_run):
