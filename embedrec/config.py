@@ -57,9 +57,10 @@ class DataConfig:
     encoding: str = "utf-8"
     decimal: str = "."
     genre_separator: str = "|"
-    id_type: Literal["int", "str"] = "int"
+    id_type: Literal["int", "auto", "str"] = "int"
     rating_scale: Union[list[float], None] = None
     unknown_movies: Literal["keep", "drop"] = "keep"
+    missing: Literal["error", "drop"] = "error"
     keep_unrated_movies: bool = False
     min_rating: Union[float, None] = None
     min_user_ratings: int = _opt(0, min=0)

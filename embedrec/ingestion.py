@@ -296,8 +296,14 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     scale = _check_ratings(raw, cfg)  # first: a bad rating is the only line on stderr
     for note in raw.notes:  # how the files were read, once their rows passed the checks
         log.info(note)
+    if raw.missing_dropped:  # data.missing=drop
+        log.warning("%s: dropped %s row%s with a missing value (an empty user, movie, rating or timestamp: "
+                    "data.missing=drop)", raw.origin[0], f"{raw.missing_dropped:,}",
+                    "s" if raw.missing_dropped != 1 else "")
     log.info("read %s rows (%s layout) in %.1fs", f"{len(raw.ratings):,}", raw.layout, time.perf_counter() - t0)
-    report: dict = {"rows_read": len(raw.ratings)}
+    report: dict = {"rows_read": len(raw.ratings) + raw.missing_dropped}
+    if cfg.missing == "drop":  # counted, 0 too, where asked for
+        report["missing_values_dropped"] = raw.missing_dropped
     movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
     if movies is not None and len(movies) < len(raw.movies):  # a review: dropped without a word
         report["movies_file_repeated_ids_dropped"] = len(raw.movies) - len(movies)

@@ -108,7 +108,7 @@ def test_error_hints_name_the_real_fix(tmp_path):
     r = invoke("ingest", p, "-o", tmp_path / "a")
     assert r.exit_code == 1
     assert r.stderr == (f"error: {p}:2: column 'user_id' 'user-1' is not an integer; for text ids set "
-                        "data.id_type=str, or fix that line\n")
+                        "data.id_type=auto (or str), or fix that line\n")
     # no timestamp column, and none close to its name: read without times, as Surprise and LensKit read such files
     q = tmp_path / "nots.csv"
     for n, (head, sets) in enumerate((("uid,movie_id,rating", ["--set", "data.columns.user=uid"]),
@@ -567,7 +567,7 @@ def test_zero_padded_integer_ids_are_refused(tmp_path):
                            input=text)
     assert r.exit_code == 1
     assert r.stderr == ("error: <stdin>:2: column 'user_id' id '00196' has a leading zero, which integer ids would "
-                        "drop (merging it with another id); set data.id_type=str to keep ids as text\n")
+                        "drop (merging it with another id); set data.id_type=auto to keep such ids as written\n")
     r = CliRunner().invoke(main, ["ingest", "-", "-o", str(tmp_path / "a"), "--set", "data.columns.timestamp=null"],
                            input="user_id,movie_id,rating\n\n1,2,3\n\n007,3,4\n")  # blank lines count (a review)
     assert r.exit_code == 1 and r.stderr.startswith("error: <stdin>:5: column 'user_id' id '007' has a leading zero")

@@ -119,8 +119,11 @@ def test_recbole_benchmark_files_tokens_and_ids_written_otherwise(tmp_path, smal
     s, ds, _ = run_and_load(small_cfg.updated({"data.id_type": "str", "split.test": 0, "split.valid": 0,
                                                "data.prepared": str(tmp_path / "t1")}), t)
     assert sorted(ds.users["user_id"]) == ["007", "7", "A1X"]
+    s, ds, _ = run_and_load(small_cfg.updated({"split.test": 0, "split.valid": 0, "data.id_type": "auto",
+                                               "data.prepared": str(tmp_path / "t3")}), t)  # as written
+    assert sorted(ds.users["user_id"]) == ["007", "7", "A1X"]
     with pytest.raises(DataError, match=r"a.inter:3: id '007' in column 'user_id' is not written as a plain integer"):
-        run_and_load(small_cfg.updated({"data.prepared": str(tmp_path / "t2")}), t)
+        run_and_load(small_cfg.updated({"data.prepared": str(tmp_path / "t2"), "data.id_type": "int"}), t)
 
 
 def test_generic_csv_with_mapping_and_parquet(tmp_path, small_cfg):

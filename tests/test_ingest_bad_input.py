@@ -499,9 +499,9 @@ def test_integer_ids_written_otherwise_are_refused_as_zero_padded_ones_are(tmp_p
     """A red-team pass: '+7' and '7.0' were read as user 7 and merged with it, where '007' was refused for that."""
     p = tmp_path / "r.csv"
     p.write_text(HEAD + ROWS + f"{text},1,3,5\n")
-    r, out = ingest(tmp_path, p)
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=int")  # the default (auto keeps them as text)
     refused(r, out, f"r.csv:{len(ROWS.splitlines()) + 2}: column 'user_id' id '{text}' is not written as a plain "
-                    "integer, which integer ids would read as one (merging it with another id); set data.id_type=str")
+                    "integer, which integer ids would read as one (merging it with another id); set data.id_type=auto")
 
 
 def test_a_parquet_file_with_iso_dates_as_text_is_read_as_a_csv_would_be(tmp_path):
@@ -636,7 +636,7 @@ def test_a_movies_file_is_read_as_written(tmp_path):
     assert list(m.loc[1, "genres"]) == ["Action", "Comedy"] and m.loc[2, "title"] == "" and list(m.loc[3, "genres"]) == []
     (tmp_path / "m.csv").write_text("movie_id,title,genres\n1,A (1990),Action\n007,Bond (1962),Action\n")
     (tmp_path / "b").mkdir()
-    r, out = ingest(tmp_path / "b", p, "--set", f"data.movies={tmp_path / 'm.csv'}")
+    r, out = ingest(tmp_path / "b", p, "--set", f"data.movies={tmp_path / 'm.csv'}", "--set", "data.id_type=int")
     refused(r, out, "m.csv:3: id '007' in column 'movie_id' is not written as a plain integer")
 
 

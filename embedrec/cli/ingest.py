@@ -13,7 +13,8 @@ from embedrec.cli.options import PathParam, refuse_empty
 # how the source is read: what train never reads again (the dataset holds the result), so the "train on it with"
 # hint leaves them out (a first-hour review: it repeated --set data.cache_dir=...)
 READING_ONLY = ("data.source", "data.format", "data.movies", "data.columns.", "data.separator", "data.header",
-                "data.encoding", "data.decimal", "data.genre_separator", "data.cache_dir", "data.id_type")
+                "data.encoding", "data.decimal", "data.genre_separator", "data.cache_dir", "data.id_type",
+                "data.missing")
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config

@@ -110,6 +110,10 @@ class RawData:
     notes: list[str] = field(default_factory=list)
     # several files read as one table (RecBole's NAME.train/valid/test.inter): (label, its first row) of each
     parts: list[tuple[str, int]] = field(default_factory=list)
+    # data.missing=drop: how many rows of the table were dropped for a missing value, and the rows read that were
+    # kept (the row number each later row had in the file, for a message's line); None: none dropped
+    missing_dropped: int = 0
+    kept: np.ndarray | None = None
 
     def where(self, row: int, cheap: bool = False) -> str:
         """'file:line' of ratings row ``row`` (0-based), for a message (``cheap``: see :meth:`line`)."""
@@ -122,6 +126,8 @@ class RawData:
         """The 1-based line of ratings row ``row`` (0-based), for a message. ``cheap`` (a warning in a run that
         goes on): a file above LINE_SCAN_MAX is not read again, and the line is counted as if no blank line
         came before."""
+        if self.kept is not None:  # rows dropped before it (data.missing=drop): its row as read
+            row = int(self.kept[row])
         if self.line_of is None or cheap and _size(self.files[0] if self.files else None) > LINE_SCAN_MAX:
             return row + self.origin[1]
         return self.line_of(row)
@@ -142,12 +148,15 @@ def _size(path) -> int:
 
 def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numeric: dict[str, str],
                        header: bool, encoding: str, label: str | None = None,
-                       extra_dtype: dict | None = None, decimal: str = ".", checked: bool = False) -> pd.DataFrame:
+                       extra_dtype: dict | None = None, decimal: str = ".", checked: bool = False,
+                       missing: str = "error") -> pd.DataFrame:
     """Read a delimited table whose ``numeric`` columns (name -> dtype) must parse as numbers.
 
     Fast path: pandas' C engine with narrow dtypes. On failure the file is re-read as text to report the
     first offending line (file:line), so good files pay nothing for the diagnostics. A file's first MiB is
     checked for binary data first (:func:`textfiles.refuse_binary_file`) unless the caller ``checked`` it.
+    ``missing='drop'`` (data.missing): an empty field (or a row short of it) is left missing, integer columns as
+    pandas' nullable Int64, for the caller to drop the row; else it is refused naming its line.
     """
     label = label or _label(src)
     if not checked:  # a layout's file (u.data, ratings.dat, .inter: a review); the generic reader checked its own
@@ -157,6 +166,8 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
               engine="c", skip_blank_lines=True, decimal=decimal)
     if any(t is str for t in (extra_dtype or {}).values()):  # text ids: 'NA', 'None', 'null' are ids, not missing
         kw.update(keep_default_na=False, na_values=[""])      # values (a review); an empty field still is
+    if missing == "drop":  # an empty integer field: <NA>, not a parse error
+        numeric = {c: "Int64" if t == "int64" else t for c, t in numeric.items()}
     if isinstance(src, (bytes, bytearray)):
         def opener():
             return io.BytesIO(src)
@@ -193,20 +204,26 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     _refuse_booleans(df, opener, kw, numeric, label, header_lines)
     # a float or text column takes a row's missing field as NaN, silently (a text id would become 'nan')
     for col, dtype in {**numeric, **(extra_dtype or {})}.items():
+        if missing == "drop":
+            break
         if (dtype is str or dtype.startswith("float")) and col in df.columns and df[col].isna().any():
             row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
             short = _short_row(label, opener(), sep, encoding, row + header_lines)
             if short:
-                raise short
+                raise DataError(f"{short.raw}, or drop such rows with {DROP_MISSING}")
             line = _row_line(opener(), sep, encoding, row + header_lines, skip_blank=True)
             text = _field_text(opener, kw, col, row)
             if text:  # 'nan', 'NA', 'null': words pandas reads as missing (a first-hour review said 'empty')
                 raise DataError(f"{label}:{line}: column '{col}' holds '{shorten(text, 20)}', which reads as a "
                                 f"missing value, not {'a number' if dtype is not str else 'an id'}; give "
-                                f"{'a number' if dtype is not str else 'the id'} or remove that line")
+                                f"{'a number' if dtype is not str else 'the id'} or remove that line, or drop "
+                                f"such rows with {DROP_MISSING}")
             raise DataError(f"{label}:{line}: no value in column '{col}' (a field is missing or empty); fill it in "
-                            "or remove that line")
+                            f"or remove that line, or drop such rows with {DROP_MISSING}")
     return df
+
+
+DROP_MISSING = "«--set data.missing=drop»"  # the way on from a missing value, in each message about one
 
 
 def _field_text(opener, kw: dict, col: str, row: int) -> str:
@@ -225,7 +242,7 @@ def _refuse_booleans(df: pd.DataFrame, opener, kw: dict, numeric: dict[str, str]
     """pandas reads a column of nothing but true/false as booleans and casts them to 1 and 0, silently (a
     'liked: false' row would count as a rating). Such a column's first value is 0 or 1 and its first field a
     true/false word: only then is the first data row read again, as text."""
-    cols = [c for c in numeric if c in df.columns and df[c].iloc[0] in (0, 1)]
+    cols = [c for c in numeric if c in df.columns and not pd.isna(df[c].iloc[0]) and df[c].iloc[0] in (0, 1)]
     if not cols:
         return
     try:
@@ -270,11 +287,12 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
             line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
             if shown == "":
                 what = "is empty"
+                fix = f"fill it in or remove that line, or drop such rows with {DROP_MISSING}"
             elif dtype.startswith("int") and np.isfinite(parsed.iloc[row]) and parsed.iloc[row] % 1 == 0:
                 what = f"'{shown}' is an integer too large for 64 bits"
             else:
                 what = f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
-            fix = "fix or remove that line"
+            fix = "fix or remove that line" if shown != "" else fix
             if decimal == "." and re.fullmatch(r"[+-]?\d*,\d+", values.iloc[row].strip()) and \
                     not dtype.startswith("int") and kw["sep"] != ",":  # 3,5: a spreadsheet's decimal comma
                 fix = "if the file writes decimals with a comma (3,5), «--set data.decimal=,|set data.decimal=','»"
@@ -403,11 +421,76 @@ def _genre_list(g, sep: str) -> list[str]:
     return str(g).split(sep) if str(g) else []
 
 
+_PLAIN_INT = r"-?(?:0|[1-9][0-9]*)"  # an integer written as str(int) writes it: the only text read as one
+
+
+def auto_ids(values: pd.Series) -> pd.Series:
+    """data.id_type=auto: an id column as int64 where every id, spaces aside, is an integer written as
+    ``str(int(s)) == s`` writes it and fits 64 bits; else the ids as text, exactly as written ('0196', '007', '+5',
+    '1e3' and '7.0' stay themselves and never merge with 196, 7, 5, 1000). Integer columns pass unchanged."""
+    if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("int64")
+    if pd.api.types.is_float_dtype(values):  # a Parquet column of whole numbers (pandas writes int + NaN as float)
+        v = values.to_numpy()
+        if len(v) and np.isfinite(v).all() and (v % 1 == 0).all() and np.abs(v).max() < 2.0 ** 63:
+            return values.astype("int64")
+    text = values.astype(str).str.strip()
+    if len(text) and text.str.fullmatch(_PLAIN_INT).all():
+        try:
+            return text.astype("int64")
+        except (OverflowError, ValueError):  # beyond 64 bits: text
+            pass
+    return text
+
+
+def same_id_type(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Two id columns that must join (the ratings' movies and a movies file's ids) under data.id_type=auto: both
+    integers, or both text where either is (an integer column's text is then exactly as written: plain)."""
+    ints = [pd.api.types.is_integer_dtype(x) for x in (a, b)]
+    if ints[0] == ints[1]:
+        return a, b
+    return (a.astype(str) if ints[0] else a), (b.astype(str) if ints[1] else b)
+
+
+_SCAN_CHUNK = 16 << 20
+
+
+def ids_may_change(src, sep: str, encoding: str) -> bool:
+    """Whether a text table may hold an id that reading it as an integer would change: a field starting with a zero
+    then a digit ('0196'), or '+' or '-0' anywhere (a cheap byte scan, at least a few hundred MB/s, that never
+    says no where such a field is; a yes only costs the exact reading of the ids as text). '7.0', '1e3', words
+    and missing values are left to the integer reading itself, which does not read them as int64."""
+    import codecs
+
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return True
+    if len(sep) != 1 or "16" in name or "32" in name or not sep.isascii():  # not ASCII-compatible: no byte scan
+        return True
+    lead = [re.compile(b + rb"0[0-9]") for b in (rb"\n", re.escape(sep.encode()))]
+    rare = [(c, re.compile(re.escape(c) + rb"0[0-9]")) for c in (b"\r", b'"', b" ", b"'") if c != sep.encode()]
+    prev = b"\n"  # a file without a header: its first field starts the first line
+    with (contextlib.nullcontext(io.BytesIO(src)) if isinstance(src, (bytes, bytearray)) else open(src, "rb")) as fh:
+        while True:
+            chunk = fh.read(_SCAN_CHUNK)
+            if not chunk:
+                return False
+            chunk, prev = prev + chunk, chunk[-1:]
+            if b"+" in chunk or b"-" in chunk and b"-0" in chunk:
+                return True
+            if any(p.search(chunk) for p in lead) or any(c in chunk and p.search(chunk) for c, p in rare):
+                return True
+
+
 def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int) -> pd.Series:
     """An id column of a movies file or RecBole's atomic files: text without the spaces around it
-    (data.id_type=str), or integers written plainly ('007', '+7' or '7.0' refused: they would merge with 7)."""
+    (data.id_type=str), integers where every id is written as one and else text (auto: :func:`auto_ids`), or
+    integers written plainly ('007', '+7' or '7.0' refused: they would merge with 7)."""
     if id_type == "str":
         return values.astype(str).str.strip()
+    if id_type == "auto":
+        return auto_ids(values)
     parsed = pd.to_numeric(values, errors="coerce")
     text = values.astype(str).str.strip()  # '007' or '+7' would be 7, as the ratings reader refuses them
     with np.errstate(invalid="ignore"):
@@ -448,7 +531,7 @@ def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
 
 def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000,
                         names: list[str] | None = None,
-                        fix: str = "set data.id_type=str to keep ids as text") -> None:
+                        fix: str = "set data.id_type=auto to keep such ids as written") -> None:
     """Integer ids lose leading zeros ('00196' would become 196 and could merge with '196'), and '+7' or '7.0'
     would read as 7: refuse them, checking the first ``rows`` rows (how ids are written is a property of a whole
     file; reading every id as text would double the parse). ``names``: the columns of a file without a header;

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embedrec.data.parsing import RawData, _ids, movies_frame, read_numeric_table
+from embedrec.data.parsing import RawData, _ids, auto_ids, movies_frame, read_numeric_table, same_id_type
 from embedrec.data.textfiles import _decode_error, _parser_error
 from embedrec.errors import DataError
 
@@ -116,7 +116,7 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
                                   header=True, encoding=encoding, numeric=numeric, label=str(ipath),
                                   extra_dtype={"user_id": str, "item_id": str})
         for c in ("user_id", "item_id"):
-            part[c] = _ids(part[c].astype(str), id_type, str(ipath), c, 2)
+            part[c] = _ids(part[c].astype(str), "str" if id_type == "auto" else id_type, str(ipath), c, 2)
         parts.append(part)
     if len(inters) > 1:
         log.info("read %d .inter files of RecBole dataset '%s' together (%s); embedrec splits them by split.*",
@@ -124,6 +124,9 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
     ipath = inters[0]
     ratings = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     ratings = ratings.rename(columns={"item_id": "movie_id"})
+    if id_type == "auto":  # decided over every .inter file at once: one file's '007' makes the column text
+        for c in ("user_id", "movie_id"):
+            ratings[c] = auto_ids(ratings[c])
     if "rating" not in ratings:
         ratings["rating"] = np.float32(1.0)
     if "timestamp" in ratings:
@@ -142,6 +145,8 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
         genres = [g.split() for g in df[genre_col]] if genre_col else [[] for _ in ids]
         years = [int(y) if y.isdigit() else None for y in df[year_col]] if year_col else None
         movies = movies_frame(list(ids), titles, genres, years)
+        if id_type == "auto":  # '007' in either file: both text, so that they still join
+            ratings["movie_id"], movies["movie_id"] = same_id_type(ratings["movie_id"], movies["movie_id"])
         files.append(item)
     user = root / f"{stem}.user"
     if user.exists():
@@ -151,6 +156,8 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
         for src, dst in (("age", "age"), ("gender", "gender"), ("occupation", "occupation"), ("zip_code", "zip")):
             if src in df.columns:
                 users[dst] = pd.to_numeric(df[src], errors="coerce").round().astype("Int32") if dst == "age" else df[src]
+        if id_type == "auto":
+            ratings["user_id"], users["user_id"] = same_id_type(ratings["user_id"], users["user_id"])
         files.append(user)
     starts = np.concatenate([[0], np.cumsum([len(x) for x in parts])[:-1]]).tolist()
     return RawData(ratings, movies, users, "recbole", None, files, (str(ipath), 2),

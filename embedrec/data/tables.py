@@ -16,13 +16,17 @@ import numpy as np
 import pandas as pd
 
 from embedrec.data.parsing import (
+    DROP_MISSING,
     LINE_SCAN_MAX,
     RawData,
     _refuse_repeated_names,
     _refuse_zero_padded,
+    auto_ids,
+    ids_may_change,
     plain_name,
     read_movies_table,
     read_numeric_table,
+    same_id_type,
 )
 from embedrec.data.textfiles import (
     COMPRESSED,
@@ -70,8 +74,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         wanted[cols.rating] = "rating"
     if cols.timestamp:
         wanted[cols.timestamp] = "timestamp"
-    id_dtype = "int64" if cfg.id_type == "int" else "str"
     line_of = None
+    kept = None  # data.missing=drop: the rows read that were kept, where some were dropped
     notes: list[str] = []
     packed = source.lower().endswith((*COMPRESSED, *TARS))
     # stdin, and a path that is a pipe (<(cat r.csv), /dev/stdin, a FIFO), is read once, whole: every step below
@@ -100,6 +104,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         no_times = _optional_timestamp(df.columns, wanted, cfg)
         notes = _require_columns(df.columns, wanted, label, no_times, matched)
         df = df[list(wanted)].rename(columns=wanted)
+        if cfg.missing == "drop":
+            df, kept = _drop_missing(df, label)
         _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type)
         first = 1
     else:
@@ -122,44 +128,27 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             notes = _require_columns(header_names, wanted, label, no_times, matched)
         else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
             _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
-        numeric = {}
-        for c, v in wanted.items():
-            if v == "rating":
-                numeric[c] = "float32"
-            elif v == "timestamp":
-                numeric[c] = "int64"
-            elif id_dtype == "int64":
-                numeric[c] = "int64"
-        extra = {c: str for c, v in wanted.items() if v in ("user_id", "movie_id") and id_dtype == "str"}
+        ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
         dated = next((c for c, v in wanted.items() if v == "timestamp"
                       and _dated(src, sep, cfg.encoding, c, None if cfg.header else list(wanted))), None)
-        if dated is not None:  # ISO dates ('2020-01-31 12:00:00'): read as text, made Unix seconds below
-            numeric.pop(dated)
-            extra[dated] = str
-        if id_dtype == "int64":
-            _refuse_zero_padded(src, sep, cfg.encoding, [c for c, v in wanted.items() if v in ("user_id", "movie_id")],
-                                label, names=None if cfg.header else list(wanted))
-        try:
-            df = read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
-                                    usecols=None if cfg.header else list(wanted),
-                                    numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
-                                    extra_dtype=extra, decimal=cfg.decimal, checked=True)
-        except DataError as e:
-            ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
-            msg = str(e)
-            if id_dtype == "int64" and "is not an integer" in msg and any(f"column '{c}'" in msg for c in ids):
-                raise DataError(msg.replace("; fix or remove that line",
-                                            "; for text ids set data.id_type=str, or fix that line")) from None
-            times = [c for c, v in wanted.items() if v == "timestamp"]
-            if "is not an integer" in msg and any(f"column '{c}'" in msg for c in times):  # a notebook review:
-                raise DataError(msg.replace("; fix or remove that line", "; timestamps are Unix seconds or ISO 8601 "
-                                            "dates (2023-01-05 20:03:00): convert that column first (e.g. pandas' "
-                                            "to_datetime with its format, then .astype('int64') // 10**9), or "
-                                            "fix that line")) from None  # day-first dates were 'not an integer'
-            raise
+        names = None if cfg.header else list(wanted)
+        # data.id_type=auto: ids are read as integers (pandas infers them: '7.0', '1e3', words are then no int64
+        # column) unless a byte scan finds a field an integer would change ('0196', '+5'); then, or where the
+        # inferred column is no int64, as text, and each column is integers only where every id round-trips
+        text_ids = cfg.id_type == "str" or cfg.id_type == "auto" and ids_may_change(src, sep, cfg.encoding)
+        if cfg.id_type == "int":  # every row where the scan finds such a field, else the first 100,000
+            _refuse_zero_padded(src, sep, cfg.encoding, ids, label, names=names,
+                                rows=None if ids_may_change(src, sep, cfg.encoding) else 100_000)
+        df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids)
+        if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids):
+            df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, True)
+        df = df[list(wanted)]
+        if cfg.missing == "drop":
+            df, kept = _drop_missing(df, label)
         if dated is not None:
-            df[dated] = _seconds(df[dated], src, sep, cfg.encoding, dated, label, 1 if cfg.header else 0)
-        df = df[list(wanted)].rename(columns=wanted)
+            df[dated] = _seconds(df[dated], src, sep, cfg.encoding, dated, label, 1 if cfg.header else 0,
+                                 None if kept is None else kept[1])
+        df = df.rename(columns=wanted)
         first = 2 if cfg.header else 1
         # a file read again for a message's line; text held in memory (stdin, a compressed file) only where it is
         # small enough that keeping it for that costs little (else a line is counted from the rows)
@@ -172,7 +161,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         df["timestamp"] = df["timestamp"].astype("int64")
         _warn_milliseconds(df["timestamp"], label)
     for c in ("user_id", "movie_id"):  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
-        df[c] = df[c].astype(str).str.strip() if cfg.id_type == "str" else df[c].astype("int64")
+        df[c] = df[c].astype(str).str.strip() if cfg.id_type == "str" else auto_ids(df[c]) \
+            if cfg.id_type == "auto" else df[c].astype("int64")
     movies = None
     files = [] if source == "-" or stream or packed and is_stream(source) else [Path(source)]  # a pipe: no checksum
     if cfg.movies:
@@ -182,7 +172,66 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
                                    id_type=cfg.id_type, notes=notes)
         if not is_stream(cfg.movies):
             files.append(Path(cfg.movies))
-    return RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes)
+        if cfg.id_type == "auto":  # '007' in either file: both text, so that they still join
+            df["movie_id"], movies["movie_id"] = same_id_type(df["movie_id"], movies["movie_id"])
+    raw = RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes)
+    if kept is not None:
+        raw.kept, raw.missing_dropped = kept[1], kept[0]
+    return raw
+
+
+def _drop_missing(df: pd.DataFrame, label: str) -> tuple[pd.DataFrame, tuple[int, np.ndarray] | None]:
+    """data.missing=drop: the rows without an empty user, movie, rating or timestamp (or a row short of one),
+    integer columns read as nullable Int64 back to int64; and (how many were dropped, the rows kept), or None
+    where none was."""
+    na = df.isna().to_numpy().any(axis=1)
+    kept = None
+    if na.any():
+        if na.all():
+            raise DataError(f"{label}: every row has a missing value (an empty user, movie, rating or timestamp), so "
+                            "data.missing=drop leaves none; check data.columns and data.separator")
+        kept = (int(na.sum()), np.flatnonzero(~na))
+        df = df[~na].reset_index(drop=True)
+    for c in df.columns:
+        if str(df[c].dtype) == "Int64":
+            df[c] = df[c].astype("int64")
+        elif df[c].dtype.kind == "f" and c in ("timestamp",) and (df[c].to_numpy() % 1 == 0).all():
+            df[c] = df[c].astype("int64")  # a Parquet integer column with nulls, as pandas reads it
+    return df, kept
+
+
+def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str], dated: str | None,
+                     text_ids: bool) -> pd.DataFrame:
+    """The CSV/TSV rows: ratings as float32, timestamps as int64 (ISO dates as text), ids as int64
+    (data.id_type=int), as text (``text_ids``) or as pandas infers them (auto's integer reading)."""
+    numeric = {}
+    for c, v in wanted.items():
+        if v == "rating":
+            numeric[c] = "float32"
+        elif v == "timestamp" and c != dated:
+            numeric[c] = "int64"
+        elif c in ids and cfg.id_type == "int":
+            numeric[c] = "int64"
+    extra = {c: str for c in ids if text_ids}
+    if dated is not None:  # ISO dates ('2020-01-31 12:00:00'): read as text, made Unix seconds below
+        extra[dated] = str
+    try:
+        return read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
+                                  usecols=None if cfg.header else list(wanted),
+                                  numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
+                                  extra_dtype=extra, decimal=cfg.decimal, checked=True, missing=cfg.missing)
+    except DataError as e:
+        msg = str(e)
+        if cfg.id_type == "int" and "is not an integer" in msg and any(f"column '{c}'" in msg for c in ids):
+            raise DataError(msg.replace("; fix or remove that line",
+                                        "; for text ids set data.id_type=auto (or str), or fix that line")) from None
+        times = [c for c, v in wanted.items() if v == "timestamp"]
+        if "is not an integer" in msg and any(f"column '{c}'" in msg for c in times):  # a notebook review:
+            raise DataError(msg.replace("; fix or remove that line", "; timestamps are Unix seconds or ISO 8601 "
+                                        "dates (2023-01-05 20:03:00): convert that column first (e.g. pandas' "
+                                        "to_datetime with its format, then .astype('int64') // 10**9), or "
+                                        "fix that line")) from None  # day-first dates were 'not an integer'
+        raise
 
 
 def _from_bom(src, label: str, encoding: str):
@@ -338,8 +387,8 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
         if s.isna().any():
             row = int(np.flatnonzero(s.isna().to_numpy())[0])
             raise DataError(f"{label}: row {row + 1}: column '{source[col]}' is empty (a missing value); fill or "
-                            "drop that row")
-        if col in ("user_id", "movie_id") and id_type == "int":
+                            f"remove that row, or drop such rows with {DROP_MISSING}")
+        if col in ("user_id", "movie_id") and (id_type == "int" or id_type == "auto" and pt.is_float_dtype(s)):
             if pt.is_bool_dtype(s) or not (pt.is_integer_dtype(s) or pt.is_float_dtype(s)):
                 refuse(col, 0, f"not an integer id (the column is {s.dtype})",
                        "store integer ids, or set data.id_type=str for text ids")
@@ -389,13 +438,15 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> b
     return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
 
 
-def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str, header_lines: int) -> pd.Series:
+def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str, header_lines: int,
+             kept: np.ndarray | None = None) -> pd.Series:
     """ISO 8601 dates as Unix seconds (a date without a zone is taken as UTC); the first value that is not one is
     named by its file:line (a compressed file is read decompressed: textfiles.decompressed)."""
     t = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     bad = t.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
+        row = row if kept is None else int(kept[row])  # rows dropped before it (data.missing=drop)
         line = _row_line(src, sep, encoding, row + header_lines, skip_blank=True)
         where = f"{label}:{line}" if line else f"{label}: data row {row + 1}"
         raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[row]), 40)} is not a date like the "

@@ -1,0 +1,108 @@
+"""Ids refused on any row where a number would change them (data.id_type=int, the default) or kept as written
+(data.id_type=auto), and rows with a missing value dropped on request (data.missing)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from click.testing import CliRunner
+
+from embedrec.cli import main
+from embedrec.data.dataset import load_dataset
+
+AUTO = ("--set", "data.id_type=auto")
+
+
+def ingest(tmp_path, source, *args):
+    out = tmp_path / "ds"
+    r = CliRunner().invoke(main, ["ingest", str(source), "-o", str(out), "--set", "split.valid=0",
+                                  "--set", "split.test=0", *args])
+    return r, out
+
+
+def test_ids_a_number_would_change_keep_their_text_past_the_first_rows(tmp_path):
+    """'0196' was read as 196 (refused only within the first 100,000 rows, merged with 196 after them); '1e3',
+    '+5', '007' likewise. Now such a column is text as written, and the movies file's ids join it."""
+    rows = "".join(f"{u},{m},4\n" for u in range(1, 1001) for m in (242, 302)) * 60  # 120,000 rows
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating\n" + rows + "0196,242,3\n196,007,4\n+5,1e3,5\n")
+    movies = tmp_path / "m.csv"
+    movies.write_text("movie_id,title\n242,Kolya (1996)\n007,Bond (1962)\n1e3,Thousand (2000)\n302,LA (1997)\n")
+    r, out = ingest(tmp_path, p, "--set", f"data.movies={movies}", *AUTO)
+    assert r.exit_code == 0, r.stderr
+    ds = load_dataset(out)
+    users = list(ds.users["user_id"])
+    assert "0196" in users and "196" in users and "+5" in users and len(users) == 1002
+    m = ds.movies.set_index("movie_id")
+    assert m.loc["007", "title"] == "Bond" and m.loc["1e3", "title"] == "Thousand" and m.loc["242", "title"] == "Kolya"
+
+
+def test_plain_integer_ids_stay_integers_and_each_column_is_decided_alone(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating\n1,10,4\n2,10,3\n2,11,5\n")
+    r, out = ingest(tmp_path, p, *AUTO)
+    assert r.exit_code == 0, r.stderr
+    ds = load_dataset(out)
+    assert ds.users["user_id"].dtype == "int64" and ds.movies["movie_id"].dtype == "int64"
+    p.write_text("user_id,movie_id,rating\nu1,10,4\nu2,10,3\nu2,11,5\n")
+    r, out = ingest(tmp_path / "b", p, *AUTO)
+    ds = load_dataset(out)
+    assert list(ds.users["user_id"]) == ["u1", "u2"] and ds.movies["movie_id"].dtype == "int64"
+
+
+def test_a_parquet_text_id_column_is_integers_only_where_every_id_round_trips(tmp_path):
+    p = tmp_path / "r.parquet"
+    pd.DataFrame({"user_id": ["0196", "196", "7"], "movie_id": ["1", "2", "2"], "rating": [3.0, 4.0, 5.0]}) \
+        .to_parquet(p)
+    r, out = ingest(tmp_path, p, *AUTO)
+    assert r.exit_code == 0, r.stderr
+    ds = load_dataset(out)
+    assert sorted(ds.users["user_id"]) == ["0196", "196", "7"] and ds.movies["movie_id"].dtype == "int64"
+
+
+def test_data_id_type_int_refuses_a_leading_zero_past_the_first_rows(tmp_path):
+    rows = "".join(f"{u},{m},4\n" for u in range(1, 1001) for m in (242, 302)) * 60
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating\n" + rows + "0196,242,3\n")
+    r, out = ingest(tmp_path, p)  # the default, data.id_type=int
+    assert r.exit_code == 1 and not out.exists()
+    assert r.stderr.startswith("error: ") and "r.csv:120002: column 'user_id' id '0196' has a leading zero" in r.stderr
+
+
+def test_a_missing_value_is_refused_naming_the_option(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n1,10,4,100\n2,10,,200\n2,11,5,300\n")
+    r, out = ingest(tmp_path, p)
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "r.csv:3: no value in column 'rating'" in r.stderr and "--set data.missing=drop" in r.stderr
+    p.write_text("user_id,movie_id,rating,timestamp\n1,10,4,100\n2,10,3,\n2,11,5,300\n")
+    r, out = ingest(tmp_path, p)
+    assert r.exit_code == 1 and "r.csv:3: column 'timestamp' is empty" in r.stderr, r.stderr
+    assert "--set data.missing=drop" in r.stderr
+
+
+def test_data_missing_drop_drops_and_counts_the_rows(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n1,10,4,100\n2,10,,200\n,11,5,300\n2,,5,300\n3,11,4,\n"
+                 "2,11,5,400\n3,12\n3,10,9,500\n")
+    r, out = ingest(tmp_path, p, "--set", "data.missing=drop", "--format", "json", "--set", "data.rating_scale=[1,5]")
+    # the lines are those of the file, rows dropped before them counted: the 9 is on line 9
+    assert r.exit_code == 1 and "r.csv:9: rating 9 is outside the scale" in r.stderr, r.stderr
+    p.write_text(p.read_text().replace("3,10,9,500", "3,10,2,500"))
+    r, out = ingest(tmp_path, p, "--set", "data.missing=drop", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert f"{p}: dropped 5 rows with a missing value" in r.stderr
+    ds = load_dataset(out)
+    assert ds.manifest["cleaning"]["missing_values_dropped"] == 5 and ds.manifest["cleaning"]["rows_read"] == 8
+    train = ds.splits["train"]
+    assert len(train) == 3 and train.timestamp.dtype == "int64"
+
+
+def test_data_missing_drop_in_a_parquet_file(tmp_path):
+    p = tmp_path / "r.parquet"
+    pd.DataFrame({"user_id": [1, 2, None, 3], "movie_id": [10, 10, 11, 11], "rating": [4.0, None, 3.0, 5.0],
+                  "timestamp": pd.array([1, 2, 3, None], dtype="Int64")}).to_parquet(p)
+    r, out = ingest(tmp_path, p)
+    assert r.exit_code == 1 and "--set data.missing=drop" in r.stderr, r.stderr
+    r, out = ingest(tmp_path, p, "--set", "data.missing=drop")
+    assert r.exit_code == 0 and "dropped 3 rows with a missing value" in r.stderr, r.stderr
+    assert load_dataset(out).users["user_id"].tolist() == [1]
