@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from embedrec.cli import main
 from embedrec.data.dataset import load_dataset
+from embedrec.data.parsing import ids_may_change
 
 AUTO = ("--set", "data.id_type=auto")
 
@@ -106,3 +108,26 @@ def test_data_missing_drop_in_a_parquet_file(tmp_path):
     r, out = ingest(tmp_path, p, "--set", "data.missing=drop")
     assert r.exit_code == 0 and "dropped 3 rows with a missing value" in r.stderr, r.stderr
     assert load_dataset(out).users["user_id"].tolist() == [1]
+
+
+@pytest.mark.parametrize("text, sep, want", [
+    ("user_id,movie_id\n1,2\n 0196,3\n", ",", True), ("user_id\tmovie_id\n1\t+2\n", "\t", True),
+    ('user_id,movie_id\n1,"-05"\n', ",", True), ("0196,3\n", ",", True), ("1,2\n3,07", ",", True),
+    ("1|2\n3|+7\n", "|", True), ("1,\t07\n", ",", True), ("1,2\n3, +7", ",", True),
+    # inside a field (a date, a zone, a decimal) or a lone zero: not an id a number would change
+    ("user_id,movie_id,date\n1,5,2020-01-05 09:00:00+01:00\n", ",", False), ("1,2\n3,0\n", ",", False),
+    ("1,2\n3,0", ",", False), ("1,2.05\n", ",", False), ("1, 2\n", ",", False)])
+def test_the_byte_scan_finds_every_field_a_number_would_change(text, sep, want):
+    """A first version counted every '-0' and '+' in the file, so a table with ISO dates re-read every id as text."""
+    assert ids_may_change(text.encode(), sep, "utf-8") is want
+
+
+def test_the_byte_scan_finds_a_field_cut_by_its_chunk(tmp_path, monkeypatch):
+    import embedrec.data.parsing as parsing
+
+    monkeypatch.setattr(parsing, "_SCAN_CHUNK", 16)
+    p = tmp_path / "r.csv"
+    p.write_bytes(b"1,2,3\n" * 10 + b"1,2,30\n1,0196,3\n" + b"1,2,3\n" * 10)
+    assert parsing.ids_may_change(str(p), ",", "utf-8")
+    p.write_bytes(b"1,2,3\n" * 30)
+    assert not parsing.ids_may_change(str(p), ",", "utf-8")
