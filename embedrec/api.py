@@ -457,7 +457,8 @@ def tune_dims(cfg: Config | None = None, *, dims: Iterable[int] | None = None,
     the best. The trials run in worker processes into tune.dir (default run.dir/tune), where finished ones are kept
     and reused by the next call unless ``fresh=True``; tune.json and tune.png record them there.
 
-    Returns {'trials': [...], 'chosen': {the chosen trial}, 'metric', 'fourth_root', 'results', 'plot'}.
+    Returns {'trials': [...], 'chosen': {the chosen trial}, 'metric', 'fourth_root', 'current' (the config's
+    model.dim, always a trial), 'results', 'plot'}.
     ``write``: also write a copy of the config with the choice to that file (checked before the sweep; an
     existing file is replaced only when tune-dims wrote it, or with ``overwrite=True``); ``config_file``: the
     file ``cfg`` was read from, never written over and named in the new file's header. Ctrl-C (or SIGTERM where

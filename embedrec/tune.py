@@ -268,7 +268,9 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
                     "the choice, over «--dims|dims» or tune.dims); leave it out")
     ds = load_dataset(cfg.data.prepared, ("train",), split_method=cfg.split.method)
     fourth = fourth_root(ds.n_movies)
-    dims = sorted(set(dims or cfg.tune.dims) | {fourth})
+    # the fourth-root reference and the config's own model.dim are always trials: a choice never advises a
+    # dimension worse than the one the config trains at without saying so (a first-hour review)
+    dims = sorted(set(dims or cfg.tune.dims) | {fourth, cfg.model.dim})
     wds = [None] if not wds else list(wds)
     metric = resolve_metric(cfg.model, cfg.train)
     out = Path(cfg.tune.dir or Path(cfg.run.dir) / TUNE_DIR)
@@ -406,9 +408,10 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     trials = [t for t in finished.values() if t["dim"] in dims and t["weight_decay"] in wds]
     for t in trials:
         t["fourth_root"] = t["dim"] == fourth
+        t["current"] = t["dim"] == cfg.model.dim
     chosen = choose(trials, metric, tol)
     plot(trials, metric, fourth, chosen, out / PLOT, tol)
-    return {"metric": metric, "fourth_root": fourth, "tolerance": tol, "trials":
+    return {"metric": metric, "fourth_root": fourth, "current": cfg.model.dim, "tolerance": tol, "trials":
             sorted(trials, key=lambda t: (t["dim"], t["weight_decay"] or 0)),
             "best_per_dim": best_per_dim(trials, metric), "chosen": chosen,
             "results": str(state_path), "plot": str(out / PLOT)}

@@ -90,7 +90,8 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         click.echo(json.dumps(res, indent=2, default=float))
     else:
         m = res["metric"]
-        rows = [{**t, "note": ", ".join(x for x, on in (("fourth-root", t["fourth_root"]), ("chosen", t is chosen)) if on)}
+        rows = [{**t, "note": ", ".join(x for x, on in (("fourth-root", t["fourth_root"]), ("current", t.get("current")),
+                                                 ("chosen", t is chosen)) if on)}
                 for t in res["trials"]]
         chose = ["als_reg", "als_recency", "als_unobserved"] if any("als_reg" in t for t in rows) else []  # als:
         # what train's selection chose in the trial
@@ -101,8 +102,9 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         if fmt in ("table",):  # stdout carries the table only
             log.info("metric: %s (train_metric: the same on training data; test_metric: reported, not used)", m)
         write_rows(rows, cols, fmt)
-    log.info("chosen: dim %d (validation %s %.4f); the fourth-root rule gives %d. Use: %s", chosen["dim"],
-             res["metric"], chosen["valid_metric"], res["fourth_root"], " ".join(choice_sets(chosen)))
+    log.info("chosen: dim %d (validation %s %.4f); the fourth-root rule gives %d, the config trains at %d. Use: %s",
+             chosen["dim"], res["metric"], chosen["valid_metric"], res["fourth_root"], res["current"],
+             " ".join(choice_sets(chosen)))
     log.info("results: %s; plot: %s", res["results"], res["plot"])
     if write_path:
         log.info("wrote %s", Path(write_path))
