@@ -70,7 +70,10 @@ class TermsFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if "«" in str(record.msg):
-            record.msg, record.args = self.render(record.getMessage()), None
+            if getattr(record, "marks_only", False):  # the marks are the format's own: its arguments (a title, a
+                record.msg = self.render(str(record.msg))  # file name) are shown as they are, never read as marks
+            else:
+                record.msg, record.args = self.render(record.getMessage()), None
         return True
 
 

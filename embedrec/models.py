@@ -180,7 +180,8 @@ def one_process(what: str) -> None:
 
 
 class Model:
-    """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate; and what
+    """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate (``answer``:
+    ``embedrec recommend``'s question, routed to one of them); and what
     ``embedrec export`` writes of it: export, topk_all, plot_map.
 
     Built over a ``recommend.Recommender`` (row numbers, the search); ``er.open`` gives one over a run's files,
@@ -299,6 +300,18 @@ class Model:
             fallback.append(r < 0)
         unknown_summary(said, True)
         return Recommendations(e, out_q, out_rows, out_scores, fallback, unknown)
+
+    def answer(self, request):
+        """``embedrec recommend``'s question (an :class:`embedrec.answers.Request`: a user, many users, a movie's
+        similar movies, a new user) answered by the method for its mode: an :class:`embedrec.answers.Answer`, whose
+        ``result`` (or ``stream``) holds the rows and whose ``log_notes()`` says, once they are written, what the
+        command says after them (a list shorter than k, an explicit model's lists, rated values an implicit model
+        ignores)."""
+        from embedrec.answers import Request, answer
+
+        if not isinstance(request, Request):
+            raise UsageError(f"answer: give an embedrec.answers.Request, not {shorten(repr(request), 40)}")
+        return answer(self, request)
 
     def recommend_stream(self, lines: Iterable[str], k: int | None = None, *, missing: str = "skip",
                          exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,

@@ -562,7 +562,7 @@ def test_filters_that_no_movie_passes_are_said_once(cli_run):
     # a review: filters that some movies pass, none of them left for this user, still get the short-list note
     import logging
 
-    from embedrec.cli.recommend import _short_note
+    from embedrec.answers import short_note as _short_note
 
     res = type("R", (), {"movie_ids": [[]], "fallback": [False], "query_ids": [1], "__len__": lambda self: 1})()
     seen: list = []

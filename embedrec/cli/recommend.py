@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, common, log, main
+from embedrec.cli.app import CONTEXT, common, main
 from embedrec.cli.options import (
     FMT,
     NO_HEADER,
@@ -72,6 +72,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     the default model takes every movie rated as liked; the last needs user features: docs/commands.md, "Side
     features")
     """
+    from embedrec.answers import Request
     from embedrec.api import open as open_model
     from embedrec.errors import UsageError
     from embedrec.output import resolve_format, write_rows
@@ -96,138 +97,20 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
         usage_error("--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                     "it; give one of them")
     check_no_header(no_header, fmt)
-    k = k or cfg.recommend.k
-    fallback = fallback or cfg.recommend.fallback
     model = open_model(run_dir or cfg.run.dir, cfg)
     fmt = resolve_format(fmt)
-    filters = {"genres": genres, "year_min": year_min, "year_max": year_max}
-    if users_file is not None:  # streamed in batches: rows as they come, through the fast writers
-        missing = "error" if strict else "popular" if fallback == "popular" else "skip"
-        triples = model.recommend_stream(users_file, k, missing=missing, exclude_seen=not include_seen,
-                                         batch_size=cfg.recommend.batch_size, on_batch=sys.stdout.flush,
-                                         name=getattr(users_file, "name", "<input>"), **filters)
-        answered = [0]
-
-        def counted(items):
-            for item in items:
-                answered[0] += 1
-                yield item
-
-        model.write_stream(counted(triples), sys.stdout, fmt, header=not no_header,
-                           fallback_column=fallback == "popular")
-        if not answered[0]:  # a header alone on stdout said nothing of why (a first-hour review: < /dev/null)
-            log.warning("%s: no user answered (the input held no user id%s)", getattr(users_file, "name", "<input>"),
-                        "" if fallback == "popular" else " this model knows")
-        _explicit_note(model)
-        return
-    if user is not None:  # an unknown user: the library's error, or its warning with the most popular movies
-        res = model.recommend([user], k, missing="popular" if fallback == "popular" else "error",
-                              exclude_seen=not include_seen, **filters)
-    elif movie is not None:
-        res = model.similar(_found(model, movie), k, **filters)
-    elif user_features:
-        res = model.recommend_features(dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")), k,
-                                       **filters)
-    else:
-        liked_ids = _resolved(model, parse_liked(liked), "--liked") if liked else []
-        given = parse_rated(rated) if rated else {}
-        pairs = list(zip(_resolved(model, list(given), "--rated"), given.values()))
-        # as pairs: two spellings of one movie (a title and its id) are the library's refusal, not a rating replaced
-        res = model.recommend_new(liked_ids, pairs, k, ordered=ordered, exclude_seen=not include_seen, **filters)
-        ratings = dict(pairs)
-    marked = user is not None and fallback == "popular"  # which rows are the most popular list, in every format
-    write_rows(res.to_rows(fallback_column=marked), res.columns + (["fallback"] if marked else []), fmt,
-               header=not no_header)
-    filtered = any(v is not None for v in (year_min, year_max)) or bool(genres)
-    _short_note(res, k, movie is not None, include_seen or user_features is not None, filtered,
-                lambda: model.engine.catalogue.allowed(genres, year_min, year_max, say=False).size == 0)
-    if movie is None and not (user is not None and res.unknown):  # not for --fallback popular's list
-        _explicit_note(model)
-    if rated:
-        _rated_note(model, liked_ids, ratings, res.left_out, ordered)
-    if ordered and not model.uses_order:
-        _unordered_note(model)
-
-
-def _resolved(model, tokens: list[str], opt: str) -> list:
-    """The movie ids of --liked/--rated/--movie tokens (ids, or title words: Model.resolve_movies), each one found by
-    its title said on stderr with that title: 'batman' is one of four."""
-    ids, by_title = model.resolve_movies(tokens)
-    for token, movie in by_title.items():
-        _said_title(model, opt, token, movie)
-    return ids
-
-
-def _found(model, token: str):
-    """The movie --movie names: an id, or title words (find_movie, where a number may be a title's words too)."""
-    movie = model.find_movie(token)
-    if str(movie) != token.strip():
-        _said_title(model, "--movie", token, movie)
-    return movie
-
-
-def _said_title(model, opt: str, token: str, movie) -> None:
-    m = model.movie(movie)
-    log.info("%s '%s': movie %s, %s%s", opt, token.strip(), movie, m["title"],
-             "" if m["year"] is None else f" ({m['year']})")
-
-
-def _short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none_pass) -> None:
-    """A list shorter than -k, said on stderr: it holds every movie that could be in it. Not when no movie
-    passes the filters (``none_pass()``, asked only of a short filtered list: the filter is not run again for
-    every answer), which the library said (a first-hour review: said twice)."""
-    got = len(res.movie_ids[0]) if len(res) else k
-    if got < k and filtered and none_pass():
-        return
-    if got < k and not res.fallback[0]:
-        which = "every other movie" if similar else "every movie"
-        if not (similar or seen_kept):
-            which += " the user has not rated" if res.query_ids[0] is not None else " not among the given ones"
-        which += " that matches the filters" if filtered else ""
-        log.info("note: %s movie%s, fewer than the %s asked for: that is %s (movies without training ratings are "
-                 "never recommended)", f"{got:,}", "" if got == 1 else "s", f"{k:,}", which)
-
-
-def _explicit_note(model) -> None:
-    """After a user's list from an explicit run (not before: an error stays the only line)."""
-    if model.engine.explicit:
-        log.info("note: this run predicts ratings (model.objective: explicit), so its lists rank by predicted "
-                 "rating, which favours movies few users rated; for top-K lists train a ranking model "
-                 "(model.objective: implicit, the default)")
-
-
-def _unordered_note(model) -> None:
-    """After a new user's list with --ordered from a model that takes the movies as a set: why."""
-    e = model.engine
-    loss = e.loss
-    if loss == "als" and e.training_ratings.get("solve"):
-        why = "recommend.foldin_recency is 0"
-    elif loss == "als":
-        why = "this als run was saved before embedrec recorded its users' solve; train it again to use the order"
-    else:
-        why = f"this model ({loss or 'its loss unknown'}) takes a new user's movies as a set; only als models " \
-              "(model.loss: als, the default) weigh the latest most"
-    log.info("note: --ordered changed nothing: %s", why)
-
-
-def _rated_note(model, liked: list, rated: dict, left_out: dict, ordered: bool = False) -> None:
-    """After a new user's list from an implicit run, where the --rated values changed nothing: training took each
-    rating the dataset kept as a positive interaction, weighted by its value only with train.als_rating_weight >
-    0, and fold-in takes them the same way. What the fold-in left out (below data.min_rating) the library said
-    (``left_out``)."""
-    from embedrec.errors import shorten
-
-    e = model.engine
-    if e.explicit or e.training_ratings["rating_weight"] > 0:
-        return
-    if left_out:
-        log.info("note: this model (model.objective: implicit) takes every rating it kept as a positive interaction, "
-                 "so the other --rated values make no difference")
-        return
-    # no movie left out: the same movies liked give the same vector and the same exclusions
-    low = e.training_ratings["min_rating"]
-    same = ",".join(str(m) for m in [*liked, *rated])
-    log.info("note: this model (model.objective: implicit) was trained on %s, so the --rated values make no "
-             "difference: --liked %s%s gives the same list", "every rating as a positive interaction" if low is None
-             else f"the ratings from {low:g} up (data.min_rating) as positive interactions", shorten(same),
-             " --ordered" if ordered else "")
+    answer = model.answer(Request(
+        user=user, users=users_file, movie=movie, liked=parse_liked(liked) if liked else None,
+        rated=parse_rated(rated) if rated else None, k=k or cfg.recommend.k,
+        user_features=dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")) if user_features else None,
+        fallback=fallback or cfg.recommend.fallback, strict=strict, include_seen=include_seen, ordered=ordered,
+        genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
+        on_batch=sys.stdout.flush, name=getattr(users_file, "name", "<input>")))
+    if answer.stream is not None:  # streamed in batches: rows as they come, through the fast writers
+        model.write_stream(answer.stream, sys.stdout, fmt, header=not no_header,
+                           fallback_column=answer.fallback_column)
+    else:  # the fallback column: which rows are the most popular list, in every format
+        res = answer.result
+        write_rows(res.to_rows(fallback_column=answer.fallback_column),
+                   res.columns + (["fallback"] if answer.fallback_column else []), fmt, header=not no_header)
+    answer.log_notes()

@@ -1,0 +1,247 @@
+"""``embedrec recommend``'s question asked of a ``Model``: a ``Request`` names one mode (a user, many users as a
+stream, a movie's similar movies, a new user from liked/rated movies or from demographics) and its options;
+``answer`` (``Model.answer``) chooses the method that answers it and returns an ``Answer``: the rows (a
+``Recommendations``, or the stream's answers as they come) and, once they are written, the notes said on the log
+(a list shorter than k, an explicit model's lists, --rated values an implicit model ignores, --ordered on a model
+that takes a set). The CLI parses options into a Request, writes the rows and calls ``Answer.log_notes``; a
+notebook gets the same answer and the same notes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from embedrec.errors import UsageError, shorten
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.models import Model
+    from embedrec.results import Recommendations
+
+log = logging.getLogger("embedrec")
+
+_MODES = ("user", "users", "movie", "liked", "rated", "user_features")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One ``recommend`` question. Give exactly one of ``user`` (a user id), ``users`` (user ids one per line: a
+    file, stdin, a list; answered as a stream in batches), ``movie`` (an id or title words: similar movies),
+    ``liked`` and/or ``rated`` (a new user: movie ids or titles, and {movie id or title: rating}), or
+    ``user_features`` ({column: value}: a new user from demographics).
+
+    ``k`` (default recommend.k), ``fallback`` ('none' or 'popular' for an unknown user; default
+    recommend.fallback), ``strict`` (``users``: an unknown id is an error), ``include_seen``, ``ordered``
+    (``liked``/``rated`` oldest first), the filters ``genres``, ``year_min``, ``year_max``; for ``users``:
+    ``batch_size`` (default recommend.batch_size), ``on_batch`` (called after each batch) and ``name`` (the
+    input's name in messages)."""
+
+    user: Any = None
+    users: Iterable | None = None
+    movie: Any = None
+    liked: list | None = None
+    rated: dict | None = None
+    user_features: dict | None = None
+    k: int | None = None
+    fallback: str | None = None
+    strict: bool = False
+    include_seen: bool = False
+    ordered: bool = False
+    genres: tuple = ()
+    year_min: int | None = None
+    year_max: int | None = None
+    batch_size: int | None = None
+    on_batch: Callable[[], Any] | None = None
+    name: str = "<input>"
+
+    def mode(self) -> str:
+        """The mode asked ('liked' for a new user, with or without ``rated``); UsageError unless exactly one."""
+        given = [m for m in _MODES if getattr(self, m) is not None]
+        if len(given) != 1 and given != ["liked", "rated"]:
+            raise UsageError("give exactly one of «--user|user», «--users|users», «--movie|movie», "
+                             "«--liked/--rated|liked/rated», or «--user-features|user_features»")
+        if self.ordered and given == ["liked", "rated"]:
+            raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked|liked» or "
+                             "«--rated|rated», not both")
+        return given[0]
+
+
+class Answer:
+    """What ``Model.answer`` gives: ``result`` (a Recommendations) or ``stream`` (``users``: the answers as they
+    come, a :class:`~embedrec.results.StreamAnswer` each, for ``Model.write_stream``); ``fallback_column``: whether
+    the rows carry the ``fallback`` column (an unknown user answered with the most popular movies). Call
+    :meth:`log_notes` once the rows are written."""
+
+    def __init__(self, model: Model, request: Request, result: Recommendations | None = None,
+                 stream: Iterator | None = None, notes: Callable[[], None] | None = None):
+        self.model, self.request, self.result = model, request, result
+        self.answered = 0
+        self.stream = None if stream is None else self._counted(stream)
+        self.fallback_column = (request.fallback == "popular" and (stream is not None or request.user is not None))
+        self._notes = notes
+
+    def _counted(self, items: Iterator) -> Iterator:
+        for item in items:
+            self.answered += 1
+            yield item
+
+    def log_notes(self) -> None:
+        """The notes said after the rows (not before: an error stays the only line)."""
+        if self._notes is not None:
+            self._notes()
+
+
+def answer(model: Model, request: Request) -> Answer:
+    """``Model.answer``: the method of ``model`` that answers ``request``'s mode, its options filled from the
+    model's recommend config."""
+    mode = request.mode()
+    e = model.engine
+    k = request.k if request.k is not None else e.cfg.k
+    fallback = request.fallback or e.cfg.fallback
+    request = _replace(request, k=k, fallback=fallback)
+    filters = {"genres": request.genres, "year_min": request.year_min, "year_max": request.year_max}
+    if mode == "users":  # streamed in batches: rows as they come
+        missing = "error" if request.strict else "popular" if fallback == "popular" else "skip"
+        batch = request.batch_size if request.batch_size is not None else e.cfg.batch_size
+        triples = model.recommend_stream(request.users, k, missing=missing, exclude_seen=not request.include_seen,
+                                         batch_size=batch, on_batch=request.on_batch, name=request.name, **filters)
+        out = Answer(model, request, stream=triples)
+        out._notes = lambda: _stream_notes(out)
+        return out
+    if mode == "user":  # an unknown user: the library's error, or its warning with the most popular movies
+        res = model.recommend([request.user], k, missing="popular" if fallback == "popular" else "error",
+                              exclude_seen=not request.include_seen, **filters)
+    elif mode == "movie":
+        res = model.similar(_found(model, request.movie), k, **filters)
+    elif mode == "user_features":
+        res = model.recommend_features(request.user_features, k, **filters)
+    else:
+        liked_ids = _resolved(model, list(request.liked), "--liked") if request.liked else []
+        given = dict(request.rated or {})
+        pairs = list(zip(_resolved(model, list(given), "--rated"), given.values()))
+        # as pairs: two spellings of one movie (a title and its id) are the library's refusal, not a rating replaced
+        res = model.recommend_new(liked_ids, pairs, k, ordered=request.ordered,
+                                  exclude_seen=not request.include_seen, **filters)
+        request = _replace(request, liked=liked_ids, rated=None if request.rated is None else dict(pairs))
+    out = Answer(model, request, result=res)
+    out._notes = lambda: _list_notes(out)
+    return out
+
+
+def _replace(request: Request, **changes) -> Request:
+    import dataclasses
+
+    return dataclasses.replace(request, **changes)
+
+
+# ----------------------------------------------------------------------------------------- the notes
+def _stream_notes(out: Answer) -> None:
+    r = out.request
+    if not out.answered:  # a header alone said nothing of why (a first-hour review: < /dev/null)
+        log.warning("%s: no user answered (the input held no user id%s)", r.name,
+                    "" if r.fallback == "popular" else " this model knows")
+    explicit_note(out.model)
+
+
+def _list_notes(out: Answer) -> None:
+    r, res, model = out.request, out.result, out.model
+    filtered = any(v is not None for v in (r.year_min, r.year_max)) or bool(r.genres)
+    short_note(res, r.k, r.movie is not None, r.include_seen or r.user_features is not None, filtered,
+               lambda: model.engine.catalogue.allowed(r.genres, r.year_min, r.year_max, say=False).size == 0)
+    if r.movie is None and not (r.user is not None and res.unknown):  # not for --fallback popular's list
+        explicit_note(model)
+    if r.rated is not None:
+        rated_note(model, r.liked or [], r.rated, res.left_out, r.ordered)
+    if r.ordered and not model.uses_order:
+        unordered_note(model)
+
+
+def _resolved(model: Model, tokens: list, opt: str) -> list:
+    """The movie ids of liked/rated tokens (ids, or title words: Model.resolve_movies), each one found by its title
+    said with that title: 'batman' is one of four."""
+    ids, by_title = model.resolve_movies(tokens)
+    for token, movie in by_title.items():
+        _said_title(model, opt, token, movie)
+    return ids
+
+
+def _found(model: Model, token):
+    """The movie a ``movie`` request names: an id, or title words (find_movie, where a number may be a title's words
+    too)."""
+    movie = model.find_movie(token)
+    if str(movie) != str(token).strip():
+        _said_title(model, "--movie", str(token), movie)
+    return movie
+
+
+def _said_title(model: Model, opt: str, token: str, movie) -> None:
+    m = model.movie(movie)
+    _marked(f"«{opt}» '%s': movie %s, %s%s", token.strip(), movie, m["title"],
+            "" if m["year"] is None else f" ({m['year']})")
+
+
+def short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none_pass) -> None:
+    """A list shorter than k, said on the log: it holds every movie that could be in it. Not when no movie
+    passes the filters (``none_pass()``, asked only of a short filtered list: the filter is not run again for
+    every answer), which the library said (a first-hour review: said twice)."""
+    got = len(res.movie_ids[0]) if len(res) else k
+    if got < k and filtered and none_pass():
+        return
+    if got < k and not res.fallback[0]:
+        which = "every other movie" if similar else "every movie"
+        if not (similar or seen_kept):
+            which += " the user has not rated" if res.query_ids[0] is not None else " not among the given ones"
+        which += " that matches the filters" if filtered else ""
+        log.info("note: %s movie%s, fewer than the %s asked for: that is %s (movies without training ratings are "
+                 "never recommended)", f"{got:,}", "" if got == 1 else "s", f"{k:,}", which)
+
+
+def explicit_note(model: Model) -> None:
+    """After a user's list from an explicit run (not before: an error stays the only line)."""
+    if model.engine.explicit:
+        log.info("note: this run predicts ratings (model.objective: explicit), so its lists rank by predicted "
+                 "rating, which favours movies few users rated; for top-K lists train a ranking model "
+                 "(model.objective: implicit, the default)")
+
+
+def unordered_note(model: Model) -> None:
+    """After a new user's list with ``ordered`` from a model that takes the movies as a set: why."""
+    e = model.engine
+    loss = e.loss
+    if loss == "als" and e.training_ratings.get("solve"):
+        why = "recommend.foldin_recency is 0"
+    elif loss == "als":
+        why = "this als run was saved before embedrec recorded its users' solve; train it again to use the order"
+    else:
+        why = f"this model ({loss or 'its loss unknown'}) takes a new user's movies as a set; only als models " \
+              "(model.loss: als, the default) weigh the latest most"
+    _marked("note: «--ordered|ordered=True» changed nothing: %s", why)
+
+
+def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: bool = False) -> None:
+    """After a new user's list from an implicit run, where the rated values changed nothing: training took each
+    rating the dataset kept as a positive interaction, weighted by its value only with train.als_rating_weight >
+    0, and fold-in takes them the same way. What the fold-in left out (below data.min_rating) the library said
+    (``left_out``)."""
+    e = model.engine
+    if e.explicit or e.training_ratings["rating_weight"] > 0:
+        return
+    if left_out:
+        _marked("note: this model (model.objective: implicit) takes every rating it kept as a positive interaction, "
+                "so the other «--rated|rated» values make no difference")
+        return
+    # no movie left out: the same movies liked give the same vector and the same exclusions
+    low = e.training_ratings["min_rating"]
+    same = ",".join(str(m) for m in [*liked, *rated])
+    _marked("note: this model (model.objective: implicit) was trained on %s, so the «--rated|rated» values make no "
+            "difference: «--liked|liked» %s" + (" «--ordered|ordered=True»" if ordered else "") + " gives the same list",
+            "every rating as a positive interaction" if low is None
+            else f"the ratings from {low:g} up (data.min_rating) as positive interactions", shorten(same))
+
+
+def _marked(msg: str, *args) -> None:
+    """An info line whose «CLI|library» marks are the format's own: its arguments (titles, ids) are shown as they
+    are, never read as marks (errors.TermsFilter)."""
+    log.info(msg, *args, extra={"marks_only": True})
