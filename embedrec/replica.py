@@ -105,42 +105,41 @@ def make_runner(g: Group, model, loss: str, train_cfg, data: Data, train, rows, 
 
 # ------------------------------------------------------------------------------------------------ the fit
 def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
-    """The one-process model under torch.manual_seed(seed): the same shapes, global mean and features."""
-    from embedrec.training.fit import build_model
+    """The one-process model (training.fit.seeded_model): the same shapes, global mean, features and draws."""
+    from embedrec.training.fit import seeded_model
 
     shard = data.shard
-    torch.manual_seed(train_cfg.seed)  # before the features, as training.fit seeds
-    fs = None
-    if features_cfg is not None and features_cfg.active:
-        from embedrec.fsutil.files import read_parquet_table
-        from embedrec.model.features import build
-
-        fs = build(features_cfg, read_parquet_table(data.path / "movies.parquet").to_pandas(),
-                   read_parquet_table(data.path / "users.parquet").to_pandas())
     rated = None
     if model_cfg.implicit_terms:  # SVD++'s rated lists are part of the model: every rank holds them
         rated = tuple(g.allgather(torch.from_numpy(a.astype(np.int64)).to(g.device)).cpu().numpy()
                       for a in (train.user, train.movie))
     mean = g.total(float(train.rating.astype(np.float64).sum())) / max(g.total(len(train)), 1)
-    return build_model(shard.n_users, shard.n_movies, model_cfg, train_cfg, mean, fs, rated=rated)
+    return seeded_model(shard.n_users, shard.n_movies, model_cfg, train_cfg, features_cfg,
+                        lambda: _tables(data.path), mean, rated)
+
+
+def _tables(path: Path):
+    from embedrec.fsutil.files import read_parquet_table
+
+    return (read_parquet_table(path / "movies.parquet").to_pandas(),
+            read_parquet_table(path / "users.parquet").to_pandas())
 
 
 def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, folder, *, resume: bool = False,
                 progress: bool = False, label: str = "train", features_cfg=None):
     """training.fit on ranks: the same loop, callbacks and checkpoint, the runner on this rank's ratings."""
-    from embedrec.metrics import higher_is_better, parse_metric
+    from embedrec.metrics import parse_metric
     from embedrec.shard_als import start_fit
     from embedrec.training import loop
-    from embedrec.training.checkpoints import (
-        CHECKPOINT,
-        LOG,
-        TENSORBOARD,
-        fingerprint,
-        fp_config,
-        resumable,
-        resume_checkpoint,
+    from embedrec.training.checkpoints import CHECKPOINT, fingerprint, fp_config, resumable, resume_checkpoint
+    from embedrec.training.fit import (
+        factors,
+        fit_callbacks,
+        fit_result,
+        resolve_loss,
+        resolve_patience,
+        validation_ks,
     )
-    from embedrec.training.fit import FitResult, factors, resolve_loss, resolve_patience
 
     t0 = time.perf_counter()
     _, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, data.shard.n_movies)
@@ -151,17 +150,18 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     unrated = unrated if unrated.any() else None
     runner = make_runner(g, model, loss, train_cfg, data, train, rows, counts, threads)
     state = loop.LoopState(model, runner, train_cfg.epochs, t0)
-    callbacks = []
+    score = None
     has_valid = valid is not None and g.total(len(valid)) > 0
     if has_valid:
         from embedrec.evaluate import score_device
 
-        explicit, k = model_cfg.objective == "explicit", parse_metric(metric)[1]
-        ks = sorted(set(train_cfg.eval_k) | ({k} if k else set()))
-        ev = Evaluator(g, data.shard, [train], valid, ks, train_cfg.eval_users, explicit, not explicit or k is not None,
-                       score_device(g.device))
-        callbacks.append(loop.Validation(lambda: ev.metrics(factors(model, unrated)), metric))
-    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience(loss, train_cfg), has_valid))
+        explicit = model_cfg.objective == "explicit"
+        ev = Evaluator(g, data.shard, [train], valid, validation_ks(train_cfg, metric), train_cfg.eval_users, explicit,
+                       not explicit or parse_metric(metric)[1] is not None, score_device(g.device))
+
+        def score():
+            return ev.metrics(factors(model, unrated))
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fp_cfg = fp_config(model_cfg, train_cfg, features_cfg)
@@ -170,17 +170,14 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
         resume_checkpoint(state, folder / CHECKPOINT,
                           lambda got: resumable(got, SimpleNamespace(manifest=data.shard.manifest), model_cfg,
                                                 train_cfg, features_cfg), fp_cfg, metric)
-    if g.leader:
-        callbacks += [loop.JsonlLog(folder / LOG, resume), loop.TensorBoardLog(folder / TENSORBOARD),
-                      loop.Checkpoint(folder / CHECKPOINT, fp, fp_cfg)]
-    callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader,
-                                   may_stop=has_valid and resolve_patience(loss, train_cfg) > 0, lines=g.leader))
+    callbacks = fit_callbacks(score, metric, resolve_patience(loss, train_cfg), has_valid, None,
+                              logs=folder if g.leader else None, resume=resume,
+                              checkpoint=loop.Checkpoint(folder / CHECKPOINT, fp, fp_cfg) if g.leader else None,
+                              label=label, progress=progress and g.leader, lines=g.leader)
     loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
     g.barrier()  # rank 0's last checkpoint is written before any rank moves on
     model.cpu()
-    best = state.best if state.best is not None else float("nan")
-    return FitResult(model, loss, metric, state.best_epoch + 1, float(best), state.history, len(state.history),
-                     time.perf_counter() - t0, unrated)
+    return fit_result(state, loss, metric, unrated, t0)  # (seconds from this start, a resumed fit's before not added)
 
 
 # ------------------------------------------------------------------------------------------------ the command

@@ -56,11 +56,9 @@ def start_fit(g: Group, n_train: int, model_cfg, train_cfg, n_movies: int) -> tu
     every rank, then the dimension, this rank's threads (set for torch) and the validation metric."""
     import torch
 
-    from embedrec.errors import TrainingError
-    from embedrec.training.fit import resolve_dim, resolve_metric
+    from embedrec.training.fit import refuse_empty_train, resolve_dim, resolve_metric
 
-    if g.total(n_train) == 0:
-        raise TrainingError("the training split is empty; check the split settings and rerun ingest")
+    refuse_empty_train(g.total(n_train))
     dim = resolve_dim(model_cfg, n_movies)
     threads = _threads(n_train, dim, train_cfg.threads)
     torch.set_num_threads(threads)
@@ -77,10 +75,15 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     from types import SimpleNamespace
 
     from embedrec.errors import ArtifactError
-    from embedrec.metrics import higher_is_better
     from embedrec.training import loop
-    from embedrec.training.checkpoints import CHECKPOINT, LOG, TENSORBOARD, fingerprint, fp_config, resumable
-    from embedrec.training.fit import FitResult, resolve_patience
+    from embedrec.training.checkpoints import CHECKPOINT, fingerprint, fp_config, resumable
+    from embedrec.training.fit import (
+        fit_callbacks,
+        fit_result,
+        refit_users_at_end,
+        resolve_patience,
+        validation_ks,
+    )
 
     t0 = time.perf_counter()
     dim, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, shard.n_movies)
@@ -91,21 +94,17 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     runner = ShardALS(g, tables, shard, train, train_cfg, threads)
     unrated = gathered_unrated(g, runner)
     state = loop.LoopState(tables, runner, train_cfg.epochs, t0)
-    callbacks = []
+    score = None
     has_valid = valid is not None and g.total(len(valid)) > 0
     if has_valid:
         from embedrec.evaluate import score_device
-        from embedrec.metrics import parse_metric
 
-        k = parse_metric(metric)[1]
-        ks = sorted(set(train_cfg.eval_k) | ({k} if k else set()))
-        ev = ShardRanking(g, shard, [train], valid, ks, train_cfg.eval_users, score_device(g.device))
+        ev = ShardRanking(g, shard, [train], valid, validation_ks(train_cfg, metric), train_cfg.eval_users,
+                          score_device(g.device))
+
         def score():  # a collective: every rank scores its users
             return ev.metrics(tables.user.weight.detach().cpu().numpy(), *full_movies(g, tables, unrated))
 
-        callbacks.append(loop.Validation(score, metric))
-    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), resolve_patience("als", train_cfg), has_valid,
-                                   floor))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # the one-process fingerprint (features included), so either kind of checkpoint resumes the other
@@ -124,20 +123,13 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
                 "resuming after epoch %d on %d rank(s)", ck["epoch"] + 1, g.world)
     elif g.leader:
         (folder / CHECKPOINT).unlink(missing_ok=True)  # a stale one-process checkpoint must not win a resume
-    if g.leader:
-        callbacks += [loop.JsonlLog(folder / LOG, resume), loop.TensorBoardLog(folder / TENSORBOARD)]
-    callbacks.append(checkpoints.ShardCheckpoint(g, folder, shard, fp, fp_cfg))
-    callbacks.append(loop.Progress(label, metric if has_valid else None, progress and g.leader,
-                                   may_stop=has_valid and (resolve_patience("als", train_cfg) > 0 or floor is not None),
-                                   lines=g.leader))
+    callbacks = fit_callbacks(score, metric, resolve_patience("als", train_cfg), has_valid, floor,
+                              logs=folder if g.leader else None, resume=resume,
+                              checkpoint=checkpoints.ShardCheckpoint(g, folder, shard, fp, fp_cfg), label=label,
+                              progress=progress and g.leader, lines=g.leader)
     loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
-    if train_cfg.als_user_unobserved not in ("auto", 1.0):  # as training.fit ends
-        runner.refit_users(float(train_cfg.als_user_unobserved))
-        if has_valid and state.best is not None:  # the kept model's valid score, not the epoch's before it (as
-            state.best = float(score().get(metric, float("nan")))  # training.fit ends: a review)
-    best = state.best if state.best is not None else float("nan")
-    return FitResult(tables, "als", metric, state.best_epoch + 1, float(best), state.history, len(state.history),
-                     time.perf_counter() - state.t0, unrated)
+    refit_users_at_end(state, "als", train_cfg, has_valid, score, metric)  # as training.fit ends
+    return fit_result(state, "als", metric, unrated)
 
 
 def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False,

@@ -177,6 +177,74 @@ def resolve_dim(model_cfg, n_movies: int) -> int:
     return auto_dim(n_movies) if model_cfg.dim == "auto" else int(model_cfg.dim)
 
 
+def refuse_empty_train(n_train: int) -> None:
+    """A fit refuses an empty training split (on ranks: ``n_train`` summed over them, so every rank refuses)."""
+    if n_train == 0:
+        raise TrainingError("the training split is empty; check the split settings and rerun ingest")
+
+
+def validation_ks(train_cfg, metric: str) -> list[int]:
+    """The cut-offs a fit's per-epoch validation scores: train.eval_k and the metric's own k."""
+    from embedrec.metrics import parse_metric
+
+    k = parse_metric(metric)[1]
+    return sorted(set(train_cfg.eval_k) | ({k} if k else set()))
+
+
+def fit_callbacks(score, metric: str, patience: int, has_valid: bool, floor: float | None, *, logs: Path | None,
+                  resume: bool, checkpoint, label: str, progress: bool, lines: bool = True) -> list:
+    """A fit's callbacks in the loop's order, one process and the torchrun trainers alike: the validation
+    (``score()``: the valid metrics; None without a valid split), the best epoch and early stopping (``floor``: see
+    loop.KeepBest), the epoch log and TensorBoard in the folder ``logs`` (None: not written; on ranks, rank 0's),
+    the ``checkpoint`` callback (or None) and the progress bar (``lines``: its INFO lines without a bar)."""
+    callbacks: list = [] if score is None else [loop.Validation(score, metric)]
+    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), patience, has_valid, floor))
+    if logs is not None:
+        callbacks += [loop.JsonlLog(logs / LOG, resume), loop.TensorBoardLog(logs / TENSORBOARD)]
+    if checkpoint is not None:
+        callbacks.append(checkpoint)
+    callbacks.append(loop.Progress(label, metric if has_valid else None, progress,
+                                   may_stop=has_valid and (patience > 0 or floor is not None), lines=lines))
+    return callbacks
+
+
+def refit_users_at_end(state: loop.LoopState, loss: str, train_cfg, has_valid: bool, score, metric: str) -> None:
+    """How an als fit ends (one process and ranks): with a number for train.als_user_unobserved other than 1 (the
+    chosen or the given one), its users re-solved with that weight after the best epoch (``state.runner``'s
+    ``refit_users``), and the kept model's valid score (``score()``) taken again, not the epoch's before it."""
+    scale = train_cfg.als_user_unobserved if loss == "als" else 1.0
+    if scale not in ("auto", 1.0):
+        state.runner.refit_users(float(scale))
+        if has_valid and state.best is not None:
+            state.best = float(score().get(metric, float("nan")))
+
+
+def fit_result(state: loop.LoopState, loss: str, metric: str, unrated: np.ndarray | None,
+               t0: float | None = None) -> FitResult:
+    """The FitResult of a finished loop (one process and ranks): its model, best epoch and value (NaN where none
+    was scored), history and seconds since ``t0`` (default the loop's start, resumed fits' earlier seconds
+    included)."""
+    best = state.best if state.best is not None else float("nan")
+    return FitResult(state.model, loss, metric, state.best_epoch + 1, float(best), state.history, len(state.history),
+                     time.perf_counter() - (state.t0 if t0 is None else t0), unrated)
+
+
+def seeded_model(n_users: int, n_movies: int, model_cfg, train_cfg, features_cfg, tables, mean: float,
+                 rated) -> MatrixFactorization:
+    """The torch model of a fit (one process and replica's ranks alike): under ``torch.manual_seed(train.seed)``,
+    the features (from ``tables()``: the movies and users DataFrames, asked only when features are on) built
+    first, then :func:`build_model` with the training ratings' ``mean`` and ``rated`` (users, movies)."""
+    import torch
+
+    torch.manual_seed(train_cfg.seed)  # before the features, which draw too
+    fs = None
+    if features_cfg is not None and features_cfg.active:
+        from embedrec.model.features import build
+
+        fs = build(features_cfg, *tables())
+    return build_model(n_users, n_movies, model_cfg, train_cfg, mean, fs, rated=rated)
+
+
 def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: float,
                 fs=None, rated=None) -> MatrixFactorization:
     """The plain model, or FeatureMF when a FeatureSet with columns or crosses is given. ``rated``: the training
@@ -375,8 +443,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     if resume and run_dir is None:
         raise ArtifactError("nothing to resume: resuming needs the run directory that holds the checkpoint")
     tr = ds.splits["train"]
-    if len(tr) == 0:
-        raise TrainingError("the training split is empty; check the split settings and rerun ingest")
+    refuse_empty_train(len(tr))
     check_ratings(ds.manifest, ds.path, model_cfg, lambda: (float(tr.rating.min()), float(tr.rating.max())))
     # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box)
     dim = resolve_dim(model_cfg, ds.n_movies)
@@ -407,13 +474,16 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     unrated = unrated if unrated.any() else None
     state = loop.LoopState(model, make_runner(model, loss_name, train_cfg, ds, threads, reuse),
                            train_cfg.epochs, t0)
-    callbacks = []
+    on_valid = None
     if has_valid:
         reuse = {} if reuse is None else reuse
         on_valid = _valid_evaluator(ds, model_cfg, train_cfg, metric, threads, reuse)
-        callbacks.append(loop.Validation(lambda: on_valid(factors(model, unrated)), metric))
+
+    def score():
+        return on_valid(factors(model, unrated))
+
     patience = resolve_patience(loss_name, train_cfg)
-    callbacks.append(loop.KeepBest(metric, higher_is_better(metric), patience, has_valid, floor))
+    checkpoint = None
     if run_dir is not None:
         run_dir = Path(run_dir)
         fp, fp_cfg = fingerprint(ds, model_cfg, train_cfg, features_cfg), fp_config(model_cfg, train_cfg, features_cfg)
@@ -421,24 +491,18 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
             resume_checkpoint(state, run_dir / CHECKPOINT, lambda got: resumable(got, ds, model_cfg, train_cfg,
                                                                                  features_cfg), fp_cfg, metric, ds.path)
         run_dir.mkdir(parents=True, exist_ok=True)  # after a resume's checks: a refused one creates nothing
-        callbacks += [loop.JsonlLog(run_dir / LOG, resume), loop.TensorBoardLog(run_dir / TENSORBOARD),
-                      loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg, dataset_folder(ds.path))]
-    callbacks.append(loop.Progress("refit" if ds.manifest.get("refit") else "train", metric if has_valid else None,
-                                   progress, may_stop=has_valid and (patience > 0 or floor is not None)))
+        checkpoint = loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg, dataset_folder(ds.path))
+    callbacks = fit_callbacks(score if has_valid else None, metric, patience, has_valid, floor, logs=run_dir,
+                              resume=resume, checkpoint=checkpoint,
+                              label="refit" if ds.manifest.get("refit") else "train", progress=progress)
     if on_epoch is not None:
         callbacks.append(loop.EachEpoch(on_epoch))
     with blas_threads(threads):
         loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
-        scale = train_cfg.als_user_unobserved if loss_name == "als" else 1.0
-        if scale not in ("auto", 1.0):  # the chosen (or given) users' unobserved weight: after the best epoch
-            state.runner.refit_users(float(scale))
-            if has_valid and state.best is not None:  # the kept model's valid score, not the epoch's before it
-                state.best = float(on_valid(factors(model, unrated)).get(metric, float("nan")))
+        refit_users_at_end(state, loss_name, train_cfg, has_valid, score, metric)
     if hasattr(model, "cpu"):
         model.cpu()  # trained on train.device; what follows (factors, state_dict, publish) is plain CPU data
-    best = state.best if state.best is not None else float("nan")
-    return FitResult(model, loss_name, metric, state.best_epoch + 1, float(best), state.history, len(state.history),
-                     time.perf_counter() - state.t0, unrated)
+    return fit_result(state, loss_name, metric, unrated)
 
 
 def _valid_evaluator(ds, model_cfg, train_cfg, metric: str, threads: int, reuse: dict):
@@ -467,12 +531,6 @@ def _torch_model(ds, model_cfg, train_cfg, features_cfg, threads: int):
     import torch
 
     torch.set_num_threads(threads)
-    torch.manual_seed(train_cfg.seed)
     tr = ds.splits["train"]
-    fs = None
-    if features_cfg is not None and features_cfg.active:
-        from embedrec.model.features import build
-
-        fs = build(features_cfg, ds.movies, ds.users)
-    return build_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, float(tr.rating.mean()), fs,
-                       rated=(tr.user, tr.movie))
+    return seeded_model(ds.n_users, ds.n_movies, model_cfg, train_cfg, features_cfg, lambda: (ds.movies, ds.users),
+                        float(tr.rating.mean()), (tr.user, tr.movie))
