@@ -847,3 +847,24 @@ def test_train_after_ingesting_ones_own_file_names_the_dataset_that_exists(tmp_p
     for cmd in ("train", "tune-dims"):
         r = invoke(cmd, "-q", "--set", "data.prepared=data/prepared/gone", "--set", "split.method=user_time")
         assert r.exit_code == 1 and r.stderr.strip().endswith("or point data.prepared at the ingest output"), r.stderr
+
+
+def test_a_movies_file_names_its_id_column_as_the_ratings_do(tmp_path):
+    """A first-hour review: ratings headed user,movie,rating were read ('movie' as the movie id), but a movies file
+    headed movie,title,genres was refused with 'rename it in the movies file'."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    (tmp_path / "r.csv").write_text("user,movie,rating\nu1,m1,5\nu2,m1,4\nu2,m2,3\n")
+    (tmp_path / "m.csv").write_text('movie,title,genres\nm1,"A (1999)",Comedy\nm2,B (2000),Drama\n')
+    (tmp_path / "m2.csv").write_text('id,title,genres\nm1,"A (1999)",Comedy\n')
+    args = ["ingest", str(tmp_path / "r.csv"), "--set", "data.id_type=str", "--set", "split.test=0",
+            "--set", "split.valid=0"]
+    r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "a"), "--set", f"data.movies={tmp_path / 'm.csv'}"])
+    assert r.exit_code == 0 and "m.csv: reading column 'movie' as 'movie_id'" in r.stderr, r.stderr
+    from embedrec.data.dataset import load_dataset
+
+    assert sorted(load_dataset(tmp_path / "a").movies["title"]) == ["A", "B"]
+    r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "b"), "--set", f"data.movies={tmp_path / 'm2.csv'}"])
+    assert r.exit_code == 1 and "its id column must have the name of the ratings' movie column ('movie')" in r.stderr

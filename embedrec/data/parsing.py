@@ -328,16 +328,19 @@ MOVIE_ID_ALIASES = ({"itemid", "iid"},)  # a movies file's id column under the f
 # in a movies file that may be the title)
 
 
-def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None) -> dict[str, str]:
+def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None,
+                   ratings_movie: str | None = None) -> dict[str, str]:
     """{file column: configured name} for each configured movies-file column the file lacks where exactly one
     column differs from it only in case or punctuation ('movieId', 'Title'), or for the default id name
-    'movie_id', is named as the field also names it ('itemId', 'iid'), or for 'genres' is 'Genre'."""
+    'movie_id', is named as the field also names it ('itemId', 'iid') or as the ratings file names its movie
+    column (``ratings_movie``: 'movie' there, 'movie' here), or for 'genres' is 'Genre'."""
     names = [str(c) for c in found]
     out: dict[str, str] = {}
     for col in (id_col, title_col, genres_col):
         if not col or col in names:
             continue
         tries = [{plain_name(col)}, *(MOVIE_ID_ALIASES if col == "movie_id" else ()),
+                 *([{plain_name(ratings_movie)}] if col == id_col and ratings_movie else []),
                  *([{"genre"}] if col == "genres" else [])]
         for spellings in tries:
             hits = [c for c in names if plain_name(c) in spellings and c not in out and
@@ -349,7 +352,8 @@ def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None) -
 
 
 def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col: str | None, genre_sep: str,
-                      encoding: str, id_type: str, notes: list | None = None) -> pd.DataFrame:
+                      encoding: str, id_type: str, notes: list | None = None,
+                      ratings_movie: str | None = None) -> pd.DataFrame:
     label = str(path)
     parquet = str(path).endswith(".parquet")
     if is_stream(path):  # a pipe (<(cat movies.csv)): read once, as the ratings are (is_stream)
@@ -383,7 +387,7 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     short = None if parquet else _short_row(label, path, sep, encoding)
     if short:  # pandas reads the missing fields as empty: a movie without its genres (or title), silently
         raise short
-    renamed = _movie_columns(df.columns, id_col, title_col, genres_col)
+    renamed = _movie_columns(df.columns, id_col, title_col, genres_col, ratings_movie)
     if renamed:  # 'itemId' for movie_id, 'Title' for title: as the ratings file's columns are matched
         df = df.rename(columns=renamed)
         said = f"{label}: reading column{'s' if len(renamed) > 1 else ''} " + \
@@ -395,8 +399,9 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     missing = [c for c in (id_col, title_col) if c not in df.columns]
     if missing:
         fix = "set data.columns.title" if id_col not in missing else (
-            "its id column must have the name of the ratings' movie column (data.columns.movie names both): rename "
-            "it in the movies file" + (", and set data.columns.title" if title_col in missing else ""))
+            "its id column must have the name of the ratings' movie column"
+            + (f" ('{ratings_movie}')" if ratings_movie and ratings_movie != id_col else "")
+            + " (data.columns.movie names both): rename it in the movies file" + (", and set data.columns.title" if title_col in missing else ""))
         raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))}); "
                         f"{fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
     ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2)

@@ -169,7 +169,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         msep = "\t" if cfg.movies.lower().endswith((".tsv", ".tab")) else (cfg.separator or ",")
         movies = read_movies_table(cfg.movies, sep=msep, id_col=cols.movie, title_col=cols.title,
                                    genres_col=cols.genres, genre_sep=cfg.genre_separator, encoding=cfg.encoding,
-                                   id_type=cfg.id_type, notes=notes)
+                                   id_type=cfg.id_type, notes=notes,
+                                   ratings_movie=next((c for c, v in wanted.items() if v == "movie_id"), None))
         if not is_stream(cfg.movies):
             files.append(Path(cfg.movies))
         if cfg.id_type == "auto":  # '007' in either file: both text, so that they still join
