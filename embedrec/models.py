@@ -225,6 +225,19 @@ class Model:
     def factors(self) -> Factors:
         return self.engine.factors
 
+    def _trained_on(self) -> str:
+        """'the run was trained on DATASET; ' for an unknown id's message (a first-hour review: after ingesting
+        their own file, a user's id was refused by the ML-100K run a plain `train` had made, which nothing said)."""
+        run = self.engine.run
+        path = ((run.manifest.get("dataset") or {}).get("path") if run is not None else None)
+        if not path:
+            return ""
+        try:
+            path = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+        except ValueError:  # another drive
+            pass
+        return f"the run was trained on '{path}'; "
+
     @property
     def user_ids(self) -> np.ndarray:
         return self.engine.user_ids
@@ -274,6 +287,7 @@ class Model:
         exclude_seen = _flag(exclude_seen, "exclude_seen")
         allowed = e.allowed(_genres(genres), year_min, year_max)
         query, rows, unknown = e.users.resolve(_as_list(users), missing,
+                                               self._trained_on() +
                                                "«use --fallback popular, or --liked/--rated to recommend for a new "
                                                "user|pass missing='skip' or missing='popular', or use "
                                                "recommend_new(liked=...) for a new user»")

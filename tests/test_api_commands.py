@@ -198,7 +198,7 @@ def test_rebuild_index_as_the_cli(trained_run, tmp_path, capsys):
 def test_tune_dims_as_the_cli(trained_run, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tune = tmp_path / "tune"
-    cfg = trained_run.cfg.updated({"tune.dir": str(tune)})
+    cfg = trained_run.cfg.updated({"tune.dir": str(tune), "model.dim": 4})  # the fourth root: one trial
     mine = tmp_path / "mine.yaml"
     mine.write_text("model:\n  dim: 4\n")
     with pytest.raises(er.OutputExists, match="tune-dims did not write it"):  # before any trial
@@ -211,7 +211,8 @@ def test_tune_dims_as_the_cli(trained_run, tmp_path, capsys, monkeypatch):
     res = er.tune_dims(cfg, dims=[4], write=tmp_path / "lib.yaml")
     assert [t["dim"] for t in res["trials"]] == [4] and res["chosen"]["dim"] == 4  # 200 movies: the fourth root
     assert Path(res["results"]).is_file() and capsys.readouterr().out == ""
-    r = invoke("tune-dims", *trained_run.sets, "--set", f"tune.dir={tune}", "--dims", "4", "--format", "json",
+    r = invoke("tune-dims", *trained_run.sets, "--set", f"tune.dir={tune}", "--set", "model.dim=4", "--dims", "4",
+               "--format", "json",
                "--write", tmp_path / "cli.yaml")  # the finished trial kept: nothing trains again
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["chosen"] == json.loads(json.dumps(res["chosen"], default=float))

@@ -578,8 +578,10 @@ def test_an_unknown_user_answered_with_the_popular_list_is_said_once_in_one_word
         m.recommend(list(range(1000, 1007)), k=3, missing="popular")
     assert len(caplog.records) == 6 and caplog.records[-1].getMessage() == (
         "7 unknown users answered with the most popular movies in all (the first 5 are named above)")
-    with pytest.raises(NotFoundError, match=re.escape("user '999999' is not in the training data (300 users); pass "
-                                                      "missing='skip' or missing='popular', or use recommend_new")):
+    trained_on = Path(trained_run.cfg.data.prepared).resolve()  # a first-hour review: which data the run knows
+    with pytest.raises(NotFoundError, match=re.escape(f"user '999999' is not in the training data (300 users); the "
+                                                      f"run was trained on '{trained_on}'; pass missing='skip' or "
+                                                      "missing='popular', or use recommend_new")):
         m.recommend([999999], k=3)
 
 

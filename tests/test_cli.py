@@ -472,7 +472,8 @@ def test_tune_dims_cli(cli_run, tmp_path):
                "--set", f"tune.dir={tmp_path / 'tune'}")
     assert r.exit_code == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert sorted(int(x["dim"]) for x in rows) == [2, 4]
+    assert sorted(int(x["dim"]) for x in rows) == [2, 4, 8]  # and the run's own model.dim, marked current
+    assert [x["note"] for x in rows if int(x["dim"]) == 8][0].startswith("current")
     assert "Use: --set model.dim=" in r.stderr and (tmp_path / "t.yaml").exists()
     # --write replaced any file: one tune-dims did not write is refused before the sweep, unless --overwrite
     mine = tmp_path / "mine.yaml"

@@ -31,9 +31,10 @@ def usage(command: str, error: str) -> str:
 # (case, arguments, stdin, the whole stderr ('error: ' lines end with a newline added below), exit code)
 RECOMMEND = [
     ("unknown user", ["--user", "424242"], None,
-     f"user '424242' is not in the training data (300 users); {NEW_USER}", 1),
+     f"user '424242' is not in the training data (300 users); the run was trained on '{{ds}}'; {NEW_USER}", 1),
     ("user id not a number", ["--user", "nobody"], None,
-     f"'nobody' is not a user id of this model (its ids are integers); {NEW_USER}", 1),
+     f"'nobody' is not a user id of this model (its ids are integers); the run was trained on '{{ds}}'; "
+     f"{NEW_USER}", 1),
     ("unknown user, --strict", ["--users", "-", "--strict"], "1\nnobody\n",
      "<stdin>:2: 'nobody' is not a user id of this model (its ids are integers); without --strict unknown users are skipped (or "
      "answered with --fallback popular)", 1),
@@ -182,7 +183,9 @@ def _check(command, trained_run, tmp_path, args, stdin, stderr, code):
     if "--run" not in args:
         args += ["--run", trained_run.cfg.run.dir]
     r = CliRunner().invoke(main, [command, *args], input=stdin, prog_name="embedrec")
-    want = stderr.format(tmp=tmp)
+    from pathlib import Path
+
+    want = stderr.format(tmp=tmp, ds=Path(trained_run.cfg.data.prepared).resolve())
     if not want.startswith("error: "):
         want = f"error: {want}\n"
     assert (r.stderr, r.exit_code) == (want, code)

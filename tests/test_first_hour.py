@@ -480,10 +480,10 @@ def test_tune_dims_keeps_trials_only_for_the_same_config(int_run, tmp_path, capl
     from embedrec.tune import fourth_root, sweep, trial_config_hash
 
     sets, _ = int_run
-    overrides = [s for s in sets if s != "--set"] + ["model.dim=4", "train.epochs=2", "tune.workers=1",
+    d = fourth_root(30)  # the config's model.dim too: one trial (the sweep always tries the config's own)
+    overrides = [s for s in sets if s != "--set"] + [f"model.dim={d}", "train.epochs=2", "tune.workers=1",
                                                      "tune.threads=1", f"tune.dir={tmp_path / 'tune'}"]
     cfg = load_config(None, overrides)
-    d = fourth_root(30)
     first = sweep(cfg, [d])
     again = sweep(cfg, [d])
     assert again["trials"][0]["seconds"] == first["trials"][0]["seconds"]  # kept

@@ -1529,7 +1529,8 @@ def _files(folder: Path) -> list:
 
 
 def _tune_sweep(tmp_path: Path) -> tuple[Path, list[str]]:
-    """A small dataset and the `tune-dims` command over it: 3 trials (2, 3: the fourth root of 100 movies, 8),
+    """A small dataset and the `tune-dims` command over it: 3 trials (2, 3: the fourth root of 100 movies, 8: also
+    the config's model.dim),
     2 at a time, each a few seconds of one thread. Returns (tune.dir, the command)."""
     from embedrec.config import Config
     from embedrec.data.synth import write_movielens
@@ -1542,6 +1543,7 @@ def _tune_sweep(tmp_path: Path) -> tuple[Path, list[str]]:
     return tune, [sys.executable, "-m", "embedrec", "tune-dims", "-q", "--dims", "2,8", "--format", "tsv",
                   *[x for kv in (f"data.prepared={tmp_path / 'ds'}", f"tune.dir={tune}", "model.objective=explicit",
                                  "train.optimizer=adam", "train.epochs=4", "train.patience=4", "tune.workers=2",
+                                 "model.dim=8",
                                  "tune.threads=1") for x in ("--set", kv)]]
 
 
