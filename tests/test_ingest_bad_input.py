@@ -10,6 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -903,3 +904,37 @@ def test_a_movies_file_whose_id_column_has_another_name_says_how_to_read_it(tmp_
     r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.movies={m}")
     refused(r, out, "missing column(s) movie_id (found: sku, title); its id column must have the name of the "
                     "ratings' movie column (data.columns.movie names both): rename it in the movies file")
+
+
+def test_dates_and_ids_beyond_what_pandas_holds_in_nanoseconds(tmp_path):
+    """A red team: '9999-12-31' (a common 'no end' mark) or '0001-01-01' in an ISO date column, or in a Parquet
+    timestamp[us] column, was an internal error (OutOfBoundsDatetime); a Parquet float id of 1e20 was cast to
+    -2**63 (two users merged, exit 0); a uint64 timestamp of 2**64-1 was stored as -1."""
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from embedrec.data.dataset import load_dataset
+
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n1,1,4,2000-01-01\n1,2,5,9999-12-31\n2,1,3,0001-01-01\n")
+    r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", "split.valid=0")
+    assert r.exit_code == 0, r.stderr
+    times = sorted(load_dataset(out).splits["train"].timestamp.tolist())
+    assert times == [-62135596800, 946684800, 253402214400]  # Unix seconds of each date, hand-computed
+    q = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"user_id": [1, 2], "movie_id": [1, 2], "rating": [3.0, 4.0], "timestamp": pa.array(
+        [datetime.datetime(2000, 1, 1), datetime.datetime(9999, 12, 31)], type=pa.timestamp("us"))}), q)
+    r, out = ingest(tmp_path / "b", q, "--set", "split.test=0", "--set", "split.valid=0")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(load_dataset(out).splits["train"].timestamp.tolist()) == [946684800, 253402214400]
+    f = tmp_path / "f.parquet"
+    pd.DataFrame({"user_id": [7.0, 1e20, 3e21], "movie_id": [1, 2, 2], "rating": [3.0, 4.0, 5.0]}).to_parquet(f)
+    r, out = ingest(tmp_path / "c", f)
+    refused(r, out, "f.parquet: row 2: column 'user_id' holds 1e+20, not an integer id that fits in 64 bits")
+    u = tmp_path / "u.parquet"
+    pd.DataFrame({"user_id": [1, 2], "movie_id": [1, 2], "rating": [3.0, 4.0],
+                  "timestamp": np.array([5, 2 ** 64 - 1], dtype=np.uint64)}).to_parquet(u)
+    r, out = ingest(tmp_path / "d", u)
+    refused(r, out, "u.parquet: row 2: column 'timestamp' holds 18446744073709551615, a timestamp too large")

@@ -394,8 +394,9 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
                 refuse(col, 0, f"not an integer id (the column is {s.dtype})",
                        "store integer ids, or set data.id_type=str for text ids")
             v = s.to_numpy()
-            bad = (v % 1 != 0) if pt.is_float_dtype(s) else (v > np.iinfo(np.int64).max) \
-                if pt.is_unsigned_integer_dtype(s) else np.zeros(v.size, bool)
+            with np.errstate(invalid="ignore"):  # a float id of 2**63 or more cast to -2**63: two users merged
+                bad = ((v % 1 != 0) | ~(np.abs(v) < 2.0 ** 63)) if pt.is_float_dtype(s) else \
+                    (v > np.iinfo(np.int64).max) if pt.is_unsigned_integer_dtype(s) else np.zeros(v.size, bool)
             if bad.any():
                 refuse(col, int(np.flatnonzero(bad)[0]), "not an integer id that fits in 64 bits",
                        "store integer ids, or set data.id_type=str")
@@ -412,17 +413,24 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
         elif col == "timestamp":
             if pt.is_datetime64_any_dtype(s):
                 ts = s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
-                df[col] = (ts - pd.Timestamp(0)) // pd.Timedelta(seconds=1)  # seconds since 1970, as MovieLens
+                # seconds since 1970, as MovieLens; through numpy in whole seconds, so that any unit's range holds
+                # (a red team: a timestamp[us] column's 9999-12-31 overflowed pandas' nanoseconds)
+                df[col] = ts.to_numpy().astype("datetime64[s]").astype(np.int64)
             elif (pt.is_string_dtype(s) or pt.is_object_dtype(s)) and isinstance(s.iloc[0], str) and \
                     not s.iloc[0].strip().lstrip("+-").isdigit():  # ISO 8601 dates as text, as a CSV may hold
-                t = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
+                t, outside = _iso_dates(s)
+                if outside is not None:
+                    refuse(col, int(np.flatnonzero(outside)[0]), OUTSIDE, "fix or drop that row")
                 if t.isna().any():
                     refuse(col, int(np.flatnonzero(t.isna().to_numpy())[0]), "not a date like the column's first "
                            "(ISO 8601, e.g. 2020-01-31 12:00:00)", "fix or drop that row, or store Unix seconds")
-                df[col] = ((t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")
+                df[col] = _unix_seconds(t)
             elif pt.is_bool_dtype(s) or not pt.is_integer_dtype(s):
                 refuse(col, 0, f"not an integer timestamp (the column is {s.dtype})",
                        "store Unix seconds (integers), a datetime column or ISO 8601 dates")
+            elif pt.is_unsigned_integer_dtype(s) and (s.to_numpy() > np.iinfo(np.int64).max).any():
+                refuse(col, int(np.flatnonzero(s.to_numpy() > np.iinfo(np.int64).max)[0]),  # was stored as -1
+                       "a timestamp too large for 64-bit seconds", "store Unix seconds")
 
 
 def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> bool:
@@ -439,11 +447,38 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> b
     return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
 
 
+OUTSIDE = "is outside the dates embedrec reads (the years 1678 to 2261)"
+
+
+def _iso_dates(text: pd.Series) -> tuple[pd.Series | None, np.ndarray | None]:
+    """ISO 8601 text as UTC datetimes (NaT where a value is no date), or (None, the rows whose year pandas cannot
+    hold: a red team's '9999-12-31', a common 'no end' mark, was an internal error)."""
+    try:
+        return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601"), None
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        years = pd.to_numeric(text.astype(str).str.extract(r"^\s*(\d+)")[0], errors="coerce")
+        outside = ~years.between(1678, 2261).to_numpy(dtype=bool)
+        return None, outside if outside.any() else np.ones(len(text), dtype=bool)
+
+
+def _unix_seconds(t: pd.Series) -> pd.Series:
+    """UTC datetimes as Unix seconds, through numpy in whole seconds: any year pandas parsed holds (a red team:
+    '9999-12-31' in a column pandas read in seconds overflowed a subtraction in nanoseconds)."""
+    return pd.Series(t.dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64), index=t.index)
+
+
 def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str, header_lines: int,
              kept: np.ndarray | None = None) -> pd.Series:
     """ISO 8601 dates as Unix seconds (a date without a zone is taken as UTC); the first value that is not one is
     named by its file:line (a compressed file is read decompressed: textfiles.decompressed)."""
-    t = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    t, outside = _iso_dates(text)
+    if outside is not None:
+        row = int(np.flatnonzero(outside)[0])
+        row = row if kept is None else int(kept[row])
+        line = _row_line(src, sep, encoding, row + header_lines, skip_blank=True)
+        where = f"{label}:{line}" if line else f"{label}: data row {row + 1}"
+        raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[row]), 40)} {OUTSIDE}; fix or remove that "
+                        "line")
     bad = t.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -453,7 +488,7 @@ def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str
         raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[row]), 40)} is not a date like the "
                         "column's first (ISO 8601, e.g. 2020-01-31 12:00:00); fix or remove that line, or give every "
                         "row Unix seconds")
-    return ((t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")
+    return _unix_seconds(t)
 
 
 _plain = plain_name
