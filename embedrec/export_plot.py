@@ -88,6 +88,10 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     """A 2-D map of the movie embeddings coloured by each movie's most specific genre (its rarest), labelled with
     the most-rated titles; written in the format the file name's extension picks (:func:`plot_target`)."""
     rec = opened_run(rec, "plot_map")
+    if rec.factors.movie.shape[1] < 2:  # a red team: an IndexError (pca) or ValueError (tsne), as internal errors
+        raise UsageError(f"a map needs movie embeddings of 2 or more dimensions; this model has "
+                         f"{rec.factors.movie.shape[1]} (model.dim): export the vectors instead "
+                         "(«--to npy|export('npy', ...)»)")
     path, fmt = plot_target(path, overwrite)
     import matplotlib
 

@@ -115,6 +115,17 @@ def test_plot_png(rec, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
+def test_a_map_of_one_dimension_is_refused_before_anything_is_written(rec, tmp_path, monkeypatch):
+    """A red team: export --plot of a model.dim=1 run was an internal error (IndexError with pca)."""
+    from dataclasses import replace
+
+    monkeypatch.setattr(rec, "factors", replace(rec.factors, user=rec.factors.user[:, :1].copy(),
+                                                movie=rec.factors.movie[:, :1].copy()))
+    with pytest.raises(UsageError, match=r"a map needs movie embeddings of 2 or more dimensions; this model has 1"):
+        plot_map(rec, tmp_path / "m.png")
+    assert not (tmp_path / "m.png").exists()
+
+
 def test_export_cli_errors(tmp_path):
     from click.testing import CliRunner
 
