@@ -111,6 +111,13 @@ class FeaturesConfig:
         return bool(self.movie or self.user or self.crosses)
 
 
+# train.weight_decay_user/movie: auto: 0.1 for the rating (mse) and softmax losses (0.1 was best on ML-100K
+# validation among 0.05-0.4 for explicit ratings), 0.001 for bpr, where 0.1 held the lists at most-popular's
+# level (valid NDCG@10 on ML-100K's default split, hogwild lr 0.05: 0.1 -> 0.108, 0.01 -> 0.181, 0.001 -> 0.182,
+# 0.0001 -> 0.178; adam lr 0.003: 0.01 -> 0.174, 0.001 -> 0.179, 0.0001 -> 0.179; BENCHMARKS.md, session 28)
+WEIGHT_DECAY, BPR_WEIGHT_DECAY = 0.1, 0.001
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The optimiser, epochs, regularisation, early stopping and threads (train)."""
@@ -119,8 +126,8 @@ class TrainConfig:
     batch_size: int = _opt(1024, min=1)
     optimizer: Literal["adam", "sparse_adam", "sgd", "adagrad", "hogwild"] = "adam"
     lr: float = _opt(0.003, gt=0.0)
-    weight_decay_user: float = _opt(0.1, min=0.0)
-    weight_decay_movie: float = _opt(0.1, min=0.0)
+    weight_decay_user: Union[float, Literal["auto"]] = _opt("auto", min=0.0)
+    weight_decay_movie: Union[float, Literal["auto"]] = _opt("auto", min=0.0)
     weight_decay_bias: float = _opt(0.001, min=0.0)
     negatives: int = _opt(1, min=1)
     softmax_full_max: int = _opt(20000, min=0)
@@ -143,6 +150,11 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     fetch_rows: int = _opt(0, min=0)
     seed: int = _opt(42, min=0, max=2**32 - 1)
+
+    def weight_decays(self, loss: str) -> tuple[float, float]:
+        """(user, movie) L2 per example for ``loss``: each as set, or its ``auto`` value (above)."""
+        auto = BPR_WEIGHT_DECAY if loss == "bpr" else WEIGHT_DECAY
+        return tuple(auto if v == "auto" else float(v) for v in (self.weight_decay_user, self.weight_decay_movie))
 
 
 @dataclass(frozen=True)

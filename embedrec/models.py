@@ -650,7 +650,7 @@ def fold_in_solve(loss: str, train_cfg, pairs: int, n_users: int, n_movies: int,
 
         return user_solve(train_cfg, pairs, n_users, n_movies, timed)
     if loss == "softmax":
-        return {"loss": "softmax", "l2": float(train_cfg.weight_decay_user)}
+        return {"loss": "softmax", "l2": train_cfg.weight_decays("softmax")[0]}
     return None
 
 

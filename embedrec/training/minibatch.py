@@ -63,7 +63,7 @@ class Batcher:
             self.probs = torch.tensor(probs / probs.sum(), dtype=torch.float32)  # on the CPU: drawn from gen there
             self.log_probs = torch.log(self.probs).to(self.device)
         self.every = torch.arange(self.n_movies, device=self.device) if self.full else None
-        self.wd = (train_cfg.weight_decay_user, train_cfg.weight_decay_movie, train_cfg.weight_decay_bias)
+        self.wd = (*train_cfg.weight_decays(loss), train_cfg.weight_decay_bias)
 
     def sample(self, n: int, gen: torch.Generator, rows: torch.Tensor | None = None) -> torch.Tensor | None:
         """Negatives for a batch of ``n`` examples, drawn on the CPU from ``gen`` outside the (possibly compiled)

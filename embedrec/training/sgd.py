@@ -110,7 +110,7 @@ class Hogwild:
         for t in tables:  # the kernel writes the parameters' memory directly
             assert t is None or t.is_contiguous() and t.dtype == torch.float32
         ptrs = [_ptr(t) for t in tables]
-        args = (ptrs, m.dim, float(m.global_mean), c.lr, c.weight_decay_user, c.weight_decay_movie,
+        args = (ptrs, m.dim, float(m.global_mean), c.lr, *c.weight_decays("bpr" if self.bpr else "mse"),
                 c.weight_decay_bias)
         bounds = np.linspace(0, n, self.threads + 1).astype(np.int64)
         totals = [0.0] * self.threads
