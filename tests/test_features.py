@@ -196,6 +196,26 @@ def test_cli_features_and_cold_user(tmp_path):
     assert len(r.stdout.splitlines()) == 4
     r = run(main, ["recommend", "--user-features", "shoe=9", *sets])
     assert r.exit_code == 2 and "unknown column 'shoe'" in r.stderr
+    # a value the model does not know is a warning and treated as unknown (the warning's format had 5
+    # placeholders for 3 arguments: an internal TypeError; a red-team review)
+    r = run(main, ["recommend", "--user-features", "age=30,gender=X", "-k", "3", "--format", "csv", *sets])
+    assert r.exit_code == 0, r.stderr
+    assert "--user-features gender=X: not a value this model knows; treated as unknown (known: F, M)" in r.stderr
+    assert len(r.stdout.splitlines()) == 4
+    import logging
+
+    import embedrec as er
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda rec: records.append(rec.getMessage())
+    logging.getLogger("embedrec").addHandler(handler)
+    try:
+        er.open(tmp_path / "run").recommend_features({"gender": "X"}, k=2)
+    finally:
+        logging.getLogger("embedrec").removeHandler(handler)
+    assert any("='X': not a value this model knows; treated as unknown (known: F, M)" in m
+               or "=X: not a value this model knows; treated as unknown (known: F, M)" in m for m in records), records
     for age, why in (("abc", "expected a number"), ("-1", "from 0 to 150"), ("nan", "from 0 to 150"),
                      ("inf", "from 0 to 150"), ("151", "from 0 to 150")):
         r = run(main, ["recommend", "--user-features", f"age={age}", *sets])

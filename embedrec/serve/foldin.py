@@ -284,7 +284,8 @@ def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.n
             known = [v for v in cols[k]["vocab"] if v != "unknown"]
             log.warning(marked("--user-features %s=%s", "values[%r]=%r") + ": not a value this model knows; treated as "
                         "unknown (known: %s)",
-                        k.split(".")[1], given, ", ".join(map(str, known[:30])) + (" ..." if len(known) > 30 else ""))
+                        k.split(".")[1], given, ", ".join(map(str, known[:30])) + (" ..." if len(known) > 30 else ""),
+                        extra={"marks_only": True})  # the marks are the format's: both terms take the same 3 args
     d = int(run.manifest["model"]["dim"])
     p = np.zeros(dim, dtype=np.float32)
     bias = 0.0
