@@ -191,7 +191,7 @@ class RecommendConfig:
     k: int = _opt(10, min=1)
     fallback: Literal["none", "popular"] = "none"
     batch_size: int = _opt(4096, min=1)
-    foldin_reg: float = _opt(0.1, gt=0.0)
+    foldin_reg: float = _opt(0.1, min=1e-6)  # 1e-20 made the explicit fold-in singular (LinAlgError; a red team)
     foldin_alpha: float = _opt(10.0, min=0.0)
     foldin_recency: float = _opt(4.0, min=0.0, max=1000.0)  # how it was chosen: serve/foldin.py
 

@@ -372,3 +372,23 @@ def test_whole_numbers_as_text_are_integers_as_decimals_are_floats():
     for bad in ("010", "4.5", "42x", ""):
         with pytest.raises(ConfigError, match="split.seed"):
             load_config(None, {"split.seed": bad})
+
+
+def test_foldin_reg_has_a_lower_bound_and_a_singular_fold_in_is_a_usage_error():
+    """A red team: recommend.foldin_reg=1e-20 with --rated on an explicit model was an internal error
+    (LinAlgError: Singular matrix); at 1e-16 every score was the clipped top of the scale."""
+    import numpy as np
+
+    from embedrec.errors import UsageError
+    from embedrec.model.factors import Factors
+    from embedrec.serve.foldin import fold_in
+
+    for value in ("1e-20", "1e-7", "0"):
+        with pytest.raises(ConfigError, match=r"'recommend.foldin_reg'.*is below the minimum 1e-06"):
+            load_config(None, [f"recommend.foldin_reg={value}"])
+    load_config(None, ["recommend.foldin_reg=1e-6"])
+    zero = np.zeros((3, 4), np.float32)  # no movie signal and no L2: a singular solve
+    for explicit in (True, False):
+        f = Factors(zero, zero, None, None, 3.0, explicit, (1.0, 5.0))
+        with pytest.raises(UsageError, match=r"the new user's fold-in solve is singular; .*recommend.foldin_reg"):
+            fold_in(f, {0: 5.0}, reg=0.0, alpha=0.0)

@@ -164,7 +164,7 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         y = np.array([items[r] for r in rows]) - factors.global_mean - bm
         X = np.hstack([Qs, np.ones((rows.size, 1))])
         A = X.T @ X + reg * rows.size * np.eye(d + 1)
-        sol = np.linalg.solve(A, X.T @ y)
+        sol = _solve(A, X.T @ y)
         return sol[:d].astype(np.float32), float(sol[d]), rows
     w = np.array([items[r] for r in rows], dtype=np.float64)
     kind = (solve or {}).get("loss")
@@ -180,7 +180,8 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         a0 = float(solve["a0"]) * float(solve["user_unobserved"])
         lam = float(solve["reg"]) * (rows.size + float(solve["a0"]) * n_movies) ** float(solve["reg_exponent"])
         A = a0 * gram + (Qs * w[:, None]).T @ Qs + lam * np.eye(d)
-        p = np.linalg.solve(A, Qs.T @ w)
+        p = _solve(A, Qs.T @ w, "give more rated movies, or retrain with a larger train.als_reg (this solve "
+                                "repeats the training's, recommend.foldin_reg does not apply)")
         return p.astype(np.float32), 0.0, rows
     if kind == "softmax":
         Q = np.asarray(factors.movie, dtype=np.float64)
@@ -188,8 +189,18 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         l2 = max(float(solve["l2"]), SOFTMAX_L2_FLOOR)
         return softmax_user(Q, b, rows, w, l2).astype(np.float32), 0.0, rows
     A = gram + alpha * (Qs * w[:, None]).T @ Qs + reg * np.eye(d)
-    p = np.linalg.solve(A, Qs.T @ (1 + alpha * w))
+    p = _solve(A, Qs.T @ (1 + alpha * w))
     return p.astype(np.float32), 0.0, rows
+
+
+def _solve(A: np.ndarray, b: np.ndarray, fix: str = "give more rated movies or raise the L2, e.g. "
+           "«--set recommend.foldin_reg=0.1|recommend.foldin_reg=0.1» (the default)") -> np.ndarray:
+    """np.linalg.solve, a singular A a UsageError naming the L2 that keeps it regular (recommend.foldin_reg
+    1e-20 was an internal LinAlgError; a red team)."""
+    try:
+        return np.linalg.solve(A, b)
+    except np.linalg.LinAlgError:
+        raise UsageError(f"the new user's fold-in solve is singular; {fix}") from None
 
 
 def history_positions(n: int) -> np.ndarray:
