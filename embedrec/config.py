@@ -129,7 +129,7 @@ class TrainConfig:
     weight_decay_user: Union[float, Literal["auto"]] = _opt("auto", min=0.0)
     weight_decay_movie: Union[float, Literal["auto"]] = _opt("auto", min=0.0)
     weight_decay_bias: float = _opt(0.001, min=0.0)
-    negatives: int = _opt(1, min=1)
+    negatives: int = _opt(1, min=1, max=100_000)  # 1,000,000 tried to allocate 8 GB (a red team); bpr: MAX_BPR_NEGATIVES
     softmax_full_max: int = _opt(20000, min=0)
     metric: str = "auto"
     patience: Union[int, Literal["auto"]] = _opt("auto", min=0)
@@ -311,6 +311,7 @@ def check_feature_names(cfg: FeaturesConfig) -> None:
 SEPARATOR_NAMES = {"\\t": "\t", "tab": "\t", "space": " "}  # data.separator spelled out
 MAX_THREADS = 256  # more threads only exhaust memory (torch.set_num_threads(100000) fails after seconds)
 MAX_EVAL_K = 10000  # ranking metrics allocate O(K) per evaluated user
+MAX_BPR_NEGATIVES = 1000  # bpr gathers batch_size x negatives movie vectors per step: 0.5 GB at 1024 x 1000 x 128
 
 
 def _empty_path(key: str) -> str:
@@ -375,6 +376,10 @@ def _check_consistency(cfg: Config) -> None:
                           "model.objective=explicit, or set model.objective=implicit")
     if cfg.model.objective == "implicit" and loss == "mse":
         raise ConfigError("config key 'model.loss': 'mse' needs model.objective=explicit; use 'als', 'bpr' or 'softmax'")
+    if loss == "bpr" and cfg.train.negatives > MAX_BPR_NEGATIVES:
+        raise ConfigError(f"config key 'train.negatives': {cfg.train.negatives} is above the maximum "
+                          f"{MAX_BPR_NEGATIVES} for model.loss=bpr (each positive's own negatives: a batch holds "
+                          "train.batch_size x train.negatives movie vectors); 5-50 is usual")
     from embedrec.metrics import parse_metric  # local: metrics imports nothing heavy
 
     if cfg.train.metric != "auto":

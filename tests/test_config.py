@@ -392,3 +392,16 @@ def test_foldin_reg_has_a_lower_bound_and_a_singular_fold_in_is_a_usage_error():
         f = Factors(zero, zero, None, None, 3.0, explicit, (1.0, 5.0))
         with pytest.raises(UsageError, match=r"the new user's fold-in solve is singular; .*recommend.foldin_reg"):
             fold_in(f, {0: 5.0}, reg=0.0, alpha=0.0)
+
+
+def test_train_negatives_has_an_upper_bound():
+    """A red team: model.loss=bpr with train.negatives=1000000 tried to allocate 8 GB (an internal RuntimeError,
+    or an OOM kill); 1e14 asked for 8.2e17 bytes."""
+    with pytest.raises(ConfigError, match=r"'train.negatives'.*1000000 is above the maximum 100000"):
+        load_config(None, ["train.negatives=1000000"])
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["model.loss=bpr", "train.negatives=5000"])
+    assert str(e.value).startswith("config key 'train.negatives' (from an override): 5000 is above the maximum 1000 "
+                                   "for model.loss=bpr")
+    load_config(None, ["model.loss=bpr", "train.negatives=1000"])
+    load_config(None, ["model.loss=softmax", "train.negatives=100000"])
