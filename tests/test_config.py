@@ -405,3 +405,11 @@ def test_train_negatives_has_an_upper_bound():
                                    "for model.loss=bpr")
     load_config(None, ["model.loss=bpr", "train.negatives=1000"])
     load_config(None, ["model.loss=softmax", "train.negatives=100000"])
+
+
+def test_init_std_has_an_upper_bound():
+    """A red team: model.init_std=1e30 printed numpy overflow warnings, then blamed train.lr (which ALS ignores)."""
+    for value in ("1e30", "1.5"):
+        with pytest.raises(ConfigError, match=r"'model.init_std'.*is above the maximum 1.0"):
+            load_config(None, [f"model.init_std={value}"])
+    load_config(None, ["model.init_std=1.0"])
