@@ -231,6 +231,24 @@ def test_a_users_file_id_written_007_is_refused(tmp_path, layout):
     assert "is not written as a plain integer" in msg and "MovieLens ids are plain integers" in msg
 
 
+@pytest.mark.parametrize("layout", ["ml-100k", "ml-1m"])
+@pytest.mark.parametrize("age", ["99999999999999999999", "9999999999", "151"])
+def test_a_users_file_age_beyond_0_150_is_refused(tmp_path, layout, age):
+    """A red team: an age beyond int64 in u.user was an internal OverflowError, and 9999999999 was stored
+    (--user-features takes ages 0-150)."""
+    if layout == "ml-100k":
+        d = ml100k(tmp_path / "ml-100k")
+        (d / "u.user").write_text("".join(f"{u}|25|M|writer|12345\n" for u in range(1, 7)) + f"7|{age}|F|x|5\n")
+        name = "u.user"
+    else:
+        d = ml1m(tmp_path / "ml-1m")
+        (d / "users.dat").write_text("".join(f"{u}::M::25::4::12345\n" for u in range(1, 7)) + f"7::F::{age}::2::5\n")
+        name = "users.dat"
+    r, out = ingest(tmp_path, d)
+    msg = refused(r, out, f"{d / name}:7: age '{age}' is not an age (0-150); fix that line")
+    assert "internal" not in msg
+
+
 # ------------------------------------------------------------------------------ 3. unreadable input
 
 def _deny(monkeypatch, path: Path):

@@ -88,10 +88,19 @@ def read_ml100k(root: Path) -> RawData:
             if len(p) != 5 or not p[0].isdigit() or not p[1].isdigit():
                 raise DataError(f"{upath}:{n}: expected 'id|age|gender|occupation|zip'")
             _plain_user_id(p[0], upath, n)
-            rows.append((int(p[0]), int(p[1]), p[2], p[3], p[4]))
+            rows.append((int(p[0]), _age(p[1], upath, n), p[2], p[3], p[4]))
         users = pd.DataFrame(rows, columns=["user_id", "age", "gender", "occupation", "zip"])
         files.append(upath)
     return RawData(ratings, movies, users, "ml-100k", (1.0, 5.0), files, (str(rpath), 1))
+
+
+def _age(text: str, path: Path, line: int) -> int:
+    """A users file's age, 0-150 as --user-features takes them (one beyond int64 was an internal OverflowError at
+    the Parquet write, and 9999999999 was stored; a red team)."""
+    age = int(text)
+    if not 0 <= age <= 150:
+        raise DataError(f"{path}:{line}: age '{shorten(text.strip(), 40)}' is not an age (0-150); fix that line")
+    return age
 
 
 def _movie_id(text: str, path: Path, line: int) -> int:
@@ -185,7 +194,8 @@ def read_ml_dat(root: Path) -> RawData:
                 _plain_user_id(p[0], upath, n)
             try:
                 occ = int(p[3])
-                rows.append((int(p[0]), int(p[2]), p[1], ML1M_OCCUPATIONS[occ] if 0 <= occ < 21 else str(occ), p[4]))
+                rows.append((int(p[0]), _age(p[2], upath, n), p[1], ML1M_OCCUPATIONS[occ] if 0 <= occ < 21 else str(occ),
+                             p[4]))
             except (ValueError, IndexError):
                 raise DataError(f"{upath}:{n}: expected 'UserID::Gender::Age::Occupation::Zip-code'") from None
         users = pd.DataFrame(rows, columns=["user_id", "age", "gender", "occupation", "zip"])
