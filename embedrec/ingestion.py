@@ -73,7 +73,8 @@ def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
             readers.read_generic(str(path), cfg)
     if path.suffix.lower() == ".zip":
         sweep_zip_temps()
-        with tempfile.TemporaryDirectory(prefix=f"embedrec-zip-{os.getpid()}-") as tmp, _zip_named_logs(tmp, path):
+        with tempfile.TemporaryDirectory(prefix=f"embedrec-zip-{os.getpid()}-") as tmp, _zip_named_logs(tmp, path), \
+                _zip_named_os_errors(tmp, path):
             extract_zip(path, Path(tmp))
             # macOS's zip adds __MACOSX/._NAME copies of each file's metadata: not data (a review)
             files = [p for p in Path(tmp).rglob("*") if p.is_file() and "__MACOSX" not in p.parts
@@ -118,6 +119,21 @@ def _zip_named_logs(tmp: str, zpath: Path):
         yield
     finally:
         logger.removeFilter(renamed)
+
+
+@contextlib.contextmanager
+def _zip_named_os_errors(tmp: str, zpath: Path):
+    """An extracted member that cannot be read (a directory entry named ratings.csv) named as ``m.zip!member``,
+    not by the temporary folder (a red team)."""
+    try:
+        yield
+    except OSError as e:
+        name = str(e.filename or "")
+        if not name.startswith(f"{tmp}/"):
+            raise
+        member = name[len(tmp) + 1:]
+        what = "a folder in the zip, not a file" if isinstance(e, IsADirectoryError) else (e.strerror or str(e))
+        raise DataError(f"{zpath}!{member}: {what}; fix the zip (each table a file member)") from None
 
 
 def _zip_named(raw: readers.RawData, zpath: Path, tmp: Path) -> readers.RawData:

@@ -87,6 +87,26 @@ def test_errors_inside_a_zip_name_the_zip_not_a_temporary_folder(tmp_path):
     assert "embedrec-zip-" not in r.stderr
 
 
+def test_a_zip_with_two_members_of_one_name_or_a_directory_member_is_refused_naming_the_zip(tmp_path):
+    """A red team: a zip holding two 'ratings.csv' was read from the last one (1 row of 841, exit 0); a zip whose
+    'ratings.csv' is a directory entry gave an error naming the temporary extraction folder."""
+    import warnings
+
+    dup = tmp_path / "dup.zip"
+    with warnings.catch_warnings(), zipfile.ZipFile(dup, "w") as zf:
+        warnings.simplefilter("ignore")  # zipfile: "Duplicate name"
+        zf.writestr("ratings.csv", HEAD + ROWS)
+        zf.writestr("ratings.csv", HEAD + "1,1,1,1\n")
+    r, out = ingest(tmp_path, dup)
+    refused(r, out, f"error: {dup}: two members are named 'ratings.csv'")
+    dirm = tmp_path / "dirm.zip"
+    with zipfile.ZipFile(dirm, "w") as zf:
+        zf.writestr("ratings.csv/", b"")
+    r, out = ingest(tmp_path, dirm, "--overwrite")
+    refused(r, out, f"error: {dirm}!ratings.csv: ")
+    assert "embedrec-zip-" not in r.stderr and "a folder in the zip, not a file" in r.stderr
+
+
 def _parquet_bytes() -> bytes:
     rows = [[int(x) for x in line.split(",")] for line in ROWS.splitlines()]
     buf = io.BytesIO()

@@ -247,11 +247,16 @@ def extract_zip(zpath: Path, dest: Path) -> None:
         with archive, zipfile.ZipFile(archive) as zf:
             root = dest.resolve()
             total = 0
+            seen: set[Path] = set()
             for info in zf.infolist():
                 target = (dest / info.filename).resolve()
                 if info.filename.startswith(("/", "\\")) or (target != root and root not in target.parents):
                     raise DataError(f"{zpath}: member '{info.filename}' would be written outside the target "
                                     "directory; refusing this archive")
+                if target in seen:  # the last one was read without a word (a red team: 1 row of 841)
+                    raise DataError(f"{zpath}: two members are named '{info.filename.rstrip('/')}'; refusing this "
+                                    "archive (which one is meant?): zip the files again, each name once")
+                seen.add(target)
                 total += info.file_size
                 if info.file_size > (1 << 20) and info.file_size > max_ratio * max(info.compress_size, 1):
                     raise DataError(f"{zpath}: member '{info.filename}' would expand to {_gib(info.file_size)} from "
