@@ -401,6 +401,13 @@ def test_liked_and_rated_take_titles_as_movie_does(implicit_models):
     assert (code, out) == (1, "") and "movie '99999' is not in the training data" in err, err
     code, out, err = run("--liked", "no such film at all")
     assert (code, out) == (1, "") and "no movie title matches 'no such film at all'" in err, err
+    # a title with a comma is split into two items (a red team: "'The' matches 474 movies" said nothing of it)
+    titled = cat.titles[rows[0]]
+    assert "," in titled
+    for option, text in (("--liked", titled), ("--rated", f"{titled}=5")):
+        code, out, err = run(option, text)
+        assert code in (1, 2) and out == "" and len(err.splitlines()) == 1, err
+        assert f"{option} splits its list at commas, so a title holding one is two items: give the movie id, " in err
 
 
 def test_words_typed_in_another_encoding_are_read_as_typed(implicit_models):

@@ -9,7 +9,7 @@ import zlib
 
 import click
 
-from embedrec.errors import UsageError, shorten
+from embedrec.errors import EmbedrecError, UsageError, shorten
 
 MAX_LINE = 1 << 20  # bytes in one line of --users/--pairs input
 
@@ -221,6 +221,29 @@ def parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
     return out
 
 
+def comma_hint(option: str) -> str:
+    """Why a title with a comma ('Godfather, The') was not found in --liked or --rated (a red team: "'The' matches
+    474 movies" said nothing of the split)."""
+    return (f"{option} splits its list at commas, so a title holding one is two items: give the movie id, or the "
+            "title without its comma (e.g. 'The Godfather' for 'Godfather, The')")
+
+
+def with_comma_hint(e: EmbedrecError, option: str, items) -> EmbedrecError:
+    """``e`` (an item of a comma-split list not found or ambiguous) with :func:`comma_hint` where the list has
+    several items and the message quotes one that is not an id."""
+    import copy
+
+    from embedrec.errors import library_terms
+
+    words = [str(i) for i in items if not str(i).strip().lstrip("-").isdigit()]
+    if len(items) < 2 or not any(f"'{shorten(w)}'" in e.raw or f"'{shorten(w, 40)}'" in e.raw for w in words):
+        return e
+    out = copy.copy(e)
+    out.raw = f"{e.raw}; {comma_hint(option)}"
+    out.args = (library_terms(out.raw),)
+    return out
+
+
 def parse_rated(text: str) -> dict:
     """'50=5,181=4' as {'50': 5.0, '181': 4.0} (the --rated option)."""
     out = {}
@@ -237,12 +260,15 @@ def parse_rated(text: str) -> dict:
                              "'='; give MOVIE=RATING, e.g. --rated 50=5,181=4")
         if sep and mid.strip() in out:
             raise UsageError(f"--rated: movie '{shorten(mid.strip())}' is rated twice; give each movie one rating")
+        # no '=' in an item of several: a title with a comma, split in two (a red team)
+        hint = f"; {comma_hint('--rated')}" if not sep and len(parts) > 1 and not part.strip().isdigit() else ""
         try:
             out[mid.strip()] = float(r)
         except ValueError:
-            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4") from None
+            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4{hint}") \
+                from None
         if not sep:
-            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4")
+            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4{hint}")
     return out
 
 

@@ -20,7 +20,9 @@ from embedrec.cli.options import (
     parse_pairs,
     parse_rated,
     usage_error,
+    with_comma_hint,
 )
+from embedrec.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -74,7 +76,6 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     """
     from embedrec.answers import Request
     from embedrec.api import open as open_model
-    from embedrec.errors import UsageError
     from embedrec.output import resolve_format, write_rows
 
     for opt, value in (("--user", user), ("--movie", movie), ("--liked", liked), ("--rated", rated),
@@ -99,13 +100,22 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     check_no_header(no_header, fmt)
     model = open_model(run_dir or cfg.run.dir, cfg)
     fmt = resolve_format(fmt)
-    answer = model.answer(Request(
-        user=user, users=users_file, movie=movie, liked=parse_liked(liked) if liked else None,
-        rated=parse_rated(rated) if rated else None, k=k or cfg.recommend.k,
-        user_features=dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")) if user_features else None,
-        fallback=fallback or cfg.recommend.fallback, strict=strict, include_seen=include_seen, ordered=ordered,
-        genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
-        on_batch=sys.stdout.flush, name=getattr(users_file, "name", "<input>")))
+    liked_items, rated_items = parse_liked(liked) if liked else None, parse_rated(rated) if rated else None
+    try:
+        answer = model.answer(Request(
+            user=user, users=users_file, movie=movie, liked=liked_items, rated=rated_items, k=k or cfg.recommend.k,
+            user_features=dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")) if user_features
+            else None,
+            fallback=fallback or cfg.recommend.fallback, strict=strict, include_seen=include_seen, ordered=ordered,
+            genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
+            on_batch=sys.stdout.flush, name=getattr(users_file, "name", "<input>")))
+    except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
+        hinted = with_comma_hint(e, "--liked", liked_items) if liked_items else e
+        if hinted is e and rated_items:
+            hinted = with_comma_hint(e, "--rated", list(rated_items))
+        if hinted is e:
+            raise
+        raise hinted from None
     if answer.stream is not None:  # streamed in batches: rows as they come, through the fast writers
         model.write_stream(answer.stream, sys.stdout, fmt, header=not no_header,
                            fallback_column=answer.fallback_column)
