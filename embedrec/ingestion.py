@@ -21,7 +21,7 @@ from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sw
 from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, keep_users_in_train, make_split
 from embedrec.data.textfiles import is_stream, reading, uncompressed_name
 from embedrec.errors import ConfigError, DataError, OutputExists
-from embedrec.fsutil.files import io_error
+from embedrec.fsutil.files import cache_origin, io_error
 from embedrec.fsutil.locks import target_lock
 from embedrec.fsutil.outputs import check_replaceable, refuse_dangling
 
@@ -60,7 +60,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
         log.info("'%s' is a file or folder here: reading it, not the %s release (give ./%s to say so, or run from "
                  "another folder for the release)", src, src, src)
     if src in NAMED and not os.path.lexists(src):
-        root = fetch_named(src, cache_dir(cfg.cache_dir), progress)
+        root = fetch_named(src, cache_dir(cfg.cache_dir), progress, cache_origin(cfg.cache_dir))
         return _read_folder(root, cfg)
     if src == "-":
         if sys.stdin is None:  # <&-

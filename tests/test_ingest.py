@@ -555,3 +555,19 @@ def test_a_date_in_another_format_says_which_timestamps_are_read(tmp_path):
     with pytest.raises(DataError, match=r"r.csv:2: column 'timestamp' '05/01/2023 20:03' is not an integer; "
                                         r"timestamps are Unix seconds or ISO 8601 dates"):
         er.ingest(str(tmp_path / "r.csv"), load_config(None, {"data.prepared": str(tmp_path / "ds")}))
+
+
+def test_a_cache_folder_that_is_a_file_names_where_its_path_came_from(tmp_path, small_cfg, monkeypatch):
+    """A red team: EMBEDREC_CACHE=/dev/null said "cannot use '/dev/null': File exists" and not that the path was
+    $EMBEDREC_CACHE."""
+    from embedrec.errors import EmbedrecError
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setenv("EMBEDREC_CACHE", str(afile))
+    with pytest.raises(EmbedrecError) as e:
+        run(small_cfg.updated({"data.cache_dir": None}), "ml-100k")
+    assert str(e.value).startswith(f"$EMBEDREC_CACHE '{afile}' is not a folder"), str(e.value)
+    with pytest.raises(EmbedrecError) as e:
+        run(small_cfg.updated({"data.cache_dir": str(afile / "sub")}), "ml-100k")
+    assert str(e.value).startswith(f"data.cache_dir '{afile / 'sub'}' is not a folder"), str(e.value)

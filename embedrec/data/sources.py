@@ -23,7 +23,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from embedrec.errors import DataError
+from embedrec.errors import ConfigError, DataError
 from embedrec.fsutil.files import atomic_write_text, cache_dir  # noqa: F401 (cache_dir: used by ingest)
 from embedrec.fsutil.integrity import sha256_file
 
@@ -76,9 +76,17 @@ def _download(url: str, dest: Path, progress: bool) -> None:
     os.replace(tmp, dest)
 
 
-def fetch_named(name: str, cache: Path, progress: bool) -> Path:
-    """Return a local folder holding the release ``name``, downloading and unpacking it if needed."""
-    cache.mkdir(parents=True, exist_ok=True)
+def fetch_named(name: str, cache: Path, progress: bool, origin: str = "data.cache_dir") -> Path:
+    """Return a local folder holding the release ``name``, downloading and unpacking it if needed; ``origin``:
+    where the path ``cache`` came from (:func:`embedrec.fsutil.files.cache_origin`), named if it is no folder."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"{origin} '{cache}' is not a folder; point it at a folder embedrec can write (it keeps "
+                          "the downloaded releases there)") from None
+    except OSError as e:
+        raise ConfigError(f"{origin} '{cache}': cannot create it ({e.strerror or e}); point it at a folder "
+                          "embedrec can write (it keeps the downloaded releases there)") from None
     marker = show_licence_once(cache)
     folder = _fetch_named(name, cache, progress)
     if marker is not None:

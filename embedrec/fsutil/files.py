@@ -301,6 +301,16 @@ def cache_dir(configured: str | None = None) -> Path:
     return Path(xdg) / "embedrec" if xdg else Path.home() / ".cache" / "embedrec"
 
 
+def cache_origin(configured: str | None = None) -> str:
+    """Where :func:`cache_dir`'s path came from, for an error about it (a red team: EMBEDREC_CACHE=/dev/null said
+    only "cannot use '/dev/null'")."""
+    if configured:
+        return "data.cache_dir"
+    if os.environ.get("EMBEDREC_CACHE"):
+        return "$EMBEDREC_CACHE"
+    return "$XDG_CACHE_HOME/embedrec" if os.environ.get("XDG_CACHE_HOME") else "the cache folder ~/.cache/embedrec"
+
+
 def write_parquet(data, path, page_checksum: bool = False) -> None:
     """A pandas DataFrame (without its index) or a pyarrow Table written as Parquet through Python's own file:
     pyarrow opens a path only when it is UTF-8 (a red team: every Parquet write under a folder whose name is not
