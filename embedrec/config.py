@@ -331,6 +331,9 @@ def _check_consistency(cfg: Config) -> None:
     scale = cfg.data.rating_scale
     if scale is not None and (len(scale) != 2 or scale[0] >= scale[1]):
         raise ConfigError(f"config key 'data.rating_scale': expected [min, max] with min < max, got {scale}")
+    if scale is not None and not all(abs(v) <= 1e9 for v in scale):  # a red team: 1e308 overflowed float32 ratings
+        raise ConfigError(f"config key 'data.rating_scale': {scale} is beyond the ratings embedrec stores (32-bit "
+                          "floats, here at most 1e9 either way); give the scale the ratings use, e.g. [1, 5]")
     if cfg.data.separator is not None and cfg.data.separator == "":
         raise ConfigError("config key 'data.separator': must not be empty (use null to auto-detect)")
     sep = cfg.data.separator

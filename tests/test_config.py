@@ -413,3 +413,11 @@ def test_init_std_has_an_upper_bound():
         with pytest.raises(ConfigError, match=r"'model.init_std'.*is above the maximum 1.0"):
             load_config(None, [f"model.init_std={value}"])
     load_config(None, ["model.init_std=1.0"])
+
+
+def test_a_rating_scale_beyond_what_ratings_hold_is_refused():
+    """A red team: data.rating_scale=[0,1e308] was taken, and numpy's overflow warning with its source line came
+    out on stderr when the ratings (32-bit floats) were checked against it."""
+    with pytest.raises(ConfigError, match=r"data.rating_scale' \(from an override\): \[0.0, 1e\+308\] is beyond the ratings"):
+        load_config(None, ["data.rating_scale=[0, 1e308]"])
+    assert load_config(None, ["data.rating_scale=[-1e9, 1e9]"]).data.rating_scale == [-1e9, 1e9]
