@@ -254,7 +254,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths. Holds
     the writer lock of the tune folder (``.lock`` in it) while it runs."""
     from embedrec.data.dataset import load_dataset
-    from embedrec.training.fit import resolve_metric
+    from embedrec.training.fit import resolve_dim, resolve_metric
 
     tol = cfg.tune.tolerance if tolerance is None else tolerance
     if not 0 <= tol < 1:  # NaN fails too
@@ -270,7 +270,8 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     fourth = fourth_root(ds.n_movies)
     # the fourth-root reference and the config's own model.dim are always trials: a choice never advises a
     # dimension worse than the one the config trains at without saying so (a first-hour review)
-    dims = sorted(set(dims or cfg.tune.dims) | {fourth, cfg.model.dim})
+    current = resolve_dim(cfg.model, ds.n_movies)  # the config's own dimension (auto: what train would use)
+    dims = sorted(set(dims or cfg.tune.dims) | {fourth, current})
     wds = [None] if not wds else list(wds)
     metric = resolve_metric(cfg.model, cfg.train)
     out = Path(cfg.tune.dir or Path(cfg.run.dir) / TUNE_DIR)
@@ -321,6 +322,10 @@ _TRIAL = re.compile(r"d\d+(-wd[0-9.e+-]+)?")  # a trial's folder (trial_key)
 def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, metric: str, fourth: int, out: Path,
            fresh: bool, progress: bool) -> dict:
     from tqdm import tqdm
+
+    from embedrec.training.fit import resolve_dim
+
+    current = resolve_dim(cfg.model, ds.n_movies)
 
     state_path = out / RESULTS
     finished: dict[str, dict] = {}
@@ -408,10 +413,10 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     trials = [t for t in finished.values() if t["dim"] in dims and t["weight_decay"] in wds]
     for t in trials:
         t["fourth_root"] = t["dim"] == fourth
-        t["current"] = t["dim"] == cfg.model.dim
+        t["current"] = t["dim"] == current
     chosen = choose(trials, metric, tol)
     plot(trials, metric, fourth, chosen, out / PLOT, tol)
-    return {"metric": metric, "fourth_root": fourth, "current": cfg.model.dim, "tolerance": tol, "trials":
+    return {"metric": metric, "fourth_root": fourth, "current": current, "tolerance": tol, "trials":
             sorted(trials, key=lambda t: (t["dim"], t["weight_decay"] or 0)),
             "best_per_dim": best_per_dim(trials, metric), "chosen": chosen,
             "results": str(state_path), "plot": str(out / PLOT)}

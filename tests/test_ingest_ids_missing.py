@@ -131,3 +131,20 @@ def test_the_byte_scan_finds_a_field_cut_by_its_chunk(tmp_path, monkeypatch):
     assert parsing.ids_may_change(str(p), ",", "utf-8")
     p.write_bytes(b"1,2,3\n" * 30)
     assert not parsing.ids_may_change(str(p), ",", "utf-8")
+
+
+def test_data_missing_drop_names_the_right_row_and_value_after_a_dropped_one(tmp_path):
+    """A review: with rows dropped before it, a bad date quoted another row's value (or was an IndexError), and a
+    bad rating after an empty field was reported as the empty field, with advice to set data.missing=drop."""
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n1,10,4,2020-01-01\n2,,3,2020-01-02\n3,30,5,notadate\n"
+                 "4,40,4,2020-01-04\n")
+    r, _ = ingest(tmp_path, p, "--set", "data.missing=drop")
+    assert r.exit_code == 1 and "r.csv:4: column 'timestamp' 'notadate' is not a date" in r.stderr, r.stderr
+    p.write_text("user_id,movie_id,rating,timestamp\n1,10,4,2020-01-01\n2,,3,2020-01-01\n\n3,30,5,notadate\n")
+    r, _ = ingest(tmp_path / "b", p, "--set", "data.missing=drop")
+    assert r.exit_code == 1 and "r.csv:5: column 'timestamp' 'notadate' is not a date" in r.stderr, r.stderr
+    p.write_text("user_id,movie_id,rating\n1,10,4\n2,,3\n3,30,5\n4,40,x\n")
+    r, _ = ingest(tmp_path / "c", p, "--set", "data.missing=drop")
+    assert r.exit_code == 1 and r.stderr.endswith("r.csv:5: column 'rating' 'x' is not a number; fix or remove that "
+                                                  "line\n"), r.stderr

@@ -19,7 +19,9 @@ def _cfg(**kw):
     base = dict(lr=0.1, weight_decay_user=0.3, weight_decay_movie=0.2, weight_decay_bias=0.05, negatives=1,
                 softmax_full_max=0, threads=1)
     base.update(kw)
-    return SimpleNamespace(**base)
+    cfg = SimpleNamespace(**base)
+    cfg.weight_decays = lambda loss: (cfg.weight_decay_user, cfg.weight_decay_movie)  # as TrainConfig's, numbers set
+    return cfg
 
 
 def _model(n_users, n_movies, explicit):

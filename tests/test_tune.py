@@ -44,6 +44,8 @@ def test_sweep_finds_planted_rank_and_resumes(tune_cfg, tmp_path):
     assert [t["dim"] for t in few["trials"]] == [2, 4, 16] and few["current"] == 16
     assert [t["dim"] for t in few["trials"] if t["current"]] == [16]
     assert [t["dim"] for t in few["trials"] if t["fourth_root"]] == [4]
+    auto = sweep(tune_cfg.updated({"model.dim": "auto"}), [4], tolerance=0.01)  # a review: "auto" < 4, TypeError
+    assert [t["dim"] for t in auto["trials"]] == [4] and auto["current"] == 4 and auto["trials"][0]["current"]
 
 
 def test_choose_with_tolerance():

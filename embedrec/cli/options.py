@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import zlib
 
@@ -261,7 +262,8 @@ def parse_rated(text: str) -> dict:
         if sep and mid.strip() in out:
             raise UsageError(f"--rated: movie '{shorten(mid.strip())}' is rated twice; give each movie one rating")
         # no '=' in an item of several: a title with a comma, split in two (a red team)
-        hint = f"; {comma_hint('--rated')}" if not sep and len(parts) > 1 and not part.strip().isdigit() else ""
+        hint = f"; {comma_hint('--rated')}" if not sep and len(parts) > 1 and not part.strip().isdigit() and \
+            not re.fullmatch(r"\s*\S+\s*[:;]\s*[\d.]+\s*", part) else ""  # '1:5' is '=' mistyped (a review)
         try:
             out[mid.strip()] = float(r)
         except ValueError:

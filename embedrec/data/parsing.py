@@ -192,7 +192,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     except (ValueError, TypeError, OverflowError) as e:
         if "Usecols do not match" in str(e) or "not in list" in str(e):
             raise DataError(f"{label}: missing columns ({e}); set data.columns.* to the file's column names") from None
-        raise _diagnose_numeric(opener, kw, numeric, label, header_lines) from None
+        raise _diagnose_numeric(opener, kw, numeric, label, header_lines, missing) from None
     if header and not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
         # every row has more fields than the header names: pandas would take the extra leading field as the
         # index and shift every column by one
@@ -261,7 +261,10 @@ def _refuse_booleans(df: pd.DataFrame, opener, kw: dict, numeric: dict[str, str]
                             "the 1s)")
 
 
-def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, header_lines: int) -> DataError:
+def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, header_lines: int,
+                      missing: str = "error") -> DataError:
+    """The first value of a ``numeric`` column that is no number, named by its file:line (``missing='drop'``: an
+    empty field is not one, as the rows holding one are dropped; a review: it was named, with advice to drop)."""
     try:
         text = pd.read_csv(opener(), dtype=str, **{**kw, "keep_default_na": False, "na_values": None})
     except Exception as e:  # a second failure: report what we can
@@ -278,6 +281,8 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
             with np.errstate(invalid="ignore"):
                 bad |= ~np.isfinite(parsed.to_numpy(dtype=float)) | (parsed.to_numpy(dtype=float) % 1 != 0)
                 bad |= np.abs(parsed.to_numpy(dtype=float)) >= 2.0 ** 63  # beyond int64
+        if missing == "drop":
+            bad &= ~(values.isna() | (values.fillna("").str.strip() == "")).to_numpy(dtype=bool)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             shown = shorten(values.iloc[row], 60)

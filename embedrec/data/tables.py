@@ -472,20 +472,16 @@ def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str
     """ISO 8601 dates as Unix seconds (a date without a zone is taken as UTC); the first value that is not one is
     named by its file:line (a compressed file is read decompressed: textfiles.decompressed)."""
     t, outside = _iso_dates(text)
-    if outside is not None:
-        row = int(np.flatnonzero(outside)[0])
-        row = row if kept is None else int(kept[row])
-        line = _row_line(src, sep, encoding, row + header_lines, skip_blank=True)
-        where = f"{label}:{line}" if line else f"{label}: data row {row + 1}"
-        raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[row]), 40)} {OUTSIDE}; fix or remove that "
-                        "line")
-    bad = t.isna().to_numpy()
+    bad = outside if outside is not None else t.isna().to_numpy()
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        row = row if kept is None else int(kept[row])  # rows dropped before it (data.missing=drop)
+        at = int(np.flatnonzero(bad)[0])  # its row in the table; in the file, rows dropped before it (data.missing)
+        row = at if kept is None else int(kept[at])  # counted too (a review: the value quoted was another row's)
         line = _row_line(src, sep, encoding, row + header_lines, skip_blank=True)
         where = f"{label}:{line}" if line else f"{label}: data row {row + 1}"
-        raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[row]), 40)} is not a date like the "
+        if outside is not None:
+            raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} {OUTSIDE}; fix or remove "
+                            "that line")
+        raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} is not a date like the "
                         "column's first (ISO 8601, e.g. 2020-01-31 12:00:00); fix or remove that line, or give every "
                         "row Unix seconds")
     return _unix_seconds(t)

@@ -78,7 +78,12 @@ _RESOURCE_KEYS = ("epochs", "threads", "device", "fetch_rows", "als_dims", "keep
 def fp_config(model_cfg, train_cfg, features_cfg) -> dict:
     from dataclasses import asdict
 
-    return {"model": asdict(model_cfg), "train": {k: v for k, v in asdict(train_cfg).items() if k not in _RESOURCE_KEYS},
+    train = {k: v for k, v in asdict(train_cfg).items() if k not in _RESOURCE_KEYS}
+    # the weight decays the fit uses, not 'auto': a checkpoint resumes only with the same numbers (an explicit
+    # objective always trains mse; bpr is never auto)
+    train["weight_decay_user"], train["weight_decay_movie"] = train_cfg.weight_decays(
+        "mse" if model_cfg.objective == "explicit" else model_cfg.loss)
+    return {"model": asdict(model_cfg), "train": train,
             "features": asdict(features_cfg) if features_cfg is not None else None}
 
 
