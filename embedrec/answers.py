@@ -34,7 +34,8 @@ class Request:
 
     ``k`` (default recommend.k), ``fallback`` ('none' or 'popular' for an unknown user; default
     recommend.fallback), ``strict`` (``users``: an unknown id is an error), ``include_seen``, ``ordered``
-    (``liked``/``rated`` oldest first), the filters ``genres``, ``year_min``, ``year_max``; for ``users``:
+    (``liked``/``rated`` oldest first), the filters ``genres``, ``year_min``, ``year_max`` and ``exclude`` (movie
+    ids or titles no list may hold); for ``users``:
     ``batch_size`` (default recommend.batch_size), ``on_batch`` (called after each batch) and ``name`` (the
     input's name in messages)."""
 
@@ -52,6 +53,7 @@ class Request:
     genres: tuple = ()
     year_min: int | None = None
     year_max: int | None = None
+    exclude: tuple = ()
     batch_size: int | None = None
     on_batch: Callable[[], Any] | None = None
     name: str = "<input>"
@@ -101,7 +103,9 @@ def answer(model: Model, request: Request) -> Answer:
     k = request.k if request.k is not None else e.cfg.k
     fallback = request.fallback or e.cfg.fallback
     request = _replace(request, k=k, fallback=fallback)
-    filters = {"genres": request.genres, "year_min": request.year_min, "year_max": request.year_max}
+    exclude = _resolved(model, list(request.exclude), "--exclude") if request.exclude else []
+    filters = {"genres": request.genres, "year_min": request.year_min, "year_max": request.year_max,
+               "exclude": exclude}
     if mode == "users":  # streamed in batches: rows as they come
         missing = "error" if request.strict else "popular" if fallback == "popular" else "skip"
         batch = request.batch_size if request.batch_size is not None else e.cfg.batch_size
@@ -147,7 +151,7 @@ def _stream_notes(out: Answer) -> None:
 
 def _list_notes(out: Answer) -> None:
     r, res, model = out.request, out.result, out.model
-    filtered = any(v is not None for v in (r.year_min, r.year_max)) or bool(r.genres)
+    filtered = any(v is not None for v in (r.year_min, r.year_max)) or bool(r.genres) or bool(r.exclude)
     short_note(res, r.k, r.movie is not None, r.include_seen or r.user_features is not None, filtered,
                lambda: model.engine.catalogue.allowed(r.genres, r.year_min, r.year_max, say=False).size == 0)
     if r.movie is None and not (r.user is not None and res.unknown):  # not for --fallback popular's list

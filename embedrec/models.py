@@ -238,6 +238,20 @@ class Model:
             pass
         return f"the run was trained on '{path}'; "
 
+    def _allowed(self, genres, year_min, year_max, exclude) -> np.ndarray | None:
+        """The movie rows a list may hold: the catalogue's filters, less the rows of ``exclude`` (movie ids; those
+        this model does not know are ignored: no list could hold them)."""
+        e = self.engine
+        if isinstance(exclude, (str, bytes)) or not isinstance(exclude, Iterable):
+            raise UsageError(f"exclude={shorten(repr(exclude), 40)}: give a list of movie ids, e.g. exclude=[50, 181]")
+        rows = np.zeros(0, np.int64)
+        items = list(exclude)
+        if items:
+            rows, _ = e.movie_rows(items)
+            rows = np.asarray(rows, np.int64)
+            rows = rows[rows >= 0]
+        return e.allowed(_genres(genres), year_min, year_max, rows if items else None)
+
     @property
     def user_ids(self) -> np.ndarray:
         return self.engine.user_ids
@@ -276,16 +290,18 @@ class Model:
 
     def recommend(self, users, k: int | None = None, *, missing: str = "error", exclude_seen: bool = True,
                   genres: Iterable[str] = (), year_min: int | None = None,
-                  year_max: int | None = None) -> Recommendations:
+                  year_max: int | None = None, exclude: Iterable = ()) -> Recommendations:
         """Top-k movies for each user id (one id or many), best first, movies the user gave in training (train
-        and valid) excluded unless ``exclude_seen=False``.
+        and valid) excluded unless ``exclude_seen=False``. ``exclude``: movie ids no list may hold (bought,
+        watched elsewhere, out of stock; as implicit's ``filter_items``; ids this model does not know are ignored),
+        as ``genres``, ``year_min`` and ``year_max`` filter the catalogue for every method that lists movies.
 
         ``missing``: what an id not in the training data gets: 'error' (NotFoundError naming it), 'skip' (left
         out of the result), 'popular' (the most popular movies, scored by their number of ratings)."""
         k = self._k(k)
         e = self.engine
         exclude_seen = _flag(exclude_seen, "exclude_seen")
-        allowed = e.allowed(_genres(genres), year_min, year_max)
+        allowed = self._allowed(genres, year_min, year_max, exclude)
         query, rows, unknown = e.users.resolve(_as_list(users), missing,
                                                self._trained_on() +
                                                "«use --fallback popular, or --liked/--rated to recommend for a new "
@@ -330,7 +346,7 @@ class Model:
     def recommend_stream(self, lines: Iterable[str], k: int | None = None, *, missing: str = "skip",
                          exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,
                          year_max: int | None = None, batch_size: int = 4096, on_batch=None,
-                         name: str = "<input>") -> Iterator[tuple]:
+                         name: str = "<input>", exclude: Iterable = ()) -> Iterator[tuple]:
         """``recommend`` for a stream of user ids, one per line (a file, stdin, a socket): answered in batches of
         ``batch_size`` as the lines come, so a slow producer gets each batch's answers before it sends the next;
         ``on_batch()`` is called after each batch. Yields (user id, movie ids, scores) per user (a
@@ -354,7 +370,7 @@ class Model:
             raise UsageError(f"recommend_stream: batch_size={batch_size!r}: give a whole number >= 1")
         e = self.engine
         answers = recommend_many(e, lines, self._k(k), include_seen=not _flag(exclude_seen, "exclude_seen"),
-                                 allowed=e.allowed(_genres(genres), year_min, year_max), strict=missing == "error",
+                                 allowed=self._allowed(genres, year_min, year_max, exclude), strict=missing == "error",
                                  fallback="popular" if missing == "popular" else "none", batch=batch_size,
                                  on_batch=on_batch, name=name)
         return (StreamAnswer.of(q, rows, scores, e.movie_ids, f) for q, rows, scores, f in answers)
@@ -397,7 +413,8 @@ class Model:
 
     def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,
                       ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),
-                      year_min: int | None = None, year_max: int | None = None) -> Recommendations:
+                      year_min: int | None = None, year_max: int | None = None,
+                      exclude: Iterable = ()) -> Recommendations:
         """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
         rating} (folded in against the fixed movie factors); the given movies are excluded unless
         ``exclude_seen=False``. ``ordered=True``: ``liked`` or ``rated`` (one of them) lists the user's history
@@ -411,7 +428,7 @@ class Model:
         if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
                              "not a set")
-        allowed = e.allowed(_genres(genres), year_min, year_max)
+        allowed = self._allowed(genres, year_min, year_max, exclude)
         p, b, seen, left_out = e.fold_in_parts(_as_list(liked), _rated(rated), ordered=bool(ordered))
         ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
         left_out = {e.movies.raw(r): v for r, v in left_out.items()}
@@ -424,7 +441,8 @@ class Model:
         return Recommendations(e, [None], [ids], [scores], [False], [], left_out=left_out)
 
     def recommend_features(self, values: dict, k: int | None = None, *, genres: Iterable[str] = (),
-                           year_min: int | None = None, year_max: int | None = None) -> Recommendations:
+                           year_min: int | None = None, year_max: int | None = None,
+                           exclude: Iterable = ()) -> Recommendations:
         """Top-k movies for a new user from demographics alone ({'age': '25', 'gender': 'F'}); models trained with
         features.user, opened from a run."""
         if not hasattr(values, "items") or isinstance(values, (str, bytes)):
@@ -432,18 +450,18 @@ class Model:
                              "{'age': 25, 'gender': 'F'}")
         k = self._k(k)
         e = self.engine
-        allowed = e.allowed(_genres(genres), year_min, year_max)
+        allowed = self._allowed(genres, year_min, year_max, exclude)
         p, b = e.user_from_features(dict(values.items()))
         ids, scores = e.recommend_vector(p, b, k, np.zeros(0), allowed)
         return Recommendations(e, [None], [ids], [scores], [False], [])
 
     def similar(self, movie, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
-                year_max: int | None = None) -> Recommendations:
+                year_max: int | None = None, exclude: Iterable = ()) -> Recommendations:
         """The k movies most similar to ``movie`` (an id; see find_movie for titles) by cosine similarity of
         their embeddings; the query column is ``movie_id_query``."""
         k = self._k(k)
         e = self.engine
-        allowed = e.allowed(_genres(genres), year_min, year_max)
+        allowed = self._allowed(genres, year_min, year_max, exclude)
         row = e.movie_row(_movie_arg(movie, "similar"))
         ids, scores = e.similar(row, k, allowed)
         return Recommendations(e, [py_id(e.movie_ids[row])], [ids], [scores], [False], [],
@@ -484,10 +502,10 @@ class Model:
                 "genres": list(e.genres[row] or [])}
 
     def popular(self, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
-                year_max: int | None = None) -> Recommendations:
+                year_max: int | None = None, exclude: Iterable = ()) -> Recommendations:
         """The k movies with the most training ratings (train and valid), scored by that count."""
         e = self.engine
-        ids, scores = e.popular(self._k(k), e.allowed(_genres(genres), year_min, year_max))
+        ids, scores = e.popular(self._k(k), self._allowed(genres, year_min, year_max, exclude))
         return Recommendations(e, [None], [ids], [scores], [True], [])
 
     def predict(self, pairs: Iterable, *, missing: str = "fallback") -> Predictions:

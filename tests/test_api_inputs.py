@@ -657,3 +657,25 @@ def test_evaluate_on_a_missing_gpu_names_the_argument(trained_run):
         pytest.skip("a GPU is here")
     with pytest.raises(UsageError, match=r"^evaluate\(device='cuda'\): cuda was asked for but .*use device='cpu'"):
         trained_run.opened.evaluate(device="cuda")
+
+
+def test_exclude_leaves_movies_out_of_every_list(trained_run):
+    """A first-hour review: no way to keep movies out of a list (implicit's filter_items, LensKit's candidate
+    selectors): bought, watched elsewhere, out of stock."""
+    m = er.open(trained_run.cfg.run.dir, trained_run.cfg)
+    user = int(m.user_ids[0])
+    top = m.recommend(user, k=5).movie_ids[0].tolist()
+    out = m.recommend(user, k=5, exclude=top[:2] + [999999]).movie_ids[0].tolist()  # an unknown id: ignored
+    assert out[:3] == top[2:] and not set(top[:2]) & set(out) and len(out) == 5
+    stream = list(m.recommend_stream([str(user)], k=5, exclude=top[:2]))
+    assert stream[0][1].tolist() == out
+    movie = int(m.movie_ids[0])
+    sim = m.similar(movie, k=3).movie_ids[0].tolist()
+    assert sim[0] not in m.similar(movie, k=3, exclude=[sim[0]]).movie_ids[0].tolist()
+    new = m.recommend_new(liked=[movie], k=3).movie_ids[0].tolist()
+    assert new[0] not in m.recommend_new(liked=[movie], k=3, exclude=[new[0]]).movie_ids[0].tolist()
+    pop = m.popular(k=3).movie_ids[0].tolist()
+    assert m.popular(k=3, exclude=pop[:1]).movie_ids[0].tolist()[:2] == pop[1:]
+    for bad in ("50", 50):
+        with pytest.raises(UsageError, match=r"exclude=.*: give a list of movie ids, e\.g\. exclude=\[50, 181\]"):
+            m.recommend(user, k=3, exclude=bad)

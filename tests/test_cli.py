@@ -827,3 +827,16 @@ def test_control_characters_in_a_title_are_spaces_in_tables_and_tsv_not_in_csv_o
     write_rows(as_rows(rec, triples), COLUMNS, "csv", out=csv_out)
     write_rows(as_rows(rec, triples), COLUMNS, "json", out=json_out)
     assert title in csv_out.getvalue() and json.loads(json_out.getvalue())[0]["title"] == title  # the data kept
+
+
+def test_recommend_exclude(cli_run):
+    """--exclude takes ids or titles, leaves them out of the list, and refuses an empty value."""
+    sets, _ = cli_run
+    r = invoke("recommend", "--user", "1", "-k", "4", "--format", "csv", *sets)
+    top = [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))]
+    r = invoke("recommend", "--user", "1", "-k", "4", "--format", "csv", "--exclude", ",".join(top[:2]), *sets)
+    assert r.exit_code == 0, r.stderr
+    got = [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))]
+    assert got[:2] == top[2:] and not set(top[:2]) & set(got)
+    r = invoke("recommend", "--user", "1", "--exclude", " ", *sets)
+    assert r.exit_code == 2 and r.stderr == "error: --exclude is empty; give a value, e.g. --exclude 50,181\n"

@@ -274,10 +274,11 @@ def parse_rated(text: str) -> dict:
     return out
 
 
-def parse_liked(text: str) -> list[str]:
-    """'50,181' as ['50', '181'] (the --liked option); an empty item is an error, not skipped."""
+def parse_liked(text: str, option: str = "--liked") -> list[str]:
+    """'50,181' as ['50', '181'] (the --liked option, or ``option``: --exclude); an empty item is an error, not
+    skipped."""
     items = [t.strip() for t in text.split(",")]
     if not any(items) or "" in items:
         where = f"item {items.index('') + 1} is empty" if any(items) else "no movie ids"
-        raise UsageError(f"--liked '{text}': {where}; give comma-separated movie ids, e.g. --liked 50,181,172")
+        raise UsageError(f"{option} '{text}': {where}; give comma-separated movie ids, e.g. {option} 50,181,172")
     return items

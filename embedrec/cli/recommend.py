@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--genre", "genres", multiple=True, type=TEXT, help="Only movies of this genre (repeatable: any of them).")
 @click.option("--year-min", type=int, help="Only movies from this year on.")
 @click.option("--year-max", type=int, help="Only movies up to this year.")
+@click.option("--exclude", type=TEXT, help="Comma-separated movies no list may hold (bought, watched elsewhere): "
+              "ids, or titles as --movie takes them.")
 @click.option("--strict", is_flag=True, help="With --users: fail on an unknown id instead of skipping it.")
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
 @RUN
@@ -51,7 +53,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @NO_HEADER
 @common
 def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_features, k, include_seen, genres,
-              year_min, year_max, strict, fallback, run_dir, fmt, no_header):
+              year_min, year_max, exclude, strict, fallback, run_dir, fmt, no_header):
     """Top-K movies for a user, many users, a new user, or movies similar to a movie.
 
     score: for explicit models the predicted rating, clipped to the rating scale (as in predict); for implicit
@@ -79,10 +81,11 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     from embedrec.output import resolve_format, write_rows
 
     for opt, value in (("--user", user), ("--movie", movie), ("--liked", liked), ("--rated", rated),
-                       ("--user-features", user_features)):
+                       ("--user-features", user_features), ("--exclude", exclude)):
         if value is not None and not value.strip():
             raise UsageError(f"{opt} is empty; give a value, e.g. {opt} " + {"--user": "196", "--movie": "'star wars'",
-                             "--liked": "50,181,172", "--rated": "50=5,181=4", "--user-features": "age=25,gender=F"}[opt])
+                             "--liked": "50,181,172", "--rated": "50=5,181=4", "--user-features": "age=25,gender=F",
+                             "--exclude": "50,181"}[opt])
     modes = [x for x in (user, users_file, movie, liked or rated, user_features) if x]
     if len(modes) != 1:
         raise UsageError("give exactly one of --user, --users, --movie, --liked/--rated, or --user-features")
@@ -108,6 +111,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
             else None,
             fallback=fallback or cfg.recommend.fallback, strict=strict, include_seen=include_seen, ordered=ordered,
             genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
+            exclude=tuple(parse_liked(exclude, "--exclude")) if exclude else (),
             on_batch=sys.stdout.flush, name=getattr(users_file, "name", "<input>")))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
         hinted = with_comma_hint(e, "--liked", liked_items) if liked_items else e

@@ -150,9 +150,11 @@ class Catalogue:
         return self._names
 
     def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None,
-                year_max: int | None = None, say: bool = True) -> np.ndarray | None:
-        """Movie rows passing the filters, or None when there is no filter; ``say``: warn when none passes."""
-        if not genres and year_min is None and year_max is None:
+                year_max: int | None = None, say: bool = True,
+                exclude_rows: np.ndarray | None = None) -> np.ndarray | None:
+        """Movie rows passing the filters and not in ``exclude_rows``, or None when there is no filter; ``say``:
+        warn when none passes."""
+        if not genres and year_min is None and year_max is None and exclude_rows is None:
             return None
         for name, y in (("year_min", year_min), ("year_max", year_max)):
             if y is not None and (isinstance(y, bool) or not isinstance(y, (int, np.integer))):
@@ -169,6 +171,8 @@ class Catalogue:
             keep &= years >= year_min
         if year_max is not None:
             keep &= (years <= year_max) & (years >= 0)
+        if exclude_rows is not None:
+            keep[np.asarray(exclude_rows, np.int64)] = False
         out = np.flatnonzero(keep)
         if out.size == 0 and say:
             log.warning("no movie passes the filters («--genre/--year-min/--year-max|genres, year_min, year_max»)")

@@ -182,8 +182,9 @@ class Recommender:
     def find_movie(self, query: str) -> int:
         return self.catalogue.find_movie(query)
 
-    def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None, year_max: int | None = None):
-        return self.catalogue.allowed(genres, year_min, year_max)
+    def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None, year_max: int | None = None,
+                exclude_rows: np.ndarray | None = None):
+        return self.catalogue.allowed(genres, year_min, year_max, exclude_rows=exclude_rows)
 
     def rows_for(self, user_id, movie_rows: np.ndarray, scores: np.ndarray) -> Iterator[dict]:
         return self.catalogue.rows_for(user_id, movie_rows, scores)
