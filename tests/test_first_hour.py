@@ -808,18 +808,23 @@ def test_ingest_says_how_to_train_when_the_config_alone_would_not_find_the_datas
     r = invoke("ingest", csv, "-c", "saved.yaml")
     # the hint repeats -c and --set (a review: without them it trained the default model, not the config's)
     assert r.exit_code == 0 and "train on it with: embedrec train -c saved.yaml --set data.prepared=data/prepared/" \
-        "mine\n" in r.stderr, r.stderr
+        "mine --run runs/mine\n" in r.stderr, r.stderr
     r = invoke("ingest", csv, "-c", "saved.yaml", "-o", "data/prepared/my own", "--set", "model.dim=8")
     assert r.exit_code == 0 and "train on it with: embedrec train -c saved.yaml --set model.dim=8 --set " \
-        "'data.prepared=data/prepared/my own'\n" in r.stderr, r.stderr
+        "'data.prepared=data/prepared/my own' --run 'runs/my own'\n" in r.stderr, r.stderr
     r = invoke("ingest", csv, "-c", "saved.yaml", "--set", "data.prepared=data/prepared/a", "-o", "data/prepared/b")
     assert r.exit_code == 0 and "train on it with: embedrec train -c saved.yaml --set data.prepared=data/prepared/" \
-        "b\n" in r.stderr, r.stderr  # a review: the --set it replaces was repeated before it
+        "b --run runs/b\n" in r.stderr, r.stderr  # a review: the --set it replaces was repeated before it
     # a first-hour review: how the source was read (data.cache_dir, data.columns.*, ...) was repeated too
     r = invoke("ingest", csv, "-o", "data/prepared/c", "--set", f"data.cache_dir={tmp_path / 'cache'}", "--set",
                "data.encoding=latin-1", "--set", "data.columns.user=user_id", "--set", "split.seed=3")
+    # a run of its own where the config keeps the default run.dir, saved.yaml's too (a first-hour review: a plain
+    # train of another dataset replaced the ML-100K run)
     assert r.exit_code == 0 and "train on it with: embedrec train --set split.seed=3 --set data.prepared=data/" \
-        "prepared/c\n" in r.stderr, r.stderr
+        "prepared/c --run runs/c\n" in r.stderr, r.stderr
+    r = invoke("ingest", csv, "-o", "data/prepared/d", "--set", "run.dir=runs/d2")  # a run named: kept as it is
+    assert r.exit_code == 0 and "train on it with: embedrec train --set run.dir=runs/d2 --set data.prepared=data/" \
+        "prepared/d\n" in r.stderr, r.stderr
     (tmp_path / "mine.yaml").write_text(f"data:\n  source: {csv}\n  prepared: data/prepared/own\n")
     r = invoke("ingest", "-c", "mine.yaml")  # the config alone finds it: nothing to add
     assert r.exit_code == 0 and "train on it with" not in r.stderr

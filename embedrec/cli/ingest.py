@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -58,8 +59,11 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
         if not _State.quiet:
             click.echo(format_summary(summary), err=True)
             if cfg.data.prepared != configured:  # the same options alone would not find it: say them with it
-                log.info("train on it with: %s", command_line("train", ["--set", f"data.prepared={cfg.data.prepared}"],
-                                                              skip=READING_ONLY))
+                # and a run of its own unless the config names one (a first-hour review: a plain train of another
+                # dataset replaced the ML-100K run at the default run.dir)
+                run = [] if cfg.is_set("run.dir") else ["--run", str(Path("runs") / Path(cfg.data.prepared).name)]
+                log.info("train on it with: %s", command_line("train", ["--set", f"data.prepared={cfg.data.prepared}",
+                                                                        *run], skip=READING_ONLY))
         wrote(cfg.data.prepared)
         if fmt == "json":
             click.echo(json.dumps(summary, indent=2))
