@@ -128,8 +128,11 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
         if cfg.train.als_dims == "auto" and (pick != d or not _gains(r.best_value, before, AUTO_DIM_NEXT_GAIN,
                                                                      r.metric)):
             break
-    log.info("als_dims: chose model.dim %d (valid %s %s)", pick, selected.metric,
-             ", ".join(f"{v:.4f} at {k}" for k, v in scores.items()))
+    top = max(scores, key=lambda d: scores[d] if higher_is_better(selected.metric) else -scores[d])
+    why = (f"; {pick} is within {DIM_GAIN:.1%} of {top}'s score, and a smaller dimension costs less memory and "
+           "time" if top != pick else "")  # a first-hour review: the lower score chosen, and no word why
+    log.info("als_dims: chose model.dim %d (valid %s %s%s)", pick, selected.metric,
+             ", ".join(f"{v:.4f} at {k}" for k, v in scores.items()), why)
     best, best_cfg = results[pick]
     best.seconds, best.dims, best.dims_seconds = seconds, scores, took
     return best, dataclasses.replace(best_cfg, model=dataclasses.replace(best_cfg.model, dim=pick),
