@@ -98,12 +98,19 @@ class Answer:
 def answer(model: Model, request: Request) -> Answer:
     """``Model.answer``: the method of ``model`` that answers ``request``'s mode, its options filled from the
     model's recommend config."""
+    from embedrec.argcheck import flag
+    from embedrec.models import _as_list, _rated  # the library's own rules for these arguments (a red team)
+
     mode = request.mode()
+    for name in ("strict", "include_seen", "ordered"):  # read by their truth, "no" had meant True
+        flag(getattr(request, name), name, "Request")
+    if request.fallback not in (None, "none", "popular"):
+        raise UsageError(f"«--fallback|fallback» {shorten(repr(request.fallback), 30)}: give 'none' or 'popular'")
     e = model.engine
     k = request.k if request.k is not None else e.cfg.k
     fallback = request.fallback or e.cfg.fallback
     request = _replace(request, k=k, fallback=fallback)
-    exclude = _resolved(model, list(request.exclude), "--exclude") if request.exclude else []
+    exclude = _resolved(model, _as_list(request.exclude), "--exclude") if len(_as_list(request.exclude)) else []
     filters = {"genres": request.genres, "year_min": request.year_min, "year_max": request.year_max,
                "exclude": exclude}
     if mode == "users":  # streamed in batches: rows as they come
@@ -122,8 +129,9 @@ def answer(model: Model, request: Request) -> Answer:
     elif mode == "user_features":
         res = model.recommend_features(request.user_features, k, **filters)
     else:
-        liked_ids = _resolved(model, list(request.liked), "--liked") if request.liked else []
-        given = dict(request.rated or {})
+        # one id or title is one movie ('12', 'star wars': a red team found them split into characters)
+        liked_ids = _resolved(model, _as_list(request.liked), "--liked") if request.liked is not None else []
+        given = _rated(request.rated)
         pairs = list(zip(_resolved(model, list(given), "--rated"), given.values()))
         # as pairs: two spellings of one movie (a title and its id) are the library's refusal, not a rating replaced
         res = model.recommend_new(liked_ids, pairs, k, ordered=request.ordered,

@@ -272,7 +272,8 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     # dimension worse than the one the config trains at without saying so (a first-hour review)
     current = resolve_dim(cfg.model, ds.n_movies)  # the config's own dimension (auto: what train would use)
     dims = sorted(set(dims or cfg.tune.dims) | {fourth, current})
-    wds = [None] if not wds else list(wds)
+    # each value once, as dims (a red team: '--weight-decay 0,0' ran two trials racing on one folder)
+    wds = [None] if not wds else list(dict.fromkeys(float(w) for w in wds))
     metric = resolve_metric(cfg.model, cfg.train)
     out = Path(cfg.tune.dir or Path(cfg.run.dir) / TUNE_DIR)
     # beside a run's current (RUN/tune), never in its model folders (pruned with them) or in a dataset

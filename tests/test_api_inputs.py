@@ -679,3 +679,30 @@ def test_exclude_leaves_movies_out_of_every_list(trained_run):
     for bad in ("50", 50):
         with pytest.raises(UsageError, match=r"exclude=.*: give a list of movie ids, e\.g\. exclude=\[50, 181\]"):
             m.recommend(user, k=3, exclude=bad)
+
+
+def test_answer_checks_its_request_as_the_methods_check_their_arguments(trained_run, tmp_path):
+    """A red team: Request(liked="12") recommended for movies 1 and 2 (the text split into characters),
+    include_seen="no" meant True, fallback="pop" answered nothing, rated=[50] was a TypeError, and
+    recommend_stream(open(path, "rb")) skipped every line ("b'196\\n'") and answered nothing."""
+    from embedrec.answers import Request
+
+    m = er.open(trained_run.cfg.run.dir, trained_run.cfg)
+    movie = str(m.movie_ids[0])
+    assert m.answer(Request(liked=movie, k=3)).result.movie_ids[0].tolist() == \
+        m.recommend_new([movie], k=3).movie_ids[0].tolist()
+    user = int(m.user_ids[0])
+    for kw, what in (({"include_seen": "no"}, "include_seen must be True or False"),
+                     ({"strict": "no", "users": [user], "user": None}, "strict must be True or False"),
+                     ({"fallback": "pop"}, "fallback 'pop': give 'none' or 'popular'")):
+        with pytest.raises(UsageError, match=re.escape(what)):
+            m.answer(Request(**{"user": user, "k": 3, **kw}))
+    for rated in ([50], "50=5"):
+        with pytest.raises(UsageError, match=r"give \{movie id: rating\} or \(movie id, rating\) pairs"):
+            m.answer(Request(rated=rated, k=3))
+    p = tmp_path / "u.txt"
+    p.write_text(f"{user}\n{int(m.user_ids[1])}\n")
+    with open(p, "rb") as fh:
+        assert [a[0] for a in m.recommend_stream(fh, 1)] == [user, int(m.user_ids[1])]
+    with pytest.raises(UsageError, match="line 1 is not UTF-8 text"):
+        list(m.recommend_stream([b"\xff\xfe1"], 1))

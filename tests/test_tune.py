@@ -45,6 +45,9 @@ def test_sweep_finds_planted_rank_and_resumes(tune_cfg, tmp_path):
     assert [t["dim"] for t in few["trials"] if t["current"]] == [16]
     assert [t["dim"] for t in few["trials"] if t["fourth_root"]] == [4]
     auto = sweep(tune_cfg.updated({"model.dim": "auto"}), [4], tolerance=0.01)  # a review: "auto" < 4, TypeError
+    # a red team: a weight decay given twice ran two trials racing on one folder (a file-system error)
+    twice = sweep(tune_cfg.updated({"model.dim": 4}), [4], [0.02, 0.02, 2e-2], tolerance=0.01)
+    assert [(t["dim"], t["weight_decay"]) for t in twice["trials"]] == [(4, 0.02)]
     assert [t["dim"] for t in auto["trials"]] == [4] and auto["current"] == 4 and auto["trials"][0]["current"]
 
 

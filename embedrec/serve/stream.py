@@ -120,6 +120,12 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
                              "items first, e.g. series.dropna()")
         if isinstance(line, (float, np.floating)) and float(line).is_integer():
             line = int(line)  # 196.0, as a pandas column that met a NaN holds user 196 (as recommend() reads it)
+        if isinstance(line, (bytes, bytearray)):  # a file opened 'rb', sys.stdin.buffer, a socket (a red team: each
+            try:                                  # line read as "b'196\n'" and skipped, an empty answer)
+                line = bytes(line).decode("utf-8")
+            except UnicodeDecodeError:
+                raise UsageError(f"recommend_stream: line {n} is not UTF-8 text; open the file in text mode with its "
+                                 "encoding, e.g. open(path, encoding='latin-1')") from None
         t = str(line).strip()  # ids given from Python may be ints
         if not t or t.startswith("#"):
             continue
