@@ -136,6 +136,8 @@ def _movie_arg(value, what: str, example: str = "50"):
     why = not_an_id(value)
     if why is None and not isinstance(value, (str, bytes, int, np.integer, float, np.floating)):
         why = f"a {type(value).__name__}"
+    if why is None and isinstance(value, str) and not value.strip():  # a red team: '' matched all 1,632 movies
+        why = "empty"
     if why:
         raise UsageError(f"{what}: give one movie id, e.g. {what}({example}), not {shorten(repr(value), 40)} ({why})")
     return value
@@ -167,6 +169,19 @@ def _device_arg(device) -> None:
     if device is not None and not (isinstance(text, str) and (text in ("auto", "cpu", "cuda")
                                                               or text.startswith("cuda:"))):
         raise UsageError(f"device={shorten(repr(device), 40)}: give 'auto', 'cpu' or 'cuda' (as train.device), or None")
+
+
+@contextlib.contextmanager
+def _device_named(device, call: str):
+    """The device asked for in ``call(device=...)`` named as such, not as the config key train.device (a review:
+    evaluate's, then a red team: topk_all's 'cuda' on a machine without one named train.device)."""
+    try:
+        yield
+    except ConfigError as e:
+        if device is None or "train.device" not in str(e):
+            raise
+        raise UsageError(str(e).replace("config key 'train.device': ", f"{call}(device={device!r}): ")
+                         .replace("use train.device='cpu' or auto", "use device='cpu' or None")) from None
 
 
 def one_process(what: str) -> None:
@@ -573,13 +588,8 @@ class Model:
         if dataset_dir is not None:
             _path_arg(dataset_dir, "evaluate", "dataset_dir")
         _device_arg(device)
-        try:
+        with _device_named(device, "evaluate"):
             return evaluate_opened(self.engine.run, None, split, ks or self._run_eval_k(), device, dataset_dir)
-        except ConfigError as e:  # the device asked for here, not a config key (a review: it named train.device)
-            if device is None or "train.device" not in str(e):
-                raise
-            raise UsageError(str(e).replace("config key 'train.device': ", f"evaluate(device={device!r}): ")
-                             .replace("use train.device='cpu' or auto", "use device='cpu' or None")) from None
 
     def _run_eval_k(self) -> tuple[int, ...]:
         from embedrec.run import run_eval_k
@@ -632,8 +642,9 @@ class Model:
 
         _path_arg(path, "topk_all", "path")
         overwrite, progress = _flag(overwrite, "overwrite"), _flag(progress, "progress")
+        _device_arg(device)
         k = self._k(k)
-        with self._served("topk_all") as rec:
+        with self._served("topk_all") as rec, _device_named(device, "topk_all"):
             batch = _count(batch_size if batch_size is not None else rec.cfg.batch_size, "batch_size", 1)
             if not progress:
                 return topk_all(rec, path, k, overwrite, batch, device=device)

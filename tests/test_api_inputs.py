@@ -706,3 +706,15 @@ def test_answer_checks_its_request_as_the_methods_check_their_arguments(trained_
         assert [a[0] for a in m.recommend_stream(fh, 1)] == [user, int(m.user_ids[1])]
     with pytest.raises(UsageError, match="line 1 is not UTF-8 text"):
         list(m.recommend_stream([b"\xff\xfe1"], 1))
+
+
+def test_topk_all_names_its_device_argument_and_find_movie_refuses_empty_text(trained_run, tmp_path):
+    """A red team: topk_all(device='tpu') named the config key train.device, which the call never used;
+    find_movie('') listed every movie as matching."""
+    m = er.open(trained_run.cfg.run.dir, trained_run.cfg)
+    with pytest.raises(UsageError, match=r"device='tpu': give 'auto', 'cpu' or 'cuda'"):
+        m.topk_all(tmp_path / "t.csv", k=2, device="tpu")
+    assert not (tmp_path / "t.csv").exists()
+    for text in ("", "   "):
+        with pytest.raises(UsageError, match=r"find_movie: give one movie id.*\(empty\)"):
+            m.find_movie(text)
