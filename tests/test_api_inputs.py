@@ -718,3 +718,17 @@ def test_topk_all_names_its_device_argument_and_find_movie_refuses_empty_text(tr
     for text in ("", "   "):
         with pytest.raises(UsageError, match=r"find_movie: give one movie id.*\(empty\)"):
             m.find_movie(text)
+
+
+def test_opening_a_folder_training_works_in_names_the_run(tmp_path):
+    """A red team: er.open('run/refit') said the training was interrupted and to resume it, in the wrong folder."""
+    from embedrec.errors import ArtifactError
+
+    run = tmp_path / "run"
+    (run / "current").mkdir(parents=True)  # a run that serves a model
+    for name in ("refit", "als-dim-256", "als-reg-0.01"):
+        (run / name).mkdir()
+        (run / name / "checkpoint.pt").write_bytes(b"")
+        with pytest.raises(ArtifactError, match=re.escape(f"'{run / name}' is a folder training works in, inside the "
+                                                          f"run '{run}'; open the run: er.open('{run}')")):
+            er.open(run / name)
