@@ -77,6 +77,11 @@ def _path(value, name: str, call: str, example: str) -> None:
     if isinstance(value, str) and value == "":  # an unset variable: not the default folder, nor the current one (a red team)
         raise UsageError(f"{call}: {name} is an empty path ''; give a path, or None: {example}")
     if isinstance(value, (str, os.PathLike)):
+        from embedrec.argcheck import path_problem
+
+        why = path_problem(value)
+        if why:
+            raise UsageError(f"{call}: {name} {why}; give a valid path")
         return
     from embedrec.config import Config
 

@@ -17,3 +17,20 @@ def flag(value, name: str, call: str | None = None) -> bool:
             return bool(value)
     where = f"{call}: " if call else ""
     raise UsageError(f"{where}{name} must be True or False, not {shorten(repr(value), 40)}")
+
+
+def path_problem(value) -> str | None:
+    """What no file system takes in a path argument, before a call meets it as a bare ValueError or OSError (a red
+    team: er.open('a\\x00b'), a 300-character file name): a NUL character, or a name longer than 255 bytes."""
+    import os
+
+    text = os.fsdecode(value) if isinstance(value, (str, bytes, os.PathLike)) else None
+    if text is None:
+        return None
+    if "\x00" in text:
+        return "holds a NUL character"
+    long = next((part for part in text.replace("\\", "/").split("/")
+                 if len(part.encode("utf-8", "surrogateescape")) > 255), None)
+    if long is not None:
+        return f"has a name longer than 255 bytes ('{long[:20]}...'), which file systems refuse"
+    return None

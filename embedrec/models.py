@@ -161,6 +161,11 @@ def _path_arg(value, call: str, name: str) -> None:
 
     if not isinstance(value, (str, os.PathLike)) or not str(value):
         raise UsageError(f"{call}: {name} must be a path (str or pathlib.Path), not {shorten(repr(value), 40)}")
+    from embedrec.argcheck import path_problem
+
+    why = path_problem(value)
+    if why:
+        raise UsageError(f"{call}: {name} {why}; give a valid path")
 
 
 def _device_arg(device) -> None:
@@ -622,6 +627,9 @@ class Model:
         overwrite = _flag(overwrite, "overwrite")
         if fmt != "projector" and (sample is not None or sample_users or base_url is not None):
             raise UsageError("export: sample, sample_users and base_url apply to fmt='projector' only")
+        if base_url is not None and not isinstance(base_url, str):  # a red team: an AttributeError on .rstrip
+            raise UsageError(f"export: base_url={shorten(repr(base_url), 40)}: give the URL as text, e.g. "
+                             "base_url='https://example.org/projector'")
         if sample is not None:
             _count(sample, "sample", 1)
         _count(sample_users, "sample_users", 0)

@@ -732,3 +732,17 @@ def test_opening_a_folder_training_works_in_names_the_run(tmp_path):
         with pytest.raises(ArtifactError, match=re.escape(f"'{run / name}' is a folder training works in, inside the "
                                                           f"run '{run}'; open the run: er.open('{run}')")):
             er.open(run / name)
+
+
+def test_paths_no_file_system_takes_are_usage_errors(trained_run, tmp_path):
+    """A red team: er.open('a\\x00b') was a bare ValueError, a 300-character name an OSError, and
+    export(base_url=5) an AttributeError."""
+    m = er.open(trained_run.cfg.run.dir, trained_run.cfg)
+    for call in (lambda p: er.open(p), lambda p: m.export("npy", p)):
+        with pytest.raises(UsageError, match="holds a NUL character; give a valid path"):
+            call(str(tmp_path / "a\x00b"))
+        with pytest.raises(UsageError, match="has a name longer than 255 bytes"):
+            call(str(tmp_path / ("a" * 300)))
+    with pytest.raises(UsageError, match=r"base_url=5: give the URL as text"):
+        m.export("projector", tmp_path / "pj", base_url=5)
+    assert not (tmp_path / "pj").exists()
