@@ -137,11 +137,12 @@ def norm_ks(ks, n_movies: int) -> list[int]:
 
 
 def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: np.ndarray, ks, n_movies: int,
-                 batch=2048, progress=None, device=None, fast: int = 0, scratch: dict | None = None
-                 ) -> tuple[dict, dict]:
+                 batch=2048, progress=None, device=None, fast: int = 0, scratch: dict | None = None,
+                 per_user: list | None = None) -> tuple[dict, dict]:
     """Per-metric sums over the users ``rows`` and, per K, which movies reached someone's top K: what
     :func:`finish_ranking` turns into metrics (ranks of a distributed job add theirs up first). ``fast``: see
-    :func:`top_k_scores`; ``scratch``: a dict that keeps the score buffer between calls (per-epoch validation)."""
+    :func:`top_k_scores`; ``scratch``: a dict that keeps the score buffer between calls (per-epoch validation);
+    ``per_user``: a list that gets (the batch's user rows, {metric@K: each user's value}) per batch."""
     # a K beyond the catalogue ranks the whole catalogue, and keeps its name: the selection's ndcg@10 exists
     # for a catalogue of 9 movies too (its lists hold 9)
     labels = {k: min(k, max(n_movies, 1)) for k in sorted(set(ks))}
@@ -165,9 +166,11 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
         sub_ptr = np.concatenate([[0], np.cumsum(lens)])
         hits = M.hit_matrix(top, sub_ptr, sub_idx)
         n_rel = np.diff(sub_ptr)
-        for name, fn in M.PER_USER.items():
-            for k in ks:
-                sums[f"{name}@{k}"] += float(fn(hits, n_rel, k).sum())
+        values = {f"{name}@{k}": fn(hits, n_rel, k) for name, fn in M.PER_USER.items() for k in ks}
+        for key, v in values.items():
+            sums[key] += float(v.sum())
+        if per_user is not None:
+            per_user.append((sub, {f"{m}@{k}": values[f"{m}@{e}"] for m in M.PER_USER for k, e in labels.items()}))
         for k in ks:
             M.mark_shown(shown[k], top, k)
         if progress is not None:
@@ -221,14 +224,16 @@ class RankingLists:
 
 
 def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, test_items, n_users, n_movies,
-                    ks=(10, 20), batch=2048, progress=None, max_users: int = 0, seed: int = 0, device=None) -> dict:
+                    ks=(10, 20), batch=2048, progress=None, max_users: int = 0, seed: int = 0, device=None,
+                    per_user: list | None = None) -> dict:
     """Precision/Recall/NDCG/MAP/HitRate/MRR@K and coverage@K over users with at least one test movie.
 
     Users are scored in batches whose score matrix stays near 50M entries (200 MB), whatever the catalogue;
     ``max_users`` > 0 evaluates a seeded sample of that many users instead of all; ``device`` cuda scores on
     the GPU."""
     lists = RankingLists(train_csr, csr(test_users, test_items, n_users), ks, n_movies, max_users, seed)
-    return lists.metrics(user_vecs, movie_vecs, movie_bias, batch=batch, progress=progress, device=device)
+    return lists.metrics(user_vecs, movie_vecs, movie_bias, batch=batch, progress=progress, device=device,
+                         per_user=per_user)
 
 
 def rating_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
@@ -392,7 +397,8 @@ def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), de
     return evaluate_opened(run, dataset_dir, split, ks, device, moved_to)
 
 
-def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
+def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None,
+                    per_user: bool = False) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``)."""
     from embedrec.errors import ArtifactError
     from embedrec.run import run_dataset
@@ -410,13 +416,15 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
             check_finite(run, np.asarray(a), lambda i, name=name: f"{name}.npy holds values that are")
     f["global_mean"] = run.manifest.get("global_mean", 0.0)
     return evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
-                            device)
+                            device, per_user)
 
 
 def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", ks=(10, 20), refit: bool = False,
-                     what: str = "the model", device=None) -> dict:
+                     what: str = "the model", device=None, per_user: bool = False) -> dict:
     """Metrics of factors ``f`` (train.factors' dict) and the baselines on ``split`` of ``ds``; ``refit`` says the
-    model was trained on train+valid (so valid cannot be evaluated)."""
+    model was trained on train+valid (so valid cannot be evaluated). ``per_user``: the result's ``per_user`` is a
+    pandas DataFrame of each ranked user's ranking metrics (user_id, then ndcg@10, ...), whose means are the
+    model's: join two of them on user_id for paired differences and their standard error."""
     from embedrec.errors import UsageError
 
     if split == "valid" and refit:
@@ -434,13 +442,29 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     if explicit:
         out.update(split_rating_metrics(f, part, ds.rating_scale))
     tu, ti = relevant(part, None)
+    users: list | None = [] if per_user else None
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
                                seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,
-                               device=score_device(device)))
+                               device=score_device(device), per_user=users))
     fit_on = seen_splits(split) if refit else ("train",)  # what the model was fitted on (valid refused above)
-    return {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
-                                                         fit_on=fit_on)}},
-            "excluded": "+".join(seen_splits(split)), "excluded_rated_below": _n_below(ds)}
+    result = {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
+                                                           fit_on=fit_on)}},
+              "excluded": "+".join(seen_splits(split)), "excluded_rated_below": _n_below(ds)}
+    if users is not None:
+        result["per_user"] = _per_user_frame(users, ds)
+    return result
+
+
+def _per_user_frame(batches: list, ds: Dataset):
+    """ranking_sums' per-user values as a DataFrame: user_id, then each metric@K, one row per ranked user."""
+    import pandas as pd
+
+    rows = np.concatenate([r for r, _ in batches]) if batches else np.zeros(0, np.int64)
+    keys = list(batches[0][1]) if batches else []
+    frame = pd.DataFrame({"user_id": ds.users["user_id"].to_numpy()[rows]})
+    for key in keys:
+        frame[key] = np.concatenate([v[key] for _, v in batches]).astype(np.float64)
+    return frame
 
 
 def _n_below(ds: Dataset) -> int:

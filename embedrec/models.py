@@ -581,11 +581,13 @@ class Model:
         return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes])
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
-                 device: str | None = None) -> dict:
+                 device: str | None = None, per_user: bool = False) -> dict:
         """``embedrec evaluate``: metrics on the dataset's ``split`` beside the baselines, as it prints them; ``ks``
         (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: where the
         dataset the run was trained on is now, if its recorded folder is gone (moved; its fingerprint still checks
-        it is that data; read only then, else a warning); ``device`` (as train.device) 'cuda' scores on the GPU."""
+        it is that data; read only then, else a warning); ``device`` (as train.device) 'cuda' scores on the GPU.
+        ``per_user=True``: the result's ``per_user`` holds each ranked user's ranking metrics, a DataFrame (user_id,
+        ndcg@10, ...) whose means are the printed ones: join two runs' on user_id for a paired difference."""
         from embedrec.evaluate import check_ks, evaluate_opened
 
         _check(split, ("valid", "test"), "split")
@@ -593,8 +595,10 @@ class Model:
         if dataset_dir is not None:
             _path_arg(dataset_dir, "evaluate", "dataset_dir")
         _device_arg(device)
+        per_user = _flag(per_user, "per_user")
         with _device_named(device, "evaluate"):
-            return evaluate_opened(self.engine.run, None, split, ks or self._run_eval_k(), device, dataset_dir)
+            return evaluate_opened(self.engine.run, None, split, ks or self._run_eval_k(), device, dataset_dir,
+                                   per_user)
 
     def _run_eval_k(self) -> tuple[int, ...]:
         from embedrec.run import run_eval_k
@@ -771,7 +775,7 @@ class TrainedModel(Model):
             yield opened.engine
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
-                 device: str | None = None) -> dict:
+                 device: str | None = None, per_user: bool = False) -> dict:
         """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir``)."""
         from embedrec.evaluate import check_ks, evaluate_factors
 
@@ -782,7 +786,8 @@ class TrainedModel(Model):
         _device_arg(device)
         return evaluate_factors(self._f, self.engine.explicit, self.dataset, split,
                                 check_ks(ks if ks is not None else self.config.train.eval_k),
-                                bool(self.dataset.manifest.get("refit")), device=device)
+                                bool(self.dataset.manifest.get("refit")), device=device,
+                                per_user=_flag(per_user, "per_user"))
 
 
 # ----------------------------------------------------------------------------------------- publishing

@@ -746,3 +746,16 @@ def test_paths_no_file_system_takes_are_usage_errors(trained_run, tmp_path):
     with pytest.raises(UsageError, match=r"base_url=5: give the URL as text"):
         m.export("projector", tmp_path / "pj", base_url=5)
     assert not (tmp_path / "pj").exists()
+
+
+def test_evaluate_per_user_means_are_the_metrics(trained_run):
+    """evaluate(per_user=True): each ranked user's metrics, whose means are the model's (known answer: the mean of
+    the rows is the printed figure); a paired difference between two models is a join on user_id."""
+    m = er.open(trained_run.cfg.run.dir, trained_run.cfg)
+    res = m.evaluate("test", [10], per_user=True)
+    frame, model = res["per_user"], res["splits"]["test"]["model"]
+    assert len(frame) == model["users_evaluated"] and frame["user_id"].is_unique
+    assert frame["ndcg@10"].mean() == pytest.approx(model["ndcg@10"], abs=1e-9)
+    assert "per_user" not in m.evaluate("test", [10])
+    with pytest.raises(UsageError, match="per_user must be True or False"):
+        m.evaluate("test", [10], per_user="yes")

@@ -840,3 +840,34 @@ def test_recommend_exclude(cli_run):
     assert got[:2] == top[2:] and not set(top[:2]) & set(got)
     r = invoke("recommend", "--user", "1", "--exclude", " ", *sets)
     assert r.exit_code == 2 and r.stderr == "error: --exclude is empty; give a value, e.g. --exclude 50,181\n"
+
+
+def test_evaluate_per_user(cli_run, tmp_path):
+    """--per-user writes each ranked user's metrics, whose means are the printed ones (for paired differences
+    between runs, as LensKit and RecBole give them); an existing file is replaced only with --overwrite and only
+    when evaluate --per-user wrote it."""
+    import pandas as pd
+
+    sets, _ = cli_run
+    out = tmp_path / "users.csv"
+    r = invoke("evaluate", "--format", "json", "--per-user", out, *sets)
+    assert r.exit_code == 0, r.stderr
+    printed = json.loads(r.stdout)["splits"]["test"]["model"]
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:1]) == ["user_id"] and len(frame) == printed["users_evaluated"]
+    for key in ("ndcg@10", "recall@20", "map@10"):
+        assert frame[key].mean() == pytest.approx(printed[key], abs=1e-6), key
+    pq = tmp_path / "users.parquet"
+    assert invoke("evaluate", "-q", "--per-user", pq, *sets).exit_code == 0
+    assert pd.read_parquet(pq)["ndcg@10"].mean() == pytest.approx(printed["ndcg@10"], abs=1e-9)
+    r = invoke("evaluate", "--per-user", out, *sets)
+    assert r.exit_code == 2 and "already exists; pass --overwrite" in r.stderr
+    assert invoke("evaluate", "-q", "--per-user", out, "--overwrite", *sets).exit_code == 0
+    mine = tmp_path / "mine.csv"
+    mine.write_text("user_id,movie_id\n1,2\n")
+    r = invoke("evaluate", "--per-user", mine, "--overwrite", *sets)
+    assert r.exit_code == 2 and "is not a file embedrec wrote" in r.stderr and mine.read_text() == "user_id,movie_id\n1,2\n"
+    for args, line in ((["--overwrite"], "--overwrite applies to --per-user FILE only"),
+                       (["--per-user", tmp_path / "u.txt"], "give a .csv, .tsv or .parquet file name")):
+        r = invoke("evaluate", *args, *sets)
+        assert r.exit_code == 2 and line in r.stderr and r.stdout == "", r.stderr
