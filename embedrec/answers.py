@@ -102,6 +102,9 @@ def answer(model: Model, request: Request) -> Answer:
     from embedrec.models import _as_list, _rated  # the library's own rules for these arguments (a red team)
 
     mode = request.mode()
+    if mode == "user" and not isinstance(request.user, (str, bytes)) and hasattr(request.user, "__iter__"):
+        raise UsageError(f"user={shorten(repr(request.user), 40)}: user= takes one id; for many give "
+                         "users=[...]")  # a red team: the message suggested the list it refused
     for name in ("strict", "include_seen", "ordered"):  # read by their truth, "no" had meant True
         flag(getattr(request, name), name, "Request")
     if request.fallback not in (None, "none", "popular"):

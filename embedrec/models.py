@@ -490,6 +490,8 @@ class Model:
     def find_movie(self, query: str):
         """A movie id from an id, an exact title, 'Title (year)' or title words; ambiguity raises UsageError."""
         query = _movie_arg(query, "find_movie", "'star wars'")  # not the title 'None' (a review)
+        if isinstance(query, (float, np.floating)) and float(query).is_integer():
+            query = int(query)  # 50.0, as a pandas column with a gap holds movie 50 (as similar() reads it)
         return py_id(self.engine.movie_ids[self.engine.find_movie(str(query))])
 
     def resolve_movies(self, tokens: Iterable) -> tuple[list, dict]:

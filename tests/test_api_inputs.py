@@ -759,3 +759,16 @@ def test_evaluate_per_user_means_are_the_metrics(trained_run):
     assert "per_user" not in m.evaluate("test", [10])
     with pytest.raises(UsageError, match="per_user must be True or False"):
         m.evaluate("test", [10], per_user="yes")
+
+
+def test_one_user_request_and_a_whole_float_movie_id(trained_run):
+    """A red team: Request(user=[196, 186]) said 'give a flat list of ids, e.g. [196, 186]' (the value it refused);
+    find_movie(50.0) searched the titles for '50.0' where similar(50.0) took movie 50."""
+    from embedrec.answers import Request
+
+    m = er.open(trained_run.cfg.run.dir, trained_run.cfg)
+    users = [int(u) for u in m.user_ids[:2]]
+    with pytest.raises(UsageError, match=r"user= takes one id; for many give users=\[\.\.\.\]"):
+        m.answer(Request(user=users))
+    movie = int(m.movie_ids[0])
+    assert m.find_movie(float(movie)) == movie
