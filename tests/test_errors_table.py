@@ -114,6 +114,9 @@ RECOMMEND = [
 ]
 
 PREDICT = [
+    ("a line of numbers alone is data, not a header", ["--pairs", "-"], "196.0,242.0\n",  # a red team: no rows, exit 0
+     "<stdin>:1: '196.0' is not a user id of this model (its ids are integers); fix that line, or put a header line "
+     "of column names first", 1),
     ("unknown user, --strict", ["--pairs", "-", "--strict"], "1,2\n99999,2\n",
      "<stdin>:2: user '99999' is not in the training data; without --strict it is scored from the biases (the "
      "fallback column says which)", 1),
