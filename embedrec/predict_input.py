@@ -113,7 +113,7 @@ def _parsed(lines: Iterable[str], name: str) -> Iterator[tuple[int, list[str]]]:
         yield n, parts
 
 
-def _number(text: str) -> bool:
+def _is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
@@ -134,7 +134,7 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     (m,), (mp,) = e.movie_rows([parts[1]])
     # not an id at all; an integer beyond the id type (99999999999999999999999) is an unknown id
     # (nor is a number: '196.0,242.0' alone was taken for a header and answered nothing; a red team)
-    u_word, m_word = (p is None and not is_integer_text(t) and not _number(t) for p, t in ((up, parts[0]),
+    u_word, m_word = (p is None and not is_integer_text(t) and not _is_number(t) for p, t in ((up, parts[0]),
                                                                                             (mp, parts[1])))
     if not (None not in named or (u < 0 or m < 0) and ((u_word and m_word) or low[0] in HEADER_USER_WORDS)):
         return None
