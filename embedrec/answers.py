@@ -113,7 +113,7 @@ def answer(model: Model, request: Request) -> Answer:
     k = request.k if request.k is not None else e.cfg.k
     fallback = request.fallback or e.cfg.fallback
     request = _replace(request, k=k, fallback=fallback)
-    exclude = _resolved(model, _as_list(request.exclude), "--exclude") if len(_as_list(request.exclude)) else []
+    exclude = _excluded(model, _as_list(request.exclude))
     filters = {"genres": request.genres, "year_min": request.year_min, "year_max": request.year_max,
                "exclude": exclude}
     if mode == "users":  # streamed in batches: rows as they come
@@ -180,6 +180,22 @@ def _resolved(model: Model, tokens: list, opt: str) -> list:
     for token, movie in by_title.items():
         _said_title(model, opt, token, movie)
     return ids
+
+
+def _excluded(model: Model, tokens: list) -> list:
+    """The movie ids of ``exclude``'s tokens (ids, or titles as --movie takes them); one the model does not know is
+    left out with a warning, as an unknown id is (a review: an unknown text id, 'M999', failed the whole command
+    where an unknown number was ignored)."""
+    from embedrec.errors import NotFoundError
+
+    out = []
+    for token in tokens:
+        try:
+            out += _resolved(model, [token], "--exclude")
+        except NotFoundError:
+            log.warning("«--exclude|exclude» %s: no movie of this model has that id or title; nothing to leave out",
+                        shorten(repr(token), 40))
+    return out
 
 
 def _found(model: Model, token):

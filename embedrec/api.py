@@ -81,7 +81,9 @@ def _path(value, name: str, call: str, example: str) -> None:
 
         why = path_problem(value)
         if why:
-            raise UsageError(f"{call}: {name} {why}; give a valid path")
+            from embedrec.argcheck import path_message
+
+            raise UsageError(path_message(call, name, why))
         return
     from embedrec.config import Config
 

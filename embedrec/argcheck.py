@@ -29,8 +29,21 @@ def path_problem(value) -> str | None:
         return None
     if "\x00" in text:
         return "holds a NUL character"
-    long = next((part for part in text.replace("\\", "/").split("/")
+    parts = text.split(os.sep) if not os.altsep else text.replace(os.altsep, os.sep).split(os.sep)
+    long = next((part for part in parts
                  if len(part.encode("utf-8", "surrogateescape")) > 255), None)
     if long is not None:
         return f"has a name longer than 255 bytes ('{long[:20]}...'), which file systems refuse"
     return None
+
+
+_CLI_NAMES = {"run_dir": "--run", "output": "-o/--output", "out": "-o/--output", "path": "the output file"}
+
+
+def path_message(call: str, name: str, why: str) -> str:
+    """:func:`path_problem`'s line in both terms: the option on the command line, ``call: name`` in Python (a
+    review: the CLI said 'open: run_dir')."""
+    from embedrec.errors import marked
+
+    return f"{marked(_CLI_NAMES.get(name, name), f'{call}: {name}')} {why}; give a valid path"
+

@@ -165,7 +165,9 @@ def _path_arg(value, call: str, name: str) -> None:
 
     why = path_problem(value)
     if why:
-        raise UsageError(f"{call}: {name} {why}; give a valid path")
+        from embedrec.argcheck import path_message
+
+        raise UsageError(path_message(call, name, why))
 
 
 def _device_arg(device) -> None:
@@ -185,8 +187,11 @@ def _device_named(device, call: str):
     except ConfigError as e:
         if device is None or "train.device" not in str(e):
             raise
-        raise UsageError(str(e).replace("config key 'train.device': ", f"{call}(device={device!r}): ")
-                         .replace("use train.device='cpu' or auto", "use device='cpu' or None")) from None
+        from embedrec.errors import marked
+
+        library = (str(e).replace("config key 'train.device': ", f"{call}(device={device!r}): ")
+                   .replace("use train.device='cpu' or auto", "use device='cpu' or None"))
+        raise UsageError(marked(e.cli_message(), library)) from None  # the CLI's own words (a review)
 
 
 def one_process(what: str) -> None:

@@ -474,12 +474,15 @@ def load_run(run_dir: str | Path) -> Run:
             raise ArtifactError(f"'{run_dir}' is an earlier model of run '{run_dir.parent}', which now serves "
                                 f"another; open the run folder '{run_dir.parent}' for its current model")
         run_dir = run_dir.parent
-    if not (run_dir / "current").exists() and (run_dir.parent / "current").exists() and (
-            run_dir.name == REFIT or DIM_NAME.fullmatch(run_dir.name) or CANDIDATE_NAME.fullmatch(run_dir.name)):
+    owner = run_dir
+    while owner.name == REFIT or DIM_NAME.fullmatch(owner.name) or CANDIDATE_NAME.fullmatch(owner.name) or \
+            re.fullmatch(r"path-[0-9]+", owner.name):  # RUN/refit/path-0, RUN/als-dim-256/als-reg-0.01 (a review)
+        owner = owner.parent
+    if owner != run_dir and not (run_dir / "current").exists() and (owner / "current").exists():
         # a folder training works in, inside a finished run (a red team: "its training was interrupted; finish
         # it with --resume" sent a resume into the wrong folder)
-        raise ArtifactError(f"'{run_dir}' is a folder training works in, inside the run '{run_dir.parent}'; open "
-                            f"the run: «--run {shlex.quote(str(run_dir.parent))}|er.open({str(run_dir.parent)!r})»")
+        raise ArtifactError(f"'{run_dir}' is a folder training works in, inside the run '{owner}'; open "
+                            f"the run: «--run {shlex.quote(str(owner))}|er.open({str(owner)!r})»")
     link = run_dir / "current"
     if is_dataset_folder(run_dir):
         raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "

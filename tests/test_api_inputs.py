@@ -726,8 +726,8 @@ def test_opening_a_folder_training_works_in_names_the_run(tmp_path):
 
     run = tmp_path / "run"
     (run / "current").mkdir(parents=True)  # a run that serves a model
-    for name in ("refit", "als-dim-256", "als-reg-0.01"):
-        (run / name).mkdir()
+    for name in ("refit", "als-dim-256", "als-reg-0.01", "als-dim-256/als-reg-0.01", "refit/path-0"):
+        (run / name).mkdir(exist_ok=True)
         (run / name / "checkpoint.pt").write_bytes(b"")
         with pytest.raises(ArtifactError, match=re.escape(f"'{run / name}' is a folder training works in, inside the "
                                                           f"run '{run}'; open the run: er.open('{run}')")):

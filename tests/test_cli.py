@@ -840,6 +840,14 @@ def test_recommend_exclude(cli_run):
     assert got[:2] == top[2:] and not set(top[:2]) & set(got)
     r = invoke("recommend", "--user", "1", "--exclude", " ", *sets)
     assert r.exit_code == 2 and r.stderr == "error: --exclude is empty; give a value, e.g. --exclude 50,181\n"
+    # an id or title the model does not know: nothing to leave out, said (a review: a text id failed the command)
+    r = invoke("recommend", "--user", "1", "-k", "4", "--format", "csv", "--exclude", "no such film at all,99999",
+               *sets)
+    assert r.exit_code == 0 and [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == top
+    assert "--exclude 'no such film at all': no movie of this model has that id or title" in r.stderr, r.stderr
+    long = "a" * 300  # a review: the CLI said 'open: run_dir' for --run
+    r = invoke("recommend", "--user", "1", *sets, "--run", long)
+    assert r.exit_code == 2 and r.stderr.startswith("error: --run has a name longer than 255 bytes"), r.stderr
 
 
 def test_evaluate_per_user(cli_run, tmp_path):

@@ -822,6 +822,11 @@ def test_ingest_says_how_to_train_when_the_config_alone_would_not_find_the_datas
     # train of another dataset replaced the ML-100K run)
     assert r.exit_code == 0 and "train on it with: embedrec train --set split.seed=3 --set data.prepared=data/" \
         "prepared/c --run runs/c\n" in r.stderr, r.stderr
+    # never the default run.dir, nor the dataset's own folder (a review: alt/ml-100k was pointed at runs/ml-100k)
+    r = invoke("ingest", csv, "-o", "alt/ml-100k")
+    assert r.exit_code == 0 and "--set data.prepared=alt/ml-100k --run runs/ml-100k-2\n" in r.stderr, r.stderr
+    r = invoke("ingest", csv, "-o", "runs/foo")
+    assert r.exit_code == 0 and "--set data.prepared=runs/foo --run runs/foo-2\n" in r.stderr, r.stderr
     r = invoke("ingest", csv, "-o", "data/prepared/d", "--set", "run.dir=runs/d2")  # a run named: kept as it is
     assert r.exit_code == 0 and "train on it with: embedrec train --set run.dir=runs/d2 --set data.prepared=data/" \
         "prepared/d\n" in r.stderr, r.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,7 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
     from embedrec.ingestion import format_summary
 
     configured = cfg.data.prepared  # where the same config alone (train -c ...) reads the dataset from
+    configured_run = cfg.run.dir  # and the run it trains into
     cfg = api.ingest_config(source or None, cfg, output=output or None)
     before = current_generation(cfg.data.prepared)
     try:
@@ -61,7 +63,7 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
             if cfg.data.prepared != configured:  # the same options alone would not find it: say them with it
                 # and a run of its own unless the config names one (a first-hour review: a plain train of another
                 # dataset replaced the ML-100K run at the default run.dir)
-                run = [] if cfg.is_set("run.dir") else ["--run", str(Path("runs") / Path(cfg.data.prepared).name)]
+                run = [] if cfg.is_set("run.dir") else ["--run", _own_run(cfg.data.prepared, configured_run)]
                 log.info("train on it with: %s", command_line("train", ["--set", f"data.prepared={cfg.data.prepared}",
                                                                         *run], skip=READING_ONLY))
         wrote(cfg.data.prepared)
@@ -77,3 +79,28 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
 
         log.warning("%s came after the dataset was published: %s holds the new one", "SIGTERM" if isinstance(
             e, Terminated) else "Ctrl-C", cfg.data.prepared)
+
+
+def _own_run(prepared: str, default_run: str) -> str:
+    """runs/NAME for the dataset at ``prepared``: never the config's run.dir (the ML-100K run by default), the
+    dataset's own folder, or a run trained on other data (then NAME-2, NAME-3, ...; a review: a second ML-100K
+    split in alt/ml-100k was pointed at the default run)."""
+    import json
+
+    here = Path(prepared).resolve()
+    name = Path(prepared).name
+    for i in range(1, 100):
+        cand = Path("runs") / (name if i == 1 else f"{name}-{i}")
+        if cand.resolve() in (Path(default_run).resolve(), here) or here in cand.resolve().parents \
+                or cand.resolve() in here.parents:
+            continue
+        if not cand.exists():
+            return str(cand)
+        try:
+            trained_on = json.loads((cand / "current" / "manifest.json").read_text())["dataset"]["path"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a folder that is no run of this dataset: another name
+        if Path(trained_on).resolve() == here:
+            return str(cand)  # this dataset's own run: trained again
+    return str(Path("runs") / f"{name}-{os.getpid()}")
+

@@ -406,6 +406,7 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
         fix = "set data.columns.title" if id_col not in missing else (
             "its id column must have the name of the ratings' movie column"
             + (f" ('{ratings_movie}')" if ratings_movie and ratings_movie != id_col else "")
+            + (", or movie_id, movieId or itemId" if id_col == "movie_id" else "")
             + " (data.columns.movie names both): rename it in the movies file" + (", and set data.columns.title" if title_col in missing else ""))
         raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))}); "
                         f"{fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
