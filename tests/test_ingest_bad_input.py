@@ -923,7 +923,8 @@ def test_a_movies_file_whose_id_column_has_another_name_says_how_to_read_it(tmp_
     m.write_text("sku,title\n" + "".join(f"{k},Film {k}\n" for k in range(1, 10)))
     r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.movies={m}")
     refused(r, out, "missing column(s) movie_id (found: sku, title); its id column must have the name of the "
-                    "ratings' movie column (data.columns.movie names both): rename it in the movies file")
+                    "ratings' movie column, or movie_id, movieId or itemId (data.columns.movie names both): rename it "
+                    "in the movies file")
 
 
 def test_dates_and_ids_beyond_what_pandas_holds_in_nanoseconds(tmp_path):
