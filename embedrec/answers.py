@@ -99,7 +99,8 @@ def answer(model: Model, request: Request) -> Answer:
     """``Model.answer``: the method of ``model`` that answers ``request``'s mode, its options filled from the
     model's recommend config."""
     from embedrec.argcheck import flag
-    from embedrec.models import _as_list, _rated  # the library's own rules for these arguments (a red team)
+    from embedrec.data.ids import id_list as _as_list  # the library's rules (a red team)
+    from embedrec.data.ids import rated_map as _rated
 
     mode = request.mode()
     if mode == "user" and not isinstance(request.user, (str, bytes)) and hasattr(request.user, "__iter__"):

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.data.ids import MISSING, is_integer_text, not_an_id  # noqa: F401 (MISSING: the policy names)
+from embedrec.data.ids import id_list as _as_list  # the arguments' rules
+from embedrec.data.ids import one_id as _one_id
+from embedrec.data.ids import rated_map as _rated
 from embedrec.errors import ConfigError, NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS, Factors
 from embedrec.results import Predictions, Recommendations, StreamAnswer, stream_rows
@@ -33,42 +36,12 @@ PREDICT_MISSING = ("fallback", "error", "skip")
 
 
 # ----------------------------------------------------------------------------------------- models
-def _as_list(ids) -> list:
-    """One id or many: a str or number (numpy scalars too) is one id; a list, array or pandas Series many. A
-    flag, a missing value (None, NaN) or a nested list is no id: UsageError."""
-    if isinstance(ids, (str, bytes, int, float, np.generic)):
-        ids = [ids]
-    elif isinstance(ids, np.ndarray) and ids.ndim != 1:
-        raise UsageError(f"expected an id or a 1-D list of ids, not a {ids.ndim}-D array of shape {ids.shape}; "
-                         "flatten it (arr.ravel())")
-    elif isinstance(ids, np.ndarray) and ids.dtype.kind in "iuUS":  # no flag, gap or list can be in it: no
-        return ids.tolist()                                          # check per id (a million ids, one call)
-    try:
-        ids = list(ids)
-    except TypeError:
-        raise UsageError(f"expected an id or a list of ids, not {type(ids).__name__}") from None
-    for x in ids:
-        _one_id(x)
-    return ids
-
-
 def _as_list_of(values, call: str) -> list:
     """A list of ``values`` (any iterable), or UsageError naming ``call``."""
     try:
         return list(values)
     except TypeError:
         raise UsageError(f"{call}: expected a list, not {type(values).__name__}") from None
-
-
-def _one_id(x) -> None:
-    why = not_an_id(x)
-    if why == "a flag":
-        raise UsageError(f"{bool(x)} is not an id (a flag); give user or movie ids, e.g. [196, 186]")
-    if why == "a missing value":
-        shown = x if x is None or type(x).__name__ in ("NAType", "NaTType") else float(x)
-        raise UsageError(f"{shown} is not an id (a missing value); drop the gaps first, e.g. series.dropna()")
-    if why:
-        raise UsageError(f"{shorten(x)!s} is not an id ({why}); give a flat list of ids, e.g. [196, 186]")
 
 
 def _genres(genres) -> tuple:
@@ -85,42 +58,6 @@ def _genres(genres) -> tuple:
         raise UsageError(f"genres={shorten(repr(genres), 40)}: give a genre name or a list of them, e.g. "
                          "genres='Comedy' or genres=['Comedy', 'Drama']")
     return out
-
-
-def _rated(rated) -> dict:
-    """``rated=``: {movie id: rating} (a dict, a pandas Series) or (movie id, rating) pairs in order, each movie
-    once."""
-    if rated is None:
-        return {}
-    if hasattr(rated, "items"):
-        _rated_keys([m for m, _ in rated.items()])
-        return dict(rated.items())
-    how = f"rated={shorten(repr(rated), 40)}: give {{movie id: rating}} or (movie id, rating) pairs, e.g. " \
-          "rated={50: 5, 181: 4}"
-    if isinstance(rated, (str, bytes)):
-        raise UsageError(how)
-    try:
-        pairs = [tuple(p) for p in rated]
-    except TypeError:
-        raise UsageError(how) from None
-    if any(len(p) != 2 or isinstance(p, (str, bytes)) for p in pairs):
-        raise UsageError(how)
-    _rated_keys([m for m, _ in pairs])
-    out = dict(pairs)
-    if len(out) < len(pairs):
-        twice = next(m for i, (m, _) in enumerate(pairs) if m in [q for q, _ in pairs[:i]])
-        raise UsageError(f"«--rated|rated»: movie {shorten(repr(twice), 40)} is rated twice; give each movie one "
-                         "rating")
-    return out
-
-
-def _rated_keys(movies: list) -> None:
-    """``rated=``'s movies are ids as everywhere (a flag, a gap or a tuple is none: a review found NotFoundError)."""
-    for m in movies:
-        try:
-            _one_id(m)
-        except UsageError as err:
-            raise UsageError(f"rated: {err}") from None
 
 
 def _flag(value, name: str) -> bool:
