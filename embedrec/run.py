@@ -432,6 +432,15 @@ class Run:
             raise ArtifactError(f"run artifact '{p}' cannot be read ({first_line(e)}); {run_fix(self.path)}") from None
 
 
+def trained_on(run_dir: str | Path) -> Path | None:
+    """The dataset folder the model ``run_dir`` serves was trained on (resolved), as its manifest records it; None
+    where the folder serves no model or its manifest does not say (ingest's hint: a run of the dataset's own)."""
+    from embedrec.fsutil.files import probe_json
+
+    path = ((probe_json(Path(run_dir) / "current" / "manifest.json") or {}).get("dataset") or {}).get("path")
+    return Path(path).resolve() if isinstance(path, str) and path else None
+
+
 def _trained_beside(run_dir: Path) -> str:
     """' (trained runs beside it: «--run|run_dir=» runs/a, runs/b)': the folders next to ``run_dir`` that hold a
     published model, for someone who trained on their own data and then left --run out (at most 3 named)."""

@@ -85,7 +85,7 @@ def _own_run(prepared: str, default_run: str) -> str:
     """runs/NAME for the dataset at ``prepared``: never the config's run.dir (the ML-100K run by default), the
     dataset's own folder, or a run trained on other data (then NAME-2, NAME-3, ...; a review: a second ML-100K
     split in alt/ml-100k was pointed at the default run)."""
-    import json
+    from embedrec.run import trained_on
 
     here = Path(prepared).resolve()
     name = Path(prepared).name
@@ -96,11 +96,7 @@ def _own_run(prepared: str, default_run: str) -> str:
             continue
         if not cand.exists():
             return str(cand)
-        try:
-            trained_on = json.loads((cand / "current" / "manifest.json").read_text())["dataset"]["path"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a folder that is no run of this dataset: another name
-        if Path(trained_on).resolve() == here:
-            return str(cand)  # this dataset's own run: trained again
+        if trained_on(cand) == here:
+            return str(cand)  # this dataset's own run: trained again (any other folder: another name)
     return str(Path("runs") / f"{name}-{os.getpid()}")
 
