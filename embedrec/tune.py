@@ -108,6 +108,16 @@ def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads:
         return _trial(cfg_dict, dim, wd, out_dir, threads, data)
 
 
+def trial_modules(cfg: Config) -> tuple[str, ...]:
+    """What a trial imports, imported once by the workers' forkserver: torch only where the model needs it (the
+    default als fits numpy tables)."""
+    from embedrec.training.fit import resolve_loss
+
+    torch = () if resolve_loss(cfg.model, cfg.features.active) == "als" else ("torch",)
+    return (*torch, "embedrec.tune", "embedrec.config", "embedrec.data.dataset", "embedrec.evaluate",
+            "embedrec.training.fit", "embedrec.training.select")
+
+
 def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int,
            data: tuple[str, str] | None = None) -> dict:
     """``data``: (the dataset generation the sweep opened and holds, its fingerprint): every trial reads that one,
@@ -395,7 +405,7 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     try:
         data = (str(ds.folder or cfg.data.prepared), ds.fingerprint)  # the generation held here, for every trial
         worker_pool.run_jobs(run_trial, [((cfg_dict, d, w, str(out), threads, data), (d, w)) for d, w in todo],
-                             workers, record)
+                             workers, record, preload=trial_modules(cfg))
     except (KeyboardInterrupt, Interrupted) as e:  # Ctrl-C, SIGTERM (Terminated), or a stopped worker's trial
         bar.close()
         if finished:

@@ -1,6 +1,8 @@
 """Jobs in spawned worker processes that stop when asked: what ``tune-dims`` runs its trials on.
 
-Each job runs in its own process (``max_tasks_per_child=1``: its peak memory is its own). On Ctrl-C or SIGTERM
+Each job runs in its own process (``max_tasks_per_child=1``: its peak memory is its own), forked from a
+``forkserver`` that imported what the jobs import once (torch alone took 3-7 s in each spawned worker), or spawned
+where there is no forkserver (Windows). On Ctrl-C or SIGTERM
 (as ``errors.Terminated``) in the parent, :func:`run_jobs` stops its workers before it returns: no job starts
 after it (:func:`job` refuses), running ones get SIGTERM through a :class:`StopPipe`, jobs that finish meanwhile
 are recorded, and every worker process has exited, killed after ``STOP_WAIT`` seconds if it must be, so nothing
@@ -57,18 +59,27 @@ _stop = None
 _in_job = False
 
 
-def init_worker(stop_reader, sweep: int) -> None:
+def start_method() -> str:
+    """``forkserver`` where the platform has it (Linux, macOS), else ``spawn``: never ``fork``, whose workers would
+    hold the StopPipe's write end and the parent's threads' locks."""
+    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+
+
+def init_worker(stop_reader, sweep: int, forked: bool = False) -> None:
     """A worker's start (the pool's initializer). SIGTERM stops the trial it runs as ``errors.Terminated`` and
     SIGINT (Ctrl-C at a terminal reaches every worker; unless ignored, as in a background job) as
     KeyboardInterrupt; between trials both are ignored (the parent ends the process). A thread turns the
     parent's stop (or its death) into that SIGTERM, so a worker stops whether or not the signal reached it.
-    ``sweep``: the sweep's pid, given by the sweep (a worker that starts after it died has another parent)."""
+    ``sweep``: the sweep's pid, given by the sweep (a worker that starts after it died has another parent).
+    ``forked``: the worker's parent is the pool's forkserver, a child of the sweep that exits when the sweep dies."""
     global _stop
     _stop = stop_reader
     signal.signal(signal.SIGTERM, _worker_signal)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _worker_signal)
-    threading.Thread(target=_stop_watch, args=(stop_reader, sweep), name="embedrec-tune-stop", daemon=True).start()
+    parents = (sweep, os.getppid()) if forked and _exists(sweep) else (sweep,)
+    threading.Thread(target=_stop_watch, args=(stop_reader, parents), name="embedrec-tune-stop",
+                     daemon=True).start()
     if hasattr(signal, "pthread_sigmask"):  # held since the parent started this process: see stop_signals_held
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
@@ -98,18 +109,29 @@ def _worker_signal(signum, frame) -> None:
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
-def _stop_watch(reader, parent: int) -> None:
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process of that number: there is one
+        pass
+    return True
+
+
+def _stop_watch(reader, parents: tuple[int, ...]) -> None:
     """The stop's watch in a worker: SIGTERM to the worker's main thread when the sweep stops or dies. After the
-    sweep's process dies (``kill -9``: the worker's parent is no longer ``parent``), nobody will end this
-    worker, and an idle one would wait for its next trial for ever (it holds both ends of the pool's queue
-    itself): it gives a running trial STOP_WAIT seconds to stop, then exits."""
+    sweep's process dies (``kill -9``: the worker's parent is no longer ``parents[-1]``, the sweep or its
+    forkserver, which exits with it), nobody will end this worker, and an idle one would wait for its next trial
+    for ever (it holds both ends of the pool's queue itself): it gives a running trial STOP_WAIT seconds to
+    stop, then exits."""
     try:
         reader.poll(None)
     except (OSError, EOFError):
         pass
     signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
-    while os.getppid() == parent:  # a live sweep ends its workers itself (and a dying one's pipe closes before
-        time.sleep(0.2)            # its children are handed on, so the parent is checked again until it is gone)
+    while os.getppid() == parents[-1] and _exists(parents[0]):  # a live sweep ends its workers itself (and a
+        time.sleep(0.2)  # dying one's pipe closes before its children are handed on: checked until it is gone)
     deadline = time.monotonic() + STOP_WAIT
     while _in_job and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -162,20 +184,27 @@ def refuse_in_spawned_main(what: str) -> None:
         raise UsageError(f"{what} was called while a worker process imported the script{SCRIPT_HINT}")
 
 
-def run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record) -> None:
-    """Run ``fn(*args)`` for each ``(args, key)`` of ``jobs`` in ``workers`` spawned processes, each process one
+def run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record, preload: tuple[str, ...] = ()) -> None:
+    """Run ``fn(*args)`` for each ``(args, key)`` of ``jobs`` in ``workers`` worker processes, each process one
     job (its peak memory its own), calling ``record(*key, result)`` as each finishes. ``fn``: a module-level
-    function (spawned workers import it by name) that runs inside :func:`job`. On any exception here (Ctrl-C,
-    SIGTERM as ``Terminated``, a failed job) the pool is stopped before it goes on: see ``_stop_pool``."""
-    ctx = mp.get_context("spawn")
+    function (workers import it by name) that runs inside :func:`job`, in this process's environment variables
+    as they are now. ``preload``: the modules the forkserver imports once for every worker (its first pool in
+    this process sets them; where there is no forkserver each worker imports what it needs). On any exception
+    here (Ctrl-C, SIGTERM as ``Terminated``, a failed job) the pool is stopped before it goes on: see
+    ``_stop_pool``."""
+    method = start_method()
+    ctx = mp.get_context(method)
+    if method == "forkserver" and preload:
+        ctx.set_forkserver_preload(list(preload))  # no effect once this process's forkserver runs
     stop = StopPipe(ctx)
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1,
-                                  initializer=init_worker, initargs=(stop.reader, os.getpid()))
+                                  initializer=init_worker, initargs=(stop.reader, os.getpid(), method == "forkserver"))
     futs: dict[cf.Future, tuple] = {}
+    env = dict(os.environ)  # a forkserver's workers have its environment, from its start, not this process's now
     try:
-        with stop_signals_held():  # the workers (and the pool's thread that starts later ones) inherit it
+        with stop_signals_held():  # the workers and the forkserver (and the pool's thread) inherit it
             for args, key in jobs:
-                futs[pool.submit(fn, *args)] = key
+                futs[pool.submit(_in_env, env, fn, *args)] = key
         for fut in cf.as_completed(futs):
             record(*futs[fut], fut.result())
             del futs[fut]  # after: a trial whose record a signal cut short is recorded again by _stop_pool
@@ -192,6 +221,14 @@ def run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record) -> None:
         raise
     finally:
         stop.close()
+
+
+def _in_env(env: dict, fn, *args):
+    """``fn(*args)`` in a worker, with the environment variables ``env`` (the sweep's as it started)."""
+    if dict(os.environ) != env:
+        os.environ.clear()
+        os.environ.update(env)
+    return fn(*args)
 
 
 def _stop_pool(pool: cf.ProcessPoolExecutor, stop: StopPipe, futs: dict, record) -> None:

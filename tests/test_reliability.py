@@ -1600,12 +1600,25 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _descendants(pid: int) -> list[int]:
+    """pid's children and theirs: a sweep's workers are its forkserver's children (spawned ones, its own)."""
+    out = _children(pid)
+    for c in list(out):
+        out += _children(c)
+    return out
+
+
 def _live_workers(pid: int) -> list[int]:
+    """The sweep's worker processes: spawned (their command line runs spawn_main) or forked by its forkserver
+    (whose own command line they keep; the server is the sweep's child, its workers the server's)."""
     out = []
-    for w in _children(pid):
+    for c in _children(pid):
         with contextlib.suppress(OSError):
-            if b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes():
-                out.append(w)
+            line = Path(f"/proc/{c}/cmdline").read_bytes()
+            if b"spawn_main" in line:
+                out.append(c)
+            elif b"forkserver" in line:
+                out += _children(c)
     return out
 
 
@@ -1629,10 +1642,10 @@ def test_kill_9_of_tune_dims_leaves_no_worker_behind(tmp_path):
         deadline = time.monotonic() + 180
         while len(_trials(tune)) < 2 or len(_live_workers(p.pid)) < 2:  # one on the last trial, one idle
             assert p.poll() is None and time.monotonic() < deadline
-            workers.update(_children(p.pid))
+            workers.update(_descendants(p.pid))
             time.sleep(0.05)
         time.sleep(1)  # the idle one's start-up done
-        workers.update(_children(p.pid))
+        workers.update(_descendants(p.pid))
         assert p.poll() is None, "the sweep ended before it was killed: nothing was tested"
         p.kill()
         p.wait()

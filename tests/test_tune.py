@@ -20,7 +20,7 @@ def tune_cfg(tmp_path_factory, synth_dir):
     cfg = cfg.updated({"train.epochs": 40, "train.lr": 0.01, "train.patience": 3})
     # model.dim 4: the fourth root of 200 movies, always a trial, so the config's own dimension adds none
     cfg = cfg.updated({"train.weight_decay_user": 0.02, "train.weight_decay_movie": 0.02, "model.dim": 4})
-    return cfg
+    return cfg.updated({"train.optimizer": "hogwild"})  # a trial in 0.3-0.9 s (adam: 3-4 s, test time)
 
 
 def test_sweep_finds_planted_rank_and_resumes(tune_cfg, tmp_path):
@@ -267,6 +267,27 @@ def test_workers_hold_ctrl_c_and_sigterm_until_their_handlers_are_in():
         stop.close()
 
 
+def _env_value(name: str) -> str | None:  # runs in a pool worker (importable by name)
+    import embedrec.worker_pool as W
+
+    with W.job("stopping"):
+        return os.environ.get(name)
+
+
+def test_workers_see_the_environment_as_it_is_at_each_pool_not_as_the_forkserver_started(monkeypatch):
+    """Workers fork from a forkserver (torch imported once, not 3-7 s in each worker), which keeps the environment
+    of its start; a job runs in the caller's environment as it is when the pool starts (EMBEDREC_CACHE, CC...)."""
+    import embedrec.worker_pool as W
+
+    got: list = []
+    monkeypatch.delenv("EMBEDREC_TEST_VAR", raising=False)
+    W.run_jobs(_env_value, [(("EMBEDREC_TEST_VAR",), ())], 1, lambda r: got.append(r))
+    monkeypatch.setenv("EMBEDREC_TEST_VAR", "second")
+    W.run_jobs(_env_value, [(("EMBEDREC_TEST_VAR",), ())], 1, lambda r: got.append(r))
+    assert got == [None, "second"]
+    assert W.start_method() in ("forkserver", "spawn")
+
+
 def test_the_advice_and_the_written_config_name_the_key_the_model_reads(tmp_path):
     """For the default als model the swept weight decay is train.als_reg; the printed advice gave the user and
     movie weight decays instead (which als ignores), so following it trained another model than the chosen one."""
@@ -442,7 +463,8 @@ def test_tune_dir_in_a_model_folder_or_a_dataset_is_refused_and_a_damaged_record
 
     from embedrec.cli import main
 
-    sets = ["--set", f"data.prepared={tune_cfg.data.prepared}", "--set", "model.objective=explicit"]
+    sets = ["--set", f"data.prepared={tune_cfg.data.prepared}", "--set", "model.objective=explicit",
+            "--set", "train.optimizer=hogwild", "--set", "train.epochs=20"]  # a trial in 0.3 s
     r = CliRunner().invoke(main, ["tune-dims", "-q", "--dims", "4", *sets, "--run", str(tune_cfg.data.prepared)])
     assert r.exit_code == 2 and "a prepared dataset (embedrec ingest wrote it)" in r.stderr, r.stderr  # a setting:
     assert r.stderr.startswith("error: run.dir (tune-dims writes RUN_DIR/tune")  # exit 2, as the README says
