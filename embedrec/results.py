@@ -39,6 +39,10 @@ def stream_rows(engine, triples: Iterable[tuple]) -> Iterator[tuple]:
         if isinstance(t, (str, bytes)) or not isinstance(t, (tuple, list)) or len(t) < 3:
             raise UsageError(f"write_stream: item {n} is {shorten(repr(t), 40)}; give (query id, movie ids, scores) "
                              "tuples, as recommend_stream yields them")
+        ids, scores = t[1], t[2]
+        if len(ids) != len(scores):  # zip would drop the movies past the shorter one (a red team)
+            raise UsageError(f"write_stream: query {t[0]!r}: {len(ids)} movie id{'s' * (len(ids) != 1)} but "
+                             f"{len(scores)} score{'s' * (len(scores) != 1)}; give one score per movie id")
         rows = getattr(t, "rows", None)
         if rows is None:
             rows, _ = engine.movie_rows(list(t[1]))

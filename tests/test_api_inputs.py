@@ -772,3 +772,19 @@ def test_one_user_request_and_a_whole_float_movie_id(trained_run):
         m.answer(Request(user=users))
     movie = int(m.movie_ids[0])
     assert m.find_movie(float(movie)) == movie
+
+
+def test_write_stream_refuses_movie_ids_and_scores_of_different_lengths(trained_run):
+    """A red team (r1 #2): write_stream([(196, [275, 14], [0.1])]) wrote one row and dropped movie 14 without a
+    word. Movie ids and scores of different lengths are a UsageError naming the query."""
+    m = trained_run.opened
+    a, b = (int(x) for x in m.engine.movie_ids[:2])
+    for scores, said in (([0.1], "2 movie ids but 1 score"), ([0.1, 0.2, 0.3], "2 movie ids but 3 scores")):
+        buf = io.StringIO()
+        with pytest.raises(UsageError, match=rf"write_stream: query 1: {said}"):
+            m.write_stream([(1, [a, b], scores)], buf, "csv")
+        assert buf.getvalue() == ""
+    buf = io.StringIO()
+    m.write_stream([(1, [a, b], [0.2, 0.1])], buf, "csv")
+    assert len(buf.getvalue().splitlines()) == 3
+
