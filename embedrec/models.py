@@ -8,6 +8,7 @@ the workflow (load_config, ingest, train, open).
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -354,6 +355,12 @@ class Model:
                 shorten(repr(out), 40)
             raise UsageError(f"write_stream: out must be a text file (sys.stdout, or open(path, 'w') for a file), not "
                              f"{said}")
+        if isinstance(out, (io.RawIOBase, io.BufferedIOBase)) or "b" in str(getattr(out, "mode", "")):
+            raise UsageError("write_stream: out is a binary file; open it with 'w' (open(path, 'w')), or give "
+                             "sys.stdout")
+        if isinstance(triples, Predictions):  # iterable, but of (user, movie, fallback, score) pairs
+            raise UsageError("write_stream writes recommendation lists, not a Predictions; write predictions with "
+                             "pred.to_frame().to_csv(out) (or iterate pred: (user id, movie id, fallback, score))")
         if isinstance(triples, Recommendations):
             query_column = query_column or triples.query_column
             triples = triples.triples()

@@ -40,6 +40,12 @@ def stream_rows(engine, triples: Iterable[tuple]) -> Iterator[tuple]:
             raise UsageError(f"write_stream: item {n} is {shorten(repr(t), 40)}; give (query id, movie ids, scores) "
                              "tuples, as recommend_stream yields them")
         ids, scores = t[1], t[2]
+        if isinstance(ids, (str, bytes)) or np.ndim(ids) != 1:
+            raise UsageError(f"write_stream: query {t[0]!r}: movie ids is {shorten(repr(ids), 40)}; give a list of "
+                             "movie ids (best first)")
+        if scores is None or isinstance(scores, (str, bytes)) or np.ndim(scores) != 1:
+            raise UsageError(f"write_stream: query {t[0]!r}: scores is {shorten(repr(scores), 40)}; give one score "
+                             "per movie id (a list or array)")
         if len(ids) != len(scores):  # zip would drop the movies past the shorter one (a red team)
             raise UsageError(f"write_stream: query {t[0]!r}: {len(ids)} movie id{'s' * (len(ids) != 1)} but "
                              f"{len(scores)} score{'s' * (len(scores) != 1)}; give one score per movie id")

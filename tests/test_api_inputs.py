@@ -788,3 +788,24 @@ def test_write_stream_refuses_movie_ids_and_scores_of_different_lengths(trained_
     m.write_stream([(1, [a, b], [0.2, 0.1])], buf, "csv")
     assert len(buf.getvalue().splitlines()) == 3
 
+
+def test_write_stream_says_what_to_pass_for_predictions_a_binary_file_and_no_scores(trained_run, tmp_path):
+    """A red team (r1 #3): a Predictions, a file opened 'wb' and scores None were bare TypeErrors from deep
+    inside the writer. Each is a UsageError that says what to pass."""
+    import sys
+
+    m = trained_run.opened
+    a = int(m.engine.movie_ids[0])
+    with pytest.raises(UsageError, match=r"write_stream writes recommendation lists, not a Predictions; write "
+                                         r"predictions with pred.to_frame\(\).to_csv\(out\)"):
+        m.write_stream(m.predict([(1, a)]), io.StringIO(), "csv")
+    for out in (open(tmp_path / "out.tsv", "wb"), io.BytesIO(), sys.stdout.buffer):
+        with pytest.raises(UsageError, match=r"write_stream: out is a binary file; open it with 'w' "
+                                             r"\(open\(path, 'w'\)\), or give sys.stdout"):
+            m.write_stream(m.recommend([1], k=1), out, "tsv")
+    for scores in (None, 0.5, "0.5"):
+        with pytest.raises(UsageError, match=r"write_stream: query 1: scores is .*; give one score per movie id"):
+            m.write_stream([(1, [a], scores)], io.StringIO(), "csv")
+    with pytest.raises(UsageError, match=r"write_stream: query 1: movie ids is 5; give a list of movie ids"):
+        m.write_stream([(1, 5, [0.5])], io.StringIO(), "csv")
+
