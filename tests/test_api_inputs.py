@@ -809,3 +809,19 @@ def test_write_stream_says_what_to_pass_for_predictions_a_binary_file_and_no_sco
     with pytest.raises(UsageError, match=r"write_stream: query 1: movie ids is 5; give a list of movie ids"):
         m.write_stream([(1, 5, [0.5])], io.StringIO(), "csv")
 
+
+def test_write_stream_writes_a_new_users_empty_id_as_the_cli_does(trained_run):
+    """A red team (r1 #5): a new user's id (None) was written '""' by write_stream's CSV but empty by
+    ``recommend --liked``; both write it empty, byte for byte."""
+    from embedrec.answers import Request
+
+    m = trained_run.opened
+    liked = [int(m.engine.movie_ids[0])]
+    ours = io.StringIO()
+    m.write_stream(m.recommend_new(liked=liked, k=2), ours, "csv")
+    cli = io.StringIO()
+    ans = m.answer(Request(liked=liked, k=2))
+    from embedrec.output import write_rows
+    write_rows(ans.result.to_rows(), ans.result.columns, "csv", cli)
+    assert ours.getvalue() == cli.getvalue()
+    assert ours.getvalue().splitlines()[1].startswith(",1,")

@@ -184,7 +184,8 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
         if header:
             out.write(names + "\n")
             header = False
-        u = cells([user_id])
+        # a new user's id (None) is an empty field, as write_rows writes it (csv alone quotes a row of one empty cell)
+        u = "" if user_id is None or user_id == "" else cells([user_id])
         end = f"{delim}{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}\n" if fallback_column else "\n"
         parts = []
         for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
