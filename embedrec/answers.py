@@ -114,7 +114,11 @@ def answer(model: Model, request: Request) -> Answer:
     k = request.k if request.k is not None else e.cfg.k
     fallback = request.fallback or e.cfg.fallback
     request = _replace(request, k=k, fallback=fallback)
-    exclude = _excluded(model, _as_list(request.exclude))
+    try:
+        tokens = _as_list(request.exclude)
+    except UsageError as err:  # which argument held the gap, as Model.recommend(exclude=) says
+        raise UsageError(f"exclude: {err}") from None
+    exclude = _excluded(model, tokens)
     filters = {"genres": request.genres, "year_min": request.year_min, "year_max": request.year_max,
                "exclude": exclude}
     if mode == "users":  # streamed in batches: rows as they come
@@ -191,6 +195,9 @@ def _excluded(model: Model, tokens: list) -> list:
 
     out = []
     for token in tokens:
+        if isinstance(token, str) and not token.strip():  # resolve_movies' own message named resolve_movies
+            raise UsageError("«--exclude|exclude» has an empty entry; give movie ids or titles, e.g. "
+                             "«--exclude 50,fargo|exclude=[50, 'fargo']»")
         try:
             out += _resolved(model, [token], "--exclude")
         except NotFoundError:

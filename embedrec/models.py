@@ -203,14 +203,26 @@ class Model:
 
     def _allowed(self, genres, year_min, year_max, exclude) -> np.ndarray | None:
         """The movie rows a list may hold: the catalogue's filters, less the rows of ``exclude`` (movie ids; those
-        this model does not know are ignored: no list could hold them)."""
+        this model does not know are ignored: no list could hold them; a gap, or text no id of an integer-id model
+        can be, such as a title, is a UsageError)."""
         e = self.engine
         if isinstance(exclude, (str, bytes)) or not isinstance(exclude, Iterable):
             raise UsageError(f"exclude={shorten(repr(exclude), 40)}: give a list of movie ids, e.g. exclude=[50, 181]")
         rows = np.zeros(0, np.int64)
         items = list(exclude)
+        for x in items:  # a gap or a flag is no id (as recommend(nan) says), not a movie to leave out silently
+            try:
+                _one_id(x)
+            except UsageError as err:
+                raise UsageError(f"exclude: {err}") from None
         if items:
-            rows, _ = e.movie_rows(items)
+            rows, parsed = e.movie_rows(items)
+            if e.movie_ids.dtype.kind in "iu":  # a title (the CLI resolves them) came back without a word: a red team
+                for x, p in zip(items, parsed):
+                    if p is None and not is_integer_text(str(x).strip()):
+                        raise UsageError(f"exclude: {shorten(repr(x), 40)} is not a movie id of this model (its ids "
+                                         "are integers); for a title, give its id: resolve_movies([title]) or "
+                                         "find_movie(title)")
             rows = np.asarray(rows, np.int64)
             rows = rows[rows >= 0]
         return e.allowed(_genres(genres), year_min, year_max, rows if items else None)

@@ -825,3 +825,32 @@ def test_write_stream_writes_a_new_users_empty_id_as_the_cli_does(trained_run):
     write_rows(ans.result.to_rows(), ans.result.columns, "csv", cli)
     assert ours.getvalue() == cli.getvalue()
     assert ours.getvalue().splitlines()[1].startswith(",1,")
+
+
+def test_exclude_refuses_a_title_or_a_gap_where_ids_are_integers(trained_run):
+    """A red team (r1 #4): recommend(u, exclude=['Sense and Sensibility', nan]) ignored both without a word, so the
+    movie came back. NaN is a UsageError, as recommend(nan) is; text that no integer id can be is a UsageError
+    naming it and pointing to resolve_movies; an unknown but well-typed id stays ignored (documented)."""
+    from embedrec.answers import Request
+
+    m = trained_run.opened
+    title = m.movie(int(m.engine.movie_ids[0]))["title"]
+    calls = (lambda ex: m.recommend(1, k=3, exclude=ex), lambda ex: m.recommend_new(liked=[1], k=3, exclude=ex),
+             lambda ex: m.similar(1, k=3, exclude=ex), lambda ex: list(m.recommend_stream(["1"], k=3, exclude=ex)))
+    for call in calls:
+        with pytest.raises(UsageError, match=r"exclude: nan is not an id \(a missing value\)"):
+            call([float("nan")])
+        with pytest.raises(UsageError, match=r"exclude: None is not an id"):
+            call([None])
+        for bad in (title, 2.5):
+            with pytest.raises(UsageError, match=rf"exclude: {re.escape(repr(bad))} is not a movie id of this model "
+                                                 r"\(its ids are integers\); for a title, give its id: "
+                                                 r"resolve_movies\(\[title\]\) or find_movie\(title\)"):
+                call([bad])
+        call([10**30, -5, "99999", np.int64(1)])  # unknown ids of the right type: ignored, as documented
+    with pytest.raises(UsageError, match=r"exclude: nan is not an id"):
+        m.answer(Request(user=1, k=3, exclude=[float("nan")]))
+    for empty in ("", [" "]):  # a plain message, not resolve_movies' own
+        with pytest.raises(UsageError, match=r"^exclude has an empty entry; give movie ids or titles, e.g. "
+                                             r"exclude=\[50, 'fargo'\]$"):
+            m.answer(Request(user=1, k=3, exclude=empty))
