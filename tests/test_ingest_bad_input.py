@@ -525,6 +525,21 @@ def test_integer_ids_written_otherwise_are_refused_as_zero_padded_ones_are(tmp_p
                     "integer, which integer ids would read as one (merging it with another id); set data.id_type=auto")
 
 
+
+def test_the_first_bad_id_line_is_the_one_named(tmp_path):
+    """A red team (r1 #6): 'u1' (not an integer) on line 2 and '0042' on line 3: the error named line 3, as the
+    zero-padded check ran first; and a padded movie id on line 2 lost to a padded user id on line 3."""
+    p = tmp_path / "r.csv"
+    p.write_text(HEAD + "u1,5,3,1000\n0042,6,4,1001\n" + ROWS)
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=int")
+    refused(r, out, "r.csv:2: column 'user_id' 'u1' is not an integer")
+    p.write_text(HEAD + "1,007,3,1000\n0042,6,4,1001\n" + ROWS)
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=int")
+    refused(r, out, "r.csv:2: column 'movie_id' id '007' has a leading zero")
+    p.write_text(HEAD + "1,5,3,1000\n0042,6,4,1001\nu1,5,3,1002\n" + ROWS)  # the padded one first: it is named
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=int")
+    refused(r, out, "r.csv:3: column 'user_id' id '0042' has a leading zero")
+
 def test_a_parquet_file_with_iso_dates_as_text_is_read_as_a_csv_would_be(tmp_path):
     """A first-hour pass: the same ISO 8601 dates a CSV may hold were refused in Parquet ('not an integer
     timestamp (the column is str)')."""

@@ -567,14 +567,23 @@ def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: st
         return  # the main reader reports what is wrong with the file
     padded = re.compile(r"^\s*[+-]?0\d")
     other = re.compile(r"^\s*\+|^\s*[+-]?\d*\.\d*\s*$|^\s*[+-]?\d+[eE]")  # '+7', '7.0', '7e0': also 7
+    plain = re.compile(r"^\s*-?\d+\s*$")
+    first = None  # (data row, column, what) of the first id refused here, over every column and pattern
     for c in cols:
         text = head[c].astype(str)
         for pattern, what in ((padded, "has a leading zero, which integer ids would drop"),
                               (other, "is not written as a plain integer, which integer ids would read as one")):
-            hit = text.str.match(pattern)
-            if hit.any():
-                row = int(hit.to_numpy().argmax())  # a data row: its line, blank lines before it counted
-                line = data_line(src, sep, encoding, 1 if names is None else 0, 2 if names is None else 1, row)
-                raise DataError(f"{label}:{line}: column '{c}' id "
-                                f"{head[c].iloc[row]!r:.30} {what} (merging it "
-                                f"with another id); {fix}")
+            hit = text.str.match(pattern).to_numpy()
+            if hit.any() and (first is None or int(hit.argmax()) < first[0]):
+                first = (int(hit.argmax()), c, what)
+    if first is None:
+        return
+    row, c, what = first
+    for col in cols:  # an id no integer can be ('u1') on an earlier line: the main reader names that line (a red team)
+        before = head[col].iloc[:row]
+        if (before.notna() & ~before.astype(str).str.match(plain) & ~before.astype(str).str.match(padded)
+                & ~before.astype(str).str.match(other) & before.astype(str).str.strip().ne("")).any():
+            return
+    line = data_line(src, sep, encoding, 1 if names is None else 0, 2 if names is None else 1, row)  # blank lines
+    raise DataError(f"{label}:{line}: column '{c}' id {head[c].iloc[row]!r:.30} {what} (merging it "  # counted
+                    f"with another id); {fix}")
