@@ -326,12 +326,15 @@ class Model:
         ``batch_size`` as the lines come, so a slow producer gets each batch's answers before it sends the next;
         ``on_batch()`` is called after each batch. Yields (user id, movie ids, scores) per user (a
         :class:`StreamAnswer`); give them to ``write_stream``. ``missing``: 'skip' (logged), 'popular', or 'error'
-        (NotFoundError naming name:line)."""
+        (NotFoundError naming name:line). A line of a file that starts with '#' is answered when its id is known,
+        else skipped as a comment; the items of a list are ids, never comments."""
         from embedrec.serve.stream import recommend_many
 
         if isinstance(lines, (str, bytes)):  # iterating '196\n186' gives its characters, each read as an id
             raise UsageError(f"recommend_stream: got the text '{shorten(lines)}'; give the lines or ids one by one, "
                              "e.g. text.splitlines(), open(path) or [196, 186]")
+        # a file's lines (open(path), sys.stdin, the CLI's --users) may hold '#' comments; a list's items are ids
+        file = hasattr(lines, "readline") or bool(getattr(lines, "lines_of_a_file", False))
         try:  # checked at the call, not at the first next() (a review: a TypeError from inside the generator)
             lines = iter(lines)
         except TypeError:
@@ -347,7 +350,7 @@ class Model:
         answers = recommend_many(e, lines, self._k(k), include_seen=not _flag(exclude_seen, "exclude_seen"),
                                  allowed=self._allowed(genres, year_min, year_max, exclude), strict=missing == "error",
                                  fallback="popular" if missing == "popular" else "none", batch=batch_size,
-                                 on_batch=on_batch, name=name)
+                                 on_batch=on_batch, name=name, file=file)
         return (StreamAnswer.of(q, rows, scores, e.movie_ids, f) for q, rows, scores, f in answers)
 
     def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True, *,

@@ -58,11 +58,18 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
 
     strict = flag(strict, "strict", "predict_lines")
     e = model.engine
-    parsed = _parsed(lines, name)
-    head = next(parsed, None)
     cols, names = (0, 1), []
+    at = [cols]  # the user and movie fields, once a header has named them: a '#' line's user is looked up there
+
+    def known(parts: list[str]) -> bool:  # a '#' line holding a user id the model knows is a pair, not a comment
+        u = parts[at[0][0]] if at[0][0] < len(parts) else None
+        return u is not None and bool((e.user_rows([u])[0] >= 0).all())
+
+    parsed = _parsed(lines, name, known)
+    head = next(parsed, None)
     if head is not None and (header := _header(e, head[1])) is not None:
         cols, names = header
+        at[0] = cols
         head = None
     width = len(head[1]) if head is not None else len(names) + 2  # every line has the first line's fields
     names = (names + [f"col{i + 3}" for i in range(len(names), width - 2)])[:max(width - 2, len(names))]
@@ -76,9 +83,10 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     return columns, _rows(answers, names, shown, on_batch)
 
 
-def _parsed(lines: Iterable[str], name: str) -> Iterator[tuple[int, list[str]]]:
+def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of each line that holds a pair (or a header): CSV with its quoting, or TSV where the
-    first line has a tab; blank and '#' lines skipped; every line as wide as the first."""
+    first line has a tab; blank lines skipped, and '#' lines as comments unless ``known(fields)`` (a text user id
+    may start with '#': a red team); every line as wide as the first."""
     import csv
 
     from embedrec.errors import DataError
@@ -89,8 +97,15 @@ def _parsed(lines: Iterable[str], name: str) -> Iterator[tuple[int, list[str]]]:
         line = line.strip(" \r\n")  # not tabs: a TSV line's empty last field is a field
         if n == 1:
             line = line.lstrip("\ufeff").strip(" ")  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
-        if not line.strip() or line.startswith("#"):
+        if not line.strip():
             continue
+        if line.startswith("#"):  # a comment, unless it is a pair of a user id that starts with '#'
+            try:
+                parts = _fields(line, "\t" in line if tsv is None else tsv, width)
+            except csv.Error:
+                continue
+            if known is None or len(parts) < 2 or width and len(parts) != width or not known(parts):
+                continue
         if tsv is None:
             tsv = "\t" in line
         parts = None
@@ -111,6 +126,17 @@ def _parsed(lines: Iterable[str], name: str) -> Iterator[tuple[int, list[str]]]:
             raise DataError(f"{name}:{n}: expected {width} fields (as on line {first}), found {len(parts)}; give every "
                             "line the same fields")
         yield n, parts
+
+
+def _fields(line: str, tsv: bool, width: int) -> list[str]:
+    """A line's fields as _parsed splits them (csv.Error where CSV cannot read it)."""
+    import csv
+
+    if "\t" not in line or not tsv:
+        parts = [p.strip() for p in next(csv.reader([line]))]
+        if "\t" not in line or len(parts) == width:
+            return parts
+    return [p.strip() for p in line.split("\t")]
 
 
 def _is_number(text: str) -> bool:

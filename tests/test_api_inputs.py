@@ -854,3 +854,37 @@ def test_exclude_refuses_a_title_or_a_gap_where_ids_are_integers(trained_run):
         with pytest.raises(UsageError, match=r"^exclude has an empty entry; give movie ids or titles, e.g. "
                                              r"exclude=\[50, 'fargo'\]$"):
             m.answer(Request(user=1, k=3, exclude=empty))
+
+
+def test_a_user_id_that_starts_with_a_hash_is_answered_not_taken_for_a_comment(tmp_path):
+    """A red team (r1 #1): '#hash', a text id, was dropped as a comment by --users, recommend_stream and predict
+    --pairs, even under --strict. A '#' line whose id the model knows is answered; other '#' lines of a file are
+    comments (not unknown ids, under --strict too); a Python list's items are ids, never comments."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.config import load_config
+
+    rng = np.random.default_rng(1)
+    users = ["#hash"] + [f"u{i}" for i in range(30)]
+    rows = [(u, f"m{m}", int(rng.integers(1, 6))) for u in users for m in rng.choice(20, 8, replace=False)]
+    pd.DataFrame(rows, columns=["user", "item", "rating"]).to_csv(tmp_path / "odd.csv", index=False)
+    sets = [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "data.id_type=auto",
+            "split.test=0", "model.dim=4", "train.epochs=1", "train.threads=1"]
+    cfg = load_config(None, sets)
+    er.train(er.ingest(str(tmp_path / "odd.csv"), cfg), cfg).save()
+    m = er.open(cfg.run.dir, cfg)
+    assert [a[0] for a in m.recommend_stream(["#hash", "u1"], k=1)] == ["#hash", "u1"]
+    assert [a[0] for a in m.recommend_stream(io.StringIO("#hash\n# a comment\nu1\n"), k=1, missing="error")] == \
+        ["#hash", "u1"]
+    with pytest.raises(NotFoundError, match="<input>:1: "):  # a list's '#nope' is an unknown id, not a comment
+        list(m.recommend_stream(["#nope"], k=1, missing="error"))
+    opts = [x for s in sets for x in ("--set", s)]
+    r = CliRunner().invoke(main, ["recommend", "--users", "-", "-k", "1", "--strict", "--format", "csv", *opts],
+                           input="#hash\n# a comment\nu1\n")
+    assert r.exit_code == 0, r.stderr
+    assert [line.split(",")[0] for line in r.stdout.splitlines()] == ["user_id", "#hash", "u1"]
+    r = CliRunner().invoke(main, ["predict", "--pairs", "-", "--strict", "--format", "csv", *opts],
+                           input="user,item\n#hash,m1\n# a comment, not a pair\nu1,m1\n")
+    assert r.exit_code == 0, r.stderr
+    assert [line.split(",")[0] for line in r.stdout.splitlines()] == ["user_id", "#hash", "u1"]

@@ -19,6 +19,8 @@ class _Lines:
     """Lines of a text file (or stdin) decoded as UTF-8 one at a time: a bad byte is a DataError naming
     file:line instead of a UnicodeDecodeError out of the middle of a batch."""
 
+    lines_of_a_file = True  # Model.recommend_stream: its '#' lines may be comments (a list's items never are)
+
     def __init__(self, fh, name: str):
         self.fh, self.name = fh, name
 

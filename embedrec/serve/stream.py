@@ -26,21 +26,28 @@ _SEPARATORS = {",": ("a comma", "cut -d, -f1"), "\t": ("a tab", "cut -f1"), ";":
 
 
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
-                   strict=False, fallback="none", batch=4096, on_batch=None, name: str = "<input>"
-                   ) -> Iterator[tuple]:
+                   strict=False, fallback="none", batch=4096, on_batch=None, name: str = "<input>",
+                   file: bool = False) -> Iterator[tuple]:
     """Stream (user_id, movie rows, scores, fallback) for many user ids (one per line), batched through the
     index; ``fallback`` is True for an unknown user answered with the most popular movies.
 
-    A header line first ('user_id' or 'user') is skipped, as ``predict`` skips one. ``strict`` reads the whole
+    A header line first ('user_id' or 'user') is skipped, as ``predict`` skips one. A line of a file (``file``:
+    every item is one; else the text items that end with a line break) that starts with '#' is answered when the
+    model knows it as an id (text ids may start with '#'), else skipped as a comment (never an unknown id, under
+    ``strict`` too); a Python list's '#hash' is an id like any other. ``strict`` reads the whole
     input and checks every id before the first answer (an unknown one raises NotFoundError naming name:line).
     ``on_batch`` is called after each batch's results were taken (the CLI flushes stdout there, so a reader
     on the other end of a pipe gets each batch's answers while the next ids are still coming)."""
     unknown = [0]  # ids no row answers: skipped, or answered with the most popular movies
     empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
 
-    def flush(numbered: list[tuple[int, str]]):
+    def flush(numbered: list[tuple[int, str, bool]]):
+        rows, parsed = rec.user_rows([t for _, t, _ in numbered])
+        keep = [i for i, (_, _, hashed) in enumerate(numbered) if not hashed or rows[i] >= 0]  # '#' unknown: a comment
+        if len(keep) < len(numbered):
+            numbered, rows, parsed = [numbered[i] for i in keep], rows[keep], [parsed[i] for i in keep]
+        numbered = [(n, t) for n, t, _ in numbered]
         buf = [t for _, t in numbered]
-        rows, parsed = rec.user_rows(buf)
         known = rows >= 0
         for (n, t), r, p in zip(numbered, rows, parsed):
             if r < 0:  # never under strict: its ids were all checked before the first batch
@@ -68,19 +75,20 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             elif fallback == "popular":
                 yield (p if p is not None else t, *rec.popular(k, allowed, rec.rated_by_unknown(t)), True)
 
-    items = _numbered(lines)
+    items = _numbered(lines, file)
     if strict:  # the whole input is read and checked first, so an unknown id fails before anything is printed
         items = list(items)
-        rows, _ = rec.user_rows([t for _, t in items])
-        if (rows < 0).any():
-            n, t = items[int(np.flatnonzero(rows < 0)[0])]
+        rows, _ = rec.user_rows([t for _, t, _ in items])
+        bad = (rows < 0) & ~np.array([hashed for _, _, hashed in items], bool)  # not an unknown '#' line: a comment
+        if bad.any():
+            n, t, _ = items[int(np.flatnonzero(bad)[0])]
             _one_id(name, n, t)
             raise NotFoundError(f"{name}:{n}: {rec.catalogue.users.unknown_text(t)}; "
                                 "«without --strict|with missing='skip'» unknown users are skipped (or answered with "
                                 "«--fallback popular|missing='popular'»)", kind="user", id=t)
-    buf: list[tuple[int, str]] = []
-    for n, t in items:
-        buf.append((n, t))
+    buf: list[tuple[int, str, bool]] = []
+    for item in items:
+        buf.append(item)
         if len(buf) >= batch:
             yield from flush(buf)
             buf = []
@@ -108,10 +116,12 @@ def _one_id(name: str, n: int, text: str) -> None:
                             f"{what}; for a table's first column: {cut})")
 
 
-def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
-    """(line number, id) of each id line: blank and '#' lines skipped, and a header line first ('user_id' or
-    'user'), after a UTF-8 byte-order mark (Excel's CSV) if there is one; an id in CSV quotes ("196") without
-    them."""
+def _numbered(lines: Iterable[str], file: bool = False) -> Iterator[tuple[int, str, bool]]:
+    """(line number, id, whether it may be a comment) of each id line: blank lines skipped, and a header line first
+    ('user_id' or 'user'), after a UTF-8 byte-order mark (Excel's CSV) if there is one; an id in CSV quotes ("196")
+    without them. A line of a file (``file``, or text that ends with a line break) that starts with '#' may be a
+    comment: the caller answers it when its id is known and skips it otherwise; an item of a Python list ('#hash',
+    no line break) is an id, never a comment."""
     first = True
     for n, line in enumerate(lines, 1):
         why = not_an_id(line)
@@ -126,15 +136,16 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
             except UnicodeDecodeError:
                 raise UsageError(f"recommend_stream: line {n} is not UTF-8 text; open the file in text mode with its "
                                  "encoding, e.g. open(path, encoding='latin-1')") from None
+        hashed = isinstance(line, str) and (file or line.endswith(("\n", "\r"))) and line.lstrip().startswith("#")
         t = str(line).strip()  # ids given from Python may be ints
-        if not t or t.startswith("#"):
+        if not t:
             continue
-        if first:
+        if first and not hashed:
             first = False
             t = _unquoted(t.lstrip("\ufeff").strip())
             if t.lower() in HEADER_USER_WORDS:
                 continue  # a header line
-        yield n, _unquoted(t)
+        yield n, _unquoted(t), hashed
 
 
 def _unquoted(t: str) -> str:
