@@ -445,6 +445,16 @@ def _tag_error(e: Exception) -> str:
     return f"no such value: {e.args[0]!r}" if isinstance(e, KeyError) and e.args else shorten(str(e), 80)
 
 
+def _error_line(text: str, mark) -> int:
+    """The 1-based line of a YAML error's mark; one found at the end of the text (a key without its ':' on the
+    last line) is said at the last line that has text, not the empty line after it (a first-hour review: ':6' in
+    a 5-line file)."""
+    line = mark.line + 1
+    if not text[mark.index:].strip():
+        line = min(line, max(len(text.rstrip().splitlines()), 1))
+    return line
+
+
 def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] | None = ()) -> Config:
     """Build the resolved config: defaults, then the YAML file, then each override in order: ``--set`` texts
     (["model.dim=8"]) or a mapping of dotted keys to values ({"model.dim": 8}, as :meth:`Config.updated` takes).
@@ -477,10 +487,11 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
             raise ConfigError(f"config file '{p}' is larger than {CONFIG_MAX >> 20} MiB, far more than a config; "
                               "pass the YAML config file «with -c|as the path»")
         try:
-            raw = yaml.load(data.decode("utf-8"), Loader=unique_keys_loader())
+            text = data.decode("utf-8")
+            raw = yaml.load(text, Loader=unique_keys_loader())
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
-            loc = f":{mark.line + 1}" if mark is not None else ""
+            loc = f":{_error_line(text, mark)}" if mark is not None else ""
             problem = getattr(e, "problem", None) or "invalid YAML"
             raise ConfigError(f"config file '{p}{loc}': {problem}; fix the YAML syntax there") from None
         except UnicodeDecodeError:

@@ -100,6 +100,15 @@ def test_bad_yaml_names_line(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize("tail", ["\n", "", "\n\n  \n"])
+def test_bad_yaml_on_last_line_names_that_line(tmp_path, tail):
+    # a first-hour review: a missing ':' on line 5 of a 5-line file was reported at line 6 (the end of the stream)
+    p = tmp_path / "bad2.yaml"
+    p.write_text("model:\n  dim: 32\ntrain:\n  epochs: 3\n  lr 0.1" + tail)
+    with pytest.raises(ConfigError, match=r"bad2.yaml:5': could not find expected ':'"):
+        load_config(p)
+
+
 def test_sections_are_frozen_and_updated_makes_a_validated_copy():
     import dataclasses
 
