@@ -62,8 +62,10 @@ class Request:
         """The mode asked ('liked' for a new user, with or without ``rated``); UsageError unless exactly one."""
         given = [m for m in _MODES if getattr(self, m) is not None]
         if len(given) != 1 and given != ["liked", "rated"]:
+            named = [f"«--{m.replace('_', '-')}|{m}»" for m in given if not (m == "rated" and "liked" in given)]
+            gave = "" if not named else "; " + ", ".join(named[:-1]) + " and " + named[-1] + " were given"
             raise UsageError("give exactly one of «--user|user», «--users|users», «--movie|movie», "
-                             "«--liked/--rated|liked/rated», or «--user-features|user_features»")
+                             "«--liked/--rated|liked/rated», or «--user-features|user_features»" + gave)
         if self.ordered and given == ["liked", "rated"]:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked|liked» or "
                              "«--rated|rated», not both")

@@ -888,3 +888,9 @@ def test_a_user_id_that_starts_with_a_hash_is_answered_not_taken_for_a_comment(t
                            input="user,item\n#hash,m1\n# a comment, not a pair\nu1,m1\n")
     assert r.exit_code == 0, r.stderr
     assert [line.split(",")[0] for line in r.stdout.splitlines()] == ["user_id", "#hash", "u1"]
+def test_request_of_two_modes_names_them():
+    # a first-hour review: which modes were given was not said
+    from embedrec.answers import Request
+
+    with pytest.raises(UsageError, match="; user and movie were given$"):
+        Request(user="196", movie="50").mode()

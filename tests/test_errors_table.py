@@ -69,8 +69,12 @@ RECOMMEND = [
      "--rated '5=4,': item 2 is empty; give comma-separated MOVIE=RATING pairs, e.g. --rated 50=5,181=4", 2),
     ("no such --users file", ["--users", "{tmp}/missing.txt"], None,
      "{tmp}/missing.txt: file not found (--users); check the path, or give - to read standard input", 1),
-    ("two modes", ["--user", "1", "--movie", "2"], None,
-     "give exactly one of --user, --users, --movie, --liked/--rated, or --user-features", 2),
+    ("two modes", ["--user", "1", "--movie", "2"], None,  # a first-hour review: which two were given was not said
+     "give exactly one of --user, --users, --movie, --liked/--rated, or --user-features; this command gave "
+     "--user and --movie", 2),
+    ("three modes", ["--user", "1", "--movie", "2", "--liked", "50"], None,
+     "give exactly one of --user, --users, --movie, --liked/--rated, or --user-features; this command gave "
+     "--user, --movie and --liked", 2),
     ("user features, none trained", ["--user-features", "age=25"], None,
      "this model has no user features; train with e.g. --set 'features.user=[age, gender]' on a dataset with "
      "demographics (ML-100K, ML-1M)", 2),

@@ -86,9 +86,12 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
             raise UsageError(f"{opt} is empty; give a value, e.g. {opt} " + {"--user": "196", "--movie": "'star wars'",
                              "--liked": "50,181,172", "--rated": "50=5,181=4", "--user-features": "age=25,gender=F",
                              "--exclude": "50,181"}[opt])
-    modes = [x for x in (user, users_file, movie, liked or rated, user_features) if x]
-    if len(modes) != 1:
-        raise UsageError("give exactly one of --user, --users, --movie, --liked/--rated, or --user-features")
+    modes = [opt for opt, x in (("--user", user), ("--users", users_file), ("--movie", movie),
+                                ("--liked" if liked else "--rated", liked or rated),
+                                ("--user-features", user_features)) if x]
+    if len(modes) != 1:  # which ones were given, said (a first-hour review: '--user 196 --movie 50')
+        gave = "" if not modes else "; this command gave " + ", ".join(modes[:-1]) + " and " + modes[-1]
+        raise UsageError("give exactly one of --user, --users, --movie, --liked/--rated, or --user-features" + gave)
     mode = next(opt for opt, x in (("--user", user), ("--users", users_file), ("--movie", movie), ("--liked", liked),
                                    ("--rated", rated), ("--user-features", user_features)) if x)
     only_for(mode, {"--include-seen": (include_seen, ("--user", "--users", "--liked", "--rated")),
