@@ -441,6 +441,12 @@ def trained_on(run_dir: str | Path) -> Path | None:
     return Path(path).resolve() if isinstance(path, str) and path else None
 
 
+def _has_dataset(path: Path) -> bool:
+    """Whether a prepared dataset's manifest is at ``path`` or under its ``current`` (as data.dataset.has_manifest
+    looks; not imported: serving stays off the data layer's readers)."""
+    return (path / "manifest.json").exists() or (path / "current" / "manifest.json").exists()
+
+
 def _trained_beside(run_dir: Path) -> str:
     """' (trained runs beside it: «--run|run_dir=» runs/a, runs/b)': the folders next to ``run_dir`` that hold a
     published model, for someone who trained on their own data and then left --run out (at most 3 named)."""
@@ -473,7 +479,10 @@ RUN_FIELDS = {
 }
 
 
-def load_run(run_dir: str | Path) -> Run:
+def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
+    """The run's current model. ``dataset``: the config's data.prepared, for the error of a folder with neither a
+    run nor a dataset, which says to ingest first, then train (a first-hour review: 'run train' failed next with
+    'run ingest')."""
     run_dir = Path(run_dir)
     if run_dir.name == "current" and run_dir.is_symlink() and not (run_dir / "current").exists():
         run_dir = run_dir.parent  # RUN/current: the run it is the model of (a review: "no trained model" there)
@@ -513,6 +522,13 @@ def load_run(run_dir: str | Path) -> Run:
                                 f"with «{cmd} and the -c/--set it was started with|embedrec.api.train_run(cfg, "
                                 "resume=True)»")
         others = _trained_beside(run_dir)
+        if dataset is not None and not others and not run_dir.exists() and not _has_dataset(Path(dataset)):
+            ingest = command("embedrec ingest")
+            train = command(f"embedrec train --run {shlex.quote(str(run_dir))}")
+            raise ArtifactError(
+                f"no trained model in '{run_dir}'{where}, and no prepared dataset at '{dataset}' to train one on; "
+                f"«ingest, then train: {ingest}, then {train}, each with this command's -c/--set options|ingest, "
+                f"then train: er.ingest(source, cfg), then er.train_run(cfg)»")
         # a relative run.dir is read from the current folder: said (a review: a config used from another
         # folder said "no trained model in 'runs/x'" with the config's own folder in mind)
         train = command(f"embedrec train --run {shlex.quote(str(run_dir))}")  # (a review: the bare 'embedrec train'

@@ -878,3 +878,13 @@ def test_a_movies_file_names_its_id_column_as_the_ratings_do(tmp_path):
     assert sorted(load_dataset(tmp_path / "a").movies["title"]) == ["A", "B"]
     r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "b"), "--set", f"data.movies={tmp_path / 'm2.csv'}"])
     assert r.exit_code == 1 and "its id column must have the name of the ratings' movie column ('movie')" in r.stderr
+
+
+def test_recommend_in_an_empty_folder_says_ingest_then_train(tmp_path, monkeypatch):
+    """A first-hour review: recommend in an empty folder said to run train, which then said to run ingest."""
+    monkeypatch.chdir(tmp_path)
+    r = invoke("recommend", "--user", "196")
+    assert r.exit_code == 1 and r.stderr.strip() == (
+        f"error: no trained model in 'runs/ml-100k' (relative to the current folder {tmp_path}), and no prepared "
+        "dataset at 'data/prepared/ml-100k' to train one on; ingest, then train: 'embedrec ingest', then "
+        "'embedrec train --run runs/ml-100k', each with this command's -c/--set options"), r.stderr

@@ -132,8 +132,9 @@ class Recommender:
         return self
 
     @classmethod
-    def open(cls, run_dir, rec_cfg: RecommendConfig | None = None) -> Recommender:
-        return cls(load_run(run_dir), rec_cfg)
+    def open(cls, run_dir, rec_cfg: RecommendConfig | None = None, dataset=None) -> Recommender:
+        """``dataset``: the config's data.prepared, named when neither a run nor a dataset is there (load_run)."""
+        return cls(load_run(run_dir, dataset), rec_cfg)
 
     # ----------------------------------------------------------------- the model's arrays (read through factors)
     explicit = property(lambda self: self.factors.explicit)
