@@ -345,7 +345,7 @@ def test_the_refit_replays_the_selections_path(tmp_path, scale, seed, epochs):
     _, stages = refit_path(selected, chosen.train)
     assert [(t.als_reg, t.epochs, t.als_user_unobserved) for t in stages] == [
         (0.01, WARM_REFIT_EPOCHS, float(scale)), (0.02, epochs, float(scale))]
-    assert describe_path(stages) == f"2 sweeps at als_reg 0.01, then {epochs} at als_reg 0.02"
+    assert describe_path(stages) == f"2 sweeps at als_reg 0.01, then {epochs} at als_reg 0.02 (chosen)"
     first = fit(ds, cfg.model, load_config(None, [*sets, "train.als_reg=0.01"]).train)  # the first candidate
     step = fit(merged, cfg.model, dataclasses.replace(chosen.train, als_reg=0.01, epochs=WARM_REFIT_EPOCHS),
                init_state=first.model.state_dict())
@@ -997,7 +997,7 @@ def test_auto_unobserved_tries_half_its_weight_last_and_keeps_what_valid_prefers
     assert (third.als_reg, third.als_unobserved) == (0.02, 0.05) and next(it, None) is None
     assert [sel.folder("run", c).name for c in (first, second, third)] == ["als-reg-0.01", "als-reg-0.02",
                                                                            "als-reg-0.02-a0-0.05"]
-    assert sel.describe(third) == "als_reg 0.02, als_unobserved 0.05" and sel.describe(first).endswith("auto")
+    assert sel.describe(third) == "als_reg 0.02, als_unobserved 0.05" and sel.describe(first).endswith("als_unobserved 0.1 (auto)")  # the value
     assert "als-reg-0.01-a0-0.05" in [p.name for p in sel.folders("run")]
 
     ds = _taste_dataset(5)

@@ -122,7 +122,8 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
             DETAIL.reset(detail)
         seconds += r.seconds
         scores[d], took[d], results[d] = r.best_value, r.seconds, (r, c)
-        log.info("model.dim %d: valid %s %.4f at %s (model.dim %d: %.4f)", d, r.metric, r.best_value,
+        log.info("model.dim %d: valid %s %.4f, its own selection choosing %s (model.dim %d: %.4f)", d, r.metric,
+                 r.best_value,
                  describe_chosen(c.train), pick, scores[pick])
         before, pick = scores[pick], pick_dim(scores, r.metric)
         if cfg.train.als_dims == "auto" and (pick != d or not _gains(r.best_value, before, AUTO_DIM_NEXT_GAIN,

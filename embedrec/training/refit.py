@@ -50,7 +50,8 @@ def describe_path(stages: list) -> str:
             f", als_unobserved {t.als_unobserved:.4g}" if not isinstance(t.als_unobserved, str) else "")
 
     first, *rest = stages
-    return f"{first.epochs} sweeps at {what(first)}" + "".join(f", then {t.epochs} at {what(t)}" for t in rest)
+    return f"{first.epochs} sweeps at {what(first)}" + "".join(f", then {t.epochs} at {what(t)}" for t in rest) + (
+        " (chosen)" if rest else "")
 
 
 def refit_train_valid(ds, cfg, selected: FitResult, run_dir: Path, progress: bool):
@@ -98,7 +99,7 @@ def refit_als(selected: FitResult, train_cfg, run_dir: Path, n_ratings: int, fit
     (``leader``: the rank that clears stale stage folders). Returns the last stage's FitResult."""
     state, stages = refit_path(selected, train_cfg)
     epochs = sum(t.epochs for t in stages)
-    log.info("refit on train+valid (%s ratings) for %d epoch%s, from the selection's path: %s", f"{n_ratings:,}",
+    log.info("refit on train+valid (%s ratings) for %d epoch%s, replaying the selection: %s", f"{n_ratings:,}",
              epochs, "" if epochs == 1 else "s", describe_path(stages))
     if leader:
         clear_stale_path(run_dir, len(stages))

@@ -111,8 +111,14 @@ class Selection:
         """'als_reg 0.01, als_recency 2': the values this selection varies."""
         return ", ".join(([f"als_reg {tcfg.als_reg:g}"] if len(self.regs) > 1 else [])
                          + ([f"als_recency {tcfg.als_recency:g}"] if len(self.recs) > 1 else [])
-                         + ([f"als_unobserved {tcfg.als_unobserved if isinstance(tcfg.als_unobserved, str) else f'{tcfg.als_unobserved:.4g}'}"]
-                            if self.a0s else []))
+                         + ([f"als_unobserved {self._a0(tcfg.als_unobserved)}"] if self.a0s else []))
+
+    def _a0(self, a0) -> str:
+        """'0.2132 (auto)' for auto (twice its half weight, the other candidate), '0.1066' for a number: the value,
+        not just 'auto' (a first-hour review: 'chose ... auto', then 'at ... 0.1066' read as a contradiction)."""
+        if not isinstance(a0, str):
+            return f"{a0:.4g}"
+        return f"{2 * self.a0s[0]:.4g} ({a0})" if a0 == "auto" and len(self.a0s) == 1 else a0
 
     def run(self, run_dir, fit_one, *, resume: bool, has_checkpoint, clear, sync=None, writer: bool = True,
             first_lost: bool = False):
