@@ -239,6 +239,7 @@ def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
     would otherwise train on the random split without a word."""
     import dataclasses
     import json as _json
+    import shlex
 
     recorded = ds.manifest.get("config") or {}
     differ = []
@@ -260,11 +261,13 @@ def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
         return v if isinstance(v, str) else _json.dumps(v)
 
     if differ:
-        log.warning("%s %s ingest setting%s, but dataset '%s' was prepared with %s, and train uses it as prepared; "
-                    "to train with %s, run 'embedrec ingest' with %s first",
+        sets = " ".join(f"--set {shlex.quote(f'{k}={shown(v)}')}" for k, v, _ in differ)
+        log.warning("%s %s ingest setting%s, but dataset '%s' was prepared with %s, and train uses it as prepared "
+                    "(the dataset holds what ingest made of %s); to train with %s, ingest again with «%s --overwrite|"
+                    "the config's values and overwrite=True» (and the options it was ingested with), then train",
                     ", ".join(f"{k}={shown(v)}" for k, v, _ in differ), "is an" if len(differ) == 1 else "are",
                     "" if len(differ) == 1 else "s", ds.path, ", ".join(f"{k}={shown(t)}" for k, _, t in differ),
-                    "it" if len(differ) == 1 else "them", "it" if len(differ) == 1 else "them")
+                    "it" if len(differ) == 1 else "them", "it" if len(differ) == 1 else "them", sets)
     cleaning = ds.manifest.get("cleaning") or {}
     dropped = cleaning.get("below_min_rating_dropped") or 0
     if dropped and "rated_below.parquet" not in (ds.manifest.get("files") or {}) and ds.rated_below is None:

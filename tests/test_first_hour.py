@@ -705,9 +705,11 @@ def test_train_says_when_the_config_asks_for_other_ingest_settings(synth_dir, tm
     r = invoke(*base, "--set", "split.method=user_time", "--set", "data.min_rating=2")
     assert r.exit_code == 0, r.stderr
     warned = [x for x in r.stderr.splitlines() if "ingest setting" in x]
+    # a first-hour review: the fix, ingesting again, with the options to paste and why
     assert warned == [f"split.method=user_time is an ingest setting, but dataset '{ds}' was prepared with "
-                      "split.method=random, and train uses it as prepared; to train with it, run 'embedrec ingest' "
-                      "with it first"], r.stderr
+                      "split.method=random, and train uses it as prepared (the dataset holds what ingest made of "
+                      "it); to train with it, ingest again with --set split.method=user_time --overwrite (and the "
+                      "options it was ingested with), then train"], r.stderr
     r = invoke(*base, "--set", "data.min_rating=2", "--set", "split.seed=42")  # as ingested: nothing said
     assert r.exit_code == 0 and "ingest setting" not in r.stderr, r.stderr
 
