@@ -488,7 +488,8 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     """Write a copy of the config with the chosen dimension (and weight decay) to a new file, or over one that
     tune-dims wrote (any file with ``overwrite``; never the input config)."""
     path = check_write_target(path, input_path, overwrite)
-    new = cfg.updated(_choice_values(chosen))
+    # its own run.dir: `train -c` with it keeps the run trained before (a first-hour review: it replaced it)
+    new = cfg.updated({**_choice_values(chosen), "run.dir": tuned_run_dir(cfg, chosen)})
     import yaml
 
     from embedrec.config import Config
@@ -499,9 +500,15 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     head = (f"{WRITTEN_BY}: dim {chosen['dim']} chosen on validation "
             f"{chosen['metric']} = {chosen['valid_metric']:.4f}\n"
             f"# {'the config of ' + str(input_path) if input_path else 'the built-in defaults'} with that choice; "
-            "only keys that differ from the defaults (configs/default.yaml documents every key)\n")
+            "only keys that differ from the defaults (configs/default.yaml documents every key); run.dir is "
+            "this choice's own run, beside the one trained before\n")
     atomic_write_text(path, head + yaml.safe_dump(changed, sort_keys=False, default_flow_style=False))
     return path
+
+
+def tuned_run_dir(cfg: Config, chosen: dict) -> str:
+    """The run.dir a written config trains into: the config's own, '-d<dim>' added (runs/ml-100k-d32)."""
+    return f"{str(cfg.run.dir).rstrip('/')}-d{chosen['dim']}"
 
 
 def _paths_from(changed: dict, cfg: Config, path: Path) -> None:

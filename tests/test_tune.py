@@ -544,7 +544,7 @@ def test_a_written_config_in_another_folder_keeps_its_paths(tmp_path, monkeypatc
         monkeypatch.chdir(cwd)
         again = load_config(os.path.relpath(tmp_path / out, cwd))
         assert Path(again.data.prepared).resolve() == tmp_path / "data" / "prepared" / "ml-100k"
-        assert Path(again.run.dir).resolve() == tmp_path / "runs" / "rel" and again.model.dim == 16
+        assert Path(again.run.dir).resolve() == tmp_path / "runs" / "rel-d16" and again.model.dim == 16
     assert again.data.source == "ml-100k"  # a release name, not a path
     monkeypatch.chdir(tmp_path / "cfgs")  # written outside the working folder: the paths absolute
     far = write_choice(load_config("my.yaml"), chosen, tmp_path / "deep" / "far.yaml", "my.yaml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,4 +108,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
              " ".join(choice_sets(chosen)))
     log.info("results: %s; plot: %s", res["results"], res["plot"])
     if write_path:
-        log.info("wrote %s", Path(write_path))
+        from embedrec.tune import tuned_run_dir
+
+        log.info("wrote %s; 'embedrec train -c %s' trains into its own run %s (the run in %s is kept)",
+                 Path(write_path), shlex.quote(str(write_path)), tuned_run_dir(cfg, chosen), cfg.run.dir)
