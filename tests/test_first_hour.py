@@ -824,7 +824,8 @@ def test_ingest_says_how_to_train_when_the_config_alone_would_not_find_the_datas
                "data.encoding=latin-1", "--set", "data.columns.user=user_id", "--set", "split.seed=3")
     # a run of its own where the config keeps the default run.dir, saved.yaml's too (a first-hour review: a plain
     # train of another dataset replaced the ML-100K run)
-    assert r.exit_code == 0 and "train on it with: embedrec train --set split.seed=3 --set data.prepared=data/" \
+    # and the split's settings (ingest made the split; train reads it from the dataset)
+    assert r.exit_code == 0 and "train on it with: embedrec train --set data.prepared=data/" \
         "prepared/c --run runs/c\n" in r.stderr, r.stderr
     # never the default run.dir, nor the dataset's own folder (a review: alt/ml-100k was pointed at runs/ml-100k)
     r = invoke("ingest", csv, "-o", "alt/ml-100k")
