@@ -613,9 +613,12 @@ def test_ranks_keep_the_movies_rated_below_min_rating_out_of_the_lists(synth_dir
     ds = tmp_path / "ds"
     er.ingest(str(synth_dir[0]), load_config(None, [f"data.prepared={ds}", "data.min_rating=3"]))
     assert (ds / "current" / "rated_below.parquet").exists()
+    script = tmp_path / "commands.py"
+    script.write_text(TWO_COMMANDS)  # both trainers in one launch (test time)
+    _torchrun([json.dumps([["train", *_sets(_overrides(ds, tmp_path / f"two{len(extra)}", 1) + list(extra)), "-q"]
+                           for extra in ((), BPR)])], tmp_path, script=str(script))
     for extra in ((), BPR):
         two, one = tmp_path / f"two{len(extra)}", tmp_path / f"one{len(extra)}"
-        _torchrun(["train", *_sets(_overrides(ds, two, 1) + list(extra)), "-q"], tmp_path)
         er_cfg = load_config(None, _overrides(ds, one, 1) + list(extra))
         from embedrec.api import train_run
 
