@@ -185,9 +185,6 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
                           saved=False) from None
 
 
-_NOT_COMPARED = {"data.source", "data.movies", "data.prepared", "data.cache_dir"}  # where the data is, not how
-
-
 # train.* keys each loss does not read: set in a config file or with --set, they would be ignored without a word
 _SGD_ONLY = ("batch_size", "optimizer", "lr", "weight_decay_user", "weight_decay_movie", "weight_decay_bias")
 _ALS_ONLY = ("als_unobserved", "als_reg", "als_reg_exponent", "als_cg_steps", "als_rating_weight", "als_recency",
@@ -234,40 +231,13 @@ def _warn_unused_train_keys(cfg: Config, loss: str, n_movies: int | None = None)
 
 
 def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
-    """One warning where the config sets data.* or split.* keys (in its file or with --set) to values other than
-    the dataset was ingested with: train uses the dataset as prepared, so `train --set split.method=user_time`
-    would otherwise train on the random split without a word."""
-    import dataclasses
-    import json as _json
-    import shlex
+    """One warning where the config sets data.* or split.* keys to values other than the dataset was ingested
+    with (config.ingest_settings_warning), and one where the dataset dropped low ratings it now keeps apart."""
+    from embedrec.config import ingest_settings_warning
 
-    recorded = ds.manifest.get("config") or {}
-    differ = []
-    for key in sorted(cfg.explicit_keys):
-        if key.split(".")[0] not in ("data", "split") or key in _NOT_COMPARED:
-            continue
-        then: object = recorded
-        for part in key.split("."):
-            then = then.get(part) if isinstance(then, dict) else None
-        now: object = cfg
-        for part in key.split("."):
-            now = getattr(now, part, None)
-        if not recorded or dataclasses.is_dataclass(now):
-            continue  # a dataset that did not record its config (written in memory); a section, not a key
-        if _json.loads(_json.dumps(now, default=str)) != then:
-            differ.append((key, now, then))
-
-    def shown(v) -> str:  # as a config writes it: null, true, [1, 5]
-        return v if isinstance(v, str) else _json.dumps(v)
-
-    if differ:
-        sets = " ".join(f"--set {shlex.quote(f'{k}={shown(v)}')}" for k, v, _ in differ)
-        log.warning("%s %s ingest setting%s, but dataset '%s' was prepared with %s, and train uses it as prepared "
-                    "(the dataset holds what ingest made of %s); to train with %s, ingest again with «%s --overwrite|"
-                    "the config's values and overwrite=True» (and the options it was ingested with), then train",
-                    ", ".join(f"{k}={shown(v)}" for k, v, _ in differ), "is an" if len(differ) == 1 else "are",
-                    "" if len(differ) == 1 else "s", ds.path, ", ".join(f"{k}={shown(t)}" for k, _, t in differ),
-                    "it" if len(differ) == 1 else "them", "it" if len(differ) == 1 else "them", sets)
+    said = ingest_settings_warning(cfg, ds.manifest.get("config") or {}, ds.path, "train")
+    if said:
+        log.warning(said)  # its «CLI|library» marks are resolved as the format
     cleaning = ds.manifest.get("cleaning") or {}
     dropped = cleaning.get("below_min_rating_dropped") or 0
     if dropped and "rated_below.parquet" not in (ds.manifest.get("files") or {}) and ds.rated_below is None:

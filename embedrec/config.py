@@ -672,3 +672,42 @@ def config_from_dict(values: dict) -> Config:
     apply_values(cfg, values, "", " (saved config)")
     object.__setattr__(cfg, "explicit_keys", frozenset({"data.prepared", "run.dir"}))
     return cfg
+
+
+_NOT_COMPARED = {"data.source", "data.movies", "data.prepared", "data.cache_dir"}  # where the data is, not how
+
+
+def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, command: str) -> str | None:
+    """The warning for data.* and split.* keys the config sets (in its file or with --set) to values other than
+    ``recorded`` (the config a dataset was ingested with, from its manifest), or None: ``command`` (train,
+    tune-dims) uses the dataset as prepared, so `train --set split.method=user_time` would otherwise train on the
+    random split without a word."""
+    import json
+    import shlex
+
+    differ = []
+    for key in sorted(cfg.explicit_keys):
+        if key.split(".")[0] not in ("data", "split") or key in _NOT_COMPARED or not recorded:
+            continue  # not recorded: a dataset written in memory
+        then: object = recorded
+        for part in key.split("."):
+            then = then.get(part) if isinstance(then, dict) else None
+        now: object = cfg
+        for part in key.split("."):
+            now = getattr(now, part, None)
+        if not dataclasses.is_dataclass(now) and json.loads(json.dumps(now, default=str)) != then:  # not a section
+            differ.append((key, now, then))
+    if not differ:
+        return None
+
+    def shown(v) -> str:  # as a config writes it: null, true, [1, 5]
+        return v if isinstance(v, str) else json.dumps(v)
+
+    one = len(differ) == 1
+    sets = " ".join(f"--set {shlex.quote(f'{k}={shown(v)}')}" for k, v, _ in differ)
+    return (f"{', '.join(f'{k}={shown(v)}' for k, v, _ in differ)} {'is an' if one else 'are'} ingest "
+            f"setting{'' if one else 's'}, but dataset '{dataset}' was prepared with "
+            f"{', '.join(f'{k}={shown(t)}' for k, _, t in differ)}, and {command} uses it as prepared (the dataset "
+            f"holds what ingest made of {'it' if one else 'them'}); to {'sweep' if command == 'tune-dims' else command} with "
+            f"{'it' if one else 'them'}, ingest again with «{sets} --overwrite|the config's values and "
+            f"overwrite=True» (and the options it was ingested with), then {command}")

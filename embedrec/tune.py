@@ -263,6 +263,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
           tolerance: float | None = None, fresh: bool = False, progress: bool = False) -> dict:
     """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths. Holds
     the writer lock of the tune folder (``.lock`` in it) while it runs."""
+    from embedrec.config import ingest_settings_warning
     from embedrec.data.dataset import load_dataset
     from embedrec.training.fit import resolve_dim, resolve_metric
 
@@ -277,6 +278,9 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
         log.warning("train.als_dims has no effect in tune-dims: each trial trains its own dimension (the sweep is "
                     "the choice, over «--dims|dims» or tune.dims); leave it out")
     ds = load_dataset(cfg.data.prepared, ("train",), split_method=cfg.split.method)
+    said = ingest_settings_warning(cfg, ds.manifest.get("config") or {}, ds.path, "tune-dims")
+    if said:  # a first-hour review: `tune-dims --set split.test=0.3` swept the dataset's split without a word
+        log.warning(said)  # its «CLI|library» marks are resolved as the format
     fourth = fourth_root(ds.n_movies)
     # the fourth-root reference and the config's own model.dim are always trials: a choice never advises a
     # dimension worse than the one the config trains at without saying so (a first-hour review)

@@ -714,6 +714,15 @@ def test_train_says_when_the_config_asks_for_other_ingest_settings(synth_dir, tm
                       "options it was ingested with), then train"], r.stderr
     r = invoke(*base, "--set", "data.min_rating=2", "--set", "split.seed=42")  # as ingested: nothing said
     assert r.exit_code == 0 and "ingest setting" not in r.stderr, r.stderr
+    # a first-hour review: tune-dims swept the dataset's split without a word too
+    r = invoke("tune-dims", "-q", "--dims", "2", "--set", f"data.prepared={ds}", "--set",
+               f"tune.dir={tmp_path / 'tune'}", "--set", "train.epochs=1", "--set", "model.dim=2",
+               "--set", "split.test=0.3")
+    assert r.exit_code == 0, r.stderr
+    assert [x for x in r.stderr.splitlines() if "ingest setting" in x] == [
+        f"split.test=0.3 is an ingest setting, but dataset '{ds}' was prepared with split.test=0.2, and "
+        "tune-dims uses it as prepared (the dataset holds what ingest made of it); to sweep with it, ingest again "
+        "with --set split.test=0.3 --overwrite (and the options it was ingested with), then tune-dims"], r.stderr
 
 
 def test_train_warns_of_a_dataset_that_dropped_low_ratings_without_keeping_them(synth_dir, tmp_path):
