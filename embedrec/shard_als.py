@@ -188,6 +188,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 def choose_dim_shard(g: Group, shard: Shard, cfg, selected, chosen, run_dir, *, resume: bool = False,
                      progress: bool = False, refit: bool = False):
     """training.dims.choose_dim on shards: train.als_dims' other dimensions, a fit_selecting_shard each."""
+    from embedrec.training.als import auto_unobserved
     from embedrec.training.dims import choose_dim, dim_candidates
 
     tr, va = shard.splits["train"], shard.splits["valid"]
@@ -195,7 +196,8 @@ def choose_dim_shard(g: Group, shard: Shard, cfg, selected, chosen, run_dir, *, 
                           say=g.leader)
     return choose_dim(cfg, selected, chosen, run_dir, dims, lambda c, folder, again: fit_selecting_shard(
         g, shard, c, folder, resume=again, progress=progress, refit=refit, say=False), resume=resume,
-        has_checkpoint=checkpoints.in_folder)
+        has_checkpoint=checkpoints.in_folder,
+        auto_a0=auto_unobserved(int(g.total(len(tr))), shard.n_users, shard.n_movies))
 
 
 def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool) -> float:

@@ -1146,7 +1146,11 @@ def test_the_dim_stage_says_one_line_per_dimension_and_its_details_with_v(tmp_pa
     inside = lines[start + 1:end]
     assert any(m.startswith("als_reg") and ": valid ndcg@10" in m for _, m in inside), inside
     assert all(lv < logging.INFO for lv, _ in inside), [m for lv, m in inside if lv >= logging.INFO]
-    assert "at als_reg 0.0" in lines[end][1] and "als_user_unobserved" in lines[end][1], lines[end]
+    assert "its own selection choosing als_reg 0.0" in lines[end][1] and "als_user_unobserved" in lines[end][1], \
+        lines[end]
+    # the auto unobserved weight's number, as the selection's lines say it (a first-hour review: 'auto' beside a
+    # number read as a contradiction)
+    assert re.search(r"als_unobserved \d[\d.]* \(auto\), ", lines[end][1]), lines[end]
     assert lines[end][0] == logging.INFO
 
 

@@ -91,14 +91,15 @@ def warn_above_rank(cfg, n_users: int, n_movies: int) -> None:
 
 
 def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...], select_dim, *, resume: bool,
-               has_checkpoint):
+               has_checkpoint, auto_a0: float | None = None):
     """``train.als_dims``: the whole selection again at each dimension of ``dims`` (``select_dim(cfg at that
     dimension, folder, resume)`` -> (FitResult, cfg with the chosen values), in its own folder als-dim-<d>,
     resumable: ``has_checkpoint(folder)``); the choice is :func:`pick_dim`'s, and ``auto`` stops once the
     dimension just tried is not the choice or beat the best before it by no more than AUTO_DIM_NEXT_GAIN.
     ``cfg``: the config as given (its ``auto`` values); ``selected``, ``chosen``: the selection at model.dim.
     Returns (the chosen FitResult, its seconds every selection's, its ``dims`` each dimension's valid score and
-    ``dims_seconds`` its selection's; its chosen cfg, model.dim the number and train.als_dims [] besides the
+    ``dims_seconds`` its selection's; ``auto_a0``: the number train.als_unobserved auto stands for, said beside
+    it; its chosen cfg, model.dim the number and train.als_dims [] besides the
     selection's chosen values, as config.yaml records them). One process and torchrun's ranks.
 
     A whole selection, not one fit at the chosen settings: on a 200-cluster synthetic set one fit at 256 with
@@ -124,7 +125,7 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
         scores[d], took[d], results[d] = r.best_value, r.seconds, (r, c)
         log.info("model.dim %d: valid %s %.4f, its own selection choosing %s (model.dim %d: %.4f)", d, r.metric,
                  r.best_value,
-                 describe_chosen(c.train), pick, scores[pick])
+                 describe_chosen(c.train, auto_a0), pick, scores[pick])
         before, pick = scores[pick], pick_dim(scores, r.metric)
         if cfg.train.als_dims == "auto" and (pick != d or not _gains(r.best_value, before, AUTO_DIM_NEXT_GAIN,
                                                                      r.metric)):
@@ -140,11 +141,14 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
                                      train=dataclasses.replace(best_cfg.train, als_dims=[]))
 
 
-def describe_chosen(tcfg) -> str:
-    """'als_reg 0.02, als_unobserved 0.1066, als_user_unobserved 1': what a selection chose."""
+def describe_chosen(tcfg, auto_a0: float | None = None) -> str:
+    """'als_reg 0.02, als_unobserved 0.1066, als_user_unobserved 1': what a selection chose; an auto unobserved
+    weight as '0.2133 (auto)' given ``auto_a0`` (the selection's lines say it so)."""
     def num(v):
         return v if isinstance(v, str) else f"{v:.4g}"
-    return (f"als_reg {num(tcfg.als_reg)}, als_unobserved {num(tcfg.als_unobserved)}, "
+    a0 = tcfg.als_unobserved
+    a0 = f"{auto_a0:.4g} (auto)" if a0 == "auto" and auto_a0 is not None else num(a0)
+    return (f"als_reg {num(tcfg.als_reg)}, als_unobserved {a0}, "
             f"als_user_unobserved {num(tcfg.als_user_unobserved)}")
 
 

@@ -360,6 +360,8 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     ``train.als_dims`` (:func:`choose_dim`), then with ``train.refit`` and a validation split the refit on
     train+valid. Returns (dataset of the final fit, its FitResult, the selection's FitResult, cfg with the chosen
     values)."""
+    from embedrec.training.als import auto_unobserved
+
     has_valid = len(ds.splits.get("valid", ())) > 0
     refit = cfg.train.refit and has_valid
     reuse = {}
@@ -377,7 +379,8 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     warn_above_rank(cfg, ds.n_users, ds.n_movies)  # after the first fit: a refusal of the data stays the one line
     selected, cfg = choose_dim(cfg, selected, chosen, work_dir, dims, lambda c, folder, again: fit_selecting(
         ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),
-        resume=resume, has_checkpoint=_has_checkpoint)
+        resume=resume, has_checkpoint=_has_checkpoint,
+        auto_a0=auto_unobserved(len(ds.splits["train"]), ds.n_users, ds.n_movies))
     if refit:
         merged, result = refit_train_valid(ds, cfg, selected, Path(work_dir), progress)
     else:
