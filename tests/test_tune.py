@@ -616,3 +616,18 @@ def test_a_script_without_the_main_guard_gets_one_clear_error_not_its_work_done_
     p = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env,
                        timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_a_written_configs_run_is_the_choices_own():
+    """A review: two choices of one dimension (other weight decays) shared a run, a config written from a written
+    config chained its suffix (runs/x-d32-d64), and run.dir '.' became the hidden folder '.-d32'."""
+    from embedrec.tune import tuned_run_dir
+
+    def at(run_dir: str, **chosen) -> str:
+        return tuned_run_dir(Config().updated({"run.dir": run_dir}), chosen)
+
+    assert at("runs/ml-100k", dim=32) == "runs/ml-100k-d32"
+    assert at("runs/ml-100k", dim=32, weight_decay=0.01) != at("runs/ml-100k", dim=32, weight_decay=0.1)
+    assert at("runs/ml-100k/", dim=32, weight_decay=0.01) == "runs/ml-100k-d32-wd0.01"
+    assert at("runs/x-d32", dim=64) == "runs/x-d64" and at("runs/x-d32-wd0.1", dim=8) == "runs/x-d8"
+    assert at(".", dim=32) == "tuned-d32" and at("..", dim=8) == str(Path("..") / "tuned-d8")
