@@ -110,12 +110,14 @@ def run_trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads:
 
 def trial_modules(cfg: Config) -> tuple[str, ...]:
     """What a trial imports, imported once by the workers' forkserver: torch only where the model needs it (the
-    default als fits numpy tables)."""
+    default als fits numpy tables). Not pandas or pyarrow (the dataset's reader), whose import starts jemalloc's
+    background thread: workers fork from the server, and a fork copies no thread but the one forking (OpenBLAS's
+    pool, which numpy starts, is rebuilt after a fork by OpenBLAS itself)."""
     from embedrec.training.fit import resolve_loss
 
     torch = () if resolve_loss(cfg.model, cfg.features.active) == "als" else ("torch",)
-    return (*torch, "embedrec.tune", "embedrec.config", "embedrec.data.dataset", "embedrec.evaluate",
-            "embedrec.training.fit", "embedrec.training.select")
+    return (*torch, "numpy", "embedrec.tune", "embedrec.config", "embedrec.evaluate", "embedrec.training.fit",
+            "embedrec.training.select")
 
 
 def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: int,

@@ -65,6 +65,43 @@ def start_method() -> str:
     return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
+_preloaded: frozenset[str] = frozenset()  # what the forkserver this process started imported
+
+
+def _forkserver(preload: tuple[str, ...]) -> None:
+    """Have this process's forkserver preload ``preload``: set before it starts; a server running without one of
+    them (started by an earlier pool for another model: an als sweep imports no torch) is stopped first, so that
+    the next pool starts one with both (a review: torch was imported in every worker again). Between pools no
+    worker runs, so stopping it costs only its next start."""
+    global _preloaded
+    from multiprocessing import forkserver
+
+    want = _preloaded | set(preload)
+    server = getattr(forkserver, "_forkserver", None)
+    if want == _preloaded and getattr(server, "_forkserver_pid", None) is not None:
+        return
+    if getattr(server, "_forkserver_pid", None) is not None and hasattr(server, "_stop"):
+        server._stop()
+    forkserver.set_forkserver_preload(sorted(want))
+    _preloaded = frozenset(want)
+
+
+def _end_forkserver() -> None:
+    """After a stopped or failed pool: end this process's forkserver now (it may be importing its preload, at
+    full CPU, and would exit only after that, once this process has), so no process of the pool outlives it
+    (a review). The next pool starts a new one."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None or not hasattr(server, "_stop"):
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        server._stop()  # closes its pipe, reaps it
+
+
 def init_worker(stop_reader, sweep: int, forked: bool = False) -> None:
     """A worker's start (the pool's initializer). SIGTERM stops the trial it runs as ``errors.Terminated`` and
     SIGINT (Ctrl-C at a terminal reaches every worker; unless ignored, as in a background job) as
@@ -188,14 +225,15 @@ def run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record, preload:
     """Run ``fn(*args)`` for each ``(args, key)`` of ``jobs`` in ``workers`` worker processes, each process one
     job (its peak memory its own), calling ``record(*key, result)`` as each finishes. ``fn``: a module-level
     function (workers import it by name) that runs inside :func:`job`, in this process's environment variables
-    as they are now. ``preload``: the modules the forkserver imports once for every worker (its first pool in
-    this process sets them; where there is no forkserver each worker imports what it needs). On any exception
+    as they are now. ``preload``: the modules the forkserver imports once for every worker (modules that start
+    no thread when imported: workers are forked from it; where there is no forkserver each worker imports what it
+    needs). On any exception
     here (Ctrl-C, SIGTERM as ``Terminated``, a failed job) the pool is stopped before it goes on: see
     ``_stop_pool``."""
     method = start_method()
     ctx = mp.get_context(method)
-    if method == "forkserver" and preload:
-        ctx.set_forkserver_preload(list(preload))  # no effect once this process's forkserver runs
+    if method == "forkserver":
+        _forkserver(preload)
     stop = StopPipe(ctx)
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1,
                                   initializer=init_worker, initargs=(stop.reader, os.getpid(), method == "forkserver"))
@@ -257,6 +295,8 @@ def _stop_pool(pool: cf.ProcessPoolExecutor, stop: StopPipe, futs: dict, record)
                 break
             except KeyboardInterrupt:
                 _kill(procs)
+        if start_method() == "forkserver":
+            _end_forkserver()
 
 
 def _kill(procs) -> None:

@@ -2632,3 +2632,18 @@ def test_pruning_keeps_the_newest_written_whatever_their_names_say(tmp_path):
     os.symlink(names[3], tmp_path / "current")
     prune_generations(tmp_path, "gen", {names[3]}, 2)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("gen-")) == sorted(names[2:])
+
+
+def test_a_failed_command_leaves_no_leaked_semaphore_warning_behind():
+    """A review: Ctrl-C early in `tune-dims` printed multiprocessing's resource tracker's "There appear to be 5
+    leaked semaphore objects" after the one line: a failed command leaves without the interpreter's teardown
+    (cli._leave), so the named semaphores it held (the pool's queues, tqdm's lock) were never unregistered.
+    They are freed on the way out now, as multiprocessing's own exit handler would."""
+    script = ("import multiprocessing as mp\n"
+              "from multiprocessing import resource_tracker\n"
+              "resource_tracker.ensure_running()\n"
+              "lock = mp.get_context('spawn').Lock()\n"
+              "from embedrec.cli import _leave\n"
+              "_leave(1)\n")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and p.stderr == "", p.stderr

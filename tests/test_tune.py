@@ -288,6 +288,43 @@ def test_workers_see_the_environment_as_it_is_at_each_pool_not_as_the_forkserver
     assert W.start_method() in ("forkserver", "spawn")
 
 
+def _has_module(name: str) -> bool:  # runs in a pool worker (importable by name)
+    import sys
+
+    import embedrec.worker_pool as W
+
+    with W.job("stopping"):
+        return name in sys.modules
+
+
+def _fails() -> None:  # runs in a pool worker
+    import embedrec.worker_pool as W
+
+    with W.job("stopping"):
+        raise ValueError("a failed trial")
+
+
+@pytest.mark.skipif(__import__("embedrec.worker_pool").worker_pool.start_method() != "forkserver",
+                    reason="a platform with a forkserver")
+def test_a_pool_that_needs_another_module_gets_a_forkserver_that_imported_it_and_a_failed_pool_ends_it():
+    """A review: the first pool's preload stayed (after an als sweep, every worker of a torch sweep imported
+    torch again), and the forkserver of a stopped pool lived on after it (still importing, at full CPU)."""
+    import multiprocessing.forkserver as F
+
+    import embedrec.worker_pool as W
+
+    got: list = []
+    W.run_jobs(_has_module, [(("colorsys",), ())], 1, got.append, preload=("json",))
+    W.run_jobs(_has_module, [(("colorsys",), ())], 1, got.append, preload=("colorsys",))
+    assert got == [False, True]
+    assert F._forkserver._forkserver_pid is not None  # kept for the next pool
+    with pytest.raises(ValueError, match="a failed trial"):
+        W.run_jobs(_fails, [((), ())], 1, got.append, preload=("json",))
+    assert F._forkserver._forkserver_pid is None  # ended with its pool
+    W.run_jobs(_has_module, [(("colorsys",), ())], 1, got.append, preload=("json",))
+    assert got[-1] is True  # a new one, with what the earlier ones imported
+
+
 def test_the_advice_and_the_written_config_name_the_key_the_model_reads(tmp_path):
     """For the default als model the swept weight decay is train.als_reg; the printed advice gave the user and
     movie weight decays instead (which als ignores), so following it trained another model than the chosen one."""

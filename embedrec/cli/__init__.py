@@ -73,6 +73,12 @@ def _leave(code: int, exit_handlers: bool = False) -> None:
 
             if interrupted_at_exit():
                 code = 130  # Ctrl-C while the rank waited for the others (distributed._finish)
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None and not exit_handlers:  # what multiprocessing's own exit handler frees first: its named
+        try:  # semaphores (a tune-dims pool's, tqdm's lock), else its resource tracker, outliving this process,
+            util._run_finalizers(0)  # says "There appear to be 5 leaked semaphore objects" after the one line
+        except Exception:  # no public equivalent; never worth a traceback on the way out
+            pass
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
