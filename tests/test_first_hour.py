@@ -902,3 +902,16 @@ def test_recommend_in_an_empty_folder_says_ingest_then_train(tmp_path, monkeypat
         f"error: no trained model in 'runs/ml-100k' (relative to the current folder {tmp_path}), and no prepared "
         "dataset at 'data/prepared/ml-100k' to train one on; ingest, then train: 'embedrec ingest', then "
         "'embedrec train --run runs/ml-100k', each with this command's -c/--set options"), r.stderr
+
+
+def test_ingest_overwrite_says_runs_serve_the_dataset_they_were_trained_on(tmp_path, monkeypatch):
+    """A first-hour review: ingest --overwrite with a movies file, then recommend showed no titles (the run
+    serves the dataset it was trained on), and nothing said to train again."""
+    monkeypatch.chdir(tmp_path)
+    csv = _ratings_csv(tmp_path / "mine.csv")
+    r = invoke("ingest", csv, "-o", "data/prepared/mine")
+    assert r.exit_code == 0 and "replaced the dataset" not in r.stderr, r.stderr
+    r = invoke("ingest", csv, "-o", "data/prepared/mine", "--overwrite")
+    assert r.exit_code == 0, r.stderr
+    assert ("replaced the dataset data/prepared/mine had: a run trained on it serves what it held (its movies and "
+            "titles, each user's ratings) until it is trained again\n") in r.stderr, r.stderr

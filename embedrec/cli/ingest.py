@@ -66,6 +66,10 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
                 run = [] if cfg.is_set("run.dir") else ["--run", _own_run(cfg.data.prepared, configured_run)]
                 log.info("train on it with: %s", command_line("train", ["--set", f"data.prepared={cfg.data.prepared}",
                                                                         *run], skip=READING_ONLY))
+            if before is not None and current_generation(cfg.data.prepared) != before:
+                # a first-hour review: titles added with --overwrite, then recommend showed none, without a word
+                log.info("replaced the dataset %s had: a run trained on it serves what it held (its movies and "
+                         "titles, each user's ratings) until it is trained again", cfg.data.prepared)
         wrote(cfg.data.prepared)
         if fmt == "json":
             click.echo(json.dumps(summary, indent=2))
