@@ -416,7 +416,7 @@ def test_config_yaml_is_block_style_and_tuned_config_is_small(tmp_path, monkeypa
     cfg = load_config(out)
     assert cfg.model.dim == 16 and cfg.train.weight_decay_user == 0.05
     # a first-hour review: it kept run.dir, so `train -c` with it replaced the run trained before
-    assert cfg.run.dir == "runs/ml-100k-d16" and "run.dir is this choice's own run" in text
+    assert cfg.run.dir == "runs/ml-100k-d16-wd0.05" and "run.dir is this choice's own run" in text
 
 
 # ------------------------------------------------------------------------------------------ row 14: terminal layout

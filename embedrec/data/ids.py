@@ -132,7 +132,11 @@ class IdMap:
         id of this map can be (a word where the ids are integers), that it is not an id at all."""
         if self.ids.dtype.kind in "iu" and isinstance(raw, str) and not is_integer_text(raw):
             return f"'{shorten(raw)}' is not a {self.kind} id of this model (its ids are integers)"
-        return f"{self.kind} '{shorten(raw)}' is not in the training data ({len(self):,} {self.kind}s)"
+        if self.ids.dtype.kind in "iu" or not len(self):
+            return f"{self.kind} '{shorten(raw)}' is not in the training data ({len(self):,} {self.kind}s)"
+        # text ids: what one looks like (a first-hour review: `--user 196` where the ids are 'u196')
+        like = ", ".join(f"'{shorten(str(x), 24)}'" for x in self.ids[:3])
+        return f"{self.kind} '{shorten(raw)}' is not in the training data ({len(self):,} {self.kind}s, ids such as {like})"
 
     def row(self, raw, fix: str = "") -> int:
         """The row of one id; NotFoundError naming it (and ``fix``, how to go on) when it is unknown."""
