@@ -474,8 +474,11 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
         if p.is_dir():
             raise ConfigError(f"config file '{p}' is a folder; pass a YAML file «with -c|as the path»")
         if not p.exists():  # not is_file(): -c /dev/null (no overrides) and -c <(...) are read like files
-            raise ConfigError(f"config file '{p}' does not exist; pass an existing YAML file «with -c|as the path», "
-                              "or «leave -c out|pass None» to use the defaults")
+            shipped = Path(__file__).resolve().parents[1] / "configs" / p.name  # the checkout's, where it is one
+            there = (f" (the shipped configs are in the embedrec checkout: {shipped})"
+                     if not p.is_absolute() and p.parent.name == "configs" and shipped.is_file() else "")
+            raise ConfigError(f"config file '{p}' does not exist{there}; pass an existing YAML file «with -c|as the "
+                              "path», or «leave -c out|pass None» to use the defaults")
         import yaml
 
         try:

@@ -915,3 +915,13 @@ def test_ingest_overwrite_says_runs_serve_the_dataset_they_were_trained_on(tmp_p
     assert r.exit_code == 0, r.stderr
     assert ("replaced the dataset data/prepared/mine had: a run trained on it serves what it held (its movies and "
             "titles, each user's ratings) until it is trained again\n") in r.stderr, r.stderr
+
+
+def test_a_shipped_config_named_from_another_folder_says_where_the_shipped_ones_are(tmp_path, monkeypatch):
+    """A first-hour review: `-c configs/ml100k-explicit.yaml` outside the checkout said only 'does not exist'."""
+    monkeypatch.chdir(tmp_path)
+    r = invoke("config", "-c", "configs/ml100k-explicit.yaml")
+    shipped = Path(__file__).resolve().parents[1] / "configs" / "ml100k-explicit.yaml"
+    assert r.exit_code == 2 and f"(the shipped configs are in the embedrec checkout: {shipped})" in r.stderr, r.stderr
+    r = invoke("config", "-c", "configs/no-such.yaml")
+    assert r.exit_code == 2 and "shipped" not in r.stderr, r.stderr
