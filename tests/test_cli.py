@@ -308,7 +308,11 @@ def test_predict_pairs_with_header(cli_run):
     assert [(x["user_id"], x["movie_id"], x["fallback"]) for x in rows] == \
         [("1", "2", "none"), ("2", "3", "none"), ("99999", "1", "user_unknown")]
     assert all(0.5 <= float(x["score"]) <= 5 for x in rows)
-    assert "99999" in r.stderr
+    assert "99999" in r.stderr and "no pair given" not in r.stderr
+    for given in ("user,movie\n", "", "# a comment\n"):  # a header alone said nothing (as recommend --users does)
+        r = invoke("predict", "--pairs", "-", "--format", "csv", "-q", *sets, input=given)
+        assert r.exit_code == 0 and r.stdout == "user_id,movie_id,fallback,score\n", r.stdout
+        assert r.stderr == "<stdin>: no pair given (the input held no user,movie line)\n", r.stderr
 
 
 def test_predict_first_line_bom_typo_and_repeated_column_names(cli_run):

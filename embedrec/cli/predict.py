@@ -44,7 +44,17 @@ def predict(cfg: Config, pairs, strict, run_dir, fmt, no_header):
     model = open_model(run_dir or cfg.run.dir, cfg)
     columns, rows = predict_lines(model, pairs, pairs.name, strict, batch=cfg.recommend.batch_size,
                                   on_batch=sys.stdout.flush)
-    write_rows(rows, columns, resolve_format(fmt), header=not no_header)
+    given = 0
+
+    def counted(rows):
+        nonlocal given
+        for row in rows:
+            given += 1
+            yield row
+
+    write_rows(counted(rows), columns, resolve_format(fmt), header=not no_header)
+    if not given:  # a header alone said nothing of why (as recommend --users says)
+        log.warning("%s: no pair given (the input held no user,movie line)", pairs.name)
     if not model.engine.explicit:  # after the rows: an error stays the only line
         log.info("note: this run ranks (model.objective: implicit), so score is its ranking score (higher is "
                  "better, comparable within this run), not a rating; for ratings train with "
