@@ -332,7 +332,7 @@ class Model:
 
         if isinstance(lines, (str, bytes)):  # iterating '196\n186' gives its characters, each read as an id
             raise UsageError(f"recommend_stream: got the text '{shorten(lines)}'; give the lines or ids one by one, "
-                             "e.g. text.splitlines(), open(path) or [196, 186]")
+                             "e.g. io.StringIO(text) (its '#' lines stay comments), open(path) or [196, 186]")
         # a file's lines (open(path), sys.stdin, the CLI's --users) may hold '#' comments; a list's items are ids
         file = hasattr(lines, "readline") or bool(getattr(lines, "lines_of_a_file", False))
         try:  # checked at the call, not at the first next() (a review: a TypeError from inside the generator)

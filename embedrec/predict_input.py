@@ -61,9 +61,14 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     cols, names = (0, 1), []
     at = [cols]  # the user and movie fields, once a header has named them: a '#' line's user is looked up there
 
-    def known(parts: list[str]) -> bool:  # a '#' line holding a user id the model knows is a pair, not a comment
-        u = parts[at[0][0]] if at[0][0] < len(parts) else None
-        return u is not None and bool((e.user_rows([u])[0] >= 0).all())
+    def known(parts: list[str]) -> bool:
+        """A '#' line is a pair, not a comment, where its first field (the one the '#' begins) is a user or movie
+        id the model knows, in that column (a review: '#302,196' under a movie_id,user_id header was a pair)."""
+        user, movie = at[0]
+        if 0 not in (user, movie):  # a passed-through column comes first: '#...' is no id
+            return False
+        rows = e.user_rows if user == 0 else e.movie_rows
+        return bool((rows([parts[0]])[0] >= 0).all())
 
     parsed = _parsed(lines, name, known)
     head = next(parsed, None)

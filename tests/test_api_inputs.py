@@ -894,3 +894,26 @@ def test_request_of_two_modes_names_them():
 
     with pytest.raises(UsageError, match="; user and movie were given$"):
         Request(user="196", movie="50").mode()
+
+
+def test_a_comment_is_a_comment_in_any_column_order_after_a_byte_order_mark_and_from_a_string(trained_run):
+    """A review: '#302,196' under a movie_id,user_id header was read as a pair (its user known) and failed the
+    command on '#302'; a byte-order mark before a first '#' line made it an unknown id (--strict failed); and
+    recommend_stream's advice for a string, text.splitlines(), drops the line breaks that make '#' lines comments."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    m = trained_run.model
+    user, movie = m.user_ids[0], m.movie_ids[0]
+    r = CliRunner().invoke(main, ["predict", "--pairs", "-", "--strict", "--format", "csv", "-q", *trained_run.sets],
+                           input=f"movie_id,user_id\n{movie},{user}\n#{movie},{user}\n")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[1:] and [x.split(",")[:2] for x in r.stdout.splitlines()[1:]] == [[str(user), str(movie)]]
+    r = CliRunner().invoke(main, ["recommend", "--users", "-", "--strict", "-k", "1", "--format", "csv", "-q",
+                                  *trained_run.sets], input=f"\ufeff# my users\n{user}\n")
+    assert r.exit_code == 0, r.stderr
+    assert [x.split(",")[0] for x in r.stdout.splitlines()] == ["user_id", str(user)]
+    with pytest.raises(UsageError, match=r"io\.StringIO\(text\)"):
+        list(m.recommend_stream(f"# my users\n{user}\n", k=1))
+    assert [u for u, *_ in m.recommend_stream(io.StringIO(f"# my users\n{user}\n"), k=1)] == [user]

@@ -136,7 +136,8 @@ def _numbered(lines: Iterable[str], file: bool = False) -> Iterator[tuple[int, s
             except UnicodeDecodeError:
                 raise UsageError(f"recommend_stream: line {n} is not UTF-8 text; open the file in text mode with its "
                                  "encoding, e.g. open(path, encoding='latin-1')") from None
-        hashed = isinstance(line, str) and (file or line.endswith(("\n", "\r"))) and line.lstrip().startswith("#")
+        hashed = isinstance(line, str) and (file or line.endswith(("\n", "\r"))) and \
+            line.lstrip(" \t\ufeff").startswith("#")  # a byte-order mark before a first comment (a review)
         t = str(line).strip()  # ids given from Python may be ints
         if not t:
             continue
