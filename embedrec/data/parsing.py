@@ -553,11 +553,12 @@ def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
 
 def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000,
                         names: list[str] | None = None,
-                        fix: str = "set data.id_type=auto to keep such ids as written") -> None:
+                        fix: str = "set data.id_type=auto to keep such ids as written", gaps_fail: bool = True) -> None:
     """Integer ids lose leading zeros ('00196' would become 196 and could merge with '196'), and '+7' or '7.0'
     would read as 7: refuse them, checking the first ``rows`` rows (how ids are written is a property of a whole
     file; reading every id as text would double the parse). ``names``: the columns of a file without a header;
-    ``fix``: the advice (MovieLens layouts read integer ids only)."""
+    ``fix``: the advice (MovieLens layouts read integer ids only); ``gaps_fail``: whether the main reader refuses
+    an empty id (data.missing: error), so that an earlier one is left to it to name."""
 
     try:
         head = pd.read_csv(io.BytesIO(src) if isinstance(src, bytes) else src, sep=sep, usecols=cols, dtype=str,
@@ -579,10 +580,12 @@ def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: st
     if first is None:
         return
     row, c, what = first
-    for col in cols:  # an id no integer can be ('u1') on an earlier line: the main reader names that line (a red team)
-        before = head[col].iloc[:row]
-        if (before.notna() & ~before.astype(str).str.match(plain) & ~before.astype(str).str.match(padded)
-                & ~before.astype(str).str.match(other) & before.astype(str).str.strip().ne("")).any():
+    for col in cols:  # an id no integer can be ('u1') on an earlier line, or an empty one where that fails: the
+        before = head[col].iloc[:row]  # main reader names that line (a red team; a review: an empty id)
+        text = before.astype(str)
+        gap = before.isna() | text.str.strip().eq("")
+        if (~gap & ~text.str.match(plain) & ~text.str.match(padded) & ~text.str.match(other)).any() or \
+                gaps_fail and gap.any():
             return
     line = data_line(src, sep, encoding, 1 if names is None else 0, 2 if names is None else 1, row)  # blank lines
     raise DataError(f"{label}:{line}: column '{c}' id {head[c].iloc[row]!r:.30} {what} (merging it "  # counted

@@ -138,7 +138,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         text_ids = cfg.id_type == "str" or cfg.id_type == "auto" and ids_may_change(src, sep, cfg.encoding)
         if cfg.id_type == "int":  # every row where the scan finds such a field, else the first 100,000
             _refuse_zero_padded(src, sep, cfg.encoding, ids, label, names=names,
-                                rows=None if ids_may_change(src, sep, cfg.encoding) else 100_000)
+                                rows=None if ids_may_change(src, sep, cfg.encoding) else 100_000,
+                                gaps_fail=cfg.missing == "error")
         df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids)
         if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids):
             df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, True)
