@@ -515,17 +515,15 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
 def tuned_run_dir(cfg: Config, chosen: dict) -> str:
     """The run.dir a written config trains into: the config's own with the choice added, '-d<dim>' and, where the
     sweep chose a weight decay, '-wd<value>' (runs/ml-100k-d32-wd0.01), so two choices never share a run. A
-    choice suffix the config's run.dir already ends with (it was written by tune-dims) is replaced, not
-    chained; a run.dir with no name of its own ('.', '/') gets 'tuned'."""
-    import re
-
+    run.dir that already ends with that suffix (a config tune-dims wrote, the same choice again) is kept: it is
+    this choice's run. Nothing else is taken off the name (a review: 'runs/exp-d2' lost its own '-d2'); a
+    run.dir with no name of its own ('.') gets 'tuned'."""
     path = Path(str(cfg.run.dir))
-    name = re.sub(r"-d\d+(-wd[^/]*)?$", "", path.name) if path.name not in ("", ".", "..") else ""
     wd = chosen.get("weight_decay")
     suffix = f"-d{chosen['dim']}" + ("" if wd is None else f"-wd{wd:g}")
-    if not name:  # '.', '..', '/': not a name to add to
+    if path.name in ("", ".", ".."):  # '.', '..', '/': not a name to add to
         return str(path / f"tuned{suffix}")
-    return str(path.with_name(name + suffix))
+    return str(path) if path.name.endswith(suffix) else str(path.with_name(path.name + suffix))
 
 
 def _paths_from(changed: dict, cfg: Config, path: Path) -> None:

@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -480,6 +481,8 @@ def test_tune_dims_cli(cli_run, tmp_path):
     assert sorted(int(x["dim"]) for x in rows) == [2, 4]  # the run's model.dim (4) among them, marked current
     assert "current" in [x["note"] for x in rows if int(x["dim"]) == 4][0]
     assert "Use: --set model.dim=" in r.stderr and (tmp_path / "t.yaml").exists()
+    assert re.search(rf"wrote {re.escape(str(tmp_path / 't.yaml'))}; 'embedrec train -c .*' trains into its own run "
+                     r"\S+-d\d+ \(the run in \S+ is kept\)", r.stderr), r.stderr
     # --write replaced any file: one tune-dims did not write is refused before the sweep, unless --overwrite
     mine = tmp_path / "mine.yaml"
     mine.write_text("my precious config\n")

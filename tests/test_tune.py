@@ -666,5 +666,8 @@ def test_a_written_configs_run_is_the_choices_own():
     assert at("runs/ml-100k", dim=32) == "runs/ml-100k-d32"
     assert at("runs/ml-100k", dim=32, weight_decay=0.01) != at("runs/ml-100k", dim=32, weight_decay=0.1)
     assert at("runs/ml-100k/", dim=32, weight_decay=0.01) == "runs/ml-100k-d32-wd0.01"
-    assert at("runs/x-d32", dim=64) == "runs/x-d64" and at("runs/x-d32-wd0.1", dim=8) == "runs/x-d8"
+    # the same choice again keeps its run; a name of the user's own keeps all of it (a review: runs/exp-d2)
+    assert at("runs/x-d32", dim=32) == "runs/x-d32" and at("runs/x-d32-wd0.1", dim=32, weight_decay=0.1) == \
+        "runs/x-d32-wd0.1"
+    assert at("runs/exp-d2", dim=64) == "runs/exp-d2-d64"
     assert at(".", dim=32) == "tuned-d32" and at("..", dim=8) == str(Path("..") / "tuned-d8")

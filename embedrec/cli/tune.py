@@ -110,5 +110,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     if write_path:
         from embedrec.tune import tuned_run_dir
 
-        log.info("wrote %s; 'embedrec train -c %s' trains into its own run %s (the run in %s is kept)",
-                 Path(write_path), shlex.quote(str(write_path)), tuned_run_dir(cfg, chosen), cfg.run.dir)
+        own = tuned_run_dir(cfg, chosen)
+        log.info("wrote %s; 'embedrec train -c %s' trains into %s", Path(write_path), shlex.quote(str(write_path)),
+                 f"its own run {own} (the run in {cfg.run.dir} is kept)" if Path(own) != Path(cfg.run.dir) else
+                 f"{own}, the run this config names (this choice's: a review)")
