@@ -351,9 +351,9 @@ def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:
     cfg = _config(cfg, "open")
     if run_dir is None:
         run_dir = cfg.run.dir
-    # the config's own run (not one named elsewhere): where neither it nor the dataset is, say ingest, then train
-    own = Path(run_dir) == Path(cfg.run.dir)
-    return Model(Recommender.open(run_dir, cfg.recommend, cfg.data.prepared if own else None))
+    # where neither the run nor the dataset train would read is, say ingest, then train (a review: --run runs/foo
+    # in an empty folder still said 'run train', which then failed with 'run ingest')
+    return Model(Recommender.open(run_dir, cfg.recommend, cfg.data.prepared))
 
 
 # ----------------------------------------------------------------------------------------- the run's other commands

@@ -902,6 +902,9 @@ def test_recommend_in_an_empty_folder_says_ingest_then_train(tmp_path, monkeypat
         f"error: no trained model in 'runs/ml-100k' (relative to the current folder {tmp_path}), and no prepared "
         "dataset at 'data/prepared/ml-100k' to train one on; ingest, then train: 'embedrec ingest', then "
         "'embedrec train --run runs/ml-100k', each with this command's -c/--set options"), r.stderr
+    r = invoke("recommend", "--user", "196", "--run", "runs/foo")  # a review: a run named with --run too
+    assert r.exit_code == 1 and "ingest, then train: 'embedrec ingest', then 'embedrec train --run runs/foo'" \
+        in r.stderr, r.stderr
 
 
 def test_ingest_overwrite_says_runs_serve_the_dataset_they_were_trained_on(tmp_path, monkeypatch):
