@@ -450,8 +450,11 @@ def _error_line(text: str, mark) -> int:
     last line) is said at the last line that has text, not the empty line after it (a first-hour review: ':6' in
     a 5-line file)."""
     line = mark.line + 1
-    if not text[mark.index:].strip():
-        line = min(line, max(len(text.rstrip().splitlines()), 1))
+    rest = [x.strip() for x in text[mark.index:].splitlines()]
+    if all(not x or x.startswith("#") for x in rest):  # nothing but blank and comment lines after it (a review:
+        lines = text.splitlines()                      # a trailing comment was named)
+        said = [i + 1 for i, x in enumerate(lines) if x.strip() and not x.strip().startswith("#")]
+        line = min(line, said[-1] if said else 1)
     return line
 
 

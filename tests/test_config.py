@@ -100,7 +100,7 @@ def test_bad_yaml_names_line(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("tail", ["\n", "", "\n\n  \n"])
+@pytest.mark.parametrize("tail", ["\n", "", "\n\n  \n", "\n# the end\n", "\n  # indented\n\n"])  # a review: a comment
 def test_bad_yaml_on_last_line_names_that_line(tmp_path, tail):
     # a first-hour review: a missing ':' on line 5 of a 5-line file was reported at line 6 (the end of the stream)
     p = tmp_path / "bad2.yaml"
