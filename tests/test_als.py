@@ -346,6 +346,11 @@ def test_the_refit_replays_the_selections_path(tmp_path, scale, seed, epochs):
     assert [(t.als_reg, t.epochs, t.als_user_unobserved) for t in stages] == [
         (0.01, WARM_REFIT_EPOCHS, float(scale)), (0.02, epochs, float(scale))]
     assert describe_path(stages) == f"2 sweeps at als_reg 0.01, then {epochs} at als_reg 0.02 (chosen)"
+    # a value the stages differ in is said at each (a review: the auto weight of the first stage was left out)
+    other = [dataclasses.replace(stages[0], als_reg=0.05), dataclasses.replace(stages[1], als_reg=0.05,
+                                                                              als_unobserved=0.1066)]
+    assert describe_path(other) == (f"2 sweeps at als_reg 0.05, als_unobserved {stages[0].als_unobserved}, then "
+                                    f"{epochs} at als_reg 0.05, als_unobserved 0.1066 (chosen)")
     first = fit(ds, cfg.model, load_config(None, [*sets, "train.als_reg=0.01"]).train)  # the first candidate
     step = fit(merged, cfg.model, dataclasses.replace(chosen.train, als_reg=0.01, epochs=WARM_REFIT_EPOCHS),
                init_state=first.model.state_dict())

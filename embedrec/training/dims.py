@@ -148,7 +148,8 @@ def describe_chosen(tcfg, auto_a0: float | None = None) -> str:
         return v if isinstance(v, str) else f"{v:.4g}"
     a0 = tcfg.als_unobserved
     a0 = f"{auto_a0:.4g} (auto)" if a0 == "auto" and auto_a0 is not None else num(a0)
-    return (f"als_reg {num(tcfg.als_reg)}, als_unobserved {a0}, "
+    recency = f"als_recency {num(tcfg.als_recency)}, " if tcfg.als_recency else ""  # chosen on a time split
+    return (f"als_reg {num(tcfg.als_reg)}, {recency}als_unobserved {a0}, "
             f"als_user_unobserved {num(tcfg.als_user_unobserved)}")
 
 

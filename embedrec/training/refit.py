@@ -45,9 +45,18 @@ def refit_path(selected: FitResult, train_cfg) -> tuple[dict, list]:
 
 def describe_path(stages: list) -> str:
     """'2 sweeps at als_reg 0.01, then 1 at als_reg 0.02' (the refit's log line)."""
+    def num(v) -> str:
+        return v if isinstance(v, str) else f"{v:.4g}"
+
+    # a value is said where the stages differ in it, or it is not its default (a review: '2 sweeps at als_reg
+    # 0.05, then 12 at als_reg 0.05, als_unobserved 0.1066' hid that the first ran at the auto weight)
+    varies = {k: len({str(getattr(t, k)) for t in stages}) > 1 for k in ("als_recency", "als_unobserved")}
+
     def what(t):
-        return f"als_reg {t.als_reg:g}" + (f", als_recency {t.als_recency:g}" if t.als_recency else "") + (
-            f", als_unobserved {t.als_unobserved:.4g}" if not isinstance(t.als_unobserved, str) else "")
+        return f"als_reg {t.als_reg:g}" + (
+            f", als_recency {num(t.als_recency)}" if varies["als_recency"] or t.als_recency else "") + (
+            f", als_unobserved {num(t.als_unobserved)}" if varies["als_unobserved"] or
+            not isinstance(t.als_unobserved, str) else "")
 
     first, *rest = stages
     return f"{first.epochs} sweeps at {what(first)}" + "".join(f", then {t.epochs} at {what(t)}" for t in rest) + (
