@@ -522,13 +522,15 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
                                 f"with «{cmd} and the -c/--set it was started with|embedrec.api.train_run(cfg, "
                                 "resume=True)»")
         others = _trained_beside(run_dir)
-        if dataset is not None and not others and not run_dir.exists() and not _has_dataset(Path(dataset)):
+        empty = not run_dir.exists() or not any(run_dir.iterdir())  # (a review: an empty folder said 'train')
+        if dataset is not None and not others and empty and not _has_dataset(Path(dataset)):
             ingest = command("embedrec ingest")
             train = command(f"embedrec train --run {shlex.quote(str(run_dir))}")
             raise ArtifactError(
                 f"no trained model in '{run_dir}'{where}, and no prepared dataset at '{dataset}' to train one on; "
                 f"«ingest, then train: {ingest}, then {train}, each with this command's -c/--set options|ingest, "
-                f"then train: er.ingest(source, cfg), then er.train_run(cfg)»")
+                f"then train: er.ingest(source, cfg), then "
+                f"er.train_run(cfg.updated({{'run.dir': {str(run_dir)!r}}}))»")
         # a relative run.dir is read from the current folder: said (a review: a config used from another
         # folder said "no trained model in 'runs/x'" with the config's own folder in mind)
         train = command(f"embedrec train --run {shlex.quote(str(run_dir))}")  # (a review: the bare 'embedrec train'

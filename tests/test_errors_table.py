@@ -95,7 +95,8 @@ RECOMMEND = [
     ("bad --fallback", ["--user", "1", "--fallback", "bogus"], None,
      usage("recommend", "Invalid value for '--fallback': 'bogus' is not one of 'none', 'popular'."), 2),
     ("missing run", ["--user", "1", "--run", "{tmp}/nope", *NO_DATA], None, NO_RUN, 1),
-    ("empty run folder", ["--user", "1", "--run", "{tmp}/exists"], None,  # (its parent holds other tests' runs)
+    # an empty run folder where a dataset is to train it on ({ds}; without one: ingest, then train, as NO_RUN)
+    ("empty run folder", ["--user", "1", "--run", "{tmp}/exists", "--set", "data.prepared={ds}"], None,
      "no trained model in '{tmp}/exists'; run 'embedrec train --run {tmp}/exists' first (with this command's "
      "-c/--set options), or point run.dir at the run train wrote", 1),
     ("interrupted run", ["--user", "1", "--run", "{tmp}/stopped"], None,  # a review: the hint named no run; then
@@ -190,12 +191,12 @@ def _check(command, trained_run, tmp_path, args, stdin, stderr, code):
     (tmp_path / "binary.csv").write_bytes(b"1,2\n\xff\xfe,3\n")
     before = sorted(p.name for p in tmp_path.iterdir())
     tmp = str(tmp_path)
-    args = [a.format(tmp=tmp) for a in args]
+    from pathlib import Path
+
+    args = [a.format(tmp=tmp, ds=Path(trained_run.cfg.data.prepared).resolve()) for a in args]
     if "--run" not in args:
         args += ["--run", trained_run.cfg.run.dir]
     r = CliRunner().invoke(main, [command, *args], input=stdin, prog_name="embedrec")
-    from pathlib import Path
-
     want = stderr.format(tmp=tmp, ds=Path(trained_run.cfg.data.prepared).resolve())
     if not want.startswith("error: "):
         want = f"error: {want}\n"

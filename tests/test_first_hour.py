@@ -905,6 +905,15 @@ def test_recommend_in_an_empty_folder_says_ingest_then_train(tmp_path, monkeypat
     r = invoke("recommend", "--user", "196", "--run", "runs/foo")  # a review: a run named with --run too
     assert r.exit_code == 1 and "ingest, then train: 'embedrec ingest', then 'embedrec train --run runs/foo'" \
         in r.stderr, r.stderr
+    (tmp_path / "runs" / "empty").mkdir(parents=True)  # and an empty folder for it (a review)
+    r = invoke("recommend", "--user", "196", "--run", "runs/empty")
+    assert r.exit_code == 1 and "ingest, then train: 'embedrec ingest', then 'embedrec train --run runs/empty'" \
+        in r.stderr, r.stderr
+    import embedrec as er
+    from embedrec.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match=r"er\.train_run\(cfg\.updated\(\{'run\.dir': 'runs/foo'\}\)\)$"):
+        er.open("runs/foo")  # the run it names, not cfg.run.dir's
 
 
 def test_ingest_overwrite_says_runs_serve_the_dataset_they_were_trained_on(tmp_path, monkeypatch):

@@ -113,4 +113,4 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         own = tuned_run_dir(cfg, chosen)
         log.info("wrote %s; 'embedrec train -c %s' trains into %s", Path(write_path), shlex.quote(str(write_path)),
                  f"its own run {own} (the run in {cfg.run.dir} is kept)" if Path(own) != Path(cfg.run.dir) else
-                 f"{own}, the run this config names (this choice's: a review)")
+                 f"{own}, the run this config already names (the same choice)")
