@@ -313,6 +313,8 @@ def test_a_pool_that_needs_another_module_gets_a_forkserver_that_imported_it_and
 
     import embedrec.worker_pool as W
 
+    W._end_forkserver()  # one of earlier tests' (torch in it: each start below would import it again)
+    W._preloaded = frozenset()
     got: list = []
     W.run_jobs(_has_module, [(("colorsys",), ())], 1, got.append, preload=("json",))
     W.run_jobs(_has_module, [(("colorsys",), ())], 1, got.append, preload=("colorsys",))
