@@ -225,11 +225,10 @@ def run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record, preload:
     """Run ``fn(*args)`` for each ``(args, key)`` of ``jobs`` in ``workers`` worker processes, each process one
     job (its peak memory its own), calling ``record(*key, result)`` as each finishes. ``fn``: a module-level
     function (workers import it by name) that runs inside :func:`job`, in this process's environment variables
-    as they are now. ``preload``: the modules the forkserver imports once for every worker (modules that start
-    no thread when imported: workers are forked from it; where there is no forkserver each worker imports what it
-    needs). On any exception
-    here (Ctrl-C, SIGTERM as ``Terminated``, a failed job) the pool is stopped before it goes on: see
-    ``_stop_pool``."""
+    as they are now. ``preload``: the modules the forkserver imports once for every worker, none whose import
+    starts a thread a fork would lose (pyarrow's jemalloc thread: see tune.trial_modules); where there is no
+    forkserver each worker imports what it needs. On any exception here (Ctrl-C, SIGTERM as ``Terminated``, a
+    failed job) the pool is stopped before it goes on: see ``_stop_pool``."""
     method = start_method()
     ctx = mp.get_context(method)
     if method == "forkserver":
