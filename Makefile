@@ -19,8 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev,test]"
 	touch $@
 
+# each test file on one of up to 4 worker processes (pytest-xdist), so a file's module fixtures are built once;
+# `pytest tests/FILE.py` alone runs in one process, as before
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 # the property tests with new random examples, 20x as many as `make test` draws (which draws the same ones each run)
 .PHONY: fuzz

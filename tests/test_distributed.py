@@ -24,13 +24,22 @@ from embedrec.errors import ConfigError
 CUDA = torch.cuda.is_available()
 
 
+def _launch_env(tmp: Path) -> dict:
+    """The environment of a torchrun launch: one thread a rank, this checkout's embedrec, no rank variables of an
+    outer launch, and TMPDIR in the test's folder (torchrun leaves a torchelastic_* folder in it per launch)."""
+    (tmp / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "TMPDIR": str(tmp / "tmp")}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    return env
+
+
 def _torchrun(args: list[str], cwd: Path, ranks: int = 2, script: str | None = None,
               ok: bool = True) -> subprocess.CompletedProcess:
     """``python -m torch.distributed.run --standalone --nproc-per-node 2 -m embedrec ARGS`` (or a script); ``ok``:
     whether it is to succeed."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
+    env = _launch_env(cwd)
     target = [script] if script else ["-m", "embedrec"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}", *target, *args]
     p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -738,9 +747,7 @@ def test_ranks_end_when_their_launcher_is_killed(tmp_path):
 
     script = tmp_path / "orphan.py"
     script.write_text(ORPHAN)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
+    env = _launch_env(tmp_path)
     launcher = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                                  str(script), str(tmp_path)], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
