@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -41,6 +42,11 @@ def run(args: list[str], stdin: str | None = None) -> tuple[float, str, int]:
     peak = int(p.stderr.rsplit("PEAK_KB", 1)[1].split()[0])
     return wall, p.stdout, peak // 1024
 
+
+# the paragraph under the title, in what make bench writes and in the BENCHMARKS.md kept by hand between runs
+ABOUT = ("The latest figures, gathered on one page: [docs/quality.md](docs/quality.md). `make bench` rewrites the "
+         "sections it measures and keeps the ones other targets write (the explicit bench, the fault suite) and "
+         "the log: every section headed with its date, newest first, with its commands, machine and load.")
 
 NOT_YET = """
 ## Not measured
@@ -487,20 +493,31 @@ def full_scale_section(cmd, tmp: Path) -> list[str]:
 
 # sections other make targets write into BENCHMARKS.md: make bench keeps them as they are
 KEPT = ("## Fault suite", "## Explicit ratings")
+# and the log: every section headed with its date ("## 2026-12-02 (session 22): ..."), which docs and code cite
+LOG_HEAD = re.compile(r"^## \d{4}-\d{2}-\d{2}\b", re.M)
+
+
+def _sections(doc: str) -> list[tuple[str, str]]:
+    """(heading line, text) of each '## ' section of ``doc``: from its heading, or the marker line right above it
+    (<!-- x:start -->), to the next section's start; the text before the first heading is left out."""
+    lines = doc.split("\n")
+    starts = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    starts = [i - 1 if i and lines[i - 1].startswith("<!--") else i for i in starts]
+    out = []
+    for k, i in enumerate(starts):
+        body = lines[i:starts[k + 1] if k + 1 < len(starts) else len(lines)]
+        head = body[1] if body[0].startswith("<!--") else body[0]
+        out.append((head, "\n".join(body).rstrip()))
+    return out
 
 
 def kept_sections(doc: str) -> list[str]:
-    """The sections of ``doc`` that another target owns (KEPT), each up to the next '## ' heading."""
+    """The sections of ``doc`` make bench does not write: those another target owns (KEPT) and the dated log, in
+    their order in ``doc``, each up to the next '## ' heading."""
     out = []
-    for head in KEPT:
-        start = doc.find("\n" + head)
-        if start < 0:
-            continue
-        end = doc.find("\n## ", start + 1)
-        before = doc.rfind("\n", 0, start)  # a marker line right above the heading (<!-- x:start -->) goes too
-        if doc[before + 1:start].startswith("<!--"):
-            start = before
-        out += [doc[start + 1:end if end >= 0 else len(doc)].rstrip(), ""]
+    for head, body in _sections(doc):
+        if head.startswith(KEPT) or LOG_HEAD.match(head):
+            out += [body, ""]
     return out
 
 
@@ -619,15 +636,15 @@ def main() -> None:
     if not QUICK:
         lines += full_scale_section(cmd, tmp)
     lines += scaling_section()
-    head = ["# Benchmarks", "",
+    head = ["# Benchmarks", "", ABOUT, "",
             f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} {cpu_model()}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench` "
             f"(`python benchmarks/bench.py{' --quick' if QUICK else ''}`). Commands run:", "", "```"]
     head += sorted(set(cmds)) + ["```", ""]
     out_path = ROOT / ("BENCHMARKS.quick.md" if QUICK else "BENCHMARKS.md")
     kept = kept_sections(out_path.read_text() if out_path.exists() else "")
-    text = "\n".join(head + lines + kept) + NOT_YET
-    out_path.write_text(text + "\n")
+    text = "\n".join(head + lines) + NOT_YET + "\n" + "\n".join(kept)
+    out_path.write_text(text.rstrip() + "\n")
     print(text)
 
 
