@@ -785,8 +785,13 @@ def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, 
     calls it."""
     import torch
 
-    from embedrec.data.dataset import Dataset, Interactions, read_rated_below, read_rated_below_unknown
-    from embedrec.fsutil.files import read_parquet_table
+    from embedrec.data.dataset import (
+        Dataset,
+        Interactions,
+        read_rated_below,
+        read_rated_below_unknown,
+        read_tables,
+    )
     from embedrec.training.fit import model_record, state_bytes
 
     seen = [shard.splits[s] for s in ("train", "valid") if s in shard.splits]
@@ -796,7 +801,7 @@ def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, 
         g.barrier()
         return
     folder, manifest = shard.folder or path, shard.manifest
-    users, movies = (read_parquet_table(folder / f"{n}.parquet").to_pandas() for n in ("users", "movies"))
+    users, movies = read_tables(folder, manifest)
     su, sm = su.cpu().numpy(), sm.cpu().numpy()
     given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
     empty = Interactions(su[:0], sm[:0], np.ones(0, np.float32))

@@ -115,14 +115,16 @@ def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
                       for a in (train.user, train.movie))
     mean = g.total(float(train.rating.astype(np.float64).sum())) / max(g.total(len(train)), 1)
     return seeded_model(shard.n_users, shard.n_movies, model_cfg, train_cfg, features_cfg,
-                        lambda: _tables(data.path), mean, rated)
+                        lambda: _tables(data), mean, rated)
 
 
-def _tables(path: Path):
-    from embedrec.fsutil.files import read_parquet_table
+def _tables(data: Data):
+    """(movies, users) of the generation the ranks read (not DATASET/current, which an ingest may have moved),
+    checked against its manifest (data.dataset.read_tables)."""
+    from embedrec.data.dataset import read_tables
 
-    return (read_parquet_table(path / "movies.parquet").to_pandas(),
-            read_parquet_table(path / "users.parquet").to_pandas())
+    users, movies = read_tables(data.shard.folder or data.path, data.shard.manifest)
+    return movies, users
 
 
 def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, folder, *, resume: bool = False,

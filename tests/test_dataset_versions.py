@@ -236,3 +236,31 @@ def test_loads_never_mix_while_ingest_overwrites(tmp_path):
     assert res["writer_error"] == "" and res["errors"] == 0, res
     assert res["mixed"] == 0 and res["lost"] == 0 and res["loads"] == 200, res
     assert res["generations"] >= 2, res
+
+
+def test_ranks_read_users_and_movies_checked_against_the_manifest(csv, tmp_path):
+    """An architecture review: the torchrun trainers read users.parquet and movies.parquet with a bare Parquet
+    read (replica's model, the ranks' publish), unchecked, and replica from DATASET/current rather than the
+    generation the ranks trained on. They read them through read_tables: the bytes checked against the
+    manifest, the row counts against its counts."""
+    from embedrec.data.dataset import read_tables
+    from embedrec.errors import ArtifactError
+
+    root = tmp_path / "ds"
+    ingest(csv, root, 1)
+    ds = load_dataset(root)
+    folder, manifest = ds.folder, ds.manifest
+    users, movies = read_tables(folder, manifest)
+    assert users.equals(ds.users) and movies.equals(ds.movies)
+    with pytest.raises(ArtifactError, match=r"users/movies counts differ"):
+        read_tables(folder, {**manifest, "counts": {**manifest["counts"], "movies": len(movies) + 1}})
+    with pytest.raises(ArtifactError, match=r"lists no movies.parquet"):
+        read_tables(folder, {**manifest, "files": {k: v for k, v in manifest["files"].items()
+                                                   if k != "movies.parquet"}})
+    target = folder / "movies.parquet"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 1
+    os.chmod(target, 0o644)
+    target.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=r"^prepared dataset file '.*movies.parquet' does not match its checksum"):
+        read_tables(folder, manifest)

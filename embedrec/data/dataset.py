@@ -498,15 +498,37 @@ def read_rated_below_unknown(folder: Path, manifest: dict, n_movies: int) -> pd.
     return None if df is None else _rated_below_unknown(df, n_movies, Path(folder) / "rated_below_unknown.parquet")
 
 
+def read_tables(folder: Path, manifest: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(users, movies) of the generation ``folder`` for a reader that opens the files one by one (the torchrun
+    ranks), checked as load_dataset checks them: their bytes against ``manifest`` and their row counts."""
+    users, movies = (_read_table(folder, manifest, name, required=True) for name in ("users", "movies"))
+    counts = manifest.get("counts", {})
+    if counts.get("users") != len(users) or counts.get("movies") != len(movies):
+        raise ArtifactError(f"prepared dataset '{folder}' does not match its manifest (users/movies counts differ); "
+                            f"{FIX}")
+    return users, movies
+
+
 def _read_optional(folder: Path, manifest: dict, name: str) -> pd.DataFrame | None:
     """One OPTIONAL table of the generation ``folder``, its bytes checked against the manifest; None where the
     manifest lists none."""
+    return _read_table(folder, manifest, name, required=False)
+
+
+def _read_table(folder: Path, manifest: dict, name: str, required: bool) -> pd.DataFrame | None:
+    """The table ``name`` of the generation ``folder``, its bytes checked against the manifest's entry (a dataset
+    from before checksums has none: read as it is); where the manifest lists no such file, None unless
+    ``required``."""
     from embedrec.errors import first_line
     from embedrec.fsutil.integrity import check_bytes
 
-    entry = (manifest.get("files") or {}).get(f"{name}.parquet")
+    files = manifest.get("files") or {}
+    entry = files.get(f"{name}.parquet")
     if entry is None:
-        return None
+        if not required:
+            return None
+        if files:
+            raise ArtifactError(f"prepared dataset '{folder}' lists no {name}.parquet in its manifest; {FIX}")
     where = Path(folder) / f"{name}.parquet"
     try:
         data = read_regular(where, "prepared dataset file", FIX, expect=_recorded_size(entry))
