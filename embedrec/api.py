@@ -320,7 +320,7 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
 
             return replica.train_replicated(group_for(cfg), cfg, resume=resume, progress=progress)
         from embedrec.data.dataset import load_dataset
-        from embedrec.models import publish_trained
+        from embedrec.publish import publish_trained
 
         run_dir = Path(cfg.run.dir)
         model = train_model(load_dataset(cfg.data.prepared, split_method=cfg.split.method), cfg, run_dir, resume=resume,

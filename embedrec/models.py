@@ -1,8 +1,7 @@
 """The models of the public API: ``Model`` (a trained run opened for questions: ids in, ids out; its answers'
-types are in results.py), ``TrainedModel`` (a fitted model in memory, ``save()`` publishes it) and
-``publish_trained``, which the one-process ``train`` and the torchrun trainers (shard_als, replica) share,
-these two through ``publish_from_ranks``. ``api`` builds these; they import nothing above them. See api.py for
-the workflow (load_config, ingest, train, open).
+types are in results.py) and ``TrainedModel`` (a fitted model in memory, ``save()`` publishes it; how ``train``
+publishes one is publish.py). ``api`` builds these; they import nothing above them. See api.py for the workflow
+(load_config, ingest, train, open).
 """
 
 from __future__ import annotations
@@ -29,8 +28,6 @@ from embedrec.serve.recommender import COLUMNS, Recommender, popular_instead, py
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
     from embedrec.data.dataset import Dataset
-    from embedrec.dist_data import Shard
-    from embedrec.distributed import Group
 
 log = logging.getLogger("embedrec")
 PREDICT_MISSING = ("fallback", "error", "skip")
@@ -754,80 +751,3 @@ class TrainedModel(Model):
                                 check_ks(ks if ks is not None else self.config.train.eval_k),
                                 bool(self.dataset.manifest.get("refit")), device=device,
                                 per_user=_flag(per_user, "per_user"))
-
-
-# ----------------------------------------------------------------------------------------- publishing
-def publish_trained(model: TrainedModel, run_dir: Path, resume: bool) -> None:
-    """Publish what ``train`` fitted, except a ``--resume`` of a finished run: its complete checkpoints rebuild
-    the model ``run_dir`` already serves, which is then not published again (one process and the ranks alike)."""
-    published = _published_as(run_dir, model) if resume else None
-    if published is not None:
-        log.info("nothing to resume: the checkpoints were complete and %s already holds this model (%s); train "
-                 "without --resume to train again, or raise train.epochs to continue (a fit that stopped early "
-                 "stays stopped unless train.patience is raised too)", run_dir, published)
-        return
-    model._publish(Path(run_dir))
-    if not model.config.train.keep_checkpoints:  # only the published model is needed to serve
-        from embedrec.training.folders import clear_training
-
-        clear_training(run_dir)
-
-
-def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, metrics: dict, refit: bool,
-                       resume: bool, published, *, state_dict: bool = False, solve: dict | None = None) -> None:
-    """How both torchrun trainers (shard_als, replica) publish: every rank sends its users' seen pairs (train and
-    valid, what the lists leave out) to rank 0, which builds the run's Dataset at ``path`` (users, movies and
-    rated_below read from ``shard.folder``, the generation the ranks trained on even if an ingest swapped
-    ``current`` since, else from ``path``), takes the factors ``published(ds)`` and the model record of ``result``
-    (``training.fit.model_record``, with the ranks), and publishes as one process does (:func:`publish_trained`);
-    the other ranks wait at the barrier until it has. ``state_dict``: publish the torch model's state_dict.pt too;
-    ``solve``: the users' solve (:func:`fold_in_solve`; default: over the seen pairs). A collective: every rank
-    calls it."""
-    import torch
-
-    from embedrec.data.dataset import (
-        Dataset,
-        Interactions,
-        read_rated_below,
-        read_rated_below_unknown,
-        read_tables,
-    )
-    from embedrec.training.fit import model_record, state_bytes
-
-    seen = [shard.splits[s] for s in ("train", "valid") if s in shard.splits]
-    su = g.gather0(torch.from_numpy(np.concatenate([p.user for p in seen])).to(g.device))
-    sm = g.gather0(torch.from_numpy(np.concatenate([p.movie for p in seen])).to(g.device))
-    if not g.leader:
-        g.barrier()
-        return
-    folder, manifest = shard.folder or path, shard.manifest
-    users, movies = read_tables(folder, manifest)
-    su, sm = su.cpu().numpy(), sm.cpu().numpy()
-    given = Interactions(su, sm, np.ones(su.size, np.float32))  # ratings are not part of the run's files
-    empty = Interactions(su[:0], sm[:0], np.ones(0, np.float32))
-    ds = Dataset(path, {**manifest, "refit": refit}, users, movies, {"train": given, "valid": empty},
-                 fingerprint=manifest.get("fingerprint", ""),
-                 rated_below=read_rated_below(folder, manifest, len(users), len(movies)),
-                 rated_below_unknown=read_rated_below_unknown(folder, manifest, len(movies)))
-    model = TrainedModel(cfg, ds, published(ds), metrics, model_record(cfg, result, refit, ranks=g.world),
-                         state_bytes(result.model) if state_dict else None, result.history, result, solve)
-    publish_trained(model, Path(cfg.run.dir), resume)
-    g.barrier()
-
-
-def _published_as(run_dir: Path, model: TrainedModel) -> str | None:
-    """The folder name of ``run_dir``'s published model when it is ``model`` (the same factors bit for bit and
-    the same config): what a --resume of a finished run recomputes, which is not published again."""
-    from embedrec.errors import ArtifactError
-    from embedrec.run import load_run, sha256_array
-
-    try:
-        run = load_run(run_dir)
-        config = run.read_verified(run.path / "config.yaml")
-    except ArtifactError:
-        return None
-    files = run.manifest.get("files") or {}
-    same = all(files.get(f"{name}.npy") == sha256_array(np.asarray(model._f[name], np.float32))
-               for name in ("user_factors", "movie_factors"))
-    yaml = model.config.updated({"run.dir": str(run_dir)}).to_yaml()
-    return run.path.name if same and config is not None and config.decode("utf-8") == yaml else None

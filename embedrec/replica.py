@@ -252,8 +252,8 @@ def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bo
 
 
 def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool, resume: bool = False) -> None:
-    """Rank 0 publishes the run as one process does (models.publish_from_ranks), the model being every rank's."""
-    from embedrec.models import publish_from_ranks
+    """Rank 0 publishes the run as one process does (publish.publish_from_ranks), the model being every rank's."""
+    from embedrec.publish import publish_from_ranks
     from embedrec.training.fit import factors
 
     trained = _trained(g, data)  # a collective: every rank, before rank 0 alone goes on
