@@ -141,6 +141,23 @@ def _number_hint(value) -> str:
     return ""
 
 
+def _list_hint(key: str, value: Any, tp: Any, where: str) -> str:
+    """How a list is written, where a list was expected and one value or '5,10' came (a first-hour review:
+    ``--set train.eval_k=5,10`` was refused without saying how)."""
+    kinds = typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType) else (tp,)
+    lists = [typing.get_args(k)[0] for k in kinds if typing.get_origin(k) is list]
+    if not lists or not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        return ""
+    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else [str(value)]
+    item = r"[+-]?\d+" if lists[0] is int else r"[+-]?[\d.]+(e[+-]?\d+)?" if lists[0] is float else r"[\w.+-]+"
+    if not all(re.fullmatch(item, p) for p in parts):
+        return ""
+    items = ", ".join(parts)
+    if "--set" in where:
+        return f": a list goes in brackets, «--set '{key}=[{items}]'|{{'{key}': [{items}]}}»"
+    return f": a list goes in brackets, {key.rsplit('.', 1)[-1]}: [{items}]"
+
+
 def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
     """Set fields of dataclass obj from a mapping, validating keys, types and ranges."""
     if not isinstance(values, dict):
@@ -161,7 +178,7 @@ def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
             coerced = coerce(value, tp)
         except TypeError:
             raise ConfigError(f"config key '{key}'{where}: expected {type_name(tp)}, got {show(value)}"
-                              f"{_number_hint(value)}") from None
+                              f"{_number_hint(value)}{_list_hint(key, value, tp, where)}") from None
         check_finite(key, coerced, where)
         check_range(key, coerced, fields[name].metadata, where)
         object.__setattr__(obj, name, coerced)  # frozen once built: only the builder writes

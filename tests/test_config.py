@@ -430,3 +430,28 @@ def test_a_rating_scale_beyond_what_ratings_hold_is_refused():
     with pytest.raises(ConfigError, match=r"data.rating_scale' \(from an override\): \[0.0, 1e\+308\] is beyond the ratings"):
         load_config(None, ["data.rating_scale=[0, 1e308]"])
     assert load_config(None, ["data.rating_scale=[-1e9, 1e9]"]).data.rating_scale == [-1e9, 1e9]
+
+
+def test_a_list_key_given_one_value_or_commas_says_how_a_list_is_written(tmp_path):
+    """A first-hour review: `--set train.eval_k=5,10` was refused with 'expected a list of integers' and no word on
+    how to write one (tune-dims --dims takes 8,16)."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    r = CliRunner().invoke(main, ["config", "--set", "train.eval_k=5,10"])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == ("error: config key 'train.eval_k' (from --set): expected a list of integers, got '5,10': a "
+                        "list goes in brackets, --set 'train.eval_k=[5, 10]'\n")
+    assert CliRunner().invoke(main, ["config", "--set", "train.eval_k=[5, 10]"]).exit_code == 0
+    with pytest.raises(ConfigError, match=r"got 8: a list goes in brackets, \{'tune.dims': \[8\]\}$"):
+        load_config(None, {"tune.dims": 8})
+    (tmp_path / "c.yaml").write_text("train:\n  eval_k: 5,10\n")
+    with pytest.raises(ConfigError, match=r"got '5,10': a list goes in brackets, eval_k: \[5, 10\]$"):
+        load_config(tmp_path / "c.yaml")
+    with pytest.raises(ConfigError, match=r"got 'a b'$"):  # no list to show
+        load_config(None, ["train.eval_k=a b"])
+    with pytest.raises(ConfigError, match=r"expected a list of integers or 'auto', got 'big'$"):  # not [big]
+        load_config(None, {"train.als_dims": "big"})
+    with pytest.raises(ConfigError, match=r"got '64,128': a list goes in brackets, \{'train.als_dims': \[64, 128\]\}$"):
+        load_config(None, {"train.als_dims": "64,128"})
