@@ -571,3 +571,27 @@ def test_a_cache_folder_that_is_a_file_names_where_its_path_came_from(tmp_path, 
     with pytest.raises(EmbedrecError) as e:
         run(small_cfg.updated({"data.cache_dir": str(afile / "sub")}), "ml-100k")
     assert str(e.value).startswith(f"data.cache_dir '{afile / 'sub'}' is not a folder"), str(e.value)
+
+
+def test_a_release_that_cannot_be_downloaded_names_the_ingest_of_a_local_zip(tmp_path, monkeypatch):
+    """A first-hour review: `embedrec ingest ml-1m` offline said '... pass the zip as data.source', a config key,
+    where a command-line user gives the zip as the source."""
+    import urllib.error
+
+    from click.testing import CliRunner
+
+    import embedrec as er
+    from embedrec.cli import main
+    from embedrec.data import sources
+
+    def unreachable(*a, **k):
+        raise urllib.error.URLError("unreachable")
+
+    monkeypatch.setattr(sources.urllib.request, "urlopen", unreachable)
+    monkeypatch.setattr(sources, "_download", unreachable)
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["ingest", "ml-1m"])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.endswith("elsewhere and pass the zip: embedrec ingest PATH/ml-1m.zip\n"), r.stderr
+    with pytest.raises(DataError, match=r"pass the zip: er.ingest\('PATH/ml-1m.zip'\)$"):
+        er.ingest("ml-1m")

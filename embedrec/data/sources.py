@@ -126,7 +126,7 @@ def _fetch_named(name: str, cache: Path, progress: bool) -> Path:
                         getattr(e, "reason", e), RECBOLE_WHEEL)
             return recbole_ml100k(cache)
         raise DataError(f"cannot download {name} from GroupLens ({getattr(e, 'reason', e)}); download "
-                        f"{GROUPLENS}{zname} elsewhere and pass the zip as data.source") from None
+                        f"{GROUPLENS}{zname} elsewhere and pass the zip: «embedrec ingest PATH/{zname}|er.ingest('PATH/{zname}')»") from None
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         extract_zip(zpath, Path(tmp) / "x")
         inner = [p for p in (Path(tmp) / "x").iterdir()]
@@ -203,8 +203,8 @@ def recbole_ml100k(cache: Path) -> Path:
         if proc.returncode != 0 or not wheels:
             err = (proc.stderr or proc.stdout).strip().splitlines()
             raise DataError(f"cannot fetch MovieLens 100K: GroupLens is unreachable and 'pip download {RECBOLE_WHEEL}' "
-                            f"failed ({err[-1] if err else 'no output'}); place ml-100k.zip locally and pass it "
-                            "as data.source")
+                            f"failed ({err[-1] if err else 'no output'}); place ml-100k.zip locally and pass it: "
+                            "«embedrec ingest PATH/ml-100k.zip|er.ingest('PATH/ml-100k.zip')»")
     prefix = "recbole/dataset_example/ml-100k/"
     tmp = Path(tempfile.mkdtemp(prefix=".ml-100k-recbole.", dir=cache))
     try:
