@@ -167,13 +167,9 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
         cfg = _config(cfg, "train")
         if not isinstance(ds, Dataset):
             ds = load_dataset(ds if ds is not None else cfg.data.prepared, split_method=cfg.split.method)
-        if ds.path is not None and Path(ds.path).resolve() != Path(cfg.data.prepared).resolve():
-            # the model records the dataset it trained on (its config.yaml, save()'s default run.dir), not the
-            # config's: er.train(er.ingest(src, cfg, output=OTHER), cfg) trains on OTHER
-            changed = {"data.prepared": str(ds.path)}
-            if isinstance(ds.manifest.get("source"), str) and ds.manifest["source"]:
-                changed["data.source"] = ds.manifest["source"]
-            cfg = cfg.updated(changed)
+        # the model records the dataset it trained on (its config.yaml, save()'s default run.dir), not the
+        # config's: er.train(er.ingest(src, cfg, output=OTHER), cfg) trains on OTHER
+        cfg = _naming(cfg, ds)
         with tempfile.TemporaryDirectory(prefix="embedrec-train-") as work:
             return train_model(ds, cfg, Path(work), progress=progress)
     except Interrupted as e:  # its checkpoint was in the temporary folder, removed as this left
@@ -183,6 +179,16 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
         term = isinstance(e, Terminated)
         raise Interrupted(f"training {'terminated (SIGTERM)' if term else 'interrupted'}: {keeps}", terminated=term,
                           saved=False) from None
+
+
+def _naming(cfg: Config, ds) -> Config:
+    """``cfg`` with data.prepared (and data.source) naming the Dataset ``ds``, where it names another folder."""
+    if ds.path is None or Path(ds.path).resolve() == Path(cfg.data.prepared).resolve():
+        return cfg
+    changed = {"data.prepared": str(ds.path)}
+    if isinstance(ds.manifest.get("source"), str) and ds.manifest["source"]:
+        changed["data.source"] = ds.manifest["source"]
+    return cfg.updated(changed)
 
 
 # train.* keys each loss does not read: set in a config file or with --set, they would be ignored without a word
@@ -429,7 +435,8 @@ def export_misapplied(*, to: str | None = None, output=None, topk_all=None, k: i
     return None
 
 
-def tune_dims(cfg: Config | None = None, *, dims: Iterable[int] | None = None,
+def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None = None,
+              dims: Iterable[int] | None = None,
               weight_decays: Iterable[float] | None = None, tolerance: float | None = None, fresh: bool = False,
               write: str | Path | None = None, overwrite: bool = False, config_file: str | Path | None = None,
               progress: bool = False) -> dict:
@@ -437,7 +444,10 @@ def tune_dims(cfg: Config | None = None, *, dims: Iterable[int] | None = None,
     value added) and weight decay (``weight_decays``, default tune.weight_decays) on the train split, score each on
     valid, and choose the smallest dimension within ``tolerance`` (a share, e.g. 0.01; default tune.tolerance) of
     the best. The trials run in worker processes into tune.dir (default run.dir/tune), where finished ones are kept
-    and reused by the next call unless ``fresh=True``; tune.json and tune.png record them there.
+    and reused by the next call unless ``fresh=True``; tune.json and tune.png record them there. ``dataset``: the
+    Dataset (or its folder) to sweep on, as ``er.train(ds, cfg)`` takes it (default cfg.data.prepared); give
+    ``cfg`` as you trained with it, not a TrainedModel's ``config``, which holds what train chose (``als_reg``
+    where cfg said auto) and would keep it in every trial.
 
     Returns {'trials': [...], 'chosen': {the chosen trial}, 'metric', 'fourth_root', 'current' (the config's
     model.dim, always a trial), 'results', 'plot'}.
@@ -455,6 +465,14 @@ def tune_dims(cfg: Config | None = None, *, dims: Iterable[int] | None = None,
     fresh, overwrite, progress = (flag(v, name, "tune_dims") for v, name in ((fresh, "fresh"), (overwrite, "overwrite"),
                                                                             (progress, "progress")))
     cfg = _config(cfg, "tune_dims")
+    if dataset is not None:  # a path is named as it is (the trials load it); a Dataset by its folder
+        from embedrec.data.dataset import Dataset as _Dataset
+
+        if isinstance(dataset, _Dataset):
+            cfg = _naming(cfg, dataset)
+        else:
+            _path(dataset, "dataset", "tune_dims", "er.tune_dims(cfg, dataset=ds) sweeps on ds")
+            cfg = cfg.updated({"data.prepared": str(dataset)})
     given = {}
     for name, values, kind in (("dims", dims, int), ("weight_decays", weight_decays, float)):
         if values is None:

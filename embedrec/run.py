@@ -449,18 +449,25 @@ def _has_dataset(path: Path) -> bool:
 
 def _trained_beside(run_dir: Path) -> str:
     """' (trained runs beside it: «--run|run_dir=» runs/a, runs/b)': the folders next to ``run_dir`` that hold a
-    published model, for someone who trained on their own data and then left --run out (at most 3 named)."""
+    published model, for someone who trained on their own data and then left --run out (at most 3 named): a name
+    close to ``run_dir``'s first (a typo), then the latest published (a first-hour review: by name alone, a typo
+    in run.dir listed three others and hid runs/ml-100k among '8 more')."""
+    import difflib
+
     from embedrec.errors import marked
     from embedrec.fsutil.files import probe_json
 
     try:
-        found = sorted(str(d) for d in run_dir.parent.iterdir() if d != run_dir and (d / "current").is_dir()
-                       and not is_dataset_folder(d)  # a prepared dataset has a current/ too
-                       and "n_users" in (probe_json(d / "current" / "manifest.json") or {}))  # one that opens
+        runs = [d for d in run_dir.parent.iterdir() if d != run_dir and (d / "current").is_dir()
+                and not is_dataset_folder(d)  # a prepared dataset has a current/ too
+                and "n_users" in (probe_json(d / "current" / "manifest.json") or {})]  # one that opens
+        published = {d: os.lstat(d / "current").st_mtime for d in runs}  # when its current model was published
     except OSError:
         return ""
-    if not found:
+    if not runs:
         return ""
+    close = set(difflib.get_close_matches(run_dir.name, [d.name for d in runs], n=3, cutoff=0.6))
+    found = [str(d) for d in sorted(runs, key=lambda d: (d.name not in close, -published[d], d.name))]
     more = f" and {len(found) - 3} more" if len(found) > 3 else ""
     # each in both terms (a first-hour review: the library's read 'er.open(...) runs/a')
     return f" (trained runs beside it: {', '.join(marked(f'--run {shlex.quote(str(d))}', f'er.open({str(d)!r})') for d in found[:3])}{more})"

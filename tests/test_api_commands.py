@@ -218,6 +218,17 @@ def test_tune_dims_as_the_cli(trained_run, tmp_path, capsys, monkeypatch):
     assert json.loads(r.stdout)["chosen"] == json.loads(json.dumps(res["chosen"], default=float))
     assert (tmp_path / "lib.yaml").read_text() == (tmp_path / "cli.yaml").read_text()
     assert (tmp_path / "lib.yaml").read_text().startswith("# written by embedrec tune-dims: dim 4")
+    # a first-hour review: the README swept model.config to name the dataset er.ingest wrote, which fixed train's
+    # choices in every trial; dataset= names it, as er.train(ds, cfg) takes it
+    from embedrec.data.dataset import load_dataset
+
+    elsewhere = cfg.updated({"data.prepared": str(tmp_path / "no-dataset-here")})
+    ds = load_dataset(cfg.data.prepared)
+    for given in (ds, cfg.data.prepared):
+        again = er.tune_dims(elsewhere, dataset=given, dims=[4])  # the kept trial of the same dataset and config
+        assert again["chosen"] == res["chosen"]
+    with pytest.raises(UsageError, match=r"^tune_dims: dataset is an empty path ''"):
+        er.tune_dims(cfg, dataset="", dims=[4])
 
 
 def test_under_torchrun_only_topk_all_is_exported(trained_run, tmp_path, monkeypatch):

@@ -1684,6 +1684,25 @@ def test_a_current_that_is_a_file_or_a_dataset_generation_is_one_line(base, tmp_
     assert line.endswith(f"(trained runs beside it: --run {beside / 'b-run'})"), line
 
 
+def test_the_runs_named_beside_a_missing_one_are_a_close_name_then_the_latest(base, tmp_path):
+    """A first-hour review: with a typo in run.dir, 'trained runs beside it' listed three runs by name and hid
+    runs/ml-100k, the one meant, among '8 more'. A name close to the one asked for comes first, then the latest
+    published."""
+    _, run = base
+    beside = tmp_path / "runs"
+    names = ["ml-100k", "a-old", "b-new", "c-mid", "d-older"]
+    for age, name in zip((5, 4, 1, 2, 3), names):  # hours since each was published
+        copy_run(run, beside / name)
+        t = time.time() - age * 3600
+        os.utime(beside / name / "current", (t, t), follow_symlinks=False)
+    line = one_line(invoke("recommend", "--run", beside / "ml-10k", "--user", "1"))
+    assert line.endswith(f"(trained runs beside it: --run {beside / 'ml-100k'}, --run {beside / 'b-new'}, "
+                         f"--run {beside / 'c-mid'} and 2 more)"), line
+    line = one_line(invoke("recommend", "--run", beside / "zzz", "--user", "1"))
+    assert line.endswith(f"(trained runs beside it: --run {beside / 'b-new'}, --run {beside / 'c-mid'}, "
+                         f"--run {beside / 'd-older'} and 2 more)"), line
+
+
 def test_a_writer_through_a_symlink_takes_the_same_lock(base, tmp_path):
     """A red-team pass: 'ingest -o dsL' and 'ingest -o alias' (alias -> dsL) both ran, each holding a lock named
     after the path it was given; one died with an internal error when the other swept its temporary folder."""
