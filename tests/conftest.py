@@ -19,6 +19,15 @@ settings.register_profile("explore", max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache(tmp_path_factory):
+    """A cache of the session's own for the module and session fixtures, which run before _isolate gives each test
+    its own (a review: they wrote the user's ~/.cache/embedrec, which make test's parallel workers share)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDREC_CACHE", str(tmp_path_factory.mktemp("session-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch, tmp_path):
     monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
