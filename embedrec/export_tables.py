@@ -126,17 +126,20 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
     else:
         import pandas as pd
 
+        from embedrec.output import csv_quoting
+
+        def to_csv(frame, name: str) -> None:
+            frame.to_csv(out / name, index=False, float_format="%.9g", quoting=csv_quoting(frame))
+
         m = pd.DataFrame({**movies, "genres": ["|".join(g) for g in movies["genres"]]})
-        pd.concat([m, pd.DataFrame(Q, columns=[f"e{i}" for i in range(Q.shape[1])])], axis=1) \
-            .to_csv(out / "movies.csv", index=False, float_format="%.9g")
-        pd.concat([pd.DataFrame(users), pd.DataFrame(P, columns=[f"e{i}" for i in range(P.shape[1])])], axis=1) \
-            .to_csv(out / "users.csv", index=False, float_format="%.9g")
+        to_csv(pd.concat([m, pd.DataFrame(Q, columns=[f"e{i}" for i in range(Q.shape[1])])], axis=1), "movies.csv")
+        to_csv(pd.concat([pd.DataFrame(users), pd.DataFrame(P, columns=[f"e{i}" for i in range(P.shape[1])])], axis=1),
+               "users.csv")
         frows = feature_rows(rec)
         if frows:
             E = np.stack([r["embedding"] for r in frows])
-            pd.concat([pd.DataFrame({k: [r[k] for r in frows] for k in ("column", "value", "bias")}),
-                       pd.DataFrame(E, columns=[f"e{i}" for i in range(E.shape[1])])], axis=1) \
-                .to_csv(out / "features.csv", index=False, float_format="%.9g")
+            to_csv(pd.concat([pd.DataFrame({k: [r[k] for r in frows] for k in ("column", "value", "bias")}),
+                              pd.DataFrame(E, columns=[f"e{i}" for i in range(E.shape[1])])], axis=1), "features.csv")
     return {"movies": int(Q.shape[0]), "users": int(P.shape[0])}
 
 

@@ -59,6 +59,42 @@ def tsv_cells(values) -> str:
     return "\t".join(map(tsv_cell, values))
 
 
+class CsvLines:
+    """CSV rows ending in '\n' whose cells are quoted wherever they hold a comma, a quote, '\n' or '\r' (a red
+    team: a title holding a lone carriage return went out unquoted and split its row in every CSV reader; the
+    csv module quotes a line break only when it is part of the writer's lineterminator, so rows are written with
+    '\r\n' and end in '\n')."""
+
+    def __init__(self, out=None):
+        import io
+
+        self.out, self._buf = out, io.StringIO()
+        self._w = csv.writer(self._buf, delimiter=",", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+
+    def line(self, cells) -> str:
+        """One row's cells as CSV text, without the line end."""
+        self._buf.seek(0)
+        self._buf.truncate()
+        self._w.writerow(cells)
+        return self._buf.getvalue()[:-2]
+
+    def writerow(self, cells) -> None:
+        self.out.write(self.line(cells) + "\n")
+
+
+def csv_quoting(frame) -> int:
+    """pandas' ``to_csv`` quoting for ``frame``: QUOTE_MINIMAL, or QUOTE_NONNUMERIC (every text cell quoted) where
+    a text cell holds a carriage return, which QUOTE_MINIMAL leaves bare (pandas writes with the csv module)."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    for name in frame.columns:
+        col = frame[name]
+        if (is_object_dtype(col) or is_string_dtype(col)) \
+                and col.map(lambda v: isinstance(v, str) and "\r" in v).any():
+            return csv.QUOTE_NONNUMERIC
+    return csv.QUOTE_MINIMAL
+
+
 def float_text(v: float) -> str:
     """A float in CSV/TSV: rounded to 6 decimals, as repr writes it but never in exponent form (4.3e-05 is
     0.000043), so ``sort -n`` orders a column of scores."""
@@ -119,7 +155,7 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
             out.write(tsv_cells(columns) + "\n")
         return n
     if fmt == "csv":
-        w = csv.writer(out, delimiter=",", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        w = CsvLines(out)
         for r in rows:
             if n == 0 and header:
                 w.writerow(columns)

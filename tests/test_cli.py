@@ -6,6 +6,9 @@ import re
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import example, settings
+from hypothesis import given as hypothesis_given
+from hypothesis import strategies as st
 
 from embedrec.cli import main
 
@@ -353,6 +356,45 @@ def test_fast_csv_writer_quotes_a_title_with_a_line_break():
     rows = list(csv.reader(io.StringIO(out.getvalue())))
     assert [r[3] for r in rows] == ["title", "Two\nLines (1999)", "Plain"]
     assert all(len(r) == 7 for r in rows)
+
+
+TITLES = ["Carriage\rreturn", "Both\r\nends", "Line\nbreak", 'Say "hi", then', "\r", "", " ", "=1+1", "千と千尋"]
+
+
+@settings(max_examples=50, deadline=None)
+@hypothesis_given(st.lists(st.text(), min_size=1, max_size=4))
+@example(TITLES)
+def test_every_csv_writer_round_trips_any_title(titles):
+    """A red team: a title holding a lone carriage return went out unquoted in every CSV output (the csv module
+    quotes a line break only when it is part of its lineterminator, '\n' here), splitting its row in Python's csv,
+    pandas and pyarrow. The three writers (rows, the fast stream, pandas for the exports) each round-trip any
+    text through csv.reader."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from embedrec.output import csv_quoting, write_rows
+    from embedrec.serve.stream import COLUMNS, as_rows, write_delimited
+
+    n = len(titles)
+    rec = SimpleNamespace(movie_ids=np.arange(n) + 7, titles=titles, years=[1999] * n, genres=[["Drama"]] * n)
+    rec.rows_for = lambda u, ids, scores: ({"user_id": u, "rank": r, "movie_id": int(rec.movie_ids[m]),
+                                            "title": rec.titles[m], "year": rec.years[m], "genres": rec.genres[m],
+                                            "score": float(s)} for r, (m, s) in enumerate(zip(ids, scores), 1))
+    triples = [(1, np.arange(n), np.linspace(1, 0, n))]
+    fast, rows, frame = io.StringIO(), io.StringIO(), io.StringIO()
+    write_delimited(rec, triples, "csv", fast)
+    write_rows(as_rows(rec, triples), COLUMNS, "csv", out=rows)
+    df = pd.DataFrame({"movie_id": rec.movie_ids, "title": titles, "e0": np.linspace(1, 0, n)})
+    df.to_csv(frame, index=False, float_format="%.9g", quoting=csv_quoting(df))
+    for text in (fast.getvalue(), rows.getvalue()):
+        assert text.endswith("\n") and not text.endswith("\r\n")  # rows end in '\n', as before
+        parsed = list(csv.reader(io.StringIO(text, newline="")))
+        assert len(parsed) == n + 1 and [r[3] for r in parsed[1:]] == titles
+    parsed = list(csv.reader(io.StringIO(frame.getvalue(), newline="")))
+    assert [r[1] for r in parsed[1:]] == titles
+    assert np.allclose([float(r[2]) for r in parsed[1:]], np.linspace(1, 0, n), rtol=1e-8)  # %.9g
+    assert fast.getvalue() == rows.getvalue()
 
 
 def test_tsv_has_no_quoting_a_tab_or_line_break_in_a_cell_is_a_space():

@@ -77,7 +77,10 @@ def _with_per_user(model, path: str, split: str, ks, moved_to, device, overwrite
         if ext == ".parquet":
             frame.to_parquet(tmp, index=False)
         else:
-            frame.to_csv(tmp, index=False, sep="\t" if ext == ".tsv" else ",", float_format="%.6g")
+            from embedrec.output import csv_quoting
+
+            frame.to_csv(tmp, index=False, sep="\t" if ext == ".tsv" else ",", float_format="%.6g",
+                         quoting=csv_quoting(frame))
     log.info("wrote %s (%s users)", path, f"{len(frame):,}")
     return metrics
 

@@ -169,26 +169,17 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
                     query_column: str = "user_id", fallback_column: bool = False) -> None:
     """CSV/TSV rows of COLUMNS (the first named ``query_column``; then ``fallback`` with ``fallback_column``), fast:
     each movie's cells are quoted once and reused. ``triples``: (query id, movie rows, scores[, fallback])."""
-    import csv
-    import io
-
-    from embedrec.output import _plain, float_text, tsv_cells
+    from embedrec.output import CsvLines, _plain, float_text, tsv_cells
 
     delim = "," if fmt == "csv" else "\t"
     names = delim.join([query_column, *COLUMNS[1:], *(["fallback"] if fallback_column else [])])
-    buf = io.StringIO()
-    # lineterminator "\n" (cut off below), not "": csv quotes a cell holding a line break only when the break is
-    # part of its lineterminator, and a title with a newline must stay one quoted cell
-    w = csv.writer(buf, lineterminator="\n") if fmt == "csv" else None
+    w = CsvLines() if fmt == "csv" else None  # a title with a line break stays one quoted cell
     cache: dict[int, str] = {}
 
     def cells(values) -> str:
         if w is None:  # TSV: no quoting (output.tsv_cells)
             return tsv_cells(values)
-        buf.seek(0)
-        buf.truncate()
-        w.writerow([_plain(v) for v in values])
-        return buf.getvalue()[:-1]
+        return w.line([_plain(v) for v in values])
 
     # the header goes out with the first row, so an error before it (--strict) leaves stdout empty
     for t in triples:
