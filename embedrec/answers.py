@@ -10,6 +10,7 @@ notebook gets the same answer and the same notes.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -275,7 +276,10 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
         return
     # no movie left out: the same movies liked give the same vector and the same exclusions
     low = e.training_ratings["min_rating"]
-    same = ",".join(str(m) for m in [*liked, *rated])
+    # as --liked reads it back: an id holding a comma or a quote in double quotes, the list shell-quoted
+    same = ",".join('"' + str(m).replace('"', '""') + '"' if any(c in str(m) for c in ',"') else str(m)
+                    for m in [*liked, *rated])
+    same = shlex.quote(same) if any(c in same for c in "\"' ") else same
     _marked("note: this model (model.objective: implicit) was trained on %s, so the «--rated|rated» values make no "
             "difference: «--liked|liked» %s" + (" «--ordered|ordered=True»" if ordered else "") + " gives the same list",
             "every rating as a positive interaction" if low is None

@@ -1306,3 +1306,16 @@ def test_titles_that_match_many_name_no_missing_year():
     with pytest.raises(UsageError) as e:
         cat.find_movie("phone")
     assert "1: Phone Case; 2: Phone Case Pro (2021)" in str(e.value) and "None" not in str(e.value)
+
+
+def test_an_id_holding_a_comma_is_given_in_double_quotes(tmp_path):
+    """A red team: a text id 'a,b' (data.id_type=auto) could not be given to --liked, --rated or --exclude, which
+    split at every comma; the error's advice, 'give the movie id', was what had failed. An item in double quotes
+    is one item, as a CSV cell is."""
+    from embedrec.cli.options import parse_liked, parse_rated
+
+    assert parse_liked('"a,b",181') == ["a,b", "181"]
+    assert parse_liked('x"q, "say ""hi"""') == ['x"q', 'say "hi"']  # a quote past an item's start is a character
+    assert parse_rated('"a,b"=5, 42=4') == {"a,b": 5.0, "42": 4.0}
+    with pytest.raises(UsageError, match=r"^--exclude '\"a,b': a double quote is left open; quote an item"):
+        parse_liked('"a,b', "--exclude")

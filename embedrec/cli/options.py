@@ -224,11 +224,48 @@ def parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
     return out
 
 
+def split_items(text: str, option: str) -> list[str]:
+    """The comma-separated items of ``option``'s text. An item whose first character past spaces is a double
+    quote is quoted as a CSV cell is (``""`` a quote inside), so it may hold a comma: '"a,b",181' (a text id or
+    a title with a comma; a red team: the id 'a,b' could not be given at all), '"a,b"=5' for --rated; a quote
+    elsewhere in an item is a character of it. A quote left open is a UsageError."""
+    if '"' not in text:
+        return text.split(",")
+    out, i, n = [], 0, len(text)
+    while True:
+        start = i + len(text[i:]) - len(text[i:].lstrip(" \t"))
+        if start < n and text[start] == '"':
+            parts, k = [], start + 1
+            while True:
+                q = text.find('"', k)
+                if q < 0:
+                    raise UsageError(f"{option} '{shorten(text)}': a double quote is left open; quote an item that "
+                                     f'holds a comma whole, e.g. {option} \'"Godfather, The",181\'')
+                parts.append(text[k:q])
+                if text.startswith('""', q):
+                    parts.append('"')
+                    k = q + 2
+                    continue
+                k = q + 1
+                break
+            end = text.find(",", k)
+            end = n if end < 0 else end
+            out.append("".join(parts) + text[k:end])
+        else:
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            out.append(text[i:end])
+        if end >= n:
+            return out
+        i = end + 1
+
+
 def comma_hint(option: str) -> str:
     """Why a title with a comma ('Godfather, The') was not found in --liked or --rated (a red team: "'The' matches
     474 movies" said nothing of the split)."""
-    return (f"{option} splits its list at commas, so a title holding one is two items: give the movie id, or the "
-            "title without its comma (e.g. 'The Godfather' for 'Godfather, The')")
+    return (f"{option} splits its list at commas, so a title holding one is two items: give the movie id, the "
+            f"title without its comma (e.g. 'The Godfather' for 'Godfather, The'), or the item in double quotes "
+            f"({option} '\"Godfather, The\",181')")
 
 
 def with_comma_hint(e: EmbedrecError, option: str, items) -> EmbedrecError:
@@ -250,7 +287,7 @@ def with_comma_hint(e: EmbedrecError, option: str, items) -> EmbedrecError:
 def parse_rated(text: str) -> dict:
     """'50=5,181=4' as {'50': 5.0, '181': 4.0} (the --rated option)."""
     out = {}
-    parts = text.split(",")
+    parts = split_items(text, "--rated")  # '"a,b"=5' is the movie 'a,b' (csv reads the quotes off)
     for n, part in enumerate(parts, 1):
         if not part.strip():
             if any(p.strip() for p in parts):  # as --liked: an empty item is an error, not skipped
@@ -279,7 +316,7 @@ def parse_rated(text: str) -> dict:
 def parse_liked(text: str, option: str = "--liked") -> list[str]:
     """'50,181' as ['50', '181'] (the --liked option, or ``option``: --exclude); an empty item is an error, not
     skipped."""
-    items = [t.strip() for t in text.split(",")]
+    items = [t.strip() for t in split_items(text, option)]
     if not any(items) or "" in items:
         where = f"item {items.index('') + 1} is empty" if any(items) else "no movie ids"
         raise UsageError(f"{option} '{text}': {where}; give comma-separated movie ids, e.g. {option} 50,181,172")
