@@ -371,6 +371,11 @@ class Run:
         if not p.exists():
             if (optional or name in ("user_bias", "movie_bias")) and not self.checksum(p.name):
                 return None
+            if not self.path.is_dir():  # a model kept past its folder (a pickled copy holds none): open the run again
+                raise ArtifactError(f"the model folder '{self.path}' this model reads '{p.name}' from is gone (a later "
+                                    f"train replaced it, or it was removed); open the run again: "
+                                    f"«embedrec recommend --run {shlex.quote(str(self.path.parent))}"
+                                    f"|er.open({str(self.path.parent)!r})»")
             raise ArtifactError(f"run artifact '{p}' is missing; {run_fix(self.path)}")
         try:
             data = None if mmap else self.read_verified(p)

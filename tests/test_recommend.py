@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -1319,3 +1320,33 @@ def test_an_id_holding_a_comma_is_given_in_double_quotes(tmp_path):
     assert parse_rated('"a,b"=5, 42=4') == {"a,b": 5.0, "42": 4.0}
     with pytest.raises(UsageError, match=r"^--exclude '\"a,b': a double quote is left open; quote an item"):
         parse_liked('"a,b', "--exclude")
+
+
+def test_a_pickled_model_answers_after_its_run_folder_is_gone(trained, tmp_path):
+    """A red team: a Model pickled before its first question (a spawn pool, joblib) carried only its folder's
+    path for what it reads on first use, so an HNSW model's copy failed once a later train pruned the folder
+    ('index ... is missing; rebuild it'). The pickle carries the index (FAISS's own bytes), the popularity and the
+    unknown users' ratings; a file it cannot carry says the folder is gone and to open the run again."""
+    import pickle
+    import shutil
+
+    import embedrec as er
+
+    run = tmp_path / "run"
+    shutil.copytree(trained.run.dir, run, symlinks=True)
+    rebuild_index(run, IndexConfig(kind="hnsw", recall_sample=50))
+    with er.open(run) as rec:
+        blob = pickle.dumps(rec)  # before any question
+        want = (rec.recommend([1, 2], k=5).movie_ids, rec.similar(3, k=4).movie_ids,
+                rec.recommend(["nobody"], k=3, missing="popular").movie_ids)
+        served = rec.engine.run.path
+    shutil.rmtree(run)
+    copy = pickle.loads(blob)
+    got = (copy.recommend([1, 2], k=5).movie_ids, copy.similar(3, k=4).movie_ids,
+           copy.recommend(["nobody"], k=3, missing="popular").movie_ids)
+    for w, g in zip(want, got):
+        assert all(np.array_equal(a, b) for a, b in zip(w, g))
+    assert copy.engine.ip_index.is_hnsw
+    with pytest.raises(ArtifactError, match=rf"^the model folder '{re.escape(str(served))}' this model reads "
+                                            r"'seen_indptr.npy' from is gone .*open the run again: er.open\("):
+        copy.engine.run.array("seen_indptr")

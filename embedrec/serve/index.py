@@ -64,6 +64,18 @@ class VectorIndex:
     def __init__(self, index: faiss.Index, transform: str = "ip", max_norm: float = 0.0):
         self.index, self.transform, self.max_norm = index, transform, max_norm
 
+    def __getstate__(self) -> dict:  # a FAISS index pickles as FAISS's own bytes (a Model's pickle carries it)
+        inner = faiss.downcast_index(self.index)
+        breadth = inner.hnsw.efSearch if isinstance(inner, faiss.IndexHNSW) else \
+            inner.nprobe if isinstance(inner, faiss.IndexIVF) else None
+        return {"index": faiss.serialize_index(self.index), "transform": self.transform,
+                "max_norm": self.max_norm, "breadth": breadth}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(faiss.deserialize_index(state["index"]), state["transform"], state["max_norm"])
+        if state.get("breadth"):
+            self.set_breadth(int(state["breadth"]))
+
     @property
     def ntotal(self) -> int:
         return self.index.ntotal

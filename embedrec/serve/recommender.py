@@ -112,6 +112,18 @@ class Recommender:
         self.training_ratings = {"min_rating": None, "rating_weight": 0.0,
                                  **foldin.checked_training_ratings(training_ratings, str(where))}
 
+    def __getstate__(self) -> dict:
+        """What a pickle carries: everything this model answers from, the files it reads on first use read now
+        (the popularity, the unknown users' ratings, an approximate index), so a copy answers after its run folder
+        is gone (a red team: a pickled HNSW model failed once a later train pruned its folder)."""
+        if self.run is not None:
+            _ = self.popularity
+            self._unknown_table()
+            for which, load in (("ip", lambda: self.ip_index), ("cos", lambda: self.cos_index)):
+                if not _exact_in_manifest(self.run.manifest, which):
+                    load()
+        return self.__dict__.copy()
+
     @classmethod
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
                    popularity: np.ndarray, rec_cfg: RecommendConfig | None = None,
@@ -320,15 +332,20 @@ class Recommender:
         check_seen_rows(self.run, movies, self.factors.n_movies)
         return movies
 
-    def rated_by_unknown(self, user_id) -> np.ndarray | None:
-        """The movie rows a user not in the training data rated below data.min_rating (every rating of theirs was,
-        so the dataset left them out): what the popular fallback leaves out for them. None for anyone else."""
+    def _unknown_table(self) -> tuple:
+        """(IdMap, indptr, movie rows) of the users not in the training data who rated below data.min_rating,
+        read from the run on first use."""
         if self._unknown is None:
             arrays = None
             if self.run is not None and self.run.checksum(f"{UNKNOWN_RATED[0]}.npy"):
                 arrays = tuple(self.run.array(name) for name in UNKNOWN_RATED)
             self._unknown = _unknown_lookup(arrays, run_fix(self.run.path) if self.run is not None else None)
-        ids, indptr, movies = self._unknown
+        return self._unknown
+
+    def rated_by_unknown(self, user_id) -> np.ndarray | None:
+        """The movie rows a user not in the training data rated below data.min_rating (every rating of theirs was,
+        so the dataset left them out): what the popular fallback leaves out for them. None for anyone else."""
+        ids, indptr, movies = self._unknown_table()
         row = ids.rows([user_id])[0][0] if len(ids) else -1
         return None if row < 0 else movies[indptr[row]:indptr[row + 1]]
 
