@@ -166,6 +166,7 @@ class Model:
             hold.close()
 
     def __enter__(self):
+        _ = self.engine  # a closed model is refused here, not at its first question (a red team)
         return self
 
     def __exit__(self, *exc) -> None:

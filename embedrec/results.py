@@ -127,6 +127,7 @@ class Recommendations:
         Parquet file (rank and year int32, a missing year null, score float32, genres lists), plus the column
         ``fallback``: True where the query was not in the training data and got the most popular movies
         (missing='popular'; their score is the rating count)."""
+        import pandas as pd
         import pyarrow as pa
 
         rows = list(self.to_rows())
@@ -135,7 +136,12 @@ class Recommendations:
         types = {"rank": pa.int32(), "year": pa.int32(), "genres": pa.list_(pa.string()), "score": pa.float32(),
                  "title": pa.string(), "user_id": _id_type(user_ids), "movie_id": _id_type(self._engine.movie_ids)}
         types["movie_id_query"] = types["movie_id"]
-        frame = pa.table({c: _column([r[c] for r in rows], types[c]) for c in self.columns}).to_pandas()
+        values = {c: [r[c] for r in rows] for c in self.columns}
+        columns = {c: _column(v, types[c]) for c, v in values.items()}
+        frame = pa.table({c: col for c, col in columns.items() if col is not None}).to_pandas()
+        for i, c in enumerate(self.columns):  # ids of mixed kinds, as given (a review: 196 became '196')
+            if columns[c] is None:
+                frame.insert(i, c, pd.Series(values[c], dtype=object))
         return frame.assign(fallback=np.array(flags, dtype=bool))
 
 
@@ -182,8 +188,9 @@ def _id_type(ids: np.ndarray):
 
 
 def _column(values: list, type_):
-    """One column of to_frame's table, of ``type_``; ids of mixed kinds (an unknown user's text id beside integer
-    ids) as text; a new user's (no id) as None."""
+    """One column of to_frame's table, of ``type_``; a new user's (no id) as None; None where the values are ids
+    of mixed kinds (an unknown user's text id beside integer ids), which no Arrow type holds: to_frame keeps them
+    as given, in an object column."""
     import pyarrow as pa
 
     if values and all(v is None for v in values):
@@ -191,7 +198,7 @@ def _column(values: list, type_):
     try:
         return pa.array(values, type=type_)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.array([str(v) for v in values], type=pa.string())
+        return None
 
 
 def _frame_html(head, cut: bool, total: str) -> str:

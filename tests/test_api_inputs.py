@@ -276,6 +276,14 @@ def test_notebook_results_index_iterate_pickle_and_show(trained_run, tmp_path, m
 
     mixed = m.recommend([1, "nobody"], k=3, missing="popular").to_frame()
     assert mixed["fallback"].tolist() == [False] * 3 + [True] * 3 and mixed["fallback"].dtype == bool
+    # a red team: the known id 1 came back as the text '1' beside a text id; ids of mixed kinds stay as given
+    assert mixed["user_id"].tolist() == [1] * 3 + ["nobody"] * 3 and mixed["user_id"].dtype == object
+    assert list(mixed.columns) == list(m.recommend([1], k=3).to_frame().columns)
+    m2 = er.open(trained_run.cfg.run.dir)
+    m2.close()
+    with pytest.raises(UsageError, match="this model was closed"):  # at `with`, not at its first question
+        with m2:
+            pass
     empty = m.recommend(["nobody"], k=3, missing="skip").to_frame()
     assert len(empty) == 0 and empty["rank"].dtype == "int32" and empty["score"].dtype == "float32"
 
