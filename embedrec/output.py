@@ -168,14 +168,42 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
     raw = [[r.get(c) for c in columns] for r in rows]
     decimals = [_decimals([d[i] for d in raw]) for i in range(len(columns))]
     data = [[_cell(v, p) for v, p in zip(d, decimals)] for d in raw]
-    widths = [max([len(c)] + [len(d[i]) for d in data]) for i, c in enumerate(columns)]
+    widths = [max([len(c)] + [_width(d[i]) for d in data]) for i, c in enumerate(columns)]
     if _isatty(out):  # a terminal: long titles and genres cut to its width, not every row wrapped (a first-hour
         _fit(data, columns, widths, raw, out)  # review: 150-188 columns in an 80-column terminal)
     if header:  # --no-header with --format auto on a terminal: the table's rows alone
         out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
     for d in data:
-        out.write("  ".join(v.ljust(w) for v, w in zip(d, widths)).rstrip() + "\n")
+        out.write("  ".join(_pad(v, w) for v, w in zip(d, widths)).rstrip() + "\n")
     return len(data)
+
+
+def _width(text: str) -> int:
+    """The columns ``text`` takes on a terminal: 2 for a wide character (CJK, most emoji), 0 for a combining or
+    zero-width one (a red team: a Japanese title's row was 87 columns in an 80-column table, and the cells after
+    a zero-width joiner were shifted)."""
+    if text.isascii():
+        return len(text)
+    import unicodedata
+
+    return sum(0 if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf")
+               else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns (str.ljust counts characters)."""
+    return text + " " * (width - _width(text))
+
+
+def _cut(text: str, width: int, mark: str) -> str:
+    """``text`` cut to ``width`` terminal columns, its last one the ellipsis ``mark``."""
+    out, used = [], 0
+    for c in text:
+        used += _width(c)
+        if used > width - 1:
+            break
+        out.append(c)
+    return "".join(out) + mark
 
 
 def metric_rows(metrics: dict) -> Iterator[dict]:
@@ -236,6 +264,6 @@ def _fit(data: list[list[str]], columns: list[str], widths: list[int], raw: list
     mark = "\u2026" if (getattr(out, "encoding", None) or "").lower().replace("-", "") == "utf8" else "~"
     for d in data:
         for i in text:
-            if len(d[i]) > widths[i]:
-                d[i] = d[i][: widths[i] - 1] + mark
+            if _width(d[i]) > widths[i]:
+                d[i] = _cut(d[i], widths[i], mark)
 

@@ -513,6 +513,34 @@ def test_a_table_on_a_terminal_fits_its_width(monkeypatch):
     assert "urn:movie:imdb:tt0011 " in out.getvalue() and "urn:movie:imdb:tt0012 " in out.getvalue()
 
 
+def test_a_table_aligns_wide_and_zero_width_characters_by_terminal_columns(monkeypatch):
+    """A red team: cells were padded and cut by character count, so a Japanese title's row took 87 columns of an
+    80-column terminal and the cells after an emoji or a zero-width joiner were shifted. Padding and cutting go
+    by the columns a terminal gives each character (2 for wide ones, 0 for combining and zero-width ones)."""
+    import os as _os
+
+    from embedrec.output import _width, write_rows
+
+    class Terminal(io.StringIO):
+        encoding = "utf-8"
+
+        def isatty(self):
+            return True
+
+    assert [_width(t) for t in ("abc", "千と千尋", "🎬", "a\u200bb", "e\u0301")] == [3, 8, 2, 2, 1]
+    titles = ["千と千尋の神隠し 千と千尋の神隠し 千と千尋の神隠し", "Zero\u200bwidth\u200djoin", "Emoji 🎬🍿", "Plain"]
+    rows = [{"rank": i, "title": t, "score": 0.5} for i, t in enumerate(titles, 1)]
+    for room in (80, 30):
+        monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=(80, 24), room=room: _os.terminal_size((room, 24)))
+        out = Terminal()
+        write_rows(rows, ["rank", "title", "score"], "table", out)
+        lines = out.getvalue().splitlines()
+        assert max(map(_width, lines)) <= room, lines
+        starts = {_width(line[:line.rindex("0.5")]) for line in lines[1:]}  # the score column, in terminal columns
+        assert len(starts) == 1, lines
+    assert lines[1] == "1     千と千尋の神隠し\u2026  0.5", lines  # 16 + 1 columns: the room left
+
+
 def test_tune_dims_cli(cli_run, tmp_path):
     sets, _ = cli_run
     sets = [*sets, "--set", "model.dim=4"]  # a dimension of the sweep: no trial of its own (test time)
