@@ -279,7 +279,7 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
     # as --liked reads it back: an id holding a comma or a quote in double quotes, the list shell-quoted
     same = ",".join('"' + str(m).replace('"', '""') + '"' if any(c in str(m) for c in ',"') else str(m)
                     for m in [*liked, *rated])
-    same = shlex.quote(same) if any(c in same for c in "\"' ") else same
+    same = shlex.quote(same)  # safe text stays as it is
     _marked("note: this model (model.objective: implicit) was trained on %s, so the «--rated|rated» values make no "
             "difference: «--liked|liked» %s" + (" «--ordered|ordered=True»" if ordered else "") + " gives the same list",
             "every rating as a positive interaction" if low is None

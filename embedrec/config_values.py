@@ -150,7 +150,7 @@ def _list_hint(key: str, value: Any, tp: Any, where: str) -> str:
         return ""
     parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else [str(value)]
     item = r"[+-]?\d+" if lists[0] is int else r"[+-]?[\d.]+(e[+-]?\d+)?" if lists[0] is float else r"[\w.+-]+"
-    if not all(re.fullmatch(item, p) for p in parts):
+    if not all(re.fullmatch(item, p, re.I) for p in parts):
         return ""
     items = ", ".join(parts)
     if "--set" in where:

@@ -126,7 +126,8 @@ class Recommendations:
         """to_rows() as a pandas DataFrame, with the dtypes ``pd.read_parquet`` gives for an ``export --topk-all``
         Parquet file (rank and year int32, a missing year null, score float32, genres lists), plus the column
         ``fallback``: True where the query was not in the training data and got the most popular movies
-        (missing='popular'; their score is the rating count)."""
+        (missing='popular'; their score is the rating count). Ids of mixed kinds (an unknown text id beside
+        integer ids) stay as given, in an object column: ``.astype({'user_id': str})`` before ``to_parquet``."""
         import pandas as pd
         import pyarrow as pa
 

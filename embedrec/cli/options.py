@@ -225,32 +225,20 @@ def parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
 
 
 def split_items(text: str, option: str) -> list[str]:
-    """The comma-separated items of ``option``'s text. An item whose first character past spaces is a double
-    quote is quoted as a CSV cell is (``""`` a quote inside), so it may hold a comma: '"a,b",181' (a text id or
-    a title with a comma; a red team: the id 'a,b' could not be given at all), '"a,b"=5' for --rated; a quote
-    elsewhere in an item is a character of it. A quote left open is a UsageError."""
+    """The comma-separated items of ``option``'s text. An item in double quotes, as a CSV cell is quoted (``""`` a
+    quote inside), may hold a comma: '"a,b",181' (a text id or a title with a comma; a red team: the id 'a,b'
+    could not be given at all), '"a,b"=5' for --rated. An item is quoted only where its closing quote is followed
+    by a comma, '=' or the end: any other quote is a character of the item, as before ('"abc', 'x"y')."""
     if '"' not in text:
         return text.split(",")
+    quoted = re.compile(r'[ \t]*"((?:[^"]|"")*)"(?=[ \t]*(?:,|=|$))')
     out, i, n = [], 0, len(text)
     while True:
-        start = i + len(text[i:]) - len(text[i:].lstrip(" \t"))
-        if start < n and text[start] == '"':
-            parts, k = [], start + 1
-            while True:
-                q = text.find('"', k)
-                if q < 0:
-                    raise UsageError(f"{option} '{shorten(text)}': a double quote is left open; quote an item that "
-                                     f'holds a comma whole, e.g. {option} \'"Godfather, The",181\'')
-                parts.append(text[k:q])
-                if text.startswith('""', q):
-                    parts.append('"')
-                    k = q + 2
-                    continue
-                k = q + 1
-                break
-            end = text.find(",", k)
+        m = quoted.match(text, i)
+        if m:
+            end = text.find(",", m.end())
             end = n if end < 0 else end
-            out.append("".join(parts) + text[k:end])
+            out.append(m.group(1).replace('""', '"') + text[m.end():end])
         else:
             end = text.find(",", i)
             end = n if end < 0 else end
@@ -263,9 +251,10 @@ def split_items(text: str, option: str) -> list[str]:
 def comma_hint(option: str) -> str:
     """Why a title with a comma ('Godfather, The') was not found in --liked or --rated (a red team: "'The' matches
     474 movies" said nothing of the split)."""
+    example = '\'"Godfather, The"=5,181=4\'' if option == "--rated" else '\'"Godfather, The",181\''
     return (f"{option} splits its list at commas, so a title holding one is two items: give the movie id, the "
             f"title without its comma (e.g. 'The Godfather' for 'Godfather, The'), or the item in double quotes "
-            f"({option} '\"Godfather, The\",181')")
+            f"({option} {example})")
 
 
 def with_comma_hint(e: EmbedrecError, option: str, items) -> EmbedrecError:
@@ -294,7 +283,9 @@ def parse_rated(text: str) -> dict:
                 raise UsageError(f"--rated '{shorten(text)}': item {n} is empty; give comma-separated MOVIE=RATING "
                                  "pairs, e.g. --rated 50=5,181=4")
             continue
-        mid, sep, r = part.partition("=")
+        mid, sep, r = part.rpartition("=")  # the last '=': a title may hold one ('"E=mc2"=5')
+        if not sep:
+            mid, r = r, ""
         if sep and not mid.strip():
             raise UsageError(f"--rated '{shorten(text)}': item {n} ('{shorten(part.strip())}') names no movie before "
                              "'='; give MOVIE=RATING, e.g. --rated 50=5,181=4")
