@@ -126,10 +126,10 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
     else:
         import pandas as pd
 
-        from embedrec.output import csv_quoting
+        from embedrec.output import frame_to_csv
 
         def to_csv(frame, name: str) -> None:
-            frame.to_csv(out / name, index=False, float_format="%.9g", quoting=csv_quoting(frame))
+            frame_to_csv(frame, out / name, "%.9g")
 
         m = pd.DataFrame({**movies, "genres": ["|".join(g) for g in movies["genres"]]})
         to_csv(pd.concat([m, pd.DataFrame(Q, columns=[f"e{i}" for i in range(Q.shape[1])])], axis=1), "movies.csv")

@@ -82,17 +82,31 @@ class CsvLines:
         self.out.write(self.line(cells) + "\n")
 
 
-def csv_quoting(frame) -> int:
-    """pandas' ``to_csv`` quoting for ``frame``: QUOTE_MINIMAL, or QUOTE_NONNUMERIC (every text cell quoted) where
-    a text cell holds a carriage return, which QUOTE_MINIMAL leaves bare (pandas writes with the csv module)."""
+def frame_to_csv(frame, path, float_format: str) -> None:
+    """``frame`` as a CSV file, floats in ``float_format``: pandas' ``to_csv``, unless a text cell holds a carriage
+    return, which pandas (through the csv module) leaves bare: then row by row through CsvLines, with the same
+    cells (a review: QUOTE_NONNUMERIC would have quoted every float too)."""
     from pandas.api.types import is_object_dtype, is_string_dtype
 
-    for name in frame.columns:
-        col = frame[name]
-        if (is_object_dtype(col) or is_string_dtype(col)) \
-                and col.map(lambda v: isinstance(v, str) and "\r" in v).any():
-            return csv.QUOTE_NONNUMERIC
-    return csv.QUOTE_MINIMAL
+    def has_cr(col) -> bool:
+        return (is_object_dtype(col) or is_string_dtype(col)) and \
+            bool(col.map(lambda v: isinstance(v, str) and "\r" in v).any())
+
+    if not any(has_cr(frame[c]) for c in frame.columns):
+        frame.to_csv(path, index=False, float_format=float_format)
+        return
+    import numpy as np
+
+    def cell(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "" if v != v else float_format % v
+        return "" if v is None else str(v)
+
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = CsvLines(fh)
+        w.writerow([str(c) for c in frame.columns])
+        for row in frame.itertuples(index=False, name=None):
+            w.writerow([cell(v) for v in row])
 
 
 def float_text(v: float) -> str:

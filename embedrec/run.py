@@ -363,6 +363,15 @@ class Run:
 
         copy_checked(p, dest, entry, what, fix)
 
+    def check_here(self, name: str) -> None:
+        """ArtifactError where this model's folder is gone (a model kept past it: a pickled copy holds no lock on
+        it, a later train pruned it, or it was removed), before ``name`` is said to be missing from it."""
+        if not self.path.is_dir():
+            raise ArtifactError(f"the model folder '{self.path}' this model reads '{name}' from is gone (a later "
+                                f"train replaced it, or it was removed); open the run again: "
+                                f"«embedrec recommend --run {shlex.quote(str(self.path.parent))}"
+                                f"|er.open({str(self.path.parent)!r})», or train it again if the run is gone too")
+
     def array(self, name: str, mmap: bool = False, optional: bool = False) -> np.ndarray | None:
         """``name``.npy, checked against the manifest. ``optional``: a file a run may not have (a model without
         biases, a feature without its bias): None when it is absent and its manifest does not list it; a listed
@@ -371,11 +380,7 @@ class Run:
         if not p.exists():
             if (optional or name in ("user_bias", "movie_bias")) and not self.checksum(p.name):
                 return None
-            if not self.path.is_dir():  # a model kept past its folder (a pickled copy holds none): open the run again
-                raise ArtifactError(f"the model folder '{self.path}' this model reads '{p.name}' from is gone (a later "
-                                    f"train replaced it, or it was removed); open the run again: "
-                                    f"«embedrec recommend --run {shlex.quote(str(self.path.parent))}"
-                                    f"|er.open({str(self.path.parent)!r})»")
+            self.check_here(p.name)
             raise ArtifactError(f"run artifact '{p}' is missing; {run_fix(self.path)}")
         try:
             data = None if mmap else self.read_verified(p)

@@ -2,6 +2,7 @@ import csv
 import io
 import json
 import re
+import tempfile
 
 import numpy as np
 import pytest
@@ -373,7 +374,7 @@ def test_every_csv_writer_round_trips_any_title(titles):
 
     import pandas as pd
 
-    from embedrec.output import csv_quoting, write_rows
+    from embedrec.output import frame_to_csv, write_rows
     from embedrec.serve.stream import COLUMNS, as_rows, write_delimited
 
     n = len(titles)
@@ -382,17 +383,25 @@ def test_every_csv_writer_round_trips_any_title(titles):
                                             "title": rec.titles[m], "year": rec.years[m], "genres": rec.genres[m],
                                             "score": float(s)} for r, (m, s) in enumerate(zip(ids, scores), 1))
     triples = [(1, np.arange(n), np.linspace(1, 0, n))]
-    fast, rows, frame = io.StringIO(), io.StringIO(), io.StringIO()
+    fast, rows = io.StringIO(), io.StringIO()
     write_delimited(rec, triples, "csv", fast)
     write_rows(as_rows(rec, triples), COLUMNS, "csv", out=rows)
     df = pd.DataFrame({"movie_id": rec.movie_ids, "title": titles, "e0": np.linspace(1, 0, n)})
-    df.to_csv(frame, index=False, float_format="%.9g", quoting=csv_quoting(df))
+    with tempfile.TemporaryDirectory() as tmp:
+        frame_to_csv(df, f"{tmp}/frame.csv", "%.9g")
+        with open(f"{tmp}/frame.csv", encoding="utf-8", newline="") as fh:
+            frame = io.StringIO(fh.read(), newline="")
     for text in (fast.getvalue(), rows.getvalue()):
         assert text.endswith("\n") and not text.endswith("\r\n")  # rows end in '\n', as before
         parsed = list(csv.reader(io.StringIO(text, newline="")))
         assert len(parsed) == n + 1 and [r[3] for r in parsed[1:]] == titles
-    parsed = list(csv.reader(io.StringIO(frame.getvalue(), newline="")))
+    parsed = list(csv.reader(frame))
     assert [r[1] for r in parsed[1:]] == titles
+    with tempfile.TemporaryDirectory() as tmp:  # floats stay bare beside a quoted carriage return (a review)
+        frame_to_csv(pd.DataFrame({"movie_id": [7], "title": ["a\rb"], "e0": [0.5]}), f"{tmp}/cr.csv", "%.9g")
+        with open(f"{tmp}/cr.csv", encoding="utf-8", newline="") as fh:
+            assert fh.read() == 'movie_id,title,e0\n7,"a\rb",0.5\n'
+
     assert np.allclose([float(r[2]) for r in parsed[1:]], np.linspace(1, 0, n), rtol=1e-8)  # %.9g
     assert fast.getvalue() == rows.getvalue()
 

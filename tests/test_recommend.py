@@ -1353,3 +1353,9 @@ def test_a_pickled_model_answers_after_its_run_folder_is_gone(trained, tmp_path)
     with pytest.raises(ArtifactError, match=rf"^the model folder '{re.escape(str(served))}' this model reads "
                                             r"'seen_indptr.npy' from is gone .*open the run again: er.open\("):
         copy.engine.run.array("seen_indptr")
+    shutil.copytree(trained.run.dir, run, symlinks=True)
+    rebuild_index(run, IndexConfig(kind="hnsw", recall_sample=50))
+    opened = er.open(run)  # open, its index not read yet, when its folder is removed
+    shutil.rmtree(run)
+    with pytest.raises(ArtifactError, match=r"this model reads 'movies_cos.faiss' from is gone"):
+        opened.similar(3, k=4)

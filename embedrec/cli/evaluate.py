@@ -77,10 +77,12 @@ def _with_per_user(model, path: str, split: str, ks, moved_to, device, overwrite
         if ext == ".parquet":
             frame.to_parquet(tmp, index=False)
         else:
-            from embedrec.output import csv_quoting
+            if ext == ".tsv":
+                frame.to_csv(tmp, index=False, sep="\t", float_format="%.6g")
+            else:
+                from embedrec.output import frame_to_csv
 
-            frame.to_csv(tmp, index=False, sep="\t" if ext == ".tsv" else ",", float_format="%.6g",
-                         quoting=csv_quoting(frame))
+                frame_to_csv(frame, tmp, "%.6g")
     log.info("wrote %s (%s users)", path, f"{len(frame):,}")
     return metrics
 

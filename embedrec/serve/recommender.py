@@ -211,6 +211,7 @@ class Recommender:
                 raise ArtifactError(f"the index in '{self.run.path}' was built from other embeddings than the run's; "
                                     "run «'embedrec index rebuild'|er.rebuild_index(run_dir)» to rebuild it")
             ix = _index_module()
+            self.run.check_here(ix.IP_FILE)
             self._ip = ix.load_index(self.run.path / ix.IP_FILE, meta, "ip", self.Q.shape[0], self.Q.shape[1] + 1)
         return self._ip
 
@@ -218,6 +219,7 @@ class Recommender:
     def cos_index(self):
         if self._cos is None:
             ix = _index_module()
+            self.run.check_here(ix.COS_FILE)
             self._cos = ix.load_index(self.run.path / ix.COS_FILE, self.run.manifest["index"], "cos",
                                       self.Q.shape[0], self.Q.shape[1])
         return self._cos
