@@ -46,7 +46,8 @@ def run(args: list[str], stdin: str | None = None) -> tuple[float, str, int]:
 # the paragraph under the title, in what make bench writes and in the BENCHMARKS.md kept by hand between runs
 ABOUT = ("The latest figures, gathered on one page: [docs/quality.md](docs/quality.md). `make bench` rewrites the "
          "sections it measures and keeps the ones other targets write (the explicit bench, the fault suite) and "
-         "the log: every section headed with its date, newest first, with its commands, machine and load.")
+         "the log: every section headed with its date (an earlier `make bench` run's figures under theirs), "
+         "newest first, with its commands, machine and load.")
 
 NOT_YET = """
 ## Not measured
@@ -493,8 +494,10 @@ def full_scale_section(cmd, tmp: Path) -> list[str]:
 
 # sections other make targets write into BENCHMARKS.md: make bench keeps them as they are
 KEPT = ("## Fault suite", "## Explicit ratings")
-# and the log: every section headed with its date ("## 2026-12-02 (session 22): ..."), which docs and code cite
-LOG_HEAD = re.compile(r"^## \d{4}-\d{2}-\d{2}\b", re.M)
+# and the log: every section headed with its date ("## 2026-12-02 (session 22): ..."), which docs and code cite,
+# and an earlier make bench's figures ("## Measured 2026-11-24 ..." and the sections after it, kept under it)
+LOG_HEAD = re.compile(r"^## (Measured )?\d{4}-\d{2}-\d{2}\b", re.M)
+START = re.compile(r"^<!-- [\w-]+:start -->$")  # a section's own marker, on the line above its heading
 
 
 def _sections(doc: str) -> list[tuple[str, str]]:
@@ -502,7 +505,7 @@ def _sections(doc: str) -> list[tuple[str, str]]:
     (<!-- x:start -->), to the next section's start; the text before the first heading is left out."""
     lines = doc.split("\n")
     starts = [i for i, line in enumerate(lines) if line.startswith("## ")]
-    starts = [i - 1 if i and lines[i - 1].startswith("<!--") else i for i in starts]
+    starts = [i - 1 if i and START.match(lines[i - 1]) else i for i in starts]
     out = []
     for k, i in enumerate(starts):
         body = lines[i:starts[k + 1] if k + 1 < len(starts) else len(lines)]
@@ -512,12 +515,19 @@ def _sections(doc: str) -> list[tuple[str, str]]:
 
 
 def kept_sections(doc: str) -> list[str]:
-    """The sections of ``doc`` make bench does not write: those another target owns (KEPT) and the dated log, in
-    their order in ``doc``, each up to the next '## ' heading."""
-    out = []
+    """The sections of ``doc`` make bench does not write, in their order in ``doc``: those another target owns
+    (KEPT) and the log (LOG_HEAD). The sections after a "## Measured <date>" heading (an earlier make bench's
+    figures) go under it, a level down, up to the next kept or dated one or "## Not measured"."""
+    out: list[str] = []
+    under = False
     for head, body in _sections(doc):
         if head.startswith(KEPT) or LOG_HEAD.match(head):
             out += [body, ""]
+            under = head.startswith("## Measured ")
+        elif under and not head.startswith("## Not measured"):
+            out[-2] += "\n\n" + re.sub(r"^(#{2,5}) ", r"#\1 ", body, flags=re.M)
+        else:
+            under = False
     return out
 
 
@@ -636,14 +646,14 @@ def main() -> None:
     if not QUICK:
         lines += full_scale_section(cmd, tmp)
     lines += scaling_section()
-    head = ["# Benchmarks", "", ABOUT, "",
-            f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} {cpu_model()}, "
+    head = ["# Benchmarks", "", ABOUT, "", f"## Measured {time.strftime('%Y-%m-%d')} by `make bench`", "",
+            f"On {platform.machine()} {cpu_model()}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench` "
             f"(`python benchmarks/bench.py{' --quick' if QUICK else ''}`). Commands run:", "", "```"]
     head += sorted(set(cmds)) + ["```", ""]
     out_path = ROOT / ("BENCHMARKS.quick.md" if QUICK else "BENCHMARKS.md")
     kept = kept_sections(out_path.read_text() if out_path.exists() else "")
-    text = "\n".join(head + lines) + NOT_YET + "\n" + "\n".join(kept)
+    text = "\n".join(head + lines + kept) + NOT_YET
     out_path.write_text(text.rstrip() + "\n")
     print(text)
 
