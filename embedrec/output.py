@@ -195,13 +195,40 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
 def _width(text: str) -> int:
     """The columns ``text`` takes on a terminal: 2 for a wide character (CJK, most emoji), 0 for a combining or
     zero-width one (a red team: a Japanese title's row was 87 columns in an 80-column table, and the cells after
-    a zero-width joiner were shifted)."""
+    a zero-width joiner were shifted); an emoji sequence joined by U+200D, or made an emoji by U+FE0F, as one
+    2-column character (a review)."""
     if text.isascii():
         return len(text)
+    return sum(w for _, w in _clusters(text))
+
+
+def _clusters(text: str):
+    """(characters, columns) of each character of ``text`` as a terminal draws it: one with the combining and
+    zero-width characters after it, a ZWJ sequence (👨‍👩‍👧) as one, U+FE0F widening the character before it to 2."""
     import unicodedata
 
-    return sum(0 if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf")
-               else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    out: list[list] = []
+    join = False
+    for c in text:
+        if c == "\u200d" and out:  # a zero-width joiner: the next character joins this cluster
+            out[-1][0] += c
+            join = True
+            continue
+        if join:
+            out[-1][0] += c
+            join = False
+            continue
+        if c == "\ufe0f" and out:  # emoji presentation: two columns
+            out[-1][0] += c
+            out[-1][1] = 2
+            continue
+        if out and (unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf")):
+            out[-1][0] += c
+            continue
+        w = 0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else 2 if unicodedata.east_asian_width(c) in "WF" \
+            else 1
+        out.append([c, w])
+    return [(c, w) for c, w in out]
 
 
 def _pad(text: str, width: int) -> str:
@@ -210,13 +237,14 @@ def _pad(text: str, width: int) -> str:
 
 
 def _cut(text: str, width: int, mark: str) -> str:
-    """``text`` cut to ``width`` terminal columns, its last one the ellipsis ``mark``."""
+    """``text`` cut to ``width`` terminal columns, its last one the ellipsis ``mark``; whole clusters only (no
+    dangling joiner or half a sequence)."""
     out, used = [], 0
-    for c in text:
-        used += _width(c)
+    for chars, w in _clusters(text):
+        used += w
         if used > width - 1:
             break
-        out.append(c)
+        out.append(chars)
     return "".join(out) + mark
 
 

@@ -537,6 +537,11 @@ def test_a_table_aligns_wide_and_zero_width_characters_by_terminal_columns(monke
             return True
 
     assert [_width(t) for t in ("abc", "千と千尋", "🎬", "a\u200bb", "e\u0301")] == [3, 8, 2, 2, 1]
+    # an emoji ZWJ sequence and U+FE0F draw as one 2-column character; a cut keeps whole sequences (a review)
+    assert [_width(t) for t in ("👨\u200d👩\u200d👧", "❤\ufe0f", "🇯🇵")] == [2, 2, 2]
+    from embedrec.output import _cut
+
+    assert _cut("ab👨\u200d👩\u200d👧cd", 4, "~") == "ab~" and _cut("ab👨\u200d👩\u200d👧cd", 5, "~") == "ab👨\u200d👩\u200d👧~"
     titles = ["千と千尋の神隠し 千と千尋の神隠し 千と千尋の神隠し", "Zero\u200bwidth\u200djoin", "Emoji 🎬🍿", "Plain"]
     rows = [{"rank": i, "title": t, "score": 0.5} for i, t in enumerate(titles, 1)]
     for room in (80, 30):
