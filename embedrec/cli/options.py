@@ -224,21 +224,35 @@ def parse_pairs(text: str, option: str, example: str) -> list[tuple[str, str]]:
     return out
 
 
+class Quoted(str):
+    """An item of :func:`split_items` given in double quotes: the item's text, with ``head`` the quoted part and
+    ``rest`` what followed its closing quote ('=5' in --rated's '"a,b"=5')."""
+
+    head: str
+    rest: str
+
+
 def split_items(text: str, option: str) -> list[str]:
     """The comma-separated items of ``option``'s text. An item in double quotes, as a CSV cell is quoted (``""`` a
     quote inside), may hold a comma: '"a,b",181' (a text id or a title with a comma; a red team: the id 'a,b'
-    could not be given at all), '"a,b"=5' for --rated. An item is quoted only where its closing quote is followed
-    by a comma, '=' or the end: any other quote is a character of the item, as before ('"abc', 'x"y')."""
+    could not be given at all), and for --rated a '=': '"a,b"=5', '"E=mc2"=5'. An item is quoted only where its
+    closing quote is followed by a comma or the end (--rated: or '='): any other quote is a character of the
+    item, as before ('"abc', 'x"y', '"a"=b' in --liked)."""
     if '"' not in text:
         return text.split(",")
-    quoted = re.compile(r'[ \t]*"((?:[^"]|"")*)"(?=[ \t]*(?:,|=|$))')
-    out, i, n = [], 0, len(text)
+    after = r"(?:,|=|$)" if option == "--rated" else r"(?:,|$)"
+    quoted = re.compile(r'[ \t]*"((?:[^"]|"")*)"(?=[ \t]*' + after + ")")
+    out: list[str] = []
+    i, n = 0, len(text)
     while True:
         m = quoted.match(text, i)
         if m:
             end = text.find(",", m.end())
             end = n if end < 0 else end
-            out.append(m.group(1).replace('""', '"') + text[m.end():end])
+            head, rest = m.group(1).replace('""', '"'), text[m.end():end]
+            item = Quoted(head + rest)
+            item.head, item.rest = head, rest
+            out.append(item)
         else:
             end = text.find(",", i)
             end = n if end < 0 else end
@@ -283,9 +297,11 @@ def parse_rated(text: str) -> dict:
                 raise UsageError(f"--rated '{shorten(text)}': item {n} is empty; give comma-separated MOVIE=RATING "
                                  "pairs, e.g. --rated 50=5,181=4")
             continue
-        mid, sep, r = part.rpartition("=")  # the last '=': a title may hold one ('"E=mc2"=5')
-        if not sep:
-            mid, r = r, ""
+        if isinstance(part, Quoted):  # '"E=mc2"=5': the movie is the quoted part, whatever it holds
+            mid, sep, r = part.head, "=" if part.rest.strip().startswith("=") else "", \
+                part.rest.strip()[1:] if part.rest.strip().startswith("=") else part.rest
+        else:
+            mid, sep, r = part.partition("=")
         if sep and not mid.strip():
             raise UsageError(f"--rated '{shorten(text)}': item {n} ('{shorten(part.strip())}') names no movie before "
                              "'='; give MOVIE=RATING, e.g. --rated 50=5,181=4")
