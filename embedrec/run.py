@@ -367,10 +367,14 @@ class Run:
         """ArtifactError where this model's folder is gone (a model kept past it: a pickled copy holds no lock on
         it, a later train pruned it, or it was removed), before ``name`` is said to be missing from it."""
         if not self.path.is_dir():
+            from embedrec.errors import command, from_here, marked
+
+            run_dir = from_here(self.path.parent if _MODEL_FOLDER.fullmatch(self.path.name) else self.path)
+            again = marked(command(f"embedrec recommend --run {shlex.quote(str(run_dir))}"),
+                           f"er.open({str(run_dir)!r})")
             raise ArtifactError(f"the model folder '{self.path}' this model reads '{name}' from is gone (a later "
-                                f"train replaced it, or it was removed); open the run again: "
-                                f"«embedrec recommend --run {shlex.quote(str(self.path.parent))}"
-                                f"|er.open({str(self.path.parent)!r})», or train it again if the run is gone too")
+                                f"train replaced it, or it was removed); open the run again: {again}, or train "
+                                "it again if the run is gone too")
 
     def array(self, name: str, mmap: bool = False, optional: bool = False) -> np.ndarray | None:
         """``name``.npy, checked against the manifest. ``optional``: a file a run may not have (a model without

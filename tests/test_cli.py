@@ -401,6 +401,16 @@ def test_every_csv_writer_round_trips_any_title(titles):
         frame_to_csv(pd.DataFrame({"movie_id": [7], "title": ["a\rb"], "e0": [0.5]}), f"{tmp}/cr.csv", "%.9g")
         with open(f"{tmp}/cr.csv", encoding="utf-8", newline="") as fh:
             assert fh.read() == 'movie_id,title,e0\n7,"a\rb",0.5\n'
+        # missing values as pandas writes them: empty cells (a review: <NA>)
+        frame_to_csv(pd.DataFrame({"a": pd.array([1, None], dtype="Int64"), "t": ["x\ry", "z"]}), f"{tmp}/na.csv",
+                     "%.9g")
+        with open(f"{tmp}/na.csv", encoding="utf-8", newline="") as fh:
+            assert fh.read() == 'a,t\n1,"x\ry"\n,z\n'
+    from embedrec.output import tsv_frame  # evaluate --per-user FILE.tsv: cells as --format tsv writes them
+
+    out = io.StringIO()
+    tsv_frame(pd.DataFrame({"user_id": ["u\r1", "u2"], "ndcg@10": [0.5, 0.25]})).to_csv(out, index=False, sep="\t")
+    assert out.getvalue() == "user_id\tndcg@10\nu 1\t0.5\nu2\t0.25\n"
 
     assert np.allclose([float(r[2]) for r in parsed[1:]], np.linspace(1, 0, n), rtol=1e-8)  # %.9g
     assert fast.getvalue() == rows.getvalue()
@@ -538,10 +548,10 @@ def test_a_table_aligns_wide_and_zero_width_characters_by_terminal_columns(monke
 
     assert [_width(t) for t in ("abc", "千と千尋", "🎬", "a\u200bb", "e\u0301")] == [3, 8, 2, 2, 1]
     # an emoji ZWJ sequence and U+FE0F draw as one 2-column character; a cut keeps whole sequences (a review)
-    assert [_width(t) for t in ("👨\u200d👩\u200d👧", "❤\ufe0f", "🇯🇵")] == [2, 2, 2]
+    assert [_width(t) for t in ("👨\u200d👩\u200d👧", "❤\ufe0f", "🇯🇵", "👍🏽", "漢\u200d字", "🇯🇵🇺🇸")] == [2, 2, 2, 2, 4, 4]
     from embedrec.output import _cut
 
-    assert _cut("ab👨\u200d👩\u200d👧cd", 4, "~") == "ab~" and _cut("ab👨\u200d👩\u200d👧cd", 5, "~") == "ab👨\u200d👩\u200d👧~"
+    assert _cut("🇯🇵🇺🇸xyz", 4, "~") == "🇯🇵~" and _cut("ab👨\u200d👩\u200d👧cd", 4, "~") == "ab~" and _cut("ab👨\u200d👩\u200d👧cd", 5, "~") == "ab👨\u200d👩\u200d👧~"
     titles = ["千と千尋の神隠し 千と千尋の神隠し 千と千尋の神隠し", "Zero\u200bwidth\u200djoin", "Emoji 🎬🍿", "Plain"]
     rows = [{"rank": i, "title": t, "score": 0.5} for i, t in enumerate(titles, 1)]
     for room in (80, 30):

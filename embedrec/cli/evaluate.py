@@ -77,8 +77,10 @@ def _with_per_user(model, path: str, split: str, ks, moved_to, device, overwrite
         if ext == ".parquet":
             frame.to_parquet(tmp, index=False)
         else:
-            if ext == ".tsv":
-                frame.to_csv(tmp, index=False, sep="\t", float_format="%.6g")
+            if ext == ".tsv":  # as --format tsv writes a cell: a tab or a line break in an id is a space
+                from embedrec.output import tsv_frame
+
+                tsv_frame(frame).to_csv(tmp, index=False, sep="\t", float_format="%.6g")
             else:
                 from embedrec.output import frame_to_csv
 
