@@ -646,7 +646,7 @@ def main() -> None:
     if not QUICK:
         lines += full_scale_section(cmd, tmp)
     lines += scaling_section()
-    head = ["# Benchmarks", "", ABOUT, "", f"## Measured {time.strftime('%Y-%m-%d')} by `make bench`", "",
+    head = ["# Benchmarks", "", ABOUT, "", f"## Measured {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC by `make bench`", "",
             f"On {platform.machine()} {cpu_model()}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench` "
             f"(`python benchmarks/bench.py{' --quick' if QUICK else ''}`). Commands run:", "", "```"]

@@ -1363,3 +1363,6 @@ def test_a_pickled_model_answers_after_its_run_folder_is_gone(trained, tmp_path)
     shutil.rmtree(run)
     with pytest.raises(ArtifactError, match=r"this model reads 'movies_cos.faiss' from is gone"):
         opened.similar(3, k=4)
+    again = pickle.loads(pickle.dumps(opened))  # a pickle of it still made (a review); it fails when asked, alike
+    with pytest.raises(ArtifactError, match=r"this model reads 'movies_cos.faiss' from is gone"):
+        again.similar(3, k=4)

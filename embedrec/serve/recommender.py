@@ -8,6 +8,7 @@ are read from their Parquet files through pyarrow.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -117,10 +118,11 @@ class Recommender:
         (the popularity, the unknown users' ratings, an approximate index), so a copy answers after its run folder
         is gone (a red team: a pickled HNSW model failed once a later train pruned its folder)."""
         if self.run is not None:
-            _ = self.popularity
-            self._unknown_table()
-            for which, load in (("ip", lambda: self.ip_index), ("cos", lambda: self.cos_index)):
-                if not _exact_in_manifest(self.run.manifest, which):
+            loads = [lambda: self.popularity, self._unknown_table]
+            loads += [load for which, load in (("ip", lambda: self.ip_index), ("cos", lambda: self.cos_index))
+                      if not _exact_in_manifest(self.run.manifest, which)]
+            for load in loads:
+                with contextlib.suppress(ArtifactError):  # what cannot be read now fails when asked, as it would here
                     load()
         return self.__dict__.copy()
 
