@@ -220,7 +220,7 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
     for n, (u, m), f in zip(where, pairs, pred.fallback):
         if f == "none":
             continue
-        what = f"user '{shorten(u)}' and movie '{shorten(m)}' are" if f == "both" else \
+        what = f"user '{shorten(u, 60)}' and movie '{shorten(m, 60)}' are" if f == "both" else \
             f"user '{shorten(u)}' is" if f == "user_unknown" else f"movie '{shorten(m)}' is"
         if strict:
             raise NotFoundError(f"{name}:{n}: {what} not in the training data; without «--strict|strict=True» "

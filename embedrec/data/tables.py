@@ -230,9 +230,9 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
         times = [c for c, v in wanted.items() if v == "timestamp"]
         if "is not an integer" in msg and any(f"column '{c}'" in msg for c in times):  # a notebook review:
             raise DataError(msg.replace("; fix or remove that line", "; timestamps are Unix seconds or ISO 8601 "
-                                        "dates (2023-01-05 20:03:00): convert that column first (e.g. pandas' "
-                                        "to_datetime with its format, then .astype('int64') // 10**9), or "
-                                        "fix that line")) from None  # day-first dates were 'not an integer'
+                                        "dates: convert that column first (pandas' "
+                                        "to_datetime, then .astype('int64') // 10**9), or fix that line")) \
+                from None  # day-first dates were 'not an integer'
         raise
 
 
