@@ -276,6 +276,27 @@ def test_the_movies_files_columns_are_matched_as_the_ratings_files_are(tmp_path,
                                                                 list(g) == ["Drama", "Comedy"] for g in movies["genres"])
 
 
+@pytest.mark.parametrize("movie, ids", [("item", "item_id"), ("item", "itemId"), ("product", "item_id"),
+                                         ("sku", "sku_id"), ("product", "movieId")])
+def test_the_movies_files_id_is_matched_when_data_columns_movie_is_set(tmp_path, movie, ids):
+    """A review with a user's own data: with data.columns.movie=item (the ratings' column), a movies file's
+    'item_id' was refused ('missing column(s) item') and no key named the movies file's id column; the message
+    showed the columns as renamed, not as the file has them. The id is also '<movie>_id' and the field's other
+    names, whatever data.columns.movie says."""
+    p = tmp_path / "r.csv"
+    p.write_text(f"user,{movie},rating,timestamp\n" + ROWS)
+    m = tmp_path / "m.csv"
+    m.write_text(f"{ids},name,category\n" + "".join(f"{k},Film {k} (199{k}),Drama\n" for k in range(1, 10)))
+    r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.columns.movie={movie}",
+                    "--set", f"data.movies={m}", "--set", "data.columns.title=name", "--set", "data.columns.genres=category")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(pd.read_parquet(out / "movies.parquet")["title"])[0] == "Film 1"
+    (tmp_path / "b").mkdir()
+    r, out = ingest(tmp_path / "b", p, "--set", "split.test=0", "--set", f"data.columns.movie={movie}",
+                    "--set", f"data.movies={m}")  # no title column named: the file's own names in the message
+    assert r.exit_code == 1 and f"missing column(s) title (found: {ids}, name, category)" in r.stderr, r.stderr
+
+
 def test_an_other_name_is_not_taken_when_two_match_or_a_column_is_configured(tmp_path):
     """'movie' and 'item' both name the movie: nothing is guessed. A configured data.columns.movie is exact."""
     p = tmp_path / "r.csv"

@@ -344,9 +344,12 @@ def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None,
     for col in (id_col, title_col, genres_col):
         if not col or col in names:
             continue
-        tries = [{plain_name(col)}, *(MOVIE_ID_ALIASES if col == "movie_id" else ()),
-                 *([{plain_name(ratings_movie)}] if col == id_col and ratings_movie else []),
-                 *([{"genre"}] if col == "genres" else [])]
+        # the id: also '<name>id' ('item' -> 'item_id') and the field's other names, whatever data.columns.movie
+        # says (a review: with data.columns.movie=item, a movies file's 'item_id' was refused with no key to fix it)
+        ids = [{plain_name(col) + "id"}, {"movieid"}, *MOVIE_ID_ALIASES,
+               *([{plain_name(ratings_movie)}, {plain_name(ratings_movie) + "id"}] if ratings_movie else [])] \
+            if col == id_col else []
+        tries = [{plain_name(col)}, *ids, *([{"genre"}] if col == "genres" else [])]
         for spellings in tries:
             hits = [c for c in names if plain_name(c) in spellings and c not in out and
                     c not in (id_col, title_col, genres_col)]
@@ -392,6 +395,7 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     short = None if parquet else _short_row(label, path, sep, encoding)
     if short:  # pandas reads the missing fields as empty: a movie without its genres (or title), silently
         raise short
+    as_found = ", ".join(map(str, df.columns))  # the file's own names, for the messages below
     renamed = _movie_columns(df.columns, id_col, title_col, genres_col, ratings_movie)
     if renamed:  # 'itemId' for movie_id, 'Title' for title: as the ratings file's columns are matched
         df = df.rename(columns=renamed)
@@ -408,8 +412,7 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
             + (f" ('{ratings_movie}')" if ratings_movie and ratings_movie != id_col else "")
             + (", or movie_id, movieId or itemId" if id_col == "movie_id" else "")
             + " (data.columns.movie names both): rename it in the movies file" + (", and set data.columns.title" if title_col in missing else ""))
-        raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))}); "
-                        f"{fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
+        raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {as_found}); {fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
     ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2)
     genres = ([_genre_list(g, genre_sep) for g in df[genres_col]]
               if genres_col and genres_col in df.columns else [[] for _ in range(len(df))])
