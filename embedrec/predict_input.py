@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -167,8 +168,16 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     # (nor is a number: '196.0,242.0' alone was taken for a header and answered nothing; a red team)
     u_word, m_word = (p is None and not is_integer_text(t) and not _is_number(t) for p, t in ((up, parts[0]),
                                                                                             (mp, parts[1])))
-    if not (None not in named or (u < 0 or m < 0) and ((u_word and m_word) or low[0] in HEADER_USER_WORDS)):
+    # a model with text ids: any word may be an id, so a first line neither of whose ids it knows, each a name of
+    # letters ('customer,item,stars': a user's own column names, a review), is a header too, and said so
+    texts = u < 0 and m < 0 and up is not None and mp is not None and not u_word and not m_word and \
+        all(re.fullmatch(r"[A-Za-z][A-Za-z _.-]*", t) for t in parts[:2])  # no digit: ids have them
+    if not (None not in named or (u < 0 or m < 0) and ((u_word and m_word) or low[0] in HEADER_USER_WORDS)
+            or texts):
         return None
+    if texts and None in named:
+        log.info("line 1 ('%s') is taken for a header: neither '%s' nor '%s' is an id of this model",
+                 shorten(",".join(parts)), shorten(parts[0], 40), shorten(parts[1], 40))
     cols = named if None not in named else (0, 1)
     rest = [c for i, c in enumerate(parts) if i not in cols]
     return cols, _unique([c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}" for c in rest])

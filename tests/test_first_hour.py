@@ -772,6 +772,24 @@ def test_text_ids_predict_with_a_named_header_and_export_as_npy(str_run, tmp_pat
     assert np.load(tmp_path / "faiss" / "movie_ids.npy", allow_pickle=False).dtype.kind == "U"
 
 
+def test_text_ids_predict_takes_the_users_own_column_names_for_a_header(str_run):
+    """A review with a user's own data: on a text-id run, a header of the file's own column names
+    ('customer,item,stars') was scored as a pair ('both' unknown, exit 0) and the rating column passed through
+    as 'col3'. A first line neither of whose ids the model knows, each a name of letters, is a header, and
+    said so; a first line with a known id stays a pair."""
+    _, run = str_run
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", input="customer,item,stars\nuser-7,tt3,4\n")
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "user_id,movie_id,stars,fallback,score" and len(lines) == 2, lines
+    assert lines[1].startswith("user-7,tt3,4,none,")
+    assert "line 1 ('customer,item,stars') is taken for a header: neither 'customer' nor 'item' is an id" in r.stderr
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", "-q", input="user-7,nothing\nuser-7,tt3\n")
+    assert r.stdout.splitlines()[1:] and r.stdout.splitlines()[1].startswith("user-7,nothing,movie_unknown,")
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", "-q", input="user-0,tt-0\nuser-7,tt3\n")
+    assert len(r.stdout.splitlines()) == 3  # ids with digits are not taken for column names
+
+
 def test_train_keys_the_trainer_does_not_read_are_named(str_run, tmp_path):
     """A review: `train --set train.optimizer=hogwild --set train.lr=50` trained the default als model exactly as
     without them, and config.yaml recorded both as if used. Such keys are now named in one warning (and als keys
