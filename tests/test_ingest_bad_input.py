@@ -295,6 +295,11 @@ def test_the_movies_files_id_is_matched_when_data_columns_movie_is_set(tmp_path,
     r, out = ingest(tmp_path / "b", p, "--set", "split.test=0", "--set", f"data.columns.movie={movie}",
                     "--set", f"data.movies={m}")  # no title column named: the file's own names in the message
     assert r.exit_code == 1 and f"missing column(s) title (found: {ids}, name, category)" in r.stderr, r.stderr
+    (tmp_path / "c").mkdir()  # no genres column named: said, not every movie silently without genres
+    r, out = ingest(tmp_path / "c", p, "--set", "split.test=0", "--set", f"data.columns.movie={movie}",
+                    "--set", f"data.movies={m}", "--set", "data.columns.title=name")
+    assert r.exit_code == 0 and (f"m.csv: no genres column 'genres' (found: {ids}, name, category): the movies have no "
+                                 "genres; where a column holds them, name it: --set data.columns.genres=NAME") in r.stderr
 
 
 def test_an_other_name_is_not_taken_when_two_match_or_a_column_is_configured(tmp_path):

@@ -93,6 +93,7 @@ def test_data_missing_drop_drops_and_counts_the_rows(tmp_path):
     r, out = ingest(tmp_path, p, "--set", "data.missing=drop", "--format", "json")
     assert r.exit_code == 0, r.stderr
     assert f"{p}: dropped 5 rows with a missing value" in r.stderr
+    assert "read 8 rows (csv layout; 5 dropped)" in r.stderr  # as the manifest counts them (a review: 3 and 8)
     ds = load_dataset(out)
     assert ds.manifest["cleaning"]["missing_values_dropped"] == 5 and ds.manifest["cleaning"]["rows_read"] == 8
     train = ds.splits["train"]

@@ -414,6 +414,10 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
             + " (data.columns.movie names both): rename it in the movies file" + (", and set data.columns.title" if title_col in missing else ""))
         raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {as_found}); {fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
     ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2)
+    if genres_col and genres_col not in df.columns:  # a review: every movie without genres, without a word
+        logging.getLogger("embedrec").warning(
+            "%s: no genres column '%s' (found: %s): the movies have no genres; where a column holds them, name it: "
+            "«--set data.columns.genres=NAME|data.columns.genres=NAME»", label, genres_col, as_found)
     genres = ([_genre_list(g, genre_sep) for g in df[genres_col]]
               if genres_col and genres_col in df.columns else [[] for _ in range(len(df))])
     titles = ["" if _missing(t) else str(t) for t in df[title_col]]  # a null title: none, not 'nan' (a review)
