@@ -788,6 +788,12 @@ def test_text_ids_predict_takes_the_users_own_column_names_for_a_header(str_run)
     assert r.stdout.splitlines()[1:] and r.stdout.splitlines()[1].startswith("user-7,nothing,movie_unknown,")
     r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", "-q", input="user-0,tt-0\nuser-7,tt3\n")
     assert len(r.stdout.splitlines()) == 3  # ids with digits are not taken for column names
+    # recommend --users alike: line 1 'customer' was answered as an unknown user (the popular list with --fallback)
+    r = invoke("recommend", "--run", run, "--users", "-", "-k", "1", "--format", "csv", "--fallback", "popular",
+               input="customer\nuser-7\nnobody\n")
+    assert r.exit_code == 0, r.stderr
+    assert [x.split(",")[0] for x in r.stdout.splitlines()] == ["user_id", "user-7", "nobody"], r.stdout
+    assert "<stdin>:1: 'customer' is taken for a header: no user of this model has that id" in r.stderr, r.stderr
 
 
 def test_train_keys_the_trainer_does_not_read_are_named(str_run, tmp_path):

@@ -4,6 +4,7 @@ Recommender, and written fast as CSV/TSV/JSONL (each movie's cells encoded once 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -76,6 +77,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                 yield (p if p is not None else t, *rec.popular(k, allowed, rec.rated_by_unknown(t)), True)
 
     items = _numbered(lines, file)
+    if file and rec.user_ids.dtype.kind not in "iu":
+        items = _own_header(rec, items, name)
     if strict:  # the whole input is read and checked first, so an unknown id fails before anything is printed
         items = list(items)
         rows, _ = rec.user_rows([t for _, t, _ in items])
@@ -105,6 +108,20 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                     else "they", " the filters let through" if allowed is not None else "",
                     ", ".join(shorten(str(u)) for u in empty[:LOGGED_UNKNOWN]),
                     " ..." if len(empty) > LOGGED_UNKNOWN else "")
+
+
+def _own_header(rec: Recommender, items: Iterator[tuple[int, str, bool]], name: str):
+    """``items`` without a first line that is a column name of the user's own ('customer', a review with a user's
+    own data: a model with text ids answered it as an unknown user, or with the popular list): line 1 of a file,
+    letters only, that no user of this model has, is a header, and said so."""
+    first = next(items, None)
+    if first is not None:
+        n, t, hashed = first
+        if n == 1 and not hashed and re.fullmatch(r"[A-Za-z][A-Za-z _.-]*", t) and rec.user_rows([t])[0][0] < 0:
+            log.info("%s:%d: '%s' is taken for a header: no user of this model has that id", name, n, shorten(t))
+        else:
+            yield first
+    yield from items
 
 
 def _one_id(name: str, n: int, text: str) -> None:
