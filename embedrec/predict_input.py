@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -157,7 +156,7 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     """((user field, movie field), the other columns' names) when the first line is a header, else None: it names
     its columns (both known column words), or neither of its first two fields is an id (a typo'd id such as '19x'
     beside a good movie id is a data line, refused or answered later)."""
-    from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS
+    from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS, column_name_like
 
     low = [p.lower() for p in parts]
     named = (next((i for i, p in enumerate(low) if p in HEADER_USER_WORDS), None),
@@ -171,7 +170,7 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     # a model with text ids: any word may be an id, so a first line neither of whose ids it knows, each a name of
     # letters ('customer,item,stars': a user's own column names, a review), is a header too, and said so
     texts = u < 0 and m < 0 and up is not None and mp is not None and not u_word and not m_word and \
-        all(re.fullmatch(r"[A-Za-z][A-Za-z _.-]*", t) for t in parts[:2])  # no digit: ids have them
+        all(column_name_like(t) for t in parts[:2])
     if not (None not in named or (u < 0 or m < 0) and ((u_word and m_word) or low[0] in HEADER_USER_WORDS)
             or texts):
         return None

@@ -110,6 +110,13 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                     " ..." if len(empty) > LOGGED_UNKNOWN else "")
 
 
+def column_name_like(text: str) -> bool:
+    """Whether ``text`` reads as a column's name rather than an id: letters (spaces, '_', '.', '-' between), no
+    digit (ids have them). A first line of such names that the model has no id for is a header (--users,
+    predict --pairs)."""
+    return re.fullmatch(r"[A-Za-z][A-Za-z _.-]*", text) is not None
+
+
 def _own_header(rec: Recommender, items: Iterator[tuple[int, str, bool]], name: str):
     """``items`` without a first line that is a column name of the user's own ('customer', a review with a user's
     own data: a model with text ids answered it as an unknown user, or with the popular list): line 1 of a file,
@@ -117,7 +124,7 @@ def _own_header(rec: Recommender, items: Iterator[tuple[int, str, bool]], name: 
     first = next(items, None)
     if first is not None:
         n, t, hashed = first
-        if n == 1 and not hashed and re.fullmatch(r"[A-Za-z][A-Za-z _.-]*", t) and rec.user_rows([t])[0][0] < 0:
+        if n == 1 and not hashed and column_name_like(t) and rec.user_rows([t])[0][0] < 0:
             log.info("%s:%d: '%s' is taken for a header: no user of this model has that id", name, n, shorten(t))
         else:
             yield first
