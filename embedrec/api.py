@@ -392,6 +392,8 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
         raise UsageError(why)
     overwrite, progress = flag(overwrite, "overwrite", "export_run"), flag(progress, "progress", "export_run")
     cfg = _config(cfg, "export_run")
+    _distinct_outputs({"«-o/--output|output»": output if to else None, "«--topk-all|topk_all»": topk_all,
+                       "«--plot|plot»": plot})
     if plot:  # before the export and the top-K have written anything
         plot_target(plot, overwrite)
     if topk_all:  # before the export has written anything (a review: a refused --topk-all left -o written)
@@ -411,6 +413,21 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
         if plot:
             results.append(model.plot_map(plot, plot_method or "pca", overwrite=overwrite))
     return results
+
+
+def _distinct_outputs(targets: dict) -> None:
+    """UsageError where two outputs of one export are the same path or one lies inside the other (a red team:
+    '--to npy -o c7 --topk-all c7 --overwrite' replaced the npy files with the top-K and reported both written;
+    without --overwrite it left the npy files and failed)."""
+    import os
+
+    given = [(name, os.path.abspath(os.fsdecode(value))) for name, value in targets.items()
+             if isinstance(value, (str, bytes, os.PathLike)) and os.fsdecode(value)]
+    for i, (a, pa) in enumerate(given):
+        for b, pb in given[i + 1:]:
+            if pa == pb or pb.startswith(pa.rstrip(os.sep) + os.sep) or pa.startswith(pb.rstrip(os.sep) + os.sep):
+                raise UsageError(f"{a} and {b} are the same path, or one holds the other; give each output a "
+                                 "path of its own")
 
 
 def export_misapplied(*, to: str | None = None, output=None, topk_all=None, k: int | None = None, plot=None,

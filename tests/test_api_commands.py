@@ -313,3 +313,26 @@ def test_embedrec_ingest_goes_through_the_library(tmp_path, synth_dir, monkeypat
     r = CliRunner().invoke(main, ["ingest", "-q", str(synth_dir[0]), "-o", str(out)])
     assert r.exit_code == 0, r.stderr
     assert calls == [str(out)] and (out / "current" / "manifest.json").is_file()
+
+
+def test_an_export_refuses_outputs_that_clash_and_a_tilde_no_shell_expanded(trained_run, tmp_path, monkeypatch):
+    """A red team: '--to npy -o c7 --topk-all c7 --overwrite' replaced the npy files with the top-K and reported
+    both written (without --overwrite, the npy files were left and the command failed); '--output=~/z' (no shell
+    expands ~ after '=') made a folder named '~', and '--to csv -o ~/x' was an internal error. Both are refused
+    before anything is written."""
+    monkeypatch.chdir(tmp_path)
+    run = trained_run.cfg.run.dir
+    for args in (["--to", "npy", "-o", "c7", "--topk-all", "c7", "--overwrite"],
+                 ["--to", "npy", "-o", "c8", "--topk-all", "c8/top.csv"],
+                 ["--topk-all", "t.parquet", "--plot", "t.parquet"]):
+        r = invoke("export", "--run", run, *args)
+        assert r.exit_code == 2 and r.stdout == "", r.stderr
+        assert "are the same path, or one holds the other; give each output a path of its own" in r.stderr, r.stderr
+    for args in (["--output=~/z", "--to", "npy"], ["--to", "csv", "-o", "~/x"], ["--topk-all", "~/t.csv"]):
+        r = invoke("export", "--run", run, *args)
+        assert r.exit_code == 2 and "starts with '~' (" in r.stderr and "write the path out" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    with pytest.raises(UsageError, match=r"^output and topk_all are the same path"):
+        er.api.export_run(trained_run.cfg, to="npy", output=tmp_path / "p7", topk_all=tmp_path / "p7")
+    with pytest.raises(UsageError, match=r"^open: run_dir starts with '~'"):
+        er.open("~/runs/ml-100k")
