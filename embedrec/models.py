@@ -598,6 +598,15 @@ class Model:
         if base_url is not None and not isinstance(base_url, str):  # a red team: an AttributeError on .rstrip
             raise UsageError(f"export: base_url={shorten(repr(base_url), 40)}: give the URL as text, e.g. "
                              "base_url='https://example.org/projector'")
+        if base_url is not None:  # a red team: 'notaurl', a query and a space gave paths no browser fetches
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment \
+                    or any(c.isspace() for c in base_url):
+                raise UsageError(f"«--base-url|export: base_url» '{shorten(base_url, 60)}' is not an http(s) URL of "
+                                 "a folder (no query, fragment or space; %20 for a space), e.g. "
+                                 "https://example.org/projector")
         if sample is not None:
             _count(sample, "sample", 1)
         _count(sample_users, "sample_users", 0)

@@ -753,7 +753,13 @@ def test_paths_no_file_system_takes_are_usage_errors(trained_run, tmp_path):
             call(str(tmp_path / ("a" * 300)))
     with pytest.raises(UsageError, match=r"base_url=5: give the URL as text"):
         m.export("projector", tmp_path / "pj", base_url=5)
+    # a red team: 'notaurl', a query and a space were written into the projector's paths as they were
+    for bad in ("notaurl", "http://h/p?x=1", "http://h/a b", "ftp://h/p", "https://h/p#top"):
+        with pytest.raises(UsageError, match=r"^export: base_url '.*' is not an http\(s\) URL of a folder"):
+            m.export("projector", tmp_path / "pj", base_url=bad)
     assert not (tmp_path / "pj").exists()
+    m.export("projector", tmp_path / "ok", base_url="https://example.org/p/")
+    assert '"https://example.org/p/tensors.tsv"' in (tmp_path / "ok" / "projector_config.json").read_text()
 
 
 def test_evaluate_per_user_means_are_the_metrics(trained_run):
