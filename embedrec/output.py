@@ -83,10 +83,19 @@ class CsvLines:
         self.out.write(self.line(cells) + "\n")
 
 
+def _text_columns(frame) -> list:
+    """The columns of ``frame`` that may hold text: object, string and categorical ones."""
+    import pandas as pd
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    return [c for c in frame.columns if is_object_dtype(frame[c]) or is_string_dtype(frame[c])
+            or isinstance(frame[c].dtype, pd.CategoricalDtype)]
+
+
 def tsv_frame(frame):
     """``frame`` with its text cells as a TSV cell holds them (tsv_cell: tabs, line breaks and control characters
     as spaces), for pandas' ``to_csv(sep='\t')``, which would quote them or, for a lone '\r', leave it bare."""
-    text = [c for c in frame.columns if frame[c].dtype == object or str(frame[c].dtype) in ("str", "string")]
+    text = _text_columns(frame)
     return frame.assign(**{c: frame[c].map(lambda v: v.translate(_TSV_BREAKS) if isinstance(v, str) else v)
                            for c in text}) if text else frame
 
@@ -96,13 +105,11 @@ def frame_to_csv(frame, path, float_format: str) -> None:
     return, which pandas (through the csv module) leaves bare: then row by row through CsvLines, with the same
     cells (a review: QUOTE_NONNUMERIC would have quoted every float too)."""
     import pandas as pd
-    from pandas.api.types import is_object_dtype, is_string_dtype
 
     def has_cr(col) -> bool:
-        return (is_object_dtype(col) or is_string_dtype(col) or isinstance(col.dtype, pd.CategoricalDtype)) and \
-            bool(col.astype(object).map(lambda v: isinstance(v, str) and "\r" in v).any())
+        return bool(col.astype(object).map(lambda v: isinstance(v, str) and "\r" in v).any())
 
-    if not any(has_cr(frame[c]) for c in frame.columns):
+    if not any(has_cr(frame[c]) for c in _text_columns(frame)):
         frame.to_csv(path, index=False, float_format=float_format)
         return
     import numpy as np

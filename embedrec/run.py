@@ -73,17 +73,24 @@ RUN_FORMAT = 1
 UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
 
 
+def _run_of(p: Path) -> Path:
+    """The run folder of ``p`` (a run, or a model folder in one), as the messages name it (errors.from_here); a
+    run named artifacts-v2 is a run."""
+    from embedrec.errors import from_here
+
+    return from_here(p.parent if _MODEL_FOLDER.fullmatch(p.name) else p)
+
+
 def run_fix(path) -> str:
     """How to repair a damaged run, naming its run folder (``path``: the run folder or a model folder in it): a
     bare "rerun 'embedrec train'" trains the config's run.dir, another run than the damaged one (a first-hour
     review: it retrained runs/ml-100k over a damaged runs/c1)."""
-    from embedrec.errors import command, from_here, marked
+    from embedrec.errors import command, marked
 
     p = Path(path)
     with contextlib.suppress(OSError):
         p = p.resolve()  # RUN/current is the model folder it names (a review: '--run runs/b/artifacts-...')
-    run_dir = from_here(p.parent if _MODEL_FOLDER.fullmatch(p.name) else p)  # a run named artifacts-v2 is a run
-    cmd = command(f"embedrec train --run {shlex.quote(str(run_dir))}")
+    cmd = command(f"embedrec train --run {shlex.quote(str(_run_of(p)))}")
     return marked(f"rerun {cmd} with the -c/--set it was trained with", "train again and save "
                   "(er.train(ds, cfg).save(run_dir))")
 
@@ -367,9 +374,9 @@ class Run:
         """ArtifactError where this model's folder is gone (a model kept past it: a pickled copy holds no lock on
         it, a later train pruned it, or it was removed), before ``name`` is said to be missing from it."""
         if not self.path.is_dir():
-            from embedrec.errors import command, from_here, marked
+            from embedrec.errors import command, marked
 
-            run_dir = from_here(self.path.parent if _MODEL_FOLDER.fullmatch(self.path.name) else self.path)
+            run_dir = _run_of(self.path)
             again = marked(command(f"embedrec recommend --run {shlex.quote(str(run_dir))}"),
                            f"er.open({str(run_dir)!r})")
             raise ArtifactError(f"the model folder '{self.path}' this model reads '{name}' from is gone (a later "
