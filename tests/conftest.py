@@ -19,6 +19,19 @@ settings.register_profile("explore", max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 
 
+def pytest_configure(config):
+    """Each of make test's worker processes (pytest-xdist) takes its share of the cores for torch's own threads,
+    not all of them: four workers on a 64-core machine would each start 64 (training picks its threads itself,
+    embedrec.threads)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        from embedrec.threads import available_cpus
+
+        torch.set_num_threads(max(1, available_cpus() // int(workers)))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _session_cache(tmp_path_factory):
     """A cache of the session's own for the module and session fixtures, which run before _isolate gives each test
