@@ -29,7 +29,9 @@ def path_problem(value) -> str | None:
         return None
     if "\x00" in text:
         return "holds a NUL character"
-    if text.startswith("~"):  # a red team: '--output=~/z' made a folder named '~' (no shell expands ~ after '=')
+    # a red team: '--output=~/z' made a folder named '~' (no shell expands ~ after '='); a folder so named that is
+    # there already is the user's to name
+    if text.startswith("~") and not os.path.lexists(text.split(os.sep)[0]):
         return (f"starts with '~' ('{text[:40]}'), which the shell did not expand (it does not after '=' or in "
                 "quotes) and embedrec does not either: write the path out, e.g. $HOME/...")
     parts = text.split(os.sep) if not os.altsep else text.replace(os.altsep, os.sep).split(os.sep)

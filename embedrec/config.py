@@ -476,8 +476,16 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
         p = Path(path)
         if p.is_dir():
             raise ConfigError(f"config file '{p}' is a folder; pass a YAML file «with -c|as the path»")
+        shipped = Path(__file__).resolve().parents[1] / "configs" / p.name  # the checkout's, where it is one
+        if not p.exists() and p.parent == Path("configs") and shipped.is_file():
+            # 'configs/NAME.yaml' as every -h example writes it, from another folder than the checkout (a first-hour
+            # review): the shipped config of that name, and said so
+            import logging
+
+            logging.getLogger("embedrec").info("config file '%s' is not in this folder: reading the shipped one, %s",
+                                               p, shipped)
+            p = shipped
         if not p.exists():  # not is_file(): -c /dev/null (no overrides) and -c <(...) are read like files
-            shipped = Path(__file__).resolve().parents[1] / "configs" / p.name  # the checkout's, where it is one
             there = (f" (the shipped configs are in the embedrec checkout: {shipped})"
                      if not p.is_absolute() and p.parent.name == "configs" and shipped.is_file() else "")
             raise ConfigError(f"config file '{p}' does not exist{there}; pass an existing YAML file «with -c|as the "

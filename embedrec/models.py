@@ -601,9 +601,13 @@ class Model:
         if base_url is not None:  # a red team: 'notaurl', a query and a space gave paths no browser fetches
             from urllib.parse import urlsplit
 
-            parts = urlsplit(base_url)
-            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment \
-                    or any(c.isspace() for c in base_url):
+            try:
+                parts = urlsplit(base_url)
+                _ = parts.port  # 'http://h:x/' (a port that is no number) raises here, as '[::1' did above
+            except ValueError:  # a review: 'http://[::1/p' was an internal error
+                parts = None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query \
+                    or parts.fragment or any(c.isspace() for c in base_url):
                 raise UsageError(f"«--base-url|export: base_url» '{shorten(base_url, 60)}' is not an http(s) URL of "
                                  "a folder (no query, fragment or space; %20 for a space), e.g. "
                                  "https://example.org/projector")

@@ -43,7 +43,9 @@ def _cell(v, decimals: int = 4) -> str:
 # tabs and line breaks would split a row; the other control characters (ESC, BEL, C1: a title of a user's
 # movies file) would reach a terminal as commands (a red team: '\x1b[31m' printed red): each is a space in
 # table and TSV cells (CSV quotes its cells and JSON escapes them, so they keep the data as it is)
-_TSV_BREAKS = str.maketrans({c: " " for c in [*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xa0))]})
+# control characters, and the line and paragraph separators Python's splitlines() splits at (a review)
+_TSV_BREAKS = str.maketrans({c: " " for c in [*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xa0)),
+                                              "\u2028", "\u2029"]})
 
 
 def tsv_cell(v) -> str:
@@ -92,12 +94,19 @@ def _text_columns(frame) -> list:
             or isinstance(frame[c].dtype, pd.CategoricalDtype)]
 
 
-def tsv_frame(frame):
-    """``frame`` with its text cells as a TSV cell holds them (tsv_cell: tabs, line breaks and control characters
-    as spaces), for pandas' ``to_csv(sep='\t')``, which would quote them or, for a lone '\r', leave it bare."""
+def frame_to_tsv(frame, path, float_format: str) -> None:
+    """``frame`` as a TSV file whose cells are what ``--format tsv`` writes (tsv_cell: tabs, line breaks and
+    control characters as spaces, nothing quoted), floats in ``float_format``: pandas' ``to_csv(sep='\t')`` would
+    quote a cell holding '"' or a line break (a review: user 'q"u' came out as '"q""u"'), which ``cut -f1`` and a
+    join against recommend's TSV read as another id."""
+    import csv
+
     text = _text_columns(frame)
-    return frame.assign(**{c: frame[c].map(lambda v: v.translate(_TSV_BREAKS) if isinstance(v, str) else v)
-                           for c in text}) if text else frame
+    if text:
+        frame = frame.assign(**{c: frame[c].map(lambda v: v.translate(_TSV_BREAKS) if isinstance(v, str) else v)
+                                for c in text})
+    # no quoting: NUL, the quote character here, is a control character, which no cell holds now
+    frame.to_csv(path, index=False, sep="\t", float_format=float_format, quoting=csv.QUOTE_NONE, quotechar="\x00")
 
 
 def frame_to_csv(frame, path, float_format: str) -> None:

@@ -168,9 +168,11 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     u_word, m_word = (p is None and not is_integer_text(t) and not _is_number(t) for p, t in ((up, parts[0]),
                                                                                             (mp, parts[1])))
     # a model with text ids: any word may be an id, so a first line neither of whose ids it knows, each a name of
-    # letters ('customer,item,stars': a user's own column names, a review), is a header too, and said so
-    texts = u < 0 and m < 0 and up is not None and mp is not None and not u_word and not m_word and \
-        all(column_name_like(t) for t in parts[:2])
+    # letters ('customer,item,stars': a user's own column names, a review) or, on a side whose ids are numbers, not
+    # an id at all (text users, integer movies: a review), is a header too, and said so
+    worded = [row < 0 and parsed is not None and column_name_like(t) for row, parsed, t in ((u, up, parts[0]),
+                                                                                             (m, mp, parts[1]))]
+    texts = any(worded) and (worded[0] or u_word) and (worded[1] or m_word)
     if not (None not in named or (u < 0 or m < 0) and ((u_word and m_word) or low[0] in HEADER_USER_WORDS)
             or texts):
         return None

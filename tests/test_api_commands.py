@@ -336,3 +336,12 @@ def test_an_export_refuses_outputs_that_clash_and_a_tilde_no_shell_expanded(trai
         er.api.export_run(trained_run.cfg, to="npy", output=tmp_path / "p7", topk_all=tmp_path / "p7")
     with pytest.raises(UsageError, match=r"^open: run_dir starts with '~'"):
         er.open("~/runs/ml-100k")
+    # every path option (a review: evaluate --per-user '~/pu.csv' made a folder named '~'); a folder named '~x'
+    # that is there is the user's own
+    for cmd in (["evaluate", "--run", run, "--per-user", "~/pu.csv"], ["recommend", "--run", "~/r", "--user", "1"]):
+        r = invoke(*cmd)
+        assert r.exit_code == 2 and "starts with '~' (" in r.stderr and "write the path out" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    (tmp_path / "~x").mkdir()
+    r = invoke("evaluate", "--run", run, "--per-user", "~x/pu.csv", "-q")
+    assert r.exit_code == 0 and (tmp_path / "~x" / "pu.csv").is_file(), r.stderr

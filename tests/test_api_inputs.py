@@ -754,7 +754,7 @@ def test_paths_no_file_system_takes_are_usage_errors(trained_run, tmp_path):
     with pytest.raises(UsageError, match=r"base_url=5: give the URL as text"):
         m.export("projector", tmp_path / "pj", base_url=5)
     # a red team: 'notaurl', a query and a space were written into the projector's paths as they were
-    for bad in ("notaurl", "http://h/p?x=1", "http://h/a b", "ftp://h/p", "https://h/p#top"):
+    for bad in ("notaurl", "http://h/p?x=1", "http://h/a b", "ftp://h/p", "https://h/p#top", "http://[::1/p", "http://h:x/p"):
         with pytest.raises(UsageError, match=r"^export: base_url '.*' is not an http\(s\) URL of a folder"):
             m.export("projector", tmp_path / "pj", base_url=bad)
     assert not (tmp_path / "pj").exists()

@@ -406,11 +406,13 @@ def test_every_csv_writer_round_trips_any_title(titles):
                      "%.9g")
         with open(f"{tmp}/na.csv", encoding="utf-8", newline="") as fh:
             assert fh.read() == 'a,t\n1,"x\ry"\n,z\n'
-    from embedrec.output import tsv_frame  # evaluate --per-user FILE.tsv: cells as --format tsv writes them
+    from embedrec.output import frame_to_tsv, tsv_cells  # evaluate --per-user FILE.tsv: cells as --format tsv
 
-    out = io.StringIO()
-    tsv_frame(pd.DataFrame({"user_id": ["u\r1", "u2"], "ndcg@10": [0.5, 0.25]})).to_csv(out, index=False, sep="\t")
-    assert out.getvalue() == "user_id\tndcg@10\nu 1\t0.5\nu2\t0.25\n"
+    out = io.StringIO()  # writes them (a review: 'q"u' was quoted, '"q""u"'; U+2028 left in, a line break to Python)
+    users = ["u\r1", "u2", 'q"u', "a,b", "l\u2028s"]
+    frame_to_tsv(pd.DataFrame({"user_id": users, "ndcg@10": [0.5, 0.25, 1 / 3, 0, 1]}), out, "%.6g")
+    assert out.getvalue() == "user_id\tndcg@10\nu 1\t0.5\nu2\t0.25\nq\"u\t0.333333\na,b\t0\nl s\t1\n"
+    assert [line.split("\t")[0] for line in out.getvalue().splitlines()[1:]] == [tsv_cells([u]) for u in users]
 
     assert np.allclose([float(r[2]) for r in parsed[1:]], np.linspace(1, 0, n), rtol=1e-8)  # %.9g
     assert fast.getvalue() == rows.getvalue()

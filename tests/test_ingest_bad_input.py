@@ -840,8 +840,9 @@ def test_the_first_bad_line_in_file_order_is_named_first(tmp_path):
     src.write_text("\n".join(rows) + "\n")
     with pytest.raises(DataError) as got:
         er.ingest(str(src), load_config(None, [f"data.prepared={tmp_path / 'ds'}"]))
-    assert str(got.value) == (f"{src}:11: expected 4 fields, found 2; fill in the missing fields or remove that line "
-                              f"(and {src}:31: expected 4 fields, found 5: check every line)")
+    assert str(got.value) == (f"{src}:11: expected 4 fields, found 2; fill in the missing fields or remove that line, "
+                              f"or drop such rows with data.missing: drop (and {src}:31: expected 4 fields, found 5: "
+                              "check every line)")
 
 
 def test_binary_input_is_refused_from_its_first_mib():

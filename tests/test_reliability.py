@@ -2569,6 +2569,23 @@ def test_a_file_where_a_folder_of_the_output_path_goes_is_one_usage_line(base, t
     assert blocker.read_text() == "x"
 
 
+def test_an_output_file_goes_in_a_folder_that_is_there(base, tmp_path):
+    """A first-hour review: '--per-user /nonexist/x.csv' made '/nonexist' (and --topk-all, --plot the chain of
+    folders of a typo'd path) where tune-dims --write refused: a file goes in a folder that is there, as the
+    shell's '>' has it; an output folder (export -o) is still made with its parents."""
+    gone = tmp_path / "no" / "such"
+    for args in (["evaluate", "-q", "--run", base[1], "--per-user", gone / "u.csv"],
+                 ["export", "-q", "--run", base[1], "--topk-all", gone / "t.csv"],
+                 ["export", "-q", "--run", base[1], "--plot", gone / "m.png"]):
+        r = invoke(*args)
+        assert r.exit_code == 2 and one_line(r).startswith(f"error: '{gone / args[-1].name}': the folder '{gone}' "
+                                                          f"does not exist; create it (mkdir -p {gone}) or "), \
+            (args, r.stderr)
+    assert not (tmp_path / "no").exists()
+    r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", gone / "npy")
+    assert r.exit_code == 0 and (gone / "npy").is_dir(), r.stderr
+
+
 def test_generation_names_sort_by_utc_whatever_the_time_zone(monkeypatch):
     """A red team: ingests under TZ=Etc/GMT-12, then TZ=Etc/GMT+12, named the newer generations 24 hours older
     (local time), and pruning removed the one just replaced. Versions are UTC now: the same at any TZ."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, log, main
-from embedrec.cli.options import FMT, RUN, metrics_out
+from embedrec.cli.options import FMT, RUN, PathParam, metrics_out
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @main.command(context_settings=CONTEXT)
 @click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
 @click.option("-k", "ks", multiple=True, help="Cut-offs: -k 10 -k 20 or -k 10,20; default train.eval_k.")
-@click.option("--per-user", "per_user", type=click.Path(dir_okay=False),
+@click.option("--per-user", "per_user", type=PathParam(dir_okay=False),
               help="Also write each ranked user's metrics to this new .csv, .tsv or .parquet file (user_id, ndcg@10, "
                    "...; join two runs' on user_id for paired differences).")
 @click.option("--overwrite", is_flag=True, help="Let --per-user replace a file evaluate --per-user wrote.")
@@ -78,9 +78,9 @@ def _with_per_user(model, path: str, split: str, ks, moved_to, device, overwrite
             frame.to_parquet(tmp, index=False)
         else:
             if ext == ".tsv":  # as --format tsv writes a cell: a tab or a line break in an id is a space
-                from embedrec.output import tsv_frame
+                from embedrec.output import frame_to_tsv
 
-                tsv_frame(frame).to_csv(tmp, index=False, sep="\t", float_format="%.6g")
+                frame_to_tsv(frame, tmp, "%.6g")
             else:
                 from embedrec.output import frame_to_csv
 

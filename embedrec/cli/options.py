@@ -79,6 +79,13 @@ class PathParam(click.Path):
 
     def convert(self, value, param, ctx):
         refuse_empty(value, param, ctx, self.kind)
+        from embedrec.argcheck import path_problem
+
+        why = path_problem(value)  # '~/x' unexpanded, a NUL, a name over 255 bytes: one line for every path option
+        if why:  # (a review: --per-user '~/pu.csv' made a folder named '~', as -o once did)
+            name = "/".join(param.opts) if isinstance(param, click.Option) else \
+                f"argument {param.human_readable_name}" if param is not None else "the path"
+            raise click.UsageError(f"{name} {why}; give a valid {self.kind}", ctx)
         return super().convert(value, param, ctx)
 
 

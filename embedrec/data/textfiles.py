@@ -266,7 +266,8 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
                     width = len(fields)
                 elif len(fields) < width:
                     return DataError(f"{label}:{n}: expected {width} fields, found {len(fields)}; fill in the "
-                                     f"missing fields or remove that line (and {long}: check every line)")
+                                     f"missing fields or remove that line, or drop such rows with «--set "
+                                     f"data.missing=drop|data.missing: drop» (and {long}: check every line)")
         return DataError(f"{long}; check the separator (data.separator) and quoting on that line")
     m = re.search(r"EOF inside string starting at row (\d+)", msg)
     if m:
@@ -427,7 +428,7 @@ def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None)
             width = len(fields)
         elif (row is None or i == row) and len(fields) < width:
             return DataError(f"{label}:{line}: expected {width} fields, found {len(fields)}; fill in the missing "
-                             "fields or remove that line")
+                             "fields or remove that line, or drop such rows with «--set data.missing=drop|data.missing: drop»")
         if i == row:
             break
     return None
