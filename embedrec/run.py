@@ -324,6 +324,17 @@ class Run:
     path: Path
     manifest: dict
     hold: object = field(default=None, repr=False, compare=False)  # FolderHold: keeps pruning away
+    # arrays read into memory by keep(), which array() answers from (a pickled model carries them)
+    held: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def keep(self, names) -> None:
+        """Read the arrays ``names`` (each optional) into memory now, so that this Run answers them after its
+        folder is gone (a pickled model: a review found a model with user features failing once it was)."""
+        for name in names:
+            if name not in self.held:
+                a = self.array(name, optional=True)
+                if a is not None:
+                    self.held[name] = a
 
     def checksum(self, name: str) -> dict | None:
         return (self.manifest.get("checksums") or {}).get(name)
@@ -387,6 +398,8 @@ class Run:
         """``name``.npy, checked against the manifest. ``optional``: a file a run may not have (a model without
         biases, a feature without its bias): None when it is absent and its manifest does not list it; a listed
         file that is gone is an ArtifactError, as for any other."""
+        if name in self.held and not mmap:
+            return self.held[name]
         p = self.path / f"{name}.npy"
         if not p.exists():
             if (optional or name in ("user_bias", "movie_bias")) and not self.checksum(p.name):

@@ -216,6 +216,16 @@ def test_cli_features_and_cold_user(tmp_path):
         logging.getLogger("embedrec").removeHandler(handler)
     assert any("='X': not a value this model knows; treated as unknown (known: F, M)" in m
                or "=X: not a value this model knows; treated as unknown (known: F, M)" in m for m in records), records
+    import pickle
+    import shutil
+
+    shutil.copytree(tmp_path / "run", tmp_path / "copy", symlinks=True)  # a pickled model carries its features'
+    with er.open(tmp_path / "copy") as m:  # arrays: it answers a new user's demographics after its folder is gone
+        want = m.recommend_features({"age": 30, "gender": "F"}, k=3).movie_ids  # (a review)
+        blob = pickle.dumps(m)
+    shutil.rmtree(tmp_path / "copy")
+    got = pickle.loads(blob).recommend_features({"age": 30, "gender": "F"}, k=3).movie_ids
+    assert all(np.array_equal(a, b) for a, b in zip(want, got)), (want, got)
     for age, why in (("abc", "expected a number"), ("-1", "from 0 to 150"), ("nan", "from 0 to 150"),
                      ("inf", "from 0 to 150"), ("151", "from 0 to 150")):
         r = run(main, ["recommend", "--user-features", f"age={age}", *sets])

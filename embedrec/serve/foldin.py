@@ -270,6 +270,13 @@ def softmax_user(Q: np.ndarray, b: np.ndarray, rows: np.ndarray, w: np.ndarray, 
     return p
 
 
+def feature_arrays(run: Run) -> list[str]:
+    """The names of the arrays user_from_features reads (each feature's embeddings and bias)."""
+    feats = run.manifest.get("features") or {}
+    keys = [c["key"] for c in feats.get("user", []) if c["key"] in feats.get("embedded", [])]
+    return [f"{kind}{k.replace('.', '_')}" for k in keys for kind in ("feature_", "feature_bias_")]
+
+
 def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.ndarray, float]:
     """A vector of length ``dim`` for a new user from demographics alone, e.g. {"age": "25", "gender": "F"}:
     the sum of the run's feature embeddings, plus the one-hot blocks of crosses."""
