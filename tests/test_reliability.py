@@ -2569,6 +2569,25 @@ def test_a_file_where_a_folder_of_the_output_path_goes_is_one_usage_line(base, t
     assert blocker.read_text() == "x"
 
 
+@pytest.mark.parametrize("damage", ["removed", "a file"])
+def test_a_dataset_whose_current_link_is_lost_is_said_so_and_ingest_overwrite_mends_it(base, tmp_path, damage):
+    """A red team: after 'rm DATASET/current' (or a file in its place) train said "no prepared dataset ... run
+    'embedrec ingest'", and the ingest --overwrite that mends it refused the folder as "a folder of embedrec runs or
+    datasets": only deleting it by hand helped."""
+    ds = tmp_path / "ds"
+    shutil.copytree(base[0], ds, symlinks=True)
+    (ds / "current").unlink()
+    if damage == "a file":
+        (ds / "current").write_text("x")
+    r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--run", tmp_path / "run")
+    source = base[0].parent / "ratings.csv"
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: prepared dataset '{ds}': its 'current' link "), r.stderr
+    assert f"ingest it again: embedrec ingest {source} -o {ds} --overwrite with the options" in r.stderr, r.stderr
+    r = invoke("ingest", "-q", source, "-o", ds, "--overwrite")
+    assert r.exit_code == 0, r.stderr
+    assert (ds / "current").is_symlink() and invoke("verify", ds).exit_code == 0
+
+
 def test_an_output_file_goes_in_a_folder_that_is_there(base, tmp_path):
     """A first-hour review: '--per-user /nonexist/x.csv' made '/nonexist' (and --topk-all, --plot the chain of
     folders of a typo'd path) where tune-dims --write refused: a file goes in a folder that is there, as the

@@ -21,6 +21,7 @@ directly in DATASET) still loads, and ``ingest --overwrite`` turns it into gener
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -144,7 +145,7 @@ def is_dataset(folder: Path) -> bool:
             return True
     # a damaged or deleted manifest: still embedrec's by its layout (current -> gen-<time>, the links beside it and
     # nothing else), so the --overwrite that the error about it advises can replace it (a review)
-    if _versioned(folder):
+    if _versioned(folder) or _lost_current(folder):
         own = {"current", *LINKS}
         return all(p.name in own or p.name.startswith(".") or (p.name.startswith(f"{GEN}-") and p.is_dir())
                    for p in folder.iterdir())
@@ -170,6 +171,21 @@ def current_generation(folder) -> str | None:
 
 def _versioned(root: Path) -> bool:
     return _current(root).startswith(f"{GEN}-")
+
+
+def _lost_current(root: Path) -> tuple[str, str] | None:
+    """(the newest generation folder holding a dataset's manifest, the source it was ingested from) where ``root/current`` is gone or is no link (a
+    red team: 'rm DATASET/current' was "no prepared dataset", and the ingest --overwrite that advised refused the
+    folder as not its kind); None otherwise."""
+    if os.path.islink(root / "current") or (root / "current").is_dir():
+        return None
+    with contextlib.suppress(OSError):
+        gens = sorted((p for p in root.iterdir() if p.name.startswith(f"{GEN}-") and p.is_dir()), reverse=True)
+        for gen in gens:
+            m = probe_json(gen / "manifest.json")
+            if isinstance(m, dict) and "counts" in m and "layout" in m:
+                return gen.name, str(m.get("source") or "SOURCE")
+    return None
 
 
 def _link_files(root: Path) -> None:
@@ -286,6 +302,12 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS, *, split_me
     from embedrec.fsutil.generations import check_current
 
     check_current(path)  # a current that leads into another dataset (a review: train took that one's split)
+    if not has_manifest(path) and (lost := _lost_current(path)):
+        what = "is not the link embedrec makes" if os.path.lexists(path / "current") else "is gone"
+        raise ArtifactError(f"prepared dataset '{path}': its 'current' link {what} (it names the generation in "
+                            f"use; {lost[0]} is there); ingest it again: «embedrec ingest {shlex.quote(lost[1])} -o "
+                            f"{shlex.quote(str(path))} --overwrite|er.ingest(source, cfg, overwrite=True)» with the "
+                            "options it was ingested with")
     if not has_manifest(path):
         near = _datasets_beside(path, split_method)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k, said nothing
         near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "
