@@ -228,18 +228,19 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
     if is_dataset_folder(run_dir):
         raise OutputRefused(f"run.dir '{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; "
                             "choose another run.dir (e.g. runs/NAME)")
+    current = run_dir / "current"
+    if current.exists() and not current.is_symlink() and not current.is_dir():  # a user's file of that name (a
+        # resume too: a red team's 'train --resume' ran its whole selection and refit, then failed to publish)
+        raise OutputRefused(f"run.dir '{run_dir}' holds a file 'current' that embedrec did not write (a run's current "
+                            "is a link to its model folder), which saving would replace: move it away, or choose a "
+                            "new or empty folder for run.dir")
     if not contents:
         return
     try:
         names = sorted(os.listdir(run_dir))
     except OSError as e:
         raise (io_error(e, run_dir, "choose another run.dir") or e) from None
-    current = run_dir / "current"
     _refuse_copied_current(run_dir)
-    if current.exists() and not current.is_symlink() and not current.is_dir():  # a user's file of that name
-        raise OutputRefused(f"run.dir '{run_dir}' holds a file 'current' that embedrec did not write (a run's current "
-                            "is a link to its model folder), which saving would replace: choose a new or empty folder "
-                            "for run.dir")
     if not names or any(is_run_entry(run_dir / n) for n in names):
         return
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -543,6 +544,16 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
         raise ArtifactError(f"'{run_dir}' is a folder training works in, inside the run '{owner}'; open "
                             f"the run: «--run {shlex.quote(str(owner))}|er.open({str(owner)!r})»")
     link = run_dir / "current"
+    if run_dir.exists() and not run_dir.is_dir():  # a red team: er.open('/etc/passwd') was a NotADirectoryError
+        raise ArtifactError(f"'{run_dir}' is a file, not a run folder; pass the run directory train wrote (run.dir, "
+                            "e.g. runs/ml-100k)")
+    if link.exists() and not link.is_symlink() and not link.is_dir():
+        models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*") if p.is_dir())
+        again = (f"link its newest model again (ln -sfn {models[-1]} {shlex.quote(str(link))}) or "
+                 if models else "")
+        raise ArtifactError(f"'{link}' is a file, where a run has the link to its model folder (replaced by hand?); "
+                            f"move it away, then {again}train again (embedrec train --run "
+                            f"{shlex.quote(str(run_dir))})")
     if is_dataset_folder(run_dir):
         raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "
                             "run directory train wrote (run.dir, e.g. runs/ml-100k)")

@@ -2588,6 +2588,32 @@ def test_a_dataset_whose_current_link_is_lost_is_said_so_and_ingest_overwrite_me
     assert (ds / "current").is_symlink() and invoke("verify", ds).exit_code == 0
 
 
+def test_a_run_whose_current_is_a_file_and_a_file_for_a_run_are_one_line_each(base, tmp_path):
+    """A red team: a run whose 'current' is a plain file: er.open raised a bare NotADirectoryError (and for
+    er.open('/etc/passwd')), the CLI "cannot use .../current/manifest.json: Not a directory", and 'train --resume'
+    ran its whole fit, then failed to publish."""
+    import embedrec as er
+
+    run = copy_run(base[1], tmp_path / "run")
+    model = os.readlink(run / "current")
+    (run / "current").unlink()
+    (run / "current").write_text("x")
+    with pytest.raises(er.ArtifactError, match=rf"'{re.escape(str(run / 'current'))}' is a file, where a run has the "
+                                               rf"link to its model folder .*ln -sfn {model} "):
+        er.open(run)
+    r = invoke("recommend", "--run", run, "--user", "1")
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: '{run / 'current'}' is a file, where a run"), r.stderr
+    r = invoke("train", "-q", "--resume", "--set", f"data.prepared={base[0]}", "--run", run)
+    assert r.exit_code == 2 and f"run.dir '{run}' holds a file 'current' that embedrec did not write" in r.stderr, \
+        r.stderr
+    assert "epoch" not in r.stderr  # refused before any training
+    (run / "current").unlink()
+    (run / "current").symlink_to(model)  # the advice mends it
+    assert invoke("recommend", "--run", run, "--user", "1", "-q").exit_code == 0
+    with pytest.raises(er.ArtifactError, match=r"is a file, not a run folder; pass the run directory train wrote"):
+        er.open(base[0].parent / "ratings.csv")
+
+
 def test_an_output_file_goes_in_a_folder_that_is_there(base, tmp_path):
     """A first-hour review: '--per-user /nonexist/x.csv' made '/nonexist' (and --topk-all, --plot the chain of
     folders of a typo'd path) where tune-dims --write refused: a file goes in a folder that is there, as the
