@@ -251,6 +251,18 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
 
 
 
+def training_folder_of(path: str | Path) -> Path | None:
+    """The folder a run's training works in (RUN/refit, RUN/als-reg-0.01, RUN/als-dim-256) or a model folder of it
+    that ``path`` is in or is, or None: tune-dims may write beside a run's current (RUN/tune), never there, where
+    every later train would find folders it did not make (a red team: 'tune-dims --run RUN/refit')."""
+    p = Path(os.path.abspath(path))
+    for child, d in zip((p, *p.parents), p.parents):
+        if (d / "current").is_symlink() and (child.name == REFIT or CANDIDATE_NAME.fullmatch(child.name)
+                                             or DIM_NAME.fullmatch(child.name) or _MODEL_FOLDER.fullmatch(child.name)):
+            return child
+    return None
+
+
 def is_run_entry(p: Path) -> bool:
     """Whether ``p`` shows its folder is an embedrec run: a model folder or the ``current`` link, a writer lock
     holding what embedrec writes in one (empty: made, then killed before its line), or tune-dims' folder. A

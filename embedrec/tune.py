@@ -17,6 +17,7 @@ import math
 import multiprocessing as mp
 import os
 import re
+import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from embedrec.fsutil.integrity import SEAL, check_seal, seal
 from embedrec.fsutil.locks import confirm_held, locked_folder
 from embedrec.fsutil.outputs import atomic_file, refuse_inside_store
 from embedrec.metrics import higher_is_better
-from embedrec.run import TUNE_DIR, TUNE_RESULTS, WRITER_LOCK
+from embedrec.run import TUNE_DIR, TUNE_RESULTS, WRITER_LOCK, training_folder_of
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -298,6 +299,12 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     except ArtifactError as e:  # the setting is at fault, as for a folder of the user's: a usage error (exit 2)
         key = "tune.dir" if cfg.tune.dir else "run.dir (tune-dims writes RUN_DIR/tune without a tune.dir)"
         raise ConfigError(f"{key}: {e.raw}") from None
+    inside = training_folder_of(out)
+    if inside is not None:
+        key = "tune.dir" if cfg.tune.dir else "run.dir (tune-dims writes RUN_DIR/tune without a tune.dir)"
+        raise ConfigError(f"{key}: '{out}' is inside '{inside}', a folder the run '{inside.parent}' trains or keeps "
+                          f"a model in; give the run itself («--run {shlex.quote(str(inside.parent))}|run.dir="
+                          f"{str(inside.parent)!r}»: tune-dims writes its tune folder) or a tune.dir outside it")
     check_tune_folder(out)
     # one writer per tune.dir: a second sweep would overwrite tune.json without the first one's finished trials
     with locked_folder(out, "embedrec tune-dims", "use another tune.dir", "choose another tune.dir", LOCK):

@@ -2614,6 +2614,23 @@ def test_a_run_whose_current_is_a_file_and_a_file_for_a_run_are_one_line_each(ba
         er.open(base[0].parent / "ratings.csv")
 
 
+def test_tune_dims_never_writes_in_a_runs_training_folders(base, tmp_path):
+    """A red team: 'tune-dims --run RUN/refit' and 'tune.dir=RUN/als-reg-0.01/t' wrote tune's checkpoints into the
+    folders a run trains in (train refuses them), and every later train warned it kept folders it did not make."""
+    run = copy_run(base[1], tmp_path / "run")
+    model = os.readlink(run / "current")
+    for name in ("refit", "als-reg-0.01"):
+        (run / name).mkdir(exist_ok=True)
+    for args in (["--run", run / "refit"], ["--set", f"tune.dir={run / 'als-reg-0.01' / 't'}"]):
+        r = invoke("tune-dims", "-q", "--dims", "4", "--set", f"data.prepared={base[0]}", *args)
+        assert r.exit_code == 2 and "a folder the run" in r.stderr and f"give the run itself (--run {run}" in \
+            r.stderr, r.stderr
+    r = invoke("tune-dims", "-q", "--dims", "4", "--set", f"data.prepared={base[0]}", "--set",
+               f"tune.dir={run / model / 't'}")  # a model folder: refused as before
+    assert r.exit_code == 2 and f"is inside '{run / model}', an embedrec run" in r.stderr, r.stderr
+    assert not list(run.rglob("tune*"))
+
+
 def test_an_output_file_goes_in_a_folder_that_is_there(base, tmp_path):
     """A first-hour review: '--per-user /nonexist/x.csv' made '/nonexist' (and --topk-all, --plot the chain of
     folders of a typo'd path) where tune-dims --write refused: a file goes in a folder that is there, as the
