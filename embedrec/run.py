@@ -364,6 +364,8 @@ class Run:
         try:
             return read_checked(p, entry, what, fix, _fs.VERIFY_ON_OPEN_MAX)
         except FileNotFoundError:
+            if p.parent == self.path:  # the model's folder gone (moved, pruned): said so, not "train again" (a
+                self.check_here(p.name)  # red team: evaluate of a moved run read its config.yaml only then)
             raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
 
     def copy_verified(self, p: Path, dest: Path, entry: dict | None = None, what: str = "run artifact",

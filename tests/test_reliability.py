@@ -2631,6 +2631,18 @@ def test_tune_dims_never_writes_in_a_runs_training_folders(base, tmp_path):
     assert not list(run.rglob("tune*"))
 
 
+def test_evaluate_of_a_model_whose_folder_moved_says_so(base, tmp_path):
+    """A red team: an open Model whose run folder was renamed answered recommend from memory, but evaluate read
+    its config.yaml only then and said it "is missing; train again and save" where the fix is to open it again."""
+    import embedrec as er
+
+    run = copy_run(base[1], tmp_path / "run")
+    m = er.open(run, er.load_config(None, [f"data.prepared={base[0]}"]))
+    os.rename(run, tmp_path / "moved")
+    with pytest.raises(er.ArtifactError, match=r"this model reads 'config.yaml' from is gone .*open the run again"):
+        m.evaluate("test")
+
+
 def test_an_output_file_goes_in_a_folder_that_is_there(base, tmp_path):
     """A first-hour review: '--per-user /nonexist/x.csv' made '/nonexist' (and --topk-all, --plot the chain of
     folders of a typo'd path) where tune-dims --write refused: a file goes in a folder that is there, as the
