@@ -275,6 +275,9 @@ def _open_lock(key: str) -> tuple[int, bool]:
         if e.errno == errno.ELOOP:
             raise ArtifactError(f"the writer lock '{key}' is a symbolic link, which embedrec does not write through; "
                                 "remove the link (embedrec makes the file itself)") from None
+        if e.errno == errno.EISDIR:  # as a FIFO or a device there is (a red team)
+            raise ArtifactError(f"the writer lock '{key}' is a folder, which embedrec does not write into; remove "
+                                "it (embedrec makes the file itself)") from None
         raise
     st = os.fstat(fd)
     linked = stat.S_ISREG(st.st_mode) and st.st_nlink > 1
