@@ -2278,7 +2278,7 @@ def test_a_lock_file_that_is_a_link_is_refused_never_written_through(base, tmp_p
     assert one_line(invoke("index", "rebuild", "-q", "--run", run)) == (
         f"error: the writer lock '{run / '.lock'}' is a folder, which embedrec does not write into; remove it "
         "(embedrec makes the file itself)")
-    (run / ".lock").unlink()
+    (run / ".lock").rmdir()
     assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0
     os.link(run / ".lock", tmp_path / "backup.lock")  # a hard-link copy (cp -al): only a lock line in it
     line = (run / ".lock").read_text()
