@@ -409,6 +409,9 @@ def test_liked_and_rated_take_titles_as_movie_does(implicit_models):
         code, out, err = run(option, text)
         assert code in (1, 2) and out == "" and len(err.splitlines()) == 1, err
         assert f"{option} splits its list at commas, so a title holding one is two items: give the movie id, " in err
+    for option, text in (("--liked", '"No such, title",1'), ("--rated", '"No such, title"=5,1=4')):
+        code, out, err = run(option, text)  # quoted, so read whole: no word of a split (a review)
+        assert code == 1 and "no movie title matches 'No such, title'" in err and "splits its list" not in err, err
     code, out, err = run("--rated", "1:5,2:4")  # '=' mistyped as ':' is not a title with a comma (a review)
     assert code == 2 and "--rated '1:5': expected MOVIE=RATING" in err and "splits its list" not in err, err
 

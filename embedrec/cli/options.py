@@ -278,14 +278,16 @@ def comma_hint(option: str) -> str:
             f"({option} {example})")
 
 
-def with_comma_hint(e: EmbedrecError, option: str, items) -> EmbedrecError:
+def with_comma_hint(e: EmbedrecError, option: str, items, text: str = "") -> EmbedrecError:
     """``e`` (an item of a comma-split list not found or ambiguous) with :func:`comma_hint` where the list has
-    several items and the message quotes one that is not an id."""
+    several items and the message quotes one that is not an id, nor given in double quotes in ``text`` (the
+    option's words: a quoted item was read whole, a review)."""
     import copy
 
     from embedrec.errors import library_terms
 
-    words = [str(i) for i in items if not str(i).strip().lstrip("-").isdigit()]
+    quoted = {p.head.strip() for p in split_items(text, option) if isinstance(p, Quoted)} if text else set()
+    words = [str(i) for i in items if not str(i).strip().lstrip("-").isdigit() and str(i).strip() not in quoted]
     if len(items) < 2 or not any(f"'{shorten(w)}'" in e.raw or f"'{shorten(w, 40)}'" in e.raw for w in words):
         return e
     out = copy.copy(e)

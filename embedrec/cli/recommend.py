@@ -117,9 +117,9 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
             exclude=tuple(parse_liked(exclude, "--exclude")) if exclude else (),
             on_batch=sys.stdout.flush, name=getattr(users_file, "name", "<input>")))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
-        hinted = with_comma_hint(e, "--liked", liked_items) if liked_items else e
+        hinted = with_comma_hint(e, "--liked", liked_items, liked) if liked_items else e
         if hinted is e and rated_items:
-            hinted = with_comma_hint(e, "--rated", list(rated_items))
+            hinted = with_comma_hint(e, "--rated", list(rated_items), rated)
         if hinted is e:
             raise
         raise hinted from None
