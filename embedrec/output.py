@@ -210,11 +210,12 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
     raw = [[r.get(c) for c in columns] for r in rows]
     decimals = [_decimals([d[i] for d in raw]) for i in range(len(columns))]
     data = [[_cell(v, p) for v, p in zip(d, decimals)] for d in raw]
-    widths = [max([len(c)] + [_width(d[i]) for d in data]) for i, c in enumerate(columns)]
+    # the header by terminal columns too: predict passes a user's own column names through ('評価値', a review)
+    widths = [max([_width(c)] + [_width(d[i]) for d in data]) for i, c in enumerate(columns)]
     if _isatty(out):  # a terminal: long titles and genres cut to its width, not every row wrapped (a first-hour
         _fit(data, columns, widths, raw, out)  # review: 150-188 columns in an 80-column terminal)
     if header:  # --no-header with --format auto on a terminal: the table's rows alone
-        out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
+        out.write("  ".join(_pad(c, w) for c, w in zip(columns, widths)).rstrip() + "\n")
     for d in data:
         out.write("  ".join(_pad(v, w) for v, w in zip(d, widths)).rstrip() + "\n")
     return len(data)
@@ -244,8 +245,9 @@ def _clusters(text: str):
             out[-1][0] += c
             join = True
             continue
-        if join and emoji or out and "\U0001f3fb" <= c <= "\U0001f3ff":  # a joined emoji; a skin tone
-            out[-1][0] += c
+        base = unicodedata.category(out[-1][0][0]) == "So" if out else False  # the cluster so far is an emoji
+        if join and emoji or base and "\U0001f3fb" <= c <= "\U0001f3ff":  # a joined emoji; a skin tone (after
+            out[-1][0] += c  # an emoji only: after a letter it is drawn as a character of its own, a review)
             join = False
             continue
         join = False
@@ -254,9 +256,12 @@ def _clusters(text: str):
             out[-1][0] += c
             out[-1][1] = 2
             continue
-        if c == "\ufe0f" and out:  # emoji presentation: two columns
+        if c == "\ufe0f" and out:  # emoji presentation: two columns for a symbol ('a' + U+FE0F stays 'a')
             out[-1][0] += c
-            out[-1][1] = 2
+            out[-1][1] = 2 if base else out[-1][1]
+            continue
+        if "\u1160" <= c <= "\u11ff" and out and "\u1100" <= out[-1][0][0] <= "\u115f":  # conjoining Hangul jamo:
+            out[-1][0] += c  # a leading consonant's vowel and final consonant make one 2-column syllable (a review)
             continue
         if out and (unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf")):
             out[-1][0] += c
@@ -331,7 +336,7 @@ def _fit(data: list[list[str]], columns: list[str], widths: list[int], raw: list
     text = [i for i in range(len(columns)) if any(isinstance(d[i], (str, list, tuple)) for d in raw)
             and not columns[i].endswith("_id") and not columns[i].startswith("movie_id")]  # ids whole (a review:
     # two string ids cut to one 'urn:movie:imdb:tt00...')
-    floor = {i: max(len(columns[i]), 10) for i in text}
+    floor = {i: max(_width(columns[i]), 10) for i in text}
     over = sum(widths) + 2 * (len(widths) - 1) - room
     while over > 0:
         i = max(text, key=lambda j: widths[j] - floor[j], default=None)

@@ -551,6 +551,8 @@ def test_a_table_aligns_wide_and_zero_width_characters_by_terminal_columns(monke
     assert [_width(t) for t in ("abc", "千と千尋", "🎬", "a\u200bb", "e\u0301")] == [3, 8, 2, 2, 1]
     # an emoji ZWJ sequence and U+FE0F draw as one 2-column character; a cut keeps whole sequences (a review)
     assert [_width(t) for t in ("👨\u200d👩\u200d👧", "❤\ufe0f", "🇯🇵", "👍🏽", "漢\u200d字", "🇯🇵🇺🇸")] == [2, 2, 2, 2, 4, 4]
+    # U+FE0F after a letter, a skin tone after one, conjoining Hangul jamo (a review: 2, 1 and 3)
+    assert [_width(t) for t in ("a\ufe0f", "x🏻", "\u1100\u1161", "\u1100\u1161\u11a8")] == [1, 3, 2, 2]
     from embedrec.output import _cut
 
     assert _cut("🇯🇵🇺🇸xyz", 4, "~") == "🇯🇵~" and _cut("ab👨\u200d👩\u200d👧cd", 4, "~") == "ab~" and _cut("ab👨\u200d👩\u200d👧cd", 5, "~") == "ab👨\u200d👩\u200d👧~"
@@ -565,6 +567,9 @@ def test_a_table_aligns_wide_and_zero_width_characters_by_terminal_columns(monke
         starts = {_width(line[:line.rindex("0.5")]) for line in lines[1:]}  # the score column, in terminal columns
         assert len(starts) == 1, lines
     assert lines[1] == "1     千と千尋の神隠し\u2026  0.5", lines  # 16 + 1 columns: the room left
+    out = Terminal()  # a wide column name (predict passes a user's own through): the header aligned too (a review)
+    write_rows([{"評価値": 3, "note": "a"}], ["評価値", "note"], "table", out)
+    assert out.getvalue().splitlines() == ["評価値  note", "3       a"], out.getvalue()
 
 
 def test_tune_dims_cli(cli_run, tmp_path):
