@@ -311,6 +311,17 @@ def test_an_other_name_is_not_taken_when_two_match_or_a_column_is_configured(tmp
     p.write_text("user_id,item,rating,timestamp\n1,2,3,4\n")
     r, out = ingest(tmp_path, p, "--set", "data.columns.movie=film")
     refused(r, out, "no column 'film'")
+    # a movies file with two of the id's other names: refused, not the first of them read (a review: 'itemId' was
+    # read, every rating then for a movie absent from the movies file, the dataset written without titles)
+    m = tmp_path / "m.csv"
+    m.write_text("movieId,itemId,title\n2,1002,Film\n")
+    r, out = ingest(tmp_path, p, "--set", "data.columns.movie=item", "--set", f"data.movies={m}")
+    refused(r, out, f"{m}: columns 'movieId' and 'itemId' could each be the movie id (the ratings' movie column is "
+                    "'item'); rename the movies file's id column to 'item'")
+    m.write_text("sku,title\n2,Film\n")  # the other names of any id column are said (they were for movie_id only)
+    r, out = ingest(tmp_path, p, "--set", "data.columns.movie=item", "--set", f"data.movies={m}")
+    refused(r, out, "its id column must have the name of the ratings' movie column, or item_id, movie_id, movieId, "
+                    "itemId or iid")
 
 
 def test_a_lone_rating_beyond_the_rest_is_named_when_the_scale_comes_from_the_data(tmp_path):
@@ -974,7 +985,7 @@ def test_a_movies_file_whose_id_column_has_another_name_says_how_to_read_it(tmp_
     m.write_text("sku,title\n" + "".join(f"{k},Film {k}\n" for k in range(1, 10)))
     r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.movies={m}")
     refused(r, out, "missing column(s) movie_id (found: sku, title); its id column must have the name of the "
-                    "ratings' movie column, or movie_id, movieId or itemId (data.columns.movie names both): rename it "
+                    "ratings' movie column, or movieId, itemId or iid (data.columns.movie names both): rename it "
                     "in the movies file")
 
 

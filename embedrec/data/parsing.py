@@ -349,13 +349,15 @@ def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None,
         ids = [{plain_name(col) + "id"}, {"movieid"}, *MOVIE_ID_ALIASES,
                *([{plain_name(ratings_movie)}, {plain_name(ratings_movie) + "id"}] if ratings_movie else [])] \
             if col == id_col else []
-        tries = [{plain_name(col)}, *ids, *([{"genre"}] if col == "genres" else [])]
-        for spellings in tries:
+        tries = [{plain_name(col)}, *([set().union(*ids)] if ids else []), *([{"genre"}] if col == "genres" else [])]
+        for spellings in tries:  # the id's other names as one try: two such columns are refused, not one taken
             hits = [c for c in names if plain_name(c) in spellings and c not in out and
                     c not in (id_col, title_col, genres_col)]
             if len(hits) == 1:
                 out[hits[0]] = col
                 break
+            if len(hits) > 1 and col == id_col and spellings is not tries[0]:  # (a review: 'movieId' and 'itemId'
+                return {hits[0]: None, hits[1]: None}                             # both there, 'itemId' was read)
     return out
 
 
@@ -397,6 +399,11 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
         raise short
     as_found = ", ".join(map(str, df.columns))  # the file's own names, for the messages below
     renamed = _movie_columns(df.columns, id_col, title_col, genres_col, ratings_movie)
+    if None in renamed.values():
+        a, b = list(renamed)
+        raise DataError(f"{label}: columns '{a}' and '{b}' could each be the movie id (the ratings' movie column is "
+                        f"'{ratings_movie or id_col}'); rename the movies file's id column to '{id_col}' (or the "
+                        "other one to something else)")
     if renamed:  # 'itemId' for movie_id, 'Title' for title: as the ratings file's columns are matched
         df = df.rename(columns=renamed)
         said = f"{label}: reading column{'s' if len(renamed) > 1 else ''} " + \
@@ -410,7 +417,8 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
         fix = "set data.columns.title" if id_col not in missing else (
             "its id column must have the name of the ratings' movie column"
             + (f" ('{ratings_movie}')" if ratings_movie and ratings_movie != id_col else "")
-            + (", or movie_id, movieId or itemId" if id_col == "movie_id" else "")
+            + (", or movieId, itemId or iid" if id_col == "movie_id" else f", or {id_col}_id, movie_id, movieId, itemId "
+               "or iid")
             + " (data.columns.movie names both): rename it in the movies file" + (", and set data.columns.title" if title_col in missing else ""))
         raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {as_found}); {fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
     ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2)
