@@ -1021,3 +1021,17 @@ def test_dates_and_ids_beyond_what_pandas_holds_in_nanoseconds(tmp_path):
                   "timestamp": np.array([5, 2 ** 64 - 1], dtype=np.uint64)}).to_parquet(u)
     r, out = ingest(tmp_path / "d", u)
     refused(r, out, "u.parquet: row 2: column 'timestamp' holds 18446744073709551615, a timestamp too large")
+
+
+@pytest.mark.parametrize("rows, line, phrase", [
+    ("1,10,4\n3,11,abc\n2,x,3\n", 3, "column 'rating' 'abc' is not a number"),
+    ("1,10,4\n3,11,\n2,x,3\n", 3, "column 'rating' is empty"),
+    ("1,10,4\n2,x,3\n3,11,abc\n", 3, "column 'movie_id' 'x' is not an integer"),
+])
+def test_the_first_bad_line_is_named_whatever_its_column(tmp_path, rows, line, phrase):
+    """A review: ids were checked before ratings, so a bad movie id on line 4 was named before a bad rating on
+    line 3 (fix one, rerun, meet the earlier one). The earliest bad line is named."""
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating\n" + rows)
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}:{line}: {phrase}")

@@ -269,11 +269,12 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         text = pd.read_csv(opener(), dtype=str, **{**kw, "keep_default_na": False, "na_values": None})
     except Exception as e:  # a second failure: report what we can
         return _parser_error(label, e, header_lines, opener(), kw["sep"], kw["encoding"])
-    for col, dtype in numeric.items():
+    decimal = kw.get("decimal", ".")
+    found = []  # (first bad row, column, dtype, its values parsed): the earliest line is named, whatever its
+    for col, dtype in numeric.items():  # column (a review: a bad id on line 4 was named before a bad rating on 3)
         if col not in text.columns:
             continue
         values = text[col]
-        decimal = kw.get("decimal", ".")
         parsed = pd.to_numeric(values if decimal == "." else values.str.replace(decimal, ".", regex=False),
                                errors="coerce")
         bad = np.array(parsed.isna().to_numpy(), dtype=bool)
@@ -284,25 +285,28 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         if missing == "drop":
             bad &= ~(values.isna() | (values.fillna("").str.strip() == "")).to_numpy(dtype=bool)
         if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            shown = shorten(values.iloc[row], 60)
-            short = _short_row(label, opener(), kw["sep"], kw["encoding"], row + header_lines) if shown == "" else None
-            if short:
-                return short
-            line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
-            if shown == "":
-                what = "is empty"
-                fix = f"fill it in or remove that line, or drop such rows with {DROP_MISSING}"
-            elif dtype.startswith("int") and np.isfinite(parsed.iloc[row]) and parsed.iloc[row] % 1 == 0:
-                what = f"'{shown}' is an integer too large for 64 bits"
-            else:
-                what = f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
-            fix = "fix or remove that line" if shown != "" else fix
-            if decimal == "." and re.fullmatch(r"[+-]?\d*,\d+", values.iloc[row].strip()) and \
-                    not dtype.startswith("int") and kw["sep"] != ",":  # 3,5: a spreadsheet's decimal comma
-                fix = "if the file writes decimals with a comma (3,5), «--set data.decimal=,|set data.decimal=','»"
-            return DataError(f"{label}:{line or row + 1 + header_lines}: column '{col}' {what}; {fix}")
-    return DataError(f"{label}: a numeric column could not be parsed; check data.separator and data.columns")
+            found.append((int(np.flatnonzero(bad)[0]), col, dtype, parsed))
+    if not found:
+        return DataError(f"{label}: a numeric column could not be parsed; check data.separator and data.columns")
+    row, col, dtype, parsed = min(found, key=lambda f: f[0])
+    values = text[col]
+    shown = shorten(values.iloc[row], 60)
+    short = _short_row(label, opener(), kw["sep"], kw["encoding"], row + header_lines) if shown == "" else None
+    if short:
+        return short
+    line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
+    if shown == "":
+        what = "is empty"
+        fix = f"fill it in or remove that line, or drop such rows with {DROP_MISSING}"
+    elif dtype.startswith("int") and np.isfinite(parsed.iloc[row]) and parsed.iloc[row] % 1 == 0:
+        what = f"'{shown}' is an integer too large for 64 bits"
+    else:
+        what = f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
+    fix = "fix or remove that line" if shown != "" else fix
+    if decimal == "." and re.fullmatch(r"[+-]?\d*,\d+", values.iloc[row].strip()) and \
+            not dtype.startswith("int") and kw["sep"] != ",":  # 3,5: a spreadsheet's decimal comma
+        fix = "if the file writes decimals with a comma (3,5), «--set data.decimal=,|set data.decimal=','»"
+    return DataError(f"{label}:{line or row + 1 + header_lines}: column '{col}' {what}; {fix}")
 
 
 def check_scale(raw: RawData, scale: tuple[float, float]) -> None:
