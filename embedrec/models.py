@@ -90,6 +90,15 @@ def _count(value, name: str, least: int) -> int:
     return int(value)
 
 
+def _read_only(a):
+    """A read-only view of the array ``a`` (None stays None): what a Model gives out of its own arrays."""
+    if a is None or not isinstance(a, np.ndarray):
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
 def _path_arg(value, call: str, name: str) -> None:
     """A file or folder to write: a str or os.PathLike."""
     import os
@@ -184,7 +193,13 @@ class Model:
 
     @property
     def factors(self) -> Factors:
-        return self.engine.factors
+        """The model's embeddings and biases, as read-only views: a notebook's in-place edit would change what
+        this model answers (a red team)."""
+        import dataclasses
+
+        f = self.engine.factors
+        return dataclasses.replace(f, user=_read_only(f.user), movie=_read_only(f.movie),
+                                   user_bias=_read_only(f.user_bias), movie_bias=_read_only(f.movie_bias))
 
     def _trained_on(self) -> str:
         """'the run was trained on DATASET; ' for an unknown id's message (a first-hour review: after ingesting
@@ -227,7 +242,9 @@ class Model:
 
     @property
     def user_ids(self) -> np.ndarray:
-        return self.engine.user_ids
+        """The user ids by row, a read-only view (a red team: ``rng.shuffle(m.user_ids)`` made recommend(196)
+        answer another user's list under 196); ``.copy()`` for one to change."""
+        return _read_only(self.engine.user_ids)
 
     def torch_module(self):
         """The model as a PyTorch module (``embedrec.model.mf.MatrixFactorization``, eval mode) whose
@@ -235,7 +252,7 @@ class Model:
         scale); rows map to ids through ``user_ids`` / ``movie_ids``. Imports torch."""
         from embedrec.model.mf import MatrixFactorization
 
-        return MatrixFactorization.from_factors(self.factors)
+        return MatrixFactorization.from_factors(self.engine.factors)
 
     @property
     def n_users(self) -> int:
@@ -247,7 +264,8 @@ class Model:
 
     @property
     def movie_ids(self) -> np.ndarray:
-        return self.engine.movie_ids
+        """The movie ids by row, a read-only view (as user_ids)."""
+        return _read_only(self.engine.movie_ids)
 
     @property
     def uses_order(self) -> bool:

@@ -566,8 +566,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
         again = (f"link its newest model again (ln -sfn {models[-1]} {shlex.quote(str(link))}) or "
                  if models else "")
         raise ArtifactError(f"'{link}' is a file, where a run has the link to its model folder (replaced by hand?); "
-                            f"move it away, then {again}train again (embedrec train --run "
-                            f"{shlex.quote(str(run_dir))})")
+                            f"move it away, then {again}{run_fix(run_dir)}")
     if is_dataset_folder(run_dir):
         raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "
                             "run directory train wrote (run.dir, e.g. runs/ml-100k)")

@@ -762,6 +762,22 @@ def test_paths_no_file_system_takes_are_usage_errors(trained_run, tmp_path):
     assert '"https://example.org/p/tensors.tsv"' in (tmp_path / "ok" / "projector_config.json").read_text()
 
 
+def test_a_models_arrays_are_given_out_read_only(trained_run):
+    """A red team: m.user_ids, m.movie_ids and m.factors gave out the model's own arrays, so a notebook's
+    rng.shuffle(m.user_ids) made recommend(u) answer another user's list under u. They are read-only views."""
+    with er.open(trained_run.cfg.run.dir) as m:
+        u = int(m.user_ids[0])
+        want = m.recommend(u, k=3).movie_ids[0].tolist()
+        f = m.factors
+        for a in (m.user_ids, m.movie_ids, f.user, f.movie, *(b for b in (f.user_bias, f.movie_bias) if b is not None)):
+            with pytest.raises(ValueError, match="read-only"):
+                np.random.default_rng(0).shuffle(a)
+        mine = m.user_ids.copy()  # a copy is the user's to change
+        mine[0] = -1
+        assert int(m.user_ids[0]) == u and m.recommend(u, k=3).movie_ids[0].tolist() == want
+        assert m.torch_module() is not None  # torch takes the model's own arrays
+
+
 def test_evaluate_per_user_means_are_the_metrics(trained_run):
     """evaluate(per_user=True): each ranked user's metrics, whose means are the model's (known answer: the mean of
     the rows is the printed figure); a paired difference between two models is a join on user_id."""

@@ -118,7 +118,8 @@ class Recommender:
         (the popularity, the unknown users' ratings, an approximate index), so a copy answers after its run folder
         is gone (a red team: a pickled HNSW model failed once a later train pruned its folder)."""
         if self.run is not None:
-            loads = [lambda: self.popularity, self._unknown_table]
+            loads = [lambda: self.popularity, self._unknown_table,
+                     lambda: self.run.keep(foldin.feature_arrays(self.run))]  # a new user's demographics (a review)
             loads += [load for which, load in (("ip", lambda: self.ip_index), ("cos", lambda: self.cos_index))
                       if not _exact_in_manifest(self.run.manifest, which)]
             for load in loads:
