@@ -34,7 +34,15 @@ _PLURAL = {int: "integers", float: "numbers", str: "strings", bool: "true/false 
 
 
 def coerce(value: Any, tp: Any) -> Any:
-    """Return value as type tp, or raise TypeError. No string-to-number guessing beyond YAML's own."""
+    """Return value as type tp, or raise TypeError. No string-to-number guessing beyond YAML's own. A numpy number
+    or array is taken as the Python number or list it holds, and a tuple as a list (a red team from a notebook:
+    ``cfg.updated({'model.dim': best['dim']})``, an np.int64 from a DataFrame, was refused where '8' was taken,
+    and an np.array a bare ValueError)."""
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):  # np.int64(8), np.array([8, 16])
+        # np.float32(0.01) as the 0.01 it prints, not 0.009999999776482582
+        value = float(str(value)) if type(value).__name__ in ("float16", "float32") else value.tolist()
+    if isinstance(value, tuple):
+        value = list(value)
     origin = typing.get_origin(tp)
     if origin is Literal:
         if value in typing.get_args(tp):

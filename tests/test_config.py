@@ -383,6 +383,23 @@ def test_whole_numbers_as_text_are_integers_as_decimals_are_floats():
             load_config(None, {"split.seed": bad})
 
 
+def test_numpy_values_and_tuples_are_taken_as_the_python_values_they_hold():
+    """A red team from a notebook: cfg.updated({'model.dim': best['dim']}) with an np.int64 from a DataFrame was
+    refused where '8' was taken; an np.array for a list key was a bare ValueError."""
+    import numpy as np
+
+    cfg = load_config(None)
+    got = cfg.updated({"model.dim": np.int64(8), "train.lr": np.float32(0.01), "split.seed": np.int32(3),
+                       "train.als_dims": np.array([8, 16]), "train.eval_k": (5, 10), "model.biases":
+                       np.bool_(True)})
+    assert (got.model.dim, got.train.lr, got.split.seed, got.train.als_dims, got.train.eval_k,
+            got.model.biases) == (8, 0.01, 3, [8, 16], [5, 10], True)
+    assert type(got.model.dim) is int and type(got.train.lr) is float
+    for key, bad in (("model.dim", np.array([[1, 2]])), ("train.threads", np.float64(2.5))):
+        with pytest.raises(ConfigError, match=rf"config key '{key}' \(from updated\(\)\): expected"):
+            cfg.updated({key: bad})
+
+
 def test_foldin_reg_has_a_lower_bound_and_a_singular_fold_in_is_a_usage_error():
     """A red team: recommend.foldin_reg=1e-20 with --rated on an explicit model was an internal error
     (LinAlgError: Singular matrix); at 1e-16 every score was the clipped top of the scale."""
