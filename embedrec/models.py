@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.data.ids import MISSING, is_integer_text, not_an_id  # noqa: F401 (MISSING: the policy names)
+from embedrec.data.ids import MISSING, is_integer_text, not_an_id, refuse_frame  # noqa: F401 (MISSING: names)
 from embedrec.data.ids import id_list as _as_list  # the arguments' rules
 from embedrec.data.ids import one_id as _one_id
 from embedrec.data.ids import rated_map as _rated
@@ -219,6 +219,7 @@ class Model:
         this model does not know are ignored: no list could hold them; a gap, or text no id of an integer-id model
         can be, such as a title, is a UsageError)."""
         e = self.engine
+        refuse_frame(exclude, "exclude: expected movie ids")
         if isinstance(exclude, (str, bytes)) or not isinstance(exclude, Iterable):
             raise UsageError(f"exclude={shorten(repr(exclude), 40)}: give a list of movie ids, e.g. exclude=[50, 181]")
         rows = np.zeros(0, np.int64)
@@ -349,6 +350,7 @@ class Model:
         if isinstance(lines, (str, bytes)):  # iterating '196\n186' gives its characters, each read as an id
             raise UsageError(f"recommend_stream: got the text '{shorten(lines)}'; give the lines or ids one by one, "
                              "e.g. io.StringIO(text) (its '#' lines stay comments), open(path) or [196, 186]")
+        refuse_frame(lines, "recommend_stream: expected the lines or ids one by one")
         # a file's lines (open(path), sys.stdin, the CLI's --users) may hold '#' comments; a list's items are ids
         file = hasattr(lines, "readline") or bool(getattr(lines, "lines_of_a_file", False))
         try:  # checked at the call, not at the first next() (a review: a TypeError from inside the generator)

@@ -762,6 +762,22 @@ def test_paths_no_file_system_takes_are_usage_errors(trained_run, tmp_path):
     assert '"https://example.org/p/tensors.tsv"' in (tmp_path / "ok" / "projector_config.json").read_text()
 
 
+def test_a_dataframe_where_ids_go_is_refused_naming_its_columns(trained_run):
+    """A red team: m.recommend(df) took the column names for user ids (NotFoundError 'user_id'; with
+    missing='skip' nothing, no error), recommend_stream(df) answered [] and exclude=df refused 'user_id' as a
+    movie."""
+    import pandas as pd
+
+    df = pd.DataFrame({"user_id": [1, 2]})
+    with er.open(trained_run.cfg.run.dir) as m:
+        for call in (lambda: m.recommend(df), lambda: m.recommend(df, missing="skip"),
+                     lambda: list(m.recommend_stream(df)), lambda: m.recommend(1, exclude=df)):
+            with pytest.raises(UsageError, match=r"not a DataFrame \(its columns: user_id\); give one column, "
+                                                 r"e.g. df\['user_id'\]"):
+                call()
+        assert len(m.recommend(df["user_id"], k=2)) == 2
+
+
 def test_a_models_arrays_are_given_out_read_only(trained_run):
     """A red team: m.user_ids, m.movie_ids and m.factors gave out the model's own arrays, so a notebook's
     rng.shuffle(m.user_ids) made recommend(u) answer another user's list under u. They are read-only views."""

@@ -182,6 +182,7 @@ def id_list(ids) -> list:
                          "flatten it (arr.ravel())")
     elif isinstance(ids, np.ndarray) and ids.dtype.kind in "iuUS":  # no flag, gap or list can be in it: no
         return ids.tolist()                                          # check per id (a million ids, one call)
+    refuse_frame(ids, "expected an id or a list of ids")
     try:
         ids = list(ids)
     except TypeError:
@@ -189,6 +190,16 @@ def id_list(ids) -> list:
     for x in ids:
         one_id(x)
     return ids
+
+
+def refuse_frame(value, what: str) -> None:
+    """A pandas DataFrame where ids go: a UsageError naming its columns (a red team: iterating one gives its column
+    names, which recommend took for user ids, recommend_stream answered nothing for, and exclude= refused as
+    movies)."""
+    if type(value).__name__ == "DataFrame" and hasattr(value, "columns"):
+        cols = [str(c) for c in value.columns]
+        raise UsageError(f"{what}, not a DataFrame (its columns: {shorten(', '.join(cols), 60)}); give one column, "
+                         f"e.g. df[{cols[0] if cols else 'col'!r}]")
 
 
 def one_id(x) -> None:
