@@ -562,7 +562,8 @@ class Model:
         scores, codes = e.factors.predict_fallback(urows, mrows)
         uid = [q if r < 0 else e.users.raw(r) for q, r in zip(np.asarray(uq, object)[keep], urows)]
         mid = [q if r < 0 else e.movies.raw(r) for q, r in zip(np.asarray(mq, object)[keep], mrows)]
-        return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes])
+        return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes],
+                           (np.asarray(e.user_ids).dtype.kind, np.asarray(e.movie_ids).dtype.kind))
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
                  device: str | None = None, per_user: bool = False) -> dict:

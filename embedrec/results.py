@@ -138,7 +138,7 @@ class Recommendations:
                  "title": pa.string(), "user_id": _id_type(user_ids), "movie_id": _id_type(self._engine.movie_ids)}
         types["movie_id_query"] = types["movie_id"]
         values = {c: [r[c] for r in rows] for c in self.columns}
-        columns = {c: _column(v, types[c]) for c, v in values.items()}
+        columns = {c: _column(v, types[c], typed=c != "user_id") for c, v in values.items()}
         frame = pa.table({c: col for c, col in columns.items() if col is not None}).to_pandas()
         for i, c in enumerate(self.columns):  # ids of mixed kinds, as given (a review: 196 became '196')
             if columns[c] is None:
@@ -152,8 +152,10 @@ class Predictions:
 
     columns = ["user_id", "movie_id", "fallback", "score"]
 
-    def __init__(self, user_ids: list, movie_ids: list, scores: np.ndarray, fallback: list[str]):
+    def __init__(self, user_ids: list, movie_ids: list, scores: np.ndarray, fallback: list[str],
+                 id_kinds: tuple[str, str] = ("i", "i")):
         self.user_ids, self.movie_ids, self.scores, self.fallback = user_ids, movie_ids, scores, fallback
+        self._id_kinds = id_kinds  # the model's user and movie id dtypes' kinds: an empty frame's id dtypes
 
     def __len__(self) -> int:
         return len(self.user_ids)
@@ -168,7 +170,7 @@ class Predictions:
 
     def _repr_html_(self) -> str:
         return _frame_html(lambda: Predictions(self.user_ids[:500], self.movie_ids[:500], self.scores[:500],
-                                                     self.fallback[:500]).to_frame(), len(self) > 500,
+                                               self.fallback[:500], self._id_kinds).to_frame(), len(self) > 500,
                            f"{len(self)} pairs")
 
     def to_rows(self) -> Iterator[dict]:
@@ -179,7 +181,11 @@ class Predictions:
         import pandas as pd
 
         frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
-        return frame.astype({"fallback": "object", "score": "float64"}) if not len(self) else frame
+        if len(self):
+            return frame
+        # no pair left: the dtypes a frame with rows has (a red team: all object, so a concat of batches changed them)
+        ids = ["int64" if k in "iu" else "str" for k in self._id_kinds]
+        return frame.astype({"user_id": ids[0], "movie_id": ids[1], "fallback": "str", "score": "float64"})
 
 
 def _id_type(ids: np.ndarray):
@@ -188,14 +194,16 @@ def _id_type(ids: np.ndarray):
     return pa.int64() if np.asarray(ids).dtype.kind in "iu" else pa.string()
 
 
-def _column(values: list, type_):
-    """One column of to_frame's table, of ``type_``; a new user's (no id) as None; None where the values are ids
-    of mixed kinds (an unknown user's text id beside integer ids), which no Arrow type holds: to_frame keeps them
-    as given, in an object column."""
+def _column(values: list, type_, typed: bool = True):
+    """One column of to_frame's table, of ``type_``; all missing as nulls of that type (a dataset without titles:
+    a red team found them untyped, object columns where the export's Parquet file reads string and float64),
+    or untyped (``typed=False``: a new user's id, None); None where the values are ids of mixed kinds (an
+    unknown user's text id beside integer ids), which no Arrow type holds: to_frame keeps them as given, in an
+    object column."""
     import pyarrow as pa
 
     if values and all(v is None for v in values):
-        return pa.nulls(len(values))
+        return pa.nulls(len(values), type_ if typed else None)
     try:
         return pa.array(values, type=type_)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):

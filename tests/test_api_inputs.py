@@ -310,6 +310,33 @@ def test_to_frame_has_the_dtypes_of_the_topk_all_file(trained_run, tmp_path):
     assert m.recommend_new(liked=[int(m.movie_ids[0])], k=2).to_frame()["user_id"].tolist() == [None, None]
     sim = m.similar(int(m.movie_ids[0]), k=2).to_frame()
     assert sim["movie_id_query"].dtype == file["movie_id"].dtype and sim["rank"].dtype == "int32"
+    # predict's frame: the dtypes of one with rows when none is left (a red team: all object)
+    full = m.predict([(users[0], int(m.movie_ids[0]))]).to_frame()
+    none = m.predict([("nobody", int(m.movie_ids[0]))], missing="skip").to_frame()
+    assert len(none) == 0 and none.dtypes.equals(full.dtypes), (none.dtypes, full.dtypes)
+
+
+def test_to_frame_types_a_column_with_no_value_as_the_file_does(tmp_path):
+    """A red team: on a dataset without a movies file (no title, no year), to_frame() gave title and year as
+    untyped object columns where the --topk-all Parquet file reads them as string and float64."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rows = "".join(f"u{u},m{m},{1 + (u * m) % 5},{1000 + u * 50 + m}\n" for u in range(30) for m in range(20)
+                   if (u + m) % 3)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating,timestamp\n" + rows)
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}", "--set",
+            "data.id_type=auto"]
+    assert CliRunner().invoke(main, ["ingest", "-q", str(tmp_path / "r.csv"), *sets]).exit_code == 0
+    r = CliRunner().invoke(main, ["train", "-q", *sets, "--set", "model.dim=4", "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    with er.open(tmp_path / "run") as m:
+        m.topk_all(tmp_path / "top.parquet", k=3)
+        file = pd.read_parquet(tmp_path / "top.parquet")
+        frame = m.recommend(file["user_id"].unique()[:3].tolist(), k=3).to_frame()
+    assert frame["title"].isna().all() and frame.drop(columns="fallback").dtypes.equals(file.dtypes), \
+        (frame.dtypes, file.dtypes)
 
 
 def test_streams_refuse_text_and_label_similar_lists_as_movies(trained_run):
