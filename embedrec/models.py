@@ -157,6 +157,9 @@ class Model:
     ``er.train`` a TrainedModel over arrays in memory. Both answer through the same code."""
 
     def __init__(self, engine: Recommender):
+        if not isinstance(engine, Recommender):  # a red team: er.Model('runs/x') failed at its first use
+            raise UsageError(f"Model() takes a loaded Recommender, not {shorten(repr(engine), 40)}; open a run with "
+                             "er.open(run_dir), or train one with er.train(ds, cfg)")
         self._engine = engine
 
     @property

@@ -89,8 +89,25 @@ class Recommendations:
         """(query id, movie ids, scores) per query."""
         return iter(zip(self.query_ids, self.movie_ids, self.scores))
 
-    def __getitem__(self, i: int) -> tuple:
-        """The i-th query's (query id, movie ids, scores), as iteration gives them."""
+    def __getitem__(self, i: int | slice):
+        """The i-th query's (query id, movie ids, scores), as iteration gives them: by position, as a list's items
+        (a user's answer by id: ``dict((q, ids) for q, ids, _ in r)[196]``); a slice gives a Recommendations of
+        those queries."""
+        import operator
+
+        if isinstance(i, slice):  # r[:10]: the first ten queries' answers, a result as this one
+            return Recommendations(self._engine, self.query_ids[i], self._rows[i], self.scores[i], self.fallback[i],
+                                   self.unknown, self.query_column, self.left_out)
+        try:
+            i = operator.index(i)
+        except TypeError:  # a red team: r[196] (an id) was a bare IndexError, r['196'] a TypeError
+            raise UsageError(f"a result is indexed by position (0 to {len(self) - 1}), not by "
+                             f"{shorten(repr(i), 30)}; for a query's answer by id: dict((q, ids) for q, ids, _ in r)"
+                             "[id]") from None
+        if not -len(self) <= i < len(self):
+            raise UsageError(f"position {i} is outside this result's {len(self)} quer"
+                             f"{'y' if len(self) == 1 else 'ies'} (0 to {len(self) - 1}); for a query's answer by "
+                             "id: dict((q, ids) for q, ids, _ in r)[id]")
         return self.query_ids[i], self.movie_ids[i], self.scores[i]
 
     def _repr_html_(self) -> str:  # a notebook shows the rows (the first 50 queries' worth)
@@ -114,6 +131,9 @@ class Recommendations:
         """One dict per recommended movie: the query id, rank, movie_id, title, year, genres, score (the CLI's
         rows); with ``fallback_column``, also ``fallback``: 'popular' for a query answered with the most popular
         movies, else 'none' (the CLI's --fallback popular)."""
+        from embedrec.argcheck import flag
+
+        fallback_column = flag(fallback_column, "fallback_column", "to_rows")  # True or False, as every flag
         for q, rows, scores, f in zip(self.query_ids, self._rows, self.scores, self.fallback):
             for r in self._engine.rows_for(q, rows, scores):
                 if self.query_column != "user_id":
@@ -167,6 +187,22 @@ class Predictions:
     def __iter__(self) -> Iterator[tuple]:
         """(user id, movie id, fallback, score) per pair, the order of ``columns``."""
         return zip(self.user_ids, self.movie_ids, self.fallback, self.scores.tolist())
+
+    def __getitem__(self, i: int | slice):
+        """The i-th pair's (user id, movie id, fallback, score), by position; a slice gives Predictions of those
+        pairs (a red team: Predictions could not be indexed)."""
+        import operator
+
+        if isinstance(i, slice):
+            return Predictions(self.user_ids[i], self.movie_ids[i], self.scores[i], self.fallback[i], self._id_kinds)
+        try:
+            i = operator.index(i)
+        except TypeError:
+            raise UsageError(f"predictions are indexed by position (0 to {len(self) - 1}), not by "
+                             f"{shorten(repr(i), 30)}") from None
+        if not -len(self) <= i < len(self):
+            raise UsageError(f"position {i} is outside these {len(self)} predictions (0 to {len(self) - 1})")
+        return self.user_ids[i], self.movie_ids[i], self.fallback[i], float(self.scores[i])
 
     def _repr_html_(self) -> str:
         return _frame_html(lambda: Predictions(self.user_ids[:500], self.movie_ids[:500], self.scores[:500],

@@ -271,8 +271,10 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     from embedrec.training.fit import resolve_dim, resolve_metric
 
     tol = cfg.tune.tolerance if tolerance is None else tolerance
-    if not 0 <= tol < 1:  # NaN fails too
-        raise ConfigError(f"«--tolerance|tolerance» {tol!r}: expected a share from 0 to under 1 (100%), e.g. 0.01")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1:  # NaN fails too
+        # the argument is at fault, as for dims: a UsageError (a red team); the config key, a ConfigError
+        kind = ConfigError if tolerance is None else UsageError
+        raise kind(f"«--tolerance|tolerance» {tol!r}: expected a share from 0 to under 1 (100%), e.g. 0.01")
     wds = weight_decays if weight_decays is not None else cfg.tune.weight_decays
     _check_values(cfg, "«--dims|dims»" if dims else "tune.dims", dims or cfg.tune.dims, ("model.dim",))
     _check_values(cfg, "«--weight-decay|weight_decays»" if weight_decays is not None else "tune.weight_decays",

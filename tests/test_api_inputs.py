@@ -805,6 +805,36 @@ def test_a_dataframe_where_ids_go_is_refused_naming_its_columns(trained_run):
         assert len(m.recommend(df["user_id"], k=2)) == 2
 
 
+def test_results_index_by_position_and_the_small_argument_rules(trained_run):
+    """A red team: r[196] (an id) was a bare IndexError, r['196'] a TypeError, r[0:2] a tuple of lists, Predictions
+    not indexable; to_rows(fallback_column='no') read by its truth; er.Model('runs/x') failed at first use with an
+    AttributeError; year_min=1990.0 (a year column with a gap is float) refused; tune_dims(tolerance=-0.5) a
+    ConfigError where the other bad arguments are UsageErrors."""
+    with er.open(trained_run.cfg.run.dir) as m:
+        users = [int(u) for u in m.user_ids[:3]]
+        r = m.recommend(users, k=2)
+        assert r[0][0] == users[0] and r[-1][0] == users[-1]
+        part = r[1:]
+        assert isinstance(part, er.Recommendations) and part.query_ids == users[1:] and len(part.to_frame()) == 4
+        for bad in (max(users) + 10, str(users[0]), 1.0):
+            with pytest.raises(UsageError, match=r"(indexed by position|is outside this result)"):
+                r[bad]
+        with pytest.raises(UsageError, match="to_rows: fallback_column must be True or False, not 'no'"):
+            list(r.to_rows(fallback_column="no"))
+        p = m.predict([(users[0], int(m.movie_ids[0])), (users[1], int(m.movie_ids[1]))])
+        assert p[1][:2] == (users[1], int(m.movie_ids[1])) and len(p[:1]) == 1
+        with pytest.raises(UsageError, match="indexed by position"):
+            p["x"]
+        years = m.recommend(users[0], k=5, year_min=1990.0).to_frame()["year"]
+        assert (years.dropna() >= 1990).all()
+        with pytest.raises(UsageError, match=r"year_min 1990\.5: expected a whole year"):
+            m.recommend(users[0], year_min=1990.5)
+    with pytest.raises(UsageError, match=r"^Model\(\) takes a loaded Recommender, not 'runs/x'; open a run with er.open"):
+        er.Model("runs/x")
+    with pytest.raises(UsageError, match=r"tolerance -0.5: expected a share"):
+        er.tune_dims(trained_run.cfg, dims=[2], tolerance=-0.5)
+
+
 def test_a_models_arrays_are_given_out_read_only(trained_run):
     """A red team: m.user_ids, m.movie_ids and m.factors gave out the model's own arrays, so a notebook's
     rng.shuffle(m.user_ids) made recommend(u) answer another user's list under u. They are read-only views."""

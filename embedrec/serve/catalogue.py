@@ -156,9 +156,14 @@ class Catalogue:
         warn when none passes."""
         if not genres and year_min is None and year_max is None and exclude_rows is None:
             return None
+        years = []
         for name, y in (("year_min", year_min), ("year_max", year_max)):
+            if isinstance(y, (float, np.floating)) and float(y).is_integer():  # 1990.0: a year column with a gap
+                y = int(y)  # is float (a red team: df.year.min() was refused, where 196.0 is user 196)
             if y is not None and (isinstance(y, bool) or not isinstance(y, (int, np.integer))):
                 raise UsageError(f"«--year-min/--year-max|{name}» {y!r}: expected a whole year such as 1990")
+            years.append(y)
+        year_min, year_max = years
         if year_min is not None and year_max is not None and year_min > year_max:
             raise UsageError(f"«--year-min|year_min» {year_min} is after «--year-max|year_max» {year_max}: no movie "
                              "can pass; swap them")
