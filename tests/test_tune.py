@@ -203,8 +203,10 @@ def test_sweep_refuses_a_tolerance_outside_0_to_1(tolerance, tmp_path):
     from embedrec.config import load_config
     from embedrec.tune import sweep
 
+    from embedrec.errors import UsageError
+
     cfg = load_config(None, [f"data.prepared={tmp_path / 'none'}"])
-    with pytest.raises(ConfigError, match="expected a share from 0 to under 1"):
+    with pytest.raises(UsageError, match="expected a share from 0 to under 1"):  # the argument's fault (a red team)
         sweep(cfg, tolerance=tolerance)
 
 
