@@ -356,6 +356,8 @@ class Model:
         refuse_frame(lines, "recommend_stream: expected the lines or ids one by one")
         # a file's lines (open(path), sys.stdin, the CLI's --users) may hold '#' comments; a list's items are ids
         file = hasattr(lines, "readline") or bool(getattr(lines, "lines_of_a_file", False))
+        ready = getattr(lines, "ready", None)  # the CLI's input: a batch ends where a pipe or a terminal pauses
+        ready = ready if callable(ready) else None
         try:  # checked at the call, not at the first next() (a review: a TypeError from inside the generator)
             lines = iter(lines)
         except TypeError:
@@ -371,7 +373,7 @@ class Model:
         answers = recommend_many(e, lines, self._k(k), include_seen=not _flag(exclude_seen, "exclude_seen"),
                                  allowed=self._allowed(genres, year_min, year_max, exclude), strict=missing == "error",
                                  fallback="popular" if missing == "popular" else "none", batch=batch_size,
-                                 on_batch=on_batch, name=name, file=file)
+                                 on_batch=on_batch, name=name, file=file, ready=ready)
         return (StreamAnswer.of(q, rows, scores, e.movie_ids, f) for q, rows, scores, f in answers)
 
     def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True, *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
@@ -172,6 +173,13 @@ def _jsonable(v):
     return v
 
 
+def utf8(out) -> bool:
+    """Whether the text file ``out`` writes UTF-8 (else JSON escapes what it cannot hold: a review found every
+    format failing at the first accented title under LC_ALL=C with Python's UTF-8 mode off)."""
+    enc = (getattr(out, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
+    return enc in ("utf8", "utf8sig")
+
+
 def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, header: bool = True) -> int:
     """Write rows in ``fmt`` to ``out`` (stdout); returns how many were written.
 
@@ -179,15 +187,25 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
     while producing the rows leaves stdout empty rather than holding a lone header."""
     out = out or sys.stdout
     n = 0
+    ascii_only = not utf8(out)
     if fmt == "jsonl":
         for r in rows:
-            out.write(json.dumps({c: _jsonable(r.get(c)) for c in columns}, ensure_ascii=False) + "\n")
+            out.write(json.dumps({c: _jsonable(r.get(c)) for c in columns}, ensure_ascii=ascii_only) + "\n")
             n += 1
         return n
-    if fmt == "json":
-        data = [{c: _jsonable(r.get(c)) for c in columns} for r in rows]
-        out.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        return len(data)
+    if fmt == "json":  # one array, written row by row as the rows come (a review: 50K users' top-100 built whole
+        try:           # in memory took 8.4 GB, and nothing reached a reader until the input ended)
+            for r in rows:
+                item = json.dumps({c: _jsonable(r.get(c)) for c in columns}, indent=2, ensure_ascii=ascii_only)
+                out.write(("[\n  " if n == 0 else ",\n  ") + item.replace("\n", "\n  "))
+                n += 1
+        except BaseException:  # stopped or failed after some rows: the array closed over them, so what was
+            if n:              # written is JSON (an error before any row leaves stdout empty, as before)
+                with contextlib.suppress(OSError, ValueError):  # a closed or broken stdout: nothing more to write
+                    out.write("\n]\n")
+            raise
+        out.write("\n]\n" if n else "[]\n")
+        return n
     if fmt == "tsv":  # the header with the first row (as csv below): an error before it leaves stdout empty
         for r in rows:
             line = tsv_cells([r.get(c) for c in columns]) + "\n"
@@ -206,19 +224,78 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
         if n == 0 and header:
             w.writerow(columns)
         return n
-    # table: needs all rows for widths
-    raw = [[r.get(c) for c in columns] for r in rows]
-    decimals = [_decimals([d[i] for d in raw]) for i in range(len(columns))]
-    data = [[_cell(v, p) for v, p in zip(d, decimals)] for d in raw]
-    # the header by terminal columns too: predict passes a user's own column names through ('評価値', a review)
-    widths = [max([_width(c)] + [_width(d[i]) for d in data]) for i, c in enumerate(columns)]
-    if _isatty(out):  # a terminal: long titles and genres cut to its width, not every row wrapped (a first-hour
-        _fit(data, columns, widths, raw, out)  # review: 150-188 columns in an 80-column terminal)
-    if header:  # --no-header with --format auto on a terminal: the table's rows alone
-        out.write("  ".join(_pad(c, w) for c, w in zip(columns, widths)).rstrip() + "\n")
-    for d in data:
-        out.write("  ".join(_pad(v, w) for v, w in zip(d, widths)).rstrip() + "\n")
-    return len(data)
+    # table: the rows' widths; on a terminal written in parts, each part when batch_done() says a batch of a
+    # stream was answered (the CLI's on_batch), else whole at the end
+    table = TableStream(columns, out, header)
+    live = _isatty(out)
+    if live:
+        _LIVE.append(table)
+    try:
+        for r in rows:
+            table.add(r)
+        return table.flush(last=True)
+    finally:
+        if live:
+            _LIVE.remove(table)
+
+
+_LIVE: list = []  # the terminal tables being written (write_rows), which batch_done() writes the rows of
+
+
+def batch_done(out=None) -> None:
+    """A stream's batch was answered (``recommend_stream``'s and ``predict_lines``' on_batch, in the CLI): the
+    rows a terminal's table holds so far are written, then ``out`` (stdout) flushed, so each batch reaches the
+    reader while the input goes on."""
+    for table in list(_LIVE):
+        table.flush()
+    (out or sys.stdout).flush()
+
+
+class TableStream:
+    """A table written in parts: :meth:`flush` writes the rows added since the last one. The first part sets the
+    columns' widths (and, on a terminal, cuts them to its width); a later part's cells are padded to them, and on
+    a terminal cut to them, so the rows stay aligned (a review: on a terminal, `recommend --users -` showed
+    nothing until its input ended, the table waiting for every row to size its columns). Written whole (one
+    flush) it is the table write_rows writes."""
+
+    def __init__(self, columns: list[str], out=None, header: bool = True):
+        self.columns, self.out, self.header = columns, out or sys.stdout, header
+        self.raw: list[list] = []
+        self.widths: list[int] | None = None
+        self.decimals: list[int] | None = None
+        self.written = 0
+
+    def add(self, row: dict) -> None:
+        self.raw.append([row.get(c) for c in self.columns])
+
+    def flush(self, last: bool = False) -> int:
+        """Write the rows added since the last flush (``last``: the header of a table with no row too); returns
+        how many rows the table holds so far."""
+        raw, out, columns = self.raw, self.out, self.columns
+        if self.widths is None and (raw or last):
+            self.decimals = [_decimals([d[i] for d in raw]) for i in range(len(columns))]
+            data = [[_cell(v, p) for v, p in zip(d, self.decimals)] for d in raw]
+            # the header by terminal columns too: predict passes a user's own column names through ('評価値')
+            self.widths = [max([_width(c)] + [_width(d[i]) for d in data]) for i, c in enumerate(columns)]
+            if _isatty(out):  # a terminal: long titles and genres cut to its width, not every row wrapped (a
+                _fit(data, columns, self.widths, raw, out)  # first-hour review: 150-188 columns in 80)
+                if not last:  # a first part of several: the text columns take the room left for the later
+                    _widen(columns, self.widths, raw)  # parts' longer cells, which are cut to these widths
+            if self.header:  # --no-header with --format auto on a terminal: the table's rows alone
+                out.write("  ".join(_pad(c, w) for c, w in zip(columns, self.widths)).rstrip() + "\n")
+        elif raw:
+            data = [[_cell(v, p) for v, p in zip(d, self.decimals)] for d in raw]
+            if _isatty(out):  # the text columns cut to the first part's widths, as _fit cut that part's
+                mark, text = _mark(out), set(_cuttable(columns, raw))
+                data = [[_cut(v, w, mark) if i in text and _width(v) > w else v
+                         for i, (v, w) in enumerate(zip(d, self.widths))] for d in data]
+        else:
+            return self.written
+        for d in data:
+            out.write("  ".join(_pad(v, w) for v, w in zip(d, self.widths)).rstrip() + "\n")
+        self.written += len(data)
+        self.raw = []
+        return self.written
 
 
 @functools.lru_cache(maxsize=65536)  # a table repeats its titles: each measured once (a review: 2.4x slower)
@@ -320,11 +397,39 @@ def transpose_metrics(rows: list[dict], columns: list[str]) -> tuple[list[dict],
     return out, ["metric", *names]
 
 
+def _mark(out) -> str:
+    """What ends a cut cell: an ellipsis where the output writes UTF-8, else '~'."""
+    return "\u2026" if (getattr(out, "encoding", None) or "").lower().replace("-", "") == "utf8" else "~"
+
+
 def _isatty(out) -> bool:
     try:
         return out.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _widen(columns: list[str], widths: list[int], raw: list[list], most: int = 40) -> None:
+    """Widen a terminal table's text columns into the room its terminal leaves, each to at most ``most``
+    columns; in place."""
+    import shutil
+
+    text = _cuttable(columns, raw)
+    room = shutil.get_terminal_size((80, 24)).columns - (sum(widths) + 2 * (len(widths) - 1))
+    while room > 0 and text:
+        grow = [i for i in text if widths[i] < most]
+        if not grow:
+            break
+        for i in grow[:room]:
+            widths[i] += 1
+        room -= min(room, len(grow))
+
+
+def _cuttable(columns: list[str], raw: list[list]) -> list[int]:
+    """The columns a terminal's table may cut: text (titles, genres), never a number or an id (a review: two
+    string ids cut to one 'urn:movie:imdb:tt00...')."""
+    return [i for i in range(len(columns)) if any(isinstance(d[i], (str, list, tuple)) for d in raw)
+            and not columns[i].endswith("_id") and not columns[i].startswith("movie_id")]
 
 
 def _fit(data: list[list[str]], columns: list[str], widths: list[int], raw: list[list], out) -> None:
@@ -333,9 +438,7 @@ def _fit(data: list[list[str]], columns: list[str], widths: list[int], raw: list
     import shutil
 
     room = shutil.get_terminal_size((80, 24)).columns
-    text = [i for i in range(len(columns)) if any(isinstance(d[i], (str, list, tuple)) for d in raw)
-            and not columns[i].endswith("_id") and not columns[i].startswith("movie_id")]  # ids whole (a review:
-    # two string ids cut to one 'urn:movie:imdb:tt00...')
+    text = _cuttable(columns, raw)
     floor = {i: max(_width(columns[i]), 10) for i in text}
     over = sum(widths) + 2 * (len(widths) - 1) - room
     while over > 0:
@@ -344,7 +447,7 @@ def _fit(data: list[list[str]], columns: list[str], widths: list[int], raw: list
             break
         widths[i] -= 1
         over -= 1
-    mark = "\u2026" if (getattr(out, "encoding", None) or "").lower().replace("-", "") == "utf8" else "~"
+    mark = _mark(out)
     for d in data:
         for i in text:
             if _width(d[i]) > widths[i]:

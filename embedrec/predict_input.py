@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from embedrec.data.ids import is_integer_text
 from embedrec.errors import NotFoundError, shorten
 from embedrec.serve.recommender import LOGGED_UNKNOWN
+from embedrec.serve.stream import batches
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.models import Model
@@ -81,8 +82,9 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     columns = ["user_id", "movie_id", *names, "fallback", "score"]
     items = itertools.chain([] if head is None else [head], parsed)
     shown = [0]
+    ready = getattr(lines, "ready", None)  # the CLI's input: a batch ends where a pipe or a terminal pauses
     answers = (_answer(model, chunk, cols, name, strict, shown, i == 0)
-               for i, chunk in enumerate(_chunks(items, batch)))
+               for i, chunk in enumerate(batches(items, batch, ready if callable(ready) else None)))
     if strict:  # every line read and checked before the first row (an unknown id fails with nothing printed)
         answers = iter(list(answers))
     return columns, _rows(answers, names, shown, on_batch)
@@ -182,12 +184,6 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     cols = named if None not in named else (0, 1)
     rest = [c for i, c in enumerate(parts) if i not in cols]
     return cols, _unique([c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}" for c in rest])
-
-
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    it = iter(items)
-    while chunk := list(itertools.islice(it, size)):
-        yield chunk
 
 
 def _rows(answers: Iterator[tuple], names: list[str], shown: list, on_batch=None) -> Iterator[dict]:

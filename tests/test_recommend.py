@@ -1369,3 +1369,43 @@ def test_a_pickled_model_answers_after_its_run_folder_is_gone(trained, tmp_path)
     again = pickle.loads(pickle.dumps(opened))  # a pickle of it still made (a review); it fails when asked, alike
     with pytest.raises(ArtifactError, match=r"this model reads 'movies_cos.faiss' from is gone"):
         again.similar(3, k=4)
+
+
+@pytest.mark.parametrize("command", ["recommend", "predict"])
+def test_piped_input_is_answered_as_it_comes_not_at_its_end(trained, command):
+    """A review: '(echo 1; sleep 3; echo 2) | recommend --users -' answered nothing until the producer finished
+    (a batch waited for recommend.batch_size lines or the end). A batch now ends where a pipe pauses: the first
+    id's answer comes while the input is still open."""
+    import os as _os
+    import select
+    import time
+
+    from embedrec.serve.recommender import Recommender
+
+    uid = Recommender.open(trained.run.dir).user_ids[:2].tolist()
+    lines = [f"{u}\n" for u in uid] if command == "recommend" else [f"{u},{m}\n" for u, m in zip(
+        uid, Recommender.open(trained.run.dir).movie_ids[:2].tolist())]
+    args = ["--users", "-", "-k", "1"] if command == "recommend" else ["--pairs", "-"]
+    env = {**_os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "embedrec", command, "-q", "--run", str(trained.run.dir), *args,
+                          "--format", "tsv", "--no-header"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    try:
+        p.stdin.write(lines[0].encode())
+        p.stdin.flush()
+        got, end = b"", time.monotonic() + 120
+        while b"\n" not in got and time.monotonic() < end:  # the first answer, the input still open
+            if select.select([p.stdout], [], [], 1)[0]:
+                chunk = _os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                got += chunk
+        assert got.split(b"\t")[0].decode() == str(uid[0]), (got, p.stderr.read() if p.poll() is not None else "")
+        p.stdin.write(lines[1].encode())
+        p.stdin.close()
+        rest, err = p.stdout.read(), p.stderr.read()
+        p.wait(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert rest.split(b"\t")[0].decode() == str(uid[1]) or (got + rest).count(b"\n") == 2, (got, rest)

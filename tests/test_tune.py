@@ -201,9 +201,8 @@ def test_an_edited_tune_record_is_refused_not_reused(tune_cfg, tmp_path):
 @pytest.mark.parametrize("tolerance", [float("nan"), -0.05, 1.0])
 def test_sweep_refuses_a_tolerance_outside_0_to_1(tolerance, tmp_path):
     from embedrec.config import load_config
-    from embedrec.tune import sweep
-
     from embedrec.errors import UsageError
+    from embedrec.tune import sweep
 
     cfg = load_config(None, [f"data.prepared={tmp_path / 'none'}"])
     with pytest.raises(UsageError, match="expected a share from 0 to under 1"):  # the argument's fault (a red team)

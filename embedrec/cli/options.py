@@ -15,20 +15,103 @@ from embedrec.errors import EmbedrecError, UsageError, shorten
 MAX_LINE = 1 << 20  # bytes in one line of --users/--pairs input
 
 
+class _FdReader:
+    """The bytes of a pipe or terminal read as they arrive (os.read), with a buffer of its own, so that
+    :meth:`pending` can tell whether a next line is there without waiting: a batch of --users/--pairs input is
+    answered as soon as the input pauses, not at 4,096 lines or its end (a review: '(echo 1; sleep 3; echo 2) |
+    recommend --users -' answered nothing until the producer finished). Python's buffered reader cannot say
+    whether its buffer holds a line without a read that may block."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, fd: int):
+        self.fd, self.buf, self.pos, self.eof = fd, bytearray(), 0, False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = os.read(self.fd, self.CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        if self.pos > len(self.buf) // 2:  # drop what was read (each line is not copied out of a large buffer)
+            del self.buf[:self.pos]
+            self.pos = 0
+        self.buf += chunk
+        return True
+
+    def peek(self, n: int) -> bytes:
+        while len(self.buf) - self.pos < n and self._fill():
+            pass
+        return bytes(self.buf[self.pos:self.pos + n])
+
+    def readline(self, limit: int) -> bytes:
+        while True:
+            i = self.buf.find(b"\n", self.pos, self.pos + limit)
+            if i >= 0 or len(self.buf) - self.pos >= limit or not self._fill():
+                end = i + 1 if i >= 0 else min(len(self.buf), self.pos + limit)
+                line, self.pos = bytes(self.buf[self.pos:end]), end
+                return line
+
+    def read(self, n: int = -1) -> bytes:  # for gzip.GzipFile
+        if n is None or n < 0:
+            while self._fill():
+                pass
+            n = len(self.buf) - self.pos
+        elif len(self.buf) == self.pos:
+            self._fill()
+        out, self.pos = bytes(self.buf[self.pos:self.pos + n]), min(len(self.buf), self.pos + n)
+        return out
+
+    def pending(self) -> bool:
+        """Whether a next line (or the end) is there without waiting for the writer on the other end."""
+        if self.eof or self.buf.find(b"\n", self.pos) >= 0:
+            return True
+        import select
+
+        try:
+            return bool(select.select([self.fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
+
+def _live_fd(fh) -> int | None:
+    """The descriptor of ``fh`` where it is a pipe, a terminal or a socket (input that may pause), on a system
+    with select() over them; None for a regular file, or where it cannot tell."""
+    import stat
+
+    if os.name != "posix":
+        return None
+    try:
+        fd = fh.fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode) else None
+
+
 class _Lines:
     """Lines of a text file (or stdin) decoded as UTF-8 one at a time: a bad byte is a DataError naming
-    file:line instead of a UnicodeDecodeError out of the middle of a batch."""
+    file:line instead of a UnicodeDecodeError out of the middle of a batch. :meth:`ready` says whether a next
+    line is there without waiting (a pipe or a terminal: the batches end where the input pauses)."""
 
     lines_of_a_file = True  # Model.recommend_stream: its '#' lines may be comments (a list's items never are)
 
     def __init__(self, fh, name: str):
         self.fh, self.name = fh, name
+        self._live = None  # the _FdReader of a pipe or terminal, once reading
+
+    def ready(self) -> bool:
+        return self._live.pending() if self._live is not None else True
 
     def __iter__(self):
         from embedrec.errors import DataError
 
         fh, n = self.fh, 0
-        if not hasattr(fh, "peek"):  # a stream without a look-ahead buffer (io.BytesIO)
+        fd = _live_fd(fh)
+        if fd is not None:  # read from the descriptor itself: nothing has read this input before its lines
+            fh = self.fh = self._live = _FdReader(fd)
+        elif not hasattr(fh, "peek"):  # a stream without a look-ahead buffer (io.BytesIO)
             import io
 
             fh = self.fh = io.BufferedReader(fh)
@@ -36,6 +119,7 @@ class _Lines:
             import gzip
 
             fh = gzip.GzipFile(fileobj=fh)
+            self._live = None  # its lines are inside the deflate stream: batches of recommend.batch_size
         try:
             while True:
                 raw = fh.readline(MAX_LINE + 1)  # bounded: a 2 GB line (or a gzip bomb of one) is not read whole

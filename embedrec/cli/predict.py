@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -38,12 +37,12 @@ def predict(cfg: Config, pairs, strict, run_dir, fmt, no_header):
     """
     from embedrec.api import open as open_model
     from embedrec.api import predict_lines
-    from embedrec.output import resolve_format, write_rows
+    from embedrec.output import batch_done, resolve_format, write_rows
 
     check_no_header(no_header, fmt)
     model = open_model(run_dir or cfg.run.dir, cfg)
     columns, rows = predict_lines(model, pairs, pairs.name, strict, batch=cfg.recommend.batch_size,
-                                  on_batch=sys.stdout.flush)
+                                  on_batch=batch_done)
     given = 0
 
     def counted(rows):

@@ -78,7 +78,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     """
     from embedrec.answers import Request
     from embedrec.api import open as open_model
-    from embedrec.output import resolve_format, write_rows
+    from embedrec.output import batch_done, resolve_format, write_rows
 
     for opt, value in (("--user", user), ("--movie", movie), ("--liked", liked), ("--rated", rated),
                        ("--user-features", user_features), ("--exclude", exclude)):
@@ -115,7 +115,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
             fallback=fallback or cfg.recommend.fallback, strict=strict, include_seen=include_seen, ordered=ordered,
             genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
             exclude=tuple(parse_liked(exclude, "--exclude")) if exclude else (),
-            on_batch=sys.stdout.flush, name=getattr(users_file, "name", "<input>")))
+            on_batch=batch_done, name=getattr(users_file, "name", "<input>")))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
         hinted = with_comma_hint(e, "--liked", liked_items, liked) if liked_items else e
         if hinted is e and rated_items:

@@ -26,9 +26,22 @@ HEADER_MOVIE_WORDS = ("movie_id", "movie", "movieid", "movie id", "item_id", "it
 _SEPARATORS = {",": ("a comma", "cut -d, -f1"), "\t": ("a tab", "cut -f1"), ";": ("a semicolon", "cut -d';' -f1")}
 
 
+def batches(items: Iterable, size: int, ready=None) -> Iterator[list]:
+    """``items`` in lists of up to ``size``; a list ends early where ``ready()`` says no next item is there yet (a
+    pipe or a terminal that paused: what came is answered now, not when ``size`` items or the end have come)."""
+    buf: list = []
+    for item in items:
+        buf.append(item)
+        if len(buf) >= size or (ready is not None and not ready()):
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
                    strict=False, fallback="none", batch=4096, on_batch=None, name: str = "<input>",
-                   file: bool = False) -> Iterator[tuple]:
+                   file: bool = False, ready=None) -> Iterator[tuple]:
     """Stream (user_id, movie rows, scores, fallback) for many user ids (one per line), batched through the
     index; ``fallback`` is True for an unknown user answered with the most popular movies.
 
@@ -38,7 +51,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     ``strict`` too); a Python list's '#hash' is an id like any other. ``strict`` reads the whole
     input and checks every id before the first answer (an unknown one raises NotFoundError naming name:line).
     ``on_batch`` is called after each batch's results were taken (the CLI flushes stdout there, so a reader
-    on the other end of a pipe gets each batch's answers while the next ids are still coming)."""
+    on the other end of a pipe gets each batch's answers while the next ids are still coming); ``ready()``, where
+    given, says whether a next line is there without waiting: a batch ends where the input pauses."""
     unknown = [0]  # ids no row answers: skipped, or answered with the most popular movies
     empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
 
@@ -89,15 +103,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             raise NotFoundError(f"{name}:{n}: {rec.catalogue.users.unknown_text(t)}; "
                                 "«without --strict|with missing='skip'» unknown users are skipped (or answered with "
                                 "«--fallback popular|missing='popular'»)", kind="user", id=t)
-    buf: list[tuple[int, str, bool]] = []
-    for item in items:
-        buf.append(item)
-        if len(buf) >= batch:
-            yield from flush(buf)
-            buf = []
-            if on_batch is not None:
-                on_batch()
-    if buf:
+    for buf in batches(items, batch, ready):  # ``ready``: whether the input has a next line without waiting
         yield from flush(buf)
         if on_batch is not None:
             on_batch()
@@ -232,10 +238,13 @@ def write_jsonl(rec: Recommender, triples: Iterable[tuple], out, query_column: s
     import json
     import math
 
+    from embedrec.output import utf8
+
+    ascii_only = not utf8(out)  # an output that is not UTF-8: escaped, not a failure at the first accent
     cache: dict[int, str] = {}
     for t in triples:
         user_id, ids, scores = t[:3]
-        u = '{' + json.dumps(query_column) + ': ' + json.dumps(user_id, ensure_ascii=False) + ', "rank": '
+        u = '{' + json.dumps(query_column) + ': ' + json.dumps(user_id, ensure_ascii=ascii_only) + ', "rank": '
         end = (f', "fallback": "{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}"}}\n' if fallback_column
                else "}\n")
         parts = []
@@ -243,6 +252,6 @@ def write_jsonl(rec: Recommender, triples: Iterable[tuple], out, query_column: s
             mc = cache.get(m)
             if mc is None:
                 mc = cache[m] = json.dumps({"movie_id": py_id(rec.movie_ids[m]), "title": rec.titles[m] or None, "year": rec.years[m],
-                                            "genres": rec.genres[m] or []}, ensure_ascii=False)[1:-1]
+                                            "genres": rec.genres[m] or []}, ensure_ascii=ascii_only)[1:-1]
             parts.append(f'{u}{rank}, {mc}, "score": {repr(sc) if math.isfinite(sc) else "null"}{end}')
         out.write("".join(parts))
