@@ -37,8 +37,8 @@ def _cell(v, decimals: int = 4) -> str:
     if isinstance(v, float):
         return f"{v:.{decimals}f}"
     if isinstance(v, (list, tuple)):
-        return "|".join(map(str, v)).translate(_TSV_BREAKS)
-    return str(v).translate(_TSV_BREAKS)
+        return "|".join(map(str, v)).translate(_TABLE_BREAKS)
+    return str(v).translate(_TABLE_BREAKS)
 
 
 # tabs and line breaks would split a row; the other control characters (ESC, BEL, C1: a title of a user's
@@ -47,6 +47,9 @@ def _cell(v, decimals: int = 4) -> str:
 # control characters, and the line and paragraph separators Python's splitlines() splits at (a review)
 _TSV_BREAKS = str.maketrans({c: " " for c in [*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xa0)),
                                               "\u2028", "\u2029"]})
+# a table cell also drops the bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069): a title's
+# right-to-left override turned the rest of its row (year, genres, score) around on a terminal (a review)
+_TABLE_BREAKS = {**_TSV_BREAKS, **{c: None for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}}
 
 
 def tsv_cell(v) -> str:

@@ -488,6 +488,9 @@ def test_a_terminals_table_is_written_in_parts_aligned_by_the_first():
     assert len(lines) == 3 and max(map(_width, lines)) <= 60, lines
     assert lines[2].startswith("123456") and "\u2026" in lines[2]  # the id whole, the title cut
     assert len({line.index("0.") for line in lines[1:]}) == 1, lines  # the score column aligned
+    bidi = io.StringIO()  # a right-to-left override in a title turned the rest of its row around (a review)
+    write_rows([{"title": "abc\u202edef", "year": 1999}], ["title", "year"], "table", bidi)
+    assert bidi.getvalue().splitlines()[1] == "abcdef  1999"
     plain = io.StringIO()  # not a terminal: one table, sized by every row, as before
     write_rows(iter([{"a": "x"}, {"a": "longer"}]), ["a"], "table", plain)
     assert plain.getvalue() == "a\nx\nlonger\n"
