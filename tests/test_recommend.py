@@ -1409,3 +1409,19 @@ def test_piped_input_is_answered_as_it_comes_not_at_its_end(trained, command):
         p.kill()
     assert p.returncode == 0, err
     assert rest.split(b"\t")[0].decode() == str(uid[1]) or (got + rest).count(b"\n") == 2, (got, rest)
+
+
+def test_an_id_a_number_changes_is_answered_and_said(trained):
+    """A review: '001' and '+1' in --users were answered as user 1 and printed as 1 without a word, so a join of
+    the output back to the input on the id lost those rows (ingest refuses such ids)."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.serve.recommender import Recommender
+
+    u = int(Recommender.open(trained.run.dir).user_ids[0])
+    r = CliRunner().invoke(main, ["recommend", "--run", str(trained.run.dir), "--users", "-", "-k", "1", "--format",
+                                  "tsv", "--no-header"], input=f"00{u}\n+{u}\n{u}\n")
+    assert r.exit_code == 0 and [x.split("\t")[0] for x in r.stdout.splitlines()] == [str(u)] * 3, r.output
+    assert f"<stdin>:1: '00{u}' is read as user {u} (ids are integers), and named so in the output" in r.stderr
+    assert f"<stdin>:2: '+{u}' is read as user {u}" in r.stderr and "<stdin>:3" not in r.stderr

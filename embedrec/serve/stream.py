@@ -54,6 +54,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     on the other end of a pipe gets each batch's answers while the next ids are still coming); ``ready()``, where
     given, says whether a next line is there without waiting: a batch ends where the input pauses."""
     unknown = [0]  # ids no row answers: skipped, or answered with the most popular movies
+    renamed = [0]  # ids answered under another text ('001' as 1)
     empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
 
     def flush(numbered: list[tuple[int, str, bool]]):
@@ -77,6 +78,12 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                                         name, n, shorten(t))
                         else:
                             log.warning("%s:%d: unknown user '%s' skipped", name, n, shorten(t))
+        for (n, t), r, p in zip(numbered, rows, parsed):  # '001' where ids are integers: user 1, said (the
+            if r >= 0 and isinstance(p, int) and str(p) != t.strip():  # output names it 1, so a join back to
+                renamed[0] += 1                                      # the input on the id would lose it; a review)
+                if renamed[0] <= LOGGED_UNKNOWN:
+                    log.warning("%s:%d: '%s' is read as user %d (ids are integers), and named so in the output",
+                                name, n, shorten(t), p)
         results = {}
         if known.any():
             ids, scores = rec.recommend_rows(rows[known], k, include_seen, allowed)
