@@ -29,9 +29,10 @@ def path_problem(value) -> str | None:
         return None
     if "\x00" in text:
         return "holds a NUL character"
-    # a red team: '--output=~/z' made a folder named '~' (no shell expands ~ after '='); a folder so named that is
+    # a red team: '--output=~/z' made a folder named '~' (no shell expands ~ after '='); a folder '~x' that is
     # there already is the user's to name
-    if text.startswith("~") and not os.path.lexists(text.split(os.sep)[0]):
+    first = text.split(os.sep)[0]  # '~' itself never (a leftover of that bug would turn the check off)
+    if text.startswith("~") and (first == "~" or not os.path.lexists(first)):
         return (f"starts with '~' ('{text[:40]}'), which the shell did not expand (it does not after '=' or in "
                 "quotes) and embedrec does not either: write the path out, e.g. $HOME/...")
     parts = text.split(os.sep) if not os.altsep else text.replace(os.altsep, os.sep).split(os.sep)

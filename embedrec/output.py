@@ -338,7 +338,8 @@ def _clusters(text: str):
             continue
         if c == "\ufe0f" and out:  # emoji presentation: two columns for a symbol ('a' + U+FE0F stays 'a')
             out[-1][0] += c
-            out[-1][1] = 2 if base else out[-1][1]
+            out[-1][1] = 1 if out[-1][0][0].isascii() and out[-1][0][0].isalpha() else 2  # keycaps (1️⃣),
+            # '‼️' and '↔️' are drawn as emoji; a letter is not (a review)
             continue
         if "\u1160" <= c <= "\u11ff" and out and "\u1100" <= out[-1][0][0] <= "\u115f":  # conjoining Hangul jamo:
             out[-1][0] += c  # a leading consonant's vowel and final consonant make one 2-column syllable (a review)
@@ -417,8 +418,8 @@ def _widen(columns: list[str], widths: list[int], raw: list[list], most: int = 4
     columns; in place."""
     import shutil
 
-    text = _cuttable(columns, raw)
-    room = shutil.get_terminal_size((80, 24)).columns - (sum(widths) + 2 * (len(widths) - 1))
+    text = [i for i in _cuttable(columns, raw) if columns[i] in ("title", "genres")]  # the long ones (a review:
+    room = shutil.get_terminal_size((80, 24)).columns - (sum(widths) + 2 * (len(widths) - 1))  # 'none' padded)
     while room > 0 and text:
         grow = [i for i in text if widths[i] < most]
         if not grow:

@@ -230,7 +230,7 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
             f"user '{shorten(u)}' is" if f == "user_unknown" else f"movie '{shorten(m)}' is"
         if strict:
             raise NotFoundError(f"{name}:{n}: {what} not in the training data; without «--strict|strict=True» "
-                                "it is scored from the biases (the fallback column says which)")
+                                f"it gets {e.factors.fallback_said(f)} (the fallback column says which)")
         shown[0] += 1
         if shown[0] <= LOGGED_UNKNOWN:
             # worded from what the fallback gives (a review: "no score" over a bpr run's movie-bias score)

@@ -95,10 +95,15 @@ class Recommendations:
         those queries."""
         import operator
 
-        if isinstance(i, slice):  # r[:10]: the first ten queries' answers, a result as this one
-            return Recommendations(self._engine, self.query_ids[i], self._rows[i], self.scores[i], self.fallback[i],
-                                   self.unknown, self.query_column, self.left_out)
+        if isinstance(i, slice):  # r[:10]: the first ten queries' answers, a result as this one (its unknown ids
+            queries = self.query_ids[i]  # those among them: a review's slice said '1 unknown' of a known user)
+            fallback = self.fallback[i]
+            unknown = [q for q, f in zip(queries, fallback) if f and q in self.unknown]
+            return Recommendations(self._engine, queries, self._rows[i], self.scores[i], fallback, unknown,
+                                   self.query_column, self.left_out)
         try:
+            if isinstance(i, (bool, np.bool_)):  # True is no position (a review: r[True] was r[1])
+                raise TypeError
             i = operator.index(i)
         except TypeError:  # a red team: r[196] (an id) was a bare IndexError, r['196'] a TypeError
             raise UsageError(f"a result is indexed by position (0 to {len(self) - 1}), not by "
@@ -196,6 +201,8 @@ class Predictions:
         if isinstance(i, slice):
             return Predictions(self.user_ids[i], self.movie_ids[i], self.scores[i], self.fallback[i], self._id_kinds)
         try:
+            if isinstance(i, (bool, np.bool_)):
+                raise TypeError
             i = operator.index(i)
         except TypeError:
             raise UsageError(f"predictions are indexed by position (0 to {len(self) - 1}), not by "

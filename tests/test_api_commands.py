@@ -342,6 +342,9 @@ def test_an_export_refuses_outputs_that_clash_and_a_tilde_no_shell_expanded(trai
         r = invoke(*cmd)
         assert r.exit_code == 2 and "starts with '~' (" in r.stderr and "write the path out" in r.stderr, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+    (tmp_path / "~").mkdir()  # a folder named '~' (what the old bug made) does not turn the check off (a review)
+    r = invoke("evaluate", "--run", run, "--per-user", "~/pu.csv")
+    assert r.exit_code == 2 and "starts with '~' (" in r.stderr and not (tmp_path / "~" / "pu.csv").exists()
     (tmp_path / "~x").mkdir()
     r = invoke("evaluate", "--run", run, "--per-user", "~x/pu.csv", "-q")
     assert r.exit_code == 0 and (tmp_path / "~x" / "pu.csv").is_file(), r.stderr

@@ -631,6 +631,7 @@ def test_a_table_aligns_wide_and_zero_width_characters_by_terminal_columns(monke
     assert [_width(t) for t in ("👨\u200d👩\u200d👧", "❤\ufe0f", "🇯🇵", "👍🏽", "漢\u200d字", "🇯🇵🇺🇸")] == [2, 2, 2, 2, 4, 4]
     # U+FE0F after a letter, a skin tone after one, conjoining Hangul jamo (a review: 2, 1 and 3)
     assert [_width(t) for t in ("a\ufe0f", "x🏻", "\u1100\u1161", "\u1100\u1161\u11a8")] == [1, 3, 2, 2]
+    assert [_width(t) for t in ("1\ufe0f\u20e3", "\u203c\ufe0f", "\u2194\ufe0f")] == [2, 2, 2]  # emoji, all
     from embedrec.output import _cut
 
     assert _cut("🇯🇵🇺🇸xyz", 4, "~") == "🇯🇵~" and _cut("ab👨\u200d👩\u200d👧cd", 4, "~") == "ab~" and _cut("ab👨\u200d👩\u200d👧cd", 5, "~") == "ab👨\u200d👩\u200d👧~"

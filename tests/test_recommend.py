@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -1391,7 +1392,7 @@ def test_piped_input_is_answered_as_it_comes_not_at_its_end(trained, command):
                           "--format", "tsv", "--no-header"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env)
     try:
-        p.stdin.write(lines[0].encode())
+        p.stdin.write((lines[0] + "\n").encode())  # a blank line after it: skipped, not waited past (a review)
         p.stdin.flush()
         got, end = b"", time.monotonic() + 120
         while b"\n" not in got and time.monotonic() < end:  # the first answer, the input still open
@@ -1425,3 +1426,28 @@ def test_an_id_a_number_changes_is_answered_and_said(trained):
     assert r.exit_code == 0 and [x.split("\t")[0] for x in r.stdout.splitlines()] == [str(u)] * 3, r.output
     assert f"<stdin>:1: '00{u}' is read as user {u} (ids are integers), and named so in the output" in r.stderr
     assert f"<stdin>:2: '+{u}' is read as user {u}" in r.stderr and "<stdin>:3" not in r.stderr
+
+
+def test_a_non_blocking_standard_input_is_read(trained):
+    """A review: stdin as a pipe with O_NONBLOCK set (some job runners hand one on) was an internal error
+    (BlockingIOError) once the reader read from the descriptor itself; it waits for the input instead."""
+    import fcntl
+    import os as _os
+
+    from embedrec.serve.recommender import Recommender
+
+    uid = Recommender.open(trained.run.dir).user_ids[:2].tolist()
+    r, w = _os.pipe()
+    fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | _os.O_NONBLOCK)
+    p = subprocess.Popen([sys.executable, "-m", "embedrec", "recommend", "-q", "--run", str(trained.run.dir), "--users",
+                          "-", "-k", "1", "--format", "tsv", "--no-header"], stdin=r, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    _os.close(r)
+    time.sleep(1)
+    _os.write(w, f"{uid[0]}\n".encode())
+    time.sleep(0.5)
+    _os.write(w, f"{uid[1]}\n".encode())
+    _os.close(w)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert [x.split(b"\t")[0].decode() for x in out.splitlines()] == [str(u) for u in uid]

@@ -15,6 +15,9 @@ from embedrec.errors import EmbedrecError, UsageError, shorten
 MAX_LINE = 1 << 20  # bytes in one line of --users/--pairs input
 
 
+_DATA_LINE = re.compile(rb"^[ \t\r]*[^\s#][^\n]*\n", re.M)  # a whole line with something in it besides a comment
+
+
 class _FdReader:
     """The bytes of a pipe or terminal read as they arrive (os.read), with a buffer of its own, so that
     :meth:`pending` can tell whether a next line is there without waiting: a batch of --users/--pairs input is
@@ -30,7 +33,14 @@ class _FdReader:
     def _fill(self) -> bool:
         if self.eof:
             return False
-        chunk = os.read(self.fd, self.CHUNK)
+        while True:
+            try:
+                chunk = os.read(self.fd, self.CHUNK)
+                break
+            except BlockingIOError:  # a non-blocking descriptor (a review: an internal error): wait for it
+                import select
+
+                select.select([self.fd], [], [])
         if not chunk:
             self.eof = True
             return False
@@ -65,8 +75,8 @@ class _FdReader:
 
     def pending(self) -> bool:
         """Whether a next line (or the end) is there without waiting for the writer on the other end."""
-        if self.eof or self.buf.find(b"\n", self.pos) >= 0:
-            return True
+        if self.eof or _DATA_LINE.search(self.buf, self.pos):  # a line that is data, not blank or '#' (a blank
+            return True  # line is skipped, and waiting on the read after it stalled the answers before it: a review)
         import select
 
         try:
