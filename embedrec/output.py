@@ -288,8 +288,9 @@ class TableStream:
                 out.write("  ".join(_pad(c, w) for c, w in zip(columns, self.widths)).rstrip() + "\n")
         elif raw:
             data = [[_cell(v, p) for v, p in zip(d, self.decimals)] for d in raw]
-            if _isatty(out):  # the text columns cut to the first part's widths, as _fit cut that part's
-                mark, text = _mark(out), set(_cuttable(columns, raw))
+            if _isatty(out):  # titles and genres cut to the first part's widths, as _fit cut that part's; a
+                # longer cell of another column (a fallback, a passed-through field) is written whole (a review)
+                mark, text = _mark(out), {i for i in _cuttable(columns, raw) if columns[i] in ("title", "genres")}
                 data = [[_cut(v, w, mark) if i in text and _width(v) > w else v
                          for i, (v, w) in enumerate(zip(d, self.widths))] for d in data]
         else:

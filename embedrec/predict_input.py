@@ -229,8 +229,10 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
         what = f"user '{shorten(u, 60)}' and movie '{shorten(m, 60)}' are" if f == "both" else \
             f"user '{shorten(u)}' is" if f == "user_unknown" else f"movie '{shorten(m)}' is"
         if strict:
+            said = e.factors.fallback_said(f)  # what it gets: a ranking model's may be no score (a review)
+            said = f"it gets {said}" if said.startswith("no score") else f"it is {said}"
             raise NotFoundError(f"{name}:{n}: {what} not in the training data; without «--strict|strict=True» "
-                                f"it gets {e.factors.fallback_said(f)} (the fallback column says which)")
+                                f"{said} (the fallback column says which)")
         shown[0] += 1
         if shown[0] <= LOGGED_UNKNOWN:
             # worded from what the fallback gives (a review: "no score" over a bpr run's movie-bias score)

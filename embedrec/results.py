@@ -98,7 +98,8 @@ class Recommendations:
         if isinstance(i, slice):  # r[:10]: the first ten queries' answers, a result as this one (its unknown ids
             queries = self.query_ids[i]  # those among them: a review's slice said '1 unknown' of a known user)
             fallback = self.fallback[i]
-            unknown = [q for q, f in zip(queries, fallback) if f and q in self.unknown]
+            whole = i.indices(len(self)) == (0, len(self), 1)  # r[:] keeps them all (the skipped ones too)
+            unknown = list(self.unknown) if whole else [q for q, f in zip(queries, fallback) if f and q in self.unknown]
             return Recommendations(self._engine, queries, self._rows[i], self.scores[i], fallback, unknown,
                                    self.query_column, self.left_out)
         try:

@@ -823,6 +823,8 @@ def test_results_index_by_position_and_the_small_argument_rules(trained_run):
             r[True]  # a flag is no position (a review: r[True] was r[1])
         mixed = m.recommend([users[0], "nobody", users[1]], k=1, missing="popular")
         assert mixed[0:1].unknown == [] and mixed[1:2].unknown == ["nobody"]  # a slice's own unknown ids
+        skipped = m.recommend([users[0], "nobody"], k=1, missing="skip")
+        assert skipped[:].unknown == skipped.unknown == ["nobody"]  # r[:] keeps the skipped ones (a review)
         with pytest.raises(UsageError, match="to_rows: fallback_column must be True or False, not 'no'"):
             list(r.to_rows(fallback_column="no"))
         p = m.predict([(users[0], int(m.movie_ids[0])), (users[1], int(m.movie_ids[1]))])

@@ -488,6 +488,15 @@ def test_a_terminals_table_is_written_in_parts_aligned_by_the_first():
     assert len(lines) == 3 and max(map(_width, lines)) <= 60, lines
     assert lines[2].startswith("123456") and "\u2026" in lines[2]  # the id whole, the title cut
     assert len({line.index("0.") for line in lines[1:]}) == 1, lines  # the score column aligned
+    out = Terminal()  # a later part's longer fallback (or passed-through) cell is written whole, not cut (a review)
+
+    def pairs():
+        yield {"user_id": 1, "fallback": "none", "score": 0.5}
+        batch_done(out)
+        yield {"user_id": 2, "fallback": "movie_unknown", "score": 0.25}
+
+    write_rows(pairs(), ["user_id", "fallback", "score"], "table", out)
+    assert "movie_unknown" in out.getvalue().splitlines()[2]
     bidi = io.StringIO()  # a right-to-left override in a title turned the rest of its row around (a review)
     write_rows([{"title": "abc\u202edef", "year": 1999}], ["title", "year"], "table", bidi)
     assert bidi.getvalue().splitlines()[1] == "abcdef  1999"

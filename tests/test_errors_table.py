@@ -127,11 +127,11 @@ PREDICT = [
      "<stdin>:1: '196.0' is not a user id of this model (its ids are integers); fix that line, or put a header line "
      "of column names first", 1),
     ("unknown user, --strict", ["--pairs", "-", "--strict"], "1,2\n99999,2\n",
-     "<stdin>:2: user '99999' is not in the training data; without --strict it is scored from the biases (the "
-     "fallback column says which)", 1),
+     "<stdin>:2: user '99999' is not in the training data; without --strict it is scored from the biases (the mean "
+     "and the movie's bias) (the fallback column says which)", 1),
     ("unknown movie, --strict", ["--pairs", "-", "--strict"], "1,2\n1,99999\n",
-     "<stdin>:2: movie '99999' is not in the training data; without --strict it is scored from the biases (the "
-     "fallback column says which)", 1),
+     "<stdin>:2: movie '99999' is not in the training data; without --strict it is scored from the biases (the mean "
+     "and the user's bias) (the fallback column says which)", 1),
     ("a line with one field", ["--pairs", "-"], "1,2\n3\n",
      "<stdin>:2: expected 'user,movie' (comma- or tab-separated); fix that line", 1),
     ("a file line with one field", ["--pairs", "{tmp}/one.csv"], None,

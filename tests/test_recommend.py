@@ -1394,6 +1394,9 @@ def test_piped_input_is_answered_as_it_comes_not_at_its_end(trained, command):
     try:
         p.stdin.write((lines[0] + "\n").encode())  # a blank line after it: skipped, not waited past (a review)
         p.stdin.flush()
+        time.sleep(0.2)
+        p.stdin.write(" \u3000\n".encode())  # and one of whitespace written apart from it (a review)
+        p.stdin.flush()
         got, end = b"", time.monotonic() + 120
         while b"\n" not in got and time.monotonic() < end:  # the first answer, the input still open
             if select.select([p.stdout], [], [], 1)[0]:

@@ -15,9 +15,6 @@ from embedrec.errors import EmbedrecError, UsageError, shorten
 MAX_LINE = 1 << 20  # bytes in one line of --users/--pairs input
 
 
-_DATA_LINE = re.compile(rb"^[ \t\r]*[^\s#][^\n]*\n", re.M)  # a whole line with something in it besides a comment
-
-
 class _FdReader:
     """The bytes of a pipe or terminal read as they arrive (os.read), with a buffer of its own, so that
     :meth:`pending` can tell whether a next line is there without waiting: a batch of --users/--pairs input is
@@ -74,15 +71,31 @@ class _FdReader:
         return out
 
     def pending(self) -> bool:
-        """Whether a next line (or the end) is there without waiting for the writer on the other end."""
-        if self.eof or _DATA_LINE.search(self.buf, self.pos):  # a line that is data, not blank or '#' (a blank
-            return True  # line is skipped, and waiting on the read after it stalled the answers before it: a review)
+        """Whether a next line that is data (not blank, whitespace or a '#' line, which are skipped: waiting on
+        the read after one stalled the answers before it, a review), or the end, is there without waiting for the
+        writer on the other end; what the input holds now is read in to tell."""
         import select
 
-        try:
-            return bool(select.select([self.fd], [], [], 0)[0])
-        except (OSError, ValueError):
-            return True
+        while True:
+            if self.eof or self._data_line():
+                return True
+            try:
+                if not select.select([self.fd], [], [], 0)[0]:
+                    return False
+            except (OSError, ValueError):
+                return True
+            if not self._fill():  # readable: a read does not wait (the end, or more bytes)
+                return True
+
+    def _data_line(self) -> bool:
+        """Whether the buffer holds a whole line after ``pos`` with something in it besides a comment."""
+        start = self.pos
+        while (end := self.buf.find(b"\n", start)) >= 0:
+            text = self.buf[start:end].decode("utf-8", "replace").strip()
+            if text and not text.startswith("#"):
+                return True
+            start = end + 1
+        return False
 
 
 def _live_fd(fh) -> int | None:
