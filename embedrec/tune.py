@@ -462,8 +462,8 @@ def check_write_target(path: str | Path, input_path: str | None, overwrite: bool
         raise UsageError(f"«--write|write» {path}: not a regular file (a folder, pipe or device); choose a new "
                          "file name")
     if not path.parent.is_dir():
-        raise UsageError(f"«--write|write» {path}: the folder '{path.parent}' does not exist; create it or choose "
-                         "another path")
+        raise UsageError(f"«--write|write» {path}: the folder '{path.parent}' does not exist; create it (mkdir -p "
+                         f"{shlex.quote(str(path.parent))}) or choose another path")
     refuse_inside_store(path)  # a review: --write RUN/current/config.yaml --overwrite damaged the run
     if path.is_file() and not overwrite and not _written_by_tune(path):
         raise OutputExists(f"«--write|write» {path}: the file exists and tune-dims did not write it; pass "

@@ -1035,3 +1035,12 @@ def test_the_first_bad_line_is_named_whatever_its_column(tmp_path, rows, line, p
     p.write_text("user_id,movie_id,rating\n" + rows)
     r, out = ingest(tmp_path, p)
     refused(r, out, f"{p}:{line}: {phrase}")
+
+
+def test_the_short_row_message_names_its_way_on_once(tmp_path):
+    """A review: a row short of fields said 'or drop such rows with --set data.missing=drop' twice."""
+    p = tmp_path / "r.csv"
+    p.write_text("userId,movieId,rating\n1,10,4\n2,10\n")
+    r, out = ingest(tmp_path, p)
+    line = refused(r, out, f"{p}:3: expected 3 fields, found 2")
+    assert line.count("data.missing=drop") == 1, line

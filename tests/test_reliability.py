@@ -2661,6 +2661,11 @@ def test_an_output_file_goes_in_a_folder_that_is_there(base, tmp_path):
                                                           f"does not exist; create it (mkdir -p {gone}) or "), \
             (args, r.stderr)
     assert not (tmp_path / "no").exists()
+    # beside -o: refused before -o is written (a review: the npy folder written, then --topk-all refused)
+    r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", tmp_path / "npy0", "--topk-all", gone / "t.csv")
+    assert r.exit_code == 2 and "does not exist; create it" in r.stderr and not (tmp_path / "npy0").exists()
+    r = invoke("tune-dims", "-q", "--set", f"data.prepared={base[0]}", "--dims", "4", "--write", gone / "t.yaml")
+    assert r.exit_code == 2 and f"does not exist; create it (mkdir -p {gone})" in r.stderr, r.stderr
     r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", gone / "npy")
     assert r.exit_code == 0 and (gone / "npy").is_dir(), r.stderr
 

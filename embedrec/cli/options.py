@@ -209,8 +209,10 @@ class LineFile(click.File):
         if isinstance(value, (str, os.PathLike)) and value != "-" and not os.path.exists(value):
             from embedrec.errors import DataError
 
+            tilde = " (the shell left '~' unexpanded: write the path out, e.g. $HOME/...)" \
+                if str(value).startswith("~") else ""  # (a review)
             raise DataError(f"{click.format_filename(value)}: file not found ({param.opts[0] if param else 'input'}); "
-                            "check the path, or give - to read standard input")
+                            f"check the path{tilde}, or give - to read standard input")
         if value == "-" and sys.stdin is None:  # <&-
             from embedrec.errors import DataError
 

@@ -210,7 +210,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
             row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
             short = _short_row(label, opener(), sep, encoding, row + header_lines)
             if short:
-                raise DataError(f"{short.raw}, or drop such rows with {DROP_MISSING}")
+                raise short  # its message names data.missing=drop already (a review: said twice)
             line = _row_line(opener(), sep, encoding, row + header_lines, skip_blank=True)
             text = _field_text(opener, kw, col, row)
             if text:  # 'nan', 'NA', 'null': words pandas reads as missing (a first-hour review said 'empty')

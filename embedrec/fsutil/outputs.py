@@ -127,7 +127,7 @@ def _make_parent(target: Path, fix: str) -> None:
         raise (io_error(e, target.parent, fix) or e) from None
 
 
-def _existing_parent(target: Path, fix: str) -> None:
+def existing_parent(target: Path, fix: str) -> None:
     """A file goes in a folder that is there, as the shell's '>' and every tool writing one file have it (a
     first-hour review: '--per-user /nonexist/x.csv' made '/nonexist', a typo'd path a chain of new folders); an
     output folder (atomic_dir) is made with its parents."""
@@ -164,7 +164,7 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
     if target.is_dir():
         raise OutputRefused(f"'{target}' is a folder, not a file; {fix}")
     check_file_replaceable(target, overwrite, ours, fix)
-    _existing_parent(target, fix)
+    existing_parent(target, fix)
     with target_lock(target, command, fix):
         sweep_stale(target)
         if target.is_dir():  # again, under the lock: another writer may have made it meanwhile
