@@ -456,29 +456,6 @@ def test_json_is_written_row_by_row_and_closed_over_the_rows_written_when_stoppe
     assert "Am\\u00e9lie" in ascii_out.buffer.getvalue().decode("ascii")
 
 
-def test_a_json_stream_stopped_by_sigterm_is_closed(cli_run):
-    """A review: a `--format json` stream stopped by kill or timeout (SIGTERM) ended without its ']', where Ctrl-C
-    closed the array: SIGTERM is taken as Ctrl-C by recommend and predict."""
-    import json
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    sets, _ = cli_run
-    p = subprocess.Popen([sys.executable, "-m", "embedrec", "recommend", *sets, "--users", "-", "-k", "2", "--format",
-                          "json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.stdin.write(b"1\n")
-    p.stdin.flush()
-    first, end = b"", time.monotonic() + 120
-    while b"}" not in first and time.monotonic() < end:
-        first += p.stdout.read1(4096)
-    p.send_signal(signal.SIGTERM)
-    rest, err = p.communicate(timeout=120)
-    assert p.returncode == 143 and "terminated (SIGTERM)" in err.decode(), err
-    assert len(json.loads(first + rest)) == 2
-
-
 def test_a_terminals_table_is_written_in_parts_aligned_by_the_first():
     """A review: on a terminal, `recommend --users -` and `predict --pairs -` showed nothing until their input
     ended, the table waiting for every row to size its columns. batch_done() (the CLI's on_batch) writes the rows

@@ -160,9 +160,7 @@ class Group(click.Group):
         try:
             # the writers that do not take SIGTERM themselves (train, tune-dims do): taken like Ctrl-C, so their
             # temporary files and locks go and one line says so (a red team: exit 143 in silence, temporaries left)
-            # (recommend, predict: a stream stopped by kill or timeout leaves its JSON array closed, as Ctrl-C does)
-            with sigterm_as_interrupt() if name in ("ingest", "export", "index", "recommend", "predict") \
-                    else contextlib.nullcontext():
+            with sigterm_as_interrupt() if name in ("ingest", "export", "index") else contextlib.nullcontext():
                 rv = super().invoke(ctx)
             sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit
             return rv
