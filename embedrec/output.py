@@ -284,6 +284,9 @@ class TableStream:
                 _fit(data, columns, self.widths, raw, out)  # first-hour review: 150-188 columns in 80)
                 if not last:  # a first part of several: the text columns take the room left for the later
                     _widen(columns, self.widths, raw)  # parts' longer cells, which are cut to these widths
+                    for i in range(len(columns)):  # and a float column room for a larger number (a popular
+                        if any(isinstance(d[i], float) for d in raw):  # list's count, 467.0000, beside scores
+                            self.widths[i] = max(self.widths[i], 10)   # of 0.3543: a review)
             if self.header:  # --no-header with --format auto on a terminal: the table's rows alone
                 out.write("  ".join(_pad(c, w) for c, w in zip(columns, self.widths)).rstrip() + "\n")
         elif raw:

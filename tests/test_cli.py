@@ -497,6 +497,16 @@ def test_a_terminals_table_is_written_in_parts_aligned_by_the_first():
 
     write_rows(pairs(), ["user_id", "fallback", "score"], "table", out)
     assert "movie_unknown" in out.getvalue().splitlines()[2]
+    out = Terminal()  # a later, larger number (a popular list's count) keeps the columns after it aligned
+
+    def scores():
+        yield {"score": 0.5, "fallback": "none"}
+        batch_done(out)
+        yield {"score": 467.0, "fallback": "popular"}
+
+    write_rows(scores(), ["score", "fallback"], "table", out)
+    lines = out.getvalue().splitlines()
+    assert len({line.index(w) for line, w in zip(lines, ("fallback", "none", "popular"))}) == 1, lines
     bidi = io.StringIO()  # a right-to-left override in a title turned the rest of its row around (a review)
     write_rows([{"title": "abc\u202edef", "year": 1999}], ["title", "year"], "table", bidi)
     assert bidi.getvalue().splitlines()[1] == "abcdef  1999"
