@@ -32,9 +32,9 @@ from embedrec.models import (  # noqa: F401
     Predictions,
     Recommendations,
     StreamAnswer,
-    TrainedModel,
 )
 from embedrec.predict_input import predict_lines  # noqa: F401 (the CLI's predict --pairs)
+from embedrec.trained import TrainedModel  # noqa: F401
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -550,7 +550,7 @@ def rebuild_index(run_dir: str | Path | None = None, cfg: Config | None = None) 
     settings (e.g. ``cfg.updated({"index.kind": "hnsw"})``), published as a new model folder of the run (default
     cfg.run.dir); the other files are carried over, each checked first. Returns the index's manifest entry (kind,
     settings, the measured recall). A Model opened before keeps answering from the folder it opened."""
-    from embedrec.run import rebuild_index as rebuild
+    from embedrec.artifacts import rebuild_index as rebuild
 
     if run_dir is not None:
         _path(run_dir, "run_dir", "rebuild_index", "er.rebuild_index(None, cfg) rebuilds cfg.run.dir")

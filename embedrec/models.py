@@ -1,7 +1,7 @@
-"""The models of the public API: ``Model`` (a trained run opened for questions: ids in, ids out; its answers'
-types are in results.py) and ``TrainedModel`` (a fitted model in memory, ``save()`` publishes it; how ``train``
-publishes one is publish.py). ``api`` builds these; they import nothing above them. See api.py for the workflow
-(load_config, ingest, train, open).
+"""The model of the public API: ``Model``, a trained run opened for questions (ids in, ids out; its answers'
+types are in results.py, the arguments it checks in arguments.py). ``TrainedModel``, a fitted model in memory
+that ``save()`` publishes, is a ``Model`` too (trained.py; how ``train`` publishes one is publish.py). ``api``
+builds these; they import nothing above them. See api.py for the workflow (load_config, ingest, train, open).
 """
 
 from __future__ import annotations
@@ -16,128 +16,33 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embedrec.arguments import choice_arg as _check
+from embedrec.arguments import count_arg as _count
+from embedrec.arguments import device_arg as _device_arg
+from embedrec.arguments import device_named as _device_named
+from embedrec.arguments import flag_arg as _flag
+from embedrec.arguments import genres_arg as _genres
+from embedrec.arguments import list_arg as _as_list_of
+from embedrec.arguments import movie_arg as _movie_arg
+from embedrec.arguments import path_arg as _path_arg
+from embedrec.arguments import read_only as _read_only
 from embedrec.data.ids import MISSING, is_integer_text, not_an_id, refuse_frame  # noqa: F401 (MISSING: names)
 from embedrec.data.ids import id_list as _as_list  # the arguments' rules
 from embedrec.data.ids import one_id as _one_id
 from embedrec.data.ids import rated_map as _rated
-from embedrec.errors import ConfigError, NotFoundError, UsageError, shorten
+from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS, Factors
 from embedrec.results import Predictions, Recommendations, StreamAnswer, stream_rows
 from embedrec.serve.recommender import COLUMNS, Recommender, popular_instead, py_id, unknown_summary
 
 if TYPE_CHECKING:  # annotations only: no import at run time
-    from embedrec.config import Config
-    from embedrec.data.dataset import Dataset
+    pass
 
 log = logging.getLogger("embedrec")
 PREDICT_MISSING = ("fallback", "error", "skip")
 
 
 # ----------------------------------------------------------------------------------------- models
-def _as_list_of(values, call: str) -> list:
-    """A list of ``values`` (any iterable), or UsageError naming ``call``."""
-    try:
-        return list(values)
-    except TypeError:
-        raise UsageError(f"{call}: expected a list, not {type(values).__name__}") from None
-
-
-def _genres(genres) -> tuple:
-    """``genres=``: one genre name ('Comedy') or many (['Comedy', 'Drama'])."""
-    if genres is None:
-        return ()
-    if isinstance(genres, str):
-        return (genres,)
-    try:
-        out = tuple(genres)
-    except TypeError:
-        out = None
-    if out is None or not all(isinstance(g, str) for g in out):
-        raise UsageError(f"genres={shorten(repr(genres), 40)}: give a genre name or a list of them, e.g. "
-                         "genres='Comedy' or genres=['Comedy', 'Drama']")
-    return out
-
-
-def _flag(value, name: str) -> bool:
-    """A True/False argument: anything else (None, 'no', 0) is refused, not read by its truth (the workflow's
-    rule, argcheck.flag)."""
-    from embedrec.argcheck import flag
-
-    return flag(value, name)
-
-
-def _movie_arg(value, what: str, example: str = "50"):
-    """One id (a number or a text), not a list of them, a flag or a missing value (None, NaN)."""
-    why = not_an_id(value)
-    if why is None and not isinstance(value, (str, bytes, int, np.integer, float, np.floating)):
-        why = f"a {type(value).__name__}"
-    if why is None and isinstance(value, str) and not value.strip():  # a red team: '' matched all 1,632 movies
-        why = "empty"
-    if why:
-        raise UsageError(f"{what}: give one movie id, e.g. {what}({example}), not {shorten(repr(value), 40)} ({why})")
-    return value
-
-
-def _check(value: str, allowed: tuple, name: str) -> None:
-    if value not in allowed:
-        raise UsageError(f"{name}={value!r}: expected one of {', '.join(map(repr, allowed))}")
-
-
-def _count(value, name: str, least: int) -> int:
-    """A whole-number argument of at least ``least`` (a flag or a float is refused, not read as a number)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise UsageError(f"{name}={shorten(repr(value), 40)}: give a whole number >= {least}")
-    return int(value)
-
-
-def _read_only(a):
-    """A read-only view of the array ``a`` (None stays None): what a Model gives out of its own arrays."""
-    if a is None or not isinstance(a, np.ndarray):
-        return a
-    view = a.view()
-    view.flags.writeable = False
-    return view
-
-
-def _path_arg(value, call: str, name: str) -> None:
-    """A file or folder to write: a str or os.PathLike."""
-    import os
-
-    if not isinstance(value, (str, os.PathLike)) or not str(value):
-        raise UsageError(f"{call}: {name} must be a path (str or pathlib.Path), not {shorten(repr(value), 40)}")
-    from embedrec.argcheck import path_problem
-
-    why = path_problem(value)
-    if why:
-        from embedrec.argcheck import path_message
-
-        raise UsageError(path_message(call, name, why))
-
-
-def _device_arg(device) -> None:
-    """``device=``: None, a train.device value ('auto', 'cpu', 'cuda', 'cuda:1') or a torch.device."""
-    text = str(device) if type(device).__name__ == "device" else device
-    if device is not None and not (isinstance(text, str) and (text in ("auto", "cpu", "cuda")
-                                                              or text.startswith("cuda:"))):
-        raise UsageError(f"device={shorten(repr(device), 40)}: give 'auto', 'cpu' or 'cuda' (as train.device), or None")
-
-
-@contextlib.contextmanager
-def _device_named(device, call: str):
-    """The device asked for in ``call(device=...)`` named as such, not as the config key train.device (a review:
-    evaluate's, then a red team: topk_all's 'cuda' on a machine without one named train.device)."""
-    try:
-        yield
-    except ConfigError as e:
-        if device is None or "train.device" not in str(e):
-            raise
-        from embedrec.errors import marked
-
-        library = (str(e).replace("config key 'train.device': ", f"{call}(device={device!r}): ")
-                   .replace("use train.device='cpu' or auto", "use device='cpu' or None"))
-        raise UsageError(marked(e.cli_message(), library)) from None  # the CLI's own words (a review)
-
-
 def one_process(what: str) -> None:
     """Refuse ``what`` (an export that is not every user's top-K) under torchrun: only ``topk_all`` splits its work
     over the ranks."""
@@ -683,111 +588,3 @@ class Model:
         one_process("plot_map")
         with self._served("plot_map") as rec:
             return plot_map(rec, path, method, overwrite=overwrite)
-
-
-def fold_in_solve(loss: str, train_cfg, pairs: int, n_users: int, n_movies: int, timed: bool) -> dict | None:
-    """What a run's manifest records of its users' solve (``training_ratings.solve``, serve.foldin.fold_in): als
-    (training.als.user_solve, over the ``pairs`` trained on, ``timed`` if they had times) and softmax (the user
-    L2); None for the other losses, whose new users get a fixed solve."""
-    if loss == "als":
-        from embedrec.training.als import user_solve
-
-        return user_solve(train_cfg, pairs, n_users, n_movies, timed)
-    if loss == "softmax":
-        return {"loss": "softmax", "l2": train_cfg.weight_decays("softmax")[0]}
-    return None
-
-
-class TrainedModel(Model):
-    """A model trained in this process (``er.train``): the Model methods over its arrays, plus ``save``.
-
-    ``metrics`` are what ``embedrec train`` prints; ``dataset`` the Dataset it was trained on (train+valid merged
-    when refit); ``config`` the Config; ``result`` the FitResult (the torch model is ``result.model``)."""
-
-    def __init__(self, cfg: Config, ds: Dataset, f: dict, metrics: dict, extra: dict, state_bytes: bytes, history: list,
-                 result=None, solve: dict | None = None):
-        import pyarrow as pa
-
-        from embedrec.data.ids import ids_from_arrow
-        from embedrec.run import serving_arrays
-
-        self.config, self.dataset, self.metrics, self.result = cfg, ds, metrics, result
-        self._saved: Path | None = None  # the artifacts folder save() published, which the exports read
-        # how training took the ratings, for a new user's fold-in: what ingest kept, what als weighted
-        loss = extra["model"]["loss"]
-        ratings = {"min_rating": ds.manifest.get("min_rating"),
-                   "rating_weight": cfg.train.als_rating_weight if loss == "als" else 0.0}
-        tr = ds.splits["train"]  # ingest keeps one rating per pair: its rows are the pairs trained on
-        solve = solve or fold_in_solve(loss, cfg.train, len(tr), ds.n_users, ds.n_movies, tr.timestamp is not None)
-        if solve is not None:  # the users' half of the training objective, which a new user's fold-in repeats
-            ratings["solve"] = solve
-        extra = {**extra, "training_ratings": ratings}
-        self._f, self._extra, self._state_bytes, self._history = f, extra, state_bytes, history
-        explicit = cfg.model.objective == "explicit"
-        fac = Factors.from_dict(f, explicit, ds.manifest.get("rating_scale"))
-        # through Arrow, as a saved run's parquet files are read: the same ids, titles, years and genres
-        movies = pa.Table.from_pandas(ds.movies[["movie_id", "title", "year", "genres"]], preserve_index=False)
-        users = pa.Table.from_pandas(ds.users[["user_id"]], preserve_index=False)
-        cols = {name: movies.column(name).combine_chunks() for name in movies.column_names}
-        arrays = serving_arrays(ds)
-        engine = Recommender.from_parts(
-            fac, ids_from_arrow(users.column("user_id").combine_chunks()),
-            {"movie_id": ids_from_arrow(cols["movie_id"]), "title": cols["title"].to_pylist(),
-             "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
-            (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend, ratings,
-            ds.rated_below_unknown, bool((extra.get("features") or {}).get("user")))
-        super().__init__(engine)
-
-    def save(self, run_dir: str | Path | None = None) -> Path:
-        """Publish the run to ``run_dir`` (default config.run.dir) exactly as ``embedrec train`` does: the
-        artifacts folder, its checksums, the ``current`` link. Returns the artifacts folder."""
-        from embedrec.run import check_run_folder
-        from embedrec.worker_pool import refuse_in_spawned_main
-
-        refuse_in_spawned_main("TrainedModel.save")
-        if run_dir is not None and (not isinstance(run_dir, (str, os.PathLike)) or str(run_dir) == ""):
-            raise UsageError(f"save: run_dir {shorten(repr(run_dir))} is not a folder path (an unset variable?); "
-                             "give the run folder, or None for config.run.dir")
-        run_dir = Path(run_dir if run_dir is not None else self.config.run.dir)
-        check_run_folder(run_dir)  # as train: new, empty, or a run (a review: a user's 'current' file was replaced)
-        return self._publish(run_dir)
-
-    def _publish(self, run_dir: Path) -> Path:
-        """save() for the training paths, which checked the folder before they wrote their checkpoints in it."""
-        import json
-
-        from embedrec.run import publish, save_artifacts
-
-        cfg = self.config.updated({"run.dir": str(run_dir)})
-        log_text = "".join(json.dumps(r) + "\n" for r in self._history)
-
-        self._saved = publish(run_dir, lambda tmp: save_artifacts(tmp, self._f, self.dataset, self._state_bytes,
-                                                                  self._extra, cfg.to_yaml(), self.metrics, cfg.index,
-                                                                  log_text))
-        return self._saved
-
-    @contextlib.contextmanager
-    def _served(self, call: str) -> Iterator[Recommender]:
-        """The run this model was saved to, opened for the exports (they read its files: the index, the
-        popularity); UsageError before ``save``, ArtifactError once a later ``train`` replaced it there."""
-        saved = getattr(self, "_saved", None)  # (none in a TrainedModel pickled by an older embedrec)
-        if saved is None:
-            raise UsageError(f"{call}: this model is in memory only (er.train writes nothing); save it to a run "
-                             f"first: model.save(run_dir), then model.{call}(...) or er.open(run_dir).{call}(...)")
-        with Model(Recommender.open(saved, self.engine.cfg)) as opened:  # its hold let go afterwards
-            yield opened.engine
-
-    def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
-                 device: str | None = None, per_user: bool = False) -> dict:
-        """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir``)."""
-        from embedrec.evaluate import check_ks, evaluate_factors
-
-        _check(split, ("valid", "test"), "split")
-        if dataset_dir is not None:
-            raise UsageError("evaluate: a model from er.train evaluates on the Dataset it was trained on (model.dataset), "
-                             "not dataset_dir; give dataset_dir to er.open(run_dir).evaluate(...)")
-        _device_arg(device)
-        return evaluate_factors(self._f, self.engine.explicit, self.dataset, split,
-                                check_ks(ks if ks is not None else self.config.train.eval_k),
-                                bool(self.dataset.manifest.get("refit")), device=device,
-                                per_user=_flag(per_user, "per_user"))

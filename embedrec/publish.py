@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.models import TrainedModel
+from embedrec.trained import TrainedModel
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config

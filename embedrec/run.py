@@ -1,4 +1,5 @@
-"""The run directory: the one module that owns what ``train`` leaves behind and later commands read.
+"""The run directory: the one module that names, locks, publishes and opens what ``train`` leaves behind and
+later commands read (the files of a new model folder are written by artifacts.py, under the names given here).
 
 Layout::
 
@@ -39,33 +40,25 @@ import logging
 import os
 import re
 import shlex
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec import __version__
 from embedrec.errors import ArtifactError, OutputRefused, first_line, marked
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
-from embedrec.fsutil.files import io_error, read_json, read_parquet_table, write_json, write_parquet
+from embedrec.fsutil.files import io_error, read_json, read_parquet_table, write_json
 from embedrec.fsutil.generations import open_current, publish_generation
 from embedrec.fsutil.integrity import (
     check_fields,
     check_seal,
     file_entry,
-    fingerprint_of,
     read_checked,
     seal,
     stat_key,
 )
 from embedrec.fsutil.locks import LOCK_LINE, locked_folder
 from embedrec.fsutil.outputs import refuse_inside_store
-
-if TYPE_CHECKING:  # annotations only: no import at run time
-    from embedrec.config import IndexConfig
-    from embedrec.data.dataset import Dataset
 
 RUN_FORMAT = 1
 # Dataset.rated_below_unknown (movies rated by users the dataset's cleaning left out) as arrays:
@@ -655,18 +648,6 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
     return ds
 
 
-def serving_arrays(ds: Dataset) -> dict[str, np.ndarray]:
-    """seen_indptr/seen_indices (the movies excluded per user) and popularity (training ratings per movie)."""
-    from embedrec.sparse import seen_csr
-
-    # every movie the user gave embedrec for training (train and valid) is excluded from recommendations, and
-    # every one rated below data.min_rating (dropped from learning, but rated all the same: seen_csr)
-    indptr, indices = seen_csr(ds, ("train", "valid"))
-    given = [ds.splits[s].movie for s in ("train", "valid") if s in ds.splits]
-    return {"seen_indptr": indptr, "seen_indices": indices,
-            "popularity": np.bincount(np.concatenate(given), minlength=ds.n_movies).astype(np.int64)}
-
-
 def unknown_arrays(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(user ids sorted, CSR indptr, movie rows) of a rated_below_unknown table (user_id, movie_idx); text ids as
     unicode, which .npy holds without pickle."""
@@ -675,144 +656,6 @@ def unknown_arrays(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     users, rows = np.unique(table["user_id"].to_numpy(), return_inverse=True)
     indptr, indices = csr(rows, table["movie_idx"].to_numpy(np.int64), users.size)
     return users.astype(str) if users.dtype == object else users, indptr, indices
-
-
-def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | None, manifest_extra: dict, config_yaml: str,
-                   metrics: dict, index_cfg: IndexConfig, history: str | None) -> dict:
-    """Write every artifact of a trained model into ``tmp`` and return the manifest. ``history``: the epoch log
-    (metrics.jsonl's text), if any."""
-    from embedrec.serve.index import build_indexes
-
-    arrays = {
-        "user_factors": f["user_factors"].astype(np.float32),
-        "movie_factors": f["movie_factors"].astype(np.float32),
-        "user_bias": f["user_bias"],
-        "movie_bias": f["movie_bias"],
-        **serving_arrays(ds),
-    }
-    arrays.update(f.get("feature_tables") or {})
-    unknown = getattr(ds, "rated_below_unknown", None)
-    if unknown is not None and len(unknown):  # never offered to those users by the popular fallback
-        arrays.update(zip(UNKNOWN_RATED, unknown_arrays(unknown)))
-    checksums = {}
-    for name, a in arrays.items():
-        if a is None:
-            continue
-        np.save(tmp / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
-        checksums[f"{name}.npy"] = sha256_array(a)
-    if state_dict_bytes is not None:  # None: a numpy-only model (als.Tables), all in the factor arrays
-        (tmp / "state_dict.pt").write_bytes(state_dict_bytes)
-    write_parquet(ds.users, tmp / "users.parquet")
-    write_parquet(ds.movies, tmp / "movies.parquet")
-    write_catalogue(tmp)
-    (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
-    write_json(tmp / "metrics.json", metrics)
-    if history:
-        (tmp / "metrics.jsonl").write_text(history, encoding="utf-8")
-    emb_hash = hashlib.sha256((checksums["movie_factors.npy"] + checksums.get("movie_bias.npy", "")).encode()).hexdigest()
-    index_meta = build_indexes(tmp, f, index_cfg, emb_hash, seen=(arrays["seen_indptr"], arrays["seen_indices"]))
-    manifest = {
-        "format_version": RUN_FORMAT,
-        "embedrec_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "dataset": {"path": str(Path(ds.path).resolve()), "name": ds.manifest.get("name"),
-                    "files_fingerprint": getattr(ds, "fingerprint", "") or ds.manifest.get("fingerprint")
-                    or _fingerprint_on_disk(Path(ds.path)),
-                    "fingerprint": hashlib.sha256(repr(sorted(ds.manifest.get("inputs", {}).items())).encode()
-                                                  + str(ds.manifest.get("counts")).encode()).hexdigest(),
-                    "rating_scale": ds.manifest.get("rating_scale"), "counts": ds.manifest.get("counts")},
-        **manifest_extra,
-        "global_mean": f["global_mean"],
-        "n_users": ds.n_users,
-        "n_movies": ds.n_movies,
-        "files": checksums,
-        "embeddings_sha256": emb_hash,
-        "index": index_meta,
-    }
-    write_json(tmp / "manifest.json", manifest)
-    return manifest
-
-
-def write_catalogue(folder: Path) -> None:
-    """user_ids.npy, movie_ids.npy and movies.json from the folder's users/movies.parquet: the ids, titles,
-    years and genres exactly as the Parquet path reads them, in files a fresh ``recommend`` opens without
-    pyarrow. Ids that are neither integers nor strings are left to the Parquet files (nothing written)."""
-
-    from embedrec.data.ids import ids_from_arrow
-
-    users = read_parquet_table(folder / "users.parquet", ["user_id"])
-    movies = read_parquet_table(folder / "movies.parquet", ["movie_id", "title", "year", "genres"])
-    ids = {}
-    for name, col in (("user_ids", users.column("user_id")), ("movie_ids", movies.column("movie_id"))):
-        a = ids_from_arrow(col.combine_chunks())
-        if a.dtype == object:
-            if not all(isinstance(v, str) for v in a):
-                return
-            a = np.array(a.tolist(), dtype=str) if a.size else np.zeros(0, dtype="U1")
-        ids[name] = a
-    for name, a in ids.items():
-        np.save(folder / f"{name}.npy", a, allow_pickle=False)
-    table = {c: movies.column(c).combine_chunks().to_pylist() for c in ("title", "year", "genres")}
-    (folder / CATALOGUE).write_text(json.dumps(table, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-
-
-def _fingerprint_on_disk(path: Path) -> str:
-    from embedrec.data.dataset import FILES
-
-    try:
-        return fingerprint_of({f"{n}.parquet": file_entry(path / f"{n}.parquet") for n in FILES})
-    except OSError:
-        return ""
-
-
-def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
-    """Build the indexes again from a run's embeddings (e.g. with other index settings)."""
-    run_dir = Path(run_dir)
-    served = run_dir.name.startswith(f"{ARTIFACTS}-") and (run_dir.parent / "current").exists() and \
-        os.path.realpath(run_dir.parent / "current") == os.path.realpath(run_dir)  # the model RUN serves (a review)
-    if served or run_dir.name == "current" and run_dir.is_symlink() and not (run_dir / "current").exists():
-        # RUN/current is the run, as load_run takes it: its lock and publish are the run's (a red team's N3 check:
-        # the lock and a temporary went into the model folder, which verify then refused; now refused as a run.dir
-        # inside a run)
-        run_dir = run_dir.parent
-    if is_dataset_folder(run_dir):  # a run to read first, as recommend's --run (exit 1): not an output path
-        raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "
-                            "run directory train wrote (run.dir, e.g. runs/ml-100k)")
-    with run_lock(run_dir, "embedrec index rebuild"):
-        return _rebuild_index(run_dir, index_cfg)
-
-
-def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
-    run = load_run(run_dir)
-    f = {"movie_factors": run.array("movie_factors"), "movie_bias": run.array("movie_bias"),
-         "user_factors": run.array("user_factors")}
-
-    def write(tmp: Path) -> None:
-        listed = run.manifest.get("checksums") or {}
-        gone = sorted(n for n in listed if not n.endswith(".faiss") and not (run.path / n).is_file())
-        if gone:  # a review: the rebuild re-sealed the run without it, and verify then said ok
-            raise ArtifactError(f"run artifact '{run.path / gone[0]}' is missing"
-                                f"{f' (and {len(gone) - 1} more listed files)' if len(gone) > 1 else ''}; the "
-                                f"index cannot be rebuilt over a damaged run: {run_fix(run.path)}")
-        for p in sorted(run.path.iterdir()):
-            if p.suffix != ".faiss" and p.name != "manifest.json":
-                _carry(run, p, tmp / p.name)
-        from embedrec.serve.index import build_indexes
-
-        meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"],
-                             seen=(run.array("seen_indptr"), run.array("seen_indices")))
-        write_json(tmp / "manifest.json", {**run.manifest, "index": meta})
-
-    publish(run_dir, write, "embedrec index rebuild")
-    return load_run(run_dir).manifest["index"]
-
-
-def _carry(run: Run, p: Path, dest: Path) -> None:
-    """Copy one file of ``run`` into a new artifacts folder, checked against the run's sealed manifest first."""
-    if run.manifest.get("checksums") and not run.checksum(p.name):
-        raise ArtifactError(f"run artifact '{p}' is not listed in its manifest (added or renamed since the run was "
-                            f"written); move it out of '{run.path}', or {run_fix(run.path)}")
-    run.copy_verified(p, dest)
 
 
 def run_eval_k(run) -> tuple[int, ...]:

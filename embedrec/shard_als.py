@@ -319,10 +319,10 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
 
 
 def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False) -> None:
-    """Rank 0 assembles the tables and publishes the run as one process would (publish.publish_from_ranks; run.py's
+    """Rank 0 assembles the tables and publishes the run as one process would (publish.publish_from_ranks; artifacts.py's
     single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md)."""
-    from embedrec.models import fold_in_solve
     from embedrec.publish import publish_from_ranks
+    from embedrec.trained import fold_in_solve
     from embedrec.training.fit import factors
 
     t = result.model

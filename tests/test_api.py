@@ -418,11 +418,12 @@ def test_the_api_module_holds_the_workflow_and_the_public_types_only():
     """An architecture review: api re-exported internals nobody used through it (fold_in_solve, publish_trained,
     Recommender, PREDICT_MISSING, MISSING). It keeps the workflow, the public types (and StreamAnswer, which
     pickles made when it was defined in api find there) and predict_lines, the CLI's predict --pairs."""
-    from embedrec import api, models
+    from embedrec import api, models, trained
 
     for gone in ("fold_in_solve", "publish_trained", "Recommender", "PREDICT_MISSING", "MISSING"):
         assert not hasattr(api, gone), gone
-    for name in ("Model", "TrainedModel", "Recommendations", "Predictions", "StreamAnswer"):
+    for name in ("Model", "Recommendations", "Predictions", "StreamAnswer"):
         assert getattr(api, name) is getattr(models, name)
+    assert api.TrainedModel is trained.TrainedModel
     for name in er.__all__:
         assert getattr(er, name) is not None

@@ -28,11 +28,11 @@ import pytest
 import torch
 
 import embedrec as er
+from embedrec.artifacts import rebuild_index
 from embedrec.config import IndexConfig, load_config
 from embedrec.data.synth import write_movielens
 from embedrec.errors import Interrupted, NotFoundError
 from embedrec.model.factors import Factors
-from embedrec.run import rebuild_index
 from embedrec.training import fit as T
 from embedrec.training import select
 

@@ -182,14 +182,14 @@ LAYERS = [
     ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.dataset", "model",
                         "model.features", "model.mf", "model.factors"}),
-    ("artifacts", {"serve.index", "run", "verify"}),
+    ("artifacts", {"serve.index", "run", "artifacts", "verify"}),
     ("processes", {"distributed", "dist_data", "dist_sync"}),
     ("trainers, evaluation, serving", {"evaluate", "dist_eval", "training", "training.als", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.stream"}),
     ("workflows", {"training.fit", "training.checkpoints", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
                    "tune"}),
-    ("models and results", {"results", "models", "publish", "predict_input", "answers"}),  # what the API answers with; the torchrun trainers build them too
+    ("models and results", {"results", "arguments", "models", "trained", "publish", "predict_input", "answers"}),  # what the API answers with; the torchrun trainers build them too
     ("public API", {"api", "shard_checkpoint", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
     ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "__main__", ""}),
 ]

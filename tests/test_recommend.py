@@ -7,10 +7,11 @@ import time
 import numpy as np
 import pytest
 
+from embedrec.artifacts import rebuild_index
 from embedrec.config import IndexConfig
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
 from embedrec.evaluate import top_k_scores
-from embedrec.run import load_run, rebuild_index
+from embedrec.run import load_run
 from embedrec.serve import foldin
 from embedrec.serve import index as ix
 from embedrec.serve.recommender import Recommender

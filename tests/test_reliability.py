@@ -737,8 +737,8 @@ def test_a_lock_file_removed_between_open_and_lock_is_not_taken(tmp_path, monkey
 
 
 def test_publish_keeps_a_folder_a_reader_holds(base, tmp_path):  # row 11
+    from embedrec.artifacts import rebuild_index
     from embedrec.config import Config
-    from embedrec.run import rebuild_index
     from embedrec.serve.recommender import Recommender
 
     run = copy_run(base[1], tmp_path / "held")
@@ -1048,7 +1048,7 @@ def test_index_rebuild_refuses_a_damaged_file_instead_of_resealing_it(base, tmp_
 
 def test_index_rebuild_checks_large_files_in_full(base, tmp_path, monkeypatch):
     """Files above VERIFY_ON_OPEN_MAX are checked by size when opened; what rebuild carries over is hashed in full."""
-    import embedrec.run as run_mod
+    from embedrec.artifacts import rebuild_index
     from embedrec.config import Config
 
     run = copy_run(base[1], tmp_path / "large")
@@ -1056,7 +1056,7 @@ def test_index_rebuild_checks_large_files_in_full(base, tmp_path, monkeypatch):
     flip(p, offset=p.stat().st_size - 3)  # same size: only the hash tells
     monkeypatch.setattr("embedrec.fsutil.integrity.VERIFY_ON_OPEN_MAX", 0)
     with pytest.raises(ArtifactError, match=r"run artifact '.*seen_indices\.npy' does not match its checksum"):
-        run_mod.rebuild_index(run, Config().index)
+        rebuild_index(run, Config().index)
     assert sorted(run.glob("artifacts-*")) == [current(run)] and not list(run.glob(".artifacts-*"))
 
 
@@ -1093,12 +1093,12 @@ def test_large_files_are_hashed_on_open_unless_untouched_since_hashed(base, tmp_
     rehashing; written (even with its mtime set back) or copied, it is hashed in full before it is served."""
     import embedrec as er
     import embedrec.fsutil.integrity as fsutil
-    import embedrec.run as run_mod
+    from embedrec.artifacts import rebuild_index
     from embedrec.config import Config
 
     run = copy_run(base[1], tmp_path / "large")
     monkeypatch.setattr("embedrec.fsutil.integrity.VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
-    run_mod.rebuild_index(run, Config().index)  # a new folder whose manifest records the stats
+    rebuild_index(run, Config().index)  # a new folder whose manifest records the stats
     hashed = []
     real = fsutil.sha256_file
     monkeypatch.setattr(fsutil, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
@@ -1145,9 +1145,9 @@ def test_pruning_removes_only_the_folders_embedrec_named(base, tmp_path):
     """Publishing pruned every artifacts-* folder beyond the newest two, a user's backup copy beside the versions
     too (artifacts-<version>-good sorts among them); now only names exactly as embedrec writes them go, and never
     the folder current names."""
+    from embedrec.artifacts import rebuild_index
     from embedrec.config import Config
     from embedrec.fsutil.generations import VERSION, prune_generations
-    from embedrec.run import rebuild_index
 
     def is_version_folder(p):
         return re.fullmatch("artifacts-" + VERSION, p.name) is not None and p.is_dir() and not p.is_symlink()
@@ -1301,7 +1301,7 @@ if where == "epoch":
 
     loop.Checkpoint.record = record_then_term
 else:
-    from embedrec import run as R
+    from embedrec import artifacts as R
 
     save = R.save_artifacts
 

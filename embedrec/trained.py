@@ -1,0 +1,131 @@
+"""``TrainedModel``: a model fitted in this process (``er.train``, ``embedrec train``, the torchrun trainers'
+rank 0), answering through ``Model``'s methods over its arrays in memory, until ``save()`` publishes it to a
+run folder as ``embedrec train`` does. ``fold_in_solve``: what a run's manifest records of its users' solve.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from embedrec.arguments import choice_arg, device_arg, flag_arg
+from embedrec.errors import UsageError, shorten
+from embedrec.model.factors import Factors
+from embedrec.models import Model
+from embedrec.serve.recommender import Recommender
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
+    from embedrec.data.dataset import Dataset
+
+
+def fold_in_solve(loss: str, train_cfg, pairs: int, n_users: int, n_movies: int, timed: bool) -> dict | None:
+    """What a run's manifest records of its users' solve (``training_ratings.solve``, serve.foldin.fold_in): als
+    (training.als.user_solve, over the ``pairs`` trained on, ``timed`` if they had times) and softmax (the user
+    L2); None for the other losses, whose new users get a fixed solve."""
+    if loss == "als":
+        from embedrec.training.als import user_solve
+
+        return user_solve(train_cfg, pairs, n_users, n_movies, timed)
+    if loss == "softmax":
+        return {"loss": "softmax", "l2": train_cfg.weight_decays("softmax")[0]}
+    return None
+
+
+class TrainedModel(Model):
+    """A model trained in this process (``er.train``): the Model methods over its arrays, plus ``save``.
+
+    ``metrics`` are what ``embedrec train`` prints; ``dataset`` the Dataset it was trained on (train+valid merged
+    when refit); ``config`` the Config; ``result`` the FitResult (the torch model is ``result.model``)."""
+
+    def __init__(self, cfg: Config, ds: Dataset, f: dict, metrics: dict, extra: dict, state_bytes: bytes, history: list,
+                 result=None, solve: dict | None = None):
+        import pyarrow as pa
+
+        from embedrec.artifacts import serving_arrays
+        from embedrec.data.ids import ids_from_arrow
+
+        self.config, self.dataset, self.metrics, self.result = cfg, ds, metrics, result
+        self._saved: Path | None = None  # the artifacts folder save() published, which the exports read
+        # how training took the ratings, for a new user's fold-in: what ingest kept, what als weighted
+        loss = extra["model"]["loss"]
+        ratings = {"min_rating": ds.manifest.get("min_rating"),
+                   "rating_weight": cfg.train.als_rating_weight if loss == "als" else 0.0}
+        tr = ds.splits["train"]  # ingest keeps one rating per pair: its rows are the pairs trained on
+        solve = solve or fold_in_solve(loss, cfg.train, len(tr), ds.n_users, ds.n_movies, tr.timestamp is not None)
+        if solve is not None:  # the users' half of the training objective, which a new user's fold-in repeats
+            ratings["solve"] = solve
+        extra = {**extra, "training_ratings": ratings}
+        self._f, self._extra, self._state_bytes, self._history = f, extra, state_bytes, history
+        explicit = cfg.model.objective == "explicit"
+        fac = Factors.from_dict(f, explicit, ds.manifest.get("rating_scale"))
+        # through Arrow, as a saved run's parquet files are read: the same ids, titles, years and genres
+        movies = pa.Table.from_pandas(ds.movies[["movie_id", "title", "year", "genres"]], preserve_index=False)
+        users = pa.Table.from_pandas(ds.users[["user_id"]], preserve_index=False)
+        cols = {name: movies.column(name).combine_chunks() for name in movies.column_names}
+        arrays = serving_arrays(ds)
+        engine = Recommender.from_parts(
+            fac, ids_from_arrow(users.column("user_id").combine_chunks()),
+            {"movie_id": ids_from_arrow(cols["movie_id"]), "title": cols["title"].to_pylist(),
+             "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
+            (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend, ratings,
+            ds.rated_below_unknown, bool((extra.get("features") or {}).get("user")))
+        super().__init__(engine)
+
+    def save(self, run_dir: str | Path | None = None) -> Path:
+        """Publish the run to ``run_dir`` (default config.run.dir) exactly as ``embedrec train`` does: the
+        artifacts folder, its checksums, the ``current`` link. Returns the artifacts folder."""
+        from embedrec.run import check_run_folder
+        from embedrec.worker_pool import refuse_in_spawned_main
+
+        refuse_in_spawned_main("TrainedModel.save")
+        if run_dir is not None and (not isinstance(run_dir, (str, os.PathLike)) or str(run_dir) == ""):
+            raise UsageError(f"save: run_dir {shorten(repr(run_dir))} is not a folder path (an unset variable?); "
+                             "give the run folder, or None for config.run.dir")
+        run_dir = Path(run_dir if run_dir is not None else self.config.run.dir)
+        check_run_folder(run_dir)  # as train: new, empty, or a run (a review: a user's 'current' file was replaced)
+        return self._publish(run_dir)
+
+    def _publish(self, run_dir: Path) -> Path:
+        """save() for the training paths, which checked the folder before they wrote their checkpoints in it."""
+        import json
+
+        from embedrec.artifacts import save_artifacts
+        from embedrec.run import publish
+
+        cfg = self.config.updated({"run.dir": str(run_dir)})
+        log_text = "".join(json.dumps(r) + "\n" for r in self._history)
+
+        self._saved = publish(run_dir, lambda tmp: save_artifacts(tmp, self._f, self.dataset, self._state_bytes,
+                                                                  self._extra, cfg.to_yaml(), self.metrics, cfg.index,
+                                                                  log_text))
+        return self._saved
+
+    @contextlib.contextmanager
+    def _served(self, call: str) -> Iterator[Recommender]:
+        """The run this model was saved to, opened for the exports (they read its files: the index, the
+        popularity); UsageError before ``save``, ArtifactError once a later ``train`` replaced it there."""
+        saved = getattr(self, "_saved", None)  # (none in a TrainedModel pickled by an older embedrec)
+        if saved is None:
+            raise UsageError(f"{call}: this model is in memory only (er.train writes nothing); save it to a run "
+                             f"first: model.save(run_dir), then model.{call}(...) or er.open(run_dir).{call}(...)")
+        with Model(Recommender.open(saved, self.engine.cfg)) as opened:  # its hold let go afterwards
+            yield opened.engine
+
+    def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
+                 device: str | None = None, per_user: bool = False) -> dict:
+        """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir``)."""
+        from embedrec.evaluate import check_ks, evaluate_factors
+
+        choice_arg(split, ("valid", "test"), "split")
+        if dataset_dir is not None:
+            raise UsageError("evaluate: a model from er.train evaluates on the Dataset it was trained on (model.dataset), "
+                             "not dataset_dir; give dataset_dir to er.open(run_dir).evaluate(...)")
+        device_arg(device)
+        return evaluate_factors(self._f, self.engine.explicit, self.dataset, split,
+                                check_ks(ks if ks is not None else self.config.train.eval_k),
+                                bool(self.dataset.manifest.get("refit")), device=device,
+                                per_user=flag_arg(per_user, "per_user"))
