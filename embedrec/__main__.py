@@ -1,3 +1,3 @@
-from embedrec.cli import run
+from embedrec.console import main
 
-run()
+main()

@@ -1086,3 +1086,36 @@ def test_evaluate_per_user(cli_run, tmp_path):
                        (["--per-user", tmp_path / "u.txt"], "give a .csv, .tsv or .parquet file name")):
         r = invoke("evaluate", *args, *sets)
         assert r.exit_code == 2 and line in r.stderr and r.stdout == "", r.stderr
+
+
+def test_ctrl_c_while_the_cli_imports_is_one_line_and_exit_130():
+    """A Ctrl-C in the first ~0.1 s of `embedrec` (while click and the commands' modules are imported) printed
+    Python's traceback; the console script's entry (embedrec.console) says the line a later Ctrl-C says. The
+    Ctrl-C is raised by the import itself here, at the point a real one lands."""
+    import subprocess
+    import sys
+
+    code = ("import builtins\n"
+            "real = builtins.__import__\n"
+            "def hit(name, *a, **k):\n"
+            "    if name == 'embedrec.cli':\n"
+            "        raise KeyboardInterrupt\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = hit\n"
+            "from embedrec.console import main\n"
+            "main()\n")
+    r = subprocess.run([sys.executable, "-c", code, "recommend", "--user", "196"], capture_output=True, text=True,
+                       timeout=60)
+    assert (r.returncode, r.stdout) == (130, "")
+    assert r.stderr == "interrupted: nothing half-written was left behind\n"
+
+
+def test_the_console_script_and_python_m_enter_through_one_function():
+    """`embedrec` (pyproject's console script) and `python -m embedrec` both start at embedrec.console:main."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"embedrec": "embedrec.console:main"}
+    assert "from embedrec.console import main" in (root / "embedrec" / "__main__.py").read_text()

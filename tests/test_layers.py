@@ -191,7 +191,7 @@ LAYERS = [
                    "tune"}),
     ("models and results", {"results", "arguments", "models", "trained", "publish", "predict_input", "answers"}),  # what the API answers with; the torchrun trainers build them too
     ("public API", {"api", "shard_checkpoint", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
-    ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "__main__", ""}),
+    ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "console", "__main__", ""}),
 ]
 
 
