@@ -219,10 +219,13 @@ class Config:
     # the dotted keys the user gave (a config file, --set, updated()): a folder given is kept, a default is named
     # after the data (resolve_paths); not a config key, not written by to_dict, carried by dataclasses.replace
     explicit_keys: frozenset = field(default=frozenset(), repr=False, compare=False, metadata={"internal": True})
+    # those of them given by --set, an override or updated(), not by a config file (a file's default values, as
+    # `embedrec config` writes them, are not a choice to warn about: ingest_settings_warning)
+    set_keys: frozenset = field(default=frozenset(), repr=False, compare=False, metadata={"internal": True})
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
-        del out["explicit_keys"]
+        del out["explicit_keys"], out["set_keys"]
         return out
 
     def is_set(self, key: str) -> bool:
@@ -250,6 +253,7 @@ class Config:
         # names the folders not chosen again; other keys leave every folder as it is
         given = set(_flat_keys(nested))
         object.__setattr__(new, "explicit_keys", self.explicit_keys | given)
+        object.__setattr__(new, "set_keys", self.set_keys | given)
         if given & {"data.source", "data.prepared"}:
             resolve_paths(new)
         return new
@@ -466,6 +470,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
     cfg = Config()
     explicit: set[str] = set()
     sources: dict[str, str] = {}  # where each key set was given, for a consistency error about it
+    overridden: set[str] = set()  # the keys an override gave (Config.set_keys)
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise ConfigError(f"load_config: path {type(path).__name__} {str(path)[:60]!r} is not a file path; pass the "
                           "YAML file's path (a str or Path), or None for the defaults")
@@ -537,6 +542,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
         nested = nest(str(key), value)
         apply_values(cfg, nested, "", " (from «--set|an override»)")
         explicit.update(_flat_keys(nested))
+        overridden.update(_flat_keys(nested))
         sources.update(dict.fromkeys(_flat_keys(nested), " (from «--set|an override»)"))
     try:
         _check_consistency(cfg)
@@ -547,6 +553,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
             raise
         raise ConfigError(text.replace(m.group(0), f"config key '{m.group(1)}'{sources[m.group(1)]}: ", 1)) from None
     object.__setattr__(cfg, "explicit_keys", frozenset(explicit))
+    object.__setattr__(cfg, "set_keys", frozenset(overridden & explicit))
     resolve_paths(cfg)
     return cfg
 
@@ -695,11 +702,14 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
     """The warning for data.* and split.* keys the config sets (in its file or with --set) to values other than
     ``recorded`` (the config a dataset was ingested with, from its manifest), or None: ``command`` (train,
     tune-dims) uses the dataset as prepared, so `train --set split.method=user_time` would otherwise train on the
-    random split without a word."""
+    random split without a word. A config file's key at its default value is not counted (a config saved with
+    `embedrec config` holds every key: a first-hour review was told to ingest its text ids again with
+    data.id_type=int, which they cannot pass); the same value given with --set is."""
     import json
     import shlex
 
     differ = []
+    default = Config()
     for key in sorted(cfg.explicit_keys):
         if key.split(".")[0] not in ("data", "split") or key in _NOT_COMPARED or not recorded:
             continue  # not recorded: a dataset written in memory
@@ -707,8 +717,11 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
         for part in key.split("."):
             then = then.get(part) if isinstance(then, dict) else None
         now: object = cfg
+        was: object = default
         for part in key.split("."):
-            now = getattr(now, part, None)
+            now, was = getattr(now, part, None), getattr(was, part, None)
+        if key not in cfg.set_keys and now == was:  # a file's default: what a saved config writes of every key
+            continue
         if not dataclasses.is_dataclass(now) and json.loads(json.dumps(now, default=str)) != then:  # not a section
             differ.append((key, now, then))
     if not differ:

@@ -725,6 +725,32 @@ def test_train_says_when_the_config_asks_for_other_ingest_settings(synth_dir, tm
         "with --set split.test=0.3 --overwrite (and the options it was ingested with), then tune-dims"], r.stderr
 
 
+def test_a_saved_configs_defaults_are_not_ingest_settings_to_warn_about(synth_dir, tmp_path):
+    """A first-hour review: `embedrec config > saved.yaml` writes every key; a dataset ingested with -c saved.yaml
+    --set data.id_type=auto (text ids) and trained with -c saved.yaml was told to ingest again with
+    data.id_type=int, which text ids cannot pass. A file's default value is not counted; the same value given
+    with --set is, and so is a file's value other than the default."""
+    ds = tmp_path / "ds"
+    saved = tmp_path / "saved.yaml"
+    r = invoke("config")
+    assert r.exit_code == 0 and "id_type: int" in r.stdout
+    saved.write_text(r.stdout)
+    assert invoke("ingest", synth_dir[0], "-o", ds, "-c", saved, "--set", "data.id_type=auto",
+                  "--set", "split.test=0.3").exit_code == 0
+    base = ["train", "-c", saved, "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'run'}", "--set",
+            "train.epochs=1", "--set", "model.dim=4"]
+    r = invoke(*base)
+    assert r.exit_code == 0 and "ingest setting" not in r.stderr, r.stderr
+    r = invoke(*base, "--set", "data.id_type=int")  # given with --set: a choice, said
+    assert r.exit_code == 0, r.stderr
+    assert [x.split(" is an ")[0] for x in r.stderr.splitlines() if "ingest setting" in x] == ["data.id_type=int"]
+    saved.write_text(saved.read_text().replace("method: random", "method: user_time"))
+    r = invoke(*base)  # a file's value other than the default: said
+    assert r.exit_code == 0, r.stderr
+    assert [x.split(" is an ")[0] for x in r.stderr.splitlines() if "ingest setting" in x] == \
+        ["split.method=user_time"], r.stderr
+
+
 def test_train_warns_of_a_dataset_that_dropped_low_ratings_without_keeping_them(synth_dir, tmp_path):
     """A dataset ingested with data.min_rating before its dropped pairs were kept (rated_below.parquet) would
     offer users movies they rated low: train says so and how to fix it."""
