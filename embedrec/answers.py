@@ -171,8 +171,12 @@ def _stream_notes(out: Answer) -> None:
 def _list_notes(out: Answer) -> None:
     r, res, model = out.request, out.result, out.model
     filtered = any(v is not None for v in (r.year_min, r.year_max)) or bool(r.genres) or bool(r.exclude)
-    short_note(res, r.k, r.movie is not None, r.include_seen or r.user_features is not None, filtered,
-               lambda: model.engine.catalogue.allowed(r.genres, r.year_min, r.year_max, say=False).size == 0)
+
+    def none_pass() -> bool:  # no genre or year filter (an --exclude alone): allowed() is None, every movie passes
+        allowed = model.engine.catalogue.allowed(r.genres, r.year_min, r.year_max, say=False)
+        return allowed is not None and allowed.size == 0
+
+    short_note(res, r.k, r.movie is not None, r.include_seen or r.user_features is not None, filtered, none_pass)
     if r.movie is None and not (r.user is not None and res.unknown):  # not for --fallback popular's list
         explicit_note(model)
     if r.rated is not None:

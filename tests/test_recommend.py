@@ -533,6 +533,14 @@ def test_a_list_shorter_than_k_says_why_on_stderr(implicit_models):
     assert got < big and "that is every other movie (" in err
     got, err = run("--user", user, "-k", str(big), "--include-seen", "--year-min", "1900")
     assert got < big and "that is every movie that matches the filters (" in err
+    # a red team: --exclude alone (no genre or year filter) on a short list was an internal error, exit 1, after
+    # the rows, on every single-query path
+    excluded = str(model.movie_ids[1])
+    for args in (["--user", user], ["--movie", str(model.movie_ids[0])], ["--liked", str(model.movie_ids[2])],
+                 ["--user", user, "--include-seen"], ["--user", "no-such-user", "--fallback", "popular"]):
+        got, err = run(*args, "--exclude", excluded, "-k", str(big))
+        assert got < big and "internal error" not in err, (args, err)
+        assert ("fewer than the" in err) != ("--fallback" in args), (args, err)  # a popular list has no such note
 
 
 def test_a_movie_given_by_title_words_is_said_with_the_one_it_found(implicit_models):
