@@ -1119,3 +1119,24 @@ def test_the_console_script_and_python_m_enter_through_one_function():
     scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"embedrec": "embedrec.console:main"}
     assert "from embedrec.console import main" in (root / "embedrec" / "__main__.py").read_text()
+
+
+def test_export_help_examples_run_as_written_in_an_empty_folder(trained_run, tmp_path, monkeypatch):
+    """A first-hour review: `export -h`'s `--topk-all out/top10.parquet` and `--plot out/movies.png` failed in a
+    fresh folder (an output file's folder must exist; only -o makes its folders). Each example runs as written,
+    on the session's run, in a folder of its own."""
+    import shlex
+
+    text = invoke("export", "-h").stdout
+    examples = [shlex.split(line.split("#")[0]) for line in text.split("Examples:")[1].splitlines()
+                if line.strip().startswith("embedrec export")]
+    assert len(examples) >= 4
+    for n, argv in enumerate(examples):
+        if "--plot" in argv:
+            pytest.importorskip("matplotlib")
+        folder = tmp_path / f"ex{n}"
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        r = invoke(*argv[1:], "--run", trained_run.cfg.run.dir)
+        assert r.exit_code == 0, (argv, r.stderr)
+        assert any(folder.iterdir()), argv
