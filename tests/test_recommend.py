@@ -1127,6 +1127,24 @@ def test_a_movie_not_found_says_whether_the_run_has_titles_to_search():
         titled.movie_row(999)
 
 
+def test_a_year_filter_on_a_run_without_years_is_refused_as_a_genre_is():
+    """A red team: --year-min on a run whose dataset gave no years printed a header alone, exit 0 (no movie
+    passes), where --genre on a run without genres is refused; now both are a UsageError (exit 2)."""
+    from embedrec.errors import UsageError
+    from embedrec.serve.catalogue import Catalogue
+
+    no_years = Catalogue(np.array([1]), np.array([181, 182]), ["Alien", "Heat"], [None, None], [[], []])
+    for kw in ({"year_min": 1990}, {"year_max": 2000}, {"year_min": 1990, "year_max": 2000}):
+        with pytest.raises(UsageError, match=r"no movie of this run has a year \(its dataset gave none\); leave the "
+                                             r"year filter out"):
+            no_years.allowed(**kw)
+    with pytest.raises(UsageError, match=r"no such genre in this run; valid genres: none: this dataset has no genres"):
+        no_years.allowed(genres=("Drama",))
+    assert no_years.allowed() is None and no_years.allowed(exclude_rows=np.array([0])).tolist() == [1]
+    one_year = Catalogue(np.array([1]), np.array([181, 182]), ["Alien", "Heat"], [None, 1995], [[], []])
+    assert one_year.allowed(year_min=1990).tolist() == [1]  # some years: a filter, as before
+
+
 def test_a_rebuilt_index_reports_the_recall_its_served_lists_have(trained, tmp_path):
     """A review: `index rebuild --set index.kind=ivf --set index.nlist=100 --set index.nprobe=1` reported recall@10
     0.977 (the index's raw top 10, rated movies in it) where the lists `recommend` served matched exact search at

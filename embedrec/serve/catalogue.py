@@ -164,6 +164,10 @@ class Catalogue:
                 raise UsageError(f"«--year-min/--year-max|{name}» {y!r}: expected a whole year such as 1990")
             years.append(y)
         year_min, year_max = years
+        if (year_min is not None or year_max is not None) and not any(y is not None for y in self.years):
+            # as --genre on a run without genres (a red team: a header alone and exit 0, where --genre is refused)
+            raise UsageError("«--year-min/--year-max|year_min/year_max»: no movie of this run has a year (its "
+                             "dataset gave none); leave the year filter out")
         if year_min is not None and year_max is not None and year_min > year_max:
             raise UsageError(f"«--year-min|year_min» {year_min} is after «--year-max|year_max» {year_max}: no movie "
                              "can pass; swap them")
