@@ -1481,3 +1481,38 @@ def test_a_non_blocking_standard_input_is_read(trained):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
     assert [x.split(b"\t")[0].decode() for x in out.splitlines()] == [str(u) for u in uid]
+
+
+def test_a_users_list_prints_the_same_scores_in_any_batch(trained, implicit_models, tmp_path):
+    """A red team: `--user 21` printed 0.631551 where the same user in a `--users` stream printed 0.63155 (the
+    float32 product's sums depend on how many users are scored together). The listed movies are scored again one
+    pair at a time in float64: every batch size, a single user and export --topk-all give the same bytes, for an
+    implicit and an explicit model; the scores stay sorted, equal ones in movie-row order."""
+    import io
+
+    import embedrec as er
+    from embedrec.model.factors import Factors
+    from embedrec.serve.recommender import exact_scores
+
+    for n, run_dir in enumerate((implicit_models["plain"].run.path.parent, trained.run.dir)):
+        m = er.open(run_dir)
+        ids = [str(u) for u in m.user_ids]
+        texts = set()
+        for size in (1, 3, 4096):
+            out = io.StringIO()
+            m.write_stream(m.recommend_stream(ids, 20, batch_size=size), out, "csv")
+            texts.add(out.getvalue())
+        assert len(texts) == 1
+        text = texts.pop()
+        one = io.StringIO()
+        m.write_stream(m.recommend(ids[5], 20), one, "csv")
+        assert one.getvalue().splitlines()[1:] == [x for x in text.splitlines() if x.startswith(f"{ids[5]},")]
+        m.topk_all(tmp_path / f"top{n}.csv", 20)
+        assert (tmp_path / f"top{n}.csv").read_text() == text
+    # hand-computed: p . q + b in float64, ordered by score, a tie in row order, as float32 for an implicit model
+    f = Factors(user=np.array([[1.0, 0.0]], np.float32), movie=np.array([[0.5, 9], [0.25, 1], [0.75, 3]], np.float32),
+                user_bias=None, movie_bias=np.array([0.0, 0.25, 0.0], np.float32), global_mean=0.0, explicit=False)
+    rows, scores = exact_scores(f, f.user, [np.array([0, 1, 2])])
+    assert rows[0].tolist() == [2, 0, 1] and scores[0].tolist() == [0.75, 0.5, 0.5] and scores[0].dtype == np.float32
+    rows, scores = exact_scores(f, f.user, [np.array([1, 0]), np.array([], np.int64)], offset=np.array([3.0, 3.0]))
+    assert [r.tolist() for r in rows] == [[0, 1], []] and scores[0].tolist() == [3.5, 3.5]  # mu + b_u added

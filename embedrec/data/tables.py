@@ -230,8 +230,7 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
         times = [c for c, v in wanted.items() if v == "timestamp"]
         if "is not an integer" in msg and any(f"column '{c}'" in msg for c in times):  # a notebook review:
             raise DataError(msg.replace("; fix or remove that line", "; timestamps are Unix seconds or ISO 8601 "
-                                        "dates: convert that column first (pandas' "
-                                        "to_datetime, then .astype('int64') // 10**9), or fix that line")) \
+                                        "dates: convert the column (pandas' to_datetime) or fix that line")) \
                 from None  # day-first dates were 'not an integer'
         raise
 

@@ -324,9 +324,7 @@ class Recommender:
             if allowed is not None:
                 raise UsageError("recommend_rows: a search of its own takes no allowed movies")
             ids, scores = self._trained_only(*search(q, excl, k))
-        if self.explicit:
-            scores = [self.factors.clip(s + e) for s, e in zip(scores, self.factors.user_offset(rows))]
-        return ids, scores
+        return exact_scores(self.factors, users, ids, self.factors.user_offset(rows) if self.explicit else None)
 
     def _clip(self, scores: np.ndarray) -> np.ndarray:
         """Explicit scores are predicted ratings: clipped to the rating scale, as ``predict`` does."""
@@ -473,6 +471,36 @@ class Recommender:
     def predict(self, urows: np.ndarray, mrows: np.ndarray) -> np.ndarray:
         """Scores of (user row, movie row) pairs (embedrec.models.Model.predict takes ids)."""
         return self.factors.predict(urows, mrows)
+
+
+def exact_scores(factors: Factors, users: np.ndarray, ids: list, offset: np.ndarray | None = None) -> tuple[list, list]:
+    """Each user's listed movie rows scored again, p_u . q_m + b_m in float64, and ordered by that score (equal
+    ones in row order): the numbers a user's list prints do not depend on the batch it was scored in, on the index
+    or on the device (a matrix product's float32 sums do: a red team found `--user 21` and the same user in a
+    `--users` stream printing 0.631551 and 0.63155). Implicit scores are given as float32, whose rounding of these
+    sums is the same on every path but where a sum lies within float64's error of a rounding boundary; explicit
+    ones add each user's ``offset`` (mu + b_u) and are clipped to the rating scale, as ``Factors.predict``."""
+    lengths = np.fromiter((len(i) for i in ids), np.int64, len(ids))
+    rows = np.concatenate(ids).astype(np.int64, copy=False) if ids else np.zeros(0, np.int64)
+    seg = np.repeat(np.arange(len(ids)), lengths)
+    out = np.empty(rows.size, np.float64)
+    step = max(1, (1 << 20) // max(factors.movie.shape[1], 1))  # float64 blocks of 8 MB
+    for a in range(0, rows.size, step):
+        u = np.asarray(users[seg[a:a + step]], np.float64)
+        m = np.asarray(np.take(factors.movie, rows[a:a + step], axis=0), np.float64)
+        out[a:a + step] = np.einsum("ij,ij->i", u, m)
+    if factors.movie_bias is not None:
+        out += np.take(factors.movie_bias, rows)
+    order = np.lexsort((rows, -out, seg))
+    rows, out = rows[order], out[order]
+    if offset is not None:
+        out = factors.clip(out + np.asarray(offset, np.float64)[seg])
+    else:
+        out = out.astype(np.float32)
+    if lengths.size and (lengths == lengths[0]).all() and lengths[0]:  # k each, as nearly always: rows of a matrix
+        return list(rows.reshape(-1, int(lengths[0]))), list(out.reshape(-1, int(lengths[0])))
+    cuts = np.cumsum(lengths)[:-1]
+    return np.split(rows, cuts), np.split(out, cuts)
 
 
 def _rescore(factors: Factors, queries: np.ndarray, ids: list, unit: bool = False) -> tuple[list, list]:
