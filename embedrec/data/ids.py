@@ -127,10 +127,19 @@ class IdMap:
             rows[np.array(valid)[ok]] = order[pos_c[ok]]
         return rows, parsed
 
+    def impossible(self, raw) -> bool:
+        """Whether ``raw`` can be no id of this map, whatever ids it holds: a word, an empty text or a fraction
+        (196.5) where the ids are integers (a number beyond the integer type is only unknown)."""
+        if self.ids.dtype.kind not in "iu":
+            return False
+        if isinstance(raw, (float, np.floating)):
+            return not (np.isfinite(raw) and float(raw).is_integer())
+        return isinstance(raw, str) and not is_integer_text(raw)
+
     def unknown_text(self, raw) -> str:
         """What is wrong with an unknown id: "user '42' is not in the training data (943 users)", or, for text no
         id of this map can be (a word where the ids are integers), that it is not an id at all."""
-        if self.ids.dtype.kind in "iu" and isinstance(raw, str) and not is_integer_text(raw):
+        if self.impossible(raw):
             return f"'{shorten(raw)}' is not a {self.kind} id of this model (its ids are integers)"
         if self.ids.dtype.kind in "iu" or not len(self):
             return f"{self.kind} '{shorten(raw)}' is not in the training data ({len(self):,} {self.kind}s)"
