@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec import worker_pool
-from embedrec.errors import ArtifactError, ConfigError, Interrupted, OutputExists, Terminated, UsageError
+from embedrec.errors import (
+    ArtifactError,
+    ConfigError,
+    Interrupted,
+    OutputExists,
+    OutputRefused,
+    Terminated,
+    UsageError,
+)
 from embedrec.fsutil.files import io_error, read_json, write_json
 from embedrec.fsutil.integrity import SEAL, check_seal, seal
 from embedrec.fsutil.locks import confirm_held, locked_folder
@@ -452,10 +460,14 @@ WRITTEN_BY = "# written by embedrec tune-dims"  # the first line of every config
 
 
 def check_write_target(path: str | Path, input_path: str | None, overwrite: bool = False) -> Path:
-    """Where write_choice may write, checked before a sweep (not after its hours): not the input config, a
-    regular file or nothing yet (not a folder, FIFO or device), in an existing folder. An existing file is
-    replaced only with ``overwrite`` or when tune-dims wrote it (its first line is ``WRITTEN_BY``)."""
+    """Where write_choice may write, checked before a sweep (not after its hours): a .yaml or .yml file, not the
+    input config, a regular file or nothing yet (not a folder, FIFO or device), in an existing folder. An existing
+    file is replaced only with ``overwrite``, and only one tune-dims wrote (its first line is ``WRITTEN_BY``) or
+    an empty one, as every output of embedrec (a first-hour review: `--write mydata.csv --overwrite` replaced the
+    user's file with YAML)."""
     path = Path(path)
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        raise UsageError(f"«--write|write» {path}: a config is YAML; give a file name ending in .yaml or .yml")
     if input_path is not None and path.resolve() == Path(input_path).resolve():
         raise UsageError(f"«--write|write» {path}: refusing to overwrite the input config; choose a new file name")
     if path.exists() and not path.is_file():
@@ -465,8 +477,12 @@ def check_write_target(path: str | Path, input_path: str | None, overwrite: bool
         raise UsageError(f"«--write|write» {path}: the folder '{path.parent}' does not exist; create it (mkdir -p "
                          f"{shlex.quote(str(path.parent))}) or choose another path")
     refuse_inside_store(path)  # a review: --write RUN/current/config.yaml --overwrite damaged the run
-    if path.is_file() and not overwrite and not _written_by_tune(path):
-        raise OutputExists(f"«--write|write» {path}: the file exists and tune-dims did not write it; pass "
+    if path.is_file() and path.stat().st_size and not _written_by_tune(path):
+        raise OutputRefused(f"«--write|write» {path}: the file exists and tune-dims did not write it (its first line "
+                            f"is not '{WRITTEN_BY}'); «--overwrite|overwrite=True» only replaces embedrec's own: "
+                            "choose a new file name, or move that file away first")
+    if path.is_file() and not overwrite:
+        raise OutputExists(f"«--write|write» {path}: the file exists (tune-dims wrote it); pass "
                            "«--overwrite|overwrite=True» to replace it, or choose a new file name")
     return path
 
@@ -500,8 +516,8 @@ def choice_sets(chosen: dict) -> list[str]:
 
 def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None,
                  overwrite: bool = False) -> Path:
-    """Write a copy of the config with the chosen dimension (and weight decay) to a new file, or over one that
-    tune-dims wrote (any file with ``overwrite``; never the input config)."""
+    """Write a copy of the config with the chosen dimension (and weight decay) to a new file, or with
+    ``overwrite`` over one that tune-dims wrote (never the input config, never a file of the user's)."""
     path = check_write_target(path, input_path, overwrite)
     # its own run.dir: `train -c` with it keeps the run trained before (a first-hour review: it replaced it)
     new = cfg.updated({**_choice_values(chosen), "run.dir": tuned_run_dir(cfg, chosen)})

@@ -201,7 +201,7 @@ def test_tune_dims_as_the_cli(trained_run, tmp_path, capsys, monkeypatch):
     cfg = trained_run.cfg.updated({"tune.dir": str(tune), "model.dim": 4})  # the fourth root: one trial
     mine = tmp_path / "mine.yaml"
     mine.write_text("model:\n  dim: 4\n")
-    with pytest.raises(er.OutputExists, match="tune-dims did not write it"):  # before any trial
+    with pytest.raises(er.ArtifactError, match="tune-dims did not write it"):  # before any trial
         er.tune_dims(cfg, dims=[4], write=mine)
     with pytest.raises(UsageError, match="dims must be a list of numbers"):
         er.tune_dims(cfg, dims="4,8")

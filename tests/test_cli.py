@@ -682,18 +682,24 @@ def test_tune_dims_cli(cli_run, tmp_path):
     assert "Use: --set model.dim=" in r.stderr and (tmp_path / "t.yaml").exists()
     assert re.search(rf"wrote {re.escape(str(tmp_path / 't.yaml'))}; 'embedrec train -c .*' trains into its own run "
                      r"\S+-d\d+ \(the run in \S+ is kept\)", r.stderr), r.stderr
-    # --write replaced any file: one tune-dims did not write is refused before the sweep, unless --overwrite
+    # --write replaced any file: one tune-dims did not write is refused before the sweep, even with --overwrite (a
+    # first-hour review: as every output, --overwrite only replaces embedrec's own)
     mine = tmp_path / "mine.yaml"
     mine.write_text("my precious config\n")
-    r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", mine, "--set", f"tune.dir={tmp_path / 'tune2'}")
-    assert r.exit_code == 2 and r.stdout == "" and not (tmp_path / "tune2").exists()
-    assert r.stderr == (f"error: --write {mine}: the file exists and tune-dims did not write it; pass --overwrite to "
-                        "replace it, or choose a new file name\n")
+    for more in ([], ["--overwrite"]):
+        r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", mine, *more, "--set", f"tune.dir={tmp_path / 'tune2'}")
+        assert r.exit_code == 2 and r.stdout == "" and not (tmp_path / "tune2").exists()
+        assert r.stderr == (f"error: --write {mine}: the file exists and tune-dims did not write it (its first line is "
+                            "not '# written by embedrec tune-dims'); --overwrite only replaces embedrec's own: choose a "
+                            "new file name, or move that file away first\n")
     assert mine.read_text() == "my precious config\n"
-    for path, more in ((tmp_path / "t.yaml", []), (mine, ["--overwrite"])):  # its own file; anything with --overwrite
-        r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", path, *more, "--set", f"tune.dir={tmp_path / 'tune'}")
-        assert r.exit_code == 0, r.stderr
-        assert path.read_text().startswith("# written by embedrec tune-dims: dim ")
+    own = tmp_path / "t.yaml"
+    r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", own, "--set", f"tune.dir={tmp_path / 'tune'}")
+    assert r.exit_code == 2 and r.stderr == (f"error: --write {own}: the file exists (tune-dims wrote it); pass "
+                                             "--overwrite to replace it, or choose a new file name\n")
+    r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", own, "--overwrite", "--set", f"tune.dir={tmp_path / 'tune'}")
+    assert r.exit_code == 0, r.stderr
+    assert own.read_text().startswith("# written by embedrec tune-dims: dim ")
     r = invoke("tune-dims", *sets, "--tolerance", "abc")
     assert r.exit_code == 2 and "--tolerance" in r.stderr
 

@@ -93,19 +93,29 @@ def test_write_refuses_input_config(tmp_path):
 
     new = load_config(out)
     assert new.model.dim == 16 and new.train.weight_decay_movie == 0.1
-    # an existing file is replaced only when tune-dims wrote it, or with overwrite=True
+    # an existing file is replaced only with overwrite=True, and only one tune-dims wrote (or an empty one): a
+    # first-hour review: `--write mydata.csv --overwrite` replaced the user's file with YAML
     mine = tmp_path / "mine.yaml"
     mine.write_text("my precious config\n")
-    from embedrec.errors import OutputExists
+    from embedrec.errors import OutputExists, OutputRefused
 
-    with pytest.raises(OutputExists) as e:  # as every output that exists (a review: it was a UsageError)
-        write_choice(cfg, chosen, mine, str(p))
-    assert str(e.value) == (f"write {mine}: the file exists and tune-dims did not write it; pass overwrite=True to "
-                            "replace it, or choose a new file name")
+    for overwrite in (False, True):
+        with pytest.raises(OutputRefused) as e:
+            write_choice(cfg, chosen, mine, str(p), overwrite=overwrite)
+        assert str(e.value) == (f"write {mine}: the file exists and tune-dims did not write it (its first line is not "
+                                "'# written by embedrec tune-dims'); overwrite=True only replaces embedrec's own: "
+                                "choose a new file name, or move that file away first")
     assert mine.read_text() == "my precious config\n"
-    assert write_choice(cfg, {**chosen, "dim": 32}, out, str(p)) == out and load_config(out).model.dim == 32
+    with pytest.raises(OutputExists, match=r"the file exists \(tune-dims wrote it\); pass overwrite=True"):
+        write_choice(cfg, {**chosen, "dim": 32}, out, str(p))  # as every output that exists
+    assert load_config(out).model.dim == 16
+    assert write_choice(cfg, {**chosen, "dim": 32}, out, str(p), overwrite=True) == out
+    assert load_config(out).model.dim == 32
+    mine.write_text("")  # an empty file: nothing to lose
     write_choice(cfg, chosen, mine, str(p), overwrite=True)
     assert load_config(mine).model.dim == 16
+    with pytest.raises(UsageError, match=r"write .*z\.csv: a config is YAML; give a file name ending in \.yaml"):
+        write_choice(cfg, chosen, tmp_path / "z.csv", str(p), overwrite=True)
 
 
 def test_sweep_of_the_default_model_runs_trains_selection(synth_dir, tmp_path):

@@ -53,9 +53,9 @@ def _tolerance(text: str | None) -> float | None:
 @click.option("--weight-decay", "wds", help="Comma-separated L2 strengths to sweep per dimension (tune.weight_decays): train.als_reg for als, the weight decays otherwise.")
 @click.option("--tolerance", help="Choose the smallest dim within this of the best valid metric, e.g. 1%.")
 @click.option("--write", "write_path", type=PathParam(dir_okay=False),
-              help="Write a config with the choice here (refused before the sweep if the file exists and tune-dims "
-                   "did not write it; see --overwrite).")
-@click.option("--overwrite", is_flag=True, help="Let --write replace an existing file that tune-dims did not write.")
+              help="Write a config with the choice here, a .yaml file (refused before the sweep if it exists; see "
+                   "--overwrite).")
+@click.option("--overwrite", is_flag=True, help="Let --write replace a config tune-dims wrote (never a file of yours).")
 @click.option("--fresh", is_flag=True, help="Redo finished trials instead of keeping them.")
 @RUN
 @click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "csv", "tsv", "jsonl"]),
