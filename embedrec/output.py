@@ -50,6 +50,9 @@ _TSV_BREAKS = str.maketrans({c: " " for c in [*map(chr, range(0x20)), "\x7f", *m
 # a table cell also drops the bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069): a title's
 # right-to-left override turned the rest of its row (year, genres, score) around on a terminal (a review)
 _TABLE_BREAKS = {**_TSV_BREAKS, **{c: None for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}}
+# a CSV cell keeps its tab and line breaks (quoted) but not the other control characters: an escape sequence in a
+# title (ESC [31m) went out raw and a terminal obeyed it, where TSV and tables wrote a space (a first-hour review)
+_CSV_CONTROLS = {c: r for c, r in _TSV_BREAKS.items() if chr(c) not in "\t\n\r"}
 
 
 def tsv_cell(v) -> str:
@@ -70,7 +73,8 @@ class CsvLines:
     """CSV rows ending in '\n' whose cells are quoted wherever they hold a comma, a quote, '\n' or '\r' (a red
     team: a title holding a lone carriage return went out unquoted and split its row in every CSV reader; the
     csv module quotes a line break only when it is part of the writer's lineterminator, so rows are written with
-    '\r\n' and end in '\n')."""
+    '\r\n' and end in '\n'). The other control characters of a text cell (ESC, DEL, C1, U+2028/9) are written
+    as spaces, as TSV writes them."""
 
     def __init__(self, out=None):
         import io
@@ -82,7 +86,7 @@ class CsvLines:
         """One row's cells as CSV text, without the line end."""
         self._buf.seek(0)
         self._buf.truncate()
-        self._w.writerow(cells)
+        self._w.writerow([c.translate(_CSV_CONTROLS) if isinstance(c, str) else c for c in cells])
         return self._buf.getvalue()[:-2]
 
     def writerow(self, cells) -> None:
@@ -115,12 +119,14 @@ def frame_to_tsv(frame, path, float_format: str) -> None:
 
 def frame_to_csv(frame, path, float_format: str) -> None:
     """``frame`` as a CSV file, floats in ``float_format``: pandas' ``to_csv``, unless a text cell holds a carriage
-    return, which pandas (through the csv module) leaves bare: then row by row through CsvLines, with the same
-    cells (a review: QUOTE_NONNUMERIC would have quoted every float too)."""
+    return, which pandas (through the csv module) leaves bare, or another control character, which CSV output
+    writes as a space: then row by row through CsvLines, with the same cells (a review: QUOTE_NONNUMERIC would
+    have quoted every float too)."""
     import pandas as pd
 
     def has_cr(col) -> bool:
-        return bool(col.astype(object).map(lambda v: isinstance(v, str) and "\r" in v).any())
+        return bool(col.astype(object).map(lambda v: isinstance(v, str) and ("\r" in v or
+                                                                             v.translate(_CSV_CONTROLS) != v)).any())
 
     if not any(has_cr(frame[c]) for c in _text_columns(frame)):
         frame.to_csv(path, index=False, float_format=float_format)

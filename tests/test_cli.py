@@ -369,15 +369,17 @@ def test_every_csv_writer_round_trips_any_title(titles):
     """A red team: a title holding a lone carriage return went out unquoted in every CSV output (the csv module
     quotes a line break only when it is part of its lineterminator, '\n' here), splitting its row in Python's csv,
     pandas and pyarrow. The three writers (rows, the fast stream, pandas for the exports) each round-trip any
-    text through csv.reader."""
+    text through csv.reader, its control characters but tab and line breaks written as spaces (a first-hour
+    review: a title's escape sequence went raw to a terminal)."""
     from types import SimpleNamespace
 
     import pandas as pd
 
-    from embedrec.output import frame_to_csv, write_rows
+    from embedrec.output import _CSV_CONTROLS, frame_to_csv, write_rows
     from embedrec.serve.stream import COLUMNS, as_rows, write_delimited
 
     n = len(titles)
+    written = [t.translate(_CSV_CONTROLS) for t in titles]
     rec = SimpleNamespace(movie_ids=np.arange(n) + 7, titles=titles, years=[1999] * n, genres=[["Drama"]] * n)
     rec.rows_for = lambda u, ids, scores: ({"user_id": u, "rank": r, "movie_id": int(rec.movie_ids[m]),
                                             "title": rec.titles[m], "year": rec.years[m], "genres": rec.genres[m],
@@ -394,9 +396,9 @@ def test_every_csv_writer_round_trips_any_title(titles):
     for text in (fast.getvalue(), rows.getvalue()):
         assert text.endswith("\n") and not text.endswith("\r\n")  # rows end in '\n', as before
         parsed = list(csv.reader(io.StringIO(text, newline="")))
-        assert len(parsed) == n + 1 and [r[3] for r in parsed[1:]] == titles
+        assert len(parsed) == n + 1 and [r[3] for r in parsed[1:]] == written
     parsed = list(csv.reader(frame))
-    assert [r[1] for r in parsed[1:]] == titles
+    assert [r[1] for r in parsed[1:]] == written
     with tempfile.TemporaryDirectory() as tmp:  # floats stay bare beside a quoted carriage return (a review)
         frame_to_csv(pd.DataFrame({"movie_id": [7], "title": ["a\rb"], "e0": [0.5]}), f"{tmp}/cr.csv", "%.9g")
         with open(f"{tmp}/cr.csv", encoding="utf-8", newline="") as fh:
@@ -1016,8 +1018,9 @@ def test_a_word_answered_with_the_popular_list_is_said_to_be_no_id(cli_run):
     assert "'abc' is not a user id of this model (its ids are integers): most popular movies instead" in r.stderr
 
 
-def test_control_characters_in_a_title_are_spaces_in_tables_and_tsv_not_in_csv_or_json():
-    """A red team: a title '\\x1b[31mRED\\x1b[0m' (a user's movies file) printed red in --format table and tsv."""
+def test_control_characters_in_a_title_are_spaces_in_tables_tsv_and_csv_not_in_json():
+    """A red team: a title '\\x1b[31mRED\\x1b[0m' (a user's movies file) printed red in --format table and tsv;
+    a first-hour review: and in csv. JSON escapes them (\\u001b) and keeps the title as it is."""
     from types import SimpleNamespace
 
     from embedrec.output import write_rows
@@ -1039,7 +1042,11 @@ def test_control_characters_in_a_title_are_spaces_in_tables_and_tsv_not_in_csv_o
     csv_out, json_out = io.StringIO(), io.StringIO()
     write_rows(as_rows(rec, triples), COLUMNS, "csv", out=csv_out)
     write_rows(as_rows(rec, triples), COLUMNS, "json", out=json_out)
-    assert title in csv_out.getvalue() and json.loads(json_out.getvalue())[0]["title"] == title  # the data kept
+    fast = io.StringIO()
+    write_delimited(rec, triples, "csv", fast)
+    for text in (csv_out.getvalue(), fast.getvalue()):
+        assert " [31mRED [0m   X" in text and not any(c in text for c in "\x1b\x07\x7f\x9b"), text
+    assert "\x1b" not in json_out.getvalue() and json.loads(json_out.getvalue())[0]["title"] == title  # data kept
 
 
 def test_recommend_exclude(cli_run):
@@ -1146,3 +1153,12 @@ def test_export_help_examples_run_as_written_in_an_empty_folder(trained_run, tmp
         r = invoke(*argv[1:], "--run", trained_run.cfg.run.dir)
         assert r.exit_code == 0, (argv, r.stderr)
         assert any(folder.iterdir()), argv
+
+
+def test_ingest_takes_format_table_as_the_other_commands_name_it(synth_dir, tmp_path):
+    """A first-hour review: `ingest --format table` was refused ('text', 'json'), where train, evaluate, recommend
+    and tune-dims take table; it is the text summary (stderr), as text is."""
+    r = invoke("ingest", synth_dir[0], "-o", tmp_path / "ds", "--format", "table")
+    assert r.exit_code == 0 and r.stdout == "" and "wrote " in r.stderr, r.stderr
+    r = invoke("ingest", synth_dir[0], "-o", tmp_path / "ds2", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)

@@ -32,8 +32,9 @@ def source_given(ctx, param, value):
 @click.argument("source", required=False, callback=source_given)
 @click.option("-o", "--output", type=PathParam(file_okay=False), help="Dataset directory (data.prepared).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset directory.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              help="json: print the summary as JSON on stdout.")
+@click.option("--format", "fmt", type=click.Choice(["text", "table", "json"]), default="text",
+              help="text (or table, as the other commands name it): the summary on stderr; json: the summary as "
+                   "JSON on stdout.")
 @common
 def ingest(cfg: Config, source, output, overwrite, fmt):
     """Turn a MovieLens release or a ratings file into a clean, indexed, split dataset.

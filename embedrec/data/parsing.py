@@ -420,7 +420,7 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     if missing:
         fix = "set data.columns.title" if id_col not in missing else (
             "its id column must have the name of the ratings' movie column"
-            + (f" ('{ratings_movie}')" if ratings_movie and ratings_movie != id_col else "")
+            + (f" ('{ratings_movie}', or '{ratings_movie}_id')" if ratings_movie and ratings_movie != id_col else "")
             + (", or movieId, itemId or iid" if id_col == "movie_id" else f", or {id_col}_id, movie_id, movieId, itemId "
                "or iid")
             + " (data.columns.movie names both): rename it in the movies file" + (", and set data.columns.title" if title_col in missing else ""))

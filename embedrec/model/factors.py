@@ -77,8 +77,7 @@ class Factors:
         for s in range(0, users.size, batch):
             u, m = users[s:s + batch], movies[s:s + batch]
             # np.take: fancy indexing with int32 ids is several times slower (measured)
-            p = np.einsum("ij,ij->i", np.take(self.user, u, axis=0), np.take(self.movie, m, axis=0)
-                          ).astype(np.float64)
+            p = pair_dots(np.take(self.user, u, axis=0), np.take(self.movie, m, axis=0))
             if self.movie_bias is not None:
                 mb = np.take(self.movie_bias, m)
                 p += mb
@@ -142,6 +141,13 @@ class Factors:
         top, vals = topk_from_scores(s, min(k, self.n_movies))
         keep = top[0] >= 0
         return top[0][keep], vals[0][keep]
+
+
+def pair_dots(u: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Row-wise inner products of two equal-shaped blocks, summed in float64 (float32 inputs cast as they are
+    read, not copied): what a pair's score is, the same whatever else is scored beside it (``predict``, and a
+    list's scores in ``serve.recommender.exact_scores``)."""
+    return np.einsum("ij,ij->i", u, m, dtype=np.float64)
 
 
 def normalise(x: np.ndarray) -> np.ndarray:

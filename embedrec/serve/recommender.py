@@ -18,7 +18,7 @@ import numpy as np
 
 from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, UsageError
-from embedrec.model.factors import UNTRAINED_BIAS, Factors, augment_users, exact_topk, normalise
+from embedrec.model.factors import UNTRAINED_BIAS, Factors, augment_users, exact_topk, normalise, pair_dots
 from embedrec.run import UNKNOWN_RATED, Run, load_run, run_fix, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
@@ -484,11 +484,10 @@ def exact_scores(factors: Factors, users: np.ndarray, ids: list, offset: np.ndar
     rows = np.concatenate(ids).astype(np.int64, copy=False) if ids else np.zeros(0, np.int64)
     seg = np.repeat(np.arange(len(ids)), lengths)
     out = np.empty(rows.size, np.float64)
-    step = max(1, (1 << 20) // max(factors.movie.shape[1], 1))  # float64 blocks of 8 MB
+    step = max(1, (1 << 20) // max(factors.movie.shape[1], 1))  # blocks of 4 MB (float32)
     for a in range(0, rows.size, step):
-        u = np.asarray(users[seg[a:a + step]], np.float64)
-        m = np.asarray(np.take(factors.movie, rows[a:a + step], axis=0), np.float64)
-        out[a:a + step] = np.einsum("ij,ij->i", u, m)
+        out[a:a + step] = pair_dots(np.take(users, seg[a:a + step], axis=0),
+                                    np.take(factors.movie, rows[a:a + step], axis=0))
     if factors.movie_bias is not None:
         out += np.take(factors.movie_bias, rows)
     order = np.lexsort((rows, -out, seg))
