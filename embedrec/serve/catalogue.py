@@ -120,7 +120,9 @@ class Catalogue:
                                                 "run lists them)")
                 raise NotFoundError(f"movie '{shorten(q)}' is not in the training data ({len(self.movies):,} "
                                     f"movies), and {how}", kind="movie", id=q)
-            raise NotFoundError(f"no movie title matches '{shorten(query)}'; try fewer words or the movie id")
+            raise NotFoundError(f"no title of the {len(self.movies):,} movies with training ratings matches "
+                                f"'{shorten(query)}' (a movie no kept rating names is not in the model); try fewer "
+                                "words or the movie id")
         shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]}" + (f" ({self.years[i]})" if self.years[i] is not None
                                                                        else "") for i in cands[:10])  # no '(None)'
         # for a movie without a year (a notebook review)
