@@ -460,11 +460,6 @@ class Model:
                 raise UsageError(f"predict: pair {n} ({shorten(u)}, {shorten(m)}): {err}") from None
         uq, urows, _ = e.users.resolve(users, "skip")
         mq, mrows, _ = e.movies.resolve(movies, "skip")
-        for rows, given, ids in ((urows, users, e.users), (mrows, movies, e.movies)):
-            for i in np.flatnonzero(rows < 0):  # a word or a fraction where the ids are integers: no id, whatever
-                if ids.impossible(given[i]):    # missing= says (the CLI's --pairs refuses it too; a first-hour review)
-                    raise UsageError(f"predict: pair {i + 1} ({shorten(users[i])}, {shorten(movies[i])}): "
-                                     f"{ids.unknown_text(given[i])}")
         mrows = np.where((mrows >= 0) & e.untrained[np.maximum(mrows, 0)], -1, mrows)  # no training rating: as
         bad = (urows < 0) | (mrows < 0)                                                 # unknown (a review)
         if bad.any() and missing == "error":

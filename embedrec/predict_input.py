@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from embedrec.data.ids import is_integer_text
-from embedrec.errors import NotFoundError, UsageError, shorten
+from embedrec.errors import NotFoundError, shorten
 from embedrec.serve.recommender import LOGGED_UNKNOWN
 from embedrec.serve.stream import batches
 
@@ -211,26 +211,18 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
     where = [n for n, _ in chunk]
     pairs = [(parts[cols[0]], parts[cols[1]]) for _, parts in chunk]
     extras = [[_number(c) for i, c in enumerate(parts) if i not in cols] for _, parts in chunk]
+    pred = model.predict(pairs)
     integer = {"user": e.user_ids.dtype.kind in "iu", "movie": e.movie_ids.dtype.kind in "iu"}
-
-    def refuse_fields(fallbacks) -> None:  # a field no id of this model can be: the first such line, not a fallback
-        for i, f in enumerate(fallbacks):
-            sides = (("user", 0),) * (f in ("user_unknown", "both")) + (("movie", 1),) * (f in ("movie_unknown", "both"))
-            for kind, side in sides:
-                t = pairs[i][side]
-                if t == "" or integer[kind] and not is_integer_text(t):
-                    what = f"the {kind} id is empty" if t == "" else \
-                        f"'{shorten(t)}' is not a {kind} id of this model (its ids are integers)"
-                    raise DataError(f"{name}:{where[i]}: {what}; fix that line" +
-                                    (", or put a header line of column names first" if first and i == 0 and t != ""
-                                     else ""))
-
-    try:
-        pred = model.predict(pairs)
-    except UsageError:  # Model.predict refuses such a field too, naming its pair: said here with its line
-        refuse_fields(["both"] * len(pairs))
-        raise
-    refuse_fields(pred.fallback)
+    for i, f in enumerate(pred.fallback):  # a field no id of this model can be: the first such line, not a fallback
+        sides = (("user", 0),) * (f in ("user_unknown", "both")) + (("movie", 1),) * (f in ("movie_unknown", "both"))
+        for kind, side in sides:
+            t = pairs[i][side]
+            if t == "" or integer[kind] and not is_integer_text(t):
+                what = f"the {kind} id is empty" if t == "" else \
+                    f"'{shorten(t)}' is not a {kind} id of this model (its ids are integers)"
+                raise DataError(f"{name}:{where[i]}: {what}; fix that line" +
+                                (", or put a header line of column names first" if first and i == 0 and t != ""
+                                 else ""))
     for n, (u, m), f in zip(where, pairs, pred.fallback):
         if f == "none":
             continue

@@ -287,9 +287,9 @@ def test_notebook_results_index_iterate_pickle_and_show(trained_run, tmp_path, m
     empty = m.recommend(["nobody"], k=3, missing="skip").to_frame()
     assert len(empty) == 0 and empty["rank"].dtype == "int32" and empty["score"].dtype == "float32"
 
-    pred = m.predict([(1, 1), (1, 999999)])
+    pred = m.predict([(1, 1), (1, "nope")])
     assert list(pred) == [tuple(r.values()) for r in pred.to_rows()] and list(pred)[1][2] == "movie_unknown"
-    assert m.predict([(1, 999999)], missing="skip").to_frame()["score"].dtype == "float64"
+    assert m.predict([(1, "nope")], missing="skip").to_frame()["score"].dtype == "float64"
 
 
 def test_to_frame_has_the_dtypes_of_the_topk_all_file(trained_run, tmp_path):
@@ -312,7 +312,7 @@ def test_to_frame_has_the_dtypes_of_the_topk_all_file(trained_run, tmp_path):
     assert sim["movie_id_query"].dtype == file["movie_id"].dtype and sim["rank"].dtype == "int32"
     # predict's frame: the dtypes of one with rows when none is left (a red team: all object)
     full = m.predict([(users[0], int(m.movie_ids[0]))]).to_frame()
-    none = m.predict([(999999, int(m.movie_ids[0]))], missing="skip").to_frame()
+    none = m.predict([("nobody", int(m.movie_ids[0]))], missing="skip").to_frame()
     assert len(none) == 0 and none.dtypes.equals(full.dtypes), (none.dtypes, full.dtypes)
 
 
