@@ -46,8 +46,8 @@ RECOMMEND = [
      "movie '99999' is not in the training data (200 movies), and no title matches it; check the id "
      "(movies.parquet in the run lists them) or give title words", 1),
     ("no title matches", ["--movie", "zzzz qqq"], None,
-     "no title of the 200 movies with training ratings matches 'zzzz qqq' (a movie no kept rating names is not in "
-     "the model); try fewer words or the movie id", 1),
+     "no movie title matches 'zzzz qqq' (of the 200 movies with training ratings: a movie no kept rating names is "
+     "not in the model); try fewer words or the movie id", 1),
     ("ambiguous title", ["--movie", "Movie"], None, AMBIGUOUS, 2),
     ("unknown --liked movie", ["--liked", "99999"], None, NO_MOVIE, 1),
     ("unknown --rated movie", ["--rated", "99999=4"], None, NO_MOVIE, 1),

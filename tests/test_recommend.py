@@ -403,7 +403,7 @@ def test_liked_and_rated_take_titles_as_movie_does(implicit_models):
     code, out, err = run("--liked", "99999")
     assert (code, out) == (1, "") and "movie '99999' is not in the training data" in err, err
     code, out, err = run("--liked", "no such film at all")
-    assert (code, out) == (1, "") and "movies with training ratings matches 'no such film at all'" in err, err
+    assert (code, out) == (1, "") and "no movie title matches 'no such film at all'" in err, err
     # a title with a comma is split into two items (a red team: "'The' matches 474 movies" said nothing of it)
     titled = cat.titles[rows[0]]
     assert "," in titled
@@ -413,7 +413,7 @@ def test_liked_and_rated_take_titles_as_movie_does(implicit_models):
         assert f"{option} splits its list at commas, so a title holding one is two items: give the movie id, " in err
     for option, text in (("--liked", '"No such, title",1'), ("--rated", '"No such, title"=5,1=4')):
         code, out, err = run(option, text)  # quoted, so read whole: no word of a split (a review)
-        assert code == 1 and "movies with training ratings matches 'No such, title'" in err and "splits its list" not in err, err
+        assert code == 1 and "no movie title matches 'No such, title'" in err and "splits its list" not in err, err
     code, out, err = run("--rated", "1:5,2:4")  # '=' mistyped as ':' is not a title with a comma (a review)
     assert code == 2 and "--rated '1:5': expected MOVIE=RATING" in err and "splits its list" not in err, err
 
@@ -439,7 +439,7 @@ def test_words_typed_in_another_encoding_are_read_as_typed(implicit_models):
     path = str(implicit_models["plain"].run.path.parent)
     for opt in ("--movie", "--liked"):
         r = CliRunner().invoke(main, ["recommend", "--run", path, opt, "Mis\udce9rables", "-k", "2"])
-        assert (r.exit_code, r.stdout) == (1, "") and "movies with training ratings matches 'Misérables'" in r.stderr, r.stderr
+        assert (r.exit_code, r.stdout) == (1, "") and "no movie title matches 'Misérables'" in r.stderr, r.stderr
 
 
 def test_a_users_line_with_a_separator_is_a_format_error(trained):
@@ -1120,7 +1120,8 @@ def test_a_movie_not_found_says_whether_the_run_has_titles_to_search():
         untitled.movie_row(999)
     assert "search by title" not in str(e.value)
     titled = Catalogue(np.array([1]), np.array([181, 182]), ["Alien", "Heat"], [1979, 1995], [[], []])
-    with pytest.raises(NotFoundError, match=r"^no title of the 2 movies with training ratings matches 'Vertigo' \(a movie no kept rating names is not in the model\); try fewer words or the movie id"):
+    with pytest.raises(NotFoundError, match=r"^no movie title matches 'Vertigo' \(of the 2 movies with training ratings: a movie no kept rating names "
+                                            r"is not in the model\); try fewer words or the movie id"):
         titled.find_movie("Vertigo")
     assert titled.find_movie("182") == 1 and text_ids.find_movie("heat") == 1
     with pytest.raises(NotFoundError, match=r"or search by title"):

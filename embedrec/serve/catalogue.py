@@ -120,8 +120,8 @@ class Catalogue:
                                                 "run lists them)")
                 raise NotFoundError(f"movie '{shorten(q)}' is not in the training data ({len(self.movies):,} "
                                     f"movies), and {how}", kind="movie", id=q)
-            raise NotFoundError(f"no title of the {len(self.movies):,} movies with training ratings matches "
-                                f"'{shorten(query)}' (a movie no kept rating names is not in the model); try fewer "
+            raise NotFoundError(f"no movie title matches '{shorten(query)}' (of the {len(self.movies):,} movies "
+                                "with training ratings: a movie no kept rating names is not in the model); try fewer "
                                 "words or the movie id")
         shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]}" + (f" ({self.years[i]})" if self.years[i] is not None
                                                                        else "") for i in cands[:10])  # no '(None)'
