@@ -702,14 +702,18 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
     """The warning for data.* and split.* keys the config sets (in its file or with --set) to values other than
     ``recorded`` (the config a dataset was ingested with, from its manifest), or None: ``command`` (train,
     tune-dims) uses the dataset as prepared, so `train --set split.method=user_time` would otherwise train on the
-    random split without a word. A config file's key at its default value is not counted (a config saved with
-    `embedrec config` holds every key: a first-hour review was told to ingest its text ids again with
-    data.id_type=int, which they cannot pass); the same value given with --set is."""
+    random split without a word. In a config file that writes every data and split key (as `embedrec config`
+    saves one), a key at its default value is not counted: a first-hour review was told to ingest its text ids
+    again with data.id_type=int, which they cannot pass; in a file of a few keys, or with --set, it is (a review:
+    `split: {method: random}` written on purpose was no longer said)."""
     import json
     import shlex
 
     differ = []
     default = Config()
+    compared = {k for k in _flat_keys({s: default.to_dict()[s] for s in ("data", "split")})
+                if k not in _NOT_COMPARED}
+    saved_whole = compared <= cfg.explicit_keys
     for key in sorted(cfg.explicit_keys):
         if key.split(".")[0] not in ("data", "split") or key in _NOT_COMPARED or not recorded:
             continue  # not recorded: a dataset written in memory
@@ -720,7 +724,7 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
         was: object = default
         for part in key.split("."):
             now, was = getattr(now, part, None), getattr(was, part, None)
-        if key not in cfg.set_keys and now == was:  # a file's default: what a saved config writes of every key
+        if saved_whole and key not in cfg.set_keys and now == was:  # a saved config's default: one of every key
             continue
         if not dataclasses.is_dataclass(now) and json.loads(json.dumps(now, default=str)) != then:  # not a section
             differ.append((key, now, then))

@@ -1,6 +1,6 @@
 """How a fitted model becomes a run's published model: ``publish_trained``, which the one-process ``train`` and
 the torchrun trainers (shard_als, replica) share, these two through ``publish_from_ranks`` (rank 0 builds the
-``TrainedModel`` of models.py from what the ranks gathered)."""
+``TrainedModel`` of trained.py from what the ranks gathered)."""
 
 from __future__ import annotations
 

@@ -470,6 +470,9 @@ def check_write_target(path: str | Path, input_path: str | None, overwrite: bool
         raise UsageError(f"«--write|write» {path}: a config is YAML; give a file name ending in .yaml or .yml")
     if input_path is not None and path.resolve() == Path(input_path).resolve():
         raise UsageError(f"«--write|write» {path}: refusing to overwrite the input config; choose a new file name")
+    if path.is_symlink():  # a red team: a link to nothing counted as no file, and a link was swapped for a file
+        raise OutputRefused(f"«--write|write» {path}: a symbolic link (to '{os.readlink(path)}'); give the file's own "
+                            "path, or a new file name")
     if path.exists() and not path.is_file():
         raise UsageError(f"«--write|write» {path}: not a regular file (a folder, pipe or device); choose a new "
                          "file name")
@@ -482,17 +485,20 @@ def check_write_target(path: str | Path, input_path: str | None, overwrite: bool
                             f"is not '{WRITTEN_BY}'); «--overwrite|overwrite=True» only replaces embedrec's own: "
                             "choose a new file name, or move that file away first")
     if path.is_file() and not overwrite:
-        raise OutputExists(f"«--write|write» {path}: the file exists (tune-dims wrote it); pass "
+        raise OutputExists(f"«--write|write» {path}: the file exists ({'empty' if not path.stat().st_size else 'tune-dims wrote it'}); pass "
                            "«--overwrite|overwrite=True» to replace it, or choose a new file name")
     return path
 
 
 def _written_by_tune(path: Path) -> bool:
+    """Whether the file's first line is the one write_choice writes: WRITTEN_BY, then ':' (a red team: a first line
+    '# written by embedrec tune-dimsXYZ' of the user's counted as tune-dims')."""
     try:
         with open(path, "rb") as f:
-            return f.read(len(WRITTEN_BY)) == WRITTEN_BY.encode()
+            first = f.readline(4096)
     except OSError:
         return False
+    return first.rstrip(b"\r\n") == WRITTEN_BY.encode() or first.startswith(WRITTEN_BY.encode() + b":")
 
 
 def _choice_values(chosen: dict) -> dict:

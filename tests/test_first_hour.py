@@ -728,8 +728,8 @@ def test_train_says_when_the_config_asks_for_other_ingest_settings(synth_dir, tm
 def test_a_saved_configs_defaults_are_not_ingest_settings_to_warn_about(synth_dir, tmp_path):
     """A first-hour review: `embedrec config > saved.yaml` writes every key; a dataset ingested with -c saved.yaml
     --set data.id_type=auto (text ids) and trained with -c saved.yaml was told to ingest again with
-    data.id_type=int, which text ids cannot pass. A file's default value is not counted; the same value given
-    with --set is, and so is a file's value other than the default."""
+    data.id_type=int, which text ids cannot pass. A saved config's default value is not counted; the same value
+    given with --set is, and so are a saved config's other values and a small file's default."""
     ds = tmp_path / "ds"
     saved = tmp_path / "saved.yaml"
     r = invoke("config")
@@ -749,6 +749,12 @@ def test_a_saved_configs_defaults_are_not_ingest_settings_to_warn_about(synth_di
     assert r.exit_code == 0, r.stderr
     assert [x.split(" is an ")[0] for x in r.stderr.splitlines() if "ingest setting" in x] == \
         ["split.method=user_time"], r.stderr
+    # a review: a file of a few keys that writes a default on purpose is said, as before
+    small = tmp_path / "small.yaml"
+    small.write_text("split:\n  test: 0.2\n")
+    r = invoke("train", "-c", small, *base[3:])
+    assert r.exit_code == 0, r.stderr
+    assert [x.split(" is an ")[0] for x in r.stderr.splitlines() if "ingest setting" in x] == ["split.test=0.2"]
 
 
 def test_train_warns_of_a_dataset_that_dropped_low_ratings_without_keeping_them(synth_dir, tmp_path):

@@ -1831,6 +1831,20 @@ def test_an_output_that_is_a_dangling_link_is_named_and_nothing_is_made_beside_i
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangl"]
 
 
+def test_an_output_file_that_is_a_dangling_link_is_refused_and_kept(base, tmp_path):
+    """A red team: `export --topk-all dl.csv` and `evaluate --per-user dl.csv`, dl.csv a link to nothing, counted it as
+    no file and replaced the user's link with the output, without --overwrite. One line now, the link kept."""
+    link = tmp_path / "dl.csv"
+    link.symlink_to(tmp_path / "nowhere.csv")
+    for args in (["export", "--run", base[1], "--topk-all", link], ["evaluate", "--run", base[1], "--per-user", link]):
+        for more in ([], ["--overwrite"]):
+            r = invoke(*args, *more)
+            assert r.exit_code == 2 and one_line(r).startswith(
+                f"error: '{link}' is a symbolic link to '{tmp_path / 'nowhere.csv'}', which does not exist; remove the "
+                "link, or "), r.stderr
+    assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["dl.csv"]
+
+
 def test_a_manifest_sealed_with_a_nan_before_nan_became_null_still_opens(tmp_path):
     """Manifests now hold null where a NaN was (a run with no validation split): one sealed before, with its bare
     NaN, still matches its seal; an edit of it still does not."""

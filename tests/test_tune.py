@@ -116,6 +116,22 @@ def test_write_refuses_input_config(tmp_path):
     assert load_config(mine).model.dim == 16
     with pytest.raises(UsageError, match=r"write .*z\.csv: a config is YAML; give a file name ending in \.yaml"):
         write_choice(cfg, chosen, tmp_path / "z.csv", str(p), overwrite=True)
+    # a red team: a link to nothing counted as no file (replaced without overwrite), a link to an empty file was
+    # swapped for a file, and a first line merely starting with the mark counted as tune-dims'
+    import os
+
+    for target in ("nowhere.yaml", str(mine)):
+        link = tmp_path / "link.yaml"
+        link.unlink(missing_ok=True)
+        os.symlink(target, link)
+        for overwrite in (False, True):
+            with pytest.raises(OutputRefused, match=r"link\.yaml: a symbolic link \(to '.*'\); give the file's own path"):
+                write_choice(cfg, chosen, link, str(p), overwrite=overwrite)
+        assert link.is_symlink()
+    lookalike = tmp_path / "lookalike.yaml"
+    lookalike.write_text("# written by embedrec tune-dimsXYZ\nmy settings\n")
+    with pytest.raises(OutputRefused, match="tune-dims did not write it"):
+        write_choice(cfg, chosen, lookalike, str(p), overwrite=True)
 
 
 def test_sweep_of_the_default_model_runs_trains_selection(synth_dir, tmp_path):

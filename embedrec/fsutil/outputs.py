@@ -158,6 +158,10 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
     """
     target = Path(target)
     refuse_inside_store(target, beside_run)  # as given (a dataset's compatibility link names the dataset), then
+    if target.is_symlink() and not target.exists():  # a red team: a link to nothing counted as no file, and the
+        # link was replaced by the output (as a folder output's dangling link is refused)
+        raise OutputRefused(f"'{target}' is a symbolic link to '{os.readlink(target)}', which does not exist; remove "
+                            f"the link, or {fix}")
     if target.is_symlink() and target.is_file():  # resolved: a link to a file: the file it names is replaced, the
         target = Path(os.path.realpath(target))  # link kept
         refuse_inside_store(target, beside_run)

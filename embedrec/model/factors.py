@@ -144,10 +144,11 @@ class Factors:
 
 
 def pair_dots(u: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Row-wise inner products of two equal-shaped blocks, summed in float64 (float32 inputs cast as they are
-    read, not copied): what a pair's score is, the same whatever else is scored beside it (``predict``, and a
-    list's scores in ``serve.recommender.exact_scores``)."""
-    return np.einsum("ij,ij->i", u, m, dtype=np.float64)
+    """Row-wise inner products of two equal-shaped blocks, as float64: each pair's own float32 sum (einsum's loop
+    over one row), so a pair's score is the same whatever else is scored beside it, where a matrix product's
+    blocked sums depend on the batch (tested at several dimensions, orders and alignments). ``predict`` and a
+    list's scores (``serve.recommender.exact_scores``) both use it: one pair, one number."""
+    return np.einsum("ij,ij->i", u, m).astype(np.float64)
 
 
 def normalise(x: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ log = logging.getLogger("embedrec")
 
 
 # training_ratings.solve's numbers: (key, lowest, highest) each, finite; what training.als.user_solve and
-# models.fold_in_solve write, within the config's own bounds (train.als_*: 0-1000)
+# trained.fold_in_solve write, within the config's own bounds (train.als_*: 0-1000)
 _SOLVE_KEYS = {"als": (("a0", 0.0, 1000.0), ("user_unobserved", 0.0, 1000.0), ("reg", 0.0, 1000.0),
                        ("reg_exponent", 0.0, 2.0), ("recency", 0.0, 1000.0)),
                "softmax": (("l2", 0.0, None),)}

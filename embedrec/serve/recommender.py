@@ -474,12 +474,12 @@ class Recommender:
 
 
 def exact_scores(factors: Factors, users: np.ndarray, ids: list, offset: np.ndarray | None = None) -> tuple[list, list]:
-    """Each user's listed movie rows scored again, p_u . q_m + b_m in float64, and ordered by that score (equal
-    ones in row order): the numbers a user's list prints do not depend on the batch it was scored in, on the index
-    or on the device (a matrix product's float32 sums do: a red team found `--user 21` and the same user in a
-    `--users` stream printing 0.631551 and 0.63155). Implicit scores are given as float32, whose rounding of these
-    sums is the same on every path but where a sum lies within float64's error of a rounding boundary; explicit
-    ones add each user's ``offset`` (mu + b_u) and are clipped to the rating scale, as ``Factors.predict``."""
+    """Each user's listed movie rows scored again pair by pair, p_u . q_m + b_m (``Factors.predict``'s numbers:
+    each pair's own float32 sum, ``factors.pair_dots``), and ordered by that score (equal ones in row order): the
+    numbers a user's list prints do not depend on the batch it was scored in, on the index or on the device (a
+    matrix product's blocked float32 sums do: a red team found `--user 21` and the same user in a `--users` stream
+    printing 0.631551 and 0.63155), and equal ``predict``'s for the same pair. Implicit scores are float32 (the
+    sums are); explicit ones add each user's ``offset`` (mu + b_u) and are clipped to the rating scale."""
     lengths = np.fromiter((len(i) for i in ids), np.int64, len(ids))
     rows = np.concatenate(ids).astype(np.int64, copy=False) if ids else np.zeros(0, np.int64)
     seg = np.repeat(np.arange(len(ids)), lengths)
@@ -490,8 +490,15 @@ def exact_scores(factors: Factors, users: np.ndarray, ids: list, offset: np.ndar
                                     np.take(factors.movie, rows[a:a + step], axis=0))
     if factors.movie_bias is not None:
         out += np.take(factors.movie_bias, rows)
-    order = np.lexsort((rows, -out, seg))
-    rows, out = rows[order], out[order]
+    # in order already, nearly always (the search's own order): checked in one pass, and only the lists out of order
+    # sorted (at k 200 on ML-100K, 35 of 943,000 neighbours were)
+    ok = (out[:-1] > out[1:]) | ((out[:-1] == out[1:]) & (rows[:-1] < rows[1:])) | (seg[1:] != seg[:-1])
+    if not ok.all():
+        ends = np.cumsum(lengths)
+        for s in np.unique(seg[:-1][~ok]):
+            a, b = ends[s] - lengths[s], ends[s]
+            order = np.lexsort((rows[a:b], -out[a:b]))
+            rows[a:b], out[a:b] = rows[a:b][order], out[a:b][order]
     if offset is not None:
         out = factors.clip(out + np.asarray(offset, np.float64)[seg])
     else:
