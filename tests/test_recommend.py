@@ -541,6 +541,14 @@ def test_a_list_shorter_than_k_says_why_on_stderr(implicit_models):
         got, err = run(*args, "--exclude", excluded, "-k", str(big))
         assert got < big and "internal error" not in err, (args, err)
         assert ("fewer than the" in err) != ("--fallback" in args), (args, err)  # a popular list has no such note
+    # a review: --users never said it; one note for the stream, after its rows
+    r = CliRunner().invoke(main, ["recommend", "--run", run_dir, "--format", "csv", "--no-header", "--users", "-",
+                                  "-k", str(big)], input=f"{user}\n{model.user_ids[1]}\n")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) < 2 * big
+    assert r.stderr == (f"note: 2 lists have fewer than the {big:,} movies asked for: each holds every movie its user "
+                        "has not rated (movies without training ratings are never recommended)\n"), r.stderr
+    r = CliRunner().invoke(main, ["recommend", "--run", run_dir, "--users", "-", "-k", "5"], input=f"{user}\n")
+    assert r.exit_code == 0 and r.stderr == ""
 
 
 def test_a_movie_given_by_title_words_is_said_with_the_one_it_found(implicit_models):

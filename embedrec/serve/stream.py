@@ -56,6 +56,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     unknown = [0]  # ids no row answers: skipped, or answered with the most popular movies
     renamed = [0]  # ids answered under another text ('001' as 1)
     empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
+    short = [0]  # users whose list is shorter than k but not empty: said once at the end, as --user says it
 
     def flush(numbered: list[tuple[int, str, bool]]):
         rows, parsed = rec.user_rows([t for _, t, _ in numbered])
@@ -93,6 +94,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             if r >= 0:
                 if not len(results[int(r)][0]):  # nothing left for them: said at the end, not a silent gap
                     empty.append(p)
+                elif len(results[int(r)][0]) < k:
+                    short[0] += 1
                 yield (p, *results[int(r)], False)
             elif fallback == "popular":
                 yield (p if p is not None else t, *rec.popular(k, allowed, rec.rated_by_unknown(t)), True)
@@ -115,6 +118,11 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         if on_batch is not None:
             on_batch()
     unknown_summary(unknown[0], fallback == "popular")
+    if short[0]:  # a review: `--users` never said what `--user` says of a list shorter than -k
+        log.info("note: %s list%s fewer than the %s movies asked for: each holds every movie%s%s (movies without "
+                 "training ratings are never recommended)", f"{short[0]:,}", " has" if short[0] == 1 else "s have",
+                 f"{k:,}", "" if include_seen else " its user has not rated",
+                 " that the filters let through" if allowed is not None else "")
     if empty:  # a review: such a user's lines were simply missing from the output
         log.warning("%s user%s no movie left to recommend (%s rated every movie%s), so no rows: %s%s",
                     f"{len(empty):,}", " has" if len(empty) == 1 else "s have", "this user" if len(empty) == 1
