@@ -279,7 +279,15 @@ class Model:
                                  allowed=self._allowed(genres, year_min, year_max, exclude), strict=missing == "error",
                                  fallback="popular" if missing == "popular" else "none", batch=batch_size,
                                  on_batch=on_batch, name=name, file=file, ready=ready)
-        return (StreamAnswer.of(q, rows, scores, e.movie_ids, f) for q, rows, scores, f in answers)
+
+        def answered() -> Iterator[tuple]:  # a red team: a stream kept answering after close(), its hold let go
+            for q, rows, scores, f in answers:
+                if self._engine is None:
+                    raise UsageError("recommend_stream: this model was closed while its answers were still being "
+                                     "read; read them before close() (or the end of the with block)")
+                yield StreamAnswer.of(q, rows, scores, e.movie_ids, f)
+
+        return answered()
 
     def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True, *,
                      query_column: str | None = None, fallback_column: bool = False) -> None:
@@ -449,8 +457,9 @@ class Model:
             raise UsageError("predict: expected (user id, movie id) pairs, e.g. predict([(196, 242)]), not a flat "
                              "list of ids") from None
         for p in pairs:
-            if len(p) < 2:
-                raise UsageError(f"predict: expected (user id, movie id) pairs, got {shorten(p)}")
+            if len(p) != 2:  # a red team: (1, 6, 3) was taken, its third item dropped
+                raise UsageError(f"predict: expected (user id, movie id) pairs, got {shorten(p)}; a DataFrame may have "
+                                 "other columns (its user_id and movie_id are read)")
         users, movies = [p[0] for p in pairs], [p[1] for p in pairs]
         for n, (u, m) in enumerate(zip(users, movies), 1):
             try:

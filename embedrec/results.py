@@ -188,7 +188,7 @@ class Predictions:
 
     def __repr__(self) -> str:
         n = sum(f != "none" for f in self.fallback)
-        return f"<Predictions: {len(self)} pairs{f', {n} with a fallback' if n else ''}>"
+        return f"<Predictions: {len(self):,} pair{'' if len(self) == 1 else 's'}{f', {n:,} with a fallback' if n else ''}>"
 
     def __iter__(self) -> Iterator[tuple]:
         """(user id, movie id, fallback, score) per pair, the order of ``columns``."""

@@ -1026,3 +1026,27 @@ def test_a_comment_is_a_comment_in_any_column_order_after_a_byte_order_mark_and_
     with pytest.raises(UsageError, match=r"io\.StringIO\(text\)"):
         list(m.recommend_stream(f"# my users\n{user}\n", k=1))
     assert [u for u, *_ in m.recommend_stream(io.StringIO(f"# my users\n{user}\n"), k=1)] == [user]
+
+
+def test_results_rows_and_streams_do_not_reach_into_the_model(trained_run):
+    """A library red team: a row's genres list was the model's own (row['genres'].append('Horror') changed
+    movie(), the genre filter and the exports); a recommend_stream kept answering after close(); predict took
+    (user, movie, rating) triples and dropped the third item."""
+    import embedrec as er
+
+    m = er.open(trained_run.cfg.run.dir)
+    row = next(m.recommend(1, k=1).to_rows())
+    before = m.movie(row["movie_id"])["genres"]
+    row["genres"].append("Horror")
+    row["genres"].clear()
+    assert m.movie(row["movie_id"])["genres"] == before and next(m.recommend(1, k=1).to_rows())["genres"] == before
+    stream = m.recommend_stream(["1", "2"], k=2)
+    m.close()
+    with pytest.raises(UsageError, match=r"^recommend_stream: this model was closed while its answers were still "
+                                         r"being read"):
+        list(stream)
+    m = er.open(trained_run.cfg.run.dir)
+    for bad in ([(1, 6, 3)], np.array([[1, 6, 5]])):
+        with pytest.raises(UsageError, match=r"^predict: expected \(user id, movie id\) pairs, got "):
+            m.predict(bad)
+    assert repr(m.predict([(1, 6)])) == "<Predictions: 1 pair>"

@@ -211,4 +211,5 @@ class Catalogue:
         mids = self.movie_ids[movie_rows].tolist()
         for rank, (m, mid, s) in enumerate(zip(movie_rows.tolist(), mids, np.asarray(scores).tolist()), 1):
             yield {"user_id": user_id, "rank": rank, "movie_id": mid, "title": self.titles[m] or None,  # none: null
-                   "year": self.years[m], "genres": self.genres[m] or [], "score": s}
+                   "year": self.years[m], "genres": list(self.genres[m] or []), "score": s}  # a copy: a red
+            # team's row['genres'].append('Horror') changed the model's own list, its filters and exports
