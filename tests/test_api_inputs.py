@@ -37,7 +37,7 @@ def test_ids_that_are_not_a_list(trained_run):
     # no id at all: a flag, a missing value, a nested list (a review: NotFoundError "user 'True'", "user '[196]'")
     for odd, said in ((float("nan"), "nan is not an id (a missing value)"), (None, "None is not an id"),
                       (True, "True is not an id (a flag)"), (np.bool_(False), "False is not an id (a flag)"),
-                      ([1], "[1] is not an id (a list)")):
+                      ([1], "[1] is not an id (a list)"), (1 + 0j, "(1+0j) is not an id (a complex number)")):
         with pytest.raises(UsageError, match=re.escape(said)):
             m.recommend([1, odd], k=3)
     with pytest.raises(UsageError, match=r"not a 2-D array of shape \(2, 1\)"):

@@ -36,6 +36,8 @@ def not_an_id(x) -> str | None:
         return "a missing value"  # pd.NA, pd.NaT too (a review: pd.NA, a string column's gap, was the id '<NA>')
     if isinstance(x, (list, tuple, set, dict, np.ndarray)):
         return f"a {type(x).__name__}"
+    if isinstance(x, (complex, np.complexfloating)):  # a red team: refused alone, silently skipped in a list
+        return "a complex number"
     return None
 
 
