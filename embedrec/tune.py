@@ -468,11 +468,11 @@ def check_write_target(path: str | Path, input_path: str | None, overwrite: bool
     path = Path(path)
     if path.suffix.lower() not in (".yaml", ".yml"):
         raise UsageError(f"«--write|write» {path}: a config is YAML; give a file name ending in .yaml or .yml")
-    if input_path is not None and path.resolve() == Path(input_path).resolve():
-        raise UsageError(f"«--write|write» {path}: refusing to overwrite the input config; choose a new file name")
     if path.is_symlink():  # a red team: a link to nothing counted as no file, and a link was swapped for a file
         raise OutputRefused(f"«--write|write» {path}: a symbolic link (to '{os.readlink(path)}'); give the file's own "
                             "path, or a new file name")
+    if input_path is not None and path.resolve() == Path(input_path).resolve():
+        raise UsageError(f"«--write|write» {path}: refusing to overwrite the input config; choose a new file name")
     if path.exists() and not path.is_file():
         raise UsageError(f"«--write|write» {path}: not a regular file (a folder, pipe or device); choose a new "
                          "file name")

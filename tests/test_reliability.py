@@ -1845,6 +1845,21 @@ def test_an_output_file_that_is_a_dangling_link_is_refused_and_kept(base, tmp_pa
     assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["dl.csv"]
 
 
+def test_an_output_that_is_a_loop_of_links_is_refused_naming_it(base, tmp_path):
+    """A review: a folder output that was a loop of links (loop1 -> loop2 -> loop1) was an internal error, a file
+    output's loop was called a link to nothing. Both are one line, exit 2, the links kept."""
+    for a, b in (("loop1", "loop2"), ("loopa.csv", "loopb.csv")):
+        (tmp_path / b).symlink_to(a)
+        (tmp_path / a).symlink_to(b)
+    for args, name in ((["export", "--run", base[1], "--topk-all"], "loop1"), (["export", "--run", base[1], "--topk-all"],
+                       "loopa.csv"), (["export", "--run", base[1], "--to", "npy", "-o"], "loop1"),
+                       (["evaluate", "--run", base[1], "--per-user"], "loopa.csv")):
+        r = invoke(*args, tmp_path / name)
+        assert r.exit_code == 2 and one_line(r).startswith(
+            f"error: '{tmp_path / name}' is a loop of symbolic links ("), (args, r.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop1", "loop2", "loopa.csv", "loopb.csv"]
+
+
 def test_a_manifest_sealed_with_a_nan_before_nan_became_null_still_opens(tmp_path):
     """Manifests now hold null where a NaN was (a run with no validation split): one sealed before, with its bare
     NaN, still matches its seal; an edit of it still does not."""

@@ -41,6 +41,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     (renameat2 RENAME_EXCHANGE where the OS has it), so ``target`` always exists for readers.
     """
     target = Path(target)
+    refuse_link_loop(target, fix)
     refuse_inside_store(target)  # as given, then where a link leads
     if target.is_symlink() and target.is_dir():
         # a link to a folder (latest -> exports/v3): the folder it names is replaced and the link kept (a red
@@ -92,6 +93,19 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
             if err is not None:
                 raise err from None
             raise
+
+
+def refuse_link_loop(target: Path, fix: str) -> None:
+    """A symbolic link that leads back to itself (a -> b -> a) names no file or folder: refused, naming it (a
+    review: a folder output's was an internal error, a file output's was called a link to nothing)."""
+    if not target.is_symlink():
+        return
+    try:
+        os.stat(target)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OutputRefused(f"'{target}' is a loop of symbolic links ('{target}' -> '{os.readlink(target)}' -> "
+                                f"...); remove the links, or {fix}") from None
 
 
 _GENERATION = re.compile(r"(artifacts|gen)-\d{8}T\d{6}-\d+")  # run.publish's and dataset.publish_dataset's folders
@@ -157,6 +171,7 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
     replaced the user's ratings file). On any exception the temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
+    refuse_link_loop(target, fix)
     refuse_inside_store(target, beside_run)  # as given (a dataset's compatibility link names the dataset), then
     if target.is_symlink() and not target.exists():  # a red team: a link to nothing counted as no file, and the
         # link was replaced by the output (as a folder output's dangling link is refused)

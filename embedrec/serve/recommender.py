@@ -480,8 +480,10 @@ def exact_scores(factors: Factors, users: np.ndarray, ids: list, offset: np.ndar
     matrix product's blocked float32 sums do: a red team found `--user 21` and the same user in a `--users` stream
     printing 0.631551 and 0.63155), and equal ``predict``'s for the same pair. Implicit scores are float32 (the
     sums are); explicit ones add each user's ``offset`` (mu + b_u) and are clipped to the rating scale."""
+    if not len(ids):  # no user: no list (np.split would give one empty one)
+        return [], []
     lengths = np.fromiter((len(i) for i in ids), np.int64, len(ids))
-    rows = np.concatenate(ids).astype(np.int64, copy=False) if ids else np.zeros(0, np.int64)
+    rows = np.concatenate(ids).astype(np.int64, copy=False)
     seg = np.repeat(np.arange(len(ids)), lengths)
     out = np.empty(rows.size, np.float64)
     step = max(1, (1 << 20) // max(factors.movie.shape[1], 1))  # blocks of 4 MB (float32)
