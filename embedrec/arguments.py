@@ -54,7 +54,8 @@ def movie_arg(value, what: str, example: str = "50"):
     if why is None and isinstance(value, str) and not value.strip():  # a red team: '' matched all 1,632 movies
         why = "empty"
     if why:
-        raise UsageError(f"{what}: give one movie id, e.g. {what}({example}), not {shorten(repr(value), 40)} ({why})")
+        thing = "a movie id or title words" if what == "find_movie" else "one movie id"  # a red team: find_movie('')
+        raise UsageError(f"{what}: give {thing}, e.g. {what}({example}), not {shorten(repr(value), 40)} ({why})")
     return value
 
 

@@ -751,7 +751,7 @@ def test_topk_all_names_its_device_argument_and_find_movie_refuses_empty_text(tr
         m.topk_all(tmp_path / "t.csv", k=2, device="tpu")
     assert not (tmp_path / "t.csv").exists()
     for text in ("", "   "):
-        with pytest.raises(UsageError, match=r"find_movie: give one movie id.*\(empty\)"):
+        with pytest.raises(UsageError, match=r"find_movie: give a movie id or title words.*\(empty\)"):
             m.find_movie(text)
 
 

@@ -172,7 +172,7 @@ def _numbered(lines: Iterable[str], file: bool = False) -> Iterator[tuple[int, s
         why = not_an_id(line)
         if why:
             raise UsageError(f"recommend_stream: item {n} is {shorten(repr(line))}, not an id ({why}); drop such "
-                             "items first, e.g. series.dropna()")
+                             "items first" + (", e.g. series.dropna()" if why == "a missing value" else ""))
         if isinstance(line, (float, np.floating)) and float(line).is_integer():
             line = int(line)  # 196.0, as a pandas column that met a NaN holds user 196 (as recommend() reads it)
         if isinstance(line, (bytes, bytearray)):  # a file opened 'rb', sys.stdin.buffer, a socket (a red team: each
