@@ -1,7 +1,13 @@
 """Checks of a public function's arguments that every layer shares (the library's flags: ``overwrite=``,
-``progress=``, ``resume=``, ...). Imports nothing heavy: numpy only when a value is not a plain bool."""
+``progress=``, ``resume=``, ...; paths), and those the models of the public API (``models.Model``,
+``trained.TrainedModel``) check alike: a list, a genre or genres, one movie id, one of a few choices, a whole
+number, a path to write, a device. Each refusal is a ``UsageError`` naming the argument and how to give it;
+``read_only`` is how a model hands out its own arrays. Imports nothing heavy at import: numpy and the id rules
+where a check needs them."""
 
-from embedrec.errors import UsageError, shorten
+import contextlib
+
+from embedrec.errors import ConfigError, UsageError, shorten
 
 
 def flag(value, name: str, call: str | None = None) -> bool:
@@ -52,4 +58,106 @@ def path_message(call: str, name: str, why: str) -> str:
     from embedrec.errors import marked
 
     return f"{marked(_CLI_NAMES.get(name, name), f'{call}: {name}')} {why}; give a valid path"
+
+
+# ----------------------------------------------------------------------------- the models' arguments
+def list_arg(values, call: str) -> list:
+    """A list of ``values`` (any iterable), or UsageError naming ``call``."""
+    try:
+        return list(values)
+    except TypeError:
+        raise UsageError(f"{call}: expected a list, not {type(values).__name__}") from None
+
+
+def genres_arg(genres) -> tuple:
+    """``genres=``: one genre name ('Comedy') or many (['Comedy', 'Drama'])."""
+    if genres is None:
+        return ()
+    if isinstance(genres, str):
+        return (genres,)
+    try:
+        out = tuple(genres)
+    except TypeError:
+        out = None
+    if out is None or not all(isinstance(g, str) for g in out):
+        raise UsageError(f"genres={shorten(repr(genres), 40)}: give a genre name or a list of them, e.g. "
+                         "genres='Comedy' or genres=['Comedy', 'Drama']")
+    return out
+
+
+def movie_arg(value, what: str, example: str = "50"):
+    """One id (a number or a text), not a list of them, a flag or a missing value (None, NaN)."""
+    import numpy as np
+
+    from embedrec.data.ids import not_an_id
+
+    why = not_an_id(value)
+    if why is None and not isinstance(value, (str, bytes, int, np.integer, float, np.floating)):
+        why = f"a {type(value).__name__}"
+    if why is None and isinstance(value, str) and not value.strip():  # a red team: '' matched all 1,632 movies
+        why = "empty"
+    if why:
+        thing = "a movie id or title words" if what == "find_movie" else "one movie id"  # a red team: find_movie('')
+        raise UsageError(f"{what}: give {thing}, e.g. {what}({example}), not {shorten(repr(value), 40)} ({why})")
+    return value
+
+
+def choice_arg(value: str, allowed: tuple, name: str) -> None:
+    if value not in allowed:
+        raise UsageError(f"{name}={value!r}: expected one of {', '.join(map(repr, allowed))}")
+
+
+def count_arg(value, name: str, least: int) -> int:
+    """A whole-number argument of at least ``least`` (a flag or a float is refused, not read as a number)."""
+    import numpy as np
+
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise UsageError(f"{name}={shorten(repr(value), 40)}: give a whole number >= {least}")
+    return int(value)
+
+
+def read_only(a):
+    """A read-only view of the array ``a`` (None stays None): what a Model gives out of its own arrays."""
+    import numpy as np
+
+    if a is None or not isinstance(a, np.ndarray):
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+def path_arg(value, call: str, name: str) -> None:
+    """A file or folder to write: a str or os.PathLike."""
+    import os
+
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise UsageError(f"{call}: {name} must be a path (str or pathlib.Path), not {shorten(repr(value), 40)}")
+    why = path_problem(value)
+    if why:
+        raise UsageError(path_message(call, name, why))
+
+
+def device_arg(device) -> None:
+    """``device=``: None, a train.device value ('auto', 'cpu', 'cuda', 'cuda:1') or a torch.device."""
+    text = str(device) if type(device).__name__ == "device" else device
+    if device is not None and not (isinstance(text, str) and (text in ("auto", "cpu", "cuda")
+                                                              or text.startswith("cuda:"))):
+        raise UsageError(f"device={shorten(repr(device), 40)}: give 'auto', 'cpu' or 'cuda' (as train.device), or None")
+
+
+@contextlib.contextmanager
+def device_named(device, call: str):
+    """The device asked for in ``call(device=...)`` named as such, not as the config key train.device (a review:
+    evaluate's, then a red team: topk_all's 'cuda' on a machine without one named train.device)."""
+    try:
+        yield
+    except ConfigError as e:
+        if device is None or "train.device" not in str(e):
+            raise
+        from embedrec.errors import marked
+
+        library = (str(e).replace("config key 'train.device': ", f"{call}(device={device!r}): ")
+                   .replace("use train.device='cpu' or auto", "use device='cpu' or None"))
+        raise UsageError(marked(e.cli_message(), library)) from None  # the CLI's own words (a review)
 

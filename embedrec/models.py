@@ -1,5 +1,5 @@
 """The model of the public API: ``Model``, a trained run opened for questions (ids in, ids out; its answers'
-types are in results.py, the arguments it checks in arguments.py). ``TrainedModel``, a fitted model in memory
+types are in results.py, the arguments it checks in argcheck.py). ``TrainedModel``, a fitted model in memory
 that ``save()`` publishes, is a ``Model`` too (trained.py; how ``train`` publishes one is publish.py). ``api``
 builds these; they import nothing above them. See api.py for the workflow (load_config, ingest, train, open).
 """
@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.arguments import choice_arg as _check
-from embedrec.arguments import count_arg as _count
-from embedrec.arguments import device_arg as _device_arg
-from embedrec.arguments import device_named as _device_named
-from embedrec.arguments import flag_arg as _flag
-from embedrec.arguments import genres_arg as _genres
-from embedrec.arguments import list_arg as _as_list_of
-from embedrec.arguments import movie_arg as _movie_arg
-from embedrec.arguments import path_arg as _path_arg
-from embedrec.arguments import read_only as _read_only
+from embedrec.argcheck import choice_arg as _check
+from embedrec.argcheck import count_arg as _count
+from embedrec.argcheck import device_arg as _device_arg
+from embedrec.argcheck import device_named as _device_named
+from embedrec.argcheck import flag as _flag
+from embedrec.argcheck import genres_arg as _genres
+from embedrec.argcheck import list_arg as _as_list_of
+from embedrec.argcheck import movie_arg as _movie_arg
+from embedrec.argcheck import path_arg as _path_arg
+from embedrec.argcheck import read_only as _read_only
 from embedrec.data.ids import MISSING, is_integer_text, not_an_id, refuse_frame  # noqa: F401 (MISSING: names)
 from embedrec.data.ids import id_list as _as_list  # the arguments' rules
 from embedrec.data.ids import one_id as _one_id

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from embedrec.arguments import choice_arg, device_arg, flag_arg
+from embedrec.argcheck import choice_arg, device_arg
+from embedrec.argcheck import flag as flag_arg
 from embedrec.errors import UsageError, shorten
 from embedrec.model.factors import Factors
 from embedrec.models import Model
