@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedrec.argcheck import flag
-from embedrec.errors import UsageError
+from embedrec.errors import ArtifactError, UsageError
 
 # the public types (er.Model, er.TrainedModel, er.Recommendations, er.Predictions), found here by embedrec/__init__
 # and by pickles made when they were defined here (StreamAnswer too, before 83579c5)
@@ -307,9 +307,11 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
 
     refuse_in_spawned_main("train_run")
     resume, progress = flag(resume, "resume", "train_run"), flag(progress, "progress", "train_run")
-    if not resume:  # before anything is written there (and before the lock file is made in it)
-        check_run_folder(cfg.run.dir)
-    check_training_files(cfg.run.dir)
+    # before anything is written there (and before the lock file is made in it; resume: its place only)
+    check_run_folder(cfg.run.dir, contents=not resume)
+    check_training_files(cfg.run.dir)  # a folder named checkpoint.pt: said, not "nothing to resume"
+    if resume:
+        _check_resumable(cfg)
     # one writer per run dir (checkpoints, metrics.jsonl, the publish), on one process and on ranks alike: under
     # torchrun rank 0 holds it and every rank is refused alike (a review: a Python train_run on ranks wrote into a
     # run another train held); re-entrant within a process
@@ -331,8 +333,26 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
         run_dir = Path(cfg.run.dir)
         model = train_model(load_dataset(cfg.data.prepared, split_method=cfg.split.method), cfg, run_dir, resume=resume,
                             progress=progress)
-        publish_trained(model, run_dir, resume)
-    return model.metrics
+        return publish_trained(model, run_dir, resume)  # a finished run's resume: the metrics it recorded
+
+
+def _check_resumable(cfg: Config) -> None:
+    """``resume=True`` with no checkpoint to continue: said before the dataset is loaded, with what to do (a
+    writer at work there that has saved none yet; no prepared dataset either, so the fix is ingest first)."""
+    from embedrec.data.dataset import has_manifest
+    from embedrec.run import has_checkpoint, writer_note
+
+    if has_checkpoint(cfg.run.dir):
+        return
+    busy = writer_note(cfg.run.dir)
+    if busy is not None:  # a writer there has saved no checkpoint yet (a red team: "nothing to resume", as if none ran)
+        raise ArtifactError(f"{busy}, with no checkpoint saved yet: nothing to resume; wait for it to finish (a "
+                            "second train there would be refused)")
+    if not has_manifest(cfg.data.prepared):  # no dataset either (a first-hour pass: the fix then failed)
+        raise ArtifactError(f"nothing to resume: no checkpoint in '{cfg.run.dir}', and no prepared dataset at "
+                            f"'{cfg.data.prepared}': run «'embedrec ingest' (with the same -c/--set options)|er.ingest(source, "
+                            "cfg)», then «'embedrec train' without --resume|train_run without resume=True»")
+    raise ArtifactError(f"nothing to resume: no checkpoint in '{cfg.run.dir}'; train without «--resume|resume=True»")
 
 
 def _sharded_checkpoint(run_dir) -> bool:

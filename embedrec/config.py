@@ -449,6 +449,40 @@ def _tag_error(e: Exception) -> str:
     return f"no such value: {e.args[0]!r}" if isinstance(e, KeyError) and e.args else shorten(str(e), 80)
 
 
+def _at_key_line(message: str, path: str, text: str) -> str:
+    """``message`` (a config error about "config key 'K' in PATH") naming the line of PATH where K is written:
+    "... in PATH:LINE"; as it was where K's line is not found."""
+    m = re.search(r"config key '([^']+)' in " + re.escape(path), message)
+    line = _key_lines(text).get(m.group(1)) if m else None
+    return message if line is None else message.replace(m.group(0), f"{m.group(0)}:{line}", 1)
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """{dotted key: its 1-based line} for the mapping keys of a YAML text, in document order (an alias's keys
+    under the alias's name too; one that holds itself stops there, and at most 10,000 mappings are read)."""
+    import collections
+
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except Exception:  # noqa: BLE001 (it loaded before; a second failure only loses the line)
+        return {}
+    lines: dict[str, int] = {}
+    queue = collections.deque([(root, "", frozenset())])
+    for _ in range(10_000):
+        if not queue:
+            break
+        node, prefix, above = queue.popleft()
+        if not isinstance(node, yaml.MappingNode) or id(node) in above:
+            continue
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                lines.setdefault(prefix + str(k.value), k.start_mark.line + 1)
+                queue.append((v, f"{prefix}{k.value}.", above | {id(node)}))
+    return lines
+
+
 def _error_line(text: str, mark) -> int:
     """The 1-based line of a YAML error's mark; one found at the end of the text (a key without its ':' on the
     last line) is said at the last line that has text, not the empty line after it (a first-hour review: ':6' in
@@ -534,6 +568,8 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
                     sources.update(dict.fromkeys(_flat_keys(raw), f" in {p}"))
                 apply_values(cfg, raw, "", f" in {p}")
                 explicit -= _derived_folders(cfg)
+            except ConfigError as e:  # the key's line too, as a YAML error says it (a first-hour review)
+                raise ConfigError(_at_key_line(e.raw, str(p), text)) from None
             except RecursionError:  # an alias that holds itself (train: &a {x: *a})
                 raise ConfigError(f"config file '{p}' holds a mapping that contains itself (a YAML alias to its "
                                   "own anchor) or is nested too deeply; fix the YAML") from None

@@ -24,13 +24,28 @@ def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
         return False
     try:
         listed = json.loads(marker.read_text(encoding="utf-8")).get("files")
-    except (OSError, ValueError, AttributeError):
+    except OSError as e:  # a red team: said as files export did not write, which sent the user the wrong way
+        raise OutputRefused(f"'{marker}', export's record of what it wrote in '{folder}', cannot be read "
+                            f"({e.strerror}), so «--overwrite|overwrite=True» cannot tell its files from yours; "
+                            f"check its permissions, or {fix}") from None
+    except (ValueError, AttributeError):
         listed = None
     listed = listed if isinstance(listed, dict) else {}
     other = sorted(p.name for p in folder.iterdir()
                    if p.name != MARKER and (p.name not in listed or p.is_dir() or p.is_symlink()))
     if not other:
-        return True
+        changed = [name for name in sorted(listed) if not _as_written(folder / name, listed[name])]
+        if not changed:
+            return True
+        from embedrec.fsutil.outputs import shorten_name
+
+        shown = ", ".join(shorten_name(n) for n in changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5
+                                                                   else "")
+        # (a red team: edits to a listed file, model.json, were lost to --overwrite, which checked names alone)
+        raise OutputRefused(f"'{folder}' holds {'a file' if len(changed) == 1 else 'files'} export wrote but someone "
+                            f"changed since ({shown}: not the bytes it recorded), which «--overwrite|overwrite=True» "
+                            f"would delete; move "
+                            f"{'it' if len(changed) == 1 else 'them'} out of it, or {fix}")
     from embedrec.fsutil.outputs import shorten_name
 
     shown = ", ".join(shorten_name(n) + ("/" if (folder / n).is_dir() else "") for n in other[:5])
@@ -194,3 +209,62 @@ def torch_state(rec: Recommender, out: Path) -> dict:
     np.save(out / "user_ids.npy", _ids(rec.catalogue.user_ids), allow_pickle=False)
     np.save(out / "movie_ids.npy", _ids(rec.catalogue.movie_ids), allow_pickle=False)
     return {"users": f.n_users, "movies": f.n_movies}
+
+
+def _as_written(path: Path, entry) -> bool:
+    """Whether the listed file ``path`` still holds what export recorded of it (size, then SHA-256), or is gone
+    (nothing of the user's to lose)."""
+    from embedrec.fsutil.integrity import sha256_file
+
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    if not isinstance(entry, dict) or entry.get("bytes") != size:
+        return False
+    return entry.get("sha256") == sha256_file(path)
+
+
+# ------------------------------------------------------------------------------ evaluate's per-user table
+PER_USER_EXTS = (".csv", ".tsv", ".parquet")
+
+
+def write_per_user(path, overwrite: bool, evaluate) -> dict:
+    """``evaluate(per_user=True)``'s metrics, the users' rows (its ``per_user`` frame) written to the new file
+    ``path`` (whole or not at all; .csv, .tsv or .parquet by its extension; an existing file only with
+    ``overwrite``, and only one this wrote: :func:`is_per_user_file`) and left out of the metrics returned.
+    ``evaluate``: the call that scores, made once the file is known to be writable."""
+    from embedrec.fsutil.outputs import atomic_file
+    from embedrec.output import frame_to_csv, frame_to_tsv
+
+    ext = Path(path).suffix.lower()
+    if ext not in PER_USER_EXTS:
+        raise UsageError(f"«--per-user|per_user=» {path}: give a .csv, .tsv or .parquet file name")
+    with atomic_file(path, overwrite, command="embedrec evaluate --per-user", fix="choose a new «--per-user|per_user» file",
+                     suffix=ext, ours=is_per_user_file) as tmp:
+        metrics = evaluate()
+        frame = metrics.pop("per_user")
+        if ext == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:  # as --format tsv/csv writes a cell: a tab or a line break in an id is a space
+            (frame_to_tsv if ext == ".tsv" else frame_to_csv)(frame, tmp, "%.6g")
+    return metrics
+
+
+def is_per_user_file(path) -> bool:
+    """Whether ``path`` is a file :func:`write_per_user` wrote (user_id, then metric@K columns): what
+    ``overwrite`` may replace, never a user's other file."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+        else:
+            with open(path, encoding="utf-8") as fh:
+                names = fh.readline(4096).rstrip("\r\n").split("\t" if path.suffix.lower() == ".tsv" else ",")
+    except Exception:  # noqa: BLE001 (unreadable, not Parquet: not ours)
+        return False
+    return len(names) > 1 and names[0] == "user_id" and all("@" in n for n in names[1:])

@@ -485,13 +485,15 @@ class Model:
                            (np.asarray(e.user_ids).dtype.kind, np.asarray(e.movie_ids).dtype.kind))
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
-                 device: str | None = None, per_user: bool = False) -> dict:
+                 device: str | None = None, per_user: bool | str | Path = False, overwrite: bool = False) -> dict:
         """``embedrec evaluate``: metrics on the dataset's ``split`` beside the baselines, as it prints them; ``ks``
         (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: where the
         dataset the run was trained on is now, if its recorded folder is gone (moved; its fingerprint still checks
         it is that data; read only then, else a warning); ``device`` (as train.device) 'cuda' scores on the GPU.
         ``per_user=True``: the result's ``per_user`` holds each ranked user's ranking metrics, a DataFrame (user_id,
-        ndcg@10, ...) whose means are the printed ones: join two runs' on user_id for a paired difference."""
+        ndcg@10, ...) whose means are the printed ones: join two runs' on user_id for a paired difference; a file
+        name (.csv, .tsv or .parquet) instead writes that table to a new file (``overwrite=True``: or over one this
+        wrote), whole or not at all, and leaves it out of the result (``embedrec evaluate --per-user FILE``)."""
         from embedrec.evaluate import check_ks, evaluate_opened
 
         _check(split, ("valid", "test"), "split")
@@ -499,7 +501,17 @@ class Model:
         if dataset_dir is not None:
             _path_arg(dataset_dir, "evaluate", "dataset_dir")
         _device_arg(device)
+        overwrite = _flag(overwrite, "overwrite")
+        if isinstance(per_user, (str, Path)):
+            from embedrec.export_tables import write_per_user
+
+            _path_arg(per_user, "evaluate", "per_user")
+            return write_per_user(per_user, overwrite, lambda: self.evaluate(split, ks, dataset_dir=dataset_dir,
+                                                                         device=device, per_user=True))
         per_user = _flag(per_user, "per_user")
+        if overwrite:
+            raise UsageError("«--overwrite|overwrite=True» applies to «--per-user FILE|per_user=FILE» only; give "
+                             "«--per-user|per_user=», or leave «--overwrite|overwrite» out")
         with _device_named(device, "evaluate"):
             return evaluate_opened(self.engine.run, None, split, ks or self._run_eval_k(), device, dataset_dir,
                                    per_user)

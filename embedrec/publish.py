@@ -20,20 +20,24 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 log = logging.getLogger("embedrec")
 
 
-def publish_trained(model: TrainedModel, run_dir: Path, resume: bool) -> None:
+def publish_trained(model: TrainedModel, run_dir: Path, resume: bool) -> dict:
     """Publish what ``train`` fitted, except a ``--resume`` of a finished run: its complete checkpoints rebuild
-    the model ``run_dir`` already serves, which is then not published again (one process and the ranks alike)."""
+    the model ``run_dir`` already serves, which is then not published again (one process and the ranks alike).
+    Returns the run's metrics: the model's, or that published model's as it recorded them (a first-hour review:
+    each resume that did nothing reported a longer fit, the replay's seconds added)."""
     published = _published_as(run_dir, model) if resume else None
     if published is not None:
+        name, metrics = published
         log.info("nothing to resume: the checkpoints were complete and %s already holds this model (%s); train "
                  "without --resume to train again, or raise train.epochs to continue (a fit that stopped early "
-                 "stays stopped unless train.patience is raised too)", run_dir, published)
-        return
+                 "stays stopped unless train.patience is raised too)", run_dir, name)
+        return metrics
     model._publish(Path(run_dir))
     if not model.config.train.keep_checkpoints:  # only the published model is needed to serve
         from embedrec.training.folders import clear_training
 
         clear_training(run_dir)
+    return model.metrics
 
 
 def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, metrics: dict, refit: bool,
@@ -78,19 +82,25 @@ def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, 
     g.barrier()
 
 
-def _published_as(run_dir: Path, model: TrainedModel) -> str | None:
-    """The folder name of ``run_dir``'s published model when it is ``model`` (the same factors bit for bit and
-    the same config): what a --resume of a finished run recomputes, which is not published again."""
+def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None:
+    """The folder name of ``run_dir``'s published model and its recorded metrics when it is ``model`` (the same
+    factors bit for bit and the same config): what a --resume of a finished run recomputes, which is not
+    published again."""
+    import json
+
     from embedrec.errors import ArtifactError
     from embedrec.run import load_run, sha256_array
 
     try:
         run = load_run(run_dir)
         config = run.read_verified(run.path / "config.yaml")
-    except ArtifactError:
+        metrics = json.loads(run.read_verified(run.path / "metrics.json") or b"null")
+    except (ArtifactError, ValueError):
         return None
     files = run.manifest.get("files") or {}
     same = all(files.get(f"{name}.npy") == sha256_array(np.asarray(model._f[name], np.float32))
                for name in ("user_factors", "movie_factors"))
     yaml = model.config.updated({"run.dir": str(run_dir)}).to_yaml()
-    return run.path.name if same and config is not None and config.decode("utf-8") == yaml else None
+    if not (same and config is not None and config.decode("utf-8") == yaml and isinstance(metrics, dict)):
+        return None
+    return run.path.name, metrics

@@ -13,6 +13,30 @@ from embedrec.errors import UsageError, shorten
 from embedrec.serve.recommender import COLUMNS, FALLBACK_VALUES, Recommender
 
 
+class FrozenList(list):
+    """A result's list, read-only: equal to the list it holds, indexed and sliced as one (a slice is a plain
+    list), but a change in place raises TypeError (a review: ``r.user_ids.append(x)`` changed the result's length
+    and broke its indexing). ``list(x)`` is a copy to change."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a result's lists are read-only; copy one to change it: list(...)")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+    def __reduce__(self):  # pickle and copy: rebuilt whole (list's own way appends, refused here)
+        return FrozenList, (list(self),)
+
+
+def _frozen_array(a) -> np.ndarray:
+    """A read-only view of ``a`` (the array given keeps its own flag)."""
+    view = np.asarray(a).view()
+    view.flags.writeable = False
+    return view
+
+
 class StreamAnswer(tuple):
     """One query's answer, (query id, movie ids, scores), as everywhere in the API; ``rows`` keeps the movie rows
     the fast writers of ``Model.write_stream`` encode from; ``fallback``: True where the query was not in the
@@ -69,11 +93,11 @@ class Recommendations:
     def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, fallback: list[bool],
                  unknown: list, query_column: str = "user_id", left_out: dict | None = None):
         self._engine, self._rows = engine, [np.asarray(r, dtype=np.int64) for r in rows]
-        self.query_ids = query_ids
-        self.movie_ids = [engine.movie_ids[r] for r in self._rows]
-        self.scores = [np.asarray(s) for s in scores]
-        self.fallback = [bool(f) for f in fallback]  # Python bools (json.dumps takes them; numpy's it refuses)
-        self.unknown = unknown
+        self.query_ids = FrozenList(query_ids)  # read-only, as the arrays in them (a review)
+        self.movie_ids = FrozenList(_frozen_array(engine.movie_ids[r]) for r in self._rows)
+        self.scores = FrozenList(_frozen_array(s) for s in scores)
+        self.fallback = FrozenList(bool(f) for f in fallback)  # Python bools (json.dumps takes them; numpy's no)
+        self.unknown = FrozenList(unknown)
         self.query_column = query_column
         self.left_out = dict(left_out or {})
         self.columns = [query_column, *COLUMNS[1:]]
@@ -180,7 +204,8 @@ class Predictions:
 
     def __init__(self, user_ids: list, movie_ids: list, scores: np.ndarray, fallback: list[str],
                  id_kinds: tuple[str, str] = ("i", "i")):
-        self.user_ids, self.movie_ids, self.scores, self.fallback = user_ids, movie_ids, scores, fallback
+        self.user_ids, self.movie_ids = FrozenList(user_ids), FrozenList(movie_ids)  # read-only (a review)
+        self.scores, self.fallback = _frozen_array(scores), FrozenList(fallback)
         self._id_kinds = id_kinds  # the model's user and movie id dtypes' kinds: an empty frame's id dtypes
 
     def __len__(self) -> int:

@@ -33,6 +33,7 @@ torch.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -47,8 +48,8 @@ import numpy as np
 
 from embedrec.errors import ArtifactError, OutputRefused, first_line, marked
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
-from embedrec.fsutil.files import io_error, read_json, read_parquet_table, write_json
-from embedrec.fsutil.generations import open_current, publish_generation
+from embedrec.fsutil.files import io_error, read_denied, read_json, read_parquet_table, write_json
+from embedrec.fsutil.generations import current_link, open_current, publish_generation
 from embedrec.fsutil.integrity import (
     check_fields,
     check_seal,
@@ -189,17 +190,10 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
 
 
 
-def _link(folder: Path) -> str:
-    try:
-        return os.readlink(folder / "current")
-    except OSError:
-        return ""
-
-
 def is_dataset_folder(folder: Path) -> bool:
     """Whether ``folder`` is a prepared dataset (what ingest writes): its ``current`` links to gen-*, or, copied
     with links followed (``cp -rL``), ``current`` is a folder beside DATASET/manifest.json, which a run never has."""
-    return _link(folder).startswith("gen-") or (folder / "current").is_dir() and (folder / "manifest.json").is_file()
+    return current_link(folder).startswith("gen-") or (folder / "current").is_dir() and (folder / "manifest.json").is_file()
 
 
 def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
@@ -420,6 +414,8 @@ class Run:
                 return np.load(p, allow_pickle=False, mmap_mode="r" if mmap else None)
             return np.load(io.BytesIO(data), allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
+            if isinstance(e, OSError) and (denied := read_denied(e, p, "run artifact")) is not None:
+                raise denied from None  # its permissions, not its bytes: no retrain (a red team)
             raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {run_fix(self.path)}") from None
 
     def catalogue(self) -> tuple[np.ndarray, np.ndarray, dict] | None:
@@ -564,7 +560,13 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
         raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "
                             "run directory train wrote (run.dir, e.g. runs/ml-100k)")
     if link.is_symlink() and not link.exists():
-        raise ArtifactError(f"the model folder '{run_dir / _link(run_dir)}' that '{link}' points to is missing "
+        try:
+            os.stat(link)
+        except OSError as e:
+            if e.errno == errno.ELOOP:  # a red team: 'current -> current' was said to point at a missing folder
+                raise ArtifactError(f"'{link}' is a loop of links (it leads back to itself: -> "
+                                    f"{current_link(run_dir)}); {run_fix(run_dir)}") from None
+        raise ArtifactError(f"the model folder '{run_dir / current_link(run_dir)}' that '{link}' points to is missing "
                             f"(removed by hand?); {run_fix(run_dir)}")
     if not link.exists():
         from embedrec.errors import command

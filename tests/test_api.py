@@ -109,6 +109,34 @@ def test_known_users_get_the_brute_force_top_k(trained):
     assert rec.recommend(7, k=3).user_ids == [7] and rec.recommend("7", k=3).user_ids == [7]  # one id, a str
 
 
+def test_results_are_read_only(trained):
+    """A review: top.user_ids.append(186) made len(top) 2 while its rows held one query (top[1] a bare IndexError),
+    and p.fallback[0] = 'bogus' reached to_frame(). The lists refuse a change; copies change freely."""
+    import copy
+    import pickle
+
+    model, _, _ = trained
+    top = model.recommend([196, 7], k=3, missing="popular")
+    pred = model.predict([(1, 1), (1, 999999)])
+    for lst in (top.user_ids, top.query_ids, top.movie_ids, top.scores, top.fallback, top.unknown, pred.user_ids,
+                pred.movie_ids, pred.fallback):
+        for change in (lambda x: x.append(1), lambda x: x.__setitem__(0, 1), lambda x: x.extend([1]),
+                       lambda x: x.pop(), lambda x: x.clear(), lambda x: x.sort(), lambda x: x.__delitem__(0)):
+            with pytest.raises(TypeError, match="read-only; copy one"):
+                change(lst)
+        mine = list(lst)
+        mine.append(1)  # a copy is the caller's
+        for again in (pickle.loads(pickle.dumps(lst)), copy.copy(lst), copy.deepcopy(lst)):
+            assert type(again) is type(lst) and [np.asarray(x).tolist() for x in again] == \
+                [np.asarray(x).tolist() for x in lst]
+    for arr in (top.scores[0], top.movie_ids[1], pred.scores):
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 0
+    assert len(top) == 2 and top.user_ids == [196, 7] and pred.fallback == ["none", "movie_unknown"]
+    assert top[:1].user_ids == [196] and pickle.loads(pickle.dumps(top)).user_ids == [196, 7]
+    assert list(top.to_frame()["user_id"].unique()) == [196, 7] and (top.scores[0] + 1).flags.writeable
+
+
 @pytest.mark.parametrize("which", ["memory", "run"])
 def test_unknown_users_under_each_policy(trained, which):
     model, rec, _ = trained

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import embedrec as er
-from embedrec.errors import ConfigError, NotFoundError, UsageError
+from embedrec.errors import ConfigError, NotFoundError, OutputExists, OutputRefused, UsageError
 
 
 def test_one_genre_given_as_a_string(trained_run):
@@ -867,7 +867,31 @@ def test_evaluate_per_user_means_are_the_metrics(trained_run):
     assert frame["ndcg@10"].mean() == pytest.approx(model["ndcg@10"], abs=1e-9)
     assert "per_user" not in m.evaluate("test", [10])
     with pytest.raises(UsageError, match="per_user must be True or False"):
-        m.evaluate("test", [10], per_user="yes")
+        m.evaluate("test", [10], per_user=1)
+
+
+def test_evaluate_per_user_file_from_the_library(trained_run, tmp_path):
+    """evaluate(per_user=FILE): the table written whole to a new file and left out of the result, as `evaluate
+    --per-user FILE` writes it (a review: the writing and its --overwrite rule were the CLI's alone)."""
+    import pandas as pd
+
+    m = er.open(trained_run.cfg.run.dir, trained_run.cfg)
+    out = tmp_path / "users.parquet"
+    res = m.evaluate("test", [10], per_user=out)
+    assert "per_user" not in res and len(pd.read_parquet(out)) == res["splits"]["test"]["model"]["users_evaluated"]
+    assert pd.read_parquet(out)["ndcg@10"].mean() == pytest.approx(res["splits"]["test"]["model"]["ndcg@10"])
+    with pytest.raises(OutputExists, match="overwrite=True"):
+        m.evaluate("test", [10], per_user=str(out))
+    m.evaluate("test", [10], per_user=str(out), overwrite=True)
+    mine = tmp_path / "mine.csv"
+    mine.write_text("user_id,movie_id\n1,2\n")
+    with pytest.raises(OutputRefused, match="not a file embedrec wrote"):
+        m.evaluate("test", [10], per_user=mine, overwrite=True)
+    assert mine.read_text() == "user_id,movie_id\n1,2\n"
+    for kwargs, said in (({"per_user": "yes"}, r"per_user= yes: give a \.csv, \.tsv or \.parquet file name"),
+                         ({"overwrite": True}, r"overwrite=True applies to per_user=FILE only")):
+        with pytest.raises(UsageError, match=said):
+            m.evaluate("test", [10], **kwargs)
 
 
 def test_one_user_request_and_a_whole_float_movie_id(trained_run):

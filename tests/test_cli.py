@@ -77,6 +77,7 @@ def test_ingest_stdout_is_data_only(ml100k_dir, tmp_path):
     assert r.exit_code == 0 and r.stdout == "" and "users x" in r.stderr
     r = invoke("ingest", ml100k_dir, "-o", tmp_path / "b", "--format", "json")
     assert json.loads(r.stdout)["layout"] == "ml-100k"
+    assert "users x" not in r.stderr and "train on it with" in r.stderr  # the summary once, as JSON; logs stay
     r = invoke("ingest", ml100k_dir, "-o", tmp_path / "b")
     assert r.exit_code == 2 and "already exists; pass --overwrite" in r.stderr  # fixed on the command line
     r = invoke("ingest", tmp_path / "missing.csv", "-o", tmp_path / "c")

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,14 @@ def test_unknown_key_suggests_closest(tmp_path):
     p.write_text("trian:\n  lr: 1\n")
     with pytest.raises(ConfigError) as e:
         load_config(p)
-    assert str(e.value) == f"unknown config key 'trian' in {p}; did you mean 'train'?"
+    assert str(e.value) == f"unknown config key 'trian' in {p}:1; did you mean 'train'?"
+    # the key's own line, as a YAML syntax error names its line (a first-hour review: the file alone)
+    p.write_text("# mine\nmodel:\n  dim: 8\ntrain: &t\n  lr: 0.1\n  epochs: -3\nmore: *t\n")
+    with pytest.raises(ConfigError, match=rf"^config key 'train.epochs' in {re.escape(str(p))}:6: -3 is below"):
+        load_config(p)
+    p.write_text("model:\n  dim: 8\n  dimm: 8\n")
+    with pytest.raises(ConfigError, match=rf"^unknown config key 'model.dimm' in {re.escape(str(p))}:3; did you"):
+        load_config(p)
 
 
 def test_wrong_type_and_range():

@@ -355,7 +355,11 @@ def test_similar_movies_equal_brute_force_cosine(trained, source):
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_filters_hold_and_still_give_k(trained, source):
-    """A genre and a year filter: only movies passing both, still k of them, the best of those by the model."""
+    """A genre and a year filter: only movies passing both, still k of them, the best of those by the model:
+    exactly on every index kind, since a filter leaving at most FILTER_EXACT_MAX movies is scored exactly (a
+    review: HNSW's walk under a narrow filter found 0.92-0.94 of the exact top 10 on ML-100K)."""
+    from embedrec.serve.recommender import FILTER_EXACT_MAX
+
     t = trained
     model = _source(t, source)
     movies = t.ds.movies
@@ -371,10 +375,9 @@ def test_filters_hold_and_still_give_k(trained, source):
         allowed = np.setdiff1d(np.flatnonzero(ok), seen[row])
         assert rows.size == min(K, allowed.size) and np.isin(rows, allowed).all()
         best = allowed[np.argsort(-raw[row, allowed], kind="stable")[:K]]
-        if source in ("memory", "flat"):
-            np.testing.assert_allclose(raw[row, rows], raw[row, best], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(raw[row, rows], raw[row, best], rtol=0, atol=1e-5)
         recall.append(np.intersect1d(rows, best).size / max(best.size, 1))
-    assert np.mean(recall) >= (1.0 if source in ("memory", "flat") else RECALL) - 1e-9, np.mean(recall)
+    assert ok.sum() <= FILTER_EXACT_MAX and np.mean(recall) == 1.0, np.mean(recall)
 
 
 # the mean top-10 overlap of a training user's own list with the list of the same movies folded in as a new user:
@@ -458,6 +461,15 @@ def test_equal_scores_come_in_row_order():
                 want = want[raw[want] > -np.inf]
                 np.testing.assert_array_equal(i, want)
                 np.testing.assert_array_equal(s, raw[want])
+            for allowed in (np.array([30, 2, 5, 9, 17, 1, 2]), np.arange(0, 40, 3), np.arange(25)):  # narrow, wide
+                ids, scores = exact_topk(batch, X, (excl[0][mine], excl[1][mine]), k, allowed)  # (scored alone)
+                for j, (i, s) in enumerate(zip(ids, scores)):
+                    raw = X @ batch[j]
+                    raw[excl[1][excl[0] == j]] = -np.inf
+                    raw[np.setdiff1d(np.arange(40), allowed)] = -np.inf
+                    want = np.lexsort((np.arange(40), -raw))[:k]
+                    np.testing.assert_array_equal(i, want[raw[want] > -np.inf])
+                    np.testing.assert_array_equal(s, raw[i])
         index = faiss.IndexFlatIP(3)
         index.add(X)
         D, _ = index.search(Qs[1:], k)  # rows without exclusions

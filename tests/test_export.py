@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -301,6 +302,38 @@ def test_overwrite_keeps_what_the_user_added(rec, tmp_path):
     with pytest.raises(ArtifactError, match=r"did not write \(README\).*or choose another folder"):
         topk_all(rec, top, 3, batch=64, overwrite=True)
     assert (top / "README").exists()
+
+
+def test_overwrite_keeps_a_listed_file_the_user_changed(rec, tmp_path):
+    """A red team: notes appended to an export's model.json (a file the marker lists) were deleted by --overwrite,
+    which checked names alone; the marker records each file's size and SHA-256, now checked. An unreadable marker
+    is said as one, not as files export did not write."""
+    out = tmp_path / "emb"
+    export_dir(rec, "npy", out)
+    export_dir(rec, "npy", out, overwrite=True)  # as written: replaced
+    with open(out / "model.json", "a", encoding="utf-8") as fh:
+        fh.write("my notes\n")
+    r = _invoke("export", "-q", "--run", rec.run.path.parent, "--to", "npy", "-o", out, "--overwrite")
+    assert r.exit_code == 2 and _one_line(r) == (
+        f"error: '{out}' holds a file export wrote but someone changed since (model.json: not the bytes it recorded), "
+        "which --overwrite would delete; move it out of it, or choose another -o folder")
+    assert (out / "model.json").read_text(encoding="utf-8").endswith("my notes\n")
+    data = (out / "user_factors.npy").read_bytes()  # the same size, other bytes
+    (out / "user_factors.npy").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    (out / "model.json").unlink()  # a listed file the user removed: nothing of theirs to lose
+    with pytest.raises(ArtifactError, match=r"changed since \(user_factors\.npy: not the bytes"):
+        export_dir(rec, "npy", out, overwrite=True)
+    (out / "user_factors.npy").write_bytes(data)
+    export_dir(rec, "npy", out, overwrite=True)
+    assert (out / "model.json").is_file()
+    marker = out / ".embedrec-export.json"
+    marker.chmod(0)
+    try:
+        if not os.access(marker, os.R_OK):  # (root reads a file of mode 000: then nothing to check)
+            with pytest.raises(ArtifactError, match=r"cannot be read \(Permission denied\), so overwrite=True cannot"):
+                export_dir(rec, "npy", out, overwrite=True)
+    finally:
+        marker.chmod(0o644)
 
 
 def test_topk_folder_overwrite_from_the_cli(rec, tmp_path):

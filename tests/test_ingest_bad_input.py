@@ -85,6 +85,13 @@ def test_errors_inside_a_zip_name_the_zip_not_a_temporary_folder(tmp_path):
     r, out = ingest(tmp_path, table, "--overwrite")
     refused(r, out, f"error: {table}: unrecognised layout (it holds mydata.csv, notes.txt)")
     assert "embedrec-zip-" not in r.stderr
+    # a folder whose output goes inside it: the lock this ingest holds there is not listed as the user's file
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "notes.txt").write_text("mine")
+    r = CliRunner().invoke(main, ["ingest", str(src), "-o", str(src / "out")])
+    refused(r, src / "out", f"error: {src}: unrecognised layout (it holds notes.txt, sub/); ")
+    assert sorted(p.name for p in src.iterdir()) == ["notes.txt", "sub"]
 
 
 def test_a_zip_with_two_members_of_one_name_or_a_directory_member_is_refused_naming_the_zip(tmp_path):

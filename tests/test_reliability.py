@@ -443,7 +443,7 @@ def test_yaml_alias_bomb_is_a_short_error(tmp_path):  # row 1
     assert time.perf_counter() - t0 < 10
     assert r.exit_code == 2
     line = one_line(r)
-    assert line.startswith(f"error: config key 'train.lr' in {p}: expected a number, got list [") and len(line) < 300
+    assert line.startswith(f"error: config key 'train.lr' in {p}:2: expected a number, got list [") and len(line) < 300
 
 
 def test_scientific_notation_and_non_finite_floats(tmp_path):  # rows 18, 20
@@ -593,6 +593,19 @@ def test_a_failed_resume_leaves_no_run_folder(base, tmp_path, extra):
     assert r.exit_code == 1 and one_line(r) == (
         f"error: nothing to resume: no checkpoint in '{run}', and no prepared dataset at '{gone}': run 'embedrec "
         "ingest' (with the same -c/--set options), then 'embedrec train' without --resume")
+    # the library says the same before it loads the dataset (a review: the checks were the CLI's alone, so a
+    # notebook's train_run(resume=True) loaded the data first, and never heard of the busy writer)
+    from embedrec.api import train_run
+    from embedrec.config import load_config
+    from embedrec.errors import ArtifactError
+
+    cfg = load_config(None, [f"data.prepared={gone}", f"run.dir={run}", *extra[1:]])
+    with pytest.raises(ArtifactError, match=r"run er\.ingest\(source, cfg\), then train_run without resume=True$"):
+        train_run(cfg, resume=True)
+    cfg = load_config(None, [f"data.prepared={base[0]}", f"run.dir={run}", *extra[1:]])
+    with pytest.raises(ArtifactError, match=r"; train without resume=True$"):
+        train_run(cfg, resume=True)
+    assert not (tmp_path / "runs").exists()
 
 
 def test_runs_and_datasets_are_not_mistaken_for_each_other(base, tmp_path):
@@ -2646,6 +2659,24 @@ def test_a_run_whose_current_is_a_file_and_a_file_for_a_run_are_one_line_each(ba
     assert invoke("recommend", "--run", run, "--user", "1", "-q").exit_code == 0
     with pytest.raises(er.ArtifactError, match=r"is a file, not a run folder; pass the run directory train wrote"):
         er.open(base[0].parent / "ratings.csv")
+    # a 'current' that leads back to itself is said as a loop, not a missing model folder (a red team)
+    (run / "current").unlink()
+    (run / "current").symlink_to("current")
+    r = invoke("recommend", "--run", run, "--user", "1")
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: '{run / 'current'}' is a loop of links (it leads "
+                                                       "back to itself: -> current); rerun 'embedrec train"), r.stderr
+    (run / "current").unlink()
+    (run / "current").symlink_to(model)
+    odd = tmp_path / "new\nline"  # verify's ok line stays one line (a red team: the name's line break split it)
+    shutil.copytree(run, odd / "run", symlinks=True)
+    r = invoke("verify", odd / "run")
+    assert r.exit_code == 0 and r.stdout.count("\n") == 1 and r.stdout.startswith(f"ok: run '{tmp_path}/new\\nline/run/")
+    # --run FILE and --set run.dir=FILE: one line, one exit code (a first-hour review: click's "Directory 'afile'
+    # is a file", exit 2, against this line and exit 1)
+    afile = base[0].parent / "ratings.csv"
+    for args in (["--run", afile], ["--set", f"run.dir={afile}"]):
+        r = invoke("recommend", *args, "--user", "1")
+        assert r.exit_code == 1 and one_line(r).startswith(f"error: '{afile}' is a file, not a run folder; "), r.stderr
 
 
 def test_tune_dims_never_writes_in_a_runs_training_folders(base, tmp_path):
@@ -2796,3 +2827,37 @@ def test_a_failed_command_leaves_no_leaked_semaphore_warning_behind():
               "_leave(1)\n")
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and p.stderr == "", p.stderr
+
+
+def test_a_file_it_may_not_read_is_said_so_never_corrupt(base, tmp_path):
+    """A red team (as a user without root's file-permission bypass): an unreadable user_factors.npy was 'corrupt;
+    train again', an unreadable test.parquet 'permission denied on 'test.parquet'; write to another folder (-o)',
+    and an unreadable checkpoint 'damaged ... train again without resuming', which loses the work. Each is now
+    'cannot read ... (permission denied)' with the whole path."""
+    import subprocess
+    import sys
+
+    drop = []
+    if os.geteuid() == 0:  # root reads anything: drop that right for the commands run here
+        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+        if not shutil.which("setpriv") or subprocess.run([*drop, "true"]).returncode != 0:
+            pytest.skip("runs as root, and setpriv cannot drop its file-permission bypass here")
+    run = copy_run(base[1], tmp_path / "run")
+    sets = ["--set", f"data.prepared={base[0]}", "--set", f"run.dir={run}", "--set", "model.dim=4", "--set",
+            "train.epochs=2", "--set", "model.objective=explicit", "--set", "train.optimizer=adam"]
+    data = Path(os.path.realpath(base[0] / "current"))
+    for path, args, what in ((current(run) / "user_factors.npy", ["recommend", "--user", "1"], "run artifact"),
+                             (current(run) / "manifest.json", ["recommend", "--user", "1"], "run manifest"),
+                             (data / "test.parquet", ["evaluate"], "prepared dataset file"),
+                             (run / "checkpoint.pt", ["train", "--resume"], "checkpoint")):
+        assert path.is_file()
+        mode = path.stat().st_mode
+        path.chmod(0)
+        try:
+            p = subprocess.run([*drop, sys.executable, "-m", "embedrec", *args, *sets], capture_output=True, text=True,
+                               cwd=tmp_path, timeout=120)
+        finally:
+            path.chmod(mode)
+        assert p.returncode == 1 and p.stderr.splitlines()[-1] == (
+            f"error: cannot read {what} '{path}' (permission denied); check its permissions and its folders' (ls -l), "
+            "or run as a user who may read them"), p.stderr

@@ -387,6 +387,7 @@ def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp
     """`train --resume` on a run that finished recomputed the same model and published it again (a new artifacts
     folder, `current` moved). It says there is nothing to resume and leaves the run as it was; with more epochs
     it continues and publishes."""
+    import json
     import os
 
     from click.testing import CliRunner
@@ -400,11 +401,15 @@ def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp
     def invoke(*args):
         return CliRunner().invoke(main, ["train", "--format", "json", *sets, *args])
 
-    assert invoke().exit_code == 0
+    first = invoke()
+    assert first.exit_code == 0
     before = sorted(os.listdir(run)), os.readlink(run / "current")
     r = invoke("--resume")
     assert r.exit_code == 0, r.stderr
     assert f"nothing to resume: the checkpoints were complete and {run} already holds this model" in r.stderr
+    # it reports the published model's metrics as recorded (a first-hour review: each such resume reported a
+    # longer fit, the replay's seconds added to the recorded ones)
+    assert json.loads(r.stdout) == json.loads(first.stdout) == json.loads((run / "current" / "metrics.json").read_text())
     assert (sorted(os.listdir(run)), os.readlink(run / "current")) == before
     r = invoke("--resume", "--set", "train.epochs=5")  # more epochs: it trains on and publishes
     assert r.exit_code == 0 and "nothing to resume" not in r.stderr, r.stderr

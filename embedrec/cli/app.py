@@ -11,6 +11,7 @@ import errno
 import functools
 import logging
 import os
+import re
 import sys
 
 import click
@@ -261,6 +262,8 @@ def _usage_error(e: click.UsageError, path: str = "embedrec"):
     if type(e).__name__ == "NoArgsIsHelpError":  # click >= 8.2: no arguments at all means --help
         raise e
     text = e.format_message().rstrip(".")
+    # click's "no such option '--userr'. (Did you mean one of: ...?)": one sentence, as ours (a first-hour review)
+    text = re.sub(r"\. \(Did you mean (.*)\)$", r"; did you mean \1", text, flags=re.S)
     path = e.ctx.command_path if e.ctx is not None else path  # none for an option given without its value
     if not _secondary():  # the command line is every rank's: under torchrun rank 0 alone says what is wrong in it
         _error_line(f"{text[:1].lower()}{text[1:]} (see '{path} -h'){_usage_hint(e, path)}")
@@ -374,8 +377,15 @@ def _known_error(e: Exception) -> str | None:
     from embedrec.errors import shorten
     from embedrec.fsutil.files import io_error
 
+    if isinstance(e, PermissionError) and getattr(e, "filename", None) and os.path.exists(e.filename) and \
+            not os.access(e.filename, os.R_OK):  # a file it could not read: not "write to another folder"
+        from embedrec.fsutil.files import read_denied
+
+        return str(read_denied(e, e.filename))
     if isinstance(e, OSError):
-        err = io_error(e, None, "write to another folder (run.dir, -o)")
+        err = io_error(e, None, "check its permissions, or write to a folder you may write to (run.dir, or -o where "
+                                "the command takes one)" if isinstance(e, PermissionError) else
+                       "write to another folder (run.dir, -o)")
         if err is not None:
             _quiet_stdout()
             if getattr(e, "filename", None):

@@ -37,10 +37,6 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, run_dir, fmt):
     """
     from embedrec.api import open as open_model
 
-    if overwrite and not per_user:
-        from embedrec.errors import UsageError
-
-        raise UsageError("--overwrite applies to --per-user FILE only; give --per-user, or leave --overwrite out")
     ks = tuple(k for text in ks for k in _cutoffs(text))
     # the dataset the run recorded; where that folder is gone (moved), data.prepared if the user set it (the
     # run's fingerprint still checks it is the same data)
@@ -48,64 +44,19 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, run_dir, fmt):
     if not ks and cfg.is_set("train.eval_k"):
         ks = tuple(cfg.train.eval_k)
     with open_model(run_dir or cfg.run.dir, cfg) as model:
-        if per_user:
-            metrics = _with_per_user(model, per_user, split, ks, moved_to, cfg.train.device, overwrite)
-        else:
-            metrics = model.evaluate(split, ks or None, dataset_dir=moved_to, device=cfg.train.device)
+        metrics = model.evaluate(split, ks or None, dataset_dir=moved_to, device=cfg.train.device,
+                                 per_user=per_user or False, overwrite=overwrite)
+    if per_user:
+        log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")
     below = metrics.get("excluded_rated_below", 0)
-    log.info("ranked each user's candidates: all movies minus those the user rated in %s%s",
+    skipped = metrics["splits"][split].get("model", {}).get("users_skipped", 0)
+    log.info("ranked each user's candidates: all movies minus those the user rated in %s%s%s",
              metrics["excluded"].replace("+", " and "),
-             f", and the {below:,} rated below data.min_rating (as recommend leaves them out)" if below else "")
+             f", and the {below:,} rated below data.min_rating (as recommend leaves them out)" if below else "",
+             # said in every format (a review: only json's users_skipped told that some users were not scored)
+             f"; {skipped:,} user{'s' if skipped != 1 else ''} with no {split} rating to find not scored (each "
+             "metric is a mean over the others)" if skipped else "")
     metrics_out(metrics, fmt)
-
-
-def _with_per_user(model, path: str, split: str, ks, moved_to, device, overwrite: bool) -> dict:
-    """model.evaluate with per_user, its users' rows written to ``path`` (a new file, written whole or not at all;
-    the format by its extension), the metrics returned without them."""
-    from pathlib import Path
-
-    from embedrec.errors import UsageError
-    from embedrec.fsutil.outputs import atomic_file
-
-    ext = Path(path).suffix.lower()
-    if ext not in (".csv", ".tsv", ".parquet"):
-        raise UsageError(f"--per-user {path}: give a .csv, .tsv or .parquet file name")
-    with atomic_file(path, overwrite, command="embedrec evaluate --per-user", fix="choose a new --per-user file",
-                     suffix=ext, ours=_is_per_user_file) as tmp:
-        metrics = model.evaluate(split, ks or None, dataset_dir=moved_to, device=device, per_user=True)
-        frame = metrics.pop("per_user")
-        if ext == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            if ext == ".tsv":  # as --format tsv writes a cell: a tab or a line break in an id is a space
-                from embedrec.output import frame_to_tsv
-
-                frame_to_tsv(frame, tmp, "%.6g")
-            else:
-                from embedrec.output import frame_to_csv
-
-                frame_to_csv(frame, tmp, "%.6g")
-    log.info("wrote %s (%s users)", path, f"{len(frame):,}")
-    return metrics
-
-
-def _is_per_user_file(path) -> bool:
-    """Whether ``path`` is a file evaluate --per-user wrote (user_id, then metric@K columns): what --overwrite may
-    replace, never a user's other file."""
-    from pathlib import Path
-
-    path = Path(path)
-    try:
-        if path.suffix.lower() == ".parquet":
-            import pyarrow.parquet as pq
-
-            names = pq.read_schema(path).names
-        else:
-            with open(path, encoding="utf-8") as fh:
-                names = fh.readline(4096).rstrip("\r\n").split("\t" if path.suffix.lower() == ".tsv" else ",")
-    except Exception:  # noqa: BLE001 (unreadable, not Parquet: not ours)
-        return False
-    return len(names) > 1 and names[0] == "user_id" and all("@" in n for n in names[1:])
 
 
 def _cutoffs(text: str) -> list[int]:

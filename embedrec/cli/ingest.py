@@ -34,7 +34,8 @@ def source_given(ctx, param, value):
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset directory.")
 @click.option("--format", "fmt", type=click.Choice(["text", "table", "json"]), default="text",
               help="text (or table, as the other commands name it): the summary on stderr; json: the summary as "
-                   "JSON on stdout.")
+                   "JSON on stdout instead (log lines, such as the train command to run next, stay on stderr; -q drops "
+                   "them).")
 @common
 def ingest(cfg: Config, source, output, overwrite, fmt):
     """Turn a MovieLens release or a ratings file into a clean, indexed, split dataset.
@@ -60,7 +61,8 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
     try:
         summary = api.prepare(cfg, overwrite=overwrite, progress=progress_enabled())
         if not _State.quiet:
-            click.echo(format_summary(summary), err=True)
+            if fmt != "json":  # json's summary is on stdout (a first-hour review: said twice, once on each)
+                click.echo(format_summary(summary), err=True)
             if cfg.data.prepared != configured:  # the same options alone would not find it: say them with it
                 # and a run of its own unless the config names one (a first-hour review: a plain train of another
                 # dataset replaced the ML-100K run at the default run.dir)

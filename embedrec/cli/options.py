@@ -307,7 +307,7 @@ def _behind_baselines(metrics: dict) -> None:
         logging.getLogger("embedrec").warning("%s", text)
 
 
-RUN = click.option("--run", "run_dir", type=PathParam(file_okay=False), help="Run directory (run.dir).")
+RUN = click.option("--run", "run_dir", type=PathParam(kind="folder path"), help="Run directory (run.dir).")
 FMT = click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "jsonl", "csv", "tsv"]),
                    default="auto", show_default=True, help="Output format (auto: a table on a terminal, else TSV).")
 NO_HEADER = click.option("--no-header", is_flag=True, help="csv/tsv: no header line (e.g. for loops that append).")

@@ -47,31 +47,12 @@ def train(cfg: Config, resume, run_dir, fmt):
     from embedrec.api import train_run
     from embedrec.device import secondary
     from embedrec.errors import Interrupted, Terminated
-    from embedrec.run import check_run_folder, has_checkpoint, published_since
-    from embedrec.training.folders import check_training_files
+    from embedrec.run import has_checkpoint, published_since
 
     if run_dir:
         from embedrec.config import set_explicit
 
         cfg = set_explicit(cfg, "run.dir", run_dir)
-    check_run_folder(cfg.run.dir, contents=not resume)  # before the lock file is made in it (resume: its place)
-    check_training_files(cfg.run.dir)  # a folder named checkpoint.pt: said, not "nothing to resume"
-    if resume and not has_checkpoint(cfg.run.dir):  # said first, not after the selection's opening lines
-        from embedrec.data.dataset import has_manifest
-        from embedrec.errors import ArtifactError
-        from embedrec.run import writer_note
-
-        busy = writer_note(cfg.run.dir)
-        if busy is not None:  # a writer there has saved no checkpoint yet (a red team: "nothing to resume", as if
-            raise ArtifactError(f"{busy}, with no checkpoint saved yet: nothing to resume; wait for it to "  # none
-                                "finish (a second train there would be refused)")  # ran)
-
-        ds = cfg.data.prepared  # no dataset either: say so here (a first-hour pass: the fix then failed)
-        if not has_manifest(ds):
-            raise ArtifactError(f"nothing to resume: no checkpoint in '{cfg.run.dir}', and no prepared dataset at "
-                                f"'{ds}': run 'embedrec ingest' (with the same -c/--set options), then 'embedrec "
-                                "train' without --resume")
-        raise ArtifactError(f"nothing to resume: no checkpoint in '{cfg.run.dir}'; train without --resume")
     started = time.time()  # a model published from here on is this command's
     since = 0.0 if resume else started - 1  # checkpoints this command wrote (or, resuming, any)
     try:

@@ -37,5 +37,9 @@ def verify(cfg: Config, path, run_dir):
     if path and run_dir:
         raise UsageError(f"give PATH or --run, not both ('{path}', '{run_dir}')")
     info = api.verify_files(path or run_dir or None, cfg)
-    click.echo(f"ok: {info['what']} '{info['path']}': {info['files']} files ({info['bytes']:,} bytes) match "
-               "their checksums")
+    # one line whatever the path holds (a red team: a line break in a folder's name split it)
+    shown = str(info["path"]).translate(_CONTROLS)
+    click.echo(f"ok: {info['what']} '{shown}': {info['files']} files ({info['bytes']:,} bytes) match their checksums")
+
+
+_CONTROLS = {c: repr(chr(c))[1:-1] for c in (*range(32), 127)}  # '\n', '\t', '\x1b': as Python writes them

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from embedrec.errors import ArtifactError, OutputExists, marked
-from embedrec.fsutil.files import JSON_MAX, NONBLOCK, probe_json, read_fd, read_regular
+from embedrec.fsutil.files import JSON_MAX, NONBLOCK, probe_json, read_denied, read_fd, read_regular
+from embedrec.fsutil.generations import current_link
 
 SPLITS = ("train", "valid", "test")
 FORMAT_VERSION = 1
@@ -152,25 +153,14 @@ def is_dataset(folder: Path) -> bool:
     return False
 
 
-def _current(root: Path) -> str:
-    """Where ``root/current`` links to ('' when it is no link)."""
-    try:
-        return os.readlink(root / "current")
-    except OSError:
-        return ""
-
-
 def current_generation(folder) -> str | None:
     """The generation a dataset folder serves (where its ``current`` link points, e.g. ``gen-<version>``), or
     None (no link, no folder, or no path given): compared before and after an ingest, whether it published."""
-    try:
-        return os.readlink(os.path.join(folder, "current"))
-    except (OSError, TypeError):
-        return None
+    return current_link(folder) or None
 
 
 def _versioned(root: Path) -> bool:
-    return _current(root).startswith(f"{GEN}-")
+    return current_link(root).startswith(f"{GEN}-")
 
 
 def _lost_current(root: Path) -> tuple[str, str] | None:
@@ -267,7 +257,7 @@ def _datasets_beside(path: Path, split_method: str | None = None) -> list[str]:
     whose config splits by time, was pointed at the random split of data/prepared/ml-100k)."""
     try:
         found = [d for d in path.parent.iterdir() if d.is_dir() and (d / "current" / "manifest.json").is_file()
-                 and not _current(d).startswith("artifacts-")]  # a run has one too (a red team: a run suggested)
+                 and not current_link(d).startswith("artifacts-")]  # a run has one too (a red team: a run suggested)
     except OSError:
         return []
     found = [d for d in found if (m := _split_method(d)) is not None and split_method in (None, m)]  # a split: a
@@ -296,7 +286,7 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS, *, split_me
     path = Path(path)
     if path.name == "current" and path.is_symlink():  # DATASET/current: the dataset is DATASET
         path = path.parent
-    if _current(path).startswith("artifacts-"):  # a run directory (run.ARTIFACTS): say so, not "file missing"
+    if current_link(path).startswith("artifacts-"):  # a run directory (run.ARTIFACTS): say so, not "file missing"
         raise ArtifactError(f"'{path}' is a run (what embedrec train writes), not a prepared dataset; point "
                             "data.prepared at the ingest output (e.g. data/prepared/ml-100k)")
     from embedrec.fsutil.generations import check_current
@@ -336,6 +326,8 @@ def _read_at(dfd: int, folder: Path, name: str, gone, expect: int | None = None,
         if gone():
             raise _Swapped from None
         raise ArtifactError(f"prepared dataset file '{folder / name}' is missing; {fix}") from None
+    except PermissionError as e:  # a red team: "permission denied on 'test.parquet'; write to another folder"
+        raise read_denied(e, folder / name, "prepared dataset file") from None
     try:
         return read_fd(fd, folder / name, "prepared dataset file", fix, limit, expect)
     except ArtifactError:
@@ -359,10 +351,7 @@ def _identity(path: Path):
 
 def _is_generations(dir_fd: int) -> bool:
     """Whether the folder open as ``dir_fd`` holds generations (a ``current`` link to ``gen-*``), as _versioned."""
-    try:
-        return os.readlink("current", dir_fd=dir_fd).startswith(f"{GEN}-")
-    except OSError:
-        return False
+    return current_link(None, dir_fd=dir_fd).startswith(f"{GEN}-")
 
 
 def dataset_fix(path, source=None) -> str:

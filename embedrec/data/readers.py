@@ -53,7 +53,10 @@ def detect_layout(root: Path) -> tuple[str, Path]:
                         "holding that one alone")
     if found:
         return found[0]
-    found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    from embedrec.fsutil.locks import is_target_lock
+
+    # not the lock this ingest holds beside its output (a first-hour review: listed as if the user's file)
+    found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not is_target_lock(p.name))
     shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "") if found else "nothing"
     raise DataError(f"{root}: unrecognised layout (it holds {shorten(shown, 120)}); expected MovieLens files (u.data, "
                     "ratings.dat or ratings.csv) or RecBole atomic files (*.inter) here or one folder below; give a "

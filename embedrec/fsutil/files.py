@@ -177,13 +177,26 @@ JSON_MAX = 64 << 20  # bytes: a manifest or metrics file beyond this is no file 
 NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO to read would otherwise wait for a writer
 
 
+def read_denied(e: OSError, path, what: str = "file") -> ArtifactError | None:
+    """A read refused by the file's permissions, said as one (a red team: 'is corrupt; train again', and 'write to
+    another folder (-o)' for a file recommend reads), with the whole path; None for another error."""
+    if e.errno not in (errno.EACCES, errno.EPERM):
+        return None
+    return ArtifactError(f"cannot read {what} '{os.path.abspath(path)}' (permission denied); check its permissions "
+                         "and its folders' (ls -l), or run as a user who may read them")
+
+
 def read_regular(path: str | Path, what: str, fix: str, limit: int | None = None,
                  expect: int | None = None) -> bytes:
     """The bytes of ``path``, which must be a regular file (a review: a FIFO in place of a manifest hung every
     command, a link to /dev/zero ate memory without end): opened without blocking, checked with fstat, and
     refused unless its size is ``expect`` (a manifest's record) or at most ``limit`` before anything is read.
     FileNotFoundError passes through (each caller says what a missing file means)."""
-    return read_fd(os.open(path, os.O_RDONLY | NONBLOCK), path, what, fix, limit, expect)
+    try:
+        fd = os.open(path, os.O_RDONLY | NONBLOCK)
+    except PermissionError as e:
+        raise read_denied(e, path, what) from None
+    return read_fd(fd, path, what, fix, limit, expect)
 
 
 def read_fd(fd: int, path, what: str, fix: str, limit: int | None = None, expect: int | None = None) -> bytes:

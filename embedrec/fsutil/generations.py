@@ -25,6 +25,15 @@ def new_version() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime(t // 1_000_000_000)) + f"-{t % 1_000_000_000:09d}"
 
 
+def current_link(root, link: str = "current", dir_fd: int | None = None) -> str:
+    """Where ``root/link`` points (``link`` in the folder open as ``dir_fd``, where given), e.g. ``gen-<version>``;
+    '' where it is no link, or there is no such folder (or ``root`` is None)."""
+    try:
+        return os.readlink(link, dir_fd=dir_fd) if dir_fd is not None else os.readlink(os.path.join(root, link))
+    except (OSError, TypeError):
+        return ""
+
+
 LINK_TMP = re.compile(r"\.current\.[0-9]+")  # swap_link's temporary name for the new 'current'
 
 

@@ -27,6 +27,11 @@ def target_lock(target: str | Path, command: str, fix: str):
                           remove=True)
 
 
+def is_target_lock(name: str) -> bool:
+    """Whether a file name is a :func:`target_lock`'s (``.embedrec.<name>.lock``): embedrec's, not a user's."""
+    return name.startswith(".embedrec.") and name.endswith(".lock")
+
+
 _local = threading.local()  # .held: lock file -> [fd, depth], this thread's (re-entrant within one thread; a
 # review: threads of a library user shared one table, and one thread's check closed or refused another's locks)
 _HOLDER = re.compile(rb"(\d+) embedrec ([a-z -]+)\n?")  # a holder's line: pid and command

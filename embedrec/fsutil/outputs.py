@@ -291,9 +291,7 @@ def _embedrec_kind(folder: Path) -> str | None:
         return "an export folder (embedrec export wrote it)"
     # a run's checkpoints lie in it or in its candidates' folders (als-reg-0.01/, refit/); a folder whose
     # children are runs is a folder of runs, not one (a red team: 'runs' was "an unfinished run ... --resume")
-    if any(folder.glob("checkpoint.pt")) or any(folder.glob("als-*/checkpoint.pt")) or \
-            any(folder.glob("refit/checkpoint.pt")) or \
-            any(folder.glob("checkpoint-dist.json")) or any(folder.glob("als-*/checkpoint-dist.json")):
+    if _has_checkpoint(folder):
         return "an unfinished embedrec run (its checkpoint: continue it with embedrec train --resume)"
     with contextlib.suppress(OSError):
         if any(child.is_dir() and _embedrec_kind_shallow(child) for child in folder.iterdir()):
@@ -302,10 +300,19 @@ def _embedrec_kind(folder: Path) -> str | None:
 
 
 def _embedrec_kind_shallow(folder: Path) -> bool:
-    """Whether ``folder`` is a run or a prepared dataset, by its manifest or a checkpoint at its top."""
+    """Whether ``folder`` is a run or a prepared dataset, by its manifest or a checkpoint (as _embedrec_kind)."""
     return any(isinstance(m := probe_json(p), dict) and ("n_users" in m or "counts" in m)
-               for p in (folder / "current" / "manifest.json", folder / "manifest.json")) or \
-        (folder / "checkpoint.pt").is_file() or any(folder.glob("als-*/checkpoint.pt"))
+               for p in (folder / "current" / "manifest.json", folder / "manifest.json")) or _has_checkpoint(folder)
+
+
+# where an unfinished run keeps its checkpoints: its top, its candidates' folders (als-reg-0.01/), the refit's, and
+# torchrun's sharded checkpoint's index (run.py and shard_checkpoint.py write them)
+CHECKPOINTS = ("checkpoint.pt", "als-*/checkpoint.pt", "refit/checkpoint.pt", "checkpoint-dist.json",
+               "als-*/checkpoint-dist.json", "refit/checkpoint-dist.json")
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    return any(any(folder.glob(pattern)) for pattern in CHECKPOINTS)
 
 
 def shorten_name(name: str) -> str:

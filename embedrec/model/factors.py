@@ -166,8 +166,18 @@ def augment_users(user_factors: np.ndarray) -> np.ndarray:
 def exact_topk(queries: np.ndarray, X: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int,
                allowed: np.ndarray | None = None) -> tuple[list, list]:
     """Top-k (rows, scores) of ``queries @ X.T`` per query, the (query, movie) pairs in ``excl`` and the movies
-    outside ``allowed`` excluded; identical to searching an IndexFlatIP over X, done as one matrix product."""
+    outside ``allowed`` excluded; identical to searching an IndexFlatIP over X, done as one matrix product (over
+    the allowed rows alone where a filter leaves fewer than half of them: a narrow filter costs its own size)."""
     n = X.shape[0]
+    if allowed is not None and 0 < np.size(allowed) < n // 2:
+        allowed = np.asarray(allowed, np.int64)
+        if np.any(np.diff(allowed) <= 0):  # ascending, once each: equal scores stay in movie row order
+            allowed = np.unique(allowed)
+        pos = np.full(n, -1, np.int64)
+        pos[allowed] = np.arange(allowed.size)
+        keep = pos[excl[1]] >= 0
+        got_i, got_d = exact_topk(queries, np.ascontiguousarray(X[allowed]), (excl[0][keep], pos[excl[1][keep]]), k)
+        return [allowed[i] for i in got_i], got_d
     mask = None
     if allowed is not None:
         mask = np.ones(n, dtype=bool)

@@ -382,8 +382,15 @@ def load(path: Path) -> dict:
     import zipfile
 
     try:
+        with open(path, "rb"):  # is_zipfile says False for a file it cannot open: no "damaged" for a permission
+            pass
         whole = zipfile.is_zipfile(path)  # both kinds of checkpoint are zip archives
     except OSError as e:
+        from embedrec.fsutil.files import read_denied
+
+        denied = read_denied(e, path, "checkpoint")  # a red team: "damaged ... train again", which loses the work
+        if denied is not None:
+            raise denied from None
         raise ArtifactError(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
                             "resuming") from None
     if not whole:
