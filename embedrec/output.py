@@ -150,6 +150,13 @@ def frame_to_csv(frame, path, float_format: str) -> None:
 def float_text(v: float) -> str:
     """A float in CSV/TSV: rounded to 6 decimals, as repr writes it but never in exponent form (4.3e-05 is
     0.000043), so ``sort -n`` orders a column of scores."""
+    # "{:.6f}" without its trailing zeros is repr(round(v, 6)) where the float's spacing is far below 1e-6 (both
+    # round correctly, and no shorter text names the value) and no exponent form comes: twice as fast, the most
+    # of what a list of 1,000 movies a user costs to write
+    if 1e-4 <= v < 1e9 or -1e9 < v <= -1e-4:
+        t = f"{v:.6f}"
+        t = t.rstrip("0")
+        return t + "0" if t[-1] == "." else t
     r = repr(round(v, 6))
     return r if "e" not in r or not math.isfinite(v) or abs(v) >= 1e16 else f"{round(v, 6):.6f}"
 

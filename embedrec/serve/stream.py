@@ -226,6 +226,13 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
             return tsv_cells(values)
         return w.line([_plain(v) for v in values])
 
+    rank_texts: list[str] = []
+
+    def ranked(n: int) -> list[str]:  # '\t1\t', '\t2\t', ...: made once per rank
+        while len(rank_texts) < n:
+            rank_texts.append(f"{delim}{len(rank_texts) + 1}{delim}")
+        return rank_texts
+
     # the header goes out with the first row, so an error before it (--strict) leaves stdout empty
     for t in triples:
         user_id, ids, scores = t[:3]
@@ -236,11 +243,13 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
         u = "" if user_id is None or user_id == "" else cells([user_id])
         end = f"{delim}{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}\n" if fallback_column else "\n"
         parts = []
-        for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
+        ranks = ranked(len(ids))
+        for rank, m, sc in zip(ranks, ids.tolist(), np.asarray(scores).tolist()):
             mc = cache.get(m)
-            if mc is None:
-                mc = cache[m] = cells([py_id(rec.movie_ids[m]), rec.titles[m], rec.years[m], rec.genres[m] or []])
-            parts.append(f"{u}{delim}{rank}{delim}{mc}{delim}{float_text(sc)}{end}")
+            if mc is None:  # the movie's cells, and the delimiter after them
+                mc = cache[m] = cells([py_id(rec.movie_ids[m]), rec.titles[m], rec.years[m],
+                                       rec.genres[m] or []]) + delim
+            parts.append(f"{u}{rank}{mc}{float_text(sc)}{end}")
         out.write("".join(parts))
     if header:
         out.write(names + "\n")
