@@ -326,6 +326,8 @@ class Model:
             stream.write_delimited(self.engine, triples, fmt, out, header=header, **extra)
         elif fmt == "jsonl":
             stream.write_jsonl(self.engine, triples, out, **extra)
+        elif fmt == "json":
+            stream.write_json(self.engine, triples, out, **extra)
         else:
             write_rows(stream.as_rows(self.engine, triples, **extra),
                        [query_column, *COLUMNS[1:], *(["fallback"] if fallback_column else [])], fmt, out,

@@ -255,6 +255,46 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
         out.write(names + "\n")
 
 
+def write_json(rec: Recommender, triples: Iterable[tuple], out, query_column: str = "user_id",
+               fallback_column: bool = False) -> None:
+    """One JSON array of COLUMNS (and ``fallback``), written row by row as the answers come, byte for byte what
+    ``write_rows(as_rows(...), COLUMNS, "json")`` prints (indented objects), fast like write_jsonl: each movie's
+    fields are encoded once and reused (a list of 1,000 a user took 15x write_jsonl's time through json.dumps
+    per row). Stopped or failed after some rows, the array is closed over them, as write_rows closes it."""
+    import contextlib
+    import json
+    import math
+
+    from embedrec.output import utf8
+
+    ascii_only = not utf8(out)
+    cache: dict[int, str] = {}
+    sep = "[\n  "
+    try:
+        for t in triples:
+            user_id, ids, scores = t[:3]
+            u = "{\n    " + json.dumps(query_column) + ": " + json.dumps(user_id, ensure_ascii=ascii_only) + \
+                ',\n    "rank": '
+            end = (f',\n    "fallback": "{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}"\n  }}' if fallback_column
+                   else "\n  }")
+            parts = []
+            for rank, m, sc in zip(range(1, len(ids) + 1), ids.tolist(), np.asarray(scores).tolist()):
+                mc = cache.get(m)
+                if mc is None:  # the movie's fields as json.dumps(indent=2) writes them, inside the array's indent
+                    mc = cache[m] = json.dumps({"movie_id": py_id(rec.movie_ids[m]), "title": rec.titles[m] or None,
+                                                "year": rec.years[m], "genres": rec.genres[m] or []}, indent=2,
+                                               ensure_ascii=ascii_only)[2:-2].replace("\n", "\n  ")
+                parts.append(f'{sep}{u}{rank},\n  {mc},\n    "score": {repr(sc) if math.isfinite(sc) else "null"}{end}')
+                sep = ",\n  "
+            out.write("".join(parts))
+    except BaseException:
+        if sep != "[\n  ":  # rows were written: close the array over them
+            with contextlib.suppress(OSError, ValueError):
+                out.write("\n]\n")
+        raise
+    out.write("[]\n" if sep == "[\n  " else "\n]\n")
+
+
 def write_jsonl(rec: Recommender, triples: Iterable[tuple], out, query_column: str = "user_id",
                 fallback_column: bool = False) -> None:
     """JSON Lines of COLUMNS (and ``fallback``), fast like write_delimited: each movie's JSON fields are encoded
