@@ -26,7 +26,8 @@ def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
         listed = json.loads(marker.read_text(encoding="utf-8")).get("files")
     except OSError as e:  # a red team: said as files export did not write, which sent the user the wrong way
         raise OutputRefused(f"'{marker}', export's record of what it wrote in '{folder}', cannot be read "
-                            f"({e.strerror}), so «--overwrite|overwrite=True» cannot tell its files from yours; "
+                            f"({(e.strerror or 'error').lower()}), so «--overwrite|overwrite=True» cannot tell its "
+                            "files from yours; "
                             f"check its permissions, or {fix}") from None
     except (ValueError, AttributeError):
         listed = None

@@ -158,7 +158,7 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     """((user field, movie field), the other columns' names) when the first line is a header, else None: it names
     its columns (both known column words), or neither of its first two fields is an id (a typo'd id such as '19x'
     beside a good movie id is a data line, refused or answered later)."""
-    from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS, column_name_like
+    from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS, column_name_like, words_are_ids
 
     low = [p.lower() for p in parts]
     named = (next((i for i, p in enumerate(low) if p in HEADER_USER_WORDS), None),
@@ -172,15 +172,17 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     # a model with text ids: any word may be an id, so a first line neither of whose ids it knows, each a name of
     # letters ('customer,item,stars': a user's own column names, a review) or, on a side whose ids are numbers, not
     # an id at all (text users, integer movies: a review), is a header too, and said so
-    worded = [row < 0 and parsed is not None and column_name_like(t) for row, parsed, t in ((u, up, parts[0]),
-                                                                                             (m, mp, parts[1]))]
+    # (not where the model's own ids on that side are such words: 'newbie,zzzzz' is a pair to answer, a review)
+    worded = [row < 0 and parsed is not None and column_name_like(t) and not words_are_ids(ids)
+              for row, parsed, t, ids in ((u, up, parts[0], e.user_ids), (m, mp, parts[1], e.movie_ids))]
     texts = any(worded) and (worded[0] or u_word) and (worded[1] or m_word)
     if not (None not in named or (u < 0 or m < 0) and ((u_word and m_word) or low[0] in HEADER_USER_WORDS)
             or texts):
         return None
     if texts and None in named:
-        log.info("line 1 ('%s') is taken for a header: neither '%s' nor '%s' is an id of this model",
-                 shorten(",".join(parts)), shorten(parts[0], 40), shorten(parts[1], 40))
+        log.warning("line 1 ('%s') is taken for a header: neither '%s' nor '%s' is an id of this model (if it is "
+                    "a pair, put a header line 'user_id,movie_id' first)",
+                    shorten(",".join(parts)), shorten(parts[0], 40), shorten(parts[1], 40))
     cols = named if None not in named else (0, 1)
     rest = [c for i, c in enumerate(parts) if i not in cols]
     return cols, _unique([c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}" for c in rest])

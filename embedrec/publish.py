@@ -41,7 +41,7 @@ def publish_trained(model: TrainedModel, run_dir: Path, resume: bool) -> dict:
 
 
 def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, metrics: dict, refit: bool,
-                       resume: bool, published, *, state_dict: bool = False, solve: dict | None = None) -> None:
+                       resume: bool, published, *, state_dict: bool = False, solve: dict | None = None) -> dict:
     """How both torchrun trainers (shard_als, replica) publish: every rank sends its users' seen pairs (train and
     valid, what the lists leave out) to rank 0, which builds the run's Dataset at ``path`` (users, movies and
     rated_below read from ``shard.folder``, the generation the ranks trained on even if an ingest swapped
@@ -49,7 +49,8 @@ def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, 
     (``training.fit.model_record``, with the ranks), and publishes as one process does (:func:`publish_trained`);
     the other ranks wait at the barrier until it has. ``state_dict``: publish the torch model's state_dict.pt too;
     ``solve``: the users' solve (:func:`fold_in_solve`; default: over the seen pairs). A collective: every rank
-    calls it."""
+    calls it. Returns the run's metrics (on rank 0 a finished run's resume gives its recorded ones, as
+    :func:`publish_trained`; the other ranks' are ``metrics``)."""
     import torch
 
     from embedrec.data.dataset import (
@@ -66,7 +67,7 @@ def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, 
     sm = g.gather0(torch.from_numpy(np.concatenate([p.movie for p in seen])).to(g.device))
     if not g.leader:
         g.barrier()
-        return
+        return metrics
     folder, manifest = shard.folder or path, shard.manifest
     users, movies = read_tables(folder, manifest)
     su, sm = su.cpu().numpy(), sm.cpu().numpy()
@@ -78,8 +79,9 @@ def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, 
                  rated_below_unknown=read_rated_below_unknown(folder, manifest, len(movies)))
     model = TrainedModel(cfg, ds, published(ds), metrics, model_record(cfg, result, refit, ranks=g.world),
                          state_bytes(result.model) if state_dict else None, result.history, result, solve)
-    publish_trained(model, Path(cfg.run.dir), resume)
+    metrics = publish_trained(model, Path(cfg.run.dir), resume)
     g.barrier()
+    return metrics
 
 
 def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None:

@@ -106,6 +106,11 @@ class Recommendations:
     def user_ids(self) -> list:
         return self.query_ids
 
+    def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again (a review)
+        self.__dict__.update(state)
+        self.movie_ids = FrozenList(_frozen_array(a) for a in self.movie_ids)
+        self.scores = FrozenList(_frozen_array(a) for a in self.scores)
+
     def __len__(self) -> int:
         return len(self.query_ids)
 
@@ -207,6 +212,10 @@ class Predictions:
         self.user_ids, self.movie_ids = FrozenList(user_ids), FrozenList(movie_ids)  # read-only (a review)
         self.scores, self.fallback = _frozen_array(scores), FrozenList(fallback)
         self._id_kinds = id_kinds  # the model's user and movie id dtypes' kinds: an empty frame's id dtypes
+
+    def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its scores read-only again
+        self.__dict__.update(state)
+        self.scores = _frozen_array(self.scores)
 
     def __len__(self) -> int:
         return len(self.user_ids)

@@ -288,8 +288,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
             init_state=init), leader=g.leader)
         result = keep_selection(result, selected)
     metrics = _final_metrics(g, shard, cfg, result, selection, refit)
-    _publish(g, shard, cfg, result, metrics, refit, resume)
-    return metrics
+    return _publish(g, shard, cfg, result, metrics, refit, resume)  # a finished run's resume: its recorded metrics
 
 
 def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool) -> dict:
@@ -318,7 +317,7 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
     return metrics
 
 
-def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False) -> None:
+def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False) -> dict:
     """Rank 0 assembles the tables and publishes the run as one process would (publish.publish_from_ranks; artifacts.py's
     single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md)."""
     from embedrec.publish import publish_from_ranks
@@ -338,7 +337,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
         return zero_untrained_users(f, trained_users(tu.cpu().numpy(), ds.n_users), False)
 
     # no state_dict.pt, as one process's als: the factor arrays are all of it (`export --to torch` builds the module)
-    publish_from_ranks(g, cfg, shard, Path(cfg.data.prepared), result, metrics, refit, resume, published, solve=solve)
+    return publish_from_ranks(g, cfg, shard, Path(cfg.data.prepared), result, metrics, refit, resume, published, solve=solve)
 
 
 class SimpleModel:

@@ -134,6 +134,9 @@ def test_results_are_read_only(trained):
             arr[0] = 0
     assert len(top) == 2 and top.user_ids == [196, 7] and pred.fallback == ["none", "movie_unknown"]
     assert top[:1].user_ids == [196] and pickle.loads(pickle.dumps(top)).user_ids == [196, 7]
+    for again in (pickle.loads(pickle.dumps(top)), copy.deepcopy(top)):  # read-only after a copy too (a review)
+        assert not again.scores[0].flags.writeable and not again.movie_ids[1].flags.writeable
+    assert not pickle.loads(pickle.dumps(pred)).scores.flags.writeable and not copy.deepcopy(pred).scores.flags.writeable
     assert list(top.to_frame()["user_id"].unique()) == [196, 7] and (top.scores[0] + 1).flags.writeable
 
 

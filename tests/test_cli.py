@@ -1204,3 +1204,15 @@ def test_ingest_takes_format_table_as_the_other_commands_name_it(synth_dir, tmp_
     assert r.exit_code == 0 and r.stdout == "" and "wrote " in r.stderr, r.stderr
     r = invoke("ingest", synth_dir[0], "-o", tmp_path / "ds2", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)
+
+
+def test_clicks_did_you_mean_is_one_sentence():
+    """A first-hour review: click's "no such option '--userr'. (Did you mean one of: ...?)" printed two sentences
+    (one with a stray period) in our one-line form; a review of the fix: and its other two forms."""
+    for args, line in ((["recommend", "--userr", "1"], "error: no such option '--userr'; did you mean one of: '--set', "
+                        "'--user', '--users'? (see 'main recommend -h')"),
+                       (["train", "--forma", "json"], "error: no such option '--forma'; did you mean '--format'? (see "
+                        "'main train -h')"),
+                       (["recomend"], "error: no such command 'recomend'; did you mean 'recommend'? (see 'main -h')")):
+        r = invoke(*args)
+        assert r.exit_code == 2 and r.stderr == line + "\n", r.stderr

@@ -228,6 +228,7 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
                    "json"], tmp_path)
     assert sorted(p.name for p in two.glob("artifacts-*")) == published
     assert f"nothing to resume: the checkpoints were complete and {two} already holds this model" in p.stderr
+    assert json.loads(p.stdout) == json.loads((two / "current" / "metrics.json").read_text())  # as recorded
 
     resumed = _plain(prepared, two, 5, resume=True)  # one process continues the 2-rank checkpoints
     whole = _plain(prepared, tmp_path / "whole", 5)

@@ -330,7 +330,7 @@ def test_overwrite_keeps_a_listed_file_the_user_changed(rec, tmp_path):
     marker.chmod(0)
     try:
         if not os.access(marker, os.R_OK):  # (root reads a file of mode 000: then nothing to check)
-            with pytest.raises(ArtifactError, match=r"cannot be read \(Permission denied\), so overwrite=True cannot"):
+            with pytest.raises(ArtifactError, match=r"cannot be read \(permission denied\), so overwrite=True cannot"):
                 export_dir(rec, "npy", out, overwrite=True)
     finally:
         marker.chmod(0o644)

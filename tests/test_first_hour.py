@@ -825,7 +825,32 @@ def test_text_ids_predict_takes_the_users_own_column_names_for_a_header(str_run)
                input="customer\nuser-7\nnobody\n")
     assert r.exit_code == 0, r.stderr
     assert [x.split(",")[0] for x in r.stdout.splitlines()] == ["user_id", "user-7", "nobody"], r.stdout
-    assert "<stdin>:1: 'customer' is taken for a header: no user of this model has that id" in r.stderr, r.stderr
+    assert "<stdin>:1: 'customer' is taken for a header: no user of this model has that id (if it is a user, put a " \
+        "header line 'user_id' first)" in r.stderr, r.stderr
+    r = invoke("recommend", "--run", run, "--users", "-", "-k", "1", "--format", "csv", "-q", input="customer\nuser-7\n")
+    assert "'customer' is taken for a header" in r.stderr  # a warning: said under -q too
+
+
+def test_a_first_word_is_an_id_where_the_models_ids_are_words(tmp_path):
+    """A review with a model whose users are names of letters ('newbie', 'eszyci'): predict's first pair
+    'newbie,zzzzz' and --users' first line 'alice' were taken for headers, one answer fewer than lines, said by an
+    info line -q hid. Where the model's own ids are such words, a first line is read as ids (a header names
+    user_id); elsewhere the guess is a warning with its remedy."""
+    words = ["ab" + chr(97 + i) + chr(97 + j) for i in range(8) for j in range(5)]  # 40 users of letters only
+    csv = _ratings_csv(tmp_path / "ratings.csv", "user")
+    lines = csv.read_text().splitlines()
+    csv.write_text("\n".join([lines[0]] + [f"{words[int(x.split(',')[0][4:]) - 1]},{x.split(',', 1)[1]}"
+                                            for x in lines[1:]]) + "\n")
+    run = tmp_path / "words-run"
+    _train(tmp_path, "words", csv, _movies_csv(tmp_path / "movies.csv"), "--set", "data.id_type=auto")
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", "-q", input="newbie,3\nabaa,3\n")
+    assert r.exit_code == 0 and [x.split(",")[:3] for x in r.stdout.splitlines()[1:]] == \
+        [["newbie", "3", "user_unknown"], ["abaa", "3", "none"]], r.output
+    r = invoke("recommend", "--run", run, "--users", "-", "-k", "1", "--format", "csv", "-q", "--fallback", "popular",
+               input="alice\nabaa\n")
+    assert r.exit_code == 0 and [x.split(",")[0] for x in r.stdout.splitlines()] == ["user_id", "alice", "abaa"]
+    r = invoke("recommend", "--run", run, "--users", "-", "-k", "1", "--format", "csv", "-q", input="user_id\nabaa\n")
+    assert [x.split(",")[0] for x in r.stdout.splitlines()] == ["user_id", "abaa"]  # a header said as one: skipped
 
 
 def test_predict_takes_the_users_own_header_where_users_are_text_and_movies_numbers(tmp_path):

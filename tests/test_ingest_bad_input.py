@@ -3,6 +3,7 @@ and how to fix it, a non-zero exit, nothing on stdout and no output folder; vali
 
 import gzip
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -394,9 +395,24 @@ def test_a_warnings_line_in_a_big_file_is_not_read_again(tmp_path, monkeypatch):
 def test_a_matched_column_is_said_only_once_every_column_is_found(tmp_path):
     """'UserID' matches user_id, but no column holds the ratings: the one error line alone, not a note first."""
     p = tmp_path / "r.csv"
-    p.write_text("UserID,movie_id,score,timestamp\n1,2,3,4\n")
+    p.write_text("UserID,movie_id,points,timestamp\n1,2,3,4\n")  # ('score' is read as the rating)
     r, out = ingest(tmp_path, p)
     refused(r, out, "no column 'rating'")
+
+
+@pytest.mark.parametrize("rating, time", [("score", "date"), ("Stars", "ts"), ("rate", "event_time"),
+                                          ("score", "created_at")])
+def test_a_rating_and_its_time_under_their_other_common_names_are_read(tmp_path, rating, time):
+    """A first-hour review's own files: 'score'/'stars' and 'ts'/'date'/'event_time' were not read, so the
+    ratings were refused or their times dropped (the time splits then refused, duplicates kept by file order).
+    Read as the rating and the timestamp, and said so."""
+    p = tmp_path / "r.csv"
+    p.write_text(f"user,item,{rating},{time}\n1,2,3,2020-01-01\n1,3,4,2020-01-02\n2,2,5,2020-01-03\n")
+    r, out = ingest(tmp_path, p, "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    assert f"reading columns 'user' as 'user_id', 'item' as 'movie_id', '{rating}' as 'rating', '{time}' as " \
+        "'timestamp'" in r.stderr
+    assert json.loads((out / "current" / "manifest.json").read_text())["has_timestamps"]
 
 
 def test_a_close_column_name_is_not_taken_when_two_match(tmp_path):
@@ -528,11 +544,11 @@ def test_every_missing_column_is_named_in_one_line_and_a_header_of_data_is_point
     headerless TSV got 'set data.columns.user to one of: u000, M-20, 2, 2020-03-04' with no word of
     data.header=false."""
     p = tmp_path / "r.csv"
-    p.write_text("User ID,Movie_no,Stars,When\nu000,M-20,4,2020-01-01\n")
+    p.write_text("User ID,Movie_no,Grade,When\nu000,M-20,4,2020-01-01\n")  # ('Stars' is read as the rating)
     r, out = ingest(tmp_path, p)
     refused(r, out, "r.csv: no columns for the movie ('movie_id') and the rating ('rating'); name them with --set "
                     "data.columns.movie=Movie_no --set data.columns.rating=NAME, each NAME one of: User ID, "
-                    "Movie_no, Stars, When (data.columns.rating=null")
+                    "Movie_no, Grade, When (data.columns.rating=null")
     p.write_text("u000\tM-20\t2\t2020-03-04\nu001\tM-21\t3\t2020-03-05\n")
     r, out = ingest(tmp_path, p)
     line = refused(r, out, "; if the file has no header line, read it with --set data.header=false (columns in the "

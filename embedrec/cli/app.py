@@ -264,6 +264,7 @@ def _usage_error(e: click.UsageError, path: str = "embedrec"):
     text = e.format_message().rstrip(".")
     # click's "no such option '--userr'. (Did you mean one of: ...?)": one sentence, as ours (a first-hour review)
     text = re.sub(r"\. \(Did you mean (.*)\)$", r"; did you mean \1", text, flags=re.S)
+    text = re.sub(r"\. Did you mean (.*)$", r"; did you mean \1", text, flags=re.S)  # "no such command 'x'. Did ..."
     path = e.ctx.command_path if e.ctx is not None else path  # none for an option given without its value
     if not _secondary():  # the command line is every rank's: under torchrun rank 0 alone says what is wrong in it
         _error_line(f"{text[:1].lower()}{text[1:]} (see '{path} -h'){_usage_hint(e, path)}")

@@ -42,4 +42,5 @@ def verify(cfg: Config, path, run_dir):
     click.echo(f"ok: {info['what']} '{shown}': {info['files']} files ({info['bytes']:,} bytes) match their checksums")
 
 
-_CONTROLS = {c: repr(chr(c))[1:-1] for c in (*range(32), 127)}  # '\n', '\t', '\x1b': as Python writes them
+# '\n', '\t', '\x1b', '\x9b', '\u2028': as Python writes them (C0, DEL, C1 and the Unicode line breaks)
+_CONTROLS = {c: repr(chr(c))[1:-1] for c in (*range(32), *range(127, 160), 0x2028, 0x2029)}

@@ -494,7 +494,11 @@ _plain = plain_name
 # Spotlight/RecBole-like exports: uid/iid): read when the config keeps the default name, no column is a spelling
 # of it ('userId'), and exactly one column is so named; else data.columns names it
 # Id-shaped names come before bare ones: 'item_id' is the movie beside a 'movie' column of titles.
-DEFAULT_ALIASES = {"user_id": ({"uid"}, {"user"}), "movie_id": ({"itemid", "iid"}, {"movie", "item"})}
+# The rating and its time under the names a first-hour review's own files used (score, stars; ts, date, event_time:
+# read without times before, so the time splits were refused and duplicates kept by file order).
+DEFAULT_ALIASES = {"user_id": ({"uid"}, {"user"}), "movie_id": ({"itemid", "iid"}, {"movie", "item"}),
+                   "rating": ({"score", "stars", "rate"},),
+                   "timestamp": ({"ts", "datetime", "eventtime", "date", "ratedat", "createdat"},)}
 
 
 def _match_columns(found, wanted: dict) -> tuple[dict, list[str]]:

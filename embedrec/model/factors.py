@@ -55,10 +55,14 @@ class Factors:
         return np.clip(scores, self.rating_scale[0], self.rating_scale[1]) if self.explicit and self.rating_scale \
             else scores
 
-    def augmented_movies(self) -> np.ndarray:
-        """[q_m, b_m] per movie: an inner product with [p_u, 1] gives p_u . q_m + b_m (index.augment_movies)."""
+    def augmented_movies(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """[q_m, b_m] per movie (of ``rows`` only, where given): an inner product with [p_u, 1] gives p_u . q_m +
+        b_m (index.augment_movies)."""
+        movie = self.movie if rows is None else np.take(self.movie, rows, axis=0)
+        n = movie.shape[0]
         b = self.movie_bias if self.movie_bias is not None else np.zeros(self.n_movies, dtype=np.float32)
-        return np.ascontiguousarray(np.hstack([self.movie, b[:, None]]), dtype=np.float32)
+        b = b if rows is None else np.take(b, rows)
+        return np.ascontiguousarray(np.hstack([movie, np.asarray(b).reshape(n, 1)]), dtype=np.float32)
 
     def user_offset(self, users: np.ndarray) -> np.ndarray:
         """What an explicit score adds to the inner product per user: mu + b_u (0 for implicit models)."""
@@ -130,7 +134,18 @@ class Factors:
         return "no score (a ranking model has no bias for an unknown movie)"
 
     def similar(self, row: int, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k movie rows by cosine similarity to movie ``row`` (itself excluded)."""
+        """Exact top-k movie rows by cosine similarity to movie ``row`` (itself excluded); a filter that leaves
+        under half the movies (``allowed``) is scored over those movies alone."""
+        if allowed is not None and np.size(allowed) < self.n_movies // 2:
+            rows = np.unique(np.asarray(allowed, np.int64))
+            rows = rows[rows != row]
+            if not rows.size:
+                return rows, np.zeros(0, np.float32)
+            q = normalise(np.asarray(self.movie[row:row + 1], dtype=np.float32))[0]
+            s = (normalise(np.take(self.movie, rows, axis=0).astype(np.float32, copy=False)) @ q).astype(np.float32)
+            top, vals = topk_from_scores(s[None, :], min(k, rows.size))
+            keep = top[0] >= 0
+            return rows[top[0][keep]], vals[0][keep]
         Qn = normalise(np.asarray(self.movie, dtype=np.float32))
         s = (Qn @ Qn[row]).astype(np.float32)[None, :]
         s[0, row] = -np.inf
@@ -141,6 +156,23 @@ class Factors:
         top, vals = topk_from_scores(s, min(k, self.n_movies))
         keep = top[0] >= 0
         return top[0][keep], vals[0][keep]
+
+
+def sorted_rows(allowed) -> np.ndarray:
+    """``allowed`` as ascending rows, each once (equal scores then stay in movie row order)."""
+    rows = np.asarray(allowed, np.int64)
+    return rows if not np.any(np.diff(rows) <= 0) else np.unique(rows)
+
+
+def exact_topk_rows(queries: np.ndarray, X_rows: np.ndarray, rows: np.ndarray,
+                    excl: tuple[np.ndarray, np.ndarray], k: int, n: int) -> tuple[list, list]:
+    """:func:`exact_topk` over the movies ``rows`` (ascending, of a catalogue of ``n``) alone, ``X_rows`` their
+    vectors: the (query, movie) pairs in ``excl`` excluded; movie rows and scores per query."""
+    pos = np.full(n, -1, np.int64)
+    pos[rows] = np.arange(rows.size)
+    keep = pos[excl[1]] >= 0
+    got_i, got_d = exact_topk(queries, X_rows, (excl[0][keep], pos[excl[1][keep]]), k)
+    return [rows[i] for i in got_i], got_d
 
 
 def pair_dots(u: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -166,18 +198,14 @@ def augment_users(user_factors: np.ndarray) -> np.ndarray:
 def exact_topk(queries: np.ndarray, X: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int,
                allowed: np.ndarray | None = None) -> tuple[list, list]:
     """Top-k (rows, scores) of ``queries @ X.T`` per query, the (query, movie) pairs in ``excl`` and the movies
-    outside ``allowed`` excluded; identical to searching an IndexFlatIP over X, done as one matrix product (over
-    the allowed rows alone where a filter leaves fewer than half of them: a narrow filter costs its own size)."""
+    outside ``allowed`` excluded; the movies of searching an IndexFlatIP over X, done as one matrix product (over
+    the allowed rows alone where a filter leaves fewer than half of them: a narrow filter costs its own size; the
+    scores then may differ from the whole product's in float32's last bits, which the served lists' own rescoring,
+    ``serve.recommender.exact_scores``, settles)."""
     n = X.shape[0]
     if allowed is not None and 0 < np.size(allowed) < n // 2:
-        allowed = np.asarray(allowed, np.int64)
-        if np.any(np.diff(allowed) <= 0):  # ascending, once each: equal scores stay in movie row order
-            allowed = np.unique(allowed)
-        pos = np.full(n, -1, np.int64)
-        pos[allowed] = np.arange(allowed.size)
-        keep = pos[excl[1]] >= 0
-        got_i, got_d = exact_topk(queries, np.ascontiguousarray(X[allowed]), (excl[0][keep], pos[excl[1][keep]]), k)
-        return [allowed[i] for i in got_i], got_d
+        rows = sorted_rows(allowed)
+        return exact_topk_rows(queries, np.ascontiguousarray(X[rows]), rows, excl, k, n)
     mask = None
     if allowed is not None:
         mask = np.ones(n, dtype=bool)

@@ -18,7 +18,16 @@ import numpy as np
 
 from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, UsageError
-from embedrec.model.factors import UNTRAINED_BIAS, Factors, augment_users, exact_topk, normalise, pair_dots
+from embedrec.model.factors import (
+    UNTRAINED_BIAS,
+    Factors,
+    augment_users,
+    exact_topk,
+    exact_topk_rows,
+    normalise,
+    pair_dots,
+    sorted_rows,
+)
 from embedrec.run import UNKNOWN_RATED, Run, load_run, run_fix, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
@@ -251,10 +260,10 @@ class Recommender:
         X = self._flat_vectors()
         if X is not None:
             return self._trained_only(*exact_topk(queries, X, excl, k, allowed))
-        if allowed is not None and allowed.size <= FILTER_EXACT_MAX:  # a narrow filter: its movies scored exactly
-            if self._exact is None:  # (a review: HNSW's walk under one found 0.92-0.94 of the exact top 10, said
-                self._exact = self.factors.augmented_movies()  # nowhere; scoring them all costs less than the walk)
-            return self._trained_only(*exact_topk(queries, self._exact, excl, k, allowed))
+        if allowed is not None and allowed.size <= FILTER_EXACT_MAX:  # a narrow filter: its movies scored exactly,
+            rows = sorted_rows(allowed)  # those alone (a review: HNSW's walk under one found 0.92-0.94 of the exact
+            X_rows = self.factors.augmented_movies(rows)  # top 10, said nowhere; scoring them costs less than it)
+            return self._trained_only(*exact_topk_rows(queries, X_rows, rows, excl, k, self.Q.shape[0]))
         ids, scores, short = _index_module().search_excluding(self.ip_index, queries, excl, k, allowed,
                                                               self.Q.shape[0])
         if self._lossy():

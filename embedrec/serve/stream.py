@@ -101,7 +101,10 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                 yield (p if p is not None else t, *rec.popular(k, allowed, rec.rated_by_unknown(t)), True)
 
     items = _numbered(lines, file)
-    if file and rec.user_ids.dtype.kind not in "iu":
+    # a first line of the user's own column name ('customer'), guessed only where a word is not this model's kind
+    # of id, and said as a warning with its remedy (a review: 'alice', a new user, was taken for a header, and only
+    # an info line, which -q hides, said so)
+    if file and not words_are_ids(rec.user_ids):
         items = _own_header(rec, items, name)
     if strict:  # the whole input is read and checked first, so an unknown id fails before anything is printed
         items = list(items)
@@ -138,6 +141,16 @@ def column_name_like(text: str) -> bool:
     return re.fullmatch(r"[A-Za-z][A-Za-z _.-]*", text) is not None
 
 
+def words_are_ids(ids) -> bool:
+    """Whether a model's ids on one side include words of letters only (users named 'alice'): then a first line
+    that is a word may be an id, never guessed to be a column's name (:func:`column_name_like`)."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind in "iu":
+        return False
+    step = max(1, ids.size // 2000)  # a spread of at most ~2,000 of them
+    return any(isinstance(i, str) and column_name_like(i) for i in ids[::step].tolist())
+
+
 def _own_header(rec: Recommender, items: Iterator[tuple[int, str, bool]], name: str):
     """``items`` without a first line that is a column name of the user's own ('customer', a review with a user's
     own data: a model with text ids answered it as an unknown user, or with the popular list): line 1 of a file,
@@ -146,7 +159,8 @@ def _own_header(rec: Recommender, items: Iterator[tuple[int, str, bool]], name: 
     if first is not None:
         n, t, hashed = first
         if n == 1 and not hashed and column_name_like(t) and rec.user_rows([t])[0][0] < 0:
-            log.info("%s:%d: '%s' is taken for a header: no user of this model has that id", name, n, shorten(t))
+            log.warning("%s:%d: '%s' is taken for a header: no user of this model has that id (if it is a user, "
+                        "put a header line 'user_id' first)", name, n, shorten(t))
         else:
             yield first
     yield from items
