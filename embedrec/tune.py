@@ -526,7 +526,7 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     ``overwrite`` over one that tune-dims wrote (never the input config, never a file of the user's)."""
     path = check_write_target(path, input_path, overwrite)
     # its own run.dir: `train -c` with it keeps the run trained before (a first-hour review: it replaced it)
-    new = cfg.updated({**_choice_values(chosen), "run.dir": tuned_run_dir(cfg, chosen)})
+    new = _with_ingest_settings(cfg.updated({**_choice_values(chosen), "run.dir": tuned_run_dir(cfg, chosen)}))
     import yaml
 
     from embedrec.config import Config
@@ -541,6 +541,34 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
             "this choice's own run, beside the one trained before\n")
     atomic_write_text(path, head + yaml.safe_dump(changed, sort_keys=False, default_flow_style=False))
     return path
+
+
+def _with_ingest_settings(cfg: Config) -> Config:
+    """``cfg`` with the data.* and split.* settings its dataset (data.prepared) was ingested with, where it does
+    not set them itself, and data.source the file it was read from: so `ingest -c` with the written config
+    makes that dataset again (a first-hour review: a config written for a dataset of their own clicks kept
+    data.source ml-100k, and `ingest -c it --overwrite` replaced their dataset with MovieLens)."""
+    from embedrec.errors import ConfigError
+    from embedrec.fsutil.files import probe_json
+
+    root = Path(str(cfg.data.prepared))
+    manifest = probe_json(root / "current" / "manifest.json") or probe_json(root / "manifest.json")
+    recorded = manifest.get("config") if isinstance(manifest, dict) else None
+    if not isinstance(recorded, dict):
+        return cfg
+    source = manifest.get("source_path")
+    source = source if isinstance(source, str) and os.path.exists(source) else manifest.get("source")
+    for section in ("data", "split"):
+        for name, value in (recorded.get(section) or {}).items():
+            key = f"{section}.{name}"
+            if key in ("data.prepared", "data.cache_dir") or cfg.is_set(key):
+                continue
+            value = source if key == "data.source" else value
+            try:  # the folder stays the one swept (a new data.source would name another)
+                cfg = cfg.updated({key: value, "data.prepared": cfg.data.prepared})
+            except ConfigError:  # a key of an older release, or a value it no longer takes: left at the default
+                continue
+    return cfg
 
 
 def tuned_run_dir(cfg: Config, chosen: dict) -> str:

@@ -419,6 +419,32 @@ def test_config_yaml_is_block_style_and_tuned_config_is_small(tmp_path, monkeypa
     assert cfg.run.dir == "runs/ml-100k-d16-wd0.05" and "run.dir is this choice's own run" in text
 
 
+def test_a_written_config_carries_the_ingest_settings_of_its_dataset(tmp_path, monkeypatch):
+    """A first-hour review: tune-dims --write, swept on a dataset of the user's own clicks (columns customer,
+    product, no rating), wrote data.source ml-100k and none of the columns, so `ingest -c it --overwrite`
+    replaced their dataset with MovieLens. The written config takes the data/split settings the dataset was
+    ingested with (and the file it was read from) where the config does not set them."""
+    from embedrec.config import load_config
+    from embedrec.data.dataset import load_dataset
+    from embedrec.tune import write_choice
+
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "clicks.csv"
+    src.write_text("customer,product\n" + "".join(f"c{u},p{(u * 7 + j) % 30}\n" for u in range(40) for j in range(8)))
+    sets = ["--set", "data.columns.user=customer", "--set", "data.columns.movie=product", "--set",
+            "data.columns.rating=null", "--set", "data.columns.timestamp=null", "--set", "data.id_type=auto"]
+    assert invoke("ingest", src, "-o", "ds", "-q", *sets).exit_code == 0
+    cfg = load_config(None, ["data.prepared=ds", "model.dim=16"])  # as tune-dims --set data.prepared=ds sees it
+    out = write_choice(cfg, {"dim": 8, "metric": "ndcg@10", "valid_metric": 0.1}, tmp_path / "t.yaml", None)
+    written = load_config(out)
+    assert written.data.source == str(src) and written.data.columns.user == "customer"
+    assert written.data.columns.rating is None and written.data.id_type == "auto" and written.model.dim == 8
+    before = load_dataset("ds").manifest["fingerprint"]
+    r = invoke("ingest", "-c", out, "--overwrite", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert load_dataset("ds").manifest["source"] == str(src) and load_dataset("ds").manifest["fingerprint"] == before
+
+
 # ------------------------------------------------------------------------------------------ row 14: terminal layout
 
 def test_metrics_table_has_metrics_as_rows(int_run):
