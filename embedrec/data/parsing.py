@@ -542,7 +542,7 @@ def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int)
         row = int(np.flatnonzero(bad)[0])
         raise DataError(f"{label}:{row + first_line}: id '{shorten(values.iloc[row], 60)}' in column '{col}' is not "
                         "written as a plain integer (integer ids would misread or merge it: '007' is 7); fix that "
-                        "row, or set data.id_type=str for text ids")
+                        "row, or set data.id_type=auto for text ids")
     return parsed.astype("int64")
 
 

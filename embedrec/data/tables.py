@@ -392,7 +392,7 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
         if col in ("user_id", "movie_id") and (id_type == "int" or id_type == "auto" and pt.is_float_dtype(s)):
             if pt.is_bool_dtype(s) or not (pt.is_integer_dtype(s) or pt.is_float_dtype(s)):
                 refuse(col, 0, f"not an integer id (the column is {s.dtype})",
-                       "store integer ids, or set data.id_type=str for text ids")
+                       "store integer ids, or set data.id_type=auto for text ids")
             v = s.to_numpy()
             with np.errstate(invalid="ignore"):  # a float id of 2**63 or more cast to -2**63: two users merged
                 bad = ((v % 1 != 0) | ~(np.abs(v) < 2.0 ** 63)) if pt.is_float_dtype(s) else \
