@@ -614,12 +614,16 @@ def format_summary(s: dict) -> str:
     seen = (s.get("cleaning") or {}).get("after_cleaning") or {}
     trained = s.get("movies_with_training_ratings", c["movies"])
     rated = seen.get("movies", c["movies"])
+    def n(count: int, what: str) -> str:  # '1 user', '2 users'
+        return f"{count:,} {what}{'' if count == 1 else 's'}"
+
     if trained == c["movies"]:
-        movies = f"{c['movies']:,} movies with training ratings" + (f" ({rated:,} in the data)" if rated != trained else "")
+        movies = f"{n(c['movies'], 'movie')} with training ratings" + (f" ({rated:,} in the data)" if rated != trained
+                                                                        else "")
     else:  # data.keep_unrated_movies: the catalogue holds movies no training rating names
-        movies = f"{c['movies']:,} movies ({trained:,} with training ratings, {rated:,} rated in the data)"
-    lines = [f"{s['name']}: {c['users']:,} users x {movies}, "
-             f"{c['ratings']:,} ratings (density {s['density']:.4%}), layout {s['layout']}",
+        movies = f"{n(c['movies'], 'movie')} ({trained:,} with training ratings, {rated:,} rated in the data)"
+    lines = [f"{s['name']}: {n(c['users'], 'user')} x {movies}, "
+             f"{n(c['ratings'], 'rating')} (density {s['density']:.4%}), layout {s['layout']}",
              "ratings: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
              if len(s["rating_histogram"]) <= 12 else f"ratings: {len(s['rating_histogram'])} distinct values",
              "split (" + s["split"]["method"] + "): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),

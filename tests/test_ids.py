@@ -63,7 +63,7 @@ def test_a_word_where_the_ids_are_integers_is_said_to_be_no_id():
     with pytest.raises(NotFoundError, match=r"^user '9' is not in the training data \(3 users\)$"):
         m.row("9")
     # text ids: a word can be one; and what one looks like (a first-hour review: `--user 196` where ids are 'u196')
-    with pytest.raises(NotFoundError, match=r"^user 'abc' is not in the training data \(1 users, ids such as 'u1'\)$"):
+    with pytest.raises(NotFoundError, match=r"^user 'abc' is not in the training data \(1 user, ids such as 'u1'\)$"):
         IdMap(np.array(["u1"], dtype=object), "user").row("abc")
     with pytest.raises(NotFoundError, match=r"\(4 users, ids such as 'u1', 'u10', 'u2'\)$"):
         IdMap(np.array(["u1", "u10", "u2", "u3"], dtype=object), "user").row("196")

@@ -144,10 +144,13 @@ class IdMap:
         if self.impossible(raw):
             return f"'{shorten(raw)}' is not a {self.kind} id of this model (its ids are integers)"
         if self.ids.dtype.kind in "iu" or not len(self):
-            return f"{self.kind} '{shorten(raw)}' is not in the training data ({len(self):,} {self.kind}s)"
+            return f"{self.kind} '{shorten(raw)}' is not in the training data ({self._count()})"
         # text ids: what one looks like (a first-hour review: `--user 196` where the ids are 'u196')
         like = ", ".join(f"'{shorten(str(x), 24)}'" for x in self.ids[:3])
-        return f"{self.kind} '{shorten(raw)}' is not in the training data ({len(self):,} {self.kind}s, ids such as {like})"
+        return f"{self.kind} '{shorten(raw)}' is not in the training data ({self._count()}, ids such as {like})"
+
+    def _count(self) -> str:  # '943 users', '1 user'
+        return f"{len(self):,} {self.kind}{'' if len(self) == 1 else 's'}"
 
     def row(self, raw, fix: str = "") -> int:
         """The row of one id; NotFoundError naming it (and ``fix``, how to go on) when it is unknown."""
