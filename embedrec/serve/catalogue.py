@@ -169,7 +169,8 @@ class Catalogue:
         if (year_min is not None or year_max is not None) and not any(y is not None for y in self.years):
             # as --genre on a run without genres (a red team: a header alone and exit 0, where --genre is refused)
             raise UsageError("«--year-min/--year-max|year_min/year_max»: no movie of this run has a year (its "
-                             "dataset gave none); leave the year filter out")
+                             "dataset gave none); leave the year filter out, or ingest with a movies file "
+                             "(data.movies) whose titles end in their year, as 'Heat (1995)', and train again")
         if year_min is not None and year_max is not None and year_min > year_max:
             raise UsageError(f"«--year-min|year_min» {year_min} is after «--year-max|year_max» {year_max}: no movie "
                              "can pass; swap them")
@@ -202,7 +203,8 @@ class Catalogue:
         for g in known:
             if key(g) == k or key(g) + "s" == k or key(g) == k + "s":
                 return g
-        listed = ", ".join(known) if known else "none: this dataset has no genres"
+        listed = ", ".join(known) if known else ("none: this dataset has no genres (ingest with a movies file, "
+                                                 "data.movies, that has a genres column, and train again)")
         raise UsageError(f"«--genre|genres» '{shorten(name, 40)}': no such genre in this run; valid genres: {listed}")
 
     # ----------------------------------------------------------------------------------------- rows
