@@ -240,6 +240,12 @@ def rating_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
     return {"rmse": M.rmse(pred, true), "mae": M.mae(pred, true)}
 
 
+def split_rating_errors(f: dict, part, scale) -> np.ndarray:
+    """Prediction minus rating for each of ``part``'s ratings (predictions clipped to ``scale``)."""
+    pred = Factors.from_dict(f, explicit=True, rating_scale=scale).predict(part.user, part.movie)
+    return pred - np.asarray(part.rating, dtype=np.float64)
+
+
 def split_rating_metrics(f: dict, part, scale, score=rating_metrics) -> dict:
     """RMSE and MAE of factors ``f``'s predictions (clipped to ``scale``) of ``part``'s ratings; ``score``:
     (predictions, ratings) -> the metrics (dist_eval.rating_sums adds them up over ranks)."""
@@ -451,12 +457,13 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
                                                            fit_on=fit_on)}},
               "excluded": "+".join(seen_splits(split)), "excluded_rated_below": _n_below(ds)}
     if users is not None:
-        result["per_user"] = _per_user_frame(users, ds)
+        result["per_user"] = _per_user_frame(users, ds, _rating_errors(f, part, ds) if explicit else None)
     return result
 
 
-def _per_user_frame(batches: list, ds: Dataset):
-    """ranking_sums' per-user values as a DataFrame: user_id, then each metric@K, one row per ranked user."""
+def _per_user_frame(batches: list, ds: Dataset, extra: dict | None = None):
+    """ranking_sums' per-user values as a DataFrame: user_id, then each metric@K, one row per ranked user;
+    then ``extra``'s columns ({name: a value per user row})."""
     import pandas as pd
 
     rows = np.concatenate([r for r, _ in batches]) if batches else np.zeros(0, np.int64)
@@ -464,7 +471,24 @@ def _per_user_frame(batches: list, ds: Dataset):
     frame = pd.DataFrame({"user_id": ds.users["user_id"].to_numpy()[rows]})
     for key in keys:
         frame[key] = np.concatenate([v[key] for _, v in batches]).astype(np.float64)
+    for key, per_row in (extra or {}).items():
+        frame[key] = per_row[rows]
     return frame
+
+
+RATING_COLUMNS = ("rmse", "mae", "ratings")  # an explicit model's per-user columns (evaluate --per-user)
+
+
+def _rating_errors(f: dict, part, ds: Dataset) -> dict:
+    """Per user row: the RMSE and MAE of the explicit model's predictions of its ``part`` ratings, and how many
+    there are (the printed RMSE is the square root of the ratings-weighted mean of rmse squared; the MAE the
+    weighted mean of mae): a paired comparison with another model's per-user errors (a first-hour review)."""
+    err = split_rating_errors(f, part, ds.rating_scale)
+    n = np.bincount(part.user, minlength=ds.n_users).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rmse = np.sqrt(np.bincount(part.user, err * err, minlength=ds.n_users) / n)
+        mae = np.bincount(part.user, np.abs(err), minlength=ds.n_users) / n
+    return dict(zip(RATING_COLUMNS, (rmse, mae, n.astype(np.int64))))
 
 
 def _n_below(ds: Dataset) -> int:

@@ -268,4 +268,6 @@ def is_per_user_file(path) -> bool:
                 names = fh.readline(4096).rstrip("\r\n").split("\t" if path.suffix.lower() == ".tsv" else ",")
     except Exception:  # noqa: BLE001 (unreadable, not Parquet: not ours)
         return False
-    return len(names) > 1 and names[0] == "user_id" and all("@" in n for n in names[1:])
+    from embedrec.evaluate import RATING_COLUMNS
+
+    return len(names) > 1 and names[0] == "user_id" and all("@" in n or n in RATING_COLUMNS for n in names[1:])

@@ -870,6 +870,25 @@ def test_evaluate_per_user_means_are_the_metrics(trained_run):
         m.evaluate("test", [10], per_user=1)
 
 
+def test_evaluate_per_user_gives_an_explicit_models_rating_errors(trained_run, tmp_path):
+    """A first-hour review: the per-user table of an explicit model held ranking metrics only, so a paired RMSE
+    comparison with Surprise was not possible. It adds each user's rmse, mae and ratings (known answer: the
+    printed RMSE is the root of the ratings-weighted mean of rmse squared, the MAE the weighted mean of mae)."""
+    import pandas as pd
+
+    m = er.open(trained_run.cfg.run.dir, trained_run.cfg)
+    res = m.evaluate("test", [10], per_user=True)
+    frame, model = res["per_user"], res["splits"]["test"]["model"]
+    assert list(frame.columns[-3:]) == ["rmse", "mae", "ratings"] and (frame["ratings"] > 0).all()
+    w = frame["ratings"] / frame["ratings"].sum()
+    assert np.sqrt((w * frame["rmse"] ** 2).sum()) == pytest.approx(model["rmse"], abs=1e-9)
+    assert (w * frame["mae"]).sum() == pytest.approx(model["mae"], abs=1e-9)
+    out = tmp_path / "users.csv"
+    m.evaluate("test", [10], per_user=out)
+    assert list(pd.read_csv(out).columns[-3:]) == ["rmse", "mae", "ratings"]
+    m.evaluate("test", [10], per_user=out, overwrite=True)  # still a file evaluate wrote
+
+
 def test_evaluate_per_user_file_from_the_library(trained_run, tmp_path):
     """evaluate(per_user=FILE): the table written whole to a new file and left out of the result, as `evaluate
     --per-user FILE` writes it (a review: the writing and its --overwrite rule were the CLI's alone)."""

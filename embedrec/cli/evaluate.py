@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("-k", "ks", multiple=True, help="Cut-offs: -k 10 -k 20 or -k 10,20; default train.eval_k.")
 @click.option("--per-user", "per_user", type=PathParam(dir_okay=False),
               help="Also write each ranked user's metrics to this new .csv, .tsv or .parquet file (user_id, ndcg@10, "
-                   "...; join two runs' on user_id for paired differences).")
+                   "...; an explicit model's also rmse, mae, ratings; join two runs' on user_id for paired "
+                   "differences).")
 @click.option("--overwrite", is_flag=True, help="Let --per-user replace a file evaluate --per-user wrote.")
 @RUN
 @FMT
