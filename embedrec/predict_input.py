@@ -172,10 +172,15 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     # a model with text ids: any word may be an id, so a first line neither of whose ids it knows, each a name of
     # letters ('customer,item,stars': a user's own column names, a review) or, on a side whose ids are numbers, not
     # an id at all (text users, integer movies: a review), is a header too, and said so
-    # (not where the model's own ids on that side are such words: 'newbie,zzzzz' is a pair to answer, a review)
-    worded = [row < 0 and parsed is not None and column_name_like(t) and not words_are_ids(ids)
-              for row, parsed, t, ids in ((u, up, parts[0], e.user_ids), (m, mp, parts[1], e.movie_ids))]
-    texts = any(worded) and (worded[0] or u_word) and (worded[1] or m_word)
+    # A side tells it is a header where its field is a name on a model whose ids there are not such words, or no
+    # id at all; where the model's own ids are words, a name says nothing on its own ('newbie,zzzzz' is a pair
+    # to answer; 'customer,item' on word users and integer movies is a header, 'item' being no movie id: reviews)
+    named_like = [row < 0 and parsed is not None and column_name_like(t) for row, parsed, t in ((u, up, parts[0]),
+                                                                                                (m, mp, parts[1]))]
+    worded = [w and not words_are_ids(ids) for w, ids in zip(named_like, (e.user_ids, e.movie_ids))]
+    no_id = (u_word, m_word)
+    texts = any(named_like) and all(n or x for n, x in zip(named_like, no_id)) and \
+        any(w or x for w, x in zip(worded, no_id))
     if not (None not in named or (u < 0 or m < 0) and ((u_word and m_word) or low[0] in HEADER_USER_WORDS)
             or texts):
         return None

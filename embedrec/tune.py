@@ -544,10 +544,13 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
 
 
 def _with_ingest_settings(cfg: Config) -> Config:
-    """``cfg`` with the data.* and split.* settings its dataset (data.prepared) was ingested with, where it does
-    not set them itself, and data.source the file it was read from: so `ingest -c` with the written config
-    makes that dataset again (a first-hour review: a config written for a dataset of their own clicks kept
-    data.source ml-100k, and `ingest -c it --overwrite` replaced their dataset with MovieLens)."""
+    """``cfg`` with the data.* and split.* settings its dataset (data.prepared) was ingested with, data.source the
+    file it was read from and data.movies its movies file (made absolute from the folder the ingest ran in): so
+    `ingest -c` with the written config makes that dataset again (a first-hour review: a config written for a
+    dataset of their own clicks kept data.source ml-100k, and `ingest -c it --overwrite` replaced their dataset
+    with MovieLens). The recorded values win over the config's own: the sweep ran on the dataset as prepared,
+    whatever the config said (train and tune-dims warn where they differ), and a config saved whole sets every
+    key (a review: its data.source ml-100k was kept)."""
     from embedrec.errors import ConfigError
     from embedrec.fsutil.files import probe_json
 
@@ -556,19 +559,51 @@ def _with_ingest_settings(cfg: Config) -> Config:
     recorded = manifest.get("config") if isinstance(manifest, dict) else None
     if not isinstance(recorded, dict):
         return cfg
-    source = manifest.get("source_path")
-    source = source if isinstance(source, str) and os.path.exists(source) else manifest.get("source")
-    for section in ("data", "split"):
-        for name, value in (recorded.get(section) or {}).items():
-            key = f"{section}.{name}"
-            if key in ("data.prepared", "data.cache_dir") or cfg.is_set(key):
-                continue
-            value = source if key == "data.source" else value
-            try:  # the folder stays the one swept (a new data.source would name another)
-                cfg = cfg.updated({key: value, "data.prepared": cfg.data.prepared})
-            except ConfigError:  # a key of an older release, or a value it no longer takes: left at the default
-                continue
+    base = _ingest_folder(manifest)
+    for key, value in _leaves({s: recorded.get(s) or {} for s in ("data", "split")}):
+        if key in ("data.prepared", "data.cache_dir"):
+            continue
+        if key == "data.source":
+            value = manifest.get("source_path") if isinstance(manifest.get("source_path"), str) and \
+                os.path.exists(manifest["source_path"]) else _absolute(manifest.get("source"), base)
+        elif key == "data.movies":
+            value = _absolute(value, base)
+        try:  # the folder stays the one swept (a new data.source would name another)
+            cfg = cfg.updated({key: value, "data.prepared": cfg.data.prepared})
+        except ConfigError:  # a key of an older release, or a value it no longer takes: left as it is
+            continue
     return cfg
+
+
+def _leaves(d: dict, prefix: str = ""):
+    """(dotted key, value) of every leaf of a nested mapping: data.columns.movie, not data.columns whole (a
+    review: one column set in the config dropped the others recorded)."""
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def _ingest_folder(manifest: dict) -> Path | None:
+    """The folder the ingest ran in, from its source as given and as resolved (``source_path``), where the one
+    ends with the other; None otherwise (a release name, stdin, an absolute source)."""
+    given, full = manifest.get("source"), manifest.get("source_path")
+    if not (isinstance(given, str) and isinstance(full, str)) or os.path.isabs(given):
+        return None
+    parts, whole = Path(os.path.normpath(given)).parts, Path(full).parts
+    if ".." in parts or len(parts) >= len(whole) or whole[-len(parts):] != parts:
+        return None
+    return Path(*whole[:-len(parts)])
+
+
+def _absolute(value, base: Path | None):
+    """A recorded relative path made absolute from the ingest's folder ``base`` where that file is there;
+    a release name, '-' or a path not found there as it was."""
+    if not isinstance(value, str) or not value or value == "-" or os.path.isabs(value) or base is None:
+        return value
+    there = base / value
+    return str(there) if there.exists() else value
 
 
 def tuned_run_dir(cfg: Config, chosen: dict) -> str:

@@ -400,7 +400,7 @@ def test_a_matched_column_is_said_only_once_every_column_is_found(tmp_path):
     refused(r, out, "no column 'rating'")
 
 
-@pytest.mark.parametrize("rating, time", [("score", "date"), ("Stars", "ts"), ("rate", "event_time"),
+@pytest.mark.parametrize("rating, time", [("score", "datetime"), ("Stars", "ts"), ("rate", "event_time"),
                                           ("score", "created_at")])
 def test_a_rating_and_its_time_under_their_other_common_names_are_read(tmp_path, rating, time):
     """A first-hour review's own files: 'score'/'stars' and 'ts'/'date'/'event_time' were not read, so the

@@ -494,11 +494,12 @@ _plain = plain_name
 # Spotlight/RecBole-like exports: uid/iid): read when the config keeps the default name, no column is a spelling
 # of it ('userId'), and exactly one column is so named; else data.columns names it
 # Id-shaped names come before bare ones: 'item_id' is the movie beside a 'movie' column of titles.
-# The rating and its time under the names a first-hour review's own files used (score, stars; ts, date, event_time:
-# read without times before, so the time splits were refused and duplicates kept by file order).
+# The rating and its time under the names a first-hour review's own files used (score, stars; ts, event_time:
+# read without times before, so the time splits were refused and duplicates kept by file order). Not 'date': a
+# review's 'date' held years and free text ('1995' read as second 1995), so it stays data.columns.timestamp's.
 DEFAULT_ALIASES = {"user_id": ({"uid"}, {"user"}), "movie_id": ({"itemid", "iid"}, {"movie", "item"}),
                    "rating": ({"score", "stars", "rate"},),
-                   "timestamp": ({"ts", "datetime", "eventtime", "date", "ratedat", "createdat"},)}
+                   "timestamp": ({"ts", "datetime", "eventtime", "ratedat", "createdat"},)}
 
 
 def _match_columns(found, wanted: dict) -> tuple[dict, list[str]]:
