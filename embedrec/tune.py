@@ -568,6 +568,15 @@ def _with_ingest_settings(cfg: Config) -> Config:
                 os.path.exists(manifest["source_path"]) else _absolute(manifest.get("source"), base)
         elif key == "data.movies":
             value = _absolute(value, base)
+            if isinstance(value, str) and not os.path.isabs(value) and isinstance(cfg.data.movies, str) and \
+                    os.path.exists(cfg.data.movies):  # not found from the ingest's folder: the config's own, which
+                value = os.path.abspath(cfg.data.movies)  # is there (a review: 'm.csv' beat a working absolute)
+            elif isinstance(value, str) and not os.path.isabs(value) and not os.path.exists(value):
+                log.warning("the movies file '%s' the dataset was ingested with is not found from here; the written "
+                            "config names it as recorded: give its path (data.movies) before ingesting with it", value)
+        if key == "data.source" and value == "-":
+            log.warning("the dataset was ingested from standard input: 'ingest -c' with the written config reads "
+                        "standard input again")
         try:  # the folder stays the one swept (a new data.source would name another)
             cfg = cfg.updated({key: value, "data.prepared": cfg.data.prepared})
         except ConfigError:  # a key of an older release, or a value it no longer takes: left as it is

@@ -887,6 +887,11 @@ def test_evaluate_per_user_gives_an_explicit_models_rating_errors(trained_run, t
     m.evaluate("test", [10], per_user=out)
     assert list(pd.read_csv(out).columns[-3:]) == ["rmse", "mae", "ratings"]
     m.evaluate("test", [10], per_user=out, overwrite=True)  # still a file evaluate wrote
+    mine = tmp_path / "counts.csv"  # a user's own file of those names alone is not one evaluate wrote (a review)
+    mine.write_text("user_id,ratings\n1,5\n")
+    with pytest.raises(OutputRefused, match="not a file embedrec wrote"):
+        m.evaluate("test", [10], per_user=mine, overwrite=True)
+    assert mine.read_text() == "user_id,ratings\n1,5\n"
 
 
 def test_evaluate_per_user_file_from_the_library(trained_run, tmp_path):

@@ -465,6 +465,18 @@ def test_a_written_config_carries_the_ingest_settings_of_its_dataset(tmp_path, m
         r = invoke("ingest", "-c", out, "--overwrite", "-q")
         monkeypatch.chdir(tmp_path)
         assert r.exit_code == 0 and load_dataset("ds").manifest["fingerprint"] == before, r.stderr
+    # an ingest whose folder cannot be told (an absolute source) and a relative movies file: the config's own
+    # movies path, which is there, is written (a review: the recorded 'm.csv' beat it)
+    (tmp_path / "a").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    (tmp_path / "a" / "m.csv").write_text((tmp_path / "m.csv").read_text())
+    assert invoke("ingest", src, "-o", tmp_path / "ds", "-q", "--overwrite", "--set", "data.movies=m.csv", *sets,
+                  ).exit_code == 0
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", f"data.movies={tmp_path / 'a' / 'm.csv'}"])
+    out = write_choice(cfg, {"dim": 8, "metric": "ndcg@10", "valid_metric": 0.1}, tmp_path / "elsewhere" / "t.yaml",
+                       None, overwrite=True)
+    assert load_config(out).data.movies == str(tmp_path / "a" / "m.csv")
 
 
 # ------------------------------------------------------------------------------------------ row 14: terminal layout

@@ -30,7 +30,11 @@ def _fold(text: str) -> str:
 
 
 class Catalogue:
-    """Ids, titles, years and genres per row, and the lookups over them."""
+    """Ids, titles, years and genres per row, and the lookups over them. Its lists are the run's: read them, never
+    change them in place (the filters index each genre's rows and the years once per list)."""
+
+    _by_genre: tuple | None = None  # (defaults for a Catalogue pickled before these caches existed)
+    _year_array: tuple | None = None
 
     def __init__(self, user_ids: np.ndarray, movie_ids: np.ndarray, titles: list, years: list, genres: list):
         self.user_ids, self.movie_ids = user_ids, movie_ids
@@ -208,7 +212,7 @@ class Catalogue:
     def year_array(self) -> np.ndarray:
         """Each movie's year as an int array, -1 where it has none; built once per years list."""
         if self._year_array is None or self._year_array[0] is not self.years:
-            self._year_array = (self.years, np.array([y if y is not None else -1 for y in self.years], np.int64))
+            self._year_array = (self.years, np.array([_year(y) for y in self.years], np.int64))
         return self._year_array[1]
 
     def genre_name(self, name: str) -> str:
@@ -236,3 +240,13 @@ class Catalogue:
             yield {"user_id": user_id, "rank": rank, "movie_id": mid, "title": self.titles[m] or None,  # none: null
                    "year": self.years[m], "genres": list(self.genres[m] or []), "score": s}  # a copy: a red
             # team's row['genres'].append('Horror') changed the model's own list, its filters and exports
+
+
+def _year(y) -> int:
+    """A movie's year as an int, -1 for none (None, NaN, pd.NA: a review found NaN an internal error)."""
+    if y is None:
+        return -1
+    try:
+        return int(y)
+    except (TypeError, ValueError):
+        return -1
