@@ -137,8 +137,13 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
         sel = np.array([f == g for f in main])
         ax.scatter(xy[sel, 0], xy[sel, 1], s=size[sel], color=cmap((0, 1, 2, 3, 4, 5, 6, 8, 9)[i]), alpha=0.7,
                    label=g, linewidths=0)  # tab10 without its grey, which marks "other"
+    from embedrec.output import _TABLE_BREAKS
+
     cat = rec.catalogue
-    _place_labels(fig, ax, xy, [cat.titles[i] or str(cat.movie_ids[i]) for i in range(len(cat.titles))],
+    # a title's tab or escape sequence as a space, as a table writes it (a review: matplotlib warned of a missing
+    # glyph, with its source path, under -q)
+    _place_labels(fig, ax, xy, [(cat.titles[i] or str(cat.movie_ids[i])).translate(_TABLE_BREAKS)
+                                for i in range(len(cat.titles))],
                   np.argsort(-pop)[:labels])
     ax.set_title(f"Movie embeddings ({method.upper()}, {Q.shape[1]} dims -> 2), coloured by most specific genre; "
                  f"point size = ratings", fontsize=10)

@@ -11,8 +11,7 @@ import numpy as np
 
 from embedrec.errors import OutputRefused, UsageError
 from embedrec.serve.recommender import Recommender
-
-MARKER = ".embedrec-export.json"  # what export writes beside the files; --overwrite replaces only such a folder
+from embedrec.verify import EXPORT_MARKER as MARKER  # beside export's files: --overwrite and verify read it
 
 
 def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:

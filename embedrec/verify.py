@@ -10,14 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, from_here
+from embedrec.errors import ArtifactError, first_line, from_here
 from embedrec.fsutil.files import read_json
 from embedrec.fsutil.integrity import check_fields, check_seal
 from embedrec.run import ARTIFACTS, RUN_FIELDS, RUN_FORMAT, is_dataset_folder, load_run, run_fix
 
+EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside its files: their sizes and SHA-256
+
 
 def verify_path(path: str | Path) -> dict:
-    """``embedrec verify``: hash every file a run (its current artifacts) or a prepared dataset lists."""
+    """``embedrec verify``: hash every file a run (its current artifacts), a prepared dataset or an export folder
+    (its marker's record) lists."""
     from embedrec.data.dataset import FIELDS, dataset_fix, open_generation
     from embedrec.fsutil.generations import check_current
     from embedrec.fsutil.integrity import sha256_file
@@ -40,11 +43,15 @@ def verify_path(path: str | Path) -> dict:
             what, fix, entries = "run", run_fix(p), manifest.get("checksums")
         else:
             what, fix, entries = "dataset", dataset_fix(shown, manifest), manifest.get("files")
+    elif (p / EXPORT_MARKER).is_file():  # an export folder (a review: its checksums were written, never read)
+        return _verify_export(p)
     elif not p.exists():
-        raise ArtifactError(f"'{p}' does not exist; give a run directory or a prepared dataset directory")
+        raise ArtifactError(f"'{p}' does not exist; give a run directory, a prepared dataset directory or an "
+                            "export folder")
     else:
-        raise ArtifactError(f"'{p}' is neither a run (no 'current') nor a prepared dataset (no manifest.json); give "
-                            "a run directory or a dataset directory")
+        raise ArtifactError(f"'{p}' is neither a run (no 'current'), a prepared dataset (no manifest.json) nor an "
+                            f"export folder (no {EXPORT_MARKER}); give a run directory, a dataset directory or an "
+                            "export folder")
     check_seal(manifest, folder / "manifest.json", f"{what} manifest", fix, what)
     check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / "manifest.json", f"{what} manifest", fix)
     if not entries:
@@ -74,6 +81,34 @@ def verify_path(path: str | Path) -> dict:
     if what == "run":  # the model folder checked, from here (a review: absolute for runs/x, relative for .../current)
         folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
+
+
+def _verify_export(folder: Path) -> dict:
+    """Every file an export folder's marker lists, hashed against its record (files the user added are theirs)."""
+    import json
+
+    from embedrec.fsutil.integrity import sha256_file
+
+    fix = "export it again («embedrec export ... --overwrite|export(..., overwrite=True)»)"
+    try:
+        entries = json.loads((folder / EXPORT_MARKER).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError) as e:
+        raise ArtifactError(f"export record '{folder / EXPORT_MARKER}' cannot be read ({first_line(e)}); {fix}") from None
+    if not isinstance(entries, dict) or not entries:
+        raise ArtifactError(f"export record '{folder / EXPORT_MARKER}' lists no files; {fix}")
+    bad, total = [], 0
+    for name, entry in sorted(entries.items()):
+        f = folder / name
+        ok = isinstance(entry, dict) and os.path.basename(name) == name and f.is_file() and not f.is_symlink()
+        if ok:
+            total += f.stat().st_size
+            ok = f.stat().st_size == entry.get("bytes") and sha256_file(f) == entry.get("sha256")
+        if not ok:
+            bad.append(name)
+    if bad:
+        more = f" (and {len(bad) - 1} more: {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
+        raise ArtifactError(f"export file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
+    return {"what": "export", "path": str(folder), "files": len(entries), "bytes": total}
 
 
 def damaged(run, what: str) -> ArtifactError:

@@ -229,6 +229,20 @@ def test_topk_file_second_writer_refused(rec, tmp_path, lock_holder, name):
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [f".embedrec.{name}.lock"]
 
 
+def test_plot_labels_write_a_titles_control_characters_as_spaces(rec, tmp_path, monkeypatch):
+    """A review: a title holding a tab reached matplotlib, which warned of a missing glyph (with its source path,
+    under -q) and drew a box; the labels write such characters as spaces, as a table does."""
+    import warnings
+
+    titles = list(rec.catalogue.titles)
+    titles[:30] = [f"Tab\there \x1b[31m{i}" for i in range(30)]  # the most-rated are labelled: every title here
+    monkeypatch.setattr(rec.catalogue, "titles", titles)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        plot_map(rec, tmp_path / "m.png", labels=len(titles))
+    assert not [w for w in seen if "Glyph" in str(w.message)], [str(w.message) for w in seen]
+
+
 def test_plot_second_writer_refused(rec, tmp_path, lock_holder):
     out = tmp_path / "m.png"
     pid = lock_holder(out)
@@ -334,6 +348,26 @@ def test_overwrite_keeps_a_listed_file_the_user_changed(rec, tmp_path):
                 export_dir(rec, "npy", out, overwrite=True)
     finally:
         marker.chmod(0o644)
+
+
+def test_verify_checks_an_export_folder_against_its_record(rec, tmp_path):
+    """A review: every export records each file's size and SHA-256, and no command read them (`verify ex/npy`:
+    "neither a run nor a prepared dataset"). verify checks an export folder as it checks a run."""
+    out = tmp_path / "emb"
+    export_dir(rec, "npy", out)
+    r = _invoke("verify", out)
+    assert r.exit_code == 0 and r.stdout.startswith(f"ok: export '{out}': ") and "match their checksums" in r.stdout
+    (out / "notes.txt").write_text("mine")  # a file the user added is theirs: not an error
+    assert _invoke("verify", out).exit_code == 0
+    data = (out / "movie_factors.npy").read_bytes()
+    (out / "movie_factors.npy").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    r = _invoke("verify", out)
+    assert r.exit_code == 1 and _one_line(r) == (f"error: export file '{out / 'movie_factors.npy'}' is missing or does "
+                                                 "not match its checksum; export it again (embedrec export ... "
+                                                 "--overwrite)")
+    top = tmp_path / "top"
+    topk_all(rec, top, 3, batch=64)
+    assert _invoke("verify", top).exit_code == 0
 
 
 def test_topk_folder_overwrite_from_the_cli(rec, tmp_path):

@@ -18,12 +18,12 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @RUN
 @common
 def verify(cfg: Config, path, run_dir):
-    """Check every file of a run, or of a prepared dataset, against the SHA-256 its manifest records.
+    """Check every file of a run, a prepared dataset or an export folder against the SHA-256 recorded for it.
 
     Commands check the files they open as they open them; files above 64 MiB are rehashed only when they
     were written, copied or replaced since they were hashed (their inode, mtime or ctime moved); verify
-    reads everything. PATH is a run directory (default: run.dir), one of its artifacts-* folders, or a
-    dataset directory.
+    reads everything. PATH is a run directory (default: run.dir), one of its artifacts-* folders, a
+    dataset directory, or a folder embedrec export wrote (the files its .embedrec-export.json lists).
 
     \b
     Examples:
