@@ -23,7 +23,6 @@ def verify_path(path: str | Path) -> dict:
     (its marker's record) lists."""
     from embedrec.data.dataset import FIELDS, dataset_fix, open_generation
     from embedrec.fsutil.generations import check_current
-    from embedrec.fsutil.integrity import sha256_file
 
     p = shown = Path(path)
     check_current(p)  # a current leading into another run or dataset: never verified as this one's (a review)
@@ -56,20 +55,7 @@ def verify_path(path: str | Path) -> dict:
     check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / "manifest.json", f"{what} manifest", fix)
     if not entries:
         raise ArtifactError(f"{what} '{folder}' records no checksums (written by an older embedrec); {fix} to add them")
-    bad, total = [], 0
-    for name, entry in sorted(entries.items()):
-        f = folder / name
-        try:
-            size = f.stat().st_size
-            ok = size == entry.get("bytes", size) and sha256_file(f) == entry.get("sha256")
-        except FileNotFoundError:
-            ok, size = False, 0
-        total += size
-        if not ok:
-            bad.append(name)
-    if bad:
-        more = f" (and {len(bad) - 1} more: {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
-        raise ArtifactError(f"{what} file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
+    total = _check_listed(folder, entries, what, fix)
     # every file there is listed (a red team: a file's entry taken out of a resealed manifest passed as ok, and the
     # file was then served unchecked); a file of the user's put there is named too
     own = folder.name.startswith((f"{ARTIFACTS}-", "gen-"))  # a generation (a cp -rL copy's top holds more)
@@ -87,7 +73,6 @@ def _verify_export(folder: Path) -> dict:
     """Every file an export folder's marker lists, hashed against its record (files the user added are theirs)."""
     import json
 
-    from embedrec.fsutil.integrity import sha256_file
 
     fix = "export it again («embedrec export ... --overwrite|export(..., overwrite=True)»)"
     try:
@@ -96,19 +81,36 @@ def _verify_export(folder: Path) -> dict:
         raise ArtifactError(f"export record '{folder / EXPORT_MARKER}' cannot be read ({first_line(e)}); {fix}") from None
     if not isinstance(entries, dict) or not entries:
         raise ArtifactError(f"export record '{folder / EXPORT_MARKER}' lists no files; {fix}")
+    total = _check_listed(folder, entries, "export", fix, plain=True)
+    return {"what": "export", "path": str(folder), "files": len(entries), "bytes": total}
+
+
+def _check_listed(folder: Path, entries: dict, what: str, fix: str, plain: bool = False) -> int:
+    """Hash each file ``entries`` lists ({name: {sha256, bytes}}) in ``folder`` against its record; the bytes read.
+    ``plain`` (an export's record, which no seal guards): each name a plain file of the folder itself, its size
+    recorded. ArtifactError names the first file missing or not matching, and how many more."""
+    from embedrec.fsutil.integrity import sha256_file
+
     bad, total = [], 0
     for name, entry in sorted(entries.items()):
         f = folder / name
-        ok = isinstance(entry, dict) and os.path.basename(name) == name and f.is_file() and not f.is_symlink()
-        if ok:
-            total += f.stat().st_size
-            ok = f.stat().st_size == entry.get("bytes") and sha256_file(f) == entry.get("sha256")
+        if plain and not (isinstance(entry, dict) and os.path.basename(name) == name and f.is_file()
+                          and not f.is_symlink()):
+            bad.append(name)
+            continue
+        try:
+            size = f.stat().st_size
+            ok = size == (entry.get("bytes") if plain else entry.get("bytes", size)) and \
+                sha256_file(f) == entry.get("sha256")
+        except FileNotFoundError:
+            ok, size = False, 0
+        total += size
         if not ok:
             bad.append(name)
     if bad:
         more = f" (and {len(bad) - 1} more: {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
-        raise ArtifactError(f"export file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
-    return {"what": "export", "path": str(folder), "files": len(entries), "bytes": total}
+        raise ArtifactError(f"{what} file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
+    return total
 
 
 def damaged(run, what: str) -> ArtifactError:
