@@ -415,6 +415,18 @@ def test_a_rating_and_its_time_under_their_other_common_names_are_read(tmp_path,
     assert json.loads((out / "current" / "manifest.json").read_text())["has_timestamps"]
 
 
+def test_two_columns_of_the_timestamps_other_names_are_named_not_guessed(tmp_path):
+    """A review: a file with both 'ts' and 'datetime' was read without times under the note a file with none
+    gets; neither is guessed, and the note names both."""
+    p = tmp_path / "r.csv"
+    p.write_text("user,item,rating,ts,datetime\n1,2,3,100,2020-01-01\n1,3,4,200,2020-01-02\n2,2,5,300,2020-01-03\n")
+    r, out = ingest(tmp_path, p, "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    assert f"{p}: no 'timestamp' column ('ts' and 'datetime' could each be it: one is not guessed): ratings without " \
+        "times" in r.stderr
+    assert not json.loads((out / "current" / "manifest.json").read_text())["has_timestamps"]
+
+
 def test_a_close_column_name_is_not_taken_when_two_match(tmp_path):
     """'userid' and 'UserID' both match user_id: nothing is guessed, the usual one line names the columns."""
     p = tmp_path / "r.csv"

@@ -585,8 +585,12 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
     if matched:
         notes.append(f"{label}: reading column{'s' if len(matched) > 1 else ''} {', '.join(matched)}")
     if no_times:
-        notes.append(f"{label}: no 'timestamp' column: ratings without times (a time-based split and the recency "
-                     "weight need them; «--set data.columns.timestamp=NAME» names another column)")
+        # two columns of the timestamp's other names ('ts' and 'datetime'): neither taken, and both named (a review:
+        # the times were dropped with the same note as a file that has none)
+        both = [c for c in found if _plain(c) in DEFAULT_ALIASES["timestamp"][0]]
+        which = f" ({' and '.join(repr(c) for c in both)} could each be it: one is not guessed)" if len(both) > 1 else ""
+        notes.append(f"{label}: no 'timestamp' column{which}: ratings without times (a time-based split and the "
+                     "recency weight need them; «--set data.columns.timestamp=NAME» names another column)")
     return notes
 
 
