@@ -169,11 +169,13 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
         rec.run.copy_verified(rec.run.path / name, out / name, recorded.get(name), "index", fix)
     np.save(out / "movie_ids.npy", _ids(rec.catalogue.movie_ids), allow_pickle=False)
     meta = {**rec.run.manifest["index"], **score_terms(rec), "ip_index": IP_FILE, "cosine_index": COS_FILE,
-            "row_to_movie_id": "movie_ids.npy",
+            "row_to_movie_id": "movie_ids.npy", "row_to_user_id": "user_ids.npy",
             "query": "user -> movie: query [p_u, 1] (a user_factors.npy row plus a 1). With ip_transform 'ip' the "
                      "index is inner product; with 'l2-mips' append a 0 to the query, search L2, and the inner "
-                     "product is (|q|^2 + ip_max_norm^2 - distance) / 2. movie -> movie: query the L2-normalised "
-                     "movie vector; 'l2-unit' distances d give cosine 1 - d/2"}
+                     "product is (|q|^2 + ip_max_norm^2 - distance) / 2. That inner product is p_u . q_m + "
+                     "movie bias; the score adds the rest as 'score' says (an explicit model: global_mean + user "
+                     "bias, clipped to rating_scale). movie -> movie: query the L2-normalised movie vector; "
+                     "'l2-unit' distances d give cosine 1 - d/2"}
     # everything the score terms name, so the export alone reproduces `predict` and `recommend --movie` (a
     # review: an explicit model's user biases and the movie vectors a similar-movie query starts from were not
     # in it)

@@ -83,6 +83,8 @@ def test_tables_round_trip(rec, tmp_path):
     assert faiss.read_index(str(tmp_path / "fa" / "movies_ip.faiss")).ntotal == rec.Q.shape[0]
     # the export alone holds every term index.json's score names (a review: no user biases, no movie vectors)
     meta = json.loads((tmp_path / "fa" / "index.json").read_text())
+    for key, ids in (("row_to_movie_id", rec.catalogue.movie_ids), ("row_to_user_id", rec.catalogue.user_ids)):
+        np.testing.assert_array_equal(np.load(tmp_path / "fa" / meta[key]), ids)  # each id map named (a review)
     f = rec.factors
     for name, want in (("user_factors", f.user), ("movie_factors", f.movie), ("user_bias", f.user_bias),
                        ("movie_bias", f.movie_bias)):
