@@ -137,7 +137,7 @@ class Factors:
         """Exact top-k movie rows by cosine similarity to movie ``row`` (itself excluded); a filter that leaves
         under half the movies (``allowed``) is scored over those movies alone."""
         if allowed is not None and np.size(allowed) < self.n_movies // 2:
-            rows = np.unique(np.asarray(allowed, np.int64))
+            rows = sorted_rows(allowed)
             rows = rows[rows != row]
             if not rows.size:
                 return rows, np.zeros(0, np.float32)

@@ -269,6 +269,12 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
         out.write(names + "\n")
 
 
+def _movie_fields(rec: Recommender, m: int) -> dict:
+    """A listed movie's fields as the JSON writers print them (write_json, write_jsonl)."""
+    return {"movie_id": py_id(rec.movie_ids[m]), "title": rec.titles[m] or None, "year": rec.years[m],
+            "genres": rec.genres[m] or []}
+
+
 def write_json(rec: Recommender, triples: Iterable[tuple], out, query_column: str = "user_id",
                fallback_column: bool = False) -> None:
     """One JSON array of COLUMNS (and ``fallback``), written row by row as the answers come, byte for byte what
@@ -295,8 +301,7 @@ def write_json(rec: Recommender, triples: Iterable[tuple], out, query_column: st
             for rank, m, sc in zip(range(1, len(ids) + 1), ids.tolist(), np.asarray(scores).tolist()):
                 mc = cache.get(m)
                 if mc is None:  # the movie's fields as json.dumps(indent=2) writes them, inside the array's indent
-                    mc = cache[m] = json.dumps({"movie_id": py_id(rec.movie_ids[m]), "title": rec.titles[m] or None,
-                                                "year": rec.years[m], "genres": rec.genres[m] or []}, indent=2,
+                    mc = cache[m] = json.dumps(_movie_fields(rec, m), indent=2,
                                                ensure_ascii=ascii_only)[2:-2].replace("\n", "\n  ")
                 parts.append(f'{sep}{u}{rank},\n  {mc},\n    "score": {repr(sc) if math.isfinite(sc) else "null"}{end}')
                 sep = ",\n  "
@@ -329,7 +334,6 @@ def write_jsonl(rec: Recommender, triples: Iterable[tuple], out, query_column: s
         for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
             mc = cache.get(m)
             if mc is None:
-                mc = cache[m] = json.dumps({"movie_id": py_id(rec.movie_ids[m]), "title": rec.titles[m] or None, "year": rec.years[m],
-                                            "genres": rec.genres[m] or []}, ensure_ascii=ascii_only)[1:-1]
+                mc = cache[m] = json.dumps(_movie_fields(rec, m), ensure_ascii=ascii_only)[1:-1]
             parts.append(f'{u}{rank}, {mc}, "score": {repr(sc) if math.isfinite(sc) else "null"}{end}')
         out.write("".join(parts))
