@@ -217,8 +217,11 @@ def _warn_unused_train_keys(cfg: Config, loss: str, n_movies: int | None = None)
 
     unused = [k for k in (f"train.{k}" for k in _UNUSED.get(loss, ())) if set_here(k)]
     # keys the trainer reads but this configuration does not use (a review: each ignored without a word)
-    why = {"train.batch_size": loss in ("mse", "bpr") and cfg.train.optimizer == "hogwild"
-           and "train.optimizer=hogwild updates one rating at a time",
+    hogwild = loss in ("mse", "bpr") and set_here("train.batch_size") and _optimizer(cfg, loss) == "hogwild"
+    why = {"train.batch_size": hogwild and ("train.optimizer=hogwild updates one rating at a time"
+                                            if cfg.train.optimizer == "hogwild" else "train.optimizer auto trains "
+                                            f"{loss} with hogwild, one rating at a time (set train.optimizer=adam "
+                                            "to train in batches)"),
            "train.weight_decay_bias": not cfg.model.biases and "model.biases is false",
            "train.negatives": loss == "softmax" and n_movies is not None and n_movies <= cfg.train.softmax_full_max
            and f"the softmax is full here ({n_movies:,} movies <= train.softmax_full_max), no negatives are drawn",
@@ -234,6 +237,12 @@ def _warn_unused_train_keys(cfg: Config, loss: str, n_movies: int | None = None)
                     loss, loss, ", the implicit default" if loss == "als" and cfg.model.loss == "auto" else "",
                     "it has" if len(unused) == 1 else "they have", "it" if len(unused) == 1 else "them",
                     "it" if len(unused) == 1 else "them")
+
+
+def _optimizer(cfg: Config, loss: str) -> str:
+    from embedrec.training.fit import resolve_optimizer
+
+    return resolve_optimizer(loss, cfg.model, cfg.train, cfg.features.active).optimizer
 
 
 def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:

@@ -117,6 +117,11 @@ class FeaturesConfig:
 # 0.0001 -> 0.178; adam lr 0.003: 0.01 -> 0.174, 0.001 -> 0.179, 0.0001 -> 0.179; BENCHMARKS.md, session 28)
 WEIGHT_DECAY, BPR_WEIGHT_DECAY = 0.1, 0.001
 
+# train.lr: auto: per example for hogwild, 0.01 for the rating (mse) loss (configs/ml100k-explicit.yaml: chosen on
+# ML-100K's validation split) and 0.05 for bpr (valid NDCG@10 0.182 with weight decay 0.001, session 28); 0.003
+# for the batch optimisers (adam's; the default before train.optimizer had auto)
+HOGWILD_LRS, LR = {"mse": 0.01, "bpr": 0.05}, 0.003
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -124,8 +129,8 @@ class TrainConfig:
 
     epochs: int = _opt(100, min=1)
     batch_size: int = _opt(1024, min=1)
-    optimizer: Literal["adam", "sparse_adam", "sgd", "adagrad", "hogwild"] = "adam"
-    lr: float = _opt(0.003, gt=0.0)
+    optimizer: Literal["auto", "adam", "sparse_adam", "sgd", "adagrad", "hogwild"] = "auto"
+    lr: Union[float, Literal["auto"]] = _opt("auto", gt=0.0)
     weight_decay_user: Union[float, Literal["auto"]] = _opt("auto", min=0.0)
     weight_decay_movie: Union[float, Literal["auto"]] = _opt("auto", min=0.0)
     weight_decay_bias: float = _opt(0.001, min=0.0)
@@ -155,6 +160,12 @@ class TrainConfig:
         """(user, movie) L2 per example for ``loss``: each as set, or its ``auto`` value (above)."""
         auto = BPR_WEIGHT_DECAY if loss == "bpr" else WEIGHT_DECAY
         return tuple(auto if v == "auto" else float(v) for v in (self.weight_decay_user, self.weight_decay_movie))
+
+    def learning_rate(self, optimizer: str, loss: str) -> float:
+        """train.lr as set, or its ``auto`` value for ``optimizer`` (a concrete one) and ``loss`` (above)."""
+        if self.lr != "auto":
+            return float(self.lr)
+        return HOGWILD_LRS.get(loss, LR) if optimizer == "hogwild" else LR
 
 
 @dataclass(frozen=True)

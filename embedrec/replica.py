@@ -139,6 +139,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
         fit_callbacks,
         fit_result,
         resolve_loss,
+        resolve_optimizer,
         resolve_patience,
         validation_ks,
     )
@@ -146,6 +147,8 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     t0 = time.perf_counter()
     _, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, data.shard.n_movies)
     loss = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
+    train_cfg = resolve_optimizer(loss, model_cfg, train_cfg, features_cfg is not None and features_cfg.active,
+                                  device=g.device.type)
     model = _model(g, data, train, model_cfg, train_cfg, features_cfg)
     counts = sum_ranks(g, np.bincount(train.movie, minlength=data.shard.n_movies).astype(np.int64))
     unrated = counts == 0

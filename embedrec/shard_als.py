@@ -127,7 +127,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
                               logs=folder if g.leader else None, resume=resume,
                               checkpoint=checkpoints.ShardCheckpoint(g, folder, shard, fp, fp_cfg), label=label,
                               progress=progress and g.leader, lines=g.leader)
-    loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
+    loop.run(state, train_cfg.seed, train_cfg.learning_rate("adam", "als"), callbacks)  # read by no als step
     refit_users_at_end(state, "als", train_cfg, has_valid, score, metric)  # as training.fit ends
     return fit_result(state, "als", metric, unrated)
 

@@ -347,7 +347,7 @@ def test_base_60_floats_leading_zeros_and_tags_are_said_plainly():
     """A review: `train.lr=1:00.5` was still 60.5 (YAML 1.1's base 60), `epochs: 010` did not say why it was
     refused, `!!timestamp nope` was an internal error, and a key twice in a --set mapping was 'expected a
     mapping of keys, got str'."""
-    cases = {"train.lr=1:00.5": "expected a number, got '1:00.5' (write the number in plain decimal)",
+    cases = {"train.lr=1:00.5": "expected a number or 'auto', got '1:00.5' (write the number in plain decimal)",
              "train.epochs=010": "expected an integer, got '010' (a leading zero, which YAML 1.1 reads as octal: "
                                  "write 10)",
              "train.epochs=!!timestamp nope": "YAML cannot read '!!timestamp nope'",

@@ -79,7 +79,7 @@ def _overrides(prepared: Path, run: Path, epochs: int) -> list[str]:
 
 # the non-ALS trainers on ranks (replica.py): dense adam (explicit), sparse sgd (bpr), sampled softmax with
 # sparse_adam, and the hogwild kernel
-MSE = ("model.objective=explicit", "train.batch_size=512")
+MSE = ("model.objective=explicit", "train.optimizer=adam", "train.batch_size=512")
 BPR = ("model.loss=bpr", "train.optimizer=sgd", "train.lr=0.05", "train.negatives=2", "train.batch_size=512",
        "train.refit=false")
 SOFTMAX = ("model.loss=softmax", "train.softmax_full_max=0", "train.optimizer=sparse_adam", "train.negatives=20",

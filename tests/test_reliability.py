@@ -443,7 +443,7 @@ def test_yaml_alias_bomb_is_a_short_error(tmp_path):  # row 1
     assert time.perf_counter() - t0 < 10
     assert r.exit_code == 2
     line = one_line(r)
-    assert line.startswith(f"error: config key 'train.lr' in {p}:2: expected a number, got list [") and len(line) < 300
+    assert line.startswith(f"error: config key 'train.lr' in {p}:2: expected a number or 'auto', got list [") and len(line) < 300
 
 
 def test_scientific_notation_and_non_finite_floats(tmp_path):  # rows 18, 20

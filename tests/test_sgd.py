@@ -206,3 +206,76 @@ def test_hogwild_divergence_names_learning_rate(synth, small_cfg, tmp_path):
     with pytest.raises(TrainingError, match=r"train\.lr=10\) is probably too high, try train\.lr=1") as e:
         fit(synth, small_cfg.model, small_cfg.train, tmp_path / "nan")
     assert "try --set train.lr=1" in e.value.cli_message()
+
+
+# ------------------------------------------------------------------------------------------------ optimizer auto
+def _resolved(loss="mse", features=False, device="cpu", **sets):
+    from embedrec.config import Config
+    from embedrec.training.fit import resolve_optimizer
+
+    cfg = Config().updated({"model.objective": "explicit" if loss == "mse" else "implicit", **sets})
+    t = resolve_optimizer(loss, cfg.model, cfg.train, features, device=device)
+    return t.optimizer, t.lr
+
+
+def test_optimizer_auto_is_hogwild_for_the_plain_mse_and_bpr_models_on_the_cpu_and_adam_otherwise():
+    assert _resolved("mse") == ("hogwild", 0.01)  # configs/ml100k-explicit.yaml's settings
+    assert _resolved("bpr") == ("hogwild", 0.05)
+    assert _resolved("softmax") == ("adam", 0.003)
+    assert _resolved("als") == ("adam", 0.003)  # read by no als step: the values a run had before auto
+    assert _resolved("mse", features=True) == ("adam", 0.003)
+    assert _resolved("mse", **{"model.implicit_terms": True}) == ("adam", 0.003)
+    assert _resolved("mse", **{"train.compile": True}) == ("adam", 0.003)
+    assert _resolved("mse", device="cuda") == ("adam", 0.003)
+    assert _resolved("bpr", **{"train.negatives": 65}) == ("adam", 0.003)  # the kernel's limits
+    # a value the config sets is kept, each on its own
+    assert _resolved("mse", **{"train.optimizer": "adam"}) == ("adam", 0.003)
+    assert _resolved("mse", **{"train.lr": 0.2}) == ("hogwild", 0.2)
+    assert _resolved("bpr", **{"train.optimizer": "sgd", "train.lr": 5.0}) == ("sgd", 5.0)
+    assert _resolved("mse", **{"train.optimizer": "hogwild"}) == ("hogwild", 0.01)
+
+
+def test_optimizer_auto_without_a_kernel_trains_with_adam_and_says_so_once(monkeypatch, caplog):
+    from embedrec.training import fit as F
+
+    def no_kernel():
+        raise kernel.KernelError("no-compiler", "{owner} compiles a small C kernel once, but no C compiler was found",
+                                 "install one")
+
+    monkeypatch.setattr(kernel, "load", no_kernel)
+    monkeypatch.setattr(F, "_said_no_kernel", False)
+    with caplog.at_level("WARNING", logger="embedrec"):
+        assert _resolved("mse") == ("adam", 0.003)
+        assert _resolved("bpr") == ("adam", 0.003)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["train.optimizer auto trains with adam, several times slower: hogwild compiles a small C kernel "
+                    "once, but no C compiler was found; install one"]
+
+
+def test_an_als_checkpoint_fingerprint_is_the_one_it_had_before_optimizer_auto():
+    """als reads neither key: its fingerprint takes auto as adam at 0.003 (the old defaults), so a run trained
+    before auto existed resumes, and the selection's unresolved config matches the fit's resolved one."""
+    from embedrec.config import Config
+    from embedrec.training.checkpoints import fp_config
+
+    auto = Config()
+    old = auto.updated({"train.optimizer": "adam", "train.lr": 0.003})
+    assert fp_config(auto.model, auto.train, auto.features) == fp_config(old.model, old.train, old.features)
+    assert fp_config(auto.model, auto.train, auto.features)["train"]["optimizer"] == "adam"
+
+
+def test_the_explicit_objective_alone_trains_on_hogwild(synth, small_cfg):
+    cfg = small_cfg.updated({"model.objective": "explicit", "model.dim": 8, "train.epochs": 2, "train.threads": 1})
+    runners = []
+    real = sgd.Hogwild.__init__
+
+    def spy(self, *a, **kw):
+        runners.append(self)
+        real(self, *a, **kw)
+
+    sgd.Hogwild.__init__ = spy
+    try:
+        res = fit(synth, cfg.model, cfg.train)
+    finally:
+        sgd.Hogwild.__init__ = real
+    assert len(runners) == 1 and runners[0].cfg.lr == 0.01 and res.epochs_run == 2

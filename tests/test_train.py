@@ -103,7 +103,7 @@ def test_resume_refuses_other_config(synth_ds, small_cfg, tmp_path):
     ds, _ = synth_ds
     fit(ds, small_cfg.model, small_cfg.train, tmp_path / "r")
     small_cfg = small_cfg.updated({"train.lr": 0.5})
-    with pytest.raises(ArtifactError, match=r"another train.lr \(0.003, now 0.5\)"):
+    with pytest.raises(ArtifactError, match=r"another train.lr \(0.01, now 0.5\)"):
         fit(ds, small_cfg.model, small_cfg.train, tmp_path / "r", resume=True)
     with pytest.raises(ArtifactError, match="nothing to resume"):
         fit(ds, small_cfg.model, small_cfg.train, tmp_path / "none", resume=True)
@@ -375,7 +375,7 @@ def test_tensorboard_scalars_when_installed(synth_ds, small_cfg, tmp_path):
 
 def test_compiled_explicit_loss_matches_eager(synth_ds, small_cfg, tmp_path):
     ds, _ = synth_ds
-    small_cfg = small_cfg.updated({"train.epochs": 2, "train.batch_size": 4096})
+    small_cfg = small_cfg.updated({"train.epochs": 2, "train.batch_size": 4096, "train.optimizer": "adam"})
     eager = fit(ds, small_cfg.model, small_cfg.train, tmp_path / "eager")
     small_cfg = small_cfg.updated({"train.compile": True})
     comp = fit(ds, small_cfg.model, small_cfg.train, tmp_path / "compiled")

@@ -81,8 +81,12 @@ def fp_config(model_cfg, train_cfg, features_cfg) -> dict:
     train = {k: v for k, v in asdict(train_cfg).items() if k not in _RESOURCE_KEYS}
     # the weight decays the fit uses, not 'auto': a checkpoint resumes only with the same numbers (an explicit
     # objective always trains mse; bpr is never auto)
-    train["weight_decay_user"], train["weight_decay_movie"] = train_cfg.weight_decays(
-        "mse" if model_cfg.objective == "explicit" else model_cfg.loss)
+    loss = "mse" if model_cfg.objective == "explicit" else model_cfg.loss
+    train["weight_decay_user"], train["weight_decay_movie"] = train_cfg.weight_decays(loss)
+    # an auto optimizer reaches here only where it is not read (als: training.fit.resolve_optimizer makes it
+    # concrete for the others), as adam and its lr, as before auto existed: an als run's checkpoint resumes
+    train["optimizer"] = "adam" if train_cfg.optimizer == "auto" else train_cfg.optimizer
+    train["lr"] = train_cfg.learning_rate(train["optimizer"], loss)
     return {"model": asdict(model_cfg), "train": train,
             "features": asdict(features_cfg) if features_cfg is not None else None}
 

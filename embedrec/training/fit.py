@@ -134,6 +134,49 @@ def resolve_loss(model_cfg, features: bool = False) -> str:
     return loss
 
 
+def resolve_optimizer(loss: str, model_cfg, train_cfg, features: bool = False, device=None):
+    """``train_cfg`` with train.optimizer and train.lr concrete. ``auto``: hogwild's per-example C kernel for the
+    plain model's mse and bpr losses on the CPU (ML-100K explicit: 2.1 s to test RMSE 0.9030 against adam's 13.9 s
+    to 0.9041; BENCHMARKS.md, session 34), else adam: side features, SVD++ terms, the softmax loss, a GPU
+    (``device``: where the fit runs, else train.device), train.compile, or a kernel that cannot be built here (said
+    once); als reads neither and gets adam. train.lr auto: :meth:`TrainConfig.learning_rate`."""
+    import dataclasses
+
+    opt = train_cfg.optimizer
+    if opt == "auto":
+        opt = "hogwild" if _hogwild_fits(loss, model_cfg, train_cfg, features, device) else "adam"
+    lr = train_cfg.learning_rate(opt, loss)
+    if (opt, lr) == (train_cfg.optimizer, train_cfg.lr):
+        return train_cfg
+    return dataclasses.replace(train_cfg, optimizer=opt, lr=lr)
+
+
+def _hogwild_fits(loss: str, model_cfg, train_cfg, features: bool, device) -> bool:
+    if loss not in ("mse", "bpr") or features or model_cfg.implicit_terms or train_cfg.compile:
+        return False
+    if train_cfg.negatives > 64:
+        return False  # the kernel's limit (training.sgd.Hogwild; model.dim's maximum is the kernel's 4096)
+    from embedrec.device import device_name
+
+    if str(device if device is not None else device_name(train_cfg.device)) != "cpu":
+        return False
+    from embedrec.training.kernel import KernelError, load
+
+    try:
+        load()
+    except KernelError as e:
+        global _said_no_kernel
+        if not _said_no_kernel:
+            _said_no_kernel = True
+            log.warning("train.optimizer auto trains with adam, several times slower: %s; %s", e.reason("hogwild"),
+                        e.fix)
+        return False
+    return True
+
+
+_said_no_kernel = False
+
+
 def check_ratings(manifest: dict, path, model_cfg, bounds=None) -> None:
     """An explicit model fits ratings: refuse a dataset ingested without them (data.columns.rating=null, every row
     stored as rating 1), on which it would fit the constant and report a perfect RMSE; likewise any dataset whose
@@ -450,6 +493,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     threads = choose_threads(len(tr), dim, train_cfg.threads)
     log.debug("training with %d thread(s)", threads)
     loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
+    train_cfg = resolve_optimizer(loss_name, model_cfg, train_cfg, features_cfg is not None and features_cfg.active)
     if loss_name == "als" and train_cfg.als_recency == "auto":  # a number before the checkpoint's fingerprint
         import dataclasses
 
