@@ -445,8 +445,9 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
                          f"split.{split}" + (" and train again" if refit or not try_other else ""))
     part = ds.splits[split]
     out: dict = {}
+    errors = split_rating_errors(f, part, ds.rating_scale) if explicit else None  # predicted once, for both uses
     if explicit:
-        out.update(split_rating_metrics(f, part, ds.rating_scale))
+        out.update(rating_metrics(errors, 0.0))  # the errors' RMSE and MAE: split_rating_metrics' figures
     tu, ti = relevant(part, None)
     users: list | None = [] if per_user else None
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
@@ -457,7 +458,7 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
                                                            fit_on=fit_on)}},
               "excluded": "+".join(seen_splits(split)), "excluded_rated_below": _n_below(ds)}
     if users is not None:
-        result["per_user"] = _per_user_frame(users, ds, _rating_errors(f, part, ds) if explicit else None)
+        result["per_user"] = _per_user_frame(users, ds, _rating_errors(errors, part, ds) if explicit else None)
     return result
 
 
@@ -479,11 +480,11 @@ def _per_user_frame(batches: list, ds: Dataset, extra: dict | None = None):
 RATING_COLUMNS = ("rmse", "mae", "ratings")  # an explicit model's per-user columns (evaluate --per-user)
 
 
-def _rating_errors(f: dict, part, ds: Dataset) -> dict:
-    """Per user row: the RMSE and MAE of the explicit model's predictions of its ``part`` ratings, and how many
-    there are (the printed RMSE is the square root of the ratings-weighted mean of rmse squared; the MAE the
-    weighted mean of mae): a paired comparison with another model's per-user errors (a first-hour review)."""
-    err = split_rating_errors(f, part, ds.rating_scale)
+def _rating_errors(err: np.ndarray, part, ds: Dataset) -> dict:
+    """Per user row: the RMSE and MAE of the explicit model's predictions of its ``part`` ratings (``err``:
+    :func:`split_rating_errors`), and how many there are (the printed RMSE is the square root of the
+    ratings-weighted mean of rmse squared; the MAE the weighted mean of mae): a paired comparison with another
+    model's per-user errors (a first-hour review)."""
     n = np.bincount(part.user, minlength=ds.n_users).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         rmse = np.sqrt(np.bincount(part.user, err * err, minlength=ds.n_users) / n)

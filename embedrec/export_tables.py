@@ -130,7 +130,10 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
 
         from embedrec.fsutil.files import write_parquet
 
-        write_parquet(pa.table({**movies, "embedding": emb(Q)}), out / "movies.parquet")
+        # year as int32, as --topk-all's Parquet writes it (a review: int64 here, so a join of the two files
+        # compared int64 with int32; pandas reads either as float64 once a movie has no year)
+        write_parquet(pa.table({**movies, "year": pa.array(movies["year"], type=pa.int32()), "embedding": emb(Q)}),
+                      out / "movies.parquet")
         write_parquet(pa.table({**users, "embedding": emb(P)}), out / "users.parquet")
         frows = feature_rows(rec)
         if frows:

@@ -69,6 +69,14 @@ def test_tables_round_trip(rec, tmp_path):
     m = pd.read_parquet(tmp_path / "pq" / "movies.parquet")
     np.testing.assert_array_equal(np.stack(m["embedding"].to_numpy()), np.asarray(rec.Q))
     np.testing.assert_array_equal(m["bias"].to_numpy(), rec.bm)
+    import pyarrow.parquet as pq
+
+    # year is int32 in both Parquet exports (a review: int64 here, int32 in --topk-all's), nulls kept
+    assert pq.read_schema(tmp_path / "pq" / "movies.parquet").field("year").type == "int32"
+    years = pq.read_table(tmp_path / "pq" / "movies.parquet").column("year").to_pylist()
+    assert years == [None if y is None else int(y) for y in rec.catalogue.years]
+    topk_all(rec, tmp_path / "t.parquet", 2, batch=64)
+    assert pq.read_schema(tmp_path / "t.parquet").field("year").type == "int32"
     export_dir(rec, "npy", tmp_path / "npy")
     np.testing.assert_array_equal(np.load(tmp_path / "npy" / "user_factors.npy"), np.asarray(rec.P))
     np.testing.assert_array_equal(np.load(tmp_path / "npy" / "movie_ids.npy"), rec.movie_ids)
