@@ -1451,6 +1451,42 @@ def test_piped_input_is_answered_as_it_comes_not_at_its_end(trained, command):
     assert rest.split(b"\t")[0].decode() == str(uid[1]) or (got + rest).count(b"\n") == 2, (got, rest)
 
 
+def test_sigterm_leaves_a_json_stream_closed_over_the_rows_written(trained):
+    """A red team: `timeout` (SIGTERM) stopping `recommend --users - --format json` left the array open (Ctrl-C
+    closed it). SIGTERM is taken like Ctrl-C there: the array closed over the answered users, one line, exit 143."""
+    import json
+    import os as _os
+    import select
+    import signal
+    import time
+
+    from embedrec.serve.recommender import Recommender
+
+    uid = Recommender.open(trained.run.dir).user_ids[0]
+    p = subprocess.Popen([sys.executable, "-m", "embedrec", "recommend", "-q", "--run", str(trained.run.dir), "--users",
+                          "-", "-k", "2", "--format", "json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env={**_os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        p.stdin.write(f"{uid}\n".encode())
+        p.stdin.flush()
+        got, end = b"", time.monotonic() + 120
+        while got.count(b"}") < 2 and time.monotonic() < end:  # the user's two rows, the input still open
+            if select.select([p.stdout], [], [], 1)[0]:
+                chunk = _os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                got += chunk
+        p.send_signal(signal.SIGTERM)
+        rest, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 143, err
+    rows = json.loads(got + rest)
+    assert [r["user_id"] for r in rows] == [uid, uid] and [r["rank"] for r in rows] == [1, 2]
+    assert err.decode().strip().splitlines() == [
+        "terminated (SIGTERM): the rows written so far are whole (each query's list complete)"]
+
+
 def test_an_id_a_number_changes_is_answered_and_said(trained):
     """A review: '001' and '+1' in --users were answered as user 1 and printed as 1 without a word, so a join of
     the output back to the input on the id lost those rows (ingest refuses such ids)."""

@@ -160,8 +160,10 @@ class Group(click.Group):
                     # ascii's stderr then failed on 'é', which backslashreplace wrote as \xe9)
         try:
             # the writers that do not take SIGTERM themselves (train, tune-dims do): taken like Ctrl-C, so their
-            # temporary files and locks go and one line says so (a red team: exit 143 in silence, temporaries left)
-            with sigterm_as_interrupt() if name in ("ingest", "export", "index") else contextlib.nullcontext():
+            # temporary files and locks go and one line says so (a red team: exit 143 in silence, temporaries left);
+            # and the streams (recommend, predict), so `timeout` or kill leaves a JSON array closed over its rows
+            with sigterm_as_interrupt() if name in ("ingest", "export", "index", *STREAMING) \
+                    else contextlib.nullcontext():
                 rv = super().invoke(ctx)
             sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit
             return rv
