@@ -35,8 +35,9 @@ class Request:
 
     ``k`` (default recommend.k), ``fallback`` ('none' or 'popular' for an unknown user; default
     recommend.fallback), ``strict`` (``users``: an unknown id is an error), ``include_seen``, ``ordered``
-    (``liked``/``rated`` oldest first), the filters ``genres``, ``year_min``, ``year_max`` and ``exclude`` (movie
-    ids or titles no list may hold); for ``users``:
+    (``liked``/``rated`` oldest first), the filters ``genres``, ``year_min``, ``year_max``, ``exclude`` (movie
+    ids or titles no list may hold) and ``candidates`` (the only movie ids or titles a list may hold; None: every
+    movie); for ``users``:
     ``batch_size`` (default recommend.batch_size), ``on_batch`` (called after each batch) and ``name`` (the
     input's name in messages)."""
 
@@ -55,6 +56,7 @@ class Request:
     year_min: int | None = None
     year_max: int | None = None
     exclude: tuple = ()
+    candidates: tuple | None = None
     batch_size: int | None = None
     on_batch: Callable[[], Any] | None = None
     name: str = "<input>"
@@ -122,8 +124,16 @@ def answer(model: Model, request: Request) -> Answer:
     except UsageError as err:  # which argument held the gap, as Model.recommend(exclude=) says
         raise UsageError(f"exclude: {err}") from None
     exclude = _excluded(model, tokens)
+    candidates = None
+    if request.candidates is not None:
+        try:
+            tokens = _as_list(request.candidates)
+        except UsageError as err:
+            raise UsageError(f"candidates: {err}") from None
+        candidates = _excluded(model, tokens, "--candidates")
+        request = _replace(request, candidates=tuple(candidates))  # titles found: the notes' filter is the list's
     filters = {"genres": request.genres, "year_min": request.year_min, "year_max": request.year_max,
-               "exclude": exclude}
+               "exclude": exclude, "candidates": candidates}
     if mode == "users":  # streamed in batches: rows as they come
         missing = "error" if request.strict else "popular" if fallback == "popular" else "skip"
         batch = request.batch_size if request.batch_size is not None else e.cfg.batch_size
@@ -170,10 +180,13 @@ def _stream_notes(out: Answer) -> None:
 
 def _list_notes(out: Answer) -> None:
     r, res, model = out.request, out.result, out.model
-    filtered = any(v is not None for v in (r.year_min, r.year_max)) or bool(r.genres) or bool(r.exclude)
+    filtered = (any(v is not None for v in (r.year_min, r.year_max)) or bool(r.genres) or bool(r.exclude)
+                or r.candidates is not None)
 
     def none_pass() -> bool:  # no genre or year filter (an --exclude alone): allowed() is None, every movie passes
-        allowed = model.engine.catalogue.allowed(r.genres, r.year_min, r.year_max, say=False)
+        only = None if r.candidates is None else model.engine.movie_rows(list(r.candidates))[0]
+        allowed = model.engine.catalogue.allowed(r.genres, r.year_min, r.year_max, say=False,
+                                                 only_rows=None if only is None else only[only >= 0])
         return allowed is not None and allowed.size == 0
 
     short_note(res, r.k, r.movie is not None, r.include_seen or r.user_features is not None, filtered, none_pass)
@@ -194,22 +207,29 @@ def _resolved(model: Model, tokens: list, opt: str) -> list:
     return ids
 
 
-def _excluded(model: Model, tokens: list) -> list:
-    """The movie ids of ``exclude``'s tokens (ids, or titles as --movie takes them); one the model does not know is
-    left out with a warning, as an unknown id is (a review: an unknown text id, 'M999', failed the whole command
-    where an unknown number was ignored)."""
+def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
+    """The movie ids of ``exclude``'s tokens, or ``candidates``' (``opt``; ids, or titles as --movie takes them);
+    a title the model does not know is left out with a warning, as an unknown id is (a review: an unknown text id,
+    'M999', failed the whole command where an unknown number was ignored). Ids are taken as they are, in one
+    pass (a candidates file may hold thousands)."""
     from embedrec.errors import NotFoundError
 
-    out = []
+    name = opt.lstrip("-")
     for token in tokens:
         if isinstance(token, str) and not token.strip():  # resolve_movies' own message named resolve_movies
-            raise UsageError("«--exclude|exclude» has an empty entry; give movie ids or titles, e.g. "
-                             "«--exclude 50,fargo|exclude=[50, 'fargo']»")
+            raise UsageError(f"«{opt}|{name}» has an empty entry; give movie ids or titles, e.g. "
+                             f"«{opt} 50,fargo|{name}=[50, 'fargo']»")
+    known = model.engine.movie_rows([t.strip() if isinstance(t, str) else t for t in tokens])[0] if tokens else []
+    out = []
+    for token, row in zip(tokens, known):
+        if row >= 0 or not isinstance(token, str) or token.strip().isdigit():
+            out.append(token.strip() if isinstance(token, str) else token)  # an id: the library counts or ignores
+            continue  # one it does not know
         try:
-            out += _resolved(model, [token], "--exclude")
+            out += _resolved(model, [token], opt)
         except NotFoundError:
-            log.warning("«--exclude|exclude» %s: no movie of this model has that id or title; nothing to leave out",
-                        shorten(repr(token), 40))
+            log.warning("«%s|%s» %s: no movie of this model has that id or title; %s", opt, name,
+                        shorten(repr(token), 40), "nothing to leave out" if opt == "--exclude" else "left out")
     return out
 
 

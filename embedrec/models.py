@@ -122,32 +122,49 @@ class Model:
             pass
         return f"the run was trained on '{path}'; "
 
-    def _allowed(self, genres, year_min, year_max, exclude) -> np.ndarray | None:
-        """The movie rows a list may hold: the catalogue's filters, less the rows of ``exclude`` (movie ids; those
-        this model does not know are ignored: no list could hold them; a gap, or text no id of an integer-id model
-        can be, such as a title, is a UsageError)."""
+    def _allowed(self, genres, year_min, year_max, exclude, candidates=None) -> np.ndarray | None:
+        """The movie rows a list may hold: the catalogue's filters, among the rows of ``candidates`` (movie ids;
+        None: every movie), less the rows of ``exclude`` (movie ids). Ids this model does not know are ignored (no
+        list could hold them; the candidates' are counted in one warning); a gap, or text no id of an integer-id
+        model can be, such as a title, is a UsageError."""
+        rows = self._movie_rows_of(exclude, "exclude")
+        only = None
+        if candidates is not None:
+            only = self._movie_rows_of(candidates, "candidates")
+            if only is None:
+                raise UsageError("candidates is empty: no list could hold a movie; give the movie ids a list may "
+                                 "hold, e.g. «--candidates 50,181|candidates=[50, 181]», or leave it out")
+            given = only.size
+            only = only[only >= 0]
+            if only.size < given:
+                log.warning("%s of the %s «--candidates|candidates» %s not a movie of this model (not in its "
+                            "training data): no list holds %s", f"{given - only.size:,}", f"{given:,}",
+                            "is" if given - only.size == 1 else "are", "it" if given - only.size == 1 else "them")
+        return self.engine.allowed(_genres(genres), year_min, year_max,
+                                   None if rows is None else rows[rows >= 0], only_rows=only)
+
+    def _movie_rows_of(self, items, name: str) -> np.ndarray | None:
+        """The rows of movie ids ``items`` (-1 for an id this model does not know), or None for no items."""
         e = self.engine
-        refuse_frame(exclude, "exclude: expected movie ids")
-        if isinstance(exclude, (str, bytes)) or not isinstance(exclude, Iterable):
-            raise UsageError(f"exclude={shorten(repr(exclude), 40)}: give a list of movie ids, e.g. exclude=[50, 181]")
-        rows = np.zeros(0, np.int64)
-        items = list(exclude)
+        refuse_frame(items, f"{name}: expected movie ids")
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            raise UsageError(f"{name}={shorten(repr(items), 40)}: give a list of movie ids, e.g. {name}=[50, 181]")
+        items = list(items)
+        if not items:
+            return None
         for x in items:  # a gap or a flag is no id (as recommend(nan) says), not a movie to leave out silently
             try:
                 _one_id(x)
             except UsageError as err:
-                raise UsageError(f"exclude: {err}") from None
-        if items:
-            rows, parsed = e.movie_rows(items)
-            if e.movie_ids.dtype.kind in "iu":  # a title (the CLI resolves them) came back without a word: a red team
-                for x, p in zip(items, parsed):
-                    if p is None and not is_integer_text(str(x).strip()):
-                        raise UsageError(f"exclude: {shorten(repr(x), 40)} is not a movie id of this model (its ids "
-                                         "are integers); for a title, give its id: resolve_movies([title]) or "
-                                         "find_movie(title)")
-            rows = np.asarray(rows, np.int64)
-            rows = rows[rows >= 0]
-        return e.allowed(_genres(genres), year_min, year_max, rows if items else None)
+                raise UsageError(f"{name}: {err}") from None
+        rows, parsed = e.movie_rows(items)
+        if e.movie_ids.dtype.kind in "iu":  # a title (the CLI resolves them) came back without a word: a red team
+            for x, p in zip(items, parsed):
+                if p is None and not is_integer_text(str(x).strip()):
+                    raise UsageError(f"{name}: {shorten(repr(x), 40)} is not a movie id of this model (its ids "
+                                     "are integers); for a title, give its id: resolve_movies([title]) or "
+                                     "find_movie(title)")
+        return np.asarray(rows, np.int64)
 
     @property
     def user_ids(self) -> np.ndarray:
@@ -190,18 +207,21 @@ class Model:
 
     def recommend(self, users, k: int | None = None, *, missing: str = "error", exclude_seen: bool = True,
                   genres: Iterable[str] = (), year_min: int | None = None,
-                  year_max: int | None = None, exclude: Iterable = ()) -> Recommendations:
+                  year_max: int | None = None, exclude: Iterable = (),
+                  candidates: Iterable | None = None) -> Recommendations:
         """Top-k movies for each user id (one id or many), best first, movies the user gave in training (train
         and valid) excluded unless ``exclude_seen=False``. ``exclude``: movie ids no list may hold (bought,
         watched elsewhere, out of stock; as implicit's ``filter_items``; ids this model does not know are ignored),
-        as ``genres``, ``year_min`` and ``year_max`` filter the catalogue for every method that lists movies.
+        ``candidates``: the only movie ids a list may hold (in stock, licensed; as implicit's ``items``; None: every
+        movie; ids this model does not know are counted in one warning), as ``genres``, ``year_min`` and
+        ``year_max`` filter the catalogue for every method that lists movies.
 
         ``missing``: what an id not in the training data gets: 'error' (NotFoundError naming it), 'skip' (left
         out of the result), 'popular' (the most popular movies, scored by their number of ratings)."""
         k = self._k(k)
         e = self.engine
         exclude_seen = _flag(exclude_seen, "exclude_seen")
-        allowed = self._allowed(genres, year_min, year_max, exclude)
+        allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
         query, rows, unknown = e.users.resolve(_as_list(users), missing,
                                                self._trained_on() +
                                                "«use --fallback popular, or --liked/--rated to recommend for a new "
@@ -246,7 +266,8 @@ class Model:
     def recommend_stream(self, lines: Iterable[str], k: int | None = None, *, missing: str = "skip",
                          exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,
                          year_max: int | None = None, batch_size: int = 4096, on_batch=None,
-                         name: str = "<input>", exclude: Iterable = ()) -> Iterator[tuple]:
+                         name: str = "<input>", exclude: Iterable = (),
+                         candidates: Iterable | None = None) -> Iterator[tuple]:
         """``recommend`` for a stream of user ids, one per line (a file, stdin, a socket): answered in batches of
         ``batch_size`` as the lines come, so a slow producer gets each batch's answers before it sends the next;
         ``on_batch()`` is called after each batch. Yields (user id, movie ids, scores) per user (a
@@ -276,7 +297,8 @@ class Model:
             raise UsageError(f"recommend_stream: batch_size={batch_size!r}: give a whole number >= 1")
         e = self.engine
         answers = recommend_many(e, lines, self._k(k), include_seen=not _flag(exclude_seen, "exclude_seen"),
-                                 allowed=self._allowed(genres, year_min, year_max, exclude), strict=missing == "error",
+                                 allowed=self._allowed(genres, year_min, year_max, exclude, candidates),
+                                 strict=missing == "error",
                                  fallback="popular" if missing == "popular" else "none", batch=batch_size,
                                  on_batch=on_batch, name=name, file=file, ready=ready)
 
@@ -336,7 +358,7 @@ class Model:
     def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,
                       ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),
                       year_min: int | None = None, year_max: int | None = None,
-                      exclude: Iterable = ()) -> Recommendations:
+                      exclude: Iterable = (), candidates: Iterable | None = None) -> Recommendations:
         """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
         rating} (folded in against the fixed movie factors); the given movies are excluded unless
         ``exclude_seen=False``. ``ordered=True``: ``liked`` or ``rated`` (one of them) lists the user's history
@@ -350,7 +372,7 @@ class Model:
         if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
                              "not a set")
-        allowed = self._allowed(genres, year_min, year_max, exclude)
+        allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
         p, b, seen, left_out = e.fold_in_parts(_as_list(liked), _rated(rated), ordered=bool(ordered))
         ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
         left_out = {e.movies.raw(r): v for r, v in left_out.items()}
@@ -364,7 +386,7 @@ class Model:
 
     def recommend_features(self, values: dict, k: int | None = None, *, genres: Iterable[str] = (),
                            year_min: int | None = None, year_max: int | None = None,
-                           exclude: Iterable = ()) -> Recommendations:
+                           exclude: Iterable = (), candidates: Iterable | None = None) -> Recommendations:
         """Top-k movies for a new user from demographics alone ({'age': '25', 'gender': 'F'}); models trained with
         features.user, opened from a run."""
         if not hasattr(values, "items") or isinstance(values, (str, bytes)):
@@ -372,18 +394,19 @@ class Model:
                              "{'age': 25, 'gender': 'F'}")
         k = self._k(k)
         e = self.engine
-        allowed = self._allowed(genres, year_min, year_max, exclude)
+        allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
         p, b = e.user_from_features(dict(values.items()))
         ids, scores = e.recommend_vector(p, b, k, np.zeros(0), allowed)
         return Recommendations(e, [None], [ids], [scores], [False], [])
 
     def similar(self, movie, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
-                year_max: int | None = None, exclude: Iterable = ()) -> Recommendations:
+                year_max: int | None = None, exclude: Iterable = (),
+                candidates: Iterable | None = None) -> Recommendations:
         """The k movies most similar to ``movie`` (an id; see find_movie for titles) by cosine similarity of
         their embeddings; the query column is ``movie_id_query``."""
         k = self._k(k)
         e = self.engine
-        allowed = self._allowed(genres, year_min, year_max, exclude)
+        allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
         row = e.movie_row(_movie_arg(movie, "similar"))
         ids, scores = e.similar(row, k, allowed)
         return Recommendations(e, [py_id(e.movie_ids[row])], [ids], [scores], [False], [],
@@ -426,10 +449,11 @@ class Model:
                 "genres": list(e.genres[row] or [])}
 
     def popular(self, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
-                year_max: int | None = None, exclude: Iterable = ()) -> Recommendations:
+                year_max: int | None = None, exclude: Iterable = (),
+                candidates: Iterable | None = None) -> Recommendations:
         """The k movies with the most training ratings (train and valid), scored by that count."""
         e = self.engine
-        ids, scores = e.popular(self._k(k), self._allowed(genres, year_min, year_max, exclude))
+        ids, scores = e.popular(self._k(k), self._allowed(genres, year_min, year_max, exclude, candidates))
         return Recommendations(e, [None], [ids], [scores], [True], [])
 
     def predict(self, pairs: Iterable, *, missing: str = "fallback") -> Predictions:

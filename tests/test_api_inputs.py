@@ -716,6 +716,43 @@ def test_exclude_leaves_movies_out_of_every_list(trained_run):
             m.recommend(user, k=3, exclude=bad)
 
 
+def test_candidates_are_the_only_movies_any_list_may_hold(trained_run, caplog):
+    """implicit's ``items``, LensKit's candidate selector: what is in stock. Every method that lists movies keeps
+    to them, beside the other filters; the list is each method's own ranking of them (the brute force's order);
+    an id the model does not know is counted in one warning; an empty list is refused."""
+    m = er.open(trained_run.cfg.run.dir, trained_run.cfg)
+    user = int(m.user_ids[0])
+    full = m.recommend(user, k=len(m.movie_ids))
+    ranked = full.movie_ids[0].tolist()
+    pool = ranked[3:40:3]  # 13 movies, none of the user's top 3
+    got = m.recommend(user, k=5, candidates=pool).movie_ids[0].tolist()
+    assert got == [x for x in ranked if x in set(pool)][:5]  # the user's ranking restricted to the pool
+    scores = dict(zip(ranked, full.scores[0].tolist()))
+    assert m.recommend(user, k=5, candidates=pool).scores[0].tolist() == [scores[x] for x in got]
+    assert m.recommend(user, k=50, candidates=pool).movie_ids[0].tolist() == [x for x in ranked if x in set(pool)]
+    # beside exclude: the candidates less the excluded
+    assert m.recommend(user, k=5, candidates=pool, exclude=got[:1]).movie_ids[0].tolist() == \
+        [x for x in ranked if x in set(pool) - {got[0]}][:5]
+    stream = list(m.recommend_stream([str(user)], k=5, candidates=pool))
+    assert stream[0][1].tolist() == got
+    movie = int(m.movie_ids[0])
+    assert set(m.similar(movie, k=5, candidates=pool).movie_ids[0].tolist()) <= set(pool)
+    assert set(m.recommend_new(liked=[movie], k=5, candidates=pool).movie_ids[0].tolist()) <= set(pool)
+    pop = m.popular(k=len(m.movie_ids)).movie_ids[0].tolist()
+    assert m.popular(k=3, candidates=pool).movie_ids[0].tolist() == [x for x in pop if x in set(pool)][:3]
+    with caplog.at_level("WARNING", logger="embedrec"):
+        caplog.clear()
+        assert m.recommend(user, k=5, candidates=[*pool, 999999, 999998]).movie_ids[0].tolist() == got
+    said = [r.getMessage() for r in caplog.records]  # named as the library or the CLI names it (the log's filter)
+    assert len(said) == 1 and re.fullmatch(r"2 of the 15 (--)?candidates are not a movie of this model \(not in "
+                                           r"its training data\): no list holds them", said[0]), said
+    with pytest.raises(UsageError, match=r"^candidates is empty: no list could hold a movie"):
+        m.recommend(user, k=3, candidates=[])
+    with pytest.raises(UsageError, match=r"candidates=.*: give a list of movie ids, e\.g\. candidates=\[50, 181\]"):
+        m.recommend(user, k=3, candidates="50")
+    assert m.recommend(user, k=5, candidates=None).movie_ids[0].tolist() == ranked[:5]  # None: every movie
+
+
 def test_answer_checks_its_request_as_the_methods_check_their_arguments(trained_run, tmp_path):
     """A red team: Request(liked="12") recommended for movies 1 and 2 (the text split into characters),
     include_seen="no" meant True, fallback="pop" answered nothing, rated=[50] was a TypeError, and

@@ -782,7 +782,7 @@ def test_filters_that_no_movie_passes_are_said_once(cli_run):
     r = invoke("recommend", "--user", "1", "--year-min", "3000", *sets)
     assert r.exit_code == 0 and r.stdout.count("\n") == 1  # the header
     said = r.stderr.splitlines()
-    assert said[0] == "no movie passes the filters (--genre/--year-min/--year-max)", r.stderr
+    assert said[0] == "no movie passes the filters (--genre/--year-min/--year-max/--candidates)", r.stderr
     assert not any("fewer than" in line for line in said), r.stderr  # (the fixture's run is explicit: its note stays)
     # a review: filters that some movies pass, none of them left for this user, still get the short-list note
     import logging
@@ -1110,6 +1110,36 @@ def test_recommend_exclude(cli_run):
     long = "a" * 300  # a review: the CLI said 'open: run_dir' for --run
     r = invoke("recommend", "--user", "1", *sets, "--run", long)
     assert r.exit_code == 2 and r.stderr.startswith("error: --run has a name longer than 255 bytes"), r.stderr
+
+
+def test_recommend_candidates(cli_run, tmp_path):
+    """--candidates: comma-separated ids or titles, or @FILE (one per line, '#' and blank lines skipped); the list
+    holds only them; a missing file and an empty value are one line each."""
+    sets, _ = cli_run
+    r = invoke("recommend", "--user", "1", "-k", "30", "--format", "csv", *sets)
+    ranked = [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))]
+    pool = ranked[5:30:5]
+    r = invoke("recommend", "--user", "1", "-k", "3", "--format", "csv", "--candidates", ",".join(pool), *sets)
+    assert r.exit_code == 0, r.stderr
+    assert [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == pool[:3]
+    f = tmp_path / "stock.txt"
+    f.write_text("# in stock\n" + "\n".join(pool) + "\n\n99999\n")
+    r = invoke("recommend", "--user", "1", "-k", "10", "--format", "csv", "--candidates", f"@{f}", *sets)
+    assert r.exit_code == 0, r.stderr
+    assert [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == pool
+    assert "1 of the 6 --candidates is not a movie of this model (not in its training data): no list holds it" \
+        in r.stderr, r.stderr
+    r = invoke("recommend", "--user", "1", "--candidates", f"@{tmp_path / 'none.txt'}", *sets)
+    assert r.exit_code == 2 and r.stderr == (f"error: --candidates @{tmp_path / 'none.txt'}: cannot read "
+                                             f"'{tmp_path / 'none.txt'}' (No such file or directory); give a file "
+                                             "of movie ids, one per line, or comma-separated ids: --candidates "
+                                             "50,181\n"), r.stderr
+    (tmp_path / "empty.txt").write_text("# nothing\n\n")
+    r = invoke("recommend", "--user", "1", "--candidates", f"@{tmp_path / 'empty.txt'}", *sets)
+    assert r.exit_code == 2 and "the file holds no movie ids; give one per line" in r.stderr, r.stderr
+    r = invoke("recommend", "--user", "1", "--candidates", " ", *sets)
+    assert r.exit_code == 2 and r.stderr == "error: --candidates is empty; give a value, e.g. --candidates 50,181 " \
+        "or @FILE\n"
 
 
 def test_evaluate_per_user(cli_run, tmp_path):

@@ -438,6 +438,24 @@ def parse_rated(text: str) -> dict:
     return out
 
 
+def parse_movie_list(text: str, option: str) -> list[str]:
+    """``option``'s movies: comma-separated ids or titles (as parse_liked), or ``@FILE``: a file of ids or titles,
+    one per line (blank lines and '#' lines skipped), for lists too long for a command line."""
+    if not text.startswith("@"):
+        return parse_liked(text, option)
+    path = text[1:]
+    try:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
+            items = [line.strip() for line in fh]
+    except OSError as e:
+        raise UsageError(f"{option} {shorten(text, 80)}: cannot read '{path}' ({e.strerror or e}); give a file of "
+                         f"movie ids, one per line, or comma-separated ids: {option} 50,181") from None
+    items = [t for t in items if t and not t.startswith("#")]
+    if not items:
+        raise UsageError(f"{option} {shorten(text, 80)}: the file holds no movie ids; give one per line")
+    return items
+
+
 def parse_liked(text: str, option: str = "--liked") -> list[str]:
     """'50,181' as ['50', '181'] (the --liked option, or ``option``: --exclude); an empty item is an error, not
     skipped."""

@@ -17,6 +17,7 @@ from embedrec.cli.options import (
     check_no_header,
     only_for,
     parse_liked,
+    parse_movie_list,
     parse_pairs,
     parse_rated,
     usage_error,
@@ -46,6 +47,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--year-max", type=int, help="Only movies up to this year.")
 @click.option("--exclude", type=TEXT, help="Comma-separated movies no list may hold (bought, watched elsewhere): "
               "ids, or titles as --movie takes them.")
+@click.option("--candidates", type=TEXT, help="The only movies a list may hold (in stock, licensed): comma-separated "
+              "ids or titles, or @FILE with one per line.")
 @click.option("--strict", is_flag=True, help="With --users: fail on an unknown id instead of skipping it.")
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
 @RUN
@@ -53,7 +56,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @NO_HEADER
 @common
 def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_features, k, include_seen, genres,
-              year_min, year_max, exclude, strict, fallback, run_dir, fmt, no_header):
+              year_min, year_max, exclude, candidates, strict, fallback, run_dir, fmt, no_header):
     """Top-K movies for a user, many users, a new user, or movies similar to a movie.
 
     score: for explicit models the predicted rating, clipped to the rating scale (as in predict); for implicit
@@ -81,11 +84,11 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     from embedrec.output import batch_done, resolve_format, write_rows
 
     for opt, value in (("--user", user), ("--movie", movie), ("--liked", liked), ("--rated", rated),
-                       ("--user-features", user_features), ("--exclude", exclude)):
+                       ("--user-features", user_features), ("--exclude", exclude), ("--candidates", candidates)):
         if value is not None and not value.strip():
             raise UsageError(f"{opt} is empty; give a value, e.g. {opt} " + {"--user": "196", "--movie": "'star wars'",
                              "--liked": "50,181,172", "--rated": "50=5,181=4", "--user-features": "age=25,gender=F",
-                             "--exclude": "50,181"}[opt])
+                             "--exclude": "50,181", "--candidates": "50,181 or @FILE"}[opt])
     modes = [opt for opt, x in (("--user", user), ("--users", users_file), ("--movie", movie),
                                 ("--liked" if liked else "--rated", liked or rated),
                                 ("--user-features", user_features)) if x]
@@ -115,6 +118,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
             fallback=fallback or cfg.recommend.fallback, strict=strict, include_seen=include_seen, ordered=ordered,
             genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
             exclude=tuple(parse_liked(exclude, "--exclude")) if exclude else (),
+            candidates=tuple(parse_movie_list(candidates, "--candidates")) if candidates else None,
             on_batch=batch_done, name=getattr(users_file, "name", "<input>")))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
         hinted = with_comma_hint(e, "--liked", liked_items, liked) if liked_items else e

@@ -159,10 +159,10 @@ class Catalogue:
 
     def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None,
                 year_max: int | None = None, say: bool = True,
-                exclude_rows: np.ndarray | None = None) -> np.ndarray | None:
-        """Movie rows passing the filters and not in ``exclude_rows``, or None when there is no filter; ``say``:
-        warn when none passes."""
-        if not genres and year_min is None and year_max is None and exclude_rows is None:
+                exclude_rows: np.ndarray | None = None, only_rows: np.ndarray | None = None) -> np.ndarray | None:
+        """Movie rows passing the filters, among ``only_rows`` (the candidates) where given, and not in
+        ``exclude_rows``, or None when there is no filter; ``say``: warn when none passes."""
+        if not genres and year_min is None and year_max is None and exclude_rows is None and only_rows is None:
             return None
         years = []
         for name, y in (("year_min", year_min), ("year_max", year_max)):
@@ -192,11 +192,16 @@ class Catalogue:
             keep &= years >= year_min
         if year_max is not None:
             keep &= (years <= year_max) & (years >= 0)
+        if only_rows is not None:
+            among = np.zeros(len(self.titles), dtype=bool)
+            among[np.asarray(only_rows, np.int64)] = True
+            keep &= among
         if exclude_rows is not None:
             keep[np.asarray(exclude_rows, np.int64)] = False
         out = np.flatnonzero(keep)
         if out.size == 0 and say:
-            log.warning("no movie passes the filters («--genre/--year-min/--year-max|genres, year_min, year_max»)")
+            log.warning("no movie passes the filters («--genre/--year-min/--year-max/--candidates|genres, year_min, "
+                        "year_max, candidates»)")
         return out
 
     def genre_rows(self) -> dict[str, np.ndarray]:

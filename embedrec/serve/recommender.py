@@ -209,8 +209,8 @@ class Recommender:
         return self.catalogue.find_movie(query)
 
     def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None, year_max: int | None = None,
-                exclude_rows: np.ndarray | None = None):
-        return self.catalogue.allowed(genres, year_min, year_max, exclude_rows=exclude_rows)
+                exclude_rows: np.ndarray | None = None, only_rows: np.ndarray | None = None):
+        return self.catalogue.allowed(genres, year_min, year_max, exclude_rows=exclude_rows, only_rows=only_rows)
 
     def rows_for(self, user_id, movie_rows: np.ndarray, scores: np.ndarray) -> Iterator[dict]:
         return self.catalogue.rows_for(user_id, movie_rows, scores)
