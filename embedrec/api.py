@@ -193,8 +193,8 @@ def _naming(cfg: Config, ds) -> Config:
 
 # train.* keys each loss does not read: set in a config file or with --set, they would be ignored without a word
 _SGD_ONLY = ("batch_size", "optimizer", "lr", "weight_decay_user", "weight_decay_movie", "weight_decay_bias")
-_ALS_ONLY = ("als_unobserved", "als_reg", "als_reg_exponent", "als_cg_steps", "als_rating_weight", "als_recency",
-             "als_user_unobserved", "als_dims", "fetch_rows")
+_ALS_ONLY = ("als_unobserved", "als_reg", "als_reg_exponent", "als_cg_steps", "als_rating_weight", "als_count_weight",
+             "als_recency", "als_user_unobserved", "als_dims", "fetch_rows")
 _UNUSED = {"als": (*_SGD_ONLY, "negatives", "softmax_full_max", "compile"),
            "mse": (*_ALS_ONLY, "negatives", "softmax_full_max"),
            "bpr": (*_ALS_ONLY, "softmax_full_max", "compile"),
@@ -283,6 +283,11 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
 
     _warn_ingest_settings(ds, cfg)
     _warn_unused_train_keys(cfg, resolve_loss(cfg.model, cfg.features.active), ds.n_movies)
+    if cfg.train.als_count_weight > 0 and ds.manifest.get("repeats") != "sum" \
+            and resolve_loss(cfg.model, cfg.features.active) == "als":
+        log.warning("train.als_count_weight has no effect: dataset '%s' was ingested with data.repeats=latest, so "
+                    "its ratings are not counts; ingest it again with «--set data.repeats=sum --overwrite|"
+                    "data.repeats='sum' and overwrite=True», or leave train.als_count_weight out", ds.path)
     ds, final, result, cfg = fit_and_refit(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)
     selection = selection_of(result, cfg.train)

@@ -63,6 +63,7 @@ class DataConfig:
     missing: Literal["error", "drop"] = "error"
     keep_unrated_movies: bool = False
     min_rating: Union[float, None] = None
+    repeats: Literal["latest", "sum"] = "latest"
     min_user_ratings: int = _opt(0, min=0)
     min_movie_ratings: int = _opt(0, min=0)
     cache_dir: Union[str, None] = None
@@ -149,6 +150,7 @@ class TrainConfig:
     als_reg_exponent: float = _opt(1.0, min=0.0, max=2.0)
     als_cg_steps: int = _opt(3, min=1, max=100)
     als_rating_weight: float = _opt(0.0, min=0.0, max=1000.0)
+    als_count_weight: float = _opt(0.0, min=0.0, max=1000.0)
     als_recency: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=1000.0)
     als_user_unobserved: Union[float, Literal["auto"]] = _opt("auto", gt=0.0, max=1000.0)
     als_dims: Union[list[int], Literal["auto"]] = _opt("auto")

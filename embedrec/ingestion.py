@@ -231,17 +231,54 @@ def _dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
     return keep, n_exact, n - n_exact - int(keep.sum())
 
 
+def sum_repeats(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    """data.repeats=sum: one row per (user, movie), its rating the sum of the pair's rows' ratings (a file without
+    a rating column stores each row as 1, so a count of its rows), its timestamp the latest; every other column
+    from the pair's first line. Exact duplicate lines are events here, summed too. Returns (rows in the order of
+    each pair's first line, rows that belonged to a repeated pair, the pairs they became).
+
+    Nothing repeated costs what :func:`_dedupe_mask`'s check does (a sorted copy of the pair keys); the merge
+    sorts the keys once (a stable argsort) and sums each run with ``np.add.reduceat``."""
+    n = len(ratings)
+    key = _pair_key(ratings)
+    probe = np.sort(key)
+    if n < 2 or not (probe[1:] == probe[:-1]).any():
+        return ratings, 0, 0
+    del probe
+    order = np.argsort(key, kind="stable")  # within a pair: input order, so its first line comes first
+    sk = key[order]
+    starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
+    del sk
+    sizes = np.diff(np.r_[starts, n])
+    first = order[starts]
+    out = ratings.iloc[first].copy()
+    r = ratings["rating"].to_numpy()
+    out["rating"] = np.add.reduceat(r[order].astype(np.float64), starts).astype(r.dtype)
+    if "timestamp" in ratings:
+        t = ratings["timestamp"].to_numpy()
+        out["timestamp"] = np.maximum.reduceat(t[order], starts)
+    keep = np.argsort(first, kind="stable")  # the pairs in the order of their first lines, as latest keeps rows
+    out = out.iloc[keep]
+    repeated = sizes > 1
+    return out, int(sizes[repeated].sum()), int(np.count_nonzero(repeated))
+
+
 def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | None = None,
           k_core: list | None = None) -> pd.DataFrame:
-    """Drop exact duplicates, keep the latest of repeated (user, movie), threshold, k-core. Counts go in report;
-    ``below`` (a list) receives the (user_id, movie_id) pairs dropped by data.min_rating: rated, so never
-    recommended (Dataset.rated_below); ``k_core`` those the k-core filter drops (for the users it leaves out:
-    Dataset.rated_below_unknown)."""
-    keep, n_exact, n_repeated = _dedupe_mask(ratings)
-    if not keep.all():
-        ratings = ratings[keep]
-    report["exact_duplicates_dropped"] = n_exact
-    report["repeated_pairs_dropped"] = n_repeated
+    """Drop exact duplicates, keep the latest of repeated (user, movie) (data.repeats=sum: sum them, see
+    :func:`sum_repeats`), threshold, k-core. Counts go in report; ``below`` (a list) receives the (user_id,
+    movie_id) pairs dropped by data.min_rating: rated, so never recommended (Dataset.rated_below); ``k_core`` those
+    the k-core filter drops (for the users it leaves out: Dataset.rated_below_unknown)."""
+    if cfg.repeats == "sum":
+        ratings, n_rows, n_pairs = sum_repeats(ratings)
+        report["repeated_rows_summed"] = n_rows
+        report["repeated_pairs_summed"] = n_pairs
+    else:
+        keep, n_exact, n_repeated = _dedupe_mask(ratings)
+        if not keep.all():
+            ratings = ratings[keep]
+        report["exact_duplicates_dropped"] = n_exact
+        report["repeated_pairs_dropped"] = n_repeated
     if cfg.min_rating is not None:
         n2 = len(ratings)
         kept = ratings["rating"].to_numpy() >= cfg.min_rating
@@ -329,6 +366,9 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     below: list[pd.DataFrame] = []
     k_core: list[pd.DataFrame] = []
     ratings = clean(_match_movies(raw.ratings, movies, cfg, report), cfg, report, below, k_core)
+    if cfg.repeats == "sum" and cfg.rating_scale is None and report.get("repeated_pairs_summed"):
+        r = ratings["rating"].to_numpy()  # sums beyond the rows' scale: the explicit clip and RMSE's take them
+        scale = (min(scale[0], float(r.min())), max(scale[1], float(r.max())))
     report["after_cleaning"] = {"users": int(ratings["user_id"].nunique()),
                                 "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
     raw.ratings = None  # only the cleaned rows are used from here: the rows read are freed if cleaning copied them
@@ -574,6 +614,8 @@ def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users
         "density": float(n_ratings / (n_users * n_movies)),
         "rating_scale": list(scale),
         "min_rating": cfg.min_rating,
+        # data.repeats=sum: each rating a sum of a pair's rows (a count), which train.als_count_weight weighs
+        **({"repeats": "sum"} if cfg.repeats == "sum" else {}),
         "rating_histogram": {f"{v:g}": int(c) for v, c in zip(hist.index.to_numpy(), hist.to_numpy())},
         "split": {"method": split_cfg.method, **{k: len(v) for k, v in frames.items()}},
         "cleaning": report,
@@ -627,7 +669,14 @@ def format_summary(s: dict) -> str:
              "ratings: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
              if len(s["rating_histogram"]) <= 12 else f"ratings: {len(s['rating_histogram'])} distinct values",
              "split (" + s["split"]["method"] + "): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
-             "cleaning: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in s["cleaning"].items()
-                                      if isinstance(v, int)),
+             "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"]) for k, v in s["cleaning"].items()
+                                      if isinstance(v, int) and k != "repeated_pairs_summed"),
              f"wrote {s['output']} in {s['seconds']:.1f}s"]
     return "\n".join(lines)
+
+
+def _cleaning_item(key: str, value: int, cleaning: dict) -> str:
+    """'exact duplicates dropped 3'; data.repeats=sum's two counts as one: 'repeats summed 5 rows into 2 pairs'."""
+    if key == "repeated_rows_summed":
+        return f"repeats summed {value:,} rows into {cleaning.get('repeated_pairs_summed', 0):,} pairs"
+    return f"{key.replace('_', ' ')} {value:,}"

@@ -196,7 +196,7 @@ def test_dev_null_as_the_config_file_is_no_overrides(tmp_path, monkeypatch):
         load_config(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("key", ["als_reg", "als_unobserved", "als_recency", "als_rating_weight"])
+@pytest.mark.parametrize("key", ["als_reg", "als_unobserved", "als_recency", "als_rating_weight", "als_count_weight"])
 def test_als_weights_beyond_any_use_are_refused(key):
     # 1e30 made the eigen-solve fail with a LinAlgError, an internal error
     with pytest.raises(ConfigError, match=f"'train.{key}'.*above the maximum 1000"):

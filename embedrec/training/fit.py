@@ -431,12 +431,13 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
     if loss == "als":
         from embedrec.training.als import ALS, confidence
 
-        key = ("confidence", train_cfg.als_rating_weight, train_cfg.als_recency)
+        key = ("confidence", train_cfg.als_rating_weight, train_cfg.als_count_weight, train_cfg.als_recency)
         reuse = {} if reuse is None else reuse
-        for old in [k for k in reuse if k[0] in ("confidence", "csr") and k[-2:] != key[-2:]]:
+        for old in [k for k in reuse if k[0] in ("confidence", "csr") and k[-3:] != key[-3:]]:
             del reuse[old]  # another recency's weights and CSRs: at most one set is held (2 GB at 100M ratings)
         if key not in reuse:
-            reuse[key] = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg)
+            reuse[key] = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg,
+                                    counts=ds.manifest.get("repeats") == "sum")
         runner = ALS(model, train_cfg, tr.user, tr.movie, threads, weights=reuse[key], csrs=reuse.get(("csr", *key)))
         reuse[("csr", *key)] = runner.csrs  # the same weights: the same CSRs for the next candidate
         return runner
