@@ -77,11 +77,11 @@ def test_ingest_sum_report_summary_and_manifest(tmp_path, small_cfg):
 def test_count_weight_hand_computed():
     cfg = SimpleNamespace(als_rating_weight=0.0, als_recency=0.0, als_count_weight=2.0)
     u, r = np.array([0, 0, 1]), np.array([1.0, 3.0, 10.0], np.float32)
-    np.testing.assert_allclose(confidence(u, r, None, (1, 10), cfg, counts=True),
+    np.testing.assert_allclose(confidence(u, r, None, (1, 10), cfg, summed=True),
                                [1.0, 1 + 2 * np.log(3), 1 + 2 * np.log(10)], rtol=1e-6)
     assert confidence(u, r, None, (1, 10), cfg) is None  # not counts (data.repeats=latest): no count weight
     both = SimpleNamespace(als_rating_weight=1.0, als_recency=0.0, als_count_weight=1.0)
-    np.testing.assert_allclose(confidence(u, r, None, (1, 10), both, counts=True),
+    np.testing.assert_allclose(confidence(u, r, None, (1, 10), both, summed=True),
                                [1.0, (1 + 2 / 9) * (1 + np.log(3)), 2 * (1 + np.log(10))], rtol=1e-6)
 
 

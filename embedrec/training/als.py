@@ -118,11 +118,11 @@ def user_solve(train_cfg, nnz: int, n_users: int, n_movies: int, timed: bool) ->
             "reg_exponent": float(train_cfg.als_reg_exponent), "recency": g}
 
 def confidence(users: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | None, scale, cfg: TrainConfig,
-               counts: bool = False):
+               summed: bool = False):
     """Per-rating weights of the observed term, or None when every weight is 1.
 
     ``train.als_rating_weight`` b: w = 1 + b * (rating - min) / (max - min), so a top rating counts 1 + b times a
-    bottom one (Hu et al.'s confidence). ``counts`` (a dataset ingested with data.repeats=sum, whose ratings are
+    bottom one (Hu et al.'s confidence). ``summed`` (a dataset ingested with data.repeats=sum, whose ratings are
     sums of a pair's rows) and ``train.als_count_weight`` c: w *= 1 + c * log(rating), so one click weighs 1 and
     the heavy tail of counts grows slowly (Hu et al.'s log confidence; sums below 1 weigh 1).
     ``train.als_recency`` g: w *= 1 + g * position, where position runs from 0 at a user's oldest rating to 1 at
@@ -131,7 +131,7 @@ def confidence(users: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | 
     lo, hi = scale if scale is not None else (float(ratings.min(initial=0)), float(ratings.max(initial=1)))
     if cfg.als_rating_weight > 0 and hi > lo:
         w = 1.0 + cfg.als_rating_weight * (ratings.astype(np.float64) - lo) / (hi - lo)
-    if counts and cfg.als_count_weight > 0:
+    if summed and cfg.als_count_weight > 0:
         cw = 1.0 + cfg.als_count_weight * np.log(np.maximum(ratings.astype(np.float64), 1.0))
         w = cw if w is None else w * cw
     if cfg.als_recency > 0 and timestamps is not None and users.size:

@@ -76,7 +76,7 @@ class ShardALS:
         (ulo, uhi), (mlo, mhi) = shard.u_range(g.rank), shard.m_range(g.rank)
         nu, nm = shard.n_users, shard.n_movies
         w = confidence(train.user - ulo, train.rating, train.timestamp, shard.manifest.get("rating_scale"), train_cfg,
-                       counts=shard.manifest.get("repeats") == "sum")
+                       summed=shard.manifest.get("repeats") == "sum")
         u_ptr, u_idx, u_w = _csr(train.user - ulo, train.movie, uhi - ulo, w)  # deduplicated, first weight kept
         users = np.repeat(np.arange(ulo, uhi, dtype=np.int32), np.diff(u_ptr))
         cols = [u_idx, users] + ([u_w] if u_w is not None else [])

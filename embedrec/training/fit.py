@@ -437,7 +437,7 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
             del reuse[old]  # another recency's weights and CSRs: at most one set is held (2 GB at 100M ratings)
         if key not in reuse:
             reuse[key] = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg,
-                                    counts=ds.manifest.get("repeats") == "sum")
+                                    summed=ds.manifest.get("repeats") == "sum")
         runner = ALS(model, train_cfg, tr.user, tr.movie, threads, weights=reuse[key], csrs=reuse.get(("csr", *key)))
         reuse[("csr", *key)] = runner.csrs  # the same weights: the same CSRs for the next candidate
         return runner
