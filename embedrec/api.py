@@ -242,7 +242,29 @@ def _warn_unused_train_keys(cfg: Config, loss: str, n_movies: int | None = None)
 def _optimizer(cfg: Config, loss: str) -> str:
     from embedrec.training.fit import resolve_optimizer
 
-    return resolve_optimizer(loss, cfg.model, cfg.train, cfg.features.active).optimizer
+    return resolve_optimizer(loss, cfg.model, cfg.train, cfg.features.active, say=False).optimizer
+
+
+def _say_optimizer(cfg: Config, loss: str, ds: Dataset) -> None:
+    """What train.optimizer auto trains with, said once per train (a review: recorded nowhere but the checkpoint),
+    and a train.lr set beside it that becomes hogwild's per-example step (a review: 0.001, an adam step, trained
+    100 epochs at hogwild's pace without a word)."""
+    if loss == "als" or cfg.train.optimizer != "auto":
+        return
+    from embedrec.config import HOGWILD_LRS
+    from embedrec.training.fit import check_ratings, resolve_optimizer
+
+    tr = ds.splits["train"]  # the fit's refusals (no training rows, no ratings to fit) stay the only line
+    if not len(tr):
+        return
+    check_ratings(ds.manifest, ds.path, cfg.model, lambda: (float(tr.rating.min()), float(tr.rating.max())))
+
+    t = resolve_optimizer(loss, cfg.model, cfg.train, cfg.features.active)  # its reasons for adam said first
+    log.info("train.optimizer auto: %s, lr %g%s", t.optimizer, t.lr, " per example" if t.optimizer == "hogwild" else "")
+    if t.optimizer == "hogwild" and cfg.train.lr != "auto" and "train.lr" in cfg.explicit_keys:
+        log.warning("train.lr=%g is hogwild's per-example step here (train.optimizer auto chose hogwild for the "
+                    "plain %s model; its own lr is %g); for an adam step set train.optimizer=adam too", t.lr,
+                    loss, HOGWILD_LRS[loss])
 
 
 def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
@@ -283,6 +305,7 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
 
     _warn_ingest_settings(ds, cfg)
     _warn_unused_train_keys(cfg, resolve_loss(cfg.model, cfg.features.active), ds.n_movies)
+    _say_optimizer(cfg, resolve_loss(cfg.model, cfg.features.active), ds)
     if cfg.train.als_count_weight > 0 and ds.manifest.get("repeats") != "sum" \
             and resolve_loss(cfg.model, cfg.features.active) == "als":
         log.warning("train.als_count_weight has no effect: dataset '%s' was ingested with data.repeats=latest, so "

@@ -147,8 +147,10 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     t0 = time.perf_counter()
     _, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, data.shard.n_movies)
     loss = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
+    folder = Path(folder)
     train_cfg = resolve_optimizer(loss, model_cfg, train_cfg, features_cfg is not None and features_cfg.active,
-                                  device=g.device.type)
+                                  device=g.device.type, resumed=folder / CHECKPOINT if resume else None,
+                                  agree=lambda ok: g.total(int(ok)) == g.world, say=g.leader)
     model = _model(g, data, train, model_cfg, train_cfg, features_cfg)
     counts = sum_ranks(g, np.bincount(train.movie, minlength=data.shard.n_movies).astype(np.int64))
     unrated = counts == 0
@@ -182,7 +184,9 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
     g.barrier()  # rank 0's last checkpoint is written before any rank moves on
     model.cpu()
-    return fit_result(state, loss, metric, unrated, t0)  # (seconds from this start, a resumed fit's before not added)
+    result = fit_result(state, loss, metric, unrated, t0)  # (seconds from this start, a resumed fit's before not added)
+    result.optimizer = (train_cfg.optimizer, train_cfg.lr)
+    return result
 
 
 # ------------------------------------------------------------------------------------------------ the command

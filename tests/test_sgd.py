@@ -227,7 +227,7 @@ def test_optimizer_auto_is_hogwild_for_the_plain_mse_and_bpr_models_on_the_cpu_a
     assert _resolved("mse", **{"model.implicit_terms": True}) == ("adam", 0.003)
     assert _resolved("mse", **{"train.compile": True}) == ("adam", 0.003)
     assert _resolved("mse", device="cuda") == ("adam", 0.003)
-    assert _resolved("bpr", **{"train.negatives": 65}) == ("adam", 0.003)  # the kernel's limits
+    assert _resolved("bpr", **{"train.negatives": 65}) == ("adam", 0.003)  # the kernel's limit
     # a value the config sets is kept, each on its own
     assert _resolved("mse", **{"train.optimizer": "adam"}) == ("adam", 0.003)
     assert _resolved("mse", **{"train.lr": 0.2}) == ("hogwild", 0.2)
@@ -279,3 +279,36 @@ def test_the_explicit_objective_alone_trains_on_hogwild(synth, small_cfg):
     finally:
         sgd.Hogwild.__init__ = real
     assert len(runners) == 1 and runners[0].cfg.lr == 0.01 and res.epochs_run == 2
+
+
+def test_a_resume_with_optimizer_auto_continues_as_the_checkpoint_was_trained(synth, small_cfg, tmp_path):
+    """A review: a run trained with adam (the default before auto, or where the kernel could not be built) was
+    refused on `--resume` with the same command ('another train.optimizer (adam, now hogwild)'). auto takes the
+    checkpoint's optimizer and lr; the refit then trains with the selection's; metrics.json's selection says
+    which."""
+    from embedrec.training.fit import selection_of
+    from embedrec.training.refit import afresh_config
+
+    c = small_cfg.updated({"train.threads": 1, "train.patience": 10})
+    old = c.updated({"train.optimizer": "adam", "train.lr": 0.003, "train.epochs": 2})
+    fit(synth, old.model, old.train, tmp_path / "a")
+    resumed = fit(synth, c.model, c.updated({"train.epochs": 3}).train, tmp_path / "a", resume=True)
+    assert resumed.optimizer == ("adam", 0.003) and resumed.epochs_run == 3
+    assert afresh_config(resumed, c.train, 10).optimizer == "adam"  # the refit: the selection's trainer
+    assert selection_of(resumed, c.train)["optimizer"] == "adam" and selection_of(resumed, c.train)["lr"] == 0.003
+    # a hogwild run at the old default lr (0.003, not auto's 0.01) resumes at it
+    hog = c.updated({"train.optimizer": "hogwild", "train.lr": 0.003, "train.epochs": 2})
+    fit(synth, hog.model, hog.train, tmp_path / "h")
+    again = fit(synth, c.model, c.updated({"train.optimizer": "hogwild", "train.epochs": 3}).train, tmp_path / "h",
+                resume=True)
+    assert again.optimizer == ("hogwild", 0.003)
+    fresh = fit(synth, c.model, c.updated({"train.epochs": 1}).train, tmp_path / "f")
+    assert fresh.optimizer == ("hogwild", 0.01)
+
+
+def test_keys_a_trainer_does_not_read_do_not_change_the_optimizer_auto_picks():
+    """A review: train.compile (read by the explicit loss only) switched bpr to adam, and train.negatives (read by
+    bpr only) switched the explicit model to adam, each while train warned it had no effect."""
+    assert _resolved("bpr", **{"train.compile": True}) == ("hogwild", 0.05)
+    assert _resolved("mse", **{"train.negatives": 100}) == ("hogwild", 0.01)
+    assert _resolved("bpr", **{"train.negatives": 100}) == ("adam", 0.003)

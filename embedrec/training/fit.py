@@ -61,6 +61,7 @@ class FitResult:
     path_start: dict | None = None
     dims: dict | None = None  # train.als_dims: {dimension: valid score} of each tried (dims.choose_dim)
     dims_seconds: dict | None = None  # and {dimension: seconds of its selection}
+    optimizer: tuple | None = None  # (train.optimizer, train.lr) the fit ran with (resolve_optimizer), not als
 
 
 def selection_of(result: FitResult, train_cfg) -> dict:
@@ -73,6 +74,7 @@ def selection_of(result: FitResult, train_cfg) -> dict:
             **({"als_dims": {str(d): v for d, v in result.dims.items()},
                 "als_dims_seconds": {str(d): round(v, 3) for d, v in (result.dims_seconds or {}).items()}}
                if result.dims else {}),
+            **({"optimizer": result.optimizer[0], "lr": result.optimizer[1]} if result.optimizer else {}),
             "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
             "seconds_to_best_epoch": result.history[result.best_epoch - 1].get("elapsed")
             if 0 < result.best_epoch <= len(result.history) else None}
@@ -134,28 +136,60 @@ def resolve_loss(model_cfg, features: bool = False) -> str:
     return loss
 
 
-def resolve_optimizer(loss: str, model_cfg, train_cfg, features: bool = False, device=None):
+def resolve_optimizer(loss: str, model_cfg, train_cfg, features: bool = False, device=None, *,
+                      resumed: Path | None = None, agree=None, say: bool = True):
     """``train_cfg`` with train.optimizer and train.lr concrete. ``auto``: hogwild's per-example C kernel for the
     plain model's mse and bpr losses on the CPU (ML-100K explicit: 2.1 s to test RMSE 0.9030 against adam's 13.9 s
     to 0.9041; BENCHMARKS.md, session 34), else adam: side features, SVD++ terms, the softmax loss, a GPU
-    (``device``: where the fit runs, else train.device), train.compile, or a kernel that cannot be built here (said
-    once); als reads neither and gets adam. train.lr auto: :meth:`TrainConfig.learning_rate`."""
+    (``device``: where the fit runs, else train.device), train.compile (mse), more than 64 negatives (bpr), or a
+    kernel that cannot be built here (warned once, where ``say``); als reads neither and gets adam. train.lr auto:
+    :meth:`TrainConfig.learning_rate`. ``resumed``: the checkpoint a resume continues, whose optimizer and lr an
+    ``auto`` takes where this machine can run them (a run trained with adam before auto existed, or where the
+    kernel could not be built, continues as it was trained). ``agree``: ranks' consent, ``agree(ok) -> bool``
+    true where every rank can run hogwild (torchrun: one trainer for all)."""
     import dataclasses
 
     opt = train_cfg.optimizer
     if opt == "auto":
-        opt = "hogwild" if _hogwild_fits(loss, model_cfg, train_cfg, features, device) else "adam"
+        ok = _hogwild_fits(loss, model_cfg, train_cfg, features, device, say)
+        ok = agree(ok) if agree is not None else ok
+        opt = "hogwild" if ok else "adam"
+        was = _checkpointed(resumed) if resumed is not None and loss in ("mse", "bpr") else {}
+        if was.get("optimizer") in ("adam", "hogwild") and was["optimizer"] != opt and (was["optimizer"] == "adam"
+                                                                                        or ok):
+            opt = was["optimizer"]
+            if say:
+                log.info("train.optimizer auto: %s, as the checkpoint resumed was trained", opt)
+    if train_cfg.lr == "auto" and resumed is not None and loss in ("mse", "bpr"):
+        was = _checkpointed(resumed)  # a hogwild run of the old default lr (0.003) resumes at it
+        if isinstance(was.get("lr"), (int, float)) and was.get("optimizer") == opt:
+            train_cfg = dataclasses.replace(train_cfg, lr=float(was["lr"]))
     lr = train_cfg.learning_rate(opt, loss)
     if (opt, lr) == (train_cfg.optimizer, train_cfg.lr):
         return train_cfg
     return dataclasses.replace(train_cfg, optimizer=opt, lr=lr)
 
 
-def _hogwild_fits(loss: str, model_cfg, train_cfg, features: bool, device) -> bool:
-    if loss not in ("mse", "bpr") or features or model_cfg.implicit_terms or train_cfg.compile:
+def _checkpointed(path: Path) -> dict:
+    """The train section a checkpoint recorded ({} where there is none to read: resume_checkpoint says so)."""
+    from embedrec.training.checkpoints import load_checkpoint
+
+    try:
+        return ((load_checkpoint(path).get("config") or {}).get("train") or {}) if Path(path).exists() else {}
+    except ArtifactError:
+        return {}
+
+
+def _hogwild_fits(loss: str, model_cfg, train_cfg, features: bool, device, say: bool = True) -> bool:
+    if loss not in ("mse", "bpr") or features or model_cfg.implicit_terms:
         return False
-    if train_cfg.negatives > 64:
-        return False  # the kernel's limit (training.sgd.Hogwild; model.dim's maximum is the kernel's 4096)
+    if loss == "mse" and train_cfg.compile:  # torch.compile of the explicit loss: adam's autograd (bpr's ignores it)
+        return False
+    if loss == "bpr" and train_cfg.negatives > 64:  # the kernel's limit (training.sgd.Hogwild)
+        if say:
+            log.info("train.optimizer auto trains bpr with adam: hogwild takes at most 64 train.negatives (%d set)",
+                     train_cfg.negatives)
+        return False
     from embedrec.device import device_name
 
     if str(device if device is not None else device_name(train_cfg.device)) != "cpu":
@@ -166,7 +200,7 @@ def _hogwild_fits(loss: str, model_cfg, train_cfg, features: bool, device) -> bo
         load()
     except KernelError as e:
         global _said_no_kernel
-        if not _said_no_kernel:
+        if say and not _said_no_kernel:
             _said_no_kernel = True
             log.warning("train.optimizer auto trains with adam, several times slower: %s; %s", e.reason("hogwild"),
                         e.fix)
@@ -494,7 +528,9 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     threads = choose_threads(len(tr), dim, train_cfg.threads)
     log.debug("training with %d thread(s)", threads)
     loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
-    train_cfg = resolve_optimizer(loss_name, model_cfg, train_cfg, features_cfg is not None and features_cfg.active)
+    train_cfg = resolve_optimizer(loss_name, model_cfg, train_cfg, features_cfg is not None and features_cfg.active,
+                                  resumed=Path(run_dir) / CHECKPOINT if resume and run_dir is not None else None,
+                                  say=False)  # said once by api.train_model (a fit runs per candidate)
     if loss_name == "als" and train_cfg.als_recency == "auto":  # a number before the checkpoint's fingerprint
         import dataclasses
 
@@ -547,7 +583,9 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
         refit_users_at_end(state, loss_name, train_cfg, has_valid, score, metric)
     if hasattr(model, "cpu"):
         model.cpu()  # trained on train.device; what follows (factors, state_dict, publish) is plain CPU data
-    return fit_result(state, loss_name, metric, unrated)
+    result = fit_result(state, loss_name, metric, unrated)
+    result.optimizer = None if loss_name == "als" else (train_cfg.optimizer, train_cfg.lr)
+    return result
 
 
 def _valid_evaluator(ds, model_cfg, train_cfg, metric: str, threads: int, reuse: dict):

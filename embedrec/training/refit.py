@@ -90,6 +90,8 @@ def afresh_config(selected: FitResult, train_cfg, n_ratings: int):
     import dataclasses
 
     tcfg = dataclasses.replace(train_cfg, epochs=max(selected.best_epoch, 1))
+    if selected.optimizer:  # the selection's own (train.optimizer auto resolved once, or as its checkpoint was)
+        tcfg = dataclasses.replace(tcfg, optimizer=selected.optimizer[0], lr=selected.optimizer[1])
     log.info("refit on train+valid (%s ratings) for %d epoch%s", f"{n_ratings:,}", tcfg.epochs,
              "" if tcfg.epochs == 1 else "s")
     return tcfg

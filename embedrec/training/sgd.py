@@ -69,11 +69,11 @@ class Hogwild:
                  ratings: torch.Tensor, n_movies: int, threads: int, rank: int = 0):
         if hasattr(model, "fs_desc"):  # first: with features, no loss makes hogwild work (a review)
             raise ConfigError("config key 'train.optimizer': hogwild trains the plain model only; with side "
-                              "features use adam, sgd or adagrad")
+                              "features use auto (adam there), adam, sgd or adagrad")
         if loss not in ("mse", "bpr"):
             raise ConfigError(f"config key 'train.optimizer': hogwild trains the mse and bpr losses, not {loss}; "
                               "use «--set model.loss=bpr», or another optimizer (adam, sgd, adagrad)")
-        if model.dim > 4096 or train_cfg.negatives > 64:
+        if model.dim > 4096 or loss == "bpr" and train_cfg.negatives > 64:  # (mse draws no negatives)
             raise ConfigError("config key 'train.optimizer': hogwild supports model.dim <= 4096 and "
                               "train.negatives <= 64; use another optimizer")
         import torch
