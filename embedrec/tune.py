@@ -350,6 +350,19 @@ def check_tune_folder(out: Path) -> None:
                           "tune.dir")
 
 
+def _hashed_config(cfg: Config) -> dict:
+    """The config a trial's hash is taken of: train.optimizer and train.lr as the trials train (``auto`` resolved;
+    a review: trials kept under ``auto`` would be reused where auto now picks another optimizer, e.g. on a machine
+    without a C compiler, or after a release changes the rule)."""
+    from embedrec.training.fit import resolve_loss, resolve_optimizer
+
+    d = cfg.to_dict()
+    t = resolve_optimizer(resolve_loss(cfg.model, cfg.features.active), cfg.model, cfg.train, cfg.features.active,
+                          say=False)
+    d["train"]["optimizer"], d["train"]["lr"] = t.optimizer, t.lr
+    return d
+
+
 _TRIAL = re.compile(r"d\d+(-wd[0-9.e+-]+)?")  # a trial's folder (trial_key)
 
 
@@ -378,7 +391,7 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
             raise ArtifactError(f"tune results '{state_path}' hold trials that are not what tune-dims writes; {fix}")
         if saved.get("dataset") == ds.manifest.get("inputs") and saved.get("metric") == metric:
             finished = {t["key"]: t for t in saved.get("trials", [])}
-            cfg_now = cfg.to_dict()
+            cfg_now = _hashed_config(cfg)
             stale = [k for k, t in finished.items() if t.get("config_hash") !=
                      trial_config_hash(cfg_now, t["dim"], t.get("weight_decay"), ds.manifest)]
             if stale:
@@ -409,12 +422,13 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     workers = max(1, min(cfg.tune.workers, len(todo) or 1))
     threads = cfg.tune.threads or max(1, (mp.cpu_count() or 1) // workers)
     cfg_dict = cfg.to_dict()
+    hashed = _hashed_config(cfg)
     bar = tqdm(total=len(todo), desc="tune-dims", unit="trial", disable=not progress)
     ran: list[int] = []  # trials finished by this sweep (the line per trial without a bar)
 
     def record(d: int, w: float | None, res: dict) -> None:
         res["key"] = trial_key(d, w)
-        res["config_hash"] = trial_config_hash(cfg_dict, d, w, ds.manifest)
+        res["config_hash"] = trial_config_hash(hashed, d, w, ds.manifest)
         finished[res["key"]] = res
         save()
         bar.update(1)

@@ -537,7 +537,7 @@ def test_train_run_option_and_exact_resume_hint(int_run, tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------------------ row 7: tune-dims
 
-def test_tune_dims_keeps_trials_only_for_the_same_config(int_run, tmp_path, caplog):
+def test_tune_dims_keeps_trials_only_for_the_same_config(int_run, tmp_path, caplog, monkeypatch):
     from embedrec.config import load_config
     from embedrec.tune import fourth_root, sweep, trial_config_hash
 
@@ -554,6 +554,16 @@ def test_tune_dims_keeps_trials_only_for_the_same_config(int_run, tmp_path, capl
         third = sweep(changed, [d])
     assert "1 earlier trials in" in caplog.text and "they are not reused" in caplog.text
     assert third["trials"][0]["config_hash"] != first["trials"][0]["config_hash"]
+    # train.optimizer auto is keyed as it resolves: where it picks adam instead (no C compiler here, say), the
+    # trials hogwild trained are not reused (a review: they were, keyed on the word 'auto')
+    import embedrec.training.fit as fit_mod
+
+    monkeypatch.setattr(fit_mod, "_hogwild_fits", lambda *a, **k: False)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        fourth = sweep(cfg, [d])
+    assert "1 earlier trials in" in caplog.text and "they are not reused" in caplog.text
+    assert fourth["trials"][0]["config_hash"] != first["trials"][0]["config_hash"]
     base = cfg.to_dict()
     manifest = {"inputs": {"a": "1"}}
     h = trial_config_hash(base, 8, None, manifest)
