@@ -183,11 +183,17 @@ def _list_notes(out: Answer) -> None:
     filtered = (any(v is not None for v in (r.year_min, r.year_max)) or bool(r.genres) or bool(r.exclude)
                 or r.candidates is not None)
 
-    def none_pass() -> bool:  # no genre or year filter (an --exclude alone): allowed() is None, every movie passes
-        only = None if r.candidates is None else model.engine.movie_rows(list(r.candidates))[0]
+    def none_pass() -> bool:  # no filter at all: allowed() is None, every movie passes
+        def rows(ids):
+            if not ids:
+                return None
+            got = model.engine.movie_rows(list(ids))[0]
+            return got[got >= 0]
+
         allowed = model.engine.catalogue.allowed(r.genres, r.year_min, r.year_max, say=False,
-                                                 only_rows=None if only is None else only[only >= 0])
-        return allowed is not None and allowed.size == 0
+                                                 only_rows=None if r.candidates is None else rows(r.candidates),
+                                                 exclude_rows=rows(r.exclude))  # a review: an --exclude that
+        return allowed is not None and allowed.size == 0                      # left nothing was said twice
 
     short_note(res, r.k, r.movie is not None, r.include_seen or r.user_features is not None, filtered, none_pass)
     if r.movie is None and not (r.user is not None and res.unknown):  # not for --fallback popular's list
@@ -255,7 +261,7 @@ def short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none
     got = len(res.movie_ids[0]) if len(res) else k
     if got < k and filtered and none_pass():
         return
-    if got < k and not res.fallback[0]:
+    if got < k:  # a fallback's list of popular movies too (a review: --fallback popular -k 500 said nothing)
         which = "every other movie" if similar else "every movie"
         if not (similar or seen_kept):
             which += " the user has not rated" if res.query_ids[0] is not None else " not among the given ones"

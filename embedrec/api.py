@@ -245,7 +245,7 @@ def _optimizer(cfg: Config, loss: str) -> str:
     return resolve_optimizer(loss, cfg.model, cfg.train, cfg.features.active, say=False).optimizer
 
 
-def _say_optimizer(cfg: Config, loss: str, ds: Dataset) -> None:
+def _say_optimizer(cfg: Config, loss: str, ds: Dataset, work_dir: Path, resume: bool) -> None:
     """What train.optimizer auto trains with, said once per train (a review: recorded nowhere but the checkpoint),
     and a train.lr set beside it that becomes hogwild's per-example step (a review: 0.001, an adam step, trained
     100 epochs at hogwild's pace without a word)."""
@@ -259,8 +259,15 @@ def _say_optimizer(cfg: Config, loss: str, ds: Dataset) -> None:
         return
     check_ratings(ds.manifest, ds.path, cfg.model, lambda: (float(tr.rating.min()), float(tr.rating.max())))
 
-    t = resolve_optimizer(loss, cfg.model, cfg.train, cfg.features.active)  # its reasons for adam said first
-    log.info("train.optimizer auto: %s, lr %g%s", t.optimizer, t.lr, " per example" if t.optimizer == "hogwild" else "")
+    from embedrec.training.checkpoints import CHECKPOINT
+
+    # its reasons for adam said first; on --resume, what the checkpoint trained with (a review: the line said
+    # today's lr 0.01 while the resumed run went on at its own 0.001)
+    t = resolve_optimizer(loss, cfg.model, cfg.train, cfg.features.active,
+                          resumed=Path(work_dir) / CHECKPOINT if resume else None)
+    own = resume and t.lr != cfg.train.learning_rate(t.optimizer, loss) and cfg.train.lr == "auto"
+    log.info("train.optimizer auto: %s, lr %g%s%s", t.optimizer, t.lr, " per example" if t.optimizer == "hogwild"
+             else "", ", the checkpoint's" if own else "")
     if t.optimizer == "hogwild" and cfg.train.lr != "auto" and "train.lr" in cfg.explicit_keys:
         log.warning("train.lr=%g is hogwild's per-example step here (train.optimizer auto chose hogwild for the "
                     "plain %s model; its own lr is %g); for an adam step set train.optimizer=adam too", t.lr,
@@ -305,7 +312,7 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
 
     _warn_ingest_settings(ds, cfg)
     _warn_unused_train_keys(cfg, resolve_loss(cfg.model, cfg.features.active), ds.n_movies)
-    _say_optimizer(cfg, resolve_loss(cfg.model, cfg.features.active), ds)
+    _say_optimizer(cfg, resolve_loss(cfg.model, cfg.features.active), ds, work_dir, resume)
     if cfg.train.als_count_weight > 0 and ds.manifest.get("repeats") != "sum" \
             and resolve_loss(cfg.model, cfg.features.active) == "als":
         log.warning("train.als_count_weight has no effect: dataset '%s' was ingested with data.repeats=latest, so "

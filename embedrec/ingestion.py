@@ -678,5 +678,6 @@ def format_summary(s: dict) -> str:
 def _cleaning_item(key: str, value: int, cleaning: dict) -> str:
     """'exact duplicates dropped 3'; data.repeats=sum's two counts as one: 'repeats summed 5 rows into 2 pairs'."""
     if key == "repeated_rows_summed":
-        return f"repeats summed {value:,} rows into {cleaning.get('repeated_pairs_summed', 0):,} pairs"
+        pairs = cleaning.get("repeated_pairs_summed", 0)
+        return f"repeats summed {value:,} rows into {pairs:,} pair{'' if pairs == 1 else 's'}"
     return f"{key.replace('_', ' ')} {value:,}"

@@ -136,6 +136,10 @@ class Model:
                                  "hold, e.g. «--candidates 50,181|candidates=[50, 181]», or leave it out")
             given = only.size
             only = only[only >= 0]
+            if not only.size:  # a review: every list came back empty, blamed on what the users had rated
+                raise UsageError(f"none of the {given:,} «--candidates|candidates» is a movie of this model (not in "
+                                 "its training data), so no list could hold a movie; give ids of movies it was "
+                                 "trained on, or leave «--candidates|candidates» out")
             if only.size < given:
                 log.warning("%s of the %s «--candidates|candidates» %s not a movie of this model (not in its "
                             "training data): no list holds %s", f"{given - only.size:,}", f"{given:,}",

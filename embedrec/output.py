@@ -215,10 +215,12 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
                 item = json.dumps({c: _jsonable(r.get(c)) for c in columns}, indent=2, ensure_ascii=ascii_only)
                 out.write(("[\n  " if n == 0 else ",\n  ") + item.replace("\n", "\n  "))
                 n += 1
-        except BaseException:  # stopped or failed after some rows: the array closed over them, so what was
-            if n:              # written is JSON (an error before any row leaves stdout empty, as before)
+        except BaseException as e:  # stopped or failed after some rows: the array closed over them, so what was
+            # written is JSON; an error before any row leaves stdout empty, as before, but a stop (Ctrl-C, SIGTERM)
+            # before the first row writes the empty array a run with no answers writes (a review: 0 bytes)
+            if n or isinstance(e, KeyboardInterrupt):
                 with contextlib.suppress(OSError, ValueError):  # a closed or broken stdout: nothing more to write
-                    out.write("\n]\n")
+                    out.write("\n]\n" if n else "[]\n")
             raise
         out.write("\n]\n" if n else "[]\n")
         return n

@@ -103,6 +103,26 @@ def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None
     same = all(files.get(f"{name}.npy") == sha256_array(np.asarray(model._f[name], np.float32))
                for name in ("user_factors", "movie_factors"))
     yaml = model.config.updated({"run.dir": str(run_dir)}).to_yaml()
-    if not (same and config is not None and config.decode("utf-8") == yaml and isinstance(metrics, dict)):
+    if not (same and config is not None and isinstance(metrics, dict)
+            and (config.decode("utf-8") == yaml or _same_but_stopping(config, yaml)
+                 and metrics.get("epochs_run") == model.metrics.get("epochs_run"))):  # no epoch trained since
         return None
     return run.path.name, metrics
+
+
+def _same_but_stopping(published: bytes, yaml: str) -> bool:
+    """The two configs differ in train.epochs or train.patience only: where the factors are the same bit for bit
+    (a fit that stopped early, resumed with more epochs, stays stopped), the model served is the same (a review: each
+    such resume published an identical model again, in silence)."""
+    import yaml as pyyaml
+
+    try:
+        a, b = pyyaml.safe_load(published), pyyaml.safe_load(yaml)
+    except (pyyaml.YAMLError, UnicodeDecodeError):
+        return False
+    if not (isinstance(a, dict) and isinstance(b, dict) and isinstance(a.get("train"), dict)
+            and isinstance(b.get("train"), dict)):
+        return False
+    for c in (a, b):
+        c["train"] = {k: v for k, v in c["train"].items() if k not in ("epochs", "patience")}
+    return a == b

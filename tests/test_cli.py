@@ -782,7 +782,7 @@ def test_filters_that_no_movie_passes_are_said_once(cli_run):
     r = invoke("recommend", "--user", "1", "--year-min", "3000", *sets)
     assert r.exit_code == 0 and r.stdout.count("\n") == 1  # the header
     said = r.stderr.splitlines()
-    assert said[0] == "no movie passes the filters (--genre/--year-min/--year-max/--candidates)", r.stderr
+    assert said[0] == "no movie passes the filters (--genre/--year-min/--year-max/--candidates/--exclude)", r.stderr
     assert not any("fewer than" in line for line in said), r.stderr  # (the fixture's run is explicit: its note stays)
     # a review: filters that some movies pass, none of them left for this user, still get the short-list note
     import logging
@@ -1090,6 +1090,20 @@ def test_the_fast_json_writer_prints_what_the_generic_rows_print(fallback_column
         write_json(rec, stopped(), out)
     assert [r["rank"] for r in json.loads(out.getvalue())] == [1, 2, 3, 4]
 
+    # stopped before any row (a review: `timeout` on a slow producer left 0 bytes, not JSON): the empty array, as
+    # a run with no answers writes; an error before any row still leaves stdout empty
+    def at_once(exc):
+        raise exc
+        yield
+
+    for stop, want in ((KeyboardInterrupt, "[]\n"), (ValueError, "")):
+        fast, rows = io.StringIO(), io.StringIO()
+        with pytest.raises(stop):
+            write_json(rec, at_once(stop), fast)
+        with pytest.raises(stop):
+            write_rows(as_rows(rec, at_once(stop)), COLUMNS, "json", out=rows)
+        assert fast.getvalue() == rows.getvalue() == want
+
 
 def test_recommend_exclude(cli_run):
     """--exclude takes ids or titles, leaves them out of the list, and refuses an empty value."""
@@ -1140,6 +1154,30 @@ def test_recommend_candidates(cli_run, tmp_path):
     r = invoke("recommend", "--user", "1", "--candidates", " ", *sets)
     assert r.exit_code == 2 and r.stderr == "error: --candidates is empty; give a value, e.g. --candidates 50,181 " \
         "or @FILE\n"
+    # a review: a line of several ids was looked up as one title; a quoted line kept its quotes; candidates none
+    # of which the model knows gave every user an empty list, blamed on what they had rated
+    (tmp_path / "two.txt").write_text(f"{pool[0]}\n{pool[1]},{pool[2]}\n")
+    r = invoke("recommend", "--user", "1", "--candidates", f"@{tmp_path / 'two.txt'}", *sets)
+    assert r.exit_code == 2 and r.stderr == (f"error: --candidates @{tmp_path / 'two.txt'}: {tmp_path / 'two.txt'}:2: "
+                                             f"'{pool[1]},{pool[2]}' holds several ids; give one movie id or title "
+                                             "per line\n"), r.stderr
+    (tmp_path / "quoted.txt").write_text(f'"{pool[0]}"\n')
+    r = invoke("recommend", "--user", "1", "-k", "3", "--format", "csv", "--candidates", f"@{tmp_path / 'quoted.txt'}",
+               *sets)
+    assert r.exit_code == 0 and [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == pool[:1]
+    for args in (["--user", "1"], ["--users", "-"]):
+        r = invoke("recommend", *args, "--candidates", "99999,99998", *sets, input="1\n2\n")
+        assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
+            "error: none of the 2 --candidates is a movie of this model (not in its training data), so no list "
+            "could hold a movie; give ids of movies it was trained on, or leave --candidates out\n"), r.stderr
+    # the fallback's lists are counted among the short ones; an --exclude that leaves nothing is said once, named
+    r = invoke("recommend", "--users", "-", "--fallback", "popular", "--candidates", ",".join(pool[:3]), "-k", "5",
+               *sets, input="1\n99999\n")
+    assert r.exit_code == 0 and "note: 2 lists have fewer than the 5 movies asked for" in r.stderr, r.stderr
+    r = invoke("recommend", "--user", "1", "--candidates", ",".join(pool[:2]), "--exclude", ",".join(pool[:2]),
+               *sets)
+    assert r.exit_code == 0 and "fewer than the" not in r.stderr and "no movie passes the filters (--genre/" \
+        "--year-min/--year-max/--candidates/--exclude)" in r.stderr, r.stderr
 
 
 def test_evaluate_per_user(cli_run, tmp_path):

@@ -595,3 +595,33 @@ def test_a_release_that_cannot_be_downloaded_names_the_ingest_of_a_local_zip(tmp
     assert r.stderr.endswith("elsewhere and pass the zip: embedrec ingest PATH/ml-1m.zip\n"), r.stderr
     with pytest.raises(DataError, match=r"pass the zip: er.ingest\('PATH/ml-1m.zip'\)$"):
         er.ingest("ml-1m")
+
+
+def test_a_click_log_without_a_rating_column_is_counted_under_repeats_sum(tmp_path, small_cfg, caplog):
+    """A first-hour review: `ingest clicks.csv --set data.repeats=sum` (user,item,timestamp) was refused, offering
+    'timestamp' as the rating column. Under data.repeats=sum a file without the default 'rating' column (and none
+    close to it) is a log of events: each row counts 1, a pair's rows summed, as data.columns.rating=null reads it,
+    said once. Without repeats=sum it is refused as before; a column named in the config is still required."""
+    import logging
+
+    from embedrec.data.dataset import load_dataset
+    from embedrec.errors import DataError
+    from embedrec.ingestion import ingest
+
+    rows = "".join(f"{u},{m},{1000 + t}\n" for u in range(12) for m in range(6) for t in range(1 + (u + m) % 3))
+    src = tmp_path / "clicks.csv"
+    src.write_text("user_id,movie_id,timestamp\n" + rows)
+    base = small_cfg.updated({"data.source": str(src), "data.repeats": "sum", "split.valid": 0.0,
+                              "split.test": 0.0})
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        ingest(base.data, base.split, output=tmp_path / "a")
+    said = [r.getMessage() for r in caplog.records]
+    assert any("no 'rating' column: each row counts 1, and data.repeats=sum sums a pair's rows into its count" in s
+               for s in said), said
+    ingest(base.updated({"data.columns.rating": None}).data, base.split, output=tmp_path / "b")
+    a, b = (load_dataset(tmp_path / x).splits["train"] for x in "ab")
+    assert sorted(a.rating.tolist()) == sorted(b.rating.tolist()) and a.rating.max() == 3
+    with pytest.raises(DataError, match=r"no column 'rating' for the rating \(data\.columns\.rating\)"):
+        ingest(base.updated({"data.repeats": "latest"}).data, base.split, output=tmp_path / "c")
+    with pytest.raises(DataError, match=r"no column 'stars'"):
+        ingest(base.updated({"data.columns.rating": "stars"}).data, base.split, output=tmp_path / "d")

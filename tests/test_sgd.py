@@ -281,7 +281,7 @@ def test_the_explicit_objective_alone_trains_on_hogwild(synth, small_cfg):
     assert len(runners) == 1 and runners[0].cfg.lr == 0.01 and res.epochs_run == 2
 
 
-def test_a_resume_with_optimizer_auto_continues_as_the_checkpoint_was_trained(synth, small_cfg, tmp_path):
+def test_a_resume_with_optimizer_auto_continues_as_the_checkpoint_was_trained(synth, small_cfg, tmp_path, caplog):
     """A review: a run trained with adam (the default before auto, or where the kernel could not be built) was
     refused on `--resume` with the same command ('another train.optimizer (adam, now hogwild)'). auto takes the
     checkpoint's optimizer and lr; the refit then trains with the selection's; metrics.json's selection says
@@ -302,6 +302,17 @@ def test_a_resume_with_optimizer_auto_continues_as_the_checkpoint_was_trained(sy
     again = fit(synth, c.model, c.updated({"train.optimizer": "hogwild", "train.epochs": 3}).train, tmp_path / "h",
                 resume=True)
     assert again.optimizer == ("hogwild", 0.003)
+    # and train's one line says the lr it goes on with (a review: it said auto's 0.01)
+    import logging
+
+    from embedrec import api
+    from embedrec.training.fit import resolve_loss
+
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        api._say_optimizer(c, resolve_loss(c.model), synth, tmp_path / "h", True)
+        api._say_optimizer(c, resolve_loss(c.model), synth, tmp_path / "f0", False)
+    assert "train.optimizer auto: hogwild, lr 0.003 per example, the checkpoint's" in caplog.text, caplog.text
+    assert "train.optimizer auto: hogwild, lr 0.01 per example\n" in caplog.text + "\n", caplog.text
     fresh = fit(synth, c.model, c.updated({"train.epochs": 1}).train, tmp_path / "f")
     assert fresh.optimizer == ("hogwild", 0.01)
 

@@ -571,3 +571,16 @@ def test_the_early_stop_line_follows_the_last_epochs_line(monkeypatch, caplog):
         "train: epoch 2 of at most 10, loss 1.0000, valid ndcg@10 0.3000",
         "train: epoch 3 of at most 10, loss 1.0000, valid ndcg@10 0.2500",
         "early stop after epoch 3: ndcg@10 has not improved for 1 epoch (best 0.3000 at epoch 2)"]
+
+
+def test_a_resume_that_only_raises_the_epochs_of_a_stopped_fit_is_the_same_model(small_cfg):
+    """A review: `train --resume --set train.epochs=50` on a run that stopped early (patience) refit and published
+    an identical model again, in silence, each time. Configs that differ in train.epochs or train.patience only
+    are the same published model where the factors are the same bit for bit; any other key is not."""
+    from embedrec.publish import _same_but_stopping
+
+    base = small_cfg.to_yaml()
+    assert _same_but_stopping(base.encode(), small_cfg.updated({"train.epochs": 50, "train.patience": 9}).to_yaml())
+    assert not _same_but_stopping(base.encode(), small_cfg.updated({"train.epochs": 50, "model.dim": 9}).to_yaml())
+    assert not _same_but_stopping(base.encode(), small_cfg.updated({"index.kind": "hnsw"}).to_yaml())
+    assert not _same_but_stopping(b"\xff: [", base)

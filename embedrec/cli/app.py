@@ -180,7 +180,8 @@ class Group(click.Group):
 
             _traceback()
             term = isinstance(e, Terminated)
-            done = ("the rows written so far are whole (each query's list complete)" if name in STREAMING else
+            done = ("the rows written so far are whole" + (" (each query's list complete)" if name == "recommend"
+                                                            else "") if name in STREAMING else
                     "nothing half-written was left behind")  # (a first-hour review: recommend --users had written
             _error_line(f"{'terminated (SIGTERM)' if term else 'interrupted'}: {done}", prefix="")  # 70,000 lines)
             sys.exit(143 if term else 130)

@@ -102,7 +102,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
         wanted, matched = _match_columns(df.columns, wanted)
         no_times = _optional_timestamp(df.columns, wanted, cfg)
-        notes = _require_columns(df.columns, wanted, label, no_times, matched)
+        counted = _optional_rating(df.columns, wanted, cfg)
+        notes = _require_columns(df.columns, wanted, label, no_times, matched, counted)
         df = df[list(wanted)].rename(columns=wanted)
         if cfg.missing == "drop":
             df, kept = _drop_missing(df, label)
@@ -125,7 +126,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
                 raise _one_column(header_names[0], sep, label)
             wanted, matched = _match_columns(header_names, wanted)
             no_times = _optional_timestamp(header_names, wanted, cfg)
-            notes = _require_columns(header_names, wanted, label, no_times, matched)
+            counted = _optional_rating(header_names, wanted, cfg)
+            notes = _require_columns(header_names, wanted, label, no_times, matched, counted)
         else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
             _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
         ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
@@ -553,8 +555,23 @@ def _optional_timestamp(found, wanted: dict, cfg: DataConfig) -> bool:
     return False
 
 
+def _optional_rating(found, wanted: dict, cfg: DataConfig) -> bool:
+    """Under data.repeats=sum, a file without the default 'rating' column, and none close to it, is a log of
+    events: each row counts 1 and a pair's rows sum into its count (a first-hour review: such a click log was
+    refused, offering its 'timestamp' column as the rating). Returns whether it was dropped."""
+    from embedrec.config import ColumnsConfig
+
+    col = cfg.columns.rating
+    found = [str(c) for c in found]
+    if cfg.repeats == "sum" and col == ColumnsConfig.rating and col in wanted and col not in found \
+            and not _close_column(col, found, wanted):
+        del wanted[col]
+        return True
+    return False
+
+
 def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
-                     matched: list[str] = ()) -> list[str]:
+                     matched: list[str] = (), counted: bool = False) -> list[str]:
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     missing = [(col, role, _close_column(col, found, wanted)) for col, role in wanted.items() if col not in found]
@@ -584,6 +601,9 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
     notes = []
     if matched:
         notes.append(f"{label}: reading column{'s' if len(matched) > 1 else ''} {', '.join(matched)}")
+    if counted:
+        notes.append(f"{label}: no 'rating' column: each row counts 1, and data.repeats=sum sums a pair's rows "
+                     "into its count («--set data.columns.rating=NAME» names another column)")
     if no_times:
         # two columns of the timestamp's other names ('ts' and 'datetime'): neither taken, and both named (a review:
         # the times were dropped with the same note as a file that has none)

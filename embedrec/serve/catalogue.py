@@ -200,8 +200,8 @@ class Catalogue:
             keep[np.asarray(exclude_rows, np.int64)] = False
         out = np.flatnonzero(keep)
         if out.size == 0 and say:
-            log.warning("no movie passes the filters («--genre/--year-min/--year-max/--candidates|genres, year_min, "
-                        "year_max, candidates»)")
+            log.warning("no movie passes the filters («--genre/--year-min/--year-max/--candidates/--exclude|genres, "
+                        "year_min, year_max, candidates, exclude»)")
         return out
 
     def genre_rows(self) -> dict[str, np.ndarray]:

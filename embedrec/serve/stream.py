@@ -98,7 +98,10 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                     short[0] += 1
                 yield (p, *results[int(r)], False)
             elif fallback == "popular":
-                yield (p if p is not None else t, *rec.popular(k, allowed, rec.rated_by_unknown(t)), True)
+                got = rec.popular(k, allowed, rec.rated_by_unknown(t))
+                if len(got[0]) < k:  # counted as a known user's short list is (a review: said of those alone)
+                    short[0] += 1
+                yield (p if p is not None else t, *got, True)
 
     items = _numbered(lines, file)
     # a first line of the user's own column name ('customer'), guessed only where a word is not this model's kind
@@ -306,10 +309,10 @@ def write_json(rec: Recommender, triples: Iterable[tuple], out, query_column: st
                 parts.append(f'{sep}{u}{rank},\n  {mc},\n    "score": {repr(sc) if math.isfinite(sc) else "null"}{end}')
                 sep = ",\n  "
             out.write("".join(parts))
-    except BaseException:
-        if sep != "[\n  ":  # rows were written: close the array over them
-            with contextlib.suppress(OSError, ValueError):
-                out.write("\n]\n")
+    except BaseException as e:
+        if sep != "[\n  " or isinstance(e, KeyboardInterrupt):  # rows written: the array closed over them; a stop
+            with contextlib.suppress(OSError, ValueError):      # (Ctrl-C, SIGTERM) before any: the empty array
+                out.write("\n]\n" if sep != "[\n  " else "[]\n")
         raise
     out.write("[]\n" if sep == "[\n  " else "\n]\n")
 
