@@ -313,7 +313,7 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     _warn_ingest_settings(ds, cfg)
     _warn_unused_train_keys(cfg, resolve_loss(cfg.model, cfg.features.active), ds.n_movies)
     _say_optimizer(cfg, resolve_loss(cfg.model, cfg.features.active), ds, work_dir, resume)
-    if cfg.train.als_count_weight > 0 and ds.manifest.get("repeats") != "sum" \
+    if cfg.train.als_count_weight not in ("auto", 0) and ds.manifest.get("repeats") != "sum" \
             and resolve_loss(cfg.model, cfg.features.active) == "als":
         log.warning("train.als_count_weight has no effect: dataset '%s' was ingested with data.repeats=latest, so "
                     "its ratings are not counts; ingest it again with «--set data.repeats=sum --overwrite|"

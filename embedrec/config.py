@@ -150,7 +150,7 @@ class TrainConfig:
     als_reg_exponent: float = _opt(1.0, min=0.0, max=2.0)
     als_cg_steps: int = _opt(3, min=1, max=100)
     als_rating_weight: float = _opt(0.0, min=0.0, max=1000.0)
-    als_count_weight: float = _opt(0.0, min=0.0, max=1000.0)
+    als_count_weight: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=1000.0)
     als_recency: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=1000.0)
     als_user_unobserved: Union[float, Literal["auto"]] = _opt("auto", gt=0.0, max=1000.0)
     als_dims: Union[list[int], Literal["auto"]] = _opt("auto")

@@ -105,7 +105,7 @@ TENSORBOARD = "tensorboard"  # a fit's TensorBoard event folder, beside its log
 WARM = "warm-start.json"  # in a later candidate's folder: which model it started from (select.warm_key)
 # the folders training makes in a run: a selection's candidates (select.Selection.folder), another dimension's
 # selection (training.dims) and the refit's; a user's own als-backup/ or refit-old/ is none of them
-CANDIDATE_NAME = re.compile(r"als-(?:reg|recency|a0)-[0-9.e+-]+?(?:-(?:recency|a0)-[0-9.e+-]+?)*")
+CANDIDATE_NAME = re.compile(r"als-(?:reg|recency|a0|count)-[0-9.e+-]+?(?:-(?:recency|a0|count)-[0-9.e+-]+?)*")
 DIM_NAME = re.compile(r"als-dim-[0-9]+")
 REFIT = "refit"
 

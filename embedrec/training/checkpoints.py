@@ -79,7 +79,9 @@ def fp_config(model_cfg, train_cfg, features_cfg) -> dict:
     from dataclasses import asdict
 
     train = {k: v for k, v in asdict(train_cfg).items() if k not in _RESOURCE_KEYS}
-    if not train.get("als_count_weight"):  # off, as before the key: the checkpoints of runs before it resume
+    # off (0, or auto outside a selection, which fits 0 first; a fit's own config has auto's number), as before the
+    # key: the checkpoints of runs before it resume
+    if train.get("als_count_weight") in (0, "auto", None):
         train.pop("als_count_weight", None)
     # the weight decays the fit uses, not 'auto': a checkpoint resumes only with the same numbers (an explicit
     # objective always trains mse; bpr is never auto)

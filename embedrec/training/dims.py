@@ -149,7 +149,8 @@ def describe_chosen(tcfg, auto_a0: float | None = None) -> str:
     a0 = tcfg.als_unobserved
     a0 = f"{auto_a0:.4g} (auto)" if a0 == "auto" and auto_a0 is not None else num(a0)
     recency = f"als_recency {num(tcfg.als_recency)}, " if tcfg.als_recency else ""  # chosen on a time split
-    return (f"als_reg {num(tcfg.als_reg)}, {recency}als_unobserved {a0}, "
+    counts = f"als_count_weight {num(tcfg.als_count_weight)}, " if tcfg.als_count_weight else ""  # on counts
+    return (f"als_reg {num(tcfg.als_reg)}, {recency}{counts}als_unobserved {a0}, "
             f"als_user_unobserved {num(tcfg.als_user_unobserved)}")
 
 

@@ -69,6 +69,7 @@ def selection_of(result: FitResult, train_cfg) -> dict:
     the same for one process and for the torchrun trainers."""
     return {"best_epoch": result.best_epoch, "metric": result.metric, "valid": result.best_value,
             **({"als_reg": train_cfg.als_reg, "als_recency": train_cfg.als_recency,
+                "als_count_weight": train_cfg.als_count_weight,
                 "als_user_unobserved": train_cfg.als_user_unobserved,
                 "als_unobserved": train_cfg.als_unobserved} if result.loss == "als" else {}),
             **({"als_dims": {str(d): v for d, v in result.dims.items()},
@@ -463,9 +464,9 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
     (which move ``model`` to train.device). ``reuse``: see :func:`fit`."""
     tr = ds.splits["train"]
     if loss == "als":
-        from embedrec.training.als import ALS, confidence
+        from embedrec.training.als import ALS, confidence, count_weight
 
-        key = ("confidence", train_cfg.als_rating_weight, train_cfg.als_count_weight, train_cfg.als_recency)
+        key = ("confidence", train_cfg.als_rating_weight, count_weight(train_cfg), train_cfg.als_recency)
         reuse = {} if reuse is None else reuse
         for old in [k for k in reuse if k[0] in ("confidence", "csr") and k[-3:] != key[-3:]]:
             del reuse[old]  # another recency's weights and CSRs: at most one set is held (2 GB at 100M ratings)
@@ -502,7 +503,7 @@ def fit(ds, model_cfg, train_cfg, run_dir: str | Path | None = None, *, resume: 
     als candidates): what does not depend on the candidate is built once and kept there (the validation lists
     and score buffer; the als weights and CSRs, per recency, the latest one only). ``floor``: see
     loop.KeepBest (a warm-started candidate). ``train.als_recency: auto`` outside a selection is its first
-    candidate (:func:`recency_candidates`)."""
+    candidate (:func:`recency_candidates`), and so is ``train.als_count_weight: auto`` (0)."""
     kept: list = []  # torch's thread count and global RNG state, put back however the fit ends (a library call)
     try:
         return _fit(kept, ds, model_cfg, train_cfg, run_dir, resume=resume, progress=progress, on_epoch=on_epoch,
@@ -536,6 +537,12 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
 
         first = recency_candidates(ds, train_cfg, level=logging.DEBUG)[0]
         train_cfg = dataclasses.replace(train_cfg, als_recency=first)
+    if loss_name == "als" and train_cfg.als_count_weight == "auto":  # as recency: its first candidate, 0
+        import dataclasses
+
+        from embedrec.training.als import count_weight
+
+        train_cfg = dataclasses.replace(train_cfg, als_count_weight=count_weight(train_cfg))
     metric = resolve_metric(model_cfg, train_cfg)
     has_valid = len(ds.splits.get("valid", ())) > 0
     if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):

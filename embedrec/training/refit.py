@@ -50,13 +50,15 @@ def describe_path(stages: list) -> str:
 
     # a value is said where the stages differ in it, or it is not its default (a review: '2 sweeps at als_reg
     # 0.05, then 12 at als_reg 0.05, als_unobserved 0.1066' hid that the first ran at the auto weight)
-    varies = {k: len({str(getattr(t, k)) for t in stages}) > 1 for k in ("als_recency", "als_unobserved")}
+    varies = {k: len({str(getattr(t, k)) for t in stages}) > 1
+              for k in ("als_recency", "als_unobserved", "als_count_weight")}
 
     def what(t):
         return f"als_reg {t.als_reg:g}" + (
             f", als_recency {num(t.als_recency)}" if varies["als_recency"] or t.als_recency else "") + (
             f", als_unobserved {num(t.als_unobserved)}" if varies["als_unobserved"] or
-            not isinstance(t.als_unobserved, str) else "")
+            not isinstance(t.als_unobserved, str) else "") + (
+            f", als_count_weight {num(t.als_count_weight)}" if varies["als_count_weight"] or t.als_count_weight else "")
 
     first, *rest = stages
     return f"{first.epochs} sweeps at {what(first)}" + "".join(f", then {t.epochs} at {what(t)}" for t in rest) + (
