@@ -190,11 +190,11 @@ def test_count_weight_auto_keeps_1_where_counts_follow_tastes_and_0_where_they_a
     assert r.exit_code == 0, r.stderr
     line = next(x for x in r.stderr.splitlines() if "als_count_weight auto:" in x)
     assert re.search(r"als_count_weight auto: valid ndcg@10 [0-9.]+ at 0, [0-9.]+ at 1; chose " + f"{picked:g}$", line)
-    assert f"chose als_reg 0.01, als_unobserved 0.3041 (auto), als_count_weight {picked:g}" in r.stderr
+    assert re.search(r"^chose als_reg 0.01, als_unobserved [^,]+, als_count_weight " + f"{picked:g}$", r.stderr, re.M)
     assert "has no effect" not in r.stderr
     m = json.loads(r.stdout)
     assert m["selection"]["als_count_weight"] == picked
-    assert [p.name for p in (tmp_path / "run").glob("als-*count*")] == ["als-reg-0.01-count-1"]
+    assert "als-reg-0.01-count-1" in [p.name for p in (tmp_path / "run").glob("als-*count*")]
     assert yaml.safe_load((tmp_path / "run" / "current" / "config.yaml").read_text())["train"]["als_count_weight"] == picked
     replay = next(x for x in r.stderr.splitlines() if "replaying the selection" in x)
     assert ("als_count_weight 1 (chosen)" in replay) == (picked == 1.0)
@@ -234,7 +234,8 @@ def test_count_weight_auto_on_a_latest_dataset_trains_what_0_trains(tmp_path, mo
 
 def test_count_weight_auto_resumes_its_candidate_and_the_refit_replays_the_choice(tmp_path, monkeypatch):
     """A run killed in the count weight's candidate resumes it from its checkpoint to the model an uninterrupted
-    run selects (the same choice, 1); the refit on train+valid replays 0's sweeps, then 1's."""
+    run selects (the same choice, 1); the refit on train+valid replays 0's sweeps, then 1's, then the half a0's
+    at 1 (tried after the count weight, at its choice)."""
     import embedrec.training.refit as R
     import embedrec.training.select as S
     from embedrec.config import load_config
@@ -246,7 +247,7 @@ def test_count_weight_auto_resumes_its_candidate_and_the_refit_replays_the_choic
     real, real_refit, stages = S.fit, R.fit, []
     monkeypatch.setattr(R, "fit", lambda *a, **k: stages.append(a[2].als_count_weight) or real_refit(*a, **k))
     _, _, whole, chosen = S.fit_and_refit(ds, cfg, tmp_path / "a")
-    assert chosen.train.als_count_weight == 1.0 and stages == [0.0, 1.0]
+    assert chosen.train.als_count_weight == 1.0 and stages == [0.0, 1.0, 1.0]
 
     def stop(row):
         raise KeyboardInterrupt
@@ -259,7 +260,7 @@ def test_count_weight_auto_resumes_its_candidate_and_the_refit_replays_the_choic
     monkeypatch.setattr(S, "fit", lambda *a, **k: how.append((Path(a[3]).name, k["resume"])) or real(*a, **k))
     stages.clear()
     _, _, resumed, again = S.fit_and_refit(ds, cfg, tmp_path / "b", resume=True)
-    assert ("als-reg-0.01-count-1", True) in how and again.train == chosen.train and stages == [0.0, 1.0]
+    assert ("als-reg-0.01-count-1", True) in how and again.train == chosen.train and stages == [0.0, 1.0, 1.0]
     assert resumed.best_value == whole.best_value
     for key, value in whole.model.state_dict().items():
         np.testing.assert_array_equal(np.asarray(resumed.model.state_dict()[key]), np.asarray(value))
