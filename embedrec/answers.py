@@ -298,8 +298,8 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
     0, and fold-in takes them the same way. What the fold-in left out (below data.min_rating) the library said
     (``left_out``)."""
     e = model.engine
-    if e.explicit or e.training_ratings["rating_weight"] > 0:
-        return
+    if e.explicit or e.training_ratings["rating_weight"] > 0 or e.training_ratings.get("count_weight", 0) > 0:
+        return  # the values weigh the movies (a review: a count-weighted model was said to ignore them)
     if left_out:
         _marked("note: this model (model.objective: implicit) takes every rating it kept as a positive interaction, "
                 "so the other «--rated|rated» values make no difference")

@@ -264,3 +264,36 @@ def test_count_weight_auto_resumes_its_candidate_and_the_refit_replays_the_choic
     assert resumed.best_value == whole.best_value
     for key, value in whole.model.state_dict().items():
         np.testing.assert_array_equal(np.asarray(resumed.model.state_dict()[key]), np.asarray(value))
+
+
+def test_a_new_users_counts_weigh_as_training_weighed_them(tmp_path):
+    """A first-hour review: on a count-weighted model `--rated 194=29,8=1` and `--rated 194=1,8=29` gave the same
+    list, a note said the values made no difference, and a count above the training maximum was refused as
+    outside the rating scale. The fold-in weighs a new user's counts 1 + b log(count), as als.confidence; a liked
+    movie counts 1; any count above 0 is taken; the manifest records the weight."""
+    import embedrec as er
+
+    sets = _ingested(tmp_path)
+    r = invoke("train", *sets, *SMALL, "--set", "train.als_count_weight=1", "-q")
+    assert r.exit_code == 0, r.stderr
+    m = er.open(tmp_path / "run")
+    assert m.engine.training_ratings["count_weight"] == 1.0
+    a, b = (int(x) for x in m.movie_ids[:2])
+    one = m.recommend_new(rated={a: 29, b: 1}, k=10).movie_ids[0].tolist()
+    two = m.recommend_new(rated={a: 1, b: 29}, k=10).movie_ids[0].tolist()
+    assert one != two
+    assert m.recommend_new(rated={a: 1, b: 1}, k=10).movie_ids[0].tolist() == \
+        m.recommend_new(liked=[a, b], k=10).movie_ids[0].tolist()
+    assert m.recommend_new(rated={a: 1000, b: 1}, k=3).movie_ids[0].size == 3  # above any training count
+    with pytest.raises(er.UsageError, match=r"trained on counts \(data.repeats=sum\).*give one above 0"):
+        m.recommend_new(rated={a: 0, b: 1}, k=3)
+    r = invoke("recommend", "--run", tmp_path / "run", "--rated", f"{a}=29,{b}=1", "-k", "3")
+    assert r.exit_code == 0 and "make no difference" not in r.stderr, r.stderr
+    # off (0): the counts weigh nothing, as in training, and the note says so
+    r = invoke("train", *sets, *SMALL, "--set", "train.als_count_weight=0", "--set", f"run.dir={tmp_path / 'r0'}",
+               "-q")
+    assert r.exit_code == 0, r.stderr
+    m0 = er.open(tmp_path / "r0")
+    assert m0.engine.training_ratings["count_weight"] == 0.0
+    assert m0.recommend_new(rated={a: 29, b: 1}, k=10).movie_ids[0].tolist() == \
+        m0.recommend_new(rated={a: 1, b: 29}, k=10).movie_ids[0].tolist()

@@ -106,6 +106,11 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
         valid += f" at model.dim {metrics.get('dim')}"
     log.info("best epoch %s of %s (%s); %s %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"], valid,
              "selection" if "als_reg" in sel else "fit", sel["seconds"], refit, cfg.run.dir)
+    cap = cfg.train.epochs
+    if valid.startswith("valid ") and sel["best_epoch"] == sel["epochs_run"] == cap and cap > 1:
+        # a first-hour review: train.lr=0.001 ended at 'best epoch 100 of 100' without a word
+        log.info("note: the best epoch was the last of train.epochs (%d): the fit may not have converged; more "
+                 "epochs may score better: rerun with --set train.epochs=%d --resume to go on", cap, cap * 2)
     metrics_out(metrics, fmt)
     for split, models in metrics.get("splits", {}).items():  # a review: a sample, said nowhere, read as the whole
         m = models.get("model", {})

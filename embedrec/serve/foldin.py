@@ -57,6 +57,8 @@ def checked_training_ratings(value, where: str) -> dict:
     out = dict(value)
     out["min_rating"] = number("min_rating", value.get("min_rating"), None, None, none_ok=True)
     out["rating_weight"] = number("rating_weight", value.get("rating_weight", 0.0), 0.0, None)
+    if "count_weight" in value:  # a model trained on counts (data.repeats=sum; runs before it have none)
+        out["count_weight"] = number("count_weight", value["count_weight"], 0.0, None)
     solve = value.get("solve")
     if solve is None:
         return out
@@ -75,12 +77,13 @@ def checked_training_ratings(value, where: str) -> dict:
 
 
 def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
-               scale: tuple[float, float] | None = None) -> dict[int, float]:
+               scale: tuple[float, float] | None = None, counts: bool = False) -> dict[int, float]:
     """{movie row: rating} from liked movie ids (rated at the top of the scale) and {movie id: rating}; ratings
     outside ``scale`` or not finite raise UsageError, as do a movie given twice (liked and rated, or twice in
-    one of them) and an empty request."""
+    one of them) and an empty request. ``counts``: a model trained on counts (data.repeats=sum), whose
+    --rated values are a new user's counts: any above 0, and a liked movie counts 1 (one event)."""
     items: dict[int, float] = {}
-    top = scale[1] if scale else 1.0
+    top = 1.0 if counts or not scale else scale[1]
     for mid in liked:
         row = catalogue.movie_row(mid)
         if row in items:
@@ -96,7 +99,11 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
         if not np.isfinite(r):
             raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': the rating must be a finite number, e.g. "
                              f"«--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»")
-        if scale and not scale[0] <= r <= scale[1]:
+        if counts and r <= 0:
+            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': this model was trained on counts "
+                             f"(data.repeats=sum), so a value is how many times the user chose the movie: give one "
+                             f"above 0")
+        if scale and not counts and not scale[0] <= r <= scale[1]:
             shown = f"{r:g}" if float(f"{r:g}") == r else repr(r)  # 5.0000001, not 5
             raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={shown}': {shown} is outside this model's rating scale "
                              f"{scale[0]:g}-{scale[1]:g}; give ratings from {scale[0]:g} to {scale[1]:g}")
@@ -117,7 +124,7 @@ def below_min_rating(items: dict[int, float], min_rating: float | None) -> list[
 
 
 def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None, min_rating: float | None = None,
-                     rating_weight: float = 0.0) -> dict[int, float]:
+                     rating_weight: float = 0.0, count_weight: float = 0.0) -> dict[int, float]:
     """{movie row: weight} for an implicit model's fold-in from {movie row: rating}, the ratings taken as training
     took them: those below the dataset's ``data.min_rating`` dropped (ingest dropped them), the rest weighted
     1 + b (r - lo) / (hi - lo) with b = ``train.als_rating_weight`` (als.confidence), so all alike when b is 0.
@@ -128,9 +135,12 @@ def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None,
         raise UsageError(f"«--rated|rated»: every rating is below {min_rating:g}, the lowest this model's dataset "
                          f"keeps (data.min_rating), so the model never saw such ratings; rate at least one movie "
                          f"{min_rating:g} or higher")
+    w = dict.fromkeys(kept, 1.0)
     if rating_weight > 0 and scale and scale[1] > scale[0]:
-        return {m: 1.0 + rating_weight * (r - scale[0]) / (scale[1] - scale[0]) for m, r in kept.items()}
-    return dict.fromkeys(kept, 1.0)
+        w = {m: 1.0 + rating_weight * (r - scale[0]) / (scale[1] - scale[0]) for m, r in kept.items()}
+    if count_weight > 0:  # train.als_count_weight c on a counts model: w *= 1 + c log(count), as als.confidence
+        w = {m: v * (1.0 + count_weight * float(np.log(max(kept[m], 1.0)))) for m, v in w.items()}
+    return w
 
 
 def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: float = 10.0,

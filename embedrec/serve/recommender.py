@@ -393,7 +393,8 @@ class Recommender:
         if ordered and liked and rated:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
                              "liked or rated», not both")
-        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale)
+        counts = not self.explicit and "count_weight" in self.training_ratings
+        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, counts)
         given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
         blank = given[self.untrained[given]] if given.size else given
         if blank.size:  # no training rating named them: they tell the model nothing (a review: an arbitrary list)
@@ -407,7 +408,8 @@ class Recommender:
         if not self.explicit:
             t = self.training_ratings
             left_out = {r: items[r] for r in foldin.below_min_rating(items, t["min_rating"])}
-            items = foldin.implicit_weights(items, self.scale, t["min_rating"], t["rating_weight"])
+            items = foldin.implicit_weights(items, self.scale, t["min_rating"], t["rating_weight"],
+                                            t.get("count_weight", 0.0))
         solve = None if self.explicit else self.training_ratings.get("solve")
         gram = None
         if not self.explicit and (solve or {}).get("loss") != "softmax":
