@@ -279,7 +279,8 @@ def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
     with (config.ingest_settings_warning), and one where the dataset dropped low ratings it now keeps apart."""
     from embedrec.config import ingest_settings_warning
 
-    said = ingest_settings_warning(cfg, ds.manifest.get("config") or {}, ds.path, "train")
+    said = ingest_settings_warning(cfg, ds.manifest.get("config") or {}, ds.path, "train",
+                                   ds.manifest.get("columns_read"))
     if said:
         log.warning(said)  # its «CLI|library» marks are resolved as the format
     cleaning = ds.manifest.get("cleaning") or {}

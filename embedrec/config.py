@@ -747,14 +747,17 @@ def config_from_dict(values: dict) -> Config:
 _NOT_COMPARED = {"data.source", "data.movies", "data.prepared", "data.cache_dir"}  # where the data is, not how
 
 
-def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, command: str) -> str | None:
+def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, command: str,
+                            read_as: dict | None = None) -> str | None:
     """The warning for data.* and split.* keys the config sets (in its file or with --set) to values other than
     ``recorded`` (the config a dataset was ingested with, from its manifest), or None: ``command`` (train,
     tune-dims) uses the dataset as prepared, so `train --set split.method=user_time` would otherwise train on the
     random split without a word. In a config file that writes every data and split key (as `embedrec config`
     saves one), a key at its default value is not counted: a first-hour review was told to ingest its text ids
     again with data.id_type=int, which they cannot pass; in a file of a few keys, or with --set, it is (a review:
-    `split: {method: random}` written on purpose was no longer said)."""
+    `split: {method: random}` written on purpose was no longer said). ``read_as``: the manifest's columns_read, the
+    file columns ingest read under another name ('score' for data.columns.rating 'rating'): a config naming them
+    names what was read (a review: warned as a difference)."""
     import json
     import shlex
 
@@ -775,6 +778,8 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
             now, was = getattr(now, part, None), getattr(was, part, None)
         if saved_whole and key not in cfg.set_keys and now == was:  # a saved config's default: one of every key
             continue
+        if key.startswith("data.columns.") and (read_as or {}).get(key.rsplit(".", 1)[1]) == now:
+            continue  # the column ingest read under its default's name
         if not dataclasses.is_dataclass(now) and json.loads(json.dumps(now, default=str)) != then:  # not a section
             differ.append((key, now, then))
     if not differ:

@@ -616,6 +616,9 @@ def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users
         "min_rating": cfg.min_rating,
         # data.repeats=sum: each rating a sum of a pair's rows (a count), which train.als_count_weight weighs
         **({"repeats": "sum"} if cfg.repeats == "sum" else {}),
+        # the columns read under another name than data.columns gives ('score' for 'rating'): train's check of the
+        # config's ingest settings takes them as the same
+        **({"columns_read": dict(raw.columns_read)} if getattr(raw, "columns_read", None) else {}),
         "rating_histogram": {f"{v:g}": int(c) for v, c in zip(hist.index.to_numpy(), hist.to_numpy())},
         "split": {"method": split_cfg.method, **{k: len(v) for k, v in frames.items()}},
         "cleaning": report,

@@ -291,7 +291,8 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
         log.warning("train.als_dims has no effect in tune-dims: each trial trains its own dimension (the sweep is "
                     "the choice, over «--dims|dims» or tune.dims); leave it out")
     ds = load_dataset(cfg.data.prepared, ("train",), split_method=cfg.split.method)
-    said = ingest_settings_warning(cfg, ds.manifest.get("config") or {}, ds.path, "tune-dims")
+    said = ingest_settings_warning(cfg, ds.manifest.get("config") or {}, ds.path, "tune-dims",
+                                   ds.manifest.get("columns_read"))
     if said:  # a first-hour review: `tune-dims --set split.test=0.3` swept the dataset's split without a word
         log.warning(said)  # its «CLI|library» marks are resolved as the format
     fourth = fourth_root(ds.n_movies)

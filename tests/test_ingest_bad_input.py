@@ -412,7 +412,18 @@ def test_a_rating_and_its_time_under_their_other_common_names_are_read(tmp_path,
     assert r.exit_code == 0, r.stderr
     assert f"reading columns 'user' as 'user_id', 'item' as 'movie_id', '{rating}' as 'rating', '{time}' as " \
         "'timestamp'" in r.stderr
-    assert json.loads((out / "current" / "manifest.json").read_text())["has_timestamps"]
+    manifest = json.loads((out / "current" / "manifest.json").read_text())
+    assert manifest["has_timestamps"]
+    assert manifest["columns_read"] == {"user": "user", "movie": "item", "rating": rating, "timestamp": time}
+    # a config naming the columns read names what was read: not an ingest setting that differs (a review: train
+    # warned of it); another name still is
+    from embedrec.config import Config, ingest_settings_warning
+
+    same = Config().updated({"data.columns.rating": rating, "data.columns.user": "user"})
+    assert ingest_settings_warning(same, manifest["config"], out, "train", manifest["columns_read"]) is None
+    other = Config().updated({"data.columns.rating": "grade"})
+    assert "data.columns.rating=grade is an ingest setting" in ingest_settings_warning(
+        other, manifest["config"], out, "train", manifest["columns_read"])
 
 
 def test_two_columns_of_the_timestamps_other_names_are_named_not_guessed(tmp_path):

@@ -114,6 +114,9 @@ class RawData:
     # kept (the row number each later row had in the file, for a message's line); None: none dropped
     missing_dropped: int = 0
     kept: np.ndarray | None = None
+    # {'rating': 'score'}: the file's columns read under another name than data.columns gives (a spelling or an
+    # alias of a default name), recorded in the manifest so a config naming them is not said to differ
+    columns_read: dict = field(default_factory=dict)
 
     def where(self, row: int, cheap: bool = False) -> str:
         """'file:line' of ratings row ``row`` (0-based), for a message (``cheap``: see :meth:`line`)."""

@@ -179,6 +179,9 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         if cfg.id_type == "auto":  # '007' in either file: both text, so that they still join
             df["movie_id"], movies["movie_id"] = same_id_type(df["movie_id"], movies["movie_id"])
     raw = RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes)
+    short = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
+    raw.columns_read = {short[role]: str(col) for col, role in wanted.items()
+                        if role in short and str(col) != str(getattr(cols, short[role]))}
     if kept is not None:
         raw.kept, raw.missing_dropped = kept[1], kept[0]
     return raw
