@@ -310,10 +310,14 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
     same = ",".join('"' + str(m).replace('"', '""') + '"' if any(c in str(m) for c in ',"') else str(m)
                     for m in [*liked, *rated])
     same = shlex.quote(same)  # safe text stays as it is
+    counts = "count_weight" in e.training_ratings  # a red team: a count model's note spoke of ratings
+    trained = ("every pair as a positive interaction, its count unweighted (train.als_count_weight 0)" if counts
+               and low is None else f"the pairs counted {low:g} or more times (data.min_rating), their counts "
+               "unweighted (train.als_count_weight 0)" if counts else "every rating as a positive interaction"
+               if low is None else f"the ratings from {low:g} up (data.min_rating) as positive interactions")
     _marked("note: this model (model.objective: implicit) was trained on %s, so the «--rated|rated» values make no "
             "difference: «--liked|liked» %s" + (" «--ordered|ordered=True»" if ordered else "") + " gives the same list",
-            "every rating as a positive interaction" if low is None
-            else f"the ratings from {low:g} up (data.min_rating) as positive interactions", shorten(same))
+            trained, shorten(same))
 
 
 def _marked(msg: str, *args) -> None:

@@ -366,9 +366,13 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     below: list[pd.DataFrame] = []
     k_core: list[pd.DataFrame] = []
     ratings = clean(_match_movies(raw.ratings, movies, cfg, report), cfg, report, below, k_core)
-    if cfg.repeats == "sum" and cfg.rating_scale is None and report.get("repeated_pairs_summed"):
+    if cfg.repeats == "sum" and report.get("repeated_pairs_summed") and len(ratings):
         r = ratings["rating"].to_numpy()  # sums beyond the rows' scale: the explicit clip and RMSE's take them
-        scale = (min(scale[0], float(r.min())), max(scale[1], float(r.max())))
+        wide = (min(scale[0], float(r.min())), max(scale[1], float(r.max())))
+        if cfg.rating_scale is not None and wide != scale:  # a review: a given 1-3 clipped sums up to 26
+            log.warning("data.rating_scale [%g, %g] is the rows' scale; data.repeats=sum sums them up to %g, so the "
+                        "dataset's scale is [%g, %g]", scale[0], scale[1], wide[1], wide[0], wide[1])
+        scale = wide
     report["after_cleaning"] = {"users": int(ratings["user_id"].nunique()),
                                 "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
     raw.ratings = None  # only the cleaned rows are used from here: the rows read are freed if cleaning copied them
@@ -437,7 +441,14 @@ def _check_ratings(raw: readers.RawData, cfg: DataConfig) -> tuple[float, float]
         scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
         _warn_lone_extremes(r, scale, raw)
     readers.check_scale(raw, scale)
-    if cfg.min_rating is not None and cfg.min_rating > float(r.max()):  # a threshold nothing passes: said first
+    if cfg.min_rating is not None and cfg.min_rating > float(r.max()) and cfg.repeats == "sum":
+        # under data.repeats=sum it thresholds the sums, a minimum count (a review: the rows' check refused one)
+        top = float(ratings.groupby(["user_id", "movie_id"], sort=False)["rating"].sum().max())
+        if cfg.min_rating > top:
+            raise ConfigError(f"config key 'data.min_rating': {cfg.min_rating:g} is above every summed rating (the "
+                              f"highest sum of a pair's rows is {top:g}), so no pair would be kept; lower "
+                              "data.min_rating or leave it out")
+    elif cfg.min_rating is not None and cfg.min_rating > float(r.max()):  # a threshold nothing passes: said first
         plain = "; a file without a rating column counts each row as 1" if r.min() == r.max() == 1 else ""
         raise ConfigError(f"config key 'data.min_rating': {cfg.min_rating:g} is above every rating in the data (the "
                           f"highest is {r.max():g}{plain}), so no row would be kept; lower data.min_rating or leave "

@@ -1090,3 +1090,16 @@ def test_the_short_row_message_names_its_way_on_once(tmp_path):
     r, out = ingest(tmp_path, p)
     line = refused(r, out, f"{p}:3: expected 3 fields, found 2")
     assert line.count("data.missing=drop") == 1, line
+
+
+def test_a_headerless_click_log_is_told_the_one_setting_it_needs(tmp_path):
+    """A red team: a headerless user, movie, timestamp file was told to set the timestamp to null first, which
+    read its times as ratings; the message names data.columns.rating=null alone for that shape, which reads it."""
+    p = tmp_path / "c.tsv"
+    p.write_text("1\t2\t100\n1\t3\t200\n2\t2\t300\n2\t2\t400\n")
+    r, out = ingest(tmp_path, p, "--set", "data.header=false", "--set", "data.repeats=sum")
+    refused(r, out, "for user, movie, timestamp (a click log) --set data.columns.rating=null alone")
+    r, out = ingest(tmp_path, p, "--set", "data.header=false", "--set", "data.repeats=sum", "--set",
+                    "data.columns.rating=null", "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(pd.read_parquet(out / "train.parquet")["rating"].tolist()) == [1.0, 1.0, 2.0]

@@ -287,6 +287,8 @@ def test_a_new_users_counts_weigh_as_training_weighed_them(tmp_path):
     assert m.recommend_new(rated={a: 1000, b: 1}, k=3).movie_ids[0].size == 3  # above any training count
     with pytest.raises(er.UsageError, match=r"trained on counts \(data.repeats=sum\).*give one above 0"):
         m.recommend_new(rated={a: 0, b: 1}, k=3)
+    with pytest.raises(er.UsageError, match=r"True is a flag, not a rating"):
+        m.recommend_new(rated={a: True, b: 1}, k=3)
     r = invoke("recommend", "--run", tmp_path / "run", "--rated", f"{a}=29,{b}=1", "-k", "3")
     assert r.exit_code == 0 and "make no difference" not in r.stderr, r.stderr
     # off (0): the counts weigh nothing, as in training, and the note says so
@@ -295,5 +297,44 @@ def test_a_new_users_counts_weigh_as_training_weighed_them(tmp_path):
     assert r.exit_code == 0, r.stderr
     m0 = er.open(tmp_path / "r0")
     assert m0.engine.training_ratings["count_weight"] == 0.0
+    r = invoke("recommend", "--run", tmp_path / "r0", "--rated", f"{a}=29,{b}=1", "-k", "3")
+    assert r.exit_code == 0 and "was trained on every pair as a positive interaction, its count unweighted " \
+        "(train.als_count_weight 0), so the --rated values make no difference" in r.stderr, r.stderr
     assert m0.recommend_new(rated={a: 29, b: 1}, k=10).movie_ids[0].tolist() == \
         m0.recommend_new(rated={a: 1, b: 29}, k=10).movie_ids[0].tolist()
+
+
+def test_a_resume_without_the_checkpoints_count_weight_names_it():
+    """A red team: a run trained with train.als_count_weight=1, resumed without it (auto, resolved 0 there, or 0),
+    was said to be 'made on another dataset ... train again', since the off value is left out of the checkpoint's
+    config; the difference names the key, as any other setting's does."""
+    from embedrec.training.checkpoints import difference
+
+    old = {"train": {"als_reg": 0.01, "als_count_weight": 1.0}, "model": {"dim": 8}}
+    new = {"train": {"als_reg": 0.01}, "model": {"dim": 8}}
+    assert difference(old, new) == "train.als_count_weight (1.0, now 0)"
+    assert difference(new, old) == "train.als_count_weight (0, now 1.0)"
+    assert difference({"train": {"als_reg": 0.01, "gone_key": 3}, "model": {"dim": 8}}, new) == \
+        "dataset (its manifest differs)"  # a key an older embedrec recorded is no difference to name
+
+
+def test_min_rating_and_a_given_scale_under_sum_are_the_sums(tmp_path):
+    """A red team: `data.min_rating=2` on a click log (every row 1) was refused before the rows were summed,
+    where the docs say it thresholds the sums; a `data.rating_scale` given beside `sum` was kept while the sums
+    went past it (an explicit model's predictions clipped to it). The minimum is a minimum count; a scale the
+    sums pass is widened to them, said in a warning; a minimum no sum reaches is one line."""
+    src, counts = _clicks(tmp_path)
+    base = ["--set", "data.repeats=sum", "--set", "split.valid=0", "--set", "split.test=0"]
+    r = invoke("ingest", src, "-o", tmp_path / "m2", *base, "--set", "data.min_rating=2")
+    assert r.exit_code == 0, r.stderr
+    tr = load_dataset(tmp_path / "m2").splits["train"]
+    assert len(tr) == np.count_nonzero(counts >= 2) and tr.rating.min() >= 2
+    r = invoke("ingest", src, "-o", tmp_path / "m9", *base, "--set", "data.min_rating=9")
+    assert r.exit_code == 2 and r.stderr == (
+        f"error: config key 'data.min_rating': 9 is above every summed rating (the highest sum of a pair's rows is "
+        f"{counts.max()}), so no pair would be kept; lower data.min_rating or leave it out\n"), r.stderr
+    r = invoke("ingest", src, "-o", tmp_path / "sc", *base, "--set", "data.rating_scale=[1, 3]")
+    assert r.exit_code == 0, r.stderr
+    assert f"data.rating_scale [1, 3] is the rows' scale; data.repeats=sum sums them up to {counts.max()}, so the " \
+        f"dataset's scale is [1, {counts.max()}]" in r.stderr
+    assert load_dataset(tmp_path / "sc").manifest["rating_scale"] == [1.0, float(counts.max())]

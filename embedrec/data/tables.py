@@ -597,7 +597,8 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
             f"; set {key} to one of: {shorten(', '.join(map(str, found)), 200)}"
         if role in ("timestamp", "rating"):
             hint += (f", or «--set {key}=null|{{'{key}': None}}» if the file has no {role}s"
-                     + (" (every row then counts as rating 1)" if role == "rating" else ""))
+                     + (" (every row then counts as rating 1; for a play or click log, «--set data.repeats=sum|"
+                        "{'data.repeats': 'sum'}» alone counts each pair's rows)" if role == "rating" else ""))
         raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
                         f"({key}){hint}{'?' if close else ''}{tail}")
     # the notes: said (RawData.notes) once the rows are read and checked, as an error would else be a second line

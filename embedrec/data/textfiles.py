@@ -281,7 +281,9 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
         return DataError(f"{label}: {found} column{'s' if found != 1 else ''} per line, but without a header the "
                          f"config reads {want} (user, movie, rating, timestamp in that order); for a file without "
                          "times add «--set data.columns.timestamp=null|{'data.columns.timestamp': None}», without "
-                         "ratings also «--set data.columns.rating=null|{'data.columns.rating': None}»")
+                         "ratings also «--set data.columns.rating=null|{'data.columns.rating': None}»; for user, "
+                         "movie, timestamp (a click log) «--set data.columns.rating=null|{'data.columns.rating': "
+                         "None}» alone")
     return DataError(f"{label}: cannot parse ({first_line(e)})")
 
 

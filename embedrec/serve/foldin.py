@@ -91,6 +91,9 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
         items[row] = top
     liked_rows = set(items)
     for mid, r in (rated or {}).items():
+        if isinstance(r, (bool, np.bool_)):  # a red team: True taken as 1
+            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}': {r!r} is a flag, not a rating; give a number, "
+                             f"e.g. «--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»")
         try:
             r = float(r)
         except (TypeError, ValueError):

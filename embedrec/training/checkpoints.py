@@ -95,16 +95,30 @@ def fp_config(model_cfg, train_cfg, features_cfg) -> dict:
             "features": asdict(features_cfg) if features_cfg is not None else None}
 
 
+_LEFT_OUT_WHEN_OFF = {("train", "als_count_weight")}  # fp_config's keys left out at their off value
+
+
 def difference(old: dict | None, new: dict, same: str = "dataset (its manifest differs)") -> str:
     """'train.lr (0.01, now 0.02)': what differs between a checkpoint's config and this run's; ``same`` where no
     value does."""
     if not old:
         return "dataset or model/train config"
+
+    def shown(section: str, key: str, values: dict):
+        if key in values:
+            return repr(values[key])
+        # a key fp_config leaves out when off (als_count_weight 0 or auto): said as off, not as None (a review: a
+        # resume without the checkpoint's count weight was said to be on another dataset)
+        return "0" if (section, key) == ("train", "als_count_weight") else "None"
+
     for section, values in new.items():
-        for key, value in (values or {}).items():
-            was = (old.get(section) or {}).get(key)
-            if was != value:
-                return f"{section}.{key} ({was!r:.40}, now {value!r:.40})"
+        was_values = old.get(section) or {}
+        values = values or {}
+        # a key this run leaves out that the checkpoint has: only fp_config's own optional ones (a key an older
+        # embedrec recorded and today's has dropped says nothing of the difference)
+        for key in [*values, *(k for k in was_values if k not in values and (section, k) in _LEFT_OUT_WHEN_OFF)]:
+            if was_values.get(key, ...) != values.get(key, ...):
+                return f"{section}.{key} ({shown(section, key, was_values):.40}, now {shown(section, key, values):.40})"
     return same
 
 
