@@ -172,7 +172,10 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
             "test_metric": test.get(r.metric, float("nan")), "metric": r.metric, "seconds": round(secs, 2),
             "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             **({"als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency,
-                "als_unobserved": cfg.train.als_unobserved} if als else {})}
+                "als_unobserved": cfg.train.als_unobserved,
+                # on a data.repeats=sum dataset, what auto chose there (a red team: recorded nowhere)
+                **({"als_count_weight": cfg.train.als_count_weight} if ds.manifest.get("repeats") == "sum" else {})}
+               if als else {})}
 
 
 def choose(trials: list[dict], metric: str, tolerance: float) -> dict:

@@ -338,3 +338,19 @@ def test_min_rating_and_a_given_scale_under_sum_are_the_sums(tmp_path):
     assert f"data.rating_scale [1, 3] is the rows' scale; data.repeats=sum sums them up to {counts.max()}, so the " \
         f"dataset's scale is [1, {counts.max()}]" in r.stderr
     assert load_dataset(tmp_path / "sc").manifest["rating_scale"] == [1.0, float(counts.max())]
+
+
+def test_tune_dims_says_the_count_weight_each_trial_chose(tmp_path):
+    """A red team: on a data.repeats=sum dataset each tune-dims trial runs train's selection with the count
+    weight's candidate, but neither the table nor tune.json said which weight it chose."""
+    sets = _ingested(tmp_path)
+    r = invoke("tune-dims", *sets, "--set", "train.threads=1", "--set", "tune.workers=1", "--set", "tune.threads=1",
+               "--set", f"tune.dir={tmp_path / 'tune'}", "--dims", "8", "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert rows and rows[0]["als_count_weight"] in ("0", "1", "0.0", "1.0"), rows
+    saved = json.loads((tmp_path / "tune" / "tune.json").read_text())
+    assert saved["trials"][0]["als_count_weight"] in (0.0, 1.0)

@@ -95,7 +95,8 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
                                                  ("chosen", t is chosen)) if on)}
                 for t in res["trials"]]
         chose = ["als_reg", "als_recency", "als_unobserved"] if any("als_reg" in t for t in rows) else []  # als:
-        # what train's selection chose in the trial
+        # what train's selection chose in the trial (and its count weight, on a data.repeats=sum dataset)
+        chose += ["als_count_weight"] if any("als_count_weight" in t for t in rows) else []
         swept = ["weight_decay"] if fmt != "table" or any(t.get("weight_decay") is not None for t in rows) else []
         # (an empty column left out of the table only: csv/tsv keep their columns whatever was swept)
         cols = ["dim", *swept, *chose, "params", "epochs", "train_loss", "train_metric", "valid_metric",
