@@ -226,7 +226,7 @@ def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
             raise UsageError(f"«{opt}|{name}» has an empty entry; give movie ids or titles, e.g. "
                              f"«{opt} 50,fargo|{name}=[50, 'fargo']»")
     known = model.engine.movie_rows([t.strip() if isinstance(t, str) else t for t in tokens])[0] if tokens else []
-    out = []
+    out, unknown = [], []
     for token, row in zip(tokens, known):
         if row >= 0 or not isinstance(token, str) or token.strip().isdigit():
             out.append(token.strip() if isinstance(token, str) else token)  # an id: the library counts or ignores
@@ -234,8 +234,15 @@ def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
         try:
             out += _resolved(model, [token], opt)
         except NotFoundError:
-            log.warning("«%s|%s» %s: no movie of this model has that id or title; %s", opt, name,
-                        shorten(repr(token), 40), "nothing to leave out" if opt == "--exclude" else "left out")
+            unknown.append(token)
+    if unknown and not out and opt == "--candidates":  # one line, as the library's for unknown ids (a review:
+        # each title 'left out', then 'candidates is empty')
+        raise UsageError(f"none of the {len(tokens):,} «--candidates|candidates» is a movie of this model (not in "
+                         "its training data), so no list could hold a movie; give ids of movies it was trained on, "
+                         "or leave «--candidates|candidates» out")
+    for token in unknown:
+        log.warning("«%s|%s» %s: no movie of this model has that id or title; %s", opt, name,
+                    shorten(repr(token), 40), "nothing to leave out" if opt == "--exclude" else "left out")
     return out
 
 

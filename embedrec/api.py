@@ -245,44 +245,28 @@ def _optimizer(cfg: Config, loss: str) -> str:
     return resolve_optimizer(loss, cfg.model, cfg.train, cfg.features.active, say=False).optimizer
 
 
-def _say_optimizer(cfg: Config, loss: str, ds: Dataset, work_dir: Path, resume: bool) -> None:
-    """What train.optimizer auto trains with, said once per train (a review: recorded nowhere but the checkpoint),
-    and a train.lr set beside it that becomes hogwild's per-example step (a review: 0.001, an adam step, trained
-    100 epochs at hogwild's pace without a word)."""
-    if loss == "als" or cfg.train.optimizer != "auto":
-        return
-    from embedrec.config import HOGWILD_LRS
-    from embedrec.training.fit import check_ratings, resolve_optimizer
+def _warn_config(cfg: Config, manifest: dict, path, n_movies: int | None) -> None:
+    """What train says of its config before it fits, in one process and (rank 0) under torchrun alike (a review:
+    the ranks said none of it): data.* or split.* keys other than the dataset was ingested with
+    (config.ingest_settings_warning), train.* keys the trainer does not read, a count weight on a dataset of
+    ratings."""
+    from embedrec.config import ingest_settings_warning
+    from embedrec.training.fit import resolve_loss
 
-    tr = ds.splits["train"]  # the fit's refusals (no training rows, no ratings to fit) stay the only line
-    if not len(tr):
-        return
-    check_ratings(ds.manifest, ds.path, cfg.model, lambda: (float(tr.rating.min()), float(tr.rating.max())))
-
-    from embedrec.training.checkpoints import CHECKPOINT
-
-    # its reasons for adam said first; on --resume, what the checkpoint trained with (a review: the line said
-    # today's lr 0.01 while the resumed run went on at its own 0.001)
-    t = resolve_optimizer(loss, cfg.model, cfg.train, cfg.features.active,
-                          resumed=Path(work_dir) / CHECKPOINT if resume else None)
-    own = resume and t.lr != cfg.train.learning_rate(t.optimizer, loss) and cfg.train.lr == "auto"
-    log.info("train.optimizer auto: %s, lr %g%s%s", t.optimizer, t.lr, " per example" if t.optimizer == "hogwild"
-             else "", ", the checkpoint's" if own else "")
-    if t.optimizer == "hogwild" and cfg.train.lr != "auto" and "train.lr" in cfg.explicit_keys:
-        log.warning("train.lr=%g is hogwild's per-example step here (train.optimizer auto chose hogwild for the "
-                    "plain %s model; its own lr is %g); for an adam step set train.optimizer=adam too", t.lr,
-                    loss, HOGWILD_LRS[loss])
+    said = ingest_settings_warning(cfg, manifest.get("config") or {}, path, "train", manifest.get("columns_read"))
+    if said:
+        log.warning(said)  # its «CLI|library» marks are resolved as the format
+    loss = resolve_loss(cfg.model, cfg.features.active)
+    _warn_unused_train_keys(cfg, loss, n_movies)
+    if cfg.train.als_count_weight not in ("auto", 0) and manifest.get("repeats") != "sum" and loss == "als":
+        log.warning("train.als_count_weight has no effect: dataset '%s' was ingested with data.repeats=latest, so "
+                    "its ratings are not counts; ingest it again with «--set data.repeats=sum --overwrite|"
+                    "data.repeats='sum' and overwrite=True», or leave train.als_count_weight out", path)
 
 
 def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
-    """One warning where the config sets data.* or split.* keys to values other than the dataset was ingested
-    with (config.ingest_settings_warning), and one where the dataset dropped low ratings it now keeps apart."""
-    from embedrec.config import ingest_settings_warning
-
-    said = ingest_settings_warning(cfg, ds.manifest.get("config") or {}, ds.path, "train",
-                                   ds.manifest.get("columns_read"))
-    if said:
-        log.warning(said)  # its «CLI|library» marks are resolved as the format
+    """:func:`_warn_config`, and one warning where the dataset dropped low ratings it now keeps apart."""
+    _warn_config(cfg, ds.manifest, ds.path, ds.n_movies)
     cleaning = ds.manifest.get("cleaning") or {}
     dropped = cleaning.get("below_min_rating_dropped") or 0
     if dropped and "rated_below.parquet" not in (ds.manifest.get("files") or {}) and ds.rated_below is None:
@@ -303,7 +287,6 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
         factors,
         metrics_head,
         model_record,
-        resolve_loss,
         selection_of,
         state_bytes,
         trained_users,
@@ -312,13 +295,6 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     from embedrec.training.select import fit_and_refit
 
     _warn_ingest_settings(ds, cfg)
-    _warn_unused_train_keys(cfg, resolve_loss(cfg.model, cfg.features.active), ds.n_movies)
-    _say_optimizer(cfg, resolve_loss(cfg.model, cfg.features.active), ds, work_dir, resume)
-    if cfg.train.als_count_weight not in ("auto", 0) and ds.manifest.get("repeats") != "sum" \
-            and resolve_loss(cfg.model, cfg.features.active) == "als":
-        log.warning("train.als_count_weight has no effect: dataset '%s' was ingested with data.repeats=latest, so "
-                    "its ratings are not counts; ingest it again with «--set data.repeats=sum --overwrite|"
-                    "data.repeats='sum' and overwrite=True», or leave train.als_count_weight out", ds.path)
     ds, final, result, cfg = fit_and_refit(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)
     selection = selection_of(result, cfg.train)
@@ -363,6 +339,16 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     with lock_run(cfg.run.dir, "embedrec train", cfg.train.device):
         if device.active() or (resume and _sharded_checkpoint(cfg.run.dir)):
             from embedrec.training.fit import resolve_loss
+
+            if not device.secondary():  # rank 0 says what one process says of the config (a review: nothing)
+                from embedrec.dist_data import read_manifest
+
+                try:
+                    manifest = read_manifest(cfg.data.prepared)
+                except ArtifactError:
+                    manifest = None  # every rank's own load says it, on every rank alike
+                if manifest is not None:
+                    _warn_config(cfg, manifest, cfg.data.prepared, (manifest.get("counts") or {}).get("movies"))
 
             if resolve_loss(cfg.model, cfg.features.active) == "als":
                 from embedrec import shard_als

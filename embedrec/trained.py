@@ -56,8 +56,9 @@ class TrainedModel(Model):
         ratings = {"min_rating": ds.manifest.get("min_rating"),
                    "rating_weight": cfg.train.als_rating_weight if loss == "als" else 0.0}
         if ds.manifest.get("repeats") == "sum":  # counts: a new user's --rated are counts, weighed as training did
-            c = cfg.train.als_count_weight
-            ratings["count_weight"] = float(c) if loss == "als" and c != "auto" else 0.0
+            from embedrec.training.als import count_weight
+
+            ratings["count_weight"] = count_weight(cfg.train) if loss == "als" else 0.0
         tr = ds.splits["train"]  # ingest keeps one rating per pair: its rows are the pairs trained on
         solve = solve or fold_in_solve(loss, cfg.train, len(tr), ds.n_users, ds.n_movies, tr.timestamp is not None)
         if solve is not None:  # the users' half of the training objective, which a new user's fold-in repeats

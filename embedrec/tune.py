@@ -83,7 +83,15 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
         c["train"].pop(k, None)
     data = c.pop("data", {})
     c["data"] = {k: v for k, v in data.items() if k not in ("prepared", "cache_dir", "source")}
+    # keys added since, left out where they change nothing, as before them (a review: every trial of a sweep made
+    # before them was redone after the upgrade, blamed on 'train.lr or epochs'): data.repeats (the dataset's own,
+    # below, is what trials read) and the count weight on a dataset of ratings
+    c["data"].pop("repeats", None)
     c["dataset"] = {k: dataset_manifest.get(k) for k in ("inputs", "counts", "split", "rating_scale", "cold_movies")}
+    if dataset_manifest.get("repeats") == "sum":
+        c["dataset"]["repeats"] = "sum"
+    else:
+        c["train"].pop("als_count_weight", None)
     c["procedure"] = TRIAL_PROCEDURE
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -158,8 +166,12 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
     t0 = time.perf_counter()
     if als:  # what train fits: its als_reg / als_recency auto candidates, the best on valid
         r, cfg = fit_selecting(ds, cfg, Path(out_dir) / trial_key(dim, wd))
-    else:
-        r = fit(ds, cfg.model, cfg.train, Path(out_dir) / trial_key(dim, wd), features_cfg=cfg.features)
+    else:  # train.optimizer auto made concrete here: its line is the sweep's (_sweep), not one per trial
+        from embedrec.training.fit import resolve_optimizer
+
+        tcfg = resolve_optimizer(resolve_loss(cfg.model, cfg.features.active), cfg.model, cfg.train,
+                                 cfg.features.active, say=False)
+        r = fit(ds, cfg.model, tcfg, Path(out_dir) / trial_key(dim, wd), features_cfg=cfg.features)
     secs = time.perf_counter() - t0
     f = factors(r.model, r.unrated)
     explicit = cfg.model.objective == "explicit"
@@ -354,7 +366,7 @@ def check_tune_folder(out: Path) -> None:
                           "tune.dir")
 
 
-def _hashed_config(cfg: Config) -> dict:
+def _hashed_config(cfg: Config, say: bool = False) -> dict:
     """The config a trial's hash is taken of: train.optimizer and train.lr as the trials train (``auto`` resolved;
     a review: trials kept under ``auto`` would be reused where auto now picks another optimizer, e.g. on a machine
     without a C compiler, or after a release changes the rule)."""
@@ -362,7 +374,7 @@ def _hashed_config(cfg: Config) -> dict:
 
     d = cfg.to_dict()
     t = resolve_optimizer(resolve_loss(cfg.model, cfg.features.active), cfg.model, cfg.train, cfg.features.active,
-                          say=False)
+                          say=say)
     d["train"]["optimizer"], d["train"]["lr"] = t.optimizer, t.lr
     return d
 
@@ -426,7 +438,7 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     workers = max(1, min(cfg.tune.workers, len(todo) or 1))
     threads = cfg.tune.threads or max(1, (mp.cpu_count() or 1) // workers)
     cfg_dict = cfg.to_dict()
-    hashed = _hashed_config(cfg)
+    hashed = _hashed_config(cfg, say=True)  # train.optimizer auto's one line, for every trial
     bar = tqdm(total=len(todo), desc="tune-dims", unit="trial", disable=not progress)
     ran: list[int] = []  # trials finished by this sweep (the line per trial without a bar)
 

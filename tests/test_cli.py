@@ -1165,8 +1165,9 @@ def test_recommend_candidates(cli_run, tmp_path):
     r = invoke("recommend", "--user", "1", "-k", "3", "--format", "csv", "--candidates", f"@{tmp_path / 'quoted.txt'}",
                *sets)
     assert r.exit_code == 0 and [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == pool[:1]
-    for args in (["--user", "1"], ["--users", "-"]):
-        r = invoke("recommend", *args, "--candidates", "99999,99998", *sets, input="1\n2\n")
+    for args, given in ((["--user", "1"], "99999,99998"), (["--users", "-"], "99999,99998"),
+                        (["--user", "1"], "no such film,nor this one")):
+        r = invoke("recommend", *args, "--candidates", given, *sets, input="1\n2\n")
         assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
             "error: none of the 2 --candidates is a movie of this model (not in its training data), so no list "
             "could hold a movie; give ids of movies it was trained on, or leave --candidates out\n"), r.stderr

@@ -361,6 +361,18 @@ def test_minibatch_and_hogwild_on_two_ranks_match_one_process_and_resume_across_
     assert h["epochs_run"] == 4 and h["splits"]["test"]["model"]["rmse"] == pytest.approx(h1["model"]["rmse"], abs=0.03)
 
 
+def test_ranks_say_what_one_process_says_of_the_config(prepared, tmp_path):
+    """A review: under torchrun, train said neither what train.optimizer auto chose nor that a train.lr beside it
+    is hogwild's per-example step, nor warned of keys the trainer does not read; rank 0 says each once."""
+    p = _torchrun(["train", *_sets(_overrides(prepared, tmp_path / "run", 2)
+                                   + ["model.objective=explicit", "train.lr=0.001", "train.als_reg=0.5",
+                                      "train.refit=false"])], tmp_path)
+    err = p.stderr
+    assert err.count("train.optimizer auto: hogwild, lr 0.001 per example") == 1, err[-3000:]
+    assert err.count("train.lr=0.001 is hogwild's per-example step here") == 1, err[-3000:]
+    assert err.count("train.als_reg is not used by the mse trainer") == 1, err[-3000:]
+
+
 def test_explicit_on_ranks_refuses_a_dataset_without_ratings(tmp_path):
     """replica.py, like one process (test_train), refuses an explicit model on a dataset ingested without ratings
     (every row stored as rating 1) instead of fitting the constant and reporting RMSE 0.0."""

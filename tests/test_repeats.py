@@ -354,3 +354,18 @@ def test_tune_dims_says_the_count_weight_each_trial_chose(tmp_path):
     assert rows and rows[0]["als_count_weight"] in ("0", "1", "0.0", "1.0"), rows
     saved = json.loads((tmp_path / "tune" / "tune.json").read_text())
     assert saved["trials"][0]["als_count_weight"] in (0.0, 1.0)
+
+
+def test_an_explicit_model_refuses_a_click_log_read_without_its_rating_column_either_way(tmp_path):
+    """A review: the same click log was refused for model.objective=explicit when ingested with
+    data.columns.rating=null, and trained on its counts when data.repeats=sum alone read it without the column.
+    Both are refused alike, the manifest recording the column as not read."""
+    src, _ = _clicks(tmp_path)
+    for name, extra in (("a", []), ("b", ["--set", "data.columns.rating=null"])):
+        r = invoke("ingest", src, "-o", tmp_path / name, "--set", "data.repeats=sum", *extra)
+        assert r.exit_code == 0, r.stderr
+        r = invoke("train", "--set", f"data.prepared={tmp_path / name}", "--set", f"run.dir={tmp_path / ('r' + name)}",
+                   "--set", "model.objective=explicit")
+        assert r.exit_code == 2 and r.stderr.startswith("error: config key 'model.objective': explicit needs "
+                                                        "ratings"), r.stderr
+    assert json.loads((tmp_path / "a" / "current" / "manifest.json").read_text())["columns_read"] == {"rating": None}

@@ -305,14 +305,19 @@ def test_a_resume_with_optimizer_auto_continues_as_the_checkpoint_was_trained(sy
     # and train's one line says the lr it goes on with (a review: it said auto's 0.01)
     import logging
 
-    from embedrec import api
-    from embedrec.training.fit import resolve_loss
+    from embedrec.training.checkpoints import CHECKPOINT
+    from embedrec.training.fit import resolve_loss, resolve_optimizer
 
+    loss = resolve_loss(c.model)
     with caplog.at_level(logging.INFO, logger="embedrec"):
-        api._say_optimizer(c, resolve_loss(c.model), synth, tmp_path / "h", True)
-        api._say_optimizer(c, resolve_loss(c.model), synth, tmp_path / "f0", False)
-    assert "train.optimizer auto: hogwild, lr 0.003 per example, the checkpoint's" in caplog.text, caplog.text
-    assert "train.optimizer auto: hogwild, lr 0.01 per example\n" in caplog.text + "\n", caplog.text
+        caplog.clear()
+        resolve_optimizer(loss, c.model, c.train, resumed=tmp_path / "h" / CHECKPOINT)
+        resolve_optimizer(loss, c.model, c.train)
+        resolve_optimizer(loss, c.model, c.train, resumed=tmp_path / "a" / CHECKPOINT)  # adam's checkpoint
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["train.optimizer auto: hogwild, lr 0.003 per example, the checkpoint's",
+                    "train.optimizer auto: hogwild, lr 0.01 per example",
+                    "train.optimizer auto: adam, lr 0.003, as the checkpoint resumed was trained"], said
     fresh = fit(synth, c.model, c.updated({"train.epochs": 1}).train, tmp_path / "f")
     assert fresh.optimizer == ("hogwild", 0.01)
 

@@ -700,3 +700,22 @@ def test_a_written_configs_run_is_the_choices_own():
         "runs/x-d32-wd0.1"
     assert at("runs/exp-d2", dim=64) == "runs/exp-d2-d64"
     assert at(".", dim=32) == "tuned-d32" and at("..", dim=8) == str(Path("..") / "tuned-d8")
+
+
+def test_a_trials_hash_is_the_same_without_the_keys_added_since_where_they_change_nothing():
+    """A review: after the upgrade that added data.repeats and train.als_count_weight, every kept trial of an
+    unchanged sweep was redone ('used another config'). On a dataset of ratings neither key is in the hash; on a
+    summed one the dataset's repeats and the count weight are."""
+    from embedrec.config import Config
+    from embedrec.tune import trial_config_hash
+
+    now = Config().to_dict()
+    before = {**now, "data": {k: v for k, v in now["data"].items() if k != "repeats"},
+              "train": {k: v for k, v in now["train"].items() if k != "als_count_weight"}}
+    ratings = {"inputs": {"a": "1"}}
+    assert trial_config_hash(now, 8, None, ratings) == trial_config_hash(before, 8, None, ratings)
+    summed = {**ratings, "repeats": "sum"}
+    assert trial_config_hash(now, 8, None, summed) != trial_config_hash(now, 8, None, ratings)
+    one = {**now, "train": {**now["train"], "als_count_weight": 1.0}}
+    assert trial_config_hash(one, 8, None, summed) != trial_config_hash(now, 8, None, summed)
+    assert trial_config_hash(one, 8, None, ratings) == trial_config_hash(now, 8, None, ratings)

@@ -75,6 +75,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
     if cols.timestamp:
         wanted[cols.timestamp] = "timestamp"
     line_of = None
+    counted = False  # data.repeats=sum read a file without its rating column as events (_optional_rating)
     kept = None  # data.missing=drop: the rows read that were kept, where some were dropped
     notes: list[str] = []
     packed = source.lower().endswith((*COMPRESSED, *TARS))
@@ -182,6 +183,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
     short = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     raw.columns_read = {short[role]: str(col) for col, role in wanted.items()
                         if role in short and str(col) != str(getattr(cols, short[role]))}
+    if counted:  # no rating column read: as data.columns.rating=null (an explicit model refuses it: a review)
+        raw.columns_read["rating"] = None
     if kept is not None:
         raw.kept, raw.missing_dropped = kept[1], kept[0]
     return raw

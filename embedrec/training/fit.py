@@ -150,22 +150,29 @@ def resolve_optimizer(loss: str, model_cfg, train_cfg, features: bool = False, d
     true where every rank can run hogwild (torchrun: one trainer for all)."""
     import dataclasses
 
-    opt = train_cfg.optimizer
+    opt, given, adopted = train_cfg.optimizer, train_cfg, ""
+    # the checkpoint's train section, read once (a review: a resume loaded the whole checkpoint five times)
+    was = _checkpointed(resumed) if resumed is not None and loss in ("mse", "bpr") else {}
     if opt == "auto":
         ok = _hogwild_fits(loss, model_cfg, train_cfg, features, device, say)
         ok = agree(ok) if agree is not None else ok
         opt = "hogwild" if ok else "adam"
-        was = _checkpointed(resumed) if resumed is not None and loss in ("mse", "bpr") else {}
         if was.get("optimizer") in ("adam", "hogwild") and was["optimizer"] != opt and (was["optimizer"] == "adam"
                                                                                         or ok):
-            opt = was["optimizer"]
-            if say:
-                log.info("train.optimizer auto: %s, as the checkpoint resumed was trained", opt)
-    if train_cfg.lr == "auto" and resumed is not None and loss in ("mse", "bpr"):
-        was = _checkpointed(resumed)  # a hogwild run of the old default lr (0.003) resumes at it
-        if isinstance(was.get("lr"), (int, float)) and was.get("optimizer") == opt:
-            train_cfg = dataclasses.replace(train_cfg, lr=float(was["lr"]))
+            opt, adopted = was["optimizer"], ", as the checkpoint resumed was trained"
+    if train_cfg.lr == "auto" and isinstance(was.get("lr"), (int, float)) and was.get("optimizer") == opt:
+        if float(was["lr"]) != train_cfg.learning_rate(opt, loss):  # a hogwild run of the old default lr (0.003)
+            adopted = adopted or ", the checkpoint's"                # resumes at it
+        train_cfg = dataclasses.replace(train_cfg, lr=float(was["lr"]))
     lr = train_cfg.learning_rate(opt, loss)
+    if say and given.optimizer == "auto" and loss in ("mse", "bpr"):  # one line, where the fit resolves it
+        log.info("train.optimizer auto: %s, lr %g%s%s", opt, lr, " per example" if opt == "hogwild" else "", adopted)
+        if opt == "hogwild" and given.lr != "auto":  # a review: an adam step trained at hogwild's pace in silence
+            from embedrec.config import HOGWILD_LRS
+
+            log.warning("train.lr=%g is hogwild's per-example step here (train.optimizer auto chose hogwild for the "
+                        "plain %s model; its own lr is %g); for an adam step set train.optimizer=adam too", lr,
+                        loss, HOGWILD_LRS[loss])
     if (opt, lr) == (train_cfg.optimizer, train_cfg.lr):
         return train_cfg
     return dataclasses.replace(train_cfg, optimizer=opt, lr=lr)
@@ -221,9 +228,12 @@ def check_ratings(manifest: dict, path, model_cfg, bounds=None) -> None:
     if model_cfg.objective != "explicit":
         return
     columns = ((manifest.get("config") or {}).get("data") or {}).get("columns") or {}
-    if "rating" in columns and columns["rating"] is None:
+    read = manifest.get("columns_read") or {}  # data.repeats=sum read a file without its rating column alike
+    if "rating" in columns and columns["rating"] is None or "rating" in read and read["rating"] is None:
+        how = "data.columns.rating=null" if columns.get("rating", "") is None else \
+            "data.repeats=sum from a file without a rating column: its values are counts"
         raise ConfigError(f"config key 'model.objective': explicit needs ratings, and dataset '{path}' has none "
-                          "(ingested with data.columns.rating=null); use the default model.objective=implicit")
+                          f"(ingested with {how}); use the default model.objective=implicit")
     lo, hi = bounds() if bounds is not None else (None, None)
     if lo is not None and lo == hi:
         raise ConfigError(f"config key 'model.objective': explicit fits ratings, and every training rating of "
@@ -530,8 +540,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     log.debug("training with %d thread(s)", threads)
     loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
     train_cfg = resolve_optimizer(loss_name, model_cfg, train_cfg, features_cfg is not None and features_cfg.active,
-                                  resumed=Path(run_dir) / CHECKPOINT if resume and run_dir is not None else None,
-                                  say=False)  # said once by api.train_model (a fit runs per candidate)
+                                  resumed=Path(run_dir) / CHECKPOINT if resume and run_dir is not None else None)
     if loss_name == "als" and train_cfg.als_recency == "auto":  # a number before the checkpoint's fingerprint
         import dataclasses
 
