@@ -236,10 +236,9 @@ def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
         except NotFoundError:
             unknown.append(token)
     if unknown and not out and opt == "--candidates":  # one line, as the library's for unknown ids (a review:
-        # each title 'left out', then 'candidates is empty')
-        raise UsageError(f"none of the {len(tokens):,} «--candidates|candidates» is a movie of this model (not in "
-                         "its training data), so no list could hold a movie; give ids of movies it was trained on, "
-                         "or leave «--candidates|candidates» out")
+        from embedrec.models import no_known_candidates  # each title 'left out', then 'candidates is empty')
+
+        raise no_known_candidates(len(tokens))
     for token in unknown:
         log.warning("«%s|%s» %s: no movie of this model has that id or title; %s", opt, name,
                     shorten(repr(token), 40), "nothing to leave out" if opt == "--exclude" else "left out")
