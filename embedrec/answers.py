@@ -213,6 +213,14 @@ def _resolved(model: Model, tokens: list, opt: str) -> list:
     return ids
 
 
+def no_known_candidates(given: int) -> UsageError:
+    """The one line for candidates none of which the model knows: its ids (Model's candidates=) or the CLI's
+    titles (:func:`_excluded`)."""
+    return UsageError(f"none of the {given:,} «--candidates|candidates» is a movie of this model (not in its training "
+                      "data), so no list could hold a movie; give ids of movies it was trained on, or leave "
+                      "«--candidates|candidates» out")
+
+
 def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
     """The movie ids of ``exclude``'s tokens, or ``candidates``' (``opt``; ids, or titles as --movie takes them);
     a title the model does not know is left out with a warning, as an unknown id is (a review: an unknown text id,
@@ -236,9 +244,7 @@ def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
         except NotFoundError:
             unknown.append(token)
     if unknown and not out and opt == "--candidates":  # one line, as the library's for unknown ids (a review:
-        from embedrec.models import no_known_candidates  # each title 'left out', then 'candidates is empty')
-
-        raise no_known_candidates(len(tokens))
+        raise no_known_candidates(len(tokens))           # each title 'left out', then 'candidates is empty')
     for token in unknown:
         log.warning("«%s|%s» %s: no movie of this model has that id or title; %s", opt, name,
                     shorten(repr(token), 40), "nothing to leave out" if opt == "--exclude" else "left out")

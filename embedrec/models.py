@@ -53,13 +53,6 @@ def one_process(what: str) -> None:
                          f"«--to and --plot|{what}» in one process")
 
 
-def no_known_candidates(given: int) -> UsageError:
-    """The one line for candidates none of which this model knows (ids here; the CLI's titles in answers.py)."""
-    return UsageError(f"none of the {given:,} «--candidates|candidates» is a movie of this model (not in its training "
-                      "data), so no list could hold a movie; give ids of movies it was trained on, or leave "
-                      "«--candidates|candidates» out")
-
-
 class Model:
     """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate (``answer``:
     ``embedrec recommend``'s question, routed to one of them); and what
@@ -144,6 +137,8 @@ class Model:
             given = only.size
             only = only[only >= 0]
             if not only.size:  # a review: every list came back empty, blamed on what the users had rated
+                from embedrec.answers import no_known_candidates
+
                 raise no_known_candidates(given)
             if only.size < given:
                 log.warning("%s of the %s «--candidates|candidates» %s not a movie of this model (not in its "
