@@ -3,8 +3,11 @@
 Reuses benchmarks/ranking.py (split code, Evaluator, peer fit functions, grids, fit_embedrec, paired).
 Peers are tuned on each split's validation rows (per seed), refit on train+valid, scored once on test.
 
-Usage: python benchmarks/protocols.py PROTOCOL [--out FILE.json]
-  PROTOCOL: pos4 | light | gtime | loo | synth03 | synth08
+Usage: python benchmarks/protocols.py PROTOCOL [--out FILE.json] [--source SOURCE]
+  PROTOCOL: pos4 | light | gtime | loo | synth03 | synth08 | time | random
+  time, random: the bench's two ML-100K protocols (per-user chronological 80/20; per-user random 80/20, seeds 0-2)
+  on another dataset: --source is anything `embedrec ingest` reads (a release it can download, a local
+  MovieLens folder or zip such as ml-latest-small/, a ratings CSV), ingested with its defaults.
 """
 from __future__ import annotations
 
@@ -161,16 +164,29 @@ def report(title: str, runs: list[dict]) -> dict:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("protocol", choices=["pos4", "light", "gtime", "loo", "synth03", "synth08"])
+    ap.add_argument("protocol", choices=["pos4", "light", "gtime", "loo", "synth03", "synth08", "time", "random"])
     ap.add_argument("--out")
+    ap.add_argument("--source", default="ml-100k", help="what `embedrec ingest` reads (protocols on ML-100K)")
     a = ap.parse_args()
     torch.set_num_threads(R.THREADS)
     t_all = time.perf_counter()
     results = []
     if a.protocol in ("pos4", "light", "gtime", "loo"):
-        u, i, ts, r, n_users, n_items = R.load_ml100k(ratings=True)
+        u, i, ts, r, n_users, n_items = R.load_ml100k(ratings=True, source=a.source)
         grids = R.GRIDS["ml100k"]
-    if a.protocol == "pos4":
+    if a.protocol in ("time", "random"):
+        u, i, ts, r, n_users, n_items = R.load_ml100k(ratings=True, source=a.source)
+        grids = R.GRIDS["ml100k"]
+        R.EASE_MAX_ITEMS = max(R.EASE_MAX_ITEMS, n_items)  # every movie, as on ML-100K (not a top-5,000 cut)
+        log(f"{a.source}: {u.size:,} ratings, {n_users:,} users, {n_items:,} movies")
+    if a.protocol == "time":
+        runs = [run_split(R.split_per_user(u, i, n_users, n_items, ts=ts), grids, f"{a.source} time")]
+        results.append(report(f"{a.source} per-user chronological 80/20", runs))
+    elif a.protocol == "random":
+        runs = [run_split(R.split_per_user(u, i, n_users, n_items, seed=s, times=ts), grids, f"{a.source} seed {s}")
+                for s in (0, 1, 2)]
+        results.append(report(f"{a.source} per-user random 80/20, seeds 0-2", runs))
+    elif a.protocol == "pos4":
         keep = r >= 4
         u, i, ts = u[keep], i[keep], ts[keep]
         log(f"pos4: {u.size:,} rows with rating >= 4, {np.unique(u).size} users")

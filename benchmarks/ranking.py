@@ -111,13 +111,14 @@ def log(msg: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ data
 
-def load_ml100k(ratings: bool = False) -> tuple:
+def load_ml100k(ratings: bool = False, source: str = "ml-100k") -> tuple:
     """All ML-100K ratings (0-based user, movie, timestamp; with ``ratings`` the rating values after them) and the
-    user and movie counts, through embedrec's own ingest (works offline)."""
+    user and movie counts, through embedrec's own ingest (works offline). ``source``: another release or a local
+    path `embedrec ingest` reads (a MovieLens folder or zip, a ratings file)."""
     exe = Path(sys.executable).parent / "embedrec"
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "ml100k"
-        subprocess.run([str(exe), "ingest", "ml-100k", "-o", str(out), "--overwrite"], check=True,
+        out = Path(tmp) / "data"
+        subprocess.run([str(exe), "ingest", source, "-o", str(out), "--overwrite"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         df = pd.concat([pd.read_parquet(out / f"{s}.parquet") for s in ("train", "valid", "test")],
                        ignore_index=True)

@@ -26,7 +26,7 @@ def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
     """Exact top-k movie indices for the given user rows, excluding each user's ``exclude`` CSR items.
 
     On a GPU ``device`` (train.device cuda) the scores are computed there with torch (``movie_vecs`` and
-    ``movie_bias`` may already be tensors on it, see :func:`on_device`); ties may order differently. ``fast``:
+    ``movie_bias`` may already be tensors on it, see :func:`on_device`); equal scores in index order, as here. ``fast``:
     the C kernel's one-pass top-k (several times faster than argpartition; equal scores go to the lower movie
     row, where argpartition's choice is arbitrary), used by per-epoch validation, on ``fast`` threads. ``out``: a
     float32 buffer of at least (rows, movies) the scores are written into (a fresh 160 MB matrix per batch costs
@@ -114,9 +114,38 @@ def torch_topk(queries: np.ndarray, X, bias, excl: tuple[np.ndarray, np.ndarray]
     if excl[0].size:
         s[torch.from_numpy(np.asarray(excl[0], np.int64)).to(device),
           torch.from_numpy(np.asarray(excl[1], np.int64)).to(device)] = -float("inf")
-    vals, idx = torch.topk(s, min(k, s.shape[1]), dim=1)
-    idx[vals == -float("inf")] = -1
-    return idx.cpu().numpy(), vals.cpu().numpy()
+    return topk_lower_first(s, k)
+
+
+def topk_lower_first(s, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-k (indices, scores) of a torch tensor ``s`` as numpy, with equal scores in index order (the
+    smaller first, also where they straddle the k-th place), as the CPU's :func:`topk_from_scores`; entries scored
+    -inf come back as index -1. torch.topk alone orders ties as the device falls: on a GPU the most-popular
+    baseline's many equal counts gave other lists, and other metrics, than the CPU (seen on an H200, session 36)."""
+    import torch
+
+    k = min(k, s.shape[1])
+    vals, idx = torch.topk(s, k, dim=1)
+    if k == 0:
+        return idx.cpu().numpy(), vals.cpu().numpy()
+    cut = vals[:, -1:]
+    # the k lowest columns that score exactly the k-th value: a key n - column there, 0 elsewhere
+    n = s.shape[1]
+    cols = torch.arange(n, 0, -1, device=s.device, dtype=torch.int64)
+    tie_key, tie_idx = torch.topk(torch.where(s == cut, cols, torch.zeros((), dtype=torch.int64, device=s.device)),
+                                  k, dim=1)
+    vals, idx, cut = vals.cpu().numpy(), idx.cpu().numpy(), cut.cpu().numpy()
+    tie_key, tie_idx = tie_key.cpu().numpy(), tie_idx.cpu().numpy()
+    above = vals > cut  # every score above the cut is in the top k; the cut's own are taken lowest column first
+    cand_idx = np.concatenate([np.where(above, idx, -1), np.where(tie_key > 0, tie_idx, -1)], axis=1)
+    cand_val = np.concatenate([np.where(above, vals, -np.inf),
+                               np.where(tie_key > 0, np.broadcast_to(cut, tie_key.shape), -np.inf)], axis=1)
+    cand_idx[cand_val == -np.inf] = np.iinfo(np.int64).max  # (-inf entries sort last, then become -1)
+    order = np.lexsort((cand_idx, -cand_val), axis=1)[:, :k]
+    top = np.take_along_axis(cand_idx, order, axis=1)
+    out = np.take_along_axis(cand_val, order, axis=1).astype(vals.dtype, copy=False)
+    top[out == -np.inf] = -1
+    return top, out
 
 
 def sample_users(eval_users: np.ndarray, max_users: int, seed: int = 0) -> np.ndarray:

@@ -1597,3 +1597,31 @@ def test_a_second_review_of_the_folder_guards(tmp_path, caplog):
                                "train.patience=10"])
     with pytest.raises(ArtifactError, match=r"holds 3 epochs, more than train.epochs 2: another run's"):
         fit_and_refit(ds, fewer, run, resume=True)
+
+
+def test_the_torch_engines_csr_says_nothing_of_torchs_sparse_notes(monkeypatch):
+    """An H200 run (torch 2.11, session 36): every `train` there printed torch's 'Sparse invariant checks are
+    implicitly disabled' warning on stderr, though check_invariants=False was given. The CSR is built with torch's
+    notes silenced there only; a warning filter of the caller's own is as it was afterwards."""
+    import warnings
+
+    import torch
+
+    from embedrec.training import als
+
+    real = torch.sparse_csr_tensor
+
+    def noisy(*a, **k):  # what torch 2.11 on a GPU does, here on the CPU
+        warnings.warn("Sparse invariant checks are implicitly disabled. Memory errors (e.g. SEGFAULT) will occur",
+                      UserWarning, stacklevel=2)
+        warnings.warn("Sparse CSR tensor support is in beta state.", UserWarning, stacklevel=2)
+        return real(*a, **k)
+
+    monkeypatch.setattr(torch, "sparse_csr_tensor", noisy)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        t = als._torch_csr(np.array([0, 1, 2]), np.array([1, 0]), None, 2, 2)
+        assert t.to_dense().tolist() == [[0.0, 1.0], [1.0, 0.0]]
+        assert seen == []
+        warnings.warn("the caller's own", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == ["the caller's own"]

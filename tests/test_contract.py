@@ -528,3 +528,25 @@ def test_top_k_puts_a_nan_score_last():
 
     top, vals = topk_from_scores(np.array([[1, np.nan, 3, 2, np.nan]], np.float32), 3)
     assert top.tolist() == [[2, 3, 0]] and vals.tolist() == [[3.0, 2.0, 1.0]]
+
+
+def test_the_torch_top_k_orders_ties_as_the_cpu_top_k_does():
+    """On a GPU the scores' top k is torch's, whose order of equal scores is the device's: the most-popular
+    baseline's equal counts gave train and evaluate other lists and metrics there than the CPU (an H200, session
+    36). topk_lower_first puts equal scores lowest column first, as topk_from_scores; checked on torch's CPU."""
+    import torch
+
+    from embedrec.evaluate import topk_lower_first
+    from embedrec.sparse import topk_from_scores
+
+    rng = np.random.default_rng(0)
+    s = rng.integers(0, 4, size=(64, 40)).astype(np.float32)  # few values: ties everywhere, straddling the cut
+    s[rng.random(s.shape) < 0.3] = -np.inf                     # excluded pairs
+    s[5, :] = -np.inf                                          # a row with nothing to list
+    s[6, 3:] = -np.inf                                         # a row with fewer than k to list
+    for k in (1, 5, 10, 40, 50):
+        top, vals = topk_lower_first(torch.from_numpy(s), k)
+        want_top, want_vals = topk_from_scores(s, k)
+        assert top.tolist() == want_top.tolist(), k
+        assert vals.tolist() == want_vals.tolist(), k
+    assert topk_lower_first(torch.tensor([[2.0, 5.0, 5.0, 1.0, 5.0]]), 2)[0].tolist() == [[1, 2]]

@@ -390,6 +390,7 @@ def test_explicit_on_ranks_refuses_a_dataset_without_ratings(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ device
+@pytest.mark.gpu
 def test_device_cpu_is_explicit_and_cuda_without_a_gpu_is_one_clear_error(monkeypatch):
     assert DV.device_name("cpu") == "cpu"
     assert DV.device_name("auto") == ("cuda:0" if CUDA else "cpu")
@@ -400,6 +401,7 @@ def test_device_cpu_is_explicit_and_cuda_without_a_gpu_is_one_clear_error(monkey
         load_config(None, ["train.device=tpu"])
 
 
+@pytest.mark.gpu
 def test_als_on_cpu_explicitly_equals_auto_on_a_machine_without_a_gpu():
     from embedrec.model.mf import MatrixFactorization
     from embedrec.training.als import ALS
@@ -435,6 +437,7 @@ def test_hogwild_refuses_cuda_in_one_line_and_auto_runs_it_on_the_cpu(prepared):
     assert fit(load_dataset(prepared), auto.model, auto.train).epochs_run == 1
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (none on this machine)")
 def test_cuda_trains_evaluates_and_scores_like_the_cpu(prepared, tmp_path):
     from embedrec.api import train_run
@@ -463,6 +466,7 @@ def test_cuda_trains_evaluates_and_scores_like_the_cpu(prepared, tmp_path):
     np.testing.assert_allclose(np.asarray(y["score"]), np.asarray(x["score"]), atol=1e-4)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (none on this machine)")
 @pytest.mark.parametrize("extra", [MSE, BPR, SOFTMAX], ids=["mse-adam", "bpr-sgd", "softmax-sparse_adam"])
 def test_cuda_trains_the_minibatch_trainers_like_the_cpu(prepared, tmp_path, extra):

@@ -235,6 +235,41 @@ def test_optimizer_auto_is_hogwild_for_the_plain_mse_and_bpr_models_on_the_cpu_a
     assert _resolved("mse", **{"train.optimizer": "hogwild"}) == ("hogwild", 0.01)
 
 
+def test_device_auto_on_a_gpu_box_trains_the_plain_model_with_the_kernel_on_the_cpu(monkeypatch, caplog):
+    """Measured on an H200 with 16 cores (BENCHMARKS.md, session 36): device auto took the GPU and adam there, 5.5x
+    (explicit) and 2.4x (bpr) the wall time of hogwild on its CPU, to worse test figures. auto now keeps the plain
+    model on the CPU and says so; a GPU named, als, softmax and side features still go to the GPU."""
+    import logging
+
+    from embedrec import device as DV
+    from embedrec.config import Config
+    from embedrec.training.fit import resolve_optimizer
+
+    real = DV.device_name
+    monkeypatch.setattr(DV, "device_name", lambda name="auto", local_rank=None: "cuda:0" if name in ("auto", "cuda")
+                        else real(name, local_rank))
+
+    def resolved(loss, **sets):
+        cfg = Config().updated({"model.objective": "explicit" if loss == "mse" else "implicit", **sets})
+        t = resolve_optimizer(loss, cfg.model, cfg.train)
+        return t.optimizer, t.device
+
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        assert resolved("mse") == ("hogwild", "cpu")
+    assert "on the CPU (train.device auto" in caplog.text
+    assert resolved("bpr") == ("hogwild", "cpu")
+    assert resolved("mse", **{"train.device": "cuda"}) == ("adam", "cuda")  # named: the user's choice stands
+    assert resolved("softmax") == ("adam", "auto")
+    assert resolved("als") == ("adam", "auto")  # als on the GPU: the same model, faster at 3.5M ratings
+    assert resolved("mse", **{"model.implicit_terms": True}) == ("adam", "auto")
+    assert resolved("mse", **{"train.optimizer": "adam"}) == ("adam", "auto")
+    caplog.clear()
+    monkeypatch.setattr(DV, "device_name", real)  # no GPU: the same choice, nothing more said
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        assert resolved("mse") == ("hogwild", "cpu")
+    assert "on the CPU" not in caplog.text
+
+
 def test_optimizer_auto_without_a_kernel_trains_with_adam_and_says_so_once(monkeypatch, caplog):
     from embedrec.training import fit as F
 

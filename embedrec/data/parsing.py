@@ -33,6 +33,7 @@ from embedrec.data.textfiles import (
     read_denied,
     refuse_binary_file,
     refuse_binary_head,
+    refuse_nul,
 )
 from embedrec.errors import DataError, first_line, shorten
 
@@ -164,6 +165,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     label = label or _label(src)
     if not checked:  # a layout's file (u.data, ratings.dat, .inter: a review); the generic reader checked its own
         refuse_binary_file(src, label, (sep,), encoding)
+    refuse_nul(src, label, encoding)  # pandas 2 would end the field at it, silently (session 36)
     header_lines = 1 if header else 0
     kw = dict(sep=sep, header=0 if header else None, names=names, usecols=usecols, encoding=encoding,
               engine="c", skip_blank_lines=True, decimal=decimal)
@@ -381,6 +383,8 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
         refuse_binary_head(path[:HEAD], label, (sep, genre_sep), encoding)
     elif not parquet:  # its first MiB before pandas reads it whole (a red team: 20 GB of NUL bytes filled the memory)
         refuse_binary_file(path, label, (sep, genre_sep), encoding)
+    if not parquet:
+        refuse_nul(path, label, encoding)
     try:
         src = io.BytesIO(path) if isinstance(path, bytes) else path
         if parquet:

@@ -212,10 +212,19 @@ def _torch_csr(indptr, indices, weights, n_rows, n_cols):
     import torch
 
     vals = torch.ones(indices.size, dtype=torch.float32) if weights is None else torch.from_numpy(weights)
-    with warnings.catch_warnings():  # here only: the user's own warning filters stay as they were
+    return _csr_tensor(torch.from_numpy(indptr), torch.from_numpy(indices.astype(np.int64)), vals, (n_rows, n_cols))
+
+
+def _csr_tensor(crow, col, vals, shape):
+    """A torch CSR tensor of arrays already valid (not checked again), without torch's notes on stderr: 'in beta',
+    and, from torch 2.11 on a GPU even with check_invariants=False given, 'invariant checks are implicitly
+    disabled' (seen on every `train` there). The filters hold here only: the user's own stay as they were."""
+    import torch
+
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(indices.astype(np.int64)), vals,
-                                       (n_rows, n_cols), check_invariants=False)
+        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+        return torch.sparse_csr_tensor(crow, col, vals, shape, check_invariants=False)
 
 
 class Solver:
@@ -349,8 +358,7 @@ def _cg_torch(Y, X, G, A, reg, steps: int) -> float:
 
     def weighted(V):  # the CSR of w_i * (y_i.v) over the rated pairs (made from a valid one: no check needed)
         S = torch.sparse.sampled_addmm(A, V, Y.T, beta=0.0)
-        return torch.sparse_csr_tensor(S.crow_indices(), S.col_indices(), S.values() * w, S.shape,
-                                       check_invariants=False)
+        return _csr_tensor(S.crow_indices(), S.col_indices(), S.values() * w, S.shape)
 
     def apply(V):  # (G + reg) v + sum_i w_i (y_i.v) y_i, for every row
         return V @ G + reg[:, None] * V + weighted(V) @ Y

@@ -142,7 +142,8 @@ def resolve_optimizer(loss: str, model_cfg, train_cfg, features: bool = False, d
     """``train_cfg`` with train.optimizer and train.lr concrete. ``auto``: hogwild's per-example C kernel for the
     plain model's mse and bpr losses on the CPU (ML-100K explicit: 2.1 s to test RMSE 0.9030 against adam's 13.9 s
     to 0.9041; BENCHMARKS.md, session 34), else adam: side features, SVD++ terms, the softmax loss, a GPU
-    (``device``: where the fit runs, else train.device), train.compile (mse), more than 64 negatives (bpr), or a
+    (``device``: where the fit runs, else train.device; train.device auto on a GPU box trains the plain model's
+    hogwild on the CPU, the returned config's device then 'cpu'), train.compile (mse), more than 64 negatives (bpr), or a
     kernel that cannot be built here (warned once, where ``say``); als reads neither and gets adam. train.lr auto:
     :meth:`TrainConfig.learning_rate`. ``resumed``: the checkpoint a resume continues, whose optimizer and lr an
     ``auto`` takes where this machine can run them (a run trained with adam before auto existed, or where the
@@ -165,8 +166,18 @@ def resolve_optimizer(loss: str, model_cfg, train_cfg, features: bool = False, d
             adopted = adopted or ", the checkpoint's"                # resumes at it
         train_cfg = dataclasses.replace(train_cfg, lr=float(was["lr"]))
     lr = train_cfg.learning_rate(opt, loss)
+    on_cpu = ""
+    if opt == "hogwild" and device is None and train_cfg.device == "auto":
+        # a GPU box: the kernel on its CPU cores beat adam on the GPU (ML-100K, H200 + 16 cores: explicit 3.7 s
+        # against 20.1 s wall, bpr 4.3 s against 10.3 s, each to a better test figure; BENCHMARKS.md, session 36)
+        from embedrec.device import device_name
+
+        if device_name("auto") != "cpu":
+            on_cpu = ", on the CPU (train.device auto: the kernel there trains the plain model faster than the GPU)"
+        train_cfg = dataclasses.replace(train_cfg, device="cpu")
     if say and given.optimizer == "auto" and loss in ("mse", "bpr"):  # one line, where the fit resolves it
-        log.info("train.optimizer auto: %s, lr %g%s%s", opt, lr, " per example" if opt == "hogwild" else "", adopted)
+        log.info("train.optimizer auto: %s, lr %g%s%s%s", opt, lr, " per example" if opt == "hogwild" else "", adopted,
+                 on_cpu)
         if opt == "hogwild" and given.lr != "auto":  # a review: an adam step trained at hogwild's pace in silence
             from embedrec.config import HOGWILD_LRS
 
@@ -200,6 +211,9 @@ def _hogwild_fits(loss: str, model_cfg, train_cfg, features: bool, device, say: 
         return False
     from embedrec.device import device_name
 
+    # device auto: the CPU's kernel (resolve_optimizer then trains there); a GPU named, or the ranks' group's, not
+    if device is None and train_cfg.device == "auto":
+        device = "cpu"
     if str(device if device is not None else device_name(train_cfg.device)) != "cpu":
         return False
     from embedrec.training.kernel import KernelError, load
