@@ -182,7 +182,7 @@ def refuse_nul(src, label: str, encoding: str = "utf-8") -> None:
     file's path; anything else is left alone), naming its line. No text table holds one, and pandas reads one
     differently by version: 2.x ends the field there (user '5\\0' read as user 5, the file ingested without a
     word), 3.x keeps it (text ids: a user '5\\0' beside user '5'). UTF-16 and UTF-32 (named, or marked), whose
-    ASCII characters hold NULs, are not looked at. One pass at memchr speed; the line is counted only when found."""
+    ASCII characters hold NULs, are not looked at. One pass at memchr speed over the mapped file; the line is counted only when found."""
     if encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32")):
         return
     if isinstance(src, (bytes, bytearray)):
@@ -191,18 +191,18 @@ def refuse_nul(src, label: str, encoding: str = "utf-8") -> None:
         return
     if not isinstance(src, (str, Path)) or compressed(src) or is_stream(src):
         return
+    import mmap
+
     try:
         with open(src, "rb") as fh:
-            if _bom_encoding(fh.read(4), b"") is not None:
+            if _bom_encoding(fh.read(4), b"") is not None or os.fstat(fh.fileno()).st_size == 0:
                 return
-            fh.seek(0)
-            lines = 1
-            for chunk in iter(lambda: fh.read(1 << 23), b""):
-                at = chunk.find(b"\0")
+            # mapped, not read: 0.045 s for a 250 MB ratings file, against pandas' 0.5-0.85 s to read it (session 36)
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                at = m.find(b"\0")
                 if at >= 0:
-                    raise _nul_error(label, lines + chunk.count(b"\n", 0, at))
-                lines += chunk.count(b"\n")
-    except OSError:
+                    raise _nul_error(label, m[:at].count(b"\n") + 1)
+    except (OSError, ValueError):
         return  # the reader opens it next and says why it cannot
 
 
