@@ -34,7 +34,7 @@ CASES = [
     ("an empty field", HEAD + b"1,2,3,4\n1,2,3,\n", 3, "column 'timestamp' is empty"),
     ("not a number after blank lines", HEAD + b"1,2,3,4\n\n\n1,x,3,4\n", 5, "column 'movie_id' 'x' is not an integer"),
     ("not a number after a quoted newline", HEAD + b'1,2,3,"4"\n"1\n",x,3,4\n', 3, "column 'movie_id' 'x'"),
-    ("a NUL byte in a field", HEAD + b"1,2,3,4\n1,2\x00,3,4\n", 3, "column 'movie_id'"),
+    ("a NUL byte in a field", HEAD + b"1,2,3,4\n1,2\x00,3,4\n", 3, "a NUL byte (\\x00) in a text table"),
     ("a newline in a header name", b'"user\n_id",movie_id,rating,timestamp\n1,2,3,4\n', None, "did you mean"),
     ("a NUL byte in the header", b"user_id\x00,movie_id,rating,timestamp\n1,2,3,4\n", 1, "NUL bytes"),
 ]

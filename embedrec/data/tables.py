@@ -295,8 +295,10 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
                         "naming the columns; add a header line (user_id, movie_id, rating, timestamp), or read the "
                         "file without one: «--set data.header=false» (columns in that order)")
     _refuse_repeated_names(src, sep, encoding, label)
-    if any("\x00" in str(n) for n in names):
-        be = str(names[0]).startswith("\x00")  # big-endian: each ASCII character's NUL comes first
+    raw = b"" if encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32")) else \
+        _head(src, 1 << 16).split(b"\n", 1)[0]  # pandas 2 ends a name at a NUL byte: the bytes tell (session 36)
+    if any("\x00" in str(n) for n in names) or b"\0" in raw:
+        be = str(names[0]).startswith("\x00") or raw.startswith(b"\0")  # big-endian: each character's NUL first
         raise DataError(f"{label}:1: the header line holds NUL bytes (\\x00), as a UTF-16 file without a byte-order "
                         f"mark would; set «--set data.encoding=utf-16-{'be' if be else 'le'}» if it is one, or "
                         "remove them")
@@ -461,12 +463,23 @@ OUTSIDE = "is outside the dates embedrec reads (the years 1678 to 2261)"
 def _iso_dates(text: pd.Series) -> tuple[pd.Series | None, np.ndarray | None]:
     """ISO 8601 text as UTC datetimes (NaT where a value is no date), or (None, the rows whose year pandas cannot
     hold: a red team's '9999-12-31', a common 'no end' mark, was an internal error)."""
+    def years(known: bool = False) -> np.ndarray:  # ``known``: only a value that starts with a year ('YYYY-')
+        y = pd.to_numeric(text.astype(str).str.extract(r"^\s*(\d{4,})-" if known else r"^\s*(\d+)")[0],
+                          errors="coerce")
+        out = ~y.between(1678, 2261).to_numpy(dtype=bool)
+        return out & y.notna().to_numpy() if known else out
+
     try:
-        return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601"), None
+        t = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
-        years = pd.to_numeric(text.astype(str).str.extract(r"^\s*(\d+)")[0], errors="coerce")
-        outside = ~years.between(1678, 2261).to_numpy(dtype=bool)
+        outside = years()
         return None, outside if outside.any() else np.ones(len(text), dtype=bool)
+    nat = t.isna().to_numpy()
+    if nat.any():  # pandas 2 makes a year it cannot hold NaT, where pandas 3 reads it: said as such, not "no date"
+        outside = years(known=True)
+        if outside[np.flatnonzero(nat)[0]]:
+            return None, outside & nat
+    return t, None
 
 
 def _unix_seconds(t: pd.Series) -> pd.Series:

@@ -328,13 +328,13 @@ def write_parquet(data, path, page_checksum: bool = False) -> None:
     """A pandas DataFrame (without its index) or a pyarrow Table written as Parquet through Python's own file:
     pyarrow opens a path only when it is UTF-8 (a red team: every Parquet write under a folder whose name is not
     was an internal error, after a whole fit for train)."""
-    with open(path, "wb") as fh:
-        if hasattr(data, "to_parquet"):
-            data.to_parquet(fh, index=False, write_page_checksum=page_checksum)
-        else:
-            import pyarrow.parquet as pq
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-            pq.write_table(data, fh, write_page_checksum=page_checksum)
+    if hasattr(data, "to_parquet"):  # as to_parquet(index=False) makes it; pandas 2's to_parquet reopened the
+        data = pa.Table.from_pandas(data, preserve_index=False)  # handle by its name, through pyarrow (session 36)
+    with open(path, "wb") as fh:
+        pq.write_table(data, fh, write_page_checksum=page_checksum)
 
 
 def read_parquet_table(path, columns=None):
