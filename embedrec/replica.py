@@ -81,7 +81,8 @@ class HogwildRanks:
         wm = np.bincount(train.movie, minlength=n_movies).astype(np.float64)
         if loss == "bpr":  # each example also touches train.negatives uniformly drawn movies
             wm += self.n_local * train_cfg.negatives / max(n_movies, 1)
-        pairs = [(model.user, wu), (model.movie, wm), (model.user_bias, wu), (model.movie_bias, wm)]
+        pairs = [(model.user, wu), (model.movie, wm), (model.user_bias, wu), (model.movie_bias, wm),
+                 (getattr(model, "implicit_movie", None), wm)]  # SVD++'s y_j: moved by each user who rated j
         self.tables = [t.weight for t, _ in pairs if t is not None]
         self.merge = RowAverage(g, [w for t, w in pairs if t is not None])
 

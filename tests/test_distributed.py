@@ -85,6 +85,7 @@ BPR = ("model.loss=bpr", "train.optimizer=sgd", "train.lr=0.05", "train.negative
 SOFTMAX = ("model.loss=softmax", "train.softmax_full_max=0", "train.optimizer=sparse_adam", "train.negatives=20",
            "train.batch_size=512", "train.refit=false")
 HOGWILD = ("model.objective=explicit", "train.optimizer=hogwild", "train.lr=0.01", "train.refit=false")
+SVDPP = (*HOGWILD, "model.implicit_terms=true")  # hogwild's svdpp_sgd: y_j merged with the other tables
 
 
 def _sets(overrides: list[str]) -> list[str]:
@@ -323,10 +324,11 @@ def test_minibatch_and_hogwild_on_two_ranks_match_one_process_and_resume_across_
     """replica.py under torchrun (2 ranks, gloo), each non-ALS trainer beside one process:
     - mse/adam (with the refit), bpr/sgd (sparse gradients) and sampled softmax/sparse_adam replay the
       one-process batches: the same metrics (1e-5) and factors (1e-5, float sums in another order);
-    - hogwild (kernel per rank, tables merged each epoch) is not the one-process model: test RMSE within 0.02;
+    - hogwild (kernel per rank, tables merged each epoch; SVD++'s y_j too) is not the one-process model: test
+      RMSE within 0.02;
     - checkpoints move between rank counts: a 1-process bpr run continued on 2 ranks, and a 2-rank one continued
       in 1 process, both equal the uninterrupted 5-epoch run (1e-5); a 2-rank hogwild run continues in 1 process."""
-    trainers = {"mse": MSE, "bpr": BPR, "softmax": SOFTMAX, "hogwild": HOGWILD}
+    trainers = {"mse": MSE, "bpr": BPR, "softmax": SOFTMAX, "hogwild": HOGWILD, "svdpp": SVDPP}
     one = {name: _with(prepared, tmp_path / f"{name}-one", 3, extra) for name, extra in trainers.items()}
     _with(prepared, tmp_path / "bpr-to-two", 3, BPR)
     commands = [["train", *_sets(_overrides(prepared, tmp_path / f"{name}-two", 3) + list(extra)), "-q"]
@@ -343,9 +345,11 @@ def test_minibatch_and_hogwild_on_two_ranks_match_one_process_and_resume_across_
         a1, a2 = _arrays(tmp_path / f"{name}-one"), _arrays(tmp_path / f"{name}-two")
         for key, value in a1.items():
             np.testing.assert_allclose(a2[key], value, atol=1e-5, rtol=0, err_msg=f"{name} {key}")
-    h1, h2 = one["hogwild"]["splits"]["test"], _run_metrics(tmp_path / "hogwild-two")["splits"]["test"]
-    assert h2["model"]["rmse"] == pytest.approx(h1["model"]["rmse"], abs=0.02)
-    assert h2["model"]["rmse"] < h2["global_mean"]["rmse"]  # it learned
+    for name in ("hogwild", "svdpp"):
+        h1, h2 = one[name]["splits"]["test"], _run_metrics(tmp_path / f"{name}-two")["splits"]["test"]
+        assert h2["model"]["rmse"] == pytest.approx(h1["model"]["rmse"], abs=0.02), name
+        assert h2["model"]["rmse"] < h2["global_mean"]["rmse"], name  # it learned
+    h1 = one["hogwild"]["splits"]["test"]
 
     whole = _with(prepared, tmp_path / "bpr-whole", 5, BPR)
     back = _with(prepared, tmp_path / "bpr-two", 5, BPR, resume=True)  # 2-rank checkpoint, 1 process

@@ -75,6 +75,42 @@ def test_bpr_step_is_the_autograd_sgd_step(negatives, wd):
         torch.testing.assert_close(b.state_dict()[k], v, rtol=1e-5, atol=1e-6)
 
 
+def test_svdpp_epoch_is_the_autograd_sgd_steps_user_by_user():
+    """SVD++ on hogwild: each user's examples in a row, every y_j of N(u) moved by each step through a shared
+    scale and increment, the implicit sum kept exactly. Its epoch equals autograd SGD at batch size 1 over the
+    same users in the same order: each user's examples here are one (movie, rating) repeated, so their order
+    within the user does not matter, and user 3 has an empty N(u)."""
+    cfg = _cfg(lr=0.05)
+    examples = {0: (1, 4.0, 3), 1: (2, 2.0, 1), 2: (3, 5.0, 2), 3: (0, 3.0, 1)}  # user: (movie, rating, times)
+    rated = {0: [0, 1, 2], 1: [2, 4], 2: [1, 3, 5], 3: []}
+    u = torch.tensor([x for x, (_, _, n) in examples.items() for _ in range(n)])
+    m = torch.tensor([mv for mv, _, n in examples.values() for _ in range(n)])
+    r = torch.tensor([rt for _, rt, n in examples.values() for _ in range(n)])
+    indptr = np.cumsum([0] + [len(rated[x]) for x in range(4)])
+    indices = np.array([j for x in range(4) for j in rated[x]])
+
+    def model():
+        torch.manual_seed(0)
+        mm = MatrixFactorization(4, 6, 5, user_bias=True, movie_bias=True, init_std=0.5, global_mean=3.5,
+                                 rated=(indptr, indices))
+        with torch.no_grad():
+            mm.movie_bias.weight.normal_(std=0.5)
+            mm.user_bias.weight.normal_(std=0.5)
+        return mm
+
+    a, b = model(), model()
+    users = torch.randperm(4, generator=torch.Generator().manual_seed(0)).tolist()  # the epoch's first draw
+    total = 0.0
+    for x in users:
+        for k in np.flatnonzero(u.numpy() == x):
+            total += _autograd_step(a, "mse", cfg, u[k:k + 1], m[k:k + 1], r[k:k + 1], None, 6)
+    got = _hogwild_step(b, "mse", cfg, u, m, r, 6)
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(b.implicit_movie.weight, a.implicit_movie.weight, rtol=1e-5, atol=1e-6)
+    assert got == pytest.approx(total / u.shape[0], rel=0.01)  # (the y_j term measured at each user's start)
+
+
 @pytest.fixture
 def synth(synth_dir, small_cfg):
     from embedrec.data.dataset import load_dataset
@@ -98,6 +134,33 @@ def test_hogwild_recovers_planted_structure_and_resumes_exactly(synth, small_cfg
     c = c.updated({"train.epochs": 12})
     fit(synth, c.model, c.train, tmp_path / "part")
     c = c.updated({"train.epochs": 30})
+    resumed = fit(synth, c.model, c.train, tmp_path / "part", resume=True)
+    for k, v in full.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=0, atol=0)
+
+
+def test_hogwild_svdpp_trains_resumes_exactly_and_serves_its_current_implicit_sums(synth, small_cfg, tmp_path):
+    """SVD++ on the kernel (train.optimizer auto picks it): better than the mean, a resume equal to the bit to an
+    uninterrupted run on one thread, and the served user vectors (p_u plus the implicit sum, model.factors) made
+    from the y_j the kernel last wrote: its writes do not move torch's version counter, which keyed a cache."""
+    c = small_cfg.updated({"model.dim": 8, "model.implicit_terms": True, "train.optimizer": "auto",
+                           "train.lr": 0.01, "train.epochs": 30, "train.patience": 30, "train.threads": 1,
+                           "train.weight_decay_user": 0.01, "train.weight_decay_movie": 0.01})
+    full = fit(synth, c.model, c.train, tmp_path / "full")
+    assert full.model.implicit_movie is not None and full.epochs_run == 30
+    rmse = evaluate_model(factors(full.model), synth, "test", True, [10], ranking=False)["rmse"]
+    base = float(np.sqrt(np.mean((synth.splits["test"].rating - synth.splits["train"].rating.mean()) ** 2)))
+    assert rmse < 0.5 < base  # as the plain model's test above (noise floor about 0.32)
+    # each epoch's validation score is of that epoch's sums: the best one's is the final model's
+    assert full.best_value == pytest.approx(evaluate_model(factors(full.model), synth, "valid", True, [10],
+                                                           ranking=False)[full.metric], rel=1e-5)
+    m = full.model
+    y = m.implicit_movie.weight.detach().numpy()
+    ip, idx = m.rated_indptr.numpy(), m.rated_indices.numpy()
+    fresh = np.stack([y[idx[ip[x]:ip[x + 1]]].sum(0) / np.sqrt(max(ip[x + 1] - ip[x], 1)) for x in range(m.n_users)])
+    np.testing.assert_allclose(factors(m)["user_factors"], m.user.weight.detach().numpy() + fresh, rtol=1e-4,
+                               atol=1e-5)
+    fit(synth, c.model, c.updated({"train.epochs": 12}).train, tmp_path / "part")
     resumed = fit(synth, c.model, c.train, tmp_path / "part", resume=True)
     for k, v in full.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=0, atol=0)
@@ -224,7 +287,8 @@ def test_optimizer_auto_is_hogwild_for_the_plain_mse_and_bpr_models_on_the_cpu_a
     assert _resolved("softmax") == ("adam", 0.003)
     assert _resolved("als") == ("adam", 0.003)  # read by no als step: the values a run had before auto
     assert _resolved("mse", features=True) == ("adam", 0.003)
-    assert _resolved("mse", **{"model.implicit_terms": True}) == ("adam", 0.003)
+    assert _resolved("mse", **{"model.implicit_terms": True}) == ("hogwild", 0.01)  # SVD++: svdpp_sgd
+    assert _resolved("bpr", **{"model.implicit_terms": True}) == ("adam", 0.003)
     assert _resolved("mse", **{"train.compile": True}) == ("adam", 0.003)
     assert _resolved("mse", device="cuda") == ("adam", 0.003)
     assert _resolved("bpr", **{"train.negatives": 65}) == ("adam", 0.003)  # the kernel's limit
@@ -261,7 +325,7 @@ def test_device_auto_on_a_gpu_box_trains_the_plain_model_with_the_kernel_on_the_
     assert resolved("mse", **{"train.device": "cuda"}) == ("adam", "cuda")  # named: the user's choice stands
     assert resolved("softmax") == ("adam", "auto")
     assert resolved("als") == ("adam", "auto")  # als on the GPU: the same model, faster at 3.5M ratings
-    assert resolved("mse", **{"model.implicit_terms": True}) == ("adam", "auto")
+    assert resolved("mse", **{"model.implicit_terms": True}) == ("hogwild", "cpu")  # SVD++ on the kernel too
     assert resolved("mse", **{"train.optimizer": "adam"}) == ("adam", "auto")
     caplog.clear()
     monkeypatch.setattr(DV, "device_name", real)  # no GPU: the same choice, nothing more said

@@ -141,7 +141,7 @@ def resolve_optimizer(loss: str, model_cfg, train_cfg, features: bool = False, d
                       resumed: Path | None = None, agree=None, say: bool = True):
     """``train_cfg`` with train.optimizer and train.lr concrete. ``auto``: hogwild's per-example C kernel for the
     plain model's mse and bpr losses on the CPU (ML-100K explicit: 2.1 s to test RMSE 0.9030 against adam's 13.9 s
-    to 0.9041; BENCHMARKS.md, session 34), else adam: side features, SVD++ terms, the softmax loss, a GPU
+    to 0.9041; BENCHMARKS.md, session 34) and SVD++'s terms with mse, else adam: side features, the softmax loss, a GPU
     (``device``: where the fit runs, else train.device; train.device auto on a GPU box trains the plain model's
     hogwild on the CPU, the returned config's device then 'cpu'), train.compile (mse), more than 64 negatives (bpr), or a
     kernel that cannot be built here (warned once, where ``say``); als reads neither and gets adam. train.lr auto:
@@ -200,8 +200,8 @@ def _checkpointed(path: Path) -> dict:
 
 
 def _hogwild_fits(loss: str, model_cfg, train_cfg, features: bool, device, say: bool = True) -> bool:
-    if loss not in ("mse", "bpr") or features or model_cfg.implicit_terms:
-        return False
+    if loss not in ("mse", "bpr") or features or (model_cfg.implicit_terms and loss != "mse"):
+        return False  # SVD++'s terms: hogwild's svdpp_sgd, 10x mini-batch sgd on ML-100K (BENCHMARKS.md, session 36)
     if loss == "mse" and train_cfg.compile:  # torch.compile of the explicit loss: adam's autograd (bpr's ignores it)
         return False
     if loss == "bpr" and train_cfg.negatives > 64:  # the kernel's limit (training.sgd.Hogwild)
@@ -385,9 +385,9 @@ def _rated_lists(model_cfg, train_cfg, rated, n_users: int, n_movies: int):
     if model_cfg.objective != "explicit":
         raise ConfigError("config key 'model.implicit_terms': SVD++ terms apply to model.objective=explicit; "
                           "set model.implicit_terms=false for implicit training")
-    if train_cfg.optimizer in ("hogwild", "sparse_adam"):
-        raise ConfigError(f"config key 'train.optimizer': {train_cfg.optimizer} cannot train model.implicit_terms "
-                          "(dense implicit vectors); use adam, adagrad or sgd")
+    if train_cfg.optimizer == "sparse_adam":
+        raise ConfigError("config key 'train.optimizer': sparse_adam cannot train model.implicit_terms (dense "
+                          "implicit vectors); use hogwild, adam, adagrad or sgd")
     if train_cfg.compile:
         raise ConfigError("config key 'train.compile': the SVD++ terms (model.implicit_terms) run eagerly; set "
                           "train.compile=false")

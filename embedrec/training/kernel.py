@@ -1,4 +1,4 @@
-"""The loader of embedrec's C kernels (``kernels/mf_sgd.c``): hogwild's per-example SGD step (``mf_sgd``), the
+"""The loader of embedrec's C kernels (``kernels/mf_sgd.c``): hogwild's per-example SGD step (``mf_sgd``; SVD++'s, ``svdpp_sgd``), the
 ALS conjugate-gradient solve (``als_cg``) and the top-k that evaluation uses (``topk_rows``).
 
 :func:`load` compiles the source once per machine with the system C compiler ($CC, cc, gcc or clang) into a
@@ -103,6 +103,10 @@ def load():
         p, i64, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
         f.argtypes = [ctypes.c_int, p, p, p, p, ctypes.c_int, p, p, p, p, i64, i64, f32, f32, f32, f32, f32,
                       ctypes.c_int, i64, p, p, ctypes.c_uint64]
+        f.restype = ctypes.c_double
+        f = lib.svdpp_sgd
+        f.argtypes = [p, p, p, p, p, ctypes.c_int, p, p, p, p, p, p, i64, i64, f32, f32, f32, f32, f32,
+                      ctypes.c_uint64]
         f.restype = ctypes.c_double
         _lib = lib
         return lib

@@ -9,7 +9,9 @@ threads run it in parallel (``kernel.py`` builds and loads it; this module words
 optimisers minimise (tested against ``torch.optim.SGD`` at batch size 1), so lr and weight decays keep
 their meaning.
 
-Applies to the plain model (no side features) with the ``mse`` and ``bpr`` losses. With one thread a run
+Applies to the plain model (no side features) with the ``mse`` and ``bpr`` losses, and to SVD++'s implicit terms
+(``model.implicit_terms``) with ``mse``: a user's examples in a row, its implicit sum kept exactly
+(``svdpp_sgd``). With one thread a run
 repeats exactly; with more, threads race on shared rows (by design), so results differ in the last digits.
 
 CPU only: ``train.device: cuda`` with hogwild is refused in one line (``train.make_runner``; the GPU equivalent
@@ -89,6 +91,18 @@ class Hogwild:
         # a thread per 250,000 examples at most: below that, starting threads costs more than they save
         self.n_movies, self.threads = n_movies, max(1, min(threads, users.shape[0] // PER_THREAD))
         self.indptr = self.indices = None
+        self.svdpp = getattr(model, "implicit_movie", None) is not None
+        if self.svdpp:  # SVD++: each user's examples together (kernels/mf_sgd.c svdpp_sgd), users shuffled
+            if self.bpr:
+                raise ConfigError("config key 'train.optimizer': hogwild trains SVD++'s implicit terms "
+                                  "(model.implicit_terms) for the explicit model only; use adam for bpr with them")
+            u = self.users.numpy()
+            by_user = np.argsort(u, kind="stable")
+            self.ex_movies = np.ascontiguousarray(self.movies.numpy()[by_user])
+            self.ex_ratings = np.ascontiguousarray(self.ratings.numpy()[by_user])
+            self.ex_indptr = np.zeros(model.n_users + 1, np.int64)
+            np.cumsum(np.bincount(u, minlength=model.n_users), out=self.ex_indptr[1:])
+            self.threads = max(1, min(threads, users.shape[0] // PER_THREAD))
         if self.bpr:  # each user's rated movies, sorted, so sampled negatives can be re-drawn (as implicit does)
             u = self.users.numpy()
             key = np.sort(u * np.int64(n_movies) + self.movies.numpy())  # 10x faster than np.lexsort (measured)
@@ -101,6 +115,8 @@ class Hogwild:
         """One pass over the ratings in a seeded random order; returns the mean per-example objective."""
         import torch
 
+        if self.svdpp:
+            return self._svdpp_epoch(gen)
         n = self.users.shape[0]
         order = torch.randperm(n, generator=gen)
         seed = int(torch.randint(0, 2**62, (1,), generator=gen)) + 1_000_003 * self.rank
@@ -126,6 +142,43 @@ class Hogwild:
         for th in pool:
             th.join()
         return sum(totals) / max(n, 1)
+
+    def _svdpp_epoch(self, gen: torch.Generator) -> float:
+        """One pass with SVD++'s terms: the users in a seeded random order, each user's examples in a row (so
+        its implicit sum is kept exactly in O(dim) a step), the threads each given a run of users holding about
+        an equal share of the examples."""
+        import torch
+
+        m, c = self.model, self.cfg
+        order = torch.randperm(m.n_users, generator=gen).numpy().astype(np.int64)
+        seed = int(torch.randint(0, 2**62, (1,), generator=gen)) + 1_000_003 * self.rank
+        tables = [m.user.weight, m.movie.weight, m.implicit_movie.weight,
+                  m.user_bias.weight if m.user_bias is not None else None,
+                  m.movie_bias.weight if m.movie_bias is not None else None]
+        for t in tables:  # the kernel writes the parameters' memory directly
+            assert t is None or t.is_contiguous() and t.dtype == torch.float32
+        ptrs = [_ptr(t) for t in tables]
+        wu, wm = c.weight_decays("mse")
+        nptr = np.ascontiguousarray(m.rated_indptr.numpy(), dtype=np.int64)
+        nidx = np.ascontiguousarray(m.rated_indices.numpy(), dtype=np.int64)
+        done = np.cumsum(np.diff(self.ex_indptr)[order])
+        bounds = [0, *np.searchsorted(done, done[-1] * np.arange(1, self.threads) / self.threads).tolist(),
+                  m.n_users] if done.size else [0, 0]
+        totals = [0.0] * (len(bounds) - 1)
+
+        def work(t: int) -> None:
+            totals[t] = self.lib.svdpp_sgd(*ptrs, m.dim, _ptr(self.ex_indptr), _ptr(self.ex_movies),
+                                           _ptr(self.ex_ratings), _ptr(nptr), _ptr(nidx), _ptr(order),
+                                           int(bounds[t]), int(bounds[t + 1]), float(m.global_mean), c.lr, wu, wm,
+                                           c.weight_decay_bias, (seed + 7919 * t) % 2**64)
+
+        pool = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(len(totals))]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join()
+        m._implicit_cache = None  # its key is y's version, which the kernel's writes do not move
+        return sum(totals) / max(self.users.shape[0], 1)
 
     def _call(self, args, order, start: int, end: int, seed: int) -> float:
         ptrs, dim, mu, lr, wu, wm, wb = args

@@ -157,6 +157,85 @@ double mf_sgd(int bpr, float *P, float *Q, float *BU, float *BM, int dim,
     return total;
 }
 
+/* Per-example SGD for SVD++ (Koren 2008), a user's ratings one after another: score = mu + b_u + b_m +
+ * (p_u + z_u).q_m, z_u = |N(u)|^-1/2 sum_{j in N(u)} y_j, and each example's objective is mf_sgd's mse plus
+ * SVD++'s term for the implicit vectors as embedrec's autograd trainers weigh it (model/mf.py
+ * implicit_penalty): wm |N(u)|^-1/2 sum_{j in N(u)} |y_j|^2. Every y_j of N(u) gets the same step from an
+ * example, (1 - 2 lr wm n) y_j + 2 lr e n q (n = |N(u)|^-1/2), so they are kept as a shared scale a and
+ * increment g (y_j = a y_j0 + g) while the user's examples run, z_u updated exactly in O(dim) per example,
+ * and written back once per user: the exact per-example steps in O(dim) each, not O(|N(u)| dim). Users go in
+ * ``order[start:end]``; a user's examples (rows indptr[u]..indptr[u+1] of movies/ratings, grouped by user)
+ * in a seeded random order. N(u): nptr/nidx. Returns the summed objective over the slice, each example's
+ * measured before its step (the y_j term from the user's start).
+ */
+double svdpp_sgd(float *P, float *Q, float *Y, float *BU, float *BM, int dim,
+                 const int64_t *indptr, const int64_t *movies, const float *ratings,
+                 const int64_t *nptr, const int64_t *nidx, const int64_t *order, int64_t start, int64_t end,
+                 float mu, float lr, float wu, float wm, float wb, uint64_t seed) {
+    double total = 0.0;
+    uint64_t rng = seed;
+    float z[4096], g[4096], pe[4096];
+    if (dim > 4096) return NAN;
+    int64_t most = 0;
+    for (int64_t a = start; a < end; a++) {
+        const int64_t u = order[a], c = indptr[u + 1] - indptr[u];
+        if (c > most) most = c;
+    }
+    int64_t *idx = malloc((size_t)(most > 0 ? most : 1) * sizeof(int64_t));
+    if (!idx) return NAN;
+    for (int64_t a = start; a < end; a++) {
+        const int64_t u = order[a], r0 = indptr[u], cnt = indptr[u + 1] - r0;
+        if (cnt == 0) continue;
+        const int64_t n0 = nptr[u], nn = nptr[u + 1] - n0;
+        const float nrm = nn > 0 ? 1.f / sqrtf((float)nn) : 0.f;
+        float *restrict p = P + u * (int64_t)dim;
+        float ysq = 0.f;
+        for (int k = 0; k < dim; k++) { z[k] = 0.f; g[k] = 0.f; }
+        for (int64_t t = 0; t < nn; t++) {
+            const float *restrict y = Y + nidx[n0 + t] * (int64_t)dim;
+            for (int k = 0; k < dim; k++) { z[k] += y[k]; ysq += y[k] * y[k]; }
+        }
+        for (int k = 0; k < dim; k++) z[k] *= nrm;
+        for (int64_t t = 0; t < cnt; t++) idx[t] = r0 + t;
+        for (int64_t t = cnt - 1; t > 0; t--) { /* Fisher-Yates */
+            const int64_t j = below(&rng, t + 1), x = idx[t];
+            idx[t] = idx[j]; idx[j] = x;
+        }
+        const float decay = 1.f - 2.f * lr * wm * nrm;
+        float scale = 1.f;
+        total += (double)cnt * wm * nrm * ysq;
+        for (int64_t t = 0; t < cnt; t++) {
+            const int64_t x = idx[t], i = movies[x];
+            float *restrict q = Q + i * (int64_t)dim;
+            float pred = mu, pp = 0.f, qq = 0.f;
+            for (int k = 0; k < dim; k++) { pe[k] = p[k] + z[k]; pred += pe[k] * q[k]; }
+            if (BU) pred += BU[u];
+            if (BM) pred += BM[i];
+            const float e = ratings[x] - pred, c = 2.f * lr, gy = c * e * nrm;
+            for (int k = 0; k < dim; k++) {
+                const float pk = p[k], qk = q[k];
+                pp += pk * pk;
+                qq += qk * qk;
+                p[k] = pk + c * (e * qk - wu * pk);
+                q[k] = qk + c * (e * pe[k] - wm * qk);
+                /* every y_j: y <- decay y + gy q; so g <- decay g + gy q, and z <- decay z + n |N| gy q */
+                g[k] = decay * g[k] + gy * qk;
+                z[k] = decay * z[k] + nrm * (float)nn * gy * qk;
+            }
+            scale *= decay;
+            total += (double)e * e + wu * pp + wm * qq;
+            if (BU) { total += wb * BU[u] * BU[u]; BU[u] += c * (e - wb * BU[u]); }
+            if (BM) { total += wb * BM[i] * BM[i]; BM[i] += c * (e - wb * BM[i]); }
+        }
+        for (int64_t t = 0; t < nn; t++) {
+            float *restrict y = Y + nidx[n0 + t] * (int64_t)dim;
+            for (int k = 0; k < dim; k++) y[k] = scale * y[k] + g[k];
+        }
+    }
+    free(idx);
+    return total;
+}
+
 /* One half-sweep of implicit alternating least squares (iALS: Hu, Koren & Volinsky 2008; the objective and
  * frequency-scaled regularisation of Rendle et al. 2021), solved by conjugate gradient the way implicit's
  * ALS does it: for each row u in [start, end), `steps` CG steps warm-started from X[u] on
