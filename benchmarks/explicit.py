@@ -59,7 +59,7 @@ SVDPP_MAX_SECONDS = 240.0  # one SVD++ fit slower than this: skip it on the rema
 # embedrec families: a base config (file + overrides) and a small grid of overrides, tuned on seed 0's valid
 EMBEDREC_GRIDS = {
     "embedrec MF (hogwild)": {
-        "config": "configs/ml100k-explicit.yaml", "base": [],
+        "config": "configs/ml100k-explicit.yaml", "base": ["model.implicit_terms=false"],
         "grid": {"model.dim": [64, 128, 256], "train.lr": [0.005, 0.01],
                  "train.weight_decay_user,train.weight_decay_movie": [0.05, 0.1, 0.15]},
     },

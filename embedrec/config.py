@@ -92,7 +92,7 @@ class ModelConfig:
     dim: Union[int, Literal["auto"]] = _opt(128, min=1, max=MAX_DIM)
     init_std: float = _opt(0.05, gt=0.0, max=1.0)  # 1e30 overflowed, then blamed train.lr (a red team)
     biases: bool = True
-    implicit_terms: bool = False
+    implicit_terms: Union[bool, Literal["auto"]] = "auto"
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
 
     shard = data.shard
     rated = None
-    if model_cfg.implicit_terms:  # SVD++'s rated lists are part of the model: every rank holds them
+    if model_cfg.implicit_terms is True:  # SVD++'s rated lists are part of the model: every rank holds them
         rated = tuple(g.allgather(torch.from_numpy(a.astype(np.int64)).to(g.device)).cpu().numpy()
                       for a in (train.user, train.movie))
     mean = g.total(float(train.rating.astype(np.float64).sum())) / max(g.total(len(train)), 1)
@@ -139,6 +139,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
         factors,
         fit_callbacks,
         fit_result,
+        resolve_implicit_terms,
         resolve_loss,
         resolve_optimizer,
         resolve_patience,
@@ -152,6 +153,8 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
     train_cfg = resolve_optimizer(loss, model_cfg, train_cfg, features_cfg is not None and features_cfg.active,
                                   device=g.device.type, resumed=folder / CHECKPOINT if resume else None,
                                   agree=lambda ok: g.total(int(ok)) == g.world, say=g.leader)
+    model_cfg = resolve_implicit_terms(model_cfg, train_cfg, loss, features_cfg is not None and features_cfg.active,
+                                       resumed=folder / CHECKPOINT if resume else None, say=g.leader)
     model = _model(g, data, train, model_cfg, train_cfg, features_cfg)
     counts = sum_ranks(g, np.bincount(train.movie, minlength=data.shard.n_movies).astype(np.int64))
     unrated = counts == 0

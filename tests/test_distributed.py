@@ -84,8 +84,9 @@ BPR = ("model.loss=bpr", "train.optimizer=sgd", "train.lr=0.05", "train.negative
        "train.refit=false")
 SOFTMAX = ("model.loss=softmax", "train.softmax_full_max=0", "train.optimizer=sparse_adam", "train.negatives=20",
            "train.batch_size=512", "train.refit=false")
-HOGWILD = ("model.objective=explicit", "train.optimizer=hogwild", "train.lr=0.01", "train.refit=false")
-SVDPP = (*HOGWILD, "model.implicit_terms=true")  # hogwild's svdpp_sgd: y_j merged with the other tables
+HOGWILD = ("model.objective=explicit", "train.optimizer=hogwild", "train.lr=0.01", "train.refit=false",
+           "model.implicit_terms=false")  # the plain model (auto: SVD++'s terms on hogwild)
+SVDPP = (*HOGWILD[:-1], "model.implicit_terms=auto")  # hogwild's svdpp_sgd: y_j merged with the other tables
 
 
 def _sets(overrides: list[str]) -> list[str]:

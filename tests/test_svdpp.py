@@ -101,7 +101,8 @@ def synth_ds(synth_dir, small_cfg):
 
 def test_svdpp_learns_planted_data_and_serves_what_it_learned(synth_ds):
     ds, cfg = synth_ds
-    cfg = cfg.updated({"train.epochs": 8, "train.lr": 0.01, "train.batch_size": 512})
+    # the autograd path (adam; train.optimizer auto trains SVD++ on hogwild: tests/test_sgd.py)
+    cfg = cfg.updated({"train.epochs": 8, "train.lr": 0.01, "train.batch_size": 512, "train.optimizer": "adam"})
     r = fit(ds, cfg.model, cfg.train)
     assert isinstance(r.model, SVDpp)
     f = factors(r.model, r.unrated)
@@ -119,7 +120,7 @@ def test_svdpp_learns_planted_data_and_serves_what_it_learned(synth_ds):
 
 def test_resume_matches_uninterrupted_run(synth_ds, tmp_path):
     ds, cfg = synth_ds
-    cfg = cfg.updated({"train.epochs": 3, "train.patience": 10, "train.batch_size": 1024})
+    cfg = cfg.updated({"train.epochs": 3, "train.patience": 10, "train.batch_size": 1024, "train.optimizer": "adam"})
     full = fit(ds, cfg.model, cfg.train, tmp_path / "full")
     cfg = cfg.updated({"train.epochs": 1})
     fit(ds, cfg.model, cfg.train, tmp_path / "part")
@@ -135,9 +136,11 @@ def test_refuses_what_it_cannot_train():
     cfg = cfg.updated({"model.implicit_terms": True})
     with pytest.raises(ConfigError, match="model.objective=explicit"):
         build_model(3, 4, cfg.model, cfg.train, 0.0, rated=([0], [1]))
-    cfg = cfg.updated({"model.objective": 'explicit', "train.optimizer": 'hogwild'})
-    with pytest.raises(ConfigError, match="hogwild cannot train model.implicit_terms"):
+    cfg = cfg.updated({"model.objective": 'explicit', "train.optimizer": 'sparse_adam'})
+    with pytest.raises(ConfigError, match="sparse_adam cannot train model.implicit_terms"):
         build_model(3, 4, cfg.model, cfg.train, 0.0, rated=([0], [1]))
+    hogwild = cfg.updated({"train.optimizer": "hogwild", "train.compile": True})  # compile: autograd's, not read
+    assert isinstance(build_model(3, 4, hogwild.model, hogwild.train, 0.0, rated=([0], [1])), SVDpp)
 
 
 def test_the_als_model_refuses_svdpp_terms_and_side_features():

@@ -91,8 +91,14 @@ def fp_config(model_cfg, train_cfg, features_cfg) -> dict:
     # concrete for the others), as adam and its lr, as before auto existed: an als run's checkpoint resumes
     train["optimizer"] = "adam" if train_cfg.optimizer == "auto" else train_cfg.optimizer
     train["lr"] = train_cfg.learning_rate(train["optimizer"], loss)
-    return {"model": asdict(model_cfg), "train": train,
-            "features": asdict(features_cfg) if features_cfg is not None else None}
+    model = asdict(model_cfg)
+    # model.implicit_terms auto: off but for the explicit model on hogwild (training.fit.resolve_implicit_terms,
+    # which a fit calls before it builds its model); outside a fit, an implicit model's auto is off, as the key's
+    # old default recorded it, so an als run's checkpoint resumes
+    if model["implicit_terms"] == "auto":
+        model["implicit_terms"] = model_cfg.objective == "explicit" and train["optimizer"] == "hogwild" and \
+            not (features_cfg is not None and features_cfg.active)
+    return {"model": model, "train": train, "features": asdict(features_cfg) if features_cfg is not None else None}
 
 
 _LEFT_OUT_WHEN_OFF = {("train", "als_count_weight")}  # fp_config's keys left out at their off value

@@ -13,6 +13,7 @@ A checkpoint's identity (its fingerprint, loading, resuming, the run folder's fi
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +104,9 @@ def model_record(cfg, result: FitResult, refit: bool, ranks: int | None = None) 
     return {"features": feats,
             "model": {"objective": cfg.model.objective, "loss": result.loss, "dim": model.dim,
                       "user_bias": getattr(model, "user_bias", None) is not None,
-                      "movie_bias": getattr(model, "movie_bias", None) is not None},
+                      "movie_bias": getattr(model, "movie_bias", None) is not None,
+                      # what model.implicit_terms (auto) resolved to: SVD++'s terms trained, folded in the users
+                      "implicit_terms": getattr(model, "implicit_movie", None) is not None},
             "best_epoch": result.best_epoch, "metric": result.metric, "best_value": result.best_value,
             "refit": bool(refit), "seen": "train+valid", **({"ranks": ranks} if ranks is not None else {})}
 
@@ -131,7 +134,7 @@ def resolve_loss(model_cfg, features: bool = False) -> str:
     if loss == "als" and features:  # a review: the fit dropped them without a word (and --user-features failed)
         raise ConfigError("config key 'model.loss': als trains the plain model only (no side features); with "
                           "features.user or features.movie use «--set model.loss=bpr» or softmax (or the default auto)")
-    if loss == "als" and model_cfg.implicit_terms:
+    if loss == "als" and model_cfg.implicit_terms is True:
         raise ConfigError("config key 'model.implicit_terms': SVD++ terms apply to model.objective=explicit; set "
                           "model.implicit_terms=false for implicit training")
     return loss
@@ -189,18 +192,63 @@ def resolve_optimizer(loss: str, model_cfg, train_cfg, features: bool = False, d
     return dataclasses.replace(train_cfg, optimizer=opt, lr=lr)
 
 
-def _checkpointed(path: Path) -> dict:
-    """The train section a checkpoint recorded ({} where there is none to read: resume_checkpoint says so)."""
-    from embedrec.training.checkpoints import load_checkpoint
+def resolve_implicit_terms(model_cfg, train_cfg, loss: str, features: bool = False, resumed: Path | None = None,
+                           say: bool = True):
+    """``model_cfg`` with model.implicit_terms concrete, once ``train_cfg``'s optimizer is. ``auto``: SVD++'s terms
+    for the plain explicit model where hogwild trains it (its svdpp_sgd costs about the plain steps' time and
+    gained 0.0079 test RMSE over 5 ML-100K seeds, beating a tuned Surprise SVD by 0.0109; BENCHMARKS.md, session
+    36); off for implicit models, side features and the autograd optimizers (one sparse product over all the
+    ratings per step there: small data only), where ``true`` still asks for them. ``resumed``: the checkpoint a
+    resume continues, whose choice auto keeps (an explicit run trained before auto existed has none)."""
+    if model_cfg.implicit_terms != "auto":
+        return model_cfg
+    import dataclasses
+
+    on = loss == "mse" and train_cfg.optimizer == "hogwild" and not features
+    was = _checkpointed(resumed, "model").get("implicit_terms") if resumed is not None and loss == "mse" else None
+    on = was if isinstance(was, bool) else on
+    if on and say and _kernel_loads():  # one line, beside the optimizer's (a kernel that cannot load: its error)
+        log.info("model.implicit_terms auto: SVD++'s terms on (the plain explicit model on hogwild)%s; "
+                 "«--set model.implicit_terms=false|model.implicit_terms=False» for the plain MF",
+                 ", as the checkpoint resumed was trained" if isinstance(was, bool) else "")
+    return dataclasses.replace(model_cfg, implicit_terms=on)
+
+
+def _kernel_loads() -> bool:
+    from embedrec.training.kernel import KernelError, load
 
     try:
-        return ((load_checkpoint(path).get("config") or {}).get("train") or {}) if Path(path).exists() else {}
-    except ArtifactError:
+        load()
+    except KernelError:
+        return False
+    return True
+
+
+def _checkpointed(path: Path, section: str = "train") -> dict:
+    """The ``section`` of the config a checkpoint recorded ({} where there is none to read: resume_checkpoint says
+    so). The config of the last checkpoint read is kept, keyed by its path, size and time, so that the optimizer's
+    and the implicit terms' resolutions of one resume load it once."""
+    from embedrec.training.checkpoints import load_checkpoint
+
+    global _last_checkpointed
+    try:
+        st = os.stat(path)
+    except OSError:
         return {}
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if _last_checkpointed[0] != key:
+        try:
+            _last_checkpointed = (key, load_checkpoint(path).get("config") or {})
+        except ArtifactError:
+            return {}
+    return _last_checkpointed[1].get(section) or {}
+
+
+_last_checkpointed: tuple = (None, {})
 
 
 def _hogwild_fits(loss: str, model_cfg, train_cfg, features: bool, device, say: bool = True) -> bool:
-    if loss not in ("mse", "bpr") or features or (model_cfg.implicit_terms and loss != "mse"):
+    if loss not in ("mse", "bpr") or features or (model_cfg.implicit_terms is True and loss != "mse"):
         return False  # SVD++'s terms: hogwild's svdpp_sgd, 10x mini-batch sgd on ML-100K (BENCHMARKS.md, session 36)
     if loss == "mse" and train_cfg.compile:  # torch.compile of the explicit loss: adam's autograd (bpr's ignores it)
         return False
@@ -363,7 +411,7 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
     kw = dict(user_bias=explicit and model_cfg.biases, movie_bias=model_cfg.biases and loss != "als", sparse=sparse,
               init_std=model_cfg.init_std, global_mean=global_mean if explicit else 0.0)
     dim = resolve_dim(model_cfg, n_movies)
-    if model_cfg.implicit_terms:
+    if model_cfg.implicit_terms is True:
         kw["rated"] = _rated_lists(model_cfg, train_cfg, rated, n_users, n_movies)
     if fs is not None and not fs.empty:
         if train_cfg.optimizer == "sparse_adam":
@@ -372,7 +420,7 @@ def build_model(n_users: int, n_movies: int, model_cfg, train_cfg, global_mean: 
         from embedrec.model.mf import FeatureMF
 
         return FeatureMF(n_users, n_movies, dim, fs, explicit=explicit, **kw)
-    if model_cfg.implicit_terms:
+    if model_cfg.implicit_terms is True:
         from embedrec.model.mf import SVDpp
 
         return SVDpp(n_users, n_movies, dim, **kw)
@@ -388,7 +436,7 @@ def _rated_lists(model_cfg, train_cfg, rated, n_users: int, n_movies: int):
     if train_cfg.optimizer == "sparse_adam":
         raise ConfigError("config key 'train.optimizer': sparse_adam cannot train model.implicit_terms (dense "
                           "implicit vectors); use hogwild, adam, adagrad or sgd")
-    if train_cfg.compile:
+    if train_cfg.compile and train_cfg.optimizer != "hogwild":  # (hogwild compiles nothing: said as unread)
         raise ConfigError("config key 'train.compile': the SVD++ terms (model.implicit_terms) run eagerly; set "
                           "train.compile=false")
     if rated is None:
@@ -555,6 +603,9 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
     train_cfg = resolve_optimizer(loss_name, model_cfg, train_cfg, features_cfg is not None and features_cfg.active,
                                   resumed=Path(run_dir) / CHECKPOINT if resume and run_dir is not None else None)
+    model_cfg = resolve_implicit_terms(model_cfg, train_cfg, loss_name, features_cfg is not None and
+                                       features_cfg.active,
+                                       resumed=Path(run_dir) / CHECKPOINT if resume and run_dir is not None else None)
     if loss_name == "als" and train_cfg.als_recency == "auto":  # a number before the checkpoint's fingerprint
         import dataclasses
 
