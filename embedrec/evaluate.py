@@ -120,20 +120,23 @@ def torch_topk(queries: np.ndarray, X, bias, excl: tuple[np.ndarray, np.ndarray]
 def topk_lower_first(s, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise top-k (indices, scores) of a torch tensor ``s`` as numpy, with equal scores in index order (the
     smaller first, also where they straddle the k-th place), as the CPU's :func:`topk_from_scores`; entries scored
-    -inf come back as index -1. torch.topk alone orders ties as the device falls: on a GPU the most-popular
+    -inf (or NaN, a broken model's, which the CPU lists last) come back as index -1. torch.topk alone orders ties as the device falls: on a GPU the most-popular
     baseline's many equal counts gave other lists, and other metrics, than the CPU (seen on an H200, session 36)."""
     import torch
 
     k = min(k, s.shape[1])
+    if bool(torch.isnan(s).any()):  # a broken model's NaN: torch ranks it first; never listed (a review)
+        s = torch.where(torch.isnan(s), torch.full((), -float("inf"), dtype=s.dtype, device=s.device), s)
     vals, idx = torch.topk(s, k, dim=1)
     if k == 0:
         return idx.cpu().numpy(), vals.cpu().numpy()
     cut = vals[:, -1:]
-    # the k lowest columns that score exactly the k-th value: a key n - column there, 0 elsewhere
+    # the k lowest columns that score exactly the k-th value: a key n - column there, 0 elsewhere (int32 where
+    # it holds them: half the memory of int64 beside the batch's scores)
     n = s.shape[1]
-    cols = torch.arange(n, 0, -1, device=s.device, dtype=torch.int64)
-    tie_key, tie_idx = torch.topk(torch.where(s == cut, cols, torch.zeros((), dtype=torch.int64, device=s.device)),
-                                  k, dim=1)
+    kt = torch.int32 if n < 2**31 - 1 else torch.int64
+    cols = torch.arange(n, 0, -1, device=s.device, dtype=kt)
+    tie_key, tie_idx = torch.topk(torch.where(s == cut, cols, torch.zeros((), dtype=kt, device=s.device)), k, dim=1)
     vals, idx, cut = vals.cpu().numpy(), idx.cpu().numpy(), cut.cpu().numpy()
     tie_key, tie_idx = tie_key.cpu().numpy(), tie_idx.cpu().numpy()
     above = vals > cut  # every score above the cut is in the top k; the cut's own are taken lowest column first

@@ -199,7 +199,7 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     valid/test beside the baselines, publish from rank 0. Returns the metrics (on every rank)."""
     from embedrec.data.dataset import Interactions
     from embedrec.training.fit import check_ratings
-    from embedrec.training.refit import afresh_config, keep_selection
+    from embedrec.training.refit import afresh_config, keep_selection, selected_model_config
 
     data = load(g, cfg.data.prepared)
 
@@ -230,8 +230,9 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
         va = sp["valid"]
         sp.update(train=both, valid=Interactions(va.user[:0], va.movie[:0], va.rating[:0]))
         tcfg = afresh_config(result, cfg.train, int(g.total(len(both))))
-        result = keep_selection(fit_replica(g, data, both, both_rows, None, cfg.model, tcfg, run_dir / REFIT,
-                                            progress=progress, label="refit", features_cfg=cfg.features), result)
+        result = keep_selection(fit_replica(g, data, both, both_rows, None, selected_model_config(result, cfg.model),
+                                            tcfg, run_dir / REFIT, progress=progress, label="refit",
+                                            features_cfg=cfg.features), result)
     metrics = _final_metrics(g, data, cfg, result, selection, refit)
     return _publish(g, data, cfg, result, metrics, refit, resume)  # a finished run's resume: its recorded metrics
 

@@ -167,11 +167,12 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
     if als:  # what train fits: its als_reg / als_recency auto candidates, the best on valid
         r, cfg = fit_selecting(ds, cfg, Path(out_dir) / trial_key(dim, wd))
     else:  # train.optimizer auto made concrete here: its line is the sweep's (_sweep), not one per trial
-        from embedrec.training.fit import resolve_optimizer
+        from embedrec.training.fit import resolve_implicit_terms, resolve_optimizer
 
-        tcfg = resolve_optimizer(resolve_loss(cfg.model, cfg.features.active), cfg.model, cfg.train,
-                                 cfg.features.active, say=False)
-        r = fit(ds, cfg.model, tcfg, Path(out_dir) / trial_key(dim, wd), features_cfg=cfg.features)
+        loss = resolve_loss(cfg.model, cfg.features.active)
+        tcfg = resolve_optimizer(loss, cfg.model, cfg.train, cfg.features.active, say=False)
+        mcfg = resolve_implicit_terms(cfg.model, tcfg, loss, cfg.features.active, say=False)  # as the optimizer
+        r = fit(ds, mcfg, tcfg, Path(out_dir) / trial_key(dim, wd), features_cfg=cfg.features)
     secs = time.perf_counter() - t0
     f = factors(r.model, r.unrated)
     explicit = cfg.model.objective == "explicit"
@@ -367,15 +368,19 @@ def check_tune_folder(out: Path) -> None:
 
 
 def _hashed_config(cfg: Config, say: bool = False) -> dict:
-    """The config a trial's hash is taken of: train.optimizer and train.lr as the trials train (``auto`` resolved;
+    """The config a trial's hash is taken of: train.optimizer, train.lr and model.implicit_terms as the trials
+    train (``auto`` resolved;
     a review: trials kept under ``auto`` would be reused where auto now picks another optimizer, e.g. on a machine
     without a C compiler, or after a release changes the rule)."""
-    from embedrec.training.fit import resolve_loss, resolve_optimizer
+    from embedrec.training.fit import resolve_implicit_terms, resolve_loss, resolve_optimizer
 
     d = cfg.to_dict()
-    t = resolve_optimizer(resolve_loss(cfg.model, cfg.features.active), cfg.model, cfg.train, cfg.features.active,
-                          say=say)
+    loss = resolve_loss(cfg.model, cfg.features.active)
+    t = resolve_optimizer(loss, cfg.model, cfg.train, cfg.features.active, say=say)
     d["train"]["optimizer"], d["train"]["lr"] = t.optimizer, t.lr
+    # model.implicit_terms auto as the trials train it, said once a sweep as the optimizer is (a review)
+    d["model"]["implicit_terms"] = resolve_implicit_terms(cfg.model, t, loss, cfg.features.active,
+                                                          say=say).implicit_terms
     return d
 
 

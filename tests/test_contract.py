@@ -550,3 +550,13 @@ def test_the_torch_top_k_orders_ties_as_the_cpu_top_k_does():
         assert top.tolist() == want_top.tolist(), k
         assert vals.tolist() == want_vals.tolist(), k
     assert topk_lower_first(torch.tensor([[2.0, 5.0, 5.0, 1.0, 5.0]]), 2)[0].tolist() == [[1, 2]]
+
+
+def test_the_torch_top_k_never_lists_a_nan_score_first():
+    """A review: torch.topk ranks NaN first, and the tie pass then dropped the real candidates after it."""
+    import torch
+
+    from embedrec.evaluate import topk_lower_first
+
+    top, vals = topk_lower_first(torch.tensor([[float("nan"), 5.0, 4.0, 3.0, 2.0]]), 3)
+    assert top.tolist() == [[1, 2, 3]] and vals.tolist() == [[5.0, 4.0, 3.0]]

@@ -1133,3 +1133,41 @@ def test_a_headerless_click_log_is_told_the_one_setting_it_needs(tmp_path):
                     "data.columns.rating=null", "--set", "split.valid=0", "--set", "split.test=0")
     assert r.exit_code == 0, r.stderr
     assert sorted(pd.read_parquet(out / "train.parquet")["rating"].tolist()) == [1.0, 1.0, 2.0]
+
+
+def test_a_nul_byte_is_placed_by_line_without_copying_the_file_before_it(tmp_path, monkeypatch):
+    """A review: the line of a NUL byte was counted on a copy of the file up to it (m[:at]), the whole file's
+    memory for a NUL near its end; it is counted a piece at a time (pieces made small here to cross several)."""
+    import mmap as mm
+
+    from embedrec.data import textfiles
+    from embedrec.errors import DataError
+
+    p = tmp_path / "r.csv"
+    p.write_bytes((HEAD + ROWS * 40).encode() + b"1,2\0,3,4\n")
+    line = (HEAD + ROWS * 40).count("\n") + 1
+    real = mm.mmap
+    seen = []
+
+    class Spy:  # the mapped file, every slice's length recorded
+        def __init__(self, *a, **k):
+            self.m = real(*a, **k)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *e):
+            self.m.close()
+
+        def find(self, *a):
+            return self.m.find(*a)
+
+        def __getitem__(self, sl):
+            seen.append(sl.stop - sl.start)
+            return self.m[sl]
+
+    monkeypatch.setattr(mm, "mmap", Spy)
+    monkeypatch.setattr(textfiles, "_NUL_PIECE", 1000)
+    with pytest.raises(DataError, match=rf"r.csv:{line}: a NUL byte"):
+        textfiles.refuse_nul(str(p), str(p))
+    assert seen and max(seen) <= 1000

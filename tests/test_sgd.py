@@ -474,3 +474,60 @@ def test_implicit_terms_auto_is_svdpp_for_the_explicit_model_on_hogwild_and_a_re
         fresh = fit(synth, c.model, c.train, tmp_path / "new")
     assert fresh.model.implicit_movie is not None
     assert caplog.text.count("model.implicit_terms auto: SVD++'s terms on") == 1
+
+
+def test_the_refit_trains_the_implicit_terms_the_selection_trained(synth, small_cfg, tmp_path):
+    """A review: a run trained before model.implicit_terms auto (the plain MF), resumed, was refit on train+valid
+    with SVD++'s terms its selection never had, and published so; the refit takes the selection's choice."""
+    import json
+
+    from embedrec.api import train_run
+
+    base = {"model.dim": 8, "train.patience": 100, "train.threads": 1, "train.refit": True,
+            "run.dir": str(tmp_path / "run")}
+    old = small_cfg.updated({**base, "model.implicit_terms": False, "train.epochs": 2})
+    fit(synth, old.model, old.train, tmp_path / "run", features_cfg=old.features)  # stopped before its refit
+    new = small_cfg.updated({**base, "model.implicit_terms": "auto", "train.epochs": 3})
+    train_run(new, resume=True)
+    manifest = json.loads((tmp_path / "run" / "current" / "manifest.json").read_text())
+    assert '"implicit_terms": false' in json.dumps(manifest) and '"implicit_terms": true' not in json.dumps(manifest)
+    fresh = small_cfg.updated({**base, "run.dir": str(tmp_path / "fresh"), "train.epochs": 3})
+    train_run(fresh)
+    manifest = json.loads((tmp_path / "fresh" / "current" / "manifest.json").read_text())
+    assert '"implicit_terms": true' in json.dumps(manifest)
+
+
+def test_svdpp_epoch_with_distinct_movies_is_autograd_sgd_in_one_of_the_users_orders():
+    """The kernel's own order of a user's examples is drawn in C; with distinct movies (each step moves the
+    implicit sum the next one reads) its epoch must equal autograd SGD at batch size 1 in one of the orders
+    (found by trying them all: 3! x 2!), users in the epoch's drawn order. A review's check, kept."""
+    import itertools
+
+    cfg = _cfg(lr=0.05)
+    ex = [(0, 1, 4.0), (0, 2, 1.0), (0, 4, 5.0), (1, 3, 2.0), (1, 0, 4.5)]
+    rated = {0: [1, 2, 4, 5], 1: [0, 3, 5]}
+    indptr = np.cumsum([0] + [len(rated[x]) for x in range(2)])
+    indices = np.array([j for x in range(2) for j in rated[x]])
+
+    def model():
+        torch.manual_seed(0)
+        mm = MatrixFactorization(2, 6, 5, user_bias=True, movie_bias=True, init_std=0.5, global_mean=3.5,
+                                 rated=(indptr, indices))
+        with torch.no_grad():
+            mm.movie_bias.weight.normal_(std=0.5)
+            mm.user_bias.weight.normal_(std=0.5)
+        return mm
+
+    u, m, r = (torch.tensor([e[i] for e in ex]) for i in range(3))
+    b = model()
+    _hogwild_step(b, "mse", cfg, u, m, r.float(), 6)
+    users = torch.randperm(2, generator=torch.Generator().manual_seed(0)).tolist()
+    rows = {x: [k for k in range(len(ex)) if ex[k][0] == x] for x in range(2)}
+    best = np.inf
+    for p0, p1 in itertools.product(itertools.permutations(rows[0]), itertools.permutations(rows[1])):
+        a, order = model(), {0: p0, 1: p1}
+        for x in users:
+            for k in order[x]:
+                _autograd_step(a, "mse", cfg, u[k:k + 1], m[k:k + 1], r[k:k + 1].float(), None, 6)
+        best = min(best, max((a.state_dict()[k] - b.state_dict()[k]).abs().max().item() for k in a.state_dict()))
+    assert best < 1e-5

@@ -200,10 +200,14 @@ def refuse_nul(src, label: str, encoding: str = "utf-8") -> None:
             # mapped, not read: 0.045 s for a 250 MB ratings file, against pandas' 0.5-0.85 s to read it (session 36)
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
                 at = m.find(b"\0")
-                if at >= 0:
-                    raise _nul_error(label, m[:at].count(b"\n") + 1)
+                if at >= 0:  # its line, counted a piece at a time (a review: m[:at] copied the file up to it)
+                    step = _NUL_PIECE
+                    raise _nul_error(label, 1 + sum(m[i:min(i + step, at)].count(b"\n") for i in range(0, at, step)))
     except (OSError, ValueError):
         return  # the reader opens it next and says why it cannot
+
+
+_NUL_PIECE = 1 << 26  # bytes of the mapped file copied at a time to count the lines before a NUL
 
 
 def _nul_error(label: str, line: int) -> DataError:

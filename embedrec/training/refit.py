@@ -78,12 +78,22 @@ def refit_train_valid(ds, cfg, selected: FitResult, run_dir: Path, progress: boo
                      {"train": both, "valid": empty, "test": ds.splits["test"]}, rated_below=ds.rated_below,
                      rated_below_unknown=ds.rated_below_unknown)
     if selected.loss != "als":
-        result = fit(merged, cfg.model, afresh_config(selected, cfg.train, len(both)), run_dir / REFIT,
-                     progress=progress, features_cfg=cfg.features)
+        result = fit(merged, selected_model_config(selected, cfg.model), afresh_config(selected, cfg.train, len(both)),
+                     run_dir / REFIT, progress=progress, features_cfg=cfg.features)
     else:
         result = refit_als(selected, cfg.train, run_dir, len(both), lambda t, folder, init: fit(
             merged, cfg.model, t, folder, progress=progress, features_cfg=cfg.features, init_state=init))
     return merged, keep_selection(result, selected)
+
+
+def selected_model_config(selected: FitResult, model_cfg):
+    """The model config a refit trains (the trainers other than als): model.implicit_terms as the selection
+    trained, not resolved again (a review: a resumed run trained before auto, the plain MF, was refit with SVD++'s
+    terms, which its selection had not chosen). One process and torchrun's ranks."""
+    import dataclasses
+
+    svdpp = getattr(selected.model, "implicit_movie", None) is not None
+    return model_cfg if model_cfg.implicit_terms == svdpp else dataclasses.replace(model_cfg, implicit_terms=svdpp)
 
 
 def afresh_config(selected: FitResult, train_cfg, n_ratings: int):
