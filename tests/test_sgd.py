@@ -75,6 +75,20 @@ def test_bpr_step_is_the_autograd_sgd_step(negatives, wd):
         torch.testing.assert_close(b.state_dict()[k], v, rtol=1e-5, atol=1e-6)
 
 
+def _svdpp_model(rated: dict) -> MatrixFactorization:
+    """An explicit SVD++ model of len(rated) users x 6 movies x 5 dims, N(u) = rated[u], its tables and biases
+    drawn from one seed (non-zero biases, so their gradients are exercised)."""
+    indptr = np.cumsum([0] + [len(rated[x]) for x in range(len(rated))])
+    indices = np.array([j for x in range(len(rated)) for j in rated[x]])
+    torch.manual_seed(0)
+    mm = MatrixFactorization(len(rated), 6, 5, user_bias=True, movie_bias=True, init_std=0.5, global_mean=3.5,
+                             rated=(indptr, indices))
+    with torch.no_grad():
+        mm.movie_bias.weight.normal_(std=0.5)
+        mm.user_bias.weight.normal_(std=0.5)
+    return mm
+
+
 def test_svdpp_epoch_is_the_autograd_sgd_steps_user_by_user():
     """SVD++ on hogwild: each user's examples in a row, every y_j of N(u) moved by each step through a shared
     scale and increment, the implicit sum kept exactly. Its epoch equals autograd SGD at batch size 1 over the
@@ -86,17 +100,9 @@ def test_svdpp_epoch_is_the_autograd_sgd_steps_user_by_user():
     u = torch.tensor([x for x, (_, _, n) in examples.items() for _ in range(n)])
     m = torch.tensor([mv for mv, _, n in examples.values() for _ in range(n)])
     r = torch.tensor([rt for _, rt, n in examples.values() for _ in range(n)])
-    indptr = np.cumsum([0] + [len(rated[x]) for x in range(4)])
-    indices = np.array([j for x in range(4) for j in rated[x]])
 
     def model():
-        torch.manual_seed(0)
-        mm = MatrixFactorization(4, 6, 5, user_bias=True, movie_bias=True, init_std=0.5, global_mean=3.5,
-                                 rated=(indptr, indices))
-        with torch.no_grad():
-            mm.movie_bias.weight.normal_(std=0.5)
-            mm.user_bias.weight.normal_(std=0.5)
-        return mm
+        return _svdpp_model(rated)
 
     a, b = model(), model()
     users = torch.randperm(4, generator=torch.Generator().manual_seed(0)).tolist()  # the epoch's first draw
@@ -506,17 +512,9 @@ def test_svdpp_epoch_with_distinct_movies_is_autograd_sgd_in_one_of_the_users_or
     cfg = _cfg(lr=0.05)
     ex = [(0, 1, 4.0), (0, 2, 1.0), (0, 4, 5.0), (1, 3, 2.0), (1, 0, 4.5)]
     rated = {0: [1, 2, 4, 5], 1: [0, 3, 5]}
-    indptr = np.cumsum([0] + [len(rated[x]) for x in range(2)])
-    indices = np.array([j for x in range(2) for j in rated[x]])
 
     def model():
-        torch.manual_seed(0)
-        mm = MatrixFactorization(2, 6, 5, user_bias=True, movie_bias=True, init_std=0.5, global_mean=3.5,
-                                 rated=(indptr, indices))
-        with torch.no_grad():
-            mm.movie_bias.weight.normal_(std=0.5)
-            mm.user_bias.weight.normal_(std=0.5)
-        return mm
+        return _svdpp_model(rated)
 
     u, m, r = (torch.tensor([e[i] for e in ex]) for i in range(3))
     b = model()
