@@ -157,7 +157,9 @@ def speed_section(cmd, tmp: Path) -> list[str]:
         "explicit MSE, adam (dense), batch 65,536": [*ex, "--set", "train.optimizer=adam", "--set",
                                                      "train.lr=0.003", "--set", "train.batch_size=65536"],
         "explicit MSE, hogwild (per-example SGD kernel, 2 threads)": [
-            *ex, "--set", "train.optimizer=hogwild", "--set", "train.lr=0.005"],
+            *ex, "--set", "train.optimizer=hogwild", "--set", "train.lr=0.005", "--set", "model.implicit_terms=false"],
+        "explicit MSE with SVD++'s terms (the explicit default), hogwild (svdpp_sgd, 2 threads)": [
+            *ex, "--set", "train.optimizer=hogwild", "--set", "train.lr=0.005", "--set", "model.implicit_terms=true"],
         "implicit BPR (1 negative), sparse SGD, batch 65,536": [
             "--set", "model.objective=implicit", "--set", "model.loss=bpr", "--set", "train.optimizer=sgd",
             "--set", "train.lr=1", "--set", "train.batch_size=65536"],
