@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from embedrec.argcheck import choice_arg, device_arg
 from embedrec.argcheck import flag as flag_arg
 from embedrec.errors import UsageError, shorten
-from embedrec.model.factors import Factors
+from embedrec.model.factors import IMPLICIT_MOVIE, Factors
 from embedrec.models import Model
 from embedrec.serve.recommender import Recommender
 
@@ -77,7 +77,8 @@ class TrainedModel(Model):
             {"movie_id": ids_from_arrow(cols["movie_id"]), "title": cols["title"].to_pylist(),
              "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
             (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend, ratings,
-            ds.rated_below_unknown, bool((extra.get("features") or {}).get("user")))
+            ds.rated_below_unknown, bool((extra.get("features") or {}).get("user")),
+            (f.get("feature_tables") or {}).get(IMPLICIT_MOVIE))
         super().__init__(engine)
 
     def save(self, run_dir: str | Path | None = None) -> Path:

@@ -19,6 +19,8 @@ UNTRAINED_BIAS = -1000.0  # the bias a plain model's export gives a movie withou
 
 # predict's fallback column: which of the pair was not in the training data
 FALLBACKS = ("none", "user_unknown", "movie_unknown", "both")
+# an SVD++ run's y_j (implicit_movie.npy): a new user's fold-in adds their implicit sum, as training's users have
+IMPLICIT_MOVIE = "implicit_movie"
 
 
 

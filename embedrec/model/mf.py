@@ -174,9 +174,13 @@ class SVDpp(MatrixFactorization):
             Q[unrated] = 0.0
             bm = torch.zeros(self.n_movies, device=Q.device) if bm is None else bm
             bm[unrated] = -1000.0
+        from embedrec.model.factors import IMPLICIT_MOVIE
+
         return {"user_factors": P.cpu().numpy().copy(), "movie_factors": Q.cpu().numpy().copy(),
                 "user_bias": self.user_bias.weight[:, 0].cpu().numpy().copy() if self.user_bias is not None else None,
-                "movie_bias": bm.cpu().numpy().copy() if bm is not None else None, "global_mean": float(self.global_mean)}
+                "movie_bias": bm.cpu().numpy().copy() if bm is not None else None, "global_mean": float(self.global_mean),
+                # saved beside the factors (artifacts: extra arrays, checksummed): a new user's implicit sum
+                "feature_tables": {IMPLICIT_MOVIE: self.implicit_movie.weight.detach().cpu().numpy().copy()}}
 
 
 def _pad(idx, size: int) -> torch.Tensor:

@@ -148,10 +148,14 @@ def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None,
 
 def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: float = 10.0,
             solve: dict | None = None, gram: np.ndarray | None = None, positions: np.ndarray | None = None,
-            recency: float = 0.0) -> tuple[np.ndarray, float, np.ndarray]:
+            recency: float = 0.0, implicit: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
     """(p, b_u, movie rows) for a new user who rated ``items`` ({movie row: value}), movie factors fixed.
 
     Explicit models (values are ratings): ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
+    With SVD++'s terms (``implicit``: the run's y_j), the user's implicit sum z = |N(u)|^-1/2 sum of y_j over the
+    rated movies is taken as training's users have it: the regression of (rating - mu - b_m - q_m.z) gives p, and
+    the vector is p + z (held-in ML-100K users told their own train+valid ratings: test RMSE 0.8953 against 0.8990
+    without z and 0.8971 for their trained vectors; session 36).
     Implicit models (values are weights w, see implicit_weights) repeat the user's half of their own training
     objective, as the run's manifest records it (``solve``), so a new user's vector is on the scale of the
     training users' and lands where theirs would:
@@ -175,10 +179,14 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     if factors.explicit:
         bm = factors.movie_bias[rows] if factors.movie_bias is not None else 0.0
         y = np.array([items[r] for r in rows]) - factors.global_mean - bm
+        z = 0.0
+        if implicit is not None and rows.size:
+            z = np.asarray(implicit[rows], dtype=np.float64).sum(axis=0) / np.sqrt(rows.size)
+            y = y - Qs @ z
         X = np.hstack([Qs, np.ones((rows.size, 1))])
         A = X.T @ X + reg * rows.size * np.eye(d + 1)
         sol = _solve(A, X.T @ y)
-        return sol[:d].astype(np.float32), float(sol[d]), rows
+        return (sol[:d] + z).astype(np.float32), float(sol[d]), rows
     w = np.array([items[r] for r in rows], dtype=np.float64)
     kind = (solve or {}).get("loss")
     n_movies = factors.movie.shape[0]

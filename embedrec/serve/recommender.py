@@ -103,7 +103,8 @@ class Recommender:
                     user_features=bool((m.get("features") or {}).get("user")))
 
     def _setup(self, run, rec_cfg, factors: Factors, catalogue: Catalogue, seen: tuple, popularity,
-               training_ratings: dict | None, unknown_rated=None, user_features: bool = False) -> None:
+               training_ratings: dict | None, unknown_rated=None, user_features: bool = False,
+               implicit: np.ndarray | None = None) -> None:
         from embedrec.config import RecommendConfig  # the defaults written once, there
 
         self.run, self.cfg, self.factors, self.catalogue = run, rec_cfg or RecommendConfig(), factors, catalogue
@@ -117,6 +118,7 @@ class Recommender:
         self._unknown = unknown_rated  # (IdMap, indptr, movie rows) of Dataset.rated_below_unknown, read on first use
         self._ip = self._cos = self._flat = self._exact = self._untrained = None
         self._gram = None  # (the factors, their Q^T Q) for the implicit fold-ins, made at the first new user
+        self._implicit = implicit  # an SVD++ run's y_j: read at its first new user (False: the run has none)
         # how training took the ratings (the dataset's data.min_rating, train.als_rating_weight); a run written
         # before the manifest said so: every rating as a positive interaction
         where = run.path / "manifest.json" if run is not None else "<in memory>"
@@ -128,7 +130,7 @@ class Recommender:
         (the popularity, the unknown users' ratings, an approximate index), so a copy answers after its run folder
         is gone (a red team: a pickled HNSW model failed once a later train pruned its folder)."""
         if self.run is not None:
-            loads = [lambda: self.popularity, self._unknown_table,
+            loads = [lambda: self.popularity, self._unknown_table, self.implicit_movie,
                      lambda: self.run.keep(foldin.feature_arrays(self.run))]  # a new user's demographics (a review)
             loads += [load for which, load in (("ip", lambda: self.ip_index), ("cos", lambda: self.cos_index))
                       if not _exact_in_manifest(self.run.manifest, which)]
@@ -137,11 +139,21 @@ class Recommender:
                     load()
         return self.__dict__.copy()
 
+    def implicit_movie(self) -> np.ndarray | None:
+        """An explicit SVD++ run's y_j (read once, on first use), which a new user's fold-in adds; None for any
+        other model, or a run saved before they were (its new users are folded in without them)."""
+        if self._implicit is None:
+            from embedrec.model.factors import IMPLICIT_MOVIE
+
+            got = self.run.array(IMPLICIT_MOVIE, optional=True) if self.run is not None and self.explicit else None
+            self._implicit = False if got is None else got
+        return None if self._implicit is False else self._implicit
+
     @classmethod
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
                    popularity: np.ndarray, rec_cfg: RecommendConfig | None = None,
-                   training_ratings: dict | None = None, unknown_rated=None, user_features: bool = False
-                   ) -> Recommender:
+                   training_ratings: dict | None = None, unknown_rated=None, user_features: bool = False,
+                   implicit: np.ndarray | None = None) -> Recommender:
         """A Recommender over arrays in memory (a model not saved yet): exact search, no run directory.
 
         ``movies`` holds parallel lists movie_id, title, year, genres; ``seen`` is the CSR (indptr, indices) of
@@ -149,11 +161,13 @@ class Recommender:
         ``training_ratings`` how training took the ratings, as a run's manifest says it: {"min_rating": the dataset's
         data.min_rating, "rating_weight": train.als_rating_weight of an als fit, else 0}; ``unknown_rated`` the
         dataset's rated_below_unknown table (Dataset.rated_below_unknown), if any; ``user_features`` whether the
-        model scores users by features (then a user without training ratings is still scored)."""
+        model scores users by features (then a user without training ratings is still scored); ``implicit`` an
+        SVD++ model's y_j (:meth:`implicit_movie`)."""
         self = cls.__new__(cls)
         self._setup(None, rec_cfg, factors, Catalogue.from_parts(user_ids, movies), seen, np.asarray(popularity),
                     training_ratings, _unknown_lookup(unknown_arrays(unknown_rated) if unknown_rated is not None
-                                                      and len(unknown_rated) else None), user_features)
+                                                      and len(unknown_rated) else None), user_features,
+                    False if implicit is None else implicit)
         return self
 
     @classmethod
@@ -420,7 +434,7 @@ class Recommender:
         positions = foldin.history_positions(len(items)) if ordered and self.uses_order() else None
         cfg = self.cfg
         p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg, cfg.foldin_alpha, solve, gram, positions,
-                                 cfg.foldin_recency)
+                                 cfg.foldin_recency, self.implicit_movie() if self.explicit else None)
         if not (np.isfinite(p).all() and np.isfinite(b)):  # never a list scored by NaN
             raise ArtifactError("the new user's vector is not finite: this run's embeddings hold values too large "
                                 "for the fold-in; «run 'embedrec verify', then train again|train again»")
