@@ -607,3 +607,20 @@ def test_a_best_epoch_that_is_the_last_says_the_fit_may_not_have_converged(small
     assert said(4, 4) == ["note: the best epoch was the last of train.epochs (4): the fit may not have converged; "
                           "more epochs may score better: rerun with --set train.epochs=8 --resume to go on"]
     assert said(3, 4) == [] and said(2, 2) == [] and said(4, 4, float("nan")) == []
+
+
+def test_an_interrupt_during_a_checkpoint_write_lands_after_it():
+    """A first-hour review: Ctrl-C between a checkpoint's rename and the count of epochs it holds made the
+    interrupted run name the epoch before the one on disk. Signals inside the write wait for it to end."""
+    import os
+    import signal
+
+    from embedrec.training.loop import signals_deferred
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("the write finished")  # not interrupted here
+    assert done == ["the write finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back

@@ -185,7 +185,7 @@ def resolve_optimizer(loss: str, model_cfg, train_cfg, features: bool = False, d
             from embedrec.config import HOGWILD_LRS
 
             log.warning("train.lr=%g is hogwild's per-example step here (train.optimizer auto chose hogwild for the "
-                        "plain %s model; its own lr is %g); for an adam step set train.optimizer=adam too", lr,
+                        "%s model; its own lr is %g); for an adam step set train.optimizer=adam too", lr,
                         loss, HOGWILD_LRS[loss])
     if (opt, lr) == (train_cfg.optimizer, train_cfg.lr):
         return train_cfg

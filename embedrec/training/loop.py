@@ -13,11 +13,15 @@ row somewhere) and ``close(state)``. ``measure`` runs for every callback before 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import copy
 import json
 import logging
 import math
+import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,12 +301,38 @@ class Checkpoint:
 
     def record(self, state: LoopState, row: dict) -> None:
         runner = state.runner
-        save(self.path, {"fingerprint": self.fingerprint, "config": self.config, "model": state.model.state_dict(),
-                         "optimizer": runner.state_dict() if hasattr(runner, "state_dict") else {},
-                         "epoch": state.epoch, "history": state.history, "best": state.best,
-                         "best_epoch": state.best_epoch, "best_state": state.best_state, "bad": state.bad,
-                         "stopped": state.stop, "dataset": self.dataset})
-        self.saved = state.epoch + 1
+        # Ctrl-C or SIGTERM during the write waits for it: the file and self.saved (which the interrupted run's
+        # message names) change together (a first-hour review: an interrupt between the rename and the count
+        # named the epoch before the one on disk)
+        with signals_deferred():
+            save(self.path, {"fingerprint": self.fingerprint, "config": self.config,
+                             "model": state.model.state_dict(),
+                             "optimizer": runner.state_dict() if hasattr(runner, "state_dict") else {},
+                             "epoch": state.epoch, "history": state.history, "best": state.best,
+                             "best_epoch": state.best_epoch, "best_state": state.best_state, "bad": state.bad,
+                             "stopped": state.stop, "dataset": self.dataset})
+            self.saved = state.epoch + 1
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM that arrive inside the block are delivered when it ends (in the main thread, where
+    Python runs signal handlers; elsewhere nothing is deferred)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    kinds = [signal.SIGINT, signal.SIGTERM]
+    old = {}
+    try:
+        for k in kinds:
+            old[k] = signal.signal(k, lambda n, _frame: pending.append(n))
+        yield
+    finally:
+        for k, h in old.items():
+            signal.signal(k, h)
+        if pending:
+            os.kill(os.getpid(), pending[0])  # delivered to the handlers put back
 
 
 # without a bar (stderr not a terminal: a log file, a pipe, a CI console), an epoch line at most this often: a
