@@ -1285,3 +1285,12 @@ def test_clicks_did_you_mean_is_one_sentence():
                        (["recomend"], "error: no such command 'recomend'; did you mean 'recommend'? (see 'main -h')")):
         r = invoke(*args)
         assert r.exit_code == 2 and r.stderr == line + "\n", r.stderr
+
+
+def test_train_on_a_relative_dataset_path_that_is_not_there_says_from_which_folder(tmp_path, monkeypatch):
+    """A first-hour review: `train -c configs/...yaml` from another folder than the config's said 'no prepared
+    dataset at data/prepared/ml-100k' without saying from where the relative path was taken (recommend says)."""
+    monkeypatch.chdir(tmp_path)
+    r = invoke("train", "--set", "data.prepared=data/prepared/nowhere", "--set", f"run.dir={tmp_path / 'run'}")
+    assert r.exit_code != 0 and r.stderr.count("\n") == 1, r.stderr
+    assert f"no prepared dataset at 'data/prepared/nowhere' (relative to the current folder {tmp_path})" in r.stderr

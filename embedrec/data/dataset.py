@@ -303,7 +303,10 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS, *, split_me
         near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "
                 + marked(f"--set data.prepared={shlex.quote(str(path.parent / near[0]))}",
                          f"load_dataset({str(path.parent / near[0])!r})")) if near else ""
-        raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); «run 'embedrec ingest' with the "
+        # a relative path is the current folder's (a first-hour review: from another folder than the config's,
+        # only recommend's message said so)
+        rel = "" if Path(path).is_absolute() else f" (relative to the current folder {Path.cwd()})"
+        raise ArtifactError(f"no prepared dataset at '{path}'{rel} (manifest.json missing); «run 'embedrec ingest' with the "
                             "same -c/--set options first|ingest it first with er.ingest(source, cfg)» (it writes "
                             f"data.prepared), or point data.prepared at the ingest output{near}")
     for _ in range(5):
