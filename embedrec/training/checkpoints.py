@@ -96,9 +96,16 @@ def fp_config(model_cfg, train_cfg, features_cfg) -> dict:
     # which a fit calls before it builds its model); outside a fit, an implicit model's auto is off, as the key's
     # old default recorded it, so an als run's checkpoint resumes
     if model["implicit_terms"] == "auto":
-        model["implicit_terms"] = model_cfg.objective == "explicit" and train["optimizer"] == "hogwild" and \
-            not (features_cfg is not None and features_cfg.active)
+        model["implicit_terms"] = implicit_terms_auto(model_cfg, train["optimizer"],
+                                                      features_cfg is not None and features_cfg.active)
     return {"model": model, "train": train, "features": asdict(features_cfg) if features_cfg is not None else None}
+
+
+def implicit_terms_auto(model_cfg, optimizer: str, features: bool) -> bool:
+    """What model.implicit_terms ``auto`` is: SVD++'s terms for the plain explicit model that hogwild trains,
+    off elsewhere. The one rule, for a fit (training.fit.resolve_implicit_terms) and a checkpoint's fingerprint
+    config alike."""
+    return model_cfg.objective == "explicit" and optimizer == "hogwild" and not features
 
 
 _LEFT_OUT_WHEN_OFF = {("train", "als_count_weight")}  # fp_config's keys left out at their off value

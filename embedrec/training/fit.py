@@ -204,7 +204,9 @@ def resolve_implicit_terms(model_cfg, train_cfg, loss: str, features: bool = Fal
         return model_cfg
     import dataclasses
 
-    on = loss == "mse" and train_cfg.optimizer == "hogwild" and not features
+    from embedrec.training.checkpoints import implicit_terms_auto
+
+    on = implicit_terms_auto(model_cfg, train_cfg.optimizer, features)
     was = _checkpointed(resumed, "model").get("implicit_terms") if resumed is not None and loss == "mse" else None
     on = was if isinstance(was, bool) else on
     if on and say and _kernel_loads():  # one line, beside the optimizer's (a kernel that cannot load: its error)
