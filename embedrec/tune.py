@@ -549,10 +549,16 @@ def _choice_values(chosen: dict) -> dict:
     return out
 
 
+def choice_overrides(chosen: dict) -> list[str]:
+    """The ``--set`` values (``key=value``) that train what was chosen (what write_choice writes)."""
+    return [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in _choice_values(chosen).items()]
+
+
 def choice_sets(chosen: dict) -> list[str]:
-    """The ``--set`` options that train what was chosen (what write_choice writes)."""
-    return [f"--set {k}={v:g}" if isinstance(v, float) else f"--set '{k}={v}'" if isinstance(v, list) else
-            f"--set {k}={v}" for k, v in _choice_values(chosen).items()]
+    """The ``--set`` options that train what was chosen, quoted for a shell ('train.als_dims=[]')."""
+    import shlex
+
+    return [f"--set {shlex.quote(o)}" for o in choice_overrides(chosen)]
 
 
 def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None,

@@ -2,6 +2,7 @@ import csv
 import io
 import json
 import re
+import shlex
 import tempfile
 
 import numpy as np
@@ -682,7 +683,13 @@ def test_tune_dims_cli(cli_run, tmp_path):
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert sorted(int(x["dim"]) for x in rows) == [2, 4]  # the run's model.dim (4) among them, marked current
     assert "current" in [x["note"] for x in rows if int(x["dim"]) == 4][0]
-    assert "Use: --set model.dim=" in r.stderr and (tmp_path / "t.yaml").exists()
+    assert (tmp_path / "t.yaml").exists()
+    # the whole train command to copy: the sweep's own --set options (not tune.*, not the model.dim it replaces)
+    use = shlex.split(re.search(r"Use: (.*)", r.stderr).group(1))
+    chosen = [x["dim"] for x in rows if "chosen" in x["note"]]
+    assert use[:2] == ["embedrec", "train"] and use[-2:] == ["--set", f"model.dim={chosen[0]}"], use
+    assert [o for o in use if "=" in o][:-1] == [o for o in sets if "=" in o and not o.startswith("model.dim=")], use
+    assert not any(o.startswith(("tune.", "model.dim=4")) for o in use), use
     assert re.search(rf"wrote {re.escape(str(tmp_path / 't.yaml'))}; 'embedrec train -c .*' trains into its own run "
                      r"\S+-d\d+ \(the run in \S+ is kept\)", r.stderr), r.stderr
     # --write replaced any file: one tune-dims did not write is refused before the sweep, even with --overwrite (a

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled, sigterm_as_interrupt
+from embedrec.cli.app import CONTEXT, command_line, common, log, main, progress_enabled, sigterm_as_interrupt
 from embedrec.cli.options import RUN, PathParam
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -72,7 +72,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     from embedrec import api
     from embedrec.config import find_config
     from embedrec.output import resolve_format, write_rows
-    from embedrec.tune import choice_sets
+    from embedrec.tune import choice_overrides
 
     if run_dir:  # the sweep's folder is run.dir/tune unless tune.dir says otherwise
         from embedrec.config import set_explicit
@@ -104,9 +104,12 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         if fmt in ("table",):  # stdout carries the table only
             log.info("metric: %s (train_metric: the same on training data; test_metric: reported, not used)", m)
         write_rows(rows, cols, fmt)
+    # the whole train command: this sweep's -c and --set (but tune.*), --run, then the choice (a first-hour pass:
+    # the bare --set line trained the default model where the sweep had been of -c configs/ml100k-explicit.yaml)
+    use = command_line("train", (["--run", str(run_dir)] if run_dir else [])
+                       + [a for o in choice_overrides(chosen) for a in ("--set", o)], skip=("tune.",))
     log.info("chosen: dim %d (validation %s %.4f); the fourth-root rule gives %d, the config trains at %d. Use: %s",
-             chosen["dim"], res["metric"], chosen["valid_metric"], res["fourth_root"], res["current"],
-             " ".join(choice_sets(chosen)))
+             chosen["dim"], res["metric"], chosen["valid_metric"], res["fourth_root"], res["current"], use)
     log.info("results: %s; plot: %s", res["results"], res["plot"])
     if write_path:
         from embedrec.tune import tuned_run_dir
