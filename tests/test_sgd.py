@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedrec.errors import ConfigError
+from embedrec.errors import ArtifactError, ConfigError
 from embedrec.evaluate import evaluate_model
 from embedrec.model.mf import MatrixFactorization
 from embedrec.training import kernel, sgd
@@ -480,6 +480,10 @@ def test_implicit_terms_auto_is_svdpp_for_the_explicit_model_on_hogwild_and_a_re
         fresh = fit(synth, c.model, c.train, tmp_path / "new")
     assert fresh.model.implicit_movie is not None
     assert caplog.text.count("model.implicit_terms auto: SVD++'s terms on") == 1
+    caplog.clear()  # a resume with another optimizer is refused, and nothing said first as if it went on (a review)
+    with caplog.at_level(logging.INFO, logger="embedrec"), pytest.raises(ArtifactError, match="another train.optim"):
+        fit(synth, c.model, c.updated({"train.optimizer": "adam"}).train, tmp_path / "new", resume=True)
+    assert "SVD++" not in caplog.text, caplog.text
 
 
 def test_the_refit_trains_the_implicit_terms_the_selection_trained(synth, small_cfg, tmp_path):

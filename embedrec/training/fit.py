@@ -209,6 +209,9 @@ def resolve_implicit_terms(model_cfg, train_cfg, loss: str, features: bool = Fal
     on = implicit_terms_auto(model_cfg, train_cfg.optimizer, features)
     was = _checkpointed(resumed, "model").get("implicit_terms") if resumed is not None and loss == "mse" else None
     on = was if isinstance(was, bool) else on
+    if resumed is not None and _checkpointed(resumed).get("optimizer") not in (None, train_cfg.optimizer):
+        say = False  # the resume is refused next, the checkpoint's optimizer named (a first-hour pass: this line
+        # came first, as if the run went on)
     if on and say and _kernel_loads():  # one line, beside the optimizer's (a kernel that cannot load: its error)
         log.info("model.implicit_terms auto: SVD++'s terms on (the plain explicit model on hogwild)%s; "
                  "«--set model.implicit_terms=false|model.implicit_terms=False» for the plain MF",
