@@ -555,6 +555,11 @@ def test_a_date_in_another_format_says_which_timestamps_are_read(tmp_path):
     with pytest.raises(DataError, match=r"r.csv:2: column 'timestamp' '05/01/2023 20:03' is not an integer; "
                                         r"timestamps are Unix seconds or ISO 8601 dates"):
         er.ingest(str(tmp_path / "r.csv"), load_config(None, {"data.prepared": str(tmp_path / "ds")}))
+    # an ISO date below Unix seconds: a mix of the two kinds, said as such (a first-hour pass)
+    (tmp_path / "m.csv").write_text("user_id,movie_id,rating,timestamp\n1,2,3,881250949\n2,2,3,1998-02-01 10:00\n")
+    with pytest.raises(DataError, match=r"m.csv:3: column 'timestamp' '1998-02-01 10:00' is an ISO 8601 date where "
+                                        r"the column's first rows are Unix seconds; give every row one kind"):
+        er.ingest(str(tmp_path / "m.csv"), load_config(None, {"data.prepared": str(tmp_path / "ds")}))
 
 
 def test_a_cache_folder_that_is_a_file_names_where_its_path_came_from(tmp_path, small_cfg, monkeypatch):

@@ -237,9 +237,16 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
                                         "; for text ids set data.id_type=auto (or str), or fix that line")) from None
         times = [c for c, v in wanted.items() if v == "timestamp"]
         if "is not an integer" in msg and any(f"column '{c}'" in msg for c in times):  # a notebook review:
+            # day-first dates were 'not an integer'; an ISO date below Unix seconds is said as a mix (a first-hour
+            # pass: 'not an integer' where the column's first rows decided the kind)
+            if re.search(r"' '\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?' is not an integer", msg):
+                raise DataError(msg.replace("is not an integer; fix or remove that line",
+                                            "is an ISO 8601 date where the column's first rows are Unix seconds; "
+                                            "give every row one kind (pandas' to_datetime), or fix that line")) \
+                    from None
             raise DataError(msg.replace("; fix or remove that line", "; timestamps are Unix seconds or ISO 8601 "
                                         "dates: convert the column (pandas' to_datetime) or fix that line")) \
-                from None  # day-first dates were 'not an integer'
+                from None
         raise
 
 
