@@ -72,6 +72,24 @@ def test_readme_from_python_runs_as_a_script(tmp_path, synth_dir):
     assert (tmp_path / "runs" / Path(synth_dir[0]).name / "current").exists()
 
 
+def test_a_notebooks_info_logging_gets_no_faiss_loader_lines():
+    """A first-hour pass: with logging.basicConfig(level=INFO), the first recommend printed faiss's loader lines
+    ('Could not load library with AVX512 support ...') to the notebook; a level set on that logger is kept."""
+    import subprocess
+    import sys
+
+    code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
+            "import embedrec.serve.index\n"
+            "print(logging.getLogger('faiss.loader').level)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(er.__file__).parents[1])}
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "faiss" not in p.stderr and p.stdout.strip() == "0", (p.stdout, p.stderr)
+    p = subprocess.run([sys.executable, "-c", code.replace("\nimport embedrec", "\nlogging.getLogger('faiss.loader')"
+                                                          ".setLevel(logging.INFO)\nimport embedrec")],
+                       env=env, capture_output=True, text=True, timeout=120)  # theirs: as they set it
+    assert "INFO:faiss.loader" in p.stderr and p.stdout.strip() == "20", (p.stdout, p.stderr)
+
+
 # ------------------------------------------------------------------------------------------ one trained model
 
 @pytest.fixture(scope="module")

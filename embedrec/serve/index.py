@@ -24,10 +24,32 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import faiss
-import numpy as np
 
-from embedrec.errors import ArtifactError, ConfigError, first_line
+def _import_faiss():
+    """faiss, without its loader's INFO lines (eight of them, 'Could not load library with AVX512 support' among
+    them) on a notebook's ``logging.basicConfig(level=INFO)``: that logger is quietened for the import only, and
+    only where nobody has set its level (a first-hour pass)."""
+    import sys
+
+    if "faiss" in sys.modules:
+        return sys.modules["faiss"]
+    loader = logging.getLogger("faiss.loader")
+    quiet = loader.level == logging.NOTSET
+    if quiet:
+        loader.setLevel(logging.WARNING)
+    try:
+        import faiss
+    finally:
+        if quiet:
+            loader.setLevel(logging.NOTSET)
+    return faiss
+
+
+faiss = _import_faiss()
+
+import numpy as np  # noqa: E402
+
+from embedrec.errors import ArtifactError, ConfigError, first_line  # noqa: E402
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import IndexConfig
