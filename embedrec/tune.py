@@ -311,6 +311,11 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
                                    ds.manifest.get("columns_read"))
     if said:  # a first-hour review: `tune-dims --set split.test=0.3` swept the dataset's split without a word
         log.warning(said)  # its «CLI|library» marks are resolved as the format
+    if (ds.manifest.get("split") or {}).get("valid") == 0:  # said before the trials (a first-hour pass: every
+        # trial trained, each 'valid ndcg@10 nan', then 'is the valid split empty?')
+        raise ConfigError(f"tune-dims chooses the dimension on the validation split, and '{ds.path}' has none "
+                          "(ingested with split.valid=0); ingest again with a validation share, e.g. «--set "
+                          "split.valid=0.1|cfg.updated({'split.valid': 0.1})»")
     fourth = fourth_root(ds.n_movies)
     # the fourth-root reference and the config's own model.dim are always trials: a choice never advises a
     # dimension worse than the one the config trains at without saying so (a first-hour review)
@@ -522,7 +527,24 @@ def check_write_target(path: str | Path, input_path: str | None, overwrite: bool
     if path.is_file() and not overwrite:
         raise OutputExists(f"«--write|write» {path}: the file exists ({'empty' if not path.stat().st_size else 'tune-dims wrote it'}); pass "
                            "«--overwrite|overwrite=True» to replace it, or choose a new file name")
+    _probe_folder(path)
     return path
+
+
+def _probe_folder(path: Path) -> None:
+    """That the file can be written in ``path``'s folder, tried with a temporary file there (as the write itself
+    goes: a temporary, then a rename), before the sweep: a first-hour pass found a folder this user cannot
+    write in refused only after every trial, with the table and the choice lost."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        from embedrec.fsutil.files import io_error
+
+        err = io_error(OSError(e.errno, e.strerror), path.parent, "choose another folder, or one this user can write")
+        raise OutputRefused(f"«--write|write» {path}: {err if err is not None else e.strerror}") from None
 
 
 def _written_by_tune(path: Path) -> bool:

@@ -721,6 +721,31 @@ def test_the_lock_beside_an_output_is_removed_when_its_writer_is_done(base, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "ds2"]
 
 
+def test_a_lock_file_that_cannot_be_made_is_said_of_the_outputs_folder(tmp_path, monkeypatch):
+    """A first-hour pass: from Python, export/topk_all/ingest into a folder this user cannot write raised a plain
+    PermissionError naming '.embedrec.emb.lock'; it is embedrec's error naming the folder."""
+    import errno
+    import os as os_
+
+    from embedrec.errors import ArtifactError
+    from embedrec.fsutil import locks
+
+    real = os_.open
+
+    def denied(path, *a, **k):
+        if str(path).endswith(".lock"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path, *a, **k)
+    monkeypatch.setattr(os_, "open", denied)  # root here: a mode bit does not bind it
+    with pytest.raises(ArtifactError) as e, locks.target_lock(tmp_path / "emb", "embedrec export", "x"):
+        pass
+    assert str(e.value) == f"permission denied on '{tmp_path}'; choose another folder, or one this user can write"
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ArtifactError, match="is a file, where a folder of the output path goes"), \
+            locks.target_lock(tmp_path / "f" / "emb", "embedrec export", "x"):  # its folder made under a file
+        pass
+
+
 def test_a_lock_file_removed_between_open_and_lock_is_not_taken(tmp_path, monkeypatch):
     """A writer that opened the lock file just before its holder unlinked it, and locks it just after, holds a
     lock on a file no one else will open: it must start again on the file now at that name, which a third

@@ -80,6 +80,30 @@ def test_sweep_values_are_checked_before_any_trial_naming_the_option(tmp_path):
     assert not (tmp_path / "tune").exists()
 
 
+def test_a_dataset_without_validation_rows_or_an_unwritable_write_folder_is_refused_before_the_trials(
+        tune_cfg, tmp_path, monkeypatch):
+    """A first-hour pass: a dataset ingested with split.valid=0 ran every trial ('valid ndcg@10 nan') before 'is
+    the valid split empty?'; a --write folder this user cannot write in was found only after the sweep."""
+    import errno
+    import tempfile
+
+    from embedrec.errors import OutputRefused
+
+    cfg = tune_cfg.updated({"split.valid": 0.0, "data.prepared": str(tmp_path / "nv"), "run.dir": str(tmp_path / "r")})
+    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
+    with pytest.raises(ConfigError, match=r"chooses the dimension on the validation split, and '.*nv' has none "
+                                          r"\(ingested with split.valid=0\); ingest again with a validation share"):
+        sweep(cfg, [2])
+    assert not (tmp_path / "r").exists()
+
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "x"))
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", denied)  # root here: a mode bit does not bind it
+    with pytest.raises(OutputRefused, match=rf"write {tmp_path / 't.yaml'}: permission denied on '{tmp_path}'; "
+                                            "choose another folder"):
+        write_choice(tune_cfg, {"dim": 4, "weight_decay": None}, tmp_path / "t.yaml", None)
+
+
 def test_write_refuses_input_config(tmp_path):
     cfg = Config()
     cfg = cfg.updated({"model.objective": 'explicit', "train.refit": False})

@@ -135,10 +135,16 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         finally:
             held[key].depth -= 1
         return
-    Path(key).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        Path(key).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _unwritable(e, Path(key).parent) from None
     linked_waits = 0
     for _ in range(100):
-        fd, linked = _open_lock(key)
+        try:
+            fd, linked = _open_lock(key)
+        except OSError as e:
+            raise _unwritable(e, Path(key).parent) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -263,6 +269,14 @@ def confirm_held() -> None:
                         "again (a train with «--resume|resume=True» continues from its checkpoints), and leave "
                         "lock files in place")
         raise ArtifactError(hold.refusal)
+
+
+def _unwritable(e: OSError, folder: Path) -> OSError:
+    """A lock file that cannot be made (permissions, a read-only or full disk) said of the folder the output goes in,
+    as embedrec's own error (a first-hour pass: from Python a plain PermissionError naming '.embedrec.emb.lock');
+    any other OSError as it came."""
+    err = io_error(OSError(e.errno, e.strerror), folder, "choose another folder, or one this user can write")
+    return err if err is not None else e
 
 
 def _open_lock(key: str) -> tuple[int, bool]:
