@@ -185,10 +185,21 @@ def _trial(cfg_dict: dict, dim: int, wd: float | None, out_dir: str, threads: in
             "test_metric": test.get(r.metric, float("nan")), "metric": r.metric, "seconds": round(secs, 2),
             "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             **({"als_reg": cfg.train.als_reg, "als_recency": cfg.train.als_recency,
-                "als_unobserved": cfg.train.als_unobserved,
+                # the number auto stood for (a first-hour pass: the column read 'auto' where train said 0.5809)
+                "als_unobserved": _a0_value(cfg.train.als_unobserved, ds),
                 # on a data.repeats=sum dataset, what auto chose there (a red team: recorded nowhere)
                 **({"als_count_weight": cfg.train.als_count_weight} if ds.manifest.get("repeats") == "sum" else {})}
                if als else {})}
+
+
+def _a0_value(a0, ds) -> float:
+    """train.als_unobserved as the trial's fit used it: auto's number over the training rows, as its selection
+    (training.select.fit_and_refit's auto_a0)."""
+    if a0 != "auto":
+        return float(a0)
+    from embedrec.training.als import auto_unobserved
+
+    return round(auto_unobserved(len(ds.splits["train"]), ds.n_users, ds.n_movies), 6)
 
 
 def choose(trials: list[dict], metric: str, tolerance: float) -> dict:

@@ -175,6 +175,13 @@ def test_sweep_of_the_default_model_runs_trains_selection(synth_dir, tmp_path):
     best, chosen = fit_selecting(load_dataset(cfg.data.prepared), cfg.updated({"model.dim": 4}), tmp_path / "again")
     assert trial["valid_metric"] == best.best_value
     assert (trial["als_reg"], trial["als_recency"]) == (chosen.train.als_reg, chosen.train.als_recency)
+    # the unobserved weight as a number, auto's or the half candidate's (a first-hour pass: it read 'auto')
+    from embedrec.training.als import auto_unobserved
+
+    ds = load_dataset(cfg.data.prepared)
+    a0 = chosen.train.als_unobserved
+    want = auto_unobserved(len(ds.splits["train"]), ds.n_users, ds.n_movies) if a0 == "auto" else a0
+    assert isinstance(trial["als_unobserved"], float) and trial["als_unobserved"] == pytest.approx(want, abs=1e-6)
 
 
 def test_trials_of_an_earlier_procedure_are_not_reused(monkeypatch):
