@@ -235,7 +235,8 @@ def _topk_table(rec: Recommender, rows, ids, scores, pa):
         "user_id": np.repeat(rec.catalogue.user_ids[rows], lens),
         "rank": np.concatenate([np.arange(1, n + 1) for n in lens]).astype(np.int32),
         "movie_id": rec.catalogue.movie_ids[flat],
-        "title": [rec.catalogue.titles[m] for m in flat],
+        "title": pa.array([rec.catalogue.titles[m] or None for m in flat], type=pa.string()),  # none: null, as
+        # recommend's rows and to_frame() give it (a first-hour pass: '' here, NaN there, null in JSON)
         "year": pa.array([rec.catalogue.years[m] for m in flat], type=pa.int32()),
         "genres": [rec.catalogue.genres[m] or [] for m in flat],
         "score": np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
