@@ -369,3 +369,21 @@ def test_an_explicit_model_refuses_a_click_log_read_without_its_rating_column_ei
         assert r.exit_code == 2 and r.stderr.startswith("error: config key 'model.objective': explicit needs "
                                                         "ratings"), r.stderr
     assert json.loads((tmp_path / "a" / "current" / "manifest.json").read_text())["columns_read"] == {"rating": None}
+
+
+def test_train_says_ratings_of_zero_are_trained_as_positives_and_how_to_leave_them_out(tmp_path):
+    """A first-hour pass: a 0/1 like/dislike file trained its 0s as positives of the ranking model, without a word;
+    with data.min_rating=1 nothing is said (the 0s are kept apart, never recommended back)."""
+    rng = np.random.default_rng(0)
+    rows = [(u, m, int(rng.integers(0, 2))) for u in range(1, 31) for m in rng.choice(np.arange(1, 21), 8, False)]
+    (tmp_path / "z.csv").write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},{r}\n" for u, m, r in rows))
+    zeros = sum(r == 0 for *_, r in rows)
+    for name, extra in (("all", []), ("liked", ["--set", "data.min_rating=1"])):
+        sets = ["--set", f"data.prepared={tmp_path / name}", "--set", f"run.dir={tmp_path / ('run-' + name)}"]
+        assert invoke("ingest", tmp_path / "z.csv", *sets, *extra).exit_code == 0
+        r = invoke("train", *sets, "--set", "model.dim=4", "--set", "train.epochs=1", "--set", "train.threads=1",
+                   "--set", "train.als_dims=[]")
+        assert r.exit_code == 0, r.stderr
+        said = f"{zeros:,} of dataset '{tmp_path / name}''s ratings are 0 or below (dislikes, on a like/dislike scale)"
+        assert (said in r.stderr) == (name == "all"), r.stderr
+        assert "ingest it again with --set data.min_rating=1 --overwrite" in r.stderr or name == "liked"
