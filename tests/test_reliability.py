@@ -487,6 +487,25 @@ def test_zip_bomb_is_refused_and_leaves_nothing(tmp_path):  # row 15
     assert not (tmp_path / "out").exists()
 
 
+def test_a_zip_of_many_members_each_under_the_members_check_is_refused_as_a_whole(tmp_path):
+    """A red team: 3,000 members of 1 MiB of zeros each (the members' own ratio check starts above 1 MiB) expanded
+    a 3.5 MB zip to 2.9 GB in the temp folder, and ingest went on; the archive's own ratio refuses it first."""
+    z = tmp_path / "many.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("ml-latest-small/ratings.csv", "userId,movieId,rating,timestamp\n1,1,4,1\n")
+        zf.writestr("ml-latest-small/movies.csv", "movieId,title,genres\n1,A (1990),Drama\n")
+        for k in range(70):  # 70 MiB from about 70 KiB
+            zf.writestr(f"junk/{k}", b"\0" * (1 << 20))
+    before = set(Path(tempfile.gettempdir()).glob(f"embedrec-zip-{os.getpid()}-*"))
+    r = invoke("ingest", "-q", z, "-o", tmp_path / "out")
+    assert r.exit_code == 1
+    assert re.fullmatch(rf"error: {re.escape(str(z))}: would expand to 70\.0 MiB from 0\.\d MiB \(more than 200x\): a "
+                        r"zip bomb or not a ratings archive; refusing it \(set EMBEDREC_MAX_ZIP_RATIO to allow it\)",
+                        one_line(r)), one_line(r)
+    assert set(Path(tempfile.gettempdir()).glob(f"embedrec-zip-{os.getpid()}-*")) == before
+    assert not (tmp_path / "out").exists()
+
+
 def test_infinite_and_huge_ratings_are_refused(tmp_path):  # row 16
     p = write_csv(tmp_path / "inf.csv", extra="3,4,inf,1\n")
     r = invoke("ingest", "-q", p, "-o", tmp_path / "o")

@@ -273,6 +273,13 @@ def extract_zip(zpath: Path, dest: Path) -> None:
             if total > max_total:
                 raise DataError(f"{zpath}: would expand to {_gib(total)}, above the limit of {_gib(max_total)}; "
                                 "refusing it (set EMBEDREC_MAX_UNZIP_BYTES to allow it)")
+            size = archive.seek(0, io.SEEK_END)  # the whole archive's ratio too: a red team's 3,000 members of
+            # 1 MiB of zeros each (under the members' own check) expanded a 3.5 MB zip to 2.9 GB; members that
+            # share their compressed bytes (an overlapping bomb) are caught by it as well
+            if total > (1 << 26) and total > max_ratio * max(size, 1):
+                raise DataError(f"{zpath}: would expand to {_gib(total)} from {_gib(size)} (more than {max_ratio}x): "
+                                "a zip bomb or not a ratings archive; refusing it (set EMBEDREC_MAX_ZIP_RATIO to "
+                                "allow it)")
             dest.mkdir(parents=True, exist_ok=True)
             free = shutil.disk_usage(dest).free
             if total > free:
