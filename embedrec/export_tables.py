@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.errors import OutputRefused, UsageError
+from embedrec.fsutil.files import loads_json
 from embedrec.serve.recommender import Recommender
 from embedrec.verify import EXPORT_MARKER as MARKER  # beside export's files: --overwrite and verify read it
 
@@ -22,7 +23,7 @@ def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
     if not marker.is_file():
         return False
     try:
-        listed = json.loads(marker.read_text(encoding="utf-8")).get("files")
+        listed = loads_json(marker.read_text(encoding="utf-8")).get("files")
     except OSError as e:  # a red team: said as files export did not write, which sent the user the wrong way
         raise OutputRefused(f"'{marker}', export's record of what it wrote in '{folder}', cannot be read "
                             f"({(e.strerror or 'error').lower()}), so «--overwrite|overwrite=True» cannot tell its "

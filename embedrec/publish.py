@@ -88,15 +88,14 @@ def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None
     """The folder name of ``run_dir``'s published model and its recorded metrics when it is ``model`` (the same
     factors bit for bit and the same config): what a --resume of a finished run recomputes, which is not
     published again."""
-    import json
-
     from embedrec.errors import ArtifactError
+    from embedrec.fsutil.files import loads_json
     from embedrec.run import load_run, sha256_array
 
     try:
         run = load_run(run_dir)
         config = run.read_verified(run.path / "config.yaml")
-        metrics = json.loads(run.read_verified(run.path / "metrics.json") or b"null")
+        metrics = loads_json(run.read_verified(run.path / "metrics.json") or b"null")
     except (ArtifactError, ValueError):
         return None
     files = run.manifest.get("files") or {}

@@ -36,7 +36,6 @@ import contextlib
 import errno
 import hashlib
 import io
-import json
 import logging
 import os
 import re
@@ -48,7 +47,7 @@ import numpy as np
 
 from embedrec.errors import ArtifactError, OutputRefused, first_line, marked
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
-from embedrec.fsutil.files import io_error, read_denied, read_json, read_parquet_table, write_json
+from embedrec.fsutil.files import io_error, loads_json, read_denied, read_json, read_parquet_table, write_json
 from embedrec.fsutil.generations import current_link, open_current, publish_generation
 from embedrec.fsutil.integrity import (
     check_fields,
@@ -429,7 +428,7 @@ class Run:
             return None
         data = self.read_verified(p)
         try:
-            movies = json.loads(data if data is not None else p.read_bytes())
+            movies = loads_json(data if data is not None else p.read_bytes())
         except (ValueError, UnicodeDecodeError) as e:
             raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {run_fix(self.path)}") from None
         n_users, n_movies = self.manifest.get("n_users"), self.manifest.get("n_movies")

@@ -78,9 +78,8 @@ class ShardCheckpoint:
 def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
     """The newest checkpoint in ``folder`` (sharded POINTER, or a one-process checkpoint.pt) as loop.LoopState
     resumes from it, holding this rank's rows only; None when there is none."""
-    import json
-
     from embedrec.errors import ArtifactError, first_line
+    from embedrec.fsutil.files import loads_json
     from embedrec.training.checkpoints import load_checkpoint as load_plain
 
     pointer, plain = folder / POINTER, folder / CHECKPOINT
@@ -97,7 +96,7 @@ def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
 
         return {**ck, "model": rows(ck["model"]), "best_state": rows(ck.get("best_state")), "optimizer": {}}
     try:
-        meta = json.loads(pointer.read_text(encoding="utf-8"))
+        meta = loads_json(pointer.read_text(encoding="utf-8"))
         tables = {n: np.load(folder / meta["folder"] / f"{n}.npy", mmap_mode="r") for n in ShardCheckpoint.NAMES}
     except (OSError, ValueError, KeyError) as e:
         raise ArtifactError(f"checkpoint '{pointer}' cannot be read ({first_line(e)}); train again without "

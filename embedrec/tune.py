@@ -34,7 +34,7 @@ from embedrec.errors import (
     Terminated,
     UsageError,
 )
-from embedrec.fsutil.files import io_error, read_json, write_json
+from embedrec.fsutil.files import io_error, loads_json, read_json, write_json
 from embedrec.fsutil.integrity import SEAL, check_seal, seal
 from embedrec.fsutil.locks import confirm_held, locked_folder
 from embedrec.fsutil.outputs import atomic_file, refuse_inside_store
@@ -73,7 +73,6 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
     """A hash of everything a trial's result depends on: the whole resolved config as the trial runs it (dim and
     weight decay set), without output paths and speed-only settings, plus the prepared dataset's identity."""
     import hashlib
-    import json
 
     c = copy.deepcopy({k: v for k, v in cfg_dict.items() if k not in _NOT_IN_TRIAL})
     c["model"]["dim"] = dim
@@ -371,7 +370,7 @@ def check_tune_folder(out: Path) -> None:
     foreign = [n for n in names if n not in (RESULTS, PLOT) and not n.startswith(".") and not _TRIAL.fullmatch(n)]
     if RESULTS in names and not foreign:
         try:
-            saved = json.loads((out / RESULTS).read_bytes())
+            saved = loads_json((out / RESULTS).read_bytes())
         except (OSError, ValueError):  # truncated, empty, bytes flipped: a damaged sweep record among a sweep's
             saved = {"trials": []}     # files (a review: then refused as a stranger's, --fresh could not help)
         if not isinstance(saved, dict) or not isinstance(saved.get("trials"), list):  # sealed or from before

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.errors import ArtifactError, first_line, from_here
-from embedrec.fsutil.files import read_json
+from embedrec.fsutil.files import loads_json, read_json
 from embedrec.fsutil.integrity import check_fields, check_seal
 from embedrec.run import ARTIFACTS, RUN_FIELDS, RUN_FORMAT, is_dataset_folder, load_run, run_fix
 
@@ -71,12 +71,11 @@ def verify_path(path: str | Path) -> dict:
 
 def _verify_export(folder: Path) -> dict:
     """Every file an export folder's marker lists, hashed against its record (files the user added are theirs)."""
-    import json
 
 
     fix = "export it again («embedrec export ... --overwrite|export(..., overwrite=True)»)"
     try:
-        entries = json.loads((folder / EXPORT_MARKER).read_text(encoding="utf-8")).get("files")
+        entries = loads_json((folder / EXPORT_MARKER).read_text(encoding="utf-8")).get("files")
     except (OSError, ValueError, AttributeError) as e:
         raise ArtifactError(f"export record '{folder / EXPORT_MARKER}' cannot be read ({first_line(e)}); {fix}") from None
     if not isinstance(entries, dict) or not entries:

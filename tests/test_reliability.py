@@ -122,6 +122,31 @@ def test_a_removed_seal_is_caught(base, tmp_path):
         check_seal({"files": {"a": {}}}, tmp_path / "m.json", "dataset manifest", "fix", "dataset")
 
 
+def test_json_nested_too_deeply_is_a_corrupt_file_not_an_internal_error(base, tmp_path):
+    """A red team: a manifest of 200,000 '[' then as many ']' (a run's, a dataset's, an export record, tune.json)
+    was 'internal error (RecursionError ...)'; it is the one line of a corrupt file."""
+    deep = "[" * 200_000 + "]" * 200_000
+    run = copy_run(base[1], tmp_path / "run")
+    (current(run) / "manifest.json").write_text(deep)
+    ds = Path(os.path.realpath(shutil.copytree(base[0], tmp_path / "ds", symlinks=True) / "current"))
+    (ds / "manifest.json").write_text(deep)
+    for args in (["recommend", "--user", "1", "-k", "3", "--run", run], ["verify", run], ["verify", tmp_path / "ds"],
+                 ["evaluate", "--run", run, "--set", f"data.prepared={tmp_path / 'ds'}"]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and r.stdout == "", r.stderr
+        assert "manifest '" in one_line(r) and "is corrupt (nested too deeply to read)" in one_line(r), r.stderr
+        assert "internal error" not in r.stderr
+    out = tmp_path / "emb"
+    assert invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", out).exit_code == 0
+    (out / ".embedrec-export.json").write_text(deep)
+    r = invoke("verify", out)
+    assert r.exit_code == 1 and "cannot be read (nested too deeply to read)" in one_line(r), r.stderr
+    kept = sorted(p.name for p in out.iterdir())
+    r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", out, "--overwrite")  # a record it cannot read:
+    assert r.exit_code == 2 and "which --overwrite would delete" in one_line(r), r.stderr  # nothing deleted
+    assert sorted(p.name for p in out.iterdir()) == kept
+
+
 def test_a_flip_in_the_seal_key_is_caught(base, tmp_path):
     """A bit flip in the manifest's "manifest_sha256" key leaves valid JSON without a seal: every such flip that
     still parses is refused by recommend and by verify, as one in the seal's value is (found by the random sweep

@@ -33,7 +33,15 @@ import numpy as np
 import pandas as pd
 
 from embedrec.errors import ArtifactError, OutputExists, marked
-from embedrec.fsutil.files import JSON_MAX, NONBLOCK, probe_json, read_denied, read_fd, read_regular
+from embedrec.fsutil.files import (
+    JSON_MAX,
+    NONBLOCK,
+    loads_json,
+    probe_json,
+    read_denied,
+    read_fd,
+    read_regular,
+)
 from embedrec.fsutil.generations import current_link
 
 SPLITS = ("train", "valid", "test")
@@ -267,7 +275,7 @@ def _datasets_beside(path: Path, split_method: str | None = None) -> list[str]:
 
 def _split_method(folder: Path) -> str | None:
     try:
-        split = json.loads((folder / "current" / "manifest.json").read_text(encoding="utf-8")).get("split")
+        split = loads_json((folder / "current" / "manifest.json").read_text(encoding="utf-8")).get("split")
     except (OSError, ValueError, AttributeError):
         return None
     return split.get("method") if isinstance(split, dict) else None
@@ -427,7 +435,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
         fix = dataset_fix(path)
         raw = _read_at(dfd, folder, "manifest.json", gone, limit=JSON_MAX, fix=fix)
         try:
-            manifest = json.loads(raw.decode("utf-8"))
+            manifest = loads_json(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ArtifactError(f"dataset manifest '{folder / 'manifest.json'}' is corrupt ({first_line(e)}); "
                                 f"{fix}") from None

@@ -24,7 +24,7 @@ import zlib
 from pathlib import Path
 
 from embedrec.errors import ConfigError, DataError
-from embedrec.fsutil.files import atomic_write_text, cache_dir  # noqa: F401 (cache_dir: used by ingest)
+from embedrec.fsutil.files import atomic_write_text, cache_dir, loads_json  # noqa: F401 (cache_dir: used by ingest)
 from embedrec.fsutil.integrity import sha256_file
 
 log = logging.getLogger("embedrec")
@@ -167,7 +167,7 @@ def _complete(folder: Path) -> bool:
                             f"'{folder}'; else move it away, or set data.cache_dir to another folder")
         return False
     try:
-        files = json.loads(marker.read_text())["files"]
+        files = loads_json(marker.read_text())["files"]
     except (ValueError, KeyError, TypeError, OSError):  # an older embedrec's marker (no list): its own copy
         log.warning("the cached copy in %s was unpacked by an older embedrec; unpacking it again", folder)
         shutil.rmtree(folder, ignore_errors=True)

@@ -219,11 +219,25 @@ def read_fd(fd: int, path, what: str, fix: str, limit: int | None = None, expect
         return fh.read()
 
 
+class _TooDeep(json.JSONDecodeError):
+    def __str__(self) -> str:
+        return self.msg
+
+
+def loads_json(data):
+    """json.loads, with a document nested deeper than Python's recursion can decode said as the corrupt JSON it is
+    (a json.JSONDecodeError, a ValueError): a red team's manifest of 200,000 '[' was an internal RecursionError."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise _TooDeep("nested too deeply to read", "", 0) from None
+
+
 def probe_json(path: str | Path):
     """What a JSON file holds, or None where it cannot be read as one (missing, not a regular file, larger than
     JSON_MAX, not JSON): for the checks that ask whether a folder is embedrec's, which never hang on a FIFO."""
     try:
-        return json.loads(read_regular(path, "file", "", limit=JSON_MAX).decode("utf-8"))
+        return loads_json(read_regular(path, "file", "", limit=JSON_MAX).decode("utf-8"))
     except (OSError, ValueError, ArtifactError):
         return None
 
@@ -231,7 +245,7 @@ def probe_json(path: str | Path):
 def read_json(path: str | Path, what: str, fix: str = "rerun the command that wrote it") -> dict:
     path = Path(path)
     try:
-        data = json.loads(read_regular(path, what, fix, limit=JSON_MAX).decode("utf-8"))
+        data = loads_json(read_regular(path, what, fix, limit=JSON_MAX).decode("utf-8"))
     except FileNotFoundError:
         raise ArtifactError(f"{what} '{path}' is missing; {fix}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ArtifactError, Interrupted, Terminated, TrainingError, first_line
-from embedrec.fsutil.files import atomic_write_bytes
+from embedrec.fsutil.files import atomic_write_bytes, loads_json
 
 if TYPE_CHECKING:  # annotations only: torch is imported where a runner or model needs it
     import torch
@@ -478,7 +478,7 @@ def _load_numpy(path: Path) -> dict | None:
         if "meta.npy" not in z.namelist():
             return None
     with np.load(path, allow_pickle=False) as z:
-        state = json.loads(z["meta"].tobytes())
+        state = loads_json(z["meta"].tobytes())
         for k in _NP_STATES:
             state[k] = {name.split("/", 1)[1]: z[name] for name in z.files if name.startswith(k + "/")}
     has_best = state.pop("has_best_state")
