@@ -146,6 +146,19 @@ def check_served_arrays(run, user: np.ndarray, movie: np.ndarray, seen: tuple | 
             raise damaged(run, f"its seen movies (seen_indptr.npy, seen_indices.npy) do not fit {m['n_users']:,} users")
 
 
+def check_implicit_movie(run, table: np.ndarray, movie: np.ndarray) -> np.ndarray:
+    """An SVD++ run's y_j (implicit_movie.npy) as a new user's fold-in reads them: one finite float row per movie,
+    as wide as the movie factors (a red team: a re-sealed table cut short or widened was an internal IndexError or
+    matmul error, an integer one served as it was)."""
+    from embedrec.model.factors import IMPLICIT_MOVIE
+
+    if table.ndim != 2 or table.shape != movie.shape or table.dtype.kind != "f":
+        raise damaged(run, f"{IMPLICIT_MOVIE}.npy holds a {table.dtype} table of shape {table.shape}, where the movie "
+                           f"factors are float of shape {movie.shape}")
+    check_finite(run, table, lambda i: f"{IMPLICIT_MOVIE}.npy row {i} is")
+    return table
+
+
 def check_seen_rows(run, movies: np.ndarray, n_movies: int) -> None:
     """The seen movie rows read for some users: every one a movie of the run (a forged run's 1e9 was an
     IndexError, a negative row wrapped round to another movie)."""

@@ -1,5 +1,7 @@
 """SVD++ implicit terms (model.implicit_terms): the sum, the exported factors, training and resume."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -202,3 +204,21 @@ def test_an_svdpp_runs_new_user_is_the_same_in_memory_and_from_the_saved_run(syn
     assert b1 == pytest.approx(b2)
     plain = er.train(ds, cfg.updated({"model.implicit_terms": False}))
     assert plain.engine.implicit_movie() is None
+    # a re-sealed table that does not fit the model (a red team: cut short, an internal IndexError; an integer
+    # table served as it was): refused at the first new user, naming the file
+    import json
+    import shutil
+
+    from embedrec.errors import ArtifactError
+    from embedrec.fsutil.integrity import file_entry, seal
+
+    y = run.implicit_movie()
+    for name, bad in (("short", y[:3]), ("int", y.astype(np.int64)), ("nan", np.where(y == y[2, 0], np.nan, y))):
+        copy = Path(shutil.copytree(tmp_path / "run", tmp_path / name, symlinks=True))
+        cur = copy / "current"
+        np.save(cur / f"{IMPLICIT_MOVIE}.npy", bad)
+        m = json.loads((cur / "manifest.json").read_text())
+        m["checksums"][f"{IMPLICIT_MOVIE}.npy"] = file_entry(cur / f"{IMPLICIT_MOVIE}.npy")
+        (cur / "manifest.json").write_text(json.dumps(seal(m)))
+        with pytest.raises(ArtifactError, match=r"implicit_movie.npy (holds a|row 2 is not finite)"):
+            er.open(copy, cfg).engine.fold_in_parts(rated=rated)

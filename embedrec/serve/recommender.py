@@ -32,7 +32,7 @@ from embedrec.run import UNKNOWN_RATED, Run, load_run, run_fix, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
 from embedrec.sparse import gather_csr
-from embedrec.verify import check_finite, check_seen_rows, check_served_arrays
+from embedrec.verify import check_finite, check_implicit_movie, check_seen_rows, check_served_arrays
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import RecommendConfig
@@ -146,7 +146,7 @@ class Recommender:
             from embedrec.model.factors import IMPLICIT_MOVIE
 
             got = self.run.array(IMPLICIT_MOVIE, optional=True) if self.run is not None and self.explicit else None
-            self._implicit = False if got is None else got
+            self._implicit = False if got is None else check_implicit_movie(self.run, got, self.Q)
         return None if self._implicit is False else self._implicit
 
     @classmethod
