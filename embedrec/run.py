@@ -227,7 +227,11 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
     except OSError as e:
         raise (io_error(e, run_dir, "choose another run.dir") or e) from None
     _refuse_copied_current(run_dir)
-    if not names or any(is_run_entry(run_dir / n) for n in names):
+    # an empty writer lock (made, then killed before its line) marks a run only where nothing else is there: beside
+    # files of the user's it may be theirs (a red team: an empty '.lock' let train replace their metrics.jsonl)
+    marks = [n for n in names if is_run_entry(run_dir / n) and not (n == WRITER_LOCK and len(names) > 1 and
+                                                                     _empty_file(run_dir / n))]
+    if not names or marks:
         return
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     raise OutputRefused(f"run.dir '{run_dir}' is not empty and holds no embedrec run ({shown}); train writes "
@@ -235,6 +239,13 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
                         "or empty folder for run.dir")
 
 
+
+
+def _empty_file(p: Path) -> bool:
+    try:
+        return p.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def training_folder_of(path: str | Path) -> Path | None:
@@ -254,8 +265,16 @@ def is_run_entry(p: Path) -> bool:
     holding what embedrec writes in one (empty: made, then killed before its line), or tune-dims' folder. A
     user's own '.lock' or 'tune' is not one (a review: a folder holding them had its metrics.jsonl and
     checkpoint.pt replaced)."""
-    if p.name.startswith(ARTIFACTS + "-") or p.name == "current":
+    if p.name.startswith(ARTIFACTS + "-"):
         return True
+    if p.name == "current":  # the link to a model folder beside it (a cp -rL copy's folder: refused on its own);
+        # a user's own 'current' link (to releases/v3) is not one (a red team: then their files were replaced)
+        if not p.is_symlink():
+            return p.is_dir()
+        try:
+            return Path(os.readlink(p)).name.startswith(ARTIFACTS + "-")
+        except OSError:
+            return False
     if p.name == WRITER_LOCK:
         try:
             head = p.read_bytes()[:200] if p.is_file() and not p.is_symlink() else b"-"

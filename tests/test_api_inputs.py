@@ -237,15 +237,21 @@ def test_save_refuses_a_folder_of_the_users_own_files(trained_run, tmp_path):
     # metrics.jsonl and checkpoint.pt; embedrec's own lock line, an empty lock, and tune-dims' folder still do
     from embedrec.run import check_run_folder
 
-    for name, make in ((".lock", lambda p: p.write_text("mine")), ("tune", lambda p: (p.mkdir(), (p / "n").touch()))):
-        f = tmp_path / f"own{name}"
+    # and (a later red team) an empty '.lock' beside the user's files, or their own 'current' link (releases/v3):
+    # an empty lock marks a run only alone (a writer killed before its line), a 'current' only to a model folder
+    for name, make in ((".lock", lambda p: p.write_text("mine")), ("tune", lambda p: (p.mkdir(), (p / "n").touch())),
+                       (".lock", lambda p: p.touch()), ("current", lambda p: p.symlink_to("releases/v3")),
+                       ("current", lambda p: p.symlink_to(tmp_path))):
+        f = tmp_path / "own"
+        shutil.rmtree(f, ignore_errors=True)
         f.mkdir()
         (f / "metrics.jsonl").write_text("my log")
         make(f / name)
         with pytest.raises(ArtifactError, match="is not empty and holds no embedrec run"):
             m.save(f)
         assert (f / "metrics.jsonl").read_text() == "my log"
-    for name, make in ((".lock", lambda p: p.write_text("4242 embedrec train\n")), (".lock", lambda p: p.touch()),
+    for name, make in ((".lock", lambda p: p.write_text("4242 embedrec train\n")),
+                       ("current", lambda p: p.symlink_to("artifacts-20261204T144619-675392843")),  # dangling too
                        ("tune", lambda p: (p.mkdir(), (p / "tune.json").write_text("{}"))),
                        ("tune", lambda p: (p.mkdir(), (p / ".lock").write_text("7 embedrec tune-dims\n"))),
                        ("tune", lambda p: p.mkdir())):
@@ -255,6 +261,10 @@ def test_save_refuses_a_folder_of_the_users_own_files(trained_run, tmp_path):
         (f / "checkpoint.pt").write_bytes(b"")
         make(f / name)
         check_run_folder(f)
+    alone = tmp_path / "alone"  # an empty lock alone: a writer killed before its line
+    alone.mkdir()
+    (alone / ".lock").touch()
+    check_run_folder(alone)
 
 
 def test_notebook_results_index_iterate_pickle_and_show(trained_run, tmp_path, monkeypatch):
