@@ -402,6 +402,11 @@ def _hashed_config(cfg: Config, say: bool = False) -> dict:
 _TRIAL = re.compile(r"d\d+(-wd[0-9.e+-]+)?")  # a trial's folder (trial_key)
 
 
+def _ingested(manifest: dict) -> dict:
+    """A dataset's ingest as tune.json records it beside its inputs: its files' fingerprint, split and counts."""
+    return {k: manifest.get(k) for k in ("fingerprint", "counts", "split", "rating_scale", "cold_movies")}
+
+
 def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, metric: str, fourth: int, out: Path,
            fresh: bool, progress: bool) -> dict:
     from tqdm import tqdm
@@ -428,11 +433,17 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
         if saved.get("dataset") == ds.manifest.get("inputs") and saved.get("metric") == metric:
             finished = {t["key"]: t for t in saved.get("trials", [])}
             cfg_now = _hashed_config(cfg)
-            stale = [k for k, t in finished.items() if t.get("config_hash") !=
-                     trial_config_hash(cfg_now, t["dim"], t.get("weight_decay"), ds.manifest)]
+            # the dataset as ingested (its files' fingerprint: another split.seed holds other rows in the same
+            # counts, which the trials' hash does not tell), then the config: said which (a red team: a dataset
+            # ingested again was blamed on 'train.lr or epochs'); a record from before 'ingested': the hash alone
+            again = saved.get("ingested") not in (None, _ingested(ds.manifest))
+            stale = list(finished) if again else [
+                k for k, t in finished.items()
+                if t.get("config_hash") != trial_config_hash(cfg_now, t["dim"], t.get("weight_decay"), ds.manifest)]
             if stale:
-                log.info("%d earlier trials in %s used another config (e.g. train.lr or epochs); they are not reused",
-                         len(stale), out)
+                log.info("%d earlier trials in %s %s; they are not reused", len(stale), out,
+                         "were for the dataset as it was ingested before (its split or counts have changed since)"
+                         if again else "used another config (e.g. train.lr or epochs)")
                 for k in stale:
                     finished.pop(k)
         elif saved.get("metric") not in (None, metric):
@@ -452,7 +463,8 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
 
     def save():
         confirm_held()  # tune.dir's lock is still this sweep's (a user may have deleted the file)
-        write_json(state_path, seal({"dataset": ds.manifest.get("inputs"), "metric": metric, "trials":
+        write_json(state_path, seal({"dataset": ds.manifest.get("inputs"), "ingested": _ingested(ds.manifest),
+                                     "metric": metric, "trials":
                                      sorted(finished.values(), key=lambda t: (t["dim"], t["weight_decay"] or 0))}))
 
     workers = max(1, min(cfg.tune.workers, len(todo) or 1))

@@ -878,7 +878,8 @@ def test_a_rank_whose_peer_died_says_so_not_internal_error(monkeypatch):
     e = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:1")
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert _known_error(e) == ("another rank of this torchrun job stopped (its connection closed); what was saved "
-                               "is kept: run the same torchrun command again (train: with --resume)")
+                               "is kept: run the same torchrun command again (train: with --resume where it had "
+                               "saved a checkpoint, else as it was)")
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert _known_error(e) is None  # one process: not this
 

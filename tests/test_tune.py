@@ -750,3 +750,24 @@ def test_a_trials_hash_is_the_same_without_the_keys_added_since_where_they_chang
     one = {**now, "train": {**now["train"], "als_count_weight": 1.0}}
     assert trial_config_hash(one, 8, None, summed) != trial_config_hash(now, 8, None, summed)
     assert trial_config_hash(one, 8, None, ratings) == trial_config_hash(now, 8, None, ratings)
+
+
+def test_trials_redone_for_a_dataset_ingested_again_say_so(tune_cfg, tmp_path, caplog):
+    """A red team: after the dataset was ingested again with another split.seed, the earlier trials were rightly
+    redone but blamed on 'another config (e.g. train.lr or epochs)'."""
+    import logging
+
+    cfg = tune_cfg.updated({"data.prepared": str(tmp_path / "ds"), "run.dir": str(tmp_path / "run"),
+                            "train.epochs": 2, "tune.workers": 1})
+    ingest(cfg.data, cfg.split, output=cfg.data.prepared)
+    sweep(cfg, [4])
+    again = cfg.updated({"split.seed": 9})
+    ingest(again.data, again.split, output=again.data.prepared, overwrite=True)
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        sweep(cfg, [4])
+    assert "earlier trials in" in caplog.text and "were for the dataset as it was ingested before" in caplog.text
+    assert "train.lr or epochs" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        sweep(cfg.updated({"train.lr": 0.02}), [4])
+    assert "used another config (e.g. train.lr or epochs)" in caplog.text

@@ -406,7 +406,8 @@ def _known_error(e: Exception) -> str | None:
     if isinstance(e, RuntimeError) and _distributed() and any(
             w in text for w in ("Connection closed by peer", "Connection reset by peer", "Broken pipe")):
         return ("another rank of this torchrun job stopped (its connection closed); what was saved is kept: "
-                "run the same torchrun command again (train: with --resume)")
+                "run the same torchrun command again (train: with --resume where it had saved a checkpoint, "
+                "else as it was)")
     if (isinstance(e, OSError) and " requested and " in text and " written" in text) or \
             "No space left on device" in text:  # numpy's short write; FAISS's write_index
         _quiet_stdout()
