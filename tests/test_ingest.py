@@ -390,6 +390,18 @@ def test_parquet_uint64_beyond_int64_and_datetime_timestamps(tmp_path, small_cfg
     ds = load_dataset(small_cfg.data.prepared)
     stamps = np.concatenate([x.timestamp for x in ds.splits.values()])
     assert stamps.size >= 2 and set(stamps.tolist()) <= {946684800, 946771200, 946857600}  # Unix seconds
+    # a first-hour pass: dates without a time (date32), and integer ids stored as text, as a CSV holds them
+    pd.DataFrame({"user_id": ["1", "2", "3"], "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0],
+                  "timestamp": when.date}).to_parquet(tmp_path / "d.parquet")
+    run(small_cfg, tmp_path / "d.parquet", tmp_path / "d")
+    ds = load_dataset(tmp_path / "d")
+    assert set(np.concatenate([x.timestamp for x in ds.splits.values()]).tolist()) <= {946684800, 946771200, 946857600}
+    assert ds.users["user_id"].dtype == "int64" and sorted(ds.users["user_id"]) == [1, 2, 3]
+    for ids, row in ((["1", "02", "3"], 2), (["1", "2", " 3"], 3), (["1", "+2", "3"], 2)):  # not one plain integer
+        pd.DataFrame({"user_id": ids, "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0]}).to_parquet(tmp_path / "x.parquet")
+        with pytest.raises(DataError, match=rf"row {row}: column 'user_id' holds '{re.escape(ids[row - 1])}', not an "
+                                            r"integer id \(the column is text"):
+            run(small_cfg.updated({"data.prepared": str(tmp_path / "x")}), tmp_path / "x.parquet")
 
 
 def test_a_header_naming_a_column_twice_is_refused(tmp_path, small_cfg):

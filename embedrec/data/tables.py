@@ -4,6 +4,7 @@ separator sniffing, header checks with close-match hints, and zero-padded ids re
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import io
 import logging
@@ -406,6 +407,9 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
             row = int(np.flatnonzero(s.isna().to_numpy())[0])
             raise DataError(f"{label}: row {row + 1}: column '{source[col]}' is empty (a missing value); fill or "
                             f"remove that row, or drop such rows with {DROP_MISSING}")
+        if col in ("user_id", "movie_id") and id_type == "int" and (pt.is_string_dtype(s) or pt.is_object_dtype(s)):
+            s = df[col] = _integer_text(s, lambda row, what, col=col: refuse(col, row, what, "store integer ids, or set "
+                                                                                   "data.id_type=auto for text ids"))
         if col in ("user_id", "movie_id") and (id_type == "int" or id_type == "auto" and pt.is_float_dtype(s)):
             if pt.is_bool_dtype(s) or not (pt.is_integer_dtype(s) or pt.is_float_dtype(s)):
                 refuse(col, 0, f"not an integer id (the column is {s.dtype})",
@@ -428,6 +432,8 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
             if pt.is_bool_dtype(s) or not pt.is_numeric_dtype(s):
                 refuse(col, 0, f"not a number (the column is {s.dtype})", "store ratings as numbers")
         elif col == "timestamp":
+            if pt.is_object_dtype(s) and all(type(x) is datetime.date for x in s):  # a date32 column (days)
+                s = pd.to_datetime(s)
             if pt.is_datetime64_any_dtype(s):
                 ts = s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
                 # seconds since 1970, as MovieLens; through numpy in whole seconds, so that any unit's range holds
@@ -448,6 +454,24 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
             elif pt.is_unsigned_integer_dtype(s) and (s.to_numpy() > np.iinfo(np.int64).max).any():
                 refuse(col, int(np.flatnonzero(s.to_numpy() > np.iinfo(np.int64).max)[0]),  # was stored as -1
                        "a timestamp too large for 64-bit seconds", "store Unix seconds")
+
+
+def _integer_text(s: pd.Series, refuse) -> pd.Series:
+    """A text column of integer ids ('25', as a CSV holds them) as int64, where every value is one written
+    plainly (no sign, space or leading zero: '025' and '25' are not taken for one id); ``refuse(row, what)``
+    names the first that is not (a first-hour pass: Parquet's '25' was refused where a CSV's was read)."""
+    text = s.astype(str).to_numpy()
+    plain = np.array([bool(_PLAIN_INT.fullmatch(x)) for x in text], dtype=bool)
+    if not plain.all():
+        refuse(int(np.flatnonzero(~plain)[0]), f"not an integer id (the column is text, {s.dtype})")
+    if text.size and max(map(len, text)) > 18:  # beyond int64's 19 digits' sure range: checked one by one
+        big = np.array([int(x) > np.iinfo(np.int64).max for x in text], dtype=bool)
+        if big.any():
+            refuse(int(np.flatnonzero(big)[0]), "not an integer id that fits in 64 bits")
+    return pd.Series(text.astype(np.int64), index=s.index)
+
+
+_PLAIN_INT = re.compile(r"0|-?[1-9][0-9]*")
 
 
 def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> bool:
