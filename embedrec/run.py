@@ -678,6 +678,19 @@ def unknown_arrays(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return users.astype(str) if users.dtype == object else users, indptr, indices
 
 
+def trained_config(run) -> dict | None:
+    """The config a run was trained with (its config.yaml, checked against the manifest) as nested dicts, or None
+    where it cannot be read as one."""
+    import yaml
+
+    raw = run.read_verified(run.path / "config.yaml")
+    try:
+        got = yaml.safe_load(raw) if raw is not None else None
+    except yaml.YAMLError:
+        return None
+    return got if isinstance(got, dict) else None
+
+
 def run_eval_k(run) -> tuple[int, ...]:
     """A run's recorded ``train.eval_k`` (its config.yaml, checked against the manifest), else (10, 20): the
     cut-offs ``evaluate`` reports by default, what ``train`` printed."""

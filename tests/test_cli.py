@@ -306,6 +306,24 @@ def test_no_arguments_still_shows_the_help():
     assert r.exit_code in (0, 2) and "rebuild" in r.stdout + r.stderr and "error:" not in r.stderr
 
 
+def test_a_set_that_a_run_reading_command_cannot_apply_is_said_where_it_differs_from_the_training(cli_run):
+    """A first-hour pass: `predict --set model.objective=explicit` on a ranking run answered from it without a word,
+    then advised that very --set; the same --set the run was trained with (a script's shared options) is quiet."""
+    sets, _ = cli_run
+    objective = [o for o in sets if o.startswith("model.objective=")][-1].split("=")[1]
+    other = "implicit" if objective == "explicit" else "explicit"
+    r = invoke("predict", "--pairs", "-", *sets, "--set", "recommend.k=3", input="1,2\n")
+    assert r.exit_code == 0 and "no effect" not in r.stderr, r.stderr
+    r = invoke("predict", "--pairs", "-", *sets, "--set", f"model.objective={other}", "--set", "split.test=0.3",
+               input="1,2\n")
+    assert r.exit_code == 0, r.stderr
+    assert (f"--set model.objective={other} (trained: {objective}), --set split.test=0.3 (trained: 0.2): no effect "
+            "on 'embedrec predict', which serves the run as it was trained; leave them out, or ingest and train "
+            "again with them") in r.stderr, r.stderr
+    r = invoke("recommend", "--user", "1", "-k", "2", *sets, "--set", "train.lr=0.5")
+    assert r.exit_code == 0 and "--set train.lr=0.5 (trained: " in r.stderr and "or train again with it" in r.stderr
+
+
 def test_predict_pairs_with_header(cli_run):
     sets, _ = cli_run
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="user,movie\n1,2\n2\t3\n99999,1\n")
