@@ -320,8 +320,11 @@ def test_a_set_that_a_run_reading_command_cannot_apply_is_said_where_it_differs_
     assert (f"--set model.objective={other} (trained: {objective}), --set split.test=0.3 (trained: 0.2): no effect "
             "on 'embedrec predict', which serves the run as it was trained; leave them out, or ingest and train "
             "again with them") in r.stderr, r.stderr
-    r = invoke("recommend", "--user", "1", "-k", "2", *sets, "--set", "train.lr=0.5")
-    assert r.exit_code == 0 and "--set train.lr=0.5 (trained: " in r.stderr and "or train again with it" in r.stderr
+    r = invoke("recommend", "--user", "1", "-k", "2", *sets, "--set", "features.movie=[genre]")
+    assert r.exit_code == 0 and "--set features.movie=['genre'] (trained: [])" in r.stderr, r.stderr
+    assert "or train again with it" in r.stderr
+    r = invoke("recommend", "--user", "1", "-k", "2", *sets, "--set", "train.lr=0.5", "--set", "model.dim=64")
+    assert r.exit_code == 0 and "no effect" not in r.stderr, r.stderr  # a run records its choices there
 
 
 def test_predict_pairs_with_header(cli_run):

@@ -465,6 +465,7 @@ def common(fn):
 # ...) is the run's own, as it was trained
 _RUN_READERS = {"recommend", "predict", "evaluate", "export", "rebuild", "verify"}
 _RUN_READS = ("run.", "recommend.", "index.", "data.prepared", "train.eval_k", "train.device")
+_RUN_SAID = ("model.objective", "features.", "data.", "split.")  # the keys a run's config records as given
 
 
 def _warn_unread_sets(cfg) -> None:
@@ -476,7 +477,9 @@ def _warn_unread_sets(cfg) -> None:
     name = ctx.command.name if ctx is not None else None
     if name not in _RUN_READERS or name == "verify":  # (verify reads no config: it is given a path)
         return
-    unread = sorted(k for k in cfg.set_keys if "." in k and not k.startswith(_RUN_READS))
+    # (not the train.* and other model.* keys: a run records what its selection chose there, model.dim from
+    # train.als_dims, als_reg from auto, so the --set it was trained with reads as another value)
+    unread = sorted(k for k in cfg.set_keys if k.startswith(_RUN_SAID) and not k.startswith(_RUN_READS))
     if not unread:
         return
     from embedrec.errors import EmbedrecError
