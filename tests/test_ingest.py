@@ -190,6 +190,26 @@ def test_encoding_error_suggests_fix(tmp_path, small_cfg):
         run(small_cfg, p)
 
 
+def test_a_utf8_movies_file_read_with_another_encoding_is_said(tmp_path, small_cfg, caplog):
+    """A first-hour pass: a latin-1 ratings file (data.encoding=latin-1) beside a UTF-8 movies file stored 'CafÃ©'
+    without a word; a latin-1 movies file, or a UTF-8 one read as UTF-8, says nothing."""
+    (tmp_path / "r.csv").write_bytes(b"user_id,movie_id,rating\n1,1,4\n2,1,3\n2,2,5\n3,2,4\n")
+    text = "movie_id,title,genres\n1,Caf\u00e9 (2001),Drama\n2,Plain (1999),Drama\n"
+    cfg = small_cfg.updated({"data.encoding": "latin-1", "split.test": 0.0, "split.valid": 0.0})
+    for n, (data, warned) in enumerate(((text.encode("utf-8"), True), (text.encode("latin-1"), False))):
+        (tmp_path / "m.csv").write_bytes(data)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="embedrec"):
+            run(cfg.updated({"data.movies": str(tmp_path / "m.csv")}), tmp_path / "r.csv", tmp_path / f"o{n}")
+        assert ("its text is UTF-8 but is read as latin-1" in caplog.text) == warned, caplog.text
+    caplog.clear()
+    (tmp_path / "m.csv").write_bytes(text.encode("utf-8"))
+    with caplog.at_level("WARNING", logger="embedrec"):
+        run(cfg.updated({"data.movies": str(tmp_path / "m.csv"), "data.encoding": "utf-8"}), tmp_path / "r.csv",
+            tmp_path / "o2")
+    assert "UTF-8" not in caplog.text
+
+
 @pytest.mark.parametrize("codec,bom,byte", [("utf-16-le", b"\xff\xfe", "0xff"), ("utf-16-be", b"\xfe\xff", "0xfe"),
                                             ("utf-32-le", b"\xff\xfe\x00\x00", "0xff")])
 def test_a_byte_order_mark_names_the_encoding(tmp_path, small_cfg, codec, bom, byte, caplog):
