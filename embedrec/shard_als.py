@@ -180,8 +180,18 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     if tcfg.als_user_unobserved == "auto":
         from embedrec.training.select import exact_index
 
-        scale = choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, best, not refit) \
-            if g.total(len(va)) and exact_index(cfg.index, shard.n_movies) else 1.0
+        if g.total(len(va)) and exact_index(cfg.index, shard.n_movies):
+            scale = choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, best, not refit)
+        else:
+            scale = 1.0
+            if not refit:  # the model served: its users re-solved against its final movies (select.resolve_users)
+                from embedrec.training.fit import resolve_dim
+
+                dim = resolve_dim(cfg.model, shard.n_movies)
+                tables = init_tables(shard, g.rank, dim, cfg.model.init_std, tcfg.seed)
+                tables.load_state_dict(best.model.state_dict())
+                ShardALS(g, tables, shard, tr, tcfg, _threads(len(tr), dim, tcfg.threads)).refit_users(scale)
+                best.model.load_state_dict(tables.state_dict())
         tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
 
@@ -217,14 +227,14 @@ def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg
     k = parse_metric(best.metric)[1]
     ev = ShardRanking(g, shard, [train], valid, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
                       score_device(g.device))
-    scores = {USER_SCALES[0]: best.best_value}
-    for scale in USER_SCALES[1:]:
+    scores = {}
+    for scale in USER_SCALES:  # 1 too: the fitted users re-solved against the final movies, as one process does
         tables.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
         runner.refit_users(scale)
         got = ev.metrics(tables.user.weight.detach().cpu().numpy(), *full_movies(g, tables, best.unrated))
         scores[scale] = float(got.get(best.metric, float("nan")))
     chosen = pick_user_scale(scores, best)
-    if apply and chosen != USER_SCALES[0]:
+    if apply:
         tables.load_state_dict(best.model.state_dict())
         runner.refit_users(chosen)
         best.model.load_state_dict(tables.state_dict())

@@ -195,6 +195,22 @@ def test_a_nan_loss_names_its_step_on_every_device():
 
 
 # ------------------------------------------------------------------------------------------------ 2 ranks
+def test_two_ranks_re_solve_the_served_users_as_one_process_behind_an_approximate_index(prepared, tmp_path):
+    """Behind an approximate index (no als_user_unobserved choice) and without a refit, the model served is the
+    selection's, its users re-solved against its final movies: on the ranks as in one process (session 37)."""
+    extra = ["index.exact_max=10", "train.refit=false", "train.als_dims=[]"]
+    two = tmp_path / "two"
+    p = _torchrun(["train", *_sets(_overrides(prepared, two, 3) + extra), "--format", "json", "-q"], tmp_path)
+    m2 = json.loads(p.stdout)
+    from embedrec.api import train_run
+
+    m1 = train_run(load_config(None, _overrides(prepared, tmp_path / "one", 3) + extra))
+    assert m2["selection"]["als_user_unobserved"] == m1["selection"]["als_user_unobserved"] == 1.0
+    a1, a2 = _arrays(tmp_path / "one"), _arrays(two)
+    for name in ("user_factors", "movie_factors"):
+        np.testing.assert_allclose(a2[name], a1[name], atol=1e-4, rtol=0, err_msg=name)
+
+
 def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp_path):
     """torchrun with 2 ranks: the same metrics and (to 1e-4) the same factors as one process, selection by
     als_reg auto and refit included; its checkpoints then resume in one process for 2 more epochs, equal to

@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--user-features", "user_features", type=TEXT,
               help="A new user from demographics (feature models), e.g. age=25,gender=F,occupation=writer.")
 @click.option("-k", "k", type=click.IntRange(1), help="How many movies (recommend.k).")
-@click.option("--include-seen", is_flag=True, help="Also recommend movies the user rated in training (train and valid; the test split is held out, so its movies are never excluded: ingest with --set split.test=0 to serve on every rating).")
+@click.option("--include-seen", is_flag=True, help="Also recommend movies the user rated in training (train and valid, and those rated below data.min_rating; the test split is held out, so its movies are never excluded: ingest with --set split.test=0 to serve on every rating).")
 @click.option("--genre", "genres", multiple=True, type=TEXT, help="Only movies of this genre (repeatable: any of them).")
 @click.option("--year-min", type=int, help="Only movies from this year on.")
 @click.option("--year-max", type=int, help="Only movies up to this year.")

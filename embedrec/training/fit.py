@@ -364,11 +364,15 @@ def fit_callbacks(score, metric: str, patience: int, has_valid: bool, floor: flo
 
 
 def refit_users_at_end(state: loop.LoopState, loss: str, train_cfg, has_valid: bool, score, metric: str) -> None:
-    """How an als fit ends (one process and ranks): with a number for train.als_user_unobserved other than 1 (the
-    chosen or the given one), its users re-solved with that weight after the best epoch (``state.runner``'s
-    ``refit_users``), and the kept model's valid score (``score()``) taken again, not the epoch's before it."""
-    scale = train_cfg.als_user_unobserved if loss == "als" else 1.0
-    if scale not in ("auto", 1.0):
+    """How an als fit ends (one process and ranks): with a number for train.als_user_unobserved (the chosen or the
+    given one, 1 too), its users re-solved with that weight against the kept epoch's movies (``state.runner``'s
+    ``refit_users``), and the kept model's valid score (``score()``) taken again, not the epoch's before it. An
+    epoch solves the users, then the movies: without this the served users lag the movies by that half-sweep (a
+    review: 0.996 cosine to their own re-solve, and test NDCG@10 0.4497 where the re-solved users give 0.4512)."""
+    if loss != "als":
+        return
+    scale = train_cfg.als_user_unobserved
+    if scale != "auto":
         state.runner.refit_users(float(scale))
         if has_valid and state.best is not None:
             state.best = float(score().get(metric, float("nan")))

@@ -199,8 +199,7 @@ def exact_index(index_cfg, n_movies: int) -> bool:
 
 def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, apply: bool) -> float:
     """``train.als_user_unobserved: auto``: the selected model's users re-solved with the unobserved weight a0
-    times each of als.USER_SCALES (movies fixed, on a copy), the best on valid kept; 1 (the fitted users) on a
-    tie. ``best`` takes the chosen value's valid score, and with ``apply`` (no refit follows) its users. A few
+    times each of als.USER_SCALES (movies fixed, on a copy), the best on valid kept; 1 on a tie. ``best`` takes the chosen value's valid score, and with ``apply`` (no refit follows) its users. A few
     CG steps per user and one validation each: cheap beside the fit."""
     import copy
 
@@ -215,19 +214,29 @@ def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dic
         model = copy.deepcopy(best.model)
     runner = make_runner(model, "als", train_cfg, ds, threads, reuse)
     on_valid = _valid_evaluator(ds, model_cfg, train_cfg, best.metric, threads, reuse)
-    scores = {USER_SCALES[0]: best.best_value}
+    scores = {}
     with blas_threads(threads):
-        for scale in USER_SCALES[1:]:
-            model.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
-            runner.refit_users(scale)
+        for scale in USER_SCALES:  # 1 too: the fitted users, re-solved against the final movies (an epoch solves
+            model.load_state_dict(best.model.state_dict())  # the movies last), as the fit that follows ends
+            runner.refit_users(scale)  # (each from the selected model, left as it is)
             scores[scale] = float(on_valid(factors(model, best.unrated)).get(best.metric, float("nan")))
     chosen = pick_user_scale(scores, best)
-    if apply and chosen != USER_SCALES[0]:
+    if apply:
         model.load_state_dict(best.model.state_dict())
         with blas_threads(threads):
             runner.refit_users(chosen)
         best.model.load_state_dict(model.state_dict())
     return chosen
+
+
+def resolve_users(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, scale: float) -> None:
+    """``best``'s users re-solved with the unobserved weight a0 x ``scale`` against its movies, in place (as an als
+    fit with a number for train.als_user_unobserved ends: training.fit.refit_users_at_end)."""
+    tr = ds.splits["train"]
+    threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_movies), train_cfg.threads)
+    runner = make_runner(best.model, "als", train_cfg, ds, threads, reuse)
+    with blas_threads(threads):
+        runner.refit_users(scale)
 
 
 def pick_user_scale(scores: dict[float, float], best: FitResult) -> float:
@@ -304,8 +313,12 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=_has_checkpoint, clear=clear_checkpoint,
                          first_lost=resume and sel.many and sel.first_lost(run_dir, _has_checkpoint))
     if tcfg.als_user_unobserved == "auto":  # settled on valid; the refit (or, without one, this model) applies it
-        scale = choose_user_unobserved(ds, cfg.model, tcfg, best, reuse, apply=not refit) \
-            if has_valid and exact_index(cfg.index, ds.n_movies) else 1.0
+        if has_valid and exact_index(cfg.index, ds.n_movies):
+            scale = choose_user_unobserved(ds, cfg.model, tcfg, best, reuse, apply=not refit)
+        else:
+            scale = 1.0
+            if not refit:  # this model is the one served: its users re-solved against its final movies
+                resolve_users(ds, cfg.model, tcfg, best, reuse, scale)
         tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
 
