@@ -377,7 +377,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
                                 "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
     raw.ratings = None  # only the cleaned rows are used from here: the rows read are freed if cleaning copied them
     lost: list[pd.DataFrame] = []
-    ratings, assign, cold = _assign_splits(ratings, split_cfg, report, lost)
+    gone_users: list[np.ndarray] = []
+    ratings, assign, cold = _assign_splits(ratings, split_cfg, report, lost, gone_users)
     frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
     del ratings
     extra = {}
@@ -399,11 +400,17 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     absent = _rated_below_unknown(pd.concat(dropped, ignore_index=True), uids, mids) if dropped else None
     if absent is not None and len(absent):
         extra["rated_below_unknown"] = absent
-    if dropped:  # always said, 0 too: a dataset without the count was made before they were kept (train warns)
-        report["users_left_out"] = int(absent["user_id"].nunique())
+    if dropped or gone_users:  # always said, 0 too: a dataset without the count was made before they were kept
+        # (train warns); every user of the cleaned rows with none left, and those the cleaning dropped
+        ids = set(absent["user_id"].tolist()) if absent is not None else set()
+        for g in gone_users:
+            ids.update(g.tolist())
+        report["users_left_out"] = len(ids)
     summary = _summary(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
     _warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
                        report.get("users_given_a_train_row", 0))
+    _warn_shrunk_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
+                        sum(g.size for g in gone_users))
     manifest = {
         "format_version": FORMAT_VERSION,
         "embedrec_version": __version__,
@@ -508,10 +515,12 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
     return ratings
 
 
-def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, lost: list | None = None):
+def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, lost: list | None = None,
+                   left: list | None = None):
     """(the ratings kept, their split codes, the held-out cold movies or None). ``lost`` (a list) receives the
     (user_id, movie_id) pairs of valid rows dropped because their user has no training rating (a time split's
-    new users): what the popular fallback must not offer them."""
+    new users): what the popular fallback must not offer them; ``left`` the ids of the users left with no row at
+    all (cleaning.users_left_out counts them)."""
     users_arr = ratings["user_id"].to_numpy()
     movies_arr = ratings["movie_id"].to_numpy()
     ts = ratings["timestamp"].to_numpy() if "timestamp" in ratings else None
@@ -537,6 +546,9 @@ def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, 
             gone &= ~pd.Series(users_arr).isin(pd.unique(users_arr[assign == TRAIN])).to_numpy()
             if gone.any():
                 lost.append(ratings.loc[gone, ["user_id", "movie_id"]].reset_index(drop=True))
+        if dropped and left is not None:  # users whose every row was dropped (a global cut's later users: a review
+            # found 192 such users of ML-100K's global_time split missing from users_left_out)
+            left.append(np.setdiff1d(pd.unique(users_arr), pd.unique(users_arr[assign >= 0])))
     keep = assign >= 0
     if keep.all():  # no copy of every row when nothing is dropped
         return ratings, assign, cold
@@ -655,6 +667,21 @@ def _warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int, kept:
         log.warning("the %s split%s empty%s, so %s; give each user several ratings, or set %s to 0",
                     " and ".join(empty), "s are" if len(empty) > 1 else " is", why, then,
                     " and ".join(f"split.{k}" for k in empty))
+
+
+def _warn_shrunk_splits(split_cfg: SplitConfig, counts: dict, dropped: int, users: int) -> None:
+    """Valid and test rows dropped for users or movies with no training rating, a fifth or more of those the split
+    drew (a global time cut's later users): said with the counts left, not found later in a small test split
+    (a review: ML-100K's global_time kept 2,286 test rows of the 20,000 asked for, without a word)."""
+    kept = counts.get("valid", 0) + counts.get("test", 0)
+    if not dropped or dropped < 0.2 * (kept + dropped) or not kept:
+        return  # (none left: _warn_empty_splits says it)
+    who = f"; {users:,} users had no training rating at all" if users else ""
+    log.warning("the %s split dropped %s of its %s valid and test rows (users or movies with no training rating%s), "
+                "leaving valid %s and test %s: set split.cold_start=true to keep them (evaluated without a trained "
+                "vector)%s", split_cfg.method, f"{dropped:,}", f"{kept + dropped:,}", who, f"{counts.get('valid', 0):,}",
+                f"{counts.get('test', 0):,}", ", or split.method=user_time, which holds out each user's latest"
+                if split_cfg.method == "global_time" else "")
 
 
 def _name(source: str) -> str:

@@ -662,3 +662,22 @@ def test_a_click_log_without_a_rating_column_is_counted_under_repeats_sum(tmp_pa
         ingest(base.updated({"data.repeats": "latest"}).data, base.split, output=tmp_path / "c")
     with pytest.raises(DataError, match=r"no column 'stars'"):
         ingest(base.updated({"data.columns.rating": "stars"}).data, base.split, output=tmp_path / "d")
+
+
+def test_a_global_time_cut_counts_every_user_it_leaves_out_and_says_when_it_shrinks_the_held_out_rows(
+        tmp_path, small_cfg, caplog):
+    """A review: ML-100K's global_time split left 269 users out where users_left_out said 77 (those whose every
+    rating came after the cut were not counted), and kept 2,286 test rows of the 20,000 asked for without a word."""
+    rows = [(u, m, 4, 1000 + u * 10 + m) for u in range(1, 21) for m in range(1, 9)]  # early users
+    rows += [(u, m, 4, 800_000 + u * 10 + m) for u in range(1, 21) for m in range(9, 11)]  # ... and later
+    rows += [(u, m, 4, 900_000 + u * 10 + m) for u in range(21, 31) for m in range(1, 9)]  # only after the cut
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n" + "".join(f"{u},{m},{r},{t}\n" for u, m, r, t in rows))
+    cfg = small_cfg.updated({"split.method": "global_time", "split.test": 0.3, "split.valid": 0.1})
+    with caplog.at_level("WARNING", logger="embedrec"):
+        s = run(cfg, p)
+    ds = load_dataset(cfg.data.prepared)
+    assert s["cleaning"]["users_left_out"] == 30 - ds.n_users == 10  # users 21-30: every rating after the cut
+    assert "the global_time split dropped 80 of its 112 valid and test rows" in caplog.text, caplog.text
+    assert "10 users had no training rating at all" in caplog.text
+    assert "split.cold_start=true" in caplog.text and "split.method=user_time" in caplog.text
