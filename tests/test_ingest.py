@@ -681,3 +681,28 @@ def test_a_global_time_cut_counts_every_user_it_leaves_out_and_says_when_it_shri
     assert "the global_time split dropped 80 of its 112 valid and test rows" in caplog.text, caplog.text
     assert "10 users had no training rating at all" in caplog.text
     assert "split.cold_start=true" in caplog.text and "split.method=user_time" in caplog.text
+
+
+def test_evaluate_says_how_many_scored_users_have_no_trained_vector(tmp_path, small_cfg):
+    """A review: on a split.cold_start dataset, users with no training rating (no vector: their lists the
+    catalogue's order) were averaged into the model's figures without a word."""
+    from click.testing import CliRunner
+
+    import embedrec as er
+    from embedrec.cli import main
+
+    rows = [(u, m, 4, 1000 + u * 10 + m) for u in range(1, 21) for m in range(1, 9)]
+    rows += [(u, m, 4, 800_000 + u * 10 + m) for u in range(1, 21) for m in range(9, 11)]
+    rows += [(u, m, 4, 900_000 + u * 10 + m) for u in range(21, 31) for m in range(1, 9)]
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n" + "".join(f"{u},{m},{r},{t}\n" for u, m, r, t in rows))
+    cfg = small_cfg.updated({"split.method": "global_time", "split.test": 0.3, "split.valid": 0.1,
+                             "split.cold_start": True, "model.objective": "implicit", "model.dim": 4,
+                             "train.threads": 1})
+    run(cfg, p)
+    er.train(load_dataset(cfg.data.prepared), cfg).save()
+    r = CliRunner().invoke(main, ["evaluate", "--run", cfg.run.dir, "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)["splits"]["test"]["model"]
+    assert got["users_untrained"] == 10  # users 21-30: every rating in test, after the cut
+    assert "10 of the users scored on test have no training rating (split.cold_start)" in r.stderr, r.stderr

@@ -51,12 +51,17 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, run_dir, fmt):
         log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")
     below = metrics.get("excluded_rated_below", 0)
     skipped = metrics["splits"][split].get("model", {}).get("users_skipped", 0)
+    untrained = metrics["splits"][split].get("model", {}).get("users_untrained", 0)
     log.info("ranked each user's candidates: all movies minus those the user rated in %s%s%s",
              metrics["excluded"].replace("+", " and "),
              f", and the {below:,} rated below data.min_rating (as recommend leaves them out)" if below else "",
              # said in every format (a review: only json's users_skipped told that some users were not scored)
              f"; {skipped:,} user{'s' if skipped != 1 else ''} with no {split} rating to find not scored (each "
              "metric is a mean over the others)" if skipped else "")
+    if untrained:  # a review: a cold-start split's users without a vector were averaged in without a word
+        log.warning("%s of the users scored on %s have no training rating (split.cold_start), so the model has no "
+                    "vector for them and their lists are the catalogue's own order, in its figures; recommend serves "
+                    "them most_popular's lists with --fallback popular", f"{untrained:,}", split)
     metrics_out(metrics, fmt)
 
 
