@@ -548,7 +548,9 @@ def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, 
                 lost.append(ratings.loc[gone, ["user_id", "movie_id"]].reset_index(drop=True))
         if dropped and left is not None:  # users whose every row was dropped (a global cut's later users: a review
             # found 192 such users of ML-100K's global_time split missing from users_left_out)
-            left.append(np.setdiff1d(pd.unique(users_arr), pd.unique(users_arr[assign >= 0])))
+            out = np.setdiff1d(pd.unique(users_arr), pd.unique(users_arr[assign >= 0]))
+            if out.size:
+                left.append(out)
     keep = assign >= 0
     if keep.all():  # no copy of every row when nothing is dropped
         return ratings, assign, cold
