@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, OutputRefused, first_line, marked
+from embedrec.errors import ArtifactError, EmbedrecError, OutputRefused, first_line, marked
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.fsutil.files import io_error, loads_json, read_denied, read_json, read_parquet_table, write_json
 from embedrec.fsutil.generations import current_link, open_current, publish_generation
@@ -678,17 +678,47 @@ def unknown_arrays(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return users.astype(str) if users.dtype == object else users, indptr, indices
 
 
-def trained_config(run) -> dict | None:
-    """The config a run was trained with (its config.yaml, checked against the manifest) as nested dicts, or None
-    where it cannot be read as one."""
+# the keys of a trained run's model that a config may set and a run-reading command cannot apply, compared with
+# the run's config.yaml as given (not train.* or model.dim: a run records what its selection chose there, so
+# the --set it was trained with would read as another value; not data.* or split.*: the dataset's ingest holds
+# those, not the train command's config)
+MODEL_KEYS = ("model.objective", "features.")
+
+
+def sets_not_applied(run_dir, cfg) -> list[tuple[str, str, str]]:
+    """(key, value, the run's value) for each key of ``cfg.set_keys`` (the --set / overrides given) among
+    MODEL_KEYS whose value differs from what the run at ``run_dir`` was trained with; [] where the run cannot be
+    read (the command says why)."""
+    keys = sorted(k for k in cfg.set_keys if k.startswith(MODEL_KEYS)
+                  and not any(o != k and o.startswith(k + ".") for o in cfg.set_keys))  # leaves, not their sections
+    if not keys:
+        return []
     import yaml
 
-    raw = run.read_verified(run.path / "config.yaml")
     try:
-        got = yaml.safe_load(raw) if raw is not None else None
-    except yaml.YAMLError:
-        return None
-    return got if isinstance(got, dict) else None
+        run = load_run(run_dir)
+        raw = run.read_verified(run.path / "config.yaml")
+        trained = yaml.safe_load(raw) if raw is not None else None
+    except (EmbedrecError, yaml.YAMLError):
+        return []
+    if not isinstance(trained, dict):
+        return []
+    out = []
+    for key in keys:
+        was, now = trained, cfg
+        for part in key.split("."):
+            was = was.get(part) if isinstance(was, dict) else None
+            now = getattr(now, part, None)
+        if was != now:
+            out.append((key, _shown(now), _shown(was)))
+    return out
+
+
+def _shown(v) -> str:
+    """A config value as YAML writes it (true, null), else as str."""
+    if v is None or isinstance(v, bool):
+        return "null" if v is None else str(v).lower()
+    return str(v)
 
 
 def run_eval_k(run) -> tuple[int, ...]:

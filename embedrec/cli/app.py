@@ -463,56 +463,24 @@ def common(fn):
 
 # what the commands that read a trained run take from the config: the rest (model.*, train.lr, features.*, split.*,
 # ...) is the run's own, as it was trained
-_RUN_READERS = {"recommend", "predict", "evaluate", "export", "rebuild", "verify"}
-_RUN_READS = ("run.", "recommend.", "index.", "data.prepared", "train.eval_k", "train.device")
-_RUN_SAID = ("model.objective", "features.", "data.", "split.")  # the keys a run's config records as given
+_RUN_READERS = {"recommend", "predict", "evaluate", "export", "rebuild"}  # the commands that read a trained run
 
 
 def _warn_unread_sets(cfg) -> None:
-    """One warning for --set values that a command reading a trained run does not read and that differ from what
-    the run was trained with (a first-hour pass: `predict --set model.objective=explicit` answered from a ranking
-    run, then advised that very --set). The same --set the run was trained with (a script's shared options) and a
-    config file's keys are not said."""
+    """One warning for --set values of a trained run's model (run.sets_not_applied) that a command reading the
+    run cannot apply (a first-hour pass: `predict --set model.objective=explicit` answered from a ranking run,
+    then advised that very --set). A config file's keys are not said: one file serves every command."""
     ctx = click.get_current_context(silent=True)
-    name = ctx.command.name if ctx is not None else None
-    if name not in _RUN_READERS or name == "verify":  # (verify reads no config: it is given a path)
+    if ctx is None or ctx.command.name not in _RUN_READERS:
         return
-    # (not the train.* and other model.* keys: a run records what its selection chose there, model.dim from
-    # train.als_dims, als_reg from auto, so the --set it was trained with reads as another value)
-    unread = sorted(k for k in cfg.set_keys if k.startswith(_RUN_SAID) and not k.startswith(_RUN_READS))
-    if not unread:
-        return
-    from embedrec.errors import EmbedrecError
-    from embedrec.run import load_run, trained_config
+    from embedrec.run import sets_not_applied
 
-    try:
-        trained = trained_config(load_run(ctx.params.get("run_dir") or cfg.run.dir))
-    except EmbedrecError:
-        return  # the command says what is wrong with the run
-    if trained is None:
-        return
-    differ = []
-    for key in unread:
-        was = trained
-        for part in key.split("."):
-            was = was.get(part) if isinstance(was, dict) else None
-        now = cfg
-        for part in key.split("."):
-            now = getattr(now, part, None)
-        if was != now:
-            differ.append(f"{key}={show_value(now)} (trained: {show_value(was)})")
+    differ = sets_not_applied(ctx.params.get("run_dir") or cfg.run.dir, cfg)
     if differ:
         them = "it" if len(differ) == 1 else "them"
-        again = "ingest and train" if any(k.startswith(("data.", "split.")) for k in differ) else "train"
         log.warning("--set %s: no effect on 'embedrec %s', which serves the run as it was trained; leave %s out, "
-                    "or %s again with %s", ", --set ".join(differ), ctx.command_path.split(" ", 1)[-1], them, again,
-                    them)
-
-
-def show_value(v) -> str:
-    if isinstance(v, bool) or v is None:
-        return {True: "true", False: "false", None: "null"}[v]
-    return str(v)
+                    "or train again with %s", ", --set ".join(f"{k}={now} (trained: {was})" for k, now, was in differ),
+                    ctx.command_path.split(" ", 1)[-1], them, them)
 
 
 @click.group(cls=Group, context_settings=CONTEXT)
