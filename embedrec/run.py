@@ -447,7 +447,7 @@ class Run:
             return None
         data = self.read_verified(p)
         try:
-            movies = loads_json(data if data is not None else p.read_bytes())
+            movies = loads_json(data if data is not None else p.read_bytes(), shallow=False)  # checked below
         except (ValueError, UnicodeDecodeError) as e:
             raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {run_fix(self.path)}") from None
         n_users, n_movies = self.manifest.get("n_users"), self.manifest.get("n_movies")

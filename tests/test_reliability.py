@@ -136,6 +136,13 @@ def test_json_nested_too_deeply_is_a_corrupt_file_not_an_internal_error(base, tm
         assert r.exit_code == 1 and r.stdout == "", r.stderr
         assert "manifest '" in one_line(r) and "is corrupt (nested too deeply to read)" in one_line(r), r.stderr
         assert "internal error" not in r.stderr
+    nested: object = 1  # 600 deep: decoded, then a recursive check of the seal failed (a review)
+    for _ in range(600):
+        nested = [nested]
+    m = json.loads((current(base[1]) / "manifest.json").read_text())
+    (current(run) / "manifest.json").write_text(json.dumps({**m, "extra": nested}))
+    r = invoke("recommend", "--user", "1", "-k", "3", "--run", run)
+    assert r.exit_code == 1 and "is corrupt (nested too deeply to read)" in one_line(r), r.stderr
     out = tmp_path / "emb"
     assert invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", out).exit_code == 0
     (out / ".embedrec-export.json").write_text(deep)

@@ -224,13 +224,26 @@ class _TooDeep(json.JSONDecodeError):
         return self.msg
 
 
-def loads_json(data):
-    """json.loads, with a document nested deeper than Python's recursion can decode said as the corrupt JSON it is
-    (a json.JSONDecodeError, a ValueError): a red team's manifest of 200,000 '[' was an internal RecursionError."""
+JSON_DEPTH = 64  # deeper than anything embedrec writes (a manifest: 5 levels), shallow enough for every reader
+
+
+def loads_json(data, shallow: bool = True):
+    """json.loads, with a document nested deeper than JSON_DEPTH said as the corrupt JSON it is (a
+    json.JSONDecodeError, a ValueError): a red team's manifest of 200,000 '[' was an internal RecursionError, and
+    one 600 deep, which decodes, was one later, in the seal's check (a review). ``shallow=False``: only what
+    cannot be decoded at all (a large table read without recursion, whose every value a walk would visit)."""
     try:
-        return json.loads(data)
+        got = json.loads(data)
     except RecursionError:
         raise _TooDeep("nested too deeply to read", "", 0) from None
+    stack = [(got, 1)] if shallow else []  # the depth, counted without recursion
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > JSON_DEPTH:
+                raise _TooDeep("nested too deeply to read", "", 0)
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return got
 
 
 def probe_json(path: str | Path):

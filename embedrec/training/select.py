@@ -395,8 +395,10 @@ def warm_key(best: FitResult | None) -> dict | None:
 
 
 def warm_matches(folder: Path, key: dict | None) -> bool:
+    from embedrec.fsutil.files import loads_json
+
     try:
-        return json.loads((Path(folder) / WARM).read_text(encoding="utf-8")) == json.loads(json.dumps(key))
+        return loads_json((Path(folder) / WARM).read_text(encoding="utf-8")) == json.loads(json.dumps(key))
     except (OSError, ValueError):
         return False
 
