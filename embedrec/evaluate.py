@@ -457,14 +457,15 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
                             device, per_user)
 
 
-def _untrained_ranked(user_factors, test_users, ds, split: str) -> int:
-    """How many of the users ranked on ``split`` have no training rating (a split.cold_start dataset's), so no
-    trained vector: a review found 192 of 301 such users averaged into the model's figures without a word."""
+def _untrained_ranked(test_users, ds, fit_on) -> int:
+    """How many of the users ranked have no rating in the splits ``fit_on`` the model was fitted on (a
+    split.cold_start dataset's), so no trained vector: a review found 192 of 301 such users averaged into the
+    model's figures without a word."""
     users = np.unique(np.asarray(test_users))
     if not users.size:
         return 0
     trained = np.zeros(ds.n_users, bool)
-    for s in seen_splits(split):
+    for s in fit_on:
         trained[ds.splits[s].user] = True
     return int(np.count_nonzero(~trained[users]))
 
@@ -497,10 +498,10 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
                                seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,
                                device=score_device(device), per_user=users))
-    untrained = _untrained_ranked(f["user_factors"], tu, ds, split)
+    fit_on = seen_splits(split) if refit else ("train",)  # what the model was fitted on (valid refused above)
+    untrained = _untrained_ranked(tu, ds, fit_on)
     if untrained:  # (split.cold_start) users with no trained vector: their lists are the catalogue's own order
         out["users_untrained"] = untrained
-    fit_on = seen_splits(split) if refit else ("train",)  # what the model was fitted on (valid refused above)
     result = {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
                                                            fit_on=fit_on)}},
               "excluded": "+".join(seen_splits(split)), "excluded_rated_below": _n_below(ds)}

@@ -417,11 +417,19 @@ def test_parquet_uint64_beyond_int64_and_datetime_timestamps(tmp_path, small_cfg
     ds = load_dataset(tmp_path / "d")
     assert set(np.concatenate([x.timestamp for x in ds.splits.values()]).tolist()) <= {946684800, 946771200, 946857600}
     assert ds.users["user_id"].dtype == "int64" and sorted(ds.users["user_id"]) == [1, 2, 3]
-    for ids, row in ((["1", "02", "3"], 2), (["1", "2", " 3"], 3), (["1", "+2", "3"], 2)):  # not one plain integer
+    for ids, row in ((["1", "02", "3"], 2), (["1", "+2", "3"], 2), (["1", "2", "3.0"], 3)):  # as a CSV's: refused
         pd.DataFrame({"user_id": ids, "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0]}).to_parquet(tmp_path / "x.parquet")
         with pytest.raises(DataError, match=rf"row {row}: column 'user_id' holds '{re.escape(ids[row - 1])}', not an "
                                             r"integer id \(the column is text"):
             run(small_cfg.updated({"data.prepared": str(tmp_path / "x")}), tmp_path / "x.parquet")
+    for ids in (["1", "2", "-99999999999999999999"], ["1", "2", "99999999999999999999"]):  # a review: OverflowError
+        pd.DataFrame({"user_id": ids, "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0]}).to_parquet(tmp_path / "x.parquet")
+        with pytest.raises(DataError, match=r"row 3: column 'user_id' holds .*, not an integer id that fits in 64 bits"):
+            run(small_cfg.updated({"data.prepared": str(tmp_path / "x")}), tmp_path / "x.parquet")
+    pd.DataFrame({"user_id": ["1", "-2", " 3"], "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0]}) \
+        .to_parquet(tmp_path / "y.parquet")  # spaces around and a minus sign: as a CSV reads them
+    run(small_cfg, tmp_path / "y.parquet", tmp_path / "y")
+    assert sorted(load_dataset(tmp_path / "y").users["user_id"]) == [-2, 1, 3]
 
 
 def test_a_header_naming_a_column_twice_is_refused(tmp_path, small_cfg):
@@ -706,3 +714,11 @@ def test_evaluate_says_how_many_scored_users_have_no_trained_vector(tmp_path, sm
     got = json.loads(r.stdout)["splits"]["test"]["model"]
     assert got["users_untrained"] == 10  # users 21-30: every rating in test, after the cut
     assert "10 of the users scored on test have no training rating (split.cold_start)" in r.stderr, r.stderr
+    # without a refit the model was fitted on train only: a user with valid rows only has no vector either
+    from embedrec.evaluate import _untrained_ranked
+
+    ds = load_dataset(cfg.data.prepared)
+    valid_only = np.array(sorted(set(ds.splits["valid"].user.tolist()) - set(ds.splits["train"].user.tolist())))
+    users = np.concatenate([ds.splits["test"].user, valid_only]).astype(np.int64)  # as if ranked on valid too
+    assert _untrained_ranked(users, ds, ("train",)) == 10 + valid_only.size  # (a review: counted as trained)
+    assert _untrained_ranked(users, ds, ("train", "valid")) == 10

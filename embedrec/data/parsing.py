@@ -604,6 +604,18 @@ def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
         seen.add(n)
 
 
+# how an integer id is written in text, in a CSV and a Parquet text column alike: plainly (spaces around it
+# allowed), not with a leading zero ('00196' would become 196 and could merge with '196') or as '+7', '7.0', '7e0'
+PADDED_ID = re.compile(r"^\s*[+-]?0\d")
+OTHER_ID = re.compile(r"^\s*\+|^\s*[+-]?\d*\.\d*\s*$|^\s*[+-]?\d+[eE]")
+PLAIN_ID = re.compile(r"^\s*-?\d+\s*$")
+
+
+def plain_integer_id(text: str) -> bool:
+    """Whether ``text`` is an integer id written plainly (PLAIN_ID, not PADDED_ID)."""
+    return bool(PLAIN_ID.match(text)) and not PADDED_ID.match(text)
+
+
 def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000,
                         names: list[str] | None = None,
                         fix: str = "set data.id_type=auto to keep such ids as written", gaps_fail: bool = True) -> None:
@@ -619,9 +631,7 @@ def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: st
                            **({} if names is None else {"header": None, "names": names}))
     except Exception:
         return  # the main reader reports what is wrong with the file
-    padded = re.compile(r"^\s*[+-]?0\d")
-    other = re.compile(r"^\s*\+|^\s*[+-]?\d*\.\d*\s*$|^\s*[+-]?\d+[eE]")  # '+7', '7.0', '7e0': also 7
-    plain = re.compile(r"^\s*-?\d+\s*$")
+    padded, other, plain = PADDED_ID, OTHER_ID, PLAIN_ID
     first = None  # (data row, column, what) of the first id refused here, over every column and pattern
     for c in cols:
         text = head[c].astype(str)

@@ -24,6 +24,7 @@ from embedrec.data.parsing import (
     _refuse_zero_padded,
     auto_ids,
     ids_may_change,
+    plain_integer_id,
     plain_name,
     read_movies_table,
     read_numeric_table,
@@ -458,20 +459,19 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
 
 def _integer_text(s: pd.Series, refuse) -> pd.Series:
     """A text column of integer ids ('25', as a CSV holds them) as int64, where every value is one written
-    plainly (no sign, space or leading zero: '025' and '25' are not taken for one id); ``refuse(row, what)``
-    names the first that is not (a first-hour pass: Parquet's '25' was refused where a CSV's was read)."""
+    plainly, as a CSV's must be (parsing.plain_integer_id: no leading zero or '+', so '025' and '25' are not
+    taken for one id); ``refuse(row, what)`` names the first that is not (a first-hour pass: Parquet's '25' was
+    refused where a CSV's was read)."""
     text = s.astype(str).to_numpy()
-    plain = np.array([bool(_PLAIN_INT.fullmatch(x)) for x in text], dtype=bool)
+    plain = np.array([plain_integer_id(x) for x in text], dtype=bool)
     if not plain.all():
         refuse(int(np.flatnonzero(~plain)[0]), f"not an integer id (the column is text, {s.dtype})")
     if text.size and max(map(len, text)) > 18:  # beyond int64's 19 digits' sure range: checked one by one
-        big = np.array([int(x) > np.iinfo(np.int64).max for x in text], dtype=bool)
+        info = np.iinfo(np.int64)
+        big = np.array([not info.min <= int(x) <= info.max for x in text], dtype=bool)
         if big.any():
             refuse(int(np.flatnonzero(big)[0]), "not an integer id that fits in 64 bits")
-    return pd.Series(text.astype(np.int64), index=s.index)
-
-
-_PLAIN_INT = re.compile(r"0|-?[1-9][0-9]*")
+    return pd.Series(np.array([int(x) for x in text], dtype=np.int64), index=s.index)
 
 
 def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> bool:
