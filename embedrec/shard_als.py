@@ -177,21 +177,11 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
                             "train again without «--resume|resume=True»")
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=checkpoints.clear,
                          has_checkpoint=checkpoints.in_folder)
-    if tcfg.als_user_unobserved == "auto":
+    if tcfg.als_user_unobserved == "auto":  # as training.select.fit_selecting: chosen behind an exact index only
         from embedrec.training.select import exact_index
 
-        if g.total(len(va)) and exact_index(cfg.index, shard.n_movies):
-            scale = choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, best, not refit)
-        else:
-            scale = 1.0
-            if not refit:  # the model served: its users re-solved against its final movies (select.resolve_users)
-                from embedrec.training.fit import resolve_dim
-
-                dim = resolve_dim(cfg.model, shard.n_movies)
-                tables = init_tables(shard, g.rank, dim, cfg.model.init_std, tcfg.seed)
-                tables.load_state_dict(best.model.state_dict())
-                ShardALS(g, tables, shard, tr, tcfg, _threads(len(tr), dim, tcfg.threads)).refit_users(scale)
-                best.model.load_state_dict(tables.state_dict())
+        scale = choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, best, not refit,
+                                       None if exact_index(cfg.index, shard.n_movies) else (1.0,))
         tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
 
@@ -211,29 +201,36 @@ def choose_dim_shard(g: Group, shard: Shard, cfg, selected, chosen, run_dir, *, 
         auto_a0=auto_unobserved(int(g.total(len(tr))), shard.n_users, shard.n_movies))
 
 
-def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool) -> float:
-    """training.select.choose_user_unobserved on ranks: the same scales, the same validation users, the same choice."""
+def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool,
+                           scales: tuple | None = None) -> float:
+    """training.select.choose_user_unobserved on ranks: the same scales, the same validation users, the same choice
+    (a collective: every rank calls it, and the validation rows are counted over them all)."""
     from embedrec.evaluate import score_device
     from embedrec.metrics import parse_metric
     from embedrec.training.als import USER_SCALES
     from embedrec.training.fit import resolve_dim
     from embedrec.training.select import pick_user_scale
 
+    scales = USER_SCALES if scales is None else tuple(scales)
+    has_valid = g.total(len(valid)) > 0
+    if not has_valid and not apply:
+        return scales[0]
     dim = resolve_dim(model_cfg, shard.n_movies)
-    threads = _threads(len(train), dim, tcfg.threads)
     tables = init_tables(shard, g.rank, dim, model_cfg.init_std, tcfg.seed)
     tables.load_state_dict(best.model.state_dict())
-    runner = ShardALS(g, tables, shard, train, tcfg, threads)
-    k = parse_metric(best.metric)[1]
-    ev = ShardRanking(g, shard, [train], valid, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
-                      score_device(g.device))
-    scores = {}
-    for scale in USER_SCALES:  # 1 too: the fitted users re-solved against the final movies, as one process does
-        tables.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
-        runner.refit_users(scale)
-        got = ev.metrics(tables.user.weight.detach().cpu().numpy(), *full_movies(g, tables, best.unrated))
-        scores[scale] = float(got.get(best.metric, float("nan")))
-    chosen = pick_user_scale(scores, best)
+    runner = ShardALS(g, tables, shard, train, tcfg, _threads(len(train), dim, tcfg.threads))
+    chosen = scales[0]
+    if has_valid:
+        k = parse_metric(best.metric)[1]
+        ev = ShardRanking(g, shard, [train], valid, sorted(set(tcfg.eval_k) | ({k} if k else set())),
+                          tcfg.eval_users, score_device(g.device))
+        scores = {}
+        for scale in scales:
+            tables.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
+            runner.refit_users(scale)
+            got = ev.metrics(tables.user.weight.detach().cpu().numpy(), *full_movies(g, tables, best.unrated))
+            scores[scale] = float(got.get(best.metric, float("nan")))
+        chosen = pick_user_scale(scores, best)
     if apply:
         tables.load_state_dict(best.model.state_dict())
         runner.refit_users(chosen)

@@ -100,7 +100,8 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
     valid = f"valid {sel['metric']} {valid:.4f}" if isinstance(valid, (int, float)) and math.isfinite(valid) else \
         "no validation split to score it"
     if isinstance(sel.get("als_user_unobserved"), (int, float)) and sel["als_user_unobserved"] != 1 and \
-            valid.startswith("valid "):  # the score of that epoch's movies with the users solved again (a review)
+            valid.startswith("valid "):  # the score of that epoch's movies with the users solved again (a review;
+        # at 1 too since session 37, which is not said: it is every als fit's end)
         valid += f" with the users re-solved at als_user_unobserved {sel['als_user_unobserved']:g}"
     if sel.get("als_dims") and valid.startswith("valid "):  # which selection's fit (a review: read as the run's)
         valid += f" at model.dim {metrics.get('dim')}"

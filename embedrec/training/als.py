@@ -89,7 +89,8 @@ def auto_unobserved(nnz: int, n_users: int, n_movies: int) -> float:
 
 AUTO_REGS = (0.01, 0.02)  # train.als_reg: auto tries each and keeps the better on valid (training.select.fit_selecting)
 # train.als_user_unobserved: auto re-solves the selected model's users with a0 times each and keeps the best on
-# valid (training.select.fit_selecting); 1 keeps the fitted users (BENCHMARKS.md, session 12)
+# valid (training.select.choose_user_unobserved; BENCHMARKS.md, session 12); at 1 too, as every als fit ends
+# (session 37: an epoch solves the movies last, so the fitted users lagged them)
 USER_SCALES = (1.0, 0.5, 2.0, 4.0)
 USER_STEPS = 6  # CG steps of that re-solve, from the fitted vectors (12 x 2 gave the same lists on ML-100K)
 

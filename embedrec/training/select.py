@@ -197,14 +197,21 @@ def exact_index(index_cfg, n_movies: int) -> bool:
     return resolve_kind(index_cfg, n_movies) == "flat"
 
 
-def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, apply: bool) -> float:
+def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, apply: bool,
+                           scales: tuple | None = None) -> float:
     """``train.als_user_unobserved: auto``: the selected model's users re-solved with the unobserved weight a0
-    times each of als.USER_SCALES (movies fixed, on a copy), the best on valid kept; 1 on a tie. ``best`` takes the chosen value's valid score, and with ``apply`` (no refit follows) its users. A few
-    CG steps per user and one validation each: cheap beside the fit."""
+    times each of ``scales`` (default als.USER_SCALES; (1.0,) where auto does not choose) against its movies, on
+    a copy, the best on valid kept (1 on a tie) and its valid score given to ``best``; with ``apply`` (no refit
+    follows: this model is served) ``best``'s users re-solved at it. A few CG steps per user and one validation
+    each: cheap beside the fit. 1 is re-solved too: an epoch solves the movies last, so the fitted users lag them."""
     import copy
 
     from embedrec.training.als import USER_SCALES, Tables
 
+    scales = USER_SCALES if scales is None else tuple(scales)
+    has_valid = len(ds.splits.get("valid", ())) > 0
+    if not has_valid and not apply:
+        return scales[0]
     tr = ds.splits["train"]
     threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_movies), train_cfg.threads)
     if isinstance(best.model, Tables):
@@ -213,14 +220,16 @@ def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dic
     else:
         model = copy.deepcopy(best.model)
     runner = make_runner(model, "als", train_cfg, ds, threads, reuse)
-    on_valid = _valid_evaluator(ds, model_cfg, train_cfg, best.metric, threads, reuse)
-    scores = {}
-    with blas_threads(threads):
-        for scale in USER_SCALES:  # 1 too: the fitted users, re-solved against the final movies (an epoch solves
-            model.load_state_dict(best.model.state_dict())  # the movies last), as the fit that follows ends
-            runner.refit_users(scale)  # (each from the selected model, left as it is)
-            scores[scale] = float(on_valid(factors(model, best.unrated)).get(best.metric, float("nan")))
-    chosen = pick_user_scale(scores, best)
+    chosen = scales[0]
+    if has_valid:
+        on_valid = _valid_evaluator(ds, model_cfg, train_cfg, best.metric, threads, reuse)
+        scores = {}
+        with blas_threads(threads):
+            for scale in scales:
+                model.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
+                runner.refit_users(scale)
+                scores[scale] = float(on_valid(factors(model, best.unrated)).get(best.metric, float("nan")))
+        chosen = pick_user_scale(scores, best)
     if apply:
         model.load_state_dict(best.model.state_dict())
         with blas_threads(threads):
@@ -229,26 +238,18 @@ def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dic
     return chosen
 
 
-def resolve_users(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, scale: float) -> None:
-    """``best``'s users re-solved with the unobserved weight a0 x ``scale`` against its movies, in place (as an als
-    fit with a number for train.als_user_unobserved ends: training.fit.refit_users_at_end)."""
-    tr = ds.splits["train"]
-    threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_movies), train_cfg.threads)
-    runner = make_runner(best.model, "als", train_cfg, ds, threads, reuse)
-    with blas_threads(threads):
-        runner.refit_users(scale)
-
-
 def pick_user_scale(scores: dict[float, float], best: FitResult) -> float:
-    """The scale of ``scores`` ({scale: valid score}, the fitted users' first) with the best score, the first on
-    a tie; logged, and its score given to ``best`` (the chosen configuration's, which the refit reports too)."""
+    """The scale of ``scores`` ({scale: valid score}, 1 first) with the best score, the first on a tie; logged
+    where there was a choice, and its score given to ``best`` (the chosen configuration's, which the refit
+    reports too)."""
     chosen = next(iter(scores))
     high = higher_is_better(best.metric)
     for scale, v in scores.items():
         if v > scores[chosen] if high else v < scores[chosen]:
             chosen = scale
-    log.log(DETAIL.get(), "als_user_unobserved auto: valid %s %s; chose %g", best.metric,
-             ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
+    if len(scores) > 1:
+        log.log(DETAIL.get(), "als_user_unobserved auto: valid %s %s; chose %g", best.metric,
+                ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
     best.best_value = scores[chosen]
     return chosen
 
@@ -313,12 +314,9 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=_has_checkpoint, clear=clear_checkpoint,
                          first_lost=resume and sel.many and sel.first_lost(run_dir, _has_checkpoint))
     if tcfg.als_user_unobserved == "auto":  # settled on valid; the refit (or, without one, this model) applies it
-        if has_valid and exact_index(cfg.index, ds.n_movies):
-            scale = choose_user_unobserved(ds, cfg.model, tcfg, best, reuse, apply=not refit)
-        else:
-            scale = 1.0
-            if not refit:  # this model is the one served: its users re-solved against its final movies
-                resolve_users(ds, cfg.model, tcfg, best, reuse, scale)
+        # (chosen only behind an exact index: else 1, its users re-solved all the same)
+        scale = choose_user_unobserved(ds, cfg.model, tcfg, best, reuse, apply=not refit,
+                                       scales=None if exact_index(cfg.index, ds.n_movies) else (1.0,))
         tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
 
