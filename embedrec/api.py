@@ -258,8 +258,10 @@ def _warn_config(cfg: Config, manifest: dict, path, n_movies: int | None) -> Non
         log.warning(said)  # its «CLI|library» marks are resolved as the format
     loss = resolve_loss(cfg.model, cfg.features.active)
     _warn_unused_train_keys(cfg, loss, n_movies)
-    if cfg.model.objective == "implicit" and manifest.get("min_rating") is None:
-        low = sum(n for k, n in (manifest.get("rating_histogram") or {}).items() if _number(k) <= 0)
+    floor = manifest.get("min_rating")  # (None: every rating kept; 0: the 0s kept too, a review)
+    if cfg.model.objective == "implicit" and (floor is None or _number(floor) <= 0):
+        low = sum(n for k, n in (manifest.get("rating_histogram") or {}).items()
+                  if _number(k) <= 0 and (floor is None or _number(k) >= _number(floor)))
         if low:  # a first-hour pass: a 0/1 like-dislike file trained its 0s as positives without a word
             log.warning("%s of dataset '%s''s ratings are 0 or below (dislikes, on a like/dislike scale), and the "
                         "ranking model counts every rated movie as a positive; to learn from the others only, ingest "

@@ -324,8 +324,11 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
         log.warning(said)  # its «CLI|library» marks are resolved as the format
     if (ds.manifest.get("split") or {}).get("valid") == 0:  # said before the trials (a first-hour pass: every
         # trial trained, each 'valid ndcg@10 nan', then 'is the valid split empty?')
+        asked = ((ds.manifest.get("config") or {}).get("split") or {}).get("valid")
+        why = "ingested with split.valid=0" if not asked else "its validation rows were dropped at ingest: users or " \
+            "movies with no training rating, or too few ratings a user"
         raise ConfigError(f"tune-dims chooses the dimension on the validation split, and '{ds.path}' has none "
-                          "(ingested with split.valid=0); ingest again with a validation share, e.g. «--set "
+                          f"({why}); ingest again with a validation share, e.g. «--set "
                           "split.valid=0.1|cfg.updated({'split.valid': 0.1})»")
     fourth = fourth_root(ds.n_movies)
     # the fourth-root reference and the config's own model.dim are always trials: a choice never advises a
