@@ -250,7 +250,7 @@ def _warn_config(cfg: Config, manifest: dict, path, n_movies: int | None) -> Non
     the ranks said none of it): data.* or split.* keys other than the dataset was ingested with
     (config.ingest_settings_warning), train.* keys the trainer does not read, a count weight on a dataset of
     ratings."""
-    from embedrec.config import ingest_settings_warning
+    from embedrec.config import dislikes_warning, ingest_settings_warning
     from embedrec.training.fit import resolve_loss
 
     said = ingest_settings_warning(cfg, manifest.get("config") or {}, path, "train", manifest.get("columns_read"))
@@ -258,26 +258,14 @@ def _warn_config(cfg: Config, manifest: dict, path, n_movies: int | None) -> Non
         log.warning(said)  # its «CLI|library» marks are resolved as the format
     loss = resolve_loss(cfg.model, cfg.features.active)
     _warn_unused_train_keys(cfg, loss, n_movies)
-    floor = manifest.get("min_rating")  # (None: every rating kept; 0: the 0s kept too, a review)
-    if cfg.model.objective == "implicit" and (floor is None or _number(floor) <= 0):
-        low = sum(n for k, n in (manifest.get("rating_histogram") or {}).items()
-                  if _number(k) <= 0 and (floor is None or _number(k) >= _number(floor)))
-        if low:  # a first-hour pass: a 0/1 like-dislike file trained its 0s as positives without a word
-            log.warning("%s of dataset '%s''s ratings are 0 or below (dislikes, on a like/dislike scale), and the "
-                        "ranking model counts every rated movie as a positive; to learn from the others only, ingest "
-                        "it again with «--set data.min_rating=1 --overwrite|data.min_rating=1 and overwrite=True» "
-                        "(those movies are then still never recommended back to their users)", f"{low:,}", path)
+    if cfg.model.objective == "implicit":
+        said = dislikes_warning(manifest, path)
+        if said:
+            log.warning(said)  # its «CLI|library» marks are resolved as the format
     if cfg.train.als_count_weight not in ("auto", 0) and manifest.get("repeats") != "sum" and loss == "als":
         log.warning("train.als_count_weight has no effect: dataset '%s' was ingested with data.repeats=latest, so "
                     "its ratings are not counts; ingest it again with «--set data.repeats=sum --overwrite|"
                     "data.repeats='sum' and overwrite=True», or leave train.als_count_weight out", path)
-
-
-def _number(text) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:

@@ -747,6 +747,26 @@ def config_from_dict(values: dict) -> Config:
 _NOT_COMPARED = {"data.source", "data.movies", "data.prepared", "data.cache_dir"}  # where the data is, not how
 
 
+def dislikes_warning(manifest: dict, dataset: object) -> str | None:
+    """The line a ranking model's train (and tune-dims) says of a like/dislike dataset whose dislikes it would
+    count as positives: at most three distinct ratings, some 0 or below, no data.min_rating set (a first-hour
+    pass: a 0/1 file's 0s were trained as likes without a word; a review: not for a star scale's lowest star,
+    nor where the user set a floor), else None."""
+    hist = manifest.get("rating_histogram") or {}
+    if manifest.get("min_rating") is not None or not 1 < len(hist) <= 3:
+        return None
+    try:
+        low = sum(int(n) for k, n in hist.items() if float(k) <= 0)
+    except (TypeError, ValueError):
+        return None
+    if not low:
+        return None
+    return (f"{low:,} of dataset '{dataset}''s ratings are 0 or below (dislikes, on its like/dislike scale), and the "
+            "ranking model counts every rated movie as a positive; to learn from the likes only, ingest it again "
+            "with «--set data.min_rating=1 --overwrite|data.min_rating=1 and overwrite=True» (the dislikes are then "
+            "still never recommended back to their users)")
+
+
 def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, command: str,
                             read_as: dict | None = None) -> str | None:
     """The warning for data.* and split.* keys the config sets (in its file or with --set) to values other than

@@ -709,15 +709,25 @@ def sets_not_applied(run_dir, cfg) -> list[tuple[str, str, str]]:
         for part in key.split("."):
             was = was.get(part) if isinstance(was, dict) else None
             now = getattr(now, part, None)
-        if was != now:
+        if _as_used(key, was) != _as_used(key, now):
             out.append((key, _shown(now), _shown(was)))
     return out
 
 
+def _as_used(key: str, value):
+    """A value as the model uses it: a feature list's columns as a set (the model takes each once, in any order:
+    a review found [gender, age] said to differ from [age, gender])."""
+    if key in ("features.movie", "features.user") and isinstance(value, list):
+        return sorted(set(map(str, value)))
+    return value
+
+
 def _shown(v) -> str:
-    """A config value as YAML writes it (true, null), else as str."""
+    """A config value as YAML's flow style writes it: true, null, [a, b]."""
     if v is None or isinstance(v, bool):
         return "null" if v is None else str(v).lower()
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_shown(x) for x in v) + "]"
     return str(v)
 
 

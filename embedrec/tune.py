@@ -301,7 +301,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
           tolerance: float | None = None, fresh: bool = False, progress: bool = False) -> dict:
     """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths. Holds
     the writer lock of the tune folder (``.lock`` in it) while it runs."""
-    from embedrec.config import ingest_settings_warning
+    from embedrec.config import dislikes_warning, ingest_settings_warning
     from embedrec.data.dataset import load_dataset
     from embedrec.training.fit import resolve_dim, resolve_metric
 
@@ -322,6 +322,9 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
                                    ds.manifest.get("columns_read"))
     if said:  # a first-hour review: `tune-dims --set split.test=0.3` swept the dataset's split without a word
         log.warning(said)  # its «CLI|library» marks are resolved as the format
+    said = dislikes_warning(ds.manifest, ds.path) if cfg.model.objective == "implicit" else None
+    if said:  # as train says it (a review: the sweep ran with the dislikes as positives without a word)
+        log.warning(said)
     if (ds.manifest.get("split") or {}).get("valid") == 0:  # said before the trials (a first-hour pass: every
         # trial trained, each 'valid ndcg@10 nan', then 'is the valid split empty?')
         asked = ((ds.manifest.get("config") or {}).get("split") or {}).get("valid")

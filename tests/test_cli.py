@@ -317,12 +317,16 @@ def test_a_set_that_a_run_reading_command_cannot_apply_is_said_where_it_differs_
     r = invoke("predict", "--pairs", "-", *sets, "--set", f"model.objective={other}", "--set", "split.test=0.3",
                input="1,2\n")
     assert r.exit_code == 0, r.stderr
-    assert (f"--set model.objective={other} (trained: {objective}): no effect on 'embedrec predict', which serves "
+    assert (f"--set model.objective={other} (trained: {objective}): no effect on 'embedrec predict', which reads "
             "the run as it was trained; leave it out, or train again with it") in r.stderr, r.stderr
     assert "split.test" not in r.stderr  # the dataset's ingest holds it, not the run's config (a review)
     r = invoke("recommend", "--user", "1", "-k", "2", *sets, "--set", "features.movie=[genre]")
-    assert r.exit_code == 0 and "--set features.movie=['genre'] (trained: [])" in r.stderr, r.stderr
+    assert r.exit_code == 0 and "--set features.movie=[genre] (trained: [])" in r.stderr, r.stderr
     assert "or train again with it" in r.stderr
+    from embedrec.run import _as_used, _shown
+
+    assert _as_used("features.user", ["gender", "age", "age"]) == _as_used("features.user", ["age", "gender"])
+    assert _shown(["decade"]) == "[decade]" and _shown(None) == "null" and _shown(True) == "true"
     r = invoke("recommend", "--user", "1", "-k", "2", *sets, "--set", "train.lr=0.5", "--set", "model.dim=64")
     assert r.exit_code == 0 and "no effect" not in r.stderr, r.stderr  # a run records its choices there
 

@@ -417,7 +417,8 @@ def test_parquet_uint64_beyond_int64_and_datetime_timestamps(tmp_path, small_cfg
     ds = load_dataset(tmp_path / "d")
     assert set(np.concatenate([x.timestamp for x in ds.splits.values()]).tolist()) <= {946684800, 946771200, 946857600}
     assert ds.users["user_id"].dtype == "int64" and sorted(ds.users["user_id"]) == [1, 2, 3]
-    for ids, row in ((["1", "02", "3"], 2), (["1", "+2", "3"], 2), (["1", "2", "3.0"], 3)):  # as a CSV's: refused
+    for ids, row in ((["1", "02", "3"], 2), (["1", "+2", "3"], 2), (["1", "2", "3.0"], 3),
+                     (["1", "2", "\u0667"], 3)):  # as a CSV's: refused ('٧', an Arabic-Indic 7, is no 7: a review)
         pd.DataFrame({"user_id": ids, "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0]}).to_parquet(tmp_path / "x.parquet")
         with pytest.raises(DataError, match=rf"row {row}: column 'user_id' holds '{re.escape(ids[row - 1])}', not an "
                                             r"integer id \(the column is text"):

@@ -384,6 +384,20 @@ def test_train_says_ratings_of_zero_are_trained_as_positives_and_how_to_leave_th
         r = invoke("train", *sets, "--set", "model.dim=4", "--set", "train.epochs=1", "--set", "train.threads=1",
                    "--set", "train.als_dims=[]")
         assert r.exit_code == 0, r.stderr
-        said = f"{zeros:,} of dataset '{tmp_path / name}''s ratings are 0 or below (dislikes, on a like/dislike scale)"
-        assert (said in r.stderr) == (name != "liked"), r.stderr  # min_rating 0 keeps the 0s (a review)
-        assert "ingest it again with --set data.min_rating=1 --overwrite" in r.stderr or name == "liked"
+        said = f"{zeros:,} of dataset '{tmp_path / name}''s ratings are 0 or below (dislikes, on its like/dislike scale)"
+        assert (said in r.stderr) == (name == "all"), r.stderr  # a floor the user set, 0 too, is theirs (a review)
+        assert "ingest it again with --set data.min_rating=1 --overwrite" in r.stderr or name != "all"
+
+
+def test_a_star_scales_lowest_star_of_0_is_not_called_a_dislike(tmp_path):
+    """A review: a 0-5 star file's few 0s were called dislikes 'on a like/dislike scale', and a 0-1 scale in
+    quarters was told data.min_rating=1, which drops its 0.25-0.75 too: only a scale of at most three values is."""
+    from embedrec.config import dislikes_warning
+
+    stars = {"rating_histogram": {"0": 6, "1": 10, "2": 10, "3": 20, "4": 30, "5": 20}, "min_rating": None}
+    quarters = {"rating_histogram": {"0": 5, "0.25": 5, "0.5": 5, "0.75": 5, "1": 5}, "min_rating": None}
+    ternary = {"rating_histogram": {"-1": 3, "0": 4, "1": 9}, "min_rating": None}
+    assert dislikes_warning(stars, "d") is None and dislikes_warning(quarters, "d") is None
+    assert dislikes_warning(ternary, "d").startswith("7 of dataset 'd''s ratings are 0 or below")
+    assert dislikes_warning({**ternary, "min_rating": 0}, "d") is None
+    assert dislikes_warning({"rating_histogram": {"1": 5}, "min_rating": None}, "d") is None

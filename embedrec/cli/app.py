@@ -478,7 +478,7 @@ def _warn_unread_sets(cfg) -> None:
     differ = sets_not_applied(ctx.params.get("run_dir") or cfg.run.dir, cfg)
     if differ:
         them = "it" if len(differ) == 1 else "them"
-        log.warning("--set %s: no effect on 'embedrec %s', which serves the run as it was trained; leave %s out, "
+        log.warning("--set %s: no effect on 'embedrec %s', which reads the run as it was trained; leave %s out, "
                     "or train again with %s", ", --set ".join(f"{k}={now} (trained: {was})" for k, now, was in differ),
                     ctx.command_path.split(" ", 1)[-1], them, them)
 

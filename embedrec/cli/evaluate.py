@@ -60,8 +60,9 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, run_dir, fmt):
              "metric is a mean over the others)" if skipped else "")
     if untrained:  # a review: a cold-start split's users without a vector were averaged in without a word
         log.warning("%s of the users scored on %s have no training rating (split.cold_start), so the model has no "
-                    "vector for them and their lists are the catalogue's own order, in its figures; recommend serves "
-                    "them most_popular's lists with --fallback popular", f"{untrained:,}", split)
+                    "vector for them: their lists, in its figures, come from the movie biases alone (the catalogue's "
+                    "own order where the model has none); recommend serves them most_popular's lists with "
+                    "--fallback popular", f"{untrained:,}", split)
     metrics_out(metrics, fmt)
 
 

@@ -392,8 +392,8 @@ def _warn_utf8_read_as(src, encoding: str, label: str) -> None:
         return
     logging.getLogger("embedrec").warning(
         "%s: its text is UTF-8 but is read as %s (data.encoding, which the ratings file and the movies file share), "
-        "so a title such as 'Café' is stored as 'CafÃ©': if only the ratings file is %s, convert one of the two "
-        "(iconv -f %s -t utf-8)", label, encoding, encoding, encoding)
+        "so a title such as 'Café' is stored as 'CafÃ©': leave data.encoding out, after converting the ratings file "
+        "to UTF-8 if it needs %s (iconv -f %s -t utf-8 RATINGS > RATINGS.utf8)", label, encoding, encoding, encoding)
 
 
 def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col: str | None, genre_sep: str,
@@ -606,9 +606,9 @@ def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
 
 # how an integer id is written in text, in a CSV and a Parquet text column alike: plainly (spaces around it
 # allowed), not with a leading zero ('00196' would become 196 and could merge with '196') or as '+7', '7.0', '7e0'
-PADDED_ID = re.compile(r"^\s*[+-]?0\d")
-OTHER_ID = re.compile(r"^\s*\+|^\s*[+-]?\d*\.\d*\s*$|^\s*[+-]?\d+[eE]")
-PLAIN_ID = re.compile(r"^\s*-?\d+\s*$")
+PADDED_ID = re.compile(r"^\s*[+-]?0\d", re.ASCII)  # (ASCII digits: '٧' is no 7, a review)
+OTHER_ID = re.compile(r"^\s*\+|^\s*[+-]?\d*\.\d*\s*$|^\s*[+-]?\d+[eE]", re.ASCII)
+PLAIN_ID = re.compile(r"^\s*-?\d+\s*$", re.ASCII)
 
 
 def plain_integer_id(text: str) -> bool:
