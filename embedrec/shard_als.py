@@ -128,8 +128,10 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
                               checkpoint=checkpoints.ShardCheckpoint(g, folder, shard, fp, fp_cfg), label=label,
                               progress=progress and g.leader, lines=g.leader)
     loop.run(state, train_cfg.seed, train_cfg.learning_rate("adam", "als"), callbacks)  # read by no als step
-    refit_users_at_end(state, "als", train_cfg, has_valid, score, metric)  # as training.fit ends
-    return fit_result(state, "als", metric, unrated)
+    unsolved = refit_users_at_end(state, "als", train_cfg, has_valid, score, metric)  # as training.fit ends
+    result = fit_result(state, "als", metric, unrated)
+    result.floor_value = unsolved
+    return result
 
 
 def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False,
@@ -142,7 +144,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
     from embedrec.training.als import AUTO_REGS
     from embedrec.training.fit import recency_candidates
-    from embedrec.training.select import Selection, count_candidates, unobserved_candidates
+    from embedrec.training.select import Selection, count_candidates, floor_of, unobserved_candidates
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     recs = recency_candidates(shard, cfg.train, g.total, level=logging.INFO if say else logging.DEBUG)
@@ -155,7 +157,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     def fit_one(tcfg, folder, again, best):
         return fit_shard(g, shard, tr, va, cfg.model, tcfg, folder, resume=again, progress=progress,
                          features_cfg=cfg.features, init_state=None if best is None else best.model.state_dict(),
-                         floor=None if best is None else best.best_value)
+                         floor=None if best is None else floor_of(best))
 
     from embedrec.training.folders import check_folders
 

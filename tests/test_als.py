@@ -162,6 +162,25 @@ def test_the_served_users_are_solved_against_the_served_movies(tmp_path):
         assert best.best_value == pytest.approx(served, abs=1e-9), extra
 
 
+def test_a_warm_started_candidate_is_held_to_its_start_scored_as_its_own_epochs_are():
+    """A review: with a number for train.als_user_unobserved, a candidate's floor was the previous one's score
+    after its users' final re-solve, while the candidate's first epoch is scored unsolved; the floor is the kept
+    epoch's own score (FitResult.floor_value), the re-solved one its best_value."""
+    from embedrec.training.select import floor_of
+
+    ds = _taste_dataset(4)
+    cfg = load_config(None, ["model.dim=8", "train.epochs=4", "train.threads=1", "train.als_reg=0.02",
+                             "train.als_user_unobserved=1", "train.patience=100"])
+    r = fit(ds, cfg.model, cfg.train)
+    kept = [h for h in r.history if h.get("epoch") == r.best_epoch][0]
+    valid = kept[f"valid_{r.metric}"]
+    assert r.floor_value == pytest.approx(valid, abs=1e-9) and floor_of(r) == r.floor_value
+    served = evaluate_model(factors(r.model), ds, "valid", False, [10])["ndcg@10"]
+    assert r.best_value == pytest.approx(served, abs=1e-9) and r.best_value != r.floor_value
+    plain = fit(ds, cfg.model, load_config(None, ["model.dim=8", "train.epochs=4", "train.threads=1"]).train)
+    assert plain.floor_value is None and floor_of(plain) == plain.best_value  # auto: nothing re-solved here
+
+
 def test_auto_user_unobserved_keeps_the_best_scale_on_valid(tmp_path, caplog):
     """auto re-solves the selected model's users at each scale and keeps the best on valid (1 on a tie): the
     model it returns is what a fit given that scale ends with, and the refit applies the same scale."""

@@ -63,6 +63,9 @@ class FitResult:
     dims: dict | None = None  # train.als_dims: {dimension: valid score} of each tried (dims.choose_dim)
     dims_seconds: dict | None = None  # and {dimension: seconds of its selection}
     optimizer: tuple | None = None  # (train.optimizer, train.lr) the fit ran with (resolve_optimizer), not als
+    # an als fit that ended with its users re-solved: the kept epoch's valid score before that, the floor a
+    # candidate warm-started from it compares its own first epoch with (scored as epochs are, unsolved); else None
+    floor_value: float | None = None
 
 
 def selection_of(result: FitResult, train_cfg) -> dict:
@@ -363,19 +366,24 @@ def fit_callbacks(score, metric: str, patience: int, has_valid: bool, floor: flo
     return callbacks
 
 
-def refit_users_at_end(state: loop.LoopState, loss: str, train_cfg, has_valid: bool, score, metric: str) -> None:
+def refit_users_at_end(state: loop.LoopState, loss: str, train_cfg, has_valid: bool, score, metric: str) -> float | None:
     """How an als fit ends (one process and ranks): with a number for train.als_user_unobserved (the chosen or the
     given one, 1 too), its users re-solved with that weight against the kept epoch's movies (``state.runner``'s
     ``refit_users``), and the kept model's valid score (``score()``) taken again, not the epoch's before it. An
     epoch solves the users, then the movies: without this the served users lag the movies by that half-sweep (a
-    review: 0.996 cosine to their own re-solve, and test NDCG@10 0.4497 where the re-solved users give 0.4512)."""
+    review: 0.996 cosine to their own re-solve, and test NDCG@10 0.4497 where the re-solved users give 0.4512).
+    Returns the kept epoch's valid score before the re-solve where there was one (FitResult.floor_value), else
+    None."""
     if loss != "als":
-        return
+        return None
     scale = train_cfg.als_user_unobserved
+    before = state.best  # what a warm-started candidate's first epoch, scored as it is, is compared with
     if scale != "auto":
         state.runner.refit_users(float(scale))
         if has_valid and state.best is not None:
             state.best = float(score().get(metric, float("nan")))
+        return before
+    return None
 
 
 def fit_result(state: loop.LoopState, loss: str, metric: str, unrated: np.ndarray | None,
@@ -670,10 +678,11 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
         callbacks.append(loop.EachEpoch(on_epoch))
     with blas_threads(threads):
         loop.run(state, train_cfg.seed, train_cfg.lr, callbacks)
-        refit_users_at_end(state, loss_name, train_cfg, has_valid, score, metric)
+        unsolved = refit_users_at_end(state, loss_name, train_cfg, has_valid, score, metric)
     if hasattr(model, "cpu"):
         model.cpu()  # trained on train.device; what follows (factors, state_dict, publish) is plain CPU data
     result = fit_result(state, loss_name, metric, unrated)
+    result.floor_value = unsolved
     result.optimizer = None if loss_name == "als" else (train_cfg.optimizer, train_cfg.lr)
     return result
 

@@ -197,6 +197,13 @@ def exact_index(index_cfg, n_movies: int) -> bool:
     return resolve_kind(index_cfg, n_movies) == "flat"
 
 
+def floor_of(best: FitResult) -> float:
+    """The valid score a candidate warm-started from ``best`` must pass at its first epoch: ``best``'s kept epoch
+    scored as every epoch is, before its users' final re-solve (a review: the re-solved score, compared with an
+    unsolved first epoch, cut candidates that would have won)."""
+    return best.floor_value if best.floor_value is not None else best.best_value
+
+
 def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, apply: bool,
                            scales: tuple | None = None) -> float:
     """``train.als_user_unobserved: auto``: the selected model's users re-solved with the unobserved weight a0
@@ -309,7 +316,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     def fit_one(tcfg, folder, again, best):
         return fit(ds, cfg.model, tcfg, folder, resume=again, progress=progress, features_cfg=cfg.features,
                    init_state=None if best is None else best.model.state_dict(), reuse=reuse,
-                   floor=None if best is None else best.best_value)
+                   floor=None if best is None else floor_of(best))
 
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, has_checkpoint=_has_checkpoint, clear=clear_checkpoint,
                          first_lost=resume and sel.many and sel.first_lost(run_dir, _has_checkpoint))
