@@ -500,7 +500,7 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
                                device=score_device(device), per_user=users))
     fit_on = seen_splits(split) if refit else ("train",)  # what the model was fitted on (valid refused above)
     untrained = _untrained_ranked(tu, ds, fit_on)
-    if untrained:  # (split.cold_start) users with no trained vector: their lists are the catalogue's own order
+    if untrained:  # (split.cold_start) users with no trained vector: ranked by the movie biases alone, if any
         out["users_untrained"] = untrained
     result = {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
                                                            fit_on=fit_on)}},

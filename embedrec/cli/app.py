@@ -461,8 +461,6 @@ def common(fn):
     return wrapper
 
 
-# what the commands that read a trained run take from the config: the rest (model.*, train.lr, features.*, split.*,
-# ...) is the run's own, as it was trained
 _RUN_READERS = {"recommend", "predict", "evaluate", "export", "rebuild"}  # the commands that read a trained run
 
 
