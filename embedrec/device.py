@@ -66,10 +66,20 @@ def device_name(name: str = "auto", local_rank: int | None = None) -> str:
             return "cpu"
         raise ConfigError(f"config key 'train.device': cuda was asked for but torch {torch.__version__} sees no GPU "
                           f"(built with CUDA {torch.version.cuda or 'none'}); use «--set train.device=cpu|train.device='cpu'» or auto")
+    _, world, local = env_rank_world()
+    local = local if local_rank is None else local_rank
+    count = torch.cuda.device_count()
+    if world > 1 and str(name).startswith("cuda:"):  # every rank on one GPU: nccl's 'Duplicate GPU detected'
+        raise ConfigError(f"config key 'train.device': {name} names one GPU for all {world} torchrun ranks, and nccl "
+                          "needs a GPU per rank; use «--set train.device=cuda» (each rank takes its LOCAL_RANK's GPU)")
     if str(name).startswith("cuda:"):
         return str(name)
-    local = env_rank_world()[2] if local_rank is None else local_rank
-    return f"cuda:{local % torch.cuda.device_count()}"
+    if world > 1 and local >= count:  # two ranks on one GPU: an internal nccl error (an H200 run, session 38)
+        raise ConfigError(f"config key 'train.device': torchrun's local rank {local} has no GPU of its own (torch "
+                          f"sees {count} on this machine) and nccl needs one per rank; launch torchrun "
+                          f"--nproc-per-node {count} or fewer here, or use «--set train.device=cpu|train.device='cpu'» "
+                          "for gloo ranks on the CPU")
+    return f"cuda:{local}"
 
 
 def resolve_device(name: str = "auto", local_rank: int | None = None):

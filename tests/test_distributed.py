@@ -411,6 +411,30 @@ def test_explicit_on_ranks_refuses_a_dataset_without_ratings(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ device
+def test_torchrun_ranks_beyond_the_gpus_or_on_one_named_gpu_are_one_clear_error(monkeypatch):
+    """Two ranks on one GPU were nccl's 'Duplicate GPU detected' as an internal error (an H200, session 38)."""
+    import torch
+
+    monkeypatch.setattr(DV, "_cuda_possible", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    for name in ("auto", "cuda"):
+        with pytest.raises(ConfigError, match=r"local rank 1 has no GPU of its own \(torch sees 1 on this machine\)"
+                                              r".*--nproc-per-node 1 or fewer.*train.device='?cpu"):
+            DV.device_name(name)
+    with pytest.raises(ConfigError, match="cuda:0 names one GPU for all 2 torchrun ranks"):
+        DV.device_name("cuda:0")
+    assert DV.device_name("cpu") == "cpu"
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert DV.device_name("cuda") == "cuda:0"
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert DV.device_name("cuda:0") == "cuda:0"
+
+
 @pytest.mark.gpu
 def test_device_cpu_is_explicit_and_cuda_without_a_gpu_is_one_clear_error(monkeypatch):
     assert DV.device_name("cpu") == "cpu"

@@ -75,6 +75,7 @@ def test_paths_and_commands_as_a_message_names_them(tmp_path, monkeypatch):
 # options another program takes, or a CLI command named as the CLI's: not embedrec options a library caller passes
 CLI_WORDS_ALLOWED = {
     ("distributed.py", "torchrun --nproc-per-node"): "the launcher's own option: torchrun starts the ranks",
+    ("device.py", "torchrun --nproc-per-node"): "the launcher's own option: a rank per GPU",
     ("export_topk.py", "'embedrec recommend --users -'"): "a command to paste, named as the CLI's",
     ("models.py", "the CLI's --pairs"): "says the option is the CLI's",
     ("training/kernel.py", "xcode-select --install"): "a shell command that installs a C compiler",

@@ -173,3 +173,21 @@ def test_a_rating_beyond_float32_is_one_line(tmp_path):
     r = CliRunner().invoke(main, ["ingest", str(tmp_path / "big.csv"), "-o", str(tmp_path / "o"),
                                   "--set", "data.columns.timestamp=null"])
     assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "big.csv:3:" in r.stderr
+
+
+def test_the_id_patterns_carry_no_flags_of_their_own():
+    """pandas 3.0's str.match refused a compiled pattern whose flags differ from its own (re.ASCII): every ingest
+    was an internal error there (an H200 machine's pandas 3.0.6, session 38). ASCII digits and spaces are written
+    out instead, and '٧' or a no-break space still make no id."""
+    import re
+
+    import pandas as pd
+
+    from embedrec.data.parsing import OTHER_ID, PADDED_ID, PLAIN_ID, plain_integer_id
+
+    for pattern in (PADDED_ID, OTHER_ID, PLAIN_ID):
+        assert pattern.flags == re.compile("").flags
+    text = pd.Series(["007", "7", " +7", "7.0", "7e0", "\u0667", " 12 ", "\u00a012"], dtype="str")
+    assert text.str.match(PADDED_ID).tolist() == [True] + [False] * 7
+    assert text.str.match(OTHER_ID).tolist() == [False, False, True, True, True, False, False, False]
+    assert [plain_integer_id(t) for t in text] == [False, True, False, False, False, False, True, False]

@@ -606,9 +606,10 @@ def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
 
 # how an integer id is written in text, in a CSV and a Parquet text column alike: plainly (spaces around it
 # allowed), not with a leading zero ('00196' would become 196 and could merge with '196') or as '+7', '7.0', '7e0'
-PADDED_ID = re.compile(r"^\s*[+-]?0\d", re.ASCII)  # (ASCII digits: '٧' is no 7, a review)
-OTHER_ID = re.compile(r"^\s*\+|^\s*[+-]?\d*\.\d*\s*$|^\s*[+-]?\d+[eE]", re.ASCII)
-PLAIN_ID = re.compile(r"^\s*-?\d+\s*$", re.ASCII)
+_SP = r"[ \t\n\r\f\v]"  # ASCII space and digits written out, not re.ASCII: pandas 3.0's str.match refuses a compiled
+PADDED_ID = re.compile(rf"^{_SP}*[+-]?0[0-9]")  # pattern with flags other than its own (an H200 run, session 38);
+OTHER_ID = re.compile(rf"^{_SP}*\+|^{_SP}*[+-]?[0-9]*\.[0-9]*{_SP}*$|^{_SP}*[+-]?[0-9]+[eE]")  # '٧' is no 7 (a review)
+PLAIN_ID = re.compile(rf"^{_SP}*-?[0-9]+{_SP}*$")
 
 
 def plain_integer_id(text: str) -> bool:
