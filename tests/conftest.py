@@ -66,6 +66,12 @@ def _isolate(monkeypatch, tmp_path, request):
     logging.getLogger("embedrec").handlers.clear()
 
 
+def repo_pythonpath() -> str:
+    """PYTHONPATH for a child process: this checkout first, then the caller's own (a machine whose packages are
+    on PYTHONPATH, faiss on an H200 box, lost them where the tests set the checkout alone: session 38)."""
+    return os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))
+
+
 def write(path: Path, text: str, encoding="utf-8") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(encoding))

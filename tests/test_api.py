@@ -15,6 +15,8 @@ from embedrec.cli import main
 from embedrec.errors import NotFoundError, UsageError
 from embedrec.model.factors import Factors
 
+from .conftest import repo_pythonpath
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 SMALL = ["model.dim=8", "train.epochs=3", "model.objective=explicit", "train.optimizer=adam", "train.threads=1"]
 
@@ -63,7 +65,7 @@ def test_readme_from_python_runs_as_a_script(tmp_path, synth_dir):
 
     code = readme_python().replace('"ml-100k"', repr(str(synth_dir[0]))).replace('"star wars"', '"the movie 50"')
     (tmp_path / "block.py").write_text(code, encoding="utf-8")
-    env = {**os.environ, "EMBEDREC_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(Path(er.__file__).parents[1])}
+    env = {**os.environ, "EMBEDREC_CACHE": str(tmp_path / "cache"), "PYTHONPATH": repo_pythonpath()}
     env.pop("EMBEDREC_CONFIG", None)
     p = subprocess.run([sys.executable, "block.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
                        timeout=600)
@@ -81,7 +83,7 @@ def test_a_notebooks_info_logging_gets_no_faiss_loader_lines():
     code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
             "import embedrec.serve.index\n"
             "print(logging.getLogger('faiss.loader').level)\n")
-    env = {**os.environ, "PYTHONPATH": str(Path(er.__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": repo_pythonpath()}
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and "faiss" not in p.stderr and p.stdout.strip() == "0", (p.stdout, p.stderr)
     p = subprocess.run([sys.executable, "-c", code.replace("\nimport embedrec", "\nlogging.getLogger('faiss.loader')"

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from embedrec.cli import main
 
+from .conftest import repo_pythonpath
+
 
 def invoke(*args, input=None):
     return CliRunner().invoke(main, [str(a) for a in args], input=input)
@@ -1029,10 +1031,9 @@ def test_an_output_encoding_without_the_character_is_one_line_and_stderr_keeps_i
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     sets = [str(a) for a in cli_run[0]]
-    env = {**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONPATH": repo_pythonpath()}
     out = subprocess.run([sys.executable, "-m", "embedrec", "recommend", "--user", "\u00e9", "--fallback", "popular",
                           "-k", "1", *sets], capture_output=True, env=env, cwd=tmp_path, timeout=120)
     err = out.stderr.decode("ascii")

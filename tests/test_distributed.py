@@ -21,6 +21,8 @@ from embedrec import distributed as D
 from embedrec.config import load_config
 from embedrec.errors import ConfigError
 
+from .conftest import repo_pythonpath
+
 CUDA = torch.cuda.is_available()
 
 
@@ -28,7 +30,7 @@ def _launch_env(tmp: Path) -> dict:
     """The environment of a torchrun launch: one thread a rank, this checkout's embedrec, no rank variables of an
     outer launch, and TMPDIR in the test's folder (torchrun leaves a torchelastic_* folder in it per launch)."""
     (tmp / "tmp").mkdir(exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": repo_pythonpath(),
            "TMPDIR": str(tmp / "tmp")}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
@@ -843,7 +845,7 @@ def test_a_rank_whose_launcher_is_pid_1_keeps_running():
     changed across the request means that."""
     code = ("import os\nos.getppid = lambda: 1\nfrom embedrec import distributed as D\n"
             "print(D.die_with_launcher())\n")
-    env = {**os.environ, "TORCHELASTIC_RUN_ID": "t", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "TORCHELASTIC_RUN_ID": "t", "PYTHONPATH": repo_pythonpath()}
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and p.stdout.strip() == ("True" if sys.platform.startswith("linux") else "False"), \
         (p.returncode, p.stderr)
@@ -859,7 +861,7 @@ def test_a_rank_whose_launcher_is_already_gone_is_interrupted_not_killed_by_itse
     code = ("import itertools, os\nparents = itertools.count(4000)\nos.getppid = lambda: next(parents)\n"
             "from embedrec import distributed as D\nfrom embedrec.errors import Interrupted\ntry:\n"
             "    D.die_with_launcher()\nexcept Interrupted as e:\n    print(e.terminated, e)\n")
-    env = {**os.environ, "TORCHELASTIC_RUN_ID": "t", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "TORCHELASTIC_RUN_ID": "t", "PYTHONPATH": repo_pythonpath()}
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     if not sys.platform.startswith("linux"):
         return

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from embedrec.cli import main
+
+from .conftest import repo_pythonpath
 
 HEAD = "user_id,movie_id,rating,timestamp\n"
 ROWS = "".join(f"{u},{m},{(u * m) % 5 + 1},{1000 + u * 10 + m}\n" for u in range(1, 7) for m in range(1, 6))
@@ -140,7 +141,7 @@ def test_a_file_that_is_not_text_is_named_for_what_it_is(tmp_path, name, data, p
 def test_parquet_on_stdin(tmp_path):
     """With data.format=parquet, stdin (a pipe, which cannot seek) failed: 'not a readable Parquet file ([Errno 29]
     Illegal seek)'; without it, it is named."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": repo_pythonpath()}
     cmd = [sys.executable, "-m", "embedrec", "ingest", "-q", "-", "-o", str(tmp_path / "ds"),
            "--set", "data.format=parquet"]
     p = subprocess.run(cmd, input=_parquet_bytes(), capture_output=True, env=env, timeout=120)

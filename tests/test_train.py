@@ -260,7 +260,7 @@ def test_keep_checkpoints_false_leaves_only_the_published_model(synth_ds, small_
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4, r.stderr
 
 
-def test_resume_on_another_dataset_folder_names_both(synth_ds, small_cfg, tmp_path):
+def test_resume_on_another_dataset_folder_names_both(synth_ds, synth_dir, small_cfg, tmp_path):
     """A review: Ctrl-C in a run trained on data/prepared/ml-100k-time, then `train --resume` without its -c FILE
     (so on data/prepared/ml-100k) said the dataset 'was ingested again since', which nothing had, and to train
     again (the checkpoint thrown away). It names the folder the checkpoint was made on and this run's."""
@@ -272,7 +272,8 @@ def test_resume_on_another_dataset_folder_names_both(synth_ds, small_cfg, tmp_pa
     shutil.copytree(small_cfg.data.prepared, other, symlinks=True)
     from embedrec.ingestion import ingest as again
 
-    moved = small_cfg.updated({"split.seed": 7, "data.prepared": str(other)})
+    moved = small_cfg.updated({"split.seed": 7, "data.prepared": str(other), "data.source": str(synth_dir[0])})
+    # (the synthetic source: the config's default, ml-100k, is a download; a machine without the registry failed)
     again(moved.data, moved.split, output=str(other), overwrite=True)
     with pytest.raises(ArtifactError) as e:
         fit(load_dataset(other), small_cfg.model, small_cfg.train, tmp_path / "r", resume=True)
@@ -624,3 +625,44 @@ def test_an_interrupt_during_a_checkpoint_write_lands_after_it():
             done.append("the write finished")  # not interrupted here
     assert done == ["the write finished"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_a_loss_torch_cannot_compile_runs_eagerly_with_one_warning(synth_ds, small_cfg, tmp_path, monkeypatch,
+                                                                    caplog):
+    """torch 2.11 on Python 3.12 (an H200 machine, session 38) raised InternalTorchDynamoError at the compiled
+    explicit loss's first call, and train.compile=true failed the run. torch.compile's own failure now runs the
+    batches eagerly, said once; any other error of the step still stops the run."""
+    import logging
+
+    import torch
+
+    from embedrec.errors import TrainingError
+
+    ds, _ = synth_ds
+    cfg = small_cfg.updated({"train.epochs": 2, "train.batch_size": 4096, "train.optimizer": "adam"})
+    eager = fit(ds, cfg.model, cfg.train, tmp_path / "eager")
+    calls = []
+
+    def broken(fn, **kw):
+        def call(*a):
+            calls.append(1)
+            raise torch._dynamo.exc.InternalTorchDynamoError("IndexError: list index out of range")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken)
+    cfg = cfg.updated({"train.compile": True})
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        comp = fit(ds, cfg.model, cfg.train, tmp_path / "compiled")
+    said = [r.getMessage() for r in caplog.records if "train.compile" in r.getMessage()]
+    assert len(said) == 1 and "could not compile the loss (InternalTorchDynamoError: IndexError" in said[0], said
+    assert len(calls) == 1
+    assert [h["loss"] for h in comp.history] == [h["loss"] for h in eager.history]
+
+    def other(fn, **kw):
+        def call(*a):
+            raise RuntimeError("CUDA out of memory")
+        return call
+
+    monkeypatch.setattr(torch, "compile", other)
+    with pytest.raises((RuntimeError, TrainingError), match="out of memory"):
+        fit(ds, cfg.model, cfg.train, tmp_path / "other")

@@ -9,6 +9,8 @@ from embedrec.errors import ConfigError, UsageError
 from embedrec.ingestion import ingest
 from embedrec.tune import choose, sweep, write_choice
 
+from .conftest import repo_pythonpath
+
 
 @pytest.fixture(scope="module")
 def tune_cfg(tmp_path_factory, synth_dir):
@@ -692,11 +694,10 @@ def test_a_script_without_the_main_guard_gets_one_clear_error_not_its_work_done_
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     script = tmp_path / "sweep.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": repo_pythonpath()}
     p = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env,
                        timeout=300)
     assert p.returncode == 1, p.stderr[-2000:]

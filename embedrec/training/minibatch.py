@@ -46,6 +46,12 @@ def make_optimizer(model, train_cfg) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr)
 
 
+def compile_failure(e: BaseException) -> bool:
+    """Whether ``e`` is torch.compile's own failure (dynamo or inductor: a torch 2.11 on Python 3.12 raised
+    InternalTorchDynamoError on the explicit loss, an H200 run in session 38), not an error of the step itself."""
+    return any(c.__module__.startswith(("torch._dynamo", "torch._inductor")) for c in type(e).__mro__)
+
+
 class Batcher:
     """Computes one batch's loss for the configured objective, on ``device``.
 
@@ -216,9 +222,18 @@ class Minibatch:
             loss = torch.zeros((), device=self.device)
         else:
             u, m, r = self.U[idx], self.M[idx], self.R[idx]
+            loss = None
             if self.compiled is not None and size == self.bs:  # fixed shapes: a last partial batch runs eagerly
-                loss = self.compiled(u, m, r, neg)
-            else:
+                try:
+                    loss = self.compiled(u, m, r, neg)
+                except Exception as e:  # nothing has moved yet: the same batch runs eagerly
+                    if not compile_failure(e):
+                        raise
+                    log.warning("train.compile: torch %s could not compile the loss (%s: %s); the batches run "
+                                "eagerly (the same model, unfused)", torch.__version__, type(e).__name__,
+                                (str(e).strip().splitlines() or [""])[0][:200])
+                    self.compiled = None
+            if loss is None:
                 loss = self.batcher.loss_fn(u, m, r, neg)
             if self.g is not None:  # this rank's share of the batch mean
                 loss = loss * (idx.shape[0] / size)
