@@ -1124,3 +1124,40 @@ def test_a_shipped_config_named_from_another_folder_is_read_and_said_so(tmp_path
     assert r.exit_code == 2 and f"(the shipped configs are in the embedrec checkout: {shipped})" in r.stderr, r.stderr
     r = invoke("config", "-c", "configs/no-such.yaml")
     assert r.exit_code == 2 and "shipped" not in r.stderr, r.stderr
+
+
+def test_a_movies_year_column_is_read_and_comma_genres_are_warned_and_named_in_the_genre_error(tmp_path):
+    """A first-hour review (session 38): a movies file with a 'year' column had it dropped (every movie without a
+    year, --year-min then saying the file gave none); genres written 'Drama, Comedy' were one genre in silence;
+    and --genre Drama was refused with 'valid genres: Action, Drama, Comedy', Drama seemingly listed."""
+    movies = tmp_path / "m.csv"
+    movies.write_text("movie_id,title,Year,genres\n" + "".join(
+        f"{m},Film {m}{' (1970)' if m == 3 else ''},{'' if m == 3 else 1980 + m},"
+        f"{chr(34) + 'Drama, Comedy' + chr(34) if m % 2 else 'Action'}\n" for m in range(1, 31)))
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}",
+            "--set", f"data.movies={movies}"]
+    r = invoke("ingest", _ratings_csv(tmp_path / "r.csv"), *sets)
+    assert r.exit_code == 0, r.stderr
+    assert "m.csv: reading column 'Year' as the movies' years" in r.stderr
+    said = [x for x in r.stderr.splitlines() if "genre_separator" in x]
+    assert said == [f"{movies}: no genres cell holds data.genre_separator '|', and 15 of 30 hold ',': each is read "
+                    "as one genre ('Drama, Comedy'); where ',' separates them, ingest with --set "
+                    "data.genre_separator=,"], r.stderr
+    r = invoke("train", *sets, "--set", "model.dim=4", "--set", "train.epochs=1", "-q")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("recommend", "--run", tmp_path / "run", "--user", 7, "-k", 30, "--format", "jsonl")
+    years = {json.loads(x)["movie_id"]: json.loads(x)["year"] for x in r.stdout.splitlines()}
+    assert years[4] == 1984 and years[3] == 1970, years  # an empty cell: the title's year
+    r = invoke("recommend", "--run", tmp_path / "run", "--user", 7, "--genre", "drama")
+    assert r.exit_code == 2 and r.stderr == (
+        "error: --genre 'drama': no such genre in this run; valid genres: 'Action', 'Drama, Comedy' ('drama' is part "
+        "of a genre with ',' in it: the movies file separated its genres with ','; ingest again with --set "
+        "data.genre_separator=, and train again)\n")
+    # with the separator the warning names, no warning, and two genres
+    r = invoke("ingest", tmp_path / "r.csv", *sets, "--set", "data.genre_separator=,", "--overwrite", "-q")
+    assert r.exit_code == 0 and "genre_separator" not in r.stderr, r.stderr
+    movies.write_text("movie_id,title,year\n1,A,1995\n2,B,nineteen\n")
+    r = invoke("ingest", tmp_path / "r.csv", *sets, "--overwrite")
+    assert r.exit_code == 1 and r.stderr.splitlines()[-1] == (
+        f"error: {movies}:3: column 'year' holds 'nineteen', not a year; write it as a whole number such as 1995, "
+        "or leave it empty where it is not known"), r.stderr

@@ -467,7 +467,61 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     genres = ([_genre_list(g, genre_sep) for g in df[genres_col]]
               if genres_col and genres_col in df.columns else [[] for _ in range(len(df))])
     titles = ["" if _missing(t) else str(t) for t in df[title_col]]  # a null title: none, not 'nan' (a review)
-    return movies_frame(list(ids), titles, genres)
+    if genres_col and genres_col in df.columns:
+        _warn_genre_separator(df[genres_col], genre_sep, label)
+    years = _year_column(df, label, parquet, notes, taken=(id_col, title_col, genres_col))
+    return movies_frame(list(ids), titles, genres, years)
+
+
+YEAR_COLUMNS = ("year", "release_year", "releaseyear")  # a movies table's year column, any case
+
+
+def _year_column(df: pd.DataFrame, label: str, parquet: bool, notes: list | None, taken) -> list | None:
+    """The years of a movies table's 'year' column (YEAR_COLUMNS), None where it has none: a first-hour review
+    found it dropped, every movie without a year, while --year-min then said the file gave none. An empty cell is
+    no year (the title's '(1995)' then gives it); anything but a whole number from 1 to 9999 is refused."""
+    col = next((c for c in df.columns if c not in taken and str(c).strip().lower() in YEAR_COLUMNS), None)
+    if col is None:
+        return None
+    years: list = []
+    for i, v in enumerate(df[col].tolist()):
+        text = "" if _missing(v) else str(v).strip()
+        if not text:
+            years.append(None)
+            continue
+        try:
+            f = float(text)
+        except ValueError:
+            f = float("nan")
+        if not (f == f and f % 1 == 0 and 1 <= f <= 9999):
+            where = f"{label}: row {i + 1}" if parquet else f"{label}:{i + 2}"
+            raise DataError(f"{where}: column '{col}' holds '{shorten(text, 20)}', not a year; write it as a whole "
+                            "number such as 1995, or leave it empty where it is not known")
+        years.append(int(f))
+    said = f"{label}: reading column '{col}' as the movies' years"
+    if notes is None:
+        logging.getLogger("embedrec").info("%s", said)
+    else:
+        notes.append(said)
+    return years
+
+
+def _warn_genre_separator(cells: pd.Series, sep: str, label: str) -> None:
+    """One warning where no genres cell holds data.genre_separator but many hold another separator: each cell is
+    then one genre ('Drama, Comedy'), which a first-hour review found stored so in silence."""
+    text = [g for g in cells.tolist() if isinstance(g, str) and g.strip()]
+    if not text or any(sep in g for g in text):
+        return
+    for other in (",", ";", "|", "/"):
+        n = sum(other in g for g in text) if other != sep else 0
+        if n and n >= len(text) / 10:
+            example = next(g for g in text if other in g)
+            logging.getLogger("embedrec").warning(
+                "%s: no genres cell holds data.genre_separator '%s', and %d of %d hold '%s': each is read as one "
+                "genre ('%s'); where '%s' separates them, ingest with «--set data.genre_separator=%s|"
+                "data.genre_separator='%s'»", label, sep, n, len(text), other, shorten(example, 40), other, other,
+                other)
+            return
 
 
 def _missing(v) -> bool:

@@ -233,9 +233,20 @@ class Catalogue:
         for g in known:
             if key(g) == k or key(g) + "s" == k or key(g) == k + "s":
                 return g
-        listed = ", ".join(known) if known else ("none: this dataset has no genres (ingest with a movies file, "
-                                                 "data.movies, that has a genres column, and train again)")
-        raise UsageError(f"«--genre|genres» '{shorten(name, 40)}': no such genre in this run; valid genres: {listed}")
+        joined = [g for g in known if "," in g or ";" in g]  # 'Drama, Comedy': one genre, its movies file's
+        if joined:  # separator not data.genre_separator (a first-hour review: 'Drama' refused, 'Drama' listed)
+            listed = ", ".join(f"'{g}'" for g in known)
+        else:
+            listed = ", ".join(known) if known else ("none: this dataset has no genres (ingest with a movies file, "
+                                                     "data.movies, that has a genres column, and train again)")
+        hint = ""
+        if any(k in (key(x) for x in re.split(r"[,;]", g)) for g in joined):
+            sep = "," if any(k in (key(x) for x in g.split(",")) for g in joined) else ";"
+            hint = (f" ('{shorten(name, 40)}' is part of a genre with '{sep}' in it: the movies file separated its "
+                    f"genres with '{sep}'; ingest again with «--set data.genre_separator={sep}|"
+                    f"data.genre_separator='{sep}'» and train again)")
+        raise UsageError(f"«--genre|genres» '{shorten(name, 40)}': no such genre in this run; valid genres: "
+                         f"{listed}{hint}")
 
     # ----------------------------------------------------------------------------------------- rows
     def rows_for(self, user_id, movie_rows: np.ndarray, scores: np.ndarray) -> Iterator[dict]:
