@@ -24,15 +24,18 @@ $(VENV)/.installed: pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
-# the whole suite again with each pandas that pyproject.toml admits and this machine's does not cover, put first on
-# PYTHONPATH (pandas 3.0.6's str.match refused what pandas 3.1 reads: every ingest failed there, session 38)
-PANDAS_OTHER ?= 2.2.3 3.0.6
-.PHONY: test-pandas
-test-pandas: install
-	for v in $(PANDAS_OTHER); do \
-	  $(BIN)/python -m pip install -q --no-deps --target .pandas-$$v pandas==$$v pytz && \
-	  PYTHONPATH=$(CURDIR)/.pandas-$$v $(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile \
-	    || exit 1; done
+# the whole suite again with other releases of the dependencies that pyproject.toml admits, each set put first on
+# PYTHONPATH from PyPI: pandas 3.0.6's str.match refused what pandas 3.1 reads (every ingest failed there), and the
+# oldest set found pyarrow 14 without page checksums and click 8.2.0's other wording (session 38)
+VERSION_SETS ?= pandas-2.2.3 pandas-3.0.6 oldest
+SET_pandas-2.2.3 := pandas==2.2.3 pytz
+SET_pandas-3.0.6 := pandas==3.0.6
+SET_oldest := numpy==1.24.4 pandas==2.0.3 pyarrow==15.0.2 click==8.2.0 faiss-cpu==1.7.4 matplotlib==3.7.5 \
+	contourpy==1.1.1 pytz
+.PHONY: test-versions
+test-versions: install
+	$(foreach s,$(VERSION_SETS),$(BIN)/python -m pip install -q --no-deps --target .versions/$(s) $(SET_$(s)) && \
+	  PYTHONPATH=$(CURDIR)/.versions/$(s) $(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile && ) true
 
 # the property tests with new random examples, 20x as many as `make test` draws (which draws the same ones each run)
 .PHONY: fuzz

@@ -1321,6 +1321,25 @@ def test_clicks_did_you_mean_is_one_sentence():
         assert r.exit_code == 2 and r.stderr == line + "\n", r.stderr
 
 
+def test_did_you_mean_reads_the_errors_fields_whatever_click_words_them():
+    """click 8.2.0, which pyproject admits, words these "No such option: --userr (Possible options: --set, ...)"
+    and gives a command no suggestion, so the one-sentence line above failed there (a minimum-versions run,
+    session 38): the line is built from the error's fields, and the near commands found as newer clicks do."""
+    import click
+
+    from embedrec.cli.app import _no_such
+
+    ctx = click.Context(main, info_name="embedrec")
+    old_option = click.NoSuchOption("--userr", "No such option: --userr (Possible options: --set, --user, --users)",
+                                    possibilities=["--users", "--user", "--set"], ctx=ctx)
+    assert _no_such(old_option) == "no such option '--userr'; did you mean one of: '--set', '--user', '--users'?"
+    assert _no_such(click.UsageError("No such command 'recomend'.", ctx)) == \
+        "no such command 'recomend'; did you mean 'recommend'?"
+    assert _no_such(click.UsageError("No such command 'zzzz'.", ctx)) == "no such command 'zzzz'"
+    assert _no_such(click.BadOptionUsage("--user", "Option '--user' requires an argument.", ctx)) is None
+    assert _no_such(click.UsageError("Got unexpected extra argument (x)", ctx)) is None
+
+
 def test_train_on_a_relative_dataset_path_that_is_not_there_says_from_which_folder(tmp_path, monkeypatch):
     """A first-hour review: `train -c configs/...yaml` from another folder than the config's said 'no prepared
     dataset at data/prepared/ml-100k' without saying from where the relative path was taken (recommend says)."""

@@ -259,15 +259,39 @@ def _traceback() -> None:
             pass
 
 
+def _no_such(e: click.UsageError) -> str | None:
+    """An unknown option or command in one sentence, as ours: "no such option '--userr'; did you mean one of:
+    '--set', '--user', '--users'?" (a first-hour review: click's two sentences, one with a stray period). Built from
+    the error's own fields, since click words it differently from one release to the next (8.2.0: "No such
+    option: --userr (Possible options: ...)", and no suggestion for a command); None for any other error."""
+    no_command = getattr(click.exceptions, "NoSuchCommand", None)  # click 8.3 on; 8.2: a plain UsageError
+    kind, name, near = "option", None, getattr(e, "possibilities", None)
+    if isinstance(e, click.NoSuchOption):  # not BadOptionUsage, which has an option_name too
+        name = e.option_name
+    else:
+        kind, name = "command", e.command_name if no_command is not None and isinstance(e, no_command) else None
+        m = None if name else re.fullmatch(r"No such command '(.+)'\.?", e.format_message().strip(), re.S)
+        if m:  # click 8.2's plain UsageError: the near names as newer clicks find them
+            import difflib
+
+            name, group = m.group(1), e.ctx.command if e.ctx is not None else None
+            near = difflib.get_close_matches(name, group.list_commands(e.ctx)) \
+                if isinstance(group, click.Group) else None
+    if not name:
+        return None
+    near = sorted(near or [])
+    text = f"no such {kind} '{name}'"
+    if len(near) == 1:
+        return f"{text}; did you mean '{near[0]}'?"
+    return f"{text}; did you mean one of: {', '.join(repr(x) for x in near)}?" if near else text
+
+
 def _usage_error(e: click.UsageError, path: str = "embedrec"):
     """click's own usage errors as one line, like ours: what is wrong, then where the options are listed (its
     default is four lines: usage, a hint, a blank line, the error). ``embedrec`` alone still shows the help."""
     if type(e).__name__ == "NoArgsIsHelpError":  # click >= 8.2: no arguments at all means --help
         raise e
-    text = e.format_message().rstrip(".")
-    # click's "no such option '--userr'. (Did you mean one of: ...?)": one sentence, as ours (a first-hour review)
-    text = re.sub(r"\. \(Did you mean (.*)\)$", r"; did you mean \1", text, flags=re.S)
-    text = re.sub(r"\. Did you mean (.*)$", r"; did you mean \1", text, flags=re.S)  # "no such command 'x'. Did ..."
+    text = _no_such(e) or e.format_message().rstrip(".")
     path = e.ctx.command_path if e.ctx is not None else path  # none for an option given without its value
     if not _secondary():  # the command line is every rank's: under torchrun rank 0 alone says what is wrong in it
         _error_line(f"{text[:1].lower()}{text[1:]} (see '{path} -h'){_usage_hint(e, path)}")
