@@ -74,12 +74,25 @@ def device_name(name: str = "auto", local_rank: int | None = None) -> str:
                           "needs a GPU per rank; use «--set train.device=cuda» (each rank takes its LOCAL_RANK's GPU)")
     if str(name).startswith("cuda:"):
         return str(name)
-    if world > 1 and local >= count:  # two ranks on one GPU: an internal nccl error (an H200 run, session 38)
-        raise ConfigError(f"config key 'train.device': torchrun's local rank {local} has no GPU of its own (torch "
-                          f"sees {count} on this machine) and nccl needs one per rank; launch torchrun "
-                          f"--nproc-per-node {count} or fewer here, or use «--set train.device=cpu|train.device='cpu'» "
-                          "for gloo ranks on the CPU")
+    # two ranks on one GPU: an internal nccl error (an H200 run, session 38). Every rank of the node refuses, from
+    # torchrun's LOCAL_WORLD_SIZE (a review: rank 0, which has a GPU, went on to join the group and hung there)
+    try:
+        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "").strip() or local + 1)
+    except ValueError:
+        per_node = local + 1
+    if world > 1 and max(local + 1, per_node) > count:
+        ranks, gpus = max(local + 1, per_node), f"{count} GPU{'s' if count != 1 else ''}"
+        raise _every_rank(ConfigError(
+            f"config key 'train.device': torchrun runs {ranks} ranks on this machine, where torch sees {gpus}, and "
+            f"nccl needs one per rank; launch torchrun --nproc-per-node {count} or fewer here, or use "
+            "«--set train.device=cpu|train.device='cpu'» for gloo ranks on the CPU"))
     return f"cuda:{local}"
+
+
+def _every_rank(e):
+    """``e``, marked as found alike by every torchrun rank: rank 0 alone says it (the CLI's error path)."""
+    e.every_rank = True
+    return e
 
 
 def resolve_device(name: str = "auto", local_rank: int | None = None):

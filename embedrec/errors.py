@@ -53,6 +53,14 @@ def marked(cli: str, library: str) -> str:
     return f"«{cli}|{library}»"
 
 
+def set_hint(key: str, value: str) -> str:
+    """The fix 'set KEY to VALUE' for a message: ``--set KEY=VALUE`` shell-quoted for the CLI (a review: the
+    advice ``--set data.genre_separator=;`` ended the command at ';'), ``KEY='VALUE'`` for the library."""
+    import shlex
+
+    return marked(f"--set {shlex.quote(f'{key}={value}')}", f"{key}={value!r}")
+
+
 def library_terms(text: str) -> str:
     return _MARK.sub(_library_form, text)
 

@@ -421,20 +421,48 @@ def test_torchrun_ranks_beyond_the_gpus_or_on_one_named_gpu_are_one_clear_error(
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "1")
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    for name in ("auto", "cuda"):
-        with pytest.raises(ConfigError, match=r"local rank 1 has no GPU of its own \(torch sees 1 on this machine\)"
-                                              r".*--nproc-per-node 1 or fewer.*train.device='?cpu"):
-            DV.device_name(name)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    for rank in (1, 0):  # rank 0 has a GPU, and refuses too (a review: it went on to join the group, and hung)
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("LOCAL_RANK", str(rank))
+        for name in ("auto", "cuda"):
+            with pytest.raises(ConfigError, match=r"torchrun runs 2 ranks on this machine, where torch sees 1 GPU, "
+                                                  r".*--nproc-per-node 1 or fewer.*train.device='?cpu") as e:
+                DV.device_name(name)
+            assert e.value.every_rank  # rank 0 alone says it (below)
     with pytest.raises(ConfigError, match="cuda:0 names one GPU for all 2 torchrun ranks"):
         DV.device_name("cuda:0")
     assert DV.device_name("cpu") == "cpu"
-    monkeypatch.setenv("RANK", "0")
-    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")  # one rank a machine: each takes its GPU
     assert DV.device_name("cuda") == "cuda:0"
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert DV.device_name("cuda:0") == "cuda:0"
+
+
+def test_an_error_that_every_rank_finds_is_said_by_rank_0_alone(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    import embedrec as er
+    from embedrec.cli import app, main
+
+    def refuse(*a, **k):
+        e = ConfigError("config key 'train.device': torchrun runs 2 ranks on this machine, where torch sees 1 GPU")
+        e.every_rank = True
+        raise e
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user_id,movie_id\n" + "".join(f"{u},{m}\n" for u in range(20) for m in range(u % 3, 15, 2)))
+    er.ingest(str(pairs), load_config(None, [f"data.prepared={tmp_path / 'ds'}", "data.columns.rating=null",
+                                             "data.columns.timestamp=null"]))
+    monkeypatch.setattr(DV, "device_name", refuse)
+    said = {}
+    for second in (True, False):
+        monkeypatch.setattr(app, "_secondary", lambda second=second: second)
+        r = CliRunner().invoke(main, ["train", "--set", f"run.dir={tmp_path / 'run'}", "--set",
+                                         f"data.prepared={tmp_path / 'ds'}", "--set", "train.device=cuda"])
+        said[second] = (r.exit_code, r.stderr)
+    assert said[True] == (2, ""), said
+    assert said[False][0] == 2 and said[False][1].count("\n") == 1 and "where torch sees 1 GPU" in said[False][1], said
 
 
 @pytest.mark.gpu

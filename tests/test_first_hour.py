@@ -1156,8 +1156,28 @@ def test_a_movies_year_column_is_read_and_comma_genres_are_warned_and_named_in_t
     # with the separator the warning names, no warning, and two genres
     r = invoke("ingest", tmp_path / "r.csv", *sets, "--set", "data.genre_separator=,", "--overwrite", "-q")
     assert r.exit_code == 0 and "genre_separator" not in r.stderr, r.stderr
-    movies.write_text("movie_id,title,year\n1,A,1995\n2,B,nineteen\n")
-    r = invoke("ingest", tmp_path / "r.csv", *sets, "--overwrite")
-    assert r.exit_code == 1 and r.stderr.splitlines()[-1] == (
-        f"error: {movies}:3: column 'year' holds 'nineteen', not a year; write it as a whole number such as 1995, "
-        "or leave it empty where it is not known"), r.stderr
+    # a diff review (session 39): null markers are no year (R writes NA, IMDb \\N), a date gives its year, the
+    # line is the file's (a quoted title over two lines, a blank line), one line on stderr, not a warning first
+    movies.write_text('movie_id,title,year\n1,"A\nB (1970)",NA\n\n2,C (1971),\\N\n3,D,1995-07-14\n4,E,1995.0\n'
+                      "5,F (1960),1999\n")
+    r = invoke("ingest", tmp_path / "r.csv", *sets, "--overwrite", "-q")
+    assert r.exit_code == 0, r.stderr
+    import pandas as pd
+
+    table = pd.read_parquet(tmp_path / "ds" / "current" / "movies.parquet")
+    years = dict(zip(table.movie_id.astype(int), table.year))
+    assert {m: years.get(m) for m in range(1, 6)} == {1: 1970, 2: 1971, 3: 1995, 4: 1995, 5: 1999}, years
+    for bad in ("nineteen", "1e3", "+1995", "1_995", "\u0661\u0669\u0669\u0665", "1995-1998", "0"):
+        movies.write_text('movie_id,title,year,genres\n1,"A\nB",1995,"Drama, Comedy"\n\n2,C,'
+                          f"{bad},Action\n")
+        r = invoke("ingest", tmp_path / "r.csv", *sets, "--overwrite")
+        assert r.exit_code == 1 and r.stderr == (
+            f"error: {movies}:5: column 'year' holds '{bad}', not a year; write it as a whole number such as 1995, "
+            "or leave it empty (or NA) where it is not known\n"), r.stderr
+    # the advice to set another separator is shell-safe: ';' would end the command, '|' broke the message
+    for sep, shown in ((";", "'data.genre_separator=;'"), ("|", "'data.genre_separator=|'")):
+        movies.write_text("movie_id,title,genres\n" + "".join(f"{m},F{m},Drama{sep}Comedy\n" for m in range(1, 11)))
+        r = invoke("ingest", tmp_path / "r.csv", *sets, "--overwrite", "--set", "data.genre_separator=/")
+        assert r.exit_code == 0, r.stderr
+        said = [x for x in r.stderr.splitlines() if "genre_separator" in x]
+        assert len(said) == 1 and said[0].endswith(f"ingest with --set {shown}"), r.stderr

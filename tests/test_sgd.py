@@ -368,6 +368,23 @@ def test_optimizer_auto_without_a_kernel_trains_with_adam_and_says_so_once(monke
                     "once, but no C compiler was found; install one"]
 
 
+def test_als_without_a_kernel_says_so_once_a_process(monkeypatch, caplog):
+    """Session 39: with CC=false, `train` printed 'als: compiling the ALS kernel ... using the slower torch engine'
+    four times (once a fit: the selection's, the refit's)."""
+    from embedrec.training import als
+
+    def no_kernel():
+        raise kernel.KernelError("no-compiler", "{owner} compiles a small C kernel once, but no C compiler was found",
+                                 "install one")
+
+    monkeypatch.setattr(kernel, "load", no_kernel)
+    monkeypatch.setattr(als, "_said", set())
+    with caplog.at_level("WARNING", logger="embedrec"):
+        assert als._kernel() is None and als._kernel() is None and als.Solver(1, 3).torch_engine
+    assert [r.getMessage() for r in caplog.records] == [
+        "als: ALS compiles a small C kernel once, but no C compiler was found; using the slower torch engine"]
+
+
 def test_an_als_checkpoint_fingerprint_is_the_one_it_had_before_optimizer_auto():
     """als reads neither key: its fingerprint takes auto as adam at 0.003 (the old defaults), so a run trained
     before auto existed resumes, and the selection's unresolved config matches the fit's resolved one."""

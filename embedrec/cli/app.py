@@ -172,7 +172,8 @@ class Group(click.Group):
             # Ctrl-C under torchrun, or a usage error (the command line is every rank's): rank 0 alone says it
             # (an output path refused too: the same on every rank; not a config error, which a rank
             # other than 0 may be the one to find, its config differing)
-            if not (isinstance(e, (Interrupted, UsageError, OutputRefused)) and _secondary()):
+            if not ((isinstance(e, (Interrupted, UsageError, OutputRefused)) or getattr(e, "every_rank", False))
+                    and _secondary()):
                 _error_line(shorten(e.cli_message(), 2000) + _found_config_note(e))
             sys.exit(e.exit_code)
         except KeyboardInterrupt as e:

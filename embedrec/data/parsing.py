@@ -35,7 +35,7 @@ from embedrec.data.textfiles import (
     refuse_binary_head,
     refuse_nul,
 )
-from embedrec.errors import DataError, first_line, shorten
+from embedrec.errors import DataError, first_line, set_hint, shorten
 
 # ------------------------------------------------------------------------------------------ value helpers
 
@@ -467,43 +467,53 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     genres = ([_genre_list(g, genre_sep) for g in df[genres_col]]
               if genres_col and genres_col in df.columns else [[] for _ in range(len(df))])
     titles = ["" if _missing(t) else str(t) for t in df[title_col]]  # a null title: none, not 'nan' (a review)
-    if genres_col and genres_col in df.columns:
+    where = (lambda row: f"{label}: row {row + 1}") if parquet else \
+        (lambda row: f"{label}:{data_line(path, sep, encoding, 1, 2, row)}")  # a quoted title can span lines
+    years = _year_column(df, label, where, notes, taken=(id_col, title_col, genres_col))
+    if genres_col and genres_col in df.columns:  # after every error: one line on stderr where one stops ingest
         _warn_genre_separator(df[genres_col], genre_sep, label)
-    years = _year_column(df, label, parquet, notes, taken=(id_col, title_col, genres_col))
     return movies_frame(list(ids), titles, genres, years)
 
 
 YEAR_COLUMNS = ("year", "release_year", "releaseyear")  # a movies table's year column, any case
 
 
-def _year_column(df: pd.DataFrame, label: str, parquet: bool, notes: list | None, taken) -> list | None:
+def _year_column(df: pd.DataFrame, label: str, where, notes: list | None, taken) -> list | None:
     """The years of a movies table's 'year' column (YEAR_COLUMNS), None where it has none: a first-hour review
-    found it dropped, every movie without a year, while --year-min then said the file gave none. An empty cell is
-    no year (the title's '(1995)' then gives it); anything but a whole number from 1 to 9999 is refused."""
+    found it dropped, every movie without a year, while --year-min then said the file gave none. A year the column
+    gives wins over the title's '(1995)'; an empty cell or a null marker (YEAR_NULLS: R's NA, IMDb's \\N) gives
+    none, and the title's year then stands. A cell is a whole number from 1 to 9999 in ASCII digits ('1995',
+    '1995.0' as pandas writes a float column), a date that starts with one ('1995-07-14'), or a date of a Parquet
+    date column; anything else ('1e3', '+1995', '1995-1998') is refused with its line (``where(row)``)."""
     col = next((c for c in df.columns if c not in taken and str(c).strip().lower() in YEAR_COLUMNS), None)
     if col is None:
         return None
     years: list = []
     for i, v in enumerate(df[col].tolist()):
+        if hasattr(v, "year") and not isinstance(v, str) and not _missing(v):  # a Parquet date or timestamp
+            years.append(int(v.year))
+            continue
         text = "" if _missing(v) else str(v).strip()
-        if not text:
+        if not text or text.lower() in YEAR_NULLS:
             years.append(None)
             continue
-        try:
-            f = float(text)
-        except ValueError:
-            f = float("nan")
-        if not (f == f and f % 1 == 0 and 1 <= f <= 9999):
-            where = f"{label}: row {i + 1}" if parquet else f"{label}:{i + 2}"
-            raise DataError(f"{where}: column '{col}' holds '{shorten(text, 20)}', not a year; write it as a whole "
-                            "number such as 1995, or leave it empty where it is not known")
-        years.append(int(f))
+        m = _YEAR_TEXT.fullmatch(text) or _YEAR_DATE.fullmatch(text)
+        if m is None or not 1 <= int(m.group(1)) <= 9999:
+            raise DataError(f"{where(i)}: column '{col}' holds '{shorten(text, 20)}', not a year; write it as a whole "
+                            "number such as 1995, or leave it empty (or NA) where it is not known")
+        years.append(int(m.group(1)))
     said = f"{label}: reading column '{col}' as the movies' years"
     if notes is None:
         logging.getLogger("embedrec").info("%s", said)
     else:
         notes.append(said)
     return years
+
+
+YEAR_NULLS = ("na", "n/a", "nan", "nat", "null", "none", "\\n", "-", "?", "unknown")  # a year column's null markers
+# ASCII digits only (str.isdigit and float() take '١٩٩٥', '1_995', '1e3'); no re flags (pandas 3's str.match)
+_YEAR_TEXT = re.compile(r"([0-9]{1,4})(?:\.0*)?")
+_YEAR_DATE = re.compile(r"([0-9]{4})-[0-9]{1,2}(?:-[0-9]{1,2})?(?:[ T][0-9:.+Z-]*)?")
 
 
 def _warn_genre_separator(cells: pd.Series, sep: str, label: str) -> None:
@@ -518,9 +528,9 @@ def _warn_genre_separator(cells: pd.Series, sep: str, label: str) -> None:
             example = next(g for g in text if other in g)
             logging.getLogger("embedrec").warning(
                 "%s: no genres cell holds data.genre_separator '%s', and %d of %d hold '%s': each is read as one "
-                "genre ('%s'); where '%s' separates them, ingest with «--set data.genre_separator=%s|"
-                "data.genre_separator='%s'»", label, sep, n, len(text), other, shorten(example, 40), other, other,
-                other)
+                "genre ('%s'); where '%s' separates them, ingest with " +  # the mark in the message: TermsFilter
+                set_hint("data.genre_separator", other).replace("%", "%%"), label, sep, n, len(text), other,  # reads
+                shorten(example, 40), other)  # marks there only
             return
 
 

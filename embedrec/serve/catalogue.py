@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from embedrec.data.ids import IdMap, ids_from_arrow, is_integer_text
-from embedrec.errors import NotFoundError, UsageError, shorten
+from embedrec.errors import NotFoundError, UsageError, set_hint, shorten
 from embedrec.run import Run
 
 log = logging.getLogger("embedrec")
@@ -243,8 +243,8 @@ class Catalogue:
         if any(k in (key(x) for x in re.split(r"[,;]", g)) for g in joined):
             sep = "," if any(k in (key(x) for x in g.split(",")) for g in joined) else ";"
             hint = (f" ('{shorten(name, 40)}' is part of a genre with '{sep}' in it: the movies file separated its "
-                    f"genres with '{sep}'; ingest again with «--set data.genre_separator={sep}|"
-                    f"data.genre_separator='{sep}'» and train again)")
+                    f"genres with '{sep}'; ingest again with {set_hint('data.genre_separator', sep)} and train "
+                    "again)")
         raise UsageError(f"«--genre|genres» '{shorten(name, 40)}': no such genre in this run; valid genres: "
                          f"{listed}{hint}")
 

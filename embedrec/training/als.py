@@ -336,13 +336,18 @@ def _ptr(t) -> int:
     return t.ctypes.data if isinstance(t, np.ndarray) else t.data_ptr()
 
 
+_said: set[str] = set()  # the kernel failures already warned of in this process
+
+
 def _kernel():
     from embedrec.training.kernel import KernelError, load
 
     try:
         lib = load()
-    except KernelError as e:
-        log.warning("als: %s; using the slower torch engine", e.reason("ALS"))
+    except KernelError as e:  # once a process (a train asks for it at each fit: the same line came 4 times)
+        if e.reason("ALS") not in _said:
+            _said.add(e.reason("ALS"))
+            log.warning("als: %s; using the slower torch engine", e.reason("ALS"))
         return None
     f = lib.als_cg
     p = ctypes.c_void_p
