@@ -514,7 +514,7 @@ def test_cli_defaults_never_recommend_a_rated_movie(tmp_path, synth_dir):
         return CliRunner().invoke(main, [str(a) for a in args])
 
     sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}",
-            "--set", "model.dim=8", "--set", "train.epochs=4"]
+            "--set", "model.dim=8", "--set", "train.epochs=4", "--set", "train.als_dims=auto"]  # (given with dim)
     assert invoke("ingest", synth_dir[0], *sets).exit_code == 0
     r = invoke("train", *sets, "--format", "json")
     assert r.exit_code == 0, r.stderr
@@ -1078,8 +1078,16 @@ def test_dim_candidates_auto_and_a_list(caplog):
     assert dim_candidates(cfg, 10_000, True, 1000, 200) == ()
     assert dim_candidates(cfg, 10_000, False, 1000, 2000) == ()  # nothing to choose on
     assert dim_candidates(cfg, AUTO_DIMS_MAX_RATINGS + 1, True, 10**6, 10**5) == ()
-    assert dim_candidates(load_config(None, ["model.dim=1024"]), 10_000, True, 10**4, 10**4) == (2048, 4096)
-    assert dim_candidates(load_config(None, ["model.dim=3000"]), 10_000, True, 10**4, 10**4) == ()  # 4096 at most
+    big = ["train.als_dims=auto"]  # given beside model.dim: auto searches from it
+    assert dim_candidates(load_config(None, ["model.dim=1024", *big]), 10_000, True, 10**4, 10**4) == (2048, 4096)
+    assert dim_candidates(load_config(None, ["model.dim=3000", *big]), 10_000, True, 10**4, 10**4) == ()  # 4096 at most
+    # model.dim given alone: that dimension is the one trained (a review: model.dim=16 trained 32), and said
+    with caplog.at_level(logging.DEBUG, logger="embedrec"):
+        assert dim_candidates(load_config(None, ["model.dim=64"]), 10_000, True, 1000, 2000) == ()
+        assert dim_candidates(cfg.updated({"model.dim": 64}), 10_000, True, 1000, 2000) == ()
+    assert caplog.records[-1].getMessage() == ("model.dim 64 was given: train.als_dims auto tries no other dimension "
+                                               "(--set 'train.als_dims=[128]' measures 128 too)")
+    caplog.clear()
     listed = load_config(None, ["train.als_dims=[64, 128, 256, 64]"])
     with caplog.at_level(logging.WARNING, logger="embedrec"):
         assert dim_candidates(listed, AUTO_DIMS_MAX_RATINGS + 1, True, 10, 10) == (64, 256)  # as given, not model.dim
@@ -1165,7 +1173,8 @@ def test_auto_dims_grow_a_too_small_model_as_if_trained_at_that_dim(tmp_path):
 
     ds = _many_tastes()
     sets = ["train.epochs=10", "train.threads=1"]
-    merged, result, selected, chosen = fit_and_refit(ds, load_config(None, ["model.dim=4", *sets]), tmp_path / "run")
+    given = load_config(None, ["model.dim=4", *sets, "train.als_dims=auto"])  # auto beside the dim: it searches
+    merged, result, selected, chosen = fit_and_refit(ds, given, tmp_path / "run")
     assert set(selected.dims) == {4, 8, 16} and chosen.model.dim in (8, 16), selected.dims
     assert selected.dims[chosen.model.dim] > 1.1 * selected.dims[4], selected.dims  # measured 0.167 / 0.226 / 0.304
     assert result.model.dim == chosen.model.dim and (tmp_path / "run" / f"als-dim-{chosen.model.dim}").is_dir()

@@ -39,7 +39,7 @@ from embedrec.training import select
 # 200 users x 150 movies x 6,000 ratings; 80% of a user's ratings come from their taste clusters, so taste, not
 # popularity alone, predicts the held-out movies (on this set most-popular NDCG@10 is about 0.30, ALS 0.44)
 DATA = dict(n_users=200, n_movies=150, n_ratings=6000, rank=4, seed=1, taste=0.8, clusters=8)
-COMMON = ["model.dim=8", "train.threads=1", "train.refit=false", "train.patience=100"]
+COMMON = ["model.dim=8", "train.als_dims=auto", "train.threads=1", "train.refit=false", "train.patience=100"]
 INTERRUPT_AFTER = 2  # epochs
 K = 10
 RECALL = 0.9  # approximate kinds: mean recall@10 against the brute force (150 movies: both search nearly all)

@@ -65,6 +65,11 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
                         ", ".join(str(x) for x in dims if x > rank), rank,
                         "they are" if sum(x > rank for x in dims) > 1 else "it is")
         return dims
+    if _dim_given(cfg):  # a review: `model.dim=16` trained 32, said at INFO only; implicit's factors=16 is 16
+        if say:  # -v: it is what the user asked for (a line before a resume's refusal was a review's finding)
+            log.debug("model.dim %d was given: train.als_dims auto tries no other dimension («--set "
+                     "'train.als_dims=[%d]'|train.als_dims=[%d]» measures %d too)", d, 2 * d, 2 * d, 2 * d)
+        return ()
     if n_ratings > AUTO_DIMS_MAX_RATINGS:
         log.debug("als_dims auto: %s training ratings (above %s): only model.dim %d", f"{n_ratings:,}",
                   f"{AUTO_DIMS_MAX_RATINGS:,}", d)
@@ -79,6 +84,14 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
             break
         out.append(d * k)
     return tuple(out)
+
+
+def _dim_given(cfg) -> bool:
+    """Whether the user chose model.dim (a config file, --set, updated()) and left train.als_dims to auto: the
+    dimension asked for is then the one trained. A file that gives both (configs/default.yaml, or what `embedrec
+    config` writes) keeps auto's search."""
+    keys = getattr(cfg, "explicit_keys", frozenset())
+    return "model.dim" in keys and "train.als_dims" not in keys and cfg.model.dim != "auto"
 
 
 def warn_above_rank(cfg, n_users: int, n_movies: int) -> None:
