@@ -39,9 +39,9 @@ def test_parse_id_bounds():
     assert parse_id("-5", np.dtype(np.int32)) == -5
     assert parse_id(str(2**31), np.dtype(np.int32)) is None
     assert parse_id(" a ", np.dtype(object)) == "a"
-    # an optional sign and ASCII digits only: int() also reads '1_96' (as 196) and other scripts' digits
+    # as str(int) writes it, in ASCII digits: int() also reads '+7', '1_96' (as 196) and other scripts' digits
     assert [parse_id(t, np.dtype(np.int64)) for t in (" +7 ", "-0", "1_96", "\u0661\u0662", "1e3", "", "-")] == \
-        [7, 0, None, None, None, None, None]
+        [None, 0, None, None, None, None, None]
 
 
 def test_scan_and_search_agree():
@@ -67,3 +67,20 @@ def test_a_word_where_the_ids_are_integers_is_said_to_be_no_id():
         IdMap(np.array(["u1"], dtype=object), "user").row("abc")
     with pytest.raises(NotFoundError, match=r"\(4 users, ids such as 'u1', 'u10', 'u2'\)$"):
         IdMap(np.array(["u1", "u10", "u2", "u3"], dtype=object), "user").row("196")
+
+
+def test_an_integer_id_is_written_as_ingest_reads_one():
+    """An API review (session 39): recommend('01') answered for user 1, where ingest refuses '01' as an integer id
+    (it would merge ids): '01' and '+1' are no id of an integer map, and the error says how its ids are written."""
+    assert [parse_id(t, np.dtype(np.int64)) for t in ("1", " 1\n", "-3", "0", 7, np.int32(7), 196.0)] == \
+        [1, 1, -3, 0, 7, 7, 196]
+    assert [parse_id(t, np.dtype(np.int64)) for t in ("01", "+1", "-01", "00")] == [None] * 4
+    assert parse_id("01", np.dtype(object)) == "01"  # text ids keep their spelling
+    m = IdMap(np.array([1, 2, 196]), "user")
+    assert m.rows(["1", "01", "+196"])[0].tolist() == [0, -1, -1]
+    with pytest.raises(NotFoundError) as e:
+        m.row("01")
+    assert str(e.value) == ("'01' is not a user id of this model: its ids are integers written without a '+' or "
+                            "leading zeros ('1')")
+    with pytest.raises(NotFoundError, match=r"'\+196' is not a user id .*\('196'\)"):
+        m.row("+196")

@@ -9,6 +9,7 @@ Also the public API's rules for ids given as arguments (``id_list``, ``one_id``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -41,6 +42,9 @@ def not_an_id(x) -> str | None:
     return None
 
 
+_WRITTEN_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")  # an integer id as str(int) writes it (parsing._PLAIN_INT)
+
+
 def parse_id(text, dtype: np.dtype):
     """``text`` (or a number) as an id of an id array of ``dtype``; None when it cannot be one: not an integer
     (``is_integer_text``; a float only where it is a whole number: 196.0 is 196) for integer ids, or beyond the integer type (an id like 99999999999999999999999 is
@@ -50,8 +54,8 @@ def parse_id(text, dtype: np.dtype):
             if not (np.isfinite(text) and float(text).is_integer()):
                 return None
             text = int(text)
-        if not is_integer_text(text):
-            return None
+        if not is_integer_text(text) or not _WRITTEN_INT.fullmatch(str(text).strip()):
+            return None  # '01', '+1': ingest reads no such id as an integer (it would merge ids), so none is one
         try:
             v = int(str(text).strip())
         except ValueError:  # more digits than int() reads (4,300): beyond any integer type
@@ -143,6 +147,10 @@ class IdMap:
         id of this map can be (a word where the ids are integers), that it is not an id at all."""
         if self.impossible(raw):
             return f"'{shorten(raw)}' is not a {self.kind} id of this model (its ids are integers)"
+        if self.ids.dtype.kind in "iu" and isinstance(raw, str) and not _WRITTEN_INT.fullmatch(raw.strip()):
+            plain = str(int(raw.strip()))  # '01', '+1' (an API review: answered for user 1)
+            return (f"'{shorten(raw)}' is not a {self.kind} id of this model: its ids are integers written without "
+                    f"a '+' or leading zeros ('{plain}')")
         if self.ids.dtype.kind in "iu" or not len(self):
             return f"{self.kind} '{shorten(raw)}' is not in the training data ({self._count()})"
         # text ids: what one looks like (a first-hour review: `--user 196` where the ids are 'u196')
