@@ -37,6 +37,8 @@ from embedrec.predict_input import predict_lines  # noqa: F401 (the CLI's predic
 from embedrec.trained import TrainedModel  # noqa: F401
 
 if TYPE_CHECKING:  # annotations only: no import at run time
+    import pandas as pd
+
     from embedrec.config import Config
     from embedrec.data.dataset import Dataset
 
@@ -90,18 +92,22 @@ def _path(value, name: str, call: str, example: str) -> None:
     if isinstance(value, Config):
         raise UsageError(f"{call}: got a Config as {name}; pass it as cfg: {example}")
     if type(value).__name__ == "DataFrame" and name == "source":  # a notebook review: no word on what to do
-        raise UsageError(f"{call}: source is a file, not a DataFrame: write it first, e.g. "
-                         "df.to_parquet('ratings.parquet', index=False), then ingest('ratings.parquet', cfg) (its "
-                         "columns user_id, movie_id[, rating][, timestamp], or name them with data.columns.*)")
+        raise UsageError(f"{call}: source is a path here, not a DataFrame: er.ingest(df, cfg) takes one (or write "
+                         "it first, df.to_parquet('ratings.parquet', index=False), and give that path)")
     raise UsageError(f"{call}: {name} must be a path (str or pathlib.Path), not {type(value).__name__}")
 
 
-def ingest(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None, overwrite: bool = False,
-           progress: bool = False):
+def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None = None, *,
+           output: str | Path | None = None, overwrite: bool = False, progress: bool = False):
     """``embedrec ingest``: read ``source`` (default cfg.data.source), clean, split, write the dataset to
     ``output`` and return it as a Dataset. Without ``output`` the folder is cfg.data.prepared where the config
     sets it, else it is named after the source (``data/prepared/ratings`` for ``ratings.csv``), as the command
     names it.
+
+    ``source`` may be a pandas DataFrame of ratings (its columns, not its index, matched as a file's are:
+    user_id/userId, movie_id/movieId/itemId, [rating], [timestamp], or data.columns.*): it is written once to
+    the cache as Parquet (``CACHE/dataframes/dataframe-<hash>.parquet``, named by its content), which the
+    dataset records as its source, and its default folder is ``data/prepared/dataframe-<hash>``.
 
     A ``source`` or ``output`` given here applies to this call (``cfg`` itself is frozen and never changes);
     the returned Dataset knows its folder, so ``train(ds, cfg)`` needs nothing else, and the model's config
@@ -110,9 +116,53 @@ def ingest(source: str | None = None, cfg: Config | None = None, *, output: str 
     from embedrec.data.dataset import load_dataset
 
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
+    if type(source).__name__ == "DataFrame":  # Surprise's load_from_df, LensKit's from_interactions_df
+        source = frame_source(source)
     cfg = ingest_config(source, cfg, output=output)
     prepare(cfg, overwrite=overwrite, progress=progress)
     return load_dataset(cfg.data.prepared)
+
+
+def frame_source(df) -> str:
+    """A DataFrame given as ingest's source, as the Parquet file ingest reads: written once to the cache, named by
+    a hash of its columns, dtypes and values (the same frame again reuses it), by a temporary name and a rename."""
+    import hashlib
+    import os
+
+    import pandas as pd
+
+    from embedrec.fsutil.files import cache_dir
+
+    if len(df) == 0:
+        raise UsageError("ingest: the DataFrame has no rows; give it the ratings (user_id, movie_id[, rating]"
+                         "[, timestamp])")
+    df = df.rename(columns=str)  # Parquet names columns by text (a frame built from a list has 0, 1, 2)
+    try:
+        values = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
+    except TypeError as e:  # a column of lists or dicts
+        raise UsageError(f"ingest: the DataFrame's values cannot be ratings ({e}); give columns of ids, numbers "
+                         "and dates") from None
+    key = hashlib.sha256(values + repr([(c, str(t)) for c, t in df.dtypes.items()]).encode()).hexdigest()[:12]
+    folder = cache_dir() / "dataframes"
+    path = folder / f"dataframe-{key}.parquet"
+    if not path.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{path.name}.tmp-{os.getpid()}"
+            try:
+                df.to_parquet(tmp, index=False)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as e:
+            raise UsageError(f"ingest: cannot write the DataFrame to '{folder}' ({e.strerror or e}); point "
+                             "$EMBEDREC_CACHE at a writable folder") from None
+        except (ValueError, TypeError, ImportError) as e:  # pyarrow: a column mixing ints and texts, ...
+            from embedrec.errors import first_line
+
+            raise UsageError(f"ingest: the DataFrame cannot be written as Parquet ({first_line(e)}); give each "
+                             "column one type (df[col].astype(str) for ids that mix numbers and texts)") from None
+    return str(path)
 
 
 def ingest_config(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None,

@@ -683,14 +683,38 @@ def test_pandas_missing_values_are_no_ids(trained_run):
         m.predict([(pd.NA, 1)])
 
 
-def test_a_dataframe_as_source_says_how_to_ingest_it(tmp_path):
-    """A notebook review: er.ingest(df, cfg) was 'source must be a path ..., not DataFrame', with no way on."""
+def test_a_dataframe_is_a_source(tmp_path, monkeypatch):
+    """Notebook reviews: er.ingest(df, cfg) was refused (Surprise's load_from_df and LensKit's
+    from_interactions_df take one). Its columns are matched as a file's; the frame is written once to the cache,
+    named by its content, which the dataset records; a frame that cannot be ratings is one UsageError."""
+    import numpy as np
     import pandas as pd
 
-    df = pd.DataFrame({"user_id": [1], "movie_id": [2], "rating": [3.0]})
-    with pytest.raises(UsageError, match=r"^ingest: source is a file, not a DataFrame: write it first, e\.g\. "
-                                         r"df\.to_parquet"):
-        er.ingest(df, er.load_config(None, {"data.prepared": str(tmp_path / "ds")}))
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"userId": rng.integers(1, 40, 800), "movieId": rng.integers(1, 60, 800),
+                       "rating": rng.integers(1, 6, 800).astype(float)}).drop_duplicates(["userId", "movieId"])
+    ds = er.ingest(df, er.load_config(None, {}))
+    cached = sorted((tmp_path / "cache" / "dataframes").iterdir())
+    assert len(cached) == 1 and cached[0].name.startswith("dataframe-") and cached[0].suffix == ".parquet"
+    assert ds.manifest["source"] == str(cached[0]) and ds.manifest["counts"]["ratings"] == len(df)
+    assert ds.path.resolve() == (tmp_path / "data" / "prepared" / cached[0].stem).resolve()
+    assert set(ds.users["user_id"]) == set(df.userId) and set(ds.movies["movie_id"]) == set(df.movieId)
+    again = er.ingest(df.copy(), output=tmp_path / "ds2")  # the same frame: the same cached file
+    assert sorted((tmp_path / "cache" / "dataframes").iterdir()) == cached and again.manifest["source"] == str(cached[0])
+    bad = {"empty": (df.iloc[:0], r"^ingest: the DataFrame has no rows"),
+           "lists": (df.assign(rating=[[1]] * len(df)), r"^ingest: the DataFrame's values cannot be ratings"),
+           "mixed": (df.assign(userId=[1, "a"] * (len(df) // 2) + [1] * (len(df) % 2)),
+                     r"^ingest: the DataFrame cannot be written as Parquet .*give each column one type")}
+    for name, (frame, match) in bad.items():
+        with pytest.raises(UsageError, match=match):
+            er.ingest(frame, output=tmp_path / name)
+    assert sorted((tmp_path / "cache" / "dataframes").iterdir()) == cached  # nothing half-written left
+    from embedrec.api import ingest_config
+
+    with pytest.raises(UsageError, match=r"^ingest: source is a path here, not a DataFrame: er\.ingest\(df"):
+        ingest_config(df)
 
 
 def test_evaluate_on_a_missing_gpu_names_the_argument(trained_run):
