@@ -1016,10 +1016,16 @@ def test_no_bars_on_a_terminal_of_unknown_width(monkeypatch):
 def test_users_from_an_empty_input_say_that_no_user_was_answered(cli_run):
     """A first-hour review: `recommend --users - < /dev/null` printed a header alone and exit 0, with no word."""
     sets, _ = cli_run
-    for text in ("", "# no ids\n", "nobody\n"):
+    for text in ("", "# no ids\n"):
         r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input=text)
         assert r.exit_code == 0 and r.stdout.splitlines() == ["user_id,rank,movie_id,title,year,genres,score"]
         assert "<stdin>: no user answered (the input held no user id this model knows)\n" in r.stderr, r.stderr
+    # ids given, none known: an error (a shell review: a cron job fed the wrong id file got exit 0)
+    r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="nobody\n\n999999\n")
+    assert r.exit_code == 1 and r.stdout.splitlines() == ["user_id,rank,movie_id,title,year,genres,score"]
+    assert r.stderr.splitlines()[-1] == (
+        "error: <stdin>: no user answered: none of its 2 lines holds a user id this model knows (each is said above); "
+        "check the ids and the run, or answer unknown users with --fallback popular"), r.stderr
     r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="1\n")
     assert r.exit_code == 0 and "no user answered" not in r.stderr
 

@@ -95,10 +95,10 @@ def _sets(overrides: list[str]) -> list[str]:
     return [x for o in overrides for x in ("--set", o)]
 
 
-def _plain(prepared: Path, run: Path, epochs: int, resume: bool = False) -> dict:
+def _plain(prepared: Path, run: Path, epochs: int, resume: bool = False, extra: list[str] = ()) -> dict:
     from embedrec.api import train_run
 
-    return train_run(load_config(None, _overrides(prepared, run, epochs)), resume=resume)
+    return train_run(load_config(None, _overrides(prepared, run, epochs) + list(extra)), resume=resume)
 
 
 def _solve(run: Path) -> dict:
@@ -219,10 +219,11 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
     an uninterrupted 5-epoch run (train.fetch_rows and the number of ranks change how, not what, it computes)."""
     two = tmp_path / "two"
     # fetch_rows: the rows each half-sweep fetches come in blocks of at most 2,000 ratings (4 per rank here)
-    p = _torchrun(["train", *_sets(_overrides(prepared, two, 3) + ["train.fetch_rows=2000"]), "--format", "json",
-                   "-q"], tmp_path)
+    dims = ["train.als_dims=auto"]  # given beside model.dim: the search from it, on the ranks as in one process
+    p = _torchrun(["train", *_sets(_overrides(prepared, two, 3) + ["train.fetch_rows=2000", *dims]), "--format",
+                   "json", "-q"], tmp_path)
     m2 = json.loads(p.stdout)  # rank 0 alone printed
-    m1 = _plain(prepared, tmp_path / "one", 3)
+    m1 = _plain(prepared, tmp_path / "one", 3, extra=dims)
     assert m2["ranks"] == 2 and m2["selection"]["als_reg"] == m1["selection"]["als_reg"]
     assert m2["selection"]["als_user_unobserved"] == m1["selection"]["als_user_unobserved"] == 0.5  # not 1 here
     assert m2["selection"]["als_recency"] == m1["selection"]["als_recency"] == 0.0  # a random split: 0 only
@@ -244,14 +245,14 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
     # --resume of the finished run on the ranks: its complete checkpoints rebuild the model `current` holds, which
     # is not published again (as one process)
     published = sorted(p.name for p in two.glob("artifacts-*"))
-    p = _torchrun(["train", "--resume", *_sets(_overrides(prepared, two, 3) + ["train.fetch_rows=2000"]), "--format",
-                   "json"], tmp_path)
+    p = _torchrun(["train", "--resume", *_sets(_overrides(prepared, two, 3) + ["train.fetch_rows=2000", *dims]),
+                   "--format", "json"], tmp_path)
     assert sorted(p.name for p in two.glob("artifacts-*")) == published
     assert f"nothing to resume: the checkpoints were complete and {two} already holds this model" in p.stderr
     assert json.loads(p.stdout) == json.loads((two / "current" / "metrics.json").read_text())  # as recorded
 
-    resumed = _plain(prepared, two, 5, resume=True)  # one process continues the 2-rank checkpoints
-    whole = _plain(prepared, tmp_path / "whole", 5)
+    resumed = _plain(prepared, two, 5, resume=True, extra=dims)  # one process continues the 2-rank checkpoints
+    whole = _plain(prepared, tmp_path / "whole", 5, extra=dims)
     assert resumed["selection"]["epochs_run"] == 5 and resumed["ranks"] == 1
     assert resumed["splits"]["test"]["model"]["ndcg@10"] == pytest.approx(
         whole["splits"]["test"]["model"]["ndcg@10"], abs=1e-6)

@@ -67,7 +67,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     \b
     Examples:
       embedrec tune-dims
-      embedrec tune-dims --dims 32,64,128,256 --tolerance 1% --write configs/tuned.yaml
+      embedrec tune-dims --dims 32,64,128,256 --tolerance 1% --write tuned.yaml
     """
     from embedrec import api
     from embedrec.config import find_config

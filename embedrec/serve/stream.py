@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from embedrec.data.ids import is_integer_text, not_an_id, py_id
+from embedrec.data.ids import not_an_id, py_id
 from embedrec.errors import DataError, NotFoundError, UsageError, shorten
 from embedrec.serve.recommender import (
     COLUMNS,
@@ -30,7 +30,16 @@ def batches(items: Iterable, size: int, ready=None) -> Iterator[list]:
     """``items`` in lists of up to ``size``; a list ends early where ``ready()`` says no next item is there yet (a
     pipe or a terminal that paused: what came is answered now, not when ``size`` items or the end have come)."""
     buf: list = []
-    for item in items:
+    it = iter(items)
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            break
+        except Exception:  # a bad item (not an id, a bad byte): the ones before it are answered first, as they
+            if buf:        # are where a pause had ended their batch before it (the same rows however it arrived)
+                yield buf
+            raise
         buf.append(item)
         if len(buf) >= size or (ready is not None and not ready()):
             yield buf
@@ -54,12 +63,19 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     on the other end of a pipe gets each batch's answers while the next ids are still coming); ``ready()``, where
     given, says whether a next line is there without waiting: a batch ends where the input pauses."""
     unknown = [0]  # ids no row answers: skipped, or answered with the most popular movies
-    renamed = [0]  # ids answered under another text ('001' as 1)
     empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
     short = [0]  # users whose list is shorter than k but not empty: said once at the end, as --user says it
 
     def flush(numbered: list[tuple[int, str, bool]]):
         rows, parsed = rec.user_rows([t for _, t, _ in numbered])
+        for i, ((n, t, hashed), r) in enumerate(zip(numbered, rows)):  # a line of a table (user,rating): the
+            if r < 0 and not hashed:  # lines before it are answered first, however the input arrived (a review:
+                try:                  # with no pause before it, its batch's earlier rows were never written)
+                    _one_id(name, n, t)
+                except DataError:
+                    if i:
+                        yield from flush(numbered[:i])
+                    raise
         keep = [i for i, (_, _, hashed) in enumerate(numbered) if not hashed or rows[i] >= 0]  # '#' unknown: a comment
         if len(keep) < len(numbered):
             numbered, rows, parsed = [numbered[i] for i in keep], rows[keep], [parsed[i] for i in keep]
@@ -74,17 +90,11 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                     popular_instead(rec.catalogue.users, t, unknown[0], f"{name}:{n}")
                 else:
                     if unknown[0] <= LOGGED_UNKNOWN:
-                        if p is None and not is_integer_text(t):  # '196.0' where ids are integers: not an id
-                            log.warning("%s:%d: '%s' is not a user id of this model (its ids are integers); skipped",
-                                        name, n, shorten(t))
+                        if p is None and rec.user_ids.dtype.kind in "iu":  # '196.0', '001' where ids are integers:
+                            log.warning("%s:%d: %s; skipped", name, n,     # not an id (how its ids are written)
+                                        rec.catalogue.users.unknown_text(t.strip()))
                         else:
                             log.warning("%s:%d: unknown user '%s' skipped", name, n, shorten(t))
-        for (n, t), r, p in zip(numbered, rows, parsed):  # '001' where ids are integers: user 1, said (the
-            if r >= 0 and isinstance(p, int) and str(p) != t.strip():  # output names it 1, so a join back to
-                renamed[0] += 1                                      # the input on the id would lose it; a review)
-                if renamed[0] <= LOGGED_UNKNOWN:
-                    log.warning("%s:%d: '%s' is read as user %d (ids are integers), and named so in the output",
-                                name, n, shorten(t), p)
         results = {}
         if known.any():
             ids, scores = rec.recommend_rows(rows[known], k, include_seen, allowed)
