@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from embedrec.argcheck import flag
 from embedrec.errors import ArtifactError, UsageError
+from embedrec.list_metrics import score_lists  # noqa: F401 (er.score_lists: any lists, any split)
 
 # the public types (er.Model, er.TrainedModel, er.Recommendations, er.Predictions), found here by embedrec/__init__
 # and by pickles made when they were defined here (StreamAnswer too, before 83579c5)

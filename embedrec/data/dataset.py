@@ -97,6 +97,20 @@ class Dataset:
         lo, hi = self.manifest["rating_scale"]
         return float(lo), float(hi)
 
+    def split_frame(self, name: str = "test") -> pd.DataFrame:
+        """A split's rows with their ids (user_id, movie_id, rating[, timestamp]), where ``splits[name]`` holds
+        rows of ``users``/``movies``: the ``truth`` of ``er.score_lists``, or a peer's training data."""
+        from embedrec.errors import UsageError
+
+        if name not in self.splits:
+            raise UsageError(f"split_frame: no split {name!r} in this dataset; one of {', '.join(map(repr, self.splits))}")
+        part = self.splits[name]
+        out = pd.DataFrame({"user_id": self.users["user_id"].to_numpy()[part.user],
+                            "movie_id": self.movies["movie_id"].to_numpy()[part.movie], "rating": part.rating})
+        if part.timestamp is not None:
+            out["timestamp"] = part.timestamp
+        return out
+
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.splits.items())
         return f"<Dataset {self.manifest.get('name', self.path.name)} ({self.n_users:,} users x " \

@@ -1,0 +1,110 @@
+"""Top-K lists scored against held-out ratings, ids in: any recommender's lists (embedrec's ``to_frame()`` or
+``export --topk-all`` file, implicit's, LensKit's) on any split the caller made, by the metrics ``evaluate``
+reports (``embedrec.metrics``), so peers are compared on the same rows by the same code (LensKit's
+RecListAnalysis, Surprise's accuracy module). ``er.score_lists``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from embedrec.errors import UsageError, shorten
+from embedrec.metrics import PER_USER, hit_matrix
+
+
+def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=None):
+    """Score ``lists`` (a DataFrame: user_id, movie_id, and rank 1, 2, ... or a score, higher first; else each
+    user's rows in their order) against ``truth`` (user_id, movie_id: the relevant movies, e.g. a test split).
+
+    Every user of ``truth`` is scored, one without a list as a list of no hits (``users_without_list`` counts
+    them); users with a list but nothing in ``truth`` are not (``users_not_in_truth``). Returns ``{"users": n,
+    ..., "ndcg@10": mean, ...}`` for precision, recall, ndcg, map, hitrate and mrr at each k, and coverage@k
+    where ``catalogue`` (the number of movies) is given; ``per_user=True``: a DataFrame, a row per user of
+    ``truth`` (user_id, n_relevant, the metrics). Ids are matched as given (196 is not '196'). UsageError for a
+    missing column, a missing id, a movie listed twice for one user, or a rank that is not 1, 2, ..."""
+    import pandas as pd
+
+    from embedrec.evaluate import check_ks
+
+    ks = check_ks(ks)
+    lists, truth = _frame(lists, "lists", ("user_id", "movie_id")), _frame(truth, "truth", ("user_id", "movie_id"))
+    n_items = None if catalogue is None else _catalogue_size(catalogue)
+    lists = _ordered(lists)
+    truth = truth[["user_id", "movie_id"]].drop_duplicates()
+    user_codes, users = pd.factorize(truth["user_id"])
+    movie_codes, _ = pd.factorize(pd.concat([lists["movie_id"], truth["movie_id"]], ignore_index=True))
+    list_movies, truth_movies = movie_codes[:len(lists)], movie_codes[len(lists):]
+    # the truth as CSR over its users (hit_matrix's form)
+    order = np.argsort(user_codes, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(user_codes, minlength=len(users)))]).astype(np.int64)
+    indices = truth_movies[order].astype(np.int64)
+    n_rel = np.diff(indptr)
+    # the lists as a users x K matrix of movie codes (-1: no movie at that rank)
+    k_max = max(ks)
+    row = pd.Index(users).get_indexer(lists["user_id"])  # -1: a user with a list but nothing relevant
+    rank = lists["_rank"].to_numpy()
+    topk = np.full((len(users), k_max), -1, np.int64)
+    keep = (row >= 0) & (rank < k_max)
+    topk[row[keep], rank[keep]] = list_movies[keep]
+    hits = hit_matrix(topk, indptr, indices) if len(users) else np.zeros((0, k_max))
+    values = {f"{name}@{k}": fn(hits, n_rel, k) for k in ks for name, fn in PER_USER.items()}
+    if per_user:
+        return pd.DataFrame({"user_id": np.asarray(users), "n_relevant": n_rel, **values})
+    listed = np.zeros(len(users), bool)
+    listed[row[row >= 0]] = True
+    out = {"users": int(len(users)), "users_without_list": int(len(users) - listed.sum()),
+           "users_not_in_truth": int(lists.loc[row < 0, "user_id"].nunique())}
+    out.update({name: float(v.mean()) if len(v) else float("nan") for name, v in values.items()})
+    for k in ks if n_items is not None else ():  # distinct movies in the scored users' top k, of the catalogue
+        shown = np.unique(topk[:, :k][topk[:, :k] >= 0]).size
+        if shown > n_items:
+            raise UsageError(f"score_lists: catalogue={n_items:,}, but the lists' top {k} name {shown:,} distinct "
+                             "movies; give the number of movies in the catalogue")
+        out[f"coverage@{k}"] = shown / n_items
+    return out
+
+
+def _frame(df, name: str, need: tuple[str, ...]):
+    if type(df).__name__ != "DataFrame":
+        raise UsageError(f"score_lists: {name} must be a pandas DataFrame ({', '.join(need)}), not "
+                         f"{type(df).__name__}")
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise UsageError(f"score_lists: {name} has no column {', '.join(map(repr, missing))} (its columns: "
+                         f"{shorten(', '.join(map(str, df.columns)), 80)}); rename them, e.g. "
+                         "df.rename(columns={'userId': 'user_id', 'movieId': 'movie_id'})")
+    if df[list(need)].isna().any().any():
+        raise UsageError(f"score_lists: {name} has missing ids; drop those rows first (df.dropna(subset=..."
+                         f"{list(need)}))")
+    return df
+
+
+def _ordered(lists):
+    """The lists with ``_rank`` 0, 1, ... per user: from 'rank' (1-based, as embedrec writes it), else from
+    'score' (higher first), else the rows' order."""
+    import pandas as pd
+
+    lists = lists[[c for c in ("user_id", "movie_id", "rank", "score") if c in lists.columns]].reset_index(drop=True)
+    dup = lists.duplicated(["user_id", "movie_id"])
+    if dup.any():
+        row = lists[dup].iloc[0]
+        from embedrec.data.ids import py_id
+
+        raise UsageError(f"score_lists: user {py_id(row.user_id)!r}'s list holds movie {py_id(row.movie_id)!r} "
+                         "twice; a list names each movie once")
+    if "rank" in lists.columns:
+        rank = pd.to_numeric(lists["rank"], errors="coerce")
+        if rank.isna().any() or (rank < 1).any() or (rank % 1 != 0).any():
+            raise UsageError("score_lists: lists' 'rank' column holds a value that is not 1, 2, ...; give ranks "
+                             "from 1 (or drop the column: then 'score', else each user's rows in order)")
+        lists = lists.sort_values(["user_id", "rank"], kind="stable")
+    elif "score" in lists.columns:
+        lists = lists.sort_values(["user_id", "score"], ascending=[True, False], kind="stable")
+    lists = lists.assign(_rank=lists.groupby("user_id", sort=False).cumcount().to_numpy())
+    return lists
+
+
+def _catalogue_size(catalogue) -> int:
+    if isinstance(catalogue, (bool, np.bool_)) or not isinstance(catalogue, (int, np.integer)) or catalogue < 1:
+        raise UsageError(f"score_lists: catalogue={shorten(repr(catalogue), 40)}: give the number of movies in the "
+                         "catalogue (a whole number >= 1)")
+    return int(catalogue)

@@ -1,0 +1,84 @@
+"""er.score_lists: any recommender's top-K lists scored against any held-out rows, by evaluate's metrics (an API
+review, session 39: no way to score implicit's lists or one's own split from Python, as LensKit and Surprise do)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import embedrec as er
+from embedrec.errors import UsageError
+
+LISTS = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 3], "movie_id": [10, 11, 12, 10, 13, 10], "rank": [1, 2, 3, 1, 2, 1]})
+TRUTH = pd.DataFrame({"user_id": [1, 1, 2, 4, 4], "movie_id": [11, 14, 99, 10, 10]})  # a repeated row counts once
+
+
+def test_hand_computed_values():
+    got = er.score_lists(LISTS, TRUTH, ks=(1, 2, 3), catalogue=20)
+    # users 1 (relevant 11, 14: a hit at rank 2), 2 (99: none), 4 (10: no list); user 3 has nothing relevant
+    assert (got["users"], got["users_without_list"], got["users_not_in_truth"]) == (3, 1, 1)
+    d = 1 / math.log2(3)
+    assert got["precision@2"] == pytest.approx((1 / 2) / 3) and got["precision@3"] == pytest.approx((1 / 3) / 3)
+    assert got["recall@2"] == pytest.approx((1 / 2) / 3) and got["ndcg@1"] == 0.0
+    assert got["ndcg@2"] == pytest.approx(d / (1 + d) / 3) and got["ndcg@3"] == got["ndcg@2"]
+    assert got["map@2"] == pytest.approx((1 / 2) / 2 / 3) and got["mrr@3"] == pytest.approx((1 / 2) / 3)
+    assert got["hitrate@2"] == pytest.approx(1 / 3)
+    assert (got["coverage@1"], got["coverage@2"], got["coverage@3"]) == (1 / 20, 3 / 20, 4 / 20)  # scored users'
+    per = er.score_lists(LISTS, TRUTH, ks=2, per_user=True)
+    assert per["user_id"].tolist() == [1, 2, 4] and per["n_relevant"].tolist() == [2, 1, 1]
+    assert per["ndcg@2"].tolist() == pytest.approx([d / (1 + d), 0, 0])
+
+
+def test_the_order_comes_from_rank_else_score_else_the_rows():
+    by_rank = er.score_lists(LISTS.sample(frac=1, random_state=3), TRUTH, ks=2)
+    by_score = er.score_lists(LISTS.assign(score=-LISTS["rank"]).drop(columns="rank").sample(frac=1, random_state=4),
+                              TRUTH, ks=2)
+    by_rows = er.score_lists(LISTS.drop(columns="rank"), TRUTH, ks=2)
+    assert by_rank == by_score == by_rows
+
+
+def test_it_gives_what_evaluate_gives_on_a_trained_run(trained_run):
+    """The run's own test split, its lists from recommend (seen movies excluded): evaluate's figures exactly."""
+    from embedrec.data.dataset import load_dataset
+
+    ds = load_dataset(trained_run.cfg.data.prepared)
+    t = ds.splits["test"]
+    uid, mid = ds.users["user_id"].to_numpy(), ds.movies["movie_id"].to_numpy()
+    truth = ds.split_frame("test")  # the split's rows with their ids
+    assert truth["user_id"].tolist() == uid[t.user].tolist() and truth["movie_id"].tolist() == mid[t.movie].tolist()
+    assert truth["rating"].tolist() == t.rating.tolist() and list(truth.columns)[:3] == ["user_id", "movie_id", "rating"]
+    with pytest.raises(UsageError, match=r"^split_frame: no split 'tests' in this dataset; one of 'train'"):
+        ds.split_frame("tests")
+    m = trained_run.opened
+    got = er.score_lists(m.recommend(sorted(set(truth.user_id)), k=10).to_frame(), truth, ks=10)
+    want = m.evaluate("test", ks=10)["splits"]["test"]["model"]
+    assert got["users"] == want["users_evaluated"] and got["users_without_list"] == 0
+    for name in ("precision@10", "recall@10", "ndcg@10", "map@10", "hitrate@10", "mrr@10"):
+        assert got[name] == pytest.approx(want[name], abs=1e-12), name
+
+
+@pytest.mark.parametrize("lists,truth,kw,match", [
+    (LISTS.rename(columns={"user_id": "userId"}), TRUTH, {}, r"^score_lists: lists has no column 'user_id' \(its "
+                                                             r"columns: userId, movie_id, rank\); rename them"),
+    (LISTS, TRUTH.assign(user_id=[1, None, 2, 4, 4]), {}, r"^score_lists: truth has missing ids"),
+    (pd.concat([LISTS, LISTS.iloc[:1]]), TRUTH, {}, r"^score_lists: user 1's list holds movie 10 twice"),
+    (LISTS.assign(rank=[0, 1, 2, 1, 2, 1]), TRUTH, {}, r"'rank' column holds a value that is not 1, 2"),
+    (LISTS, TRUTH, {"ks": "10"}, r"^ks='10': give whole numbers"),
+    (LISTS, TRUTH, {"catalogue": 2, "ks": 3}, r"^score_lists: catalogue=2, but the lists' top 3 name 4 distinct"),
+    (LISTS, TRUTH, {"catalogue": True}, r"^score_lists: catalogue=True: give the number of movies"),
+    ([(1, 10)], TRUTH, {}, r"^score_lists: lists must be a pandas DataFrame"),
+])
+def test_what_cannot_be_scored_is_one_usage_error(lists, truth, kw, match):
+    with pytest.raises(UsageError, match=match):
+        er.score_lists(lists, truth, **kw)
+
+
+def test_text_ids_and_an_empty_truth():
+    lists = pd.DataFrame({"user_id": ["u1", "u1"], "movie_id": ["m1", "m2"]})
+    got = er.score_lists(lists, pd.DataFrame({"user_id": ["u1"], "movie_id": ["m2"]}), ks=2)
+    assert got["recall@2"] == 1.0 and got["mrr@2"] == 0.5
+    empty = er.score_lists(lists, pd.DataFrame({"user_id": [], "movie_id": []}), ks=2)
+    assert empty["users"] == 0 and np.isnan(empty["ndcg@2"]) and empty["users_not_in_truth"] == 1
