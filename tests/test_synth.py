@@ -87,3 +87,11 @@ def test_taste_is_learnable_and_popularity_only_is_not(seed):
         ratio[taste] = _ndcg10(X @ B, X, T) / _ndcg10(np.broadcast_to(pop, X.shape), X, T)
     assert ratio[0.5] > 1.10, ratio
     assert ratio[0.0] < 1.02, ratio
+
+
+def test_planted_says_its_sizes_not_its_arrays(tmp_path):
+    """An API review: write_movielens's Planted dumped every array into a notebook's cell."""
+    from embedrec.data.synth import write_movielens
+
+    p = write_movielens(tmp_path / "syn", 30, 20, 200, seed=0)
+    assert repr(p) == f"Planted(30 users x 20 movies, rank {p.user_factors.shape[1]}, mean 3.5, noise 0.3)"

@@ -21,6 +21,10 @@ class Planted:
     mean: float
     noise: float
 
+    def __repr__(self) -> str:  # an API review: the default repr dumped every array into a notebook's cell
+        return (f"Planted({self.user_factors.shape[0]:,} users x {self.movie_factors.shape[0]:,} movies, rank "
+                f"{self.user_factors.shape[1]}, mean {self.mean:g}, noise {self.noise:g})")
+
 
 def planted(n_users: int, n_movies: int, rank: int, seed: int = 0, noise: float = 0.3) -> Planted:
     rng = np.random.default_rng(seed)
