@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from embedrec.data.ids import parse_id
 from embedrec.errors import UsageError, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -85,12 +86,18 @@ class Answer:
                  stream: Iterator | None = None, notes: Callable[[], None] | None = None):
         self.model, self.request, self.result = model, request, result
         self.answered = 0
+        self.skipped = 0  # a stream's ids skipped as unknown, once it is read to its end
         self.stream = None if stream is None else self._counted(stream)
         self.fallback_column = (request.fallback == "popular" and (stream is not None or request.user is not None))
         self._notes = notes
 
     def _counted(self, items: Iterator) -> Iterator:
-        for item in items:
+        while True:
+            try:
+                item = next(items)
+            except StopIteration as end:  # recommend_many's value: the ids it skipped as unknown
+                self.skipped = end.value or 0
+                return
             self.answered += 1
             yield item
 
@@ -235,7 +242,13 @@ def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
                              f"«{opt} 50,fargo|{name}=[50, 'fargo']»")
     known = model.engine.movie_rows([t.strip() if isinstance(t, str) else t for t in tokens])[0] if tokens else []
     out, unknown = [], []
+    movies = model.engine.catalogue.movies
     for token, row in zip(tokens, known):
+        if row < 0 and isinstance(token, str) and token.strip().isdigit() and movies.ids.dtype.kind in "iu" and \
+                parse_id(token, movies.ids.dtype) is None:  # '0223': no id of this model (a review: silently kept)
+            log.warning("«%s|%s» %s; %s", opt, name, movies.unknown_text(token.strip()),
+                        "nothing to leave out" if opt == "--exclude" else "left out")
+            continue
         if row >= 0 or not isinstance(token, str) or token.strip().isdigit():
             out.append(token.strip() if isinstance(token, str) else token)  # an id: the library counts or ignores
             continue  # one it does not know

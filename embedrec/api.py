@@ -118,51 +118,65 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
 
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
     if type(source).__name__ == "DataFrame":  # Surprise's load_from_df, LensKit's from_interactions_df
-        source = frame_source(source)
+        source = frame_source(source, _config(cfg, "ingest").data.cache_dir)
     cfg = ingest_config(source, cfg, output=output)
     prepare(cfg, overwrite=overwrite, progress=progress)
     return load_dataset(cfg.data.prepared)
 
 
-def frame_source(df) -> str:
-    """A DataFrame given as ingest's source, as the Parquet file ingest reads: written once to the cache, named by
-    a hash of its columns, dtypes and values (the same frame again reuses it), by a temporary name and a rename."""
+def frame_source(df, cache: str | None = None) -> str:
+    """A DataFrame given as ingest's source, as the Parquet file ingest reads: written once to the cache
+    (``cache``: data.cache_dir, else $EMBEDREC_CACHE, ...), named by a hash of its columns, their dtypes and
+    inferred kinds and its values (the same frame again reuses it), by a temporary name and a rename."""
     import hashlib
     import os
+    import tempfile
 
     import pandas as pd
 
+    from embedrec.errors import first_line
     from embedrec.fsutil.files import cache_dir
 
     if len(df) == 0:
         raise UsageError("ingest: the DataFrame has no rows; give it the ratings (user_id, movie_id[, rating]"
                          "[, timestamp])")
+    named = [str(n) for n in df.index.names if n is not None]
+    if named:  # a review: ids in the index were dropped, then the error named the cached file
+        raise UsageError(f"ingest: the DataFrame's index ({', '.join(named)}) is not read, only its columns; "
+                         "df.reset_index() first")
     df = df.rename(columns=str)  # Parquet names columns by text (a frame built from a list has 0, 1, 2)
+    if df.columns.duplicated().any():
+        dup = df.columns[df.columns.duplicated()][0]
+        raise UsageError(f"ingest: the DataFrame has two columns named {dup!r}; give each column its own name")
     try:
         values = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
     except TypeError as e:  # a column of lists or dicts
-        raise UsageError(f"ingest: the DataFrame's values cannot be ratings ({e}); give columns of ids, numbers "
-                         "and dates") from None
-    key = hashlib.sha256(values + repr([(c, str(t)) for c, t in df.dtypes.items()]).encode()).hexdigest()[:12]
-    folder = cache_dir() / "dataframes"
+        raise UsageError(f"ingest: the DataFrame's values cannot be ratings ({first_line(e)}); give columns of ids, "
+                         "numbers and dates") from None
+    kinds = [(c, str(t), pd.api.types.infer_dtype(df[c], skipna=True)) for c, t in df.dtypes.items()]  # 1 vs '1'
+    key = hashlib.sha256(values + repr(kinds).encode()).hexdigest()[:12]
+    folder = Path(cache_dir(cache)) / "dataframes"
     path = folder / f"dataframe-{key}.parquet"
-    if not path.exists():
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{path.name}.tmp-{os.getpid()}"
-            try:
-                df.to_parquet(tmp, index=False)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-        except OSError as e:
-            raise UsageError(f"ingest: cannot write the DataFrame to '{folder}' ({e.strerror or e}); point "
-                             "$EMBEDREC_CACHE at a writable folder") from None
-        except (ValueError, TypeError, ImportError) as e:  # pyarrow: a column mixing ints and texts, ...
-            from embedrec.errors import first_line
-
-            raise UsageError(f"ingest: the DataFrame cannot be written as Parquet ({first_line(e)}); give each "
-                             "column one type (df[col].astype(str) for ids that mix numbers and texts)") from None
+    if path.exists():
+        return str(path)
+    tmp = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)  # one per writer: threads too
+        os.close(fd)
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except OSError as e:
+        if path.exists():  # another writer of the same frame finished first: the same bytes
+            return str(path)
+        raise UsageError(f"ingest: cannot write the DataFrame to '{folder}' ({e.strerror or e}); point "
+                         "data.cache_dir (or $EMBEDREC_CACHE) at a writable folder") from None
+    except (ValueError, TypeError, ImportError) as e:  # pyarrow: a column mixing ints and texts, ...
+        raise UsageError(f"ingest: the DataFrame cannot be written as Parquet ({first_line(e)}); give each "
+                         "column one type (df[col].astype(str) for ids that mix numbers and texts)") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
     return str(path)
 
 

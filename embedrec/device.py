@@ -77,12 +77,13 @@ def device_name(name: str = "auto", local_rank: int | None = None) -> str:
     # two ranks on one GPU: an internal nccl error (an H200 run, session 38). Every rank of the node refuses, from
     # torchrun's LOCAL_WORLD_SIZE (a review: rank 0, which has a GPU, went on to join the group and hung there)
     try:
-        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "").strip() or local + 1)
-    except ValueError:
-        per_node = local + 1
-    if world > 1 and max(local + 1, per_node) > count:
-        ranks, gpus = max(local + 1, per_node), f"{count} GPU{'s' if count != 1 else ''}"
-        raise _every_rank(ConfigError(
+        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "").strip())
+    except ValueError:  # another launcher: each rank knows only its own local rank
+        per_node = None
+    if world > 1 and max(local + 1, per_node or 0) > count:
+        ranks, gpus = max(local + 1, per_node or 0), f"{count} GPU{'s' if count != 1 else ''}"
+        wrap = _every_rank if per_node is not None else (lambda e: e)  # every rank of this node finds it
+        raise wrap(ConfigError(
             f"config key 'train.device': torchrun runs {ranks} ranks on this machine, where torch sees {gpus}, and "
             f"nccl needs one per rank; launch torchrun --nproc-per-node {count} or fewer here, or use "
             "«--set train.device=cpu|train.device='cpu'» for gloo ranks on the CPU"))
@@ -90,7 +91,8 @@ def device_name(name: str = "auto", local_rank: int | None = None) -> str:
 
 
 def _every_rank(e):
-    """``e``, marked as found alike by every torchrun rank: rank 0 alone says it (the CLI's error path)."""
+    """``e``, marked as found alike by every rank of a node: its local rank 0 alone says it (the CLI's error
+    path; a review: a rank that alone found it, marked so, said nothing)."""
     e.every_rank = True
     return e
 

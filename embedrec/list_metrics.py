@@ -20,7 +20,8 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
     ..., "ndcg@10": mean, ...}`` for precision, recall, ndcg, map, hitrate and mrr at each k, and coverage@k
     where ``catalogue`` (the number of movies) is given; ``per_user=True``: a DataFrame, a row per user of
     ``truth`` (user_id, n_relevant, the metrics). Ids are matched as given (196 is not '196'). UsageError for a
-    missing column, a missing id, a movie listed twice for one user, or a rank that is not 1, 2, ..."""
+    missing column, a missing id, a movie listed twice for one user, a rank below 1 or given twice for one user,
+    or a score that is not a number (only the ranks' order counts: 1, 2, 5 is 1, 2, 3)."""
     import pandas as pd
 
     from embedrec.evaluate import check_ks
@@ -39,7 +40,8 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
     indices = truth_movies[order].astype(np.int64)
     n_rel = np.diff(indptr)
     # the lists as a users x K matrix of movie codes (-1: no movie at that rank)
-    k_max = max(ks)
+    longest = int(lists["_rank"].max()) + 1 if len(lists) else 1  # no wider than the longest list (a review:
+    k_max = max(1, min(max(ks), longest))  # ks=(10, 2000) over 10-long lists took 1.6 GB); metrics take fewer columns
     row = pd.Index(users).get_indexer(lists["user_id"])  # -1: a user with a list but nothing relevant
     rank = lists["_rank"].to_numpy()
     topk = np.full((len(users), k_max), -1, np.int64)
@@ -67,6 +69,9 @@ def _frame(df, name: str, need: tuple[str, ...]):
     if type(df).__name__ != "DataFrame":
         raise UsageError(f"score_lists: {name} must be a pandas DataFrame ({', '.join(need)}), not "
                          f"{type(df).__name__}")
+    if df.columns.nlevels > 1 or df.columns.duplicated().any():  # a review: a bare KeyError, InvalidIndexError
+        raise UsageError(f"score_lists: {name} needs one column of each name (its columns: "
+                         f"{shorten(', '.join(map(str, df.columns)), 80)})")
     missing = [c for c in need if c not in df.columns]
     if missing:
         raise UsageError(f"score_lists: {name} has no column {', '.join(map(repr, missing))} (its columns: "
@@ -93,12 +98,20 @@ def _ordered(lists):
                          "twice; a list names each movie once")
     if "rank" in lists.columns:
         rank = pd.to_numeric(lists["rank"], errors="coerce")
-        if rank.isna().any() or (rank < 1).any() or (rank % 1 != 0).any():
-            raise UsageError("score_lists: lists' 'rank' column holds a value that is not 1, 2, ...; give ranks "
-                             "from 1 (or drop the column: then 'score', else each user's rows in order)")
-        lists = lists.sort_values(["user_id", "rank"], kind="stable")
+        if rank.isna().any() or (rank < 1).any() or (rank % 1 != 0).any() or \
+                lists.assign(rank=rank).duplicated(["user_id", "rank"]).any():
+            raise UsageError("score_lists: lists' 'rank' column holds a value that is not 1, 2, ... or one rank "
+                             "twice for a user; give each user's ranks from 1 (or drop the column: then 'score', "
+                             "else each user's rows in order)")
+        lists = lists.assign(rank=rank).sort_values("rank", kind="stable")  # each user's in rank order (ids of
+                                                                            # mixed kinds are never compared)
     elif "score" in lists.columns:
-        lists = lists.sort_values(["user_id", "score"], ascending=[True, False], kind="stable")
+        score = pd.to_numeric(lists["score"], errors="coerce")  # a text '10' below '2' (a review)
+        if (score.isna() & lists["score"].notna()).any():  # a missing score: last in its list
+            bad = lists["score"][score.isna() & lists["score"].notna()].iloc[0]
+            raise UsageError(f"score_lists: lists' 'score' column holds {shorten(repr(bad), 30)}, not a number; give "
+                             "numbers (higher first), or a 'rank' column")
+        lists = lists.assign(score=score).sort_values("score", ascending=False, kind="stable", na_position="last")
     lists = lists.assign(_rank=lists.groupby("user_id", sort=False).cumcount().to_numpy())
     return lists
 

@@ -307,7 +307,11 @@ class Model:
                                  on_batch=on_batch, name=name, file=file, ready=ready)
 
         def answered() -> Iterator[tuple]:  # a red team: a stream kept answering after close(), its hold let go
-            for q, rows, scores, f in answers:
+            while True:
+                try:
+                    q, rows, scores, f = next(answers)
+                except StopIteration as end:  # its value, the ids skipped as unknown, passed on (answers.Answer)
+                    return end.value
                 if self._engine is None:
                     raise UsageError("recommend_stream: this model was closed while its answers were still being "
                                      "read; read them before close() (or the end of the with block)")

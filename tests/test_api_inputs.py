@@ -711,6 +711,28 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch):
         with pytest.raises(UsageError, match=match):
             er.ingest(frame, output=tmp_path / name)
     assert sorted((tmp_path / "cache" / "dataframes").iterdir()) == cached  # nothing half-written left
+    with pytest.raises(UsageError, match=r"^ingest: the DataFrame's index \(userId\) is not read, only its columns; "
+                                         r"df\.reset_index\(\) first"):
+        er.ingest(df.set_index("userId"), output=tmp_path / "indexed")
+    with pytest.raises(UsageError, match=r"^ingest: the DataFrame has two columns named '1'"):
+        er.ingest(pd.DataFrame([[1, 2, 1]], columns=["userId", 1, "1"]), output=tmp_path / "dup")
+    # the same frame from threads at once: one file (a review: a temporary named by the process was shared)
+    import threading
+
+    from embedrec.api import frame_source
+
+    other = df.assign(rating=df.rating + 0.5)
+    got, threads = [], [threading.Thread(target=lambda: got.append(frame_source(other))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 4 and len(set(got)) == 1 and not [p for p in (tmp_path / "cache" / "dataframes").iterdir()
+                                                         if p.name.startswith(".")]
+    # 1 and '1' are other frames; data.cache_dir is the cache
+    assert frame_source(pd.DataFrame({"u": [1], "m": [2]}).astype(object)) != \
+        frame_source(pd.DataFrame({"u": ["1"], "m": ["2"]}))
+    assert frame_source(df, str(tmp_path / "mine")).startswith(str(tmp_path / "mine" / "dataframes"))
     from embedrec.api import ingest_config
 
     with pytest.raises(UsageError, match=r"^ingest: source is a path here, not a DataFrame: er\.ingest\(df"):

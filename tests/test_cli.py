@@ -1016,16 +1016,18 @@ def test_no_bars_on_a_terminal_of_unknown_width(monkeypatch):
 def test_users_from_an_empty_input_say_that_no_user_was_answered(cli_run):
     """A first-hour review: `recommend --users - < /dev/null` printed a header alone and exit 0, with no word."""
     sets, _ = cli_run
-    for text in ("", "# no ids\n"):
+    for text in ("", "# no ids\n", "user_id\n", '"user_id"\n\n'):  # no id: a header or comments alone
         r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input=text)
         assert r.exit_code == 0 and r.stdout.splitlines() == ["user_id,rank,movie_id,title,year,genres,score"]
         assert "<stdin>: no user answered (the input held no user id this model knows)\n" in r.stderr, r.stderr
     # ids given, none known: an error (a shell review: a cron job fed the wrong id file got exit 0)
-    r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="nobody\n\n999999\n")
+    r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="999998\n\n999999\n")
     assert r.exit_code == 1 and r.stdout.splitlines() == ["user_id,rank,movie_id,title,year,genres,score"]
     assert r.stderr.splitlines()[-1] == (
-        "error: <stdin>: no user answered: none of its 2 lines holds a user id this model knows (each is said above); "
+        "error: <stdin>: no user answered: none of its 2 ids is a user this model knows (each is said above); "
         "check the ids and the run, or answer unknown users with --fallback popular"), r.stderr
+    r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="user_id\nnobody\n")
+    assert r.exit_code == 1 and "none of its 1 id is a user" in r.stderr, r.stderr
     r = invoke("recommend", "--users", "-", "--format", "csv", *sets, input="1\n")
     assert r.exit_code == 0 and "no user answered" not in r.stderr
 
@@ -1161,6 +1163,12 @@ def test_recommend_exclude(cli_run):
                *sets)
     assert r.exit_code == 0 and [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == top
     assert "--exclude 'no such film at all': no movie of this model has that id or title" in r.stderr, r.stderr
+    # '0' + an id where the ids are integers: no id of this model, said (a review, session 39: silently kept)
+    r = invoke("recommend", "--user", "1", "-k", "4", "--format", "csv", "--exclude", f"0{top[0]}", *sets)
+    assert top[0].isdigit() and r.exit_code == 0
+    assert [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == top
+    assert (f"--exclude '0{top[0]}' is not a movie id of this model: its ids are integers written without a '+' "
+            f"or leading zeros ('{top[0]}'); nothing to leave out") in r.stderr, r.stderr
     long = "a" * 300  # a review: the CLI said 'open: run_dir' for --run
     r = invoke("recommend", "--user", "1", *sets, "--run", long)
     assert r.exit_code == 2 and r.stderr.startswith("error: --run has a name longer than 255 bytes"), r.stderr

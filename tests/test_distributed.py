@@ -436,7 +436,14 @@ def test_torchrun_ranks_beyond_the_gpus_or_on_one_named_gpu_are_one_clear_error(
     assert DV.device_name("cpu") == "cpu"
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")  # one rank a machine: each takes its GPU
     assert DV.device_name("cuda") == "cuda:0"
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")  # another launcher: the rank beyond the GPUs alone knows, and says it
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(ConfigError, match="torchrun runs 2 ranks on this machine") as e:
+        DV.device_name("cuda")
+    assert not getattr(e.value, "every_rank", False)
     monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
     assert DV.device_name("cuda:0") == "cuda:0"
 
 
@@ -444,7 +451,7 @@ def test_an_error_that_every_rank_finds_is_said_by_rank_0_alone(monkeypatch, tmp
     from click.testing import CliRunner
 
     import embedrec as er
-    from embedrec.cli import app, main
+    from embedrec.cli import main
 
     def refuse(*a, **k):
         e = ConfigError("config key 'train.device': torchrun runs 2 ranks on this machine, where torch sees 1 GPU")
@@ -457,8 +464,8 @@ def test_an_error_that_every_rank_finds_is_said_by_rank_0_alone(monkeypatch, tmp
                                              "data.columns.timestamp=null"]))
     monkeypatch.setattr(DV, "device_name", refuse)
     said = {}
-    for second in (True, False):
-        monkeypatch.setattr(app, "_secondary", lambda second=second: second)
+    for second in (True, False):  # a node's ranks past its first say nothing; its first says it
+        monkeypatch.setenv("LOCAL_RANK", "1" if second else "0")
         r = CliRunner().invoke(main, ["train", "--set", f"run.dir={tmp_path / 'run'}", "--set",
                                          f"data.prepared={tmp_path / 'ds'}", "--set", "train.device=cuda"])
         said[second] = (r.exit_code, r.stderr)

@@ -1168,7 +1168,7 @@ def test_a_movies_year_column_is_read_and_comma_genres_are_warned_and_named_in_t
     table = pd.read_parquet(tmp_path / "ds" / "current" / "movies.parquet")
     years = dict(zip(table.movie_id.astype(int), table.year))
     assert {m: years.get(m) for m in range(1, 6)} == {1: 1970, 2: 1971, 3: 1995, 4: 1995, 5: 1999}, years
-    for bad in ("nineteen", "1e3", "+1995", "1_995", "\u0661\u0669\u0669\u0665", "1995-1998", "0"):
+    for bad in ("nineteen", "1e3", "+1995", "1_995", "\u0661\u0669\u0669\u0665", "1995-1998", "0", "2024-13-45"):
         movies.write_text('movie_id,title,year,genres\n1,"A\nB",1995,"Drama, Comedy"\n\n2,C,'
                           f"{bad},Action\n")
         r = invoke("ingest", tmp_path / "r.csv", *sets, "--overwrite")

@@ -84,3 +84,5 @@ def test_an_integer_id_is_written_as_ingest_reads_one():
                             "leading zeros ('1')")
     with pytest.raises(NotFoundError, match=r"'\+196' is not a user id .*\('196'\)"):
         m.row("+196")
+    with pytest.raises(NotFoundError, match=r"is not a user id of this model"):  # past int()'s 4,300 digits
+        m.row("0" + "1" * 5000)

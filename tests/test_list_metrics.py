@@ -66,6 +66,9 @@ def test_it_gives_what_evaluate_gives_on_a_trained_run(trained_run):
     (LISTS, TRUTH.assign(user_id=[1, None, 2, 4, 4]), {}, r"^score_lists: truth has missing ids"),
     (pd.concat([LISTS, LISTS.iloc[:1]]), TRUTH, {}, r"^score_lists: user 1's list holds movie 10 twice"),
     (LISTS.assign(rank=[0, 1, 2, 1, 2, 1]), TRUTH, {}, r"'rank' column holds a value that is not 1, 2"),
+    (LISTS.assign(rank=[1, 1, 2, 1, 2, 1]), TRUTH, {}, r"or one rank twice for a user"),
+    (LISTS.drop(columns="rank").assign(score=["a", 1, 2, 3, 4, 5]), TRUTH, {}, r"'score' column holds 'a', not a"),
+    (LISTS.set_axis(["user_id", "movie_id", "user_id"], axis=1), TRUTH, {}, r"needs one column of each name"),
     (LISTS, TRUTH, {"ks": "10"}, r"^ks='10': give whole numbers"),
     (LISTS, TRUTH, {"catalogue": 2, "ks": 3}, r"^score_lists: catalogue=2, but the lists' top 3 name 4 distinct"),
     (LISTS, TRUTH, {"catalogue": True}, r"^score_lists: catalogue=True: give the number of movies"),
@@ -74,6 +77,16 @@ def test_it_gives_what_evaluate_gives_on_a_trained_run(trained_run):
 def test_what_cannot_be_scored_is_one_usage_error(lists, truth, kw, match):
     with pytest.raises(UsageError, match=match):
         er.score_lists(lists, truth, **kw)
+
+
+def test_text_scores_are_numbers_and_mixed_ids_are_kept_apart():
+    """A review: a text score sorted '2' before '10'; ids of mixed kinds (1 and 'u1') are other users."""
+    lists = pd.DataFrame({"user_id": [1, 1, "u1", "u1"], "movie_id": [5, 6, 5, 6], "score": ["2", "10", 1.0, 3.0]})
+    truth = pd.DataFrame({"user_id": [1, "u1"], "movie_id": [6, 6]})
+    assert er.score_lists(lists, truth, ks=1)["hitrate@1"] == 1.0
+    assert er.score_lists(lists.assign(score=[np.nan, 1, np.nan, 1]), truth, ks=1)["hitrate@1"] == 1.0  # NaN last
+    wide = er.score_lists(lists.drop(columns="score"), truth, ks=(1, 2000))  # as wide as the longest list
+    assert wide["recall@2000"] == 1.0 and wide["precision@2000"] == pytest.approx(1 / 2000)
 
 
 def test_text_ids_and_an_empty_truth():

@@ -172,8 +172,8 @@ class Group(click.Group):
             # Ctrl-C under torchrun, or a usage error (the command line is every rank's): rank 0 alone says it
             # (an output path refused too: the same on every rank; not a config error, which a rank
             # other than 0 may be the one to find, its config differing)
-            if not ((isinstance(e, (Interrupted, UsageError, OutputRefused)) or getattr(e, "every_rank", False))
-                    and _secondary()):
+            if not (isinstance(e, (Interrupted, UsageError, OutputRefused)) and _secondary()
+                    or getattr(e, "every_rank", False) and _local_secondary()):
                 _error_line(shorten(e.cli_message(), 2000) + _found_config_note(e))
             sys.exit(e.exit_code)
         except KeyboardInterrupt as e:
@@ -227,6 +227,15 @@ def _settings_from(found) -> str:
 
     how = f"from ${CONFIG_ENV}" if os.environ.get(CONFIG_ENV, "").strip() else "found in the current folder"
     return f"settings from {found}, {how}"
+
+
+def _local_secondary() -> bool:
+    """A torchrun rank other than its node's first (LOCAL_RANK > 0): an error every rank of a node finds (ranks
+    beyond its GPUs) is said once a node."""
+    try:
+        return int(os.environ.get("LOCAL_RANK", "0").strip() or 0) > 0
+    except ValueError:
+        return False
 
 
 def _secondary() -> bool:

@@ -123,7 +123,6 @@ class _Lines:
     def __init__(self, fh, name: str):
         self.fh, self.name = fh, name
         self._live = None  # the _FdReader of a pipe or terminal, once reading
-        self.nonblank = 0  # lines read that hold something (recommend: none of them answered is an error)
 
     def ready(self) -> bool:
         return self._live.pending() if self._live is not None else True
@@ -158,8 +157,6 @@ class _Lines:
                 except UnicodeDecodeError as e:
                     raise DataError(f"{self.name}:{n}: cannot decode byte 0x{raw[e.start]:02x} as UTF-8; save the "
                                     "file as UTF-8 text (one entry per line)") from None
-                if text.strip() and not text.lstrip().startswith("#"):  # not blank, not a comment
-                    self.nonblank += 1
                 yield text[:-2] + "\n" if text.endswith("\r\n") else text
         except (EOFError, OSError, zlib.error) as e:  # gzip: truncated, or damaged deflate data, after line n
             if fh is self.fh:

@@ -131,11 +131,11 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     if answer.stream is not None:  # streamed in batches: rows as they come, through the fast writers
         model.write_stream(answer.stream, sys.stdout, fmt, header=not no_header,
                            fallback_column=answer.fallback_column)
-        given = getattr(users_file, "nonblank", 0)
+        given = answer.skipped  # ids, not a header or comments (a review: a header alone failed)
         if not answer.answered and given:  # a review: a cron job fed the wrong ids got a header and exit 0
             raise NotFoundError(f"{getattr(users_file, 'name', '<input>')}: no user answered: none of its {given:,} "
-                                f"line{'s' if given > 1 else ''} holds a user id this model knows (each is said "
-                                "above); check the ids and the run, or answer unknown users with «--fallback popular»")
+                                f"id{'s' if given > 1 else ''} is a user this model knows (each is said above); "
+                                "check the ids and the run, or answer unknown users with «--fallback popular»")
     else:  # the fallback column: which rows are the most popular list, in every format
         res = answer.result
         write_rows(res.to_rows(fallback_column=answer.fallback_column),

@@ -148,7 +148,9 @@ class IdMap:
         if self.impossible(raw):
             return f"'{shorten(raw)}' is not a {self.kind} id of this model (its ids are integers)"
         if self.ids.dtype.kind in "iu" and isinstance(raw, str) and not _WRITTEN_INT.fullmatch(raw.strip()):
-            plain = str(int(raw.strip()))  # '01', '+1' (an API review: answered for user 1)
+            body = raw.strip().lstrip("+")  # '01', '+1' (an API review: answered for user 1); by its text, not
+            sign = "-" if body.startswith("-") else ""  # int(), which refuses 4,300 digits (a review)
+            plain = shorten(sign + (body.lstrip("-").lstrip("0") or "0"))
             return (f"'{shorten(raw)}' is not a {self.kind} id of this model: its ids are integers written without "
                     f"a '+' or leading zeros ('{plain}')")
         if self.ids.dtype.kind in "iu" or not len(self):

@@ -513,7 +513,7 @@ def _year_column(df: pd.DataFrame, label: str, where, notes: list | None, taken)
 YEAR_NULLS = ("na", "n/a", "nan", "nat", "null", "none", "\\n", "-", "?", "unknown")  # a year column's null markers
 # ASCII digits only (str.isdigit and float() take '١٩٩٥', '1_995', '1e3'); no re flags (pandas 3's str.match)
 _YEAR_TEXT = re.compile(r"([0-9]{1,4})(?:\.0*)?")
-_YEAR_DATE = re.compile(r"([0-9]{4})-[0-9]{1,2}(?:-[0-9]{1,2})?(?:[ T][0-9:.+Z-]*)?")
+_YEAR_DATE = re.compile(r"([0-9]{4})-(?:0?[1-9]|1[0-2])(?:-(?:0?[1-9]|[12][0-9]|3[01]))?(?:[ T][0-9:.+Z-]*)?")
 
 
 def _warn_genre_separator(cells: pd.Series, sep: str, label: str) -> None:

@@ -59,7 +59,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     model knows it as an id (text ids may start with '#'), else skipped as a comment (never an unknown id, under
     ``strict`` too); a Python list's '#hash' is an id like any other. ``strict`` reads the whole
     input and checks every id before the first answer (an unknown one raises NotFoundError naming name:line).
-    ``on_batch`` is called after each batch's results were taken (the CLI flushes stdout there, so a reader
+    Its return value (``StopIteration.value``) is the number of ids skipped as unknown. ``on_batch`` is called
+    after each batch's results were taken (the CLI flushes stdout there, so a reader
     on the other end of a pipe gets each batch's answers while the next ids are still coming); ``ready()``, where
     given, says whether a next line is there without waiting: a batch ends where the input pauses."""
     unknown = [0]  # ids no row answers: skipped, or answered with the most popular movies
@@ -145,6 +146,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                     else "they", " the filters let through" if allowed is not None else "",
                     ", ".join(shorten(str(u)) for u in empty[:LOGGED_UNKNOWN]),
                     " ..." if len(empty) > LOGGED_UNKNOWN else "")
+    return unknown[0]  # the generator's value: the ids no row answered (header and comment lines are no ids)
 
 
 def column_name_like(text: str) -> bool:

@@ -88,10 +88,15 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
 
 def _dim_given(cfg) -> bool:
     """Whether the user chose model.dim (a config file, --set, updated()) and left train.als_dims to auto: the
-    dimension asked for is then the one trained. A file that gives both (configs/default.yaml, or what `embedrec
-    config` writes) keeps auto's search."""
-    keys = getattr(cfg, "explicit_keys", frozenset())
-    return "model.dim" in keys and "train.als_dims" not in keys and cfg.model.dim != "auto"
+    dimension asked for is then the one trained (and config.yaml records als_dims [], so `train -c` on it trains
+    the same). A file that gives both (configs/default.yaml, or what `embedrec config` writes) keeps auto's
+    search, unless a --set gives model.dim over it."""
+    if cfg.model.dim == "auto":
+        return False
+    given, by_set = getattr(cfg, "explicit_keys", frozenset()), getattr(cfg, "set_keys", frozenset())
+    # a --set (or updated()) of model.dim over a file that gives both (a review: ./embedrec.yaml as `embedrec
+    # config` writes it kept the search), or a file that gives model.dim alone
+    return any("model.dim" in keys and "train.als_dims" not in keys for keys in (by_set, given))
 
 
 def warn_above_rank(cfg, n_users: int, n_movies: int) -> None:
@@ -120,6 +125,8 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     import dataclasses
 
     if not dims:
+        if chosen is not None and cfg.train.als_dims == "auto" and _dim_given(cfg):  # config.yaml: the dimension
+            chosen = dataclasses.replace(chosen, train=dataclasses.replace(chosen.train, als_dims=[]))  # trained
         return selected, chosen
     dim0 = int(selected.model.dim)  # model.dim resolved (auto: the fourth root)
     results = {dim0: (selected, chosen)}
