@@ -106,9 +106,9 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     names it.
 
     ``source`` may be a pandas DataFrame of ratings (its columns, not its index, matched as a file's are:
-    user_id/userId, movie_id/movieId/itemId, [rating], [timestamp], or data.columns.*): it is written once to
-    the cache as Parquet (``CACHE/dataframes/dataframe-<hash>.parquet``, named by its content), which the
-    dataset records as its source, and its default folder is ``data/prepared/dataframe-<hash>``.
+    user_id/userId, movie_id/movieId/itemId, [rating], [timestamp], or data.columns.*): it is written to the
+    cache as Parquet (``CACHE/dataframes/dataframe-<hash>.parquet``, named by its content; :func:`frame_source`),
+    which the dataset records as its source, and its default folder is ``data/prepared/dataframe-<hash>``.
 
     A ``source`` or ``output`` given here applies to this call (``cfg`` itself is frozen and never changes);
     the returned Dataset knows its folder, so ``train(ds, cfg)`` needs nothing else, and the model's config
@@ -125,18 +125,23 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
 
 
 def frame_source(df, cache: str | None = None) -> str:
-    """A DataFrame given as ingest's source, as the Parquet file ingest reads: written once to the cache
-    (``cache``: data.cache_dir, else $EMBEDREC_CACHE, ...), named by a hash of its columns, their dtypes and
-    inferred kinds and its values (the same frame again reuses it), by a temporary name and a rename."""
+    """A DataFrame given as ingest's source, as the Parquet file ingest reads: written to the cache (``cache``:
+    data.cache_dir, else $EMBEDREC_CACHE, ...) under a name hashed from its columns, their dtypes and inferred
+    kinds and its values (the same frame: the same file), atomically and with page checksums, at every call: a
+    cached copy damaged, cut short or swapped for a link since is never what ingest reads (a red team)."""
     import hashlib
-    import os
-    import tempfile
+    import time
 
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from embedrec.errors import first_line
-    from embedrec.fsutil.files import cache_dir
+    from embedrec.fsutil.files import atomic_write_bytes, cache_dir
 
+    if len(df.columns) == 0:
+        raise UsageError("ingest: the DataFrame has no columns; give it the ratings (user_id, movie_id[, rating]"
+                         "[, timestamp])")
     if len(df) == 0:
         raise UsageError("ingest: the DataFrame has no rows; give it the ratings (user_id, movie_id[, rating]"
                          "[, timestamp])")
@@ -150,33 +155,25 @@ def frame_source(df, cache: str | None = None) -> str:
         raise UsageError(f"ingest: the DataFrame has two columns named {dup!r}; give each column its own name")
     try:
         values = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
+        table = pa.Table.from_pandas(df, preserve_index=False)
     except TypeError as e:  # a column of lists or dicts
         raise UsageError(f"ingest: the DataFrame's values cannot be ratings ({first_line(e)}); give columns of ids, "
                          "numbers and dates") from None
+    except (ValueError, OverflowError, pa.ArrowException) as e:  # a column mixing ints and texts, 2**70
+        raise UsageError(f"ingest: the DataFrame cannot be written as Parquet ({first_line(e)}); give each "
+                         "column one type (df[col].astype(str) for ids that mix numbers and texts)") from None
     kinds = [(c, str(t), pd.api.types.infer_dtype(df[c], skipna=True)) for c, t in df.dtypes.items()]  # 1 vs '1'
     key = hashlib.sha256(values + repr(kinds).encode()).hexdigest()[:12]
     folder = Path(cache_dir(cache)) / "dataframes"
     path = folder / f"dataframe-{key}.parquet"
-    if path.exists():
-        return str(path)
-    tmp = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)  # one per writer: threads too
-        os.close(fd)
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        for old in folder.glob(".dataframe-*.parquet.*"):  # a temporary a killed writer left, a day ago or more
+            if time.time() - old.lstat().st_mtime > 86400:
+                old.unlink(missing_ok=True)
+        atomic_write_bytes(path, lambda fh: pq.write_table(table, fh, write_page_checksum=True))
     except OSError as e:
-        if path.exists():  # another writer of the same frame finished first: the same bytes
-            return str(path)
-        raise UsageError(f"ingest: cannot write the DataFrame to '{folder}' ({e.strerror or e}); point "
+        raise UsageError(f"ingest: cannot write the DataFrame to '{folder}' ({e.strerror or first_line(e)}); point "
                          "data.cache_dir (or $EMBEDREC_CACHE) at a writable folder") from None
-    except (ValueError, TypeError, ImportError) as e:  # pyarrow: a column mixing ints and texts, ...
-        raise UsageError(f"ingest: the DataFrame cannot be written as Parquet ({first_line(e)}); give each "
-                         "column one type (df[col].astype(str) for ids that mix numbers and texts)") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
     return str(path)
 
 

@@ -39,21 +39,31 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
     indptr = np.concatenate([[0], np.cumsum(np.bincount(user_codes, minlength=len(users)))]).astype(np.int64)
     indices = truth_movies[order].astype(np.int64)
     n_rel = np.diff(indptr)
-    # the lists as a users x K matrix of movie codes (-1: no movie at that rank)
+    # the lists as a (users with a list) x K matrix of movie codes (-1: no movie at that rank): a user of truth
+    # without a list has no hits, so no row (a red team: 20,000 such users x a 5,000-long list took 3.9 GB)
     longest = int(lists["_rank"].max()) + 1 if len(lists) else 1  # no wider than the longest list (a review:
     k_max = max(1, min(max(ks), longest))  # ks=(10, 2000) over 10-long lists took 1.6 GB); metrics take fewer columns
     row = pd.Index(users).get_indexer(lists["user_id"])  # -1: a user with a list but nothing relevant
     rank = lists["_rank"].to_numpy()
-    topk = np.full((len(users), k_max), -1, np.int64)
+    has = np.unique(row[row >= 0])  # the users of truth with a list
+    slot = np.full(len(users), -1, np.int64)
+    slot[has] = np.arange(has.size)
+    topk = np.full((has.size, k_max), -1, np.int64)
     keep = (row >= 0) & (rank < k_max)
-    topk[row[keep], rank[keep]] = list_movies[keep]
-    hits = hit_matrix(topk, indptr, indices) if len(users) else np.zeros((0, k_max))
-    values = {f"{name}@{k}": fn(hits, n_rel, k) for k in ks for name, fn in PER_USER.items()}
+    topk[slot[row[keep]], rank[keep]] = list_movies[keep]
+    lengths = n_rel[has]
+    sub_ptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    sub_idx = indices[np.repeat(indptr[has] - sub_ptr[:-1], lengths) + np.arange(int(sub_ptr[-1]))]
+    hits = hit_matrix(topk, sub_ptr, sub_idx) if has.size else np.zeros((0, k_max))
+    values = {}
+    for k in ks:
+        for name, fn in PER_USER.items():
+            v = np.zeros(len(users))
+            v[has] = fn(hits, lengths, k)
+            values[f"{name}@{k}"] = v
     if per_user:
         return pd.DataFrame({"user_id": np.asarray(users), "n_relevant": n_rel, **values})
-    listed = np.zeros(len(users), bool)
-    listed[row[row >= 0]] = True
-    out = {"users": int(len(users)), "users_without_list": int(len(users) - listed.sum()),
+    out = {"users": int(len(users)), "users_without_list": int(len(users) - has.size),
            "users_not_in_truth": int(lists.loc[row < 0, "user_id"].nunique())}
     out.update({name: float(v.mean()) if len(v) else float("nan") for name, v in values.items()})
     for k in ks if n_items is not None else ():  # distinct movies in the scored users' top k, of the catalogue
@@ -77,6 +87,12 @@ def _frame(df, name: str, need: tuple[str, ...]):
         raise UsageError(f"score_lists: {name} has no column {', '.join(map(repr, missing))} (its columns: "
                          f"{shorten(', '.join(map(str, df.columns)), 80)}); rename them, e.g. "
                          "df.rename(columns={'userId': 'user_id', 'movieId': 'movie_id'})")
+    try:  # a dict or list as an id (a red team: a bare TypeError, unhashable)
+        df[list(need)].duplicated()
+    except TypeError as e:
+        from embedrec.errors import first_line
+
+        raise UsageError(f"score_lists: {name}'s ids must be numbers or texts ({first_line(e)})") from None
     if df[list(need)].isna().any().any():
         raise UsageError(f"score_lists: {name} has missing ids; drop those rows first (df.dropna(subset=..."
                          f"{list(need)}))")

@@ -83,8 +83,8 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     items = itertools.chain([] if head is None else [head], parsed)
     shown = [0]
     ready = getattr(lines, "ready", None)  # the CLI's input: a batch ends where a pipe or a terminal pauses
-    answers = (_answer(model, chunk, cols, name, strict, shown, i == 0)
-               for i, chunk in enumerate(batches(items, batch, ready if callable(ready) else None)))
+    answers = (answer for i, chunk in enumerate(batches(items, batch, ready if callable(ready) else None))
+               for answer in _answer(model, chunk, cols, name, strict, shown, i == 0))
     if strict:  # every line read and checked before the first row (an unknown id fails with nothing printed)
         answers = iter(list(answers))
     return columns, _rows(answers, names, shown, on_batch)
@@ -208,10 +208,11 @@ def _rows(answers: Iterator[tuple], names: list[str], shown: list, on_batch=None
 
 
 def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: list, first: bool):
-    """(Predictions, passed-through fields) of one batch of (line number, fields); a field no id of this model can
-    be is a DataError naming its line (on the input's first pair, a header may be what is missing: ``first``, the
-    batch that holds it); an unknown id is named (the first LOGGED_UNKNOWN, ``shown`` counting them over
-    batches), or with ``strict`` a NotFoundError."""
+    """Yields (Predictions, passed-through fields) of one batch of (line number, fields); a field no id of this
+    model can be is a DataError naming its line (on the input's first pair, a header may be what is missing:
+    ``first``, the batch that holds it), raised after the lines before it are yielded (a red team: the whole
+    batch's rows were lost, so the rows written depended on where a pipe paused); an unknown id is named (the
+    first LOGGED_UNKNOWN, ``shown`` counting them over batches), or with ``strict`` a NotFoundError."""
     from embedrec.errors import DataError
 
     e = model.engine
@@ -227,6 +228,8 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
             if t == "" or integer[kind] and not is_integer_text(t):
                 what = f"the {kind} id is empty" if t == "" else \
                     f"'{shorten(t)}' is not a {kind} id of this model (its ids are integers)"
+                if i:
+                    yield from _answer(model, chunk[:i], cols, name, strict, shown, first)
                 raise DataError(f"{name}:{where[i]}: {what}; fix that line" +
                                 (", or put a header line of column names first" if first and i == 0 and t != ""
                                  else ""))
@@ -245,4 +248,4 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
             # worded from what the fallback gives (a review: "no score" over a bpr run's movie-bias score)
             log.warning("%s:%d: %s not in the training data; %s (fallback %s)", name, n, what,
                         e.factors.fallback_said(f), f)
-    return pred, extras
+    yield pred, extras

@@ -703,6 +703,18 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch):
     assert set(ds.users["user_id"]) == set(df.userId) and set(ds.movies["movie_id"]) == set(df.movieId)
     again = er.ingest(df.copy(), output=tmp_path / "ds2")  # the same frame: the same cached file
     assert sorted((tmp_path / "cache" / "dataframes").iterdir()) == cached and again.manifest["source"] == str(cached[0])
+    # a cached copy damaged or swapped for a link since is written again, never read (a red team: a flipped bit
+    # gave 199 users of 200, and a link another file's rows)
+    data = bytearray(cached[0].read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    cached[0].write_bytes(bytes(data))
+    assert er.ingest(df, output=tmp_path / "ds3").manifest["counts"] == ds.manifest["counts"]
+    other = tmp_path / "other.parquet"
+    df.iloc[:10].to_parquet(other, index=False)
+    cached[0].unlink()
+    cached[0].symlink_to(other)
+    assert er.ingest(df, output=tmp_path / "ds4").manifest["counts"] == ds.manifest["counts"]
+    assert not cached[0].is_symlink() and len(pd.read_parquet(other)) == 10  # the link replaced, its target kept
     bad = {"empty": (df.iloc[:0], r"^ingest: the DataFrame has no rows"),
            "lists": (df.assign(rating=[[1]] * len(df)), r"^ingest: the DataFrame's values cannot be ratings"),
            "mixed": (df.assign(userId=[1, "a"] * (len(df) // 2) + [1] * (len(df) % 2)),
@@ -714,6 +726,10 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=r"^ingest: the DataFrame's index \(userId\) is not read, only its columns; "
                                          r"df\.reset_index\(\) first"):
         er.ingest(df.set_index("userId"), output=tmp_path / "indexed")
+    with pytest.raises(UsageError, match=r"^ingest: the DataFrame has no columns"):
+        er.ingest(pd.DataFrame(index=range(5)), output=tmp_path / "nocols")
+    with pytest.raises(UsageError, match=r"^ingest: the DataFrame cannot be written as Parquet"):
+        er.ingest(df.assign(userId=[2 ** 70] * len(df)).astype({"userId": object}), output=tmp_path / "huge")
     with pytest.raises(UsageError, match=r"^ingest: the DataFrame has two columns named '1'"):
         er.ingest(pd.DataFrame([[1, 2, 1]], columns=["userId", 1, "1"]), output=tmp_path / "dup")
     # the same frame from threads at once: one file (a review: a temporary named by the process was shared)

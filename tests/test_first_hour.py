@@ -1,5 +1,6 @@
 """Rows of the first-hour review (shared/reviews/first-hour.md): each test reproduces one friction point."""
 
+import csv
 import io
 import json
 import logging
@@ -303,6 +304,14 @@ def test_predict_keeps_the_input_columns(int_run):
         assert len(r.stdout.splitlines()) == 2  # the line before the bad one answered, nothing after (session 39)
         assert r.stderr == (f"error: <stdin>:{line}: expected {want} fields (as on line 1), found {found}; give every "
                             "line the same fields\n")
+    # a field no id can be, in the same batch as good lines: those lines' rows first (a red team: none came), in
+    # every format (json: a closed array)
+    for fmt in ("csv", "json"):
+        r = invoke("predict", "--run", run, "--pairs", "-", "--format", fmt, input="7,1\n8,2\nabc,2\n9,1\n")
+        assert r.exit_code == 1 and r.stderr.endswith("<stdin>:3: 'abc' is not a user id of this model (its ids are "
+                                                      "integers); fix that line\n"), r.stderr
+        got = json.loads(r.stdout) if fmt == "json" else list(csv.DictReader(io.StringIO(r.stdout)))
+        assert [(str(x["user_id"]), str(x["movie_id"])) for x in got] == [("7", "1"), ("8", "2")], r.stdout
 
 
 # ------------------------------------------------------------------------------------------ row 22, 18, 35: export

@@ -73,6 +73,7 @@ def test_it_gives_what_evaluate_gives_on_a_trained_run(trained_run):
     (LISTS, TRUTH, {"catalogue": 2, "ks": 3}, r"^score_lists: catalogue=2, but the lists' top 3 name 4 distinct"),
     (LISTS, TRUTH, {"catalogue": True}, r"^score_lists: catalogue=True: give the number of movies"),
     ([(1, 10)], TRUTH, {}, r"^score_lists: lists must be a pandas DataFrame"),
+    (LISTS, TRUTH.assign(movie_id=[{"a": 1}, 12, 13, 14, 15]), {}, r"^score_lists: truth's ids must be numbers or "),
 ])
 def test_what_cannot_be_scored_is_one_usage_error(lists, truth, kw, match):
     with pytest.raises(UsageError, match=match):
@@ -85,6 +86,9 @@ def test_text_scores_are_numbers_and_mixed_ids_are_kept_apart():
     truth = pd.DataFrame({"user_id": [1, "u1"], "movie_id": [6, 6]})
     assert er.score_lists(lists, truth, ks=1)["hitrate@1"] == 1.0
     assert er.score_lists(lists.assign(score=[np.nan, 1, np.nan, 1]), truth, ks=1)["hitrate@1"] == 1.0  # NaN last
+    many = pd.DataFrame({"user_id": range(20000), "movie_id": 7})  # 20,000 users of truth, one with a 5,000-long
+    long_list = pd.DataFrame({"user_id": 0, "movie_id": range(5000)})  # list: rows for listed users alone
+    assert er.score_lists(long_list, many, ks=(10, 5000))["recall@5000"] == pytest.approx(1 / 20000)
     wide = er.score_lists(lists.drop(columns="score"), truth, ks=(1, 2000))  # as wide as the longest list
     assert wide["recall@2000"] == 1.0 and wide["precision@2000"] == pytest.approx(1 / 2000)
 
