@@ -8,7 +8,9 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from embedrec.data.ids import is_integer_text
+import numpy as np
+
+from embedrec.data.ids import is_integer_text, parse_id
 from embedrec.errors import NotFoundError, shorten
 from embedrec.serve.recommender import LOGGED_UNKNOWN
 from embedrec.serve.stream import batches
@@ -233,8 +235,20 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
                 raise DataError(f"{name}:{where[i]}: {what}; fix that line" +
                                 (", or put a header line of column names first" if first and i == 0 and t != ""
                                  else ""))
+    def written(kind: str, t: str) -> bool:  # '01' where ids are integers: no id of this model (said so)
+        return not integer[kind] or parse_id(t, np.dtype(np.int64)) is not None or not is_integer_text(t)
+
     for n, (u, m), f in zip(where, pairs, pred.fallback):
         if f == "none":
+            continue
+        odd = [(k, t) for k, t, hit in (("user", u, f in ("user_unknown", "both")),
+                                        ("movie", m, f in ("movie_unknown", "both"))) if hit and not written(k, t)]
+        if odd and not strict:
+            shown[0] += 1
+            if shown[0] <= LOGGED_UNKNOWN:
+                ids = e.catalogue.users if odd[0][0] == "user" else e.catalogue.movies
+                log.warning("%s:%d: %s; %s (fallback %s)", name, n, ids.unknown_text(odd[0][1].strip()),
+                            e.factors.fallback_said(f), f)
             continue
         what = f"user '{shorten(u, 60)}' and movie '{shorten(m, 60)}' are" if f == "both" else \
             f"user '{shorten(u)}' is" if f == "user_unknown" else f"movie '{shorten(m)}' is"

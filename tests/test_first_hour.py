@@ -304,6 +304,11 @@ def test_predict_keeps_the_input_columns(int_run):
         assert len(r.stdout.splitlines()) == 2  # the line before the bad one answered, nothing after (session 39)
         assert r.stderr == (f"error: <stdin>:{line}: expected {want} fields (as on line 1), found {found}; give every "
                             "line the same fields\n")
+    # '07' where ids are integers: no id of this model, said as such (a review: 'not in the training data')
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", input="7,1\n07,1\n")
+    assert r.exit_code == 0 and [x.split(",")[:2] for x in r.stdout.splitlines()[1:]] == [["7", "1"], ["07", "1"]]
+    assert "<stdin>:2: '07' is not a user id of this model: its ids are integers written without a '+' or leading " \
+           "zeros ('7');" in r.stderr, r.stderr
     # a field no id can be, in the same batch as good lines: those lines' rows first (a red team: none came), in
     # every format (json: a closed array)
     for fmt in ("csv", "json"):
