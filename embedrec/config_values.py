@@ -103,6 +103,25 @@ def suggest(name: str, options: list[str], prefix: str = "") -> str:
     return f"; valid keys: {', '.join(prefix + o for o in options)}"
 
 
+def _dotted_guess(obj: Any, name: str) -> str | None:
+    """The dotted key a top-level ``name`` without its dot most likely means: 'modeldim' -> 'model.dim' (a
+    first-hour review: 'model' was offered), 'dim' -> 'model.dim' where one section alone has that key."""
+    keys = []
+    for f in dataclasses.fields(obj):
+        sub = getattr(obj, f.name)
+        if dataclasses.is_dataclass(sub) and not f.metadata.get("internal"):
+            keys += [f"{f.name}.{g.name}" for g in dataclasses.fields(sub) if not g.metadata.get("internal")]
+    low = name.lower().replace("-", "_")
+    exact = [k for k in keys if k.replace(".", "") == low.replace(".", "") or k.replace(".", "_") == low]
+    if exact:
+        return exact[0]
+    leaf = [k for k in keys if k.split(".")[1] == low]
+    if len(leaf) == 1:
+        return leaf[0]
+    close = close_matches(low, [k.replace(".", "") for k in keys], cutoff=0.85)
+    return next((k for k in keys if close and k.replace(".", "") == close[0]), None)
+
+
 def check_range(key: str, value: Any, meta: dict, where: str) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
@@ -176,7 +195,12 @@ def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
     for name, value in values.items():
         key = f"{prefix}{name}"
         if name not in fields:
-            raise ConfigError(f"unknown config key '{key}'{where}{suggest(str(name), list(fields), prefix)}")
+            dotted = _dotted_guess(obj, str(name)) if not prefix else None
+            raise ConfigError(f"unknown config key '{key}'{where}" + (
+                f"; did you mean '{dotted}'?" + (" (keys are written section.key)" if "--set" in where else
+                                                  f" ({dotted.split('.')[0]}: {{{dotted.split('.')[1]}: ...}})")
+                if dotted
+                else suggest(str(name), list(fields), prefix)))
         current = getattr(obj, name)
         if dataclasses.is_dataclass(current):
             apply_values(current, value if value is not None else {}, key + ".", where)

@@ -229,6 +229,21 @@ def run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record, preload:
     starts a thread a fork would lose (pyarrow's jemalloc thread: see tune.trial_modules); where there is no
     forkserver each worker imports what it needs. On any exception here (Ctrl-C, SIGTERM as ``Terminated``, a
     failed job) the pool is stopped before it goes on: see ``_stop_pool``."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    hidden = None  # `python - < script.py`: __main__'s file is '<stdin>', which each worker would run as a path
+    if getattr(main, "__spec__", None) is None and isinstance(getattr(main, "__file__", None), str) and \
+            not os.path.isfile(main.__file__):  # (a first-hour review: FileNotFoundError in every worker)
+        hidden = main.__dict__.pop("__file__")  # as `python -c` and a notebook, which have none
+    try:
+        _run_jobs(fn, jobs, workers, record, preload)
+    finally:
+        if hidden is not None:
+            main.__file__ = hidden
+
+
+def _run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record, preload: tuple[str, ...]) -> None:
     method = start_method()
     ctx = mp.get_context(method)
     if method == "forkserver":

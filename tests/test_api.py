@@ -45,6 +45,8 @@ def test_readme_from_python_runs(tmp_path, synth_dir, monkeypatch):
     assert 'rec.find_movie("star wars")' in code  # the synthetic movies are titled 'Movie 50, The'
     code = code.replace('"ml-100k"', repr(str(synth_dir[0]))).replace('"star wars"', '"the movie 50"')
     exec(compile(code, "README.md", "exec"), ns)
+    exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})  # a notebook runs it again (a first-hour
+    # review, session 39: the second run stopped at export's existing folder)
     # the run is named after the dataset (a notebook review: saving to cfg.run.dir, still runs/ml-100k for one's own
     # file, replaced the first dataset's run with the second's)
     assert ns["run_dir"] == f"runs/{Path(synth_dir[0]).name}" and (tmp_path / ns["run_dir"] / "current").exists()

@@ -606,6 +606,9 @@ def test_evaluate_takes_comma_separated_cutoffs_and_usage_errors_say_the_fix(cli
     assert invoke("train", "--bogus").stderr.endswith("train -h')\n")  # no key: no hint
     r = invoke("recommend", "--similar", "50")  # a first-hour review: what other toolkits call it
     assert r.exit_code == 2 and r.stderr.endswith("; movies similar to one: --movie ID (or a title's words)\n"), r.stderr
+    r = invoke("predict", "--user", "1", "--movie", "2")  # a first-hour review: "did you mean '--quiet', '--set'?"
+    assert (r.exit_code, r.stderr) == (2, "error: no such option '--user' (see 'main predict -h'); predict scores "
+                                          "pairs: --pairs FILE (user,movie lines) or --pairs - (e.g. echo 196,242 |)\n")
 
 
 def test_fast_delimited_output_equals_generic_rows(cli_run):

@@ -55,6 +55,15 @@ def test_unknown_key_suggests_closest(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(p)
     assert str(e.value) == f"unknown config key 'trian' in {p}:1; did you mean 'train'?"
+    # a dotted key without its dot, or its leaf alone (a first-hour review: 'modeldim' got 'model')
+    for given, meant in (("modeldim", "model.dim"), ("model_dim", "model.dim"), ("epochs", "train.epochs")):
+        with pytest.raises(ConfigError) as e:
+            load_config(None, [f"{given}=3"])
+        assert e.value.cli_message() == (f"unknown config key '{given}' (from --set); did you mean '{meant}'? (keys "
+                                         "are written section.key)")
+    p.write_text("dim: 8\n")
+    with pytest.raises(ConfigError, match=r"did you mean 'model.dim'\? \(model: \{dim: \.\.\.\}\)$"):
+        load_config(p)
     # the key's own line, as a YAML syntax error names its line (a first-hour review: the file alone)
     p.write_text("# mine\nmodel:\n  dim: 8\ntrain: &t\n  lr: 0.1\n  epochs: -3\nmore: *t\n")
     with pytest.raises(ConfigError, match=rf"^config key 'train.epochs' in {re.escape(str(p))}:6: -3 is below"):

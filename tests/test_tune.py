@@ -714,6 +714,11 @@ def test_a_script_without_the_main_guard_gets_one_clear_error_not_its_work_done_
     p = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env,
                        timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
+    # the same guarded script piped to `python -` (its __main__ file '<stdin>', which each worker ran as a path: a
+    # first-hour review, session 39): the sweep runs; its trials are new (another tune folder)
+    p = subprocess.run([sys.executable, "-", str(tmp_path / "stdin")], input=guarded, capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-2000:]
 
 
 def test_a_written_configs_run_is_the_choices_own():

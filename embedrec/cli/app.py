@@ -303,8 +303,11 @@ def _usage_error(e: click.UsageError, path: str = "embedrec"):
         raise e
     text = _no_such(e) or e.format_message().rstrip(".")
     path = e.ctx.command_path if e.ctx is not None else path  # none for an option given without its value
+    hint = _usage_hint(e, path)
+    if hint:  # what it probably meant, not the nearest spellings (a first-hour review: predict --user suggested
+        text = text.split("; did you mean", 1)[0]  # '--quiet', '--set')
     if not _secondary():  # the command line is every rank's: under torchrun rank 0 alone says what is wrong in it
-        _error_line(f"{text[:1].lower()}{text[1:]} (see '{path} -h'){_usage_hint(e, path)}")
+        _error_line(f"{text[:1].lower()}{text[1:]} (see '{path} -h'){hint}")
     sys.exit(e.exit_code)
 
 
@@ -330,6 +333,9 @@ def _usage_hint(e: click.UsageError, path: str) -> str:
     if path.endswith(" recommend") and isinstance(e, click.NoSuchOption) and \
             e.option_name.lstrip("-").split("=")[0] in ("similar", "similar-movies", "item", "items", "similar-items"):
         return "; movies similar to one: --movie ID (or a title's words)"  # other toolkits' names (a review)
+    if path.endswith(" predict") and isinstance(e, click.NoSuchOption) and \
+            e.option_name.lstrip("-").split("=")[0] in ("user", "movie", "item", "users", "pair"):  # a first-hour
+        return "; predict scores pairs: --pairs FILE (user,movie lines) or --pairs - (e.g. echo 196,242 |)"  # review
     if path.endswith(" recommend") and "unexpected extra argument" in e.format_message():
         return "; name the user with --user ID (or --movie, --liked ...)"
     return ""
