@@ -196,11 +196,13 @@ def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
         key = f"{prefix}{name}"
         if name not in fields:
             dotted = _dotted_guess(obj, str(name)) if not prefix else None
-            raise ConfigError(f"unknown config key '{key}'{where}" + (
-                f"; did you mean '{dotted}'?" + (" (keys are written section.key)" if "--set" in where else
-                                                  f" ({dotted.split('.')[0]}: {{{dotted.split('.')[1]}: ...}})")
-                if dotted
-                else suggest(str(name), list(fields), prefix)))
+            if dotted:  # a --set or an override writes it dotted; a file, nested
+                said = "keys are written section.key" if "«" in where else \
+                    f"{dotted.split('.')[0]}: {{{dotted.split('.')[1]}: ...}}"
+                hint = f"; did you mean '{dotted}'? ({said})"
+            else:
+                hint = suggest(str(name), list(fields), prefix)
+            raise ConfigError(f"unknown config key '{key}'{where}{hint}")
         current = getattr(obj, name)
         if dataclasses.is_dataclass(current):
             apply_values(current, value if value is not None else {}, key + ".", where)
