@@ -128,8 +128,8 @@ def frame_source(df, cache: str | None = None) -> str:
     """A DataFrame given as ingest's source, as the Parquet file ingest reads: written to the cache (``cache``:
     data.cache_dir, else $EMBEDREC_CACHE, ...) under a name hashed from its columns, their dtypes and inferred
     kinds and its values (the same frame: the same file), atomically and with page checksums, at every call: a
-    cached copy damaged, cut short or swapped for a link since is never what ingest reads (a red team)."""
-    import hashlib
+    cached copy damaged, cut short or swapped for a link since is never what ingest reads (a red team). Where the
+    cache cannot be written (read-only, shared), a copy there that reads back as this frame is used."""
     import time
 
     import pandas as pd
@@ -162,8 +162,7 @@ def frame_source(df, cache: str | None = None) -> str:
     except (ValueError, OverflowError, pa.ArrowException) as e:  # a column mixing ints and texts, 2**70
         raise UsageError(f"ingest: the DataFrame cannot be written as Parquet ({first_line(e)}); give each "
                          "column one type (df[col].astype(str) for ids that mix numbers and texts)") from None
-    kinds = [(c, str(t), pd.api.types.infer_dtype(df[c], skipna=True)) for c, t in df.dtypes.items()]  # 1 vs '1'
-    key = hashlib.sha256(values + repr(kinds).encode()).hexdigest()[:12]
+    key = _frame_key(df, values)
     folder = Path(cache_dir(cache)) / "dataframes"
     path = folder / f"dataframe-{key}.parquet"
     try:
@@ -171,10 +170,43 @@ def frame_source(df, cache: str | None = None) -> str:
             if time.time() - old.lstat().st_mtime > 86400:
                 old.unlink(missing_ok=True)
         atomic_write_bytes(path, lambda fh: pq.write_table(table, fh, write_page_checksum=True))
-    except OSError as e:
-        raise UsageError(f"ingest: cannot write the DataFrame to '{folder}' ({e.strerror or first_line(e)}); point "
-                         "data.cache_dir (or $EMBEDREC_CACHE) at a writable folder") from None
+    except (OSError, ArtifactError) as e:  # a read-only cache (a review): the copy there, where it is this frame
+        if _holds_frame(path, key):
+            return str(path)
+        why = e.strerror if isinstance(e, OSError) and e.strerror else first_line(e).split(" writing ")[0]
+        raise UsageError(f"ingest: cannot write the DataFrame to '{folder}' ({why}); point data.cache_dir (or "
+                         "$EMBEDREC_CACHE) at a writable folder") from None
     return str(path)
+
+
+def _frame_key(df, values: bytes | None = None) -> str:
+    """The cache name's hash of a frame (columns already text): its values, and each column's dtype and inferred
+    kind (an object column of 1 and one of '1' hash alike by value)."""
+    import hashlib
+
+    import pandas as pd
+
+    if values is None:
+        values = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
+    kinds = [(c, str(t), pd.api.types.infer_dtype(df[c], skipna=True)) for c, t in df.dtypes.items()]
+    return hashlib.sha256(values + repr(kinds).encode()).hexdigest()[:12]
+
+
+def _holds_frame(path: Path, key: str) -> bool:
+    """Whether ``path``, a regular file (not a link), reads back (page checksums checked) as the frame ``key``
+    names: what a cache that cannot be written may still serve."""
+    import stat
+
+    import pyarrow.parquet as pq
+
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return False
+        with path.open("rb") as fh:  # (this module's open is er.open)
+            back = pq.read_table(fh, page_checksum_verification=True).to_pandas()
+        return _frame_key(back) == key
+    except Exception:  # damaged, cut short, unreadable: not this frame
+        return False
 
 
 def ingest_config(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None,

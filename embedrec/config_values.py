@@ -196,10 +196,11 @@ def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
         key = f"{prefix}{name}"
         if name not in fields:
             dotted = _dotted_guess(obj, str(name)) if not prefix else None
-            if dotted:  # a --set or an override writes it dotted; a file, nested
-                said = "keys are written section.key" if "«" in where else \
-                    f"{dotted.split('.')[0]}: {{{dotted.split('.')[1]}: ...}}"
-                hint = f"; did you mean '{dotted}'? ({said})"
+            if dotted:  # a --set, an override or updated() writes it dotted; a file, nested
+                nested = f"{dotted.split('.')[0]}: {{{dotted.split('.')[1]}: ...}}"
+                in_file = where.lstrip().startswith("in ")  # ' in FILE:LINE'
+                hint = f"; a config file nests its keys: {nested}" if dotted == str(name) else \
+                    f"; did you mean '{dotted}'? ({nested if in_file else 'keys are written section.key'})"
             else:
                 hint = suggest(str(name), list(fields), prefix)
             raise ConfigError(f"unknown config key '{key}'{where}{hint}")

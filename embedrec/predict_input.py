@@ -241,25 +241,23 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
     for n, (u, m), f in zip(where, pairs, pred.fallback):
         if f == "none":
             continue
-        odd = [(k, t) for k, t, hit in (("user", u, f in ("user_unknown", "both")),
-                                        ("movie", m, f in ("movie_unknown", "both"))) if hit and not written(k, t)]
-        if odd and not strict:
-            shown[0] += 1
-            if shown[0] <= LOGGED_UNKNOWN:
-                ids = e.catalogue.users if odd[0][0] == "user" else e.catalogue.movies
-                log.warning("%s:%d: %s; %s (fallback %s)", name, n, ids.unknown_text(odd[0][1].strip()),
-                            e.factors.fallback_said(f), f)
-            continue
-        what = f"user '{shorten(u, 60)}' and movie '{shorten(m, 60)}' are" if f == "both" else \
-            f"user '{shorten(u)}' is" if f == "user_unknown" else f"movie '{shorten(m)}' is"
+        sides = [(k, t) for k, t, hit in (("user", u, f in ("user_unknown", "both")),
+                                          ("movie", m, f in ("movie_unknown", "both"))) if hit]
+        if all(written(k, t) for k, t in sides):
+            what = (f"user '{shorten(u, 60)}' and movie '{shorten(m, 60)}' are" if f == "both" else
+                    f"user '{shorten(u)}' is" if f == "user_unknown" else f"movie '{shorten(m)}' is") + \
+                " not in the training data"
+        else:  # '07' where ids are integers: no id of this model, said with how its ids are written (a review)
+            what = " and ".join((e.catalogue.users if k == "user" else e.catalogue.movies).unknown_text(t.strip())
+                                if not written(k, t) else f"{k} '{shorten(t)}' is not in the training data"
+                                for k, t in sides)
         if strict:
             said = e.factors.fallback_said(f)  # what it gets: a ranking model's may be no score (a review)
             said = f"it gets {said}" if said.startswith("no score") else f"it is {said}"
-            raise NotFoundError(f"{name}:{n}: {what} not in the training data; without «--strict|strict=True» "
-                                f"{said} (the fallback column says which)")
+            raise NotFoundError(f"{name}:{n}: {what}; without «--strict|strict=True» {said} (the fallback column "
+                                "says which)")
         shown[0] += 1
         if shown[0] <= LOGGED_UNKNOWN:
             # worded from what the fallback gives (a review: "no score" over a bpr run's movie-bias score)
-            log.warning("%s:%d: %s not in the training data; %s (fallback %s)", name, n, what,
-                        e.factors.fallback_said(f), f)
+            log.warning("%s:%d: %s; %s (fallback %s)", name, n, what, e.factors.fallback_said(f), f)
     yield pred, extras

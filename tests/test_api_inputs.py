@@ -749,6 +749,23 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch):
     assert frame_source(pd.DataFrame({"u": [1], "m": [2]}).astype(object)) != \
         frame_source(pd.DataFrame({"u": ["1"], "m": ["2"]}))
     assert frame_source(df, str(tmp_path / "mine")).startswith(str(tmp_path / "mine" / "dataframes"))
+    # a cache that cannot be written (read-only, shared; root writes anyway, so the write is made to fail): the copy
+    # there where it reads back as this frame, else one line naming the setting (a review: a hidden temporary's name)
+    from embedrec.errors import ArtifactError
+    from embedrec.fsutil import files
+
+    def read_only(path, data, durable=True):
+        raise ArtifactError(f"read-only file system writing '{path.parent / ('.' + path.name + '.x1')}'; choose "
+                            "another folder")
+
+    monkeypatch.setattr(files, "atomic_write_bytes", read_only)
+    assert frame_source(df) == str(cached[0])
+    with pytest.raises(UsageError, match=r"^ingest: cannot write the DataFrame to '.*dataframes' \(read-only file "
+                                         r"system\); point data.cache_dir \(or \$EMBEDREC_CACHE\) at a writable"):
+        frame_source(df.assign(rating=0.0))
+    cached[0].write_bytes(cached[0].read_bytes()[:100])  # a damaged copy is not served
+    with pytest.raises(UsageError, match=r"^ingest: cannot write the DataFrame"):
+        frame_source(df)
     from embedrec.api import ingest_config
 
     with pytest.raises(UsageError, match=r"^ingest: source is a path here, not a DataFrame: er\.ingest\(df"):

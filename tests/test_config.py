@@ -64,6 +64,11 @@ def test_unknown_key_suggests_closest(tmp_path):
     p.write_text("dim: 8\n")
     with pytest.raises(ConfigError, match=r"did you mean 'model.dim'\? \(model: \{dim: \.\.\.\}\)$"):
         load_config(p)
+    p.write_text("model.dim: 8\n")  # the dotted key itself in a file: not 'did you mean' itself (a review)
+    with pytest.raises(ConfigError, match=r"'model.dim' in .*:1; a config file nests its keys: model: \{dim: \.\.\.\}$"):
+        load_config(p)
+    with pytest.raises(ConfigError, match=r"\(from updated\(\)\); did you mean 'model.dim'\? \(keys are written "):
+        load_config(None, []).updated({"dim": 3})
     # the key's own line, as a YAML syntax error names its line (a first-hour review: the file alone)
     p.write_text("# mine\nmodel:\n  dim: 8\ntrain: &t\n  lr: 0.1\n  epochs: -3\nmore: *t\n")
     with pytest.raises(ConfigError, match=rf"^config key 'train.epochs' in {re.escape(str(p))}:6: -3 is below"):

@@ -309,6 +309,10 @@ def test_predict_keeps_the_input_columns(int_run):
     assert r.exit_code == 0 and [x.split(",")[:2] for x in r.stdout.splitlines()[1:]] == [["7", "1"], ["07", "1"]]
     assert "<stdin>:2: '07' is not a user id of this model: its ids are integers written without a '+' or leading " \
            "zeros ('7');" in r.stderr, r.stderr
+    r = invoke("predict", "--run", run, "--pairs", "-", "--format", "csv", "--strict", input="07,999999\n")
+    assert r.exit_code == 1 and r.stderr.startswith(  # under --strict too, and both sides named (a review)
+        "error: <stdin>:1: '07' is not a user id of this model: its ids are integers written without a '+' or leading "
+        "zeros ('7') and movie '999999' is not in the training data; without --strict"), r.stderr
     # a field no id can be, in the same batch as good lines: those lines' rows first (a red team: none came), in
     # every format (json: a closed array)
     for fmt in ("csv", "json"):

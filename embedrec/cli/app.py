@@ -334,7 +334,7 @@ def _usage_hint(e: click.UsageError, path: str) -> str:
             e.option_name.lstrip("-").split("=")[0] in ("similar", "similar-movies", "item", "items", "similar-items"):
         return "; movies similar to one: --movie ID (or a title's words)"  # other toolkits' names (a review)
     if path.endswith(" predict") and isinstance(e, click.NoSuchOption) and \
-            e.option_name.lstrip("-").split("=")[0] in ("user", "movie", "item", "users", "pair"):  # a first-hour
+            e.option_name.lstrip("-").split("=")[0] in ("user", "movie", "item", "users", "movies", "items", "pair"):  # a first-hour
         return "; predict scores pairs: --pairs FILE (user,movie lines) or --pairs - (e.g. echo 196,242 |)"  # review
     if path.endswith(" recommend") and "unexpected extra argument" in e.format_message():
         return "; name the user with --user ID (or --movie, --liked ...)"
