@@ -130,6 +130,7 @@ def frame_source(df, cache: str | None = None) -> str:
     kinds and its values (the same frame: the same file), atomically and with page checksums, at every call: a
     cached copy damaged, cut short or swapped for a link since is never what ingest reads (a red team). Where the
     cache cannot be written (read-only, shared), a copy there that reads back as this frame is used."""
+    import contextlib
     import time
 
     import pandas as pd
@@ -167,8 +168,9 @@ def frame_source(df, cache: str | None = None) -> str:
     path = folder / f"dataframe-{key}.parquet"
     try:
         for old in folder.glob(".dataframe-*.parquet.*"):  # a temporary a killed writer left, a day ago or more
-            if time.time() - old.lstat().st_mtime > 86400:
-                old.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):  # another writer's, renamed since the listing (CI: 1 in 4
+                if time.time() - old.lstat().st_mtime > 86400:  # threads failed on it)
+                    old.unlink(missing_ok=True)
         atomic_write_bytes(path, lambda fh: pq.write_table(table, fh, write_page_checksum=True))
     except (OSError, ArtifactError) as e:  # a read-only cache (a review): the copy there, where it is this frame
         if _holds_frame(path, key):
