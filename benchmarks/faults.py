@@ -477,7 +477,7 @@ def sweep_dataset(base: Base, modes=MODES, rng: random.Random | None = None) -> 
 
 def _refused_by_lock(r: Out) -> bool:
     lines = r.lines()
-    return r.rc == 1 and len(lines) == 1 and lines[0].startswith("error: another embedrec ") and "(pid " in lines[0]
+    return r.rc == 75 and len(lines) == 1 and lines[0].startswith("error: another embedrec ") and "(pid " in lines[0]
 
 
 WRITER_PAIRS = ("train+train", "train+index", "index+index", "ingest+ingest", "export+export")

@@ -27,7 +27,7 @@ _logging.getLogger("embedrec").addHandler(_logging.NullHandler())
 _API = ("load_config", "ingest", "train", "open", "tune_dims", "verify_files", "rebuild_index", "score_lists",
         "Model", "TrainedModel", "Recommendations", "Predictions")
 _ERRORS = ("EmbedrecError", "ConfigError", "DataError", "ArtifactError", "OutputRefused", "OutputExists",
-           "UsageError", "NotFoundError", "TrainingError", "Interrupted")
+           "UsageError", "NotFoundError", "TrainingError", "Interrupted", "Busy")
 __all__ = [*_API, *_ERRORS, "__version__"]
 
 

@@ -471,13 +471,14 @@ def _check_resumable(cfg: Config) -> None:
     """``resume=True`` with no checkpoint to continue: said before the dataset is loaded, with what to do (a
     writer at work there that has saved none yet; no prepared dataset either, so the fix is ingest first)."""
     from embedrec.data.dataset import has_manifest
+    from embedrec.errors import Busy
     from embedrec.run import has_checkpoint, writer_note
 
     if has_checkpoint(cfg.run.dir):
         return
     busy = writer_note(cfg.run.dir)
     if busy is not None:  # a writer there has saved no checkpoint yet (a red team: "nothing to resume", as if none ran)
-        raise ArtifactError(f"{busy}, with no checkpoint saved yet: nothing to resume; wait for it to finish (a "
+        raise Busy(f"{busy}, with no checkpoint saved yet: nothing to resume; wait for it to finish (a "
                             "second train there would be refused)")
     if not has_manifest(cfg.data.prepared):  # no dataset either (a first-hour pass: the fix then failed)
         raise ArtifactError(f"nothing to resume: no checkpoint in '{cfg.run.dir}', and no prepared dataset at "

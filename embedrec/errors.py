@@ -132,6 +132,14 @@ class OutputExists(OutputRefused, DataError):
     exit_code = 2
 
 
+class Busy(ArtifactError):
+    """Another embedrec command holds the writer lock of the run, dataset or output this one would write: nothing
+    is wrong with the input, so the CLI exits 75 (``EX_TEMPFAIL``, "try again later") and a script can tell it
+    from bad data (exit 1) and retry: ``until embedrec train; [ $? -ne 75 ]; do sleep 5; done``."""
+
+    exit_code = 75
+
+
 class UsageError(EmbedrecError):
     """A request that cannot be honoured as given (ambiguous title, conflicting options)."""
 

@@ -587,11 +587,11 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
         raise ArtifactError(f"the model folder '{run_dir / current_link(run_dir)}' that '{link}' points to is missing "
                             f"(removed by hand?); {run_fix(run_dir)}")
     if not link.exists():
-        from embedrec.errors import command
+        from embedrec.errors import Busy, command
 
         busy = writer_note(run_dir)
         if busy is not None:  # a first train before it publishes: not "interrupted", not "train first"
-            raise ArtifactError(f"{busy}: no model is published there yet; wait for it to finish, then run this "
+            raise Busy(f"{busy}: no model is published there yet; wait for it to finish, then run this "
                                 "command again")
         where = "" if run_dir.is_absolute() or run_dir.exists() else f" (relative to the current folder {Path.cwd()})"
         if has_checkpoint(run_dir):  # one way on, not two (a review: resume, or train afresh, both offered)

@@ -709,7 +709,7 @@ def test_a_python_train_run_on_ranks_is_refused_while_another_writer_holds_the_r
         p = _torchrun(_overrides(prepared, run, 2), tmp_path, script=str(script), ok=False)
     finally:
         os.close(fd)
-    assert f"ArtifactError: another embedrec train is writing '{run}' (pid 4242)" in p.stderr, p.stderr[-3000:]
+    assert f"Busy: another embedrec train is writing '{run}' (pid 4242)" in p.stderr, p.stderr[-3000:]
     assert "ArtifactError: another rank failed" in p.stderr and "gloo" not in p.stderr, p.stderr[-3000:]
     assert [q.name for q in run.iterdir()] == [".lock"]
 

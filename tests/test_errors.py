@@ -139,3 +139,13 @@ def test_library_terms_of_several_sets_and_of_null():
     text = "«--set data.columns.user=uid --set data.columns.movie=mid»"
     assert library_terms(text) == "data.columns.user=uid, data.columns.movie=mid"
     assert cli_terms(text) == "--set data.columns.user=uid --set data.columns.movie=mid"
+
+
+def test_busy_is_its_own_exit_code_and_an_artifact_error():
+    # a writer refused by another's lock: exit 75 (EX_TEMPFAIL, "try again later"), told apart from bad data's 1
+    import embedrec as er
+    from embedrec.errors import ArtifactError, Busy, DataError
+
+    assert er.Busy is Busy and "Busy" in er.__all__
+    assert issubclass(Busy, ArtifactError) and Busy("x").exit_code == 75
+    assert {ArtifactError("x").exit_code, DataError("x").exit_code} == {1}

@@ -249,7 +249,7 @@ def test_topk_file_second_writer_refused(rec, tmp_path, lock_holder, name):
     out = tmp_path / name
     pid = lock_holder(out)
     r = _invoke("export", "-q", "--run", rec.run.path.parent, "--topk-all", out, "-k", "3")
-    assert r.exit_code == 1
+    assert r.exit_code == 75
     assert _one_line(r) == (f"error: another embedrec export is writing '{out}' (pid {pid}); wait for it to finish, "
                             "or choose another file")
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [f".embedrec.{name}.lock"]
@@ -432,7 +432,7 @@ def test_long_output_names(rec, tmp_path, lock_holder):
     assert side_stem("top.csv") == "top.csv"
     pid = lock_holder(long_csv)
     r = _invoke("export", "-q", "--run", rec.run.path.parent, "--topk-all", long_csv, "--overwrite")
-    assert r.exit_code == 1 and f"(pid {pid})" in _one_line(r)
+    assert r.exit_code == 75 and f"(pid {pid})" in _one_line(r)
 
 
 def test_plot_format_follows_the_extension(rec, tmp_path):

@@ -598,11 +598,11 @@ def test_second_writer_of_a_run_is_refused(base, tmp_path):  # row 12
     try:
         r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", f"run.dir={run}",
                    "--set", "train.epochs=1")
-        assert r.exit_code == 1
+        assert r.exit_code == 75
         assert one_line(r) == (f"error: another embedrec train is writing '{run}' (pid 4242); wait for it to finish, "
                                "or use another run.dir")
         r = invoke("index", "rebuild", "--run", run)
-        assert r.exit_code == 1 and one_line(r).startswith(f"error: another embedrec train is writing '{run}'")
+        assert r.exit_code == 75 and one_line(r).startswith(f"error: another embedrec train is writing '{run}'")
     finally:
         os.close(fd)
     assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0  # the lock died with its holder
@@ -868,7 +868,7 @@ def test_ingest_sweeps_killed_writers_temp_folders_and_locks(base, tmp_path):  #
     fd = _hold_lock(tmp_path / ".embedrec.ds.lock", "4243 embedrec ingest\n")
     try:
         r = invoke("ingest", "-q", csv, "-o", out, "--overwrite")
-        assert r.exit_code == 1
+        assert r.exit_code == 75
         assert one_line(r) == (f"error: another embedrec ingest is writing '{out}' (pid 4243); wait for it to finish, "
                                "or choose another output folder (-o / data.prepared)")
     finally:
@@ -2585,11 +2585,11 @@ def test_a_run_being_trained_is_said_so_not_interrupted(base, tmp_path):
                 (run / "checkpoint.pt").write_bytes(b"x")
             for cmd in (["recommend", "--user", "1"], ["evaluate"]):
                 r = invoke(*cmd, "--run", run)
-                assert r.exit_code == 1 and one_line(r) == (f"error: {busy}: no model is published there yet; wait "
+                assert r.exit_code == 75 and one_line(r) == (f"error: {busy}: no model is published there yet; wait "
                                                             "for it to finish, then run this command again")
         (run / "checkpoint.pt").unlink()
         r = invoke("train", "-q", "--resume", "--set", f"data.prepared={base[0]}", "--run", run)
-        assert r.exit_code == 1 and one_line(r) == (f"error: {busy}, with no checkpoint saved yet: nothing to resume; "
+        assert r.exit_code == 75 and one_line(r) == (f"error: {busy}, with no checkpoint saved yet: nothing to resume; "
                                                     "wait for it to finish (a second train there would be refused)")
     finally:
         os.close(fd)

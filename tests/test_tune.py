@@ -219,7 +219,7 @@ def test_a_second_sweep_into_the_same_folder_is_refused(tune_cfg, tmp_path):
             sweep(tune_cfg.updated({"tune.dir": str(out)}), [4])
         r = CliRunner().invoke(main, ["tune-dims", "-q", "--dims", "4", "--set", f"data.prepared={tune_cfg.data.prepared}",
                                       "--set", "model.objective=explicit", "--set", f"tune.dir={out}"])
-        assert r.exit_code == 1 and "Traceback" not in r.stderr
+        assert r.exit_code == 75 and "Traceback" not in r.stderr
         assert r.stderr.splitlines() == [f"error: another embedrec tune-dims is writing '{out}' (pid 4244); wait for it "
                                          "to finish, or use another tune.dir"]
     finally:

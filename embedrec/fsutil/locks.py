@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, Busy
 from embedrec.fsutil.files import io_error, pid_alive, rmtree, side_stem, umask
 
 
@@ -159,7 +159,7 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
                 who = holder[1] if holder else "embedrec command"
                 also = (" (its lock file has other names too, a hard-link copy such as cp -al makes: the writer may "
                         "be one of the copy's)") if linked else ""
-                raise ArtifactError(f"another {who} is writing '{target}'{pid}{also}; wait for it to finish, or "
+                raise Busy(f"another {who} is writing '{target}'{pid}{also}; wait for it to finish, or "
                                     f"{fix}") from None
             if _same_file(fd, key):
                 if not linked:
@@ -172,7 +172,7 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
             raise
         os.close(fd)  # unlinked (or replaced) by its last holder between our open and our lock, or linked: again
     else:
-        raise ArtifactError(f"could not take the writer lock '{key}': it kept being removed; try again")
+        raise Busy(f"could not take the writer lock '{key}': it kept being removed; try again")
     try:
         line = f"{os.getpid()} {command}\n".encode()
         os.pwrite(fd, line, 0)  # then cut what an earlier holder left: the file is never empty between holders
