@@ -247,7 +247,7 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
     to a temporary folder; call ``.save(run_dir)`` on the result."""
     import tempfile
 
-    from embedrec.errors import Interrupted, Terminated
+    from embedrec.errors import Interrupted, how_stopped, stop_signal
     from embedrec.worker_pool import refuse_in_spawned_main
 
     refuse_in_spawned_main("er.train")
@@ -269,11 +269,11 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
         with tempfile.TemporaryDirectory(prefix="embedrec-train-") as work:
             return train_model(ds, cfg, Path(work), progress=progress)
     except Interrupted as e:  # its checkpoint was in the temporary folder, removed as this left
-        where = e.where or f"training {'terminated (SIGTERM)' if e.terminated else 'interrupted'}"
+        where = e.where or f"training {how_stopped(e.terminated)}"
         raise Interrupted(f"{where}: {keeps}", terminated=e.terminated, saved=False, where=where) from None
     except KeyboardInterrupt as e:  # outside the epochs (loading, the final evaluation)
-        term = isinstance(e, Terminated)
-        raise Interrupted(f"training {'terminated (SIGTERM)' if term else 'interrupted'}: {keeps}", terminated=term,
+        term = stop_signal(e)
+        raise Interrupted(f"training {how_stopped(term)}: {keeps}", terminated=term,
                           saved=False) from None
 
 
@@ -633,7 +633,7 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
     the caller takes it as one) stops the workers and raises ``Interrupted``: the finished trials are kept."""
     import numbers
 
-    from embedrec.errors import Interrupted, Terminated, shorten
+    from embedrec.errors import Interrupted, Terminated, how_stopped, shorten
     from embedrec.tune import check_write_target, sweep, write_choice
     from embedrec.worker_pool import refuse_in_spawned_main
 
@@ -675,9 +675,9 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
         check_write_target(write, config_file, overwrite)
     try:
         res = sweep(cfg, given.get("dims"), given.get("weight_decays"), tolerance, fresh, progress)
-    except Terminated:  # outside the trials (loading the dataset, the plot): each leaves nothing half-written
-        raise Interrupted("tune-dims terminated (SIGTERM): nothing half-written was left behind; rerun the same "
-                          "command to continue", terminated=True) from None
+    except Terminated as e:  # outside the trials (loading the dataset, the plot): each leaves nothing half-written
+        raise Interrupted(f"tune-dims {how_stopped(e.signum)}: nothing half-written was left behind; rerun the same "
+                          "command to continue", terminated=e.signum) from None
     if write is not None:
         write_choice(cfg, res["chosen"], write, config_file, overwrite)
     return res

@@ -159,8 +159,8 @@ class TrainingError(EmbedrecError):
 
 
 class Interrupted(_Said, KeyboardInterrupt):
-    """Ctrl-C (exit 130), or SIGTERM where a command takes it the same way (``terminated``: exit 143, 128 + 15):
-    work was saved where possible. A KeyboardInterrupt, not an Exception: a notebook's ``except Exception`` around
+    """Ctrl-C (exit 130), or SIGTERM or SIGHUP where a command takes it the same way (``terminated``: the signal's
+    number, exit 128 + it: 143, 129; ``True`` is SIGTERM's 15): work was saved where possible. A KeyboardInterrupt, not an Exception: a notebook's ``except Exception`` around
     a sweep of ``er.train`` calls does not swallow the user's Ctrl-C."""
 
     exit_code = 130
@@ -168,19 +168,42 @@ class Interrupted(_Said, KeyboardInterrupt):
     def __init__(self, message: object = "", *args, terminated: bool = False, saved: bool = True, where: str = "",
                  kept: str = ""):
         super().__init__(message, *args)
-        self.terminated = terminated
+        self.terminated = 15 if terminated is True else int(terminated or 0)  # the signal's number, 0 for Ctrl-C
         self.saved = saved  # False: the interrupted fit had written no checkpoint (an earlier one may have)
         self.where = where  # what was under way ("training interrupted in epoch 3"), where the raiser says it
         self.kept = kept  # what was kept ("; the checkpoint of epoch 2 is in RUN/checkpoint.pt"), "" when nothing
-        if terminated:
-            self.exit_code = 143
+        if self.terminated:
+            self.exit_code = 128 + self.terminated
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt by the handler ``embedrec train`` and ``tune-dims``
+    """SIGTERM (or SIGHUP: ``signum``), raised where Ctrl-C raises KeyboardInterrupt by the handler ``embedrec train`` and ``tune-dims``
     install while they work (``cli.app.sigterm_as_interrupt``), and in tune-dims' workers: the same way out (the
     last checkpoint kept, ``Interrupted``), said as terminated. The library installs no handler; a notebook may
-    raise it from its own."""
+    raise it from its own. SIGHUP (a terminal or SSH session that hangs up) is taken the same way."""
+
+    def __init__(self, signum: int = 15):
+        super().__init__()
+        self.signum = int(signum)
+
+
+def stop_signal(e: BaseException) -> int:
+    """The number of the signal that stopped work as ``e`` says it: 0 for Ctrl-C (a plain KeyboardInterrupt), 15
+    for SIGTERM, 1 for SIGHUP (``Terminated``, or an ``Interrupted`` that was terminated)."""
+    if isinstance(e, Terminated):
+        return e.signum
+    t = getattr(e, "terminated", 0)
+    return 15 if t is True else int(t or 0)
+
+
+def how_stopped(signum: int) -> str:
+    """'interrupted' (Ctrl-C, 0), 'terminated (SIGTERM)', 'hung up (SIGHUP)': the words of a stop's message."""
+    return "interrupted" if not signum else "hung up (SIGHUP)" if signum == 1 else "terminated (SIGTERM)"
+
+
+def signal_name(signum: int) -> str:
+    """'SIGINT' (0 or 2: Ctrl-C), 'SIGTERM', 'SIGHUP'."""
+    return {0: "SIGINT", 1: "SIGHUP", 2: "SIGINT"}.get(signum, "SIGTERM")
 
 
 def first_line(e: BaseException, limit: int = 200) -> str:

@@ -31,8 +31,9 @@ from embedrec.errors import (
     Interrupted,
     OutputExists,
     OutputRefused,
-    Terminated,
     UsageError,
+    how_stopped,
+    stop_signal,
 )
 from embedrec.fsutil.files import io_error, loads_json, read_json, write_json
 from embedrec.fsutil.integrity import SEAL, check_seal, seal
@@ -502,16 +503,16 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
         bar.close()
         if finished:
             save()  # a trial recorded while a signal cut its save short
-        how = "terminated (SIGTERM)" if isinstance(e, Terminated) or getattr(e, "terminated", False) else \
-            "interrupted"
+        signum = stop_signal(e)
+        how = how_stopped(signum)
         if not finished:  # nothing saved: the folder this sweep made goes as it leaves (locks.locked_folder)
             earlier = ("; the earlier sweep's results in it are as they were (a rerun with --fresh redoes them)"
                        if state_path.exists() else "")  # --fresh: replaced only as its first trial finishes
             raise Interrupted(f"tune-dims {how} before any trial finished; nothing new was kept in {out}{earlier}: "
-                              "rerun the same command to start again", terminated=how != "interrupted",
+                              "rerun the same command to start again", terminated=signum,
                               saved=False) from None
         raise Interrupted(f"tune-dims {how}; {len(finished)} finished trial{'s are' if len(finished) != 1 else ' is'} kept in {state_path}: "
-                          "rerun the same command to continue", terminated=how != "interrupted") from None
+                          "rerun the same command to continue", terminated=signum) from None
     bar.close()
     trials = [t for t in finished.values() if t["dim"] in dims and t["weight_decay"] in wds]
     for t in trials:

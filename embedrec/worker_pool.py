@@ -22,7 +22,7 @@ import time
 
 from embedrec.errors import Interrupted, Terminated
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOP_WAIT = 30.0  # seconds a stopping pool waits for its running jobs to stop before it kills their processes
 
 
@@ -112,6 +112,7 @@ def init_worker(stop_reader, sweep: int, forked: bool = False) -> None:
     global _stop
     _stop = stop_reader
     signal.signal(signal.SIGTERM, _worker_signal)
+    signal.signal(signal.SIGHUP, _worker_signal)  # a terminal that hangs up reaches every worker too
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _worker_signal)
     parents = (sweep, os.getppid()) if forked and _exists(sweep) else (sweep,)
@@ -143,7 +144,7 @@ def stop_signals_held():
 
 def _worker_signal(signum, frame) -> None:
     if _in_job:
-        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        raise Terminated(signum) if signum in (signal.SIGTERM, signal.SIGHUP) else KeyboardInterrupt()
 
 
 def _exists(pid: int) -> bool:

@@ -149,3 +149,12 @@ def test_busy_is_its_own_exit_code_and_an_artifact_error():
     assert er.Busy is Busy and "Busy" in er.__all__
     assert issubclass(Busy, ArtifactError) and Busy("x").exit_code == 75
     assert {ArtifactError("x").exit_code, DataError("x").exit_code} == {1}
+
+
+def test_a_stop_is_said_by_its_signal_and_exits_128_plus_it():
+    from embedrec.errors import Interrupted, Terminated, how_stopped, signal_name, stop_signal
+
+    assert [how_stopped(s) for s in (0, 15, 1)] == ["interrupted", "terminated (SIGTERM)", "hung up (SIGHUP)"]
+    assert [stop_signal(e) for e in (KeyboardInterrupt(), Terminated(), Terminated(1))] == [0, 15, 1]
+    assert [Interrupted("x", terminated=t).exit_code for t in (False, True, 15, 1)] == [130, 143, 143, 129]
+    assert stop_signal(Interrupted("x", terminated=True)) == 15 and signal_name(1) == "SIGHUP"

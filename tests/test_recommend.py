@@ -1466,9 +1466,11 @@ def test_piped_input_is_answered_as_it_comes_not_at_its_end(trained, command):
     assert rest.split(b"\t")[0].decode() == str(uid[1]) or (got + rest).count(b"\n") == 2, (got, rest)
 
 
-def test_sigterm_leaves_a_json_stream_closed_over_the_rows_written(trained):
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_sigterm_leaves_a_json_stream_closed_over_the_rows_written(trained, sig):
     """A red team: `timeout` (SIGTERM) stopping `recommend --users - --format json` left the array open (Ctrl-C
-    closed it). SIGTERM is taken like Ctrl-C there: the array closed over the answered users, one line, exit 143."""
+    closed it). SIGTERM is taken like Ctrl-C there: the array closed over the answered users, one line, exit 143;
+    SIGHUP (a terminal that hangs up) too, exit 129."""
     import json
     import os as _os
     import select
@@ -1491,15 +1493,16 @@ def test_sigterm_leaves_a_json_stream_closed_over_the_rows_written(trained):
                 if not chunk:
                     break
                 got += chunk
-        p.send_signal(signal.SIGTERM)
+        p.send_signal(getattr(signal, sig))
         rest, err = p.communicate(timeout=60)
     finally:
         p.kill()
-    assert p.returncode == 143, err
+    assert p.returncode == {"SIGTERM": 143, "SIGHUP": 129}[sig], err
     rows = json.loads(got + rest)
     assert [r["user_id"] for r in rows] == [uid, uid] and [r["rank"] for r in rows] == [1, 2]
+    how = {"SIGTERM": "terminated (SIGTERM)", "SIGHUP": "hung up (SIGHUP)"}[sig]
     assert err.decode().strip().splitlines() == [
-        "terminated (SIGTERM): the rows written so far are whole (each query's list complete)"]
+        f"{how}: the rows written so far are whole (each query's list complete)"]
 
 
 def test_an_id_a_number_changes_is_no_id_and_said(trained):

@@ -1375,7 +1375,7 @@ where, at, *args = sys.argv[1:]
 
 
 def term():
-    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), getattr(signal, os.environ.get("EMBEDREC_TEST_SIGNAL", "SIGTERM")))
 
 
 if where == "epoch":
@@ -1407,8 +1407,9 @@ run()
 """
 
 
-def _process(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=600)
+def _process(*args, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=600,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def _published(run: Path) -> tuple[dict, list]:
@@ -1424,7 +1425,9 @@ def _published(run: Path) -> tuple[dict, list]:
 def test_sigterm_during_train_leaves_like_ctrl_c_and_resumes_to_the_same_model(base, tmp_path):
     """kill -TERM (a scheduler's stop) takes Ctrl-C's way out of `train`: one line saying it was terminated with
     the exact resume command, exit 143 (128 + 15), the checkpoint kept, no temporary artifacts folder left; the
-    resume publishes what an uninterrupted run publishes. Before, the process died silently (143, no hint)."""
+    resume publishes what an uninterrupted run publishes. Before, the process died silently (143, no hint).
+    SIGHUP (an SSH session that drops) the same way, said as hung up, exit 129 (before: silent, temporaries
+    left)."""
     import shlex
 
     sets = ["--set", f"data.prepared={base[0]}", "--set", "model.dim=4", "--set", "model.objective=explicit",
@@ -1432,13 +1435,15 @@ def test_sigterm_during_train_leaves_like_ctrl_c_and_resumes_to_the_same_model(b
             "--set", "train.threads=1"]
     whole = _process("-m", "embedrec", "train", "-q", *sets, "--run", tmp_path / "whole")
     assert whole.returncode == 0, whole.stderr
-    for where, said in (("epoch", "after epoch 2; the checkpoint of epoch 2 is in "),
-                        ("publish", "outside an epoch: nothing half-written was left behind; ")):
-        run = tmp_path / where
-        r = _process("-c", SIGTERM_AT, where, 2, "train", "-q", *sets, "--run", run)
-        assert r.returncode == 143, (where, r.returncode, r.stderr)
+    for where, sig, said in (("epoch", "SIGTERM", "after epoch 2; the checkpoint of epoch 2 is in "),
+                             ("publish", "SIGTERM", "outside an epoch: nothing half-written was left behind; "),
+                             ("epoch", "SIGHUP", "after epoch 2; the checkpoint of epoch 2 is in ")):
+        run = tmp_path / f"{where}-{sig}"
+        r = _process("-c", SIGTERM_AT, where, 2, "train", "-q", *sets, "--run", run, env={"EMBEDREC_TEST_SIGNAL": sig})
+        assert r.returncode == {"SIGTERM": 143, "SIGHUP": 129}[sig], (where, r.returncode, r.stderr)
         line = one_line(SimpleNamespace(stderr=r.stderr))
-        assert line.startswith("error: training terminated (SIGTERM) ") and said in line, line
+        how = {"SIGTERM": "terminated (SIGTERM)", "SIGHUP": "hung up (SIGHUP)"}[sig]
+        assert line.startswith(f"error: training {how} ") and said in line, line
         command = shlex.split(line.split("continue with ", 1)[1])
         assert command == ["embedrec", "train", *sets, "--run", str(run), "--resume"]
         assert (run / "checkpoint.pt").exists() and not (run / "current").exists()

@@ -312,7 +312,7 @@ def test_workers_hold_ctrl_c_and_sigterm_until_their_handlers_are_in():
     import embedrec.worker_pool as W
 
     ctx = mp.get_context("spawn")
-    held = {int(signal.SIGINT), int(signal.SIGTERM)}
+    held = {int(signal.SIGINT), int(signal.SIGTERM), int(signal.SIGHUP)}
     with W.stop_signals_held():
         with cf.ProcessPoolExecutor(1, mp_context=ctx) as pool:  # no initializer: nothing unblocks them
             assert held <= set(pool.submit(_blocked_signals).result(timeout=60))

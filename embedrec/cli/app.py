@@ -177,15 +177,15 @@ class Group(click.Group):
                 _error_line(shorten(e.cli_message(), 2000) + _found_config_note(e))
             sys.exit(e.exit_code)
         except KeyboardInterrupt as e:
-            from embedrec.errors import Terminated
+            from embedrec.errors import how_stopped, stop_signal
 
             _traceback()
-            term = isinstance(e, Terminated)
+            term = stop_signal(e)
             done = ("the rows written so far are whole" + (" (each query's list complete)" if name == "recommend"
                                                             else "") if name in STREAMING else
                     "nothing half-written was left behind")  # (a first-hour review: recommend --users had written
-            _error_line(f"{'terminated (SIGTERM)' if term else 'interrupted'}: {done}", prefix="")  # 70,000 lines)
-            sys.exit(143 if term else 130)
+            _error_line(f"{how_stopped(term)}: {done}", prefix="")  # 70,000 lines)
+            sys.exit(128 + term if term else 130)
         except BrokenPipeError:
             _quiet_stdout()
             sys.exit(0)
@@ -379,7 +379,8 @@ class _SigtermState:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
-    """While the block runs, SIGTERM raises ``errors.Terminated`` (a KeyboardInterrupt) in the main thread, so it
+    """While the block runs, SIGTERM (and SIGHUP) raises ``errors.Terminated`` (a KeyboardInterrupt) in the main
+    thread, so it
     takes Ctrl-C's way out (``train``, ``tune-dims``); once the block calls ``defer()`` on what it yields (the
     run is published), a SIGTERM or SIGINT waits for the block's end instead (``came``), so a finished run is not
     reported as killed. The previous handlers come back afterwards, except SIGTERM's in the process's own command
@@ -388,7 +389,7 @@ def sigterm_as_interrupt():
     import signal
     import threading
 
-    from embedrec.errors import Terminated
+    from embedrec.errors import Terminated, signal_name
 
     if threading.current_thread() is not threading.main_thread():
         yield _SigtermState()
@@ -396,19 +397,22 @@ def sigterm_as_interrupt():
 
     def handler(signum, frame):
         if state.deferred:
-            state.came = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+            state.came = signal_name(signum)
             return
-        raise Terminated()
+        raise Terminated(signum)
 
     state = _SigtermState(handler)
-    previous = signal.signal(signal.SIGTERM, handler), signal.getsignal(signal.SIGINT)
+    # SIGHUP (a terminal or SSH session that hangs up) as SIGTERM: temporaries and locks go, the checkpoint stays,
+    # one line (to a log file, where stderr was one), exit 129 (a review: the default action left no word)
+    previous = (signal.signal(signal.SIGTERM, handler), signal.getsignal(signal.SIGINT),
+                signal.signal(signal.SIGHUP, handler))
     try:
         yield state
     finally:
         # the process's own command leaves next: a SIGTERM in that second stays noted, not a kill (exit 0 for a
         # published run); Ctrl-C gets its handler back, so it can still cut a torchrun rank's wait at exit short
-        keep = (signal.SIGTERM,) if state.deferred and _State.process else ()
-        for sig, was in zip((signal.SIGTERM, signal.SIGINT), previous):
+        keep = (signal.SIGTERM, signal.SIGHUP) if state.deferred and _State.process else ()
+        for sig, was in zip((signal.SIGTERM, signal.SIGINT, signal.SIGHUP), previous):
             if sig not in keep:
                 signal.signal(sig, signal.SIG_DFL if was is None else was)
 

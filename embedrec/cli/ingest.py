@@ -82,10 +82,10 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
             raise
         # after the dataset was published (its new generation is current): done, not a failed job to rerun,
         # which would then be refused as 'already exists' (a red team: exit 143, "nothing half-written")
-        from embedrec.errors import Terminated
+        from embedrec.errors import signal_name, stop_signal
 
-        log.warning("%s came after the dataset was published: %s holds the new one", "SIGTERM" if isinstance(
-            e, Terminated) else "Ctrl-C", cfg.data.prepared)
+        log.warning("%s came after the dataset was published: %s holds the new one", signal_name(stop_signal(e))
+                    if stop_signal(e) else "Ctrl-C", cfg.data.prepared)
 
 
 def _own_run(prepared: str, default_run: str) -> str:

@@ -46,7 +46,7 @@ def train(cfg: Config, resume, run_dir, fmt):
     """
     from embedrec.api import train_run
     from embedrec.device import secondary
-    from embedrec.errors import Interrupted, Terminated
+    from embedrec.errors import Interrupted, how_stopped, signal_name, stop_signal
     from embedrec.run import has_checkpoint, published_since
 
     if run_dir:
@@ -64,7 +64,7 @@ def train(cfg: Config, resume, run_dir, fmt):
             if not secondary():  # under torchrun, rank 0 alone reports
                 _report(metrics, cfg, fmt)
     except Interrupted as e:
-        how = "terminated (SIGTERM)" if e.terminated else "interrupted"
+        how = how_stopped(e.terminated)
         if not e.saved and has_checkpoint(cfg.run.dir, since):  # this candidate saved nothing; an earlier one did
             raise Interrupted(f"training {how} before the first checkpoint of the fit it was in (a candidate, or the "
                               f"refit); the checkpoints of the fits before it are kept: continue with "
@@ -75,11 +75,11 @@ def train(cfg: Config, resume, run_dir, fmt):
                               terminated=e.terminated) from None
         raise Interrupted(e.cli_message(), terminated=e.terminated) from None
     except KeyboardInterrupt as e:  # outside an epoch (loading, between candidates, refit set-up, publishing):
-        term = isinstance(e, Terminated)  # each of those leaves nothing half-written
-        how = "terminated (SIGTERM)" if term else "interrupted"
+        term = stop_signal(e)  # each of those leaves nothing half-written
+        how = how_stopped(term)
         if published_since(cfg.run.dir, started):  # after the swap (pruning old generations): the run is done
             log.warning("%s after the run was published: %s holds the finished model (its metrics: embedrec "
-                        "evaluate)", "SIGTERM came" if term else "interrupted", cfg.run.dir)
+                        "evaluate)", f"{signal_name(term)} came" if term else "interrupted", cfg.run.dir)
             return
         if not has_checkpoint(cfg.run.dir, since):
             raise Interrupted(f"training {how} before any epoch finished: nothing was saved; rerun the same command "

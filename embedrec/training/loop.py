@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, Interrupted, Terminated, TrainingError, first_line
+from embedrec.errors import ArtifactError, Interrupted, TrainingError, first_line, how_stopped, stop_signal
 from embedrec.fsutil.files import atomic_write_bytes, loads_json
 
 if TYPE_CHECKING:  # annotations only: torch is imported where a runner or model needs it
@@ -147,10 +147,10 @@ def run(state: LoopState, seed: int, lr: float, callbacks: list) -> LoopState:
                 break
     except KeyboardInterrupt as e:
         _close(state, callbacks)
-        term = isinstance(e, Terminated)
+        term = stop_signal(e)
         # between an epoch's row and the next epoch (in a callback: validation, the log, the checkpoint, the bar)
         after = bool(state.history) and state.history[-1].get("epoch") == state.epoch + 1
-        where = f"training {'terminated (SIGTERM)' if term else 'interrupted'} {'after' if after else 'in'} " \
+        where = f"training {how_stopped(term)} {'after' if after else 'in'} " \
                 f"epoch {state.epoch + 1}"
         ck = next((cb for cb in callbacks if isinstance(cb, Checkpoint)), None)
         if not state.history or (ck is not None and not ck.saved):
@@ -316,13 +316,13 @@ class Checkpoint:
 
 @contextlib.contextmanager
 def signals_deferred():
-    """SIGINT and SIGTERM that arrive inside the block are delivered when it ends (in the main thread, where
+    """SIGINT, SIGTERM and SIGHUP that arrive inside the block are delivered when it ends (in the main thread, where
     Python runs signal handlers; elsewhere nothing is deferred)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     pending: list[int] = []
-    kinds = [signal.SIGINT, signal.SIGTERM]
+    kinds = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
     old = {}
     try:
         for k in kinds:
