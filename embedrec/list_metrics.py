@@ -5,21 +5,26 @@ RecListAnalysis, Surprise's accuracy module). ``er.score_lists``."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from embedrec.errors import UsageError, shorten
 from embedrec.metrics import PER_USER, hit_matrix
 
+log = logging.getLogger(__name__)
+
 
 def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=None):
     """Score ``lists`` (a DataFrame: user_id, movie_id, and rank 1, 2, ... or a score, higher first; else each
-    user's rows in their order) against ``truth`` (user_id, movie_id: the relevant movies, e.g. a test split).
+    user's rows in their order; or embedrec's ``Recommendations``) against ``truth`` (user_id, movie_id: the relevant movies, e.g. a test split).
 
     Every user of ``truth`` is scored, one without a list as a list of no hits (``users_without_list`` counts
-    them); users with a list but nothing in ``truth`` are not (``users_not_in_truth``). Returns ``{"users": n,
-    ..., "ndcg@10": mean, ...}`` for precision, recall, ndcg, map, hitrate and mrr at each k, and coverage@k
+    them); users with a list but nothing in ``truth`` are not (``users_not_in_truth``). Returns
+    ``{"users_evaluated": n, ..., "ndcg@10": mean, ...}`` (``evaluate``'s names and order) for precision, recall, ndcg, map, hitrate and mrr at each k, and coverage@k
     where ``catalogue`` (the number of movies) is given; ``per_user=True``: a DataFrame, a row per user of
-    ``truth`` (user_id, n_relevant, the metrics). Ids are matched as given (196 is not '196'). UsageError for a
+    ``truth`` (user_id, n_relevant, the metrics). Ids are matched as given (196 is not '196': lists whose users
+    or movies are none of ``truth``'s, their ids of another kind, are a UsageError). UsageError for a
     missing column, a missing id, a movie listed twice for one user, a rank below 1 or given twice for one user,
     or a score that is not a number (only the ranks' order counts: 1, 2, 5 is 1, 2, 3)."""
     import pandas as pd
@@ -27,6 +32,8 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
     from embedrec.evaluate import check_ks
 
     ks = check_ks(ks)
+    if type(lists).__name__ != "DataFrame" and callable(getattr(lists, "to_frame", None)):
+        lists = lists.to_frame()  # embedrec's Recommendations (a review: refused, with no word of to_frame)
     lists, truth = _frame(lists, "lists", ("user_id", "movie_id")), _frame(truth, "truth", ("user_id", "movie_id"))
     n_items = None if catalogue is None else _catalogue_size(catalogue)
     lists = _ordered(lists)
@@ -46,6 +53,14 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
     row = pd.Index(users).get_indexer(lists["user_id"])  # -1: a user with a list but nothing relevant
     rank = lists["_rank"].to_numpy()
     has = np.unique(row[row >= 0])  # the users of truth with a list
+    if len(lists) and len(truth) and not has.size:  # a review: lists read with dtype=str scored 0 in silence
+        raise UsageError(f"score_lists: none of the lists' {lists['user_id'].nunique():,} users is a user of truth "
+                         f"(ids are matched as given){_kinds('user_id', lists, truth)}")
+    if has.size and not np.isin(list_movies, truth_movies).any() and _kinds("movie_id", lists, truth):
+        raise UsageError(f"score_lists: no movie of the lists is a movie of truth{_kinds('movie_id', lists, truth)}")
+    if max(ks) > longest and len(lists):  # a review: 10-long lists at k=20 were scored down in silence
+        log.warning("score_lists: the longest list holds %d movies; at k=%d a list counts as that long, its missing "
+                    "places as misses (score at k <= %d, or give longer lists)", longest, max(ks), longest)
     slot = np.full(len(users), -1, np.int64)
     slot[has] = np.arange(has.size)
     topk = np.full((has.size, k_max), -1, np.int64)
@@ -56,14 +71,14 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
     sub_idx = indices[np.repeat(indptr[has] - sub_ptr[:-1], lengths) + np.arange(int(sub_ptr[-1]))]
     hits = hit_matrix(topk, sub_ptr, sub_idx) if has.size else np.zeros((0, k_max))
     values = {}
-    for k in ks:
-        for name, fn in PER_USER.items():
+    for name, fn in PER_USER.items():  # evaluate's order: each metric at every k
+        for k in ks:
             v = np.zeros(len(users))
             v[has] = fn(hits, lengths, k)
             values[f"{name}@{k}"] = v
     if per_user:
         return pd.DataFrame({"user_id": np.asarray(users), "n_relevant": n_rel, **values})
-    out = {"users": int(len(users)), "users_without_list": int(len(users) - has.size),
+    out = {"users_evaluated": int(len(users)), "users_without_list": int(len(users) - has.size),
            "users_not_in_truth": int(lists.loc[row < 0, "user_id"].nunique())}
     out.update({name: float(v.mean()) if len(v) else float("nan") for name, v in values.items()})
     for k in ks if n_items is not None else ():  # distinct movies in the scored users' top k, of the catalogue
@@ -73,6 +88,31 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
                              "movies; give the number of movies in the catalogue")
         out[f"coverage@{k}"] = shown / n_items
     return out
+
+
+def _kinds(column: str, lists, truth) -> str:
+    """'; the lists' movie ids are texts ('50'), truth's integers (50): ...' where the two hold ids of other kinds
+    (texts, integers, numbers), else ''."""
+    from embedrec.data.ids import py_id
+
+    def kind(values) -> str:
+        import pandas as pd
+
+        if pd.api.types.is_integer_dtype(values):
+            return "integers"
+        if pd.api.types.is_numeric_dtype(values):
+            return "numbers"
+        if values.map(type).eq(str).all():
+            return "texts"
+        return "mixed"
+
+    a, b = kind(lists[column]), kind(truth[column])
+    if a == b or {a, b} == {"integers", "numbers"}:
+        return ""
+    what = column.split("_")[0]
+    eg = f"lists.astype({{'{column}': {'str' if b == 'texts' else 'int'}}})"
+    return (f"; the lists' {what} ids are {a} ({py_id(lists[column].iloc[0])!r}), truth's {b} "
+            f"({py_id(truth[column].iloc[0])!r}): make them one kind, e.g. {eg}")
 
 
 def _frame(df, name: str, need: tuple[str, ...]):

@@ -19,7 +19,7 @@ TRUTH = pd.DataFrame({"user_id": [1, 1, 2, 4, 4], "movie_id": [11, 14, 99, 10, 1
 def test_hand_computed_values():
     got = er.score_lists(LISTS, TRUTH, ks=(1, 2, 3), catalogue=20)
     # users 1 (relevant 11, 14: a hit at rank 2), 2 (99: none), 4 (10: no list); user 3 has nothing relevant
-    assert (got["users"], got["users_without_list"], got["users_not_in_truth"]) == (3, 1, 1)
+    assert (got["users_evaluated"], got["users_without_list"], got["users_not_in_truth"]) == (3, 1, 1)
     d = 1 / math.log2(3)
     assert got["precision@2"] == pytest.approx((1 / 2) / 3) and got["precision@3"] == pytest.approx((1 / 3) / 3)
     assert got["recall@2"] == pytest.approx((1 / 2) / 3) and got["ndcg@1"] == 0.0
@@ -55,7 +55,7 @@ def test_it_gives_what_evaluate_gives_on_a_trained_run(trained_run):
     m = trained_run.opened
     got = er.score_lists(m.recommend(sorted(set(truth.user_id)), k=10).to_frame(), truth, ks=10)
     want = m.evaluate("test", ks=10)["splits"]["test"]["model"]
-    assert got["users"] == want["users_evaluated"] and got["users_without_list"] == 0
+    assert got["users_evaluated"] == want["users_evaluated"] and got["users_without_list"] == 0
     for name in ("precision@10", "recall@10", "ndcg@10", "map@10", "hitrate@10", "mrr@10"):
         assert got[name] == pytest.approx(want[name], abs=1e-12), name
 
@@ -73,6 +73,13 @@ def test_it_gives_what_evaluate_gives_on_a_trained_run(trained_run):
     (LISTS, TRUTH, {"catalogue": 2, "ks": 3}, r"^score_lists: catalogue=2, but the lists' top 3 name 4 distinct"),
     (LISTS, TRUTH, {"catalogue": True}, r"^score_lists: catalogue=True: give the number of movies"),
     ([(1, 10)], TRUTH, {}, r"^score_lists: lists must be a pandas DataFrame"),
+    (LISTS.astype({"user_id": str}), TRUTH, {}, r"^score_lists: none of the lists' 3 users is a user of truth \(ids "
+     r"are matched as given\); the lists' user ids are texts \('1'\), truth's integers \(1\): make them one kind, "
+     r"e.g. lists.astype\(\{'user_id': int\}\)$"),
+    (LISTS, TRUTH.astype({"movie_id": str}), {}, r"^score_lists: no movie of the lists is a movie of truth; the lists' "
+     r"movie ids are integers \(10\), truth's texts \('11'\): .*lists.astype\(\{'movie_id': str\}\)$"),
+    (LISTS.assign(user_id=LISTS["user_id"] + 100), TRUTH, {}, r"^score_lists: none of the lists' 3 users is a user "
+     r"of truth \(ids are matched as given\)$"),
     (LISTS, TRUTH.assign(movie_id=[{"a": 1}, 12, 13, 14, 15]), {}, r"^score_lists: truth's ids must be numbers or "),
 ])
 def test_what_cannot_be_scored_is_one_usage_error(lists, truth, kw, match):
@@ -98,4 +105,19 @@ def test_text_ids_and_an_empty_truth():
     got = er.score_lists(lists, pd.DataFrame({"user_id": ["u1"], "movie_id": ["m2"]}), ks=2)
     assert got["recall@2"] == 1.0 and got["mrr@2"] == 0.5
     empty = er.score_lists(lists, pd.DataFrame({"user_id": [], "movie_id": []}), ks=2)
-    assert empty["users"] == 0 and np.isnan(empty["ndcg@2"]) and empty["users_not_in_truth"] == 1
+    assert empty["users_evaluated"] == 0 and np.isnan(empty["ndcg@2"]) and empty["users_not_in_truth"] == 1
+
+
+def test_recommendations_are_taken_as_their_frame_and_short_lists_are_said(trained_run, caplog):
+    """A review: er.score_lists(m.recommend(users), truth) was refused (to_frame() unsaid), and 10-long lists
+    scored at k=20 were scored down in silence."""
+    m = trained_run.opened
+    truth = m.recommend(m.user_ids[:5], k=3).to_frame()  # each user's own list is all of truth: every metric 1
+    with caplog.at_level("WARNING", logger="embedrec"):
+        got = er.score_lists(m.recommend(m.user_ids[:5], k=3), truth, ks=(3, 5))
+    assert got["users_evaluated"] == 5 and got["ndcg@3"] == pytest.approx(1.0) and got["recall@5"] == 1.0
+    assert got["precision@5"] == pytest.approx(3 / 5)
+    assert [r.getMessage() for r in caplog.records] == [
+        "score_lists: the longest list holds 3 movies; at k=5 a list counts as that long, its missing places as "
+        "misses (score at k <= 3, or give longer lists)"]
+    assert list(got)[3:7] == ["precision@3", "precision@5", "recall@3", "recall@5"]  # evaluate's order
