@@ -209,7 +209,7 @@ class Model:
             raise UsageError(f"k={k!r}: give a whole number k >= 1")
         return int(k)
 
-    def recommend(self, users, k: int | None = None, *, missing: str = "error", exclude_seen: bool = True,
+    def recommend(self, users, k: int | None = None, *, missing: str | None = None, exclude_seen: bool = True,
                   genres: Iterable[str] = (), year_min: int | None = None,
                   year_max: int | None = None, exclude: Iterable = (),
                   candidates: Iterable | None = None) -> Recommendations:
@@ -221,9 +221,12 @@ class Model:
         ``year_max`` filter the catalogue for every method that lists movies.
 
         ``missing``: what an id not in the training data gets: 'error' (NotFoundError naming it), 'skip' (left
-        out of the result), 'popular' (the most popular movies, scored by their number of ratings)."""
+        out of the result), 'popular' (the most popular movies, scored by their number of ratings); None: the
+        config's ``recommend.fallback`` ('popular' there, else 'error'), as ``embedrec recommend`` answers."""
         k = self._k(k)
         e = self.engine
+        if missing is None:  # a review: er.open(run, cfg) with recommend.fallback=popular still raised, unlike the CLI
+            missing = "popular" if getattr(e.cfg, "fallback", "none") == "popular" else "error"
         exclude_seen = _flag(exclude_seen, "exclude_seen")
         allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
         query, rows, unknown = e.users.resolve(_as_list(users), missing,

@@ -166,6 +166,23 @@ def test_a_results_fallback_flags_are_python_bools(trained_run):
     json.dumps(got.fallback)
 
 
+def test_recommend_answers_an_unknown_user_as_the_config_says(trained_run):
+    """A review: er.open(run, cfg) with recommend.fallback=popular raised NotFoundError where `embedrec recommend`
+    with that config gave the popular list; missing=None now takes the config's choice, an explicit one wins."""
+    import embedrec as er
+
+    popular = er.open(trained_run.cfg.run.dir, er.load_config(None, {"recommend.fallback": "popular"}))
+    try:
+        got = popular.recommend([trained_run.opened.user_ids[0], "nobody"], k=2)
+        assert got.fallback == [False, True] and got.user_ids[1] == "nobody"
+        with pytest.raises(er.NotFoundError, match="^'nobody' is not a user id of this model"):
+            popular.recommend(["nobody"], missing="error")
+    finally:
+        popular.close()
+    with pytest.raises(er.NotFoundError, match="^'nobody' is not a user id of this model"):
+        trained_run.opened.recommend(["nobody"])  # the default config: 'none', so an error
+
+
 def test_a_model_closes_and_lets_go_of_its_run_folder(trained_run, tmp_path):
     """A notebook review: er.open had no close() or context manager, so an opened model held its artifacts
     folder (kept from pruning) until the process ended."""
