@@ -211,6 +211,19 @@ def _holds_frame(path: Path, key: str) -> bool:
         return False
 
 
+def load_dataset(path: str | Path | None = None, cfg: Config | None = None):
+    """A prepared dataset opened again (what ``er.ingest`` returned, in a later session): ``path``, default
+    cfg.data.prepared (the config ``embedrec`` reads where None). Its splits with their ids: ``split_frame(name)``;
+    ``er.train(ds, cfg)`` trains on it. Nothing is written (a review: reopening one took ``ingest`` with
+    ``overwrite=True``, which rewrote the data a run depends on, or an internal import)."""
+    from embedrec.data.dataset import load_dataset as _load
+
+    if path is not None:
+        _path(path, "path", "load_dataset", "er.load_dataset(None, cfg) opens cfg.data.prepared")
+    cfg = _config(cfg, "load_dataset")
+    return _load(path if path is not None else cfg.data.prepared, split_method=cfg.split.method)
+
+
 def ingest_config(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None,
                   call: str = "ingest") -> Config:
     """The config ``ingest(source, cfg, output=output)`` works with: ``source`` as data.source and ``output`` as

@@ -100,6 +100,35 @@ class Model:
         return f"<{type(self).__name__}: {kind}, {e.P.shape[0]:,} users x {e.Q.shape[0]:,} movies x dim {e.Q.shape[1]}{where}>"
 
     @property
+    def config(self):
+        """The Config this model was trained with, the selection's choices in it (``model.dim``,
+        ``train.als_reg``, ...): a run's ``config.yaml``, checked against its manifest; None for a model with
+        neither (a review: an opened run's settings and metrics were out of reach from Python)."""
+        if getattr(self, "_config", None) is None and self.engine.run is not None:
+            import yaml
+
+            from embedrec.config import config_from_dict
+
+            values = yaml.safe_load(self._run_file("config.yaml"))
+            self._config = config_from_dict(values) if isinstance(values, dict) else None
+        return getattr(self, "_config", None)
+
+    @property
+    def metrics(self) -> dict | None:
+        """What ``train`` measured of this model (the dict ``embedrec train --format json`` prints: each split's
+        model and baseline metrics, the epochs, the seconds): a run's ``metrics.json``; None without one."""
+        if getattr(self, "_metrics", None) is None and self.engine.run is not None:
+            from embedrec.fsutil.files import loads_json
+
+            self._metrics = loads_json(self._run_file("metrics.json"))
+        return getattr(self, "_metrics", None)
+
+    def _run_file(self, name: str) -> bytes:
+        run = self.engine.run
+        raw = run.read_verified(run.path / name)
+        return raw if raw is not None else (run.path / name).read_bytes()  # above the size read on open: checked there
+
+    @property
     def factors(self) -> Factors:
         """The model's embeddings and biases, as read-only views: a notebook's in-place edit would change what
         this model answers (a red team)."""

@@ -49,7 +49,7 @@ class TrainedModel(Model):
         from embedrec.artifacts import serving_arrays
         from embedrec.data.ids import ids_from_arrow
 
-        self.config, self.dataset, self.metrics, self.result = cfg, ds, metrics, result
+        self._config, self.dataset, self._metrics, self.result = cfg, ds, metrics, result
         self._saved: Path | None = None  # the artifacts folder save() published, which the exports read
         # how training took the ratings, for a new user's fold-in: what ingest kept, what als weighted
         loss = extra["model"]["loss"]

@@ -1250,3 +1250,22 @@ def test_results_rows_and_streams_do_not_reach_into_the_model(trained_run):
         with pytest.raises(UsageError, match=r"^predict: expected \(user id, movie id\) pairs, got "):
             m.predict(bad)
     assert repr(m.predict([(1, 6)])) == "<Predictions: 1 pair>"
+
+
+def test_a_dataset_reopens_and_an_opened_model_says_its_config_and_metrics(trained_run):
+    """A review: a prepared dataset could be reopened only by ingest(overwrite=True) or an internal import, and an
+    opened run's chosen settings and train metrics were out of reach (AttributeError)."""
+    import embedrec as er
+
+    ds = er.load_dataset(trained_run.cfg.data.prepared)
+    assert ds.fingerprint == er.load_dataset(None, trained_run.cfg).fingerprint
+    assert len(ds.split_frame("test")) == len(ds.splits["test"])
+    with pytest.raises(er.UsageError, match="^load_dataset: path must be a path"):
+        er.load_dataset(3)
+    m = er.open(trained_run.cfg.run.dir)
+    try:
+        assert m.config.model.dim == m.factors.movie.shape[1] and m.config.model.objective == "explicit"
+        assert m.metrics["splits"]["test"]["model"]["ndcg@10"] == pytest.approx(m.evaluate("test")["splits"]["test"]
+                                                                                ["model"]["ndcg@10"])
+    finally:
+        m.close()
