@@ -667,8 +667,20 @@ def test_a_click_log_without_a_rating_column_is_counted_under_repeats_sum(tmp_pa
     ingest(base.updated({"data.columns.rating": None}).data, base.split, output=tmp_path / "b")
     a, b = (load_dataset(tmp_path / x).splits["train"] for x in "ab")
     assert sorted(a.rating.tolist()) == sorted(b.rating.tolist()) and a.rating.max() == 3
-    with pytest.raises(DataError, match=r"no column 'rating' for the rating \(data\.columns\.rating\)"):
+    # without repeats=sum, a file of user, movie and time alone is one of interactions, each pair once, rating 1 (a
+    # review: the docs called the rating column optional, and it was required)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
         ingest(base.updated({"data.repeats": "latest"}).data, base.split, output=tmp_path / "c")
+    assert any(m.startswith(f"{src}: no 'rating' column: each row is an interaction, rating 1 (for the default ranking "
+                            "model; ") for m in [r.getMessage() for r in caplog.records]), caplog.text
+    c = load_dataset(tmp_path / "c")
+    assert set(c.splits["train"].rating.tolist()) == {1.0} and len(c.splits["train"]) == 72
+    other = tmp_path / "other.csv"  # a column left over that may hold the ratings: required, as before
+    other.write_text("user_id,movie_id,points\n1,2,3\n")
+    with pytest.raises(DataError, match=r"no column 'rating' for the rating \(data\.columns\.rating\)"):
+        ingest(base.updated({"data.repeats": "latest", "data.source": str(other)}).data, base.split,
+               output=tmp_path / "e")
     with pytest.raises(DataError, match=r"no column 'stars'"):
         ingest(base.updated({"data.columns.rating": "stars"}).data, base.split, output=tmp_path / "d")
 

@@ -605,23 +605,30 @@ def _optional_timestamp(found, wanted: dict, cfg: DataConfig) -> bool:
     return False
 
 
-def _optional_rating(found, wanted: dict, cfg: DataConfig) -> bool:
+def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
     """Under data.repeats=sum, a file without the default 'rating' column, and none close to it, is a log of
     events: each row counts 1 and a pair's rows sum into its count (a first-hour review: such a click log was
-    refused, offering its 'timestamp' column as the rating). Returns whether it was dropped."""
+    refused, offering its 'timestamp' column as the rating): 'sum'. Otherwise a file whose every column is read
+    as the user, the movie or the time (no column left that could be the ratings: 'user_id,movie_id') is one of
+    interactions, each row rating 1, as implicit and LensKit take such a file (a review: the docs called the
+    rating column optional, and it was required): 'ones'. False where neither (the rating column is required)."""
     from embedrec.config import ColumnsConfig
 
     col = cfg.columns.rating
     found = [str(c) for c in found]
-    if cfg.repeats == "sum" and col == ColumnsConfig.rating and col in wanted and col not in found \
-            and not _close_column(col, found, wanted):
+    if col != ColumnsConfig.rating or col not in wanted or col in found or _close_column(col, found, wanted):
+        return False
+    if cfg.repeats == "sum":
         del wanted[col]
-        return True
+        return "sum"
+    if found and all(c in wanted for c in found):
+        del wanted[col]
+        return "ones"
     return False
 
 
 def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
-                     matched: list[str] = (), counted: bool = False) -> list[str]:
+                     matched: list[str] = (), counted: str | bool = False) -> list[str]:
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     missing = [(col, role, _close_column(col, found, wanted)) for col, role in wanted.items() if col not in found]
@@ -652,9 +659,12 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
     notes = []
     if matched:
         notes.append(f"{label}: reading column{'s' if len(matched) > 1 else ''} {', '.join(matched)}")
-    if counted:
+    if counted == "sum":
         notes.append(f"{label}: no 'rating' column: each row counts 1, and data.repeats=sum sums a pair's rows "
                      "into its count («--set data.columns.rating=NAME» names another column)")
+    elif counted:
+        notes.append(f"{label}: no 'rating' column: each row is an interaction, rating 1 (for the default ranking "
+                     "model; «--set data.repeats=sum» counts a pair's repeated rows)")
     if no_times:
         # two columns of the timestamp's other names ('ts' and 'datetime'): neither taken, and both named (a review:
         # the times were dropped with the same note as a file that has none)
