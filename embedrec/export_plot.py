@@ -100,24 +100,31 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
 
     Q = np.asarray(rec.factors.movie, dtype=np.float64)
     pop = rec.run.array("popularity")
+    if method != "pca" and len(Q) < 4:  # a red team: t-SNE's perplexity and UMAP's neighbours need more points
+        raise UsageError(f"«--plot-method {method}|method={method!r}» needs at least 4 movies; this run has "
+                         f"{len(Q)}: use «--plot-method pca|method='pca'»")
     if method == "pca":
         X = Q - Q.mean(axis=0)
         _, _, vt = np.linalg.svd(X, full_matrices=False)
         xy = X @ vt[:2].T
+        if xy.shape[1] < 2:  # one movie, or one dimension: a second axis of zeros (a red team: an IndexError)
+            xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
     elif method == "tsne":
         try:
             from sklearn.manifold import TSNE
         except ImportError:
             raise UsageError("«--plot-method tsne|method='tsne'» needs scikit-learn (pip install scikit-learn); "
                              "or use «--plot-method pca|method='pca'»") from None
-        xy = TSNE(n_components=2, random_state=seed, init="pca").fit_transform(Q)
+        # perplexity below the number of movies (sklearn's 30 refused 30 movies or fewer: a red team)
+        xy = TSNE(n_components=2, random_state=seed, init="pca",
+                  perplexity=min(30.0, (len(Q) - 1) / 3)).fit_transform(Q)
     else:
         try:
             import umap
         except ImportError:
             raise UsageError("«--plot-method umap|method='umap'» needs umap-learn (pip install umap-learn); "
                              "or use «--plot-method pca|method='pca'»") from None
-        xy = umap.UMAP(random_state=seed).fit_transform(Q)
+        xy = umap.UMAP(random_state=seed, n_neighbors=min(15, len(Q) - 1)).fit_transform(Q)
     # colour: each movie's most specific genre (its rarest one), the 9 commonest of those, the rest grey;
     # "first genre" would be the alphabetically first flag (Star Wars: Action)
     counts: dict[str, int] = {}

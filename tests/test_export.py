@@ -551,3 +551,28 @@ def test_overwrite_replaces_a_map_an_earlier_embedrec_wrote(tmp_path, trained_ru
     with er.open(trained_run.cfg.run.dir) as m:
         m.plot_map(old, overwrite=True)
     assert b"embedrec export --plot" in old.read_bytes() or fmt == "pdf"
+
+
+def test_a_map_of_a_small_catalogue(tmp_path):
+    """A red team: a run of one movie failed `export --plot` (IndexError), and t-SNE's default perplexity (30)
+    refused a catalogue of 30 movies or fewer; now one movie maps (pca), t-SNE takes a perplexity below the count,
+    and under 4 movies t-SNE is one usage error."""
+    import embedrec as er
+
+    rng = np.random.default_rng(0)
+    cfg = er.load_config(None, {"split.valid": 0.0, "split.test": 0.0, "model.dim": 4, "train.als_dims": [],
+                                "data.cache_dir": str(tmp_path / "cache")})
+
+    def model(n_movies):
+        pairs = {(u, int(m)) for u in range(40) for m in rng.choice(n_movies, min(3, n_movies), replace=False)}
+        df = pd.DataFrame(sorted(pairs), columns=["user_id", "movie_id"]).assign(rating=4.0)
+        m = er.train(er.ingest(df, cfg, output=tmp_path / f"ds{n_movies}"), cfg)
+        m.save(tmp_path / f"run{n_movies}")
+        return m
+
+    one = model(1)
+    assert one.plot_map(tmp_path / "one.png")["method"] == "pca" and (tmp_path / "one.png").stat().st_size > 1000
+    with pytest.raises(UsageError, match=r"^method='tsne' needs at least 4 movies; this run has 1: use method='pca'"):
+        one.plot_map(tmp_path / "one-t.png", method="tsne")
+    pytest.importorskip("sklearn")
+    assert model(12).plot_map(tmp_path / "t.png", method="tsne")["method"] == "tsne"
