@@ -648,6 +648,9 @@ def find_config(path: str | Path | None) -> str | Path | None:
     if Path(DISCOVERED).exists():  # a folder of that name: refused as $EMBEDREC_CONFIG naming a folder is
         raise ConfigError(f"./{DISCOVERED} is not a file (a folder?), so it cannot be the config found in the "
                           "current folder; rename it, or name a config with -c FILE")
+    if Path(DISCOVERED).is_symlink():  # a link to nothing: refused as -c or $EMBEDREC_CONFIG naming it is (a red
+        raise ConfigError(f"./{DISCOVERED} is a link to '{os.readlink(DISCOVERED)}', which does not exist, so the "
+                          "config found in the current folder cannot be read; fix or remove the link")  # team: ignored)
     return None
 
 

@@ -391,6 +391,12 @@ def test_config_discovery_env_and_relative_paths(tmp_path, monkeypatch):
     assert r.exit_code == 2 and r.stderr == ("error: ./embedrec.yaml is not a file (a folder?), so it cannot be the "
                                              "config found in the current folder; rename it, or name a config with "
                                              "-c FILE\n"), r.stderr
+    (elsewhere / "embedrec.yaml").rmdir()  # a link to nothing: refused too (a red team: the defaults, silently)
+    (elsewhere / "embedrec.yaml").symlink_to(tmp_path / "gone.yaml")
+    r = invoke("config")
+    assert r.exit_code == 2 and r.stderr == (f"error: ./embedrec.yaml is a link to '{tmp_path / 'gone.yaml'}', which "
+                                             "does not exist, so the config found in the current folder cannot be "
+                                             "read; fix or remove the link\n"), r.stderr
     monkeypatch.setenv("EMBEDREC_CONFIG", str(tmp_path / "missing.yaml"))
     r = invoke("config")
     assert r.exit_code == 2
