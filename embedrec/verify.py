@@ -48,6 +48,13 @@ def verify_path(path: str | Path) -> dict:
         raise ArtifactError(f"'{p}' does not exist; give a run directory, a prepared dataset directory or an "
                             "export folder")
     else:
+        from embedrec.errors import Busy
+        from embedrec.run import writer_note
+
+        busy = writer_note(p)
+        if busy is not None:  # a first train before it publishes (a red team: "neither a run ... nor")
+            raise Busy(f"{busy}: no model is published there yet to verify; wait for it to finish, then run this "
+                       "command again")
         raise ArtifactError(f"'{p}' is neither a run (no 'current'), a prepared dataset (no manifest.json) nor an "
                             f"export folder (no {EXPORT_MARKER}); give a run directory, a dataset directory or an "
                             "export folder")

@@ -2592,6 +2592,9 @@ def test_a_run_being_trained_is_said_so_not_interrupted(base, tmp_path):
                 r = invoke(*cmd, "--run", run)
                 assert r.exit_code == 75 and one_line(r) == (f"error: {busy}: no model is published there yet; wait "
                                                             "for it to finish, then run this command again")
+        r = invoke("verify", run)  # a red team: "neither a run (no 'current'), a prepared dataset ... nor"
+        assert r.exit_code == 75 and one_line(r) == (f"error: {busy}: no model is published there yet to verify; "
+                                                    "wait for it to finish, then run this command again")
         (run / "checkpoint.pt").unlink()
         r = invoke("train", "-q", "--resume", "--set", f"data.prepared={base[0]}", "--run", run)
         assert r.exit_code == 75 and one_line(r) == (f"error: {busy}, with no checkpoint saved yet: nothing to resume; "
