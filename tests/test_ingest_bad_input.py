@@ -1172,3 +1172,31 @@ def test_a_nul_byte_is_placed_by_line_without_copying_the_file_before_it(tmp_pat
     with pytest.raises(DataError, match=rf"r.csv:{line}: a NUL byte"):
         textfiles.refuse_nul(str(p), str(p))
     assert seen and max(seen) <= 1000
+
+
+def test_parquet_decimals_a_column_named_twice_and_dates_with_spaces(tmp_path):
+    """A red team: decimal ratings (Spark's, a database's) were 'not a number'; a Parquet column named twice got
+    Arrow's 'Multiple matches for FieldRef.Name'; ' 2020-01-01 ' was 'not an integer' where ids lose their spaces."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from embedrec.data.dataset import load_dataset
+
+    dec = tmp_path / "dec.parquet"
+    pq.write_table(pa.table({"user_id": [1, 2, 2], "movie_id": [4, 5, 4], "rating": pa.array(
+        [decimal.Decimal("5.00"), decimal.Decimal("3.50"), decimal.Decimal("1.00")], pa.decimal128(5, 2))}), dec)
+    r, out = ingest(tmp_path, dec, "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(load_dataset(out).splits["train"].rating.tolist()) == [1.0, 3.5, 5.0]
+    twice = tmp_path / "twice.parquet"
+    pq.write_table(pa.table([pa.array([1, 2]), pa.array([3, 4]), pa.array([5, 6])],
+                            names=["user_id", "movie_id", "user_id"]), twice)
+    r, out = ingest(tmp_path / "b", twice)
+    refused(r, out, f"{twice}: the file names column 'user_id' twice; rename one of them")
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("user_id,movie_id,rating,timestamp\n1,2,3, 2020-01-01 \n2,3,4,2020-01-02\n")
+    r, out = ingest(tmp_path / "c", spaced, "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(load_dataset(out).splits["train"].timestamp.tolist()) == [1577836800, 1577923200]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import decimal
 import functools
 import io
 import logging
@@ -100,7 +101,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         except PermissionError as e:  # pyarrow's names no file
             raise read_denied(e, label) from None
         except Exception as e:
-            raise DataError(f"{label}: not a readable Parquet file ({first_line(e)})") from None
+            raise DataError(f"{label}: {_parquet_refusal(src, e)}") from None
         if len(df) == 0:
             raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
         wanted, matched = _match_columns(df.columns, wanted)
@@ -391,6 +392,26 @@ def _one_column(name: str, sep: str, label: str) -> DataError:
                      "to the file's separator")
 
 
+def _parquet_refusal(src, e: Exception) -> str:
+    """Why pandas could not read a Parquet file: a column name given twice said so (a red team: Arrow's 'Multiple
+    matches for FieldRef.Name(user)'), else 'not a readable Parquet file (its error)'."""
+    import collections
+
+    try:
+        import pyarrow.parquet as pq
+
+        if hasattr(src, "seek"):
+            src.seek(0)
+        names = pq.read_schema(src).names
+    except Exception:
+        names = []
+    twice = [n for n, c in collections.Counter(names).items() if c > 1]
+    if twice:
+        return (f"the file names column {twice[0]!r} twice; rename one of them (pandas: df.columns = [...]) and "
+                "write the file again")
+    return f"not a readable Parquet file ({first_line(e)})"
+
+
 def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: str) -> None:
     """A Parquet file's columns have types, which must fit: integer ids (or text with data.id_type=str), numeric
     ratings, integer or datetime timestamps; no missing values. ``source``: our name -> the file's column name.
@@ -430,6 +451,8 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
                 if odd.any():
                     refuse(col, int(np.flatnonzero(odd)[0]), "not a text id", "store the ids as text")
         elif col == "rating":
+            if pt.is_object_dtype(s) and len(s) and all(isinstance(x, decimal.Decimal) for x in s):
+                s = df[col] = s.astype("float64")  # a decimal column (Spark's, a database's): numbers (a red team)
             if pt.is_bool_dtype(s) or not pt.is_numeric_dtype(s):
                 refuse(col, 0, f"not a number (the column is {s.dtype})", "store ratings as numbers")
         elif col == "timestamp":
@@ -483,6 +506,7 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> b
                             nrows=1, encoding=encoding, engine="c" if len(sep) == 1 else "python")[col]
     except Exception:  # noqa: BLE001 - the main reader reports what is wrong with the file
         return False
+    first = first.str.strip()
     if first.empty or _is_number(first.iloc[0]):
         return False
     return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
@@ -500,6 +524,8 @@ def _iso_dates(text: pd.Series) -> tuple[pd.Series | None, np.ndarray | None]:
         out = ~y.between(1678, 2261).to_numpy(dtype=bool)
         return out & y.notna().to_numpy() if known else out
 
+    if pd.api.types.is_object_dtype(text) or pd.api.types.is_string_dtype(text):
+        text = text.str.strip()  # ' 2020-01-01 ': the spaces around a field go, as an id's do (a red team)
     try:
         t = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
