@@ -505,6 +505,15 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
     unknown = ~ratings["movie_id"].isin(movies["movie_id"])
     n_unknown = int(unknown.sum())
     report["ratings_for_unknown_movies"] = n_unknown
+    if n_unknown and n_unknown == len(ratings) and len(movies):  # a red team: kept untitled with a warning, then
+        from embedrec.data.ids import py_id                       # "ingested without a movies file" at recommend
+
+        a, b = (sorted(x.drop_duplicates().head(1000).tolist(), key=str)[:3] for x in (ratings["movie_id"],
+                                                                                        movies["movie_id"]))
+        raise DataError(f"no movie of the ratings is in the movies file '{cfg.movies}' (the ratings' movie ids "
+                        f"{', '.join(repr(py_id(x)) for x in a)}, ...; the movies file's "
+                        f"{', '.join(repr(py_id(x)) for x in b)}, ...): the two files must use the same ids; check "
+                        "data.movies and its id column (data.columns.movie)")
     if n_unknown:
         if cfg.unknown_movies == "drop":
             ratings = ratings[~unknown.to_numpy()]

@@ -1200,3 +1200,18 @@ def test_parquet_decimals_a_column_named_twice_and_dates_with_spaces(tmp_path):
     r, out = ingest(tmp_path / "c", spaced, "--set", "split.valid=0", "--set", "split.test=0")
     assert r.exit_code == 0, r.stderr
     assert sorted(load_dataset(out).splits["train"].timestamp.tolist()) == [1577836800, 1577923200]
+
+
+def test_a_movies_file_of_other_ids_is_refused(tmp_path):
+    """A red team: a movies file none of whose ids the ratings use was taken with a warning (every rating kept
+    untitled), after which recommend said the dataset was ingested without a movies file."""
+    ratings, movies = tmp_path / "r.csv", tmp_path / "m.csv"
+    ratings.write_text("user_id,movie_id,rating\n1,10,4\n1,11,3\n2,10,5\n")
+    movies.write_text("movie_id,title,genres\n1001,A (1990),Drama\n1002,B (1991),Comedy\n")
+    r, out = ingest(tmp_path, ratings, "--set", f"data.movies={movies}", quiet=True)
+    refused(r, out, f"no movie of the ratings is in the movies file '{movies}' (the ratings' movie ids 10, 11, ...; "
+                    "the movies file's 1001, 1002, ...): the two files must use the same ids")
+    movies.write_text("movie_id,title,genres\n10,A (1990),Drama\n1002,B (1991),Comedy\n")  # some: kept, warned
+    r, out = ingest(tmp_path, ratings, "--set", f"data.movies={movies}", "--set", "split.valid=0", "--set",
+                    "split.test=0")
+    assert r.exit_code == 0 and "1 ratings are for movies absent from the movies file; kept (untitled)" in r.stderr
