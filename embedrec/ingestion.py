@@ -505,8 +505,9 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
     unknown = ~ratings["movie_id"].isin(movies["movie_id"])
     n_unknown = int(unknown.sum())
     report["ratings_for_unknown_movies"] = n_unknown
-    if n_unknown and n_unknown == len(ratings) and len(movies):  # a red team: kept untitled with a warning, then
-        from embedrec.data.ids import py_id                       # "ingested without a movies file" at recommend
+    # none known (a red team: kept untitled with a warning, then "ingested without a movies file" at recommend)
+    if n_unknown and n_unknown == len(ratings) and len(movies):
+        from embedrec.data.ids import py_id
 
         a, b = (sorted(x.drop_duplicates().head(1000).tolist(), key=str)[:3] for x in (ratings["movie_id"],
                                                                                         movies["movie_id"]))

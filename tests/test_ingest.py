@@ -585,6 +585,19 @@ def test_millisecond_timestamps_are_said(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="embedrec"):
         er.ingest(str(tmp_path / "s.csv"), cfg.updated({"data.prepared": str(tmp_path / "ds2")}))
     assert not any("milliseconds" in r.getMessage() for r in caplog.records), caplog.text
+    # a third of the rows in milliseconds among seconds (a red team: no word, and a time split held them all out)
+    lines = [f"{u},{m},4,{(1_600_000_000 + u * 7 + m) * (1000 if (u + m) % 3 == 0 else 1)}\n"
+             for u in range(1, 30) for m in range(1, 12)]
+    (tmp_path / "t.csv").write_text("user_id,movie_id,rating,timestamp\n" + "".join(lines))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="embedrec"):
+        er.ingest(str(tmp_path / "t.csv"), cfg.updated({"data.prepared": str(tmp_path / "ds3")}))
+    first = next(i for i, x in enumerate(lines) if int(x.rsplit(",", 1)[1]) > 1e11)
+    said = [r.getMessage() for r in caplog.records if "past the year 5000" in r.getMessage()]
+    assert said == [f"{tmp_path / 't.csv'}:{first + 2}: timestamp {lines[first].rsplit(',', 1)[1].strip()} is past "
+                    f"the year 5000 as Unix seconds (milliseconds?), as {sum(int(x.rsplit(',', 1)[1]) > 1e11 for x in lines)} "
+                    f"of {len(lines)} rows' are while most are seconds: a time-based split would hold those rows out "
+                    "first; give every row seconds"], caplog.text
 
 
 def test_a_date_in_another_format_says_which_timestamps_are_read(tmp_path):

@@ -166,7 +166,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
     df["rating"] = df["rating"].astype("float32")
     if "timestamp" in df:
         df["timestamp"] = df["timestamp"].astype("int64")
-        _warn_milliseconds(df["timestamp"], label)
+        _warn_milliseconds(df["timestamp"], label, line_of if fmt != "parquet" else None, kept)
     for c in ("user_id", "movie_id"):  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
         df[c] = df[c].astype(str).str.strip() if cfg.id_type == "str" else auto_ids(df[c]) \
             if cfg.id_type == "auto" else df[c].astype("int64")
@@ -701,10 +701,11 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
     return notes
 
 
-def _warn_milliseconds(ts, label: str) -> None:
+def _warn_milliseconds(ts, label: str, line_of=None, kept=None) -> None:
     """Unix times are seconds; a column of milliseconds (or microseconds) reads as dates tens of thousands of
     years ahead, which a time split still orders rightly but the README's dates and recency do not: said once (a
-    notebook review: read without a word)."""
+    notebook review: read without a word). Some rows of such times among seconds (two sources merged) put them
+    all after every other row, which a time split holds out first: said with the first one's line (a red team)."""
     if not len(ts):
         return
     middle = float(np.median(ts.to_numpy()[:: max(1, len(ts) // 10_000)]))  # a sample: no copy of 100M rows
@@ -712,4 +713,13 @@ def _warn_milliseconds(ts, label: str) -> None:
         log.warning("%s: the timestamps look like milliseconds or finer (median %d, past the year 5000 as seconds); "
                     "embedrec reads Unix seconds: divide that column by 1000 (or 1e6) before ingesting",
                     label, int(middle))
+        return
+    far = ts.to_numpy() > 1e11
+    if far.any():
+        at = int(np.flatnonzero(far)[0])
+        row = at if kept is None else int(kept[1][at]) if isinstance(kept, tuple) else int(kept[at])
+        where = f"{label}:{line_of(row)}" if line_of is not None else f"{label}: row {row + 1}"
+        log.warning("%s: timestamp %d is past the year 5000 as Unix seconds (milliseconds?), as %s of %s rows' are "
+                    "while most are seconds: a time-based split would hold those rows out first; give every row "
+                    "seconds", where, int(ts.iloc[at]), f"{int(far.sum()):,}", f"{len(ts):,}")
 
