@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedrec.argcheck import flag
-from embedrec.errors import ArtifactError, UsageError
+from embedrec.errors import ArtifactError, DataError, UsageError
 from embedrec.list_metrics import score_lists  # noqa: F401 (er.score_lists: any lists, any split)
 
 # the public types (er.Model, er.TrainedModel, er.Recommendations, er.Predictions), found here by embedrec/__init__
@@ -117,11 +117,29 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     from embedrec.data.dataset import load_dataset
 
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
+    frame = None
     if type(source).__name__ == "DataFrame":  # Surprise's load_from_df, LensKit's from_interactions_df
-        source = frame_source(source, _config(cfg, "ingest").data.cache_dir)
+        source = frame = frame_source(source, _config(cfg, "ingest").data.cache_dir)
     cfg = ingest_config(source, cfg, output=output)
-    prepare(cfg, overwrite=overwrite, progress=progress)
+    try:
+        prepare(cfg, overwrite=overwrite, progress=progress)
+    except DataError as e:
+        if frame is None:
+            raise
+        raise _about_the_frame(e, frame) from None
     return load_dataset(cfg.data.prepared)
+
+
+def _about_the_frame(e, path: str):
+    """A DataError about the cache file a DataFrame was written to, said of the frame (a review: 'CACHE/dataframes/
+    dataframe-1b69.parquet: row 1: ...' for a file the user never gave): 'the DataFrame: row 1 (df.iloc[0]): ...'."""
+    import re
+
+    text = re.sub(rf"{re.escape(str(path))}: row (\d+):",
+                  lambda m: f"the DataFrame: row {m.group(1)} (df.iloc[{int(m.group(1)) - 1}]):", e.raw)
+    out = type(e)(text.replace(f"'{path}'", "the DataFrame").replace(str(path), "the DataFrame"))
+    out.__dict__.update({k: v for k, v in vars(e).items() if k != "raw"})
+    return out
 
 
 def frame_source(df, cache: str | None = None) -> str:

@@ -1269,3 +1269,17 @@ def test_a_dataset_reopens_and_an_opened_model_says_its_config_and_metrics(train
                                                                                 ["model"]["ndcg@10"])
     finally:
         m.close()
+
+
+def test_an_error_in_a_dataframe_is_said_of_the_frame_not_the_cache_file(tmp_path):
+    """A review: a bad value in a DataFrame given to ingest was named by its cache file's path and a 'row' of it."""
+    import pandas as pd
+
+    import embedrec as er
+
+    cfg = er.load_config(None, {"data.cache_dir": str(tmp_path / "cache")})
+    df = pd.DataFrame({"userId": [1, 2, 3], "movieId": [1, 2, 3], "rating": [3.0, 4.0, None]})
+    with pytest.raises(er.DataError) as e:
+        er.ingest(df, cfg, output=tmp_path / "ds")
+    assert str(e.value) == ("the DataFrame: row 3 (df.iloc[2]): column 'rating' is empty (a missing value); fill or "
+                            "remove that row, or drop such rows with data.missing=drop")
