@@ -225,9 +225,13 @@ def _dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
     same_next = np.r_[sk[1:] == sk[:-1], False]
     exact = np.r_[False, (sk[1:] == sk[:-1]) & (st[1:] == st[:-1]) & (sr[1:] == sr[:-1])]
     n_exact = int(exact.sum())
-    keep_sorted = ~same_next  # the last of each (user, movie) group: latest time, then latest line
+    # the last of each (user, movie) group (latest time, then latest line), as the first line of its copies: an
+    # exact duplicate appended to a file leaves the kept row where it was, so the split draws the same rows (a
+    # review: 100 repeated lines at the end changed the random split, the cleaned rows being the same)
+    last = np.flatnonzero(~same_next)
+    run_first = np.flatnonzero(~exact)  # the first of each run of exact copies
     keep = np.zeros(n, dtype=bool)
-    keep[order[keep_sorted]] = True
+    keep[order[run_first[np.cumsum(~exact)[last] - 1]]] = True
     return keep, n_exact, n - n_exact - int(keep.sum())
 
 

@@ -748,3 +748,22 @@ def test_evaluate_says_how_many_scored_users_have_no_trained_vector(tmp_path, sm
     users = np.concatenate([ds.splits["test"].user, valid_only]).astype(np.int64)  # as if ranked on valid too
     assert _untrained_ranked(users, ds, ("train",)) == 10 + valid_only.size  # (a review: counted as trained)
     assert _untrained_ranked(users, ds, ("train", "valid")) == 10
+
+
+def test_exact_copies_appended_leave_the_random_split_as_it_was(tmp_path):
+    """A review: 100 exact duplicate lines appended to a file changed the random split though the cleaned rows
+    were the same (the copy kept was the later line); the first line of a pair's copies is kept now."""
+    import pandas as pd
+
+    import embedrec as er
+
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"user_id": rng.integers(0, 60, 3000), "movie_id": rng.integers(0, 80, 3000),
+                       "rating": rng.integers(1, 6, 3000).astype(float), "timestamp": rng.integers(0, 10**6, 3000)})
+    df = df.drop_duplicates(["user_id", "movie_id"]).reset_index(drop=True)
+    cfg = er.load_config(None, {"data.cache_dir": str(tmp_path / "cache")})
+    a = er.ingest(df, cfg, output=tmp_path / "a")
+    b = er.ingest(pd.concat([df, df.head(100)]), cfg, output=tmp_path / "b")
+    assert b.manifest["cleaning"]["exact_duplicates_dropped"] == 100
+    for split in ("train", "valid", "test"):
+        assert a.split_frame(split).equals(b.split_frame(split)), split
