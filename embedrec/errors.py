@@ -99,16 +99,18 @@ class _Said:
 
 
 class EmbedrecError(_Said, Exception):
-    """Base class: a problem the user can fix. exit_code is what the CLI exits with."""
+    """Base class: a problem the user can fix. exit_code is what the CLI exits with. ConfigError, DataError and
+    UsageError are also ValueErrors, NotFoundError a LookupError, so a generic ``except ValueError`` or ``except
+    LookupError`` catches them as it would the standard library's (an API review)."""
 
 
-class ConfigError(EmbedrecError):
+class ConfigError(EmbedrecError, ValueError):
     """A bad config key, type or value (exit 2, like a usage error)."""
 
     exit_code = 2
 
 
-class DataError(EmbedrecError):
+class DataError(EmbedrecError, ValueError):
     """Input data that cannot be read or is inconsistent (names the file and line where it can)."""
 
 
@@ -140,13 +142,13 @@ class Busy(ArtifactError):
     exit_code = 75
 
 
-class UsageError(EmbedrecError):
+class UsageError(EmbedrecError, ValueError):
     """A request that cannot be honoured as given (ambiguous title, conflicting options)."""
 
     exit_code = 2
 
 
-class NotFoundError(EmbedrecError):
+class NotFoundError(EmbedrecError, LookupError):
     """An unknown user or movie id; ``kind`` ('user' or 'movie') and ``id`` say which, where known."""
 
     def __init__(self, message: str = "", *, kind: str | None = None, id: object = None):

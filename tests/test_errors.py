@@ -158,3 +158,15 @@ def test_a_stop_is_said_by_its_signal_and_exits_128_plus_it():
     assert [stop_signal(e) for e in (KeyboardInterrupt(), Terminated(), Terminated(1))] == [0, 15, 1]
     assert [Interrupted("x", terminated=t).exit_code for t in (False, True, 15, 1)] == [130, 143, 143, 129]
     assert stop_signal(Interrupted("x", terminated=True)) == 15 and signal_name(1) == "SIGHUP"
+
+
+def test_errors_are_also_the_standard_librarys_kinds():
+    """An API review: a generic `except ValueError` did not catch a UsageError, nor `except LookupError` an unknown
+    id's NotFoundError."""
+    import embedrec as er
+
+    for cls in (er.ConfigError, er.DataError, er.UsageError, er.OutputExists):
+        assert issubclass(cls, ValueError) and issubclass(cls, er.EmbedrecError), cls
+    assert issubclass(er.NotFoundError, LookupError) and not issubclass(er.NotFoundError, KeyError)
+    assert not issubclass(er.ArtifactError, ValueError) and not issubclass(er.Busy, ValueError)
+    assert str(er.UsageError("«--overwrite|overwrite=True»")) == "overwrite=True"

@@ -196,6 +196,8 @@ def read_ml_dat(root: Path) -> RawData:
                 occ = int(p[3])
                 rows.append((int(p[0]), _age(p[2], upath, n), p[1], ML1M_OCCUPATIONS[occ] if 0 <= occ < 21 else str(occ),
                              p[4]))
+            except DataError:  # _age's own line (a ValueError too), not the generic one below
+                raise
             except (ValueError, IndexError):
                 raise DataError(f"{upath}:{n}: expected 'UserID::Gender::Age::Occupation::Zip-code'") from None
         users = pd.DataFrame(rows, columns=["user_id", "age", "gender", "occupation", "zip"])

@@ -203,6 +203,8 @@ def refuse_nul(src, label: str, encoding: str = "utf-8") -> None:
                 if at >= 0:  # its line, counted a piece at a time (a review: m[:at] copied the file up to it)
                     step = _NUL_PIECE
                     raise _nul_error(label, 1 + sum(m[i:min(i + step, at)].count(b"\n") for i in range(0, at, step)))
+    except DataError:  # the NUL's own error (a ValueError too): not the mapping's failure below
+        raise
     except (OSError, ValueError):
         return  # the reader opens it next and says why it cannot
 
