@@ -300,8 +300,8 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
         with tempfile.TemporaryDirectory(prefix="embedrec-train-") as work:
             return train_model(ds, cfg, Path(work), progress=progress)
     except Interrupted as e:  # its checkpoint was in the temporary folder, removed as this left
-        where = e.where or f"training {how_stopped(e.terminated)}"
-        raise Interrupted(f"{where}: {keeps}", terminated=e.terminated, saved=False, where=where) from None
+        where = e.where or f"training {how_stopped(e.signum)}"
+        raise Interrupted(f"{where}: {keeps}", terminated=e.signum, saved=False, where=where) from None
     except KeyboardInterrupt as e:  # outside the epochs (loading, the final evaluation)
         term = stop_signal(e)
         raise Interrupted(f"training {how_stopped(term)}: {keeps}", terminated=term,

@@ -161,8 +161,9 @@ class TrainingError(EmbedrecError):
 
 
 class Interrupted(_Said, KeyboardInterrupt):
-    """Ctrl-C (exit 130), or SIGTERM or SIGHUP where a command takes it the same way (``terminated``: the signal's
-    number, exit 128 + it: 143, 129; ``True`` is SIGTERM's 15): work was saved where possible. A KeyboardInterrupt, not an Exception: a notebook's ``except Exception`` around
+    """Ctrl-C (exit 130), or SIGTERM or SIGHUP where a command takes it the same way (``terminated`` True,
+    ``signum`` the signal's number, exit 128 + it: 143, 129; given as ``terminated=`` True for SIGTERM, or the
+    number): work was saved where possible. A KeyboardInterrupt, not an Exception: a notebook's ``except Exception`` around
     a sweep of ``er.train`` calls does not swallow the user's Ctrl-C."""
 
     exit_code = 130
@@ -170,12 +171,13 @@ class Interrupted(_Said, KeyboardInterrupt):
     def __init__(self, message: object = "", *args, terminated: bool = False, saved: bool = True, where: str = "",
                  kept: str = ""):
         super().__init__(message, *args)
-        self.terminated = 15 if terminated is True else int(terminated or 0)  # the signal's number, 0 for Ctrl-C
+        self.signum = 15 if terminated is True else int(terminated or 0)  # the signal's number, 0 for Ctrl-C
+        self.terminated = bool(self.signum)
         self.saved = saved  # False: the interrupted fit had written no checkpoint (an earlier one may have)
         self.where = where  # what was under way ("training interrupted in epoch 3"), where the raiser says it
         self.kept = kept  # what was kept ("; the checkpoint of epoch 2 is in RUN/checkpoint.pt"), "" when nothing
-        if self.terminated:
-            self.exit_code = 128 + self.terminated
+        if self.signum:
+            self.exit_code = 128 + self.signum
 
 
 class Terminated(KeyboardInterrupt):
@@ -192,10 +194,9 @@ class Terminated(KeyboardInterrupt):
 def stop_signal(e: BaseException) -> int:
     """The number of the signal that stopped work as ``e`` says it: 0 for Ctrl-C (a plain KeyboardInterrupt), 15
     for SIGTERM, 1 for SIGHUP (``Terminated``, or an ``Interrupted`` that was terminated)."""
-    if isinstance(e, Terminated):
+    if isinstance(e, (Terminated, Interrupted)):
         return e.signum
-    t = getattr(e, "terminated", 0)
-    return 15 if t is True else int(t or 0)
+    return 0
 
 
 def how_stopped(signum: int) -> str:

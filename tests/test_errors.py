@@ -157,6 +157,7 @@ def test_a_stop_is_said_by_its_signal_and_exits_128_plus_it():
     assert [how_stopped(s) for s in (0, 15, 1)] == ["interrupted", "terminated (SIGTERM)", "hung up (SIGHUP)"]
     assert [stop_signal(e) for e in (KeyboardInterrupt(), Terminated(), Terminated(1))] == [0, 15, 1]
     assert [Interrupted("x", terminated=t).exit_code for t in (False, True, 15, 1)] == [130, 143, 143, 129]
+    assert Interrupted("x", terminated=1).terminated is True and Interrupted("x").signum == 0
     assert stop_signal(Interrupted("x", terminated=True)) == 15 and signal_name(1) == "SIGHUP"
 
 

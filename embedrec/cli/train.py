@@ -64,16 +64,16 @@ def train(cfg: Config, resume, run_dir, fmt):
             if not secondary():  # under torchrun, rank 0 alone reports
                 _report(metrics, cfg, fmt)
     except Interrupted as e:
-        how = how_stopped(e.terminated)
+        how = how_stopped(e.signum)
         if not e.saved and has_checkpoint(cfg.run.dir, since):  # this candidate saved nothing; an earlier one did
             raise Interrupted(f"training {how} before the first checkpoint of the fit it was in (a candidate, or the "
                               f"refit); the checkpoints of the fits before it are kept: continue with "
                               f"{resume_command(run_dir)}",
-                              terminated=e.terminated) from None
+                              terminated=e.signum) from None
         if e.saved and e.where:  # the fit's own words, with the command that resumes this run
             raise Interrupted(f"{e.where}{e.kept}: continue with {resume_command(run_dir)}",
-                              terminated=e.terminated) from None
-        raise Interrupted(e.cli_message(), terminated=e.terminated) from None
+                              terminated=e.signum) from None
+        raise Interrupted(e.cli_message(), terminated=e.signum) from None
     except KeyboardInterrupt as e:  # outside an epoch (loading, between candidates, refit set-up, publishing):
         term = stop_signal(e)  # each of those leaves nothing half-written
         how = how_stopped(term)
