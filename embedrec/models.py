@@ -442,14 +442,27 @@ class Model:
     def similar(self, movie, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
                 year_max: int | None = None, exclude: Iterable = (),
                 candidates: Iterable | None = None) -> Recommendations:
-        """The k movies most similar to ``movie`` (an id; see find_movie for titles) by cosine similarity of
-        their embeddings; the query column is ``movie_id_query``."""
+        """The k movies most similar to ``movie`` by cosine similarity of their embeddings: an id, or title words
+        as :meth:`find_movie` takes them ('star wars', as ``recommend --movie`` does), or a list of those (a list
+        for each); the query column is ``movie_id_query``."""
         k = self._k(k)
         e = self.engine
         allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
-        row = e.movie_row(_movie_arg(movie, "similar"))
-        ids, scores = e.similar(row, k, allowed)
-        return Recommendations(e, [py_id(e.movie_ids[row])], [ids], [scores], [False], [],
+        many = isinstance(movie, (list, tuple)) or type(movie).__name__ in ("ndarray", "Series", "Index")
+        queries, out_ids, out_scores = [], [], []
+        for one in (_as_list_of(movie, "similar") if many else [movie]):  # a review: one id only, no titles
+            one = _movie_arg(one, "similar", "50) or similar('star wars'")
+            try:
+                row = e.movie_row(one)
+            except NotFoundError:
+                if not isinstance(one, str) or one.strip().lstrip("+-").isdigit():
+                    raise
+                row = e.find_movie(one)  # title words; ambiguity is a UsageError listing the candidates
+            ids, scores = e.similar(row, k, allowed)
+            queries.append(py_id(e.movie_ids[row]))
+            out_ids.append(ids)
+            out_scores.append(scores)
+        return Recommendations(e, queries, out_ids, out_scores, [False] * len(queries), [],
                                query_column="movie_id_query")
 
     def find_movie(self, query: str):

@@ -221,8 +221,9 @@ def test_wrong_argument_types_are_usage_errors_not_silent_answers(trained_run):
                                   m.recommend_new(rated={one: 5, two: 4}, k=3).movie_ids[0])
     with pytest.raises(UsageError, match="is rated twice"):
         m.recommend_new(rated=[(one, 5), (one, 4)], k=3)
-    with pytest.raises(UsageError, match=r"similar: give one movie id, e.g. similar\(50\), not \[1, 2\]"):
-        m.similar([1, 2], k=3)
+    with pytest.raises(UsageError, match=r"similar: give one movie id, e.g. similar\(50\) or similar\('star wars'\), "
+                                         r"not \[1, 2\]"):
+        m.similar([[1, 2]], k=3)  # a list of movies is several queries; a list inside it no movie
     for bad in (None, "no", 0):
         with pytest.raises(UsageError, match="exclude_seen must be True or False"):
             m.recommend(1, k=3, exclude_seen=bad)
@@ -1283,3 +1284,22 @@ def test_an_error_in_a_dataframe_is_said_of_the_frame_not_the_cache_file(tmp_pat
         er.ingest(df, cfg, output=tmp_path / "ds")
     assert str(e.value) == ("the DataFrame: row 3 (df.iloc[2]): column 'rating' is empty (a missing value); fill or "
                             "remove that row, or drop such rows with data.missing=drop")
+
+
+def test_similar_takes_title_words_and_a_list_as_recommend_movie_does(trained_run):
+    """A review: similar() took one id only, where `recommend --movie` takes title words."""
+    m = trained_run.opened
+    first, second = m.movie_ids[0], m.movie_ids[1]
+    title = m.movie(first)["title"]
+    by_id = m.similar(first, k=3)
+    if title:  # the synthetic catalogue's titles
+        assert m.similar(title, k=3).to_frame().equals(by_id.to_frame())
+    both = m.similar([first, second], k=2).to_frame()
+    assert both["movie_id_query"].tolist() == [first, first, second, second]
+    assert both.iloc[:2].reset_index(drop=True).equals(m.similar(first, k=2).to_frame())
+    import embedrec as er
+
+    with pytest.raises(er.NotFoundError, match="is not in the training data"):
+        m.similar(10**9)
+    with pytest.raises(er.UsageError, match=r"^similar: give one movie id, e.g. similar\(50\) or similar\('star wars'\)"):
+        m.similar([None])
