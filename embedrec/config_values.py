@@ -228,6 +228,8 @@ def unique_keys_loader():
         def construct_mapping(self, node, deep=False):
             seen = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults' (a red team: refused as bad
+                    continue  # syntax): merged by the base class, whose keys this mapping's own may override
                 key = self.construct_object(key_node, deep=deep)
                 try:
                     dup = key in seen

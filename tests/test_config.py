@@ -494,3 +494,16 @@ def test_a_list_key_given_one_value_or_commas_says_how_a_list_is_written(tmp_pat
         load_config(None, {"train.als_dims": "big"})
     with pytest.raises(ConfigError, match=r"got '64,128': a list goes in brackets, \{'train.als_dims': \[64, 128\]\}$"):
         load_config(None, {"train.als_dims": "64,128"})
+
+
+def test_yaml_merge_keys_are_read_and_a_key_twice_is_still_refused(tmp_path):
+    """A red team: '<<: *defaults' (YAML's merge key) was refused as bad syntax; merged keys are read, a mapping's
+    own key overriding a merged one, and one key twice in a mapping is still an error."""
+    p = tmp_path / "c.yaml"
+    p.write_text("tune:\n  dims: &d [8, 16]\nmodel:\n  <<: {dim: 8, objective: explicit}\n  dim: 16\n"
+                 "train:\n  als_dims: *d\n")
+    cfg = load_config(p)
+    assert (cfg.model.dim, cfg.model.objective, list(cfg.train.als_dims)) == (16, "explicit", [8, 16])
+    p.write_text("model:\n  <<: {dim: 8}\n  objective: explicit\n  objective: implicit\n")
+    with pytest.raises(ConfigError, match="key 'objective' appears twice in one mapping"):
+        load_config(p)
