@@ -146,9 +146,23 @@ def test_parquet_on_stdin(tmp_path):
            "--set", "data.format=parquet"]
     p = subprocess.run(cmd, input=_parquet_bytes(), capture_output=True, env=env, timeout=120)
     assert p.returncode == 0 and p.stderr == b"", p.stderr
+    # without it, a Parquet stream is read as Parquet (its first bytes say so), as is a compressed text one (a red
+    # team: `cat r.csv.gz | embedrec ingest -` was told to name the pipe .gz)
+    import bz2
+    import gzip
+    import lzma
+
+    from embedrec.data.dataset import load_dataset
+
     r, out = ingest(tmp_path, "-", "--overwrite", input=_parquet_bytes())
-    refused(r, out.with_name("none"), "<stdin>: the file is a Parquet file, not CSV/TSV text; read it with "
-                                      "--set data.format=parquet")
+    assert r.exit_code == 0 and len(load_dataset(out).splits["train"]) > 0, r.stderr
+    text = b"user_id,movie_id,rating\n" + b"".join(b"%d,%d,4\n" % (u, m) for u in range(20) for m in range(u % 5, 9))
+    for pack in (gzip.compress, bz2.compress, lzma.compress):
+        r, out = ingest(tmp_path / pack.__module__, "-", "--set", "split.valid=0", "--set", "split.test=0",
+                        input=pack(text))
+        assert r.exit_code == 0 and len(load_dataset(out).splits["train"]) == text.count(b"\n") - 1, r.stderr
+    r, out = ingest(tmp_path / "cut", "-", input=gzip.compress(text)[:30])
+    refused(r, out, "<stdin>: the gzip data is damaged or cut short (")
 
 
 def test_an_empty_parquet_file_says_it_has_no_rows(tmp_path):

@@ -87,8 +87,21 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
     stream = source != "-" and not packed and is_stream(source)
     # a text table's first MiB is looked at before the rest is read: /dev/zero is refused, not read for ever
     check = None if fmt == "parquet" else (lambda head: _refuse_binary(head, label, True, (cfg.separator,), cfg.encoding))
-    whole = read_stream(sys.stdin.buffer, check) if source == "-" else read_all(source, label, check) \
-        if stream else None
+    if source == "-" or stream:  # a pipe has no name to say what it holds: its first bytes say it (a red team:
+        # `cat r.csv.gz | embedrec ingest -` was told to name it .gz), a compressed stream read decompressed and
+        # a Parquet one as Parquet where data.format is auto
+        def check_text(head: bytes) -> None:
+            if check is not None and not head.startswith(_PACKED) and not (cfg.format == "auto" and
+                                                                           head.startswith(b"PAR1")):
+                check(head)
+        whole = read_stream(sys.stdin.buffer, check_text) if source == "-" else read_all(source, label, check_text)
+        whole = _unpacked_stream(whole, label)
+        if cfg.format == "auto" and whole.startswith(b"PAR1"):
+            fmt = "parquet"
+        elif check is not None:
+            check(whole[:HEAD])
+    else:
+        whole = None
     if fmt == "parquet":
         # stdin (and a compressed file) is read whole first: a pipe cannot seek to the footer
         src = io.BytesIO(whole) if whole is not None else io.BytesIO(decompressed(source, label)) if packed \
@@ -341,6 +354,25 @@ _MAGIC = ((b"PAR1", "a Parquet file", "name it with a .parquet extension, or set
           (b"\x1f\x8b", "gzip-compressed", "name it with a .gz extension (e.g. ratings.csv.gz) or decompress it"),
           (b"PK\x03\x04", "a zip archive (an Excel .xlsx file is one too)",
            "name a zip of MovieLens or RecBole files with a .zip extension, or save a spreadsheet as CSV"))
+
+
+_PACKED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # gzip, bzip2, xz: what a stream may hold compressed
+
+
+def _unpacked_stream(data: bytes, label: str) -> bytes:
+    """A stream's bytes decompressed where they start as gzip, bzip2 or xz data do (as they are otherwise)."""
+    import bz2
+    import gzip
+    import lzma
+
+    for magic, module, name in zip(_PACKED, (gzip, bz2, lzma), ("gzip", "bzip2", "xz")):
+        if data.startswith(magic):
+            try:
+                return module.decompress(data)
+            except (OSError, EOFError, ValueError, lzma.LZMAError) as e:
+                raise DataError(f"{label}: the {name} data is damaged or cut short ({first_line(e)}); send the "
+                                "whole file again") from None
+    return data
 
 
 def _head(src, n: int) -> bytes:
