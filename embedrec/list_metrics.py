@@ -177,3 +177,30 @@ def _catalogue_size(catalogue) -> int:
         raise UsageError(f"score_lists: catalogue={shorten(repr(catalogue), 40)}: give the number of movies in the "
                          "catalogue (a whole number >= 1)")
     return int(catalogue)
+
+
+def read_lists(path):
+    """A file of top-K lists as ``score_lists`` takes them: ``.parquet``, ``.tsv``/``.tab`` or CSV (what ``export
+    --topk-all`` and ``recommend --users`` write, or a peer's), by its name; ids as the file holds them (numbers
+    as integers). DataError naming the file where it cannot be read."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from embedrec.errors import DataError, first_line
+
+    p = Path(path)
+    name = p.name.lower()
+    try:
+        if name.endswith(".parquet"):
+            return pd.read_parquet(p)
+        return pd.read_csv(p, sep="\t" if name.endswith((".tsv", ".tab", ".tsv.gz")) else ",", comment=None)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file; give the lists' file (user_id, movie_id, and rank or score)") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: a folder, not a file of lists") from None
+    except PermissionError:
+        raise DataError(f"{path}: not readable (permission denied)") from None
+    except Exception as e:  # noqa: BLE001 - pandas' and pyarrow's parse errors: one line naming the file
+        raise DataError(f"{path}: not a readable table of lists ({first_line(e)}); give CSV, TSV or Parquet with "
+                        "user_id, movie_id, and rank or score columns") from None

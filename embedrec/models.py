@@ -564,7 +564,8 @@ class Model:
                            (np.asarray(e.user_ids).dtype.kind, np.asarray(e.movie_ids).dtype.kind))
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
-                 device: str | None = None, per_user: bool | str | Path = False, overwrite: bool = False) -> dict:
+                 device: str | None = None, per_user: bool | str | Path = False, overwrite: bool = False,
+                 lists: dict | None = None) -> dict:
         """``embedrec evaluate``: metrics on the dataset's ``split`` beside the baselines, as it prints them; ``ks``
         (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: where the
         dataset the run was trained on is now, if its recorded folder is gone (moved; its fingerprint still checks
@@ -572,7 +573,10 @@ class Model:
         ``per_user=True``: the result's ``per_user`` holds each ranked user's ranking metrics, a DataFrame (user_id,
         ndcg@10, ...) whose means are the printed ones: join two runs' on user_id for a paired difference; a file
         name (.csv, .tsv or .parquet) instead writes that table to a new file (``overwrite=True``: or over one this
-        wrote), whole or not at all, and leaves it out of the result (``embedrec evaluate --per-user FILE``)."""
+        wrote), whole or not at all, and leaves it out of the result (``embedrec evaluate --per-user FILE``).
+        ``lists``: {name: top-K lists} of other recommenders (DataFrames of user_id, movie_id, rank or score, as
+        :func:`embedrec.score_lists` takes them), each scored on the same split and users beside the model, under
+        its name (``embedrec evaluate --lists FILE``)."""
         from embedrec.evaluate import check_ks, evaluate_opened
 
         _check(split, ("valid", "test"), "split")
@@ -586,14 +590,17 @@ class Model:
 
             _path_arg(per_user, "evaluate", "per_user")
             return write_per_user(per_user, overwrite, lambda: self.evaluate(split, ks, dataset_dir=dataset_dir,
-                                                                         device=device, per_user=True))
+                                                                         device=device, per_user=True, lists=lists))
         per_user = _flag(per_user, "per_user")
         if overwrite:
             raise UsageError("«--overwrite|overwrite=True» applies to «--per-user FILE|per_user=FILE» only; give "
                              "«--per-user|per_user=», or leave «--overwrite|overwrite» out")
+        if lists is not None and not (isinstance(lists, dict) and all(isinstance(n, str) for n in lists)):
+            raise UsageError("evaluate: lists must be a dict of {name: a DataFrame of top-K lists}, e.g. "
+                             "lists={'implicit_als': frame}")
         with _device_named(device, "evaluate"):
             return evaluate_opened(self.engine.run, None, split, ks or self._run_eval_k(), device, dataset_dir,
-                                   per_user)
+                                   per_user, lists)
 
     def _run_eval_k(self) -> tuple[int, ...]:
         from embedrec.run import run_eval_k

@@ -122,16 +122,22 @@ class TrainedModel(Model):
             yield opened.engine
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
-                 device: str | None = None, per_user: bool = False) -> dict:
+                 device: str | None = None, per_user: bool = False, lists: dict | None = None) -> dict:
         """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir``)."""
-        from embedrec.evaluate import check_ks, evaluate_factors
+        from embedrec.evaluate import check_ks, evaluate_factors, score_outside_lists
 
         choice_arg(split, ("valid", "test"), "split")
         if dataset_dir is not None:
             raise UsageError("evaluate: a model from er.train evaluates on the Dataset it was trained on (model.dataset), "
                              "not dataset_dir; give dataset_dir to er.open(run_dir).evaluate(...)")
         device_arg(device)
-        return evaluate_factors(self._f, self.engine.explicit, self.dataset, split,
-                                check_ks(ks if ks is not None else self.config.train.eval_k),
-                                bool(self.dataset.manifest.get("refit")), device=device,
-                                per_user=flag_arg(per_user, "per_user"))
+        if lists is not None and not (isinstance(lists, dict) and all(isinstance(n, str) for n in lists)):
+            raise UsageError("evaluate: lists must be a dict of {name: a DataFrame of top-K lists}, e.g. "
+                             "lists={'implicit_als': frame}")
+        ks = check_ks(ks if ks is not None else self.config.train.eval_k)
+        result = evaluate_factors(self._f, self.engine.explicit, self.dataset, split, ks,
+                                  bool(self.dataset.manifest.get("refit")), device=device,
+                                  per_user=flag_arg(per_user, "per_user"))
+        if lists:
+            score_outside_lists(result, self.dataset, split, ks, lists)
+        return result

@@ -121,3 +121,33 @@ def test_recommendations_are_taken_as_their_frame_and_short_lists_are_said(train
         "score_lists: the longest list holds 3 movies; at k=5 a list counts as that long, its missing places as "
         "misses (score at k <= 3, or give longer lists)"]
     assert list(got)[3:7] == ["precision@3", "precision@5", "recall@3", "recall@5"]  # evaluate's order
+
+
+def test_evaluate_scores_other_lists_beside_the_model(trained_run, tmp_path):
+    """`evaluate --lists FILE` (and Model.evaluate(lists=...)): a peer's top-K file scored on the same split and
+    users; the model's own export --topk-all file gives the model's figures; a list naming movies the user rated
+    in training is warned; a missing file is one line."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    m = trained_run.opened
+    ds = er.load_dataset(trained_run.cfg.data.prepared)
+    own = tmp_path / "own.parquet"
+    m.topk_all(own, k=10)
+    train = ds.split_frame("train")
+    seen = train.groupby("user_id").head(10).assign(rank=lambda d: d.groupby("user_id").cumcount() + 1)
+    seen[["user_id", "movie_id", "rank"]].to_csv(tmp_path / "seen.csv", index=False)
+    r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "10", "--format", "json", "--lists", str(own),
+                                  "--lists", str(tmp_path / "seen.csv")])
+    assert r.exit_code == 0, r.output
+    got = __import__("json").loads(r.stdout)["splits"]["test"]
+    for name in ("precision@10", "recall@10", "ndcg@10", "map@10", "mrr@10", "coverage@10"):
+        assert got["own.parquet"][name] == pytest.approx(got["model"][name], abs=1e-12), name
+    assert got["seen.csv"]["ndcg@10"] == 0.0  # the training movies are none of the test ones
+    assert f"seen.csv: {len(seen):,} of its rows name a movie the user rated in train and valid, which the " \
+        "model's lists leave out" in r.stderr, r.stderr
+    r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "--lists", str(tmp_path / "none.csv")])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "none.csv" in r.stderr, r.stderr
+    with pytest.raises(UsageError, match="lists: the name 'model' is the model's or a baseline's"):
+        m.evaluate("test", lists={"model": pd.read_parquet(own)})

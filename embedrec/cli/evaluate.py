@@ -21,10 +21,14 @@ if TYPE_CHECKING:  # annotations only: no import at run time
                    "...; an explicit model's also rmse, mae, ratings; join two runs' on user_id for paired "
                    "differences).")
 @click.option("--overwrite", is_flag=True, help="Let --per-user replace a file evaluate --per-user wrote.")
+@click.option("--lists", "lists", multiple=True, type=PathParam(dir_okay=False, exists=True),
+              help="Also score another recommender's top-K lists on the same split and users (a .csv, .tsv or "
+                   ".parquet file of user_id, movie_id, and rank or score: implicit's, LightFM's, another run's "
+                   "export --topk-all), beside the model under the file's name; repeatable.")
 @RUN
 @FMT
 @common
-def evaluate(cfg: Config, split, ks, per_user, overwrite, run_dir, fmt):
+def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, run_dir, fmt):
     """Evaluate a trained run on its validation or test split, beside the baselines.
 
     Explicit models get RMSE and MAE; every model gets Precision, Recall, NDCG, MAP, HitRate, MRR and
@@ -35,8 +39,10 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, run_dir, fmt):
     Examples:
       embedrec evaluate --split test -k 10,20 --format json
       embedrec evaluate --per-user users.csv
+      embedrec evaluate --lists implicit_als.csv -k 10
     """
     from embedrec.api import open as open_model
+    from embedrec.list_metrics import read_lists
 
     ks = tuple(k for text in ks for k in _cutoffs(text))
     # the dataset the run recorded; where that folder is gone (moved), data.prepared if the user set it (the
@@ -44,9 +50,15 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, run_dir, fmt):
     moved_to = cfg.data.prepared if cfg.is_set("data.prepared") else None
     if not ks and cfg.is_set("train.eval_k"):
         ks = tuple(cfg.train.eval_k)
+    from pathlib import Path
+
+    paths = [Path(p) for p in lists]
+    named = {}
+    for path in paths:  # each under its file's name (the path where two share one)
+        named[str(path) if [p.name for p in paths].count(path.name) > 1 else path.name] = read_lists(path)
     with open_model(run_dir or cfg.run.dir, cfg) as model:
         metrics = model.evaluate(split, ks or None, dataset_dir=moved_to, device=cfg.train.device,
-                                 per_user=per_user or False, overwrite=overwrite)
+                                 per_user=per_user or False, overwrite=overwrite, lists=named or None)
     if per_user:
         log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")
     below = metrics.get("excluded_rated_below", 0)
