@@ -121,12 +121,19 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     if type(source).__name__ == "DataFrame":  # Surprise's load_from_df, LensKit's from_interactions_df
         source = frame = frame_source(source, _config(cfg, "ingest").data.cache_dir)
     cfg = ingest_config(source, cfg, output=output)
+    from embedrec.data.textfiles import NAMED
+
+    if frame is not None:
+        NAMED[str(frame)] = "the DataFrame"
     try:
         prepare(cfg, overwrite=overwrite, progress=progress)
     except DataError as e:
         if frame is None:
             raise
         raise _about_the_frame(e, frame) from None
+    finally:
+        if frame is not None:
+            NAMED.pop(str(frame), None)
     return load_dataset(cfg.data.prepared)
 
 
@@ -135,7 +142,7 @@ def _about_the_frame(e, path: str):
     dataframe-1b69.parquet: row 1: ...' for a file the user never gave): 'the DataFrame: row 1 (df.iloc[0]): ...'."""
     import re
 
-    text = re.sub(rf"{re.escape(str(path))}: row (\d+):",
+    text = re.sub(rf"(?:{re.escape(str(path))}|the DataFrame)(?:: row |:)(\d+):",
                   lambda m: f"the DataFrame: row {m.group(1)} (df.iloc[{int(m.group(1)) - 1}]):", e.raw)
     out = type(e)(text.replace(f"'{path}'", "the DataFrame").replace(str(path), "the DataFrame"))
     out.__dict__.update({k: v for k, v in vars(e).items() if k != "raw"})

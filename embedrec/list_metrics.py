@@ -34,6 +34,8 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
     ks = check_ks(ks)
     if type(lists).__name__ != "DataFrame" and callable(getattr(lists, "to_frame", None)):
         lists = lists.to_frame()  # embedrec's Recommendations (a review: refused, with no word of to_frame)
+    if type(truth).__name__ != "DataFrame" and callable(getattr(truth, "to_frame", None)):
+        truth = truth.to_frame()
     lists, truth = _frame(lists, "lists", ("user_id", "movie_id")), _frame(truth, "truth", ("user_id", "movie_id"))
     n_items = None if catalogue is None else _catalogue_size(catalogue)
     lists = _ordered(lists)
@@ -104,6 +106,8 @@ def _kinds(column: str, lists, truth) -> str:
             return "numbers"
         if values.map(type).eq(str).all():
             return "texts"
+        if values.map(lambda x: isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))).all():
+            return "integers"  # an object column of ints (a review: said 'mixed')
         return "mixed"
 
     a, b = kind(lists[column]), kind(truth[column])

@@ -112,7 +112,8 @@ def init_worker(stop_reader, sweep: int, forked: bool = False) -> None:
     global _stop
     _stop = stop_reader
     signal.signal(signal.SIGTERM, _worker_signal)
-    signal.signal(signal.SIGHUP, _worker_signal)  # a terminal that hangs up reaches every worker too
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # a terminal that hangs up reaches every worker too
+        signal.signal(signal.SIGHUP, _worker_signal)  # (not under nohup, which ignores it: a review)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _worker_signal)
     parents = (sweep, os.getppid()) if forked and _exists(sweep) else (sweep,)
@@ -120,6 +121,22 @@ def init_worker(stop_reader, sweep: int, forked: bool = False) -> None:
                      daemon=True).start()
     if hasattr(signal, "pthread_sigmask"):  # held since the parent started this process: see stop_signals_held
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _start_tracker() -> None:
+    """multiprocessing's resource tracker started (where it is not yet) with SIGHUP blocked, which it never
+    unblocks (it ignores only SIGINT and SIGTERM): a terminal hanging up on the process group killed it, and its
+    successor printed a traceback for each name it had not seen (a review). Before anything makes a lock or a
+    queue, which starts it."""
+    from multiprocessing import resource_tracker
+
+    if not hasattr(signal, "pthread_sigmask"):
+        return
+    was = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, was)
 
 
 @contextlib.contextmanager
@@ -132,9 +149,8 @@ def stop_signals_held():
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    from multiprocessing import resource_tracker
 
-    resource_tracker.ensure_running()  # first: starting it unblocks both signals in the calling thread
+    _start_tracker()  # first: starting it unblocks SIGINT and SIGTERM in the calling thread
     held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
@@ -247,6 +263,7 @@ def run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record, preload:
 def _run_jobs(fn, jobs: list[tuple[tuple, tuple]], workers: int, record, preload: tuple[str, ...]) -> None:
     method = start_method()
     ctx = mp.get_context(method)
+    _start_tracker()  # before the pool's locks and queues start it
     if method == "forkserver":
         _forkserver(preload)
     stop = StopPipe(ctx)

@@ -1284,6 +1284,23 @@ def test_an_error_in_a_dataframe_is_said_of_the_frame_not_the_cache_file(tmp_pat
         er.ingest(df, cfg, output=tmp_path / "ds")
     assert str(e.value) == ("the DataFrame: row 3 (df.iloc[2]): column 'rating' is empty (a missing value); fill or "
                             "remove that row, or drop such rows with data.missing=drop")
+    with pytest.raises(er.DataError, match=r"^the DataFrame: row 2 \(df.iloc\[1\]\): rating inf is not a finite"):
+        er.ingest(df.fillna(4.0).assign(rating=[3.0, float("inf"), 4.0]), cfg, output=tmp_path / "ds")
+    import logging  # a review: the notes and warnings named the cache file too
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("embedrec").addHandler(handler)
+    try:
+        er.ingest(df.drop(columns="rating").assign(timestamp=[1, 10**13, 2]), cfg.updated({"split.valid": 0.0,
+                                                                                          "split.test": 0.0}),
+                  output=tmp_path / "ds2")
+    finally:
+        logging.getLogger("embedrec").removeHandler(handler)
+    said = [r.getMessage() for r in records]
+    assert not [m for m in said if "dataframe-" in m and "wrote" not in m], said
+    assert any(m.startswith("the DataFrame: row 2: timestamp 10000000000000 is past the year 5000") for m in said)
 
 
 def test_similar_takes_title_words_and_a_list_as_recommend_movie_does(trained_run):

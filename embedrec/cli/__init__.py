@@ -47,7 +47,7 @@ def run() -> None:
                     stream.flush()
                 except (OSError, ValueError):
                     pass
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_IGN)
             _leave(0, exit_handlers=True)
         if e.code is not None and not isinstance(e.code, int):

@@ -404,8 +404,10 @@ def sigterm_as_interrupt():
     state = _SigtermState(handler)
     # SIGHUP (a terminal or SSH session that hangs up) as SIGTERM: temporaries and locks go, the checkpoint stays,
     # one line (to a log file, where stderr was one), exit 129 (a review: the default action left no word)
+    # (not where SIGHUP is ignored: nohup's promise, which a review found overridden)
     previous = (signal.signal(signal.SIGTERM, handler), signal.getsignal(signal.SIGINT),
-                signal.signal(signal.SIGHUP, handler))
+                signal.getsignal(signal.SIGHUP) if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+                else signal.signal(signal.SIGHUP, handler))
     try:
         yield state
     finally:

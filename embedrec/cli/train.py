@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
 import time
 from typing import TYPE_CHECKING
@@ -62,7 +64,12 @@ def train(cfg: Config, resume, run_dir, fmt):
             wrote(cfg.run.dir)
             sig.defer()  # published: a SIGTERM or SIGINT from here on waits for the report (a finished run, exit 0)
             if not secondary():  # under torchrun, rank 0 alone reports
-                _report(metrics, cfg, fmt)
+                try:
+                    _report(metrics, cfg, fmt)
+                except OSError as e:  # the terminal hung up (EIO) once the run was published: the run is done, so
+                    if e.errno != errno.EIO:  # exit 0, not an internal error a retrying script would train again on
+                        raise             # (a review)
+                    sig.came = sig.came or "a hang-up"
     except Interrupted as e:
         how = how_stopped(e.signum)
         if not e.saved and has_checkpoint(cfg.run.dir, since):  # this candidate saved nothing; an earlier one did
@@ -87,7 +94,8 @@ def train(cfg: Config, resume, run_dir, fmt):
         raise Interrupted(f"training {how} outside an epoch: nothing half-written was left behind; "
                           f"continue with {resume_command(run_dir)}", terminated=term) from None
     if sig.came:
-        log.warning("%s came after the run was published: %s holds the finished model", sig.came, cfg.run.dir)
+        with contextlib.suppress(OSError):  # (to a terminal that is gone: nothing to say it to)
+            log.warning("%s came after the run was published: %s holds the finished model", sig.came, cfg.run.dir)
 
 
 def _report(metrics: dict, cfg, fmt: str) -> None:

@@ -37,8 +37,13 @@ def limits() -> tuple[int, int]:
     return env("EMBEDREC_MAX_UNZIP_BYTES", MAX_UNZIPPED), env("EMBEDREC_MAX_ZIP_RATIO", MAX_RATIO)
 
 
+# sources that messages name otherwise than by their path: a DataFrame given to er.ingest, written to the cache
+# as Parquet, is 'the DataFrame' (a review: its cache file's path was named, a file the user never gave)
+NAMED: dict[str, str] = {}
+
+
 def _label(src) -> str:
-    return "<stdin>" if src is sys.stdin or src == "-" else str(src)
+    return "<stdin>" if src is sys.stdin or src == "-" else NAMED.get(str(src), str(src))
 
 
 def is_stream(path) -> bool:

@@ -301,7 +301,8 @@ def check_ratings(manifest: dict, path, model_cfg, bounds=None) -> None:
     read = manifest.get("columns_read") or {}  # data.repeats=sum read a file without its rating column alike
     if "rating" in columns and columns["rating"] is None or "rating" in read and read["rating"] is None:
         how = "data.columns.rating=null" if columns.get("rating", "") is None else \
-            "data.repeats=sum from a file without a rating column: its values are counts"
+            "data.repeats=sum from a file without a rating column: its values are counts" \
+            if manifest.get("repeats") == "sum" else "a file without a rating column: each row an interaction"
         raise ConfigError(f"config key 'model.objective': explicit needs ratings, and dataset '{path}' has none "
                           f"(ingested with {how}); use the default model.objective=implicit")
     lo, hi = bounds() if bounds is not None else (None, None)

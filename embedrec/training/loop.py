@@ -322,7 +322,7 @@ def signals_deferred():
         yield
         return
     pending: list[int] = []
-    kinds = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    kinds = [k for k in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if signal.getsignal(k) is not signal.SIG_IGN]
     old = {}
     try:
         for k in kinds:
