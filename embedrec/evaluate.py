@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,8 +18,6 @@ from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.data.dataset import Dataset
-
-log = logging.getLogger(__name__)
 
 
 def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
@@ -439,9 +436,9 @@ def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), de
 
 
 def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None,
-                    per_user: bool = False, lists: dict | None = None) -> dict:
-    """As evaluate_run, for a run already opened (``embedrec.run.Run``); ``lists``: other recommenders' top-K lists
-    scored beside it (:func:`score_outside_lists`)."""
+                    per_user: bool = False, lists=None) -> dict:
+    """As evaluate_run, for a run already opened (``embedrec.run.Run``); ``lists``: called with (the result, the
+    dataset) before it is returned (``Model.evaluate`` scores other recommenders' lists there)."""
     from embedrec.errors import ArtifactError
     from embedrec.run import run_dataset
     from embedrec.verify import check_finite, check_served_arrays
@@ -459,39 +456,9 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     f["global_mean"] = run.manifest.get("global_mean", 0.0)
     result = evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
                               device, per_user)
-    if lists:
-        score_outside_lists(result, ds, split, ks, lists)
+    if lists is not None:
+        lists(result, ds)  # the caller's, a layer above: other recommenders' lists scored on the same dataset
     return result
-
-
-def score_outside_lists(result: dict, ds: Dataset, split: str, ks, lists: dict) -> None:
-    """Each of ``lists`` ({name: a DataFrame of top-K lists, user_id, movie_id, rank or score: a peer's}) scored
-    on ``split`` of ``ds`` by ``list_metrics.score_lists`` (evaluate's metrics, its users: those of the split),
-    as ``result["splits"][split][name]``, beside the model and the baselines; the catalogue is the dataset's
-    movies. Rows naming a movie the user rated in the splits the model's lists leave out (train, and valid on
-    test) are counted in one warning each: such a list is not ranked as the model's are."""
-    import pandas as pd
-
-    from embedrec.errors import UsageError
-    from embedrec.list_metrics import score_lists
-
-    truth = ds.split_frame(split)
-    seen = pd.concat([ds.split_frame(s)[["user_id", "movie_id"]] for s in seen_splits(split)], ignore_index=True)
-    row = result["splits"][split]
-    for name, frame in lists.items():
-        if name in row:
-            raise UsageError(f"lists: the name {name!r} is the model's or a baseline's; give the lists another")
-        if type(frame).__name__ != "DataFrame" and callable(getattr(frame, "to_frame", None)):
-            frame = frame.to_frame()
-        row[name] = score_lists(frame, truth, ks, catalogue=ds.n_movies)
-        cols = ["user_id", "movie_id"]
-        try:
-            rated = len(frame[cols].merge(seen, on=cols, how="inner"))
-        except (ValueError, TypeError):  # ids of another kind than the dataset's: none matches, as score_lists said
-            rated = 0
-        if rated:
-            log.warning("%s: %s of its rows name a movie the user rated in %s, which the model's lists leave out; "
-                        "drop them for a like-for-like comparison", name, f"{rated:,}", " and ".join(seen_splits(split)))
 
 
 def _untrained_ranked(test_users, ds, fit_on) -> int:

@@ -208,3 +208,32 @@ def read_lists(path):
     except Exception as e:  # noqa: BLE001 - pandas' and pyarrow's parse errors: one line naming the file
         raise DataError(f"{path}: not a readable table of lists ({first_line(e)}); give CSV, TSV or Parquet with "
                         "user_id, movie_id, and rank or score columns") from None
+
+
+def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
+    """Each of ``lists`` ({name: a DataFrame of top-K lists, user_id, movie_id, rank or score: a peer's}) scored
+    on ``split`` of ``ds`` by ``list_metrics.score_lists`` (evaluate's metrics, its users: those of the split),
+    as ``result["splits"][split][name]``, beside the model and the baselines; the catalogue is the dataset's
+    movies. Rows naming a movie the user rated in the splits the model's lists leave out (train, and valid on
+    test) are counted in one warning each: such a list is not ranked as the model's are."""
+    import pandas as pd
+
+    from embedrec.sparse import seen_splits
+
+    truth = ds.split_frame(split)
+    seen = pd.concat([ds.split_frame(s)[["user_id", "movie_id"]] for s in seen_splits(split)], ignore_index=True)
+    row = result["splits"][split]
+    for name, frame in lists.items():
+        if name in row:
+            raise UsageError(f"lists: the name {name!r} is the model's or a baseline's; give the lists another")
+        if type(frame).__name__ != "DataFrame" and callable(getattr(frame, "to_frame", None)):
+            frame = frame.to_frame()
+        row[name] = score_lists(frame, truth, ks, catalogue=ds.n_movies)
+        cols = ["user_id", "movie_id"]
+        try:
+            rated = len(frame[cols].merge(seen, on=cols, how="inner"))
+        except (ValueError, TypeError):  # ids of another kind than the dataset's: none matches, as score_lists said
+            rated = 0
+        if rated:
+            log.warning("%s: %s of its rows name a movie the user rated in %s, which the model's lists leave out; "
+                        "drop them for a like-for-like comparison", name, f"{rated:,}", " and ".join(seen_splits(split)))

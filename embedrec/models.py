@@ -598,9 +598,15 @@ class Model:
         if lists is not None and not (isinstance(lists, dict) and all(isinstance(n, str) for n in lists)):
             raise UsageError("evaluate: lists must be a dict of {name: a DataFrame of top-K lists}, e.g. "
                              "lists={'implicit_als': frame}")
+        ks = ks or self._run_eval_k()
+        scored = None
+        if lists:
+            from embedrec.list_metrics import score_outside_lists
+
+            def scored(result, ds):
+                score_outside_lists(result, ds, split, ks, lists)
         with _device_named(device, "evaluate"):
-            return evaluate_opened(self.engine.run, None, split, ks or self._run_eval_k(), device, dataset_dir,
-                                   per_user, lists)
+            return evaluate_opened(self.engine.run, None, split, ks, device, dataset_dir, per_user, scored)
 
     def _run_eval_k(self) -> tuple[int, ...]:
         from embedrec.run import run_eval_k

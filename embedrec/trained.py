@@ -124,7 +124,8 @@ class TrainedModel(Model):
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
                  device: str | None = None, per_user: bool = False, lists: dict | None = None) -> dict:
         """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir``)."""
-        from embedrec.evaluate import check_ks, evaluate_factors, score_outside_lists
+        from embedrec.evaluate import check_ks, evaluate_factors
+        from embedrec.list_metrics import score_outside_lists
 
         choice_arg(split, ("valid", "test"), "split")
         if dataset_dir is not None:
