@@ -1199,8 +1199,10 @@ def test_auto_dims_grow_a_too_small_model_as_if_trained_at_that_dim(tmp_path):
 
 def test_the_dim_stage_says_one_line_per_dimension_and_its_details_with_v(tmp_path, caplog):
     """A first-hour read: the selection at another dimension repeated every candidate's lines (24 lines before
-    the metrics on ML-100K). Its candidates' and early stops' lines are now DEBUG (-v); one INFO line sums the
-    dimension up with what its selection chose."""
+    the metrics on ML-100K). Its candidates' and early stops' lines are now DEBUG (-v), and so is the line that
+    sums the dimension up with what its selection chose: als_dims' own line says each dimension's score (a
+    first-hour review, session 40: 11 lines before the metrics). model.dim's own candidates' lines too: one INFO
+    line says what was chosen and how many fits it was the best of."""
     import logging
 
     from embedrec.training.select import fit_and_refit
@@ -1212,7 +1214,10 @@ def test_the_dim_stage_says_one_line_per_dimension_and_its_details_with_v(tmp_pa
     start = next(i for i, (_, m) in enumerate(lines) if m.startswith("model.dim 8 (train.als_dims)"))
     end = next(i for i, (_, m) in enumerate(lines) if m.startswith("model.dim 8: valid"))
     first = [m for lv, m in lines[:start] if lv == logging.INFO]
-    assert any(": valid ndcg@10" in m and m.startswith("als_reg") for m in first), first  # model.dim 4's, as before
+    assert not any(m.startswith("als_reg") for m in first), first  # model.dim 4's candidates: -v
+    assert any(re.match(r"chose als_reg [0-9.]+, .*: valid ndcg@10 [0-9.]+, the best of \d+ fits$", m)
+               for m in first), first
+    assert any(m.startswith("als_reg") and ": valid ndcg@10" in m for lv, m in lines[:start] if lv == logging.DEBUG)
     inside = lines[start + 1:end]
     assert any(m.startswith("als_reg") and ": valid ndcg@10" in m for _, m in inside), inside
     assert all(lv < logging.INFO for lv, _ in inside), [m for lv, m in inside if lv >= logging.INFO]
@@ -1221,7 +1226,8 @@ def test_the_dim_stage_says_one_line_per_dimension_and_its_details_with_v(tmp_pa
     # the auto unobserved weight's number, as the selection's lines say it (a first-hour review: 'auto' beside a
     # number read as a contradiction)
     assert re.search(r"als_unobserved \d[\d.]* \(auto\), ", lines[end][1]), lines[end]
-    assert lines[end][0] == logging.INFO
+    assert lines[end][0] == logging.DEBUG
+    assert any(lv == logging.INFO and m.startswith("als_dims: chose model.dim ") for lv, m in lines[end:])
 
 
 def test_a_resume_that_finds_a_first_candidates_checkpoint_gone_fits_it_again(tmp_path):

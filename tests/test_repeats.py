@@ -186,11 +186,12 @@ def test_count_weight_auto_keeps_1_where_counts_follow_tastes_and_0_where_they_a
     folder), kept if valid NDCG@10 prefers it (measured 0.2763 at 0 against 0.2912 at 1 with signal, 0.2646
     shuffled); the choice is logged, recorded in the selection and the run's config, and replayed by the refit."""
     sets = _ingested(tmp_path, shuffle)
-    r = invoke("train", *sets, *SMALL, "--format", "json")
+    r = invoke("train", "-v", *sets, *SMALL, "--format", "json")  # -v: the refit's replay line below
     assert r.exit_code == 0, r.stderr
     line = next(x for x in r.stderr.splitlines() if "als_count_weight auto:" in x)
     assert re.search(r"als_count_weight auto: valid ndcg@10 [0-9.]+ at 0, [0-9.]+ at 1; chose " + f"{picked:g}$", line)
-    assert re.search(r"^chose als_reg 0.01, als_unobserved [^,]+, als_count_weight " + f"{picked:g}$", r.stderr, re.M)
+    assert re.search(r"^chose als_reg 0.01, als_unobserved [^,]+, als_count_weight " + f"{picked:g}: valid ndcg@10 "
+                     r"[0-9.]+, the best of \d+ fits$", r.stderr, re.M)
     assert "has no effect" not in r.stderr
     m = json.loads(r.stdout)
     assert m["selection"]["als_count_weight"] == picked

@@ -135,7 +135,7 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     for d in dims:
         folder = Path(run_dir) / f"als-dim-{d}"
         again = resume and any(has_checkpoint(f) for f in (folder, *sorted(folder.glob("als-*"))))
-        log.info("model.dim %d (train.als_dims): the selection again%s", d, ", resumed" if again else "")
+        log.debug("model.dim %d (train.als_dims): the selection again%s", d, ", resumed" if again else "")
         detail = DETAIL.set(logging.DEBUG)  # its candidates' lines with -v; this dimension's sum below
         try:
             r, c = select_dim(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=d)), folder, again)
@@ -143,9 +143,8 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
             DETAIL.reset(detail)
         seconds += r.seconds
         scores[d], took[d], results[d] = r.best_value, r.seconds, (r, c)
-        log.info("model.dim %d: valid %s %.4f, its own selection choosing %s (model.dim %d: %.4f)", d, r.metric,
-                 r.best_value,
-                 describe_chosen(c.train, auto_a0), pick, scores[pick])
+        log.debug("model.dim %d: valid %s %.4f, its own selection choosing %s (model.dim %d: %.4f)", d, r.metric,
+                  r.best_value, describe_chosen(c.train, auto_a0), pick, scores[pick])  # the sum: als_dims' line
         before, pick = scores[pick], pick_dim(scores, r.metric)
         if cfg.train.als_dims == "auto" and (pick != d or not _gains(r.best_value, before, AUTO_DIM_NEXT_GAIN,
                                                                      r.metric)):

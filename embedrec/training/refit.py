@@ -122,8 +122,8 @@ def refit_als(selected: FitResult, train_cfg, run_dir: Path, n_ratings: int, fit
     (``leader``: the rank that clears stale stage folders). Returns the last stage's FitResult."""
     state, stages = refit_path(selected, train_cfg)
     epochs = sum(t.epochs for t in stages)
-    log.info("refit on train+valid (%s ratings) for %d epoch%s, replaying the selection: %s", f"{n_ratings:,}",
-             epochs, "" if epochs == 1 else "s", describe_path(stages))
+    log.debug("refit on train+valid (%s ratings) for %d epoch%s, replaying the selection: %s", f"{n_ratings:,}",
+              epochs, "" if epochs == 1 else "s", describe_path(stages))  # the last line says the refit (-v: this)
     if leader:
         clear_stale_path(run_dir, len(stages))
     return run_path(stages, state, lambda t, i, init: fit_stage(t, refit_folder(run_dir, i, len(stages)), init))

@@ -172,8 +172,11 @@ class Selection:
                                       else r.best_value < best.best_value)
             if self.many:  # a warm start that did not beat its start after one epoch stopped there (loop.KeepBest)
                 floor = "" if better or r.epochs_run != 1 else f", not past the {best.best_value:.4f} it started from"
-                log.log(level, "%s: valid %s %.4f at epoch %d of %d%s", self.describe(tcfg), r.metric, r.best_value,
-                        r.best_epoch, r.epochs_run, floor)
+                # each candidate with -v; its sum, the chosen one, below (a first-hour review: 11 lines of jargon
+                # before the metrics)
+                log.debug("%s: valid %s %.4f at epoch %d of %d%s", self.describe(tcfg), r.metric, r.best_value,
+                          r.best_epoch, r.epochs_run, floor)
+                fits = i + 1
             if tcfg.als_count_weight in self.cws and tcfg.als_count_weight not in counts:  # not a0's, at it
                 counts[tcfg.als_count_weight] = r.best_value
             if better:
@@ -182,7 +185,8 @@ class Selection:
             log.log(level, "als_count_weight auto: valid %s %s; chose %g", best.metric,
                     ", ".join(f"{v:.4f} at {b:g}" for b, v in counts.items()), self.best.als_count_weight)
         if self.many:
-            log.log(level, "chose %s", self.describe(self.best))
+            log.log(level, "chose %s: valid %s %.4f, the best of %d fits", self.describe(self.best), best.metric,
+                    best.best_value, fits)
         best.seconds = seconds  # the whole selection, every candidate's fit
         return best, self.best
 
