@@ -328,7 +328,12 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
 
     with run_lock(run_dir, command):
         try:
-            return publish_generation(run_dir, ARTIFACTS, fill, KEEP)
+            before = current_link(run_dir) if os.path.islink(run_dir / "current") else ""
+            out = publish_generation(run_dir, ARTIFACTS, fill, KEEP)
+            if before.startswith(ARTIFACTS):  # a review: a notebook's save() replaced the CLI's run without a word
+                logging.getLogger(__name__).info("%s now serves the new model; the one it served before (%s) is kept "
+                                                 "beside it until a later publish prunes it", run_dir, before)
+            return out
         except OSError as e:
             if io_error(e, run_dir, "choose another run.dir") is not None:
                 raise io_error(e, run_dir, "choose another run.dir") from None
