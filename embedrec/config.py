@@ -63,7 +63,7 @@ class DataConfig:
     missing: Literal["error", "drop"] = "error"
     keep_unrated_movies: bool = False
     min_rating: Union[float, None] = None
-    repeats: Literal["latest", "sum"] = "latest"
+    repeats: Literal["auto", "latest", "sum"] = "auto"
     min_user_ratings: int = _opt(0, min=0)
     min_movie_ratings: int = _opt(0, min=0)
     cache_dir: Union[str, None] = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -350,6 +351,10 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
 def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool, progress: bool, full_config: dict | None,
             t0: float) -> dict:
     raw = read_source(cfg, progress)
+    if cfg.repeats == "auto":  # a table without ratings is a log of events, a pair's rows its count (as implicit
+        # takes a click log); one with ratings keeps each pair's latest (a first-hour review: 21% of a click log's
+        # rows dropped as repeated pairs by default)
+        cfg = dataclasses.replace(cfg, repeats="sum" if raw.no_ratings else "latest")
     scale = _check_ratings(raw, cfg)  # first: a bad rating is the only line on stderr
     for note in raw.notes:  # how the files were read, once their rows passed the checks
         log.info(note)

@@ -745,8 +745,11 @@ def test_a_min_rating_above_every_rating_is_one_config_error(tmp_path):
     r, out = ingest(tmp_path, p, "--set", "data.min_rating=6")
     refused(r, out, "config key 'data.min_rating': 6 is above every rating in the data (the highest is 5), so", 2)
     p.write_text("user_id,movie_id\n1,2\n2,3\n")
-    r, out = ingest(tmp_path, p, "--set", "data.min_rating=4", "--set", "data.columns.rating=null")
+    latest = ("--set", "data.repeats=latest")  # (auto sums a table without ratings: the sums' own message)
+    r, out = ingest(tmp_path, p, "--set", "data.min_rating=4", "--set", "data.columns.rating=null", *latest)
     refused(r, out, "4 is above every rating in the data (the highest is 1; a file without a rating column", 2)
+    r, out = ingest(tmp_path, p, "--set", "data.min_rating=4", "--set", "data.columns.rating=null")
+    refused(r, out, "4 is above every summed rating (the highest sum of a pair's rows is 1)", 2)
     r, out = ingest(tmp_path, p, "--set", "data.min_rating=1", "--set", "data.columns.rating=null", quiet=True)
     assert r.exit_code == 0, r.stderr  # a threshold the rows pass: kept as before
 

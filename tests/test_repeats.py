@@ -127,7 +127,8 @@ def test_train_on_summed_clicks_end_to_end_and_the_weight_reaches_als(tmp_path, 
 def test_train_says_a_repeats_setting_the_dataset_was_not_ingested_with(tmp_path):
     src, _ = _clicks(tmp_path)
     sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
-    assert invoke("ingest", src, *sets, "--set", "data.columns.rating=null").exit_code == 0  # latest
+    assert invoke("ingest", src, *sets, "--set", "data.columns.rating=null", "--set",
+                  "data.repeats=latest").exit_code == 0  # (auto would sum: a table without ratings)
     r = invoke("train", *sets, "--set", "model.dim=4", "--set", "train.epochs=1", "--set", "train.threads=1",
                "--set", "train.als_dims=[4]", "--set", "train.als_count_weight=1", "--set", "data.repeats=sum")
     assert r.exit_code == 0, r.stderr
@@ -402,3 +403,30 @@ def test_a_star_scales_lowest_star_of_0_is_not_called_a_dislike(tmp_path):
     assert dislikes_warning(ternary, "d").startswith("7 of dataset 'd''s ratings are 0 or below")
     assert dislikes_warning({**ternary, "min_rating": 0}, "d") is None
     assert dislikes_warning({"rating_histogram": {"1": 5}, "min_rating": None}, "d") is None
+
+
+def test_repeats_auto_sums_a_table_without_ratings_and_keeps_the_latest_of_one_with_them(tmp_path):
+    """The default, data.repeats: auto (a first-hour review: a click log of user, item, time lost 21% of its rows as
+    repeated pairs unless data.repeats=sum was known): a table without a rating column is a log of events, its
+    pairs' rows summed into counts, as data.repeats=sum does; one with ratings keeps each pair's latest, as before."""
+    from embedrec.data.dataset import load_dataset
+
+    src = tmp_path / "log.csv"
+    src.write_text("user_id,movie_id,timestamp\n" + "".join(f"{u},{m},{1000 + u * 10 + m + k}\n" for u in range(8)
+                                                           for m in range(5) for k in range(1 + (u + m) % 3)))
+    base = ["--set", "split.valid=0", "--set", "split.test=0"]
+    r = invoke("ingest", src, "-o", tmp_path / "auto", *base)
+    assert r.exit_code == 0 and "a log of events, each row counting 1 and a pair's rows summed into its count" \
+        in r.stderr, r.stderr
+    auto = load_dataset(tmp_path / "auto")
+    assert auto.manifest["repeats"] == "sum" and sorted(set(auto.splits["train"].rating.tolist())) == [1.0, 2.0, 3.0]
+    assert invoke("ingest", src, "-o", tmp_path / "sum", *base, "--set", "data.repeats=sum").exit_code == 0
+    assert load_dataset(tmp_path / "sum").fingerprint == auto.fingerprint
+    assert invoke("ingest", src, "-o", tmp_path / "latest", *base, "--set", "data.repeats=latest").exit_code == 0
+    latest = load_dataset(tmp_path / "latest")
+    assert "repeats" not in latest.manifest and set(latest.splits["train"].rating.tolist()) == {1.0}
+    rated = tmp_path / "rated.csv"
+    rated.write_text("user_id,movie_id,rating,timestamp\n1,2,3,10\n1,2,5,20\n2,2,4,5\n")
+    assert invoke("ingest", rated, "-o", tmp_path / "rated", *base).exit_code == 0
+    kept = load_dataset(tmp_path / "rated")
+    assert "repeats" not in kept.manifest and sorted(kept.splits["train"].rating.tolist()) == [4.0, 5.0]

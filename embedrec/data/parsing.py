@@ -118,6 +118,8 @@ class RawData:
     # {'rating': 'score'}: the file's columns read under another name than data.columns gives (a spelling or an
     # alias of a default name), recorded in the manifest so a config naming them is not said to differ
     columns_read: dict = field(default_factory=dict)
+    # a table without ratings (no rating column read: each row an event), which data.repeats auto sums by pair
+    no_ratings: bool = False
 
     def where(self, row: int, cheap: bool = False) -> str:
         """'file:line' of ratings row ``row`` (0-based), for a message (``cheap``: see :meth:`line`)."""

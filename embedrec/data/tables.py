@@ -174,7 +174,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         # small enough that keeping it for that costs little (else a line is counted from the rows)
         if isinstance(src, (str, Path)) or isinstance(src, bytes) and len(src) <= LINE_SCAN_MAX:
             line_of = functools.partial(data_line, src, sep, cfg.encoding, 1 if cfg.header else 0, first)
-    if "rating" not in df:
+    no_ratings = "rating" not in df
+    if no_ratings:
         df["rating"] = np.float32(1.0)
     df["rating"] = df["rating"].astype("float32")
     if "timestamp" in df:
@@ -195,7 +196,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             files.append(Path(cfg.movies))
         if cfg.id_type == "auto":  # '007' in either file: both text, so that they still join
             df["movie_id"], movies["movie_id"] = same_id_type(df["movie_id"], movies["movie_id"])
-    raw = RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes)
+    raw = RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes, no_ratings=no_ratings)
     short = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     raw.columns_read = {short[role]: str(col) for col, role in wanted.items()
                         if role in short and str(col) != str(getattr(cols, short[role]))}
@@ -681,7 +682,7 @@ def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
         return "sum"
     if found and all(c in wanted for c in found):
         del wanted[col]
-        return "ones"
+        return "events" if cfg.repeats == "auto" else "ones"
     return False
 
 
@@ -720,6 +721,9 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
     if counted == "sum":
         notes.append(f"{label}: no 'rating' column: each row counts 1, and data.repeats=sum sums a pair's rows "
                      "into its count («--set data.columns.rating=NAME» names another column)")
+    elif counted == "events":
+        notes.append(f"{label}: no 'rating' column: a log of events, each row counting 1 and a pair's rows summed "
+                     "into its count (data.repeats auto; «--set data.repeats=latest» takes each pair once)")
     elif counted:
         notes.append(f"{label}: no 'rating' column: each row is an interaction, rating 1 (for the default ranking "
                      "model; «--set data.repeats=sum» counts a pair's repeated rows)")
