@@ -728,8 +728,9 @@ def format_summary(s: dict) -> str:
         movies = f"{n(c['movies'], 'movie')} ({trained:,} with training ratings, {rated:,} rated in the data)"
     lines = [f"{s['name']}: {n(c['users'], 'user')} x {movies}, "
              f"{n(c['ratings'], 'rating')} (density {s['density']:.4%}), layout {s['layout']}",
-             "ratings: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
-             if len(s["rating_histogram"]) <= 12 else f"ratings: {len(s['rating_histogram'])} distinct values",
+             # (not 'ratings:', which read as a dataset of that name's line: ratings.csv's, a first-hour review)
+             "rating values: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
+             if len(s["rating_histogram"]) <= 12 else f"rating values: {len(s['rating_histogram'])} distinct",
              "split (" + s["split"]["method"] + "): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
              "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"]) for k, v in s["cleaning"].items()
                                       if isinstance(v, int) and k != "repeated_pairs_summed"),
