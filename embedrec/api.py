@@ -387,7 +387,8 @@ def _warn_config(cfg: Config, manifest: dict, path, n_movies: int | None) -> Non
     from embedrec.config import dislikes_warning, ingest_settings_warning
     from embedrec.training.fit import resolve_loss
 
-    said = ingest_settings_warning(cfg, manifest.get("config") or {}, path, "train", manifest.get("columns_read"))
+    said = ingest_settings_warning(cfg, manifest.get("config") or {}, path, "train", manifest.get("columns_read"),
+                                   manifest)
     if said:
         log.warning(said)  # its «CLI|library» marks are resolved as the format
     loss = resolve_loss(cfg.model, cfg.features.active)

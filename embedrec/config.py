@@ -575,7 +575,9 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
                               "value without a !! tag (e.g. epochs: 20, not !!int abc)") from None
         if raw is not None:
             try:
-                if isinstance(raw, dict):
+                if isinstance(raw, dict):  # top-level x-* keys: YAML anchors' home (docker compose's extension
+                    raw = {k: v for k, v in raw.items()  # fields), merged elsewhere with '<<: *name'; not config
+                           if not (isinstance(k, str) and k.startswith("x-"))}
                     raw = _rebase_paths(raw, p.parent)
                     explicit.update(_flat_keys(raw))
                     sources.update(dict.fromkeys(_flat_keys(raw), f" in {p}"))
@@ -771,7 +773,7 @@ def dislikes_warning(manifest: dict, dataset: object) -> str | None:
 
 
 def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, command: str,
-                            read_as: dict | None = None) -> str | None:
+                            read_as: dict | None = None, manifest: dict | None = None) -> str | None:
     """The warning for data.* and split.* keys the config sets (in its file or with --set) to values other than
     ``recorded`` (the config a dataset was ingested with, from its manifest), or None: ``command`` (train,
     tune-dims) uses the dataset as prepared, so `train --set split.method=user_time` would otherwise train on the
@@ -780,7 +782,9 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
     again with data.id_type=int, which they cannot pass; in a file of a few keys, or with --set, it is (a review:
     `split: {method: random}` written on purpose was no longer said). ``read_as``: the manifest's columns_read, the
     file columns ingest read under another name ('score' for data.columns.rating 'rating'): a config naming them
-    names what was read (a review: warned as a difference)."""
+    names what was read (a review: warned as a difference). ``manifest``: the dataset's, whose ``repeats`` says
+    what data.repeats was there (auto resolves to sum or latest by the data): auto in the config matches either,
+    and a recorded auto is the value it resolved to (a review: false warnings both ways)."""
     import json
     import shlex
 
@@ -803,6 +807,10 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
             continue
         if key.startswith("data.columns.") and (read_as or {}).get(key.rsplit(".", 1)[1]) == now:
             continue  # the column ingest read under its default's name
+        if key == "data.repeats" and manifest is not None:
+            if now == "auto":
+                continue  # auto is whatever the data made it
+            then = "sum" if manifest.get("repeats") == "sum" else "latest"
         if not dataclasses.is_dataclass(now) and json.loads(json.dumps(now, default=str)) != then:  # not a section
             differ.append((key, now, then))
     if not differ:

@@ -183,10 +183,16 @@ def _catalogue_size(catalogue) -> int:
     return int(catalogue)
 
 
+RESERVED = ("model", "most_popular", "global_mean", "biases")  # evaluate's own rows: no list takes their names
+_ALIASES = {"user_id": ("userid", "user", "uid"), "movie_id": ("movieid", "itemid", "item_id", "item", "movie", "iid")}
+
+
 def read_lists(path):
-    """A file of top-K lists as ``score_lists`` takes them: ``.parquet``, ``.tsv``/``.tab`` or CSV (what ``export
-    --topk-all`` and ``recommend --users`` write, or a peer's), by its name; ids as the file holds them (numbers
-    as integers). DataError naming the file where it cannot be read."""
+    """A file of top-K lists as ``score_lists`` takes them: ``.parquet``, ``.jsonl``/``.json`` (what ``recommend
+    --users`` writes), ``.tsv``/``.tab`` or CSV, by its name; a CSV's or TSV's ids read as text (``score_outside_lists``
+    gives them the dataset's kind: a review found a text-id run's own export unscorable), ``userId``/``movieId``/
+    ``item_id`` and the like taken for ``user_id``/``movie_id`` as ingest takes them. DataError naming the file where
+    it cannot be read."""
     from pathlib import Path
 
     import pandas as pd
@@ -197,8 +203,12 @@ def read_lists(path):
     name = p.name.lower()
     try:
         if name.endswith(".parquet"):
-            return pd.read_parquet(p)
-        return pd.read_csv(p, sep="\t" if name.endswith((".tsv", ".tab", ".tsv.gz")) else ",", comment=None)
+            frame = pd.read_parquet(p)
+        elif name.endswith((".jsonl", ".json")):
+            frame = pd.read_json(p, lines=name.endswith(".jsonl"), dtype=False)
+        else:
+            frame = pd.read_csv(p, sep="\t" if name.endswith((".tsv", ".tab", ".tsv.gz")) else ",", dtype=str,
+                                keep_default_na=False)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; give the lists' file (user_id, movie_id, and rank or score)") from None
     except IsADirectoryError:
@@ -206,8 +216,44 @@ def read_lists(path):
     except PermissionError:
         raise DataError(f"{path}: not readable (permission denied)") from None
     except Exception as e:  # noqa: BLE001 - pandas' and pyarrow's parse errors: one line naming the file
-        raise DataError(f"{path}: not a readable table of lists ({first_line(e)}); give CSV, TSV or Parquet with "
-                        "user_id, movie_id, and rank or score columns") from None
+        raise DataError(f"{path}: not a readable table of lists ({first_line(e)}); give CSV, TSV, JSON lines or "
+                        "Parquet with user_id, movie_id, and rank or score columns") from None
+    for col, other in _ALIASES.items():
+        if col not in frame.columns:
+            hits = [c for c in frame.columns if str(c).lower().replace(" ", "") in other]
+            if len(hits) == 1:
+                frame = frame.rename(columns={hits[0]: col})
+    return frame
+
+
+def check_lists(lists) -> None:
+    """``evaluate``'s ``lists`` argument: a dict of {name: lists}, no name one of evaluate's own rows (said before
+    the model is scored, not after: a review)."""
+    if lists is None:
+        return
+    if not (isinstance(lists, dict) and all(isinstance(n, str) and n for n in lists)):
+        raise UsageError("evaluate: lists must be a dict of {name: a DataFrame of top-K lists}, e.g. "
+                         "lists={'implicit_als': frame}")
+    taken = [n for n in lists if n in RESERVED]
+    if taken:
+        raise UsageError(f"lists: the name {taken[0]!r} is the model's or a baseline's; give the lists another")
+
+
+def _as_truth_kind(frame, truth):
+    """``frame``'s id columns in ``truth``'s kind where the change loses nothing: text of plain integers ('196',
+    not '0196' or '+1') as integers for a dataset of integer ids; integers as text for one of text ids."""
+    import pandas as pd
+
+    out = {}
+    for col in ("user_id", "movie_id"):
+        have, want = frame[col], truth[col]
+        if pd.api.types.is_integer_dtype(want) and not pd.api.types.is_numeric_dtype(have):
+            text = have.astype(str).str.strip()
+            if text.str.fullmatch(r"-?(?:0|[1-9][0-9]*)").all() and len(text):
+                out[col] = pd.to_numeric(text).astype("int64")
+        elif not pd.api.types.is_numeric_dtype(want) and pd.api.types.is_integer_dtype(have):
+            out[col] = have.astype(str)
+    return frame.assign(**out) if out else frame
 
 
 def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
@@ -228,7 +274,14 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
             raise UsageError(f"lists: the name {name!r} is the model's or a baseline's; give the lists another")
         if type(frame).__name__ != "DataFrame" and callable(getattr(frame, "to_frame", None)):
             frame = frame.to_frame()
+        if type(frame).__name__ == "DataFrame" and {"user_id", "movie_id"} <= set(frame.columns):
+            frame = _as_truth_kind(frame, truth)
         row[name] = score_lists(frame, truth, ks, catalogue=ds.n_movies)
+        if result.get("per_user") is not None:  # a review: --per-user left the lists out, the pairing it is for
+            mine = score_lists(frame, truth, ks, per_user=True).drop(columns="n_relevant")
+            result["per_user"] = result["per_user"].merge(
+                mine.rename(columns={c: f"{name}:{c}" for c in mine.columns if c != "user_id"}), on="user_id",
+                how="left")
         cols = ["user_id", "movie_id"]
         try:
             rated = len(frame[cols].merge(seen, on=cols, how="inner"))

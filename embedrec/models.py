@@ -595,9 +595,9 @@ class Model:
         if overwrite:
             raise UsageError("«--overwrite|overwrite=True» applies to «--per-user FILE|per_user=FILE» only; give "
                              "«--per-user|per_user=», or leave «--overwrite|overwrite» out")
-        if lists is not None and not (isinstance(lists, dict) and all(isinstance(n, str) for n in lists)):
-            raise UsageError("evaluate: lists must be a dict of {name: a DataFrame of top-K lists}, e.g. "
-                             "lists={'implicit_als': frame}")
+        from embedrec.list_metrics import check_lists
+
+        check_lists(lists)
         ks = ks or self._run_eval_k()
         scored = None
         if lists:

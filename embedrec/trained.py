@@ -132,9 +132,9 @@ class TrainedModel(Model):
             raise UsageError("evaluate: a model from er.train evaluates on the Dataset it was trained on (model.dataset), "
                              "not dataset_dir; give dataset_dir to er.open(run_dir).evaluate(...)")
         device_arg(device)
-        if lists is not None and not (isinstance(lists, dict) and all(isinstance(n, str) for n in lists)):
-            raise UsageError("evaluate: lists must be a dict of {name: a DataFrame of top-K lists}, e.g. "
-                             "lists={'implicit_als': frame}")
+        from embedrec.list_metrics import check_lists
+
+        check_lists(lists)
         ks = check_ks(ks if ks is not None else self.config.train.eval_k)
         result = evaluate_factors(self._f, self.engine.explicit, self.dataset, split, ks,
                                   bool(self.dataset.manifest.get("refit")), device=device,

@@ -320,7 +320,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
                     "the choice, over «--dims|dims» or tune.dims); leave it out")
     ds = load_dataset(cfg.data.prepared, ("train",), split_method=cfg.split.method)
     said = ingest_settings_warning(cfg, ds.manifest.get("config") or {}, ds.path, "tune-dims",
-                                   ds.manifest.get("columns_read"))
+                                   ds.manifest.get("columns_read"), ds.manifest)
     if said:  # a first-hour review: `tune-dims --set split.test=0.3` swept the dataset's split without a word
         log.warning(said)  # its «CLI|library» marks are resolved as the format
     said = dislikes_warning(ds.manifest, ds.path) if cfg.model.objective == "implicit" else None

@@ -507,3 +507,7 @@ def test_yaml_merge_keys_are_read_and_a_key_twice_is_still_refused(tmp_path):
     p.write_text("model:\n  <<: {dim: 8}\n  objective: explicit\n  objective: implicit\n")
     with pytest.raises(ConfigError, match="key 'objective' appears twice in one mapping"):
         load_config(p)
+    # an anchor's home: a top-level x-* key, not config (a diff review: 'x-base' was an unknown key)
+    p.write_text("x-small: &small\n  dim: 8\n  objective: explicit\nmodel:\n  <<: *small\n  dim: 4\n")
+    cfg = load_config(p)
+    assert (cfg.model.dim, cfg.model.objective) == (4, "explicit") and "x-small" not in cfg.to_yaml()

@@ -84,6 +84,14 @@ def test_recbole_layout(tmp_path, small_cfg):
     s, ds, m = run_and_load(small_cfg, d)
     assert s["layout"] == "recbole"
     assert list(m.loc[1, "genres"]) == ["Animation", "Children", "Comedy"] and m.loc[1, "year"] == 1995
+    assert "repeats" not in ds.manifest  # rated: data.repeats auto keeps each pair's latest
+    # an .inter file without a rating field is a log of events: auto sums a pair's rows (a diff review: the
+    # latest alone was kept, as for a rated file)
+    e = tmp_path / "events"
+    write(e / "y.inter", "user_id:token\titem_id:token\ttimestamp:float\n" +
+          "".join(f"{u}\t{m}\t{100 + m + k}\n" for u in range(1, 6) for m in range(1, 5) for k in range(1 + u % 2)))
+    s, ds, m = run_and_load(small_cfg.updated({"data.prepared": str(tmp_path / "ev")}), e)
+    assert ds.manifest["repeats"] == "sum" and s["cleaning"]["repeated_pairs_summed"] == 12  # users 1, 3, 5 x 4
 
 
 def test_recbole_benchmark_files_tokens_and_ids_written_otherwise(tmp_path, small_cfg):

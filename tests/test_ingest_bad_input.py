@@ -163,6 +163,19 @@ def test_parquet_on_stdin(tmp_path):
         assert r.exit_code == 0 and len(load_dataset(out).splits["train"]) == text.count(b"\n") - 1, r.stderr
     r, out = ingest(tmp_path / "cut", "-", input=gzip.compress(text)[:30])
     refused(r, out, "<stdin>: the gzip data is damaged or cut short (")
+    # a diff review: the decompression bomb limit of a compressed file was not a pipe's; and text whose first
+    # bytes are 'BZh' (an id) was refused as broken bzip2
+    import os as _os
+
+    _os.environ["EMBEDREC_MAX_UNZIP_BYTES"] = "100"  # (the ratio's cap allows 64 MiB more: the bytes' one binds)
+    try:
+        r, out = ingest(tmp_path / "bomb", "-", input=gzip.compress(text))
+    finally:
+        del _os.environ["EMBEDREC_MAX_UNZIP_BYTES"]
+    refused(r, out, "<stdin>: it decompresses to more than ")
+    r, out = ingest(tmp_path / "bzh", "-", "--set", "data.id_type=auto", "--set", "split.valid=0", "--set",
+                    "split.test=0", input=b"user_id,movie_id,rating\nBZhana,1,3\nBZhb,2,4\n")
+    assert r.exit_code == 0, r.stderr
 
 
 def test_an_empty_parquet_file_says_it_has_no_rows(tmp_path):

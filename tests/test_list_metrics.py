@@ -151,3 +151,37 @@ def test_evaluate_scores_other_lists_beside_the_model(trained_run, tmp_path):
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "none.csv" in r.stderr, r.stderr
     with pytest.raises(UsageError, match="lists: the name 'model' is the model's or a baseline's"):
         m.evaluate("test", lists={"model": pd.read_parquet(own)})
+
+
+def test_evaluate_lists_of_a_text_id_run_json_lines_aliases_and_per_user(tmp_path):
+    """A diff review: a text-id run's own export --topk-all CSV could not be scored (its ids read as integers);
+    --per-user left the lists out; .jsonl (recommend --users' format) and userId/movieId columns were refused; a
+    list named as a baseline was refused only after the model was scored."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rows = "".join(f"{u:03d},m{m:02d},{1 + (u * m) % 5}\n" for u in range(40) for m in range(25) if (u + m) % 3)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + rows)
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}", "--set",
+            "data.id_type=auto", "--set", "model.dim=4", "--set", "train.als_dims=[]"]
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", "-q", str(tmp_path / "r.csv"), *sets]).exit_code == 0
+    assert runner.invoke(main, ["train", "-q", *sets]).exit_code == 0
+    own = tmp_path / "own.csv"
+    assert runner.invoke(main, ["export", "-q", *sets, "--topk-all", str(own), "-k", "5"]).exit_code == 0
+    frame = pd.read_csv(own, dtype=str)
+    frame.rename(columns={"user_id": "userId", "movie_id": "itemId"}).to_json(tmp_path / "own.jsonl",
+                                                                             orient="records", lines=True)
+    r = runner.invoke(main, ["evaluate", *sets, "-k", "5", "--format", "json", "--lists", str(own), "--lists",
+                             str(tmp_path / "own.jsonl"), "--per-user", str(tmp_path / "pu.csv")])
+    assert r.exit_code == 0, r.output
+    got = __import__("json").loads(r.stdout)["splits"]["test"]
+    for name in ("own.csv", "own.jsonl"):
+        assert got[name]["ndcg@5"] == pytest.approx(got["model"]["ndcg@5"], abs=1e-12), name
+    pu = pd.read_csv(tmp_path / "pu.csv", dtype={"user_id": str})
+    assert pu["own.csv:ndcg@5"].to_numpy() == pytest.approx(pu["ndcg@5"].to_numpy(), abs=1e-12)
+    (tmp_path / "most_popular").write_text("user_id,movie_id\n")
+    r = runner.invoke(main, ["evaluate", *sets, "--lists", str(tmp_path / "most_popular")])
+    assert r.exit_code == 2 and r.stderr == ("error: lists: the name 'most_popular' is the model's or a baseline's; "
+                                             "give the lists another\n"), r.stderr

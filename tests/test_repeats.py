@@ -430,3 +430,20 @@ def test_repeats_auto_sums_a_table_without_ratings_and_keeps_the_latest_of_one_w
     assert invoke("ingest", rated, "-o", tmp_path / "rated", *base).exit_code == 0
     kept = load_dataset(tmp_path / "rated")
     assert "repeats" not in kept.manifest and sorted(kept.splits["train"].rating.tolist()) == [4.0, 5.0]
+
+
+def test_repeats_auto_is_not_warned_as_another_ingest_setting(tmp_path):
+    """A diff review: train --set data.repeats=latest on a rated dataset ingested with auto (which is latest there),
+    or --set data.repeats=auto on one ingested with latest, was warned as another ingest setting; a real
+    difference still is."""
+    rated = tmp_path / "rated.csv"
+    rated.write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},{1 + (u + m) % 5}\n" for u in range(30)
+                                                         for m in range(12) if (u * m) % 4))
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    assert invoke("ingest", "-q", rated, *sets).exit_code == 0
+    small = ["--set", "model.dim=4", "--set", "train.epochs=1", "--set", "train.als_dims=[]"]
+    for value, warned in (("latest", False), ("auto", False), ("sum", True)):
+        r = invoke("train", *sets, *small, "--set", f"data.repeats={value}")
+        assert r.exit_code == 0, r.stderr
+        assert ("is an ingest setting, but dataset" in r.stderr) == warned, (value, r.stderr)
+    assert "prepared with data.repeats=latest" in r.stderr

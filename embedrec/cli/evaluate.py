@@ -52,10 +52,10 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, run_dir, fmt):
         ks = tuple(cfg.train.eval_k)
     from pathlib import Path
 
-    paths = [Path(p) for p in lists]
+    names = [Path(p).name for p in lists]
     named = {}
-    for path in paths:  # each under its file's name (the path where two share one)
-        named[str(path) if [p.name for p in paths].count(path.name) > 1 else path.name] = read_lists(path)
+    for given, name in zip(lists, names):  # each under its file's name (the path as given where two share one)
+        named[given if names.count(name) > 1 else name] = read_lists(given)
     with open_model(run_dir or cfg.run.dir, cfg) as model:
         metrics = model.evaluate(split, ks or None, dataset_dir=moved_to, device=cfg.train.device,
                                  per_user=per_user or False, overwrite=overwrite, lists=named or None)

@@ -127,7 +127,8 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
     if id_type == "auto":  # decided over every .inter file at once: one file's '007' makes the column text
         for c in ("user_id", "movie_id"):
             ratings[c] = auto_ids(ratings[c])
-    if "rating" not in ratings:
+    no_ratings = "rating" not in ratings  # a log of events: data.repeats auto sums a pair's rows (a review)
+    if no_ratings:
         ratings["rating"] = np.float32(1.0)
     if "timestamp" in ratings:
         ratings["timestamp"] = ratings["timestamp"].astype("int64")
@@ -161,4 +162,5 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
         files.append(user)
     starts = np.concatenate([[0], np.cumsum([len(x) for x in parts])[:-1]]).tolist()
     return RawData(ratings, movies, users, "recbole", None, files, (str(ipath), 2),
-                   parts=[(str(p), int(st)) for p, st in zip(inters, starts)] if len(inters) > 1 else [])
+                   parts=[(str(p), int(st)) for p, st in zip(inters, starts)] if len(inters) > 1 else [],
+                   no_ratings=no_ratings)
