@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--liked", type=TEXT, help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
               "takes them.")
 @click.option("--rated", type=TEXT, help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4 or "
-              "'fargo=5' (on a model of a click log ingested with data.repeats=sum: movie=count).")
+              "'fargo=5' (on a model of a click log, its rows summed into counts: movie=count).")
 @click.option("--ordered", is_flag=True, help="--liked or --rated lists the new user's history oldest first: the "
               "latest movies weigh most (recommend.foldin_recency; als models).")
 @click.option("--user-features", "user_features", type=TEXT,

@@ -301,7 +301,7 @@ def check_ratings(manifest: dict, path, model_cfg, bounds=None) -> None:
     read = manifest.get("columns_read") or {}  # data.repeats=sum read a file without its rating column alike
     if "rating" in columns and columns["rating"] is None or "rating" in read and read["rating"] is None:
         how = "data.columns.rating=null" if columns.get("rating", "") is None else \
-            "data.repeats=sum from a file without a rating column: its values are counts" \
+            "a file without a rating column, its rows summed by data.repeats: its values are counts" \
             if manifest.get("repeats") == "sum" else "a file without a rating column: each row an interaction"
         raise ConfigError(f"config key 'model.objective': explicit needs ratings, and dataset '{path}' has none "
                           f"(ingested with {how}); use the default model.objective=implicit")
