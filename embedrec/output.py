@@ -400,7 +400,7 @@ def metric_columns(rows: list[dict]) -> list[str]:
     cols = ["split", "model"]
     for r in rows:
         for k in r:
-            if k not in cols and not k.startswith("users_"):
+            if k not in cols and not k.startswith(("users_", "rows_")):  # counts: in the JSON, not the table
                 cols.append(k)
     return cols
 

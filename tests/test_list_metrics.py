@@ -181,7 +181,53 @@ def test_evaluate_lists_of_a_text_id_run_json_lines_aliases_and_per_user(tmp_pat
         assert got[name]["ndcg@5"] == pytest.approx(got["model"]["ndcg@5"], abs=1e-12), name
     pu = pd.read_csv(tmp_path / "pu.csv", dtype={"user_id": str})
     assert pu["own.csv:ndcg@5"].to_numpy() == pytest.approx(pu["ndcg@5"].to_numpy(), abs=1e-12)
+    r = runner.invoke(main, ["evaluate", *sets, "-k", "5", "--format", "json", "--lists", "-"],
+                      input=own.read_text())  # stdin (a shell review: '-' was no file)
+    assert r.exit_code == 0 and __import__("json").loads(r.stdout)["splits"]["test"]["stdin"]["ndcg@5"] == \
+        pytest.approx(got["model"]["ndcg@5"], abs=1e-12), r.output
     (tmp_path / "most_popular").write_text("user_id,movie_id\n")
     r = runner.invoke(main, ["evaluate", *sets, "--lists", str(tmp_path / "most_popular")])
     assert r.exit_code == 2 and r.stderr == ("error: lists: the name 'most_popular' is the model's or a baseline's; "
                                              "give the lists another\n"), r.stderr
+
+
+def test_evaluate_says_unknown_movies_and_users_without_a_list_and_takes_sigterm(trained_run, tmp_path,
+                                                                                 monkeypatch):
+    """A shell review: lists of ids the dataset does not have (an id mapping's slip) scored 0 in silence and were
+    counted in coverage; users without a list were said only in the JSON; a SIGTERM during evaluate left its
+    --per-user file's lock and temporary, with no line."""
+    import json
+    import os
+    import signal
+
+    from click.testing import CliRunner
+
+    from embedrec import list_metrics
+    from embedrec.cli import main
+
+    m = trained_run.opened
+    lists = m.recommend(m.user_ids[:10], k=5).to_frame()[["user_id", "movie_id", "rank"]]
+    lists.assign(movie_id=lists["movie_id"] + 10**6).to_csv(tmp_path / "unk.csv", index=False)
+    r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "5", "--format", "json", "--lists",
+                                  str(tmp_path / "unk.csv")])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)["splits"]["test"]["unk.csv"]
+    assert (got["rows_unknown_movie"], got["coverage@5"], got["ndcg@5"]) == (50, 0.0, 0.0)
+    assert "unk.csv: 50 of its rows name a movie id this dataset does not have (e.g. " in r.stderr
+    assert f"unk.csv: {got['users_without_list']:,} of the {got['users_evaluated']:,} users of test have no list" \
+        in r.stderr and got["users_without_list"] > 0
+    real = list_metrics.score_outside_lists
+
+    def killed(*a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*a, **k)
+    monkeypatch.setattr(list_metrics, "score_outside_lists", killed)
+    before = signal.signal(signal.SIGTERM, lambda *a: None)  # were evaluate not to take it: not pytest's death
+    try:
+        r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "--lists", str(tmp_path / "unk.csv"),
+                                      "--per-user", str(tmp_path / "pu.csv")])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert r.exit_code == 143 and r.stderr.splitlines()[-1] == (
+        "terminated (SIGTERM): nothing half-written was left behind"), r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unk.csv"]

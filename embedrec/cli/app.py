@@ -161,8 +161,9 @@ class Group(click.Group):
         try:
             # the writers that do not take SIGTERM themselves (train, tune-dims do): taken like Ctrl-C, so their
             # temporary files and locks go and one line says so (a red team: exit 143 in silence, temporaries left);
-            # and the streams (recommend, predict), so `timeout` or kill leaves a JSON array closed over its rows
-            with sigterm_as_interrupt() if name in ("ingest", "export", "index", *STREAMING) \
+            # and the streams (recommend, predict), so `timeout` or kill leaves a JSON array closed over its rows;
+            # evaluate's --per-user file too (a review: its lock and temporary were left)
+            with sigterm_as_interrupt() if name in ("ingest", "export", "index", "evaluate", *STREAMING) \
                     else contextlib.nullcontext():
                 rv = super().invoke(ctx)
             sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit

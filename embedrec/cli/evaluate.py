@@ -21,10 +21,11 @@ if TYPE_CHECKING:  # annotations only: no import at run time
                    "...; an explicit model's also rmse, mae, ratings; join two runs' on user_id for paired "
                    "differences).")
 @click.option("--overwrite", is_flag=True, help="Let --per-user replace a file evaluate --per-user wrote.")
-@click.option("--lists", "lists", multiple=True, type=PathParam(dir_okay=False, exists=True),
+@click.option("--lists", "lists", multiple=True, type=PathParam(dir_okay=False, exists=True, allow_dash=True),
               help="Also score another recommender's top-K lists on the same split and users (a .csv, .tsv or "
                    ".parquet file of user_id, movie_id, and rank or score: implicit's, LightFM's, another run's "
-                   "export --topk-all), beside the model under the file's name; repeatable.")
+                   "export --topk-all), beside the model under the file's name; repeatable; - reads CSV, TSV or "
+                   "JSON lines from stdin.")
 @RUN
 @FMT
 @common
@@ -52,7 +53,7 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, run_dir, fmt):
         ks = tuple(cfg.train.eval_k)
     from pathlib import Path
 
-    names = [Path(p).name for p in lists]
+    names = ["stdin" if p == "-" else Path(p).name for p in lists]
     named = {}
     for given, name in zip(lists, names):  # each under its file's name (the path as given where two share one)
         named[given if names.count(name) > 1 else name] = read_lists(given)

@@ -360,7 +360,7 @@ _MAGIC = ((b"PAR1", "a Parquet file", "name it with a .parquet extension, or set
 # gzip (deflate), bzip2 (a block's magic after its level), xz: what a stream may hold compressed, by whole
 # signatures (a review: a text stream whose first id was 'BZhana' was refused as broken bzip2)
 _PACKED = ((re.compile(rb"\x1f\x8b\x08"), "gzip"), (re.compile(rb"BZh[1-9]1AY&SY"), "bzip2"),
-           (re.compile(rb"\xfd7zXZ\x00"), "xz"))
+           (re.compile(rb"\xfd7zXZ\x00"), "xz"), (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd"))
 
 
 def _packed(head: bytes) -> str | None:
@@ -382,8 +382,17 @@ def _unpacked_stream(data: bytes, label: str) -> bytes:
     most, ratio = limits()
     cap = min(most, ratio * len(data) + (64 << 20))
     out, size = [], 0
+    if name == "zstd":  # as a .zst file: with the zstandard package (a review: 'binary data' said of it)
+        try:
+            import zstandard
+        except ImportError:
+            raise DataError(f"{label}: the stream is zstd-compressed; reading it needs the zstandard package (pip "
+                            "install zstandard), or decompress it first (zstd -dc)") from None
+        opened = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
+    else:
+        opened = {"gzip": gzip, "bzip2": bz2, "xz": lzma}[name].open(io.BytesIO(data), "rb")
     try:
-        with {"gzip": gzip, "bzip2": bz2, "xz": lzma}[name].open(io.BytesIO(data), "rb") as fh:
+        with opened as fh:
             while chunk := fh.read(1 << 24):
                 size += len(chunk)
                 if size > cap:
@@ -391,7 +400,9 @@ def _unpacked_stream(data: bytes, label: str) -> bytes:
                                     "bomb, or data far more repetitive than ratings); decompress it yourself and give "
                                     "the plain file, or raise $EMBEDREC_MAX_ZIP_RATIO")
                 out.append(chunk)
-    except (OSError, EOFError, lzma.LZMAError) as e:
+    except DataError:  # the bomb's (a ValueError too)
+        raise
+    except Exception as e:  # noqa: BLE001 - gzip's OSError and EOFError, lzma's and zstandard's own errors
         raise DataError(f"{label}: the {name} data is damaged or cut short ({first_line(e)}); send the whole file "
                         "again") from None
     return b"".join(out)

@@ -259,7 +259,9 @@ def pick_user_scale(scores: dict[float, float], best: FitResult) -> float:
         if v > scores[chosen] if high else v < scores[chosen]:
             chosen = scale
     if len(scores) > 1:
-        log.log(DETAIL.get(), "als_user_unobserved auto: valid %s %s; chose %g", best.metric,
+        # (said as a re-solve: its score at 1 differs from the chosen fit's own, a shell review found unexplained)
+        log.log(DETAIL.get(), "als_user_unobserved auto, the users solved again against the chosen fit's movies: "
+                "valid %s %s; chose %g", best.metric,
                 ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
     best.best_value = scores[chosen]
     return chosen
