@@ -374,14 +374,13 @@ def _unpacked_stream(data: bytes, label: str) -> bytes:
     import gzip
     import lzma
 
-    from embedrec.data.textfiles import limits
+    from embedrec.data.textfiles import limits, read_bounded
 
     name = _packed(data[:16])
     if name is None:
         return data
     most, ratio = limits()
     cap = min(most, ratio * len(data) + (64 << 20))
-    out, size = [], 0
     if name == "zstd":  # as a .zst file: with the zstandard package (a review: 'binary data' said of it)
         try:
             import zstandard
@@ -393,19 +392,12 @@ def _unpacked_stream(data: bytes, label: str) -> bytes:
         opened = {"gzip": gzip, "bzip2": bz2, "xz": lzma}[name].open(io.BytesIO(data), "rb")
     try:
         with opened as fh:
-            while chunk := fh.read(1 << 24):
-                size += len(chunk)
-                if size > cap:
-                    raise DataError(f"{label}: it decompresses to more than {ratio} times its size (a decompression "
-                                    "bomb, or data far more repetitive than ratings); decompress it yourself and give "
-                                    "the plain file, or raise $EMBEDREC_MAX_ZIP_RATIO")
-                out.append(chunk)
+            return read_bounded(fh, cap, label, ratio)
     except DataError:  # the bomb's (a ValueError too)
         raise
     except Exception as e:  # noqa: BLE001 - gzip's OSError and EOFError, lzma's and zstandard's own errors
         raise DataError(f"{label}: the {name} data is damaged or cut short ({first_line(e)}); send the whole file "
                         "again") from None
-    return b"".join(out)
 
 
 def _head(src, n: int) -> bytes:

@@ -386,6 +386,20 @@ def uncompressed_name(name: str) -> str:
 TARS = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")  # tarfile opens each, compressed or not
 
 
+def read_bounded(fh, cap: int, label: str, ratio: int) -> bytes:
+    """A decompressing reader's bytes, read in chunks, refusing a decompression bomb (more than ``cap`` bytes)
+    before it fills the memory: a compressed file's (:func:`decompressed`) and a compressed stream's."""
+    out, size = [], 0
+    while chunk := fh.read(1 << 24):
+        size += len(chunk)
+        if size > cap:
+            raise DataError(f"{label}: it decompresses to more than {ratio} times its size (a decompression bomb, or "
+                            "data far more repetitive than ratings); decompress it yourself and give the plain file, "
+                            "or raise $EMBEDREC_MAX_ZIP_RATIO")
+        out.append(chunk)
+    return b"".join(out)
+
+
 def decompressed(path, label: str) -> bytes:
     """The text bytes of a compressed ratings file (.gz/.bz2/.xz/.zst, a .zip or .tar of one file), read whole
     as stdin is, so the separator sniffing, the header checks and every file:line see the text, not the
@@ -405,16 +419,8 @@ def decompressed(path, label: str) -> bytes:
         else None
     cap = min(most, ratio * size + (64 << 20)) if size is not None else 0
 
-    def bounded(fh) -> bytes:  # read in chunks, refusing a decompression bomb before it fills the memory
-        out, size = [], 0
-        while chunk := fh.read(1 << 24):
-            size += len(chunk)
-            if size > cap:
-                raise DataError(f"{label}: it decompresses to more than {ratio} times its size (a decompression "
-                                "bomb, or data far more repetitive than ratings); decompress it yourself and give the "
-                                "plain file, or raise $EMBEDREC_MAX_ZIP_RATIO")
-            out.append(chunk)
-        return b"".join(out)
+    def bounded(fh) -> bytes:
+        return read_bounded(fh, cap, label, ratio)
 
     try:
         if low.endswith(TARS):
