@@ -281,9 +281,7 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
     truth = ds.split_frame(split)
     seen = pd.concat([ds.split_frame(s)[["user_id", "movie_id"]] for s in seen_splits(split)], ignore_index=True)
     row = result["splits"][split]
-    for name, frame in lists.items():
-        if name in row:
-            raise UsageError(f"lists: the name {name!r} is the model's or a baseline's; give the lists another")
+    for name, frame in lists.items():  # (names checked by check_lists before the model was scored)
         if type(frame).__name__ != "DataFrame" and callable(getattr(frame, "to_frame", None)):
             frame = frame.to_frame()
         if type(frame).__name__ == "DataFrame" and {"user_id", "movie_id"} <= set(frame.columns):

@@ -94,11 +94,11 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             if check is not None and _packed(head[:16]) is None and not (cfg.format == "auto" and
                                                                            head.startswith(b"PAR1")):
                 check(head)
-        whole = read_stream(sys.stdin.buffer, check_text) if source == "-" else read_all(source, label, check_text)
-        whole = _unpacked_stream(whole, label)
+        read = read_stream(sys.stdin.buffer, check_text) if source == "-" else read_all(source, label, check_text)
+        whole = _unpacked_stream(read, label)
         if cfg.format == "auto" and whole.startswith(b"PAR1"):
             fmt = "parquet"
-        elif check is not None:
+        elif check is not None and whole is not read:  # decompressed: its text's head (plain text's was checked)
             check(whole[:HEAD])
     else:
         whole = None
