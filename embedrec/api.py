@@ -328,7 +328,7 @@ def _naming(cfg: Config, ds) -> Config:
 # train.* keys each loss does not read: set in a config file or with --set, they would be ignored without a word
 _SGD_ONLY = ("batch_size", "optimizer", "lr", "weight_decay_user", "weight_decay_movie", "weight_decay_bias")
 _ALS_ONLY = ("als_unobserved", "als_reg", "als_reg_exponent", "als_cg_steps", "als_rating_weight", "als_count_weight",
-             "als_recency", "als_user_unobserved", "als_dims", "fetch_rows")
+             "als_recency", "als_user_unobserved", "als_trend", "als_trend_window", "als_dims", "fetch_rows")
 _UNUSED = {"als": (*_SGD_ONLY, "negatives", "softmax_full_max", "compile"),
            "mse": (*_ALS_ONLY, "negatives", "softmax_full_max"),
            "bpr": (*_ALS_ONLY, "softmax_full_max", "compile"),
@@ -440,6 +440,10 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     result = final
     f = zero_untrained_users(factors(result.model, result.unrated), trained_users(ds.splits["train"].user, ds.n_users),
                              bool(cfg.features.user))
+    if result.loss == "als":  # recent popularity, where valid chose it (training.trend): what every path serves
+        from embedrec.training import trend
+
+        f = trend.served(f, ds, cfg.train)
     explicit = cfg.model.objective == "explicit"
     ks = cfg.train.eval_k
     metrics = metrics_head(cfg, result, selection, ds.manifest.get("refit", False))

@@ -284,6 +284,10 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         warn_above_rank(cfg, shard.n_users, shard.n_movies)
     result, cfg = choose_dim_shard(g, shard, cfg, result, chosen, run_dir, resume=resume, progress=progress,
                                    refit=refit)
+    if cfg.train.als_trend not in ("auto", 0) and g.leader:  # training.trend: one process's only (not built here)
+        log.warning("train.als_trend is not applied under torchrun: the ranks serve the model alone (recent "
+                    "popularity is added by one process's train only)")
+    cfg = cfg.updated({"train.als_trend": 0.0})
     selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:

@@ -184,7 +184,7 @@ LAYERS = [
                         "model.features", "model.mf", "model.factors"}),
     ("artifacts", {"serve.index", "run", "artifacts", "verify"}),
     ("processes", {"distributed", "dist_data", "dist_sync"}),
-    ("trainers, evaluation, serving", {"evaluate", "dist_eval", "training", "training.als", "training.als_ranks", "training.sgd", "training.loop",
+    ("trainers, evaluation, serving", {"evaluate", "dist_eval", "training", "training.als", "training.trend", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.stream"}),
     ("workflows", {"training.fit", "training.checkpoints", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",

@@ -23,11 +23,11 @@ log = logging.getLogger("embedrec")
 # training_ratings.solve's numbers: (key, lowest, highest) each, finite; what training.als.user_solve and
 # trained.fold_in_solve write, within the config's own bounds (train.als_*: 0-1000)
 _SOLVE_KEYS = {"als": (("a0", 0.0, 1000.0), ("user_unobserved", 0.0, 1000.0), ("reg", 0.0, 1000.0),
-                       ("reg_exponent", 0.0, 2.0), ("recency", 0.0, 1000.0)),
+                       ("reg_exponent", 0.0, 2.0), ("recency", 0.0, 1000.0), ("trend", 0.0, 1000.0)),
                "softmax": (("l2", 0.0, None),)}
 
 
-_SOLVE_LATER = {"als": {"recency": 0.0}}  # a solve recorded before recency was: its fits had none
+_SOLVE_LATER = {"als": {"recency": 0.0, "trend": 0.0}}  # a solve recorded before these were: its fits had none
 
 
 def checked_training_ratings(value, where: str) -> dict:
@@ -203,6 +203,10 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         A = a0 * gram + (Qs * w[:, None]).T @ Qs + lam * np.eye(d)
         p = _solve(A, Qs.T @ w, "give more rated movies, or retrain with a larger train.als_reg (this solve "
                                 "repeats the training's, recommend.foldin_reg does not apply)")
+        if float(solve.get("trend", 0.0)) > 0:  # recent popularity in the movie bias: vectors on the std's scale
+            from embedrec.training.trend import user_scale
+
+            p = p / user_scale(p, factors.movie, gram, movie_mean(factors))[0]
         return p.astype(np.float32), 0.0, rows
     if kind == "softmax":
         Q = np.asarray(factors.movie, dtype=np.float64)
@@ -239,6 +243,15 @@ def movie_gram(factors: Factors) -> np.ndarray:
         block = np.asarray(Q[s:s + 65536], dtype=np.float64)
         G += block.T @ block
     return G
+
+
+def movie_mean(factors: Factors) -> np.ndarray:
+    """The mean movie row (float64): with :func:`movie_gram`, each user's std of scores (training.trend)."""
+    Q = np.asarray(factors.movie)
+    tot = np.zeros(Q.shape[1])
+    for s in range(0, Q.shape[0], 65536):
+        tot += np.asarray(Q[s:s + 65536], dtype=np.float64).sum(axis=0)
+    return tot / max(Q.shape[0], 1)
 
 
 # The L2 of a softmax fold-in at least: without one (train.weight_decay_user 0) the likelihood has no finite

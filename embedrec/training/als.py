@@ -106,8 +106,9 @@ def user_solve(train_cfg, nnz: int, n_users: int, n_movies: int, timed: bool) ->
     """What an als fit's user solve was ({"loss": "als", "a0", "user_unobserved", "reg", "reg_exponent",
     "recency"}), for a run's manifest (``training_ratings.solve``, which serve.foldin.fold_in repeats for a new
     user): the unobserved weight a0 (auto: auto_unobserved of the ``nnz`` training pairs), the users' scale of it
-    (train.als_user_unobserved), the L2 (train.als_reg, its exponent) and the recency weight g (0 when the
-    training ratings had no times, ``timed``), each ``auto`` as the selection chose it."""
+    (train.als_user_unobserved), the L2 (train.als_reg, its exponent), the recency weight g and the recent
+    popularity's weight (training.trend: a vector divided by its scores' std; both 0 when the training ratings had
+    no times, ``timed``), each ``auto`` as the selection chose it."""
     a0 = auto_unobserved(nnz, n_users, n_movies) if train_cfg.als_unobserved == "auto" \
         else float(train_cfg.als_unobserved)
     reg = AUTO_REGS[0] if train_cfg.als_reg == "auto" else float(train_cfg.als_reg)
@@ -115,8 +116,9 @@ def user_solve(train_cfg, nnz: int, n_users: int, n_movies: int, timed: bool) ->
     scale = USER_SCALES[0] if scale == "auto" else float(scale)
     g = train_cfg.als_recency
     g = 0.0 if not timed else RECENCY if g == "auto" else float(g)
+    trend = 0.0 if not timed or train_cfg.als_trend == "auto" else float(train_cfg.als_trend)
     return {"loss": "als", "a0": a0, "user_unobserved": scale, "reg": reg,
-            "reg_exponent": float(train_cfg.als_reg_exponent), "recency": g}
+            "reg_exponent": float(train_cfg.als_reg_exponent), "recency": g, "trend": trend}
 
 # train.als_count_weight: auto tries each on valid, the first alone where the ratings are not counts (a dataset not
 # ingested with data.repeats=sum) or there is no validation split (training.select.count_candidates). On a synthetic

@@ -70,9 +70,11 @@ def resumable(recorded, ds, model_cfg, train_cfg, features_cfg=None) -> bool:
 
 # keys that change how fast a run goes, not what it computes: a run may resume with other values
 # not in a checkpoint's fingerprint: how long or where a fit runs, train.als_dims (which other fits follow, not
-# what this one computes) and train.keep_checkpoints (what becomes of the files after the publish); a review each
-# time: the checkpoints of runs before the key could not be resumed
-_RESOURCE_KEYS = ("epochs", "threads", "device", "fetch_rows", "als_dims", "keep_checkpoints")
+# what this one computes), train.keep_checkpoints (what becomes of the files after the publish) and train.als_trend*
+# (a term added to the fitted factors, chosen after every fit); a review each time: the checkpoints of runs before
+# the key could not be resumed
+_RESOURCE_KEYS = ("epochs", "threads", "device", "fetch_rows", "als_dims", "keep_checkpoints", "als_trend",
+                  "als_trend_window")
 
 
 def fp_config(model_cfg, train_cfg, features_cfg) -> dict:

@@ -447,9 +447,34 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
         ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),
         resume=resume, has_checkpoint=_has_checkpoint,
         auto_a0=auto_unobserved(len(ds.splits["train"]), ds.n_users, ds.n_movies))
+    cfg = choose_trend(ds, cfg, selected, reuse)  # a term added to the factors: the refit fits without it
     if refit:
         merged, result = refit_train_valid(ds, cfg, selected, Path(work_dir), progress)
     else:
         merged, result = ds, selected
     selected.path_start = None  # the first candidate's tables: needed by the refit only
     return merged, result, selected, cfg
+
+
+def choose_trend(ds, cfg, selected, reuse: dict):
+    """cfg with train.als_trend (and its window) as numbers: chosen on valid (training.trend.choose) on the
+    selected als model where either is auto and the dataset has valid rows and timestamps; else auto's off value
+    (0) and the default window. The chosen term's valid score becomes the selection's (as the users' scale's)."""
+    from embedrec.training import trend
+
+    tcfg = cfg.train
+    if resolve_loss(cfg.model, cfg.features.active) != "als" or (tcfg.als_trend != "auto"
+                                                                   and tcfg.als_trend_window != "auto"):
+        return cfg
+    if tcfg.als_trend == 0 or not len(ds.splits.get("valid", ())) or not trend.has_times(ds):
+        return cfg.updated({"train.als_trend": 0.0 if tcfg.als_trend == "auto" else tcfg.als_trend,
+                            "train.als_trend_window": trend.DEFAULT_WINDOW if tcfg.als_trend_window == "auto"
+                            else tcfg.als_trend_window})
+    f = factors(selected.model, selected.unrated)
+    threads = choose_threads(len(ds.splits["train"]), f["movie_factors"].shape[1], tcfg.threads)
+    on_valid = _valid_evaluator(ds, cfg.model, tcfg, selected.metric, threads, reuse)
+    with blas_threads(threads):
+        beta, window, value = trend.choose(ds, tcfg, f, on_valid, selected.metric, higher_is_better(selected.metric))
+    if value is not None:
+        selected.best_value = value
+    return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window})

@@ -1,0 +1,152 @@
+"""``train.als_trend``: recent popularity added to an als model's ranking, its weight chosen on valid.
+
+Where the movies watched drift over time (a global time cut: the test is the next weeks of every user), what the
+users watched lately predicts the next weeks better than any fit of the whole history: on ML-100K cut at one
+time, the most popular movies of the latest weeks scored above every tuned model (an independent check, session
+41). The served score is then the model's, standardised per user, plus beta times the movie's standardised
+log count over the latest share ``w`` of the fit's ratings:
+
+    score(u, m) = <p_u, q_m> / s_u + beta z_m,   s_u = the std of <p_u, q_m> over all movies,
+
+which is the inner product of the user vector p_u / s_u with q_m plus a movie bias beta z_m: the index serves it
+as it serves any model's bias, and a new user's fold-in divides its vector by its own s (serve.foldin). The
+ranking of a user's list by the model alone is unchanged by the scale s_u, so beta 0 is the model as fitted.
+
+``auto`` (with valid rows and timestamps): beta 1 at each window of :data:`WINDOWS`; where one beats the model
+alone on valid, every beta of :data:`BETAS` at the best window, the best kept; else 0 (the model alone), so a
+split without drift (random, per-user time) keeps the model as it was: on ML-100K's random and per-user time
+splits the screen chose 0, and on a global cut of its latest 20% it chose the latest 10% at beta 8 (test
+NDCG@10 0.1824 to 0.2358; BENCHMARKS.md, session 41). Counts come from the rows of the fit the term is added to:
+the selection's train rows on valid, the refit's train+valid rows in the served model.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from embedrec.model.factors import UNTRAINED_BIAS
+
+log = logging.getLogger("embedrec")
+
+WINDOWS = (0.03, 0.1, 0.3, 1.0)  # the latest share of the fit's ratings counted (1: all of them)
+DEFAULT_WINDOW = 0.1  # train.als_trend_window auto where nothing chose it (a number for als_trend, no valid split)
+SCREEN = (1.0, 8.0)  # the betas each window is first tried at (a blend can lose at 1 and win at 8: a global cut)
+BETAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # tried at the best window once the screen found a gain
+
+
+def window_z(movies: np.ndarray, timestamps: np.ndarray, n_movies: int, share: float) -> np.ndarray:
+    """Each movie's log(1 + count) over the latest ``share`` of the ratings (by time; ties at the cut counted),
+    standardised over all ``n_movies`` (mean 0, std 1; all zeros where every movie counts the same)."""
+    movies = np.asarray(movies, dtype=np.int64)
+    ts = np.asarray(timestamps)
+    if share < 1.0 and ts.size:
+        cut = np.quantile(ts, 1.0 - share, method="higher")
+        movies = movies[ts >= cut]
+    c = np.log1p(np.bincount(movies, minlength=n_movies).astype(np.float64))
+    sd = c.std()
+    return np.zeros(n_movies) if sd == 0 else (c - c.mean()) / sd
+
+
+def gram_mean(movie_factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Q^T Q, the mean row) of the movie factors, float64, in blocks (no float64 copy of the whole table)."""
+    Q = np.asarray(movie_factors)
+    G, tot = np.zeros((Q.shape[1], Q.shape[1])), np.zeros(Q.shape[1])
+    for s in range(0, Q.shape[0], 65536):
+        block = np.asarray(Q[s:s + 65536], dtype=np.float64)
+        G += block.T @ block
+        tot += block.sum(axis=0)
+    return G, tot / max(Q.shape[0], 1)
+
+
+def user_scale(users: np.ndarray, movie_factors: np.ndarray, gram: np.ndarray | None = None,
+               mean: np.ndarray | None = None) -> np.ndarray:
+    """Each user's std of <p_u, q_m> over every movie row (float64), from the movies' Gram matrix Q^T Q and mean
+    row: var = p^T (Q^T Q / M) p - (p . mean)^2. 1 where it is 0 (a zero vector: a user without one)."""
+    P = np.atleast_2d(np.asarray(users, dtype=np.float64))
+    if gram is None or mean is None:
+        gram, mean = gram_mean(movie_factors)
+    m = np.asarray(movie_factors).shape[0]
+    var = np.einsum("ij,jk,ik->i", P, gram / m, P) - (P @ mean) ** 2
+    s = np.sqrt(np.maximum(var, 0.0))
+    s[s <= 1e-12] = 1.0
+    return s
+
+
+def apply(f: dict, z: np.ndarray, beta: float) -> dict:
+    """The factors ``f`` with the term added: users divided by their :func:`user_scale`, the movie bias beta z
+    (a movie without training ratings keeps its UNTRAINED_BIAS). ``f`` itself is left as it is."""
+    return with_bias(scaled(f), f, z, beta)
+
+
+def scaled(f: dict) -> dict:
+    """``f`` with each user vector divided by its :func:`user_scale` (the same lists: a user's scores are all
+    divided alike)."""
+    g = dict(f)
+    Q = f["movie_factors"]
+    gram, mean = gram_mean(Q)
+    P = np.asarray(f["user_factors"])
+    s = np.empty(P.shape[0])
+    for a in range(0, P.shape[0], 65536):  # float64 blocks
+        s[a:a + 65536] = user_scale(P[a:a + 65536], Q, gram, mean)
+    g["user_factors"] = (P / s[:, None]).astype(np.float32)
+    return g
+
+
+def with_bias(g: dict, f: dict, z: np.ndarray, beta: float) -> dict:
+    """``g`` with the movie bias beta z, where ``f``'s movie bias does not mark a movie without training ratings."""
+    mb = f.get("movie_bias")
+    bias = np.zeros(f["movie_factors"].shape[0], np.float32) if mb is None else np.array(mb, np.float32).reshape(-1)
+    trained = bias > UNTRAINED_BIAS / 2
+    bias[trained] = (beta * z[trained]).astype(np.float32)
+    return {**g, "movie_bias": bias}
+
+
+def has_times(ds) -> bool:
+    return ds.splits["train"].timestamp is not None and len(ds.splits["train"]) > 0
+
+
+def served(f: dict, ds, train_cfg) -> dict:
+    """The served factors: ``f`` with the term at train.als_trend (a number after the selection; auto is 0
+    outside one) over the latest train.als_trend_window of ``ds``'s train rows (the fit's), or ``f`` itself."""
+    beta = 0.0 if train_cfg.als_trend == "auto" else float(train_cfg.als_trend)
+    if beta <= 0 or not has_times(ds):
+        return f
+    tr = ds.splits["train"]
+    w = DEFAULT_WINDOW if train_cfg.als_trend_window == "auto" else float(train_cfg.als_trend_window)
+    return apply(f, window_z(tr.movie, tr.timestamp, ds.n_movies, w), beta)
+
+
+def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool) -> tuple[float, float, float | None]:
+    """(beta, window, its valid score or None where the model alone stays) for train.als_trend auto (and
+    train.als_trend_window auto or a number) on the selection's factors ``f`` (fit on ``ds``'s train rows);
+    ``on_valid(f) -> metrics``. Every window at each beta of :data:`SCREEN`; where one beats the model alone,
+    every beta of :data:`BETAS` at the best window. The model alone is kept on a tie."""
+    tr = ds.splits["train"]
+    windows = WINDOWS if train_cfg.als_trend_window == "auto" else (float(train_cfg.als_trend_window),)
+    betas = BETAS if train_cfg.als_trend == "auto" else (float(train_cfg.als_trend),)
+    screen = SCREEN if train_cfg.als_trend == "auto" else betas
+    g = scaled(f)
+
+    def score(w: float, b: float) -> float:
+        return float(on_valid(with_bias(g, f, zs[w], b)).get(metric, float("nan")))
+
+    def best_of(keys) -> tuple[float, float]:
+        return max(keys, key=lambda k: tried[k] if higher else -tried[k])
+
+    base = float(on_valid(f).get(metric, float("nan")))
+    zs = {w: window_z(tr.movie, tr.timestamp, ds.n_movies, w) for w in windows}
+    tried = {(w, b): score(w, b) for w in windows for b in screen}
+    best = best_of(tried)
+    gain = tried[best] > base if higher else tried[best] < base
+    if not gain:
+        log.debug("als_trend auto: valid %s %.4f with the model alone; with recent popularity: %s; chose 0", metric,
+                  base, ", ".join(f"{v:.4f} at {b:g} over the latest {w:g}" for (w, b), v in tried.items()))
+        return 0.0, best[0], None
+    w = best[0]
+    tried.update({(w, b): score(w, b) for b in betas if (w, b) not in tried})
+    best = best_of(k for k in tried if k[0] == w)
+    log.info("als_trend auto: recent popularity (the latest %g of the training ratings) weighs %g: valid %s %.4f "
+             "against %.4f for the model alone", w, best[1], metric, tried[best], base)
+    return best[1], w, tried[best]

@@ -1,0 +1,145 @@
+"""train.als_trend (training/trend.py): recent popularity added to an als model, its weight chosen on valid.
+Pure functions against hand-computed values, then known answers: chosen where the movies watched drift (a global
+time cut), served as the run's user vectors and movie bias, repeated by a new user's fold-in; off without times."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import embedrec as er
+from embedrec.config import load_config
+from embedrec.data.dataset import Dataset, Interactions
+from embedrec.errors import ArtifactError, ConfigError
+from embedrec.model.factors import UNTRAINED_BIAS
+from embedrec.serve import foldin
+from embedrec.training import trend
+
+
+def test_window_z_counts_the_latest_share_and_standardises():
+    movies = np.array([0, 0, 1, 2, 2, 2])
+    ts = np.array([1, 2, 3, 4, 5, 6])
+    # the latest half: times 4, 5, 6 (the cut, the 'higher' 50% quantile, is 4): movie 2 three times
+    c = np.log1p(np.array([0.0, 0.0, 3.0, 0.0]))
+    want = (c - c.mean()) / c.std()
+    np.testing.assert_allclose(trend.window_z(movies, ts, 4, 0.5), want)
+    allc = np.log1p(np.array([2.0, 1.0, 3.0, 0.0]))
+    np.testing.assert_allclose(trend.window_z(movies, ts, 4, 1.0), (allc - allc.mean()) / allc.std())
+    assert not trend.window_z(np.array([0, 1]), np.array([1, 1]), 2, 1.0).any()  # all alike: zeros
+
+
+def test_user_scale_is_the_std_of_each_users_scores_over_every_movie():
+    rng = np.random.default_rng(0)
+    P, Q = rng.normal(size=(7, 5)), rng.normal(size=(40, 5)).astype(np.float32)
+    P[3] = 0.0  # a user without a vector: scale 1, the vector stays zero
+    want = (P @ Q.astype(np.float64).T).std(axis=1)
+    want[3] = 1.0
+    np.testing.assert_allclose(trend.user_scale(P, Q), want, rtol=1e-9)
+
+
+def test_apply_keeps_the_models_order_at_zero_and_the_untrained_movies_out():
+    rng = np.random.default_rng(1)
+    f = {"user_factors": rng.normal(size=(6, 4)).astype(np.float32),
+         "movie_factors": rng.normal(size=(9, 4)).astype(np.float32),
+         "movie_bias": np.zeros(9, np.float32)}
+    f["movie_bias"][4] = UNTRAINED_BIAS
+    z = np.linspace(-1, 1, 9)
+    at0 = trend.apply(f, z, 0.0)
+    order = np.argsort(-(f["user_factors"] @ f["movie_factors"].T + f["movie_bias"]), axis=1)
+    np.testing.assert_array_equal(np.argsort(-(at0["user_factors"] @ at0["movie_factors"].T + at0["movie_bias"]),
+                                             axis=1), order)
+    g = trend.apply(f, z, 2.0)
+    assert g["movie_bias"][4] == UNTRAINED_BIAS and g["movie_bias"][8] == pytest.approx(2.0)
+    s = (g["user_factors"].astype(np.float64) @ f["movie_factors"].astype(np.float64).T).std(axis=1)
+    np.testing.assert_allclose(s, 1.0, rtol=1e-5)  # every user's model scores on one scale
+    assert f["movie_bias"][8] == 0.0  # f left as it was
+
+
+def _hits_dataset(seed=0, n_users=300, n_movies=120, clusters=6, per_user=30, times=True):
+    """Users with a taste (a cluster: 2/3 of their movies, the rest by popularity), rating at times spread over
+    [0, 1); from 0.6 on, half of every rating goes to one of 10 new hits. Held out by time: valid is [0.7, 0.8),
+    test [0.8, 1) (a global cut), so the hits of the latest weeks lead the test."""
+    rng = np.random.default_rng(seed)
+    hits = np.arange(n_movies - 10, n_movies)
+    older = np.arange(n_movies - 10)
+    cluster = rng.integers(0, clusters, older.size)
+    pop = 1.0 / np.arange(1, older.size + 1) ** 0.8
+    pop /= pop.sum()
+    u, m, t = [], [], []
+    for uidx in range(n_users):
+        seen: set[int] = set()
+        for when in np.sort(rng.random(per_user)):
+            if when >= 0.6 and rng.random() < 0.5:
+                pick = int(rng.choice(hits))
+            elif rng.random() < 2 / 3:
+                pick = int(rng.choice(older[cluster == uidx % clusters]))
+            else:
+                pick = int(rng.choice(older, p=pop))
+            if pick not in seen:
+                seen.add(pick)
+                u.append(uidx), m.append(pick), t.append(int(1_000_000 * when))
+    u, m, t = np.array(u), np.array(m), np.array(t)
+    part = np.where(t < 700_000, "train", np.where(t < 800_000, "valid", "test"))
+    parts = {name: Interactions(u[part == name].astype(np.int32), m[part == name].astype(np.int32),
+                                np.ones(int((part == name).sum()), np.float32),
+                                t[part == name].astype(np.int64) if times else None)
+             for name in ("train", "valid", "test")}
+    users_df = pd.DataFrame({"user_idx": np.arange(n_users), "user_id": np.arange(1, n_users + 1)})
+    movies_df = pd.DataFrame({"movie_idx": np.arange(n_movies), "movie_id": np.arange(1, n_movies + 1),
+                              "title": [f"m{i}" for i in range(n_movies)], "year": 2000,
+                              "genres": [["Drama"]] * n_movies})
+    return Dataset(None, {"name": "hits", "rating_scale": [1.0, 1.0]}, users_df, movies_df, parts)
+
+
+def _cfg(*more):
+    return load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1", "train.als_dims=[]", *more])
+
+
+def test_valid_chooses_recent_popularity_where_the_movies_watched_drift():
+    ds = _hits_dataset()
+    chosen = er.train(ds, _cfg())
+    off = er.train(ds, _cfg("train.als_trend=0"))
+    assert chosen.config.train.als_trend > 0 and off.config.train.als_trend == 0
+    got, base = (m.metrics["splits"]["test"]["model"]["ndcg@10"] for m in (chosen, off))
+    assert got > base + 0.05, (got, base)
+    # what the selection reports is the chosen term's valid score
+    assert chosen.metrics["selection"]["valid"] > off.metrics["selection"]["valid"]
+    # a new user's fold-in repeats it: a training user's own movies give that user's served vector (told without
+    # times, so against a model fitted without the recency weight)
+    flat = er.train(ds, _cfg("train.als_recency=0"))
+    e = flat.engine
+    assert e.training_ratings["solve"]["trend"] == flat.config.train.als_trend > 0
+    for row in (0, 17, 123):
+        movies = e.seen_idx[e.seen_ptr[row]:e.seen_ptr[row + 1]]
+        p, _, _ = foldin.fold_in(e.factors, dict.fromkeys(movies.tolist(), 1.0), solve=e.training_ratings["solve"])
+        np.testing.assert_allclose(p, e.factors.user[row], rtol=0, atol=2e-2 * np.abs(e.factors.user[row]).max())
+
+
+def test_no_timestamps_or_a_set_zero_fit_the_model_alone():
+    for ds, more in ((_hits_dataset(times=False), ()), (_hits_dataset(), ("train.als_trend=0",))):
+        m = er.train(ds, _cfg(*more))
+        assert m.config.train.als_trend == 0
+        e = m.engine
+        assert e.training_ratings["solve"]["trend"] == 0.0
+
+
+def test_a_set_weight_is_applied_and_its_window_chosen_on_valid():
+    m = er.train(_hits_dataset(), _cfg("train.als_trend=4"))
+    assert m.config.train.als_trend == 4 and m.config.train.als_trend_window in trend.WINDOWS
+    assert np.ptp(m.engine.factors.movie_bias[:-10]) > 0  # the bias is the window's counts, not zero
+
+
+@pytest.mark.parametrize("key, value", [("als_trend", "-1"), ("als_trend_window", "0"), ("als_trend_window", "1.5"),
+                                        ("als_trend", "lots")])
+def test_bad_values_are_refused_with_the_key(key, value):
+    with pytest.raises(ConfigError, match=f"train.{key}"):
+        load_config(None, [f"train.{key}={value}"])
+
+
+def test_a_manifest_solve_without_the_trend_reads_as_zero_and_a_bad_one_is_refused():
+    solve = {"loss": "als", "a0": 0.2, "user_unobserved": 1.0, "reg": 0.02, "reg_exponent": 1.0, "recency": 0.0}
+    got = foldin.checked_training_ratings({"min_rating": None, "rating_weight": 0.0, "solve": solve}, "m.json")
+    assert got["solve"]["trend"] == 0.0
+    with pytest.raises(ArtifactError, match="training_ratings.solve.trend is -1"):
+        foldin.checked_training_ratings({"solve": {**solve, "trend": -1}}, "m.json")
