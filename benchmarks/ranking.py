@@ -377,13 +377,18 @@ def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides
     cfg = load_config(None, [f"train.threads={THREADS}", *overrides])
     ds = _embedrec_dataset(train_u, train_i, valid_u, valid_i, n_users, n_items, train_t, valid_t)
     with tempfile.TemporaryDirectory() as tmp:
-        _, result, selected, chosen = fit_and_refit(ds, cfg, Path(tmp) / "run")
+        merged, result, selected, chosen = fit_and_refit(ds, cfg, Path(tmp) / "run")
     f = factors(result.model, result.unrated)
+    if result.loss == "als":  # recent popularity where valid chose it, as api.train_model serves it
+        from embedrec.training import trend
+
+        f = trend.served(f, merged, chosen.train)
     if info is not None:
         info.update(best_epoch=int(selected.best_epoch), epochs_run=int(selected.epochs_run), loss=result.loss,
                     dim=int(f["movie_factors"].shape[1]), valid=float(selected.best_value),
                     refit_epochs=int(result.epochs_run) if result is not selected else 0,
-                    chosen=[f"train.als_reg={chosen.train.als_reg}", f"train.als_recency={chosen.train.als_recency:g}"]
+                    chosen=[f"train.als_reg={chosen.train.als_reg}", f"train.als_recency={chosen.train.als_recency:g}",
+                            f"train.als_trend={chosen.train.als_trend:g}"]
                     if result.loss == "als" else [])
     refit_s = float(result.seconds) if result is not selected else 0.0
     return f["user_factors"], f["movie_factors"], f.get("movie_bias"), float(selected.seconds), refit_s

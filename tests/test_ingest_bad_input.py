@@ -1250,3 +1250,24 @@ def test_a_movies_file_of_other_ids_is_refused(tmp_path):
     r, out = ingest(tmp_path, ratings, "--set", f"data.movies={movies}", "--set", "split.valid=0", "--set",
                     "split.test=0")
     assert r.exit_code == 0 and "1 ratings are for movies absent from the movies file; kept (untitled)" in r.stderr
+
+
+def test_a_blank_text_id_is_refused_by_line_or_dropped_and_a_dataframe_s_by_row(tmp_path):
+    """An ops review: a field of spaces alone (a CSV) or '' (a DataFrame) became a user or movie named '', served
+    like any other, where an empty CSV field was refused."""
+    import embedrec as er
+
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,item_id,ts\nu_1,sku-1,100\nu_2,  ,200\nu_3,sku-2,300\n")
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto")
+    refused(r, out, f"{p}:3: column 'item_id' has an empty id (blank, or spaces only); give the id or remove that row, "
+                    "or drop such rows with --set data.missing=drop")
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto", "--set", "data.missing=drop", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert "dropped 1 row with a missing value" in r.stderr
+    ds = er.load_dataset(out)
+    assert "" not in set(ds.movies["movie_id"]) and len(ds.movies) == 2
+    df = pd.DataFrame({"user_id": ["u1", "u2", ""], "item_id": ["a", "b", "c"], "rating": [5, 4, 3]})
+    cfg = er.load_config(None, [f"data.prepared={tmp_path / 'frame'}", "data.id_type=auto"])
+    with pytest.raises(er.DataError, match=r"the DataFrame: row 3 \(df.iloc\[2\]\): column 'user_id' has an empty id"):
+        er.ingest(df, cfg)

@@ -184,6 +184,9 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
     for c in ("user_id", "movie_id"):  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
         df[c] = df[c].astype(str).str.strip() if cfg.id_type == "str" else auto_ids(df[c]) \
             if cfg.id_type == "auto" else df[c].astype("int64")
+        if not pd.api.types.is_integer_dtype(df[c]):  # text (object, or pandas 3's str)
+            df, kept = _blank_ids(df, c, label, line_of, kept, cfg.missing == "drop",
+                                  next((str(k) for k, v in wanted.items() if v == c), c))
     movies = None
     files = [] if source == "-" or stream or packed and is_stream(source) else [Path(source)]  # a pipe: no checksum
     if cfg.movies:
@@ -205,6 +208,28 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
     if kept is not None:
         raw.kept, raw.missing_dropped = kept[1], kept[0]
     return raw
+
+
+def _blank_ids(df: pd.DataFrame, col: str, label: str, line_of, kept, drop: bool, name: str):
+    """(df, kept) with no empty text id in ``col``: a field of spaces alone, or an empty string in a DataFrame,
+    is no id (an ops review: it became a user or movie named '', served like any other, where a CSV's empty field
+    was refused). Refused with its line (or row), or under data.missing=drop left out with the rows missing a
+    value (``kept``: see :func:`_drop_missing`)."""
+    blank = (df[col] == "").to_numpy(dtype=bool)
+    if not blank.any():
+        return df, kept
+    at = int(np.flatnonzero(blank)[0])
+    if not drop:
+        row = at if kept is None else int(kept[1][at])
+        where = f"{label}:{line_of(row)}" if line_of is not None else f"{label}: row {row + 1}"
+        raise DataError(f"{where}: column '{name}' has an empty id (blank, or spaces only); give the id or remove "
+                        f"that row, or drop such rows with {DROP_MISSING}")
+    if blank.all():
+        raise DataError(f"{label}: every row's '{name}' is empty, so data.missing=drop leaves none; check "
+                        "data.columns")
+    rows = np.flatnonzero(~blank) if kept is None else kept[1][~blank]
+    dropped = int(blank.sum()) + (0 if kept is None else kept[0])
+    return df[~blank].reset_index(drop=True), (dropped, rows)
 
 
 def _drop_missing(df: pd.DataFrame, label: str) -> tuple[pd.DataFrame, tuple[int, np.ndarray] | None]:
