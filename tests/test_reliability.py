@@ -2966,3 +2966,27 @@ def test_a_file_it_may_not_read_is_said_so_never_corrupt(base, tmp_path):
         assert p.returncode == 1 and p.stderr.splitlines()[-1] == (
             f"error: cannot read {what} '{path}' (permission denied); check its permissions and its folders' (ls -l), "
             "or run as a user who may read them"), p.stderr
+
+
+def test_the_model_served_before_a_publish_is_kept_even_after_a_rollback_by_hand(tmp_path, caplog):
+    """An ops review: with `current` rolled back by hand to an older folder, the next publish pruned that folder
+    (only the newest two were kept) while it said 'the one it served before (...) is kept beside it'."""
+    import logging
+
+    from embedrec.fsutil.generations import swap_link
+    from embedrec.run import current_link, publish
+
+    def write(tmp):
+        (tmp / "manifest.json").write_text("{}")
+
+    run = tmp_path / "run"
+    run.mkdir()
+    first = publish(run, write).name
+    publish(run, write)
+    swap_link(run, first)  # the rollback, as docs/reliability.md says to make it
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        newest = publish(run, write).name
+    assert current_link(run) == newest and (run / first).is_dir()
+    assert f"the one it served before ({first}) is kept beside it" in caplog.text
+    publish(run, write)  # and the publish after that prunes it as any older folder
+    assert not (run / first).exists()

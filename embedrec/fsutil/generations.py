@@ -47,9 +47,11 @@ def swap_link(root: Path, name: str, link: str = "current") -> None:
     fsync_dir(root)
 
 
-def publish_generation(root: Path, prefix: str, write, keep: int) -> Path:
+def publish_generation(root: Path, prefix: str, write, keep: int, also_keep: frozenset[str] = frozenset()) -> Path:
     """Call ``write(tmp)`` to fill ``root/.<prefix>-<version>.tmp``, rename it to ``<prefix>-<version>`` and
-    point ``root/current`` at it; then prune (``prune_generations``). The caller holds ``root``'s writer lock.
+    point ``root/current`` at it; then prune (``prune_generations``), keeping ``also_keep`` too (the folder
+    ``current`` named before: an ops review rolled ``current`` back to an older folder by hand, and the next
+    publish pruned it while saying it was kept). The caller holds ``root``'s writer lock.
 
     Every file and folder is fsynced before the renames, so after a power cut ``current`` names a complete
     folder: the old one or the new one.
@@ -69,7 +71,7 @@ def publish_generation(root: Path, prefix: str, write, keep: int) -> Path:
     except BaseException:
         rmtree(tmp)
         raise
-    prune_generations(root, prefix, {final.name}, keep)
+    prune_generations(root, prefix, {final.name, *also_keep}, keep)
     return final
 
 
