@@ -35,7 +35,7 @@ class Request:
     ``user_features`` ({column: value}: a new user from demographics).
 
     ``k`` (default recommend.k), ``fallback`` ('none' or 'popular' for an unknown user; default
-    recommend.fallback), ``strict`` (``users``: an unknown id is an error), ``include_seen``, ``ordered``
+    recommend.fallback), ``strict`` (``users``, ``liked``/``rated``: an unknown id is an error), ``include_seen``, ``ordered``
     (``liked``/``rated`` oldest first), the filters ``genres``, ``year_min``, ``year_max``, ``exclude`` (movie
     ids or titles no list may hold) and ``candidates`` (the only movie ids or titles a list may hold; None: every
     movie); for ``users``:
@@ -163,7 +163,7 @@ def answer(model: Model, request: Request) -> Answer:
         pairs = list(zip(_resolved(model, list(given), "--rated"), given.values()))
         # as pairs: two spellings of one movie (a title and its id) are the library's refusal, not a rating replaced
         res = model.recommend_new(liked_ids, pairs, k, ordered=request.ordered,
-                                  exclude_seen=not request.include_seen, **filters)
+                                  exclude_seen=not request.include_seen, strict=request.strict, **filters)
         request = _replace(request, liked=liked_ids, rated=None if request.rated is None else dict(pairs))
     out = Answer(model, request, result=res)
     out._notes = lambda: _list_notes(out)

@@ -398,22 +398,26 @@ class Model:
     def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,
                       ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),
                       year_min: int | None = None, year_max: int | None = None,
-                      exclude: Iterable = (), candidates: Iterable | None = None) -> Recommendations:
+                      exclude: Iterable = (), candidates: Iterable | None = None,
+                      strict: bool = False) -> Recommendations:
         """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
         rating} (folded in against the fixed movie factors); the given movies are excluded unless
         ``exclude_seen=False``. ``ordered=True``: ``liked`` or ``rated`` (one of them) lists the user's history
         oldest first, and an als model weighs the latest movies most (``recommend.foldin_recency``; on held-out
         ML-100K users told their earliest 80%, NDCG@10 +18%); ``uses_order`` says whether this model does. An
-        unknown movie id raises NotFoundError. An implicit model leaves out a rating below its dataset's
+        unknown movie id is left out with a warning (NotFoundError where none is known, or with ``strict=True``).
+        An implicit model leaves out a rating below its dataset's
         data.min_rating, as training did: said in a log note and in the result's ``left_out``."""
         k = self._k(k)
         e = self.engine
         ordered, exclude_seen = _flag(ordered, "ordered"), _flag(exclude_seen, "exclude_seen")
+        strict = _flag(strict, "strict")
         if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
                              "not a set")
         allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
-        p, b, seen, left_out = e.fold_in_parts(_as_list(liked), _rated(rated), ordered=bool(ordered))
+        p, b, seen, left_out = e.fold_in_parts(_as_list(liked), _rated(rated), ordered=bool(ordered),
+                                               strict=bool(strict))
         ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
         left_out = {e.movies.raw(r): v for r, v in left_out.items()}
         if left_out:  # said, not dropped silently (a review: the same list as without them, and no word)
@@ -487,7 +491,13 @@ class Model:
             if not isinstance(t, str) or t.strip().isdigit():
                 ids.append(t)
                 continue
-            found = self.find_movie(t)
+            try:
+                found = self.find_movie(t)
+            except NotFoundError as e:
+                if e.kind != "movie":  # title words that match nothing: said here
+                    raise
+                ids.append(t)  # an id this model does not know: left out (or refused, strict) by recommend_new
+                continue
             ids.append(found)
             if str(found) != t.strip():
                 by_title[t] = found

@@ -50,7 +50,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               "ids, or titles as --movie takes them.")
 @click.option("--candidates", type=TEXT, help="The only movies a list may hold (in stock, licensed): comma-separated "
               "ids or titles, or @FILE with one per line.")
-@click.option("--strict", is_flag=True, help="With --users: fail on an unknown id instead of skipping it.")
+@click.option("--strict", is_flag=True, help="With --users, --liked or --rated: fail on an unknown id instead of "
+              "skipping it.")
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
 @RUN
 @FMT
@@ -100,7 +101,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
                                    ("--rated", rated), ("--user-features", user_features)) if x)
     only_for(mode, {"--include-seen": (include_seen, ("--user", "--users", "--liked", "--rated")),
                     "--fallback": (fallback is not None, ("--user", "--users")),
-                    "--strict": (strict, ("--users",)),
+                    "--strict": (strict, ("--users", "--liked", "--rated")),
                     "--ordered": (ordered, ("--liked", "--rated"))})
     if ordered and liked and rated:
         usage_error("--ordered takes one history, oldest first: give --liked or --rated, not both")

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, UsageError, marked, shorten
+from embedrec.errors import ArtifactError, NotFoundError, UsageError, marked, shorten
 from embedrec.model.factors import Factors
 from embedrec.run import Run
 from embedrec.serve.catalogue import Catalogue
@@ -77,15 +77,31 @@ def checked_training_ratings(value, where: str) -> dict:
 
 
 def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
-               scale: tuple[float, float] | None = None, counts: bool = False) -> dict[int, float]:
+               scale: tuple[float, float] | None = None, counts: bool = False, strict: bool = False) -> dict[int, float]:
     """{movie row: rating} from liked movie ids (rated at the top of the scale) and {movie id: rating}; ratings
     outside ``scale`` or not finite raise UsageError, as do a movie given twice (liked and rated, or twice in
     one of them) and an empty request. ``counts``: a model trained on counts (data.repeats=sum), whose
-    --rated values are a new user's counts: any above 0, and a liked movie counts 1 (one event)."""
+    --rated values are a new user's counts: any above 0, and a liked movie counts 1 (one event). A movie id the
+    model does not know is left out with a warning (a history from a live system names items newer than the
+    model: an ops review found 249 of 300 new users' histories refused for one), unless ``strict`` or no movie
+    given is known: then NotFoundError names it."""
     items: dict[int, float] = {}
+    unknown: list[NotFoundError] = []
+
+    def row_of(mid) -> int | None:
+        try:
+            return catalogue.movie_row(mid)
+        except NotFoundError as e:
+            if strict or e.kind != "movie":
+                raise
+            unknown.append(e)
+            return None
+
     top = 1.0 if counts or not scale else scale[1]
     for mid in liked:
-        row = catalogue.movie_row(mid)
+        row = row_of(mid)
+        if row is None:
+            continue
         if row in items:
             raise UsageError(f"movie '{shorten(mid, 40)}' is liked twice; give each movie once")
         items[row] = top
@@ -110,11 +126,21 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
             shown = f"{r:g}" if float(f"{r:g}") == r else repr(r)  # 5.0000001, not 5
             raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={shown}': {shown} is outside this model's rating scale "
                              f"{scale[0]:g}-{scale[1]:g}; give ratings from {scale[0]:g} to {scale[1]:g}")
-        row = catalogue.movie_row(mid)
+        row = row_of(mid)
+        if row is None:
+            continue
         if row in items:
             where = "in both «--liked and --rated|liked and rated»" if row in liked_rows else "rated twice"
             raise UsageError(f"movie '{shorten(mid, 40)}' is {where}; give each movie once")
         items[row] = r
+    if unknown and not items:
+        raise unknown[0]
+    if unknown:
+        shown = ", ".join(f"'{shorten(str(e.id), 40)}'" for e in unknown[:3]) + (
+            f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        log.warning("left %d of the new user's %d movies out of the fold-in: %s %s not in the training data (the list "
+                    "comes from the others; «--strict|strict=True» refuses an unknown movie instead)", len(unknown),
+                    len(unknown) + len(items), shown, "is" if len(unknown) == 1 else "are")
     if not items:
         raise UsageError("give at least one movie with «--liked or --rated|liked= or rated=»")
     return items

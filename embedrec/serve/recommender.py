@@ -401,14 +401,15 @@ class Recommender:
         return self.fold_in_parts(liked, rated, ordered)[:3]
 
     def fold_in_parts(self, liked: list = (), rated: dict | None = None,
-                      ordered: bool = False) -> tuple[np.ndarray, float, np.ndarray, dict]:
+                      ordered: bool = False, strict: bool = False) -> tuple[np.ndarray, float, np.ndarray, dict]:
         """:meth:`fold_in`, and {movie row: rating} of the ratings it left out: an implicit model's below the
-        dataset's data.min_rating (foldin.below_min_rating), which training never saw."""
+        dataset's data.min_rating (foldin.below_min_rating), which training never saw. An unknown movie is left
+        out with a warning, or NotFoundError with ``strict`` (foldin.rated_rows)."""
         if ordered and liked and rated:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
                              "liked or rated», not both")
         counts = not self.explicit and "count_weight" in self.training_ratings
-        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, counts)
+        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, counts, strict)
         given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
         blank = given[self.untrained[given]] if given.size else given
         if blank.size:  # no training rating named them: they tell the model nothing (a review: an arbitrary list)
