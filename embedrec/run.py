@@ -333,11 +333,29 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
             if before.startswith(ARTIFACTS):  # a review: a notebook's save() replaced the CLI's run without a word
                 logging.getLogger(__name__).info("%s now serves the new model; the one it served before (%s) is kept "
                                                  "beside it until a later publish prunes it", run_dir, before)
+                _warn_shrunk(run_dir, before, out)
             return out
         except OSError as e:
             if io_error(e, run_dir, "choose another run.dir") is not None:
                 raise io_error(e, run_dir, "choose another run.dir") from None
             raise
+
+
+def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:
+    """A warning where the model just published knows under half the users or movies of the one it replaced (an
+    ops review: a day's file of new users alone, ingested as the whole data, replaced a 20,000-user model with a
+    300-user one, exit 0 and no word). Nothing where either manifest does not read."""
+    try:
+        old_m, new_m = (read_json(f / "manifest.json", "run manifest") for f in (run_dir / before, new))
+        counts = [(int(old_m[k]), int(new_m[k])) for k in ("n_users", "n_movies")]
+    except (ArtifactError, OSError, KeyError, TypeError, ValueError):
+        return
+    if any(n < 0.5 * o for o, n in counts):
+        (ou, nu), (om, nm) = counts
+        logging.getLogger(__name__).warning(
+            "%s now serves a model of %s users x %s movies, where the one it replaced (%s) had %s x %s: if the data "
+            "was cut short, serve that one again (docs/reliability.md, 'Rolling back a model')", run_dir, f"{nu:,}",
+            f"{nm:,}", before, f"{ou:,}", f"{om:,}")
 
 
 @dataclass

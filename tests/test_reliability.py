@@ -2990,3 +2990,27 @@ def test_the_model_served_before_a_publish_is_kept_even_after_a_rollback_by_hand
     assert f"the one it served before ({first}) is kept beside it" in caplog.text
     publish(run, write)  # and the publish after that prunes it as any older folder
     assert not (run / first).exists()
+
+
+def test_a_publish_of_a_much_smaller_model_is_warned_of(tmp_path, caplog):
+    """An ops review: a day's file of 300 new users, ingested as the whole data, replaced a 20,000-user model with
+    exit 0 and no word; now a warning says so and how to serve the old one again."""
+    import logging
+
+    from embedrec.run import publish
+
+    def model(users, movies):
+        def write(tmp):
+            (tmp / "manifest.json").write_text(json.dumps({"n_users": users, "n_movies": movies}))
+        return write
+
+    run = tmp_path / "run"
+    run.mkdir()
+    old = publish(run, model(20000, 5000)).name
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        publish(run, model(15000, 4800))  # a normal day: no warning
+        assert "now serves a model of" not in caplog.text
+        publish(run, model(300, 4800))
+    assert f"now serves a model of 300 users x 4,800 movies, where the one it replaced (" in caplog.text
+    assert "had 15,000 x 4,800: if the data was cut short, serve that one again (docs/reliability.md, 'Rolling back " \
+        "a model')" in caplog.text and old not in caplog.text.split("now serves a model of")[1]
