@@ -617,6 +617,15 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
             raise Busy(f"{busy}: no model is published there yet; wait for it to finish, then run this "
                                 "command again")
         where = "" if run_dir.is_absolute() or run_dir.exists() else f" (relative to the current folder {Path.cwd()})"
+        models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
+                        if _MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink()) \
+            if run_dir.is_dir() else []
+        if models:  # a red team: a removed link was said to be an interrupted training, to be resumed
+            raise ArtifactError(f"'{link}', the link to the model folder the run serves, is missing (removed by hand?), "
+                                f"while the run holds {len(models)} published model folder"
+                                f"{'s' if len(models) > 1 else ''}: link the newest again (ln -s {models[-1]} "
+                                f"{shlex.quote(str(link))}), then check it with «embedrec verify "
+                                f"{shlex.quote(str(run_dir))}|er.verify_files({str(run_dir)!r})»")
         if has_checkpoint(run_dir):  # one way on, not two (a review: resume, or train afresh, both offered)
             cmd = command(f"embedrec train --resume --run {shlex.quote(str(run_dir))}")
             raise ArtifactError(f"no trained model in '{run_dir}'{where}: its training was interrupted; finish it "

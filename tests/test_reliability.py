@@ -3014,3 +3014,20 @@ def test_a_publish_of_a_much_smaller_model_is_warned_of(tmp_path, caplog):
     assert f"now serves a model of 300 users x 4,800 movies, where the one it replaced (" in caplog.text
     assert "had 15,000 x 4,800: if the data was cut short, serve that one again (docs/reliability.md, 'Rolling back " \
         "a model')" in caplog.text and old not in caplog.text.split("now serves a model of")[1]
+
+
+def test_a_removed_current_link_beside_published_models_says_to_link_one_again(base, tmp_path):
+    """A red team: with `current` removed by hand, recommend said the training was interrupted and to resume it,
+    while the run's published model folder was whole."""
+    _, run = base
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    newest = os.readlink(copy / "current")
+    (copy / "current").unlink()
+    r = invoke("recommend", "--run", copy, "--user", "1", "-k", "3")
+    assert r.exit_code == 1 and r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stderr
+    assert f"'{copy / 'current'}', the link to the model folder the run serves, is missing (removed by hand?), while " \
+        f"the run holds 1 published model folder: link the newest again (ln -s {newest} {copy / 'current'}), then " \
+        f"check it with embedrec verify {copy}" in r.stderr, r.stderr
+    os.symlink(newest, copy / "current")
+    assert invoke("recommend", "--run", copy, "--user", "1", "-k", "3").exit_code == 0
