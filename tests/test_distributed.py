@@ -905,3 +905,12 @@ def test_a_rank_whose_launcher_is_already_gone_is_interrupted_not_killed_by_itse
         return
     assert p.returncode == 0 and p.stdout.startswith("True the torchrun launcher that started this rank is gone"), \
         (p.returncode, p.stderr)
+
+
+def test_ranks_serve_the_model_alone_and_say_so_of_a_set_trend(prepared, tmp_path):
+    """train.als_trend (recent popularity, training/trend.py) is one process's: the ranks serve the model alone,
+    their manifest's solve says so (a new user's fold-in does not rescale), and a number set is warned of once."""
+    sets = [s for s in _overrides(prepared, tmp_path / "run", 2) if not s.startswith("train.als_trend")]
+    p = _torchrun(["train", *_sets(sets + ["train.als_trend=4"]), "-q"], tmp_path)
+    assert p.stderr.count("train.als_trend is not applied under torchrun") == 1, p.stderr[-2000:]
+    assert _solve(tmp_path / "run")["trend"] == 0.0
