@@ -109,8 +109,8 @@ RECOMMEND = [
      2),
     ("--fallback, --movie", ["--movie", "17", "--fallback", "popular"], None,
      usage("recommend", "--fallback does not apply to --movie; it is for --user and --users"), 2),
-    ("--strict, --liked", ["--liked", "1", "--strict"], None,
-     usage("recommend", "--strict does not apply to --liked; it is for --users"), 2),
+    ("--strict, --movie", ["--movie", "1", "--strict"], None,
+     usage("recommend", "--strict does not apply to --movie; it is for --users, --liked and --rated"), 2),
     ("--strict, --fallback popular", ["--users", "-", "--strict", "--fallback", "popular"], "1\n",
      usage("recommend", "--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                         "it; give one of them"), 2),

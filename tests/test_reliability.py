@@ -3011,7 +3011,7 @@ def test_a_publish_of_a_much_smaller_model_is_warned_of(tmp_path, caplog):
         publish(run, model(15000, 4800))  # a normal day: no warning
         assert "now serves a model of" not in caplog.text
         publish(run, model(300, 4800))
-    assert f"now serves a model of 300 users x 4,800 movies, where the one it replaced (" in caplog.text
+    assert "now serves a model of 300 users x 4,800 movies, where the one it replaced (" in caplog.text
     assert "had 15,000 x 4,800: if the data was cut short, serve that one again (docs/reliability.md, 'Rolling back " \
         "a model')" in caplog.text and old not in caplog.text.split("now serves a model of")[1]
 
