@@ -236,6 +236,33 @@ def _dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
     return keep, n_exact, n - n_exact - int(keep.sum())
 
 
+FIRST_TIME = "_first_time"  # a summed pair's first event's time: read after the split, never written
+
+
+def early_pairs_note(ratings: pd.DataFrame, assign: np.ndarray, method: str) -> str | None:
+    """Where a time split of summed pairs holds out pairs whose events began before their user's latest training
+    rating (an ops review: 59% of a click log's test pairs, their earlier clicks dropped from training with them,
+    scored 0.43 NDCG@10 where a clean next-day protocol gave 0.14), one warning line; else None."""
+    if FIRST_TIME not in ratings or method == "random":
+        return None
+    held = assign > TRAIN
+    if not held.any() or not (assign == TRAIN).any():
+        return None
+    users = ratings["user_id"].to_numpy()
+    last = pd.Series(ratings["timestamp"].to_numpy()[assign == TRAIN]).groupby(users[assign == TRAIN]).max()
+    before = pd.Series(users[held]).map(last).to_numpy(dtype=np.float64)
+    early = ratings[FIRST_TIME].to_numpy()[held] < before  # NaN (no training row) compares False
+    n = int(early.sum())
+    if n == 0:
+        return None
+    return (f"the {method} split holds out {n:,} of its {int(held.sum()):,} valid and test pairs "
+            f"({100 * n / int(held.sum()):.0f}%) whose summed events began before their user's latest training "
+            "rating: those earlier events are held out with the pair (a pair is split whole, at its latest time), so "
+            "the valid and test scores count movies the users had chosen before the cut; a split of the events "
+            "before they are summed is not built (docs/known-gaps.md): weigh the time split's scores so, or measure "
+            "on split.method=random")
+
+
 def sum_repeats(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
     """data.repeats=sum: one row per (user, movie), its rating the sum of the pair's rows' ratings (a file without
     a rating column stores each row as 1, so a count of its rows), its timestamp the latest; every other column
@@ -262,6 +289,7 @@ def sum_repeats(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
     if "timestamp" in ratings:
         t = ratings["timestamp"].to_numpy()
         out["timestamp"] = np.maximum.reduceat(t[order], starts)
+        out[FIRST_TIME] = np.minimum.reduceat(t[order], starts)  # for early_pairs_note; not written
     keep = np.argsort(first, kind="stable")  # the pairs in the order of their first lines, as latest keeps rows
     out = out.iloc[keep]
     repeated = sizes > 1
@@ -388,6 +416,9 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     lost: list[pd.DataFrame] = []
     gone_users: list[np.ndarray] = []
     ratings, assign, cold = _assign_splits(ratings, split_cfg, report, lost, gone_users)
+    note = early_pairs_note(ratings, assign, split_cfg.method)
+    if note:
+        log.warning(note)
     frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
     del ratings
     extra = {}

@@ -31,6 +31,36 @@ def test_sum_repeats_hand_computed():
     assert out["rating"].tolist() == [4.0, 1.0, 1.0] and out["rating"].dtype == np.float32
     assert out["timestamp"].tolist() == [9, 3, 4]  # the latest of the pair's rows
     assert (rows, pairs) == (3, 1)  # 3 rows of one repeated pair (the exact duplicate line is an event, summed)
+    assert out["_first_time"].tolist() == [5, 3, 4]  # the earliest: read after the split, never written
+
+
+def test_a_time_split_of_summed_pairs_begun_before_the_cut_is_warned_of(tmp_path):
+    """An ops review: a click log's global_time split held out pairs whose earlier clicks came before the cut (59%
+    of its test pairs), and its test scores counted movies the users had already chosen, with no word."""
+    from embedrec.data.split import TEST, TRAIN
+    from embedrec.ingestion import early_pairs_note
+
+    # user 1: (1, 10) clicked at 1 and 9, held out at its latest, 9, after the user's last training rating at 5
+    ratings = pd.DataFrame({"user_id": [1, 1, 2, 2], "movie_id": [10, 20, 10, 30], "timestamp": [9, 5, 8, 2],
+                            "_first_time": [1, 5, 7, 2]})
+    assign = np.array([TEST, TRAIN, TEST, TRAIN])
+    note = early_pairs_note(ratings, assign, "global_time")
+    assert note.startswith("the global_time split holds out 1 of its 2 valid and test pairs (50%) whose summed events "
+                           "began before their user's latest training rating")
+    assert early_pairs_note(ratings, assign, "random") is None
+    assert early_pairs_note(ratings.drop(columns="_first_time"), assign, "user_time") is None  # not summed
+    csv = tmp_path / "clicks.csv"
+    # users 1-4 click movie 1 at 10 and again at 90: their latest pair, held out, began before their last training
+    # rating (50); users 5-8's held-out movie 5 was first clicked at 95, after theirs (40)
+    early = ((1, 10), (2, 20), (3, 30), (4, 40), (5, 50), (1, 90))
+    late = ((1, 5), (2, 20), (3, 30), (4, 40), (5, 95))
+    csv.write_text("user_id,item_id,timestamp\n" + "".join(f"{u},{m},{t}\n" for u in range(1, 9)
+                                                             for m, t in (early if u <= 4 else late)))
+    r = CliRunner().invoke(main, ["ingest", str(csv), "-o", str(tmp_path / "ds"), "--set", "split.method=user_time",
+                                  "--set", "split.valid=0"])
+    assert r.exit_code == 0, r.stderr
+    assert "the user_time split holds out 4 of its 8 valid and test pairs (50%)" in r.stderr, r.stderr
+    assert "_first_time" not in pd.read_parquet(tmp_path / "ds" / "current" / "test.parquet").columns
 
 
 def test_sum_repeats_nothing_repeated_returns_the_frame():
