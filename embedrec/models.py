@@ -405,7 +405,8 @@ class Model:
         ``exclude_seen=False``. ``ordered=True``: ``liked`` or ``rated`` (one of them) lists the user's history
         oldest first, and an als model weighs the latest movies most (``recommend.foldin_recency``; on held-out
         ML-100K users told their earliest 80%, NDCG@10 +18%); ``uses_order`` says whether this model does. An
-        unknown movie id is left out with a warning (NotFoundError where none is known, or with ``strict=True``).
+        unknown movie id is left out with a warning and listed in the result's ``unknown`` (NotFoundError where
+        none is known, or with ``strict=True``).
         An implicit model leaves out a rating below its dataset's
         data.min_rating, as training did: said in a log note and in the result's ``left_out``."""
         k = self._k(k)
@@ -416,8 +417,9 @@ class Model:
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
                              "not a set")
         allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
+        skipped: list = []  # history ids the model does not know: left out, in the result's unknown (a review)
         p, b, seen, left_out = e.fold_in_parts(_as_list(liked), _rated(rated), ordered=bool(ordered),
-                                               strict=bool(strict))
+                                               strict=bool(strict), unknown=skipped)
         ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
         left_out = {e.movies.raw(r): v for r, v in left_out.items()}
         if left_out:  # said, not dropped silently (a review: the same list as without them, and no word)
@@ -426,7 +428,7 @@ class Model:
             log.info("note: «--rated %s|rated %s» left out of the fold-in: this model was trained on the ratings from "
                      "%g up (data.min_rating), so it never saw a lower one (rated all the same: not in the list)",
                      shorten(cli), shorten(lib), e.training_ratings["min_rating"])
-        return Recommendations(e, [None], [ids], [scores], [False], [], left_out=left_out)
+        return Recommendations(e, [None], [ids], [scores], [False], skipped, left_out=left_out)
 
     def recommend_features(self, values: dict, k: int | None = None, *, genres: Iterable[str] = (),
                            year_min: int | None = None, year_max: int | None = None,

@@ -86,7 +86,8 @@ class Recommendations:
     per query ``movie_ids`` and ``scores`` (1-D arrays, best first; lists, as filters may leave fewer than k).
 
     ``unknown`` lists the query ids not in the training data (skipped, or answered with popular movies, where
-    ``fallback`` is True). ``left_out``: a new user's ratings the fold-in left out, {movie id: rating} (an
+    ``fallback`` is True); for a new user (``recommend_new``), the movie ids of its history the model does not
+    know, left out of the fold-in. ``left_out``: a new user's ratings the fold-in left out, {movie id: rating} (an
     implicit model's below the dataset's data.min_rating, which training never saw; those movies still count as
     rated, so they are not in the list); empty otherwise."""
 

@@ -286,7 +286,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
                                    refit=refit)
     if cfg.train.als_trend not in ("auto", 0) and g.leader:  # training.trend: one process's only (not built here)
         log.warning("train.als_trend is not applied under torchrun: the ranks serve the model alone (recent "
-                    "popularity is added by one process's train only)")
+                    "popularity is added by one process's train only: train without torchrun for it)")
     cfg = cfg.updated({"train.als_trend": 0.0})
     selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]

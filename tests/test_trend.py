@@ -143,3 +143,78 @@ def test_a_manifest_solve_without_the_trend_reads_as_zero_and_a_bad_one_is_refus
     assert got["solve"]["trend"] == 0.0
     with pytest.raises(ArtifactError, match="training_ratings.solve.trend is -1"):
         foldin.checked_training_ratings({"solve": {**solve, "trend": -1}}, "m.json")
+
+
+def test_a_set_weight_is_served_even_where_valid_would_not_choose_it(caplog):
+    """A review: train.als_trend=8 with its window auto came out 0 where no window beat the model alone."""
+    ds = _hits_dataset()
+    for name in ("valid", "test"):  # no drift: every row's time drawn afresh, so recent popularity tells nothing
+        part = ds.splits[name]
+        part.timestamp = np.random.default_rng(1).integers(0, 700_000, len(part))
+    ds.splits["train"].timestamp = np.random.default_rng(2).integers(0, 700_000, len(ds.splits["train"]))
+    m = er.train(ds, _cfg("train.als_trend=8"))
+    assert m.config.train.als_trend == 8 and m.engine.training_ratings["solve"]["trend"] == 8
+    assert m.metrics["selection"]["als_trend"] == 8 and m.metrics["selection"]["als_trend_window"] in trend.WINDOWS
+
+
+def test_a_set_weight_without_timestamps_is_said_to_weigh_nothing(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        m = er.train(_hits_dataset(times=False), _cfg("train.als_trend=8"))
+    assert "train.als_trend 8 weighs nothing here" in caplog.text and m.config.train.als_trend == 0
+
+
+def test_a_gain_inside_the_margin_keeps_the_model_alone():
+    ds = _hits_dataset()
+    f = {"user_factors": np.ones((ds.n_users, 2), np.float32), "movie_factors": np.ones((ds.n_movies, 2), np.float32),
+         "movie_bias": np.zeros(ds.n_movies, np.float32)}
+    calls = []
+
+    def on_valid(g):  # the model alone 0.2; any blend 0.5% better: inside the 1% margin
+        calls.append(g)
+        return {"ndcg@10": 0.2 if not np.any(g["movie_bias"]) else 0.201}
+
+    cfg = _cfg()
+    assert trend.choose(ds, cfg.train, f, on_valid, "ndcg@10", True) == (0.0, trend.DEFAULT_WINDOW, None)
+    assert len(calls) == 1 + len(trend.WINDOWS) * len(trend.SCREEN)  # the model alone, then the screen
+
+
+def test_users_without_a_vector_are_left_out_of_the_choice():
+    """split.cold_start keeps valid rows of users with no training row: their scores would be the term alone
+    (recent popularity), which served them nothing (they are answered as unknown) but led the choice."""
+    import copy
+
+    from embedrec.training.select import choose_trend
+
+    ds = _hits_dataset()
+    cold = copy.copy(ds)
+    va = ds.splits["valid"]
+    extra = np.arange(ds.n_users, ds.n_users + 40)  # 40 users with valid rows only: the latest hits
+    users = pd.concat([ds.users, pd.DataFrame({"user_idx": extra, "user_id": extra + 1})], ignore_index=True)
+    cold.users = users
+    cold.splits = {**ds.splits, "valid": Interactions(
+        np.concatenate([va.user, np.repeat(extra, 3)]).astype(np.int32),
+        np.concatenate([va.movie, np.tile([110, 111, 112], 40)]).astype(np.int32),
+        np.ones(len(va) + 120, np.float32), np.concatenate([va.timestamp, np.full(120, 750_000)]))}
+    import tempfile
+    from pathlib import Path
+
+    from embedrec.training.select import fit_and_refit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _, _, selected, chosen = fit_and_refit(cold, _cfg(), Path(tmp) / "run")
+    again = chosen.updated({"train.als_trend": "auto", "train.als_trend_window": "auto"})
+    without = copy.copy(cold)
+    without.splits = {**cold.splits, "valid": va}  # the same model, the cold users' valid rows gone
+    picks = [(c.train.als_trend, c.train.als_trend_window) for c in
+             (choose_trend(d, again, selected, {}, resolved=False) for d in (cold, without))]
+    assert picks[0] == picks[1] == (chosen.train.als_trend, chosen.train.als_trend_window) and picks[0][0] > 0, picks
+
+
+def test_recommend_new_lists_the_movies_it_left_out(tmp_path):
+    m = er.train(_hits_dataset(), _cfg())
+    r = m.recommend_new([1, 2, 99999], k=3)
+    assert list(r.unknown) == [99999] and len(r.movie_ids[0]) == 3
+    with pytest.raises(er.NotFoundError, match="nor are the other 1 movies given \\('88888'\\)"):
+        m.recommend_new([99999, 88888])

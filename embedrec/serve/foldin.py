@@ -77,14 +77,16 @@ def checked_training_ratings(value, where: str) -> dict:
 
 
 def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
-               scale: tuple[float, float] | None = None, counts: bool = False, strict: bool = False) -> dict[int, float]:
+               scale: tuple[float, float] | None = None, counts: bool = False, strict: bool = False,
+               unknown_out: list | None = None) -> dict[int, float]:
     """{movie row: rating} from liked movie ids (rated at the top of the scale) and {movie id: rating}; ratings
     outside ``scale`` or not finite raise UsageError, as do a movie given twice (liked and rated, or twice in
     one of them) and an empty request. ``counts``: a model trained on counts (data.repeats=sum), whose
     --rated values are a new user's counts: any above 0, and a liked movie counts 1 (one event). A movie id the
     model does not know is left out with a warning (a history from a live system names items newer than the
     model: an ops review found 249 of 300 new users' histories refused for one), unless ``strict`` or no movie
-    given is known: then NotFoundError names it."""
+    given is known: then NotFoundError names the first and how many more there are. ``unknown_out`` (a list)
+    receives the ids left out."""
     items: dict[int, float] = {}
     unknown: list[NotFoundError] = []
 
@@ -134,7 +136,13 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
             raise UsageError(f"movie '{shorten(mid, 40)}' is {where}; give each movie once")
         items[row] = r
     if unknown and not items:
-        raise unknown[0]
+        if len(unknown) == 1:
+            raise unknown[0]
+        raise NotFoundError(f"{unknown[0]}; nor are the other {len(unknown) - 1} movies given ("
+                            + ", ".join(f"'{shorten(str(e.id), 40)}'" for e in unknown[1:4])
+                            + (" ..." if len(unknown) > 4 else "") + ")", kind="movie", id=unknown[0].id)
+    if unknown_out is not None:
+        unknown_out.extend(e.id for e in unknown)
     if unknown:
         shown = ", ".join(f"'{shorten(str(e.id), 40)}'" for e in unknown[:3]) + (
             f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
@@ -174,7 +182,8 @@ def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None,
 
 def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: float = 10.0,
             solve: dict | None = None, gram: np.ndarray | None = None, positions: np.ndarray | None = None,
-            recency: float = 0.0, implicit: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+            recency: float = 0.0, implicit: np.ndarray | None = None,
+            mean: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
     """(p, b_u, movie rows) for a new user who rated ``items`` ({movie row: value}), movie factors fixed.
 
     Explicit models (values are ratings): ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
@@ -194,7 +203,9 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     Without it (bpr, or a run saved before the manifest said so): the implicit-ALS solve of Hu, Koren & Volinsky
     (2008) against the fixed movie factors, each movie's confidence 1 + alpha w,
     p = (Q^T Q + alpha Q_S^T W Q_S + reg I)^-1 Q_S^T (1 + alpha w).
-    ``gram``: Q^T Q when the caller holds it (:func:`movie_gram`), else computed here.
+    ``gram``: Q^T Q when the caller holds it (:func:`movie_gram`), else computed here; ``mean``: the mean movie
+    row (:func:`movie_mean`) likewise, read where the run added recent popularity (``solve["trend"]``: the vector
+    is divided by the std of its scores, as training's users were; training.trend).
     ``positions`` (als only): each movie's place in the user's history, 0 (oldest) to 1 (latest), in the order of
     ``items`` (:func:`history_positions`); each weight is then w (1 + ``recency`` x position) instead of
     w (1 + g/2), so the latest movies lead (recommend --ordered).
@@ -232,7 +243,7 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         if float(solve.get("trend", 0.0)) > 0:  # recent popularity in the movie bias: vectors on the std's scale
             from embedrec.training.trend import user_scale
 
-            p = p / user_scale(p, factors.movie, gram, movie_mean(factors))[0]
+            p = p / user_scale(p, factors.movie, gram, movie_mean(factors) if mean is None else mean)[0]
         return p.astype(np.float32), 0.0, rows
     if kind == "softmax":
         Q = np.asarray(factors.movie, dtype=np.float64)

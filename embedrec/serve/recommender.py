@@ -400,16 +400,17 @@ class Recommender:
         (recommend.foldin_recency); other models ignore the order (see :meth:`uses_order`)."""
         return self.fold_in_parts(liked, rated, ordered)[:3]
 
-    def fold_in_parts(self, liked: list = (), rated: dict | None = None,
-                      ordered: bool = False, strict: bool = False) -> tuple[np.ndarray, float, np.ndarray, dict]:
+    def fold_in_parts(self, liked: list = (), rated: dict | None = None, ordered: bool = False,
+                      strict: bool = False, unknown: list | None = None) -> tuple[np.ndarray, float, np.ndarray, dict]:
         """:meth:`fold_in`, and {movie row: rating} of the ratings it left out: an implicit model's below the
         dataset's data.min_rating (foldin.below_min_rating), which training never saw. An unknown movie is left
-        out with a warning, or NotFoundError with ``strict`` (foldin.rated_rows)."""
+        out with a warning (its id appended to ``unknown``, a list), or NotFoundError with ``strict``
+        (foldin.rated_rows)."""
         if ordered and liked and rated:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
                              "liked or rated», not both")
         counts = not self.explicit and "count_weight" in self.training_ratings
-        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, counts, strict)
+        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, counts, strict, unknown)
         given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
         blank = given[self.untrained[given]] if given.size else given
         if blank.size:  # no training rating named them: they tell the model nothing (a review: an arbitrary list)
@@ -430,12 +431,15 @@ class Recommender:
         if not self.explicit and (solve or {}).get("loss") != "softmax":
             # once per factors: every new user's solve reads it (factors replaced: made again)
             if self._gram is None or self._gram[0] is not self.factors:
-                self._gram = (self.factors, foldin.movie_gram(self.factors))
+                trend = float((solve or {}).get("trend", 0.0)) > 0  # the mean too: each fold-in's scale reads it
+                self._gram = (self.factors, foldin.movie_gram(self.factors),
+                              foldin.movie_mean(self.factors) if trend else None)
             gram = self._gram[1]
         positions = foldin.history_positions(len(items)) if ordered and self.uses_order() else None
         cfg = self.cfg
         p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg, cfg.foldin_alpha, solve, gram, positions,
-                                 cfg.foldin_recency, self.implicit_movie() if self.explicit else None)
+                                 cfg.foldin_recency, self.implicit_movie() if self.explicit else None,
+                                 self._gram[2] if gram is not None else None)
         if not (np.isfinite(p).all() and np.isfinite(b)):  # never a list scored by NaN
             raise ArtifactError("the new user's vector is not finite: this run's embeddings hold values too large "
                                 "for the fold-in; «run 'embedrec verify', then train again|train again»")

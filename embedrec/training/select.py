@@ -17,6 +17,7 @@ import json
 import logging
 from pathlib import Path
 
+
 from embedrec.metrics import higher_is_better
 from embedrec.threads import blas_threads, choose_threads
 from embedrec.training.checkpoints import (
@@ -447,7 +448,7 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
         ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),
         resume=resume, has_checkpoint=_has_checkpoint,
         auto_a0=auto_unobserved(len(ds.splits["train"]), ds.n_users, ds.n_movies))
-    cfg = choose_trend(ds, cfg, selected, reuse)  # a term added to the factors: the refit fits without it
+    cfg = choose_trend(ds, cfg, selected, reuse, resolved=not refit)  # added to the factors: the refit fits without it
     if refit:
         merged, result = refit_train_valid(ds, cfg, selected, Path(work_dir), progress)
     else:
@@ -456,25 +457,54 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     return merged, result, selected, cfg
 
 
-def choose_trend(ds, cfg, selected, reuse: dict):
+def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
     """cfg with train.als_trend (and its window) as numbers: chosen on valid (training.trend.choose) on the
     selected als model where either is auto and the dataset has valid rows and timestamps; else auto's off value
-    (0) and the default window. The chosen term's valid score becomes the selection's (as the users' scale's)."""
+    (0) and the default window. ``resolved``: the selected model's users are re-solved at the chosen
+    als_user_unobserved already (no refit follows); else that is done on a copy first, so the choice is made on
+    the users the served model has (a review: it was made on the fit's own). Users without a trained vector
+    (split.cold_start's) are left out of the choice: their scores would be the term alone, while serving answers
+    them as unknown. The chosen term's valid score becomes the selection's."""
+    import copy
+
+    from embedrec.data.dataset import Interactions
+    from embedrec.evaluate import evaluator
     from embedrec.training import trend
+    from embedrec.training.fit import trained_users
 
     tcfg = cfg.train
-    if resolve_loss(cfg.model, cfg.features.active) != "als" or (tcfg.als_trend != "auto"
-                                                                   and tcfg.als_trend_window != "auto"):
+    if resolve_loss(cfg.model, cfg.features.active) != "als":
         return cfg
-    if tcfg.als_trend == 0 or not len(ds.splits.get("valid", ())) or not trend.has_times(ds):
-        return cfg.updated({"train.als_trend": 0.0 if tcfg.als_trend == "auto" else tcfg.als_trend,
-                            "train.als_trend_window": trend.DEFAULT_WINDOW if tcfg.als_trend_window == "auto"
-                            else tcfg.als_trend_window})
-    f = factors(selected.model, selected.unrated)
+    numbers = tcfg.als_trend != "auto" and tcfg.als_trend_window != "auto"
+    if numbers or tcfg.als_trend == 0 or not len(ds.splits.get("valid", ())) or not trend.has_times(ds):
+        if tcfg.als_trend not in ("auto", 0) and not trend.has_times(ds):  # as train.als_recency says (a review)
+            log.warning("train.als_trend %g weighs nothing here: dataset '%s' has no timestamps (recent popularity "
+                        "needs each rating's time)", float(tcfg.als_trend), ds.path)
+            return cfg.updated({"train.als_trend": 0.0})
+        return cfg if numbers else cfg.updated({
+            "train.als_trend": 0.0 if tcfg.als_trend == "auto" else tcfg.als_trend,
+            "train.als_trend_window": trend.DEFAULT_WINDOW if tcfg.als_trend_window == "auto" else tcfg.als_trend_window})
+    model = selected
+    if not resolved and tcfg.als_user_unobserved != "auto":
+        model = copy.copy(selected)
+        model.model = copy.deepcopy(selected.model)
+        choose_user_unobserved(ds, cfg.model, tcfg, model, reuse, apply=True,
+                               scales=(float(tcfg.als_user_unobserved),))
+    f = factors(model.model, model.unrated)
     threads = choose_threads(len(ds.splits["train"]), f["movie_factors"].shape[1], tcfg.threads)
-    on_valid = _valid_evaluator(ds, cfg.model, tcfg, selected.metric, threads, reuse)
+    va = ds.splits["valid"]
+    vectors = trained_users(ds.splits["train"].user, ds.n_users)  # as served: the others' vectors are zeroed
+    if vectors[va.user].all():
+        on_valid = _valid_evaluator(ds, cfg.model, tcfg, selected.metric, threads, reuse)
+    else:  # only the users with a vector: a view of ds whose valid split holds their rows
+        keep = vectors[va.user]
+        view = copy.copy(ds)
+        view.splits = {**ds.splits, "valid": Interactions(va.user[keep], va.movie[keep], va.rating[keep],
+                                                          None if va.timestamp is None else va.timestamp[keep])}
+        on_valid = evaluator(view, "valid", False, tcfg.eval_k, selected.metric, ranking=True,
+                             max_users=tcfg.eval_users, fast=threads, device=tcfg.device)
     with blas_threads(threads):
         beta, window, value = trend.choose(ds, tcfg, f, on_valid, selected.metric, higher_is_better(selected.metric))
-    if value is not None:
+    if value is not None and beta > 0:
         selected.best_value = value
     return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window})
