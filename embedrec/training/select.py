@@ -17,7 +17,6 @@ import json
 import logging
 from pathlib import Path
 
-
 from embedrec.metrics import higher_is_better
 from embedrec.threads import blas_threads, choose_threads
 from embedrec.training.checkpoints import (
