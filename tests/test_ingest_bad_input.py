@@ -1271,3 +1271,15 @@ def test_a_blank_text_id_is_refused_by_line_or_dropped_and_a_dataframe_s_by_row(
     cfg = er.load_config(None, [f"data.prepared={tmp_path / 'frame'}", "data.id_type=auto"])
     with pytest.raises(er.DataError, match=r"the DataFrame: row 3 \(df.iloc\[2\]\): column 'user_id' has an empty id"):
         er.ingest(df, cfg)
+
+
+def test_a_numeric_field_of_spaces_is_empty_refused_by_line_or_dropped(tmp_path):
+    """A review: '  ' in an integer id column was 'not an integer; for text ids set data.id_type=auto', advice
+    that led to the empty-id error, and under data.missing=drop 'a numeric column could not be parsed'."""
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating\n1,10,5\n2,  ,4\n3,11,3\n4,10,2\n")
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}:3: column 'movie_id' is empty (spaces only); fill it in or remove that line, or drop such "
+                    "rows with --set data.missing=drop")
+    r, out = ingest(tmp_path, p, "--set", "data.missing=drop")
+    assert r.exit_code == 0 and "dropped 1 row with a missing value" in r.stderr, r.stderr

@@ -199,7 +199,14 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     except (ValueError, TypeError, OverflowError) as e:
         if "Usecols do not match" in str(e) or "not in list" in str(e):
             raise DataError(f"{label}: missing columns ({e}); set data.columns.* to the file's column names") from None
-        raise _diagnose_numeric(opener, kw, numeric, label, header_lines, missing) from None
+        df = None
+        if missing == "drop":  # a numeric field of spaces alone: empty, so its row is dropped as an empty one's is
+            with contextlib.suppress(ValueError, TypeError, OverflowError, pd.errors.ParserError), \
+                    warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                df = pd.read_csv(opener(), dtype={**numeric, **(extra_dtype or {})}, **kw, skipinitialspace=True)
+        if df is None:
+            raise _diagnose_numeric(opener, kw, numeric, label, header_lines, missing) from None
     if header and not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
         # every row has more fields than the header names: pandas would take the extra leading field as the
         # index and shift every column by one
@@ -298,12 +305,14 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     row, col, dtype, parsed = min(found, key=lambda f: f[0])
     values = text[col]
     shown = shorten(values.iloc[row], 60)
+    blank = str(values.iloc[row]).strip() == ""  # a field of spaces is empty too (a review: 'is not an integer')
     short = _short_row(label, opener(), kw["sep"], kw["encoding"], row + header_lines) if shown == "" else None
     if short:
         return short
     line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
-    if shown == "":
-        what = "is empty"
+    if blank:
+        shown = ""
+        what = "is empty" if values.iloc[row] == "" else "is empty (spaces only)"
         fix = f"fill it in or remove that line, or drop such rows with {DROP_MISSING}"
     elif dtype.startswith("int") and np.isfinite(parsed.iloc[row]) and parsed.iloc[row] % 1 == 0:
         what = f"'{shown}' is an integer too large for 64 bits"
