@@ -644,8 +644,8 @@ def test_a_model_makes_the_movie_gramian_once_for_all_its_new_users(implicit_mod
     rec = implicit_models["plain"]  # every liked movie weighs 1
     rec._gram = None
     calls = []
-    real = foldin.movie_gram
-    monkeypatch.setattr(foldin, "movie_gram", lambda f: calls.append(1) or real(f))
+    real = foldin.movie_gram_mean
+    monkeypatch.setattr(foldin, "movie_gram_mean", lambda f: calls.append(1) or real(f))
     first = rec.fold_in(["1", "2"])[0]
     rec.fold_in(["3"])
     rec.fold_in([], {"4": 5})

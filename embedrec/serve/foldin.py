@@ -203,8 +203,8 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     Without it (bpr, or a run saved before the manifest said so): the implicit-ALS solve of Hu, Koren & Volinsky
     (2008) against the fixed movie factors, each movie's confidence 1 + alpha w,
     p = (Q^T Q + alpha Q_S^T W Q_S + reg I)^-1 Q_S^T (1 + alpha w).
-    ``gram``: Q^T Q when the caller holds it (:func:`movie_gram`), else computed here; ``mean``: the mean movie
-    row (:func:`movie_mean`) likewise, read where the run added recent popularity (``solve["trend"]``: the vector
+    ``gram``: Q^T Q when the caller holds it (:func:`movie_gram_mean`), else computed here; ``mean``: the mean
+    movie row likewise, read where the run added recent popularity (``solve["trend"]``: the vector
     is divided by the std of its scores, as training's users were; training.trend).
     ``positions`` (als only): each movie's place in the user's history, 0 (oldest) to 1 (latest), in the order of
     ``items`` (:func:`history_positions`); each weight is then w (1 + ``recency`` x position) instead of
@@ -228,7 +228,7 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     kind = (solve or {}).get("loss")
     n_movies = factors.movie.shape[0]
     if kind != "softmax" and gram is None:
-        gram = movie_gram(factors)
+        gram, mean = movie_gram_mean(factors)
     if kind == "als":
         if positions is not None:  # told in order: the latest movies weigh most
             w = w * (1.0 + recency * np.asarray(positions, np.float64))
@@ -243,7 +243,7 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         if float(solve.get("trend", 0.0)) > 0:  # recent popularity in the movie bias: vectors on the std's scale
             from embedrec.training.trend import user_scale
 
-            p = p / user_scale(p, factors.movie, gram, movie_mean(factors) if mean is None else mean)[0]
+            p = p / user_scale(p, factors.movie, gram, movie_gram_mean(factors)[1] if mean is None else mean)[0]
         return p.astype(np.float32), 0.0, rows
     if kind == "softmax":
         Q = np.asarray(factors.movie, dtype=np.float64)
@@ -271,24 +271,13 @@ def history_positions(n: int) -> np.ndarray:
     return np.arange(n, dtype=np.float64) / max(n - 1, 1)
 
 
-def movie_gram(factors: Factors) -> np.ndarray:
-    """Q^T Q of the movie factors (float64, dim x dim): the implicit fold-ins' unobserved term. It reads every
-    movie (a second at 500K x 128), so a Recommender computes it once and passes it to each fold-in."""
-    Q = np.asarray(factors.movie)
-    G = np.zeros((Q.shape[1], Q.shape[1]))
-    for s in range(0, Q.shape[0], 65536):  # float64 blocks: no float64 copy of the whole table
-        block = np.asarray(Q[s:s + 65536], dtype=np.float64)
-        G += block.T @ block
-    return G
+def movie_gram_mean(factors: Factors) -> tuple[np.ndarray, np.ndarray]:
+    """(Q^T Q, the mean movie row), float64, in one pass (training.trend.gram_mean): the unobserved term, and with
+    it each new user's std of scores where the run added recent popularity. It reads every movie (a second at
+    500K x 128), so a Recommender computes it once and passes it to each fold-in."""
+    from embedrec.training.trend import gram_mean
 
-
-def movie_mean(factors: Factors) -> np.ndarray:
-    """The mean movie row (float64): with :func:`movie_gram`, each user's std of scores (training.trend)."""
-    Q = np.asarray(factors.movie)
-    tot = np.zeros(Q.shape[1])
-    for s in range(0, Q.shape[0], 65536):
-        tot += np.asarray(Q[s:s + 65536], dtype=np.float64).sum(axis=0)
-    return tot / max(Q.shape[0], 1)
+    return gram_mean(factors.movie)
 
 
 # The L2 of a softmax fold-in at least: without one (train.weight_decay_user 0) the likelihood has no finite

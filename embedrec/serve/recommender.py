@@ -117,7 +117,7 @@ class Recommender:
         self._popularity = popularity
         self._unknown = unknown_rated  # (IdMap, indptr, movie rows) of Dataset.rated_below_unknown, read on first use
         self._ip = self._cos = self._flat = self._exact = self._untrained = None
-        self._gram = None  # (the factors, their Q^T Q) for the implicit fold-ins, made at the first new user
+        self._gram = None  # (the factors, their Q^T Q, mean row) for the implicit fold-ins, made at the first new user
         self._implicit = implicit  # an SVD++ run's y_j: read at its first new user (False: the run has none)
         # how training took the ratings (the dataset's data.min_rating, train.als_rating_weight); a run written
         # before the manifest said so: every rating as a positive interaction
@@ -430,10 +430,8 @@ class Recommender:
         gram = None
         if not self.explicit and (solve or {}).get("loss") != "softmax":
             # once per factors: every new user's solve reads it (factors replaced: made again)
-            if self._gram is None or self._gram[0] is not self.factors:
-                trend = float((solve or {}).get("trend", 0.0)) > 0  # the mean too: each fold-in's scale reads it
-                self._gram = (self.factors, foldin.movie_gram(self.factors),
-                              foldin.movie_mean(self.factors) if trend else None)
+            if self._gram is None or self._gram[0] is not self.factors:  # with the mean: a trend's scale reads it
+                self._gram = (self.factors, *foldin.movie_gram_mean(self.factors))
             gram = self._gram[1]
         positions = foldin.history_positions(len(items)) if ordered and self.uses_order() else None
         cfg = self.cfg
