@@ -1283,3 +1283,14 @@ def test_a_numeric_field_of_spaces_is_empty_refused_by_line_or_dropped(tmp_path)
                     "rows with --set data.missing=drop")
     r, out = ingest(tmp_path, p, "--set", "data.missing=drop")
     assert r.exit_code == 0 and "dropped 1 row with a missing value" in r.stderr, r.stderr
+    # a header with spaces after its commas, and a quoted id after a space: read as without the blank field (a
+    # review: a retry that skipped every leading space failed on the header and merged ' "10"' into 10)
+    import embedrec as er
+
+    q = tmp_path / "q.csv"
+    q.write_text('user_id, movie_id, rating, timestamp\na, "10",5,100\na, 11, 4, 101\nb, 10, 3, 102\nb, 11, 4, 103\n'
+                 'c, 10,  , 104\n')
+    r = CliRunner().invoke(main, ["ingest", str(q), "-o", str(tmp_path / "q"), "--set", "data.missing=drop", "--set",
+                                  "data.id_type=auto", "--set", "split.test=0", "--set", "split.valid=0"])
+    assert r.exit_code == 0 and "dropped 1 row with a missing value" in r.stderr, r.stderr
+    assert sorted(er.load_dataset(tmp_path / "q").movies["movie_id"]) == ['"10"', "10", "11"]

@@ -216,5 +216,31 @@ def test_recommend_new_lists_the_movies_it_left_out(tmp_path):
     m = er.train(_hits_dataset(), _cfg())
     r = m.recommend_new([1, 2, 99999], k=3)
     assert list(r.unknown) == [99999] and len(r.movie_ids[0]) == 3
-    with pytest.raises(er.NotFoundError, match="nor are the other 1 movies given \\('88888'\\)"):
+    with pytest.raises(er.NotFoundError, match="nor is the other movie given \\('88888'\\)"):
         m.recommend_new([99999, 88888])
+    assert list(m.recommend_new([1, 99999, 99999], k=3).unknown) == [99999]  # given twice: listed once
+
+
+def test_a_set_weight_with_no_valid_user_to_score_keeps_the_default_window():
+    """A review: with no valid user holding a vector the windows' scores were all NaN, one was picked from them,
+    and the log named another."""
+    ds = _hits_dataset()
+    f = {"user_factors": np.ones((ds.n_users, 2), np.float32), "movie_factors": np.ones((ds.n_movies, 2), np.float32),
+         "movie_bias": np.zeros(ds.n_movies, np.float32)}
+    got = trend.choose(ds, _cfg("train.als_trend=2").train, f, lambda g: {"ndcg@10": float("nan")}, "ndcg@10", True)
+    assert got == (2.0, trend.DEFAULT_WINDOW, None)
+    assert trend.choose(ds, _cfg().train, f, lambda g: {"ndcg@10": float("nan")}, "ndcg@10", True)[0] == 0.0
+
+
+def test_trains_line_says_the_valid_score_is_with_recent_popularity(caplog, capsys):
+    """A review: the line said the trend's valid score was the users' re-solve's."""
+    import logging
+
+    from embedrec.cli.train import _report
+
+    m = er.train(_hits_dataset(), _cfg())
+    assert m.metrics["selection"]["als_trend"] > 0
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        _report(m.metrics, m.config, "tsv")
+    assert f"with recent popularity weighing {m.metrics['selection']['als_trend']:g}" in caplog.text
+    assert "with the users re-solved at" not in caplog.text

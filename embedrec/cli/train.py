@@ -107,7 +107,10 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
     valid = sel["valid"]
     valid = f"valid {sel['metric']} {valid:.4f}" if isinstance(valid, (int, float)) and math.isfinite(valid) else \
         "no validation split to score it"
-    if isinstance(sel.get("als_user_unobserved"), (int, float)) and sel["als_user_unobserved"] != 1 and \
+    trend = sel.get("als_trend")
+    if isinstance(trend, (int, float)) and trend > 0 and valid.startswith("valid "):  # its score (a review: said
+        valid += f" with recent popularity weighing {trend:g}"                         # to be the re-solve's)
+    elif isinstance(sel.get("als_user_unobserved"), (int, float)) and sel["als_user_unobserved"] != 1 and \
             valid.startswith("valid "):  # the score of that epoch's movies with the users solved again (a review;
         # at 1 too since session 37, which is not said: it is every als fit's end)
         valid += f" with the users re-solved at als_user_unobserved {sel['als_user_unobserved']:g}"

@@ -96,7 +96,8 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
         except NotFoundError as e:
             if strict or e.kind != "movie":
                 raise
-            unknown.append(e)
+            if all(str(x.id) != str(e.id) for x in unknown):  # given twice: said once (a review)
+                unknown.append(e)
             return None
 
     top = 1.0 if counts or not scale else scale[1]
@@ -138,7 +139,7 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     if unknown and not items:
         if len(unknown) == 1:
             raise unknown[0]
-        raise NotFoundError(f"{unknown[0]}; nor are the other {len(unknown) - 1} movies given ("
+        raise NotFoundError(f"{unknown[0]}; nor {'is the other movie' if len(unknown) == 2 else f'are the other {len(unknown) - 1:,} movies'} given ("
                             + ", ".join(f"'{shorten(str(e.id), 40)}'" for e in unknown[1:4])
                             + (" ..." if len(unknown) > 4 else "") + ")", kind="movie", id=unknown[0].id)
     if unknown_out is not None:

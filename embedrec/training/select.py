@@ -430,6 +430,7 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
 
     has_valid = len(ds.splits.get("valid", ())) > 0
     refit = cfg.train.refit and has_valid
+    user_scale_auto = cfg.train.als_user_unobserved == "auto"
     reuse = {}
     # before the selection: what it says of a list is said first, not after minutes of fitting (a review)
     dims = dim_candidates(cfg, len(ds.splits["train"]), has_valid, ds.n_users, ds.n_movies)
@@ -447,7 +448,9 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
         ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),
         resume=resume, has_checkpoint=_has_checkpoint,
         auto_a0=auto_unobserved(len(ds.splits["train"]), ds.n_users, ds.n_movies))
-    cfg = choose_trend(ds, cfg, selected, reuse, resolved=not refit)  # added to the factors: the refit fits without it
+    # added to the factors (the refit fits without it), on the users as served: re-solved at the chosen
+    # als_user_unobserved already where no refit follows or the scale was a number (every fit ends so)
+    cfg = choose_trend(ds, cfg, selected, reuse, resolved=not refit or not user_scale_auto)
     if refit:
         merged, result = refit_train_valid(ds, cfg, selected, Path(work_dir), progress)
     else:
@@ -484,7 +487,7 @@ def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
             "train.als_trend": 0.0 if tcfg.als_trend == "auto" else tcfg.als_trend,
             "train.als_trend_window": trend.DEFAULT_WINDOW if tcfg.als_trend_window == "auto" else tcfg.als_trend_window})
     model = selected
-    if not resolved and tcfg.als_user_unobserved != "auto":
+    if not resolved and tcfg.als_user_unobserved != "auto":  # the chosen scale's re-solve, on a copy
         model = copy.copy(selected)
         model.model = copy.deepcopy(selected.model)
         choose_user_unobserved(ds, cfg.model, tcfg, model, reuse, apply=True,

@@ -143,15 +143,21 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool) -> tuple
     if not auto:
         beta = float(train_cfg.als_trend)
         tried = {(w, beta): score(w, beta) for w in windows}
-        best = best_of(tried)
+        if not any(np.isfinite(v) for v in tried.values()):  # no valid user to score (all without a vector)
+            log.info("als_trend %g: no validation user has a trained vector to choose its window on; the latest %g",
+                     beta, DEFAULT_WINDOW if len(windows) > 1 else windows[0])
+            return beta, DEFAULT_WINDOW if len(windows) > 1 else windows[0], None
+        best = best_of(k for k in tried if np.isfinite(tried[k]))
         if len(windows) > 1:
             log.info("als_trend %g: over the latest %g of the training ratings (valid %s %s)", beta, best[0], metric,
                      ", ".join(f"{v:.4f} over the latest {w:g}" for (w, _), v in tried.items()))
         return beta, best[0], tried[best]
     base = float(on_valid(f).get(metric, float("nan")))
     tried = {(w, b): score(w, b) for w in windows for b in SCREEN}
-    best = best_of(tried)
-    if not (tried[best] > base * (1 + MARGIN) if higher else tried[best] < base * (1 - MARGIN)):
+    finite = [k for k in tried if np.isfinite(tried[k])]
+    best = best_of(finite) if finite else next(iter(tried))
+    if not np.isfinite(base) or not finite or \
+            not (tried[best] > base * (1 + MARGIN) if higher else tried[best] < base * (1 - MARGIN)):
         log.debug("als_trend auto: valid %s %.4f with the model alone; with recent popularity: %s; chose 0 (a gain "
                   "must pass %g%%)", metric, base, ", ".join(f"{v:.4f} at {b:g} over the latest {w:g}"
                                                              for (w, b), v in tried.items()), 100 * MARGIN)
