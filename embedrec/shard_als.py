@@ -258,6 +258,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         raise ConfigError(f"train_distributed fits model.loss als, not {loss}; train with «embedrec train|"
                           "embedrec.api.train_run», which trains the other losses on ranks as replicas")
     g = group_for(cfg)
+    user_scale_auto = cfg.train.als_user_unobserved == "auto"
     shard = load_shard(g, cfg.data.prepared)
     log.info("rank 0 of %d: users %d-%d, movies %d-%d of %s x %s; %s train ratings here", g.world,
              *shard.u_range(0), *shard.m_range(0), f"{shard.n_users:,}", f"{shard.n_movies:,}",
@@ -284,10 +285,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         warn_above_rank(cfg, shard.n_users, shard.n_movies)
     result, cfg = choose_dim_shard(g, shard, cfg, result, chosen, run_dir, resume=resume, progress=progress,
                                    refit=refit)
-    if cfg.train.als_trend not in ("auto", 0) and g.leader:  # training.trend: one process's only (not built here)
-        log.warning("train.als_trend is not applied under torchrun: the ranks serve the model alone (recent "
-                    "popularity is added by one process's train only: train without torchrun for it)")
-    cfg = cfg.updated({"train.als_trend": 0.0})
+    cfg = choose_trend_shard(g, shard, cfg, result, resolved=not refit or not user_scale_auto)
     selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:
@@ -301,12 +299,92 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
             g, shard, both, None, cfg.model, t, folder, progress=progress, label="refit", features_cfg=cfg.features,
             init_state=init), leader=g.leader)
         result = keep_selection(result, selected)
-    metrics = _final_metrics(g, shard, cfg, result, selection, refit)
-    return _publish(g, shard, cfg, result, metrics, refit, resume)  # a finished run's resume: its recorded metrics
+    z = _trend_z(g, shard.splits["train"], shard.n_movies, cfg.train)  # the final fit's rows' (a collective)
+    metrics = _final_metrics(g, shard, cfg, result, selection, refit, z)
+    return _publish(g, shard, cfg, result, metrics, refit, resume, z)  # a finished run's resume: its recorded metrics
 
 
-def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool) -> dict:
-    """What train_model reports: the model and most-popular on valid and test (seen: the splits before each)."""
+def _trend_z(g: Group, train, n_movies: int, tcfg):
+    """The served recent popularity's z (training.trend.window_z over every rank's ``train`` rows, at the chosen
+    window), or None where train.als_trend is 0. A collective."""
+    beta = 0.0 if tcfg.als_trend == "auto" else float(tcfg.als_trend)
+    if beta <= 0 or train.timestamp is None:
+        return None
+    from embedrec.training.trend import DEFAULT_WINDOW
+
+    w = DEFAULT_WINDOW if tcfg.als_trend_window == "auto" else float(tcfg.als_trend_window)
+    return window_z_shard(g, train, n_movies, w)
+
+
+def window_z_shard(g: Group, train, n_movies: int, share: float) -> np.ndarray:
+    """training.trend.window_z over the rows of every rank: the cut, the 'higher' quantile at 1 - ``share`` of
+    all their times, found by a bisection of counts summed over the ranks (no rank holds every time); the movies'
+    counts after it summed likewise. The same z on every rank, equal to one process's."""
+    from embedrec.training.trend import z_of_counts
+
+    ts = np.asarray(train.timestamp, dtype=np.int64)
+    movies = np.asarray(train.movie, dtype=np.int64)
+    n = int(g.total(ts.size))
+    if share < 1.0 and n:
+        k = int(np.ceil((1.0 - share) * (n - 1)))  # the cut is the (k+1)-th smallest time
+        big = np.iinfo(np.int64).max
+        lo = -int(g.max_(torch.tensor([-(int(ts.min()) if ts.size else big)], dtype=torch.int64,
+                                      device=g.device)).item())
+        hi = int(g.max_(torch.tensor([int(ts.max()) if ts.size else -big], dtype=torch.int64, device=g.device)).item())
+        while lo < hi:
+            mid = lo + (hi - lo) // 2
+            if g.total(np.count_nonzero(ts <= mid)) >= k + 1:
+                hi = mid
+            else:
+                lo = mid + 1
+        movies = movies[ts >= lo]
+    counts = torch.from_numpy(np.bincount(movies, minlength=n_movies).astype(np.float64)).to(g.device)
+    return z_of_counts(g.sum_(counts).cpu().numpy())
+
+
+def choose_trend_shard(g: Group, shard: Shard, cfg, result, resolved: bool):
+    """training.select.choose_trend on ranks: the same windows' z (:func:`window_z_shard`), the selected model's
+    users (re-solved on a copy at the chosen als_user_unobserved where a refit follows it) scored on the same
+    validation users by ShardRanking, those without a training row left out; the same choice. A collective."""
+    import copy
+
+    from embedrec.data.dataset import Interactions
+    from embedrec.evaluate import score_device
+    from embedrec.metrics import higher_is_better, parse_metric
+    from embedrec.training import trend
+
+    tcfg = cfg.train
+    tr, va = shard.splits["train"], shard.splits["valid"]
+    done = trend.settled(tcfg, g.total(len(va)) > 0, tr.timestamp is not None,
+                         cfg.data.prepared if g.leader else None)
+    if done is not None:
+        return cfg.updated(done) if done else cfg
+    model = result
+    if not resolved and tcfg.als_user_unobserved != "auto":  # the chosen scale's re-solve, on a copy
+        model = copy.copy(result)
+        model.model = copy.deepcopy(result.model)
+        choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, model, True, (float(tcfg.als_user_unobserved),))
+    P = model.model.user.weight.detach().cpu().numpy()
+    Q, b = full_movies(g, model.model, model.unrated)
+    lo = int(shard.u_cuts[g.rank])
+    keep = trained_users(tr.user - lo, P.shape[0])[va.user - lo]  # users with a training row (whole per rank)
+    kept = Interactions(va.user[keep], va.movie[keep], va.rating[keep],
+                        None if va.timestamp is None else va.timestamp[keep])
+    k = parse_metric(result.metric)[1]
+    ev = ShardRanking(g, shard, [tr], kept, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
+                      score_device(g.device))
+    beta, window, value = trend.choose(
+        shard, tcfg, {"user_factors": P, "movie_factors": Q, "movie_bias": b},
+        lambda f: ev.metrics(f["user_factors"], f["movie_factors"], f["movie_bias"]), result.metric,
+        higher_is_better(result.metric), window_zs=lambda w: window_z_shard(g, tr, shard.n_movies, w))
+    if value is not None and beta > 0:
+        result.best_value = value
+    return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window})
+
+
+def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool, z=None) -> dict:
+    """What train_model reports: the model and most-popular on valid and test (seen: the splits before each);
+    ``z``: the served recent popularity's (training.trend), added as the one process's served model has it."""
     from embedrec.evaluate import score_device
     from embedrec.sparse import seen_splits
 
@@ -317,6 +395,11 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
     P = zero_untrained_users({"user_factors": P}, trained_users(shard.splits["train"].user - lo, P.shape[0]),
                              False)["user_factors"]
     Q, b = full_movies(g, tables, result.unrated)
+    if z is not None:
+        from embedrec.training.trend import apply
+
+        served = apply({"user_factors": P, "movie_factors": Q, "movie_bias": b}, z, float(cfg.train.als_trend))
+        P, b = served["user_factors"], served["movie_bias"]
     pop = np.bincount(shard.splits["train"].movie, minlength=shard.n_movies).astype(np.int64)
     pop = g.sum_(torch.from_numpy(pop).to(g.device)).cpu().numpy().astype(np.float32)
     zeros_u, zeros_m = np.zeros((P.shape[0], 1), np.float32), np.zeros((shard.n_movies, 1), np.float32)
@@ -331,7 +414,7 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
     return metrics
 
 
-def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False) -> dict:
+def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False, z=None) -> dict:
     """Rank 0 assembles the tables and publishes the run as one process would (publish.publish_from_ranks; artifacts.py's
     single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md)."""
     from embedrec.publish import publish_from_ranks
@@ -348,7 +431,12 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
 
     def published(ds):  # rank 0: the gathered tables, a zero vector for each user the final fit did not train
         f = factors(SimpleModel(P.cpu(), Q.cpu()), result.unrated)
-        return zero_untrained_users(f, trained_users(tu.cpu().numpy(), ds.n_users), False)
+        f = zero_untrained_users(f, trained_users(tu.cpu().numpy(), ds.n_users), False)
+        if z is not None:  # recent popularity, as api.train_model serves it (training.trend)
+            from embedrec.training.trend import apply
+
+            f = apply(f, z, float(cfg.train.als_trend))
+        return f
 
     # no state_dict.pt, as one process's als: the factor arrays are all of it (`export --to torch` builds the module)
     return publish_from_ranks(g, cfg, shard, Path(cfg.data.prepared), result, metrics, refit, resume, published, solve=solve)

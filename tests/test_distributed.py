@@ -74,11 +74,9 @@ def prepared(synth_dir, tmp_path_factory):
 
 
 def _overrides(prepared: Path, run: Path, epochs: int) -> list[str]:
-    # train.als_trend=0: the ranks serve the model alone (one process's train adds recent popularity where valid
-    # chooses it, as it does on this popularity-drawn data); the model both fit is what these tests compare
     return [f"data.prepared={prepared}", f"run.dir={run}", "model.dim=8", f"train.epochs={epochs}",
             "train.patience=100", "train.eval_users=120", "train.eval_k=[10]", "train.threads=1",
-            "train.device=cpu", "train.als_trend=0"]
+            "train.device=cpu"]
 
 
 # the non-ALS trainers on ranks (replica.py): dense adam (explicit), sparse sgd (bpr), sampled softmax with
@@ -390,8 +388,7 @@ def test_minibatch_and_hogwild_on_two_ranks_match_one_process_and_resume_across_
 def test_ranks_say_what_one_process_says_of_the_config(prepared, tmp_path):
     """A review: under torchrun, train said neither what train.optimizer auto chose nor that a train.lr beside it
     is hogwild's per-example step, nor warned of keys the trainer does not read; rank 0 says each once."""
-    als_only = [s for s in _overrides(prepared, tmp_path / "run", 2) if not s.startswith("train.als_trend")]
-    p = _torchrun(["train", *_sets(als_only + ["model.objective=explicit", "train.lr=0.001", "train.als_reg=0.5",
+    p = _torchrun(["train", *_sets(_overrides(prepared, tmp_path / "run", 2) + ["model.objective=explicit", "train.lr=0.001", "train.als_reg=0.5",
                                       "train.refit=false"])], tmp_path)
     err = p.stderr
     assert err.count("train.optimizer auto: hogwild, lr 0.001 per example") == 1, err[-3000:]
@@ -907,10 +904,19 @@ def test_a_rank_whose_launcher_is_already_gone_is_interrupted_not_killed_by_itse
         (p.returncode, p.stderr)
 
 
-def test_ranks_serve_the_model_alone_and_say_so_of_a_set_trend(prepared, tmp_path):
-    """train.als_trend (recent popularity, training/trend.py) is one process's: the ranks serve the model alone,
-    their manifest's solve says so (a new user's fold-in does not rescale), and a number set is warned of once."""
-    sets = [s for s in _overrides(prepared, tmp_path / "run", 2) if not s.startswith("train.als_trend")]
-    p = _torchrun(["train", *_sets(sets + ["train.als_trend=4"]), "-q"], tmp_path)
-    assert p.stderr.count("train.als_trend is not applied under torchrun") == 1, p.stderr[-2000:]
-    assert _solve(tmp_path / "run")["trend"] == 0.0
+def test_ranks_add_the_recent_popularity_one_process_adds(prepared, tmp_path):
+    """train.als_trend (training/trend.py) on ranks: the windows' z from counts and a time cut summed over the
+    ranks, the choice on the same validation users; the same weight, window, metrics and served arrays as one
+    process (on this popularity-drawn data valid chooses it)."""
+    p = _torchrun(["train", *_sets(_overrides(prepared, tmp_path / "two", 3)), "--format", "json", "-q"], tmp_path)
+    m2 = json.loads(p.stdout)
+    m1 = _plain(prepared, tmp_path / "one", 3)
+    assert m1["selection"]["als_trend"] > 0, m1["selection"]
+    for key in ("als_trend", "als_trend_window", "als_user_unobserved", "als_reg"):
+        assert m2["selection"][key] == m1["selection"][key], key
+    assert _solve(tmp_path / "two")["trend"] == _solve(tmp_path / "one")["trend"] == m1["selection"]["als_trend"]
+    for key, value in m1["splits"]["test"]["model"].items():
+        assert m2["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-5), key
+    a1, a2 = _arrays(tmp_path / "one"), _arrays(tmp_path / "two")
+    for name, value in a1.items():
+        np.testing.assert_allclose(a2[name], value, atol=2e-4, rtol=0, err_msg=name)

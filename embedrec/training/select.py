@@ -477,15 +477,9 @@ def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
     tcfg = cfg.train
     if resolve_loss(cfg.model, cfg.features.active) != "als":
         return cfg
-    numbers = tcfg.als_trend != "auto" and tcfg.als_trend_window != "auto"
-    if numbers or tcfg.als_trend == 0 or not len(ds.splits.get("valid", ())) or not trend.has_times(ds):
-        if tcfg.als_trend not in ("auto", 0) and not trend.has_times(ds):  # as train.als_recency says (a review)
-            log.warning("train.als_trend %g weighs nothing here: dataset '%s' has no timestamps (recent popularity "
-                        "needs each rating's time)", float(tcfg.als_trend), ds.path)
-            return cfg.updated({"train.als_trend": 0.0})
-        return cfg if numbers else cfg.updated({
-            "train.als_trend": 0.0 if tcfg.als_trend == "auto" else tcfg.als_trend,
-            "train.als_trend_window": trend.DEFAULT_WINDOW if tcfg.als_trend_window == "auto" else tcfg.als_trend_window})
+    done = trend.settled(tcfg, len(ds.splits.get("valid", ())) > 0, trend.has_times(ds), ds.path)
+    if done is not None:
+        return cfg.updated(done) if done else cfg
     model = selected
     if not resolved and tcfg.als_user_unobserved != "auto":  # the chosen scale's re-solve, on a copy
         model = copy.copy(selected)

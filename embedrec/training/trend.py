@@ -48,9 +48,15 @@ def window_z(movies: np.ndarray, timestamps: np.ndarray, n_movies: int, share: f
     if share < 1.0 and ts.size:
         cut = np.quantile(ts, 1.0 - share, method="higher")
         movies = movies[ts >= cut]
-    c = np.log1p(np.bincount(movies, minlength=n_movies).astype(np.float64))
+    return z_of_counts(np.bincount(movies, minlength=n_movies))
+
+
+def z_of_counts(counts: np.ndarray) -> np.ndarray:
+    """log(1 + count) standardised over every movie (zeros where all count the same): :func:`window_z`'s, from
+    counts a caller summed (torchrun's ranks, each counting its users' ratings)."""
+    c = np.log1p(np.asarray(counts, dtype=np.float64))
     sd = c.std()
-    return np.zeros(n_movies) if sd == 0 else (c - c.mean()) / sd
+    return np.zeros(c.size) if sd == 0 else (c - c.mean()) / sd
 
 
 def gram_mean(movie_factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,17 +128,37 @@ def served(f: dict, ds, train_cfg) -> dict:
     return apply(f, window_z(tr.movie, tr.timestamp, ds.n_movies, w), beta)
 
 
-def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool) -> tuple[float, float, float | None]:
+def settled(train_cfg, has_valid: bool, timed: bool, where) -> dict | None:
+    """The train.als_trend* values where nothing is to be chosen on valid ({} where both are numbers already),
+    or None where :func:`choose` is to choose: both set, 0, no valid rows or no timestamps (a number set without
+    timestamps is warned of and made 0, as train.als_recency says of itself). ``where``: the dataset, for it."""
+    beta, window = train_cfg.als_trend, train_cfg.als_trend_window
+    if beta not in ("auto", 0) and not timed:
+        log.warning("train.als_trend %g weighs nothing here: dataset '%s' has no timestamps (recent popularity "
+                    "needs each rating's time)", float(beta), where)
+        return {"train.als_trend": 0.0, "train.als_trend_window": DEFAULT_WINDOW if window == "auto" else window}
+    if beta != "auto" and window != "auto":
+        return {}
+    if beta == 0 or not has_valid or not timed:
+        return {"train.als_trend": 0.0 if beta == "auto" else beta,
+                "train.als_trend_window": DEFAULT_WINDOW if window == "auto" else window}
+    return None
+
+
+def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
+           window_zs=None) -> tuple[float, float, float | None]:
     """(beta, window, its valid score, or None where the model alone stays) on the selection's factors ``f`` (fit
     on ``ds``'s train rows); ``on_valid(f) -> metrics``. train.als_trend auto: every window at each beta of
     :data:`SCREEN`; where one beats the model alone by more than :data:`MARGIN`, every beta of :data:`BETAS` at the
     best window, the best kept; else 0 (the model alone). A number: that weight, its window the best on valid
-    where train.als_trend_window is auto (a number set is never turned into 0: a review)."""
+    where train.als_trend_window is auto (a number set is never turned into 0: a review). ``window_zs``: a
+    window's z (torchrun's ranks: from counts summed over them), else :func:`window_z` of ``ds``'s train rows."""
     tr = ds.splits["train"]
     windows = WINDOWS if train_cfg.als_trend_window == "auto" else (float(train_cfg.als_trend_window),)
     auto = train_cfg.als_trend == "auto"
     g = scaled(f)
-    zs = {w: window_z(tr.movie, tr.timestamp, ds.n_movies, w) for w in windows}
+    zs = {w: window_zs(w) if window_zs is not None else window_z(tr.movie, tr.timestamp, ds.n_movies, w)
+          for w in windows}
 
     def score(w: float, b: float) -> float:
         return float(on_valid(with_bias(g, f, zs[w], b)).get(metric, float("nan")))
