@@ -260,6 +260,15 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     g = group_for(cfg)
     user_scale_auto = cfg.train.als_user_unobserved == "auto"
     shard = load_shard(g, cfg.data.prepared)
+    idle = int(g.total(0 if len(shard.splits["train"]) else 1))
+    if idle:  # a review: such a rank hung the others' first fit until an outside timeout (a global cut's late users)
+        from embedrec.errors import ArtifactError
+
+        e = ArtifactError(f"{idle} of the {g.world} ranks hold no training rating (the users given to them rated "
+                          "only in the valid and test splits, as a global time cut with split.cold_start leaves the "
+                          "latest users), which the ranks' fit cannot take; train in one process, or with fewer ranks")
+        e.every_rank = True  # every rank finds it: said once per node
+        raise e
     log.info("rank 0 of %d: users %d-%d, movies %d-%d of %s x %s; %s train ratings here", g.world,
              *shard.u_range(0), *shard.m_range(0), f"{shard.n_users:,}", f"{shard.n_movies:,}",
              f"{len(shard.splits['train']):,}")
@@ -355,8 +364,7 @@ def choose_trend_shard(g: Group, shard: Shard, cfg, result, resolved: bool):
 
     tcfg = cfg.train
     tr, va = shard.splits["train"], shard.splits["valid"]
-    done = trend.settled(tcfg, g.total(len(va)) > 0, tr.timestamp is not None,
-                         cfg.data.prepared if g.leader else None)
+    done = trend.settled(tcfg, g.total(len(va)) > 0, tr.timestamp is not None, cfg.data.prepared, say=g.leader)
     if done is not None:
         return cfg.updated(done) if done else cfg
     model = result

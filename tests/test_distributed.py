@@ -920,3 +920,27 @@ def test_ranks_add_the_recent_popularity_one_process_adds(prepared, tmp_path):
     a1, a2 = _arrays(tmp_path / "one"), _arrays(tmp_path / "two")
     for name, value in a1.items():
         np.testing.assert_allclose(a2[name], value, atol=2e-4, rtol=0, err_msg=name)
+
+
+def test_a_rank_without_training_rows_is_refused_in_one_line(tmp_path):
+    """A review: where the users given to one rank rated only after a global time cut (split.cold_start keeps
+    them), the other rank's first fit waited for it until an outside timeout killed the run."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rows = ["user_id,movie_id,rating,timestamp"]
+    for u in range(1, 41):  # users 21-40 (the second rank's) rate only after everyone else
+        for m in range(1, 16):
+            rows.append(f"{u},{m},{1 + (u * m) % 5},{(1000 if u <= 20 else 10**8) + u * 100 + m}")
+    csv = tmp_path / "late.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    r = CliRunner().invoke(main, ["ingest", "-q", str(csv), "-o", str(tmp_path / "ds"), "--set",
+                                  "split.method=global_time", "--set", "split.test=0.3", "--set", "split.valid=0.3",
+                                  "--set", "split.cold_start=true"])
+    assert r.exit_code == 0, r.stderr
+    p = _torchrun(["train", *_sets(_overrides(tmp_path / "ds", tmp_path / "run", 2)), "-q"], tmp_path, ok=False)
+    said = [line for line in p.stderr.splitlines() if line.startswith("error: ")]
+    assert said == ["error: 1 of the 2 ranks hold no training rating (the users given to them rated only in the "
+                    "valid and test splits, as a global time cut with split.cold_start leaves the latest users), "
+                    "which the ranks' fit cannot take; train in one process, or with fewer ranks"], p.stderr[-2000:]

@@ -128,14 +128,16 @@ def served(f: dict, ds, train_cfg) -> dict:
     return apply(f, window_z(tr.movie, tr.timestamp, ds.n_movies, w), beta)
 
 
-def settled(train_cfg, has_valid: bool, timed: bool, where) -> dict | None:
+def settled(train_cfg, has_valid: bool, timed: bool, where, say: bool = True) -> dict | None:
     """The train.als_trend* values where nothing is to be chosen on valid ({} where both are numbers already),
     or None where :func:`choose` is to choose: both set, 0, no valid rows or no timestamps (a number set without
-    timestamps is warned of and made 0, as train.als_recency says of itself). ``where``: the dataset, for it."""
+    timestamps is warned of and made 0, as train.als_recency says of itself). ``where``: the dataset, for it;
+    ``say``: whether to warn (torchrun's rank 0 alone)."""
     beta, window = train_cfg.als_trend, train_cfg.als_trend_window
     if beta not in ("auto", 0) and not timed:
-        log.warning("train.als_trend %g weighs nothing here: dataset '%s' has no timestamps (recent popularity "
-                    "needs each rating's time)", float(beta), where)
+        if say:
+            log.warning("train.als_trend %g weighs nothing here: dataset '%s' has no timestamps (recent popularity "
+                        "needs each rating's time)", float(beta), where)
         return {"train.als_trend": 0.0, "train.als_trend_window": DEFAULT_WINDOW if window == "auto" else window}
     if beta != "auto" and window != "auto":
         return {}
