@@ -516,7 +516,9 @@ class Model:
     def popular(self, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
                 year_max: int | None = None, exclude: Iterable = (),
                 candidates: Iterable | None = None) -> Recommendations:
-        """The k movies with the most training ratings (train and valid), scored by that count."""
+        """The k movies with the most training ratings (train and valid), scored by that count; where the model
+        adds recent popularity (train.als_trend), the movies it scores highest for someone it knows nothing of
+        (the most rated in its window, scored by that term)."""
         e = self.engine
         ids, scores = e.popular(self._k(k), self._allowed(genres, year_min, year_max, exclude, candidates))
         return Recommendations(e, [None], [ids], [scores], [True], [])

@@ -244,3 +244,26 @@ def test_trains_line_says_the_valid_score_is_with_recent_popularity(caplog, caps
         _report(m.metrics, m.config, "tsv")
     assert f"with recent popularity weighing {m.metrics['selection']['als_trend']:g}" in caplog.text
     assert "with the users re-solved at" not in caplog.text
+
+
+def test_the_popular_fallback_is_the_recent_popularity_the_model_serves():
+    """A diff review (session 41): beside a model adding recent popularity, --fallback popular listed the movies
+    most rated over all the training ratings. Now the list a user with a zero vector gets: the window's."""
+    ds = _hits_dataset()
+    chosen, off = er.train(ds, _cfg()), er.train(ds, _cfg("train.als_trend=0"))
+    assert chosen.config.train.als_trend > 0
+    e = chosen.engine
+    top, scores = e.popular(10)
+    # the 10 hits of the latest weeks lead (every rating of theirs is from 0.6 on), scored as the movie bias
+    assert set(top.tolist()) == set(range(ds.n_movies - 10, ds.n_movies))
+    np.testing.assert_array_equal(scores, e.bm[top].astype(np.float64))
+    zero_user, _ = e.recommend_vector(np.zeros(e.P.shape[1], np.float32), 0.0, 10, np.array([], np.int64))[:2]
+    assert set(np.asarray(zero_user).tolist()) == set(top.tolist())
+    # through the library's fallback (an unknown user) and its popular(): the same rows
+    got = chosen.recommend(["no-such-user"], k=10, missing="popular")
+    assert set(got.movie_ids[0]) == set(e.movie_ids[top].tolist()) and list(got.fallback) == [True]
+    # the model alone keeps the all-time count (its score, the number of training ratings)
+    o = off.engine
+    top_off, counts = o.popular(10)
+    assert np.all(np.diff(counts) <= 0) and counts[0] == o.popularity.max()
+    assert o.recent_popularity() is None

@@ -380,16 +380,30 @@ class Recommender:
         row = ids.rows([user_id])[0][0] if len(ids) else -1
         return None if row < 0 else movies[indptr[row]:indptr[row + 1]]
 
+    def recent_popularity(self) -> np.ndarray | None:
+        """Where the run added recent popularity (train.als_trend, its solve's ``trend`` > 0): each movie's
+        beta z_m, the movie bias the model scores a user it knows nothing of by (z_m the standardised log count
+        over the window the model counts: training.trend). None for any other model."""
+        solve = None if self.explicit else self.training_ratings.get("solve")
+        if not solve or float(solve.get("trend", 0.0)) <= 0 or self.bm is None:
+            return None
+        return np.asarray(self.bm, np.float64).reshape(-1)
+
     def popular(self, k: int, allowed=None, exclude: np.ndarray | None = None):
+        """The ``k`` movies with the most training ratings (train and valid), scored by that count; where the
+        model adds recent popularity, those most rated in its latest window (:meth:`recent_popularity`, ties by
+        all the ratings), scored as the model scores someone it knows nothing of: what it serves a user whose
+        vector is 0 (a diff review, session 41: an all-time list beside a model that ranks by the recent one)."""
         pop = self.popularity.astype(np.float64)
-        order = np.argsort(-pop, kind="stable")
+        recent = self.recent_popularity()
+        order = np.argsort(-pop, kind="stable") if recent is None else np.lexsort((-pop, -recent))
         order = order[pop[order] > 0]  # a movie no training rating named is no one's popular pick
         if allowed is not None:
             order = order[np.isin(order, allowed)]
         if exclude is not None and exclude.size:
             order = order[~np.isin(order, exclude)]
         top = order[:k]
-        return top, pop[top]
+        return top, (pop if recent is None else recent)[top]
 
     def fold_in(self, liked: list = (), rated: dict | None = None,
                 ordered: bool = False) -> tuple[np.ndarray, float, np.ndarray]:
