@@ -12,7 +12,7 @@ import numpy as np
 from embedrec.errors import UsageError, shorten
 from embedrec.metrics import PER_USER, hit_matrix
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("embedrec")
 
 
 def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=None):
@@ -27,6 +27,12 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
     or movies are none of ``truth``'s, their ids of another kind, are a UsageError). UsageError for a
     missing column, a missing id, a movie listed twice for one user, a rank below 1 or given twice for one user,
     or a score that is not a number (only the ranks' order counts: 1, 2, 5 is 1, 2, 3)."""
+    return _score(lists, truth, ks, per_user=per_user, catalogue=catalogue)
+
+
+def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "score_lists"):
+    """:func:`score_lists`; ``where``: what the warning of lists shorter than the largest k names (a caller's
+    «CLI|library» words), None for no warning (a second scoring of the same lists)."""
     import pandas as pd
 
     from embedrec.evaluate import check_ks
@@ -60,9 +66,10 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
                          f"(ids are matched as given){_kinds('user_id', lists, truth)}")
     if has.size and not np.isin(list_movies, truth_movies).any() and _kinds("movie_id", lists, truth):
         raise UsageError(f"score_lists: no movie of the lists is a movie of truth{_kinds('movie_id', lists, truth)}")
-    if max(ks) > longest and len(lists):  # a review: 10-long lists at k=20 were scored down in silence
-        log.warning("score_lists: the longest list holds %d movies; at k=%d a list counts as that long, its missing "
-                    "places as misses (score at k <= %d, or give longer lists)", longest, max(ks), longest)
+    if max(ks) > longest and len(lists) and where:  # a review: 10-long lists at k=20 were scored down in silence
+        log.warning(f"{where}: the longest list holds {longest} movies; at k={max(ks)} a list counts as that long, "
+                    f"its missing places as misses (score at k <= {longest}, or give longer lists)")  # (no args: the
+        # TermsFilter renders the marks of a message's own text)
     slot = np.full(len(users), -1, np.int64)
     slot[has] = np.arange(has.size)
     topk = np.full((has.size, k_max), -1, np.int64)
@@ -286,9 +293,11 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
             frame = frame.to_frame()
         if type(frame).__name__ == "DataFrame" and {"user_id", "movie_id"} <= set(frame.columns):
             frame = _as_truth_kind(frame, truth)
-        row[name] = score_lists(frame, truth, ks, catalogue=ds.n_movies)
+        # said once a list, naming it and the option that sets k (a notebook review: twice, as score_lists)
+        row[name] = _score(frame, truth, ks, per_user=False, catalogue=ds.n_movies,
+                           where=f"«evaluate --lists|evaluate(lists=...)»: list '{name}' (k from «-k|ks=»)")
         if result.get("per_user") is not None:  # a review: --per-user left the lists out, the pairing it is for
-            mine = score_lists(frame, truth, ks, per_user=True).drop(columns="n_relevant")
+            mine = _score(frame, truth, ks, per_user=True, catalogue=None, where=None).drop(columns="n_relevant")
             result["per_user"] = result["per_user"].merge(
                 mine.rename(columns={c: f"{name}:{c}" for c in mine.columns if c != "user_id"}), on="user_id",
                 how="left")

@@ -1294,3 +1294,26 @@ def test_a_numeric_field_of_spaces_is_empty_refused_by_line_or_dropped(tmp_path)
                                   "data.id_type=auto", "--set", "split.test=0", "--set", "split.valid=0"])
     assert r.exit_code == 0 and "dropped 1 row with a missing value" in r.stderr, r.stderr
     assert sorted(er.load_dataset(tmp_path / "q").movies["movie_id"]) == ['"10"', "10", "11"]
+
+
+def test_drop_names_the_long_row_alone_and_a_missing_value_its_first_line(tmp_path):
+    """A notebook review: under data.missing=drop a short row (which drop takes) was named first, with advice to
+    set data.missing=drop, and the line with too many fields that stops the ingest came second; and with two
+    empty fields the later line was named (its column came first)."""
+    rows = ["user_id,item_id,timestamp"] + [f"u{i % 50},s{i % 40},{1600000000 + i}" for i in range(300)]
+    long = list(rows)
+    long[101], long[201] = "u1,s2", "u1,s2,1600000000,extra"
+    p = tmp_path / "long.csv"
+    p.write_text("\n".join(long) + "\n")
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto", "--set", "data.missing=drop")
+    refused(r, out, f"{p}:202: expected 3 fields, found 4; check the separator (data.separator) and quoting on that "
+                    "line")
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto")  # without drop, both lines, the first first
+    assert r.exit_code == 1 and f"{p}:102: expected 3 fields, found 2" in r.stderr and f"{p}:202" in r.stderr
+    empty = list(rows)
+    empty[101], empty[201] = "u1,,1600000000", ",s3,1600000000"
+    q = tmp_path / "empty.csv"
+    q.write_text("\n".join(empty) + "\n")
+    r, out = ingest(tmp_path, q, "--set", "data.id_type=auto")
+    refused(r, out, f"{q}:102: no value in column 'item_id' (a field is missing or empty); fill it in or remove that "
+                    "line, or drop such rows with --set data.missing=drop")

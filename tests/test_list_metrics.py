@@ -231,3 +231,19 @@ def test_evaluate_says_unknown_movies_and_users_without_a_list_and_takes_sigterm
     assert r.exit_code == 143 and r.stderr.splitlines()[-1] == (
         "terminated (SIGTERM): nothing half-written was left behind"), r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unk.csv"]
+
+
+def test_evaluate_says_a_short_list_once_naming_itself_and_k(trained_run, caplog):
+    """A notebook review: evaluate(lists=..., per_user=True) warned of 10-long lists at the run's k=20 twice, as
+    score_lists, a function the caller never called."""
+    m = trained_run.opened
+    peer = m.recommend(m.user_ids[:20], k=10).to_frame()
+    with caplog.at_level("WARNING", logger="embedrec"):
+        m.evaluate("test", ks=(10, 20), lists={"peer": peer}, per_user=True)
+    said = [r.getMessage() for r in caplog.records if "the longest list holds" in r.getMessage()]
+    # (the library's words; a CliRunner test before it in this process leaves the CLI's: 'evaluate --lists', '-k')
+    assert len(said) == 1 and said[0].endswith(
+        "list 'peer' (k from ks=): the longest list holds 10 movies; at k=20 a list counts as that long, its missing "
+        "places as misses (score at k <= 10, or give longer lists)".replace("ks=", "ks=" if "(lists=" in said[0]
+                                                                             else "-k")), said
+    assert said[0].startswith(("evaluate(lists=...): ", "evaluate --lists: "))

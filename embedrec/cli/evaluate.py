@@ -74,8 +74,9 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, run_dir, fmt):
     if untrained:  # a review: a cold-start split's users without a vector were averaged in without a word
         log.warning("%s of the users scored on %s have no training rating (split.cold_start), so the model has no "
                     "vector for them: their lists, in its figures, come from the movie biases alone (the catalogue's "
-                    "own order where the model has none); recommend serves them most_popular's lists with "
-                    "--fallback popular", f"{untrained:,}", split)
+                    "own order where the model has none); recommend answers them with --fallback popular (the most "
+                    "popular movies; those of its latest window where the model adds recent popularity, "
+                    "train.als_trend, as in these figures)", f"{untrained:,}", split)
     metrics_out(metrics, fmt)
 
 

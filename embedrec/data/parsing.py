@@ -195,7 +195,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
         raise DataError(f"{label}: the input ended early ({first_line(e)}): a truncated compressed file? download "
                         "or copy it again") from None
     except pd.errors.ParserError as e:
-        raise _parser_error(label, e, header_lines, opener(), sep, encoding) from None
+        raise _parser_error(label, e, header_lines, opener(), sep, encoding, missing) from None
     except (ValueError, TypeError, OverflowError) as e:
         if "Usecols do not match" in str(e) or "not in list" in str(e):
             raise DataError(f"{label}: missing columns ({e}); set data.columns.* to the file's column names") from None
@@ -212,23 +212,25 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
         raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
     _refuse_booleans(df, opener, kw, numeric, label, header_lines)
     # a float or text column takes a row's missing field as NaN, silently (a text id would become 'nan')
-    for col, dtype in {**numeric, **(extra_dtype or {})}.items():
-        if missing == "drop":
-            break
-        if (dtype is str or dtype.startswith("float")) and col in df.columns and df[col].isna().any():
-            row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
-            short = _short_row(label, opener(), sep, encoding, row + header_lines)
-            if short:
-                raise short  # its message names data.missing=drop already (a review: said twice)
-            line = _row_line(opener(), sep, encoding, row + header_lines, skip_blank=True)
-            text = _field_text(opener, kw, col, row)
-            if text:  # 'nan', 'NA', 'null': words pandas reads as missing (a first-hour review said 'empty')
-                raise DataError(f"{label}:{line}: column '{col}' holds '{shorten(text, 20)}', which reads as a "
-                                f"missing value, not {'a number' if dtype is not str else 'an id'}; give "
-                                f"{'a number' if dtype is not str else 'the id'} or remove that line, or drop "
-                                f"such rows with {DROP_MISSING}")
-            raise DataError(f"{label}:{line}: no value in column '{col}' (a field is missing or empty); fill it in "
-                            f"or remove that line, or drop such rows with {DROP_MISSING}")
+    gaps = [] if missing == "drop" else [  # (first row missing it, column): the earliest line is named, whatever
+        (int(np.flatnonzero(df[col].isna().to_numpy())[0]), col)  # its column (a review: line 60001's empty user
+        for col, dtype in {**numeric, **(extra_dtype or {})}.items()  # was named before line 1001's empty item)
+        if (dtype is str or dtype.startswith("float")) and col in df.columns and df[col].isna().any()]
+    if gaps:
+        row, col = min(gaps)
+        dtype = {**numeric, **(extra_dtype or {})}[col]
+        short = _short_row(label, opener(), sep, encoding, row + header_lines)
+        if short:
+            raise short  # its message names data.missing=drop already (a review: said twice)
+        line = _row_line(opener(), sep, encoding, row + header_lines, skip_blank=True)
+        text = _field_text(opener, kw, col, row)
+        if text:  # 'nan', 'NA', 'null': words pandas reads as missing (a first-hour review said 'empty')
+            raise DataError(f"{label}:{line}: column '{col}' holds '{shorten(text, 20)}', which reads as a "
+                            f"missing value, not {'a number' if dtype is not str else 'an id'}; give "
+                            f"{'a number' if dtype is not str else 'the id'} or remove that line, or drop "
+                            f"such rows with {DROP_MISSING}")
+        raise DataError(f"{label}:{line}: no value in column '{col}' (a field is missing or empty); fill it in "
+                        f"or remove that line, or drop such rows with {DROP_MISSING}")
     return df
 
 
@@ -307,7 +309,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     try:
         text = pd.read_csv(opener(), dtype=str, **{**kw, "keep_default_na": False, "na_values": None})
     except Exception as e:  # a second failure: report what we can
-        return _parser_error(label, e, header_lines, opener(), kw["sep"], kw["encoding"])
+        return _parser_error(label, e, header_lines, opener(), kw["sep"], kw["encoding"], missing)
     decimal = kw.get("decimal", ".")
     found = []  # (first bad row, column, dtype, its values parsed): the earliest line is named, whatever its
     for col, dtype in numeric.items():  # column (a review: a bad id on line 4 was named before a bad rating on 3)

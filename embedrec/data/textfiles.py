@@ -288,9 +288,11 @@ def _first_undecodable(src, encoding: str) -> tuple[int, int, int] | None:
 
 
 def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: str = ",",
-                  encoding: str = "utf-8") -> DataError:
+                  encoding: str = "utf-8", missing: str = "error") -> DataError:
     """pandas' parser error as one line naming ``label:line`` where the message gives a row. pandas counts
-    tokenizer rows (a quoted field may span lines); with ``src`` given they are mapped to physical lines."""
+    tokenizer rows (a quoted field may span lines); with ``src`` given they are mapped to physical lines.
+    ``missing='drop'`` (data.missing): a row short of fields is dropped, not the error, so a line with too many
+    is named alone (a review: the short row was named, with advice to set what was set)."""
     if isinstance(e, UnicodeDecodeError):  # a second read's (a red team: 'cannot parse' with no line, no fix)
         return _decode_error(label, e, encoding, src.getvalue() if isinstance(src, io.BytesIO) else src)
     msg = str(e)
@@ -302,8 +304,10 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
     if m:
         at = line(int(m.group(2)) - 1)
         long = f"{label}:{at}: expected {m.group(1)} fields, found {m.group(3)}"
-        if src is not None and not compressed(src):  # pandas names the first line with too many fields: one with
-            width = None                              # too few before it is the file's first bad line (a review)
+        # pandas names the first line with too many fields: one with too few before it is the file's first bad
+        # line (a review), unless such rows are dropped
+        if src is not None and missing != "drop" and not compressed(src):
+            width = None
             for n, fields in _rows(src, sep, encoding, skip_blank=True):
                 if n >= at:
                     break
