@@ -155,6 +155,7 @@ class TrainConfig:
     als_user_unobserved: Union[float, Literal["auto"]] = _opt("auto", gt=0.0, max=1000.0)
     als_trend: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=1000.0)
     als_trend_window: Union[float, Literal["auto"]] = _opt("auto", gt=0.0, max=1.0)
+    als_trend_activity: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=4.0)
     als_dims: Union[list[int], Literal["auto"]] = _opt("auto")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     fetch_rows: int = _opt(0, min=0)

@@ -317,12 +317,26 @@ def _trend_z(g: Group, train, n_movies: int, tcfg):
     """The served recent popularity's z (training.trend.window_z over every rank's ``train`` rows, at the chosen
     window), or None where train.als_trend is 0. A collective."""
     beta = 0.0 if tcfg.als_trend == "auto" else float(tcfg.als_trend)
-    if beta <= 0 or train.timestamp is None:
+    if beta <= 0:
         return None
-    from embedrec.training.trend import DEFAULT_WINDOW
+    from embedrec.training.trend import served_window
 
-    w = DEFAULT_WINDOW if tcfg.als_trend_window == "auto" else float(tcfg.als_trend_window)
-    return window_z_shard(g, train, n_movies, w)
+    return window_z_shard(g, train, n_movies, served_window(tcfg, train.timestamp is not None))
+
+
+def _trend_activity(g: Group, shard: Shard, n_rows: int, tcfg):
+    """Each of this rank's users' multiplier of the served term (training.trend.activity: its final fit's rows
+    over n0 of every rank's), or None at activity 0. A collective where the term is on."""
+    from embedrec.training.trend import activity, typical_count
+
+    gamma = 0.0 if tcfg.als_trend_activity == "auto" or tcfg.als_trend in ("auto", 0) else \
+        float(tcfg.als_trend_activity)
+    if gamma == 0:
+        return None
+    tr = shard.splits["train"]
+    lo = int(shard.u_cuts[g.rank])
+    return activity(np.bincount(tr.user - lo, minlength=n_rows), gamma,
+                    typical_count(int(g.total(len(tr))), shard.n_users))
 
 
 def window_z_shard(g: Group, train, n_movies: int, share: float) -> np.ndarray:
@@ -331,9 +345,9 @@ def window_z_shard(g: Group, train, n_movies: int, share: float) -> np.ndarray:
     counts after it summed likewise. The same z on every rank, equal to one process's."""
     from embedrec.training.trend import z_of_counts
 
-    ts = np.asarray(train.timestamp, dtype=np.int64)
     movies = np.asarray(train.movie, dtype=np.int64)
-    n = int(g.total(ts.size))
+    ts = np.asarray(train.timestamp if train.timestamp is not None else movies[:0], dtype=np.int64)
+    n = int(g.total(ts.size))  # (no timestamps: every row counts, as window_z)
     if share < 1.0 and n:
         k = int(np.ceil((1.0 - share) * (n - 1)))  # the cut is the (k+1)-th smallest time
         big = np.iinfo(np.int64).max
@@ -381,13 +395,15 @@ def choose_trend_shard(g: Group, shard: Shard, cfg, result, resolved: bool):
     k = parse_metric(result.metric)[1]
     ev = ShardRanking(g, shard, [tr], kept, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
                       score_device(g.device))
-    beta, window, value = trend.choose(
+    beta, window, gamma, value = trend.choose(
         shard, tcfg, {"user_factors": P, "movie_factors": Q, "movie_bias": b},
         lambda f: ev.metrics(f["user_factors"], f["movie_factors"], f["movie_bias"]), result.metric,
-        higher_is_better(result.metric), window_zs=lambda w: window_z_shard(g, tr, shard.n_movies, w))
+        higher_is_better(result.metric), window_zs=lambda w: window_z_shard(g, tr, shard.n_movies, w),
+        counts=np.bincount(tr.user - lo, minlength=P.shape[0]),
+        n0=trend.typical_count(int(g.total(len(tr))), shard.n_users))
     if value is not None and beta > 0:
         result.best_value = value
-    return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window})
+    return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window, "train.als_trend_activity": gamma})
 
 
 def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool, z=None) -> dict:
@@ -406,7 +422,8 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
     if z is not None:
         from embedrec.training.trend import apply
 
-        served = apply({"user_factors": P, "movie_factors": Q, "movie_bias": b}, z, float(cfg.train.als_trend))
+        served = apply({"user_factors": P, "movie_factors": Q, "movie_bias": b}, z, float(cfg.train.als_trend),
+                       _trend_activity(g, shard, P.shape[0], cfg.train))
         P, b = served["user_factors"], served["movie_bias"]
     pop = np.bincount(shard.splits["train"].movie, minlength=shard.n_movies).astype(np.int64)
     pop = g.sum_(torch.from_numpy(pop).to(g.device)).cpu().numpy().astype(np.float32)
@@ -440,10 +457,13 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
     def published(ds):  # rank 0: the gathered tables, a zero vector for each user the final fit did not train
         f = factors(SimpleModel(P.cpu(), Q.cpu()), result.unrated)
         f = zero_untrained_users(f, trained_users(tu.cpu().numpy(), ds.n_users), False)
-        if z is not None:  # recent popularity, as api.train_model serves it (training.trend)
-            from embedrec.training.trend import apply
+        if z is not None:  # popularity, as api.train_model serves it (training.trend)
+            from embedrec.training.trend import activity, apply, typical_count
 
-            f = apply(f, z, float(cfg.train.als_trend))
+            f = apply(f, z, float(cfg.train.als_trend), activity(
+                np.bincount(tu.cpu().numpy(), minlength=ds.n_users),
+                0.0 if cfg.train.als_trend_activity == "auto" else float(cfg.train.als_trend_activity),
+                typical_count(int(tu.numel()), ds.n_users)))
         return f
 
     # no state_dict.pt, as one process's als: the factor arrays are all of it (`export --to torch` builds the module)

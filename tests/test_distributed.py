@@ -922,6 +922,25 @@ def test_ranks_add_the_recent_popularity_one_process_adds(prepared, tmp_path):
         np.testing.assert_allclose(a2[name], value, atol=2e-4, rtol=0, err_msg=name)
 
 
+def test_ranks_weigh_popularity_by_each_users_activity_as_one_process(prepared, tmp_path):
+    """train.als_trend_activity on ranks: each rank's users' counts over n0 of every rank's rows, in the choice,
+    the metrics and the published arrays; the solve's n0 for a new user's fold-in, as one process's."""
+    extra = ["train.als_trend=2", "train.als_trend_activity=1"]
+    p = _torchrun(["train", *_sets(_overrides(prepared, tmp_path / "two", 3) + extra), "--format", "json", "-q"],
+                  tmp_path)
+    m2 = json.loads(p.stdout)
+    m1 = _plain(prepared, tmp_path / "one", 3, extra=extra)
+    for key in ("als_trend", "als_trend_window", "als_trend_activity"):
+        assert m2["selection"][key] == m1["selection"][key], key
+    s1, s2 = _solve(tmp_path / "one"), _solve(tmp_path / "two")
+    assert s1["trend_activity"] == s2["trend_activity"] == 1 and s2["trend_n0"] == pytest.approx(s1["trend_n0"])
+    for key, value in m1["splits"]["test"]["model"].items():
+        assert m2["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-5), key
+    a1, a2 = _arrays(tmp_path / "one"), _arrays(tmp_path / "two")
+    for name, value in a1.items():
+        np.testing.assert_allclose(a2[name], value, atol=2e-4, rtol=0, err_msg=name)
+
+
 def test_a_rank_without_training_rows_is_refused_in_one_line(tmp_path):
     """A review: where the users given to one rank rated only after a global time cut (split.cold_start keeps
     them), the other rank's first fit waited for it until an outside timeout killed the run."""

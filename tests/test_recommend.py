@@ -309,7 +309,8 @@ def test_an_als_fold_in_repeats_the_training_users_solve(implicit_models):
     against the trained users' 0.450 (BENCHMARKS.md, session 15)."""
     rec = implicit_models["plain"]
     solve = rec.training_ratings["solve"]
-    assert set(solve) == {"loss", "a0", "user_unobserved", "reg", "reg_exponent", "recency", "trend"}
+    assert set(solve) == {"loss", "a0", "user_unobserved", "reg", "reg_exponent", "recency", "trend", "trend_activity",
+                          "trend_n0"}
     assert 0.001 <= solve["a0"] <= 1 and solve["recency"] == 0  # a random split: auto chose no recency weight
     P = np.asarray(rec.factors.user)
     cosines, overlaps = [], []
@@ -850,9 +851,12 @@ def test_a_hand_edited_solve_is_refused_in_one_line(implicit_models, tmp_path, e
 def test_training_ratings_as_written_pass_the_check():
     assert foldin.checked_training_ratings(None, "m") == {}
     als = {"loss": "als", "a0": 0.2, "user_unobserved": 2.0, "reg": 0.02, "reg_exponent": 1.0, "recency": 0.0,
-           "trend": 0.0}
+           "trend": 0.0, "trend_activity": 0.0, "trend_n0": 1.0}
     tr = {"min_rating": 3, "rating_weight": 0.0, "solve": als}
     assert foldin.checked_training_ratings(tr, "m") == {**tr, "min_rating": 3.0}
+    # a run from before the solve recorded the users' activity: read as 0 (every user alike)
+    old = {k: v for k, v in als.items() if not k.startswith("trend_")}
+    assert foldin.checked_training_ratings({"solve": old}, "m")["solve"]["trend_activity"] == 0.0
     # a run from before the solve recorded its recency weight (its fits had none): read as 0, not refused
     old = {k: v for k, v in als.items() if k != "recency"}
     assert foldin.checked_training_ratings({"solve": old}, "m")["solve"]["recency"] == 0.0

@@ -157,12 +157,23 @@ def test_a_set_weight_is_served_even_where_valid_would_not_choose_it(caplog):
     assert m.metrics["selection"]["als_trend"] == 8 and m.metrics["selection"]["als_trend_window"] in trend.WINDOWS
 
 
-def test_a_set_weight_without_timestamps_is_said_to_weigh_nothing(caplog):
+def test_a_set_weight_without_timestamps_counts_all_the_ratings(caplog):
+    """Without times there is no latest window: the popularity of all the training ratings (window 1); a window
+    set below 1 is said to count nothing (it was: the weight itself was made 0)."""
     import logging
 
+    ds = _hits_dataset(times=False)
+    m = er.train(ds, _cfg("train.als_trend=8"))
+    assert m.config.train.als_trend == 8 and m.config.train.als_trend_window == 1.0
+    assert m.engine.training_ratings["solve"]["trend"] == 8
+    tr = m.dataset.splits["train"]
+    z = trend.z_of_counts(np.bincount(tr.movie, minlength=ds.n_movies))
+    trained = m.engine.bm > UNTRAINED_BIAS / 2
+    np.testing.assert_allclose(m.engine.bm[trained], 8 * z[trained], rtol=1e-6)
     with caplog.at_level(logging.WARNING, logger="embedrec"):
-        m = er.train(_hits_dataset(times=False), _cfg("train.als_trend=8"))
-    assert "train.als_trend 8 weighs nothing here" in caplog.text and m.config.train.als_trend == 0
+        m = er.train(ds, _cfg("train.als_trend=8", "train.als_trend_window=0.1"))
+    assert "train.als_trend_window 0.1 counts nothing here" in caplog.text
+    assert m.config.train.als_trend == 8 and m.config.train.als_trend_window == 1.0
 
 
 def test_a_gain_inside_the_margin_keeps_the_model_alone():
@@ -176,8 +187,8 @@ def test_a_gain_inside_the_margin_keeps_the_model_alone():
         return {"ndcg@10": 0.2 if not np.any(g["movie_bias"]) else 0.201}
 
     cfg = _cfg()
-    assert trend.choose(ds, cfg.train, f, on_valid, "ndcg@10", True) == (0.0, trend.DEFAULT_WINDOW, None)
-    assert len(calls) == 1 + len(trend.WINDOWS) * len(trend.SCREEN)  # the model alone, then the screen
+    assert trend.choose(ds, cfg.train, f, on_valid, "ndcg@10", True) == (0.0, trend.DEFAULT_WINDOW, 0.0, None)
+    assert len(calls) == 1 + len(trend.WINDOWS) * len(trend.SCREEN) + len(trend.ACTIVITY_SCREEN)  # alone, the screen
 
 
 def test_users_without_a_vector_are_left_out_of_the_choice():
@@ -228,7 +239,7 @@ def test_a_set_weight_with_no_valid_user_to_score_keeps_the_default_window():
     f = {"user_factors": np.ones((ds.n_users, 2), np.float32), "movie_factors": np.ones((ds.n_movies, 2), np.float32),
          "movie_bias": np.zeros(ds.n_movies, np.float32)}
     got = trend.choose(ds, _cfg("train.als_trend=2").train, f, lambda g: {"ndcg@10": float("nan")}, "ndcg@10", True)
-    assert got == (2.0, trend.DEFAULT_WINDOW, None)
+    assert got == (2.0, trend.DEFAULT_WINDOW, 0.0, None)
     assert trend.choose(ds, _cfg().train, f, lambda g: {"ndcg@10": float("nan")}, "ndcg@10", True)[0] == 0.0
 
 
@@ -242,7 +253,7 @@ def test_trains_line_says_the_valid_score_is_with_recent_popularity(caplog, caps
     assert m.metrics["selection"]["als_trend"] > 0
     with caplog.at_level(logging.INFO, logger="embedrec"):
         _report(m.metrics, m.config, "tsv")
-    assert f"with recent popularity weighing {m.metrics['selection']['als_trend']:g}" in caplog.text
+    assert f"with popularity weighing {m.metrics['selection']['als_trend']:g}" in caplog.text
     assert "with the users re-solved at" not in caplog.text
 
 
@@ -267,3 +278,71 @@ def test_the_popular_fallback_is_the_recent_popularity_the_model_serves():
     top_off, counts = o.popular(10)
     assert np.all(np.diff(counts) <= 0) and counts[0] == o.popularity.max()
     assert o.recent_popularity() is None
+
+
+def test_activity_is_each_users_ratings_over_the_mean_to_the_power_gamma():
+    assert trend.activity(np.array([0, 5, 20]), 0.0, 10.0) is None  # gamma 0: every user alike
+    np.testing.assert_allclose(trend.activity(np.array([0, 5, 20]), 1.0, 10.0), [1.0, 0.5, 2.0])
+    np.testing.assert_allclose(trend.activity(np.array([40]), 0.5, 10.0), [2.0])
+    assert trend.typical_count(1000, 50) == 20.0
+    f = {"user_factors": np.array([[1.0, 0.0], [0.0, 2.0]], np.float32),
+         "movie_factors": np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32), "movie_bias": None}
+    plain, weighed = trend.scaled(f), trend.scaled(f, np.array([1.0, 3.0], np.float32))
+    np.testing.assert_allclose(weighed["user_factors"], plain["user_factors"] * [[1.0], [3.0]], rtol=1e-6)
+
+
+def _light_dataset(seed=0, n_users=1200, n_movies=300, clusters=8):
+    """Half the users rate 30-59 movies, 90% from two liked clusters; the other half 2-5, 90% by popularity
+    (casual users pick hits). Held out per user at random: 20% test, 10% valid (none for a user with < 4)."""
+    rng = np.random.default_rng(seed)
+    cluster = rng.integers(0, clusters, n_movies)
+    pop = 1.0 / np.arange(1, n_movies + 1)
+    pop /= pop.sum()
+    u, m, part = [], [], []
+    for uidx in range(n_users):
+        n = int(rng.integers(2, 6)) if uidx % 2 else int(rng.integers(30, 60))
+        mine = np.flatnonzero(np.isin(cluster, rng.integers(0, clusters, 2)))
+        seen: list[int] = []
+        while len(seen) < n:
+            pick = int(rng.choice(mine)) if rng.random() < (0.9 if n > 10 else 0.1) else \
+                int(rng.choice(n_movies, p=pop))
+            if pick not in seen:
+                seen.append(pick)
+        where = np.array(["train"] * n, dtype=object)
+        k_test, k_valid = max(1, round(0.2 * n)), (max(1, round(0.1 * n)) if n >= 4 else 0)
+        where[:k_test], where[k_test:k_test + k_valid] = "test", "valid"
+        u += [uidx] * n
+        m += seen
+        part += list(rng.permutation(where))
+    u, m, part = np.array(u), np.array(m), np.array(part)
+    parts = {name: Interactions(u[part == name].astype(np.int32), m[part == name].astype(np.int32),
+                                np.ones(int((part == name).sum()), np.float32), None)
+             for name in ("train", "valid", "test")}
+    users_df = pd.DataFrame({"user_idx": np.arange(n_users), "user_id": np.arange(1, n_users + 1)})
+    movies_df = pd.DataFrame({"movie_idx": np.arange(n_movies), "movie_id": np.arange(1, n_movies + 1),
+                              "title": [f"m{i}" for i in range(n_movies)], "year": 2000,
+                              "genres": [["Drama"]] * n_movies})
+    return Dataset(None, {"name": "light", "rating_scale": [1.0, 1.0]}, users_df, movies_df, parts)
+
+
+def test_valid_leans_users_with_few_ratings_to_popularity():
+    """An independent check (session 42): where half the users rate a few hits, the model alone lists worse than
+    the most popular movies; valid chooses popularity weighed by each user's activity (no timestamps: over all
+    the ratings), which beats both, and a fold-in of a training user's movies repeats its served vector."""
+    ds = _light_dataset()
+    auto, off = er.train(ds, _cfg()), er.train(ds, _cfg("train.als_trend=0"))
+    flat = er.train(ds, _cfg("train.als_trend_activity=0"))
+    assert auto.config.train.als_trend > 0 and auto.config.train.als_trend_activity >= 1
+    assert auto.config.train.als_trend_window == 1.0  # no timestamps: all the ratings
+    test = {k: m.metrics["splits"]["test"] for k, m in (("auto", auto), ("off", off), ("flat", flat))}
+    got = test["auto"]["model"]["ndcg@10"]
+    assert got > test["off"]["model"]["ndcg@10"] + 0.02 and got > test["flat"]["model"]["ndcg@10"] + 0.02
+    assert got > test["auto"]["most_popular"]["ndcg@10"] + 0.05
+    solve = auto.engine.training_ratings["solve"]
+    assert solve["trend_activity"] == auto.config.train.als_trend_activity
+    assert solve["trend_n0"] == pytest.approx(len(auto.dataset.splits["train"]) / ds.n_users)
+    e = auto.engine
+    for row in (0, 1, 17, 400):  # a heavy user and light ones
+        movies = e.seen_idx[e.seen_ptr[row]:e.seen_ptr[row + 1]]
+        p, _, _ = foldin.fold_in(e.factors, dict.fromkeys(movies.tolist(), 1.0), solve=solve)
+        np.testing.assert_allclose(p, e.factors.user[row], rtol=0, atol=2e-2 * np.abs(e.factors.user[row]).max())

@@ -109,7 +109,9 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
         "no validation split to score it"
     trend = sel.get("als_trend")
     if isinstance(trend, (int, float)) and trend > 0 and valid.startswith("valid "):  # its score (a review: said
-        valid += f" with recent popularity weighing {trend:g}"                         # to be the re-solve's)
+        valid += f" with popularity weighing {trend:g}"                                # to be the re-solve's)
+        if isinstance(sel.get("als_trend_activity"), (int, float)) and sel["als_trend_activity"] > 0:
+            valid += f" (a user's weight by its ratings^-{sel['als_trend_activity']:g})"
     elif isinstance(sel.get("als_user_unobserved"), (int, float)) and sel["als_user_unobserved"] != 1 and \
             valid.startswith("valid "):  # the score of that epoch's movies with the users solved again (a review;
         # at 1 too since session 37, which is not said: it is every als fit's end)

@@ -23,11 +23,13 @@ log = logging.getLogger("embedrec")
 # training_ratings.solve's numbers: (key, lowest, highest) each, finite; what training.als.user_solve and
 # trained.fold_in_solve write, within the config's own bounds (train.als_*: 0-1000)
 _SOLVE_KEYS = {"als": (("a0", 0.0, 1000.0), ("user_unobserved", 0.0, 1000.0), ("reg", 0.0, 1000.0),
-                       ("reg_exponent", 0.0, 2.0), ("recency", 0.0, 1000.0), ("trend", 0.0, 1000.0)),
+                       ("reg_exponent", 0.0, 2.0), ("recency", 0.0, 1000.0), ("trend", 0.0, 1000.0),
+                       ("trend_activity", 0.0, 4.0), ("trend_n0", 1e-12, None)),
                "softmax": (("l2", 0.0, None),)}
 
 
-_SOLVE_LATER = {"als": {"recency": 0.0, "trend": 0.0}}  # a solve recorded before these were: its fits had none
+# a solve recorded before these were: its fits had none (trend_n0 is read only where trend_activity > 0)
+_SOLVE_LATER = {"als": {"recency": 0.0, "trend": 0.0, "trend_activity": 0.0, "trend_n0": 1.0}}
 
 
 def checked_training_ratings(value, where: str) -> dict:
@@ -241,10 +243,14 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         A = a0 * gram + (Qs * w[:, None]).T @ Qs + lam * np.eye(d)
         p = _solve(A, Qs.T @ w, "give more rated movies, or retrain with a larger train.als_reg (this solve "
                                 "repeats the training's, recommend.foldin_reg does not apply)")
-        if float(solve.get("trend", 0.0)) > 0:  # recent popularity in the movie bias: vectors on the std's scale
-            from embedrec.training.trend import user_scale
+        if float(solve.get("trend", 0.0)) > 0:  # popularity in the movie bias: vectors on the std's scale
+            from embedrec.training.trend import activity, user_scale
 
             p = p / user_scale(p, factors.movie, gram, movie_gram_mean(factors)[1] if mean is None else mean)[0]
+            mult = activity(np.array([rows.size]), float(solve.get("trend_activity", 0.0)),
+                            float(solve.get("trend_n0", 1.0)))  # a user's weight of it, by the movies it gave
+            if mult is not None:
+                p = p * float(mult[0])
         return p.astype(np.float32), 0.0, rows
     if kind == "softmax":
         Q = np.asarray(factors.movie, dtype=np.float64)

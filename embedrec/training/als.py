@@ -116,9 +116,13 @@ def user_solve(train_cfg, nnz: int, n_users: int, n_movies: int, timed: bool) ->
     scale = USER_SCALES[0] if scale == "auto" else float(scale)
     g = train_cfg.als_recency
     g = 0.0 if not timed else RECENCY if g == "auto" else float(g)
-    trend = 0.0 if not timed or train_cfg.als_trend == "auto" else float(train_cfg.als_trend)
+    trend = 0.0 if train_cfg.als_trend == "auto" else float(train_cfg.als_trend)
+    activity = 0.0 if trend == 0 or train_cfg.als_trend_activity == "auto" else float(train_cfg.als_trend_activity)
+    from embedrec.training.trend import typical_count
+
     return {"loss": "als", "a0": a0, "user_unobserved": scale, "reg": reg,
-            "reg_exponent": float(train_cfg.als_reg_exponent), "recency": g, "trend": trend}
+            "reg_exponent": float(train_cfg.als_reg_exponent), "recency": g, "trend": trend,
+            "trend_activity": activity, "trend_n0": typical_count(nnz, n_users)}
 
 # train.als_count_weight: auto tries each on valid, the first alone where the ratings are not counts (a dataset not
 # ingested with data.repeats=sum) or there is no validation split (training.select.count_candidates). On a synthetic

@@ -76,7 +76,8 @@ def selection_of(result: FitResult, train_cfg) -> dict:
                 "als_count_weight": train_cfg.als_count_weight,
                 "als_user_unobserved": train_cfg.als_user_unobserved,
                 "als_unobserved": train_cfg.als_unobserved, "als_trend": train_cfg.als_trend,
-                "als_trend_window": train_cfg.als_trend_window} if result.loss == "als" else {}),
+                "als_trend_window": train_cfg.als_trend_window,
+                "als_trend_activity": train_cfg.als_trend_activity} if result.loss == "als" else {}),
             **({"als_dims": {str(d): v for d, v in result.dims.items()},
                 "als_dims_seconds": {str(d): round(v, 3) for d, v in (result.dims_seconds or {}).items()}}
                if result.dims else {}),

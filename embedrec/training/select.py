@@ -460,9 +460,9 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
 
 
 def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
-    """cfg with train.als_trend (and its window) as numbers: chosen on valid (training.trend.choose) on the
-    selected als model where either is auto and the dataset has valid rows and timestamps; else auto's off value
-    (0) and the default window. ``resolved``: the selected model's users are re-solved at the chosen
+    """cfg with train.als_trend (and its window and activity) as numbers: chosen on valid (training.trend.choose)
+    on the selected als model where any is auto and the dataset has valid rows; else auto's off value (0), the
+    default window (1 without timestamps) and activity 0. ``resolved``: the selected model's users are re-solved at the chosen
     als_user_unobserved already (no refit follows); else that is done on a copy first, so the choice is made on
     the users the served model has (a review: it was made on the fit's own). Users without a trained vector
     (split.cold_start's) are left out of the choice: their scores would be the term alone, while serving answers
@@ -500,7 +500,8 @@ def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
         on_valid = evaluator(view, "valid", False, tcfg.eval_k, selected.metric, ranking=True,
                              max_users=tcfg.eval_users, fast=threads, device=tcfg.device)
     with blas_threads(threads):
-        beta, window, value = trend.choose(ds, tcfg, f, on_valid, selected.metric, higher_is_better(selected.metric))
+        beta, window, gamma, value = trend.choose(ds, tcfg, f, on_valid, selected.metric,
+                                                  higher_is_better(selected.metric))
     if value is not None and beta > 0:
         selected.best_value = value
-    return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window})
+    return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window, "train.als_trend_activity": gamma})
