@@ -1156,9 +1156,12 @@ def test_choose_dim_keeps_the_best_on_valid_and_auto_stops_at_a_loss(tmp_path, c
     assert best.seconds == 5.0 + len(tried)  # every selection's
     assert best.dims_seconds == {128: 5.0, **dict.fromkeys(tried, 1.0)}
     assert f"als_dims: chose model.dim {chosen}" in caplog.text
+    # another dimension's choice is named with what its own selection chose (a review: the lines before it were
+    # model.dim's selection, whose als_user_unobserved read as the served model's)
+    assert (f"at {chosen} its own selection chose als_reg auto" in caplog.text) == (chosen != 128), caplog.text
     all_scores = {128: 0.2, **{d: scores[d] for d in tried}}
     top = max(all_scores, key=all_scores.get)  # a first-hour review: a lower score chosen said nothing of why
-    said = f"; {chosen} is within 0.5% of {top}'s score, and a smaller dimension costs less memory and time)"
+    said = f"; {chosen} is within 0.5% of {top}'s score, and a smaller dimension costs less memory and time"
     assert (said in caplog.text) == (top != chosen), caplog.text
 
 

@@ -152,6 +152,8 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     top = max(scores, key=lambda d: scores[d] if higher_is_better(selected.metric) else -scores[d])
     why = (f"; {pick} is within {DIM_GAIN:.1%} of {top}'s score, and a smaller dimension costs less memory and "
            "time" if top != pick else "")  # a first-hour review: the lower score chosen, and no word why
+    if pick != dim0:  # the lines above were model.dim's selection (a review: its als_user_unobserved read as served)
+        why += f"; at {pick} its own selection chose {describe_chosen(results[pick][1].train, auto_a0)}"
     log.info("als_dims: chose model.dim %d (valid %s %s%s)", pick, selected.metric,
              ", ".join(f"{v:.4f} at {k}" for k, v in scores.items()), why)
     best, best_cfg = results[pick]
