@@ -143,7 +143,7 @@ class TrainConfig:
     eval_users: int = _opt(5000, min=0)
     threads: int = _opt(0, min=0)
     refit: bool = True
-    keep_checkpoints: bool = True
+    keep_checkpoints: Union[bool, Literal["auto"]] = "auto"
     compile: bool = False
     als_unobserved: Union[float, Literal["auto"]] = _opt("auto", gt=0.0, max=1000.0)
     als_reg: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=1000.0)

@@ -666,3 +666,34 @@ def test_a_loss_torch_cannot_compile_runs_eagerly_with_one_warning(synth_ds, sma
     monkeypatch.setattr(torch, "compile", other)
     with pytest.raises((RuntimeError, TrainingError), match="out of memory"):
         fit(ds, cfg.model, cfg.train, tmp_path / "other")
+
+
+def test_keep_checkpoints_auto_keeps_small_training_folders_and_clears_large_ones(synth_ds, small_cfg, tmp_path,
+                                                                                   monkeypatch, caplog):
+    """A scale review: the default kept 7.0 GB of checkpoints beside a 501 MB model and filled a shared disk.
+    auto keeps them up to publish.KEEP_AUTO_MAX (for --resume) and clears them above it, saying so."""
+    import logging
+    import os
+
+    from embedrec import publish
+    from embedrec.api import train_run
+    from embedrec.config import load_config
+    from embedrec.training.folders import training_bytes
+
+    sets = [f"data.prepared={small_cfg.data.prepared}", "model.dim=8", "train.epochs=2"]
+    small = tmp_path / "small"
+    train_run(load_config(None, [*sets, f"run.dir={small}"]))
+    size = training_bytes(small)
+    assert size > 0 and any(n.startswith("als-") or n == "checkpoint.pt" for n in os.listdir(small))
+    assert size == sum(f.stat().st_size for p in small.iterdir() if not p.is_symlink() and p.is_dir()
+                       and not p.name.startswith("artifacts-") for f in p.rglob("*") if f.is_file()) + \
+        sum(p.stat().st_size for p in small.iterdir() if p.is_file() and p.name in ("checkpoint.pt", "metrics.jsonl"))
+    monkeypatch.setattr(publish, "KEEP_AUTO_MAX", size - 1)  # the same run is now above the limit
+    big = tmp_path / "big"
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        train_run(load_config(None, [*sets, f"run.dir={big}"]))
+    assert training_bytes(big) == 0 and "cleared the training checkpoints" in caplog.text
+    assert "train.keep_checkpoints=True» keeps them" not in caplog.text  # marks rendered
+    kept = tmp_path / "kept"
+    train_run(load_config(None, [*sets, f"run.dir={kept}", "train.keep_checkpoints=true"]))
+    assert training_bytes(kept) > size // 2  # kept (its logs' timings may differ by a digit)

@@ -173,6 +173,27 @@ def clear_refit(run_dir) -> None:
         _kept_warning(refit, removed, skip=set(stages))  # each kept stage said on its own line already
 
 
+def training_bytes(run_dir) -> int:
+    """The bytes of what :func:`clear_training` would clear: the candidates', dimensions' and refit's folders
+    (links not followed) and the training files at the run folder's top."""
+    root = Path(run_dir)
+    total = 0
+    with contextlib.suppress(OSError):
+        for top in root.iterdir():
+            if top.is_symlink():
+                continue
+            if top.is_dir() and (CANDIDATE_NAME.fullmatch(top.name) or DIM_FOLDER.fullmatch(top.name)
+                                 or top.name == REFIT or DIST_FOLDER.fullmatch(top.name)):
+                for dirpath, _, files in os.walk(top):
+                    for name in files:
+                        with contextlib.suppress(OSError):
+                            total += os.lstat(os.path.join(dirpath, name)).st_size
+            elif top.is_file() and (TRAINING_FILE.fullmatch(top.name) or EVENTS.fullmatch(top.name)):
+                with contextlib.suppress(OSError):
+                    total += top.stat().st_size
+    return total
+
+
 def clear_training(run_dir) -> None:
     """What a fresh run of any trainer clears before it fits (one process and both torchrun paths): the run
     folder's own checkpoint and candidates (:func:`clear_run_root`), the other dimensions' selections
