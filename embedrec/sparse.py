@@ -81,6 +81,54 @@ def gather_csr(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray):
     return np.repeat(np.arange(rows.size), lens), indices[offs], lens
 
 
+def topk_kernel():
+    """The compiled kernel with ``topk_rows`` typed, or None where it cannot be built (numpy's top-k then)."""
+    import ctypes
+
+    from embedrec.training.kernel import KernelError, load
+
+    try:
+        lib = load()
+    except KernelError:
+        return None
+    f = lib.topk_rows
+    if f.restype is not None:
+        p, i64 = ctypes.c_void_p, ctypes.c_int64
+        f.argtypes = [p, i64, ctypes.c_int, i64, i64, p, p]
+        f.restype = None
+    return lib
+
+
+def topk_fast(scores: np.ndarray, k: int, threads: int, lib=None) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`topk_from_scores` by the compiled kernel's one-pass top-k on ``threads`` threads (several times
+    faster than argpartition: a scale review ranked 300K users 3x slower than a dense top-k): the same rows and
+    order (equal scores to the lower movie row, -inf as -1), but a NaN score never enters a list. None where the
+    kernel cannot be built (``lib``: :func:`topk_kernel`'s, where the caller holds it)."""
+    lib = lib if lib is not None else topk_kernel()
+    if lib is None:
+        return None
+    k = min(k, scores.shape[1])
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    n = scores.shape[0]
+    idx, val = np.empty((n, k), np.int64), np.empty((n, k), np.float32)
+    cuts = np.linspace(0, n, max(1, min(int(threads), n // 256)) + 1).astype(np.int64)
+
+    def part(a: int, b: int) -> None:  # ctypes releases the GIL: the threads rank their rows in parallel
+        lib.topk_rows(scores.ctypes.data, scores.shape[1], k, a, b, idx.ctypes.data, val.ctypes.data)
+
+    if cuts.size > 2:
+        import threading
+
+        pool = [threading.Thread(target=part, args=(int(a), int(b)), daemon=True) for a, b in zip(cuts, cuts[1:])]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join()
+    else:
+        part(0, n)
+    return idx, val
+
+
 def topk_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise top-k (indices, scores), best first, equal scores in index order (the smaller index first, also
     where equal scores straddle the k-th place), so the answer never depends on how the partition fell;

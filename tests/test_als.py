@@ -695,9 +695,9 @@ def test_fast_topk_equals_numpy_topk():
 def test_fast_topk_skips_blocks_exactly():
     """The C top-k's block skip (16 scores at a time once the list is full) on a catalogue of 1,003 movies with
     many ties and NaNs: the k best above -inf by (score descending, movie ascending), NaN never ranked."""
-    from embedrec.evaluate import _topk_kernel
+    from embedrec.sparse import topk_kernel
 
-    lib = _topk_kernel()
+    lib = topk_kernel()
     if lib is None:
         pytest.skip("no C compiler")
     rng = np.random.default_rng(1)

@@ -346,3 +346,16 @@ def test_valid_leans_users_with_few_ratings_to_popularity():
         movies = e.seen_idx[e.seen_ptr[row]:e.seen_ptr[row + 1]]
         p, _, _ = foldin.fold_in(e.factors, dict.fromkeys(movies.tolist(), 1.0), solve=solve)
         np.testing.assert_allclose(p, e.factors.user[row], rtol=0, atol=2e-2 * np.abs(e.factors.user[row]).max())
+
+
+def test_a_set_activity_is_screened_at_small_weights_and_a_set_term_reports_its_own_valid_score():
+    """A diff review: train.als_trend_activity=2 was screened at weights 1 and 8 only, missed the margin and
+    dropped the term where auto kept it at 0.25; and with every trend key set (as a run's config.yaml writes
+    them) train reported the model alone's valid score as the blend's."""
+    ds = _light_dataset(2)
+    set2 = er.train(ds, _cfg("train.als_trend_activity=2"))
+    assert set2.config.train.als_trend > 0 and set2.config.train.als_trend_activity == 2
+    fixed = er.train(ds, _cfg("train.als_trend=0.5", "train.als_trend_activity=2"))
+    off = er.train(ds, _cfg("train.als_trend=0"))
+    assert fixed.metrics["selection"]["valid"] > off.metrics["selection"]["valid"] + 0.005
+    assert fixed.metrics["selection"]["als_trend"] == 0.5 and fixed.metrics["selection"]["als_trend_window"] == 1.0

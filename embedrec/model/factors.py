@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedrec.sparse import topk_from_scores
+from embedrec.sparse import topk_fast, topk_from_scores
 
 UNTRAINED_BIAS = -1000.0  # the bias a plain model's export gives a movie without training ratings (training.fit)
 
@@ -197,6 +197,9 @@ def augment_users(user_factors: np.ndarray) -> np.ndarray:
                                 dtype=np.float32)
 
 
+FAST_TOPK_MIN = 64  # queries from which exact_topk ranks with the compiled kernel (sparse.topk_fast)
+
+
 def exact_topk(queries: np.ndarray, X: np.ndarray, excl: tuple[np.ndarray, np.ndarray], k: int,
                allowed: np.ndarray | None = None) -> tuple[list, list]:
     """Top-k (rows, scores) of ``queries @ X.T`` per query, the (query, movie) pairs in ``excl`` and the movies
@@ -214,13 +217,20 @@ def exact_topk(queries: np.ndarray, X: np.ndarray, excl: tuple[np.ndarray, np.nd
         mask[allowed] = False
     out_i, out_d = [], []
     step = max(16, int(5e7 // max(n, 1)))  # keep each score matrix near 200 MB
+    lib = None
+    if queries.shape[0] >= FAST_TOPK_MIN:  # many users (export, evaluate, a stream's batch): the C top-k, on every
+        from embedrec.sparse import topk_kernel  # core (one user's argpartition costs less than loading it)
+        from embedrec.threads import available_cpus
+
+        lib, threads = topk_kernel(), available_cpus()
     for s in range(0, queries.shape[0], step):
         scores = queries[s:s + step] @ X.T
         sel = (excl[0] >= s) & (excl[0] < s + step)
         scores[excl[0][sel] - s, excl[1][sel]] = -np.inf
         if mask is not None:
             scores[:, mask] = -np.inf
-        top, vals = topk_from_scores(scores, k)
+        got = topk_fast(scores, k, threads, lib) if lib is not None else None
+        top, vals = topk_from_scores(scores, k) if got is None else got
         keep = top >= 0
         out_i += [t[m] for t, m in zip(top, keep)]
         out_d += [v[m] for v, m in zip(vals, keep)]

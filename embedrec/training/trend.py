@@ -11,6 +11,9 @@ log count over the latest share ``w`` of the fit's ratings:
 which is the inner product of the user vector p_u / s_u with q_m plus a movie bias beta z_m: the index serves it
 as it serves any model's bias, and a new user's fold-in divides its vector by its own s (serve.foldin). The
 ranking of a user's list by the model alone is unchanged by the scale s_u, so beta 0 is the model as fitted.
+``train.als_trend_activity`` gamma weighs the term by user, beta (n0 / n_u)^gamma with n_u the user's training
+ratings (:func:`activity`): the user vector is then also multiplied by (n_u / n0)^gamma. Without timestamps the
+counts are of all the training ratings (window 1).
 
 ``auto`` (with valid rows and timestamps): betas 1 and 8 at each window of :data:`WINDOWS`; where one beats the
 model alone on valid by more than :data:`MARGIN`, every beta of :data:`BETAS` at the best window, the best kept;
@@ -34,7 +37,7 @@ log = logging.getLogger("embedrec")
 WINDOWS = (0.03, 0.1, 0.3, 1.0)  # the latest share of the fit's ratings counted (1: all of them)
 DEFAULT_WINDOW = 0.1  # train.als_trend_window auto where nothing chose it (a number for als_trend, no valid split)
 SCREEN = (1.0, 8.0)  # the betas each window is first tried at (a blend can lose at 1 and win at 8: a global cut)
-BETAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # tried at the best window once the screen found a gain
+BETAS = (0.0625, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # tried at the best window once the screen found a gain
 # train.als_trend_activity auto: the exponent gamma of a user's weight of the term, beta (n0 / n_u)^gamma (n_u the
 # user's training ratings, n0 their mean a user): 0 weighs every user alike; 1 leans a user with few ratings to
 # popularity, as a Bayesian prior leans an estimate from few observations to the mean (an independent check,
@@ -42,7 +45,7 @@ BETAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # tried at the best window 
 # chosen on valid raised test NDCG@10 by 0.012-0.019 on three such logs, and 0 kept on ML-100K's splits)
 ACTIVITY = (0.0, 1.0)  # 0 screened at every window and beta of SCREEN, then 1 at the best window
 ACTIVITY_SCREEN = (0.25, 1.0, 8.0)  # the betas gamma 1 is screened at
-ACTIVITY_FINE = (0.5, 1.5, 2.0)  # tried at the best window and beta where the screen chose 1
+ACTIVITY_FINE = (0.5, 1.5, 2.0, 3.0)  # tried at the best window and beta where 1 is the best
 # the relative valid gain the screen must pass (a review: +0.0002, 0.06%, chose 8 and lowered test NDCG@10); the
 # global cuts measured gained 12% and 44%
 MARGIN = 0.01
@@ -181,9 +184,9 @@ def settled(train_cfg, has_valid: bool, timed: bool, where, say: bool = True) ->
         if window != 1.0:
             fixed["train.als_trend_window"] = 1.0
         window = 1.0
-    if beta != "auto" and window != "auto" and gamma != "auto":
-        return fixed
-    if beta == 0 or not has_valid:
+    if beta != "auto" and window != "auto" and gamma != "auto" and (beta == 0 or not has_valid):
+        return fixed  # (a weight set with valid rows is scored there by choose: the selection's valid score is
+    if beta == 0 or not has_valid:  # the served blend's; a review: train said the model alone's as the blend's)
         return {"train.als_trend": 0.0 if beta == "auto" else beta,
                 "train.als_trend_window": DEFAULT_WINDOW if window == "auto" else window,
                 "train.als_trend_activity": 0.0 if gamma == "auto" else gamma}
@@ -234,6 +237,10 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
     if not auto:
         beta = float(train_cfg.als_trend)
         tried = {(w, beta, a): score(w, beta, a) for a in gammas for w in windows}
+        done = [k for k in tried if np.isfinite(tried[k])]
+        if train_cfg.als_trend_activity == "auto" and done and best_of(done)[2] == 1.0:  # around it, as auto does
+            w = best_of(done)[0]
+            tried.update({(w, beta, x): score(w, beta, x) for x in ACTIVITY_FINE})
         if not any(np.isfinite(v) for v in tried.values()):  # no valid user to score (all without a vector)
             w = DEFAULT_WINDOW if len(windows) > 1 else windows[0]
             a = 0.0 if len(gammas) > 1 else gammas[0]
@@ -246,7 +253,10 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
                      said(list(tried)))
         return beta, best[0], best[2], tried[best]
     base = float(on_valid(f).get(metric, float("nan")))
-    tried = {(w, b, gammas[0]): score(w, b, gammas[0]) for w in windows for b in SCREEN}
+    # a set gamma above 0 is screened as auto's gamma 1 is, a small weight too (a review: set to 2, the screen's 1
+    # and 8 missed the margin and the term was dropped where auto kept 0.25)
+    tried = {(w, b, gammas[0]): score(w, b, gammas[0]) for w in windows
+             for b in (SCREEN if gammas[0] == 0 else ACTIVITY_SCREEN)}
     for a in gammas[1:]:  # the other gammas at the best window so far, a smaller beta too: the users' weights
         done = [k for k in tried if np.isfinite(tried[k])]  # spread, so the median user's must be small
         w = best_of(done)[0] if done else windows[0]
@@ -259,9 +269,10 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
                   "pass %g%%)", metric, base, said(list(tried)), 100 * MARGIN)
         return (0.0, DEFAULT_WINDOW if len(windows) > 1 else windows[0],
                 0.0 if len(gammas) > 1 else gammas[0], None)
-    w, _, a = best
-    tried.update({(w, b, a): score(w, b, a) for b in BETAS if (w, b, a) not in tried})
-    best = best_of(k for k in tried if k[0] == w and k[2] == a)
+    w = best[0]
+    for a in gammas:  # every weight at the best window, at each gamma screened (a review: gamma 1 won the screen by
+        tried.update({(w, b, a): score(w, b, a) for b in BETAS if (w, b, a) not in tried})  # 0.0002, and gamma 0's
+    best = best_of(k for k in tried if k[0] == w and k[2] in gammas)  # sweep, never run, beat its best)
     if train_cfg.als_trend_activity == "auto" and best[2] == 1.0:
         tried.update({(w, best[1], x): score(w, best[1], x) for x in ACTIVITY_FINE})
         best = best_of(k for k in tried if k[0] == w and k[1] == best[1])
