@@ -43,8 +43,10 @@ class ShardRanking:
         self.lists = RankingLists(csr(seen_u - lo, seen_m, hi - lo), csr(test.user - lo, test.movie, hi - lo), ks,
                                   shard.n_movies, sample=sample, total=lambda n: int(g.total(n)))
 
-    def metrics(self, P_local: np.ndarray, Q: np.ndarray, bias: np.ndarray | None) -> dict:
-        sums, shown = self.lists.sums(P_local, Q, bias, device=self.device)
+    def metrics(self, P_local: np.ndarray, Q: np.ndarray, bias: np.ndarray | None,
+                per_user: list | None = None) -> dict:
+        """``per_user``: gets this rank's users' values (evaluate.ranking_sums')."""
+        sums, shown = self.lists.sums(P_local, Q, bias, device=self.device, per_user=per_user)
         keys, ks = list(sums), list(shown)  # ranking_sums clamps a K beyond the catalogue and keeps its @K name
         t = self.g.sum_(torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=self.g.device))
         masks = torch.from_numpy(np.stack([shown[k] for k in ks]).astype(np.uint8)).to(self.g.device)

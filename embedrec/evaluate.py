@@ -356,13 +356,13 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
                              ds.n_movies, max_users)
     scratch: dict = {}  # the score buffer, kept from one epoch's validation to the next
 
-    def run(f: dict) -> dict:
+    def run(f: dict, per_user: list | None = None) -> dict:
         out: dict = {}
         if explicit:
             out.update(split_rating_metrics(f, part, ds.rating_scale))
-        if need_rank:  # = ranking_metrics on the lists built above
+        if need_rank:  # = ranking_metrics on the lists built above (``per_user``: ranking_sums')
             out.update(lists.metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], fast=fast,
-                                     device=score_device(device), scratch=scratch))
+                                     device=score_device(device), scratch=scratch, per_user=per_user))
         return out
 
     return run

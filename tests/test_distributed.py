@@ -941,6 +941,32 @@ def test_ranks_weigh_popularity_by_each_users_activity_as_one_process(prepared, 
         np.testing.assert_allclose(a2[name], value, atol=2e-4, rtol=0, err_msg=name)
 
 
+def test_ranks_choose_activity_by_the_paired_test_one_process_runs(tmp_path):
+    """train.als_trend_activity auto on ranks: the per-user valid differences summed over the ranks give one
+    process's mean and standard error, so the same gamma is kept (users with few ratings who pick hits)."""
+    import embedrec as er
+
+    from .test_trend import _light_dataset
+
+    ds = _light_dataset(0)
+    frames = [pd.DataFrame({"user_id": ds.splits[n].user + 1, "item_id": ds.splits[n].movie + 1})
+              for n in ("train", "valid", "test")]
+    src = tmp_path / "light.csv"
+    pd.concat(frames).sample(frac=1, random_state=0).to_csv(src, index=False)
+    prepared = tmp_path / "prepared"
+    er.ingest(str(src), load_config(None, [f"data.prepared={prepared}"]))
+    sets = [f"data.prepared={prepared}", "train.threads=1", "train.device=cpu", "model.dim=8", "train.als_dims=[]"]
+    p = _torchrun(["train", *_sets(sets + [f"run.dir={tmp_path / 'two'}"]), "--format", "json", "-q"], tmp_path)
+    m2 = json.loads(p.stdout)
+    from embedrec.api import train_run
+
+    m1 = train_run(load_config(None, sets + [f"run.dir={tmp_path / 'one'}"]))
+    assert m1["selection"]["als_trend_activity"] > 0, m1["selection"]
+    for key in ("als_trend", "als_trend_window", "als_trend_activity"):
+        assert m2["selection"][key] == m1["selection"][key], key
+    assert m2["splits"]["test"]["model"]["ndcg@10"] == pytest.approx(m1["splits"]["test"]["model"]["ndcg@10"], abs=1e-5)
+
+
 def test_a_rank_without_training_rows_is_refused_in_one_line(tmp_path):
     """A review: where the users given to one rank rated only after a global time cut (split.cold_start keeps
     them), the other rank's first fit waited for it until an outside timeout killed the run."""

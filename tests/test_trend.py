@@ -361,14 +361,15 @@ def test_a_set_activity_is_screened_at_small_weights_and_a_set_term_reports_its_
     assert fixed.metrics["selection"]["als_trend"] == 0.5 and fixed.metrics["selection"]["als_trend_window"] == 1.0
 
 
-def test_activity_must_beat_every_user_alike_by_its_margin():
-    """On ML-100K's 20% global cut activity 1.5 gained 2.7% on valid and lost on test: a gamma above 0 is kept
-    only where it beats the best blend weighing every user alike by ACTIVITY_MARGIN."""
+def test_activity_must_beat_every_user_alike_by_its_margin_and_two_paired_standard_errors():
+    """On ML-100K's 20% global cut activity 1.5 gained 2.7% on valid and lost on test, and on ML-100K with half its
+    users cut to a few ratings choices on 1.5 SE gains did not hold (an independent check): a gamma above 0 is
+    kept only where it beats the best blend weighing every user alike by MARGIN and by ACTIVITY_Z paired SEs."""
     ds = _hits_dataset()
     f = {"user_factors": np.ones((ds.n_users, 2), np.float32), "movie_factors": np.ones((ds.n_movies, 2), np.float32),
          "movie_bias": np.zeros(ds.n_movies, np.float32)}
 
-    def on_valid(_, alike, weighed):
+    def on_valid(alike, weighed):
         def run(g):
             if not np.any(g["movie_bias"]):
                 return {"ndcg@10": 0.2}
@@ -377,11 +378,15 @@ def test_activity_must_beat_every_user_alike_by_its_margin():
         return run
 
     cfg = _cfg()
-    small = 1 + trend.ACTIVITY_MARGIN / 2
-    beta, _, gamma, value = trend.choose(ds, cfg.train, f, on_valid(None, 0.21, 0.21 * small), "ndcg@10", True)
-    assert beta > 0 and gamma == 0 and value == 0.21  # every user alike, 5% over the model alone
-    big = 1 + 2 * trend.ACTIVITY_MARGIN
-    beta, _, gamma, value = trend.choose(ds, cfg.train, f, on_valid(None, 0.21, 0.21 * big), "ndcg@10", True)
-    assert beta > 0 and gamma > 0 and value == pytest.approx(0.21 * big)
-    # every user alike no better than the model alone, activity within its margin of it: 0
-    assert trend.choose(ds, cfg.train, f, on_valid(None, 0.2, 0.2 * small), "ndcg@10", True)[0] == 0.0
+    small, big = 0.21 * (1 + trend.MARGIN / 2), 0.21 * 1.05
+    got = trend.choose(ds, cfg.train, f, on_valid(0.21, small), "ndcg@10", True)
+    assert got[0] > 0 and got[2] == 0 and got[3] == 0.21  # every user alike, 5% over the model alone
+    got = trend.choose(ds, cfg.train, f, on_valid(0.21, big), "ndcg@10", True)
+    assert got[0] > 0 and got[2] > 0 and got[3] == pytest.approx(big)  # no paired test given: the margin alone
+    for se, kept in ((0.008, False), (0.004, True)):  # +0.01 at 1.25 SE, then at 2.5 SE
+        got = trend.choose(ds, cfg.train, f, on_valid(0.21, big), "ndcg@10", True, paired=lambda a, b, se=se: (0.01, se))
+        assert (got[2] > 0) == kept and got[0] > 0, (se, got)
+    # every user alike no better than the model alone, activity not clear of it: 0
+    assert trend.choose(ds, cfg.train, f, on_valid(0.2, 0.2 * (1 + trend.MARGIN / 2)), "ndcg@10", True)[0] == 0.0
+    assert trend.mean_se(trend.paired_sums(np.array([1.0, 2.0, 3.0]), np.zeros(3))) == pytest.approx((2.0, 1 / 3 ** 0.5))
+    assert trend.mean_se(trend.paired_sums(np.array([1.0]), np.zeros(1))) is None

@@ -676,7 +676,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
         checkpoint = loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg, dataset_folder(ds.path))
     callbacks = fit_callbacks(score if has_valid else None, metric, patience, has_valid, floor, logs=run_dir,
                               resume=resume, checkpoint=checkpoint,
-                              label="refit" if ds.manifest.get("refit") else "train", progress=progress)
+                              label=_fit_label(run_dir, bool(ds.manifest.get("refit"))), progress=progress)
     if on_epoch is not None:
         callbacks.append(loop.EachEpoch(on_epoch))
     with blas_threads(threads):
@@ -688,6 +688,17 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     result.floor_value = unsolved
     result.optimizer = None if loss_name == "als" else (train_cfg.optimizer, train_cfg.lr)
     return result
+
+
+def _fit_label(run_dir, refit: bool) -> str:
+    """The progress bar's and its lines' name: refit or train, and the candidate's or dimension's folder (a scale
+    review: a log's lines were all 'train:', its losses jumping from one candidate's fit to the next)."""
+    label = "refit" if refit else "train"
+    if run_dir is None:
+        return label
+    p = Path(run_dir)
+    names = [n for n in (p.parent.name, p.name) if n.startswith("als-")]
+    return f"{label} {'/'.join(names)}" if names else label
 
 
 def _valid_evaluator(ds, model_cfg, train_cfg, metric: str, threads: int, reuse: dict):
