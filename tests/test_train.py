@@ -697,3 +697,13 @@ def test_keep_checkpoints_auto_keeps_small_training_folders_and_clears_large_one
     kept = tmp_path / "kept"
     train_run(load_config(None, [*sets, f"run.dir={kept}", "train.keep_checkpoints=true"]))
     assert training_bytes(kept) > size // 2  # kept (its logs' timings may differ by a digit)
+
+
+def test_a_fits_progress_names_its_candidate_or_dimension():
+    """A scale review: without a bar every candidate's lines read 'train:', their losses jumping between fits."""
+    from embedrec.training.fit import _fit_label
+
+    assert _fit_label(None, False) == "train" and _fit_label("runs/mine", True) == "refit"
+    assert _fit_label("runs/mine/als-reg-0.02", False) == "train als-reg-0.02"
+    assert _fit_label("runs/mine/als-dim-256/als-reg-0.01-a0-0.1", False) == "train als-dim-256/als-reg-0.01-a0-0.1"
+    assert _fit_label("runs/als-old/refit", True) == "refit"  # a user's run folder named als-...: not a candidate

@@ -693,11 +693,13 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
 def _fit_label(run_dir, refit: bool) -> str:
     """The progress bar's and its lines' name: refit or train, and the candidate's or dimension's folder (a scale
     review: a log's lines were all 'train:', its losses jumping from one candidate's fit to the next)."""
+    from embedrec.run import CANDIDATE_NAME, DIM_NAME
+
     label = "refit" if refit else "train"
     if run_dir is None:
         return label
     p = Path(run_dir)
-    names = [n for n in (p.parent.name, p.name) if n.startswith("als-")]
+    names = [n for n in (p.parent.name, p.name) if CANDIDATE_NAME.fullmatch(n) or DIM_NAME.fullmatch(n)]
     return f"{label} {'/'.join(names)}" if names else label
 
 
