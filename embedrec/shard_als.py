@@ -400,27 +400,12 @@ def choose_trend_shard(g: Group, shard: Shard, cfg, result, resolved: bool):
         lambda f: ev.metrics(f["user_factors"], f["movie_factors"], f["movie_bias"]), result.metric,
         higher_is_better(result.metric), window_zs=lambda w: window_z_shard(g, tr, shard.n_movies, w),
         counts=np.bincount(tr.user - lo, minlength=P.shape[0]),
-        n0=trend.typical_count(int(g.total(len(tr))), shard.n_users), paired=lambda fa, fb: _paired(g, ev, fa, fb,
-                                                                                                  result.metric))
+        n0=trend.typical_count(int(g.total(len(tr))), shard.n_users), paired=trend.paired_test(
+            lambda fx, batches: ev.metrics(fx["user_factors"], fx["movie_factors"], fx["movie_bias"], per_user=batches),
+            result.metric, reduce=lambda s: g.sum_(torch.from_numpy(s).to(g.device)).cpu().numpy()))
     if value is not None and beta > 0:
         result.best_value = value
     return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window, "train.als_trend_activity": gamma})
-
-
-def _paired(g: Group, ev, fa: dict, fb: dict, metric: str):
-    """training.trend.choose's ``paired`` on ranks: each rank's users' differences of two blends summed over the
-    ranks (training.trend.paired_sums), then their mean and standard error. A collective."""
-    from embedrec.training import trend
-
-    got = []
-    for fx in (fa, fb):
-        batches: list = []
-        ev.metrics(fx["user_factors"], fx["movie_factors"], fx["movie_bias"], per_user=batches)
-        got.append(trend.user_values(batches, metric))
-    if got[0] is None or got[1] is None:  # (the same metric on every rank: all take this branch)
-        return None
-    sums = g.sum_(torch.from_numpy(trend.paired_sums(*got)).to(g.device)).cpu().numpy()
-    return trend.mean_se(sums)
 
 
 def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool, z=None) -> dict:

@@ -499,14 +499,7 @@ def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
                                                           None if va.timestamp is None else va.timestamp[keep])}
         on_valid = evaluator(view, "valid", False, tcfg.eval_k, selected.metric, ranking=True,
                              max_users=tcfg.eval_users, fast=threads, device=tcfg.device)
-    def paired(fa: dict, fb: dict):  # the per-user valid differences of two blends (activity's test)
-        got = []
-        for fx in (fa, fb):
-            batches: list = []
-            on_valid(fx, per_user=batches)
-            got.append(trend.user_values(batches, selected.metric))
-        return None if got[0] is None or got[1] is None else trend.mean_se(trend.paired_sums(*got))
-
+    paired = trend.paired_test(lambda fx, batches: on_valid(fx, per_user=batches), selected.metric)
     with blas_threads(threads):
         beta, window, gamma, value = trend.choose(ds, tcfg, f, on_valid, selected.metric,
                                                   higher_is_better(selected.metric), paired=paired)

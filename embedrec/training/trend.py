@@ -171,6 +171,23 @@ def user_values(batches: list, metric: str) -> np.ndarray | None:
     return vals[np.argsort(rows, kind="stable")]
 
 
+def paired_test(users_of, metric: str, reduce=None):
+    """:func:`choose`'s ``paired``: ``users_of(f, batches)`` scores factors ``f`` on valid, filling
+    evaluate.ranking_sums' per-user ``batches``; ``reduce`` adds :func:`paired_sums`' values up over torchrun's
+    ranks (None: one process)."""
+    def paired(fa: dict, fb: dict):
+        got = []
+        for fx in (fa, fb):
+            batches: list = []
+            users_of(fx, batches)
+            got.append(user_values(batches, metric))
+        if got[0] is None or got[1] is None:  # (the same metric on every rank: all take this branch)
+            return None
+        sums = paired_sums(*got)
+        return mean_se(sums if reduce is None else reduce(sums))
+    return paired
+
+
 def mean_se(sums: np.ndarray) -> tuple[float, float] | None:
     """The mean of the differences and its standard error from :func:`paired_sums`' (summed) values; None under
     two users."""
