@@ -529,7 +529,13 @@ def _check_resumable(cfg: Config) -> None:
         raise ArtifactError(f"nothing to resume: no checkpoint in '{cfg.run.dir}', and no prepared dataset at "
                             f"'{cfg.data.prepared}': run «'embedrec ingest' (with the same -c/--set options)|er.ingest(source, "
                             "cfg)», then «'embedrec train' without --resume|train_run without resume=True»")
-    raise ArtifactError(f"nothing to resume: no checkpoint in '{cfg.run.dir}'; train without «--resume|resume=True»")
+    published = Path(cfg.run.dir) / "current"
+    why = (" (a finished run's checkpoints are cleared once its model is published where train.keep_checkpoints is "
+           "false, or auto and they took over 1 GB; the run still serves its model)" if published.exists() else "")
+    raise ArtifactError(f"nothing to resume: no checkpoint in '{cfg.run.dir}'{why}; train without "
+                        "«--resume|resume=True» (with «--set train.keep_checkpoints=true|train.keep_checkpoints=True» "
+                        "to keep them)" if why else f"nothing to resume: no checkpoint in '{cfg.run.dir}'; train "
+                        "without «--resume|resume=True»")
 
 
 def _sharded_checkpoint(run_dir) -> bool:

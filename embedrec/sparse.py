@@ -108,6 +108,8 @@ def topk_fast(scores: np.ndarray, k: int, threads: int, lib=None) -> tuple[np.nd
     if lib is None:
         return None
     k = min(k, scores.shape[1])
+    if k <= 0:  # (the kernel reads the k-th place: none to read)
+        return np.zeros((scores.shape[0], 0), np.int64), np.zeros((scores.shape[0], 0), np.float32)
     scores = np.ascontiguousarray(scores, dtype=np.float32)
     n = scores.shape[0]
     idx, val = np.empty((n, k), np.int64), np.empty((n, k), np.float32)

@@ -688,7 +688,7 @@ def test_keep_checkpoints_auto_keeps_small_training_folders_and_clears_large_one
     assert size == sum(f.stat().st_size for p in small.iterdir() if not p.is_symlink() and p.is_dir()
                        and not p.name.startswith("artifacts-") for f in p.rglob("*") if f.is_file()) + \
         sum(p.stat().st_size for p in small.iterdir() if p.is_file() and p.name in ("checkpoint.pt", "metrics.jsonl"))
-    monkeypatch.setattr(publish, "KEEP_AUTO_MAX", size - 1)  # the same run is now above the limit
+    monkeypatch.setattr(publish, "KEEP_AUTO_MAX", size // 2)  # the same run is now above the limit
     big = tmp_path / "big"
     with caplog.at_level(logging.INFO, logger="embedrec"):
         train_run(load_config(None, [*sets, f"run.dir={big}"]))
@@ -697,6 +697,16 @@ def test_keep_checkpoints_auto_keeps_small_training_folders_and_clears_large_one
     kept = tmp_path / "kept"
     train_run(load_config(None, [*sets, f"run.dir={kept}", "train.keep_checkpoints=true"]))
     assert training_bytes(kept) > size // 2  # kept (its logs' timings may differ by a digit)
+    # a user's own file in a training folder is not counted: it is never cleared (a review: a 2 GB file of the
+    # user's made auto clear the checkpoints and report its size)
+    dim = next(p for p in kept.iterdir() if p.is_dir() and p.name.startswith("als-"))
+    (dim / "my-backup.npy").write_bytes(b"x" * (size + 10))
+    assert training_bytes(kept) < size + 10
+    # a resume of a run whose checkpoints were cleared says why (it said only 'no checkpoint')
+    from embedrec.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match="cleared once its model is published where train.keep_checkpoints"):
+        train_run(load_config(None, [*sets, f"run.dir={big}"]), resume=True)
 
 
 def test_a_fits_progress_names_its_candidate_or_dimension():
@@ -707,3 +717,4 @@ def test_a_fits_progress_names_its_candidate_or_dimension():
     assert _fit_label("runs/mine/als-reg-0.02", False) == "train als-reg-0.02"
     assert _fit_label("runs/mine/als-dim-256/als-reg-0.01-a0-0.1", False) == "train als-dim-256/als-reg-0.01-a0-0.1"
     assert _fit_label("runs/als-old/refit", True) == "refit"  # a user's run folder named als-...: not a candidate
+    assert _fit_label("runs/als-dim-4/myrun", False) == "train"  # nor a folder of the user's above a run

@@ -218,7 +218,8 @@ def exact_topk(queries: np.ndarray, X: np.ndarray, excl: tuple[np.ndarray, np.nd
     out_i, out_d = [], []
     step = max(16, int(5e7 // max(n, 1)))  # keep each score matrix near 200 MB
     lib = None
-    if queries.shape[0] >= FAST_TOPK_MIN:  # many users (export, evaluate, a stream's batch): the C top-k, on every
+    if queries.shape[0] >= FAST_TOPK_MIN and queries.dtype == X.dtype == np.float32:  # many users (export, a
+        # stream's batch) of float32 factors (what a run holds; float64 ones keep their precision): the C top-k, on every
         from embedrec.sparse import topk_kernel  # core (one user's argpartition costs less than loading it)
         from embedrec.threads import available_cpus
 

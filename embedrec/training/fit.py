@@ -699,7 +699,9 @@ def _fit_label(run_dir, refit: bool) -> str:
     if run_dir is None:
         return label
     p = Path(run_dir)
-    names = [n for n in (p.parent.name, p.name) if CANDIDATE_NAME.fullmatch(n) or DIM_NAME.fullmatch(n)]
+    names = [p.name] if CANDIDATE_NAME.fullmatch(p.name) or DIM_NAME.fullmatch(p.name) else []
+    if names and CANDIDATE_NAME.fullmatch(p.name) and DIM_NAME.fullmatch(p.parent.name):  # a dimension's candidate
+        names.insert(0, p.parent.name)
     return f"{label} {'/'.join(names)}" if names else label
 
 

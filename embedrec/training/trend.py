@@ -162,9 +162,11 @@ def paired_sums(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def user_values(batches: list, metric: str) -> np.ndarray | None:
-    """The per-user values of ``metric`` that evaluate.ranking_sums' ``per_user`` batches hold, by user row; None
-    where they do not hold it (a metric not averaged over users)."""
-    if not batches or metric not in batches[0][1]:
+    """The per-user values of ``metric`` that evaluate.ranking_sums' ``per_user`` batches hold, by user row (none
+    where a rank scored no user); None where they do not hold it."""
+    if not batches:
+        return np.zeros(0)
+    if metric not in batches[0][1]:
         return None
     rows = np.concatenate([np.asarray(r) for r, _ in batches])
     vals = np.concatenate([np.asarray(v[metric], np.float64) for _, v in batches])
@@ -175,13 +177,17 @@ def paired_test(users_of, metric: str, reduce=None):
     """:func:`choose`'s ``paired``: ``users_of(f, batches)`` scores factors ``f`` on valid, filling
     evaluate.ranking_sums' per-user ``batches``; ``reduce`` adds :func:`paired_sums`' values up over torchrun's
     ranks (None: one process)."""
+    from embedrec.metrics import PER_USER
+
     def paired(fa: dict, fb: dict):
+        if metric.split("@")[0] not in PER_USER:  # (decided alike on every rank: none enters the sum alone)
+            return None
         got = []
         for fx in (fa, fb):
             batches: list = []
             users_of(fx, batches)
             got.append(user_values(batches, metric))
-        if got[0] is None or got[1] is None:  # (the same metric on every rank: all take this branch)
+        if got[0] is None or got[1] is None:
             return None
         sums = paired_sums(*got)
         return mean_se(sums if reduce is None else reduce(sums))
@@ -287,6 +293,19 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
     def best_of(keys) -> tuple:
         return max(keys, key=lambda k: tried[k] if higher else -tried[k])
 
+    def clear_of(key, ref: float, other) -> bool:
+        """Whether activity ``key`` beats ``ref`` (the score of ``other``, a blend key weighing every user alike,
+        or None: the model alone) by MARGIN and by ACTIVITY_Z paired standard errors."""
+        clear = tried[key] > ref * (1 + MARGIN) if higher else tried[key] < ref * (1 - MARGIN)
+        if clear and paired is not None:  # beyond two paired standard errors over the same valid users
+            got = paired(blend(*key), blend(*other) if other is not None else f)
+            if got is not None:
+                mean, se = got
+                clear = (mean > ACTIVITY_Z * se) if higher else (mean < -ACTIVITY_Z * se)
+                log.debug("als_trend: activity %g against every user alike, paired valid %s %+.4f (SE %.4f)",
+                          key[2], metric, mean, se)
+        return clear
+
     def said(keys) -> str:
         return ", ".join(f"{tried[k]:.4f} at {k[1]:g}" + (f" over the latest {k[0]:g}" if timed else "") +
                          (f", activity {k[2]:g}" if len(set(x[2] for x in keys)) > 1 else "") for k in keys)
@@ -305,6 +324,10 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
                      "window %g, activity %g", beta, w, a)
             return beta, w, a, None
         best = best_of(k for k in tried if np.isfinite(tried[k]))
+        flat = [k for k in tried if k[2] == 0 and np.isfinite(tried[k])]
+        if train_cfg.als_trend_activity == "auto" and best[2] > 0 and flat and \
+                not clear_of(best, tried[best_of(flat)], best_of(flat)):  # as auto's weight (a review: unchecked)
+            best = best_of(flat)
         if len(tried) > 1:
             log.info("als_trend %g: window %g, activity %g (valid %s %s)", beta, best[0], best[2], metric,
                      said(list(tried)))
@@ -336,16 +359,7 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
     if train_cfg.als_trend_activity == "auto" and best[2] > 0:  # activity must beat every user alike clearly
         flat = [k for k in tried if k[2] == 0 and np.isfinite(tried[k])]
         ref = max([base] + [tried[k] for k in flat]) if higher else min([base] + [tried[k] for k in flat])
-        clear = tried[best] > ref * (1 + MARGIN) if higher else tried[best] < ref * (1 - MARGIN)
-        if clear and paired is not None:  # and beyond two paired standard errors over the same valid users
-            other = best_of(flat) if flat and tried[best_of(flat)] == ref else None
-            got = paired(blend(*best), blend(*other) if other is not None else f)
-            if got is not None:
-                mean, se = got
-                clear = (mean > ACTIVITY_Z * se) if higher else (mean < -ACTIVITY_Z * se)
-                log.debug("als_trend auto: activity %g against every user alike, paired valid %s %+.4f (SE %.4f)",
-                          best[2], metric, mean, se)
-        if not clear:
+        if not clear_of(best, ref, best_of(flat) if flat and tried[best_of(flat)] == ref else None):
             if not flat or not (tried[best_of(flat)] > base * (1 + MARGIN) if higher
                                 else tried[best_of(flat)] < base * (1 - MARGIN)):
                 log.debug("als_trend auto: activity %g's valid %s %.4f is not clearly above %.4f; chose 0", best[2],
