@@ -81,15 +81,20 @@ def _hits_dataset(seed=0, n_users=300, n_movies=120, clusters=6, per_user=30, ti
                 u.append(uidx), m.append(pick), t.append(int(1_000_000 * when))
     u, m, t = np.array(u), np.array(m), np.array(t)
     part = np.where(t < 700_000, "train", np.where(t < 800_000, "valid", "test"))
-    parts = {name: Interactions(u[part == name].astype(np.int32), m[part == name].astype(np.int32),
-                                np.ones(int((part == name).sum()), np.float32),
-                                t[part == name].astype(np.int64) if times else None)
-             for name in ("train", "valid", "test")}
+    return _as_dataset("hits", n_users, n_movies, u, m, part, t if times else None)
+
+
+def _as_dataset(name: str, n_users: int, n_movies: int, u, m, part, t=None) -> Dataset:
+    """An implicit Dataset of rows (user ``u``, movie ``m``, time ``t`` or None) in the splits ``part`` names."""
+    parts = {s: Interactions(u[part == s].astype(np.int32), m[part == s].astype(np.int32),
+                             np.ones(int((part == s).sum()), np.float32),
+                             None if t is None else t[part == s].astype(np.int64))
+             for s in ("train", "valid", "test")}
     users_df = pd.DataFrame({"user_idx": np.arange(n_users), "user_id": np.arange(1, n_users + 1)})
     movies_df = pd.DataFrame({"movie_idx": np.arange(n_movies), "movie_id": np.arange(1, n_movies + 1),
                               "title": [f"m{i}" for i in range(n_movies)], "year": 2000,
                               "genres": [["Drama"]] * n_movies})
-    return Dataset(None, {"name": "hits", "rating_scale": [1.0, 1.0]}, users_df, movies_df, parts)
+    return Dataset(None, {"name": name, "rating_scale": [1.0, 1.0]}, users_df, movies_df, parts)
 
 
 def _cfg(*more):
@@ -314,15 +319,7 @@ def _light_dataset(seed=0, n_users=1200, n_movies=300, clusters=8):
         u += [uidx] * n
         m += seen
         part += list(rng.permutation(where))
-    u, m, part = np.array(u), np.array(m), np.array(part)
-    parts = {name: Interactions(u[part == name].astype(np.int32), m[part == name].astype(np.int32),
-                                np.ones(int((part == name).sum()), np.float32), None)
-             for name in ("train", "valid", "test")}
-    users_df = pd.DataFrame({"user_idx": np.arange(n_users), "user_id": np.arange(1, n_users + 1)})
-    movies_df = pd.DataFrame({"movie_idx": np.arange(n_movies), "movie_id": np.arange(1, n_movies + 1),
-                              "title": [f"m{i}" for i in range(n_movies)], "year": 2000,
-                              "genres": [["Drama"]] * n_movies})
-    return Dataset(None, {"name": "light", "rating_scale": [1.0, 1.0]}, users_df, movies_df, parts)
+    return _as_dataset("light", n_users, n_movies, np.array(u), np.array(m), np.array(part))
 
 
 def test_valid_leans_users_with_few_ratings_to_popularity():
