@@ -134,6 +134,15 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     return result
 
 
+def _with_vectors(g: Group, shard: Shard):
+    """This rank's valid rows of users with a training row (users are whole per rank): what every choice on valid
+    is scored on, as training.fit.with_vectors in one process."""
+    from embedrec.training.fit import valid_with_vectors
+
+    lo, hi = shard.u_range(g.rank)
+    return valid_with_vectors(shard.splits["train"], shard.splits["valid"], hi - lo, lo)
+
+
 def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False,
                         refit: bool = False, say: bool = True, before_clearing=None):
     """training.select.fit_selecting on shards: with train.als_reg or train.als_recency auto, one fit per candidate (each
@@ -146,7 +155,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     from embedrec.training.fit import recency_candidates
     from embedrec.training.select import Selection, count_candidates, floor_of, unobserved_candidates
 
-    tr, va = shard.splits["train"], shard.splits["valid"]
+    tr, va = shard.splits["train"], _with_vectors(g, shard)
     recs = recency_candidates(shard, cfg.train, g.total, level=logging.INFO if say else logging.DEBUG)
     regs = (AUTO_REGS if g.total(len(va)) else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
     sel = Selection(cfg.train, recs, regs, unobserved_candidates(cfg.train, g.total(len(va)) > 0,
@@ -371,7 +380,6 @@ def choose_trend_shard(g: Group, shard: Shard, cfg, result, resolved: bool):
     validation users by ShardRanking, those without a training row left out; the same choice. A collective."""
     import copy
 
-    from embedrec.data.dataset import Interactions
     from embedrec.evaluate import score_device
     from embedrec.metrics import higher_is_better, parse_metric
     from embedrec.training import trend
@@ -389,9 +397,7 @@ def choose_trend_shard(g: Group, shard: Shard, cfg, result, resolved: bool):
     P = model.model.user.weight.detach().cpu().numpy()
     Q, b = full_movies(g, model.model, model.unrated)
     lo = int(shard.u_cuts[g.rank])
-    keep = trained_users(tr.user - lo, P.shape[0])[va.user - lo]  # users with a training row (whole per rank)
-    kept = Interactions(va.user[keep], va.movie[keep], va.rating[keep],
-                        None if va.timestamp is None else va.timestamp[keep])
+    kept = _with_vectors(g, shard)
     k = parse_metric(result.metric)[1]
     ev = ShardRanking(g, shard, [tr], kept, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
                       score_device(g.device))

@@ -469,10 +469,7 @@ def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
     them as unknown. The chosen term's valid score becomes the selection's."""
     import copy
 
-    from embedrec.data.dataset import Interactions
-    from embedrec.evaluate import evaluator
     from embedrec.training import trend
-    from embedrec.training.fit import trained_users
 
     tcfg = cfg.train
     if resolve_loss(cfg.model, cfg.features.active) != "als":
@@ -488,17 +485,7 @@ def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
                                scales=(float(tcfg.als_user_unobserved),))
     f = factors(model.model, model.unrated)
     threads = choose_threads(len(ds.splits["train"]), f["movie_factors"].shape[1], tcfg.threads)
-    va = ds.splits["valid"]
-    vectors = trained_users(ds.splits["train"].user, ds.n_users)  # as served: the others' vectors are zeroed
-    if vectors[va.user].all():
-        on_valid = _valid_evaluator(ds, cfg.model, tcfg, selected.metric, threads, reuse)
-    else:  # only the users with a vector: a view of ds whose valid split holds their rows
-        keep = vectors[va.user]
-        view = copy.copy(ds)
-        view.splits = {**ds.splits, "valid": Interactions(va.user[keep], va.movie[keep], va.rating[keep],
-                                                          None if va.timestamp is None else va.timestamp[keep])}
-        on_valid = evaluator(view, "valid", False, tcfg.eval_k, selected.metric, ranking=True,
-                             max_users=tcfg.eval_users, fast=threads, device=tcfg.device)
+    on_valid = _valid_evaluator(ds, cfg.model, tcfg, selected.metric, threads, reuse)  # users with a vector
     paired = trend.paired_test(lambda fx, batches: on_valid(fx, per_user=batches), selected.metric)
     with blas_threads(threads):
         beta, window, gamma, value = trend.choose(ds, tcfg, f, on_valid, selected.metric,
