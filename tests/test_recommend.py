@@ -1110,8 +1110,10 @@ def test_users_with_nothing_left_to_recommend_are_said_in_a_stream(tmp_path):
 def test_every_user_in_the_file_is_in_the_model_and_a_time_cuts_new_users_never_get_their_own_movies(tmp_path):
     """A ranking check: under the default random split a light user's ratings can all land in valid/test; ingest
     dropped them as unknown, so a user of the file was 'not in the training data' and `--fallback popular` gave
-    it the movies it had rated. A random split now keeps one rating of each user in train; under a global time
-    cut (whose new users are unknown on purpose) their dropped valid ratings are kept out of the popular list."""
+    it the movies it had rated. A random split now keeps one rating of each user in train. Under a global time
+    cut a user first seen in the valid window was dropped too (its valid rows kept out of the popular list): an
+    independent check found the refit on train+valid never learnt them; now their valid rows stay, the refit
+    learns them and their lists leave out what they rated."""
     import pandas as pd
 
     import embedrec as er
@@ -1127,21 +1129,24 @@ def test_every_user_in_the_file_is_in_the_model_and_a_time_cuts_new_users_never_
     ds = er.ingest(str(src), cfg)
     assert ds.n_users == 300 and ds.manifest["cleaning"]["users_given_a_train_row"] > 0
 
-    # a global time cut: the users whose ratings all come after the cut are left out, their valid movies kept
+    # a global time cut: a user whose ratings all come after the training window is kept in valid, learnt by the
+    # refit, and never offered what it rated; its movie 21, first rated in valid, is learnt too
     rows = [(u, m, u * 100 + m) for u in range(1, 41) for m in range(1, 21) if (u + m) % 3]
-    rows += [(99, m, 10**6 + m) for m in (1, 2, 4)]  # the latest ratings of all: valid, for an unknown user
+    rows += [(99, m, 10**6 + m) for m in (1, 2, 4, 21)]  # the latest ratings of all: valid, for a new user
     src2 = tmp_path / "t.csv"
     pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"]).to_csv(src2, index=False)
     cfg2 = load_config(None, [f"data.prepared={tmp_path / 'ds2'}", f"run.dir={tmp_path / 'run2'}",
                               "data.columns.rating=null", "split.method=global_time", "split.valid=0.05",
                               "split.test=0", "model.dim=4", "train.epochs=2", "train.threads=1"])
     ds2 = er.ingest(str(src2), cfg2)
-    assert 99 not in set(ds2.users["user_id"].tolist())
-    assert sorted(ds2.rated_below_unknown.query("user_id == 99")["movie_idx"].map(
-        lambda i: int(ds2.movies["movie_id"].iloc[i])).tolist()) == [1, 2, 4]
+    row99 = int(ds2.users.set_index("user_id").loc[99, "user_idx"])
+    tr, va = ds2.splits["train"], ds2.splits["valid"]
+    assert row99 not in set(tr.user.tolist()) and (va.user == row99).sum() == 4
+    assert ds2.manifest["cleaning"]["eval_rows_dropped_unknown"] == 0
     model = er.train(ds2, cfg2)
-    got = [int(m) for m in model.recommend(99, k=5, missing="popular").movie_ids[0]]
-    assert len(got) == 5 and not {1, 2, 4} & set(got)
+    got = [int(m) for m in model.recommend(99, k=5).movie_ids[0]]  # no fallback: the refit learnt it
+    assert len(got) == 5 and not {1, 2, 4, 21} & set(got)
+    assert 21 in {int(m) for m in model.similar(1, k=25).movie_ids[0]}  # so was the valid window's movie
 
 
 def test_a_movie_not_found_says_whether_the_run_has_titles_to_search():

@@ -54,6 +54,20 @@ def test_drop_unknown_removes_leakage():
     assert n == 2
 
 
+def test_drop_unknown_with_valid_keeps_the_valid_windows_users_and_movies():
+    """A global time cut: valid rows stay, and a test row is kept where train or valid knows its user and movie
+    (hand-computed: user 3 and movie 12 are first seen in valid; user 4 and movie 13 in test)."""
+    assign = np.array([TRAIN, VALID, VALID, TEST, TEST, TEST, TEST])
+    users = np.array([1, 3, 1, 3, 1, 4, 1])
+    movies = np.array([10, 11, 12, 12, 10, 10, 13])
+    out, n = drop_unknown(assign, users, movies, with_valid=True)
+    np.testing.assert_array_equal(out, [TRAIN, VALID, VALID, TEST, TEST, -1, -1])
+    assert n == 2
+    out, n = drop_unknown(assign, users, movies)  # train alone: valid's user 3 and movie 12 are unknown
+    np.testing.assert_array_equal(out, [TRAIN, -1, -1, -1, TEST, -1, -1])
+    assert n == 5
+
+
 def test_keep_users_in_train_gives_back_the_first_rating_of_users_with_none():
     """A ranking check: a random split put all 4 ratings of a light user in valid, ingest dropped them as unknown,
     and the user was missing from the model (and after the refit). Hand-computed: user 7 has no train row (its

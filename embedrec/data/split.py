@@ -99,13 +99,15 @@ def keep_users_in_train(assign: np.ndarray, users: np.ndarray,
 
 
 def drop_unknown(assign: np.ndarray, users: np.ndarray, movies: np.ndarray,
-                 keep_movies: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+                 keep_movies: np.ndarray | None = None, with_valid: bool = False) -> tuple[np.ndarray, int]:
     """Mark valid/test rows whose user or movie has no training rating as dropped (-1); returns the count.
 
-    Movies in ``keep_movies`` (held out on purpose for a cold-start test) are not dropped for being unseen."""
+    Movies in ``keep_movies`` (held out on purpose for a cold-start test) are not dropped for being unseen.
+    ``with_valid``: valid rows count as training ones (a global time cut's: the refit on train+valid learns the
+    users and movies first seen in the valid window, so their valid rows stay and so do their test rows)."""
     import pandas as pd  # hash-based unique/isin: numpy 2's np.unique is far slower on tens of millions
 
-    train = assign == TRAIN
+    train = (assign == TRAIN) | (assign == VALID) if with_valid else assign == TRAIN
     known_u = np.array(pd.Series(users).isin(pd.unique(users[train])), dtype=bool)
     known_m = np.array(pd.Series(movies).isin(pd.unique(movies[train])), dtype=bool)
     if keep_movies is not None:
