@@ -569,10 +569,10 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
 def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, left: list | None = None):
     """(the ratings kept, their split codes, the held-out cold movies or None). ``left`` (a list) receives the
     ids of the users left with no row at all (cleaning.users_left_out counts them). Without split.cold_start,
-    valid and test rows of users or movies training does not know are dropped; under a global time cut, valid
-    rows stay and count as known for test (the refit on train+valid learns the users and movies first seen in the
-    valid window: an independent check found ML-100K's latest-20% cut dropping 8,267 valid rows of 77 users, whom
-    the refit then never learnt and recommend answered as unknown)."""
+    test rows of users or movies that neither train nor valid knows are dropped; valid rows stay (the refit on
+    train+valid learns them: an independent check found ML-100K's latest-20% global cut dropping 8,267 valid rows
+    of 77 users, whom the refit then never learnt and recommend answered as unknown, and a review ML-100K's
+    random split with split.test=0 dropping the 13 movies first rated in valid, never served)."""
     users_arr = ratings["user_id"].to_numpy()
     movies_arr = ratings["movie_id"].to_numpy()
     ts = ratings["timestamp"].to_numpy() if "timestamp" in ratings else None
@@ -590,8 +590,7 @@ def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, 
             assign, given = keep_users_in_train(assign, users_arr, is_cold)
             if given:
                 report["users_given_a_train_row"] = given
-        assign, dropped = drop_unknown(assign, users_arr, movies_arr, keep_movies=cold,
-                                       with_valid=split_cfg.method == "global_time")
+        assign, dropped = drop_unknown(assign, users_arr, movies_arr, keep_movies=cold, with_valid=True)
         report["eval_rows_dropped_unknown"] = dropped
         if dropped and left is not None:  # users whose every row was dropped (a global cut's later users: a review
             # found 192 such users of ML-100K's global_time split missing from users_left_out)
@@ -726,7 +725,7 @@ def _warn_shrunk_splits(split_cfg: SplitConfig, counts: dict, dropped: int, user
     if not dropped or dropped < 0.2 * (kept + dropped) or not kept:
         return  # (none left: _warn_empty_splits says it)
     who = f"; {users:,} user{'s' if users != 1 else ''} had no training rating at all" if users else ""
-    log.warning("the %s split dropped %s of its %s valid and test rows (users or movies with no training rating%s), "
+    log.warning("the %s split dropped %s of its %s valid and test rows (users or movies with no train or valid rating%s), "
                 "leaving valid %s and test %s: set split.cold_start=true to keep them (evaluated without a trained "
                 "vector)%s", split_cfg.method, f"{dropped:,}", f"{kept + dropped:,}", who, f"{counts.get('valid', 0):,}",
                 f"{counts.get('test', 0):,}", ", or split.method=user_time, which holds out each user's latest"
