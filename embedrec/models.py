@@ -404,8 +404,9 @@ class Model:
         rating} (folded in against the fixed movie factors); the given movies are excluded unless
         ``exclude_seen=False``. ``ordered=True``: ``liked`` or ``rated`` (one of them) lists the user's history
         oldest first, and an als model weighs the latest movies most (``recommend.foldin_recency``; on held-out
-        ML-100K users told their earliest 80%, NDCG@10 +18%); ``uses_order`` says whether this model does. An
-        unknown movie id is left out with a warning and listed in the result's ``unknown`` (NotFoundError where
+        ML-100K users told their earliest 80%, NDCG@10 +18%); ``uses_order`` says whether this model does. A movie
+        is an id or title words, as :meth:`resolve_movies` takes them ('star wars'; ambiguity raises UsageError,
+        words that match no title NotFoundError). An unknown movie id is left out with a warning and listed in the result's ``unknown`` (NotFoundError where
         none is known, or with ``strict=True``).
         An implicit model leaves out a rating below its dataset's
         data.min_rating, as training did: said in a log note and in the result's ``left_out``."""
@@ -417,8 +418,9 @@ class Model:
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
                              "not a set")
         allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
+        liked, rated = self._titles_resolved(_as_list(liked), _rated(rated))
         skipped: list = []  # history ids the model does not know: left out, in the result's unknown (a review)
-        p, b, seen, left_out = e.fold_in_parts(_as_list(liked), _rated(rated), ordered=bool(ordered),
+        p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered),
                                                strict=bool(strict), unknown=skipped)
         ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
         left_out = {e.movies.raw(r): v for r, v in left_out.items()}
@@ -429,6 +431,23 @@ class Model:
                      "%g up (data.min_rating), so it never saw a lower one (rated all the same: not in the list)",
                      shorten(cli), shorten(lib), e.training_ratings["min_rating"])
         return Recommendations(e, [None], [ids], [scores], [False], skipped, left_out=left_out)
+
+    def _titles_resolved(self, liked: list, rated: dict) -> tuple[list, dict]:
+        """recommend_new's history with title words turned into ids (:meth:`resolve_movies`; a first-hour review:
+        liked=['star wars', 172] left 'star wars' out as an unknown id, then listed Star Wars at rank 4)."""
+        if liked:
+            liked = self.resolve_movies(liked)[0]
+        if rated:
+            keys = self.resolve_movies(list(rated))[0]
+            firsts: dict = {}
+            for given, key in zip(rated, keys):
+                if py_id(key) in firsts:
+                    raise UsageError(f"rated: movie {shorten(repr(key), 40)} is rated twice (as "
+                                     f"{shorten(repr(firsts[py_id(key)]), 40)} and {shorten(repr(given), 40)}); "
+                                     "give each movie one rating")
+                firsts[py_id(key)] = given
+            rated = dict(zip(keys, rated.values()))
+        return liked, rated
 
     def recommend_features(self, values: dict, k: int | None = None, *, genres: Iterable[str] = (),
                            year_min: int | None = None, year_max: int | None = None,

@@ -205,6 +205,22 @@ def test_rows_and_frame(trained):
         rec.recommend_new(liked=[123456])
 
 
+def test_recommend_new_takes_titles_as_similar_does(trained):
+    """A first-hour review: recommend_new(liked=['star wars', 172]) left the title out as an unknown id and listed
+    Star Wars at rank 4; titles are resolved as similar() and `--liked` resolve them."""
+    _, rec, _ = trained
+    title = rec.movie(7)["title"]
+    by_title = rec.recommend_new(liked=[title, 6], k=5)
+    assert list(by_title.movie_ids[0]) == list(rec.recommend_new(liked=[7, 6], k=5).movie_ids[0])
+    assert 7 not in by_title.movie_ids[0] and by_title.unknown == []
+    rated = rec.recommend_new(rated={title: 5, 6: 4}, k=5)
+    assert list(rated.movie_ids[0]) == list(rec.recommend_new(rated={7: 5, 6: 4}, k=5).movie_ids[0])
+    with pytest.raises(UsageError, match=r"^rated: movie 7 is rated twice \(as '.*' and 7\); give each movie one"):
+        rec.recommend_new(rated={title: 5, 7: 4})
+    with pytest.raises(NotFoundError, match="no movie title matches 'zzqq xxkk'"):
+        rec.recommend_new(liked=["zzqq xxkk", 6])
+
+
 def test_similar_in_memory_equals_the_index(trained):
     model, rec, _ = trained
     a, b = model.similar(5, k=10), rec.similar(5, k=10)
