@@ -209,7 +209,7 @@ def test_a_utf8_movies_file_read_with_another_encoding_is_said(tmp_path, small_c
         caplog.clear()
         with caplog.at_level("WARNING", logger="embedrec"):
             run(cfg.updated({"data.movies": str(tmp_path / "m.csv")}), tmp_path / "r.csv", tmp_path / f"o{n}")
-        assert ("its text is UTF-8 but is read as latin-1" in caplog.text) == warned, caplog.text
+        assert ("read as latin-1 (data.encoding), but its text is UTF-8" in caplog.text) == warned, caplog.text
     caplog.clear()
     (tmp_path / "m.csv").write_bytes(text.encode("utf-8"))
     with caplog.at_level("WARNING", logger="embedrec"):

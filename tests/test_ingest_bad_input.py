@@ -832,6 +832,25 @@ def test_the_encoding_advice_works_for_the_movielens_and_recbole_layouts(tmp_pat
     assert pd.read_parquet(out / "movies.parquet").set_index("movie_id").loc[2, "title"] == "Schindler’s List"
 
 
+def test_a_utf8_file_read_as_latin1_is_said(tmp_path):
+    """A first-hour review: data.encoding=latin-1, set for a Latin-1 movies file as its error advised, read the
+    UTF-8 ratings file's user 'José' as 'JosÃ©' without a word (one encoding covers every file)."""
+    (tmp_path / "r.csv").write_bytes("userId,movieId,rating\nJosé,1,4\nAl,1,5\nAl,2,2\n".encode())
+    (tmp_path / "m.csv").write_bytes("movieId,title,genres\n1,Amélie (2001),Comedy\n2,Heat (1995),Crime\n"
+                                     .encode("latin-1"))
+    r, out = ingest(tmp_path, tmp_path / "r.csv", "--set", "data.id_type=auto", "--set", f"data.movies={tmp_path / 'm.csv'}",
+                    "--set", "data.encoding=latin-1", "--set", "split.test=0", "--set", "split.valid=0")
+    assert r.exit_code == 0, r.stderr
+    said = [ln for ln in r.stderr.splitlines() if "its text is UTF-8" in ln]
+    assert len(said) == 1 and said[0].startswith(f"{tmp_path / 'r.csv'}: read as latin-1 (data.encoding)"), r.stderr
+    assert "'José' reads as 'JosÃ©'" in said[0] and "iconv -f latin-1 -t utf-8" in said[0]
+    (tmp_path / "r.csv").write_bytes("userId,movieId,rating\nJosé,1,4\nAl,1,5\nAl,2,2\n".encode("latin-1"))
+    r, out = ingest(tmp_path, tmp_path / "r.csv", "--set", "data.id_type=auto", "--set", f"data.movies={tmp_path / 'm.csv'}",
+                    "--set", "data.encoding=latin-1", "--set", "split.test=0", "--set", "split.valid=0", "--overwrite")
+    assert r.exit_code == 0 and "UTF-8" not in r.stderr, r.stderr  # both Latin-1: nothing to say
+    assert "José" in pd.read_parquet(out / "users.parquet")["user_id"].tolist()
+
+
 def test_a_folder_named_as_a_release_is_read_not_passed_over(tmp_path, monkeypatch):
     """A review: with ./ml-1m present (the unzipped release), `ingest ml-1m` went for the download instead."""
     (tmp_path / "ml-1m").mkdir()

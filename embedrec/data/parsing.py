@@ -408,32 +408,6 @@ def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None,
     return out
 
 
-def _warn_utf8_read_as(src, encoding: str, label: str) -> None:
-    """A movies file whose non-ASCII text is UTF-8, read with another data.encoding (which the ratings file may
-    need): one warning, as its titles would read 'CafÃ©' (a first-hour pass: a latin-1 ratings file beside a UTF-8
-    movies file was stored so without a word; one data.encoding covers both files)."""
-    import codecs
-
-    name = codecs.lookup(encoding).name
-    if name.startswith(("utf-8", "utf-16", "utf-32")):
-        return
-    if isinstance(src, (bytes, bytearray)):
-        head = bytes(src[:1 << 22])
-    else:
-        with open(src, "rb") as fh:
-            head = fh.read(1 << 22)
-    if head.isascii():
-        return
-    try:  # (a character cut at the end of the head is not an error)
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < 1 << 22)
-    except UnicodeDecodeError:
-        return
-    logging.getLogger("embedrec").warning(
-        "%s: its text is UTF-8 but is read as %s (data.encoding, which the ratings file and the movies file share), "
-        "so a title such as 'Café' is stored as 'CafÃ©': leave data.encoding out, after converting the ratings file "
-        "to UTF-8 if it needs %s (iconv -f %s -t utf-8 RATINGS > RATINGS.utf8)", label, encoding, encoding, encoding)
-
-
 def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col: str | None, genre_sep: str,
                       encoding: str, id_type: str, notes: list | None = None,
                       ratings_movie: str | None = None) -> pd.DataFrame:
@@ -469,7 +443,6 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
         raise _parser_error(label, e, 1, None if parquet else path, sep, encoding) from None
     if not parquet:
         _refuse_repeated_names(path, sep, encoding, label)
-        _warn_utf8_read_as(path, encoding, label)
     short = None if parquet else _short_row(label, path, sep, encoding)
     if short:  # pandas reads the missing fields as empty: a movie without its genres (or title), silently
         raise short

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import logging
 import os
 import re
 import stat
@@ -21,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from embedrec.errors import DataError, first_line, shorten
+
+log = logging.getLogger("embedrec")
 
 MAX_UNZIPPED = 64 << 30  # bytes; the largest MovieLens release (ml-latest) unpacks to about 1.3 GB
 MAX_RATIO = 200          # uncompressed / compressed per member; CSV ratings compress about 3-8x, bombs 1000x
@@ -167,6 +170,35 @@ def refuse_binary_head(head: bytes, label: str, seps=(), encoding: str = "utf-8"
     if len(head) >= HEAD and "\n" not in text and "\r" not in text:
         raise DataError(f"{label}: no line break in its first {HEAD >> 20} MiB, so not a table of one row per "
                         f"line; {_FIX}")
+    if enc is None:
+        _warn_utf8_read_otherwise(head, label, named)
+
+
+def _warn_utf8_read_otherwise(head: bytes, label: str, named: str) -> None:
+    """Warn where a one-byte encoding (data.encoding: latin-1, cp1252, ...) reads a file whose first bytes are UTF-8
+    with letters beyond ASCII: every such letter becomes two ('José' read 'JosÃ©'), ids included, without an error
+    (a first-hour review: data.encoding=latin-1, set for a Latin-1 movies file as the error advised, turned the
+    UTF-8 ratings file's users into other ids)."""
+    if max(head) < 0x80:
+        return
+    try:
+        one_byte = len(bytes(range(256)).decode(named, "replace")) == 256 and codecs.lookup(named).name != "utf-8"
+    except LookupError:
+        return
+    if not one_byte:
+        return
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 3 or len(head) < HEAD:  # not UTF-8 (not a character cut short by the head)
+            return
+        text = head[:e.start].decode("utf-8")
+    at = next(i for i, c in enumerate(text) if ord(c) > 0x7F)
+    word = re.findall(r"\w+", text[max(0, at - 20):at + 20])
+    word = next((w for w in word if any(ord(c) > 0x7F for c in w)), text[at])
+    log.warning("%s: read as %s (data.encoding), but its text is UTF-8: '%s' reads as '%s'; data.encoding applies to "
+                "every file of the source, so convert the others to UTF-8 (iconv -f %s -t utf-8 FILE > NEW) and "
+                "leave it unset", label, named, word, word.encode("utf-8").decode(named, "replace"), named)
 
 
 def refuse_binary_file(path, label: str, seps=(), encoding: str = "utf-8") -> None:
