@@ -421,6 +421,9 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     f["global_mean"] = run.manifest.get("global_mean", 0.0)
     result = evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
                               device, per_user)
+    index = run.manifest.get("index") or {}
+    if index.get("kind", "flat") != "flat":  # the model row ranks exactly; recommend serves through this index
+        result["served_index"] = {"kind": index["kind"], "recall@10": index.get("recall@10")}
     if lists is not None:
         lists(result, ds)  # the caller's, a layer above: other recommenders' lists scored on the same dataset
     return result

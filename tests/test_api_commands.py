@@ -191,6 +191,12 @@ def test_rebuild_index_as_the_cli(trained_run, tmp_path, capsys):
     assert json.loads(r.stdout)["kind"] == "hnsw" and json.loads(r.stdout).keys() == meta.keys()
     with er.open(copy, cfg) as m:  # the rebuilt run answers through its new index
         assert len(m.recommend([trained_run.opened.user_ids[0]], k=5).movie_ids[0]) == 5
+        served = m.evaluate("test", [10])["served_index"]
+    assert served["kind"] == "hnsw" and 0 < served["recall@10"] <= 1
+    # a first-hour review: evaluate's model row ranks exactly, what an hnsw index serves can differ: said
+    r = invoke("evaluate", *trained_run.sets, "--run", other, "-k", "10")
+    assert r.exit_code == 0 and "recommend serves through this run's hnsw index (recall@10 " in r.stderr, r.stderr
+    assert "served_index" not in trained_run.opened.evaluate("test", [10])  # a flat index: the lists are the row's
     with pytest.raises(UsageError, match="cfg must be a Config"):
         er.rebuild_index(copy, {"index.kind": "hnsw"})
 
