@@ -400,6 +400,46 @@ def test_kernel_cache_is_private_and_checked(tmp_path, monkeypatch):  # row 26
     monkeypatch.setattr(kernel, "_lib", None)
 
 
+def test_a_library_planted_in_an_open_kernel_cache_is_never_loaded(tmp_path):
+    """A red team: a library with its own .sha256, planted in a cache folder others could write to (0777), was
+    loaded (its constructor ran) before the folder was closed; one lacking a kernel function was an internal
+    error. Now an open folder is emptied as it is closed, and a library lacking a function is rebuilt."""
+    import hashlib
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    marker = tmp_path / "PWNED"
+    (tmp_path / "pwn.c").write_text('#include <stdlib.h>\n__attribute__((constructor)) static void pwn(void) '
+                                    f'{{ system("touch {marker}"); }}\ndouble mf_sgd(void) {{ return 0.0; }}\n')
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(tmp_path / "pwn.so"), str(tmp_path / "pwn.c")], check=True)
+    planted = (tmp_path / "pwn.so").read_bytes()
+    kdir = tmp_path / "c" / "kernels"
+    env = {**os.environ, "EMBEDREC_CACHE": str(tmp_path / "c")}
+
+    def load():  # a fresh process each time: this one's loader keeps a library once loaded under its path
+        code = "from embedrec.training import kernel; print(hasattr(kernel.load(), 'als_cg'))"
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
+
+    load()  # the real one, to learn its name
+    (so,) = kdir.glob("mf_sgd-*.so")
+    good = so.read_bytes()
+
+    def plant():
+        so.unlink()
+        so.write_bytes(planted)
+        (kdir / (so.name + ".sha256")).write_text(hashlib.sha256(planted).hexdigest() + "\n")
+
+    plant()
+    os.chmod(kdir, 0o777)
+    load()
+    assert not marker.exists() and so.read_bytes() == good and (kdir.stat().st_mode & 0o777) == 0o700
+    plant()  # in the closed folder (only its owner could): loaded, found to lack the kernel's functions, rebuilt
+    load()
+    assert so.read_bytes() == good
+
+
 # ---------------------------------------------------------------------------------------------- data loss (27)
 
 def test_overwrite_refuses_a_folder_embedrec_did_not_write(base, tmp_path, monkeypatch):  # row 27

@@ -89,13 +89,13 @@ def load():
         if not _intact(out):
             _build(cc, out)
         try:
-            lib = ctypes.CDLL(str(out))
-        except OSError as e:  # damaged in a way the checksum did not catch: rebuild once
+            lib = _checked(ctypes.CDLL(str(out)))
+        except (OSError, AttributeError) as e:  # damaged in a way the checksum did not catch: rebuild once
             _discard(out)
             _build(cc, out)
             try:
-                lib = ctypes.CDLL(str(out))
-            except OSError:
+                lib = _checked(_load_fresh(out))
+            except (OSError, AttributeError):
                 _discard(out)
                 raise KernelError("unloadable", "the {owner} kernel '{out}' cannot be loaded ({e})",
                                   "it was removed: run again", {"out": str(out), "e": str(e)}) from None
@@ -112,6 +112,30 @@ def load():
         return lib
 
 
+def _load_fresh(out: Path):
+    """``out`` loaded from a copy under another name: the process's loader answers a path it has loaded (the
+    damaged library, still mapped) with that library again."""
+    import shutil
+
+    d = Path(tempfile.mkdtemp(prefix="embedrec-kernel-"))  # 0700 by mkdtemp
+    try:
+        copy = d / out.name
+        shutil.copyfile(out, copy)
+        return ctypes.CDLL(str(copy))  # mapped: the file can go
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+SYMBOLS = ("mf_sgd", "svdpp_sgd", "als_cg", "topk_rows")  # what the callers look up: all there, or rebuilt
+
+
+def _checked(lib):
+    """``lib``, where it has every function of :data:`SYMBOLS` (AttributeError naming the first it lacks)."""
+    for name in SYMBOLS:
+        getattr(lib, name)
+    return lib
+
+
 def _private_dir(d: Path) -> Path:
     """The kernel cache folder, owned by this user and closed to others (0700): ctypes runs a loaded library's
     code, so a folder others can write to would let them plant one. A folder owned by someone else is not
@@ -124,6 +148,11 @@ def _private_dir(d: Path) -> Path:
         if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
             if st.st_mode & 0o077:
                 os.chmod(d, 0o700)
+                # what others could write while it was open is not ours, whatever its checksum file says (a red
+                # team planted a library and its .sha256 in a 0777 cache: it was loaded, and its code ran)
+                for f in d.iterdir():
+                    if f.is_symlink() or f.is_file():
+                        f.unlink()
             return d
     except OSError as e:
         raise KernelError("unwritable", "the {owner} kernel cannot be written to '{d}' ({why})",
