@@ -1629,3 +1629,39 @@ def test_the_catalogues_filters_take_missing_years_of_any_kind_and_an_older_pick
         old.__dict__.pop(name)
     np.testing.assert_array_equal(old.allowed(genres=("comedy",), year_min=1900), [0])
 
+
+
+def test_an_inf_in_a_resealed_runs_movie_table_is_refused_where_listed(implicit_models, tmp_path):
+    """A red team: an inf written into a run's movie_factors.npy, the manifest's checksums and seal made again,
+    was served as the top movie of 290 of 943 users (`recommend --users`, `export --topk-all`) with exit 0, where
+    `evaluate` refused it. Every list is now checked as it is served (its rows only: start-up stays cheap)."""
+    import hashlib
+    import json
+    import os
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.fsutil.integrity import SEAL, seal
+
+    run = tmp_path / "run"
+    shutil.copytree(implicit_models["plain"].run.path.parent, run, symlinks=True)
+    folder = Path(os.path.realpath(run / "current"))
+    q = np.load(folder / "movie_factors.npy")
+    q[3, 1] = np.inf
+    np.save(folder / "movie_factors.npy", q)
+    m = json.loads((folder / "manifest.json").read_text())
+    m.pop(SEAL)
+    digest = hashlib.sha256((folder / "movie_factors.npy").read_bytes()).hexdigest()
+    m["files"]["movie_factors.npy"] = digest
+    m["checksums"]["movie_factors.npy"] = {"sha256": digest, "bytes": (folder / "movie_factors.npy").stat().st_size}
+    (folder / "manifest.json").write_text(json.dumps(seal(m)))
+    movie = implicit_models["plain"].movie_ids[3]
+    said = f"movie_factors.npy: movie {movie}'s row is not finite (NaN or inf)"
+    for args, phrase in ((["--users", "-"], said), (["--movie", str(implicit_models["plain"].movie_ids[0])], said),
+                         (["--liked", str(implicit_models["plain"].movie_ids[0])], "vector is not finite")):
+        r = CliRunner().invoke(main, ["recommend", "--run", str(run), *args, "-k", "500"],
+                               input="\n".join(map(str, implicit_models["plain"].user_ids[:50])) + "\n")
+        assert r.exit_code == 1 and r.stderr.count("\n") == 1 and phrase in r.stderr, (args, r.stderr)
