@@ -477,3 +477,15 @@ def test_repeats_auto_is_not_warned_as_another_ingest_setting(tmp_path):
         assert r.exit_code == 0, r.stderr
         assert ("is an ingest setting, but dataset" in r.stderr) == warned, (value, r.stderr)
     assert "prepared with data.repeats=latest" in r.stderr
+
+
+def test_count_weight_auto_is_not_tried_where_every_count_is_1():
+    """An independent check: a click log without repeats (summed, every count 1) fitted weight 1's candidate,
+    which is the same model (1 + c log 1 = 1): nothing more is fitted there."""
+    from embedrec.config import load_config
+    from embedrec.training.select import count_candidates
+
+    tcfg = load_config(None, []).train
+    assert count_candidates(tcfg, True, {"repeats": "sum", "rating_scale": [1.0, 7.0]}) == (1.0,)
+    assert count_candidates(tcfg, True, {"repeats": "sum", "rating_scale": [1.0, 1.0]}) == ()
+    assert count_candidates(tcfg, True, {"repeats": "latest", "rating_scale": [1.0, 7.0]}) == ()

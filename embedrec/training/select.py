@@ -354,10 +354,14 @@ def count_candidates(train_cfg, has_valid: bool, manifest: dict) -> tuple:
     where the ratings are counts (a dataset ingested with data.repeats=sum, its ``manifest`` says) and there is a
     validation split: elsewhere auto is 0 and nothing more is fitted. On a synthetic click log 1 gained 0.0068
     test NDCG@10 where the counts follow the users' tastes and lost 0.0062 where they are noise; valid NDCG@10
-    ranked 0 and 1 alike (docs/known-gaps.md)."""
+    ranked 0 and 1 alike (docs/known-gaps.md). Not where every count is 1 (a log without repeats: its
+    ``rating_scale`` tops at 1), where 1 + c log(1) is 1 and the fit would be the same model (an independent check)."""
     from embedrec.training.als import COUNT_WEIGHTS
 
     if train_cfg.als_count_weight != "auto" or not has_valid or manifest.get("repeats") != "sum":
+        return ()
+    scale = manifest.get("rating_scale")
+    if isinstance(scale, (list, tuple)) and len(scale) == 2 and scale[1] == 1:
         return ()
     return COUNT_WEIGHTS[1:]
 
