@@ -488,6 +488,8 @@ def _check_ratings(raw: readers.RawData, cfg: DataConfig) -> tuple[float, float]
     else:
         scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
         _warn_lone_extremes(r, scale, raw)
+        if cfg.repeats != "sum":
+            _warn_counts_read_as_ratings(r, scale)
     readers.check_scale(raw, scale)
     if cfg.min_rating is not None and cfg.min_rating > float(r.max()) and cfg.repeats == "sum":
         # under data.repeats=sum it thresholds the sums, a minimum count (a review: the rows' check refused one)
@@ -502,6 +504,26 @@ def _check_ratings(raw: readers.RawData, cfg: DataConfig) -> tuple[float, float]
                           f"highest is {r.max():g}{plain}), so no row would be kept; lower data.min_rating or leave "
                           "it out")
     return scale
+
+
+def _warn_counts_read_as_ratings(r: np.ndarray, scale: tuple[float, float]) -> None:
+    """Whole numbers from 0 up, beyond any star scale (above 10) and of more than MAX_LEVELS values, are counts
+    (plays, clicks: Last.fm's user_artists weight) more likely than ratings: the ranking model takes a rating as a
+    positive alone, so say how to weigh them (an independent check: a play-count column was read as 350 distinct
+    ratings and left unused; data.repeats=sum gained 0.0068 test NDCG@10, SE 0.0012)."""
+    if scale[0] < 0 or scale[1] <= 10:
+        return
+    sample = r[::max(1, r.size // 1_000_000)]
+    if not np.all(sample == np.round(sample)):
+        return
+    levels = np.unique(sample).size
+    if levels <= MAX_LEVELS:
+        return
+    log.warning("the ratings are whole numbers from %g up to %s (%s distinct values in a sample): counts, such as plays or "
+                "clicks, rather than ratings? the ranking model counts a rating as a positive alone "
+                "(train.als_rating_weight 0), so they would go unused; to weigh each pair by 1 + log(count) "
+                "(train.als_count_weight), ingest with --set data.repeats=sum", scale[0], f"{scale[1]:,.0f}",
+                f"{levels:,}")
 
 
 def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: readers.RawData) -> None:
