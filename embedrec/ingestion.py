@@ -746,7 +746,7 @@ def _warn_shrunk_splits(split_cfg: SplitConfig, counts: dict, dropped: int, user
     kept = counts.get("valid", 0) + counts.get("test", 0)
     if not dropped or dropped < 0.2 * (kept + dropped) or not kept:
         return  # (none left: _warn_empty_splits says it)
-    who = f"; {users:,} user{'s' if users != 1 else ''} had no training rating at all" if users else ""
+    who = f"; {users:,} user{'s' if users != 1 else ''} had no train or valid rating, left out" if users else ""
     log.warning("the %s split dropped %s of its %s valid and test rows (users or movies with no train or valid rating%s), "
                 "leaving valid %s and test %s: set split.cold_start=true to keep them (evaluated without a trained "
                 "vector)%s", split_cfg.method, f"{dropped:,}", f"{kept + dropped:,}", who, f"{counts.get('valid', 0):,}",

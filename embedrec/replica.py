@@ -220,7 +220,13 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     check_folders([run_dir / REFIT] if cfg.train.refit and g.total(len(data.shard.splits["valid"])) > 0 else [], resume)
     if not resume and g.leader:  # what an earlier run's training left (another trainer's checkpoints): not resumed later
         clear_training(run_dir)
-    result = fit_replica(g, data, sp["train"], rows["train"], sp["valid"], cfg.model, cfg.train, run_dir,
+    scored = sp["valid"]  # every choice on the valid rows of users with a training rating (as training.fit's)
+    if not (cfg.features.active and cfg.features.user):
+        from embedrec.training.fit import valid_with_vectors
+
+        lo, hi = data.shard.u_range(g.rank)
+        scored = valid_with_vectors(sp["train"], sp["valid"], hi - lo, lo)
+    result = fit_replica(g, data, sp["train"], rows["train"], scored, cfg.model, cfg.train, run_dir,
                          resume=resume, progress=progress, features_cfg=cfg.features)
     selection = selection_of(result, cfg.train)
     refit = cfg.train.refit and g.total(len(sp["valid"])) > 0

@@ -134,13 +134,21 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     return result
 
 
-def _with_vectors(g: Group, shard: Shard):
-    """This rank's valid rows of users with a training row (users are whole per rank): what every choice on valid
-    is scored on, as training.fit.with_vectors in one process."""
+def _with_vectors(g: Group, shard: Shard) -> Shard:
+    """``shard``, or a view of it whose valid split holds this rank's valid rows of users with a training row
+    (users are whole per rank): what every choice on valid is scored on, as training.fit.with_vectors in one
+    process."""
+    import copy
+
     from embedrec.training.fit import valid_with_vectors
 
     lo, hi = shard.u_range(g.rank)
-    return valid_with_vectors(shard.splits["train"], shard.splits["valid"], hi - lo, lo)
+    kept = valid_with_vectors(shard.splits["train"], shard.splits["valid"], hi - lo, lo)
+    if kept is shard.splits["valid"]:
+        return shard
+    view = copy.copy(shard)
+    view.splits = {**shard.splits, "valid": kept}
+    return view
 
 
 def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = False, progress: bool = False,
@@ -155,7 +163,7 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     from embedrec.training.fit import recency_candidates
     from embedrec.training.select import Selection, count_candidates, floor_of, unobserved_candidates
 
-    tr, va = shard.splits["train"], _with_vectors(g, shard)
+    tr, va = shard.splits["train"], shard.splits["valid"]
     recs = recency_candidates(shard, cfg.train, g.total, level=logging.INFO if say else logging.DEBUG)
     regs = (AUTO_REGS if g.total(len(va)) else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
     sel = Selection(cfg.train, recs, regs, unobserved_candidates(cfg.train, g.total(len(va)) > 0,
@@ -297,13 +305,24 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         if not resume:
             clear_training(run_dir)
 
-    result, chosen = fit_selecting_shard(g, shard, cfg, run_dir, resume=resume, progress=progress, refit=refit,
+    chosen_on = _with_vectors(g, shard)  # every choice on the valid rows of users with a training rating
+    given, kept = int(g.total(len(shard.splits["valid"]))), int(g.total(len(chosen_on.splits["valid"])))
+    users = int(g.total(len(set(shard.splits["valid"].user.tolist()) - set(chosen_on.splits["valid"].user.tolist()))))
+    if given and not kept and g.leader:
+        from embedrec.training.fit import no_valid_reason
+
+        log.warning("%s: no early stopping, the last epoch is kept", no_valid_reason(given))
+    elif g.leader:
+        from embedrec.training.select import say_left_out
+
+        say_left_out(given, kept, lambda: users)
+    result, chosen = fit_selecting_shard(g, chosen_on, cfg, run_dir, resume=resume, progress=progress, refit=refit,
                                          before_clearing=clear)
     if g.leader:
         warn_above_rank(cfg, shard.n_users, shard.n_movies)
-    result, cfg = choose_dim_shard(g, shard, cfg, result, chosen, run_dir, resume=resume, progress=progress,
+    result, cfg = choose_dim_shard(g, chosen_on, cfg, result, chosen, run_dir, resume=resume, progress=progress,
                                    refit=refit)
-    cfg = choose_trend_shard(g, shard, cfg, result, resolved=not refit or not user_scale_auto)
+    cfg = choose_trend_shard(g, chosen_on, cfg, result, resolved=not refit or not user_scale_auto)
     selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:
@@ -397,9 +416,8 @@ def choose_trend_shard(g: Group, shard: Shard, cfg, result, resolved: bool):
     P = model.model.user.weight.detach().cpu().numpy()
     Q, b = full_movies(g, model.model, model.unrated)
     lo = int(shard.u_cuts[g.rank])
-    kept = _with_vectors(g, shard)
     k = parse_metric(result.metric)[1]
-    ev = ShardRanking(g, shard, [tr], kept, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
+    ev = ShardRanking(g, shard, [tr], va, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
                       score_device(g.device))
     beta, window, gamma, value = trend.choose(
         shard, tcfg, {"user_factors": P, "movie_factors": Q, "movie_bias": b},

@@ -721,7 +721,7 @@ def test_a_global_time_cut_counts_every_user_it_leaves_out_and_says_when_it_shri
     ds = load_dataset(cfg.data.prepared)
     assert s["cleaning"]["users_left_out"] == 30 - ds.n_users == 10  # users 21-30: every rating after the cut
     assert "the global_time split dropped 80 of its 112 valid and test rows" in caplog.text, caplog.text
-    assert "10 users had no training rating at all" in caplog.text
+    assert "10 users had no train or valid rating, left out" in caplog.text
     assert "split.cold_start=true" in caplog.text and "split.method=user_time" in caplog.text
 
 
@@ -747,7 +747,7 @@ def test_evaluate_says_how_many_scored_users_have_no_trained_vector(tmp_path, sm
     assert r.exit_code == 0, r.stderr
     got = json.loads(r.stdout)["splits"]["test"]["model"]
     assert got["users_untrained"] == 10  # users 21-30: every rating in test, after the cut
-    assert "10 of the users scored on test have no training rating (split.cold_start)" in r.stderr, r.stderr
+    assert "10 of the users scored on test have no training rating (split.cold_start's" in r.stderr, r.stderr
     # without a refit the model was fitted on train only: a user with valid rows only has no vector either
     from embedrec.evaluate import _untrained_ranked
 

@@ -849,6 +849,20 @@ def test_a_utf8_file_read_as_latin1_is_said(tmp_path):
                     "--set", "data.encoding=latin-1", "--set", "split.test=0", "--set", "split.valid=0", "--overwrite")
     assert r.exit_code == 0 and "UTF-8" not in r.stderr, r.stderr  # both Latin-1: nothing to say
     assert "José" in pd.read_parquet(out / "users.parquet")["user_id"].tolist()
+    # a review: utf-8-sig (Excel's) warned of UTF-8; a first non-ASCII letter cut by the first MiB's end crashed
+    (tmp_path / "r.csv").write_bytes("\ufeffuserId,movieId,rating\nJosé,1,4\nAl,1,5\nAl,2,2\n".encode())
+    r, out = ingest(tmp_path, tmp_path / "r.csv", "--set", "data.id_type=auto", "--set", "data.encoding=utf-8-sig",
+                    "--set", "split.test=0", "--set", "split.valid=0", "--overwrite")
+    assert r.exit_code == 0 and "UTF-8" not in r.stderr, r.stderr
+    from embedrec.data.textfiles import HEAD
+
+    (tmp_path / "r.csv").write_bytes(b"userId,movieId,rating\n" + b"1,1,4\n" * ((HEAD - 23) // 6)
+                                     + b"1,2,3\n"[:HEAD - 23 - 6 * ((HEAD - 23) // 6)] + "é".encode() + b"\n")
+    from embedrec.data.textfiles import _warn_utf8_read_otherwise
+
+    head = (tmp_path / "r.csv").read_bytes()[:HEAD]
+    assert head[-1] >= 0x80 and max(head[:-1]) < 0x80  # the letter's first byte is the head's last
+    _warn_utf8_read_otherwise(head, "r.csv", "latin-1")  # says nothing, raises nothing
 
 
 def test_a_folder_named_as_a_release_is_read_not_passed_over(tmp_path, monkeypatch):

@@ -1147,6 +1147,10 @@ def test_every_user_in_the_file_is_in_the_model_and_a_time_cuts_new_users_never_
     got = [int(m) for m in model.recommend(99, k=5).movie_ids[0]]  # no fallback: the refit learnt it
     assert len(got) == 5 and not {1, 2, 4, 21} & set(got)
     assert 21 in {int(m) for m in model.similar(1, k=25).movie_ids[0]}  # so was the valid window's movie
+    # without a refit it has no vector: the popular fallback still never offers it what it rated (a review)
+    unrefit = er.train(ds2, cfg2.updated({"train.refit": False, "run.dir": str(tmp_path / "run3")}))
+    got = [int(m) for m in unrefit.recommend(99, k=5, missing="popular").movie_ids[0]]
+    assert len(got) == 5 and not {1, 2, 4, 21} & set(got)
 
 
 def test_a_movie_not_found_says_whether_the_run_has_titles_to_search():

@@ -453,3 +453,24 @@ def test_a_tie_between_windows_keeps_the_widest():
     got = trend.choose(ds, _cfg("train.als_trend=2", "train.als_trend_activity=0").train, f,
                        lambda g: {"ndcg@10": 0.3}, "ndcg@10", True)
     assert got[:3] == (2.0, 1.0, 0.0)
+
+
+def test_a_valid_split_of_users_without_a_vector_alone_trains_as_without_one(tmp_path, caplog):
+    """A review: where no valid user had a training rating, the per-epoch score was empty and train stopped on an
+    internal error (KeyError 'ndcg@10'); now it says why nothing is chosen on valid, and trains as without one
+    (the refit still learns those users from their valid rows)."""
+    import copy
+
+    from embedrec.training.select import fit_and_refit
+
+    cold = _with_cold_users(_hits_dataset())
+    va = cold.splits["valid"]
+    only = va.user >= cold.n_users - 40
+    alone = copy.copy(cold)
+    alone.splits = {**cold.splits, "valid": Interactions(va.user[only], va.movie[only], va.rating[only],
+                                                         va.timestamp[only])}
+    with caplog.at_level("WARNING", logger="embedrec"):
+        merged, final, selected, chosen = fit_and_refit(alone, _cfg("train.epochs=3"), tmp_path / "run")
+    assert "none of the 120 validation ratings is of a user with a training rating" in caplog.text, caplog.text
+    assert selected.epochs_run == 3 and chosen.train.als_trend == 0
+    assert len(merged.splits["train"]) == len(alone.splits["train"]) + 120  # the refit learnt them

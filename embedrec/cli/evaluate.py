@@ -78,7 +78,8 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, run_dir, fmt):
                  "its lists can differ a little: score them with export --topk-all FILE then evaluate --lists FILE",
                  served["kind"], f" (recall@10 {recall:.4f} of the exact lists when built)" if recall is not None else "")
     if untrained:  # a review: a cold-start split's users without a vector were averaged in without a word
-        log.warning("%s of the users scored on %s have no training rating (split.cold_start), so the model has no "
+        log.warning("%s of the users scored on %s have no training rating (split.cold_start's, or, on a run trained "
+                    "without a refit, users first seen in valid), so the model has no "
                     "vector for them: their lists, in its figures, come from the movie biases alone (the catalogue's "
                     "own order where the model has none); recommend answers them with --fallback popular (the most "
                     "popular movies; those of its latest window where the model adds recent popularity, "

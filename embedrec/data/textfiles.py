@@ -182,7 +182,8 @@ def _warn_utf8_read_otherwise(head: bytes, label: str, named: str) -> None:
     if max(head) < 0x80:
         return
     try:
-        one_byte = len(bytes(range(256)).decode(named, "replace")) == 256 and codecs.lookup(named).name != "utf-8"
+        one_byte = (len(bytes(range(256)).decode(named, "replace")) == 256
+                    and not codecs.lookup(named).name.startswith("utf"))  # (utf-8-sig: a review's false warning)
     except LookupError:
         return
     if not one_byte:
@@ -193,7 +194,9 @@ def _warn_utf8_read_otherwise(head: bytes, label: str, named: str) -> None:
         if e.start < len(head) - 3 or len(head) < HEAD:  # not UTF-8 (not a character cut short by the head)
             return
         text = head[:e.start].decode("utf-8")
-    at = next(i for i, c in enumerate(text) if ord(c) > 0x7F)
+    at = next((i for i, c in enumerate(text) if ord(c) > 0x7F), None)
+    if at is None:  # its first non-ASCII character cut short by the head's end (a review: StopIteration)
+        return
     word = re.findall(r"\w+", text[max(0, at - 20):at + 20])
     word = next((w for w in word if any(ord(c) > 0x7F for c in w)), text[at])
     log.warning("%s: read as %s (data.encoding), but its text is UTF-8: '%s' reads as '%s'; data.encoding applies to "

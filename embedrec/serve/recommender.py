@@ -389,11 +389,16 @@ class Recommender:
         return self._unknown
 
     def rated_by_unknown(self, user_id) -> np.ndarray | None:
-        """The movie rows a user not in the training data rated below data.min_rating (every rating of theirs was,
-        so the dataset left them out): what the popular fallback leaves out for them. None for anyone else."""
+        """What the popular fallback leaves out for a user answered as unknown: the movie rows a user not in the
+        training data rated below data.min_rating (every rating of theirs was, so the dataset left them out), or
+        those a user of the dataset without a vector rated (in valid: a global time cut's later users, on a run
+        trained without a refit; a review found their own valid movies offered them). None for anyone else."""
         ids, indptr, movies = self._unknown_table()
         row = ids.rows([user_id])[0][0] if len(ids) else -1
-        return None if row < 0 else movies[indptr[row]:indptr[row + 1]]
+        if row >= 0:
+            return movies[indptr[row]:indptr[row + 1]]
+        own = self.catalogue.users._rows([user_id])[0][0]  # in the dataset, though answered as unknown
+        return self._seen(int(own)) if 0 <= own < self.P.shape[0] else None
 
     def recent_popularity(self) -> np.ndarray | None:
         """Where the run added recent popularity (train.als_trend, its solve's ``trend`` > 0): each movie's

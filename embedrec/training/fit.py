@@ -638,6 +638,10 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
 
         train_cfg = dataclasses.replace(train_cfg, als_count_weight=count_weight(train_cfg))
     metric = resolve_metric(model_cfg, train_cfg)
+    user_features = bool(features_cfg is not None and features_cfg.active and features_cfg.user)
+    given = ds.manifest.get("valid_given", len(ds.splits.get("valid", ())))  # (before a caller's with_vectors)
+    if not user_features:
+        ds = with_vectors(ds)  # the valid rows a fit can score: its users' (valid, not train, changes)
     has_valid = len(ds.splits.get("valid", ())) > 0
     if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):
         from embedrec.training.als import Tables
@@ -651,7 +655,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     if init_state is not None:
         model.load_state_dict(init_state)
     if not has_valid and not ds.manifest.get("refit"):  # after the model: a feature it cannot build is the one line
-        log.warning("the validation split is empty: no early stopping, the last epoch is kept")
+        log.warning("%s: no early stopping, the last epoch is kept", no_valid_reason(given))
     unrated = np.bincount(tr.movie, minlength=ds.n_movies) == 0
     unrated = unrated if unrated.any() else None
     state = loop.LoopState(model, make_runner(model, loss_name, train_cfg, ds, threads, reuse),
@@ -659,8 +663,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     on_valid = None
     if has_valid:
         reuse = {} if reuse is None else reuse
-        on_valid = _valid_evaluator(ds, model_cfg, train_cfg, metric, threads, reuse,
-                                    bool(features_cfg is not None and features_cfg.active and features_cfg.user))
+        on_valid = _valid_evaluator(ds, model_cfg, train_cfg, metric, threads, reuse, user_features)
 
     def score():
         return on_valid(factors(model, unrated))
@@ -731,6 +734,14 @@ def valid_with_vectors(train, valid, n_users: int, lo: int = 0):
                         None if valid.timestamp is None else valid.timestamp[keep])
 
 
+def no_valid_reason(given: int) -> str:
+    """Why a fit has no valid row to score: none given, or ``given`` rows all of users without a training row."""
+    if not given:
+        return "the validation split is empty"
+    return (f"none of the {given:,} validation ratings is of a user with a training rating (split.cold_start's "
+            "users first seen after the training window: no fit gives them a vector), so nothing is chosen on them")
+
+
 def with_vectors(ds):
     """``ds``, or a view of it whose valid split holds only the rows of users with a training rating. What every
     choice on valid is scored on: the others (split.cold_start's users first seen after the training window) get
@@ -748,6 +759,7 @@ def with_vectors(ds):
         return ds
     view = copy.copy(ds)
     view.splits = {**ds.splits, "valid": kept}
+    view.manifest = {**ds.manifest, "valid_given": len(va)}  # what no_valid_reason says where none is kept
     return view
 
 
