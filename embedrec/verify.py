@@ -21,11 +21,14 @@ EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside 
 def verify_path(path: str | Path) -> dict:
     """``embedrec verify``: hash every file a run (its current artifacts), a prepared dataset or an export folder
     (its marker's record) lists."""
-    from embedrec.data.dataset import FIELDS, dataset_fix, open_generation
+    from embedrec.data.dataset import FIELDS, dataset_fix, lost_current_error, open_generation
     from embedrec.fsutil.generations import check_current
 
     p = shown = Path(path)
     check_current(p)  # a current leading into another run or dataset: never verified as this one's (a review)
+    lost = lost_current_error(p)  # a dataset whose current is gone or damaged: its own advice, not a run's
+    if lost is not None:
+        raise lost
     held = open_generation(p)  # a prepared dataset in generations: check the one 'current' names, held
     if held is not None:
         p = held[0]

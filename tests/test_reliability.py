@@ -2761,20 +2761,25 @@ def test_a_file_where_a_folder_of_the_output_path_goes_is_one_usage_line(base, t
     assert blocker.read_text() == "x"
 
 
-@pytest.mark.parametrize("damage", ["removed", "a file"])
+@pytest.mark.parametrize("damage", ["removed", "a file", "an empty folder"])
 def test_a_dataset_whose_current_link_is_lost_is_said_so_and_ingest_overwrite_mends_it(base, tmp_path, damage):
     """A red team: after 'rm DATASET/current' (or a file in its place) train said "no prepared dataset ... run
     'embedrec ingest'", and the ingest --overwrite that mends it refused the folder as "a folder of embedrec runs or
-    datasets": only deleting it by hand helped."""
+    datasets": only deleting it by hand helped. A later one: an empty folder in its place named another dataset
+    beside it, and verify gave a run's advice for all three."""
     ds = tmp_path / "ds"
     shutil.copytree(base[0], ds, symlinks=True)
     (ds / "current").unlink()
     if damage == "a file":
         (ds / "current").write_text("x")
-    r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--run", tmp_path / "run")
+    elif damage == "an empty folder":
+        (ds / "current").mkdir()
     source = base[0].parent / "ratings.csv"
-    assert r.exit_code == 1 and one_line(r).startswith(f"error: prepared dataset '{ds}': its 'current' link "), r.stderr
-    assert f"ingest it again: embedrec ingest {source} -o {ds} --overwrite with the options" in r.stderr, r.stderr
+    for args in (["train", "-q", "--set", f"data.prepared={ds}", "--run", tmp_path / "run"], ["verify", ds]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and one_line(r).startswith(f"error: prepared dataset '{ds}': its 'current' link "), \
+            (args, r.stderr)
+        assert f"ingest it again: embedrec ingest {source} -o {ds} --overwrite with the options" in r.stderr, r.stderr
     r = invoke("ingest", "-q", source, "-o", ds, "--overwrite")
     assert r.exit_code == 0, r.stderr
     assert (ds / "current").is_symlink() and invoke("verify", ds).exit_code == 0

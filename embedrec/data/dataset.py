@@ -185,12 +185,24 @@ def _versioned(root: Path) -> bool:
     return current_link(root).startswith(f"{GEN}-")
 
 
+def lost_current_error(path: Path) -> ArtifactError | None:
+    """The error for a prepared dataset whose ``current`` link is gone or damaged (what load_dataset and verify
+    say: a red team found verify giving a run's advice for it), or None."""
+    if has_manifest(path) or not (lost := _lost_current(path)):
+        return None
+    what = "is not the link embedrec makes" if os.path.lexists(path / "current") else "is gone"
+    return ArtifactError(f"prepared dataset '{path}': its 'current' link {what} (it names the generation in "
+                         f"use; {lost[0]} is there); ingest it again: «embedrec ingest {shlex.quote(lost[1])} -o "
+                         f"{shlex.quote(str(path))} --overwrite|er.ingest(source, cfg, overwrite=True)» with the "
+                         "options it was ingested with")
+
+
 def _lost_current(root: Path) -> tuple[str, str] | None:
     """(the newest generation folder holding a dataset's manifest, the source it was ingested from) where ``root/current`` is gone or is no link (a
     red team: 'rm DATASET/current' was "no prepared dataset", and the ingest --overwrite that advised refused the
     folder as not its kind); None otherwise."""
-    if os.path.islink(root / "current") or (root / "current").is_dir():
-        return None
+    if os.path.islink(root / "current") or (root / "current").is_dir() and any((root / "current").iterdir()):
+        return None  # (an empty folder in its place is lost too: a red team)
     with contextlib.suppress(OSError):
         gens = sorted((p for p in root.iterdir() if p.name.startswith(f"{GEN}-") and p.is_dir()), reverse=True)
         for gen in gens:
@@ -314,12 +326,9 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS, *, split_me
     from embedrec.fsutil.generations import check_current
 
     check_current(path)  # a current that leads into another dataset (a review: train took that one's split)
-    if not has_manifest(path) and (lost := _lost_current(path)):
-        what = "is not the link embedrec makes" if os.path.lexists(path / "current") else "is gone"
-        raise ArtifactError(f"prepared dataset '{path}': its 'current' link {what} (it names the generation in "
-                            f"use; {lost[0]} is there); ingest it again: «embedrec ingest {shlex.quote(lost[1])} -o "
-                            f"{shlex.quote(str(path))} --overwrite|er.ingest(source, cfg, overwrite=True)» with the "
-                            "options it was ingested with")
+    lost = lost_current_error(path)
+    if lost is not None:
+        raise lost
     if not has_manifest(path):
         near = _datasets_beside(path, split_method)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k, said nothing
         near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "
