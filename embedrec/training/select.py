@@ -293,7 +293,13 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
         if before_clearing is not None:
             before_clearing()
         return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
+    from embedrec.training.fit import with_vectors
+
+    # every choice on the valid rows of users with a training rating (fit_and_refit gives that view already,
+    # tune-dims the dataset itself)
+    ds = with_vectors(ds)
     has_valid = len(ds.splits.get("valid", ())) > 0
+
     # settled here, on train and valid, so that the refit on train+valid keeps the choice
     # (said once the checkpoint to resume is known to be this config's: a refusal stays the only line; a review)
     recs = recency_candidates(ds, cfg.train, level=logging.DEBUG if resume or not say else logging.INFO)
