@@ -179,6 +179,10 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
                 writer.write_table(table)
             if progress is not None:
                 progress(rows.size)
+        if suffix != ".csv" and writer is None:  # no user here (a rank past the last block): a readable empty part
+            table = _topk_table(rec, np.zeros(0, np.int64), [], [], pa)
+            writer = pq.ParquetWriter(fh, table.schema)
+            writer.write_table(table)
     finally:
         try:
             if writer is not None:
@@ -229,16 +233,18 @@ def topk_target(path, overwrite: bool) -> Path:
 
 
 def _topk_table(rec: Recommender, rows, ids, scores, pa):
-    lens = np.array([i.size for i in ids])
-    flat = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    """One batch's rows as a table; with no user, an empty one of the same schema (a rank given no user: a
+    review found its 0-byte part file made the merge of a 2-rank export fail)."""
+    lens = np.array([i.size for i in ids], np.int64)
+    flat = np.concatenate(ids).astype(np.int64, copy=False) if ids else np.zeros(0, np.int64)
     return pa.table({
-        "user_id": np.repeat(rec.catalogue.user_ids[rows], lens),
-        "rank": np.concatenate([np.arange(1, n + 1) for n in lens]).astype(np.int32),
+        "user_id": np.repeat(rec.catalogue.user_ids[np.asarray(rows, np.int64)], lens),
+        "rank": (np.concatenate([np.arange(1, n + 1) for n in lens]) if lens.size else np.zeros(0)).astype(np.int32),
         "movie_id": rec.catalogue.movie_ids[flat],
         "title": pa.array([rec.catalogue.titles[m] or None for m in flat], type=pa.string()),  # none: null, as
         # recommend's rows and to_frame() give it (a first-hour pass: '' here, NaN there, null in JSON)
         "year": pa.array([rec.catalogue.years[m] for m in flat], type=pa.int32()),
-        "genres": [rec.catalogue.genres[m] or [] for m in flat],
+        "genres": pa.array([list(rec.catalogue.genres[m] or []) for m in flat], type=pa.list_(pa.string())),
         "score": np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
     })
 

@@ -226,6 +226,15 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
 
         lo, hi = data.shard.u_range(g.rank)
         scored = valid_with_vectors(sp["train"], sp["valid"], hi - lo, lo)
+        given, kept = int(g.total(len(sp["valid"]))), int(g.total(len(scored)))
+        users = int(g.total(len(set(sp["valid"].user.tolist()) - set(scored.user.tolist()))))
+        if g.leader:  # said as one process says it (a review: the ranks said nothing)
+            from embedrec.training.fit import no_valid_reason
+            from embedrec.training.select import say_left_out
+
+            if given and not kept:
+                log.warning("%s: no early stopping, the last epoch is kept", no_valid_reason(given))
+            say_left_out(given, kept, lambda: users)
     result = fit_replica(g, data, sp["train"], rows["train"], scored, cfg.model, cfg.train, run_dir,
                          resume=resume, progress=progress, features_cfg=cfg.features)
     selection = selection_of(result, cfg.train)

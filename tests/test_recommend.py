@@ -1063,7 +1063,7 @@ def test_a_user_without_training_ratings_is_answered_as_unknown(tmp_path, object
     trained = er.train(ds, cfg)
     trained.save()
     for m in (trained, er.open(cfg.run.dir)):
-        with pytest.raises(er.NotFoundError, match="user '40' is not in the training data"):
+        with pytest.raises(er.NotFoundError, match="user '40' has no trained vector \\(it rated nothing in the rows"):
             m.recommend([40], k=3)
         got = m.recommend([40, 1], k=3, missing="popular")
         assert got.fallback == [True, False]

@@ -153,6 +153,12 @@ class IdMap:
             plain = shorten(sign + (body.lstrip("-").lstrip("0") or "0"))
             return (f"'{shorten(raw)}' is not a {self.kind} id of this model: its ids are integers written without "
                     f"a '+' or leading zeros ('{plain}')")
+        if self.untrained is not None and len(self):  # in the dataset, with no trained vector (a review: "not in the
+            own = self._rows([raw])[0][0]              # training data (751 users)", though one of those 751)
+            if own >= 0:
+                return (f"{self.kind} '{shorten(raw)}' has no trained vector (it rated nothing in the rows this model "
+                        "was fitted on: a global time cut's later user on a run trained without a refit, or "
+                        "split.cold_start's)")
         if self.ids.dtype.kind in "iu" or not len(self):
             return f"{self.kind} '{shorten(raw)}' is not in the training data ({self._count()})"
         # text ids: what one looks like (a first-hour review: `--user 196` where the ids are 'u196')

@@ -481,7 +481,7 @@ def say_left_out(given: int, kept: int, users) -> None:
     says the latter)."""
     if 0 < kept < given:
         log.info("choices on valid are made on %s of its %s ratings, those of users with a training rating: the "
-                 "%s users without one are left out (no fit gives them a vector; a refit learns them)", f"{kept:,}",
+                 "%s users without one are left out (no fit gives them a vector; train.refit's fit on train+valid learns them)", f"{kept:,}",
                  f"{given:,}", f"{users():,}")
 
 
