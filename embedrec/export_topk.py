@@ -237,10 +237,15 @@ def _topk_table(rec: Recommender, rows, ids, scores, pa):
     review found its 0-byte part file made the merge of a 2-rank export fail)."""
     lens = np.array([i.size for i in ids], np.int64)
     flat = np.concatenate(ids).astype(np.int64, copy=False) if ids else np.zeros(0, np.int64)
+
+    def id_column(ids_of, picked):  # text ids typed string even where none is picked (pyarrow: null otherwise)
+        return pa.array(picked, type=pa.string() if ids_of.dtype.kind in "OUS" else pa.from_numpy_dtype(ids_of.dtype))
+
     return pa.table({
-        "user_id": np.repeat(rec.catalogue.user_ids[np.asarray(rows, np.int64)], lens),
+        "user_id": id_column(rec.catalogue.user_ids,
+                             np.repeat(rec.catalogue.user_ids[np.asarray(rows, np.int64)], lens)),
         "rank": (np.concatenate([np.arange(1, n + 1) for n in lens]) if lens.size else np.zeros(0)).astype(np.int32),
-        "movie_id": rec.catalogue.movie_ids[flat],
+        "movie_id": id_column(rec.catalogue.movie_ids, rec.catalogue.movie_ids[flat]),
         "title": pa.array([rec.catalogue.titles[m] or None for m in flat], type=pa.string()),  # none: null, as
         # recommend's rows and to_frame() give it (a first-hour pass: '' here, NaN there, null in JSON)
         "year": pa.array([rec.catalogue.years[m] for m in flat], type=pa.int32()),

@@ -576,3 +576,25 @@ def test_a_map_of_a_small_catalogue(tmp_path):
         one.plot_map(tmp_path / "one-t.png", method="tsne")
     pytest.importorskip("sklearn")
     assert model(12).plot_map(tmp_path / "t.png", method="tsne")["method"] == "tsne"
+
+
+def test_an_empty_topk_batch_has_the_schema_of_a_full_one():
+    """A review: a batch (or a torchrun rank) of users without a vector made a table of pyarrow's null type where
+    the ids are text, and the Parquet writer then refused the next batch (or the merge, the ranks' parts)."""
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+
+    from embedrec.export_topk import _topk_table
+
+    for users, movies in ((np.array(["u1", "u2"], dtype=object), np.array(["m1", "m2", "m3"], dtype=object)),
+                          (np.array([1, 2], np.int64), np.array([10, 20, 30], np.int64))):
+        cat = SimpleNamespace(user_ids=users, movie_ids=movies, titles=["A", "", "C"], years=[1999, None, 2001],
+                              genres=[["Drama"], [], None])
+        rec = SimpleNamespace(catalogue=cat)
+        full = _topk_table(rec, np.array([0, 1]), [np.array([2, 0]), np.array([1])],
+                           [np.array([0.5, 0.25], np.float32), np.array([0.1], np.float32)], pa)
+        empty = _topk_table(rec, np.zeros(0, np.int64), [], [], pa)
+        assert empty.num_rows == 0 and empty.schema == full.schema, (empty.schema, full.schema)
+        assert full.column("user_id").to_pylist() == [users[0], users[0], users[1]]
+        assert full.column("rank").to_pylist() == [1, 2, 1] and full.column("genres").to_pylist()[2] == []
