@@ -282,8 +282,8 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         from embedrec.errors import ArtifactError
 
         e = ArtifactError(f"{idle} of the {g.world} ranks hold no training rating (the users given to them rated "
-                          "only in the valid and test splits, as a global time cut with split.cold_start leaves the "
-                          "latest users), which the ranks' fit cannot take; train in one process, or with fewer ranks")
+                          "only in the valid and test splits, as a global time cut leaves the users first seen after "
+                          "its training window), which the ranks' fit cannot take; train in one process, or with fewer ranks")
         e.every_rank = True  # every rank finds it: said once per node
         raise e
     log.info("rank 0 of %d: users %d-%d, movies %d-%d of %s x %s; %s train ratings here", g.world,

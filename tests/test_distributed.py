@@ -993,5 +993,5 @@ def test_a_rank_without_training_rows_is_refused_in_one_line(tmp_path):
     p = _torchrun(["train", *_sets(_overrides(tmp_path / "ds", tmp_path / "run", 2)), "-q"], tmp_path, ok=False)
     said = [line for line in p.stderr.splitlines() if line.startswith("error: ")]
     assert said == ["error: 1 of the 2 ranks hold no training rating (the users given to them rated only in the "
-                    "valid and test splits, as a global time cut with split.cold_start leaves the latest users), "
+                    "valid and test splits, as a global time cut leaves the users first seen after its training window), "
                     "which the ranks' fit cannot take; train in one process, or with fewer ranks"], p.stderr[-2000:]

@@ -738,13 +738,14 @@ def no_valid_reason(given: int) -> str:
     """Why a fit has no valid row to score: none given, or ``given`` rows all of users without a training row."""
     if not given:
         return "the validation split is empty"
-    return (f"none of the {given:,} validation ratings is of a user with a training rating (split.cold_start's "
-            "users first seen after the training window: no fit gives them a vector), so nothing is chosen on them")
+    return (f"none of the {given:,} validation ratings is of a user with a training rating (users first seen after "
+            "the training window, as a global time cut keeps them: no fit gives them a vector), so nothing is chosen "
+            "on them")
 
 
 def with_vectors(ds):
     """``ds``, or a view of it whose valid split holds only the rows of users with a training rating. What every
-    choice on valid is scored on: the others (split.cold_start's users first seen after the training window) get
+    choice on valid is scored on: the others (users first seen after a global time cut's training window) get
     no vector from any fit, so their lists say nothing about a candidate, and a fit's epochs (their drawn start
     vectors, partly solved towards zero) scored them otherwise than its users' final re-solve (exact zeros): a
     global time cut's chosen fit scored valid NDCG@10 0.1680 and its re-solve 0.1426, 77 of 162 users without a
