@@ -124,9 +124,11 @@ def load_ml100k(ratings: bool = False, source: str = "ml-100k") -> tuple:
         # (a review: one with data.min_rating 4 left 55,375 of them, without a word)
         env = {k: v for k, v in os.environ.items() if k != "EMBEDREC_CONFIG"}
         source = str(Path(source).resolve()) if Path(source).exists() else source  # a local path, from there
-        subprocess.run([str(exe), "ingest", source, "-o", str(out), "--overwrite", "--set", "split.valid=0",
-                        "--set", "split.test=0"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       cwd=tmp, env=env)
+        r = subprocess.run([str(exe), "ingest", source, "-o", str(out), "--overwrite", "--set", "split.valid=0",
+                            "--set", "split.test=0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           cwd=tmp, env=env)
+        if r.returncode:  # ingest's own line, not a bare CalledProcessError (a review)
+            sys.exit(f"embedrec ingest {source} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
         df = pd.concat([pd.read_parquet(out / f"{s}.parquet") for s in ("train", "valid", "test")],
                        ignore_index=True)
         n_users = len(pd.read_parquet(out / "users.parquet"))
