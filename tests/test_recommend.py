@@ -1079,6 +1079,10 @@ def test_a_user_without_training_ratings_is_answered_as_unknown(tmp_path, object
     s = CliRunner().invoke(main, ["recommend", "-q", "--run", str(cfg.run.dir), "--users", "-", "-k", "3",
                                   "--format", "csv"], input=ids)
     assert out.read_text() == s.stdout and not {"40", "41"} & {x.split(",")[0] for x in s.stdout.splitlines()}
+    s = CliRunner().invoke(main, ["recommend", "--run", str(cfg.run.dir), "--users", "-", "-k", "3"],
+                           input="40\n99999\n")  # each skip said as what it is (a review: both "unknown")
+    assert "<stdin>:1: user '40' has no trained vector; skipped" in s.stderr, s.stderr
+    assert "<stdin>:2: unknown user '99999' skipped" in s.stderr, s.stderr
 
 
 def test_users_with_nothing_left_to_recommend_are_said_in_a_stream(tmp_path):

@@ -153,17 +153,20 @@ class IdMap:
             plain = shorten(sign + (body.lstrip("-").lstrip("0") or "0"))
             return (f"'{shorten(raw)}' is not a {self.kind} id of this model: its ids are integers written without "
                     f"a '+' or leading zeros ('{plain}')")
-        if self.untrained is not None and len(self):  # in the dataset, with no trained vector (a review: "not in the
-            own = self._rows([raw])[0][0]              # training data (751 users)", though one of those 751)
-            if own >= 0:
-                return (f"{self.kind} '{shorten(raw)}' has no trained vector (it rated nothing in the rows this model "
-                        "was fitted on: a global time cut's later user on a run trained without a refit, or "
-                        "split.cold_start's)")
+        if self.vectorless(raw):  # in the dataset, with no trained vector (a review: "not in the training data
+            # (751 users)", though one of those 751)
+            return (f"{self.kind} '{shorten(raw)}' has no trained vector (it rated nothing in the rows this model "
+                    "was fitted on: a global time cut's later user on a run trained without a refit, or "
+                    "split.cold_start's)")
         if self.ids.dtype.kind in "iu" or not len(self):
             return f"{self.kind} '{shorten(raw)}' is not in the training data ({self._count()})"
         # text ids: what one looks like (a first-hour review: `--user 196` where the ids are 'u196')
         like = ", ".join(f"'{shorten(str(x), 24)}'" for x in self.ids[:3])
         return f"{self.kind} '{shorten(raw)}' is not in the training data ({self._count()}, ids such as {like})"
+
+    def vectorless(self, raw) -> bool:
+        """Whether ``raw`` is an id of this map that ``untrained`` marks (in the dataset, with no trained vector)."""
+        return self.untrained is not None and len(self) > 0 and self._rows([raw])[0][0] >= 0
 
     def _count(self) -> str:  # '943 users', '1 user'
         return f"{len(self):,} {self.kind}{'' if len(self) == 1 else 's'}"

@@ -94,6 +94,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                         if p is None and rec.user_ids.dtype.kind in "iu":  # '196.0', '001' where ids are integers:
                             log.warning("%s:%d: %s; skipped", name, n,     # not an id (how its ids are written)
                                         rec.catalogue.users.unknown_text(t.strip()))
+                        elif rec.catalogue.users.vectorless(t):  # in the dataset, no vector (a review: "unknown")
+                            log.warning("%s:%d: user '%s' has no trained vector; skipped", name, n, shorten(t))
                         else:
                             log.warning("%s:%d: unknown user '%s' skipped", name, n, shorten(t))
         results = {}
