@@ -226,15 +226,9 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
 
         lo, hi = data.shard.u_range(g.rank)
         scored = valid_with_vectors(sp["train"], sp["valid"], hi - lo, lo)
-        given, kept = int(g.total(len(sp["valid"]))), int(g.total(len(scored)))
-        users = int(g.total(len(set(sp["valid"].user.tolist()) - set(scored.user.tolist()))))
-        if g.leader:  # said as one process says it (a review: the ranks said nothing)
-            from embedrec.training.fit import no_valid_reason
-            from embedrec.training.select import say_left_out
+        from embedrec.training.select import say_left_out_on_ranks
 
-            if given and not kept:
-                log.warning("%s: no early stopping, the last epoch is kept", no_valid_reason(given))
-            say_left_out(given, kept, lambda: users)
+        say_left_out_on_ranks(g, sp["valid"], scored)  # as one process says it (a review: the ranks said nothing)
     result = fit_replica(g, data, sp["train"], rows["train"], scored, cfg.model, cfg.train, run_dir,
                          resume=resume, progress=progress, features_cfg=cfg.features)
     selection = selection_of(result, cfg.train)

@@ -306,16 +306,9 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
             clear_training(run_dir)
 
     chosen_on = _with_vectors(g, shard)  # every choice on the valid rows of users with a training rating
-    given, kept = int(g.total(len(shard.splits["valid"]))), int(g.total(len(chosen_on.splits["valid"])))
-    users = int(g.total(len(set(shard.splits["valid"].user.tolist()) - set(chosen_on.splits["valid"].user.tolist()))))
-    if given and not kept and g.leader:
-        from embedrec.training.fit import no_valid_reason
+    from embedrec.training.select import say_left_out_on_ranks
 
-        log.warning("%s: no early stopping, the last epoch is kept", no_valid_reason(given))
-    elif g.leader:
-        from embedrec.training.select import say_left_out
-
-        say_left_out(given, kept, lambda: users)
+    say_left_out_on_ranks(g, shard.splits["valid"], chosen_on.splits["valid"])
     result, chosen = fit_selecting_shard(g, chosen_on, cfg, run_dir, resume=resume, progress=progress, refit=refit,
                                          before_clearing=clear)
     if g.leader:

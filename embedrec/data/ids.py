@@ -164,9 +164,13 @@ class IdMap:
         like = ", ".join(f"'{shorten(str(x), 24)}'" for x in self.ids[:3])
         return f"{self.kind} '{shorten(raw)}' is not in the training data ({self._count()}, ids such as {like})"
 
+    def own_row(self, raw) -> int:
+        """The row of ``raw`` in this map, -1 where it has none, whether or not ``untrained`` marks it."""
+        return int(self._rows([raw])[0][0])
+
     def vectorless(self, raw) -> bool:
         """Whether ``raw`` is an id of this map that ``untrained`` marks (in the dataset, with no trained vector)."""
-        return self.untrained is not None and len(self) > 0 and self._rows([raw])[0][0] >= 0
+        return self.untrained is not None and len(self) > 0 and self.own_row(raw) >= 0
 
     def _count(self) -> str:  # '943 users', '1 user'
         return f"{len(self):,} {self.kind}{'' if len(self) == 1 else 's'}"

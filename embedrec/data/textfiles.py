@@ -179,14 +179,12 @@ def _warn_utf8_read_otherwise(head: bytes, label: str, named: str) -> None:
     with letters beyond ASCII: every such letter becomes two ('José' read 'JosÃ©'), ids included, without an error
     (a first-hour review: data.encoding=latin-1, set for a Latin-1 movies file as the error advised, turned the
     UTF-8 ratings file's users into other ids)."""
-    if max(head) < 0x80:
-        return
     try:
         one_byte = (len(bytes(range(256)).decode(named, "replace")) == 256
                     and not codecs.lookup(named).name.startswith("utf"))  # (utf-8-sig: a review's false warning)
     except LookupError:
         return
-    if not one_byte:
+    if not one_byte or head.isascii():  # (the encoding first: the default, UTF-8, reads no byte here)
         return
     try:
         text = head.decode("utf-8")

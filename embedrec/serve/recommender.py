@@ -32,7 +32,7 @@ from embedrec.run import UNKNOWN_RATED, Run, load_run, run_fix, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
 from embedrec.sparse import gather_csr
-from embedrec.verify import check_finite, check_implicit_movie, check_seen_rows, check_served_arrays
+from embedrec.verify import check_finite, check_implicit_movie, check_seen_rows, check_served_arrays, damaged
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import RecommendConfig
@@ -366,7 +366,7 @@ class Recommender:
                     t = np.asarray(np.take(table, rows[:1], axis=0), np.float64).reshape(1, -1)
                     check_finite(self.run, t, lambda i, name=name: f"{name}.npy: movie "
                                  f"{py_id(self.movie_ids[int(rows[0])])}'s row is")
-            check_finite(self.run, np.array([[np.nan]]), lambda i: "a listed score is")
+            raise damaged(self.run, "a listed score is not finite (NaN or inf)")  # finite rows, a sum beyond float32
         return ids, scores
 
     def _clip(self, scores: np.ndarray) -> np.ndarray:
@@ -397,7 +397,7 @@ class Recommender:
         row = ids.rows([user_id])[0][0] if len(ids) else -1
         if row >= 0:
             return movies[indptr[row]:indptr[row + 1]]
-        own = self.catalogue.users._rows([user_id])[0][0]  # in the dataset, though answered as unknown
+        own = self.catalogue.users.own_row(user_id)  # in the dataset, though answered as unknown
         return self._seen(int(own)) if 0 <= own < self.P.shape[0] else None
 
     def recent_popularity(self) -> np.ndarray | None:

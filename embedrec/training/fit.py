@@ -663,7 +663,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     on_valid = None
     if has_valid:
         reuse = {} if reuse is None else reuse
-        on_valid = _valid_evaluator(ds, model_cfg, train_cfg, metric, threads, reuse, user_features)
+        on_valid = _valid_evaluator(ds, model_cfg, train_cfg, metric, threads, reuse)
 
     def score():
         return on_valid(factors(model, unrated))
@@ -709,16 +709,14 @@ def _fit_label(run_dir, refit: bool) -> str:
     return f"{label} {'/'.join(names)}" if names else label
 
 
-def _valid_evaluator(ds, model_cfg, train_cfg, metric: str, threads: int, reuse: dict, user_features: bool = False):
+def _valid_evaluator(ds, model_cfg, train_cfg, metric: str, threads: int, reuse: dict):
     """The validation evaluator of :func:`embedrec.evaluate.evaluator`, built once per ``reuse`` (fits on the same
-    ``ds``), over the valid rows of the users a fit gives a vector (:func:`with_vectors`; all of them for a model
-    with ``user_features``)."""
+    ``ds``: the callers' :func:`with_vectors` view, where the model has no user features)."""
     explicit = model_cfg.objective == "explicit"
-    key = ("valid", explicit, tuple(train_cfg.eval_k), metric, train_cfg.eval_users, train_cfg.device, user_features)
+    key = ("valid", explicit, tuple(train_cfg.eval_k), metric, train_cfg.eval_users, train_cfg.device)
     if key not in reuse:
-        reuse[key] = E.evaluator(ds if user_features else with_vectors(ds), "valid", explicit, train_cfg.eval_k, metric,
-                                 ranking=not explicit, max_users=train_cfg.eval_users, fast=threads,
-                                 device=train_cfg.device)
+        reuse[key] = E.evaluator(ds, "valid", explicit, train_cfg.eval_k, metric, ranking=not explicit,
+                                 max_users=train_cfg.eval_users, fast=threads, device=train_cfg.device)
     return reuse[key]
 
 
@@ -732,6 +730,13 @@ def valid_with_vectors(train, valid, n_users: int, lo: int = 0):
         return valid
     return Interactions(valid.user[keep], valid.movie[keep], valid.rating[keep],
                         None if valid.timestamp is None else valid.timestamp[keep])
+
+
+def vectorless_users(valid, kept) -> int:
+    """How many users of ``valid`` :func:`valid_with_vectors` left out (``kept``: what it returned)."""
+    if kept is valid:
+        return 0
+    return int(np.setdiff1d(np.unique(valid.user), np.unique(kept.user)).size)
 
 
 def no_valid_reason(given: int) -> str:

@@ -437,14 +437,14 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     train+valid. Returns (dataset of the final fit, its FitResult, the selection's FitResult, cfg with the chosen
     values)."""
     from embedrec.training.als import auto_unobserved
-    from embedrec.training.fit import with_vectors
+    from embedrec.training.fit import vectorless_users, with_vectors
 
     refit = cfg.train.refit and len(ds.splits.get("valid", ())) > 0  # on every valid row, the vectorless users' too
     full = ds
     if not (cfg.features.active and cfg.features.user):
         ds = with_vectors(ds)  # every choice on the valid rows of users with a training rating (fit.with_vectors)
-        say_left_out(len(full.splits.get("valid", ())), len(ds.splits.get("valid", ())), lambda: len(
-            set(full.splits["valid"].user.tolist()) - set(ds.splits["valid"].user.tolist())))
+        say_left_out(len(full.splits.get("valid", ())), len(ds.splits.get("valid", ())),
+                     lambda: vectorless_users(full.splits["valid"], ds.splits["valid"]))
     has_valid = len(ds.splits.get("valid", ())) > 0
     user_scale_auto = cfg.train.als_user_unobserved == "auto"
     reuse = {}
@@ -475,14 +475,31 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     return merged, result, selected, cfg
 
 
-def say_left_out(given: int, kept: int, users) -> None:
-    """One line where valid rows are left out of the choices (a review: a global cut's choice used 1,733 of 10,000
-    valid ratings without a word); ``users()``: how many users they are. Nothing where none or all are (the fit
-    says the latter)."""
-    if 0 < kept < given:
-        log.info("choices on valid are made on %s of its %s ratings, those of users with a training rating: the "
-                 "%s users without one are left out (no fit gives them a vector; train.refit's fit on train+valid learns them)", f"{kept:,}",
-                 f"{given:,}", f"{users():,}")
+def say_left_out(given: int, kept: int, users, *, leader: bool = True, none_too: bool = False) -> None:
+    """One line where valid's ``given`` ratings are cut to ``kept`` (those of users with a training rating: a
+    review found a global cut's choice made on 1,733 of 10,000 without a word); ``users()`` counts the users left
+    out (on ranks a collective: every rank calls this, the ``leader`` says it). None kept: said only with
+    ``none_too`` (the ranks'; one process's fit says it, :func:`embedrec.training.fit.no_valid_reason`)."""
+    if given and not kept:
+        if none_too and leader:
+            from embedrec.training.fit import no_valid_reason
+
+            log.warning("%s: no early stopping, the last epoch is kept", no_valid_reason(given))
+    elif kept < given:
+        n = users()
+        if leader:
+            log.info("choices on valid are made on %s of its %s ratings, those of users with a training rating: "
+                     "the %s users without one are left out (no fit gives them a vector; train.refit's fit on "
+                     "train+valid learns them)", f"{kept:,}", f"{given:,}", f"{n:,}")
+
+
+def say_left_out_on_ranks(g, valid, kept) -> None:
+    """:func:`say_left_out` on torchrun's ranks (``g``: their group), each holding ``valid`` and ``kept`` of its
+    users: the counts summed over them. A collective."""
+    from embedrec.training.fit import vectorless_users
+
+    say_left_out(int(g.total(len(valid))), int(g.total(len(kept))), lambda: int(g.total(vectorless_users(valid, kept))),
+                 leader=g.leader, none_too=True)
 
 
 def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
@@ -496,10 +513,12 @@ def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
     import copy
 
     from embedrec.training import trend
+    from embedrec.training.fit import with_vectors
 
     tcfg = cfg.train
     if resolve_loss(cfg.model, cfg.features.active) != "als":
         return cfg
+    ds = with_vectors(ds)  # (fit_and_refit's view already; a direct caller's dataset too)
     done = trend.settled(tcfg, len(ds.splits.get("valid", ())) > 0, trend.has_times(ds), ds.path)
     if done is not None:
         return cfg.updated(done) if done else cfg
