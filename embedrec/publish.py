@@ -114,12 +114,27 @@ def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None
     files = run.manifest.get("files") or {}
     same = all(files.get(f"{name}.npy") == sha256_array(np.asarray(model._f[name], np.float32))
                for name in ("user_factors", "movie_factors"))
-    yaml = model.config.updated({"run.dir": str(run_dir)}).to_yaml()
+    yaml = model.config.updated({"run.dir": _run_dir_as_published(config, run_dir)}).to_yaml()
     if not (same and config is not None and isinstance(metrics, dict)
             and (config.decode("utf-8") == yaml or _same_but_stopping(config, yaml)
                  and metrics.get("epochs_run") == model.metrics.get("epochs_run"))):  # no epoch trained since
         return None
     return run.path.name, metrics
+
+
+def _run_dir_as_published(published: bytes | None, run_dir: Path) -> str:
+    """``run_dir`` as the published config spells it where both name the same folder (a run trained as
+    /abs/runs/x and resumed as runs/x, or through a link, is the same run: a check found each such resume
+    published an identical model again), else ``run_dir`` itself."""
+    import yaml as pyyaml
+
+    try:
+        spelt = (pyyaml.safe_load(published) or {}).get("run", {}).get("dir") if published is not None else None
+    except (pyyaml.YAMLError, UnicodeDecodeError, AttributeError):
+        spelt = None
+    if isinstance(spelt, str) and spelt and Path(spelt).resolve() == Path(run_dir).resolve():
+        return spelt
+    return str(run_dir)
 
 
 def _same_but_stopping(published: bytes, yaml: str) -> bool:

@@ -417,6 +417,29 @@ def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp
     assert os.readlink(run / "current") != before[1]
 
 
+def test_resume_of_a_finished_run_by_another_spelling_of_its_folder_publishes_nothing_new(synth_ds, small_cfg,
+                                                                                         tmp_path, monkeypatch):
+    """A run trained as /abs/run and resumed as `--run run` from its parent (or the reverse) is the same run: the
+    config's run.dir was compared as spelt, so each such resume published the same model again (a check)."""
+    import os
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    sets = ["--set", f"data.prepared={small_cfg.data.prepared}", "--set", "model.dim=8", "--set", "train.epochs=3",
+            "--format", "json"]
+    first = CliRunner().invoke(main, ["train", *sets, "--run", str(tmp_path / "run")])
+    assert first.exit_code == 0, first.stderr
+    before = os.readlink(tmp_path / "run" / "current")
+    for spelt in ("run", "./run/"):
+        r = CliRunner().invoke(main, ["train", *sets, "--run", spelt, "--resume"])
+        assert r.exit_code == 0, r.stderr
+        assert "nothing to resume: the checkpoints were complete" in r.stderr
+        assert os.readlink(tmp_path / "run" / "current") == before
+
+
 def test_training_leaves_torchs_threads_rng_and_warning_filters_as_it_found_them(tmp_path):
     """A notebook review: er.train with a torch trainer left torch at its train.threads (2 -> 1) and its global
     RNG reseeded, and the torch ALS engine added a process-wide warnings filter."""
