@@ -180,7 +180,26 @@ def one_seed(seed: int, u, i, t, n_users: int, n_items: int, by_time: bool) -> t
                                                        X_told))["ndcg"]
     out["embedrec (earlier fixed solve)"] = ev["test"](fold_scorer(engine.factors, None, X_told))["ndcg"]
     out["embedrec (fold-in, --ordered)"] = ev["test"](ordered_scorer(engine, history))["ndcg"]
+    if by_time:  # trained as a user with this task would: each known user's latest 10% as valid, with the times
+        kt = t[known]  # (ingest --set split.method=user_time --set split.valid=0.1), so valid is split as test is
+        va = latest_share(ku, kt, n_users, 0.1)
+        ds = R._embedrec_dataset(ku[~va], ki[~va], ku[va], ki[va], n_users, n_items, kt[~va], kt[va])
+        engine = er.train(ds, er.load_config(None, [f"train.threads={R.THREADS}"])).engine
+        out["embedrec (fold-in, valid by time)"] = ev["test"](fold_scorer(
+            engine.factors, engine.training_ratings.get("solve"), X_told))["ndcg"]
+        out["embedrec (fold-in, valid by time, --ordered)"] = ev["test"](ordered_scorer(engine, history))["ndcg"]
     return out, ev["test"].users, tuned
+
+
+def latest_share(u, t, n_users: int, share: float) -> np.ndarray:
+    """The mask of each user's latest ``share`` of rows by time (round(share x count), ties by row order), as
+    ingest's ``split.method: user_time`` holds out."""
+    order = np.lexsort((np.arange(u.size), t, u))
+    counts = np.bincount(u, minlength=n_users)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(u.size, np.int64)
+    rank[order] = np.arange(u.size) - np.repeat(starts, counts)
+    return rank >= counts[u] - np.round(share * counts[u])
 
 
 PROTOCOLS = {"random": "each new user tells a random 80% of its ratings; the other 20% are the targets",
@@ -207,8 +226,9 @@ def run_protocol(name: str, seeds: int, u, i, t, n_users: int, n_items: int) -> 
     best_peer = max(peers, key=means.get)
     best_ordered = max(ordered, key=means.get)
     vs = {k: R.paired(runs, k, best_peer) for k in per if k not in peers + ordered}
-    vs["embedrec (fold-in, --ordered) against peers told the order"] = R.paired(
-        runs, "embedrec (fold-in, --ordered)", best_ordered)
+    for k in ("embedrec (fold-in, --ordered)", "embedrec (fold-in, valid by time, --ordered)"):
+        if k in per:
+            vs[f"{k} against peers told the order"] = R.paired(runs, k, best_ordered)
     return {"protocol": name, "seeds": seeds, "seconds": round(time.perf_counter() - t0, 1), "ndcg@10": means,
             "test_users_per_seed": [int(x.size) for x in users], "tuned": tuned, "vs_best_peer": vs}
 
