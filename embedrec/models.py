@@ -278,7 +278,7 @@ class Model:
                 out_q.append(q)
                 said += 1  # said once for every caller (a review: silent here, a warning in streams and the CLI)
                 popular_instead(e.users, q, said)
-                ids, scores = e.popular(k, allowed, e.rated_by_unknown(q))
+                ids, scores = e.popular(k, allowed, e.rated_by_unknown(q) if exclude_seen else None)
             else:
                 continue
             out_rows.append(ids)

@@ -238,19 +238,23 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
     def written(kind: str, t: str) -> bool:  # '01' where ids are integers: no id of this model (said so)
         return not integer[kind] or parse_id(t, np.dtype(np.int64)) is not None or not is_integer_text(t)
 
-    for n, (u, m), f in zip(where, pairs, pred.fallback):
+    # users of the dataset without a trained vector, said as recommend says them (a review: "not in the training
+    # data"): the batch's unknown users looked up at once
+    no_user = [i for i, f in enumerate(pred.fallback) if f in ("user_unknown", "both")]
+    vectorless = set(np.asarray(no_user)[e.catalogue.users.vectorless_many([pairs[i][0] for i in no_user])].tolist())
+    for i, (n, (u, m), f) in enumerate(zip(where, pairs, pred.fallback)):
         if f == "none":
             continue
         sides = [(k, t) for k, t, hit in (("user", u, f in ("user_unknown", "both")),
                                           ("movie", m, f in ("movie_unknown", "both"))) if hit]
-        if all(written(k, t) for k, t in sides):
+        if i not in vectorless and all(written(k, t) for k, t in sides):
             what = (f"user '{shorten(u, 60)}' and movie '{shorten(m, 60)}' are" if f == "both" else
                     f"user '{shorten(u)}' is" if f == "user_unknown" else f"movie '{shorten(m)}' is") + \
                 " not in the training data"
         else:  # '07' where ids are integers: no id of this model, said with how its ids are written (a review)
             what = " and ".join((e.catalogue.users if k == "user" else e.catalogue.movies).unknown_text(t.strip())
-                                if not written(k, t) else f"{k} '{shorten(t)}' is not in the training data"
-                                for k, t in sides)
+                                if not written(k, t) or k == "user" and i in vectorless
+                                else f"{k} '{shorten(t)}' is not in the training data" for k, t in sides)
         if strict:
             said = e.factors.fallback_said(f)  # what it gets: a ranking model's may be no score (a review)
             said = f"it gets {said}" if said.startswith("no score") else f"it is {said}"

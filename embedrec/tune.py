@@ -304,7 +304,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     the writer lock of the tune folder (``.lock`` in it) while it runs."""
     from embedrec.config import dislikes_warning, ingest_settings_warning
     from embedrec.data.dataset import load_dataset
-    from embedrec.training.fit import resolve_dim, resolve_metric
+    from embedrec.training.fit import no_valid_reason, resolve_dim, resolve_metric, with_vectors
 
     tol = cfg.tune.tolerance if tolerance is None else tolerance
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1:  # NaN fails too
@@ -318,7 +318,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     if cfg.is_set("train.als_dims") and cfg.train.als_dims != "auto":
         log.warning("train.als_dims has no effect in tune-dims: each trial trains its own dimension (the sweep is "
                     "the choice, over «--dims|dims» or tune.dims); leave it out")
-    ds = load_dataset(cfg.data.prepared, ("train",), split_method=cfg.split.method)
+    ds = load_dataset(cfg.data.prepared, ("train", "valid"), split_method=cfg.split.method)
     said = ingest_settings_warning(cfg, ds.manifest.get("config") or {}, ds.path, "tune-dims",
                                    ds.manifest.get("columns_read"), ds.manifest)
     if said:  # a first-hour review: `tune-dims --set split.test=0.3` swept the dataset's split without a word
@@ -334,6 +334,13 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
         raise ConfigError(f"tune-dims chooses the dimension on the validation split, and '{ds.path}' has none "
                           f"({why}); ingest again with a validation share, e.g. «--set "
                           "split.valid=0.1|cfg.updated({'split.valid': 0.1})»")
+    given, kept = len(ds.splits.get("valid", ())), with_vectors(ds).splits.get("valid", ())
+    if not len(kept):  # valid rows of users without a training rating only (a global
+        # time cut's later users): as train says it, before the trials (a review: every trial, then "is the valid
+        # split empty?")
+        raise ConfigError(f"tune-dims chooses the dimension on the validation split, and in '{ds.path}' "
+                          f"{no_valid_reason(given)}; ingest again with a split whose validation users have training "
+                          "ratings, e.g. «--set split.method=user_time|cfg.updated({'split.method': 'user_time'})»")
     fourth = fourth_root(ds.n_movies)
     # the fourth-root reference and the config's own model.dim are always trials: a choice never advises a
     # dimension worse than the one the config trains at without saying so (a first-hour review)

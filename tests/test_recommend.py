@@ -1155,6 +1155,25 @@ def test_every_user_in_the_file_is_in_the_model_and_a_time_cuts_new_users_never_
     unrefit = er.train(ds2, cfg2.updated({"train.refit": False, "run.dir": str(tmp_path / "run3")}))
     got = [int(m) for m in unrefit.recommend(99, k=5, missing="popular").movie_ids[0]]
     assert len(got) == 5 and not {1, 2, 4, 21} & set(got)
+    # unless asked for them, as for everyone else (a review: --include-seen left them out all the same)
+    got = unrefit.recommend(99, k=25, missing="popular", exclude_seen=False).movie_ids[0]
+    assert {1, 2, 4, 21} <= {int(m) for m in got}
+    unrefit.save()
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    r = CliRunner().invoke(main, ["recommend", "-q", "--run", str(tmp_path / "run3"), "--users", "-", "-k", "25",
+                                  "--fallback", "popular", "--include-seen", "--format", "csv"], input="99\n")
+    assert {1, 2, 4, 21} <= {int(x.split(",")[2]) for x in r.stdout.splitlines()[1:]}, r.output
+    # predict names it as recommend does (a review: "not in the training data"), a truly unknown user as before
+    r = CliRunner().invoke(main, ["predict", "--run", str(tmp_path / "run3"), "--pairs", "-", "--format", "csv"],
+                           input="99,1\n12345,1\n99,777\n")
+    assert r.exit_code == 0 and [x.rsplit(",", 1)[0] for x in r.stdout.splitlines()[1:]] == [
+        "99,1,user_unknown", "12345,1,user_unknown", "99,777,both"], r.output
+    assert "<stdin>:1: user '99' has no trained vector (it rated nothing in the rows" in r.stderr, r.stderr
+    assert "<stdin>:2: user '12345' is not in the training data;" in r.stderr, r.stderr
+    assert "split.cold_start's) and movie '777' is not in the training data;" in r.stderr, r.stderr
 
 
 def test_a_movie_not_found_says_whether_the_run_has_titles_to_search():

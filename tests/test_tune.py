@@ -97,6 +97,21 @@ def test_a_dataset_without_validation_rows_or_an_unwritable_write_folder_is_refu
                                           r"\(ingested with split.valid=0\); ingest again with a validation share"):
         sweep(cfg, [2])
     assert not (tmp_path / "r").exists()
+    # a valid split of users without a training rating alone (a global time cut's later users) is said as train
+    # says it (a review: every trial ran, then "is the valid split empty?")
+    import pandas as pd
+
+    rows = [(u, m, 1 + (u * m) % 5, 1000 + u * 20 + m) for u in range(1, 36) for m in range(1, 21) if (u + m) % 2]
+    rows += [(u, m, 4, 10 ** 6 + u * 20 + m) for u in range(100, 110) for m in range(1, 16)]  # the latest 150
+    pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"]).to_csv(tmp_path / "t.csv", index=False)
+    late = cfg.updated({"data.source": str(tmp_path / "t.csv"), "data.prepared": str(tmp_path / "late"),
+                        "split.method": "global_time", "split.valid": 0.1, "split.test": 0.2})
+    ingest(late.data, late.split, output=late.data.prepared)
+    with pytest.raises(ConfigError, match=r"chooses the dimension on the validation split, and in '.*late' none of "
+                                          r"the 50 validation ratings is of a user with a training rating \(users "
+                                          r"first seen after the training window.*; ingest again with a split"):
+        sweep(late, [2])
+    assert not (tmp_path / "r").exists()
 
     def denied(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "x"))

@@ -170,7 +170,18 @@ class IdMap:
 
     def vectorless(self, raw) -> bool:
         """Whether ``raw`` is an id of this map that ``untrained`` marks (in the dataset, with no trained vector)."""
-        return self.untrained is not None and len(self) > 0 and self.own_row(raw) >= 0
+        return bool(self.vectorless_many([raw])[0])
+
+    def vectorless_many(self, raws: list) -> np.ndarray:
+        """``vectorless`` of many ids in one lookup (predict --pairs' unknown users of a batch): no scan per id,
+        and ``untrained`` reads only the rows found."""
+        out = np.zeros(len(raws), bool)
+        if self.untrained is None or not len(self) or not len(raws):
+            return out
+        rows = self._rows(raws)[0]
+        found = np.flatnonzero(rows >= 0)
+        out[found] = self.untrained(rows[found])
+        return out
 
     def _count(self) -> str:  # '943 users', '1 user'
         return f"{len(self):,} {self.kind}{'' if len(self) == 1 else 's'}"

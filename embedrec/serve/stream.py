@@ -111,7 +111,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                     short[0] += 1
                 yield (p, *results[int(r)], False)
             elif fallback == "popular":
-                got = rec.popular(k, allowed, rec.rated_by_unknown(t))
+                got = rec.popular(k, allowed, None if include_seen else rec.rated_by_unknown(t))
                 if len(got[0]) < k:  # counted as a known user's short list is (a review: said of those alone)
                     short[0] += 1
                 yield (p if p is not None else t, *got, True)
