@@ -75,8 +75,32 @@ def verify_path(path: str | Path) -> dict:
                             f"{f' and {len(unlisted) - 1} more' if len(unlisted) > 1 else ''}, which its manifest "
                             f"does not list (edited, or a file put there by hand): move it out, or {fix}")
     if what == "run":  # the model folder checked, from here (a review: absolute for runs/x, relative for .../current)
+        _check_finite_tables(folder, entries, fix)
         folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
+
+
+FACTOR_TABLES = ("user_factors.npy", "movie_factors.npy", "user_bias.npy", "movie_bias.npy")
+
+
+def _check_finite_tables(folder: Path, entries: dict, fix: str) -> None:
+    """A run's factor tables hold finite numbers only: a NaN or inf row passes its checksum where the manifest was
+    sealed again after it was written (a red team: an exact search left such a movie out of every list without
+    a word). ArtifactError naming the first such table and how many of its rows."""
+    for name in FACTOR_TABLES:
+        if name not in entries:
+            continue
+        try:
+            a = np.load(folder / name, allow_pickle=False, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as e:
+            raise ArtifactError(f"run file '{folder / name}' cannot be read ({first_line(e)}); {fix}") from None
+        if a.dtype.kind != "f" or not a.size or not a.ndim:
+            continue
+        bad = int((~np.isfinite(a.reshape(len(a), -1))).any(axis=1).sum())
+        if bad:
+            raise ArtifactError(f"run file '{folder / name}' holds {bad:,} row{'s' if bad > 1 else ''} that "
+                                f"{'are' if bad > 1 else 'is'} not finite (NaN or inf), though its checksum matches; "
+                                f"{fix}, or restore the run from a copy")
 
 
 def _verify_export(folder: Path) -> dict:
