@@ -301,6 +301,9 @@ def _record_checksums(folder: Path) -> None:
             if large and stat_key(p) == before:
                 sums[p.name]["stat"] = before
     manifest["checksums"] = sums
+    # the model folder it is sealed for, and its run: a manifest copied into another folder is named as such
+    name = folder.name[1:-len(".tmp")] if folder.name.startswith(".") and folder.name.endswith(".tmp") else folder.name
+    manifest["model_folder"] = {"name": name, "run": str(folder.resolve().parent)}
     if isinstance(manifest.get("index"), dict):
         manifest["index"] = {**manifest["index"], "files": {n: sums[n] for n in (IP_FILE, COS_FILE) if n in sums}}
     write_json(folder / "manifest.json", seal(manifest))
@@ -561,8 +564,37 @@ RUN_FIELDS = {
     "dataset.rating_scale": ("range", False), "n_users": ("count", True), "n_movies": ("count", True),
     "global_mean": ("number", False), "refit": ("bool", False), "features": ("dict|null", False),
     "index": ("dict", False), "files": ("files", False), "checksums": ("files", False),
-    "embeddings_sha256": ("str", False),
+    "embeddings_sha256": ("str", False), "model_folder": ("dict", False), "model_folder.name": ("str", False),
+    "model_folder.run": ("str", False),
 }
+
+
+def other_manifest(path: Path, manifest: dict, fix: str) -> None:
+    """Refuse a manifest.json sealed for another model folder (another run's, copied over this one's: a review
+    found every file then blamed in turn, user_factors.npy first), naming both. Where the folder has a model
+    folder's name (a run copied with links followed has 'current') and the manifest records its own (written
+    since it does)."""
+    own = manifest.get("model_folder")
+    if not isinstance(own, dict) or "name" not in own:  # an older manifest: most files of other sizes (no hashing)
+        sums = manifest.get("checksums") if isinstance(manifest.get("checksums"), dict) else {}
+        differ = sum(not isinstance(e, dict) or _size(path / n) != e.get("bytes") for n, e in sums.items())
+        if len(sums) > 2 and differ > len(sums) / 2:
+            raise ArtifactError(f"{differ} of the {len(sums)} files of '{path}' are not of the sizes its manifest.json "
+                                "records: the manifest is likely another run's, copied here; put back this folder's "
+                                f"own manifest.json (from a copy of the run), or {fix}")
+        return
+    if not _MODEL_FOLDER.fullmatch(path.name) or own["name"] == path.name:
+        return
+    theirs = Path(own["run"]) / own["name"] if own.get("run") else own["name"]
+    raise ArtifactError(f"'{path / 'manifest.json'}' is the manifest of another model, '{theirs}', copied here: "
+                        f"put back this folder's own manifest.json (from a copy of the run), or {fix}")
+
+
+def _size(p: Path) -> int | None:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return None
 
 
 def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
@@ -661,6 +693,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
                             f"trained model; {fix}")
     check_seal(manifest, path / "manifest.json", "run manifest", fix, "run")
     check_fields(manifest, RUN_FIELDS, path / "manifest.json", "run manifest", fix)
+    other_manifest(path, manifest, fix)
     run = Run(path.resolve(), manifest, hold)
     for name in ("users.parquet", "movies.parquet"):  # read by recommend straight from the path
         if run.checksum(name):

@@ -267,6 +267,42 @@ def test_verify_command(base, tmp_path):
     assert r.exit_code == 1 and "is neither a run" in one_line(r)
 
 
+def test_a_manifest_copied_from_another_run_is_named_as_such(base, tmp_path):
+    """A review: another run's manifest.json copied into a model folder was met as damage of its first file
+    (user_factors.npy); it is now named as another run's, with both folders where the manifest records its own
+    (written since), and from most files' sizes for an older manifest."""
+    import json
+
+    from embedrec.fsutil.integrity import SEAL, seal
+
+    ds = tmp_path / "ds2"
+    assert invoke("ingest", "-q", write_csv(tmp_path / "r.csv", n_users=50, n_movies=30, seed=1), "-o", ds).exit_code == 0
+    other = tmp_path / "other"
+    r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--set", f"run.dir={other}", "--set", "model.dim=8",
+               "--set", "train.epochs=2", "--set", "model.objective=explicit", "--set", "train.optimizer=adam")
+    assert r.exit_code == 0, r.stderr
+    theirs = json.loads((current(other) / "manifest.json").read_text())
+    assert theirs["model_folder"] == {"name": current(other).name, "run": str(other.resolve())}
+    run = copy_run(base[1], tmp_path / "a")
+    mine = current(run) / "manifest.json"
+    shutil.copyfile(current(other) / "manifest.json", mine)
+    for args in (["verify", run], ["recommend", "--user", "1", "--run", run]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and one_line(r) == (
+            f"error: '{mine}' is the manifest of another model, '{current(other).resolve()}', copied here: put back "
+            f"this folder's own manifest.json (from a copy of the run), or {retrain(run)}"), r.stderr
+    theirs.pop("model_folder")
+    theirs.pop(SEAL)
+    mine.write_text(json.dumps(seal(theirs)))  # as an older embedrec wrote it
+    for args in (["verify", run], ["recommend", "--user", "1", "--run", run]):
+        r = invoke(*args)
+        n = len(theirs["checksums"])
+        assert r.exit_code == 1 and one_line(r) == (
+            f"error: {n} of the {n} files of '{current(run)}' are not of the sizes its manifest.json records: the "
+            "manifest is likely another run's, copied here; put back this folder's own manifest.json (from a copy of "
+            f"the run), or {retrain(run)}"), r.stderr
+
+
 def test_a_listed_run_file_that_is_missing_is_refused(base, tmp_path):
     """A file the run's manifest lists is missing, not an older run's layout: movies.json (else served from the
     Parquet files) and a bias table (else scored without it) are refused in one line."""
