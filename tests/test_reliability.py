@@ -2520,6 +2520,29 @@ def test_a_lock_file_that_is_a_link_is_refused_never_written_through(base, tmp_p
     assert not (side / "d").exists()
 
 
+def test_a_lock_file_of_text_embedrec_did_not_write_is_refused_never_written_over(base, tmp_path):
+    """A review: a run's .lock holding a user's own text (a file of theirs named .lock, or garbage) was silently
+    written over by the next writer. Only an empty file or a holder's line is taken for embedrec's lock."""
+    run = copy_run(base[1], tmp_path / "own")
+    for text, shown in ((b"my own notes, keep me\nline two\n", "my own notes, keep me"),
+                        (b"\x00\xff\x13garbage", "\\x00\ufffd\\x13garbage")):
+        (run / ".lock").write_bytes(text)
+        r = invoke("index", "rebuild", "-q", "--run", run)
+        assert r.exit_code == 1 and one_line(r) == (
+            f"error: the writer lock '{run / '.lock'}' holds text embedrec did not write ('{shown}'), which embedrec "
+            "does not write over; move that file elsewhere (embedrec makes its lock file itself)"), r.stderr
+        assert (run / ".lock").read_bytes() == text
+    (run / ".lock").write_text("")  # empty (made, then killed before its line): taken
+    assert invoke("index", "rebuild", "-q", "--run", run).exit_code == 0
+    assert (run / ".lock").read_text().endswith(" embedrec index rebuild\n")
+    side = tmp_path / "out"
+    side.mkdir()
+    (side / ".embedrec.d.lock").write_text("mine\n")  # the lock beside an output, likewise
+    r = invoke("ingest", "-q", base[0].parent / "ratings.csv", "-o", side / "d")
+    assert r.exit_code == 1 and "holds text embedrec did not write ('mine')" in one_line(r), r.stderr
+    assert (side / ".embedrec.d.lock").read_text() == "mine\n" and not (side / "d").exists()
+
+
 def test_a_folder_in_place_of_a_listed_file_is_named(base, tmp_path):
     """A red team: a folder where a run's movies.json (or a dataset's movies.parquet) goes gave "cannot use '4': Is
     a directory" (a file descriptor's number), naming no file."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, Busy
+from embedrec.errors import ArtifactError, Busy, shorten
 from embedrec.fsutil.files import io_error, pid_alive, rmtree, side_stem, umask
 
 
@@ -173,6 +173,16 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
         os.close(fd)  # unlinked (or replaced) by its last holder between our open and our lock, or linked: again
     else:
         raise Busy(f"could not take the writer lock '{key}': it kept being removed; try again")
+    try:
+        head = os.pread(fd, 200, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    if head and _holder_of(head) is None:  # no writer holds it, and a user's own file of that name (or garbage) is
+        os.close(fd)                        # there: let go, never written over (a review: it was)
+        first = shorten(head.decode("utf-8", "replace").split("\n", 1)[0], 40)
+        raise ArtifactError(f"the writer lock '{key}' holds text embedrec did not write ('{first}'), which embedrec "
+                            "does not write over; move that file elsewhere (embedrec makes its lock file itself)")
     try:
         line = f"{os.getpid()} {command}\n".encode()
         os.pwrite(fd, line, 0)  # then cut what an earlier holder left: the file is never empty between holders
