@@ -198,15 +198,42 @@ def read_lists(path):
     """A file of top-K lists as ``score_lists`` takes them: ``.parquet``, ``.jsonl``/``.json`` (what ``recommend
     --users`` writes), ``.tsv``/``.tab`` or CSV, by its name; a CSV's or TSV's ids read as text (``score_outside_lists``
     gives them the dataset's kind: a review found a text-id run's own export unscorable), ``userId``/``movieId``/
-    ``item_id`` and the like taken for ``user_id``/``movie_id`` as ingest takes them. DataError naming the file where
-    it cannot be read."""
+    ``item_id`` and the like taken for ``user_id``/``movie_id`` as ingest takes them. A folder: its files read so, in
+    name order, as one table (``export --topk-all DIR``'s ``part-*.parquet``; names starting with '.' or '_', an
+    export's record or Spark's ``_SUCCESS``, left out). DataError naming the file where it cannot be read."""
     from pathlib import Path
 
     import pandas as pd
 
-    from embedrec.errors import DataError, first_line
+    from embedrec.errors import DataError
 
     p = Path(path)
+    if str(path) != "-" and p.is_dir():
+        try:
+            parts = sorted(f for f in p.iterdir() if not f.name.startswith((".", "_")))
+        except PermissionError:
+            raise DataError(f"{path}: not readable (permission denied)") from None
+        if not parts:
+            raise DataError(f"{path}: a folder with no files of lists in it (export --topk-all DIR writes "
+                            "part-*.parquet there)")
+        frames = [_read_lists_file(f, f) for f in parts]
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    else:
+        frame = _read_lists_file(p, path)
+    for col, other in _ALIASES.items():
+        if col not in frame.columns:
+            hits = [c for c in frame.columns if str(c).lower().replace(" ", "") in other]
+            if len(hits) == 1:
+                frame = frame.rename(columns={hits[0]: col})
+    return frame
+
+
+def _read_lists_file(p, path):
+    """One file of lists (``path`` as given, for the messages) as a DataFrame."""
+    import pandas as pd
+
+    from embedrec.errors import DataError, first_line
+
     name = p.name.lower()
     try:
         if str(path) == "-":  # stdin: JSON lines where it starts with '{', else CSV, or TSV where its header has a tab
@@ -237,11 +264,6 @@ def read_lists(path):
     except Exception as e:  # noqa: BLE001 - pandas' and pyarrow's parse errors: one line naming the file
         raise DataError(f"{path}: not a readable table of lists ({first_line(e)}); give CSV, TSV, JSON lines or "
                         "Parquet with user_id, movie_id, and rank or score columns") from None
-    for col, other in _ALIASES.items():
-        if col not in frame.columns:
-            hits = [c for c in frame.columns if str(c).lower().replace(" ", "") in other]
-            if len(hits) == 1:
-                frame = frame.rename(columns={hits[0]: col})
     return frame
 
 

@@ -153,6 +153,34 @@ def test_evaluate_scores_other_lists_beside_the_model(trained_run, tmp_path):
         m.evaluate("test", lists={"model": pd.read_parquet(own)})
 
 
+def test_evaluate_lists_takes_a_folder_of_parts(trained_run, tmp_path):
+    """A review: `export --topk-all DIR` writes a folder of parts, which `--lists` refused ('is a directory'); a
+    folder is read as one table of its files in name order ('.' and '_' names left out: the export's record,
+    Spark's _SUCCESS), and scored as the same lists in one file are."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    m = trained_run.opened
+    folder, one, parts = tmp_path / "own", tmp_path / "own.parquet", tmp_path / "parts"
+    m.topk_all(folder, k=10)
+    m.topk_all(one, k=10)
+    frame = pd.read_parquet(one)
+    parts.mkdir()
+    frame.iloc[:len(frame) // 2].to_parquet(parts / "part-00000.parquet")  # a user's list cut across two parts
+    frame.iloc[len(frame) // 2:].to_parquet(parts / "part-00001.parquet")
+    (parts / "_SUCCESS").write_text("")
+    r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "10", "--format", "json", "--lists", str(one),
+                                  "--lists", str(folder), "--lists", str(parts)])
+    assert r.exit_code == 0, r.output
+    got = __import__("json").loads(r.stdout)["splits"]["test"]
+    assert got["own"] == got["own.parquet"] == got["parts"], got
+    (tmp_path / "empty").mkdir()
+    r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "--lists", str(tmp_path / "empty")])
+    assert r.exit_code == 1 and r.stderr == (f"error: {tmp_path / 'empty'}: a folder with no files of lists in it "
+                                             "(export --topk-all DIR writes part-*.parquet there)\n"), r.stderr
+
+
 def test_evaluate_lists_of_a_text_id_run_json_lines_aliases_and_per_user(tmp_path):
     """A diff review: a text-id run's own export --topk-all CSV could not be scored (its ids read as integers);
     --per-user left the lists out; .jsonl (recommend --users' format) and userId/movieId columns were refused; a

@@ -21,11 +21,11 @@ if TYPE_CHECKING:  # annotations only: no import at run time
                    "...; an explicit model's also rmse, mae, ratings; join two runs' on user_id for paired "
                    "differences).")
 @click.option("--overwrite", is_flag=True, help="Let --per-user replace a file evaluate --per-user wrote.")
-@click.option("--lists", "lists", multiple=True, type=PathParam(dir_okay=False, exists=True, allow_dash=True),
+@click.option("--lists", "lists", multiple=True, type=PathParam(exists=True, allow_dash=True),
               help="Also score another recommender's top-K lists on the same split and users (a .csv, .tsv or "
                    ".parquet file of user_id, movie_id, and rank or score: implicit's, LightFM's, another run's "
-                   "export --topk-all), beside the model under the file's name; repeatable; - reads CSV, TSV or "
-                   "JSON lines from stdin.")
+                   "export --topk-all, or a folder of such parts, as export --topk-all DIR writes), beside the model "
+                   "under the file's name; repeatable; - reads CSV, TSV or JSON lines from stdin.")
 @RUN
 @FMT
 @common
