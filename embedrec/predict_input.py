@@ -95,7 +95,8 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
 def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of each line that holds a pair (or a header): CSV with its quoting, or TSV where the
     first line has a tab; blank lines skipped, and '#' lines as comments unless ``known(fields)`` (a text user id
-    may start with '#': a red team); every line as wide as the first."""
+    may start with '#': a red team); every line as wide as the first. The fields as read, spaces kept: the ids are
+    stripped where they are read, and the other columns pass through as they are (a review: stripped too)."""
     import csv
 
     from embedrec.errors import DataError
@@ -103,12 +104,12 @@ def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, 
     width = first = 0  # the fields of the first line (a header or data), which every line must have
     tsv = None  # whether the first line has a tab: then every tab splits (TSV input)
     for n, line in enumerate(lines, 1):
-        line = line.strip(" \r\n")  # not tabs: a TSV line's empty last field is a field
+        line = line.rstrip("\r\n")  # not tabs nor spaces: a TSV line's empty last field is a field
         if n == 1:
-            line = line.lstrip("\ufeff").strip(" ")  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
+            line = line.lstrip("\ufeff")  # a UTF-8 byte-order mark (Excel's CSV) is not part of the id
         if not line.strip():
             continue
-        if line.startswith("#"):  # a comment, unless it is a pair of a user id that starts with '#'
+        if line.lstrip(" ").startswith("#"):  # a comment, unless it is a pair of a user id that starts with '#'
             try:
                 parts = _fields(line, "\t" in line if tsv is None else tsv, width)
             except csv.Error:
@@ -120,13 +121,13 @@ def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, 
         parts = None
         if "\t" not in line or not tsv:  # CSV, with its quoting ("196","242" as pandas and R write it)
             try:
-                parts = [p.strip() for p in next(csv.reader([line]))]
+                parts = next(csv.reader([line]))
             except csv.Error as err:  # a carriage return inside a field, a NUL byte
                 raise DataError(f"{name}:{n}: cannot read the line as CSV ({err}); fix that line") from None
             if "\t" in line and len(parts) != width:  # in CSV input, a tab-separated line (each line its own);
                 parts = None  # one with the CSV lines' fields keeps a quoted tab in its field
         if parts is None:  # TSV: the fields as they are (TSV seldom quotes)
-            parts = [p.strip() for p in line.split("\t")]
+            parts = line.split("\t")
         if len(parts) < 2:
             raise DataError(f"{name}:{n}: expected 'user,movie' (comma- or tab-separated); fix that line")
         if not width:
@@ -142,10 +143,10 @@ def _fields(line: str, tsv: bool, width: int) -> list[str]:
     import csv
 
     if "\t" not in line or not tsv:
-        parts = [p.strip() for p in next(csv.reader([line]))]
+        parts = next(csv.reader([line]))
         if "\t" not in line or len(parts) == width:
             return parts
-    return [p.strip() for p in line.split("\t")]
+    return line.split("\t")
 
 
 def _is_number(text: str) -> bool:
@@ -162,6 +163,7 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     beside a good movie id is a data line, refused or answered later)."""
     from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS, column_name_like, words_are_ids
 
+    parts = [p.strip() for p in parts]  # names, and the ids of a first line that is a pair
     low = [p.lower() for p in parts]
     named = (next((i for i, p in enumerate(low) if p in HEADER_USER_WORDS), None),
              next((i for i, p in enumerate(low) if p in HEADER_MOVIE_WORDS), None))
@@ -219,7 +221,7 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
 
     e = model.engine
     where = [n for n, _ in chunk]
-    pairs = [(parts[cols[0]], parts[cols[1]]) for _, parts in chunk]
+    pairs = [(parts[cols[0]].strip(), parts[cols[1]].strip()) for _, parts in chunk]  # the other fields as read
     extras = [[_number(c) for i, c in enumerate(parts) if i not in cols] for _, parts in chunk]
     pred = model.predict(pairs)
     integer = {"user": e.user_ids.dtype.kind in "iu", "movie": e.movie_ids.dtype.kind in "iu"}

@@ -970,6 +970,20 @@ def test_predict_reads_csv_quoting_named_columns_and_refuses_bad_lines_anywhere(
     assert r.exit_code == 0 and r.stdout.splitlines()[2] == f"3,4,b\tc,none,{plain[1][3]}", r.output
 
 
+def test_predict_passes_the_other_columns_through_as_read(cli_run):
+    """A review: the columns passed through lost the spaces around each field (stripped as the ids are); they now
+    come out as they were read, in CSV and TSV, and a ' 007' stays text in JSON; the ids are still stripped."""
+    sets, _ = cli_run
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets,
+               input="user_id , movie_id,note,code\n 1, 2 ,  keep my spaces  , 007 \n")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "user_id,movie_id,note,code,fallback,score"
+    assert r.stdout.splitlines()[1].startswith("1,2,  keep my spaces  , 007 ,none,"), r.stdout
+    r = invoke("predict", "--pairs", "-", "--format", "jsonl", *sets, input="1\t2 \t a b\t3\n")
+    row = json.loads(r.stdout)
+    assert r.exit_code == 0 and (row["user_id"], row["movie_id"], row["col3"], row["col4"]) == (1, 2, " a b", 3), row
+
+
 def test_table_without_header_is_the_rows_alone():
     """--no-header with --format auto on a terminal (a table): the rows without the header line."""
     from embedrec.output import write_rows
