@@ -214,8 +214,8 @@ def read_lists(path):
         except PermissionError:
             raise DataError(f"{path}: not readable (permission denied)") from None
         if not parts:
-            raise DataError(f"{path}: a folder with no files of lists in it (export --topk-all DIR writes "
-                            "part-*.parquet there)")
+            raise DataError(f"{path}: a folder with no files of lists in it («export --topk-all DIR|Model.topk_all(DIR)» "
+                            "writes part-*.parquet there)")
         frames = [_read_lists_file(f, f) for f in parts]
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     else:
