@@ -225,17 +225,85 @@ def group(device: str = "auto") -> Group:
             backend = "nccl" if dev.type == "cuda" else "gloo"
             if dev.type == "cuda":
                 torch.cuda.set_device(dev)
+            agent = wait_for_ranks(world)
             try:
                 dist.init_process_group(backend, timeout=datetime.timedelta(minutes=TIMEOUT_MIN))
             except (RuntimeError, ValueError) as e:
-                raise ConfigError(f"cannot join the torch.distributed process group ({str(e).splitlines()[0]}); "
-                                  "launch with torchrun --nproc-per-node N, which sets MASTER_ADDR/PORT") from None
+                raise ConfigError(f"cannot join the torch.distributed process group ({str(e).splitlines()[0]}); " + (
+                    "a rank of this torchrun job did not join: its error, if any, is on its node's stderr"
+                    if agent else "launch with torchrun --nproc-per-node N, which sets MASTER_ADDR/PORT")) from None
             atexit.unregister(_finish)  # once, however often a library user joins again after reset()
             atexit.register(_finish)  # the group embedrec joined, it also leaves
         if rank > 0:  # one voice: rank 0 logs progress, the others only warnings and errors
             log.setLevel(max(log.level, logging.WARNING))
     _GROUP = Group(rank, world, dev)
     return _GROUP
+
+
+JOIN_WAIT_S = float(os.environ.get("EMBEDREC_DIST_JOIN_WAIT_S", "300"))  # every rank started within this, or stop
+
+
+def _agent_store(timeout_s: float):
+    """A client of torchrun's own key-value store (its agent hosts it, TORCHELASTIC_USE_AGENT_STORE), or None
+    outside torchrun or where rank 0 hosts it as it joins (nothing to reach before then)."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or not os.environ.get("MASTER_ADDR"):
+        return None
+    import torch.distributed as dist
+
+    return dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                         timeout=datetime.timedelta(seconds=timeout_s))
+
+
+def _store_key(name: str) -> str:
+    return (f"embedrec/{name}/{os.environ.get('TORCHELASTIC_RUN_ID', '')}/"
+            f"{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}")
+
+
+def wait_for_ranks(world: int) -> bool:
+    """Before joining the group under torchrun: count this rank in torchrun's store and wait until all ``world``
+    have started, stopping at once, with its line, if one failed before it could join (:func:`post_start_failure`:
+    a config that does not parse on one node). A review: such a node's ranks exited, and rank 0 on the other node
+    waited in the group's join for its 30-minute timeout, in silence, deaf to SIGTERM, then said to launch with
+    torchrun. Waits at most JOIN_WAIT_S (EMBEDREC_DIST_JOIN_WAIT_S), in Python (a signal stops it). Returns whether
+    torchrun's store was there to wait on (False: the group's own join waits, as before)."""
+    import time
+
+    try:
+        store = _agent_store(30)
+    except (RuntimeError, ValueError, OSError):  # unreachable: the group's own join says so
+        return False
+    if store is None:
+        return False
+    started, failed = _store_key("started"), _store_key("failed")
+    arrived = store.add(started, 1)
+    deadline = time.monotonic() + JOIN_WAIT_S
+    while True:
+        if store.check([failed]):
+            raise ConfigError("another rank of this torchrun job stopped before it joined the others: "
+                              + store.get(failed).decode("utf-8", "replace"))
+        if arrived >= world:
+            return True
+        if time.monotonic() > deadline:
+            raise ConfigError(f"only {arrived} of the {world} ranks of this torchrun job started within "
+                              f"{JOIN_WAIT_S:g} s: the others failed as they started (their errors are on their "
+                              "nodes' stderr) or were never launched; fix that and run the command again "
+                              "(EMBEDREC_DIST_JOIN_WAIT_S sets this wait)")
+        time.sleep(0.05)
+        arrived = store.add(started, 0)
+
+
+def post_start_failure(line: str) -> None:
+    """A rank under torchrun that stops before joining the group (its config refused, say) leaves its one line in
+    torchrun's store, where the ranks waiting for it (:func:`wait_for_ranks`) read it and stop too, saying why.
+    Best effort: nothing where there is no such store or it cannot be reached within a few seconds."""
+    if _GROUP is not None or not os.environ.get("TORCHELASTIC_RUN_ID"):
+        return
+    try:
+        store = _agent_store(5)
+        if store is not None:
+            store.set(_store_key("failed"), f"rank {os.environ.get('RANK', '?')}: {line}")
+    except Exception:  # noqa: BLE001 - this rank is failing already: its own line is said
+        pass
 
 
 def die_with_launcher() -> bool:

@@ -995,3 +995,72 @@ def test_a_rank_without_training_rows_is_refused_in_one_line(tmp_path):
     assert said == ["error: 1 of the 2 ranks hold no training rating (the users given to them rated only in the "
                     "valid and test splits, as a global time cut leaves the users first seen after its training window), "
                     "which the ranks' fit cannot take; train in one process, or with fewer ranks"], p.stderr[-2000:]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ranks_waiting_to_join_stop_with_the_line_of_one_that_failed_before_joining(monkeypatch):
+    """Before the group's join each rank counts itself in torchrun's store; one that fails first (its config
+    refused) leaves its line there, and the waiting ranks stop with it at once (a review: rank 0 on the other
+    node waited 30 minutes in silence, then said to launch with torchrun); all started: the join goes on; too few
+    within the wait: one line saying so."""
+    import time
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    port = _free_port()
+    server = dist.TCPStore("127.0.0.1", port, is_master=True, timeout=timedelta(seconds=10))
+    env = {"TORCHELASTIC_USE_AGENT_STORE": "True", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+           "TORCHELASTIC_RUN_ID": "t1", "TORCHELASTIC_RESTART_COUNT": "0", "RANK": "1"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(D, "JOIN_WAIT_S", 0.5)
+    monkeypatch.setattr(D, "_GROUP", None)  # not joined (another test of this process may have left a group)
+    t = time.monotonic()
+    with pytest.raises(ConfigError, match=r"only 1 of the 2 ranks of this torchrun job started within 0\.5 s"):
+        D.wait_for_ranks(2)
+    assert time.monotonic() - t < 5
+    assert D.wait_for_ranks(2) is True  # a second rank counted: both started
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")  # a restart counts afresh
+    D.post_start_failure("config key 'model.dim' in bad.yaml:1: -5 is below the minimum 1")
+    with pytest.raises(ConfigError, match=r"another rank of this torchrun job stopped before it joined the others: "
+                                          r"rank 1: config key 'model.dim' in bad.yaml:1"):
+        D.wait_for_ranks(3)
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "False")  # rank 0 hosts the store as it joins: no wait here
+    assert D.wait_for_ranks(2) is False
+    del server
+
+
+def test_a_node_whose_config_is_refused_stops_the_other_nodes_ranks_with_its_line(prepared, tmp_path):
+    """Two torchrun launches as two nodes (c10d rendezvous on this machine): the second's config does not parse;
+    the first's rank stops within seconds, saying which rank failed and why (before: 30 minutes of silence)."""
+    import time
+
+    (tmp_path / "bad.yaml").write_text("model: {dim: -5}\n")
+    env = _launch_env(tmp_path)
+    port = _free_port()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d",
+           f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=bad-node", "-m", "embedrec", "train", "--set",
+           f"data.prepared={prepared}", "--set", f"run.dir={tmp_path / 'run'}", "-q"]
+    t = time.monotonic()
+    node0 = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        node1 = subprocess.run(cmd, cwd=tmp_path, env={**env, "EMBEDREC_CONFIG": str(tmp_path / "bad.yaml")},
+                               capture_output=True, text=True, timeout=300)
+        out, err = node0.communicate(timeout=300)
+    finally:
+        if node0.poll() is None:
+            node0.kill()
+    assert node0.returncode != 0 and node1.returncode != 0
+    assert "error: config key 'model.dim'" in node1.stderr
+    assert "error: another rank of this torchrun job stopped before it joined the others: rank 1: config key " \
+           "'model.dim'" in err, err[-3000:]
+    assert time.monotonic() - t < 120 and out == ""

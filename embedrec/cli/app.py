@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+import time
 
 import click
 
@@ -96,6 +97,7 @@ def progress_enabled() -> bool:
         return False
 
 
+SECONDARY_EXIT_DELAY_S = 1.0  # a refused rank other than 0 waits this long, so that rank 0's line is said first
 RANKED = ("train", "export")  # the commands that run on torchrun's ranks; every other one is refused there
 RANKED_SAID = ("train", "export --topk-all")
 STREAMING = ("recommend", "predict")  # answer as their input comes: stdout holds the rows answered before a Ctrl-C
@@ -152,6 +154,8 @@ class Group(click.Group):
             if not _secondary():  # every rank refuses; rank 0 alone says so (not one line per rank)
                 _error_line(f"'embedrec {name}' runs in one process, not under torchrun (there, only "
                             f"{' and '.join(RANKED_SAID)} use the ranks): run 'embedrec {name} ...' alone")
+            else:  # a review: 3 of 27 times torchrun stopped rank 0 for this rank's exit before rank 0 said why
+                time.sleep(SECONDARY_EXIT_DELAY_S)
             sys.exit(2)
         for stream in (sys.stdout, sys.stderr):  # a path or id whose bytes are not UTF-8 (os.fsdecode's
             with contextlib.suppress(AttributeError, ValueError):  # surrogates) is written back as its own bytes,
@@ -173,9 +177,14 @@ class Group(click.Group):
             # Ctrl-C under torchrun, or a usage error (the command line is every rank's): rank 0 alone says it
             # (an output path refused too: the same on every rank; not a config error, which a rank
             # other than 0 may be the one to find, its config differing)
+            line = shorten(e.cli_message(), 2000) + _found_config_note(e)
             if not (isinstance(e, (Interrupted, UsageError, OutputRefused)) and _secondary()
                     or getattr(e, "every_rank", False) and _local_secondary()):
-                _error_line(shorten(e.cli_message(), 2000) + _found_config_note(e))
+                _error_line(line)
+            if not isinstance(e, Interrupted) and _distributed():  # the ranks waiting for this one to join stop too
+                from embedrec.distributed import post_start_failure
+
+                post_start_failure(line)
             sys.exit(e.exit_code)
         except KeyboardInterrupt as e:
             from embedrec.errors import how_stopped, stop_signal
