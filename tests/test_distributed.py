@@ -1064,3 +1064,18 @@ def test_a_node_whose_config_is_refused_stops_the_other_nodes_ranks_with_its_lin
     assert "error: another rank of this torchrun job stopped before it joined the others: rank 1: config key " \
            "'model.dim'" in err, err[-3000:]
     assert time.monotonic() - t < 120 and out == ""
+
+
+def test_the_resume_advice_under_torchrun_names_the_torchrun_command_first(monkeypatch):
+    """A review: Ctrl-C of a 2-rank train said 'continue with embedrec train ... --resume', a one-process command
+    (which works too), where the job was a torchrun one."""
+    from embedrec.cli.train import resume_command
+
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    assert resume_command("runs/x") == "embedrec train --run runs/x --resume"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert resume_command("runs/x") == ("the same torchrun command plus --resume (or in one process: embedrec train "
+                                        "--run runs/x --resume)")

@@ -139,5 +139,14 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
 
 
 def resume_command(run_dir: str | None) -> str:
-    """The train command as given (-c, --set, --run) plus --resume, quoted for a POSIX shell."""
-    return command_line("train", (["--run", str(run_dir)] if run_dir else []) + ["--resume"])
+    """The train command as given (-c, --set, --run) plus --resume, quoted for a POSIX shell; under torchrun, the
+    same torchrun command first (a review: a Ctrl-C of a 2-rank train offered the one-process command alone)."""
+    from embedrec.device import active
+    from embedrec.errors import EmbedrecError
+
+    one = command_line("train", (["--run", str(run_dir)] if run_dir else []) + ["--resume"])
+    try:
+        ranks = active()
+    except EmbedrecError:  # rank variables that do not parse: this is an error path already
+        ranks = False
+    return f"the same torchrun command plus --resume (or in one process: {one})" if ranks else one
