@@ -95,7 +95,8 @@ def _path(value, name: str, call: str, example: str) -> None:
     if type(value).__name__ == "DataFrame" and name == "source":  # a notebook review: no word on what to do
         raise UsageError(f"{call}: source is a path here, not a DataFrame: er.ingest(df, cfg) takes one (or write "
                          "it first, df.to_parquet('ratings.parquet', index=False), and give that path)")
-    also = ", or a pandas DataFrame of the ratings" if call == "ingest" and name == "source" else ""
+    also = (", or a pandas DataFrame of the ratings" if call == "ingest" and name == "source"
+            else ", or the Dataset er.ingest returns" if name == "ds" else "")
     raise UsageError(f"{call}: {name} must be a path (str or pathlib.Path){also}, not {type(value).__name__}")
 
 

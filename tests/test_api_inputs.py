@@ -100,7 +100,10 @@ def test_workflow_functions_refuse_a_misplaced_config(trained_run, tmp_path):
              (lambda: er.open(123), "run_dir must be a path (str or pathlib.Path), not int"),
              # a notebook review: the DataFrame ingest also takes went unsaid
              (lambda: er.ingest({"a": 1}, cfg), "source must be a path (str or pathlib.Path), or a pandas DataFrame "
-                                                "of the ratings, not dict")]
+                                                "of the ratings, not dict"),
+             # a review: the Dataset train also takes went unsaid
+             (lambda: er.train(123), "ds must be a path (str or pathlib.Path), or the Dataset er.ingest returns, "
+                                     "not int")]
     for call, says in calls:
         with pytest.raises(UsageError) as e:
             call()
