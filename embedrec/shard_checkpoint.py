@@ -55,7 +55,14 @@ class ShardCheckpoint:
             side = n.split("_")[-1]
             lo, hi = self.shard.u_range(self.g.rank) if side == "user" else self.shard.m_range(self.g.rank)
             src = (best if n.startswith("best") else state.model.state_dict())[f"{side}.weight"]
-            mm = open_memmap(tmp / f"{n}.npy", mode="r+")
+            try:
+                mm = open_memmap(tmp / f"{n}.npy", mode="r+")
+            except FileNotFoundError:  # rank 0 made it: not here, another node's disk (a review: 'check that path')
+                from embedrec.errors import ArtifactError
+
+                raise ArtifactError(f"'{tmp / f'{n}.npy'}', which rank 0 has just made, is not there for rank "
+                                    f"{self.g.rank}: with ranks on several machines, run.dir (here {self.folder}) "
+                                    "must be on a filesystem every node mounts, at the same path") from None
             mm[lo:hi] = src.detach().cpu().numpy()
             mm.flush()
             del mm

@@ -1079,3 +1079,22 @@ def test_the_resume_advice_under_torchrun_names_the_torchrun_command_first(monke
     monkeypatch.setenv("LOCAL_RANK", "0")
     assert resume_command("runs/x") == ("the same torchrun command plus --resume (or in one process: embedrec train "
                                         "--run runs/x --resume)")
+
+
+def test_a_rank_that_cannot_see_rank_0s_checkpoint_folder_names_the_shared_filesystem(tmp_path):
+    """A review: ranks on two nodes whose run.dir was each one's own disk: rank 1 said "cannot use '...user.npy':
+    No such file or directory; check that path". It says run.dir must be on a filesystem every node mounts."""
+    from types import SimpleNamespace
+
+    from embedrec.errors import ArtifactError
+    from embedrec.shard_checkpoint import ShardCheckpoint
+
+    g = SimpleNamespace(rank=1, world=2, leader=False, barrier=lambda: None)
+    shard = SimpleNamespace(n_users=4, n_movies=3, u_range=lambda r: (2, 4), m_range=lambda r: (1, 3))
+    model = torch.nn.Module()
+    model.user, model.movie, model.dim = torch.nn.Embedding(4, 2), torch.nn.Embedding(3, 2), 2
+    state = SimpleNamespace(epoch=0, model=model, best_state=None)
+    with pytest.raises(ArtifactError, match=r"which rank 0 has just made, is not there for rank 1: with ranks on "
+                                            r"several machines, run.dir \(here .*\) must be on a filesystem every "
+                                            r"node mounts"):
+        ShardCheckpoint(g, tmp_path, shard, "fp", {}).record(state, {})
