@@ -1069,8 +1069,11 @@ def test_a_node_whose_config_is_refused_stops_the_other_nodes_ranks_with_its_lin
 def test_the_resume_advice_under_torchrun_names_the_torchrun_command_first(monkeypatch):
     """A review: Ctrl-C of a 2-rank train said 'continue with embedrec train ... --resume', a one-process command
     (which works too), where the job was a torchrun one."""
+    from embedrec.cli.app import _State
     from embedrec.cli.train import resume_command
 
+    monkeypatch.setattr(_State, "config_path", None)  # as given on no command line (another test's may linger)
+    monkeypatch.setattr(_State, "overrides", ())
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(k, raising=False)
     assert resume_command("runs/x") == "embedrec train --run runs/x --resume"
