@@ -437,3 +437,41 @@ def test_a_zip_without_its_movies_file_is_named_in_the_warning_not_its_temporary
     assert r.exit_code == 0, r.stderr
     assert f"{zpath}: no u.item beside u.data" in r.stderr and "embedrec-zip-" not in r.stderr, r.stderr
     assert "add the release's u.item beside u.data for them" in r.stderr
+
+
+# ------------------------------------------------------------------------------ 13. a .dat line of other fields
+
+@pytest.mark.parametrize("line,said", [
+    ("1::2::3::978:300760", "a single ':' in the field '978:300760'"),   # was stored as timestamp 978
+    ("1::2::3::978300760::9", "expected 4 '::'-separated fields (UserID::MovieID::Rating::Timestamp), found 5"),
+    ("1::2::4:5::978300760", "a single ':' in the field '4:5'"),         # was 'column 'timestamp' is empty'
+    ("1:2:3::4::5", "a single ':' in the field '1:2:3'"),                 # 7 ':'-fields, one gap filled
+    ("1:::2::3::4", "a single ':' in the field ':2'"),
+])
+@pytest.mark.parametrize("where", [1, 11])
+def test_a_ratings_dat_line_of_other_fields_is_refused_with_its_line(tmp_path, line, said, where):
+    """A red team: ratings.dat was read with ':' and usecols, so a line's extra fields were dropped and a lone ':'
+    shifted its fields (timestamp 978 stored), without a word. On the first line too (pandas then takes the first
+    field as the index)."""
+    rows = [f"{u}::{m}::{(u + m) % 5 + 1}::{978300000 + u * 100 + m}" for u in range(1, 8) for m in range(1, 6)]
+    rows[where - 1] = line
+    d = ml1m(tmp_path / "ml-1m", rows=rows)
+    r, out = ingest(tmp_path, d)
+    refused(r, out, f"{d / 'ratings.dat'}:{where}: {said}")
+
+
+@pytest.mark.parametrize("name,line,said", [
+    ("users.dat", "3::M::25::4::12345::9", "expected 5 '::'-separated fields (UserID::Gender::Age::Occupation::"
+                                           "Zip-code), found 6"),
+    ("users.dat", "3::M::25::4::123:45", "a single ':' in the field '123:45'"),
+    ("movies.dat", "3::Film 3 (1993)::Drama::Comedy", "expected 3 '::'-separated fields (MovieID::Title::Genres), "
+                                                      "found 4"),
+])
+def test_a_users_or_movies_dat_line_of_other_fields_is_refused(tmp_path, name, line, said):
+    """users.dat dropped a sixth field, movies.dat read a fourth into the title ('Film 3 (1993)::Drama'), silently."""
+    d = ml1m(tmp_path / "ml-1m")
+    lines = (d / name).read_text().splitlines()
+    lines[2] = line
+    (d / name).write_text("\n".join(lines) + "\n")
+    r, out = ingest(tmp_path, d)
+    refused(r, out, f"{d / name}:3: {said}")

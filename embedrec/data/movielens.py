@@ -8,6 +8,7 @@ import logging
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from embedrec.data.parsing import (
@@ -118,23 +119,38 @@ def _prefer_title_year(titles: list[str], years: list) -> list:
 
 def _read_dat_ratings(path: Path) -> pd.DataFrame:
     # '::'-separated numeric fields: read with ':' so pandas' fast C engine can be used (empty columns between).
+    # Every column is read (no usecols, which drops a line's extra fields without a word): a line of more fields
+    # is pandas' own error, and a field split by a lone ':' ('978:300760') leaves one of the empty columns
+    # filled or the line one field long; both are said in the file's '::' terms (_dat_shape). The empty columns
+    # are read as categories (a byte a row; a red team: '1::2::3::978:300760' was stored as timestamp 978).
     names = ["user_id", "_a", "movie_id", "_b", "rating", "_c", "timestamp"]
     encoding = _numeric_encoding(path)
     _refuse_zero_padded(path, ":", encoding, ["user_id", "movie_id"], str(path), names=names, fix=ML_IDS_FIX)
     try:
-        df = read_numeric_table(path, sep=":", names=names,
-                                usecols=["user_id", "movie_id", "rating", "timestamp"], header=False,
-                                encoding=encoding,
+        df = read_numeric_table(path, sep=":", names=names, usecols=None, header=False, encoding=encoding,
                                 numeric={"user_id": "int64", "movie_id": "int64", "rating": "float32",
-                                         "timestamp": "int64"})
+                                         "timestamp": "int64"},
+                                extra_dtype={c: "category" for c in _DAT_GAPS})
     except DataError as e:  # pandas counted ':'-separated fields (7 a line): say it in the file's '::' terms
         raise _dat_shape(path, encoding) or e from None
+    index = df.index
+    filled = np.zeros(len(df), dtype=bool)
+    for c in _DAT_GAPS:
+        filled |= df[c].notna().to_numpy()
+    if filled.any() or not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        # (a first line of 8 fields makes pandas take its first as the index: the shape of the file again)
+        raise _dat_shape(path, encoding) or DataError(
+            f"{path}: a line is not UserID::MovieID::Rating::Timestamp; check the file's '::' separators")
     return df[["user_id", "movie_id", "rating", "timestamp"]]
 
 
+_DAT_GAPS = ("_a", "_b", "_c")  # the empty fields between a ratings.dat line's '::' pairs, read with ':'
+
+
 def _dat_shape(path: Path, encoding: str) -> DataError | None:
-    """The first line of a ratings.dat without its four '::'-separated fields, or a file that does not use '::'
-    at all (a tab-separated copy), as one error; None where every line has four (the error is another)."""
+    """The first line of a ratings.dat without its four '::'-separated fields, or with a lone ':' in one
+    ('978:300760'), or a file that does not use '::' at all (a tab-separated copy), as one error; None where every
+    line has four (the error is another)."""
     first = True
     with open(path, encoding=encoding, errors="replace") as fh:
         for n, line in enumerate(fh, 1):
@@ -142,7 +158,8 @@ def _dat_shape(path: Path, encoding: str) -> DataError | None:
             if not text.strip():
                 continue
             parts = text.split("::")
-            if first and len(parts) == 1:
+            lone = next((p for p in parts if ":" in p), None)
+            if first and lone is None and len(parts) == 1:
                 sep = next((f"{name} ({c!r})" for c, name in (("\t", "tabs"), (",", "commas"), (";", "semicolons"),
                                                               ("|", "'|'"), (" ", "spaces")) if c in text), None)
                 return DataError(f"{path}:{n}: the file does not use the '::' separator of MovieLens 1M and 10M "
@@ -150,9 +167,13 @@ def _dat_shape(path: Path, encoding: str) -> DataError | None:
                                  "as UserID::MovieID::Rating::Timestamp lines, or give it by its own path as a "
                                  "ratings table (with «--set data.header=false» if it has no header line)")
             first = False
+            if lone is not None:
+                return DataError(f"{path}:{n}: a single ':' in the field '{shorten(lone, 40)}' (fields are "
+                                 "separated by '::': UserID::MovieID::Rating::Timestamp); fix or remove that line")
             if len(parts) != 4:
+                fix = "fill in the missing fields" if len(parts) < 4 else "remove the extra fields"
                 return DataError(f"{path}:{n}: expected 4 '::'-separated fields (UserID::MovieID::Rating::"
-                                 f"Timestamp), found {len(parts)}; fill in the missing fields or remove that line")
+                                 f"Timestamp), found {len(parts)}; {fix} or remove that line")
     return None
 
 
@@ -162,10 +183,11 @@ def _read_dat_movies(path: Path) -> pd.DataFrame:
         if not line.strip():
             continue
         parts = line.split("::")
-        if len(parts) < 3:
-            raise DataError(f"{path}:{n}: expected 'MovieID::Title::Genres'")
+        if len(parts) != 3:  # (more: the extra fields were read into the title, silently; a red team)
+            raise DataError(f"{path}:{n}: expected 3 '::'-separated fields (MovieID::Title::Genres), found "
+                            f"{len(parts)}; fix or remove that line")
         ids.append(_movie_id(parts[0], path, n))
-        titles.append("::".join(parts[1:-1]))
+        titles.append(parts[1])
         genres.append(parts[-1].split("|"))
     return movies_frame(ids, titles, genres)
 
@@ -190,6 +212,15 @@ def read_ml_dat(root: Path) -> RawData:
             if not line.strip():
                 continue
             p = line.split("::")
+            # (a sixth field was dropped, silently; a red team)
+            fields = "UserID::Gender::Age::Occupation::Zip-code"
+            if len(p) != 5:
+                raise DataError(f"{upath}:{n}: expected 5 '::'-separated fields ({fields}), found {len(p)}; fix or "
+                                "remove that line")
+            lone = next((f for f in p if ":" in f), None)
+            if lone is not None:
+                raise DataError(f"{upath}:{n}: a single ':' in the field '{shorten(lone, 40)}' (fields are separated "
+                                f"by '::': {fields}); fix or remove that line")
             if p[0].strip().lstrip("+-").isdigit():  # (anything else: the line's own error below)
                 _plain_user_id(p[0], upath, n)
             try:
