@@ -475,3 +475,67 @@ def test_a_users_or_movies_dat_line_of_other_fields_is_refused(tmp_path, name, l
     (d / name).write_text("\n".join(lines) + "\n")
     r, out = ingest(tmp_path, d)
     refused(r, out, f"{d / name}:3: {said}")
+
+
+# ------------------------------------------------------------------------------ 14. a file of two encodings
+
+def test_a_utf8_movies_file_with_one_latin1_line_is_refused_naming_that_line(tmp_path):
+    """A red team: 'movies.csv:6: cannot decode byte 0xe9 ... set data.encoding (e.g. --set data.encoding=latin-1)',
+    and that advice garbled every other (UTF-8) title without a word ('Ã kÃ¶ldum klaka')."""
+    body = "movieId,title,genres\n" + "".join(f"{m},Film {m} ({1990 + m}),Drama\n" for m in range(1, 4))
+    d = mlcsv(tmp_path / "ml-latest-small", movies="x")
+    (d / "movies.csv").write_bytes(body.encode() + "4,Cité des enfants (1995),Drama\n".encode()
+                                   + "5,Misérables (1995),Drama\n".encode("latin-1"))
+    r, out = ingest(tmp_path, d)
+    msg = refused(r, out, f"{d / 'movies.csv'}:6: cannot decode byte 0xe9 at byte offset ")
+    assert "though the rest of the file is UTF-8 (1 line of UTF-8 text beyond ASCII, such as line 5's 'Cité')" in msg
+    assert "(as latin-1: 'Misérables')" in msg and "sed -n 6p FILE | iconv -f latin-1 -t utf-8" in msg
+    assert "not data.encoding=latin-1" in msg and "--set data.encoding" not in msg
+    (d / "movies.csv").write_bytes(body.encode() + "5,Misérables (1995),Drama\n".encode("latin-1"))  # the rest ASCII
+    r, out = ingest(tmp_path, d)
+    refused(r, out, "; set data.encoding (e.g. --set data.encoding=latin-1) to the file's encoding")
+
+
+@pytest.mark.parametrize("layout", ["ml-100k", "ml-1m", "data.movies"])
+def test_a_latin1_movies_file_holding_utf8_lines_is_warned_of(tmp_path, layout):
+    """u.item and movies.dat are read as latin-1 where they are not UTF-8 throughout (as released); their UTF-8
+    lines were stored garbled ('CitÃ©') without a word (the warning was only for a file UTF-8 throughout). So was
+    a movies file read with data.encoding=latin-1."""
+    def title(m):
+        return {2: "Cité (1992)", 3: "Ñandú (1993)", 4: "Mañana (1994)"}.get(m, f"Film {m} ({1990 + m})")
+
+    def enc(m):
+        return "latin-1" if m == 4 else "utf-8"
+
+    args = []
+    if layout == "ml-100k":
+        d = ml100k(tmp_path / layout)
+        name = "u.item"
+        flags = "|".join(["0"] * 8 + ["1"] + ["0"] * 10)
+        (d / name).write_bytes(b"".join(f"{m}|{title(m)}|01-Jan-1990||http://x|{flags}\n".encode(enc(m))
+                                        for m in range(1, 6)))
+    elif layout == "ml-1m":
+        d = ml1m(tmp_path / layout)
+        name = "movies.dat"
+        (d / name).write_bytes(b"".join(f"{m}::{title(m)}::Drama\n".encode(enc(m)) for m in range(1, 6)))
+    else:
+        d = tmp_path / "r.csv"
+        d.write_text(HEAD + ROWS)
+        name = "m.csv"
+        (tmp_path / name).write_bytes(b"movie_id,title,genres\n" + b"".join(f"{m},{title(m)},Drama\n".encode(enc(m))
+                                                                           for m in range(1, 6)))
+        args = ["--set", f"data.movies={tmp_path / name}", "--set", "data.encoding=latin-1"]
+    r, out = ingest(tmp_path, d, *args)
+    assert r.exit_code == 0, r.stderr
+    path = tmp_path / name if layout == "data.movies" else d / name
+    line = 3 if layout == "data.movies" else 2
+    said = [x for x in r.stderr.splitlines() if "UTF-8" in x]
+    assert said == [f"{path}: read as latin-1, but 2 of its lines are UTF-8 text, which it garbles (the first, line "
+                    f"{line}: 'Cité' is stored as 'CitÃ©'), while others (line {line + 2}) are not UTF-8; save the file "
+                    "in one encoding (those lines as latin-1, e.g. with iconv -f utf-8 -t latin-1)"], r.stderr
+    assert "Mañana" in set(movies_of(out).title)
+
+
+def test_a_latin1_u_item_alone_is_not_warned_of(tmp_path):
+    r, out = ingest(tmp_path, ml100k(tmp_path / "ml-100k", item_encoding="latin-1"))
+    assert r.exit_code == 0 and "UTF-8" not in r.stderr, r.stderr

@@ -22,6 +22,7 @@ from embedrec.data.parsing import (
     read_numeric_table,
     split_title_year,
 )
+from embedrec.data.textfiles import warn_utf8_lines
 from embedrec.errors import DataError, shorten
 
 log = logging.getLogger("embedrec")
@@ -78,6 +79,7 @@ def read_ml100k(root: Path) -> RawData:
             m = re.search(r"(\d{4})\s*$", parts[2])
             years.append(int(m.group(1)) if m else None)
         movies = movies_frame(ids, titles, genres, _prefer_title_year(titles, years))
+        warn_utf8_lines(ipath, str(ipath), "latin-1")  # read as latin-1 where it is not UTF-8 throughout
         files.append(ipath)
     upath = root / "u.user"
     if upath.exists():
@@ -189,6 +191,7 @@ def _read_dat_movies(path: Path) -> pd.DataFrame:
         ids.append(_movie_id(parts[0], path, n))
         titles.append(parts[1])
         genres.append(parts[-1].split("|"))
+    warn_utf8_lines(path, str(path), "latin-1")  # read as latin-1 where it is not UTF-8 throughout
     return movies_frame(ids, titles, genres)
 
 

@@ -34,6 +34,7 @@ from embedrec.data.textfiles import (
     refuse_binary_file,
     refuse_binary_head,
     refuse_nul,
+    warn_utf8_lines,
 )
 from embedrec.errors import DataError, first_line, set_hint, shorten
 
@@ -483,6 +484,8 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     years = _year_column(df, label, where, notes, taken=(id_col, title_col, genres_col))
     if genres_col and genres_col in df.columns:  # after every error: one line on stderr where one stops ingest
         _warn_genre_separator(df[genres_col], genre_sep, label)
+    if not parquet:  # (data.encoding=latin-1 read a file holding UTF-8 lines too, as a red team's movies.csv)
+        warn_utf8_lines(path, label, encoding)
     return movies_frame(list(ids), titles, genres, years)
 
 

@@ -272,6 +272,18 @@ def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) ->
     if bom and bom != encoding.lower():
         return DataError(f"{where}: cannot decode byte 0x{byte:02x}{at} as {encoding}; the file starts with a "
                          f"{bom.upper()} byte-order mark: read it with «--set data.encoding={bom}»")
+    mixed = _line_encodings(e.object if src is None else src) if found and hint != "utf-8" else None
+    if mixed and mixed.utf8:  # the rest is UTF-8: the advice to read it all as latin-1 would garble that (a red team)
+        bad_line = mixed.first_bad_text.decode(hint, "replace")
+        more = mixed.bad - 1
+        others = f"; {more:,} more line{'s do' if more > 1 else ' does'} not decode either" if more else ""
+        return DataError(
+            f"{where}: cannot decode byte 0x{byte:02x}{at} as {encoding}, though the rest of the file is UTF-8 "
+            f"({mixed.utf8:,} line{'s' if mixed.utf8 > 1 else ''} of UTF-8 text beyond ASCII, such as line "
+            f"{mixed.first_utf8}'s '{_word(mixed.first_utf8_text.decode('utf-8'))}'){others}: that line is in "
+            f"another encoding (as {hint}: '{_word(bad_line)}'); write it as UTF-8 (convert that line alone: sed -n "
+            f"{found[0]}p FILE | iconv -f {hint} -t utf-8), not data.encoding={hint}, which would garble the file's "
+            "UTF-8 text")
     return DataError(f"{where}: cannot decode byte 0x{byte:02x}{at} as {encoding}; "
                      f"set data.encoding (e.g. «--set data.encoding={hint}») to the file's encoding")
 
@@ -298,6 +310,75 @@ def _reopen(src):
     if isinstance(src, io.BytesIO):
         src = src.getvalue()
     return io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else open(src, "rb")  # noqa: SIM115
+
+
+def _is_utf8(encoding: str) -> bool:
+    return encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig")
+
+
+def _word(text: str) -> str:
+    """The first word of ``text`` holding a letter beyond ASCII (else its first such character), for a message."""
+    at = next((i for i, c in enumerate(text) if ord(c) > 0x7F), None)
+    if at is None:
+        return shorten(text.strip(), 40)
+    words = re.findall(r"\w+", text[max(0, at - 20):at + 20])
+    return shorten(next((w for w in words if any(ord(c) > 0x7F for c in w)), text[at]), 40)
+
+
+class _Mix:
+    """What :func:`_line_encodings` found: lines that do not decode as UTF-8 (how many, the first's number and
+    bytes) and lines of UTF-8 text beyond ASCII (likewise)."""
+
+    def __init__(self):
+        self.bad = self.utf8 = 0
+        self.first_bad = self.first_utf8 = None
+        self.first_bad_text = self.first_utf8_text = b""
+
+
+def _line_encodings(src) -> _Mix | None:
+    """The lines of ``src`` (a path or bytes) that are not UTF-8 and those of UTF-8 beyond ASCII, read line by line
+    (an error or a one-byte read's path only: the ASCII lines cost a test each); None where it cannot be read
+    again (stdin)."""
+    try:
+        raw = _reopen(src)
+    except (OSError, TypeError):
+        return None
+    mix = _Mix()
+    with raw:
+        for n, line in enumerate(raw, 1):
+            if n == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[3:]
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                mix.bad += 1
+                if mix.first_bad is None:
+                    mix.first_bad, mix.first_bad_text = n, line
+                continue
+            mix.utf8 += 1
+            if mix.first_utf8 is None:
+                mix.first_utf8, mix.first_utf8_text = n, line
+    return mix
+
+
+def warn_utf8_lines(src, label: str, encoding: str) -> None:
+    """Warn where a file read with a one-byte encoding (u.item and movies.dat as released, latin-1; data.encoding)
+    holds both lines that are not UTF-8 and lines of UTF-8 text, which that encoding garbles ('Cité' stored as
+    'CitÃ©'; a red team: a u.item with two UTF-8 lines). A file of UTF-8 throughout is another's warning
+    (:func:`_warn_utf8_read_otherwise`), or read as UTF-8."""
+    if _is_utf8(encoding) or encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32")):
+        return
+    mix = _line_encodings(src)
+    if mix is None or not mix.utf8 or not mix.bad:
+        return
+    word = _word(mix.first_utf8_text.decode("utf-8"))
+    log.warning("%s: read as %s, but %s of its lines %s UTF-8 text, which it garbles (the first, line %d: '%s' is "
+                "stored as '%s'), while others (line %d) are not UTF-8; save the file in one encoding (those lines "
+                "as %s, e.g. with iconv -f utf-8 -t %s)", label, encoding, f"{mix.utf8:,}",
+                "is" if mix.utf8 == 1 else "are", mix.first_utf8, word,
+                word.encode("utf-8").decode(encoding, "replace"), mix.first_bad, encoding, encoding)
 
 
 def _first_undecodable(src, encoding: str) -> tuple[int, int, int] | None:
