@@ -712,6 +712,30 @@ def test_a_headerless_file_with_more_columns_is_refused_not_shifted(tmp_path):
                     "rating, timestamp in that order) and would shift them")
 
 
+@pytest.mark.parametrize("head,args", [
+    ("user,item", ["--set", "data.id_type=auto", "--set", "data.columns.rating=null", "--set",
+                   "data.columns.timestamp=null"]),
+    ("userId,movieId,rating,timestamp", ["--set", "data.id_type=str"]),
+    ("uid,song,plays", ["--set", "data.id_type=str", "--set", "data.columns.user=uid", "--set",
+                        "data.columns.movie=song", "--set", "data.columns.rating=plays", "--set",
+                        "data.columns.timestamp=null"]),
+    ("user_id,movie_id,rating,timestamp", []),  # integer ids: was 'not an integer; for text ids set ...=auto'
+])
+def test_a_header_line_read_with_data_header_false_is_refused(tmp_path, head, args):
+    """A red team: with data.header=false and text ids, a file's header line became user 'user' and movie 'item'."""
+    p = tmp_path / "r.csv"
+    n = len(head.split(","))
+    p.write_text(head + "\n" + "".join(",".join([f"u{u}", f"m{m}", "4", "100"][:n]) + "\n"
+                                       for u in range(1, 6) for m in range(1, 4)))
+    r, out = ingest(tmp_path, p, "--set", "data.header=false", *args)
+    msg = refused(r, out, f"r.csv:1: the first line ({head}) names columns (")
+    assert "yet data.header=false reads it as one (user '" in msg and "leave data.header at true (the default)" in msg
+    p.write_text("".join(",".join([f"user{u}", f"item{m}", "4", "100"][:n]) + "\n"  # ids that hold the words
+                         for u in range(1, 6) for m in range(1, 4)))
+    r, out = ingest(tmp_path, p, "--set", "data.header=false", *args, "--set", "data.id_type=str")
+    assert r.exit_code == 0, r.stderr
+
+
 def test_text_ids_lose_the_spaces_around_them(tmp_path):
     """A review: a ', '-separated file with data.id_type=str kept ' m5' and 'm5' as two movies, which recommend
     (stripping what it is given) could never ask for."""

@@ -355,17 +355,33 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
 
 
 def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str]) -> None:
-    """With data.header=false the columns are read by position: the first line must not have more fields."""
+    """With data.header=false the columns are read by position: the first line must not have more fields, nor be
+    a header line (its fields column names: a red team's 'user,item' became user 'user' and movie 'item' under
+    data.id_type=auto; with integer ids it was 'not an integer; for text ids set data.id_type=auto')."""
     try:
         buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
-        n = len(pd.read_csv(buf, sep=sep, nrows=1, header=None, encoding=encoding, dtype=str,
-                            engine="c" if len(sep) == 1 else "python").columns)
+        first = pd.read_csv(buf, sep=sep, nrows=1, header=None, encoding=encoding, dtype=str,
+                            keep_default_na=False, engine="c" if len(sep) == 1 else "python")
     except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError):
         return  # the main reader says what is wrong with the file
+    n = len(first.columns)
     if n > len(names):  # fewer: the reader's own message says which columns to drop from the config
         raise DataError(f"{label}:1: {n} columns per line, but without a header the config reads {len(names)} "
                         f"({', '.join(names)} in that order) and would shift them; give the file a header line "
                         "naming its columns, or remove the others (such as the index column pandas' to_csv writes)")
+    fields = [str(v).strip().lstrip("\ufeff") for v in (first.iloc[0].tolist() if len(first) else [])]
+    known = {_plain(c) for c in names} | HEADER_WORDS
+    named = [f for f in fields if f and _plain(f) in known]
+    if len(named) >= 2:
+        raise DataError(f"{label}:1: the first line ({shorten(sep.join(fields), 60)}) names columns "
+                        f"({', '.join(repr(f) for f in named[:4])}), not a rating, yet data.header=false reads it as "
+                        "one (user " + repr(fields[0]) + (f", movie {fields[1]!r}" if n > 1 else "") + "); leave "
+                        "data.header at true (the default) to read it as the header, or remove that line")
+
+
+# what a header line's fields are called (plain_name: 'userId' is 'userid'), beside the config's data.columns
+HEADER_WORDS = {"user", "userid", "uid", "movie", "movieid", "item", "itemid", "iid", "rating", "score", "stars",
+                "rate", "timestamp", "ts", "time", "datetime", "date", "eventtime", "ratedat", "createdat"}
 
 
 def _is_number(text) -> bool:
