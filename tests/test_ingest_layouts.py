@@ -539,3 +539,33 @@ def test_a_latin1_movies_file_holding_utf8_lines_is_warned_of(tmp_path, layout):
 def test_a_latin1_u_item_alone_is_not_warned_of(tmp_path):
     r, out = ingest(tmp_path, ml100k(tmp_path / "ml-100k", item_encoding="latin-1"))
     assert r.exit_code == 0 and "UTF-8" not in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------------------ 15. a movies file without a movie
+
+@pytest.mark.parametrize("case", ["data.movies", "parquet", "movies.csv", "u.item", "movies.dat"])
+def test_a_movies_file_of_a_header_alone_is_refused(tmp_path, case):
+    """A red team: a movies file with a header line only was read, then 'N ratings are for movies absent from the
+    movies file' (or, dropping them, 'no ratings left after cleaning; lower data.min_rating ...'). A release's
+    own movies file is not data.movies', so that is not advised there."""
+    args = []
+    if case in ("data.movies", "parquet"):
+        d = tmp_path / "r.csv"
+        d.write_text(HEAD + ROWS)
+        path = tmp_path / ("m.csv" if case == "data.movies" else "m.parquet")
+        if case == "data.movies":
+            path.write_text("movie_id,title,genres\n")
+        else:
+            pd.DataFrame({"movie_id": pd.Series([], dtype="int64"), "title": pd.Series([], dtype=str)}).to_parquet(path)
+        args = ["--set", f"data.movies={path}", "--set", "data.unknown_movies=drop"]
+        fix = "point data.movies at a movies file with rows"
+    else:
+        d = {"movies.csv": lambda p: mlcsv(p, movies="movieId,title,genres\n"), "u.item": ml100k,
+             "movies.dat": ml1m}[case](tmp_path / "rel")
+        path = d / case
+        if case != "movies.csv":
+            path.write_text("\n")
+        fix = "unzip or download the release again, or remove that file"
+    r, out = ingest(tmp_path, d, *args)
+    msg = refused(r, out, f"{path}: the movies file has no rows")
+    assert fix in msg and ("data.movies" in msg) == (case in ("data.movies", "parquet")), msg

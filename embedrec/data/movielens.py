@@ -13,6 +13,7 @@ import pandas as pd
 
 from embedrec.data.parsing import (
     ML100K_GENRES,
+    RELEASE_MOVIES_FIX,
     RawData,
     _read_lines,
     _refuse_repeated_names,
@@ -78,6 +79,8 @@ def read_ml100k(root: Path) -> RawData:
             genres.append([ML100K_GENRES[i] for i, f in enumerate(flags) if f.strip() == "1"])
             m = re.search(r"(\d{4})\s*$", parts[2])
             years.append(int(m.group(1)) if m else None)
+        if not ids:
+            _no_rows(ipath)
         movies = movies_frame(ids, titles, genres, _prefer_title_year(titles, years))
         warn_utf8_lines(ipath, str(ipath), "latin-1")  # read as latin-1 where it is not UTF-8 throughout
         files.append(ipath)
@@ -191,8 +194,16 @@ def _read_dat_movies(path: Path) -> pd.DataFrame:
         ids.append(_movie_id(parts[0], path, n))
         titles.append(parts[1])
         genres.append(parts[-1].split("|"))
+    if not ids:
+        _no_rows(path)
     warn_utf8_lines(path, str(path), "latin-1")  # read as latin-1 where it is not UTF-8 throughout
     return movies_frame(ids, titles, genres)
+
+
+def _no_rows(path: Path) -> None:
+    """A release's movies file without a movie (empty, or blank lines): every rating would be 'for a movie absent
+    from the movies file' (a red team)."""
+    raise DataError(f"{path}: the movies file has no rows; {RELEASE_MOVIES_FIX}")
 
 
 def read_ml_dat(root: Path) -> RawData:
@@ -266,7 +277,7 @@ def read_ml_csv(root: Path, encoding: str = "utf-8") -> RawData:
     mpath = root / "movies.csv"
     if mpath.exists():
         movies = read_movies_table(mpath, sep=",", id_col="movieId", title_col="title", genres_col="genres",
-                                   genre_sep="|", encoding=encoding, id_type="int")
+                                   genre_sep="|", encoding=encoding, id_type="int", empty_fix=RELEASE_MOVIES_FIX)
         files.append(mpath)
     else:
         _no_movies(root, "movies.csv", "ratings.csv")

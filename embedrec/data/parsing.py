@@ -409,9 +409,17 @@ def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None,
     return out
 
 
+EMPTY_MOVIES_FIX = ("point data.movies at a movies file with rows (a header naming its id and title columns), or "
+                    "leave data.movies out")
+RELEASE_MOVIES_FIX = ("unzip or download the release again, or remove that file to read the ratings without titles "
+                      "and genres")  # a release's own movies file, which data.movies does not name
+
+
 def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col: str | None, genre_sep: str,
                       encoding: str, id_type: str, notes: list | None = None,
-                      ratings_movie: str | None = None) -> pd.DataFrame:
+                      ratings_movie: str | None = None, empty_fix: str = EMPTY_MOVIES_FIX) -> pd.DataFrame:
+    """A movies table (CSV/TSV/Parquet) of ids, titles and genres; ``empty_fix``: the advice where it has no rows
+    (data.movies', or a release's: RELEASE_MOVIES_FIX)."""
     label = str(path)
     parquet = str(path).endswith(".parquet")
     if is_stream(path):  # a pipe (<(cat movies.csv)): read once, as the ratings are (is_stream)
@@ -438,10 +446,11 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     except PermissionError as e:
         raise read_denied(e, label) from None
     except pd.errors.EmptyDataError:
-        raise DataError(f"{label}: the movies file is empty; point data.movies at a movies file with rows (a "
-                        "header naming its id and title columns), or leave data.movies out") from None
+        raise DataError(f"{label}: the movies file is empty; {empty_fix}") from None
     except (pd.errors.ParserError, ValueError, OSError) as e:
         raise _parser_error(label, e, 1, None if parquet else path, sep, encoding) from None
+    if len(df) == 0:  # a header alone: every rating was then 'for a movie absent from the movies file' (a red team)
+        raise DataError(f"{label}: the movies file has no rows (a header line only); {empty_fix}")
     if not parquet:
         _refuse_repeated_names(path, sep, encoding, label)
     short = None if parquet else _short_row(label, path, sep, encoding)
