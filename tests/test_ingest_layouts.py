@@ -569,3 +569,42 @@ def test_a_movies_file_of_a_header_alone_is_refused(tmp_path, case):
     r, out = ingest(tmp_path, d, *args)
     msg = refused(r, out, f"{path}: the movies file has no rows")
     assert fix in msg and ("data.movies" in msg) == (case in ("data.movies", "parquet")), msg
+
+
+# ------------------------------------------------------------------------------ 16. advice a release cannot take
+
+@pytest.mark.parametrize("case,said", [
+    ("u.data empty", "u.data:3: column 'timestamp' is empty; fill it in or remove that line"),
+    ("u.data 3,5", "u.data:3: column 'rating' '3,5' is not a number; fix or remove that line"),
+    ("u.data long", "u.data:3: expected 4 fields, found 5; fix or remove that line"),
+    ("ratings.csv short", "ratings.csv:4: expected 4 fields, found 3; fill in the missing fields or remove that line"),
+    ("inter short", "x.inter:3: no value in column 'rating' (a field is missing or empty); fill it in or remove"),
+    ("data.movies short", "m.csv:3: expected 3 fields, found 2; fill in the missing fields or remove that line"),
+])
+def test_a_release_error_offers_no_setting_it_ignores(tmp_path, case, said):
+    """A red team: u.data's and ratings.csv's errors ended 'or drop such rows with --set data.missing=drop', which
+    has no effect on a release's files (nor on a movies file); u.data's advised data.separator and data.decimal."""
+    args = []
+    if case.startswith("u.data"):
+        rows = [f"{u}\t{m}\t{(u + m) % 5 + 1}\t{880000000 + u * 100 + m}" for u in range(1, 8) for m in range(1, 6)]
+        rows[2] = {"u.data empty": "1\t3\t4\t", "u.data 3,5": "1\t3\t3,5\t880000103",
+                   "u.data long": "1\t3\t4\t880000103\t9"}[case]
+        d = ml100k(tmp_path / "ml-100k", rows=rows)
+    elif case == "ratings.csv short":
+        rows = [f"{u},{m},{(u + m) % 5 + 1}.0,{978300000 + u * 100 + m}" for u in range(1, 8) for m in range(1, 6)]
+        rows[2] = "1,3,4.0"
+        d = mlcsv(tmp_path / "ml-latest-small", rows=rows)
+    elif case == "inter short":
+        d = tmp_path / "x"
+        d.mkdir()
+        (d / "x.inter").write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+                                   "1\t1\t4\t1\n1\t2\t\t2\n2\t1\t3\t3\n2\t2\t5\t4\n")
+    else:
+        d = tmp_path / "r.csv"
+        d.write_text(HEAD + ROWS)
+        (tmp_path / "m.csv").write_text("movie_id,title,genres\n1,A (1991),Drama\n2,B (1992)\n")
+        args = ["--set", f"data.movies={tmp_path / 'm.csv'}"]
+    r, out = ingest(tmp_path, d, *args)
+    msg = refused(r, out, said)
+    for key in ("data.missing", "data.separator", "data.decimal"):
+        assert key not in msg, msg

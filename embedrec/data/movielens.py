@@ -23,7 +23,7 @@ from embedrec.data.parsing import (
     read_numeric_table,
     split_title_year,
 )
-from embedrec.data.textfiles import warn_utf8_lines
+from embedrec.data.textfiles import RELEASE, warn_utf8_lines
 from embedrec.errors import DataError, shorten
 
 log = logging.getLogger("embedrec")
@@ -58,7 +58,7 @@ def read_ml100k(root: Path) -> RawData:
     ratings = read_numeric_table(rpath, sep="\t", names=names,
                                  usecols=None, header=False, encoding=encoding,
                                  numeric={"user_id": "int64", "movie_id": "int64", "rating": "float32",
-                                          "timestamp": "int64"})
+                                          "timestamp": "int64"}, missing=RELEASE)
     movies = users = None
     files = [rpath]
     ipath = root / "u.item"
@@ -135,7 +135,7 @@ def _read_dat_ratings(path: Path) -> pd.DataFrame:
         df = read_numeric_table(path, sep=":", names=names, usecols=None, header=False, encoding=encoding,
                                 numeric={"user_id": "int64", "movie_id": "int64", "rating": "float32",
                                          "timestamp": "int64"},
-                                extra_dtype={c: "category" for c in _DAT_GAPS})
+                                extra_dtype={c: "category" for c in _DAT_GAPS}, missing=RELEASE)
     except DataError as e:  # pandas counted ':'-separated fields (7 a line): say it in the file's '::' terms
         raise _dat_shape(path, encoding) or e from None
     index = df.index
@@ -266,7 +266,7 @@ def read_ml_csv(root: Path, encoding: str = "utf-8") -> RawData:
     ratings = read_numeric_table(rpath, sep=",", names=None, usecols=None,
                                  header=True, encoding=encoding,
                                  numeric={"userId": "int64", "movieId": "int64", "rating": "float32",
-                                          "timestamp": "int64"})
+                                          "timestamp": "int64"}, missing=RELEASE)
     missing = {"userId", "movieId", "rating", "timestamp"} - set(ratings.columns)
     if missing:
         raise DataError(f"{rpath}:1: header lacks {', '.join(sorted(missing))}; expected userId,movieId,rating,timestamp")

@@ -28,6 +28,7 @@ from embedrec.data.textfiles import (
     compressed,
     data_line,
     decompressed,
+    drop_advice,
     is_stream,
     read_all,
     read_denied,
@@ -156,14 +157,15 @@ def _size(path) -> int:
 def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numeric: dict[str, str],
                        header: bool, encoding: str, label: str | None = None,
                        extra_dtype: dict | None = None, decimal: str = ".", checked: bool = False,
-                       missing: str = "error") -> pd.DataFrame:
+                       missing: str | None = "error") -> pd.DataFrame:
     """Read a delimited table whose ``numeric`` columns (name -> dtype) must parse as numbers.
 
     Fast path: pandas' C engine with narrow dtypes. On failure the file is re-read as text to report the
     first offending line (file:line), so good files pay nothing for the diagnostics. A file's first MiB is
     checked for binary data first (:func:`textfiles.refuse_binary_file`) unless the caller ``checked`` it.
     ``missing='drop'`` (data.missing): an empty field (or a row short of it) is left missing, integer columns as
-    pandas' nullable Int64, for the caller to drop the row; else it is refused naming its line.
+    pandas' nullable Int64, for the caller to drop the row; else it is refused naming its line (advising
+    data.missing=drop unless ``missing`` is textfiles.RELEASE: a release's own file, which it does not apply to).
     """
     label = label or _label(src)
     if not checked:  # a layout's file (u.data, ratings.dat, .inter: a review); the generic reader checked its own
@@ -220,7 +222,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     if gaps:
         row, col = min(gaps)
         dtype = {**numeric, **(extra_dtype or {})}[col]
-        short = _short_row(label, opener(), sep, encoding, row + header_lines)
+        short = _short_row(label, opener(), sep, encoding, row + header_lines, missing)
         if short:
             raise short  # its message names data.missing=drop already (a review: said twice)
         line = _row_line(opener(), sep, encoding, row + header_lines, skip_blank=True)
@@ -228,10 +230,10 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
         if text:  # 'nan', 'NA', 'null': words pandas reads as missing (a first-hour review said 'empty')
             raise DataError(f"{label}:{line}: column '{col}' holds '{shorten(text, 20)}', which reads as a "
                             f"missing value, not {'a number' if dtype is not str else 'an id'}; give "
-                            f"{'a number' if dtype is not str else 'the id'} or remove that line, or drop "
-                            f"such rows with {DROP_MISSING}")
+                            f"{'a number' if dtype is not str else 'the id'} or remove that line"
+                            f"{drop_advice(missing)}")
         raise DataError(f"{label}:{line}: no value in column '{col}' (a field is missing or empty); fill it in "
-                        f"or remove that line, or drop such rows with {DROP_MISSING}")
+                        f"or remove that line{drop_advice(missing)}")
     return df
 
 
@@ -304,7 +306,7 @@ def _blank_numbers_missing(opener, kw: dict, numeric: dict[str, str], extra_dtyp
 
 
 def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, header_lines: int,
-                      missing: str = "error") -> DataError:
+                      missing: str | None = "error") -> DataError:
     """The first value of a ``numeric`` column that is no number, named by its file:line (``missing='drop'``: an
     empty field is not one, as the rows holding one are dropped; a review: it was named, with advice to drop)."""
     try:
@@ -329,25 +331,27 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         if bad.any():
             found.append((int(np.flatnonzero(bad)[0]), col, dtype, parsed))
     if not found:
-        return DataError(f"{label}: a numeric column could not be parsed; check data.separator and data.columns")
+        return DataError(f"{label}: a numeric column could not be parsed; "
+                         + ("check the file's lines" if missing == "release" else "check data.separator and data.columns"))
     row, col, dtype, parsed = min(found, key=lambda f: f[0])
     values = text[col]
     shown = shorten(values.iloc[row], 60)
     blank = str(values.iloc[row]).strip() == ""  # a field of spaces is empty too (a review: 'is not an integer')
-    short = _short_row(label, opener(), kw["sep"], kw["encoding"], row + header_lines) if shown == "" else None
+    short = _short_row(label, opener(), kw["sep"], kw["encoding"], row + header_lines, missing) if shown == "" \
+        else None
     if short:
         return short
     line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
     if blank:
         shown = ""
         what = "is empty" if values.iloc[row] == "" else "is empty (spaces only)"
-        fix = f"fill it in or remove that line, or drop such rows with {DROP_MISSING}"
+        fix = f"fill it in or remove that line{drop_advice(missing)}"
     elif dtype.startswith("int") and np.isfinite(parsed.iloc[row]) and parsed.iloc[row] % 1 == 0:
         what = f"'{shown}' is an integer too large for 64 bits"
     else:
         what = f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
     fix = "fix or remove that line" if shown != "" else fix
-    if decimal == "." and re.fullmatch(r"[+-]?\d*,\d+", values.iloc[row].strip()) and \
+    if decimal == "." and missing != "release" and re.fullmatch(r"[+-]?\d*,\d+", values.iloc[row].strip()) and \
             not dtype.startswith("int") and kw["sep"] != ",":  # 3,5: a spreadsheet's decimal comma
         fix = "if the file writes decimals with a comma (3,5), «--set data.decimal=,|set data.decimal=','»"
     return DataError(f"{label}:{line or row + 1 + header_lines}: column '{col}' {what}; {fix}")
@@ -448,12 +452,12 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     except pd.errors.EmptyDataError:
         raise DataError(f"{label}: the movies file is empty; {empty_fix}") from None
     except (pd.errors.ParserError, ValueError, OSError) as e:
-        raise _parser_error(label, e, 1, None if parquet else path, sep, encoding) from None
+        raise _parser_error(label, e, 1, None if parquet else path, sep, encoding, None) from None
     if len(df) == 0:  # a header alone: every rating was then 'for a movie absent from the movies file' (a red team)
         raise DataError(f"{label}: the movies file has no rows (a header line only); {empty_fix}")
     if not parquet:
         _refuse_repeated_names(path, sep, encoding, label)
-    short = None if parquet else _short_row(label, path, sep, encoding)
+    short = None if parquet else _short_row(label, path, sep, encoding, missing=None)  # (not data.missing's)
     if short:  # pandas reads the missing fields as empty: a movie without its genres (or title), silently
         raise short
     as_found = ", ".join(map(str, df.columns))  # the file's own names, for the messages below

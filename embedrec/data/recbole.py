@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from embedrec.data.parsing import RawData, _ids, auto_ids, movies_frame, read_numeric_table, same_id_type
-from embedrec.data.textfiles import _decode_error, _parser_error
+from embedrec.data.textfiles import RELEASE, _decode_error, _parser_error
 from embedrec.errors import DataError
 
 log = logging.getLogger("embedrec")
@@ -34,7 +34,7 @@ def _read_atomic(path: Path, names: list[str], encoding: str = "utf-8", **kw) ->
     except UnicodeDecodeError as e:  # the file given, so the line and offset are the file's (a review)
         raise _decode_error(str(path), e, encoding, path) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
-        raise _parser_error(str(path), e, 1, path, "\t", encoding) from None
+        raise _parser_error(str(path), e, 1, path, "\t", encoding, RELEASE) from None
 
 
 def _refuse_long_lines(path: Path, cols: list[str], chunk: int = 1 << 24) -> None:
@@ -114,7 +114,7 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
         _refuse_long_lines(ipath, cols)
         part = read_numeric_table(ipath, sep="\t", names=cols, usecols=["user_id", "item_id", *numeric],
                                   header=True, encoding=encoding, numeric=numeric, label=str(ipath),
-                                  extra_dtype={"user_id": str, "item_id": str})
+                                  extra_dtype={"user_id": str, "item_id": str}, missing=RELEASE)
         for c in ("user_id", "item_id"):
             part[c] = _ids(part[c].astype(str), "str" if id_type == "auto" else id_type, str(ipath), c, 2)
         parts.append(part)

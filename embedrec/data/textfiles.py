@@ -401,12 +401,26 @@ def _first_undecodable(src, encoding: str) -> tuple[int, int, int] | None:
     return None
 
 
+# the ``missing`` of a file that data.missing does not apply to: a release's own (MovieLens, RecBole), read as
+# released, which data.separator does not apply to either (a red team: u.data's errors advised both); None: a
+# movies table (data.separator applies, data.missing not)
+RELEASE = "release"
+_DROP = "«--set data.missing=drop|data.missing: drop»"
+
+
+def drop_advice(missing: str | None) -> str:
+    """', or drop such rows with --set data.missing=drop' where data.missing applies to the file (``missing``
+    'error' or 'drop', a ratings table's), else nothing."""
+    return "" if missing in (None, RELEASE) else f", or drop such rows with {_DROP}"
+
+
 def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: str = ",",
-                  encoding: str = "utf-8", missing: str = "error") -> DataError:
+                  encoding: str = "utf-8", missing: str | None = "error") -> DataError:
     """pandas' parser error as one line naming ``label:line`` where the message gives a row. pandas counts
     tokenizer rows (a quoted field may span lines); with ``src`` given they are mapped to physical lines.
     ``missing='drop'`` (data.missing): a row short of fields is dropped, not the error, so a line with too many
-    is named alone (a review: the short row was named, with advice to set what was set)."""
+    is named alone (a review: the short row was named, with advice to set what was set); RELEASE or None: a file
+    data.missing does not apply to, whose messages do not advise it."""
     if isinstance(e, UnicodeDecodeError):  # a second read's (a red team: 'cannot parse' with no line, no fix)
         return _decode_error(label, e, encoding, src.getvalue() if isinstance(src, io.BytesIO) else src)
     msg = str(e)
@@ -429,8 +443,10 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
                     width = len(fields)
                 elif len(fields) < width:
                     return DataError(f"{label}:{n}: expected {width} fields, found {len(fields)}; fill in the "
-                                     f"missing fields or remove that line, or drop such rows with «--set "
-                                     f"data.missing=drop|data.missing: drop» (and {long}: check every line)")
+                                     f"missing fields or remove that line{drop_advice(missing)} (and {long}: check "
+                                     "every line)")
+        if missing == RELEASE:
+            return DataError(f"{long}; fix or remove that line")
         return DataError(f"{long}; check the separator (data.separator) and quoting on that line")
     m = re.search(r"EOF inside string starting at row (\d+)", msg)
     if m:
@@ -587,10 +603,12 @@ def decompressed(path, label: str) -> bytes:
     raise AssertionError(low)  # unreachable: COMPRESSED and the branches above match
 
 
-def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None) -> DataError | None:
+def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None,
+               missing: str | None = "error") -> DataError | None:
     """Row ``row`` of ``src`` (0-based, the header included, blank lines skipped), or without ``row`` the first row,
     that has fewer fields than the first row (the header), as one error: pandas fills the missing fields in as
-    empty. None where there is none or where it cannot tell (a compressed file is not read again)."""
+    empty. None where there is none or where it cannot tell (a compressed file is not read again). ``missing``:
+    as :func:`_parser_error`'s (whether data.missing is advised)."""
     if compressed(src):
         return None
     width = None
@@ -599,7 +617,7 @@ def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None)
             width = len(fields)
         elif (row is None or i == row) and len(fields) < width:
             return DataError(f"{label}:{line}: expected {width} fields, found {len(fields)}; fill in the missing "
-                             "fields or remove that line, or drop such rows with «--set data.missing=drop|data.missing: drop»")
+                             f"fields or remove that line{drop_advice(missing)}")
         if i == row:
             break
     return None
