@@ -974,6 +974,25 @@ def test_a_spreadsheet_export_with_decimal_commas(tmp_path):
             load_config(None, ["data.decimal=,", bad] if "separator" in bad else [bad])
 
 
+@pytest.mark.parametrize("name,text,said", [
+    ("r.csv", "user_id,movie_id,rating,timestamp\n1,1,3.5,1\n2,1,4,2\n",
+     "r.csv: data.decimal is ',', but the file's fields are separated by commas (its first line)"),
+    ("r.csv", "user_id,movie_id,rating,timestamp\n1,1,3,5,1\n2,1,4,2\n",
+     "r.csv: data.decimal is ',', but the file's fields are separated by commas (its first line)"),
+    ("r.tsv", "user_id\tmovie_id\trating\ttimestamp\n1\t1\t4\t1\n2\t1\t3.5\t2\n",
+     "r.tsv:3: column 'rating' '3.5' has a '.' decimal point, but data.decimal is ','; leave data.decimal at '.'"),
+])
+def test_decimal_commas_in_a_comma_separated_file_are_refused_up_front(tmp_path, name, text, said):
+    """A red team: data.decimal=, on a file whose separator was detected as ',' (the config refuses an explicit
+    data.separator=, only) said 'a numeric column could not be parsed; check data.separator and data.columns';
+    so did a TSV of '.' decimals read with data.decimal=,."""
+    p = tmp_path / name
+    p.write_text(text)
+    r, out = ingest(tmp_path, p, "--set", "data.decimal=,")
+    msg = refused(r, out, said)
+    assert "could not be parsed" not in msg
+
+
 def test_the_first_bad_line_in_file_order_is_named_first(tmp_path):
     """A first-hour review: with line 11 too short and line 31 too long, ingest named line 31 (pandas stops at the
     first line with too many fields), and only the next run line 11."""

@@ -330,6 +330,16 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
             bad &= ~(values.isna() | (values.fillna("").str.strip() == "")).to_numpy(dtype=bool)
         if bad.any():
             found.append((int(np.flatnonzero(bad)[0]), col, dtype, parsed))
+    if not found and decimal != ".":  # '3.5' read with data.decimal=',' (pandas refuses it; parsed above, it passed)
+        for col, dtype in numeric.items():
+            dotted = text[col].str.contains(".", regex=False).to_numpy(dtype=bool) if col in text.columns and \
+                not dtype.startswith("int") else None
+            if dotted is not None and dotted.any():
+                row = int(np.flatnonzero(dotted)[0])
+                line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
+                return DataError(f"{label}:{line or row + 1 + header_lines}: column '{col}' "
+                                 f"'{shorten(text[col].iloc[row], 60)}' has a '.' decimal point, but data.decimal is "
+                                 f"'{decimal}'; leave data.decimal at '.' if the file writes 3.5, or fix that line")
     if not found:
         return DataError(f"{label}: a numeric column could not be parsed; "
                          + ("check the file's lines" if missing == "release" else "check data.separator and data.columns"))

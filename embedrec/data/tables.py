@@ -136,6 +136,12 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         src = _from_bom(src, label, cfg.encoding)
         if sep is None:
             sep = _sniff_separator(src, cfg.encoding)
+            if sep == "," and cfg.decimal == ",":  # (the config's own check sees an explicit ',' only; pandas' error
+                # was 'a numeric column could not be parsed', a red team)
+                raise DataError(f"{label}: data.decimal is ',', but the file's fields are separated by commas (its "
+                                "first line), so a decimal comma cannot be told from a separator; a file with "
+                                "decimal commas separates its fields with another character: set data.separator "
+                                "to it (e.g. ';'), or leave data.decimal at '.'")
         header_names = None
         if cfg.header:
             header_names = _header(src, sep, cfg.encoding, label)
