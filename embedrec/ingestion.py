@@ -178,10 +178,47 @@ def _read_folder(root: Path, cfg: DataConfig) -> readers.RawData:
     with reading():  # a file (or the folder) that cannot be read for its permissions: a DataError saying so
         layout, folder = readers.detect_layout(root)
         if layout == "recbole":  # its :token ids are text or integers as data.id_type says (MovieLens: integers)
-            return readers.READERS[layout](folder, cfg.id_type, cfg.encoding)
-        if layout == "ml-csv":  # UTF-8 as released; data.encoding for a copy saved otherwise (its error says so)
-            return readers.READERS[layout](folder, cfg.encoding)
-        return readers.READERS[layout](folder)
+            raw = readers.READERS[layout](folder, cfg.id_type, cfg.encoding)
+        elif layout == "ml-csv":  # UTF-8 as released; data.encoding for a copy saved otherwise (its error says so)
+            raw = readers.READERS[layout](folder, cfg.encoding)
+        else:
+            raw = readers.READERS[layout](folder)
+    _warn_unapplied(layout, cfg)  # after the files are read: an error stays the one line
+    return raw
+
+
+LAYOUT_NAMES = {"ml-100k": "MovieLens 100K", "ml-dat": "MovieLens 1M/10M", "ml-csv": "MovieLens CSV",
+                "recbole": "RecBole"}
+
+
+def unapplied_settings(layout: str, cfg: DataConfig) -> list[str]:
+    """The data.* settings, set away from their defaults, that a release's layout does not read (its files are
+    read as released): 'data.movies', 'data.columns.user', 'data.format=csv', ... in config order."""
+    from embedrec.config import DataConfig
+
+    base = DataConfig()
+    out = ["data.movies"] if cfg.movies is not None else []
+    out += [f"data.columns.{f.name}" for f in dataclasses.fields(cfg.columns)
+            if getattr(cfg.columns, f.name) != getattr(base.columns, f.name)]
+    if cfg.format not in ("auto", "recbole" if layout == "recbole" else "movielens"):
+        out.append(f"data.format={cfg.format}")
+    out += [f"data.{key}" for key in ("separator", "header", "encoding", "decimal", "genre_separator", "id_type",
+                                      "missing")
+            if getattr(cfg, key) != getattr(base, key) and not (key == "id_type" and layout == "recbole")
+            and not (key == "encoding" and layout in ("recbole", "ml-csv"))]
+    return out
+
+
+def _warn_unapplied(layout: str, cfg: DataConfig) -> None:
+    """Settings of a ratings table given for a release are ignored there: said once, naming them (a red team:
+    data.movies, data.columns.*, data.format=csv, data.header, data.separator, data.id_type on an ml-1m zip,
+    without a word). A warning only: a config written for a plain file may be reused for a release."""
+    keys = unapplied_settings(layout, cfg)
+    if keys:
+        one = len(keys) == 1
+        log.warning("%s: a %s release is read as released, so %s %s no effect (only a ratings table given by its "
+                    "path reads %s); leave %s out for it", cfg.source, LAYOUT_NAMES[layout], ", ".join(keys),
+                    "has" if one else "have", "it" if one else "them", "it" if one else "them")
 
 
 def _sha256(paths: list[Path]) -> dict[str, str]:

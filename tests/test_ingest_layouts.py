@@ -608,3 +608,30 @@ def test_a_release_error_offers_no_setting_it_ignores(tmp_path, case, said):
     msg = refused(r, out, said)
     for key in ("data.missing", "data.separator", "data.decimal"):
         assert key not in msg, msg
+
+
+# ------------------------------------------------------------------------------ 17. table settings on a release
+
+def test_table_settings_on_a_release_are_warned_of_once(tmp_path):
+    """A red team: data.movies, data.columns.*, data.format=csv, data.header, data.separator and data.id_type
+    given with an ml-1m zip were ignored without a word. Still read (a config of a plain file may be reused)."""
+    top = ml1m(tmp_path / "x" / "ml-1m")
+    zpath = tmp_path / "ml-1m.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in sorted(top.iterdir()):
+            zf.write(f, f"ml-1m/{f.name}")
+    sets = ["data.movies=" + str(tmp_path / "m.csv"), "data.columns.user=uid", "data.format=csv", "data.header=false",
+            "data.separator=;", "data.id_type=auto"]
+    (tmp_path / "m.csv").write_text(MOVIES)
+    r, out = ingest(tmp_path, zpath, *[a for kv in sets for a in ("--set", kv)])
+    assert r.exit_code == 0, r.stderr
+    said = [x for x in r.stderr.splitlines() if "no effect" in x]
+    assert said == [f"{zpath}: a MovieLens 1M/10M release is read as released, so data.movies, data.columns.user, "
+                    "data.format=csv, data.separator, data.header, data.id_type have no effect (only a ratings table "
+                    "given by its path reads them); leave them out for it"], r.stderr
+    r, out = ingest(tmp_path, mlcsv(tmp_path / "ml-latest-small"), "--overwrite", "--set", "data.encoding=latin-1",
+                    "--set", "data.id_type=auto")  # a MovieLens CSV folder reads data.encoding
+    assert r.exit_code == 0 and "has no effect (only a ratings table given by its path reads it)" in r.stderr
+    assert "data.id_type has no effect" in r.stderr and "data.encoding" not in r.stderr, r.stderr
+    r, out = ingest(tmp_path, top, "--overwrite")
+    assert r.exit_code == 0 and "no effect" not in r.stderr, r.stderr
