@@ -635,3 +635,27 @@ def test_table_settings_on_a_release_are_warned_of_once(tmp_path):
     assert "data.id_type has no effect" in r.stderr and "data.encoding" not in r.stderr, r.stderr
     r, out = ingest(tmp_path, top, "--overwrite")
     assert r.exit_code == 0 and "no effect" not in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------------------ 18. byte-order marks of the movies
+
+@pytest.mark.parametrize("name", ["u.item", "movies.dat"])
+def test_a_utf8_byte_order_mark_before_the_movies_is_skipped(tmp_path, name):
+    """u.item:1: movie id '\\ufeff1' is not an integer (the mark was skipped before u.data and ratings.dat only)."""
+    d = ml100k(tmp_path / "ml-100k") if name == "u.item" else ml1m(tmp_path / "ml-1m")
+    (d / name).write_bytes(b"\xef\xbb\xbf" + (d / name).read_bytes().decode("latin-1").encode())
+    r, out = ingest(tmp_path, d)
+    assert r.exit_code == 0, r.stderr
+    assert 1 in set(movies_of(out).movie_id) and "UTF-8" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("name", ["u.item", "u.data", "movies.dat", "ratings.dat", "users.dat"])
+@pytest.mark.parametrize("enc", ["utf-16", "utf-16-be"])
+def test_a_utf16_release_file_is_said_to_be_utf16(tmp_path, name, enc):
+    """A red team: a UTF-16 u.item said "movie id 'ÿþ1\\x00' is not an integer"."""
+    d = ml100k(tmp_path / "ml-100k") if name.startswith("u.") else ml1m(tmp_path / "ml-1m")
+    text = (d / name).read_bytes().decode("latin-1")
+    (d / name).write_bytes(text.encode(enc) if enc == "utf-16" else b"\xfe\xff" + text.encode(enc))
+    r, out = ingest(tmp_path, d)
+    refused(r, out, f"{d / name}: UTF-16 text (its byte-order mark says so), where MovieLens files are latin-1 or "
+                    f"UTF-8 text; convert it to UTF-8 (iconv -f UTF-16 -t UTF-8 {name} > {name}.new")

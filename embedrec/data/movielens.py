@@ -21,6 +21,7 @@ from embedrec.data.parsing import (
     movies_frame,
     read_movies_table,
     read_numeric_table,
+    refuse_wide_text,
     split_title_year,
 )
 from embedrec.data.textfiles import RELEASE, warn_utf8_lines
@@ -35,7 +36,9 @@ def _numeric_encoding(path: Path) -> str:
     """u.data and ratings.dat are ASCII numbers (read as latin-1); a copy saved with a UTF-8 byte-order mark (an
     editor's 'UTF-8 with BOM') is read past it, as generic tables and ratings.csv are."""
     with open(path, "rb") as fh:
-        return "utf-8-sig" if fh.read(3) == codecs.BOM_UTF8 else "latin-1"
+        head = fh.read(4)
+    refuse_wide_text(path, head)
+    return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "latin-1"
 
 
 def _no_movies(root: Path, name: str, ratings: str) -> None:

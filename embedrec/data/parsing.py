@@ -5,6 +5,7 @@ under it, streams, decoding, compression, line numbers: ``textfiles.py``).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import io
 import logging
@@ -20,6 +21,7 @@ import pandas as pd
 
 from embedrec.data.textfiles import (
     HEAD,
+    _bom_encoding,
     _decode_error,
     _label,
     _parser_error,
@@ -377,13 +379,29 @@ def check_scale(raw: RawData, scale: tuple[float, float]) -> None:
 
 
 def _read_lines(path: Path, encodings: tuple[str, ...]) -> list[str]:
+    """A MovieLens text file's lines in the first of ``encodings`` that decodes it, past a UTF-8 byte-order mark
+    (a red team: u.item's first id read '\ufeff1'); UTF-16 or UTF-32 is refused (refuse_wide_text)."""
     data = path.read_bytes()
+    refuse_wide_text(path, data[:4])
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
     for enc in encodings:
         try:
             return data.decode(enc).splitlines()
         except UnicodeDecodeError as e:
             last = e
     raise _decode_error(str(path), last, encodings[-1], data)
+
+
+def refuse_wide_text(path, head: bytes) -> None:
+    """A MovieLens release's file (latin-1 or UTF-8 text) that starts with a UTF-16 or UTF-32 byte-order mark
+    (``head``: its first 4 bytes), refused as such: read byte by byte its NULs made 'movie id 'ÿþ1\x00' is not an
+    integer' (a red team)."""
+    wide = _bom_encoding(head, head)
+    if wide:
+        raise DataError(f"{path}: {wide.upper()} text (its byte-order mark says so), where MovieLens files are latin-1 "
+                        f"or UTF-8 text; convert it to UTF-8 (iconv -f {wide.upper()} -t UTF-8 {path.name} > "
+                        f"{path.name}.new, then put that in its place)")
 
 
 def plain_name(name) -> str:

@@ -271,7 +271,8 @@ def _decode_error(label: str, e: UnicodeDecodeError, encoding: str, src=None) ->
     bom = _bom_encoding(src, e.object) if (offset if offset is not None else e.start) < 4 else None
     if bom and bom != encoding.lower():
         return DataError(f"{where}: cannot decode byte 0x{byte:02x}{at} as {encoding}; the file starts with a "
-                         f"{bom.upper()} byte-order mark: read it with «--set data.encoding={bom}»")
+                         f"{bom.upper()} byte-order mark: read it with «--set data.encoding={bom}» (which applies to "
+                         f"every file of the source), or convert it to UTF-8 (iconv -f {bom.upper()} -t UTF-8)")
     mixed = _line_encodings(e.object if src is None else src) if found and hint != "utf-8" else None
     if mixed and mixed.utf8:  # the rest is UTF-8: the advice to read it all as latin-1 would garble that (a red team)
         bad_line = mixed.first_bad_text.decode(hint, "replace")
