@@ -438,6 +438,12 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         report["movies_file_repeated_ids_dropped"] = len(raw.movies) - len(movies)
         log.warning("the movies file lists %s movie ids more than once; the first row of each is kept",
                     f"{len(raw.movies) - len(movies):,}")
+    if raw.users is not None and raw.users["user_id"].duplicated().any():  # as the movies (a red team: silent)
+        kept = raw.users.drop_duplicates("user_id", keep="first")
+        report["users_file_repeated_ids_dropped"] = len(raw.users) - len(kept)
+        log.warning("the users file lists %s user ids more than once; the first row of each is kept",
+                    f"{len(raw.users) - len(kept):,}")
+        raw.users = kept
     below: list[pd.DataFrame] = []
     k_core: list[pd.DataFrame] = []
     # each summed pair's first time only where a time split reads it (an int64 a pair: 800 MB at 100M pairs)

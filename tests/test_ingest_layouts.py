@@ -659,3 +659,35 @@ def test_a_utf16_release_file_is_said_to_be_utf16(tmp_path, name, enc):
     r, out = ingest(tmp_path, d)
     refused(r, out, f"{d / name}: UTF-16 text (its byte-order mark says so), where MovieLens files are latin-1 or "
                     f"UTF-8 text; convert it to UTF-8 (iconv -f UTF-16 -t UTF-8 {name} > {name}.new")
+
+
+# ------------------------------------------------------------------------------ 19. u.user repeats, u.item flags
+
+@pytest.mark.parametrize("layout", ["ml-100k", "ml-1m"])
+def test_a_users_file_listing_a_user_twice_is_warned_of(tmp_path, layout):
+    """A red team: a repeated user id passed silently (a repeated movie id is warned of); the first row is kept."""
+    if layout == "ml-100k":
+        d = ml100k(tmp_path / layout)
+        (d / "u.user").write_text("".join(f"{u}|25|M|writer|12345\n" for u in range(1, 8)) + "3|60|F|other|54321\n")
+    else:
+        d = ml1m(tmp_path / layout)
+        with open(d / "users.dat", "a") as fh:
+            fh.write("3::F::56::1::54321\n")
+    r, out = ingest(tmp_path, d)
+    assert r.exit_code == 0, r.stderr
+    assert "the users file lists 1 user ids more than once; the first row of each is kept" in r.stderr, r.stderr
+    users = pd.read_parquet(out / "users.parquet").set_index("user_id")
+    assert users.loc[3, "age"] == 25 and users.loc[3, "gender"] == "M"
+
+
+@pytest.mark.parametrize("flag", ["x", "2", ""])
+def test_a_u_item_genre_flag_other_than_0_or_1_is_refused(tmp_path, flag):
+    """A red team: u.item genre flags 'x' or '2' were read as 0 (the movie lost that genre), silently."""
+    d = ml100k(tmp_path / "ml-100k")
+    lines = (d / "u.item").read_bytes().decode("latin-1").splitlines()
+    f = lines[2].split("|")
+    f[5 + 7] = flag  # the 8th flag: Documentary
+    lines[2] = "|".join(f)
+    (d / "u.item").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    r, out = ingest(tmp_path, d)
+    refused(r, out, f"{d / 'u.item'}:3: genre flag 8 (Documentary) is '{flag}', not 0 or 1; fix that line")

@@ -78,8 +78,12 @@ def read_ml100k(root: Path) -> RawData:
                 raise DataError(f"{ipath}:{n}: expected 24 '|'-separated fields, found {len(parts)}")
             ids.append(_movie_id(parts[0], ipath, n))
             titles.append(parts[1])
-            flags = parts[5:24]
-            genres.append([ML100K_GENRES[i] for i, f in enumerate(flags) if f.strip() == "1"])
+            flags = [f.strip() for f in parts[5:24]]
+            bad = next((i for i, f in enumerate(flags) if f not in ("0", "1")), None)
+            if bad is not None:  # ('x', '2' were read as 0, silently; a red team)
+                raise DataError(f"{ipath}:{n}: genre flag {bad + 1} ({ML100K_GENRES[bad]}) is "
+                                f"'{shorten(flags[bad], 20)}', not 0 or 1; fix that line")
+            genres.append([ML100K_GENRES[i] for i, f in enumerate(flags) if f == "1"])
             m = re.search(r"(\d{4})\s*$", parts[2])
             years.append(int(m.group(1)) if m else None)
         if not ids:
