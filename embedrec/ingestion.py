@@ -436,13 +436,15 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
     if movies is not None and len(movies) < len(raw.movies):  # a review: dropped without a word
         report["movies_file_repeated_ids_dropped"] = len(raw.movies) - len(movies)
-        log.warning("the movies file lists %s movie ids more than once; the first row of each is kept",
-                    f"{len(raw.movies) - len(movies):,}")
+        n = len(raw.movies) - len(movies)
+        log.warning("the movies file repeats movie ids: %s later %s dropped, the first row of each id kept",
+                    f"{n:,}", "row" if n == 1 else "rows")
     if raw.users is not None and raw.users["user_id"].duplicated().any():  # as the movies (a red team: silent)
         kept = raw.users.drop_duplicates("user_id", keep="first")
         report["users_file_repeated_ids_dropped"] = len(raw.users) - len(kept)
-        log.warning("the users file lists %s user ids more than once; the first row of each is kept",
-                    f"{len(raw.users) - len(kept):,}")
+        n = len(raw.users) - len(kept)
+        log.warning("the users file repeats user ids: %s later %s dropped, the first row of each id kept",
+                    f"{n:,}", "row" if n == 1 else "rows")
         raw.users = kept
     below: list[pd.DataFrame] = []
     k_core: list[pd.DataFrame] = []

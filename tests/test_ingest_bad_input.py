@@ -819,7 +819,7 @@ def test_a_movies_file_is_read_as_written(tmp_path):
     r, out = ingest(tmp_path, p, "--set", f"data.movies={tmp_path / 'm.parquet'}", "--set", "split.test=0",
                     "--set", "split.valid=0")
     assert r.exit_code == 0, r.stderr
-    assert "the movies file lists 1 movie ids more than once; the first row of each is kept" in r.stderr
+    assert "the movies file repeats movie ids: 1 later row dropped, the first row of each id kept" in r.stderr
     m = pd.read_parquet(out / "movies.parquet").set_index("movie_id")
     assert list(m.loc[1, "genres"]) == ["Action", "Comedy"] and m.loc[2, "title"] == "" and list(m.loc[3, "genres"]) == []
     (tmp_path / "m.csv").write_text("movie_id,title,genres\n1,A (1990),Action\n007,Bond (1962),Action\n")

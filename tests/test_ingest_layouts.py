@@ -675,7 +675,7 @@ def test_a_users_file_listing_a_user_twice_is_warned_of(tmp_path, layout):
             fh.write("3::F::56::1::54321\n")
     r, out = ingest(tmp_path, d)
     assert r.exit_code == 0, r.stderr
-    assert "the users file lists 1 user ids more than once; the first row of each is kept" in r.stderr, r.stderr
+    assert "the users file repeats user ids: 1 later row dropped, the first row of each id kept" in r.stderr, r.stderr
     users = pd.read_parquet(out / "users.parquet").set_index("user_id")
     assert users.loc[3, "age"] == 25 and users.loc[3, "gender"] == "M"
 
