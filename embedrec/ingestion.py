@@ -619,10 +619,13 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
 
         a, b = (sorted(x.drop_duplicates().head(1000).tolist(), key=str)[:3] for x in (ratings["movie_id"],
                                                                                         movies["movie_id"]))
-        raise DataError(f"no movie of the ratings is in the movies file '{cfg.movies}' (the ratings' movie ids "
-                        f"{', '.join(repr(py_id(x)) for x in a)}, ...; the movies file's "
-                        f"{', '.join(repr(py_id(x)) for x in b)}, ...): the two files must use the same ids; check "
-                        "data.movies and its id column (data.columns.movie)")
+        ids = (f"(the ratings' movie ids {', '.join(repr(py_id(x)) for x in a)}, ...; the movies file's "
+               f"{', '.join(repr(py_id(x)) for x in b)}, ...)")
+        if not cfg.movies:  # a release's own movies file (a red team: "the movies file 'None'")
+            raise DataError(f"no movie of the ratings is in the release's own movies file {ids}: its files are "
+                            "not of one release; unzip or download it again")
+        raise DataError(f"no movie of the ratings is in the movies file '{cfg.movies}' {ids}: the two files must "
+                        "use the same ids; check data.movies and its id column (data.columns.movie)")
     if n_unknown:
         if cfg.unknown_movies == "drop":
             ratings = ratings[~unknown.to_numpy()]

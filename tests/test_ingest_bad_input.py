@@ -1393,3 +1393,17 @@ def test_drop_names_the_long_row_alone_and_a_missing_value_its_first_line(tmp_pa
     r, out = ingest(tmp_path, q, "--set", "data.id_type=auto")
     refused(r, out, f"{q}:102: no value in column 'item_id' (a field is missing or empty); fill it in or remove that "
                     "line, or drop such rows with --set data.missing=drop")
+
+
+def test_a_release_whose_movies_file_has_none_of_its_movies_is_refused_naming_the_release(tmp_path):
+    """A red team: a release folder whose movies.csv shares no id with its ratings.csv was refused as 'no movie of
+    the ratings is in the movies file 'None'' (data.movies, unset, named)."""
+    rel = tmp_path / "ml-latest-small"
+    rel.mkdir()
+    (rel / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,10,4.0,964982703\n2,11,3.5,964982931\n")
+    (rel / "movies.csv").write_text("movieId,title,genres\n1001,A (1990),Drama\n1002,B (1991),Comedy\n")
+    r, out = ingest(tmp_path / "ds", rel, quiet=True)
+    refused(r, out, "no movie of the ratings is in the release's own movies file (the ratings' movie ids 10, 11, "
+                    "...; the movies file's 1001, 1002, ...): its files are not of one release; unzip or download "
+                    "it again")
+    assert "None" not in r.stderr
