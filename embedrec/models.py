@@ -600,9 +600,9 @@ class Model:
                  device: str | None = None, per_user: bool | str | Path = False, overwrite: bool = False,
                  lists: dict | None = None) -> dict:
         """``embedrec evaluate``: metrics on the dataset's ``split`` beside the baselines, as it prints them; ``ks``
-        (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: where the
-        dataset the run was trained on is now, if its recorded folder is gone (moved; its fingerprint still checks
-        it is that data; read only then, else a warning); ``device`` (as train.device) 'cuda' scores on the GPU.
+        (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: the
+        dataset the run was trained on, read from there (moved or copied since: its fingerprint checks it is that
+        data; another dataset, or no dataset there, is refused); ``device`` (as train.device) 'cuda' scores on the GPU.
         ``per_user=True``: the result's ``per_user`` holds each ranked user's ranking metrics, a DataFrame (user_id,
         ndcg@10, ...) whose means are the printed ones: join two runs' on user_id for a paired difference; a file
         name (.csv, .tsv or .parquet) instead writes that table to a new file (``overwrite=True``: or over one this
@@ -639,7 +639,7 @@ class Model:
             def scored(result, ds):
                 score_outside_lists(result, ds, split, ks, lists)
         with _device_named(device, "evaluate"):
-            return evaluate_opened(self.engine.run, None, split, ks, device, dataset_dir, per_user, scored)
+            return evaluate_opened(self.engine.run, dataset_dir, split, ks, device, None, per_user, scored)
 
     def _run_eval_k(self) -> tuple[int, ...]:
         from embedrec.run import run_eval_k

@@ -701,22 +701,33 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
     return run
 
 
+def moved_dataset(run: Run, moved_to: str | Path) -> str | Path | None:
+    """Where to read ``run``'s dataset from, given a config's data.prepared ``moved_to`` (`evaluate`'s): there,
+    where the recorded folder is gone (moved); else None, the recorded one, said in a warning where ``moved_to``
+    names another folder (a config file's data.prepared is a default, not a request)."""
+    from embedrec.data.dataset import is_dataset, recorded_dataset
+
+    recorded = recorded_dataset((run.manifest.get("dataset") or {}).get("path"))
+    if not (recorded and is_dataset(Path(recorded))):
+        return moved_to
+    # data.prepared naming another folder than the recorded one (or its current generation): said, not ignored
+    if os.path.realpath(moved_to) not in (os.path.realpath(recorded), os.path.realpath(Path(recorded) / "current")):
+        logging.getLogger("embedrec").warning(
+            "data.prepared '%s' is not read: the run was trained on '%s', which is still there (data.prepared is "
+            "read only where that folder has moved)", moved_to, recorded)
+    return None
+
+
 def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str | Path | None = None):
     """Load the dataset a run was trained on and check it is that dataset (its fingerprint), not merely one
     of the same size at the same path (e.g. re-ingested with another split seed since). ``dataset_dir``: read
     that one instead; ``moved_to``: where to look when the recorded folder is gone (the dataset was moved)."""
-    from embedrec.data.dataset import is_dataset, load_dataset, recorded_dataset
+    from embedrec.data.dataset import load_dataset, recorded_dataset
 
     rec = run.manifest.get("dataset") or {}
     recorded = recorded_dataset(rec.get("path"))
     if dataset_dir is None and moved_to is not None:
-        if not (recorded and is_dataset(Path(recorded))):
-            dataset_dir = moved_to
-        # data.prepared naming another folder than the recorded one (or its current generation): said, not ignored
-        elif os.path.realpath(moved_to) not in (os.path.realpath(recorded), os.path.realpath(Path(recorded) / "current")):
-            logging.getLogger("embedrec").warning(
-                "«data.prepared|dataset_dir» '%s' is not read: the run was trained on '%s', which is still there "
-                "(«data.prepared|dataset_dir» is read only where that folder has moved)", moved_to, recorded)
+        dataset_dir = moved_dataset(run, moved_to)
     elif dataset_dir is None and recorded and not os.path.lexists(recorded):  # moved or deleted since the run
         raise ArtifactError(f"the dataset run '{run.path.parent}' was trained on, '{recorded}', is gone (moved or "
                             f"deleted); give its new folder with "

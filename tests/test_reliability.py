@@ -1967,6 +1967,14 @@ def test_evaluate_after_the_dataset_moved_takes_data_prepared(base, tmp_path):
     assert invoke("ingest", "-q", ds.parent / "ratings.csv", "-o", other, "--set", "split.seed=7").exit_code == 0
     line = one_line(invoke("evaluate", "-q", "--run", tmp_path / "run", "--set", f"data.prepared={other}"))
     assert f"dataset '{other}' is not the one run" in line and f"it was trained on '{tmp_path / 'm1'}'" in line
+    # from Python, dataset_dir is read where given, the recorded dataset there or not (a review: another split's
+    # folder, or none at all, was passed over with a log line a notebook does not show, and the run's own scored)
+    with er.open(base[1]) as m:
+        with pytest.raises(er.ArtifactError, match=re.escape(f"dataset '{other}' is not the one run")):
+            m.evaluate(dataset_dir=other)
+        with pytest.raises(er.EmbedrecError, match="nope"):
+            m.evaluate(dataset_dir=tmp_path / "nope")
+        assert m.evaluate(dataset_dir=base[0])["splits"] == m.evaluate()["splits"]
     # where the recorded dataset is there, it is used, whatever data.prepared a config file names (a review
     # found a copy of configs/default.yaml as ./embedrec.yaml then refused every run trained on other data)
     (tmp_path / "c.yaml").write_text(f"data:\n  prepared: {other}\n")

@@ -58,7 +58,10 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, run_dir, fmt):
     for given, name in zip(lists, names):  # each under its file's name (the path as given where two share one)
         named[given if names.count(name) > 1 else name] = read_lists(given)
     with open_model(run_dir or cfg.run.dir, cfg) as model:
-        metrics = model.evaluate(split, ks or None, dataset_dir=moved_to, device=cfg.train.device,
+        from embedrec.run import moved_dataset
+
+        metrics = model.evaluate(split, ks or None, device=cfg.train.device,
+                                 dataset_dir=moved_dataset(model.engine.run, moved_to) if moved_to else None,
                                  per_user=per_user or False, overwrite=overwrite, lists=named or None)
     if per_user:
         log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")
