@@ -40,7 +40,23 @@ from embedrec.device import active, env_rank_world, resolve_device
 from embedrec.errors import ArtifactError, ConfigError, Interrupted
 
 log = logging.getLogger("embedrec")
-TIMEOUT_MIN = int(os.environ.get("EMBEDREC_DIST_TIMEOUT_MIN", "30"))  # a collective waits this long for a peer
+def env_number(name: str, default: float, unit: str) -> float:
+    """A positive number from the environment variable ``name`` (``default`` where unset), or one line saying
+    what it takes (a review: 'abc' was an internal error at import, in commands that never use torchrun)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise ConfigError(f"environment variable {name}={text!r}: a number of {unit} above 0 (default {default:g}); "
+                          f"set it so, or unset it")
+    return value
+
+
+TIMEOUT_MIN = 30  # a collective waits this long for a peer, in minutes (EMBEDREC_DIST_TIMEOUT_MIN)
 
 
 # ------------------------------------------------------------------------------------------------ the group
@@ -225,9 +241,11 @@ def group(device: str = "auto") -> Group:
             backend = "nccl" if dev.type == "cuda" else "gloo"
             if dev.type == "cuda":
                 torch.cuda.set_device(dev)
+            env_number("EMBEDREC_DIST_TIMEOUT_MIN", TIMEOUT_MIN, "minutes")  # said before any wait
             agent = wait_for_ranks(world)
             try:
-                dist.init_process_group(backend, timeout=datetime.timedelta(minutes=TIMEOUT_MIN))
+                dist.init_process_group(backend, timeout=datetime.timedelta(
+                    minutes=env_number("EMBEDREC_DIST_TIMEOUT_MIN", TIMEOUT_MIN, "minutes")))
             except (RuntimeError, ValueError) as e:
                 raise ConfigError(f"cannot join the torch.distributed process group ({str(e).splitlines()[0]}); " + (
                     "a rank of this torchrun job did not join: its error, if any, is on its node's stderr"
@@ -240,7 +258,9 @@ def group(device: str = "auto") -> Group:
     return _GROUP
 
 
-JOIN_WAIT_S = float(os.environ.get("EMBEDREC_DIST_JOIN_WAIT_S", "300"))  # every rank started within this, or stop
+JOIN_WAIT_S = None  # seconds every rank has to reach the join (EMBEDREC_DIST_JOIN_WAIT_S; default: the collectives' own
+# timeout, EMBEDREC_DIST_TIMEOUT_MIN, as the group's join waited before: a rank busy with its own work before it,
+# a script's data preparation, is not a failure; a rank that failed says so at once through the store)
 
 
 def _agent_store(timeout_s: float):
@@ -274,20 +294,26 @@ def wait_for_ranks(world: int) -> bool:
         return False
     if store is None:
         return False
+    wait = JOIN_WAIT_S if JOIN_WAIT_S is not None else env_number(
+        "EMBEDREC_DIST_JOIN_WAIT_S", 60 * env_number("EMBEDREC_DIST_TIMEOUT_MIN", TIMEOUT_MIN, "minutes"), "seconds")
     started, failed = _store_key("started"), _store_key("failed")
     arrived = store.add(started, 1)
-    deadline = time.monotonic() + JOIN_WAIT_S
+    deadline = time.monotonic() + wait
     while True:
         if store.check([failed]):
-            raise ConfigError("another rank of this torchrun job stopped before it joined the others: "
-                              + store.get(failed).decode("utf-8", "replace"))
+            e = ConfigError("another rank of this torchrun job stopped before it joined the others: "
+                            + store.get(failed).decode("utf-8", "replace"))
+            e.from_peer = True  # not posted again (a review: on 3 nodes the line nested, naming a healthy rank)
+            raise e
         if arrived >= world:
             return True
         if time.monotonic() > deadline:
-            raise ConfigError(f"only {arrived} of the {world} ranks of this torchrun job started within "
-                              f"{JOIN_WAIT_S:g} s: the others failed as they started (their errors are on their "
-                              "nodes' stderr) or were never launched; fix that and run the command again "
-                              "(EMBEDREC_DIST_JOIN_WAIT_S sets this wait)")
+            e = ConfigError(f"only {arrived} of the {world} ranks of this torchrun job reached the join within "
+                            f"{wait:g} s: the others are still busy before it, or failed without a word (their "
+                            "errors are on their nodes' stderr), or were never launched; fix that and run the "
+                            "command again (EMBEDREC_DIST_JOIN_WAIT_S sets this wait)")
+            e.from_peer = True
+            raise e
         time.sleep(0.05)
         arrived = store.add(started, 0)
 
@@ -300,8 +326,8 @@ def post_start_failure(line: str) -> None:
         return
     try:
         store = _agent_store(5)
-        if store is not None:
-            store.set(_store_key("failed"), f"rank {os.environ.get('RANK', '?')}: {line}")
+        if store is not None:  # the first failure only: a later one is most likely its echo
+            store.compare_set(_store_key("failed"), "", f"rank {os.environ.get('RANK', '?')}: {line}")
     except Exception:  # noqa: BLE001 - this rank is failing already: its own line is said
         pass
 

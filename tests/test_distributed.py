@@ -1024,18 +1024,30 @@ def test_ranks_waiting_to_join_stop_with_the_line_of_one_that_failed_before_join
     monkeypatch.setattr(D, "JOIN_WAIT_S", 0.5)
     monkeypatch.setattr(D, "_GROUP", None)  # not joined (another test of this process may have left a group)
     t = time.monotonic()
-    with pytest.raises(ConfigError, match=r"only 1 of the 2 ranks of this torchrun job started within 0\.5 s"):
+    with pytest.raises(ConfigError, match=r"only 1 of the 2 ranks of this torchrun job reached the join within "
+                                          r"0\.5 s: the others are still busy before it, or failed"):
         D.wait_for_ranks(2)
     assert time.monotonic() - t < 5
     assert D.wait_for_ranks(2) is True  # a second rank counted: both started
     monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")  # a restart counts afresh
     D.post_start_failure("config key 'model.dim' in bad.yaml:1: -5 is below the minimum 1")
+    monkeypatch.setenv("RANK", "0")
+    D.post_start_failure("another rank of this torchrun job stopped ...")  # an echo: the first line is kept
     with pytest.raises(ConfigError, match=r"another rank of this torchrun job stopped before it joined the others: "
                                           r"rank 1: config key 'model.dim' in bad.yaml:1"):
         D.wait_for_ranks(3)
     monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "False")  # rank 0 hosts the store as it joins: no wait here
     assert D.wait_for_ranks(2) is False
     del server
+    # the variables read as they are used, each said in one line (a review: 'abc' failed every command at import)
+    monkeypatch.setattr(D, "JOIN_WAIT_S", None)
+    for name, value in (("EMBEDREC_DIST_JOIN_WAIT_S", "abc"), ("EMBEDREC_DIST_TIMEOUT_MIN", "-5"),
+                        ("EMBEDREC_DIST_JOIN_WAIT_S", "nan")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ConfigError, match=f"environment variable {name}='{value}': a number of "):
+            D.env_number(name, 1, "seconds")
+        monkeypatch.delenv(name)
+    assert D.env_number("EMBEDREC_DIST_JOIN_WAIT_S", 1800, "seconds") == 1800
 
 
 def test_a_node_whose_config_is_refused_stops_the_other_nodes_ranks_with_its_line(prepared, tmp_path):

@@ -181,7 +181,8 @@ class Group(click.Group):
             if not (isinstance(e, (Interrupted, UsageError, OutputRefused)) and _secondary()
                     or getattr(e, "every_rank", False) and _local_secondary()):
                 _error_line(line)
-            if not isinstance(e, Interrupted) and _distributed():  # the ranks waiting for this one to join stop too
+            if not isinstance(e, Interrupted) and not getattr(e, "from_peer", False) and _distributed():
+                # the ranks waiting for this one to join stop too
                 from embedrec.distributed import post_start_failure
 
                 post_start_failure(line)
