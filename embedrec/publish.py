@@ -123,18 +123,18 @@ def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None
 
 
 def _run_dir_as_published(published: bytes | None, run_dir: Path) -> str:
-    """``run_dir`` as the published config spells it where both name the same folder (a run trained as
-    /abs/runs/x and resumed as runs/x, or through a link, is the same run: a check found each such resume
-    published an identical model again), else ``run_dir`` itself."""
+    """``run_dir`` as the published config spells it (a run trained as /abs/runs/x and resumed as runs/x, or
+    through a link, or from another folder, is the same run: a check found each such resume published an
+    identical model again), ``run_dir`` itself where that config has none."""
     import yaml as pyyaml
 
     try:
         spelt = (pyyaml.safe_load(published) or {}).get("run", {}).get("dir") if published is not None else None
     except (pyyaml.YAMLError, UnicodeDecodeError, AttributeError):
         spelt = None
-    if isinstance(spelt, str) and spelt and Path(spelt).resolve() == Path(run_dir).resolve():
-        return spelt
-    return str(run_dir)
+    # the config was read from run_dir's own model: its run.dir names this run, however it was spelt then (a
+    # relative one resolves against the folder train ran in, not this one: a review)
+    return spelt if isinstance(spelt, str) and spelt else str(run_dir)
 
 
 def _same_but_stopping(published: bytes, yaml: str) -> bool:

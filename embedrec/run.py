@@ -585,6 +585,9 @@ def other_manifest(path: Path, manifest: dict, fix: str) -> None:
         return
     if not _MODEL_FOLDER.fullmatch(path.name) or own["name"] == path.name:
         return
+    sums = manifest.get("checksums") if isinstance(manifest.get("checksums"), dict) else {}
+    if all(isinstance(e, dict) and _size(path / n) == e.get("bytes") for n, e in sums.items()):
+        return  # every file of the size it records: a model folder renamed, its checksums still checked as it opens
     theirs = Path(own["run"]) / own["name"] if own.get("run") else own["name"]
     raise ArtifactError(f"'{path / 'manifest.json'}' is the manifest of another model, '{theirs}', copied here: "
                         f"put back this folder's own manifest.json (from a copy of the run), or {fix}")

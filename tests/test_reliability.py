@@ -301,6 +301,14 @@ def test_a_manifest_copied_from_another_run_is_named_as_such(base, tmp_path):
             f"error: {n} of the {n} files of '{current(run)}' are not of the sizes its manifest.json records: the "
             "manifest is likely another run's, copied here; put back this folder's own manifest.json (from a copy of "
             f"the run), or {retrain(run)}"), r.stderr
+    # a model folder renamed (its own manifest, every file whole) still serves (a diff review: refused as another's)
+    renamed = copy_run(base[1], tmp_path / "rn")
+    new = renamed / "artifacts-20261205T000000-000000001"
+    current(renamed).rename(new)
+    (renamed / "current").unlink()
+    (renamed / "current").symlink_to(new.name)
+    r = invoke("recommend", "--user", "1", "--run", renamed, "-k", "1")
+    assert r.exit_code == 0 and r.stdout.count("\n") == 2, r.stderr
 
 
 def test_a_listed_run_file_that_is_missing_is_refused(base, tmp_path):

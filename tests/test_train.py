@@ -438,6 +438,15 @@ def test_resume_of_a_finished_run_by_another_spelling_of_its_folder_publishes_no
         assert r.exit_code == 0, r.stderr
         assert "nothing to resume: the checkpoints were complete" in r.stderr
         assert os.readlink(tmp_path / "run" / "current") == before
+    # trained as a relative run.dir, resumed by its absolute path from another folder (a diff review)
+    rel = CliRunner().invoke(main, ["train", *sets, "--run", "rel"])
+    assert rel.exit_code == 0, rel.stderr
+    before = os.readlink(tmp_path / "rel" / "current")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    r = CliRunner().invoke(main, ["train", *sets, "--run", str(tmp_path / "rel"), "--resume"])
+    assert r.exit_code == 0 and "nothing to resume: the checkpoints were complete" in r.stderr, r.stderr
+    assert os.readlink(tmp_path / "rel" / "current") == before
 
 
 def test_training_leaves_torchs_threads_rng_and_warning_filters_as_it_found_them(tmp_path):

@@ -88,6 +88,9 @@ class ZeroRows:
         return ~np.asarray(self.P[rows]).any(axis=1)
 
 
+FINITE_BLOCK = 65_536  # movie rows checked at a time as a run opens
+
+
 class Recommender:
     """Top-K for users, similar movies, new users and pair scores over one model's ``Factors`` (and, for
     approximate index kinds, its FAISS indexes); ids and titles come from its ``Catalogue``."""
@@ -109,11 +112,13 @@ class Recommender:
         left out of every list without a word, where an approximate index listed it and was refused); refused as
         a listed one is, naming the table and the first such movie."""
         f = self.factors
-        ok = np.isfinite(f.movie).all(axis=1)
-        if f.movie_bias is not None:
-            ok &= np.isfinite(f.movie_bias).reshape(len(ok), -1).all(axis=1)
-        if not ok.all():
-            self._refuse_movie(int(np.flatnonzero(~ok)[0]))
+        n = len(f.movie)
+        for lo in range(0, n, FINITE_BLOCK):  # in blocks: no boolean copy of a 10M-movie table (a review)
+            ok = np.isfinite(f.movie[lo:lo + FINITE_BLOCK]).all(axis=1)
+            if f.movie_bias is not None:
+                ok &= np.isfinite(np.asarray(f.movie_bias[lo:lo + FINITE_BLOCK])).reshape(len(ok), -1).all(axis=1)
+            if not ok.all():
+                self._refuse_movie(lo + int(np.flatnonzero(~ok)[0]))
 
     def _setup(self, run, rec_cfg, factors: Factors, catalogue: Catalogue, seen: tuple, popularity,
                training_ratings: dict | None, unknown_rated=None, user_features: bool = False,
