@@ -216,15 +216,29 @@ def read_lists(path):
         if not parts:
             raise DataError(f"{path}: a folder with no files of lists in it («export --topk-all DIR|Model.topk_all(DIR)» "
                             "writes part-*.parquet there)")
-        frames = [_read_lists_file(f, f) for f in parts]
+        frames = [_named_columns(_read_lists_file(f, f), f) for f in parts]
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     else:
-        frame = _read_lists_file(p, path)
+        frame = _named_columns(_read_lists_file(p, path), None)
+    return frame
+
+
+def _named_columns(frame, part):
+    """``frame`` with ``userId``/``item_id`` and the like taken for ``user_id``/``movie_id``; a folder's ``part``
+    without them is refused naming it (a review: a README.md in the folder read as an empty table, another
+    export's Parquet as lists with missing ids)."""
+    from embedrec.errors import DataError
+
     for col, other in _ALIASES.items():
         if col not in frame.columns:
             hits = [c for c in frame.columns if str(c).lower().replace(" ", "") in other]
             if len(hits) == 1:
                 frame = frame.rename(columns={hits[0]: col})
+    missing = [c for c in _ALIASES if c not in frame.columns]
+    if part is not None and missing:
+        raise DataError(f"{part}: not a file of lists (no {' or '.join(missing)} column; its columns: "
+                        f"{shorten(', '.join(map(str, frame.columns)), 200) or 'none'}); a folder of lists holds "
+                        "only the lists' parts: move that file out of it")
     return frame
 
 

@@ -179,6 +179,17 @@ def test_evaluate_lists_takes_a_folder_of_parts(trained_run, tmp_path):
     r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "--lists", str(tmp_path / "empty")])
     assert r.exit_code == 1 and r.stderr == (f"error: {tmp_path / 'empty'}: a folder with no files of lists in it "
                                              "(export --topk-all DIR writes part-*.parquet there)\n"), r.stderr
+    # a part that is not lists is named (a diff review: a README.md was read as an empty table; another export's
+    # Parquet met as lists with missing ids, no file named); parts naming their columns otherwise are taken
+    frame.iloc[len(frame) // 2:].rename(columns={"user_id": "userId"}).to_parquet(parts / "part-00001.parquet")
+    r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "10", "--format", "json", "--lists",
+                                  str(parts)])
+    assert r.exit_code == 0 and __import__("json").loads(r.stdout)["splits"]["test"]["parts"] == got["parts"]
+    (parts / "README.md").write_text("lists of the run\n")
+    r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "--lists", str(parts)])
+    assert r.exit_code == 1 and r.stderr == (f"error: {parts / 'README.md'}: not a file of lists (no user_id or "
+                                             "movie_id column; its columns: lists of the run); a folder of lists "
+                                             "holds only the lists' parts: move that file out of it\n"), r.stderr
 
 
 def test_evaluate_lists_of_a_text_id_run_json_lines_aliases_and_per_user(tmp_path):
