@@ -797,7 +797,10 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
                 if k not in _NOT_COMPARED}
     saved_whole = compared <= cfg.explicit_keys
     for key in sorted(cfg.explicit_keys):
-        if key.split(".")[0] not in ("data", "split") or key in _NOT_COMPARED or not recorded:
+        # where the data is: not compared, but for a movies file given on this command line (a first-hour pass:
+        # `train --set data.movies=FILE` was passed over without a word, where split.test is said)
+        if key.split(".")[0] not in ("data", "split") or not recorded or (
+                key in _NOT_COMPARED and not (key == "data.movies" and key in cfg.set_keys)):
             continue  # not recorded: a dataset written in memory
         then: object = recorded
         for part in key.split("."):
@@ -810,6 +813,9 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
             continue
         if key.startswith("data.columns.") and (read_as or {}).get(key.rsplit(".", 1)[1]) == now:
             continue  # the column ingest read under its default's name
+        if key == "data.movies" and isinstance(now, str) and isinstance(then, str) and \
+                os.path.realpath(now) == os.path.realpath(then):
+            continue  # the file it was ingested with, spelt otherwise
         if key == "data.repeats" and manifest is not None:
             if now == "auto":
                 continue  # auto is whatever the data made it

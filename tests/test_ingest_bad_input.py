@@ -1407,3 +1407,20 @@ def test_a_release_whose_movies_file_has_none_of_its_movies_is_refused_naming_th
                     "...; the movies file's 1001, 1002, ...): its files are not of one release; unzip or download "
                     "it again")
     assert "None" not in r.stderr
+
+
+def test_a_movies_file_given_to_train_is_said_to_be_an_ingest_setting(tmp_path):
+    """A first-hour pass: `train --set data.movies=FILE` (and in a config file it stays silent: where the data
+    is) trained without the titles and without a word, where split.test is said; the same file spelt otherwise
+    is not."""
+    from embedrec.config import ingest_settings_warning, load_config
+
+    movies = tmp_path / "m.csv"
+    recorded = {"data": {"movies": str(movies)}, "split": {}}
+    given = load_config(None, [f"data.movies={tmp_path / 'other.csv'}"])
+    said = ingest_settings_warning(given, recorded, tmp_path / "ds", "train")
+    assert said.startswith(f"data.movies={tmp_path / 'other.csv'} is an ingest setting, but dataset "), said
+    same = load_config(None, [f"data.movies={tmp_path}/./m.csv"])
+    assert ingest_settings_warning(same, recorded, tmp_path / "ds", "train") is None
+    (tmp_path / "c.yaml").write_text(f"data:\n  movies: {tmp_path / 'other.csv'}\n")
+    assert ingest_settings_warning(load_config(tmp_path / "c.yaml", []), recorded, tmp_path / "ds", "train") is None
