@@ -869,7 +869,9 @@ def test_train_warns_of_a_dataset_that_dropped_low_ratings_without_keeping_them(
                "train.epochs=1", "--set", "model.dim=4", "--set", "data.min_rating=3", "--set", "data.movies=x.csv")
     assert r.exit_code == 0, r.stderr
     assert f"dataset '{ds}' dropped" in r.stderr and "ingest it again (embedrec ingest --overwrite)" in r.stderr
-    assert "ingest setting" not in r.stderr  # data.movies is where a file is, not how the data was prepared
+    # data.min_rating as ingested: not said; a movies file on the command line is (a first-hour pass: passed over)
+    assert "data.min_rating=3 is an ingest setting" not in r.stderr and "data.movies=x.csv is an ingest setting" \
+        in r.stderr
     assert "users its cleaning leaves out" not in r.stderr  # one warning: the one that matters more
     # a dataset from before the users its cleaning leaves out kept their rated movies: said as well
     assert invoke("ingest", synth_dir[0], "-o", ds, "--overwrite", "--set", "data.min_rating=3").exit_code == 0
@@ -1206,3 +1208,27 @@ def test_a_movies_year_column_is_read_and_comma_genres_are_warned_and_named_in_t
         assert r.exit_code == 0, r.stderr
         said = [x for x in r.stderr.splitlines() if "genre_separator" in x]
         assert len(said) == 1 and said[0].endswith(f"ingest with --set {shown}"), r.stderr
+
+
+def test_ingest_with_no_source_over_a_dataset_of_another_source_is_refused(tmp_path, monkeypatch):
+    """A first-hour pass: train's advice (ingest with --set split.test=0) followed with --overwrite and no SOURCE
+    read ML-100K (data.source's default) into a click log's dataset folder without a word. Refused, with the
+    command that ingests its own source again; the same release again is not refused."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + "".join(
+        f"{u},{m},{1 + (u + m) % 5}\n" for u in range(30) for m in range(20) if (u * m) % 3))
+    assert CliRunner().invoke(main, ["ingest", "r.csv", "-o", "ds", "-q"]).exit_code == 0
+    before = (tmp_path / "ds" / "current").resolve()
+    r = CliRunner().invoke(main, ["ingest", "--set", "data.prepared=ds", "--set", "split.test=0", "--overwrite"])
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
+        "error: no SOURCE given, so ingest would read ml-100k (data.source's default) into 'ds', which holds a "
+        f"dataset ingested from '{tmp_path / 'r.csv'}'; give its source again: embedrec ingest --set "
+        f"data.prepared=ds --set split.test=0 {tmp_path / 'r.csv'} --overwrite\n"), r.stderr
+    assert (tmp_path / "ds" / "current").resolve() == before
+    r = CliRunner().invoke(main, ["ingest", "--set", "data.prepared=ds", "--set", "split.test=0", "--overwrite",
+                                  str(tmp_path / "r.csv"), "-q"])
+    assert r.exit_code == 0, r.stderr

@@ -58,6 +58,24 @@ def command_line(command: str, extra: list[str], skip: tuple[str, ...] = ()) -> 
     return shlex.join(args + list(extra))
 
 
+def reingest_command(prepared, extra: list[str]) -> str:
+    """``embedrec ingest SOURCE --set data.prepared=PREPARED EXTRA --overwrite`` for the dataset at ``prepared``,
+    SOURCE as its manifest records it (a first-hour pass: told to "ingest with --set split.test=0", it ran ingest
+    without its source, which read ML-100K); without a recorded source, the options alone."""
+    import json
+    import shlex
+    from pathlib import Path
+
+    try:
+        manifest = json.loads((Path(prepared) / "current" / "manifest.json").read_text(encoding="utf-8"))
+        source = manifest.get("source_path") or manifest.get("source")
+    except (OSError, ValueError, AttributeError):
+        source = None
+    args = ["embedrec", "ingest", *([source] if isinstance(source, str) and source else []),
+            "--set", f"data.prepared={prepared}", *extra, "--overwrite"]
+    return shlex.join(args)
+
+
 class _BarAwareHandler(logging.StreamHandler):
     """Log lines go above a live tqdm bar (tqdm.write) instead of into it; tqdm is never imported for this."""
 

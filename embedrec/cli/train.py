@@ -17,6 +17,7 @@ from embedrec.cli.app import (
     log,
     main,
     progress_enabled,
+    reingest_command,
     sigterm_as_interrupt,
     wrote,
 )
@@ -135,7 +136,9 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
     if "test" in metrics.get("splits", {}):  # a first-hour review: 38% of the quick start's top-10 slots were
         # movies those users rated in the test split, which recommend does not exclude (only what trained)
         log.info("the test split is held out of this model to measure it, so recommend can list a movie a user "
-                 "rated there; to serve on every rating, ingest with --set split.test=0 and train again")
+                 "rated there; to serve on every rating, ingest it again with no test split (%s, with the other "
+                 "options it was ingested with) and train again", reingest_command(cfg.data.prepared,
+                                                                                  ["--set", "split.test=0"]))
 
 
 def resume_command(run_dir: str | None) -> str:
