@@ -619,14 +619,17 @@ def test_a_resume_that_only_raises_the_epochs_of_a_stopped_fit_is_the_same_model
     assert not _same_but_stopping(b"\xff: [", base)
 
 
-def test_a_best_epoch_that_is_the_last_says_the_fit_may_not_have_converged(small_cfg, caplog, capsys):
+def test_a_best_epoch_that_is_the_last_says_the_fit_may_not_have_converged(small_cfg, caplog, capsys, monkeypatch):
     """A first-hour review: `train.lr=0.001` ended at 'best epoch 100 of 100' with no hint that more epochs would
     help. Where the best epoch is the last the cap allowed (and a validation split chose it), one note says so,
     with the command that goes on; an early stop, or no validation split, says nothing."""
     import logging
 
+    from embedrec.cli.app import _State
     from embedrec.cli.train import _report
 
+    monkeypatch.setattr(_State, "config_path", None)  # as given on no command line (another test's may linger)
+    monkeypatch.setattr(_State, "overrides", ())
     cfg = small_cfg.updated({"train.epochs": 4})
 
     def said(best, run, valid=0.25):
@@ -637,8 +640,10 @@ def test_a_best_epoch_that_is_the_last_says_the_fit_may_not_have_converged(small
             _report(metrics, cfg, "json")
         return [r.getMessage() for r in caplog.records if "may not have converged" in r.getMessage()]
 
+    # the whole command, its run folder included (a first-hour pass: run as given, it resumed the default run)
     assert said(4, 4) == ["note: the best epoch was the last of train.epochs (4): the fit may not have converged; "
-                          "more epochs may score better: rerun with --set train.epochs=8 --resume to go on"]
+                          "more epochs may score better: go on with embedrec train --set train.epochs=8 --run "
+                          f"{cfg.run.dir} --resume"]
     assert said(3, 4) == [] and said(2, 2) == [] and said(4, 4, float("nan")) == []
 
 

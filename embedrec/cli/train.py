@@ -125,7 +125,8 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
     if valid.startswith("valid ") and sel["best_epoch"] == sel["epochs_run"] == cap and cap > 1:
         # a first-hour review: train.lr=0.001 ended at 'best epoch 100 of 100' without a word
         log.info("note: the best epoch was the last of train.epochs (%d): the fit may not have converged; more "
-                 "epochs may score better: rerun with --set train.epochs=%d --resume to go on", cap, cap * 2)
+                 "epochs may score better: go on with %s", cap,
+                 command_line("train", ["--set", f"train.epochs={cap * 2}", "--run", str(cfg.run.dir), "--resume"]))
     metrics_out(metrics, fmt)
     for split, models in metrics.get("splits", {}).items():  # a review: a sample, said nowhere, read as the whole
         m = models.get("model", {})
