@@ -102,7 +102,9 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         cols = ["dim", *swept, *chose, "params", "epochs", "train_loss", "train_metric", "valid_metric",
                 "test_metric", "seconds", "peak_mem_mb", "note"]
         if fmt in ("table",):  # stdout carries the table only
-            log.info("metric: %s (train_metric: the same on training data; test_metric: reported, not used)", m)
+            log.info("metric: %s (train_metric: the same on training data; test_metric: reported, not used)%s", m,
+                     "; valid_metric scores the model alone, before the recent popularity train adds where valid "
+                     "chooses it (train.als_trend), so train can print a higher one" if chose else "")
         write_rows(rows, cols, fmt)
     # the whole train command: this sweep's -c and --set (but tune.*), --run, then the choice (a first-hour pass:
     # the bare --set line trained the default model where the sweep had been of -c configs/ml100k-explicit.yaml)
