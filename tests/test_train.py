@@ -515,14 +515,17 @@ def test_the_best_epoch_line_says_when_its_score_is_after_the_users_re_solve(cap
     from embedrec.cli.train import _report
     from embedrec.config import Config
 
-    def said(unobserved, **more):
+    def said(unobserved, seconds=None, **more):
         metrics = {"selection": {"best_epoch": 5, "epochs_run": 6, "valid": 0.2122, "metric": "ndcg@10",
                                  "seconds": 1.0, "als_user_unobserved": unobserved, **more},
                    "epochs_run": 6, "train_seconds": 1.0, "refit": False, "splits": {}, "dim": 256}
         caplog.clear()
         with caplog.at_level("INFO", logger="embedrec"):
-            _report(metrics, Config(), "json")
+            _report(metrics, Config(), "json", seconds)
         return caplog.records[0].getMessage()
+
+    # the command's whole time beside the fits' (a first-hour pass: they were half of it, the rest in no figure)
+    assert said(1.0, 12.34).endswith("; run in runs/ml-100k (12.3s in all: loading, the fits, evaluation, the index)")
 
     assert said(0.5).startswith("best epoch 5 of 6 (valid ndcg@10 0.2122 with the users re-solved at "
                                 "als_user_unobserved 0.5); fit 1.0s")

@@ -66,7 +66,7 @@ def train(cfg: Config, resume, run_dir, fmt):
             sig.defer()  # published: a SIGTERM or SIGINT from here on waits for the report (a finished run, exit 0)
             if not secondary():  # under torchrun, rank 0 alone reports
                 try:
-                    _report(metrics, cfg, fmt)
+                    _report(metrics, cfg, fmt, time.time() - started)
                 except OSError as e:  # the terminal hung up (EIO) once the run was published: the run is done, so
                     if e.errno != errno.EIO:  # exit 0, not an internal error a retrying script would train again on
                         raise             # (a review)
@@ -99,7 +99,7 @@ def train(cfg: Config, resume, run_dir, fmt):
             log.warning("%s came after the run was published: %s holds the finished model", sig.came, cfg.run.dir)
 
 
-def _report(metrics: dict, cfg, fmt: str) -> None:
+def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None) -> None:
     """The best-epoch line on stderr and the metrics table on stdout."""
     sel = metrics["selection"]
     n = metrics["epochs_run"]
@@ -119,8 +119,11 @@ def _report(metrics: dict, cfg, fmt: str) -> None:
         valid += f" with the users re-solved at als_user_unobserved {sel['als_user_unobserved']:g}"
     if sel.get("als_dims") and valid.startswith("valid "):  # which selection's fit (a review: read as the run's)
         valid += f" at model.dim {metrics.get('dim')}"
-    log.info("best epoch %s of %s (%s); %s %.1fs%s; run in %s", sel["best_epoch"], sel["epochs_run"], valid,
-             "selection" if "als_reg" in sel else "fit", sel["seconds"], refit, cfg.run.dir)
+    # the command's own seconds too (a first-hour pass: selection and refit were half of a 22.6 s train; the
+    # users' re-solves, the trend's choice, the evaluation and the index were in no figure)
+    whole = f" ({seconds:.1f}s in all: loading, the fits, evaluation, the index)" if seconds is not None else ""
+    log.info("best epoch %s of %s (%s); %s %.1fs%s; run in %s%s", sel["best_epoch"], sel["epochs_run"], valid,
+             "selection" if "als_reg" in sel else "fit", sel["seconds"], refit, cfg.run.dir, whole)
     cap = cfg.train.epochs
     if valid.startswith("valid ") and sel["best_epoch"] == sel["epochs_run"] == cap and cap > 1:
         # a first-hour review: train.lr=0.001 ended at 'best epoch 100 of 100' without a word
