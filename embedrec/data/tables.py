@@ -152,7 +152,13 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             counted = _optional_rating(header_names, wanted, cfg)
             notes = _require_columns(header_names, wanted, label, no_times, matched, counted)
         else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
-            _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
+            n = _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
+            if n == len(wanted) - 1 and list(wanted.values())[-1] == "timestamp" and \
+                    _ratings_third(src, sep, cfg.encoding):  # user, movie, rating: no times
+                # (as Surprise's Reader reads such a file; a first-hour pass was told to set
+                # data.columns.timestamp=null for it)
+                wanted = dict(list(wanted.items())[:-1])
+                log.info("%s: %d fields a line, read as %s (no times)", label, n, ", ".join(wanted.values()))
         ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
         dated = next((c for c, v in wanted.items() if v == "timestamp"
                       and _dated(src, sep, cfg.encoding, c, None if cfg.header else list(wanted))), None)
@@ -360,7 +366,24 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
     return names
 
 
-def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str]) -> None:
+def _ratings_third(src, sep: str, encoding: str, rows: int = 1000) -> bool:
+    """Whether a headerless file's third field reads as ratings in its first ``rows`` lines (numbers within
+    -10 to 10: stars, 0/1, a 1-10 scale), not as times or counts (a click log's user, movie, timestamp is told
+    the setting that reads it: a red team)."""
+    try:
+        buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
+        third = pd.read_csv(buf, sep=sep, nrows=rows, header=None, usecols=[2], encoding=encoding,
+                            engine="c" if len(sep) == 1 else "python").iloc[:, 0]
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError):
+        return False
+    finally:
+        if not isinstance(src, (bytes, bytearray)) and hasattr(src, "seek"):
+            src.seek(0)
+    values = pd.to_numeric(third, errors="coerce")
+    return bool(len(values)) and bool(values.notna().all()) and bool((values.abs() <= 10).all())
+
+
+def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str]) -> int | None:
     """With data.header=false the columns are read by position: the first line must not have more fields, nor be
     a header line (its fields column names: a red team's 'user,item' became user 'user' and movie 'item' under
     data.id_type=auto; with integer ids it was 'not an integer; for text ids set data.id_type=auto')."""
@@ -369,7 +392,7 @@ def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str
         first = pd.read_csv(buf, sep=sep, nrows=1, header=None, encoding=encoding, dtype=str,
                             keep_default_na=False, engine="c" if len(sep) == 1 else "python")
     except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError):
-        return  # the main reader says what is wrong with the file
+        return None  # the main reader says what is wrong with the file
     n = len(first.columns)
     if n > len(names):  # fewer: the reader's own message says which columns to drop from the config
         raise DataError(f"{label}:1: {n} columns per line, but without a header the config reads {len(names)} "
@@ -383,6 +406,7 @@ def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str
                         f"({', '.join(repr(f) for f in named[:4])}), not a rating, yet data.header=false reads it as "
                         "one (user " + repr(fields[0]) + (f", movie {fields[1]!r}" if n > 1 else "") + "); leave "
                         "data.header at true (the default) to read it as the header, or remove that line")
+    return n
 
 
 # what a header line's fields are called (plain_name: 'userId' is 'userid'), beside the config's data.columns
