@@ -769,7 +769,7 @@ def dislikes_warning(manifest: dict, dataset: object) -> str | None:
         return None
     if not low:
         return None
-    return (f"{low:,} of dataset '{dataset}''s ratings are 0 or below (dislikes, on its like/dislike scale), and the "
+    return (f"{low:,} of the ratings of dataset '{dataset}' are 0 or below (dislikes, on its like/dislike scale), and the "
             "ranking model counts every rated movie as a positive; to learn from the likes only, ingest it again "
             "with «--set data.min_rating=1 --overwrite|data.min_rating=1 and overwrite=True» (the dislikes are then "
             "still never recommended back to their users)")

@@ -428,7 +428,11 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         log.warning("%s: dropped %s row%s with a missing value (an empty user, movie, rating or timestamp: "
                     "data.missing=drop)", raw.origin[0], f"{raw.missing_dropped:,}",
                     "s" if raw.missing_dropped != 1 else "")
-    log.info("read %s rows (%s layout%s) in %.1fs", f"{len(raw.ratings) + raw.missing_dropped:,}", raw.layout,
+    from embedrec.data.textfiles import NAMED
+
+    framed = NAMED.get(str(cfg.source)) == "the DataFrame"  # er.ingest(df): read from its cache file, said as itself
+    log.info("read %s rows (%s%s) in %.1fs", f"{len(raw.ratings) + raw.missing_dropped:,}",
+             "a pandas DataFrame" if framed else f"{raw.layout} layout",
              f"; {raw.missing_dropped:,} dropped" if raw.missing_dropped else "", time.perf_counter() - t0)
     report: dict = {"rows_read": len(raw.ratings) + raw.missing_dropped}
     if cfg.missing == "drop":  # counted, 0 too, where asked for

@@ -334,8 +334,9 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
             before = current_link(run_dir) if os.path.islink(run_dir / "current") else ""
             out = publish_generation(run_dir, ARTIFACTS, fill, KEEP, frozenset({before}) if before else frozenset())
             if before.startswith(ARTIFACTS):  # a review: a notebook's save() replaced the CLI's run without a word
-                logging.getLogger(__name__).info("%s now serves the new model; the one it served before (%s) is kept "
-                                                 "beside it until a later publish prunes it", run_dir, before)
+                logging.getLogger(__name__).info("%s now serves the new %s; the one it served before (%s) is kept "
+                                                 "beside it until a later publish prunes it", run_dir,
+                                                 "index" if "index" in command else "model", before)
                 _warn_shrunk(run_dir, before, out)
             return out
         except OSError as e:

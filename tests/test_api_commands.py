@@ -189,6 +189,7 @@ def test_rebuild_index_as_the_cli(trained_run, tmp_path, capsys):
                "--set", "index.hnsw_m=8")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["kind"] == "hnsw" and json.loads(r.stdout).keys() == meta.keys()
+    assert f"{other} now serves the new index; the one it served before" in r.stderr  # not 'model' (a first-hour pass)
     with er.open(copy, cfg) as m:  # the rebuilt run answers through its new index
         assert len(m.recommend([trained_run.opened.user_ids[0]], k=5).movie_ids[0]) == 5
         served = m.evaluate("test", [10])["served_index"]

@@ -707,10 +707,12 @@ def test_pandas_missing_values_are_no_ids(trained_run):
         m.predict([(pd.NA, 1)])
 
 
-def test_a_dataframe_is_a_source(tmp_path, monkeypatch):
+def test_a_dataframe_is_a_source(tmp_path, monkeypatch, caplog):
     """Notebook reviews: er.ingest(df, cfg) was refused (Surprise's load_from_df and LensKit's
     from_interactions_df take one). Its columns are matched as a file's; the frame is written once to the cache,
     named by its content, which the dataset records; a frame that cannot be ratings is one UsageError."""
+    import logging
+
     import numpy as np
     import pandas as pd
 
@@ -719,7 +721,10 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"userId": rng.integers(1, 40, 800), "movieId": rng.integers(1, 60, 800),
                        "rating": rng.integers(1, 6, 800).astype(float)}).drop_duplicates(["userId", "movieId"])
-    ds = er.ingest(df, er.load_config(None, {}))
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        ds = er.ingest(df, er.load_config(None, {}))
+    # read as the frame it is, not its cache file's layout (a first-hour pass: 'parquet layout')
+    assert any(r.getMessage().startswith(f"read {len(df)} rows (a pandas DataFrame) in ") for r in caplog.records)
     cached = sorted((tmp_path / "cache" / "dataframes").iterdir())
     assert len(cached) == 1 and cached[0].name.startswith("dataframe-") and cached[0].suffix == ".parquet"
     assert ds.manifest["source"] == str(cached[0]) and ds.manifest["counts"]["ratings"] == len(df)

@@ -416,7 +416,7 @@ def test_train_says_ratings_of_zero_are_trained_as_positives_and_how_to_leave_th
         r = invoke("train", *sets, "--set", "model.dim=4", "--set", "train.epochs=1", "--set", "train.threads=1",
                    "--set", "train.als_dims=[]")
         assert r.exit_code == 0, r.stderr
-        said = f"{zeros:,} of dataset '{tmp_path / name}''s ratings are 0 or below (dislikes, on its like/dislike scale)"
+        said = f"{zeros:,} of the ratings of dataset '{tmp_path / name}' are 0 or below (dislikes, on its like/dislike scale)"
         assert (said in r.stderr) == (name == "all"), r.stderr  # a floor the user set, 0 too, is theirs (a review)
         assert "ingest it again with --set data.min_rating=1 --overwrite" in r.stderr or name != "all"
 
@@ -430,7 +430,7 @@ def test_a_star_scales_lowest_star_of_0_is_not_called_a_dislike(tmp_path):
     quarters = {"rating_histogram": {"0": 5, "0.25": 5, "0.5": 5, "0.75": 5, "1": 5}, "min_rating": None}
     ternary = {"rating_histogram": {"-1": 3, "0": 4, "1": 9}, "min_rating": None}
     assert dislikes_warning(stars, "d") is None and dislikes_warning(quarters, "d") is None
-    assert dislikes_warning(ternary, "d").startswith("7 of dataset 'd''s ratings are 0 or below")
+    assert dislikes_warning(ternary, "d").startswith("7 of the ratings of dataset 'd' are 0 or below")
     assert dislikes_warning({**ternary, "min_rating": 0}, "d") is None
     assert dislikes_warning({"rating_histogram": {"1": 5}, "min_rating": None}, "d") is None
 

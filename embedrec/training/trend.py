@@ -370,7 +370,7 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
                       "activity 0", best[2], metric, tried[best], ref)
             best = best_of(flat)
     log.info("als_trend auto: popularity (%s) weighs %g%s: valid %s %.4f against %.4f for the model alone",
-             f"the latest {w:g} of the training ratings" if timed and w < 1 else "all the training ratings",
+             f"the latest {100 * w:g}% of the training ratings" if timed and w < 1 else "all the training ratings",
              best[1], f", a user's weight x (n0 / its ratings)^{best[2]:g}" if best[2] else "", metric, tried[best],
              base)
     return best[1], w, best[2], tried[best]
