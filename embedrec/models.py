@@ -53,6 +53,8 @@ def one_process(what: str) -> None:
                          f"«--to and --plot|{what}» in one process")
 
 
+_ONE_PAIR = object()  # Model.predict(user, movie): the movie given (one pair)
+
 class Model:
     """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate (``answer``:
     ``embedrec recommend``'s question, routed to one of them); and what
@@ -542,15 +544,18 @@ class Model:
         ids, scores = e.popular(self._k(k), self._allowed(genres, year_min, year_max, exclude, candidates))
         return Recommendations(e, [None], [ids], [scores], [True], [])
 
-    def predict(self, pairs: Iterable, *, missing: str = "fallback") -> Predictions:
+    def predict(self, pairs: Iterable, movie=_ONE_PAIR, *, missing: str = "fallback") -> Predictions:
         """The score of each (user id, movie id) pair: the predicted rating for explicit models. ``pairs``: tuples,
-        a 2-column array, or a DataFrame with the columns user_id and movie_id.
+        a 2-column array, or a DataFrame with the columns user_id and movie_id; or one pair as Surprise's
+        ``predict(uid, iid)`` takes it, ``predict(196, 242)`` (a first-hour pass: a raw TypeError).
 
         ``missing``: 'fallback' (default) answers a pair with an id not in the training data from what the
         model has, as Surprise does: explicit models mu + b_m (unknown user), mu + b_u (unknown movie), mu
         (both); implicit models b_m where they have movie biases, else NaN. The ``fallback`` column says which.
         'error' raises NotFoundError; 'skip' leaves the pair out."""
         _check(missing, PREDICT_MISSING, "missing")
+        if movie is not _ONE_PAIR:
+            pairs = [(pairs, movie)]
         e = self.engine
         if hasattr(pairs, "itertuples"):  # a DataFrame: iterating it gives its column names
             if not {"user_id", "movie_id"} <= set(pairs.columns):

@@ -1331,3 +1331,11 @@ def test_similar_takes_title_words_and_a_list_as_recommend_movie_does(trained_ru
         m.similar(10**9)
     with pytest.raises(er.UsageError, match=r"^similar: give one movie id, e.g. similar\(50\) or similar\('star wars'\)"):
         m.similar([None])
+
+
+def test_predict_takes_one_pair_as_surprise_does(trained_run):
+    """A first-hour pass: Surprise's predict(uid, iid) raised a raw TypeError ('takes 2 positional arguments')."""
+    m = trained_run.opened
+    user, movie = m.user_ids[0], m.movie_ids[0]
+    one = m.predict(user, movie)
+    assert one.to_frame().equals(m.predict([(user, movie)]).to_frame()) and len(one.to_frame()) == 1
