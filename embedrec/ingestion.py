@@ -334,6 +334,9 @@ def sum_repeats(ratings: pd.DataFrame, first_time: bool = True) -> tuple[pd.Data
     return out, int(sizes[repeated].sum()), int(np.count_nonzero(repeated))
 
 
+REPEATS_WARN_SHARE = 0.1  # repeated pairs dropped above this share of the rows: said, with data.repeats=sum
+
+
 def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | None = None,
           k_core: list | None = None, first_time: bool = False) -> pd.DataFrame:
     """Drop exact duplicates, keep the latest of repeated (user, movie) (data.repeats=sum: sum them, see
@@ -350,6 +353,13 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
             ratings = ratings[keep]
         report["exact_duplicates_dropped"] = n_exact
         report["repeated_pairs_dropped"] = n_repeated
+        total = len(keep)
+        if total and n_repeated >= REPEATS_WARN_SHARE * total:  # a first-hour pass: 42% of a log's rows dropped,
+            # counted in the summary alone
+            log.warning("%s of the %s rows (%.0f%%) repeat a (user, movie) pair already rated: each pair keeps its "
+                        "latest row (data.repeats=latest); if they are plays or clicks to count, ingest with "
+                        "«--set data.repeats=sum|data.repeats='sum'»", f"{n_repeated:,}", f"{total:,}",
+                        100 * n_repeated / total)
     if cfg.min_rating is not None:
         n2 = len(ratings)
         kept = ratings["rating"].to_numpy() >= cfg.min_rating

@@ -511,3 +511,24 @@ def test_a_column_of_counts_read_as_ratings_is_said(tmp_path):
     stars.to_csv(src, index=False)
     r = invoke("ingest", src, "-o", tmp_path / "c", *cols)
     assert r.exit_code == 0 and "whole numbers" not in r.stderr, r.stderr
+
+
+def test_many_repeated_pairs_kept_latest_are_warned_of_with_data_repeats_sum(tmp_path):
+    """A first-hour pass: 42% of a log's rows were dropped as repeated pairs (each pair's latest kept), said only
+    as a count in the summary; above a tenth of the rows it is a warning naming data.repeats=sum; a few are not."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rows = [f"{u},{m},{1 + (u * m) % 5}\n" for u in range(1, 21) for m in range(1, 11)]
+    (tmp_path / "few.csv").write_text("user_id,movie_id,rating\n" + "".join(rows) + rows[0].replace(",1\n", ",2\n"))
+    (tmp_path / "many.csv").write_text("user_id,movie_id,rating\n" + "".join(rows) + "".join(
+        r[:-2] + f"{1 + int(r[-2]) % 5}\n" for r in rows[:60]))
+    said = "repeat a (user, movie) pair already rated: each pair keeps its latest row (data.repeats=latest); if " \
+           "they are plays or clicks to count, ingest with --set data.repeats=sum"
+    r = CliRunner().invoke(main, ["ingest", str(tmp_path / "many.csv"), "-o", str(tmp_path / "a"), "--set",
+                                  "split.test=0"])
+    assert r.exit_code == 0 and f"60 of the 260 rows (23%) {said}" in r.stderr, r.stderr
+    r = CliRunner().invoke(main, ["ingest", str(tmp_path / "few.csv"), "-o", str(tmp_path / "b"), "--set",
+                                  "split.test=0"])
+    assert r.exit_code == 0 and said not in r.stderr, r.stderr
