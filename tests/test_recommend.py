@@ -360,6 +360,20 @@ def test_titles_match_with_their_article_in_front():
         cat.find_movie("hamlet")
 
 
+def test_a_number_in_title_words_is_a_whole_number_not_part_of_a_year():
+    """A first-hour pass: on a string-id run, `--movie 50` matched every title of the 1950s ('Cinderella (1950)',
+    7 movies); a number among the words is a whole number now, other words still match within words."""
+    from embedrec.serve.catalogue import Catalogue
+
+    titles = ["Cinderella", "50 First Dates", "Sunset Blvd.", "Apollo 13", "Godfather, The"]
+    cat = Catalogue.from_parts(np.arange(2), {"movie_id": np.array([f"tt{i}" for i in range(5)]), "title": titles,
+                                              "year": [1950, 2004, 1950, 1995, 1972], "genres": [[]] * 5})
+    assert [cat.titles[cat.find_movie(q)] for q in ("50", "13", "apollo", "godfath", "cinderella 1950")] == [
+        "50 First Dates", "Apollo 13", "Apollo 13", "Godfather, The", "Cinderella"]
+    with pytest.raises(UsageError, match="'1950' matches 2 movies"):  # the year itself, whole: both of 1950
+        cat.find_movie("1950")
+
+
 def test_titles_match_without_their_accents():
     """'les miserables' found no 'Misérables, Les' and 'cafe au lait' no 'Metisse (Café au Lait)': the query and
     the titles are compared without accents and case, either way round and in either Unicode form."""

@@ -114,7 +114,11 @@ class Catalogue:
         if len(exact) == 1:
             return exact[0]
         words = low.split()
-        cands = exact or [i for i, n in enumerate(names) if all(any(w in f for f in n) for w in words)]
+        # a number is a whole word ('50' is '50 First Dates', not the year of 'Cinderella (1950)': a first-hour pass);
+        # other words match within words ('godfath')
+        find = [re.compile(rf"(?<![0-9]){re.escape(w)}(?![0-9])").search if w.isdigit() else
+                (lambda f, w=w: w in f) for w in words]
+        cands = exact or [i for i, n in enumerate(names) if all(any(m(f) for f in n) for m in find)]
         if len(cands) == 1:
             return cands[0]
         if not cands:
