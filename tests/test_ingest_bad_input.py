@@ -1428,3 +1428,13 @@ def test_a_movies_file_given_to_train_is_said_to_be_an_ingest_setting(tmp_path):
     assert ingest_settings_warning(same, recorded, tmp_path / "ds", "train") is None
     (tmp_path / "c.yaml").write_text(f"data:\n  movies: {tmp_path / 'other.csv'}\n")
     assert ingest_settings_warning(load_config(tmp_path / "c.yaml", []), recorded, tmp_path / "ds", "train") is None
+
+
+def test_a_missing_rating_column_is_offered_the_columns_not_read_as_others(tmp_path):
+    """A first-hour pass: a 'user,item,liked' file was told to set data.columns.rating 'to one of: user, item,
+    liked', the first two already read as the user and the movie."""
+    p = tmp_path / "likes.csv"
+    p.write_text("user,item,liked\n1,2,1\n1,3,0\n2,2,1\n")
+    r, out = ingest(tmp_path / "ds", p, quiet=True)
+    assert r.exit_code != 0 and "set data.columns.rating to one of: liked, or --set data.columns.rating=null" \
+        in r.stderr, r.stderr

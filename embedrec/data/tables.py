@@ -801,8 +801,10 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
                         f"«{sets}»{names}{tail}")
     for col, role, close in missing:
         key = f"data.columns.{keys[role]}"
+        free = [c for c in found if c not in wanted] or found  # not the columns read as the others already (a
+        # first-hour pass: 'one of: user, item, liked' where user and item were the user and the movie)
         hint = f"; did you mean «--set {key}={shorten(close[0], 60)}»" if close else \
-            f"; set {key} to one of: {shorten(', '.join(map(str, found)), 200)}"
+            f"; set {key} to one of: {shorten(', '.join(map(str, free)), 200)}"
         if role in ("timestamp", "rating"):
             hint += (f", or «--set {key}=null|{{'{key}': None}}» if the file has no {role}s"
                      + (" (every row then counts as rating 1; for a play or click log, «--set data.repeats=sum|"
