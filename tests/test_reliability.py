@@ -2153,6 +2153,12 @@ def test_sigterm_in_a_writer_is_taken_like_ctrl_c(base, tmp_path, monkeypatch, c
     assert r.exit_code == 143 and one_line(r) == "terminated (SIGTERM): nothing half-written was left behind"
     assert sorted(p.name for p in tmp_path.iterdir()) == (["r.csv"] if command == "ingest" else [])
     assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)  # the handler is gone again
+    if command == "export":  # a rank of a torchrun job: its SIGTERM most likely the launcher's, a peer having failed
+        monkeypatch.setattr("embedrec.cli.app._distributed", lambda: True)
+        r = invoke("export", "-q", "--run", run, "--topk-all", tmp_path / "t.csv", "-k", "3")
+        assert r.exit_code == 143 and one_line(r) == (
+            "terminated (SIGTERM): nothing half-written was left behind; under torchrun a rank that fails has the "
+            "launcher stop the others with SIGTERM: its report names the rank that failed"), r.stderr
 
 
 def test_a_resealed_manifest_cannot_hide_a_file_or_name_one_outside_its_folder(base, tmp_path):

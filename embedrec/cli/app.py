@@ -213,7 +213,11 @@ class Group(click.Group):
             done = ("the rows written so far are whole" + (" (each query's list complete)" if name == "recommend"
                                                             else "") if name in STREAMING else
                     "nothing half-written was left behind")  # (a first-hour review: recommend --users had written
-            _error_line(f"{how_stopped(term)}: {done}", prefix="")  # 70,000 lines)
+            import signal as _signal  # (a review: a 2-rank export whose other rank was killed said 'terminated'
+            # alone, torchrun's SIGTERM to the survivors, with no word of why)
+            why = ("; under torchrun a rank that fails has the launcher stop the others with SIGTERM: its report "
+                   "names the rank that failed" if term == _signal.SIGTERM and _distributed() else "")
+            _error_line(f"{how_stopped(term)}: {done}{why}", prefix="")  # 70,000 lines)
             sys.exit(128 + term if term else 130)
         except BrokenPipeError:
             _quiet_stdout()
