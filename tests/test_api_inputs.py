@@ -1339,3 +1339,14 @@ def test_predict_takes_one_pair_as_surprise_does(trained_run):
     user, movie = m.user_ids[0], m.movie_ids[0]
     one = m.predict(user, movie)
     assert one.to_frame().equals(m.predict([(user, movie)]).to_frame()) and len(one.to_frame()) == 1
+
+
+def test_bytes_ids_are_refused_with_how_to_decode_them(trained_run):
+    """A review: recommend([b'196']) was looked up as the text "b'196'" ('user 'b'196'' not found); bytes are
+    refused, saying to decode them (recommend_stream still decodes a binary file's lines)."""
+    m = trained_run.opened
+    for ids in ([b"196"], b"196", np.array([b"196"])):
+        with pytest.raises(UsageError, match=r"is not an id \(bytes\); decode it first, e\.g\. b'196'\.decode\(\)"):
+            m.recommend(ids)
+    user = str(m.user_ids[0]).encode() + b"\n"
+    assert len(list(m.recommend_stream([user], k=3))) == 1

@@ -228,7 +228,7 @@ def id_list(ids) -> list:
     elif isinstance(ids, np.ndarray) and ids.ndim != 1:
         raise UsageError(f"expected an id or a 1-D list of ids, not a {ids.ndim}-D array of shape {ids.shape}; "
                          "flatten it (arr.ravel())")
-    elif isinstance(ids, np.ndarray) and ids.dtype.kind in "iuUS":  # no flag, gap or list can be in it: no
+    elif isinstance(ids, np.ndarray) and ids.dtype.kind in "iuU":  # no flag, gap or list can be in it: no
         return ids.tolist()                                          # check per id (a million ids, one call)
     refuse_frame(ids, "expected an id or a list of ids")
     try:
@@ -251,6 +251,8 @@ def refuse_frame(value, what: str) -> None:
 
 
 def one_id(x) -> None:
+    if isinstance(x, (bytes, bytearray, np.bytes_)):  # a review: b'196' was looked up as the text "b'196'"
+        raise UsageError(f"{shorten(repr(x))} is not an id (bytes); decode it first, e.g. b'196'.decode()")
     why = not_an_id(x)
     if why == "a flag":
         raise UsageError(f"{bool(x)} is not an id (a flag); give user or movie ids, e.g. [196, 186]")
