@@ -296,11 +296,11 @@ def test_a_manifest_copied_from_another_run_is_named_as_such(base, tmp_path):
     mine.write_text(json.dumps(seal(theirs)))  # as an older embedrec wrote it
     for args in (["verify", run], ["recommend", "--user", "1", "--run", run]):
         r = invoke(*args)
-        n = len(theirs["checksums"])
-        assert r.exit_code == 1 and one_line(r) == (
-            f"error: {n} of the {n} files of '{current(run)}' are not of the sizes its manifest.json records: the "
-            "manifest is likely another run's, copied here; put back this folder's own manifest.json (from a copy of "
-            f"the run), or {retrain(run)}"), r.stderr
+        n = len(theirs["checksums"])  # (most differ in size; one may match by chance: a text file of the run)
+        assert r.exit_code == 1 and re.fullmatch(
+            rf"error: (\d+) of the {n} files of '{re.escape(str(current(run)))}' are not of the sizes its "
+            r"manifest.json records: the manifest is likely another run's, copied here; put back this folder's own "
+            rf"manifest.json \(from a copy of the run\), or {re.escape(retrain(run))}", one_line(r)), r.stderr
     # a model folder renamed (its own manifest, every file whole) still serves (a diff review: refused as another's)
     renamed = copy_run(base[1], tmp_path / "rn")
     new = renamed / "artifacts-20261205T000000-000000001"
