@@ -837,11 +837,13 @@ def format_summary(s: dict) -> str:
                                                                         else "")
     else:  # data.keep_unrated_movies: the catalogue holds movies no training rating names
         movies = f"{n(c['movies'], 'movie')} ({trained:,} with training ratings, {rated:,} rated in the data)"
+    counted = s.get("repeats") == "sum"  # a click or play log: pairs and their counts (a first-hour pass: 'ratings')
+    rows, values = ("pair", "counts") if counted else ("rating", "rating values")
     lines = [f"{s['name']}: {n(c['users'], 'user')} x {movies}, "
-             f"{n(c['ratings'], 'rating')} (density {s['density']:.4%}), layout {s['layout']}",
+             f"{n(c['ratings'], rows)} (density {s['density']:.4%}), layout {s['layout']}",
              # (not 'ratings:', which read as a dataset of that name's line: ratings.csv's, a first-hour review)
-             "rating values: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
-             if len(s["rating_histogram"]) <= 12 else f"rating values: {len(s['rating_histogram'])} distinct",
+             f"{values}: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
+             if len(s["rating_histogram"]) <= 12 else f"{values}: {len(s['rating_histogram'])} distinct",
              "split (" + s["split"]["method"] + "): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
              "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"]) for k, v in s["cleaning"].items()
                                       if isinstance(v, int) and k != "repeated_pairs_summed"),

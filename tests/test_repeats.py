@@ -532,3 +532,19 @@ def test_many_repeated_pairs_kept_latest_are_warned_of_with_data_repeats_sum(tmp
     r = CliRunner().invoke(main, ["ingest", str(tmp_path / "few.csv"), "-o", str(tmp_path / "b"), "--set",
                                   "split.test=0"])
     assert r.exit_code == 0 and said not in r.stderr, r.stderr
+
+
+def test_a_counted_logs_summary_says_pairs_and_counts_not_ratings(tmp_path):
+    """A first-hour pass: a click log's summary called its counted pairs '99,928 ratings' and its counts 'rating
+    values'; a rated file's says ratings."""
+    from embedrec.api import ingest_config, prepare
+    from embedrec.config import load_config
+    from embedrec.ingestion import format_summary
+
+    (tmp_path / "clk.csv").write_text("user_id,movie_id\n1,2\n1,2\n1,3\n2,2\n2,4\n3,3\n3,3\n3,3\n")
+    cfg = load_config(None, [f"data.prepared={tmp_path / 'ds'}", "split.valid=0", "split.test=0"])
+    said = format_summary(prepare(ingest_config(str(tmp_path / "clk.csv"), cfg))).splitlines()
+    assert ", 5 pairs (density " in said[0] and said[1] == "counts: 1:3  2:1  3:1", said
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n1,2,4\n1,3,5\n2,2,3\n")
+    said = format_summary(prepare(ingest_config(str(tmp_path / "r.csv"), cfg), overwrite=True)).splitlines()
+    assert ", 3 ratings (density " in said[0] and said[1].startswith("rating values: "), said
