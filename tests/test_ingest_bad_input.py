@@ -703,6 +703,13 @@ def test_a_headerless_file_with_fewer_columns_says_which_to_drop(tmp_path):
     p.write_text("".join(f"{u}\t{m}\n" for u in range(1, 7) for m in range(1, 6)))
     r, out = ingest(tmp_path / "c", p, "--set", "data.header=false")
     assert r.exit_code != 0 and "without a header the config reads" in r.stderr, r.stderr
+    # counts small in the first 1,000 lines, larger later: refused once read, not stored as ratings (a review)
+    p.write_text("".join(f"{1 + i % 30}\t{1 + i % 41}\t{1 + i % 5 if i < 1200 else 40 + i % 400}\n"
+                         for i in range(3000)))
+    r, out = ingest(tmp_path / "d", p, "--set", "data.header=false")
+    assert r.exit_code == 1 and "r.tsv: 3 fields a line without a header, and its third field runs up to 439: " \
+        "counts or times, not ratings; for user, movie, timestamp (a click log) --set data.columns.rating=null" \
+        in r.stderr and not out.exists(), r.stderr
 
 
 def test_a_headerless_file_with_more_columns_is_refused_not_shifted(tmp_path):
@@ -1438,3 +1445,14 @@ def test_a_missing_rating_column_is_offered_the_columns_not_read_as_others(tmp_p
     r, out = ingest(tmp_path / "ds", p, quiet=True)
     assert r.exit_code != 0 and "set data.columns.rating to one of: liked, or --set data.columns.rating=null" \
         in r.stderr, r.stderr
+
+
+def test_quoted_decimal_commas_in_a_comma_separated_file_are_read(tmp_path):
+    """A review: the up-front refusal of data.decimal=, with ',' separators also refused a file whose decimal
+    commas are quoted, as pandas' to_csv(decimal=',') writes it, which read right before."""
+    p = tmp_path / "pd.csv"
+    pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "movie_id": [1, 2, 1, 3, 2], "rating": [3.5, 4.5, 1.5, 2.5, 3.5],
+                  "timestamp": [978300000] * 5}).to_csv(p, index=False, decimal=",")
+    assert '"3,5"' in p.read_text()
+    r, out = ingest(tmp_path / "ds", p, "--set", "data.decimal=,", "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0 and "rating values: 1.5:1  2.5:1  3.5:2  4.5:1" in r.stderr, r.stderr

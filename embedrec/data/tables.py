@@ -136,13 +136,14 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         src = _from_bom(src, label, cfg.encoding)
         if sep is None:
             sep = _sniff_separator(src, cfg.encoding)
-            if sep == "," and cfg.decimal == ",":  # (the config's own check sees an explicit ',' only; pandas' error
+            if sep == "," and cfg.decimal == "," and b'"' not in _head(src, 1 << 16):  # quoted "3,5" reads (a
+                # review: pandas' to_csv(decimal=',') writes so); (the config's own check sees an explicit ',' only; pandas' error
                 # was 'a numeric column could not be parsed', a red team)
                 raise DataError(f"{label}: data.decimal is ',', but the file's fields are separated by commas (its "
                                 "first line), so a decimal comma cannot be told from a separator; a file with "
                                 "decimal commas separates its fields with another character: set data.separator "
                                 "to it (e.g. ';'), or leave data.decimal at '.'")
-        header_names = None
+        header_names, guessed = None, 0
         if cfg.header:
             header_names = _header(src, sep, cfg.encoding, label)
             if len(header_names) == 1 and len(wanted) > 1:
@@ -156,8 +157,9 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             if n == len(wanted) - 1 and list(wanted.values())[-1] == "timestamp" and \
                     _ratings_third(src, sep, cfg.encoding):  # user, movie, rating: no times
                 # (as Surprise's Reader reads such a file; a first-hour pass was told to set
-                # data.columns.timestamp=null for it)
+                # data.columns.timestamp=null for it); every row's third field checked once read (guessed)
                 wanted = dict(list(wanted.items())[:-1])
+                guessed = n
                 log.info("%s: %d fields a line, read as %s (no times)", label, n, ", ".join(wanted.values()))
         ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
         dated = next((c for c, v in wanted.items() if v == "timestamp"
@@ -174,6 +176,14 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids)
         if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids):
             df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, True)
+        if guessed:  # a third field past the lines looked at that is no rating: counts or times (a review)
+            third = pd.to_numeric(df[list(wanted)[-1]], errors="coerce")
+            if not (third.notna().all() and (third.abs() <= 10).all()):
+                raise DataError(f"{label}: {guessed} fields a line without a header, and its third field runs up to "
+                                f"{third.max():g}: counts or times, not ratings; for user, movie, "
+                                "timestamp (a click log) «--set data.columns.rating=null|{'data.columns.rating': "
+                                "None}», for user, movie, count «--set data.repeats=sum|{'data.repeats': 'sum'}» "
+                                "with «--set data.columns.timestamp=null|{'data.columns.timestamp': None}»")
         df = df[list(wanted)]
         if cfg.missing == "drop":
             df, kept = _drop_missing(df, label)
