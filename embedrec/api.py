@@ -123,6 +123,13 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     if type(source).__name__ == "DataFrame":  # Surprise's load_from_df, LensKit's from_interactions_df
         source = frame = frame_source(source, _config(cfg, "ingest").data.cache_dir)
     cfg = ingest_config(source, cfg, output=output)
+    if source is None and overwrite:
+        recorded = other_source(cfg)
+        if recorded is not None:  # as `embedrec ingest --overwrite` with no SOURCE (a review: a notebook's replaced a
+            raise UsageError(      # click log's dataset with ML-100K, as the command did before)
+                f"no source given, so er.ingest would read {cfg.data.source} (data.source's default) into "
+                f"'{cfg.data.prepared}', which holds a dataset ingested from '{recorded}'; give its source again: "
+                f"er.ingest({recorded!r}, cfg, output={str(cfg.data.prepared)!r}, overwrite=True)")
     from embedrec.data.textfiles import NAMED
 
     if frame is not None:
@@ -266,6 +273,24 @@ def ingest_config(source: str | None = None, cfg: Config | None = None, *, outpu
     if output is not None:
         cfg = set_explicit(cfg, "data.prepared", str(output))
     return cfg
+
+
+def other_source(cfg: Config) -> str | None:
+    """The source the dataset at cfg.data.prepared was ingested from, where data.source was not given (its
+    default, ML-100K, would be read) and that dataset's source is another: what ``ingest --overwrite`` with no
+    SOURCE refuses (a first-hour pass: following train's advice it read ML-100K into a click log's folder)."""
+    import json
+
+    if cfg.is_set("data.source"):
+        return None
+    try:
+        manifest = json.loads((Path(cfg.data.prepared) / "current" / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("source") == cfg.data.source:
+        return None  # (that release again, or a folder that holds no dataset yet)
+    recorded = manifest.get("source_path") or manifest.get("source")
+    return recorded if isinstance(recorded, str) and recorded else None
 
 
 def prepare(cfg: Config, *, overwrite: bool = False, progress: bool = False) -> dict:

@@ -1223,12 +1223,21 @@ def test_ingest_with_no_source_over_a_dataset_of_another_source_is_refused(tmp_p
         f"{u},{m},{1 + (u + m) % 5}\n" for u in range(30) for m in range(20) if (u * m) % 3))
     assert CliRunner().invoke(main, ["ingest", "r.csv", "-o", "ds", "-q"]).exit_code == 0
     before = (tmp_path / "ds" / "current").resolve()
-    r = CliRunner().invoke(main, ["ingest", "--set", "data.prepared=ds", "--set", "split.test=0", "--overwrite"])
-    assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
-        "error: no SOURCE given, so ingest would read ml-100k (data.source's default) into 'ds', which holds a "
-        f"dataset ingested from '{tmp_path / 'r.csv'}'; give its source again: embedrec ingest --set "
-        f"data.prepared=ds --set split.test=0 {tmp_path / 'r.csv'} --overwrite\n"), r.stderr
-    assert (tmp_path / "ds" / "current").resolve() == before
-    r = CliRunner().invoke(main, ["ingest", "--set", "data.prepared=ds", "--set", "split.test=0", "--overwrite",
-                                  str(tmp_path / "r.csv"), "-q"])
+    for where in (["--set", "data.prepared=ds"], ["-o", "ds"]):  # (a review: -o was left out of the command)
+        r = CliRunner().invoke(main, ["ingest", *where, "--set", "split.test=0", "--overwrite"])
+        assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
+            "error: no SOURCE given, so ingest would read ml-100k (data.source's default) into 'ds', which holds a "
+            f"dataset ingested from '{tmp_path / 'r.csv'}'; give its source again: embedrec ingest --set "
+            f"split.test=0 {tmp_path / 'r.csv'} -o ds --overwrite\n"), r.stderr
+        assert (tmp_path / "ds" / "current").resolve() == before
+    r = CliRunner().invoke(main, ["ingest", "--set", "split.test=0", str(tmp_path / "r.csv"), "-o", "ds",
+                                  "--overwrite", "-q"])
     assert r.exit_code == 0, r.stderr
+    # from Python alike (a review: er.ingest(output=..., overwrite=True) read ML-100K there)
+    import embedrec as er
+
+    with pytest.raises(er.UsageError, match=re.escape(
+            f"no source given, so er.ingest would read ml-100k (data.source's default) into 'ds', which holds a "
+            f"dataset ingested from '{tmp_path / 'r.csv'}'; give its source again: er.ingest("
+            f"'{tmp_path / 'r.csv'}', cfg, output='ds', overwrite=True)")):
+        er.ingest(output="ds", overwrite=True)

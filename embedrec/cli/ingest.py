@@ -58,8 +58,8 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
     configured_run = cfg.run.dir  # and the run it trains into
     cfg = api.ingest_config(source or None, cfg, output=output or None)
     before = current_generation(cfg.data.prepared)
-    if overwrite and source is None and not cfg.is_set("data.source") and before is not None:
-        _refuse_default_over_other(cfg)
+    if overwrite and source is None and before is not None:
+        _refuse_default_over_other(cfg, api.other_source(cfg))
     try:
         summary = api.prepare(cfg, overwrite=overwrite, progress=progress_enabled())
         if not _State.quiet:
@@ -90,27 +90,19 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
                     if stop_signal(e) else "Ctrl-C", cfg.data.prepared)
 
 
-def _refuse_default_over_other(cfg) -> None:
-    """``ingest --overwrite`` with no SOURCE reads data.source's default (ML-100K); where the dataset it would
-    replace was ingested from another source, that is refused with the command that ingests its own source again
-    (a first-hour pass: following train's advice, --set split.test=0 --overwrite, replaced a click log with
-    ML-100K without a word)."""
-    import json
-
+def _refuse_default_over_other(cfg, recorded: str | None) -> None:
+    """``ingest --overwrite`` with no SOURCE over a dataset ingested from another source (``recorded``,
+    ``api.other_source``) is refused with the command that ingests that source again into the same folder (a
+    first-hour pass: following train's advice it read ML-100K into a click log's folder; a review: the command
+    left -o out, so it wrote elsewhere)."""
     from embedrec.errors import UsageError
 
-    try:
-        manifest = json.loads((Path(cfg.data.prepared) / "current" / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if recorded is None:
         return
-    if not isinstance(manifest, dict):
-        return
-    recorded = manifest.get("source_path") or manifest.get("source")
-    if not isinstance(recorded, str) or manifest.get("source") == cfg.data.source:
-        return  # (that release again, or a manifest that does not say)
+    again = command_line("ingest", [recorded, "-o", str(cfg.data.prepared), "--overwrite"], skip=("data.prepared",))
     raise UsageError(f"no SOURCE given, so ingest would read {cfg.data.source} (data.source's default) into "
                      f"'{cfg.data.prepared}', which holds a dataset ingested from '{recorded}'; give its source "
-                     f"again: {command_line('ingest', [recorded, '--overwrite'])}")
+                     f"again: {again}" + (" < FILE (it was read from standard input)" if recorded == "-" else ""))
 
 
 def _own_run(prepared: str, default_run: str) -> str:
