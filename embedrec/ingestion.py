@@ -353,13 +353,13 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
             ratings = ratings[keep]
         report["exact_duplicates_dropped"] = n_exact
         report["repeated_pairs_dropped"] = n_repeated
-        total = len(keep)
-        if total and n_repeated >= REPEATS_WARN_SHARE * total:  # a first-hour pass: 42% of a log's rows dropped,
+        total, again = len(keep), n_repeated + n_exact  # (exact copies too: a play log of identical rows, a review)
+        if total and again >= REPEATS_WARN_SHARE * total:  # a first-hour pass: 42% of a log's rows dropped,
             # counted in the summary alone
             log.warning("%s of the %s rows (%.0f%%) repeat a (user, movie) pair already rated: each pair keeps its "
                         "latest row (data.repeats=latest); if they are plays or clicks to count, ingest with "
-                        "«--set data.repeats=sum|data.repeats='sum'»", f"{n_repeated:,}", f"{total:,}",
-                        100 * n_repeated / total)
+                        "«--set data.repeats=sum|data.repeats='sum'»", f"{again:,}", f"{total:,}",
+                        100 * again / total)
     if cfg.min_rating is not None:
         n2 = len(ratings)
         kept = ratings["rating"].to_numpy() >= cfg.min_rating

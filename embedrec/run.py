@@ -726,7 +726,7 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
     """Load the dataset a run was trained on and check it is that dataset (its fingerprint), not merely one
     of the same size at the same path (e.g. re-ingested with another split seed since). ``dataset_dir``: read
     that one instead; ``moved_to``: where to look when the recorded folder is gone (the dataset was moved)."""
-    from embedrec.data.dataset import load_dataset, recorded_dataset
+    from embedrec.data.dataset import is_dataset, load_dataset, recorded_dataset
 
     rec = run.manifest.get("dataset") or {}
     recorded = recorded_dataset(rec.get("path"))
@@ -737,6 +737,10 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
                             f"deleted); give its new folder with "
                             + marked(f"--set data.prepared=FOLDER --run {shlex.quote(str(run.path.parent))}",
                                      "er.open(run_dir).evaluate(dataset_dir=FOLDER)") + ", or ingest it again")
+    if dataset_dir is not None and not is_dataset(Path(dataset_dir)):  # (a review: the advice named data.prepared
+        raise ArtifactError(                                          # to a notebook that gave dataset_dir=)
+            f"«--set data.prepared|dataset_dir=» '{dataset_dir}' holds no prepared dataset; give the folder the "
+            f"dataset run '{run.path.parent}' was trained on is in now (it was '{recorded}')")
     ds = load_dataset(dataset_dir or recorded)
     want = rec.get("files_fingerprint")
     if want and ds.fingerprint and ds.fingerprint != want:

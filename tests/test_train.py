@@ -525,7 +525,8 @@ def test_the_best_epoch_line_says_when_its_score_is_after_the_users_re_solve(cap
         return caplog.records[0].getMessage()
 
     # the command's whole time beside the fits' (a first-hour pass: they were half of it, the rest in no figure)
-    assert said(1.0, 12.34).endswith("; run in runs/ml-100k (12.3s in all: loading, the fits, evaluation, the index)")
+    assert said(1.0, 12.34).endswith("; run in runs/ml-100k (this command 12.3s in all: loading, the fits, "
+                                     "evaluation, the index)")
 
     assert said(0.5).startswith("best epoch 5 of 6 (valid ndcg@10 0.2122 with the users re-solved at "
                                 "als_user_unobserved 0.5); fit 1.0s")

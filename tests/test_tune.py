@@ -810,3 +810,5 @@ def test_tune_dims_table_of_the_default_model_says_it_scores_the_model_alone(tun
            "(train.als_trend), so train can print a higher one" in r.stderr
     r = CliRunner().invoke(main, [*base, "--set", "model.objective=explicit", "--run", str(tmp_path / "run2")])
     assert r.exit_code == 0 and "metric: rmse" in r.stderr and "scores the model alone" not in r.stderr, r.stderr
+    r = CliRunner().invoke(main, [*base, "--set", "train.als_trend=0", "--run", str(tmp_path / "run3")])
+    assert r.exit_code == 0 and "metric: ndcg@10" in r.stderr and "scores the model alone" not in r.stderr, r.stderr

@@ -121,7 +121,8 @@ def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None) -> None:
         valid += f" at model.dim {metrics.get('dim')}"
     # the command's own seconds too (a first-hour pass: selection and refit were half of a 22.6 s train; the
     # users' re-solves, the trend's choice, the evaluation and the index were in no figure)
-    whole = f" ({seconds:.1f}s in all: loading, the fits, evaluation, the index)" if seconds is not None else ""
+    whole = f" (this command {seconds:.1f}s in all: loading, the fits, evaluation, the index)" \
+        if seconds is not None else ""  # (a resume's fit seconds count the epochs before it too: a review)
     log.info("best epoch %s of %s (%s); %s %.1fs%s; run in %s%s", sel["best_epoch"], sel["epochs_run"], valid,
              "selection" if "als_reg" in sel else "fit", sel["seconds"], refit, cfg.run.dir, whole)
     cap = cfg.train.epochs
