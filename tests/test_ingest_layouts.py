@@ -532,7 +532,8 @@ def test_a_latin1_movies_file_holding_utf8_lines_is_warned_of(tmp_path, layout):
     said = [x for x in r.stderr.splitlines() if "UTF-8" in x]
     assert said == [f"{path}: read as latin-1, but 2 of its lines are UTF-8 text, which it garbles (the first, line "
                     f"{line}: 'Cité' is stored as 'CitÃ©'), while others (line {line + 2}) are not UTF-8; save the file "
-                    "in one encoding (those lines as latin-1, e.g. with iconv -f utf-8 -t latin-1)"], r.stderr
+                    "in one encoding: convert those lines alone (the whole file does not convert, its other lines "
+                    f"being latin-1), e.g. sed -n {line}p FILE | iconv -f utf-8 -t latin-1"], r.stderr
     assert "Mañana" in set(movies_of(out).title)
 
 
@@ -691,3 +692,15 @@ def test_a_u_item_genre_flag_other_than_0_or_1_is_refused(tmp_path, flag):
     (d / "u.item").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
     r, out = ingest(tmp_path, d)
     refused(r, out, f"{d / 'u.item'}:3: genre flag 8 (Documentary) is '{flag}', not 0 or 1; fix that line")
+
+
+def test_a_control_character_in_the_garbled_word_is_shown_escaped(tmp_path):
+    """A review: 'Æon' read as latin-1 is 'Ã' and the control character 0x86: the warning showed it raw."""
+    d = ml100k(tmp_path / "ml-100k")
+    flags = "|".join(["0"] * 8 + ["1"] + ["0"] * 10)
+    titles = {2: "Æon Flux (2005)", 4: "Mañana (1994)"}
+    (d / "u.item").write_bytes(b"".join(
+        f"{m}|{titles.get(m, f'Film {m} (1990)')}|01-Jan-1990||http://x|{flags}\n".encode(
+            "latin-1" if m == 4 else "utf-8") for m in range(1, 6)))
+    r, out = ingest(tmp_path, d)
+    assert r.exit_code == 0 and "line 2: 'Æon' is stored as 'Ã\\x86on')" in r.stderr, r.stderr

@@ -375,11 +375,14 @@ def warn_utf8_lines(src, label: str, encoding: str) -> None:
     if mix is None or not mix.utf8 or not mix.bad:
         return
     word = _word(mix.first_utf8_text.decode("utf-8"))
+    stored = word.encode("utf-8").decode(encoding, "replace")
+    # a control character shown escaped, not sent to the terminal ('Æon' stored as 'Ã\x86on': a review)
+    stored = "".join(f"\\x{ord(c):02x}" if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in stored)
     log.warning("%s: read as %s, but %s of its lines %s UTF-8 text, which it garbles (the first, line %d: '%s' is "
-                "stored as '%s'), while others (line %d) are not UTF-8; save the file in one encoding (those lines "
-                "as %s, e.g. with iconv -f utf-8 -t %s)", label, encoding, f"{mix.utf8:,}",
-                "is" if mix.utf8 == 1 else "are", mix.first_utf8, word,
-                word.encode("utf-8").decode(encoding, "replace"), mix.first_bad, encoding, encoding)
+                "stored as '%s'), while others (line %d) are not UTF-8; save the file in one encoding: convert those "
+                "lines alone (the whole file does not convert, its other lines being %s), e.g. sed -n %dp FILE | "
+                "iconv -f utf-8 -t %s", label, encoding, f"{mix.utf8:,}", "is" if mix.utf8 == 1 else "are",
+                mix.first_utf8, word, stored, mix.first_bad, encoding, mix.first_utf8, encoding)
 
 
 def _first_undecodable(src, encoding: str) -> tuple[int, int, int] | None:
