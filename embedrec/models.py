@@ -546,16 +546,21 @@ class Model:
 
     def predict(self, pairs: Iterable, movie=_ONE_PAIR, *, missing: str = "fallback") -> Predictions:
         """The score of each (user id, movie id) pair: the predicted rating for explicit models. ``pairs``: tuples,
-        a 2-column array, or a DataFrame with the columns user_id and movie_id; or one pair as Surprise's
-        ``predict(uid, iid)`` takes it, ``predict(196, 242)`` (a first-hour pass: a raw TypeError).
+        a 2-column array, or a DataFrame with the columns user_id and movie_id; or one user and its movie as
+        Surprise's ``predict(uid, iid)`` takes them, ``predict(196, 242)`` (a first-hour pass: a raw TypeError), or
+        its movies, ``predict(196, [242, 302])``.
 
         ``missing``: 'fallback' (default) answers a pair with an id not in the training data from what the
         model has, as Surprise does: explicit models mu + b_m (unknown user), mu + b_u (unknown movie), mu
         (both); implicit models b_m where they have movie biases, else NaN. The ``fallback`` column says which.
         'error' raises NotFoundError; 'skip' leaves the pair out."""
         _check(missing, PREDICT_MISSING, "missing")
-        if movie is not _ONE_PAIR:
-            pairs = [(pairs, movie)]
+        if movie is not _ONE_PAIR:  # one user: a movie, or several (predict(196, [242, 302]))
+            many = not isinstance(movie, (str, bytes)) and hasattr(movie, "__iter__")
+            pairs = [(pairs, m) for m in movie] if many else [(pairs, movie)]
+        elif isinstance(pairs, (int, float, np.number)) and not isinstance(pairs, bool):  # a review: 'not a flat list of ids' for predict(196)
+            raise UsageError(f"predict({shorten(repr(pairs), 30)}) needs a movie too: predict({shorten(repr(pairs), 30)}, "
+                             "242), or (user, movie) pairs: predict([(196, 242), (196, 302)])")
         e = self.engine
         if hasattr(pairs, "itertuples"):  # a DataFrame: iterating it gives its column names
             if not {"user_id", "movie_id"} <= set(pairs.columns):

@@ -1339,6 +1339,11 @@ def test_predict_takes_one_pair_as_surprise_does(trained_run):
     user, movie = m.user_ids[0], m.movie_ids[0]
     one = m.predict(user, movie)
     assert one.to_frame().equals(m.predict([(user, movie)]).to_frame()) and len(one.to_frame()) == 1
+    other = m.movie_ids[1]  # one user's movies (a review: 'give a flat list of ids' for predict(196, [242, 302]))
+    assert m.predict(user, [movie, other]).to_frame().equals(m.predict([(user, movie), (user, other)]).to_frame())
+    with pytest.raises(UsageError, match=r"predict\(.*\) needs a movie too: predict\(.*, 242\), or \(user, movie\) "
+                                         r"pairs"):
+        m.predict(user)
 
 
 def test_bytes_ids_are_refused_with_how_to_decode_them(trained_run):
