@@ -556,6 +556,9 @@ class Model:
         'error' raises NotFoundError; 'skip' leaves the pair out."""
         _check(missing, PREDICT_MISSING, "missing")
         if movie is not _ONE_PAIR:  # one user: a movie, or several (predict(196, [242, 302]))
+            refuse_frame(movie, "predict(user, movies): expected a movie id or a list of movie ids")
+            if isinstance(movie, np.ndarray) and movie.ndim == 0:  # np.array(242): one movie (a review: TypeError)
+                movie = movie.item()
             many = not isinstance(movie, (str, bytes)) and hasattr(movie, "__iter__")
             pairs = [(pairs, m) for m in movie] if many else [(pairs, movie)]
         elif isinstance(pairs, (int, float, np.number)) and not isinstance(pairs, bool):  # a review: 'not a flat list of ids' for predict(196)

@@ -1344,6 +1344,11 @@ def test_predict_takes_one_pair_as_surprise_does(trained_run):
     with pytest.raises(UsageError, match=r"predict\(.*\) needs a movie too: predict\(.*, 242\), or \(user, movie\) "
                                          r"pairs"):
         m.predict(user)
+    # a review: a DataFrame of movies scored its column name as a movie; a 0-d array was a raw TypeError
+    with pytest.raises(UsageError, match=r"predict\(user, movies\): expected a movie id or a list of movie ids, not a "
+                                         r"DataFrame \(its columns: movie_id\); give one column"):
+        m.predict(user, pd.DataFrame({"movie_id": [movie, other]}))
+    assert m.predict(user, np.array(movie)).to_frame().equals(one.to_frame())
 
 
 def test_bytes_ids_are_refused_with_how_to_decode_them(trained_run):

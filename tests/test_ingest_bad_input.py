@@ -707,9 +707,16 @@ def test_a_headerless_file_with_fewer_columns_says_which_to_drop(tmp_path):
     p.write_text("".join(f"{1 + i % 30}\t{1 + i % 41}\t{1 + i % 5 if i < 1200 else 40 + i % 400}\n"
                          for i in range(3000)))
     r, out = ingest(tmp_path / "d", p, "--set", "data.header=false")
-    assert r.exit_code == 1 and "r.tsv: 3 fields a line without a header, and its third field runs up to 439: " \
+    assert r.exit_code == 1 and "r.tsv: 3 fields a line without a header, and its third field holds 40 (data row " \
+        "1,201): " \
         "counts or times, not ratings; for user, movie, timestamp (a click log) --set data.columns.rating=null" \
         in r.stderr and not out.exists(), r.stderr
+    # an empty rating dropped by data.missing=drop is no such field (a review: refused as counts); decimal commas
+    # read as the config reads them
+    p.write_text("".join(f"{1 + i % 30};{1 + i % 41};{'' if i == 1500 else f'{1 + i % 5},5'}\n" for i in range(3000)))
+    r, out = ingest(tmp_path / "e", p, "--set", "data.header=false", "--set", "data.missing=drop", "--set",
+                    "data.decimal=,", "--set", "data.separator=;")
+    assert r.exit_code == 0 and "3 fields a line, read as user_id, movie_id, rating (no times)" in r.stderr, r.stderr
 
 
 def test_a_headerless_file_with_more_columns_is_refused_not_shifted(tmp_path):

@@ -155,7 +155,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
             n = _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
             if n == len(wanted) - 1 and list(wanted.values())[-1] == "timestamp" and \
-                    _ratings_third(src, sep, cfg.encoding):  # user, movie, rating: no times
+                    _ratings_third(src, sep, cfg.encoding, cfg.decimal):  # user, movie, rating: no times
                 # (as Surprise's Reader reads such a file; a first-hour pass was told to set
                 # data.columns.timestamp=null for it); every row's third field checked once read (guessed)
                 wanted = dict(list(wanted.items())[:-1])
@@ -177,10 +177,12 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids):
             df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, True)
         if guessed:  # a third field past the lines looked at that is no rating: counts or times (a review)
-            third = pd.to_numeric(df[list(wanted)[-1]], errors="coerce")
-            if not (third.notna().all() and (third.abs() <= 10).all()):
-                raise DataError(f"{label}: {guessed} fields a line without a header, and its third field runs up to "
-                                f"{third.max():g}: counts or times, not ratings; for user, movie, "
+            third = pd.to_numeric(df[list(wanted)[-1]], errors="coerce").to_numpy(dtype=np.float64)
+            # (an empty one: data.missing's to refuse or drop, below)
+            bad = np.flatnonzero(~np.isnan(third) & ~(np.abs(third) <= 10))
+            if bad.size:
+                raise DataError(f"{label}: {guessed} fields a line without a header, and its third field holds "
+                                f"{third[bad[0]]:g} (data row {bad[0] + 1:,}): counts or times, not ratings; for user, movie, "
                                 "timestamp (a click log) «--set data.columns.rating=null|{'data.columns.rating': "
                                 "None}», for user, movie, count «--set data.repeats=sum|{'data.repeats': 'sum'}» "
                                 "with «--set data.columns.timestamp=null|{'data.columns.timestamp': None}»")
@@ -376,21 +378,21 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
     return names
 
 
-def _ratings_third(src, sep: str, encoding: str, rows: int = 1000) -> bool:
+def _ratings_third(src, sep: str, encoding: str, decimal: str = ".", rows: int = 1000) -> bool:
     """Whether a headerless file's third field reads as ratings in its first ``rows`` lines (numbers within
     -10 to 10: stars, 0/1, a 1-10 scale), not as times or counts (a click log's user, movie, timestamp is told
     the setting that reads it: a red team)."""
     try:
         buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
-        third = pd.read_csv(buf, sep=sep, nrows=rows, header=None, usecols=[2], encoding=encoding,
+        third = pd.read_csv(buf, sep=sep, nrows=rows, header=None, usecols=[2], encoding=encoding, decimal=decimal,
                             engine="c" if len(sep) == 1 else "python").iloc[:, 0]
     except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError):
         return False
     finally:
         if not isinstance(src, (bytes, bytearray)) and hasattr(src, "seek"):
             src.seek(0)
-    values = pd.to_numeric(third, errors="coerce")
-    return bool(len(values)) and bool(values.notna().all()) and bool((values.abs() <= 10).all())
+    values = pd.to_numeric(third, errors="coerce").dropna()  # (an empty one: data.missing's to refuse or drop)
+    return bool(len(values)) and bool((values.abs() <= 10).all())
 
 
 def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str]) -> int | None:
