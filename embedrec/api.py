@@ -126,10 +126,14 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     if source is None and overwrite:
         recorded = other_source(cfg)
         if recorded is not None:  # as `embedrec ingest --overwrite` with no SOURCE (a review: a notebook's replaced a
-            raise UsageError(      # click log's dataset with ML-100K, as the command did before)
+            # click log's dataset with ML-100K, as the command did before); a DataFrame's cache file is said as such
+            framed = "/dataframes/dataframe-" in recorded.replace("\\", "/")
+            raise UsageError(
                 f"no source given, so er.ingest would read {cfg.data.source} (data.source's default) into "
-                f"'{cfg.data.prepared}', which holds a dataset ingested from '{recorded}'; give its source again: "
-                f"er.ingest({recorded!r}, cfg, output={str(cfg.data.prepared)!r}, overwrite=True)")
+                f"'{cfg.data.prepared}', which holds a dataset ingested from "
+                + ("a DataFrame; give that DataFrame again: er.ingest(df, " if framed else
+                   f"'{recorded}'; give its source again: er.ingest({recorded!r}, ")
+                + f"output={str(cfg.data.prepared)!r}, overwrite=True), with the config it was ingested with")
     from embedrec.data.textfiles import NAMED
 
     if frame is not None:

@@ -775,6 +775,28 @@ def dislikes_warning(manifest: dict, dataset: object) -> str | None:
             "still never recommended back to their users)")
 
 
+def recorded_ingest_sets(recorded: dict, skip=()) -> list[str]:
+    """The ``key=value`` settings (data.* and split.*) a dataset's manifest ``config`` (``recorded``) was ingested
+    with where they differ from the defaults, as --set takes them, but where the data is (data.source, ...) and the
+    keys of ``skip``: what a command that ingests it again repeats (a review: the advice to ingest again with
+    split.test=0 lost a time split and data.min_rating)."""
+    import json
+
+    default = Config().to_dict()
+    out = []
+    for section in ("data", "split"):
+        def walk(now, was, prefix):
+            for k, v in (now or {}).items():
+                key = f"{prefix}{k}"
+                if isinstance(v, dict):
+                    walk(v, was.get(k) if isinstance(was, dict) else {}, key + ".")
+                elif key not in _NOT_COMPARED and key not in skip and (not isinstance(was, dict) or
+                                                                        v != was.get(k)):
+                    out.append(f"{key}={v if isinstance(v, str) else json.dumps(v)}")
+        walk(recorded.get(section) if isinstance(recorded, dict) else None, default[section], f"{section}.")
+    return out
+
+
 def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, command: str,
                             read_as: dict | None = None, manifest: dict | None = None) -> str | None:
     """The warning for data.* and split.* keys the config sets (in its file or with --set) to values other than

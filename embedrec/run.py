@@ -738,9 +738,11 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
                             + marked(f"--set data.prepared=FOLDER --run {shlex.quote(str(run.path.parent))}",
                                      "er.open(run_dir).evaluate(dataset_dir=FOLDER)") + ", or ingest it again")
     if dataset_dir is not None and not is_dataset(Path(dataset_dir)):  # (a review: the advice named data.prepared
-        raise ArtifactError(                                          # to a notebook that gave dataset_dir=)
-            f"«--set data.prepared|dataset_dir=» '{dataset_dir}' holds no prepared dataset; give the folder the "
-            f"dataset run '{run.path.parent}' was trained on is in now (it was '{recorded}')")
+        given = Path(dataset_dir)                                     # to a notebook that gave dataset_dir=)
+        what = "does not exist" if not os.path.lexists(given) else "is a file" if given.is_file() else \
+            "holds no prepared dataset"
+        raise ArtifactError(f"«--set data.prepared|dataset_dir=» '{dataset_dir}' {what}; give the folder of the dataset "
+                            f"run '{run.path.parent}' was trained on (recorded as '{recorded}')")
     ds = load_dataset(dataset_dir or recorded)
     want = rec.get("files_fingerprint")
     if want and ds.fingerprint and ds.fingerprint != want:

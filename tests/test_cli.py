@@ -795,7 +795,7 @@ def test_a_catalogue_smaller_than_k_trains_and_reports_at_k(tmp_path):
     # the whole command, its source included (a first-hour pass: without it, ingest read ML-100K)
     assert r.exit_code == 0 and held in r.stderr and (
         f"ingest it again with no test split (embedrec ingest {tmp_path / 'r.csv'} --set data.prepared={ds} --set "
-        "split.test=0 --overwrite, with the other options it was ingested with)") in r.stderr, r.stderr
+        "split.test=0 --overwrite) and train again") in r.stderr, r.stderr
     assert invoke("ingest", tmp_path / "r.csv", "-o", ds, "-q", "--overwrite", "--set", "split.test=0").exit_code == 0
     r = invoke("train", "--set", f"data.prepared={ds}", "--run", run, "--format", "json")
     assert r.exit_code == 0 and held not in r.stderr, r.stderr

@@ -1233,11 +1233,19 @@ def test_ingest_with_no_source_over_a_dataset_of_another_source_is_refused(tmp_p
     r = CliRunner().invoke(main, ["ingest", "--set", "split.test=0", str(tmp_path / "r.csv"), "-o", "ds",
                                   "--overwrite", "-q"])
     assert r.exit_code == 0, r.stderr
+    # the settings it was ingested with are in the command (a review: a time split and min_rating were lost), but
+    # those given now
+    assert CliRunner().invoke(main, ["ingest", "r.csv", "-o", "ds", "--overwrite", "-q", "--set",
+                                     "split.seed=7", "--set", "data.min_rating=1"]).exit_code == 0
+    r = CliRunner().invoke(main, ["ingest", "-o", "ds", "--set", "split.test=0", "--overwrite"])
+    assert r.exit_code == 2 and r.stderr.endswith(
+        "give its source again: embedrec ingest --set split.test=0 --set data.min_rating=1.0 --set "
+        f"split.seed=7 {tmp_path / 'r.csv'} -o ds --overwrite\n"), r.stderr
     # from Python alike (a review: er.ingest(output=..., overwrite=True) read ML-100K there)
     import embedrec as er
 
     with pytest.raises(er.UsageError, match=re.escape(
             f"no source given, so er.ingest would read ml-100k (data.source's default) into 'ds', which holds a "
             f"dataset ingested from '{tmp_path / 'r.csv'}'; give its source again: er.ingest("
-            f"'{tmp_path / 'r.csv'}', cfg, output='ds', overwrite=True)")):
+            f"'{tmp_path / 'r.csv'}', output='ds', overwrite=True), with the config it was ingested with")):
         er.ingest(output="ds", overwrite=True)

@@ -1980,9 +1980,11 @@ def test_evaluate_after_the_dataset_moved_takes_data_prepared(base, tmp_path):
     with er.open(base[1]) as m:
         with pytest.raises(er.ArtifactError, match=re.escape(f"dataset '{other}' is not the one run")):
             m.evaluate(dataset_dir=other)
-        with pytest.raises(er.ArtifactError, match=re.escape(f"dataset_dir= '{tmp_path / 'nope'}' holds no prepared "
-                                                              "dataset; give the folder the dataset run")):
+        with pytest.raises(er.ArtifactError, match=re.escape(f"dataset_dir= '{tmp_path / 'nope'}' does not exist; "
+                                                              "give the folder of the dataset run")):
             m.evaluate(dataset_dir=tmp_path / "nope")
+        with pytest.raises(er.ArtifactError, match=re.escape(f"dataset_dir= '{tmp_path}' holds no prepared dataset")):
+            m.evaluate(dataset_dir=tmp_path)
         assert m.evaluate(dataset_dir=base[0])["splits"] == m.evaluate()["splits"]
     # where the recorded dataset is there, it is used, whatever data.prepared a config file names (a review
     # found a copy of configs/default.yaml as ./embedrec.yaml then refused every run trained on other data)

@@ -58,21 +58,34 @@ def command_line(command: str, extra: list[str], skip: tuple[str, ...] = ()) -> 
     return shlex.join(args + list(extra))
 
 
-def reingest_command(prepared, extra: list[str]) -> str:
-    """``embedrec ingest SOURCE --set data.prepared=PREPARED EXTRA --overwrite`` for the dataset at ``prepared``,
-    SOURCE as its manifest records it (a first-hour pass: told to "ingest with --set split.test=0", it ran ingest
-    without its source, which read ML-100K); without a recorded source, the options alone."""
+def recorded_ingest(prepared) -> tuple[str | None, list[str]]:
+    """(the source, the non-default data.* and split.* settings as key=value) the dataset at ``prepared`` was
+    ingested with, from its manifest; (None, []) where it cannot be read."""
     import json
-    import shlex
     from pathlib import Path
+
+    from embedrec.config import recorded_ingest_sets
 
     try:
         manifest = json.loads((Path(prepared) / "current" / "manifest.json").read_text(encoding="utf-8"))
         source = manifest.get("source_path") or manifest.get("source")
+        sets = recorded_ingest_sets(manifest.get("config") or {})
     except (OSError, ValueError, AttributeError):
-        source = None
-    args = ["embedrec", "ingest", *([source] if isinstance(source, str) and source else []),
-            "--set", f"data.prepared={prepared}", *extra, "--overwrite"]
+        return None, []
+    return (source if isinstance(source, str) and source else None), sets
+
+
+def reingest_command(prepared, extra: list[str]) -> str:
+    """``embedrec ingest SOURCE --set data.prepared=PREPARED --set RECORDED... EXTRA --overwrite`` for the dataset
+    at ``prepared``, SOURCE and the settings it was ingested with as its manifest records them (a first-hour pass:
+    told to "ingest with --set split.test=0", it ran ingest without its source, which read ML-100K; a review: the
+    settings were left to "the other options"); ``extra`` (--set pairs) wins over a recorded key."""
+    import shlex
+
+    source, sets = recorded_ingest(prepared)
+    given = {extra[i + 1].split("=", 1)[0] for i in range(len(extra) - 1) if extra[i] == "--set"}
+    args = ["embedrec", "ingest", *([source] if source else []), "--set", f"data.prepared={prepared}",
+            *(a for kv in sets if kv.split("=", 1)[0] not in given for a in ("--set", kv)), *extra, "--overwrite"]
     return shlex.join(args)
 
 

@@ -99,7 +99,12 @@ def _refuse_default_over_other(cfg, recorded: str | None) -> None:
 
     if recorded is None:
         return
-    again = command_line("ingest", [recorded, "-o", str(cfg.data.prepared), "--overwrite"], skip=("data.prepared",))
+    from embedrec.cli.app import recorded_ingest
+
+    _, sets = recorded_ingest(cfg.data.prepared)  # the settings it was ingested with, but those given now (a review)
+    sets = [a for kv in sets if kv.split("=", 1)[0] not in cfg.set_keys for a in ("--set", kv)]
+    again = command_line("ingest", [*sets, recorded, "-o", str(cfg.data.prepared), "--overwrite"],
+                         skip=("data.prepared",))
     raise UsageError(f"no SOURCE given, so ingest would read {cfg.data.source} (data.source's default) into "
                      f"'{cfg.data.prepared}', which holds a dataset ingested from '{recorded}'; give its source "
                      f"again: {again}" + (" < FILE (it was read from standard input)" if recorded == "-" else ""))

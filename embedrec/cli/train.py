@@ -141,9 +141,8 @@ def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None) -> None:
     if "test" in metrics.get("splits", {}):  # a first-hour review: 38% of the quick start's top-10 slots were
         # movies those users rated in the test split, which recommend does not exclude (only what trained)
         log.info("the test split is held out of this model to measure it, so recommend can list a movie a user "
-                 "rated there; to serve on every rating, ingest it again with no test split (%s, with the other "
-                 "options it was ingested with) and train again", reingest_command(cfg.data.prepared,
-                                                                                  ["--set", "split.test=0"]))
+                 "rated there; to serve on every rating, ingest it again with no test split (%s) and train again",
+                 reingest_command(cfg.data.prepared, ["--set", "split.test=0"]))
 
 
 def resume_command(run_dir: str | None) -> str:

@@ -104,8 +104,8 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         if fmt in ("table",):  # stdout carries the table only
             log.info("metric: %s (train_metric: the same on training data; test_metric: reported, not used)%s", m,
                      "; valid_metric scores the model alone, before the recent popularity train adds where valid "
-                     "chooses it (train.als_trend), so train can print a higher one"
-                     if chose and cfg.train.als_trend == "auto" else "")  # (not where it is off: a review)
+                     "chooses it or train.als_trend sets it, so train can print another one"
+                     if chose and cfg.train.als_trend != 0 else "")  # (not where it is off: a review)
         write_rows(rows, cols, fmt)
     # the whole train command: this sweep's -c and --set (but tune.*), --run, then the choice (a first-hour pass:
     # the bare --set line trained the default model where the sweep had been of -c configs/ml100k-explicit.yaml)
