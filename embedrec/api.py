@@ -279,22 +279,32 @@ def ingest_config(source: str | None = None, cfg: Config | None = None, *, outpu
     return cfg
 
 
+def ingested_with(prepared) -> tuple[str | None, str | None, list[str]]:
+    """(its source as data.source named it, that source as a path from anywhere, the non-default data.* and
+    split.* settings as key=value) of the dataset at ``prepared``, from its manifest; (None, None, []) where it
+    cannot be read. What a command that ingests it again repeats (``embedrec ingest``'s refusal, train's advice)."""
+    import json
+
+    from embedrec.config import recorded_ingest_sets
+
+    try:
+        manifest = json.loads((Path(prepared) / "current" / "manifest.json").read_text(encoding="utf-8"))
+        name = manifest.get("source")
+        path = manifest.get("source_path") or name
+        sets = recorded_ingest_sets(manifest.get("config") or {})
+    except (OSError, ValueError, AttributeError):
+        return None, None, []
+    return (name if isinstance(name, str) else None), (path if isinstance(path, str) and path else None), sets
+
+
 def other_source(cfg: Config) -> str | None:
     """The source the dataset at cfg.data.prepared was ingested from, where data.source was not given (its
     default, ML-100K, would be read) and that dataset's source is another: what ``ingest --overwrite`` with no
     SOURCE refuses (a first-hour pass: following train's advice it read ML-100K into a click log's folder)."""
-    import json
-
     if cfg.is_set("data.source"):
         return None
-    try:
-        manifest = json.loads((Path(cfg.data.prepared) / "current" / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(manifest, dict) or manifest.get("source") == cfg.data.source:
-        return None  # (that release again, or a folder that holds no dataset yet)
-    recorded = manifest.get("source_path") or manifest.get("source")
-    return recorded if isinstance(recorded, str) and recorded else None
+    name, path, _ = ingested_with(cfg.data.prepared)
+    return None if name == cfg.data.source else path  # (that release again, or no dataset there yet: None)
 
 
 def prepare(cfg: Config, *, overwrite: bool = False, progress: bool = False) -> dict:

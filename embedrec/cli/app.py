@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import re
+import signal
 import sys
 import time
 
@@ -58,23 +59,6 @@ def command_line(command: str, extra: list[str], skip: tuple[str, ...] = ()) -> 
     return shlex.join(args + list(extra))
 
 
-def recorded_ingest(prepared) -> tuple[str | None, list[str]]:
-    """(the source, the non-default data.* and split.* settings as key=value) the dataset at ``prepared`` was
-    ingested with, from its manifest; (None, []) where it cannot be read."""
-    import json
-    from pathlib import Path
-
-    from embedrec.config import recorded_ingest_sets
-
-    try:
-        manifest = json.loads((Path(prepared) / "current" / "manifest.json").read_text(encoding="utf-8"))
-        source = manifest.get("source_path") or manifest.get("source")
-        sets = recorded_ingest_sets(manifest.get("config") or {})
-    except (OSError, ValueError, AttributeError):
-        return None, []
-    return (source if isinstance(source, str) and source else None), sets
-
-
 def reingest_command(prepared, extra: list[str]) -> str:
     """``embedrec ingest SOURCE --set data.prepared=PREPARED --set RECORDED... EXTRA --overwrite`` for the dataset
     at ``prepared``, SOURCE and the settings it was ingested with as its manifest records them (a first-hour pass:
@@ -82,7 +66,9 @@ def reingest_command(prepared, extra: list[str]) -> str:
     settings were left to "the other options"); ``extra`` (--set pairs) wins over a recorded key."""
     import shlex
 
-    source, sets = recorded_ingest(prepared)
+    from embedrec.api import ingested_with
+
+    _, source, sets = ingested_with(prepared)
     given = {extra[i + 1].split("=", 1)[0] for i in range(len(extra) - 1) if extra[i] == "--set"}
     args = ["embedrec", "ingest", *([source] if source else []), "--set", f"data.prepared={prepared}",
             *(a for kv in sets if kv.split("=", 1)[0] not in given for a in ("--set", kv)), *extra, "--overwrite"]
@@ -226,10 +212,9 @@ class Group(click.Group):
             done = ("the rows written so far are whole" + (" (each query's list complete)" if name == "recommend"
                                                             else "") if name in STREAMING else
                     "nothing half-written was left behind")  # (a first-hour review: recommend --users had written
-            import signal as _signal  # (a review: a 2-rank export whose other rank was killed said 'terminated'
-            # alone, torchrun's SIGTERM to the survivors, with no word of why)
+            # (a review: a 2-rank export whose other rank was killed said 'terminated' alone: torchrun's SIGTERM)
             why = ("; under torchrun a rank that fails has the launcher stop the others with SIGTERM: its report "
-                   "names the rank that failed" if term == _signal.SIGTERM and _distributed() else "")
+                   "names the rank that failed" if term == signal.SIGTERM and _distributed() else "")
             _error_line(f"{how_stopped(term)}: {done}{why}", prefix="")  # 70,000 lines)
             sys.exit(128 + term if term else 130)
         except BrokenPipeError:

@@ -99,9 +99,9 @@ def _refuse_default_over_other(cfg, recorded: str | None) -> None:
 
     if recorded is None:
         return
-    from embedrec.cli.app import recorded_ingest
+    from embedrec.api import ingested_with
 
-    _, sets = recorded_ingest(cfg.data.prepared)  # the settings it was ingested with, but those given now (a review)
+    _, _, sets = ingested_with(cfg.data.prepared)  # the settings it was ingested with, but those given now (a review)
     sets = [a for kv in sets if kv.split("=", 1)[0] not in cfg.set_keys for a in ("--set", kv)]
     again = command_line("ingest", [*sets, recorded, "-o", str(cfg.data.prepared), "--overwrite"],
                          skip=("data.prepared",))
