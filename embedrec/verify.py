@@ -81,6 +81,23 @@ def verify_path(path: str | Path) -> dict:
 
 
 FACTOR_TABLES = ("user_factors.npy", "movie_factors.npy", "user_bias.npy", "movie_bias.npy")
+FINITE_BLOCK = 65_536  # rows checked at a time: no boolean copy of a 10M-row table (a review)
+
+
+def nonfinite_rows(*tables) -> tuple[int, int | None]:
+    """(how many rows, the first) where any of ``tables`` (row-aligned: a factor table and its bias) holds a NaN or
+    inf, checked FINITE_BLOCK rows at a time: what ``verify`` reports of a run's tables and a Recommender refuses as
+    it opens one."""
+    tables = [t for t in tables if t is not None]
+    n, count, first = len(tables[0]) if tables else 0, 0, None
+    for lo in range(0, n, FINITE_BLOCK):
+        bad = np.zeros(min(FINITE_BLOCK, n - lo), dtype=bool)
+        for t in tables:
+            bad |= ~np.isfinite(np.asarray(t[lo:lo + FINITE_BLOCK])).reshape(len(bad), -1).all(axis=1)
+        if bad.any():
+            count += int(bad.sum())
+            first = lo + int(np.flatnonzero(bad)[0]) if first is None else first
+    return count, first
 
 
 def _check_finite_tables(folder: Path, entries: dict, fix: str) -> None:
@@ -96,7 +113,7 @@ def _check_finite_tables(folder: Path, entries: dict, fix: str) -> None:
             raise ArtifactError(f"run file '{folder / name}' cannot be read ({first_line(e)}); {fix}") from None
         if a.dtype.kind != "f" or not a.size or not a.ndim:
             continue
-        bad = int((~np.isfinite(a.reshape(len(a), -1))).any(axis=1).sum())
+        bad, _ = nonfinite_rows(a)
         if bad:
             raise ArtifactError(f"run file '{folder / name}' holds {bad:,} row{'s' if bad > 1 else ''} that "
                                 f"{'are' if bad > 1 else 'is'} not finite (NaN or inf), though its checksum matches; "

@@ -32,7 +32,14 @@ from embedrec.run import UNKNOWN_RATED, Run, load_run, run_fix, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
 from embedrec.sparse import gather_csr
-from embedrec.verify import check_finite, check_implicit_movie, check_seen_rows, check_served_arrays, damaged
+from embedrec.verify import (
+    check_finite,
+    check_implicit_movie,
+    check_seen_rows,
+    check_served_arrays,
+    damaged,
+    nonfinite_rows,
+)
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import RecommendConfig
@@ -88,9 +95,6 @@ class ZeroRows:
         return ~np.asarray(self.P[rows]).any(axis=1)
 
 
-FINITE_BLOCK = 65_536  # movie rows checked at a time as a run opens
-
-
 class Recommender:
     """Top-K for users, similar movies, new users and pair scores over one model's ``Factors`` (and, for
     approximate index kinds, its FAISS indexes); ids and titles come from its ``Catalogue``."""
@@ -111,14 +115,9 @@ class Recommender:
         already): a NaN row scores NaN, which an exact (flat) search never lists (a red team: such a movie was
         left out of every list without a word, where an approximate index listed it and was refused); refused as
         a listed one is, naming the table and the first such movie."""
-        f = self.factors
-        n = len(f.movie)
-        for lo in range(0, n, FINITE_BLOCK):  # in blocks: no boolean copy of a 10M-movie table (a review)
-            ok = np.isfinite(f.movie[lo:lo + FINITE_BLOCK]).all(axis=1)
-            if f.movie_bias is not None:
-                ok &= np.isfinite(np.asarray(f.movie_bias[lo:lo + FINITE_BLOCK])).reshape(len(ok), -1).all(axis=1)
-            if not ok.all():
-                self._refuse_movie(lo + int(np.flatnonzero(~ok)[0]))
+        bad, first = nonfinite_rows(self.factors.movie, self.factors.movie_bias)
+        if bad:
+            self._refuse_movie(first)
 
     def _setup(self, run, rec_cfg, factors: Factors, catalogue: Catalogue, seen: tuple, popularity,
                training_ratings: dict | None, unknown_rated=None, user_features: bool = False,
