@@ -67,8 +67,9 @@ _NOT_IN_TRIAL = {"tune", "run", "index", "recommend"}
 _TRAIN_NOT_IN_TRIAL = {"threads", "als_dims", "keep_checkpoints"}  # als_dims: a trial trains its own dimension only
 # how a trial is run: bumped when that changes, so trials saved by an earlier procedure are redone (2: the als
 # model's trial is train's whole selection, als_reg and als_recency candidates chosen on valid; 3: every als fit
-# ends with its users re-solved against its movies, session 37)
-TRIAL_PROCEDURE = 3
+# ends with its users re-solved against its movies, session 37; 4: als_unobserved auto tries twice its weight too,
+# session 45)
+TRIAL_PROCEDURE = 4
 
 
 def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manifest: dict) -> str:

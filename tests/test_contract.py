@@ -191,9 +191,10 @@ def _rows(model, ids) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ the contract
 def test_the_path_trains_with_the_runner_it_names(trained):
     t = trained
-    # ALS: a second runner fits train.als_unobserved: auto's half weight, a third re-solves the selected model's
-    # users for train.als_user_unobserved: auto; train.als_dims: auto runs those three again at model.dim x 2
-    assert len(t.runners) == 1 + 5 * (t.spec.runner == "ALS")
+    # ALS: a second and third runner fit train.als_unobserved: auto's half and twice its weight, a fourth re-solves
+    # the selected model's users for train.als_user_unobserved: auto; train.als_dims: auto runs those four again at
+    # model.dim x 2
+    assert len(t.runners) == 1 + 7 * (t.spec.runner == "ALS")
     assert all(type(r).__name__ == t.spec.runner for r in t.runners)
     runner, result = t.runners[0], t.model.result
     if t.spec.runner == "ALS":
