@@ -11,6 +11,23 @@ Definitions (binary relevance, ranks 1..K):
 - HitRate@K   = 1 if any hit in top K else 0
 - MRR@K       = 1 / rank of the first hit within the top K, 0 if none
 - Coverage@K  = distinct movies recommended in anyone's top K / movies in the catalogue (one number)
+
+Beyond-accuracy metrics take the lists ``topk`` (users x K item indices, -1 = no item at that rank) and what is
+known of each item from training: ``pop`` (its number of training interactions), the long-tail flags, its genres.
+Per user (the mean of a user's listed items; NaN for a user whose list is empty, left out of the mean):
+- ARP@K        = mean training count of the listed items (Abdollahpouri's average recommendation popularity;
+                 RecBole's AveragePopularity)
+- Novelty@K    = mean self-information -log2(pop_i / n_users) of the listed items, with n_users the training
+                 users and pop_i counted as 1 for an item no training user had (Zhou et al. 2010)
+- LongTail@K   = share of the listed items in the long tail: every item outside the short head, the most popular
+                 items whose training interactions together make up 80% of them (:func:`long_tail`)
+- ILD@K        = intra-list diversity: mean over the pairs of listed items that both have genres of
+                 1 - cosine(genre vectors); NaN where fewer than two have genres
+Over all users' lists together (one number; ``exposure``: how many lists each item is in, :func:`add_exposure`):
+- Gini@K       = Gini index of the exposure over the whole catalogue: 0 when every item is listed equally often,
+                 (n - 1) / n when one item takes every place (RecBole's GiniIndex)
+- Entropy@K    = Shannon entropy -sum p_i ln p_i of the exposure shares p_i (natural log, as RecBole's
+                 ShannonEntropy): ln(n) at most, for n items listed equally often
 """
 
 from __future__ import annotations
@@ -128,3 +145,112 @@ def hit_matrix(topk: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.
     top_keys = np.arange(n_rows, dtype=np.int64)[:, None] * width + topk.astype(np.int64)
     hits = np.isin(top_keys, rel_keys) & (topk >= 0)
     return hits.astype(np.float64)
+
+
+# ------------------------------------------------------------------------------ beyond accuracy
+HEAD_SHARE = 0.8  # the short head: the most popular items holding this share of the training interactions
+
+
+def long_tail(pop: np.ndarray, head_share: float = HEAD_SHARE) -> np.ndarray:
+    """Flags of the long-tail items: all but the short head, the most popular items whose training counts ``pop``
+    together reach ``head_share`` of all of them (items tied with the last of those are head too, so the split
+    does not depend on the items' order). Every item is tail where there is no training interaction."""
+    pop = np.asarray(pop, dtype=np.float64)
+    total = pop.sum()
+    if total <= 0:
+        return np.ones(pop.size, dtype=bool)
+    desc = np.sort(pop)[::-1]
+    last = int(np.searchsorted(np.cumsum(desc), head_share * total * (1 - 1e-12)))  # first reaching the share
+    return pop < desc[min(last, desc.size - 1)]
+
+
+def _listed(topk: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the top k, flags of its real entries, how many there are per user)."""
+    top = np.asarray(topk)[:, :k]
+    ok = top >= 0
+    return top, ok, ok.sum(axis=1)
+
+
+def mean_listed(values: np.ndarray, topk: np.ndarray, k: int) -> np.ndarray:
+    """Per user: the mean of ``values`` (one per item) over the user's listed items; NaN for an empty list."""
+    top, ok, n = _listed(topk, k)
+    total = np.where(ok, values[np.where(ok, top, 0)], 0.0).sum(axis=1) if values.size else np.zeros(top.shape[0])
+    return np.divide(total, n, out=np.full(top.shape[0], np.nan), where=n > 0)
+
+
+def arp_at_k(topk: np.ndarray, pop: np.ndarray, k: int) -> np.ndarray:
+    """Average recommendation popularity: per user, the mean training count ``pop`` of the listed items."""
+    return mean_listed(np.asarray(pop, dtype=np.float64), topk, k)
+
+
+def self_information(pop: np.ndarray, n_users: int) -> np.ndarray:
+    """-log2(pop_i / n_users) per item, an item no training user had counted as had by one (a finite maximum)."""
+    return np.log2(max(int(n_users), 1)) - np.log2(np.maximum(np.asarray(pop, dtype=np.float64), 1.0))
+
+
+def novelty_at_k(topk: np.ndarray, pop: np.ndarray, n_users: int, k: int) -> np.ndarray:
+    """Per user: the mean self-information of the listed items (:func:`self_information`)."""
+    return mean_listed(self_information(pop, n_users), topk, k)
+
+
+def longtail_at_k(topk: np.ndarray, tail: np.ndarray, k: int) -> np.ndarray:
+    """Per user: the share of the listed items that are long-tail items (``tail``: :func:`long_tail`'s flags)."""
+    return mean_listed(np.asarray(tail, dtype=np.float64), topk, k)
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (one row per item, e.g. 0/1 genre flags) scaled to length 1; all-zero rows stay zero."""
+    v = np.asarray(vectors, dtype=np.float64)
+    norm = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
+
+
+def ild_at_k(topk: np.ndarray, units: np.ndarray, k: int, chunk: int = 4_000_000) -> np.ndarray:
+    """Intra-list diversity per user: the mean of 1 - cosine over the pairs of listed items that both have a
+    vector (``units``: :func:`unit_rows`, zero rows for items without one); NaN where fewer than two have one.
+
+    With unit rows u_i, the sum of cosines over the pairs is (|sum_i u_i|^2 - m) / 2 for the m items listed with a
+    vector: O(K) a user, not O(K^2); users taken ``chunk`` entries of (users x K x dims) at a time."""
+    top, ok, _ = _listed(topk, k)
+    out = np.full(top.shape[0], np.nan)
+    if not units.size or not top.size:
+        return out
+    has = np.linalg.norm(units, axis=1) > 0
+    step = max(1, chunk // max(top.shape[1] * units.shape[1], 1))
+    for s in range(0, top.shape[0], step):
+        t, o = top[s:s + step], ok[s:s + step]
+        rows = np.where(o, t, 0)
+        total = (units[rows] * o[..., None]).sum(axis=1)
+        m = (has[rows] & o).sum(axis=1).astype(np.float64)
+        pairs = m * (m - 1)  # twice the number of pairs
+        sim = np.divide((total * total).sum(axis=1) - m, pairs, out=np.zeros_like(m), where=pairs > 0)
+        out[s:s + step] = np.where(m >= 2, np.clip(1.0 - sim, 0.0, 1.0), np.nan)
+    return out
+
+
+def add_exposure(exposure: np.ndarray, topk: np.ndarray, k: int) -> None:
+    """Add to ``exposure`` (one count per item) how many of these users' top K lists each item is in: over users
+    in batches, as :func:`mark_shown`."""
+    ids = np.asarray(topk)[:, :k].ravel()
+    exposure += np.bincount(ids[ids >= 0], minlength=exposure.size)[:exposure.size].astype(exposure.dtype)
+
+
+def gini(exposure: np.ndarray) -> float:
+    """Gini index of ``exposure`` (one count per catalogue item, zeros included): sum_i (2i - n - 1) c_i / (n sum c)
+    over the counts sorted ascending, i = 1..n; NaN where nothing was listed."""
+    c = np.sort(np.asarray(exposure, dtype=np.float64))
+    n, total = c.size, c.sum()
+    if n == 0 or total <= 0:
+        return float("nan")
+    i = np.arange(1, n + 1)
+    return float(((2 * i - n - 1) * c).sum() / (n * total))
+
+
+def entropy(exposure: np.ndarray) -> float:
+    """Shannon entropy (natural log) of the shares of ``exposure``; NaN where nothing was listed."""
+    c = np.asarray(exposure, dtype=np.float64)
+    total = c.sum()
+    if total <= 0:
+        return float("nan")
+    p = c[c > 0] / total
+    return float(-(p * np.log(p)).sum())
