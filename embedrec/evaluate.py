@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec import metrics as M
+from embedrec.beyond import NAMES as BEYOND_NAMES
+from embedrec.beyond import catalogue
 from embedrec.model.factors import Factors
 from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here)
     csr,
@@ -132,11 +134,13 @@ def norm_ks(ks, n_movies: int) -> list[int]:
 
 def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: np.ndarray, ks, n_movies: int,
                  batch=2048, progress=None, device=None, fast: int = 0, scratch: dict | None = None,
-                 per_user: list | None = None) -> tuple[dict, dict]:
+                 per_user: list | None = None, beyond=None) -> tuple[dict, dict]:
     """Per-metric sums over the users ``rows`` and, per K, which movies reached someone's top K: what
     :func:`finish_ranking` turns into metrics (ranks of a distributed job add theirs up first). ``fast``: see
     :func:`top_k_scores`; ``scratch``: a dict that keeps the score buffer between calls (per-epoch validation);
-    ``per_user``: a list that gets (the batch's user rows, {metric@K: each user's value}) per batch."""
+    ``per_user``: a list that gets (the batch's user rows, {metric@K: each user's value}) per batch; ``beyond``:
+    a :class:`embedrec.beyond.Exposure` at :func:`norm_ks`' Ks that adds up the lists' beyond-accuracy metrics
+    (and gives the per-user ones to ``per_user``)."""
     # a K beyond the catalogue ranks the whole catalogue, and keeps its name: the selection's ndcg@10 exists
     # for a catalogue of 9 movies too (its lists hold 9)
     labels = {k: min(k, max(n_movies, 1)) for k in sorted(set(ks))}
@@ -163,8 +167,11 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
         values = {f"{name}@{k}": fn(hits, n_rel, k) for name, fn in M.PER_USER.items() for k in ks}
         for key, v in values.items():
             sums[key] += float(v.sum())
+        if beyond is not None:
+            values.update(beyond.values(top))
         if per_user is not None:
-            per_user.append((sub, {f"{m}@{k}": values[f"{m}@{e}"] for m in M.PER_USER for k, e in labels.items()}))
+            names = [*M.PER_USER, *(beyond.per_user if beyond is not None else ())]
+            per_user.append((sub, {f"{m}@{k}": values[f"{m}@{e}"] for m in names for k, e in labels.items()}))
         for k in ks:
             M.mark_shown(shown[k], top, k)
         if progress is not None:
@@ -173,12 +180,14 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
     return sums, {k: shown[e] for k, e in labels.items()}
 
 
-def finish_ranking(sums: dict, shown: dict, n_evaluated: int, n_movies: int) -> dict:
-    """Means of :func:`ranking_sums` over the evaluated users, and coverage@K (M.coverage of the marked movies)."""
+def finish_ranking(sums: dict, shown: dict, n_evaluated: int, n_movies: int, beyond: dict | None = None) -> dict:
+    """Means of :func:`ranking_sums` over the evaluated users, coverage@K (M.coverage of the marked movies), then
+    ``beyond`` (the beyond-accuracy metrics: :meth:`embedrec.beyond.Exposure.result`)."""
     n = max(n_evaluated, 1)
     out = {key: v / n for key, v in sums.items()}
     for k, mask in shown.items():
         out[f"coverage@{k}"] = M.coverage(mask) if n_movies else 0.0
+    out.update(beyond or {})
     out["users_evaluated"] = int(n_evaluated)
     return out
 
@@ -187,12 +196,15 @@ class RankingLists:
     """A split's ranking lists, built once: the movies each user's list leaves out (``seen``, CSR), the relevant
     ones (``test``, CSR), the users ranked (``rows`` of both: a seeded sample of ``max_users`` of those with a
     relevant movie, or all), ``n_eval`` (how many users the means are over), ``skipped`` (users without one) and
-    ``with_rows``; :meth:`metrics` ranks factors on them. Ranks of a distributed job hold their users' rows and
+    ``with_rows``; :meth:`metrics` ranks factors on them, with the beyond-accuracy metrics where a ``catalogue``
+    (:func:`embedrec.beyond.catalogue`) is given. Ranks of a distributed job hold their users' rows and
     add up :meth:`sums` before :meth:`finish` (dist_eval.ShardRanking), through the hooks: ``sample(rows) ->
     (rows ranked here, n_eval, with_rows)`` and ``total(n)``, a count summed over ranks."""
 
-    def __init__(self, seen, test, ks, n_movies: int, max_users: int = 0, seed: int = 0, sample=None, total=int):
+    def __init__(self, seen, test, ks, n_movies: int, max_users: int = 0, seed: int = 0, sample=None, total=int,
+                 catalogue=None):
         self.seen, self.test, self.ks, self.n_movies = seen, test, ks, n_movies
+        self.catalogue = catalogue
         has = np.diff(test[0]) > 0
         if sample is None:
             def sample(rows):
@@ -207,20 +219,28 @@ class RankingLists:
         return ranking_sums(user_vecs, movie_vecs, movie_bias, self.seen, self.test, self.rows, self.ks,
                             self.n_movies, **kw)
 
-    def finish(self, sums: dict, shown: dict) -> dict:
-        out = finish_ranking(sums, shown, self.n_eval, self.n_movies)
+    def finish(self, sums: dict, shown: dict, beyond: dict | None = None) -> dict:
+        out = finish_ranking(sums, shown, self.n_eval, self.n_movies, beyond)
         out["users_skipped"] = int(self.skipped)
         out["users_with_rows"] = int(self.with_rows)  # more than users_evaluated under a sample (train.eval_users)
         return out
 
     def metrics(self, user_vecs, movie_vecs, movie_bias, **kw) -> dict:
-        return self.finish(*self.sums(user_vecs, movie_vecs, movie_bias, **kw))
+        if self.catalogue is None:
+            return self.finish(*self.sums(user_vecs, movie_vecs, movie_bias, **kw))
+        from embedrec.beyond import Exposure
+
+        beyond = Exposure(self.catalogue, norm_ks(self.ks, self.n_movies))
+        sums, shown = self.sums(user_vecs, movie_vecs, movie_bias, beyond=beyond, **kw)
+        labels = {k: min(k, max(self.n_movies, 1)) for k in sorted(set(self.ks))}  # as ranking_sums names them
+        return self.finish(sums, shown, beyond.result(labels))
 
 
 def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, test_items, n_users, n_movies,
                     ks=(10, 20), batch=2048, progress=None, max_users: int = 0, seed: int = 0, device=None,
-                    per_user: list | None = None) -> dict:
-    """Precision/Recall/NDCG/MAP/HitRate/MRR@K and coverage@K over users with at least one test movie.
+                    per_user: list | None = None, catalogue=None) -> dict:
+    """Precision/Recall/NDCG/MAP/HitRate/MRR@K and coverage@K over users with at least one test movie; with a
+    ``catalogue`` (:func:`embedrec.beyond.catalogue`) the beyond-accuracy metrics too (ARP, novelty, ...).
 
     Users are scored in batches whose score matrix stays near 50M entries (200 MB), whatever the catalogue;
     ``max_users`` > 0 evaluates a seeded sample of that many users instead of all; ``device`` cuda scores on
@@ -228,7 +248,8 @@ def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, te
     found `evaluate` of 259K users 3x slower than a dense top-k)."""
     from embedrec.threads import available_cpus
 
-    lists = RankingLists(train_csr, csr(test_users, test_items, n_users), ks, n_movies, max_users, seed)
+    lists = RankingLists(train_csr, csr(test_users, test_items, n_users), ks, n_movies, max_users, seed,
+                         catalogue=catalogue)
     return lists.metrics(user_vecs, movie_vecs, movie_bias, batch=batch, progress=progress, device=device,
                          per_user=per_user, fast=available_cpus())
 
@@ -267,9 +288,10 @@ def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10, mu
 
 
 def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min: float | None = None,
-              max_users: int = 0, device=None, fit_on: tuple[str, ...] = ("train",)) -> dict:
+              max_users: int = 0, device=None, fit_on: tuple[str, ...] = ("train",), catalogue=None) -> dict:
     """Global mean and biases-only (ratings); most-popular (ranking). Same split, same definitions, fitted on the
-    splits ``fit_on`` (those the model was fitted on: train, or train+valid for a refit run)."""
+    splits ``fit_on`` (those the model was fitted on: train, or train+valid for a refit run); ``catalogue``: the
+    most-popular lists' beyond-accuracy metrics too (:func:`ranking_metrics`)."""
     te = ds.splits[split]
     out: dict = {}
     if len(te) == 0:
@@ -291,11 +313,34 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
     tu, ti = relevant(te, relevant_min)
     out["most_popular"] = ranking_metrics(np.zeros((ds.n_users, 1), np.float32), np.zeros((ds.n_movies, 1), np.float32),
                                           pop, train_csr, tu, ti, ds.n_users, ds.n_movies, ks, max_users=max_users,
-                                          device=device)
+                                          device=device, catalogue=catalogue)
     return out
 
 
 _BASELINE_NAMES = {"global_mean": "the global mean's", "biases": "the biases-only model's"}
+
+# evaluate's metrics by group (``embedrec evaluate --metrics``): accuracy against the held-out rows, and what the
+# lists expose of the catalogue (coverage, then embedrec.beyond's)
+METRIC_GROUPS = {"accuracy": (*M.RATING, *(m for m in M.RANKING if m != "coverage")),
+                 "beyond": ("coverage", *BEYOND_NAMES)}
+METRIC_GROUPS["all"] = (*METRIC_GROUPS["accuracy"], *METRIC_GROUPS["beyond"])
+
+
+def select_metrics(result: dict, names) -> dict:
+    """``result`` (evaluate's) with only the metrics ``names`` (names without @K: 'ndcg', 'novelty') in each of its
+    rows, their counts (users_*, rows_*) kept; a row left with no metric (an explicit model's global_mean under
+    'beyond') is left out. A copy: ``result`` is not changed."""
+    keep = set(names)
+    out = dict(result)
+    out["splits"] = {}
+    for split, rows in (result.get("splits") or {}).items():
+        out["splits"][split] = {}
+        for name, row in rows.items():
+            kept = {key: v for key, v in row.items() if key.startswith(("users_", "rows_"))
+                    or key.split("@")[0] in keep}
+            if any(not key.startswith(("users_", "rows_")) for key in kept):
+                out["splits"][split][name] = kept
+    return out
 
 
 def behind_baselines(metrics: dict) -> list[str]:
@@ -467,16 +512,18 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
         out.update(rating_metrics(errors, 0.0))  # the errors' RMSE and MAE: split_rating_metrics' figures
     tu, ti = relevant(part, None)
     users: list | None = [] if per_user else None
+    fit_on = seen_splits(split) if refit else ("train",)  # what the model was fitted on (valid refused above)
+    cat = catalogue(ds, fit_on)  # popularity and genres: the beyond-accuracy metrics of every row
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
                                seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,
-                               device=score_device(device), per_user=users))
-    fit_on = seen_splits(split) if refit else ("train",)  # what the model was fitted on (valid refused above)
+                               device=score_device(device), per_user=users, catalogue=cat))
     untrained = _untrained_ranked(tu, ds, fit_on)
     if untrained:  # (split.cold_start) users with no trained vector: ranked by the movie biases alone, if any
         out["users_untrained"] = untrained
     result = {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
-                                                           fit_on=fit_on)}},
-              "excluded": "+".join(seen_splits(split)), "excluded_rated_below": _n_below(ds)}
+                                                           fit_on=fit_on, catalogue=cat)}},
+              "excluded": "+".join(seen_splits(split)), "excluded_rated_below": _n_below(ds),
+              "beyond_accuracy": cat.describe()}
     if users is not None:
         result["per_user"] = _per_user_frame(users, ds, _rating_errors(errors, part, ds) if explicit else None)
     return result

@@ -315,13 +315,18 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
     """Each of ``lists`` ({name: a DataFrame of top-K lists, user_id, movie_id, rank or score: a peer's}) scored
     on ``split`` of ``ds`` by ``list_metrics.score_lists`` (evaluate's metrics, its users: those of the split),
     as ``result["splits"][split][name]``, beside the model and the baselines; the catalogue is the dataset's
-    movies. Rows naming a movie the user rated in the splits the model's lists leave out (train, and valid on
-    test) are counted in one warning each: such a list is not ranked as the model's are."""
+    movies, and the beyond-accuracy metrics are measured against the training data the model's were
+    (``result["beyond_accuracy"]``: :func:`beyond_of_lists`). Rows naming a movie the user rated in the splits the
+    model's lists leave out (train, and valid on test) are counted in one warning each: such a list is not ranked
+    as the model's are."""
     import pandas as pd
 
+    from embedrec.beyond import catalogue
     from embedrec.sparse import seen_splits
 
     truth = ds.split_frame(split)
+    counted = (result.get("beyond_accuracy") or {}).get("popularity_counted_on")
+    cat = catalogue(ds, tuple(counted.split("+"))) if counted else None
     seen = pd.concat([ds.split_frame(s)[["user_id", "movie_id"]] for s in seen_splits(split)], ignore_index=True)
     row = result["splits"][split]
     for name, frame in lists.items():  # (names checked by check_lists before the model was scored)
@@ -332,8 +337,13 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
         # said once a list, naming it and the option that sets k (a notebook review: twice, as score_lists)
         row[name] = _score(frame, truth, ks, per_user=False, catalogue=ds.n_movies,
                            where=f"«evaluate --lists|evaluate(lists=...)»: list '{name}' (k from «-k|ks=»)")
+        beyond = beyond_of_lists(frame, ds, truth, ks, cat) if cat is not None else None
+        if beyond is not None:
+            row[name].update(beyond[0])
         if result.get("per_user") is not None:  # a review: --per-user left the lists out, the pairing it is for
             mine = _score(frame, truth, ks, per_user=True, catalogue=None, where=None).drop(columns="n_relevant")
+            if beyond is not None:
+                mine = mine.merge(beyond[1], on="user_id", how="left")
             result["per_user"] = result["per_user"].merge(
                 mine.rename(columns={c: f"{name}:{c}" for c in mine.columns if c != "user_id"}), on="user_id",
                 how="left")
@@ -353,7 +363,8 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
             from embedrec.data.ids import py_id
 
             log.warning("%s: %s of its rows name a movie id this dataset does not have (e.g. %r), each a miss and left "
-                        "out of coverage; map the lists' ids back to the dataset's", name, f"{unknown:,}",
+                        "out of coverage and the beyond-accuracy metrics; map the lists' ids back to the dataset's",
+                        name, f"{unknown:,}",
                         py_id(frame["movie_id"].to_numpy()[~known][0]))
             ordered = _ordered(frame[known])
             users = ordered["user_id"].isin(truth["user_id"]).to_numpy()
@@ -365,3 +376,35 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
             log.warning("%s: %s of the %s users of %s have no list, each scored 0", name, f"{without:,}",
                         f"{row[name]['users_evaluated']:,}", split)
         row[name]["rows_rated_in_training"], row[name]["rows_unknown_movie"] = rated, unknown
+
+
+def beyond_of_lists(frame, ds, truth, ks, cat) -> tuple[dict, object]:
+    """The beyond-accuracy metrics (``embedrec.beyond``) of lists ``frame`` over the users of ``truth`` (those
+    ``score_lists`` scores), at each of ``ks``, against Catalogue ``cat`` of dataset ``ds``: (the means, in
+    evaluate's order; a DataFrame of user_id and each user's per-user values). A movie the dataset does not have is
+    left out (it has no training count), where it stands in a list's top k; a user without a list has no values."""
+    import pandas as pd
+
+    from embedrec.beyond import Exposure
+
+    ks = sorted(set(ks))
+    lists = _ordered(frame)
+    users = pd.Index(truth["user_id"].drop_duplicates())
+    row = users.get_indexer(lists["user_id"])
+    movie = pd.Index(ds.movies["movie_id"]).get_indexer(lists["movie_id"])
+    rank = lists["_rank"].to_numpy()
+    has = np.unique(row[row >= 0])  # the users of truth with a list: a row each (as score_lists)
+    slot = np.full(len(users), -1, np.int64)
+    slot[has] = np.arange(has.size)
+    width = max(1, min(max(ks), int(rank.max()) + 1 if rank.size else 1))  # no wider than the longest list
+    keep = (row >= 0) & (rank < width)
+    top = np.full((has.size, width), -1, np.int64)
+    top[slot[row[keep]], rank[keep]] = movie[keep]  # (-1 where the dataset has no such movie)
+    exposure = Exposure(cat, ks)
+    values = exposure.values(top)
+    per_user = pd.DataFrame({"user_id": np.asarray(users)})
+    for key, v in values.items():
+        column = np.full(len(users), np.nan)
+        column[has] = v
+        per_user[key] = column
+    return exposure.result(), per_user

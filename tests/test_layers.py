@@ -178,7 +178,7 @@ CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index
 LAYERS = [
     ("base", {"errors", "argcheck", "device", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
     ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
-                   "config_values", "config", "sparse", "training.kernel"}),
+                   "config_values", "config", "sparse", "training.kernel", "beyond"}),
     ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.dataset", "model",
                         "model.features", "model.mf", "model.factors"}),

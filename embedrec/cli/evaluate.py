@@ -26,19 +26,26 @@ if TYPE_CHECKING:  # annotations only: no import at run time
                    ".parquet file of user_id, movie_id, and rank or score: implicit's, LightFM's, another run's "
                    "export --topk-all, or a folder of such parts, as export --topk-all DIR writes), beside the model "
                    "under the file's name; repeatable; - reads CSV, TSV or JSON lines from stdin.")
+@click.option("--metrics", "metric_texts", multiple=True, metavar="NAMES",
+              help="The metrics to print, each at every K: names (ndcg,recall,novelty,gini,...) or groups: accuracy "
+                   "(rmse, mae, precision, recall, ndcg, map, hitrate, mrr), beyond (coverage, arp, novelty, "
+                   "longtail, ild, gini, entropy) or all; comma-separated or repeated.  [default: all]")
 @RUN
 @FMT
 @common
-def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, run_dir, fmt):
+def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, run_dir, fmt):
     """Evaluate a trained run on its validation or test split, beside the baselines.
 
     Explicit models get RMSE and MAE; every model gets Precision, Recall, NDCG, MAP, HitRate, MRR and
     coverage at each K (candidates: all movies minus the user's movies in train, and in valid when
-    evaluating on test, and those rated below data.min_rating).
+    evaluating on test, and those rated below data.min_rating), and the beyond-accuracy metrics of its
+    lists: ARP and novelty (the listed movies' popularity in training), long-tail share, genre diversity
+    (where the movies have genres), and the Gini index and entropy of how often each movie is listed.
 
     \b
     Examples:
       embedrec evaluate --split test -k 10,20 --format json
+      embedrec evaluate --metrics ndcg,recall,novelty,gini
       embedrec evaluate --per-user users.csv
       embedrec evaluate --lists implicit_als.csv -k 10
     """
@@ -46,6 +53,7 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, run_dir, fmt):
     from embedrec.list_metrics import read_lists
 
     ks = tuple(k for text in ks for k in _cutoffs(text))
+    chosen = _metric_names(metric_texts)  # said before anything is read or scored
     # the dataset the run recorded; where that folder is gone (moved), data.prepared if the user set it (the
     # run's fingerprint still checks it is the same data)
     moved_to = cfg.data.prepared if cfg.is_set("data.prepared") else None
@@ -87,7 +95,41 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, run_dir, fmt):
                     "own order where the model has none); recommend answers them with --fallback popular (the most "
                     "popular movies; those of its latest window where the model adds recent popularity, "
                     "train.als_trend, as in these figures)", f"{untrained:,}", split)
-    metrics_out(metrics, fmt)
+    if any(n.strip().lower() == "ild" for text in metric_texts for n in text.split(",")) and \
+            not (metrics.get("beyond_accuracy") or {}).get("genres"):
+        log.warning("ild: the movies of this dataset have no genres, so their lists have no genre diversity to "
+                    "measure")
+    if chosen is not None:
+        from embedrec.evaluate import select_metrics
+
+        metrics_out(metrics, fmt, shown=select_metrics(metrics, chosen))
+    else:
+        metrics_out(metrics, fmt)
+
+
+def _metric_names(texts) -> tuple[str, ...] | None:
+    """--metrics' names and groups as the metric names they stand for (None: all, the default); a UsageError
+    naming the ones there are for a name that is none of them."""
+    from embedrec.errors import UsageError, shorten
+    from embedrec.evaluate import METRIC_GROUPS
+
+    if not texts:
+        return None
+    out: list[str] = []
+    for text in texts:
+        for name in (n.strip().lower() for n in text.split(",")):
+            if name in METRIC_GROUPS:
+                out.extend(METRIC_GROUPS[name])
+            elif name in METRIC_GROUPS["all"]:
+                out.append(name)
+            else:
+                hint = (f"give it without @K (-k sets the cut-offs: --metrics {name.split('@')[0]} -k "
+                        f"{name.split('@')[1]})" if "@" in name and name.split("@")[0] in METRIC_GROUPS["all"] else
+                        f"give names from {', '.join(METRIC_GROUPS['all'])}, or a group: "
+                        f"{', '.join(METRIC_GROUPS)}")
+                raise UsageError(f"--metrics '{shorten(text, 60)}': {shorten(name, 30) or 'an empty name'} is no metric "
+                                 f"of evaluate; {hint}")
+    return tuple(dict.fromkeys(out))
 
 
 def _cutoffs(text: str) -> list[int]:
