@@ -20,7 +20,12 @@ replayed from its first candidate's model, training.refit.refit_path). Fit secon
 Evaluation: exact top-10 over the whole catalogue, each user's training rows excluded, movies absent from the
 training rows excluded for every model (so test rows on such movies stay in the test set as misses for all);
 users without training rows are skipped. Per-user NDCG@10 and Recall@10 (embedrec.metrics); coverage@10 is
-the share of the catalogue in any evaluated user's top 10. embedrec against the best peer (highest mean test
+the share of the catalogue in any evaluated user's top 10. Beyond accuracy (embedrec.metrics, as `embedrec
+evaluate` defines them), against the (user, movie) pairs of the rows the final models are fit on: novelty@10 (mean
+-log2(training users of the movie / training users) of a user's top 10), ARP@10 (mean training count of the
+listed movies), long-tail@10 (the share of them outside the most rated movies that hold 80% of the training
+pairs) and Gini@10 (of how often each catalogue movie is listed in the top 10s; 0 = all alike); entropy@10 too in
+the JSON. embedrec against the best peer (highest mean test
 NDCG@10): mean per-user NDCG@10 difference, SE = std(differences) / sqrt(users); "win"/"loss" when
 |diff| > 2 SE, else "tie". For the 5-seed protocol each user's differences are averaged over the seeds first
 (users are the unit; seeds share users, so per-seed SEs are not independent).
@@ -65,6 +70,7 @@ EMBEDREC_VARIANTS: dict[str, list[str]] = {"embedrec (defaults)": [],
                                            "embedrec (no recency weight)": ["train.als_recency=0"]}
 
 K = 10
+BEYOND = ("novelty", "arp", "longtail", "gini", "entropy")  # the beyond-accuracy figures of Evaluator, at K
 PROTOCOLS = ("ml100k-time", "ml100k-random", "synthetic")
 
 # Small honest grids, tuned on validation NDCG@10. The synthetic scale is frugal (fewer points, iterations).
@@ -191,6 +197,10 @@ class Evaluator:
 
     def __init__(self, seen_u, seen_i, target_u, target_i, n_users, n_items, max_users=0, seed=0):
         self.n_items = n_items
+        X = matrix(seen_u, seen_i, n_users, n_items)  # each (user, movie) pair once: the beyond-accuracy counts
+        self.pop = X.getnnz(axis=0).astype(np.int64)
+        self.n_train_users = int(np.count_nonzero(X.getnnz(axis=1)))
+        self.tail = M.long_tail(self.pop)
         self.seen = csr(seen_u, seen_i, n_users)
         self.target = csr(target_u, target_i, n_users)
         users = np.flatnonzero((np.diff(self.seen[0]) > 0) & (np.diff(self.target[0]) > 0))
@@ -201,7 +211,8 @@ class Evaluator:
         self.batch = max(64, min(4096, int(4e7 // max(n_items, 1))))
 
     def __call__(self, scorer) -> dict:
-        ndcg, recall, tops = [], [], []
+        ndcg, recall, tops, arp, novelty, tail = [], [], [], [], [], []
+        exposure = np.zeros(self.n_items, np.int64)
         for s in range(0, self.users.size, self.batch):
             rows = self.users[s:s + self.batch]
             scores = np.array(scorer(rows), dtype=np.float32, copy=True)
@@ -216,10 +227,15 @@ class Evaluator:
             hits = M.hit_matrix(top, t_ptr, t_idx)
             ndcg.append(M.ndcg_at_k(hits, lens, K))
             recall.append(M.recall_at_k(hits, lens, K))
+            arp.append(M.arp_at_k(top, self.pop, K))
+            novelty.append(M.novelty_at_k(top, self.pop, self.n_train_users, K))
+            tail.append(M.longtail_at_k(top, self.tail, K))
+            M.add_exposure(exposure, top, K)
             tops.append(top)
         top = np.concatenate(tops) if tops else np.zeros((0, K), np.int64)
         return {"ndcg": np.concatenate(ndcg), "recall": np.concatenate(recall),
-                "coverage": M.coverage_at_k(top, self.n_items, K)}
+                "coverage": M.coverage_at_k(top, self.n_items, K), "arp": np.concatenate(arp),
+                "novelty": np.concatenate(novelty), "longtail": np.concatenate(tail), "gini": M.gini(exposure), "entropy": M.entropy(exposure)}
 
 
 def factor_scorer(U, V, b=None):
@@ -420,8 +436,8 @@ def run_split(sp_: Split, grids: dict, models: list[str], variants: dict[str, li
         t = time.perf_counter()
         r = test_eval(scorer)
         log(f"{label}: {name}: test NDCG@10 {r['ndcg'].mean():.4f} (fit {secs:.1f}s, eval {time.perf_counter() - t:.1f}s)")
-        out["models"][name] = {"ndcg": r["ndcg"], "recall": r["recall"], "coverage": r["coverage"],
-                               "fit_seconds": secs, **extra}
+        out["models"][name] = {**{key: r[key] for key in BEYOND}, "ndcg": r["ndcg"], "recall": r["recall"],
+                               "coverage": r["coverage"], "fit_seconds": secs, **extra}
 
     scorer, secs = fit_once(fit_most_popular, None, sp_.train_u, sp_.train_i, sp_.n_users, sp_.n_items, {})
     record("most popular", scorer, secs, params={}, tune_seconds=0.0)
@@ -501,6 +517,9 @@ def summarize(runs: list[dict]) -> dict:
         m = {"ndcg@10": float(np.mean([p["ndcg"].mean() for p in per])),
              "recall@10": float(np.mean([p["recall"].mean() for p in per])),
              "coverage@10": float(np.mean([p["coverage"] for p in per])),
+             # per-user ones: the mean over users with a list (a user with no candidate left has none)
+             **{f"{key}@10": float(np.mean([np.nanmean(p[key]) if np.ndim(p[key]) else p[key] for p in per]))
+                for key in BEYOND},
              "fit_seconds": float(np.mean([p["fit_seconds"] for p in per])),
              "tune_seconds": float(per[0].get("tune_seconds", 0.0)),  # later seeds reuse the first's tuning
              **({"train_seconds": float(np.mean([p["train_seconds"] for p in per]))} if "train_seconds" in per[0]
@@ -527,15 +546,17 @@ def summarize(runs: list[dict]) -> dict:
 
 def markdown(title: str, s: dict, notes: list[str]) -> str:
     lines = [f"## {title}", ""] + [f"{n}  " for n in notes] + ["",
-             "| model | NDCG@10 | Recall@10 | coverage@10 | fit s | tune s | tuned settings |",
-             "|---|---|---|---|---|---|---|"]
+             "| model | NDCG@10 | Recall@10 | coverage@10 | novelty@10 | ARP@10 | long-tail@10 | Gini@10 | fit s | "
+             "tune s | tuned settings |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in s["models"].items():
         if "error" in m:
-            lines.append(f"| {name} | failed: {m['error'][:120]} | | | | | |")
+            lines.append(f"| {name} | failed: {m['error'][:120]} | | | | | | | | | |")
             continue
         p = m["params"]
         ptxt = json.dumps(p if not isinstance(p, list) else p[0]) + (" (seed 0; per seed in JSON)" if isinstance(p, list) else "")
         lines.append(f"| {name} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['coverage@10']:.3f} | "
+                     f"{m['novelty@10']:.3f} | {m['arp@10']:.1f} | {m['longtail@10']:.3f} | {m['gini@10']:.3f} | "
                      f"{m['fit_seconds']:.2f} | {m['tune_seconds']:.1f} | `{ptxt}` |")
     lines.append("")
     for name, c in s["paired_ndcg@10"].items():

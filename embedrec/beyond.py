@@ -54,7 +54,7 @@ def catalogue(ds, fit_on: tuple[str, ...]) -> Catalogue:
     movies = [np.asarray(ds.splits[s].movie) for s in fit_on]
     users = [np.asarray(ds.splits[s].user) for s in fit_on]
     pop = np.bincount(np.concatenate(movies) if movies else np.zeros(0, np.int64), minlength=ds.n_movies)
-    n_users = np.unique(np.concatenate(users)).size if users else 0
+    n_users = np.count_nonzero(np.bincount(np.concatenate(users), minlength=ds.n_users)) if users else 0  # (no sort)
     genres, n_genres = genre_units(ds.movies["genres"] if "genres" in ds.movies.columns else None, ds.n_movies)
     return Catalogue(pop.astype(np.int64), int(n_users), M.long_tail(pop), genres, n_genres, tuple(fit_on))
 
