@@ -60,22 +60,17 @@ def catalogue(ds, fit_on: tuple[str, ...]) -> Catalogue:
 
 
 def genre_units(genres, n_movies: int) -> tuple[np.ndarray | None, int]:
-    """Unit 0/1 genre vectors (a row per movie, a column per genre) from a column of genre lists; (None, 0) where no
-    movie has a genre."""
+    """Unit 0/1 genre vectors (a row per movie, a column per genre) from a pandas Series of genre lists, one per
+    movie row; (None, 0) where no movie has a genre."""
     if genres is None:
         return None, 0
-    names: dict[str, int] = {}
-    rows, cols = [], []
-    for i, gs in enumerate(genres):
-        if gs is None or isinstance(gs, float):  # a missing cell
-            continue
-        for g in gs:
-            rows.append(i)
-            cols.append(names.setdefault(str(g), len(names)))
-    if not names:
+    flat = genres.reset_index(drop=True).explode()  # a row per (movie, genre); an empty list gives one missing
+    flat = flat[flat.notna()]
+    if flat.empty:
         return None, 0
+    codes, names = flat.astype(str).factorize()
     flags = np.zeros((n_movies, len(names)), dtype=np.float64)
-    flags[rows, cols] = 1.0
+    flags[flat.index.to_numpy(), codes] = 1.0
     return M.unit_rows(flags), len(names)
 
 
