@@ -205,7 +205,7 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     return np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
 
 
-def ild_at_k(topk: np.ndarray, units: np.ndarray, k: int, chunk: int = 4_000_000) -> np.ndarray:
+def ild_at_k(topk: np.ndarray, units: np.ndarray, k: int, chunk: int = 1 << 20) -> np.ndarray:
     """Intra-list diversity per user: the mean of 1 - cosine over the pairs of listed items that both have a
     vector (``units``: :func:`unit_rows`, zero rows for items without one); NaN where fewer than two have one.
 
@@ -218,10 +218,10 @@ def ild_at_k(topk: np.ndarray, units: np.ndarray, k: int, chunk: int = 4_000_000
     has = np.linalg.norm(units, axis=1) > 0
     step = max(1, chunk // max(top.shape[1] * units.shape[1], 1))
     for s in range(0, top.shape[0], step):
-        t, o = top[s:s + step], ok[s:s + step]
-        rows = np.where(o, t, 0)
-        total = (units[rows] * o[..., None]).sum(axis=1)
-        m = (has[rows] & o).sum(axis=1).astype(np.float64)
+        t = top[s:s + step]
+        none = (~ok[s:s + step]).sum(axis=1)  # the -1 entries, each read as the last item: taken off again
+        total = units[t].sum(axis=1) - none[:, None] * units[-1]
+        m = (has[t].sum(axis=1) - none * has[-1]).astype(np.float64)
         pairs = m * (m - 1)  # twice the number of pairs
         sim = np.divide((total * total).sum(axis=1) - m, pairs, out=np.zeros_like(m), where=pairs > 0)
         out[s:s + step] = np.where(m >= 2, np.clip(1.0 - sim, 0.0, 1.0), np.nan)
