@@ -26,7 +26,9 @@ from embedrec.run import (
     ARTIFACTS,
     CATALOGUE,
     RUN_FORMAT,
+    SOLVE_WEIGHTS,
     UNKNOWN_RATED,
+    USER_SCALE,
     Run,
     is_dataset_folder,
     load_run,
@@ -68,6 +70,9 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
         **serving_arrays(ds),
     }
     arrays.update(f.get("feature_tables") or {})
+    for name in (SOLVE_WEIGHTS, USER_SCALE):  # an als run's users' solve, which explanations read (serve.explain)
+        if f.get(name) is not None:
+            arrays[name] = np.asarray(f[name], np.float32)
     unknown = getattr(ds, "rated_below_unknown", None)
     if unknown is not None and len(unknown):  # never offered to those users by the popular fallback
         arrays.update(zip(UNKNOWN_RATED, unknown_arrays(unknown)))

@@ -33,6 +33,7 @@ from embedrec.data.ids import rated_map as _rated
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS, Factors
 from embedrec.results import Predictions, Recommendations, StreamAnswer, stream_rows
+from embedrec.serve.explain import UserSolve
 from embedrec.serve.recommender import COLUMNS, Recommender, popular_instead, py_id, unknown_summary
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -422,8 +423,9 @@ class Model:
         allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
         liked, rated = self._titles_resolved(_as_list(liked), _rated(rated))
         skipped: list = []  # history ids the model does not know: left out, in the result's unknown (a review)
+        detail: dict = {}  # an als solve's parts, which the result's explain() splits its scores by
         p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered),
-                                               strict=bool(strict), unknown=skipped)
+                                               strict=bool(strict), unknown=skipped, detail=detail)
         ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
         left_out = {e.movies.raw(r): v for r, v in left_out.items()}
         if left_out:  # said, not dropped silently (a review: the same list as without them, and no word)
@@ -432,7 +434,57 @@ class Model:
             log.info("note: «--rated %s|rated %s» left out of the fold-in: this model was trained on the ratings from "
                      "%g up (data.min_rating), so it never saw a lower one (rated all the same: not in the list)",
                      shorten(cli), shorten(lib), e.training_ratings["min_rating"])
-        return Recommendations(e, [None], [ids], [scores], [False], skipped, left_out=left_out)
+        solve = UserSolve(vector=p, **detail) if detail else None
+        return Recommendations(e, [None], [ids], [scores], [False], skipped, left_out=left_out, solve=solve)
+
+    def explain(self, user=None, movie=None, n: int = 10, *, liked: Iterable = (), rated: dict | None = None,
+                ordered: bool = False, strict: bool = False):
+        """Why ``user`` (an id; None for a new user given by ``liked``/``rated``, as :meth:`recommend_new` takes
+        them, ``ordered`` and ``strict`` too) gets the score it does for ``movie`` (an id, or title words as
+        :meth:`similar` takes them; a list of them gives a list): an :class:`~embedrec.results.Explanation`, the
+        score split exactly over the movies the user rated, its ``n`` largest parts listed (the rest summed), with
+        the movie's bias (recent popularity, where the run adds it) and the remainder (what the served vector
+        holds beyond that exact solve), so that the parts add up to the score ``predict`` gives (as implicit's
+        ``explain``; Hu, Koren & Volinsky 2008). An als model's only (the default); a known user's needs the run
+        to record its users' solve (a one-process ``train`` of this version does), a new user's never does.
+        UsageError otherwise, saying which."""
+        e = self.engine
+        n = _count(n, "n", 1)
+        ordered, strict = _flag(ordered, "ordered"), _flag(strict, "strict")
+        given = liked not in ((), None) or rated is not None
+        if movie is None:
+            raise UsageError("explain: give the movie to explain, e.g. explain(196, 242), or explain(movie=242, "
+                             "liked=[50, 181]) for a new user")
+        if (user is None) == (not given):
+            raise UsageError("explain: give a user id, or a new user's liked=/rated= movies (not both)")
+        many = isinstance(movie, (list, tuple)) or type(movie).__name__ in ("ndarray", "Series", "Index")
+        rows = []
+        for one in (_as_list_of(movie, "explain") if many else [movie]):
+            one = _movie_arg(one, "explain", "196, 242) or explain(196, 'star wars'")
+            try:
+                rows.append(e.movie_row(one))
+            except NotFoundError:
+                if not isinstance(one, str) or one.strip().lstrip("+-").isdigit():
+                    raise
+                rows.append(e.find_movie(one))
+        e.explainable()  # an als model (before a new user's solve is made)
+        if user is not None:
+            _one_id(user)
+            query, urows, _ = e.users.resolve([user], "error", self._trained_on() + "«explain a new user with "
+                                              "--liked/--rated|pass liked= or rated= for a new user»")
+            solve, who = e.known_solve(int(urows[0])), e.users.raw(int(urows[0]))
+        else:  # as recommend_new folds the user in (titles resolved, unknown movies left out and said)
+            if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
+                raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of "
+                                 "ratings), not a set")
+            liked, rated = self._titles_resolved(_as_list(liked), _rated(rated))
+            detail: dict = {}
+            p, _, _, _ = e.fold_in_parts(liked, rated, ordered=ordered, strict=strict, unknown=[], detail=detail)
+            solve, who = UserSolve(vector=p, **detail), None
+        from embedrec.results import explained
+
+        out = explained(e, solve, who, np.asarray(rows, np.int64), n)
+        return out if many else out[0]
 
     def _titles_resolved(self, liked: list, rated: dict) -> tuple[list, dict]:
         """recommend_new's history with title words turned into ids (:meth:`resolve_movies`; a first-hour review:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from embedrec.errors import UsageError, shorten
-from embedrec.serve.recommender import COLUMNS, FALLBACK_VALUES, Recommender
+from embedrec.serve.recommender import COLUMNS, FALLBACK_VALUES, Recommender, py_id
 
 
 class FrozenList(list):
@@ -92,7 +92,7 @@ class Recommendations:
     rated, so they are not in the list); empty otherwise."""
 
     def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, fallback: list[bool],
-                 unknown: list, query_column: str = "user_id", left_out: dict | None = None):
+                 unknown: list, query_column: str = "user_id", left_out: dict | None = None, solve=None):
         self._engine, self._rows = engine, [np.asarray(r, dtype=np.int64) for r in rows]
         self.query_ids = FrozenList(query_ids)  # read-only, as the arrays in them (a review)
         self.movie_ids = FrozenList(_frozen_array(engine.movie_ids[r]) for r in self._rows)
@@ -102,6 +102,7 @@ class Recommendations:
         self.query_column = query_column
         self.left_out = dict(left_out or {})
         self.columns = [query_column, *COLUMNS[1:]]
+        self._solve = solve  # a new user's als solve (serve.explain.UserSolve), which explain() splits scores by
 
     @property
     def user_ids(self) -> list:
@@ -131,7 +132,7 @@ class Recommendations:
             whole = i.indices(len(self)) == (0, len(self), 1)  # r[:] keeps them all (the skipped ones too)
             unknown = list(self.unknown) if whole else [q for q, f in zip(queries, fallback) if f and q in self.unknown]
             return Recommendations(self._engine, queries, self._rows[i], self.scores[i], fallback, unknown,
-                                   self.query_column, self.left_out)
+                                   self.query_column, self.left_out, getattr(self, "_solve", None))
         try:
             if isinstance(i, (bool, np.bool_)):  # True is no position (a review: r[True] was r[1])
                 raise TypeError
@@ -163,19 +164,53 @@ class Recommendations:
                 for q, ids, scores, rows, f in zip(self.query_ids, self.movie_ids, self.scores, self._rows,
                                                    self.fallback))
 
-    def to_rows(self, fallback_column: bool = False) -> Iterator[dict]:
+    def explain(self, n: int = 3) -> list:
+        """Why each listed movie scores what it does: for each query, one :class:`Explanation` per listed movie, in
+        the list's order (its ``n`` rated movies that add most to the score), or None for a query answered with the
+        most popular movies (an unknown user: nothing of theirs to explain). An als model's lists only (a user's,
+        or a new user's from ``recommend_new``); UsageError otherwise, and for a known user of a run that does not
+        record its users' solve (see :meth:`Model.explain`)."""
+        from embedrec.argcheck import count_arg
+
+        n = count_arg(n, "n", 1)
+        e = self._engine
+        if self.query_column != "user_id":
+            raise UsageError("explain: similar movies are scored by the cosine of two movies' vectors, not by a "
+                             "user's rated movies; explain a user's list: model.recommend(user).explain()")
+        e.explainable()
+        solve = getattr(self, "_solve", None)
+        out: list = []
+        for q, rows, f in zip(self.query_ids, self._rows, self.fallback):
+            if q is None and solve is None:
+                raise UsageError("explain: this list is no user's (the most popular movies, or a new user from "
+                                 "demographics): nothing rated to split its scores by")
+            if f:
+                out.append(None)
+                continue
+            one = solve if q is None else e.known_solve(int(e.users.rows([q])[0][0]))
+            out.append(explained(e, one, q, rows, n))
+        return out
+
+    def to_rows(self, fallback_column: bool = False, explanations: list | None = None) -> Iterator[dict]:
         """One dict per recommended movie: the query id, rank, movie_id, title, year, genres, score (the CLI's
         rows); with ``fallback_column``, also ``fallback``: 'popular' for a query answered with the most popular
-        movies, else 'none' (the CLI's --fallback popular)."""
+        movies, else 'none' (the CLI's --fallback popular); with ``explanations`` (what :meth:`explain` gives),
+        also ``because``: the listed movie's :meth:`Explanation.items` (None for a popular fallback's)."""
         from embedrec.argcheck import flag
 
         fallback_column = flag(fallback_column, "fallback_column", "to_rows")  # True or False, as every flag
-        for q, rows, scores, f in zip(self.query_ids, self._rows, self.scores, self.fallback):
-            for r in self._engine.rows_for(q, rows, scores):
+        if explanations is not None and len(explanations) != len(self):
+            raise UsageError(f"to_rows: explanations holds {len(explanations)} queries' where this result has "
+                             f"{len(self)}; give what this result's explain() gave")
+        for i, (q, rows, scores, f) in enumerate(zip(self.query_ids, self._rows, self.scores, self.fallback)):
+            because = None if explanations is None else explanations[i]
+            for j, r in enumerate(self._engine.rows_for(q, rows, scores)):
                 if self.query_column != "user_id":
                     r = {self.query_column: q, **{c: v for c, v in r.items() if c != "user_id"}}
                 if fallback_column:
                     r["fallback"] = FALLBACK_VALUES[f]
+                if explanations is not None:
+                    r["because"] = None if because is None else because[j].items()
                 yield r
 
     def to_frame(self):
@@ -200,6 +235,118 @@ class Recommendations:
             if columns[c] is None:
                 frame.insert(i, c, pd.Series(values[c], dtype=object))
         return frame.assign(fallback=np.array(flags, dtype=bool))
+
+
+def explained(engine: Recommender, solve, user_id, movies, n: int) -> list[Explanation]:
+    """The :class:`Explanation` of each movie row of ``movies`` for the user of ``solve``
+    (serve.explain.UserSolve; ``user_id`` None for a new user), its ``n`` rated movies that add most."""
+    from embedrec.serve.explain import split_scores, top_parts
+
+    out = []
+    for sp in split_scores(solve, engine.factors, np.asarray(movies, np.int64)):
+        top = top_parts(sp.parts, n)
+        rest = np.ones(sp.parts.size, bool)
+        rest[top] = False
+        out.append(Explanation(engine, user_id, sp.movie, sp.score, solve.rows[top], sp.parts[top],
+                               np.asarray(solve.weights, np.float64)[top], float(sp.parts[rest].sum()),
+                               int(rest.sum()), sp.bias, sp.remainder))
+    return out
+
+
+class Explanation:
+    """Why a user's score of a movie is what it is (``Model.explain``, ``Recommendations.explain``): an als model's
+    score split over the movies the user rated, exactly (Hu, Koren & Volinsky 2008; serve.explain).
+
+    ``movie_ids``, ``contributions``, ``weights`` (each movie's confidence in the user's solve) and ``shares``
+    (contribution / score; NaN where the score is not above 0) of the rated movies that add most, largest
+    first; ``others``: the sum of the other ``n_others`` rated movies' terms; ``bias``: the movie's bias (recent
+    popularity where the run adds it, train.als_trend; else 0); ``remainder``: what the served vector holds beyond
+    the exact solve of the user's rated movies (a known user's vector is training's few conjugate-gradient steps
+    towards it: small; a new user's is float rounding). The parts add up:
+    ``sum(contributions) + others + bias + remainder == score``, the score ``predict`` gives for the pair.
+    ``to_rows()``/``to_frame()`` list them (a column ``term``: rated, other_rated, movie_bias, remainder) so a
+    frame's ``contribution`` column sums to the score."""
+
+    def __init__(self, engine: Recommender, user_id, movie_row: int, score: float, rows, contributions, weights,
+                 others: float, n_others: int, bias: float, remainder: float):
+        self._engine, self._rows = engine, np.asarray(rows, np.int64)
+        self.user_id = user_id
+        self.movie_id = py_id(engine.movie_ids[movie_row])
+        self.score, self.others, self.n_others = float(score), float(others), int(n_others)
+        self.bias, self.remainder = float(bias), float(remainder)
+        self.movie_ids = FrozenList(py_id(m) for m in engine.movie_ids[self._rows])
+        self.contributions = _frozen_array(np.asarray(contributions, np.float64))
+        self.weights = _frozen_array(np.asarray(weights, np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shares = self.contributions / self.score if self.score > 0 else np.full(len(self.movie_ids), np.nan)
+        self.shares = _frozen_array(shares)
+
+    def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again
+        self.__dict__.update(state)
+        for name in ("contributions", "weights", "shares"):
+            setattr(self, name, _frozen_array(getattr(self, name)))
+
+    @property
+    def n_rated(self) -> int:
+        """How many rated movies the user's solve holds (those listed and the others)."""
+        return len(self.movie_ids) + self.n_others
+
+    def __len__(self) -> int:
+        return len(self.movie_ids)
+
+    def __repr__(self) -> str:
+        who = "a new user" if self.user_id is None else f"user {self.user_id!r}"
+        shown = float(self.contributions.sum())
+        text = f"{len(self)} of {self.n_rated} rated movies {shown:+.4f}"
+        if self.n_others:
+            text += f", the other {self.n_others} {self.others:+.4f}"
+        if self.bias:
+            text += f", movie bias {self.bias:+.4f}"
+        return f"<Explanation: {who}, movie {self.movie_id!r}: score {self.score:.4f} = {text}, remainder "                f"{self.remainder:+.2g}>"
+
+    def _share(self, v: float) -> float:
+        return v / self.score if self.score > 0 else float("nan")
+
+    def items(self) -> list[dict]:
+        """The listed rated movies, largest contribution first: {'movie_id', 'title', 'contribution', 'share'} each
+        (what ``recommend --explain`` prints; share None where the score is not above 0)."""
+        titles = self._engine.titles
+        return [{"movie_id": m, "title": titles[r] or None, "contribution": float(c),
+                 "share": None if not np.isfinite(s) else float(s)}
+                for m, r, c, s in zip(self.movie_ids, self._rows.tolist(), self.contributions, self.shares)]
+
+    def to_rows(self) -> Iterator[dict]:
+        """One dict per part (term, movie_id, title, weight, contribution, share): each listed rated movie
+        ('rated'), then the other rated movies together ('other_rated', where there are any), the movie's bias
+        ('movie_bias', where it is not 0) and the 'remainder': their contributions add up to the score."""
+        titles = self._engine.titles
+        for m, r, w, c, s in zip(self.movie_ids, self._rows.tolist(), self.weights.tolist(),
+                                 self.contributions.tolist(), self.shares.tolist()):
+            yield {"term": "rated", "movie_id": m, "title": titles[r] or None, "weight": w, "contribution": c,
+                   "share": s}
+        extra = [("other_rated", self.others, f"the other {self.n_others} rated movies")] if self.n_others else []
+        extra += [("movie_bias", self.bias, None)] if self.bias else []
+        extra.append(("remainder", self.remainder, None))
+        for term, c, title in extra:
+            yield {"term": term, "movie_id": None, "title": title, "weight": None, "contribution": c,
+                   "share": self._share(c)}
+
+    columns = ["term", "movie_id", "title", "weight", "contribution", "share"]
+
+    def to_frame(self):
+        """to_rows() as a pandas DataFrame: its ``contribution`` column sums to ``score``."""
+        import pandas as pd
+
+        rows = list(self.to_rows())
+        frame = pd.DataFrame(rows, columns=self.columns)
+        ids = [r["movie_id"] for r in rows]  # integer ids stay integers beside the parts that have none (not 242.0)
+        frame["movie_id"] = pd.array(ids, dtype="Int64") if np.asarray(self._engine.movie_ids).dtype.kind in "iu" \
+            else pd.Series(ids, dtype=object)
+        return frame
+
+    def _repr_html_(self) -> str:
+        return self.to_frame()._repr_html_() + f"<p>score {self.score:.6f} (user {self.user_id!r}, movie " \
+                                                f"{self.movie_id!r})</p>"
 
 
 class Predictions:

@@ -64,6 +64,12 @@ RUN_FORMAT = 1
 # Dataset.rated_below_unknown (movies rated by users the dataset's cleaning left out) as arrays:
 # those users' ids (sorted), a CSR indptr over them, the movie rows; read by serving without pandas
 UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
+# an als run's users' final solve, which explanations split a known user's score by (serve.explain): each seen
+# pair's confidence weight in that solve (float32, aligned with seen_indices.npy; 0 where the pair was seen but
+# not trained on), and each user's divisor of its solved vector (float32; training.trend's scale, written where
+# the run adds recent popularity). Written by a one-process train; runs before them, and the torchrun trainers',
+# explain new users only
+SOLVE_WEIGHTS, USER_SCALE = "solve_weights", "user_scale"
 
 
 def _run_of(p: Path) -> Path:

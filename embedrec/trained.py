@@ -16,6 +16,7 @@ from embedrec.argcheck import flag as flag_arg
 from embedrec.errors import UsageError, shorten
 from embedrec.model.factors import IMPLICIT_MOVIE, Factors
 from embedrec.models import Model
+from embedrec.run import SOLVE_WEIGHTS, USER_SCALE
 from embedrec.serve.recommender import Recommender
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -40,10 +41,12 @@ class TrainedModel(Model):
     """A model trained in this process (``er.train``): the Model methods over its arrays, plus ``save``.
 
     ``metrics`` are what ``embedrec train`` prints; ``dataset`` the Dataset it was trained on (train+valid merged
-    when refit); ``config`` the Config; ``result`` the FitResult (the torch model is ``result.model``)."""
+    when refit); ``config`` the Config; ``result`` the FitResult (the torch model is ``result.model``).
+    ``weights_known``: ``ds`` holds the ratings and times the final fit weighed (the one-process train), so an als
+    model records its users' solve weights (run.SOLVE_WEIGHTS); the torchrun trainers' gathered pairs do not."""
 
     def __init__(self, cfg: Config, ds: Dataset, f: dict, metrics: dict, extra: dict, state_bytes: bytes, history: list,
-                 result=None, solve: dict | None = None):
+                 result=None, solve: dict | None = None, weights_known: bool = True):
         import pyarrow as pa
 
         from embedrec.artifacts import serving_arrays
@@ -64,6 +67,12 @@ class TrainedModel(Model):
         if solve is not None:  # the users' half of the training objective, which a new user's fold-in repeats
             ratings["solve"] = solve
         extra = {**extra, "training_ratings": ratings}
+        arrays = serving_arrays(ds)
+        if (solve or {}).get("loss") == "als" and weights_known:  # the users' final solve, which explanations
+            from embedrec.training.als import seen_weights  # split a known user's scores by (serve.explain)
+
+            f = {**f, SOLVE_WEIGHTS: seen_weights(ds, cfg.train, solve, (arrays["seen_indptr"],
+                                                                         arrays["seen_indices"]))}
         self._f, self._extra, self._state_bytes, self._history = f, extra, state_bytes, history
         explicit = cfg.model.objective == "explicit"
         fac = Factors.from_dict(f, explicit, ds.manifest.get("rating_scale"))
@@ -71,14 +80,13 @@ class TrainedModel(Model):
         movies = pa.Table.from_pandas(ds.movies[["movie_id", "title", "year", "genres"]], preserve_index=False)
         users = pa.Table.from_pandas(ds.users[["user_id"]], preserve_index=False)
         cols = {name: movies.column(name).combine_chunks() for name in movies.column_names}
-        arrays = serving_arrays(ds)
         engine = Recommender.from_parts(
             fac, ids_from_arrow(users.column("user_id").combine_chunks()),
             {"movie_id": ids_from_arrow(cols["movie_id"]), "title": cols["title"].to_pylist(),
              "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
             (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend, ratings,
             ds.rated_below_unknown, bool((extra.get("features") or {}).get("user")),
-            (f.get("feature_tables") or {}).get(IMPLICIT_MOVIE))
+            (f.get("feature_tables") or {}).get(IMPLICIT_MOVIE), (f.get(SOLVE_WEIGHTS), f.get(USER_SCALE)))
         super().__init__(engine)
 
     def save(self, run_dir: str | Path | None = None) -> Path:

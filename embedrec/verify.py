@@ -13,7 +13,16 @@ import numpy as np
 from embedrec.errors import ArtifactError, first_line, from_here
 from embedrec.fsutil.files import loads_json, read_json
 from embedrec.fsutil.integrity import check_fields, check_seal
-from embedrec.run import ARTIFACTS, RUN_FIELDS, RUN_FORMAT, is_dataset_folder, load_run, run_fix
+from embedrec.run import (
+    ARTIFACTS,
+    RUN_FIELDS,
+    RUN_FORMAT,
+    SOLVE_WEIGHTS,
+    USER_SCALE,
+    is_dataset_folder,
+    load_run,
+    run_fix,
+)
 
 EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside its files: their sizes and SHA-256
 
@@ -208,6 +217,18 @@ def check_implicit_movie(run, table: np.ndarray, movie: np.ndarray) -> np.ndarra
                            f"factors are float of shape {movie.shape}")
     check_finite(run, table, lambda i: f"{IMPLICIT_MOVIE}.npy row {i} is")
     return table
+
+
+def check_solve_arrays(run, weights: np.ndarray, scale: np.ndarray | None, n_seen: int, n_users: int) -> None:
+    """An als run's users' solve as explanations read it (run.SOLVE_WEIGHTS, run.USER_SCALE): one finite weight >= 0
+    per seen pair, one finite divisor > 0 per user; else refused as damaged, naming the file."""
+    if weights.ndim != 1 or weights.shape[0] != n_seen or weights.dtype.kind != "f" or \
+            not bool(np.isfinite(weights).all()) or bool((weights < 0).any()):
+        raise damaged(run, f"{SOLVE_WEIGHTS}.npy does not hold one finite weight >= 0 for each of the "
+                           f"{n_seen:,} seen pairs")
+    if scale is not None and (scale.ndim != 1 or scale.shape[0] != n_users or scale.dtype.kind != "f"
+                              or not bool(np.isfinite(scale).all()) or bool((scale <= 0).any())):
+        raise damaged(run, f"{USER_SCALE}.npy does not hold one finite divisor > 0 for each of the {n_users:,} users")
 
 
 def check_seen_rows(run, movies: np.ndarray, n_movies: int) -> None:

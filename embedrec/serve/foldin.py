@@ -186,7 +186,7 @@ def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None,
 def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: float = 10.0,
             solve: dict | None = None, gram: np.ndarray | None = None, positions: np.ndarray | None = None,
             recency: float = 0.0, implicit: np.ndarray | None = None,
-            mean: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+            mean: np.ndarray | None = None, detail: dict | None = None) -> tuple[np.ndarray, float, np.ndarray]:
     """(p, b_u, movie rows) for a new user who rated ``items`` ({movie row: value}), movie factors fixed.
 
     Explicit models (values are ratings): ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
@@ -212,6 +212,8 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     ``positions`` (als only): each movie's place in the user's history, 0 (oldest) to 1 (latest), in the order of
     ``items`` (:func:`history_positions`); each weight is then w (1 + ``recency`` x position) instead of
     w (1 + g/2), so the latest movies lead (recommend --ordered).
+    ``detail`` (a dict, als only) receives the solve the vector came from, which explanations split its scores by
+    (serve.explain.UserSolve): the movie rows, their weights w, the matrix A and the divisor of the vector.
     """
     rows = np.array(list(items), dtype=np.int64)
     Qs = np.asarray(factors.movie[rows], dtype=np.float64)
@@ -238,19 +240,21 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         else:  # a training user's confidences were weighed 1 + g x position in time, 0 to 1: a new user's
             # movies, told without times, at the mean, 1 + g / 2
             w = w * (1.0 + float(solve.get("recency", 0.0)) / 2)
-        a0 = float(solve["a0"]) * float(solve["user_unobserved"])
-        lam = float(solve["reg"]) * (rows.size + float(solve["a0"]) * n_movies) ** float(solve["reg_exponent"])
-        A = a0 * gram + (Qs * w[:, None]).T @ Qs + lam * np.eye(d)
+        A = als_matrix(solve, gram, Qs, w, n_movies)
         p = _solve(A, Qs.T @ w, "give more rated movies, or retrain with a larger train.als_reg (this solve "
                                 "repeats the training's, recommend.foldin_reg does not apply)")
+        divisor = 1.0
         if float(solve.get("trend", 0.0)) > 0:  # popularity in the movie bias: vectors on the std's scale
             from embedrec.training.trend import activity, user_scale
 
-            p = p / user_scale(p, factors.movie, gram, movie_gram_mean(factors)[1] if mean is None else mean)[0]
+            s = user_scale(p, factors.movie, gram, movie_gram_mean(factors)[1] if mean is None else mean)[0]
+            p, divisor = p / s, float(s)
             mult = activity(np.array([rows.size]), float(solve.get("trend_activity", 0.0)),
                             float(solve.get("trend_n0", 1.0)))  # a user's weight of it, by the movies it gave
             if mult is not None:
-                p = p * float(mult[0])
+                p, divisor = p * float(mult[0]), divisor / float(mult[0])
+        if detail is not None:
+            detail.update(rows=rows, weights=w, A=A, divisor=divisor)
         return p.astype(np.float32), 0.0, rows
     if kind == "softmax":
         Q = np.asarray(factors.movie, dtype=np.float64)
@@ -260,6 +264,15 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     A = gram + alpha * (Qs * w[:, None]).T @ Qs + reg * np.eye(d)
     p = _solve(A, Qs.T @ (1 + alpha * w))
     return p.astype(np.float32), 0.0, rows
+
+
+def als_matrix(solve: dict, gram: np.ndarray, Qs: np.ndarray, w: np.ndarray, n_movies: int) -> np.ndarray:
+    """A = a0 s Q^T Q + Q_S^T W Q_S + reg (n + a0 N)^nu I: the matrix of an als user's solve (training.als's user
+    half, as the run's ``solve`` records it) over its rated movies' rows ``Qs`` (float64) and weights ``w``;
+    ``gram``: Q^T Q of every movie. A new user's fold-in and a known user's explanation (serve.explain) share it."""
+    a0 = float(solve["a0"]) * float(solve["user_unobserved"])
+    lam = float(solve["reg"]) * (Qs.shape[0] + float(solve["a0"]) * n_movies) ** float(solve["reg_exponent"])
+    return a0 * gram + (Qs * w[:, None]).T @ Qs + lam * np.eye(Qs.shape[1])
 
 
 def _solve(A: np.ndarray, b: np.ndarray, fix: str = "give more rated movies or raise the L2, e.g. "

@@ -28,15 +28,18 @@ from embedrec.model.factors import (
     pair_dots,
     sorted_rows,
 )
-from embedrec.run import UNKNOWN_RATED, Run, load_run, run_fix, unknown_arrays
+from embedrec.run import SOLVE_WEIGHTS, UNKNOWN_RATED, USER_SCALE, Run, load_run, run_fix, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
+from embedrec.serve.explain import SERIAL, UserSolve
 from embedrec.sparse import gather_csr
+from embedrec.threads import blas_threads
 from embedrec.verify import (
     check_finite,
     check_implicit_movie,
     check_seen_rows,
     check_served_arrays,
+    check_solve_arrays,
     damaged,
     nonfinite_rows,
 )
@@ -121,7 +124,7 @@ class Recommender:
 
     def _setup(self, run, rec_cfg, factors: Factors, catalogue: Catalogue, seen: tuple, popularity,
                training_ratings: dict | None, unknown_rated=None, user_features: bool = False,
-               implicit: np.ndarray | None = None) -> None:
+               implicit: np.ndarray | None = None, solve_arrays: tuple | None = None) -> None:
         from embedrec.config import RecommendConfig  # the defaults written once, there
 
         self.run, self.cfg, self.factors, self.catalogue = run, rec_cfg or RecommendConfig(), factors, catalogue
@@ -136,6 +139,7 @@ class Recommender:
         self._ip = self._cos = self._flat = self._exact = self._untrained = None
         self._gram = None  # (the factors, their Q^T Q, mean row) for the implicit fold-ins, made at the first new user
         self._implicit = implicit  # an SVD++ run's y_j: read at its first new user (False: the run has none)
+        self._solve_arrays = solve_arrays  # an als run's users' solve (explanations): read at its first use
         # how training took the ratings (the dataset's data.min_rating, train.als_rating_weight); a run written
         # before the manifest said so: every rating as a positive interaction
         where = run.path / "manifest.json" if run is not None else "<in memory>"
@@ -148,7 +152,8 @@ class Recommender:
         is gone (a red team: a pickled HNSW model failed once a later train pruned its folder)."""
         if self.run is not None:
             loads = [lambda: self.popularity, self._unknown_table, self.implicit_movie,
-                     lambda: self.run.keep(foldin.feature_arrays(self.run))]  # a new user's demographics (a review)
+                     lambda: self.run.keep(foldin.feature_arrays(self.run)),  # a new user's demographics (a review)
+                     self.solve_arrays]
             loads += [load for which, load in (("ip", lambda: self.ip_index), ("cos", lambda: self.cos_index))
                       if not _exact_in_manifest(self.run.manifest, which)]
             for load in loads:
@@ -170,7 +175,7 @@ class Recommender:
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
                    popularity: np.ndarray, rec_cfg: RecommendConfig | None = None,
                    training_ratings: dict | None = None, unknown_rated=None, user_features: bool = False,
-                   implicit: np.ndarray | None = None) -> Recommender:
+                   implicit: np.ndarray | None = None, solve_arrays: tuple | None = None) -> Recommender:
         """A Recommender over arrays in memory (a model not saved yet): exact search, no run directory.
 
         ``movies`` holds parallel lists movie_id, title, year, genres; ``seen`` is the CSR (indptr, indices) of
@@ -179,12 +184,14 @@ class Recommender:
         data.min_rating, "rating_weight": train.als_rating_weight of an als fit, else 0}; ``unknown_rated`` the
         dataset's rated_below_unknown table (Dataset.rated_below_unknown), if any; ``user_features`` whether the
         model scores users by features (then a user without training ratings is still scored); ``implicit`` an
-        SVD++ model's y_j (:meth:`implicit_movie`)."""
+        SVD++ model's y_j (:meth:`implicit_movie`); ``solve_arrays`` an als model's (seen pairs' solve weights,
+        users' divisors or None), which :meth:`solve_arrays` gives (None: the model has none)."""
         self = cls.__new__(cls)
         self._setup(None, rec_cfg, factors, Catalogue.from_parts(user_ids, movies), seen, np.asarray(popularity),
                     training_ratings, _unknown_lookup(unknown_arrays(unknown_rated) if unknown_rated is not None
                                                       and len(unknown_rated) else None), user_features,
-                    False if implicit is None else implicit)
+                    False if implicit is None else implicit,
+                    False if solve_arrays is None or solve_arrays[0] is None else solve_arrays)
         return self
 
     @classmethod
@@ -457,11 +464,12 @@ class Recommender:
         return self.fold_in_parts(liked, rated, ordered)[:3]
 
     def fold_in_parts(self, liked: list = (), rated: dict | None = None, ordered: bool = False,
-                      strict: bool = False, unknown: list | None = None) -> tuple[np.ndarray, float, np.ndarray, dict]:
+                      strict: bool = False, unknown: list | None = None,
+                      detail: dict | None = None) -> tuple[np.ndarray, float, np.ndarray, dict]:
         """:meth:`fold_in`, and {movie row: rating} of the ratings it left out: an implicit model's below the
         dataset's data.min_rating (foldin.below_min_rating), which training never saw. An unknown movie is left
         out with a warning (its id appended to ``unknown``, a list), or NotFoundError with ``strict``
-        (foldin.rated_rows)."""
+        (foldin.rated_rows). ``detail`` (a dict): an als model's solve, as foldin.fold_in gives it."""
         if ordered and liked and rated:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
                              "liked or rated», not both")
@@ -483,21 +491,78 @@ class Recommender:
             items = foldin.implicit_weights(items, self.scale, t["min_rating"], t["rating_weight"],
                                             t.get("count_weight", 0.0))
         solve = None if self.explicit else self.training_ratings.get("solve")
-        gram = None
+        gram = mean = None
         if not self.explicit and (solve or {}).get("loss") != "softmax":
-            # once per factors: every new user's solve reads it (factors replaced: made again)
-            if self._gram is None or self._gram[0] is not self.factors:  # with the mean: a trend's scale reads it
-                self._gram = (self.factors, *foldin.movie_gram_mean(self.factors))
-            gram = self._gram[1]
+            gram, mean = self.movie_gram()
         positions = foldin.history_positions(len(items)) if ordered and self.uses_order() else None
         cfg = self.cfg
         p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg, cfg.foldin_alpha, solve, gram, positions,
-                                 cfg.foldin_recency, self.implicit_movie() if self.explicit else None,
-                                 self._gram[2] if gram is not None else None)
+                                 cfg.foldin_recency, self.implicit_movie() if self.explicit else None, mean,
+                                 detail)
         if not (np.isfinite(p).all() and np.isfinite(b)):  # never a list scored by NaN
             raise ArtifactError("the new user's vector is not finite: this run's embeddings hold values too large "
                                 "for the fold-in; «run 'embedrec verify', then train again|train again»")
         return p, b, given, left_out
+
+    def movie_gram(self) -> tuple[np.ndarray, np.ndarray]:
+        """(Q^T Q, the mean movie row), float64 (foldin.movie_gram_mean): made once per factors, which every
+        implicit fold-in and explanation reads (factors replaced: made again)."""
+        if self._gram is None or self._gram[0] is not self.factors:  # with the mean: a trend's scale reads it
+            self._gram = (self.factors, *foldin.movie_gram_mean(self.factors))
+        return self._gram[1], self._gram[2]
+
+    def solve_arrays(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """An als run's users' final solve (read once, on first use, and checked): each seen pair's weight in it
+        (run.SOLVE_WEIGHTS) and each user's divisor of the solved vector (run.USER_SCALE, None where the run adds
+        no recent popularity); None where the run has none (an older run's, a torchrun trainer's, another model)."""
+        if getattr(self, "_solve_arrays", None) is None:  # (none in a Recommender pickled by an older embedrec)
+            got = None
+            if self.run is not None and self.loss == "als":
+                weights = self.run.array(SOLVE_WEIGHTS, optional=True)
+                if weights is not None:
+                    scale = self.run.array(USER_SCALE, optional=True)
+                    check_solve_arrays(self.run, weights, scale, self.seen_idx.shape[0], self.P.shape[0])
+                    got = (weights, scale)
+            self._solve_arrays = False if got is None else got
+        return None if self._solve_arrays is False else self._solve_arrays
+
+    def explainable(self) -> dict:
+        """The run's als solve (``training_ratings.solve``), which explanations repeat; UsageError for any other
+        model, whose scores do not split by rated movie."""
+        solve = None if self.explicit else self.training_ratings.get("solve")
+        if (solve or {}).get("loss") == "als":
+            return solve
+        loss = self.loss
+        if loss == "als":  # a run saved before its manifest recorded the solve
+            raise UsageError("this als run was saved before embedrec recorded its users' solve, so its scores "
+                             "cannot be split by rated movie; train it again to explain them")
+        raise UsageError(f"explanations split an als model's score over the user's rated movies (its user vector "
+                         f"is solved from them); this model ({loss or 'its loss unknown'}) fits its user vectors "
+                         "by gradient steps, so no such split exists: train with model.loss: als (the default), "
+                         "or list the movies like one with «recommend --movie|similar()»")
+
+    def known_solve(self, row: int) -> UserSolve:
+        """The solve of known user ``row``'s served vector (serve.explain): its trained movies and their weights
+        from the run's solve arrays, the matrix the run's ``solve`` records. ArtifactError where the run does not
+        hold them (UsageError for a model that is not als)."""
+        solve = self.explainable()
+        arrays = self.solve_arrays()
+        if arrays is None:
+            raise ArtifactError("this run does not record its users' solve weights (solve_weights.npy: runs trained "
+                             "before embedrec wrote it, and by the torchrun trainers, lack it), so a known user's "
+                             "scores cannot be split by rated movie; train the run again (one process), or "
+                             "explain a new user's list «(--liked/--rated)|(liked=/rated=)»")
+        weights, scale = arrays
+        a, b = int(self.seen_ptr[row]), int(self.seen_ptr[row + 1])
+        movies = self._seen(row)
+        w = np.asarray(weights[a:b], np.float64)
+        keep = w > 0  # seen, not trained on: rated below data.min_rating (or valid without a refit)
+        movies, w = movies[keep].astype(np.int64), w[keep]
+        with blas_threads(SERIAL):  # (serve.explain.SERIAL)
+            gram, _ = self.movie_gram()
+            A = foldin.als_matrix(solve, gram, np.asarray(np.take(self.Q, movies, axis=0), np.float64), w,
+                                  self.Q.shape[0])
+        return UserSolve(movies, w, A, 1.0 if scale is None else float(scale[row]), np.asarray(self.P[row]))
 
     def uses_order(self) -> bool:
         """Whether a new user's history given in order changes the fold-in: als models only (measured on

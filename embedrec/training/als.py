@@ -167,6 +167,33 @@ def confidence(users: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | 
     return None if w is None else w.astype(np.float32)
 
 
+def seen_weights(ds, train_cfg: TrainConfig, solve: dict, seen: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Each pair of the seen CSR ``seen`` (indptr, indices: artifacts.serving_arrays') weighted as the final fit's
+    user solve weighed it (float32; 0 for a pair the fit did not train on: rated below data.min_rating, or in
+    valid without a refit): :func:`confidence` of ``ds``'s train rows (the fit's: train+valid after a refit), at
+    the recency weight the run's ``solve`` records (:func:`user_solve`), through the CSR the ALS runner builds
+    (:func:`_csr`, a repeated pair's first weight). What explanations split a known user's score by
+    (run.SOLVE_WEIGHTS, serve.explain)."""
+    import dataclasses
+
+    tr = ds.splits["train"]
+    cfg = dataclasses.replace(train_cfg, als_recency=float(solve.get("recency", 0.0)))
+    w = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), cfg,
+                   summed=ds.manifest.get("repeats") == "sum")
+    indptr, indices, weights = _csr(tr.user, tr.movie, ds.n_users, w)
+    ptr, idx = seen
+    n_movies = np.int64(max(ds.n_movies, 1))
+    seen_key = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr)) * n_movies + idx
+    key = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr)) * n_movies + indices
+    at = np.searchsorted(seen_key, key)  # seen is sorted within each user (sparse.csr), so its keys are sorted
+    if key.size and (at.max() >= seen_key.size or (seen_key[at] != key).any()):
+        raise TrainingError("a trained pair is not among the seen pairs the run serves; this is a bug: please "
+                            "report it")
+    out = np.zeros(idx.size, np.float32)
+    out[at] = 1.0 if weights is None else weights
+    return out
+
+
 RECENCY = 0.5  # train.als_recency: auto's weight with no validation split to choose on
 RECENCIES = (0.0, 2.0)  # auto's candidates, chosen on valid, where the held-out ratings follow the training ones
 

@@ -128,7 +128,8 @@ def apply(f: dict, z: np.ndarray, beta: float, mult: np.ndarray | None = None) -
 
 def scaled(f: dict, mult: np.ndarray | None = None) -> dict:
     """``f`` with each user vector divided by its :func:`user_scale` (the same lists: a user's scores are all
-    divided alike), then multiplied by ``mult`` (one positive number a user) where given."""
+    divided alike), then multiplied by ``mult`` (one positive number a user) where given; ``user_scale`` holds
+    each user's divisor (float32: the served vector is the fitted one divided by it)."""
     g = dict(f)
     Q = f["movie_factors"]
     gram, mean = gram_mean(Q)
@@ -138,7 +139,8 @@ def scaled(f: dict, mult: np.ndarray | None = None) -> dict:
         s[a:a + 65536] = user_scale(P[a:a + 65536], Q, gram, mean)
     if mult is not None:
         s = s / np.asarray(mult, np.float64)
-    g["user_factors"] = P.astype(np.float32) / s.astype(np.float32)[:, None]  # no float64 copy of the table
+    g["user_scale"] = s.astype(np.float32)  # each user's divisor, which explanations read (run.USER_SCALE)
+    g["user_factors"] = P.astype(np.float32) / g["user_scale"][:, None]  # no float64 copy of the table
     return g
 
 

@@ -1,0 +1,86 @@
+"""Why an als user's score of a movie is what it is: the score split over the movies the user rated (Hu, Koren &
+Volinsky 2008, section 5; implicit's ``explain``). numpy only.
+
+An als user vector solves the user's half of the training objective (training.als; a new user's fold-in repeats
+it, serve.foldin.fold_in)::
+
+    A p = sum_j w_j q_j,    A = a0 s Q^T Q + sum_j w_j q_j q_j^T + reg (n + a0 N)^nu I
+
+over the movies j the user rated (w_j: the confidence training gave each, training.als.confidence), so its score
+of movie m is one term per rated movie::
+
+    p . q_m = sum_j w_j (q_m^T A^-1 q_j).
+
+Where the run adds recent popularity (training.trend) the served vector is p / d (d: the user's std of scores,
+over its weight of the term) and the movie's bias beta z_m is added: each term is divided by d and the bias is
+a part of its own. A known user's served vector is the few conjugate-gradient steps training took towards that
+solve, not the solve itself (training.als.USER_STEPS): what it holds beyond the exact solve is the
+``remainder``, a part of its own too (on ML-100K's default run 4e-5 of a user's top score at the median, 4e-4
+at most; a fold-in's is float rounding), so the parts add up to the score ``predict`` gives for the pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedrec.model.factors import Factors, pair_dots
+from embedrec.threads import blas_threads
+
+# The linear algebra of an explanation (the movies' Gramian, a d x d solve) runs on one BLAS thread: OpenBLAS's own
+# threads, started and left spinning for a few small products, cost a fresh `recommend --user 196 --explain` 0.15 s
+# of CPU on a loaded 2-core machine (ML-100K, d 128; the work itself takes 5 ms), where limiting them costs ~10 ms
+SERIAL = 1
+
+
+@dataclass(frozen=True)
+class UserSolve:
+    """One user's solve: the rated movie ``rows`` and their ``weights`` w_j (float64), the matrix ``A``, the
+    ``divisor`` d of the served vector (1 without recent popularity) and the served ``vector`` itself."""
+
+    rows: np.ndarray
+    weights: np.ndarray
+    A: np.ndarray
+    divisor: float
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class Split:
+    """One movie's score in parts: ``score`` (the pair's score, as ``Factors.predict`` gives it), ``parts`` (each
+    rated movie's term, in the order of the solve's rows), ``bias`` (the movie's bias: recent popularity where
+    the run adds it) and ``remainder`` (score - bias - the parts' sum)."""
+
+    movie: int
+    score: float
+    parts: np.ndarray
+    bias: float
+    remainder: float
+
+
+def split_scores(solve: UserSolve, factors: Factors, movies: np.ndarray) -> list[Split]:
+    """The score of each movie row of ``movies`` for the user of ``solve``, split over the user's rated movies:
+    one d x d solve against all the movies at once (A^-1 [q_m ...]), then w_j q_j . (A^-1 q_m) / d."""
+    movies = np.asarray(movies, dtype=np.int64)
+    if not movies.size:
+        return []
+    Qm = np.asarray(np.take(factors.movie, movies, axis=0), dtype=np.float64)
+    Qs = np.asarray(np.take(factors.movie, solve.rows, axis=0), dtype=np.float64)
+    with blas_threads(SERIAL):  # a d x d solve: BLAS's threads would cost more to start than they save (SERIAL)
+        Z = np.linalg.solve(solve.A, Qm.T) if solve.rows.size else np.zeros((Qm.shape[1], movies.size))
+        parts = (Qs @ Z).T * (np.asarray(solve.weights, np.float64) / solve.divisor)[None, :]  # movies x rated
+    vector = np.asarray(solve.vector, dtype=np.float32)
+    scores = pair_dots(np.repeat(vector[None, :], movies.size, axis=0),
+                       np.asarray(np.take(factors.movie, movies, axis=0), np.float32))
+    bias = np.zeros(movies.size) if factors.movie_bias is None else \
+        np.asarray(np.take(factors.movie_bias, movies), np.float64)
+    scores = scores + bias  # Factors.predict's number for the pair (an implicit model's)
+    return [Split(int(m), float(s), p, float(b), float(s - b - p.sum()))
+            for m, s, p, b in zip(movies, scores, parts, bias)]
+
+
+def top_parts(parts: np.ndarray, n: int) -> np.ndarray:
+    """The positions of the ``n`` largest parts, largest first (equal ones in the solve's row order)."""
+    order = np.lexsort((np.arange(parts.size), -parts))
+    return order[:n]

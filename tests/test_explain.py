@@ -1,0 +1,255 @@
+"""Explanations (serve/explain.py, Model.explain, Recommendations.explain): an als score split exactly over the
+user's rated movies, the parts adding up to the score predict gives."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import embedrec as er
+from embedrec.config import load_config
+from embedrec.errors import ArtifactError, NotFoundError, UsageError
+from embedrec.model.factors import Factors
+from embedrec.models import Model
+from embedrec.serve import explain as ex
+from embedrec.serve import foldin
+from embedrec.serve.recommender import Recommender
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_trend import _cfg, _hits_dataset  # noqa: E402  (the drifting synthetic set with times)
+
+# ------------------------------------------------------------------------------------ by hand
+# three movies in two dimensions, q = (1, 0), (0, 1), (1, 1): Q^T Q = [[2, 1], [1, 2]]; the solve a0 = 0.5, an L2 of
+# 1 whatever the counts (exponent 0)
+Q = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
+SOLVE = {"loss": "als", "a0": 0.5, "user_unobserved": 1.0, "reg": 1.0, "reg_exponent": 0.0, "recency": 0.0,
+         "trend": 0.0, "trend_activity": 0.0, "trend_n0": 1.0}
+
+
+def _tiny(user: np.ndarray, weights=(1.0, 1.0), scale=None, bias=None) -> Model:
+    """A model of one user (id 7) who rated movies 10 and 20 with the solve ``weights``; movie 30 unrated."""
+    f = Factors(np.asarray([user], np.float32), Q, None, None if bias is None else np.asarray(bias, np.float32))
+    rec = Recommender.from_parts(f, np.array([7]), {"movie_id": np.array([10, 20, 30]), "title": ["a", "b", "c"],
+                                                    "year": [2000] * 3, "genres": [[]] * 3},
+                                 (np.array([0, 2]), np.array([0, 1], np.int32)), np.array([1, 1, 0]),
+                                 training_ratings={"solve": SOLVE},
+                                 solve_arrays=(np.asarray(weights, np.float32),
+                                               None if scale is None else np.asarray([scale], np.float32)))
+    return Model(rec)
+
+
+def test_a_new_users_score_splits_as_computed_by_hand():
+    """Liked 10 and 20 (weights 1): A = 0.5 [[2, 1], [1, 2]] + q10 q10^T + q20 q20^T + I = [[3, .5], [.5, 3]],
+    A^-1 = [[3, -.5], [-.5, 3]] / 8.75; movie 30's score p . q30 = sum_j q30^T A^-1 q_j = 2.5/8.75 + 2.5/8.75 = 4/7,
+    each liked movie 2/7."""
+    m = _tiny(np.zeros(2))
+    x = m.explain(movie=30, liked=[10, 20])
+    assert x.user_id is None and x.movie_id == 30 and sorted(x.movie_ids) == [10, 20] and x.n_others == 0
+    np.testing.assert_allclose(x.contributions, [2 / 7, 2 / 7], rtol=1e-12)
+    np.testing.assert_allclose(x.score, 4 / 7, rtol=1e-6)  # the served vector is float32
+    assert abs(x.remainder) < 1e-7 and x.bias == 0.0
+    np.testing.assert_allclose(x.shares, [0.5, 0.5], rtol=1e-6)
+    # the vector the split is of is the one recommend_new serves
+    np.testing.assert_allclose(m.recommend_new([10, 20], k=1).scores[0], [4 / 7], rtol=1e-6)
+
+
+def test_a_known_users_weights_divisor_bias_and_remainder_by_hand():
+    """Weights 2 and 1: A = [[4, .5], [.5, 3]], A^-1 = [[3, -.5], [-.5, 4]] / 11.75; movie 30's parts 2 x 2.5/11.75
+    and 1 x 3.5/11.75, halved by a divisor 2 (a trend's scale); the bias 0.25 a part of its own; the served vector
+    (0.3, 0.2), not that solve, leaves 0.5 + 0.25 - the parts as the remainder: the parts add up to predict's
+    score."""
+    m = _tiny(np.array([0.3, 0.2]), weights=(2.0, 1.0), scale=2.0, bias=[0.0, 0.0, 0.25])
+    x = m.explain(7, 30)
+    parts = np.array([5 / 11.75, 3.5 / 11.75]) / 2
+    np.testing.assert_allclose(x.contributions, parts, rtol=1e-12)
+    np.testing.assert_allclose(x.weights, [2.0, 1.0])
+    assert x.bias == 0.25 and x.score == pytest.approx(m.predict(7, 30).scores[0], abs=1e-12)
+    np.testing.assert_allclose(x.remainder, x.score - 0.25 - parts.sum(), atol=1e-12)
+    np.testing.assert_allclose(x.score, 0.5 + 0.25, rtol=1e-6)
+    rows = x.to_frame()
+    assert rows["term"].tolist() == ["rated", "rated", "movie_bias", "remainder"]
+    np.testing.assert_allclose(rows["contribution"].sum(), x.score, atol=1e-12)
+    assert rows["movie_id"].tolist()[:2] == [10, 20] and str(rows["movie_id"].dtype) == "Int64"
+    # n = 1: the larger part listed, the other summed
+    one = m.explain(7, 30, n=1)
+    assert one.movie_ids == [10] and one.n_others == 1 and one.others == pytest.approx(parts[1], abs=1e-12)
+    assert [r["term"] for r in one.to_rows()] == ["rated", "other_rated", "movie_bias", "remainder"]
+
+
+def test_split_scores_is_w_qm_ainv_qj_over_the_divisor():
+    rng = np.random.default_rng(3)
+    Qr = rng.normal(size=(30, 4)).astype(np.float32)
+    rows, w = np.array([2, 5, 11]), np.array([1.0, 2.5, 1.5])
+    A = foldin.als_matrix(SOLVE, Qr.T.astype(np.float64) @ Qr, Qr[rows].astype(np.float64), w, 30)
+    s = ex.UserSolve(rows, w, A, 1.7, np.ones(4, np.float32))
+    got = ex.split_scores(s, Factors(np.zeros((1, 4), np.float32), Qr, None, None), np.array([0, 9]))
+    for sp in got:
+        want = [w[j] * Qr[sp.movie].astype(np.float64) @ np.linalg.inv(A) @ Qr[r] / 1.7 for j, r in enumerate(rows)]
+        np.testing.assert_allclose(sp.parts, want, rtol=1e-10)
+        assert sp.score - sp.bias - sp.parts.sum() == pytest.approx(sp.remainder, abs=1e-12)
+    assert ex.top_parts(np.array([0.1, 0.3, 0.3, -1.0]), 3).tolist() == [1, 2, 0]  # equal ones in row order
+
+
+# ------------------------------------------------------------------------------------ a trained run
+@pytest.fixture(scope="module")
+def als_runs(tmp_path_factory, synth_dir):
+    """Default als models of synth_dir (300 users x 200 movies, ML-100K-like ratings), saved and opened: as
+    trained, with rating weights (train.als_rating_weight 2), which the recorded solve weights carry, and on the
+    ratings from 3 up (data.min_rating 3: the lower ones seen, never trained on)."""
+    tmp = tmp_path_factory.mktemp("explain")
+    out = {}
+    for name, sets in (("plain", []), ("weighted", ["train.als_rating_weight=2"]), ("min3", ["data.min_rating=3"])):
+        cfg = load_config(None, [f"data.prepared={tmp / name / 'ds'}", f"run.dir={tmp / name / 'run'}",
+                                 "model.dim=8", "train.epochs=3", "train.threads=1", *sets])
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
+            trained = er.train(er.ingest(str(synth_dir[0]), cfg), cfg)
+            trained.save()
+        out[name] = (trained, er.open(cfg.run.dir, cfg))
+    return out
+
+
+def _adds_up(xs: list, rel: float) -> None:
+    """Each explanation's parts add up to its score, and its remainder is below ``rel`` of the user's largest
+    score among them (a score near 0 has a remainder as small as any other's)."""
+    top = max(abs(x.score) for x in xs)
+    for x in xs:
+        total = x.contributions.sum() + x.others + x.bias + x.remainder
+        assert total == pytest.approx(x.score, abs=1e-12)
+        assert abs(x.remainder) <= rel * top, (x.remainder, x.score, top)
+
+
+def test_a_known_users_parts_add_up_to_predict_and_recommend(als_runs):
+    trained, m = als_runs["plain"]
+    run = Path(m.engine.run.path)
+    assert {"solve_weights.npy"} <= set(m.engine.run.manifest["files"]) and (run / "solve_weights.npy").is_file()
+    # a user's vector divided by its scale where the run adds recent popularity (here as valid chose)
+    assert (run / "user_scale.npy").exists() == (m.engine.training_ratings["solve"]["trend"] > 0)
+    for user in (1, 17, 250):
+        res = m.recommend(user, 10)
+        xs = res.explain(n=4)[0]
+        assert [x.movie_id for x in xs] == list(res.movie_ids[0])
+        pred = m.predict(user, list(res.movie_ids[0])).scores
+        _adds_up(xs, 2e-3)  # training's 6 conjugate-gradient steps from the exact solve
+        for x, printed, p in zip(xs, res.scores[0], pred):
+            assert x.score == p and np.float32(x.score) == printed
+            assert len(x) == 4 and x.n_rated == len(m.engine._seen(m.engine.user_row(user)))
+            assert list(x.contributions) == sorted(x.contributions, reverse=True)
+    # the model in memory (er.train's) explains alike
+    a, b = trained.explain(17, 5), m.explain(17, 5)
+    np.testing.assert_allclose(a.contributions, b.contributions, rtol=1e-12)
+
+
+def test_the_recorded_weights_are_the_ones_the_users_were_solved_with(als_runs):
+    """With rating weights the recorded solve weights differ by rating, and the split over them leaves a remainder
+    of the conjugate-gradient steps only; the same split over weights of 1 (what the seen movies alone would
+    give) leaves one many times larger: the weights recorded are what training used."""
+    trained, m = als_runs["weighted"]
+    e = m.engine
+    weights = e.solve_arrays()[0]
+    assert len(np.unique(weights)) > 2 and weights.min() >= 1.0
+    kept, shown = [], []
+    for row in range(0, 300, 15):
+        s = e.known_solve(row)
+        flat = ex.UserSolve(s.rows, np.ones_like(s.weights), foldin.als_matrix(
+            e.explainable(), e.movie_gram()[0], np.asarray(e.Q[s.rows], np.float64), np.ones_like(s.weights),
+            e.Q.shape[0]), s.divisor, s.vector)
+        movies = np.arange(0, 200, 9)
+        kept += [abs(x.remainder) for x in ex.split_scores(s, e.factors, movies)]
+        shown += [abs(x.remainder) for x in ex.split_scores(flat, e.factors, movies)]
+    assert np.median(shown) > 20 * np.median(kept), (np.median(shown), np.median(kept))
+
+
+def test_movies_rated_below_min_rating_are_seen_but_no_part_of_the_solve(als_runs):
+    _, m = als_runs["min3"]
+    e = m.engine
+    weights = e.solve_arrays()[0]
+    assert (weights == 0).any() and (weights[weights > 0] == 1).all()
+    row = int(np.argmax([(weights[e.seen_ptr[r]:e.seen_ptr[r + 1]] == 0).sum() for r in range(e.P.shape[0])]))
+    xs = m.explain(e.users.raw(row), list(range(1, 201, 11)), n=5)
+    assert xs[0].n_rated == int((weights[e.seen_ptr[row]:e.seen_ptr[row + 1]] > 0).sum()) < len(e._seen(row))
+    _adds_up(xs, 2e-3)
+
+
+def test_a_new_users_parts_add_up_to_recommend_news_scores(als_runs):
+    _, m = als_runs["plain"]
+    res = m.recommend_new(liked=[1, 2, 3], rated={4: 5, 5: 3}, k=8)
+    xs = res.explain(n=2)[0]
+    _adds_up(xs, 1e-5)  # an exact solve: float rounding alone
+    for x, printed in zip(xs, res.scores[0]):
+        assert x.user_id is None and x.n_rated == 5 and x.score == pytest.approx(printed, rel=1e-5)
+    one = m.explain(movie=res.movie_ids[0][0], liked=[1, 2, 3], rated={4: 5, 5: 3}, n=2)
+    np.testing.assert_allclose(one.contributions, xs[0].contributions, rtol=1e-12)
+    # a training user's own movies, folded in, explain that user's list much as the user's own solve does
+    e = m.engine
+    own = list(e.movie_ids[e._seen(40)])
+    a = m.explain(movie=50, liked=own, n=3)
+    b = m.explain(e.users.raw(40), 50, n=3)
+    assert a.movie_ids == b.movie_ids
+
+
+def test_recent_popularity_recency_and_activity_split_with_the_bias_apart(tmp_path):
+    """A run that adds recent popularity, each user weighing it by activity, fitted with the recency weight: the
+    served vector is the solve divided by the user's scale (user_scale.npy) and the bias is the popularity term; the
+    saved run explains as the model in memory does."""
+    ds = _hits_dataset()
+    ds.path = tmp_path / "ds"  # (an in-memory dataset: a run records where its dataset is)
+    m = er.train(ds, _cfg("train.als_recency=2", "train.als_trend=4", "train.als_trend_activity=1",
+                          f"run.dir={tmp_path / 'run'}"))
+    solve = m.engine.training_ratings["solve"]
+    assert solve["recency"] == 2 and solve["trend"] == 4 and solve["trend_activity"] == 1
+    m.save()
+    opened = er.open(tmp_path / "run")
+    assert {"solve_weights.npy", "user_scale.npy"} <= set(opened.engine.run.manifest["files"])
+    bias = np.asarray(m.factors.movie_bias)
+    for user in (1, 50, 299):
+        xs = m.explain(user, list(range(1, 121)), n=3)
+        _adds_up(xs, 1e-3)
+        for x in xs:
+            assert x.bias == pytest.approx(float(bias[x.movie_id - 1]), abs=0)
+        ys = opened.explain(user, list(range(1, 121)), n=3)
+        for x, y in zip(xs, ys):
+            np.testing.assert_allclose(x.contributions, y.contributions, rtol=1e-9)
+    # a recent weight counts: a user's latest movies weigh up to 1 + 2 (the oldest 1)
+    w = opened.engine.solve_arrays()[0]
+    assert w[w > 0].min() == 1.0 and w.max() == pytest.approx(3.0)
+    _adds_up(m.explain(movie=list(range(1, 121)), liked=[1, 5, 9, 100, 111], n=2), 1e-5)
+
+
+# ------------------------------------------------------------------------------------ refusals
+def test_other_models_and_runs_without_the_solve_are_refused_in_one_line(trained_run, als_runs, tmp_path):
+    with pytest.raises(UsageError, match=r"^explanations split an als model's score .* this model \(explicit\) fits"):
+        trained_run.opened.explain(trained_run.opened.user_ids[0], 1)
+    trained, _ = als_runs["plain"]
+    older = er.TrainedModel(trained.config, trained.dataset, {k: v for k, v in trained._f.items()
+                                                              if k != "solve_weights"},
+                            trained.metrics, trained._extra, None, [], weights_known=False)
+    with pytest.raises(ArtifactError, match="this run does not record its users' solve weights"):
+        older.explain(1, 5)
+    assert older.explain(movie=5, liked=[1, 2]).n_rated == 2  # a new user's needs none
+    older.save(tmp_path / "older")
+    assert not (tmp_path / "older" / "current" / "solve_weights.npy").exists()
+    with pytest.raises(ArtifactError, match="this run does not record its users' solve weights"):
+        er.open(tmp_path / "older").explain(1, 5)
+    m = als_runs["plain"][1]
+    with pytest.raises(UsageError, match="similar movies are scored by the cosine"):
+        m.similar(5).explain()
+    with pytest.raises(UsageError, match="nothing rated to split its scores by"):
+        m.popular(3).explain()
+    with pytest.raises(NotFoundError):
+        m.explain(99999, 5)
+    with pytest.raises(UsageError, match="give a user id, or a new user's liked=/rated= movies"):
+        m.explain(1, 5, liked=[2])
+    with pytest.raises(UsageError, match="n=0: give a whole number >= 1"):
+        m.explain(1, 5, n=0)
+
+
+def test_damaged_solve_arrays_are_refused_naming_the_file():
+    from embedrec.verify import check_solve_arrays
+
+    check_solve_arrays(None, np.ones(4, np.float32), None, 4, 2)
+    with pytest.raises(ArtifactError, match="solve_weights.npy does not hold one finite weight"):
+        check_solve_arrays(None, np.ones(3, np.float32), None, 4, 2)
+    with pytest.raises(ArtifactError, match="user_scale.npy does not hold one finite divisor > 0"):
+        check_solve_arrays(None, np.ones(4, np.float32), np.array([1.0, 0.0], np.float32), 4, 2)
