@@ -40,7 +40,9 @@ class Request:
     ids or titles no list may hold) and ``candidates`` (the only movie ids or titles a list may hold; None: every
     movie); for ``users``:
     ``batch_size`` (default recommend.batch_size), ``on_batch`` (called after each batch) and ``name`` (the
-    input's name in messages)."""
+    input's name in messages); for ``user`` and ``liked``/``rated``: ``explain``, how many of the user's rated
+    movies to name behind each listed movie (the answer's ``explanations``: ``Recommendations.explain``; None:
+    none)."""
 
     user: Any = None
     users: Iterable | None = None
@@ -61,6 +63,7 @@ class Request:
     batch_size: int | None = None
     on_batch: Callable[[], Any] | None = None
     name: str = "<input>"
+    explain: int | None = None
 
     def mode(self) -> str:
         """The mode asked ('liked' for a new user, with or without ``rated``); UsageError unless exactly one."""
@@ -79,12 +82,14 @@ class Request:
 class Answer:
     """What ``Model.answer`` gives: ``result`` (a Recommendations) or ``stream`` (``users``: the answers as they
     come, a :class:`~embedrec.results.StreamAnswer` each, for ``Model.write_stream``); ``fallback_column``: whether
-    the rows carry the ``fallback`` column (an unknown user answered with the most popular movies). Call
-    :meth:`log_notes` once the rows are written."""
+    the rows carry the ``fallback`` column (an unknown user answered with the most popular movies);
+    ``explanations``: ``result.explain(request.explain)`` where the request asked for them (the rows' ``because``:
+    ``result.to_rows(explanations=...)``). Call :meth:`log_notes` once the rows are written."""
 
     def __init__(self, model: Model, request: Request, result: Recommendations | None = None,
                  stream: Iterator | None = None, notes: Callable[[], None] | None = None):
         self.model, self.request, self.result = model, request, result
+        self.explanations: list | None = None  # request.explain's: result.explain(request.explain)
         self.answered = 0
         self.skipped = 0  # a stream's ids skipped as unknown, once it is read to its end
         self.stream = None if stream is None else self._counted(stream)
@@ -115,6 +120,15 @@ def answer(model: Model, request: Request) -> Answer:
     from embedrec.data.ids import rated_map as _rated
 
     mode = request.mode()
+    if request.explain is not None:
+        from embedrec.argcheck import count_arg
+
+        count_arg(request.explain, "explain", 1)
+        if mode not in ("user", "liked"):
+            raise UsageError("«--explain|explain» names the rated movies behind a user's list: give it with "
+                             "«--user or --liked/--rated|user= or liked=/rated=»"
+                             + ("; for many users, ask for each one's with «--user|user=»" if mode == "users"
+                                else ""))
     if mode == "user" and not isinstance(request.user, (str, bytes)) and hasattr(request.user, "__iter__"):
         raise UsageError(f"user={shorten(repr(request.user), 40)}: user= takes one id; for many give "
                          "users=[...]")  # a red team: the message suggested the list it refused
@@ -166,6 +180,8 @@ def answer(model: Model, request: Request) -> Answer:
                                   exclude_seen=not request.include_seen, strict=request.strict, **filters)
         request = _replace(request, liked=liked_ids, rated=None if request.rated is None else dict(pairs))
     out = Answer(model, request, result=res)
+    if request.explain is not None:  # before any row is written: a model without them is refused in one line
+        out.explanations = res.explain(request.explain)
     out._notes = lambda: _list_notes(out)
     return out
 
@@ -209,6 +225,9 @@ def _list_notes(out: Answer) -> None:
         rated_note(model, r.liked or [], r.rated, res.left_out, r.ordered)
     if r.ordered and not model.uses_order:
         unordered_note(model)
+    if out.explanations is not None and any(x is None for x in out.explanations):
+        _marked("note: «--explain|explain»: user %s is not in the training data, so its list of the most popular "
+                "movies has no rated movie behind it", str(res.query_ids[0]))
 
 
 def _resolved(model: Model, tokens: list, opt: str) -> list:

@@ -202,7 +202,7 @@ class IndexConfig:
 
 @dataclass(frozen=True)
 class RecommendConfig:
-    """Answers: movies per answer, unknown users, batches, new-user fold-in (recommend)."""
+    """Answers: movies per answer, unknown users, batches, new-user fold-in, explanations (recommend)."""
 
     k: int = _opt(10, min=1)
     fallback: Literal["none", "popular"] = "none"
@@ -210,6 +210,7 @@ class RecommendConfig:
     foldin_reg: float = _opt(0.1, min=1e-6)  # 1e-20 made the explicit fold-in singular (LinAlgError; a red team)
     foldin_alpha: float = _opt(10.0, min=0.0)
     foldin_recency: float = _opt(4.0, min=0.0, max=1000.0)  # how it was chosen: serve/foldin.py
+    explain: int = _opt(3, min=1)  # rated movies recommend --explain names per listed movie
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,16 @@
-"""Explanations (serve/explain.py, Model.explain, Recommendations.explain): an als score split exactly over the
-user's rated movies, the parts adding up to the score predict gives."""
+"""Explanations (serve/explain.py, Model.explain, Recommendations.explain, recommend --explain): an als score split
+exactly over the user's rated movies, the parts adding up to the score predict gives."""
 
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import embedrec as er
+from embedrec.cli import main
 from embedrec.config import load_config
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
 from embedrec.model.factors import Factors
@@ -253,3 +256,65 @@ def test_damaged_solve_arrays_are_refused_naming_the_file():
         check_solve_arrays(None, np.ones(3, np.float32), None, 4, 2)
     with pytest.raises(ArtifactError, match="user_scale.npy does not hold one finite divisor > 0"):
         check_solve_arrays(None, np.ones(4, np.float32), np.array([1.0, 0.0], np.float32), 4, 2)
+
+
+# ------------------------------------------------------------------------------------ the command
+def _run(run_dir, *args):
+    return CliRunner().invoke(main, ["recommend", "--run", str(run_dir), "-k", "4", *args])
+
+
+def test_recommend_explain_adds_a_because_column_in_every_format(als_runs):
+    m = als_runs["plain"][1]
+    run = m.engine.run.path.parent
+    want = m.recommend(17, 4).explain(3)[0]
+    r = _run(run, "--user", "17", "--explain", "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    for row, x in zip(rows, want):
+        assert [b["movie_id"] for b in row["because"]] == x.movie_ids  # recommend.explain: 3
+        assert [b["share"] for b in row["because"]] == pytest.approx(list(x.shares))
+        assert set(row["because"][0]) == {"movie_id", "title", "contribution", "share"}
+    r = _run(run, "--user", "17", "--explain", "2", "--format", "tsv")
+    lines = r.stdout.splitlines()
+    assert lines[0].split("\t")[-1] == "because" and len(lines) == 5
+    cell = lines[1].split("\t")[-1]
+    first = want[0].items()[:2]
+    assert cell == "; ".join(f"{b['movie_id']} {b['title']} {100 * b['share']:.{0 if b['share'] >= .095 else 1}f}%"
+                             for b in first)
+    r = _run(run, "--user", "17", "--explain", "--format", "csv", "--set", "recommend.explain=1")
+    assert r.stdout.splitlines()[1].count(";") == 0 and r.stdout.splitlines()[0].endswith(",because")
+    r = _run(run, "--liked", "1,2,3", "--explain", "--format", "json")
+    assert r.exit_code == 0 and all(len(x["because"]) == 3 for x in json.loads(r.stdout))
+    r = _run(run, "--user", "99999", "--fallback", "popular", "--explain", "--format", "tsv")
+    assert r.exit_code == 0 and all(line.endswith("\t") for line in r.stdout.splitlines()[1:])
+    assert "note: --explain: user 99999 is not in the training data" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--movie", "5", "--explain"), "error: --explain does not apply to --movie; it is for --user, --liked and "
+                                    "--rated"),
+    (("--users", "-", "--explain"), "error: --explain does not apply to --users"),
+    (("--user", "1", "--explain", "0"), "invalid value for '--explain': 0 is below 1; give a whole number >= 1, or the "
+                                           "option alone"),
+])
+def test_explain_where_it_does_not_apply_is_a_usage_error(als_runs, args, message):
+    r = _run(als_runs["plain"][1].engine.run.path.parent, *args)
+    assert r.exit_code == 2 and message in r.stderr and r.stdout == ""
+
+
+def test_explain_of_a_run_without_the_solve_weights_is_one_line(als_runs, tmp_path):
+    trained, _ = als_runs["plain"]
+    er.TrainedModel(trained.config, trained.dataset, {k: v for k, v in trained._f.items() if k != "solve_weights"},
+                    trained.metrics, trained._extra, None, [], weights_known=False).save(tmp_path / "older")
+    r = CliRunner().invoke(main, ["recommend", "--run", str(tmp_path / "older"), "--user", "1", "--explain"])
+    assert r.exit_code == 1 and r.stdout == "" and len(r.stderr.splitlines()) == 1
+    assert r.stderr.startswith("error: this run does not record its users' solve weights")
+    r = CliRunner().invoke(main, ["recommend", "--run", str(tmp_path / "older"), "--liked", "1,2", "--explain"])
+    assert r.exit_code == 0 and r.stdout.splitlines()[0].endswith("\tbecause")
+
+
+def test_explain_on_a_model_that_is_not_als_says_why(trained_run):
+    r = CliRunner().invoke(main, ["recommend", *trained_run.sets, "--user", str(trained_run.opened.user_ids[0]),
+                                  "--explain"])
+    assert r.exit_code == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1
+    assert "this model (explicit) fits its user vectors by gradient steps" in r.stderr

@@ -253,6 +253,27 @@ def from_argv(value: str) -> str:
 TEXT = Text()
 
 
+class OptionalCount(click.ParamType):
+    """A whole number >= 1 that an option may be given without (``--explain`` alone, ``--explain 5``): alone it
+    is :data:`FROM_CONFIG` (its flag_value), the config's number then applies."""
+
+    name = "count"
+
+    def convert(self, value, param, ctx):
+        if value == FROM_CONFIG or isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        if n < 1:
+            self.fail(f"{n} is below 1; give a whole number >= 1, or the option alone", param, ctx)
+        return n
+
+
+FROM_CONFIG = "\0config"  # OptionalCount's option given without its number
+
+
 def usage_error(message: str):
     """Raise an option error found after click parsed the options (an option that does not apply, a pair that
     conflicts) as click's own, so its one line ends like theirs: (see 'embedrec CMD -h')."""

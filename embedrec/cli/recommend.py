@@ -10,10 +10,12 @@ import click
 from embedrec.cli.app import CONTEXT, common, main
 from embedrec.cli.options import (
     FMT,
+    FROM_CONFIG,
     NO_HEADER,
     RUN,
     TEXT,
     LineFile,
+    OptionalCount,
     check_no_header,
     only_for,
     parse_liked,
@@ -53,17 +55,23 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--strict", is_flag=True, help="With --users, --liked or --rated: fail on an unknown id instead of "
               "skipping it.")
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
+@click.option("--explain", type=OptionalCount(), is_flag=False, flag_value=FROM_CONFIG, metavar="[N]",
+              help="With --user, --liked or --rated (als models): a last column 'because' naming the N rated movies "
+              "that add most to each listed movie's score, with their shares of it (N: recommend.explain, 3).")
 @RUN
 @FMT
 @NO_HEADER
 @common
 def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_features, k, include_seen, genres,
-              year_min, year_max, exclude, candidates, strict, fallback, run_dir, fmt, no_header):
+              year_min, year_max, exclude, candidates, strict, fallback, explain, run_dir, fmt, no_header):
     """Top-K movies for a user, many users, a new user, or movies similar to a movie.
 
     score: for explicit models the predicted rating, clipped to the rating scale (as in predict); for implicit
     models the model's ranking score (higher is better, comparable within one run); with --movie the cosine
     similarity to that movie; with --fallback popular the movie's number of training ratings.
+
+    --explain adds 'because': an als score split exactly over the user's rated movies, the N that add most
+    named with their share of the score (json/jsonl: a list of {movie_id, title, contribution, share}).
 
     --users reads ids as they come (a header line 'user_id' is skipped) and flushes each batch of
     recommend.batch_size answers; --set recommend.batch_size=1 answers line by line (for a co-process).
@@ -75,6 +83,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
       embedrec recommend --movie "toy story" --format csv
       embedrec recommend --liked 50,181,172 --genre Comedy
       embedrec recommend --liked "toy story,fargo,scream" --ordered
+      embedrec recommend --user 196 --explain
       embedrec recommend -c configs/ml100k-explicit.yaml --rated 50=5,181=4,313=1
       embedrec recommend --run runs/ml-100k-features --user-features age=25,gender=F,occupation=writer
     (the last two need their runs trained: --rated's stars count only on an explicit model such as that config's,
@@ -102,7 +111,8 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     only_for(mode, {"--include-seen": (include_seen, ("--user", "--users", "--liked", "--rated")),
                     "--fallback": (fallback is not None, ("--user", "--users")),
                     "--strict": (strict, ("--users", "--liked", "--rated")),
-                    "--ordered": (ordered, ("--liked", "--rated"))})
+                    "--ordered": (ordered, ("--liked", "--rated")),
+                    "--explain": (explain is not None, ("--user", "--liked", "--rated"))})
     if ordered and liked and rated:
         usage_error("--ordered takes one history, oldest first: give --liked or --rated, not both")
     if strict and fallback == "popular":
@@ -121,7 +131,8 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
             genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
             exclude=tuple(parse_liked(exclude, "--exclude")) if exclude else (),
             candidates=tuple(parse_movie_list(candidates, "--candidates")) if candidates else None,
-            on_batch=batch_done, name=getattr(users_file, "name", "<input>")))
+            on_batch=batch_done, name=getattr(users_file, "name", "<input>"),
+            explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
         hinted = with_comma_hint(e, "--liked", liked_items, liked) if liked_items else e
         if hinted is e and rated_items:
@@ -139,6 +150,26 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
                                 "check the ids and the run, or answer unknown users with «--fallback popular»")
     else:  # the fallback column: which rows are the most popular list, in every format
         res = answer.result
-        write_rows(res.to_rows(fallback_column=answer.fallback_column),
-                   res.columns + (["fallback"] if answer.fallback_column else []), fmt, header=not no_header)
+        rows = res.to_rows(fallback_column=answer.fallback_column, explanations=answer.explanations)
+        if answer.explanations is not None and fmt not in ("json", "jsonl"):  # one cell: a list of objects in JSON
+            rows = ({**r, "because": because_text(r["because"])} for r in rows)
+        write_rows(rows, res.columns + (["fallback"] if answer.fallback_column else [])
+                   + (["because"] if answer.explanations is not None else []), fmt, header=not no_header)
     answer.log_notes()
+
+
+def because_text(items: list[dict] | None) -> str | None:
+    """``--explain``'s cell in a table, CSV or TSV: each named movie's id, title and share of the score,
+    '50 Star Wars (1977) 31%; 181 Return of the Jedi (1983) 12%' (its contribution, +0.012, where the score is
+    not above 0 and a share says nothing); None (an empty cell) for a list of popular movies."""
+    if items is None:
+        return None
+
+    def share(it: dict) -> str:
+        s = it["share"]
+        if s is None:
+            return f"{it['contribution']:+.3g}"
+        return f"{100 * s:.0f}%" if abs(s) >= 0.095 else f"{100 * s:.1f}%"
+
+    return "; ".join(" ".join(str(x) for x in (it["movie_id"], it["title"], share(it)) if x is not None)
+                     for it in items)
