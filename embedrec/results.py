@@ -302,7 +302,8 @@ class Explanation:
             text += f", the other {self.n_others} {self.others:+.4f}"
         if self.bias:
             text += f", movie bias {self.bias:+.4f}"
-        return f"<Explanation: {who}, movie {self.movie_id!r}: score {self.score:.4f} = {text}, remainder "                f"{self.remainder:+.2g}>"
+        return (f"<Explanation: {who}, movie {self.movie_id!r}: score {self.score:.4f} = {text}, remainder "
+                f"{self.remainder:+.2g}>")
 
     def _share(self, v: float) -> float:
         return v / self.score if self.score > 0 else float("nan")

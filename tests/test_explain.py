@@ -164,6 +164,22 @@ def test_the_recorded_weights_are_the_ones_the_users_were_solved_with(als_runs):
     assert np.median(shown) > 20 * np.median(kept), (np.median(shown), np.median(kept))
 
 
+def test_the_seen_weights_align_in_blocks_as_in_one(als_runs, monkeypatch):
+    from embedrec.artifacts import serving_arrays
+    from embedrec.training import als
+
+    for name in ("weighted", "min3"):
+        trained, m = als_runs[name]
+        arrays = serving_arrays(trained.dataset)
+        seen = (arrays["seen_indptr"], arrays["seen_indices"])
+        whole = als.seen_weights(trained.dataset, trained.config.train, m.engine.training_ratings["solve"], seen)
+        np.testing.assert_array_equal(whole, m.engine.solve_arrays()[0])  # what the run recorded
+        monkeypatch.setattr(als, "SEEN_BLOCK", 7)
+        np.testing.assert_array_equal(als.seen_weights(trained.dataset, trained.config.train,
+                                                       m.engine.training_ratings["solve"], seen), whole)
+        monkeypatch.undo()
+
+
 def test_movies_rated_below_min_rating_are_seen_but_no_part_of_the_solve(als_runs):
     _, m = als_runs["min3"]
     e = m.engine

@@ -183,15 +183,23 @@ def seen_weights(ds, train_cfg: TrainConfig, solve: dict, seen: tuple[np.ndarray
     indptr, indices, weights = _csr(tr.user, tr.movie, ds.n_users, w)
     ptr, idx = seen
     n_movies = np.int64(max(ds.n_movies, 1))
-    seen_key = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr)) * n_movies + idx
-    key = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr)) * n_movies + indices
-    at = np.searchsorted(seen_key, key)  # seen is sorted within each user (sparse.csr), so its keys are sorted
-    if key.size and (at.max() >= seen_key.size or (seen_key[at] != key).any()):
-        raise TrainingError("a trained pair is not among the seen pairs the run serves; this is a bug: please "
-                            "report it")
     out = np.zeros(idx.size, np.float32)
-    out[at] = 1.0 if weights is None else weights
+    # in blocks of users of about SEEN_BLOCK seen pairs: the keys of 100M pairs at once would take 2.4 GB
+    cuts = np.unique(np.searchsorted(ptr, np.arange(0, int(ptr[-1]), SEEN_BLOCK), side="right") - 1)
+    for a, b in zip(cuts, [*cuts[1:], ptr.size - 1]):
+        s0, t0 = int(ptr[a]), int(indptr[a])
+        rows = np.arange(b - a, dtype=np.int64)
+        seen_key = np.repeat(rows, np.diff(ptr[a:b + 1])) * n_movies + idx[s0:int(ptr[b])]
+        key = np.repeat(rows, np.diff(indptr[a:b + 1])) * n_movies + indices[t0:int(indptr[b])]
+        at = np.searchsorted(seen_key, key)  # seen is sorted within each user (sparse.csr): its keys are sorted
+        if key.size and (at.max() >= seen_key.size or (seen_key[at] != key).any()):
+            raise TrainingError("a trained pair is not among the seen pairs the run serves; this is a bug: please "
+                                "report it")
+        out[s0 + at] = 1.0 if weights is None else weights[t0:t0 + key.size]
     return out
+
+
+SEEN_BLOCK = 1 << 22  # seen pairs a block of seen_weights aligns at once
 
 
 RECENCY = 0.5  # train.als_recency: auto's weight with no validation split to choose on
