@@ -445,9 +445,10 @@ class Model:
         score split exactly over the movies the user rated, its ``n`` largest parts listed (the rest summed), with
         the movie's bias (recent popularity, where the run adds it) and the remainder (what the served vector
         holds beyond that exact solve), so that the parts add up to the score ``predict`` gives (as implicit's
-        ``explain``; Hu, Koren & Volinsky 2008). An als model's only (the default); a known user's needs the run
-        to record its users' solve (a one-process ``train`` of this version does), a new user's never does.
-        UsageError otherwise, saying which."""
+        ``explain``; Hu, Koren & Volinsky 2008). An als model's only (the default; UsageError for another, whose
+        scores have no such split); a known user's needs the run to record its users' solve (a one-process
+        ``train`` of this version does; ArtifactError, saying so, where the run does not), a new user's never
+        does."""
         e = self.engine
         n = _count(n, "n", 1)
         ordered, strict = _flag(ordered, "ordered"), _flag(strict, "strict")
@@ -470,8 +471,8 @@ class Model:
         e.explainable()  # an als model (before a new user's solve is made)
         if user is not None:
             _one_id(user)
-            query, urows, _ = e.users.resolve([user], "error", self._trained_on() + "«explain a new user with "
-                                              "--liked/--rated|pass liked= or rated= for a new user»")
+            _, urows, _ = e.users.resolve([user], "error", self._trained_on() + "«explain a new user with "
+                                          "--liked/--rated|pass liked= or rated= for a new user»")
             solve, who = e.known_solve(int(urows[0])), e.users.raw(int(urows[0]))
         else:  # as recommend_new folds the user in (titles resolved, unknown movies left out and said)
             if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):

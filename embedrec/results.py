@@ -168,8 +168,8 @@ class Recommendations:
         """Why each listed movie scores what it does: for each query, one :class:`Explanation` per listed movie, in
         the list's order (its ``n`` rated movies that add most to the score), or None for a query answered with the
         most popular movies (an unknown user: nothing of theirs to explain). An als model's lists only (a user's,
-        or a new user's from ``recommend_new``); UsageError otherwise, and for a known user of a run that does not
-        record its users' solve (see :meth:`Model.explain`)."""
+        or a new user's from ``recommend_new``; UsageError otherwise), and a known user's where the run records
+        its users' solve (ArtifactError where it does not; see :meth:`Model.explain`)."""
         from embedrec.argcheck import count_arg
 
         n = count_arg(n, "n", 1)
