@@ -18,7 +18,7 @@ ratings are split 80/20, at random or by time (its earliest 80%): the 80% are wh
 Paired per-user differences against the best peer (each user's differences averaged over the seeds it is a test
 user in, then std / sqrt(users)); within 2 SE is a tie.
 
-Usage: python benchmarks/newusers.py [--seeds 5] [--protocol random|time|both] [--out FILE.json]
+Usage: python benchmarks/newusers.py [--seeds 5] [--protocol random|time|both] [--out FILE.json] [--set KEY=VALUE ...]
 (about 2 minutes on 2 cores for both)
 """
 
@@ -116,6 +116,7 @@ def ordered_scorer(engine, history):
     """Each new user's vector from ``engine.fold_in(its movie ids oldest first, ordered=True)``: what
     `recommend --liked ... --ordered` does."""
     Q = np.asarray(engine.factors.movie)
+    bias = 0.0 if engine.factors.movie_bias is None else np.asarray(engine.factors.movie_bias)[None, :]
     ids = engine.movie_ids
 
     def score(rows):
@@ -123,27 +124,30 @@ def ordered_scorer(engine, history):
         for k, r in enumerate(rows):
             if int(r) in history:
                 P[k] = engine.fold_in(list(ids[history[int(r)]]), ordered=True)[0]
-        return P @ Q.T
+        return P @ Q.T + bias
     return score
 
 
 def fold_scorer(factors, solve, X_told):
     """Each new user's vector from ``foldin.fold_in`` of what it told (``solve``: the run's, or None: the fixed
-    solve of the earlier releases)."""
+    solve of the earlier releases), scored as `recommend` scores it: with
+    the movie bias (the recent popularity where valid chose train.als_trend)."""
     from embedrec.serve import foldin
 
     Q = np.asarray(factors.movie)
+    bias = 0.0 if factors.movie_bias is None else np.asarray(factors.movie_bias)[None, :]
 
     def score(rows):
         P = np.zeros((rows.size, Q.shape[1]), np.float32)
         for k, r in enumerate(rows):
             items = dict.fromkeys(X_told[r].indices.tolist(), 1.0)
             P[k] = foldin.fold_in(factors, items, solve=solve)[0] if items else 0.0
-        return P @ Q.T
+        return P @ Q.T + bias
     return score
 
 
-def one_seed(seed: int, u, i, t, n_users: int, n_items: int, by_time: bool) -> tuple[dict, np.ndarray, dict]:
+def one_seed(seed: int, u, i, t, n_users: int, n_items: int, by_time: bool,
+             sets: tuple = ()) -> tuple[dict, np.ndarray, dict]:
     """({model: per-test-user NDCG@10}, the test users, {peer: tuned settings}) of one user partition."""
     import embedrec as er
 
@@ -175,7 +179,7 @@ def one_seed(seed: int, u, i, t, n_users: int, n_items: int, by_time: bool) -> t
     # embedrec: what `train` fits on the known users (a 10% validation share of their rows), then the fold-in
     va = np.random.default_rng(1000 + seed).random(ku.size) < 0.1
     ds = R._embedrec_dataset(ku[~va], ki[~va], ku[va], ki[va], n_users, n_items)
-    engine = er.train(ds, er.load_config(None, [f"train.threads={R.THREADS}"])).engine
+    engine = er.train(ds, er.load_config(None, [f"train.threads={R.THREADS}", *sets])).engine
     out["embedrec (fold-in)"] = ev["test"](fold_scorer(engine.factors, engine.training_ratings.get("solve"),
                                                        X_told))["ndcg"]
     out["embedrec (earlier fixed solve)"] = ev["test"](fold_scorer(engine.factors, None, X_told))["ndcg"]
@@ -184,7 +188,7 @@ def one_seed(seed: int, u, i, t, n_users: int, n_items: int, by_time: bool) -> t
         kt = t[known]  # (ingest --set split.method=user_time --set split.valid=0.1), so valid is split as test is
         va = latest_share(ku, kt, n_users, 0.1)
         ds = R._embedrec_dataset(ku[~va], ki[~va], ku[va], ki[va], n_users, n_items, kt[~va], kt[va])
-        engine = er.train(ds, er.load_config(None, [f"train.threads={R.THREADS}"])).engine
+        engine = er.train(ds, er.load_config(None, [f"train.threads={R.THREADS}", *sets])).engine
         out["embedrec (fold-in, valid by time)"] = ev["test"](fold_scorer(
             engine.factors, engine.training_ratings.get("solve"), X_told))["ndcg"]
         out["embedrec (fold-in, valid by time, --ordered)"] = ev["test"](ordered_scorer(engine, history))["ndcg"]
@@ -206,13 +210,13 @@ PROTOCOLS = {"random": "each new user tells a random 80% of its ratings; the oth
              "time": "each new user tells its earliest 80% of ratings; its latest 20% are the targets"}
 
 
-def run_protocol(name: str, seeds: int, u, i, t, n_users: int, n_items: int) -> dict:
+def run_protocol(name: str, seeds: int, u, i, t, n_users: int, n_items: int, sets: tuple = ()) -> dict:
     per: dict[str, list] = {}
     users: list[np.ndarray] = []
     tuned: dict[str, list] = {}
     t0 = time.perf_counter()
     for seed in range(seeds):
-        out, test_users, chosen = one_seed(seed, u, i, t, n_users, n_items, name == "time")
+        out, test_users, chosen = one_seed(seed, u, i, t, n_users, n_items, name == "time", sets)
         users.append(test_users)
         for model, v in out.items():
             per.setdefault(model, []).append(v)
@@ -238,10 +242,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default="both")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="an embedrec config override for its fits and fold-ins, e.g. train.als_recency=0")
     a = ap.parse_args()
     u, i, t, n_users, n_items = R.load_ml100k()
     names = list(PROTOCOLS) if a.protocol == "both" else [a.protocol]
-    results = [run_protocol(name, a.seeds, u, i, t, n_users, n_items) for name in names]
+    results = [run_protocol(name, a.seeds, u, i, t, n_users, n_items, tuple(a.sets)) for name in names]
     if a.out:
         a.out.write_text(json.dumps(results, indent=1, default=str))
     print("\n\n".join(markdown(r) for r in results))
