@@ -434,18 +434,19 @@ def _isatty(out) -> bool:
 
 def _widen(columns: list[str], widths: list[int], raw: list[list], most: int = 40) -> None:
     """Widen a terminal table's text columns into the room its terminal leaves, each to at most ``most``
-    columns; in place."""
+    columns, in the reverse of the order _fit cuts them (the title to ``TITLE_READABLE``, the genres to 10, then
+    the title, then the genres); in place."""
     import shutil
 
     text = [i for i in _cuttable(columns, raw) if columns[i] in ("title", "genres")]  # the long ones (a review:
     room = shutil.get_terminal_size((80, 24)).columns - (sum(widths) + 2 * (len(widths) - 1))  # 'none' padded)
-    while room > 0 and text:
-        grow = [i for i in text if widths[i] < most]
-        if not grow:
-            break
-        for i in grow[:room]:
-            widths[i] += 1
-        room -= min(room, len(grow))
+    title = [i for i in text if columns[i] == "title"]
+    others = [i for i in text if columns[i] != "title"]
+    for cols, upto in ((title, TITLE_READABLE), (others, 10), (title, most), (others, most)):  # _fit's order back
+        for i in cols:
+            grow = min(room, max(upto - widths[i], 0))
+            widths[i] += grow
+            room -= grow
 
 
 def _cuttable(columns: list[str], raw: list[list]) -> list[int]:
@@ -455,24 +456,34 @@ def _cuttable(columns: list[str], raw: list[list]) -> list[int]:
             and not columns[i].endswith("_id") and not columns[i].startswith("movie_id")]
 
 
+TITLE_READABLE = 20  # the columns a cut title keeps before the less useful columns go to their headers' width
+
+
 def _fit(data: list[list[str]], columns: list[str], widths: list[int], raw: list[list], out) -> None:
     """Narrow a table's text columns (never its numbers) until a row fits the terminal, cutting their longest
-    cells with an ellipsis; in place. A column keeps at least its header's width or 10 characters."""
+    cells with an ellipsis; in place. The title is what a reader needs of a movie's row, so it is cut last (a
+    first-hour review: at 80 columns titles were cut before genres): the other text columns first, widest first,
+    to their header's width or 10 characters; then the title to ``TITLE_READABLE``; then the others to their
+    header's width; then the title to its header's width or 10 characters."""
     import shutil
 
     room = shutil.get_terminal_size((80, 24)).columns
     text = _cuttable(columns, raw)
-    floor = {i: max(_width(columns[i]), 10) for i in text}
+    title = [i for i in text if columns[i] == "title"]
+    others = [i for i in text if columns[i] != "title"]
     over = sum(widths) + 2 * (len(widths) - 1) - room
-    while over > 0:
-        i = max(text, key=lambda j: widths[j] - floor[j], default=None)
-        if i is None or widths[i] <= floor[i]:
-            break
-        widths[i] -= 1
-        over -= 1
+    header = {i: _width(columns[i]) for i in text}
+    floor = {i: max(header[i], 10) for i in text}
+    for cols, least in ((others, floor), (title, {i: max(floor[i], TITLE_READABLE) for i in title}),
+                        (others, header), (title, floor)):
+        while over > 0:
+            i = max(cols, key=lambda j: widths[j] - least[j], default=None)
+            if i is None or widths[i] <= least[i]:
+                break
+            widths[i] -= 1
+            over -= 1
     mark = _mark(out)
     for d in data:
         for i in text:
             if _width(d[i]) > widths[i]:
                 d[i] = _cut(d[i], widths[i], mark)
-

@@ -660,7 +660,7 @@ def test_a_table_on_a_terminal_fits_its_width(monkeypatch):
     out = Terminal()
     write_rows(rows, cols, "table", out)
     lines = out.getvalue().splitlines()
-    assert max(map(len, lines)) <= 60 and lines[1].startswith("196      1     1         Dr. Stran\u2026"), lines
+    assert max(map(len, lines)) <= 60 and lines[1].startswith("196      1     1         Dr. Strangelo\u2026"), lines
     assert "\u2026" in lines[1] and lines[1].rstrip().endswith("4.250") and "Fargo" in lines[2], lines
     piped = io.StringIO()
     write_rows(rows, cols, "table", piped)
@@ -669,6 +669,54 @@ def test_a_table_on_a_terminal_fits_its_width(monkeypatch):
     out = Terminal()
     write_rows(ids, ["movie_id", "title"], "table", out)  # a review: string ids cut to one shared prefix
     assert "urn:movie:imdb:tt0011 " in out.getvalue() and "urn:movie:imdb:tt0012 " in out.getvalue()
+
+
+def test_a_terminal_table_cuts_the_genres_before_the_title(monkeypatch):
+    """A known gap (session 44's reviews): at 80 columns `recommend`'s table cut titles and genres alike (20
+    columns each), titles first where they were longer. The genres are cut first, to 10 columns, the title then
+    to 20, the genres to their header's width and the title last; a stream's later rows widen the title first."""
+    import os as _os
+
+    from embedrec.output import batch_done, write_rows
+
+    class Terminal(io.StringIO):
+        encoding = "utf-8"
+
+        def isatty(self):
+            return True
+
+    title = "Dr. Strangelove or: How I Learned to Stop Worrying and Love the Bomb"
+    rows = [{"user_id": 196, "rank": 1, "movie_id": 1, "title": title, "year": 1964,
+             "genres": ["Action", "Adventure", "Comedy", "Sci-Fi"], "score": 4.25},
+            {"user_id": 196, "rank": 2, "movie_id": 22, "title": "Fargo", "year": 1996, "genres": ["Crime"],
+             "score": 4.125}]
+    cols = ["user_id", "rank", "movie_id", "title", "year", "genres", "score"]
+    # the fixed columns: user_id 7, rank 4, movie_id 8, year 4, score 5 and six gaps of 2: 40 columns
+    cut = {}
+    for room in (80, 60, 200):
+        monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=(80, 24), c=room: _os.terminal_size((c, 24)))
+        out = Terminal()
+        write_rows(rows, cols, "table", out)
+        lines = out.getvalue().splitlines()
+        assert max(map(len, lines)) <= room, lines
+        cut[room] = lines[1].split("  1964  ")
+    # 80: 40 left, the genres 10, the title the other 30 (29 characters and the ellipsis)
+    assert cut[80][0].endswith("  " + title[:29] + "\u2026") and cut[80][1].startswith("Action|Ad\u2026  4.250")
+    # 60: 20 left: the genres at their header's width (6), the title 14
+    assert cut[60][0].endswith("  " + title[:13] + "\u2026") and cut[60][1].startswith("Actio\u2026  4.250")
+    assert cut[200][0].endswith(title) and cut[200][1].startswith("Action|Adventure|Comedy|Sci-Fi  4.250")
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=(80, 24): _os.terminal_size((80, 24)))
+    out = Terminal()  # a stream's first part of short cells: the room left goes to the title first
+
+    def stream():
+        yield rows[1]
+        batch_done(out)
+        yield rows[0]
+
+    write_rows(stream(), cols, "table", out)
+    lines = out.getvalue().splitlines()
+    assert max(map(len, lines)) <= 80 and title[:29] + "\u2026" in lines[2], lines
+    assert lines[2].split("  1964  ")[1].startswith("Action|Ad\u2026"), lines
 
 
 def test_a_table_aligns_wide_and_zero_width_characters_by_terminal_columns(monkeypatch):
