@@ -236,6 +236,9 @@ def _resolved(model: Model, tokens: list, opt: str) -> list:
     ids, by_title = model.resolve_movies(tokens)
     for token, movie in by_title.items():
         _said_title(model, opt, token, movie)
+    for token, movie in zip(tokens, ids):
+        if isinstance(token, str) and token not in by_title:
+            _also_titled(model, opt, token, movie)
     return ids
 
 
@@ -268,9 +271,9 @@ def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
             log.warning("«%s|%s» %s; %s", opt, name, movies.unknown_text(token.strip()),
                         "nothing to leave out" if opt == "--exclude" else "left out")
             continue
-        if row >= 0 or not isinstance(token, str) or token.strip().isdigit():
+        if row >= 0 or not isinstance(token, str) or token.strip().isdigit() and movies.ids.dtype.kind in "iu":
             out.append(token.strip() if isinstance(token, str) else token)  # an id: the library counts or ignores
-            continue  # one it does not know
+            continue  # one it does not know (on a run of text ids, digits no id holds are title words: '50')
         try:
             out += _resolved(model, [token], opt)
         except NotFoundError:
@@ -289,13 +292,41 @@ def _found(model: Model, token):
     movie = model.find_movie(token)
     if str(movie) != str(token).strip():
         _said_title(model, "--movie", str(token), movie)
+    elif isinstance(token, str):
+        _also_titled(model, "--movie", token, movie)
     return movie
 
 
 def _said_title(model: Model, opt: str, token: str, movie) -> None:
     m = model.movie(movie)
-    _marked(f"«{opt}» '%s': movie %s, %s%s", token.strip(), movie, m["title"],
-            "" if m["year"] is None else f" ({m['year']})")
+    _marked(f"«{opt}» '%s': movie %s, %s%s", token.strip(), movie, m["title"], _year(m))
+
+
+def _year(m: dict) -> str:
+    return "" if m["year"] is None else f" ({m['year']})"
+
+
+def _also_titled(model: Model, opt: str, token: str, movie) -> None:
+    """On a run of text ids, a text taken as a movie's id that title words name too ('50': the id 50, and '50 First
+    Dates'): one line saying which it was taken as, and the id to give for the title (--movie and --liked read a
+    text by one rule, Model.find_movie's: an id first, then titles)."""
+    cat = model.engine.catalogue
+    if cat.movie_ids.dtype.kind in "iu" or str(movie) != token.strip():  # a number is an id on an integer-id run
+        return
+    rows = [r for r in cat.title_rows(token) if str(cat.movie_ids[r]) != str(movie)]
+    if not rows:
+        return
+    named = [model.movie(cat.movie_ids[r]) for r in rows[:3]]
+    m = model.movie(movie)
+    if len(rows) == 1:
+        _marked(f"«{opt}» '%s': movie %s, %s%s, by its id; the title %s%s matches it too: give its id, %s, for that "
+                "one", token.strip(), movie, m["title"], _year(m), named[0]["title"], _year(named[0]),
+                named[0]["movie_id"])
+        return
+    shown = "; ".join(f"{n['movie_id']}: {n['title']}{_year(n)}" for n in named)
+    more = f" and {len(rows) - 3:,} more" if len(rows) > 3 else ""
+    _marked(f"«{opt}» '%s': movie %s, %s%s, by its id; {len(rows):,} titles match it too (%s%s): give the id of the "
+            "one meant", token.strip(), movie, m["title"], _year(m), shown, more)
 
 
 def short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none_pass) -> None:

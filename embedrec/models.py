@@ -522,9 +522,10 @@ class Model:
     def similar(self, movie, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
                 year_max: int | None = None, exclude: Iterable = (),
                 candidates: Iterable | None = None) -> Recommendations:
-        """The k movies most similar to ``movie`` by cosine similarity of their embeddings: an id, or title words
-        as :meth:`find_movie` takes them ('star wars', as ``recommend --movie`` does), or a list of those (a list
-        for each); the query column is ``movie_id_query``."""
+        """The k movies most similar to ``movie`` by cosine similarity of their embeddings: an id, or text as
+        :meth:`find_movie` takes it (an id of the model where it is one exactly, else title words: 'star wars', as
+        ``recommend --movie`` does), or a list of those (a list for each); the query column is
+        ``movie_id_query``."""
         k = self._k(k)
         e = self.engine
         allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
@@ -532,12 +533,9 @@ class Model:
         queries, out_ids, out_scores = [], [], []
         for one in (_as_list_of(movie, "similar") if many else [movie]):  # a review: one id only, no titles
             one = _movie_arg(one, "similar", "50) or similar('star wars'")
-            try:
-                row = e.movie_row(one)
-            except NotFoundError:
-                if not isinstance(one, str) or one.strip().lstrip("+-").isdigit():
-                    raise
-                row = e.find_movie(one)  # title words; ambiguity is a UsageError listing the candidates
+            # text: an id where it is one exactly, else title words (find_movie; ambiguity is a UsageError listing
+            # the candidates), as recommend_new's liked= and rated= read theirs (resolve_movies)
+            row = e.find_movie(one) if isinstance(one, str) else e.movie_row(one)
             ids, scores = e.similar(row, k, allowed)
             queries.append(py_id(e.movie_ids[row]))
             out_ids.append(ids)
@@ -553,9 +551,10 @@ class Model:
         return py_id(self.engine.movie_ids[self.engine.find_movie(str(query))])
 
     def resolve_movies(self, tokens: Iterable) -> tuple[list, dict]:
-        """Movie ids for ``tokens`` as ``recommend --liked/--rated`` reads them: an id (a number, or text of digits:
-        kept as given, so an unknown one is refused as such later) or title words as :meth:`find_movie` takes them
-        ('star wars', 'Fargo (1996)'; ambiguity raises UsageError). Returns (the ids in order, {token: id} of those
+        """Movie ids for ``tokens`` as ``recommend --liked/--rated`` reads them, each by :meth:`find_movie`'s rule
+        (as ``recommend --movie`` and :meth:`similar` read theirs): an id of the model where the text is one exactly,
+        else title words ('star wars', 'Fargo (1996)', '50' for '50 First Dates'; ambiguity raises UsageError),
+        else an id (a number, or text no title holds: kept as given, so an unknown one is refused as such later). Returns (the ids in order, {token: id} of those
         found by their title), e.g. ``ids, by_title = m.resolve_movies(['star wars', 181])``, then
         ``m.recommend_new(liked=ids)``."""
         if isinstance(tokens, (str, bytes)):
@@ -564,7 +563,7 @@ class Model:
         ids, by_title = [], {}
         for t in _as_list_of(tokens, "resolve_movies"):
             t = _movie_arg(t, "resolve_movies", "['star wars', 181]")
-            if not isinstance(t, str) or t.strip().isdigit():
+            if not isinstance(t, str):
                 ids.append(t)
                 continue
             try:

@@ -666,7 +666,7 @@ def test_resolve_movies_takes_titles_as_the_cli_does(trained_run):
     Model.resolve_movies does, and the CLI calls it."""
     m = trained_run.opened
     ids, by_title = m.resolve_movies(["the movie 50", 7, "9", np.int64(11)])
-    assert ids == [50, 7, "9", 11] and by_title == {"the movie 50": 50}
+    assert ids == [50, 7, 9, 11] and by_title == {"the movie 50": 50}  # "9": the id 9, found as one
     np.testing.assert_array_equal(m.recommend_new(liked=ids, k=5).movie_ids[0],
                                   m.recommend_new(liked=[50, 7, 9, 11], k=5).movie_ids[0])
     for bad, said in (("the movie 50", "got the text"), (5, "expected a list, not int"), ([None], "a missing value")):

@@ -374,6 +374,46 @@ def test_a_number_in_title_words_is_a_whole_number_not_part_of_a_year():
         cat.find_movie("1950")
 
 
+@pytest.mark.parametrize("id_of_50", [True, False])
+def test_movie_and_liked_read_a_text_by_one_rule_on_a_string_id_run(tmp_path, id_of_50):
+    """A known gap (session 44's reviews): on a string-id run `--movie 50` read 50 as title words where `--liked 50`
+    took it as an id only (left out: no such id). Both read a text by one rule: an id of the run where it is one
+    exactly, then titles; a text that is an id and names a title too is said in one line, with the title's id."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    ids = ["50" if id_of_50 else "m0", *(f"tt{i}" for i in range(1, 30))]
+    titles = ["Star Wars (1977)", "50 First Dates (2004)", *(f"Film {chr(65 + i % 26)}{i} (1990)" for i in range(2, 30))]
+    (tmp_path / "movies.csv").write_text("movie_id,title\n" + "".join(f"{i},{t}\n" for i, t in zip(ids, titles)))
+    rng = np.random.default_rng(0)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + "".join(
+        f"u{u},{ids[m]},4\n" for u in range(60) for m in rng.choice(30, 10, replace=False)))
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    r = CliRunner().invoke(main, ["ingest", "-q", str(tmp_path / "r.csv"), *sets, "--set", "data.id_type=str",
+                                  "--set", f"data.movies={tmp_path / 'movies.csv'}"])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=2"])
+    assert r.exit_code == 0, r.stderr
+    said, liked = {}, {}
+    for opt in ("--movie", "--liked"):
+        r = CliRunner().invoke(main, ["recommend", *sets, opt, "50", "-k", "30", "--format", "csv"])
+        assert r.exit_code == 0, r.output
+        said[opt] = r.stderr.strip().splitlines()[:-1]  # the last: fewer than the 30 asked for (all of them)
+        liked[opt] = {line.split(",")[2] for line in r.stdout.splitlines()[1:]}
+    if id_of_50:  # the id: neither list holds movie 50 itself; the title named too, in one line
+        assert "50" not in liked["--movie"] and "50" not in liked["--liked"], liked
+        for opt in ("--movie", "--liked"):
+            assert said[opt] == [f"{opt} '50': movie 50, Star Wars (1977), by its id; the title 50 First Dates (2004) "
+                                 "matches it too: give its id, tt1, for that one"], said
+    else:  # no such id: the title, for both (before, --liked left '50' out as an unknown id)
+        assert "tt1" not in liked["--movie"] and "tt1" not in liked["--liked"], liked
+        for opt in ("--movie", "--liked"):
+            assert said[opt] == [f"{opt} '50': movie tt1, 50 First Dates (2004)"], said
+    r = CliRunner().invoke(main, ["recommend", *sets, "--liked", "tt2", "-k", "3"])  # an id alone: nothing said
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+
+
 def test_titles_match_without_their_accents():
     """'les miserables' found no 'Misérables, Les' and 'cafe au lait' no 'Metisse (Café au Lait)': the query and
     the titles are compared without accents and case, either way round and in either Unicode form."""

@@ -108,17 +108,7 @@ class Catalogue:
         hit = self.movie_rows([q])[0][0]
         if hit >= 0:
             return int(hit)
-        low = " ".join(_fold(q).split())
-        names, bare = self._title_names()
-        exact = [i for i, n in enumerate(names) if low in n] or [i for i, n in enumerate(bare) if low in n]
-        if len(exact) == 1:
-            return exact[0]
-        words = low.split()
-        # a number is a whole word ('50' is '50 First Dates', not the year of 'Cinderella (1950)': a first-hour pass);
-        # other words match within words ('godfath')
-        find = [re.compile(rf"(?<![0-9]){re.escape(w)}(?![0-9])").search if w.isdigit() else
-                (lambda f, w=w: w in f) for w in words]
-        cands = exact or [i for i, n in enumerate(names) if all(any(m(f) for f in n) for m in find)]
+        cands = self.title_rows(q)
         if len(cands) == 1:
             return cands[0]
         if not cands:
@@ -138,6 +128,21 @@ class Catalogue:
         # for a movie without a year (a notebook review)
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
         raise UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
+
+    def title_rows(self, query: str) -> list[int]:
+        """The rows whose titles ``query`` names, as :meth:`find_movie` matches titles: those it names exactly
+        ('Title', 'Title (year)', the article in front, then without it) where any, else those holding every one
+        of its words."""
+        low = " ".join(_fold(query.strip()).split())
+        names, bare = self._title_names()
+        exact = [i for i, n in enumerate(names) if low in n] or [i for i, n in enumerate(bare) if low in n]
+        if exact:
+            return exact
+        # a number is a whole word ('50' is '50 First Dates', not the year of 'Cinderella (1950)': a first-hour pass);
+        # other words match within words ('godfath')
+        find = [re.compile(rf"(?<![0-9]){re.escape(w)}(?![0-9])").search if w.isdigit() else
+                (lambda f, w=w: w in f) for w in low.split()]
+        return [i for i, n in enumerate(names) if all(any(m(f) for f in n) for m in find)]
 
     def _title_names(self) -> tuple[list[set[str]], list[set[str]]]:
         """Each movie's names folded (``_fold``: lower case, no accents), with and without ' (year)': its title as
