@@ -196,6 +196,44 @@ def test_a_gain_inside_the_margin_keeps_the_model_alone():
     assert len(calls) == 1 + len(trend.WINDOWS) * len(trend.SCREEN) + len(trend.ACTIVITY_SCREEN)  # alone, the screen
 
 
+@pytest.mark.parametrize("step", [0.0001, 0.01])
+def test_auto_says_each_step_of_its_search_with_the_scores_it_scored(caplog, step):
+    """A known gap (session 44's reviews): train said nothing while train.als_trend auto weighed its candidates (6 s
+    on 30K x 8K x 1.5M). Each step of the search is one INFO line as it is scored: its candidates' valid scores in
+    the order scored (here each call's own number), the model alone, and how many were weighed so far; then the
+    choice, 0 included (it was a debug line)."""
+    import logging
+    import re
+
+    ds = _hits_dataset()
+    f = {"user_factors": np.ones((ds.n_users, 2), np.float32), "movie_factors": np.ones((ds.n_movies, 2), np.float32),
+         "movie_bias": np.zeros(ds.n_movies, np.float32)}
+    given: list[float] = []
+
+    def on_valid(g):  # the model alone 0.2, each blend after it `step` more than the one before
+        given.append(round(0.2 + step * len(given), 4))
+        return {"ndcg@10": given[-1]}
+
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        got = trend.choose(ds, _cfg().train, f, on_valid, "ndcg@10", True)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("als_trend auto")]
+    steps, last = lines[:-1], lines[-1]
+    said = [float(x) for line in steps for x in re.findall(r"(\d\.\d{4}) at ", line)]
+    assert said == given[1:], (said, given)  # every blend scored, once, with its own score, in order
+    counts = [int(re.search(r"(\d+) weighed so far", line)[1]) for line in steps]
+    sizes = [len(re.findall(r"\d\.\d{4} at ", line)) for line in steps]
+    assert counts == list(np.cumsum(sizes)) and all("the model alone 0.2000" in line for line in steps), steps
+    assert steps[0].startswith(f"als_trend auto, popularity's weight in each window: valid ndcg@10 {given[1]:.4f} at "
+                               f"1, {given[2]:.4f} at 8 over all the ratings; "), steps
+    if step < 0.001:  # 0.55% above the model alone at best: inside the margin, two steps, then 0
+        assert got[0] == 0.0 and len(steps) == 2 and sizes == [8, 3], steps
+        assert last == ("als_trend auto: chose 0, the model alone (valid ndcg@10 0.2000; the best with popularity "
+                        "0.2011, where a gain must pass 1%)"), last
+    else:  # past it: the weights at the best window, each activity, then the activities around 1
+        assert got[0] > 0 and len(steps) == 5 and sizes[:2] == [8, 3], steps
+        assert last.startswith("als_trend auto: popularity (") and f"valid ndcg@10 {got[3]:.4f}" in last, last
+
+
 def _with_cold_users(ds: Dataset) -> Dataset:
     """``ds`` and 40 more users with valid rows only (the latest hits), as split.cold_start keeps them."""
     import copy

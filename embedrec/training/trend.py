@@ -313,6 +313,27 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
         return ", ".join(f"{tried[k]:.4f} at {k[1]:g}" + (f" over the latest {k[0]:g}" if timed else "") +
                          (f", activity {k[2]:g}" if len(set(x[2] for x in keys)) > 1 else "") for k in keys)
 
+    def weighed(what: str, keys) -> None:
+        """One line as each step of auto's search is scored (a known gap: train said nothing while it weighed
+        them): its candidates' valid scores by window, then weight or activity, and how many were scored so far."""
+        def where(w: float, a: float) -> str:
+            return ((" over all the ratings" if w >= 1 else f" over the latest {100 * w:g}%") if timed else "") + \
+                (f", activity {a:g}" if a else "")
+
+        if len({k[1] for k in keys}) == 1 and len({k[2] for k in keys}) > 1:  # the activities at one weight
+            text = f"{what} at weight {keys[0][1]:g}{where(keys[0][0], 0)}: valid {metric} " + ", ".join(
+                f"{tried[k]:.4f} at {k[2]:g}" for k in keys)
+        elif len({(k[0], k[2]) for k in keys}) == 1:  # the weights at one window and activity
+            text = f"{what}{where(keys[0][0], keys[0][2])}: valid {metric} " + ", ".join(
+                f"{tried[k]:.4f} at {k[1]:g}" for k in keys)
+        else:  # the weights at each window
+            groups: dict = {}
+            for k in keys:
+                groups.setdefault((k[0], k[2]), []).append(k)
+            text = f"{what}: valid {metric} " + "; ".join(
+                ", ".join(f"{tried[k]:.4f} at {k[1]:g}" for k in ks) + where(*wa) for wa, ks in groups.items())
+        log.info("als_trend auto, %s (the model alone %.4f; %d weighed so far)", text, base, len(tried))
+
     if not auto:
         beta = float(train_cfg.als_trend)
         tried = {(w, beta, a): score(w, beta, a) for a in gammas for w in windows}
@@ -340,24 +361,32 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
     # and 8 missed the margin and the term was dropped where auto kept 0.25)
     tried = {(w, b, gammas[0]): score(w, b, gammas[0]) for w in windows
              for b in (SCREEN if gammas[0] == 0 else ACTIVITY_SCREEN)}
+    weighed("popularity's weight" + (" in each window" if len(windows) > 1 else ""), list(tried))
     for a in gammas[1:]:  # the other gammas at the best window so far, a smaller beta too: the users' weights
         done = [k for k in tried if np.isfinite(tried[k])]  # spread, so the median user's must be small
         w = best_of(done)[0] if done else windows[0]
-        tried.update({(w, b, a): score(w, b, a) for b in ACTIVITY_SCREEN})
+        step = {(w, b, a): score(w, b, a) for b in ACTIVITY_SCREEN}
+        tried.update(step)
+        weighed("popularity's weight", list(step))
     finite = [k for k in tried if np.isfinite(tried[k])]
     best = best_of(finite) if finite else next(iter(tried))
     if not np.isfinite(base) or not finite or \
             not (tried[best] > base * (1 + MARGIN) if higher else tried[best] < base * (1 - MARGIN)):
-        log.debug("als_trend auto: valid %s %.4f with the model alone; with popularity: %s; chose 0 (a gain must "
-                  "pass %g%%)", metric, base, said(list(tried)), 100 * MARGIN)
+        log.info("als_trend auto: chose 0, the model alone (valid %s %.4f; the best with popularity %s, where a "
+                 "gain must pass %g%%)", metric, base, "none" if not finite else f"{tried[best]:.4f}", 100 * MARGIN)
         return (0.0, DEFAULT_WINDOW if len(windows) > 1 else windows[0],
                 0.0 if len(gammas) > 1 else gammas[0], None)
     w = best[0]
     for a in gammas:  # every weight at the best window, at each gamma screened (a review: gamma 1 won the screen by
-        tried.update({(w, b, a): score(w, b, a) for b in BETAS if (w, b, a) not in tried})  # 0.0002, and gamma 0's
-    best = best_of(k for k in tried if k[0] == w and k[2] in gammas)  # sweep, never run, beat its best)
+        step = {(w, b, a): score(w, b, a) for b in BETAS if (w, b, a) not in tried}  # 0.0002, and gamma 0's
+        tried.update(step)  # sweep, never run, beat its best)
+        if step:
+            weighed("every weight", list(step))
+    best = best_of(k for k in tried if k[0] == w and k[2] in gammas)
     if train_cfg.als_trend_activity == "auto" and best[2] == 1.0:
-        tried.update({(w, best[1], x): score(w, best[1], x) for x in ACTIVITY_FINE})
+        step = {(w, best[1], x): score(w, best[1], x) for x in ACTIVITY_FINE}
+        tried.update(step)
+        weighed("the activities around 1", list(step))
         best = best_of(k for k in tried if k[0] == w and k[1] == best[1])
     if train_cfg.als_trend_activity == "auto" and best[2] > 0:  # activity must beat every user alike clearly
         flat = [k for k in tried if k[2] == 0 and np.isfinite(tried[k])]
@@ -365,8 +394,8 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
         if not clear_of(best, ref, best_of(flat) if flat and tried[best_of(flat)] == ref else None):
             if not flat or not (tried[best_of(flat)] > base * (1 + MARGIN) if higher
                                 else tried[best_of(flat)] < base * (1 - MARGIN)):
-                log.debug("als_trend auto: activity %g's valid %s %.4f is not clearly above %.4f; chose 0", best[2],
-                          metric, tried[best], ref)
+                log.info("als_trend auto: chose 0, the model alone (activity %g's valid %s %.4f is not clearly "
+                         "above %.4f)", best[2], metric, tried[best], ref)
                 return 0.0, DEFAULT_WINDOW if len(windows) > 1 else windows[0], 0.0, None
             log.debug("als_trend auto: activity %g's valid %s %.4f is not clearly above every user alike's %.4f: "
                       "activity 0", best[2], metric, tried[best], ref)
