@@ -120,6 +120,44 @@ def test_topk_all_equals_recommend_users(rec, tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
 
 
+def test_topk_all_shares_the_users_so_every_rank_has_work_where_it_can():
+    """A known gap (session 44's reviews): under torchrun the users were split in whole batches, so on ML-100K
+    (943 users, batches of 1,024) the second of 2 ranks scored nobody. With fewer batches than ranks the users are
+    split evenly (the first ranks one more); with enough, in whole batches as before. Hand-computed shares."""
+    from embedrec.export_topk import user_share
+
+    def shares(n, world, batch):
+        return [user_share(n, r, world, batch) for r in range(world)]
+
+    assert shares(943, 2, 1024) == [(0, 472), (472, 943)]  # ML-100K on 2 ranks
+    assert shares(943, 1, 1024) == [(0, 943)]
+    assert shares(1, 2, 1024) == [(0, 1), (1, 1)]  # one user: the second rank has none to take
+    assert shares(3, 4, 1024) == [(0, 1), (1, 2), (2, 3), (3, 3)]  # fewer users than ranks
+    assert shares(10, 3, 8) == [(0, 4), (4, 7), (7, 10)]  # uneven: the first rank one more
+    assert shares(0, 2, 8) == [(0, 0), (0, 0)]
+    assert shares(4097, 2, 4096) == [(0, 2049), (2049, 4097)]  # 2 batches, the second of one user: evened
+    assert shares(20, 2, 8) == [(0, 16), (16, 20)]  # 3 batches for 2 ranks: whole batches, as before
+    assert shares(16, 2, 8) == [(0, 8), (8, 16)]
+    for n, world, batch in ((943, 2, 1024), (10, 3, 8), (20, 2, 8), (5, 8, 2), (100, 7, 3)):
+        got = shares(n, world, batch)  # contiguous, in rank order, every user once
+        assert got[0][0] == 0 and got[-1][1] == n and all(a[1] == b[0] for a, b in zip(got, got[1:]))
+        assert all(hi - lo > 0 for lo, hi in got[:min(n, world)]), got  # every rank that can have work has some
+
+
+def test_a_rank_without_users_writes_a_readable_empty_part(rec, tmp_path):
+    """A review: a rank given no user wrote a 0-byte part and the merge failed (ArrowInvalid); one user on 2 ranks
+    still leaves the second none (user_share), so its part is an empty table with the columns."""
+    import pyarrow.parquet as pq
+
+    from embedrec.export_topk import _topk_part
+
+    n = rec.P.shape[0]
+    assert _topk_part(rec, tmp_path / "e.parquet", ".parquet", n, n, 5, 64, None, "cpu") == 0
+    empty = pq.read_table(tmp_path / "e.parquet")
+    topk_all(rec, tmp_path / "t.parquet", 5, batch=64)
+    assert empty.num_rows == 0 and empty.schema.names == pq.read_table(tmp_path / "t.parquet").schema.names
+
+
 def test_topk_all_parquet_reads_as_to_frame_for_movies_without_titles(rec, tmp_path, monkeypatch):
     """A first-hour pass: a movie without a title was '' in the --topk-all Parquet file, NaN in to_frame() and
     null in JSON; the file reads as to_frame() gives the same rows (docs/python.md says so)."""
