@@ -56,6 +56,31 @@ def one_process(what: str) -> None:
 
 _ONE_PAIR = object()  # Model.predict(user, movie): the movie given (one pair)
 
+
+def _surprise_keywords(pairs, movie, uid, iid, r_ui) -> tuple:
+    """Model.predict's (pairs, movie) from Surprise's keywords ``uid=``, ``iid=``, ``r_ui=None`` where given (a
+    known gap: predict(uid=196, iid=242) was a TypeError); each named once, ``r_ui`` None alone."""
+    if r_ui is not None:
+        raise UsageError(f"predict: r_ui={shorten(repr(r_ui), 30)}: a true rating is not kept (Predictions holds the "
+                         "ids, fallback and score); leave r_ui out and compare pred.scores with your ratings, or "
+                         "score a run's split with evaluate()")
+    if uid is not _ONE_PAIR:
+        if pairs is not _ONE_PAIR:
+            raise UsageError("predict: the user given twice (a first argument and uid=); give predict(196, 242) or "
+                             "predict(uid=196, iid=242)")
+        pairs = uid
+    if iid is not _ONE_PAIR:
+        if movie is not _ONE_PAIR:
+            raise UsageError("predict: the movie given twice (a second argument and iid=); give predict(196, 242) or "
+                             "predict(uid=196, iid=242)")
+        if pairs is _ONE_PAIR:
+            raise UsageError("predict: iid= needs its user: predict(uid=196, iid=242)")
+        movie = iid
+    if pairs is _ONE_PAIR:
+        raise UsageError("predict: give (user id, movie id) pairs, predict([(196, 242)]), or one user and its movie, "
+                         "predict(196, 242) or predict(uid=196, iid=242)")
+    return pairs, movie
+
 class Model:
     """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate (``answer``:
     ``embedrec recommend``'s question, routed to one of them); and what
@@ -596,17 +621,20 @@ class Model:
         ids, scores = e.popular(self._k(k), self._allowed(genres, year_min, year_max, exclude, candidates))
         return Recommendations(e, [None], [ids], [scores], [True], [])
 
-    def predict(self, pairs: Iterable, movie=_ONE_PAIR, *, missing: str = "fallback") -> Predictions:
+    def predict(self, pairs: Iterable = _ONE_PAIR, movie=_ONE_PAIR, *, missing: str = "fallback", uid=_ONE_PAIR,
+                iid=_ONE_PAIR, r_ui=None) -> Predictions:
         """The score of each (user id, movie id) pair: the predicted rating for explicit models. ``pairs``: tuples,
         a 2-column array, or a DataFrame with the columns user_id and movie_id; or one user and its movie as
         Surprise's ``predict(uid, iid)`` takes them, ``predict(196, 242)`` (a first-hour pass: a raw TypeError), or
-        its movies, ``predict(196, [242, 302])``.
+        its movies, ``predict(196, [242, 302])``; Surprise's keywords too, ``predict(uid=196, iid=242)``, and its
+        ``r_ui=None`` (a true rating is not kept: a Predictions has no column for it, so one given is refused).
 
         ``missing``: 'fallback' (default) answers a pair with an id not in the training data from what the
         model has, as Surprise does: explicit models mu + b_m (unknown user), mu + b_u (unknown movie), mu
         (both); implicit models b_m where they have movie biases, else NaN. The ``fallback`` column says which.
         'error' raises NotFoundError; 'skip' leaves the pair out."""
         _check(missing, PREDICT_MISSING, "missing")
+        pairs, movie = _surprise_keywords(pairs, movie, uid, iid, r_ui)
         if movie is not _ONE_PAIR:  # one user: a movie, or several (predict(196, [242, 302]))
             refuse_frame(movie, "predict(user, movies): expected a movie id or a list of movie ids")
             if isinstance(movie, np.ndarray) and movie.ndim == 0:  # np.array(242): one movie (a review: TypeError)

@@ -1351,6 +1351,28 @@ def test_predict_takes_one_pair_as_surprise_does(trained_run):
     assert m.predict(user, np.array(movie)).to_frame().equals(one.to_frame())
 
 
+def test_predict_takes_surprises_keywords(trained_run):
+    """A known gap: Surprise's predict(uid=, iid=, r_ui=None) keywords were a TypeError. They name the one user and
+    its movie (or movies), r_ui None alone (a Predictions keeps no true rating); each named once."""
+    m = trained_run.opened
+    user, movie, other = m.user_ids[0], m.movie_ids[0], m.movie_ids[1]
+    want = m.predict([(user, movie)]).to_frame()
+    for got in (m.predict(uid=user, iid=movie), m.predict(uid=user, iid=movie, r_ui=None), m.predict(user, iid=movie),
+                m.predict(uid=user, iid=movie, missing="error")):
+        assert got.to_frame().equals(want)
+    assert m.predict(uid=user, iid=[movie, other]).to_frame().equals(m.predict([(user, movie), (user, other)]).to_frame())
+    assert list(m.predict(uid=10**9, iid=movie).fallback) == ["user_unknown"]  # the same fallbacks
+    for kw, said in ((dict(uid=user, iid=movie, r_ui=4.0), "r_ui=4.0: a true rating is not kept"),
+                     (dict(uid=user), "needs a movie too"), (dict(iid=movie), "iid= needs its user"),
+                     ({}, "give (user id, movie id) pairs")):
+        with pytest.raises(UsageError, match=re.escape(said)):
+            m.predict(**kw)
+    with pytest.raises(UsageError, match="the user given twice"):
+        m.predict(user, movie, uid=user)
+    with pytest.raises(UsageError, match="the movie given twice"):
+        m.predict(user, movie, iid=movie)
+
+
 def test_bytes_ids_are_refused_with_how_to_decode_them(trained_run):
     """A review: recommend([b'196']) was looked up as the text "b'196'" ('user 'b'196'' not found); bytes are
     refused, saying to decode them (recommend_stream still decodes a binary file's lines)."""
