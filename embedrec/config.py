@@ -275,10 +275,25 @@ class Config:
             resolve_paths(new)
         return new
 
-    def to_yaml(self) -> str:
+    def to_yaml(self, chosen: dict[str, str] | None = None) -> str:
+        """The config as YAML; ``chosen``: {'section.key': text} of ``auto`` values a run resolved, each said in a
+        comment after its ``auto`` (``als_unobserved: auto  # this run: 0.2267``), which stays: a rerun chooses
+        again, as this run did (a run's config.yaml: docs/commands.md, train)."""
         import yaml
 
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+        if not chosen:
+            return text
+        out, section = [], ""
+        for line in text.splitlines():
+            if line and not line.startswith(" "):
+                section = line.split(":", 1)[0]
+            elif line.startswith("  ") and not line.startswith("   ") and line.endswith(": auto"):
+                said = chosen.get(f"{section}.{line.strip().split(':', 1)[0]}")
+                if said is not None:
+                    line += f"  # this run: {said}"
+            out.append(line)
+        return "\n".join(out) + "\n"
 
 
 # --------------------------------------------------------------------------------------------- validation

@@ -115,7 +115,7 @@ def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None
     files = run.manifest.get("files") or {}
     same = all(files.get(f"{name}.npy") == sha256_array(np.asarray(model._f[name], np.float32))
                for name in ("user_factors", "movie_factors"))
-    yaml = model.config.updated({"run.dir": _run_dir_as_published(config, run_dir)}).to_yaml()
+    yaml = model.config_yaml(model.config.updated({"run.dir": _run_dir_as_published(config, run_dir)}))
     if not (same and config is not None and isinstance(metrics, dict)
             and (config.decode("utf-8") == yaml or _same_but_stopping(config, yaml)
                  and metrics.get("epochs_run") == model.metrics.get("epochs_run"))):  # no epoch trained since

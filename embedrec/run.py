@@ -8,7 +8,7 @@ Layout::
     RUN/current -> artifacts-<version>/   swapped atomically when a new model is ready
     RUN/artifacts-<version>/
         manifest.json          versions, dataset fingerprint, model args, file checksums, index metadata
-        config.yaml            the resolved config of the run
+        config.yaml            the resolved config of the run (an auto a rerun re-chooses kept, with a comment of its value here)
         state_dict.pt          the torch model's state_dict (absent for als on the CPU: the factors are all of it)
         user_factors.npy movie_factors.npy user_bias.npy movie_bias.npy
         users.parquet movies.parquet    id maps (external id <-> index) with titles, years, genres (for people,

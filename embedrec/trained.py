@@ -114,9 +114,32 @@ class TrainedModel(Model):
         log_text = "".join(json.dumps(r) + "\n" for r in self._history)
 
         self._saved = publish(run_dir, lambda tmp: save_artifacts(tmp, self._f, self.dataset, self._state_bytes,
-                                                                  self._extra, cfg.to_yaml(), self.metrics, cfg.index,
-                                                                  log_text))
+                                                                  self._extra, self.config_yaml(cfg), self.metrics,
+                                                                  cfg.index, log_text))
         return self._saved
+
+    def config_yaml(self, cfg: Config | None = None) -> str:
+        """The run's config.yaml: ``cfg`` (this model's config) with each ``auto`` this training resolved said in a
+        comment of what it chose (the manifest's and metrics.json's values: the unobserved weight the served
+        model was fitted at, the loss, the metric, the optimizer). ``auto`` stays where a rerun must choose
+        again: an als run's weight is a rule of its ratings (the refit's, train+valid, differ from the
+        selection's), so a number there would train another model; the selection's choices on valid (als_reg,
+        als_recency, the half weight, model.dim, ...) are written as the numbers they are."""
+        chosen: dict[str, str] = {}
+        solve = (self._extra.get("training_ratings") or {}).get("solve") or {}
+        if isinstance(solve.get("a0"), float):
+            chosen["train.als_unobserved"] = f"{solve['a0']:.4g}"
+        model = self._extra.get("model") or {}
+        chosen["model.loss"] = str(model.get("loss"))
+        chosen["model.implicit_terms"] = "true" if model.get("implicit_terms") else "false"
+        chosen["train.metric"] = str(self._extra.get("metric"))
+        selection = self.metrics.get("selection") or {}
+        if selection.get("optimizer") is not None:  # the trainers other than als
+            chosen["train.optimizer"] = str(selection["optimizer"])
+            chosen["train.lr"] = f"{selection.get('lr'):g}"
+            l2 = (cfg or self.config).train.weight_decays(str(model.get("loss")))
+            chosen["train.weight_decay_user"], chosen["train.weight_decay_movie"] = (f"{v:g}" for v in l2)
+        return (cfg or self.config).to_yaml(chosen)
 
     @contextlib.contextmanager
     def _served(self, call: str) -> Iterator[Recommender]:

@@ -512,3 +512,36 @@ def test_a_valid_split_of_users_without_a_vector_alone_trains_as_without_one(tmp
     assert "none of the 120 validation ratings is of a user with a training rating" in caplog.text, caplog.text
     assert selected.epochs_run == 3 and chosen.train.als_trend == 0
     assert len(merged.splits["train"]) == len(alone.splits["train"]) + 120  # the refit learnt them
+
+
+def test_a_runs_config_says_in_a_comment_what_each_auto_chose(tmp_path, synth_dir):
+    """A known gap: a run's config.yaml kept `train.als_unobserved: auto` (and model.loss, train.metric auto)
+    without the value the run used, which only the manifest held. `auto` stays (a rerun re-chooses: the weight is a
+    rule of the ratings, the refit's differ from the selection's, so a number would train another model), and a
+    comment after it says what this run chose, from the manifest; a choice on valid is written as its number."""
+    import json
+
+    import yaml
+
+    cfg = _cfg("train.als_trend=0", f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}")
+    m = er.train(er.ingest(str(synth_dir[0]), cfg), cfg)
+    m.save()
+    text = (tmp_path / "run" / "current" / "config.yaml").read_text()
+    manifest = json.loads((tmp_path / "run" / "current" / "manifest.json").read_text())
+    a0 = manifest["training_ratings"]["solve"]["a0"]
+    chosen = m.metrics["selection"]["als_unobserved"]
+    if chosen == "auto":  # the rule's weight kept: auto, and the refit's number in the comment
+        assert f"\n  als_unobserved: auto  # this run: {a0:.4g}\n" in text, text
+    else:  # the half chosen on valid: its number, as the other choices
+        assert f"\n  als_unobserved: {chosen}\n" in text and a0 == chosen, text
+    assert "\n  loss: auto  # this run: als\n" in text and "\n  metric: auto  # this run: ndcg@10\n" in text
+    assert "\n  optimizer: auto\n" in text  # als reads none: nothing said
+    assert f"\n  als_reg: {m.config.train.als_reg}\n" in text  # a choice on valid: its number
+    assert yaml.safe_load(text)["train"]["als_unobserved"] == chosen  # what a rerun reads: the config's own values
+    assert load_config(str(tmp_path / "run" / "current" / "config.yaml")).train == m.config.train
+    # the writer alone: a comment after an auto it was told of, never after a number
+    cfg = _cfg("train.als_reg=0.5")
+    plain = cfg.to_yaml()
+    said = cfg.to_yaml({"train.als_unobserved": "0.25", "train.als_reg": "9", "model.loss": "als"})
+    assert said == plain.replace("  als_unobserved: auto\n", "  als_unobserved: auto  # this run: 0.25\n").replace(
+        "  loss: auto\n", "  loss: auto  # this run: als\n") and said != plain
