@@ -544,12 +544,18 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
 
             return replica.train_replicated(group_for(cfg), cfg, resume=resume, progress=progress)
         from embedrec.data.dataset import load_dataset
-        from embedrec.publish import publish_trained
+        from embedrec.publish import finished_run, publish_trained
 
         run_dir = Path(cfg.run.dir)
+        done = finished_run(cfg) if resume else None
+        if done is not None:  # nothing replayed: the published model is what these checkpoints and config made
+            log.info("nothing to resume: %s is finished (its model %s was trained with this config and these "
+                     "checkpoints); train without «--resume|resume=True» to train again, or raise train.epochs to "
+                     "continue", run_dir, done[0])
+            return done[1]
         model = train_model(load_dataset(cfg.data.prepared, split_method=cfg.split.method), cfg, run_dir, resume=resume,
                             progress=progress)
-        return publish_trained(model, run_dir, resume)  # a finished run's resume: the metrics it recorded
+        return publish_trained(model, run_dir, resume, asked=cfg)  # a finished run's resume: the metrics it recorded
 
 
 def _check_resumable(cfg: Config) -> None:

@@ -405,13 +405,28 @@ def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp
     first = invoke()
     assert first.exit_code == 0
     before = sorted(os.listdir(run)), os.readlink(run / "current")
-    r = invoke("--resume")
+    import embedrec.api
+
+    real = embedrec.api.train_model
+    embedrec.api.train_model = None  # a known gap: the resume replayed every fit (and said the choices again)
+    try:
+        r = invoke("--resume")
+    finally:
+        embedrec.api.train_model = real
     assert r.exit_code == 0, r.stderr
-    assert f"nothing to resume: the checkpoints were complete and {run} already holds this model" in r.stderr
+    # one line, nothing replayed
+    assert r.stderr.splitlines() == [f"nothing to resume: {run} is finished (its model {before[1]} was trained with "
+                                     "this config and these checkpoints); train without --resume to train again, or "
+                                     "raise train.epochs to continue"], r.stderr
     # it reports the published model's metrics as recorded (a first-hour review: each such resume reported a
     # longer fit, the replay's seconds added to the recorded ones)
     assert json.loads(r.stdout) == json.loads(first.stdout) == json.loads((run / "current" / "metrics.json").read_text())
     assert (sorted(os.listdir(run)), os.readlink(run / "current")) == before
+    checkpoint = next(run.rglob("checkpoint*"))  # a checkpoint written since the publish: replayed, as before
+    os.utime(checkpoint, ns=(checkpoint.stat().st_atime_ns, checkpoint.stat().st_mtime_ns + 10**9))
+    r = invoke("--resume")
+    assert r.exit_code == 0 and f"the checkpoints were complete and {run} already holds this model" in r.stderr
+    assert json.loads(r.stdout) == json.loads(first.stdout) and os.readlink(run / "current") == before[1]
     r = invoke("--resume", "--set", "train.epochs=5")  # more epochs: it trains on and publishes
     assert r.exit_code == 0 and "nothing to resume" not in r.stderr, r.stderr
     assert os.readlink(run / "current") != before[1]
@@ -436,7 +451,7 @@ def test_resume_of_a_finished_run_by_another_spelling_of_its_folder_publishes_no
     for spelt in ("run", "./run/"):
         r = CliRunner().invoke(main, ["train", *sets, "--run", spelt, "--resume"])
         assert r.exit_code == 0, r.stderr
-        assert "nothing to resume: the checkpoints were complete" in r.stderr
+        assert "nothing to resume: " in r.stderr and " is finished (its model" in r.stderr, r.stderr
         assert os.readlink(tmp_path / "run" / "current") == before
     # trained as a relative run.dir, resumed by its absolute path from another folder (a diff review)
     rel = CliRunner().invoke(main, ["train", *sets, "--run", "rel"])
@@ -445,7 +460,7 @@ def test_resume_of_a_finished_run_by_another_spelling_of_its_folder_publishes_no
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     r = CliRunner().invoke(main, ["train", *sets, "--run", str(tmp_path / "rel"), "--resume"])
-    assert r.exit_code == 0 and "nothing to resume: the checkpoints were complete" in r.stderr, r.stderr
+    assert r.exit_code == 0 and " is finished (its model" in r.stderr, r.stderr
     assert os.readlink(tmp_path / "rel" / "current") == before
 
 

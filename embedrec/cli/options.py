@@ -293,18 +293,23 @@ def _listed(items) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def metrics_out(metrics: dict, fmt: str, shown: dict | None = None) -> None:
+def metrics_out(metrics: dict, fmt: str, shown: dict | None = None, notes: bool = True) -> None:
     """``metrics`` written to stdout as ``fmt`` says, then the warnings where the model does no better than its
-    baseline; ``shown``: what is written instead (evaluate --metrics' choice), the warnings still of ``metrics``."""
+    baseline; ``shown``: what is written instead (evaluate --metrics' choice), the warnings still of ``metrics``;
+    ``notes``: False leaves out what is said of them on stderr (a model behind its baseline, no split to score),
+    which a finished run's resume leaves to its one line."""
     from embedrec.output import metric_columns, metric_rows, resolve_format, write_rows
 
     fmt = resolve_format(fmt)
     warn_of, metrics = metrics, metrics if shown is None else shown
     if fmt == "json":
         click.echo(json.dumps(metrics, indent=2, default=float))
-        _behind_baselines(warn_of)
+        if notes:
+            _behind_baselines(warn_of)
         return
     rows = list(metric_rows(metrics))
+    if not rows and not notes:
+        return
     if not rows:  # no split to score (a dataset ingested with split.test=0, refit on train+valid): no header alone
         import logging
 
@@ -318,7 +323,8 @@ def metrics_out(metrics: dict, fmt: str, shown: dict | None = None) -> None:
         write_rows(rows, cols, fmt)
     else:
         write_rows(rows, metric_columns(rows), fmt)
-    _behind_baselines(warn_of)
+    if notes:
+        _behind_baselines(warn_of)
 
 
 def _behind_baselines(metrics: dict) -> None:

@@ -66,7 +66,10 @@ def train(cfg: Config, resume, run_dir, fmt):
             sig.defer()  # published: a SIGTERM or SIGINT from here on waits for the report (a finished run, exit 0)
             if not secondary():  # under torchrun, rank 0 alone reports
                 try:
-                    _report(metrics, cfg, fmt, time.time() - started)
+                    if resume and not published_since(cfg.run.dir, started):  # a finished run: said in one line
+                        metrics_out(metrics, fmt, notes=False)  # (its recorded metrics, as train printed them)
+                    else:
+                        _report(metrics, cfg, fmt, time.time() - started)
                 except OSError as e:  # the terminal hung up (EIO) once the run was published: the run is done, so
                     if e.errno != errno.EIO:  # exit 0, not an internal error a retrying script would train again on
                         raise             # (a review)
