@@ -25,7 +25,7 @@ def publish_trained(model: TrainedModel, run_dir: Path, resume: bool, asked: Con
     the model ``run_dir`` already serves, which is then not published again (one process and the ranks alike).
     Returns the run's metrics: the model's, or that published model's as it recorded them (a first-hour review:
     each resume that did nothing reported a longer fit, the replay's seconds added). ``asked``: the config
-    ``train`` was given (its ``auto`` values), whose :func:`finished_key` the manifest records, so that a later
+    ``train`` was given (its ``auto`` values), whose ``trained.finished_key`` the manifest records, so that a later
     resume of this finished run stops before it replays the fits (:func:`finished_run`)."""
     published = _published_as(run_dir, model) if resume else None
     if published is not None:
@@ -34,9 +34,7 @@ def publish_trained(model: TrainedModel, run_dir: Path, resume: bool, asked: Con
                  "without --resume to train again, or raise train.epochs to continue (a fit that stopped early "
                  "stays stopped unless train.patience is raised too)", run_dir, name)
         return metrics
-    if asked is not None:
-        model._extra = {**model._extra, "finished": finished_key(asked, Path(run_dir))}
-    model._publish(Path(run_dir))
+    model._publish(Path(run_dir), asked)
     keep = model.config.train.keep_checkpoints
     if keep is not True:  # only the published model is needed to serve
         from embedrec.training.folders import clear_training, training_bytes
@@ -51,41 +49,16 @@ def publish_trained(model: TrainedModel, run_dir: Path, resume: bool, asked: Con
     return model.metrics
 
 
-def finished_key(cfg: Config, run_dir: Path) -> dict:
-    """What a resume of ``run_dir`` must find unchanged to be a finished run's: the config asked (its run.dir
-    aside: one run however spelt), the prepared dataset's manifest and every checkpoint file of the training
-    folders (path, size, time): a train started again since, or more epochs asked, is not finished."""
-    import hashlib
-    import json
-
-    from embedrec.run import training_files
-    from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER
-
-    def digest(value) -> str:
-        return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-
-    asked = cfg.to_dict()
-    asked.get("run", {}).pop("dir", None)
-    data = Path(cfg.data.prepared)
-    manifest = next((m for m in (data / "manifest.json", data / "current" / "manifest.json") if m.is_file()), None)
-    files = []
-    for name in (CHECKPOINT, DIST_POINTER):
-        for p in training_files(run_dir, name):
-            st = p.stat()
-            files.append([str(p.relative_to(run_dir)), st.st_size, st.st_mtime_ns])
-    return {"config": digest(asked), "dataset": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest else None,
-            "checkpoints": digest(sorted(files))}
-
-
 def finished_run(cfg: Config) -> tuple[str, dict] | None:
     """(the published model's folder name, its recorded metrics) where ``train --resume`` with ``cfg`` finds
-    ``cfg.run.dir`` finished: its published model recorded the :func:`finished_key` it was trained at, and that
+    ``cfg.run.dir`` finished: its published model recorded the ``finished_key`` it was trained at, and that
     key is the same now (a known gap: such a resume loaded every checkpoint and replayed the selection's choices,
     their lines said again, to find the same model). None otherwise (an older run, a file that cannot be read:
     the resume goes on as before)."""
     from embedrec.errors import ArtifactError
     from embedrec.fsutil.files import loads_json
     from embedrec.run import load_run
+    from embedrec.trained import finished_key
 
     run_dir = Path(cfg.run.dir)
     try:

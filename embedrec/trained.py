@@ -37,6 +37,33 @@ def fold_in_solve(loss: str, train_cfg, pairs: int, n_users: int, n_movies: int,
     return None
 
 
+def finished_key(cfg: Config, run_dir: Path) -> dict:
+    """What a resume of ``run_dir`` must find unchanged to be a finished run's: the config asked (its run.dir
+    aside: one run however spelt), the prepared dataset's manifest and every checkpoint file of the training
+    folders (path, size, time): a train started again since, or more epochs asked, is not finished."""
+    import hashlib
+    import json
+
+    from embedrec.run import training_files
+    from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER
+
+    def digest(value) -> str:
+        return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+    asked = cfg.to_dict()
+    asked.get("run", {}).pop("dir", None)
+    data = Path(cfg.data.prepared) if cfg.data.prepared else None
+    manifest = None if data is None else next(
+        (m for m in (data / "manifest.json", data / "current" / "manifest.json") if m.is_file()), None)
+    files = []
+    for name in (CHECKPOINT, DIST_POINTER):
+        for p in training_files(run_dir, name):
+            st = p.stat()
+            files.append([str(p.relative_to(run_dir)), st.st_size, st.st_mtime_ns])
+    return {"config": digest(asked), "dataset": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest else None,
+            "checkpoints": digest(sorted(files))}
+
+
 class TrainedModel(Model):
     """A model trained in this process (``er.train``): the Model methods over its arrays, plus ``save``.
 
@@ -103,8 +130,10 @@ class TrainedModel(Model):
         check_run_folder(run_dir)  # as train: new, empty, or a run (a review: a user's 'current' file was replaced)
         return self._publish(run_dir)
 
-    def _publish(self, run_dir: Path) -> Path:
-        """save() for the training paths, which checked the folder before they wrote their checkpoints in it."""
+    def _publish(self, run_dir: Path, asked: Config | None = None) -> Path:
+        """save() for the training paths, which checked the folder before they wrote their checkpoints in it;
+        ``asked``: the config ``train`` was given, whose :func:`finished_key` the manifest records (else this
+        model's own: a run saved from Python has no checkpoint a resume would find)."""
         import json
 
         from embedrec.artifacts import save_artifacts
@@ -112,9 +141,9 @@ class TrainedModel(Model):
 
         cfg = self.config.updated({"run.dir": str(run_dir)})
         log_text = "".join(json.dumps(r) + "\n" for r in self._history)
-
+        extra = {**self._extra, "finished": finished_key(asked or self.config, Path(run_dir))}
         self._saved = publish(run_dir, lambda tmp: save_artifacts(tmp, self._f, self.dataset, self._state_bytes,
-                                                                  self._extra, self.config_yaml(cfg), self.metrics,
+                                                                  extra, self.config_yaml(cfg), self.metrics,
                                                                   cfg.index, log_text))
         return self._saved
 

@@ -3083,7 +3083,8 @@ def test_a_file_it_may_not_read_is_said_so_never_corrupt(base, tmp_path):
     for path, args, what in ((current(run) / "user_factors.npy", ["recommend", "--user", "1"], "run artifact"),
                              (current(run) / "manifest.json", ["recommend", "--user", "1"], "run manifest"),
                              (data / "test.parquet", ["evaluate"], "prepared dataset file"),
-                             (run / "checkpoint.pt", ["train", "--resume"], "checkpoint")):
+                             # (another patience: a finished run's resume with its own config reads no checkpoint)
+                             (run / "checkpoint.pt", ["train", "--resume", "--set", "train.patience=7"], "checkpoint")):
         assert path.is_file()
         mode = path.stat().st_mode
         path.chmod(0)
