@@ -260,7 +260,7 @@ def test_count_weight_auto_on_a_latest_dataset_trains_what_0_trains(tmp_path, mo
         out[weight] = ([(name, dataclasses.replace(t, als_count_weight=0.0)) for name, t in fits],
                        {k: v for k, v in m["selection"].items() if "seconds" not in k}, m["splits"]["test"]["model"])
         assert all(t.als_count_weight == 0.0 for _, t in fits)
-    assert out["auto"] == out["0"] and len(out["auto"][0]) == 3  # reg 0.01, 0.02, the half a0: no count candidate
+    assert out["auto"] == out["0"] and len(out["auto"][0]) == 4  # reg 0.01, 0.02, a0 half and twice: no count one
     assert out["auto"][1]["als_count_weight"] == 0.0
 
 
