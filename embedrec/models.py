@@ -272,7 +272,8 @@ class Model:
                   candidates: Iterable | None = None) -> Recommendations:
         """Top-k movies for each user id (one id or many), best first, movies the user gave in training (train
         and valid) excluded unless ``exclude_seen=False``. ``exclude``: movie ids no list may hold (bought,
-        watched elsewhere, out of stock; as implicit's ``filter_items``; ids this model does not know are ignored),
+        watched elsewhere, out of stock; as implicit's ``filter_items``; ids this model does not know are ignored; a
+        list, not the command line's ``@FILE``: a file's ids are ``[line.strip() for line in open(path)]``),
         ``candidates``: the only movie ids a list may hold (in stock, licensed; as implicit's ``items``; None: every
         movie; ids this model does not know are counted in one warning), as ``genres``, ``year_min`` and
         ``year_max`` filter the catalogue for every method that lists movies.

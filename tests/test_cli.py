@@ -1233,7 +1233,8 @@ def test_recommend_exclude(cli_run):
     got = [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))]
     assert got[:2] == top[2:] and not set(top[:2]) & set(got)
     r = invoke("recommend", "--user", "1", "--exclude", " ", *sets)
-    assert r.exit_code == 2 and r.stderr == "error: --exclude is empty; give a value, e.g. --exclude 50,181\n"
+    assert r.exit_code == 2 and r.stderr == "error: --exclude is empty; give a value, e.g. --exclude 50,181 or " \
+        "@FILE\n"
     # an id or title the model does not know: nothing to leave out, said (a review: a text id failed the command)
     r = invoke("recommend", "--user", "1", "-k", "4", "--format", "csv", "--exclude", "no such film at all,99999",
                *sets)
@@ -1248,6 +1249,76 @@ def test_recommend_exclude(cli_run):
     long = "a" * 300  # a review: the CLI said 'open: run_dir' for --run
     r = invoke("recommend", "--user", "1", *sets, "--run", long)
     assert r.exit_code == 2 and r.stderr.startswith("error: --run has a name longer than 255 bytes"), r.stderr
+
+
+def test_recommend_exclude_reads_a_file_as_candidates_does(cli_run, tmp_path):
+    """A first-hour review: '--exclude @ex.txt' was looked up as the movie '@ex.txt' (a warning on integer ids,
+    nothing at all on text ids) and a missing file was silent, where '--candidates @missing' exits 2. --exclude
+    takes @FILE through the same reader: one id or title per line; a missing file is the same one line; a file of
+    no ids leaves nothing out, said (an exclusion list may be empty today)."""
+    sets, _ = cli_run
+    r = invoke("recommend", "--user", "1", "-k", "5", "--format", "csv", *sets)
+    top = [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))]
+    f = tmp_path / "bought.txt"
+    f.write_text(f"# bought\nmovie_id\n{top[0]}\n\n\"{top[2]}\"\n")
+    r = invoke("recommend", "--user", "1", "-k", "3", "--format", "csv", "--exclude", f"@{f}", *sets)
+    assert r.exit_code == 0 and "--exclude" not in r.stderr, r.stderr  # (the header line skipped, not unknown)
+    assert [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == [top[1], top[3], top[4]]
+    missing = tmp_path / "none.txt"
+    r = invoke("recommend", "--user", "1", "--exclude", f"@{missing}", *sets)
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
+        f"error: --exclude @{missing}: cannot read '{missing}' (No such file or directory); give a file of movie ids, "
+        "one per line, or comma-separated ids: --exclude 50,181\n"), r.stderr
+    (tmp_path / "empty.txt").write_text("# nothing bought yet\n")
+    r = invoke("recommend", "--user", "1", "-k", "5", "--format", "csv", "--exclude", f"@{tmp_path / 'empty.txt'}",
+               *sets)
+    assert r.exit_code == 0 and [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == top
+    assert r.stderr.startswith(f"--exclude @{tmp_path / 'empty.txt'}: the file holds no movie ids; nothing to leave "
+                               "out\n"), r.stderr
+    r = invoke("recommend", "--user", "1", "--exclude", " ", *sets)
+    assert r.exit_code == 2 and r.stderr == "error: --exclude is empty; give a value, e.g. --exclude 50,181 or @FILE\n"
+
+
+def test_a_table_given_as_a_movie_list_is_refused_naming_its_line(cli_run, tmp_path):
+    """A first-hour review: '--candidates @instock.csv' (item_id,stock, then sku-0111,5) read each whole line as one
+    id: 'none of the 4 --candidates is a movie of this model'. A table is refused in one line naming FILE:LINE and
+    the cut that takes its first column; its first column is not read instead, as its other columns (a stock of 0)
+    may decide which rows belong. A title with a comma stays one movie; a lone header line is skipped."""
+    from embedrec.cli.options import parse_movie_list
+    from embedrec.errors import UsageError
+
+    sets, _ = cli_run
+    r = invoke("recommend", "--user", "1", "-k", "30", "--format", "csv", *sets)
+    pool = [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))][5:8]
+    stock = tmp_path / "in stock.csv"
+    stock.write_text("movie_id,stock\n" + "".join(f"{m},5\n" for m in pool))
+    for opt in ("--candidates", "--exclude"):
+        r = invoke("recommend", "--user", "1", opt, f"@{stock}", *sets)
+        assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
+            f"error: {opt} @{stock}: {stock}:1: 'movie_id,stock' is a table's header (2 columns, separated by a "
+            f"comma), not a movie; give one movie id or title per line (a table's first column: cut -d, -f1 "
+            f"'{stock}' | tail -n +2, without its header)\n"), r.stderr
+    tabbed = tmp_path / "t.tsv"
+    tabbed.write_text(f"{pool[0]}\n{pool[1]}\t2\n")
+    r = invoke("recommend", "--user", "1", "--candidates", f"@{tabbed}", *sets)
+    assert r.exit_code == 2 and r.stderr == (
+        f"error: --candidates @{tabbed}: {tabbed}:2: '{pool[1]}\\t2' is a table's row (2 fields, separated by a tab), "
+        f"not one movie; give one movie id or title per line (a table's first column: cut -f1 {tabbed})\n"), r.stderr
+    lone = tmp_path / "ids.txt"  # a one-column table's header: skipped, not an unknown movie
+    lone.write_text("item_id\n" + "\n".join(pool) + "\n")
+    r = invoke("recommend", "--user", "1", "-k", "3", "--format", "csv", "--candidates", f"@{lone}", *sets)
+    assert r.exit_code == 0 and "--candidates" not in r.stderr, r.stderr
+    assert [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == pool
+    titles = tmp_path / "titles.txt"
+    titles.write_text('Godfather, The\n"Sleepless in Seattle, 1993"\nsku-0111\nsku-0112;3\n')
+    with pytest.raises(UsageError, match=re.escape(f"{titles}:4: 'sku-0112;3' is a table's row (2 fields, "
+                                                      "separated by a semicolon)")):
+        parse_movie_list(f"@{titles}", "--candidates")
+    titles.write_text('Godfather, The\n"Sleepless in Seattle, 1993"\nsku-0111\nsku-0112,3\n')
+    with pytest.raises(UsageError, match=re.escape(f"{titles}:4: 'sku-0112,3' is a table's row")):
+        parse_movie_list(f"@{titles}", "--exclude")
+    titles.write_text('Godfather, The\n"Sleepless in Seattle, 1993"\nsku-0111\n')
+    assert parse_movie_list(f"@{titles}", "--exclude") == ["Godfather, The", "Sleepless in Seattle, 1993", "sku-0111"]
 
 
 def test_recommend_candidates(cli_run, tmp_path):

@@ -469,11 +469,17 @@ def parse_rated(text: str) -> dict:
 
 
 def parse_movie_list(text: str, option: str) -> list[str]:
-    """``option``'s movies: comma-separated ids or titles (as parse_liked), or ``@FILE``: a file of ids or titles,
-    one per line (blank lines and '#' lines skipped, a line in double quotes one CSV field), for lists too long for
-    a command line; a line of comma-separated ids is refused, naming FILE:LINE."""
+    """``option``'s movies (--candidates, --exclude): comma-separated ids or titles (as parse_liked), or ``@FILE``: a
+    file of ids or titles, one per line (blank lines and '#' lines skipped, a line in double quotes one CSV field, a
+    first line that names the movie column, 'movie_id' or 'item_id', a header), for lists too long for a command line.
+    A table is refused naming FILE:LINE (:func:`_table_line`): a line of comma-separated ids, a header of several
+    columns, a row with a tab or ending in a number ('sku-0111,5'). A file of no ids is refused for --candidates (no
+    list could hold a movie) and is nothing to leave out for --exclude (said in a warning: an exclusion list may be
+    empty today)."""
     if not text.startswith("@"):
         return parse_liked(text, option)
+    from embedrec.serve.stream import HEADER_MOVIE_WORDS
+
     path = text[1:]
     try:
         with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
@@ -481,21 +487,66 @@ def parse_movie_list(text: str, option: str) -> list[str]:
     except OSError as e:
         raise UsageError(f"{option} {shorten(text, 80)}: cannot read '{path}' ({e.strerror or e}); give a file of "
                          f"movie ids, one per line, or comma-separated ids: {option} 50,181") from None
-    out = []
+    out: list[str] = []
+    first = True
     for n, t in enumerate(items, 1):
         if not t or t.startswith("#"):
             continue
+        why = _table_line(t, first, path)
+        if why:
+            raise UsageError(f"{option} {shorten(text, 80)}: {path}:{n}: '{shorten(t, 40)}' {why}")
         if len(t) > 1 and t[0] == t[-1] == '"':  # one CSV field in quotes (a review: kept, so the title was unknown)
             t = t[1:-1].replace('""', '"').strip()
-        elif "," in t and all(p.strip().lstrip("+-").isdigit() for p in t.split(",")):
-            # '194,8': ids given as --candidates takes them, on one line (a review: looked up as a title, then left
-            # out with a warning naming no line); a title with a comma ('Godfather, The') is one movie, as it reads
-            raise UsageError(f"{option} {shorten(text, 80)}: {path}:{n}: '{shorten(t, 40)}' holds several ids; give "
-                             "one movie id or title per line")
+        if first and t.lower() in HEADER_MOVIE_WORDS:  # a one-column table's header, as --users skips 'user_id'
+            first = False
+            continue
+        first = False
         out.append(t)
-    if not out:
+    if not out and option == "--exclude":  # (a review: an exclusion list may be empty, not a reason to fail)
+        import logging
+
+        logging.getLogger("embedrec").warning("%s %s: the file holds no movie ids; nothing to leave out", option,
+                                              shorten(text, 80))
+    elif not out:
         raise UsageError(f"{option} {shorten(text, 80)}: the file holds no movie ids; give one per line")
     return out
+
+
+_TABLE_SEPARATORS = {",": ("-d, -f1", "a comma"), "\t": ("-f1", "a tab"), ";": ("-d';' -f1", "a semicolon")}
+
+
+def _table_line(t: str, first: bool, path: str) -> str | None:
+    """Why line ``t`` of a --candidates/--exclude file is a table's, not one movie (a first-hour review: a stock file
+    'item_id,stock' / 'sku-0111,5' was read a whole line an id, 'none of the 4 --candidates is a movie'), or None.
+    A table is refused rather than its first column read: its other columns (a stock of 0, a licence's end) may
+    decide which rows belong, which embedrec cannot know. A title with a comma ('Godfather, The') is one movie."""
+    import shlex
+
+    from embedrec.serve.stream import HEADER_MOVIE_WORDS
+
+    if len(t) > 1 and t[0] == t[-1] == '"' and '"' not in t[1:-1].replace('""', ''):
+        return None  # one quoted CSV field, whatever it holds
+    for sep, (cut, what) in _TABLE_SEPARATORS.items():
+        if sep not in t:
+            continue
+        parts = [p.strip().strip('"').strip() for p in t.split(sep)]
+        fix = f"give one movie id or title per line (a table's first column: cut {cut} {shlex.quote(path)}"
+        if first and parts[0].lower() in HEADER_MOVIE_WORDS:
+            return (f"is a table's header ({len(parts)} columns, separated by {what}), not a movie; {fix} | tail -n +2, "
+                    "without its header)")
+        if sep == "," and all(p.lstrip("+-").isdigit() for p in parts):  # '194,8': ids on one line (a review)
+            return "holds several ids; give one movie id or title per line"
+        if sep == "\t" or _is_number(parts[-1]) and parts[0]:  # 'sku-0111,5': an id and its count (no title has a tab)
+            return f"is a table's row ({len(parts)} fields, separated by {what}), not one movie; {fix})"
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() != "" and text.strip().lower() not in ("nan", "inf", "-inf", "+inf", "infinity")
 
 
 def parse_liked(text: str, option: str = "--liked") -> list[str]:

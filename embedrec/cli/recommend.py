@@ -48,8 +48,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--genre", "genres", multiple=True, type=TEXT, help="Only movies of this genre (repeatable: any of them).")
 @click.option("--year-min", type=int, help="Only movies from this year on.")
 @click.option("--year-max", type=int, help="Only movies up to this year.")
-@click.option("--exclude", type=TEXT, help="Comma-separated movies no list may hold (bought, watched elsewhere): "
-              "ids, or titles as --movie takes them.")
+@click.option("--exclude", type=TEXT, help="Movies no list may hold (bought, watched elsewhere): comma-separated "
+              "ids or titles as --movie takes them, or @FILE with one per line.")
 @click.option("--candidates", type=TEXT, help="The only movies a list may hold (in stock, licensed): comma-separated "
               "ids or titles, or @FILE with one per line.")
 @click.option("--strict", is_flag=True, help="With --users, --liked or --rated: fail on an unknown id instead of "
@@ -99,7 +99,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
         if value is not None and not value.strip():
             raise UsageError(f"{opt} is empty; give a value, e.g. {opt} " + {"--user": "196", "--movie": "'star wars'",
                              "--liked": "50,181,172", "--rated": "50=5,181=4", "--user-features": "age=25,gender=F",
-                             "--exclude": "50,181", "--candidates": "50,181 or @FILE"}[opt])
+                             "--exclude": "50,181 or @FILE", "--candidates": "50,181 or @FILE"}[opt])
     modes = [opt for opt, x in (("--user", user), ("--users", users_file), ("--movie", movie),
                                 ("--liked" if liked else "--rated", liked or rated),
                                 ("--user-features", user_features)) if x]
@@ -129,7 +129,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
             else None,
             fallback=fallback or cfg.recommend.fallback, strict=strict, include_seen=include_seen, ordered=ordered,
             genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
-            exclude=tuple(parse_liked(exclude, "--exclude")) if exclude else (),
+            exclude=tuple(parse_movie_list(exclude, "--exclude")) if exclude else (),
             candidates=tuple(parse_movie_list(candidates, "--candidates")) if candidates else None,
             on_batch=batch_done, name=getattr(users_file, "name", "<input>"),
             explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain))
