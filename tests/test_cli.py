@@ -869,17 +869,45 @@ def test_environment_failures_are_one_line(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_filters_that_no_movie_passes_are_said_once(cli_run):
+def test_filters_that_no_movie_passes_are_said_once(cli_run, monkeypatch):
     """A first-hour review: `recommend --user 196 --year-min 2000` said 'no movie passes the filters' and then
     'note: 0 movies, fewer than the 10 asked for: that is every movie ... that matches the filters'."""
+    import logging
+
     sets, _ = cli_run
     r = invoke("recommend", "--user", "1", "--year-min", "3000", *sets)
     assert r.exit_code == 0 and r.stdout.count("\n") == 1  # the header
     said = r.stderr.splitlines()
-    assert said[0] == "no movie passes the filters (--genre/--year-min/--year-max/--candidates/--exclude)", r.stderr
+    assert said[0] == "no movie passes the filter (--year-min 3000: 0 movies), so every list is empty; loosen it", \
+        r.stderr
     assert not any("fewer than" in line for line in said), r.stderr  # (the fixture's run is explicit: its note stays)
+    # --users (a first-hour review: '2 users have no movie left to recommend (they rated every movie the filters let
+    # through)' after it): once, each filter named with what it admits alone; not blamed on what the users rated
+    r = invoke("recommend", "--user", "1", "-k", "2", "--format", "csv", *sets)
+    top = [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))]
+    for args in (["--users", "-"], ["--users", "-", "--fallback", "popular"]):
+        r = invoke("recommend", *args, "--year-min", "3000", "--year-max", "3001", "--candidates", ",".join(top),
+                   "--exclude", top[0], *sets, input="1\n2\n99999\n")
+        assert r.exit_code == 0 and r.stdout.count("\n") == 1, (r.stdout, r.stderr)
+        lines = [x for x in r.stderr.splitlines() if "movie" in x and "99999" not in x and "predicts ratings" not in x]
+        assert lines == ["no movie passes the filters together (--year-min 3000 --year-max 3001: 0 movies; "
+                         "--candidates: 2 movies; --exclude leaves out 1), so every list is empty; loosen them"], r.stderr
+    import embedrec as er
+    from embedrec.errors import TermsFilter
+
+    model = er.open(next(x.split("=", 1)[1] for x in sets if x.startswith("run.dir=")))
+    monkeypatch.setattr(logging.getLogger("embedrec"), "filters", [TermsFilter(cli=False)])  # as from Python
+    records: list = []
+    probe = logging.Handler()
+    probe.emit = lambda record: records.append(record.getMessage())
+    logging.getLogger("embedrec").addHandler(probe)
+    try:
+        assert len(model.recommend(1, year_min=3000, candidates=[int(m) for m in top])) == 1
+    finally:
+        logging.getLogger("embedrec").removeHandler(probe)
+    assert records == ["no movie passes the filters together (year_min=3000: 0 movies; candidates: 2 movies), so every "
+                       "list is empty; loosen them"], records
     # a review: filters that some movies pass, none of them left for this user, still get the short-list note
-    import logging
 
     from embedrec.answers import short_note as _short_note
 
@@ -1372,8 +1400,8 @@ def test_recommend_candidates(cli_run, tmp_path):
     assert r.exit_code == 0 and "note: 2 lists have fewer than the 5 movies asked for" in r.stderr, r.stderr
     r = invoke("recommend", "--user", "1", "--candidates", ",".join(pool[:2]), "--exclude", ",".join(pool[:2]),
                *sets)
-    assert r.exit_code == 0 and "fewer than the" not in r.stderr and "no movie passes the filters (--genre/" \
-        "--year-min/--year-max/--candidates/--exclude)" in r.stderr, r.stderr
+    assert r.exit_code == 0 and "fewer than the" not in r.stderr and "no movie passes the filters together " \
+        "(--candidates: 2 movies; --exclude leaves out 2), so every list is empty; loosen them" in r.stderr, r.stderr
 
 
 def test_evaluate_per_user(cli_run, tmp_path):

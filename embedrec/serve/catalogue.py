@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 import unicodedata
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from embedrec.data.ids import IdMap, ids_from_arrow, is_integer_text
-from embedrec.errors import NotFoundError, UsageError, set_hint, shorten
+from embedrec.errors import NotFoundError, UsageError, marked, set_hint, shorten
 from embedrec.run import Run
 
 log = logging.getLogger("embedrec")
@@ -190,27 +191,42 @@ class Catalogue:
             raise UsageError(f"«--year-min|year_min» {year_min} is after «--year-max|year_max» {year_max}: no movie "
                              "can pass; swap them")
         keep = np.ones(len(self.titles), dtype=bool)
+        alone = []  # (the filter as given, how many movies it admits alone): said where together they admit none
+        want: list[str] = []
         if genres:  # the rows of each genre, found once (a measurement: 65 ms a call over 200K movies)
-            want = {self.genre_name(g) for g in genres}
+            want = list(dict.fromkeys(self.genre_name(g) for g in genres))
             rows = self.genre_rows()
             keep[:] = False
             for g in want:
                 keep[rows[g]] = True
+            alone.append((marked(" ".join(f"--genre {shlex.quote(g)}" for g in want), f"genres={want!r}"),
+                          int(keep.sum())))
         years = self.year_array() if year_min is not None or year_max is not None else None
-        if year_min is not None:
-            keep &= years >= year_min
-        if year_max is not None:
-            keep &= (years <= year_max) & (years >= 0)
+        if years is not None:
+            span = (years >= (year_min if year_min is not None else 0)) & (years >= 0) & \
+                (years <= (year_max if year_max is not None else np.iinfo(np.int64).max))
+            keep &= span
+            given = [(o, n, y) for o, n, y in (("--year-min", "year_min", year_min), ("--year-max", "year_max",
+                                                                                      year_max)) if y is not None]
+            alone.append((marked(" ".join(f"{o} {y}" for o, _, y in given), ", ".join(f"{n}={y}" for _, n, y in given)),
+                          int(span.sum())))
         if only_rows is not None:
             among = np.zeros(len(self.titles), dtype=bool)
             among[np.asarray(only_rows, np.int64)] = True
             keep &= among
+            alone.append((marked("--candidates", "candidates"), int(among.sum())))
         if exclude_rows is not None:
             keep[np.asarray(exclude_rows, np.int64)] = False
         out = np.flatnonzero(keep)
-        if out.size == 0 and say:
-            log.warning("no movie passes the filters («--genre/--year-min/--year-max/--candidates/--exclude|genres, "
-                        "year_min, year_max, candidates, exclude»)")
+        if out.size == 0 and say:  # once, naming each filter with what it admits alone (a first-hour review: every
+            # user of --users was then said to have 'rated every movie the filters let through')
+            left = len(np.unique(np.asarray(exclude_rows, np.int64))) if exclude_rows is not None else 0
+            said = [f"{what}: {n:,} movie{'' if n == 1 else 's'}" for what, n in alone]
+            if exclude_rows is not None:
+                said.append(f"{marked('--exclude', 'exclude')} leaves out {left:,}")
+            one = len(said) == 1  # the marks in the message itself (not its arguments): TermsFilter renders them
+            log.warning(f"no movie passes the filter{'' if one else 's together'} ({'; '.join(said)}), so every list "
+                        f"is empty; loosen {'it' if one else 'them'}")
         return out
 
     def genre_rows(self) -> dict[str, np.ndarray]:

@@ -137,6 +137,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         if on_batch is not None:
             on_batch()
     unknown_summary(unknown[0], fallback == "popular")
+    if allowed is not None and not len(allowed):  # no movie passes the filters: said once, as they were read
+        short[0], empty = 0, []
     if short[0]:  # a review: `--users` never said what `--user` says of a list shorter than -k
         log.info("note: %s list%s fewer than the %s movies asked for: each holds every movie%s%s (movies without "
                  "training ratings are never recommended)", f"{short[0]:,}", " has" if short[0] == 1 else "s have",
