@@ -504,14 +504,20 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
         else:
             notes.append(said)
     missing = [c for c in (id_col, title_col) if c not in df.columns]
-    if missing:
-        fix = "set data.columns.title" if id_col not in missing else (
+    if missing:  # every configured column the file lacks, genres too (a first-hour review: it came up a run later)
+        no_genres = bool(genres_col) and genres_col not in df.columns
+        keys = [k for k, gone in (("data.columns.title", title_col in missing), ("data.columns.genres", no_genres))
+                if gone]
+        keys_fix = "set " + " and ".join(keys) + (" (a file without genres may leave data.columns.genres as it is: "
+                                                  "its movies then have none)" if no_genres else "") if keys else ""
+        fix = keys_fix if id_col not in missing else (
             "its id column must have the name of the ratings' movie column"
             + (f" ('{ratings_movie}', or '{ratings_movie}_id')" if ratings_movie and ratings_movie != id_col else "")
             + (", or movieId, itemId or iid" if id_col == "movie_id" else f", or {id_col}_id, movie_id, movieId, itemId "
                "or iid")
-            + " (data.columns.movie names both): rename it in the movies file" + (", and set data.columns.title" if title_col in missing else ""))
-        raise DataError(f"{label}: missing column(s) {', '.join(missing)} (found: {as_found}); {fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
+            + " (data.columns.movie names both): rename it in the movies file" + (f", and {keys_fix}" if keys else ""))
+        raise DataError(f"{label}: missing column(s) {', '.join(missing + [genres_col] * no_genres)} (found: "
+                        f"{as_found}); {fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
     ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2)
     if genres_col and genres_col not in df.columns:  # a review: every movie without genres, without a word
         logging.getLogger("embedrec").warning(
