@@ -1284,6 +1284,8 @@ def test_recommend_exclude_reads_a_file_as_candidates_does(cli_run, tmp_path):
     nothing at all on text ids) and a missing file was silent, where '--candidates @missing' exits 2. --exclude
     takes @FILE through the same reader: one id or title per line; a missing file is the same one line; a file of
     no ids leaves nothing out, said (an exclusion list may be empty today)."""
+    from embedrec.errors import shorten
+
     sets, _ = cli_run
     r = invoke("recommend", "--user", "1", "-k", "5", "--format", "csv", *sets)
     top = [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))]
@@ -1295,13 +1297,13 @@ def test_recommend_exclude_reads_a_file_as_candidates_does(cli_run, tmp_path):
     missing = tmp_path / "none.txt"
     r = invoke("recommend", "--user", "1", "--exclude", f"@{missing}", *sets)
     assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
-        f"error: --exclude @{missing}: cannot read '{missing}' (No such file or directory); give a file of movie ids, "
+        f"error: --exclude {shorten(f'@{missing}', 80)}: cannot read '{missing}' (No such file or directory); give a file of movie ids, "
         "one per line, or comma-separated ids: --exclude 50,181\n"), r.stderr
     (tmp_path / "empty.txt").write_text("# nothing bought yet\n")
     r = invoke("recommend", "--user", "1", "-k", "5", "--format", "csv", "--exclude", f"@{tmp_path / 'empty.txt'}",
                *sets)
     assert r.exit_code == 0 and [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == top
-    assert r.stderr.startswith(f"--exclude @{tmp_path / 'empty.txt'}: the file holds no movie ids; nothing to leave "
+    assert r.stderr.startswith(f"--exclude {shorten('@' + str(tmp_path / 'empty.txt'), 80)}: the file holds no movie ids; nothing to leave "
                                "out\n"), r.stderr
     r = invoke("recommend", "--user", "1", "--exclude", " ", *sets)
     assert r.exit_code == 2 and r.stderr == "error: --exclude is empty; give a value, e.g. --exclude 50,181 or @FILE\n"
@@ -1313,7 +1315,7 @@ def test_a_table_given_as_a_movie_list_is_refused_naming_its_line(cli_run, tmp_p
     the cut that takes its first column; its first column is not read instead, as its other columns (a stock of 0)
     may decide which rows belong. A title with a comma stays one movie; a lone header line is skipped."""
     from embedrec.cli.options import parse_movie_list
-    from embedrec.errors import UsageError
+    from embedrec.errors import UsageError, shorten
 
     sets, _ = cli_run
     r = invoke("recommend", "--user", "1", "-k", "30", "--format", "csv", *sets)
@@ -1323,14 +1325,14 @@ def test_a_table_given_as_a_movie_list_is_refused_naming_its_line(cli_run, tmp_p
     for opt in ("--candidates", "--exclude"):
         r = invoke("recommend", "--user", "1", opt, f"@{stock}", *sets)
         assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
-            f"error: {opt} @{stock}: {stock}:1: 'movie_id,stock' is a table's header (2 columns, separated by a "
+            f"error: {opt} {shorten(f'@{stock}', 80)}: {stock}:1: 'movie_id,stock' is a table's header (2 columns, separated by a "
             f"comma), not a movie; give one movie id or title per line (a table's first column: cut -d, -f1 "
             f"'{stock}' | tail -n +2, without its header)\n"), r.stderr
     tabbed = tmp_path / "t.tsv"
     tabbed.write_text(f"{pool[0]}\n{pool[1]}\t2\n")
     r = invoke("recommend", "--user", "1", "--candidates", f"@{tabbed}", *sets)
     assert r.exit_code == 2 and r.stderr == (
-        f"error: --candidates @{tabbed}: {tabbed}:2: '{pool[1]}\\t2' is a table's row (2 fields, separated by a tab), "
+        f"error: --candidates {shorten(f'@{tabbed}', 80)}: {tabbed}:2: '{pool[1]}\\t2' is a table's row (2 fields, separated by a tab), "
         f"not one movie; give one movie id or title per line (a table's first column: cut -f1 {tabbed})\n"), r.stderr
     lone = tmp_path / "ids.txt"  # a one-column table's header: skipped, not an unknown movie
     lone.write_text("item_id\n" + "\n".join(pool) + "\n")
