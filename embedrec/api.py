@@ -281,17 +281,20 @@ def ingest_config(source: str | None = None, cfg: Config | None = None, *, outpu
 
 def ingested_with(prepared) -> tuple[str | None, str | None, list[str]]:
     """(its source as data.source named it, that source as a path from anywhere, the non-default data.* and
-    split.* settings as key=value) of the dataset at ``prepared``, from its manifest; (None, None, []) where it
-    cannot be read. What a command that ingests it again repeats (``embedrec ingest``'s refusal, train's advice)."""
+    split.* settings as key=value, its movies file first as a path from anywhere: config.recorded_movies) of the
+    dataset at ``prepared``, from its manifest; (None, None, []) where it cannot be read. What a command that
+    ingests it again repeats (``embedrec ingest``'s refusal, train's advice)."""
     import json
 
-    from embedrec.config import recorded_ingest_sets
+    from embedrec.config import recorded_ingest_sets, recorded_movies
 
     try:
         manifest = json.loads((Path(prepared) / "current" / "manifest.json").read_text(encoding="utf-8"))
         name = manifest.get("source")
         path = manifest.get("source_path") or name
-        sets = recorded_ingest_sets(manifest.get("config") or {})
+        # where the data is, as the source, but the titles and genres are lost without it (a first-hour review)
+        movies = recorded_movies(manifest)
+        sets = ([f"data.movies={movies}"] if movies else []) + recorded_ingest_sets(manifest.get("config") or {})
     except (OSError, ValueError, AttributeError):
         return None, None, []
     return (name if isinstance(name, str) else None), (path if isinstance(path, str) and path else None), sets

@@ -813,6 +813,38 @@ def recorded_ingest_sets(recorded: dict, skip=()) -> list[str]:
     return out
 
 
+def ingest_folder(manifest: dict) -> Path | None:
+    """The folder an ingest ran in, from its manifest's source as given and as resolved (``source_path``), where the
+    one ends with the other; None otherwise (a release name, stdin, an absolute source)."""
+    given, full = manifest.get("source"), manifest.get("source_path")
+    if not (isinstance(given, str) and isinstance(full, str)) or os.path.isabs(given):
+        return None
+    parts, whole = Path(os.path.normpath(given)).parts, Path(full).parts
+    if ".." in parts or len(parts) >= len(whole) or whole[-len(parts):] != parts:
+        return None
+    return Path(*whole[:-len(parts)])
+
+
+def path_from(value, base: Path | None):
+    """A recorded relative path made absolute from the ingest's folder ``base`` (:func:`ingest_folder`) where that
+    file is there; a release name, '-' or a path not found there as it was."""
+    if not isinstance(value, str) or not value or value == "-" or os.path.isabs(value) or base is None:
+        return value
+    there = base / value
+    return str(there) if there.exists() else value
+
+
+def recorded_movies(manifest: dict) -> str | None:
+    """The movies file (data.movies) the dataset of ``manifest`` was ingested with, as a path from anywhere: its
+    ``movies_path`` (recorded since session 45), else the recorded data.movies made absolute from the folder the
+    ingest ran in where it is there, else as recorded; None where it was ingested without one."""
+    recorded = ((manifest.get("config") or {}).get("data") or {}).get("movies") if isinstance(manifest, dict) else None
+    if not isinstance(recorded, str) or not recorded:
+        return None
+    full = manifest.get("movies_path")
+    return full if isinstance(full, str) and full else path_from(recorded, ingest_folder(manifest))
+
+
 def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, command: str,
                             read_as: dict | None = None, manifest: dict | None = None) -> str | None:
     """The warning for data.* and split.* keys the config sets (in its file or with --set) to values other than

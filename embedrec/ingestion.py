@@ -762,6 +762,10 @@ def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users
         "source": cfg.source,
         # the source as a path from anywhere (a damaged dataset's advice names it: data.dataset.dataset_fix)
         "source_path": _abs_source(cfg.source),
+        # and the movies file's (data.movies as given may be relative to the folder ingest ran in): the commands that
+        # ingest the dataset again name it (api.ingested_with; a first-hour review: they dropped it)
+        **({"movies_path": _abs_source(cfg.movies)} if cfg.movies and not is_stream(cfg.movies) and
+           _abs_source(cfg.movies) else {}),
         "layout": raw.layout,
         "counts": {"users": int(n_users), "movies": int(n_movies), "ratings": int(n_ratings)},
         # fewer than counts.movies where data.keep_unrated_movies keeps the movies file's whole catalogue

@@ -652,6 +652,8 @@ def _with_ingest_settings(cfg: Config) -> Config:
     with MovieLens). The recorded values win over the config's own: the sweep ran on the dataset as prepared,
     whatever the config said (train and tune-dims warn where they differ), and a config saved whole sets every
     key (a review: its data.source ml-100k was kept)."""
+    from embedrec.config import ingest_folder, recorded_movies
+    from embedrec.config import path_from as _absolute
     from embedrec.errors import ConfigError
     from embedrec.fsutil.files import probe_json
 
@@ -660,7 +662,7 @@ def _with_ingest_settings(cfg: Config) -> Config:
     recorded = manifest.get("config") if isinstance(manifest, dict) else None
     if not isinstance(recorded, dict):
         return cfg
-    base = _ingest_folder(manifest)
+    base = ingest_folder(manifest)
     for key, value in _leaves({s: recorded.get(s) or {} for s in ("data", "split")}):
         if key in ("data.prepared", "data.cache_dir"):
             continue
@@ -668,7 +670,7 @@ def _with_ingest_settings(cfg: Config) -> Config:
             value = manifest.get("source_path") if isinstance(manifest.get("source_path"), str) and \
                 os.path.exists(manifest["source_path"]) else _absolute(manifest.get("source"), base)
         elif key == "data.movies":
-            value = _absolute(value, base)
+            value = recorded_movies(manifest)  # its movies_path, or made absolute from the ingest's folder
             if isinstance(value, str) and not os.path.isabs(value) and isinstance(cfg.data.movies, str) and \
                     os.path.exists(cfg.data.movies):  # not found from the ingest's folder: the config's own, which
                 value = os.path.abspath(cfg.data.movies)  # is there (a review: 'm.csv' beat a working absolute)
@@ -693,27 +695,6 @@ def _leaves(d: dict, prefix: str = ""):
             yield from _leaves(v, f"{prefix}{k}.")
         else:
             yield f"{prefix}{k}", v
-
-
-def _ingest_folder(manifest: dict) -> Path | None:
-    """The folder the ingest ran in, from its source as given and as resolved (``source_path``), where the one
-    ends with the other; None otherwise (a release name, stdin, an absolute source)."""
-    given, full = manifest.get("source"), manifest.get("source_path")
-    if not (isinstance(given, str) and isinstance(full, str)) or os.path.isabs(given):
-        return None
-    parts, whole = Path(os.path.normpath(given)).parts, Path(full).parts
-    if ".." in parts or len(parts) >= len(whole) or whole[-len(parts):] != parts:
-        return None
-    return Path(*whole[:-len(parts)])
-
-
-def _absolute(value, base: Path | None):
-    """A recorded relative path made absolute from the ingest's folder ``base`` where that file is there;
-    a release name, '-' or a path not found there as it was."""
-    if not isinstance(value, str) or not value or value == "-" or os.path.isabs(value) or base is None:
-        return value
-    there = base / value
-    return str(there) if there.exists() else value
 
 
 def tuned_run_dir(cfg: Config, chosen: dict) -> str:

@@ -1210,6 +1210,73 @@ def test_a_movies_year_column_is_read_and_comma_genres_are_warned_and_named_in_t
         assert len(said) == 1 and said[0].endswith(f"ingest with --set {shown}"), r.stderr
 
 
+def test_the_re_ingest_commands_keep_the_movies_file(tmp_path, monkeypatch):
+    """A first-hour review: the re-ingest command train prints ('to serve on every rating, ingest it again with no
+    test split (embedrec ingest ... --overwrite)') and ingest's no-SOURCE refusal left data.movies out (where the
+    data is, not compared), so following them lost every title and genre without a word. Both name the movies file
+    the dataset was ingested with, as a path from anywhere (given relative to the folder ingest ran in); a dataset
+    ingested before its manifest recorded that path finds it from its source's folder. Title and genres columns set
+    with no movies file are said to do nothing."""
+    import pandas as pd
+
+    from embedrec.cli.app import reingest_command
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "r.csv").write_text("user_id,item_id,rating\n" + "".join(
+        f"u{u},sku-{m},{1 + (u + m) % 5}\n" for u in range(30) for m in range(20) if (u * m) % 3))
+    (data / "items.csv").write_text("item_id,name,categories\n" + "".join(
+        f"sku-{m},Thing {m},Pets;Tools\n" for m in range(20)))
+    monkeypatch.chdir(data)
+    sets = ["--set", "data.movies=items.csv", "--set", "data.columns.movie=item_id", "--set", "data.columns.title=name",
+            "--set", "data.columns.genres=categories", "--set", "data.genre_separator=;", "--set", "data.id_type=auto"]
+    r = invoke("ingest", "r.csv", *sets, "-o", tmp_path / "ds", "-q")
+    assert r.exit_code == 0, r.stderr
+    ds = tmp_path / "ds"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    want = (f"embedrec ingest {data / 'r.csv'} --set data.prepared={ds} --set data.movies={data / 'items.csv'} --set "
+            "data.columns.movie=item_id --set data.columns.title=name --set data.columns.genres=categories --set "
+            "'data.genre_separator=;' --set data.id_type=auto --set split.test=0 --overwrite")
+    assert reingest_command(ds, ["--set", "split.test=0"]) == want
+    r = invoke("ingest", "-o", ds, "--set", "split.test=0", "--overwrite")
+    assert r.exit_code == 2 and r.stderr.endswith(
+        f"give its source again: embedrec ingest --set split.test=0 --set data.movies={data / 'items.csv'} --set "
+        "data.columns.movie=item_id --set data.columns.title=name --set data.columns.genres=categories --set "
+        f"'data.genre_separator=;' --set data.id_type=auto {data / 'r.csv'} -o {ds} --overwrite\n"), r.stderr
+    # the command followed from here keeps the titles and genres
+    import shlex
+
+    r = invoke(*shlex.split(want)[1:], "-q")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    movies = pd.read_parquet(ds / "movies.parquet")
+    assert movies["title"].str.startswith("Thing").all() and all(sorted(g) == ["Pets", "Tools"] for g in
+                                                                 movies["genres"])
+    # a manifest from before movies_path: found from the folder its source was read in
+    from embedrec.config import recorded_movies
+
+    manifest = json.loads((ds / "manifest.json").read_text())
+    assert manifest["movies_path"] == str(data / "items.csv")
+    manifest["config"]["data"]["movies"] = "items.csv"
+    del manifest["movies_path"]
+    assert recorded_movies({**manifest, "source": "r.csv", "source_path": str(data / "r.csv")}) == \
+        str(data / "items.csv")
+    assert recorded_movies({**manifest, "source": "/x/r.csv", "source_path": "/x/r.csv"}) == "items.csv"  # as recorded
+    manifest["config"]["data"]["movies"] = None
+    assert recorded_movies(manifest) is None
+    # title and genres columns with no movies file: they name its columns only, said (not the ratings file's)
+    r = invoke("ingest", data / "r.csv", *sets[2:], "-o", tmp_path / "ds2", "-q")
+    assert r.exit_code == 0 and r.stderr == (
+        "data.columns.title=name and data.columns.genres=categories name columns of a movies file (data.movies), "
+        "and none is given, so they have no effect (a ratings file's own columns are never read as titles or "
+        "genres): the movies get no titles or genres; give the movies file with --set data.movies=FILE, or leave "
+        "them out\n"), r.stderr
+    r = invoke("ingest", data / "r.csv", "--set", "data.columns.genres=categories", "--set", "data.id_type=auto",
+               "--set", "data.columns.movie=item_id", "-o", tmp_path / "ds3", "-q")
+    assert r.exit_code == 0 and "data.columns.genres=categories names a column of a movies file" in r.stderr
+
+
 def test_ingest_with_no_source_over_a_dataset_of_another_source_is_refused(tmp_path, monkeypatch):
     """A first-hour pass: train's advice (ingest with --set split.test=0) followed with --overwrite and no SOURCE
     read ML-100K (data.source's default) into a click log's dataset folder without a word. Refused, with the

@@ -62,7 +62,26 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
     """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig). A file that
     cannot be read for its permissions is a DataError saying so (textfiles.read_denied)."""
     with reading():
-        return _read_generic(source, cfg)
+        raw = _read_generic(source, cfg)
+    _warn_movie_columns(cfg)  # after the file is read: an error stays the one line
+    return raw
+
+
+def _warn_movie_columns(cfg: DataConfig) -> None:
+    """data.columns.title/genres set with no movies file to read them from: they name a movies file's columns only
+    (read_movies_table), never the ratings file's, so they do nothing; said (a first-hour review: a re-ingest
+    without data.movies kept them and lost every title and genre without a word)."""
+    from embedrec.config import ColumnsConfig
+
+    unused = [f"data.columns.{k}={getattr(cfg.columns, k)}" for k in ("title", "genres")
+              if getattr(cfg.columns, k) != getattr(ColumnsConfig, k)]
+    if unused and not cfg.movies:
+        one = len(unused) == 1
+        log.warning("%s name%s of a movies file (data.movies), and none is given, so %s no effect (a ratings "
+                    "file's own columns are never read as titles or genres): the movies get no titles or genres; give "
+                    "the movies file with «--set data.movies=FILE|data.movies=FILE», or leave %s out",
+                    " and ".join(unused), "s a column" if one else " columns", "it has" if one else "they have",
+                    "it" if one else "them")
 
 
 def _read_generic(source: str, cfg: DataConfig) -> RawData:
