@@ -89,9 +89,83 @@ def run_fix(path) -> str:
     p = Path(path)
     with contextlib.suppress(OSError):
         p = p.resolve()  # RUN/current is the model folder it names (a review: '--run runs/b/artifacts-...')
+    bare = bare_model_folder(p)
+    if bare is not None:  # train cannot write into it: copy it again from its run
+        return _copy_again(p, bare)
     cmd = command(f"embedrec train --run {shlex.quote(str(_run_of(p)))}")
     return marked(f"rerun {cmd} with the -c/--set it was trained with", "train again and save "
                   "(er.train(ds, cfg).save(run_dir))")
+
+
+def index_fix(path, index: dict | None) -> str:
+    """How to repair a run whose index files alone are missing or damaged (every other file whole): build them
+    again from its embeddings, ``index rebuild`` on its run folder with the index settings it has (``index``: its
+    manifest's entry), where a first-hour review was told to train again for a rebuild of 0.01 s."""
+    from embedrec.errors import command
+
+    p = Path(path)
+    with contextlib.suppress(OSError):
+        p = p.resolve()
+    bare = bare_model_folder(p)
+    if bare is not None:
+        return _copy_again(p, bare)
+    run = _run_of(p)
+    settings = index_settings(index or {})
+    cli = shlex.join(["embedrec", "index", "rebuild", "--run", str(run),
+                      *(a for k, v in settings.items() for a in ("--set", f"index.{k}={v}"))])
+    updated = ", ".join(f"'index.{k}': {v!r}" for k, v in settings.items())
+    return marked(f"build it again from the run's embeddings: {command(cli)}",
+                  f"build it again from the run's embeddings: er.rebuild_index({str(run)!r}, "
+                  f"cfg.updated({{{updated}}}))")
+
+
+def index_settings(index: dict) -> dict:
+    """The index.* settings that build the index a run's manifest records (``index``: its entry) again: its kind
+    and the build settings FAISS was given other than their defaults (HNSW's M and efConstruction, IVF's nlist); the
+    search breadth is raised again at build until the recall target is met."""
+    from embedrec.config import IndexConfig
+
+    kind = index.get("kind")
+    out: dict = {"kind": kind} if kind in ("flat", "hnsw", "ivf", "ivf_sq8") else {}
+    params = index.get("params") if isinstance(index.get("params"), dict) else {}
+    for key, name in (("M", "hnsw_m"), ("efConstruction", "ef_construction"), ("nlist", "nlist")):
+        value = params.get(key)  # where it is not index.*'s default (nlist's, null, is sized by the catalogue)
+        if isinstance(value, int) and not isinstance(value, bool) and value != getattr(IndexConfig, name):
+            out[name] = value
+    return out
+
+
+def bare_model_folder(folder: Path) -> dict | None:
+    """The manifest of ``folder`` where it is a model folder on its own, copied out of its run (``cp -rL
+    runs/x/current model1``): a run's manifest.json in it, no ``current``, and not a model folder of a run (named
+    artifacts-*, or the folder a run's ``current`` is, copied with links followed); None otherwise. It serves
+    wherever it is and whatever its name, read-only (check_run_folder refuses to write a run there)."""
+    from embedrec.fsutil.files import probe_json
+
+    folder = Path(folder)
+    if _MODEL_FOLDER.fullmatch(folder.name) or os.path.lexists(folder / "current") or \
+            not (folder / "manifest.json").is_file():
+        return None
+    if folder.name == "current" and any((folder.parent / n).exists() for n in (WRITER_LOCK, REFIT)) or \
+            folder.name == "current" and any(_MODEL_FOLDER.fullmatch(c.name) for c in folder.parent.glob(
+                f"{ARTIFACTS}-*")):  # RUN/current of a run copied with links followed: the run's model
+        return None
+    m = probe_json(folder / "manifest.json")
+    return m if isinstance(m, dict) and "n_users" in m and "embeddings_sha256" in m else None
+
+
+def _copy_again(folder: Path, manifest: dict) -> str:
+    """The advice for a damaged model folder copied out of its run: copy it again from that run (as its manifest
+    records it), or train that run again; nothing is written into the copy itself."""
+    from embedrec.errors import from_here
+
+    own = manifest.get("model_folder") if isinstance(manifest.get("model_folder"), dict) else {}
+    run = own.get("run") if isinstance(own.get("run"), str) else None
+    shown = shlex.quote(str(from_here(folder)))
+    if run is None:
+        return f"copy it again from the run it came from (cp -rL RUN/current {shown}), or train that run again"
+    return (f"copy it again from the run it came from (cp -rL {shlex.quote(run + '/current')} {shown}, once that "
+            "run is whole: embedrec verify " + shlex.quote(run) + "), or train that run again")
 
 
 KEEP = 2  # artifact folders kept besides any a live reader still holds
@@ -188,7 +262,7 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
     directory this call created is removed again when the command fails before writing anything into it (a
     config or data error leaves no empty run behind)."""
     run_dir = Path(run_dir)
-    check_run_folder(run_dir, contents=False)
+    check_run_folder(run_dir, contents=False, command=command)
     with locked_folder(run_dir, command, "use another run.dir", "choose another run.dir"):
         yield
 
@@ -201,7 +275,21 @@ def is_dataset_folder(folder: Path) -> bool:
     return current_link(folder).startswith("gen-") or (folder / "current").is_dir() and (folder / "manifest.json").is_file()
 
 
-def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
+def _instead(folder: Path, manifest: dict, command: str) -> str:
+    """What to do instead of writing a run into a bare model folder (:func:`check_run_folder`), for ``command``."""
+    if command != "embedrec index rebuild":
+        return marked("train into a new or empty run.dir (e.g. runs/NAME), or into the run it was copied from",
+                      "save to a new or empty folder, or to the run it was copied from")
+    own = manifest.get("model_folder") if isinstance(manifest.get("model_folder"), dict) else {}
+    name = own.get("name") if isinstance(own.get("name"), str) and _MODEL_FOLDER.fullmatch(own["name"]) else \
+        f"{ARTIFACTS}-20000101T000000-000000000"
+    run = shlex.quote(f"{folder}-run")
+    return (f"rebuild the index of the run it was copied from and copy the model out again, or make it a run "
+            f"first: mkdir {run} && cp -a {shlex.quote(str(folder))} {run}/{name} && ln -s {name} {run}/current, "
+            f"then embedrec index rebuild --run {run}")
+
+
+def check_run_folder(run_dir: str | Path, contents: bool = True, command: str = "embedrec train") -> None:
     """Refuse to write a run into a prepared dataset (publishing would swap its ``current``) and, with
     ``contents``, into a folder of the user's own files, where training would replace a metrics.jsonl or
     checkpoint.pt it did not write, or a file of its own named ``current``: ``embedrec train``'s folder, and
@@ -220,6 +308,13 @@ def check_run_folder(run_dir: str | Path, contents: bool = True) -> None:
     if is_dataset_folder(run_dir):
         raise OutputRefused(f"run.dir '{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; "
                             "choose another run.dir (e.g. runs/NAME)")
+    bare = bare_model_folder(run_dir)
+    if bare is not None:  # it serves as it is, read-only: a run written into it would put a run inside a model
+        raise OutputRefused(f"run.dir '{run_dir}' is a model folder copied out of a run (its manifest.json and "
+                            f"files, no 'current'): it serves as it is («--run it with recommend, predict, evaluate or "
+                            f"export; embedrec verify it|er.open it; er.verify_files it»), but nothing is written into "
+                            f"it; "
+                            f"{_instead(run_dir, bare, command)}")
     current = run_dir / "current"
     if current.exists() and not current.is_symlink() and not current.is_dir():  # a user's file of that name (a
         # resume too: a red team's 'train --resume' ran its whole selection and refit, then failed to publish)
@@ -576,13 +671,14 @@ RUN_FIELDS = {
 }
 
 
-def other_manifest(path: Path, manifest: dict, fix: str) -> None:
+def other_manifest(path: Path, manifest: dict, fix: str, bare: bool = False) -> None:
     """Refuse a manifest.json sealed for another model folder (another run's, copied over this one's: a review
     found every file then blamed in turn, user_factors.npy first), naming both. Where the folder has a model
     folder's name (a run copied with links followed has 'current') and the manifest records its own (written
-    since it does)."""
+    since it does). ``bare``: a model folder copied out of its run under a name of its own (bare_model_folder),
+    refused only where most of its files are not of the sizes the manifest records, as an older manifest is."""
     own = manifest.get("model_folder")
-    if not isinstance(own, dict) or "name" not in own:  # an older manifest: most files of other sizes (no hashing)
+    if bare or not isinstance(own, dict) or "name" not in own:  # most files of other sizes (no hashing)
         sums = manifest.get("checksums") if isinstance(manifest.get("checksums"), dict) else {}
         differ = sum(not isinstance(e, dict) or _size(path / n) != e.get("bytes") for n, e in sums.items())
         if len(sums) > 2 and differ > len(sums) / 2:
@@ -614,6 +710,9 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
     run_dir = Path(run_dir)
     if run_dir.name == "current" and run_dir.is_symlink() and not (run_dir / "current").exists():
         run_dir = run_dir.parent  # RUN/current: the run it is the model of (a review: "no trained model" there)
+    elif run_dir.name == "current" and run_dir.is_dir() and not os.path.lexists(run_dir / "current") and \
+            (run_dir / "manifest.json").is_file() and bare_model_folder(run_dir) is None:
+        run_dir = run_dir.parent  # RUN/current of a run copied with links followed (cp -rL): that run's model
     if run_dir.name.startswith(f"{ARTIFACTS}-") and not (run_dir / "current").exists() and \
             (run_dir.parent / "current").exists():  # a model's own folder (what TrainedModel.save returns)
         if os.path.realpath(run_dir.parent / "current") != os.path.realpath(run_dir):
@@ -651,6 +750,17 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
                                     f"{current_link(run_dir)}); {run_fix(run_dir)}") from None
         raise ArtifactError(f"the model folder '{run_dir / current_link(run_dir)}' that '{link}' points to is missing "
                             f"(removed by hand?); {run_fix(run_dir)}")
+    if not os.path.lexists(link) and bare_model_folder(run_dir) is not None:
+        # a model folder copied out of its run (cp -rL runs/x/current model1), whatever its name: served as it is,
+        # its manifest and files checked as any run's (a first-hour review: verify passed it, recommend said "no
+        # trained model in 'model1'; run 'embedrec train --run model1' first")
+        from embedrec.fsutil.locks import FolderHold
+
+        try:
+            hold = FolderHold(run_dir)
+        except OSError:
+            hold = None
+        return _opened(run_dir, hold, run_dir, bare=True)
     if not link.exists():
         from embedrec.errors import Busy, command
 
@@ -694,6 +804,14 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
     if got is None:
         raise ArtifactError(f"the model in '{run_dir}' kept being replaced while it was opened; run the command again")
     path, hold = got
+    return _opened(path, hold, run_dir)
+
+
+def _opened(path: Path, hold, run_dir: Path, bare: bool = False) -> Run:
+    """The Run of the model folder ``path`` (held by ``hold``), its manifest checked: sealed, its fields, its own
+    (not another model's copied in), and the Parquet files recommend reads by path. ``bare``: a model folder on its
+    own (bare_model_folder), ``run_dir`` itself."""
+    link = run_dir / "current"
     fix = run_fix(run_dir)
     manifest = read_json(path / "manifest.json", "run manifest", fix)
     if manifest.get("format_version") != RUN_FORMAT:
@@ -703,7 +821,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
                             f"trained model; {fix}")
     check_seal(manifest, path / "manifest.json", "run manifest", fix, "run")
     check_fields(manifest, RUN_FIELDS, path / "manifest.json", "run manifest", fix)
-    other_manifest(path, manifest, fix)
+    other_manifest(path, manifest, fix, bare)
     run = Run(path.resolve(), manifest, hold)
     for name in ("users.parquet", "movies.parquet"):  # read by recommend straight from the path
         if run.checksum(name):

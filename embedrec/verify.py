@@ -19,6 +19,8 @@ from embedrec.run import (
     RUN_FORMAT,
     SOLVE_WEIGHTS,
     USER_SCALE,
+    bare_model_folder,
+    index_fix,
     is_dataset_folder,
     load_run,
     run_fix,
@@ -74,10 +76,12 @@ def verify_path(path: str | Path) -> dict:
     check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / "manifest.json", f"{what} manifest", fix)
     if not entries:
         raise ArtifactError(f"{what} '{folder}' records no checksums (written by an older embedrec); {fix} to add them")
-    total = _check_listed(folder, entries, what, fix)
+    total = _check_listed(folder, entries, what, fix,
+                          index_fix=index_fix(folder, manifest.get("index")) if what == "run" else None)
     # every file there is listed (a red team: a file's entry taken out of a resealed manifest passed as ok, and the
     # file was then served unchecked); a file of the user's put there is named too
-    own = folder.name.startswith((f"{ARTIFACTS}-", "gen-"))  # a generation (a cp -rL copy's top holds more)
+    own = folder.name.startswith((f"{ARTIFACTS}-", "gen-")) or \
+        what == "run" and bare_model_folder(folder) is not None  # (a cp -rL copy's top holds more)
     unlisted = sorted(set(os.listdir(folder)) - set(entries) - {"manifest.json"}) if own else []
     if unlisted:
         raise ArtifactError(f"{what} folder '{folder}' holds '{unlisted[0]}'"
@@ -144,10 +148,13 @@ def _verify_export(folder: Path) -> dict:
     return {"what": "export", "path": str(folder), "files": len(entries), "bytes": total}
 
 
-def _check_listed(folder: Path, entries: dict, what: str, fix: str, plain: bool = False) -> int:
+def _check_listed(folder: Path, entries: dict, what: str, fix: str, plain: bool = False,
+                  index_fix: str | None = None) -> int:
     """Hash each file ``entries`` lists ({name: {sha256, bytes}}) in ``folder`` against its record; the bytes read.
     ``plain`` (an export's record, which no seal guards): each name a plain file of the folder itself, its size
-    recorded. ArtifactError names the first file missing or not matching, and how many more."""
+    recorded. ArtifactError names the first file missing or not matching, and how many more, with ``fix``, or
+    ``index_fix`` where only FAISS index files are (a first-hour review: told to train again, where `index
+    rebuild` makes them in 0.01 s)."""
     from embedrec.fsutil.integrity import sha256_file
 
     bad, total = [], 0
@@ -168,6 +175,8 @@ def _check_listed(folder: Path, entries: dict, what: str, fix: str, plain: bool 
             bad.append(name)
     if bad:
         more = f" (and {len(bad) - 1} more: {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
+        if index_fix is not None and all(n.endswith(".faiss") for n in bad):
+            fix = index_fix
         raise ArtifactError(f"{what} file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
     return total
 

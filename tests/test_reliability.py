@@ -214,6 +214,108 @@ def test_bit_flip_in_faiss_index_is_refused(base, tmp_path):  # row 5
         ix.load_index(rn.path / ix.COS_FILE, rn.manifest["index"], "cos", rn.manifest["n_movies"], d)
 
 
+def test_an_index_file_alone_missing_or_damaged_is_built_again_not_trained(base, tmp_path):
+    """A first-hour review: with movies_ip.faiss deleted, verify and recommend said to train again, where `index
+    rebuild --run RUN` makes it from the run's embeddings in 0.01 s. Where the index files alone are missing or
+    damaged, both say that rebuild, naming the run and the index settings it had (another kind, HNSW's M), and it
+    works as said; damage beyond them is still a retrain."""
+    import embedrec as er
+
+    run = copy_run(base[1], tmp_path / "run")
+    (current(run) / "movies_ip.faiss").unlink()
+    r = invoke("verify", run)
+    want = f"'embedrec index rebuild --run {run} --set index.kind=flat'"
+    assert r.exit_code == 1 and one_line(r) == (
+        f"error: run file '{current(run) / 'movies_ip.faiss'}' is missing or does not match its checksum; build it "
+        f"again from the run's embeddings: {want}"), r.stderr
+    r = invoke(*shlex.split(want.strip("'"))[1:])
+    assert r.exit_code == 0, r.stderr
+    assert invoke("verify", run).exit_code == 0
+    # an HNSW index of its own settings, its cosine file damaged: recommend --movie says the same rebuild
+    r = invoke("index", "rebuild", "--run", run, "--set", "index.kind=hnsw", "--set", "index.hnsw_m=8")
+    assert r.exit_code == 0, r.stderr
+    flip(current(run) / "movies_cos.faiss")
+    want = f"'embedrec index rebuild --run {run} --set index.kind=hnsw --set index.hnsw_m=8'"
+    r = invoke("recommend", "--run", run, "--movie", "1", "-k", "2")
+    assert r.exit_code == 1 and one_line(r) == (
+        f"error: index '{current(run) / 'movies_cos.faiss'}' does not match its checksum (damaged or modified); build "
+        f"it again from the run's embeddings: {want}"), r.stderr
+    with pytest.raises(er.ArtifactError, match=re.escape(
+            f"build it again from the run's embeddings: er.rebuild_index('{run}', cfg.updated({{'index.kind': 'hnsw', "
+            "'index.hnsw_m': 8}))")):
+        er.open(run).similar(1, 2)
+    r = invoke("verify", run)
+    assert r.exit_code == 1 and one_line(r).endswith(f"build it again from the run's embeddings: {want}"), r.stderr
+    r = invoke(*shlex.split(want.strip("'"))[1:])
+    assert r.exit_code == 0 and json.loads(r.stdout)["params"]["M"] == 8, r.stderr
+    assert invoke("recommend", "--run", run, "--movie", "1", "-k", "2").exit_code == 0
+    # another file damaged too: the run is trained again
+    (current(run) / "movies_ip.faiss").unlink()
+    flip(current(run) / "user_factors.npy")
+    r = invoke("verify", run)
+    assert r.exit_code == 1 and one_line(r).endswith(f"(and 1 more: user_factors.npy); {retrain(run)}"), r.stderr
+
+
+def test_a_model_folder_copied_out_of_its_run_serves_read_only(base, tmp_path, monkeypatch):
+    """A first-hour review: a model folder copied out (`cp -rL runs/mine/current model1`) passed `verify model1`,
+    but `recommend --run model1` said "no trained model in 'model1'; run 'embedrec train --run model1' first".
+    It serves wherever it is and whatever its name, checked as any run's model folder; nothing is written into it
+    (train, index rebuild, outputs inside it are refused saying what to do instead), and its damage is mended by
+    copying it again from its run."""
+    import embedrec as er
+
+    monkeypatch.chdir(tmp_path)
+    run = copy_run(base[1], tmp_path / "run")
+    want = invoke("recommend", "--run", run, "--user", "1", "-k", "3", "--format", "csv").stdout
+    for name in ("model1", "current", "renamed.again"):
+        shutil.copytree(current(run), tmp_path / name)  # links followed, as cp -rL
+        assert invoke("verify", name).exit_code == 0
+        r = invoke("recommend", "--run", name, "--user", "1", "-k", "3", "--format", "csv")
+        assert r.exit_code == 0 and r.stdout == want, r.stderr
+    assert len(er.open("model1").recommend(1, 3)) == 1
+    files = sorted(os.listdir("model1"))
+    r = invoke("train", "--run", "model1", "--set", f"data.prepared={base[0]}")
+    assert r.exit_code == 2 and one_line(r) == (
+        "error: run.dir 'model1' is a model folder copied out of a run (its manifest.json and files, no 'current'): it "
+        "serves as it is (--run it with recommend, predict, evaluate or export; embedrec verify it), but nothing is "
+        "written into it; train into a new or empty run.dir (e.g. runs/NAME), or into the run it was copied from"), \
+        r.stderr
+    r = invoke("index", "rebuild", "--run", "model1")
+    name = current(run).name
+    assert r.exit_code == 2 and one_line(r).endswith(
+        "but nothing is written into it; rebuild the index of the run it was copied from and copy the model out "
+        f"again, or make it a run first: mkdir model1-run && cp -a model1 model1-run/{name} && ln -s {name} "
+        "model1-run/current, then embedrec index rebuild --run model1-run"), r.stderr
+    r = invoke("export", "--run", "model1", "--to", "parquet", "-o", "model1/out")
+    assert r.exit_code == 2 and "is inside" in one_line(r) and "a model folder of an embedrec run: a file written " \
+        "there would replace" in r.stderr, r.stderr
+    from embedrec.run import check_run_folder
+
+    with pytest.raises(er.OutputRefused, match="save to a new or empty folder, or to the run it was copied from"):
+        check_run_folder("model1")  # what TrainedModel.save asks first
+    assert sorted(os.listdir("model1")) == files
+    # the way it says works: a run of it, whose index is then rebuilt
+    os.mkdir("model1-run")
+    shutil.copytree("model1", f"model1-run/{name}")
+    os.symlink(name, "model1-run/current")
+    assert invoke("index", "rebuild", "--run", "model1-run").exit_code == 0
+    assert invoke("verify", "model1-run").exit_code == 0
+    # damage: copy it again from the run it came from, which its manifest names (not train it)
+    home = base[1].resolve()  # the run its manifest was sealed in (copy_run keeps it)
+    again = f"copy it again from the run it came from (cp -rL {home}/current model1, once that run is whole: " \
+            f"embedrec verify {home}), or train that run again"
+    (tmp_path / "model1" / "movies_ip.faiss").unlink()
+    r = invoke("verify", "model1")
+    assert r.exit_code == 1 and one_line(r).endswith(f"does not match its checksum; {again}"), r.stderr
+    flip(tmp_path / "model1" / "user_factors.npy")
+    r = invoke("recommend", "--run", "model1", "--user", "1")
+    assert r.exit_code == 1 and one_line(r).endswith(f"does not match its checksum (damaged or modified); {again}"), \
+        r.stderr
+    (tmp_path / "renamed.again" / "notes.txt").write_text("mine")  # a file put there: named, as in a run's folder
+    r = invoke("verify", "renamed.again")
+    assert r.exit_code == 1 and "holds 'notes.txt', which its manifest does not list" in one_line(r), r.stderr
+
+
 def test_edited_run_manifest_is_refused(base, tmp_path):
     run = copy_run(base[1], tmp_path / "man")
     p = current(run) / "manifest.json"

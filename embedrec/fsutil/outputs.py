@@ -128,6 +128,9 @@ def refuse_inside_store(target: Path, beside_run: bool = False, fix: str = "writ
                 kind = None
             if kind is None and _GENERATION.fullmatch(d.name) and (d / "manifest.json").is_file():
                 kind = _embedrec_kind(d) or "embedrec's"
+            if kind is None and not d.is_symlink() and (d / "manifest.json").is_file() and \
+                    not os.path.lexists(d / "current") and _run_manifest(probe_json(d / "manifest.json")):
+                kind = "a model folder of an embedrec run"  # copied out of it (cp -rL runs/x/current m1): read-only
             if kind:
                 raise OutputRefused(f"'{target}' is inside '{d}', {kind}: a file written there would replace or "
                                     f"sit among the files embedrec keeps in it; {fix}")
@@ -278,12 +281,17 @@ def check_replaceable(target: Path, ours=None) -> None:
                         "only replaces a folder embedrec wrote: choose an empty or new folder")
 
 
+def _run_manifest(m) -> bool:
+    """Whether ``m`` (a manifest.json's content) is a trained model's (run.publish writes it)."""
+    return isinstance(m, dict) and "n_users" in m and "embeddings_sha256" in m
+
+
 def _embedrec_kind(folder: Path) -> str | None:
     """'an embedrec run (embedrec train wrote it)' or 'a prepared dataset (embedrec ingest wrote it)' for such a
     folder, by its manifest; None otherwise."""
     for manifest in (folder / "current" / "manifest.json", folder / "manifest.json"):
         m = probe_json(manifest)
-        if isinstance(m, dict) and "n_users" in m and "embeddings_sha256" in m:
+        if _run_manifest(m):
             return "an embedrec run (embedrec train wrote it)"
         if isinstance(m, dict) and "counts" in m and "layout" in m:
             return "a prepared dataset (embedrec ingest wrote it)"

@@ -439,21 +439,24 @@ def _params(kind: str, ip: VectorIndex, cos: VectorIndex, cfg: IndexConfig) -> d
     return {}
 
 
-def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: int) -> VectorIndex:
-    """Load ``which`` ('ip' or 'cos') and check it holds expect_n vectors of the query dimension expect_dim."""
+REBUILD = "rebuild it with «'embedrec index rebuild'|er.rebuild_index(run_dir)»"  # without the run (run.index_fix)
+
+
+def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: int, fix: str = REBUILD) -> VectorIndex:
+    """Load ``which`` ('ip' or 'cos') and check it holds expect_n vectors of the query dimension expect_dim.
+    ``fix``: how to make it again (the Recommender gives run.index_fix: the rebuild of that run, with its settings)."""
     if not path.exists():
-        raise ArtifactError(f"index '{path}' is missing; rebuild it with «'embedrec index rebuild'|er.rebuild_index(run_dir)» or train again")
-    verify_index_file(path, (meta.get("files") or {}).get(path.name))
+        raise ArtifactError(f"index '{path}' is missing; {fix}")
+    verify_index_file(path, (meta.get("files") or {}).get(path.name), fix=fix)
     try:
         idx = faiss.read_index(str(path)) if _c_path(path) else \
             faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
     except RuntimeError as e:
-        raise ArtifactError(f"index '{path}' cannot be read ({first_line(e, 120)}); rebuild it with "
-                            "«'embedrec index rebuild'|er.rebuild_index(run_dir)»") from None
+        raise ArtifactError(f"index '{path}' cannot be read ({first_line(e, 120)}); {fix}") from None
     vi = VectorIndex(idx, meta.get(f"{which}_transform", "ip"), float(meta.get("ip_max_norm", 0.0)))
     if vi.ntotal != expect_n or vi.dim != expect_dim:
         raise ArtifactError(f"index '{path}' holds {vi.ntotal} x {vi.dim} vectors but the embeddings are "
-                            f"{expect_n} x {expect_dim}: they do not belong together; run «'embedrec index rebuild'|er.rebuild_index(run_dir)»")
+                            f"{expect_n} x {expect_dim}: they do not belong together; {fix}")
     params = meta.get("params", {})
     breadth = params.get("efSearch" if which == "ip" else "efSearch_similar") or \
         params.get("nprobe" if which == "ip" else "nprobe_similar")
@@ -462,7 +465,7 @@ def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: in
     return vi
 
 
-def verify_index_file(path: Path, entry: dict | None, max_bytes: int | None = None) -> None:
+def verify_index_file(path: Path, entry: dict | None, max_bytes: int | None = None, fix: str = REBUILD) -> None:
     """Check an index file against the SHA-256 and size its run manifest records (a flipped bit in a FAISS file
     changes results silently); files above ``max_bytes`` (integrity.VERIFY_ON_OPEN_MAX) where they lie
     (``integrity.check_file``: streamed, unless untouched since they were hashed)."""
@@ -472,5 +475,4 @@ def verify_index_file(path: Path, entry: dict | None, max_bytes: int | None = No
 
     if max_bytes is None:
         max_bytes = fsutil.VERIFY_ON_OPEN_MAX
-    fsutil.read_checked(path, entry, "index", "rebuild it with «'embedrec index rebuild'|er.rebuild_index(run_dir)»",
-                 max_bytes)
+    fsutil.read_checked(path, entry, "index", fix, max_bytes)

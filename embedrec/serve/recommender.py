@@ -28,7 +28,16 @@ from embedrec.model.factors import (
     pair_dots,
     sorted_rows,
 )
-from embedrec.run import SOLVE_WEIGHTS, UNKNOWN_RATED, USER_SCALE, Run, load_run, run_fix, unknown_arrays
+from embedrec.run import (
+    SOLVE_WEIGHTS,
+    UNKNOWN_RATED,
+    USER_SCALE,
+    Run,
+    index_fix,
+    load_run,
+    run_fix,
+    unknown_arrays,
+)
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
 from embedrec.serve.explain import SERIAL, UserSolve
@@ -260,10 +269,11 @@ class Recommender:
             meta = self.run.manifest["index"]
             if meta.get("embeddings_sha256") != self.run.manifest.get("embeddings_sha256"):
                 raise ArtifactError(f"the index in '{self.run.path}' was built from other embeddings than the run's; "
-                                    "run «'embedrec index rebuild'|er.rebuild_index(run_dir)» to rebuild it")
+                                    f"{index_fix(self.run.path, meta)}")
             ix = _index_module()
             self.run.check_here(ix.IP_FILE)
-            self._ip = ix.load_index(self.run.path / ix.IP_FILE, meta, "ip", self.Q.shape[0], self.Q.shape[1] + 1)
+            self._ip = ix.load_index(self.run.path / ix.IP_FILE, meta, "ip", self.Q.shape[0], self.Q.shape[1] + 1,
+                                     index_fix(self.run.path, meta))
         return self._ip
 
     @property
@@ -272,7 +282,8 @@ class Recommender:
             ix = _index_module()
             self.run.check_here(ix.COS_FILE)
             self._cos = ix.load_index(self.run.path / ix.COS_FILE, self.run.manifest["index"], "cos",
-                                      self.Q.shape[0], self.Q.shape[1])
+                                      self.Q.shape[0], self.Q.shape[1], index_fix(self.run.path,
+                                                                                  self.run.manifest["index"]))
         return self._cos
 
     def _flat_vectors(self) -> np.ndarray | None:
