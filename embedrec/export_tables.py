@@ -164,9 +164,10 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
 
 def faiss_files(rec: Recommender, out: Path) -> dict:
     """The run's index files (each checked against the run manifest first) with their id maps and metadata."""
+    from embedrec.run import index_fix
     from embedrec.serve.index import COS_FILE, IP_FILE
 
-    fix = "rebuild it with «'embedrec index rebuild'|er.rebuild_index(run_dir)»"
+    fix = index_fix(rec.run.path, rec.run.manifest.get("index"))  # that run's rebuild, with the settings it had
     recorded = (rec.run.manifest.get("index") or {}).get("files") or {}
     for name in (IP_FILE, COS_FILE):
         # checked in full: a flat-index run never loads these files, so nothing else would notice damage
