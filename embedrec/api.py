@@ -128,12 +128,15 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
         if recorded is not None:  # as `embedrec ingest --overwrite` with no SOURCE (a review: a notebook's replaced a
             # click log's dataset with ML-100K, as the command did before); a DataFrame's cache file is said as such
             framed = "/dataframes/dataframe-" in recorded.replace("\\", "/")
+            movies = next((kv.split("=", 1)[1] for kv in ingested_with(cfg.data.prepared)[2]
+                           if kv.startswith("data.movies=")), None)  # (a first-hour review: the advice dropped it)
             raise UsageError(
                 f"no source given, so er.ingest would read {cfg.data.source} (data.source's default) into "
                 f"'{cfg.data.prepared}', which holds a dataset ingested from "
                 + ("a DataFrame; give that DataFrame again: er.ingest(df, " if framed else
                    f"'{recorded}'; give its source again: er.ingest({recorded!r}, ")
-                + f"output={str(cfg.data.prepared)!r}, overwrite=True), with the config it was ingested with")
+                + f"output={str(cfg.data.prepared)!r}, overwrite=True), with the config it was ingested with"
+                + (f" (its movies file too: data.movies={movies!r})" if movies else ""))
     from embedrec.data.textfiles import NAMED
 
     if frame is not None:

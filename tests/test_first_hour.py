@@ -1245,6 +1245,11 @@ def test_the_re_ingest_commands_keep_the_movies_file(tmp_path, monkeypatch):
         f"give its source again: embedrec ingest --set split.test=0 --set data.movies={data / 'items.csv'} --set "
         "data.columns.movie=item_id --set data.columns.title=name --set data.columns.genres=categories --set "
         f"'data.genre_separator=;' --set data.id_type=auto {data / 'r.csv'} -o {ds} --overwrite\n"), r.stderr
+    import embedrec as er  # the library's refusal alike names it
+
+    with pytest.raises(er.UsageError, match=re.escape(
+            f"with the config it was ingested with (its movies file too: data.movies='{data / 'items.csv'}')")):
+        er.ingest(output=str(ds), overwrite=True)
     # the command followed from here keeps the titles and genres
     import shlex
 
