@@ -66,7 +66,8 @@ class Request:
     explain: int | None = None
 
     def mode(self) -> str:
-        """The mode asked ('liked' for a new user, with or without ``rated``); UsageError unless exactly one."""
+        """The mode asked ('liked' for a new user given liked movies, with or without ``rated``; 'rated' for one
+        given ``rated`` alone); UsageError unless exactly one."""
         given = [m for m in _MODES if getattr(self, m) is not None]
         if len(given) != 1 and given != ["liked", "rated"]:
             named = [f"«--{m.replace('_', '-')}|{m}»" for m in given if not (m == "rated" and "liked" in given)]
@@ -124,7 +125,7 @@ def answer(model: Model, request: Request) -> Answer:
         from embedrec.argcheck import count_arg
 
         count_arg(request.explain, "explain", 1)
-        if mode not in ("user", "liked"):
+        if mode not in ("user", "liked", "rated"):  # a review: --rated alone was refused
             raise UsageError("«--explain|explain» names the rated movies behind a user's list: give it with "
                              "«--user or --liked/--rated|user= or liked=/rated=»"
                              + ("; for many users, ask for each one's with «--user|user=»" if mode == "users"

@@ -185,6 +185,13 @@ class Model:
         list could hold them; the candidates' are counted in one warning); a gap, or text no id of an integer-id
         model can be, such as a title, is a UsageError."""
         rows = self._movie_rows_of(exclude, "exclude")
+        if rows is not None and (rows < 0).any():  # a first-hour review: a typo ('sku-111') left a movie in silently
+            n = int((rows < 0).sum())
+            log.warning("%s of the %s «--exclude|exclude» %s not a movie of this model (not in its training data): "
+                        "nothing to leave out for %s: %s", f"{n:,}", f"{rows.size:,}", "is" if n == 1 else "are",
+                        "it" if n == 1 else "them", shorten(", ".join(
+                            repr(x) for x, r in zip(exclude if isinstance(exclude, (list, tuple, np.ndarray))
+                                                    else [], rows) if r < 0) or "(an iterator's)", 60))
         only = None
         if candidates is not None:
             only = self._movie_rows_of(candidates, "candidates")
@@ -488,12 +495,8 @@ class Model:
         rows = []
         for one in (_as_list_of(movie, "explain") if many else [movie]):
             one = _movie_arg(one, "explain", "196, 242) or explain(196, 'star wars'")
-            try:
-                rows.append(e.movie_row(one))
-            except NotFoundError:
-                if not isinstance(one, str) or one.strip().lstrip("+-").isdigit():
-                    raise
-                rows.append(e.find_movie(one))
+            # text by find_movie's rule, as similar() and resolve_movies() read theirs (a review: the old loop)
+            rows.append(e.find_movie(one) if isinstance(one, str) else e.movie_row(one))
         e.explainable()  # an als model (before a new user's solve is made)
         if user is not None:
             _one_id(user)

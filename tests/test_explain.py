@@ -334,3 +334,18 @@ def test_explain_on_a_model_that_is_not_als_says_why(trained_run):
                                   "--explain"])
     assert r.exit_code == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1
     assert "this model (explicit) fits its user vectors by gradient steps" in r.stderr
+
+
+def test_rated_alone_and_a_title_are_explained_as_liked_is(als_runs):
+    """A review (session 45): `--rated ... --explain` alone was refused (its mode is 'rated', the check took 'liked'
+    only), and Model.explain read a movie's text by the old rule (an id, else a title only for text not all
+    digits): both now as recommend and similar() read theirs."""
+    m = als_runs["plain"][1]
+    run = m.engine.run.path.parent
+    ids = [int(x) for x in m.engine.movie_ids[:2]]
+    r = _run(run, "--rated", f"{ids[0]}=5,{ids[1]}=4", "--explain", "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rows and all(row["because"] and row["because"][0]["movie_id"] in ids for row in rows)
+    title = m.movie(ids[0])["title"]
+    assert m.explain(17, title).movie_ids == m.explain(17, ids[0]).movie_ids

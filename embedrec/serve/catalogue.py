@@ -30,6 +30,10 @@ def _fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
 
 
+# a title's form that ends in its year, '(1984)': numbers alone never match it (Catalogue.title_rows)
+_WITH_YEAR = re.compile(r" \(\d{4}\)$")
+
+
 class Catalogue:
     """Ids, titles, years and genres per row, and the lookups over them. Its lists are the run's: read them, never
     change them in place (the filters index each genre's rows and the years once per list)."""
@@ -140,9 +144,14 @@ class Catalogue:
         if exact:
             return exact
         # a number is a whole word ('50' is '50 First Dates', not the year of 'Cinderella (1950)': a first-hour pass);
-        # other words match within words ('godfath')
+        # other words match within words ('godfath'); numbers alone are a title's words, never its year (a review:
+        # --liked 1984 on ML-100K matched every movie of 1984; 'fargo 1996' still finds Fargo (1996))
+        words = low.split()
         find = [re.compile(rf"(?<![0-9]){re.escape(w)}(?![0-9])").search if w.isdigit() else
-                (lambda f, w=w: w in f) for w in low.split()]
+                (lambda f, w=w: w in f) for w in words]
+        if all(w.isdigit() for w in words):
+            return [i for i, n in enumerate(names) if all(any(m(f) for f in n if not _WITH_YEAR.search(f))
+                                                          for m in find)]
         return [i for i, n in enumerate(names) if all(any(m(f) for f in n) for m in find)]
 
     def _title_names(self) -> tuple[list[set[str]], list[set[str]]]:

@@ -16,8 +16,9 @@ over its weight of the term) and the movie's bias beta z_m is added: each term i
 a part of its own. A known user's served vector is the few conjugate-gradient steps training took towards that
 solve, not the solve itself (training.als.USER_STEPS): what it holds beyond the exact solve is the
 ``remainder``, a part of its own too (over every user's top 10 on ML-100K's default run, 1e-5 of the list's top
-score at the median, 8e-5 at most; a fold-in's is float rounding), so the parts add up to the score ``predict``
-gives for the pair.
+score at the median, 8e-5 at most; up to about 1e-2 where its users were re-solved from the fitted vectors at
+another unobserved weight, train.als_user_unobserved other than 1, in USER_STEPS steps; a fold-in's is float
+rounding), so the parts add up to the score ``predict`` gives for the pair.
 """
 
 from __future__ import annotations
