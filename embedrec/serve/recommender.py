@@ -86,6 +86,12 @@ def _index_module():
 
 LOSSY_KINDS = ("ivf_sq8",)  # index kinds that store quantised vectors: their candidates are re-scored exactly
 FILTER_EXACT_MAX = 16_384  # a filter leaving at most this many movies: scored exactly on every index kind
+# A new user's fold-in runs its solve on one BLAS thread, and the movies' Gramian too up to this many multiply-adds
+# (movies x d^2; ML-100K at d 128: 28M): OpenBLAS's own threads, started and left spinning for small products,
+# cost a fresh `recommend --liked 50,181,172 -k 10` on ML-100K 0.48 s against 0.34 s on one thread (medians of 6
+# interleaved, load 2-3; 0.99 s against 0.61 s at load 10, session 45); a catalogue of 500K movies keeps its threads
+# for the Gramian (8G multiply-adds, a second on one thread)
+FOLDIN_SERIAL_MAX = 500_000_000
 
 
 def _exact_in_manifest(manifest: dict, which: str) -> bool:
@@ -507,9 +513,10 @@ class Recommender:
             gram, mean = self.movie_gram()
         positions = foldin.history_positions(len(items)) if ordered and self.uses_order() else None
         cfg = self.cfg
-        p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg, cfg.foldin_alpha, solve, gram, positions,
-                                 cfg.foldin_recency, self.implicit_movie() if self.explicit else None, mean,
-                                 detail)
+        with blas_threads(1):  # a d x d solve and a few small products: see FOLDIN_SERIAL_MAX
+            p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg, cfg.foldin_alpha, solve, gram, positions,
+                                     cfg.foldin_recency, self.implicit_movie() if self.explicit else None, mean,
+                                     detail)
         if not (np.isfinite(p).all() and np.isfinite(b)):  # never a list scored by NaN
             raise ArtifactError("the new user's vector is not finite: this run's embeddings hold values too large "
                                 "for the fold-in; «run 'embedrec verify', then train again|train again»")
@@ -519,7 +526,9 @@ class Recommender:
         """(Q^T Q, the mean movie row), float64 (foldin.movie_gram_mean): made once per factors, which every
         implicit fold-in and explanation reads (factors replaced: made again)."""
         if self._gram is None or self._gram[0] is not self.factors:  # with the mean: a trend's scale reads it
-            self._gram = (self.factors, *foldin.movie_gram_mean(self.factors))
+            n, d = self.factors.movie.shape
+            with blas_threads(1) if n * d * d <= FOLDIN_SERIAL_MAX else contextlib.nullcontext():
+                self._gram = (self.factors, *foldin.movie_gram_mean(self.factors))
         return self._gram[1], self._gram[2]
 
     def solve_arrays(self) -> tuple[np.ndarray, np.ndarray | None] | None:
