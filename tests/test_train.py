@@ -432,6 +432,28 @@ def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp
     assert os.readlink(run / "current") != before[1]
 
 
+def test_a_finished_runs_resume_does_not_hide_a_dataset_file_rewritten_since(synth_ds, small_cfg, tmp_path):
+    """A review (session 45): the finished-run answer came before any read of the dataset, so a train.parquet
+    rewritten under its manifest since the run finished was not said (the resume before it named the damage). A
+    file whose size is not the manifest's sends the resume the old way, which names it."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    data, run = tmp_path / "data", tmp_path / "run"
+    shutil.copytree(small_cfg.data.prepared, data, symlinks=True)
+    sets = ["--set", f"data.prepared={data}", "--set", "model.dim=8", "--set", "train.epochs=2", "--run", str(run)]
+    assert CliRunner().invoke(main, ["train", "-q", *sets]).exit_code == 0
+    r = CliRunner().invoke(main, ["train", "--resume", *sets])
+    assert r.exit_code == 0 and "nothing to resume" in r.stderr, r.stderr
+    train = next(f for f in data.rglob("train.parquet"))
+    train.write_bytes(train.read_bytes() + b"\0" * 16)
+    r = CliRunner().invoke(main, ["train", "--resume", *sets])
+    assert r.exit_code != 0 and "nothing to resume" not in r.stderr and "damaged" in r.stderr, r.stderr
+
+
 def test_resume_of_a_finished_run_by_another_spelling_of_its_folder_publishes_nothing_new(synth_ds, small_cfg,
                                                                                          tmp_path, monkeypatch):
     """A run trained as /abs/run and resumed as `--run run` from its parent (or the reverse) is the same run: the
