@@ -77,15 +77,16 @@ def _dataset_sizes_hold(cfg: Config) -> bool:
     rewritten under its manifest since the run finished sends the resume the old way, whose read names the damage
     (a review: the finished-run answer hid it). Its bytes are not hashed here: that is every later read's."""
     from embedrec.fsutil.files import loads_json
+    from embedrec.trained import dataset_manifest
 
     if not cfg.data.prepared:
         return True
-    data = Path(cfg.data.prepared)
-    folder = next((f for f in (data, data / "current") if (f / "manifest.json").is_file()), None)
-    if folder is None:
+    manifest = dataset_manifest(cfg)
+    if manifest is None:
         return False
+    folder = manifest.parent
     try:
-        files = loads_json((folder / "manifest.json").read_bytes()).get("files") or {}
+        files = loads_json(manifest.read_bytes()).get("files") or {}
         return all(not isinstance(e, dict) or not isinstance(e.get("bytes"), int)
                    or (folder / name).stat().st_size == e["bytes"] for name, e in files.items())
     except (OSError, ValueError, AttributeError):

@@ -37,6 +37,15 @@ def fold_in_solve(loss: str, train_cfg, pairs: int, n_users: int, n_movies: int,
     return None
 
 
+def dataset_manifest(cfg: Config) -> Path | None:
+    """The manifest.json of cfg.data.prepared (the folder's own, or its ``current`` generation's), None where there
+    is none: what a finished run's key records of its dataset, and whose sizes its resume checks
+    (publish.finished_run)."""
+    data = Path(cfg.data.prepared) if cfg.data.prepared else None
+    return None if data is None else next(
+        (m for m in (data / "manifest.json", data / "current" / "manifest.json") if m.is_file()), None)
+
+
 def finished_key(cfg: Config, run_dir: Path) -> dict:
     """What a resume of ``run_dir`` must find unchanged to be a finished run's: the config asked (its run.dir
     aside: one run however spelt), the prepared dataset's manifest and every checkpoint file of the training
@@ -52,9 +61,7 @@ def finished_key(cfg: Config, run_dir: Path) -> dict:
 
     asked = cfg.to_dict()
     asked.get("run", {}).pop("dir", None)
-    data = Path(cfg.data.prepared) if cfg.data.prepared else None
-    manifest = None if data is None else next(
-        (m for m in (data / "manifest.json", data / "current" / "manifest.json") if m.is_file()), None)
+    manifest = dataset_manifest(cfg)
     files = []
     for name in (CHECKPOINT, DIST_POINTER):
         for p in training_files(run_dir, name):
