@@ -31,8 +31,9 @@ _MODES = ("user", "users", "movie", "liked", "rated", "user_features")
 class Request:
     """One ``recommend`` question. Give exactly one of ``user`` (a user id), ``users`` (user ids one per line: a
     file, stdin, a list; answered as a stream in batches), ``movie`` (an id or title words: similar movies),
-    ``liked`` and/or ``rated`` (a new user: movie ids or titles, and {movie id or title: rating}), or
-    ``user_features`` ({column: value}: a new user from demographics).
+    ``liked`` and/or ``rated`` (a new user: movie ids or titles, and {movie id or title: rating}; with ``user`` too,
+    that known user plus these ratings since training), or ``user_features`` ({column: value}: a new user from
+    demographics).
 
     ``k`` (default recommend.k), ``fallback`` ('none' or 'popular' for an unknown user; default
     recommend.fallback), ``strict`` (``users``, ``liked``/``rated``: an unknown id is an error), ``include_seen``, ``ordered``
@@ -67,8 +68,11 @@ class Request:
 
     def mode(self) -> str:
         """The mode asked ('liked' for a new user given liked movies, with or without ``rated``; 'rated' for one
-        given ``rated`` alone); UsageError unless exactly one."""
+        given ``rated`` alone; either with ``user`` too: that known user plus these ratings since training);
+        UsageError unless exactly one."""
         given = [m for m in _MODES if getattr(self, m) is not None]
+        if given[:1] == ["user"] and given[1:] in (["liked"], ["rated"], ["liked", "rated"]):
+            given = given[1:]  # a known user plus ratings since training (recommend_new's user=)
         if len(given) != 1 and given != ["liked", "rated"]:
             named = [f"«--{m.replace('_', '-')}|{m}»" for m in given if not (m == "rated" and "liked" in given)]
             gave = "" if not named else "; " + ", ".join(named[:-1]) + " and " + named[-1] + " were given"
@@ -94,7 +98,8 @@ class Answer:
         self.answered = 0
         self.skipped = 0  # a stream's ids skipped as unknown, once it is read to its end
         self.stream = None if stream is None else self._counted(stream)
-        self.fallback_column = (request.fallback == "popular" and (stream is not None or request.user is not None))
+        self.fallback_column = (request.fallback == "popular" and (stream is not None or request.user is not None
+                                                                   and request.liked is None and request.rated is None))
         self._notes = notes
 
     def _counted(self, items: Iterator) -> Iterator:
@@ -130,7 +135,7 @@ def answer(model: Model, request: Request) -> Answer:
                              "«--user or --liked/--rated|user= or liked=/rated=»"
                              + ("; for many users, ask for each one's with «--user|user=»" if mode == "users"
                                 else ""))
-    if mode == "user" and not isinstance(request.user, (str, bytes)) and hasattr(request.user, "__iter__"):
+    if request.user is not None and not isinstance(request.user, (str, bytes)) and hasattr(request.user, "__iter__"):
         raise UsageError(f"user={shorten(repr(request.user), 40)}: user= takes one id; for many give "
                          "users=[...]")  # a red team: the message suggested the list it refused
     for name in ("strict", "include_seen", "ordered"):  # read by their truth, "no" had meant True
@@ -177,7 +182,7 @@ def answer(model: Model, request: Request) -> Answer:
         given = _rated(request.rated)
         pairs = list(zip(_resolved(model, list(given), "--rated"), given.values()))
         # as pairs: two spellings of one movie (a title and its id) are the library's refusal, not a rating replaced
-        res = model.recommend_new(liked_ids, pairs, k, ordered=request.ordered,
+        res = model.recommend_new(liked_ids, pairs, k, ordered=request.ordered, user=request.user,
                                   exclude_seen=not request.include_seen, strict=request.strict, **filters)
         request = _replace(request, liked=liked_ids, rated=None if request.rated is None else dict(pairs))
     out = Answer(model, request, result=res)

@@ -435,10 +435,13 @@ class Model:
                       ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),
                       year_min: int | None = None, year_max: int | None = None,
                       exclude: Iterable = (), candidates: Iterable | None = None,
-                      strict: bool = False) -> Recommendations:
+                      strict: bool = False, user=None) -> Recommendations:
         """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
         rating} (folded in against the fixed movie factors); the given movies are excluded unless
-        ``exclude_seen=False``. ``ordered=True``: ``liked`` or ``rated`` (one of them) lists the user's history
+        ``exclude_seen=False``. ``user``: a known user's id, these the ratings it made since training: its vector
+        is re-solved from its training ratings (as the run's final solve weighed them, for an als model; as a new
+        user's fold-in over the movies it rated, for the other implicit ones) plus these, the movies fixed, and its
+        seen movies are excluded too (implicit's ``recalculate_user``; ``ordered`` does not apply). ``ordered=True``: ``liked`` or ``rated`` (one of them) lists the user's history
         oldest first, and an als model weighs the latest movies most (``recommend.foldin_recency``; on held-out
         ML-100K users told their earliest 80%, NDCG@10 +18%); ``uses_order`` says whether this model does. A movie
         is an id or title words, as :meth:`resolve_movies` takes them ('star wars'; ambiguity raises UsageError,
@@ -453,12 +456,13 @@ class Model:
         if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
                              "not a set")
+        row = None if user is None else self._known_row(user, ordered)
         allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
         liked, rated = self._titles_resolved(_as_list(liked), _rated(rated))
         skipped: list = []  # history ids the model does not know: left out, in the result's unknown (a review)
         detail: dict = {}  # an als solve's parts, which the result's explain() splits its scores by
         p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered),
-                                               strict=bool(strict), unknown=skipped, detail=detail)
+                                               strict=bool(strict), unknown=skipped, detail=detail, user=row)
         ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
         left_out = {e.movies.raw(r): v for r, v in left_out.items()}
         if left_out:  # said, not dropped silently (a review: the same list as without them, and no word)
@@ -468,7 +472,21 @@ class Model:
                      "%g up (data.min_rating), so it never saw a lower one (rated all the same: not in the list)",
                      shorten(cli), shorten(lib), e.training_ratings["min_rating"])
         solve = UserSolve(vector=p, **detail) if detail else None
-        return Recommendations(e, [None], [ids], [scores], [False], skipped, left_out=left_out, solve=solve)
+        return Recommendations(e, [None if row is None else e.users.raw(row)], [ids], [scores], [False], skipped,
+                               left_out=left_out, solve=solve)
+
+    def _known_row(self, user, ordered: bool = False) -> int:
+        """The row of ``user``, a known user given ratings since training (recommend_new's and explain's
+        ``user=`` beside ``liked``/``rated``); an unknown one is NotFoundError saying its ratings are a new
+        user's."""
+        _one_id(user)
+        if ordered:
+            raise UsageError("«--ordered|ordered=True» orders a new user's history; a known user's new ratings all "
+                             "come after its training ones (weighed as its latest): leave «--ordered|ordered» out")
+        rows = self.engine.users.resolve([user], "error", self._trained_on() + "«without --user, --liked/--rated "
+                                         "are a new user's: drop --user|without user=, liked=/rated= are a new "
+                                         "user's: leave user= out»")[1]
+        return int(rows[0])
 
     def explain(self, user=None, movie=None, n: int = 10, *, liked: Iterable = (), rated: dict | None = None,
                 ordered: bool = False, strict: bool = False):
@@ -489,8 +507,9 @@ class Model:
         if movie is None:
             raise UsageError("explain: give the movie to explain, e.g. explain(196, 242), or explain(movie=242, "
                              "liked=[50, 181]) for a new user")
-        if (user is None) == (not given):
-            raise UsageError("explain: give a user id, or a new user's liked=/rated= movies (not both)")
+        if user is None and not given:
+            raise UsageError("explain: give a user id, or a new user's liked=/rated= movies (both: a known user "
+                             "with ratings since training)")
         many = isinstance(movie, (list, tuple)) or type(movie).__name__ in ("ndarray", "Series", "Index")
         rows = []
         for one in (_as_list_of(movie, "explain") if many else [movie]):
@@ -498,19 +517,21 @@ class Model:
             # text by find_movie's rule, as similar() and resolve_movies() read theirs (a review: the old loop)
             rows.append(e.find_movie(one) if isinstance(one, str) else e.movie_row(one))
         e.explainable()  # an als model (before a new user's solve is made)
-        if user is not None:
+        if user is not None and not given:
             _one_id(user)
             _, urows, _ = e.users.resolve([user], "error", self._trained_on() + "«explain a new user with "
                                           "--liked/--rated|pass liked= or rated= for a new user»")
             solve, who = e.known_solve(int(urows[0])), e.users.raw(int(urows[0]))
         else:  # as recommend_new folds the user in (titles resolved, unknown movies left out and said)
+            row = None if user is None else self._known_row(user, ordered)
             if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
                 raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of "
                                  "ratings), not a set")
             liked, rated = self._titles_resolved(_as_list(liked), _rated(rated))
             detail: dict = {}
-            p, _, _, _ = e.fold_in_parts(liked, rated, ordered=ordered, strict=strict, unknown=[], detail=detail)
-            solve, who = UserSolve(vector=p, **detail), None
+            p, _, _, _ = e.fold_in_parts(liked, rated, ordered=ordered, strict=strict, unknown=[], detail=detail,
+                                         user=row)
+            solve, who = UserSolve(vector=p, **detail), None if row is None else e.users.raw(row)
         from embedrec.results import explained
 
         out = explained(e, solve, who, np.asarray(rows, np.int64), n)

@@ -102,7 +102,7 @@ class Recommendations:
         self.query_column = query_column
         self.left_out = dict(left_out or {})
         self.columns = [query_column, *COLUMNS[1:]]
-        self._solve = solve  # a new user's als solve (serve.explain.UserSolve), which explain() splits scores by
+        self._solve = solve  # recommend_new's als solve (serve.explain.UserSolve), which explain() splits scores by
 
     @property
     def user_ids(self) -> list:
@@ -187,7 +187,8 @@ class Recommendations:
             if f:
                 out.append(None)
                 continue
-            one = solve if q is None else e.known_solve(int(e.users.rows([q])[0][0]))
+            # a list of recommend_new's holds its solve (a known user's too, re-solved with its new ratings)
+            one = solve if solve is not None else e.known_solve(int(e.users.rows([q])[0][0]))
             out.append(explained(e, one, q, rows, n))
         return out
 

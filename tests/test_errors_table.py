@@ -63,7 +63,8 @@ RECOMMEND = [
      2),
     ("unknown genre", ["--user", "1", "--genre", "Nope"], None,
      f"--genre 'Nope': no such genre in this run; valid genres: {GENRES}", 2),
-    ("no mode", [], None, "give exactly one of --user, --users, --movie, --liked/--rated, or --user-features", 2),
+    ("no mode", [], None, "give exactly one of --user, --users, --movie, --liked/--rated (with --user: that user's "
+     "ratings since training), or --user-features", 2),
     ("empty --user", ["--user", ""], None, "--user is empty; give a value, e.g. --user 196", 2),
     ("empty --movie", ["--movie", " "], None, "--movie is empty; give a value, e.g. --movie 'star wars'", 2),
     ("empty item in --liked", ["--liked", "5,,7"], None,
@@ -75,11 +76,11 @@ RECOMMEND = [
     ("no such --users file", ["--users", "{tmp}/missing.txt"], None,
      "{tmp}/missing.txt: file not found (--users); check the path, or give - to read standard input", 1),
     ("two modes", ["--user", "1", "--movie", "2"], None,  # a first-hour review: which two were given was not said
-     "give exactly one of --user, --users, --movie, --liked/--rated, or --user-features; this command gave "
-     "--user and --movie", 2),
+     "give exactly one of --user, --users, --movie, --liked/--rated (with --user: that user's ratings since "
+     "training), or --user-features; this command gave --user and --movie", 2),
     ("three modes", ["--user", "1", "--movie", "2", "--liked", "50"], None,
-     "give exactly one of --user, --users, --movie, --liked/--rated, or --user-features; this command gave "
-     "--user, --movie and --liked", 2),
+     "give exactly one of --user, --users, --movie, --liked/--rated (with --user: that user's ratings since "
+     "training), or --user-features; this command gave --movie and --user with --liked", 2),
     ("user features, none trained", ["--user-features", "age=25"], None,
      "this model has no user features; train with e.g. --set 'features.user=[age, gender]' on a dataset with "
      "demographics (ML-100K, ML-1M)", 2),

@@ -259,7 +259,8 @@ def test_other_models_and_runs_without_the_solve_are_refused_in_one_line(trained
     with pytest.raises(NotFoundError):
         m.explain(99999, 5)
     with pytest.raises(UsageError, match="give a user id, or a new user's liked=/rated= movies"):
-        m.explain(1, 5, liked=[2])
+        m.explain(movie=5)
+    assert m.explain(1, 5, liked=[2]).n_rated > 1  # a known user with ratings since training (test_update.py)
     with pytest.raises(UsageError, match="n=0: give a whole number >= 1"):
         m.explain(1, 5, n=0)
 

@@ -186,7 +186,7 @@ LAYERS = [
     ("processes", {"distributed", "dist_data", "dist_sync"}),
     ("trainers, evaluation, serving", {"evaluate", "dist_eval", "training", "training.als", "training.trend", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",
-                                       "serve.catalogue", "serve.foldin", "serve.stream", "serve.explain"}),
+                                       "serve.catalogue", "serve.foldin", "serve.stream", "serve.explain", "serve.update"}),
     ("workflows", {"training.fit", "training.checkpoints", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
                    "tune"}),
     ("models and results", {"results", "models", "trained", "publish", "predict_input", "answers", "list_metrics"}),  # what the API answers with; the torchrun trainers build them too

@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--user", "user", type=TEXT, help="A user id from the source data.")
+@click.option("--user", "user", type=TEXT, help="A user id from the source data (with --liked/--rated: its ratings "
+              "since training, its vector re-solved with them).")
 @click.option("--users", "users_file", type=LineFile(), help="A file of user ids, one per line; - for stdin.")
 @click.option("--movie", "movie", type=TEXT, help="A movie id or title words: similar movies.")
 @click.option("--liked", type=TEXT, help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
@@ -83,6 +84,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
       embedrec recommend --movie "toy story" --format csv
       embedrec recommend --liked 50,181,172 --genre Comedy
       embedrec recommend --liked "toy story,fargo,scream" --ordered
+      embedrec recommend --user 196 --liked 50,181
       embedrec recommend --user 196 --explain
       embedrec recommend -c configs/ml100k-explicit.yaml --rated 50=5,181=4,313=1
       embedrec recommend --run runs/ml-100k-features --user-features age=25,gender=F,occupation=writer
@@ -100,14 +102,19 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
             raise UsageError(f"{opt} is empty; give a value, e.g. {opt} " + {"--user": "196", "--movie": "'star wars'",
                              "--liked": "50,181,172", "--rated": "50=5,181=4", "--user-features": "age=25,gender=F",
                              "--exclude": "50,181 or @FILE", "--candidates": "50,181 or @FILE"}[opt])
-    modes = [opt for opt, x in (("--user", user), ("--users", users_file), ("--movie", movie),
-                                ("--liked" if liked else "--rated", liked or rated),
+    plus = bool(user) and bool(liked or rated)  # a known user plus its ratings since training
+    modes = [opt for opt, x in (("--user", user and not plus), ("--users", users_file), ("--movie", movie),
+                                (("--user with " if plus else "") + ("--liked" if liked else "--rated"), liked or rated),
                                 ("--user-features", user_features)) if x]
     if len(modes) != 1:  # which ones were given, said (a first-hour review: '--user 196 --movie 50')
         gave = "" if not modes else "; this command gave " + ", ".join(modes[:-1]) + " and " + modes[-1]
-        raise UsageError("give exactly one of --user, --users, --movie, --liked/--rated, or --user-features" + gave)
-    mode = next(opt for opt, x in (("--user", user), ("--users", users_file), ("--movie", movie), ("--liked", liked),
-                                   ("--rated", rated), ("--user-features", user_features)) if x)
+        raise UsageError("give exactly one of --user, --users, --movie, --liked/--rated (with --user: that user's "
+                         "ratings since training), or --user-features" + gave)
+    mode = next(opt for opt, x in (("--user", user and not plus), ("--users", users_file), ("--movie", movie),
+                                   ("--liked", liked), ("--rated", rated), ("--user-features", user_features)) if x)
+    if plus and fallback is not None:
+        usage_error("--fallback answers an unknown --user with the most popular movies; with --liked/--rated, --user "
+                    "is a user the model knows (a new user's ratings: drop --user)")
     only_for(mode, {"--include-seen": (include_seen, ("--user", "--users", "--liked", "--rated")),
                     "--fallback": (fallback is not None, ("--user", "--users")),
                     "--strict": (strict, ("--users", "--liked", "--rated")),

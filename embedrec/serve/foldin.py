@@ -80,7 +80,7 @@ def checked_training_ratings(value, where: str) -> dict:
 
 def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
                scale: tuple[float, float] | None = None, counts: bool = False, strict: bool = False,
-               unknown_out: list | None = None) -> dict[int, float]:
+               unknown_out: list | None = None, whose: str = "the new user's {} movies") -> dict[int, float]:
     """{movie row: rating} from liked movie ids (rated at the top of the scale) and {movie id: rating}; ratings
     outside ``scale`` or not finite raise UsageError, as do a movie given twice (liked and rated, or twice in
     one of them) and an empty request. ``counts``: a model trained on counts (data.repeats=sum), whose
@@ -88,7 +88,7 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     model does not know is left out with a warning (a history from a live system names items newer than the
     model: an ops review found 249 of 300 new users' histories refused for one), unless ``strict`` or no movie
     given is known: then NotFoundError names the first and how many more there are. ``unknown_out`` (a list)
-    receives the ids left out."""
+    receives the ids left out; ``whose``: the movies given, in that warning ({} their number)."""
     items: dict[int, float] = {}
     unknown: list[NotFoundError] = []
 
@@ -149,9 +149,9 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     if unknown:
         shown = ", ".join(f"'{shorten(str(e.id), 40)}'" for e in unknown[:3]) + (
             f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
-        log.warning("left %d of the new user's %d movies out of the fold-in: %s %s not in the training data (the list "
-                    "comes from the others; «--strict|strict=True» refuses an unknown movie instead)", len(unknown),
-                    len(unknown) + len(items), shown, "is" if len(unknown) == 1 else "are")
+        log.warning("left %d of %s out of the fold-in: %s %s not in the training data (the list comes from the "
+                    "others; «--strict|strict=True» refuses an unknown movie instead)", len(unknown),
+                    whose.format(len(unknown) + len(items)), shown, "is" if len(unknown) == 1 else "are")
     if not items:
         raise UsageError("give at least one movie with «--liked or --rated|liked= or rated=»")
     return items
@@ -240,22 +240,7 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         else:  # a training user's confidences were weighed 1 + g x position in time, 0 to 1: a new user's
             # movies, told without times, at the mean, 1 + g / 2
             w = w * (1.0 + float(solve.get("recency", 0.0)) / 2)
-        A = als_matrix(solve, gram, Qs, w, n_movies)
-        p = _solve(A, Qs.T @ w, "give more rated movies, or retrain with a larger train.als_reg (this solve "
-                                "repeats the training's, recommend.foldin_reg does not apply)")
-        divisor = 1.0
-        if float(solve.get("trend", 0.0)) > 0:  # popularity in the movie bias: vectors on the std's scale
-            from embedrec.training.trend import activity, user_scale
-
-            s = user_scale(p, factors.movie, gram, movie_gram_mean(factors)[1] if mean is None else mean)[0]
-            p, divisor = p / s, float(s)
-            mult = activity(np.array([rows.size]), float(solve.get("trend_activity", 0.0)),
-                            float(solve.get("trend_n0", 1.0)))  # a user's weight of it, by the movies it gave
-            if mult is not None:
-                p, divisor = p * float(mult[0]), divisor / float(mult[0])
-        if detail is not None:
-            detail.update(rows=rows, weights=w, A=A, divisor=divisor)
-        return p.astype(np.float32), 0.0, rows
+        return als_vector(factors, solve, gram, mean, rows, w, detail), 0.0, rows
     if kind == "softmax":
         Q = np.asarray(factors.movie, dtype=np.float64)
         b = np.zeros(n_movies) if factors.movie_bias is None else np.asarray(factors.movie_bias, np.float64)
@@ -264,6 +249,36 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     A = gram + alpha * (Qs * w[:, None]).T @ Qs + reg * np.eye(d)
     p = _solve(A, Qs.T @ (1 + alpha * w))
     return p.astype(np.float32), 0.0, rows
+
+
+def als_vector(factors: Factors, solve: dict, gram: np.ndarray, mean: np.ndarray | None, rows: np.ndarray,
+               w: np.ndarray, detail: dict | None = None) -> np.ndarray:
+    """The user vector of an als run's user solve (``solve``: the run's ``training_ratings.solve``) over the movie
+    ``rows`` the user rated, each with its final confidence ``w`` (float64; training.als.confidence's, recency
+    included): p = A^-1 Q_S^T w (:func:`als_matrix`), divided by the user's std of scores where the run adds
+    recent popularity, times its activity weight, as training.trend scales a training user's. A new user's
+    fold-in (:func:`fold_in`) and a known user's re-solve with ratings since training
+    (``Recommender.fold_in_parts(user=...)``) share it. ``detail`` (a dict) receives the rows, weights, A and
+    the divisor (serve.explain.UserSolve); ``gram``: Q^T Q, ``mean`` the mean movie row (read where None)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    w = np.asarray(w, dtype=np.float64)
+    Qs = np.asarray(np.take(factors.movie, rows, axis=0), dtype=np.float64).reshape(rows.size, -1)
+    A = als_matrix(solve, gram, Qs, w, factors.movie.shape[0])
+    p = _solve(A, Qs.T @ w, "give more rated movies, or retrain with a larger train.als_reg (this solve "
+                            "repeats the training's, recommend.foldin_reg does not apply)")
+    divisor = 1.0
+    if float(solve.get("trend", 0.0)) > 0:  # popularity in the movie bias: vectors on the std's scale
+        from embedrec.training.trend import activity, user_scale
+
+        s = user_scale(p, factors.movie, gram, movie_gram_mean(factors)[1] if mean is None else mean)[0]
+        p, divisor = p / s, float(s)
+        mult = activity(np.array([rows.size]), float(solve.get("trend_activity", 0.0)),
+                        float(solve.get("trend_n0", 1.0)))  # a user's weight of it, by the movies it gave
+        if mult is not None:
+            p, divisor = p * float(mult[0]), divisor / float(mult[0])
+    if detail is not None:
+        detail.update(rows=rows, weights=w, A=A, divisor=divisor)
+    return p.astype(np.float32)
 
 
 def als_matrix(solve: dict, gram: np.ndarray, Qs: np.ndarray, w: np.ndarray, n_movies: int) -> np.ndarray:

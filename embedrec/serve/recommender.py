@@ -482,25 +482,35 @@ class Recommender:
 
     def fold_in_parts(self, liked: list = (), rated: dict | None = None, ordered: bool = False,
                       strict: bool = False, unknown: list | None = None,
-                      detail: dict | None = None) -> tuple[np.ndarray, float, np.ndarray, dict]:
+                      detail: dict | None = None, user: int | None = None) -> tuple[np.ndarray, float, np.ndarray, dict]:
         """:meth:`fold_in`, and {movie row: rating} of the ratings it left out: an implicit model's below the
         dataset's data.min_rating (foldin.below_min_rating), which training never saw. An unknown movie is left
         out with a warning (its id appended to ``unknown``, a list), or NotFoundError with ``strict``
-        (foldin.rated_rows). ``detail`` (a dict): an als model's solve, as foldin.fold_in gives it."""
+        (foldin.rated_rows). ``detail`` (a dict): an als model's solve, as foldin.fold_in gives it. ``user``: a
+        known user's row, whose vector is re-solved from its training ratings plus these (serve.update; the
+        rows returned are then its seen movies and these)."""
         if ordered and liked and rated:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
                              "liked or rated», not both")
         counts = not self.explicit and "count_weight" in self.training_ratings
-        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, counts, strict, unknown)
+        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, counts, strict, unknown,
+                                  "the new user's {} movies" if user is None else
+                                  f"the {{}} new movies of user {self.users.raw(int(user))}")
         given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
         blank = given[self.untrained[given]] if given.size else given
         if blank.size:  # no training rating named them: they tell the model nothing (a review: an arbitrary list)
             names = ", ".join(str(py_id(self.movie_ids[r])) for r in blank[:5]) + (" ..." if blank.size > 5 else "")
-            if blank.size == given.size:
+            if blank.size == given.size and user is None:
                 raise self.untrained_movies(blank, "about the user", "movies it was trained on")
             log.info("note: %d of the given movies (%s) have no training rating and tell this model nothing; the "
-                     "list comes from the others", blank.size, names)
+                     "list comes from the %s", blank.size, names, "others" if user is None else "user's other ratings")
             items = {r: v for r, v in items.items() if not self.untrained[r]}  # nor do they count in the solve
+        if user is not None:  # a known user plus these: its training ratings as its final solve weighed them
+            from embedrec.serve.update import known_fold_in
+
+            p, left_out = known_fold_in(self, int(user), items, detail)
+            self._finite_vector(p, 0.0)
+            return p, 0.0, np.union1d(self._seen(int(user)), given), left_out
         left_out = {}
         if not self.explicit:
             t = self.training_ratings
@@ -517,10 +527,13 @@ class Recommender:
             p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg, cfg.foldin_alpha, solve, gram, positions,
                                      cfg.foldin_recency, self.implicit_movie() if self.explicit else None, mean,
                                      detail)
-        if not (np.isfinite(p).all() and np.isfinite(b)):  # never a list scored by NaN
-            raise ArtifactError("the new user's vector is not finite: this run's embeddings hold values too large "
-                                "for the fold-in; «run 'embedrec verify', then train again|train again»")
+        self._finite_vector(p, b)
         return p, b, given, left_out
+
+    def _finite_vector(self, p: np.ndarray, b: float) -> None:
+        if not (np.isfinite(p).all() and np.isfinite(b)):  # never a list scored by NaN
+            raise ArtifactError("the user's folded-in vector is not finite: this run's embeddings hold values too "
+                                "large for the fold-in; «run 'embedrec verify', then train again|train again»")
 
     def movie_gram(self) -> tuple[np.ndarray, np.ndarray]:
         """(Q^T Q, the mean movie row), float64 (foldin.movie_gram_mean): made once per factors, which every

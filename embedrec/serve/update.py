@@ -1,0 +1,111 @@
+"""A known user's vector re-solved with ratings made since training, against the fixed movie factors (implicit's
+``recommend(..., recalculate_user=True)``): ``recommend --user 196 --liked 50,181``. numpy only.
+
+An als run records how its final user solve weighed each of a user's training ratings (run.SOLVE_WEIGHTS: the
+confidence, the rating weight and the recency weight at the rating's place in time, 0 for a movie seen but not
+trained on), so the re-solve is that solve (serve.foldin.als_vector) over those weights plus one per new rating:
+the new ones weighed as training weighs a rating (serve.foldin.implicit_weights) at the latest place in the
+user's history (1 + g, g the run's recency weight), since they came after every training rating. With no new
+rating it gives the served vector, up to what training's few conjugate-gradient steps left of the exact solve.
+Other implicit models fold the user in as they fold in a new user (serve.foldin.fold_in) over the movies the run
+saw the user rate (every one weighed 1, as training took them) and the new ones. An explicit model's run keeps
+which movies its users rated, not their ratings, which a regression of ratings needs: refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from embedrec.data.ids import py_id
+from embedrec.errors import ArtifactError, UsageError
+from embedrec.serve import foldin
+from embedrec.threads import blas_threads
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.serve.recommender import Recommender
+
+log = logging.getLogger("embedrec")
+
+
+def known_fold_in(engine: Recommender, row: int, items: dict[int, float],
+                  detail: dict | None = None) -> tuple[np.ndarray, dict[int, float]]:
+    """(the user vector, {movie row: rating} of the new ratings left out) for known user ``row`` given
+    ``items`` ({movie row: rating}, the ratings since training, as foldin.rated_rows reads them; empty: the
+    training ratings alone). A movie the user rated before (among the run's seen movies for that user) keeps
+    what training made of it, said in a note; an implicit model leaves out a new rating below the dataset's
+    data.min_rating, as training did (returned, as fold_in_parts' are). ``detail`` (a dict, als): the solve, as
+    foldin.als_vector gives it (explanations)."""
+    if engine.explicit:
+        raise UsageError("this model predicts ratings (model.objective: explicit), and its run keeps which movies "
+                         "each user rated but not the ratings, which re-solving a user's vector needs; give the "
+                         "user's whole history as a new user's, «--rated|recommend_new(rated=...)» without "
+                         "«--user|user=», or train again with the new ratings")
+    seen = engine._seen(row).astype(np.int64)
+    before = np.isin(np.fromiter(items, np.int64, len(items)), seen)
+    if before.any():
+        again = [m for m, b in zip(items, before) if b]
+        names = ", ".join(str(py_id(engine.movie_ids[m])) for m in again[:5]) + (" ..." if len(again) > 5 else "")
+        log.info("note: user %s rated %s before (%s): kept as training weighed %s", engine.users.raw(row),
+                 "a given movie" if len(again) == 1 else f"{len(again):,} of the given movies", names,
+                 "it" if len(again) == 1 else "them")
+        items = {m: v for m, v, b in zip(items, items.values(), before) if not b}
+    t = engine.training_ratings
+    left_out = {m: items[m] for m in foldin.below_min_rating(items, t["min_rating"])}
+    kept = {m: v for m, v in items.items() if m not in left_out}
+    new = foldin.implicit_weights(kept, engine.scale, None, t["rating_weight"], t.get("count_weight", 0.0)) \
+        if kept else {}
+    solve = t.get("solve") or {}
+    if solve.get("loss") == "als":
+        rows, w = trained_pairs(engine, row, seen)
+        latest = 1.0 + float(solve.get("recency", 0.0))  # after every training rating: the latest place
+        rows = np.concatenate([rows, np.fromiter(new, np.int64, len(new))])
+        w = np.concatenate([w, latest * np.fromiter(new.values(), np.float64, len(new))])
+        gram, mean = engine.movie_gram()
+        with blas_threads(1):  # a d x d solve: as a new user's fold-in (recommender.FOLDIN_SERIAL_MAX)
+            p = foldin.als_vector(engine.factors, solve, gram, mean, rows, w, detail)
+        return p, left_out
+    if engine.loss == "als":  # a run saved before its manifest recorded the solve
+        raise UsageError("this als run was saved before embedrec recorded its users' solve, so its users cannot be "
+                         "re-solved as training solved them; train it again")
+    if t["min_rating"] is not None:
+        raise UsageError(f"this run's seen movies mix the ratings it trained on with those below {t['min_rating']:g} "
+                         "(data.min_rating) and keep no ratings to tell them apart, so the user's history cannot "
+                         "be folded in; give the user's whole history as a new user's, «--liked/--rated|"
+                         "recommend_new(...)» without «--user|user=», or train again with the new ratings")
+    trained = seen[~engine.untrained[seen]] if seen.size else seen
+    history = {**dict.fromkeys(trained.tolist(), 1.0), **new}
+    if not history:
+        raise UsageError(f"user {engine.users.raw(row)} has no rated movie this model was trained on and no new "
+                         "one to fold in")
+    cfg = engine.cfg
+    solve_rec = t.get("solve")
+    gram = mean = None
+    if (solve_rec or {}).get("loss") != "softmax":
+        gram, mean = engine.movie_gram()
+    with blas_threads(1):
+        p, _, _ = foldin.fold_in(engine.factors, history, cfg.foldin_reg, cfg.foldin_alpha, solve_rec, gram,
+                                 None, cfg.foldin_recency, None, mean, detail)
+    return p, left_out
+
+
+def trained_pairs(engine: Recommender, row: int, seen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(movie rows, weights) of the pairs an als run's final solve trained known user ``row`` on: the run's seen
+    movies for that user with their recorded weights (run.SOLVE_WEIGHTS), those of weight 0 (seen, not trained
+    on) left out. ArtifactError where the run records none (trained before it was written, or by the torchrun
+    trainers)."""
+    arrays = engine.solve_arrays()
+    if arrays is None:
+        raise ArtifactError("this run does not record how its users' solve weighed their ratings (solve_weights.npy: "
+                            "runs trained before embedrec wrote it, and by the torchrun trainers, lack it), so a "
+                            "known user cannot be re-solved with new ratings; train the run again (one process), "
+                            "or give the user's whole history as a new user's «(--liked/--rated without --user)|"
+                            "(recommend_new without user=)»")
+    weights = arrays[0]
+    seen = engine._seen(row).astype(np.int64) if seen is None else seen
+    a, b = int(engine.seen_ptr[row]), int(engine.seen_ptr[row + 1])
+    w = np.asarray(weights[a:b], np.float64)
+    keep = w > 0
+    return seen[keep], w[keep]
