@@ -81,6 +81,9 @@ class SplitConfig:
     cold_start: bool = False
     cold_movies: float = _opt(0.0, min=0.0, max=0.5)
     seed: int = _opt(42, min=0, max=2**32 - 1)
+    # K-fold cross-validation (method random only): each user's ratings dealt into `folds` folds, `fold` the test one
+    folds: Union[int, None] = _opt(None, min=2)
+    fold: int = _opt(0, min=0)
 
 
 @dataclass(frozen=True)
@@ -265,10 +268,10 @@ class Config:
                 node = node.setdefault(part, {})
             node[leaf] = value
         apply_values(new, nested, "", " (from updated())")
-        _check_consistency(new)
         # the keys given are the caller's choice: a folder given is kept, and a new data.source (or data.prepared)
         # names the folders not chosen again; other keys leave every folder as it is
         given = set(_flat_keys(nested))
+        _check_consistency(new, self.set_keys | given)
         object.__setattr__(new, "explicit_keys", self.explicit_keys | given)
         object.__setattr__(new, "set_keys", self.set_keys | given)
         if given & {"data.source", "data.prepared"}:
@@ -356,12 +359,15 @@ def _empty_path(key: str) -> str:
         f", or {NULL_PATH_KEYS[key]}" if key in NULL_PATH_KEYS else "")
 
 
-def _check_consistency(cfg: Config) -> None:
+def _check_consistency(cfg: Config, set_keys: Iterable[str] = ()) -> None:
+    """What the keys must hold together; ``set_keys``: those given by --set, an override or updated() (a config
+    file's values are not among them: one written by `embedrec config` holds every key)."""
     for key in PATH_KEYS:  # '' is no folder: the current one, or "not set", were taken for it (a red team)
         section, name = key.split(".")
         if getattr(getattr(cfg, section), name) == "":
             raise ConfigError(f"config key '{key}': {_empty_path(key)}")
-    if cfg.split.valid + cfg.split.test >= 1.0:
+    _check_folds(cfg.split, set_keys)
+    if cfg.split.folds is None and cfg.split.valid + cfg.split.test >= 1.0:
         raise ConfigError("config keys 'split.valid' + 'split.test' must leave data for training "
                           f"(they add up to {cfg.split.valid + cfg.split.test:g}); lower one of them")
     scale = cfg.data.rating_scale
@@ -438,6 +444,36 @@ def _check_consistency(cfg: Config) -> None:
     except LookupError:
         raise ConfigError(f"config key 'data.encoding': '{cfg.data.encoding}' is not a text encoding Python knows; "
                           "use e.g. utf-8, latin-1 or cp1252") from None
+
+
+def _check_folds(sp: SplitConfig, set_keys: Iterable[str]) -> None:
+    """split.folds and split.fold, and the split keys they cannot go with (data/split.py: kfold_split)."""
+    if sp.folds is None:
+        if sp.fold != 0:
+            raise ConfigError(f"config key 'split.fold': {sp.fold} picks the test fold of a K-fold split, and "
+                              "split.folds is not set; set split.folds too (e.g. split.folds=5), or leave split.fold "
+                              "out")
+        return
+    k = sp.folds
+    if sp.fold >= k:
+        raise ConfigError(f"config key 'split.fold': {sp.fold} is no fold of split.folds={k} (they are numbered 0 to "
+                          f"{k - 1}); give a fold from 0 to {k - 1}")
+    if sp.method != "random":
+        raise ConfigError(f"config key 'split.folds': a K-fold split deals each user's ratings at random into the "
+                          f"folds, which split.method={sp.method} does not (a time split holds out one window, its "
+                          "latest ratings, so it has no folds); use split.method=random, or leave split.folds out")
+    default = SplitConfig().test
+    if "split.test" in set(set_keys) or sp.test != default:
+        raise ConfigError(f"config keys 'split.test' and 'split.folds' both set the test share: with split.folds={k} "
+                          f"the test split is fold split.fold, 1/{k} of each user's ratings; leave split.test out "
+                          f"(or at its default {default:g} in a config file)")
+    if sp.cold_movies > 0:
+        raise ConfigError("config keys 'split.cold_movies' and 'split.folds': the held-out movies would be test in "
+                          "every fold, so the folds would not partition the ratings; leave split.cold_movies at 0 "
+                          "with split.folds")
+    if sp.valid + 1 / k >= 1.0:
+        raise ConfigError(f"config keys 'split.valid' + the test fold (1/split.folds, 1/{k}) must leave data for "
+                          f"training (they add up to {sp.valid + 1 / k:g}); lower split.valid or raise split.folds")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -615,7 +651,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
         overridden.update(_flat_keys(nested))
         sources.update(dict.fromkeys(_flat_keys(nested), " (from «--set|an override»)"))
     try:
-        _check_consistency(cfg)
+        _check_consistency(cfg, overridden)
     except ConfigError as e:  # where the key was given, as a type error says it (a first-hour review)
         text = str(e.args[0]) if e.args else ""
         m = re.match(r"config key '([^']+)': ", text)

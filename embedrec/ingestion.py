@@ -670,7 +670,14 @@ def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, 
         assign[is_cold] = TEST  # every rating of a held-out movie is test
         report["cold_movies_held_out"] = int(cold.size)
     if not split_cfg.cold_start:
-        if split_cfg.method == "random":  # (a time split keeps one per user already, or cuts time on purpose)
+        if split_cfg.folds is not None:  # a K-fold split: a user's row given back is a valid one where it has
+            # one, so the test folds keep every rating but those of users with no other (a user of one rating)
+            assign, given = keep_users_in_train(assign, users_arr, assign == TEST)
+            assign, more = keep_users_in_train(assign, users_arr)
+            given += more
+            if given:
+                report["users_given_a_train_row"] = given
+        elif split_cfg.method == "random":  # (a time split keeps one per user already, or cuts time on purpose)
             assign, given = keep_users_in_train(assign, users_arr, is_cold)
             if given:
                 report["users_given_a_train_row"] = given
@@ -779,7 +786,9 @@ def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users
         # config's ingest settings takes them as the same
         **({"columns_read": dict(raw.columns_read)} if getattr(raw, "columns_read", None) else {}),
         "rating_histogram": {f"{v:g}": int(c) for v, c in zip(hist.index.to_numpy(), hist.to_numpy())},
-        "split": {"method": split_cfg.method, **{k: len(v) for k, v in frames.items()}},
+        "split": {"method": split_cfg.method,
+                  **({"folds": split_cfg.folds, "fold": split_cfg.fold} if split_cfg.folds is not None else {}),
+                  **{k: len(v) for k, v in frames.items()}},
         "cleaning": report,
         "has_timestamps": "timestamp" in frames["train"],
         "has_user_features": raw.users is not None,
@@ -848,11 +857,18 @@ def format_summary(s: dict) -> str:
              # (not 'ratings:', which read as a dataset of that name's line: ratings.csv's, a first-hour review)
              f"{values}: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
              if len(s["rating_histogram"]) <= 12 else f"{values}: {len(s['rating_histogram'])} distinct",
-             "split (" + s["split"]["method"] + "): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
+             f"split ({_split_named(s['split'])}): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
              "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"]) for k, v in s["cleaning"].items()
                                       if isinstance(v, int) and k != "repeated_pairs_summed"),
              f"wrote {s['output']} in {s['seconds']:.1f}s"]
     return "\n".join(lines)
+
+
+def _split_named(split: dict) -> str:
+    """'random', or a K-fold split's 'random, test fold 2 of folds 0-4'."""
+    if not isinstance(split.get("folds"), int):
+        return str(split["method"])
+    return f"{split['method']}, test fold {split.get('fold')} of folds 0-{split['folds'] - 1}"
 
 
 def _cleaning_item(key: str, value: int, cleaning: dict) -> str:

@@ -61,6 +61,9 @@ def finished_key(cfg: Config, run_dir: Path) -> dict:
 
     asked = cfg.to_dict()
     asked.get("run", {}).pop("dir", None)
+    if asked.get("split", {}).get("folds") is None:  # the keys of K-fold splits, unset: the key a run finished
+        for name in ("folds", "fold"):                # before they existed recorded (so its resume answers at once)
+            asked["split"].pop(name, None)
     manifest = dataset_manifest(cfg)
     files = []
     for name in (CHECKPOINT, DIST_POINTER):

@@ -89,6 +89,9 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
     # before them was redone after the upgrade, blamed on 'train.lr or epochs'): data.repeats (the dataset's own,
     # below, is what trials read) and the count weight on a dataset of ratings
     c["data"].pop("repeats", None)
+    if c.get("split", {}).get("folds") is None:  # and split.folds/fold (K-fold splits), unset
+        for name in ("folds", "fold"):
+            c["split"].pop(name, None)
     c["dataset"] = {k: dataset_manifest.get(k) for k in ("inputs", "counts", "split", "rating_scale", "cold_movies")}
     if dataset_manifest.get("repeats") == "sum":
         c["dataset"]["repeats"] = "sum"

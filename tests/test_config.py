@@ -511,3 +511,40 @@ def test_yaml_merge_keys_are_read_and_a_key_twice_is_still_refused(tmp_path):
     p.write_text("x-small: &small\n  dim: 8\n  objective: explicit\nmodel:\n  <<: *small\n  dim: 4\n")
     cfg = load_config(p)
     assert (cfg.model.dim, cfg.model.objective) == (4, "explicit") and "x-small" not in cfg.to_yaml()
+
+
+def test_the_fold_keys_refuse_every_bad_combination_in_one_line(tmp_path):
+    """split.folds and split.fold: each combination they cannot take is one line naming the key and the fix."""
+    cases = [
+        (["split.folds=5", "split.fold=5"], "config key 'split.fold' (from an override): 5 is no fold of "
+         "split.folds=5 (they are numbered 0 to 4); give a fold from 0 to 4"),
+        (["split.folds=1"], "config key 'split.folds' (from an override): 1 is below the minimum 2"),
+        (["split.fold=2"], "config key 'split.fold' (from an override): 2 picks the test fold of a K-fold split, "
+         "and split.folds is not set; set split.folds too (e.g. split.folds=5), or leave split.fold out"),
+        (["split.folds=5", "split.method=user_time"], "config key 'split.folds' (from an override): a K-fold split "
+         "deals each user's ratings at random into the folds, which split.method=user_time does not (a time split "
+         "holds out one window, its latest ratings, so it has no folds); use split.method=random, or leave "
+         "split.folds out"),
+        (["split.folds=5", "split.test=0.2"], "config keys 'split.test' and 'split.folds' both set the test share: "
+         "with split.folds=5 the test split is fold split.fold, 1/5 of each user's ratings; leave split.test out "
+         "(or at its default 0.2 in a config file)"),
+        (["split.folds=4", "split.cold_movies=0.1"], "config keys 'split.cold_movies' and 'split.folds': the "
+         "held-out movies would be test in every fold, so the folds would not partition the ratings; leave "
+         "split.cold_movies at 0 with split.folds"),
+        (["split.folds=2", "split.valid=0.5"], "config keys 'split.valid' + the test fold (1/split.folds, 1/2) must "
+         "leave data for training (they add up to 1); lower split.valid or raise split.folds"),
+    ]
+    for sets, message in cases:
+        with pytest.raises(ConfigError) as e:
+            load_config(None, sets)
+        assert str(e.value) == message, sets
+    with pytest.raises(ConfigError, match="'split.test' and 'split.folds' both"):  # a file's share, not the default
+        (tmp_path / "t.yaml").write_text("split:\n  test: 0.3\n  folds: 5\n")
+        load_config(tmp_path / "t.yaml")
+    with pytest.raises(ConfigError, match="'split.test' and 'split.folds' both"):  # updated() alike
+        load_config(None, ["split.test=0.3"]).updated({"split.folds": 3})
+    # a whole config file (as `embedrec config` writes one) holds split.test at its default: taken with folds
+    (tmp_path / "whole.yaml").write_text(Config().updated({"split.folds": 5, "split.fold": 4}).to_yaml())
+    cfg = load_config(tmp_path / "whole.yaml")
+    assert (cfg.split.folds, cfg.split.fold, cfg.split.test) == (5, 4, 0.2)
+    assert Config().split.folds is None and Config().split.fold == 0  # the default: no folds, today's split

@@ -1,5 +1,9 @@
-import numpy as np
+import hashlib
 
+import numpy as np
+import pytest
+
+from embedrec.config import Config, SplitConfig
 from embedrec.data.split import (
     TEST,
     TRAIN,
@@ -7,7 +11,10 @@ from embedrec.data.split import (
     drop_unknown,
     global_time_split,
     keep_users_in_train,
+    kfold_split,
+    make_split,
     random_split,
+    user_folds,
     user_time_split,
 )
 
@@ -80,3 +87,66 @@ def test_keep_users_in_train_gives_back_the_first_rating_of_users_with_none():
     assert assign.tolist() == [TRAIN, VALID, TEST, VALID, VALID, TEST, TEST]  # not changed in place
     same, none = keep_users_in_train(out, users)
     assert none == 0 and same is out
+
+
+def test_the_three_methods_split_as_before_folds_existed():
+    """The defaults (split.folds null) keep every split bit for bit: the digests of each method's codes on a fixed
+    draw, taken with the code before split.folds (6061dd9)."""
+    rng = np.random.default_rng(3)
+    users, ts = rng.integers(0, 50, 2000), rng.integers(0, 10**6, 2000)
+    pinned = {"random": "f7eec88b27d7fa6c", "user_time": "517db1499d70b6a2", "global_time": "01c526a5029261f0"}
+    for method, digest in pinned.items():
+        codes = make_split(Config().updated({"split.method": method}).split, users, ts)
+        assert hashlib.sha256(codes.tobytes()).hexdigest()[:16] == digest, method
+    np.testing.assert_array_equal(make_split(SplitConfig(), users, ts), random_split(2000, 0.1, 0.2, 42))
+
+
+def test_user_folds_deal_each_users_ratings_evenly():
+    """Hand-computed bounds: a user of n ratings has floor(n/K) or ceil(n/K) in each fold; the folds' sizes differ
+    by at most one; a user of fewer ratings than folds is in that many folds, once each."""
+    rng = np.random.default_rng(0)
+    counts = [1, 2, 3, 4, 5, 7, 11, 23, 40]
+    users = rng.permutation(np.repeat(np.arange(len(counts)) * 10, counts))  # ids 0, 10, ..., in shuffled rows
+    for k in (2, 3, 5):
+        f = user_folds(users, k, seed=7)
+        assert f.min() >= 0 and f.max() == k - 1
+        sizes = np.bincount(f, minlength=k)
+        assert sizes.max() - sizes.min() <= 1 and sizes.sum() == users.size
+        for u, n in zip(np.arange(len(counts)) * 10, counts):
+            per = np.bincount(f[users == u], minlength=k)
+            assert per.min() == n // k and per.max() == -(-n // k), (k, u)
+            assert (per > 0).sum() == min(n, k)
+
+
+def test_user_folds_are_seeded_and_take_any_id_type():
+    users = np.repeat(np.array(["a", "b", "c", "d"], dtype=object), [9, 4, 6, 1])
+    a, b = user_folds(users, 3, 1), user_folds(users, 3, 1)
+    np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, user_folds(users, 3, s)) for s in range(2, 6))
+    codes = np.repeat(np.arange(4), [9, 4, 6, 1])  # the same folds as numbers: the ids' type does not matter
+    np.testing.assert_array_equal(user_folds(codes, 3, 1), a)
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_kfold_test_splits_partition_the_ratings(k):
+    """Over fold = 0 .. K-1 the test splits are disjoint and hold every rating once; each fold's valid is
+    round(n * valid) ratings drawn from the other folds; the same seed gives the same splits."""
+    rng = np.random.default_rng(1)
+    users = rng.integers(0, 40, 1000)
+    seen = np.zeros(users.size, dtype=int)
+    folds = user_folds(users, k, 42)
+    for i in range(k):
+        codes = kfold_split(users, k, i, 0.1, 42)
+        np.testing.assert_array_equal(codes, kfold_split(users, k, i, 0.1, 42))
+        np.testing.assert_array_equal(codes == TEST, folds == i)  # the test split is that fold, whatever i
+        assert (codes == VALID).sum() == 100 and not (codes[folds == i] == VALID).any()
+        seen += codes == TEST
+    assert (seen == 1).all()
+    assert not np.array_equal(kfold_split(users, k, 0, 0.1, 42), kfold_split(users, k, 0, 0.1, 43))
+
+
+def test_make_split_takes_the_folds_from_the_config():
+    users = np.repeat(np.arange(30), 10)
+    cfg = Config().updated({"split.folds": 5, "split.fold": 3, "split.seed": 9}).split
+    np.testing.assert_array_equal(make_split(cfg, users, None), kfold_split(users, 5, 3, 0.1, 9))
+    assert (make_split(cfg, users, None) == TEST).sum() == 60  # 2 of each user's 10

@@ -812,3 +812,25 @@ def test_tune_dims_table_of_the_default_model_says_it_scores_the_model_alone(tun
     assert r.exit_code == 0 and "metric: rmse" in r.stderr and "scores the model alone" not in r.stderr, r.stderr
     r = CliRunner().invoke(main, [*base, "--set", "train.als_trend=0", "--run", str(tmp_path / "run3")])
     assert r.exit_code == 0 and "metric: ndcg@10" in r.stderr and "scores the model alone" not in r.stderr, r.stderr
+
+
+def test_the_fold_keys_unset_leave_trial_hashes_and_the_finished_key_as_before_them(monkeypatch, tmp_path):
+    """split.folds and split.fold came with K-fold splits: unset, a sweep's trials hash as they did before them (so
+    an upgrade redoes none) and a finished run's resume still finds it finished; set, they count."""
+    import copy
+
+    from embedrec.trained import finished_key
+    from embedrec.tune import trial_config_hash
+
+    now = Config().to_dict()
+    before = copy.deepcopy(now)
+    del before["split"]["folds"], before["split"]["fold"]
+    assert trial_config_hash(now, 8, None, {}) == trial_config_hash(before, 8, None, {})
+    folded = Config().updated({"split.folds": 5}).to_dict()
+    assert trial_config_hash(folded, 8, None, {}) != trial_config_hash(now, 8, None, {})
+    cfg = Config().updated({"data.prepared": str(tmp_path / "none"), "run.dir": str(tmp_path / "run")})
+    key = finished_key(cfg, tmp_path / "run")
+    old = cfg.to_dict()
+    del old["split"]["folds"], old["split"]["fold"]
+    monkeypatch.setattr(Config, "to_dict", lambda self: copy.deepcopy(old))  # a config as it was before the keys
+    assert finished_key(cfg, tmp_path / "run") == key

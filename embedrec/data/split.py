@@ -25,6 +25,40 @@ def random_split(n: int, valid: float, test: float, seed: int) -> np.ndarray:
     return out
 
 
+def user_folds(users: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Each rating's fold, 0 to ``folds`` - 1, stratified by user: the users are taken in a seeded random order,
+    each user's ratings in a seeded random order, and the ratings so lined up are dealt into the folds in turn. So
+    each fold holds a share of every user's ratings: a user's folds differ in size by at most one rating (a user
+    with fewer ratings than folds is in that many folds only, one rating each), and the folds' sizes by at most
+    one. The same ``seed`` gives the same folds whatever fold is then held out."""
+    import pandas as pd  # hash-based factorize: ids of any type, in linear time
+
+    n = users.size
+    rng = np.random.default_rng(seed)
+    codes, uniques = pd.factorize(users)
+    user_rank = rng.permutation(len(uniques))[codes]  # each user's place in the line-up
+    perm = rng.permutation(n)  # the ratings' order within a user
+    order = perm[np.argsort(user_rank[perm], kind="stable")]
+    out = np.empty(n, dtype=np.int64)
+    out[order] = np.arange(n) % folds
+    return out
+
+
+def kfold_split(users: np.ndarray, folds: int, fold: int, valid: float, seed: int) -> np.ndarray:
+    """K-fold by user (:func:`user_folds`): fold ``fold`` is test; valid is a seeded random ``valid`` share of all
+    the ratings, drawn from the other folds (as :func:`random_split` draws it from all of them); the rest is train.
+    Over ``fold`` = 0 .. ``folds`` - 1 the test splits are disjoint and hold every rating once."""
+    n = users.size
+    which = user_folds(users, folds, seed)
+    out = np.zeros(n, dtype=np.int8)
+    out[which == fold] = TEST
+    rest = np.flatnonzero(which != fold)
+    rng = np.random.default_rng([seed, fold])  # each fold's own draw, the same on every run
+    n_valid = min(int(round(n * valid)), rest.size)
+    out[rest[rng.permutation(rest.size)[:n_valid]]] = VALID
+    return out
+
+
 def user_time_split(users: np.ndarray, timestamps: np.ndarray, valid: float, test: float,
                     last_k: int | None = None) -> np.ndarray:
     """Per user by time: each user's latest ratings go to test, the ones just before to valid.
@@ -69,7 +103,10 @@ def global_time_split(timestamps: np.ndarray, valid: float, test: float) -> np.n
 
 
 def make_split(cfg: SplitConfig, users: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
-    """Dispatch on ``cfg.method`` (a SplitConfig)."""
+    """Dispatch on ``cfg.method`` (a SplitConfig); with ``cfg.folds``, the K-fold split (random only: the config
+    refuses the time methods with folds)."""
+    if cfg.folds is not None:
+        return kfold_split(users, cfg.folds, cfg.fold, cfg.valid, cfg.seed)
     if cfg.method == "random":
         return random_split(users.size, cfg.valid, cfg.test, cfg.seed)
     if timestamps is None:
