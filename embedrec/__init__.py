@@ -28,7 +28,8 @@ _API = ("load_config", "ingest", "load_dataset", "train", "open", "tune_dims", "
         "Model", "TrainedModel", "Recommendations", "Predictions")
 _ERRORS = ("EmbedrecError", "ConfigError", "DataError", "ArtifactError", "OutputRefused", "OutputExists",
            "UsageError", "NotFoundError", "TrainingError", "Interrupted", "Busy")
-__all__ = [*_API, *_ERRORS, "__version__"]
+_WORKFLOWS = ("cross_validate",)  # built over the API's functions (embedrec/crossval.py)
+__all__ = [*_API, *_WORKFLOWS, *_ERRORS, "__version__"]
 
 
 def __getattr__(name: str):
@@ -36,6 +37,10 @@ def __getattr__(name: str):
         from embedrec import api
 
         return getattr(api, name)
+    if name in _WORKFLOWS:
+        from embedrec import crossval
+
+        return getattr(crossval, name)
     if name in _ERRORS:
         from embedrec import errors
 

@@ -5,7 +5,19 @@
 ``main``; each command imports the library lazily, so ``embedrec recommend`` loads no torch or pandas.
 """
 
-from embedrec.cli import config, evaluate, export, index, ingest, predict, recommend, train, tune, verify  # noqa: F401
+from embedrec.cli import (  # noqa: F401
+    config,
+    crossval,
+    evaluate,
+    export,
+    index,
+    ingest,
+    predict,
+    recommend,
+    train,
+    tune,
+    verify,
+)
 from embedrec.cli.app import main, progress_enabled, set_short_help
 
 set_short_help(main)

@@ -124,6 +124,7 @@ STREAMING = ("recommend", "predict")  # answer as their input comes: stdout hold
 # mid-phrase: "Manage a run's FAISS index (its options, -c and --set go..."; a first-hour review)
 SHORT = {
     "config": "Print the resolved config as YAML.",
+    "cross-validate": "K-fold cross-validation: each fold's metrics, mean and SE.",
     "evaluate": "Score a run on its valid or test split beside baselines.",
     "export": "Export the embeddings, the index, all top-K lists, a map.",
     "index": "Rebuild a run's FAISS index with other settings.",

@@ -1,0 +1,100 @@
+"""embedrec cross-validate."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled, sigterm_as_interrupt, wrote
+from embedrec.cli.ingest import source_given
+from embedrec.cli.options import FMT, PathParam
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import Config
+
+
+@main.command("cross-validate", context_settings=CONTEXT)
+@click.argument("source", required=False, callback=source_given)
+@click.option("--folds", type=int, help="How many folds (split.folds; default 5): each user's ratings dealt at random "
+                                        "into them, each fold the test split once.")
+@click.option("-o", "--output", type=PathParam(file_okay=False),
+              help="The folder of the folds (each a dataset and a run: OUTPUT/fold-i/data, OUTPUT/fold-i/run) and "
+                   "cross_validation.json; default run.dir with -cv added (runs/ml-100k-cv).")
+@click.option("-k", "ks", multiple=True, help="Cut-offs: -k 10 -k 20 or -k 10,20; default train.eval_k.")
+@click.option("--metrics", "metric_texts", multiple=True, metavar="NAMES",
+              help="The metrics to print, as evaluate --metrics takes them (ndcg,recall,... or accuracy, beyond, "
+                   "all); cross_validation.json holds them all.  [default: all]")
+@click.option("--fresh", is_flag=True, help="Ingest and train every fold again, where a rerun keeps the folds done.")
+@FMT
+@common
+def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, fmt):
+    """K-fold cross-validation: ingest, train and evaluate each fold, then the mean and its standard error.
+
+    Fold i of K is a dataset ingested with split.folds=K and split.fold=i (its test split: a Kth of each
+    user's ratings) and a run trained on it as train does, its test split evaluated as evaluate does. Prints
+    each fold's metrics (the model and its baselines) and their mean, standard deviation and standard error
+    over the folds. Rerun the same command after a stop to go on: finished folds are kept, a stopped fit
+    resumes.
+
+    \b
+    Examples:
+      embedrec cross-validate ml-100k
+      embedrec cross-validate ratings.csv --folds 10 -o runs/cv10 --metrics ndcg,recall -k 10
+      embedrec cross-validate ml-100k --set model.objective=explicit --metrics rmse,mae
+    """
+    from embedrec.cli.evaluate import _cutoffs, _metric_names
+    from embedrec.crossval import cross_validate as run_folds
+    from embedrec.output import resolve_format, write_rows
+
+    chosen = _metric_names(metric_texts)  # said before anything is ingested
+    cut = tuple(k for text in ks for k in _cutoffs(text))
+    if not cut and cfg.is_set("train.eval_k"):
+        cut = tuple(cfg.train.eval_k)
+    with sigterm_as_interrupt():  # SIGTERM (kill, a scheduler's stop) leaves as Ctrl-C: the folds done kept, exit 143
+        res = run_folds(source or None, cfg, folds=folds, output=output or None, ks=cut or None, fresh=fresh,
+                        progress=progress_enabled())
+    wrote(res.output)
+    fmt = resolve_format(fmt)
+    if fmt == "json":
+        click.echo(json.dumps(_selected(res.to_dict(), chosen), indent=2, default=float))
+        return
+    rows = res.rows(models=None)
+    cols = ["fold", "model", *_metric_columns(rows, chosen)]
+    if fmt != "table":
+        write_rows(rows, cols, fmt)
+        return
+    # a terminal: a row a metric, the model's folds, mean, std and SE as columns, then each baseline's mean
+    model = [r for r in rows if r["model"] == "model"]
+    others = [m for m in res.summary if m != "model"]
+    table = [{"metric": c, **{str(r["fold"]): r.get(c) for r in model},
+              **{f"{m} mean": res.summary[m].get(c, {}).get("mean") for m in others}} for c in cols[2:]]
+    write_rows(table, ["metric", *(str(r["fold"]) for r in model), *(f"{m} mean" for m in others)], fmt)
+    log.info("columns 0-%d: the model's test metrics of each fold; mean, std and se over the folds (se = std / "
+             "sqrt(%d)); then each baseline's mean", res.k - 1, res.k)
+
+
+def _metric_columns(rows: list[dict], chosen) -> list[str]:
+    """The metric columns in the order the folds report them, counts left out, only --metrics' where given."""
+    cols: list[str] = []
+    for r in rows:
+        for c in r:
+            if c not in ("fold", "model") and c not in cols and not c.startswith(("users_", "rows_")) and \
+                    (chosen is None or c.split("@")[0] in chosen):
+                cols.append(c)
+    return cols
+
+
+def _selected(result: dict, chosen) -> dict:
+    """The JSON result with only --metrics' metrics (each fold's counts kept)."""
+    if chosen is None:
+        return result
+
+    def keep(row: dict) -> dict:
+        return {k: v for k, v in row.items() if k.startswith(("users_", "rows_")) or k.split("@")[0] in chosen}
+
+    out = dict(result)
+    out["folds"] = [{**f, "metrics": {m: keep(row) for m, row in f["metrics"].items()}} for f in result["folds"]]
+    out["summary"] = {m: keep(row) for m, row in result["summary"].items()}
+    return out

@@ -1,0 +1,406 @@
+"""K-fold cross-validation (``er.cross_validate``, ``embedrec cross-validate``): every fold a normal dataset and run.
+
+For fold i of K the source is ingested with ``split.folds=K``, ``split.fold=i`` into ``OUT/fold-i/data``
+(:func:`api.prepare`: each user's ratings dealt into K folds, fold i the test split; ``data/split.py``), trained
+into ``OUT/fold-i/run`` (:func:`api.train_run`: the selection, the refit and the publish, as ``embedrec train``),
+and its test split evaluated as ``embedrec evaluate`` does (``Model.evaluate``: every user ranked). The folds'
+metrics are then summarised, each model's and each metric's: the mean over the folds, their standard deviation
+(n - 1) and its standard error, std / sqrt(K). ``OUT/cross_validation.json`` records the config and, after each
+fold, the folds done and the summary.
+
+A rerun with the same arguments goes on where the last one stopped: a fold whose dataset is there, ingested with
+these settings, is not ingested again; a fold whose run is finished with this config keeps its model
+(``publish.finished_run``), and one with checkpoints resumes from them (``train_run(resume=True)``), so a Ctrl-C
+loses at most the epoch under way. A folder of another config's cross-validation is refused (``fresh=True`` redoes
+every fold there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from embedrec.errors import (
+    ArtifactError,
+    ConfigError,
+    Interrupted,
+    OutputRefused,
+    UsageError,
+    how_stopped,
+    stop_signal,
+)
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    import pandas as pd
+
+    from embedrec.config import Config
+
+log = logging.getLogger("embedrec")
+RESULTS = "cross_validation.json"
+LOCK = ".lock"
+DEFAULT_FOLDS = 5
+# config sections and keys that change no fold's metrics: where things go and how fast (a rerun with another
+# index or thread count goes on with the folds done), and split.fold, which each fold sets
+_NOT_COMPARED = ("run", "tune", "index", "recommend", "data.prepared", "data.cache_dir", "split.fold",
+                 "train.threads", "train.keep_checkpoints")
+STATS = ("mean", "std", "se")
+
+
+@dataclass
+class CrossValidation:
+    """What :func:`cross_validate` returns.
+
+    ``folds``: one dict a fold, in order: ``fold`` (0-based, as split.fold), ``dataset`` and ``run`` (its folders),
+    ``counts`` (the fold's train/valid/test rows), ``seconds`` (this call's time on the fold), ``kept`` (what a
+    rerun kept: '', 'run' for a finished run, 'dataset' for its dataset alone) and ``metrics``: {model: {metric:
+    value}} on the fold's test split, as ``Model.evaluate`` returns its ``splits['test']`` (the model and the
+    baselines). ``summary``: {model: {metric: {'mean', 'std', 'se'}}} over the folds (std with n - 1, se = std /
+    sqrt(K)). ``rows()``: the per-fold and summary rows the command prints."""
+
+    k: int
+    output: Path
+    folds: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def rows(self, models: tuple[str, ...] | None = ("model",)) -> list[dict]:
+        """Rows of fold (0 .. K-1, then 'mean', 'std', 'se'), model, and each metric; ``models``: those models'
+        rows (None: every model the folds report, the baselines too)."""
+        names = list(self.summary) if models is None else [m for m in models if m in self.summary]
+        out = [{"fold": f["fold"], "model": m, **f["metrics"][m]} for m in names for f in self.folds
+               if m in f["metrics"]]
+        for m in names:
+            for stat in STATS:
+                out.append({"fold": stat, "model": m, **{k: v[stat] for k, v in self.summary[m].items()}})
+        return out
+
+    def mean(self, metric: str, model: str = "model") -> tuple[float, float]:
+        """(mean, standard error) of ``metric`` over the folds, e.g. ``cv.mean('ndcg@10')``."""
+        try:
+            s = self.summary[model][metric]
+        except KeyError:
+            have = ", ".join(sorted(self.summary.get(model, {}))) or "none"
+            raise UsageError(f"mean: no metric {metric!r} of {model!r} in this cross-validation; it has {have}") from None
+        return s["mean"], s["se"]
+
+    def to_dict(self) -> dict:
+        return {"folds_k": self.k, "output": str(self.output), "seconds": round(self.seconds, 2),
+                "folds": self.folds, "summary": self.summary}
+
+
+def summarise(folds: list[dict]) -> dict:
+    """{model: {metric: {'mean', 'std', 'se'}}} over the folds' metrics (a metric every fold has; counts such as
+    users_evaluated are left out). One fold: std and se are NaN."""
+    out: dict = {}
+    if not folds:
+        return out
+    models = [m for m in folds[0]["metrics"] if all(m in f["metrics"] for f in folds)]
+    for m in models:
+        names = [k for k, v in folds[0]["metrics"][m].items() if isinstance(v, (int, float)) and
+                 not isinstance(v, bool) and not k.startswith(("users_", "rows_"))]
+        stats = {}
+        for name in names:
+            values = [f["metrics"][m].get(name) for f in folds]
+            if not all(isinstance(v, (int, float)) for v in values):
+                continue
+            stats[name] = _stats([float(v) for v in values])
+        out[m] = stats
+    return out
+
+
+def _stats(values: list[float]) -> dict:
+    n = len(values)
+    mean = math.fsum(values) / n
+    if n < 2:
+        return {"mean": mean, "std": float("nan"), "se": float("nan")}
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    return {"mean": mean, "std": std, "se": std / math.sqrt(n)}
+
+
+def compared_config(cfg: Config) -> dict:
+    """The flat config a cross-validation folder is recorded with: every key that can change a fold's metrics."""
+    import json
+
+    from embedrec.config import flat_config
+
+    flat = flat_config(cfg)
+    kept = {k: v for k, v in flat.items() if not any(k == x or k.startswith(x + ".") for x in _NOT_COMPARED)}
+    return json.loads(json.dumps(kept, default=str))  # as the record holds it
+
+
+def _differences(saved: dict, now: dict) -> str:
+    def shown(v) -> str:
+        import json
+
+        return v if isinstance(v, str) else json.dumps(v, default=str)
+
+    keys = sorted(k for k in set(saved) | set(now) if saved.get(k, "<none>") != now.get(k, "<none>"))
+    parts = [f"{k} {shown(saved.get(k))}, now {shown(now.get(k))}" for k in keys[:3]]
+    return "; ".join(parts) + (f"; and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+
+def fold_config(cfg: Config, output: Path, k: int, i: int) -> Config:
+    """The config of fold ``i``: split.folds, split.fold, and its dataset and run folders under ``output``."""
+    return cfg.updated({"split.folds": k, "split.fold": i, "data.prepared": str(output / f"fold-{i}" / "data"),
+                        "run.dir": str(output / f"fold-{i}" / "run")})
+
+
+def default_output(cfg: Config) -> Path:
+    """Where a cross-validation goes without ``output``: beside the config's run, ``RUN-cv`` (runs/ml-100k-cv)."""
+    run = Path(cfg.run.dir)
+    return run.with_name(run.name + "-cv")
+
+
+def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config | None = None, *,
+                   folds: int | None = None, output: str | Path | None = None, ks=None, fresh: bool = False,
+                   progress: bool = False) -> CrossValidation:
+    """``embedrec cross-validate``: K-fold cross-validation of the model ``cfg`` trains. For each fold i of
+    ``folds`` (default split.folds, else 5) the ``source`` (default cfg.data.source; a path, a release name or a
+    DataFrame) is ingested with split.folds=K and split.fold=i (each user's ratings dealt at random into K folds,
+    fold i the test split, valid drawn from the others) into ``output/fold-i/data``, trained into
+    ``output/fold-i/run`` as ``train_run`` trains, and its test split evaluated as ``Model.evaluate`` does at
+    ``ks`` (default train.eval_k). ``output`` defaults to the config's run.dir with '-cv' added (runs/ml-100k-cv).
+
+    Returns a :class:`embedrec.crossval.CrossValidation`: ``.folds`` (each fold's folders, counts, seconds and
+    metrics, the baselines' too), ``.summary`` ({model: {metric: {'mean', 'std', 'se'}}}), ``.mean('ndcg@10')``
+    (mean, standard error) and ``.rows()``. Called again with the same arguments it goes on where it stopped
+    (finished folds kept, an interrupted fit resumed); ``fresh=True`` redoes every fold."""
+    from embedrec import api
+    from embedrec.argcheck import flag
+
+    fresh, progress = flag(fresh, "fresh", "cross_validate"), flag(progress, "progress", "cross_validate")
+    cfg = api._config(cfg, "cross_validate")
+    if type(source).__name__ == "DataFrame":  # as er.ingest takes one: written once to the cache, read by each fold
+        source = api.frame_source(source, cfg.data.cache_dir)
+    if source is not None and str(source) == "-" or source is None and cfg.data.source == "-":
+        raise UsageError("cross_validate reads its source once a fold, and standard input can be read once: give a "
+                         "file (save the input first, e.g. «embedrec cross-validate ratings.csv|"
+                         "er.cross_validate('ratings.csv')»)")
+    cfg = api.ingest_config(source, cfg, call="cross_validate")
+    k = _folds(folds, cfg)
+    _check_split(cfg, k)
+    if cfg.is_set("split.fold") and cfg.split.fold != 0:
+        raise ConfigError(f"config key 'split.fold' ({cfg.split.fold}) picks one fold, and cross_validate runs every "
+                          f"fold, 0 to {k - 1}; leave split.fold out (to train one fold: ingest with split.folds and "
+                          "split.fold, then train)")
+    if output is not None:
+        api._path(output, "output", "cross_validate", "er.cross_validate(source, cfg, output='runs/cv')")
+    out = Path(output) if output is not None else default_output(cfg)
+    ks = _ks(ks)
+    fold_config(cfg, out, k, 0)  # every key checked together (split.test given, a time method) before a folder is made
+    _check_folder(out)
+    from embedrec.fsutil.locks import locked_folder
+
+    with locked_folder(out, "embedrec cross-validate", "wait for it, or choose another «--output|output»",
+                       "choose another «--output|output»", LOCK):
+        return _run(cfg, out, k, ks, fresh, progress)
+
+
+def _folds(folds, cfg: Config) -> int:
+    if folds is None:
+        return cfg.split.folds or DEFAULT_FOLDS
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise UsageError(f"«--folds|folds» {folds!r}: expected a whole number of folds, 2 or more (5 and 10 are usual)")
+    if cfg.split.folds is not None and cfg.split.folds != folds:
+        raise ConfigError(f"config key 'split.folds' is {cfg.split.folds}, and «--folds|folds» {folds}; give one of them")
+    return folds
+
+
+def _check_split(cfg: Config, k: int) -> None:
+    """The split keys a cross-validation cannot take, said in its terms (the config's own check names split.folds,
+    which the user did not give here)."""
+    from embedrec.config import SplitConfig
+
+    sp = cfg.split
+    if sp.method != "random":
+        raise ConfigError(f"config key 'split.method' is {sp.method}: cross-validation deals each user's ratings at "
+                          "random into the folds, and a time split holds out one window (each user's latest ratings, "
+                          "or every rating after a cut), so it has no folds; cross-validate with split.method=random, "
+                          "its default")
+    if "split.test" in cfg.set_keys or sp.test != SplitConfig().test:
+        raise ConfigError(f"config key 'split.test' ({sp.test:g}): cross-validation's test split is each fold in turn, "
+                          f"1/{k} of each user's ratings; leave split.test out («--folds|folds» sets the share)")
+    if sp.cold_movies > 0:
+        raise ConfigError("config key 'split.cold_movies': its held-out movies would be test in every fold, so the "
+                          "folds would not partition the ratings; leave it at 0 to cross-validate")
+
+
+def _ks(ks) -> tuple[int, ...] | None:
+    if ks is None:
+        return None
+    from embedrec.evaluate import check_ks
+
+    return tuple(check_ks(ks))
+
+
+def _check_folder(out: Path) -> None:
+    """The output folder is new, empty, or a cross-validation's (its record, fold-N folders, hidden files): never a
+    folder of the user's files, a run, or inside a run or dataset."""
+    from embedrec.fsutil.outputs import refuse_inside_store
+
+    refuse_inside_store(out / RESULTS, fix="choose another «--output|output»")
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise OutputRefused(f"output '{out}' is not a folder; choose another «--output|output»")
+    names = sorted(os.listdir(out))
+    foreign = [n for n in names if n != RESULTS and not n.startswith(".") and
+               not (n.startswith("fold-") and n[5:].isdigit())]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise OutputRefused(f"output '{out}' holds files cross-validation did not write ({shown}); it writes "
+                            f"{RESULTS} and a fold-N folder a fold there: choose a new or empty folder «with -o|as "
+                            "output»")
+
+
+def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool) -> CrossValidation:
+    from embedrec.fsutil.files import read_json, write_json
+    from embedrec.fsutil.locks import confirm_held
+
+    record = out / RESULTS
+    compared = compared_config(fold_config(cfg, out, k, 0))
+    if record.exists() and not fresh:
+        saved = read_json(record, "cross-validation record", "rerun with «--fresh|fresh=True» to redo its folds")
+        was = saved.get("config") if isinstance(saved, dict) else None
+        if was != compared:
+            raise ConfigError(f"'{out}' holds a cross-validation of another config ({_differences(was or {}, compared)}): "
+                              "rerun with the config it was made with, or with «--fresh|fresh=True» to redo its folds "
+                              "there, or choose another «--output|output»")
+    result = CrossValidation(k, out)
+    started = time.perf_counter()
+
+    def save() -> None:
+        confirm_held()
+        result.summary = summarise(result.folds)
+        result.seconds = time.perf_counter() - started
+        write_json(record, {"config": compared, **result.to_dict()})
+
+    save()  # the config first: a stop in fold 0 leaves a folder a rerun knows
+    for i in range(k):
+        fcfg = fold_config(cfg, out, k, i)
+        t0 = time.perf_counter()
+        log.info("fold %d of 0-%d: %s", i, k - 1, f"into {out / f'fold-{i}'}")
+        try:
+            kept, counts = _fold(fcfg, fresh, progress)
+            metrics = _evaluate(fcfg, ks)
+        except (KeyboardInterrupt, Interrupted) as e:
+            signum = stop_signal(e)
+            done = f"folds 0-{i - 1} are done and kept" if i > 1 else "fold 0 is done and kept" if i else \
+                "no fold is done yet"
+            raise Interrupted(f"cross-validation {how_stopped(signum)} in fold {i} ({done}; this fold's dataset and "
+                              f"checkpoints, where written, are kept in {out / f'fold-{i}'}): rerun «the same command|"
+                              "cross_validate with the same arguments» to go on from there", terminated=signum) from None
+        seconds = time.perf_counter() - t0
+        test = metrics["splits"].get("test") or {}
+        if "model" not in test:
+            raise ArtifactError(f"fold {i}'s test split in {fcfg.data.prepared} has no rows to score (every test row "
+                                "dropped at ingest?); cross-validation needs each fold's test rows: give each user "
+                                "more ratings, or fewer folds")
+        result.folds.append({"fold": i, "dataset": fcfg.data.prepared, "run": fcfg.run.dir, "counts": counts,
+                             "seconds": round(seconds, 2), "kept": kept, "metrics": test})
+        save()
+        log.info("fold %d of 0-%d: %s (%.1fs%s)", i, k - 1, _headline(test["model"], result.summary), seconds,
+                 f"; its {kept} kept from an earlier run" if kept else "")
+    save()
+    log.info("%d folds in %.1fs: %s; results: %s", k, result.seconds, _summary_line(result.summary), record)
+    return result
+
+
+class _FoldLines(logging.Filter):
+    """Inside a fold, ingest's and train's INFO lines are left out unless the logger is at DEBUG (-v): K folds of
+    selection lines would bury the cross-validation's own. Warnings and errors pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno != logging.INFO
+
+
+@contextlib.contextmanager
+def _quiet_fold():
+    quiet = not log.isEnabledFor(logging.DEBUG)
+    f = _FoldLines()
+    if quiet:
+        log.addFilter(f)
+    try:
+        yield
+    finally:
+        if quiet:
+            log.removeFilter(f)
+
+
+def _fold(fcfg: Config, fresh: bool, progress: bool) -> tuple[str, dict]:
+    """Ingest and train one fold where it is not done; (what was kept: '', 'dataset' or 'run', the fold's row
+    counts)."""
+    from embedrec import api
+    from embedrec.data.dataset import has_manifest
+    from embedrec.publish import finished_run
+    from embedrec.run import has_checkpoint
+
+    prepared = Path(fcfg.data.prepared)
+    with _quiet_fold():
+        manifest = _manifest(prepared) if has_manifest(prepared) else None
+        same = manifest is not None and not fresh and _ingested_as(manifest, fcfg)
+        if not same:
+            api.prepare(fcfg, overwrite=prepared.exists(), progress=progress)
+            manifest = _manifest(prepared)
+        counts = {s: (manifest.get("split") or {}).get(s) for s in ("train", "valid", "test")}
+        if same and finished_run(fcfg) is not None:
+            return "run", counts
+        resume = same and has_checkpoint(fcfg.run.dir)
+        api.train_run(fcfg, resume=resume, progress=progress)
+    return ("dataset" if same else ""), counts
+
+
+def _manifest(prepared: Path) -> dict:
+    from embedrec.fsutil.files import read_json
+
+    path = prepared / "current" / "manifest.json"
+    return read_json(path if path.exists() else prepared / "manifest.json", "dataset manifest",
+                     "rerun with «--fresh|fresh=True»")
+
+
+def _ingested_as(manifest: dict, fcfg: Config) -> bool:
+    """Whether a fold's dataset was ingested with this fold's data.* and split.* settings (where the data is kept
+    aside but its source)."""
+    import json
+
+    recorded = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    now = fcfg.to_dict()
+    for section in ("data", "split"):
+        a = {k: v for k, v in (recorded.get(section) or {}).items() if k not in ("prepared", "cache_dir")}
+        b = {k: v for k, v in now[section].items() if k not in ("prepared", "cache_dir")}
+        if json.loads(json.dumps(a, default=str)) != json.loads(json.dumps(b, default=str)):
+            return False
+    return True
+
+
+def _evaluate(fcfg: Config, ks) -> dict:
+    """The fold's run evaluated on its test split, every user ranked (``embedrec evaluate``'s)."""
+    from embedrec import api
+
+    with api.open(fcfg.run.dir, fcfg) as model:
+        return model.evaluate("test", ks, device=fcfg.train.device)
+
+
+def _headline(model: dict, summary: dict) -> str:
+    """'test ndcg@10 0.4510 (mean so far 0.4498 +- 0.0012)': the first ranking metric (rmse for an explicit model)."""
+    name = next((n for n in ("rmse", "ndcg@10") if n in model), None) or \
+        next((n for n in model if n.startswith("ndcg@")), None)
+    if name is None:
+        return "scored"
+    s = (summary.get("model") or {}).get(name)
+    so_far = f" (mean so far {s['mean']:.4f} +- {s['se']:.4f} SE)" if s and math.isfinite(s["se"]) else ""
+    return f"test {name} {model[name]:.4f}{so_far}"
+
+
+def _summary_line(summary: dict) -> str:
+    model = summary.get("model") or {}
+    shown = [n for n in ("rmse", "mae", "ndcg@10", "recall@10") if n in model] or list(model)[:2]
+    return ", ".join(f"{n} {model[n]['mean']:.4f} +- {model[n]['se']:.4f} (SE)" for n in shown)
+
+

@@ -1,0 +1,235 @@
+"""K-fold splits at ingest (split.folds, split.fold) and cross-validation over them (er.cross_validate,
+``embedrec cross-validate``): the folds partition the ratings, each fold's run is a normal run whose evaluation is
+what is summarised, a rerun goes on where a stop left it, and bad input is one line."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import embedrec as er
+from embedrec import api
+from embedrec.cli import main
+from embedrec.config import load_config
+from embedrec.crossval import CrossValidation, summarise
+from embedrec.data.synth import write_movielens
+from embedrec.errors import ConfigError, Interrupted, OutputRefused, UsageError
+
+from .conftest import write
+
+# a small, quick model: one thread (the same numbers on every run), no dimension search
+FAST = {"model.dim": 8, "train.als_dims": [], "train.threads": 1, "train.epochs": 5}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """60 users x 40 movies x 1,500 ratings (MovieLens-latest layout), and a user of one rating and one of two
+    appended: fewer ratings than folds."""
+    d = tmp_path_factory.mktemp("cv-source")
+    write_movielens(d, 60, 40, 1500, rank=4, seed=2, noise=0.3)
+    with open(d / "ratings.csv", "a", encoding="utf-8") as fh:
+        fh.write("9001,1,4.0,1100000000\n9002,2,3.0,1100000001\n9002,3,5.0,1100000002\n")
+    return d
+
+
+def fast_cfg(tmp_path, **more):
+    return load_config(None, {**FAST, "data.cache_dir": str(tmp_path / "cache"), **more})
+
+
+def test_a_kfold_ingest_partitions_the_ratings(source, tmp_path):
+    """Over fold = 0 .. 2 the test splits hold every rating once, but the one rating of user 9001, which goes back
+    to train in its fold (as a random split gives such a user a training row); user 9002's two ratings are test in
+    two folds; a fold's train and valid never hold its test rows; the summary names the fold."""
+    ratings = pd.read_csv(source / "ratings.csv")
+    tests = []
+    for i in range(3):
+        cfg = load_config(None, {"split.folds": 3, "split.fold": i, "data.prepared": str(tmp_path / f"f{i}")})
+        summary = api.prepare(cfg.updated({"data.source": str(source)}))
+        assert summary["split"]["folds"] == 3 and summary["split"]["fold"] == i
+        ds = er.load_dataset(tmp_path / f"f{i}")
+        test = ds.split_frame("test")
+        others = pd.concat([ds.split_frame("train"), ds.split_frame("valid")])
+        assert not set(zip(test.user_id, test.movie_id)) & set(zip(others.user_id, others.movie_id))
+        assert len(test) + len(others) == len(ratings)  # every movie has training rows: nothing dropped
+        tests.append(test)
+    from embedrec.ingestion import format_summary
+
+    assert "split (random, test fold 2 of folds 0-2): train " in format_summary({**summary, "output": "x", "seconds": 0})
+    held = pd.concat(tests)
+    pairs = list(zip(held.user_id, held.movie_id))
+    assert len(pairs) == len(set(pairs)) == len(ratings) - 1  # disjoint, and all but user 9001's one rating
+    assert (9001, 1) not in set(pairs) and {(9002, 2), (9002, 3)} <= set(pairs)
+    # the same seed, the same folds; and a dataset without folds records none (its summary as before)
+    again = load_config(None, {"split.folds": 3, "split.fold": 0, "data.prepared": str(tmp_path / "again")})
+    api.prepare(again.updated({"data.source": str(source)}))
+    a, b = er.load_dataset(tmp_path / "again").split_frame("test"), tests[0]
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    plain = api.prepare(load_config(None, {"data.prepared": str(tmp_path / "plain"), "data.source": str(source)}))
+    assert set(plain["split"]) == {"method", "train", "valid", "test"}
+
+
+def test_cross_validate_summarises_each_folds_evaluation(source, tmp_path, caplog):
+    """Each fold is a run er.open serves, its metrics are its evaluate('test') exactly, and the summary is their
+    mean, standard deviation (n - 1) and standard error, hand-computed here; the stderr lines give each fold's
+    figure and the mean so far."""
+    caplog.set_level("INFO", logger="embedrec")
+    cv = er.cross_validate(str(source), fast_cfg(tmp_path), folds=3, output=tmp_path / "cv", ks=(10,))
+    assert isinstance(cv, CrossValidation) and cv.k == 3 and [f["fold"] for f in cv.folds] == [0, 1, 2]
+    values = []
+    for f in cv.folds:
+        with er.open(f["run"]) as model:
+            assert f["metrics"] == model.evaluate("test", (10,))["splits"]["test"]
+        assert f["kept"] == "" and f["counts"]["test"] > 0
+        values.append(f["metrics"]["model"]["ndcg@10"])
+    mean = sum(values) / 3
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / 2)
+    s = cv.summary["model"]["ndcg@10"]
+    assert s == pytest.approx({"mean": mean, "std": std, "se": std / math.sqrt(3)}, rel=1e-12)
+    assert cv.mean("ndcg@10") == pytest.approx((mean, std / math.sqrt(3)))
+    assert set(cv.summary) == set(cv.folds[0]["metrics"]) and "most_popular" in cv.summary
+    rows = cv.rows()
+    assert [r["fold"] for r in rows] == [0, 1, 2, "mean", "std", "se"] and {r["model"] for r in rows} == {"model"}
+    assert rows[3]["ndcg@10"] == s["mean"] and "users_evaluated" not in rows[3]
+    assert len(cv.rows(models=None)) == 6 * len(cv.summary)
+    said = [r.getMessage() for r in caplog.records]
+    assert f"fold 0 of 0-2: test ndcg@10 {values[0]:.4f} (" in "\n".join(said)
+    assert f"fold 1 of 0-2: test ndcg@10 {values[1]:.4f} (mean so far {np.mean(values[:2]):.4f} +- " in "\n".join(said)
+    assert not any("best epoch" in m or "als_reg" in m for m in said)  # each fit's own lines: -v only
+    record = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
+    assert record["summary"]["model"]["ndcg@10"]["mean"] == pytest.approx(mean)
+    assert [f["fold"] for f in record["folds"]] == [0, 1, 2] and record["config"]["split.folds"] == 3
+    with pytest.raises(UsageError, match="no metric 'ndcg@5' of 'model'"):
+        cv.mean("ndcg@5")
+
+
+def test_a_rerun_keeps_the_folds_done_and_resumes_a_stopped_one(source, tmp_path, monkeypatch):
+    """A stop in fold 1 (here, in its evaluation) leaves fold 0 done: the rerun keeps fold 0's and fold 1's runs
+    (their models not trained again), trains fold 2, and gives what one uninterrupted call gives."""
+    from embedrec import crossval
+
+    cfg = fast_cfg(tmp_path)
+    whole = er.cross_validate(str(source), cfg, folds=3, output=tmp_path / "whole", ks=(10,))
+    real, calls = crossval._evaluate, []
+
+    def stopped(fcfg, ks):
+        calls.append(fcfg.split.fold)
+        if fcfg.split.fold == 1:
+            raise KeyboardInterrupt
+        return real(fcfg, ks)
+
+    monkeypatch.setattr(crossval, "_evaluate", stopped)
+    with pytest.raises(Interrupted) as e:
+        er.cross_validate(str(source), cfg, folds=3, output=tmp_path / "cv", ks=(10,))
+    assert str(e.value).startswith("cross-validation interrupted in fold 1 (fold 0 is done and kept; ")
+    assert str(e.value).endswith("rerun cross_validate with the same arguments to go on from there")
+    assert e.value.cli_message().endswith("rerun the same command to go on from there")
+    monkeypatch.setattr(crossval, "_evaluate", real)
+    models = [(tmp_path / "cv" / f"fold-{i}" / "run" / "current").resolve() for i in (0, 1)]
+    cv = er.cross_validate(str(source), cfg, folds=3, output=tmp_path / "cv", ks=(10,))
+    assert [f["kept"] for f in cv.folds] == ["run", "run", ""]
+    assert [(tmp_path / "cv" / f"fold-{i}" / "run" / "current").resolve() for i in (0, 1)] == models
+    assert [f["metrics"] for f in cv.folds] == [f["metrics"] for f in whole.folds]
+    assert cv.summary == whole.summary
+
+
+def test_a_folder_of_another_config_is_refused_and_fresh_redoes_it(source, tmp_path):
+    cfg = fast_cfg(tmp_path)
+    er.cross_validate(str(source), cfg, folds=2, output=tmp_path / "cv", ks=(10,))
+    other = cfg.updated({"train.epochs": 3})
+    with pytest.raises(ConfigError) as e:
+        er.cross_validate(str(source), other, folds=2, output=tmp_path / "cv")
+    assert str(e.value) == (f"'{tmp_path / 'cv'}' holds a cross-validation of another config (train.epochs 5, now 3): "
+                            "rerun with the config it was made with, or with fresh=True to redo its folds there, or "
+                            "choose another output")
+    with pytest.raises(ConfigError, match=r"\(split.folds 2, now 3\)"):
+        er.cross_validate(str(source), cfg, folds=3, output=tmp_path / "cv")
+    cv = er.cross_validate(str(source), other, folds=2, output=tmp_path / "cv", ks=(10,), fresh=True)
+    assert [f["kept"] for f in cv.folds] == ["", ""]
+    import yaml
+
+    saved = yaml.safe_load((tmp_path / "cv" / "fold-1" / "run" / "current" / "config.yaml").read_text())
+    assert saved["train"]["epochs"] == 3 and saved["split"]["folds"] == 2 and saved["split"]["fold"] == 1
+
+
+def test_bad_arguments_are_one_line_each(source, tmp_path):
+    cfg = fast_cfg(tmp_path)
+    out = tmp_path / "cv"
+    cases = [
+        (dict(folds=1), UsageError, "folds 1: expected a whole number of folds, 2 or more (5 and 10 are usual)"),
+        (dict(folds="5"), UsageError, "folds '5': expected a whole number of folds, 2 or more (5 and 10 are usual)"),
+        (dict(cfg=cfg.updated({"split.method": "user_time"})), ConfigError, "config key 'split.method' is user_time: "
+         "cross-validation deals each user's ratings at random into the folds, and a time split holds out one window "
+         "(each user's latest ratings, or every rating after a cut), so it has no folds; cross-validate with "
+         "split.method=random, its default"),
+        (dict(cfg=cfg.updated({"split.test": 0.3})), ConfigError, "config key 'split.test' (0.3): cross-validation's "
+         "test split is each fold in turn, 1/5 of each user's ratings; leave split.test out (folds sets the share)"),
+        (dict(cfg=cfg.updated({"split.folds": 4, "split.fold": 2})), ConfigError, "config key 'split.fold' (2) picks "
+         "one fold, and cross_validate runs every fold, 0 to 3; leave split.fold out (to train one fold: ingest with "
+         "split.folds and split.fold, then train)"),
+        (dict(cfg=cfg.updated({"split.folds": 4}), folds=3), ConfigError, "config key 'split.folds' is 4, and folds "
+         "3; give one of them"),
+        (dict(ks="10"), UsageError, "ks='10': give whole numbers >= 1, e.g. ks=10 or ks=(10, 20), not text"),
+    ]
+    for kw, kind, message in cases:
+        with pytest.raises(kind) as e:
+            er.cross_validate(str(source), **{"cfg": cfg, "output": out, **kw})
+        assert str(e.value) == message, kw
+    assert not out.exists()  # refused before anything was made
+    with pytest.raises(UsageError, match="reads its source once a fold, and standard input can be read once"):
+        er.cross_validate("-", cfg, output=out)
+    write(tmp_path / "mine" / "notes.txt", "mine\n")
+    with pytest.raises(OutputRefused) as e:
+        er.cross_validate(str(source), cfg, output=tmp_path / "mine")
+    assert str(e.value) == (f"output '{tmp_path / 'mine'}' holds files cross-validation did not write (notes.txt); it "
+                            "writes cross_validation.json and a fold-N folder a fold there: choose a new or empty "
+                            "folder as output")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "mine\n"
+
+
+def test_summarise_by_hand():
+    folds = [{"metrics": {"model": {"rmse": 1.0, "users_evaluated": 3}, "biases": {"rmse": 2.0}}},
+             {"metrics": {"model": {"rmse": 0.5, "users_evaluated": 4}, "biases": {"rmse": 2.0}}},
+             {"metrics": {"model": {"rmse": 0.0, "users_evaluated": 5}}}]
+    s = summarise(folds)
+    assert list(s) == ["model"]  # a model every fold has; counts are no metric
+    assert s["model"]["rmse"] == {"mean": 0.5, "std": 0.5, "se": pytest.approx(0.5 / math.sqrt(3))}
+    one = summarise(folds[:1])["model"]["rmse"]
+    assert one["mean"] == 1.0 and math.isnan(one["std"]) and math.isnan(one["se"])
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_the_command_prints_rows_on_stdout_and_progress_on_stderr(source, tmp_path):
+    sets = [x for k, v in {**FAST, "train.als_dims": "[]"}.items() for x in ("--set", f"{k}={v}")]
+    r = invoke("cross-validate", source, "--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--metrics", "ndcg,recall",
+               *sets, "--set", f"data.cache_dir={tmp_path / 'cache'}")
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "fold\tmodel\trecall@10\tndcg@10"
+    rows = [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+    assert [(x["fold"], x["model"]) for x in rows][:2] == [("0", "model"), ("1", "model")]
+    assert [x["fold"] for x in rows if x["model"] == "model"] == ["0", "1", "mean", "std", "se"]
+    mean = next(float(x["ndcg@10"]) for x in rows if x["fold"] == "mean" and x["model"] == "model")
+    assert mean == pytest.approx(np.mean([float(x["ndcg@10"]) for x in rows[:2]]), abs=1e-6)
+    assert "fold 0 of 0-1: test ndcg@10 " in r.stderr and "2 folds in " in r.stderr
+    assert f"results: {tmp_path / 'cv' / 'cross_validation.json'}" in r.stderr
+    r = invoke("cross-validate", source, "--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--format", "json", *sets,
+               "--set", f"data.cache_dir={tmp_path / 'cache'}")
+    assert r.exit_code == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert [f["kept"] for f in result["folds"]] == ["run", "run"] and "its run kept from an earlier run" in r.stderr
+    assert result["summary"]["model"]["ndcg@10"]["mean"] == pytest.approx(mean, abs=1e-6)
+    r = invoke("cross-validate", source, "--folds", "1", "-o", tmp_path / "cv2")
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
+        "error: --folds 1: expected a whole number of folds, 2 or more (5 and 10 are usual)\n")
+    r = invoke("cross-validate", source, "-o", tmp_path / "cv2", "--set", "split.method=global_time")
+    assert r.exit_code == 2 and r.stderr.startswith("error: config key 'split.method' is global_time: ") and \
+        r.stderr.count("\n") == 1
+    r = invoke("cross-validate", source, "-o", tmp_path / "cv2", "--set", "split.test=0.25")
+    assert r.exit_code == 2 and "leave split.test out (--folds sets the share)" in r.stderr
+    assert not (tmp_path / "cv2").exists()
