@@ -135,6 +135,44 @@ def test_a_rerun_keeps_the_folds_done_and_resumes_a_stopped_one(source, tmp_path
     assert cv.summary == whole.summary
 
 
+def test_a_fold_stopped_in_training_resumes_to_the_same_model(source, tmp_path, monkeypatch, caplog):
+    """Ctrl-C in fold 1's third ALS epoch: its checkpoints are kept, and the rerun resumes from them to the metrics
+    an uninterrupted cross-validation gives."""
+    from embedrec import crossval
+    from embedrec.training import als
+
+    cfg = fast_cfg(tmp_path)
+    whole = er.cross_validate(str(source), cfg, folds=2, output=tmp_path / "whole", ks=(10,))
+    real_fold, real_epoch, state = crossval._fold, als.ALS.epoch, {"fold": None, "epochs": 0}
+
+    def fold(fcfg, fresh, progress):
+        state["fold"] = fcfg.split.fold
+        return real_fold(fcfg, fresh, progress)
+
+    def epoch(self, gen=None):
+        if state["fold"] == 1:
+            state["epochs"] += 1
+            if state["epochs"] == 3:
+                raise KeyboardInterrupt
+        return real_epoch(self, gen)
+
+    monkeypatch.setattr(crossval, "_fold", fold)
+    monkeypatch.setattr(als.ALS, "epoch", epoch)
+    with pytest.raises(Interrupted, match="in fold 1 .fold 0 is done and kept; "):
+        er.cross_validate(str(source), cfg, folds=2, output=tmp_path / "cv", ks=(10,))
+    from embedrec.run import has_checkpoint
+
+    assert has_checkpoint(tmp_path / "cv" / "fold-1" / "run") and not (tmp_path / "cv" / "fold-1" / "run" /
+                                                                        "current").exists()
+    monkeypatch.setattr(crossval, "_fold", real_fold)
+    monkeypatch.setattr(als.ALS, "epoch", real_epoch)
+    caplog.set_level("DEBUG", logger="embedrec")  # -v: each fold's own lines too
+    cv = er.cross_validate(str(source), cfg, folds=2, output=tmp_path / "cv", ks=(10,))
+    assert [f["kept"] for f in cv.folds] == ["run", "dataset"]
+    assert any(r.getMessage().startswith("resuming after epoch 2 ") for r in caplog.records)
+    assert [f["metrics"] for f in cv.folds] == [f["metrics"] for f in whole.folds]
+
+
 def test_a_folder_of_another_config_is_refused_and_fresh_redoes_it(source, tmp_path):
     cfg = fast_cfg(tmp_path)
     er.cross_validate(str(source), cfg, folds=2, output=tmp_path / "cv", ks=(10,))
