@@ -5,8 +5,8 @@ For fold i of K the source is ingested with ``split.folds=K``, ``split.fold=i`` 
 into ``OUT/fold-i/run`` (:func:`api.train_run`: the selection, the refit and the publish, as ``embedrec train``),
 and its test split evaluated as ``embedrec evaluate`` does (``Model.evaluate``: every user ranked). The folds'
 metrics are then summarised, each model's and each metric's: the mean over the folds, their standard deviation
-(n - 1) and its standard error, std / sqrt(K). ``OUT/cross_validation.json`` records the config and, after each
-fold, the folds done and the summary.
+(n - 1) and its standard error, std / sqrt(K). ``OUT/cross_validation.json`` records, as each fold ends, the config,
+the folds done and their summary.
 
 A rerun with the same arguments goes on where the last one stopped: a fold whose dataset is there, ingested with
 these settings, is not ingested again; a fold whose run is finished with this config keeps its model
@@ -194,6 +194,9 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
     out = Path(output) if output is not None else default_output(cfg)
     ks = _ks(ks)
     fold_config(cfg, out, k, 0)  # every key checked together (split.test given, a time method) before a folder is made
+    from embedrec.ingestion import check_source
+
+    check_source(cfg.data)  # a missing source or movies file: said before the folder is made, as ingest says it
     _check_folder(out)
     from embedrec.fsutil.locks import locked_folder
 
@@ -281,8 +284,7 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool) -> Cro
         result.seconds = time.perf_counter() - started
         write_json(record, {"config": compared, **result.to_dict()})
 
-    save()  # the config first: a stop in fold 0 leaves a folder a rerun knows
-    for i in range(k):
+    for i in range(k):  # (the record is written as each fold ends: a first fold that fails leaves no folder behind)
         fcfg = fold_config(cfg, out, k, i)
         t0 = time.perf_counter()
         log.info("fold %d of 0-%d: %s", i, k - 1, f"into {out / f'fold-{i}'}")

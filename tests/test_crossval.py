@@ -16,7 +16,7 @@ from embedrec.cli import main
 from embedrec.config import load_config
 from embedrec.crossval import CrossValidation, summarise
 from embedrec.data.synth import write_movielens
-from embedrec.errors import ConfigError, Interrupted, OutputRefused, UsageError
+from embedrec.errors import ConfigError, DataError, Interrupted, OutputRefused, UsageError
 
 from .conftest import write
 
@@ -218,6 +218,12 @@ def test_bad_arguments_are_one_line_each(source, tmp_path):
     assert not out.exists()  # refused before anything was made
     with pytest.raises(UsageError, match="reads its source once a fold, and standard input can be read once"):
         er.cross_validate("-", cfg, output=out)
+    with pytest.raises(DataError, match="file not found"):
+        er.cross_validate(str(tmp_path / "missing.csv"), cfg, output=out)
+    bad = write(tmp_path / "bad.csv", "user_id,movie_id,rating\n1,2,x\n")
+    with pytest.raises(DataError, match="bad.csv:2: column 'rating' 'x' is not a number"):  # in fold 0's ingest
+        er.cross_validate(str(bad), cfg, output=out)
+    assert not out.exists()  # no folder left behind by either
     write(tmp_path / "mine" / "notes.txt", "mine\n")
     with pytest.raises(OutputRefused) as e:
         er.cross_validate(str(source), cfg, output=tmp_path / "mine")
