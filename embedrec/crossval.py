@@ -179,14 +179,15 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
     if type(source).__name__ == "DataFrame":  # as er.ingest takes one: written once to the cache, read by each fold
         source = api.frame_source(source, cfg.data.cache_dir)
     if source is not None and str(source) == "-" or source is None and cfg.data.source == "-":
-        raise UsageError("cross_validate reads its source once a fold, and standard input can be read once: give a "
+        raise UsageError("«cross-validate|cross_validate» reads its source once a fold, and standard input can be "
+                         "read once: give a "
                          "file (save the input first, e.g. «embedrec cross-validate ratings.csv|"
                          "er.cross_validate('ratings.csv')»)")
     cfg = api.ingest_config(source, cfg, call="cross_validate")
     k = _folds(folds, cfg)
     _check_split(cfg, k)
     if cfg.is_set("split.fold") and cfg.split.fold != 0:
-        raise ConfigError(f"config key 'split.fold' ({cfg.split.fold}) picks one fold, and cross_validate runs every "
+        raise ConfigError(f"config key 'split.fold' ({cfg.split.fold}) picks one fold, and «cross-validate|cross_validate» runs every "
                           f"fold, 0 to {k - 1}; leave split.fold out (to train one fold: ingest with split.folds and "
                           "split.fold, then train)")
     if output is not None:
