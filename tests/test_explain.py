@@ -313,10 +313,29 @@ def test_recommend_explain_adds_a_because_column_in_every_format(als_runs):
     (("--users", "-", "--explain"), "error: --explain does not apply to --users"),
     (("--user", "1", "--explain", "0"), "invalid value for '--explain': 0 is below 1; give a whole number >= 1, or the "
                                            "option alone"),
+    # a known gap: click took '-1' for an option ("no such option '-1'"), --explain=-1 too
+    (("--user", "1", "--explain", "-1"), "invalid value for '--explain': -1 is below 1; give a whole number >= 1, or "
+                                            "the option alone (see 'main recommend -h')"),
+    (("--user", "1", "--explain=-3"), "invalid value for '--explain': -3 is below 1; give a whole number >= 1"),
+    (("--explain", "-2.5", "--user", "1"), "invalid value for '--explain': '-2.5' is not a whole number; give a whole "
+                                            "number >= 1, or the option alone"),
 ])
 def test_explain_where_it_does_not_apply_is_a_usage_error(als_runs, args, message):
     r = _run(als_runs["plain"][1].engine.run.path.parent, *args)
-    assert r.exit_code == 2 and message in r.stderr and r.stdout == ""
+    assert r.exit_code == 2 and message in r.stderr and r.stdout == "" and len(r.stderr.splitlines()) == 1
+
+
+def test_explain_alone_before_another_option_takes_the_configs_number(als_runs):
+    """An option after a bare --explain (-k, a short one) is that option, not --explain's value; a number below zero
+    after a bare --explain is read as its value (Command.parse_args) and an option named after '--' is left alone."""
+    run = als_runs["plain"][1].engine.run.path.parent
+    r = CliRunner().invoke(main, ["recommend", "--run", str(run), "--user", "17", "--explain", "-k", "2", "--format",
+                                  "jsonl"])
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == 2 and all(len(row["because"]) == 3 for row in rows)  # recommend.explain: 3
+    r = _run(run, "--user", "17", "--explain", "--", "-1")
+    assert r.exit_code == 2 and "unexpected extra argument" in r.stderr and "--explain" not in r.stderr
 
 
 def test_explain_of_a_run_without_the_solve_weights_is_one_line(als_runs, tmp_path):

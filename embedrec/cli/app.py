@@ -147,7 +147,31 @@ def set_short_help(group: click.Group, prefix: str = "") -> None:
             set_short_help(cmd, f"{prefix}{name} ")
 
 
+_NUMBER_BELOW_ZERO = re.compile(r"-\d+(\.\d*)?")  # '-1', '-0', '-2.5': an option's value, not an option
+
+
+class Command(click.Command):
+    """A subcommand (every one of ``main``'s, through ``Group.command_class``) that reads a number below zero after
+    an option whose value may be left out (``--explain -1``; click takes '-1' for an option, then says 'no such
+    option') as that option's value: its type's own refusal, naming the option and what it takes."""
+
+    def parse_args(self, ctx, args):
+        optional = {name: p for p in self.params if isinstance(p, click.Option) and p._flag_needs_value
+                    for name in p.opts}
+        if optional:
+            for i, arg in enumerate(args):
+                if arg == "--":
+                    break
+                name, eq, value = arg.partition("=")
+                value = value if eq else args[i + 1] if i + 1 < len(args) else ""
+                if name in optional and _NUMBER_BELOW_ZERO.fullmatch(value):
+                    optional[name].type.convert(value, optional[name], ctx)  # raises its BadParameter
+        return super().parse_args(ctx, args)
+
+
 class Group(click.Group):
+    command_class = Command
+
     def make_context(self, info_name, args, parent=None, **extra):
         try:  # the group's own options (embedrec --bogus)
             return super().make_context(info_name, args, parent, **extra)

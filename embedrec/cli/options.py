@@ -265,7 +265,7 @@ class OptionalCount(click.ParamType):
         try:
             n = int(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a whole number", param, ctx)
+            self.fail(f"{value!r} is not a whole number; give a whole number >= 1, or the option alone", param, ctx)
         if n < 1:
             self.fail(f"{n} is below 1; give a whole number >= 1, or the option alone", param, ctx)
         return n
