@@ -41,9 +41,9 @@ class Request:
     ids or titles no list may hold) and ``candidates`` (the only movie ids or titles a list may hold; None: every
     movie); for ``users``:
     ``batch_size`` (default recommend.batch_size), ``on_batch`` (called after each batch) and ``name`` (the
-    input's name in messages); for ``user`` and ``liked``/``rated``: ``explain``, how many of the user's rated
-    movies to name behind each listed movie (the answer's ``explanations``: ``Recommendations.explain``; None:
-    none)."""
+    input's name in messages); for ``user``, ``users`` and ``liked``/``rated``: ``explain``, how many of the user's
+    rated movies to name behind each listed movie (the answer's ``explanations``: ``Recommendations.explain``; a
+    stream's answers each carry their own, ``recommend_stream(explain=)``; None: none)."""
 
     user: Any = None
     users: Iterable | None = None
@@ -96,6 +96,7 @@ class Answer:
         self.model, self.request, self.result = model, request, result
         self.explanations: list | None = None  # request.explain's: result.explain(request.explain)
         self.answered = 0
+        self.fallbacks = 0  # a stream's users answered with the most popular movies
         self.skipped = 0  # a stream's ids skipped as unknown, once it is read to its end
         self.stream = None if stream is None else self._counted(stream)
         self.fallback_column = (request.fallback == "popular" and (stream is not None or request.user is not None
@@ -110,6 +111,7 @@ class Answer:
                 self.skipped = end.value or 0
                 return
             self.answered += 1
+            self.fallbacks += bool(getattr(item, "fallback", False))
             yield item
 
     def log_notes(self) -> None:
@@ -130,11 +132,9 @@ def answer(model: Model, request: Request) -> Answer:
         from embedrec.argcheck import count_arg
 
         count_arg(request.explain, "explain", 1)
-        if mode not in ("user", "liked", "rated"):  # a review: --rated alone was refused
+        if mode not in ("user", "users", "liked", "rated"):  # a review: --rated alone was refused
             raise UsageError("«--explain|explain» names the rated movies behind a user's list: give it with "
-                             "«--user or --liked/--rated|user= or liked=/rated=»"
-                             + ("; for many users, ask for each one's with «--user|user=»" if mode == "users"
-                                else ""))
+                             "«--user, --users or --liked/--rated|user=, users= or liked=/rated=»")
     if request.user is not None and not isinstance(request.user, (str, bytes)) and hasattr(request.user, "__iter__"):
         raise UsageError(f"user={shorten(repr(request.user), 40)}: user= takes one id; for many give "
                          "users=[...]")  # a red team: the message suggested the list it refused
@@ -165,7 +165,8 @@ def answer(model: Model, request: Request) -> Answer:
         missing = "error" if request.strict else "popular" if fallback == "popular" else "skip"
         batch = request.batch_size if request.batch_size is not None else e.cfg.batch_size
         triples = model.recommend_stream(request.users, k, missing=missing, exclude_seen=not request.include_seen,
-                                         batch_size=batch, on_batch=request.on_batch, name=request.name, **filters)
+                                         batch_size=batch, on_batch=request.on_batch, name=request.name,
+                                         explain=request.explain, **filters)
         out = Answer(model, request, stream=triples)
         out._notes = lambda: _stream_notes(out)
         return out
@@ -204,6 +205,10 @@ def _stream_notes(out: Answer) -> None:
     if not out.answered:  # a header alone said nothing of why (a first-hour review: < /dev/null)
         log.warning("%s: no user answered (the input held no user id%s)", r.name,
                     "" if r.fallback == "popular" else " this model knows")
+    if r.explain is not None and out.fallbacks:  # as --user says it of its one user
+        _marked("note: «--explain|explain»: %s user%s not in the training data, so %s list of the most popular movies "
+                "has no rated movie behind it (its 'because' empty)", f"{out.fallbacks:,}",
+                " is" if out.fallbacks == 1 else "s are", "its" if out.fallbacks == 1 else "each one's")
     explicit_note(out.model)
 
 

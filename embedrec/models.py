@@ -339,13 +339,17 @@ class Model:
                          exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,
                          year_max: int | None = None, batch_size: int = 4096, on_batch=None,
                          name: str = "<input>", exclude: Iterable = (),
-                         candidates: Iterable | None = None) -> Iterator[tuple]:
+                         candidates: Iterable | None = None, explain: int | None = None) -> Iterator[tuple]:
         """``recommend`` for a stream of user ids, one per line (a file, stdin, a socket): answered in batches of
         ``batch_size`` as the lines come, so a slow producer gets each batch's answers before it sends the next;
         ``on_batch()`` is called after each batch. Yields (user id, movie ids, scores) per user (a
         :class:`StreamAnswer`); give them to ``write_stream``. ``missing``: 'skip' (logged), 'popular', or 'error'
         (NotFoundError naming name:line). A line of a file that starts with '#' is answered when its id is known,
-        else skipped as a comment; the items of a list are ids, never comments."""
+        else skipped as a comment; the items of a list are ids, never comments. ``explain=N``: each answer's
+        ``explanations`` too, one :class:`~embedrec.results.Explanation` per listed movie naming the N rated movies
+        that add most to its score, made as its batch is answered (as ``recommend(users).explain(N)``; an als
+        model's only, and a run that records its users' solve: refused at the call otherwise; None for a list of
+        the most popular movies); ``write_stream(..., because_column=True)`` writes them."""
         from embedrec.serve.stream import recommend_many
 
         if isinstance(lines, (str, bytes)):  # iterating '196\n186' gives its characters, each read as an id
@@ -368,6 +372,10 @@ class Model:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise UsageError(f"recommend_stream: batch_size={batch_size!r}: give a whole number >= 1")
         e = self.engine
+        if explain is not None:  # refused before any answer: another model, or a run without its users' solve
+            explain = _count(explain, "explain", 1)
+            e.explainable()
+            e.known_solve_arrays()
         answers = recommend_many(e, lines, self._k(k), include_seen=not _flag(exclude_seen, "exclude_seen"),
                                  allowed=self._allowed(genres, year_min, year_max, exclude, candidates),
                                  strict=missing == "error",
@@ -383,22 +391,32 @@ class Model:
                 if self._engine is None:
                     raise UsageError("recommend_stream: this model was closed while its answers were still being "
                                      "read; read them before close() (or the end of the with block)")
-                yield StreamAnswer.of(q, rows, scores, e.movie_ids, f)
+                why = None
+                if explain is not None and not f:  # the user's solve, split over the listed movies
+                    from embedrec.results import explained
+
+                    why = explained(e, e.known_solve(int(e.users.rows([q])[0][0])), q, rows, explain)
+                yield StreamAnswer.of(q, rows, scores, e.movie_ids, f, why)
 
         return answered()
 
     def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True, *,
-                     query_column: str | None = None, fallback_column: bool = False) -> None:
+                     query_column: str | None = None, fallback_column: bool = False,
+                     because_column: bool = False) -> None:
         """Write ``recommend_stream``'s answers (or a ``Recommendations``) to the text file ``out`` as csv, tsv,
         jsonl (fast writers that encode each movie once) or table/json, with the columns of
         ``Recommendations.to_rows``. The first column is ``query_column``: a Recommendations' own (``similar``'s
         is movie_id_query), else user_id. ``fallback_column``: a last column ``fallback``, 'popular' for an
-        answer of the most popular movies (missing='popular'), else 'none'."""
+        answer of the most popular movies (missing='popular'), else 'none'. ``because_column``: a last column
+        ``because``, the rated movies behind each listed movie (``recommend_stream(..., explain=N)``'s answers;
+        ``recommend --explain``'s cell in csv, tsv and a table, a list of {movie_id, title, contribution, share} in
+        json and jsonl; empty, or null, for a fallback's list)."""
         from embedrec.output import FORMATS, write_rows
         from embedrec.serve import stream
 
         _check(fmt, FORMATS, "fmt")
         header, fallback_column = _flag(header, "header"), _flag(fallback_column, "fallback_column")
+        because_column = _flag(because_column, "because_column")
         if not callable(getattr(out, "write", None)):
             said = f"the path {shorten(repr(str(out)), 40)}" if isinstance(out, (str, os.PathLike)) else \
                 shorten(repr(out), 40)
@@ -418,8 +436,9 @@ class Model:
         if isinstance(triples, (str, bytes)) or not isinstance(triples, Iterable):
             raise UsageError(f"write_stream: triples={shorten(repr(triples), 40)}: give recommend_stream's answers, a "
                              "Recommendations, or (query id, movie ids, scores) tuples")
-        triples = stream_rows(self.engine, triples)
-        extra = {"query_column": query_column, "fallback_column": bool(fallback_column)}
+        triples = stream_rows(self.engine, triples, because_column)
+        extra = {"query_column": query_column, "fallback_column": bool(fallback_column),
+                 "because_column": because_column}
         if fmt in ("csv", "tsv"):
             stream.write_delimited(self.engine, triples, fmt, out, header=header, **extra)
         elif fmt == "jsonl":
@@ -427,9 +446,13 @@ class Model:
         elif fmt == "json":
             stream.write_json(self.engine, triples, out, **extra)
         else:
-            write_rows(stream.as_rows(self.engine, triples, **extra),
-                       [query_column, *COLUMNS[1:], *(["fallback"] if fallback_column else [])], fmt, out,
-                       header=header)
+            rows = stream.as_rows(self.engine, triples, **extra)
+            if because_column:  # a table's cell, as recommend --user --explain writes it
+                from embedrec.serve.explain import because_text
+
+                rows = ({**r, "because": because_text(r["because"])} for r in rows)
+            write_rows(rows, [query_column, *COLUMNS[1:], *(["fallback"] if fallback_column else []),
+                              *(["because"] if because_column else [])], fmt, out, header=header)
 
     def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,
                       ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),

@@ -40,25 +40,31 @@ def _frozen_array(a) -> np.ndarray:
 class StreamAnswer(tuple):
     """One query's answer, (query id, movie ids, scores), as everywhere in the API; ``rows`` keeps the movie rows
     the fast writers of ``Model.write_stream`` encode from; ``fallback``: True where the query was not in the
-    training data and got the most popular movies (missing='popular'; the score is the rating count)."""
+    training data and got the most popular movies (missing='popular'; the score is the rating count);
+    ``explanations``: where ``recommend_stream`` was asked to ``explain``, one :class:`Explanation` per listed movie,
+    in the list's order (None for a fallback's list, and where none was asked)."""
 
-    def __new__(cls, query_id, movie_ids, scores, rows=None, fallback: bool = False):
+    def __new__(cls, query_id, movie_ids, scores, rows=None, fallback: bool = False, explanations: list | None = None):
         self = super().__new__(cls, (query_id, movie_ids, scores))
         self.rows, self.fallback = rows, bool(fallback)
+        self.explanations = explanations
         return self
 
     def __getnewargs__(self):  # copy and pickle (multiprocessing, joblib): the tuple; ``rows`` is the state
         return tuple(self)
 
     @classmethod
-    def of(cls, query_id, rows, scores, all_movie_ids, fallback: bool = False) -> StreamAnswer:
+    def of(cls, query_id, rows, scores, all_movie_ids, fallback: bool = False,
+           explanations: list | None = None) -> StreamAnswer:
         """The answer of movie ``rows`` (of a model whose movie ids are ``all_movie_ids``)."""
-        return cls(query_id, all_movie_ids[rows], scores, rows, fallback)
+        return cls(query_id, all_movie_ids[rows], scores, rows, fallback, explanations)
 
 
-def stream_rows(engine, triples: Iterable[tuple]) -> Iterator[tuple]:
-    """(query id, movie rows, scores, fallback) from answers of (query id, movie ids, scores): a StreamAnswer's own
-    rows and fallback flag, else the ids looked up (answers a caller built or filtered)."""
+def stream_rows(engine, triples: Iterable[tuple], because: bool = False) -> Iterator[tuple]:
+    """(query id, movie rows, scores, fallback, because) from answers of (query id, movie ids, scores): a
+    StreamAnswer's own rows and fallback flag, else the ids looked up (answers a caller built or filtered).
+    ``because``: each listed movie's :meth:`Explanation.items` from a StreamAnswer's ``explanations`` (None for a
+    fallback's list; an answer of a known user without them is a UsageError), else None."""
     for n, t in enumerate(triples, 1):
         if isinstance(t, (str, bytes)) or not isinstance(t, (tuple, list)) or len(t) < 3:
             raise UsageError(f"write_stream: item {n} is {shorten(repr(t), 40)}; give (query id, movie ids, scores) "
@@ -78,7 +84,14 @@ def stream_rows(engine, triples: Iterable[tuple]) -> Iterator[tuple]:
             rows, _ = engine.movie_rows(list(t[1]))
             if (np.asarray(rows) < 0).any():
                 raise UsageError(f"write_stream: a movie id of query {t[0]!r} is not in this model")
-        yield t[0], rows, t[2], getattr(t, "fallback", False)
+        fallback, items = getattr(t, "fallback", False), None
+        if because and not fallback:
+            xs = getattr(t, "explanations", None)
+            if xs is None or len(xs) != len(ids):
+                raise UsageError(f"write_stream: because_column=True, but the answer of query {t[0]!r} holds no "
+                                 "explanations of its list; give recommend_stream(..., explain=3)'s answers")
+            items = [x.items() for x in xs]
+        yield t[0], rows, t[2], fallback, items
 
 
 class Recommendations:

@@ -308,9 +308,9 @@ def test_recommend_explain_adds_a_because_column_in_every_format(als_runs):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--movie", "5", "--explain"), "error: --explain does not apply to --movie; it is for --user, --liked and "
-                                    "--rated"),
-    (("--users", "-", "--explain"), "error: --explain does not apply to --users"),
+    (("--movie", "5", "--explain"), "error: --explain does not apply to --movie; it is for --user, --users, --liked "
+                                    "and --rated"),
+    (("--user-features", "age=25", "--explain"), "error: --explain does not apply to --user-features"),
     (("--user", "1", "--explain", "0"), "invalid value for '--explain': 0 is below 1; give a whole number >= 1, or the "
                                            "option alone"),
     # a known gap: click took '-1' for an option ("no such option '-1'"), --explain=-1 too
@@ -336,6 +336,103 @@ def test_explain_alone_before_another_option_takes_the_configs_number(als_runs):
     assert len(rows) == 2 and all(len(row["because"]) == 3 for row in rows)  # recommend.explain: 3
     r = _run(run, "--user", "17", "--explain", "--", "-1")
     assert r.exit_code == 2 and "unexpected extra argument" in r.stderr and "--explain" not in r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv", "jsonl", "json", "table"])
+def test_users_explain_writes_what_user_explain_writes_batch_by_batch(als_runs, fmt):
+    """A known gap: --users took no --explain. Its rows are byte for byte --user --explain's for each user, in every
+    format, whatever the batches (one user a batch, or all in one); an unknown user answered with the most popular
+    movies gets an empty cell (null in JSON), as --user's does, and one note."""
+    run = als_runs["plain"][1].engine.run.path.parent
+    users = ["17", "99999", "1", "250"]
+    each = []  # each user's --user rows (csv and tsv without their header)
+    for u in users:
+        r = _run(run, "--user", u, "--explain", "2", "--fallback", "popular", "--format", fmt,
+                 *(["--no-header"] if fmt in ("tsv", "csv") else []))
+        assert r.exit_code == 0, r.stderr
+        each.append(r.stdout)
+    for batch in ("1", "4096"):
+        r = CliRunner().invoke(main, ["recommend", "--run", str(run), "-k", "4", "--users", "-", "--explain", "2",
+                                      "--fallback", "popular", "--format", fmt, "--set", f"recommend.batch_size={batch}"],
+                               input="".join(u + "\n" for u in users))
+        assert r.exit_code == 0, r.stderr
+        if fmt in ("tsv", "csv"):
+            header, *rest = r.stdout.splitlines(keepends=True)
+            assert header.rstrip("\r\n").endswith(("\tfallback\tbecause", ",fallback,because"))
+            assert "".join(rest) == "".join(each)
+        elif fmt == "jsonl":
+            assert r.stdout == "".join(each)
+        elif fmt == "json":  # one array of every user's rows (byte for byte: the test below)
+            assert json.loads(r.stdout) == [row for one in each for row in json.loads(one)]
+        else:  # a table sizes its columns over all its rows: the cells compared
+            lines = r.stdout.splitlines()
+            assert lines[0].split()[-2:] == ["fallback", "because"] and len(lines) == 1 + 4 * len(users)
+            cells = [line.split("  ")[-1].strip() for line in lines[1:]]
+            assert [c == "popular" for c in cells] == [False] * 4 + [True] * 4 + [False] * 8  # the empty cell
+            mine = [line.split("  ")[-1].strip() for one in each for line in one.splitlines()[1:]]
+            assert cells == mine
+        assert r.stderr.count("note: --explain: 1 user is not in the training data") == 1
+
+
+def test_users_explain_json_is_byte_for_byte_user_explains(als_runs):
+    """The fast JSON writer's nested list in the object's indent, as write_rows' json.dumps(indent=2) writes it."""
+    run = als_runs["plain"][1].engine.run.path.parent
+    one = _run(run, "--user", "17", "--explain", "2", "--format", "json")
+    many = CliRunner().invoke(main, ["recommend", "--run", str(run), "-k", "4", "--users", "-", "--explain", "2",
+                                     "--format", "json"], input="17\n")
+    assert one.exit_code == many.exit_code == 0 and many.stdout == one.stdout
+    assert '\n    "because": [\n      {\n        "movie_id": ' in many.stdout
+
+
+def test_recommend_stream_explains_each_answer_as_recommend_explain_does(als_runs, trained_run, tmp_path):
+    import io
+
+    m = als_runs["plain"][1]
+    users = [17, 1, 250, 99999]
+    answers = list(m.recommend_stream(users, 5, explain=2, missing="popular", batch_size=2))
+    want = m.recommend(users, 5, missing="popular").explain(2)
+    assert [a.fallback for a in answers] == [False, False, False, True] and answers[3].explanations is None
+    for a, xs in zip(answers[:3], want[:3]):
+        assert [x.movie_id for x in a.explanations] == list(a[1]) == [x.movie_id for x in xs]
+        for x, y in zip(a.explanations, xs):
+            assert x.movie_ids == y.movie_ids and x.user_id == y.user_id
+            np.testing.assert_array_equal(x.contributions, y.contributions)
+            _adds_up([x], 2e-3)
+    out = io.StringIO()
+    m.write_stream(answers, out, "jsonl", because_column=True, fallback_column=True)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["because"] is None for r in rows] == [False] * 15 + [True] * 5
+    assert rows[0]["because"] == want[0][0].items()
+    # answers without explanations cannot fill the column; nothing asked, nothing made
+    plain = list(m.recommend_stream(users[:2], 5))
+    assert all(a.explanations is None for a in plain)
+    with pytest.raises(UsageError, match=r"^write_stream: because_column=True, but the answer of query 17 holds no "
+                                         r"explanations"):
+        m.write_stream(plain, io.StringIO(), "tsv", because_column=True)
+    # refused at the call, before any answer: another model, a run without its users' solve, an N below 1
+    with pytest.raises(UsageError, match="this model \\(explicit\\) fits its user vectors by gradient steps"):
+        trained_run.opened.recommend_stream([1], explain=3)
+    trained, _ = als_runs["plain"]
+    er.TrainedModel(trained.config, trained.dataset, {k: v for k, v in trained._f.items() if k != "solve_weights"},
+                    trained.metrics, trained._extra, None, [], weights_known=False).save(tmp_path / "older")
+    with pytest.raises(ArtifactError, match="this run does not record its users' solve weights"):
+        er.open(tmp_path / "older").recommend_stream([1], explain=3)
+    with pytest.raises(UsageError, match="explain=0: give a whole number >= 1"):
+        m.recommend_stream([1], explain=0)
+
+
+def test_users_explain_refusals_are_one_line_before_any_row(als_runs, trained_run, tmp_path):
+    r = CliRunner().invoke(main, ["recommend", *trained_run.sets, "--users", "-", "--explain"],
+                           input=f"{trained_run.opened.user_ids[0]}\n")
+    assert r.exit_code == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1
+    assert "this model (explicit) fits its user vectors by gradient steps" in r.stderr
+    trained, _ = als_runs["plain"]
+    er.TrainedModel(trained.config, trained.dataset, {k: v for k, v in trained._f.items() if k != "solve_weights"},
+                    trained.metrics, trained._extra, None, [], weights_known=False).save(tmp_path / "older")
+    r = CliRunner().invoke(main, ["recommend", "--run", str(tmp_path / "older"), "--users", "-", "--explain"],
+                           input="1\n")
+    assert r.exit_code == 1 and r.stdout == "" and len(r.stderr.splitlines()) == 1
+    assert r.stderr.startswith("error: this run does not record its users' solve weights")
 
 
 def test_explain_of_a_run_without_the_solve_weights_is_one_line(als_runs, tmp_path):

@@ -57,8 +57,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               "skipping it.")
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
 @click.option("--explain", type=OptionalCount(), is_flag=False, flag_value=FROM_CONFIG, metavar="[N]",
-              help="With --user, --liked or --rated (als models): a last column 'because' naming the N rated movies "
-              "that add most to each listed movie's score, with their shares of it (N: recommend.explain, 3).")
+              help="With --user, --users, --liked or --rated (als models): a last column 'because' naming the N rated "
+              "movies that add most to each listed movie's score, with their shares of it (N: recommend.explain, 3).")
 @RUN
 @FMT
 @NO_HEADER
@@ -119,7 +119,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
                     "--fallback": (fallback is not None, ("--user", "--users")),
                     "--strict": (strict, ("--users", "--liked", "--rated")),
                     "--ordered": (ordered, ("--liked", "--rated")),
-                    "--explain": (explain is not None, ("--user", "--liked", "--rated"))})
+                    "--explain": (explain is not None, ("--user", "--users", "--liked", "--rated"))})
     if ordered and liked and rated:
         usage_error("--ordered takes one history, oldest first: give --liked or --rated, not both")
     if strict and fallback == "popular":
@@ -149,7 +149,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
         raise hinted from None
     if answer.stream is not None:  # streamed in batches: rows as they come, through the fast writers
         model.write_stream(answer.stream, sys.stdout, fmt, header=not no_header,
-                           fallback_column=answer.fallback_column)
+                           fallback_column=answer.fallback_column, because_column=explain is not None)
         given = answer.skipped  # ids, not a header or comments (a review: a header alone failed)
         if not answer.answered and given:  # a review: a cron job fed the wrong ids got a header and exit 0
             raise NotFoundError(f"{getattr(users_file, 'name', '<input>')}: no user answered: none of its {given:,} "
@@ -159,24 +159,9 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
         res = answer.result
         rows = res.to_rows(fallback_column=answer.fallback_column, explanations=answer.explanations)
         if answer.explanations is not None and fmt not in ("json", "jsonl"):  # one cell: a list of objects in JSON
+            from embedrec.serve.explain import because_text
+
             rows = ({**r, "because": because_text(r["because"])} for r in rows)
         write_rows(rows, res.columns + (["fallback"] if answer.fallback_column else [])
                    + (["because"] if answer.explanations is not None else []), fmt, header=not no_header)
     answer.log_notes()
-
-
-def because_text(items: list[dict] | None) -> str | None:
-    """``--explain``'s cell in a table, CSV or TSV: each named movie's id, title and share of the score,
-    '50 Star Wars (1977) 31%; 181 Return of the Jedi (1983) 12%' (its contribution, +0.012, where the score is
-    not above 0 and a share says nothing); None (an empty cell) for a list of popular movies."""
-    if items is None:
-        return None
-
-    def share(it: dict) -> str:
-        s = it["share"]
-        if s is None:
-            return f"{it['contribution']:+.3g}"
-        return f"{100 * s:.0f}%" if abs(s) >= 0.095 else f"{100 * s:.1f}%"
-
-    return "; ".join(" ".join(str(x) for x in (it["movie_id"], it["title"], share(it)) if x is not None)
-                     for it in items)

@@ -86,3 +86,20 @@ def top_parts(parts: np.ndarray, n: int) -> np.ndarray:
     """The positions of the ``n`` largest parts, largest first (equal ones in the solve's row order)."""
     order = np.lexsort((np.arange(parts.size), -parts))
     return order[:n]
+
+
+def because_text(items: list[dict] | None) -> str | None:
+    """``--explain``'s cell in a table, CSV or TSV: each named movie's id, title and share of the score,
+    '50 Star Wars (1977) 31%; 181 Return of the Jedi (1983) 12%' (its contribution, +0.012, where the score is
+    not above 0 and a share says nothing); None (an empty cell) for a list of popular movies."""
+    if items is None:
+        return None
+
+    def share(it: dict) -> str:
+        s = it["share"]
+        if s is None:
+            return f"{it['contribution']:+.3g}"
+        return f"{100 * s:.0f}%" if abs(s) >= 0.095 else f"{100 * s:.1f}%"
+
+    return "; ".join(" ".join(str(x) for x in (it["movie_id"], it["title"], share(it)) if x is not None)
+                     for it in items)

@@ -574,18 +574,22 @@ class Recommender:
                          "by gradient steps, so no such split exists: train with model.loss: als (the default), "
                          "or list the movies like one with «recommend --movie|similar()»")
 
+    def known_solve_arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`solve_arrays`, which a known user's split needs: ArtifactError, saying so, where the run has none."""
+        arrays = self.solve_arrays()
+        if arrays is None:
+            raise ArtifactError("this run does not record its users' solve weights (solve_weights.npy: runs trained "
+                                "before embedrec wrote it, and by the torchrun trainers, lack it), so a known user's "
+                                "scores cannot be split by rated movie; train the run again (one process), or "
+                                "explain a new user's list «(--liked/--rated)|(liked=/rated=)»")
+        return arrays
+
     def known_solve(self, row: int) -> UserSolve:
         """The solve of known user ``row``'s served vector (serve.explain): its trained movies and their weights
         from the run's solve arrays, the matrix the run's ``solve`` records. ArtifactError where the run does not
         hold them (UsageError for a model that is not als)."""
         solve = self.explainable()
-        arrays = self.solve_arrays()
-        if arrays is None:
-            raise ArtifactError("this run does not record its users' solve weights (solve_weights.npy: runs trained "
-                             "before embedrec wrote it, and by the torchrun trainers, lack it), so a known user's "
-                             "scores cannot be split by rated movie; train the run again (one process), or "
-                             "explain a new user's list «(--liked/--rated)|(liked=/rated=)»")
-        weights, scale = arrays
+        weights, scale = self.known_solve_arrays()
         a, b = int(self.seen_ptr[row]), int(self.seen_ptr[row + 1])
         movies = self._seen(row)
         w = np.asarray(weights[a:b], np.float64)

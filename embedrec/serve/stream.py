@@ -233,24 +233,33 @@ def _unquoted(t: str) -> str:
 
 
 def as_rows(rec: Recommender, triples: Iterable[tuple], query_column: str = "user_id",
-            fallback_column: bool = False) -> Iterator[dict]:
-    """Rows of COLUMNS (and ``fallback`` with ``fallback_column``) from (query id, movie rows, scores[, fallback])."""
+            fallback_column: bool = False, because_column: bool = False) -> Iterator[dict]:
+    """Rows of COLUMNS (and ``fallback`` with ``fallback_column``, then ``because`` with ``because_column``: the
+    listed movie's explanation items, None for a fallback's list) from (query id, movie rows, scores[, fallback[,
+    because]]) (results.stream_rows)."""
     for t in triples:
-        for r in rec.rows_for(*t[:3]):
+        because = t[4] if because_column and len(t) > 4 else None
+        for j, r in enumerate(rec.rows_for(*t[:3])):
             r = r if query_column == "user_id" else {query_column: r.pop("user_id"), **r}
             if fallback_column:
                 r["fallback"] = FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]
+            if because_column:
+                r["because"] = None if because is None else because[j]
             yield r
 
 
 def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, header: bool = True,
-                    query_column: str = "user_id", fallback_column: bool = False) -> None:
-    """CSV/TSV rows of COLUMNS (the first named ``query_column``; then ``fallback`` with ``fallback_column``), fast:
-    each movie's cells are quoted once and reused. ``triples``: (query id, movie rows, scores[, fallback])."""
+                    query_column: str = "user_id", fallback_column: bool = False,
+                    because_column: bool = False) -> None:
+    """CSV/TSV rows of COLUMNS (the first named ``query_column``; then ``fallback`` with ``fallback_column``, and
+    ``because`` with ``because_column``: serve.explain.because_text's cell, empty for a fallback's list), fast: each
+    movie's cells are quoted once and reused. ``triples``: (query id, movie rows, scores[, fallback[, because]])."""
     from embedrec.output import CsvLines, _plain, float_text, tsv_cells
+    from embedrec.serve.explain import because_text
 
     delim = "," if fmt == "csv" else "\t"
-    names = delim.join([query_column, *COLUMNS[1:], *(["fallback"] if fallback_column else [])])
+    names = delim.join([query_column, *COLUMNS[1:], *(["fallback"] if fallback_column else []),
+                        *(["because"] if because_column else [])])
     w = CsvLines() if fmt == "csv" else None  # a title with a line break stays one quoted cell
     cache: dict[int, str] = {}
 
@@ -274,18 +283,25 @@ def write_delimited(rec: Recommender, triples: Iterable[tuple], fmt: str, out, h
             header = False
         # a new user's id (None) is an empty field, as write_rows writes it (csv alone quotes a row of one empty cell)
         u = "" if user_id is None or user_id == "" else cells([user_id])
-        end = f"{delim}{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}\n" if fallback_column else "\n"
+        end = f"{delim}{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}" if fallback_column else ""
+        because = t[4] if because_column and len(t) > 4 else None
         parts = []
         ranks = ranked(len(ids))
-        for rank, m, sc in zip(ranks, ids.tolist(), np.asarray(scores).tolist()):
+        for j, (rank, m, sc) in enumerate(zip(ranks, ids.tolist(), np.asarray(scores).tolist())):
             mc = cache.get(m)
             if mc is None:  # the movie's cells, and the delimiter after them
                 mc = cache[m] = cells([py_id(rec.movie_ids[m]), rec.titles[m], rec.years[m],
                                        rec.genres[m] or []]) + delim
-            parts.append(f"{u}{rank}{mc}{float_text(sc)}{end}")
+            why = "" if not because_column else delim + _cell(cells, because_text(because[j]) if because else None)
+            parts.append(f"{u}{rank}{mc}{float_text(sc)}{end}{why}\n")
         out.write("".join(parts))
     if header:
         out.write(names + "\n")
+
+
+def _cell(cells, text: str | None) -> str:
+    """One cell of text as ``cells`` writes it, empty for none or '' (csv quotes a lone empty cell: '""')."""
+    return cells([text]) if text else ""
 
 
 def _movie_fields(rec: Recommender, m: int) -> dict:
@@ -295,8 +311,9 @@ def _movie_fields(rec: Recommender, m: int) -> dict:
 
 
 def write_json(rec: Recommender, triples: Iterable[tuple], out, query_column: str = "user_id",
-               fallback_column: bool = False) -> None:
-    """One JSON array of COLUMNS (and ``fallback``), written row by row as the answers come, byte for byte what
+               fallback_column: bool = False, because_column: bool = False) -> None:
+    """One JSON array of COLUMNS (and ``fallback``, then ``because``: a list of objects, null for a fallback's list),
+    written row by row as the answers come, byte for byte what
     ``write_rows(as_rows(...), COLUMNS, "json")`` prints (indented objects), fast like write_jsonl: each movie's
     fields are encoded once and reused (a list of 1,000 a user took 15x write_jsonl's time through json.dumps
     per row). Stopped or failed after some rows, the array is closed over them, as write_rows closes it."""
@@ -304,7 +321,7 @@ def write_json(rec: Recommender, triples: Iterable[tuple], out, query_column: st
     import json
     import math
 
-    from embedrec.output import utf8
+    from embedrec.output import _jsonable, utf8
 
     ascii_only = not utf8(out)
     cache: dict[int, str] = {}
@@ -314,15 +331,20 @@ def write_json(rec: Recommender, triples: Iterable[tuple], out, query_column: st
             user_id, ids, scores = t[:3]
             u = "{\n    " + json.dumps(query_column) + ": " + json.dumps(user_id, ensure_ascii=ascii_only) + \
                 ',\n    "rank": '
-            end = (f',\n    "fallback": "{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}"\n  }}' if fallback_column
-                   else "\n  }")
+            end = (f',\n    "fallback": "{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}"' if fallback_column
+                   else "")
+            because = t[4] if because_column and len(t) > 4 else None
             parts = []
-            for rank, m, sc in zip(range(1, len(ids) + 1), ids.tolist(), np.asarray(scores).tolist()):
+            for j, (rank, m, sc) in enumerate(zip(range(1, len(ids) + 1), ids.tolist(), np.asarray(scores).tolist())):
                 mc = cache.get(m)
                 if mc is None:  # the movie's fields as json.dumps(indent=2) writes them, inside the array's indent
                     mc = cache[m] = json.dumps(_movie_fields(rec, m), indent=2,
                                                ensure_ascii=ascii_only)[2:-2].replace("\n", "\n  ")
-                parts.append(f'{sep}{u}{rank},\n  {mc},\n    "score": {repr(sc) if math.isfinite(sc) else "null"}{end}')
+                why = "" if not because_column else ',\n    "because": ' + json.dumps(
+                    None if because is None else _jsonable(because[j]), indent=2,
+                    ensure_ascii=ascii_only).replace("\n", "\n    ")  # (a list inside the object's indent)
+                parts.append(f'{sep}{u}{rank},\n  {mc},\n    "score": {repr(sc) if math.isfinite(sc) else "null"}'
+                             f'{end}{why}\n  }}')
                 sep = ",\n  "
             out.write("".join(parts))
     except BaseException as e:
@@ -334,25 +356,28 @@ def write_json(rec: Recommender, triples: Iterable[tuple], out, query_column: st
 
 
 def write_jsonl(rec: Recommender, triples: Iterable[tuple], out, query_column: str = "user_id",
-                fallback_column: bool = False) -> None:
-    """JSON Lines of COLUMNS (and ``fallback``), fast like write_delimited: each movie's JSON fields are encoded
+                fallback_column: bool = False, because_column: bool = False) -> None:
+    """JSON Lines of COLUMNS (and ``fallback``, then ``because``: a list of objects, null for a fallback's list), fast like write_delimited: each movie's JSON fields are encoded
     once and reused (the same objects ``write_rows(as_rows(...), COLUMNS, "jsonl")`` prints)."""
     import json
     import math
 
-    from embedrec.output import utf8
+    from embedrec.output import _jsonable, utf8
 
     ascii_only = not utf8(out)  # an output that is not UTF-8: escaped, not a failure at the first accent
     cache: dict[int, str] = {}
     for t in triples:
         user_id, ids, scores = t[:3]
         u = '{' + json.dumps(query_column) + ': ' + json.dumps(user_id, ensure_ascii=ascii_only) + ', "rank": '
-        end = (f', "fallback": "{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}"}}\n' if fallback_column
-               else "}\n")
+        end = (f', "fallback": "{FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]}"' if fallback_column
+               else "")
+        because = t[4] if because_column and len(t) > 4 else None
         parts = []
         for rank, (m, sc) in enumerate(zip(ids.tolist(), np.asarray(scores).tolist()), 1):
             mc = cache.get(m)
             if mc is None:
                 mc = cache[m] = json.dumps(_movie_fields(rec, m), ensure_ascii=ascii_only)[1:-1]
-            parts.append(f'{u}{rank}, {mc}, "score": {repr(sc) if math.isfinite(sc) else "null"}{end}')
+            why = "" if not because_column else ', "because": ' + json.dumps(
+                None if because is None else _jsonable(because[rank - 1]), ensure_ascii=ascii_only)
+            parts.append(f'{u}{rank}, {mc}, "score": {repr(sc) if math.isfinite(sc) else "null"}{end}{why}}}\n')
         out.write("".join(parts))
