@@ -17,6 +17,7 @@ older than its catalogue files); ``train`` imports torch and ``ingest`` pandas w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -96,12 +97,14 @@ def _path(value, name: str, call: str, example: str) -> None:
         raise UsageError(f"{call}: source is a path here, not a DataFrame: er.ingest(df, cfg) takes one (or write "
                          "it first, df.to_parquet('ratings.parquet', index=False), and give that path)")
     also = (", or a pandas DataFrame of the ratings" if call == "ingest" and name == "source"
+            else ", or a pandas DataFrame of the movies" if call == "ingest" and name == "movies"
             else ", or the Dataset er.ingest returns" if name == "ds" else "")
     raise UsageError(f"{call}: {name} must be a path (str or pathlib.Path){also}, not {type(value).__name__}")
 
 
 def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None = None, *,
-           output: str | Path | None = None, overwrite: bool = False, progress: bool = False):
+           movies: str | Path | pd.DataFrame | None = None, output: str | Path | None = None,
+           overwrite: bool = False, progress: bool = False):
     """``embedrec ingest``: read ``source`` (default cfg.data.source), clean, split, write the dataset to
     ``output`` and return it as a Dataset. Without ``output`` the folder is cfg.data.prepared where the config
     sets it, else it is named after the source (``data/prepared/ratings`` for ``ratings.csv``), as the command
@@ -112,22 +115,32 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     cache as Parquet (``CACHE/dataframes/dataframe-<hash>.parquet``, named by its content; :func:`frame_source`),
     which the dataset records as its source, and its default folder is ``data/prepared/dataframe-<hash>``.
 
-    A ``source`` or ``output`` given here applies to this call (``cfg`` itself is frozen and never changes);
+    ``movies``: the movies' titles, genres (and years) as data.movies names a movies file: that file's path, or a
+    pandas DataFrame of them (its columns matched as a movies file's are: movie_id/movieId/itemId, title,
+    [genres: text split at data.genre_separator, or lists], [year], or data.columns.*), written to the cache as a
+    ratings DataFrame is and read as that file, with the same checks and messages (a missing column named), said
+    of 'the movies DataFrame'.
+
+    A ``source``, ``movies`` or ``output`` given here applies to this call (``cfg`` itself is frozen and never changes);
     the returned Dataset knows its folder, so ``train(ds, cfg)`` needs nothing else, and the model's config
     (``model.config``) names the run folder after the dataset: ``model.save()`` writes ``runs/ratings`` (not
     ``cfg.run.dir``, which still names the config's own source)."""
     from embedrec.data.dataset import load_dataset
 
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
-    frame = None
+    frame = movies_frame = None
     if type(source).__name__ == "DataFrame":  # Surprise's load_from_df, LensKit's from_interactions_df
         source = frame = frame_source(source, _config(cfg, "ingest").data.cache_dir)
-    cfg = ingest_config(source, cfg, output=output)
+    if type(movies).__name__ == "DataFrame":  # the titles beside a ratings frame (a known gap: a file alone)
+        data = _config(cfg, "ingest").data
+        movies = movies_frame = frame_source(_lists_as_text(movies, data.genre_separator), data.cache_dir,
+                                             MOVIES_FRAME)
+    cfg = ingest_config(source, cfg, output=output, movies=movies)
     if source is None and overwrite:
         recorded = other_source(cfg)
         if recorded is not None:  # as `embedrec ingest --overwrite` with no SOURCE (a review: a notebook's replaced a
             # click log's dataset with ML-100K, as the command did before); a DataFrame's cache file is said as such
-            framed = "/dataframes/dataframe-" in recorded.replace("\\", "/")
+            framed = _cached_frame(recorded)
             movies = next((kv.split("=", 1)[1] for kv in ingested_with(cfg.data.prepared)[2]
                            if kv.startswith("data.movies=")), None)  # (a first-hour review: the advice dropped it)
             raise UsageError(
@@ -136,37 +149,71 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
                 + ("a DataFrame; give that DataFrame again: er.ingest(df, " if framed else
                    f"'{recorded}'; give its source again: er.ingest({recorded!r}, ")
                 + f"output={str(cfg.data.prepared)!r}, overwrite=True), with the config it was ingested with"
-                + (f" (its movies file too: data.movies={movies!r})" if movies else ""))
+                + ("" if not movies else " (its movies DataFrame too, as movies=)" if _cached_frame(movies) else
+                   f" (its movies file too: data.movies={movies!r})"))
     from embedrec.data.textfiles import NAMED
 
-    if frame is not None:
-        NAMED[str(frame)] = "the DataFrame"
+    framed = [(f, kind) for f, kind in ((frame, RATINGS_FRAME), (movies_frame, MOVIES_FRAME)) if f is not None]
+    for f, kind in framed:
+        NAMED[str(f)] = kind.name
     try:
         prepare(cfg, overwrite=overwrite, progress=progress)
     except DataError as e:
-        if frame is None:
+        if not framed:
             raise
-        raise _about_the_frame(e, frame) from None
+        for f, kind in framed:
+            e = _about_the_frame(e, f, kind)
+        raise e from None
     finally:
-        if frame is not None:
-            NAMED.pop(str(frame), None)
+        for f, _ in framed:
+            NAMED.pop(str(f), None)
     return load_dataset(cfg.data.prepared)
 
 
-def _about_the_frame(e, path: str):
+def _cached_frame(path: str) -> bool:
+    """Whether ``path``, a dataset's recorded source or movies file, is a DataFrame's cache file (frame_source)."""
+    return "/dataframes/dataframe-" in path.replace("\\", "/")
+
+
+@dataclasses.dataclass(frozen=True)
+class _FrameKind:
+    """What a DataFrame given to ingest holds: its ``name`` in messages, the ``variable`` a row is shown in
+    (df.iloc[0]), ``what`` it holds and in which ``columns`` (``content``: what to give it), and the ``file`` its
+    messages name as a file's."""
+
+    name: str
+    variable: str
+    what: str
+    content: str
+    columns: str
+    file: str | None = None
+
+
+RATINGS_FRAME = _FrameKind("the DataFrame", "df", "ratings", "the ratings (user_id, movie_id[, rating][, timestamp])",
+                           "ids, numbers and dates")
+MOVIES_FRAME = _FrameKind("the movies DataFrame", "movies", "movies", "the movies (movie_id, title[, genres][, year])",
+                          "ids, titles, genres (text, or lists) and years", "the movies file")
+
+
+def _about_the_frame(e, path: str, kind: _FrameKind = RATINGS_FRAME):
     """A DataError about the cache file a DataFrame was written to, said of the frame (a review: 'CACHE/dataframes/
-    dataframe-1b69.parquet: row 1: ...' for a file the user never gave): 'the DataFrame: row 1 (df.iloc[0]): ...'."""
+    dataframe-1b69.parquet: row 1: ...' for a file the user never gave): 'the DataFrame: row 1 (df.iloc[0]): ...'
+    (a movies DataFrame's: 'the movies DataFrame: row 1 (movies.iloc[0]): ...', and its 'movies file' named as the
+    frame it is)."""
     import re
 
-    text = re.sub(rf"(?:{re.escape(str(path))}|the DataFrame)(?:: row |:)(\d+):",
-                  lambda m: f"the DataFrame: row {m.group(1)} (df.iloc[{int(m.group(1)) - 1}]):", e.raw)
-    out = type(e)(text.replace(f"'{path}'", "the DataFrame").replace(str(path), "the DataFrame"))
+    text = re.sub(rf"(?:{re.escape(str(path))}|{re.escape(kind.name)})(?:: row |:)(\d+):",
+                  lambda m: f"{kind.name}: row {m.group(1)} ({kind.variable}.iloc[{int(m.group(1)) - 1}]):", e.raw)
+    if kind.file and (str(path) in text or text.startswith(kind.name)):  # "the movies file '...'" said of the frame
+        text = text.replace(f"{kind.file} '{path}'", kind.name).replace(kind.file, kind.name)
+    out = type(e)(text.replace(f"'{path}'", kind.name).replace(str(path), kind.name))
     out.__dict__.update({k: v for k, v in vars(e).items() if k != "raw"})
     return out
 
 
-def frame_source(df, cache: str | None = None) -> str:
-    """A DataFrame given as ingest's source, as the Parquet file ingest reads: written to the cache (``cache``:
+def frame_source(df, cache: str | None = None, kind: _FrameKind = RATINGS_FRAME) -> str:
+    """A DataFrame given as ingest's source (or its ``movies``: ``kind`` MOVIES_FRAME, which its messages name), as
+    the Parquet file ingest reads: written to the cache (``cache``:
     data.cache_dir, else $EMBEDREC_CACHE, ...) under a name hashed from its columns, their dtypes and inferred
     kinds and its values (the same frame: the same file), atomically and with page checksums, at every call: a
     cached copy damaged, cut short or swapped for a link since is never what ingest reads (a red team). Where the
@@ -181,29 +228,28 @@ def frame_source(df, cache: str | None = None) -> str:
     from embedrec.errors import first_line
     from embedrec.fsutil.files import atomic_write_bytes, cache_dir
 
+    name, var = kind.name, kind.variable
     if len(df.columns) == 0:
-        raise UsageError("ingest: the DataFrame has no columns; give it the ratings (user_id, movie_id[, rating]"
-                         "[, timestamp])")
+        raise UsageError(f"ingest: {name} has no columns; give it {kind.content}")
     if len(df) == 0:
-        raise UsageError("ingest: the DataFrame has no rows; give it the ratings (user_id, movie_id[, rating]"
-                         "[, timestamp])")
+        raise UsageError(f"ingest: {name} has no rows; give it {kind.content}")
     named = [str(n) for n in df.index.names if n is not None]
     if named:  # a review: ids in the index were dropped, then the error named the cached file
-        raise UsageError(f"ingest: the DataFrame's index ({', '.join(named)}) is not read, only its columns; "
-                         "df.reset_index() first")
+        raise UsageError(f"ingest: {name}'s index ({', '.join(named)}) is not read, only its columns; "
+                         f"{var}.reset_index() first")
     df = df.rename(columns=str)  # Parquet names columns by text (a frame built from a list has 0, 1, 2)
     if df.columns.duplicated().any():
         dup = df.columns[df.columns.duplicated()][0]
-        raise UsageError(f"ingest: the DataFrame has two columns named {dup!r}; give each column its own name")
+        raise UsageError(f"ingest: {name} has two columns named {dup!r}; give each column its own name")
     try:
         values = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
         table = pa.Table.from_pandas(df, preserve_index=False)
     except TypeError as e:  # a column of lists or dicts
-        raise UsageError(f"ingest: the DataFrame's values cannot be ratings ({first_line(e)}); give columns of ids, "
-                         "numbers and dates") from None
+        raise UsageError(f"ingest: {name}'s values cannot be {kind.what} ({first_line(e)}); give columns of "
+                         f"{kind.columns}") from None
     except (ValueError, OverflowError, pa.ArrowException) as e:  # a column mixing ints and texts, 2**70
-        raise UsageError(f"ingest: the DataFrame cannot be written as Parquet ({first_line(e)}); give each "
-                         "column one type (df[col].astype(str) for ids that mix numbers and texts)") from None
+        raise UsageError(f"ingest: {name} cannot be written as Parquet ({first_line(e)}); give each "
+                         f"column one type ({var}[col].astype(str) for ids that mix numbers and texts)") from None
     key = _frame_key(df, values)
     folder = Path(cache_dir(cache)) / "dataframes"
     path = folder / f"dataframe-{key}.parquet"
@@ -217,9 +263,29 @@ def frame_source(df, cache: str | None = None) -> str:
         if _holds_frame(path, key):
             return str(path)
         why = e.strerror if isinstance(e, OSError) and e.strerror else first_line(e).split(" writing ")[0]
-        raise UsageError(f"ingest: cannot write the DataFrame to '{folder}' ({why}); point data.cache_dir (or "
+        raise UsageError(f"ingest: cannot write {name} to '{folder}' ({why}); point data.cache_dir (or "
                          "$EMBEDREC_CACHE) at a writable folder") from None
     return str(path)
+
+
+def _lists_as_text(df, sep: str):
+    """A movies DataFrame whose genres are lists (as a dataset's ``movies`` holds them), each list cell as the text
+    a movies file holds, its items joined by ``sep`` (data.genre_separator, where ingest splits them again): a
+    frame's cache name hashes its values, which lists are not."""
+    import numpy as np
+
+    def listed(v) -> bool:
+        return isinstance(v, (list, tuple, np.ndarray))
+
+    if not len(df.columns) or not len(df):
+        return df
+    out = None
+    for c in df.columns:
+        col = df[c]
+        if col.dtype == object and col.map(listed).any():
+            out = df.copy() if out is None else out
+            out[c] = col.map(lambda v: sep.join(str(x) for x in v) if listed(v) else v)
+    return df if out is None else out
 
 
 def _frame_key(df, values: bytes | None = None) -> str:
@@ -266,17 +332,20 @@ def load_dataset(path: str | Path | None = None, cfg: Config | None = None):
 
 
 def ingest_config(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None,
-                  call: str = "ingest") -> Config:
-    """The config ``ingest(source, cfg, output=output)`` works with: ``source`` as data.source and ``output`` as
-    data.prepared where given (``embedrec ingest`` reads the dataset's folder from it before it writes)."""
+                  call: str = "ingest", movies: str | Path | None = None) -> Config:
+    """The config ``ingest(source, cfg, output=output, movies=movies)`` works with: ``source`` as data.source,
+    ``movies`` as data.movies and ``output`` as data.prepared where given (``embedrec ingest`` reads the dataset's
+    folder from it before it writes)."""
     from embedrec.config import set_explicit
 
     cfg = _config(cfg, call)
-    for value, name in ((source, "source"), (output, "output")):
+    for value, name in ((source, "source"), (movies, "movies"), (output, "output")):
         if value is not None:
             _path(value, name, call, "er.ingest(None, cfg) reads cfg.data.source")
     if source is not None:
         cfg = set_explicit(cfg, "data.source", str(source))
+    if movies is not None:
+        cfg = set_explicit(cfg, "data.movies", str(movies))
     if output is not None:
         cfg = set_explicit(cfg, "data.prepared", str(output))
     return cfg

@@ -810,6 +810,66 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch, caplog):
         ingest_config(df)
 
 
+def test_a_movies_dataframe_is_read_as_its_movies_file(tmp_path, monkeypatch, caplog):
+    """A known gap: er.ingest took a ratings DataFrame but its titles and genres only as a file. movies= takes a
+    DataFrame of them, cached as a ratings frame is and read as that file: the same movies (genres as text or as
+    lists), the same checks and messages, said of 'the movies DataFrame' (its cache file never named)."""
+    import logging
+
+    import numpy as np
+    import pandas as pd
+
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"userId": rng.integers(1, 40, 800), "movieId": rng.integers(1, 30, 800),
+                       "rating": rng.integers(1, 6, 800).astype(float)}).drop_duplicates(["userId", "movieId"])
+    movies = pd.DataFrame({"movieId": range(1, 30), "title": [f"Film {i} ({1960 + i})" for i in range(1, 30)],
+                           "genres": ["Drama|Comedy" if i % 2 else "Action" for i in range(1, 30)]})
+    movies.to_csv(tmp_path / "movies.csv", index=False)
+    by_file = er.ingest(df, movies=tmp_path / "movies.csv", output=tmp_path / "file")  # a path, as data.movies
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        by_frame = er.ingest(df, movies=movies, output=tmp_path / "frame")
+    cached = str(by_frame.manifest["movies_path"])
+    assert "/dataframes/dataframe-" in cached and by_frame.manifest["has_movie_metadata"]
+    assert not any(cached in r.getMessage() for r in caplog.records)
+    assert "the movies DataFrame: reading column 'movieId' as 'movie_id'" in caplog.messages
+    pd.testing.assert_frame_equal(by_frame.movies, by_file.movies)
+    assert by_frame.movies.loc[0, ["title", "year"]].tolist() == ["Film 1", 1961]
+    assert list(by_frame.movies.loc[0, "genres"]) == ["Drama", "Comedy"]
+    listed = er.ingest(df, movies=movies.assign(genres=movies.genres.str.split("|")), output=tmp_path / "listed")
+    pd.testing.assert_frame_equal(listed.movies, by_file.movies)  # lists, as a dataset's own movies hold them
+    # a bad movies frame: the file's message, said of the frame
+    for n, bad in enumerate([movies.drop(columns="title"), movies.rename(columns={"movieId": "mid"}),
+                             movies.assign(year=["x"] + ["1990"] * 28)]):
+        bad.to_csv(tmp_path / f"bad{n}.csv", index=False)
+        with pytest.raises(er.DataError) as as_file:
+            er.ingest(df, movies=tmp_path / f"bad{n}.csv", output=tmp_path / f"badf{n}")
+        with pytest.raises(er.DataError) as as_frame:
+            er.ingest(df, movies=bad, output=tmp_path / f"bad{n}")
+        want = str(as_file.value).replace(str(tmp_path / f"bad{n}.csv"), "the movies DataFrame")
+        if n == 2:  # a file's line 2 is the frame's first row
+            want = want.replace("the movies DataFrame:2:", "the movies DataFrame: row 1 (movies.iloc[0]):")
+        assert str(as_frame.value) == want.replace("the movies file", "the movies DataFrame")
+        assert cached.rsplit("/", 1)[0] not in str(as_frame.value)
+    assert str(as_frame.value).startswith("the movies DataFrame: row 1 (movies.iloc[0]): column 'year' holds 'x'")
+    with pytest.raises(er.DataError, match=r"^the movies DataFrame: missing column\(s\) title \(found: movieId, "
+                                           r"genres\); set data.columns.title$"):
+        er.ingest(df, movies=movies.drop(columns="title"), output=tmp_path / "bad")
+    for frame, match in ((movies.iloc[:0], r"^ingest: the movies DataFrame has no rows; give it the movies \(movie_id"),
+                         (movies.set_index("movieId"), r"^ingest: the movies DataFrame's index \(movieId\) is not "
+                                                       r"read, only its columns; movies\.reset_index\(\) first"),
+                         (movies.assign(genres=[{"a": 1}] * 29), r"^ingest: the movies DataFrame's values cannot be "
+                                                                 r"movies"),
+                         ([1, 2], r"^ingest: movies must be a path \(str or pathlib\.Path\), or a pandas DataFrame "
+                                  r"of the movies, not list")):
+        with pytest.raises(UsageError, match=match):
+            er.ingest(df, movies=frame, output=tmp_path / "bad")
+    # ingested again without its source: both frames named as what to give again
+    with pytest.raises(UsageError, match=r"give that DataFrame again: er\.ingest\(df, .* \(its movies DataFrame too, "
+                                         r"as movies=\)$"):
+        er.ingest(output=tmp_path / "frame", overwrite=True)
+
+
 def test_evaluate_on_a_missing_gpu_names_the_argument(trained_run):
     """A review: er.open(run).evaluate(device='cuda') without a GPU said "config key 'train.device'", a key the
     caller never set; it names the argument."""

@@ -452,7 +452,7 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
                       ratings_movie: str | None = None, empty_fix: str = EMPTY_MOVIES_FIX) -> pd.DataFrame:
     """A movies table (CSV/TSV/Parquet) of ids, titles and genres; ``empty_fix``: the advice where it has no rows
     (data.movies', or a release's: RELEASE_MOVIES_FIX)."""
-    label = str(path)
+    label = _label(path)  # er.ingest(movies=df)'s cache file is 'the movies DataFrame' (textfiles.NAMED)
     parquet = str(path).endswith(".parquet")
     if is_stream(path):  # a pipe (<(cat movies.csv)): read once, as the ratings are (is_stream)
         path = read_all(path, label, None if parquet else (
