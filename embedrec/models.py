@@ -519,8 +519,9 @@ class Model:
         score split exactly over the movies the user rated, its ``n`` largest parts listed (the rest summed), with
         the movie's bias (recent popularity, where the run adds it) and the remainder (what the served vector
         holds beyond that exact solve), so that the parts add up to the score ``predict`` gives (as implicit's
-        ``explain``; Hu, Koren & Volinsky 2008). An als model's only (the default; UsageError for another, whose
-        scores have no such split); a known user's needs the run to record its users' solve (a one-process
+        ``explain``; Hu, Koren & Volinsky 2008). An als model's (the default), and an explicit model's new user's
+        (a ridge solve: its bias is mu + b_m, and a predicted rating's clip to the scale is a part of its own,
+        ``clip``); UsageError for another, whose scores have no such split; a known user's needs the run to record its users' solve (a one-process
         ``train`` of this version does; ArtifactError, saying so, where the run does not), a new user's never
         does."""
         e = self.engine
@@ -539,7 +540,7 @@ class Model:
             one = _movie_arg(one, "explain", "196, 242) or explain(196, 'star wars'")
             # text by find_movie's rule, as similar() and resolve_movies() read theirs (a review: the old loop)
             rows.append(e.find_movie(one) if isinstance(one, str) else e.movie_row(one))
-        e.explainable()  # an als model (before a new user's solve is made)
+        e.explainable(new_user=user is None)  # an als model, or a new user's explicit one (before its solve)
         if user is not None and not given:
             _one_id(user)
             _, urows, _ = e.users.resolve([user], "error", self._trained_on() + "«explain a new user with "

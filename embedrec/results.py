@@ -190,8 +190,8 @@ class Recommendations:
         if self.query_column != "user_id":
             raise UsageError("explain: similar movies are scored by the cosine of two movies' vectors, not by a "
                              "user's rated movies; explain a user's list: model.recommend(user).explain()")
-        e.explainable()
         solve = getattr(self, "_solve", None)
+        e.explainable(new_user=solve is not None)  # a new user's list (recommend_new): an explicit model's too
         out: list = []
         for q, rows, f in zip(self.query_ids, self._rows, self.fallback):
             if q is None and solve is None:
@@ -263,7 +263,7 @@ def explained(engine: Recommender, solve, user_id, movies, n: int) -> list[Expla
         rest[top] = False
         out.append(Explanation(engine, user_id, sp.movie, sp.score, solve.rows[top], sp.parts[top],
                                np.asarray(solve.weights, np.float64)[top], float(sp.parts[rest].sum()),
-                               int(rest.sum()), sp.bias, sp.remainder))
+                               int(rest.sum()), sp.bias, sp.remainder, sp.clip))
     return out
 
 
@@ -279,15 +279,20 @@ class Explanation:
     towards it: small; a new user's is float rounding). The parts add up:
     ``sum(contributions) + others + bias + remainder == score``, the score ``predict`` gives for the pair.
     ``to_rows()``/``to_frame()`` list them (a column ``term``: rated, other_rated, movie_bias, remainder) so a
-    frame's ``contribution`` column sums to the score."""
+    frame's ``contribution`` column sums to the score.
+
+    An explicit model's new user (a ridge solve, serve.explain): ``weights`` are the residual ratings (the rating
+    less mu + b_j), ``bias`` is the baseline mu + b_m (term ``baseline``), and ``clip`` what the clip of the
+    predicted rating to the scale took off (term ``clip`` where not 0): ``sum(contributions) + others + bias +
+    clip + remainder == score``; 0 for an als model."""
 
     def __init__(self, engine: Recommender, user_id, movie_row: int, score: float, rows, contributions, weights,
-                 others: float, n_others: int, bias: float, remainder: float):
+                 others: float, n_others: int, bias: float, remainder: float, clip: float = 0.0):
         self._engine, self._rows = engine, np.asarray(rows, np.int64)
         self.user_id = user_id
         self.movie_id = py_id(engine.movie_ids[movie_row])
         self.score, self.others, self.n_others = float(score), float(others), int(n_others)
-        self.bias, self.remainder = float(bias), float(remainder)
+        self.bias, self.remainder, self.clip = float(bias), float(remainder), float(clip)
         self.movie_ids = FrozenList(py_id(m) for m in engine.movie_ids[self._rows])
         self.contributions = _frozen_array(np.asarray(contributions, np.float64))
         self.weights = _frozen_array(np.asarray(weights, np.float64))
@@ -297,6 +302,7 @@ class Explanation:
 
     def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again
         self.__dict__.update(state)
+        self.__dict__.setdefault("clip", 0.0)  # pickled before an explicit model's new user was explained
         for name in ("contributions", "weights", "shares"):
             setattr(self, name, _frozen_array(getattr(self, name)))
 
@@ -315,7 +321,9 @@ class Explanation:
         if self.n_others:
             text += f", the other {self.n_others} {self.others:+.4f}"
         if self.bias:
-            text += f", movie bias {self.bias:+.4f}"
+            text += f", {'baseline' if self._engine.explicit else 'movie bias'} {self.bias:+.4f}"
+        if self.clip:
+            text += f", clip {self.clip:+.4f}"
         return (f"<Explanation: {who}, movie {self.movie_id!r}: score {self.score:.4f} = {text}, remainder "
                 f"{self.remainder:+.2g}>")
 
@@ -340,7 +348,8 @@ class Explanation:
             yield {"term": "rated", "movie_id": m, "title": titles[r] or None, "weight": w, "contribution": c,
                    "share": s}
         extra = [("other_rated", self.others, f"the other {self.n_others} rated movies")] if self.n_others else []
-        extra += [("movie_bias", self.bias, None)] if self.bias else []
+        extra += [("baseline" if self._engine.explicit else "movie_bias", self.bias, None)] if self.bias else []
+        extra += [("clip", self.clip, None)] if self.clip else []
         extra.append(("remainder", self.remainder, None))
         for term, c, title in extra:
             yield {"term": term, "movie_id": None, "title": title, "weight": None, "contribution": c,

@@ -94,6 +94,72 @@ def test_split_scores_is_w_qm_ainv_qj_over_the_divisor():
     assert ex.top_parts(np.array([0.1, 0.3, 0.3, -1.0]), 3).tolist() == [1, 2, 0]  # equal ones in row order
 
 
+def _explicit_tiny(implicit=None) -> Model:
+    """An explicit model in one dimension: movies 10, 20, 30 at q = 1, -1, 2, biases 0, 0, 0.5, mu 3, the scale
+    1-5, recommend.foldin_reg 0.5; ``implicit``: an SVD++ run's y_j."""
+    import dataclasses
+
+    from embedrec.config import RecommendConfig
+
+    f = Factors(np.zeros((1, 1), np.float32), np.array([[1.0], [-1.0], [2.0]], np.float32), np.zeros(1, np.float32),
+                np.array([0.0, 0.0, 0.5], np.float32), 3.0, True, (1.0, 5.0))
+    rec = Recommender.from_parts(f, np.array([7]), {"movie_id": np.array([10, 20, 30]), "title": ["a", "b", "c"],
+                                                    "year": [2000] * 3, "genres": [[]] * 3},
+                                 (np.array([0, 0]), np.array([], np.int32)), np.array([1, 1, 1]),
+                                 rec_cfg=dataclasses.replace(RecommendConfig(), foldin_reg=0.5), implicit=implicit)
+    return Model(rec)
+
+
+def test_an_explicit_new_users_ridge_solve_splits_as_computed_by_hand():
+    """A known gap: an explicit model's new user (a ridge solve) was refused. Rated 10 at 5 and 20 at 2: y = (2, -1)
+    (the rating less mu + b_j), X = [[1, 1], [-1, 1]], A = X^T X + 0.5 x 2 I = 3 I, so [p, b_u] = X^T y / 3 = (1,
+    1/3); movie 30 (x = [2, 1]): parts y_j x_m . x_j / 3 = 2 x 3/3 = 2 and -1 x -1/3 = 1/3, the baseline mu + b_m =
+    3.5, the score 5.8333 clipped to 5: the clip -0.8333 a part of its own."""
+    m = _explicit_tiny()
+    x = m.explain(movie=30, rated={10: 5, 20: 2})
+    assert x.movie_ids == [10, 20] and x.n_others == 0
+    np.testing.assert_allclose(x.contributions, [2.0, 1 / 3], rtol=1e-12)
+    np.testing.assert_allclose(x.weights, [2.0, -1.0])
+    assert x.bias == pytest.approx(3.5) and x.clip == pytest.approx(5.0 - 35 / 6, abs=1e-6) and x.score == 5.0
+    assert abs(x.remainder) < 1e-6
+    assert x.to_frame()["term"].tolist() == ["rated", "rated", "baseline", "clip", "remainder"]
+    assert x.to_frame()["contribution"].sum() == pytest.approx(5.0, abs=1e-12)
+    res = m.recommend_new(rated={10: 5, 20: 2}, k=1)
+    assert res.scores[0].tolist() == [5.0] and res.explain(1)[0][0].movie_ids == [10]
+    # within the scale: 30 rated 1 and 20 at 2 (y = (-2.5, -1)), X = [[2, 1], [-1, 1]], A = [[6, 1], [1, 3]],
+    # A^-1 = [[3, -1], [-1, 6]] / 17, so [p, b_u] = A^-1 (-4, -3.5) = (-0.5, -1); movie 10 (x = [1, 1]): parts
+    # -2.5 x 9/17 and -1 x 3/17, the baseline 3, the score 3 - 0.5 - 1 = 1.5, no clip
+    y = m.explain(movie=10, rated={30: 1, 20: 2})
+    assert y.movie_ids == [20, 30]  # largest first
+    np.testing.assert_allclose(y.contributions, [-3 / 17, -22.5 / 17], rtol=1e-12)
+    assert y.clip == 0 and y.bias == 3.0 and y.score == pytest.approx(1.5, abs=1e-6) and abs(y.remainder) < 1e-6
+
+
+def test_an_svdpp_new_users_implicit_sum_splits_over_its_movies_too():
+    """On an SVD++ run the vector adds z = sum_j y'_j / sqrt(n): q_m . z is one more term per rated movie; the parts
+    add up to Factors.predict's score of the served vector (the scoring rule predict uses), to float rounding."""
+    y = np.array([[0.3], [-0.2], [0.1]], np.float32)
+    m = _explicit_tiny(implicit=y)
+    for movie, rated in ((30, {10: 4, 20: 2}), (10, {30: 2, 20: 4}), (20, {10: 1, 30: 3})):
+        res = m.recommend_new(rated=rated, k=1, exclude_seen=False, candidates=[movie])
+        x = m.explain(movie=movie, rated=rated)
+        solve = res._solve
+        f = m.engine.factors
+        served = Factors(np.asarray([solve.vector]), f.movie, np.array([solve.user_bias], np.float32),
+                         f.movie_bias, f.global_mean, True, f.rating_scale)
+        score = served.predict(np.array([0]), np.array([m.engine.movie_row(movie)]))[0]
+        total = x.contributions.sum() + x.others + x.bias + x.clip + x.remainder
+        assert total == pytest.approx(score, abs=1e-6) and abs(x.remainder) < 1e-6
+        assert x.score == pytest.approx(float(res.scores[0][0]), abs=1e-6)
+        # each part: y_j x_m . A^-1 x_j + q_m y'_j / sqrt(2)
+        rows = [m.engine.movie_row(j) for j in x.movie_ids]
+        qm = np.asarray(f.movie[m.engine.movie_row(movie)], np.float64)
+        want = [solve.weights[list(solve.rows).index(r)] * np.append(qm, 1) @ np.linalg.inv(solve.A)
+                @ np.append(np.asarray(f.movie[r], np.float64), 1) + qm @ y[r].astype(np.float64) / np.sqrt(2)
+                for r in rows]
+        np.testing.assert_allclose(x.contributions, want, rtol=1e-9)
+
+
 # ------------------------------------------------------------------------------------ a trained run
 @pytest.fixture(scope="module")
 def als_runs(tmp_path_factory, synth_dir):
@@ -451,6 +517,32 @@ def test_explain_on_a_model_that_is_not_als_says_why(trained_run):
                                   "--explain"])
     assert r.exit_code == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1
     assert "this model (explicit) fits its user vectors by gradient steps" in r.stderr
+    assert r.stderr.rstrip().endswith("a new user's list splits exactly (its vector is a ridge solve): --liked/--rated")
+
+
+def test_an_explicit_runs_new_user_is_explained_adding_up_to_predict(trained_run):
+    """A trained explicit run: a new user's parts add up to the score of its served vector by predict's rule
+    (Factors.predict, clipped) and to recommend_new's printed scores; the command writes the because column."""
+    m = trained_run.opened
+    e = m.engine
+    ids = [int(i) for i in e.movie_ids[~e.untrained][:6]]
+    rated = dict(zip(ids, [5, 4, 1, 2, 5, 3]))
+    res = m.recommend_new(rated=rated, k=10)
+    xs = res.explain(3)[0]
+    s = res._solve
+    served = Factors(np.asarray([s.vector]), e.factors.movie, np.array([s.user_bias], np.float32),
+                     e.factors.movie_bias, e.factors.global_mean, True, e.factors.rating_scale)
+    pred = served.predict(np.zeros(len(xs), np.int64), e.movie_rows(list(res.movie_ids[0]))[0])
+    for x, p, printed in zip(xs, pred, res.scores[0]):
+        assert x.contributions.sum() + x.others + x.bias + x.clip + x.remainder == pytest.approx(p, abs=1e-6)
+        assert abs(x.remainder) < 1e-5 and x.score == pytest.approx(float(printed), abs=1e-5)
+        assert x.n_rated == 6 and len(x) == 3
+    r = CliRunner().invoke(main, ["recommend", *trained_run.sets, "--rated",
+                                  ",".join(f"{k}={v}" for k, v in rated.items()), "-k", "3", "--explain", "2",
+                                  "--format", "jsonl"])
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [[b["movie_id"] for b in row["because"]] for row in rows] == [list(x.movie_ids[:2]) for x in xs[:3]]
 
 
 def test_rated_alone_and_a_title_are_explained_as_liked_is(als_runs):

@@ -57,8 +57,9 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               "skipping it.")
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
 @click.option("--explain", type=OptionalCount(), is_flag=False, flag_value=FROM_CONFIG, metavar="[N]",
-              help="With --user, --users, --liked or --rated (als models): a last column 'because' naming the N rated "
-              "movies that add most to each listed movie's score, with their shares of it (N: recommend.explain, 3).")
+              help="With --user, --users, --liked or --rated (als models; an explicit model's --liked/--rated): a last "
+              "column 'because' naming the N rated movies that add most to each listed movie's score, with their "
+              "shares of it (N: recommend.explain, 3).")
 @RUN
 @FMT
 @NO_HEADER

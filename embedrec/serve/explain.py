@@ -19,6 +19,16 @@ solve, not the solve itself (training.als.USER_STEPS): what it holds beyond the 
 score at the median, 8e-5 at most; up to about 1e-2 where its users were re-solved from the fitted vectors at
 another unobserved weight, train.als_user_unobserved other than 1, in USER_STEPS steps; a fold-in's is float
 rounding), so the parts add up to the score ``predict`` gives for the pair.
+
+An explicit model's new user is a ridge solve too (serve.foldin.fold_in): with x_j = [q_j, 1] and y_j its rating
+less mu + b_j (less q_j . z on an SVD++ run, whose vector adds the implicit sum z = sum_j y'_j / sqrt(n))::
+
+    [p, b_u] = A^-1 sum_j x_j y_j,    A = X^T X + reg n I,
+
+so its score of movie m, mu + b_m + [q_m, 1] . [p + z, b_u], is mu + b_m (the ``bias`` part: the baseline) plus
+one term per rated movie, y_j x_m^T A^-1 x_j (+ q_m . y'_j / sqrt(n)). A predicted rating is clipped to the
+rating scale: what the clip takes off is a part of its own (``clip``), so the parts add up to that score too.
+(Known users of an explicit model were fitted by gradient steps: no such split.)
 """
 
 from __future__ import annotations
@@ -39,26 +49,32 @@ SERIAL = 1
 @dataclass(frozen=True)
 class UserSolve:
     """One user's solve: the rated movie ``rows`` and their ``weights`` w_j (float64), the matrix ``A``, the
-    ``divisor`` d of the served vector (1 without recent popularity) and the served ``vector`` itself."""
+    ``divisor`` d of the served vector (1 without recent popularity) and the served ``vector`` itself. An
+    explicit model's new user (``user_bias`` its b_u, not None): ``weights`` are the residual ratings y_j, ``A`` is
+    over [q_j, 1], and ``implicit`` (an SVD++ run's) the rated movies' y'_j / sqrt(n), whose sum the vector adds."""
 
     rows: np.ndarray
     weights: np.ndarray
     A: np.ndarray
     divisor: float
     vector: np.ndarray
+    user_bias: float | None = None
+    implicit: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class Split:
     """One movie's score in parts: ``score`` (the pair's score, as ``Factors.predict`` gives it), ``parts`` (each
     rated movie's term, in the order of the solve's rows), ``bias`` (the movie's bias: recent popularity where
-    the run adds it) and ``remainder`` (score - bias - the parts' sum)."""
+    the run adds it; an explicit model's mu + b_m), ``clip`` (an explicit score's clip to the rating scale, 0
+    within it) and ``remainder`` (score - clip - bias - the parts' sum)."""
 
     movie: int
     score: float
     parts: np.ndarray
     bias: float
     remainder: float
+    clip: float = 0.0
 
 
 def split_scores(solve: UserSolve, factors: Factors, movies: np.ndarray) -> list[Split]:
@@ -67,6 +83,8 @@ def split_scores(solve: UserSolve, factors: Factors, movies: np.ndarray) -> list
     movies = np.asarray(movies, dtype=np.int64)
     if not movies.size:
         return []
+    if solve.user_bias is not None:
+        return _split_explicit(solve, factors, movies)
     Qm = np.asarray(np.take(factors.movie, movies, axis=0), dtype=np.float64)
     Qs = np.asarray(np.take(factors.movie, solve.rows, axis=0), dtype=np.float64)
     with blas_threads(SERIAL):  # a d x d solve: BLAS's threads would cost more to start than they save (SERIAL)
@@ -80,6 +98,36 @@ def split_scores(solve: UserSolve, factors: Factors, movies: np.ndarray) -> list
     scores = scores + bias  # Factors.predict's number for the pair (an implicit model's)
     return [Split(int(m), float(s), p, float(b), float(s - b - p.sum()))
             for m, s, p, b in zip(movies, scores, parts, bias)]
+
+
+def _split_explicit(solve: UserSolve, factors: Factors, movies: np.ndarray) -> list[Split]:
+    """split_scores for an explicit model's new user: y_j x_m^T A^-1 x_j (+ q_m . y'_j / sqrt(n)) per rated movie,
+    mu + b_m the bias, the clip to the rating scale apart. A movie no training rating named scores mu + b_u (as
+    Factors.predict scores it): its x_m is [0, 1], and it has no b_m."""
+    from embedrec.model.factors import UNTRAINED_BIAS
+
+    Qm32 = np.asarray(np.take(factors.movie, movies, axis=0), np.float32)
+    bm = np.zeros(movies.size) if factors.movie_bias is None else \
+        np.asarray(np.take(factors.movie_bias, movies), np.float64)
+    trained = bm > UNTRAINED_BIAS
+    bm = np.where(trained, bm, 0.0)
+    Qm = np.where(trained[:, None], np.asarray(Qm32, np.float64), 0.0)
+    Xm = np.hstack([Qm, np.ones((movies.size, 1))])
+    Xs = np.hstack([np.asarray(np.take(factors.movie, solve.rows, axis=0), np.float64),
+                    np.ones((solve.rows.size, 1))])
+    with blas_threads(SERIAL):  # (SERIAL)
+        Z = np.linalg.solve(solve.A, Xm.T) if solve.rows.size else np.zeros((Xm.shape[1], movies.size))
+        parts = (Xs @ Z).T * np.asarray(solve.weights, np.float64)[None, :]  # movies x rated
+        if solve.implicit is not None:
+            parts = parts + Qm @ np.asarray(solve.implicit, np.float64).T
+    vector = np.asarray(solve.vector, dtype=np.float32)
+    dots = pair_dots(np.repeat(vector[None, :], movies.size, axis=0), Qm32)
+    # Factors.predict's number for the pair before its clip: mu + b_u, and q_m . p + b_m for a trained movie
+    raw = factors.global_mean + float(solve.user_bias) + np.where(trained, dots + bm, 0.0)
+    scores = factors.clip(raw)
+    bias = factors.global_mean + bm
+    return [Split(int(m), float(s), p, float(b), float(r - b - p.sum()), float(s - r))
+            for m, s, r, p, b in zip(movies, scores, raw, parts, bias)]
 
 
 def top_parts(parts: np.ndarray, n: int) -> np.ndarray:

@@ -212,8 +212,9 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     ``positions`` (als only): each movie's place in the user's history, 0 (oldest) to 1 (latest), in the order of
     ``items`` (:func:`history_positions`); each weight is then w (1 + ``recency`` x position) instead of
     w (1 + g/2), so the latest movies lead (recommend --ordered).
-    ``detail`` (a dict, als only) receives the solve the vector came from, which explanations split its scores by
-    (serve.explain.UserSolve): the movie rows, their weights w, the matrix A and the divisor of the vector.
+    ``detail`` (a dict; als and explicit models) receives the solve the vector came from, which explanations split
+    its scores by (serve.explain.UserSolve): the movie rows, their weights w (an explicit model's residual ratings
+    y), the matrix A and the divisor of the vector (an explicit model's b_u and SVD++ terms too).
     """
     rows = np.array(list(items), dtype=np.int64)
     Qs = np.asarray(factors.movie[rows], dtype=np.float64)
@@ -228,6 +229,10 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         X = np.hstack([Qs, np.ones((rows.size, 1))])
         A = X.T @ X + reg * rows.size * np.eye(d + 1)
         sol = _solve(A, X.T @ y)
+        if detail is not None:  # the ridge solve, which explanations split a score by (serve.explain)
+            detail.update(rows=rows, weights=y, A=A, divisor=1.0, user_bias=float(sol[d]),
+                          implicit=None if implicit is None or not rows.size else
+                          np.asarray(implicit[rows], dtype=np.float64) / np.sqrt(rows.size))
         return (sol[:d] + z).astype(np.float32), float(sol[d]), rows
     w = np.array([items[r] for r in rows], dtype=np.float64)
     kind = (solve or {}).get("loss")

@@ -559,12 +559,15 @@ class Recommender:
             self._solve_arrays = False if got is None else got
         return None if self._solve_arrays is False else self._solve_arrays
 
-    def explainable(self) -> dict:
-        """The run's als solve (``training_ratings.solve``), which explanations repeat; UsageError for any other
-        model, whose scores do not split by rated movie."""
+    def explainable(self, new_user: bool = False) -> dict:
+        """The run's als solve (``training_ratings.solve``), which explanations repeat; for a ``new_user`` of an
+        explicit model, {'loss': 'explicit'} (its fold-in is a ridge solve: serve.explain); UsageError for any
+        other model, whose scores do not split by rated movie."""
         solve = None if self.explicit else self.training_ratings.get("solve")
         if (solve or {}).get("loss") == "als":
             return solve
+        if new_user and self.explicit:
+            return {"loss": "explicit"}
         loss = self.loss
         if loss == "als":  # a run saved before its manifest recorded the solve
             raise UsageError("this als run was saved before embedrec recorded its users' solve, so its scores "
@@ -572,7 +575,9 @@ class Recommender:
         raise UsageError(f"explanations split an als model's score over the user's rated movies (its user vector "
                          f"is solved from them); this model ({loss or 'its loss unknown'}) fits its user vectors "
                          "by gradient steps, so no such split exists: train with model.loss: als (the default), "
-                         "or list the movies like one with «recommend --movie|similar()»")
+                         "or list the movies like one with «recommend --movie|similar()»"
+                         + ("; a new user's list splits exactly (its vector is a ridge solve): «--liked/--rated|"
+                            "liked=/rated=»" if self.explicit else ""))
 
     def known_solve_arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`solve_arrays`, which a known user's split needs: ArtifactError, saying so, where the run has none."""
