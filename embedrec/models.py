@@ -617,6 +617,54 @@ class Model:
         return Recommendations(e, queries, out_ids, out_scores, [False] * len(queries), [],
                                query_column="movie_id_query")
 
+    def history(self, user, *, splits: Iterable[str] | None = None, sort: str | None = None, k: int | None = None,
+                dataset_dir: str | Path | None = None):
+        """What ``user`` (an id of the dataset) rated, with titles: a :class:`~embedrec.results.History` of each
+        movie, its rating (a click log's count), its time where the data has times, and the part of the dataset it
+        is in (``splits``, default all: 'train', 'valid', 'test', and 'rated_below' where the dataset keeps such
+        pairs: rated below data.min_rating, never trained on). ``sort``: 'time' newest first (the default where
+        the data has times), 'rating' highest first (the default otherwise; equal ones newest first), or 'title';
+        ``k``: the first k rows only. Read from the prepared dataset the run was trained on (the join of
+        ``ds.split_frame()`` and :meth:`movie` a user would write), checked to be that dataset;
+        ``dataset_dir``: read it from there instead (moved or copied since; as :meth:`evaluate`'s). An id not
+        in the dataset raises NotFoundError; a dataset that is gone, or another one, ArtifactError."""
+        from embedrec.results import History
+        from embedrec.serve import history as hist
+
+        e = self.engine
+        parts = hist.check_parts(splits)
+        if sort is not None:
+            _check(sort, hist.SORTS, "sort")
+        if k is not None:
+            k = _count(k, "k", 1)
+        if dataset_dir is not None:
+            _path_arg(dataset_dir, "history", "dataset_dir")
+        _one_id(user)
+        row = e.users.own_row(user)  # a user without a trained vector still has a history (its test rows)
+        if row < 0:
+            raise NotFoundError(f"{e.users.unknown_text(user)}; {self._trained_on()}give a user id of its dataset",
+                                kind="user", id=user)
+        recorded, fingerprint, name = self._history_dataset()
+        folder = hist.find_dataset(recorded, dataset_dir, name)
+        rated = hist.read_user(folder, row, parts, fingerprint, name, e.factors.n_users, e.factors.n_movies, recorded)
+        if sort == "time" and rated.times is None:
+            raise UsageError(f"«--sort time|sort='time'»: dataset '{folder}' has no times (it was ingested without a "
+                             "timestamp column); sort by «--sort rating|sort='rating'» or «--sort title|sort='title'»")
+        order = hist.order(rated, sort or ("time" if rated.times is not None else "rating"), e.titles)
+        return History(e, e.users.raw(row), rated, order[:k])
+
+    def _history_dataset(self) -> tuple:
+        """(the dataset path the run records, its files' fingerprint, the run's name for messages): where
+        :meth:`history` reads a user's ratings."""
+        run = self.engine.run
+        if run is None:
+            raise UsageError("history: this model has no run folder to find its dataset by; save it and open the run "
+                             "(er.open(run_dir)), or read the dataset with er.load_dataset(path).split_frame()")
+        from embedrec.run import _run_of
+
+        rec = run.manifest.get("dataset") or {}
+        return rec.get("path"), rec.get("files_fingerprint"), str(_run_of(run.path))
+
     def find_movie(self, query: str):
         """A movie id from an id, an exact title, 'Title (year)' or title words; ambiguity raises UsageError."""
         query = _movie_arg(query, "find_movie", "'star wars'")  # not the title 'None' (a review)

@@ -464,3 +464,89 @@ def _frame_html(head, cut: bool, total: str) -> str:
     """A result's notebook view: its to_frame() rows as HTML (the first ones only, for a large result)."""
     html = head()._repr_html_()
     return html + (f"<p>(the first rows of {total}; to_frame() has them all)</p>" if cut else "")
+
+
+def _utc(t: float) -> str | None:
+    """Unix seconds as ISO 8601 in UTC, '1997-12-04T15:55:49Z' (None for none; the number itself where no calendar
+    date is one: a time far out of range)."""
+    import time
+
+    if t != t:  # NaN: no time (a rated_below row)
+        return None
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(t)))
+    except (OverflowError, OSError, ValueError):
+        return str(int(t))
+
+
+class History:
+    """A user's movies in the dataset the model was trained on (``Model.history``), in the order asked: per row
+    ``movie_ids``, ``ratings`` (float64; a click log's counts where ``counts`` is True; NaN for a ``rated_below``
+    row, whose rating the dataset does not keep), ``timestamps`` (Unix seconds as float64, NaN where none; None
+    where the dataset has no times) and ``splits`` (each row's 'train', 'valid', 'test' or 'rated_below');
+    ``user_id``, and ``dataset``: the folder read. ``to_rows()``/``to_frame()`` add each movie's title, year and
+    genres (``embedrec history``'s rows; their time as ISO 8601 in UTC)."""
+
+    def __init__(self, engine: Recommender, user_id, rated, order: np.ndarray):
+        from embedrec.serve.history import PARTS
+
+        rows = np.asarray(rated.movies, np.int64)[order]
+        self._engine, self._rows = engine, rows
+        self.user_id, self.counts, self.dataset = user_id, bool(rated.counts), rated.dataset
+        self.movie_ids = _frozen_array(np.asarray(engine.movie_ids)[rows])
+        self.ratings = _frozen_array(np.asarray(rated.ratings, np.float64)[order])
+        self.timestamps = None if rated.times is None else _frozen_array(np.asarray(rated.times, np.float64)[order])
+        self.splits = FrozenList(PARTS[p] for p in np.asarray(rated.parts)[order].tolist())
+        self.columns = ["user_id", "movie_id", "title", "year", "genres", "count" if self.counts else "rating",
+                        *(["time"] if self.timestamps is not None else []), "split"]
+
+    def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again
+        self.__dict__.update(state)
+        for name in ("movie_ids", "ratings", "timestamps"):
+            if getattr(self, name) is not None:
+                setattr(self, name, _frozen_array(getattr(self, name)))
+
+    def __len__(self) -> int:
+        return len(self.splits)
+
+    def __iter__(self) -> Iterator[tuple]:
+        """(movie id, rating, timestamp or None, split) per row."""
+        times = self.timestamps if self.timestamps is not None else [float("nan")] * len(self)
+        return ((py_id(m), float(r), None if t != t else int(t), s)
+                for m, r, t, s in zip(self.movie_ids, self.ratings.tolist(), times, self.splits))
+
+    def __repr__(self) -> str:
+        by = {s: self.splits.count(s) for s in dict.fromkeys(self.splits)}
+        parts = ", ".join(f"{n:,} {s}" for s, n in by.items())
+        return f"<History: user {self.user_id!r}, {len(self):,} movie{'' if len(self) == 1 else 's'}" \
+               f"{f' ({parts})' if parts else ''}>"
+
+    def to_rows(self) -> Iterator[dict]:
+        """One dict per movie: user_id, movie_id, title, year, genres, rating (``count`` on a click log's model:
+        an int), time (where the dataset has times: ISO 8601 in UTC, None for a rated_below row) and split."""
+        e, value = self._engine, "count" if self.counts else "rating"
+        times = self.timestamps.tolist() if self.timestamps is not None else None
+        for i, (m, r) in enumerate(zip(self._rows.tolist(), self.ratings.tolist())):
+            row = {"user_id": self.user_id, "movie_id": py_id(e.movie_ids[m]), "title": e.titles[m] or None,
+                   "year": e.years[m], "genres": list(e.genres[m] or []),
+                   value: None if r != r else int(r) if self.counts and r.is_integer() else r}
+            if times is not None:
+                row["time"] = _utc(times[i])
+            row["split"] = self.splits[i]
+            yield row
+
+    def to_frame(self):
+        """to_rows() as a pandas DataFrame: ``time`` as UTC datetimes (NaT where none), year a nullable int."""
+        import pandas as pd
+
+        frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
+        frame["year"] = pd.array(frame["year"].tolist(), dtype="Int32")
+        if self.timestamps is not None:
+            frame["time"] = pd.to_datetime(pd.Series(self.timestamps), unit="s", utc=True)
+        if self.counts:
+            frame["count"] = pd.array(frame["count"].tolist(), dtype="Int64")
+        return frame
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().head(500)._repr_html_() + (f"<p>(the first 500 of {len(self):,} movies; to_frame() "
+                                                          "has them all)</p>" if len(self) > 500 else "")

@@ -180,6 +180,12 @@ class TrainedModel(Model):
             chosen["train.weight_decay_user"], chosen["train.weight_decay_movie"] = (f"{v:g}" for v in l2)
         return (cfg or self.config).to_yaml(chosen)
 
+    def _history_dataset(self) -> tuple:
+        """:meth:`Model.history`'s dataset: the one this model was trained on, read from its folder (the splits in
+        memory are train+valid merged where the model was refit)."""
+        ds = self.dataset
+        return str(ds.path), getattr(ds, "fingerprint", "") or ds.manifest.get("fingerprint"), "(in memory)"
+
     @contextlib.contextmanager
     def _served(self, call: str) -> Iterator[Recommender]:
         """The run this model was saved to, opened for the exports (they read its files: the index, the

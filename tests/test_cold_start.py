@@ -159,6 +159,17 @@ def test_recommend_process_imports_only_numpy_and_click(runs, mode):
     assert not heavy, sorted(heavy)
 
 
+def test_history_takes_text_ids(runs):
+    """A run of text ids ('u-7', 'tt3'): history lists the user's ten movies under their ids, newest first."""
+    r = invoke("history", "--run", runs["str"], "--user", "u-7", "--format", "jsonl")
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.exit_code == 0 and len(rows) == 10, r.stderr
+    assert {x["user_id"] for x in rows} == {"u-7"} and all(x["movie_id"].startswith("tt") for x in rows)
+    assert [x["time"] for x in rows] == sorted((x["time"] for x in rows), reverse=True)
+    assert all(x["title"] == f"Film {x['movie_id'][2:]}, The" for x in rows)
+
+
+
 def test_predict_on_a_ranking_model_says_an_unknown_id_gets_no_score(runs):
     """A review: predict on an implicit run said "scored without it (fallback user_unknown)" over an empty score,
     and a pair unknown on both sides named only the user. A ranking model has no biases to fall back on."""

@@ -4,7 +4,7 @@
   lazily): a cycle through a function's import was missed when only module-level imports counted (an
   architecture review found run <-> serve.index and api <-> shard_als <-> replica);
 - every import points down the LAYERS table below, or stays in its layer;
-- `import embedrec`, `er.open(...)` and the `recommend` / `predict` commands never import torch or pandas.
+- `import embedrec`, `er.open(...)` and the `recommend` / `predict` / `history` commands never import torch or pandas.
 """
 
 import ast
@@ -146,6 +146,7 @@ def small_run(tmp_path_factory, synth_dir):
     (["recommend", "--movie", "5", "-k", "2"], None),
     (["recommend", "--liked", "5,6", "-k", "2"], None),
     (["predict", "--pairs", "-"], "7,5\n99999,5\n"),
+    (["history", "--user", "7", "-k", "3"], None),
 ])
 def test_commands_import_neither_torch_nor_pandas(small_run, args, stdin):
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
@@ -174,7 +175,7 @@ def test_import_embedrec_and_open_stay_light(small_run):
 # ARCHITECTURE.md's table, lowest first. Every import between embedrec modules, at module level or inside a
 # function, points to the same layer or a lower one.
 CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index", "verify", "recommend", "predict",
-               "tune", "export", "crossval")
+               "tune", "export", "crossval", "history")
 LAYERS = [
     ("base", {"errors", "argcheck", "device", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
     ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
@@ -186,7 +187,8 @@ LAYERS = [
     ("processes", {"distributed", "dist_data", "dist_sync"}),
     ("trainers, evaluation, serving", {"evaluate", "dist_eval", "training", "training.als", "training.trend", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",
-                                       "serve.catalogue", "serve.foldin", "serve.stream", "serve.explain", "serve.update"}),
+                                       "serve.catalogue", "serve.foldin", "serve.stream", "serve.explain", "serve.update",
+                                       "serve.history"}),
     ("workflows", {"training.fit", "training.checkpoints", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
                    "tune"}),
     ("models and results", {"results", "models", "trained", "publish", "predict_input", "answers", "list_metrics"}),  # what the API answers with; the torchrun trainers build them too

@@ -10,6 +10,7 @@ from embedrec.cli import (  # noqa: F401
     crossval,
     evaluate,
     export,
+    history,
     index,
     ingest,
     predict,

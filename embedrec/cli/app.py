@@ -127,6 +127,7 @@ SHORT = {
     "cross-validate": "K-fold cross-validation: each fold's metrics, mean and SE.",
     "evaluate": "Score a run on its valid or test split beside baselines.",
     "export": "Export the embeddings, the index, all top-K lists, a map.",
+    "history": "List what a user rated, with titles, times and splits.",
     "index": "Rebuild a run's FAISS index with other settings.",
     "index rebuild": "Rebuild the run's index with the current index.* settings.",
     "ingest": "Turn MovieLens or a ratings file into a split dataset.",

@@ -1,0 +1,276 @@
+"""A user's history with titles (serve/history.py, Model.history, embedrec history): by hand, on tiny runs whose
+every rating and time the test wrote, and through the CLI (stdout and stderr apart)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import embedrec as er
+from embedrec.cli import main
+from embedrec.errors import ArtifactError, NotFoundError, UsageError
+from embedrec.results import History, _utc
+from embedrec.serve import history as hist
+
+N_USERS, N_MOVIES = 30, 24
+T0 = 1_000_000_000
+
+
+def _ratings() -> pd.DataFrame:
+    """User u rates the movies m with (u + m) % 3 != 0, rating 1 + (u * 7 + m) % 5 at T0 + u * 10_000 + ((m * 7) %
+    N_MOVIES) * 60: each user's times in another order than their movie ids, none equal."""
+    rows = [(u, m, float(1 + (u * 7 + m) % 5), T0 + u * 10_000 + ((m * 7) % N_MOVIES) * 60)
+            for u in range(1, N_USERS + 1) for m in range(1, N_MOVIES + 1) if (u + m) % 3]
+    return pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"])
+
+
+def _movies(folder: Path) -> Path:
+    """Titles 'Film 01' ... with years and genres; movie 5 has no title."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / "movies.csv"
+    lines = ["movie_id,title,genres"] + [f"{m},{'' if m == 5 else f'Film {m:02d} ({1990 + m})'},"
+                                         f"{'Comedy' if m % 2 else 'Drama|War'}" for m in range(1, N_MOVIES + 1)]
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p
+
+
+def _train(tmp: Path, frame: pd.DataFrame, *sets: str):
+    cfg = er.load_config(None, [f"data.prepared={tmp / 'ds'}", f"run.dir={tmp / 'run'}", f"data.movies={_movies(tmp)}",
+                                "model.dim=4", "train.epochs=2", "train.threads=1", "train.als_dims=[]", *sets])
+    ds = er.ingest(frame, cfg)
+    model = er.train(ds, cfg)
+    model.save()
+    return cfg, ds, model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A default (als) run of _ratings() with titles, trained and saved; (cfg, ds, the model in memory, opened)."""
+    tmp = tmp_path_factory.mktemp("history")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
+        cfg, ds, model = _train(tmp, _ratings())
+    return cfg, ds, model, er.open(cfg.run.dir, cfg)
+
+
+def _split_of(ds) -> dict:
+    """{(user id, movie id): split} from the dataset's own split_frame: the join history saves a user writing."""
+    out = {}
+    for s in ("train", "valid", "test"):
+        f = ds.split_frame(s)
+        out.update({(u, m): s for u, m in zip(f.user_id.tolist(), f.movie_id.tolist())})
+    return out
+
+
+# ------------------------------------------------------------------------------------ by hand
+def _rated(movies, ratings, times, parts) -> hist.Rated:
+    return hist.Rated(np.asarray(movies, np.int64), np.asarray(ratings, np.float64),
+                      None if times is None else np.asarray(times, np.float64), np.asarray(parts, np.int8), False,
+                      Path("."))
+
+
+def test_the_orders_by_hand():
+    """Five rows: times 30, 10, 20, 20 and none (a rated_below row: no rating either)."""
+    r = _rated([3, 1, 2, 0, 4], [2, 5, 4, 5, np.nan], [30, 10, 20, 20, np.nan], [0, 1, 2, 0, 3])
+    titles = ["b", "Ä", "", "c", "a"]  # movie rows 0..4; row 2 untitled
+    # newest first; the two at 20 by split (train before test), the row without a time last
+    assert r.movies[hist.order(r, "time", titles)].tolist() == [3, 0, 2, 1, 4]
+    # highest first; the two 5s newest first; no rating last
+    assert r.movies[hist.order(r, "rating", titles)].tolist() == [0, 1, 2, 3, 4]
+    # A to Z without case or accents ('Ä' as 'a', before 'a' by movie row), the untitled movie last
+    assert r.movies[hist.order(r, "title", titles)].tolist() == [1, 4, 0, 3, 2]
+    assert hist.order(_rated([], [], None, []), "rating", titles).size == 0
+
+
+def test_parts_and_recorded_folders(tmp_path):
+    assert hist.check_parts(None) == hist.PARTS
+    assert hist.check_parts(["test", "train", "test"]) == ("train", "test")
+    assert hist.check_parts("valid") == ("valid",)
+    for bad in (["tst"], [], 5):
+        with pytest.raises(UsageError):
+            hist.check_parts(bad)
+    ds = tmp_path / "ds"
+    (ds / "gen-20260101T000000-1").mkdir(parents=True)
+    (ds / "current").symlink_to("gen-20260101T000000-1")
+    assert hist.recorded_folder(ds / "current") == ds  # no manifest in it: the dataset is its parent
+    assert hist.recorded_folder(ds / "gen-20250101T000000-9") == ds  # a pruned generation
+    assert hist.recorded_folder(ds) == ds and hist.recorded_folder(None) is None
+
+
+def test_times_are_iso_8601_in_utc():
+    assert _utc(0) == "1970-01-01T00:00:00Z" and _utc(881250949) == "1997-12-04T15:55:49Z"
+    assert _utc(float("nan")) is None and _utc(1e20) == str(int(1e20))
+
+
+# ------------------------------------------------------------------------------------ known answers on a run
+def test_a_users_history_is_every_rating_the_test_wrote_newest_first(tiny):
+    cfg, ds, model, m = tiny
+    frame, split = _ratings(), _split_of(ds)
+    mine = frame[frame.user_id == 1]
+    h = m.history(1)
+    assert isinstance(h, History) and h.user_id == 1 and len(h) == len(mine) == 16
+    want = mine.sort_values("timestamp", ascending=False)
+    assert list(h.movie_ids) == want.movie_id.tolist()
+    assert h.ratings.tolist() == want.rating.tolist() and h.timestamps.tolist() == want.timestamp.tolist()
+    assert list(h.splits) == [split[(1, mv)] for mv in want.movie_id]
+    assert set(h.splits) == {"train", "valid", "test"}
+    rows = list(h.to_rows())
+    assert h.columns == ["user_id", "movie_id", "title", "year", "genres", "rating", "time", "split"]
+    first = want.iloc[0]
+    assert rows[0] == {"user_id": 1, "movie_id": int(first.movie_id), **{k: v for k, v in m.movie(
+        int(first.movie_id)).items() if k != "movie_id"}, "rating": first.rating, "time": _utc(first.timestamp),
+        "split": split[(1, int(first.movie_id))]}
+    # every user: the join of split_frame's rows with movie() a user would write, as a set
+    for u in range(1, N_USERS + 1):
+        got = {(r["movie_id"], r["rating"], r["time"], r["split"], r["title"]) for r in m.history(u).to_rows()}
+        sub = frame[frame.user_id == u]
+        assert got == {(mv, r, _utc(t), split[(u, mv)], m.movie(mv)["title"])
+                       for mv, r, t in zip(sub.movie_id, sub.rating, sub.timestamp)}
+    # the model in memory (refit: its splits merged there) reads the same rows from the dataset's folder
+    assert list(model.history(1).splits) == list(h.splits) and list(model.history(1).movie_ids) == list(h.movie_ids)
+
+
+def test_sort_k_and_splits(tiny):
+    _, ds, _, m = tiny
+    mine = _ratings().query("user_id == 2")
+    by_rating = m.history(2, sort="rating")
+    want = mine.assign(neg=-mine.timestamp).sort_values(["rating", "neg"], ascending=[False, True])
+    assert list(by_rating.movie_ids) == want.movie_id.tolist()
+    top3 = m.history(2, sort="rating", k=3)
+    assert list(top3.movie_ids) == want.movie_id.tolist()[:3]
+    test = m.history(2, splits=["test"])
+    split = _split_of(ds)
+    assert list(test.movie_ids) == [mv for mv in m.history(2).movie_ids if split[(2, mv)] == "test"] and test.splits
+    titled = m.history(2, sort="title")
+    names = [r["title"] for r in titled.to_rows()]
+    assert names == sorted(n for n in names if n) + [None] * names.count(None)  # movie 5's no title: last
+    with pytest.raises(UsageError, match="sort="):
+        m.history(2, sort="newest")
+    with pytest.raises(UsageError, match="k="):
+        m.history(2, k=0)
+
+
+def test_unknown_users_another_dataset_and_a_moved_one(tiny, tmp_path):
+    cfg, ds, _, m = tiny
+    with pytest.raises(NotFoundError, match="user '999' is not in the training data") as e:
+        m.history(999)
+    assert e.value.kind == "user"
+    with pytest.raises(UsageError):
+        m.history(None)
+    # a copy elsewhere, given as dataset_dir: the same files, read
+    copy = tmp_path / "copy"
+    shutil.copytree(ds.path, copy, symlinks=True)
+    assert list(m.history(3, dataset_dir=copy).movie_ids) == list(m.history(3).movie_ids)
+    # another dataset (the same ratings split with another seed) is refused, naming the run's
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+        er.ingest(_ratings(), cfg.updated({"data.prepared": str(tmp_path / "other"), "split.seed": 7}))
+    with pytest.raises(ArtifactError, match="is not the one run .* was trained on"):
+        m.history(3, dataset_dir=tmp_path / "other")
+    with pytest.raises(ArtifactError, match="does not exist"):
+        m.history(3, dataset_dir=tmp_path / "nowhere")
+
+
+def test_a_dataset_gone_or_damaged_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    cfg, ds, _ = _train(tmp_path / "a", _ratings())
+    m = er.open(cfg.run.dir)
+    want = list(m.history(1).to_rows())
+    moved = tmp_path / "moved"
+    Path(ds.path).rename(moved)
+    with pytest.raises(ArtifactError, match="is gone .*dataset_dir=FOLDER"):
+        m.history(1)
+    r = _cli("history", "--run", cfg.run.dir, "--user", "1")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "is gone (moved or deleted)" in r.stderr and "data.prepared=FOLDER" in r.stderr
+    # where it moved, data.prepared reads it (and nothing else: the recorded folder, while there, wins)
+    r = _cli("history", "--run", cfg.run.dir, "--user", "1", "--set", f"data.prepared={moved}", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout) == want, r.stderr
+    # a split file changed since the ingest: refused by its checksum
+    gen = moved / "current"
+    (gen / "test.parquet").write_bytes((gen / "test.parquet").read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(ArtifactError, match="test.parquet"):
+        m.history(1, dataset_dir=moved)
+
+
+def test_rated_below_rows_and_a_click_logs_counts(tmp_path, monkeypatch):
+    """min_rating 3: the ratings 1 and 2 are kept as rated_below, without a rating or time, listed last by time."""
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    cfg, ds, _ = _train(tmp_path / "a", _ratings(), "data.min_rating=3")
+    m = er.open(cfg.run.dir)
+    frame = _ratings().query("user_id == 4")
+    h = m.history(4)
+    assert len(h) == len(frame)
+    low = frame[frame.rating < 3]
+    assert list(h.splits)[-len(low):] == ["rated_below"] * len(low)
+    assert set(h.movie_ids[-len(low):].tolist()) == set(low.movie_id)
+    assert np.isnan(h.ratings[-len(low):]).all() and np.isnan(h.timestamps[-len(low):]).all()
+    rows = list(h.to_rows())
+    assert rows[-1]["rating"] is None and rows[-1]["time"] is None
+    assert len(m.history(4, splits=["rated_below"])) == len(low)
+    # a click log (no rating column: each pair's rows counted): a column 'count' of ints
+    log = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 3, 3, 3, 3] * 4, "movie_id": [1, 1, 2, 2, 3, 1, 2, 3, 4] * 4,
+                        "timestamp": np.arange(36) + T0})
+    log["user_id"] += np.repeat([0, 3, 6, 9], 9)
+    cfg, _, _ = _train(tmp_path / "b", log)
+    h = er.open(cfg.run.dir).history(1)
+    assert h.counts and "count" in h.columns and "rating" not in h.columns
+    assert {r["movie_id"]: r["count"] for r in h.to_rows()} == {1: 2, 2: 1}
+    assert all(type(r["count"]) is int for r in h.to_rows())
+
+
+def test_a_dataset_without_times_sorts_by_rating(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    cfg, _, _ = _train(tmp_path, _ratings().drop(columns="timestamp"))
+    m = er.open(cfg.run.dir)
+    h = m.history(5)
+    assert h.timestamps is None and "time" not in h.columns and "time" not in next(h.to_rows())
+    assert h.ratings.tolist() == sorted(h.ratings.tolist(), reverse=True)
+    with pytest.raises(UsageError, match="has no times"):
+        m.history(5, sort="time")
+
+
+# ------------------------------------------------------------------------------------ the CLI
+def _cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_history_cli_formats(tiny):
+    cfg, _, _, m = tiny
+    run = ["--run", cfg.run.dir]
+    want = list(m.history(6).to_rows())
+    r = _cli("history", *run, "--user", "6", "--format", "json")
+    assert r.exit_code == 0 and r.stderr == "" and json.loads(r.stdout) == want
+    r = _cli("history", *run, "--user", "6", "--format", "jsonl", "-k", "2")
+    assert [json.loads(line) for line in r.stdout.splitlines()] == want[:2]
+    r = _cli("history", *run, "--user", "6", "--format", "csv")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "user_id,movie_id,title,year,genres,rating,time,split" and len(lines) == 1 + len(want)
+    assert lines[1].startswith(f"6,{want[0]['movie_id']},") and lines[1].endswith(f",{want[0]['time']},"
+                                                                                  f"{want[0]['split']}")
+    r = _cli("history", *run, "--user", "6", "--format", "tsv", "--no-header", "--split", "valid,test",
+             "--sort", "rating")
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert rows and {x[-1] for x in rows} <= {"valid", "test"}
+    assert [float(x[5]) for x in rows] == sorted((float(x[5]) for x in rows), reverse=True)
+    r = _cli("history", *run, "--user", "6", "--format", "table")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 1 + len(want)
+    assert r.stdout.splitlines()[0].split() == ["user_id", "movie_id", "title", "year", "genres", "rating", "time",
+                                                "split"]
+
+
+@pytest.mark.parametrize("args,code,said", [
+    (["--user", "999"], 1, "user '999' is not in the training data"),
+    (["--user", " "], 2, "--user is empty"),
+    (["--user", "6", "--split", "tst"], 2, "--split 'tst': no such split"),
+    (["--user", "6", "--sort", "newest"], 2, "invalid value for '--sort'"),
+    (["--user", "6", "--no-header", "--format", "json"], 2, "--no-header applies to --format csv and tsv"),
+])
+def test_history_cli_errors_are_one_line(tiny, args, code, said):
+    r = _cli("history", "--run", tiny[0].run.dir, *args)
+    assert r.exit_code == code and r.stdout == "" and said in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
