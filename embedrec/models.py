@@ -617,6 +617,30 @@ class Model:
         return Recommendations(e, queries, out_ids, out_scores, [False] * len(queries), [],
                                query_column="movie_id_query")
 
+    def similar_users(self, user, k: int | None = None):
+        """The k users most like ``user`` (an id, or a list of ids: a list for each) by cosine similarity of their
+        vectors, as :meth:`similar` ranks movies (implicit's ``similar_users``), the user itself and users with no
+        trained vector left out: a :class:`~embedrec.results.SimilarUsers`, whose ``both_rated`` and ``rated``
+        say how many movies each listed user rated and how many of those ``user`` rated too (in the rows the model
+        was trained on), so an answer can be checked. An id not in the training data, or one with no trained vector,
+        raises NotFoundError."""
+        from embedrec.results import SimilarUsers
+        from embedrec.serve.similar_users import co_rated
+        from embedrec.serve.similar_users import similar_users as nearest
+
+        k = self._k(k)
+        e = self.engine
+        many = isinstance(user, (list, tuple)) or type(user).__name__ in ("ndarray", "Series", "Index")
+        given = _as_list(user) if many else [user]
+        for one in given:
+            _one_id(one)
+        _, rows, _ = e.users.resolve(given, "error", self._trained_on() + "give a user id it was trained on (a user "
+                                     "with no trained vector has nothing to compare)")
+        found, scores = nearest(e, rows, k)
+        counts = [co_rated(e, int(r), f) for r, f in zip(rows, found)]
+        return SimilarUsers(e, [e.users.raw(int(r)) for r in rows], found, scores, [c[0] for c in counts],
+                            [c[1] for c in counts])
+
     def history(self, user, *, splits: Iterable[str] | None = None, sort: str | None = None, k: int | None = None,
                 dataset_dir: str | Path | None = None):
         """What ``user`` (an id of the dataset) rated, with titles: a :class:`~embedrec.results.History` of each

@@ -550,3 +550,54 @@ class History:
     def _repr_html_(self) -> str:
         return self.to_frame().head(500)._repr_html_() + (f"<p>(the first 500 of {len(self):,} movies; to_frame() "
                                                           "has them all)</p>" if len(self) > 500 else "")
+
+
+class SimilarUsers:
+    """The users most like each query user (``Model.similar_users``): ``query_ids``, and per query ``user_ids``,
+    ``scores`` (the cosine similarity of the two users' vectors, highest first), ``rated`` (how many movies each
+    listed user rated) and ``both_rated`` (how many of those the query user rated too), counted over the pairs the
+    model was trained on (train and valid, and those rated below data.min_rating: what recommend leaves out of a
+    user's list; the test split is held out)."""
+
+    columns = ["user_id_query", "rank", "user_id", "score", "both_rated", "rated"]
+
+    def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, rated: list, both: list):
+        self._engine = engine
+        self.query_ids = FrozenList(query_ids)
+        self.user_ids = FrozenList(_frozen_array(np.asarray(engine.user_ids)[np.asarray(r, np.int64)]) for r in rows)
+        self.scores = FrozenList(_frozen_array(np.asarray(s, np.float32)) for s in scores)
+        self.rated = FrozenList(_frozen_array(np.asarray(n, np.int64)) for n in rated)
+        self.both_rated = FrozenList(_frozen_array(np.asarray(n, np.int64)) for n in both)
+
+    def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again
+        self.__dict__.update(state)
+        for name in ("user_ids", "scores", "rated", "both_rated"):
+            setattr(self, name, FrozenList(_frozen_array(a) for a in getattr(self, name)))
+
+    def __len__(self) -> int:
+        return len(self.query_ids)
+
+    def __iter__(self) -> Iterator[tuple]:
+        """(query id, user ids, scores) per query, as a Recommendations' (query id, movie ids, scores)."""
+        return iter(zip(self.query_ids, self.user_ids, self.scores))
+
+    def __repr__(self) -> str:
+        k = max((len(u) for u in self.user_ids), default=0)
+        return f"<SimilarUsers: {len(self)} quer{'y' if len(self) == 1 else 'ies'} x top-{k}>"
+
+    def to_rows(self) -> Iterator[dict]:
+        """One dict per listed user: user_id_query, rank, user_id, score, both_rated, rated."""
+        for q, ids, scores, both, rated in zip(self.query_ids, self.user_ids, self.scores, self.both_rated,
+                                               self.rated):
+            for rank, (u, s, b, n) in enumerate(zip(ids.tolist(), scores.tolist(), both.tolist(), rated.tolist()), 1):
+                yield {"user_id_query": q, "rank": rank, "user_id": u, "score": s, "both_rated": b, "rated": n}
+
+    def to_frame(self):
+        """to_rows() as a pandas DataFrame (rank int32, score float32)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
+        return frame.astype({"rank": "int32", "score": "float32", "both_rated": "int64", "rated": "int64"})
+
+    def _repr_html_(self) -> str:
+        return self.to_frame()._repr_html_()

@@ -140,7 +140,7 @@ def test_a_catalogue_that_does_not_fit_the_run_is_refused(runs, tmp_path):
 
 
 @pytest.mark.parametrize("mode", [["--user", "7"], ["--users", "-"], ["--movie", "Film 3, The (1983)"],
-                                  ["--liked", "3,5"], ["--rated", "3=5,5=1"]])
+                                  ["--liked", "3,5"], ["--rated", "3=5,5=1"], ["--similar-users", "7"]])
 def test_recommend_process_imports_only_numpy_and_click(runs, mode):
     """A fresh `recommend` on an exact index, in every mode (a user, users from stdin, similar movies, a new
     user): scored with numpy, so no FAISS, pyarrow, yaml, torch or pandas in the process."""
@@ -159,15 +159,18 @@ def test_recommend_process_imports_only_numpy_and_click(runs, mode):
     assert not heavy, sorted(heavy)
 
 
-def test_history_takes_text_ids(runs):
-    """A run of text ids ('u-7', 'tt3'): history lists the user's ten movies under their ids, newest first."""
+def test_history_and_similar_users_take_text_ids(runs):
+    """A run of text ids ('u-7', 'tt3'): history lists the user's ten movies under their ids, newest first;
+    similar users are other users' text ids."""
     r = invoke("history", "--run", runs["str"], "--user", "u-7", "--format", "jsonl")
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert r.exit_code == 0 and len(rows) == 10, r.stderr
     assert {x["user_id"] for x in rows} == {"u-7"} and all(x["movie_id"].startswith("tt") for x in rows)
     assert [x["time"] for x in rows] == sorted((x["time"] for x in rows), reverse=True)
     assert all(x["title"] == f"Film {x['movie_id'][2:]}, The" for x in rows)
-
+    r = invoke("recommend", "--run", runs["str"], "--similar-users", "u-7", "-k", "3", "--format", "jsonl")
+    users = [json.loads(line)["user_id"] for line in r.stdout.splitlines()]
+    assert r.exit_code == 0 and len(users) == 3 and all(u.startswith("u-") and u != "u-7" for u in users)
 
 
 def test_predict_on_a_ranking_model_says_an_unknown_id_gets_no_score(runs):

@@ -63,9 +63,15 @@ RECOMMEND = [
      2),
     ("unknown genre", ["--user", "1", "--genre", "Nope"], None,
      f"--genre 'Nope': no such genre in this run; valid genres: {GENRES}", 2),
-    ("no mode", [], None, "give exactly one of --user, --users, --movie, --liked/--rated (with --user: that user's "
+    ("no mode", [], None, "give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with --user: that user's "
      "ratings since training), or --user-features", 2),
     ("empty --user", ["--user", ""], None, "--user is empty; give a value, e.g. --user 196", 2),
+    ("unknown --similar-users", ["--similar-users", "424242"], None,
+     "user '424242' is not in the training data (300 users); the run was trained on '{ds}'; give a user id it was "
+     "trained on (a user with no trained vector has nothing to compare)", 1),
+    ("--similar-users with a movie filter", ["--similar-users", "1", "--year-min", "1990"], None,
+     "--year-min/--year-max does not apply to --similar-users, which lists users, not movies (see 'embedrec "
+     "recommend -h')", 2),
     ("empty --movie", ["--movie", " "], None, "--movie is empty; give a value, e.g. --movie 'star wars'", 2),
     ("empty item in --liked", ["--liked", "5,,7"], None,
      "--liked '5,,7': item 2 is empty; give comma-separated movie ids, e.g. --liked 50,181,172", 2),
@@ -76,10 +82,10 @@ RECOMMEND = [
     ("no such --users file", ["--users", "{tmp}/missing.txt"], None,
      "{tmp}/missing.txt: file not found (--users); check the path, or give - to read standard input", 1),
     ("two modes", ["--user", "1", "--movie", "2"], None,  # a first-hour review: which two were given was not said
-     "give exactly one of --user, --users, --movie, --liked/--rated (with --user: that user's ratings since "
+     "give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with --user: that user's ratings since "
      "training), or --user-features; this command gave --user and --movie", 2),
     ("three modes", ["--user", "1", "--movie", "2", "--liked", "50"], None,
-     "give exactly one of --user, --users, --movie, --liked/--rated (with --user: that user's ratings since "
+     "give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with --user: that user's ratings since "
      "training), or --user-features; this command gave --movie and --user with --liked", 2),
     ("user features, none trained", ["--user-features", "age=25"], None,
      "this model has no user features; train with e.g. --set 'features.user=[age, gender]' on a dataset with "

@@ -1,5 +1,6 @@
-"""A user's history with titles (serve/history.py, Model.history, embedrec history): by hand, on tiny runs whose
-every rating and time the test wrote, and through the CLI (stdout and stderr apart)."""
+"""A user's history with titles (serve/history.py, Model.history, embedrec history) and the users most like a user
+(serve/similar_users.py, Model.similar_users, recommend --similar-users): by hand, on tiny runs whose every
+rating and time the test wrote, and through the CLI (stdout and stderr apart)."""
 
 import json
 import shutil
@@ -13,8 +14,11 @@ from click.testing import CliRunner
 import embedrec as er
 from embedrec.cli import main
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
+from embedrec.model.factors import Factors
+from embedrec.models import Model
 from embedrec.results import History, _utc
 from embedrec.serve import history as hist
+from embedrec.serve.recommender import Recommender
 
 N_USERS, N_MOVIES = 30, 24
 T0 = 1_000_000_000
@@ -234,6 +238,59 @@ def test_a_dataset_without_times_sorts_by_rating(tmp_path, monkeypatch):
         m.history(5, sort="time")
 
 
+# ------------------------------------------------------------------------------------ similar users, by hand
+def _users_model() -> Model:
+    """Seven users in two dimensions: 10 (1, 0); 20 (2, 0) and 70 (3, 0), cosine 1 with 10; 30 (0, 1), 0; 40
+    (1, 1), 1/sqrt(2); 50 (-1, 0), -1; 60 a zero vector (no training rating). Movies a..d; 10 rated a, b, c."""
+    P = np.array([[1, 0], [2, 0], [0, 1], [1, 1], [-1, 0], [0, 0], [3, 0]], np.float32)
+    Q = np.eye(4, 2, dtype=np.float32)
+    seen = {0: [0, 1, 2], 1: [0, 1], 2: [3], 3: [1, 2, 3], 4: [], 5: [], 6: [0, 3]}
+    indptr = np.cumsum([0] + [len(seen[u]) for u in range(7)])
+    indices = np.array([m for u in range(7) for m in seen[u]], np.int32)
+    rec = Recommender.from_parts(Factors(P, Q, None, None), np.array([10, 20, 30, 40, 50, 60, 70]),
+                                 {"movie_id": np.array([1, 2, 3, 4]), "title": list("abcd"), "year": [None] * 4,
+                                  "genres": [[]] * 4}, (indptr, indices), np.ones(4))
+    return Model(rec)
+
+
+def test_similar_users_by_hand():
+    m = _users_model()
+    s = m.similar_users(10, k=10)
+    assert s.query_ids == [10]
+    assert s.user_ids[0].tolist() == [20, 70, 40, 30, 50]  # itself and the zero vector left out; equal ones by row
+    np.testing.assert_allclose(s.scores[0], [1, 1, 2 ** -0.5, 0, -1], atol=1e-6)
+    assert s.rated[0].tolist() == [2, 2, 3, 1, 0] and s.both_rated[0].tolist() == [2, 1, 2, 0, 0]
+    assert list(s.to_rows())[0] == {"user_id_query": 10, "rank": 1, "user_id": 20, "score": pytest.approx(1.0),
+                                    "both_rated": 2, "rated": 2}
+    two = m.similar_users([40, "30"], k=1)
+    assert two.query_ids == [40, 30] and [u.tolist() for u in two.user_ids] == [[10], [40]]
+    frame = two.to_frame()
+    assert frame.columns.tolist() == two.columns and len(frame) == 2
+    for bad, match in ((999, "not in the training data"), (60, "has no trained vector")):
+        with pytest.raises(NotFoundError, match=match):
+            m.similar_users(bad)
+    with pytest.raises(UsageError):
+        m.similar_users(10, k=0)
+
+
+def test_similar_users_of_a_run_are_its_vectors_cosines(tiny):
+    _, _, _, m = tiny
+    P = np.asarray(m.factors.user, np.float64)
+    unit = P / np.linalg.norm(P, axis=1, keepdims=True)
+    row = int(np.flatnonzero(m.user_ids == 7)[0])
+    cos = unit @ unit[row]
+    cos[row] = -np.inf
+    s = m.similar_users(7, k=5)
+    assert s.user_ids[0].tolist() == m.user_ids[np.argsort(-cos, kind="stable")[:5]].tolist()
+    np.testing.assert_allclose(s.scores[0], np.sort(cos)[::-1][:5], rtol=1e-5)
+    # both_rated: the movies both rated in train and valid, as the dataset says
+    frame = pd.concat([m_.split_frame(s_) for m_, s_ in ((tiny[1], "train"), (tiny[1], "valid"))])
+    mine = set(frame[frame.user_id == 7].movie_id)
+    for u, b, n in zip(s.user_ids[0].tolist(), s.both_rated[0].tolist(), s.rated[0].tolist()):
+        theirs = set(frame[frame.user_id == u].movie_id)
+        assert (b, n) == (len(mine & theirs), len(theirs))
+
+
 # ------------------------------------------------------------------------------------ the CLI
 def _cli(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
@@ -274,3 +331,24 @@ def test_history_cli_errors_are_one_line(tiny, args, code, said):
     r = _cli("history", "--run", tiny[0].run.dir, *args)
     assert r.exit_code == code and r.stdout == "" and said in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
+
+def test_recommend_similar_users_cli(tiny):
+    cfg, _, _, m = tiny
+    run = ["--run", cfg.run.dir]
+    r = _cli("recommend", *run, "--similar-users", "7", "-k", "3", "--format", "jsonl")
+    assert r.exit_code == 0 and r.stderr == ""
+    assert [json.loads(line) for line in r.stdout.splitlines()] == list(m.similar_users(7, k=3).to_rows())
+    r = _cli("recommend", *run, "--similar-users", "7", "-k", "2", "--format", "csv", "--no-header")
+    assert len(r.stdout.splitlines()) == 2 and r.stdout.startswith("7,1,")
+    r = _cli("recommend", *run, "--similar-users", "7", "--format", "tsv")
+    assert r.stdout.splitlines()[0] == "user_id_query\trank\tuser_id\tscore\tboth_rated\trated"
+    assert len(r.stdout.splitlines()) == 1 + cfg.recommend.k
+    for args, code, said in ((["--similar-users", "999"], 1, "user '999' is not in the training data"),
+                             (["--similar-users", "7", "--genre", "Comedy"], 2, "--genre does not apply to --similar-users"),
+                             (["--similar-users", "7", "--exclude", "1"], 2, "--exclude does not apply"),
+                             (["--similar-users", "7", "--include-seen"], 2, "--include-seen does not apply"),
+                             (["--similar-users", "7", "--user", "7"], 2, "give exactly one of"),
+                             (["--similar-users", ""], 2, "--similar-users is empty")):
+        r = _cli("recommend", *run, *args)
+        assert r.exit_code == code and r.stdout == "" and said in r.stderr and r.stderr.count("\n") == 1, \
+            (args, r.stderr)

@@ -147,6 +147,7 @@ def small_run(tmp_path_factory, synth_dir):
     (["recommend", "--liked", "5,6", "-k", "2"], None),
     (["predict", "--pairs", "-"], "7,5\n99999,5\n"),
     (["history", "--user", "7", "-k", "3"], None),
+    (["recommend", "--similar-users", "7", "-k", "2"], None),
 ])
 def test_commands_import_neither_torch_nor_pandas(small_run, args, stdin):
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
@@ -188,7 +189,7 @@ LAYERS = [
     ("trainers, evaluation, serving", {"evaluate", "dist_eval", "training", "training.als", "training.trend", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.stream", "serve.explain", "serve.update",
-                                       "serve.history"}),
+                                       "serve.history", "serve.similar_users"}),
     ("workflows", {"training.fit", "training.checkpoints", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
                    "tune"}),
     ("models and results", {"results", "models", "trained", "publish", "predict_input", "answers", "list_metrics"}),  # what the API answers with; the torchrun trainers build them too

@@ -132,7 +132,7 @@ SHORT = {
     "index rebuild": "Rebuild the run's index with the current index.* settings.",
     "ingest": "Turn MovieLens or a ratings file into a split dataset.",
     "predict": "Score (user, movie) pairs.",
-    "recommend": "Top-K movies for users, a new user, or similar movies.",
+    "recommend": "Top-K movies for users, a new user; similar movies or users.",
     "train": "Train the embeddings and write the run.",
     "tune-dims": "Sweep the embedding dimension on the validation split.",
     "verify": "Check a run's or a dataset's files against their manifest.",

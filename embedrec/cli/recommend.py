@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               "since training, its vector re-solved with them).")
 @click.option("--users", "users_file", type=LineFile(), help="A file of user ids, one per line; - for stdin.")
 @click.option("--movie", "movie", type=TEXT, help="A movie id or title words: similar movies.")
+@click.option("--similar-users", "similar_users", type=TEXT, metavar="USER",
+              help="A user id: the users most like them (cosine of the user vectors), with the movies both rated.")
 @click.option("--liked", type=TEXT, help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
               "takes them.")
 @click.option("--rated", type=TEXT, help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4 or "
@@ -64,13 +66,18 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @FMT
 @NO_HEADER
 @common
-def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_features, k, include_seen, genres,
-              year_min, year_max, exclude, candidates, strict, fallback, explain, run_dir, fmt, no_header):
+def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated, ordered, user_features, k,
+              include_seen, genres, year_min, year_max, exclude, candidates, strict, fallback, explain, run_dir, fmt,
+              no_header):
     """Top-K movies for a user, many users, a new user, or movies similar to a movie.
 
     score: for explicit models the predicted rating, clipped to the rating scale (as in predict); for implicit
     models the model's ranking score (higher is better, comparable within one run); with --movie the cosine
     similarity to that movie; with --fallback popular the movie's number of training ratings.
+
+    --similar-users lists users, not movies: user_id_query, rank, user_id, score (the cosine of the two users'
+    vectors), both_rated (the movies both rated in the rows the model was trained on) and rated (the listed
+    user's count of them); embedrec history --user shows what each rated.
 
     --explain adds 'because': an als score split exactly over the user's rated movies, the N that add most
     named with their share of the score (json/jsonl: a list of {movie_id, title, contribution, share}).
@@ -83,6 +90,7 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
       embedrec recommend --user 196 -k 5
       cut -f1 users.txt | embedrec recommend --users - --format jsonl
       embedrec recommend --movie "toy story" --format csv
+      embedrec recommend --similar-users 196 -k 5
       embedrec recommend --liked 50,181,172 --genre Comedy
       embedrec recommend --liked "toy story,fargo,scream" --ordered
       embedrec recommend --user 196 --liked 50,181
@@ -97,22 +105,26 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
     from embedrec.api import open as open_model
     from embedrec.output import batch_done, resolve_format, write_rows
 
-    for opt, value in (("--user", user), ("--movie", movie), ("--liked", liked), ("--rated", rated),
+    for opt, value in (("--user", user), ("--movie", movie), ("--similar-users", similar_users), ("--liked", liked),
+                       ("--rated", rated),
                        ("--user-features", user_features), ("--exclude", exclude), ("--candidates", candidates)):
         if value is not None and not value.strip():
             raise UsageError(f"{opt} is empty; give a value, e.g. {opt} " + {"--user": "196", "--movie": "'star wars'",
-                             "--liked": "50,181,172", "--rated": "50=5,181=4", "--user-features": "age=25,gender=F",
+                             "--similar-users": "196", "--liked": "50,181,172", "--rated": "50=5,181=4",
+                             "--user-features": "age=25,gender=F",
                              "--exclude": "50,181 or @FILE", "--candidates": "50,181 or @FILE"}[opt])
     plus = bool(user) and bool(liked or rated)  # a known user plus its ratings since training
     modes = [opt for opt, x in (("--user", user and not plus), ("--users", users_file), ("--movie", movie),
+                                ("--similar-users", similar_users),
                                 (("--user with " if plus else "") + ("--liked" if liked else "--rated"), liked or rated),
                                 ("--user-features", user_features)) if x]
     if len(modes) != 1:  # which ones were given, said (a first-hour review: '--user 196 --movie 50')
         gave = "" if not modes else "; this command gave " + ", ".join(modes[:-1]) + " and " + modes[-1]
-        raise UsageError("give exactly one of --user, --users, --movie, --liked/--rated (with --user: that user's "
-                         "ratings since training), or --user-features" + gave)
+        raise UsageError("give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with "
+                         "--user: that user's ratings since training), or --user-features" + gave)
     mode = next(opt for opt, x in (("--user", user and not plus), ("--users", users_file), ("--movie", movie),
-                                   ("--liked", liked), ("--rated", rated), ("--user-features", user_features)) if x)
+                                   ("--similar-users", similar_users), ("--liked", liked), ("--rated", rated),
+                                   ("--user-features", user_features)) if x)
     if plus and fallback is not None:
         usage_error("--fallback answers an unknown --user with the most popular movies; with --liked/--rated, --user "
                     "is a user the model knows (a new user's ratings: drop --user)")
@@ -127,6 +139,11 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
         usage_error("--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                     "it; give one of them")
     check_no_header(no_header, fmt)
+    if similar_users:  # users, not movies: the movie filters have nothing to filter
+        _similar_users(cfg, similar_users, k, run_dir, fmt, no_header, genres=bool(genres),
+                       year=year_min is not None or year_max is not None, exclude=bool(exclude),
+                       candidates=bool(candidates))
+        return
     model = open_model(run_dir or cfg.run.dir, cfg)
     fmt = resolve_format(fmt)
     liked_items, rated_items = parse_liked(liked) if liked else None, parse_rated(rated) if rated else None
@@ -166,3 +183,20 @@ def recommend(cfg: Config, user, users_file, movie, liked, rated, ordered, user_
         write_rows(rows, res.columns + (["fallback"] if answer.fallback_column else [])
                    + (["because"] if answer.explanations is not None else []), fmt, header=not no_header)
     answer.log_notes()
+
+
+def _similar_users(cfg: Config, user: str, k, run_dir, fmt: str, no_header: bool, **filters: bool) -> None:
+    """recommend --similar-users: Model.similar_users' rows (user_id_query, rank, user_id, score, both_rated,
+    rated); --genre, --year-min/--year-max, --exclude and --candidates, which filter movies, refused."""
+    from embedrec.api import open as open_model
+    from embedrec.output import resolve_format, write_rows
+
+    names = {"genres": "--genre", "year": "--year-min/--year-max", "exclude": "--exclude",
+             "candidates": "--candidates"}
+    for key, given in filters.items():
+        if given:
+            usage_error(f"{names[key]} does not apply to --similar-users, which lists users, not movies")
+    with open_model(run_dir or cfg.run.dir, cfg) as model:
+        result = model.similar_users(user, k or cfg.recommend.k)
+        write_rows(result.to_rows(), result.columns, resolve_format(fmt), header=not no_header)
+

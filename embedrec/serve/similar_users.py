@@ -1,0 +1,62 @@
+"""The users most like a user (``Model.similar_users``, ``recommend --similar-users``; implicit's
+``similar_users``): the cosine similarity of the served user vectors, as ``similar`` ranks movies by theirs, and,
+so that a person can check an answer, how many movies each listed user rated and how many of those the query
+user rated too, counted over the pairs the model was trained on (the run's seen pairs: train and valid, and those
+rated below data.min_rating; the test split is held out). numpy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from embedrec.model.factors import normalise
+from embedrec.sparse import topk_from_scores
+from embedrec.verify import check_finite, check_seen_rows
+
+BLOCK = 1 << 24  # scores per block of queries (64 MB of float32): many queries against many users never at once
+
+
+def similar_users(engine, rows: np.ndarray, k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """For each user row of ``rows``: the ``k`` user rows nearest by cosine similarity (the user itself left out,
+    and every user whose vector is zero: no training rating, nothing to compare), best first, equal scores in row
+    order, and their similarities (float32). ``engine``: the Recommender (its user table, its run for the one
+    error a table that is not finite gets)."""
+    rows = np.asarray(rows, np.int64)
+    P = engine.P
+    check_finite(engine.run, np.asarray(P[rows]), lambda i: f"user {engine.users.raw(int(rows[i]))}'s embedding is")
+    unit = normalise(np.asarray(P, np.float32))
+    vectorless = ~unit.any(axis=1)
+    out_rows: list[np.ndarray] = []
+    out_scores: list[np.ndarray] = []
+    step = max(1, BLOCK // max(unit.shape[0], 1))
+    for a in range(0, rows.size, step):
+        part = rows[a:a + step]
+        s = unit[part] @ unit.T
+        s[:, vectorless] = -np.inf
+        s[np.arange(part.size), part] = -np.inf
+        top, vals = topk_from_scores(s, k)
+        for t, v in zip(top, vals):
+            keep = t >= 0
+            out_rows.append(t[keep])
+            out_scores.append(v[keep].astype(np.float32))
+    for t, v in zip(out_rows, out_scores):
+        if not np.isfinite(v).all():  # a NaN row elsewhere in the table (re-sealed after an edit): said, never listed
+            bad = t[~np.isfinite(v)]
+            check_finite(engine.run, np.asarray(P[bad]), lambda i, bad=bad: f"user {engine.users.raw(int(bad[i]))}'s "
+                         "embedding is")
+    return out_rows, out_scores
+
+
+def co_rated(engine, row: int, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(how many movies each of ``others`` rated, how many of those user ``row`` rated too), over the run's seen
+    pairs (each user's train and valid movies and those rated below data.min_rating), int64."""
+    from embedrec.sparse import gather_csr
+
+    others = np.asarray(others, np.int64)
+    mine = np.zeros(engine.factors.n_movies, bool)
+    mine[engine._seen(int(row))] = True
+    local, movies, lengths = gather_csr(engine.seen_ptr, engine.seen_idx, others)
+    check_seen_rows(engine.run, movies, engine.factors.n_movies)
+    both = np.bincount(local[mine[np.asarray(movies, np.int64)]], minlength=others.size) if others.size else \
+        np.zeros(0, np.int64)
+    return np.asarray(lengths, np.int64), both.astype(np.int64)
