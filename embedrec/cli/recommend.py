@@ -69,7 +69,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated, ordered, user_features, k,
               include_seen, genres, year_min, year_max, exclude, candidates, strict, fallback, explain, run_dir, fmt,
               no_header):
-    """Top-K movies for a user, many users, a new user, or movies similar to a movie.
+    """Top-K movies for a user, many users, a new user, movies similar to a movie, or users like a user.
 
     score: for explicit models the predicted rating, clipped to the rating scale (as in predict); for implicit
     models the model's ranking score (higher is better, comparable within one run); with --movie the cosine
