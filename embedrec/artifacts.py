@@ -147,19 +147,26 @@ def _fingerprint_on_disk(path: Path) -> str:
         return ""
 
 
-def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
-    """Build the indexes again from a run's embeddings (e.g. with other index settings)."""
+def writer_run(run_dir: Path) -> Path:
+    """The run folder a command that writes a run's new model folder (index rebuild, update-users) locks and
+    publishes in, for a ``run_dir`` given as the run, its ``current`` link or the model folder it serves (as load_run
+    takes them: its lock and publish are the run's; a red team's N3 check: the lock and a temporary went into the
+    model folder, which verify then refused). A prepared dataset is refused, as recommend's --run refuses it (exit
+    1: a run to read first, not an output path)."""
     run_dir = Path(run_dir)
     served = run_dir.name.startswith(f"{ARTIFACTS}-") and (run_dir.parent / "current").exists() and \
         os.path.realpath(run_dir.parent / "current") == os.path.realpath(run_dir)  # the model RUN serves (a review)
     if served or run_dir.name == "current" and run_dir.is_symlink() and not (run_dir / "current").exists():
-        # RUN/current is the run, as load_run takes it: its lock and publish are the run's (a red team's N3 check:
-        # the lock and a temporary went into the model folder, which verify then refused; now refused as a run.dir
-        # inside a run)
         run_dir = run_dir.parent
-    if is_dataset_folder(run_dir):  # a run to read first, as recommend's --run (exit 1): not an output path
+    if is_dataset_folder(run_dir):
         raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "
                             "run directory train wrote (run.dir, e.g. runs/ml-100k)")
+    return run_dir
+
+
+def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
+    """Build the indexes again from a run's embeddings (e.g. with other index settings)."""
+    run_dir = writer_run(Path(run_dir))
     with run_lock(run_dir, "embedrec index rebuild"):
         return _rebuild_index(run_dir, index_cfg)
 
@@ -170,15 +177,10 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
          "user_factors": run.array("user_factors")}
 
     def write(tmp: Path) -> None:
-        listed = run.manifest.get("checksums") or {}
-        gone = sorted(n for n in listed if not n.endswith(".faiss") and not (run.path / n).is_file())
-        if gone:  # a review: the rebuild re-sealed the run without it, and verify then said ok
-            raise ArtifactError(f"run artifact '{run.path / gone[0]}' is missing"
-                                f"{f' (and {len(gone) - 1} more listed files)' if len(gone) > 1 else ''}; the "
-                                f"index cannot be rebuilt over a damaged run: {run_fix(run.path)}")
+        check_listed(run, "the index cannot be rebuilt over a damaged run", (".faiss",))
         for p in sorted(run.path.iterdir()):
             if p.suffix != ".faiss" and p.name != "manifest.json":
-                _carry(run, p, tmp / p.name)
+                carry_file(run, p, tmp / p.name)
         from embedrec.serve.index import build_indexes
 
         meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"],
@@ -189,10 +191,21 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
     return load_run(run_dir).manifest["index"]
 
 
-def _carry(run: Run, p: Path, dest: Path) -> None:
+def check_listed(run: Run, why: str, rebuilt: tuple[str, ...] = ()) -> None:
+    """ArtifactError where a file the run's manifest lists is missing (``rebuilt``: the suffixes of files the new
+    folder makes again, not carried), before a new model folder is filled from it (a review: the index rebuild
+    re-sealed the run without it, and verify then said ok); ``why``: what cannot be done, said with the run's fix."""
+    listed = run.manifest.get("checksums") or {}
+    gone = sorted(n for n in listed if not (rebuilt and n.endswith(rebuilt)) and not (run.path / n).is_file())
+    if gone:
+        raise ArtifactError(f"run artifact '{run.path / gone[0]}' is missing"
+                            f"{f' (and {len(gone) - 1} more listed files)' if len(gone) > 1 else ''}; {why}: "
+                            f"{run_fix(run.path)}")
+
+
+def carry_file(run: Run, p: Path, dest: Path) -> None:
     """Copy one file of ``run`` into a new artifacts folder, checked against the run's sealed manifest first."""
     if run.manifest.get("checksums") and not run.checksum(p.name):
         raise ArtifactError(f"run artifact '{p}' is not listed in its manifest (added or renamed since the run was "
                             f"written); move it out of '{run.path}', or {run_fix(run.path)}")
     run.copy_verified(p, dest)
-

@@ -55,18 +55,13 @@ def known_fold_in(engine: Recommender, row: int, items: dict[int, float],
     t = engine.training_ratings
     left_out = {m: items[m] for m in foldin.below_min_rating(items, t["min_rating"])}
     kept = {m: v for m, v in items.items() if m not in left_out}
-    new = foldin.implicit_weights(kept, engine.scale, None, t["rating_weight"], t.get("count_weight", 0.0)) \
-        if kept else {}
     solve = t.get("solve") or {}
     if solve.get("loss") == "als":
-        rows, w = trained_pairs(engine, row, seen)
-        latest = 1.0 + float(solve.get("recency", 0.0))  # after every training rating: the latest place
-        rows = np.concatenate([rows, np.fromiter(new, np.int64, len(new))])
-        w = np.concatenate([w, latest * np.fromiter(new.values(), np.float64, len(new))])
-        gram, mean = engine.movie_gram()
-        with blas_threads(1):  # a d x d solve: as a new user's fold-in (recommender.FOLDIN_SERIAL_MAX)
-            p = foldin.als_vector(engine.factors, solve, gram, mean, rows, w, detail)
-        return p, left_out
+        new = latest_weights(engine, kept)
+        return als_resolve(engine, row, np.fromiter(new, np.int64, len(new)),
+                           np.fromiter(new.values(), np.float64, len(new)), seen, detail), left_out
+    new = foldin.implicit_weights(kept, engine.scale, None, t["rating_weight"], t.get("count_weight", 0.0)) \
+        if kept else {}
     if engine.loss == "als":  # a run saved before its manifest recorded the solve
         raise UsageError("this als run was saved before embedrec recorded its users' solve, so its users cannot be "
                          "re-solved as training solved them; train it again")
@@ -89,6 +84,34 @@ def known_fold_in(engine: Recommender, row: int, items: dict[int, float],
         p, _, _ = foldin.fold_in(engine.factors, history, cfg.foldin_reg, cfg.foldin_alpha, solve_rec, gram,
                                  None, cfg.foldin_recency, None, mean, detail)
     return p, left_out
+
+
+def latest_weights(engine: Recommender, items: dict[int, float]) -> dict[int, float]:
+    """{movie row: its weight in an als run's user solve} of ratings made since training ({movie row: rating},
+    none below data.min_rating): weighed as training weighs a rating (foldin.implicit_weights: the rating weight,
+    a counts model's count weight) at the latest place in the user's history, 1 + g (g the run's recency weight,
+    ``training_ratings.solve.recency``), since they came after every training rating. What the per-request
+    re-solve (:func:`known_fold_in`) and the lasting one (``embedrec update-users``, user_update.py, which records
+    them in the run's solve weights) give a new rating."""
+    if not items:
+        return {}
+    t = engine.training_ratings
+    latest = 1.0 + float((t.get("solve") or {}).get("recency", 0.0))
+    w = foldin.implicit_weights(items, engine.scale, None, t["rating_weight"], t.get("count_weight", 0.0))
+    return {m: latest * v for m, v in w.items()}
+
+
+def als_resolve(engine: Recommender, row: int, rows: np.ndarray, w: np.ndarray, seen: np.ndarray | None = None,
+                detail: dict | None = None) -> np.ndarray:
+    """Known user ``row``'s vector of an als run's final user solve (foldin.als_vector) over the pairs it trained
+    on (:func:`trained_pairs`) and the movie ``rows`` with their solve weights ``w`` (:func:`latest_weights`;
+    float64), the movie factors fixed. ``detail``: as foldin.als_vector fills it (the divisor among it)."""
+    old, w_old = trained_pairs(engine, row, seen)
+    rows = np.concatenate([old, np.asarray(rows, np.int64)])
+    w = np.concatenate([w_old, np.asarray(w, np.float64)])
+    gram, mean = engine.movie_gram()
+    with blas_threads(1):  # a d x d solve: as a new user's fold-in (recommender.FOLDIN_SERIAL_MAX)
+        return foldin.als_vector(engine.factors, engine.training_ratings["solve"], gram, mean, rows, w, detail)
 
 
 def trained_pairs(engine: Recommender, row: int, seen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
