@@ -24,7 +24,8 @@ _logging.getLogger("embedrec").addFilter(_TermsFilter(cli=False))
 # stderr); the CLI adds its own handler
 _logging.getLogger("embedrec").addHandler(_logging.NullHandler())
 
-_API = ("load_config", "ingest", "load_dataset", "train", "open", "tune_dims", "verify_files", "rebuild_index", "score_lists",
+_API = ("load_config", "ingest", "load_dataset", "train", "open", "tune_dims", "verify_files", "rebuild_index",
+        "update_users", "score_lists",
         "Model", "TrainedModel", "Recommendations", "Predictions")
 _ERRORS = ("EmbedrecError", "ConfigError", "DataError", "ArtifactError", "OutputRefused", "OutputExists",
            "UsageError", "NotFoundError", "TrainingError", "Interrupted", "Busy")

@@ -8,6 +8,7 @@
     rec.recommend([196, 186], k=10)              # Recommendations: user ids -> movie ids and scores
     rec.export("parquet", "out/emb")             # embedrec export (also rec.topk_all(path), rec.plot_map(path))
     verify_files(run), rebuild_index(run, cfg), tune_dims(cfg)   # embedrec verify, index rebuild, tune-dims
+    update_users(run, "since.csv")               # embedrec update-users: users re-solved with newer ratings
 
 A Model answers in the ids of the source data and never in row numbers. An id not in the training data
 raises NotFoundError unless ``missing=`` says otherwise. The CLI's ``recommend`` and ``predict`` commands
@@ -624,9 +625,11 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
         run_dir = Path(cfg.run.dir)
         done = finished_run(cfg) if resume else None
         if done is not None:  # nothing replayed: the published model is what these checkpoints and config made
+            updated = f"; since then {done[2]}: the metrics given are the trained model's, from before" \
+                if done[2] else ""
             log.info("nothing to resume: %s is finished (its model %s was trained with this config and these "
-                     "checkpoints); train without «--resume|resume=True» to train again, or raise train.epochs to "
-                     "continue", run_dir, done[0])
+                     "checkpoints%s); train without «--resume|resume=True» to train again, or raise train.epochs to "
+                     "continue", run_dir, done[0], updated)
             return done[1]
         model = train_model(load_dataset(cfg.data.prepared, split_method=cfg.split.method), cfg, run_dir, resume=resume,
                             progress=progress)
@@ -880,3 +883,27 @@ def rebuild_index(run_dir: str | Path | None = None, cfg: Config | None = None) 
         _path(run_dir, "run_dir", "rebuild_index", "er.rebuild_index(None, cfg) rebuilds cfg.run.dir")
     cfg = _config(cfg, "rebuild_index")
     return rebuild(run_dir if run_dir is not None else cfg.run.dir, cfg.index)
+
+
+def update_users(run_dir: str | Path | None = None, ratings: str | Path | None = None, cfg: Config | None = None, *,
+                 strict: bool = False) -> dict:
+    """``embedrec update-users``: re-solve the users named in ``ratings`` (a ratings table's path, CSV, TSV or
+    Parquet of user, movie, rating[, timestamp] rows, read as ingest reads one under cfg.data's reading settings;
+    '-' for standard input) with those ratings, made since training, the movie factors fixed, as the run's own
+    training solved them, and publish them as the run's new model folder (default cfg.run.dir), so that
+    ``recommend``, ``export --topk-all`` and ``explain`` serve them (implicit's ``partial_fit_users``;
+    ``Model.recommend_new(user=...)`` is the same re-solve for one request, writing nothing). An als run only (one
+    process's train records the weights it needs); a user the run does not know is refused (fold a new user in per
+    request, or train again); a rating of an unknown movie is left out with a warning, or refused with
+    ``strict=True``. Under the run's writer lock (``Busy`` while another writer holds it); a Model opened before
+    keeps answering from the folder it opened. Returns the ``updates`` record the manifest gains (its
+    ``model_folder``: None where the file adds nothing, and nothing is published)."""
+    from embedrec.user_update import update_users as update
+
+    if run_dir is not None:
+        _path(run_dir, "run_dir", "update_users", "er.update_users(None, 'since.csv', cfg) updates cfg.run.dir")
+    strict = flag(strict, "strict", "update_users")
+    cfg = _config(cfg, "update_users")
+    if ratings is None:
+        raise UsageError("update_users: give the ratings file: er.update_users(run_dir, 'since.csv')")
+    return update(run_dir if run_dir is not None else cfg.run.dir, ratings, cfg.data, strict=strict)

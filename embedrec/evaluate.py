@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +22,8 @@ from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.data.dataset import Dataset
+
+log = logging.getLogger("embedrec")
 
 
 def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
@@ -466,12 +469,48 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     f["global_mean"] = run.manifest.get("global_mean", 0.0)
     result = evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
                               device, per_user)
+    updated = _updated_rows(run, ds, split)
+    if updated is not None:
+        result["updates"] = updated
     index = run.manifest.get("index") or {}
     if index.get("kind", "flat") != "flat":  # the model row ranks exactly; recommend serves through this index
         result["served_index"] = {"kind": index["kind"], "recall@10": index.get("recall@10")}
     if lists is not None:
         lists(result, ds)  # the caller's, a layer above: other recommenders' lists scored on the same dataset
     return result
+
+
+def _updated_rows(run, ds: Dataset, split: str) -> dict | None:
+    """Where update-users re-solved the run's users (its manifest's ``updates``): {"users", "ratings": what the
+    updates re-solved with, "rows_seen": how many of ``split``'s rows are among the pairs they added} (those pairs:
+    the run's seen pairs beyond the dataset's own, train, valid and rated below data.min_rating), said in a warning
+    where there are any, since the model has seen those rows and its figures on them are not held out (a note
+    otherwise: the figures are of the updated vectors); None for a run without updates."""
+    from embedrec.run import updates_of, updates_said
+
+    said = updates_said(run.manifest)
+    if said is None:
+        return None
+    ptr, idx = run.array("seen_indptr"), run.array("seen_indices")
+    n = np.int64(max(ds.n_movies, 1))
+    run_keys = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr)) * n + idx
+    own_ptr, own_idx = seen_csr(ds, ("train", "valid"))
+    own = np.repeat(np.arange(own_ptr.size - 1, dtype=np.int64), np.diff(own_ptr)) * n + own_idx
+    added = np.setdiff1d(run_keys, own)
+    part = ds.splits[split]
+    seen = int(np.isin(part.user.astype(np.int64) * n + part.movie, added).sum()) if added.size else 0
+    got = updates_of(run.manifest)
+    out = {"updates": len(got), "users": sum(int(u.get("users") or 0) for u in got),
+           "ratings": sum(int(u.get("pairs_solved") or 0) for u in got), "rows_seen": seen}
+    if seen:
+        log.warning("%s of the %s split's %s rows are ratings this run's users were re-solved with after training "
+                    "(%s): the model has seen them, so its figures on them are not held out; evaluate a run trained "
+                    "without them (or keep the held-out ratings out of update-users' files)", f"{seen:,}", split,
+                    f"{len(part):,}", said)
+    else:
+        log.info("this run's users were updated since training (%s): the figures are of the vectors it serves now, "
+                 "none of the %s split's rows among their ratings", said, split)
+    return out
 
 
 def _untrained_ranked(test_users, ds, fit_on) -> int:

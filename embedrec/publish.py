@@ -49,15 +49,17 @@ def publish_trained(model: TrainedModel, run_dir: Path, resume: bool, asked: Con
     return model.metrics
 
 
-def finished_run(cfg: Config) -> tuple[str, dict] | None:
-    """(the published model's folder name, its recorded metrics) where ``train --resume`` with ``cfg`` finds
-    ``cfg.run.dir`` finished: its published model recorded the ``finished_key`` it was trained at, and that
-    key is the same now (a known gap: such a resume loaded every checkpoint and replayed the selection's choices,
-    their lines said again, to find the same model). None otherwise (an older run, a file that cannot be read:
-    the resume goes on as before)."""
+def finished_run(cfg: Config) -> tuple[str, dict, str | None] | None:
+    """(the published model's folder name, its recorded metrics, what update-users did to it since in words or
+    None) where ``train --resume`` with ``cfg`` finds ``cfg.run.dir`` finished: its published model recorded the
+    ``finished_key`` it was trained at, and that key is the same now (a known gap: such a resume loaded every
+    checkpoint and replayed the selection's choices, their lines said again, to find the same model). A model
+    folder update-users published carries its key: its users were re-solved, the rest is the trained model, and a
+    resume neither trains again nor undoes the update (the recorded metrics are the trained model's, measured
+    before it: said). None otherwise (an older run, a file that cannot be read: the resume goes on as before)."""
     from embedrec.errors import ArtifactError
     from embedrec.fsutil.files import loads_json
-    from embedrec.run import load_run
+    from embedrec.run import load_run, updates_said
     from embedrec.trained import finished_key
 
     run_dir = Path(cfg.run.dir)
@@ -69,7 +71,7 @@ def finished_run(cfg: Config) -> tuple[str, dict] | None:
         metrics = loads_json(run.read_verified(run.path / "metrics.json") or b"null")
     except (ArtifactError, OSError, ValueError):
         return None
-    return (run.path.name, metrics) if isinstance(metrics, dict) else None
+    return (run.path.name, metrics, updates_said(run.manifest)) if isinstance(metrics, dict) else None
 
 
 def _dataset_sizes_hold(cfg: Config) -> bool:

@@ -70,6 +70,35 @@ UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
 # the run adds recent popularity). Written by a one-process train; runs before them, and the torchrun trainers',
 # explain new users only
 SOLVE_WEIGHTS, USER_SCALE = "solve_weights", "user_scale"
+# the manifest's records of `embedrec update-users` (user_update.py), oldest first: each the ratings file (its path,
+# SHA-256 and rows), the users re-solved, the pairs added to their seen movies and those in their solve, its time and
+# the model folder it replaced. A model folder published by train has none.
+UPDATES = "updates"
+
+
+def updates_of(manifest: dict) -> list[dict]:
+    """The ``updates`` records of a run's manifest (oldest first; [] where it has none)."""
+    got = manifest.get(UPDATES)
+    return [u for u in got if isinstance(u, dict)] if isinstance(got, list) else []
+
+
+def updates_said(manifest: dict) -> str | None:
+    """What a run's manifest records of update-users, in words ('update-users re-solved 100 of its users with
+    1,000 ratings made since training, at TIME'; several updates summed: a user updated twice counts twice); None
+    where it has none."""
+    got = updates_of(manifest)
+    if not got:
+        return None
+
+    def total(key: str) -> int:
+        return sum(v for u in got if isinstance(v := u.get(key), int) and not isinstance(v, bool))
+
+    users, pairs = total("users"), total("pairs_solved")
+    if len(got) == 1:
+        return (f"update-users re-solved {users:,} of its users with {pairs:,} ratings made since training, at "
+                f"{got[0].get('at', '?')}")
+    return (f"update-users re-solved its users with ratings made since training {len(got)} times, {users:,} users "
+            f"and {pairs:,} ratings in all, the last at {got[-1].get('at', '?')}")
 
 
 def _run_of(p: Path) -> Path:
@@ -277,6 +306,11 @@ def is_dataset_folder(folder: Path) -> bool:
 
 def _instead(folder: Path, manifest: dict, command: str) -> str:
     """What to do instead of writing a run into a bare model folder (:func:`check_run_folder`), for ``command``."""
+    if command == "embedrec update-users":
+        own = manifest.get("model_folder") if isinstance(manifest.get("model_folder"), dict) else {}
+        run = own.get("run") if isinstance(own.get("run"), str) else "RUN"
+        return (f"update the run it was copied from (embedrec update-users --run {shlex.quote(run)} ...) and copy the "
+                f"model out again (cp -rL {shlex.quote(run + '/current')} {shlex.quote(str(folder))})")
     if command != "embedrec index rebuild":
         return marked("train into a new or empty run.dir (e.g. runs/NAME), or into the run it was copied from",
                       "save to a new or empty folder, or to the run it was copied from")
@@ -439,6 +473,7 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
                                                  "beside it until a later publish prunes it", run_dir,
                                                  "index" if "index" in command else "model", before)
                 _warn_shrunk(run_dir, before, out)
+                _warn_updates_dropped(run_dir, before, out)
             return out
         except OSError as e:
             if io_error(e, run_dir, "choose another run.dir") is not None:
@@ -461,6 +496,25 @@ def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:
             "%s now serves a model of %s users x %s movies, where the one it replaced (%s) had %s x %s: if the data "
             "was cut short, serve that one again (docs/reliability.md, 'Rolling back a model')", run_dir, f"{nu:,}",
             f"{nm:,}", before, f"{ou:,}", f"{om:,}")
+
+
+def _warn_updates_dropped(run_dir: Path, before: str, new: Path) -> None:
+    """A warning where the model just published (a train) replaced one whose users update-users had re-solved: the
+    new model knows those ratings only where its dataset holds them (a review of the design: the updates were
+    otherwise lost in silence). Nothing where either manifest does not read."""
+    try:
+        old_m, new_m = (read_json(f / "manifest.json", "run manifest") for f in (run_dir / before, new))
+    except (ArtifactError, OSError):
+        return
+    said = updates_said(old_m)
+    if said is None or updates_of(new_m):
+        return
+    sources = list(dict.fromkeys(str((u.get("ratings") or {}).get("source")) for u in updates_of(old_m)))
+    logging.getLogger(__name__).warning(
+        "%s now serves a model trained without the updates of the one it replaced (%s: %s): their ratings are in "
+        "this model only where its dataset holds them; ingest them with the rest and train again, or run "
+        "update-users again with %s", run_dir, before, said, ", ".join(sources[:3]) + (" ..." if len(sources) > 3
+                                                                                       else ""))
 
 
 @dataclass
@@ -667,7 +721,7 @@ RUN_FIELDS = {
     "global_mean": ("number", False), "refit": ("bool", False), "features": ("dict|null", False),
     "index": ("dict", False), "files": ("files", False), "checksums": ("files", False),
     "embeddings_sha256": ("str", False), "model_folder": ("dict", False), "model_folder.name": ("str", False),
-    "model_folder.run": ("str", False),
+    "model_folder.run": ("str", False), UPDATES: ("list", False),
 }
 
 

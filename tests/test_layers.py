@@ -176,7 +176,7 @@ def test_import_embedrec_and_open_stay_light(small_run):
 # ARCHITECTURE.md's table, lowest first. Every import between embedrec modules, at module level or inside a
 # function, points to the same layer or a lower one.
 CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index", "verify", "recommend", "predict",
-               "tune", "export", "crossval", "history")
+               "tune", "export", "crossval", "history", "update")
 LAYERS = [
     ("base", {"errors", "argcheck", "device", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
     ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
@@ -191,7 +191,7 @@ LAYERS = [
                                        "serve.catalogue", "serve.foldin", "serve.stream", "serve.explain", "serve.update",
                                        "serve.history", "serve.similar_users"}),
     ("workflows", {"training.fit", "training.checkpoints", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
-                   "tune"}),
+                   "tune", "user_update"}),
     ("models and results", {"results", "models", "trained", "publish", "predict_input", "answers", "list_metrics"}),  # what the API answers with; the torchrun trainers build them too
     ("public API", {"api", "crossval", "shard_checkpoint", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
     ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "console", "__main__", ""}),

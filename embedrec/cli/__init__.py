@@ -17,6 +17,7 @@ from embedrec.cli import (  # noqa: F401
     recommend,
     train,
     tune,
+    update,
     verify,
 )
 from embedrec.cli.app import main, progress_enabled, set_short_help

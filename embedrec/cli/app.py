@@ -135,6 +135,7 @@ SHORT = {
     "recommend": "Top-K movies for users, a new user; similar movies or users.",
     "train": "Train the embeddings and write the run.",
     "tune-dims": "Sweep the embedding dimension on the validation split.",
+    "update-users": "Re-solve users with ratings made since training, and serve them.",
     "verify": "Check a run's or a dataset's files against their manifest.",
 }
 
@@ -210,7 +211,7 @@ class Group(click.Group):
             # temporary files and locks go and one line says so (a red team: exit 143 in silence, temporaries left);
             # and the streams (recommend, predict), so `timeout` or kill leaves a JSON array closed over its rows;
             # evaluate's --per-user file too (a review: its lock and temporary were left)
-            with sigterm_as_interrupt() if name in ("ingest", "export", "index", "evaluate", *STREAMING) \
+            with sigterm_as_interrupt() if name in ("ingest", "export", "index", "evaluate", "update-users", *STREAMING) \
                     else contextlib.nullcontext():
                 rv = super().invoke(ctx)
             sys.stdout.flush()  # a full disk behind stdout (> /dev/full) fails here, not at exit

@@ -194,6 +194,7 @@ FIELD_KINDS = {
     "size": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "a whole number >= 1"),
     "number": (_finite, "a finite number"),
     "number|null": (lambda v: v is None or _finite(v), "a finite number or null"),
+    "list": (lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v), "a list of mappings"),
     "range": (lambda v: isinstance(v, list) and len(v) == 2 and all(map(_finite, v)) and v[0] <= v[1],
               "[low, high], two finite numbers, low <= high"),
     # a manifest's file list: names in its own folder, never a path out of it ('../../etc/passwd', 'a/b')

@@ -1,0 +1,410 @@
+"""A lasting update of users' vectors without retraining (embedrec/user_update.py, er.update_users, embedrec
+update-users): the users named in a ratings file re-solved as the run's als training solved them, published as the
+run's new model folder (implicit's partial_fit_users)."""
+
+import fcntl
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import embedrec as er
+from embedrec.cli import main
+from embedrec.config import load_config
+from embedrec.errors import Busy, DataError, NotFoundError, UsageError
+from embedrec.run import updates_said
+from embedrec.user_update import merged_seen
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_trend import _cfg, _hits_dataset  # noqa: E402  (datasets of rows in memory)
+from test_update import _tastes_dataset  # noqa: E402
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def one_line(r) -> str:
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def write_ratings(path: Path, rows, header="user_id,movie_id,rating") -> Path:
+    path.write_text(header + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+# ------------------------------------------------------------------------------------ by hand
+def test_merged_seen_by_hand():
+    """Three users' seen movies [1, 4] [] [0, 2, 7] with weights; user 0 gains 2 and 5, user 1 gains 3, user 2
+    nothing: each user's movies stay sorted, weights follow their movies, the row pointers shift, dtypes kept."""
+    ptr = np.array([0, 2, 2, 5], np.int64)
+    idx = np.array([1, 4, 0, 2, 7], np.int32)
+    w = np.array([1.0, 2.0, 3.0, 0.0, 4.0], np.float32)
+    p, i, ww = merged_seen(ptr, idx, w, np.array([0, 1]), [np.array([2, 5]), np.array([3])],
+                           [np.array([9.0, 0.0]), np.array([8.0])])
+    assert p.tolist() == [0, 4, 5, 8] and i.tolist() == [1, 2, 4, 5, 3, 0, 2, 7]
+    assert ww.tolist() == [1.0, 9.0, 2.0, 0.0, 8.0, 3.0, 0.0, 4.0]
+    assert (p.dtype, i.dtype, ww.dtype) == (np.int64, np.int32, np.float32)
+    same = merged_seen(ptr, idx, w, np.zeros(0, np.int64), [], [])
+    assert [a.tolist() for a in same] == [ptr.tolist(), idx.tolist(), w.tolist()]
+
+
+def test_updates_said_by_hand():
+    assert updates_said({}) is None and updates_said({"updates": "x"}) is None
+    one = {"at": "T1", "users": 100, "pairs_solved": 1000}
+    assert updates_said({"updates": [one]}) == ("update-users re-solved 100 of its users with 1,000 ratings made "
+                                                "since training, at T1")
+    assert updates_said({"updates": [one, {**one, "at": "T2", "users": 3}]}) == (
+        "update-users re-solved its users with ratings made since training 2 times, 103 users and 2,000 ratings in "
+        "all, the last at T2")
+
+
+# ------------------------------------------------------------------------------------ trained runs
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Saved als runs, never written to (each test copies the one it updates): 'taste', six planted tastes
+    (users like the movies of their own), fitted with the recency weight (a new rating weighs 1 + 2); 'hits', users' tastes and recent hits, fitted with the recency weight,
+    recent popularity and users' activity weights (user_scale.npy)."""
+    tmp = tmp_path_factory.mktemp("update-users")
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
+        for name, ds, sets in (("taste", _tastes_dataset(), ("train.als_recency=2",)),
+                               ("hits", _hits_dataset(), ("train.als_recency=2", "train.als_trend=4",
+                                                          "train.als_trend_activity=1"))):
+            ds.path = tmp / name / "ds"  # (an in-memory dataset: a run records where its dataset is)
+            er.train(ds, _cfg(*sets, f"run.dir={tmp / name / 'run'}")).save()
+            out[name] = tmp / name / "run"
+    return out
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    shutil.copytree(run, dest, symlinks=True)
+    return dest
+
+
+def arrays(run: Path) -> dict:
+    return {n: np.load(run / "current" / f"{n}.npy") for n in ("user_factors", "seen_indptr", "seen_indices",
+                                                                "solve_weights")}
+
+
+def fresh_movies(m, user, n: int, taste: int | None = None) -> list:
+    """``n`` movie ids ``user`` has not seen (of ``taste``, the planted one, movie id - 1 mod 6, where given)."""
+    e = m.engine
+    seen = {int(e.movie_ids[r]) for r in e._seen(e.users.rows([user])[0][0])}
+    return [i for i in (int(x) for x in e.movie_ids) if i not in seen and (taste is None or (i - 1) % 6 == taste)][:n]
+
+
+def test_an_update_is_the_als_solve_by_hand(runs, tmp_path):
+    """The known answer: the updated vector of each named user is p = A^-1 Q_S^T w of the run's user solve, written
+    out here from its recorded numbers -- A = a0 s Q^T Q + Q_S^T W Q_S + reg (n + a0 N)^nu I over the weights the
+    run recorded for the user's training pairs and, for each new like, 1 + g (the latest place) -- and the other
+    users' vectors are the same bytes."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    m = er.open(run)
+    e = m.engine
+    solve = e.training_ratings["solve"]
+    before = arrays(run)
+    new = {2: fresh_movies(m, 2, 3), 40: fresh_movies(m, 40, 2)}
+    f = write_ratings(tmp_path / "since.csv", [(u, i, 1) for u, ids in new.items() for i in ids])
+    record = er.update_users(run, f)
+    m.close()
+    assert (record["users"], record["pairs"], record["pairs_solved"]) == (2, 5, 5) and solve["recency"] == 2
+    after = arrays(run)
+    Q = np.asarray(e.Q, np.float64)
+    for user, ids in new.items():
+        row = int(e.users.rows([user])[0][0])
+        a, b = int(before["seen_indptr"][row]), int(before["seen_indptr"][row + 1])
+        w = before["solve_weights"][a:b].astype(np.float64)
+        rows = np.concatenate([before["seen_indices"][a:b][w > 0], [int(e.movie_rows([i])[0][0]) for i in ids]])
+        w = np.concatenate([w[w > 0], np.full(len(ids), 1.0 + solve["recency"])])
+        a0 = solve["a0"] * solve["user_unobserved"]
+        lam = solve["reg"] * (rows.size + solve["a0"] * Q.shape[0]) ** solve["reg_exponent"]
+        A = a0 * Q.T @ Q + (Q[rows] * w[:, None]).T @ Q[rows] + lam * np.eye(Q.shape[1])
+        np.testing.assert_allclose(after["user_factors"][row], np.linalg.solve(A, Q[rows].T @ w), rtol=1e-5,
+                                   atol=1e-7)
+    changed = np.flatnonzero((after["user_factors"] != before["user_factors"]).any(axis=1))
+    assert changed.tolist() == sorted(int(e.users.rows([u])[0][0]) for u in new)
+    keep = np.setdiff1d(np.arange(before["user_factors"].shape[0]), changed)
+    assert after["user_factors"][keep].tobytes() == before["user_factors"][keep].tobytes()
+
+
+def test_own_training_rows_add_nothing(runs, tmp_path, caplog):
+    """A user's own training rows given again are ratings the run holds: nothing is re-solved or published, the
+    run serves the same folder (a re-solve from the recorded weights alone would move the vector by what
+    training's conjugate-gradient steps left of the exact solve: tests/test_update.py). Beside a new rating of
+    another user, that user alone changes."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    m = er.open(run)
+    e = m.engine
+    own = [(2, int(e.movie_ids[r]), 1) for r in e._seen(int(e.users.rows([2])[0][0]))]
+    m.close()
+    folder = os.readlink(run / "current")
+    before = arrays(run)
+    record = er.update_users(run, write_ratings(tmp_path / "own.csv", own))
+    assert record["model_folder"] is None and record["pairs"] == 0 and os.readlink(run / "current") == folder
+    assert f"nothing to update: the run already holds every rating in '{tmp_path / 'own.csv'}' of its 1 user" \
+        in caplog.text
+    other = fresh_movies(er.open(run), 9, 1)
+    record = er.update_users(run, write_ratings(tmp_path / "both.csv", [*own, (9, other[0], 1)]))
+    assert (record["users"], record["users_named"], record["pairs"]) == (1, 2, 1)
+    after = arrays(run)
+    row2, row9 = (int(e.users.rows([u])[0][0]) for u in (2, 9))
+    assert after["user_factors"][row2].tobytes() == before["user_factors"][row2].tobytes()
+    assert (after["user_factors"][row9] != before["user_factors"][row9]).any()
+
+
+def test_new_likes_of_a_planted_taste_move_the_served_list(runs, tmp_path):
+    """Told that users liked eight movies of another taste since training, their served lists (recommend, after
+    the update, in a fresh open) take 30-50% of it where they held 0-10%, leave the new movies out, equal what
+    the per-request re-solve gave before (recommend_new(user=...)), and split exactly into their rated movies,
+    the new ones among them (explain: the recorded weights and the solve agree)."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    m = er.open(run)
+    users = (1, 2, 9, 40)
+    new = {u: fresh_movies(m, u, 8, ((u - 1) % 6 + 3) % 6) for u in users}
+    before = {u: m.recommend(u, k=10).movie_ids[0] for u in users}
+    per_request = {u: m.recommend_new(liked=new[u], user=u, k=10) for u in users}
+    m.close()
+    er.update_users(run, write_ratings(tmp_path / "since.csv", [(u, i) for u in users for i in new[u]],
+                                       header="user_id,movie_id"))
+    with er.open(run) as m:
+        for u in users:
+            own, other = (u - 1) % 6, ((u - 1) % 6 + 3) % 6
+            res = m.recommend(u, k=10)
+            after = res.movie_ids[0]
+            share = [np.mean([(i - 1) % 6 == t for i in ids]) for ids in (before[u], after) for t in (own, other)]
+            assert share[0] >= 0.7 and share[1] <= 0.1 and share[3] >= 0.3, (u, share)
+            assert not set(after) & set(new[u])
+            assert list(after) == list(per_request[u].movie_ids[0])
+            np.testing.assert_allclose(res.scores[0], per_request[u].scores[0], rtol=1e-5)
+            x = m.explain(u, int(after[0]), n=50)
+            assert set(new[u]) <= set(x.movie_ids)  # the new movies are parts of the score
+            assert abs(x.remainder) < 1e-5 * abs(x.score)
+
+
+def test_a_second_update_composes(runs, tmp_path):
+    """Two updates, one after the other, give what one update with both files' ratings gives (a run with the
+    recency weight, recent popularity and activity weights: the solve weights, the divisors and the vectors),
+    since the second re-solve reads the weights the first recorded; and every re-solved user's explanation leaves
+    nothing but float rounding (its recorded weights and divisor are its solve's)."""
+    one, two = (copy_run(runs["hits"], tmp_path / n) for n in ("one", "two"))
+    m = er.open(one)
+    users = [3, 17, 41, 200]
+    picks = {u: fresh_movies(m, u, 6) for u in users}
+    m.close()
+    first = [(u, i, 1) for u in users for i in picks[u][:3]]
+    second = [(u, i, 1) for u in users[1:] for i in picks[u][3:]]
+    done = er.update_users(one, write_ratings(tmp_path / "a.csv", first))
+    er.update_users(one, write_ratings(tmp_path / "b.csv", second))
+    er.update_users(two, write_ratings(tmp_path / "ab.csv", first + second))
+    a, b = arrays(one), arrays(two)
+    for name in ("seen_indptr", "seen_indices", "solve_weights"):
+        assert np.array_equal(a[name], b[name]), name
+    np.testing.assert_allclose(a["user_factors"], b["user_factors"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(*(np.load(r / "current" / "user_scale.npy") for r in (one, two)), rtol=1e-5)
+    manifest = json.loads((one / "current" / "manifest.json").read_text())
+    assert [u["pairs"] for u in manifest["updates"]] == [12, 9]
+    assert manifest["updates"][1]["before"] == done["model_folder"] != os.readlink(one / "current")
+    with er.open(one) as m:
+        for u in users:
+            top = int(m.recommend(u, k=1).movie_ids[0][0])
+            x = m.explain(u, top, n=100)
+            assert abs(x.remainder) < 1e-5 * max(1.0, abs(x.score)), (u, x.remainder, x.score)
+
+
+# ------------------------------------------------------------------------------------ what it refuses and reads
+def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
+    """A user the run does not know refuses the file (naming its line; nothing is written); a movie it does not know
+    is left out with one warning, or refused with strict; a rating outside the scale is refused by its line; a pair
+    given twice counts once (the latest); ids read as the run's (text ids of an integer run are no ids)."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    folder = os.readlink(run / "current")
+    m = er.open(run)
+    new = fresh_movies(m, 2, 3)
+    m.close()
+    f = write_ratings(tmp_path / "new.csv", [(2, new[0], 1), (99999, new[1], 1)])
+    with pytest.raises(NotFoundError, match=rf"^{f}:3: user '99999' is not in the training data \(300 users\); "
+                                            r"update-users re-solves the users a run was trained on"):
+        er.update_users(run, f)
+    f = write_ratings(tmp_path / "word.csv", [(2, new[0], 1), ("u7", new[1], 1)])
+    with pytest.raises(NotFoundError, match="'u7' is not a user id of this model"):
+        er.update_users(run, f)
+    f = write_ratings(tmp_path / "scale.csv", [(2, new[0], 1), (2, new[1], 5)])
+    with pytest.raises(DataError, match=rf"^{f}:3: rating 5 is outside this model's rating scale 1-1"):
+        er.update_users(run, f)
+    f = write_ratings(tmp_path / "movie.csv", [(2, new[0], 1), (2, 99999, 1), (2, new[1], 1), (2, new[1], 1)])
+    with pytest.raises(NotFoundError, match=rf"^{f}:3: movie '99999' is not in the training data"):
+        er.update_users(run, f, strict=True)
+    assert os.readlink(run / "current") == folder and not list(run.glob(".artifacts-*"))
+    record = er.update_users(run, f)
+    assert (record["users"], record["pairs"], record["ratings"]["rows"]) == (1, 2, 4)
+    assert f"left 1 of the 4 ratings in {f} out: '99999' is not in the training data (the first at {f}:3)" \
+        in caplog.text
+    with pytest.raises(UsageError, match="not a DataFrame"):
+        er.update_users(run, __import__("pandas").DataFrame({"user_id": [2]}))
+    with pytest.raises(DataError, match="file not found"):
+        er.update_users(run, tmp_path / "gone.csv")
+
+
+@pytest.fixture(scope="module")
+def other_runs(tmp_path_factory, synth_dir, trained_run):
+    """A bpr run on synth_dir (the session's explicit run is trained_run's)."""
+    tmp = tmp_path_factory.mktemp("update-users-other")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
+        cfg = load_config(None, [f"data.prepared={tmp / 'ds'}", f"run.dir={tmp / 'run'}", "model.dim=8",
+                                 "train.epochs=2", "train.threads=1", "model.loss=bpr"])
+        er.train(er.ingest(str(synth_dir[0]), cfg), cfg).save()
+    return {"bpr": Path(cfg.run.dir), "explicit": Path(trained_run.cfg.run.dir)}
+
+
+def test_models_other_than_als_are_refused(other_runs, tmp_path):
+    f = write_ratings(tmp_path / "r.csv", [(1, 1, 4)])
+    for name, words in (("bpr", "update-users re-solves an als run's users as its training solved them"),
+                        ("explicit", "this model predicts ratings (model.objective: explicit)")):
+        r = invoke("update-users", "--ratings", f, "--run", other_runs[name])
+        assert (r.exit_code, r.stdout) == (2, "") and one_line(r).startswith(f"error: {words}"), (name, r.stderr)
+
+
+# ------------------------------------------------------------------------------------ the publish contract
+def test_an_interrupted_update_leaves_the_old_model_served(runs, tmp_path, monkeypatch):
+    """Stopped while it writes the new folder (Ctrl-C, or a SIGTERM taken as one): the run still serves the old
+    folder, no temporary is left, the lock is free and verify passes; the same update then goes through."""
+    import embedrec.user_update as uu
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    folder = os.readlink(run / "current")
+    f = write_ratings(tmp_path / "since.csv", [(2, i, 1) for i in fresh_movies(er.open(run), 2, 3)])
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(uu, "merged_seen", stop)
+    r = invoke("update-users", "--ratings", f, "--run", run)
+    assert (r.exit_code, r.stdout) == (130, "") and one_line(r) == "interrupted: nothing half-written was left behind"
+    assert os.readlink(run / "current") == folder and not [p for p in run.iterdir() if p.name.startswith(".artifacts")]
+    assert invoke("verify", run).exit_code == 0
+    monkeypatch.undo()
+    r = invoke("update-users", "--ratings", f, "--run", run)
+    assert r.exit_code == 0 and os.readlink(run / "current") != folder, r.stderr
+    r = invoke("verify", run)
+    assert r.exit_code == 0 and r.stdout.startswith("ok: run"), r.stderr
+
+
+def test_a_held_lock_is_busy_and_a_copied_out_model_is_read_only(runs, tmp_path):
+    run = copy_run(runs["taste"], tmp_path / "run")
+    f = write_ratings(tmp_path / "since.csv", [(2, fresh_movies(er.open(run), 2, 1)[0], 1)])
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.pwrite(fd, b"4242 embedrec train\n", 0)
+    try:
+        with pytest.raises(Busy, match=f"another embedrec train is writing '{run}' \\(pid 4242\\)"):
+            er.update_users(run, f)
+        r = invoke("update-users", "--ratings", f, "--run", run)
+        assert r.exit_code == 75 and one_line(r).startswith(f"error: another embedrec train is writing '{run}'")
+    finally:
+        os.close(fd)
+    model = tmp_path / "model1"
+    shutil.copytree(run / "current", model)  # cp -rL runs/x/current model1
+    r = invoke("update-users", "--ratings", f, "--run", model)
+    assert r.exit_code == 2 and "is a model folder copied out of a run" in one_line(r)
+    recorded = json.loads((model / "manifest.json").read_text())["model_folder"]["run"]  # (the run it came from)
+    assert f"update the run it was copied from (embedrec update-users --run {recorded} ...) and copy the model out " \
+           f"again (cp -rL {recorded}/current {model})" in r.stderr
+    assert sorted(p.name for p in model.iterdir()) == sorted(p.name for p in (run / "current").iterdir())
+
+
+# ------------------------------------------------------------------------------------ the command
+def test_the_command(runs, tmp_path):
+    """stdout holds the update's record (JSON) alone, stderr what was done; the new folder serves recommend --user,
+    export --topk-all and --explain; standard input is read with '-'; errors are one line."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    new = fresh_movies(er.open(run), 2, 8, 5)
+    f = write_ratings(tmp_path / "since.csv", [(2, i, 1) for i in new])
+    before = invoke("recommend", "--run", run, "--user", 2, "-k", 5, "--format", "tsv").stdout
+    r = invoke("update-users", "--ratings", f, "--run", run)
+    assert r.exit_code == 0, r.stderr
+    record = json.loads(r.stdout)
+    assert record["model_folder"] == os.readlink(run / "current") and record["users"] == 1 and record["pairs"] == 8
+    assert record["ratings"]["sha256"] and record["ratings"]["source"] == str(f.resolve())
+    assert "re-solved 1 of the 1 user named in" in r.stderr and "with 8 new ratings" in r.stderr
+    after = invoke("recommend", "--run", run, "--user", 2, "-k", 5, "--format", "tsv").stdout
+    assert after != before and not {int(line.split("\t")[2]) for line in after.splitlines()[1:]} & set(new)
+    top = tmp_path / "top.csv"
+    assert invoke("export", "--run", run, "--topk-all", top, "-k", 5, "-q").exit_code == 0
+    listed = [line.split(",")[2] for line in top.read_text().splitlines()[1:] if line.split(",")[0] == "2"]
+    assert listed == [line.split("\t")[2] for line in after.splitlines()[1:]]
+    r = invoke("recommend", "--run", run, "--user", 2, "-k", 2, "--explain", 3, "--format", "tsv")
+    assert r.exit_code == 0 and r.stdout.splitlines()[0].endswith("because")
+    more = fresh_movies(er.open(run), 3, 2)
+    r = invoke("update-users", "--ratings", "-", "--run", run, input="user_id,movie_id\n" +
+               "".join(f"3,{i}\n" for i in more))
+    assert r.exit_code == 0 and json.loads(r.stdout)["ratings"] == {"source": "-", "sha256": None, "rows": 2}
+    for args, code, start in (
+            (("--ratings", tmp_path / "gone.csv"), 1, f"error: {tmp_path / 'gone.csv'}: file not found (--ratings)"),
+            (("--ratings", tmp_path), 2, f"error: invalid value for '--ratings': File '{tmp_path}' is a directory"),
+            ((), 2, "error: missing option '--ratings'"),
+            (("--ratings", write_ratings(tmp_path / "x.csv", [(99999, 1, 1)])), 1,
+             f"error: {tmp_path / 'x.csv'}:2: user '99999' is not in the training data")):
+        r = invoke("update-users", *args, "--run", run)
+        assert (r.exit_code, r.stdout) == (code, ""), (args, r.stderr)
+        assert one_line(r).startswith(start), (args, r.stderr)
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, synth_dir):
+    """synth_dir ingested and an als run trained on it by the command (its dataset on disk: evaluate, resume)."""
+    tmp = tmp_path_factory.mktemp("update-users-ingested")
+    sets = ["--set", f"data.prepared={tmp / 'ds'}", "--set", "model.dim=8", "--set", "train.epochs=2",
+            "--set", "train.threads=1", "--set", "train.als_dims=[]"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
+        assert invoke("ingest", synth_dir[0], "-o", tmp / "ds", "-q").exit_code == 0
+        r = invoke("train", "-q", *sets, "--run", tmp / "run")
+        assert r.exit_code == 0, r.stderr
+    return tmp / "run", sets
+
+
+def test_evaluate_and_resume_of_an_updated_run(ingested, tmp_path):
+    """evaluate counts the split's rows the update gave the model and warns of them (a known answer: the test
+    rows of three users given as their new ratings); train --resume of the finished run stays finished, prints the
+    metrics it recorded and says they are from before the update, and serves the updated folder still; a train
+    again publishes a model without the updates, and says so."""
+    src, sets = ingested
+    run = copy_run(src, tmp_path / "run")
+    ds = json.loads((run / "current" / "manifest.json").read_text())["dataset"]["path"]
+    test = er.load_dataset(ds).split_frame("test")
+    users = list(test["user_id"].drop_duplicates()[:3])
+    rows = test[test["user_id"].isin(users)]
+    f = write_ratings(tmp_path / "test.csv", zip(rows["user_id"], rows["movie_id"], rows["rating"]))
+    record = er.update_users(run, f)
+    assert record["pairs"] == len(rows)
+    r = invoke("evaluate", "--run", run, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)["updates"]
+    assert got == {"updates": 1, "users": 3, "ratings": record["pairs_solved"], "rows_seen": len(rows)}
+    assert f"{len(rows)} of the test split's {len(test):,} rows are ratings this run's users were re-solved with" \
+        in r.stderr
+    folder = os.readlink(run / "current")
+    recorded = json.loads((run / "current" / "metrics.json").read_text())
+    r = invoke("train", "--resume", *sets, "--run", run, "--format", "json")
+    assert r.exit_code == 0 and os.readlink(run / "current") == folder, r.stderr
+    assert json.loads(r.stdout) == recorded
+    line = one_line(r)
+    assert line.startswith(f"nothing to resume: {run} is finished") and \
+        "since then update-users re-solved 3 of its users with" in line and \
+        "the metrics given are the trained model's, from before" in line
+    r = invoke("train", *sets, "--run", run, "--format", "json")
+    assert r.exit_code == 0 and os.readlink(run / "current") != folder
+    assert f"{run} now serves a model trained without the updates of the one it replaced ({folder}: update-users " \
+           "re-solved 3 of its users" in r.stderr
+    assert "updates" not in json.loads((run / "current" / "manifest.json").read_text())
