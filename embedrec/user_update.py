@@ -78,9 +78,10 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         (plan.pairs_added - plan.pairs_solved, "more seen but not in their solve (below data.min_rating, or of "
                                                "movies without training ratings)"),
         (plan.already, "rated before, kept as the run weighs them")) if n]
-    log.info("re-solved %s of the %s named in %s with %s new ratings%s; %s serves them from %s (%.2fs)",
-             f"{plan.users_solved:,}", f"{plan.users_named:,} user{'' if plan.users_named == 1 else 's'}", _shown(source), f"{plan.pairs_solved:,}",
-             f" ({'; '.join(others)})" if others else "", run_dir, folder.name, time.perf_counter() - started)
+    named = f"{plan.users_named:,} user{'' if plan.users_named == 1 else 's'}"
+    log.info("re-solved %s of the %s named in %s with %s new ratings%s (%.2fs)", f"{plan.users_solved:,}", named,
+             _shown(source), f"{plan.pairs_solved:,}", f" ({'; '.join(others)})" if others else "",
+             time.perf_counter() - started)
     return {**record, "model_folder": folder.name}
 
 
