@@ -257,14 +257,26 @@ def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
 
 @pytest.fixture(scope="module")
 def other_runs(tmp_path_factory, synth_dir, trained_run):
-    """A bpr run on synth_dir (the session's explicit run is trained_run's)."""
+    """On synth_dir: a bpr run, an als run on the ratings from 3 up ('min3'), and an als run on its pairs as a click
+    log, each row one to three times, counted (data.repeats=sum) and weighed 1 + log(count) ('counts'); the
+    session's explicit run is trained_run's."""
+    import pandas as pd
+
     tmp = tmp_path_factory.mktemp("update-users-other")
+    clicks = pd.read_csv(synth_dir[0] / "ratings.csv")[["userId", "movieId", "timestamp"]]
+    clicks = clicks.loc[clicks.index.repeat(np.random.default_rng(0).integers(1, 4, len(clicks)))]
+    clicks.to_csv(tmp / "clicks.csv", index=False)
+    out = {"explicit": Path(trained_run.cfg.run.dir)}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
-        cfg = load_config(None, [f"data.prepared={tmp / 'ds'}", f"run.dir={tmp / 'run'}", "model.dim=8",
-                                 "train.epochs=2", "train.threads=1", "model.loss=bpr"])
-        er.train(er.ingest(str(synth_dir[0]), cfg), cfg).save()
-    return {"bpr": Path(cfg.run.dir), "explicit": Path(trained_run.cfg.run.dir)}
+        for name, source, sets in (("bpr", synth_dir[0], ["model.loss=bpr", "train.epochs=2"]),
+                                   ("min3", synth_dir[0], ["data.min_rating=3"]),
+                                   ("counts", tmp / "clicks.csv", ["data.repeats=sum", "train.als_count_weight=1"])):
+            cfg = load_config(None, [f"data.prepared={tmp / name / 'ds'}", f"run.dir={tmp / name / 'run'}",
+                                     "model.dim=8", "train.epochs=3", "train.threads=1", "train.als_dims=[]", *sets])
+            er.train(er.ingest(str(source), cfg), cfg).save()
+            out[name] = Path(cfg.run.dir)
+    return out
 
 
 def test_models_other_than_als_are_refused(other_runs, tmp_path):
@@ -273,6 +285,46 @@ def test_models_other_than_als_are_refused(other_runs, tmp_path):
                         ("explicit", "this model predicts ratings (model.objective: explicit)")):
         r = invoke("update-users", "--ratings", f, "--run", other_runs[name])
         assert (r.exit_code, r.stdout) == (2, "") and one_line(r).startswith(f"error: {words}"), (name, r.stderr)
+
+
+def test_ratings_below_min_rating_and_counts(other_runs, tmp_path):
+    """A rating below the dataset's data.min_rating is seen (never listed) but not in the solve (weight 0), as
+    training left such ratings out; on a counts model a file without ratings is a click log, a pair's rows summed
+    into its count and weighed 1 + log(count) (train.als_count_weight 1) at the latest place, as the per-request
+    re-solve weighs the same count."""
+    run = copy_run(other_runs["min3"], tmp_path / "min3")
+    with er.open(run) as m:
+        low, high = fresh_movies(m, 5, 2)
+        per_request = m.recommend_new(rated={low: 1, high: 5}, user=5, k=50)
+    record = er.update_users(run, write_ratings(tmp_path / "r.csv", [(5, low, 1), (5, high, 5)]))
+    assert (record["pairs"], record["pairs_solved"]) == (2, 1)
+    with er.open(run) as m:
+        e = m.engine
+        row = int(e.users.rows([5])[0][0])
+        seen, w = e._seen(row), e.solve_arrays()[0][e.seen_ptr[row]:e.seen_ptr[row + 1]]
+        got = {int(e.movie_ids[r]): float(x) for r, x in zip(seen, w)}
+        assert got[low] == 0 and got[high] == 1 + e.training_ratings["solve"]["recency"]
+        res = m.recommend(5, k=50)
+        assert low not in res.movie_ids[0] and list(res.movie_ids[0]) == list(per_request.movie_ids[0])
+    run = copy_run(other_runs["counts"], tmp_path / "counts")
+    with er.open(run) as m:
+        a, b = fresh_movies(m, 7, 2)
+        per_request = m.recommend_new(rated={a: 3, b: 1}, user=7, k=20)
+    f = write_ratings(tmp_path / "clicks.csv", [(7, a), (7, b), (7, a), (7, a)], header="user_id,movie_id")
+    record = er.update_users(run, f)
+    assert (record["pairs"], record["pairs_solved"], record["ratings"]["rows"]) == (2, 2, 4)
+    with er.open(run) as m:
+        e = m.engine
+        row = int(e.users.rows([7])[0][0])
+        seen, w = e._seen(row), e.solve_arrays()[0][e.seen_ptr[row]:e.seen_ptr[row + 1]]
+        got = {int(e.movie_ids[r]): float(x) for r, x in zip(seen, w)}
+        latest = 1 + e.training_ratings["solve"]["recency"]
+        assert got[a] == pytest.approx((1 + np.log(3)) * latest, rel=1e-6) and got[b] == pytest.approx(latest)
+        res = m.recommend(7, k=20)
+        assert list(res.movie_ids[0]) == list(per_request.movie_ids[0])
+        np.testing.assert_allclose(res.scores[0], per_request.scores[0], rtol=1e-5)
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'zero.csv'}:2: rating 0 is not a count above 0"):
+        er.update_users(run, write_ratings(tmp_path / "zero.csv", [(7, a, 0)]))
 
 
 # ------------------------------------------------------------------------------------ the publish contract
