@@ -8,6 +8,7 @@
     er.open(cfg.run.dir).recommend([196, 186], k=10)
     er.open(cfg.run.dir).export("parquet", "out/embeddings")   # also .topk_all(path, k=10), .plot_map(path)
     er.verify_files(cfg.run.dir); er.rebuild_index(cfg.run.dir, cfg); er.tune_dims(cfg, dims=[16, 32])
+    er.update_users(cfg.run.dir, "since.csv")   # its users re-solved with ratings made since training
 
 The names are exported lazily (PEP 562): ``import embedrec`` loads no numpy, torch or pandas; each name loads
 its module when first used (see embedrec/api.py).
