@@ -469,7 +469,7 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
             before = current_link(run_dir) if os.path.islink(run_dir / "current") else ""
             out = publish_generation(run_dir, ARTIFACTS, fill, KEEP, frozenset({before}) if before else frozenset())
             if before.startswith(ARTIFACTS):  # a review: a notebook's save() replaced the CLI's run without a word
-                logging.getLogger(__name__).info("%s now serves the new %s; the one it served before (%s) is kept "
+                logging.getLogger("embedrec").info("%s now serves the new %s; the one it served before (%s) is kept "
                                                  "beside it until a later publish prunes it", run_dir,
                                                  "index" if "index" in command else "model", before)
                 _warn_shrunk(run_dir, before, out)
@@ -492,7 +492,7 @@ def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:
         return
     if any(n < 0.5 * o for o, n in counts):
         (ou, nu), (om, nm) = counts
-        logging.getLogger(__name__).warning(
+        logging.getLogger("embedrec").warning(
             "%s now serves a model of %s users x %s movies, where the one it replaced (%s) had %s x %s: if the data "
             "was cut short, serve that one again (docs/reliability.md, 'Rolling back a model')", run_dir, f"{nu:,}",
             f"{nm:,}", before, f"{ou:,}", f"{om:,}")
@@ -510,7 +510,7 @@ def _warn_updates_dropped(run_dir: Path, before: str, new: Path) -> None:
     if said is None or updates_of(new_m):
         return
     sources = list(dict.fromkeys(str((u.get("ratings") or {}).get("source")) for u in updates_of(old_m)))
-    logging.getLogger(__name__).warning(
+    logging.getLogger("embedrec").warning(
         "%s now serves a model trained without the updates of the one it replaced (%s: %s): their ratings are in "
         "this model only where its dataset holds them; ingest them with the rest and train again, or run "
         "update-users again with %s", run_dir, before, said, ", ".join(sources[:3]) + (" ..." if len(sources) > 3

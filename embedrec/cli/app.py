@@ -565,7 +565,7 @@ def common(fn):
     return wrapper
 
 
-_RUN_READERS = {"recommend", "predict", "evaluate", "export", "rebuild", "update-users"}  # the commands that read a run
+_RUN_READERS = {"recommend", "predict", "evaluate", "export", "rebuild", "update-users", "history"}  # the commands that read a run
 
 
 def _warn_unread_sets(cfg) -> None:
