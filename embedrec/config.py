@@ -351,6 +351,10 @@ SEPARATOR_NAMES = {"\\t": "\t", "tab": "\t", "space": " "}  # data.separator spe
 MAX_THREADS = 256  # more threads only exhaust memory (torch.set_num_threads(100000) fails after seconds)
 MAX_EVAL_K = 10000  # ranking metrics allocate O(K) per evaluated user
 MAX_BPR_NEGATIVES = 1000  # bpr gathers batch_size x negatives movie vectors per step: 0.5 GB at 1024 x 1000 x 128
+MAX_FOLDS = 100  # split.folds and cross-validate --folds: why, in FOLDS_LIMIT
+FOLDS_LIMIT = (f"a fold's test split is 1/K of each user's ratings, so above {MAX_FOLDS} folds most users have fewer "
+               "ratings than folds (ML-100K's median user has 65), and each fold of a cross-validation is a whole "
+               "dataset and run on disk; 5 or 10 are usual")
 
 
 def _empty_path(key: str) -> str:
@@ -455,6 +459,8 @@ def _check_folds(sp: SplitConfig, set_keys: Iterable[str]) -> None:
                               "out")
         return
     k = sp.folds
+    if k > MAX_FOLDS:
+        raise ConfigError(f"config key 'split.folds': {k} is above the maximum {MAX_FOLDS}: {FOLDS_LIMIT}")
     if sp.fold >= k:
         raise ConfigError(f"config key 'split.fold': {sp.fold} is no fold of split.folds={k} (they are numbered 0 to "
                           f"{k - 1}); give a fold from 0 to {k - 1}")

@@ -519,6 +519,10 @@ def test_the_fold_keys_refuse_every_bad_combination_in_one_line(tmp_path):
         (["split.folds=5", "split.fold=5"], "config key 'split.fold' (from an override): 5 is no fold of "
          "split.folds=5 (they are numbered 0 to 4); give a fold from 0 to 4"),
         (["split.folds=1"], "config key 'split.folds' (from an override): 1 is below the minimum 2"),
+        (["split.folds=101"], "config key 'split.folds' (from an override): 101 is above the maximum 100: a fold's "
+         "test split is 1/K of each user's ratings, so above 100 folds most users have fewer ratings than folds "
+         "(ML-100K's median user has 65), and each fold of a cross-validation is a whole dataset and run on disk; 5 "
+         "or 10 are usual"),
         (["split.fold=2"], "config key 'split.fold' (from an override): 2 picks the test fold of a K-fold split, "
          "and split.folds is not set; set split.folds too (e.g. split.folds=5), or leave split.fold out"),
         (["split.folds=5", "split.method=user_time"], "config key 'split.folds' (from an override): a K-fold split "
@@ -548,3 +552,4 @@ def test_the_fold_keys_refuse_every_bad_combination_in_one_line(tmp_path):
     cfg = load_config(tmp_path / "whole.yaml")
     assert (cfg.split.folds, cfg.split.fold, cfg.split.test) == (5, 4, 0.2)
     assert Config().split.folds is None and Config().split.fold == 0  # the default: no folds, today's split
+    assert load_config(None, ["split.folds=100", "split.fold=99"]).split.folds == 100  # the maximum itself

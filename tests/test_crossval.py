@@ -196,8 +196,9 @@ def test_bad_arguments_are_one_line_each(source, tmp_path):
     cfg = fast_cfg(tmp_path)
     out = tmp_path / "cv"
     cases = [
-        (dict(folds=1), UsageError, "folds 1: expected a whole number of folds, 2 or more (5 and 10 are usual)"),
-        (dict(folds="5"), UsageError, "folds '5': expected a whole number of folds, 2 or more (5 and 10 are usual)"),
+        (dict(folds=1), UsageError, "folds 1: expected a whole number of folds from 2 to 100 (5 and 10 are usual)"),
+        (dict(folds="5"), UsageError, "folds '5': expected a whole number of folds from 2 to 100 (5 and 10 are "
+         "usual)"),
         (dict(cfg=cfg.updated({"split.method": "user_time"})), ConfigError, "config key 'split.method' is user_time: "
          "cross-validation deals each user's ratings at random into the folds, and a time split holds out one window "
          "(each user's latest ratings, or every rating after a cut), so it has no folds; cross-validate with "
@@ -283,10 +284,66 @@ def test_the_command_prints_rows_on_stdout_and_progress_on_stderr(source, tmp_pa
     assert result["summary"]["model"]["ndcg@10"]["mean"] == pytest.approx(mean, abs=1e-6)
     r = invoke("cross-validate", source, "--folds", "1", "-o", tmp_path / "cv2")
     assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
-        "error: --folds 1: expected a whole number of folds, 2 or more (5 and 10 are usual)\n")
+        "error: --folds 1: expected a whole number of folds from 2 to 100 (5 and 10 are usual)\n")
     r = invoke("cross-validate", source, "-o", tmp_path / "cv2", "--set", "split.method=global_time")
     assert r.exit_code == 2 and r.stderr.startswith("error: config key 'split.method' is global_time: ") and \
         r.stderr.count("\n") == 1
     r = invoke("cross-validate", source, "-o", tmp_path / "cv2", "--set", "split.test=0.25")
     assert r.exit_code == 2 and "leave split.test out (--folds sets the share)" in r.stderr
     assert not (tmp_path / "cv2").exists()
+
+
+def test_a_k_no_data_can_fill_is_refused_and_the_cost_is_said(source, tmp_path, caplog):
+    """K is at most 100 (said with the reason, before anything is read), and at most the median user's ratings
+    (said by fold 0's ingest, naming split.folds, before any fold is trained: nothing left behind); a run says how
+    many folds it runs before the first, and after fold 0 its time and disk, and the whole's at K times that."""
+    from embedrec.crossval import disk_bytes, size_text
+
+    cfg = fast_cfg(tmp_path)
+    with pytest.raises(UsageError) as e:
+        er.cross_validate(str(source), cfg, folds=101, output=tmp_path / "cv")
+    assert str(e.value).startswith("folds 101: expected a whole number of folds from 2 to 100: a fold's test split "
+                                   "is 1/K of each user's ratings, so above 100 folds most users have fewer ratings "
+                                   "than folds")
+    counts = pd.read_csv(source / "ratings.csv")["userId"].value_counts()
+    median = float(np.median(counts))
+    with pytest.raises(DataError) as e:
+        er.cross_validate(str(source), cfg, folds=int(median) + 1, output=tmp_path / "cv")
+    assert str(e.value).startswith(f"config key 'split.folds' ({int(median) + 1}) is more folds than the median user "
+                                   f"has ratings ({median:g}, of {len(counts)} users): ")
+    assert str(e.value).endswith(f"give at most {int(median)} folds, or keep only the users with {int(median) + 1} "
+                                 f"ratings or more (data.min_user_ratings={int(median) + 1})")
+    assert not (tmp_path / "cv").exists()
+    caplog.set_level("INFO", logger="embedrec")
+    cv = er.cross_validate(str(source), cfg, folds=2, output=tmp_path / "cv", ks=(10,))
+    said = [r.getMessage() for r in caplog.records]
+    first = said.index(f"fold 0 of 0-1: into {tmp_path / 'cv' / 'fold-0'}")
+    assert said[first - 1] == (f"cross-validation of 2 folds into {tmp_path / 'cv'}: each fold ingested, trained and "
+                               "evaluated in a folder of its own (fold-0 to fold-1), a dataset and a run")
+    cost = next(m for m in said if m.startswith("fold 0 took "))
+    size = disk_bytes(tmp_path / "cv" / "fold-0")  # (fold 0's folder is as it was: fold 1 writes its own)
+    seconds = cv.folds[0]["seconds"]
+    assert cost == (f"fold 0 took {seconds:.1f}s and {size_text(size)} on disk: the 2 folds about {seconds * 2:.0f}s "
+                    f"and {size_text(2 * size)}")
+    assert said.index(cost) < said.index(next(m for m in said if m.startswith("fold 1 of 0-1: into")))
+
+
+def test_disk_bytes_counts_each_file_once_as_du_does(tmp_path):
+    """Allocated blocks (a sparse file takes less than its length), a hard-linked file once, a link to a file
+    outside not at all; the sizes in binary units."""
+    from embedrec.crossval import disk_bytes, size_text
+
+    d = tmp_path / "fold"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.bin").write_bytes(b"x" * 100_000)
+    import os
+
+    os.link(d / "a.bin", d / "sub" / "a-again.bin")
+    (tmp_path / "outside.bin").write_bytes(b"y" * 1_000_000)
+    (d / "link").symlink_to(tmp_path / "outside.bin")
+    with open(d / "sparse.bin", "wb") as fh:
+        fh.truncate(50_000_000)
+    blocks = os.stat(d / "a.bin").st_blocks * 512
+    assert 100_000 <= blocks < 200_000
+    assert disk_bytes(d) == blocks + os.stat(d / "sparse.bin").st_blocks * 512 < 50_000_000
+    assert (size_text(31.2 * 2**20), size_text(1.45 * 2**30)) == ("31.2 MB", "1.4 GB")

@@ -8,6 +8,7 @@ from embedrec.data.split import (
     TEST,
     TRAIN,
     VALID,
+    check_folds_filled,
     drop_unknown,
     global_time_split,
     keep_users_in_train,
@@ -17,6 +18,7 @@ from embedrec.data.split import (
     user_folds,
     user_time_split,
 )
+from embedrec.errors import DataError
 
 
 def test_random_split_is_seeded_and_sized():
@@ -150,3 +152,23 @@ def test_make_split_takes_the_folds_from_the_config():
     cfg = Config().updated({"split.folds": 5, "split.fold": 3, "split.seed": 9}).split
     np.testing.assert_array_equal(make_split(cfg, users, None), kfold_split(users, 5, 3, 0.1, 9))
     assert (make_split(cfg, users, None) == TEST).sum() == 60  # 2 of each user's 10
+
+
+def test_more_folds_than_the_median_user_has_ratings_are_refused():
+    """Hand-computed medians: users of 1, 2, 3, 10 and 10 ratings (median 3) take 3 folds and not 4; of 1, 1, 2
+    and 5 (median 1.5), no K; make_split checks it before it deals."""
+    users = np.repeat([7, 3, 9, 1, 5], [1, 2, 3, 10, 10])
+    check_folds_filled(users, 3)
+    with pytest.raises(DataError) as e:
+        check_folds_filled(users, 4)
+    assert str(e.value) == ("config key 'split.folds' (4) is more folds than the median user has ratings (3, of 5 "
+                            "users): each user's ratings are dealt into the folds, so most users would be missing "
+                            "from most folds' test split; give at most 3 folds, or keep only the users with 4 ratings "
+                            "or more (data.min_user_ratings=4)")
+    with pytest.raises(DataError, match=r"\(1.5, of 4 users\): .*; this data has too few ratings a user to deal "
+                                        r"into folds; keep only the users with 2 ratings or more "
+                                        r"\(data.min_user_ratings=2\)$"):
+        check_folds_filled(np.repeat(["a", "b", "c", "d"], [1, 1, 2, 5]), 2)
+    check_folds_filled(np.array([], dtype=np.int64), 5)  # no users: nothing to say here
+    with pytest.raises(DataError, match="more folds than the median user"):
+        make_split(Config().updated({"split.folds": 4}).split, users, None)

@@ -17,8 +17,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 @main.command("cross-validate", context_settings=CONTEXT)
 @click.argument("source", required=False, callback=source_given)
-@click.option("--folds", type=int, help="How many folds (split.folds; default 5): each user's ratings dealt at random "
-                                        "into them, each fold the test split once.")
+@click.option("--folds", type=int, help="How many folds, 2 to 100 (split.folds; default 5): each user's ratings dealt "
+                                        "at random into them, each fold the test split once.")
 @click.option("-o", "--output", type=PathParam(file_okay=False),
               help="The folder of the folds (each a dataset and a run: OUTPUT/fold-i/data, OUTPUT/fold-i/run) and "
                    "cross_validation.json; default run.dir with -cv added (runs/ml-100k-cv).")

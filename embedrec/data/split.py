@@ -102,10 +102,33 @@ def global_time_split(timestamps: np.ndarray, valid: float, test: float) -> np.n
     return out
 
 
+def check_folds_filled(users: np.ndarray, folds: int) -> None:
+    """A DataError where ``folds`` is more than the median user's ratings: a user of n < K ratings is in n folds
+    only (:func:`user_folds`), so more than half the users would be missing from most folds' test split, and the
+    folds would no longer each hold a Kth of every user's ratings (a review: split.folds=100000 on ML-100K, whose
+    median user has 65 ratings, was ingested to a test split of one rating)."""
+    import pandas as pd
+
+    codes = pd.factorize(users)[0]
+    if codes.size == 0:
+        return
+    median = float(np.median(np.bincount(codes)))
+    if folds <= median:
+        return
+    most = int(median)
+    fix = (f"give at most {most} folds, or keep only" if most >= 2 else "this data has too few ratings a user to "
+           "deal into folds; keep only")
+    raise DataError(f"config key 'split.folds' ({folds}) is more folds than the median user has ratings ({median:g}, "
+                    f"of {int(codes.max()) + 1:,} users): each user's ratings are dealt into the folds, so most users "
+                    f"would be missing from most folds' test split; {fix} the users with {folds} ratings or more "
+                    f"(data.min_user_ratings={folds})")
+
+
 def make_split(cfg: SplitConfig, users: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
     """Dispatch on ``cfg.method`` (a SplitConfig); with ``cfg.folds``, the K-fold split (random only: the config
     refuses the time methods with folds)."""
     if cfg.folds is not None:
+        check_folds_filled(users, cfg.folds)
         return kfold_split(users, cfg.folds, cfg.fold, cfg.valid, cfg.seed)
     if cfg.method == "random":
         return random_split(users.size, cfg.valid, cfg.test, cfg.seed)
