@@ -363,15 +363,17 @@ def _empty_path(key: str) -> str:
         f", or {NULL_PATH_KEYS[key]}" if key in NULL_PATH_KEYS else "")
 
 
-def _check_consistency(cfg: Config, set_keys: Iterable[str] = ()) -> None:
+def _check_consistency(cfg: Config, set_keys: Iterable[str] = (), split: bool = True) -> None:
     """What the keys must hold together; ``set_keys``: those given by --set, an override or updated() (a config
-    file's values are not among them: one written by `embedrec config` holds every key)."""
+    file's values are not among them: one written by `embedrec config` holds every key). ``split``: False leaves
+    the split keys' shares and folds to the caller (:func:`load_unsplit`)."""
     for key in PATH_KEYS:  # '' is no folder: the current one, or "not set", were taken for it (a red team)
         section, name = key.split(".")
         if getattr(getattr(cfg, section), name) == "":
             raise ConfigError(f"config key '{key}': {_empty_path(key)}")
-    _check_folds(cfg.split, set_keys)
-    if cfg.split.folds is None and cfg.split.valid + cfg.split.test >= 1.0:
+    if split:
+        _check_folds(cfg.split, set_keys)
+    if split and cfg.split.folds is None and cfg.split.valid + cfg.split.test >= 1.0:
         raise ConfigError("config keys 'split.valid' + 'split.test' must leave data for training "
                           f"(they add up to {cfg.split.valid + cfg.split.test:g}); lower one of them")
     scale = cfg.data.rating_scale
@@ -477,9 +479,16 @@ def _check_folds(sp: SplitConfig, set_keys: Iterable[str]) -> None:
         raise ConfigError("config keys 'split.cold_movies' and 'split.folds': the held-out movies would be test in "
                           "every fold, so the folds would not partition the ratings; leave split.cold_movies at 0 "
                           "with split.folds")
-    if sp.valid + 1 / k >= 1.0:
-        raise ConfigError(f"config keys 'split.valid' + the test fold (1/split.folds, 1/{k}) must leave data for "
-                          f"training (they add up to {sp.valid + 1 / k:g}); lower split.valid or raise split.folds")
+    check_valid_share(sp.valid, k, "split.folds")
+
+
+def check_valid_share(valid: float, k: int, folds_named: str) -> None:
+    """split.valid and a K-fold split's test fold, 1/K of each user's ratings, must leave ratings to train on; the
+    one check of ``split.folds`` and of a cross-validation's K (``folds_named``: how the message names K, e.g.
+    'split.folds' or '«--folds|folds»')."""
+    if valid + 1 / k >= 1.0:
+        raise ConfigError(f"config keys 'split.valid' + the test fold (1/{folds_named}, 1/{k}) must leave data for "
+                          f"training (they add up to {valid + 1 / k:g}); lower split.valid or raise {folds_named}")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -575,6 +584,18 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
     (["model.dim=8"]) or a mapping of dotted keys to values ({"model.dim": 8}, as :meth:`Config.updated` takes).
 
     Folders not set by either are named after the data (see :func:`resolve_paths`)."""
+    return _load(path, overrides, split=True)
+
+
+def load_unsplit(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] | None = ()) -> Config:
+    """:func:`load_config` with the split keys' shares and folds left unchecked, for a caller that checks them in
+    its own terms before the config is used: cross-validate, whose K is its --folds (``crossval.command_config``:
+    split.valid is checked with the test fold's 1/K there, not with split.test, which a cross-validation does not
+    use). Every other key is checked as load_config checks it."""
+    return _load(path, overrides, split=False)
+
+
+def _load(path, overrides, split: bool) -> Config:
     cfg = Config()
     explicit: set[str] = set()
     sources: dict[str, str] = {}  # where each key set was given, for a consistency error about it
@@ -657,7 +678,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
         overridden.update(_flat_keys(nested))
         sources.update(dict.fromkeys(_flat_keys(nested), " (from «--set|an override»)"))
     try:
-        _check_consistency(cfg, overridden)
+        _check_consistency(cfg, overridden, split)
     except ConfigError as e:  # where the key was given, as a type error says it (a first-hour review)
         text = str(e.args[0]) if e.args else ""
         m = re.match(r"config key '([^']+)': ", text)

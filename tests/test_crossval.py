@@ -205,9 +205,9 @@ def test_bad_arguments_are_one_line_each(source, tmp_path):
          "split.method=random, its default"),
         (dict(cfg=cfg.updated({"split.test": 0.3})), ConfigError, "config key 'split.test' (0.3): cross-validation's "
          "test split is each fold in turn, 1/5 of each user's ratings; leave split.test out (folds sets the share)"),
-        (dict(cfg=cfg.updated({"split.folds": 4, "split.fold": 2})), ConfigError, "config key 'split.fold' (2) picks "
-         "one fold, and cross_validate runs every fold, 0 to 3; leave split.fold out (to train one fold: ingest with "
-         "split.folds and split.fold, then train)"),
+        (dict(cfg=cfg.updated({"split.folds": 4, "split.fold": 2})), ConfigError, "config key 'split.fold' (2): "
+         "cross_validate runs every fold, 0 to 3, each the test split in turn, so it takes no split.fold; leave "
+         "split.fold out (to train on one fold: ingest with split.folds and split.fold, then train)"),
         (dict(cfg=cfg.updated({"split.folds": 4}), folds=3), ConfigError, "config key 'split.folds' is 4, and folds "
          "3; give one of them"),
         (dict(ks="10"), UsageError, "ks='10': give whole numbers >= 1, e.g. ks=10 or ks=(10, 20), not text"),
@@ -347,3 +347,57 @@ def test_disk_bytes_counts_each_file_once_as_du_does(tmp_path):
     assert 100_000 <= blocks < 200_000
     assert disk_bytes(d) == blocks + os.stat(d / "sparse.bin").st_blocks * 512 < 50_000_000
     assert (size_text(31.2 * 2**20), size_text(1.45 * 2**30)) == ("31.2 MB", "1.4 GB")
+
+
+def test_folds_and_the_split_keys_take_one_check_whichever_gives_k(source, tmp_path):
+    """--folds K and split.folds=K go through one check: split.valid with the test fold's 1/K (a review: --folds
+    10 with split.valid 0.85 was refused naming split.test, split.folds=10 took it), never split.test; split.fold
+    is refused whenever given, even at 0 (a review: 0 was taken silently, 7 refused as an ingest's key)."""
+    from embedrec.crossval import command_config
+
+    cfg = command_config(None, ["split.valid=0.85"], 10)
+    assert (cfg.split.folds, cfg.split.valid) == (10, 0.85)
+    assert load_config(None, ["split.folds=10", "split.valid=0.85"]).split.folds == 10
+    assert command_config(None, ["split.folds=10", "split.valid=0.85"], None).split.folds == 10
+    mine = write(tmp_path / "mine" / "notes.txt", "mine\n").parent  # a folder refused only after the config is taken
+    r = invoke("cross-validate", source, "--folds", "10", "--set", "split.valid=0.85", "-o", mine)
+    assert r.exit_code == 2 and "holds files cross-validation did not write (notes.txt)" in r.stderr
+    cases = [
+        (["--folds", "2", "--set", "split.valid=0.6"], "config keys 'split.valid' + the test fold (1/--folds, 1/2) "
+         "must leave data for training (they add up to 1.1); lower split.valid or raise --folds"),
+        (["--set", "split.valid=0.85"], "config keys 'split.valid' + the test fold (1/--folds, 1/5) must leave data "
+         "for training (they add up to 1.05); lower split.valid or raise --folds"),
+        (["--set", "split.folds=2", "--set", "split.valid=0.6"], "config keys 'split.valid' + the test fold "
+         "(1/split.folds, 1/2) must leave data for training (they add up to 1.1); lower split.valid or raise "
+         "split.folds"),
+        (["--set", "split.fold=7"], "config key 'split.fold' (7): cross-validate runs every fold, 0 to 4, each the "
+         "test split in turn, so it takes no split.fold; leave split.fold out (to train on one fold: ingest with "
+         "split.folds and split.fold, then train)"),
+        (["--set", "split.folds=5", "--set", "split.fold=0"], "config key 'split.fold' (0): cross-validate runs every "
+         "fold, 0 to 4, each the test split in turn, so it takes no split.fold; leave split.fold out (to train on "
+         "one fold: ingest with split.folds and split.fold, then train)"),
+        (["--folds", "3", "--set", "split.fold=5"], "config key 'split.fold' (5): cross-validate runs every fold, 0 "
+         "to 2, each the test split in turn, so it takes no split.fold; leave split.fold out (to train on one fold: "
+         "ingest with split.folds and split.fold, then train)"),
+        (["--folds", "100000"], "--folds 100000: expected a whole number of folds from 2 to 100: a fold's test split "
+         "is 1/K of each user's ratings, so above 100 folds most users have fewer ratings than folds (ML-100K's "
+         "median user has 65), and each fold of a cross-validation is a whole dataset and run on disk; 5 or 10 are "
+         "usual"),
+        (["--set", "split.folds=101"], "config key 'split.folds': 101 is above the maximum 100: a fold's test split "
+         "is 1/K of each user's ratings, so above 100 folds most users have fewer ratings than folds (ML-100K's "
+         "median user has 65), and each fold of a cross-validation is a whole dataset and run on disk; 5 or 10 are "
+         "usual"),
+    ]
+    for args, message in cases:
+        r = invoke("cross-validate", source, "-o", tmp_path / "cv", *args)
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"error: {message}\n"), args
+    assert not (tmp_path / "cv").exists()
+    with pytest.raises(ConfigError) as e:  # the library alike, in its terms
+        er.cross_validate(str(source), load_config(None, {"split.valid": 0.6}), folds=2, output=tmp_path / "cv")
+    assert str(e.value) == ("config keys 'split.valid' + the test fold (1/folds, 1/2) must leave data for training "
+                            "(they add up to 1.1); lower split.valid or raise folds")
+    with pytest.raises(ConfigError, match=r"^config key 'split.fold' \(0\): cross_validate runs every fold"):
+        er.cross_validate(str(source), load_config(None, {"split.folds": 4, "split.fold": 0}), output=tmp_path / "cv")
+    # a whole config file, as `embedrec config` writes one, holds split.fold at 0 and split.test at 0.2: no choice
+    (tmp_path / "whole.yaml").write_text(load_config().to_yaml())
+    assert command_config(tmp_path / "whole.yaml", [], 3).split.folds == 3

@@ -531,8 +531,12 @@ def _known_error(e: Exception) -> str | None:
     return None
 
 
-def common(fn):
-    """-c/--config, --set, -q/--quiet, -v/--verbose, --traceback for every subcommand."""
+def common(fn=None, *, config=None):
+    """-c/--config, --set, -q/--quiet, -v/--verbose, --traceback for every subcommand. ``@common(config=f)``: the
+    command's config is ``f(path, overrides, options)`` (the command's own options as keywords) in place of
+    ``load_config(path, overrides)``: a command whose options shape the config's checks (cross-validate's --folds)."""
+    if fn is None:
+        return functools.partial(common, config=config)
     from embedrec.cli.options import PathParam
 
     @click.option("-c", "--config", "config_path", type=PathParam(dir_okay=False), default=None,
@@ -555,7 +559,7 @@ def common(fn):
         from embedrec.config import find_config, load_config
 
         path = find_config(config_path)
-        cfg = load_config(path, overrides)
+        cfg = load_config(path, overrides) if config is None else config(path, overrides, kw)
         _warn_unread_sets(cfg)
         out = fn(cfg, **kw)
         if path is not None and config_path is None:  # a file nobody named: said once the command has done its

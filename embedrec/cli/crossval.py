@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
                    "all); cross_validation.json holds them all.  [default: all]")
 @click.option("--fresh", is_flag=True, help="Ingest and train every fold again, where a rerun keeps the folds done.")
 @FMT
-@common
+@common(config=lambda path, overrides, options: _config(path, overrides, options["folds"]))
 def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, fmt):
     """K-fold cross-validation: ingest, train and evaluate each fold, then the mean and its standard error.
 
@@ -73,6 +73,13 @@ def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, 
     write_rows(table, ["metric", *(str(r["fold"]) for r in model), *(f"{m} mean" for m in others)], fmt)
     log.info("columns 0-%d: the model's test metrics of each fold; mean, std and se over the folds (se = std / "
              "sqrt(%d)); then each baseline's mean", res.k - 1, res.k)
+
+
+def _config(path, overrides, folds):
+    """The config as cross-validate checks it: its split keys with --folds' K (crossval.command_config)."""
+    from embedrec.crossval import command_config
+
+    return command_config(path, overrides, folds)
 
 
 def _metric_columns(rows: list[dict], chosen) -> list[str]:
