@@ -62,13 +62,17 @@ class CrossValidation:
     rerun kept: '', 'run' for a finished run, 'dataset' for its dataset alone) and ``metrics``: {model: {metric:
     value}} on the fold's test split, as ``Model.evaluate`` returns its ``splits['test']`` (the model and the
     baselines). ``summary``: {model: {metric: {'mean', 'std', 'se'}}} over the folds (std with n - 1, se = std /
-    sqrt(K)). ``rows()``: the per-fold and summary rows the command prints."""
+    sqrt(K)). ``config``: the settings that make the folds' metrics, flat ({'split.folds': 5, 'model.dim': 128,
+    ...}; not the folders, index.*, recommend.*, tune.* or the thread count), as a rerun compares them.
+    ``to_dict()``: all of it, what OUTPUT/cross_validation.json holds. ``rows()``: the per-fold and summary rows
+    the command prints."""
 
     k: int
     output: Path
     folds: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     seconds: float = 0.0
+    config: dict = field(default_factory=dict)
 
     def rows(self, models: tuple[str, ...] | None = ("model",)) -> list[dict]:
         """Rows of fold (0 .. K-1, then 'mean', 'std', 'se'), model, and each metric; ``models``: those models'
@@ -91,8 +95,8 @@ class CrossValidation:
         return s["mean"], s["se"]
 
     def to_dict(self) -> dict:
-        return {"folds_k": self.k, "output": str(self.output), "seconds": round(self.seconds, 2),
-                "folds": self.folds, "summary": self.summary}
+        return {"config": self.config, "folds_k": self.k, "output": str(self.output),
+                "seconds": round(self.seconds, 2), "folds": self.folds, "summary": self.summary}
 
 
 def summarise(folds: list[dict]) -> dict:
@@ -160,7 +164,7 @@ def default_output(cfg: Config) -> Path:
 
 def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config | None = None, *,
                    folds: int | None = None, output: str | Path | None = None, ks=None, fresh: bool = False,
-                   progress: bool = False) -> CrossValidation:
+                   progress: bool = False, metrics=None) -> CrossValidation:
     """``embedrec cross-validate``: K-fold cross-validation of the model ``cfg`` trains. For each fold i of
     ``folds`` (default split.folds, else 5) the ``source`` (default cfg.data.source; a path, a release name or a
     DataFrame) is ingested with split.folds=K and split.fold=i (each user's ratings dealt at random into K folds,
@@ -171,11 +175,15 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
     Returns a :class:`embedrec.crossval.CrossValidation`: ``.folds`` (each fold's folders, counts, seconds and
     metrics, the baselines' too), ``.summary`` ({model: {metric: {'mean', 'std', 'se'}}}), ``.mean('ndcg@10')``
     (mean, standard error) and ``.rows()``. Called again with the same arguments it goes on where it stopped
-    (finished folds kept, an interrupted fit resumed); ``fresh=True`` redoes every fold."""
+    (finished folds kept, an interrupted fit resumed); ``fresh=True`` redoes every fold. ``metrics``: the metric
+    names (without @K: 'ndcg', 'recall', as ``embedrec cross-validate --metrics`` takes them) its lines on stderr
+    give, each fold's and the summary's (default: rmse and mae for an explicit model, ndcg@10 and recall@10); the
+    result holds every metric whatever they are."""
     from embedrec import api
     from embedrec.argcheck import flag
 
     fresh, progress = flag(fresh, "fresh", "cross_validate"), flag(progress, "progress", "cross_validate")
+    shown = _metric_names(metrics)
     cfg = api._config(cfg, "cross_validate")
     if type(source).__name__ == "DataFrame":  # as er.ingest takes one: written once to the cache, read by each fold
         source = api.frame_source(source, cfg.data.cache_dir)
@@ -202,7 +210,7 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
 
     with locked_folder(out, "embedrec cross-validate", "wait for it, or choose another «--output|output»",
                        "choose another «--output|output»", LOCK):
-        return _run(cfg, out, k, ks, fresh, progress)
+        return _run(cfg, out, k, ks, fresh, progress, shown)
 
 
 def command_config(path, overrides, folds: int | None) -> Config:
@@ -261,6 +269,23 @@ def _check_split(cfg: Config, k: int, k_given: bool = True) -> None:
     check_valid_share(sp.valid, k, "«--folds|folds»" if k_given else "split.folds")
 
 
+def _metric_names(metrics) -> tuple[str, ...] | None:
+    """The metrics argument: metric names without @K, as evaluate reports them (None: the default lines)."""
+    if metrics is None:
+        return None
+    from embedrec.evaluate import METRIC_GROUPS
+
+    names = (metrics,) if isinstance(metrics, str) else metrics
+    try:
+        names = tuple(names)
+    except TypeError:
+        names = None
+    if not names or not all(isinstance(n, str) and n in METRIC_GROUPS["all"] for n in names):
+        raise UsageError(f"metrics={metrics!r}: give metric names without @K, e.g. metrics=('ndcg', 'recall'), from "
+                         f"{', '.join(METRIC_GROUPS['all'])}")
+    return names
+
+
 def _ks(ks) -> tuple[int, ...] | None:
     if ks is None:
         return None
@@ -289,7 +314,7 @@ def _check_folder(out: Path) -> None:
                             "output»")
 
 
-def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool) -> CrossValidation:
+def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=None) -> CrossValidation:
     from embedrec.fsutil.files import read_json, write_json
     from embedrec.fsutil.locks import confirm_held
 
@@ -302,14 +327,14 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool) -> Cro
             raise ConfigError(f"'{out}' holds a cross-validation of another config ({_differences(was or {}, compared)}): "
                               "rerun with the config it was made with, or with «--fresh|fresh=True» to redo its folds "
                               "there, or choose another «--output|output»")
-    result = CrossValidation(k, out)
+    result = CrossValidation(k, out, config=compared)
     started = time.perf_counter()
 
     def save() -> None:
         confirm_held()
         result.summary = summarise(result.folds)
         result.seconds = time.perf_counter() - started
-        write_json(record, {"config": compared, **result.to_dict()})
+        write_json(record, result.to_dict())
 
     log.info("cross-validation of %d folds into %s: each fold ingested, trained and evaluated in a folder of its own "
              "(fold-0 to fold-%d), a dataset and a run", k, out, k - 1)
@@ -336,7 +361,7 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool) -> Cro
         result.folds.append({"fold": i, "dataset": fcfg.data.prepared, "run": fcfg.run.dir, "counts": counts,
                              "seconds": round(seconds, 2), "kept": kept, "metrics": test})
         save()
-        log.info("fold %d of 0-%d: %s (%.1fs%s)", i, k - 1, _headline(test["model"], result.summary), seconds,
+        log.info("fold %d of 0-%d: %s (%.1fs%s)", i, k - 1, _headline(test["model"], result.summary, shown), seconds,
                  f"; its {kept} kept from an earlier run" if kept else "")
         if i == 0 and k > 1:  # the cost, once measured (a review: --folds 100000 ran 174 folds, 5.7 GB, unsaid)
             size = disk_bytes(out / "fold-0")
@@ -345,7 +370,7 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool) -> Cro
             log.info("fold 0 took %s%s on disk: the %d folds about %s%s", took, size_text(size), k, whole,
                      size_text(size * k))
     save()
-    log.info("%d folds in %.1fs: %s; results: %s", k, result.seconds, _summary_line(result.summary), record)
+    log.info("%d folds in %.1fs: %s; results: %s", k, result.seconds, _summary_line(result.summary, shown), record)
     return result
 
 
@@ -443,20 +468,30 @@ def _evaluate(fcfg: Config, ks) -> dict:
         return model.evaluate("test", ks, device=fcfg.train.device)
 
 
-def _headline(model: dict, summary: dict) -> str:
-    """'test ndcg@10 0.4510 (mean so far 0.4498 +- 0.0012)': the first ranking metric (rmse for an explicit model)."""
-    name = next((n for n in ("rmse", "ndcg@10") if n in model), None) or \
-        next((n for n in model if n.startswith("ndcg@")), None)
-    if name is None:
+def _said(model: dict, shown, preferred: tuple[str, ...]) -> list[str]:
+    """The metrics of ``model`` a line gives: ``preferred`` ones it has, else its first ones; of ``shown``'s names
+    (the metrics argument's, without @K) only, where given."""
+    have = [n for n in model if isinstance(model[n], (int, float, dict)) and not n.startswith(("users_", "rows_"))
+            and (shown is None or n.split("@")[0] in shown)]
+    return [n for n in preferred if n in have] or have
+
+
+def _headline(model: dict, summary: dict, shown=None) -> str:
+    """'test ndcg@10 0.4510 (mean so far 0.4498 +- 0.0012)': the first ranking metric (rmse for an explicit model),
+    or the first of ``shown``'s."""
+    said = _said(model, shown, ("rmse", "ndcg@10", *(n for n in model if n.startswith("ndcg@"))))
+    name = said[0] if said else None
+    if name is None or not isinstance(model[name], (int, float)):
         return "scored"
     s = (summary.get("model") or {}).get(name)
     so_far = f" (mean so far {s['mean']:.4f} +- {s['se']:.4f} SE)" if s and math.isfinite(s["se"]) else ""
     return f"test {name} {model[name]:.4f}{so_far}"
 
 
-def _summary_line(summary: dict) -> str:
+def _summary_line(summary: dict, shown=None) -> str:
     model = summary.get("model") or {}
-    shown = [n for n in ("rmse", "mae", "ndcg@10", "recall@10") if n in model] or list(model)[:2]
-    return ", ".join(f"{n} {model[n]['mean']:.4f} +- {model[n]['se']:.4f} (SE)" for n in shown)
+    have = _said(model, shown, ())
+    said = [n for n in ("rmse", "mae", "ndcg@10", "recall@10") if n in have] or have[:2]
+    return ", ".join(f"{n} {model[n]['mean']:.4f} +- {model[n]['se']:.4f} (SE)" for n in said) or "none of the metrics chosen measured"
 
 

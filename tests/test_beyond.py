@@ -104,9 +104,8 @@ def test_model_baseline_and_lists_alike_and_per_user_means(trained_run, tmp_path
                          "head_share": 0.8, "genres": described["genres"]} and described["genres"] > 1
 
 
-def test_no_genres_no_ild(tmp_path):
-    """A catalogue without genres has no intra-list diversity: no ild figure (not a made-up one), the others as
-    ever; --metrics ild says so."""
+def _genreless_run(tmp_path) -> list[str]:
+    """40 users x 60 movies, no movies file (so no genres), ingested and an implicit model trained: its --set's."""
     rng = np.random.default_rng(0)
     pairs = {(int(u), int(m)) for u, m in zip(rng.integers(1, 41, 1500), rng.integers(1, 61, 1500))}
     (tmp_path / "ratings.csv").write_text("user,movie,rating\n" + "".join(f"{u},{m},4\n" for u, m in sorted(pairs)))
@@ -115,6 +114,14 @@ def test_no_genres_no_ild(tmp_path):
     assert runner.invoke(main, ["ingest", str(tmp_path / "ratings.csv"), *sets]).exit_code == 0
     r = runner.invoke(main, ["train", *sets, "--set", "model.dim=4", "--format", "json"])
     assert r.exit_code == 0, r.stderr
+    return sets
+
+
+def test_no_genres_no_ild(tmp_path):
+    """A catalogue without genres has no intra-list diversity: no ild figure (not a made-up one), the others as
+    ever; --metrics ild says so."""
+    sets = _genreless_run(tmp_path)
+    runner = CliRunner()
     r = runner.invoke(main, ["evaluate", *sets, "-k", "5", "--format", "json"])
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)
@@ -124,6 +131,31 @@ def test_no_genres_no_ild(tmp_path):
     r = runner.invoke(main, ["evaluate", *sets, "-k", "5", "--metrics", "ild,gini", "--format", "tsv"])
     assert r.exit_code == 0 and r.stdout.splitlines()[0] == "split\tmodel\tgini@5", r.stdout
     assert "ild: the movies of this dataset have no genres, so their lists have no genre diversity" in r.stderr
+    r = runner.invoke(main, ["evaluate", *sets, "-k", "5", "--metrics", "ild", "--format", "tsv"])  # nothing left
+    assert r.exit_code == 0 and r.stdout == "" and "no split to evaluate" not in r.stderr
+    assert "no metrics to report: this run's evaluation has none of the metrics --metrics chose; choose others " \
+           "(evaluate -h lists them)\n" in r.stderr
+
+
+def test_rating_metrics_of_an_implicit_run_are_refused_for_what_they_are(tmp_path, trained_run):
+    """--metrics rmse (or mae) alone on an implicit run: one line saying rmse and mae are an explicit model's (a
+    review: it said there was no split to evaluate on, though the run had its test split); beside other metrics,
+    a warning that they are left out, the others printed; an explicit run prints them."""
+    sets = _genreless_run(tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(main, ["evaluate", *sets, "-k", "10", "--metrics", "rmse"])
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", "error: --metrics rmse: rmse and mae score an explicit "
+                                                 "model's predicted ratings, and this run's model is implicit "
+                                                 "(model.objective: implicit), which ranks movies and predicts no "
+                                                 "rating; choose ranking metrics (ndcg, recall, ..., or the groups "
+                                                 "accuracy, beyond), or train an explicit model (--set "
+                                                 "model.objective=explicit)\n")
+    r = runner.invoke(main, ["evaluate", *sets, "-k", "10", "--metrics", "mae,ndcg,rmse", "--format", "tsv"])
+    assert r.exit_code == 0 and r.stdout.splitlines()[0] == "split\tmodel\tndcg@10", r.stderr
+    assert "--metrics: mae and rmse left out: this run's model is implicit (model.objective: implicit) and predicts " \
+           "no rating to score\n" in r.stderr
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "-k", "10", "--metrics", "rmse", "--format", "tsv"])
+    assert r.exit_code == 0 and r.stdout.splitlines()[0] == "split\tmodel\trmse" and "left out" not in r.stderr
 
 
 def test_evaluate_metrics_option(trained_run):

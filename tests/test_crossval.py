@@ -211,6 +211,9 @@ def test_bad_arguments_are_one_line_each(source, tmp_path):
         (dict(cfg=cfg.updated({"split.folds": 4}), folds=3), ConfigError, "config key 'split.folds' is 4, and folds "
          "3; give one of them"),
         (dict(ks="10"), UsageError, "ks='10': give whole numbers >= 1, e.g. ks=10 or ks=(10, 20), not text"),
+        (dict(metrics="ndcg@10"), UsageError, "metrics='ndcg@10': give metric names without @K, e.g. metrics=('ndcg', "
+         "'recall'), from rmse, mae, precision, recall, ndcg, map, hitrate, mrr, coverage, arp, novelty, longtail, "
+         "ild, gini, entropy"),
     ]
     for kw, kind, message in cases:
         with pytest.raises(kind) as e:
@@ -264,9 +267,11 @@ def test_a_fresh_rerun_says_no_fold_runs_publish_line(source, tmp_path):
 
 def test_the_command_prints_rows_on_stdout_and_progress_on_stderr(source, tmp_path):
     sets = [x for k, v in {**FAST, "train.als_dims": "[]"}.items() for x in ("--set", f"{k}={v}")]
-    r = invoke("cross-validate", source, "--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--metrics", "ndcg,recall",
-               *sets, "--set", f"data.cache_dir={tmp_path / 'cache'}")
+    r = invoke("cross-validate", source, "--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--metrics",
+               "ndcg,recall,rmse", *sets, "--set", f"data.cache_dir={tmp_path / 'cache'}")
     assert r.exit_code == 0, r.stderr
+    assert "--metrics: rmse left out: the model cross-validate trains is implicit (model.objective: implicit) and " \
+           "predicts no rating to score\n" in r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "fold\tmodel\trecall@10\tndcg@10"
     rows = [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
@@ -276,12 +281,38 @@ def test_the_command_prints_rows_on_stdout_and_progress_on_stderr(source, tmp_pa
     assert mean == pytest.approx(np.mean([float(x["ndcg@10"]) for x in rows[:2]]), abs=1e-6)
     assert "fold 0 of 0-1: test ndcg@10 " in r.stderr and "2 folds in " in r.stderr
     assert f"results: {tmp_path / 'cv' / 'cross_validation.json'}" in r.stderr
-    r = invoke("cross-validate", source, "--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--format", "json", *sets,
-               "--set", f"data.cache_dir={tmp_path / 'cache'}")
+    # json: what cross_validation.json holds, its metrics cut to --metrics' (the counts kept); the stderr lines give
+    # --metrics' too (a review: the summary line said recall@10 under --metrics ndcg)
+    r = invoke("cross-validate", source, "--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--format", "json",
+               "--metrics", "ndcg", *sets, "--set", f"data.cache_dir={tmp_path / 'cache'}")
     assert r.exit_code == 0, r.stderr
     result = json.loads(r.stdout)
     assert [f["kept"] for f in result["folds"]] == ["run", "run"] and "its run kept from an earlier run" in r.stderr
     assert result["summary"]["model"]["ndcg@10"]["mean"] == pytest.approx(mean, abs=1e-6)
+    record = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
+    assert list(result) == list(record) == ["config", "folds_k", "output", "seconds", "folds", "summary"]
+    assert result["config"] == record["config"] and result["config"]["split.folds"] == 2
+    assert set(result["summary"]["model"]) == {"ndcg@10"} and "recall@10" in record["summary"]["model"]
+    assert set(result["folds"][0]["metrics"]["model"]) == {"ndcg@10", "users_evaluated", "users_skipped",
+                                                           "users_with_rows"}
+    s = record["summary"]["model"]["ndcg@10"]
+    summary = next(line for line in r.stderr.splitlines() if line.startswith("2 folds in "))
+    assert summary.split(": ", 1)[1] == (f"ndcg@10 {s['mean']:.4f} +- {s['se']:.4f} (SE); results: "
+                                         f"{tmp_path / 'cv' / 'cross_validation.json'}")
+    r = invoke("cross-validate", source, "--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--metrics", "recall",
+               *sets, "--set", f"data.cache_dir={tmp_path / 'cache'}")
+    f1, s = record["folds"][1]["metrics"]["model"]["recall@10"], record["summary"]["model"]["recall@10"]
+    assert f"fold 1 of 0-1: test recall@10 {f1:.4f} (mean so far {s['mean']:.4f} +- {s['se']:.4f} SE)" in r.stderr
+    assert f": recall@10 {s['mean']:.4f} +- {s['se']:.4f} (SE); results: " in r.stderr and "ndcg" not in r.stderr
+    assert r.stdout.splitlines()[0] == "fold\tmodel\trecall@10"
+    r = invoke("cross-validate", source, "-o", tmp_path / "cv3", "--metrics", "rmse,mae")  # nothing would be printed
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", "error: --metrics rmse,mae: rmse and mae score an explicit "
+                                                 "model's predicted ratings, and the model cross-validate trains is "
+                                                 "implicit (model.objective: implicit), which ranks movies and "
+                                                 "predicts no rating; choose ranking metrics (ndcg, recall, ..., or "
+                                                 "the groups accuracy, beyond), or train an explicit model (--set "
+                                                 "model.objective=explicit)\n")
+    assert not (tmp_path / "cv3").exists()
     r = invoke("cross-validate", source, "--folds", "1", "-o", tmp_path / "cv2")
     assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
         "error: --folds 1: expected a whole number of folds from 2 to 100 (5 and 10 are usual)\n")
@@ -401,3 +432,20 @@ def test_folds_and_the_split_keys_take_one_check_whichever_gives_k(source, tmp_p
     # a whole config file, as `embedrec config` writes one, holds split.fold at 0 and split.test at 0.2: no choice
     (tmp_path / "whole.yaml").write_text(load_config().to_yaml())
     assert command_config(tmp_path / "whole.yaml", [], 3).split.folds == 3
+
+
+def test_metrics_the_folds_did_not_measure_print_nothing_and_say_so(tmp_path):
+    """--metrics ild on movies without genres: no fold measures it, so no table of headers alone: a warning says
+    so (exit 0, the record holding what the folds have)."""
+    rng = np.random.default_rng(0)
+    pairs = {(int(u), int(m)) for u, m in zip(rng.integers(1, 41, 1500), rng.integers(1, 61, 1500))}
+    ratings = write(tmp_path / "ratings.csv", "user,movie,rating\n" + "".join(f"{u},{m},4\n" for u, m in sorted(pairs)))
+    sets = [x for k, v in {**FAST, "train.als_dims": "[]"}.items() for x in ("--set", f"{k}={v}")]
+    r = invoke("cross-validate", ratings, "--folds", "2", "-o", tmp_path / "cv", "-k", "5", "--metrics", "ild",
+               "--format", "csv", *sets)
+    assert r.exit_code == 0 and r.stdout == "", r.stderr
+    assert "no metrics to report: the folds' evaluations have none of the metrics --metrics chose; " \
+           "cross_validation.json holds those they have\n" in r.stderr
+    record = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
+    assert "ild@5" not in record["summary"]["model"] and "ndcg@5" in record["summary"]["model"]
+    assert ": none of the metrics chosen measured; results: " in r.stderr

@@ -44,17 +44,20 @@ def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, 
       embedrec cross-validate ratings.csv --folds 10 -o runs/cv10 --metrics ndcg,recall -k 10
       embedrec cross-validate ml-100k --set model.objective=explicit --metrics rmse,mae
     """
-    from embedrec.cli.evaluate import _cutoffs, _metric_names
+    from embedrec.cli.evaluate import _cutoffs, _metric_names, _unmade_metrics
     from embedrec.crossval import cross_validate as run_folds
     from embedrec.output import resolve_format, write_rows
 
     chosen = _metric_names(metric_texts)  # said before anything is ingested
+    unmade = _unmade_metrics(chosen, cfg.model.objective == "explicit", "the model cross-validate trains")
+    if unmade:
+        chosen = tuple(n for n in chosen if n not in unmade)
     cut = tuple(k for text in ks for k in _cutoffs(text))
     if not cut and cfg.is_set("train.eval_k"):
         cut = tuple(cfg.train.eval_k)
     with sigterm_as_interrupt():  # SIGTERM (kill, a scheduler's stop) leaves as Ctrl-C: the folds done kept, exit 143
         res = run_folds(source or None, cfg, folds=folds, output=output or None, ks=cut or None, fresh=fresh,
-                        progress=progress_enabled())
+                        progress=progress_enabled(), metrics=chosen)
     wrote(res.output)
     fmt = resolve_format(fmt)
     if fmt == "json":
@@ -62,6 +65,10 @@ def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, 
         return
     rows = res.rows(models=None)
     cols = ["fold", "model", *_metric_columns(rows, chosen)]
+    if len(cols) == 2:  # no header alone (the folds measured none of those chosen)
+        log.warning("no metrics to report: the folds' evaluations have none of the metrics --metrics chose; "
+                    "cross_validation.json holds those they have")
+        return
     if fmt != "table":
         write_rows(rows, cols, fmt)
         return

@@ -68,6 +68,8 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
     with open_model(run_dir or cfg.run.dir, cfg) as model:
         from embedrec.run import moved_dataset
 
+        _unmade_metrics(chosen, model.engine.explicit, "this run's model")  # said before anything is scored
+
         metrics = model.evaluate(split, ks or None, device=cfg.train.device,
                                  dataset_dir=moved_dataset(model.engine.run, moved_to) if moved_to else None,
                                  per_user=per_user or False, overwrite=overwrite, lists=named or None)
@@ -130,6 +132,26 @@ def _metric_names(texts) -> tuple[str, ...] | None:
                 raise UsageError(f"--metrics '{shorten(text, 60)}': {shorten(name, 30) or 'an empty name'} is no metric "
                                  f"of evaluate; {hint}")
     return tuple(dict.fromkeys(out))
+
+
+def _unmade_metrics(chosen, explicit: bool, whose: str) -> tuple[str, ...]:
+    """Of --metrics' ``chosen`` names, those the model does not make: rmse and mae score predicted ratings, which an
+    implicit model (``explicit`` False) has none of; a UsageError where that is every name, so nothing would be
+    left to print (a review: cross-validate --metrics rmse printed an empty table, exit 0, and evaluate said it had
+    no split to evaluate on). ``whose``: the model, as the message names it ("this run's model")."""
+    from embedrec.errors import UsageError
+    from embedrec.metrics import RATING
+
+    unmade = () if chosen is None or explicit else tuple(n for n in chosen if n in RATING)
+    if unmade and len(unmade) == len(chosen):
+        raise UsageError(f"--metrics {','.join(chosen)}: rmse and mae score an explicit model's predicted ratings, and "
+                         f"{whose} is implicit (model.objective: implicit), which ranks movies and predicts no "
+                         "rating; choose ranking metrics (ndcg, recall, ..., or the groups accuracy, beyond), or "
+                         "train an explicit model (--set model.objective=explicit)")
+    if unmade:
+        log.warning("--metrics: %s left out: %s is implicit (model.objective: implicit) and predicts no rating to "
+                    "score", " and ".join(unmade), whose)
+    return unmade
 
 
 def _cutoffs(text: str) -> list[int]:

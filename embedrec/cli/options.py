@@ -313,6 +313,10 @@ def metrics_out(metrics: dict, fmt: str, shown: dict | None = None, notes: bool 
     if not rows:  # no split to score (a dataset ingested with split.test=0, refit on train+valid): no header alone
         import logging
 
+        if shown is not None and any(True for _ in metric_rows(warn_of)):  # the split scored, the choice not there
+            logging.getLogger("embedrec").warning("no metrics to report: this run's evaluation has none of the "
+                                                  "metrics --metrics chose; choose others (evaluate -h lists them)")
+            return
         logging.getLogger("embedrec").info("no metrics to report: no split to evaluate the model on (ingest with a "
                                            "non-zero split.test to measure it)")
         return
