@@ -134,7 +134,7 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
         source = frame = frame_source(source, _config(cfg, "ingest").data.cache_dir)
     if type(movies).__name__ == "DataFrame":  # the titles beside a ratings frame (a known gap: a file alone)
         data = _config(cfg, "ingest").data
-        movies = movies_frame = frame_source(_lists_as_text(movies, data.genre_separator), data.cache_dir,
+        movies = movies_frame = frame_source(_as_movies_file(movies, data.genre_separator), data.cache_dir,
                                              MOVIES_FRAME)
     cfg = ingest_config(source, cfg, output=output, movies=movies)
     if source is None and overwrite:
@@ -245,10 +245,13 @@ def frame_source(df, cache: str | None = None, kind: _FrameKind = RATINGS_FRAME)
     try:
         values = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
         table = pa.Table.from_pandas(df, preserve_index=False)
-    except TypeError as e:  # a column of lists or dicts
-        raise UsageError(f"ingest: {name}'s values cannot be {kind.what} ({first_line(e)}); give columns of "
-                         f"{kind.columns}") from None
-    except (ValueError, OverflowError, pa.ArrowException) as e:  # a column mixing ints and texts, 2**70
+    except (TypeError, ValueError, OverflowError, pa.ArrowException) as e:
+        cell = _unwritable_cell(df, kind)  # a column mixing ints and texts, 2**70: its first such row named (a
+        if cell is not None:  # review: 'Could not convert ...' without a row, and a hint about ids for a year)
+            raise UsageError(f"ingest: {cell}") from None
+        if isinstance(e, TypeError):  # a column of dicts
+            raise UsageError(f"ingest: {name}'s values cannot be {kind.what} ({first_line(e)}); give columns of "
+                             f"{kind.columns}") from None
         raise UsageError(f"ingest: {name} cannot be written as Parquet ({first_line(e)}); give each "
                          f"column one type ({var}[col].astype(str) for ids that mix numbers and texts)") from None
     key = _frame_key(df, values)
@@ -269,11 +272,73 @@ def frame_source(df, cache: str | None = None, kind: _FrameKind = RATINGS_FRAME)
     return str(path)
 
 
-def _lists_as_text(df, sep: str):
-    """A movies DataFrame whose genres are lists (as a dataset's ``movies`` holds them), each list cell as the text
-    a movies file holds, its items joined by ``sep`` (data.genre_separator, where ingest splits them again): a
-    frame's cache name hashes its values, which lists are not."""
+def _unwritable_cell(df, kind: _FrameKind) -> str | None:
+    """Where a frame that Parquet cannot take (frame_source) fails: 'the DataFrame: row 2 (df.iloc[1]): column
+    'userId' holds 'a' (a str) where row 1 holds 1 (an int); ...', its first column that pyarrow refuses alone and
+    the first row whose cells up to it it refuses (a binary search over the rows), as a bad cell a file holds is
+    named by its line; None where no one column fails alone."""
+    import pyarrow as pa
+
+    from embedrec.errors import first_line, shorten
+
+    def fails(col) -> Exception | None:
+        try:
+            pa.array(col, from_pandas=True)
+        except (TypeError, ValueError, OverflowError, pa.ArrowException) as e:
+            return e
+        return None
+
+    def shown(v) -> str:
+        kind_of = type(v).__name__
+        return f"{shorten(repr(v), 40)} ({'an' if kind_of[:1] in 'aeiou' else 'a'} {kind_of})"
+
+    for c in df.columns:
+        col = df[c]
+        why = fails(col)
+        if why is None:
+            continue
+        lo, hi = 0, len(col) - 1  # the first row i such that rows 0..i fail: rows 0..lo-1 pass, 0..hi fail
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if fails(col.iloc[:mid + 1]) is None:
+                lo = mid + 1
+            else:
+                hi = mid
+        why = fails(col.iloc[:lo + 1]) or why
+        value = col.iloc[lo]
+        at = f"{kind.name}: row {lo + 1} ({kind.variable}.iloc[{lo}]): column {c!r} holds {shown(value)}"
+        other = next((j for j in range(lo) if type(col.iloc[j]) is not type(value) and not _null(col.iloc[j])),
+                     None)  # an earlier cell of another type (not a null)
+        if other is None:  # (2**70: no earlier cell to blame)
+            return (f"{at}, which Parquet cannot hold ({first_line(why)}); give it as text "
+                    f"({kind.variable}[{c!r}].astype(str) for ids beyond 64 bits)")
+        return (f"{at} where row {other + 1} holds {shown(col.iloc[other])}; give each column cells of one type "
+                f"({kind.variable}[{c!r}].astype(str), say, where numbers and texts mix)")
+    return None
+
+
+def _null(v) -> bool:
+    """A null cell (None, NaN, pandas' NA or NaT) of a frame's object column; a list or any other value is not."""
+    import pandas as pd
+
+    try:
+        null = pd.isna(v)
+    except (TypeError, ValueError):
+        return False
+    return null is True or type(null).__name__ == "bool_" and bool(null)
+
+
+def _as_movies_file(df, sep: str):
+    """A movies DataFrame's cells as a movies file holds them: a genres list (as a dataset's ``movies`` holds
+    them) as text, its items joined by ``sep`` (data.genre_separator, where ingest splits them again: a frame's
+    cache name hashes its values, which lists are not), and a year column (parsing.YEAR_COLUMNS) whose cells mix
+    types that Parquet cannot hold in one column (1995 and 'nineteen') as text, each cell not null written as
+    itself, so that the movies file's reader checks each year and names a bad one's row (a review: 'Could not
+    convert 'nineteen'', without a row)."""
     import numpy as np
+    import pyarrow as pa
+
+    from embedrec.data.parsing import YEAR_COLUMNS
 
     def listed(v) -> bool:
         return isinstance(v, (list, tuple, np.ndarray))
@@ -283,9 +348,17 @@ def _lists_as_text(df, sep: str):
     out = None
     for c in df.columns:
         col = df[c]
-        if col.dtype == object and col.map(listed).any():
+        if col.dtype != object:
+            continue
+        if col.map(listed).any():
             out = df.copy() if out is None else out
             out[c] = col.map(lambda v: sep.join(str(x) for x in v) if listed(v) else v)
+        elif str(c).strip().lower() in YEAR_COLUMNS:
+            try:
+                pa.array(col, from_pandas=True)
+            except (TypeError, ValueError, OverflowError, pa.ArrowException):
+                out = df.copy() if out is None else out
+                out[c] = col.map(lambda v: v if _null(v) else str(v))
     return df if out is None else out
 
 

@@ -441,6 +441,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     from embedrec.data.textfiles import NAMED
 
     framed = NAMED.get(str(cfg.source)) == "the DataFrame"  # er.ingest(df): read from its cache file, said as itself
+    movies_said = NAMED.get(str(cfg.movies), "the movies file") if cfg.movies else "the movies file"  # movies=df's
     log.info("read %s rows (%s%s) in %.1fs", f"{len(raw.ratings) + raw.missing_dropped:,}",
              "a pandas DataFrame" if framed else f"{raw.layout} layout",
              f"; {raw.missing_dropped:,} dropped" if raw.missing_dropped else "", time.perf_counter() - t0)
@@ -451,7 +452,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     if movies is not None and len(movies) < len(raw.movies):  # a review: dropped without a word
         report["movies_file_repeated_ids_dropped"] = len(raw.movies) - len(movies)
         n = len(raw.movies) - len(movies)
-        log.warning("the movies file repeats movie ids: %s later %s dropped, the first row of each id kept",
+        log.warning("%s repeats movie ids: %s later %s dropped, the first row of each id kept", movies_said,
                     f"{n:,}", "row" if n == 1 else "rows")
     if raw.users is not None and raw.users["user_id"].duplicated().any():  # as the movies (a red team: silent)
         kept = raw.users.drop_duplicates("user_id", keep="first")
@@ -463,7 +464,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     below: list[pd.DataFrame] = []
     k_core: list[pd.DataFrame] = []
     # each summed pair's first time only where a time split reads it (an int64 a pair: 800 MB at 100M pairs)
-    ratings = clean(_match_movies(raw.ratings, movies, cfg, report), cfg, report, below, k_core,
+    ratings = clean(_match_movies(raw.ratings, movies, cfg, report, movies_said), cfg, report, below, k_core,
                     first_time=split_cfg.method != "random")
     if cfg.repeats == "sum" and report.get("repeated_pairs_summed") and len(ratings):
         r = ratings["rating"].to_numpy()  # sums beyond the rows' scale: the explicit clip and RMSE's take them
@@ -620,8 +621,10 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: readers.
 LONE_MIN_ROWS = 100  # fewer rows: a lone top or bottom value may well be the scale's own (one 5 among ten rows)
 MAX_LEVELS = 20  # distinct ratings of a discrete scale (1-5: 5; 0.5-5 by halves: 10; 1-10: 10)
 
-def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataConfig, report: dict) -> pd.DataFrame:
-    """Ratings of movies absent from the movies file: kept untitled, or dropped (data.unknown_movies)."""
+def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataConfig, report: dict,
+                  said: str = "the movies file") -> pd.DataFrame:
+    """Ratings of movies absent from the movies file: kept untitled, or dropped (data.unknown_movies). ``said``:
+    the movies as the warnings name them ('the movies DataFrame' of er.ingest(movies=df))."""
     if movies is None:
         return ratings
     unknown = ~ratings["movie_id"].isin(movies["movie_id"])
@@ -643,10 +646,10 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
     if n_unknown:
         if cfg.unknown_movies == "drop":
             ratings = ratings[~unknown.to_numpy()]
-            log.warning("dropped %s ratings for movies absent from the movies file", f"{n_unknown:,}")
+            log.warning("dropped %s ratings for movies absent from %s", f"{n_unknown:,}", said)
         else:
-            log.warning("%s ratings are for movies absent from the movies file; kept (untitled). Set "
-                        "data.unknown_movies=drop to drop them", f"{n_unknown:,}")
+            log.warning("%s ratings are for movies absent from %s; kept (untitled). Set "
+                        "data.unknown_movies=drop to drop them", f"{n_unknown:,}", said)
     return ratings
 
 

@@ -746,8 +746,10 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch, caplog):
     assert not cached[0].is_symlink() and len(pd.read_parquet(other)) == 10  # the link replaced, its target kept
     bad = {"empty": (df.iloc[:0], r"^ingest: the DataFrame has no rows"),
            "lists": (df.assign(rating=[[1]] * len(df)), r"^ingest: the DataFrame's values cannot be ratings"),
+           # a bad cell's row and column named, as a file's line is (a review: 'Could not convert' without them)
            "mixed": (df.assign(userId=[1, "a"] * (len(df) // 2) + [1] * (len(df) % 2)),
-                     r"^ingest: the DataFrame cannot be written as Parquet .*give each column one type")}
+                     r"^ingest: the DataFrame: row 2 \(df\.iloc\[1\]\): column 'userId' holds 'a' \(a str\) where "
+                     r"row 1 holds 1 \(an int\); give each column cells of one type \(df\['userId'\]\.astype\(str\)")}
     for name, (frame, match) in bad.items():
         with pytest.raises(UsageError, match=match):
             er.ingest(frame, output=tmp_path / name)
@@ -757,8 +759,13 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch, caplog):
         er.ingest(df.set_index("userId"), output=tmp_path / "indexed")
     with pytest.raises(UsageError, match=r"^ingest: the DataFrame has no columns"):
         er.ingest(pd.DataFrame(index=range(5)), output=tmp_path / "nocols")
-    with pytest.raises(UsageError, match=r"^ingest: the DataFrame cannot be written as Parquet"):
+    with pytest.raises(UsageError, match=r"^ingest: the DataFrame: row 1 \(df\.iloc\[0\]\): column 'userId' holds "
+                                         r"1180591620717411303424 \(an int\), which Parquet cannot hold \(.*\); give "
+                                         r"it as text \(df\['userId'\]\.astype\(str\) for ids beyond 64 bits\)$"):
         er.ingest(df.assign(userId=[2 ** 70] * len(df)).astype({"userId": object}), output=tmp_path / "huge")
+    with pytest.raises(UsageError, match=r"^ingest: the DataFrame: row 3 \(df\.iloc\[2\]\): column 'movieId' holds "
+                                         r"'x' \(a str\) where row 2 holds 7 \(an int\)"):  # a null is no other type
+        er.ingest(df.assign(movieId=[None, 7, "x"] + [7] * (len(df) - 3)), output=tmp_path / "nulls")
     with pytest.raises(UsageError, match=r"^ingest: the DataFrame has two columns named '1'"):
         er.ingest(pd.DataFrame([[1, 2, 1]], columns=["userId", 1, "1"]), output=tmp_path / "dup")
     # the same frame from threads at once: one file (a review: a temporary named by the process was shared)
@@ -852,6 +859,34 @@ def test_a_movies_dataframe_is_read_as_its_movies_file(tmp_path, monkeypatch, ca
         assert str(as_frame.value) == want.replace("the movies file", "the movies DataFrame")
         assert cached.rsplit("/", 1)[0] not in str(as_frame.value)
     assert str(as_frame.value).startswith("the movies DataFrame: row 1 (movies.iloc[0]): column 'year' holds 'x'")
+    # a year column mixing numbers and texts is read as text, so its bad year is named as a file's is (a review:
+    # 'cannot be written as Parquet (... Could not convert 'nineteen' ...)' with a hint about ids, no row)
+    mixed = movies.assign(year=[1990, 1991.0, None, "nineteen", "1995"] + [1990] * 24)
+    with pytest.raises(er.DataError, match=r"^the movies DataFrame: row 4 \(movies\.iloc\[3\]\): column 'year' holds "
+                                           r"'nineteen', not a year; write it as a whole number such as 1995"):
+        er.ingest(df, movies=mixed, output=tmp_path / "bad")
+    years = er.ingest(df, movies=mixed.assign(year=[1990, 1991.0, None, "1994", "1995"] + [1990] * 24),
+                      output=tmp_path / "years").movies
+    assert years.set_index("movie_id").loc[[1, 2, 3, 4, 5], "year"].tolist() == [1990, 1991, 1963, 1994, 1995]
+    # a genres cell of another type: its row and column named, not pyarrow's "Expected bytes, got a 'int' object"
+    with pytest.raises(UsageError, match=r"^ingest: the movies DataFrame: row 4 \(movies\.iloc\[3\]\): column 'genres' "
+                                         r"holds 5 \(an int\) where row 1 holds 'Drama\|Comedy' \(a str\); give each "
+                                         r"column cells of one type \(movies\['genres'\]\.astype\(str\)"):
+        er.ingest(df, movies=movies.assign(genres=movies.genres.astype(object).where(movies.index != 3, 5)),
+                  output=tmp_path / "bad")
+    # its warnings name it as it is: the movies DataFrame (a review: 'the movies file repeats movie ids')
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        er.ingest(df, movies=pd.concat([movies.iloc[2:], movies.iloc[2:4]]), output=tmp_path / "repeats")
+    assert caplog.messages == ["the movies DataFrame repeats movie ids: 2 later rows dropped, the first row of each "
+                               "id kept", f"{int(df.movieId.isin([1, 2]).sum()):,} ratings are for movies absent from "
+                               "the movies DataFrame; kept (untitled). Set data.unknown_movies=drop to drop them"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        er.ingest(df, movies=movies.iloc[2:], output=tmp_path / "drop", cfg=er.load_config(
+            None, {"data.unknown_movies": "drop"}))
+    assert caplog.messages == [f"dropped {int(df.movieId.isin([1, 2]).sum()):,} ratings for movies absent from the "
+                               "movies DataFrame"]
     with pytest.raises(er.DataError, match=r"^the movies DataFrame: missing column\(s\) title \(found: movieId, "
                                            r"genres\); set data.columns.title$"):
         er.ingest(df, movies=movies.drop(columns="title"), output=tmp_path / "bad")
