@@ -63,7 +63,7 @@ class StreamAnswer(tuple):
 def stream_rows(engine, triples: Iterable[tuple], because: bool = False) -> Iterator[tuple]:
     """(query id, movie rows, scores, fallback, because) from answers of (query id, movie ids, scores): a
     StreamAnswer's own rows and fallback flag, else the ids looked up (answers a caller built or filtered).
-    ``because``: each listed movie's :meth:`Explanation.items` from a StreamAnswer's ``explanations`` (None for a
+    ``because``: each listed movie's :meth:`Explanation.because` from a StreamAnswer's ``explanations`` (None for a
     fallback's list; an answer of a known user without them is a UsageError), else None."""
     for n, t in enumerate(triples, 1):
         if isinstance(t, (str, bytes)) or not isinstance(t, (tuple, list)) or len(t) < 3:
@@ -90,7 +90,7 @@ def stream_rows(engine, triples: Iterable[tuple], because: bool = False) -> Iter
             if xs is None or len(xs) != len(ids):
                 raise UsageError(f"write_stream: because_column=True, but the answer of query {t[0]!r} holds no "
                                  "explanations of its list; give recommend_stream(..., explain=3)'s answers")
-            items = [x.items() for x in xs]
+            items = [x.because() for x in xs]
         yield t[0], rows, t[2], fallback, items
 
 
@@ -209,7 +209,7 @@ class Recommendations:
         """One dict per recommended movie: the query id, rank, movie_id, title, year, genres, score (the CLI's
         rows); with ``fallback_column``, also ``fallback``: 'popular' for a query answered with the most popular
         movies, else 'none' (the CLI's --fallback popular); with ``explanations`` (what :meth:`explain` gives),
-        also ``because``: the listed movie's :meth:`Explanation.items` (None for a popular fallback's)."""
+        also ``because``: the listed movie's :meth:`Explanation.because` (None for a popular fallback's)."""
         from embedrec.argcheck import flag
 
         fallback_column = flag(fallback_column, "fallback_column", "to_rows")  # True or False, as every flag
@@ -224,7 +224,7 @@ class Recommendations:
                 if fallback_column:
                     r["fallback"] = FALLBACK_VALUES[f]
                 if explanations is not None:
-                    r["because"] = None if because is None else because[j].items()
+                    r["because"] = None if because is None else because[j].because()
                 yield r
 
     def to_frame(self):
@@ -332,11 +332,31 @@ class Explanation:
 
     def items(self) -> list[dict]:
         """The listed rated movies, largest contribution first: {'movie_id', 'title', 'contribution', 'share'} each
-        (what ``recommend --explain`` prints; share None where the score is not above 0)."""
+        (share None where the score is not above 0): an als model's ``recommend --explain`` column (see
+        :meth:`because`)."""
         titles = self._engine.titles
         return [{"movie_id": m, "title": titles[r] or None, "contribution": float(c),
                  "share": None if not np.isfinite(s) else float(s)}
                 for m, r, c, s in zip(self.movie_ids, self._rows.tolist(), self.contributions, self.shares)]
+
+    def because(self) -> list[dict]:
+        """What ``recommend --explain``'s column ``because`` holds: an als model's :meth:`items`; an explicit model's
+        (a new user's) its baseline mu + b_m first, then the listed rated movies, then the clip to the rating scale
+        where it took something off, each with its ``term`` ('baseline', 'rated', 'clip'; a review: a score of 4.79
+        shown as '3.4%; -0.2%', its 97% baseline and its clip left out), so the listed parts are the score less
+        the other rated movies' and the remainder: {'term', 'movie_id', 'title', 'contribution', 'share'} each
+        (movie_id and title None but for a rated movie)."""
+        items = self.items()
+        if not self._engine.explicit:
+            return items
+
+        def part(term: str, c: float) -> dict:
+            s = self._share(c)
+            return {"term": term, "movie_id": None, "title": None, "contribution": c,
+                    "share": None if not np.isfinite(s) else float(s)}
+
+        return [part("baseline", self.bias), *({"term": "rated", **it} for it in items),
+                *([part("clip", self.clip)] if self.clip else [])]
 
     def to_rows(self) -> Iterator[dict]:
         """One dict per part (term, movie_id, title, weight, contribution, share): each listed rated movie

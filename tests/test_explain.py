@@ -126,6 +126,20 @@ def test_an_explicit_new_users_ridge_solve_splits_as_computed_by_hand():
     assert x.to_frame()["contribution"].sum() == pytest.approx(5.0, abs=1e-12)
     res = m.recommend_new(rated={10: 5, 20: 2}, k=1)
     assert res.scores[0].tolist() == [5.0] and res.explain(1)[0][0].movie_ids == [10]
+    # recommend --explain's column holds the baseline and the clip beside the rated movies (a review: a score of
+    # 4.79 shown as '3.4%; -0.2%'): baseline 3.5 = 70% of 5, the parts 2 (40%) and 1/3 (6.7%), the clip -0.833
+    assert x.because() == [
+        {"term": "baseline", "movie_id": None, "title": None, "contribution": pytest.approx(3.5), "share": 0.7},
+        {"term": "rated", "movie_id": 10, "title": "a", "contribution": pytest.approx(2.0), "share": pytest.approx(0.4)},
+        {"term": "rated", "movie_id": 20, "title": "b", "contribution": pytest.approx(1 / 3),
+         "share": pytest.approx(1 / 15)},
+        {"term": "clip", "movie_id": None, "title": None, "contribution": pytest.approx(-5 / 6, abs=1e-6),
+         "share": pytest.approx(-1 / 6, abs=1e-6)}]
+    assert ex.because_text(x.because()) == "baseline 3.5 (70%); 10 a 40%; 20 b 6.7%; clip -0.833"
+    assert ex.because_text(m.explain(movie=10, rated={30: 1, 20: 2}, n=1).because()) == \
+        "baseline 3 (200%); 20 b -12%"  # within the scale: no clip said (1.5 = 3 - 3/17 - 22.5/17, as below)
+    rows = res.to_rows(explanations=res.explain(1))
+    assert [b["term"] for b in next(rows)["because"]] == ["baseline", "rated", "clip"]
     # within the scale: 30 rated 1 and 20 at 2 (y = (-2.5, -1)), X = [[2, 1], [-1, 1]], A = [[6, 1], [1, 3]],
     # A^-1 = [[3, -1], [-1, 6]] / 17, so [p, b_u] = A^-1 (-4, -3.5) = (-0.5, -1); movie 10 (x = [1, 1]): parts
     # -2.5 x 9/17 and -1 x 3/17, the baseline 3, the score 3 - 0.5 - 1 = 1.5, no clip
@@ -542,7 +556,17 @@ def test_an_explicit_runs_new_user_is_explained_adding_up_to_predict(trained_run
                                   "--format", "jsonl"])
     assert r.exit_code == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [[b["movie_id"] for b in row["because"]] for row in rows] == [list(x.movie_ids[:2]) for x in xs[:3]]
+    assert [[b["movie_id"] for b in row["because"] if b["term"] == "rated"] for row in rows] == \
+        [list(x.movie_ids[:2]) for x in xs[:3]]
+    for row, x in zip(rows, xs):  # the baseline first, the clip last where it took something off
+        assert row["because"][0]["term"] == "baseline" and row["because"][0]["contribution"] == pytest.approx(x.bias)
+        assert (row["because"][-1]["term"] == "clip") == (x.clip != 0)
+    r = CliRunner().invoke(main, ["recommend", *trained_run.sets, "--rated",
+                                  ",".join(f"{k}={v}" for k, v in rated.items()), "-k", "3", "--explain", "2",
+                                  "--format", "tsv"])
+    cells = [line.split("\t")[-1] for line in r.stdout.splitlines()[1:]]
+    assert cells == [ex.because_text(x.because()[:3] + x.because()[4:]) for x in xs[:3]]  # the third rated left out
+    assert all(c.startswith(f"baseline {x.bias:.3g} (") for c, x in zip(cells, xs))
 
 
 def test_rated_alone_and_a_title_are_explained_as_liked_is(als_runs):

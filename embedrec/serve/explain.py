@@ -137,9 +137,11 @@ def top_parts(parts: np.ndarray, n: int) -> np.ndarray:
 
 
 def because_text(items: list[dict] | None) -> str | None:
-    """``--explain``'s cell in a table, CSV or TSV: each named movie's id, title and share of the score,
-    '50 Star Wars (1977) 31%; 181 Return of the Jedi (1983) 12%' (its contribution, +0.012, where the score is
-    not above 0 and a share says nothing); None (an empty cell) for a list of popular movies."""
+    """``--explain``'s cell in a table, CSV or TSV (results.Explanation.because's items): each named movie's id,
+    title and share of the score, '50 Star Wars (1977) 31%; 181 Return of the Jedi (1983) 12%' (its contribution,
+    +0.012, where the score is not above 0 and a share says nothing); an explicit model's baseline and clip too,
+    'baseline 4.64 (97%); 50 Star Wars 3.4%; ...; clip -0.21'; None (an empty cell) for a list of popular
+    movies."""
     if items is None:
         return None
 
@@ -149,5 +151,12 @@ def because_text(items: list[dict] | None) -> str | None:
             return f"{it['contribution']:+.3g}"
         return f"{100 * s:.0f}%" if abs(s) >= 0.095 else f"{100 * s:.1f}%"
 
-    return "; ".join(" ".join(str(x) for x in (it["movie_id"], it["title"], share(it)) if x is not None)
-                     for it in items)
+    def said(it: dict) -> str:
+        term = it.get("term", "rated")
+        if term == "baseline":
+            return f"baseline {it['contribution']:.3g}" + (f" ({share(it)})" if it["share"] is not None else "")
+        if term != "rated":  # the clip
+            return f"{term} {it['contribution']:+.3g}"
+        return " ".join(str(x) for x in (it["movie_id"], it["title"], share(it)) if x is not None)
+
+    return "; ".join(said(it) for it in items)
