@@ -420,9 +420,11 @@ def test_explain_alone_before_another_option_takes_the_configs_number(als_runs):
 
 @pytest.mark.parametrize("fmt", ["tsv", "csv", "jsonl", "json", "table"])
 def test_users_explain_writes_what_user_explain_writes_batch_by_batch(als_runs, fmt):
-    """A known gap: --users took no --explain. Its rows are byte for byte --user --explain's for each user, in every
-    format, whatever the batches (one user a batch, or all in one); an unknown user answered with the most popular
-    movies gets an empty cell (null in JSON), as --user's does, and one note."""
+    """A known gap: --users took no --explain. Its rows are --user --explain's for each user, whatever the batches
+    (one user a batch, or all in one): byte for byte in tsv, csv, jsonl and json (each object, in one array), the
+    same cells in a table, whose widths are set over all its rows (a review: the docs said byte for byte there
+    too); an unknown user answered with the most popular movies gets an empty cell (null in JSON), as --user's
+    does, and one note."""
     run = als_runs["plain"][1].engine.run.path.parent
     users = ["17", "99999", "1", "250"]
     each = []  # each user's --user rows (csv and tsv without their header)
@@ -442,8 +444,10 @@ def test_users_explain_writes_what_user_explain_writes_batch_by_batch(als_runs, 
             assert "".join(rest) == "".join(each)
         elif fmt == "jsonl":
             assert r.stdout == "".join(each)
-        elif fmt == "json":  # one array of every user's rows (byte for byte: the test below)
+        elif fmt == "json":  # one array of every user's rows, each object byte for byte --user's (docs/commands.md)
             assert json.loads(r.stdout) == [row for one in each for row in json.loads(one)]
+            assert all(one.startswith("[\n  {") and one.endswith("}\n]\n") for one in each)
+            assert r.stdout == "[\n  " + ",\n  ".join(one[4:-3] for one in each) + "\n]\n"
         else:  # a table sizes its columns over all its rows: the cells compared
             lines = r.stdout.splitlines()
             assert lines[0].split()[-2:] == ["fallback", "because"] and len(lines) == 1 + 4 * len(users)
