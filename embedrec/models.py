@@ -57,6 +57,15 @@ def one_process(what: str) -> None:
 _ONE_PAIR = object()  # Model.predict(user, movie): the movie given (one pair)
 
 
+def _one_user(user, fix: str) -> None:
+    """``user=`` of a call that takes one user id (recommend_new's and explain's known user, history's): a list
+    (any iterable but text) said to be one, with ``fix``, what to give (a review: recommend_new(user=[196, 1]) said
+    'give a flat list of ids, e.g. [196, 186]', a list again; as answers.Request's user= says it)."""
+    if user is not None and not isinstance(user, (str, bytes)) and hasattr(user, "__iter__"):
+        raise UsageError(f"user={shorten(repr(user), 40)}: user= takes one id, {fix}")
+    _one_id(user)
+
+
 def _surprise_keywords(pairs, movie, uid, iid, r_ui) -> tuple:
     """Model.predict's (pairs, movie) from Surprise's keywords ``uid=``, ``iid=``, ``r_ui=None`` where given (a
     known gap: predict(uid=196, iid=242) was a TypeError); each named once, ``r_ui`` None alone."""
@@ -502,7 +511,7 @@ class Model:
         """The row of ``user``, a known user given ratings since training (recommend_new's and explain's
         ``user=`` beside ``liked``/``rated``); an unknown one is NotFoundError saying its ratings are a new
         user's."""
-        _one_id(user)
+        _one_user(user, "the known user whose ratings since training liked=/rated= hold, e.g. user=196")
         if ordered:
             raise UsageError("«--ordered|ordered=True» orders a new user's history; a known user's new ratings all "
                              "come after its training ones (weighed as its latest): leave «--ordered|ordered» out")
@@ -542,7 +551,7 @@ class Model:
             rows.append(e.find_movie(one) if isinstance(one, str) else e.movie_row(one))
         e.explainable(new_user=user is None)  # an als model, or a new user's explicit one (before its solve)
         if user is not None and not given:
-            _one_id(user)
+            _one_user(user, "e.g. explain(196, 50) (recommend([196, 186]).explain() explains several users' lists)")
             _, urows, _ = e.users.resolve([user], "error", self._trained_on() + "«explain a new user with "
                                           "--liked/--rated|pass liked= or rated= for a new user»")
             solve, who = e.known_solve(int(urows[0])), e.users.raw(int(urows[0]))
@@ -663,7 +672,7 @@ class Model:
             k = _count(k, "k", 1)
         if dataset_dir is not None:
             _path_arg(dataset_dir, "history", "dataset_dir")
-        _one_id(user)
+        _one_user(user, "e.g. history(196) (a call for each user)")
         row = e.users.own_row(user)  # a user without a trained vector still has a history (its test rows)
         if row < 0:
             raise NotFoundError(f"{e.users.unknown_text(user)}; {self._trained_on()}give a user id of its dataset",

@@ -1187,6 +1187,13 @@ def test_one_user_request_and_a_whole_float_movie_id(trained_run):
     with pytest.raises(UsageError, match=r"user= takes one id; for many give users=\[\.\.\.\]"):
         m.answer(Request(user=users))
     movie = int(m.movie_ids[0])
+    # recommend_new's and history's user= say so too (a review: 'give a flat list of ids, e.g. [196, 186]')
+    with pytest.raises(UsageError, match=rf"^user={re.escape(repr(users))}: user= takes one id, the known user whose "
+                                         r"ratings since training liked=/rated= hold, e\.g\. user=196$"):
+        m.recommend_new(liked=[movie], user=users)
+    with pytest.raises(UsageError, match=rf"^user={re.escape(repr(tuple(users)))}: user= takes one id, e\.g\. "
+                                         r"history\(196\) \(a call for each user\)$"):
+        m.history(tuple(users))
     assert m.find_movie(float(movie)) == movie
 
 

@@ -573,6 +573,17 @@ def test_an_explicit_runs_new_user_is_explained_adding_up_to_predict(trained_run
     assert all(c.startswith(f"baseline {x.bias:.3g} (") for c, x in zip(cells, xs))
 
 
+def test_explain_takes_one_user(als_runs):
+    """A review: explain([17, 18], movie) said 'give a flat list of ids, e.g. [17, 18]', a list again."""
+    m = als_runs["plain"][1]
+    movie = int(m.engine.movie_ids[0])
+    with pytest.raises(UsageError, match=r"^user=\[17, 18\]: user= takes one id, e\.g\. explain\(196, 50\) "
+                                         r"\(recommend\(\[196, 186\]\)\.explain\(\) explains several users' lists\)$"):
+        m.explain([17, 18], movie)
+    with pytest.raises(UsageError, match=r"^user=\[17, 18\]: user= takes one id, the known user whose ratings"):
+        m.explain([17, 18], movie, liked=[movie])
+
+
 def test_rated_alone_and_a_title_are_explained_as_liked_is(als_runs):
     """A review (session 45): `--rated ... --explain` alone was refused (its mode is 'rated', the check took 'liked'
     only), and Model.explain read a movie's text by the old rule (an id, else a title only for text not all
