@@ -382,13 +382,17 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
     """After a new user's list from an implicit run, where the rated values changed nothing: training took each
     rating the dataset kept as a positive interaction, weighted by its value only with train.als_rating_weight >
     0, and fold-in takes them the same way. What the fold-in left out (below data.min_rating) the library said
-    (``left_out``)."""
+    (``left_out``): the note then speaks of the other values, in the singular for one, and is not made where
+    none is left."""
     e = model.engine
     if e.explicit or e.training_ratings["rating_weight"] > 0 or e.training_ratings.get("count_weight", 0) > 0:
         return  # the values weigh the movies (a review: a count-weighted model was said to ignore them)
-    if left_out:
-        _marked("note: this model (model.objective: implicit) takes every rating it kept as a positive interaction, "
-                "so the other «--rated|rated» values make no difference")
+    if left_out:  # the values kept, if any (a review: 'the other values' where the one given was left out)
+        kept = len(rated) - len(left_out)
+        if kept > 0:
+            _marked("note: this model (model.objective: implicit) takes every rating it kept as a positive "
+                    "interaction, so the other «--rated|rated» " + ("value makes" if kept == 1 else "values make")
+                    + " no difference")
         return
     # no movie left out: the same movies liked give the same vector and the same exclusions
     low = e.training_ratings["min_rating"]

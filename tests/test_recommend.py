@@ -569,6 +569,15 @@ def test_recommend_rated_on_an_implicit_run_notes_values_that_change_nothing(imp
                    "note: this model (model.objective: implicit) takes every rating it kept as a positive "
                    "interaction, so the other --rated values make no difference\n")
     # before: it named --liked 4,1,2 as giving the same list, which offers movie 3 that --rated excludes
+    # one value kept: said in the singular; none kept (a known user's one rating, left out): no 'other values' (a
+    # review: 'the other --rated values make no difference' where there were none)
+    left = ("note: --rated 3=1 left out of the fold-in: this model was trained on the ratings from 3 up "
+            "(data.min_rating), so it never saw a lower one (rated all the same: not in the list)\n")
+    assert run("min3", "--rated", "1=5,3=1")[1] == left + (
+        "note: this model (model.objective: implicit) takes every rating it kept as a positive interaction, so the "
+        "other --rated value makes no difference\n")
+    user = str(implicit_models["min3"].users.raw(0))
+    assert run("min3", "--user", user, "--rated", "3=1")[1] == left
     low, err = run("weighted", "--rated", "1=5,2=4,3=1")
     assert err == "" and low != run("weighted", "--rated", "1=5,2=5,3=5")[0]
 
