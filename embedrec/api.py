@@ -275,8 +275,9 @@ def frame_source(df, cache: str | None = None, kind: _FrameKind = RATINGS_FRAME)
 def _unwritable_cell(df, kind: _FrameKind) -> str | None:
     """Where a frame that Parquet cannot take (frame_source) fails: 'the DataFrame: row 2 (df.iloc[1]): column
     'userId' holds 'a' (a str) where row 1 holds 1 (an int); ...', its first column that pyarrow refuses alone and
-    the first row whose cells up to it it refuses (a binary search over the rows), as a bad cell a file holds is
-    named by its line; None where no one column fails alone."""
+    the first row whose cells up to it it refuses, as a bad cell a file holds is named by its line; None where no
+    one column fails alone. That row is the first cell of another type than the column's first where the rows
+    before it pass (two conversions), else a binary search over the rows (2**70 among integers)."""
     import pyarrow as pa
 
     from embedrec.errors import first_line, shorten
@@ -297,22 +298,27 @@ def _unwritable_cell(df, kind: _FrameKind) -> str | None:
         why = fails(col)
         if why is None:
             continue
-        lo, hi = 0, len(col) - 1  # the first row i such that rows 0..i fail: rows 0..lo-1 pass, 0..hi fail
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if fails(col.iloc[:mid + 1]) is None:
-                lo = mid + 1
-            else:
-                hi = mid
-        why = fails(col.iloc[:lo + 1]) or why
-        value = col.iloc[lo]
+        values, cells = col.tolist(), (~col.isna()).tolist()  # a null is of no type here
+        first = next((type(v) for v, ok in zip(values, cells) if ok), None)
+        lo = next((i for i, (v, ok) in enumerate(zip(values, cells)) if ok and type(v) is not first), -1)
+        at_lo = None if lo < 0 else fails(col.iloc[:lo + 1])
+        if at_lo is None or fails(col.iloc[:lo]) is not None:
+            lo, hi = 0, len(col) - 1  # the first row i such that rows 0..i fail: rows 0..lo-1 pass, 0..hi fail
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if fails(col.iloc[:mid + 1]) is None:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            at_lo = fails(col.iloc[:lo + 1])
+        why = at_lo or why
+        value = values[lo]
         at = f"{kind.name}: row {lo + 1} ({kind.variable}.iloc[{lo}]): column {c!r} holds {shown(value)}"
-        other = next((j for j in range(lo) if type(col.iloc[j]) is not type(value) and not _null(col.iloc[j])),
-                     None)  # an earlier cell of another type (not a null)
-        if other is None:  # (2**70: no earlier cell to blame)
+        j = next((j for j in range(lo) if cells[j] and type(values[j]) is not type(value)), None)
+        if j is None:  # an earlier cell of another type: none (2**70 among integers)
             return (f"{at}, which Parquet cannot hold ({first_line(why)}); give it as text "
                     f"({kind.variable}[{c!r}].astype(str) for ids beyond 64 bits)")
-        return (f"{at} where row {other + 1} holds {shown(col.iloc[other])}; give each column cells of one type "
+        return (f"{at} where row {j + 1} holds {shown(values[j])}; give each column cells of one type "
                 f"({kind.variable}[{c!r}].astype(str), say, where numbers and texts mix)")
     return None
 
