@@ -778,8 +778,8 @@ def test_keep_checkpoints_auto_keeps_small_training_folders_and_clears_large_one
     # a user's own file in a training folder is not counted: it is never cleared (a review: a 2 GB file of the
     # user's made auto clear the checkpoints and report its size)
     dim = next(p for p in kept.iterdir() if p.is_dir() and p.name.startswith("als-"))
-    (dim / "my-backup.npy").write_bytes(b"x" * (size + 10))
-    assert training_bytes(kept) < size + 10
+    (dim / "my-backup.npy").write_bytes(b"x" * size)
+    assert training_bytes(kept) < size + size // 2  # counted, it would be twice (the logs' timings vary by bytes)
     # a resume of a run whose checkpoints were cleared says why (it said only 'no checkpoint')
     from embedrec.errors import ArtifactError
 
