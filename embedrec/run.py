@@ -101,6 +101,14 @@ def updates_said(manifest: dict) -> str | None:
             f"and {pairs:,} ratings in all, the last at {got[-1].get('at', '?')}")
 
 
+def trained_folder(manifest: dict) -> str | None:
+    """The model folder, beside this one, that an updated model is built on: the trained model the first
+    ``updates`` record replaced (its ``before``); None where the manifest records no update (a trained model)."""
+    got = updates_of(manifest)
+    name = got[0].get("before") if got else None
+    return name if isinstance(name, str) and _MODEL_FOLDER.fullmatch(name) else None
+
+
 def _run_of(p: Path) -> Path:
     """The run folder of ``p`` (a run, or a model folder in one), as the messages name it (errors.from_here); a
     run named artifacts-v2 is a run."""
@@ -422,8 +430,9 @@ def is_run_entry(p: Path) -> bool:
     return False
 
 
-def _record_checksums(folder: Path) -> None:
-    """Add every file's SHA-256 and size to the folder's manifest (the FAISS files also under index.files)."""
+def _record_checksums(folder: Path) -> dict:
+    """Add every file's SHA-256 and size to the folder's manifest (the FAISS files also under index.files);
+    returns the manifest written."""
     from embedrec.serve.index import COS_FILE, IP_FILE
 
     manifest = read_json(folder / "manifest.json", "run manifest")
@@ -442,6 +451,7 @@ def _record_checksums(folder: Path) -> None:
     if isinstance(manifest.get("index"), dict):
         manifest["index"] = {**manifest["index"], "files": {n: sums[n] for n in (IP_FILE, COS_FILE) if n in sums}}
     write_json(folder / "manifest.json", seal(manifest))
+    return manifest
 
 
 def _refuse_copied_current(run_dir: Path) -> None:
@@ -456,22 +466,32 @@ def _refuse_copied_current(run_dir: Path) -> None:
 
 def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path:
     """Call ``write(tmp_folder)`` to fill a new artifacts folder, then make it ``current`` atomically (files
-    and folders fsynced first); older folders are pruned, keeping the newest KEEP and any a reader holds."""
+    and folders fsynced first); older folders are pruned, keeping the newest KEEP, the one ``current`` named
+    before, the trained model an updated one is built on (:func:`trained_folder`: a red team's second update
+    pruned it, and the first record's ``before`` named a deleted folder) and any a reader holds."""
     run_dir = Path(run_dir)
     _refuse_copied_current(run_dir)
+    kept: set[str] = set()
 
     def fill(tmp: Path) -> None:
         write(tmp)
-        _record_checksums(tmp)
+        base = trained_folder(_record_checksums(tmp))
+        if base:
+            kept.add(base)
 
     with run_lock(run_dir, command):
         try:
             before = current_link(run_dir) if os.path.islink(run_dir / "current") else ""
-            out = publish_generation(run_dir, ARTIFACTS, fill, KEEP, frozenset({before}) if before else frozenset())
+            if before:
+                kept.add(before)
+            out = publish_generation(run_dir, ARTIFACTS, fill, KEEP, kept)
             if before.startswith(ARTIFACTS):  # a review: a notebook's save() replaced the CLI's run without a word
-                logging.getLogger("embedrec").info("%s now serves the new %s; the one it served before (%s) is kept "
-                                                 "beside it until a later publish prunes it", run_dir,
-                                                 "index" if "index" in command else "model", before)
+                base = next((n for n in kept if n != before and (run_dir / n).is_dir()), None)
+                logging.getLogger("embedrec").info(
+                    "%s now serves the new %s; the one it served before (%s) is kept beside it until a later publish "
+                    "prunes it%s", run_dir, "index" if "index" in command else "model", before,
+                    f", and the trained model its updates are built on ({base}) while a model updated from it is "
+                    "served" if base else "")
                 _warn_shrunk(run_dir, before, out)
                 _warn_updates_dropped(run_dir, before, out)
             return out

@@ -4,6 +4,7 @@ run's new model folder (implicit's partial_fit_users)."""
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import sys
@@ -219,6 +220,40 @@ def test_a_second_update_composes(runs, tmp_path):
             top = int(m.recommend(u, k=1).movie_ids[0][0])
             x = m.explain(u, top, n=100)
             assert abs(x.remainder) < 1e-5 * max(1.0, abs(x.score)), (u, x.remainder, x.score)
+
+
+def test_the_trained_model_is_kept_while_its_updates_are_served(runs, tmp_path, caplog, monkeypatch):
+    """Three updates in a row keep the trained model's folder (the first record's ``before``), which publishing's
+    newest-two pruning removed at the second (a red team): it passes verify, and rolled back to it the run serves
+    the trained vectors again; the first update's folder, neither newest nor the trained one, is pruned as before.
+    A train that replaces the updated model no longer keeps it."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    trained = os.readlink(run / "current")
+    P = np.load(run / "current" / "user_factors.npy")
+    m = er.open(run)
+    picks = fresh_movies(m, 2, 3)
+    m.close()
+    with caplog.at_level(logging.INFO, "embedrec"):
+        folders = [er.update_users(run, write_ratings(tmp_path / f"u{i}.csv", [(2, picks[i], 1)]))["model_folder"]
+                   for i in range(3)]
+    assert f"and the trained model its updates are built on ({trained}) while a model updated from it is served" \
+        in caplog.text
+    assert sorted(p.name for p in run.glob("artifacts-*")) == sorted([trained, *folders[1:]])
+    manifest = json.loads((run / "current" / "manifest.json").read_text())
+    assert [u["before"] for u in manifest["updates"]] == [trained, *folders[:2]]
+    assert invoke("verify", run / trained).exit_code == 0
+    os.symlink(trained, run / "current.new")
+    os.replace(run / "current.new", run / "current")
+    assert invoke("verify", run).exit_code == 0
+    with er.open(run) as m:
+        assert np.asarray(m.engine.P).tobytes() == P.tobytes()
+    os.symlink(folders[2], run / "current.new")  # served again: a train replacing it keeps what train keeps
+    os.replace(run / "current.new", run / "current")
+    ds = _tastes_dataset()
+    ds.path = runs["taste"].parent / "ds"
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    er.train(ds, _cfg("train.als_recency=2", f"run.dir={run}")).save()
+    assert sorted(p.name for p in run.glob("artifacts-*"))[:-1] == [folders[2]]
 
 
 # ------------------------------------------------------------------------------------ what it refuses and reads

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from embedrec.fsutil.files import fsync_dir, fsync_tree, pid_alive, probe_json, rmtree
@@ -47,11 +48,13 @@ def swap_link(root: Path, name: str, link: str = "current") -> None:
     fsync_dir(root)
 
 
-def publish_generation(root: Path, prefix: str, write, keep: int, also_keep: frozenset[str] = frozenset()) -> Path:
+def publish_generation(root: Path, prefix: str, write, keep: int, also_keep: Collection[str] = ()) -> Path:
     """Call ``write(tmp)`` to fill ``root/.<prefix>-<version>.tmp``, rename it to ``<prefix>-<version>`` and
     point ``root/current`` at it; then prune (``prune_generations``), keeping ``also_keep`` too (the folder
     ``current`` named before: an ops review rolled ``current`` back to an older folder by hand, and the next
-    publish pruned it while saying it was kept). The caller holds ``root``'s writer lock.
+    publish pruned it while saying it was kept). ``also_keep`` is read once ``write`` has run, so a writer may
+    add to it (run.publish: the trained model an updated one is built on). The caller holds ``root``'s writer
+    lock.
 
     Every file and folder is fsynced before the renames, so after a power cut ``current`` names a complete
     folder: the old one or the new one.
