@@ -362,6 +362,30 @@ def test_ratings_below_min_rating_and_counts(other_runs, tmp_path):
         er.update_users(run, write_ratings(tmp_path / "zero.csv", [(7, a, 0)]))
 
 
+def test_a_pair_in_both_files_keeps_its_first_rating(other_runs, tmp_path):
+    """Two updates compose as one with both files only where no pair is in both (docs/commands.md): a pair rated 1
+    (below data.min_rating 3: seen, weight 0) in the first file and 5 in the second keeps the first rating, since
+    the second update finds it rated before; the two rows in one file take the later, solved at the latest
+    place."""
+    runs = [copy_run(other_runs["min3"], tmp_path / n) for n in ("apart", "together")]
+    with er.open(runs[0]) as m:
+        movie = fresh_movies(m, 5, 1)[0]
+    first, second = ((5, movie, 1),), ((5, movie, 5),)
+    er.update_users(runs[0], write_ratings(tmp_path / "a.csv", first))
+    again = er.update_users(runs[0], write_ratings(tmp_path / "b.csv", second))
+    assert (again["pairs"], again["model_folder"]) == (0, None)
+    er.update_users(runs[1], write_ratings(tmp_path / "ab.csv", first + second))
+    got = []
+    for run in runs:
+        with er.open(run) as m:
+            e = m.engine
+            row = int(e.users.rows([5])[0][0])
+            at = int(np.flatnonzero(e._seen(row) == e.movie_rows([movie])[0][0])[0])
+            got.append(float(e.solve_arrays()[0][e.seen_ptr[row] + at]))
+            latest = 1 + e.training_ratings["solve"]["recency"]
+    assert got == [0.0, pytest.approx(latest)]
+
+
 # ------------------------------------------------------------------------------------ the publish contract
 def test_an_interrupted_update_leaves_the_old_model_served(runs, tmp_path, monkeypatch):
     """Stopped while it writes the new folder (Ctrl-C, or a SIGTERM taken as one): the run still serves the old
