@@ -655,13 +655,15 @@ class Model:
         """What ``user`` (an id of the dataset) rated, with titles: a :class:`~embedrec.results.History` of each
         movie, its rating (a click log's count), its time where the data has times, and the part of the dataset it
         is in (``splits``, default all: 'train', 'valid', 'test', and 'rated_below' where the dataset keeps such
-        pairs: rated below data.min_rating, never trained on). ``sort``: 'time' newest first (the default where
+        pairs: rated below data.min_rating, never trained on; 'update' where update-users gave the user a movie,
+        its rating and time NaN: the run keeps the movie, not the file's rating). ``sort``: 'time' newest first (the default where
         the data has times), 'rating' highest first (the default otherwise; equal ones newest first), or 'title';
         ``k``: the first k rows only. Read from the prepared dataset the run was trained on (the join of
         ``ds.split_frame()`` and :meth:`movie` a user would write), checked to be that dataset;
         ``dataset_dir``: read it from there instead (moved or copied since; as :meth:`evaluate`'s). An id not
         in the dataset raises NotFoundError; a dataset that is gone, or another one, ArtifactError."""
         from embedrec.results import History
+        from embedrec.run import updates_of
         from embedrec.serve import history as hist
 
         e = self.engine
@@ -679,7 +681,11 @@ class Model:
                                 kind="user", id=user)
         recorded, fingerprint, name = self._history_dataset()
         folder = hist.find_dataset(recorded, dataset_dir, name)
-        rated = hist.read_user(folder, row, parts, fingerprint, name, e.factors.n_users, e.factors.n_movies, recorded)
+        updated = hist.UPDATE in parts and e.run is not None and bool(updates_of(e.run.manifest))
+        read = tuple(p for p in hist.PARTS if p in parts or updated and p in hist.SEEN_PARTS)
+        rated = hist.read_user(folder, row, read, fingerprint, name, e.factors.n_users, e.factors.n_movies, recorded)
+        if updated:  # the movies update-users gave the user: its seen ones in the run that the dataset lacks
+            rated = hist.with_updates(rated, e._seen(row), parts)
         if sort == "time" and rated.times is None:
             raise UsageError(f"«--sort time|sort='time'»: dataset '{folder}' has no times (it was ingested without a "
                              "timestamp column); sort by «--sort rating|sort='rating'» or «--sort title|sort='title'»")

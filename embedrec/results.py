@@ -503,7 +503,8 @@ class History:
     """A user's movies in the dataset the model was trained on (``Model.history``), in the order asked: per row
     ``movie_ids``, ``ratings`` (float64; a click log's counts where ``counts`` is True; NaN for a ``rated_below``
     row, whose rating the dataset does not keep), ``timestamps`` (Unix seconds as float64, NaN where none; None
-    where the dataset has no times) and ``splits`` (each row's 'train', 'valid', 'test' or 'rated_below');
+    where the dataset has no times) and ``splits`` (each row's 'train', 'valid', 'test', 'rated_below', or 'update':
+    a movie update-users gave the user, its rating and time NaN, which the run does not keep);
     ``user_id``, and ``dataset``: the folder read. ``to_rows()``/``to_frame()`` add each movie's title, year and
     genres (``embedrec history``'s rows; their time as ISO 8601 in UTC)."""
 
@@ -543,7 +544,8 @@ class History:
 
     def to_rows(self) -> Iterator[dict]:
         """One dict per movie: user_id, movie_id, title, year, genres, rating (``count`` on a click log's model:
-        an int), time (where the dataset has times: ISO 8601 in UTC, None for a rated_below row) and split."""
+        an int), time (where the dataset has times: ISO 8601 in UTC, None for a rated_below or update row) and
+        split."""
         e, value = self._engine, "count" if self.counts else "rating"
         times = self.timestamps.tolist() if self.timestamps is not None else None
         for i, (m, r) in enumerate(zip(self._rows.tolist(), self.ratings.tolist())):
@@ -577,7 +579,8 @@ class SimilarUsers:
     ``scores`` (the cosine similarity of the two users' vectors, highest first), ``rated`` (how many movies each
     listed user rated) and ``both_rated`` (how many of those the query user rated too), counted over the pairs the
     model was trained on (train and valid, and those rated below data.min_rating: what recommend leaves out of a
-    user's list; the test split is held out)."""
+    user's list; the test split is held out) and those update-users added: a user's History rows but its test
+    ones."""
 
     columns = ["user_id_query", "rank", "user_id", "score", "both_rated", "rated"]
 

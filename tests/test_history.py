@@ -88,6 +88,23 @@ def test_the_orders_by_hand():
     # A to Z without case or accents ('Ä' as 'a', before 'a' by movie row), the untitled movie last
     assert r.movies[hist.order(r, "title", titles)].tolist() == [1, 4, 0, 3, 2]
     assert hist.order(_rated([], [], None, []), "rating", titles).size == 0
+    # an update's rows (part 4: no rating, no time) come first newest first, made after every row of the dataset,
+    # and after the rows with a rating by rating
+    u = _rated([3, 1, 5, 4], [2, 5, np.nan, np.nan], [30, 10, np.nan, np.nan], [0, 1, 4, 3])
+    assert u.movies[hist.order(u, "time", titles + ["z"])].tolist() == [5, 3, 1, 4]
+    assert u.movies[hist.order(u, "rating", titles + ["z"])].tolist() == [1, 3, 4, 5]
+
+
+def test_with_updates_by_hand():
+    """Seen movies 0-4 in the run; the dataset holds 0 (train), 1 (valid), 2 (rated_below) and 3 and 6 (test):
+    3 and 4 are the update's (3 also a test row), listed with no rating or time; asked parts only."""
+    r = _rated([0, 1, 2, 3, 6], [4, 3, np.nan, 5, 2], [10, 20, np.nan, 30, 40], [0, 1, 3, 2, 2])
+    got = hist.with_updates(r, np.array([0, 1, 2, 3, 4]), hist.PARTS)
+    assert got.movies.tolist() == [0, 1, 2, 3, 6, 3, 4] and got.parts.tolist() == [0, 1, 3, 2, 2, 4, 4]
+    assert np.isnan(got.ratings[-2:]).all() and np.isnan(got.times[-2:]).all()
+    only = hist.with_updates(r, np.array([0, 1, 2, 3, 4]), ("test", "update"))
+    assert only.movies.tolist() == [3, 6, 3, 4] and only.ratings[:2].tolist() == [5, 2]
+    assert hist.with_updates(r, np.array([0, 1, 2]), hist.PARTS).movies.tolist() == [0, 1, 2, 3, 6]
 
 
 def test_parts_and_recorded_folders(tmp_path):
@@ -289,6 +306,39 @@ def test_similar_users_of_a_run_are_its_vectors_cosines(tiny):
     for u, b, n in zip(s.user_ids[0].tolist(), s.both_rated[0].tolist(), s.rated[0].tolist()):
         theirs = set(frame[frame.user_id == u].movie_id)
         assert (b, n) == (len(mine & theirs), len(theirs))
+
+
+def test_an_updated_runs_history_lists_the_updates_movies(tiny, tmp_path):
+    """After update-users gave user 1 two movies it never rated and one of its test split, its history lists the
+    three as 'update' rows (no rating or time: the run keeps the movies, not the file's ratings), first newest
+    first, the test movie also as its test row; its rows but the test ones are what similar-users' 'rated' counts
+    (a red team: history read the dataset alone, and no longer matched it); user 2's history is unchanged."""
+    from embedrec.serve.similar_users import co_rated
+
+    cfg, ds, _, m = tiny
+    run = tmp_path / "run"
+    shutil.copytree(cfg.run.dir, run, symlinks=True)
+    split = _split_of(ds)
+    rated = set(_ratings().query("user_id == 1").movie_id)
+    new = [mv for mv in range(1, N_MOVIES + 1) if mv not in rated][:2]
+    test = next(mv for (u, mv), s in split.items() if u == 1 and s == "test")
+    since = tmp_path / "since.csv"
+    since.write_text("user_id,movie_id,rating\n" + "".join(f"1,{mv},4\n" for mv in (*new, test)))
+    before = {u: list(er.open(run).history(u).to_rows()) for u in (1, 2)}
+    assert er.update_users(run, since)["pairs"] == 3
+    with er.open(run) as up:
+        h = up.history(1)
+        assert list(h.splits[:3]) == ["update"] * 3 and sorted(h.movie_ids[:3].tolist()) == sorted([*new, test])
+        assert np.isnan(h.ratings[:3]).all() and np.isnan(h.timestamps[:3]).all()
+        assert [r for r in h.to_rows() if r["split"] != "update"] == before[1]
+        assert list(up.history(2).to_rows()) == before[2]
+        assert list(up.history(1, splits=["update"]).movie_ids) == list(h.movie_ids[:3])
+        held = up.history(1, splits=["train", "valid", "rated_below", "update"])
+        e = up.engine
+        row = int(e.users.rows([1])[0][0])
+        assert co_rated(e, int(e.users.rows([2])[0][0]), np.array([row]))[0].tolist() == [len(held)]
+        assert len(held) == len(h) - list(h.splits).count("test")
+    assert len(m.history(1, splits=["update"])) == 0  # the run not updated: none
 
 
 # ------------------------------------------------------------------------------------ the CLI

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--user", "user", type=TEXT, required=True, help="A user id from the source data.")
 @click.option("-k", "k", type=click.IntRange(1), help="At most this many movies (default: all of them).")
 @click.option("--split", "splits", multiple=True, metavar="NAMES",
-              help="Only these parts of the dataset: train, valid, test, rated_below; comma-separated or repeated "
+              help="Only these parts: train, valid, test, rated_below, update; comma-separated or repeated "
                    "(default: all).")
 @click.option("--sort", type=click.Choice(["time", "rating", "title"]),
               help="time: newest first (the default where the data has times); rating: highest first, equal ones "
@@ -32,7 +32,8 @@ def history(cfg: Config, user, k, splits, sort, run_dir, fmt, no_header):
     Read from the prepared dataset the run was trained on (checked to be that dataset; where it has moved, give
     its new folder with --set data.prepared=FOLDER). split: train, valid or test, or rated_below (rated below
     data.min_rating, or a movie the k-core filter dropped: seen, never trained on; the dataset keeps no rating or
-    time of those). time: ISO 8601 in UTC, where the data has times.
+    time of those), or update (a movie update-users gave the user; the run keeps no rating or time of those).
+    time: ISO 8601 in UTC, where the data has times.
 
     \b
     Examples:

@@ -76,8 +76,9 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
     similarity to that movie; with --fallback popular the movie's number of training ratings.
 
     --similar-users lists users, not movies: user_id_query, rank, user_id, score (the cosine of the two users'
-    vectors), both_rated (the movies both rated in the rows the model was trained on) and rated (the listed
-    user's count of them); embedrec history --user shows what each rated.
+    vectors), both_rated (the movies both rated in the rows the model was trained on, and those update-users
+    added) and rated (the listed user's count of them); embedrec history --user shows what each rated (rated
+    counts its rows but the test split's).
 
     --explain adds 'because': an als score split exactly over the user's rated movies, the N that add most
     named with their share of the score (json/jsonl: a list of {movie_id, title, contribution, share}).

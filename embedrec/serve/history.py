@@ -2,7 +2,8 @@
 movie they rated, its rating (a click log's count), its time where the data has times, and the part of the
 dataset it is in: the ``train``, ``valid`` or ``test`` split, or ``rated_below`` (rated, never trained on: below
 data.min_rating, or a movie the k-core filter dropped that data.keep_unrated_movies kept; the dataset keeps no
-rating or time of those).
+rating or time of those); and, on a run ``embedrec update-users`` updated, ``update``: a movie an update gave the
+user (:func:`with_updates`).
 
 The run keeps only which movies each user was trained on (seen_*.npy), not the ratings, times or the test split,
 so these are read from the dataset's Parquet files, each checked against the SHA-256 its manifest lists, through
@@ -26,7 +27,9 @@ from embedrec.errors import ArtifactError, UsageError, marked
 log = logging.getLogger("embedrec")
 SPLITS = ("train", "valid", "test")
 BELOW = "rated_below"  # data.dataset.OPTIONAL's first: written where the cleaning kept such pairs as seen
-PARTS = (*SPLITS, BELOW)
+UPDATE = "update"  # a movie update-users added to the user's seen ones: in the run, in no file of the dataset
+PARTS = (*SPLITS, BELOW, UPDATE)
+SEEN_PARTS = ("train", "valid", BELOW)  # what a trained run's seen pairs are (seen_*.npy), update-users' aside
 SORTS = ("time", "rating", "title")
 GEN = "gen"  # data.dataset.GEN: a dataset's generation folders, DATASET/gen-<version>
 FIX = ("«ingest it again (embedrec ingest SOURCE -o FOLDER --overwrite, with the --set it was ingested with)|ingest "
@@ -143,8 +146,8 @@ def _read(folder: Path, path: Path, row: int, parts, fingerprint, run_name: str,
     got = []
     for p, part in enumerate(PARTS):
         name = f"{part}.parquet"
-        if part not in parts or (part == BELOW and name not in files):  # (written where it holds a pair)
-            continue
+        if part not in parts or part == UPDATE or (part == BELOW and name not in files):
+            continue  # (update: in no file of the dataset; rated_below: written where it holds a pair)
         cols = _user_rows(folder / name, files.get(name), row, part != BELOW, timed and part != BELOW)
         if cols["movie_idx"].size and (cols["movie_idx"].min() < 0 or cols["movie_idx"].max() >= n_movies):
             raise ArtifactError(f"prepared dataset file '{folder / name}' names a movie row outside the dataset's "
@@ -158,6 +161,24 @@ def _read(folder: Path, path: Path, row: int, parts, fingerprint, run_name: str,
     which = np.concatenate([np.full(c["movie_idx"].size, p, np.int8) for p, c in got]) if got else np.zeros(0, np.int8)
     return Rated(movies.astype(np.int64), ratings.astype(np.float64), None if times is None else
                  times.astype(np.float64), which, manifest.get("repeats") == "sum", path)
+
+
+def with_updates(rated: Rated, seen: np.ndarray, parts: tuple[str, ...]) -> Rated:
+    """``rated`` (read with every part of SEEN_PARTS) with an ``update`` row for each movie of ``seen`` (the
+    user's seen movies in the run update-users updated) that none of those parts holds: a movie an update gave the
+    user, since a trained run's seen pairs are exactly those of SEEN_PARTS. Its rating and time are NaN: the run
+    keeps which movies an update added and their weights in the solve, not the file's ratings or times. Then only
+    the rows of ``parts``. A movie of the test split given again in an update is both a ``test`` row and an
+    ``update`` one: the model has seen it (what evaluate counts)."""
+    held = rated.movies[np.isin(rated.parts, [PARTS.index(p) for p in SEEN_PARTS])]
+    new = np.setdiff1d(np.asarray(seen, np.int64), held)
+    nan = np.full(new.size, np.nan)
+    movies = np.concatenate([rated.movies, new])
+    which = np.concatenate([rated.parts, np.full(new.size, PARTS.index(UPDATE), np.int8)])
+    keep = np.isin(which, [PARTS.index(p) for p in parts])
+    times = None if rated.times is None else np.concatenate([rated.times, nan])[keep]
+    return Rated(movies[keep], np.concatenate([rated.ratings, nan])[keep], times, which[keep], rated.counts,
+                 rated.dataset)
 
 
 def _user_rows(where: Path, entry, row: int, rated: bool, timed: bool) -> dict[str, np.ndarray]:
@@ -226,15 +247,17 @@ def check_parts(splits) -> tuple[str, ...]:
 def order(rated: Rated, sort: str, titles: list) -> np.ndarray:
     """The positions of ``rated``'s rows in ``sort`` order: 'time' newest first, 'rating' highest first (equal ones
     newest first), 'title' A to Z (case and accents aside, as titles are matched; untitled movies last); then by split
-    (train, valid, test, rated_below) and movie row, so the order never depends on the files' row order; rows
-    without a time or rating after those with one."""
+    (train, valid, test, rated_below, update) and movie row, so the order never depends on the files' row order; rows
+    without a time or rating after those with one, but for 'time' an update's rows, which have none and came after
+    every row of the dataset: those first."""
     from embedrec.serve.catalogue import _fold
 
     n = rated.movies.size
     times = rated.times if rated.times is not None else np.full(n, np.nan)
     keys = [rated.movies, rated.parts]
     if sort in ("time", "rating"):
-        keys.append(np.where(np.isnan(times), np.inf, -np.nan_to_num(times)))  # newest first, none last
+        newest = np.where(rated.parts == PARTS.index(UPDATE), -np.inf, np.inf) if sort == "time" else np.inf
+        keys.append(np.where(np.isnan(times), newest, -np.nan_to_num(times)))  # newest first, none last
     if sort == "rating":
         keys.append(np.where(np.isnan(rated.ratings), np.inf, -np.nan_to_num(rated.ratings)))
     if sort == "title":

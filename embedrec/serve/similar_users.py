@@ -2,7 +2,8 @@
 ``similar_users``): the cosine similarity of the served user vectors, as ``similar`` ranks movies by theirs, and,
 so that a person can check an answer, how many movies each listed user rated and how many of those the query
 user rated too, counted over the pairs the model was trained on (the run's seen pairs: train and valid, and those
-rated below data.min_rating; the test split is held out). numpy only.
+rated below data.min_rating; the test split is held out) and those update-users added (also seen pairs): what
+``history`` lists but its test rows. numpy only.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def similar_users(engine, rows: np.ndarray, k: int) -> tuple[list[np.ndarray], l
 
 def co_rated(engine, row: int, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(how many movies each of ``others`` rated, how many of those user ``row`` rated too), over the run's seen
-    pairs (each user's train and valid movies and those rated below data.min_rating), int64."""
+    pairs (each user's train and valid movies, those rated below data.min_rating and those update-users added),
+    int64."""
     from embedrec.sparse import gather_csr
 
     others = np.asarray(others, np.int64)
