@@ -218,6 +218,20 @@ def test_a_dataset_gone_or_damaged_is_one_line(tmp_path, monkeypatch):
         m.history(1, dataset_dir=moved)
 
 
+def test_a_rating_ingest_dropped_is_in_no_history(tmp_path, monkeypatch):
+    """User 3's latest rating, the only one of movie 25, is its test row (user_time, last 1); no training rating
+    names movie 25, so ingest drops the row (the manifest counts it) and the history, which reads the split files,
+    does not list it (docs/commands.md's history: what it does not list)."""
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    frame = pd.concat([_ratings(), pd.DataFrame({"user_id": [3], "movie_id": [25], "rating": [4.0],
+                                                 "timestamp": [T0 + 10**8]})])
+    cfg, ds, _ = _train(tmp_path, frame, "split.method=user_time", "split.last_k=1", "split.valid=0")
+    assert ds.manifest["cleaning"]["eval_rows_dropped_unknown"] == 1
+    h = er.open(cfg.run.dir).history(3)
+    assert 25 not in h.movie_ids.tolist() and len(h) == len(frame.query("user_id == 3")) - 1
+    assert "test" not in h.splits and "test" in er.open(cfg.run.dir).history(4).splits
+
+
 def test_rated_below_rows_and_a_click_logs_counts(tmp_path, monkeypatch):
     """min_rating 3: the ratings 1 and 2 are kept as rated_below, without a rating or time, listed last by time."""
     monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
