@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 log = logging.getLogger("embedrec")
 COMMAND = "embedrec update-users"
 NAMED = 5  # ids named one by one in a warning or an error; the rest are counted
+EMPTY = "point data.source at a ratings file with rows"  # the readers' advice for an empty file (data/parsing.py)
 
 
 def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False) -> dict:
@@ -155,7 +156,13 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender) -> RawD
     counts = "count_weight" in engine.training_ratings
     cfg = dataclasses.replace(data_cfg, source=source, movies=None, id_type="auto",
                               repeats="sum" if counts else "latest", min_rating=None)
-    raw = read_generic(source, cfg)
+    try:
+        raw = read_generic(source, cfg)
+    except DataError as e:  # the readers' advice names ingest's data.source: here the file is --ratings
+        if EMPTY not in e.raw:
+            raise
+        raise DataError(e.raw.replace(EMPTY, "give «--ratings|ratings» a ratings table with a row per rating "
+                                             "(user, movie, rating)")) from None
     if raw.no_ratings and not counts and engine.scale:
         raw.ratings["rating"] = np.float32(engine.scale[1])
     return raw
@@ -209,9 +216,16 @@ def _known_pairs(raw: RawData, engine: Recommender, strict: bool) -> Pairs:
                                 kind="movie", id=ids[0])
         shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in ids[:NAMED]) + (
             f" and {len(ids) - NAMED:,} more" if len(ids) > NAMED else "")
+        are = "is" if len(ids) == 1 else "are"
+        if unknown.size == len(df):  # nothing left: an error the user wants to see, not 'nothing to update'
+            every = "its one rating is" if len(df) == 1 else f"every one of its {len(df):,} ratings is"
+            raise NotFoundError(f"{raw.origin[0]}: {every} of a movie the model does not know ({shown} {are} not in "
+                                f"the training data; the first at {raw.where(first, cheap=True)}), so nothing is "
+                                "updated; give ratings of the movies the run was trained on, by the ids of its "
+                                "dataset", kind="movie", id=ids[0])
         log.warning("left %s of the %s ratings in %s out: %s %s not in the training data (the first at %s); "
                     "«--strict|strict=True» refuses them instead", f"{unknown.size:,}", f"{len(df):,}",
-                    raw.origin[0], shown, "is" if len(ids) == 1 else "are", raw.where(first, cheap=True))
+                    raw.origin[0], shown, are, raw.where(first, cheap=True))
     keep = movies >= 0
     frame = pd.DataFrame({"user_id": users[keep], "movie_id": movies[keep], "rating": df["rating"].to_numpy()[keep]})
     if "timestamp" in df:

@@ -465,7 +465,17 @@ def test_the_command(runs, tmp_path):
             (("--ratings", tmp_path), 2, f"error: invalid value for '--ratings': File '{tmp_path}' is a directory"),
             ((), 2, "error: missing option '--ratings'"),
             (("--ratings", write_ratings(tmp_path / "x.csv", [(99999, 1, 1)])), 1,
-             f"error: {tmp_path / 'x.csv'}:2: user '99999' is not in the training data")):
+             f"error: {tmp_path / 'x.csv'}:2: user '99999' is not in the training data"),
+            # every rating of a movie it does not know: an error, not 'nothing to update' (a red team)
+            (("--ratings", write_ratings(tmp_path / "m.csv", [(2, 99999, 1), (3, 99998, 1)])), 1,
+             f"error: {tmp_path / 'm.csv'}: every one of its 2 ratings is of a movie the model does not know "
+             f"('99999', '99998' are not in the training data; the first at {tmp_path / 'm.csv'}:2), so nothing is "
+             "updated"),
+            # an empty file or a header alone: --ratings named, not ingest's data.source
+            (("--ratings", write_ratings(tmp_path / "h.csv", [])), 1,
+             f"error: {tmp_path / 'h.csv'}: the file has no data rows; give --ratings a ratings table with a row per "
+             "rating"),
+            (("--ratings", "-"), 1, "error: <stdin>: the file is empty; give --ratings a ratings table")):
         r = invoke("update-users", *args, "--run", run)
         assert (r.exit_code, r.stdout) == (code, ""), (args, r.stderr)
         assert one_line(r).startswith(start), (args, r.stderr)
