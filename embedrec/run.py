@@ -131,7 +131,32 @@ def run_fix(path) -> str:
         return _copy_again(p, bare)
     cmd = command(f"embedrec train --run {shlex.quote(str(_run_of(p)))}")
     return marked(f"rerun {cmd} with the -c/--set it was trained with", "train again and save "
-                  "(er.train(ds, cfg).save(run_dir))")
+                  "(er.train(ds, cfg).save(run_dir))") + _updates_fix(p)
+
+
+def _updates_fix(p: Path) -> str:
+    """Where the damaged model (``p``: a model folder, or a run whose ``current`` names one) is one update-users
+    re-solved, what a train would lose and how to keep it: the trained model it was built on, kept beside it
+    (:func:`trained_folder`), served again and the update files run again in order; '' otherwise (a review: the
+    advice to train again dropped the updates without a word)."""
+    from embedrec.errors import command
+    from embedrec.fsutil.files import probe_json
+
+    folder = p if _MODEL_FOLDER.fullmatch(p.name) else p / "current"
+    manifest = probe_json(folder / "manifest.json")
+    if not isinstance(manifest, dict) or not updates_of(manifest):
+        return ""
+    run, base = _run_of(p), trained_folder(manifest)
+    sources = [str((u.get("ratings") or {}).get("source")) for u in updates_of(manifest)]
+    sources = ["the standard input it read" if s == "-" else s for s in sources]
+    shown = ", ".join(sources[:3]) + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
+    again = marked("run update-users again", "call update_users again")
+    if base is None or not (run / base).is_dir():
+        return f" (which drops the updates update-users made: {again} with {shown}, in that order)"
+    cmd = command(f"embedrec verify {shlex.quote(str(run / base))}")
+    return (f"; that drops the updates update-users made: to keep them, serve the trained model again ({base}, "
+            f"kept beside it; {cmd} first: docs/reliability.md, 'Rolling back a model') and {again} with {shown}, "
+            "in that order")
 
 
 def index_fix(path, index: dict | None) -> str:

@@ -256,6 +256,38 @@ def test_the_trained_model_is_kept_while_its_updates_are_served(runs, tmp_path, 
     assert sorted(p.name for p in run.glob("artifacts-*"))[:-1] == [folders[2]]
 
 
+def test_damage_advice_after_an_update_keeps_the_updates(runs, tmp_path):
+    """A damaged file of an updated model: besides training again, the advice says that drops the updates and how
+    to keep them, serving the trained model again (named, with verify) and running the files again in order (a
+    red team: 'rerun embedrec train' alone lost them); on the trained model itself, the advice is as it was."""
+    from embedrec.errors import ArtifactError
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    trained = os.readlink(run / "current")
+    with er.open(run) as m:
+        picks = fresh_movies(m, 2, 2)
+    files = [write_ratings(tmp_path / f"u{i}.csv", [(2, picks[i], 1)]) for i in range(2)]
+    for f in files:
+        er.update_users(run, f)
+    movies = run / "current" / "movie_factors.npy"
+    movies.write_bytes(movies.read_bytes()[:-4] + b"\0\0\0\1")
+    with pytest.raises(ArtifactError) as got:
+        er.open(run).recommend(2)
+    assert str(got.value).endswith(
+        f"train again and save (er.train(ds, cfg).save(run_dir)); that drops the updates update-users made: to keep "
+        f"them, serve the trained model again ({trained}, kept beside it; 'embedrec verify {run / trained}' first: "
+        f"docs/reliability.md, 'Rolling back a model') and call update_users again with {files[0].resolve()}, "
+        f"{files[1].resolve()}, in that order")
+    r = invoke("verify", run)
+    assert r.exit_code == 1 and "and run update-users again with" in one_line(r)
+    assert invoke("verify", run / trained).exit_code == 0
+    os.symlink(trained, run / "current.new")
+    os.replace(run / "current.new", run / "current")
+    (run / trained / "movie_factors.npy").write_bytes(b"")
+    r = invoke("verify", run)
+    assert r.exit_code == 1 and one_line(r).endswith("with the -c/--set it was trained with")
+
+
 # ------------------------------------------------------------------------------------ what it refuses and reads
 def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
     """A user the run does not know refuses the file (naming its line; nothing is written); a movie it does not know
