@@ -84,8 +84,8 @@ def updates_of(manifest: dict) -> list[dict]:
 
 def updates_said(manifest: dict) -> str | None:
     """What a run's manifest records of update-users, in words ('update-users re-solved 100 of its users with
-    1,000 ratings made since training, at TIME'; several updates summed: a user updated twice counts twice); None
-    where it has none."""
+    1,000 ratings made since training, at TIME'; several updates summed as re-solves, since a user updated twice
+    counts twice and the records keep counts, not user ids); None where it has none."""
     got = updates_of(manifest)
     if not got:
         return None
@@ -94,11 +94,12 @@ def updates_said(manifest: dict) -> str | None:
         return sum(v for u in got if isinstance(v := u.get(key), int) and not isinstance(v, bool))
 
     users, pairs = total("users"), total("pairs_solved")
+    ratings = f"{pairs:,} rating{'' if pairs == 1 else 's'}"
     if len(got) == 1:
-        return (f"update-users re-solved {users:,} of its users with {pairs:,} ratings made since training, at "
+        return (f"update-users re-solved {users:,} of its users with {ratings} made since training, at "
                 f"{got[0].get('at', '?')}")
-    return (f"update-users re-solved its users with ratings made since training {len(got)} times, {users:,} users "
-            f"and {pairs:,} ratings in all, the last at {got[-1].get('at', '?')}")
+    return (f"update-users re-solved its users with ratings made since training {len(got)} times, {users:,} user "
+            f"re-solve{'' if users == 1 else 's'} and {ratings} in all, the last at {got[-1].get('at', '?')}")
 
 
 def trained_folder(manifest: dict) -> str | None:

@@ -72,18 +72,22 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
             n = plan.users_named
             log.warning("nothing to update: the run already holds every rating in %s of its %s (the others, if any, "
                         "are of movies it does not know); %s still serves %s", _shown(source),
-                        f"{n:,} user{'' if n == 1 else 's'}", run_dir, run.path.name)
+                        _n(n, "user"), run_dir, run.path.name)
             return {**record, "model_folder": None}
         folder = publish(run_dir, lambda tmp: _write(tmp, run, engine, plan, record), COMMAND)
     others = [f"{n:,} {what}" for n, what in (
         (plan.pairs_added - plan.pairs_solved, "more seen but not in their solve (below data.min_rating, or of "
                                                "movies without training ratings)"),
         (plan.already, "rated before, kept as the run weighs them")) if n]
-    named = f"{plan.users_named:,} user{'' if plan.users_named == 1 else 's'}"
-    log.info("re-solved %s of the %s named in %s with %s new ratings%s (%.2fs)", f"{plan.users_solved:,}", named,
-             _shown(source), f"{plan.pairs_solved:,}", f" ({'; '.join(others)})" if others else "",
-             time.perf_counter() - started)
+    log.info("re-solved %s of the %s named in %s with %s%s (%.2fs)", f"{plan.users_solved:,}",
+             _n(plan.users_named, "user"), _shown(source), _n(plan.pairs_solved, "new rating"),
+             f" ({'; '.join(others)})" if others else "", time.perf_counter() - started)
     return {**record, "model_folder": folder.name}
+
+
+def _n(n: int, word: str) -> str:
+    """'1 rating', '2 ratings', '1,000 pairs': a count with its noun, plural but for one."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def _shown(source: str) -> str:
@@ -233,14 +237,14 @@ def _known_pairs(raw: RawData, engine: Recommender, strict: bool) -> Pairs:
     if "count_weight" in engine.training_ratings:  # a counts model: a pair's rows are events, summed as ingest does
         frame, repeated, became = sum_repeats(frame, first_time=False)
         if repeated:
-            log.info("%s: %s rows of %s pairs summed into their counts, as ingest sums them", raw.origin[0],
-                     f"{repeated:,}", f"{became:,}")
+            log.info("%s: %s of %s summed into their counts, as ingest sums them", raw.origin[0],
+                     _n(repeated, "row"), _n(became, "pair"))
     else:
         mask, exact, dropped = _dedupe_mask(frame)
         if exact or dropped:
             log.info("%s: %s%s given again: the latest rating of each pair kept, as ingest keeps it", raw.origin[0],
-                     f"{exact:,} exact duplicates" if exact else "",
-                     (" and " if exact else "") + f"{dropped:,} pairs" if dropped else "")
+                     _n(exact, "exact duplicate") if exact else "",
+                     (" and " if exact else "") + _n(dropped, "pair") if dropped else "")
         frame = frame[mask]
     return Pairs(frame["user_id"].to_numpy(np.int64), frame["movie_id"].to_numpy(np.int64),
                  frame["rating"].to_numpy(np.float64))

@@ -256,7 +256,7 @@ def test_recommend_user_with_liked_or_rated(runs):
     assert same.exit_code == 0 and _movies(same.stdout) == _movies(plain.stdout), same.stderr
     np.testing.assert_allclose(_scores(same.stdout), _scores(plain.stdout), rtol=1e-3)  # the exact solve: not
     # training's few conjugate-gradient steps
-    assert f"note: user 2 rated a given movie before ({seen}): kept as training weighed it" in same.stderr
+    assert f"note: user 2 rated a given movie before ({seen}): kept as the run weighs it" in same.stderr
     r = _run(m, "--user", "2", "--liked", "50,51", "-k", "5", "--format", "tsv", "--explain", "2")
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()

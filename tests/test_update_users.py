@@ -64,8 +64,10 @@ def test_updates_said_by_hand():
     assert updates_said({"updates": [one]}) == ("update-users re-solved 100 of its users with 1,000 ratings made "
                                                 "since training, at T1")
     assert updates_said({"updates": [one, {**one, "at": "T2", "users": 3}]}) == (
-        "update-users re-solved its users with ratings made since training 2 times, 103 users and 2,000 ratings in "
-        "all, the last at T2")
+        "update-users re-solved its users with ratings made since training 2 times, 103 user re-solves and 2,000 "
+        "ratings in all, the last at T2")  # a user re-solved in both counts twice: the records keep no user ids
+    assert updates_said({"updates": [{"at": "T1", "users": 1, "pairs_solved": 1}]}) == (
+        "update-users re-solved 1 of its users with 1 rating made since training, at T1")
 
 
 # ------------------------------------------------------------------------------------ trained runs
@@ -238,6 +240,7 @@ def test_the_trained_model_is_kept_while_its_updates_are_served(runs, tmp_path, 
                    for i in range(3)]
     assert f"and the trained model its updates are built on ({trained}) while a model updated from it is served" \
         in caplog.text
+    assert f"re-solved 1 of the 1 user named in '{tmp_path / 'u2.csv'}' with 1 new rating (" in caplog.text
     assert sorted(p.name for p in run.glob("artifacts-*")) == sorted([trained, *folders[1:]])
     manifest = json.loads((run / "current" / "manifest.json").read_text())
     assert [u["before"] for u in manifest["updates"]] == [trained, *folders[:2]]
@@ -312,8 +315,11 @@ def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
     with pytest.raises(NotFoundError, match=rf"^{f}:3: movie '99999' is not in the training data"):
         er.update_users(run, f, strict=True)
     assert os.readlink(run / "current") == folder and not list(run.glob(".artifacts-*"))
-    record = er.update_users(run, f)
+    with caplog.at_level(logging.INFO, "embedrec"):
+        record = er.update_users(run, f)
     assert (record["users"], record["pairs"], record["ratings"]["rows"]) == (1, 2, 4)
+    assert f"{f}: 1 exact duplicate given again" in caplog.text  # one, not '1 exact duplicates'
+    assert f"re-solved 1 of the 1 user named in '{f}' with 2 new ratings (" in caplog.text
     assert f"left 1 of the 4 ratings in {f} out: '99999' is not in the training data (the first at {f}:3)" \
         in caplog.text
     with pytest.raises(UsageError, match="not a DataFrame"):
@@ -354,7 +360,7 @@ def test_models_other_than_als_are_refused(other_runs, tmp_path):
         assert (r.exit_code, r.stdout) == (2, "") and one_line(r).startswith(f"error: {words}"), (name, r.stderr)
 
 
-def test_ratings_below_min_rating_and_counts(other_runs, tmp_path):
+def test_ratings_below_min_rating_and_counts(other_runs, tmp_path, caplog):
     """A rating below the dataset's data.min_rating is seen (never listed) but not in the solve (weight 0), as
     training left such ratings out; on a counts model a file without ratings is a click log, a pair's rows summed
     into its count and weighed 1 + log(count) (train.als_count_weight 1) at the latest place, as the per-request
@@ -378,7 +384,9 @@ def test_ratings_below_min_rating_and_counts(other_runs, tmp_path):
         a, b = fresh_movies(m, 7, 2)
         per_request = m.recommend_new(rated={a: 3, b: 1}, user=7, k=20)
     f = write_ratings(tmp_path / "clicks.csv", [(7, a), (7, b), (7, a), (7, a)], header="user_id,movie_id")
-    record = er.update_users(run, f)
+    with caplog.at_level(logging.INFO, "embedrec"):
+        record = er.update_users(run, f)
+    assert f"{f}: " in caplog.text and " of 1 pair summed into their counts" in caplog.text
     assert (record["pairs"], record["pairs_solved"], record["ratings"]["rows"]) == (2, 2, 4)
     with er.open(run) as m:
         e = m.engine
@@ -474,12 +482,18 @@ def test_the_command(runs, tmp_path):
     new = fresh_movies(er.open(run), 2, 8, 5)
     f = write_ratings(tmp_path / "since.csv", [(2, i, 1) for i in new])
     before = invoke("recommend", "--run", run, "--user", 2, "-k", 5, "--format", "tsv").stdout
-    r = invoke("update-users", "--ratings", f, "--run", run)
+    r = invoke("update-users", "--ratings", f, "--run", run, "--set", "train.als_reg=5", "--set", "data.header=true")
     assert r.exit_code == 0, r.stderr
+    # a --set the update cannot apply is said, as the other run readers say theirs (a red team: taken in silence)
+    assert "--set train.als_reg=5.0: no effect on 'embedrec update-users', which re-solves users as the run's " \
+        "training solved them" in r.stderr and "data.header" not in r.stderr.split("no effect")[0]
     record = json.loads(r.stdout)
     assert record["model_folder"] == os.readlink(run / "current") and record["users"] == 1 and record["pairs"] == 8
     assert record["ratings"]["sha256"] and record["ratings"]["source"] == str(f.resolve())
     assert "re-solved 1 of the 1 user named in" in r.stderr and "with 8 new ratings" in r.stderr
+    # a movie an update gave the user, given again per request: kept as the run weighs it (not 'as training')
+    r = invoke("recommend", "--run", run, "--user", 2, "--rated", f"{new[0]}=1", "-k", 2, "--format", "tsv")
+    assert f"note: user 2 rated a given movie before ({new[0]}): kept as the run weighs it" in r.stderr
     after = invoke("recommend", "--run", run, "--user", 2, "-k", 5, "--format", "tsv").stdout
     assert after != before and not {int(line.split("\t")[2]) for line in after.splitlines()[1:]} & set(new)
     top = tmp_path / "top.csv"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING
 
 import click
@@ -12,6 +13,11 @@ from embedrec.cli.options import RUN, PathParam
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
+
+log = logging.getLogger("embedrec")
+# the config keys update-users applies: how the ratings file is read, and where the run is
+READS = ("data.columns.", "data.format", "data.separator", "data.header", "data.encoding", "data.decimal",
+         "data.missing", "run.")
 
 
 @main.command("update-users", context_settings=CONTEXT)
@@ -39,5 +45,31 @@ def update_users(cfg: Config, ratings, run_dir, strict):
     """
     from embedrec.api import update_users as update
 
+    _warn_unapplied(cfg)
     record = update(run_dir or None, ratings, cfg, strict=strict)
     click.echo(json.dumps(record, indent=2))
+
+
+def _warn_unapplied(cfg: Config) -> None:
+    """One warning for the --set keys update-users does not apply (a red team: --set train.als_reg=5 was taken in
+    silence): the re-solve is the run's recorded solve, whatever train.* and model.* say; the keys of a trained
+    model that differ from the run's (run.MODEL_KEYS) are warned of by the CLI's run readers already
+    (app._warn_unread_sets)."""
+    from embedrec.run import MODEL_KEYS, _shown
+
+    keys = sorted(k for k in cfg.set_keys if not k.startswith(READS) and not k.startswith(MODEL_KEYS)
+                  and not any(o != k and o.startswith(k + ".") for o in cfg.set_keys))
+    if not keys:
+        return
+
+    def value(key: str):
+        now = cfg
+        for part in key.split("."):
+            now = getattr(now, part, None)
+        return _shown(now)
+
+    them = "it" if len(keys) == 1 else "them"
+    log.warning("--set %s: no effect on 'embedrec update-users', which re-solves users as the run's training solved "
+                "them (its recorded solve) and takes from the config only how to read --ratings (data.columns.*, "
+                "data.format, data.separator, data.header, data.encoding, data.decimal, data.missing); leave %s out",
+                ", --set ".join(f"{k}={value(k)}" for k in keys), them)

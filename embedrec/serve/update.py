@@ -34,8 +34,8 @@ def known_fold_in(engine: Recommender, row: int, items: dict[int, float],
                   detail: dict | None = None) -> tuple[np.ndarray, dict[int, float]]:
     """(the user vector, {movie row: rating} of the new ratings left out) for known user ``row`` given
     ``items`` ({movie row: rating}, the ratings since training, as foldin.rated_rows reads them; empty: the
-    training ratings alone). A movie the user rated before (among the run's seen movies for that user) keeps
-    what training made of it, said in a note; an implicit model leaves out a new rating below the dataset's
+    training ratings alone). A movie the user rated before (among the run's seen movies for that user, an
+    update-users' too) keeps what the run made of it, said in a note; an implicit model leaves out a new rating below the dataset's
     data.min_rating, as training did (returned, as fold_in_parts' are). ``detail`` (a dict, als): the solve, as
     foldin.als_vector gives it (explanations)."""
     if engine.explicit:
@@ -48,7 +48,8 @@ def known_fold_in(engine: Recommender, row: int, items: dict[int, float],
     if before.any():
         again = [m for m, b in zip(items, before) if b]
         names = ", ".join(str(py_id(engine.movie_ids[m])) for m in again[:5]) + (" ..." if len(again) > 5 else "")
-        log.info("note: user %s rated %s before (%s): kept as training weighed %s", engine.users.raw(row),
+        # (as the run weighs it: training's weight, or an update-users' since, a review: not 'as training weighed')
+        log.info("note: user %s rated %s before (%s): kept as the run weighs %s", engine.users.raw(row),
                  "a given movie" if len(again) == 1 else f"{len(again):,} of the given movies", names,
                  "it" if len(again) == 1 else "them")
         items = {m: v for m, v, b in zip(items, items.values(), before) if not b}
