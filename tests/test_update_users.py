@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -429,7 +430,8 @@ def test_a_pair_in_both_files_keeps_its_first_rating(other_runs, tmp_path):
 # ------------------------------------------------------------------------------------ the publish contract
 def test_an_interrupted_update_leaves_the_old_model_served(runs, tmp_path, monkeypatch):
     """Stopped while it writes the new folder (Ctrl-C, or a SIGTERM taken as one): the run still serves the old
-    folder, no temporary is left, the lock is free and verify passes; the same update then goes through."""
+    folder, no temporary is left, the lock is free and verify passes; the same update then goes through, and
+    removes what a writer killed outright left (its temporary folder, its new 'current' link: docs/commands.md)."""
     import embedrec.user_update as uu
 
     run = copy_run(runs["taste"], tmp_path / "run")
@@ -445,8 +447,14 @@ def test_an_interrupted_update_leaves_the_old_model_served(runs, tmp_path, monke
     assert os.readlink(run / "current") == folder and not [p for p in run.iterdir() if p.name.startswith(".artifacts")]
     assert invoke("verify", run).exit_code == 0
     monkeypatch.undo()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a writer's pid, its process gone (kill -9)
+    shutil.copytree(run / folder, run / ".artifacts-20260101T000000-000000001.tmp")
+    os.symlink(folder, run / f".current.{gone.pid}")
+    assert er.open(run).recommend(2, k=3).movie_ids[0].size == 3  # no command reads them
     r = invoke("update-users", "--ratings", f, "--run", run)
     assert r.exit_code == 0 and os.readlink(run / "current") != folder, r.stderr
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".") and p.name != ".lock"]
     r = invoke("verify", run)
     assert r.exit_code == 0 and r.stdout.startswith("ok: run"), r.stderr
 
