@@ -685,7 +685,7 @@ class Model:
         read = tuple(p for p in hist.PARTS if p in parts or updated and p in hist.SEEN_PARTS)
         rated = hist.read_user(folder, row, read, fingerprint, name, e.factors.n_users, e.factors.n_movies, recorded)
         if updated:  # the movies update-users gave the user: its seen ones in the run that the dataset lacks
-            rated = hist.with_updates(rated, e._seen(row), parts)
+            rated = hist.with_updates(rated, e.seen(row), parts)
         if sort == "time" and rated.times is None:
             raise UsageError(f"«--sort time|sort='time'»: dataset '{folder}' has no times (it was ingested without a "
                              "timestamp column); sort by «--sort rating|sort='rating'» or «--sort title|sort='title'»")

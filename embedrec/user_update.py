@@ -319,7 +319,7 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
     changed = []
     for a, b in zip(starts, ends):
         row = int(users[a])
-        seen = engine._seen(row).astype(np.int64)
+        seen = engine.seen(row).astype(np.int64)
         m, v = movies[a:b], values[a:b]
         new = ~np.isin(m, seen)
         plan.already += int((~new).sum())

@@ -217,7 +217,7 @@ def test_a_known_users_parts_add_up_to_predict_and_recommend(als_runs):
         _adds_up(xs, 2e-3)  # training's 6 conjugate-gradient steps from the exact solve
         for x, printed, p in zip(xs, res.scores[0], pred):
             assert x.score == p and np.float32(x.score) == printed
-            assert len(x) == 4 and x.n_rated == len(m.engine._seen(m.engine.user_row(user)))
+            assert len(x) == 4 and x.n_rated == len(m.engine.seen(m.engine.user_row(user)))
             assert list(x.contributions) == sorted(x.contributions, reverse=True)
     # the model in memory (er.train's) explains alike
     a, b = trained.explain(17, 5), m.explain(17, 5)
@@ -267,7 +267,7 @@ def test_movies_rated_below_min_rating_are_seen_but_no_part_of_the_solve(als_run
     assert (weights == 0).any() and (weights[weights > 0] == 1).all()
     row = int(np.argmax([(weights[e.seen_ptr[r]:e.seen_ptr[r + 1]] == 0).sum() for r in range(e.P.shape[0])]))
     xs = m.explain(e.users.raw(row), list(range(1, 201, 11)), n=5)
-    assert xs[0].n_rated == int((weights[e.seen_ptr[row]:e.seen_ptr[row + 1]] > 0).sum()) < len(e._seen(row))
+    assert xs[0].n_rated == int((weights[e.seen_ptr[row]:e.seen_ptr[row + 1]] > 0).sum()) < len(e.seen(row))
     _adds_up(xs, 2e-3)
 
 
@@ -282,7 +282,7 @@ def test_a_new_users_parts_add_up_to_recommend_news_scores(als_runs):
     np.testing.assert_allclose(one.contributions, xs[0].contributions, rtol=1e-12)
     # a training user's own movies, folded in, explain that user's list much as the user's own solve does
     e = m.engine
-    own = list(e.movie_ids[e._seen(40)])
+    own = list(e.movie_ids[e.seen(40)])
     a = m.explain(movie=50, liked=own, n=3)
     b = m.explain(e.users.raw(40), 50, n=3)
     assert a.movie_ids == b.movie_ids

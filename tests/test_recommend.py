@@ -42,9 +42,9 @@ def test_seen_movies_never_appear_unless_asked(trained):
     rows = np.arange(rec.P.shape[0])
     ids, _ = rec.recommend_rows(rows, 20)
     for r, got in zip(rows, ids):
-        assert not np.isin(got, rec._seen(r)).any() and got.size == 20
+        assert not np.isin(got, rec.seen(r)).any() and got.size == 20
     with_seen, _ = rec.recommend_rows(rows[:50], 20, include_seen=True)
-    assert any(np.isin(g, rec._seen(r)).any() for r, g in zip(rows[:50], with_seen))
+    assert any(np.isin(g, rec.seen(r)).any() for r, g in zip(rows[:50], with_seen))
 
 
 def test_filters_still_return_k(trained):
@@ -146,7 +146,7 @@ def test_fold_in_of_a_training_user_lands_near_their_recommendations(trained):
     rec = Recommender.open(trained.run.dir, trained.recommend)
     overlaps = []
     for row in range(0, 60, 3):
-        seen = rec._seen(row)
+        seen = rec.seen(row)
         # the user's own training ratings, as a new user
         from embedrec.data.dataset import load_dataset
 
@@ -248,7 +248,7 @@ def test_approximate_index_serves_unseen_topk_close_to_exact(trained, tmp_path):
     recall = np.mean([np.intersect1d(a, b).size / 10 for a, b in zip(got, want)])
     assert recall >= 0.95
     for r, g in zip(rows, got):
-        assert g.size == 10 and not np.isin(g, approx._seen(r)).any()
+        assert g.size == 10 and not np.isin(g, approx.seen(r)).any()
 
 
 def test_more_ivf_lists_than_movies_is_a_config_error():
@@ -315,7 +315,7 @@ def test_an_als_fold_in_repeats_the_training_users_solve(implicit_models):
     P = np.asarray(rec.factors.user)
     cosines, overlaps = [], []
     for row in range(0, P.shape[0], 5):
-        seen = rec._seen(row)  # train+valid: what the refit trained on
+        seen = rec.seen(row)  # train+valid: what the refit trained on
         p, _, _ = rec.fold_in(list(rec.movie_ids[seen]))
         cosines.append(p @ P[row] / np.linalg.norm(p) / np.linalg.norm(P[row]))
         ids, _ = rec.recommend_vector(p, 0.0, 10, seen)
@@ -324,8 +324,8 @@ def test_an_als_fold_in_repeats_the_training_users_solve(implicit_models):
     # here 1.0 and 1.0; the old solve: 0.94 and 0.68
     assert np.median(cosines) > 0.99 and np.mean(overlaps) >= 0.9, (np.median(cosines), np.mean(overlaps))
     # without the manifest's solve (a run saved before it): the old fixed solve, a different vector
-    legacy = foldin.fold_in(rec.factors, dict.fromkeys(rec._seen(0).tolist(), 1.0))[0]
-    assert not np.allclose(legacy, rec.fold_in(list(rec.movie_ids[rec._seen(0)]))[0], rtol=1e-3)
+    legacy = foldin.fold_in(rec.factors, dict.fromkeys(rec.seen(0).tolist(), 1.0))[0]
+    assert not np.allclose(legacy, rec.fold_in(list(rec.movie_ids[rec.seen(0)]))[0], rtol=1e-3)
 
 
 def test_a_movie_liked_and_rated_is_refused(trained):
@@ -949,7 +949,7 @@ def test_movies_rated_below_min_rating_are_never_recommended(implicit_models, sy
     ids, _ = rec.recommend_rows(rows, 20)
     offered = {(int(r), int(m)) for r, got in zip(rows, ids) for m in got}
     assert not offered & low_pairs
-    assert all(m in rec._seen(r) for r, m in low_pairs)  # before: none of them was
+    assert all(m in rec.seen(r) for r, m in low_pairs)  # before: none of them was
 
 
 def test_evaluate_scores_the_lists_that_are_served_under_min_rating(implicit_models):

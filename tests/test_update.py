@@ -124,12 +124,12 @@ def test_no_new_rating_gives_the_served_vector(runs, name):
     errors = [_rel(known_fold_in(e, r, {})[0], P[r]) for r in users]
     assert max(errors) < 1e-3, max(errors)
     rows, w = trained_pairs(e, users[1])
-    assert (w > 0).all() and rows.size <= e._seen(users[1]).size
+    assert (w > 0).all() and rows.size <= e.seen(users[1]).size
     if name != "min3":  # (min3's weights are all 1: what it shows is the movies left out)
         flat = foldin.als_vector(e.factors, e.training_ratings["solve"], *e.movie_gram(), rows, np.ones_like(w))
         assert _rel(flat, P[users[1]]) > 1e-2
     else:
-        assert rows.size < e._seen(users[1]).size or any(trained_pairs(e, r)[0].size < e._seen(r).size
+        assert rows.size < e.seen(users[1]).size or any(trained_pairs(e, r)[0].size < e.seen(r).size
                                                           for r in users)
 
 
@@ -142,7 +142,7 @@ def test_new_ratings_of_one_taste_move_the_list_toward_it(runs):
     for user in (1, 2, 9, 40):  # ids 1.. are indexes 0..: taste (id - 1) mod 6
         row = e.users.rows([user])[0][0]
         own, other = (user - 1) % 6, ((user - 1) % 6 + 3) % 6
-        seen = {int(e.movie_ids[r]) for r in e._seen(row)}
+        seen = {int(e.movie_ids[r]) for r in e.seen(row)}
         new = [i + 1 for i in range(other, 120, 6) if i + 1 not in seen][:8]
         before = m.recommend(user, k=10).movie_ids[0]
         res = m.recommend_new(liked=new, user=user, k=10)
@@ -165,7 +165,7 @@ def test_weights_and_exclusions_of_the_new_ratings(runs):
     lo, hi = e.scale
     row = 3
     user = e.users.raw(row)
-    seen = e._seen(row)
+    seen = e.seen(row)
     fresh = [int(e.movie_ids[r]) for r in range(e.Q.shape[0]) if r not in set(seen.tolist())][:2]
     x = m.explain(user, fresh[0], rated={fresh[0]: 4, fresh[1]: 2}, n=50)
     got = dict(zip(x.movie_ids, x.weights))
@@ -182,7 +182,7 @@ def test_weights_and_exclusions_of_the_new_ratings(runs):
     np.testing.assert_allclose(again.scores[0][0], float(p @ e.Q[top]) + bias, rtol=1e-5)
     m3 = runs["min3"]
     e3 = m3.engine
-    seen3 = set(e3._seen(row).tolist())
+    seen3 = set(e3.seen(row).tolist())
     low, high = [int(e3.movie_ids[r]) for r in range(e3.Q.shape[0]) if r not in seen3][:2]
     res = m3.recommend_new(rated={low: 1, high: 5}, user=user, k=200)
     assert res.left_out == {low: 1.0} and low not in res.movie_ids[0] and high not in res.movie_ids[0]
@@ -196,7 +196,7 @@ def test_other_models_and_refusals(runs, trained_run, tmp_path):
     left out (refused with strict); ordered does not apply; a run without the recorded weights says so."""
     bpr = runs["bpr"]
     e = bpr.engine
-    seen = [int(e.movie_ids[r]) for r in e._seen(0)]
+    seen = [int(e.movie_ids[r]) for r in e.seen(0)]
     fresh = next(int(i) for i in e.movie_ids if int(i) not in seen)
     res = bpr.recommend_new(liked=[seen[0], fresh], user=e.users.raw(0), k=10)
     folded = bpr.recommend_new(liked=[*seen, fresh], k=10)  # the same history as a new user's
@@ -251,7 +251,7 @@ def test_recommend_user_with_liked_or_rated(runs):
     e = m.engine
     plain = _run(m, "--user", "2", "-k", "5", "--format", "tsv")
     assert plain.exit_code == 0, plain.stderr
-    seen = int(e.movie_ids[e._seen(1)[0]])  # a movie user 2 rated in training: nothing new, the same list
+    seen = int(e.movie_ids[e.seen(1)[0]])  # a movie user 2 rated in training: nothing new, the same list
     same = _run(m, "--user", "2", "--liked", str(seen), "-k", "5", "--format", "tsv")
     assert same.exit_code == 0 and _movies(same.stdout) == _movies(plain.stdout), same.stderr
     np.testing.assert_allclose(_scores(same.stdout), _scores(plain.stdout), rtol=1e-3)  # the exact solve: not

@@ -103,7 +103,7 @@ def arrays(run: Path) -> dict:
 def fresh_movies(m, user, n: int, taste: int | None = None) -> list:
     """``n`` movie ids ``user`` has not seen (of ``taste``, the planted one, movie id - 1 mod 6, where given)."""
     e = m.engine
-    seen = {int(e.movie_ids[r]) for r in e._seen(e.users.rows([user])[0][0])}
+    seen = {int(e.movie_ids[r]) for r in e.seen(e.users.rows([user])[0][0])}
     return [i for i in (int(x) for x in e.movie_ids) if i not in seen and (taste is None or (i - 1) % 6 == taste)][:n]
 
 
@@ -149,7 +149,7 @@ def test_own_training_rows_add_nothing(runs, tmp_path, caplog):
     run = copy_run(runs["taste"], tmp_path / "run")
     m = er.open(run)
     e = m.engine
-    own = [(2, int(e.movie_ids[r]), 1) for r in e._seen(int(e.users.rows([2])[0][0]))]
+    own = [(2, int(e.movie_ids[r]), 1) for r in e.seen(int(e.users.rows([2])[0][0]))]
     m.close()
     folder = os.readlink(run / "current")
     before = arrays(run)
@@ -375,7 +375,7 @@ def test_ratings_below_min_rating_and_counts(other_runs, tmp_path, caplog):
     with er.open(run) as m:
         e = m.engine
         row = int(e.users.rows([5])[0][0])
-        seen, w = e._seen(row), e.solve_arrays()[0][e.seen_ptr[row]:e.seen_ptr[row + 1]]
+        seen, w = e.seen(row), e.solve_arrays()[0][e.seen_ptr[row]:e.seen_ptr[row + 1]]
         got = {int(e.movie_ids[r]): float(x) for r, x in zip(seen, w)}
         assert got[low] == 0 and got[high] == 1 + e.training_ratings["solve"]["recency"]
         res = m.recommend(5, k=50)
@@ -392,7 +392,7 @@ def test_ratings_below_min_rating_and_counts(other_runs, tmp_path, caplog):
     with er.open(run) as m:
         e = m.engine
         row = int(e.users.rows([7])[0][0])
-        seen, w = e._seen(row), e.solve_arrays()[0][e.seen_ptr[row]:e.seen_ptr[row + 1]]
+        seen, w = e.seen(row), e.solve_arrays()[0][e.seen_ptr[row]:e.seen_ptr[row + 1]]
         got = {int(e.movie_ids[r]): float(x) for r, x in zip(seen, w)}
         latest = 1 + e.training_ratings["solve"]["recency"]
         assert got[a] == pytest.approx((1 + np.log(3)) * latest, rel=1e-6) and got[b] == pytest.approx(latest)
@@ -421,7 +421,7 @@ def test_a_pair_in_both_files_keeps_its_first_rating(other_runs, tmp_path):
         with er.open(run) as m:
             e = m.engine
             row = int(e.users.rows([5])[0][0])
-            at = int(np.flatnonzero(e._seen(row) == e.movie_rows([movie])[0][0])[0])
+            at = int(np.flatnonzero(e.seen(row) == e.movie_rows([movie])[0][0])[0])
             got.append(float(e.solve_arrays()[0][e.seen_ptr[row] + at]))
             latest = 1 + e.training_ratings["solve"]["recency"]
     assert got == [0.0, pytest.approx(latest)]

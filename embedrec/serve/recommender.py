@@ -419,7 +419,10 @@ class Recommender:
         """Explicit scores are predicted ratings: clipped to the rating scale, as ``predict`` does."""
         return self.factors.clip(scores)
 
-    def _seen(self, row: int) -> np.ndarray:
+    def seen(self, row: int) -> np.ndarray:
+        """The movie rows user ``row`` has seen in the run (seen_indptr, seen_indices: its train and valid movies,
+        those rated below data.min_rating or dropped by the k-core filter, those update-users added), checked to be
+        rows of the model."""
         movies = np.asarray(self.seen_idx[self.seen_ptr[row]:self.seen_ptr[row + 1]])
         check_seen_rows(self.run, movies, self.factors.n_movies)
         return movies
@@ -444,7 +447,7 @@ class Recommender:
         if row >= 0:
             return movies[indptr[row]:indptr[row + 1]]
         own = self.catalogue.users.own_row(user_id)  # in the dataset, though answered as unknown
-        return self._seen(int(own)) if 0 <= own < self.P.shape[0] else None
+        return self.seen(int(own)) if 0 <= own < self.P.shape[0] else None
 
     def recent_popularity(self) -> np.ndarray | None:
         """Where the run added recent popularity (train.als_trend, its solve's ``trend`` > 0): each movie's
@@ -510,7 +513,7 @@ class Recommender:
 
             p, left_out = known_fold_in(self, int(user), items, detail)
             self._finite_vector(p, 0.0)
-            return p, 0.0, np.union1d(self._seen(int(user)), given), left_out
+            return p, 0.0, np.union1d(self.seen(int(user)), given), left_out
         left_out = {}
         if not self.explicit:
             t = self.training_ratings
@@ -596,7 +599,7 @@ class Recommender:
         solve = self.explainable()
         weights, scale = self.known_solve_arrays()
         a, b = int(self.seen_ptr[row]), int(self.seen_ptr[row + 1])
-        movies = self._seen(row)
+        movies = self.seen(row)
         w = np.asarray(weights[a:b], np.float64)
         keep = w > 0  # seen, not trained on: rated below data.min_rating (or valid without a refit)
         movies, w = movies[keep].astype(np.int64), w[keep]

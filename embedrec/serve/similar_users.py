@@ -56,7 +56,7 @@ def co_rated(engine, row: int, others: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
     others = np.asarray(others, np.int64)
     mine = np.zeros(engine.factors.n_movies, bool)
-    mine[engine._seen(int(row))] = True
+    mine[engine.seen(int(row))] = True
     local, movies, lengths = gather_csr(engine.seen_ptr, engine.seen_idx, others)
     check_seen_rows(engine.run, movies, engine.factors.n_movies)
     both = np.bincount(local[mine[np.asarray(movies, np.int64)]], minlength=others.size) if others.size else \

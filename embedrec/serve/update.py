@@ -43,7 +43,7 @@ def known_fold_in(engine: Recommender, row: int, items: dict[int, float],
                          "each user rated but not the ratings, which re-solving a user's vector needs; give the "
                          "user's whole history as a new user's, «--rated|recommend_new(rated=...)» without "
                          "«--user|user=», or train again with the new ratings")
-    seen = engine._seen(row).astype(np.int64)
+    seen = engine.seen(row).astype(np.int64)
     before = np.isin(np.fromiter(items, np.int64, len(items)), seen)
     if before.any():
         again = [m for m, b in zip(items, before) if b]
@@ -128,7 +128,7 @@ def trained_pairs(engine: Recommender, row: int, seen: np.ndarray | None = None)
                             "or give the user's whole history as a new user's «(--liked/--rated without --user)|"
                             "(recommend_new without user=)»")
     weights = arrays[0]
-    seen = engine._seen(row).astype(np.int64) if seen is None else seen
+    seen = engine.seen(row).astype(np.int64) if seen is None else seen
     a, b = int(engine.seen_ptr[row]), int(engine.seen_ptr[row + 1])
     w = np.asarray(weights[a:b], np.float64)
     keep = w > 0
