@@ -52,6 +52,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
     from embedrec.artifacts import writer_run
     from embedrec.run import load_run, publish, run_lock
     from embedrec.serve.recommender import Recommender
+    from embedrec.serve.update import check_resolvable
 
     started = time.perf_counter()
     run_dir = writer_run(Path(run_dir))
@@ -59,7 +60,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
     with run_lock(run_dir, COMMAND):
         run = load_run(run_dir)
         engine = Recommender(run)
-        _check_model(engine)
+        check_resolvable(engine, lasting=True)
         raw = read_ratings(source, data_cfg, engine)
         pairs = _known_pairs(raw, engine, strict)
         plan = _plan(engine, pairs)
@@ -125,29 +126,6 @@ def _file_sha256(source: str, raw: RawData) -> str | None:
     from embedrec.fsutil.integrity import sha256_file
 
     return sha256_file(source) if raw.files else None
-
-
-def _check_model(engine: Recommender) -> None:
-    """Refuse a run whose users cannot be re-solved as training solved them: an explicit model (no ratings kept),
-    a model other than als (gradient-fitted users), an als run without its recorded solve or weights."""
-    if engine.explicit:
-        raise UsageError("this model predicts ratings (model.objective: explicit), and its run keeps which movies "
-                         "each user rated but not the ratings, which re-solving its users needs; train again with "
-                         "the new ratings")
-    solve = engine.training_ratings.get("solve") or {}
-    if solve.get("loss") != "als":
-        if engine.loss == "als":  # a run saved before its manifest recorded the solve
-            raise UsageError("this als run was saved before embedrec recorded its users' solve, so its users cannot "
-                             "be re-solved as training solved them; train it again")
-        raise UsageError(f"update-users re-solves an als run's users as its training solved them (the user half of "
-                         f"its alternating least squares); this model ({engine.loss or 'its loss unknown'}) fits its "
-                         f"user vectors by gradient steps, which a re-solve does not repeat: answer with the new "
-                         f"ratings per request («recommend --user U --liked/--rated ...|recommend_new(user=U, "
-                         f"liked=...)»), or train again with them")
-    if engine.solve_arrays() is None:
-        raise ArtifactError("this run does not record how its users' solve weighed their ratings (solve_weights.npy: "
-                            "runs trained before embedrec wrote it, and by the torchrun trainers, lack it), so its "
-                            "users cannot be re-solved; train the run again (one process)")
 
 
 def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender) -> RawData:
@@ -307,27 +285,24 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
     movie without training ratings, is seen but left out of the solve (weight 0), as training left such ratings
     out; the rest weigh as training weighs a rating at the latest place (serve.update.latest_weights). A user with
     nothing new in its solve keeps its vector bit for bit."""
-    from embedrec.serve.update import als_resolve, latest_weights
+    from embedrec.serve.update import als_resolve, latest_weights, new_solve_pairs
 
     order = np.lexsort((pairs.movies, pairs.users))
     users, movies, values = pairs.users[order], pairs.movies[order], pairs.values[order]
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if users.size else np.zeros(0, np.int64)
     ends = np.r_[starts[1:], users.size]
-    min_rating = engine.training_ratings["min_rating"]
-    untrained = engine.untrained
     plan = Plan(np.zeros(0, np.int64), [], [], {}, {}, users_named=int(starts.size))
     changed = []
     for a, b in zip(starts, ends):
         row = int(users[a])
         seen = engine.seen(row).astype(np.int64)
         m, v = movies[a:b], values[a:b]
-        new = ~np.isin(m, seen)
+        new, solved = new_solve_pairs(engine, row, m, v, seen)
         plan.already += int((~new).sum())
-        m, v = m[new], v[new]
+        m, v, solved = m[new], v[new], solved[new]
         if not m.size:
             continue
         w = np.zeros(m.size, np.float64)
-        solved = ~untrained[m] & (v >= min_rating if min_rating is not None else True)
         if solved.any():
             got = latest_weights(engine, dict(zip(m[solved].tolist(), v[solved].tolist())))
             # as recorded (float32, run.SOLVE_WEIGHTS), so that a later re-solve or explanation over the recorded

@@ -30,49 +30,99 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 log = logging.getLogger("embedrec")
 
 
+def check_resolvable(engine: Recommender, lasting: bool = False) -> None:
+    """Refuse a model whose known users cannot be re-solved as its training solved them, alike for a request's
+    re-solve (:func:`known_fold_in`) and a lasting one (``lasting``: ``embedrec update-users``, user_update.py,
+    whose advice differs): an explicit model (its run keeps which movies each user rated, not the ratings) and an
+    als run saved before its manifest recorded the solve; where ``lasting``, also a model other than als (its
+    users fitted by gradient steps) and an als run without its recorded weights (a request's re-solve meets that
+    one where it reads them: :func:`trained_pairs`)."""
+    if engine.explicit:
+        raise UsageError("this model predicts ratings (model.objective: explicit), and its run keeps which movies "
+                         "each user rated but not the ratings, which re-solving "
+                         + ("its users needs; train again with the new ratings" if lasting else
+                            "a user's vector needs; give the user's whole history as a new user's, «--rated|"
+                            "recommend_new(rated=...)» without «--user|user=», or train again with the new "
+                            "ratings"))
+    if (engine.training_ratings.get("solve") or {}).get("loss") != "als":
+        if engine.loss == "als":  # a run saved before its manifest recorded the solve
+            raise UsageError("this als run was saved before embedrec recorded its users' solve, so its users cannot "
+                             "be re-solved as training solved them; train it again")
+        if lasting:
+            raise UsageError(f"update-users re-solves an als run's users as its training solved them (the user half "
+                             f"of its alternating least squares); this model ({engine.loss or 'its loss unknown'}) "
+                             f"fits its user vectors by gradient steps, which a re-solve does not repeat: answer with "
+                             f"the new ratings per request («recommend --user U --liked/--rated ...|"
+                             f"recommend_new(user=U, liked=...)»), or train again with them")
+    if lasting and engine.solve_arrays() is None:
+        raise unrecorded_solve(lasting)
+
+
+def unrecorded_solve(lasting: bool = False) -> ArtifactError:
+    """The error for an als run that does not record its users' solve weights (run.SOLVE_WEIGHTS), with the advice
+    of a request's re-solve or (``lasting``) update-users'."""
+    return ArtifactError("this run does not record how its users' solve weighed their ratings (solve_weights.npy: "
+                         "runs trained before embedrec wrote it, and by the torchrun trainers, lack it), so "
+                         + ("its users cannot be re-solved; train the run again (one process)" if lasting else
+                            "a known user cannot be re-solved with new ratings; train the run again (one process), "
+                            "or give the user's whole history as a new user's «(--liked/--rated without --user)|"
+                            "(recommend_new without user=)»"))
+
+
+def new_solve_pairs(engine: Recommender, row: int, movies: np.ndarray, values: np.ndarray,
+                    seen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(new, solved): masks over known user ``row``'s ratings since training (``movies``, movie rows; ``values``,
+    their ratings), the rules a request's re-solve (:func:`known_fold_in`) and update-users' (user_update.py)
+    share. new: a movie not among the user's seen ones (``seen``, its rows; default the run's: a movie it rated
+    before, in training or an earlier update, keeps what the run made of it); solved: new and entering the user's
+    solve, of a movie with training ratings and rated at or above the dataset's data.min_rating (training left
+    such ratings out; they stay seen)."""
+    movies = np.asarray(movies, np.int64)
+    seen = engine.seen(row).astype(np.int64) if seen is None else seen
+    new = ~np.isin(movies, seen)
+    solved = new & ~engine.untrained[movies]
+    min_rating = engine.training_ratings["min_rating"]
+    if min_rating is not None:
+        solved &= np.asarray(values, np.float64) >= min_rating
+    return new, solved
+
+
 def known_fold_in(engine: Recommender, row: int, items: dict[int, float],
                   detail: dict | None = None) -> tuple[np.ndarray, dict[int, float]]:
     """(the user vector, {movie row: rating} of the new ratings left out) for known user ``row`` given
-    ``items`` ({movie row: rating}, the ratings since training, as foldin.rated_rows reads them; empty: the
-    training ratings alone). A movie the user rated before (among the run's seen movies for that user, an
-    update-users' too) keeps what the run made of it, said in a note; an implicit model leaves out a new rating below the dataset's
-    data.min_rating, as training did (returned, as fold_in_parts' are). ``detail`` (a dict, als): the solve, as
-    foldin.als_vector gives it (explanations)."""
-    if engine.explicit:
-        raise UsageError("this model predicts ratings (model.objective: explicit), and its run keeps which movies "
-                         "each user rated but not the ratings, which re-solving a user's vector needs; give the "
-                         "user's whole history as a new user's, «--rated|recommend_new(rated=...)» without "
-                         "«--user|user=», or train again with the new ratings")
+    ``items`` ({movie row: rating}, the ratings since training, as foldin.rated_rows reads them, those of movies
+    without training ratings left out, as Recommender.fold_in_parts leaves them out; empty: the training ratings
+    alone), by :func:`new_solve_pairs`' rules: a movie the user rated before (among the run's seen movies for that
+    user, an update-users' too) keeps what the run made of it, said in a note; an implicit model leaves out a new
+    rating below the dataset's data.min_rating, as training did (returned, as fold_in_parts' are). ``detail`` (a
+    dict, als): the solve, as foldin.als_vector gives it (explanations)."""
+    check_resolvable(engine)
     seen = engine.seen(row).astype(np.int64)
-    before = np.isin(np.fromiter(items, np.int64, len(items)), seen)
-    if before.any():
-        again = [m for m, b in zip(items, before) if b]
+    movies = np.fromiter(items, np.int64, len(items))
+    new, solved = new_solve_pairs(engine, row, movies, np.fromiter(items.values(), np.float64, len(items)), seen)
+    if not new.all():
+        again = movies[~new].tolist()
         names = ", ".join(str(py_id(engine.movie_ids[m])) for m in again[:5]) + (" ..." if len(again) > 5 else "")
         # (as the run weighs it: training's weight, or an update-users' since, a review: not 'as training weighed')
         log.info("note: user %s rated %s before (%s): kept as the run weighs %s", engine.users.raw(row),
                  "a given movie" if len(again) == 1 else f"{len(again):,} of the given movies", names,
                  "it" if len(again) == 1 else "them")
-        items = {m: v for m, v, b in zip(items, items.values(), before) if not b}
+    left_out = {m: items[m] for m in movies[new & ~solved].tolist()}
+    kept = {m: items[m] for m in movies[solved].tolist()}
     t = engine.training_ratings
-    left_out = {m: items[m] for m in foldin.below_min_rating(items, t["min_rating"])}
-    kept = {m: v for m, v in items.items() if m not in left_out}
-    solve = t.get("solve") or {}
-    if solve.get("loss") == "als":
-        new = latest_weights(engine, kept)
-        return als_resolve(engine, row, np.fromiter(new, np.int64, len(new)),
-                           np.fromiter(new.values(), np.float64, len(new)), seen, detail), left_out
-    new = foldin.implicit_weights(kept, engine.scale, None, t["rating_weight"], t.get("count_weight", 0.0)) \
-        if kept else {}
-    if engine.loss == "als":  # a run saved before its manifest recorded the solve
-        raise UsageError("this als run was saved before embedrec recorded its users' solve, so its users cannot be "
-                         "re-solved as training solved them; train it again")
+    if (t.get("solve") or {}).get("loss") == "als":
+        new_w = latest_weights(engine, kept)
+        return als_resolve(engine, row, np.fromiter(new_w, np.int64, len(new_w)),
+                           np.fromiter(new_w.values(), np.float64, len(new_w)), seen, detail), left_out
     if t["min_rating"] is not None:
         raise UsageError(f"this run's seen movies mix the ratings it trained on with those below {t['min_rating']:g} "
                          "(data.min_rating) and keep no ratings to tell them apart, so the user's history cannot "
                          "be folded in; give the user's whole history as a new user's, «--liked/--rated|"
                          "recommend_new(...)» without «--user|user=», or train again with the new ratings")
+    new_w = foldin.implicit_weights(kept, engine.scale, None, t["rating_weight"], t.get("count_weight", 0.0)) \
+        if kept else {}
     trained = seen[~engine.untrained[seen]] if seen.size else seen
-    history = {**dict.fromkeys(trained.tolist(), 1.0), **new}
+    history = {**dict.fromkeys(trained.tolist(), 1.0), **new_w}
     if not history:
         raise UsageError(f"user {engine.users.raw(row)} has no rated movie this model was trained on and no new "
                          "one to fold in")
@@ -122,11 +172,7 @@ def trained_pairs(engine: Recommender, row: int, seen: np.ndarray | None = None)
     trainers)."""
     arrays = engine.solve_arrays()
     if arrays is None:
-        raise ArtifactError("this run does not record how its users' solve weighed their ratings (solve_weights.npy: "
-                            "runs trained before embedrec wrote it, and by the torchrun trainers, lack it), so a "
-                            "known user cannot be re-solved with new ratings; train the run again (one process), "
-                            "or give the user's whole history as a new user's «(--liked/--rated without --user)|"
-                            "(recommend_new without user=)»")
+        raise unrecorded_solve()
     weights = arrays[0]
     seen = engine.seen(row).astype(np.int64) if seen is None else seen
     a, b = int(engine.seen_ptr[row]), int(engine.seen_ptr[row + 1])
