@@ -229,15 +229,13 @@ def _known_pairs(raw: RawData, engine: Recommender, strict: bool) -> Pairs:
 
 
 def _check_values(raw: RawData, r: np.ndarray, engine: Recommender) -> None:
-    """Every rating finite and one the model takes (foldin.rated_rows' rule): within its rating scale, or on a
-    counts model (data.repeats=sum) a count above 0; else the first is refused by its line."""
-    bad = ~np.isfinite(r)
+    """Every rating finite and one the model takes (serve.foldin.bad_ratings, a request's rule too): within its
+    rating scale, or on a counts model (data.repeats=sum) a count above 0; else the first is refused by its line."""
+    from embedrec.serve.foldin import bad_ratings
+
     counts = "count_weight" in engine.training_ratings
     scale = engine.scale
-    if counts:
-        bad |= r <= 0
-    elif scale:
-        bad |= (r < scale[0]) | (r > scale[1])
+    bad = bad_ratings(r, scale, counts)
     if not bad.any():
         return
     i = int(np.flatnonzero(bad)[0])

@@ -683,6 +683,17 @@ def test_the_softmax_fold_in_is_the_minimiser_of_the_users_softmax_objective():
     assert np.abs(grad).max() < 1e-6
 
 
+def test_bad_ratings_is_the_rule_of_a_requests_ratings_and_an_update_files():
+    """foldin.bad_ratings, by hand: not finite is bad on any model; a 1-5 scale takes 1 and 5, not 0.5 or 5.5; a
+    counts model takes any count above 0 (above the scale too), not 0 or -1; a model without a scale any finite."""
+    r = [1, 5, 0.5, 5.5, np.nan, np.inf, 0, -1, 7]
+    assert foldin.bad_ratings(r, (1.0, 5.0)).tolist() == [False, False, True, True, True, True, True, True, True]
+    assert foldin.bad_ratings(r, (1.0, 5.0), counts=True).tolist() == [False, False, False, False, True, True, True,
+                                                                       True, False]
+    assert foldin.bad_ratings(r, None).tolist() == [False] * 4 + [True, True] + [False] * 3
+    assert foldin.bad_ratings(3.0, (1.0, 5.0)) == np.False_ and foldin.bad_ratings(6.0, (1.0, 5.0)) == np.True_
+
+
 def test_the_fold_in_solves_take_the_recency_weight_and_an_l2_floor():
     """als: a new user's movies weigh 1 + g/2, the mean of a training user's recency weights (1 to 1 + g), so
     the solve with g equals the solve without it with every weight scaled so. softmax: a model trained without

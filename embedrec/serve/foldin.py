@@ -120,17 +120,17 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
         except (TypeError, ValueError):
             raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}': rating {shorten(repr(r), 40)} is not a number, "
                              f"e.g. «--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»") from None
-        if not np.isfinite(r):
-            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': the rating must be a finite number, e.g. "
-                             f"«--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»")
-        if counts and r <= 0:
-            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': this model was trained on counts "
-                             f"(data.repeats=sum), so a value is how many times the user chose the movie: give one "
-                             f"above 0")
-        if scale and not counts and not scale[0] <= r <= scale[1]:
+        if bad_ratings(r, scale, counts):  # which rule it breaks, said
+            if not np.isfinite(r):
+                raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': the rating must be a finite number, "
+                                 f"e.g. «--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»")
+            if counts:
+                raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': this model was trained on counts "
+                                 f"(data.repeats=sum), so a value is how many times the user chose the movie: give "
+                                 f"one above 0")
             shown = f"{r:g}" if float(f"{r:g}") == r else repr(r)  # 5.0000001, not 5
-            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={shown}': {shown} is outside this model's rating scale "
-                             f"{scale[0]:g}-{scale[1]:g}; give ratings from {scale[0]:g} to {scale[1]:g}")
+            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={shown}': {shown} is outside this model's rating "
+                             f"scale {scale[0]:g}-{scale[1]:g}; give ratings from {scale[0]:g} to {scale[1]:g}")
         row = row_of(mid)
         if row is None:
             continue
@@ -155,6 +155,19 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     if not items:
         raise UsageError("give at least one movie with «--liked or --rated|liked= or rated=»")
     return items
+
+
+def bad_ratings(values, scale: tuple[float, float] | None, counts: bool = False) -> np.ndarray:
+    """Per value of ``values`` (one or an array), whether it is not a rating the model takes: not finite; on a model
+    trained on counts (``counts``, data.repeats=sum) not above 0; else outside ``scale`` (where there is one). The
+    rule of a request's ratings (:func:`rated_rows`) and of update-users' file (user_update.py)."""
+    r = np.asarray(values, np.float64)
+    bad = ~np.isfinite(r)
+    if counts:
+        bad |= r <= 0
+    elif scale:
+        bad |= (r < scale[0]) | (r > scale[1])
+    return bad
 
 
 def below_min_rating(items: dict[int, float], min_rating: float | None) -> list[int]:
