@@ -651,7 +651,7 @@ class Model:
                             [c[1] for c in counts])
 
     def history(self, user, *, splits: Iterable[str] | None = None, sort: str | None = None, k: int | None = None,
-                dataset_dir: str | Path | None = None):
+                dataset_dir: str | Path | None = None, moved_to: str | Path | None = None):
         """What ``user`` (an id of the dataset) rated, with titles: a :class:`~embedrec.results.History` of each
         movie, its rating (a click log's count), its time where the data has times, and the part of the dataset it
         is in (``splits``, default all: 'train', 'valid', 'test', and 'rated_below' where the dataset keeps such
@@ -660,8 +660,10 @@ class Model:
         the data has times), 'rating' highest first (the default otherwise; equal ones newest first), or 'title';
         ``k``: the first k rows only. Read from the prepared dataset the run was trained on (the join of
         ``ds.split_frame()`` and :meth:`movie` a user would write), checked to be that dataset;
-        ``dataset_dir``: read it from there instead (moved or copied since; as :meth:`evaluate`'s). An id not
-        in the dataset raises NotFoundError; a dataset that is gone, or another one, ArtifactError."""
+        ``dataset_dir``: read it from there instead (moved or copied since; as :meth:`evaluate`'s); ``moved_to``
+        (``embedrec history``'s data.prepared): read it from there only where the recorded folder holds no
+        dataset now (moved), else the recorded one, said in a warning. An id not in the dataset raises
+        NotFoundError; a dataset that is gone, or another one, ArtifactError."""
         from embedrec.results import History
         from embedrec.run import updates_of
         from embedrec.serve import history as hist
@@ -672,6 +674,14 @@ class Model:
             _check(sort, hist.SORTS, "sort")
         if k is not None:
             k = _count(k, "k", 1)
+        if moved_to is not None:  # its path checked as dataset_dir's where it is read
+            if not isinstance(moved_to, (str, os.PathLike)) or not str(moved_to):
+                raise UsageError(f"history: moved_to must be a path (str or pathlib.Path), not "
+                                 f"{shorten(repr(moved_to), 40)}")
+            if dataset_dir is not None:
+                raise UsageError("history: give dataset_dir= (read there) or moved_to= (read there where the "
+                                 "recorded folder has moved), not both")
+            dataset_dir = hist.moved_dataset(self._history_dataset()[0], moved_to)
         if dataset_dir is not None:
             _path_arg(dataset_dir, "history", "dataset_dir")
         _one_user(user, "e.g. history(196) (a call for each user)")

@@ -3,6 +3,7 @@
 rating and time the test wrote, and through the CLI (stdout and stderr apart)."""
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -186,6 +187,16 @@ def test_unknown_users_another_dataset_and_a_moved_one(tiny, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(ds.path, copy, symlinks=True)
     assert list(m.history(3, dataset_dir=copy).movie_ids) == list(m.history(3).movie_ids)
+    # moved_to= (the command's data.prepared) while the recorded folder is there: the recorded one read, said
+    with pytest.MonkeyPatch.context() as mp:
+        said = []
+        mp.setattr(logging.getLogger("embedrec"), "warning", lambda msg, *a: said.append(msg % a))
+        assert list(m.history(3, moved_to=tmp_path / "nowhere").movie_ids) == list(m.history(3).movie_ids)
+    assert len(said) == 1 and "is not read: the run was trained on" in said[0]
+    with pytest.raises(UsageError, match="not both"):
+        m.history(3, dataset_dir=copy, moved_to=copy)
+    with pytest.raises(UsageError, match="moved_to must be a path"):
+        m.history(3, moved_to=5)
     # another dataset (the same ratings split with another seed) is refused, naming the run's
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
@@ -211,6 +222,7 @@ def test_a_dataset_gone_or_damaged_is_one_line(tmp_path, monkeypatch):
     # where it moved, data.prepared reads it (and nothing else: the recorded folder, while there, wins)
     r = _cli("history", "--run", cfg.run.dir, "--user", "1", "--set", f"data.prepared={moved}", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout) == want, r.stderr
+    assert list(m.history(1, moved_to=moved).to_rows()) == want  # the library's own way to it
     # a split file changed since the ingest: refused by its checksum
     gen = moved / "current"
     (gen / "test.parquet").write_bytes((gen / "test.parquet").read_bytes()[:-8] + b"\0" * 8)

@@ -45,15 +45,12 @@ def history(cfg: Config, user, k, splits, sort, run_dir, fmt, no_header):
     from embedrec.api import open as open_model
     from embedrec.errors import UsageError
     from embedrec.output import resolve_format, write_rows
-    from embedrec.serve.history import moved_dataset
 
     if not user.strip():
         raise UsageError("--user is empty; give a value, e.g. --user 196")
     check_no_header(no_header, fmt)
     parts = [s.strip() for text in splits for s in text.split(",")] if splits else None
     with open_model(run_dir or cfg.run.dir, cfg) as model:
-        run = model.engine.run
         moved = cfg.data.prepared if cfg.is_set("data.prepared") else None
-        where = moved_dataset((run.manifest.get("dataset") or {}).get("path"), moved) if moved else None
-        result = model.history(user, splits=parts, sort=sort, k=k, dataset_dir=where)
+        result = model.history(user, splits=parts, sort=sort, k=k, moved_to=moved or None)
         write_rows(result.to_rows(), result.columns, resolve_format(fmt), header=not no_header)
