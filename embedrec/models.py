@@ -455,11 +455,7 @@ class Model:
         elif fmt == "json":
             stream.write_json(self.engine, triples, out, **extra)
         else:
-            rows = stream.as_rows(self.engine, triples, **extra)
-            if because_column:  # a table's cell, as recommend --user --explain writes it
-                from embedrec.serve.explain import because_text
-
-                rows = ({**r, "because": because_text(r["because"])} for r in rows)
+            rows = stream.as_rows(self.engine, triples, **extra, because_as_text=True)  # as --user --explain's
             write_rows(rows, [query_column, *COLUMNS[1:], *(["fallback"] if fallback_column else []),
                               *(["because"] if because_column else [])], fmt, out, header=header)
 

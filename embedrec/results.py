@@ -205,14 +205,19 @@ class Recommendations:
             out.append(explained(e, one, q, rows, n))
         return out
 
-    def to_rows(self, fallback_column: bool = False, explanations: list | None = None) -> Iterator[dict]:
+    def to_rows(self, fallback_column: bool = False, explanations: list | None = None,
+                because_as_text: bool = False) -> Iterator[dict]:
         """One dict per recommended movie: the query id, rank, movie_id, title, year, genres, score (the CLI's
         rows); with ``fallback_column``, also ``fallback``: 'popular' for a query answered with the most popular
         movies, else 'none' (the CLI's --fallback popular); with ``explanations`` (what :meth:`explain` gives),
-        also ``because``: the listed movie's :meth:`Explanation.because` (None for a popular fallback's)."""
+        also ``because``: the listed movie's :meth:`Explanation.because` (None for a popular fallback's), or with
+        ``because_as_text`` the one cell a table, CSV or TSV writes of it (serve.explain.because_text:
+        '50 Star Wars (1977) 31%; ...')."""
         from embedrec.argcheck import flag
+        from embedrec.serve.explain import because_text
 
         fallback_column = flag(fallback_column, "fallback_column", "to_rows")  # True or False, as every flag
+        because_as_text = flag(because_as_text, "because_as_text", "to_rows")
         if explanations is not None and len(explanations) != len(self):
             raise UsageError(f"to_rows: explanations holds {len(explanations)} queries' where this result has "
                              f"{len(self)}; give what this result's explain() gave")
@@ -224,7 +229,8 @@ class Recommendations:
                 if fallback_column:
                     r["fallback"] = FALLBACK_VALUES[f]
                 if explanations is not None:
-                    r["because"] = None if because is None else because[j].because()
+                    items = None if because is None else because[j].because()
+                    r["because"] = because_text(items) if because_as_text else items
                 yield r
 
     def to_frame(self):

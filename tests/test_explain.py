@@ -140,6 +140,9 @@ def test_an_explicit_new_users_ridge_solve_splits_as_computed_by_hand():
         "baseline 3 (200%); 20 b -12%"  # within the scale: no clip said (1.5 = 3 - 3/17 - 22.5/17, as below)
     rows = res.to_rows(explanations=res.explain(1))
     assert [b["term"] for b in next(rows)["because"]] == ["baseline", "rated", "clip"]
+    # because_as_text: the cell recommend --explain writes in a table, csv or tsv (n=1: 20's 6.7% left out)
+    assert next(res.to_rows(explanations=res.explain(1), because_as_text=True))["because"] == \
+        "baseline 3.5 (70%); 10 a 40%; clip -0.833"
     # within the scale: 30 rated 1 and 20 at 2 (y = (-2.5, -1)), X = [[2, 1], [-1, 1]], A = [[6, 1], [1, 3]],
     # A^-1 = [[3, -1], [-1, 6]] / 17, so [p, b_u] = A^-1 (-4, -3.5) = (-0.5, -1); movie 10 (x = [1, 1]): parts
     # -2.5 x 9/17 and -1 x 3/17, the baseline 3, the score 3 - 0.5 - 1 = 1.5, no clip

@@ -176,11 +176,8 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
                                 "check the ids and the run, or answer unknown users with «--fallback popular»")
     else:  # the fallback column: which rows are the most popular list, in every format
         res = answer.result
-        rows = res.to_rows(fallback_column=answer.fallback_column, explanations=answer.explanations)
-        if answer.explanations is not None and fmt not in ("json", "jsonl"):  # one cell: a list of objects in JSON
-            from embedrec.serve.explain import because_text
-
-            rows = ({**r, "because": because_text(r["because"])} for r in rows)
+        rows = res.to_rows(fallback_column=answer.fallback_column, explanations=answer.explanations,
+                           because_as_text=fmt not in ("json", "jsonl"))  # one cell: a list of objects in JSON
         write_rows(rows, res.columns + (["fallback"] if answer.fallback_column else [])
                    + (["because"] if answer.explanations is not None else []), fmt, header=not no_header)
     answer.log_notes()

@@ -233,10 +233,14 @@ def _unquoted(t: str) -> str:
 
 
 def as_rows(rec: Recommender, triples: Iterable[tuple], query_column: str = "user_id",
-            fallback_column: bool = False, because_column: bool = False) -> Iterator[dict]:
+            fallback_column: bool = False, because_column: bool = False,
+            because_as_text: bool = False) -> Iterator[dict]:
     """Rows of COLUMNS (and ``fallback`` with ``fallback_column``, then ``because`` with ``because_column``: the
-    listed movie's explanation items, None for a fallback's list) from (query id, movie rows, scores[, fallback[,
-    because]]) (results.stream_rows)."""
+    listed movie's explanation items, None for a fallback's list; ``because_as_text``: a table's cell of them,
+    serve.explain.because_text) from (query id, movie rows, scores[, fallback[, because]])
+    (results.stream_rows)."""
+    from embedrec.serve.explain import because_text
+
     for t in triples:
         because = t[4] if because_column and len(t) > 4 else None
         for j, r in enumerate(rec.rows_for(*t[:3])):
@@ -244,7 +248,8 @@ def as_rows(rec: Recommender, triples: Iterable[tuple], query_column: str = "use
             if fallback_column:
                 r["fallback"] = FALLBACK_VALUES[bool(t[3]) if len(t) > 3 else 0]
             if because_column:
-                r["because"] = None if because is None else because[j]
+                items = None if because is None else because[j]
+                r["because"] = because_text(items) if because_as_text else items
             yield r
 
 
