@@ -13,29 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import embedrec as er
-from embedrec.cli import main
 from embedrec.config import load_config
 from embedrec.errors import Busy, DataError, NotFoundError, UsageError
 from embedrec.run import updates_said
 from embedrec.user_update import merged_seen
 
 sys.path.insert(0, str(Path(__file__).parent))
+from test_reliability import invoke, one_line  # noqa: E402  (the CLI through CliRunner; a failure's one line)
 from test_trend import _cfg, _hits_dataset  # noqa: E402  (datasets of rows in memory)
 from test_update import _tastes_dataset  # noqa: E402
-
-
-def invoke(*args, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input)
-
-
-def one_line(r) -> str:
-    assert "Traceback" not in r.stderr
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    return lines[0]
 
 
 def write_ratings(path: Path, rows, header="user_id,movie_id,rating") -> Path:
