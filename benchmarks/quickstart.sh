@@ -12,6 +12,7 @@ run "embedrec ingest ml-100k"
 start=$(date +%s%N)
 run "embedrec train --format table"
 echo "(train: $(( ($(date +%s%N) - start) / 1000000 )) ms wall as a fresh process, load $(cut -d' ' -f1 /proc/loadavg))" >&2
+run "embedrec history --user 196 -k 3 --format table"
 run "embedrec recommend --user 196 -k 5 --format table"
 run "embedrec recommend --user 196 -k 3 --explain 2 --format table"
 run 'embedrec recommend --movie "star wars" -k 3 --format table'
