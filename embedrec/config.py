@@ -62,7 +62,7 @@ class DataConfig:
     unknown_movies: Literal["keep", "drop"] = "keep"
     missing: Literal["error", "drop"] = "error"
     keep_unrated_movies: bool = False
-    min_rating: Union[float, None] = None
+    min_rating: Union[float, Literal["auto"], None] = "auto"
     repeats: Literal["auto", "latest", "sum"] = "auto"
     min_user_ratings: int = _opt(0, min=0)
     min_movie_ratings: int = _opt(0, min=0)
@@ -836,7 +836,7 @@ _NOT_COMPARED = {"data.source", "data.movies", "data.prepared", "data.cache_dir"
 
 def dislikes_warning(manifest: dict, dataset: object) -> str | None:
     """The line a ranking model's train (and tune-dims) says of a like/dislike dataset whose dislikes it would
-    count as positives: at most three distinct ratings, some 0 or below, no data.min_rating set (a first-hour
+    count as positives: at most three distinct ratings, some 0 or below, data.min_rating null (a first-hour
     pass: a 0/1 file's 0s were trained as likes without a word; a review: not for a star scale's lowest star,
     nor where the user set a floor), else None."""
     hist = manifest.get("rating_histogram") or {}
@@ -850,8 +850,8 @@ def dislikes_warning(manifest: dict, dataset: object) -> str | None:
         return None
     return (f"{low:,} of the ratings of dataset '{dataset}' are 0 or below (dislikes, on its like/dislike scale), and the "
             "ranking model counts every rated movie as a positive; to learn from the likes only, ingest it again "
-            "with «--set data.min_rating=1 --overwrite|data.min_rating=1 and overwrite=True» (the dislikes are then "
-            "still never recommended back to their users)")
+            "with «--set data.min_rating=auto --overwrite|data.min_rating='auto' and overwrite=True», the default (the "
+            "dislikes are then still never recommended back to their users)")
 
 
 def recorded_ingest_sets(recorded: dict, skip=()) -> list[str]:

@@ -404,21 +404,66 @@ def test_an_explicit_model_refuses_a_click_log_read_without_its_rating_column_ei
 
 
 def test_train_says_ratings_of_zero_are_trained_as_positives_and_how_to_leave_them_out(tmp_path):
-    """A first-hour pass: a 0/1 like/dislike file trained its 0s as positives of the ranking model, without a word;
-    with data.min_rating=1 nothing is said (the 0s are kept apart, never recommended back)."""
+    """A first-hour pass: a 0/1 like/dislike file trained its 0s as positives of the ranking model, without a word.
+    By default (data.min_rating: auto) ingest keeps the 0s apart (never recommended back, not learnt) and says so;
+    set to null, train says what the 0s become and how to leave them out; a floor the user set is theirs."""
+    from embedrec.data.dataset import load_dataset
+
     rng = np.random.default_rng(0)
     rows = [(u, m, int(rng.integers(0, 2))) for u in range(1, 31) for m in rng.choice(np.arange(1, 21), 8, False)]
     (tmp_path / "z.csv").write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},{r}\n" for u, m, r in rows))
     zeros = sum(r == 0 for *_, r in rows)
-    for name, extra in (("all", []), ("liked", ["--set", "data.min_rating=1"]), ("zero", ["--set", "data.min_rating=0"])):
+    for name, extra in (("auto", []), ("all", ["--set", "data.min_rating=null"]),
+                        ("liked", ["--set", "data.min_rating=1"]), ("zero", ["--set", "data.min_rating=0"])):
         sets = ["--set", f"data.prepared={tmp_path / name}", "--set", f"run.dir={tmp_path / ('run-' + name)}"]
-        assert invoke("ingest", tmp_path / "z.csv", *sets, *extra).exit_code == 0
+        r = invoke("ingest", tmp_path / "z.csv", *sets, *extra)
+        assert r.exit_code == 0, r.stderr
+        noted = "note: the ratings are likes and dislikes (0 and 1), so the dislikes (below 1) are kept apart"
+        assert (noted in r.stderr) == (name == "auto"), r.stderr
+        ds = load_dataset(tmp_path / name)
+        assert ds.manifest["min_rating"] == {"auto": 1, "all": None, "liked": 1, "zero": 0}[name]
+        assert (ds.rated_below is not None and len(ds.rated_below[0]) == zeros) == (name in ("auto", "liked"))
         r = invoke("train", *sets, "--set", "model.dim=4", "--set", "train.epochs=1", "--set", "train.threads=1",
                    "--set", "train.als_dims=[]")
         assert r.exit_code == 0, r.stderr
         said = f"{zeros:,} of the ratings of dataset '{tmp_path / name}' are 0 or below (dislikes, on its like/dislike scale)"
         assert (said in r.stderr) == (name == "all"), r.stderr  # a floor the user set, 0 too, is theirs (a review)
-        assert "ingest it again with --set data.min_rating=1 --overwrite" in r.stderr or name != "all"
+        assert "ingest it again with --set data.min_rating=auto --overwrite, the default" in r.stderr or name != "all"
+        if name == "auto":  # an explicit model on the likes alone: refused, saying why and how
+            r = invoke("train", *sets, "--set", "model.objective=explicit", "--set", "model.dim=4")
+            assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
+            assert r.stderr.startswith(f"error: config key 'model.objective': explicit fits ratings, and dataset "
+                                       f"'{tmp_path / name}' kept only its likes (1): ingest set its dislikes apart "
+                                       "(data.min_rating: auto, on a like/dislike scale); to predict likes and "
+                                       "dislikes, ingest it again with --set data.min_rating=null --overwrite"), r.stderr
+
+
+def test_like_floor_is_the_lowest_like_of_a_like_dislike_scale_and_none_on_any_other():
+    """data.min_rating: auto's rule, by hand: at most three values, some 0 or below and some above."""
+    from embedrec.ingestion import like_floor
+
+    a = np.array
+    assert like_floor(a([0.0, 1, 1, 0])) == 1 and like_floor(a([-1.0, 1])) == 1 and like_floor(a([-1.0, 0, 1])) == 1
+    assert like_floor(a([0.0, 2, 1])) == 1 and like_floor(a([-2.0, -1, 3])) == 3
+    assert like_floor(a([0.0, 1, 2, 3])) is None  # a star scale from 0: its 0 is a rating
+    assert like_floor(a([0.0, 0.25, 0.5, 0.75, 1])) is None
+    assert like_floor(a([1.0, 2, 3])) is None and like_floor(a([1.0, 1])) is None  # nothing at or below 0
+    assert like_floor(a([0.0, 0])) is None and like_floor(a([-1.0, 0])) is None  # nothing above 0
+    assert like_floor(a([], np.float64)) is None
+
+
+def test_min_rating_auto_leaves_counts_and_star_scales_alone(tmp_path):
+    """A click log (data.repeats=sum: counts) and a 0-5 star file keep every row as a positive under auto."""
+    from embedrec.data.dataset import load_dataset
+
+    (tmp_path / "stars.csv").write_text("user_id,movie_id,rating\n" + "".join(
+        f"{u},{m},{(u + m) % 6}\n" for u in range(1, 21) for m in range(1, 11)))
+    (tmp_path / "log.csv").write_text("user_id,movie_id\n" + "".join(
+        f"{u},{m}\n" for u in range(1, 21) for m in range(1, 11) for _ in range(1 + (u + m) % 2)))
+    for name in ("stars", "log"):
+        r = invoke("ingest", tmp_path / f"{name}.csv", "-o", tmp_path / name)
+        assert r.exit_code == 0 and "likes and dislikes" not in r.stderr, r.stderr
+        assert load_dataset(tmp_path / name).manifest["min_rating"] is None
 
 
 def test_a_star_scales_lowest_star_of_0_is_not_called_a_dislike(tmp_path):

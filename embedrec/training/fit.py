@@ -309,6 +309,13 @@ def check_ratings(manifest: dict, path, model_cfg, bounds=None) -> None:
                           f"(ingested with {how}); use the default model.objective=implicit")
     lo, hi = bounds() if bounds is not None else (None, None)
     if lo is not None and lo == hi:
+        auto = ((manifest.get("config") or {}).get("data") or {}).get("min_rating", "auto") == "auto"
+        if auto and manifest.get("min_rating") is not None:  # like/dislike: ingest kept the dislikes apart
+            raise ConfigError(f"config key 'model.objective': explicit fits ratings, and dataset '{path}' kept "
+                              f"only its likes ({lo:g}): ingest set its dislikes apart (data.min_rating: auto, on "
+                              "a like/dislike scale); to predict likes and dislikes, ingest it again with "
+                              "«--set data.min_rating=null --overwrite|data.min_rating=None and overwrite=True», "
+                              "or rank with the default model.objective=implicit")
         raise ConfigError(f"config key 'model.objective': explicit fits ratings, and every training rating of "
                           f"dataset '{path}' is {lo:g} (a file without a rating field?); use the default "
                           "model.objective=implicit")
