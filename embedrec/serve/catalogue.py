@@ -24,7 +24,7 @@ log = logging.getLogger("embedrec")
 _ARTICLE_AT_END = re.compile(r"^(.+), (The|A|An|L'|La|Le|Les|Il|Lo|Gli|Das|Der|Die|Det|Den|El|Los|Las|Un|Une|Una)$")
 
 
-def _fold(text: str) -> str:
+def fold_title(text: str) -> str:
     """``text`` for title matching: without accents and case ('Misérables' and 'miserables' match, 'Café' and
     'cafe'), as users type titles on a keyboard without the catalogue's diacritics."""
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
@@ -138,7 +138,7 @@ class Catalogue:
         """The rows whose titles ``query`` names, as :meth:`find_movie` matches titles: those it names exactly
         ('Title', 'Title (year)', the article in front, then without it) where any, else those holding every one
         of its words."""
-        low = " ".join(_fold(query.strip()).split())
+        low = " ".join(fold_title(query.strip()).split())
         names, bare = self._title_names()
         exact = [i for i, n in enumerate(names) if low in n] or [i for i, n in enumerate(bare) if low in n]
         if exact:
@@ -155,7 +155,7 @@ class Catalogue:
         return [i for i, n in enumerate(names) if all(any(m(f) for f in n) for m in find)]
 
     def _title_names(self) -> tuple[list[set[str]], list[set[str]]]:
-        """Each movie's names folded (``_fold``: lower case, no accents), with and without ' (year)': its title as
+        """Each movie's names folded (``fold_title``: lower case, no accents), with and without ' (year)': its title as
         stored, without an alternative title in parentheses ('City of Lost Children, The (Cité des enfants perdus,
         La)'), and that with its trailing article in front ('The City of Lost Children', "L'Enfer"); and apart, as a
         second choice, that without its article ('City of Lost Children': 'Hours' is 'Hours (2013)', not 'Hours,
@@ -171,7 +171,7 @@ class Catalogue:
                     forms.add(m[2] + ("" if m[2].endswith("'") else " ") + m[1])
                     without.add(m[1])
                 for group, out in ((forms, names), (without, bare)):
-                    group = {_fold(f) for f in group}
+                    group = {fold_title(f) for f in group}
                     out.append(group | ({f"{f} ({year})" for f in group} if year is not None else set()))
             self._names = names, bare
         return self._names

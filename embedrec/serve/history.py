@@ -250,7 +250,7 @@ def order(rated: Rated, sort: str, titles: list) -> np.ndarray:
     (train, valid, test, rated_below, update) and movie row, so the order never depends on the files' row order; rows
     without a time or rating after those with one, but for 'time' an update's rows, which have none and came after
     every row of the dataset: those first."""
-    from embedrec.serve.catalogue import _fold
+    from embedrec.serve.catalogue import fold_title
 
     n = rated.movies.size
     times = rated.times if rated.times is not None else np.full(n, np.nan)
@@ -261,7 +261,7 @@ def order(rated: Rated, sort: str, titles: list) -> np.ndarray:
     if sort == "rating":
         keys.append(np.where(np.isnan(rated.ratings), np.inf, -np.nan_to_num(rated.ratings)))
     if sort == "title":
-        folded = [_fold(titles[m] or "") for m in rated.movies.tolist()]
+        folded = [fold_title(titles[m] or "") for m in rated.movies.tolist()]
         keys.append(np.unique(np.asarray(folded, dtype=object), return_inverse=True)[1] if n else np.zeros(0, np.int64))
         keys.append(np.array([not t for t in folded], bool))  # a movie without a title after those with one
     return np.lexsort(keys) if n else np.zeros(0, np.int64)
