@@ -718,7 +718,7 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
 def _check_resumable(cfg: Config) -> None:
     """``resume=True`` with no checkpoint to continue: said before the dataset is loaded, with what to do (a
     writer at work there that has saved none yet; no prepared dataset either, so the fix is ingest first)."""
-    from embedrec.data.dataset import has_manifest
+    from embedrec.data.layout import has_manifest
     from embedrec.errors import Busy
     from embedrec.run import has_checkpoint, writer_note
 

@@ -19,22 +19,15 @@ def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
     """The prepared dataset's manifest, checked as load_dataset checks it; with ``g``, rank 0 also checks the
     files of ``splits``, users and movies against the SHA-256 it lists (no rank reads them whole otherwise: a
     review found a train and test file swapped trained on without a word) and every rank raises its answer."""
-    from embedrec.data.dataset import FIELDS, FORMAT_VERSION, dataset_fix
-    from embedrec.fsutil.files import read_json
-    from embedrec.fsutil.integrity import check_fields, check_file, check_seal
+    from embedrec.data.layout import read_manifest as read_checked_manifest
+    from embedrec.fsutil.integrity import check_file
 
     path = Path(path)
     if not (path / "manifest.json").exists():
         raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run «'embedrec ingest' with the "
                             "same -c/--set options|er.ingest(source, cfg) with the same config» first (it writes "
                             "data.prepared)")
-    manifest = read_json(path / "manifest.json", "dataset manifest", dataset_fix(path))
-    fix = dataset_fix(path, manifest)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"'{path}' was written by an incompatible embedrec (format "
-                            f"{manifest.get('format_version')}); {fix}")
-    check_seal(manifest, path / "manifest.json", "dataset manifest", fix, "dataset")
-    check_fields(manifest, FIELDS, path / "manifest.json", "dataset manifest", fix)
+    manifest, fix = read_checked_manifest(path, path)  # as load_dataset checks it: JSON, format, seal, fields
     if g is not None:
         problem = None
         if g.leader:

@@ -17,7 +17,8 @@ import pandas as pd
 
 from embedrec import __version__
 from embedrec.data import readers
-from embedrec.data.dataset import FORMAT_VERSION, SPLITS, is_dataset, publish_dataset, write_dataset
+from embedrec.data.dataset import publish_dataset, write_dataset
+from embedrec.data.layout import FORMAT_VERSION, SPLITS, is_dataset
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
 from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, keep_users_in_train, make_split
 from embedrec.data.textfiles import is_stream, reading, uncompressed_name

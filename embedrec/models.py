@@ -660,6 +660,8 @@ class Model:
         (``embedrec history``'s data.prepared): read it from there only where the recorded folder holds no
         dataset now (moved), else the recorded one, said in a warning. An id not in the dataset raises
         NotFoundError; a dataset that is gone, or another one, ArtifactError."""
+        from embedrec.data.layout import find as find_dataset
+        from embedrec.data.layout import moved_to as moved_rule
         from embedrec.results import History
         from embedrec.run import updates_of
         from embedrec.serve import history as hist
@@ -677,7 +679,7 @@ class Model:
             if dataset_dir is not None:
                 raise UsageError("history: give dataset_dir= (read there) or moved_to= (read there where the "
                                  "recorded folder has moved), not both")
-            dataset_dir = hist.moved_dataset(self._history_dataset()[0], moved_to)
+            dataset_dir = moved_rule(self._history_dataset()[0], moved_to)
         if dataset_dir is not None:
             _path_arg(dataset_dir, "history", "dataset_dir")
         _one_user(user, "e.g. history(196) (a call for each user)")
@@ -686,7 +688,7 @@ class Model:
             raise NotFoundError(f"{e.users.unknown_text(user)}; {self._trained_on()}give a user id of its dataset",
                                 kind="user", id=user)
         recorded, fingerprint, name = self._history_dataset()
-        folder = hist.find_dataset(recorded, dataset_dir, name)
+        folder = find_dataset(recorded, dataset_dir, name, "history(user, dataset_dir=FOLDER)")
         updated = hist.UPDATE in parts and e.run is not None and bool(updates_of(e.run.manifest))
         read = tuple(p for p in hist.PARTS if p in parts or updated and p in hist.SEEN_PARTS)
         rated = hist.read_user(folder, row, read, fingerprint, name, e.factors.n_users, e.factors.n_movies, recorded)

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedrec.data.layout import has_manifest, versioned
 from embedrec.errors import ArtifactError, EmbedrecError, OutputRefused, first_line, marked
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.fsutil.files import io_error, loads_json, read_denied, read_json, read_parquet_table, write_json
@@ -335,7 +336,7 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
 def is_dataset_folder(folder: Path) -> bool:
     """Whether ``folder`` is a prepared dataset (what ingest writes): its ``current`` links to gen-*, or, copied
     with links followed (``cp -rL``), ``current`` is a folder beside DATASET/manifest.json, which a run never has."""
-    return current_link(folder).startswith("gen-") or (folder / "current").is_dir() and (folder / "manifest.json").is_file()
+    return versioned(folder) or (folder / "current").is_dir() and (folder / "manifest.json").is_file()
 
 
 def _instead(folder: Path, manifest: dict, command: str) -> str:
@@ -725,12 +726,6 @@ def trained_on(run_dir: str | Path) -> Path | None:
     return Path(path).resolve() if isinstance(path, str) and path else None
 
 
-def _has_dataset(path: Path) -> bool:
-    """Whether a prepared dataset's manifest is at ``path`` or under its ``current`` (as data.dataset.has_manifest
-    looks; not imported: serving stays off the data layer's readers)."""
-    return (path / "manifest.json").exists() or (path / "current" / "manifest.json").exists()
-
-
 def _trained_beside(run_dir: Path) -> str:
     """' (trained runs beside it: «--run|run_dir=» runs/a, runs/b)': the folders next to ``run_dir`` that hold a
     published model, for someone who trained on their own data and then left --run out (at most 3 named): a name
@@ -885,7 +880,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
                                 "resume=True)»")
         others = _trained_beside(run_dir)
         empty = not run_dir.exists() or not any(run_dir.iterdir())  # (a review: an empty folder said 'train')
-        if dataset is not None and not others and empty and not _has_dataset(Path(dataset)):
+        if dataset is not None and not others and empty and not has_manifest(dataset):
             ingest = command("embedrec ingest")
             train = command(f"embedrec train --run {shlex.quote(str(run_dir))}")
             raise ArtifactError(
@@ -929,52 +924,30 @@ def _opened(path: Path, hold, run_dir: Path, bare: bool = False) -> Run:
     return run
 
 
-def moved_dataset(run: Run, moved_to: str | Path) -> str | Path | None:
+def moved_dataset(run: Run, moved_to: str | Path) -> Path | None:
     """Where to read ``run``'s dataset from, given a config's data.prepared ``moved_to`` (`evaluate`'s): there,
-    where the recorded folder is gone (moved); else None, the recorded one, said in a warning where ``moved_to``
-    names another folder (a config file's data.prepared is a default, not a request)."""
-    from embedrec.data.dataset import is_dataset, recorded_dataset
+    where the recorded folder holds no dataset now (moved); else None, the recorded one, said in a warning where
+    ``moved_to`` names another folder (``data.layout.moved_to``, history's rule too)."""
+    from embedrec.data.layout import moved_to as moved_rule
 
-    recorded = recorded_dataset((run.manifest.get("dataset") or {}).get("path"))
-    if not (recorded and is_dataset(Path(recorded))):
-        return moved_to
-    # data.prepared naming another folder than the recorded one (or its current generation): said, not ignored
-    if os.path.realpath(moved_to) not in (os.path.realpath(recorded), os.path.realpath(Path(recorded) / "current")):
-        logging.getLogger("embedrec").warning(
-            "data.prepared '%s' is not read: the run was trained on '%s', which is still there (data.prepared is "
-            "read only where that folder has moved)", moved_to, recorded)
-    return None
+    return moved_rule((run.manifest.get("dataset") or {}).get("path"), moved_to)
 
 
 def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str | Path | None = None):
-    """Load the dataset a run was trained on and check it is that dataset (its fingerprint), not merely one
-    of the same size at the same path (e.g. re-ingested with another split seed since). ``dataset_dir``: read
-    that one instead; ``moved_to``: where to look when the recorded folder is gone (the dataset was moved)."""
-    from embedrec.data.dataset import is_dataset, load_dataset, recorded_dataset
+    """Load the dataset a run was trained on and check it is that dataset (its fingerprint, its counts), not
+    merely one of the same size at the same path (e.g. re-ingested with another split seed since). ``dataset_dir``:
+    read that one instead; ``moved_to``: where to look when the recorded folder is gone (the dataset was moved).
+    Where it is and what is said where it is not: ``data.layout`` (``embedrec history`` says the same)."""
+    from embedrec.data import layout
+    from embedrec.data.dataset import load_dataset
 
     rec = run.manifest.get("dataset") or {}
-    recorded = recorded_dataset(rec.get("path"))
+    name = str(_run_of(run.path))
     if dataset_dir is None and moved_to is not None:
         dataset_dir = moved_dataset(run, moved_to)
-    elif dataset_dir is None and recorded and not os.path.lexists(recorded):  # moved or deleted since the run
-        raise ArtifactError(f"the dataset run '{run.path.parent}' was trained on, '{recorded}', is gone (moved or "
-                            f"deleted); give its new folder with "
-                            + marked(f"--set data.prepared=FOLDER --run {shlex.quote(str(run.path.parent))}",
-                                     "er.open(run_dir).evaluate(dataset_dir=FOLDER)") + ", or ingest it again")
-    if dataset_dir is not None and not is_dataset(Path(dataset_dir)):  # (a review: the advice named data.prepared
-        given = Path(dataset_dir)                                     # to a notebook that gave dataset_dir=)
-        what = "does not exist" if not os.path.lexists(given) else "is a file" if given.is_file() else \
-            "holds no prepared dataset"
-        raise ArtifactError(f"«--set data.prepared|dataset_dir=» '{dataset_dir}' {what}; give the folder of the dataset "
-                            f"run '{run.path.parent}' was trained on (recorded as '{recorded}')")
-    ds = load_dataset(dataset_dir or recorded)
-    want = rec.get("files_fingerprint")
-    if want and ds.fingerprint and ds.fingerprint != want:
-        same = recorded and Path(ds.path).resolve() == Path(recorded).resolve()
-        why = f"its files changed since, e.g. re-ingested on {ds.manifest.get('created', '?')}" if same else \
-            f"it was trained on '{recorded}'"
-        raise ArtifactError(f"dataset '{ds.path}' is not the one run '{run.path}' was trained on ({why}); evaluate "
-                            "with the original dataset, or «retrain with 'embedrec train'|train again»")
+    ds = load_dataset(layout.find(rec.get("path"), dataset_dir, name, "er.open(run_dir).evaluate(dataset_dir=FOLDER)"))
+    layout.check_same(ds.path, ds.manifest, ds.fingerprint, rec.get("path"), rec.get("files_fingerprint"), name,
+                      run.manifest.get("n_users"), run.manifest.get("n_movies"))
     return ds
 
 

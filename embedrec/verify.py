@@ -32,7 +32,8 @@ EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside 
 def verify_path(path: str | Path) -> dict:
     """``embedrec verify``: hash every file a run (its current artifacts), a prepared dataset or an export folder
     (its marker's record) lists."""
-    from embedrec.data.dataset import FIELDS, dataset_fix, lost_current_error, open_generation
+    from embedrec.data.dataset import open_generation
+    from embedrec.data.layout import FIELDS, dataset_fix, lost_current_error
     from embedrec.fsutil.generations import check_current
 
     p = shown = Path(path)

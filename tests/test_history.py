@@ -4,6 +4,7 @@ rating and time the test wrote, and through the CLI (stdout and stderr apart).""
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -108,19 +109,13 @@ def test_with_updates_by_hand():
     assert hist.with_updates(r, np.array([0, 1, 2]), hist.PARTS).movies.tolist() == [0, 1, 2, 3, 6]
 
 
-def test_parts_and_recorded_folders(tmp_path):
+def test_parts():
     assert hist.check_parts(None) == hist.PARTS
     assert hist.check_parts(["test", "train", "test"]) == ("train", "test")
     assert hist.check_parts("valid") == ("valid",)
     for bad in (["tst"], [], 5):
         with pytest.raises(UsageError):
             hist.check_parts(bad)
-    ds = tmp_path / "ds"
-    (ds / "gen-20260101T000000-1").mkdir(parents=True)
-    (ds / "current").symlink_to("gen-20260101T000000-1")
-    assert hist.recorded_folder(ds / "current") == ds  # no manifest in it: the dataset is its parent
-    assert hist.recorded_folder(ds / "gen-20250101T000000-9") == ds  # a pruned generation
-    assert hist.recorded_folder(ds) == ds and hist.recorded_folder(None) is None
 
 
 def test_times_are_iso_8601_in_utc():
@@ -228,6 +223,74 @@ def test_a_dataset_gone_or_damaged_is_one_line(tmp_path, monkeypatch):
     (gen / "test.parquet").write_bytes((gen / "test.parquet").read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(ArtifactError, match="test.parquet"):
         m.history(1, dataset_dir=moved)
+
+
+def test_history_and_evaluate_say_each_broken_dataset_alike(tmp_path, monkeypatch):
+    """Each way the dataset a run was trained on can be gone, damaged or another one: `history` and `evaluate` give
+    the same line on stderr and exit 1 (data/layout.py holds the rules and their words for both; a review found
+    them apart: an emptied folder was "no prepared dataset ... run 'embedrec ingest' first" to evaluate, a lost
+    current link "holds no prepared dataset" to history, and a run given as data.prepared an internal error)."""
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    cfg, ds, _ = _train(tmp_path / "a", _ratings())
+    run, path = Path(cfg.run.dir), Path(ds.path)
+    other = tmp_path / "other"
+    er.ingest(_ratings(), cfg.updated({"data.prepared": str(other), "split.seed": 7}))
+    kept = tmp_path / "kept"
+    shutil.copytree(path, kept, symlinks=True)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "empty").mkdir()
+
+    def put_back():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            path.unlink()
+        shutil.copytree(kept, path, symlinks=True)
+
+    def gen() -> Path:
+        return path / os.readlink(path / "current")
+
+    def emptied():
+        shutil.rmtree(path)
+        path.mkdir()
+
+    def moved(where):
+        return lambda: shutil.rmtree(path), ["--set", f"data.prepared={where}"]
+
+    layouts = {  # name: (what breaks it, the --set given, words the line holds)
+        "gone": (lambda: shutil.rmtree(path), [], "is gone (moved or deleted); give its new folder with --set "
+                                                  "data.prepared=FOLDER --run"),
+        "a file": (lambda: (shutil.rmtree(path), path.write_text("x")), [], f"'{path}', is a file now; give the "
+                                                                            "folder it moved to"),
+        "an empty folder": (emptied, [], f"'{path}', holds no prepared dataset now (its manifest.json is gone)"),
+        "no manifest": (lambda: (gen() / "manifest.json").unlink(), [], "holds no prepared dataset now"),
+        "no current link": (lambda: (path / "current").unlink(), [], "its 'current' link is gone"),
+        "a current to nothing": (lambda: shutil.rmtree(gen()), [], "holds no prepared dataset now"),
+        "a corrupt manifest": (lambda: (gen() / "manifest.json").write_text("{bad"), [],
+                               f"is corrupt (Expecting property name enclosed in double quotes: line 1 column 2 (char "
+                               f"1)); rerun 'embedrec ingest SOURCE -o {path} --overwrite'"),
+        "a damaged manifest": (lambda: (gen() / "manifest.json").write_text('{"format_version": 1}'), [],
+                               "has no 'counts'"),
+        "re-ingested": (lambda: (shutil.rmtree(path), shutil.copytree(other, path, symlinks=True)), [],
+                        "(its files changed since, e.g. re-ingested on "),
+        "moved nowhere": (*moved(tmp_path / "nowhere"), "--set data.prepared '{}' does not exist; give the folder"),
+        "moved to a file": (*moved(tmp_path / "file"), "' is a file; give the folder of the dataset run"),
+        "moved to an empty folder": (*moved(tmp_path / "empty"), "' holds no prepared dataset; give the folder"),
+        "moved to a run": (*moved(run), "' is a run (what embedrec train writes), not a prepared dataset; give"),
+        "moved to another dataset": (*moved(other), f"(it was trained on '{path}'); give the dataset it was trained "
+                                                    "on with --set data.prepared=FOLDER, or train the run again"),
+    }
+    for name, (breaking, sets, words) in layouts.items():
+        put_back()
+        breaking()
+        h = _cli("history", "--run", run, "--user", "1", *sets)
+        e = _cli("evaluate", "--run", run, *sets)
+        assert (h.exit_code, e.exit_code, h.stdout, e.stdout) == (1, 1, "", ""), (name, h.stderr, e.stderr)
+        assert h.stderr == e.stderr, name
+        assert h.stderr.startswith("error: ") and h.stderr.count("\n") == 1, (name, h.stderr)
+        assert words.format(tmp_path / "nowhere") in h.stderr, (name, h.stderr)
+    put_back()
+    assert _cli("history", "--run", run, "--user", "1").exit_code == 0
 
 
 def test_a_rating_ingest_dropped_is_in_no_history(tmp_path, monkeypatch):

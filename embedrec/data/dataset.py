@@ -17,35 +17,39 @@ Layout (generations, like a run directory)::
 it (a shared flock) for as long as the Dataset lives; an ingest prunes older generations but never a held
 one, so a long pipeline survives any number of publishes. A dataset in the older flat layout (the files
 directly in DATASET) still loads, and ``ingest --overwrite`` turns it into generations.
+
+Where a dataset is and whether a folder holds one (``current``, a run's record of it, a move), and what is said
+where it is not, are ``data/layout.py``'s rules (pandas-free: serving's ``history`` follows them too).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import json
 import os
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from embedrec.errors import ArtifactError, OutputExists, marked
-from embedrec.fsutil.files import (
-    JSON_MAX,
-    NONBLOCK,
-    loads_json,
-    probe_json,
-    read_denied,
-    read_fd,
-    read_regular,
+# the layout rules and their messages: data/layout.py, pandas-free (serving's history reads them too)
+from embedrec.data.layout import (
+    FILES,
+    FIX,
+    GEN,
+    LINKS,
+    OPTIONAL,
+    SPLITS,
+    check_layout,
+    dataset_fix,
+    is_dataset,
+    parse_manifest,
+    versioned,
 )
+from embedrec.data.layout import has_manifest as has_manifest  # re-exported: crossval.py takes it from here
+from embedrec.errors import ArtifactError, OutputExists
+from embedrec.fsutil.files import JSON_MAX, NONBLOCK, read_denied, read_fd, read_regular
 from embedrec.fsutil.generations import current_link
-
-SPLITS = ("train", "valid", "test")
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -117,22 +121,7 @@ class Dataset:
                f"{self.n_movies:,} movies; {sizes})>"
 
 
-FILES = ("users", "movies", *SPLITS)
-# what the readers of a dataset manifest take from it without a second look (integrity.check_fields: kind, required)
-FIELDS = {
-    "counts": ("dict", True), "counts.users": ("count", True), "counts.movies": ("count", True),
-    "rating_scale": ("range", True), "min_rating": ("number|null", False), "files": ("files", False),
-    "fingerprint": ("str", False), "split": ("dict", False), "has_timestamps": ("bool", False),
-    "has_user_features": ("bool", False), "has_movie_metadata": ("bool", False), "inputs": ("dict", False),
-    "config": ("dict|null", False), "cleaning": ("dict", False), "name": ("str", False),
-}
-OPTIONAL = ("rated_below", "rated_below_unknown")  # written when there is something to hold (Dataset.rated_below...)
-# not "rerun 'embedrec ingest --overwrite'": with no source and -o that rewrites the default dataset (ml-100k), not
-# the damaged one (a first-hour review); dataset_fix names them where they are known
-FIX = "«rerun the 'embedrec ingest' that wrote it, with --overwrite|ingest it again with er.ingest(..., overwrite=True)»"
-GEN = "gen"  # generation folders: DATASET/gen-<version>
 KEEP = 1  # generations kept besides any a live reader holds (the current one)
-LINKS = ("manifest.json", *(f"{n}.parquet" for n in FILES))  # DATASET/<name> -> current/<name>
 
 
 def write_dataset(tmp: Path, frames: dict[str, pd.DataFrame], users: pd.DataFrame, movies: pd.DataFrame,
@@ -153,63 +142,10 @@ def write_dataset(tmp: Path, frames: dict[str, pd.DataFrame], users: pd.DataFram
     write_json(tmp / "manifest.json", seal(manifest))
 
 
-def has_manifest(path: Path) -> bool:
-    """Whether a prepared dataset's manifest is at ``path`` (flat) or under its ``current``: what
-    :func:`load_dataset` looks for first (and ``train --resume`` before saying what is missing)."""
-    return (Path(path) / "manifest.json").exists() or (Path(path) / "current" / "manifest.json").exists()
-
-
-def is_dataset(folder: Path) -> bool:
-    """Whether ``folder`` is a prepared dataset embedrec wrote (its manifest, directly or under ``current``),
-    so --overwrite may replace it."""
-    for manifest in (folder / "manifest.json", folder / "current" / "manifest.json"):
-        m = probe_json(manifest)
-        if isinstance(m, dict) and "format_version" in m and "embedrec_version" in m and "counts" in m:
-            return True
-    # a damaged or deleted manifest: still embedrec's by its layout (current -> gen-<time>, the links beside it and
-    # nothing else), so the --overwrite that the error about it advises can replace it (a review)
-    if _versioned(folder) or _lost_current(folder):
-        own = {"current", *LINKS}
-        return all(p.name in own or p.name.startswith(".") or (p.name.startswith(f"{GEN}-") and p.is_dir())
-                   for p in folder.iterdir())
-    return False
-
-
 def current_generation(folder) -> str | None:
     """The generation a dataset folder serves (where its ``current`` link points, e.g. ``gen-<version>``), or
     None (no link, no folder, or no path given): compared before and after an ingest, whether it published."""
     return current_link(folder) or None
-
-
-def _versioned(root: Path) -> bool:
-    return current_link(root).startswith(f"{GEN}-")
-
-
-def lost_current_error(path: Path) -> ArtifactError | None:
-    """The error for a prepared dataset whose ``current`` link is gone or damaged (what load_dataset and verify
-    say: a red team found verify giving a run's advice for it), or None."""
-    if has_manifest(path) or not (lost := _lost_current(path)):
-        return None
-    what = "is not the link embedrec makes" if os.path.lexists(path / "current") else "is gone"
-    return ArtifactError(f"prepared dataset '{path}': its 'current' link {what} (it names the generation in "
-                         f"use; {lost[0]} is there); ingest it again: «embedrec ingest {shlex.quote(lost[1])} -o "
-                         f"{shlex.quote(str(path))} --overwrite|er.ingest(source, cfg, overwrite=True)» with the "
-                         "options it was ingested with")
-
-
-def _lost_current(root: Path) -> tuple[str, str] | None:
-    """(the newest generation folder holding a dataset's manifest, the source it was ingested from) where ``root/current`` is gone or is no link (a
-    red team: 'rm DATASET/current' was "no prepared dataset", and the ingest --overwrite that advised refused the
-    folder as not its kind); None otherwise."""
-    if os.path.islink(root / "current") or (root / "current").is_dir() and any((root / "current").iterdir()):
-        return None  # (an empty folder in its place is lost too: a red team)
-    with contextlib.suppress(OSError):
-        gens = sorted((p for p in root.iterdir() if p.name.startswith(f"{GEN}-") and p.is_dir()), reverse=True)
-        for gen in gens:
-            m = probe_json(gen / "manifest.json")
-            if isinstance(m, dict) and "counts" in m and "layout" in m:
-                return gen.name, str(m.get("source") or "SOURCE")
-    return None
 
 
 def _link_files(root: Path) -> None:
@@ -238,7 +174,7 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
     with target_lock(root, command, fix):
         sweep_stale(root)  # .<name>.tmp-<pid>-* beside it, from killed writers of the flat layout
         empty = root.is_dir() and not root.is_symlink() and not any(root.iterdir())
-        if _versioned(root) or (empty and overwrite):  # an empty folder (a mount point) is filled in place
+        if versioned(root) or (empty and overwrite):  # an empty folder (a mount point) is filled in place
             refuse_cwd(root)
             if not overwrite:
                 raise OutputExists(f"output directory '{root}' already exists; pass «--overwrite|overwrite=True» to replace it, "
@@ -264,47 +200,13 @@ def open_generation(path: str | Path):
     from embedrec.fsutil.generations import open_current
 
     path = Path(path)
-    if not _versioned(path):
+    if not versioned(path):
         return None
     return open_current(path)
 
 
-def recorded_dataset(path: str | Path | None) -> str | Path | None:
-    """The dataset a run manifest's path means: DATASET for DATASET/current or a pruned DATASET/gen-<version>
-    (the run's fingerprint then checks the content), else the path itself."""
-    if not path:
-        return path
-    p = Path(path)
-    if (p.name == "current" or p.name.startswith(f"{GEN}-")) and _versioned(p.parent) \
-            and not (p / "manifest.json").exists():
-        return p.parent
-    return path
-
-
 class _Swapped(Exception):
     """The dataset folder was replaced (ingest --overwrite) while it was being read: read it again."""
-
-
-def _datasets_beside(path: Path, split_method: str | None = None) -> list[str]:
-    """The names of the prepared datasets in ``path``'s parent folder (data/prepared/...), newest first; with
-    ``split_method``, only those split that way (a first-hour review: `train -c configs/ml100k-implicit.yaml`,
-    whose config splits by time, was pointed at the random split of data/prepared/ml-100k)."""
-    try:
-        found = [d for d in path.parent.iterdir() if d.is_dir() and (d / "current" / "manifest.json").is_file()
-                 and not current_link(d).startswith("artifacts-")]  # a run has one too (a red team: a run suggested)
-    except OSError:
-        return []
-    found = [d for d in found if (m := _split_method(d)) is not None and split_method in (None, m)]  # a split: a
-    # dataset's manifest (a run copied with its current re-pointed was suggested)
-    return [d.name for d in sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)]
-
-
-def _split_method(folder: Path) -> str | None:
-    try:
-        split = loads_json((folder / "current" / "manifest.json").read_text(encoding="utf-8")).get("split")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return split.get("method") if isinstance(split, dict) else None
 
 
 def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS, *, split_method: str | None = None) -> Dataset:
@@ -317,29 +219,7 @@ def load_dataset(path: str | Path, splits: tuple[str, ...] = SPLITS, *, split_me
     the SHA-256 its manifest records, and the indices against the table sizes (out-of-range indices would
     reach the native training kernel).
     """
-    path = Path(path)
-    if path.name == "current" and path.is_symlink():  # DATASET/current: the dataset is DATASET
-        path = path.parent
-    if current_link(path).startswith("artifacts-"):  # a run directory (run.ARTIFACTS): say so, not "file missing"
-        raise ArtifactError(f"'{path}' is a run (what embedrec train writes), not a prepared dataset; point "
-                            "data.prepared at the ingest output (e.g. data/prepared/ml-100k)")
-    from embedrec.fsutil.generations import check_current
-
-    check_current(path)  # a current that leads into another dataset (a review: train took that one's split)
-    lost = lost_current_error(path)
-    if lost is not None:
-        raise lost
-    if not has_manifest(path):
-        near = _datasets_beside(path, split_method)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k, said nothing
-        near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "
-                + marked(f"--set data.prepared={shlex.quote(str(path.parent / near[0]))}",
-                         f"load_dataset({str(path.parent / near[0])!r})")) if near else ""
-        # a relative path is the current folder's (a first-hour review: from another folder than the config's,
-        # only recommend's message said so)
-        rel = "" if Path(path).is_absolute() else f" (relative to the current folder {Path.cwd()})"
-        raise ArtifactError(f"no prepared dataset at '{path}'{rel} (manifest.json missing); «run 'embedrec ingest' with the "
-                            "same -c/--set options first|ingest it first with er.ingest(source, cfg)» (it writes "
-                            f"data.prepared), or point data.prepared at the ingest output{near}")
+    path = check_layout(path, split_method)  # a run, a lost current, no manifest: said before anything is read
     for _ in range(5):
         try:
             return _load_once(path, splits)
@@ -384,30 +264,8 @@ def _identity(path: Path):
 
 
 def _is_generations(dir_fd: int) -> bool:
-    """Whether the folder open as ``dir_fd`` holds generations (a ``current`` link to ``gen-*``), as _versioned."""
+    """Whether the folder open as ``dir_fd`` holds generations (a ``current`` link to ``gen-*``), as layout.versioned."""
     return current_link(None, dir_fd=dir_fd).startswith(f"{GEN}-")
-
-
-def dataset_fix(path, source=None) -> str:
-    """How to repair the prepared dataset at ``path`` (the folder -o named): ingest its source into it again with
-    --overwrite. ``source``: the manifest (its ``source_path``, else its ``source``, where it could be read), or
-    the source itself; a path is shown from the current folder (a review: './r.csv' as given to an ingest run
-    elsewhere named no file from here)."""
-
-    if isinstance(source, dict):
-        given = source.get("source")
-        # a dataset ingested before source_path: its source where it reads from here, or a release name
-        source = source.get("source_path") or (given if isinstance(given, str) and (
-            os.path.exists(given) or os.sep not in given and "." not in given) else None)
-    from embedrec.errors import command, from_here, marked
-
-    folder = from_here(path)
-    if isinstance(source, str) and os.path.isabs(source):
-        source = str(from_here(source))
-    src = shlex.quote(source) if isinstance(source, str) and source else "SOURCE"
-    cmd = command(f"embedrec ingest {src} -o {shlex.quote(str(folder))} --overwrite")
-    return marked(f"rerun {cmd} with the --set it was ingested with", "ingest it again with er.ingest(..., "
-                  "overwrite=True)")
 
 
 def _open_folder(path: Path) -> tuple[Path, object, int, object]:
@@ -451,23 +309,12 @@ def _open_folder(path: Path) -> tuple[Path, object, int, object]:
 
 def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
     from embedrec.errors import first_line
-    from embedrec.fsutil.integrity import check_bytes, check_fields, check_seal, fingerprint_of, sha256_bytes
+    from embedrec.fsutil.integrity import check_bytes, fingerprint_of, sha256_bytes
 
     folder, hold, dfd, gone = _open_folder(path)
     try:
-        fix = dataset_fix(path)
-        raw = _read_at(dfd, folder, "manifest.json", gone, limit=JSON_MAX, fix=fix)
-        try:
-            manifest = loads_json(raw.decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ArtifactError(f"dataset manifest '{folder / 'manifest.json'}' is corrupt ({first_line(e)}); "
-                                f"{fix}") from None
-        if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-            version = manifest.get("format_version") if isinstance(manifest, dict) else None
-            raise ArtifactError(f"'{folder}' was written by an incompatible embedrec (format {version}); {fix}")
-        fix = dataset_fix(path, manifest)
-        check_seal(manifest, folder / "manifest.json", "dataset manifest", fix, "dataset")
-        check_fields(manifest, FIELDS, folder / "manifest.json", "dataset manifest", fix)
+        raw = _read_at(dfd, folder, "manifest.json", gone, limit=JSON_MAX, fix=dataset_fix(path))
+        manifest, fix = parse_manifest(raw, folder, path)
         recorded = manifest.get("files") or {}
         names = ["users", "movies", *splits, *(n for n in OPTIONAL if f"{n}.parquet" in recorded)] if recorded \
             else list(FILES)

@@ -8,32 +8,29 @@ user (:func:`with_updates`).
 The run keeps only which movies each user was trained on (seen_*.npy), not the ratings, times or the test split,
 so these are read from the dataset's Parquet files, each checked against the SHA-256 its manifest lists, through
 pyarrow with numpy from the columns' buffers: no pandas (``data/dataset.py``'s reader imports it; serving stays
-off it, tests/test_layers.py). A dataset's user and movie rows are the run's (a run pins its dataset by the
-fingerprint of its files, which is checked here), so titles, years and genres come from the run's catalogue.
+off it, tests/test_layers.py). Where the dataset is, and what is said where it is gone, damaged or another one,
+are ``data/layout.py``'s rules, which ``load_dataset`` and ``evaluate`` follow too. A dataset's user and movie
+rows are the run's (a run pins its dataset by the fingerprint of its files, which is checked here), so titles,
+years and genres come from the run's catalogue.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, UsageError, marked
+from embedrec.data import layout
+from embedrec.errors import ArtifactError, UsageError
 
-log = logging.getLogger("embedrec")
-SPLITS = ("train", "valid", "test")
-BELOW = "rated_below"  # data.dataset.OPTIONAL's first: written where the cleaning kept such pairs as seen
+SPLITS = layout.SPLITS
+BELOW = layout.OPTIONAL[0]  # rated_below: written where the cleaning kept such pairs as seen
 UPDATE = "update"  # a movie update-users added to the user's seen ones: in the run, in no file of the dataset
 PARTS = (*SPLITS, BELOW, UPDATE)
 SEEN_PARTS = ("train", "valid", BELOW)  # what a trained run's seen pairs are (seen_*.npy), update-users' aside
 SORTS = ("time", "rating", "title")
-GEN = "gen"  # data.dataset.GEN: a dataset's generation folders, DATASET/gen-<version>
-FIX = ("«ingest it again (embedrec ingest SOURCE -o FOLDER --overwrite, with the --set it was ingested with)|ingest "
-       "it again with er.ingest(..., overwrite=True)»")
 
 
 @dataclass(frozen=True)
@@ -51,107 +48,44 @@ class Rated:
     dataset: Path
 
 
-def recorded_folder(path) -> Path | None:
-    """The dataset folder a run manifest's ``dataset.path`` means (data.dataset.recorded_dataset's rule, without
-    its pandas import): DATASET for DATASET/current or a pruned DATASET/gen-<version>, else the path itself."""
-    if not path:
-        return None
-    p = Path(path)
-    if (p.name == "current" or p.name.startswith(f"{GEN}-")) and os.path.islink(p.parent / "current") \
-            and not (p / "manifest.json").exists():
-        return p.parent
-    return p
-
-
-def _has_manifest(path: Path) -> bool:
-    return (path / "manifest.json").exists() or (path / "current" / "manifest.json").exists()
-
-
-def moved_dataset(recorded, moved_to) -> Path | None:
-    """Where ``embedrec history`` reads a run's dataset from, given the config's data.prepared ``moved_to`` (as
-    ``run.moved_dataset`` for ``evaluate``): there, where the recorded folder holds no dataset now (moved); else
-    None, the recorded one, said in a warning where ``moved_to`` names another folder."""
-    rec = recorded_folder(recorded)
-    if rec is None or not _has_manifest(rec):
-        return Path(moved_to)
-    if os.path.realpath(moved_to) not in (os.path.realpath(rec), os.path.realpath(rec / "current")):
-        log.warning("data.prepared '%s' is not read: the run was trained on '%s', which is still there (data.prepared "
-                    "is read only where that folder has moved)", moved_to, rec)
-    return None
-
-
-def find_dataset(recorded, dataset_dir, run_name: str) -> Path:
-    """The dataset folder to read: ``dataset_dir`` where given, else the one the run recorded; one ArtifactError
-    where it is gone (moved or deleted) or holds no dataset, saying how to name its new folder."""
-    rec = recorded_folder(recorded)
-    again = marked(f"--set data.prepared=FOLDER --run {shlex.quote(run_name)}", "history(user, dataset_dir=FOLDER)")
-    if dataset_dir is not None:
-        given = Path(dataset_dir)
-        if not _has_manifest(given):
-            what = "does not exist" if not os.path.lexists(given) else "is a file" if given.is_file() else \
-                "holds no prepared dataset"
-            raise ArtifactError(f"«--set data.prepared|dataset_dir=» '{dataset_dir}' {what}; give the folder of the "
-                                f"dataset run '{run_name}' was trained on (recorded as '{rec}')")
-        return given
-    if rec is None:
-        raise ArtifactError(f"run '{run_name}' does not record the dataset it was trained on; give its folder: {again}")
-    if not os.path.lexists(rec):
-        raise ArtifactError(f"the dataset run '{run_name}' was trained on, '{rec}', is gone (moved or deleted); give "
-                            f"its new folder with {again}, or ingest it again")
-    if not _has_manifest(rec):
-        raise ArtifactError(f"the dataset run '{run_name}' was trained on, '{rec}', holds no prepared dataset now "
-                            f"(its manifest.json is gone); give the folder it moved to with {again}, or ingest it "
-                            "again")
-    return rec
-
-
 def read_user(path: Path, row: int, parts: tuple[str, ...], fingerprint: str | None, run_name: str,
               n_users: int, n_movies: int, recorded=None) -> Rated:
     """User ``row``'s rows in ``parts`` of the dataset at ``path`` (its ``current`` generation, held against
-    pruning while it is read): its manifest's seal and its ``fingerprint`` (the run's record of it; None: not
-    checked) checked first, then each file against its SHA-256. ArtifactError for a dataset other than the run's
-    (``recorded``: the folder the run names, said where ``path`` is another) or a damaged file."""
+    pruning while it is read): its layout checked first (``layout.check_layout``), then its manifest
+    (``layout.parse_manifest``) and that it is the run's dataset (``layout.check_same``: its ``fingerprint``, the
+    run's record of it, None: not checked; ``recorded``: the folder the run names), then each file against its
+    SHA-256: what ``load_dataset`` checks, said alike. ArtifactError for a dataset other than the run's or a
+    damaged one."""
     from embedrec.fsutil.generations import open_current
 
+    path = layout.check_layout(path)
     got = open_current(path) if os.path.lexists(path / "current") else None
     folder, hold = got if got is not None else (path, None)
     try:
-        return _read(folder, path, row, parts, fingerprint, run_name, n_users, n_movies, recorded_folder(recorded))
+        return _read(folder, path, row, parts, fingerprint, run_name, n_users, n_movies, recorded)
     finally:
         if hold is not None:
             hold.close()
 
 
 def _read(folder: Path, path: Path, row: int, parts, fingerprint, run_name: str, n_users: int,
-          n_movies: int, recorded: Path | None) -> Rated:
-    from embedrec.fsutil.files import read_json
-    from embedrec.fsutil.integrity import check_seal, fingerprint_of
+          n_movies: int, recorded) -> Rated:
+    from embedrec.fsutil.integrity import fingerprint_of
 
-    manifest = read_json(folder / "manifest.json", "dataset manifest", FIX)
-    check_seal(manifest, folder / "manifest.json", "dataset manifest", FIX, "dataset")
+    manifest, fix = layout.read_manifest(folder, path)
     files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
     has = manifest.get("fingerprint") or (fingerprint_of(files) if files else "")
-    if fingerprint and has and has != fingerprint:
-        same = recorded is not None and os.path.realpath(path) == os.path.realpath(recorded)
-        why = f"its files changed since, e.g. re-ingested on {manifest.get('created', '?')}" if same else \
-            f"it was trained on '{recorded}'"
-        raise ArtifactError(f"dataset '{path}' is not the one run '{run_name}' was trained on ({why}); give the dataset "
-                            f"it was trained on with {marked('--set data.prepared=FOLDER', 'dataset_dir=FOLDER')}, or "
-                            "«train the run again|train it again»")
-    counts = manifest.get("counts") or {}
-    if (counts.get("users"), counts.get("movies")) != (n_users, n_movies):
-        raise ArtifactError(f"dataset '{path}' ({counts.get('users')} users x {counts.get('movies')} movies) is not "
-                            f"the one run '{run_name}' was trained on ({n_users} x {n_movies})")
+    layout.check_same(path, manifest, has, recorded, fingerprint, run_name, n_users, n_movies)
     timed = bool(manifest.get("has_timestamps"))
     got = []
     for p, part in enumerate(PARTS):
         name = f"{part}.parquet"
         if part not in parts or part == UPDATE or (part == BELOW and name not in files):
             continue  # (update: in no file of the dataset; rated_below: written where it holds a pair)
-        cols = _user_rows(folder / name, files.get(name), row, part != BELOW, timed and part != BELOW)
+        cols = _user_rows(folder / name, files.get(name), row, part != BELOW, timed and part != BELOW, fix)
         if cols["movie_idx"].size and (cols["movie_idx"].min() < 0 or cols["movie_idx"].max() >= n_movies):
             raise ArtifactError(f"prepared dataset file '{folder / name}' names a movie row outside the dataset's "
-                                f"{n_movies}; {FIX}")
+                                f"{n_movies}; {fix}")
         got.append((p, cols))
     movies = np.concatenate([c["movie_idx"] for _, c in got]) if got else np.zeros(0, np.int64)
     nan = [np.full(c["movie_idx"].size, np.nan) for _, c in got]
@@ -181,9 +115,10 @@ def with_updates(rated: Rated, seen: np.ndarray, parts: tuple[str, ...]) -> Rate
                  rated.dataset)
 
 
-def _user_rows(where: Path, entry, row: int, rated: bool, timed: bool) -> dict[str, np.ndarray]:
+def _user_rows(where: Path, entry, row: int, rated: bool, timed: bool, fix: str) -> dict[str, np.ndarray]:
     """{column: values} of the rows of user ``row`` in one Parquet file of the dataset (user_idx, movie_idx, and
-    rating and timestamp where asked), the file checked against its manifest ``entry`` first."""
+    rating and timestamp where asked), the file checked against its manifest ``entry`` first; ``fix``: how to
+    repair the dataset (``layout.dataset_fix``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -194,22 +129,22 @@ def _user_rows(where: Path, entry, row: int, rated: bool, timed: bool) -> dict[s
     what = "prepared dataset file"
     cols = ["user_idx", "movie_idx", *(["rating"] if rated else []), *(["timestamp"] if timed else [])]
     try:
-        data = read_checked(where, entry, what, FIX, VERIFY_ON_OPEN_MAX)
+        data = read_checked(where, entry, what, fix, VERIFY_ON_OPEN_MAX)
         with (open(where, "rb") if data is None else pa.BufferReader(data)) as fh:  # Python's open: any path's bytes
             table = pq.ParquetFile(fh).read(columns=cols)
     except FileNotFoundError:
-        raise ArtifactError(f"{what} '{where}' is missing; {FIX}") from None
+        raise ArtifactError(f"{what} '{where}' is missing; {fix}") from None
     except PermissionError as e:
         raise read_denied(e, where, what) from None
     except (OSError, ValueError, KeyError, pa.ArrowException) as e:
-        raise ArtifactError(f"{what} '{where}' cannot be read ({first_line(e)}); {FIX}") from None
-    users = _column(table, "user_idx", np.int32, where)
+        raise ArtifactError(f"{what} '{where}' cannot be read ({first_line(e)}); {fix}") from None
+    users = _column(table, "user_idx", np.int32, where, fix)
     mine = np.flatnonzero(users == row)
-    return {c: _column(table, c, dtype, where)[mine] for c, dtype in
+    return {c: _column(table, c, dtype, where, fix)[mine] for c, dtype in
             zip(cols[1:], (np.int32, np.float32, np.int64)[:len(cols) - 1])}
 
 
-def _column(table, name: str, dtype, where: Path) -> np.ndarray:
+def _column(table, name: str, dtype, where: Path, fix: str) -> np.ndarray:
     """A column of ``table`` as numpy ``dtype`` from its buffer (pyarrow's to_numpy imports pandas)."""
     import pyarrow as pa
 
@@ -220,9 +155,9 @@ def _column(table, name: str, dtype, where: Path) -> np.ndarray:
             arr = arr.cast(want)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise ArtifactError(f"prepared dataset file '{where}': column '{name}' holds {arr.type}, not {want}; "
-                                f"{FIX}") from None
+                                f"{fix}") from None
     if arr.null_count:
-        raise ArtifactError(f"prepared dataset file '{where}': column '{name}' has empty cells; {FIX}")
+        raise ArtifactError(f"prepared dataset file '{where}': column '{name}' has empty cells; {fix}")
     dtype = np.dtype(dtype)
     return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize).copy()
 
