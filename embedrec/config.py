@@ -466,20 +466,39 @@ def _check_folds(sp: SplitConfig, set_keys: Iterable[str]) -> None:
     if sp.fold >= k:
         raise ConfigError(f"config key 'split.fold': {sp.fold} is no fold of split.folds={k} (they are numbered 0 to "
                           f"{k - 1}); give a fold from 0 to {k - 1}")
-    if sp.method != "random":
-        raise ConfigError(f"config key 'split.folds': a K-fold split deals each user's ratings at random into the "
-                          f"folds, which split.method={sp.method} does not (a time split holds out one window, its "
-                          "latest ratings, so it has no folds); use split.method=random, or leave split.folds out")
-    default = SplitConfig().test
-    if "split.test" in set(set_keys) or sp.test != default:
-        raise ConfigError(f"config keys 'split.test' and 'split.folds' both set the test share: with split.folds={k} "
+    conflict = kfold_conflict(sp, set_keys)
+    if conflict is not None:  # each of kfold_conflict's keys said (a KeyError where one is not: tested)
+        raise ConfigError({
+            "split.method": f"config key 'split.folds': a K-fold split deals each user's ratings at random into the "
+                            f"folds, which split.method={sp.method} does not (a time split holds out one window, its "
+                            "latest ratings, so it has no folds); use split.method=random, or leave split.folds out",
+            "split.test": f"config keys 'split.test' and 'split.folds' both set the test share: with split.folds={k} "
                           f"the test split is fold split.fold, 1/{k} of each user's ratings; leave split.test out "
-                          f"(or at its default {default:g} in a config file)")
-    if sp.cold_movies > 0:
-        raise ConfigError("config keys 'split.cold_movies' and 'split.folds': the held-out movies would be test in "
-                          "every fold, so the folds would not partition the ratings; leave split.cold_movies at 0 "
-                          "with split.folds")
+                          f"(or at its default {SplitConfig().test:g} in a config file)",
+            "split.cold_movies": "config keys 'split.cold_movies' and 'split.folds': the held-out movies would be test "
+                                 "in every fold, so the folds would not partition the ratings; leave "
+                                 "split.cold_movies at 0 with split.folds",
+        }[conflict])
     check_valid_share(sp.valid, k, "split.folds")
+
+
+KFOLD_CONFLICTS = ("split.method", "split.test", "split.cold_movies")  # kfold_conflict's keys, in its order
+
+
+def kfold_conflict(sp: SplitConfig, set_keys: Iterable[str]) -> str | None:
+    """The first split key a K-fold split cannot go with, of :data:`KFOLD_CONFLICTS`, or None: split.method other
+    than random (a time split holds out one window, so it has no folds), split.test given (the test split is a
+    fold, 1/K of each user's ratings; a config file's default value is no choice, ``set_keys``: those an override
+    gave), split.cold_movies above 0 (its held-out movies would be test in every fold). The one rule of
+    split.folds (:func:`_check_folds`) and of a cross-validation's K (``crossval``), each saying it in its own
+    terms; :func:`check_valid_share` is the share's."""
+    if sp.method != "random":
+        return "split.method"
+    if "split.test" in set(set_keys) or sp.test != SplitConfig().test:
+        return "split.test"
+    if sp.cold_movies > 0:
+        return "split.cold_movies"
+    return None
 
 
 def check_valid_share(valid: float, k: int, folds_named: str) -> None:

@@ -246,7 +246,7 @@ def _folds(folds, cfg: Config) -> int:
 def _check_split(cfg: Config, k: int, k_given: bool = True) -> None:
     """The split keys a cross-validation cannot take, said in its terms (the config's own check names split.folds,
     which the user did not give here); ``k_given``: K is the folds argument's (or its default), not split.folds."""
-    from embedrec.config import SplitConfig, check_valid_share
+    from embedrec.config import check_valid_share, kfold_conflict
 
     sp = cfg.split
     if "split.fold" in cfg.set_keys or sp.fold != 0:  # (a config file's fold: 0, as `embedrec config` writes every
@@ -255,17 +255,18 @@ def _check_split(cfg: Config, k: int, k_given: bool = True) -> None:
         raise ConfigError(f"config key 'split.fold' ({sp.fold}): «cross-validate|cross_validate» runs every fold, 0 to "
                           f"{k - 1}, each the test split in turn, so it takes no split.fold; leave split.fold out (to "
                           "train on one fold: ingest with split.folds and split.fold, then train)")
-    if sp.method != "random":
-        raise ConfigError(f"config key 'split.method' is {sp.method}: cross-validation deals each user's ratings at "
-                          "random into the folds, and a time split holds out one window (each user's latest ratings, "
-                          "or every rating after a cut), so it has no folds; cross-validate with split.method=random, "
-                          "its default")
-    if "split.test" in cfg.set_keys or sp.test != SplitConfig().test:
-        raise ConfigError(f"config key 'split.test' ({sp.test:g}): cross-validation's test split is each fold in turn, "
-                          f"1/{k} of each user's ratings; leave split.test out («--folds|folds» sets the share)")
-    if sp.cold_movies > 0:
-        raise ConfigError("config key 'split.cold_movies': its held-out movies would be test in every fold, so the "
-                          "folds would not partition the ratings; leave it at 0 to cross-validate")
+    conflict = kfold_conflict(sp, cfg.set_keys)  # split.folds' rule (config._check_folds), said in its terms
+    if conflict is not None:  # each of kfold_conflict's keys said (a KeyError where one is not: tested)
+        raise ConfigError({
+            "split.method": f"config key 'split.method' is {sp.method}: cross-validation deals each user's ratings at "
+                            "random into the folds, and a time split holds out one window (each user's latest "
+                            "ratings, or every rating after a cut), so it has no folds; cross-validate with "
+                            "split.method=random, its default",
+            "split.test": f"config key 'split.test' ({sp.test:g}): cross-validation's test split is each fold in turn, "
+                          f"1/{k} of each user's ratings; leave split.test out («--folds|folds» sets the share)",
+            "split.cold_movies": "config key 'split.cold_movies': its held-out movies would be test in every fold, so "
+                                 "the folds would not partition the ratings; leave it at 0 to cross-validate",
+        }[conflict])
     check_valid_share(sp.valid, k, "«--folds|folds»" if k_given else "split.folds")
 
 

@@ -449,3 +449,29 @@ def test_metrics_the_folds_did_not_measure_print_nothing_and_say_so(tmp_path):
     record = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
     assert "ild@5" not in record["summary"]["model"] and "ndcg@5" in record["summary"]["model"]
     assert ": none of the metrics chosen measured; results: " in r.stderr
+
+
+def test_ingest_and_cross_validate_refuse_the_same_split_keys_by_one_rule():
+    """An architecture review: crossval._check_split spelled config._check_folds' rule again. Both now ask
+    config.kfold_conflict which split key a K-fold split cannot take, and each says it in its terms: every key it
+    can name is refused by split.folds' check and by cross-validate's alike (a key either caller has no words for
+    would fail here), and a split both take is taken by both."""
+    from embedrec.config import KFOLD_CONFLICTS, SplitConfig, kfold_conflict
+    from embedrec.crossval import command_config
+
+    settings = {"split.method": "split.method=user_time", "split.test": "split.test=0.3",
+                "split.cold_movies": "split.cold_movies=0.1"}
+    assert set(settings) == set(KFOLD_CONFLICTS)  # a new conflict needs its case here
+    for key, setting in settings.items():
+        cfg = load_config(None, [setting])
+        assert kfold_conflict(cfg.split, cfg.set_keys) == key
+        with pytest.raises(ConfigError) as ingest:
+            load_config(None, ["split.folds=4", setting])
+        with pytest.raises(ConfigError) as cv:
+            command_config(None, [setting], 4)
+        assert key in str(ingest.value) and str(cv.value).startswith(f"config key '{key}'"), key
+    # a config file's default test share is no choice; given by an override, it is one
+    assert kfold_conflict(SplitConfig(), ()) is None and kfold_conflict(SplitConfig(), ("split.test",)) == "split.test"
+    assert kfold_conflict(SplitConfig(test=0.25), ()) == "split.test"
+    ok = ["split.valid=0.2", "split.seed=3"]
+    assert load_config(None, ["split.folds=4", *ok]).split.folds == command_config(None, ok, 4).split.folds == 4
