@@ -759,12 +759,39 @@ def find_config(path: str | Path | None) -> str | Path | None:
 
 def flat_config(cfg: Config) -> dict:
     """The resolved config as {dotted key: value}, e.g. for comparing what two processes were given."""
-    def walk(d: dict, prefix: str = "") -> dict:
-        out = {}
-        for k, v in d.items():
-            out.update(walk(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-        return out
-    return walk(cfg.to_dict())
+    return flatten(cfg.to_dict())
+
+
+def flatten(d: Mapping, prefix: str = "") -> dict:
+    """A nested mapping (``Config.to_dict()``) as {dotted key: value} ({'model': {'dim': 8}} -> {'model.dim': 8})."""
+    out: dict = {}
+    for k, v in d.items():
+        out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
+    return out
+
+
+# The config sections and keys that change no model's metrics: where things are written (run.*, tune.*, the
+# dataset's folder and the cache), how a model is served (index.*, recommend.*) and how fast it trains (the thread
+# count, whether checkpoints are kept). Left out of what a saved result is compared with before it is reused:
+# tune-dims' trials (tune.trial_config_hash) and a cross-validation's folds (crossval.compared_config), each
+# leaving out its own keys besides (a trial its dimension search and data.source, whose dataset it identifies by
+# its manifest; a cross-validation split.fold, which each fold sets).
+METRIC_NEUTRAL = ("run", "tune", "index", "recommend", "data.prepared", "data.cache_dir", "train.threads",
+                  "train.keep_checkpoints")
+
+
+def metric_config(d: Mapping, also: Iterable[str] = ()) -> dict:
+    """A copy of the nested config mapping ``d`` (``Config.to_dict()``) without the :data:`METRIC_NEUTRAL` keys
+    and ``also``'s (sections, 'run', or dotted keys, 'train.threads'): what a result's metrics depend on."""
+    out = copy.deepcopy(dict(d))
+    for key in (*METRIC_NEUTRAL, *also):
+        *path, last = key.split(".")
+        node = out
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return out
 
 
 def _flat_keys(d: dict, prefix: str = "") -> set[str]:

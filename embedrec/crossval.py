@@ -46,10 +46,10 @@ log = logging.getLogger("embedrec")
 RESULTS = "cross_validation.json"
 LOCK = ".lock"
 DEFAULT_FOLDS = 5
-# config sections and keys that change no fold's metrics: where things go and how fast (a rerun with another
-# index or thread count goes on with the folds done), and split.fold, which each fold sets
-_NOT_COMPARED = ("run", "tune", "index", "recommend", "data.prepared", "data.cache_dir", "split.fold",
-                 "train.threads", "train.keep_checkpoints")
+# the config keys that change no fold's metrics, beside config.METRIC_NEUTRAL's (where things go, how they are
+# served, how fast: a rerun with another index or thread count goes on with the folds done): split.fold, which each
+# fold sets
+_NOT_COMPARED = ("split.fold",)
 STATS = ("mean", "std", "se")
 
 
@@ -132,10 +132,9 @@ def compared_config(cfg: Config) -> dict:
     """The flat config a cross-validation folder is recorded with: every key that can change a fold's metrics."""
     import json
 
-    from embedrec.config import flat_config
+    from embedrec.config import flatten, metric_config
 
-    flat = flat_config(cfg)
-    kept = {k: v for k, v in flat.items() if not any(k == x or k.startswith(x + ".") for x in _NOT_COMPARED)}
+    kept = flatten(metric_config(cfg.to_dict(), _NOT_COMPARED))
     return json.loads(json.dumps(kept, default=str))  # as the record holds it
 
 

@@ -10,7 +10,6 @@ tolerance the smallest dimension within it of the best. The test metric is repor
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -62,9 +61,10 @@ def trial_key(dim: int, wd: float | None) -> str:
     return f"d{dim}" + ("" if wd is None else f"-wd{wd:g}")
 
 
-# keys that do not change a trial's result: where things go, how they are served, how fast they run
-_NOT_IN_TRIAL = {"tune", "run", "index", "recommend"}
-_TRAIN_NOT_IN_TRIAL = {"threads", "als_dims", "keep_checkpoints"}  # als_dims: a trial trains its own dimension only
+# keys that do not change a trial's result, beside config.METRIC_NEUTRAL's (where things go, how they are served,
+# how fast they run): train.als_dims (a trial trains its own dimension only) and data.source (the dataset a trial
+# reads is identified by its manifest, below)
+_NOT_IN_TRIAL = ("train.als_dims", "data.source")
 # how a trial is run: bumped when that changes, so trials saved by an earlier procedure are redone (2: the als
 # model's trial is train's whole selection, als_reg and als_recency candidates chosen on valid; 3: every als fit
 # ends with its users re-solved against its movies, session 37; 4: als_unobserved auto tries twice its weight too,
@@ -77,14 +77,13 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
     weight decay set), without output paths and speed-only settings, plus the prepared dataset's identity."""
     import hashlib
 
-    c = copy.deepcopy({k: v for k, v in cfg_dict.items() if k not in _NOT_IN_TRIAL})
+    from embedrec.config import metric_config
+
+    c = metric_config(cfg_dict, _NOT_IN_TRIAL)
     c["model"]["dim"] = dim
     if wd is not None:
         c["train"]["weight_decay_user"] = c["train"]["weight_decay_movie"] = c["train"]["als_reg"] = wd
-    for k in _TRAIN_NOT_IN_TRIAL:
-        c["train"].pop(k, None)
-    data = c.pop("data", {})
-    c["data"] = {k: v for k, v in data.items() if k not in ("prepared", "cache_dir", "source")}
+    c.setdefault("data", {})
     # keys added since, left out where they change nothing, as before them (a review: every trial of a sweep made
     # before them was redone after the upgrade, blamed on 'train.lr or epochs'): data.repeats (the dataset's own,
     # below, is what trials read) and the count weight on a dataset of ratings

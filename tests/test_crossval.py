@@ -475,3 +475,33 @@ def test_ingest_and_cross_validate_refuse_the_same_split_keys_by_one_rule():
     assert kfold_conflict(SplitConfig(test=0.25), ()) == "split.test"
     ok = ["split.valid=0.2", "split.seed=3"]
     assert load_config(None, ["split.folds=4", *ok]).split.folds == command_config(None, ok, 4).split.folds == 4
+
+
+def test_tune_and_cross_validate_leave_out_the_same_metric_neutral_keys():
+    """An architecture review: a cross-validation's recorded config and tune-dims' trial hash each listed the keys
+    that change no metric. Both leave out config.METRIC_NEUTRAL: a change to any of them reuses trials and folds
+    alike, and a change to a key that counts (train.epochs) reuses neither. Each leaves out its own key besides:
+    split.fold (each fold sets it) the cross-validation, train.als_dims (a trial trains its own dimension) the
+    trial."""
+    from embedrec.config import METRIC_NEUTRAL, Config
+    from embedrec.crossval import compared_config
+    from embedrec.tune import trial_config_hash
+
+    changes = {"run": {"run.dir": "runs/other"}, "tune": {"tune.workers": 3}, "index": {"index.kind": "hnsw"},
+               "recommend": {"recommend.k": 7}, "data.prepared": {"data.prepared": "data/other"},
+               "data.cache_dir": {"data.cache_dir": "cache/other"}, "train.threads": {"train.threads": 3},
+               "train.keep_checkpoints": {"train.keep_checkpoints": True}}
+    assert set(changes) == set(METRIC_NEUTRAL)  # a new neutral key needs its case here
+    base = Config().updated({"split.folds": 5})
+    manifest = {"inputs": {"a": "1"}}
+
+    def trial(cfg):
+        return trial_config_hash(cfg.to_dict(), 8, None, manifest)
+
+    for key, change in [*changes.items(), ("train.epochs", {"train.epochs": 3}), ("split.fold", {"split.fold": 2}),
+                        ("train.als_dims", {"train.als_dims": []})]:
+        other = base.updated(change)
+        assert other.to_dict() != base.to_dict(), key
+        same = (trial(other) == trial(base), compared_config(other) == compared_config(base))
+        want = {"train.epochs": (False, False), "split.fold": (False, True), "train.als_dims": (True, False)}
+        assert same == want.get(key, (True, True)), key
