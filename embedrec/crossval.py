@@ -31,7 +31,6 @@ from embedrec.errors import (
     ArtifactError,
     ConfigError,
     Interrupted,
-    OutputRefused,
     UsageError,
     how_stopped,
     stop_signal,
@@ -297,21 +296,12 @@ def _ks(ks) -> tuple[int, ...] | None:
 def _check_folder(out: Path) -> None:
     """The output folder is new, empty, or a cross-validation's (its record, fold-N folders, hidden files): never a
     folder of the user's files, a run, or inside a run or dataset."""
-    from embedrec.fsutil.outputs import refuse_inside_store
+    from embedrec.fsutil.outputs import refuse_foreign_files, refuse_inside_store
 
     refuse_inside_store(out / RESULTS, fix="choose another «--output|output»")
-    if not out.exists() and not out.is_symlink():
-        return
-    if not out.is_dir():
-        raise OutputRefused(f"output '{out}' is not a folder; choose another «--output|output»")
-    names = sorted(os.listdir(out))
-    foreign = [n for n in names if n != RESULTS and not n.startswith(".") and
-               not (n.startswith("fold-") and n[5:].isdigit())]
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise OutputRefused(f"output '{out}' holds files cross-validation did not write ({shown}); it writes "
-                            f"{RESULTS} and a fold-N folder a fold there: choose a new or empty folder «with -o|as "
-                            "output»")
+    refuse_foreign_files(out, lambda n: n == RESULTS or n.startswith("fold-") and n[5:].isdigit(), named="output",
+                         writer="cross-validation", writes=f"it writes {RESULTS} and a fold-N folder a fold there",
+                         fix="choose another «--output|output»", where="«with -o|as output»")
 
 
 def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=None) -> CrossValidation:

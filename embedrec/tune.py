@@ -34,10 +34,10 @@ from embedrec.errors import (
     how_stopped,
     stop_signal,
 )
-from embedrec.fsutil.files import io_error, loads_json, read_json, write_json
+from embedrec.fsutil.files import loads_json, read_json, write_json
 from embedrec.fsutil.integrity import SEAL, check_seal, seal
 from embedrec.fsutil.locks import confirm_held, locked_folder
-from embedrec.fsutil.outputs import atomic_file, refuse_inside_store
+from embedrec.fsutil.outputs import atomic_file, refuse_foreign_files, refuse_inside_store
 from embedrec.metrics import higher_is_better
 from embedrec.run import TUNE_DIR, TUNE_RESULTS, WRITER_LOCK, training_folder_of
 
@@ -374,30 +374,23 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
 def check_tune_folder(out: Path) -> None:
     """Refuse a tune.dir that holds files tune-dims did not write (a review: a sweep into a folder of the user's
     own replaced their tune.json and tune.png without a word): it must be new, empty, or hold only a sweep's
-    files (tune.json with its trials, tune.png, the trials' d<dim> folders, hidden locks and temporaries)."""
-    if not out.exists() and not out.is_symlink():
-        return
-    if not out.is_dir():
-        raise ConfigError(f"tune.dir '{out}' is not a folder; choose another tune.dir")
+    files (tune.json with its trials, tune.png, the trials' d<dim> folders, hidden locks and temporaries), as
+    ``fsutil.outputs.refuse_foreign_files`` checks a cross-validation's folder too."""
+    refuse_foreign_files(out, lambda n: n in (RESULTS, PLOT) or bool(_TRIAL.fullmatch(n)), named="tune.dir",
+                         writer="tune-dims", writes=f"it writes {RESULTS} and {PLOT} there and would replace files "
+                         "of those names", fix="choose another tune.dir", where="for tune.dir", error=ConfigError,
+                         vet=lambda names: [RESULTS] if RESULTS in names and not _a_sweeps_record(out / RESULTS) else [])
+
+
+def _a_sweeps_record(path: Path) -> bool:
+    """Whether tune.json in a tune.dir is a sweep's (its trials a list, sealed or from before seals) or a damaged
+    one (truncated, empty, bytes flipped: among a sweep's files, a sweep's; a review: then refused as a stranger's,
+    and --fresh could not help)."""
     try:
-        names = sorted(os.listdir(out))
-    except OSError as e:
-        raise (io_error(e, out, "choose another tune.dir") or e) from None
-    # hidden names are a writer's temporaries (.tune.json.<random>, .tune.png.tmp.png), which a sweep killed while
-    # saving leaves and the next one replaces: never a file of the user's that a sweep would write over
-    foreign = [n for n in names if n not in (RESULTS, PLOT) and not n.startswith(".") and not _TRIAL.fullmatch(n)]
-    if RESULTS in names and not foreign:
-        try:
-            saved = loads_json((out / RESULTS).read_bytes())
-        except (OSError, ValueError):  # truncated, empty, bytes flipped: a damaged sweep record among a sweep's
-            saved = {"trials": []}     # files (a review: then refused as a stranger's, --fresh could not help)
-        if not isinstance(saved, dict) or not isinstance(saved.get("trials"), list):  # sealed or from before
-            foreign = [RESULTS]
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise ConfigError(f"tune.dir '{out}' holds files tune-dims did not write ({shown}); it writes {RESULTS} and "
-                          f"{PLOT} there and would replace files of those names: choose a new or empty folder for "
-                          "tune.dir")
+        saved = loads_json(path.read_bytes())
+    except (OSError, ValueError):
+        return True
+    return isinstance(saved, dict) and isinstance(saved.get("trials"), list)
 
 
 def _hashed_config(cfg: Config, say: bool = False) -> dict:

@@ -505,3 +505,47 @@ def test_tune_and_cross_validate_leave_out_the_same_metric_neutral_keys():
         same = (trial(other) == trial(base), compared_config(other) == compared_config(base))
         want = {"train.epochs": (False, False), "split.fold": (False, True), "train.als_dims": (True, False)}
         assert same == want.get(key, (True, True)), key
+
+
+def test_cross_validate_and_tune_dims_refuse_the_same_folders_the_same_way(tmp_path):
+    """An architecture review: crossval._check_folder and tune.check_tune_folder each spelled the rule of a folder
+    a writer of many files fills. Both are fsutil.outputs.refuse_foreign_files now: new, empty or holding only
+    their own files and hidden ones (locks, a killed writer's temporaries) is taken; anything else is refused
+    naming the first three strangers, and a file where the folder goes is said so."""
+    import os
+    import re
+
+    from embedrec.crossval import _check_folder
+    from embedrec.tune import check_tune_folder
+
+    def refusals(folder):
+        said = []
+        for check in (_check_folder, check_tune_folder):
+            try:
+                check(folder)
+                said.append(None)
+            except (OutputRefused, ConfigError) as e:
+                found = re.search(r"did not write \((.*?)\); ", str(e))
+                said.append(found.group(1) if found else "not a folder" if "is not a folder; " in str(e) else str(e))
+        return said
+
+    assert refusals(tmp_path / "new") == [None, None]
+    hidden = tmp_path / "hidden"
+    write(hidden / ".lock", "")
+    write(hidden / ".tune.json.x1y2", "{")
+    assert refusals(hidden) == [None, None]
+    mine = tmp_path / "mine"
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt", "e.txt"):
+        write(mine / name, "mine\n")
+    assert refusals(mine) == ["a.txt, b.txt, c.txt and 2 more"] * 2
+    assert refusals(write(tmp_path / "file", "x")) == ["not a folder"] * 2
+    cv = tmp_path / "cv"  # each writer's own files are the other's strangers
+    write(cv / "cross_validation.json", "{}")
+    os.mkdir(cv / "fold-0")
+    assert refusals(cv) == [None, "cross_validation.json, fold-0"]
+    tune = tmp_path / "tune"
+    write(tune / "tune.json", '{"trials": []}')
+    os.mkdir(tune / "d16")
+    assert refusals(tune) == ["d16, tune.json", None]
+    write(tune / "tune.json", '{"not": "a sweep"}')  # tune-dims' own look at its record, kept
+    assert refusals(tune) == ["d16, tune.json", "tune.json"]

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from embedrec.errors import OutputExists, OutputRefused
+from embedrec.errors import EmbedrecError, OutputExists, OutputRefused
 from embedrec.fsutil.files import (
     fsync_dir,
     fsync_tree,
@@ -134,6 +134,33 @@ def refuse_inside_store(target: Path, beside_run: bool = False, fix: str = "writ
             if kind:
                 raise OutputRefused(f"'{target}' is inside '{d}', {kind}: a file written there would replace or "
                                     f"sit among the files embedrec keeps in it; {fix}")
+
+
+def refuse_foreign_files(folder: Path, ours: Callable[[str], bool], *, named: str, writer: str, writes: str,
+                         fix: str, where: str, error: type[EmbedrecError] = OutputRefused,
+                         vet: Callable[[list[str]], list[str]] | None = None) -> None:
+    """The folder a writer of many files fills (a cross-validation's, tune-dims'), refused unless it is new, empty
+    or holds only that writer's files: the names ``ours(name)`` takes, and hidden ones (its lock, the temporaries
+    a writer killed while saving leaves and the next one replaces; never a file of the user's it would write
+    over). ``vet(names)``, where every name is the writer's: those of them to refuse still (tune-dims: a tune.json
+    that is not a sweep's record). Said as '``named`` '``folder``' holds files ``writer`` did not write (the first
+    three); ``writes``: choose a new or empty folder ``where``', an ``error``; a path that is not a folder as
+    '... is not a folder; ``fix``', an unreadable folder by :func:`io_error` with ``fix``."""
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if not folder.is_dir():
+        raise error(f"{named} '{folder}' is not a folder; {fix}")
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as e:
+        raise (io_error(e, folder, fix) or e) from None
+    foreign = [n for n in names if not n.startswith(".") and not ours(n)]
+    if not foreign and vet is not None:
+        foreign = vet(names)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise error(f"{named} '{folder}' holds files {writer} did not write ({shown}); {writes}: choose a new or "
+                    f"empty folder {where}")
 
 
 def _make_parent(target: Path, fix: str) -> None:
