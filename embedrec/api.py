@@ -61,9 +61,11 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
     return _load(find_config(path), dict(overrides) if isinstance(overrides, Mapping) else overrides)
 
 
-def _config(cfg, call: str) -> Config:
-    """The ``cfg`` argument of a workflow function: a Config (None: ``load_config()``); anything else, such as a
-    dict of overrides, is a UsageError saying how to make one."""
+def config_argument(cfg, call: str) -> Config:
+    """The ``cfg`` argument of a workflow function named ``call`` (for its messages): a Config, or None for
+    :func:`load_config`'s (the one the CLI finds); anything else, such as a dict of overrides, is a UsageError
+    saying how to make one. Every workflow here takes its ``cfg`` through it, and so do those built over this
+    module beside it (``crossval.cross_validate``)."""
     from embedrec.config import Config
 
     if cfg is None:
@@ -74,9 +76,11 @@ def _config(cfg, call: str) -> Config:
     return cfg
 
 
-def _path(value, name: str, call: str, example: str) -> None:
-    """A folder or file argument: a str or os.PathLike; a Config in its place (``er.train(cfg)``) is a UsageError
-    saying where the config goes."""
+def path_argument(value, name: str, call: str, example: str) -> None:
+    """A folder or file argument ``name`` of the workflow ``call``: a str or os.PathLike that a file system takes
+    (``argcheck.path_problem``); a Config in its place (``er.train(cfg)``) is a UsageError saying where the config
+    goes, with ``example`` (a call that works), a DataFrame one saying what takes it. As :func:`config_argument`,
+    for the workflows here and those built over them (``crossval.cross_validate``'s ``output``)."""
     import os
 
     if isinstance(value, str) and value == "":  # an unset variable: not the default folder, nor the current one (a red team)
@@ -131,9 +135,9 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
     frame = movies_frame = None
     if type(source).__name__ == "DataFrame":  # Surprise's load_from_df, LensKit's from_interactions_df
-        source = frame = frame_source(source, _config(cfg, "ingest").data.cache_dir)
+        source = frame = frame_source(source, config_argument(cfg, "ingest").data.cache_dir)
     if type(movies).__name__ == "DataFrame":  # the titles beside a ratings frame (a known gap: a file alone)
-        data = _config(cfg, "ingest").data
+        data = config_argument(cfg, "ingest").data
         movies = movies_frame = frame_source(_as_movies_file(movies, data.genre_separator), data.cache_dir,
                                              MOVIES_FRAME)
     cfg = ingest_config(source, cfg, output=output, movies=movies)
@@ -406,8 +410,8 @@ def load_dataset(path: str | Path | None = None, cfg: Config | None = None):
     from embedrec.data.dataset import load_dataset as _load
 
     if path is not None:
-        _path(path, "path", "load_dataset", "er.load_dataset(None, cfg) opens cfg.data.prepared")
-    cfg = _config(cfg, "load_dataset")
+        path_argument(path, "path", "load_dataset", "er.load_dataset(None, cfg) opens cfg.data.prepared")
+    cfg = config_argument(cfg, "load_dataset")
     return _load(path if path is not None else cfg.data.prepared, split_method=cfg.split.method)
 
 
@@ -418,10 +422,10 @@ def ingest_config(source: str | None = None, cfg: Config | None = None, *, outpu
     folder from it before it writes)."""
     from embedrec.config import set_explicit
 
-    cfg = _config(cfg, call)
+    cfg = config_argument(cfg, call)
     for value, name in ((source, "source"), (movies, "movies"), (output, "output")):
         if value is not None:
-            _path(value, name, call, "er.ingest(None, cfg) reads cfg.data.source")
+            path_argument(value, name, call, "er.ingest(None, cfg) reads cfg.data.source")
     if source is not None:
         cfg = set_explicit(cfg, "data.source", str(source))
     if movies is not None:
@@ -470,7 +474,7 @@ def prepare(cfg: Config, *, overwrite: bool = False, progress: bool = False) -> 
 
     refuse_in_spawned_main("er.ingest")
     overwrite, progress = flag(overwrite, "overwrite", "prepare"), flag(progress, "progress", "prepare")
-    cfg = _config(cfg, "prepare")
+    cfg = config_argument(cfg, "prepare")
     return run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite, progress=progress,
                       full_config=cfg.to_dict())
 
@@ -493,8 +497,8 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
         from embedrec.data.dataset import Dataset, load_dataset
 
         if not isinstance(ds, Dataset) and ds is not None:
-            _path(ds, "ds", "train", "er.train(None, cfg) trains on cfg.data.prepared")
-        cfg = _config(cfg, "train")
+            path_argument(ds, "ds", "train", "er.train(None, cfg) trains on cfg.data.prepared")
+        cfg = config_argument(cfg, "train")
         if not isinstance(ds, Dataset):
             ds = load_dataset(ds if ds is not None else cfg.data.prepared, split_method=cfg.split.method)
         # the model records the dataset it trained on (its config.yaml, save()'s default run.dir), not the
@@ -755,12 +759,12 @@ def _sharded_checkpoint(run_dir) -> bool:
 def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:  # noqa: A001 (er.open, as the issue spells it)
     """A Model over a trained run's artifacts (default cfg.run.dir). Imports numpy only (FAISS for an approximate index)."""
     if run_dir is not None:
-        _path(run_dir, "run_dir", "open", "er.open(None, cfg) opens cfg.run.dir")
+        path_argument(run_dir, "run_dir", "open", "er.open(None, cfg) opens cfg.run.dir")
     # cfg None: the config the CLI would read ($EMBEDREC_CONFIG, else ./embedrec.yaml, else the defaults), so its
     # recommend.* settings (k, foldin_recency, ...) answer as `embedrec recommend` does
     from embedrec.serve.recommender import Recommender
 
-    cfg = _config(cfg, "open")
+    cfg = config_argument(cfg, "open")
     if run_dir is None:
         run_dir = cfg.run.dir
     # where neither the run nor the dataset train would read is, say ingest, then train (a review: --run runs/foo
@@ -797,7 +801,7 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
     if why is not None:
         raise UsageError(why)
     overwrite, progress = flag(overwrite, "overwrite", "export_run"), flag(progress, "progress", "export_run")
-    cfg = _config(cfg, "export_run")
+    cfg = config_argument(cfg, "export_run")
     _distinct_outputs({"«-o/--output|output»": output if to else None, "«--topk-all|topk_all»": topk_all,
                        "«--plot|plot»": plot})
     from pathlib import Path
@@ -894,14 +898,14 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
     refuse_in_spawned_main("er.tune_dims")
     fresh, overwrite, progress = (flag(v, name, "tune_dims") for v, name in ((fresh, "fresh"), (overwrite, "overwrite"),
                                                                             (progress, "progress")))
-    cfg = _config(cfg, "tune_dims")
+    cfg = config_argument(cfg, "tune_dims")
     if dataset is not None:  # a path is named as it is (the trials load it); a Dataset by its folder
         from embedrec.data.dataset import Dataset as _Dataset
 
         if isinstance(dataset, _Dataset):
             cfg = _naming(cfg, dataset)
         else:
-            _path(dataset, "dataset", "tune_dims", "er.tune_dims(cfg, dataset=ds) sweeps on ds")
+            path_argument(dataset, "dataset", "tune_dims", "er.tune_dims(cfg, dataset=ds) sweeps on ds")
             cfg = cfg.updated({"data.prepared": str(dataset)})
     given = {}
     for name, values, kind in (("dims", dims, int), ("weight_decays", weight_decays, float)):
@@ -923,7 +927,7 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
         raise UsageError(f"tune_dims: tolerance must be a share such as 0.01, not {type(tolerance).__name__}")
     for value, name in ((write, "write"), (config_file, "config_file")):
         if value is not None:
-            _path(value, name, "tune_dims", "er.tune_dims(cfg, write='tuned.yaml')")
+            path_argument(value, name, "tune_dims", "er.tune_dims(cfg, write='tuned.yaml')")
     config_file = None if config_file is None else str(config_file)
     if write is not None:  # before the sweep, not after its hours
         check_write_target(write, config_file, overwrite)
@@ -945,9 +949,9 @@ def verify_files(path: str | Path | None = None, cfg: Config | None = None) -> d
     from embedrec.verify import verify_path
 
     if path is None:
-        path = _config(cfg, "verify_files").run.dir
+        path = config_argument(cfg, "verify_files").run.dir
     else:
-        _path(path, "path", "verify_files", "er.verify_files(None, cfg) checks cfg.run.dir")
+        path_argument(path, "path", "verify_files", "er.verify_files(None, cfg) checks cfg.run.dir")
     return verify_path(path)
 
 
@@ -959,8 +963,8 @@ def rebuild_index(run_dir: str | Path | None = None, cfg: Config | None = None) 
     from embedrec.artifacts import rebuild_index as rebuild
 
     if run_dir is not None:
-        _path(run_dir, "run_dir", "rebuild_index", "er.rebuild_index(None, cfg) rebuilds cfg.run.dir")
-    cfg = _config(cfg, "rebuild_index")
+        path_argument(run_dir, "run_dir", "rebuild_index", "er.rebuild_index(None, cfg) rebuilds cfg.run.dir")
+    cfg = config_argument(cfg, "rebuild_index")
     return rebuild(run_dir if run_dir is not None else cfg.run.dir, cfg.index)
 
 
@@ -980,9 +984,9 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | None =
     from embedrec.user_update import update_users as update
 
     if run_dir is not None:
-        _path(run_dir, "run_dir", "update_users", "er.update_users(None, 'since.csv', cfg) updates cfg.run.dir")
+        path_argument(run_dir, "run_dir", "update_users", "er.update_users(None, 'since.csv', cfg) updates cfg.run.dir")
     strict = flag(strict, "strict", "update_users")
-    cfg = _config(cfg, "update_users")
+    cfg = config_argument(cfg, "update_users")
     if ratings is None:
         raise UsageError("update_users: give the ratings file: er.update_users(run_dir, 'since.csv')")
     return update(run_dir if run_dir is not None else cfg.run.dir, ratings, cfg.data, strict=strict)

@@ -182,7 +182,7 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
 
     fresh, progress = flag(fresh, "fresh", "cross_validate"), flag(progress, "progress", "cross_validate")
     shown = _metric_names(metrics)
-    cfg = api._config(cfg, "cross_validate")
+    cfg = api.config_argument(cfg, "cross_validate")
     if type(source).__name__ == "DataFrame":  # as er.ingest takes one: written once to the cache, read by each fold
         source = api.frame_source(source, cfg.data.cache_dir)
     if source is not None and str(source) == "-" or source is None and cfg.data.source == "-":
@@ -196,7 +196,7 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
         cfg = cfg.updated({"split.folds": k})
     cfg = api.ingest_config(source, cfg, call="cross_validate")
     if output is not None:
-        api._path(output, "output", "cross_validate", "er.cross_validate(source, cfg, output='runs/cv')")
+        api.path_argument(output, "output", "cross_validate", "er.cross_validate(source, cfg, output='runs/cv')")
     out = Path(output) if output is not None else default_output(cfg)
     ks = _ks(ks)
     fold_config(cfg, out, k, 0)  # every key checked together (split.test given, a time method) before a folder is made

@@ -97,6 +97,11 @@ def test_workflow_functions_refuse_a_misplaced_config(trained_run, tmp_path):
              (lambda: er.ingest("ml-100k", {"data.prepared": str(tmp_path / "ds")}), "cfg must be a Config, not dict"),
              (lambda: er.train(cfg.data.prepared, {"model.dim": 4}), "cfg must be a Config, not dict"),
              (lambda: er.open(cfg.run.dir, {"recommend.k": 3}), "cfg must be a Config, not dict"),
+             # cross_validate, beside the API, takes its cfg and output through the API's own checks
+             (lambda: er.cross_validate("ratings.csv", {"model.dim": 4}), "cross_validate: cfg must be a Config, "
+                                                                            "not dict"),
+             (lambda: er.cross_validate("ratings.csv", cfg, output=cfg), "cross_validate: got a Config as output; "
+                                                                         "pass it as cfg"),
              (lambda: er.open(123), "run_dir must be a path (str or pathlib.Path), not int"),
              # a notebook review: the DataFrame ingest also takes went unsaid
              (lambda: er.ingest({"a": 1}, cfg), "source must be a path (str or pathlib.Path), or a pandas DataFrame "
