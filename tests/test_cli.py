@@ -1538,3 +1538,40 @@ def test_train_on_a_relative_dataset_path_that_is_not_there_says_from_which_fold
     r = invoke("train", "--set", "data.prepared=data/prepared/nowhere", "--set", f"run.dir={tmp_path / 'run'}")
     assert r.exit_code != 0 and r.stderr.count("\n") == 1, r.stderr
     assert f"no prepared dataset at 'data/prepared/nowhere' (relative to the current folder {tmp_path})" in r.stderr
+
+
+def test_evaluate_and_cross_validate_read_k_and_metrics_by_one_rule(tmp_path, monkeypatch):
+    """An architecture review: cross-validate imported evaluate's private -k and --metrics readers. Both commands
+    now read them through cli/options.py (CUTOFFS, cutoffs, metric_names, unmade_metrics): the same text is
+    refused in the same line by either, before a run is opened or a fold ingested, and read to the same values."""
+    from embedrec.cli.app import _State
+    from embedrec.cli.options import cutoffs, metric_names, unmade_metrics
+    from embedrec.config import load_config
+    from embedrec.errors import UsageError
+
+    monkeypatch.setattr(_State, "config_path", None)
+    monkeypatch.setattr(_State, "overrides", ())
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text("user,movie,rating\n1,2,4\n")
+    for args, said in [(("-k", "10,x"), "-k '10,x': expected whole numbers >= 1, one or comma-separated, e.g. -k 10 "
+                                        "or -k 10,20"),
+                       (("-k", "0"), "-k '0': expected whole numbers >= 1"),
+                       (("-k", "20000"), "-k '20000': 20000 is above the maximum 10000 (as for train.eval_k)"),
+                       (("--metrics", "ndcg@10"), "--metrics 'ndcg@10': ndcg@10 is no metric of evaluate; give it "
+                                                  "without @K (-k sets the cut-offs: --metrics ndcg -k 10)"),
+                       (("--metrics", "ndcg,bogus"), "--metrics 'ndcg,bogus': bogus is no metric of evaluate; give "
+                                                     "names from rmse, mae,")]:
+        ev = invoke("evaluate", "--run", tmp_path / "no-run", *args)
+        cv = invoke("cross-validate", ratings, "-o", tmp_path / "cv", *args)
+        assert ev.exit_code == cv.exit_code == 2 and ev.stdout == cv.stdout == "", args
+        assert ev.stderr == cv.stderr and ev.stderr.startswith(f"error: {said}") and len(ev.stderr.splitlines()) == 1
+    assert not (tmp_path / "cv").exists()
+    cfg = load_config()
+    assert cutoffs(("5,7", "20"), cfg) == (5, 7, 20) and cutoffs((), cfg) is None  # none: the run's own
+    assert cutoffs((), load_config(None, ["train.eval_k=[3,4]"])) == (3, 4)
+    assert metric_names(("accuracy", "ndcg,gini")) == ("rmse", "mae", "precision", "recall", "ndcg", "map",
+                                                       "hitrate", "mrr", "gini")
+    assert metric_names(()) is None
+    assert unmade_metrics(("rmse", "ndcg"), False, "m") == ("rmse",) and unmade_metrics(("rmse",), True, "m") == ()
+    with pytest.raises(UsageError, match="^--metrics rmse,mae: rmse and mae score an explicit model's predicted"):
+        unmade_metrics(("rmse", "mae"), False, "the model")

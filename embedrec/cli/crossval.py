@@ -9,7 +9,7 @@ import click
 
 from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled, sigterm_as_interrupt, wrote
 from embedrec.cli.ingest import source_given
-from embedrec.cli.options import FMT, PathParam
+from embedrec.cli.options import CUTOFFS, FMT, PathParam, cutoffs, metric_names, unmade_metrics
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("-o", "--output", type=PathParam(file_okay=False),
               help="The folder of the folds (each a dataset and a run: OUTPUT/fold-i/data, OUTPUT/fold-i/run) and "
                    "cross_validation.json; default run.dir with -cv added (runs/ml-100k-cv).")
-@click.option("-k", "ks", multiple=True, help="Cut-offs: -k 10 -k 20 or -k 10,20; default train.eval_k.")
+@CUTOFFS
 @click.option("--metrics", "metric_texts", multiple=True, metavar="NAMES",
               help="The metrics to print, as evaluate --metrics takes them (ndcg,recall,... or accuracy, beyond, "
                    "all); cross_validation.json holds them all.  [default: all]")
@@ -44,19 +44,16 @@ def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, 
       embedrec cross-validate ratings.csv --folds 10 -o runs/cv10 --metrics ndcg,recall -k 10
       embedrec cross-validate ml-100k --set model.objective=explicit --metrics rmse,mae
     """
-    from embedrec.cli.evaluate import _cutoffs, _metric_names, _unmade_metrics
     from embedrec.crossval import cross_validate as run_folds
     from embedrec.output import resolve_format, write_rows
 
-    chosen = _metric_names(metric_texts)  # said before anything is ingested
-    unmade = _unmade_metrics(chosen, cfg.model.objective == "explicit", "the model cross-validate trains")
+    chosen = metric_names(metric_texts)  # said before anything is ingested
+    unmade = unmade_metrics(chosen, cfg.model.objective == "explicit", "the model cross-validate trains")
     if unmade:
         chosen = tuple(n for n in chosen if n not in unmade)
-    cut = tuple(k for text in ks for k in _cutoffs(text))
-    if not cut and cfg.is_set("train.eval_k"):
-        cut = tuple(cfg.train.eval_k)
+    cut = cutoffs(ks, cfg)
     with sigterm_as_interrupt():  # SIGTERM (kill, a scheduler's stop) leaves as Ctrl-C: the folds done kept, exit 143
-        res = run_folds(source or None, cfg, folds=folds, output=output or None, ks=cut or None, fresh=fresh,
+        res = run_folds(source or None, cfg, folds=folds, output=output or None, ks=cut, fresh=fresh,
                         progress=progress_enabled(), metrics=chosen)
     wrote(res.output)
     fmt = resolve_format(fmt)

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, log, main
-from embedrec.cli.options import FMT, RUN, PathParam, metrics_out
+from embedrec.cli.options import (
+    CUTOFFS,
+    FMT,
+    RUN,
+    PathParam,
+    cutoffs,
+    metric_names,
+    metrics_out,
+    unmade_metrics,
+)
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -15,7 +24,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 @main.command(context_settings=CONTEXT)
 @click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
-@click.option("-k", "ks", multiple=True, help="Cut-offs: -k 10 -k 20 or -k 10,20; default train.eval_k.")
+@CUTOFFS
 @click.option("--per-user", "per_user", type=PathParam(dir_okay=False),
               help="Also write each ranked user's metrics to this new .csv, .tsv or .parquet file (user_id, ndcg@10, "
                    "...; an explicit model's also rmse, mae, ratings; join two runs' on user_id for paired "
@@ -52,13 +61,11 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
     from embedrec.api import open as open_model
     from embedrec.list_metrics import read_lists
 
-    ks = tuple(k for text in ks for k in _cutoffs(text))
-    chosen = _metric_names(metric_texts)  # said before anything is read or scored
+    ks = cutoffs(ks, cfg)
+    chosen = metric_names(metric_texts)  # said before anything is read or scored
     # the dataset the run recorded; where that folder is gone (moved), data.prepared if the user set it (the
     # run's fingerprint still checks it is the same data)
     moved_to = cfg.data.prepared if cfg.is_set("data.prepared") else None
-    if not ks and cfg.is_set("train.eval_k"):
-        ks = tuple(cfg.train.eval_k)
     from pathlib import Path
 
     names = ["stdin" if p == "-" else Path(p).name for p in lists]
@@ -68,9 +75,9 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
     with open_model(run_dir or cfg.run.dir, cfg) as model:
         from embedrec.run import moved_dataset
 
-        _unmade_metrics(chosen, model.engine.explicit, "this run's model")  # said before anything is scored
+        unmade_metrics(chosen, model.engine.explicit, "this run's model")  # said before anything is scored
 
-        metrics = model.evaluate(split, ks or None, device=cfg.train.device,
+        metrics = model.evaluate(split, ks, device=cfg.train.device,
                                  dataset_dir=moved_dataset(model.engine.run, moved_to) if moved_to else None,
                                  per_user=per_user or False, overwrite=overwrite, lists=named or None)
     if per_user:
@@ -107,65 +114,3 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
         metrics_out(metrics, fmt, shown=select_metrics(metrics, chosen))
     else:
         metrics_out(metrics, fmt)
-
-
-def _metric_names(texts) -> tuple[str, ...] | None:
-    """--metrics' names and groups as the metric names they stand for (None: all, the default); a UsageError
-    naming the ones there are for a name that is none of them."""
-    from embedrec.errors import UsageError, shorten
-    from embedrec.evaluate import METRIC_GROUPS
-
-    if not texts:
-        return None
-    out: list[str] = []
-    for text in texts:
-        for name in (n.strip().lower() for n in text.split(",")):
-            if name in METRIC_GROUPS:
-                out.extend(METRIC_GROUPS[name])
-            elif name in METRIC_GROUPS["all"]:
-                out.append(name)
-            else:
-                hint = (f"give it without @K (-k sets the cut-offs: --metrics {name.split('@')[0]} -k "
-                        f"{name.split('@')[1]})" if "@" in name and name.split("@")[0] in METRIC_GROUPS["all"] else
-                        f"give names from {', '.join(METRIC_GROUPS['all'])}, or a group: "
-                        f"{', '.join(METRIC_GROUPS)}")
-                raise UsageError(f"--metrics '{shorten(text, 60)}': {shorten(name, 30) or 'an empty name'} is no metric "
-                                 f"of evaluate; {hint}")
-    return tuple(dict.fromkeys(out))
-
-
-def _unmade_metrics(chosen, explicit: bool, whose: str) -> tuple[str, ...]:
-    """Of --metrics' ``chosen`` names, those the model does not make: rmse and mae score predicted ratings, which an
-    implicit model (``explicit`` False) has none of; a UsageError where that is every name, so nothing would be
-    left to print (a review: cross-validate --metrics rmse printed an empty table, exit 0, and evaluate said it had
-    no split to evaluate on). ``whose``: the model, as the message names it ("this run's model")."""
-    from embedrec.errors import UsageError
-    from embedrec.metrics import RATING
-
-    unmade = () if chosen is None or explicit else tuple(n for n in chosen if n in RATING)
-    if unmade and len(unmade) == len(chosen):
-        raise UsageError(f"--metrics {','.join(chosen)}: rmse and mae score an explicit model's predicted ratings, and "
-                         f"{whose} is implicit (model.objective: implicit), which ranks movies and predicts no "
-                         "rating; choose ranking metrics (ndcg, recall, ..., or the groups accuracy, beyond), or "
-                         "train an explicit model (--set model.objective=explicit)")
-    if unmade:
-        log.warning("--metrics: %s left out: %s is implicit (model.objective: implicit) and predicts no rating to "
-                    "score", " and ".join(unmade), whose)
-    return unmade
-
-
-def _cutoffs(text: str) -> list[int]:
-    """'10' or '10,20' (as tune-dims takes its lists; a first-hour pass: '10,20' was 'not a valid integer
-    range'), each a whole number >= 1."""
-    from embedrec.config import MAX_EVAL_K
-    from embedrec.errors import UsageError
-
-    try:
-        ks = [int(x) for x in text.split(",")]
-    except ValueError:
-        ks = []
-    if not ks or min(ks) < 1:
-        raise UsageError(f"-k '{text}': expected whole numbers >= 1, one or comma-separated, e.g. -k 10 or -k 10,20")
-    if max(ks) > MAX_EVAL_K:  # as train.eval_k (a first-hour review: -k 5000000 was scored, and named, at that K)
-        raise UsageError(f"-k '{text}': {max(ks)} is above the maximum {MAX_EVAL_K} (as for train.eval_k)")
-    return ks

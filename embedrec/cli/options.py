@@ -1,4 +1,4 @@
-"""Options and input types shared by several commands, and the metrics writer."""
+"""Options and input types shared by several commands, and the metrics writer (with -k and --metrics, as the\ncommands that score read them)."""
 
 from __future__ import annotations
 
@@ -339,6 +339,80 @@ def _behind_baselines(metrics: dict) -> None:
 
     for text in behind_baselines(metrics):
         logging.getLogger("embedrec").warning("%s", text)
+
+
+# -k of the commands that score (evaluate, cross-validate): cut-offs, read by cutoffs()
+CUTOFFS = click.option("-k", "ks", multiple=True, help="Cut-offs: -k 10 -k 20 or -k 10,20; default train.eval_k.")
+
+
+def cutoffs(texts, cfg) -> tuple[int, ...] | None:
+    """-k's cut-offs (:data:`CUTOFFS`), each text '10' or '10,20' (as tune-dims takes its lists; a first-hour pass:
+    '10,20' was 'not a valid integer range'), each a whole number >= 1; none given, the config's train.eval_k
+    where it was set, else None (the run's own, what train printed). One reading for evaluate and
+    cross-validate."""
+    from embedrec.config import MAX_EVAL_K
+
+    ks: list[int] = []
+    for text in texts:
+        try:
+            given = [int(x) for x in text.split(",")]
+        except ValueError:
+            given = []
+        if not given or min(given) < 1:
+            raise UsageError(f"-k '{text}': expected whole numbers >= 1, one or comma-separated, e.g. -k 10 or -k "
+                             "10,20")
+        if max(given) > MAX_EVAL_K:  # as train.eval_k (a first-hour review: -k 5000000 was scored, and named, at it)
+            raise UsageError(f"-k '{text}': {max(given)} is above the maximum {MAX_EVAL_K} (as for train.eval_k)")
+        ks.extend(given)
+    if not ks and cfg.is_set("train.eval_k"):
+        ks = list(cfg.train.eval_k)
+    return tuple(ks) or None
+
+
+def metric_names(texts) -> tuple[str, ...] | None:
+    """--metrics' names and groups (evaluate's and cross-validate's) as the metric names they stand for (None:
+    all, the default); a UsageError naming the ones there are for a name that is none of them."""
+    from embedrec.evaluate import METRIC_GROUPS
+
+    if not texts:
+        return None
+    out: list[str] = []
+    for text in texts:
+        for name in (n.strip().lower() for n in text.split(",")):
+            if name in METRIC_GROUPS:
+                out.extend(METRIC_GROUPS[name])
+            elif name in METRIC_GROUPS["all"]:
+                out.append(name)
+            else:
+                hint = (f"give it without @K (-k sets the cut-offs: --metrics {name.split('@')[0]} -k "
+                        f"{name.split('@')[1]})" if "@" in name and name.split("@")[0] in METRIC_GROUPS["all"] else
+                        f"give names from {', '.join(METRIC_GROUPS['all'])}, or a group: "
+                        f"{', '.join(METRIC_GROUPS)}")
+                raise UsageError(f"--metrics '{shorten(text, 60)}': {shorten(name, 30) or 'an empty name'} is no metric "
+                                 f"of evaluate; {hint}")
+    return tuple(dict.fromkeys(out))
+
+
+def unmade_metrics(chosen, explicit: bool, whose: str) -> tuple[str, ...]:
+    """Of --metrics' ``chosen`` names (:func:`metric_names`), those the model does not make: rmse and mae score
+    predicted ratings, which an implicit model (``explicit`` False) has none of; a UsageError where that is every
+    name, so nothing would be left to print (a review: cross-validate --metrics rmse printed an empty table, exit 0,
+    and evaluate said it had no split to evaluate on), a warning where some are left. ``whose``: the model, as the
+    message names it ("this run's model")."""
+    import logging
+
+    from embedrec.metrics import RATING
+
+    unmade = () if chosen is None or explicit else tuple(n for n in chosen if n in RATING)
+    if unmade and len(unmade) == len(chosen):
+        raise UsageError(f"--metrics {','.join(chosen)}: rmse and mae score an explicit model's predicted ratings, and "
+                         f"{whose} is implicit (model.objective: implicit), which ranks movies and predicts no "
+                         "rating; choose ranking metrics (ndcg, recall, ..., or the groups accuracy, beyond), or "
+                         "train an explicit model (--set model.objective=explicit)")
+    if unmade:
+        logging.getLogger("embedrec").warning("--metrics: %s left out: %s is implicit (model.objective: implicit) and "
+                                              "predicts no rating to score", " and ".join(unmade), whose)
+    return unmade
 
 
 RUN = click.option("--run", "run_dir", type=PathParam(kind="folder path"), help="Run directory (run.dir).")
