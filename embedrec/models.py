@@ -834,12 +834,15 @@ class Model:
                            (np.asarray(e.user_ids).dtype.kind, np.asarray(e.movie_ids).dtype.kind))
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
-                 device: str | None = None, per_user: bool | str | Path = False, overwrite: bool = False,
-                 lists: dict | None = None) -> dict:
+                 moved_to: str | Path | None = None, device: str | None = None, per_user: bool | str | Path = False,
+                 overwrite: bool = False, lists: dict | None = None) -> dict:
         """``embedrec evaluate``: metrics on the dataset's ``split`` beside the baselines, as it prints them; ``ks``
         (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: the
         dataset the run was trained on, read from there (moved or copied since: its fingerprint checks it is that
-        data; another dataset, or no dataset there, is refused); ``device`` (as train.device) 'cuda' scores on the GPU.
+        data; another dataset, or no dataset there, is refused); ``moved_to`` (``embedrec evaluate``'s --set
+        data.prepared): read from there only where the recorded folder holds no dataset now (moved), else the
+        recorded one, said in a warning where ``moved_to`` names another folder (as :meth:`history`'s); ``device``
+        (as train.device) 'cuda' scores on the GPU.
         ``per_user=True``: the result's ``per_user`` holds each ranked user's ranking metrics, a DataFrame (user_id,
         ndcg@10, ...) whose means are the printed ones: join two runs' on user_id for a paired difference; a file
         name (.csv, .tsv or .parquet) instead writes that table to a new file (``overwrite=True``: or over one this
@@ -851,6 +854,14 @@ class Model:
 
         _check(split, ("valid", "test"), "split")
         ks = check_ks(ks) if ks is not None else None
+        if moved_to is not None:
+            _path_arg(moved_to, "evaluate", "moved_to")
+            if dataset_dir is not None:
+                raise UsageError("evaluate: give dataset_dir= (read there) or moved_to= (read there where the "
+                                 "recorded folder has moved), not both")
+            from embedrec.run import moved_dataset
+
+            dataset_dir = moved_dataset(self.engine.run, moved_to)
         if dataset_dir is not None:
             _path_arg(dataset_dir, "evaluate", "dataset_dir")
         _device_arg(device)

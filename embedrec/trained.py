@@ -198,15 +198,18 @@ class TrainedModel(Model):
             yield opened.engine
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
-                 device: str | None = None, per_user: bool = False, lists: dict | None = None) -> dict:
-        """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir``)."""
+                 moved_to: str | Path | None = None, device: str | None = None, per_user: bool = False,
+                 lists: dict | None = None) -> dict:
+        """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir`` or
+        ``moved_to``)."""
         from embedrec.evaluate import check_ks, evaluate_factors
         from embedrec.list_metrics import score_outside_lists
 
         choice_arg(split, ("valid", "test"), "split")
-        if dataset_dir is not None:
-            raise UsageError("evaluate: a model from er.train evaluates on the Dataset it was trained on (model.dataset), "
-                             "not dataset_dir; give dataset_dir to er.open(run_dir).evaluate(...)")
+        for name, value in (("dataset_dir", dataset_dir), ("moved_to", moved_to)):
+            if value is not None:
+                raise UsageError(f"evaluate: a model from er.train evaluates on the Dataset it was trained on "
+                                 f"(model.dataset), not {name}; give {name} to er.open(run_dir).evaluate(...)")
         device_arg(device)
         from embedrec.list_metrics import check_lists
 

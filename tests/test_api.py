@@ -399,6 +399,9 @@ def test_bad_arguments_raise_usage_errors(trained_run):
                  lambda: m.evaluate("test", ks=[0])):
         with pytest.raises(UsageError):
             call()
+    for name in ("dataset_dir", "moved_to"):  # a model in memory evaluates on its Dataset: no folder to read
+        with pytest.raises(UsageError, match=f"not {name}; give {name} to er.open"):
+            m.evaluate("test", **{name: "elsewhere"})
 
 
 def test_recommend_stream_takes_ids_as_ints(trained_run):

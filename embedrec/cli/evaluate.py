@@ -73,13 +73,10 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
     for given, name in zip(lists, names):  # each under its file's name (the path as given where two share one)
         named[given if names.count(name) > 1 else name] = read_lists(given)
     with open_model(run_dir or cfg.run.dir, cfg) as model:
-        from embedrec.run import moved_dataset
-
         unmade_metrics(chosen, model.engine.explicit, "this run's model")  # said before anything is scored
 
-        metrics = model.evaluate(split, ks, device=cfg.train.device,
-                                 dataset_dir=moved_dataset(model.engine.run, moved_to) if moved_to else None,
-                                 per_user=per_user or False, overwrite=overwrite, lists=named or None)
+        metrics = model.evaluate(split, ks, device=cfg.train.device, moved_to=moved_to, per_user=per_user or False,
+                                 overwrite=overwrite, lists=named or None)
     if per_user:
         log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")
     below = metrics.get("excluded_rated_below", 0)
