@@ -1575,3 +1575,37 @@ def test_evaluate_and_cross_validate_read_k_and_metrics_by_one_rule(tmp_path, mo
     assert unmade_metrics(("rmse", "ndcg"), False, "m") == ("rmse",) and unmade_metrics(("rmse",), True, "m") == ()
     with pytest.raises(UsageError, match="^--metrics rmse,mae: rmse and mae score an explicit model's predicted"):
         unmade_metrics(("rmse", "mae"), False, "the model")
+
+
+def test_the_options_command_reads_a_negative_value_for_are_those_click_lets_go_without_one():
+    """An architecture review: Command.parse_args asked click's private Option._flag_needs_value which options may
+    be given without their value (--explain), an attribute whose meaning has moved between click releases. It asks
+    app.value_optional now (our OptionalCount type). Over every option of every command: click's own parser takes
+    exactly those alone, at the end of the line, and wants a value for every other (a new option with an optional
+    value declared otherwise, or a click whose parser reads them otherwise, fails here)."""
+    import click
+
+    from embedrec.cli.app import value_optional
+
+    def commands(group, path=()):
+        for name, cmd in group.commands.items():
+            if isinstance(cmd, click.Group):
+                yield from commands(cmd, (*path, name))
+            else:
+                yield (*path, name), cmd
+
+    ours, clicks = set(), set()
+    for path, cmd in commands(main):
+        for p in cmd.params:
+            if not isinstance(p, click.Option) or p.is_flag or p.count:
+                continue
+            for opt in p.opts:
+                if value_optional(p):
+                    ours.add((path, opt))
+                try:  # click's parser alone: no callback, no command run
+                    cmd.make_parser(click.Context(cmd, info_name=path[-1])).parse_args([opt])
+                    clicks.add((path, opt))
+                except click.BadOptionUsage as e:
+                    assert "requires an argument" in str(e), (path, opt)
+    assert ours == clicks == {(("recommend",), "--explain")}
+    assert not any(value_optional(p) for p in main.params)  # the group's own options are parsed by click alone

@@ -152,14 +152,24 @@ def set_short_help(group: click.Group, prefix: str = "") -> None:
 _NUMBER_BELOW_ZERO = re.compile(r"-\d+(\.\d*)?")  # '-1', '-0', '-2.5': an option's value, not an option
 
 
+def value_optional(p: click.Parameter) -> bool:
+    """Whether ``p`` is an option whose value may be left out (``--explain`` alone, ``--explain 5``): one of type
+    ``options.OptionalCount``, the type every such option here is declared with (``is_flag=False`` and its
+    ``flag_value``). Told by our own type, not by click's private ``Option._flag_needs_value``, whose meaning has
+    moved between click releases; tests/test_cli.py checks the two agree with what click's parser does."""
+    from embedrec.cli.options import OptionalCount
+
+    return isinstance(p, click.Option) and isinstance(p.type, OptionalCount)
+
+
 class Command(click.Command):
     """A subcommand (every one of ``main``'s, through ``Group.command_class``) that reads a number below zero after
-    an option whose value may be left out (``--explain -1``; click takes '-1' for an option, then says 'no such
-    option') as that option's value: its type's own refusal, naming the option and what it takes."""
+    an option whose value may be left out (``--explain -1``, :func:`value_optional`; click takes '-1' for an
+    option, then says 'no such option') as that option's value: its type's own refusal, naming the option and what
+    it takes."""
 
     def parse_args(self, ctx, args):
-        optional = {name: p for p in self.params if isinstance(p, click.Option) and p._flag_needs_value
-                    for name in p.opts}
+        optional = {name: p for p in self.params if value_optional(p) for name in p.opts}
         if optional:
             for i, arg in enumerate(args):
                 if arg == "--":
