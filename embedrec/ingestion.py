@@ -245,9 +245,10 @@ def _pair_key(ratings: pd.DataFrame) -> np.ndarray:
     return u * (int(m.max(initial=0)) + 1) + m
 
 
-def _dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
+def dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
     """Rows to keep: exact duplicates dropped, then for a repeated (user, movie) the latest rating (ties: the
-    later line). Returns (keep mask in input order, exact duplicates, repeated pairs dropped).
+    later line). Returns (keep mask in input order, exact duplicates, repeated pairs dropped). Ingest's rule of a
+    pair given twice, which update-users' ratings file follows too (user_update.py).
 
     The common case (nothing repeated) costs a sorted copy of the pair keys: 16 bytes a row at the peak, where
     factorize and a hash-based unique took about 70 (ingest of 10M ratings: 1,249 MB peak before)."""
@@ -307,7 +308,7 @@ def sum_repeats(ratings: pd.DataFrame, first_time: bool = True) -> tuple[pd.Data
     from the pair's first line. Exact duplicate lines are events here, summed too. Returns (rows in the order of
     each pair's first line, rows that belonged to a repeated pair, the pairs they became).
 
-    Nothing repeated costs what :func:`_dedupe_mask`'s check does (a sorted copy of the pair keys); the merge
+    Nothing repeated costs what :func:`dedupe_mask`'s check does (a sorted copy of the pair keys); the merge
     sorts the keys once (a stable argsort) and sums each run with ``np.add.reduceat``."""
     n = len(ratings)
     key = _pair_key(ratings)
@@ -349,7 +350,7 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
         report["repeated_rows_summed"] = n_rows
         report["repeated_pairs_summed"] = n_pairs
     else:
-        keep, n_exact, n_repeated = _dedupe_mask(ratings)
+        keep, n_exact, n_repeated = dedupe_mask(ratings)
         if not keep.all():
             ratings = ratings[keep]
         report["exact_duplicates_dropped"] = n_exact

@@ -166,7 +166,7 @@ def _known_pairs(raw: RawData, engine: Recommender, strict: bool) -> Pairs:
     twice taken as ingest takes it (the latest rating; a counts model's events summed)."""
     import pandas as pd
 
-    from embedrec.ingestion import _dedupe_mask, sum_repeats
+    from embedrec.ingestion import dedupe_mask, sum_repeats
 
     df = raw.ratings.reset_index(drop=True)
     _check_values(raw, df["rating"].to_numpy(np.float64), engine)
@@ -218,7 +218,7 @@ def _known_pairs(raw: RawData, engine: Recommender, strict: bool) -> Pairs:
             log.info("%s: %s of %s summed into their counts, as ingest sums them", raw.origin[0],
                      _n(repeated, "row"), _n(became, "pair"))
     else:
-        mask, exact, dropped = _dedupe_mask(frame)
+        mask, exact, dropped = dedupe_mask(frame)
         if exact or dropped:
             log.info("%s: %s%s given again: the latest rating of each pair kept, as ingest keeps it", raw.origin[0],
                      _n(exact, "exact duplicate") if exact else "",

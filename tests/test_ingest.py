@@ -356,7 +356,7 @@ def test_cold_movies_split_keeps_held_out_movies_in_test(synth_dir, small_cfg, t
     ([2 ** 61, 2, 2 ** 61, 3, 2], [10, 10, 11, 10, 10]),           # user * width would overflow: factorize codes
 ])
 def test_pair_key_is_equal_exactly_for_equal_pairs(users, movies):
-    from embedrec.ingestion import _dedupe_mask, _pair_key
+    from embedrec.ingestion import _pair_key, dedupe_mask
 
     df = pd.DataFrame({"user_id": users, "movie_id": movies, "rating": [1.0, 2.0, 3.0, 4.0, 5.0],
                        "timestamp": [1, 2, 3, 4, 5]})
@@ -365,7 +365,7 @@ def test_pair_key_is_equal_exactly_for_equal_pairs(users, movies):
     for i in range(len(pairs)):
         for j in range(len(pairs)):
             assert (key[i] == key[j]) == (pairs[i] == pairs[j])
-    keep, exact, repeated = _dedupe_mask(df)  # rows 1 and 4 are the same pair: the later (row 4) is kept
+    keep, exact, repeated = dedupe_mask(df)  # rows 1 and 4 are the same pair: the later (row 4) is kept
     assert keep.tolist() == [True, False, True, True, True] and (exact, repeated) == (0, 1)
 
 

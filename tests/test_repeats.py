@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from embedrec.cli import main
 from embedrec.data.dataset import load_dataset
-from embedrec.ingestion import _dedupe_mask, format_summary, ingest, sum_repeats
+from embedrec.ingestion import dedupe_mask, format_summary, ingest, sum_repeats
 from embedrec.training.als import confidence
 
 from .conftest import write
@@ -70,7 +70,7 @@ def test_sum_repeats_nothing_repeated_returns_the_frame():
 
 
 def test_latest_default_unchanged():
-    keep, exact, repeated = _dedupe_mask(FRAME)
+    keep, exact, repeated = dedupe_mask(FRAME)
     assert keep.tolist() == [False, False, True, True, True] and (exact, repeated) == (1, 1)
 
 
