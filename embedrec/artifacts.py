@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -177,10 +178,7 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
          "user_factors": run.array("user_factors")}
 
     def write(tmp: Path) -> None:
-        check_listed(run, "the index cannot be rebuilt over a damaged run", (".faiss",))
-        for p in sorted(run.path.iterdir()):
-            if p.suffix != ".faiss" and p.name != "manifest.json":
-                carry_file(run, p, tmp / p.name)
+        carry_over(run, tmp, "the index cannot be rebuilt over a damaged run", rebuilt=(".faiss",))
         from embedrec.serve.index import build_indexes
 
         meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"],
@@ -201,6 +199,21 @@ def check_listed(run: Run, why: str, rebuilt: tuple[str, ...] = ()) -> None:
         raise ArtifactError(f"run artifact '{run.path / gone[0]}' is missing"
                             f"{f' (and {len(gone) - 1} more listed files)' if len(gone) > 1 else ''}; {why}: "
                             f"{run_fix(run.path)}")
+
+
+def carry_over(run: Run, tmp: Path, why: str, written: Collection[str] = (), rebuilt: tuple[str, ...] = (),
+               left_out: Collection[str] = ()) -> None:
+    """Fill the new model folder ``tmp`` with every file of ``run``'s model folder that the new one keeps as it is:
+    all but the manifest (the writer writes its own), the files it writes anew (``written``: names; ``rebuilt``:
+    suffixes, the FAISS files of an index rebuild) and those it leaves out (``left_out``: names), each checked
+    against the sealed manifest as it is copied (:func:`carry_file`), after a listed file that is missing is refused
+    (:func:`check_listed`; ``why``: what cannot be done then). The one loop of ``index rebuild`` and
+    ``update-users``, the writers that build a model folder from the one served."""
+    check_listed(run, why, rebuilt)
+    skip = {"manifest.json", *written, *left_out}
+    for p in sorted(run.path.iterdir()):
+        if p.name not in skip and not (rebuilt and p.name.endswith(rebuilt)):
+            carry_file(run, p, tmp / p.name)
 
 
 def carry_file(run: Run, p: Path, dest: Path) -> None:

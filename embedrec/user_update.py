@@ -344,11 +344,10 @@ def merged_seen(ptr: np.ndarray, idx: np.ndarray, weights: np.ndarray, users: np
 def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict) -> None:
     """The new model folder: the changed arrays written, every other listed file carried over checked, the
     manifest with the arrays' new hashes and the ``updates`` record (run.publish seals it)."""
-    from embedrec.artifacts import carry_file, check_listed
+    from embedrec.artifacts import carry_over
     from embedrec.fsutil.files import write_json
     from embedrec.run import SOLVE_WEIGHTS, UPDATES, USER_SCALE, sha256_array
 
-    check_listed(run, "its users cannot be updated")
     weights, scale = engine.solve_arrays()
     P = np.array(run.array("user_factors"))  # a copy: the users not re-solved keep their bytes
     for row, p in plan.vectors.items():
@@ -361,12 +360,10 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict) -
         for row, s in plan.divisors.items():
             scale[row] = s
         arrays[USER_SCALE] = scale
-    names = {f"{k}.npy" for k in arrays}
     # state_dict.pt (an als run trained on a GPU, torch's engine) holds the users' trained vectors, which no
     # reader serves from (export --to torch builds its module from the arrays): left out, not kept stale
-    for p in sorted(run.path.iterdir()):
-        if p.name not in names and p.name not in ("manifest.json", "state_dict.pt"):
-            carry_file(run, p, tmp / p.name)
+    carry_over(run, tmp, "its users cannot be updated", written={f"{k}.npy" for k in arrays},
+               left_out=("state_dict.pt",))
     files = dict(run.manifest.get("files") or {})
     for name, a in arrays.items():
         np.save(tmp / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)

@@ -95,6 +95,34 @@ def fresh_movies(m, user, n: int, taste: int | None = None) -> list:
     return [i for i in (int(x) for x in e.movie_ids) if i not in seen and (taste is None or (i - 1) % 6 == taste)][:n]
 
 
+def test_carry_over_is_the_one_loop_of_both_writers(runs, tmp_path):
+    """artifacts.carry_over (index rebuild's and update-users' loop): every file of the served folder but the
+    manifest, the names written anew, the suffixes rebuilt and the names left out, copied byte for byte; a file the
+    manifest does not list is refused before the copy, and a listed one that is gone too (saying what cannot be
+    done)."""
+    from embedrec.artifacts import carry_over
+    from embedrec.errors import ArtifactError
+    from embedrec.run import load_run
+
+    run = load_run(copy_run(runs["taste"], tmp_path / "run"))
+    names = {p.name for p in run.path.iterdir()}
+    out = tmp_path / "new"
+    out.mkdir()
+    carry_over(run, out, "why", written=("user_factors.npy",), rebuilt=(".faiss",), left_out=("metrics.json",))
+    kept = names - {"manifest.json", "user_factors.npy", "metrics.json"} - {n for n in names if n.endswith(".faiss")}
+    assert {p.name for p in out.iterdir()} == kept and "seen_indices.npy" in kept
+    assert all((out / n).read_bytes() == (run.path / n).read_bytes() for n in kept)
+    (run.path / "notes.txt").write_text("mine")
+    for n in ("new2", "new3"):
+        (tmp_path / n).mkdir()
+    with pytest.raises(ArtifactError, match="notes.txt' is not listed in its manifest"):
+        carry_over(run, tmp_path / "new2", "why")
+    (run.path / "notes.txt").unlink()
+    (run.path / "popularity.npy").unlink()
+    with pytest.raises(ArtifactError, match="popularity.npy' is missing; the index cannot be rebuilt: "):
+        carry_over(run, tmp_path / "new3", "the index cannot be rebuilt")
+
+
 def test_an_update_is_the_als_solve_by_hand(runs, tmp_path):
     """The known answer: the updated vector of each named user is p = A^-1 Q_S^T w of the run's user solve, written
     out here from its recorded numbers -- A = a0 s Q^T Q + Q_S^T W Q_S + reg (n + a0 N)^nu I over the weights the
