@@ -969,15 +969,16 @@ def rebuild_index(run_dir: str | Path | None = None, cfg: Config | None = None) 
 
 
 def update_users(run_dir: str | Path | None = None, ratings: str | Path | None = None, cfg: Config | None = None, *,
-                 strict: bool = False) -> dict:
+                 strict: bool = False, new_users: bool = True) -> dict:
     """``embedrec update-users``: re-solve the users named in ``ratings`` (a ratings table's path, CSV, TSV or
     Parquet of user, movie, rating[, timestamp] rows, read as ingest reads one under cfg.data's reading settings;
     '-' for standard input) with those ratings, made since training, the movie factors fixed, as the run's own
     training solved them, and publish them as the run's new model folder (default cfg.run.dir), so that
     ``recommend``, ``export --topk-all`` and ``explain`` serve them (implicit's ``partial_fit_users``;
-    ``Model.recommend_new(user=...)`` is the same re-solve for one request, writing nothing). An als run only (one
-    process's train records the weights it needs); a user the run does not know is refused (fold a new user in per
-    request, or train again); a rating of an unknown movie is left out with a warning, or refused with
+    ``Model.recommend_new(user=...)`` is the same re-solve for one request, writing nothing). A user the run does
+    not know is added (n_users grows), its vector the one ``recommend_new(rated=...)`` folds in from the same
+    ratings; ``new_users=False`` refuses such a file instead (``NotFoundError``). An als run only (one process's
+    train records the weights it needs); a rating of an unknown movie is left out with a warning, or refused with
     ``strict=True``. Under the run's writer lock (``Busy`` while another writer holds it); a Model opened before
     keeps answering from the folder it opened. Returns the ``updates`` record the manifest gains (its
     ``model_folder``: None where the file adds nothing, and nothing is published)."""
@@ -986,7 +987,9 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | None =
     if run_dir is not None:
         path_argument(run_dir, "run_dir", "update_users", "er.update_users(None, 'since.csv', cfg) updates cfg.run.dir")
     strict = flag(strict, "strict", "update_users")
+    new_users = flag(new_users, "new_users", "update_users")
     cfg = config_argument(cfg, "update_users")
     if ratings is None:
         raise UsageError("update_users: give the ratings file: er.update_users(run_dir, 'since.csv')")
-    return update(run_dir if run_dir is not None else cfg.run.dir, ratings, cfg.data, strict=strict)
+    return update(run_dir if run_dir is not None else cfg.run.dir, ratings, cfg.data, strict=strict,
+                  new_users=new_users)

@@ -121,22 +121,32 @@ def write_catalogue(folder: Path) -> None:
     years and genres exactly as the Parquet path reads them, in files a fresh ``recommend`` opens without
     pyarrow. Ids that are neither integers nor strings are left to the Parquet files (nothing written)."""
 
-    from embedrec.data.ids import ids_from_arrow
-
     users = read_parquet_table(folder / "users.parquet", ["user_id"])
     movies = read_parquet_table(folder / "movies.parquet", ["movie_id", "title", "year", "genres"])
     ids = {}
     for name, col in (("user_ids", users.column("user_id")), ("movie_ids", movies.column("movie_id"))):
-        a = ids_from_arrow(col.combine_chunks())
-        if a.dtype == object:
-            if not all(isinstance(v, str) for v in a):
-                return
-            a = np.array(a.tolist(), dtype=str) if a.size else np.zeros(0, dtype="U1")
+        a = catalogue_ids(col.combine_chunks())
+        if a is None:
+            return
         ids[name] = a
     for name, a in ids.items():
         np.save(folder / f"{name}.npy", a, allow_pickle=False)
     table = {c: movies.column(c).combine_chunks().to_pylist() for c in ("title", "year", "genres")}
     (folder / CATALOGUE).write_text(json.dumps(table, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
+
+def catalogue_ids(column) -> np.ndarray | None:
+    """A pyarrow id column as user_ids.npy / movie_ids.npy hold it: integers as integers, texts as fixed-width
+    unicode; None where the ids are neither (the Parquet file alone then holds them). write_catalogue's, and
+    update-users' for the users it adds."""
+    from embedrec.data.ids import ids_from_arrow
+
+    a = ids_from_arrow(column)
+    if a.dtype == object:
+        if not all(isinstance(v, str) for v in a):
+            return None
+        a = np.array(a.tolist(), dtype=str) if a.size else np.zeros(0, dtype="U1")
+    return a
 
 
 def _fingerprint_on_disk(path: Path) -> str:

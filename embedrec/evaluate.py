@@ -458,6 +458,9 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
     f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
     check_served_arrays(run, f["user_factors"], f["movie_factors"])  # as recommend does (a red team: IndexError)
+    for name in ("user_factors", "user_bias"):  # the dataset's users: no split holds a user update-users added
+        if f[name] is not None:
+            f[name] = f[name][:trained]
     for name in ("user_factors", "movie_factors", "user_bias", "movie_bias"):  # read whole here anyway: a NaN row
         a = f[name]  # scored as the last of every list (a review: metrics, no error); a model without biases has none
         if a is not None and np.asarray(a).dtype.kind == "f":
@@ -477,12 +480,14 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
 
 
 def _updated_rows(run, ds: Dataset, split: str) -> dict | None:
-    """Where update-users re-solved the run's users (its manifest's ``updates``): {"users", "ratings": what the
-    updates re-solved with, "rows_seen": how many of ``split``'s rows are among the pairs they added} (those pairs:
-    the run's seen pairs beyond the dataset's own, train, valid and rated below data.min_rating), said in a warning
-    where there are any, since the model has seen those rows and its figures on them are not held out (a note
-    otherwise: the figures are of the updated vectors); None for a run without updates."""
-    from embedrec.run import updates_of, updates_said
+    """Where update-users re-solved the run's users (its manifest's ``updates``): {"updates", "users": the
+    dataset's users they re-solved (distinct, where the records count them: run.updates_summary), "users_added"
+    (in no split), "ratings": what the updates solved with, "rows_seen": how many of ``split``'s rows are among the
+    pairs they added} (those pairs: the run's seen pairs beyond the dataset's own, train, valid and rated below
+    data.min_rating), said in a warning where there are any, since the model has seen those rows and its figures
+    on them are not held out (a note otherwise: the figures are of the updated vectors); None for a run without
+    updates."""
+    from embedrec.run import updates_said, updates_summary
 
     said = updates_said(run.manifest)
     if said is None:
@@ -495,9 +500,9 @@ def _updated_rows(run, ds: Dataset, split: str) -> dict | None:
     added = np.setdiff1d(run_keys, own)
     part = ds.splits[split]
     seen = int(np.isin(part.user.astype(np.int64) * n + part.movie, added).sum()) if added.size else 0
-    got = updates_of(run.manifest)
-    out = {"updates": len(got), "users": sum(int(u.get("users") or 0) for u in got),
-           "ratings": sum(int(u.get("pairs_solved") or 0) for u in got), "rows_seen": seen}
+    got = updates_summary(run.manifest)
+    out = {"updates": got["updates"], "users": got["users"], "users_added": got["users_added"],
+           "ratings": got["ratings"], "rows_seen": seen}
     if seen:
         log.warning("%s of the %s split's %s rows are ratings this run's users were re-solved with after training "
                     "(%s): the model has seen them, so its figures on them are not held out; evaluate a run trained "

@@ -658,12 +658,13 @@ class Model:
         ``ds.split_frame()`` and :meth:`movie` a user would write), checked to be that dataset;
         ``dataset_dir``: read it from there instead (moved or copied since; as :meth:`evaluate`'s); ``moved_to``
         (``embedrec history``'s data.prepared): read it from there only where the recorded folder holds no
-        dataset now (moved), else the recorded one, said in a warning. An id not in the dataset raises
-        NotFoundError; a dataset that is gone, or another one, ArtifactError."""
+        dataset now (moved), else the recorded one, said in a warning. A user update-users added to the run is in
+        no file of the dataset: its rows are its 'update' ones alone. An id not in the run raises NotFoundError; a
+        dataset that is gone, or another one, ArtifactError."""
         from embedrec.data.layout import find as find_dataset
         from embedrec.data.layout import moved_to as moved_rule
         from embedrec.results import History
-        from embedrec.run import updates_of
+        from embedrec.run import trained_users, updates_of
         from embedrec.serve import history as hist
 
         e = self.engine
@@ -691,7 +692,10 @@ class Model:
         folder = find_dataset(recorded, dataset_dir, name, "history(user, dataset_dir=FOLDER)")
         updated = hist.UPDATE in parts and e.run is not None and bool(updates_of(e.run.manifest))
         read = tuple(p for p in hist.PARTS if p in parts or updated and p in hist.SEEN_PARTS)
-        rated = hist.read_user(folder, row, read, fingerprint, name, e.factors.n_users, e.factors.n_movies, recorded)
+        # the dataset's users: a user update-users added has a row after them, and no row in any of its files (a
+        # model in memory, not saved yet, has no update)
+        users = trained_users(e.run.manifest) if e.run is not None else e.factors.n_users
+        rated = hist.read_user(folder, row, read, fingerprint, name, users, e.factors.n_movies, recorded)
         if updated:  # the movies update-users gave the user: its seen ones in the run that the dataset lacks
             rated = hist.with_updates(rated, e.seen(row), parts)
         if sort == "time" and rated.times is None:

@@ -72,9 +72,15 @@ UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
 # explain new users only
 SOLVE_WEIGHTS, USER_SCALE = "solve_weights", "user_scale"
 # the manifest's records of `embedrec update-users` (user_update.py), oldest first: each the ratings file (its path,
-# SHA-256 and rows), the users re-solved, the pairs added to their seen movies and those in their solve, its time and
-# the model folder it replaced. A model folder published by train has none.
+# SHA-256 and rows), the run's users re-solved (``users``) and the users it added (``users_added``, new rows at the
+# end of every user table: n_users grows by them), the pairs added to their seen movies and those in their solve,
+# the distinct users every update so far re-solved or added (``users_in_all``, from UPDATED_USERS; null where an
+# update before it kept no such file), its time and the model folder it replaced. A model folder published by
+# train has none.
 UPDATES = "updates"
+# the rows of the users an update re-solved or added, every update so far (int64, sorted): what makes an updates
+# record's ``users_in_all`` a count of distinct users, not of re-solves (a user updated twice is one user)
+UPDATED_USERS = "updated_users"
 
 
 def updates_of(manifest: dict) -> list[dict]:
@@ -83,24 +89,58 @@ def updates_of(manifest: dict) -> list[dict]:
     return [u for u in got if isinstance(u, dict)] if isinstance(got, list) else []
 
 
-def updates_said(manifest: dict) -> str | None:
-    """What a run's manifest records of update-users, in words ('update-users re-solved 100 of its users with
-    1,000 ratings made since training, at TIME'; several updates summed as re-solves, since a user updated twice
-    counts twice and the records keep counts, not user ids); None where it has none."""
+def _count(v) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+def updates_summary(manifest: dict) -> dict | None:
+    """What a run's ``updates`` records add up to: {"updates": how many, "users": the trained users they re-solved,
+    "users_added", "ratings": the new ratings in their solves, "distinct": whether ``users`` counts distinct users
+    (the last record's ``users_in_all`` less those added; else the records' re-solves summed, a user re-solved
+    twice counted twice), "at": the last one's time}; None where there are none."""
     got = updates_of(manifest)
     if not got:
         return None
 
     def total(key: str) -> int:
-        return sum(v for u in got if isinstance(v := u.get(key), int) and not isinstance(v, bool))
+        return sum(_count(u.get(key)) or 0 for u in got)
 
-    users, pairs = total("users"), total("pairs_solved")
+    added, in_all = total("users_added"), _count(got[-1].get("users_in_all"))
+    distinct = in_all is not None and in_all >= added
+    return {"updates": len(got), "users": in_all - added if distinct else total("users"), "users_added": added,
+            "ratings": total("pairs_solved"), "distinct": distinct, "at": got[-1].get("at", "?")}
+
+
+def updates_said(manifest: dict) -> str | None:
+    """What a run's manifest records of update-users, in words ('update-users re-solved 100 of its users and added
+    20 new ones with 1,000 ratings made since training, at TIME'; several updates: the distinct users they
+    updated, where the records count them, else the re-solves summed, said as such); None where it has none."""
+    got = updates_summary(manifest)
+    if got is None:
+        return None
+    users, added, pairs = got["users"], got["users_added"], got["ratings"]
     ratings = f"{pairs:,} rating{'' if pairs == 1 else 's'}"
-    if len(got) == 1:
-        return (f"update-users re-solved {users:,} of its users with {ratings} made since training, at "
-                f"{got[0].get('at', '?')}")
-    return (f"update-users re-solved its users with ratings made since training {len(got)} times, {users:,} user "
-            f"re-solve{'' if users == 1 else 's'} and {ratings} in all, the last at {got[-1].get('at', '?')}")
+    new = f"{added:,} new user{'' if added == 1 else 's'}"
+    if got["updates"] == 1:
+        did = f"re-solved {users:,} of its users" if users or not added else ""
+        did += (" and added " if did else "added ") + new if added else ""
+        return f"update-users {did} with {ratings} made since training, at {got['at']}"
+    if got["distinct"]:
+        whom = f"{users + added:,} user{'' if users + added == 1 else 's'} in all" + \
+            (f" ({added:,} of them added)" if added else "")
+        return (f"update-users updated the run with ratings made since training {got['updates']} times, {whom}, "
+                f"with {ratings}, the last at {got['at']}")
+    return (f"update-users re-solved its users with ratings made since training {got['updates']} times, {users:,} "
+            f"user re-solve{'' if users == 1 else 's'}{f' and {new} added' if added else ''} and {ratings} in all, "
+            f"the last at {got['at']}")
+
+
+def trained_users(manifest: dict) -> int:
+    """The users the run was trained on (its dataset's): n_users less those update-users added (rows n.. of the
+    user tables, after the trained ones); what a reader of the run's dataset compares with its count."""
+    n = manifest["n_users"]
+    added = sum(_count(u.get("users_added")) or 0 for u in updates_of(manifest))
+    return n - added if 0 <= added <= n else n
 
 
 def trained_folder(manifest: dict) -> str | None:
@@ -947,8 +987,8 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
         dataset_dir = moved_dataset(run, moved_to)
     ds = load_dataset(layout.find(rec.get("path"), dataset_dir, name, "er.open(run_dir).evaluate(dataset_dir=FOLDER)"))
     layout.check_same(ds.path, ds.manifest, ds.fingerprint, rec.get("path"), rec.get("files_fingerprint"), name,
-                      run.manifest.get("n_users"), run.manifest.get("n_movies"))
-    return ds
+                      trained_users(run.manifest), run.manifest.get("n_movies"))  # update-users' added users
+    return ds                                                                 # come after the dataset's
 
 
 def unknown_arrays(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

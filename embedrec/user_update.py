@@ -1,20 +1,25 @@
 """``embedrec update-users``: the users named in a ratings file re-solved with the ratings they made since training,
 the movie factors fixed, and published as the run's new model folder, so every later command serves them
 (implicit's ``partial_fit_users``; ``recommend --user U --liked ...`` is the same re-solve for one request,
-writing nothing: serve/update.py).
+writing nothing: serve/update.py). A user the run does not know is added to it (``new_users``, the default; else
+refused): a new row at the end of every user table, its vector the one ``recommend --liked/--rated`` folds in from
+the same ratings (serve.update.als_new_user), as implicit's partial_fit_users grows its user factors.
 
 An als run records how its users' final solve weighed each seen pair (run.SOLVE_WEIGHTS) and each user's divisor
 (run.USER_SCALE, where it adds recent popularity), so a user's re-solve is that solve over those weights plus one
 per new rating (serve.update.als_resolve, serve.update.latest_weights: weighed as training weighs a rating, at the
-latest place in the user's history). The new folder holds, for the users with a new rating in their solve, the
-re-solved vectors (user_factors.npy), every new pair among the user's seen movies (seen_indptr.npy,
-seen_indices.npy: never listed again) with its weight in the solve (solve_weights.npy: 0 for a rating below
-data.min_rating or of a movie without training ratings, which training never learnt from either) and the new
-divisors (user_scale.npy); every other file is carried over checked (run.Run.copy_verified), the FAISS indexes
-too (movie vectors only, keyed on the movies' hash, which does not change), and the manifest gains an ``updates``
-record. A second update composes: its re-solve reads the first's weights. Only an als run can be updated so: the
-other losses fit their users by gradient steps, which no re-solve repeats, and an explicit run keeps no ratings.
-Users the run does not know are refused (a new user's list is a fold-in per request; n_users never grows here).
+latest place in the user's history); a user it adds is solved over its ratings alone, weighed as a new user's
+fold-in weighs them (serve.update.new_user_weights: at the middle of a history, nothing placing them among the
+training ratings). The new folder holds, for the users with a new rating in their solve, the re-solved vectors
+(user_factors.npy), every new pair among the user's seen movies (seen_indptr.npy, seen_indices.npy: never listed
+again) with its weight in the solve (solve_weights.npy: 0 for a rating below data.min_rating or of a movie without
+training ratings, which training never learnt from either), the new divisors (user_scale.npy) and the rows of the
+users every update so far re-solved or added (run.UPDATED_USERS); the users it adds also get their ids (users.parquet,
+user_ids.npy) and n_users in the manifest grows by them. Every other file is carried over checked
+(artifacts.carry_over), the FAISS indexes too (movie vectors only, keyed on the movies' hash, which does not
+change), and the manifest gains an ``updates`` record. A second update composes: its re-solve reads the first's
+weights (a user the first added is a known user then). Only an als run can be updated so: the other losses fit
+their users by gradient steps, which no re-solve repeats, and an explicit run keeps no ratings.
 """
 
 from __future__ import annotations
@@ -42,15 +47,15 @@ NAMED = 5  # ids named one by one in a warning or an error; the rest are counted
 EMPTY = "point data.source at a ratings file with rows"  # the readers' advice for an empty file (data/parsing.py)
 
 
-def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False) -> dict:
+def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False, new_users: bool = True) -> dict:
     """Re-solve the users of ``ratings`` (a ratings table's path, or '-' for standard input, read as ingest reads
     one under ``data_cfg``'s reading settings) in the run at ``run_dir`` and publish the result as its new model
     folder under the run's writer lock (``Busy`` while another writer holds it). A rating of a movie the model does
-    not know is left out with a warning (``strict``: refused); a user the run does not know is refused. Returns
-    the ``updates`` record written, with ``model_folder`` (the new folder; None where the file adds nothing, and
-    nothing is published)."""
+    not know is left out with a warning (``strict``: refused); a user the run does not know is added to it
+    (``new_users``; else the file is refused). Returns the ``updates`` record written, with ``model_folder`` (the new
+    folder; None where the file adds nothing, and nothing is published)."""
     from embedrec.artifacts import writer_run
-    from embedrec.run import load_run, publish, run_lock
+    from embedrec.run import load_run, publish, run_lock, updates_of
     from embedrec.serve.recommender import Recommender
     from embedrec.serve.update import check_resolvable
 
@@ -62,28 +67,70 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         engine = Recommender(run)
         check_resolvable(engine, lasting=True)
         raw = read_ratings(source, data_cfg, engine)
-        pairs = _known_pairs(raw, engine, strict)
+        pairs = _file_pairs(raw, engine, strict, new_users)
         plan = _plan(engine, pairs)
+        before = _updated_before(run)
+        in_all = None if before is None else int(np.union1d(before, plan.updated_rows(engine.P.shape[0])).size)
+        n_users = int(engine.P.shape[0]) + plan.users_added
         record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   "ratings": {"source": source if source == "-" else str(Path(source).resolve()),
                               "sha256": _file_sha256(source, raw), "rows": int(len(raw.ratings))},
-                  "users": plan.users_solved, "users_named": plan.users_named, "pairs": plan.pairs_added,
+                  "users": plan.users_solved, "users_added": plan.users_added, "users_named": plan.users_named,
+                  "users_in_all": in_all, "n_users": n_users, "pairs": plan.pairs_added,
                   "pairs_solved": plan.pairs_solved, "before": run.path.name}
+        if plan.left_out:
+            _warn_left_out(plan.left_out, engine, source)
         if not plan.pairs_added:
-            n = plan.users_named
-            log.warning("nothing to update: the run already holds every rating in %s of its %s (the others, if any, "
-                        "are of movies it does not know); %s still serves %s", _shown(source),
-                        _n(n, "user"), run_dir, run.path.name)
+            n = plan.users_named - len(plan.left_out)
+            held = (f"the run already holds every rating in {_shown(source)} of its {_n(n, 'user')} (the others, if "
+                    "any, are of movies it does not know)" if n else
+                    f"every user named in {_shown(source)} is a new one left out (above)")
+            log.warning("nothing to update: %s; %s still serves %s", held, run_dir, run.path.name)
             return {**record, "model_folder": None}
-        folder = publish(run_dir, lambda tmp: _write(tmp, run, engine, plan, record), COMMAND)
+        folder = publish(run_dir, lambda tmp: _write(tmp, run, engine, plan, record, before), COMMAND)
     others = [f"{n:,} {what}" for n, what in (
         (plan.pairs_added - plan.pairs_solved, "more seen but not in their solve (below data.min_rating, or of "
                                                "movies without training ratings)"),
         (plan.already, "rated before, kept as the run weighs them")) if n]
-    log.info("re-solved %s of the %s named in %s with %s%s (%.2fs)", f"{plan.users_solved:,}",
-             _n(plan.users_named, "user"), _shown(source), _n(plan.pairs_solved, "new rating"),
-             f" ({'; '.join(others)})" if others else "", time.perf_counter() - started)
+    did = [f"re-solved {plan.users_solved:,}"] if plan.users_solved or not plan.users_added else []
+    did += [f"added {plan.users_added:,}"] if plan.users_added else []
+    served = f"; the run has {n_users:,} users now" if plan.users_added else ""
+    if in_all is not None and updates_of(run.manifest):  # distinct users over the updates, not re-solves summed
+        served += f"{',' if served else ';'} {_n(in_all, 'user')} updated since training in all"
+    log.info("%s of the %s named in %s with %s%s%s (%.2fs)", " and ".join(did), _n(plan.users_named, "user"),
+             _shown(source), _n(plan.pairs_solved, "new rating"), f" ({'; '.join(others)})" if others else "",
+             served, time.perf_counter() - started)
     return {**record, "model_folder": folder.name}
+
+
+def _updated_before(run: Run) -> np.ndarray | None:
+    """The rows of the users the run's earlier updates re-solved or added (run.UPDATED_USERS; none for a trained
+    model), checked; None where the run was updated before that file was kept (its users then are not known)."""
+    from embedrec.run import UPDATED_USERS, updates_of
+    from embedrec.verify import damaged
+
+    got = run.array(UPDATED_USERS, optional=True)
+    if got is None:
+        return None if updates_of(run.manifest) else np.zeros(0, np.int64)
+    n = int(run.manifest["n_users"])
+    if got.ndim != 1 or got.dtype.kind not in "iu" or (got.size and (int(got.min()) < 0 or int(got.max()) >= n
+                                                                      or (np.diff(got) <= 0).any())):
+        raise damaged(run, f"{UPDATED_USERS}.npy does not hold sorted rows of its {n:,} users")
+    return got.astype(np.int64)
+
+
+def _warn_left_out(ids: list, engine: Recommender, source: str) -> None:
+    """One warning for the new users the update leaves out, none of their ratings one the run learns from."""
+    shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in ids[:NAMED]) + (
+        f" and {len(ids) - NAMED:,} more" if len(ids) > NAMED else "")
+    low = engine.training_ratings["min_rating"]
+    why = (f"below data.min_rating {low:g} or of a movie without training ratings" if low is not None else
+           "of a movie without training ratings")
+    one = len(ids) == 1
+    log.warning("left %s named in %s out (%s): each of %s ratings is %s, which the model does not learn from, so no "
+                "vector can be solved for %s (recommend --rated refuses such a user alike); %s unknown to the run",
+                _n(len(ids), "new user"), _shown(source), shown, "its" if one else "their", why,
+                "it" if one else "them", "it stays" if one else "they stay")
 
 
 def _n(n: int, word: str) -> str:
@@ -152,18 +199,22 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender) -> RawD
 
 @dataclasses.dataclass
 class Pairs:
-    """The file's ratings of known users and movies, one per pair: user rows, movie rows, ratings."""
+    """The file's ratings of known movies, one per pair: user rows, movie rows, ratings; a user the run does not
+    know has row n_users + j, j its place among ``new_ids`` (their ids as the run's, in the file's order)."""
 
     users: np.ndarray
     movies: np.ndarray
     values: np.ndarray
+    new_ids: list = dataclasses.field(default_factory=list)
 
 
-def _known_pairs(raw: RawData, engine: Recommender, strict: bool) -> Pairs:
-    """The file's rows as (user row, movie row, rating), checked: every user one the run knows (else refused,
-    the first named by its line), every rating a number the model takes (finite; within its rating scale, or a
-    count above 0), a movie the model does not know left out with one warning (``strict``: refused); a pair given
-    twice taken as ingest takes it (the latest rating; a counts model's events summed)."""
+def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool = True) -> Pairs:
+    """The file's rows as (user row, movie row, rating), checked: every user one the run knows (a cold-start user
+    without a trained vector among them) or, with ``new_users``, a new one, given row n_users + j in the order the
+    file first names it (else refused, the first named by its line; an id that can be no id of the run's, a word
+    where its ids are integers, is refused either way), every rating a number the model takes (finite; within its
+    rating scale, or a count above 0), a movie the model does not know left out with one warning (``strict``:
+    refused); a pair given twice taken as ingest takes it (the latest rating; a counts model's events summed)."""
     import pandas as pd
 
     from embedrec.ingestion import dedupe_mask, sum_repeats
@@ -171,17 +222,23 @@ def _known_pairs(raw: RawData, engine: Recommender, strict: bool) -> Pairs:
     df = raw.ratings.reset_index(drop=True)
     _check_values(raw, df["rating"].to_numpy(np.float64), engine)
     codes, uniques = pd.factorize(df["user_id"], sort=False)
-    urows, _ = engine.users.rows(list(uniques))
+    urows, parsed = engine.users.own_rows(list(uniques))
     missing = np.flatnonzero(urows < 0)
-    if missing.size:
-        first = int(np.flatnonzero(np.isin(codes, missing))[0])
+    no_id = [int(i) for i in missing if parsed[i] is None]
+    if no_id or (missing.size and not new_users):
+        bad = np.asarray(no_id if no_id else missing)
+        first = int(np.flatnonzero(np.isin(codes, bad))[0])
         raw_id = uniques[int(codes[first])]
-        more = f" (and {missing.size - 1:,} more of its {len(uniques):,} users)" if missing.size > 1 else ""
-        raise NotFoundError(f"{raw.where(first)}: {engine.users.unknown_text(raw_id)}{more}; update-users re-solves "
-                            "the users a run was trained on: a new user's list comes from its ratings per request "
-                            "(«recommend --liked/--rated ... without --user|recommend_new(liked=...) without user=»), "
-                            "or train again with them (remove their rows from the file to update the others)",
-                            kind="user", id=raw_id)
+        more = f" (and {bad.size - 1:,} more of its {len(uniques):,} users)" if bad.size > 1 else ""
+        fix = ("fix the id or remove its rows" if no_id else
+               "«--no-new-users|new_users=False» refuses a user the run does not know: leave it out to add such "
+               "users (their vectors solved from the file's ratings, as «recommend --liked/--rated|recommend_new("
+               "liked=...)» folds one in), or remove their rows to update the others")
+        raise NotFoundError(f"{raw.where(first)}: {engine.users.unknown_text(raw_id)}{more}; {fix}", kind="user",
+                            id=raw_id)
+    new_ids: dict = {}  # parsed id -> its place: ' u1' and 'u1' are one id of a text run, as its lookups read them
+    for i in missing.tolist():
+        urows[i] = engine.P.shape[0] + new_ids.setdefault(parsed[i], len(new_ids))
     users = urows[codes]
     codes, uniques = pd.factorize(df["movie_id"], sort=False)
     mrows, _ = engine.movies.rows(list(uniques))
@@ -225,7 +282,7 @@ def _known_pairs(raw: RawData, engine: Recommender, strict: bool) -> Pairs:
                      (" and " if exact else "") + _n(dropped, "pair") if dropped else "")
         frame = frame[mask]
     return Pairs(frame["user_id"].to_numpy(np.int64), frame["movie_id"].to_numpy(np.int64),
-                 frame["rating"].to_numpy(np.float64))
+                 frame["rating"].to_numpy(np.float64), list(new_ids))
 
 
 def _check_values(raw: RawData, r: np.ndarray, engine: Recommender) -> None:
@@ -252,9 +309,25 @@ def _check_values(raw: RawData, r: np.ndarray, engine: Recommender) -> None:
 
 
 @dataclasses.dataclass
+class Added:
+    """A user the update adds: its id (as the run's), its seen movie rows (sorted) with their weights in its solve
+    (float32 as recorded; 0: seen, not solved on), its vector and divisor, and how many of its movies the file
+    gave (``pairs``; the others are those the dataset's cleaning kept of a user it left out: rated_below_unknown)."""
+
+    id: object
+    movies: np.ndarray
+    weights: np.ndarray
+    vector: np.ndarray
+    divisor: float
+    pairs: int
+
+
+@dataclasses.dataclass
 class Plan:
-    """What the update changes: per user with a new pair (rows sorted), its new seen movies and their solve
-    weights, and its re-solved vector and divisor where a new pair enters its solve."""
+    """What the update changes: per known user with a new pair (rows sorted), its new seen movies and their solve
+    weights, and its re-solved vector and divisor where a new pair enters its solve; the users it adds, in the order
+    their rows follow the run's (``added``), and the ids of the new users it leaves out (``left_out``: no rating it
+    can solve on)."""
 
     users: np.ndarray                      # the user rows with a new pair
     new_movies: list[np.ndarray]           # per such user, its new movie rows, sorted
@@ -263,28 +336,40 @@ class Plan:
     divisors: dict[int, float]             # user row -> its divisor (run.USER_SCALE)
     users_named: int = 0
     already: int = 0
+    added: list[Added] = dataclasses.field(default_factory=list)
+    left_out: list = dataclasses.field(default_factory=list)
 
     @property
     def users_solved(self) -> int:
         return len(self.vectors)
 
     @property
+    def users_added(self) -> int:
+        return len(self.added)
+
+    @property
     def pairs_added(self) -> int:
-        return int(sum(m.size for m in self.new_movies))
+        return int(sum(m.size for m in self.new_movies)) + sum(a.pairs for a in self.added)
 
     @property
     def pairs_solved(self) -> int:
-        return int(sum(int((w > 0).sum()) for w in self.new_weights))
+        return int(sum(int((w > 0).sum()) for w in (*self.new_weights, *(a.weights for a in self.added))))
+
+    def updated_rows(self, n_users: int) -> np.ndarray:
+        """The rows of the users this update re-solves or adds (those it adds after the run's ``n_users``)."""
+        return np.union1d(np.fromiter(self.vectors, np.int64, len(self.vectors)),
+                          np.arange(n_users, n_users + self.users_added, dtype=np.int64))
 
 
 def _plan(engine: Recommender, pairs: Pairs) -> Plan:
-    """Each user's re-solve (serve.update.als_resolve) over its trained pairs and its new ones: a movie it rated
-    before (in training or an earlier update) keeps the weight it has; a rating below data.min_rating, or of a
+    """Each known user's re-solve (serve.update.als_resolve) over its trained pairs and its new ones: a movie it
+    rated before (in training or an earlier update) keeps the weight it has; a rating below data.min_rating, or of a
     movie without training ratings, is seen but left out of the solve (weight 0), as training left such ratings
     out; the rest weigh as training weighs a rating at the latest place (serve.update.latest_weights). A user with
-    nothing new in its solve keeps its vector bit for bit."""
+    nothing new in its solve keeps its vector bit for bit. Each new user's solve (:func:`_new_user`)."""
     from embedrec.serve.update import als_resolve, latest_weights, new_solve_pairs
 
+    n_users = int(engine.P.shape[0])
     order = np.lexsort((pairs.movies, pairs.users))
     users, movies, values = pairs.users[order], pairs.movies[order], pairs.values[order]
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if users.size else np.zeros(0, np.int64)
@@ -293,6 +378,14 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
     changed = []
     for a, b in zip(starts, ends):
         row = int(users[a])
+        if row >= n_users:  # a user the run does not know (rows in the file's order: so are the ones added)
+            new_id = pairs.new_ids[row - n_users]
+            got = _new_user(engine, new_id, movies[a:b], values[a:b])
+            if got is None:
+                plan.left_out.append(new_id)
+            else:
+                plan.added.append(got)
+            continue
         seen = engine.seen(row).astype(np.int64)
         m, v = movies[a:b], values[a:b]
         new, solved = new_solve_pairs(engine, row, m, v, seen)
@@ -308,16 +401,48 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
             w[solved] = np.array([got[x] for x in m[solved].tolist()], np.float32)
             detail: dict = {}
             p = als_resolve(engine, row, m[solved], w[solved], seen, detail)
-            if not np.isfinite(p).all():  # never a vector that scores NaN (as recommend's fold-in refuses one)
-                raise ArtifactError(f"user {engine.users.raw(row)}'s re-solved vector is not finite: this run's "
-                                    "embeddings hold values too large for the solve; «run 'embedrec verify', then "
-                                    "train again|train again»")
+            _refuse_nonfinite(p, engine.users.raw(row))
             plan.vectors[row], plan.divisors[row] = p, float(detail["divisor"])
         changed.append(row)
         plan.new_movies.append(m)
         plan.new_weights.append(w)
     plan.users = np.array(changed, np.int64)
     return plan
+
+
+def _new_user(engine: Recommender, user_id, movies: np.ndarray, values: np.ndarray) -> Added | None:
+    """A user the run does not know, with its ratings in the file (``movies``, movie rows, sorted; ``values``): its
+    vector solved as a new user's fold-in solves one from the same ratings (serve.update.new_user_weights,
+    als_new_user: ``recommend --liked/--rated`` gives the same list), its movies seen, those below data.min_rating
+    or without training ratings at weight 0, as the fold-in leaves them out; where the dataset's cleaning left the
+    user out (every rating below data.min_rating: the run's rated_below_unknown), those movies seen too, at weight
+    0. None where no rating is one the model learns from (the fold-in refuses such a user)."""
+    from embedrec.serve.update import als_new_user, new_user_weights
+
+    solved = ~engine.untrained[movies]
+    low = engine.training_ratings["min_rating"]
+    if low is not None:
+        solved &= values >= low
+    if not solved.any():
+        return None
+    got = new_user_weights(engine, dict(zip(movies[solved].tolist(), values[solved].tolist())))
+    w = np.zeros(movies.size, np.float32)  # as recorded (run.SOLVE_WEIGHTS): the solve below is over these
+    w[solved] = np.array([got[m] for m in movies[solved].tolist()], np.float32)
+    detail: dict = {}
+    p = als_new_user(engine, movies[solved], w[solved].astype(np.float64), detail)
+    _refuse_nonfinite(p, user_id)
+    before = engine.rated_by_unknown(user_id)  # what the popular fallback left out for it, kept out still
+    extra = np.setdiff1d(np.asarray(before, np.int64), movies) if before is not None else np.zeros(0, np.int64)
+    rows = np.concatenate([movies, extra])
+    order = np.argsort(rows, kind="stable")
+    return Added(user_id, rows[order], np.concatenate([w, np.zeros(extra.size, np.float32)])[order], p,
+                 float(detail["divisor"]), int(movies.size))
+
+
+def _refuse_nonfinite(p: np.ndarray, user_id) -> None:
+    if not np.isfinite(p).all():  # never a vector that scores NaN (as recommend's fold-in refuses one)
+        raise ArtifactError(f"user {user_id}'s solved vector is not finite: this run's embeddings hold values too "
+                            "large for the solve; «run 'embedrec verify', then train again|train again»")
 
 
 def merged_seen(ptr: np.ndarray, idx: np.ndarray, weights: np.ndarray, users: np.ndarray,
@@ -341,34 +466,93 @@ def merged_seen(ptr: np.ndarray, idx: np.ndarray, weights: np.ndarray, users: np
     return new_ptr, new_idx, new_weights
 
 
-def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict) -> None:
-    """The new model folder: the changed arrays written, every other listed file carried over checked, the
-    manifest with the arrays' new hashes and the ``updates`` record (run.publish seals it)."""
+def appended_seen(ptr: np.ndarray, idx: np.ndarray, weights: np.ndarray, movies: list[np.ndarray],
+                  new_w: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The seen CSR (``ptr``, ``idx``) and its aligned ``weights`` with a user appended for each of ``movies`` (its
+    seen movie rows, sorted) with its weights ``new_w``: the rows of the users an update adds, after the run's;
+    dtypes kept."""
+    counts = np.fromiter((m.size for m in movies), np.int64, len(movies))
+    new_ptr = np.concatenate([ptr, (int(ptr[-1]) + np.cumsum(counts)).astype(ptr.dtype)])
+    new_idx = np.concatenate([idx, *(m.astype(idx.dtype) for m in movies)])
+    return new_ptr, new_idx, np.concatenate([weights, *(w.astype(weights.dtype) for w in new_w)])
+
+
+def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, before: np.ndarray | None) -> None:
+    """The new model folder: the changed arrays written (and the users' ids where the update adds users), every
+    other listed file carried over checked, the manifest with the arrays' new hashes, n_users and the ``updates``
+    record (run.publish seals it)."""
     from embedrec.artifacts import carry_over
     from embedrec.fsutil.files import write_json
-    from embedrec.run import SOLVE_WEIGHTS, UPDATES, USER_SCALE, sha256_array
+    from embedrec.run import SOLVE_WEIGHTS, UPDATED_USERS, UPDATES, USER_SCALE, sha256_array
 
     weights, scale = engine.solve_arrays()
+    n_users = int(engine.P.shape[0])
     P = np.array(run.array("user_factors"))  # a copy: the users not re-solved keep their bytes
     for row, p in plan.vectors.items():
         P[row] = p
     ptr, idx, w = merged_seen(run.array("seen_indptr"), run.array("seen_indices"), np.asarray(weights), plan.users,
                               plan.new_movies, plan.new_weights)
+    added = plan.added
+    if added:
+        P = np.concatenate([P, np.stack([a.vector for a in added]).astype(P.dtype)])
+        ptr, idx, w = appended_seen(ptr, idx, w, [a.movies for a in added], [a.weights for a in added])
     arrays = {"user_factors": P, "seen_indptr": ptr, "seen_indices": idx, SOLVE_WEIGHTS: w}
     if scale is not None:
         scale = np.array(scale)
         for row, s in plan.divisors.items():
             scale[row] = s
-        arrays[USER_SCALE] = scale
+        arrays[USER_SCALE] = np.concatenate([scale, np.array([a.divisor for a in added], scale.dtype)])
+    bias = run.array("user_bias") if added else None  # (an als run has none: a model with one, 0 for a new user)
+    if bias is not None:
+        arrays["user_bias"] = np.concatenate([bias, np.zeros(len(added), bias.dtype)])
+    if before is not None:
+        arrays[UPDATED_USERS] = np.union1d(before, plan.updated_rows(n_users)).astype(np.int64)
+    written = {f"{k}.npy" for k in arrays}
+    if added:
+        written |= _write_user_ids(tmp, run, [a.id for a in added], n_users)
     # state_dict.pt (an als run trained on a GPU, torch's engine) holds the users' trained vectors, which no
     # reader serves from (export --to torch builds its module from the arrays): left out, not kept stale
-    carry_over(run, tmp, "its users cannot be updated", written={f"{k}.npy" for k in arrays},
-               left_out=("state_dict.pt",))
+    carry_over(run, tmp, "its users cannot be updated", written=written, left_out=("state_dict.pt",))
     files = dict(run.manifest.get("files") or {})
     for name, a in arrays.items():
         np.save(tmp / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
         files[f"{name}.npy"] = sha256_array(a)
     history = run.manifest.get(UPDATES)
     manifest = {k: v for k, v in run.manifest.items() if k not in ("checksums", "model_folder")}
-    write_json(tmp / "manifest.json", {**manifest, "files": files,
+    write_json(tmp / "manifest.json", {**manifest, "files": files, "n_users": n_users + len(added),
                                        UPDATES: [*(history if isinstance(history, list) else []), record]})
+
+
+def _write_user_ids(tmp: Path, run: Run, ids: list, n_users: int) -> set[str]:
+    """The ids of the users an update adds, after the run's: users.parquet gains a row each (its row, its id; the
+    other columns, a dataset's demographics, empty), and user_ids.npy (where the run has it) the ids, as
+    artifacts.write_catalogue writes them. Returns the names of the files written."""
+    import pyarrow as pa
+
+    from embedrec.artifacts import catalogue_ids
+    from embedrec.fsutil.files import write_parquet
+
+    table = run.parquet("users")
+    if table.num_rows != n_users or "user_id" not in table.column_names:
+        raise ArtifactError(f"run artifact '{run.path / 'users.parquet'}' does not hold the run's {n_users:,} users; "
+                            "its users cannot be updated: «run 'embedrec verify', then train again|train again»")
+    rows = np.arange(n_users, n_users + len(ids))
+    new = {}
+    for f in table.schema:
+        if f.name == "user_id":
+            new[f.name] = pa.array(ids, type=f.type)
+        elif f.name == "user_idx":
+            new[f.name] = pa.array(rows, type=f.type)
+        else:
+            new[f.name] = pa.nulls(len(ids), type=f.type)
+    grown = pa.concat_tables([table, pa.table(new, schema=table.schema)])
+    write_parquet(grown, tmp / "users.parquet")
+    out = {"users.parquet"}
+    if run.checksum("user_ids.npy"):  # a run written before the file reads the Parquet file alone
+        got = catalogue_ids(grown.column("user_id").combine_chunks())
+        if got is None:
+            raise ArtifactError(f"the new user ids ({shorten(', '.join(map(str, ids[:3])), 60)}) are not of the "
+                                "run's id type; give ids as the run's are written")
+        np.save(tmp / "user_ids.npy", got, allow_pickle=False)
+        out.add("user_ids.npy")
+    return out

@@ -17,7 +17,7 @@ import pytest
 import embedrec as er
 from embedrec.config import load_config
 from embedrec.errors import Busy, DataError, NotFoundError, UsageError
-from embedrec.run import updates_said
+from embedrec.run import trained_users, updates_said, updates_summary
 from embedrec.user_update import merged_seen
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -57,15 +57,37 @@ def test_updates_said_by_hand():
         "ratings in all, the last at T2")  # a user re-solved in both counts twice: the records keep no user ids
     assert updates_said({"updates": [{"at": "T1", "users": 1, "pairs_solved": 1}]}) == (
         "update-users re-solved 1 of its users with 1 rating made since training, at T1")
+    # users added: said beside those re-solved, or alone
+    assert updates_said({"updates": [{**one, "users_added": 20, "users_in_all": 120}]}) == (
+        "update-users re-solved 100 of its users and added 20 new users with 1,000 ratings made since training, "
+        "at T1")
+    assert updates_said({"updates": [{**one, "users": 0, "users_added": 1, "users_in_all": 1}]}) == (
+        "update-users added 1 new user with 1,000 ratings made since training, at T1")
+    # several updates whose records count distinct users (users_in_all): a user updated twice is one user
+    two = [{**one, "users_added": 20, "users_in_all": 120}, {**one, "at": "T2", "users": 30, "users_in_all": 130}]
+    assert updates_said({"updates": two}) == (
+        "update-users updated the run with ratings made since training 2 times, 130 users in all (20 of them "
+        "added), with 2,000 ratings, the last at T2")
+    assert updates_summary({"updates": two}) == {"updates": 2, "users": 110, "users_added": 20, "ratings": 2000,
+                                                  "distinct": True, "at": "T2"}
+    # a record of before users_in_all (null) among them: re-solves summed, said as such
+    assert updates_said({"updates": [one, {**two[1], "users_added": 2, "users_in_all": None}]}) == (
+        "update-users re-solved its users with ratings made since training 2 times, 130 user re-solves and 2 new "
+        "users added and 2,000 ratings in all, the last at T2")
+    assert trained_users({"n_users": 945, "updates": two}) == 925 and trained_users({"n_users": 943}) == 943
 
 
 # ------------------------------------------------------------------------------------ trained runs
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Saved als runs, never written to (each test copies the one it updates): 'taste', six planted tastes
-    (users like the movies of their own), fitted with the recency weight (a new rating weighs 1 + 2); 'hits', users' tastes and recent hits, fitted with the recency weight,
-    recent popularity and users' activity weights (user_scale.npy)."""
-    tmp = tmp_path_factory.mktemp("update-users")
+    """Saved als runs, never written to (each test copies the one it updates): :func:`saved_runs`."""
+    return saved_runs(tmp_path_factory.mktemp("update-users"))
+
+
+def saved_runs(tmp: Path) -> dict:
+    """'taste', six planted tastes (users like the movies of their own), fitted with the recency weight (a new
+    rating weighs 1 + 2); 'hits', users' tastes and recent hits, fitted with the recency weight, recent popularity
+    and users' activity weights (user_scale.npy): saved runs in ``tmp``."""
     out = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
@@ -257,7 +279,9 @@ def test_the_trained_model_is_kept_while_its_updates_are_served(runs, tmp_path, 
                    for i in range(3)]
     assert f"and the trained model its updates are built on ({trained}) while a model updated from it is served" \
         in caplog.text
-    assert f"re-solved 1 of the 1 user named in '{tmp_path / 'u2.csv'}' with 1 new rating (" in caplog.text
+    # three updates of one user: one user updated in all (distinct users, not re-solves summed)
+    assert f"re-solved 1 of the 1 user named in '{tmp_path / 'u2.csv'}' with 1 new rating; 1 user updated since " \
+        "training in all (" in caplog.text
     assert sorted(p.name for p in run.glob("artifacts-*")) == sorted([trained, *folders[1:]])
     manifest = json.loads((run / "current" / "manifest.json").read_text())
     assert [u["before"] for u in manifest["updates"]] == [trained, *folders[:2]]
@@ -310,9 +334,10 @@ def test_damage_advice_after_an_update_keeps_the_updates(runs, tmp_path):
 
 # ------------------------------------------------------------------------------------ what it refuses and reads
 def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
-    """A user the run does not know refuses the file (naming its line; nothing is written); a movie it does not know
-    is left out with one warning, or refused with strict; a rating outside the scale is refused by its line; a pair
-    given twice counts once (the latest); ids read as the run's (text ids of an integer run are no ids)."""
+    """With new_users=False a user the run does not know refuses the file (naming its line; nothing is written); an
+    id that can be no id of the run's (a word where its ids are integers, '01') is refused whatever new_users says;
+    a movie it does not know is left out with one warning, or refused with strict; a rating outside the scale is
+    refused by its line; a pair given twice counts once (the latest)."""
     run = copy_run(runs["taste"], tmp_path / "run")
     folder = os.readlink(run / "current")
     m = er.open(run)
@@ -320,11 +345,17 @@ def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
     m.close()
     f = write_ratings(tmp_path / "new.csv", [(2, new[0], 1), (99999, new[1], 1)])
     with pytest.raises(NotFoundError, match=rf"^{f}:3: user '99999' is not in the training data \(300 users\); "
-                                            r"update-users re-solves the users a run was trained on"):
-        er.update_users(run, f)
-    f = write_ratings(tmp_path / "word.csv", [(2, new[0], 1), ("u7", new[1], 1)])
-    with pytest.raises(NotFoundError, match="'u7' is not a user id of this model"):
-        er.update_users(run, f)
+                                            r"new_users=False refuses a user the run does not know: leave it out to "
+                                            r"add such users \(their vectors solved from the file's ratings, as "
+                                            r"recommend_new\(liked=...\) folds one in\), or remove their rows"):
+        er.update_users(run, f, new_users=False)
+    for bad in ("u7", "007"):
+        f = write_ratings(tmp_path / "word.csv", [(2, new[0], 1), (bad, new[1], 1)])
+        with pytest.raises(NotFoundError, match=rf"^{f}:3: '{bad}' is not a user id of this model.*; fix the id or "
+                                                "remove its rows$"):
+            er.update_users(run, f)
+    with pytest.raises(UsageError, match="new_users"):
+        er.update_users(run, f, new_users="no")
     f = write_ratings(tmp_path / "scale.csv", [(2, new[0], 1), (2, new[1], 5)])
     with pytest.raises(DataError, match=rf"^{f}:3: rating 5 is outside this model's rating scale 1-1"):
         er.update_users(run, f)
@@ -534,8 +565,9 @@ def test_the_command(runs, tmp_path):
             (("--ratings", tmp_path / "gone.csv"), 1, f"error: {tmp_path / 'gone.csv'}: file not found (--ratings)"),
             (("--ratings", tmp_path), 2, f"error: invalid value for '--ratings': File '{tmp_path}' is a directory"),
             ((), 2, "error: missing option '--ratings'"),
-            (("--ratings", write_ratings(tmp_path / "x.csv", [(99999, 1, 1)])), 1,
-             f"error: {tmp_path / 'x.csv'}:2: user '99999' is not in the training data"),
+            (("--ratings", write_ratings(tmp_path / "x.csv", [(99999, 1, 1)]), "--no-new-users"), 1,
+             f"error: {tmp_path / 'x.csv'}:2: user '99999' is not in the training data (300 users); --no-new-users "
+             "refuses a user the run does not know: leave it out to add such users"),
             # every rating of a movie it does not know: an error, not 'nothing to update' (a red team)
             (("--ratings", write_ratings(tmp_path / "m.csv", [(2, 99999, 1), (3, 99998, 1)])), 1,
              f"error: {tmp_path / 'm.csv'}: every one of its 2 ratings is of a movie the model does not know "
@@ -582,7 +614,8 @@ def test_evaluate_and_resume_of_an_updated_run(ingested, tmp_path):
     r = invoke("evaluate", "--run", run, "--format", "json")
     assert r.exit_code == 0, r.stderr
     got = json.loads(r.stdout)["updates"]
-    assert got == {"updates": 1, "users": 3, "ratings": record["pairs_solved"], "rows_seen": len(rows)}
+    assert got == {"updates": 1, "users": 3, "users_added": 0, "ratings": record["pairs_solved"],
+                   "rows_seen": len(rows)}
     assert f"{len(rows)} of the test split's {len(test):,} rows are ratings this run's users were re-solved with" \
         in r.stderr
     folder = os.readlink(run / "current")

@@ -28,25 +28,28 @@ READS = ("data.columns.", "data.format", "data.separator", "data.header", "data.
 @RUN
 @click.option("--strict", is_flag=True, help="Refuse a rating of a movie the model does not know (default: left "
                                              "out with a warning).")
+@click.option("--no-new-users", is_flag=True, help="Refuse a file naming a user the run does not know, nothing "
+                                                   "written (default: such users are added).")
 @common
-def update_users(cfg: Config, ratings, run_dir, strict):
-    """Re-solve the run's users named in a ratings file with those newer ratings, and serve them.
+def update_users(cfg: Config, ratings, run_dir, strict, no_new_users):
+    """Re-solve the run's users named in a ratings file with those newer ratings, add the new ones, and serve them.
 
     Each user is re-solved as the run's training solved it (an als run: its recorded weights plus the new
-    ratings, the movie factors fixed), as 'recommend --user U --liked ...' does for one request; the run's
-    new model folder holds the new vectors and every new rating among the user's seen movies, so recommend,
-    export --topk-all and --explain serve them. Users the run does not know are refused (their lists come
-    from 'recommend --liked/--rated' until the run is trained again). Prints the update's record (JSON).
+    ratings, the movie factors fixed), as 'recommend --user U --liked ...' does for one request; a user the
+    run does not know is added, its vector the one 'recommend --rated ...' folds in from the same ratings. The
+    run's new model folder holds the new vectors and every new rating among the users' seen movies, so
+    recommend, export --topk-all and --explain serve them. Prints the update's record (JSON).
 
     \b
     Examples:
       embedrec update-users --ratings since.csv --run runs/ml-100k
       embedrec recommend --user 196 --run runs/ml-100k      # serves the updated user
+      embedrec update-users --ratings since.csv --no-new-users   # known users only
     """
     from embedrec.api import update_users as update
 
     _warn_unapplied(cfg)
-    record = update(run_dir or None, ratings, cfg, strict=strict)
+    record = update(run_dir or None, ratings, cfg, strict=strict, new_users=not no_new_users)
     click.echo(json.dumps(record, indent=2))
 
 

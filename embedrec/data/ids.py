@@ -168,6 +168,11 @@ class IdMap:
         """The row of ``raw`` in this map, -1 where it has none, whether or not ``untrained`` marks it."""
         return int(self._rows([raw])[0][0])
 
+    def own_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
+        """:meth:`own_row` of many ids in one lookup: (rows, -1 where the map has none, whether or not ``untrained``
+        marks them; each id parsed to the map's type, None where it can be no id of it), as :meth:`rows` gives."""
+        return self._rows(ids)
+
     def vectorless(self, raw) -> bool:
         """Whether ``raw`` is an id of this map that ``untrained`` marks (in the dataset, with no trained vector)."""
         return bool(self.vectorless_many([raw])[0])

@@ -257,7 +257,7 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
             w = w * (1.0 + recency * np.asarray(positions, np.float64))
         else:  # a training user's confidences were weighed 1 + g x position in time, 0 to 1: a new user's
             # movies, told without times, at the mean, 1 + g / 2
-            w = w * (1.0 + float(solve.get("recency", 0.0)) / 2)
+            w = w * untimed_weight(solve)
         return als_vector(factors, solve, gram, mean, rows, w, detail), 0.0, rows
     if kind == "softmax":
         Q = np.asarray(factors.movie, dtype=np.float64)
@@ -267,6 +267,14 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     A = gram + alpha * (Qs * w[:, None]).T @ Qs + reg * np.eye(d)
     p = _solve(A, Qs.T @ (1 + alpha * w))
     return p.astype(np.float32), 0.0, rows
+
+
+def untimed_weight(solve: dict) -> float:
+    """1 + g / 2 (g: an als run's recency weight, ``solve["recency"]``): the factor of a new user's movies told
+    without an order, at the middle of a history, where a training user's rating at place x (0 oldest, 1 latest)
+    weighs 1 + g x. A new user's fold-in (:func:`fold_in`) and one update-users adds to the run
+    (serve.update.new_user_weights) weigh its movies by it."""
+    return 1.0 + float(solve.get("recency", 0.0)) / 2
 
 
 def als_vector(factors: Factors, solve: dict, gram: np.ndarray, mean: np.ndarray | None, rows: np.ndarray,

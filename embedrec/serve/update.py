@@ -152,6 +152,31 @@ def latest_weights(engine: Recommender, items: dict[int, float]) -> dict[int, fl
     return {m: latest * v for m, v in w.items()}
 
 
+def new_user_weights(engine: Recommender, items: dict[int, float]) -> dict[int, float]:
+    """{movie row: its weight in an als run's user solve} of a new user's ratings ({movie row: rating}, none below
+    data.min_rating nor of a movie without training ratings): as a new user's per-request fold-in weighs them
+    (foldin.implicit_weights, at the middle of a history: foldin.untimed_weight), since nothing places them among
+    the training ratings. What ``embedrec update-users`` gives the ratings of a user it adds to the run
+    (user_update.py), so that user's vector is the one ``recommend --liked/--rated`` folds in from them."""
+    if not items:
+        return {}
+    t = engine.training_ratings
+    mid = foldin.untimed_weight(t["solve"])
+    w = foldin.implicit_weights(items, engine.scale, None, t["rating_weight"], t.get("count_weight", 0.0))
+    return {m: v * mid for m, v in w.items()}
+
+
+def als_new_user(engine: Recommender, rows: np.ndarray, w: np.ndarray, detail: dict | None = None) -> np.ndarray:
+    """A new user's vector of an als run's user solve (foldin.als_vector) over the movie ``rows`` it rated with
+    their weights ``w`` (:func:`new_user_weights`; float64), the movie factors fixed: the solve of a new user's
+    fold-in (foldin.fold_in), which :func:`als_resolve` is for a known user. ``detail``: as foldin.als_vector fills
+    it (the divisor among it)."""
+    gram, mean = engine.movie_gram()
+    with blas_threads(1):  # a d x d solve: as a new user's fold-in (recommender.FOLDIN_SERIAL_MAX)
+        return foldin.als_vector(engine.factors, engine.training_ratings["solve"], gram, mean,
+                                 np.asarray(rows, np.int64), np.asarray(w, np.float64), detail)
+
+
 def als_resolve(engine: Recommender, row: int, rows: np.ndarray, w: np.ndarray, seen: np.ndarray | None = None,
                 detail: dict | None = None) -> np.ndarray:
     """Known user ``row``'s vector of an als run's final user solve (foldin.als_vector) over the pairs it trained

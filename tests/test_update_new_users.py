@@ -1,0 +1,411 @@
+"""update-users adding the users a run does not know (embedrec/user_update.py, er.update_users(new_users=True), the
+default; implicit's partial_fit_users grows its user factors alike): a new row at the end of every user table, its
+vector the one a new user's fold-in (recommend --liked/--rated) solves from the same ratings, and every reader of a
+run's users (recommend, --users, export --topk-all, --explain, --similar-users, history, evaluate, verify) knowing
+it; --no-new-users keeps the refusal; a kill -9 at any step leaves the old model or the new one served."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import embedrec as er
+from embedrec.config import load_config
+from embedrec.run import updates_said
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_reliability import invoke, one_line  # noqa: E402  (the CLI through CliRunner; a failure's one line)
+from test_trend import _as_dataset, _cfg  # noqa: E402  (datasets of rows in memory)
+from test_update_users import arrays, copy_run, fresh_movies, saved_runs, write_ratings  # noqa: E402
+
+NEW = 999_999  # a user id none of these runs knows
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """test_update_users' 'taste' and 'hits' runs, never written to (each test copies the one it updates)."""
+    return saved_runs(tmp_path_factory.mktemp("update-new-users-runs"))
+
+@pytest.fixture(scope="module")
+def synth_runs(tmp_path_factory, synth_dir):
+    """On synth_dir (ratings 0.5-5 with times), als runs: 'weighted', the ratings from 3 up (data.min_rating),
+    weighed by their value (train.als_rating_weight 2) and their place in time (train.als_recency 2); 'counts', its
+    pairs as a click log, each row one to three times, counted (data.repeats=sum) and weighed 1 + log(count)."""
+    tmp = tmp_path_factory.mktemp("update-new-users")
+    clicks = pd.read_csv(synth_dir[0] / "ratings.csv")[["userId", "movieId", "timestamp"]]
+    clicks = clicks.loc[clicks.index.repeat(np.random.default_rng(0).integers(1, 4, len(clicks)))]
+    clicks.to_csv(tmp / "clicks.csv", index=False)
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
+        for name, source, sets in (("weighted", synth_dir[0], ["data.min_rating=3", "train.als_rating_weight=2",
+                                                                "train.als_recency=2"]),
+                                   ("counts", tmp / "clicks.csv", ["data.repeats=sum", "train.als_count_weight=1"])):
+            cfg = load_config(None, [f"data.prepared={tmp / name / 'ds'}", f"run.dir={tmp / name / 'run'}",
+                                     "model.dim=8", "train.epochs=3", "train.threads=1", "train.als_dims=[]", *sets])
+            er.train(er.ingest(str(source), cfg), cfg).save()
+            out[name] = Path(cfg.run.dir)
+    return out
+
+
+def trained_movies(m, n: int, start: int = 0) -> list:
+    """``n`` movie ids of the model with training ratings, from the ``start``-th such one."""
+    e = m.engine
+    return [int(e.movie_ids[r]) for r in np.flatnonzero(~e.untrained)[start:start + n]]
+
+
+def row_of(m, user) -> int:
+    return int(m.engine.users.rows([user])[0][0])
+
+
+# ------------------------------------------------------------------------------------ the known answer
+@pytest.mark.parametrize("name", ["taste", "hits", "weighted", "counts"])
+def test_a_new_user_is_the_fold_in_of_its_ratings(runs, synth_runs, tmp_path, name):
+    """A user added by update-users gets, to float rounding, the vector a new user's fold-in solves from the same
+    ratings (recommend_new(rated=...)), so the same list with the same scores; its seen movies are all it rated
+    (those below data.min_rating at weight 0, the rest at the fold-in's weights, 1 + g/2 of a rating's, recorded);
+    its explanation splits its scores exactly. Over the run's variants: the recency weight ('taste'), recent
+    popularity and activity weights (its divisor, 'hits'), rating weights and data.min_rating ('weighted'), counts
+    summed from a click log ('counts')."""
+    src = {**runs, **synth_runs}[name]
+    run = copy_run(src, tmp_path / "run")
+    with er.open(run) as m:
+        e = m.engine
+        movies = trained_movies(m, 6, 3)
+        if name == "weighted":  # two below data.min_rating 3: seen, never in the solve
+            rated = dict(zip(movies, (5, 4.5, 1, 3, 2.5, 4)))
+        elif name == "counts":
+            rated = dict(zip(movies, (3, 1, 2, 1, 1, 1)))
+        else:
+            rated = dict.fromkeys(movies, 1)
+        per_request = m.recommend_new(rated=rated, k=20)
+        folded = e.fold_in(rated=rated)[0]
+        solve, n_users = e.training_ratings["solve"], e.P.shape[0]
+        P = np.asarray(e.P).copy()
+    assert solve["recency"] > 0 or name == "counts"
+    if name == "counts":  # a click log: a row per event, summed into the pair's count as ingest sums them
+        f = write_ratings(tmp_path / "new.csv", [(NEW, i) for i, c in rated.items() for _ in range(int(c))],
+                          header="user_id,movie_id")
+    else:
+        f = write_ratings(tmp_path / "new.csv", [(NEW, i, r) for i, r in rated.items()])
+    record = er.update_users(run, f)
+    low = sum(r < 3 for r in rated.values()) if name == "weighted" else 0
+    assert (record["users"], record["users_added"], record["n_users"]) == (0, 1, n_users + 1)
+    assert (record["pairs"], record["pairs_solved"], record["users_in_all"]) == (6, 6 - low, 1)
+    with er.open(run) as m:
+        e = m.engine
+        row = row_of(m, NEW)
+        assert row == n_users and e.P.shape[0] == n_users + 1 == m.n_users
+        np.testing.assert_allclose(e.P[row], folded, rtol=1e-5, atol=1e-6 * np.abs(folded).max())
+        assert np.asarray(e.P[:n_users]).tobytes() == P.tobytes()  # the run's users keep their bytes
+        res = m.recommend(NEW, k=20)
+        assert list(res.movie_ids[0]) == list(per_request.movie_ids[0])
+        np.testing.assert_allclose(res.scores[0], per_request.scores[0], rtol=1e-5)
+        seen, w = e.seen(row), e.solve_arrays()[0][e.seen_ptr[row]:e.seen_ptr[row + 1]]
+        got = {int(e.movie_ids[r]): float(x) for r, x in zip(seen, w)}
+        assert set(got) == set(rated)
+        rw, mid = e.training_ratings["rating_weight"], 1 + solve["recency"] / 2
+        for i, r in rated.items():
+            if name == "weighted":
+                want = 0.0 if r < 3 else (1 + rw * (r - 0.5) / 4.5) * mid
+            elif name == "counts":
+                want = (1 + np.log(r)) * mid
+            else:
+                want = mid
+            assert got[i] == pytest.approx(want, rel=1e-6), (i, r)
+        top = int(res.movie_ids[0][0])
+        x = m.explain(NEW, top, n=50)
+        assert abs(x.remainder) < 1e-5 * max(1.0, abs(x.score)) and set(x.movie_ids) <= set(rated)
+
+
+def test_an_added_user_re_solved_by_a_second_update(runs, tmp_path):
+    """A user the first update added is a known user to the second: re-solved, by hand, over the weights the
+    first recorded (1 + g/2, a new user's) and each new rating at the latest place (1 + g), as the run's solve
+    does -- A = a0 s Q^T Q + Q_S^T W Q_S + reg (n + a0 N)^nu I, p = A^-1 Q_S^T w; the second update adds a user of
+    its own after it; the distinct users in all are counted once each."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    with er.open(run) as m:
+        movies = trained_movies(m, 7)
+        fresh = fresh_movies(m, 2, 2)
+        n = m.n_users
+    first = er.update_users(run, write_ratings(tmp_path / "a.csv", [(NEW, i, 1) for i in movies[:4]] +
+                                               [(2, fresh[0], 1)]))
+    assert (first["users"], first["users_added"], first["users_in_all"], first["n_users"]) == (1, 1, 2, n + 1)
+    before = arrays(run)
+    second = er.update_users(run, write_ratings(tmp_path / "b.csv", [(NEW, i, 1) for i in movies[4:7]] +
+                                                [(NEW + 1, movies[0], 1), (2, fresh[1], 1)]))
+    assert (second["users"], second["users_added"], second["users_in_all"], second["n_users"]) == (2, 1, 3, n + 2)
+    with er.open(run) as m:
+        e = m.engine
+        solve = e.training_ratings["solve"]
+        assert (row_of(m, NEW), row_of(m, NEW + 1)) == (n, n + 1)
+        a, b = int(before["seen_indptr"][n]), int(before["seen_indptr"][n + 1])
+        old_w = before["solve_weights"][a:b].astype(np.float64)
+        assert np.allclose(old_w, 1 + solve["recency"] / 2)
+        rows = np.concatenate([before["seen_indices"][a:b], e.movie_rows(movies[4:7])[0]]).astype(np.int64)
+        w = np.concatenate([old_w, np.full(3, 1.0 + solve["recency"])])
+        Q = np.asarray(e.Q, np.float64)
+        a0 = solve["a0"] * solve["user_unobserved"]
+        lam = solve["reg"] * (rows.size + solve["a0"] * Q.shape[0]) ** solve["reg_exponent"]
+        A = a0 * Q.T @ Q + (Q[rows] * w[:, None]).T @ Q[rows] + lam * np.eye(Q.shape[1])
+        np.testing.assert_allclose(e.P[n], np.linalg.solve(A, Q[rows].T @ w), rtol=1e-5, atol=1e-7)
+        assert sorted(e.movie_ids[r] for r in e.seen(n)) == sorted(movies[:7])
+        assert np.load(run / "current" / "updated_users.npy").tolist() == [row_of(m, 2), n, n + 1]
+    manifest = json.loads((run / "current" / "manifest.json").read_text())
+    assert updates_said(manifest) == ("update-users updated the run with ratings made since training 2 times, 3 "
+                                      "users in all (2 of them added), with 10 ratings, the last at "
+                                      f"{second['at']}")
+
+
+def test_two_updates_adding_users_compose(runs, tmp_path):
+    """Two updates, each adding users, give what one update with both files gives (the users' rows in the order
+    the files first name them, their seen movies, weights, divisors and vectors), on a run with recent popularity
+    and activity weights; the users' ids and n_users agree in every file that holds them (users.parquet,
+    user_ids.npy, the manifest, each user table)."""
+    one, two = (copy_run(runs["hits"], tmp_path / n) for n in ("one", "two"))
+    with er.open(one) as m:
+        movies = trained_movies(m, 12)
+        n = m.n_users
+    first = [(NEW + 5, i, 1) for i in movies[:4]] + [(NEW, i, 1) for i in movies[4:6]]
+    second = [(NEW + 7, i, 1) for i in movies[6:9]] + [(3, i, 1) for i in movies[9:]]
+    er.update_users(one, write_ratings(tmp_path / "a.csv", first))
+    er.update_users(one, write_ratings(tmp_path / "b.csv", second))
+    er.update_users(two, write_ratings(tmp_path / "ab.csv", first + second))
+    a, b = arrays(one), arrays(two)
+    for name in ("seen_indptr", "seen_indices", "solve_weights"):
+        assert np.array_equal(a[name], b[name]), name
+    np.testing.assert_allclose(a["user_factors"], b["user_factors"], rtol=1e-5, atol=1e-7)
+    scales = [np.load(r / "current" / "user_scale.npy") for r in (one, two)]
+    np.testing.assert_allclose(*scales, rtol=1e-5)
+    assert scales[0].shape == (n + 3,)
+    for run in (one, two):
+        users = pd.read_parquet(run / "current" / "users.parquet")
+        assert users["user_id"].tolist()[n:] == [NEW + 5, NEW, NEW + 7]
+        assert users["user_idx"].tolist() == list(range(n + 3))
+        assert np.load(run / "current" / "user_ids.npy").tolist() == users["user_id"].tolist()
+        assert json.loads((run / "current" / "manifest.json").read_text())["n_users"] == n + 3
+        assert a["user_factors"].shape[0] == a["seen_indptr"].size - 1 == n + 3
+        assert invoke("verify", run).exit_code == 0
+
+
+# ------------------------------------------------------------------------------------ what it reads and leaves out
+def test_new_users_below_min_rating_and_text_ids(synth_runs, tmp_path, caplog):
+    """A new user whose every rating is below data.min_rating (or of a movie without training ratings) has nothing
+    to solve on, as recommend --rated refuses such a user: left out with one warning, the others updated; a file
+    of such users alone updates nothing. A run whose ids are text gains the new ids as texts (user_ids.npy wider
+    where an id is longer)."""
+    run = copy_run(synth_runs["weighted"], tmp_path / "run")
+    with er.open(run) as m:
+        movies = trained_movies(m, 3)
+        n = m.n_users
+    f = write_ratings(tmp_path / "low.csv", [(NEW, movies[0], 1), (NEW, movies[1], 2.5), (NEW + 1, movies[2], 4)])
+    record = er.update_users(run, f)
+    assert (record["users_added"], record["users_named"], record["n_users"]) == (1, 2, n + 1)
+    assert f"left 1 new user named in '{f}' out ('{NEW}'): each of its ratings is below data.min_rating 3 or of a " \
+           "movie without training ratings, which the model does not learn from, so no vector can be solved for it" \
+           in caplog.text
+    with er.open(run) as m:
+        assert row_of(m, NEW + 1) == n and m.engine.users.own_row(NEW) == -1
+    f = write_ratings(tmp_path / "only.csv", [(NEW + 2, movies[0], 1)])
+    record = er.update_users(run, f)
+    assert record["model_folder"] is None and record["users_added"] == 0
+    assert f"nothing to update: every user named in '{f}' is a new one left out (above); {run} still serves" \
+        in caplog.text
+
+    ds = _as_dataset("texts", 40, 30, np.repeat(np.arange(40), 6), np.arange(240) % 30,
+                     np.random.default_rng(0).choice(np.array(["train", "valid"]), 240, p=[0.8, 0.2]), None)
+    ds.users["user_id"] = [f"u{i}" for i in range(40)]
+    ds.path = tmp_path / "texts" / "ds"
+    er.train(ds, _cfg(f"run.dir={tmp_path / 'texts' / 'run'}")).save()
+    text = tmp_path / "texts" / "run"
+    r = invoke("update-users", "--ratings", write_ratings(tmp_path / "t.csv", [("a-much-longer-id", 3, 1),
+                                                                             ("u1", 4, 1)]), "--run", text)
+    assert r.exit_code == 0, r.stderr
+    ids = np.load(text / "current" / "user_ids.npy")
+    assert ids.dtype.kind == "U" and ids.tolist()[-1] == "a-much-longer-id" and ids.size == 41
+    r = invoke("recommend", "--user", "a-much-longer-id", "-k", 2, "--run", text, "--format", "tsv")
+    assert r.exit_code == 0 and r.stdout.splitlines()[1].startswith("a-much-longer-id\t1\t"), r.stderr
+
+
+def test_a_cold_start_user_is_re_solved(tmp_path):
+    """A user of the run's dataset without a trained vector (its ratings all in test, split.cold_start's kind) is
+    no new user: update-users re-solves it in its own row (it was refused before), and recommend serves it."""
+    rng = np.random.default_rng(3)
+    u = np.repeat(np.arange(60), 8)
+    m = np.concatenate([rng.choice(30, 8, replace=False) for _ in range(60)])
+    part = np.where(u == 0, "test", np.where(rng.random(u.size) < 0.9, "train", "valid"))
+    ds = _as_dataset("cold", 60, 30, u, m, part, None)
+    ds.path = tmp_path / "ds"
+    er.train(ds, _cfg(f"run.dir={tmp_path / 'run'}")).save()
+    run = tmp_path / "run"
+    with er.open(run) as opened:
+        assert opened.engine.users.vectorless(1) and opened.engine.users.own_row(1) == 0
+        movies = trained_movies(opened, 3)
+    record = er.update_users(run, write_ratings(tmp_path / "r.csv", [(1, i, 1) for i in movies]))
+    assert (record["users"], record["users_added"], record["n_users"]) == (1, 0, 60)
+    with er.open(run) as opened:
+        res = opened.recommend(1, k=3)
+        assert res.movie_ids[0].size == 3 and not set(res.movie_ids[0]) & set(movies)
+
+
+# ------------------------------------------------------------------------------------ the commands
+def test_the_command_adds_users_and_every_reader_knows_them(runs, tmp_path):
+    """Through the CLI: the summary line (stderr) says the users re-solved and added and the run's users now, stdout
+    the record alone; then recommend --user NEW and --users, --explain, --similar-users, export --topk-all, verify and
+    history (its update rows) know the new user; --no-new-users refuses a file naming one, in one line, nothing
+    written."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    with er.open(run) as m:
+        movies = trained_movies(m, 8)
+        n = m.n_users
+        fresh = fresh_movies(m, 2, 1)
+    f = write_ratings(tmp_path / "since.csv", [(NEW, i, 1) for i in movies[:5]] + [(NEW + 1, movies[5], 1),
+                                                                                   (2, fresh[0], 1)])
+    folder = os.readlink(run / "current")
+    r = invoke("update-users", "--ratings", f, "--run", run, "--no-new-users")
+    assert (r.exit_code, r.stdout) == (1, "") and os.readlink(run / "current") == folder
+    assert one_line(r) == (f"error: {f}:2: user '{NEW}' is not in the training data (300 users) (and 1 more of its "
+                           "3 users); --no-new-users refuses a user the run does not know: leave it out to add such "
+                           "users (their vectors solved from the file's ratings, as recommend --liked/--rated folds "
+                           "one in), or remove their rows to update the others")
+    r = invoke("update-users", "--ratings", f, "--run", run)
+    assert r.exit_code == 0, r.stderr
+    record = json.loads(r.stdout)
+    assert (record["users"], record["users_added"], record["users_named"], record["n_users"]) == (1, 2, 3, n + 2)
+    assert record["model_folder"] == os.readlink(run / "current")
+    assert r.stderr.splitlines()[-1].startswith(
+        f"re-solved 1 and added 2 of the 3 users named in '{f}' with 7 new ratings; the run has {n + 2:,} users now (")
+    r = invoke("recommend", "--user", NEW, "-k", 3, "--run", run, "--format", "tsv")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4, r.stderr
+    listed = [line.split("\t")[2] for line in r.stdout.splitlines()[1:]]
+    assert not set(map(int, listed)) & set(movies[:5])
+    r = invoke("recommend", "--users", "-", "-k", 3, "--run", run, "--format", "tsv", input=f"{NEW}\n{NEW + 1}\n2\n")
+    assert r.exit_code == 0 and [line.split("\t")[0] for line in r.stdout.splitlines()[1:]] == \
+        [str(NEW)] * 3 + [str(NEW + 1)] * 3 + ["2"] * 3
+    assert [line.split("\t")[2] for line in r.stdout.splitlines()[1:4]] == listed
+    r = invoke("recommend", "--user", NEW, "-k", 1, "--explain", 2, "--run", run, "--format", "tsv")
+    assert r.exit_code == 0 and r.stdout.splitlines()[0].endswith("because"), r.stderr
+    r = invoke("recommend", "--similar-users", NEW, "-k", 2, "--run", run, "--format", "tsv")
+    assert r.exit_code == 0 and r.stdout.splitlines()[1].startswith(f"{NEW}\t1\t"), r.stderr
+    top = tmp_path / "top.csv"
+    assert invoke("export", "--run", run, "--topk-all", top, "-k", 3, "-q").exit_code == 0
+    rows = top.read_text().splitlines()[1:]
+    assert len(rows) == 3 * (n + 2) and [x.split(",")[2] for x in rows if x.split(",")[0] == str(NEW)] == listed
+    r = invoke("verify", run)
+    assert r.exit_code == 0 and r.stdout.startswith("ok: run"), r.stderr
+    r = invoke("predict", "--pairs", "-", "--run", run, input=f"{NEW},{listed[0]}\n")
+    assert r.exit_code == 0 and r.stdout.splitlines()[1].split("\t")[2] == "none", r.stdout
+
+
+def test_history_and_evaluate_of_a_run_with_added_users(tmp_path, synth_dir):
+    """A run with users added: history lists a new user's movies as its update rows (no dataset row is its), and a
+    trained user's as before; evaluate reads the dataset, whose users are the run's trained ones, and scores them as
+    the trained model scores them (the same figures: no split holds an added user), saying the users added; a train
+    again drops them, saying so."""
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", "model.dim=8", "--set", "train.epochs=2",
+            "--set", "train.threads=1", "--set", "train.als_dims=[]"]
+    assert invoke("ingest", synth_dir[0], "-o", tmp_path / "ds", "-q").exit_code == 0
+    run = tmp_path / "run"
+    assert invoke("train", "-q", *sets, "--run", run).exit_code == 0
+    trained = json.loads(invoke("evaluate", "--run", run, "--format", "json").stdout)
+    with er.open(run) as m:
+        movies = trained_movies(m, 3)
+    er.update_users(run, write_ratings(tmp_path / "new.csv", [(NEW, i, 5) for i in movies]))
+    r = invoke("history", "--user", NEW, "--run", run, "--format", "tsv")
+    assert r.exit_code == 0, r.stderr
+    got = [line.split("\t") for line in r.stdout.splitlines()[1:]]
+    assert sorted(int(x[1]) for x in got) == sorted(movies) and {x[-1] for x in got} == {"update"}
+    r = invoke("history", "--user", 1, "--run", run, "--format", "tsv")
+    assert r.exit_code == 0 and "update" not in {line.split("\t")[-1] for line in r.stdout.splitlines()[1:]}
+    r = invoke("evaluate", "--run", run, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    now = json.loads(r.stdout)
+    assert now.pop("updates") == {"updates": 1, "users": 0, "users_added": 1, "ratings": 3, "rows_seen": 0}
+    assert now == trained
+    r = invoke("train", *sets, "--run", run, "--format", "json")
+    assert r.exit_code == 0 and "update-users added 1 new user with 3 ratings made since training" in r.stderr
+
+
+# ------------------------------------------------------------------------------------ kill -9
+# where the update is killed: (module, function, when: 'before' it runs or 'after', which call)
+KILLS = [("embedrec.user_update", "_write_user_ids", "after", 1),   # the new ids written, the arrays not yet
+         ("embedrec.artifacts", "carry_file", "before", 4),        # halfway through the files carried over
+         ("embedrec.fsutil.generations", "fsync_tree", "after", 1),  # the new folder whole, still a temporary
+         ("embedrec.fsutil.generations", "swap_link", "before", 1),  # renamed into place, current not yet swapped
+         ("os", "replace", "before", -1),                           # current's new link made, not renamed over it
+         ("embedrec.fsutil.generations", "prune_generations", "before", 1)]  # served, the old ones not pruned yet
+
+KILLER = """
+import importlib, os, signal, sys
+import embedrec as er
+mod = importlib.import_module({module!r})
+real, calls = getattr(mod, {func!r}), [0]
+
+def killed(*a, **k):
+    if {func!r} == "replace" and not str(a[1]).endswith("/current"):
+        return real(*a, **k)
+    calls[0] += 1
+    if calls[0] == abs({call}) and {when!r} == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    out = real(*a, **k)
+    if calls[0] == abs({call}):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+
+setattr(mod, {func!r}, killed)
+er.update_users({run!r}, {ratings!r})
+sys.exit(3)  # never reached: the kill comes first
+"""
+
+
+def test_a_kill_at_any_step_of_an_update_adding_users(runs, tmp_path):
+    """kill -9 at each step of an update that adds users (its ids written, its files carried halfway, its folder
+    whole but a temporary, renamed but not served, current's link made but not swapped, served but the old folders
+    not pruned): the run verifies and serves the old model (the new user unknown, user 2's list as before) or the
+    new one (every array the uninterrupted update's, byte for byte), never a mix; the update run again then serves
+    the new model and leaves nothing behind."""
+    ref = copy_run(runs["taste"], tmp_path / "ref")
+    with er.open(ref) as m:
+        movies = trained_movies(m, 6)
+        fresh = fresh_movies(m, 2, 2)
+    rows = [(NEW, i, 1) for i in movies[:5]] + [(NEW + 1, movies[5], 1)] + [(2, i, 1) for i in fresh]
+    f = write_ratings(tmp_path / "since.csv", rows)
+    old = arrays(ref)
+    before = invoke("recommend", "--user", 2, "-k", 5, "--run", ref, "--format", "tsv").stdout
+    er.update_users(ref, f)
+    new = arrays(ref)
+    after = invoke("recommend", "--user", 2, "-k", 5, "--run", ref, "--format", "tsv").stdout
+    assert before != after and new["user_factors"].shape[0] == old["user_factors"].shape[0] + 2
+    for module, func, when, call in KILLS:
+        run = copy_run(runs["taste"], tmp_path / f"run-{func}")
+        code = textwrap.dedent(KILLER.format(module=module, func=func, when=when, call=call, run=str(run),
+                                             ratings=str(f)))
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert p.returncode == -signal.SIGKILL, (func, p.returncode, p.stderr[-2000:])
+        r = invoke("verify", run)
+        assert r.exit_code == 0, (func, r.stderr)
+        got = arrays(run)
+        served = "new" if all(np.array_equal(got[k], new[k]) for k in new) else \
+            "old" if all(np.array_equal(got[k], old[k]) for k in old) else "a mix"
+        assert served == ("new" if func == "prune_generations" else "old"), func
+        answer = invoke("recommend", "--user", 2, "-k", 5, "--run", run, "--format", "tsv").stdout
+        assert answer == (after if served == "new" else before), func
+        known = invoke("recommend", "--user", NEW, "-k", 2, "--run", run)
+        assert known.exit_code == (0 if served == "new" else 1), func
+        r = invoke("update-users", "--ratings", f, "--run", run)
+        assert r.exit_code == 0, (func, r.stderr)
+        assert (json.loads(r.stdout)["model_folder"] is None) == (served == "new"), func
+        got = arrays(run)
+        assert all(np.array_equal(got[k], new[k]) for k in new), func
+        left = [p.name for p in run.iterdir() if p.name.startswith(".") and p.name != ".lock"]
+        assert not left, (func, left)
+        assert invoke("verify", run).exit_code == 0, func
+    shutil.rmtree(tmp_path / "ref")
