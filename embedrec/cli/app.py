@@ -135,7 +135,7 @@ SHORT = {
     "recommend": "Top-K movies for users, a new user; similar movies or users.",
     "train": "Train the embeddings and write the run.",
     "tune-dims": "Sweep the embedding dimension on the validation split.",
-    "update-users": "Re-solve users with their new ratings, without retraining.",
+    "update-users": "Re-solve or add users from new ratings, without retraining.",
     "verify": "Check a run's or a dataset's files against their manifest.",
 }
 
