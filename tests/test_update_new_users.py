@@ -27,6 +27,7 @@ from test_trend import _as_dataset, _cfg  # noqa: E402  (datasets of rows in mem
 from test_update_users import arrays, copy_run, fresh_movies, saved_runs, write_ratings  # noqa: E402
 
 NEW = 999_999  # a user id none of these runs knows
+LOW = 777_777  # a user whose every rating is below data.min_rating (synth_runs' 'weighted')
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +38,20 @@ def runs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def synth_runs(tmp_path_factory, synth_dir):
     """On synth_dir (ratings 0.5-5 with times), als runs: 'weighted', the ratings from 3 up (data.min_rating),
-    weighed by their value (train.als_rating_weight 2) and their place in time (train.als_recency 2); 'counts', its
-    pairs as a click log, each row one to three times, counted (data.repeats=sum) and weighed 1 + log(count)."""
+    weighed by their value (train.als_rating_weight 2) and their place in time (train.als_recency 2), with a user
+    LOW whose every rating (movies 1-4) is below 3, whom the cleaning leaves out (rated_below_unknown); 'counts',
+    its pairs as a click log, each row one to three times, counted (data.repeats=sum) and weighed 1 + log(count)."""
     tmp = tmp_path_factory.mktemp("update-new-users")
+    shutil.copytree(synth_dir[0], tmp / "src")
+    with open(tmp / "src" / "ratings.csv", "a") as fh:
+        fh.write("".join(f"{LOW},{i},1.0,{1000 + i}\n" for i in range(1, 5)))
     clicks = pd.read_csv(synth_dir[0] / "ratings.csv")[["userId", "movieId", "timestamp"]]
     clicks = clicks.loc[clicks.index.repeat(np.random.default_rng(0).integers(1, 4, len(clicks)))]
     clicks.to_csv(tmp / "clicks.csv", index=False)
     out = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
-        for name, source, sets in (("weighted", synth_dir[0], ["data.min_rating=3", "train.als_rating_weight=2",
+        for name, source, sets in (("weighted", tmp / "src", ["data.min_rating=3", "train.als_rating_weight=2",
                                                                 "train.als_recency=2"]),
                                    ("counts", tmp / "clicks.csv", ["data.repeats=sum", "train.als_count_weight=1"])):
             cfg = load_config(None, [f"data.prepared={tmp / name / 'ds'}", f"run.dir={tmp / name / 'run'}",
@@ -219,6 +224,19 @@ def test_new_users_below_min_rating_and_text_ids(synth_runs, tmp_path, caplog):
     assert record["model_folder"] is None and record["users_added"] == 0
     assert f"nothing to update: every user named in '{f}' is a new one left out (above); {run} still serves" \
         in caplog.text
+    # a user the cleaning left out: the movies it rated below data.min_rating stay out of its list once added
+    with er.open(run) as m:
+        assert m.engine.users.own_row(LOW) == -1
+        assert sorted(m.engine.movie_ids[m.engine.rated_by_unknown(LOW)].tolist()) == [1, 2, 3, 4]
+    record = er.update_users(run, write_ratings(tmp_path / "back.csv", [(LOW, 10, 5)]))
+    assert (record["users_added"], record["pairs"], record["pairs_solved"]) == (1, 1, 1)
+    with er.open(run) as m:
+        e = m.engine
+        row = row_of(m, LOW)
+        assert sorted(e.movie_ids[e.seen(row)].tolist()) == [1, 2, 3, 4, 10]
+        w = e.solve_arrays()[0][e.seen_ptr[row]:e.seen_ptr[row + 1]]
+        assert (w > 0).tolist() == [False] * 4 + [True]
+        assert not {1, 2, 3, 4, 10} & set(m.recommend(LOW, k=len(e.movie_ids) - 5).movie_ids[0].tolist())
 
     ds = _as_dataset("texts", 40, 30, np.repeat(np.arange(40), 6), np.arange(240) % 30,
                      np.random.default_rng(0).choice(np.array(["train", "valid"]), 240, p=[0.8, 0.2]), None)
