@@ -571,13 +571,16 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
 def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:
     """A warning where the model just published knows under half the users or movies of the one it replaced (an
     ops review: a day's file of new users alone, ingested as the whole data, replaced a 20,000-user model with a
-    300-user one, exit 0 and no word). Nothing where either manifest does not read."""
+    300-user one, exit 0 and no word); the users update-users added to the one replaced are not counted against the
+    new one (a train drops them by design, which :func:`_warn_updates_dropped` says). Nothing where either manifest
+    does not read."""
     try:
         old_m, new_m = (read_json(f / "manifest.json", "run manifest") for f in (run_dir / before, new))
         counts = [(int(old_m[k]), int(new_m[k])) for k in ("n_users", "n_movies")]
+        trained = trained_users(old_m)  # the users update-users added are not a dataset's: their loss is said apart
     except (ArtifactError, OSError, KeyError, TypeError, ValueError):
         return
-    if any(n < 0.5 * o for o, n in counts):
+    if counts[1][1] < 0.5 * counts[1][0] or counts[0][1] < 0.5 * trained:
         (ou, nu), (om, nm) = counts
         logging.getLogger("embedrec").warning(
             "%s now serves a model of %s users x %s movies, where the one it replaced (%s) had %s x %s: if the data "

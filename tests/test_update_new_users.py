@@ -352,6 +352,24 @@ def test_history_and_evaluate_of_a_run_with_added_users(tmp_path, synth_dir):
     assert r.exit_code == 0 and "update-users added 1 new user with 3 ratings made since training" in r.stderr
 
 
+def test_a_train_after_added_users_is_not_said_to_have_shrunk(tmp_path, caplog):
+    """run._warn_shrunk (a model of under half the users or movies of the one it replaced) counts the replaced
+    model's trained users, not those update-users added, which a train drops by design: 300 trained users and 400
+    added, replaced by a model of 300, is no shrink; one of 140 is."""
+    from embedrec.run import _warn_shrunk
+
+    old = {"n_users": 700, "n_movies": 50, "updates": [{"users_added": 400}]}
+    for name, m in (("artifacts-1", old), ("artifacts-2", {"n_users": 300, "n_movies": 50}),
+                    ("artifacts-3", {"n_users": 140, "n_movies": 50})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps(m))
+    _warn_shrunk(tmp_path, "artifacts-1", tmp_path / "artifacts-2")
+    assert "now serves a model of" not in caplog.text
+    _warn_shrunk(tmp_path, "artifacts-1", tmp_path / "artifacts-3")
+    assert "now serves a model of 140 users x 50 movies, where the one it replaced (artifacts-1) had 700 x 50" \
+        in caplog.text
+
+
 # ------------------------------------------------------------------------------------ kill -9
 # where the update is killed: (module, function, when: 'before' it runs or 'after', which call)
 KILLS = [("embedrec.user_update", "_write_user_ids", "after", 1),   # the new ids written, the arrays not yet
