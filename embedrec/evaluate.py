@@ -452,10 +452,11 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
                     per_user: bool = False, lists=None) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``); ``lists``: called with (the result, the
     dataset) before it is returned (``Model.evaluate`` scores other recommenders' lists there)."""
-    from embedrec.run import run_dataset
+    from embedrec.run import run_dataset, trained_users
     from embedrec.verify import check_finite, check_served_arrays
 
     ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
+    trained = trained_users(run.manifest)  # its dataset's users: update-users' added ones come after them
     f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
     check_served_arrays(run, f["user_factors"], f["movie_factors"])  # as recommend does (a red team: IndexError)
     for name in ("user_factors", "user_bias"):  # the dataset's users: no split holds a user update-users added
