@@ -894,10 +894,14 @@ def dislikes_warning(manifest: dict, dataset: object) -> str | None:
         return None
     if not low:
         return None
+    if manifest.get("repeats") == "sum":  # auto leaves summed counts alone: the floor named (a review: advice that
+        floor = min((float(k) for k in hist if float(k) > 0), default=1.0)  # looped)
+        fix = f"«--set data.min_rating={floor:g} --overwrite|data.min_rating={floor:g} and overwrite=True»"
+    else:
+        fix = "«--set data.min_rating=auto --overwrite|data.min_rating='auto' and overwrite=True», the default"
     return (f"{low:,} of the ratings of dataset '{dataset}' are 0 or below (dislikes, on its like/dislike scale), and the "
-            "ranking model counts every rated movie as a positive; to learn from the likes only, ingest it again "
-            "with «--set data.min_rating=auto --overwrite|data.min_rating='auto' and overwrite=True», the default (the "
-            "dislikes are then still never recommended back to their users)")
+            f"ranking model counts every rated movie as a positive; to learn from the likes only, ingest it again "
+            f"with {fix} (the dislikes are then still never recommended back to their users)")
 
 
 def recorded_ingest_sets(recorded: dict, skip=()) -> list[str]:
@@ -966,7 +970,8 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
     file columns ingest read under another name ('score' for data.columns.rating 'rating'): a config naming them
     names what was read (a review: warned as a difference). ``manifest``: the dataset's, whose ``repeats`` says
     what data.repeats was there (auto resolves to sum or latest by the data): auto in the config matches either,
-    and a recorded auto is the value it resolved to (a review: false warnings both ways)."""
+    and a recorded auto is the value it resolved to (a review: false warnings both ways); data.min_rating's auto
+    likewise, by the manifest's ``min_rating``."""
     import json
     import shlex
 
@@ -999,6 +1004,10 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
             if now == "auto":
                 continue  # auto is whatever the data made it
             then = "sum" if manifest.get("repeats") == "sum" else "latest"
+        if key == "data.min_rating" and manifest is not None and "min_rating" in manifest:
+            if now == "auto":  # auto is whatever the data made it, as data.repeats' (a review: null and 1 were
+                continue       # warned of against an auto that had made them)
+            then = manifest["min_rating"]  # what the dataset holds: a recorded auto is the value it resolved to
         if not dataclasses.is_dataclass(now) and json.loads(json.dumps(now, default=str)) != then:  # not a section
             differ.append((key, now, then))
     if not differ:

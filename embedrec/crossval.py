@@ -137,6 +137,25 @@ def compared_config(cfg: Config) -> dict:
     return json.loads(json.dumps(kept, default=str))  # as the record holds it
 
 
+def _floor_resolved_alike(was, now: dict, out: Path) -> bool:
+    """Whether a record differs from ``now`` only in data.min_rating, ``now``'s auto where the record holds the
+    value auto made of fold 0's data (its dataset's manifest): a cross-validation made before auto was the default
+    (null then) is the same one (a review: refused after the upgrade)."""
+    import json
+
+    key = "data.min_rating"
+    if not isinstance(was, dict) or now.get(key) != "auto" or key not in was or \
+            {k: v for k, v in was.items() if k != key} != {k: v for k, v in now.items() if k != key}:
+        return False
+    data = out / "fold-0" / "data"
+    for manifest in (data / "current" / "manifest.json", data / "manifest.json"):
+        try:
+            return json.loads(manifest.read_text()).get("min_rating") == was[key]
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False
+
+
 def _differences(saved: dict, now: dict) -> str:
     def shown(v) -> str:
         import json
@@ -313,7 +332,7 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=
     if record.exists() and not fresh:
         saved = read_json(record, "cross-validation record", "rerun with «--fresh|fresh=True» to redo its folds")
         was = saved.get("config") if isinstance(saved, dict) else None
-        if was != compared:
+        if was != compared and not _floor_resolved_alike(was, compared, out):
             raise ConfigError(f"'{out}' holds a cross-validation of another config ({_differences(was or {}, compared)}): "
                               "rerun with the config it was made with, or with «--fresh|fresh=True» to redo its folds "
                               "there, or choose another «--output|output»")

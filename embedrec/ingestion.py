@@ -437,10 +437,12 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     if cfg.min_rating == "auto":
         floor = None if cfg.repeats == "sum" else like_floor(raw.ratings["rating"].to_numpy(np.float64))
         cfg = dataclasses.replace(cfg, min_rating=floor)
-        if floor is not None:
-            log.info("note: the ratings are likes and dislikes (%s), so the dislikes (below %g) are kept apart: never "
-                     "recommended back, not learnt as likes (data.min_rating: auto); an explicit model needs them: "
-                     "ingest with «--set data.min_rating=null|data.min_rating=None» for one", _scale_values(raw), floor)
+        floor_note = None if floor is None else (
+            "note: the ratings are likes and dislikes (%s), so the dislikes (below %g) are kept apart: never "
+            "recommended back, not learnt as likes (data.min_rating: auto); an explicit model needs them: ingest with "
+            "«--set data.min_rating=null|data.min_rating=None» for one", _scale_values(raw), floor)
+    else:
+        floor_note = None
     for note in raw.notes:  # how the files were read, once their rows passed the checks
         log.info(note)
     if raw.missing_dropped:  # data.missing=drop
@@ -454,6 +456,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     log.info("read %s rows (%s%s) in %.1fs", f"{len(raw.ratings) + raw.missing_dropped:,}",
              "a pandas DataFrame" if framed else f"{raw.layout} layout",
              f"; {raw.missing_dropped:,} dropped" if raw.missing_dropped else "", time.perf_counter() - t0)
+    if floor_note:  # after what was read (a review: it came first)
+        log.info(*floor_note)
     report: dict = {"rows_read": len(raw.ratings) + raw.missing_dropped}
     if cfg.missing == "drop":  # counted, 0 too, where asked for
         report["missing_values_dropped"] = raw.missing_dropped

@@ -88,6 +88,10 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
     # before them was redone after the upgrade, blamed on 'train.lr or epochs'): data.repeats (the dataset's own,
     # below, is what trials read) and the count weight on a dataset of ratings
     c["data"].pop("repeats", None)
+    if c["data"].get("min_rating") == "auto":  # data.min_rating: auto (the default since session 47) hashed as
+        # the value it resolved to, which is what the null default and an explicit floor hashed as before it (a
+        # review: every trial of a sweep was redone after the upgrade)
+        c["data"]["min_rating"] = dataset_manifest.get("min_rating")
     if c.get("split", {}).get("folds") is None:  # and split.folds/fold (K-fold splits), unset
         for name in ("folds", "fold"):
             c["split"].pop(name, None)

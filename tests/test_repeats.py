@@ -433,7 +433,8 @@ def test_train_says_ratings_of_zero_are_trained_as_positives_and_how_to_leave_th
             r = invoke("train", *sets, "--set", "model.objective=explicit", "--set", "model.dim=4")
             assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
             assert r.stderr.startswith(f"error: config key 'model.objective': explicit fits ratings, and dataset "
-                                       f"'{tmp_path / name}' kept only its likes (1): ingest set its dislikes apart "
+                                       f"'{tmp_path / name}' kept only its likes (ratings from 1): ingest set its "
+                                       "dislikes apart "
                                        "(data.min_rating: auto, on a like/dislike scale); to predict likes and "
                                        "dislikes, ingest it again with --set data.min_rating=null --overwrite"), r.stderr
 
@@ -598,3 +599,67 @@ def test_a_counted_logs_summary_says_pairs_and_counts_not_ratings(tmp_path):
     (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n1,2,4\n1,3,5\n2,2,3\n")
     said = format_summary(prepare(ingest_config(str(tmp_path / "r.csv"), cfg), overwrite=True)).splitlines()
     assert ", 3 ratings (density " in said[0] and said[1].startswith("rating values: "), said
+
+
+def test_an_explicit_model_on_likes_auto_set_apart_is_refused_whatever_the_likes_scale(tmp_path):
+    """A review: a 0/1/2 file (auto's floor 1) trained an explicit model on its 1s and 2s without a word, where
+    the 0/1 file was refused; and a floor the user set is named, not 'a file without a rating field?'."""
+    rows = "".join(f"{u},{m},{(u * m) % 3}\n" for u in range(1, 21) for m in range(1, 11))
+    (tmp_path / "z012.csv").write_text("user_id,movie_id,rating\n" + rows)
+    (tmp_path / "z01.csv").write_text("user_id,movie_id,rating\n" + rows.replace(",2\n", ",1\n"))
+    sets = ["--set", "model.objective=explicit", "--set", "model.dim=4", "--set", "train.epochs=1"]
+    assert invoke("ingest", tmp_path / "z012.csv", "-o", tmp_path / "a").exit_code == 0
+    r = invoke("train", "--set", f"data.prepared={tmp_path / 'a'}", "--run", tmp_path / "ra", *sets)
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "kept only its likes (ratings from 1): ingest set its dislikes apart (data.min_rating: auto" in r.stderr
+    assert invoke("ingest", tmp_path / "z01.csv", "-o", tmp_path / "b", "--set", "data.min_rating=1").exit_code == 0
+    r = invoke("train", "--set", f"data.prepared={tmp_path / 'b'}", "--run", tmp_path / "rb", *sets)
+    assert r.exit_code == 2 and "is 1 (ingested with data.min_rating=1, which kept no other)" in r.stderr, r.stderr
+
+
+def test_min_rating_auto_is_compared_and_hashed_as_what_it_resolved_to(tmp_path):
+    """A review: after auto became the default, a null or 1 in a config was warned of as another ingest setting
+    against a dataset auto had made the same, tune-dims redid every trial and cross-validate refused its folder.
+    Auto is compared as the value the dataset's manifest holds."""
+    from embedrec.config import Config
+    from embedrec.crossval import _floor_resolved_alike
+    from embedrec.tune import trial_config_hash
+
+    for resolved, old in ((None, None), (1.0, 1.0)):
+        manifest = {"min_rating": resolved, "counts": {"users": 2}}
+        now, was = Config().to_dict(), Config().to_dict()
+        was["data"]["min_rating"] = old
+        assert now["data"]["min_rating"] == "auto"
+        assert trial_config_hash(now, 8, None, manifest) == trial_config_hash(was, 8, None, manifest)
+        was["data"]["min_rating"] = 4.0
+        assert trial_config_hash(now, 8, None, manifest) != trial_config_hash(was, 8, None, manifest)
+    out = tmp_path / "cv"
+    (out / "fold-0" / "data").mkdir(parents=True)
+    (out / "fold-0" / "data" / "manifest.json").write_text(json.dumps({"min_rating": None}))
+    now = {"data.min_rating": "auto", "model.dim": 8}
+    assert _floor_resolved_alike({"data.min_rating": None, "model.dim": 8}, now, out)
+    assert not _floor_resolved_alike({"data.min_rating": 1, "model.dim": 8}, now, out)
+    assert not _floor_resolved_alike({"data.min_rating": None, "model.dim": 16}, now, out)
+    assert not _floor_resolved_alike({"data.min_rating": None, "model.dim": 8}, now, tmp_path / "none")
+    rows = "".join(f"{u},{m},{(u * m) % 2}\n" for u in range(1, 21) for m in range(1, 11))
+    (tmp_path / "z.csv").write_text("user_id,movie_id,rating\n" + rows)
+    assert invoke("ingest", tmp_path / "z.csv", "-o", tmp_path / "d").exit_code == 0
+    train = ["train", "--set", f"data.prepared={tmp_path / 'd'}", "--run", tmp_path / "r", "--set", "model.dim=4",
+             "--set", "train.epochs=1", "--set", "train.als_dims=[]"]
+    r = invoke(*train, "--set", "data.min_rating=1")
+    assert r.exit_code == 0 and "is an ingest setting" not in r.stderr, r.stderr
+    r = invoke(*train, "--set", "data.min_rating=null")
+    assert "data.min_rating=null is an ingest setting, but dataset" in r.stderr and \
+        "was prepared with data.min_rating=1" in r.stderr, r.stderr
+
+
+def test_the_dislikes_advice_under_summed_counts_names_the_floor(tmp_path):
+    """A review: a 0/1 file ingested with data.repeats=sum is left alone by auto (counts), and the advice to
+    ingest again with data.min_rating=auto made the same dataset; it names the floor there."""
+    rows = "".join(f"{u},{m},{(u * m) % 2}\n" for u in range(1, 21) for m in range(1, 11))
+    (tmp_path / "z.csv").write_text("user_id,movie_id,rating\n" + rows)
+    assert invoke("ingest", tmp_path / "z.csv", "-o", tmp_path / "d", "--set", "data.repeats=sum").exit_code == 0
+    r = invoke("train", "--set", f"data.prepared={tmp_path / 'd'}", "--run", tmp_path / "r", "--set", "model.dim=4",
+               "--set", "train.epochs=1", "--set", "train.als_dims=[]")
+    assert r.exit_code == 0 and "ingest it again with --set data.min_rating=1 --overwrite (the dislikes" in r.stderr, \
+        r.stderr

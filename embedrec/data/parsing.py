@@ -273,8 +273,8 @@ def _refuse_booleans(df: pd.DataFrame, opener, kw: dict, numeric: dict[str, str]
             line = (None if packed else _row_line(src, kw["sep"], kw["encoding"], header_lines, skip_blank=True)) \
                 or 1 + header_lines
             raise DataError(f"{label}:{line}: column '{col}' holds '{shorten(text, 20)}', a true/false value, not a "
-                            "number; write the values as numbers (e.g. 1 and 0; data.min_rating=1 then keeps only "
-                            "the 1s)")
+                            "number; write the values as numbers (e.g. 1 and 0: ingest then keeps the 0s apart as "
+                            "dislikes by itself)")
 
 
 def _blank_numbers_missing(opener, kw: dict, numeric: dict[str, str], extra_dtype: dict | None):

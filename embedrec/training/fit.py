@@ -307,18 +307,21 @@ def check_ratings(manifest: dict, path, model_cfg, bounds=None) -> None:
             if manifest.get("repeats") == "sum" else "a file without a rating column: each row an interaction"
         raise ConfigError(f"config key 'model.objective': explicit needs ratings, and dataset '{path}' has none "
                           f"(ingested with {how}); use the default model.objective=implicit")
+    floor = manifest.get("min_rating")
+    if floor is not None and ((manifest.get("config") or {}).get("data") or {}).get("min_rating") == "auto":
+        # a like/dislike scale whose dislikes ingest set apart: an explicit model would learn the likes alone (a
+        # review: a 0/1/2 file trained on its 1s and 2s without a word)
+        raise ConfigError(f"config key 'model.objective': explicit fits ratings, and dataset '{path}' kept only "
+                          f"its likes (ratings from {floor:g}): ingest set its dislikes apart (data.min_rating: auto, "
+                          "on a like/dislike scale); to predict likes and dislikes, ingest it again with "
+                          "«--set data.min_rating=null --overwrite|data.min_rating=None and overwrite=True», or rank "
+                          "with the default model.objective=implicit")
     lo, hi = bounds() if bounds is not None else (None, None)
     if lo is not None and lo == hi:
-        auto = ((manifest.get("config") or {}).get("data") or {}).get("min_rating", "auto") == "auto"
-        if auto and manifest.get("min_rating") is not None:  # like/dislike: ingest kept the dislikes apart
-            raise ConfigError(f"config key 'model.objective': explicit fits ratings, and dataset '{path}' kept "
-                              f"only its likes ({lo:g}): ingest set its dislikes apart (data.min_rating: auto, on "
-                              "a like/dislike scale); to predict likes and dislikes, ingest it again with "
-                              "«--set data.min_rating=null --overwrite|data.min_rating=None and overwrite=True», "
-                              "or rank with the default model.objective=implicit")
+        why = f"ingested with data.min_rating={floor:g}, which kept no other" if floor is not None else \
+            "a file without a rating field?"
         raise ConfigError(f"config key 'model.objective': explicit fits ratings, and every training rating of "
-                          f"dataset '{path}' is {lo:g} (a file without a rating field?); use the default "
-                          "model.objective=implicit")
+                          f"dataset '{path}' is {lo:g} ({why}); use the default model.objective=implicit")
 
 
 def resolve_metric(model_cfg, train_cfg) -> str:
