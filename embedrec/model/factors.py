@@ -3,13 +3,15 @@
     score(u, m) = p_u . q_m + b_m                        (implicit models: a ranking score)
     score(u, m) = mu + b_u + b_m + p_u . q_m, clipped     (explicit models: a predicted rating)
 
-Used by the Recommender (over a run's files or a model in memory) and by the exact top-K search. numpy only:
-no torch, no pandas, no FAISS.
+Used by the Recommender (over a run's files or a model in memory) and by the exact top-K search; and the one
+cosine top-k (:func:`cosine_topk`) that similar movies and similar users rank by. numpy only: no torch, no pandas,
+no FAISS.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -136,28 +138,79 @@ class Factors:
         return "no score (a ranking model has no bias for an unknown movie)"
 
     def similar(self, row: int, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k movie rows by cosine similarity to movie ``row`` (itself excluded); a filter that leaves
-        under half the movies (``allowed``) is scored over those movies alone."""
+        """Exact top-k movie rows by cosine similarity to movie ``row`` (:func:`cosine_topk`: itself and movies with
+        a zero vector never listed), over the movies' unit vectors made once (:attr:`unit_movies`); a filter that
+        leaves under half the movies (``allowed``) is scored over those movies alone, normalised as they are read
+        (its own size: a big catalogue's table is not read whole for it)."""
         if allowed is not None and np.size(allowed) < self.n_movies // 2:
             rows = sorted_rows(allowed)
             rows = rows[rows != row]
             if not rows.size:
                 return rows, np.zeros(0, np.float32)
             q = normalise(np.asarray(self.movie[row:row + 1], dtype=np.float32))[0]
-            s = (normalise(np.take(self.movie, rows, axis=0).astype(np.float32, copy=False)) @ q).astype(np.float32)
-            top, vals = topk_from_scores(s[None, :], min(k, rows.size))
-            keep = top[0] >= 0
-            return rows[top[0][keep]], vals[0][keep]
-        Qn = normalise(np.asarray(self.movie, dtype=np.float32))
-        s = (Qn @ Qn[row]).astype(np.float32)[None, :]
-        s[0, row] = -np.inf
+            top, vals = cosine_topk(UnitRows(np.take(self.movie, rows, axis=0)), q, k)
+            return rows[top], vals
+        table = self.unit_movies
+        outside = None
         if allowed is not None:
-            mask = np.ones(self.n_movies, dtype=bool)
-            mask[allowed] = False
-            s[0, mask] = -np.inf
-        top, vals = topk_from_scores(s, min(k, self.n_movies))
-        keep = top[0] >= 0
-        return top[0][keep], vals[0][keep]
+            outside = np.ones(self.n_movies, dtype=bool)
+            outside[allowed] = False
+        return cosine_topk(table, table.unit[row], k, own=row, outside=outside)
+
+    def similar_users(self, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k user rows by cosine similarity to user ``row`` (:func:`cosine_topk`: itself and users with a
+        zero vector, no training rating, never listed), over the users' unit vectors made once
+        (:attr:`unit_users`), as :meth:`similar` ranks movies."""
+        table = self.unit_users
+        return cosine_topk(table, table.unit[row], k, own=row)
+
+    @cached_property
+    def unit_users(self) -> UnitRows:
+        """The user table's rows at unit length, and its zero rows: made at the first similar-users question and
+        kept with these factors (a copy of the table in memory, float32), so a later one scores without
+        normalising the table again (factors replaced: made again)."""
+        return UnitRows(self.user)
+
+    @cached_property
+    def unit_movies(self) -> UnitRows:
+        """The movie table's rows at unit length, and its zero rows: made at the first exact similar-movies question
+        that reads the whole table, and kept with these factors, as :attr:`unit_users`."""
+        return UnitRows(self.movie)
+
+    def __getstate__(self) -> dict:
+        """A pickle carries the factors, not the unit tables made from them (made again where asked)."""
+        return {name: value for name, value in self.__dict__.items() if name not in ("unit_users", "unit_movies")}
+
+
+class UnitRows:
+    """A table's rows scaled to unit length (:func:`normalise`: a zero row stays zero) and the rows that are zero (no
+    vector: nothing to compare), what :func:`cosine_topk` searches; made once per table (``Factors.unit_users``,
+    ``Factors.unit_movies``)."""
+
+    __slots__ = ("unit", "zero_rows")
+
+    def __init__(self, table: np.ndarray):
+        self.unit = normalise(np.asarray(table, dtype=np.float32))
+        self.zero_rows = np.flatnonzero(~self.unit.any(axis=1))
+
+
+def cosine_topk(table: UnitRows, query: np.ndarray, k: int, own: int | None = None,
+                outside: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k rows of ``table`` nearest the unit vector ``query`` by cosine similarity, best first, equal scores in
+    row order (``sparse.topk_from_scores``), and their scores (float32): the one ranking of similar movies and
+    similar users. Never listed: the table's zero rows (a vector of zeros is like nothing), the query's own row
+    ``own``, and the rows ``outside`` marks (a filter's, a bool per row). The scores are one matrix-vector product,
+    ``table.unit @ query``: a query's list does not depend on what else is asked beside it. A NaN row scores NaN
+    and ranks last; the callers refuse a listed one."""
+    s = np.asarray(table.unit @ query, dtype=np.float32)
+    s[table.zero_rows] = -np.inf
+    if own is not None:
+        s[own] = -np.inf
+    if outside is not None:
+        s[outside] = -np.inf
+    top, vals = topk_from_scores(s[None, :], min(k, s.size))
+    keep = top[0] >= 0
+    return top[0][keep], vals[0][keep]
 
 
 def sorted_rows(allowed) -> np.ndarray:

@@ -10,41 +10,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from embedrec.model.factors import normalise
-from embedrec.sparse import topk_from_scores
 from embedrec.verify import check_finite, check_seen_rows
-
-BLOCK = 1 << 24  # scores per block of queries (64 MB of float32): many queries against many users never at once
 
 
 def similar_users(engine, rows: np.ndarray, k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """For each user row of ``rows``: the ``k`` user rows nearest by cosine similarity (the user itself left out,
     and every user whose vector is zero: no training rating, nothing to compare), best first, equal scores in row
-    order, and their similarities (float32). ``engine``: the Recommender (its user table, its run for the one
-    error a table that is not finite gets)."""
+    order, and their similarities (float32): ``Factors.similar_users``, the cosine top-k similar movies rank by too,
+    over the unit user table made once per opened model. ``engine``: the Recommender (its factors, its run for the
+    one error a table that is not finite gets)."""
     rows = np.asarray(rows, np.int64)
     P = engine.P
     check_finite(engine.run, np.asarray(P[rows]), lambda i: f"user {engine.users.raw(int(rows[i]))}'s embedding is")
-    unit = normalise(np.asarray(P, np.float32))
-    vectorless = ~unit.any(axis=1)
     out_rows: list[np.ndarray] = []
     out_scores: list[np.ndarray] = []
-    step = max(1, BLOCK // max(unit.shape[0], 1))
-    for a in range(0, rows.size, step):
-        part = rows[a:a + step]
-        s = unit[part] @ unit.T
-        s[:, vectorless] = -np.inf
-        s[np.arange(part.size), part] = -np.inf
-        top, vals = topk_from_scores(s, k)
-        for t, v in zip(top, vals):
-            keep = t >= 0
-            out_rows.append(t[keep])
-            out_scores.append(v[keep].astype(np.float32))
-    for t, v in zip(out_rows, out_scores):
+    for row in rows.tolist():
+        t, v = engine.factors.similar_users(row, k)
         if not np.isfinite(v).all():  # a NaN row elsewhere in the table (re-sealed after an edit): said, never listed
             bad = t[~np.isfinite(v)]
             check_finite(engine.run, np.asarray(P[bad]), lambda i, bad=bad: f"user {engine.users.raw(int(bad[i]))}'s "
                          "embedding is")
+        out_rows.append(t)
+        out_scores.append(v)
     return out_rows, out_scores
 
 
