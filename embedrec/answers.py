@@ -1,7 +1,8 @@
 """``embedrec recommend``'s question asked of a ``Model``: a ``Request`` names one mode (a user, many users as a
-stream, a movie's similar movies, a new user from liked/rated movies or from demographics) and its options;
-``answer`` (``Model.answer``) chooses the method that answers it and returns an ``Answer``: the rows (a
-``Recommendations``, or the stream's answers as they come) and, once they are written, the notes said on the log
+stream, a movie's similar movies, a user's similar users, a new user from liked/rated movies or from
+demographics) and its options; ``answer`` (``Model.answer``) chooses the method that answers it and returns an
+``Answer``: the rows (a ``Recommendations``, a ``SimilarUsers``, or the stream's answers as they come; ``columns``
+and ``rows()`` whichever it is) and, once they are written, the notes said on the log
 (a list shorter than k, an explicit model's lists, --rated values an implicit model ignores, --ordered on a model
 that takes a set). The CLI parses options into a Request, writes the rows and calls ``Answer.log_notes``; a
 notebook gets the same answer and the same notes.
@@ -20,26 +21,30 @@ from embedrec.errors import UsageError, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.models import Model
-    from embedrec.results import Recommendations
+    from embedrec.results import Recommendations, SimilarUsers
 
 log = logging.getLogger("embedrec")
 
-_MODES = ("user", "users", "movie", "liked", "rated", "user_features")
+_MODES = ("user", "users", "movie", "similar_users", "liked", "rated", "user_features")
+# the options that filter movies, which similar users (a list of users) refuse: (field, CLI option, library name)
+MOVIE_FILTERS = (("genres", "--genre", "genres"), ("year", "--year-min/--year-max", "year_min/year_max"),
+                 ("exclude", "--exclude", "exclude"), ("candidates", "--candidates", "candidates"))
 
 
 @dataclass(frozen=True)
 class Request:
     """One ``recommend`` question. Give exactly one of ``user`` (a user id), ``users`` (user ids one per line: a
     file, stdin, a list; answered as a stream in batches), ``movie`` (an id or title words: similar movies),
-    ``liked`` and/or ``rated`` (a new user: movie ids or titles, and {movie id or title: rating}; with ``user`` too,
-    that known user plus these ratings since training), or ``user_features`` ({column: value}: a new user from
-    demographics).
+    ``similar_users`` (a user id: the users most like that user, ``Model.similar_users``; its answer's result a
+    ``SimilarUsers``), ``liked`` and/or ``rated`` (a new user: movie ids or titles, and {movie id or title:
+    rating}; with ``user`` too, that known user plus these ratings since training), or ``user_features``
+    ({column: value}: a new user from demographics).
 
-    ``k`` (default recommend.k), ``fallback`` ('none' or 'popular' for an unknown user; default
+    ``k`` (default recommend.k; every mode), ``fallback`` ('none' or 'popular' for an unknown user; default
     recommend.fallback), ``strict`` (``users``, ``liked``/``rated``: an unknown id is an error), ``include_seen``, ``ordered``
     (``liked``/``rated`` oldest first), the filters ``genres``, ``year_min``, ``year_max``, ``exclude`` (movie
     ids or titles no list may hold) and ``candidates`` (the only movie ids or titles a list may hold; None: every
-    movie); for ``users``:
+    movie; ``similar_users``, which lists users, refuses them); for ``users``:
     ``batch_size`` (default recommend.batch_size), ``on_batch`` (called after each batch) and ``name`` (the
     input's name in messages); for ``user``, ``users`` and ``liked``/``rated``: ``explain``, how many of the user's
     rated movies to name behind each listed movie (the answer's ``explanations``: ``Recommendations.explain``; a
@@ -48,6 +53,7 @@ class Request:
     user: Any = None
     users: Iterable | None = None
     movie: Any = None
+    similar_users: Any = None
     liked: list | None = None
     rated: dict | None = None
     user_features: dict | None = None
@@ -77,10 +83,18 @@ class Request:
             named = [f"«--{m.replace('_', '-')}|{m}»" for m in given if not (m == "rated" and "liked" in given)]
             gave = "" if not named else "; " + ", ".join(named[:-1]) + " and " + named[-1] + " were given"
             raise UsageError("give exactly one of «--user|user», «--users|users», «--movie|movie», "
-                             "«--liked/--rated|liked/rated», or «--user-features|user_features»" + gave)
+                             "«--similar-users|similar_users», «--liked/--rated|liked/rated», or "
+                             "«--user-features|user_features»" + gave)
         if self.ordered and given == ["liked", "rated"]:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked|liked» or "
                              "«--rated|rated», not both")
+        if given == ["similar_users"]:
+            filters = {"genres": bool(self.genres), "year": self.year_min is not None or self.year_max is not None,
+                       "exclude": bool(self.exclude), "candidates": self.candidates is not None}
+            for field, option, name in MOVIE_FILTERS:
+                if filters[field]:
+                    raise UsageError(f"«{option}|{name}» does not apply to «--similar-users|similar_users», which "
+                                     "lists users, not movies")
         return given[0]
 
 
@@ -89,9 +103,11 @@ class Answer:
     come, a :class:`~embedrec.results.StreamAnswer` each, for ``Model.write_stream``); ``fallback_column``: whether
     the rows carry the ``fallback`` column (an unknown user answered with the most popular movies);
     ``explanations``: ``result.explain(request.explain)`` where the request asked for them (the rows' ``because``:
-    ``result.to_rows(explanations=...)``). Call :meth:`log_notes` once the rows are written."""
+    ``result.to_rows(explanations=...)``); ``result`` is a :class:`~embedrec.results.SimilarUsers` for a
+    ``similar_users`` request. ``columns`` and ``rows()``: the rows as the CLI writes them, whichever the result.
+    Call :meth:`log_notes` once the rows are written."""
 
-    def __init__(self, model: Model, request: Request, result: Recommendations | None = None,
+    def __init__(self, model: Model, request: Request, result: Recommendations | SimilarUsers | None = None,
                  stream: Iterator | None = None, notes: Callable[[], None] | None = None):
         self.model, self.request, self.result = model, request, result
         self.explanations: list | None = None  # request.explain's: result.explain(request.explain)
@@ -113,6 +129,29 @@ class Answer:
             self.answered += 1
             self.fallbacks += bool(getattr(item, "fallback", False))
             yield item
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of :meth:`rows`: the result's own, then ``fallback`` and ``because`` where the answer has
+        them."""
+        self._not_a_stream()
+        return (self.result.columns + (["fallback"] if self.fallback_column else [])
+                + (["because"] if self.explanations is not None else []))
+
+    def rows(self, because_as_text: bool = False) -> Iterator[dict]:
+        """The result's rows, one dict per listed movie (or user), with the answer's ``fallback`` and ``because``
+        columns; ``because_as_text``: the because cell as text (csv, tsv, a table), else a list of objects (json).
+        A stream's rows are written by ``Model.write_stream``."""
+        self._not_a_stream()
+        if self.request.similar_users is not None:  # users, not movies: neither column applies
+            return self.result.to_rows()
+        return self.result.to_rows(fallback_column=self.fallback_column, explanations=self.explanations,
+                                   because_as_text=because_as_text)
+
+    def _not_a_stream(self) -> None:
+        if self.result is None:
+            raise UsageError("this answer is a stream (users=): write it with Model.write_stream(answer.stream, "
+                             "out, fmt)")
 
     def log_notes(self) -> None:
         """The notes said after the rows (not before: an error stays the only line)."""
@@ -138,6 +177,10 @@ def answer(model: Model, request: Request) -> Answer:
     if request.user is not None and not isinstance(request.user, (str, bytes)) and hasattr(request.user, "__iter__"):
         raise UsageError(f"user={shorten(repr(request.user), 40)}: user= takes one id; for many give "
                          "users=[...]")  # a red team: the message suggested the list it refused
+    if mode == "similar_users" and not isinstance(request.similar_users, (str, bytes)) and \
+            hasattr(request.similar_users, "__iter__"):  # as movie= takes one movie: Model.similar_users takes a list
+        raise UsageError(f"similar_users={shorten(repr(request.similar_users), 40)}: similar_users= takes one id; "
+                         "for many give them to Model.similar_users([...])")
     for name in ("strict", "include_seen", "ordered"):  # read by their truth, "no" had meant True
         flag(getattr(request, name), name, "Request")
     if request.fallback not in (None, "none", "popular"):
@@ -175,6 +218,10 @@ def answer(model: Model, request: Request) -> Answer:
                               exclude_seen=not request.include_seen, **filters)
     elif mode == "movie":
         res = model.similar(_found(model, request.movie), k, **filters)
+    elif mode == "similar_users":  # users, not movies: no filter (refused by mode()), no note of an explicit model
+        out = Answer(model, request, result=model.similar_users(request.similar_users, k))
+        out._notes = lambda: users_short_note(out.result, k)
+        return out
     elif mode == "user_features":
         res = model.recommend_features(request.user_features, k, **filters)
     else:
@@ -354,6 +401,15 @@ def short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none
         which += " that matches the filters" if filtered else ""
         log.info("note: %s movie%s, fewer than the %s asked for: that is %s (movies without training ratings are "
                  "never recommended)", f"{got:,}", "" if got == 1 else "s", f"{k:,}", which)
+
+
+def users_short_note(res: SimilarUsers, k: int) -> None:
+    """A list of similar users shorter than k, said on the log as :func:`short_note` says a movie list's: it holds
+    every other user with a vector."""
+    got = len(res.user_ids[0]) if len(res) else k
+    if got < k:
+        log.info("note: %s user%s, fewer than the %s asked for: that is every other user (users without training "
+                 "ratings have no vector and are never listed)", f"{got:,}", "" if got == 1 else "s", f"{k:,}")
 
 
 def explicit_note(model: Model) -> None:

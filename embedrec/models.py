@@ -334,8 +334,9 @@ class Model:
 
     def answer(self, request):
         """``embedrec recommend``'s question (an :class:`embedrec.answers.Request`: a user, many users, a movie's
-        similar movies, a new user) answered by the method for its mode: an :class:`embedrec.answers.Answer`, whose
-        ``result`` (or ``stream``) holds the rows and whose ``log_notes()`` says, once they are written, what the
+        similar movies, a user's similar users, a new user) answered by the method for its mode: an
+        :class:`embedrec.answers.Answer`, whose ``result`` (or ``stream``) holds the rows (``columns`` and
+        ``rows()``: as the command writes them) and whose ``log_notes()`` says, once they are written, what the
         command says after them (a list shorter than k, an explicit model's lists, rated values an implicit model
         ignores)."""
         from embedrec.answers import Request, answer

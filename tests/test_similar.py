@@ -1,15 +1,26 @@
 """Similar movies and similar users, one cosine top-k (model/factors.py: cosine_topk over a UnitRows, the unit table
-made once per Factors): by hand on tables whose nearest rows are known (ties, zero rows, filters, NaN), and the unit
-tables made once (counted)."""
+made once per Factors): by hand on tables whose nearest rows are known (ties, zero rows, filters, NaN), the unit
+tables made once (counted), and similar users as a request mode (answers.Request(similar_users=), recommend
+--similar-users) in every format, through the library and the CLI (stdout and stderr apart)."""
 
+import csv
+import io
+import json
+import logging
 import pickle
 
 import numpy as np
+import pytest
+from click.testing import CliRunner
 
 import embedrec.model.factors as factors_module
+from embedrec.answers import Request
+from embedrec.cli import main
 from embedrec.config import RecommendConfig
+from embedrec.errors import NotFoundError, UsageError
 from embedrec.model.factors import Factors, UnitRows, cosine_topk
 from embedrec.models import Model
+from embedrec.results import SimilarUsers
 from embedrec.serve.recommender import Recommender
 
 # Eight rows in two dimensions: 0 (1, 0); 1 (2, 0) and 6 (3, 0), cosine 1 with 0; 2 (0, 1), 0; 3 (1, 1), 1/sqrt(2);
@@ -122,3 +133,115 @@ def test_a_pickle_carries_the_factors_not_their_unit_tables():
     copy = pickle.loads(pickle.dumps(m.engine.factors))
     assert "unit_users" not in copy.__dict__ and "unit_users" not in pickle.loads(pickle.dumps(m)).engine.factors.__dict__
     assert copy.similar_users(0, 5)[0].tolist() == [int(u) // 10 - 1 for u in before.user_ids[0]]
+
+
+# ------------------------------------------------------------------------------------ a request mode
+def test_similar_users_is_a_request_mode(caplog):
+    m = _model()
+    caplog.set_level(logging.INFO, logger="embedrec")
+    answer = m.answer(Request(similar_users=10, k=3))
+    assert isinstance(answer.result, SimilarUsers) and answer.stream is None
+    assert answer.columns == SimilarUsers.columns
+    assert list(answer.rows()) == list(m.similar_users(10, k=3).to_rows())
+    assert list(answer.rows(because_as_text=True)) == list(answer.rows())
+    answer.log_notes()
+    assert caplog.records == []  # three listed, three asked: nothing to say
+    answer = m.answer(Request(similar_users="10", k=50))
+    assert [r["user_id"] for r in answer.rows()] == [20, 70, 40, 80, 30, 50]
+    answer.log_notes()
+    assert [r.getMessage() for r in caplog.records] == [
+        "note: 6 users, fewer than the 50 asked for: that is every other user (users without training ratings have "
+        "no vector and are never listed)"]
+    stream = m.answer(Request(users=[10, 20]))
+    for asked in (lambda: stream.columns, stream.rows):  # a stream's rows are write_stream's
+        with pytest.raises(UsageError, match="this answer is a stream"):
+            asked()
+    # k: recommend.k where the request gives none
+    assert len(list(_model(rec_cfg=RecommendConfig(k=2)).answer(Request(similar_users=10)).rows())) == 2
+
+
+@pytest.mark.parametrize("request_, error, said", [
+    (Request(similar_users=10, user=10), UsageError, "give exactly one of user, users, movie, similar_users, "
+                                                     "liked/rated, or user_features; user and similar_users were given"),
+    (Request(similar_users=10, genres=("A",)), UsageError, "genres does not apply to similar_users, which lists "
+                                                           "users, not movies"),
+    (Request(similar_users=10, year_max=1990), UsageError, "year_min/year_max does not apply to similar_users"),
+    (Request(similar_users=10, exclude=(1,)), UsageError, "exclude does not apply to similar_users"),
+    (Request(similar_users=10, candidates=()), UsageError, "candidates does not apply to similar_users"),
+    (Request(similar_users=[10, 20]), UsageError, "similar_users=[10, 20]: similar_users= takes one id; for many "
+                                                  "give them to Model.similar_users([...])"),
+    (Request(similar_users=10, explain=2), UsageError, "explain names the rated movies behind a user's list"),
+    (Request(similar_users=10, k=0), UsageError, "k"),
+    (Request(similar_users=999), NotFoundError, "user '999' is not in the training data"),
+    (Request(similar_users=60), NotFoundError, "has no trained vector"),
+])
+def test_a_similar_users_request_refuses_what_does_not_apply(request_, error, said):
+    with pytest.raises(error) as got:
+        _model().answer(request_)
+    assert said in str(got.value)
+
+
+# ------------------------------------------------------------------------------------ the CLI
+def _cli(*args):
+    return CliRunner().invoke(main, ["recommend", *map(str, args)], prog_name="embedrec")
+
+
+def test_recommend_similar_users_every_format(trained_run):
+    run = ["--run", trained_run.cfg.run.dir]
+    want = list(trained_run.opened.similar_users(7, k=4).to_rows())
+    assert len(want) == 4
+    for fmt in ("json", "jsonl", "csv", "tsv", "table"):
+        r = _cli(*run, "--similar-users", "7", "-k", "4", "--format", fmt)
+        assert r.exit_code == 0 and r.stderr == "", (fmt, r.stderr)
+        if fmt == "json":
+            assert json.loads(r.stdout) == want
+        elif fmt == "jsonl":
+            assert [json.loads(line) for line in r.stdout.splitlines()] == want
+        elif fmt in ("csv", "tsv"):
+            got = list(csv.reader(io.StringIO(r.stdout), delimiter="," if fmt == "csv" else "\t"))
+            assert got[0] == SimilarUsers.columns and len(got) == 5
+            assert [[int(x[0]), int(x[1]), int(x[2]), int(x[4]), int(x[5])] for x in got[1:]] == \
+                [[w["user_id_query"], w["rank"], w["user_id"], w["both_rated"], w["rated"]] for w in want]
+            np.testing.assert_allclose([float(x[3]) for x in got[1:]], [w["score"] for w in want], atol=5e-7)
+        else:
+            lines = r.stdout.splitlines()
+            assert lines[0].split() == SimilarUsers.columns and len(lines) == 5
+            assert [int(line.split()[2]) for line in lines[1:]] == [w["user_id"] for w in want]
+    r = _cli(*run, "--similar-users", "7", "-k", "2", "--format", "csv", "--no-header")
+    assert r.exit_code == 0 and r.stdout.startswith("7,1,") and len(r.stdout.splitlines()) == 2
+    r = _cli(*run, "--similar-users", "7")  # -k from recommend.k
+    assert len(r.stdout.splitlines()) == 1 + trained_run.cfg.recommend.k
+
+
+def test_recommend_similar_users_says_a_short_list_after_it(trained_run):
+    r = _cli("--run", trained_run.cfg.run.dir, "--similar-users", "7", "-k", "5000", "--format", "jsonl")
+    n = len(r.stdout.splitlines())
+    assert r.exit_code == 0 and 0 < n < 5000
+    assert r.stderr == f"note: {n} users, fewer than the 5,000 asked for: that is every other user (users without " \
+        "training ratings have no vector and are never listed)\n"
+
+
+@pytest.mark.parametrize("args,code,said", [
+    (["--similar-users", "999999"], 1, "user '999999' is not in the training data"),
+    (["--similar-users", "7", "--genre", "Comedy"], 2,
+     "--genre does not apply to --similar-users, which lists users, not movies (see 'embedrec recommend -h')"),
+    (["--similar-users", "7", "--year-min", "1990"], 2, "--year-min/--year-max does not apply to --similar-users"),
+    (["--similar-users", "7", "--exclude", "1"], 2, "--exclude does not apply to --similar-users"),
+    (["--similar-users", "7", "--candidates", "1"], 2, "--candidates does not apply to --similar-users"),
+    (["--similar-users", "7", "--include-seen"], 2, "--include-seen does not apply to --similar-users"),
+    (["--similar-users", "7", "--explain"], 2, "--explain does not apply to --similar-users"),
+    (["--similar-users", "7", "--strict"], 2, "--strict does not apply to --similar-users"),
+    (["--similar-users", "7", "--fallback", "popular"], 2, "--fallback does not apply to --similar-users"),
+    (["--similar-users", "7", "--movie", "7"], 2, "give exactly one of"),
+    (["--similar-users", " "], 2, "--similar-users is empty; give a value, e.g. --similar-users 196"),
+    (["--similar-users", "7", "-k", "0"], 2, "0 is not in the range x>=1"),
+    (["--similar-users", "7", "--format", "json", "--no-header"], 2, "--no-header applies to --format csv and tsv"),
+])
+def test_recommend_similar_users_errors_are_one_line(trained_run, args, code, said):
+    r = _cli("--run", trained_run.cfg.run.dir, *args)
+    assert r.exit_code == code and r.stdout == "" and said in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_movie_filters_with_similar_users_are_refused_before_the_run_is_read(tmp_path):
+    r = _cli("--run", tmp_path / "no-run", "--similar-users", "7", "--genre", "Comedy")
+    assert r.exit_code == 2 and "--genre does not apply to --similar-users" in r.stderr

@@ -1,4 +1,4 @@
-"""embedrec recommend: one user, many users (streamed), similar movies, a new user."""
+"""embedrec recommend: one user, many users (streamed), similar movies, similar users, a new user."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
     the default model takes every movie rated as liked; the last needs user features: docs/commands.md, "Side
     features")
     """
-    from embedrec.answers import Request
+    from embedrec.answers import MOVIE_FILTERS, Request
     from embedrec.api import open as open_model
     from embedrec.output import batch_done, resolve_format, write_rows
 
@@ -140,17 +140,19 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
         usage_error("--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                     "it; give one of them")
     check_no_header(no_header, fmt)
-    if similar_users:  # users, not movies: the movie filters have nothing to filter
-        _similar_users(cfg, similar_users, k, run_dir, fmt, no_header, genres=bool(genres),
-                       year=year_min is not None or year_max is not None, exclude=bool(exclude),
-                       candidates=bool(candidates))
-        return
+    if similar_users:  # users, not movies: the movie filters refused before the run is opened (Request.mode's rule)
+        filters = {"genres": bool(genres), "year": year_min is not None or year_max is not None,
+                   "exclude": bool(exclude), "candidates": bool(candidates)}
+        for field, option, _ in MOVIE_FILTERS:
+            if filters[field]:
+                usage_error(f"{option} does not apply to --similar-users, which lists users, not movies")
     model = open_model(run_dir or cfg.run.dir, cfg)
     fmt = resolve_format(fmt)
     liked_items, rated_items = parse_liked(liked) if liked else None, parse_rated(rated) if rated else None
     try:
         answer = model.answer(Request(
-            user=user, users=users_file, movie=movie, liked=liked_items, rated=rated_items, k=k or cfg.recommend.k,
+            user=user, users=users_file, movie=movie, similar_users=similar_users, liked=liked_items,
+            rated=rated_items, k=k or cfg.recommend.k,
             user_features=dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")) if user_features
             else None,
             fallback=fallback or cfg.recommend.fallback, strict=strict, include_seen=include_seen, ordered=ordered,
@@ -174,27 +176,8 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
             raise NotFoundError(f"{getattr(users_file, 'name', '<input>')}: no user answered: none of its {given:,} "
                                 f"id{'s' if given > 1 else ''} is a user this model knows (each is said above); "
                                 "check the ids and the run, or answer unknown users with «--fallback popular»")
-    else:  # the fallback column: which rows are the most popular list, in every format
-        res = answer.result
-        rows = res.to_rows(fallback_column=answer.fallback_column, explanations=answer.explanations,
-                           because_as_text=fmt not in ("json", "jsonl"))  # one cell: a list of objects in JSON
-        write_rows(rows, res.columns + (["fallback"] if answer.fallback_column else [])
-                   + (["because"] if answer.explanations is not None else []), fmt, header=not no_header)
+    else:  # the fallback column: which rows are the most popular list, in every format; because: a list in JSON
+        write_rows(answer.rows(because_as_text=fmt not in ("json", "jsonl")), answer.columns, fmt,
+                   header=not no_header)
     answer.log_notes()
-
-
-def _similar_users(cfg: Config, user: str, k, run_dir, fmt: str, no_header: bool, **filters: bool) -> None:
-    """recommend --similar-users: Model.similar_users' rows (user_id_query, rank, user_id, score, both_rated,
-    rated); --genre, --year-min/--year-max, --exclude and --candidates, which filter movies, refused."""
-    from embedrec.api import open as open_model
-    from embedrec.output import resolve_format, write_rows
-
-    names = {"genres": "--genre", "year": "--year-min/--year-max", "exclude": "--exclude",
-             "candidates": "--candidates"}
-    for key, given in filters.items():
-        if given:
-            usage_error(f"{names[key]} does not apply to --similar-users, which lists users, not movies")
-    with open_model(run_dir or cfg.run.dir, cfg) as model:
-        result = model.similar_users(user, k or cfg.recommend.k)
-        write_rows(result.to_rows(), result.columns, resolve_format(fmt), header=not no_header)
 
