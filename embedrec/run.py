@@ -990,8 +990,9 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
         dataset_dir = moved_dataset(run, moved_to)
     ds = load_dataset(layout.find(rec.get("path"), dataset_dir, name, "er.open(run_dir).evaluate(dataset_dir=FOLDER)"))
     layout.check_same(ds.path, ds.manifest, ds.fingerprint, rec.get("path"), rec.get("files_fingerprint"), name,
-                      trained_users(run.manifest), run.manifest.get("n_movies"))  # update-users' added users
-    return ds                                                                 # come after the dataset's
+                      trained_users(run.manifest) if "n_users" in run.manifest else None,  # update-users' added
+                      run.manifest.get("n_movies"))                           # users come after the dataset's
+    return ds
 
 
 def unknown_arrays(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
