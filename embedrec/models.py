@@ -674,6 +674,7 @@ class Model:
             _check(sort, hist.SORTS, "sort")
         if k is not None:
             k = _count(k, "k", 1)
+        given = "dataset_dir"  # the argument that names the folder read, which a refusal of it names
         if moved_to is not None:  # its path checked as dataset_dir's where it is read
             if not isinstance(moved_to, (str, os.PathLike)) or not str(moved_to):
                 raise UsageError(f"history: moved_to must be a path (str or pathlib.Path), not "
@@ -681,8 +682,8 @@ class Model:
             if dataset_dir is not None:
                 raise UsageError("history: give dataset_dir= (read there) or moved_to= (read there where the "
                                  "recorded folder has moved), not both")
-            dataset_dir = moved_rule(self._history_dataset()[0], moved_to)
-        if dataset_dir is not None:
+            dataset_dir, given = moved_rule(self._history_dataset()[0], moved_to), "moved_to"
+        elif dataset_dir is not None:
             _path_arg(dataset_dir, "history", "dataset_dir")
         _one_user(user, "e.g. history(196) (a call for each user)")
         row = e.users.own_row(user)  # a user without a trained vector still has a history (its test rows)
@@ -690,13 +691,13 @@ class Model:
             raise NotFoundError(f"{e.users.unknown_text(user)}; {self._trained_on()}give a user id of its dataset",
                                 kind="user", id=user)
         recorded, fingerprint, name = self._history_dataset()
-        folder = find_dataset(recorded, dataset_dir, name, "history(user, dataset_dir=FOLDER)")
+        folder = find_dataset(recorded, dataset_dir, name, "history(user, dataset_dir=FOLDER)", given)
         updated = hist.UPDATE in parts and e.run is not None and bool(updates_of(e.run.manifest))
         read = tuple(p for p in hist.PARTS if p in parts or updated and p in hist.SEEN_PARTS)
         # the dataset's users: a user update-users added has a row after them, and no row in any of its files (a
         # model in memory, not saved yet, has no update)
         users = trained_users(e.run.manifest) if e.run is not None else e.factors.n_users
-        rated = hist.read_user(folder, row, read, fingerprint, name, users, e.factors.n_movies, recorded)
+        rated = hist.read_user(folder, row, read, fingerprint, name, users, e.factors.n_movies, recorded, given)
         if updated:  # the movies update-users gave the user: its seen ones in the run that the dataset lacks
             rated = hist.with_updates(rated, e.seen(row), parts)
         if sort == "time" and rated.times is None:
@@ -864,9 +865,6 @@ class Model:
             if dataset_dir is not None:
                 raise UsageError("evaluate: give dataset_dir= (read there) or moved_to= (read there where the "
                                  "recorded folder has moved), not both")
-            from embedrec.run import moved_dataset
-
-            dataset_dir = moved_dataset(self.engine.run, moved_to)
         if dataset_dir is not None:
             _path_arg(dataset_dir, "evaluate", "dataset_dir")
         _device_arg(device)
@@ -875,8 +873,8 @@ class Model:
             from embedrec.export_tables import write_per_user
 
             _path_arg(per_user, "evaluate", "per_user")
-            return write_per_user(per_user, overwrite, lambda: self.evaluate(split, ks, dataset_dir=dataset_dir,
-                                                                         device=device, per_user=True, lists=lists))
+            return write_per_user(per_user, overwrite, lambda: self.evaluate(
+                split, ks, dataset_dir=dataset_dir, moved_to=moved_to, device=device, per_user=True, lists=lists))
         per_user = _flag(per_user, "per_user")
         if overwrite:
             raise UsageError("«--overwrite|overwrite=True» applies to «--per-user FILE|per_user=FILE» only; give "
@@ -892,7 +890,8 @@ class Model:
             def scored(result, ds):
                 score_outside_lists(result, ds, split, ks, lists)
         with _device_named(device, "evaluate"):
-            return evaluate_opened(self.engine.run, dataset_dir, split, ks, device, None, per_user, scored)
+            # moved_to read by run.run_dataset's rule, which names moved_to= where that folder is refused
+            return evaluate_opened(self.engine.run, dataset_dir, split, ks, device, moved_to, per_user, scored)
 
     def _run_eval_k(self) -> tuple[int, ...]:
         from embedrec.run import run_eval_k

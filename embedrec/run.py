@@ -986,12 +986,14 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
 
     rec = run.manifest.get("dataset") or {}
     name = str(_run_of(run.path))
+    given = "dataset_dir"  # the argument a refusal of the folder names (a review: moved_to= was said dataset_dir=)
     if dataset_dir is None and moved_to is not None:
-        dataset_dir = moved_dataset(run, moved_to)
-    ds = load_dataset(layout.find(rec.get("path"), dataset_dir, name, "er.open(run_dir).evaluate(dataset_dir=FOLDER)"))
+        dataset_dir, given = moved_dataset(run, moved_to), "moved_to"
+    ds = load_dataset(layout.find(rec.get("path"), dataset_dir, name, "er.open(run_dir).evaluate(dataset_dir=FOLDER)",
+                                  given))
     layout.check_same(ds.path, ds.manifest, ds.fingerprint, rec.get("path"), rec.get("files_fingerprint"), name,
                       trained_users(run.manifest) if "n_users" in run.manifest else None,  # update-users' added
-                      run.manifest.get("n_movies"))                           # users come after the dataset's
+                      run.manifest.get("n_movies"), given)                    # users come after the dataset's
     return ds
 
 

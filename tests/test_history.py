@@ -202,6 +202,42 @@ def test_unknown_users_another_dataset_and_a_moved_one(tiny, tmp_path):
         m.history(3, dataset_dir=tmp_path / "nowhere")
 
 
+def test_a_refused_moved_to_folder_is_named_moved_to(tmp_path, monkeypatch):
+    """A review: evaluate(moved_to=...) and history(moved_to=...), where the run's dataset has moved, refused a
+    wrong folder naming dataset_dir=, an argument the call did not give; each names the argument given now, and the
+    command names its --set data.prepared either way."""
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    cfg, _, _ = _train(tmp_path, _ratings())
+    moved = tmp_path / "moved"
+    (tmp_path / "ds").rename(moved)
+    er.ingest(_ratings(), cfg.updated({"data.prepared": str(tmp_path / "other"), "split.seed": 7}))
+    (tmp_path / "file").write_text("x")
+    with er.open(cfg.run.dir) as m:
+        for call in (m.evaluate, lambda **kw: m.history(3, **kw)):
+            for given, what in (("nowhere", "does not exist"), ("file", "is a file"),
+                                ("run", "is a run (what embedrec train writes), not a prepared dataset")):
+                for arg in ("moved_to", "dataset_dir"):
+                    with pytest.raises(ArtifactError) as e:
+                        call(**{arg: tmp_path / given})
+                    assert str(e.value).startswith(f"{arg}= '{tmp_path / given}' {what}; give the folder of the "
+                                                   f"dataset run '{cfg.run.dir}' was trained on"), str(e.value)
+                    assert e.value.cli_message().startswith(f"--set data.prepared '{tmp_path / given}' {what}; ")
+            for arg in ("moved_to", "dataset_dir"):  # another dataset: its fix names the argument given
+                with pytest.raises(ArtifactError) as e:
+                    call(**{arg: tmp_path / "other"})
+                assert str(e.value).endswith(f"(it was trained on '{tmp_path / 'ds'}'); give the dataset it was "
+                                             f"trained on with {arg}=FOLDER, or train it again"), str(e.value)
+                assert e.value.cli_message().endswith("give the dataset it was trained on with --set "
+                                                      "data.prepared=FOLDER, or train the run again")
+        assert list(m.history(3, moved_to=moved).movie_ids) == list(m.history(3, dataset_dir=moved).movie_ids)
+        assert m.evaluate(moved_to=moved)["splits"] == m.evaluate(dataset_dir=moved)["splits"]
+    for command in (["evaluate"], ["history", "--user", "3"]):
+        r = _cli(*command, "--run", cfg.run.dir, "--set", f"data.prepared={tmp_path / 'nowhere'}")
+        assert r.exit_code == 1 and r.stdout == "" and r.stderr == (
+            f"error: --set data.prepared '{tmp_path / 'nowhere'}' does not exist; give the folder of the dataset run "
+            f"'{cfg.run.dir}' was trained on (recorded as '{tmp_path / 'ds'}')\n"), r.stderr
+
+
 def test_a_dataset_gone_or_damaged_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
     cfg, ds, _ = _train(tmp_path / "a", _ratings())

@@ -161,16 +161,18 @@ def moved_to(recorded, moved: str | Path) -> Path | None:
     return None
 
 
-def find(recorded, dataset_dir, run_name: str, call: str) -> Path:
+def find(recorded, dataset_dir, run_name: str, call: str, given: str = "dataset_dir") -> Path:
     """The dataset folder to read for a run named ``run_name`` (as messages name it) that recorded ``recorded``:
     ``dataset_dir`` where given, else the recorded one; one ArtifactError where that folder is gone (moved or
     deleted), a file, or holds no dataset, saying how to name its new folder (``call``: the library's way to, e.g.
-    'history(user, dataset_dir=FOLDER)'). A folder that holds one, damaged, is returned: reading it says how."""
+    'history(user, dataset_dir=FOLDER)'). A folder that holds one, damaged, is returned: reading it says how.
+    ``given``: the library's argument that named ``dataset_dir`` ('dataset_dir', or 'moved_to' where the folder is
+    :func:`moved_to`'s answer), which a refusal of it names (the CLI's is --set data.prepared either way)."""
     rec = recorded_folder(recorded)
     if dataset_dir is not None:
         what = not_a_dataset(dataset_dir)
         if what is not None:  # (a review: the advice named data.prepared to a notebook that gave dataset_dir=)
-            raise ArtifactError(f"«--set data.prepared|dataset_dir=» '{dataset_dir}' {what}; give the folder of the "
+            raise ArtifactError(f"«--set data.prepared|{given}=» '{dataset_dir}' {what}; give the folder of the "
                                 f"dataset run '{run_name}' was trained on (recorded as '{rec}')")
         return Path(dataset_dir)
     again = marked(f"--set data.prepared=FOLDER --run {shlex.quote(run_name)}", call)
@@ -297,12 +299,13 @@ def read_manifest(folder: Path, path: Path) -> tuple[dict, str]:
 
 
 def check_same(path, manifest: dict, fingerprint: str | None, recorded, want: str | None, run_name: str,
-               n_users: int | None, n_movies: int | None) -> None:
+               n_users: int | None, n_movies: int | None, given: str = "dataset_dir") -> None:
     """Refuse the dataset at ``path`` (its ``manifest``; ``fingerprint``: of its files, '' or None where unknown)
     where it is not the one the run ``run_name`` was trained on: its files' fingerprint other than the run's
     record ``want`` (None: not checked), with why (re-ingested since at the recorded folder, or another folder
     than ``recorded``); or its users and movies other than the run's ``n_users`` x ``n_movies`` (None: not
-    checked)."""
+    checked). ``given``: the library's argument that named ``path`` (as :func:`find`'s), which the fix for another
+    folder names (the recorded one re-ingested is read only without one, so its fix names dataset_dir=)."""
     if want and fingerprint and fingerprint != want:
         rec = recorded_folder(recorded)
         same = rec is not None and os.path.realpath(path) == os.path.realpath(rec)
@@ -312,7 +315,8 @@ def check_same(path, manifest: dict, fingerprint: str | None, recorded, want: st
                          "give the dataset it was trained on with dataset_dir=FOLDER, or train it again")
         else:
             why = f"it was trained on '{rec}'"
-            fix = (f"give the dataset it was trained on with {marked('--set data.prepared=FOLDER', 'dataset_dir=FOLDER')}"
+            arg = marked("--set data.prepared=FOLDER", f"{given}=FOLDER")  # moved_to= too: the recorded one is gone
+            fix = (f"give the dataset it was trained on with {arg}"
                    ", or «train the run again|train it again»")
         raise ArtifactError(f"dataset '{path}' is not the one run '{run_name}' was trained on ({why}); {fix}")
     counts = manifest.get("counts") or {}

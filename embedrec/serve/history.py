@@ -49,33 +49,33 @@ class Rated:
 
 
 def read_user(path: Path, row: int, parts: tuple[str, ...], fingerprint: str | None, run_name: str,
-              n_users: int, n_movies: int, recorded=None) -> Rated:
+              n_users: int, n_movies: int, recorded=None, given: str = "dataset_dir") -> Rated:
     """User ``row``'s rows in ``parts`` of the dataset at ``path`` (its ``current`` generation, held against
     pruning while it is read): its layout checked first (``layout.check_layout``), then its manifest
     (``layout.parse_manifest``) and that it is the run's dataset (``layout.check_same``: its ``fingerprint``, the
-    run's record of it, None: not checked; ``recorded``: the folder the run names), then each file against its
-    SHA-256: what ``load_dataset`` checks, said alike. ArtifactError for a dataset other than the run's or a
-    damaged one."""
+    run's record of it, None: not checked; ``recorded``: the folder the run names; ``given``: the argument that
+    named ``path``, which its fix names), then each file against its SHA-256: what ``load_dataset`` checks, said
+    alike. ArtifactError for a dataset other than the run's or a damaged one."""
     from embedrec.fsutil.generations import open_current
 
     path = layout.check_layout(path)
     got = open_current(path) if os.path.lexists(path / "current") else None
     folder, hold = got if got is not None else (path, None)
     try:
-        return _read(folder, path, row, parts, fingerprint, run_name, n_users, n_movies, recorded)
+        return _read(folder, path, row, parts, fingerprint, run_name, n_users, n_movies, recorded, given)
     finally:
         if hold is not None:
             hold.close()
 
 
 def _read(folder: Path, path: Path, row: int, parts, fingerprint, run_name: str, n_users: int,
-          n_movies: int, recorded) -> Rated:
+          n_movies: int, recorded, given: str) -> Rated:
     from embedrec.fsutil.integrity import fingerprint_of
 
     manifest, fix = layout.read_manifest(folder, path)
     files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
     has = manifest.get("fingerprint") or (fingerprint_of(files) if files else "")
-    layout.check_same(path, manifest, has, recorded, fingerprint, run_name, n_users, n_movies)
+    layout.check_same(path, manifest, has, recorded, fingerprint, run_name, n_users, n_movies, given)
     timed = bool(manifest.get("has_timestamps"))
     got = []
     for p, part in enumerate(PARTS):
