@@ -212,7 +212,8 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
     """The file's rows as (user row, movie row, rating), checked: every user one the run knows (a cold-start user
     without a trained vector among them) or, with ``new_users``, a new one, given row n_users + j in the order the
     file first names it (else refused, the first named by its line; an id that can be no id of the run's, a word
-    where its ids are integers, is refused either way), every rating a number the model takes (finite; within its
+    where its ids are integers or an integer beyond their type, is refused either way, saying what is wrong with
+    it and how to write it), every rating a number the model takes (finite; within its
     rating scale, or a count above 0), a movie the model does not know left out with one warning (``strict``:
     refused); a pair given twice taken as ingest takes it (the latest rating; a counts model's events summed)."""
     import pandas as pd
@@ -230,12 +231,16 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
         first = int(np.flatnonzero(np.isin(codes, bad))[0])
         raw_id = uniques[int(codes[first])]
         more = f" (and {bad.size - 1:,} more of its {len(uniques):,} users)" if bad.size > 1 else ""
-        fix = ("fix the id or remove its rows" if no_id else
-               "«--no-new-users|new_users=False» refuses a user the run does not know: leave it out to add such "
-               "users (their vectors solved from the file's ratings, as «recommend --liked/--rated|recommend_new("
-               "liked=...)» folds one in), or remove their rows to update the others")
-        raise NotFoundError(f"{raw.where(first)}: {engine.users.unknown_text(raw_id)}{more}; {fix}", kind="user",
-                            id=raw_id)
+        said, fix = engine.users.unknown_text(raw_id), (
+            "«--no-new-users|new_users=False» refuses a user the run does not know: leave it out to add such "
+            "users (their vectors solved from the file's ratings, as «recommend --liked/--rated|recommend_new("
+            "liked=...)» folds one in), or remove their rows to update the others")
+        if no_id:  # what is wrong with the id, and how to write it (a review: 'not in the training data, fix the
+            # id' said of 9223372036854775808, though a user not in the training data is added)
+            said, how = engine.users.malformed(raw_id) or engine.users.beyond_text(raw_id) or (said, "fix the id")
+            added = " (a user the run does not know is added under the id the file gives it)" if new_users else ""
+            fix = f"{how}{added}, or remove its rows"
+        raise NotFoundError(f"{raw.where(first)}: {said}{more}; {fix}", kind="user", id=raw_id)
     new_ids: dict = {}  # parsed id -> its place: ' u1' and 'u1' are one id of a text run, as its lookups read them
     for i in missing.tolist():
         urows[i] = engine.P.shape[0] + new_ids.setdefault(parsed[i], len(new_ids))

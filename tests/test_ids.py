@@ -86,3 +86,26 @@ def test_an_integer_id_is_written_as_ingest_reads_one():
         m.row("+196")
     with pytest.raises(NotFoundError, match=r"is not a user id of this model"):  # past int()'s 4,300 digits
         m.row("0" + "1" * 5000)
+
+
+def test_malformed_and_beyond_the_type_by_hand():
+    """What update-users says of an id no user it adds can have (a review: an id beyond int64 was 'not in the
+    training data; fix the id'): a word or fraction, an integer written with '+' or leading zeros, one beyond the
+    ids' integer type; a lookup still answers the last as an unknown id, and text ids take any of them."""
+    m = IdMap(np.array([1, 2, 196]), "user")
+    assert m.malformed("abc") == ("'abc' is not a user id of this model (its ids are integers)", "give an integer id")
+    assert m.malformed(196.5)[1] == "give an integer id" and m.malformed("-01")[1] == ("write the id without a '+' "
+                                                                                       "or leading zeros")
+    assert [m.malformed(x) for x in ("196", 196, 196.0, str(2**63), 2**63)] == [None] * 5
+    said = "can be no user id of this model: its ids are 64-bit integers, from -9223372036854775808 to " \
+           "9223372036854775807"
+    for x in (2**63, str(2**63), str(-2**63 - 1), float(2**64), "9" * 5000):
+        got = m.beyond_text(x)
+        assert got[0].endswith(said) and got[1] == "give an id in that range", x
+    assert [m.beyond_text(x) for x in (2**63 - 1, str(-2**63), "abc", "01", 196.5)] == [None] * 5
+    assert IdMap(np.array([1, 2], np.int32), "movie").beyond_text(2**31) == (
+        "'2147483648' can be no movie id of this model: its ids are 32-bit integers, from -2147483648 to 2147483647",
+        "give an id in that range")
+    text = IdMap(np.array(["u1"], dtype=object), "user")
+    assert [(text.malformed(x), text.beyond_text(x)) for x in ("abc", "01", str(2**63))] == [(None, None)] * 3
+    assert m.unknown_text(str(2**63)) == "user '9223372036854775808' is not in the training data (3 users)"

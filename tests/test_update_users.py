@@ -335,7 +335,8 @@ def test_damage_advice_after_an_update_keeps_the_updates(runs, tmp_path):
 # ------------------------------------------------------------------------------------ what it refuses and reads
 def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
     """With new_users=False a user the run does not know refuses the file (naming its line; nothing is written); an
-    id that can be no id of the run's (a word where its ids are integers, '01') is refused whatever new_users says;
+    id that can be no id of the run's (a word where its ids are integers, '01', one beyond int64) is refused whatever
+    new_users says, saying what is wrong with it and how to write it;
     a movie it does not know is left out with one warning, or refused with strict; a rating outside the scale is
     refused by its line; a pair given twice counts once (the latest)."""
     run = copy_run(runs["taste"], tmp_path / "run")
@@ -349,11 +350,21 @@ def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
                                             r"add such users \(their vectors solved from the file's ratings, as "
                                             r"recommend_new\(liked=...\) folds one in\), or remove their rows"):
         er.update_users(run, f, new_users=False)
-    for bad in ("u7", "007"):
+    # an id that can be no id of the run's: what is wrong with it and how to write it (a review: an id beyond int64
+    # was 'not in the training data; fix the id', though a user not in the training data is added)
+    added = " (a user the run does not know is added under the id the file gives it)"
+    for bad, said, how in (
+            ("u7", "'u7' is not a user id of this model (its ids are integers)", "give an integer id"),
+            ("007", "'007' is not a user id of this model: its ids are integers written without a '+' or leading "
+                    "zeros ('7')", "write the id without a '+' or leading zeros"),
+            ("9223372036854775808", "'9223372036854775808' can be no user id of this model: its ids are 64-bit "
+                                    "integers, from -9223372036854775808 to 9223372036854775807",
+             "give an id in that range")):
         f = write_ratings(tmp_path / "word.csv", [(2, new[0], 1), (bad, new[1], 1)])
-        with pytest.raises(NotFoundError, match=rf"^{f}:3: '{bad}' is not a user id of this model.*; fix the id or "
-                                                "remove its rows$"):
-            er.update_users(run, f)
+        for new_users, tail in ((True, added), (False, "")):
+            with pytest.raises(NotFoundError) as e:
+                er.update_users(run, f, new_users=new_users)
+            assert str(e.value) == f"{f}:3: {said}; {how}{tail}, or remove its rows"
     with pytest.raises(UsageError, match="new_users"):
         er.update_users(run, f, new_users="no")
     f = write_ratings(tmp_path / "scale.csv", [(2, new[0], 1), (2, new[1], 5)])
@@ -374,6 +385,12 @@ def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
         er.update_users(run, __import__("pandas").DataFrame({"user_id": [2]}))
     with pytest.raises(DataError, match="file not found"):
         er.update_users(run, tmp_path / "gone.csv")
+    # the command says it in one line (last: the CLI's run stops the logger propagating to caplog's)
+    f = write_ratings(tmp_path / "big.csv", [(2, new[0], 1), (2**63, new[1], 1)])
+    r = invoke("update-users", "--ratings", f, "--run", run)
+    assert (r.exit_code, r.stdout) == (1, "") and one_line(r) == (
+        f"error: {f}:3: '9223372036854775808' can be no user id of this model: its ids are 64-bit integers, from "
+        f"-9223372036854775808 to 9223372036854775807; give an id in that range{added}, or remove its rows"), r.stderr
 
 
 @pytest.fixture(scope="module")
@@ -401,11 +418,28 @@ def other_runs(tmp_path_factory, synth_dir, trained_run):
 
 
 def test_models_other_than_als_are_refused(other_runs, tmp_path):
+    """Each refusal says what update-users does with the users it adds as with those it knows, and how to answer a
+    new user instead (a review: their words were of re-solving known users alone)."""
+    from embedrec.serve.update import check_resolvable
+
     f = write_ratings(tmp_path / "r.csv", [(1, 1, 4)])
-    for name, words in (("bpr", "update-users re-solves an als run's users as its training solved them"),
-                        ("explicit", "this model predicts ratings (model.objective: explicit)")):
+    for name, words, new in (
+            ("bpr", "update-users re-solves an als run's users as its training solved them (the user half of its "
+                    "alternating least squares), and solves the users it adds alike; this model (bpr)",
+             "(recommend --user U --liked/--rated ..., a new user without --user), or train again with them"),
+            ("explicit", "this model predicts ratings (model.objective: explicit)",
+             "(update-users updates and adds the users of an als run alone); answer a new user per request "
+             "(recommend --rated ...), or train again with the new ratings")):
         r = invoke("update-users", "--ratings", f, "--run", other_runs[name])
         assert (r.exit_code, r.stdout) == (2, "") and one_line(r).startswith(f"error: {words}"), (name, r.stderr)
+        assert one_line(r).endswith(new), r.stderr
+    with er.open(other_runs["min3"]) as m:  # an als run without its recorded solve (solve_weights.npy)
+        m.engine.solve_arrays = lambda: None
+        with pytest.raises(er.ArtifactError) as e:
+            check_resolvable(m.engine, lasting=True)
+    assert e.value.cli_message().endswith("so update-users can neither re-solve its users nor add new ones; train "
+                                          "the run again (one process), or answer a new user per request (recommend "
+                                          "--rated ...)")
 
 
 def test_ratings_below_min_rating_and_counts(other_runs, tmp_path, caplog):
@@ -541,7 +575,8 @@ def test_the_command(runs, tmp_path):
     assert r.exit_code == 0, r.stderr
     # a --set the update cannot apply is said, as the other run readers say theirs (a red team: taken in silence)
     assert "--set train.als_reg=5.0: no effect on 'embedrec update-users', which re-solves users as the run's " \
-        "training solved them" in r.stderr and "data.header" not in r.stderr.split("no effect")[0]
+        "training solved them (its recorded solve), adds new ones as 'recommend --rated' folds one in" in r.stderr
+    assert "data.header" not in r.stderr.split("no effect")[0]
     record = json.loads(r.stdout)
     assert record["model_folder"] == os.readlink(run / "current") and record["users"] == 1 and record["pairs"] == 8
     assert record["ratings"]["sha256"] and record["ratings"]["source"] == str(f.resolve())

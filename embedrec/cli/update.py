@@ -73,6 +73,7 @@ def _warn_unapplied(cfg: Config) -> None:
 
     them = "it" if len(keys) == 1 else "them"
     log.warning("--set %s: no effect on 'embedrec update-users', which re-solves users as the run's training solved "
-                "them (its recorded solve) and takes from the config only how to read --ratings (data.columns.*, "
+                "them (its recorded solve), adds new ones as 'recommend --rated' folds one in, and takes from the "
+                "config only how to read --ratings (data.columns.*, "
                 "data.format, data.separator, data.header, data.encoding, data.decimal, data.missing); leave %s out",
                 ", --set ".join(f"{k}={value(k)}" for k in keys), them)

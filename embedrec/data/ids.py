@@ -142,17 +142,37 @@ class IdMap:
             return not (np.isfinite(raw) and float(raw).is_integer())
         return isinstance(raw, str) and not is_integer_text(raw)
 
-    def unknown_text(self, raw) -> str:
-        """What is wrong with an unknown id: "user '42' is not in the training data (943 users)", or, for text no
-        id of this map can be (a word where the ids are integers), that it is not an id at all."""
+    def malformed(self, raw) -> tuple[str, str] | None:
+        """(what is wrong, how to write it instead) where ``raw`` is written as no id of this map can be, whatever
+        ids it holds: a word or a fraction where the ids are integers (:meth:`impossible`), or an integer written
+        with a '+' or leading zeros, which ingest reads as no integer id; None otherwise (an integer beyond the
+        ids' type among them: :meth:`beyond_text`)."""
         if self.impossible(raw):
-            return f"'{shorten(raw)}' is not a {self.kind} id of this model (its ids are integers)"
+            return f"'{shorten(raw)}' is not a {self.kind} id of this model (its ids are integers)", "give an integer id"
         if self.ids.dtype.kind in "iu" and isinstance(raw, str) and not _WRITTEN_INT.fullmatch(raw.strip()):
             body = raw.strip().lstrip("+")  # '01', '+1' (an API review: answered for user 1); by its text, not
             sign = "-" if body.startswith("-") else ""  # int(), which refuses 4,300 digits (a review)
             plain = shorten(sign + (body.lstrip("-").lstrip("0") or "0"))
             return (f"'{shorten(raw)}' is not a {self.kind} id of this model: its ids are integers written without "
-                    f"a '+' or leading zeros ('{plain}')")
+                    f"a '+' or leading zeros ('{plain}')", "write the id without a '+' or leading zeros")
+        return None
+
+    def beyond_text(self, raw) -> tuple[str, str] | None:
+        """(what is wrong, how to fix it) where ``raw`` is an integer beyond the integer type of this map's ids (a
+        lookup answers it as unknown; no id can be given it, e.g. to a user update-users adds); None otherwise."""
+        if self.ids.dtype.kind not in "iu" or self.malformed(raw) is not None or \
+                parse_id(raw, self.ids.dtype) is not None:
+            return None
+        info = np.iinfo(self.ids.dtype)
+        return (f"'{shorten(raw)}' can be no {self.kind} id of this model: its ids are {info.bits}-bit integers, from "
+                f"{info.min} to {info.max}", "give an id in that range")
+
+    def unknown_text(self, raw) -> str:
+        """What is wrong with an unknown id: "user '42' is not in the training data (943 users)", or, for text no
+        id of this map can be (a word where the ids are integers), that it is not an id at all."""
+        bad = self.malformed(raw)
+        if bad is not None:
+            return bad[0]
         if self.vectorless(raw):  # in the dataset, with no trained vector (a review: "not in the training data
             # (751 users)", though one of those 751)
             return (f"{self.kind} '{shorten(raw)}' has no trained vector (it rated nothing in the rows this model "

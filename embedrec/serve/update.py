@@ -40,7 +40,9 @@ def check_resolvable(engine: Recommender, lasting: bool = False) -> None:
     if engine.explicit:
         raise UsageError("this model predicts ratings (model.objective: explicit), and its run keeps which movies "
                          "each user rated but not the ratings, which re-solving "
-                         + ("its users needs; train again with the new ratings" if lasting else
+                         + ("its users needs (update-users updates and adds the users of an als run alone); "
+                            "answer a new user per request («recommend --rated ...|recommend_new(rated=...)»), or "
+                            "train again with the new ratings" if lasting else
                             "a user's vector needs; give the user's whole history as a new user's, «--rated|"
                             "recommend_new(rated=...)» without «--user|user=», or train again with the new "
                             "ratings"))
@@ -50,10 +52,11 @@ def check_resolvable(engine: Recommender, lasting: bool = False) -> None:
                              "be re-solved as training solved them; train it again")
         if lasting:
             raise UsageError(f"update-users re-solves an als run's users as its training solved them (the user half "
-                             f"of its alternating least squares); this model ({engine.loss or 'its loss unknown'}) "
-                             f"fits its user vectors by gradient steps, which a re-solve does not repeat: answer with "
-                             f"the new ratings per request («recommend --user U --liked/--rated ...|"
-                             f"recommend_new(user=U, liked=...)»), or train again with them")
+                             f"of its alternating least squares), and solves the users it adds alike; this model "
+                             f"({engine.loss or 'its loss unknown'}) fits its user vectors by gradient steps, which a "
+                             f"re-solve does not repeat: answer with the new ratings per request («recommend --user U "
+                             f"--liked/--rated ...|recommend_new(user=U, liked=...)», a new user without «--user|"
+                             f"user=»), or train again with them")
     if lasting and engine.solve_arrays() is None:
         raise unrecorded_solve(lasting)
 
@@ -63,7 +66,9 @@ def unrecorded_solve(lasting: bool = False) -> ArtifactError:
     of a request's re-solve or (``lasting``) update-users'."""
     return ArtifactError("this run does not record how its users' solve weighed their ratings (solve_weights.npy: "
                          "runs trained before embedrec wrote it, and by the torchrun trainers, lack it), so "
-                         + ("its users cannot be re-solved; train the run again (one process)" if lasting else
+                         + ("update-users can neither re-solve its users nor add new ones; "
+                            "train the run again (one process), or answer a new user per request («recommend --rated "
+                            "...|recommend_new(rated=...)»)" if lasting else
                             "a known user cannot be re-solved with new ratings; train the run again (one process), "
                             "or give the user's whole history as a new user's «(--liked/--rated without --user)|"
                             "(recommend_new without user=)»"))
