@@ -659,9 +659,11 @@ class Model:
         ``ds.split_frame()`` and :meth:`movie` a user would write), checked to be that dataset;
         ``dataset_dir``: read it from there instead (moved or copied since; as :meth:`evaluate`'s); ``moved_to``
         (``embedrec history``'s data.prepared): read it from there only where the recorded folder holds no
-        dataset now (moved), else the recorded one, said in a warning. A user update-users added to the run is in
-        no file of the dataset: its rows are its 'update' ones alone. An id not in the run raises NotFoundError; a
-        dataset that is gone, or another one, ArtifactError."""
+        dataset now (moved), else the recorded one, said in a warning. A user the dataset's cleaning left out (its
+        every rating below data.min_rating: rated_below_unknown) has its 'rated_below' rows, read by its id; a user
+        update-users added to the run is in no split of the dataset: its rows are its 'update' ones, beside those
+        'rated_below' ones where the cleaning had left it out. An id neither in the run nor left out by the cleaning
+        raises NotFoundError; a dataset that is gone, or another one, ArtifactError."""
         from embedrec.data.layout import find as find_dataset
         from embedrec.data.layout import moved_to as moved_rule
         from embedrec.results import History
@@ -687,24 +689,44 @@ class Model:
             _path_arg(dataset_dir, "history", "dataset_dir")
         _one_user(user, "e.g. history(196) (a call for each user)")
         row = e.users.own_row(user)  # a user without a trained vector still has a history (its test rows)
-        if row < 0:
+        # a user the dataset's cleaning left out (its every rating below data.min_rating): in no user row of the
+        # dataset, its movies in rated_below_unknown by its id, which the run keeps too (unknown_*.npy: the popular
+        # fallback's), so its history is those rated_below rows (a review: it was 'not in the training data')
+        if row < 0 and e.rated_by_unknown(user) is None:
             raise NotFoundError(f"{e.users.unknown_text(user)}; {self._trained_on()}give a user id of its dataset",
                                 kind="user", id=user)
+        user_id = e.users.raw(row) if row >= 0 else e.users.own_rows([user])[1][0]  # as the run's ids are
         recorded, fingerprint, name = self._history_dataset()
         folder = find_dataset(recorded, dataset_dir, name, "history(user, dataset_dir=FOLDER)", given)
-        updated = hist.UPDATE in parts and e.run is not None and bool(updates_of(e.run.manifest))
+        updated = hist.UPDATE in parts and row >= 0 and e.run is not None and bool(updates_of(e.run.manifest))
         read = tuple(p for p in hist.PARTS if p in parts or updated and p in hist.SEEN_PARTS)
-        # the dataset's users: a user update-users added has a row after them, and no row in any of its files (a
-        # model in memory, not saved yet, has no update)
+        # the dataset's users: a user update-users added has a row after them, and none in its files, so it is read
+        # as a user left out (by its id, in rated_below_unknown where the cleaning left it out; a model in memory,
+        # not saved yet, has no update)
         users = trained_users(e.run.manifest) if e.run is not None else e.factors.n_users
-        rated = hist.read_user(folder, row, read, fingerprint, name, users, e.factors.n_movies, recorded, given)
-        if updated:  # the movies update-users gave the user: its seen ones in the run that the dataset lacks
-            rated = hist.with_updates(rated, e.seen(row), parts)
+        rated = hist.read_user(folder, row if 0 <= row < users else -1, read, fingerprint, name, users,
+                               e.factors.n_movies, recorded, given, user_id)
+        if updated:  # the movies update-users gave the user: its seen ones in the run that the dataset lacks (a
+            # trained user's rated_below movies stay out of its solve, as training left them, whatever an update
+            # gives: only an added user's solve is read for them)
+            rated = hist.with_updates(rated, e.seen(row), parts, self._solved(row, rated) if row >= users else None)
         if sort == "time" and rated.times is None:
             raise UsageError(f"«--sort time|sort='time'»: dataset '{folder}' has no times (it was ingested without a "
                              "timestamp column); sort by «--sort rating|sort='rating'» or «--sort title|sort='title'»")
         order = hist.order(rated, sort or ("time" if rated.times is not None else "rating"), e.titles)
-        return History(e, e.users.raw(row), rated, order[:k])
+        return History(e, user_id, rated, order[:k])
+
+    def _solved(self, row: int, rated) -> np.ndarray | None:
+        """The seen movies of user ``row`` in its solve (weight above 0, run.SOLVE_WEIGHTS), where its history
+        ``rated`` holds rated_below rows (what :func:`serve.history.with_updates` tells an update's rating of such a
+        movie by); None where it holds none, or the run records no solve."""
+        from embedrec.serve.history import BELOW, PARTS
+
+        e = self.engine
+        got = e.solve_arrays() if (np.asarray(rated.parts) == PARTS.index(BELOW)).any() else None
+        if got is None:
+            return None
+        return e.seen(row)[np.asarray(got[0][int(e.seen_ptr[row]):int(e.seen_ptr[row + 1])]) > 0]
 
     def _history_dataset(self) -> tuple:
         """(the dataset path the run records, its files' fingerprint, the run's name for messages): where

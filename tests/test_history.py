@@ -107,6 +107,11 @@ def test_with_updates_by_hand():
     only = hist.with_updates(r, np.array([0, 1, 2, 3, 4]), ("test", "update"))
     assert only.movies.tolist() == [3, 6, 3, 4] and only.ratings[:2].tolist() == [5, 2]
     assert hist.with_updates(r, np.array([0, 1, 2]), hist.PARTS).movies.tolist() == [0, 1, 2, 3, 6]
+    # solved (the seen movies in the user's solve): a rated_below movie among them, which training never solves on,
+    # is an update's rating too (an added user's); a train movie among them is not
+    got = hist.with_updates(r, np.array([0, 1, 2, 3, 4]), hist.PARTS, solved=np.array([0, 2, 4]))
+    assert got.movies.tolist() == [0, 1, 2, 3, 6, 2, 3, 4] and got.parts.tolist() == [0, 1, 3, 2, 2, 4, 4, 4]
+    assert hist.with_updates(r, np.array([0, 1, 2]), ("update",), solved=np.array([0, 1])).movies.tolist() == []
 
 
 def test_parts():
@@ -464,6 +469,56 @@ def test_an_updated_runs_history_lists_the_updates_movies(tiny, tmp_path):
         assert co_rated(e, int(e.users.rows([2])[0][0]), np.array([row]))[0].tolist() == [len(held)]
         assert len(held) == len(h) - list(h.splits).count("test")
     assert len(m.history(1, splits=["update"])) == 0  # the run not updated: none
+
+
+@pytest.mark.parametrize("ids", ["int", "text"])
+def test_a_user_the_cleaning_left_out_lists_its_rated_below_rows_before_and_after_update_users(tmp_path, monkeypatch,
+                                                                                               ids):
+    """A review: user LOW rated movies 2, 4, 6, 8 below data.min_rating 3 alone, so the dataset left it out of its
+    users (rated_below_unknown): history said 'not in the training data' though the dataset holds those ratings,
+    and once update-users added it, listed all four as 'update'. They are its rated_below rows (no rating or time,
+    as every rated_below row), before and after; the file's movies are its update rows: 10, and 4, rated 5 now, a
+    rating the model learns from (in its solve), so both; 6, rated below again, is rated_below alone. Integer and
+    text ids alike; the other users' histories unchanged."""
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    low_rows = pd.DataFrame([(999, mv, float(1 + mv % 2), T0 + 10**7 + mv) for mv in (2, 4, 6, 8)],
+                            columns=["user_id", "movie_id", "rating", "timestamp"])
+    frame = pd.concat([_ratings(), low_rows], ignore_index=True)
+    low, known = (999, 3) if ids == "int" else ("u999", "u3")
+    if ids == "text":
+        frame["user_id"] = "u" + frame["user_id"].astype(str)
+    cfg, ds, _ = _train(tmp_path, frame, "data.min_rating=3", *(["data.id_type=auto"] if ids == "text" else []))
+    assert sorted(ds.rated_below_unknown.movie_idx.map(lambda r: ds.movies.movie_id[r]).tolist()) == [2, 4, 6, 8]
+    run = Path(cfg.run.dir)
+    with er.open(run) as m:
+        before = list(m.history(known).to_rows())
+        h = m.history(low)
+        assert h.user_id == low and type(h.user_id) is type(low)
+        assert sorted(h.movie_ids.tolist()) == [2, 4, 6, 8] and list(h.splits) == ["rated_below"] * 4
+        assert np.isnan(h.ratings).all() and np.isnan(h.timestamps).all()
+        assert len(m.history(low, splits=["train", "valid", "test", "update"])) == 0
+        assert len(m.history(low, splits=["rated_below"])) == 4
+        with pytest.raises(NotFoundError, match="is not in the training data"):
+            m.history(998 if ids == "int" else "u998")
+    since = tmp_path / "since.csv"
+    since.write_text("user_id,movie_id,rating\n" + "".join(f"{low},{mv},{r}\n" for mv, r in ((10, 5), (4, 5), (6, 1))))
+    assert er.update_users(run, since)["users_added"] == 1
+    with er.open(run) as up:
+        h = up.history(low)
+        assert sorted(zip(h.movie_ids.tolist(), h.splits)) == [(2, "rated_below"), (4, "rated_below"), (4, "update"),
+                                                               (6, "rated_below"), (8, "rated_below"), (10, "update")]
+        assert list(h.splits[:2]) == ["update"] * 2  # newest first: an update's rows first
+        assert sorted(up.history(low, splits=["rated_below"]).movie_ids.tolist()) == [2, 4, 6, 8]
+        assert sorted(up.history(low, splits=["update"]).movie_ids.tolist()) == [4, 10]
+        assert list(up.history(known).to_rows()) == before
+    r = _cli("history", "--run", run, "--user", low, "--format", "tsv", "--sort", "title")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert rows[0][-1] == "split" and sorted((int(x[1]), x[-1]) for x in rows[1:]) == sorted(zip(h.movie_ids.tolist(),
+                                                                                               h.splits))
+    r = _cli("history", "--run", run, "--user", low, "--split", "rated_below", "--format", "csv", "--no-header")
+    assert r.exit_code == 0 and r.stderr == "" and sorted(int(x.split(",")[1]) for x in r.stdout.splitlines()) == \
+        [2, 4, 6, 8], r.stderr
 
 
 # ------------------------------------------------------------------------------------ the CLI

@@ -2,8 +2,9 @@
 movie they rated, its rating (a click log's count), its time where the data has times, and the part of the
 dataset it is in: the ``train``, ``valid`` or ``test`` split, or ``rated_below`` (rated, never trained on: below
 data.min_rating, or a movie the k-core filter dropped that data.keep_unrated_movies kept; the dataset keeps no
-rating or time of those); and, on a run ``embedrec update-users`` updated, ``update``: a movie an update gave the
-user (:func:`with_updates`).
+rating or time of those; for a user the cleaning left out, whose every rating was below data.min_rating, its
+movies in rated_below_unknown.parquet, by its id); and, on a run ``embedrec update-users`` updated, ``update``: a
+movie an update gave the user (:func:`with_updates`).
 
 The run keeps only which movies each user was trained on (seen_*.npy), not the ratings, times or the test split,
 so these are read from the dataset's Parquet files, each checked against the SHA-256 its manifest lists, through
@@ -27,6 +28,7 @@ from embedrec.errors import ArtifactError, UsageError
 
 SPLITS = layout.SPLITS
 BELOW = layout.OPTIONAL[0]  # rated_below: written where the cleaning kept such pairs as seen
+LEFT_OUT = layout.OPTIONAL[1]  # rated_below_unknown: what the users the cleaning left out rated, by their ids
 UPDATE = "update"  # a movie update-users added to the user's seen ones: in the run, in no file of the dataset
 PARTS = (*SPLITS, BELOW, UPDATE)
 SEEN_PARTS = ("train", "valid", BELOW)  # what a trained run's seen pairs are (seen_*.npy), update-users' aside
@@ -49,27 +51,30 @@ class Rated:
 
 
 def read_user(path: Path, row: int, parts: tuple[str, ...], fingerprint: str | None, run_name: str,
-              n_users: int, n_movies: int, recorded=None, given: str = "dataset_dir") -> Rated:
+              n_users: int, n_movies: int, recorded=None, given: str = "dataset_dir", user_id=None) -> Rated:
     """User ``row``'s rows in ``parts`` of the dataset at ``path`` (its ``current`` generation, held against
-    pruning while it is read): its layout checked first (``layout.check_layout``), then its manifest
-    (``layout.parse_manifest``) and that it is the run's dataset (``layout.check_same``: its ``fingerprint``, the
-    run's record of it, None: not checked; ``recorded``: the folder the run names; ``given``: the argument that
-    named ``path``, which its fix names), then each file against its SHA-256: what ``load_dataset`` checks, said
-    alike. ArtifactError for a dataset other than the run's or a damaged one."""
+    pruning while it is read); ``row`` -1: a user the dataset's cleaning left out (every rating below
+    data.min_rating), whose rows are its ``rated_below`` ones alone, read by its id ``user_id`` (as the run's) from
+    rated_below_unknown.parquet (none where the dataset has no such file or the id is not in it). Its layout
+    checked first (``layout.check_layout``), then its manifest (``layout.parse_manifest``) and that it is the run's
+    dataset (``layout.check_same``: its ``fingerprint``, the run's record of it, None: not checked; ``recorded``:
+    the folder the run names; ``given``: the argument that named ``path``, which its fix names), then each file
+    against its SHA-256: what ``load_dataset`` checks, said alike. ArtifactError for a dataset other than the run's
+    or a damaged one."""
     from embedrec.fsutil.generations import open_current
 
     path = layout.check_layout(path)
     got = open_current(path) if os.path.lexists(path / "current") else None
     folder, hold = got if got is not None else (path, None)
     try:
-        return _read(folder, path, row, parts, fingerprint, run_name, n_users, n_movies, recorded, given)
+        return _read(folder, path, row, parts, fingerprint, run_name, n_users, n_movies, recorded, given, user_id)
     finally:
         if hold is not None:
             hold.close()
 
 
 def _read(folder: Path, path: Path, row: int, parts, fingerprint, run_name: str, n_users: int,
-          n_movies: int, recorded, given: str) -> Rated:
+          n_movies: int, recorded, given: str, user_id) -> Rated:
     from embedrec.fsutil.integrity import fingerprint_of
 
     manifest, fix = layout.read_manifest(folder, path)
@@ -79,10 +84,12 @@ def _read(folder: Path, path: Path, row: int, parts, fingerprint, run_name: str,
     timed = bool(manifest.get("has_timestamps"))
     got = []
     for p, part in enumerate(PARTS):
-        name = f"{part}.parquet"
-        if part not in parts or part == UPDATE or (part == BELOW and name not in files):
-            continue  # (update: in no file of the dataset; rated_below: written where it holds a pair)
-        cols = _user_rows(folder / name, files.get(name), row, part != BELOW, timed and part != BELOW, fix)
+        name = f"{part if row >= 0 else LEFT_OUT}.parquet"  # a user left out: in that file alone, by its id
+        if part not in parts or part == UPDATE or (part == BELOW and name not in files) or (row < 0 and part != BELOW):
+            continue  # (update: in no file of the dataset; rated_below and rated_below_unknown: written where they
+            # hold a pair)
+        cols = _user_rows(folder / name, files.get(name), ("user_idx", row) if row >= 0 else ("user_id", user_id),
+                          part != BELOW, timed and part != BELOW, fix)
         if cols["movie_idx"].size and (cols["movie_idx"].min() < 0 or cols["movie_idx"].max() >= n_movies):
             raise ArtifactError(f"prepared dataset file '{folder / name}' names a movie row outside the dataset's "
                                 f"{n_movies}; {fix}")
@@ -97,14 +104,19 @@ def _read(folder: Path, path: Path, row: int, parts, fingerprint, run_name: str,
                  times.astype(np.float64), which, manifest.get("repeats") == "sum", path)
 
 
-def with_updates(rated: Rated, seen: np.ndarray, parts: tuple[str, ...]) -> Rated:
+def with_updates(rated: Rated, seen: np.ndarray, parts: tuple[str, ...], solved: np.ndarray | None = None) -> Rated:
     """``rated`` (read with every part of SEEN_PARTS) with an ``update`` row for each movie of ``seen`` (the
     user's seen movies in the run update-users updated) that none of those parts holds: a movie an update gave the
-    user, since a trained run's seen pairs are exactly those of SEEN_PARTS. Its rating and time are NaN: the run
+    user, since a trained run's seen pairs are exactly those of SEEN_PARTS (for a user an update added, the
+    ``rated_below`` ones the dataset's cleaning kept of it, read by its id). Its rating and time are NaN: the run
     keeps which movies an update added and their weights in the solve, not the file's ratings or times. Then only
     the rows of ``parts``. A movie of the test split given again in an update is both a ``test`` row and an
-    ``update`` one: the model has seen it (what evaluate counts)."""
-    held = rated.movies[np.isin(rated.parts, [PARTS.index(p) for p in SEEN_PARTS])]
+    ``update`` one: the model has seen it (what evaluate counts); so is a ``rated_below`` movie among ``solved``
+    (the seen movies in the user's solve, weight above 0; None: not known), which training never solves on: an
+    added user's rating of a movie it had rated below data.min_rating, now one the model learns from."""
+    below = np.isin(rated.movies, np.asarray(solved if solved is not None else (), np.int64)) & \
+        (rated.parts == PARTS.index(BELOW))
+    held = rated.movies[np.isin(rated.parts, [PARTS.index(p) for p in SEEN_PARTS]) & ~below]
     new = np.setdiff1d(np.asarray(seen, np.int64), held)
     nan = np.full(new.size, np.nan)
     movies = np.concatenate([rated.movies, new])
@@ -115,10 +127,11 @@ def with_updates(rated: Rated, seen: np.ndarray, parts: tuple[str, ...]) -> Rate
                  rated.dataset)
 
 
-def _user_rows(where: Path, entry, row: int, rated: bool, timed: bool, fix: str) -> dict[str, np.ndarray]:
-    """{column: values} of the rows of user ``row`` in one Parquet file of the dataset (user_idx, movie_idx, and
-    rating and timestamp where asked), the file checked against its manifest ``entry`` first; ``fix``: how to
-    repair the dataset (``layout.dataset_fix``)."""
+def _user_rows(where: Path, entry, user: tuple, rated: bool, timed: bool, fix: str) -> dict[str, np.ndarray]:
+    """{column: values} of one user's rows in one Parquet file of the dataset (movie_idx, and rating and timestamp
+    where asked), the file checked against its manifest ``entry`` first; ``user``: ('user_idx', its row), or
+    ('user_id', its id) in rated_below_unknown.parquet, which names users by id; ``fix``: how to repair the dataset
+    (``layout.dataset_fix``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -127,7 +140,8 @@ def _user_rows(where: Path, entry, row: int, rated: bool, timed: bool, fix: str)
     from embedrec.fsutil.integrity import VERIFY_ON_OPEN_MAX, read_checked
 
     what = "prepared dataset file"
-    cols = ["user_idx", "movie_idx", *(["rating"] if rated else []), *(["timestamp"] if timed else [])]
+    key, value = user
+    cols = [key, "movie_idx", *(["rating"] if rated else []), *(["timestamp"] if timed else [])]
     try:
         data = read_checked(where, entry, what, fix, VERIFY_ON_OPEN_MAX)
         with (open(where, "rb") if data is None else pa.BufferReader(data)) as fh:  # Python's open: any path's bytes
@@ -138,10 +152,25 @@ def _user_rows(where: Path, entry, row: int, rated: bool, timed: bool, fix: str)
         raise read_denied(e, where, what) from None
     except (OSError, ValueError, KeyError, pa.ArrowException) as e:
         raise ArtifactError(f"{what} '{where}' cannot be read ({first_line(e)}); {fix}") from None
-    users = _column(table, "user_idx", np.int32, where, fix)
-    mine = np.flatnonzero(users == row)
+    mine = np.flatnonzero(_column(table, key, np.int32, where, fix) == value if key == "user_idx" else
+                          _ids(table, key, value, where, fix))
     return {c: _column(table, c, dtype, where, fix)[mine] for c, dtype in
             zip(cols[1:], (np.int32, np.float32, np.int64)[:len(cols) - 1])}
+
+
+def _ids(table, name: str, value, where: Path, fix: str) -> np.ndarray:
+    """Which cells of ``table``'s id column ``name`` hold ``value`` (an id as the run's: int or str), read without
+    pyarrow's compute functions or to_numpy (each imports pandas): integers from their buffer, text as Python
+    strings."""
+    from embedrec.data.ids import ids_from_arrow
+
+    arr = table.column(name).combine_chunks()
+    if arr.null_count:
+        raise ArtifactError(f"prepared dataset file '{where}': column '{name}' has empty cells; {fix}")
+    ids = ids_from_arrow(arr)
+    if ids.dtype.kind in "iu" and not isinstance(value, (int, np.integer)):  # a text id: no integer id is it
+        return np.zeros(ids.size, bool)
+    return np.asarray(ids == value, bool).reshape(ids.size)
 
 
 def _column(table, name: str, dtype, where: Path, fix: str) -> np.ndarray:
