@@ -318,20 +318,25 @@ def sum_repeats(ratings: pd.DataFrame, first_time: bool = True) -> tuple[pd.Data
     del probe
     order = np.argsort(key, kind="stable")  # within a pair: input order, so its first line comes first
     sk = key[order]
+    del key
     starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
     del sk
     sizes = np.diff(np.r_[starts, n])
     first = order[starts]
-    out = ratings.iloc[first].copy()
+    # the pairs in the order of their first lines, as latest keeps rows: the frame taken once in that order (a copy
+    # in key order, copied again and reordered after, held two copies of the pairs at once: a click log's peak)
+    keep = np.argsort(first, kind="stable")
+    out = ratings.take(first[keep])
+    del first
     r = ratings["rating"].to_numpy()
-    out["rating"] = np.add.reduceat(r[order].astype(np.float64), starts).astype(r.dtype)
+    out["rating"] = np.add.reduceat(r[order].astype(np.float64), starts).astype(r.dtype)[keep]
     if "timestamp" in ratings:
-        t = ratings["timestamp"].to_numpy()
-        out["timestamp"] = np.maximum.reduceat(t[order], starts)
+        t = ratings["timestamp"].to_numpy()[order]
+        del order
+        out["timestamp"] = np.maximum.reduceat(t, starts)[keep]
         if first_time:  # for early_pairs_note (a time split's); not written
-            out[FIRST_TIME] = np.minimum.reduceat(t[order], starts)
-    keep = np.argsort(first, kind="stable")  # the pairs in the order of their first lines, as latest keeps rows
-    out = out.iloc[keep]
+            out[FIRST_TIME] = np.minimum.reduceat(t, starts)[keep]
+        del t
     repeated = sizes > 1
     return out, int(sizes[repeated].sum()), int(np.count_nonzero(repeated))
 
