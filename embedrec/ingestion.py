@@ -275,38 +275,31 @@ def dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
     return keep, n_exact, n - n_exact - int(keep.sum())
 
 
-FIRST_TIME = "_first_time"  # a summed pair's first event's time: read after the split, never written
+FIRST_TIME = "_first_time"  # a summed pair's first event's time, where a time split places it: never written
+EVENTS = "_events"  # a summed pair's events' place in its PairEvents (-1: a pair of one event): never written
 
 
-def early_pairs_note(ratings: pd.DataFrame, assign: np.ndarray, method: str) -> str | None:
-    """Where a time split of summed pairs holds out pairs whose events began before their user's latest training
-    rating (an ops review: 59% of a click log's test pairs, their earlier clicks dropped from training with them,
-    scored 0.43 NDCG@10 where a clean next-day protocol gave 0.14), one warning line; else None."""
-    if FIRST_TIME not in ratings or method == "random":
-        return None
-    held = assign > TRAIN
-    if not held.any() or not (assign == TRAIN).any():
-        return None
-    users = ratings["user_id"].to_numpy()
-    last = pd.Series(ratings["timestamp"].to_numpy()[assign == TRAIN]).groupby(users[assign == TRAIN]).max()
-    before = pd.Series(users[held]).map(last).to_numpy(dtype=np.float64)
-    early = ratings[FIRST_TIME].to_numpy()[held] < before  # NaN (no training row) compares False
-    n = int(early.sum())
-    if n == 0:
-        return None
-    return (f"the {method} split holds out {n:,} of its {int(held.sum()):,} valid and test pairs "
-            f"({100 * n / int(held.sum()):.0f}%) whose summed events began before their user's latest training "
-            "rating: those earlier events are held out with the pair (a pair is split whole, at its latest time), so "
-            "the valid and test scores count movies the users had chosen before the cut; a split of the events "
-            "before they are summed is not built (docs/known-gaps.md): weigh the time split's scores so, or measure "
-            "on split.method=random")
+@dataclasses.dataclass
+class PairEvents:
+    """The events of the pairs :func:`sum_repeats` summed from several rows, kept for a time split to count each
+    training pair up to its user's cut (:func:`cut_training_pairs`): the i-th such pair's events (times and
+    ratings, in input order) are ``time[bounds[i]:bounds[i + 1]]``; a summed row names its i in column EVENTS.
+    ``rating`` is None where every event's rating is 1 (a log without ratings). 8 bytes an event of a repeated pair
+    (12 with a float32 rating), less than the rows read, which are freed by the time of the split."""
+    time: np.ndarray
+    rating: np.ndarray | None
+    bounds: np.ndarray
 
 
-def sum_repeats(ratings: pd.DataFrame, first_time: bool = True) -> tuple[pd.DataFrame, int, int]:
+def sum_repeats(ratings: pd.DataFrame, first_time: bool = True,
+                events: list | None = None) -> tuple[pd.DataFrame, int, int]:
     """data.repeats=sum: one row per (user, movie), its rating the sum of the pair's rows' ratings (a file without
     a rating column stores each row as 1, so a count of its rows), its timestamp the latest; every other column
     from the pair's first line. Exact duplicate lines are events here, summed too. Returns (rows in the order of
-    each pair's first line, rows that belonged to a repeated pair, the pairs they became).
+    each pair's first line, rows that belonged to a repeated pair, the pairs they became). ``first_time``: a
+    column FIRST_TIME holds each pair's earliest time (a time split places the pair by it); ``events`` (a list,
+    with timestamps): receives the repeated pairs' events (:class:`PairEvents`), and a column EVENTS names each
+    row's (nothing is added where no pair repeats: every row is then its pair's one event).
 
     Nothing repeated costs what :func:`dedupe_mask`'s check does (a sorted copy of the pair keys); the merge
     sorts the keys once (a stable argsort) and sums each run with ``np.add.reduceat``."""
@@ -329,29 +322,97 @@ def sum_repeats(ratings: pd.DataFrame, first_time: bool = True) -> tuple[pd.Data
     out = ratings.take(first[keep])
     del first
     r = ratings["rating"].to_numpy()
-    out["rating"] = np.add.reduceat(r[order].astype(np.float64), starts).astype(r.dtype)[keep]
+    timed = events is not None and "timestamp" in ratings
+    counts = timed and bool(r.min() == 1 == r.max())  # a log without ratings: an event's rating is 1, not kept
+    r_sorted = r[order]
+    out["rating"] = np.add.reduceat(r_sorted.astype(np.float64), starts).astype(r.dtype)[keep]
+    if not timed or counts:
+        del r_sorted
+    repeated = sizes > 1
     if "timestamp" in ratings:
         t = ratings["timestamp"].to_numpy()[order]
         del order
         out["timestamp"] = np.maximum.reduceat(t, starts)[keep]
-        if first_time:  # for early_pairs_note (a time split's); not written
+        if first_time:  # where a time split places the pair; not written
             out[FIRST_TIME] = np.minimum.reduceat(t, starts)[keep]
+        if timed:  # the events of repeated pairs alone: a pair of one event is never cut
+            of_repeated = np.repeat(repeated, sizes)
+            events.append(PairEvents(t[of_repeated], None if counts else r_sorted[of_repeated],
+                                     np.r_[0, np.cumsum(sizes[repeated])]))
+            del of_repeated
+            n_repeated = int(np.count_nonzero(repeated))
+            at = np.full(len(out), -1, dtype=np.int32 if n_repeated < 2 ** 31 else np.int64)
+            at[repeated] = np.arange(n_repeated)
+            out[EVENTS] = at[keep]
+            del at
         del t
-    repeated = sizes > 1
     return out, int(sizes[repeated].sum()), int(np.count_nonzero(repeated))
+
+
+NO_CUT = np.iinfo(np.int64).max  # a user with no held-out pair under user_time: every event counts
+
+
+def held_out_cuts(users: np.ndarray, first: np.ndarray, assign: np.ndarray, method: str) -> np.ndarray:
+    """Each row's cut under a time split that placed pairs by their first event (``first``): user_time, the
+    earliest first time among its user's held-out (valid or test) pairs, NO_CUT for a user with none; global_time,
+    the earliest among all held-out pairs, the cut itself. A training pair's first time is at or before it."""
+    held = assign > TRAIN
+    if not held.any():
+        return np.full(users.size, NO_CUT, dtype=np.int64)
+    if method == "global_time":
+        return np.full(users.size, int(first[held].min()), dtype=np.int64)
+    codes, uniques = pd.factorize(users)
+    per_user = np.full(len(uniques), NO_CUT, dtype=np.int64)
+    earliest = pd.Series(first[held]).groupby(codes[held]).min()
+    per_user[earliest.index.to_numpy()] = earliest.to_numpy()
+    return per_user[codes]
+
+
+def cut_training_pairs(ratings: pd.DataFrame, assign: np.ndarray, events: PairEvents, cuts: np.ndarray,
+                       chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The training pairs (``assign`` TRAIN) with events after their row's cut (``cuts``, from
+    :func:`held_out_cuts`), counted up to it: (their rows, their ratings summed over the events at or before the
+    cut, the latest of those times, the events after it). An event at the cut's own time is not after it, so each
+    training pair keeps its first event. Only these pairs' events are read, about ``chunk`` at a time."""
+    at = ratings[EVENTS].to_numpy()
+    rows = np.flatnonzero((assign == TRAIN) & (at >= 0) & (ratings["timestamp"].to_numpy() > cuts))
+    sums, latest = np.empty(rows.size, np.float64), np.empty(rows.size, np.int64)
+    lo = events.bounds[at[rows]]
+    sizes = events.bounds[at[rows] + 1] - lo
+    ends = np.cumsum(sizes)
+    dropped, i = 0, 0
+    while i < rows.size:
+        j = max(i + 1, int(np.searchsorted(ends, (ends[i - 1] if i else 0) + chunk, side="right")))
+        size = sizes[i:j]
+        heads = np.r_[0, np.cumsum(size)[:-1]]  # each pair's first event among those gathered
+        idx = np.repeat(lo[i:j] - heads, size)
+        idx += np.arange(idx.size)
+        t = events.time[idx]
+        kept = t <= np.repeat(cuts[rows[i:j]], size)
+        if events.rating is None:  # every event 1: the count of those kept
+            sums[i:j] = np.add.reduceat(kept, heads, dtype=np.float64)
+        else:
+            sums[i:j] = np.add.reduceat(np.where(kept, events.rating[idx].astype(np.float64), 0.0), heads)
+        np.putmask(t, ~kept, np.iinfo(np.int64).min)
+        latest[i:j] = np.maximum.reduceat(t, heads)
+        dropped += int(kept.size - np.count_nonzero(kept))
+        i = j
+    return rows, sums, latest, dropped
 
 
 REPEATS_WARN_SHARE = 0.1  # repeated pairs dropped above this share of the rows: said, with data.repeats=sum
 
 
 def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | None = None,
-          k_core: list | None = None, first_time: bool = False) -> pd.DataFrame:
+          k_core: list | None = None, first_time: bool = False, events: list | None = None) -> pd.DataFrame:
     """Drop exact duplicates, keep the latest of repeated (user, movie) (data.repeats=sum: sum them, see
     :func:`sum_repeats`), threshold, k-core. Counts go in report; ``below`` (a list) receives the (user_id,
     movie_id) pairs dropped by data.min_rating: rated, so never recommended (Dataset.rated_below); ``k_core`` those
-    the k-core filter drops (for the users it leaves out: Dataset.rated_below_unknown)."""
+    the k-core filter drops (for the users it leaves out: Dataset.rated_below_unknown). ``first_time`` and
+    ``events``: what a time split of summed pairs reads (:func:`sum_repeats`). The threshold and the k-core filter
+    take each summed pair whole, its every event counted."""
     if cfg.repeats == "sum":
-        ratings, n_rows, n_pairs = sum_repeats(ratings, first_time)
+        ratings, n_rows, n_pairs = sum_repeats(ratings, first_time, events)
         report["repeated_rows_summed"] = n_rows
         report["repeated_pairs_summed"] = n_pairs
     else:
@@ -481,9 +542,12 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         raw.users = kept
     below: list[pd.DataFrame] = []
     k_core: list[pd.DataFrame] = []
-    # each summed pair's first time only where a time split reads it (an int64 a pair: 800 MB at 100M pairs)
+    # each summed pair's first time and its events only where a time split reads them (an int64 a pair, 800 MB at
+    # 100M pairs; 12 bytes an event of a repeated pair, the events read being freed before the split)
+    timed = split_cfg.method != "random"
+    events: list[PairEvents] = []
     ratings = clean(_match_movies(raw.ratings, movies, cfg, report, movies_said), cfg, report, below, k_core,
-                    first_time=split_cfg.method != "random")
+                    first_time=timed, events=events if timed else None)
     if cfg.repeats == "sum" and report.get("repeated_pairs_summed") and len(ratings):
         r = ratings["rating"].to_numpy()  # sums beyond the rows' scale: the explicit clip and RMSE's take them
         wide = (min(scale[0], float(r.min())), max(scale[1], float(r.max())))
@@ -495,10 +559,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
                                 "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
     raw.ratings = None  # only the cleaned rows are used from here: the rows read are freed if cleaning copied them
     gone_users: list[np.ndarray] = []
-    ratings, assign, cold = _assign_splits(ratings, split_cfg, report, gone_users)
-    note = early_pairs_note(ratings, assign, split_cfg.method)
-    if note:
-        log.warning(note)
+    ratings, assign, cold = _assign_splits(ratings, split_cfg, report, gone_users, events, cfg.min_rating, below)
     frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
     del ratings
     extra = {}
@@ -696,9 +757,13 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
     return ratings
 
 
-def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, left: list | None = None):
+def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, left: list | None = None,
+                   events: list | None = None, min_rating: float | None = None, below: list | None = None):
     """(the ratings kept, their split codes, the held-out cold movies or None). ``left`` (a list) receives the
-    ids of the users left with no row at all (cleaning.users_left_out counts them). Without split.cold_start,
+    ids of the users left with no row at all (cleaning.users_left_out counts them). A time split places a summed
+    pair by its first event (FIRST_TIME: when the user chose the movie), and ``events`` (a list holding the
+    pairs' :class:`PairEvents`, emptied here) has each training pair counted up to its cut
+    (:func:`_count_up_to_cuts`; ``min_rating`` and ``below`` as :func:`clean` takes them). Without split.cold_start,
     test rows of users or movies that neither train nor valid knows are dropped; valid rows stay (the refit on
     train+valid learns them: an independent check found ML-100K's latest-20% global cut dropping 8,267 valid rows
     of 77 users, whom the refit then never learnt and recommend answered as unknown, and a review ML-100K's
@@ -706,7 +771,11 @@ def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, 
     users_arr = ratings["user_id"].to_numpy()
     movies_arr = ratings["movie_id"].to_numpy()
     ts = ratings["timestamp"].to_numpy() if "timestamp" in ratings else None
+    if FIRST_TIME in ratings:
+        ts = ratings[FIRST_TIME].to_numpy()
+        del ratings[FIRST_TIME]  # (never written)
     assign = make_split(split_cfg, users_arr, ts)
+    cuts = held_out_cuts(users_arr, ts, assign, split_cfg.method) if events and split_cfg.method != "random" else None
     cold = is_cold = None
     if split_cfg.cold_movies > 0:
         rng = np.random.default_rng(split_cfg.seed + 1)
@@ -715,6 +784,13 @@ def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, 
         is_cold = pd.Series(movies_arr).isin(cold).to_numpy()
         assign[is_cold] = TEST  # every rating of a held-out movie is test
         report["cold_movies_held_out"] = int(cold.size)
+    below_after = 0
+    if cuts is not None:  # (a held-out cold movie's pairs too keep every event)
+        below_after = _count_up_to_cuts(ratings, assign, events.pop(), cuts, report, min_rating, below)
+        del cuts
+    if EVENTS in ratings:
+        del ratings[EVENTS]  # (never written)
+    dropped = 0
     if not split_cfg.cold_start:
         if split_cfg.folds is not None:  # a K-fold split: a user's row given back is a valid one where it has
             # one, so the test folds keep every rating but those of users with no other (a user of one rating)
@@ -729,15 +805,47 @@ def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, 
                 report["users_given_a_train_row"] = given
         assign, dropped = drop_unknown(assign, users_arr, movies_arr, keep_movies=cold, with_valid=True)
         report["eval_rows_dropped_unknown"] = dropped
-        if dropped and left is not None:  # users whose every row was dropped (a global cut's later users: a review
-            # found 192 such users of ML-100K's global_time split missing from users_left_out)
-            out = np.setdiff1d(pd.unique(users_arr), pd.unique(users_arr[assign >= 0]))
-            if out.size:
-                left.append(out)
+    if (dropped or below_after) and left is not None:  # users whose every row was dropped (a global cut's later
+        # users: a review found 192 such users of ML-100K's global_time split missing from users_left_out)
+        out = np.setdiff1d(pd.unique(users_arr), pd.unique(users_arr[assign >= 0]))
+        if out.size:
+            left.append(out)
     keep = assign >= 0
     if keep.all():  # no copy of every row when nothing is dropped
         return ratings, assign, cold
     return ratings[keep], assign[keep], cold
+
+
+def _count_up_to_cuts(ratings: pd.DataFrame, assign: np.ndarray, events: PairEvents, cuts: np.ndarray,
+                      report: dict, min_rating: float | None, below: list | None) -> int:
+    """Each training pair with events after its cut counted up to it (:func:`cut_training_pairs`): its rating the
+    sum of its events up to the cut and its timestamp the latest of them, in ``ratings``; the later events are
+    dropped (they re-chose a movie the training split shows the user chose already), counted in ``report``. A pair
+    so left below ``min_rating`` is dropped from training (``assign`` -1) and kept as rated (``below``): at the cut
+    it was not yet the positive the threshold asks for. Returns how many such pairs."""
+    rows, sums, latest, n_events = cut_training_pairs(ratings, assign, events, cuts)
+    report["training_pairs_cut"] = int(rows.size)
+    report["training_events_after_cut_dropped"] = n_events
+    if not rows.size:
+        return 0
+    r = ratings["rating"].to_numpy().copy()
+    r[rows] = sums.astype(r.dtype)
+    ratings["rating"] = r
+    t = ratings["timestamp"].to_numpy().copy()
+    t[rows] = latest
+    ratings["timestamp"] = t
+    if min_rating is None:
+        return 0
+    low = rows[r[rows] < min_rating]
+    report["cut_pairs_below_min_rating"] = int(low.size)
+    if low.size:
+        assign[low] = -1
+        pairs = ratings[["user_id", "movie_id"]].iloc[low].reset_index(drop=True)
+        if below:
+            below[0] = pd.concat([below[0], pairs], ignore_index=True)
+        elif below is not None:
+            below.append(pairs)
+    return int(low.size)
 
 
 def _tables(ratings: pd.DataFrame, assign: np.ndarray, raw_users: pd.DataFrame | None,
@@ -905,7 +1013,8 @@ def format_summary(s: dict) -> str:
              if len(s["rating_histogram"]) <= 12 else f"{values}: {len(s['rating_histogram'])} distinct",
              f"split ({_split_named(s['split'])}): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
              "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"]) for k, v in s["cleaning"].items()
-                                      if isinstance(v, int) and k != "repeated_pairs_summed"),
+                                      if isinstance(v, int) and k not in ("repeated_pairs_summed",
+                                                                          "training_pairs_cut")),
              f"wrote {s['output']} in {s['seconds']:.1f}s"]
     return "\n".join(lines)
 
@@ -918,8 +1027,13 @@ def _split_named(split: dict) -> str:
 
 
 def _cleaning_item(key: str, value: int, cleaning: dict) -> str:
-    """'exact duplicates dropped 3'; data.repeats=sum's two counts as one: 'repeats summed 5 rows into 2 pairs'."""
+    """'exact duplicates dropped 3'; data.repeats=sum's two counts as one: 'repeats summed 5 rows into 2 pairs', and
+    a time split's of them: '2 training pairs counted up to the cut (3 later events dropped)'."""
     if key == "repeated_rows_summed":
         pairs = cleaning.get("repeated_pairs_summed", 0)
         return f"repeats summed {value:,} rows into {pairs:,} pair{'' if pairs == 1 else 's'}"
+    if key == "training_events_after_cut_dropped":
+        pairs = cleaning.get("training_pairs_cut", 0)
+        return (f"{pairs:,} training pair{'' if pairs == 1 else 's'} counted up to the cut ({value:,} later "
+                f"event{'' if value == 1 else 's'} dropped)")
     return f"{key.replace('_', ' ')} {value:,}"
