@@ -4,6 +4,7 @@ what is summarised, a rerun goes on where a stop left it, and bad input is one l
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -353,9 +354,11 @@ def test_a_k_no_data_can_fill_is_refused_and_the_cost_is_said(source, tmp_path, 
                                "evaluated in a folder of its own (fold-0 to fold-1), a dataset and a run")
     cost = next(m for m in said if m.startswith("fold 0 took "))
     size = disk_bytes(tmp_path / "cv" / "fold-0")  # (fold 0's folder is as it was: fold 1 writes its own)
-    seconds = cv.folds[0]["seconds"]
-    assert cost == (f"fold 0 took {seconds:.1f}s and {size_text(size)} on disk: the 2 folds about {seconds * 2:.0f}s "
-                    f"and {size_text(2 * size)}")
+    seconds = cv.folds[0]["seconds"]  # (recorded to 0.01 s: the line's 0.1 s may round the other way, 1.25 from
+    # 1.2549: a flake under load)
+    m = re.fullmatch(r"fold 0 took ([0-9.]+)s and (.+) on disk: the 2 folds about ([0-9]+)s and (.+)", cost)
+    assert m and abs(float(m[1]) - seconds) <= 0.051 and abs(float(m[3]) - 2 * seconds) <= 0.6, cost
+    assert (m[2], m[4]) == (size_text(size), size_text(2 * size)), cost
     assert said.index(cost) < said.index(next(m for m in said if m.startswith("fold 1 of 0-1: into")))
 
 
