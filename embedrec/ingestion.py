@@ -432,7 +432,7 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
         n2 = len(ratings)
         kept = ratings["rating"].to_numpy() >= cfg.min_rating
         if below is not None and not kept.all():  # the pairs, and the users with a rating at or above it
-            below.append(ratings.loc[~kept, ["user_id", "movie_id"]].reset_index(drop=True))
+            below.append(ratings.loc[~kept, _pair_columns(ratings)].reset_index(drop=True))
             below.append(ratings.loc[kept, "user_id"].unique())
         ratings = ratings[kept]
         report["below_min_rating_dropped"] = n2 - len(ratings)
@@ -447,7 +447,7 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
             if keep.all():
                 break
             if k_core is not None:
-                k_core.append(ratings.loc[~keep, ["user_id", "movie_id"]])
+                k_core.append(ratings.loc[~keep, _pair_columns(ratings)])
             ratings = ratings[keep]
         report["k_core_dropped"] = n3 - len(ratings)
         report["k_core_rounds"] = rounds
@@ -559,7 +559,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
                                 "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
     raw.ratings = None  # only the cleaned rows are used from here: the rows read are freed if cleaning copied them
     gone_users: list[np.ndarray] = []
-    ratings, assign, cold = _assign_splits(ratings, split_cfg, report, gone_users, events, cfg.min_rating, below)
+    cuts: list = []
+    ratings, assign, cold = _assign_splits(ratings, split_cfg, report, gone_users, events, cfg.min_rating, below, cuts)
     frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
     del ratings
     extra = {}
@@ -574,6 +575,9 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         if len(core):
             extra["rated_below"] = pd.concat([extra.get("rated_below"), core], ignore_index=True)
             report["k_core_kept_as_seen"] = len(core)
+    if "rated_below" in extra:
+        extra["rated_below"] = _split_below(extra["rated_below"], split_cfg, cuts[0] if cuts else None, cold, uids,
+                                            mids, report)
     # users the cleaning left out (every rating below data.min_rating, or dropped by the k-core filter): not in
     # the dataset, and the popular fallback still never offers them a movie they rated
     dropped = below[:1] + k_core
@@ -758,7 +762,8 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
 
 
 def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, left: list | None = None,
-                   events: list | None = None, min_rating: float | None = None, below: list | None = None):
+                   events: list | None = None, min_rating: float | None = None, below: list | None = None,
+                   below_cuts: list | None = None):
     """(the ratings kept, their split codes, the held-out cold movies or None). ``left`` (a list) receives the
     ids of the users left with no row at all (cleaning.users_left_out counts them). A time split places a summed
     pair by its first event (FIRST_TIME: when the user chose the movie), and ``events`` (a list holding the
@@ -767,7 +772,8 @@ def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, 
     test rows of users or movies that neither train nor valid knows are dropped; valid rows stay (the refit on
     train+valid learns them: an independent check found ML-100K's latest-20% global cut dropping 8,267 valid rows
     of 77 users, whom the refit then never learnt and recommend answered as unknown, and a review ML-100K's
-    random split with split.test=0 dropping the 13 movies first rated in valid, never served)."""
+    random split with split.test=0 dropping the 13 movies first rated in valid, never served). ``below_cuts`` (a list)
+    receives a time split's :class:`~embedrec.data.split.Cuts` (:func:`_time_cuts`)."""
     users_arr = ratings["user_id"].to_numpy()
     movies_arr = ratings["movie_id"].to_numpy()
     ts = ratings["timestamp"].to_numpy() if "timestamp" in ratings else None
@@ -776,6 +782,8 @@ def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, 
         del ratings[FIRST_TIME]  # (never written)
     assign = make_split(split_cfg, users_arr, ts)
     cuts = held_out_cuts(users_arr, ts, assign, split_cfg.method) if events and split_cfg.method != "random" else None
+    if below_cuts is not None:  # the kept ratings' cuts, which the pairs set apart as rated are split by
+        below_cuts.append(_time_cuts(split_cfg, assign, users_arr, ts))
     cold = is_cold = None
     if split_cfg.cold_movies > 0:
         rng = np.random.default_rng(split_cfg.seed + 1)
@@ -840,7 +848,8 @@ def _count_up_to_cuts(ratings: pd.DataFrame, assign: np.ndarray, events: PairEve
     report["cut_pairs_below_min_rating"] = int(low.size)
     if low.size:
         assign[low] = -1
-        pairs = ratings[["user_id", "movie_id"]].iloc[low].reset_index(drop=True)
+        pairs = ratings[_pair_columns(ratings)].iloc[low].reset_index(drop=True)  # its time up to the cut: a
+        # training pair set apart is in the train part (_split_below)
         if below:
             below[0] = pd.concat([below[0], pairs], ignore_index=True)
         elif below is not None:
@@ -894,7 +903,47 @@ def _rated_below(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.
     m = np.searchsorted(mids, pairs["movie_id"].to_numpy())
     ok = (u < uids.size) & (m < mids.size)
     ok[ok] = (uids[u[ok]] == pairs["user_id"].to_numpy()[ok]) & (mids[m[ok]] == pairs["movie_id"].to_numpy()[ok])
-    return pd.DataFrame({"user_idx": u[ok].astype(np.int32), "movie_idx": m[ok].astype(np.int32)})
+    out = pd.DataFrame({"user_idx": u[ok].astype(np.int32), "movie_idx": m[ok].astype(np.int32)})
+    if "timestamp" in pairs:  # for a time split's parts (_split_below), which then drops it
+        out["timestamp"] = pairs["timestamp"].to_numpy()[ok]
+    return out
+
+
+def _pair_columns(ratings: pd.DataFrame) -> list[str]:
+    """The columns a pair the cleaning keeps apart is kept with: its user and movie, and its time where the
+    ratings have times (a time split puts it in a part by it: :func:`_split_below`)."""
+    return ["user_id", "movie_id", *(["timestamp"] if "timestamp" in ratings else [])]
+
+
+def _time_cuts(split_cfg: SplitConfig, assign: np.ndarray, users: np.ndarray, ts: np.ndarray | None):
+    """A time split's :class:`~embedrec.data.split.Cuts` (per user for user_time, one for global_time) of the split
+    codes ``assign`` as made (before the cold movies, the rows given back or dropped), which the pairs kept apart
+    are split by; None for a random or K-fold split."""
+    from embedrec.data.split import held_out_cuts
+
+    if ts is None or split_cfg.folds is not None or split_cfg.method == "random":
+        return None
+    return held_out_cuts(assign, ts, users if split_cfg.method == "user_time" else None)
+
+
+def _split_below(below: pd.DataFrame, split_cfg: SplitConfig, cuts, cold: np.ndarray | None, uids: np.ndarray,
+                 mids: np.ndarray, report: dict) -> pd.DataFrame:
+    """The rated_below table (user_idx, movie_idx[, timestamp]) with each pair's part, ``split`` (int8: 0 train, 1
+    valid, 2 test; split.below_split), in place of its time: evaluation on a split leaves out only the pairs of the
+    parts before it, as it leaves out only the ratings of those parts, where serving leaves out every one. A pair
+    on a held-out cold movie (split.cold_movies) is test, as that movie's ratings are. Counted in
+    ``report["rated_below_split"]``."""
+    from embedrec.data.split import below_split
+
+    users = uids[below["user_idx"].to_numpy()]
+    ts = below["timestamp"].to_numpy(np.int64) if "timestamp" in below else None
+    parts = below_split(split_cfg, users, ts, cuts)
+    if cold is not None:
+        parts[np.isin(mids[below["movie_idx"].to_numpy()], cold)] = TEST
+    report["rated_below_split"] = {name: int(np.count_nonzero(parts == code))
+                                   for name, code in (("train", TRAIN), ("valid", VALID), ("test", TEST))}
+    return pd.DataFrame({"user_idx": below["user_idx"].to_numpy(), "movie_idx": below["movie_idx"].to_numpy(),
+                         "split": parts})
 
 
 def _rated_below_unknown(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.DataFrame:

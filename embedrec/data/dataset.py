@@ -11,6 +11,9 @@ Layout (generations, like a run directory)::
         test.parquet      same columns (may be empty)
         users.parquet     user_idx, user_id[, age, gender, occupation, zip]
         movies.parquet    movie_idx, movie_id, title, year, genres (list of strings), n_ratings
+        rated_below.parquet          user_idx, movie_idx, split (int8: 0 train, 1 valid, 2 test; since the
+                                     parts were kept) of the pairs kept apart as rated (Dataset.rated_below)
+        rated_below_unknown.parquet  user_id, movie_idx rated by users the cleaning left out
     DATASET/manifest.json, DATASET/<name>.parquet -> current/...   for tools that read the files by path
 
 ``load_dataset`` resolves ``current`` once, reads every file through one handle of that generation and holds
@@ -84,6 +87,10 @@ class Dataset:
     # (user rows, movie rows) a user rated below data.min_rating (or on a movie the k-core filter dropped and
     # data.keep_unrated_movies kept): dropped from learning, never recommended
     rated_below: tuple[np.ndarray, np.ndarray] | None = None
+    # each of those pairs' part, int8 (0 train, 1 valid, 2 test: data.split's codes), split as the ratings are, so
+    # that evaluating a split leaves out only those of the parts before it (sparse.seen_csr); None for a dataset
+    # ingested before the parts were kept (evaluation then leaves out every one, as serving does)
+    rated_below_split: np.ndarray | None = None
     # (user_id, movie_idx) rated by users not in the dataset (every rating of theirs below data.min_rating, or
     # dropped by the k-core filter): what the popular fallback never offers them
     rated_below_unknown: pd.DataFrame | None = None
@@ -367,21 +374,27 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
             raise ArtifactError(f"prepared dataset file '{folder / (name + '.parquet')}' is damaged (column "
                                 f"{first_line(e)}); {fix}") from None
         _check_ranges(parts[name], len(users), len(movies), folder / f"{name}.parquet", fix)
-    below = _rated_below(frames["rated_below"], len(users), len(movies), folder / "rated_below.parquet") \
-        if "rated_below" in frames else None
+    below, below_split = _rated_below(frames["rated_below"], len(users), len(movies), folder / "rated_below.parquet") \
+        if "rated_below" in frames else (None, None)
     unknown = _rated_below_unknown(frames["rated_below_unknown"], len(movies), folder / "rated_below_unknown.parquet") \
         if "rated_below_unknown" in frames else None
     fp = manifest.get("fingerprint") if recorded else fingerprint_of(hashes)
     return Dataset(path, manifest, users, movies, parts, fingerprint=fp or "", folder=folder, hold=hold,
-                   rated_below=below, rated_below_unknown=unknown)
+                   rated_below=below, rated_below_split=below_split, rated_below_unknown=unknown)
 
 
 def read_rated_below(folder: Path, manifest: dict, n_users: int, n_movies: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Dataset.rated_below for a reader that opens the files one by one (the torchrun writers), from the
     generation ``folder`` it read: rated_below.parquet checked as load_dataset checks it, or None where the
     manifest lists none."""
+    return read_rated_below_parts(folder, manifest, n_users, n_movies)[0]
+
+
+def read_rated_below_parts(folder: Path, manifest: dict, n_users: int, n_movies: int) -> tuple:
+    """(Dataset.rated_below, Dataset.rated_below_split) as :func:`read_rated_below` reads the first: (None, None)
+    where the manifest lists no rated_below.parquet, the second None where the file holds no ``split`` column."""
     df = _read_optional(folder, manifest, "rated_below")
-    return None if df is None else _rated_below(df, n_users, n_movies, Path(folder) / "rated_below.parquet")
+    return (None, None) if df is None else _rated_below(df, n_users, n_movies, Path(folder) / "rated_below.parquet")
 
 
 def read_rated_below_unknown(folder: Path, manifest: dict, n_movies: int) -> pd.DataFrame | None:
@@ -443,8 +456,9 @@ def _rated_below_unknown(df: pd.DataFrame, n_movies: int, where: Path) -> pd.Dat
     return df
 
 
-def _rated_below(df: pd.DataFrame, n_users: int, n_movies: int, where: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(user rows, movie rows) of a rated_below table, its columns and index ranges checked."""
+def _rated_below(df: pd.DataFrame, n_users: int, n_movies: int, where: Path) -> tuple:
+    """((user rows, movie rows), each pair's part or None) of a rated_below table, its columns and index ranges
+    checked, and its ``split`` column where it has one (an earlier ingest's has none): int8 codes 0, 1 or 2."""
     from embedrec.errors import first_line
 
     try:
@@ -456,7 +470,13 @@ def _rated_below(df: pd.DataFrame, n_users: int, n_movies: int, where: Path) -> 
     except (KeyError, ValueError, TypeError) as e:
         raise ArtifactError(f"prepared dataset file '{where}' is damaged (column {first_line(e)}); {FIX}") from None
     _check_ranges(part, n_users, n_movies, where)
-    return part.user, part.movie
+    if "split" not in df:
+        return (part.user, part.movie), None
+    codes = df["split"].to_numpy()
+    if not np.issubdtype(codes.dtype, np.integer) or codes.size and not 0 <= int(codes.min()) <= int(codes.max()) <= 2:
+        raise ArtifactError(f"prepared dataset file '{where}' is damaged: its split column holds other values than "
+                            f"0, 1 and 2 (train, valid, test); {FIX}")
+    return (part.user, part.movie), codes.astype(np.int8)
 
 
 def _check_ranges(part: Interactions, n_users: int, n_movies: int, where: Path, fix: str = FIX) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -182,3 +183,82 @@ def drop_unknown(assign: np.ndarray, users: np.ndarray, movies: np.ndarray,
     out = assign.copy()
     out[drop] = -1
     return out, int(drop.sum())
+
+
+# The pairs ingest keeps apart as rated (Dataset.rated_below: below data.min_rating, or on a movie the k-core
+# filter dropped) are split as the kept ratings are, by these, so that evaluation on a split leaves out only those
+# rated in the parts before it (and serving every one). They are drawn on their own (their own seeds, derived from
+# split.seed), so the kept ratings' split is the same, row for row, whether a file has such pairs or not.
+NO_CUT = np.iinfo(np.int64).max  # a user's cut where it has no rating in that part: nothing falls at or after it
+BELOW_STREAM = 0x62656C6F77  # 'below': the seed stream of the pairs kept apart, beside split.seed's own
+
+
+def below_seed(seed: int) -> int:
+    """The seed the pairs kept apart are drawn with: derived from split.seed (``seed``), never equal to it, so
+    their draw is not the kept ratings' draw replayed over other rows."""
+    return int(np.random.SeedSequence([int(seed), BELOW_STREAM]).generate_state(1, np.uint64)[0] >> 1)
+
+
+@dataclass
+class Cuts:
+    """Where a time split's held-out parts begin: the time of the earliest valid and of the earliest test rating
+    (NO_CUT where the part is empty), one pair for a global cut (``users`` None), else one per user of
+    ``users`` (a user_time split: each user its own)."""
+
+    valid: np.ndarray  # int64, one per user of ``users`` (one in all for a global cut)
+    test: np.ndarray
+    users: np.ndarray | None = None
+
+
+def held_out_cuts(assign: np.ndarray, timestamps: np.ndarray, users: np.ndarray | None = None) -> Cuts:
+    """The :class:`Cuts` of a time split (``assign``: its codes, as made, before any row is dropped or given back;
+    ``users``: each rating's user for a per-user cut, None for a global one)."""
+    import pandas as pd
+
+    ts = np.asarray(timestamps, dtype=np.int64)
+    if users is None:
+        first = [ts[assign == code].min() if np.any(assign == code) else NO_CUT for code in (VALID, TEST)]
+        return Cuts(np.array([first[0]], np.int64), np.array([first[1]], np.int64))
+    per = [pd.Series(ts[assign == code]).groupby(users[assign == code], sort=True).min() for code in (VALID, TEST)]
+    index = per[0].index.union(per[1].index)
+    valid, test = (p.reindex(index, fill_value=NO_CUT).to_numpy(np.int64) for p in per)
+    return Cuts(valid, test, index.to_numpy())
+
+
+def time_parts(cuts: Cuts, users: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
+    """Each pair's part by its time against ``cuts``: test at or after its user's test cut (the global one), valid
+    at or after the valid cut, else train; a pair at the very time a part begins is in that part (its ratings
+    there may be, ties in time being split by input order), and a user with no held-out rating keeps its pairs
+    in train."""
+    import pandas as pd
+
+    ts = np.asarray(timestamps, dtype=np.int64)
+    if cuts.users is None:
+        valid, test = np.full(ts.size, cuts.valid[0]), np.full(ts.size, cuts.test[0])
+    else:
+        at = pd.Index(cuts.users).get_indexer(users)
+        known = at >= 0
+        valid, test = np.full(ts.size, NO_CUT), np.full(ts.size, NO_CUT)
+        valid[known], test[known] = cuts.valid[at[known]], cuts.test[at[known]]
+    out = np.full(ts.size, TRAIN, np.int8)
+    out[ts >= valid] = VALID
+    out[ts >= test] = TEST
+    return out
+
+
+def below_split(cfg: SplitConfig, users: np.ndarray, timestamps: np.ndarray | None,
+                cuts: Cuts | None) -> np.ndarray:
+    """The part (TRAIN, VALID, TEST) of each pair kept apart as rated (``users``: each pair's user), as
+    :func:`make_split` splits the kept ratings: a random split draws them with its shares (with the seed
+    :func:`below_seed` derives from split.seed), a K-fold split deals each user's into the same number of folds
+    and holds out the same fold (:func:`kfold_split`), a time split puts each by its time against the kept
+    ratings' cuts (``cuts``: :func:`held_out_cuts` of their split; :func:`time_parts`). The per-user rule that
+    gives a user whose every rating was held out one back in train is not applied: it keeps a user known to the
+    model, which a pair kept apart never teaches."""
+    if cfg.folds is not None:
+        return kfold_split(users, cfg.folds, cfg.fold, cfg.valid, below_seed(cfg.seed))
+    if cfg.method == "random":
+        return random_split(users.size, cfg.valid, cfg.test, below_seed(cfg.seed))
+    if timestamps is None or cuts is None:
+        raise DataError(f"split.method={cfg.method}: the pairs kept apart as rated have no times to split them by")
+    return time_parts(cuts, users, timestamps)
