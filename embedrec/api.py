@@ -605,7 +605,8 @@ def _warn_config(cfg: Config, manifest: dict, path, n_movies: int | None) -> Non
 
 
 def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
-    """:func:`_warn_config`, and one warning where the dataset dropped low ratings it now keeps apart."""
+    """:func:`_warn_config`, and one warning where the dataset dropped low ratings it now keeps apart (a note where
+    it keeps them without their parts)."""
     _warn_config(cfg, ds.manifest, ds.path, ds.n_movies)
     cleaning = ds.manifest.get("cleaning") or {}
     dropped = cleaning.get("below_min_rating_dropped") or 0
@@ -617,6 +618,12 @@ def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
         log.warning("dataset '%s' was prepared before embedrec kept what the users its cleaning leaves out "
                     "(data.min_rating, the k-core filter) rated, so --fallback popular may offer them those movies; "
                     "ingest it again (embedrec ingest --overwrite) to exclude them", ds.path)
+    elif ds.rated_below is not None and ds.rated_below[0].size and ds.rated_below_split is None:
+        log.info("note: dataset '%s' was ingested before embedrec split the %s pairs it keeps apart as rated (below "
+                 "data.min_rating) as it splits the ratings, so validation and evaluate leave every one out of the "
+                 "candidates, those rated in the held-out period too (which flatters the figures a little); ingest "
+                 "it again (embedrec ingest --overwrite) to leave out only those rated before", ds.path,
+                 f"{ds.rated_below[0].size:,}")
 
 
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:

@@ -50,8 +50,9 @@ def serving_arrays(ds: Dataset) -> dict[str, np.ndarray]:
     from embedrec.sparse import seen_csr
 
     # every movie the user gave embedrec for training (train and valid) is excluded from recommendations, and
-    # every one rated below data.min_rating (dropped from learning, but rated all the same: seen_csr)
-    indptr, indices = seen_csr(ds, ("train", "valid"))
+    # every one rated below data.min_rating, whatever its part (dropped from learning, but rated all the same;
+    # evaluation leaves out only those of the parts before the split it ranks: seen_csr)
+    indptr, indices = seen_csr(ds, ("train", "valid"), serving=True)
     given = [ds.splits[s].movie for s in ("train", "valid") if s in ds.splits]
     return {"seen_indptr": indptr, "seen_indices": indices,
             "popularity": np.bincount(np.concatenate(given), minlength=ds.n_movies).astype(np.int64)}

@@ -117,9 +117,11 @@ class Shard:
     splits: dict  # name -> Interactions of this rank's users (global indices)
     manifest: dict
     folder: Path | None = None  # the dataset generation every rank read (not DATASET/current, which may move)
-    # (user rows, movie rows) this rank's users rated below data.min_rating: left out of every ranking scored
-    # here, as one process leaves them out (sparse.seen_csr)
+    # (user rows, movie rows) this rank's users rated below data.min_rating, and each pair's part (None for a
+    # dataset ingested before the parts were kept): those of the parts before the split ranked are left out of
+    # its ranking here, as one process leaves them out (sparse.seen_csr)
     below: tuple | None = None
+    below_split: np.ndarray | None = None
 
     def u_range(self, rank: int) -> tuple[int, int]:
         return int(self.u_cuts[rank]), int(self.u_cuts[rank + 1])
@@ -136,15 +138,16 @@ def load_shard(g: Group, path, splits=("train", "valid", "test")) -> Shard:
     nu, nm = int(counts["users"]), int(counts["movies"])
     u_cuts, m_cuts = bounds(nu, g.world), bounds(nm, g.world)
     parts = {s: route_to_users(g, *read_row_groups(path, s, g.rank, g.world, nu, nm), u_cuts) for s in splits}
-    return Shard(nu, nm, u_cuts, m_cuts, parts, manifest, path, rank_below(g, path, manifest, nu, nm, u_cuts))
+    return Shard(nu, nm, u_cuts, m_cuts, parts, manifest, path, *rank_below(g, path, manifest, nu, nm, u_cuts))
 
 
-def rank_below(g: Group, path: Path, manifest: dict, n_users: int, n_movies: int, u_cuts: np.ndarray) -> tuple | None:
-    """The dataset's rated_below pairs of this rank's users (Shard.below), or None where it has none."""
-    from embedrec.data.dataset import read_rated_below
+def rank_below(g: Group, path: Path, manifest: dict, n_users: int, n_movies: int, u_cuts: np.ndarray) -> tuple:
+    """(the dataset's rated_below pairs of this rank's users, their parts): Shard.below and Shard.below_split,
+    (None, None) where it has none, the parts None where it does not record them."""
+    from embedrec.data.dataset import read_rated_below_parts
 
-    below = read_rated_below(path, manifest, n_users, n_movies)
+    below, parts = read_rated_below_parts(path, manifest, n_users, n_movies)
     if below is None:
-        return None
+        return None, None
     mine = (below[0] >= u_cuts[g.rank]) & (below[0] < u_cuts[g.rank + 1])
-    return below[0][mine], below[1][mine]
+    return (below[0][mine], below[1][mine]), None if parts is None else parts[mine]

@@ -14,20 +14,24 @@ import torch
 from embedrec.dist_data import Shard
 from embedrec.distributed import Group
 from embedrec.evaluate import RankingLists, fit_biases, sample_positions, split_rating_metrics
-from embedrec.sparse import csr
+from embedrec.sparse import below_in, csr, seen_splits
 
 
 class ShardRanking:
     """Ranking metrics of the sharded model on one split: each rank scores the sampled users it owns against
     every movie, and the sums are added up over ranks; the same numbers as evaluate_model on the whole data
-    (the same sampled users, the same exclusions), up to float rounding."""
+    (the same sampled users, the same exclusions), up to float rounding. ``parts``: the splits before ``split``, the
+    one ranked (``test``'s rows), whose movies are left out, and so are the pairs rated below data.min_rating of
+    those parts (sparse.seen_csr)."""
 
-    def __init__(self, g: Group, shard: Shard, parts: list, test, ks, max_users: int, device=None, seed: int = 0):
+    def __init__(self, g: Group, shard: Shard, parts: list, test, ks, max_users: int, device=None, seed: int = 0, *,
+                 split: str):
         self.g, self.device = g, device
         lo, hi = shard.u_range(g.rank)
         pairs = [(p.user, p.movie) for p in parts if len(p)]
-        if shard.below is not None and shard.below[0].size:  # rated below data.min_rating: left out as well
-            pairs.append(shard.below)
+        below = below_in(shard.below, shard.below_split, seen_splits(split))
+        if below is not None:
+            pairs.append(below)
         seen_u = np.concatenate([u for u, _ in pairs]) if pairs else np.zeros(0, np.int32)
         seen_m = np.concatenate([m for _, m in pairs]) if pairs else np.zeros(0, np.int32)
 
@@ -72,10 +76,10 @@ class Evaluator:
     """evaluate_model on shards: rating metrics (explicit) and ranking metrics of factors ``f`` on ``part``."""
 
     def __init__(self, g: Group, shard: Shard, seen: list, part, ks, max_users: int, explicit: bool, ranking: bool,
-                 device=None):
+                 device=None, *, split: str):
         self.g, self.shard, self.part, self.explicit = g, shard, part, explicit
         self.scale = tuple(shard.manifest["rating_scale"]) if explicit else None
-        self.rank = ShardRanking(g, shard, seen, part, ks, max_users, device) if ranking else None
+        self.rank = ShardRanking(g, shard, seen, part, ks, max_users, device, split=split) if ranking else None
 
     def metrics(self, f: dict) -> dict:
         out: dict = {}
@@ -87,7 +91,8 @@ class Evaluator:
         return out
 
 
-def baselines(g: Group, shard: Shard, seen: list, part, ks, max_users: int, explicit: bool, device=None) -> dict:
+def baselines(g: Group, shard: Shard, seen: list, part, ks, max_users: int, explicit: bool, device=None, *,
+              split: str) -> dict:
     """evaluate.baselines on shards: global mean and biases-only (explicit), most popular."""
     tr = seen[0]
     out: dict = {}
@@ -101,7 +106,7 @@ def baselines(g: Group, shard: Shard, seen: list, part, ks, max_users: int, expl
         lo, hi = shard.manifest["rating_scale"]
         out["biases"] = rating_sums(g, np.clip(mu + bu[part.user] + bm[part.movie], lo, hi), part.rating)
     pop = sum_ranks(g, np.bincount(tr.movie, minlength=shard.n_movies).astype(np.int64))
-    ev = ShardRanking(g, shard, seen, part, ks, max_users, device)
+    ev = ShardRanking(g, shard, seen, part, ks, max_users, device, split=split)
     lo, hi = shard.u_range(g.rank)
     out["most_popular"] = ev.metrics(np.zeros((hi - lo, 1), np.float32), np.zeros((shard.n_movies, 1), np.float32),
                                      pop.astype(np.float32))

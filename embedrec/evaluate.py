@@ -12,6 +12,7 @@ from embedrec.beyond import NAMES as BEYOND_NAMES
 from embedrec.beyond import catalogue
 from embedrec.model.factors import Factors
 from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here)
+    below_in,
     csr,
     gather_csr,
     seen_csr,
@@ -496,7 +497,7 @@ def _updated_rows(run, ds: Dataset, split: str) -> dict | None:
     ptr, idx = run.array("seen_indptr"), run.array("seen_indices")
     n = np.int64(max(ds.n_movies, 1))
     run_keys = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr)) * n + idx
-    own_ptr, own_idx = seen_csr(ds, ("train", "valid"))
+    own_ptr, own_idx = seen_csr(ds, ("train", "valid"), serving=True)  # the run's own: all rated_below pairs
     own = np.repeat(np.arange(own_ptr.size - 1, dtype=np.int64), np.diff(own_ptr)) * n + own_idx
     added = np.setdiff1d(run_keys, own)
     part = ds.splits[split]
@@ -563,7 +564,7 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
         out["users_untrained"] = untrained
     result = {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
                                                            fit_on=fit_on, catalogue=cat)}},
-              "excluded": "+".join(seen_splits(split)), "excluded_rated_below": _n_below(ds),
+              "excluded": "+".join(seen_splits(split)), **_below_counts(ds, split),
               "beyond_accuracy": cat.describe()}
     if users is not None:
         result["per_user"] = _per_user_frame(users, ds, _rating_errors(errors, part, ds) if explicit else None)
@@ -600,10 +601,19 @@ def _rating_errors(err: np.ndarray, part, ds: Dataset) -> dict:
     return dict(zip(RATING_COLUMNS, (rmse, mae, n.astype(np.int64))))
 
 
-def _n_below(ds: Dataset) -> int:
-    """How many (user, movie) pairs rated below data.min_rating every ranking here leaves out (seen_csr)."""
+def _below_counts(ds: Dataset, split: str) -> dict:
+    """{"excluded_rated_below": how many (user, movie) pairs kept apart as rated (below data.min_rating) the
+    ranking on ``split`` leaves out (seen_csr: those of the parts before it), "rated_below_held_out": how many it
+    does not (those of ``split`` and the parts after it: rated in the held-out period, so not known to the model;
+    None where the dataset does not record the parts, ingested before they were kept: every one is left out)}."""
     below = getattr(ds, "rated_below", None)
-    return int(below[0].size) if below is not None else 0
+    total = int(below[0].size) if below is not None else 0
+    parts = getattr(ds, "rated_below_split", None)
+    if parts is None:
+        return {"excluded_rated_below": total, "rated_below_held_out": None if total else 0}
+    before = below_in(below, parts, seen_splits(split))
+    n = int(before[0].size) if before is not None else 0
+    return {"excluded_rated_below": n, "rated_below_held_out": total - n}
 
 
 def score_device(device):

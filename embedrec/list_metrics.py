@@ -317,8 +317,8 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
     as ``result["splits"][split][name]``, beside the model and the baselines; the catalogue is the dataset's
     movies, and the beyond-accuracy metrics are measured against the training data the model's were
     (``result["beyond_accuracy"]``: :func:`beyond_of_lists`). Rows naming a movie the user rated in the splits the
-    model's lists leave out (train, and valid on test) are counted in one warning each: such a list is not ranked
-    as the model's are."""
+    model's lists leave out (train, and valid on test; and those rated below data.min_rating in them:
+    sparse.seen_csr) are counted in one warning each: such a list is not ranked as the model's are."""
     import pandas as pd
 
     from embedrec.beyond import catalogue
@@ -327,7 +327,9 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
     truth = ds.split_frame(split)
     counted = (result.get("beyond_accuracy") or {}).get("popularity_counted_on")
     cat = catalogue(ds, tuple(counted.split("+"))) if counted else None
-    seen = pd.concat([ds.split_frame(s)[["user_id", "movie_id"]] for s in seen_splits(split)], ignore_index=True)
+    below = _below_seen(ds, split)
+    seen = pd.concat([ds.split_frame(s)[["user_id", "movie_id"]] for s in seen_splits(split)] + below,
+                     ignore_index=True)
     row = result["splits"][split]
     for name, frame in lists.items():  # (names checked by check_lists before the model was scored)
         if type(frame).__name__ != "DataFrame" and callable(getattr(frame, "to_frame", None)):
@@ -353,8 +355,9 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
         except (ValueError, TypeError):  # ids of another kind than the dataset's: none matches, as score_lists said
             rated = 0
         if rated:
-            log.warning("%s: %s of its rows name a movie the user rated in %s, which the model's lists leave out; "
-                        "drop them for a like-for-like comparison", name, f"{rated:,}", " and ".join(seen_splits(split)))
+            log.warning("%s: %s of its rows name a movie the user rated in %s%s, which the model's lists leave out; "
+                        "drop them for a like-for-like comparison", name, f"{rated:,}", " and ".join(seen_splits(split)),
+                        " (or rated below data.min_rating there)" if below else "")
         # a review: ids the dataset does not have (an id mapping's slip: 374 for m0374) scored 0 in silence and
         # counted in coverage; coverage is now of the dataset's movies, and a script reads both counts in the JSON
         known = frame["movie_id"].isin(ds.movies["movie_id"]).to_numpy()
@@ -376,6 +379,20 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
             log.warning("%s: %s of the %s users of %s have no list, each scored 0", name, f"{without:,}",
                         f"{row[name]['users_evaluated']:,}", split)
         row[name]["rows_rated_in_training"], row[name]["rows_unknown_movie"] = rated, unknown
+
+
+def _below_seen(ds, split: str) -> list:
+    """[a DataFrame of the (user_id, movie_id) pairs rated below data.min_rating that the model's lists on ``split``
+    leave out: those of the parts before it (sparse.seen_csr)], or [] where there are none."""
+    import pandas as pd
+
+    from embedrec.sparse import below_in, seen_splits
+
+    got = below_in(getattr(ds, "rated_below", None), getattr(ds, "rated_below_split", None), seen_splits(split))
+    if got is None:
+        return []
+    return [pd.DataFrame({"user_id": ds.users["user_id"].to_numpy()[got[0]],
+                          "movie_id": ds.movies["movie_id"].to_numpy()[got[1]]})]
 
 
 def beyond_of_lists(frame, ds, truth, ks, cat) -> tuple[dict, object]:

@@ -60,8 +60,9 @@ def load(g: Group, path) -> Data:
     for s in ("train", "valid", "test"):
         splits[s], rows[s] = route_to_users(g, *read_row_groups(path, s, g.rank, g.world, nu, nm), u_cuts,
                                             with_rows=True)
-    return Data(Shard(nu, nm, u_cuts, bounds(nm, g.world), splits, manifest,
-                      below=rank_below(g, path, manifest, nu, nm, u_cuts)), rows, path)
+    below, parts = rank_below(g, path, manifest, nu, nm, u_cuts)
+    return Data(Shard(nu, nm, u_cuts, bounds(nm, g.world), splits, manifest, below=below, below_split=parts), rows,
+                path)
 
 
 # ------------------------------------------------------------------------------------------------ runners
@@ -168,7 +169,7 @@ def fit_replica(g: Group, data: Data, train, rows, valid, model_cfg, train_cfg, 
 
         explicit = model_cfg.objective == "explicit"
         ev = Evaluator(g, data.shard, [train], valid, validation_ks(train_cfg, metric), train_cfg.eval_users, explicit,
-                       not explicit or parse_metric(metric)[1] is not None, score_device(g.device))
+                       not explicit or parse_metric(metric)[1] is not None, score_device(g.device), split="valid")
 
         def score():
             return ev.metrics(factors(model, unrated))
@@ -266,8 +267,9 @@ def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bo
         if part is None or g.total(len(part)) == 0:
             continue
         seen = [data.shard.splits[s] for s in seen_splits(split)]
-        model = Evaluator(g, data.shard, seen, part, ks, n, explicit, True, dev).metrics(f)
-        metrics["splits"][split] = {"model": model, **baselines(g, data.shard, seen, part, ks, n, explicit, dev)}
+        model = Evaluator(g, data.shard, seen, part, ks, n, explicit, True, dev, split=split).metrics(f)
+        metrics["splits"][split] = {"model": model, **baselines(g, data.shard, seen, part, ks, n, explicit, dev,
+                                                                split=split)}
     return metrics
 
 

@@ -100,7 +100,7 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
         from embedrec.evaluate import score_device
 
         ev = ShardRanking(g, shard, [train], valid, validation_ks(train_cfg, metric), train_cfg.eval_users,
-                          score_device(g.device))
+                          score_device(g.device), split="valid")
 
         def score():  # a collective: every rank scores its users
             return ev.metrics(tables.user.weight.detach().cpu().numpy(), *full_movies(g, tables, unrated))
@@ -242,7 +242,7 @@ def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg
     if has_valid:
         k = parse_metric(best.metric)[1]
         ev = ShardRanking(g, shard, [train], valid, sorted(set(tcfg.eval_k) | ({k} if k else set())),
-                          tcfg.eval_users, score_device(g.device))
+                          tcfg.eval_users, score_device(g.device), split="valid")
         scores = {}
         for scale in scales:
             tables.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
@@ -411,7 +411,7 @@ def choose_trend_shard(g: Group, shard: Shard, cfg, result, resolved: bool):
     lo = int(shard.u_cuts[g.rank])
     k = parse_metric(result.metric)[1]
     ev = ShardRanking(g, shard, [tr], va, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
-                      score_device(g.device))
+                      score_device(g.device), split="valid")
     beta, window, gamma, value = trend.choose(
         shard, tcfg, {"user_factors": P, "movie_factors": Q, "movie_bias": b},
         lambda f: ev.metrics(f["user_factors"], f["movie_factors"], f["movie_bias"]), result.metric,
@@ -453,7 +453,7 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
         if part is None or g.total(len(part)) == 0:
             continue
         seen = [shard.splits[s] for s in seen_splits(split)]
-        ev = ShardRanking(g, shard, seen, part, ks, n, dev)
+        ev = ShardRanking(g, shard, seen, part, ks, n, dev, split=split)
         metrics["splits"][split] = {"model": ev.metrics(P, Q, b), "most_popular": ev.metrics(zeros_u, zeros_m, pop)}
     return metrics
 

@@ -59,13 +59,35 @@ def seen_splits(split: str) -> tuple[str, ...]:
     return ("train",) if split == "valid" else ("train", "valid")
 
 
-def seen_csr(ds: Dataset, splits: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+# the codes of a rated_below pair's part (Dataset.rated_below_split): data/split.py's TRAIN, VALID, TEST
+PART_CODES = {"train": 0, "valid": 1, "test": 2}
+
+
+def below_in(below: tuple[np.ndarray, np.ndarray] | None, parts: np.ndarray | None,
+             splits: tuple[str, ...] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pairs of ``below`` (user rows, movie rows: the rated_below pairs, Dataset.rated_below) whose part
+    (``parts``: Dataset.rated_below_split) is one of ``splits``: what the model may have been told of before the
+    split ranked. Every pair where ``splits`` is None (serving) or ``parts`` is (a dataset ingested before the
+    parts were kept); None where there is none."""
+    if below is None or not below[0].size:
+        return None
+    if splits is None or parts is None:
+        return below
+    keep = np.isin(parts, [PART_CODES[s] for s in splits])
+    return (below[0][keep], below[1][keep]) if keep.any() else None
+
+
+def seen_csr(ds: Dataset, splits: tuple[str, ...], *, serving: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """CSR of each user's movies over the given splits of a dataset (duplicates are harmless), and the movies
-    each rated below data.min_rating (``ds.rated_below``: rated, though not learnt from), so that what is scored
-    (validation, evaluate) leaves out what is served (recommend, export) leaves out."""
+    each rated below data.min_rating (``ds.rated_below``: rated, though not learnt from) in those splits' parts
+    (:func:`below_in`): what a ranking on the split after them (:func:`seen_splits`: validation, evaluate) leaves
+    out, where a dislike the user makes later in the held-out period is not known yet. ``serving``: every
+    rated_below pair, whatever its part, as ``recommend`` and ``export --topk-all`` leave them out (the user told
+    us); so too for a dataset that does not record the parts (ingested before they were kept)."""
     parts = [(p.user, p.movie) for p in (ds.splits[s] for s in splits if s in ds.splits) if len(p)]
-    below = getattr(ds, "rated_below", None)
-    if below is not None and below[0].size:
+    below = below_in(getattr(ds, "rated_below", None), getattr(ds, "rated_below_split", None),
+                     None if serving else splits)
+    if below is not None:
         parts.append(below)
     if not parts:
         return np.zeros(ds.n_users + 1, np.int64), np.zeros(0, np.int32)

@@ -745,7 +745,9 @@ def test_ranks_keep_the_movies_rated_below_min_rating_out_of_the_lists(synth_dir
         ptr, idx = a2["seen_indptr"], a2["seen_indices"]
         assert all(m in idx[ptr[u]:ptr[u + 1]] for u, m in zip(below["user_idx"][:200], below["movie_idx"][:200]))
         # and the ranks score what one process scores (a review: the ranks' validation and test metrics still
-        # ranked those movies, so their numbers and chosen epoch differed from one process's and evaluate's)
+        # ranked those movies, so their numbers and chosen epoch differed from one process's and evaluate's), each
+        # split leaving out only those rated in the parts before it (a later review: every one, the held-out
+        # period's too, told evaluation which movies the user would rate low there)
         m1, m2 = _run_metrics(one)["splits"], _run_metrics(two)["splits"]
         for split in m1:
             for k, v in m1[split]["model"].items():

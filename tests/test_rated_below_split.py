@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from embedrec.cli import main
 from embedrec.config import Config
-from embedrec.data.dataset import load_dataset
+from embedrec.data.dataset import Dataset, Interactions, load_dataset
 from embedrec.data.split import (
     NO_CUT,
     TEST,
@@ -27,6 +27,7 @@ from embedrec.data.split import (
     time_parts,
 )
 from embedrec.errors import ArtifactError
+from embedrec.sparse import PART_CODES, below_in, seen_csr
 
 
 def invoke(*args):
@@ -59,7 +60,21 @@ def _ingest(tmp_path: Path, name: str, *sets: str) -> Path:
     return out
 
 
+def _pairs(indptr: np.ndarray, indices: np.ndarray) -> set:
+    """{(user row, movie row)} of a CSR."""
+    return {(u, int(m)) for u in range(indptr.size - 1) for m in indices[indptr[u]:indptr[u + 1]]}
+
+
+def _dislikes(which) -> set:
+    """{(user row, movie row)} of the DISLIKES whose part is in ``which`` (ids 1.. are rows 0..)."""
+    return {(u - 1, m - 1) for (u, m, _), part in which}
+
+
 # ------------------------------------------------------------------------------------------ pure functions
+def test_the_part_codes_are_the_splits_codes():
+    assert PART_CODES == {"train": TRAIN, "valid": VALID, "test": TEST}
+
+
 def test_global_cuts_and_parts_by_hand():
     ts = np.array([10, 20, 30, 40, 50, 60, 70, 80])
     assign = np.array([TRAIN] * 4 + [VALID] * 2 + [TEST] * 2, np.int8)
@@ -118,6 +133,31 @@ def test_a_time_split_without_cuts_is_refused():
         below_split(Config().updated({"split.method": "global_time"}).split, np.array([1]), None, None)
 
 
+def _dataset(parts) -> Dataset:
+    """Two users, four movies: user 0's train movie 0 and valid movie 1; the rated_below pairs (0, 2) in train,
+    (0, 3) in valid and (1, 2) in test (``parts`` None: a dataset ingested before the parts were kept)."""
+    def rows(user: int, movie: int) -> Interactions:
+        return Interactions(np.array([user], np.int32), np.array([movie], np.int32), np.ones(1, np.float32))
+
+    frame = pd.DataFrame({"user_id": [1, 2]})
+    movies = pd.DataFrame({"movie_id": [1, 2, 3, 4]})
+    splits = {"train": rows(0, 0), "valid": rows(0, 1), "test": rows(1, 1)}
+    below = (np.array([0, 0, 1], np.int32), np.array([2, 3, 2], np.int32))
+    return Dataset(Path("x"), {}, frame, movies, splits, rated_below=below,
+                   rated_below_split=None if parts is None else np.array(parts, np.int8))
+
+
+def test_seen_csr_leaves_out_the_pairs_kept_apart_of_the_parts_before_the_split_and_serving_every_one():
+    ds = _dataset([TRAIN, VALID, TEST])
+    assert _pairs(*seen_csr(ds, ("train",))) == {(0, 0), (0, 2)}  # validation: train's
+    assert _pairs(*seen_csr(ds, ("train", "valid"))) == {(0, 0), (0, 1), (0, 2), (0, 3)}  # test: and valid's
+    assert _pairs(*seen_csr(ds, ("train", "valid"), serving=True)) == {(0, 0), (0, 1), (0, 2), (0, 3), (1, 2)}
+    old = _dataset(None)  # without the parts: every one, as before
+    assert _pairs(*seen_csr(old, ("train",))) == {(0, 0), (0, 2), (0, 3), (1, 2)}
+    assert below_in(None, None, ("train",)) is None
+    assert below_in(old.rated_below, np.array([TEST, TEST, TEST], np.int8), ("train", "valid")) is None
+
+
 # ------------------------------------------------------------------------------------ ingest, known answers
 @pytest.mark.parametrize("method, want", [("global_time", GLOBAL), ("user_time", PER_USER)])
 def test_a_time_split_puts_each_dislike_in_the_part_of_its_time(tmp_path, method, want):
@@ -138,6 +178,20 @@ def test_a_time_split_puts_each_dislike_in_the_part_of_its_time(tmp_path, method
     for s in ("train", "valid", "test"):
         a, b = ds.split_frame(s), load_dataset(tmp_path / "plain").split_frame(s)
         pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("method, want", [("global_time", GLOBAL), ("user_time", PER_USER)])
+def test_each_ranking_leaves_out_the_dislikes_of_the_parts_before_it_and_serving_every_one(tmp_path, method, want):
+    """Validation leaves out the dislikes of train, evaluate on test those of train and valid, as each leaves out
+    those parts' ratings; serving (the run's seen movies) every one."""
+    ds = load_dataset(_ingest(tmp_path, method, f"split.method={method}"))
+    rated = {s: set(zip(ds.splits[s].user.tolist(), ds.splits[s].movie.tolist())) for s in ("train", "valid")}
+    pairs = list(zip(DISLIKES, want))
+    assert _pairs(*seen_csr(ds, ("train",))) == rated["train"] | _dislikes(p for p in pairs if p[1] == TRAIN)
+    assert _pairs(*seen_csr(ds, ("train", "valid"))) == rated["train"] | rated["valid"] | _dislikes(
+        p for p in pairs if p[1] != TEST)
+    assert _pairs(*seen_csr(ds, ("train", "valid"), serving=True)) == rated["train"] | rated["valid"] | _dislikes(
+        pairs)
 
 
 def _likes_file(tmp_path: Path, n_users: int = 120, seed: int = 0) -> tuple[Path, int]:
@@ -194,6 +248,53 @@ def test_the_k_fold_splits_put_each_dislike_in_one_test_fold(tmp_path):
 
 
 # ----------------------------------------------------------------------------------- evaluate and old datasets
+def _train(tmp_path: Path, ds: Path, name: str = "run") -> Path:
+    run = tmp_path / name
+    r = invoke("train", "--set", f"data.prepared={ds}", "--run", run, "--set", "model.dim=2", "--set",
+               "train.epochs=1", "--set", "train.refit=false", "--set", "train.als_dims=[]", "--set", "train.threads=1",
+               "-q")
+    assert r.exit_code == 0, r.stderr
+    return run
+
+
+def test_evaluate_says_which_dislikes_it_left_out_on_each_split(tmp_path):
+    ds = _ingest(tmp_path, "ds", "split.method=global_time")
+    run = _train(tmp_path, ds)
+    r = invoke("evaluate", "--run", run, "--split", "test", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["excluded"] == "train+valid" and (got["excluded_rated_below"], got["rated_below_held_out"]) == (3, 1)
+    assert ("all movies minus those the user rated in train and valid, and the 3 rated below data.min_rating in "
+            "train and valid (recommend leaves out all of them; the 1 in test stay candidates, as the held-out "
+            "ratings do);") in r.stderr, r.stderr
+    r = invoke("evaluate", "--run", run, "--split", "valid", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert (got["excluded_rated_below"], got["rated_below_held_out"]) == (1, 3)
+    assert "the 1 rated below data.min_rating in train (recommend leaves out all of them; the 3 in valid and " \
+        "test stay candidates" in r.stderr, r.stderr
+    # serving: every dislike, whatever its part
+    import embedrec as er
+
+    with er.open(run) as model:
+        for (u, m, _) in DISLIKES:
+            assert m not in model.recommend([u], 4).movie_ids[0]
+
+
+def test_evaluate_lists_counts_the_dislikes_of_the_parts_before_the_split(tmp_path):
+    """evaluate --lists warns of rows naming a movie the model's lists leave out: a dislike of train or valid
+    on test, not one of the held-out period."""
+    ds = _ingest(tmp_path, "ds", "split.method=global_time")
+    run = _train(tmp_path, ds)
+    lists = tmp_path / "lists.csv"
+    lists.write_text("user_id,movie_id,rank\n1,2,1\n2,3,1\n")  # user 1's valid dislike, user 2's test one
+    r = invoke("evaluate", "--run", run, "--split", "test", "--lists", lists, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["splits"]["test"]["lists.csv"]["rows_rated_in_training"] == 1
+    assert "lists.csv: 1 of its rows name a movie the user rated in train and valid (or rated below " \
+        "data.min_rating there)" in r.stderr, r.stderr
+
+
 def _without_parts(ds: Path) -> None:
     """rated_below.parquet as an earlier embedrec wrote it (user_idx, movie_idx), the manifest sealed again."""
     from embedrec.fsutil.files import write_parquet
@@ -226,6 +327,23 @@ def test_a_dataset_ingested_before_the_parts_were_kept_loads_without_them(tmp_pa
     assert read_rated_below_parts(gen, manifest, 3, 4)[1] is None
 
 
+def test_a_dataset_ingested_before_the_parts_were_kept_leaves_out_every_dislike_and_says_so(tmp_path):
+    ds = _ingest(tmp_path, "ds", "split.method=global_time")
+    _without_parts(ds)
+    loaded = load_dataset(ds)
+    assert _pairs(*seen_csr(loaded, ("train",))) >= _dislikes(zip(DISLIKES, GLOBAL))  # every one, as before
+    r = invoke("train", "--set", f"data.prepared={ds}", "--run", tmp_path / "run", "--set", "model.dim=2", "--set",
+               "train.epochs=1", "--set", "train.refit=false", "--set", "train.als_dims=[]")
+    assert r.exit_code == 0, r.stderr
+    assert f"note: dataset '{ds}' was ingested before embedrec split the 4 pairs it keeps apart as rated" in r.stderr
+    assert "ingest it again (embedrec ingest --overwrite) to leave out only those rated before" in r.stderr
+    r = invoke("evaluate", "--run", tmp_path / "run", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert (got["excluded_rated_below"], got["rated_below_held_out"]) == (4, None)
+    assert "and the 4 rated below data.min_rating, whatever their time" in r.stderr, r.stderr
+
+
 def test_a_split_column_of_other_codes_is_damage(tmp_path):
     from embedrec.fsutil.files import write_parquet
     from embedrec.fsutil.integrity import SEAL, file_entry, fingerprint_of, seal
@@ -245,3 +363,14 @@ def test_a_split_column_of_other_codes_is_damage(tmp_path):
         load_dataset(ds)
 
 
+def test_the_refit_takes_the_dislikes_of_valid_as_train_ones(tmp_path):
+    """A refit trains on train+valid as its train split: the pairs kept apart of valid are train's too, so a
+    ranking on test leaves out the same pairs from the merged dataset as from the dataset."""
+    from embedrec.training.refit import train_valid_dataset
+
+    ds = load_dataset(_ingest(tmp_path, "ds", "split.method=global_time"))
+    merged = train_valid_dataset(ds)
+    assert len(merged.splits["valid"]) == 0
+    assert merged.rated_below_split.tolist() == [TRAIN if p == VALID else p for p in GLOBAL]
+    for a, b in zip(seen_csr(merged, ("train", "valid")), seen_csr(ds, ("train", "valid"))):
+        np.testing.assert_array_equal(a, b)

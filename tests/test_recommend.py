@@ -966,7 +966,10 @@ def test_movies_rated_below_min_rating_are_never_recommended(implicit_models, sy
 def test_evaluate_scores_the_lists_that_are_served_under_min_rating(implicit_models):
     """A review: with data.min_rating, evaluate (and train's validation) ranked movies the user had rated below
     it (on ML-100K at 4, 25.7% of evaluate's top-10 slots), so its NDCG@10 (0.318) described lists recommend
-    never serves (0.401). Every ranking now leaves them out, and evaluate says how many."""
+    never serves (0.401). Every ranking now leaves out those rated before the split it scores (a later review:
+    leaving out every one told evaluation which movies the user would dislike in the held-out period): the
+    served lists less the held-out dislikes, which stay candidates as the held-out ratings do. evaluate says
+    how many of each."""
     import embedrec as er
     from embedrec import metrics as M
     from embedrec.data.dataset import load_dataset
@@ -975,16 +978,27 @@ def test_evaluate_scores_the_lists_that_are_served_under_min_rating(implicit_mod
     run = er.open(rec.run.path)
     got = run.evaluate("test", ks=10)
     ds = load_dataset(rec.run.manifest["dataset"]["path"])
-    assert got["excluded"] == "train+valid" and got["excluded_rated_below"] == ds.rated_below[0].size > 1000
+    parts = ds.rated_below_split
+    before = parts < 2  # rated below 3 in train or valid
+    assert got["excluded"] == "train+valid" and got["excluded_rated_below"] == int(before.sum()) > 1000
+    assert got["rated_below_held_out"] == int((~before).sum()) > 100
     test = ds.splits["test"]
     users = np.unique(test.user)
-    ids, _ = rec.recommend_rows(users, 10)  # the served lists: train, valid and the rated-below pairs left out
+    served, _ = rec.recommend_rows(users, 10)  # the served lists: train, valid and every rated-below pair left out
     below = set(zip(ds.rated_below[0].tolist(), ds.rated_below[1].tolist()))
-    assert not {(u, int(m)) for u, r in zip(users.tolist(), ids) for m in r} & below
+    assert not {(u, int(m)) for u, r in zip(users.tolist(), served) for m in r} & below
+    # evaluate's: every movie ranked, less train, valid and the rated-below pairs of those two parts
+    known = {(u, m) for u, m in zip(ds.rated_below[0][before].tolist(), ds.rated_below[1][before].tolist())}
+    for s in ("train", "valid"):
+        known |= set(zip(ds.splits[s].user.tolist(), ds.splits[s].movie.tolist()))
+    ranked, _ = rec.recommend_rows(users, ds.n_movies, include_seen=True)
+    ids = [[int(m) for m in r if (u, int(m)) not in known][:10] for u, r in zip(users.tolist(), ranked)]
     wanted = {u: set(test.movie[test.user == u].tolist()) for u in users.tolist()}
-    hits = np.array([[int(m) in wanted[u] for m in r] for u, r in zip(users.tolist(), ids)])
-    served = M.ndcg_at_k(hits, np.array([len(wanted[u]) for u in users.tolist()]), 10).mean()
-    assert got["splits"]["test"]["model"]["ndcg@10"] == pytest.approx(served, abs=1e-6)
+    hits = np.array([[m in wanted[u] for m in r] for u, r in zip(users.tolist(), ids)])
+    scored = M.ndcg_at_k(hits, np.array([len(wanted[u]) for u in users.tolist()]), 10).mean()
+    assert got["splits"]["test"]["model"]["ndcg@10"] == pytest.approx(scored, abs=1e-6)
+    held = {(u, m) for u, m in zip(ds.rated_below[0][~before].tolist(), ds.rated_below[1][~before].tolist())}
+    assert {(u, m) for u, r in zip(users.tolist(), ids) for m in r} & held  # some ranked, as the test ratings are
     plain = implicit_models["plain"]
     assert er.open(plain.run.path).evaluate("test", ks=10)["excluded_rated_below"] == 0
 

@@ -79,12 +79,10 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
                                  overwrite=overwrite, lists=named or None)
     if per_user:
         log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")
-    below = metrics.get("excluded_rated_below", 0)
     skipped = metrics["splits"][split].get("model", {}).get("users_skipped", 0)
     untrained = metrics["splits"][split].get("model", {}).get("users_untrained", 0)
     log.info("ranked each user's candidates: all movies minus those the user rated in %s%s%s",
-             metrics["excluded"].replace("+", " and "),
-             f", and the {below:,} rated below data.min_rating (as recommend leaves them out)" if below else "",
+             metrics["excluded"].replace("+", " and "), _below_said(metrics, split),
              # said in every format (a review: only json's users_skipped told that some users were not scored)
              f"; {skipped:,} user{'s' if skipped != 1 else ''} with no {split} rating to find not scored (each "
              "metric is a mean over the others)" if skipped else "")
@@ -111,3 +109,20 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
         metrics_out(metrics, fmt, shown=select_metrics(metrics, chosen))
     else:
         metrics_out(metrics, fmt)
+
+
+def _below_said(metrics: dict, split: str) -> str:
+    """What the ranking left out of the pairs kept apart as rated (below data.min_rating), for the line that says
+    what was excluded: those rated before the split's period (as the ratings), the rest candidates; every one on
+    a dataset that does not record when (ingested before the parts were kept), with how to do better."""
+    below, later = metrics.get("excluded_rated_below", 0), metrics.get("rated_below_held_out", 0)
+    if later is None:
+        return (f", and the {below:,} rated below data.min_rating, whatever their time (as recommend leaves them "
+                "out; this dataset was ingested before embedrec split them as it splits the ratings, so those rated "
+                "in the held-out period are left out too, which flatters the figures a little; ingest it again, "
+                "embedrec ingest --overwrite, to leave out only those rated before)")
+    if not later:
+        return f", and the {below:,} rated below data.min_rating (as recommend leaves them out)" if below else ""
+    before, held = ("train", "valid and test") if split == "valid" else ("train and valid", split)
+    return (f", and the {below:,} rated below data.min_rating in {before} (recommend leaves out all of them; the "
+            f"{later:,} in {held} stay candidates, as the held-out ratings do)")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from embedrec.training.fit import FitResult, fit
 from embedrec.training.folders import REFIT, clear_stale_path
 
@@ -69,14 +71,8 @@ def refit_train_valid(ds, cfg, selected: FitResult, run_dir: Path, progress: boo
     """Retrain on train+valid: als replays the selection's path from its first candidate's model
     (:func:`refit_path`); the other trainers start afresh for the selected number of epochs (chosen on valid
     only)."""
-    from embedrec.data.dataset import Dataset, Interactions
-
-    tr, va = ds.splits["train"], ds.splits["valid"]
-    both = Interactions.concat([tr, va])
-    empty = Interactions(tr.user[:0], tr.movie[:0], tr.rating[:0])
-    merged = Dataset(ds.path, {**ds.manifest, "refit": True}, ds.users, ds.movies,
-                     {"train": both, "valid": empty, "test": ds.splits["test"]}, rated_below=ds.rated_below,
-                     rated_below_unknown=ds.rated_below_unknown)
+    merged = train_valid_dataset(ds)
+    both = merged.splits["train"]
     if selected.loss != "als":
         result = fit(merged, selected_model_config(selected, cfg.model), afresh_config(selected, cfg.train, len(both)),
                      run_dir / REFIT, progress=progress, features_cfg=cfg.features)
@@ -84,6 +80,21 @@ def refit_train_valid(ds, cfg, selected: FitResult, run_dir: Path, progress: boo
         result = refit_als(selected, cfg.train, run_dir, len(both), lambda t, folder, init: fit(
             merged, cfg.model, t, folder, progress=progress, features_cfg=cfg.features, init_state=init))
     return merged, keep_selection(result, selected)
+
+
+def train_valid_dataset(ds):
+    """``ds`` as the refit trains on it: train+valid its train split, valid empty; the pairs kept apart as rated
+    (rated_below) of valid are train's, as valid's ratings are, so a ranking on test leaves out the same ones."""
+    from embedrec.data.dataset import Dataset, Interactions
+
+    tr, va = ds.splits["train"], ds.splits["valid"]
+    both = Interactions.concat([tr, va])
+    empty = Interactions(tr.user[:0], tr.movie[:0], tr.rating[:0])
+    parts = ds.rated_below_split
+    return Dataset(ds.path, {**ds.manifest, "refit": True}, ds.users, ds.movies,
+                   {"train": both, "valid": empty, "test": ds.splits["test"]}, rated_below=ds.rated_below,
+                   rated_below_split=None if parts is None else np.where(parts == 1, 0, parts).astype(np.int8),
+                   rated_below_unknown=ds.rated_below_unknown)
 
 
 def selected_model_config(selected: FitResult, model_cfg):
