@@ -147,13 +147,10 @@ def _floor_resolved_alike(was, now: dict, out: Path) -> bool:
     if not isinstance(was, dict) or now.get(key) != "auto" or key not in was or \
             {k: v for k, v in was.items() if k != key} != {k: v for k, v in now.items() if k != key}:
         return False
-    data = out / "fold-0" / "data"
-    for manifest in (data / "current" / "manifest.json", data / "manifest.json"):
-        try:
-            return json.loads(manifest.read_text()).get("min_rating") == was[key]
-        except (OSError, ValueError, AttributeError):
-            continue
-    return False
+    try:  # (DATASET/manifest.json: the file itself, or data.layout's link to its current generation's)
+        return json.loads((out / "fold-0" / "data" / "manifest.json").read_text()).get("min_rating") == was[key]
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _differences(saved: dict, now: dict) -> str:

@@ -18,13 +18,12 @@ import pandas as pd
 import pytest
 
 import embedrec as er
-from embedrec.config import load_config
 from embedrec.run import updates_said
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_reliability import invoke, one_line  # noqa: E402  (the CLI through CliRunner; a failure's one line)
 from test_trend import _as_dataset, _cfg  # noqa: E402  (datasets of rows in memory)
-from test_update_users import arrays, copy_run, fresh_movies, saved_runs, write_ratings  # noqa: E402
+from test_update_users import arrays, copy_run, fresh_movies, saved_runs, train_small_runs, write_ratings  # noqa: E402
 
 NEW = 999_999  # a user id none of these runs knows
 LOW = 777_777  # a user whose every rating is below data.min_rating (synth_runs' 'weighted')
@@ -48,17 +47,9 @@ def synth_runs(tmp_path_factory, synth_dir):
     clicks = pd.read_csv(synth_dir[0] / "ratings.csv")[["userId", "movieId", "timestamp"]]
     clicks = clicks.loc[clicks.index.repeat(np.random.default_rng(0).integers(1, 4, len(clicks)))]
     clicks.to_csv(tmp / "clicks.csv", index=False)
-    out = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
-        for name, source, sets in (("weighted", tmp / "src", ["data.min_rating=3", "train.als_rating_weight=2",
-                                                                "train.als_recency=2"]),
-                                   ("counts", tmp / "clicks.csv", ["data.repeats=sum", "train.als_count_weight=1"])):
-            cfg = load_config(None, [f"data.prepared={tmp / name / 'ds'}", f"run.dir={tmp / name / 'run'}",
-                                     "model.dim=8", "train.epochs=3", "train.threads=1", "train.als_dims=[]", *sets])
-            er.train(er.ingest(str(source), cfg), cfg).save()
-            out[name] = Path(cfg.run.dir)
-    return out
+    return train_small_runs(tmp, (
+        ("weighted", tmp / "src", ["data.min_rating=3", "train.als_rating_weight=2", "train.als_recency=2"]),
+        ("counts", tmp / "clicks.csv", ["data.repeats=sum", "train.als_count_weight=1"])))
 
 
 def trained_movies(m, n: int, start: int = 0) -> list:

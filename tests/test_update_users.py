@@ -404,12 +404,18 @@ def other_runs(tmp_path_factory, synth_dir, trained_run):
     clicks = pd.read_csv(synth_dir[0] / "ratings.csv")[["userId", "movieId", "timestamp"]]
     clicks = clicks.loc[clicks.index.repeat(np.random.default_rng(0).integers(1, 4, len(clicks)))]
     clicks.to_csv(tmp / "clicks.csv", index=False)
-    out = {"explicit": Path(trained_run.cfg.run.dir)}
+    return {"explicit": Path(trained_run.cfg.run.dir), **train_small_runs(tmp, (
+        ("bpr", synth_dir[0], ["model.loss=bpr", "train.epochs=2"]), ("min3", synth_dir[0], ["data.min_rating=3"]),
+        ("counts", tmp / "clicks.csv", ["data.repeats=sum", "train.als_count_weight=1"])))}
+
+
+def train_small_runs(tmp: Path, specs) -> dict:
+    """{name: run folder} of a small, quick run (8 dimensions, 3 epochs, one thread, no dimension search) for each
+    (name, source, extra settings) of ``specs``, ingested and saved under ``tmp/name``, the cache in ``tmp``."""
+    out = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
-        for name, source, sets in (("bpr", synth_dir[0], ["model.loss=bpr", "train.epochs=2"]),
-                                   ("min3", synth_dir[0], ["data.min_rating=3"]),
-                                   ("counts", tmp / "clicks.csv", ["data.repeats=sum", "train.als_count_weight=1"])):
+        for name, source, sets in specs:
             cfg = load_config(None, [f"data.prepared={tmp / name / 'ds'}", f"run.dir={tmp / name / 'run'}",
                                      "model.dim=8", "train.epochs=3", "train.threads=1", "train.als_dims=[]", *sets])
             er.train(er.ingest(str(source), cfg), cfg).save()
