@@ -216,7 +216,7 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
     out = Path(output) if output is not None else default_output(cfg)
     ks = _ks(ks)
     fold_config(cfg, out, k, 0)  # every key checked together (split.test given, a time method) before a folder is made
-    from embedrec.ingestion import check_source
+    from embedrec.data.readers import check_source
 
     check_source(cfg.data)  # a missing source or movies file: said before the folder is made, as ingest says it
     _check_folder(out)

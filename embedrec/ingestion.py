@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,11 +16,12 @@ from embedrec import __version__
 from embedrec.data import readers
 from embedrec.data.dataset import publish_dataset, write_dataset
 from embedrec.data.layout import FORMAT_VERSION, SPLITS, is_dataset
-from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
+from embedrec.data.readers import check_source, read_source
+from embedrec.data.sources import NAMED
 from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, keep_users_in_train, make_split
-from embedrec.data.textfiles import is_stream, reading, uncompressed_name
+from embedrec.data.textfiles import is_stream, uncompressed_name
 from embedrec.errors import ConfigError, DataError, OutputExists
-from embedrec.fsutil.files import cache_origin, io_error
+from embedrec.fsutil.files import io_error
 from embedrec.fsutil.locks import target_lock
 from embedrec.fsutil.outputs import check_replaceable, refuse_dangling
 
@@ -32,194 +30,6 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 log = logging.getLogger("embedrec")
 MAX_RATING = 1e9  # larger (or infinite) ratings are refused: float32 training would overflow or diverge
-
-
-
-def _nearest(text: str, names: list[str]) -> list[str]:
-    """The closest of ``names`` to a mistyped ``text``, and a second one as close (a first-hour review: 'ml-100m'
-    was only 'ml-10m'?, where 'ml-100k' is one letter away too)."""
-    import difflib
-
-    scored = sorted(((difflib.SequenceMatcher(None, text, n).ratio(), n) for n in names), reverse=True)
-    return [n for r, n in scored[:2] if r >= 0.75 and r >= scored[0][0] - 0.07]
-
-def read_source(cfg: DataConfig, progress: bool = False) -> readers.RawData:
-    """Resolve ``cfg.source`` (a DataConfig) to raw data: a release name, a zip, a folder, a table or '-'."""
-    try:
-        return _read_source(cfg, progress)
-    except UnicodeError as e:  # not a byte that fails to decode (each reader names its line): the codec itself
-        if isinstance(e, UnicodeDecodeError):  # e.g. UTF-16 without a byte-order mark
-            raise
-        raise DataError(f"data.source '{cfg.source}': cannot read it as {cfg.encoding} ({e}); set data.encoding to "
-                        "the file's encoding (utf-16-le or utf-16-be for UTF-16 without a byte-order mark)") from None
-
-
-def _read_source(cfg: DataConfig, progress: bool) -> readers.RawData:
-    src = cfg.source
-    # a file or folder of a release's name here (./ml-1m, the unzipped release) is read, not passed over for a
-    # download of the release (a review)
-    if src in NAMED and os.path.lexists(src):
-        log.info("'%s' is a file or folder here: reading it, not the %s release (give ./%s to say so, or run from "
-                 "another folder for the release)", src, src, src)
-    if src in NAMED and not os.path.lexists(src):
-        root = fetch_named(src, cache_dir(cfg.cache_dir), progress, cache_origin(cfg.cache_dir))
-        return _read_folder(root, cfg)
-    if src == "-":
-        if sys.stdin is None:  # <&-
-            raise DataError("data.source '-': standard input is closed; pipe the ratings in or give a file "
-                            "instead of -")
-        return readers.read_generic("-", cfg)
-    path = Path(src).expanduser()  # it exists: ingest checked it first (check_source)
-    if path.is_dir():
-        return _read_folder(path, cfg) if cfg.format in ("auto", "movielens", "recbole") else \
-            readers.read_generic(str(path), cfg)
-    if path.suffix.lower() == ".zip":
-        sweep_zip_temps()
-        with tempfile.TemporaryDirectory(prefix=f"embedrec-zip-{os.getpid()}-") as tmp, _zip_named_logs(tmp, path), \
-                _zip_named_os_errors(tmp, path):
-            extract_zip(path, Path(tmp))
-            # macOS's zip adds __MACOSX/._NAME copies of each file's metadata: not data (a review)
-            files = [p for p in Path(tmp).rglob("*") if p.is_file() and "__MACOSX" not in p.parts
-                     and not p.name.startswith("._")]
-            if len(files) == 1 and files[0].suffix.lower() in TABLES and cfg.format not in ("movielens", "recbole"):
-                try:  # a release's layout (a lone ratings.csv of userId,movieId,...) unless the format says a table
-                    if cfg.format in ("csv", "tsv", "parquet"):
-                        raise DataError("a table")
-                    readers.detect_layout(Path(tmp))
-                    return _zip_named(_read_folder(Path(tmp), cfg), path, Path(tmp))
-                except DataError:  # a zip of one ratings table of the user's own columns, read as that table
-                    try:
-                        raw = readers.read_generic(str(files[0]), cfg)
-                    except DataError as e:  # named as zip!member, not by the temporary folder
-                        raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
-                    raw.files = [] if is_stream(path) else [path]  # a pipe: read once, so no checksum
-                    raw.origin = (f"{path}!{files[0].relative_to(tmp)}", raw.origin[1])
-                    return raw
-            try:
-                raw = _read_folder(Path(tmp), cfg)
-            except DataError as e:  # name the zip and its member, not the temporary folder (gone when it is read)
-                raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
-            return _zip_named(raw, path, Path(tmp))
-    return readers.read_generic(str(path), cfg)
-
-
-@contextlib.contextmanager
-def _zip_named_logs(tmp: str, zpath: Path):
-    """While a zip's extracted folder is read, log lines name the zip and its member (``m.zip!u.data``), not the
-    temporary folder (gone when they are read; a first-hour review: 'no u.item beside u.data' named it)."""
-
-    class Renamed(logging.Filter):
-        def filter(self, record):
-            text = record.getMessage()
-            if tmp in text:
-                record.msg, record.args = text.replace(f"{tmp}/", f"{zpath}!").replace(tmp, str(zpath)), None
-            return True
-
-    renamed, logger = Renamed(), logging.getLogger("embedrec")
-    logger.addFilter(renamed)
-    try:
-        yield
-    finally:
-        logger.removeFilter(renamed)
-
-
-@contextlib.contextmanager
-def _zip_named_os_errors(tmp: str, zpath: Path):
-    """An extracted member that cannot be read (a directory entry named ratings.csv) named as ``m.zip!member``,
-    not by the temporary folder (a red team)."""
-    try:
-        yield
-    except OSError as e:
-        name = str(e.filename or "")
-        if not name.startswith(f"{tmp}/"):
-            raise
-        member = name[len(tmp) + 1:]
-        what = "a folder in the zip, not a file" if isinstance(e, IsADirectoryError) else (e.strerror or str(e))
-        raise DataError(f"{zpath}!{member}: {what}; fix the zip (each table a file member)") from None
-
-
-def _zip_named(raw: readers.RawData, zpath: Path, tmp: Path) -> readers.RawData:
-    """Data read from a zip's extracted folder, named by the zip (its files, where its rows came from)."""
-    raw.files = [] if is_stream(zpath) else [zpath]  # a pipe: read once, so no checksum
-    raw.origin = (f"{zpath}!{Path(raw.origin[0]).relative_to(tmp)}", raw.origin[1])
-    raw.parts = [(f"{zpath}!{Path(label).relative_to(tmp)}", start) for label, start in raw.parts]
-    return raw
-
-
-TABLES = (".csv", ".tsv", ".tab", ".txt", ".parquet")  # a lone member of a zip read as a table
-
-
-def check_source(cfg: DataConfig) -> None:
-    """Refuse a ``data.source`` that is neither '-', a release name nor an existing path, and a ``data.movies``
-    that does not exist: checked before the output folder, as a missing input is the first thing to say."""
-    src = cfg.source
-    path = Path(src).expanduser()
-    if src != "-" and (src not in NAMED or os.path.lexists(src)) and not path.exists():
-        if path.is_symlink():
-            raise DataError(f"data.source '{src}' is a broken symbolic link (to '{os.readlink(path)}'); "
-                            "point it at an existing file, or give that file's path")
-        if "/" in src or "\\" in src or path.suffix:  # written as a path: say which part is missing
-            parent = next((p for p in path.parents if p.exists()), None)
-            where = f" ('{parent}' exists, '{path.relative_to(parent)}' in it does not)" if parent not in (None, Path(".")) else ""
-            raise DataError(f"data.source '{src}': file not found{where}; check the path")
-
-        close = [n for n in NAMED if n.replace("-", "") in src.lower().replace("-", "")] or \
-            _nearest(src.lower(), list(NAMED))  # a typo: ml-100, ml-lates; ml-100m: ml-10m or ml-100k
-        hint = f"; did you mean the release {' or '.join(repr(c) for c in close)}?" if close else \
-            f"; give a path, or one of the releases: {', '.join(NAMED)}"
-        raise DataError(f"data.source '{src}' is neither an existing file nor a known release{hint}")
-    if cfg.movies and not Path(cfg.movies).exists():
-        raise DataError(f"{cfg.movies}: movies file not found; check data.movies")
-    if cfg.movies and Path(cfg.movies).is_dir():
-        raise DataError(f"data.movies '{cfg.movies}' is a folder; give the movies file in it (e.g. "
-                        f"'{Path(cfg.movies) / 'movies.csv'}')")
-
-
-def _read_folder(root: Path, cfg: DataConfig) -> readers.RawData:
-    with reading():  # a file (or the folder) that cannot be read for its permissions: a DataError saying so
-        layout, folder = readers.detect_layout(root)
-        if layout == "recbole":  # its :token ids are text or integers as data.id_type says (MovieLens: integers)
-            raw = readers.READERS[layout](folder, cfg.id_type, cfg.encoding)
-        elif layout == "ml-csv":  # UTF-8 as released; data.encoding for a copy saved otherwise (its error says so)
-            raw = readers.READERS[layout](folder, cfg.encoding)
-        else:
-            raw = readers.READERS[layout](folder)
-    _warn_unapplied(layout, cfg)  # after the files are read: an error stays the one line
-    return raw
-
-
-LAYOUT_NAMES = {"ml-100k": "MovieLens 100K", "ml-dat": "MovieLens 1M/10M", "ml-csv": "MovieLens CSV",
-                "recbole": "RecBole"}
-
-
-def unapplied_settings(layout: str, cfg: DataConfig) -> list[str]:
-    """The data.* settings, set away from their defaults, that a release's layout does not read (its files are
-    read as released): 'data.movies', 'data.columns.user', 'data.format=csv', ... in config order."""
-    from embedrec.config import DataConfig
-
-    base = DataConfig()
-    out = ["data.movies"] if cfg.movies is not None else []
-    out += [f"data.columns.{f.name}" for f in dataclasses.fields(cfg.columns)
-            if getattr(cfg.columns, f.name) != getattr(base.columns, f.name)]
-    if cfg.format not in ("auto", "recbole" if layout == "recbole" else "movielens"):
-        out.append(f"data.format={cfg.format}")
-    out += [f"data.{key}" for key in ("separator", "header", "encoding", "decimal", "genre_separator", "id_type",
-                                      "missing")
-            if getattr(cfg, key) != getattr(base, key) and not (key == "id_type" and layout == "recbole")
-            and not (key == "encoding" and layout in ("recbole", "ml-csv"))]
-    return out
-
-
-def _warn_unapplied(layout: str, cfg: DataConfig) -> None:
-    """Settings of a ratings table given for a release are ignored there: said once, naming them (a red team:
-    data.movies, data.columns.*, data.format=csv, data.header, data.separator, data.id_type on an ml-1m zip,
-    without a word). A warning only: a config written for a plain file may be reused for a release."""
-    keys = unapplied_settings(layout, cfg)
-    if keys:
-        one = len(keys) == 1
-        log.warning("%s: a %s release is read as released, so %s %s no effect (only a ratings table given by its "
-                    "path reads %s); leave %s out for it", cfg.source, LAYOUT_NAMES[layout], ", ".join(keys),
-                    "has" if one else "have", "it" if one else "them", "it" if one else "them")
 
 
 def _sha256(paths: list[Path]) -> dict[str, str]:
