@@ -218,7 +218,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
     refused); a pair given twice taken as ingest takes it (the latest rating; a counts model's events summed)."""
     import pandas as pd
 
-    from embedrec.ingestion import dedupe_mask, sum_repeats
+    from embedrec.data.repeats import dedupe_mask, sum_repeats
 
     df = raw.ratings.reset_index(drop=True)
     _check_values(raw, df["rating"].to_numpy(np.float64), engine)

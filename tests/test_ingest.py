@@ -356,7 +356,7 @@ def test_cold_movies_split_keeps_held_out_movies_in_test(synth_dir, small_cfg, t
     ([2 ** 61, 2, 2 ** 61, 3, 2], [10, 10, 11, 10, 10]),           # user * width would overflow: factorize codes
 ])
 def test_pair_key_is_equal_exactly_for_equal_pairs(users, movies):
-    from embedrec.ingestion import _pair_key, dedupe_mask
+    from embedrec.data.repeats import _pair_key, dedupe_mask
 
     df = pd.DataFrame({"user_id": users, "movie_id": movies, "rating": [1.0, 2.0, 3.0, 4.0, 5.0],
                        "timestamp": [1, 2, 3, 4, 5]})

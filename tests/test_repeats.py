@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from embedrec.cli import main
 from embedrec.data.dataset import load_dataset
-from embedrec.ingestion import dedupe_mask, format_summary, ingest, sum_repeats
+from embedrec.data.repeats import dedupe_mask, sum_repeats
+from embedrec.ingestion import format_summary, ingest
 from embedrec.training.als import confidence
 
 from .conftest import write
@@ -56,8 +57,8 @@ def _ingest_clicks(tmp_path, *sets, rows=CLICKS):
 
 
 def test_held_out_cuts_hand_computed():
+    from embedrec.data.repeats import NO_CUT, held_out_cuts
     from embedrec.data.split import TEST, TRAIN, VALID
-    from embedrec.ingestion import NO_CUT, held_out_cuts
 
     users = np.array(["a", "a", "a", "b", "b", "c"], dtype=object)
     first = np.array([1, 7, 5, 2, 9, 3])
@@ -69,8 +70,8 @@ def test_held_out_cuts_hand_computed():
 
 
 def test_cut_training_pairs_hand_computed():
+    from embedrec.data.repeats import cut_training_pairs
     from embedrec.data.split import TEST, TRAIN
-    from embedrec.ingestion import cut_training_pairs
 
     events = []
     # (1, 10) at 4, 1, 9 with ratings 1, 2, 4 (input order, not time order); (1, 20) once; (1, 30) at 2 and 3

@@ -1,0 +1,188 @@
+"""Repeated (user, movie) pairs, as ``data.repeats`` takes them: :func:`dedupe_mask` keeps each pair's latest
+row (latest; update-users' ratings file follows the same rule), :func:`sum_repeats` sums a pair's rows into one
+(sum: a click or play log's counts). Under a time split a summed pair is placed by its first event, and a
+training pair counted up to its user's cut: :func:`sum_repeats` keeps the repeated pairs' events
+(:class:`PairEvents`), :func:`held_out_cuts` gives each row's cut and :func:`cut_training_pairs` counts the
+training pairs up to it. Pure functions over a ratings frame; ``ingestion.py`` applies them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from embedrec.data.split import TRAIN
+
+
+def _pair_key(ratings: pd.DataFrame) -> np.ndarray:
+    """One int64 per row, equal for equal (user, movie): user_id * (max movie_id + 1) + movie_id when both ids
+    are non-negative integers small enough (8 bytes a row, no hash table), else from pd.factorize codes."""
+    cols = [ratings[c].to_numpy() for c in ("user_id", "movie_id")]
+    if all(c.dtype.kind in "iu" for c in cols) and len(ratings):
+        u, m = cols
+        lo = min(int(u.min()), int(m.min()))
+        width = int(m.max()) + 1
+        if lo >= 0 and int(u.max()) < (2 ** 62) // max(width, 1):
+            key = np.multiply(u, width, dtype=np.int64)
+            np.add(key, m, out=key, casting="unsafe")
+            return key
+    u = pd.factorize(ratings["user_id"])[0].astype(np.int64)
+    m = pd.factorize(ratings["movie_id"])[0].astype(np.int64)
+    return u * (int(m.max(initial=0)) + 1) + m
+
+
+def dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
+    """Rows to keep: exact duplicates dropped, then for a repeated (user, movie) the latest rating (ties: the
+    later line). Returns (keep mask in input order, exact duplicates, repeated pairs dropped). Ingest's rule of a
+    pair given twice, which update-users' ratings file follows too (user_update.py).
+
+    The common case (nothing repeated) costs a sorted copy of the pair keys: 16 bytes a row at the peak, where
+    factorize and a hash-based unique took about 70 (ingest of 10M ratings: 1,249 MB peak before)."""
+    n = len(ratings)
+    key = _pair_key(ratings)
+    probe = np.sort(key)
+    if n < 2 or not (probe[1:] == probe[:-1]).any():
+        return np.ones(n, dtype=bool), 0, 0
+    del probe
+    t = ratings["timestamp"].to_numpy() if "timestamp" in ratings else np.zeros(n, dtype=np.int64)
+    r = ratings["rating"].to_numpy()
+    order = np.lexsort((np.arange(n), t, key))
+    sk, st, sr = key[order], t[order], r[order]
+    same_next = np.r_[sk[1:] == sk[:-1], False]
+    exact = np.r_[False, (sk[1:] == sk[:-1]) & (st[1:] == st[:-1]) & (sr[1:] == sr[:-1])]
+    n_exact = int(exact.sum())
+    # the last of each (user, movie) group (latest time, then latest line), as the first line of its copies: an
+    # exact duplicate appended to a file leaves the kept row where it was, so the split draws the same rows (a
+    # review: 100 repeated lines at the end changed the random split, the cleaned rows being the same)
+    last = np.flatnonzero(~same_next)
+    run_first = np.flatnonzero(~exact)  # the first of each run of exact copies
+    keep = np.zeros(n, dtype=bool)
+    keep[order[run_first[np.cumsum(~exact)[last] - 1]]] = True
+    return keep, n_exact, n - n_exact - int(keep.sum())
+
+
+FIRST_TIME = "_first_time"  # a summed pair's first event's time, where a time split places it: never written
+
+EVENTS = "_events"  # a summed pair's events' place in its PairEvents (-1: a pair of one event): never written
+
+
+@dataclasses.dataclass
+class PairEvents:
+    """The events of the pairs :func:`sum_repeats` summed from several rows, kept for a time split to count each
+    training pair up to its user's cut (:func:`cut_training_pairs`): the i-th such pair's events (times and
+    ratings, in input order) are ``time[bounds[i]:bounds[i + 1]]``; a summed row names its i in column EVENTS.
+    ``rating`` is None where every event's rating is 1 (a log without ratings). 8 bytes an event of a repeated pair
+    (12 with a float32 rating), less than the rows read, which are freed by the time of the split."""
+    time: np.ndarray
+    rating: np.ndarray | None
+    bounds: np.ndarray
+
+
+def sum_repeats(ratings: pd.DataFrame, first_time: bool = True,
+                events: list | None = None) -> tuple[pd.DataFrame, int, int]:
+    """data.repeats=sum: one row per (user, movie), its rating the sum of the pair's rows' ratings (a file without
+    a rating column stores each row as 1, so a count of its rows), its timestamp the latest; every other column
+    from the pair's first line. Exact duplicate lines are events here, summed too. Returns (rows in the order of
+    each pair's first line, rows that belonged to a repeated pair, the pairs they became). ``first_time``: a
+    column FIRST_TIME holds each pair's earliest time (a time split places the pair by it); ``events`` (a list,
+    with timestamps): receives the repeated pairs' events (:class:`PairEvents`), and a column EVENTS names each
+    row's (nothing is added where no pair repeats: every row is then its pair's one event).
+
+    Nothing repeated costs what :func:`dedupe_mask`'s check does (a sorted copy of the pair keys); the merge
+    sorts the keys once (a stable argsort) and sums each run with ``np.add.reduceat``."""
+    n = len(ratings)
+    key = _pair_key(ratings)
+    probe = np.sort(key)
+    if n < 2 or not (probe[1:] == probe[:-1]).any():
+        return ratings, 0, 0
+    del probe
+    order = np.argsort(key, kind="stable")  # within a pair: input order, so its first line comes first
+    sk = key[order]
+    del key
+    starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
+    del sk
+    sizes = np.diff(np.r_[starts, n])
+    first = order[starts]
+    # the pairs in the order of their first lines, as latest keeps rows: the frame taken once in that order (a copy
+    # in key order, copied again and reordered after, held two copies of the pairs at once: a click log's peak)
+    keep = np.argsort(first, kind="stable")
+    out = ratings.take(first[keep])
+    del first
+    r = ratings["rating"].to_numpy()
+    timed = events is not None and "timestamp" in ratings
+    counts = timed and bool(r.min() == 1 == r.max())  # a log without ratings: an event's rating is 1, not kept
+    r_sorted = r[order]
+    out["rating"] = np.add.reduceat(r_sorted.astype(np.float64), starts).astype(r.dtype)[keep]
+    if not timed or counts:
+        del r_sorted
+    repeated = sizes > 1
+    if "timestamp" in ratings:
+        t = ratings["timestamp"].to_numpy()[order]
+        del order
+        out["timestamp"] = np.maximum.reduceat(t, starts)[keep]
+        if first_time:  # where a time split places the pair; not written
+            out[FIRST_TIME] = np.minimum.reduceat(t, starts)[keep]
+        if timed:  # the events of repeated pairs alone: a pair of one event is never cut
+            of_repeated = np.repeat(repeated, sizes)
+            events.append(PairEvents(t[of_repeated], None if counts else r_sorted[of_repeated],
+                                     np.r_[0, np.cumsum(sizes[repeated])]))
+            del of_repeated
+            n_repeated = int(np.count_nonzero(repeated))
+            at = np.full(len(out), -1, dtype=np.int32 if n_repeated < 2 ** 31 else np.int64)
+            at[repeated] = np.arange(n_repeated)
+            out[EVENTS] = at[keep]
+            del at
+        del t
+    return out, int(sizes[repeated].sum()), int(np.count_nonzero(repeated))
+
+
+NO_CUT = np.iinfo(np.int64).max  # a user with no held-out pair under user_time: every event counts
+
+
+def held_out_cuts(users: np.ndarray, first: np.ndarray, assign: np.ndarray, method: str) -> np.ndarray:
+    """Each row's cut under a time split that placed pairs by their first event (``first``): user_time, the
+    earliest first time among its user's held-out (valid or test) pairs, NO_CUT for a user with none; global_time,
+    the earliest among all held-out pairs, the cut itself. A training pair's first time is at or before it."""
+    held = assign > TRAIN
+    if not held.any():
+        return np.full(users.size, NO_CUT, dtype=np.int64)
+    if method == "global_time":
+        return np.full(users.size, int(first[held].min()), dtype=np.int64)
+    codes, uniques = pd.factorize(users)
+    per_user = np.full(len(uniques), NO_CUT, dtype=np.int64)
+    earliest = pd.Series(first[held]).groupby(codes[held]).min()
+    per_user[earliest.index.to_numpy()] = earliest.to_numpy()
+    return per_user[codes]
+
+
+def cut_training_pairs(ratings: pd.DataFrame, assign: np.ndarray, events: PairEvents, cuts: np.ndarray,
+                       chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The training pairs (``assign`` TRAIN) with events after their row's cut (``cuts``, from
+    :func:`held_out_cuts`), counted up to it: (their rows, their ratings summed over the events at or before the
+    cut, the latest of those times, the events after it). An event at the cut's own time is not after it, so each
+    training pair keeps its first event. Only these pairs' events are read, about ``chunk`` at a time."""
+    at = ratings[EVENTS].to_numpy()
+    rows = np.flatnonzero((assign == TRAIN) & (at >= 0) & (ratings["timestamp"].to_numpy() > cuts))
+    sums, latest = np.empty(rows.size, np.float64), np.empty(rows.size, np.int64)
+    lo = events.bounds[at[rows]]
+    sizes = events.bounds[at[rows] + 1] - lo
+    ends = np.cumsum(sizes)
+    dropped, i = 0, 0
+    while i < rows.size:
+        j = max(i + 1, int(np.searchsorted(ends, (ends[i - 1] if i else 0) + chunk, side="right")))
+        size = sizes[i:j]
+        heads = np.r_[0, np.cumsum(size)[:-1]]  # each pair's first event among those gathered
+        idx = np.repeat(lo[i:j] - heads, size)
+        idx += np.arange(idx.size)
+        t = events.time[idx]
+        kept = t <= np.repeat(cuts[rows[i:j]], size)
+        if events.rating is None:  # every event 1: the count of those kept
+            sums[i:j] = np.add.reduceat(kept, heads, dtype=np.float64)
+        else:
+            sums[i:j] = np.add.reduceat(np.where(kept, events.rating[idx].astype(np.float64), 0.0), heads)
+        np.putmask(t, ~kept, np.iinfo(np.int64).min)
+        latest[i:j] = np.maximum.reduceat(t, heads)
+        dropped += int(kept.size - np.count_nonzero(kept))
+        i = j
+    return rows, sums, latest, dropped
