@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from embedrec import __version__
-from embedrec.data import readers
 from embedrec.data.dataset import publish_dataset, write_dataset
 from embedrec.data.layout import FORMAT_VERSION, SPLITS, is_dataset
+from embedrec.data.ratings import check_ratings, like_floor, scale_values
 from embedrec.data.readers import check_source, read_source
 from embedrec.data.repeats import (
     EVENTS,
@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig, SplitConfig
 
 log = logging.getLogger("embedrec")
-MAX_RATING = 1e9  # larger (or infinite) ratings are refused: float32 training would overflow or diverge
 
 
 def _sha256(paths: list[Path]) -> dict[str, str]:
@@ -146,14 +145,14 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         # takes a click log); one with ratings keeps each pair's latest (a first-hour review: 21% of a click log's
         # rows dropped as repeated pairs by default)
         cfg = dataclasses.replace(cfg, repeats="sum" if raw.no_ratings else "latest")
-    scale = _check_ratings(raw, cfg)  # first: a bad rating is the only line on stderr
+    scale = check_ratings(raw, cfg)  # first: a bad rating is the only line on stderr
     if cfg.min_rating == "auto":
         floor = None if cfg.repeats == "sum" else like_floor(raw.ratings["rating"].to_numpy(np.float64))
         cfg = dataclasses.replace(cfg, min_rating=floor)
         floor_note = None if floor is None else (
             "note: the ratings are likes and dislikes (%s), so the dislikes (below %g) are kept apart: never "
             "recommended back, not learnt as likes (data.min_rating: auto); an explicit model needs them: ingest with "
-            "«--set data.min_rating=null|data.min_rating=None» for one", _scale_values(raw), floor)
+            "«--set data.min_rating=null|data.min_rating=None» for one", scale_values(raw), floor)
     else:
         floor_note = None
     for note in raw.notes:  # how the files were read, once their rows passed the checks
@@ -257,124 +256,6 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     return summary
 
-
-def like_floor(r: np.ndarray) -> float | None:
-    """data.min_rating: auto's value for the ratings ``r``: on a like/dislike scale (at most three distinct values,
-    some 0 or below, some above 0: 0/1, -1/1, -1/0/1) its lowest value above 0, so that the dislikes are kept apart
-    as rated rather than learnt as likes (an independent check, ML-100K's ratings as 0/1 likes: the ranking model
-    0.0138 behind implicit ALS with the 0s learnt as likes, 0.0068 ahead without them); None on any other scale
-    (a star scale's lowest star is a rating, not a dislike)."""
-    if not r.size:
-        return None
-    low, high = float(r.min()), float(r.max())
-    if low > 0 or high <= 0:
-        return None
-    middle = r[(r != low) & (r != high)]
-    if middle.size and (middle != middle[0]).any():  # a fourth value: a scale, not likes and dislikes
-        return None
-    values = [v for v in (low, float(middle[0]) if middle.size else None, high) if v is not None]
-    return min(v for v in values if v > 0)
-
-
-def _scale_values(raw: readers.RawData) -> str:
-    """'0 and 1': the distinct ratings of a like/dislike table, for a note."""
-    values = [f"{v:g}" for v in sorted(raw.ratings["rating"].unique().tolist())]  # hashed: no sort of every row
-    return ", ".join(values[:-1]) + " and " + values[-1] if len(values) > 1 else values[0]
-
-
-def _check_ratings(raw: readers.RawData, cfg: DataConfig) -> tuple[float, float]:
-    """Every rating present, finite and within bounds; returns the rating scale (config, layout, or data)."""
-    ratings = raw.ratings
-    if ratings["rating"].isna().any():
-        row = int(np.flatnonzero(ratings["rating"].isna().to_numpy())[0])
-        raise DataError(f"{raw.where(row)}: rating is missing; fix or remove that line")
-    r = ratings["rating"].to_numpy(np.float64)
-    bad = ~np.isfinite(r) | (np.abs(r) > MAX_RATING)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        what = f"is beyond {MAX_RATING:g}" if np.isfinite(r[row]) else \
-            f"is not a finite number (a value beyond {np.finfo(np.float32).max:.2g} reads as inf)"
-        raise DataError(f"{raw.where(row)}: rating {r[row]:g} {what}; fix or remove that line")
-    if cfg.rating_scale is not None:
-        scale = (float(cfg.rating_scale[0]), float(cfg.rating_scale[1]))
-    elif raw.rating_scale is not None:
-        scale = raw.rating_scale
-    else:
-        scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
-        _warn_lone_extremes(r, scale, raw)
-        if cfg.repeats != "sum":
-            _warn_counts_read_as_ratings(r, scale)
-    readers.check_scale(raw, scale)
-    floor = None if cfg.min_rating == "auto" else cfg.min_rating  # auto is at most the highest rating
-    if floor is not None and floor > float(r.max()) and cfg.repeats == "sum":
-        # under data.repeats=sum it thresholds the sums, a minimum count (a review: the rows' check refused one)
-        top = float(ratings.groupby(["user_id", "movie_id"], sort=False)["rating"].sum().max())
-        if floor > top:
-            raise ConfigError(f"config key 'data.min_rating': {floor:g} is above every summed rating (the "
-                              f"highest sum of a pair's rows is {top:g}), so no pair would be kept; lower "
-                              "data.min_rating or leave it out")
-    elif floor is not None and floor > float(r.max()):  # a threshold nothing passes: said first
-        plain = "; a file without a rating column counts each row as 1" if r.min() == r.max() == 1 else ""
-        raise ConfigError(f"config key 'data.min_rating': {floor:g} is above every rating in the data (the "
-                          f"highest is {r.max():g}{plain}), so no row would be kept; lower data.min_rating or leave "
-                          "it out")
-    return scale
-
-
-def _warn_counts_read_as_ratings(r: np.ndarray, scale: tuple[float, float]) -> None:
-    """Whole numbers from 0 up, beyond any star scale (above 10) and of more than MAX_LEVELS values, are counts
-    (plays, clicks: Last.fm's user_artists weight) more likely than ratings: the ranking model takes a rating as a
-    positive alone, so say how to weigh them (an independent check: a play-count column was read as 350 distinct
-    ratings and left unused; data.repeats=sum gained 0.0068 test NDCG@10, SE 0.0012)."""
-    if scale[0] < 0 or scale[1] <= 10:
-        return
-    sample = r[::max(1, r.size // 1_000_000)]
-    if not np.all(sample == np.round(sample)):
-        return
-    levels = np.unique(sample).size
-    if levels <= MAX_LEVELS:
-        return
-    log.warning("the ratings are whole numbers from %g up to %s (%s distinct values in a sample): counts, such as plays or "
-                "clicks, rather than ratings? the ranking model counts a rating as a positive alone "
-                "(train.als_rating_weight 0), so they would go unused; to weigh each pair by 1 + log(count) "
-                "(train.als_count_weight), ingest with --set data.repeats=sum", scale[0], f"{scale[1]:,.0f}",
-                f"{levels:,}")
-
-
-def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: readers.RawData) -> None:
-    """A scale read from the data whose top or bottom value sits on a handful of rows apart from a discrete scale
-    (one 7 in a 1-5 file: a typo) would stretch it, and every predicted rating with it: say so, with the line and
-    the fix. Not for counts or other continuous values (more than MAX_LEVELS values), nor for a gap of one step
-    (a 6 may be a 1-6 scale's), nor when every other row holds one value (0/1 data)."""
-    if r.size < LONE_MIN_ROWS:
-        return
-    lone = max(1, r.size // 10_000)  # at most 0.01% of the rows (and one row below 20,000)
-    sample = r[::max(1, r.size // 1_000_000)]  # the scale's levels, from at most a million rows
-    for end, value in (("top", scale[1]), ("bottom", scale[0])):
-        at = r == value
-        n = int(np.count_nonzero(at))
-        if not 0 < n <= lone:
-            continue
-        levels = np.unique(sample[sample != value])
-        if not 2 <= levels.size <= MAX_LEVELS:
-            continue
-        np.logical_not(at, out=at)  # the other rows, without a copy of 100M ratings
-        nxt = float(r.max(where=at, initial=-np.inf) if end == "top" else r.min(where=at, initial=np.inf))
-        np.logical_not(at, out=at)
-        step = float(np.diff(levels).min())
-        if abs(value - nxt) <= step * (1 + 1e-4):  # float32 ratings: steps of 0.1 read 0.09999996 to 0.10000002
-            continue
-        row = int(np.flatnonzero(at)[0])
-        fair = (scale[0], nxt) if end == "top" else (nxt, scale[1])
-        log.warning("%s: rating %g is on %s of %s rows, %s every other (%g), so the rating scale is taken as "
-                    "%g-%g; if it is %g-%g, fix %s, or refuse %s with «--set data.rating_scale=[%g,%g]»",
-                    raw.where(row, cheap=True), value, f"{n:,}", f"{r.size:,}",
-                    "above" if end == "top" else "below", nxt, scale[0], scale[1], *fair,
-                    "that row" if n == 1 else "those rows", "it" if n == 1 else "them", *fair)
-
-
-LONE_MIN_ROWS = 100  # fewer rows: a lone top or bottom value may well be the scale's own (one 5 among ten rows)
-MAX_LEVELS = 20  # distinct ratings of a discrete scale (1-5: 5; 0.5-5 by halves: 10; 1-10: 10)
 
 def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataConfig, report: dict,
                   said: str = "the movies file") -> pd.DataFrame:

@@ -533,7 +533,7 @@ def test_train_says_ratings_of_zero_are_trained_as_positives_and_how_to_leave_th
 
 def test_like_floor_is_the_lowest_like_of_a_like_dislike_scale_and_none_on_any_other():
     """data.min_rating: auto's rule, by hand: at most three values, some 0 or below and some above."""
-    from embedrec.ingestion import like_floor
+    from embedrec.data.ratings import like_floor
 
     a = np.array
     assert like_floor(a([0.0, 1, 1, 0])) == 1 and like_floor(a([-1.0, 1])) == 1 and like_floor(a([-1.0, 0, 1])) == 1
