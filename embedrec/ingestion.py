@@ -13,21 +13,18 @@ import numpy as np
 import pandas as pd
 
 from embedrec import __version__
+from embedrec.data.assign import assign_splits, pair_columns, rated_below, rated_below_unknown, split_below
 from embedrec.data.dataset import publish_dataset, write_dataset
 from embedrec.data.layout import FORMAT_VERSION, SPLITS, is_dataset
 from embedrec.data.ratings import check_ratings, like_floor, scale_values
 from embedrec.data.readers import check_source, read_source
 from embedrec.data.repeats import (
-    EVENTS,
-    FIRST_TIME,
     PairEvents,
-    cut_training_pairs,
     dedupe_mask,
-    held_out_cuts,
     sum_repeats,
 )
 from embedrec.data.sources import NAMED
-from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, keep_users_in_train, make_split
+from embedrec.data.split import TEST, TRAIN, VALID
 from embedrec.data.textfiles import is_stream, uncompressed_name
 from embedrec.errors import ConfigError, DataError, OutputExists
 from embedrec.fsutil.files import io_error
@@ -78,7 +75,7 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
         n2 = len(ratings)
         kept = ratings["rating"].to_numpy() >= cfg.min_rating
         if below is not None and not kept.all():  # the pairs, and the users with a rating at or above it
-            below.append(ratings.loc[~kept, _pair_columns(ratings)].reset_index(drop=True))
+            below.append(ratings.loc[~kept, pair_columns(ratings)].reset_index(drop=True))
             below.append(ratings.loc[kept, "user_id"].unique())
         ratings = ratings[kept]
         report["below_min_rating_dropped"] = n2 - len(ratings)
@@ -93,7 +90,7 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
             if keep.all():
                 break
             if k_core is not None:
-                k_core.append(ratings.loc[~keep, _pair_columns(ratings)])
+                k_core.append(ratings.loc[~keep, pair_columns(ratings)])
             ratings = ratings[keep]
         report["k_core_dropped"] = n3 - len(ratings)
         report["k_core_rounds"] = rounds
@@ -206,28 +203,28 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     raw.ratings = None  # only the cleaned rows are used from here: the rows read are freed if cleaning copied them
     gone_users: list[np.ndarray] = []
     cuts: list = []
-    ratings, assign, cold = _assign_splits(ratings, split_cfg, report, gone_users, events, cfg.min_rating, below, cuts)
+    ratings, assign, cold = assign_splits(ratings, split_cfg, report, gone_users, events, cfg.min_rating, below, cuts)
     frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
     del ratings
     extra = {}
     uids, mids = users["user_id"].to_numpy(), mtab["movie_id"].to_numpy()
     if below:
-        extra["rated_below"] = _rated_below(below[0], uids, mids)
+        extra["rated_below"] = rated_below(below[0], uids, mids)
         report["below_min_rating_kept_as_seen"] = len(extra["rated_below"])
     # a movie the k-core filter dropped, back in the catalogue (data.keep_unrated_movies): the users who rated it
     # and stay are never offered it either
     if k_core and cfg.keep_unrated_movies:
-        core = _rated_below(pd.concat(k_core, ignore_index=True), uids, mids)
+        core = rated_below(pd.concat(k_core, ignore_index=True), uids, mids)
         if len(core):
             extra["rated_below"] = pd.concat([extra.get("rated_below"), core], ignore_index=True)
             report["k_core_kept_as_seen"] = len(core)
     if "rated_below" in extra:
-        extra["rated_below"] = _split_below(extra["rated_below"], split_cfg, cuts[0] if cuts else None, cold, uids,
-                                            mids, report)
+        extra["rated_below"] = split_below(extra["rated_below"], split_cfg, cuts[0] if cuts else None, cold, uids,
+                                           mids, report)
     # users the cleaning left out (every rating below data.min_rating, or dropped by the k-core filter): not in
     # the dataset, and the popular fallback still never offers them a movie they rated
     dropped = below[:1] + k_core
-    absent = _rated_below_unknown(pd.concat(dropped, ignore_index=True), uids, mids) if dropped else None
+    absent = rated_below_unknown(pd.concat(dropped, ignore_index=True), uids, mids) if dropped else None
     if absent is not None and len(absent):
         extra["rated_below_unknown"] = absent
     if dropped or gone_users:  # always said, 0 too: a dataset without the count was made before they were kept
@@ -289,102 +286,6 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
     return ratings
 
 
-def _assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, left: list | None = None,
-                   events: list | None = None, min_rating: float | None = None, below: list | None = None,
-                   below_cuts: list | None = None):
-    """(the ratings kept, their split codes, the held-out cold movies or None). ``left`` (a list) receives the
-    ids of the users left with no row at all (cleaning.users_left_out counts them). A time split places a summed
-    pair by its first event (FIRST_TIME: when the user chose the movie), and ``events`` (a list holding the
-    pairs' :class:`PairEvents`, emptied here) has each training pair counted up to its cut
-    (:func:`_count_up_to_cuts`; ``min_rating`` and ``below`` as :func:`clean` takes them). Without split.cold_start,
-    test rows of users or movies that neither train nor valid knows are dropped; valid rows stay (the refit on
-    train+valid learns them: an independent check found ML-100K's latest-20% global cut dropping 8,267 valid rows
-    of 77 users, whom the refit then never learnt and recommend answered as unknown, and a review ML-100K's
-    random split with split.test=0 dropping the 13 movies first rated in valid, never served). ``below_cuts`` (a list)
-    receives a time split's :class:`~embedrec.data.split.Cuts` (:func:`_time_cuts`)."""
-    users_arr = ratings["user_id"].to_numpy()
-    movies_arr = ratings["movie_id"].to_numpy()
-    ts = ratings["timestamp"].to_numpy() if "timestamp" in ratings else None
-    if FIRST_TIME in ratings:
-        ts = ratings[FIRST_TIME].to_numpy()
-        del ratings[FIRST_TIME]  # (never written)
-    assign = make_split(split_cfg, users_arr, ts)
-    cuts = held_out_cuts(users_arr, ts, assign, split_cfg.method) if events and split_cfg.method != "random" else None
-    if below_cuts is not None:  # the kept ratings' cuts, which the pairs set apart as rated are split by
-        below_cuts.append(_time_cuts(split_cfg, assign, users_arr, ts))
-    cold = is_cold = None
-    if split_cfg.cold_movies > 0:
-        rng = np.random.default_rng(split_cfg.seed + 1)
-        distinct = np.sort(pd.unique(movies_arr))
-        cold = rng.choice(distinct, size=max(1, int(round(distinct.size * split_cfg.cold_movies))), replace=False)
-        is_cold = pd.Series(movies_arr).isin(cold).to_numpy()
-        assign[is_cold] = TEST  # every rating of a held-out movie is test
-        report["cold_movies_held_out"] = int(cold.size)
-    below_after = 0
-    if cuts is not None:  # (a held-out cold movie's pairs too keep every event)
-        below_after = _count_up_to_cuts(ratings, assign, events.pop(), cuts, report, min_rating, below)
-        del cuts
-    if EVENTS in ratings:
-        del ratings[EVENTS]  # (never written)
-    dropped = 0
-    if not split_cfg.cold_start:
-        if split_cfg.folds is not None:  # a K-fold split: a user's row given back is a valid one where it has
-            # one, so the test folds keep every rating but those of users with no other (a user of one rating)
-            assign, given = keep_users_in_train(assign, users_arr, assign == TEST)
-            assign, more = keep_users_in_train(assign, users_arr)
-            given += more
-            if given:
-                report["users_given_a_train_row"] = given
-        elif split_cfg.method == "random":  # (a time split keeps one per user already, or cuts time on purpose)
-            assign, given = keep_users_in_train(assign, users_arr, is_cold)
-            if given:
-                report["users_given_a_train_row"] = given
-        assign, dropped = drop_unknown(assign, users_arr, movies_arr, keep_movies=cold, with_valid=True)
-        report["eval_rows_dropped_unknown"] = dropped
-    if (dropped or below_after) and left is not None:  # users whose every row was dropped (a global cut's later
-        # users: a review found 192 such users of ML-100K's global_time split missing from users_left_out)
-        out = np.setdiff1d(pd.unique(users_arr), pd.unique(users_arr[assign >= 0]))
-        if out.size:
-            left.append(out)
-    keep = assign >= 0
-    if keep.all():  # no copy of every row when nothing is dropped
-        return ratings, assign, cold
-    return ratings[keep], assign[keep], cold
-
-
-def _count_up_to_cuts(ratings: pd.DataFrame, assign: np.ndarray, events: PairEvents, cuts: np.ndarray,
-                      report: dict, min_rating: float | None, below: list | None) -> int:
-    """Each training pair with events after its cut counted up to it (:func:`cut_training_pairs`): its rating the
-    sum of its events up to the cut and its timestamp the latest of them, in ``ratings``; the later events are
-    dropped (they re-chose a movie the training split shows the user chose already), counted in ``report``. A pair
-    so left below ``min_rating`` is dropped from training (``assign`` -1) and kept as rated (``below``): at the cut
-    it was not yet the positive the threshold asks for. Returns how many such pairs."""
-    rows, sums, latest, n_events = cut_training_pairs(ratings, assign, events, cuts)
-    report["training_pairs_cut"] = int(rows.size)
-    report["training_events_after_cut_dropped"] = n_events
-    if not rows.size:
-        return 0
-    r = ratings["rating"].to_numpy().copy()
-    r[rows] = sums.astype(r.dtype)
-    ratings["rating"] = r
-    t = ratings["timestamp"].to_numpy().copy()
-    t[rows] = latest
-    ratings["timestamp"] = t
-    if min_rating is None:
-        return 0
-    low = rows[r[rows] < min_rating]
-    report["cut_pairs_below_min_rating"] = int(low.size)
-    if low.size:
-        assign[low] = -1
-        pairs = ratings[_pair_columns(ratings)].iloc[low].reset_index(drop=True)  # its time up to the cut: a
-        # training pair set apart is in the train part (_split_below)
-        if below:
-            below[0] = pd.concat([below[0], pairs], ignore_index=True)
-        elif below is not None:
-            below.append(pairs)
-    return int(low.size)
-
-
 def _tables(ratings: pd.DataFrame, assign: np.ndarray, raw_users: pd.DataFrame | None,
             movies: pd.DataFrame | None, keep_unrated: bool):
     """Contiguous indices in order of external id: (the three split frames, users, movies)."""
@@ -422,67 +323,6 @@ def _tables(ratings: pd.DataFrame, assign: np.ndarray, raw_users: pd.DataFrame |
         mtab["genres"] = [[] for _ in range(len(mtab))]
     mtab["n_ratings"] = np.bincount(frames["train"]["movie_idx"], minlength=mids.size).astype(np.int64)
     return frames, users, mtab
-
-
-def _rated_below(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.DataFrame:
-    """The (user_idx, movie_idx) of the pairs data.min_rating (or the k-core filter) dropped whose user and movie
-    are in the dataset: movies the user rated, though not learnt from, which recommend never offers them."""
-    u = np.searchsorted(uids, pairs["user_id"].to_numpy())
-    m = np.searchsorted(mids, pairs["movie_id"].to_numpy())
-    ok = (u < uids.size) & (m < mids.size)
-    ok[ok] = (uids[u[ok]] == pairs["user_id"].to_numpy()[ok]) & (mids[m[ok]] == pairs["movie_id"].to_numpy()[ok])
-    out = pd.DataFrame({"user_idx": u[ok].astype(np.int32), "movie_idx": m[ok].astype(np.int32)})
-    if "timestamp" in pairs:  # for a time split's parts (_split_below), which then drops it
-        out["timestamp"] = pairs["timestamp"].to_numpy()[ok]
-    return out
-
-
-def _pair_columns(ratings: pd.DataFrame) -> list[str]:
-    """The columns a pair the cleaning keeps apart is kept with: its user and movie, and its time where the
-    ratings have times (a time split puts it in a part by it: :func:`_split_below`)."""
-    return ["user_id", "movie_id", *(["timestamp"] if "timestamp" in ratings else [])]
-
-
-def _time_cuts(split_cfg: SplitConfig, assign: np.ndarray, users: np.ndarray, ts: np.ndarray | None):
-    """A time split's :class:`~embedrec.data.split.Cuts` (per user for user_time, one for global_time) of the split
-    codes ``assign`` as made (before the cold movies, the rows given back or dropped), which the pairs kept apart
-    are split by; None for a random or K-fold split."""
-    from embedrec.data.split import held_out_cuts
-
-    if ts is None or split_cfg.folds is not None or split_cfg.method == "random":
-        return None
-    return held_out_cuts(assign, ts, users if split_cfg.method == "user_time" else None)
-
-
-def _split_below(below: pd.DataFrame, split_cfg: SplitConfig, cuts, cold: np.ndarray | None, uids: np.ndarray,
-                 mids: np.ndarray, report: dict) -> pd.DataFrame:
-    """The rated_below table (user_idx, movie_idx[, timestamp]) with each pair's part, ``split`` (int8: 0 train, 1
-    valid, 2 test; split.below_split), in place of its time: evaluation on a split leaves out only the pairs of the
-    parts before it, as it leaves out only the ratings of those parts, where serving leaves out every one. A pair
-    on a held-out cold movie (split.cold_movies) is test, as that movie's ratings are. Counted in
-    ``report["rated_below_split"]``."""
-    from embedrec.data.split import below_split
-
-    users = uids[below["user_idx"].to_numpy()]
-    ts = below["timestamp"].to_numpy(np.int64) if "timestamp" in below else None
-    parts = below_split(split_cfg, users, ts, cuts)
-    if cold is not None:
-        parts[np.isin(mids[below["movie_idx"].to_numpy()], cold)] = TEST
-    report["rated_below_split"] = {name: int(np.count_nonzero(parts == code))
-                                   for name, code in (("train", TRAIN), ("valid", VALID), ("test", TEST))}
-    return pd.DataFrame({"user_idx": below["user_idx"].to_numpy(), "movie_idx": below["movie_idx"].to_numpy(),
-                         "split": parts})
-
-
-def _rated_below_unknown(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.DataFrame:
-    """(user_id, movie_idx) of the pairs the cleaning dropped (data.min_rating, the k-core filter) whose user is
-    not in the dataset (not in ``uids``) and whose movie is: what ``--fallback popular`` must not offer them."""
-    u = pairs["user_id"].to_numpy()
-    known = np.isin(u, uids)
-    m = np.searchsorted(mids, pairs["movie_id"].to_numpy())
-    ok = ~known & (m < mids.size)
-    ok[ok] = mids[m[ok]] == pairs["movie_id"].to_numpy()[ok]
-    return pd.DataFrame({"user_id": pairs["user_id"].to_numpy()[ok], "movie_idx": m[ok].astype(np.int32)})
 
 
 def _abs_source(source) -> str | None:
