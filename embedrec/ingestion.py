@@ -1,10 +1,14 @@
-"""``embedrec ingest``: any MovieLens layout or ratings table -> a clean, indexed, split dataset on disk."""
+"""``embedrec ingest``: any MovieLens layout or ratings table -> a clean, indexed, split dataset on disk.
+
+The workflow: :func:`ingest` checks the output folder and holds its lock, ``_ingest`` reads the source
+(``data/readers.py``), checks the ratings (``data/ratings.py``), matches them to the movies file,
+:func:`clean`s them (repeated pairs by ``data/repeats.py``, the threshold, the k-core filter), splits them
+(``data/assign.py``), builds the tables and writes the dataset with its summary (``data/summary.py``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,17 +19,12 @@ import pandas as pd
 from embedrec import __version__
 from embedrec.data.assign import assign_splits, pair_columns, rated_below, rated_below_unknown, split_below
 from embedrec.data.dataset import publish_dataset, write_dataset
-from embedrec.data.layout import FORMAT_VERSION, SPLITS, is_dataset
+from embedrec.data.layout import FORMAT_VERSION, is_dataset
 from embedrec.data.ratings import check_ratings, like_floor, scale_values
 from embedrec.data.readers import check_source, read_source
-from embedrec.data.repeats import (
-    PairEvents,
-    dedupe_mask,
-    sum_repeats,
-)
-from embedrec.data.sources import NAMED
+from embedrec.data.repeats import PairEvents, dedupe_mask, sum_repeats
 from embedrec.data.split import TEST, TRAIN, VALID
-from embedrec.data.textfiles import is_stream, uncompressed_name
+from embedrec.data.summary import format_summary, summarise, warn_empty_splits, warn_shrunk_splits
 from embedrec.errors import ConfigError, DataError, OutputExists
 from embedrec.fsutil.files import io_error
 from embedrec.fsutil.locks import target_lock
@@ -33,6 +32,8 @@ from embedrec.fsutil.outputs import check_replaceable, refuse_dangling
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig, SplitConfig
+
+__all__ = ["clean", "format_summary", "ingest"]  # format_summary: embedrec ingest's lines, the CLI's import
 
 log = logging.getLogger("embedrec")
 
@@ -233,11 +234,11 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         for g in gone_users:
             ids.update(g.tolist())
         report["users_left_out"] = len(ids)
-    summary = _summary(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
-    _warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
-                       report.get("users_given_a_train_row", 0))
-    _warn_shrunk_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
-                        sum(g.size for g in gone_users))
+    summary = summarise(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
+    warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
+                      report.get("users_given_a_train_row", 0))
+    warn_shrunk_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
+                       sum(g.size for g in gone_users))
     manifest = {
         "format_version": FORMAT_VERSION,
         "embedrec_version": __version__,
@@ -325,132 +326,3 @@ def _tables(ratings: pd.DataFrame, assign: np.ndarray, raw_users: pd.DataFrame |
     return frames, users, mtab
 
 
-def _abs_source(source) -> str | None:
-    """``source`` as an absolute path where it names a local file or folder; None for a release name or stdin."""
-    if not isinstance(source, str) or source == "-" or not os.path.exists(source):
-        return None
-    return os.path.abspath(source)
-
-
-def _summary(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users, mtab, scale, report, cold) -> dict:
-    n_users, n_movies, n_ratings = len(users), len(mtab), sum(len(f) for f in frames.values())
-    hist = pd.concat([f["rating"].value_counts() for f in frames.values()]).groupby(level=0).sum().sort_index()
-    return {
-        "name": _name(cfg.source),
-        "source": cfg.source,
-        # the source as a path from anywhere (a damaged dataset's advice names it: data.dataset.dataset_fix)
-        "source_path": _abs_source(cfg.source),
-        # and the movies file's (data.movies as given may be relative to the folder ingest ran in): the commands that
-        # ingest the dataset again name it (api.ingested_with; a first-hour review: they dropped it)
-        **({"movies_path": _abs_source(cfg.movies)} if cfg.movies and not is_stream(cfg.movies) and
-           _abs_source(cfg.movies) else {}),
-        "layout": raw.layout,
-        "counts": {"users": int(n_users), "movies": int(n_movies), "ratings": int(n_ratings)},
-        # fewer than counts.movies where data.keep_unrated_movies keeps the movies file's whole catalogue
-        "movies_with_training_ratings": int(np.count_nonzero(mtab["n_ratings"].to_numpy())),
-        "density": float(n_ratings / (n_users * n_movies)),
-        "rating_scale": list(scale),
-        "min_rating": cfg.min_rating,
-        # data.repeats=sum: each rating a sum of a pair's rows (a count), which train.als_count_weight weighs
-        **({"repeats": "sum"} if cfg.repeats == "sum" else {}),
-        # the columns read under another name than data.columns gives ('score' for 'rating'): train's check of the
-        # config's ingest settings takes them as the same
-        **({"columns_read": dict(raw.columns_read)} if getattr(raw, "columns_read", None) else {}),
-        "rating_histogram": {f"{v:g}": int(c) for v, c in zip(hist.index.to_numpy(), hist.to_numpy())},
-        "split": {"method": split_cfg.method,
-                  **({"folds": split_cfg.folds, "fold": split_cfg.fold} if split_cfg.folds is not None else {}),
-                  **{k: len(v) for k, v in frames.items()}},
-        "cleaning": report,
-        "has_timestamps": "timestamp" in frames["train"],
-        "has_user_features": raw.users is not None,
-        "has_movie_metadata": movies is not None,
-        "cold_movies": [x.item() if hasattr(x, "item") else x for x in cold] if cold is not None else [],
-    }
-
-
-def _warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int, kept: int = 0) -> None:
-    """A valid or test split asked for but left empty (too few ratings a user, or their rows dropped for users
-    or movies with no training rating) is said at ingest, not found later as a nan metric. ``kept``: users whose
-    one held-out rating went back to train (keep_users_in_train)."""
-    empty = [k for k in ("valid", "test") if (getattr(split_cfg, k, 0) or 0) > 0 and counts.get(k, 0) == 0]
-    if empty:
-        why = [f"{dropped:,} rows of users or movies with no training rating were dropped"] if dropped else []
-        if kept:
-            why.append(f"{kept:,} users' only held-out rating went back to train, so each user has one")
-        why = f" ({'; '.join(why)})" if why else ""
-        then = " and ".join(x for k, x in (("valid", "train cannot stop early"),
-                                           ("test", "evaluate has nothing to score")) if k in empty)
-        log.warning("the %s split%s empty%s, so %s; give each user several ratings, or set %s to 0",
-                    " and ".join(empty), "s are" if len(empty) > 1 else " is", why, then,
-                    " and ".join(f"split.{k}" for k in empty))
-
-
-def _warn_shrunk_splits(split_cfg: SplitConfig, counts: dict, dropped: int, users: int) -> None:
-    """Valid and test rows dropped for users or movies with no training rating, a fifth or more of those the split
-    drew (a global time cut's later users): said with the counts left, not found later in a small test split
-    (a review: ML-100K's global_time kept 2,286 test rows of the 20,000 asked for, without a word)."""
-    kept = counts.get("valid", 0) + counts.get("test", 0)
-    if not dropped or dropped < 0.2 * (kept + dropped) or not kept:
-        return  # (none left: _warn_empty_splits says it)
-    who = f"; {users:,} user{'s' if users != 1 else ''} had no train or valid rating, left out" if users else ""
-    log.warning("the %s split dropped %s of its %s valid and test rows (users or movies with no train or valid rating%s), "
-                "leaving valid %s and test %s: set split.cold_start=true to keep them (evaluated without a trained "
-                "vector)%s", split_cfg.method, f"{dropped:,}", f"{kept + dropped:,}", who, f"{counts.get('valid', 0):,}",
-                f"{counts.get('test', 0):,}", ", or split.method=user_time, which holds out each user's latest"
-                if split_cfg.method == "global_time" else "")
-
-
-def _name(source: str) -> str:
-    from embedrec.config import dataset_name
-
-    if dataset_name(source) == "stdin":  # '-', /dev/stdin, a pipe's /dev/fd/63 (not '63')
-        return "stdin"
-    return source if source in NAMED else Path(uncompressed_name(source)).stem
-
-
-def format_summary(s: dict) -> str:
-    c = s["counts"]
-    seen = (s.get("cleaning") or {}).get("after_cleaning") or {}
-    trained = s.get("movies_with_training_ratings", c["movies"])
-    rated = seen.get("movies", c["movies"])
-    def n(count: int, what: str) -> str:  # '1 user', '2 users'
-        return f"{count:,} {what}{'' if count == 1 else 's'}"
-
-    if trained == c["movies"]:
-        movies = f"{n(c['movies'], 'movie')} with training ratings" + (f" ({rated:,} in the data)" if rated != trained
-                                                                        else "")
-    else:  # data.keep_unrated_movies: the catalogue holds movies no training rating names
-        movies = f"{n(c['movies'], 'movie')} ({trained:,} with training ratings, {rated:,} rated in the data)"
-    counted = s.get("repeats") == "sum"  # a click or play log: pairs and their counts (a first-hour pass: 'ratings')
-    rows, values = ("pair", "counts") if counted else ("rating", "rating values")
-    lines = [f"{s['name']}: {n(c['users'], 'user')} x {movies}, "
-             f"{n(c['ratings'], rows)} (density {s['density']:.4%}), layout {s['layout']}",
-             # (not 'ratings:', which read as a dataset of that name's line: ratings.csv's, a first-hour review)
-             f"{values}: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
-             if len(s["rating_histogram"]) <= 12 else f"{values}: {len(s['rating_histogram'])} distinct",
-             f"split ({_split_named(s['split'])}): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
-             "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"]) for k, v in s["cleaning"].items()
-                                      if isinstance(v, int) and k not in ("repeated_pairs_summed",
-                                                                          "training_pairs_cut")),
-             f"wrote {s['output']} in {s['seconds']:.1f}s"]
-    return "\n".join(lines)
-
-
-def _split_named(split: dict) -> str:
-    """'random', or a K-fold split's 'random, test fold 2 of folds 0-4'."""
-    if not isinstance(split.get("folds"), int):
-        return str(split["method"])
-    return f"{split['method']}, test fold {split.get('fold')} of folds 0-{split['folds'] - 1}"
-
-
-def _cleaning_item(key: str, value: int, cleaning: dict) -> str:
-    """'exact duplicates dropped 3'; data.repeats=sum's two counts as one: 'repeats summed 5 rows into 2 pairs', and
-    a time split's of them: '2 training pairs counted up to the cut (3 later events dropped)'."""
-    if key == "repeated_rows_summed":
-        pairs = cleaning.get("repeated_pairs_summed", 0)
-        return f"repeats summed {value:,} rows into {pairs:,} pair{'' if pairs == 1 else 's'}"
-    if key == "training_events_after_cut_dropped":
-        pairs = cleaning.get("training_pairs_cut", 0)
-        return (f"{pairs:,} training pair{'' if pairs == 1 else 's'} counted up to the cut ({value:,} later "
-                f"event{'' if value == 1 else 's'} dropped)")
-    return f"{key.replace('_', ' ')} {value:,}"

@@ -1,0 +1,154 @@
+"""What an ingest says of the dataset it made: the summary the manifest records (:func:`summarise`: counts,
+scale, histogram, split, the cleaning's report), the warnings of a valid or test split left empty or shrunk by
+the rows dropped (:func:`warn_empty_splits`, :func:`warn_shrunk_splits`), and the lines ``embedrec ingest``
+writes of it (:func:`format_summary`, which ``embedrec.ingestion`` re-exports for the CLI)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from embedrec.data.layout import SPLITS
+from embedrec.data.sources import NAMED
+from embedrec.data.textfiles import is_stream, uncompressed_name
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.config import DataConfig, SplitConfig
+
+log = logging.getLogger("embedrec")
+
+
+def _abs_source(source) -> str | None:
+    """``source`` as an absolute path where it names a local file or folder; None for a release name or stdin."""
+    if not isinstance(source, str) or source == "-" or not os.path.exists(source):
+        return None
+    return os.path.abspath(source)
+
+
+def summarise(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, users, mtab, scale, report, cold) -> dict:
+    n_users, n_movies, n_ratings = len(users), len(mtab), sum(len(f) for f in frames.values())
+    hist = pd.concat([f["rating"].value_counts() for f in frames.values()]).groupby(level=0).sum().sort_index()
+    return {
+        "name": _name(cfg.source),
+        "source": cfg.source,
+        # the source as a path from anywhere (a damaged dataset's advice names it: data.dataset.dataset_fix)
+        "source_path": _abs_source(cfg.source),
+        # and the movies file's (data.movies as given may be relative to the folder ingest ran in): the commands that
+        # ingest the dataset again name it (api.ingested_with; a first-hour review: they dropped it)
+        **({"movies_path": _abs_source(cfg.movies)} if cfg.movies and not is_stream(cfg.movies) and
+           _abs_source(cfg.movies) else {}),
+        "layout": raw.layout,
+        "counts": {"users": int(n_users), "movies": int(n_movies), "ratings": int(n_ratings)},
+        # fewer than counts.movies where data.keep_unrated_movies keeps the movies file's whole catalogue
+        "movies_with_training_ratings": int(np.count_nonzero(mtab["n_ratings"].to_numpy())),
+        "density": float(n_ratings / (n_users * n_movies)),
+        "rating_scale": list(scale),
+        "min_rating": cfg.min_rating,
+        # data.repeats=sum: each rating a sum of a pair's rows (a count), which train.als_count_weight weighs
+        **({"repeats": "sum"} if cfg.repeats == "sum" else {}),
+        # the columns read under another name than data.columns gives ('score' for 'rating'): train's check of the
+        # config's ingest settings takes them as the same
+        **({"columns_read": dict(raw.columns_read)} if getattr(raw, "columns_read", None) else {}),
+        "rating_histogram": {f"{v:g}": int(c) for v, c in zip(hist.index.to_numpy(), hist.to_numpy())},
+        "split": {"method": split_cfg.method,
+                  **({"folds": split_cfg.folds, "fold": split_cfg.fold} if split_cfg.folds is not None else {}),
+                  **{k: len(v) for k, v in frames.items()}},
+        "cleaning": report,
+        "has_timestamps": "timestamp" in frames["train"],
+        "has_user_features": raw.users is not None,
+        "has_movie_metadata": movies is not None,
+        "cold_movies": [x.item() if hasattr(x, "item") else x for x in cold] if cold is not None else [],
+    }
+
+
+def warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int, kept: int = 0) -> None:
+    """A valid or test split asked for but left empty (too few ratings a user, or their rows dropped for users
+    or movies with no training rating) is said at ingest, not found later as a nan metric. ``kept``: users whose
+    one held-out rating went back to train (keep_users_in_train)."""
+    empty = [k for k in ("valid", "test") if (getattr(split_cfg, k, 0) or 0) > 0 and counts.get(k, 0) == 0]
+    if empty:
+        why = [f"{dropped:,} rows of users or movies with no training rating were dropped"] if dropped else []
+        if kept:
+            why.append(f"{kept:,} users' only held-out rating went back to train, so each user has one")
+        why = f" ({'; '.join(why)})" if why else ""
+        then = " and ".join(x for k, x in (("valid", "train cannot stop early"),
+                                           ("test", "evaluate has nothing to score")) if k in empty)
+        log.warning("the %s split%s empty%s, so %s; give each user several ratings, or set %s to 0",
+                    " and ".join(empty), "s are" if len(empty) > 1 else " is", why, then,
+                    " and ".join(f"split.{k}" for k in empty))
+
+
+def warn_shrunk_splits(split_cfg: SplitConfig, counts: dict, dropped: int, users: int) -> None:
+    """Valid and test rows dropped for users or movies with no training rating, a fifth or more of those the split
+    drew (a global time cut's later users): said with the counts left, not found later in a small test split
+    (a review: ML-100K's global_time kept 2,286 test rows of the 20,000 asked for, without a word)."""
+    kept = counts.get("valid", 0) + counts.get("test", 0)
+    if not dropped or dropped < 0.2 * (kept + dropped) or not kept:
+        return  # (none left: warn_empty_splits says it)
+    who = f"; {users:,} user{'s' if users != 1 else ''} had no train or valid rating, left out" if users else ""
+    log.warning("the %s split dropped %s of its %s valid and test rows (users or movies with no train or valid rating%s), "
+                "leaving valid %s and test %s: set split.cold_start=true to keep them (evaluated without a trained "
+                "vector)%s", split_cfg.method, f"{dropped:,}", f"{kept + dropped:,}", who, f"{counts.get('valid', 0):,}",
+                f"{counts.get('test', 0):,}", ", or split.method=user_time, which holds out each user's latest"
+                if split_cfg.method == "global_time" else "")
+
+
+def _name(source: str) -> str:
+    from embedrec.config import dataset_name
+
+    if dataset_name(source) == "stdin":  # '-', /dev/stdin, a pipe's /dev/fd/63 (not '63')
+        return "stdin"
+    return source if source in NAMED else Path(uncompressed_name(source)).stem
+
+
+def format_summary(s: dict) -> str:
+    c = s["counts"]
+    seen = (s.get("cleaning") or {}).get("after_cleaning") or {}
+    trained = s.get("movies_with_training_ratings", c["movies"])
+    rated = seen.get("movies", c["movies"])
+    def n(count: int, what: str) -> str:  # '1 user', '2 users'
+        return f"{count:,} {what}{'' if count == 1 else 's'}"
+
+    if trained == c["movies"]:
+        movies = f"{n(c['movies'], 'movie')} with training ratings" + (f" ({rated:,} in the data)" if rated != trained
+                                                                        else "")
+    else:  # data.keep_unrated_movies: the catalogue holds movies no training rating names
+        movies = f"{n(c['movies'], 'movie')} ({trained:,} with training ratings, {rated:,} rated in the data)"
+    counted = s.get("repeats") == "sum"  # a click or play log: pairs and their counts (a first-hour pass: 'ratings')
+    rows, values = ("pair", "counts") if counted else ("rating", "rating values")
+    lines = [f"{s['name']}: {n(c['users'], 'user')} x {movies}, "
+             f"{n(c['ratings'], rows)} (density {s['density']:.4%}), layout {s['layout']}",
+             # (not 'ratings:', which read as a dataset of that name's line: ratings.csv's, a first-hour review)
+             f"{values}: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
+             if len(s["rating_histogram"]) <= 12 else f"{values}: {len(s['rating_histogram'])} distinct",
+             f"split ({_split_named(s['split'])}): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
+             "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"]) for k, v in s["cleaning"].items()
+                                      if isinstance(v, int) and k not in ("repeated_pairs_summed",
+                                                                          "training_pairs_cut")),
+             f"wrote {s['output']} in {s['seconds']:.1f}s"]
+    return "\n".join(lines)
+
+
+def _split_named(split: dict) -> str:
+    """'random', or a K-fold split's 'random, test fold 2 of folds 0-4'."""
+    if not isinstance(split.get("folds"), int):
+        return str(split["method"])
+    return f"{split['method']}, test fold {split.get('fold')} of folds 0-{split['folds'] - 1}"
+
+
+def _cleaning_item(key: str, value: int, cleaning: dict) -> str:
+    """'exact duplicates dropped 3'; data.repeats=sum's two counts as one: 'repeats summed 5 rows into 2 pairs', and
+    a time split's of them: '2 training pairs counted up to the cut (3 later events dropped)'."""
+    if key == "repeated_rows_summed":
+        pairs = cleaning.get("repeated_pairs_summed", 0)
+        return f"repeats summed {value:,} rows into {pairs:,} pair{'' if pairs == 1 else 's'}"
+    if key == "training_events_after_cut_dropped":
+        pairs = cleaning.get("training_pairs_cut", 0)
+        return (f"{pairs:,} training pair{'' if pairs == 1 else 's'} counted up to the cut ({value:,} later "
+                f"event{'' if value == 1 else 's'} dropped)")
+    return f"{key.replace('_', ' ')} {value:,}"
