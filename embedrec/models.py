@@ -16,25 +16,33 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embedrec import models_lookup
 from embedrec.argcheck import choice_arg as _check
 from embedrec.argcheck import count_arg as _count
 from embedrec.argcheck import device_arg as _device_arg
 from embedrec.argcheck import device_named as _device_named
 from embedrec.argcheck import flag as _flag
-from embedrec.argcheck import genres_arg as _genres
 from embedrec.argcheck import list_arg as _as_list_of
 from embedrec.argcheck import movie_arg as _movie_arg
 from embedrec.argcheck import path_arg as _path_arg
 from embedrec.argcheck import read_only as _read_only
-from embedrec.data.ids import MISSING, is_integer_text, not_an_id, refuse_frame  # noqa: F401 (MISSING: names)
+from embedrec.data.ids import MISSING, not_an_id, one_user, refuse_frame  # noqa: F401 (MISSING: names)
 from embedrec.data.ids import id_list as _as_list  # the arguments' rules
 from embedrec.data.ids import one_id as _one_id
 from embedrec.data.ids import rated_map as _rated
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS, Factors
+from embedrec.models_lookup import allowed_rows, k_arg, known_row, titles_resolved
 from embedrec.results import Predictions, Recommendations, StreamAnswer, stream_rows
 from embedrec.serve.explain import UserSolve
-from embedrec.serve.recommender import COLUMNS, Recommender, popular_instead, py_id, unknown_summary
+from embedrec.serve.recommender import (
+    COLUMNS,
+    Recommender,
+    popular_instead,
+    py_id,
+    trained_on,
+    unknown_summary,
+)
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     pass
@@ -55,15 +63,6 @@ def one_process(what: str) -> None:
 
 
 _ONE_PAIR = object()  # Model.predict(user, movie): the movie given (one pair)
-
-
-def _one_user(user, fix: str) -> None:
-    """``user=`` of a call that takes one user id (recommend_new's and explain's known user, history's): a list
-    (any iterable but text) said to be one, with ``fix``, what to give (a review: recommend_new(user=[196, 1]) said
-    'give a flat list of ids, e.g. [196, 186]', a list again; as answers.Request's user= says it)."""
-    if user is not None and not isinstance(user, (str, bytes)) and hasattr(user, "__iter__"):
-        raise UsageError(f"user={shorten(repr(user), 40)}: user= takes one id, {fix}")
-    _one_id(user)
 
 
 def _surprise_keywords(pairs, movie, uid, iid, r_ui) -> tuple:
@@ -175,74 +174,6 @@ class Model:
         return dataclasses.replace(f, user=_read_only(f.user), movie=_read_only(f.movie),
                                    user_bias=_read_only(f.user_bias), movie_bias=_read_only(f.movie_bias))
 
-    def _trained_on(self) -> str:
-        """'the run was trained on DATASET; ' for an unknown id's message (a first-hour review: after ingesting
-        their own file, a user's id was refused by the ML-100K run a plain `train` had made, which nothing said)."""
-        run = self.engine.run
-        path = ((run.manifest.get("dataset") or {}).get("path") if run is not None else None)
-        if not path:
-            return ""
-        try:
-            path = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
-        except ValueError:  # another drive
-            pass
-        return f"the run was trained on '{path}'; "
-
-    def _allowed(self, genres, year_min, year_max, exclude, candidates=None) -> np.ndarray | None:
-        """The movie rows a list may hold: the catalogue's filters, among the rows of ``candidates`` (movie ids;
-        None: every movie), less the rows of ``exclude`` (movie ids). Ids this model does not know are ignored (no
-        list could hold them; the candidates' are counted in one warning); a gap, or text no id of an integer-id
-        model can be, such as a title, is a UsageError."""
-        rows = self._movie_rows_of(exclude, "exclude")
-        if rows is not None and (rows < 0).any():  # a first-hour review: a typo ('sku-111') left a movie in silently
-            n = int((rows < 0).sum())
-            log.warning("%s of the %s «--exclude|exclude» %s not a movie of this model (not in its training data): "
-                        "nothing to leave out for %s: %s", f"{n:,}", f"{rows.size:,}", "is" if n == 1 else "are",
-                        "it" if n == 1 else "them", shorten(", ".join(
-                            repr(x) for x, r in zip(exclude if isinstance(exclude, (list, tuple, np.ndarray))
-                                                    else [], rows) if r < 0) or "(an iterator's)", 60))
-        only = None
-        if candidates is not None:
-            only = self._movie_rows_of(candidates, "candidates")
-            if only is None:
-                raise UsageError("candidates is empty: no list could hold a movie; give the movie ids a list may "
-                                 "hold, e.g. «--candidates 50,181|candidates=[50, 181]», or leave it out")
-            given = only.size
-            only = only[only >= 0]
-            if not only.size:  # a review: every list came back empty, blamed on what the users had rated
-                from embedrec.answers import no_known_candidates
-
-                raise no_known_candidates(given)
-            if only.size < given:
-                log.warning("%s of the %s «--candidates|candidates» %s not a movie of this model (not in its "
-                            "training data): no list holds %s", f"{given - only.size:,}", f"{given:,}",
-                            "is" if given - only.size == 1 else "are", "it" if given - only.size == 1 else "them")
-        return self.engine.allowed(_genres(genres), year_min, year_max,
-                                   None if rows is None else rows[rows >= 0], only_rows=only)
-
-    def _movie_rows_of(self, items, name: str) -> np.ndarray | None:
-        """The rows of movie ids ``items`` (-1 for an id this model does not know), or None for no items."""
-        e = self.engine
-        refuse_frame(items, f"{name}: expected movie ids")
-        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-            raise UsageError(f"{name}={shorten(repr(items), 40)}: give a list of movie ids, e.g. {name}=[50, 181]")
-        items = list(items)
-        if not items:
-            return None
-        for x in items:  # a gap or a flag is no id (as recommend(nan) says), not a movie to leave out silently
-            try:
-                _one_id(x)
-            except UsageError as err:
-                raise UsageError(f"{name}: {err}") from None
-        rows, parsed = e.movie_rows(items)
-        if e.movie_ids.dtype.kind in "iu":  # a title (the CLI resolves them) came back without a word: a red team
-            for x, p in zip(items, parsed):
-                if p is None and not is_integer_text(str(x).strip()):
-                    raise UsageError(f"{name}: {shorten(repr(x), 40)} is not a movie id of this model (its ids "
-                                     "are integers); for a title, give its id: resolve_movies([title]) or "
-                                     "find_movie(title)")
-        return np.asarray(rows, np.int64)
-
     @property
     def user_ids(self) -> np.ndarray:
         """The user ids by row, a read-only view (a red team: ``rng.shuffle(m.user_ids)`` made recommend(196)
@@ -276,12 +207,6 @@ class Model:
         other models take the movies as a set."""
         return self.engine.uses_order()
 
-    def _k(self, k: int | None) -> int:
-        k = k if k is not None else self.engine.cfg.k
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise UsageError(f"k={k!r}: give a whole number k >= 1")
-        return int(k)
-
     def recommend(self, users, k: int | None = None, *, missing: str | None = None, exclude_seen: bool = True,
                   genres: Iterable[str] = (), year_min: int | None = None,
                   year_max: int | None = None, exclude: Iterable = (),
@@ -297,14 +222,14 @@ class Model:
         ``missing``: what an id not in the training data gets: 'error' (NotFoundError naming it), 'skip' (left
         out of the result), 'popular' (the most popular movies, scored by their number of ratings); None: the
         config's ``recommend.fallback`` ('popular' there, else 'error'), as ``embedrec recommend`` answers."""
-        k = self._k(k)
+        k = k_arg(self, k)
         e = self.engine
         if missing is None:  # a review: er.open(run, cfg) with recommend.fallback=popular still raised, unlike the CLI
             missing = "popular" if getattr(e.cfg, "fallback", "none") == "popular" else "error"
         exclude_seen = _flag(exclude_seen, "exclude_seen")
-        allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
+        allowed = allowed_rows(self, genres, year_min, year_max, exclude, candidates)
         query, rows, unknown = e.users.resolve(_as_list(users), missing,
-                                               self._trained_on() +
+                                               trained_on(self.engine) +
                                                "«use --fallback popular, or --liked/--rated to recommend for a new "
                                                "user|pass missing='skip' or missing='popular', or use "
                                                "recommend_new(liked=...) for a new user»")
@@ -386,8 +311,8 @@ class Model:
             explain = _count(explain, "explain", 1)
             e.explainable()
             e.known_solve_arrays()
-        answers = recommend_many(e, lines, self._k(k), include_seen=not _flag(exclude_seen, "exclude_seen"),
-                                 allowed=self._allowed(genres, year_min, year_max, exclude, candidates),
+        answers = recommend_many(e, lines, k_arg(self, k), include_seen=not _flag(exclude_seen, "exclude_seen"),
+                                 allowed=allowed_rows(self, genres, year_min, year_max, exclude, candidates),
                                  strict=missing == "error",
                                  fallback="popular" if missing == "popular" else "none", batch=batch_size,
                                  on_batch=on_batch, name=name, file=file, ready=ready)
@@ -478,16 +403,16 @@ class Model:
         none is known, or with ``strict=True``).
         An implicit model leaves out a rating below its dataset's
         data.min_rating, as training did: said in a log note and in the result's ``left_out``."""
-        k = self._k(k)
+        k = k_arg(self, k)
         e = self.engine
         ordered, exclude_seen = _flag(ordered, "ordered"), _flag(exclude_seen, "exclude_seen")
         strict = _flag(strict, "strict")
         if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
                              "not a set")
-        row = None if user is None else self._known_row(user, ordered)
-        allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
-        liked, rated = self._titles_resolved(_as_list(liked), _rated(rated))
+        row = None if user is None else known_row(self, user, ordered)
+        allowed = allowed_rows(self, genres, year_min, year_max, exclude, candidates)
+        liked, rated = titles_resolved(self, _as_list(liked), _rated(rated))
         skipped: list = []  # history ids the model does not know: left out, in the result's unknown (a review)
         detail: dict = {}  # an als solve's parts, which the result's explain() splits its scores by
         p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered),
@@ -503,19 +428,6 @@ class Model:
         solve = UserSolve(vector=p, **detail) if detail else None
         return Recommendations(e, [None if row is None else e.users.raw(row)], [ids], [scores], [False], skipped,
                                left_out=left_out, solve=solve)
-
-    def _known_row(self, user, ordered: bool = False) -> int:
-        """The row of ``user``, a known user given ratings since training (recommend_new's and explain's
-        ``user=`` beside ``liked``/``rated``); an unknown one is NotFoundError saying its ratings are a new
-        user's."""
-        _one_user(user, "the known user whose ratings since training liked=/rated= hold, e.g. user=196")
-        if ordered:
-            raise UsageError("«--ordered|ordered=True» orders a new user's history; a known user's new ratings all "
-                             "come after its training ones (weighed as its latest): leave «--ordered|ordered» out")
-        rows = self.engine.users.resolve([user], "error", self._trained_on() + "«without --user, --liked/--rated "
-                                         "are a new user's: drop --user|without user=, liked=/rated= are a new "
-                                         "user's: leave user= out»")[1]
-        return int(rows[0])
 
     def explain(self, user=None, movie=None, n: int = 10, *, liked: Iterable = (), rated: dict | None = None,
                 ordered: bool = False, strict: bool = False):
@@ -548,16 +460,16 @@ class Model:
             rows.append(e.find_movie(one) if isinstance(one, str) else e.movie_row(one))
         e.explainable(new_user=user is None)  # an als model, or a new user's explicit one (before its solve)
         if user is not None and not given:
-            _one_user(user, "e.g. explain(196, 50) (recommend([196, 186]).explain() explains several users' lists)")
-            _, urows, _ = e.users.resolve([user], "error", self._trained_on() + "«explain a new user with "
+            one_user(user, "e.g. explain(196, 50) (recommend([196, 186]).explain() explains several users' lists)")
+            _, urows, _ = e.users.resolve([user], "error", trained_on(self.engine) + "«explain a new user with "
                                           "--liked/--rated|pass liked= or rated= for a new user»")
             solve, who = e.known_solve(int(urows[0])), e.users.raw(int(urows[0]))
         else:  # as recommend_new folds the user in (titles resolved, unknown movies left out and said)
-            row = None if user is None else self._known_row(user, ordered)
+            row = None if user is None else known_row(self, user, ordered)
             if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
                 raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of "
                                  "ratings), not a set")
-            liked, rated = self._titles_resolved(_as_list(liked), _rated(rated))
+            liked, rated = titles_resolved(self, _as_list(liked), _rated(rated))
             detail: dict = {}
             p, _, _, _ = e.fold_in_parts(liked, rated, ordered=ordered, strict=strict, unknown=[], detail=detail,
                                          user=row)
@@ -567,23 +479,6 @@ class Model:
         out = explained(e, solve, who, np.asarray(rows, np.int64), n)
         return out if many else out[0]
 
-    def _titles_resolved(self, liked: list, rated: dict) -> tuple[list, dict]:
-        """recommend_new's history with title words turned into ids (:meth:`resolve_movies`; a first-hour review:
-        liked=['star wars', 172] left 'star wars' out as an unknown id, then listed Star Wars at rank 4)."""
-        if liked:
-            liked = self.resolve_movies(liked)[0]
-        if rated:
-            keys = self.resolve_movies(list(rated))[0]
-            firsts: dict = {}
-            for given, key in zip(rated, keys):
-                if py_id(key) in firsts:
-                    raise UsageError(f"rated: movie {shorten(repr(key), 40)} is rated twice (as "
-                                     f"{shorten(repr(firsts[py_id(key)]), 40)} and {shorten(repr(given), 40)}); "
-                                     "give each movie one rating")
-                firsts[py_id(key)] = given
-            rated = dict(zip(keys, rated.values()))
-        return liked, rated
-
     def recommend_features(self, values: dict, k: int | None = None, *, genres: Iterable[str] = (),
                            year_min: int | None = None, year_max: int | None = None,
                            exclude: Iterable = (), candidates: Iterable | None = None) -> Recommendations:
@@ -592,9 +487,9 @@ class Model:
         if not hasattr(values, "items") or isinstance(values, (str, bytes)):
             raise UsageError(f"recommend_features: values={shorten(repr(values), 40)}: give {{column: value}}, e.g. "
                              "{'age': 25, 'gender': 'F'}")
-        k = self._k(k)
+        k = k_arg(self, k)
         e = self.engine
-        allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
+        allowed = allowed_rows(self, genres, year_min, year_max, exclude, candidates)
         p, b = e.user_from_features(dict(values.items()))
         ids, scores = e.recommend_vector(p, b, k, np.zeros(0), allowed)
         return Recommendations(e, [None], [ids], [scores], [False], [])
@@ -606,9 +501,9 @@ class Model:
         :meth:`find_movie` takes it (an id of the model where it is one exactly, else title words: 'star wars', as
         ``recommend --movie`` does), or a list of those (a list for each); the query column is
         ``movie_id_query``."""
-        k = self._k(k)
+        k = k_arg(self, k)
         e = self.engine
-        allowed = self._allowed(genres, year_min, year_max, exclude, candidates)
+        allowed = allowed_rows(self, genres, year_min, year_max, exclude, candidates)
         many = isinstance(movie, (list, tuple)) or type(movie).__name__ in ("ndarray", "Series", "Index")
         queries, out_ids, out_scores = [], [], []
         for one in (_as_list_of(movie, "similar") if many else [movie]):  # a review: one id only, no titles
@@ -634,13 +529,13 @@ class Model:
         from embedrec.serve.similar_users import co_rated
         from embedrec.serve.similar_users import similar_users as nearest
 
-        k = self._k(k)
+        k = k_arg(self, k)
         e = self.engine
         many = isinstance(user, (list, tuple)) or type(user).__name__ in ("ndarray", "Series", "Index")
         given = _as_list(user) if many else [user]
         for one in given:
             _one_id(one)
-        _, rows, _ = e.users.resolve(given, "error", self._trained_on() + "give a user id it was trained on (a user "
+        _, rows, _ = e.users.resolve(given, "error", trained_on(self.engine) + "give a user id it was trained on (a user "
                                      "with no trained vector has nothing to compare)")
         found, scores = nearest(e, rows, k)
         counts = [co_rated(e, int(r), f) for r, f in zip(rows, found)]
@@ -687,13 +582,13 @@ class Model:
             dataset_dir, given = moved_rule(self._history_dataset()[0], moved_to), "moved_to"
         elif dataset_dir is not None:
             _path_arg(dataset_dir, "history", "dataset_dir")
-        _one_user(user, "e.g. history(196) (a call for each user)")
+        one_user(user, "e.g. history(196) (a call for each user)")
         row = e.users.own_row(user)  # a user without a trained vector still has a history (its test rows)
         # a user the dataset's cleaning left out (its every rating below data.min_rating): in no user row of the
         # dataset, its movies in rated_below_unknown by its id, which the run keeps too (unknown_*.npy: the popular
         # fallback's), so its history is those rated_below rows (a review: it was 'not in the training data')
         if row < 0 and e.rated_by_unknown(user) is None:
-            raise NotFoundError(f"{e.users.unknown_text(user)}; {self._trained_on()}give a user id of its dataset",
+            raise NotFoundError(f"{e.users.unknown_text(user)}; {trained_on(self.engine)}give a user id of its dataset",
                                 kind="user", id=user)
         user_id = e.users.raw(row) if row >= 0 else e.users.own_rows([user])[1][0]  # as the run's ids are
         recorded, fingerprint, name = self._history_dataset()
@@ -742,10 +637,7 @@ class Model:
 
     def find_movie(self, query: str):
         """A movie id from an id, an exact title, 'Title (year)' or title words; ambiguity raises UsageError."""
-        query = _movie_arg(query, "find_movie", "'star wars'")  # not the title 'None' (a review)
-        if isinstance(query, (float, np.floating)) and float(query).is_integer():
-            query = int(query)  # 50.0, as a pandas column with a gap holds movie 50 (as similar() reads it)
-        return py_id(self.engine.movie_ids[self.engine.find_movie(str(query))])
+        return models_lookup.find_movie(self, query)
 
     def resolve_movies(self, tokens: Iterable) -> tuple[list, dict]:
         """Movie ids for ``tokens`` as ``recommend --liked/--rated`` reads them, each by :meth:`find_movie`'s rule
@@ -754,34 +646,12 @@ class Model:
         else an id (a number, or text no title holds: kept as given, so an unknown one is refused as such later). Returns (the ids in order, {token: id} of those
         found by their title), e.g. ``ids, by_title = m.resolve_movies(['star wars', 181])``, then
         ``m.recommend_new(liked=ids)``."""
-        if isinstance(tokens, (str, bytes)):
-            raise UsageError(f"resolve_movies: got the text '{shorten(tokens)}'; give a list of ids or titles, e.g. "
-                             "['star wars', 181]")
-        ids, by_title = [], {}
-        for t in _as_list_of(tokens, "resolve_movies"):
-            t = _movie_arg(t, "resolve_movies", "['star wars', 181]")
-            if not isinstance(t, str):
-                ids.append(t)
-                continue
-            try:
-                found = self.find_movie(t)
-            except NotFoundError as e:
-                if e.kind != "movie":  # title words that match nothing: said here
-                    raise
-                ids.append(t)  # an id this model does not know: left out (or refused, strict) by recommend_new
-                continue
-            ids.append(found)
-            if str(found) != t.strip():
-                by_title[t] = found
-        return ids, by_title
+        return models_lookup.resolve_movies(self, tokens)
 
     def movie(self, movie) -> dict:
         """One movie's row: {'movie_id', 'title', 'year' (each None where unknown), 'genres'}; NotFoundError for an id
         not in the training data."""
-        e = self.engine
-        row = e.movie_row(_movie_arg(movie, "movie"))
-        return {"movie_id": py_id(e.movie_ids[row]), "title": e.titles[row] or None, "year": e.years[row],
-                "genres": list(e.genres[row] or [])}
+        return models_lookup.movie(self, movie)
 
     def popular(self, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
                 year_max: int | None = None, exclude: Iterable = (),
@@ -790,7 +660,7 @@ class Model:
         adds recent popularity (train.als_trend), the movies it scores highest for someone it knows nothing of
         (the most rated in its window, scored by that term)."""
         e = self.engine
-        ids, scores = e.popular(self._k(k), self._allowed(genres, year_min, year_max, exclude, candidates))
+        ids, scores = e.popular(k_arg(self, k), allowed_rows(self, genres, year_min, year_max, exclude, candidates))
         return Recommendations(e, [None], [ids], [scores], [True], [])
 
     def predict(self, pairs: Iterable = _ONE_PAIR, movie=_ONE_PAIR, *, missing: str = "fallback", uid=_ONE_PAIR,
@@ -983,7 +853,7 @@ class Model:
         _path_arg(path, "topk_all", "path")
         overwrite, progress = _flag(overwrite, "overwrite"), _flag(progress, "progress")
         _device_arg(device)
-        k = self._k(k)
+        k = k_arg(self, k)
         with self._served("topk_all") as rec, _device_named(device, "topk_all"):
             batch = _count(batch_size if batch_size is not None else rec.cfg.batch_size, "batch_size", 1)
             if not progress:

@@ -3,8 +3,9 @@
 A user's data names users and movies by its own ids (integers or strings): Surprise calls them raw ids. The
 model's tables are indexed by rows 0..n-1 (inner ids). ``IdMap`` holds the raw ids in row order and maps both
 ways; lookups are a binary search in a sorted copy (built on first use), so a million ids cost one sort.
-Also the public API's rules for ids given as arguments (``id_list``, ``one_id``, ``rated_map``), shared by
-``models.Model`` and ``answers.answer``. numpy only: serving imports this.
+Also the public API's rules for ids given as arguments (``id_list``, ``one_id``, ``one_user``, ``rated_map``),
+shared by ``models.Model``, the modules that answer its questions and ``answers.answer``. numpy only: serving
+imports this.
 """
 
 from __future__ import annotations
@@ -286,6 +287,15 @@ def one_id(x) -> None:
         raise UsageError(f"{shown} is not an id (a missing value); drop the gaps first, e.g. series.dropna()")
     if why:
         raise UsageError(f"{shorten(x)!s} is not an id ({why}); give a flat list of ids, e.g. [196, 186]")
+
+
+def one_user(user, fix: str) -> None:
+    """``user=`` of a call that takes one user id (recommend_new's and explain's known user, history's): a list
+    (any iterable but text) said to be one, with ``fix``, what to give (a review: recommend_new(user=[196, 1]) said
+    'give a flat list of ids, e.g. [196, 186]', a list again; as answers.Request's user= says it)."""
+    if user is not None and not isinstance(user, (str, bytes)) and hasattr(user, "__iter__"):
+        raise UsageError(f"user={shorten(repr(user), 40)}: user= takes one id, {fix}")
+    one_id(user)
 
 
 def rated_map(rated) -> dict:

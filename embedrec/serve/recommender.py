@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -75,6 +76,21 @@ def unknown_summary(count: int, popular: bool) -> None:
     if count > LOGGED_UNKNOWN:
         log.warning("%s unknown users %s in all (the first %d are named above)", f"{count:,}",
                     "answered with the most popular movies" if popular else "skipped", LOGGED_UNKNOWN)
+
+
+def trained_on(engine) -> str:
+    """'the run was trained on DATASET; ' for an unknown id's message (a first-hour review: after ingesting
+    their own file, a user's id was refused by the ML-100K run a plain `train` had made, which nothing said);
+    '' for a model with no run, or a run that records no dataset. ``engine``: the Recommender."""
+    run = engine.run
+    path = ((run.manifest.get("dataset") or {}).get("path") if run is not None else None)
+    if not path:
+        return ""
+    try:
+        path = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+    except ValueError:  # another drive
+        pass
+    return f"the run was trained on '{path}'; "
 
 
 def _index_module():
