@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec import models_lookup
+from embedrec import models_lookup, models_recommend
 from embedrec.argcheck import choice_arg as _check
 from embedrec.argcheck import count_arg as _count
 from embedrec.argcheck import device_arg as _device_arg
@@ -38,10 +38,7 @@ from embedrec.serve.explain import UserSolve
 from embedrec.serve.recommender import (
     COLUMNS,
     Recommender,
-    popular_instead,
-    py_id,
     trained_on,
-    unknown_summary,
 )
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -222,40 +219,9 @@ class Model:
         ``missing``: what an id not in the training data gets: 'error' (NotFoundError naming it), 'skip' (left
         out of the result), 'popular' (the most popular movies, scored by their number of ratings); None: the
         config's ``recommend.fallback`` ('popular' there, else 'error'), as ``embedrec recommend`` answers."""
-        k = k_arg(self, k)
-        e = self.engine
-        if missing is None:  # a review: er.open(run, cfg) with recommend.fallback=popular still raised, unlike the CLI
-            missing = "popular" if getattr(e.cfg, "fallback", "none") == "popular" else "error"
-        exclude_seen = _flag(exclude_seen, "exclude_seen")
-        allowed = allowed_rows(self, genres, year_min, year_max, exclude, candidates)
-        query, rows, unknown = e.users.resolve(_as_list(users), missing,
-                                               trained_on(self.engine) +
-                                               "«use --fallback popular, or --liked/--rated to recommend for a new "
-                                               "user|pass missing='skip' or missing='popular', or use "
-                                               "recommend_new(liked=...) for a new user»")
-        known = rows >= 0
-        answers: dict[int, tuple] = {}
-        if known.any():
-            ids, scores = e.recommend_rows(rows[known], k, not exclude_seen, allowed)
-            answers = {int(r): (i, s) for r, i, s in zip(rows[known], ids, scores)}
-        out_q, out_rows, out_scores, fallback = [], [], [], []
-        said = 0
-        for q, r in zip(query, rows):
-            if r >= 0:
-                out_q.append(e.users.raw(r))
-                ids, scores = answers[int(r)]
-            elif missing == "popular":
-                out_q.append(q)
-                said += 1  # said once for every caller (a review: silent here, a warning in streams and the CLI)
-                popular_instead(e.users, q, said)
-                ids, scores = e.popular(k, allowed, e.rated_by_unknown(q) if exclude_seen else None)
-            else:
-                continue
-            out_rows.append(ids)
-            out_scores.append(scores)
-            fallback.append(r < 0)
-        unknown_summary(said, True)
-        return Recommendations(e, out_q, out_rows, out_scores, fallback, unknown)
+        return models_recommend.recommend(self, users, k, missing=missing, exclude_seen=exclude_seen,
+                                          genres=genres, year_min=year_min, year_max=year_max,
+                                          exclude=exclude, candidates=candidates)
 
     def answer(self, request):
         """``embedrec recommend``'s question (an :class:`embedrec.answers.Request`: a user, many users, a movie's
@@ -403,31 +369,10 @@ class Model:
         none is known, or with ``strict=True``).
         An implicit model leaves out a rating below its dataset's
         data.min_rating, as training did: said in a log note and in the result's ``left_out``."""
-        k = k_arg(self, k)
-        e = self.engine
-        ordered, exclude_seen = _flag(ordered, "ordered"), _flag(exclude_seen, "exclude_seen")
-        strict = _flag(strict, "strict")
-        if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
-            raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
-                             "not a set")
-        row = None if user is None else known_row(self, user, ordered)
-        allowed = allowed_rows(self, genres, year_min, year_max, exclude, candidates)
-        liked, rated = titles_resolved(self, _as_list(liked), _rated(rated))
-        skipped: list = []  # history ids the model does not know: left out, in the result's unknown (a review)
-        detail: dict = {}  # an als solve's parts, which the result's explain() splits its scores by
-        p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered),
-                                               strict=bool(strict), unknown=skipped, detail=detail, user=row)
-        ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
-        left_out = {e.movies.raw(r): v for r, v in left_out.items()}
-        if left_out:  # said, not dropped silently (a review: the same list as without them, and no word)
-            cli = ",".join(f"{m}={v:g}" for m, v in left_out.items())
-            lib = "{" + ", ".join(f"{m!r}: {v:g}" for m, v in left_out.items()) + "}"
-            log.info("note: «--rated %s|rated %s» left out of the fold-in: this model was trained on the ratings from "
-                     "%g up (data.min_rating), so it never saw a lower one (rated all the same: not in the list)",
-                     shorten(cli), shorten(lib), e.training_ratings["min_rating"])
-        solve = UserSolve(vector=p, **detail) if detail else None
-        return Recommendations(e, [None if row is None else e.users.raw(row)], [ids], [scores], [False], skipped,
-                               left_out=left_out, solve=solve)
+        return models_recommend.recommend_new(self, liked, rated, k, ordered=ordered,
+                                              exclude_seen=exclude_seen, genres=genres, year_min=year_min,
+                                              year_max=year_max, exclude=exclude, candidates=candidates,
+                                              strict=strict, user=user)
 
     def explain(self, user=None, movie=None, n: int = 10, *, liked: Iterable = (), rated: dict | None = None,
                 ordered: bool = False, strict: bool = False):
@@ -484,15 +429,8 @@ class Model:
                            exclude: Iterable = (), candidates: Iterable | None = None) -> Recommendations:
         """Top-k movies for a new user from demographics alone ({'age': '25', 'gender': 'F'}); models trained with
         features.user, opened from a run."""
-        if not hasattr(values, "items") or isinstance(values, (str, bytes)):
-            raise UsageError(f"recommend_features: values={shorten(repr(values), 40)}: give {{column: value}}, e.g. "
-                             "{'age': 25, 'gender': 'F'}")
-        k = k_arg(self, k)
-        e = self.engine
-        allowed = allowed_rows(self, genres, year_min, year_max, exclude, candidates)
-        p, b = e.user_from_features(dict(values.items()))
-        ids, scores = e.recommend_vector(p, b, k, np.zeros(0), allowed)
-        return Recommendations(e, [None], [ids], [scores], [False], [])
+        return models_recommend.recommend_features(self, values, k, genres=genres, year_min=year_min,
+                                                   year_max=year_max, exclude=exclude, candidates=candidates)
 
     def similar(self, movie, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
                 year_max: int | None = None, exclude: Iterable = (),
@@ -501,22 +439,8 @@ class Model:
         :meth:`find_movie` takes it (an id of the model where it is one exactly, else title words: 'star wars', as
         ``recommend --movie`` does), or a list of those (a list for each); the query column is
         ``movie_id_query``."""
-        k = k_arg(self, k)
-        e = self.engine
-        allowed = allowed_rows(self, genres, year_min, year_max, exclude, candidates)
-        many = isinstance(movie, (list, tuple)) or type(movie).__name__ in ("ndarray", "Series", "Index")
-        queries, out_ids, out_scores = [], [], []
-        for one in (_as_list_of(movie, "similar") if many else [movie]):  # a review: one id only, no titles
-            one = _movie_arg(one, "similar", "50) or similar('star wars'")
-            # text: an id where it is one exactly, else title words (find_movie; ambiguity is a UsageError listing
-            # the candidates), as recommend_new's liked= and rated= read theirs (resolve_movies)
-            row = e.find_movie(one) if isinstance(one, str) else e.movie_row(one)
-            ids, scores = e.similar(row, k, allowed)
-            queries.append(py_id(e.movie_ids[row]))
-            out_ids.append(ids)
-            out_scores.append(scores)
-        return Recommendations(e, queries, out_ids, out_scores, [False] * len(queries), [],
-                               query_column="movie_id_query")
+        return models_recommend.similar(self, movie, k, genres=genres, year_min=year_min, year_max=year_max,
+                                        exclude=exclude, candidates=candidates)
 
     def similar_users(self, user, k: int | None = None):
         """The k users most like ``user`` (an id, or a list of ids: a list for each) by cosine similarity of their
@@ -659,9 +583,8 @@ class Model:
         """The k movies with the most training ratings (train and valid), scored by that count; where the model
         adds recent popularity (train.als_trend), the movies it scores highest for someone it knows nothing of
         (the most rated in its window, scored by that term)."""
-        e = self.engine
-        ids, scores = e.popular(k_arg(self, k), allowed_rows(self, genres, year_min, year_max, exclude, candidates))
-        return Recommendations(e, [None], [ids], [scores], [True], [])
+        return models_recommend.popular(self, k, genres=genres, year_min=year_min, year_max=year_max,
+                                        exclude=exclude, candidates=candidates)
 
     def predict(self, pairs: Iterable = _ONE_PAIR, movie=_ONE_PAIR, *, missing: str = "fallback", uid=_ONE_PAIR,
                 iid=_ONE_PAIR, r_ui=None) -> Predictions:

@@ -1,0 +1,142 @@
+"""The top-k lists a ``Model`` gives for users and movies, which ``Model``'s methods of the same names call: a known
+user's (``recommend``, an unknown one answered as ``missing=`` says), a new user's from the movies they liked or
+rated, or a known user's re-solved with ratings since training (``recommend_new``), a new user's from demographics
+(``recommend_features``), a movie's similar movies (``similar``) and the most popular movies (``popular``), each
+over the catalogue's filters (``models_lookup.allowed_rows``) and answered as a ``results.Recommendations``. A
+stream of user ids is models_stream.py's; one user's similar users serve/similar_users.py's. numpy only: serving
+imports this.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import numpy as np
+
+from embedrec.argcheck import flag, list_arg, movie_arg
+from embedrec.data.ids import id_list, rated_map
+from embedrec.errors import UsageError, shorten
+from embedrec.models_lookup import allowed_rows, k_arg, known_row, titles_resolved
+from embedrec.results import Recommendations
+from embedrec.serve.explain import UserSolve
+from embedrec.serve.recommender import popular_instead, py_id, trained_on, unknown_summary
+
+log = logging.getLogger("embedrec")
+
+
+def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen: bool, genres: Iterable[str],
+              year_min: int | None, year_max: int | None, exclude: Iterable,
+              candidates: Iterable | None) -> Recommendations:
+    """``Model.recommend``: each user's top-k, the movies it gave in training left out unless asked; an unknown
+    user's by ``missing`` (the config's recommend.fallback where None)."""
+    k = k_arg(model, k)
+    e = model.engine
+    if missing is None:  # a review: er.open(run, cfg) with recommend.fallback=popular still raised, unlike the CLI
+        missing = "popular" if getattr(e.cfg, "fallback", "none") == "popular" else "error"
+    exclude_seen = flag(exclude_seen, "exclude_seen")
+    allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
+    query, rows, unknown = e.users.resolve(id_list(users), missing,
+                                           trained_on(model.engine) +
+                                           "«use --fallback popular, or --liked/--rated to recommend for a new "
+                                           "user|pass missing='skip' or missing='popular', or use "
+                                           "recommend_new(liked=...) for a new user»")
+    known = rows >= 0
+    answers: dict[int, tuple] = {}
+    if known.any():
+        ids, scores = e.recommend_rows(rows[known], k, not exclude_seen, allowed)
+        answers = {int(r): (i, s) for r, i, s in zip(rows[known], ids, scores)}
+    out_q, out_rows, out_scores, fallback = [], [], [], []
+    said = 0
+    for q, r in zip(query, rows):
+        if r >= 0:
+            out_q.append(e.users.raw(r))
+            ids, scores = answers[int(r)]
+        elif missing == "popular":
+            out_q.append(q)
+            said += 1  # said once for every caller (a review: silent here, a warning in streams and the CLI)
+            popular_instead(e.users, q, said)
+            ids, scores = e.popular(k, allowed, e.rated_by_unknown(q) if exclude_seen else None)
+        else:
+            continue
+        out_rows.append(ids)
+        out_scores.append(scores)
+        fallback.append(r < 0)
+    unknown_summary(said, True)
+    return Recommendations(e, out_q, out_rows, out_scores, fallback, unknown)
+
+
+def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, ordered: bool,
+                  exclude_seen: bool, genres: Iterable[str], year_min: int | None, year_max: int | None,
+                  exclude: Iterable, candidates: Iterable | None, strict: bool, user) -> Recommendations:
+    """``Model.recommend_new``: the top-k of a new user folded in from ``liked``/``rated`` (titles resolved), or
+    of a known user ``user`` re-solved with them."""
+    k = k_arg(model, k)
+    e = model.engine
+    ordered, exclude_seen = flag(ordered, "ordered"), flag(exclude_seen, "exclude_seen")
+    strict = flag(strict, "strict")
+    if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
+        raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of ratings), "
+                         "not a set")
+    row = None if user is None else known_row(model, user, ordered)
+    allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
+    liked, rated = titles_resolved(model, id_list(liked), rated_map(rated))
+    skipped: list = []  # history ids the model does not know: left out, in the result's unknown (a review)
+    detail: dict = {}  # an als solve's parts, which the result's explain() splits its scores by
+    p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered),
+                                           strict=bool(strict), unknown=skipped, detail=detail, user=row)
+    ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
+    left_out = {e.movies.raw(r): v for r, v in left_out.items()}
+    if left_out:  # said, not dropped silently (a review: the same list as without them, and no word)
+        cli = ",".join(f"{m}={v:g}" for m, v in left_out.items())
+        lib = "{" + ", ".join(f"{m!r}: {v:g}" for m, v in left_out.items()) + "}"
+        log.info("note: «--rated %s|rated %s» left out of the fold-in: this model was trained on the ratings from "
+                 "%g up (data.min_rating), so it never saw a lower one (rated all the same: not in the list)",
+                 shorten(cli), shorten(lib), e.training_ratings["min_rating"])
+    solve = UserSolve(vector=p, **detail) if detail else None
+    return Recommendations(e, [None if row is None else e.users.raw(row)], [ids], [scores], [False], skipped,
+                           left_out=left_out, solve=solve)
+
+
+def recommend_features(model, values: dict, k: int | None, *, genres: Iterable[str], year_min: int | None,
+                       year_max: int | None, exclude: Iterable,
+                       candidates: Iterable | None) -> Recommendations:
+    """``Model.recommend_features``: the top-k of a new user from demographics alone."""
+    if not hasattr(values, "items") or isinstance(values, (str, bytes)):
+        raise UsageError(f"recommend_features: values={shorten(repr(values), 40)}: give {{column: value}}, e.g. "
+                         "{'age': 25, 'gender': 'F'}")
+    k = k_arg(model, k)
+    e = model.engine
+    allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
+    p, b = e.user_from_features(dict(values.items()))
+    ids, scores = e.recommend_vector(p, b, k, np.zeros(0), allowed)
+    return Recommendations(e, [None], [ids], [scores], [False], [])
+
+
+def similar(model, movie, k: int | None, *, genres: Iterable[str], year_min: int | None, year_max: int | None,
+            exclude: Iterable, candidates: Iterable | None) -> Recommendations:
+    """``Model.similar``: the k movies nearest each of ``movie`` (ids or title words) by cosine similarity."""
+    k = k_arg(model, k)
+    e = model.engine
+    allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
+    many = isinstance(movie, (list, tuple)) or type(movie).__name__ in ("ndarray", "Series", "Index")
+    queries, out_ids, out_scores = [], [], []
+    for one in (list_arg(movie, "similar") if many else [movie]):  # a review: one id only, no titles
+        one = movie_arg(one, "similar", "50) or similar('star wars'")
+        # text: an id where it is one exactly, else title words (find_movie; ambiguity is a UsageError listing
+        # the candidates), as recommend_new's liked= and rated= read theirs (resolve_movies)
+        row = e.find_movie(one) if isinstance(one, str) else e.movie_row(one)
+        ids, scores = e.similar(row, k, allowed)
+        queries.append(py_id(e.movie_ids[row]))
+        out_ids.append(ids)
+        out_scores.append(scores)
+    return Recommendations(e, queries, out_ids, out_scores, [False] * len(queries), [],
+                           query_column="movie_id_query")
+
+
+def popular(model, k: int | None, *, genres: Iterable[str], year_min: int | None, year_max: int | None,
+            exclude: Iterable, candidates: Iterable | None) -> Recommendations:
+    """``Model.popular``: the k movies with the most training ratings (or the trend's, where the model adds it)."""
+    e = model.engine
+    ids, scores = e.popular(k_arg(model, k), allowed_rows(model, genres, year_min, year_max, exclude, candidates))
+    return Recommendations(e, [None], [ids], [scores], [True], [])
