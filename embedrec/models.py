@@ -7,7 +7,6 @@ builds these; they import nothing above them. See api.py for the workflow (load_
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec import models_lookup, models_recommend
+from embedrec import models_lookup, models_recommend, models_stream
 from embedrec.argcheck import choice_arg as _check
 from embedrec.argcheck import count_arg as _count
 from embedrec.argcheck import device_arg as _device_arg
@@ -32,11 +31,10 @@ from embedrec.data.ids import one_id as _one_id
 from embedrec.data.ids import rated_map as _rated
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS, Factors
-from embedrec.models_lookup import allowed_rows, k_arg, known_row, titles_resolved
-from embedrec.results import Predictions, Recommendations, StreamAnswer, stream_rows
+from embedrec.models_lookup import k_arg, known_row, titles_resolved
+from embedrec.results import Predictions, Recommendations, StreamAnswer  # noqa: F401 (api.py's public types)
 from embedrec.serve.explain import UserSolve
 from embedrec.serve.recommender import (
-    COLUMNS,
     Recommender,
     trained_on,
 )
@@ -251,55 +249,10 @@ class Model:
         that add most to its score, made as its batch is answered (as ``recommend(users).explain(N)``; an als
         model's only, and a run that records its users' solve: refused at the call otherwise; None for a list of
         the most popular movies); ``write_stream(..., because_column=True)`` writes them."""
-        from embedrec.serve.stream import recommend_many
-
-        if isinstance(lines, (str, bytes)):  # iterating '196\n186' gives its characters, each read as an id
-            raise UsageError(f"recommend_stream: got the text '{shorten(lines)}'; give the lines or ids one by one, "
-                             "e.g. io.StringIO(text) (its '#' lines stay comments), open(path) or [196, 186]")
-        refuse_frame(lines, "recommend_stream: expected the lines or ids one by one")
-        # a file's lines (open(path), sys.stdin, the CLI's --users) may hold '#' comments; a list's items are ids
-        file = hasattr(lines, "readline") or bool(getattr(lines, "lines_of_a_file", False))
-        ready = getattr(lines, "ready", None)  # the CLI's input: a batch ends where a pipe or a terminal pauses
-        ready = ready if callable(ready) else None
-        try:  # checked at the call, not at the first next() (a review: a TypeError from inside the generator)
-            lines = iter(lines)
-        except TypeError:
-            raise UsageError(f"recommend_stream: lines={shorten(repr(lines), 40)}: give user ids one by one, e.g. "
-                             "open(path), sys.stdin or [196, 186]") from None
-        if on_batch is not None and not callable(on_batch):
-            raise UsageError(f"recommend_stream: on_batch={shorten(repr(on_batch), 40)}: give a function of no "
-                             "arguments (e.g. sys.stdout.flush) or None")
-        _check(missing, MISSING, "missing")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise UsageError(f"recommend_stream: batch_size={batch_size!r}: give a whole number >= 1")
-        e = self.engine
-        if explain is not None:  # refused before any answer: another model, or a run without its users' solve
-            explain = _count(explain, "explain", 1)
-            e.explainable()
-            e.known_solve_arrays()
-        answers = recommend_many(e, lines, k_arg(self, k), include_seen=not _flag(exclude_seen, "exclude_seen"),
-                                 allowed=allowed_rows(self, genres, year_min, year_max, exclude, candidates),
-                                 strict=missing == "error",
-                                 fallback="popular" if missing == "popular" else "none", batch=batch_size,
-                                 on_batch=on_batch, name=name, file=file, ready=ready)
-
-        def answered() -> Iterator[tuple]:  # a red team: a stream kept answering after close(), its hold let go
-            while True:
-                try:
-                    q, rows, scores, f = next(answers)
-                except StopIteration as end:  # its value, the ids skipped as unknown, passed on (answers.Answer)
-                    return end.value
-                if self._engine is None:
-                    raise UsageError("recommend_stream: this model was closed while its answers were still being "
-                                     "read; read them before close() (or the end of the with block)")
-                why = None
-                if explain is not None and not f:  # the user's solve, split over the listed movies
-                    from embedrec.results import explained
-
-                    why = explained(e, e.known_solve(int(e.users.rows([q])[0][0])), q, rows, explain)
-                yield StreamAnswer.of(q, rows, scores, e.movie_ids, f, why)
-
-        return answered()
+        return models_stream.recommend_stream(self, lines, k, missing=missing, exclude_seen=exclude_seen,
+                                              genres=genres, year_min=year_min, year_max=year_max,
+                                              batch_size=batch_size, on_batch=on_batch, name=name,
+                                              exclude=exclude, candidates=candidates, explain=explain)
 
     def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True, *,
                      query_column: str | None = None, fallback_column: bool = False,
@@ -312,44 +265,8 @@ class Model:
         ``because``, the rated movies behind each listed movie (``recommend_stream(..., explain=N)``'s answers;
         ``recommend --explain``'s cell in csv, tsv and a table, a list of {movie_id, title, contribution, share} in
         json and jsonl; empty, or null, for a fallback's list)."""
-        from embedrec.output import FORMATS, write_rows
-        from embedrec.serve import stream
-
-        _check(fmt, FORMATS, "fmt")
-        header, fallback_column = _flag(header, "header"), _flag(fallback_column, "fallback_column")
-        because_column = _flag(because_column, "because_column")
-        if not callable(getattr(out, "write", None)):
-            said = f"the path {shorten(repr(str(out)), 40)}" if isinstance(out, (str, os.PathLike)) else \
-                shorten(repr(out), 40)
-            raise UsageError(f"write_stream: out must be a text file (sys.stdout, or open(path, 'w') for a file), not "
-                             f"{said}")
-        if isinstance(out, (io.RawIOBase, io.BufferedIOBase)) or "b" in str(getattr(out, "mode", "")):
-            raise UsageError("write_stream: out is a binary file; open it with 'w' (open(path, 'w')), or give "
-                             "sys.stdout")
-        if isinstance(triples, Predictions):  # iterable, but of (user, movie, fallback, score) pairs
-            raise UsageError("write_stream writes recommendation lists, not a Predictions; write predictions with "
-                             "pred.to_frame().to_csv(out) (or iterate pred: (user id, movie id, fallback, score))")
-        if isinstance(triples, Recommendations):
-            query_column = query_column or triples.query_column
-            triples = triples.triples()
-        query_column = query_column or "user_id"
-        _check(query_column, ("user_id", "movie_id_query"), "query_column")
-        if isinstance(triples, (str, bytes)) or not isinstance(triples, Iterable):
-            raise UsageError(f"write_stream: triples={shorten(repr(triples), 40)}: give recommend_stream's answers, a "
-                             "Recommendations, or (query id, movie ids, scores) tuples")
-        triples = stream_rows(self.engine, triples, because_column)
-        extra = {"query_column": query_column, "fallback_column": bool(fallback_column),
-                 "because_column": because_column}
-        if fmt in ("csv", "tsv"):
-            stream.write_delimited(self.engine, triples, fmt, out, header=header, **extra)
-        elif fmt == "jsonl":
-            stream.write_jsonl(self.engine, triples, out, **extra)
-        elif fmt == "json":
-            stream.write_json(self.engine, triples, out, **extra)
-        else:
-            rows = stream.as_rows(self.engine, triples, **extra, because_as_text=True)  # as --user --explain's
-            write_rows(rows, [query_column, *COLUMNS[1:], *(["fallback"] if fallback_column else []),
-                              *(["because"] if because_column else [])], fmt, out, header=header)
+        return models_stream.write_stream(self, triples, out, fmt, header, query_column=query_column,
+                                          fallback_column=fallback_column, because_column=because_column)
 
     def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,
                       ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),
