@@ -15,25 +15,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec import models_lookup, models_recommend, models_stream
+from embedrec import models_lookup, models_recommend, models_scores, models_stream
 from embedrec.argcheck import choice_arg as _check
 from embedrec.argcheck import count_arg as _count
 from embedrec.argcheck import device_arg as _device_arg
 from embedrec.argcheck import device_named as _device_named
 from embedrec.argcheck import flag as _flag
-from embedrec.argcheck import list_arg as _as_list_of
-from embedrec.argcheck import movie_arg as _movie_arg
 from embedrec.argcheck import path_arg as _path_arg
 from embedrec.argcheck import read_only as _read_only
 from embedrec.data.ids import MISSING, not_an_id, one_user, refuse_frame  # noqa: F401 (MISSING: names)
 from embedrec.data.ids import id_list as _as_list  # the arguments' rules
 from embedrec.data.ids import one_id as _one_id
-from embedrec.data.ids import rated_map as _rated
 from embedrec.errors import NotFoundError, UsageError, shorten
-from embedrec.model.factors import FALLBACKS, Factors
-from embedrec.models_lookup import k_arg, known_row, titles_resolved
+from embedrec.model.factors import Factors
+from embedrec.models_lookup import k_arg
+from embedrec.models_scores import ONE_PAIR
 from embedrec.results import Predictions, Recommendations, StreamAnswer  # noqa: F401 (api.py's public types)
-from embedrec.serve.explain import UserSolve
 from embedrec.serve.recommender import (
     Recommender,
     trained_on,
@@ -43,7 +40,6 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     pass
 
 log = logging.getLogger("embedrec")
-PREDICT_MISSING = ("fallback", "error", "skip")
 
 
 # ----------------------------------------------------------------------------------------- models
@@ -56,33 +52,6 @@ def one_process(what: str) -> None:
         raise UsageError(f"under torchrun, export runs «--topk-all|topk_all» only (each rank scores its users); run "
                          f"«--to and --plot|{what}» in one process")
 
-
-_ONE_PAIR = object()  # Model.predict(user, movie): the movie given (one pair)
-
-
-def _surprise_keywords(pairs, movie, uid, iid, r_ui) -> tuple:
-    """Model.predict's (pairs, movie) from Surprise's keywords ``uid=``, ``iid=``, ``r_ui=None`` where given (a
-    known gap: predict(uid=196, iid=242) was a TypeError); each named once, ``r_ui`` None alone."""
-    if r_ui is not None:
-        raise UsageError(f"predict: r_ui={shorten(repr(r_ui), 30)}: a true rating is not kept (Predictions holds the "
-                         "ids, fallback and score); leave r_ui out and compare pred.scores with your ratings, or "
-                         "score a run's split with evaluate()")
-    if uid is not _ONE_PAIR:
-        if pairs is not _ONE_PAIR:
-            raise UsageError("predict: the user given twice (a first argument and uid=); give predict(196, 242) or "
-                             "predict(uid=196, iid=242)")
-        pairs = uid
-    if iid is not _ONE_PAIR:
-        if movie is not _ONE_PAIR:
-            raise UsageError("predict: the movie given twice (a second argument and iid=); give predict(196, 242) or "
-                             "predict(uid=196, iid=242)")
-        if pairs is _ONE_PAIR:
-            raise UsageError("predict: iid= needs its user: predict(uid=196, iid=242)")
-        movie = iid
-    if pairs is _ONE_PAIR:
-        raise UsageError("predict: give (user id, movie id) pairs, predict([(196, 242)]), or one user and its movie, "
-                         "predict(196, 242) or predict(uid=196, iid=242)")
-    return pairs, movie
 
 class Model:
     """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate (``answer``:
@@ -304,42 +273,8 @@ class Model:
         ``clip``); UsageError for another, whose scores have no such split; a known user's needs the run to record its users' solve (a one-process
         ``train`` of this version does; ArtifactError, saying so, where the run does not), a new user's never
         does."""
-        e = self.engine
-        n = _count(n, "n", 1)
-        ordered, strict = _flag(ordered, "ordered"), _flag(strict, "strict")
-        given = liked not in ((), None) or rated is not None
-        if movie is None:
-            raise UsageError("explain: give the movie to explain, e.g. explain(196, 242), or explain(movie=242, "
-                             "liked=[50, 181]) for a new user")
-        if user is None and not given:
-            raise UsageError("explain: give a user id, or a new user's liked=/rated= movies (both: a known user "
-                             "with ratings since training)")
-        many = isinstance(movie, (list, tuple)) or type(movie).__name__ in ("ndarray", "Series", "Index")
-        rows = []
-        for one in (_as_list_of(movie, "explain") if many else [movie]):
-            one = _movie_arg(one, "explain", "196, 242) or explain(196, 'star wars'")
-            # text by find_movie's rule, as similar() and resolve_movies() read theirs (a review: the old loop)
-            rows.append(e.find_movie(one) if isinstance(one, str) else e.movie_row(one))
-        e.explainable(new_user=user is None)  # an als model, or a new user's explicit one (before its solve)
-        if user is not None and not given:
-            one_user(user, "e.g. explain(196, 50) (recommend([196, 186]).explain() explains several users' lists)")
-            _, urows, _ = e.users.resolve([user], "error", trained_on(self.engine) + "«explain a new user with "
-                                          "--liked/--rated|pass liked= or rated= for a new user»")
-            solve, who = e.known_solve(int(urows[0])), e.users.raw(int(urows[0]))
-        else:  # as recommend_new folds the user in (titles resolved, unknown movies left out and said)
-            row = None if user is None else known_row(self, user, ordered)
-            if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
-                raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of "
-                                 "ratings), not a set")
-            liked, rated = titles_resolved(self, _as_list(liked), _rated(rated))
-            detail: dict = {}
-            p, _, _, _ = e.fold_in_parts(liked, rated, ordered=ordered, strict=strict, unknown=[], detail=detail,
-                                         user=row)
-            solve, who = UserSolve(vector=p, **detail), None if row is None else e.users.raw(row)
-        from embedrec.results import explained
-
-        out = explained(e, solve, who, np.asarray(rows, np.int64), n)
-        return out if many else out[0]
+        return models_scores.explain(self, user, movie, n, liked=liked, rated=rated, ordered=ordered,
+                                     strict=strict)
 
     def recommend_features(self, values: dict, k: int | None = None, *, genres: Iterable[str] = (),
                            year_min: int | None = None, year_max: int | None = None,
@@ -503,8 +438,8 @@ class Model:
         return models_recommend.popular(self, k, genres=genres, year_min=year_min, year_max=year_max,
                                         exclude=exclude, candidates=candidates)
 
-    def predict(self, pairs: Iterable = _ONE_PAIR, movie=_ONE_PAIR, *, missing: str = "fallback", uid=_ONE_PAIR,
-                iid=_ONE_PAIR, r_ui=None) -> Predictions:
+    def predict(self, pairs: Iterable = ONE_PAIR, movie=ONE_PAIR, *, missing: str = "fallback", uid=ONE_PAIR,
+                iid=ONE_PAIR, r_ui=None) -> Predictions:
         """The score of each (user id, movie id) pair: the predicted rating for explicit models. ``pairs``: tuples,
         a 2-column array, or a DataFrame with the columns user_id and movie_id; or one user and its movie as
         Surprise's ``predict(uid, iid)`` takes them, ``predict(196, 242)`` (a first-hour pass: a raw TypeError), or
@@ -515,61 +450,7 @@ class Model:
         model has, as Surprise does: explicit models mu + b_m (unknown user), mu + b_u (unknown movie), mu
         (both); implicit models b_m where they have movie biases, else NaN. The ``fallback`` column says which.
         'error' raises NotFoundError; 'skip' leaves the pair out."""
-        _check(missing, PREDICT_MISSING, "missing")
-        pairs, movie = _surprise_keywords(pairs, movie, uid, iid, r_ui)
-        if movie is not _ONE_PAIR:  # one user: a movie, or several (predict(196, [242, 302]))
-            refuse_frame(movie, "predict(user, movies): expected a movie id or a list of movie ids")
-            if isinstance(movie, np.ndarray) and movie.ndim == 0:  # np.array(242): one movie (a review: TypeError)
-                movie = movie.item()
-            many = not isinstance(movie, (str, bytes)) and hasattr(movie, "__iter__")
-            pairs = [(pairs, m) for m in movie] if many else [(pairs, movie)]
-        elif isinstance(pairs, (int, float, np.number)) and not isinstance(pairs, bool):  # a review: 'not a flat list of ids' for predict(196)
-            raise UsageError(f"predict({shorten(repr(pairs), 30)}) needs a movie too: predict({shorten(repr(pairs), 30)}, "
-                             "242), or (user, movie) pairs: predict([(196, 242), (196, 302)])")
-        e = self.engine
-        if hasattr(pairs, "itertuples"):  # a DataFrame: iterating it gives its column names
-            if not {"user_id", "movie_id"} <= set(pairs.columns):
-                raise UsageError(f"predict: a DataFrame needs the columns user_id and movie_id, not "
-                                 f"{shorten(list(pairs.columns))}; rename them, or pass df[[USER, MOVIE]].to_numpy()")
-            pairs = pairs[["user_id", "movie_id"]].itertuples(index=False, name=None)
-        if isinstance(pairs, (str, bytes)):  # iterating '196,242' gives its characters
-            raise UsageError(f"predict: got the text '{shorten(pairs)}'; give (user id, movie id) pairs, e.g. "
-                             "predict([(196, 242)]) (the CLI's --pairs reads such text)")
-        try:
-            pairs = list(pairs)
-            if any(isinstance(p, (str, bytes)) for p in pairs):  # '196' would be read as the pair of its characters
-                raise TypeError
-            pairs = [tuple(p) for p in pairs]
-        except TypeError:
-            raise UsageError("predict: expected (user id, movie id) pairs, e.g. predict([(196, 242)]), not a flat "
-                             "list of ids") from None
-        for p in pairs:
-            if len(p) != 2:  # a red team: (1, 6, 3) was taken, its third item dropped
-                raise UsageError(f"predict: expected (user id, movie id) pairs, got {shorten(p)}; a DataFrame may have "
-                                 "other columns (its user_id and movie_id are read)")
-        users, movies = [p[0] for p in pairs], [p[1] for p in pairs]
-        for n, (u, m) in enumerate(zip(users, movies), 1):
-            try:
-                _one_id(u)
-                _one_id(m)
-            except UsageError as err:
-                raise UsageError(f"predict: pair {n} ({shorten(u)}, {shorten(m)}): {err}") from None
-        uq, urows, _ = e.users.resolve(users, "skip")
-        mq, mrows, _ = e.movies.resolve(movies, "skip")
-        mrows = np.where((mrows >= 0) & e.untrained[np.maximum(mrows, 0)], -1, mrows)  # no training rating: as
-        bad = (urows < 0) | (mrows < 0)                                                 # unknown (a review)
-        if bad.any() and missing == "error":
-            i = int(np.flatnonzero(bad)[0])
-            kind, given, ids = ("user", uq[i], e.users) if urows[i] < 0 else ("movie", mq[i], e.movies)
-            raise NotFoundError(f"{ids.unknown_text(given)}; pass missing='fallback' or missing='skip'", kind=kind,
-                                id=given)
-        keep = ~bad if missing == "skip" else np.ones(len(pairs), bool)
-        urows, mrows = urows[keep], mrows[keep]
-        scores, codes = e.factors.predict_fallback(urows, mrows)
-        uid = [q if r < 0 else e.users.raw(r) for q, r in zip(np.asarray(uq, object)[keep], urows)]
-        mid = [q if r < 0 else e.movies.raw(r) for q, r in zip(np.asarray(mq, object)[keep], mrows)]
-        return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes],
-                           (np.asarray(e.user_ids).dtype.kind, np.asarray(e.movie_ids).dtype.kind))
+        return models_scores.predict(self, pairs, movie, missing=missing, uid=uid, iid=iid, r_ui=r_ui)
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
                  moved_to: str | Path | None = None, device: str | None = None, per_user: bool | str | Path = False,

@@ -77,7 +77,7 @@ CLI_WORDS_ALLOWED = {
     ("distributed.py", "torchrun --nproc-per-node"): "the launcher's own option: torchrun starts the ranks",
     ("device.py", "torchrun --nproc-per-node"): "the launcher's own option: a rank per GPU",
     ("export_topk.py", "'embedrec recommend --users -'"): "a command to paste, named as the CLI's",
-    ("models.py", "the CLI's --pairs"): "says the option is the CLI's",
+    ("models_scores.py", "the CLI's --pairs"): "says the option is the CLI's",
     ("training/kernel.py", "xcode-select --install"): "a shell command that installs a C compiler",
 }
 

@@ -1,0 +1,150 @@
+"""A ``Model``'s scores of pairs and their parts: ``predict`` (the score of each (user id, movie id) pair, however
+given: pairs, a DataFrame, one user and its movies, or Surprise's keywords ``uid=``, ``iid=``, ``r_ui=None``, read by
+``surprise_keywords``; ``PREDICT_MISSING``: what a pair with an unknown id gets) and ``explain`` (a user's score
+for a movie split over the movies it rated, by ``results.explained``). ``Model``'s methods of the same names call
+these. numpy only: serving imports this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from embedrec.argcheck import choice_arg, count_arg, flag, list_arg, movie_arg
+from embedrec.data.ids import id_list, one_id, one_user, rated_map, refuse_frame
+from embedrec.errors import NotFoundError, UsageError, shorten
+from embedrec.model.factors import FALLBACKS
+from embedrec.models_lookup import known_row, titles_resolved
+from embedrec.results import Predictions
+from embedrec.serve.explain import UserSolve
+from embedrec.serve.recommender import trained_on
+
+PREDICT_MISSING = ("fallback", "error", "skip")
+ONE_PAIR = object()  # Model.predict(user, movie): the movie given (one pair)
+
+
+def surprise_keywords(pairs, movie, uid, iid, r_ui) -> tuple:
+    """Model.predict's (pairs, movie) from Surprise's keywords ``uid=``, ``iid=``, ``r_ui=None`` where given (a
+    known gap: predict(uid=196, iid=242) was a TypeError); each named once, ``r_ui`` None alone."""
+    if r_ui is not None:
+        raise UsageError(f"predict: r_ui={shorten(repr(r_ui), 30)}: a true rating is not kept (Predictions holds the "
+                         "ids, fallback and score); leave r_ui out and compare pred.scores with your ratings, or "
+                         "score a run's split with evaluate()")
+    if uid is not ONE_PAIR:
+        if pairs is not ONE_PAIR:
+            raise UsageError("predict: the user given twice (a first argument and uid=); give predict(196, 242) or "
+                             "predict(uid=196, iid=242)")
+        pairs = uid
+    if iid is not ONE_PAIR:
+        if movie is not ONE_PAIR:
+            raise UsageError("predict: the movie given twice (a second argument and iid=); give predict(196, 242) or "
+                             "predict(uid=196, iid=242)")
+        if pairs is ONE_PAIR:
+            raise UsageError("predict: iid= needs its user: predict(uid=196, iid=242)")
+        movie = iid
+    if pairs is ONE_PAIR:
+        raise UsageError("predict: give (user id, movie id) pairs, predict([(196, 242)]), or one user and its movie, "
+                         "predict(196, 242) or predict(uid=196, iid=242)")
+    return pairs, movie
+
+
+def predict(model, pairs: Iterable, movie, *, missing: str, uid, iid, r_ui) -> Predictions:
+    """``Model.predict``: the score of each (user id, movie id) pair, however given (pairs, a DataFrame, one user
+    and its movies, Surprise's keywords), with the fallback an unknown id gets by ``missing``."""
+    choice_arg(missing, PREDICT_MISSING, "missing")
+    pairs, movie = surprise_keywords(pairs, movie, uid, iid, r_ui)
+    if movie is not ONE_PAIR:  # one user: a movie, or several (predict(196, [242, 302]))
+        refuse_frame(movie, "predict(user, movies): expected a movie id or a list of movie ids")
+        if isinstance(movie, np.ndarray) and movie.ndim == 0:  # np.array(242): one movie (a review: TypeError)
+            movie = movie.item()
+        many = not isinstance(movie, (str, bytes)) and hasattr(movie, "__iter__")
+        pairs = [(pairs, m) for m in movie] if many else [(pairs, movie)]
+    elif isinstance(pairs, (int, float, np.number)) and not isinstance(pairs, bool):  # a review: 'not a flat list of ids' for predict(196)
+        raise UsageError(f"predict({shorten(repr(pairs), 30)}) needs a movie too: predict({shorten(repr(pairs), 30)}, "
+                         "242), or (user, movie) pairs: predict([(196, 242), (196, 302)])")
+    e = model.engine
+    if hasattr(pairs, "itertuples"):  # a DataFrame: iterating it gives its column names
+        if not {"user_id", "movie_id"} <= set(pairs.columns):
+            raise UsageError(f"predict: a DataFrame needs the columns user_id and movie_id, not "
+                             f"{shorten(list(pairs.columns))}; rename them, or pass df[[USER, MOVIE]].to_numpy()")
+        pairs = pairs[["user_id", "movie_id"]].itertuples(index=False, name=None)
+    if isinstance(pairs, (str, bytes)):  # iterating '196,242' gives its characters
+        raise UsageError(f"predict: got the text '{shorten(pairs)}'; give (user id, movie id) pairs, e.g. "
+                         "predict([(196, 242)]) (the CLI's --pairs reads such text)")
+    try:
+        pairs = list(pairs)
+        if any(isinstance(p, (str, bytes)) for p in pairs):  # '196' would be read as the pair of its characters
+            raise TypeError
+        pairs = [tuple(p) for p in pairs]
+    except TypeError:
+        raise UsageError("predict: expected (user id, movie id) pairs, e.g. predict([(196, 242)]), not a flat "
+                         "list of ids") from None
+    for p in pairs:
+        if len(p) != 2:  # a red team: (1, 6, 3) was taken, its third item dropped
+            raise UsageError(f"predict: expected (user id, movie id) pairs, got {shorten(p)}; a DataFrame may have "
+                             "other columns (its user_id and movie_id are read)")
+    users, movies = [p[0] for p in pairs], [p[1] for p in pairs]
+    for n, (u, m) in enumerate(zip(users, movies), 1):
+        try:
+            one_id(u)
+            one_id(m)
+        except UsageError as err:
+            raise UsageError(f"predict: pair {n} ({shorten(u)}, {shorten(m)}): {err}") from None
+    uq, urows, _ = e.users.resolve(users, "skip")
+    mq, mrows, _ = e.movies.resolve(movies, "skip")
+    mrows = np.where((mrows >= 0) & e.untrained[np.maximum(mrows, 0)], -1, mrows)  # no training rating: as
+    bad = (urows < 0) | (mrows < 0)                                                 # unknown (a review)
+    if bad.any() and missing == "error":
+        i = int(np.flatnonzero(bad)[0])
+        kind, given, ids = ("user", uq[i], e.users) if urows[i] < 0 else ("movie", mq[i], e.movies)
+        raise NotFoundError(f"{ids.unknown_text(given)}; pass missing='fallback' or missing='skip'", kind=kind,
+                            id=given)
+    keep = ~bad if missing == "skip" else np.ones(len(pairs), bool)
+    urows, mrows = urows[keep], mrows[keep]
+    scores, codes = e.factors.predict_fallback(urows, mrows)
+    uid = [q if r < 0 else e.users.raw(r) for q, r in zip(np.asarray(uq, object)[keep], urows)]
+    mid = [q if r < 0 else e.movies.raw(r) for q, r in zip(np.asarray(mq, object)[keep], mrows)]
+    return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes],
+                       (np.asarray(e.user_ids).dtype.kind, np.asarray(e.movie_ids).dtype.kind))
+
+
+def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, ordered: bool, strict: bool):
+    """``Model.explain``: a known user's (its recorded solve) or a new user's (folded in from ``liked``/``rated``)
+    score for each movie split over the movies it rated, by ``results.explained``."""
+    e = model.engine
+    n = count_arg(n, "n", 1)
+    ordered, strict = flag(ordered, "ordered"), flag(strict, "strict")
+    given = liked not in ((), None) or rated is not None
+    if movie is None:
+        raise UsageError("explain: give the movie to explain, e.g. explain(196, 242), or explain(movie=242, "
+                         "liked=[50, 181]) for a new user")
+    if user is None and not given:
+        raise UsageError("explain: give a user id, or a new user's liked=/rated= movies (both: a known user "
+                         "with ratings since training)")
+    many = isinstance(movie, (list, tuple)) or type(movie).__name__ in ("ndarray", "Series", "Index")
+    rows = []
+    for one in (list_arg(movie, "explain") if many else [movie]):
+        one = movie_arg(one, "explain", "196, 242) or explain(196, 'star wars'")
+        # text by find_movie's rule, as similar() and resolve_movies() read theirs (a review: the old loop)
+        rows.append(e.find_movie(one) if isinstance(one, str) else e.movie_row(one))
+    e.explainable(new_user=user is None)  # an als model, or a new user's explicit one (before its solve)
+    if user is not None and not given:
+        one_user(user, "e.g. explain(196, 50) (recommend([196, 186]).explain() explains several users' lists)")
+        _, urows, _ = e.users.resolve([user], "error", trained_on(model.engine) + "«explain a new user with "
+                                      "--liked/--rated|pass liked= or rated= for a new user»")
+        solve, who = e.known_solve(int(urows[0])), e.users.raw(int(urows[0]))
+    else:  # as recommend_new folds the user in (titles resolved, unknown movies left out and said)
+        row = None if user is None else known_row(model, user, ordered)
+        if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
+            raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of "
+                             "ratings), not a set")
+        liked, rated = titles_resolved(model, id_list(liked), rated_map(rated))
+        detail: dict = {}
+        p, _, _, _ = e.fold_in_parts(liked, rated, ordered=ordered, strict=strict, unknown=[], detail=detail,
+                                     user=row)
+        solve, who = UserSolve(vector=p, **detail), None if row is None else e.users.raw(row)
+    from embedrec.results import explained
+
+    out = explained(e, solve, who, np.asarray(rows, np.int64), n)
+    return out if many else out[0]
