@@ -796,7 +796,7 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
     from embedrec.errors import marked
     from embedrec.export import plot_target
     from embedrec.export_topk import topk_target
-    from embedrec.models import one_process
+    from embedrec.models_offline import one_process
 
     if not (to or topk_all or plot):
         raise UsageError("nothing to export: give «--to FORMAT -o DIR|to=FORMAT with output=DIR», «--topk-all FILE|"

@@ -15,12 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec import models_lookup, models_recommend, models_scores, models_stream
+from embedrec import models_lookup, models_offline, models_recommend, models_scores, models_stream
 from embedrec.argcheck import choice_arg as _check
 from embedrec.argcheck import count_arg as _count
-from embedrec.argcheck import device_arg as _device_arg
-from embedrec.argcheck import device_named as _device_named
-from embedrec.argcheck import flag as _flag
 from embedrec.argcheck import path_arg as _path_arg
 from embedrec.argcheck import read_only as _read_only
 from embedrec.data.ids import MISSING, not_an_id, one_user, refuse_frame  # noqa: F401 (MISSING: names)
@@ -43,16 +40,6 @@ log = logging.getLogger("embedrec")
 
 
 # ----------------------------------------------------------------------------------------- models
-def one_process(what: str) -> None:
-    """Refuse ``what`` (an export that is not every user's top-K) under torchrun: only ``topk_all`` splits its work
-    over the ranks."""
-    from embedrec.device import active
-
-    if active():
-        raise UsageError(f"under torchrun, export runs «--topk-all|topk_all» only (each rank scores its users); run "
-                         f"«--to and --plot|{what}» in one process")
-
-
 class Model:
     """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate (``answer``:
     ``embedrec recommend``'s question, routed to one of them); and what
@@ -469,49 +456,9 @@ class Model:
         ``lists``: {name: top-K lists} of other recommenders (DataFrames of user_id, movie_id, rank or score, as
         :func:`embedrec.score_lists` takes them), each scored on the same split and users beside the model, under
         its name (``embedrec evaluate --lists FILE``)."""
-        from embedrec.evaluate import check_ks, evaluate_opened
+        return models_offline.evaluate(self, split, ks, dataset_dir=dataset_dir, moved_to=moved_to,
+                                       device=device, per_user=per_user, overwrite=overwrite, lists=lists)
 
-        _check(split, ("valid", "test"), "split")
-        ks = check_ks(ks) if ks is not None else None
-        if moved_to is not None:
-            _path_arg(moved_to, "evaluate", "moved_to")
-            if dataset_dir is not None:
-                raise UsageError("evaluate: give dataset_dir= (read there) or moved_to= (read there where the "
-                                 "recorded folder has moved), not both")
-        if dataset_dir is not None:
-            _path_arg(dataset_dir, "evaluate", "dataset_dir")
-        _device_arg(device)
-        overwrite = _flag(overwrite, "overwrite")
-        if isinstance(per_user, (str, Path)):
-            from embedrec.export_tables import write_per_user
-
-            _path_arg(per_user, "evaluate", "per_user")
-            return write_per_user(per_user, overwrite, lambda: self.evaluate(
-                split, ks, dataset_dir=dataset_dir, moved_to=moved_to, device=device, per_user=True, lists=lists))
-        per_user = _flag(per_user, "per_user")
-        if overwrite:
-            raise UsageError("«--overwrite|overwrite=True» applies to «--per-user FILE|per_user=FILE» only; give "
-                             "«--per-user|per_user=», or leave «--overwrite|overwrite» out")
-        from embedrec.list_metrics import check_lists
-
-        check_lists(lists)
-        ks = ks or self._run_eval_k()
-        scored = None
-        if lists:
-            from embedrec.list_metrics import score_outside_lists
-
-            def scored(result, ds):
-                score_outside_lists(result, ds, split, ks, lists)
-        with _device_named(device, "evaluate"):
-            # moved_to read by run.run_dataset's rule, which names moved_to= where that folder is refused
-            return evaluate_opened(self.engine.run, dataset_dir, split, ks, device, moved_to, per_user, scored)
-
-    def _run_eval_k(self) -> tuple[int, ...]:
-        from embedrec.run import run_eval_k
-
-        return run_eval_k(self.engine.run)
-
-    # ----------------------------------------------------------------- export (``embedrec export``)
     @contextlib.contextmanager
     def _served(self, call: str) -> Iterator[Recommender]:
         """The Recommender over this model's run, which the exports read (the index files, the popularity, a feature
@@ -527,38 +474,8 @@ class Model:
         'torch' (state_dict.pt of the PyTorch module). The folder is written whole or not at all; an existing one
         needs ``overwrite=True`` (and holds only an earlier export's files). Returns what was written. A model from
         ``er.train`` is exported once saved (``model.save(run_dir)``)."""
-        from embedrec.export import TARGETS, export_dir
-
-        _check(fmt, TARGETS, "fmt")
-        _path_arg(out, "export", "out")
-        if str(out) == "-":
-            raise UsageError(f"export: out='-': fmt={fmt!r} writes a folder of files, not to standard output; give a "
-                             f"folder, e.g. 'out/{fmt}'")
-        overwrite = _flag(overwrite, "overwrite")
-        if fmt != "projector" and (sample is not None or sample_users or base_url is not None):
-            raise UsageError("export: sample, sample_users and base_url apply to fmt='projector' only")
-        if base_url is not None and not isinstance(base_url, str):  # a red team: an AttributeError on .rstrip
-            raise UsageError(f"export: base_url={shorten(repr(base_url), 40)}: give the URL as text, e.g. "
-                             "base_url='https://example.org/projector'")
-        if base_url is not None:  # a red team: 'notaurl', a query and a space gave paths no browser fetches
-            from urllib.parse import urlsplit
-
-            try:
-                parts = urlsplit(base_url)
-                _ = parts.port  # 'http://h:x/' (a port that is no number) raises here, as '[::1' did above
-            except ValueError:  # a review: 'http://[::1/p' was an internal error
-                parts = None
-            if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query \
-                    or parts.fragment or any(c.isspace() for c in base_url):
-                raise UsageError(f"«--base-url|export: base_url» '{shorten(base_url, 60)}' is not an http(s) URL of "
-                                 "a folder (no query, fragment or space; %20 for a space), e.g. "
-                                 "https://example.org/projector")
-        if sample is not None:
-            _count(sample, "sample", 1)
-        _count(sample_users, "sample_users", 0)
-        one_process("export")
-        with self._served("export") as rec:
-            return export_dir(rec, fmt, out, overwrite, sample, sample_users, base_url=base_url)
+        return models_offline.export(self, fmt, out, overwrite=overwrite, sample=sample,
+                                     sample_users=sample_users, base_url=base_url)
 
     def topk_all(self, path: str | Path, k: int | None = None, *, overwrite: bool = False,
                  batch_size: int | None = None, device: str | None = None, progress: bool = False) -> dict:
@@ -568,34 +485,12 @@ class Model:
         for a ``path`` without an extension. An existing output needs ``overwrite=True``. ``device='cuda'``
         scores on the GPU (as train.device; default the CPU); ``progress=True`` shows a bar. Under torchrun each rank
         scores its share of the users and rank 0 writes the result. Returns the path, the users listed and k."""
-        from embedrec.device import secondary
-        from embedrec.export import topk_all, topk_range
-
-        _path_arg(path, "topk_all", "path")
-        overwrite, progress = _flag(overwrite, "overwrite"), _flag(progress, "progress")
-        _device_arg(device)
-        k = k_arg(self, k)
-        with self._served("topk_all") as rec, _device_named(device, "topk_all"):
-            batch = _count(batch_size if batch_size is not None else rec.cfg.batch_size, "batch_size", 1)
-            if not progress:
-                return topk_all(rec, path, k, overwrite, batch, device=device)
-            from tqdm import tqdm
-
-            lo, hi = topk_range(rec, batch)  # this rank's users, as topk_all scores them
-            with tqdm(total=hi - lo, desc="top-k", unit="user", disable=secondary()) as bar:
-                return topk_all(rec, path, k, overwrite, batch, bar.update, device=device)
+        return models_offline.topk_all(self, path, k, overwrite=overwrite, batch_size=batch_size,
+                                       device=device, progress=progress)
 
     def plot_map(self, path: str | Path, method: str = "pca", *, overwrite: bool = False) -> dict:
         """``embedrec export --plot PATH``: a 2-D map of the movie embeddings (``method`` 'pca', 'tsne' with
         scikit-learn or 'umap' with umap-learn), coloured by genre, the most-rated titles labelled, in the image
         format the file name's extension picks (.png, .svg, .pdf, ...). An existing file needs
         ``overwrite=True``. Returns the path and the method."""
-        from embedrec.export import plot_map, plot_target
-
-        _path_arg(path, "plot_map", "path")
-        _check(method, ("pca", "tsne", "umap"), "method")
-        overwrite = _flag(overwrite, "overwrite")
-        plot_target(path, overwrite)  # the name, its format, an existing file: before the model is read
-        one_process("plot_map")
-        with self._served("plot_map") as rec:
-            return plot_map(rec, path, method, overwrite=overwrite)
+        return models_offline.plot_map(self, path, method, overwrite=overwrite)
