@@ -1,45 +1,32 @@
 """The model of the public API: ``Model``, a trained run opened for questions (ids in, ids out; its answers'
-types are in results.py, the arguments it checks in argcheck.py). ``TrainedModel``, a fitted model in memory
-that ``save()`` publishes, is a ``Model`` too (trained.py; how ``train`` publishes one is publish.py). ``api``
-builds these; they import nothing above them. See api.py for the workflow (load_config, ingest, train, open).
+types are in results.py, the arguments it checks in argcheck.py). Each method keeps its signature and docstring
+here, where ``help(er.Model)`` shows them, and calls the module of its concern: models_recommend.py (top-k lists
+for users and movies), models_stream.py (a stream of user ids, and writing the answers), models_scores.py (pair
+scores and their parts: predict, explain), models_lookup.py (what the arguments name: k, the movie filters,
+movies by title), models_offline.py (evaluate and the exports), serve/history.py and serve/similar_users.py (a
+user's history, its similar users). ``TrainedModel``, a fitted model in memory that ``save()`` publishes, is a
+``Model`` too (trained.py; how ``train`` publishes one is publish.py). ``api`` builds these; they import nothing
+above them. See api.py for the workflow (load_config, ingest, train, open).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedrec import models_lookup, models_offline, models_recommend, models_scores, models_stream
-from embedrec.argcheck import choice_arg as _check
-from embedrec.argcheck import count_arg as _count
-from embedrec.argcheck import path_arg as _path_arg
 from embedrec.argcheck import read_only as _read_only
-from embedrec.data.ids import MISSING, not_an_id, one_user, refuse_frame  # noqa: F401 (MISSING: names)
-from embedrec.data.ids import id_list as _as_list  # the arguments' rules
-from embedrec.data.ids import one_id as _one_id
-from embedrec.errors import NotFoundError, UsageError, shorten
+from embedrec.errors import UsageError, shorten
 from embedrec.model.factors import Factors
 from embedrec.models_lookup import k_arg
 from embedrec.models_scores import ONE_PAIR
 from embedrec.results import Predictions, Recommendations, StreamAnswer  # noqa: F401 (api.py's public types)
-from embedrec.serve.recommender import (
-    Recommender,
-    trained_on,
-)
-
-if TYPE_CHECKING:  # annotations only: no import at run time
-    pass
-
-log = logging.getLogger("embedrec")
+from embedrec.serve.recommender import Recommender
 
 
-# ----------------------------------------------------------------------------------------- models
 class Model:
     """A trained model that speaks ids: recommend, recommend_new, similar, popular, predict, evaluate (``answer``:
     ``embedrec recommend``'s question, routed to one of them); and what
@@ -289,21 +276,11 @@ class Model:
         was trained on), so an answer can be checked. An id not in the training data, or one with no trained vector,
         raises NotFoundError."""
         from embedrec.results import SimilarUsers
-        from embedrec.serve.similar_users import co_rated
-        from embedrec.serve.similar_users import similar_users as nearest
+        from embedrec.serve.similar_users import of_ids
 
         k = k_arg(self, k)
         e = self.engine
-        many = isinstance(user, (list, tuple)) or type(user).__name__ in ("ndarray", "Series", "Index")
-        given = _as_list(user) if many else [user]
-        for one in given:
-            _one_id(one)
-        _, rows, _ = e.users.resolve(given, "error", trained_on(self.engine) + "give a user id it was trained on (a user "
-                                     "with no trained vector has nothing to compare)")
-        found, scores = nearest(e, rows, k)
-        counts = [co_rated(e, int(r), f) for r, f in zip(rows, found)]
-        return SimilarUsers(e, [e.users.raw(int(r)) for r in rows], found, scores, [c[0] for c in counts],
-                            [c[1] for c in counts])
+        return SimilarUsers(e, *of_ids(e, user, k))
 
     def history(self, user, *, splits: Iterable[str] | None = None, sort: str | None = None, k: int | None = None,
                 dataset_dir: str | Path | None = None, moved_to: str | Path | None = None):
@@ -322,69 +299,12 @@ class Model:
         update-users added to the run is in no split of the dataset: its rows are its 'update' ones, beside those
         'rated_below' ones where the cleaning had left it out. An id neither in the run nor left out by the cleaning
         raises NotFoundError; a dataset that is gone, or another one, ArtifactError."""
-        from embedrec.data.layout import find as find_dataset
-        from embedrec.data.layout import moved_to as moved_rule
         from embedrec.results import History
-        from embedrec.run import trained_users, updates_of
-        from embedrec.serve import history as hist
+        from embedrec.serve.history import user_history
 
         e = self.engine
-        parts = hist.check_parts(splits)
-        if sort is not None:
-            _check(sort, hist.SORTS, "sort")
-        if k is not None:
-            k = _count(k, "k", 1)
-        given = "dataset_dir"  # the argument that names the folder read, which a refusal of it names
-        if moved_to is not None:  # its path checked as dataset_dir's where it is read
-            if not isinstance(moved_to, (str, os.PathLike)) or not str(moved_to):
-                raise UsageError(f"history: moved_to must be a path (str or pathlib.Path), not "
-                                 f"{shorten(repr(moved_to), 40)}")
-            if dataset_dir is not None:
-                raise UsageError("history: give dataset_dir= (read there) or moved_to= (read there where the "
-                                 "recorded folder has moved), not both")
-            dataset_dir, given = moved_rule(self._history_dataset()[0], moved_to), "moved_to"
-        elif dataset_dir is not None:
-            _path_arg(dataset_dir, "history", "dataset_dir")
-        one_user(user, "e.g. history(196) (a call for each user)")
-        row = e.users.own_row(user)  # a user without a trained vector still has a history (its test rows)
-        # a user the dataset's cleaning left out (its every rating below data.min_rating): in no user row of the
-        # dataset, its movies in rated_below_unknown by its id, which the run keeps too (unknown_*.npy: the popular
-        # fallback's), so its history is those rated_below rows (a review: it was 'not in the training data')
-        if row < 0 and e.rated_by_unknown(user) is None:
-            raise NotFoundError(f"{e.users.unknown_text(user)}; {trained_on(self.engine)}give a user id of its dataset",
-                                kind="user", id=user)
-        user_id = e.users.raw(row) if row >= 0 else e.users.own_rows([user])[1][0]  # as the run's ids are
-        recorded, fingerprint, name = self._history_dataset()
-        folder = find_dataset(recorded, dataset_dir, name, "history(user, dataset_dir=FOLDER)", given)
-        updated = hist.UPDATE in parts and row >= 0 and e.run is not None and bool(updates_of(e.run.manifest))
-        read = tuple(p for p in hist.PARTS if p in parts or updated and p in hist.SEEN_PARTS)
-        # the dataset's users: a user update-users added has a row after them, and none in its files, so it is read
-        # as a user left out (by its id, in rated_below_unknown where the cleaning left it out; a model in memory,
-        # not saved yet, has no update)
-        users = trained_users(e.run.manifest) if e.run is not None else e.factors.n_users
-        rated = hist.read_user(folder, row if 0 <= row < users else -1, read, fingerprint, name, users,
-                               e.factors.n_movies, recorded, given, user_id)
-        if updated:  # the movies update-users gave the user: its seen ones in the run that the dataset lacks (a
-            # trained user's rated_below movies stay out of its solve, as training left them, whatever an update
-            # gives: only an added user's solve is read for them)
-            rated = hist.with_updates(rated, e.seen(row), parts, self._solved(row, rated) if row >= users else None)
-        if sort == "time" and rated.times is None:
-            raise UsageError(f"«--sort time|sort='time'»: dataset '{folder}' has no times (it was ingested without a "
-                             "timestamp column); sort by «--sort rating|sort='rating'» or «--sort title|sort='title'»")
-        order = hist.order(rated, sort or ("time" if rated.times is not None else "rating"), e.titles)
-        return History(e, user_id, rated, order[:k])
-
-    def _solved(self, row: int, rated) -> np.ndarray | None:
-        """The seen movies of user ``row`` in its solve (weight above 0, run.SOLVE_WEIGHTS), where its history
-        ``rated`` holds rated_below rows (what :func:`serve.history.with_updates` tells an update's rating of such a
-        movie by); None where it holds none, or the run records no solve."""
-        from embedrec.serve.history import BELOW, PARTS
-
-        e = self.engine
-        got = e.solve_arrays() if (np.asarray(rated.parts) == PARTS.index(BELOW)).any() else None
-        if got is None:
-            return None
-        return e.seen(row)[np.asarray(got[0][int(e.seen_ptr[row]):int(e.seen_ptr[row + 1])]) > 0]
+        return History(e, *user_history(e, user, splits=splits, sort=sort, k=k, dataset_dir=dataset_dir,
+                                        moved_to=moved_to, dataset=self._history_dataset))
 
     def _history_dataset(self) -> tuple:
         """(the dataset path the run records, its files' fingerprint, the run's name for messages): where

@@ -50,6 +50,76 @@ class Rated:
     dataset: Path
 
 
+def user_history(engine, user, *, splits, sort: str | None, k: int | None, dataset_dir, moved_to,
+                 dataset) -> tuple:
+    """``Model.history``'s rows: (the user's id as the run's ids are, its :class:`Rated` rows, the order they are
+    listed in, its first ``k`` only), its arguments checked as the method's docstring says. ``engine``: the
+    Recommender; ``dataset()``: (the dataset path the run records, its files' fingerprint, the run's name for
+    messages), ``Model._history_dataset`` (a TrainedModel's is the Dataset it was trained on)."""
+    from embedrec.argcheck import choice_arg, count_arg, path_arg
+    from embedrec.data.ids import one_user
+    from embedrec.errors import NotFoundError, shorten
+    from embedrec.run import trained_users, updates_of
+    from embedrec.serve.recommender import trained_on
+
+    e = engine
+    parts = check_parts(splits)
+    if sort is not None:
+        choice_arg(sort, SORTS, "sort")
+    if k is not None:
+        k = count_arg(k, "k", 1)
+    given = "dataset_dir"  # the argument that names the folder read, which a refusal of it names
+    if moved_to is not None:  # its path checked as dataset_dir's where it is read
+        if not isinstance(moved_to, (str, os.PathLike)) or not str(moved_to):
+            raise UsageError(f"history: moved_to must be a path (str or pathlib.Path), not "
+                             f"{shorten(repr(moved_to), 40)}")
+        if dataset_dir is not None:
+            raise UsageError("history: give dataset_dir= (read there) or moved_to= (read there where the "
+                             "recorded folder has moved), not both")
+        dataset_dir, given = layout.moved_to(dataset()[0], moved_to), "moved_to"
+    elif dataset_dir is not None:
+        path_arg(dataset_dir, "history", "dataset_dir")
+    one_user(user, "e.g. history(196) (a call for each user)")
+    row = e.users.own_row(user)  # a user without a trained vector still has a history (its test rows)
+    # a user the dataset's cleaning left out (its every rating below data.min_rating): in no user row of the
+    # dataset, its movies in rated_below_unknown by its id, which the run keeps too (unknown_*.npy: the popular
+    # fallback's), so its history is those rated_below rows (a review: it was 'not in the training data')
+    if row < 0 and e.rated_by_unknown(user) is None:
+        raise NotFoundError(f"{e.users.unknown_text(user)}; {trained_on(e)}give a user id of its dataset",
+                            kind="user", id=user)
+    user_id = e.users.raw(row) if row >= 0 else e.users.own_rows([user])[1][0]  # as the run's ids are
+    recorded, fingerprint, name = dataset()
+    folder = layout.find(recorded, dataset_dir, name, "history(user, dataset_dir=FOLDER)", given)
+    updated = UPDATE in parts and row >= 0 and e.run is not None and bool(updates_of(e.run.manifest))
+    read = tuple(p for p in PARTS if p in parts or updated and p in SEEN_PARTS)
+    # the dataset's users: a user update-users added has a row after them, and none in its files, so it is read
+    # as a user left out (by its id, in rated_below_unknown where the cleaning left it out; a model in memory,
+    # not saved yet, has no update)
+    users = trained_users(e.run.manifest) if e.run is not None else e.factors.n_users
+    rated = read_user(folder, row if 0 <= row < users else -1, read, fingerprint, name, users,
+                      e.factors.n_movies, recorded, given, user_id)
+    if updated:  # the movies update-users gave the user: its seen ones in the run that the dataset lacks (a
+        # trained user's rated_below movies stay out of its solve, as training left them, whatever an update
+        # gives: only an added user's solve is read for them)
+        rated = with_updates(rated, e.seen(row), parts, _solved(e, row, rated) if row >= users else None)
+    if sort == "time" and rated.times is None:
+        raise UsageError(f"«--sort time|sort='time'»: dataset '{folder}' has no times (it was ingested without a "
+                         "timestamp column); sort by «--sort rating|sort='rating'» or «--sort title|sort='title'»")
+    listed = order(rated, sort or ("time" if rated.times is not None else "rating"), e.titles)
+    return user_id, rated, listed[:k]
+
+
+def _solved(engine, row: int, rated: Rated) -> np.ndarray | None:
+    """The seen movies of user ``row`` in its solve (weight above 0, run.SOLVE_WEIGHTS), where its history
+    ``rated`` holds rated_below rows (what :func:`with_updates` tells an update's rating of such a movie by); None
+    where it holds none, or the run records no solve."""
+    e = engine
+    got = e.solve_arrays() if (np.asarray(rated.parts) == PARTS.index(BELOW)).any() else None
+    if got is None:
+        return None
+    return e.seen(row)[np.asarray(got[0][int(e.seen_ptr[row]):int(e.seen_ptr[row + 1])]) > 0]
+
+
 def read_user(path: Path, row: int, parts: tuple[str, ...], fingerprint: str | None, run_name: str,
               n_users: int, n_movies: int, recorded=None, given: str = "dataset_dir", user_id=None) -> Rated:
     """User ``row``'s rows in ``parts`` of the dataset at ``path`` (its ``current`` generation, held against

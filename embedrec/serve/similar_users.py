@@ -49,3 +49,23 @@ def co_rated(engine, row: int, others: np.ndarray) -> tuple[np.ndarray, np.ndarr
     both = np.bincount(local[mine[np.asarray(movies, np.int64)]], minlength=others.size) if others.size else \
         np.zeros(0, np.int64)
     return np.asarray(lengths, np.int64), both.astype(np.int64)
+
+
+def of_ids(engine, user, k: int) -> tuple:
+    """``Model.similar_users``' answer for ``user`` (an id, or a list of ids), ``k`` checked: (the query ids as the
+    run's ids are, each one's :func:`similar_users` rows and scores, and its :func:`co_rated` counts: rated, both
+    rated), what ``results.SimilarUsers`` holds. An id not in the training data, or one with no trained vector,
+    raises NotFoundError."""
+    from embedrec.data.ids import id_list, one_id
+    from embedrec.serve.recommender import trained_on
+
+    e = engine
+    many = isinstance(user, (list, tuple)) or type(user).__name__ in ("ndarray", "Series", "Index")
+    given = id_list(user) if many else [user]
+    for one in given:
+        one_id(one)
+    _, rows, _ = e.users.resolve(given, "error", trained_on(e) + "give a user id it was trained on (a user "
+                                 "with no trained vector has nothing to compare)")
+    found, scores = similar_users(e, rows, k)
+    counts = [co_rated(e, int(r), f) for r, f in zip(rows, found)]
+    return [e.users.raw(int(r)) for r in rows], found, scores, [c[0] for c in counts], [c[1] for c in counts]
