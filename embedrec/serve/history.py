@@ -4,7 +4,8 @@ dataset it is in: the ``train``, ``valid`` or ``test`` split, or ``rated_below``
 data.min_rating, or a movie the k-core filter dropped that data.keep_unrated_movies kept; the dataset keeps no
 rating or time of those; for a user the cleaning left out, whose every rating was below data.min_rating, its
 movies in rated_below_unknown.parquet, by its id); and, on a run ``embedrec update-users`` updated, ``update``: a
-movie an update gave the user (:func:`with_updates`).
+movie an update gave the user (:func:`with_updates`). :func:`user_history`: the rows ``Model.history`` wraps in a
+History, its arguments checked.
 
 The run keeps only which movies each user was trained on (seen_*.npy), not the ratings, times or the test split,
 so these are read from the dataset's Parquet files, each checked against the SHA-256 its manifest lists, through

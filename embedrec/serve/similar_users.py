@@ -3,7 +3,8 @@
 so that a person can check an answer, how many movies each listed user rated and how many of those the query
 user rated too, counted over the pairs the model was trained on (the run's seen pairs: train and valid, and those
 rated below data.min_rating; the test split is held out) and those update-users added (also seen pairs): what
-``history`` lists but its test rows. numpy only.
+``history`` lists but its test rows. ``of_ids``: the answer ``Model.similar_users`` wraps in a SimilarUsers, the
+query ids checked and resolved. numpy only.
 """
 
 from __future__ import annotations
