@@ -18,7 +18,6 @@ older than its catalogue files); ``train`` imports torch and ``ingest`` pandas w
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -117,8 +116,9 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
 
     ``source`` may be a pandas DataFrame of ratings (its columns, not its index, matched as a file's are:
     user_id/userId, movie_id/movieId/itemId, [rating], [timestamp], or data.columns.*): it is written to the
-    cache as Parquet (``CACHE/dataframes/dataframe-<hash>.parquet``, named by its content; :func:`frame_source`),
-    which the dataset records as its source, and its default folder is ``data/prepared/dataframe-<hash>``.
+    cache as Parquet (``CACHE/dataframes/dataframe-<hash>.parquet``, named by its content;
+    ``data.frames.frame_source``), which the dataset records as its source, and its default folder is
+    ``data/prepared/dataframe-<hash>``.
 
     ``movies``: the movies' titles, genres (and years) as data.movies names a movies file: that file's path, or a
     pandas DataFrame of them (its columns matched as a movies file's are: movie_id/movieId/itemId, title,
@@ -131,6 +131,14 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     (``model.config``) names the run folder after the dataset: ``model.save()`` writes ``runs/ratings`` (not
     ``cfg.run.dir``, which still names the config's own source)."""
     from embedrec.data.dataset import load_dataset
+    from embedrec.data.frames import (
+        MOVIES_FRAME,
+        RATINGS_FRAME,
+        about_the_frame,
+        as_movies_file,
+        cached_frame,
+        frame_source,
+    )
 
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
     frame = movies_frame = None
@@ -138,14 +146,14 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
         source = frame = frame_source(source, config_argument(cfg, "ingest").data.cache_dir)
     if type(movies).__name__ == "DataFrame":  # the titles beside a ratings frame (a known gap: a file alone)
         data = config_argument(cfg, "ingest").data
-        movies = movies_frame = frame_source(_as_movies_file(movies, data.genre_separator), data.cache_dir,
+        movies = movies_frame = frame_source(as_movies_file(movies, data.genre_separator), data.cache_dir,
                                              MOVIES_FRAME)
     cfg = ingest_config(source, cfg, output=output, movies=movies)
     if source is None and overwrite:
         recorded = other_source(cfg)
         if recorded is not None:  # as `embedrec ingest --overwrite` with no SOURCE (a review: a notebook's replaced a
             # click log's dataset with ML-100K, as the command did before); a DataFrame's cache file is said as such
-            framed = _cached_frame(recorded)
+            framed = cached_frame(recorded)
             movies = next((kv.split("=", 1)[1] for kv in ingested_with(cfg.data.prepared)[2]
                            if kv.startswith("data.movies=")), None)  # (a first-hour review: the advice dropped it)
             raise UsageError(
@@ -154,7 +162,7 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
                 + ("a DataFrame; give that DataFrame again: er.ingest(df, " if framed else
                    f"'{recorded}'; give its source again: er.ingest({recorded!r}, ")
                 + f"output={str(cfg.data.prepared)!r}, overwrite=True), with the config it was ingested with"
-                + ("" if not movies else " (its movies DataFrame too, as movies=)" if _cached_frame(movies) else
+                + ("" if not movies else " (its movies DataFrame too, as movies=)" if cached_frame(movies) else
                    f" (its movies file too: data.movies={movies!r})"))
     from embedrec.data.textfiles import NAMED
 
@@ -167,239 +175,12 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
         if not framed:
             raise
         for f, kind in framed:
-            e = _about_the_frame(e, f, kind)
+            e = about_the_frame(e, f, kind)
         raise e from None
     finally:
         for f, _ in framed:
             NAMED.pop(str(f), None)
     return load_dataset(cfg.data.prepared)
-
-
-def _cached_frame(path: str) -> bool:
-    """Whether ``path``, a dataset's recorded source or movies file, is a DataFrame's cache file (frame_source)."""
-    return "/dataframes/dataframe-" in path.replace("\\", "/")
-
-
-@dataclasses.dataclass(frozen=True)
-class _FrameKind:
-    """What a DataFrame given to ingest holds: its ``name`` in messages, the ``variable`` a row is shown in
-    (df.iloc[0]), ``what`` it holds and in which ``columns`` (``content``: what to give it), and the ``file`` its
-    messages name as a file's."""
-
-    name: str
-    variable: str
-    what: str
-    content: str
-    columns: str
-    file: str | None = None
-
-
-RATINGS_FRAME = _FrameKind("the DataFrame", "df", "ratings", "the ratings (user_id, movie_id[, rating][, timestamp])",
-                           "ids, numbers and dates")
-MOVIES_FRAME = _FrameKind("the movies DataFrame", "movies", "movies", "the movies (movie_id, title[, genres][, year])",
-                          "ids, titles, genres (text, or lists) and years", "the movies file")
-
-
-def _about_the_frame(e, path: str, kind: _FrameKind = RATINGS_FRAME):
-    """A DataError about the cache file a DataFrame was written to, said of the frame (a review: 'CACHE/dataframes/
-    dataframe-1b69.parquet: row 1: ...' for a file the user never gave): 'the DataFrame: row 1 (df.iloc[0]): ...'
-    (a movies DataFrame's: 'the movies DataFrame: row 1 (movies.iloc[0]): ...', and its 'movies file' named as the
-    frame it is)."""
-    import re
-
-    text = re.sub(rf"(?:{re.escape(str(path))}|{re.escape(kind.name)})(?:: row |:)(\d+):",
-                  lambda m: f"{kind.name}: row {m.group(1)} ({kind.variable}.iloc[{int(m.group(1)) - 1}]):", e.raw)
-    if kind.file and (str(path) in text or text.startswith(kind.name)):  # "the movies file '...'" said of the frame
-        text = text.replace(f"{kind.file} '{path}'", kind.name).replace(kind.file, kind.name)
-    out = type(e)(text.replace(f"'{path}'", kind.name).replace(str(path), kind.name))
-    out.__dict__.update({k: v for k, v in vars(e).items() if k != "raw"})
-    return out
-
-
-def frame_source(df, cache: str | None = None, kind: _FrameKind = RATINGS_FRAME) -> str:
-    """A DataFrame given as ingest's source (or its ``movies``: ``kind`` MOVIES_FRAME, which its messages name), as
-    the Parquet file ingest reads: written to the cache (``cache``:
-    data.cache_dir, else $EMBEDREC_CACHE, ...) under a name hashed from its columns, their dtypes and inferred
-    kinds and its values (the same frame: the same file), atomically and with page checksums, at every call: a
-    cached copy damaged, cut short or swapped for a link since is never what ingest reads (a red team). Where the
-    cache cannot be written (read-only, shared), a copy there that reads back as this frame is used."""
-    import contextlib
-    import time
-
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from embedrec.errors import first_line
-    from embedrec.fsutil.files import atomic_write_bytes, cache_dir
-
-    name, var = kind.name, kind.variable
-    if len(df.columns) == 0:
-        raise UsageError(f"ingest: {name} has no columns; give it {kind.content}")
-    if len(df) == 0:
-        raise UsageError(f"ingest: {name} has no rows; give it {kind.content}")
-    named = [str(n) for n in df.index.names if n is not None]
-    if named:  # a review: ids in the index were dropped, then the error named the cached file
-        raise UsageError(f"ingest: {name}'s index ({', '.join(named)}) is not read, only its columns; "
-                         f"{var}.reset_index() first")
-    df = df.rename(columns=str)  # Parquet names columns by text (a frame built from a list has 0, 1, 2)
-    if df.columns.duplicated().any():
-        dup = df.columns[df.columns.duplicated()][0]
-        raise UsageError(f"ingest: {name} has two columns named {dup!r}; give each column its own name")
-    try:
-        values = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
-        table = pa.Table.from_pandas(df, preserve_index=False)
-    except (TypeError, ValueError, OverflowError, pa.ArrowException) as e:
-        cell = _unwritable_cell(df, kind)  # a column mixing ints and texts, 2**70: its first such row named (a
-        if cell is not None:  # review: 'Could not convert ...' without a row, and a hint about ids for a year)
-            raise UsageError(f"ingest: {cell}") from None
-        if isinstance(e, TypeError):  # a column of dicts
-            raise UsageError(f"ingest: {name}'s values cannot be {kind.what} ({first_line(e)}); give columns of "
-                             f"{kind.columns}") from None
-        raise UsageError(f"ingest: {name} cannot be written as Parquet ({first_line(e)}); give each "
-                         f"column one type ({var}[col].astype(str) for ids that mix numbers and texts)") from None
-    key = _frame_key(df, values)
-    folder = Path(cache_dir(cache)) / "dataframes"
-    path = folder / f"dataframe-{key}.parquet"
-    try:
-        for old in folder.glob(".dataframe-*.parquet.*"):  # a temporary a killed writer left, a day ago or more
-            with contextlib.suppress(FileNotFoundError):  # another writer's, renamed since the listing (CI: 1 in 4
-                if time.time() - old.lstat().st_mtime > 86400:  # threads failed on it)
-                    old.unlink(missing_ok=True)
-        atomic_write_bytes(path, lambda fh: pq.write_table(table, fh, write_page_checksum=True))
-    except (OSError, ArtifactError) as e:  # a read-only cache (a review): the copy there, where it is this frame
-        if _holds_frame(path, key):
-            return str(path)
-        why = e.strerror if isinstance(e, OSError) and e.strerror else first_line(e).split(" writing ")[0]
-        raise UsageError(f"ingest: cannot write {name} to '{folder}' ({why}); point data.cache_dir (or "
-                         "$EMBEDREC_CACHE) at a writable folder") from None
-    return str(path)
-
-
-def _unwritable_cell(df, kind: _FrameKind) -> str | None:
-    """Where a frame that Parquet cannot take (frame_source) fails: 'the DataFrame: row 2 (df.iloc[1]): column
-    'userId' holds 'a' (a str) where row 1 holds 1 (an int); ...', its first column that pyarrow refuses alone and
-    the first row whose cells up to it it refuses, as a bad cell a file holds is named by its line; None where no
-    one column fails alone. That row is the first cell of another type than the column's first where the rows
-    before it pass (two conversions), else a binary search over the rows (2**70 among integers)."""
-    import pyarrow as pa
-
-    from embedrec.errors import first_line, shorten
-
-    def fails(col) -> Exception | None:
-        try:
-            pa.array(col, from_pandas=True)
-        except (TypeError, ValueError, OverflowError, pa.ArrowException) as e:
-            return e
-        return None
-
-    def shown(v) -> str:
-        kind_of = type(v).__name__
-        return f"{shorten(repr(v), 40)} ({'an' if kind_of[:1] in 'aeiou' else 'a'} {kind_of})"
-
-    for c in df.columns:
-        col = df[c]
-        why = fails(col)
-        if why is None:
-            continue
-        values, cells = col.tolist(), (~col.isna()).tolist()  # a null is of no type here
-        first = next((type(v) for v, ok in zip(values, cells) if ok), None)
-        lo = next((i for i, (v, ok) in enumerate(zip(values, cells)) if ok and type(v) is not first), -1)
-        at_lo = None if lo < 0 else fails(col.iloc[:lo + 1])
-        if at_lo is None or fails(col.iloc[:lo]) is not None:
-            lo, hi = 0, len(col) - 1  # the first row i such that rows 0..i fail: rows 0..lo-1 pass, 0..hi fail
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if fails(col.iloc[:mid + 1]) is None:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            at_lo = fails(col.iloc[:lo + 1])
-        why = at_lo or why
-        value = values[lo]
-        at = f"{kind.name}: row {lo + 1} ({kind.variable}.iloc[{lo}]): column {c!r} holds {shown(value)}"
-        j = next((j for j in range(lo) if cells[j] and type(values[j]) is not type(value)), None)
-        if j is None:  # an earlier cell of another type: none (2**70 among integers)
-            return (f"{at}, which Parquet cannot hold ({first_line(why)}); give it as text "
-                    f"({kind.variable}[{c!r}].astype(str) for ids beyond 64 bits)")
-        return (f"{at} where row {j + 1} holds {shown(values[j])}; give each column cells of one type "
-                f"({kind.variable}[{c!r}].astype(str), say, where numbers and texts mix)")
-    return None
-
-
-def _null(v) -> bool:
-    """A null cell (None, NaN, pandas' NA or NaT) of a frame's object column; a list or any other value is not."""
-    import pandas as pd
-
-    try:
-        null = pd.isna(v)
-    except (TypeError, ValueError):
-        return False
-    return null is True or type(null).__name__ == "bool_" and bool(null)
-
-
-def _as_movies_file(df, sep: str):
-    """A movies DataFrame's cells as a movies file holds them: a genres list (as a dataset's ``movies`` holds
-    them) as text, its items joined by ``sep`` (data.genre_separator, where ingest splits them again: a frame's
-    cache name hashes its values, which lists are not), and a year column (parsing.YEAR_COLUMNS) whose cells mix
-    types that Parquet cannot hold in one column (1995 and 'nineteen') as text, each cell not null written as
-    itself, so that the movies file's reader checks each year and names a bad one's row (a review: 'Could not
-    convert 'nineteen'', without a row)."""
-    import numpy as np
-    import pyarrow as pa
-
-    from embedrec.data.parsing import YEAR_COLUMNS
-
-    def listed(v) -> bool:
-        return isinstance(v, (list, tuple, np.ndarray))
-
-    if not len(df.columns) or not len(df):
-        return df
-    out = None
-    for c in df.columns:
-        col = df[c]
-        if col.dtype != object:
-            continue
-        if col.map(listed).any():
-            out = df.copy() if out is None else out
-            out[c] = col.map(lambda v: sep.join(str(x) for x in v) if listed(v) else v)
-        elif str(c).strip().lower() in YEAR_COLUMNS:
-            try:
-                pa.array(col, from_pandas=True)
-            except (TypeError, ValueError, OverflowError, pa.ArrowException):
-                out = df.copy() if out is None else out
-                out[c] = col.map(lambda v: v if _null(v) else str(v))
-    return df if out is None else out
-
-
-def _frame_key(df, values: bytes | None = None) -> str:
-    """The cache name's hash of a frame (columns already text): its values, and each column's dtype and inferred
-    kind (an object column of 1 and one of '1' hash alike by value)."""
-    import hashlib
-
-    import pandas as pd
-
-    if values is None:
-        values = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
-    kinds = [(c, str(t), pd.api.types.infer_dtype(df[c], skipna=True)) for c, t in df.dtypes.items()]
-    return hashlib.sha256(values + repr(kinds).encode()).hexdigest()[:12]
-
-
-def _holds_frame(path: Path, key: str) -> bool:
-    """Whether ``path``, a regular file (not a link), reads back (page checksums checked) as the frame ``key``
-    names: what a cache that cannot be written may still serve."""
-    import stat
-
-    import pyarrow.parquet as pq
-
-    try:
-        if not stat.S_ISREG(path.lstat().st_mode):
-            return False
-        with path.open("rb") as fh:  # (this module's open is er.open)
-            back = pq.read_table(fh, page_checksum_verification=True).to_pandas()
-        return _frame_key(back) == key
-    except Exception:  # damaged, cut short, unreadable: not this frame
-        return False
 
 
 def load_dataset(path: str | Path | None = None, cfg: Config | None = None):

@@ -195,12 +195,13 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
     result holds every metric whatever they are."""
     from embedrec import api
     from embedrec.argcheck import flag
+    from embedrec.data.frames import frame_source
 
     fresh, progress = flag(fresh, "fresh", "cross_validate"), flag(progress, "progress", "cross_validate")
     shown = _metric_names(metrics)
     cfg = api.config_argument(cfg, "cross_validate")
     if type(source).__name__ == "DataFrame":  # as er.ingest takes one: written once to the cache, read by each fold
-        source = api.frame_source(source, cfg.data.cache_dir)
+        source = frame_source(source, cfg.data.cache_dir)
     if source is not None and str(source) == "-" or source is None and cfg.data.source == "-":
         raise UsageError("«cross-validate|cross_validate» reads its source once a fold, and standard input can be "
                          "read once: give a "

@@ -776,7 +776,7 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch, caplog):
     # the same frame from threads at once: one file (a review: a temporary named by the process was shared)
     import threading
 
-    from embedrec.api import frame_source
+    from embedrec.data.frames import frame_source
 
     other, got = df.assign(rating=df.rating + 0.5), []
     for _ in range(10):  # (CI: a writer listed another's temporary, renamed before it looked at it)

@@ -182,7 +182,7 @@ LAYERS = [
     ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
                    "config_values", "config", "sparse", "training.kernel", "beyond"}),
     ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.movielens", "data.recbole", "data.tables",
-                        "data.sources", "data.split", "data.repeats", "data.ratings", "data.assign", "data.summary", "data.layout", "data.dataset", "model",
+                        "data.sources", "data.split", "data.repeats", "data.ratings", "data.assign", "data.summary", "data.layout", "data.dataset", "data.frames", "model",
                         "model.features", "model.mf", "model.factors"}),
     ("artifacts", {"serve.index", "run", "artifacts", "verify"}),
     ("processes", {"distributed", "dist_data", "dist_sync"}),
