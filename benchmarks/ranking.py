@@ -404,7 +404,7 @@ def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides
     with tempfile.TemporaryDirectory() as tmp:
         merged, result, selected, chosen = fit_and_refit(ds, cfg, Path(tmp) / "run")
     f = factors(result.model, result.unrated)
-    if result.loss == "als":  # recent popularity where valid chose it, as api.train_model serves it
+    if result.loss == "als":  # recent popularity where valid chose it, as train_workflow.train_model serves it
         from embedrec.training import trend
 
         f = trend.served(f, merged, chosen.train)

@@ -476,7 +476,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
     def published(ds):  # rank 0: the gathered tables, a zero vector for each user the final fit did not train
         f = factors(SimpleModel(P.cpu(), Q.cpu()), result.unrated)
         f = zero_untrained_users(f, trained_users(tu.cpu().numpy(), ds.n_users), False)
-        if z is not None:  # popularity, as api.train_model serves it (training.trend)
+        if z is not None:  # popularity, as train_workflow.train_model serves it (training.trend)
             from embedrec.training.trend import activity, apply, typical_count
 
             f = apply(f, z, float(cfg.train.als_trend), activity(

@@ -469,7 +469,7 @@ def test_ctrl_c_anywhere_in_er_train_is_interrupted(trained_run, monkeypatch):
     """A review: Ctrl-C during the final evaluation (or loading) came out of er.train as a bare KeyboardInterrupt,
     and in a checkpoint write as torch's RuntimeError('unexpected pos'), which a sweep's `except Exception`
     swallows; both are er.Interrupted."""
-    from embedrec import api
+    from embedrec import train_workflow
     from embedrec.fsutil.files import atomic_write_bytes
 
     def stop(*a, **k):
@@ -490,7 +490,7 @@ def test_ctrl_c_anywhere_in_er_train_is_interrupted(trained_run, monkeypatch):
             er.train(None, trained_run.cfg.updated({"train.patience": 5}))
     assert str(got.value).startswith("training interrupted after epoch 2: er.train keeps nothing"), str(got.value)
     assert not got.value.saved and got.value.where == "training interrupted after epoch 2"
-    monkeypatch.setattr(api, "train_model", stop)
+    monkeypatch.setattr(train_workflow, "train_model", stop)
     with pytest.raises(er.Interrupted, match="training interrupted: er.train keeps nothing"):
         er.train(None, trained_run.cfg)
 

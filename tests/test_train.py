@@ -405,14 +405,14 @@ def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp
     first = invoke()
     assert first.exit_code == 0
     before = sorted(os.listdir(run)), os.readlink(run / "current")
-    import embedrec.api
+    import embedrec.train_workflow
 
-    real = embedrec.api.train_model
-    embedrec.api.train_model = None  # a known gap: the resume replayed every fit (and said the choices again)
+    real = embedrec.train_workflow.train_model
+    embedrec.train_workflow.train_model = None  # a known gap: the resume replayed every fit (and said the choices again)
     try:
         r = invoke("--resume")
     finally:
-        embedrec.api.train_model = real
+        embedrec.train_workflow.train_model = real
     assert r.exit_code == 0, r.stderr
     # one line, nothing replayed
     assert r.stderr.splitlines() == [f"nothing to resume: {run} is finished (its model {before[1]} was trained with "
