@@ -14,6 +14,10 @@ A Model answers in the ids of the source data and never in row numbers. An id no
 raises NotFoundError unless ``missing=`` says otherwise. The CLI's ``recommend`` and ``predict`` commands
 call these methods. Opening a run imports numpy only (FAISS for an approximate index; pyarrow only for a run
 older than its catalogue files); ``train`` imports torch and ``ingest`` pandas when they are called.
+
+This module is the workflows' public face: the bodies that outgrew it live in the modules it calls, a DataFrame
+given to ``ingest`` in ``data/frames.py`` and training's workflow (``train_model``, ``train_run``, re-exported
+here) in ``train_workflow.py``.
 """
 
 from __future__ import annotations
