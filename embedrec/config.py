@@ -958,6 +958,56 @@ def recorded_movies(manifest: dict) -> str | None:
     return full if isinstance(full, str) and full else path_from(recorded, ingest_folder(manifest))
 
 
+def with_ingest_settings(cfg: Config, manifest: dict | None) -> tuple[Config, list[str]]:
+    """``cfg`` with the data.* and split.* settings the dataset of ``manifest`` was ingested with (its recorded
+    ``config``), and the notes worth saying of them: data.source the file it was read from and data.movies its
+    movies file (made absolute from the folder the ingest ran in), data.prepared kept. What a config written for
+    that dataset says of its data, so `ingest -c` with it makes that dataset again: tune-dims' written config (a
+    first-hour review: a config written for a dataset of their own clicks kept data.source ml-100k, and `ingest -c
+    it --overwrite` replaced their dataset with MovieLens) and a run's config.yaml (a review: a run trained on a
+    shop log recorded `source: ml-100k` and MovieLens' columns). The recorded values win over the config's own:
+    the model was trained on the dataset as prepared, whatever the config said (train and tune-dims warn where
+    they differ), and a config saved whole sets every key (a review: its data.source ml-100k was kept)."""
+    recorded = manifest.get("config") if isinstance(manifest, dict) else None
+    if not isinstance(recorded, dict):
+        return cfg, []
+    notes = []
+    base = ingest_folder(manifest)
+    for key, value in _leaves({s: recorded.get(s) or {} for s in ("data", "split")}):
+        if key in ("data.prepared", "data.cache_dir"):
+            continue
+        if key == "data.source":
+            value = manifest.get("source_path") if isinstance(manifest.get("source_path"), str) and \
+                os.path.exists(manifest["source_path"]) else path_from(manifest.get("source"), base)
+        elif key == "data.movies":
+            value = recorded_movies(manifest)  # its movies_path, or made absolute from the ingest's folder
+            if isinstance(value, str) and not os.path.isabs(value) and isinstance(cfg.data.movies, str) and \
+                    os.path.exists(cfg.data.movies):  # not found from the ingest's folder: the config's own, which
+                value = os.path.abspath(cfg.data.movies)  # is there (a review: 'm.csv' beat a working absolute)
+            elif isinstance(value, str) and not os.path.isabs(value) and not os.path.exists(value):
+                notes.append(f"the movies file '{value}' the dataset was ingested with is not found from here; the "
+                             "written config names it as recorded: give its path (data.movies) before ingesting "
+                             "with it")
+        if key == "data.source" and value == "-":
+            notes.append("the dataset was ingested from standard input: 'ingest -c' with the written config reads "
+                         "standard input again")
+        try:  # the folder stays the one trained on (a new data.source would name another)
+            cfg = cfg.updated({key: value, "data.prepared": cfg.data.prepared})
+        except ConfigError:  # a key of an older release, or a value it no longer takes: left as it is
+            continue
+    return cfg, notes
+
+
+def _leaves(d: dict, prefix: str = ""):
+    """(dotted key, value) of every leaf of a nested mapping: data.columns.movie, not data.columns whole (a
+    review: one column set in the config dropped the others recorded)."""
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
 def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, command: str,
                             read_as: dict | None = None, manifest: dict | None = None) -> str | None:
     """The warning for data.* and split.* keys the config sets (in its file or with --set) to values other than

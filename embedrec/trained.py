@@ -163,7 +163,12 @@ class TrainedModel(Model):
         model was fitted at, the loss, the metric, the optimizer). ``auto`` stays where a rerun must choose
         again: an als run's weight is a rule of its ratings (the refit's, train+valid, differ from the
         selection's), so a number there would train another model; the selection's choices on valid (als_reg,
-        als_recency, the half weight, model.dim, ...) are written as the numbers they are."""
+        als_recency, the half weight, model.dim, ...) are written as the numbers they are. Its data and split
+        sections are the dataset's as ingested (:func:`config.with_ingest_settings`: a review found a run trained
+        on a shop log recording `source: ml-100k`, MovieLens' columns and a test share its dataset did not have)."""
+        from embedrec.config import with_ingest_settings
+
+        cfg, _ = with_ingest_settings(cfg or self.config, getattr(self.dataset, "manifest", None))
         chosen: dict[str, str] = {}
         solve = (self._extra.get("training_ratings") or {}).get("solve") or {}
         if isinstance(solve.get("a0"), float):
@@ -176,9 +181,9 @@ class TrainedModel(Model):
         if selection.get("optimizer") is not None:  # the trainers other than als
             chosen["train.optimizer"] = str(selection["optimizer"])
             chosen["train.lr"] = f"{selection.get('lr'):g}"
-            l2 = (cfg or self.config).train.weight_decays(str(model.get("loss")))
+            l2 = cfg.train.weight_decays(str(model.get("loss")))
             chosen["train.weight_decay_user"], chosen["train.weight_decay_movie"] = (f"{v:g}" for v in l2)
-        return (cfg or self.config).to_yaml(chosen)
+        return cfg.to_yaml(chosen)
 
     def _history_dataset(self) -> tuple:
         """:meth:`Model.history`'s dataset: the one this model was trained on, read from its folder (the splits in

@@ -644,56 +644,17 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
 
 
 def _with_ingest_settings(cfg: Config) -> Config:
-    """``cfg`` with the data.* and split.* settings its dataset (data.prepared) was ingested with, data.source the
-    file it was read from and data.movies its movies file (made absolute from the folder the ingest ran in): so
-    `ingest -c` with the written config makes that dataset again (a first-hour review: a config written for a
-    dataset of their own clicks kept data.source ml-100k, and `ingest -c it --overwrite` replaced their dataset
-    with MovieLens). The recorded values win over the config's own: the sweep ran on the dataset as prepared,
-    whatever the config said (train and tune-dims warn where they differ), and a config saved whole sets every
-    key (a review: its data.source ml-100k was kept)."""
-    from embedrec.config import ingest_folder, recorded_movies
-    from embedrec.config import path_from as _absolute
-    from embedrec.errors import ConfigError
+    """``cfg`` with the settings its dataset (data.prepared) was ingested with (:func:`config.with_ingest_settings`,
+    which a run's config.yaml shares), its notes logged."""
+    from embedrec.config import with_ingest_settings
     from embedrec.fsutil.files import probe_json
 
     root = Path(str(cfg.data.prepared))
-    manifest = probe_json(root / "current" / "manifest.json") or probe_json(root / "manifest.json")
-    recorded = manifest.get("config") if isinstance(manifest, dict) else None
-    if not isinstance(recorded, dict):
-        return cfg
-    base = ingest_folder(manifest)
-    for key, value in _leaves({s: recorded.get(s) or {} for s in ("data", "split")}):
-        if key in ("data.prepared", "data.cache_dir"):
-            continue
-        if key == "data.source":
-            value = manifest.get("source_path") if isinstance(manifest.get("source_path"), str) and \
-                os.path.exists(manifest["source_path"]) else _absolute(manifest.get("source"), base)
-        elif key == "data.movies":
-            value = recorded_movies(manifest)  # its movies_path, or made absolute from the ingest's folder
-            if isinstance(value, str) and not os.path.isabs(value) and isinstance(cfg.data.movies, str) and \
-                    os.path.exists(cfg.data.movies):  # not found from the ingest's folder: the config's own, which
-                value = os.path.abspath(cfg.data.movies)  # is there (a review: 'm.csv' beat a working absolute)
-            elif isinstance(value, str) and not os.path.isabs(value) and not os.path.exists(value):
-                log.warning("the movies file '%s' the dataset was ingested with is not found from here; the written "
-                            "config names it as recorded: give its path (data.movies) before ingesting with it", value)
-        if key == "data.source" and value == "-":
-            log.warning("the dataset was ingested from standard input: 'ingest -c' with the written config reads "
-                        "standard input again")
-        try:  # the folder stays the one swept (a new data.source would name another)
-            cfg = cfg.updated({key: value, "data.prepared": cfg.data.prepared})
-        except ConfigError:  # a key of an older release, or a value it no longer takes: left as it is
-            continue
+    cfg, notes = with_ingest_settings(cfg, probe_json(root / "current" / "manifest.json")
+                                      or probe_json(root / "manifest.json"))
+    for note in notes:
+        log.warning("%s", note)
     return cfg
-
-
-def _leaves(d: dict, prefix: str = ""):
-    """(dotted key, value) of every leaf of a nested mapping: data.columns.movie, not data.columns whole (a
-    review: one column set in the config dropped the others recorded)."""
-    for k, v in d.items():
-        if isinstance(v, dict):
-            yield from _leaves(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}", v
 
 
 def tuned_run_dir(cfg: Config, chosen: dict) -> str:

@@ -1321,3 +1321,39 @@ def test_ingest_with_no_source_over_a_dataset_of_another_source_is_refused(tmp_p
             f"dataset ingested from '{tmp_path / 'r.csv'}'; give its source again: er.ingest("
             f"'{tmp_path / 'r.csv'}', output='ds', overwrite=True), with the config it was ingested with")):
         er.ingest(output="ds", overwrite=True)
+
+
+def test_a_runs_config_yaml_records_the_data_its_dataset_was_ingested_with(tmp_path, monkeypatch):
+    """A review: `train --set data.prepared=DS` on a shop log's dataset wrote a config.yaml saying `source:
+    ml-100k`, MovieLens' columns and a test share the dataset did not have, so `ingest -c` with it would read
+    MovieLens. It now records the dataset's data and split settings, and `ingest -c` with it makes the same
+    dataset again."""
+    from embedrec.cli.app import _State
+
+    monkeypatch.setattr(_State, "config_path", None)
+    monkeypatch.setattr(_State, "overrides", ())
+    rows = ["customer,item,stars,when"] + [
+        f"c{u:03d},i{m:03d},{1 + (u * m) % 5},{880000000 + u * 100 + m}"
+        for u in range(1, 41) for m in range(1, 31) if (u * 7 + m * 3) % 4]
+    shop = tmp_path / "shop.csv"
+    shop.write_text("\n".join(rows) + "\n")
+    ds, run = tmp_path / "ds", tmp_path / "run"
+    r = invoke("ingest", shop, "-o", ds, "-q", "--set", "data.columns.user=customer", "--set", "data.columns.movie=item",
+               "--set", "data.columns.rating=stars", "--set", "data.columns.timestamp=when", "--set",
+               "data.id_type=str", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("train", "--set", f"data.prepared={ds}", "--run", run, "-q", "--set", "model.dim=4", "--set",
+               "train.epochs=2", "--set", "train.threads=1")
+    assert r.exit_code == 0, r.stderr
+    import yaml
+
+    written = yaml.safe_load((run / "current" / "config.yaml").read_text())
+    assert written["data"]["source"] == str(shop)
+    assert written["data"]["columns"]["user"] == "customer" and written["data"]["columns"]["rating"] == "stars"
+    assert written["data"]["id_type"] == "str" and written["split"]["test"] == 0
+    assert written["data"]["prepared"] == str(ds)  # the folder trained on, as given
+    again = tmp_path / "again"
+    r = invoke("ingest", "-c", run / "current" / "config.yaml", "-o", again, "-q")
+    assert r.exit_code == 0, r.stderr
+    for split in ("train", "valid"):
+        assert (again / "current" / f"{split}.parquet").read_bytes() == (ds / "current" / f"{split}.parquet").read_bytes()
