@@ -1,7 +1,8 @@
 """The rating values ingest reads, checked before any row is cleaned: each present, finite and within bounds, the
 rating scale (the config's, the layout's or the data's) and a data.min_rating that no rating passes
 (:func:`check_ratings`); the warnings of a scale read from the data (a lone extreme value, counts read as
-ratings); and data.min_rating: auto's floor of a like/dislike table (:func:`like_floor`)."""
+ratings); data.min_rating: auto's floor of a like/dislike table (:func:`like_floor`) and the two values above 0
+it cannot tell apart (:func:`two_positive_values`, :func:`two_values_warning`)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,31 @@ def like_floor(r: np.ndarray) -> float | None:
         return None
     values = [v for v in (low, float(middle[0]) if middle.size else None, high) if v is not None]
     return min(v for v in values if v > 0)
+
+
+def two_positive_values(r: np.ndarray) -> tuple[float, float] | None:
+    """(low, high) where the ratings ``r`` hold exactly two distinct values, both above 0; else None. Such a file
+    may be likes and dislikes (thumbs coded 1/2), two strengths of a like (view 1, purchase 2; 4 and 5 stars kept)
+    or the reverse coding (a survey's yes 1, no 2): data.min_rating: auto cannot tell, so it sets no floor and
+    ingest says so (:func:`two_values_warning`)."""
+    if not r.size:
+        return None
+    low, high = float(r.min()), float(r.max())
+    if low <= 0 or low == high or np.count_nonzero((r != low) & (r != high)):
+        return None
+    return low, high
+
+
+def two_values_warning(r: np.ndarray, low: float, high: float) -> tuple:
+    """The warning (a format and its arguments, for log.warning) of ratings of two values above 0 that
+    data.min_rating: auto kept both as likes: each value's rows, and the setting for either reading."""
+    n_low = int(np.count_nonzero(r == low))
+    return ("the ratings hold two values, %g (%s) and %g (%s), both above 0, so data.min_rating: auto learns "
+            "both as likes; if %g is a dislike (thumbs down %g, up %g), ingest with «--set data.min_rating=%g» (the "
+            "%gs then kept apart as rated, never recommended back); if both are likes (a view %g, a purchase %g), "
+            "«--set data.min_rating=null|data.min_rating=None» keeps both without this warning", low,
+            f"{n_low:,} row{'' if n_low == 1 else 's'}", high,
+            f"{r.size - n_low:,}", low, low, high, high, low, low, high)
 
 
 def scale_values(raw: RawData) -> str:
