@@ -590,6 +590,30 @@ def test_a_thumbs_file_coded_1_and_2_is_said_with_the_setting_for_either_reading
     assert r.exit_code == 0 and "two values" not in r.stderr, r.stderr
 
 
+def test_the_summary_says_what_the_counts_below_min_rating_count(tmp_path):
+    """A review: '-1/1: below min rating dropped 28,707 ... below min rating kept as seen 28,104' said neither what
+    was dropped from what nor what 'kept as seen' is. By hand: of 4 dislikes, one (user 1's movie 3) is of a user
+    and a movie in the dataset, kept as seen; user 3 rated nothing above it (left out) and movie 4 nobody liked
+    (not in the dataset)."""
+    (tmp_path / "d.csv").write_text("user_id,movie_id,rating\n1,1,1\n1,2,1\n1,3,-1\n2,1,1\n2,3,1\n2,4,-1\n3,1,-1\n"
+                                    "3,2,-1\n")
+    r = invoke("ingest", tmp_path / "d.csv", "-o", tmp_path / "a", "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    assert (", 4 ratings below data.min_rating 1 dropped from training (1 of them kept as seen, never recommended back; "
+            "the other 3 are of users left out or of movies not in the dataset), ") in r.stderr, r.stderr
+    cleaning = load_dataset(tmp_path / "a").manifest["cleaning"]  # the manifest's keys as they were
+    assert (cleaning["below_min_rating_dropped"], cleaning["below_min_rating_kept_as_seen"]) == (4, 1)
+    base = {"name": "x", "counts": {"users": 2, "movies": 3, "ratings": 4}, "density": 0.5, "layout": "csv",
+            "rating_histogram": {"1": 4}, "split": {"method": "user_time", "train": 4, "valid": 0, "test": 0},
+            "output": "x", "seconds": 0.1, "min_rating": 2.0, "repeats": "sum"}
+    line = format_summary({**base, "cleaning": {"below_min_rating_dropped": 1, "cut_pairs_below_min_rating": 2,
+                                                "below_min_rating_kept_as_seen": 3}}).splitlines()[3]
+    assert line == ("cleaning: 1 pair below data.min_rating 2 dropped from training (3 with the cut pairs below it "
+                    "kept as seen, never recommended back), cut pairs below min rating 2"), line
+    line = format_summary({**base, "cleaning": {"below_min_rating_dropped": 0}}).splitlines()[3]
+    assert line == "cleaning: 0 pairs below data.min_rating 2 dropped from training", line
+
+
 def test_min_rating_auto_leaves_counts_and_star_scales_alone(tmp_path):
     """A click log (data.repeats=sum: counts) and a 0-5 star file keep every row as a positive under auto."""
     from embedrec.data.dataset import load_dataset

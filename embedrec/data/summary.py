@@ -127,9 +127,10 @@ def format_summary(s: dict) -> str:
              f"{values}: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
              if len(s["rating_histogram"]) <= 12 else f"{values}: {len(s['rating_histogram'])} distinct",
              f"split ({_split_named(s['split'])}): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
-             "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"]) for k, v in s["cleaning"].items()
-                                      if isinstance(v, int) and k not in ("repeated_pairs_summed",
-                                                                          "training_pairs_cut")),
+             "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"], s.get("min_rating"), counted)
+                                      for k, v in s["cleaning"].items()
+                                      if isinstance(v, int) and k not in ("repeated_pairs_summed", "training_pairs_cut",
+                                                                          "below_min_rating_kept_as_seen")),
              f"wrote {s['output']} in {s['seconds']:.1f}s"]
     return "\n".join(lines)
 
@@ -141,9 +142,23 @@ def _split_named(split: dict) -> str:
     return f"{split['method']}, test fold {split.get('fold')} of folds 0-{split['folds'] - 1}"
 
 
-def _cleaning_item(key: str, value: int, cleaning: dict) -> str:
+def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bool = False) -> str:
     """'exact duplicates dropped 3'; data.repeats=sum's two counts as one: 'repeats summed 5 rows into 2 pairs', and
-    a time split's of them: '2 training pairs counted up to the cut (3 later events dropped)'."""
+    a time split's of them: '2 training pairs counted up to the cut (3 later events dropped)'; data.min_rating's
+    two as one, saying what each counts (a review: 'below min rating dropped 28,707 ... below min rating kept as
+    seen 28,104'): '28,707 ratings below data.min_rating 1 dropped from training (28,104 of them kept as seen, never
+    recommended back; the other 603 are of users left out or of movies not in the dataset)'."""
+    if key == "below_min_rating_dropped":
+        below = f"below data.min_rating {floor:g}" if isinstance(floor, (int, float)) else "below data.min_rating"
+        text = f"{value:,} {'pair' if counted else 'rating'}{'' if value == 1 else 's'} {below} dropped from training"
+        if "below_min_rating_kept_as_seen" not in cleaning:
+            return text
+        kept, cut = cleaning["below_min_rating_kept_as_seen"], cleaning.get("cut_pairs_below_min_rating", 0)
+        # (a time split's summed pair counted below it at its cut is kept as seen too: cut_pairs_below_min_rating)
+        rest = value + cut - kept
+        other = f"; the other {rest:,} are of users left out or of movies not in the dataset" if rest > 0 else ""
+        return f"{text} ({kept:,} {'of them' if not cut else 'with the cut pairs below it'} kept as seen, never " \
+               f"recommended back{other})"
     if key == "repeated_rows_summed":
         pairs = cleaning.get("repeated_pairs_summed", 0)
         return f"repeats summed {value:,} rows into {pairs:,} pair{'' if pairs == 1 else 's'}"
