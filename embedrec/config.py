@@ -58,6 +58,7 @@ class DataConfig:
     decimal: str = "."
     genre_separator: str = "|"
     id_type: Literal["int", "auto", "str"] = "int"
+    timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
     rating_scale: Union[list[float], None] = None
     unknown_movies: Literal["keep", "drop"] = "keep"
     missing: Literal["error", "drop"] = "error"

@@ -577,20 +577,32 @@ def test_explicit_rmse_on_cold_movies_is_what_predict_serves(synth_dir, small_cf
     assert model.evaluate("test")["splits"]["test"]["model"]["rmse"] == pytest.approx(want, rel=1e-5)
 
 
-def test_millisecond_timestamps_are_said(tmp_path, caplog):
-    """A notebook review: epoch milliseconds were read as seconds without a word (dates near the year 55,000)."""
+def test_millisecond_timestamps_are_read_as_such_and_other_units_among_them_said(tmp_path, caplog):
+    """A notebook review: epoch milliseconds were read as seconds without a word (dates near the year 55,000); a
+    first-hour review: then warned of, and stored as seconds all the same (history printed the year 56376).
+    data.timestamp_unit: auto reads them as milliseconds, by their size, said in a note; a file of seconds is said
+    nothing of; some rows of another unit than most are warned of with the first one's line, either way."""
     import embedrec as er
     from embedrec.config import load_config
 
     rows = "".join(f"{u},{m},4,{1_600_000_000_000 + 1000 * (u * 7 + m)}\n" for u in range(1, 30) for m in range(1, 12))
     (tmp_path / "r.csv").write_text("user_id,movie_id,rating,timestamp\n" + rows)
     cfg = load_config(None, {"data.prepared": str(tmp_path / "ds")})
-    with caplog.at_level("WARNING", logger="embedrec"):
+    with caplog.at_level("INFO", logger="embedrec"):
         er.ingest(str(tmp_path / "r.csv"), cfg)
-    assert any("look like milliseconds" in r.getMessage() for r in caplog.records), caplog.text
+    said = [r.getMessage() for r in caplog.records if "milliseconds" in r.getMessage()]
+    middle = int(np.median([1_600_000_000_000 + 1000 * (u * 7 + m) for u in range(1, 30) for m in range(1, 12)]))
+    assert len(said) == 1, caplog.text
+    assert said[0].startswith(f"{tmp_path / 'r.csv'}: the timestamps are Unix milliseconds by their size (median "
+                              f"{middle}, 2020-09-13 as milliseconds), stored as seconds (data.timestamp_unit: auto; ")
+    # (the setting in library or CLI terms, as the logger's filter renders it: a CLI test before installs the CLI's)
+    assert said[0].endswith(("data.timestamp_unit='s' reads them as seconds)",
+                             "--set data.timestamp_unit=s reads them as seconds)")), said
+    times = np.concatenate([f.timestamp for f in load_dataset(tmp_path / "ds").splits.values()])
+    assert times.min() == 1_600_000_000 + 8 and times.max() == 1_600_000_000 + 29 * 7 + 11
     caplog.clear()
     (tmp_path / "s.csv").write_text("user_id,movie_id,rating,timestamp\n" + rows.replace(",16000", ",16"))
-    with caplog.at_level("WARNING", logger="embedrec"):
+    with caplog.at_level("INFO", logger="embedrec"):
         er.ingest(str(tmp_path / "s.csv"), cfg.updated({"data.prepared": str(tmp_path / "ds2")}))
     assert not any("milliseconds" in r.getMessage() for r in caplog.records), caplog.text
     # a third of the rows in milliseconds among seconds (a red team: no word, and a time split held them all out)
@@ -606,6 +618,72 @@ def test_millisecond_timestamps_are_said(tmp_path, caplog):
                     f"the year 5000 as Unix seconds (milliseconds?), as {sum(int(x.rsplit(',', 1)[1]) > 1e11 for x in lines)} "
                     f"of {len(lines)} rows' are while most are seconds: a time-based split would hold those rows out "
                     "first; give every row seconds"], caplog.text
+    # and seconds among milliseconds: put before every other row (the unit is the median's)
+    lines = [f"{u},{m},4,{(1_600_000_000 + u * 7 + m) * (1 if (u + m) % 5 == 0 else 1000)}\n"
+             for u in range(1, 30) for m in range(1, 12)]
+    (tmp_path / "v.csv").write_text("user_id,movie_id,rating,timestamp\n" + "".join(lines))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="embedrec"):
+        er.ingest(str(tmp_path / "v.csv"), cfg.updated({"data.prepared": str(tmp_path / "ds4")}))
+    first = next(i for i, x in enumerate(lines) if int(x.rsplit(",", 1)[1]) < 1e11)
+    said = [r.getMessage() for r in caplog.records if "1973" in r.getMessage()]
+    assert said == [f"{tmp_path / 'v.csv'}:{first + 2}: timestamp {lines[first].rsplit(',', 1)[1].strip()} is before "
+                    f"1973 as Unix milliseconds (seconds?), as {sum(int(x.rsplit(',', 1)[1]) < 1e11 for x in lines)} "
+                    f"of {len(lines)} rows' are while most are milliseconds: a time-based split would put those rows "
+                    "before every other; give every row milliseconds"], caplog.text
+
+
+def test_unit_by_size_by_hand():
+    from embedrec.data.tables import unit_by_size
+
+    assert [unit_by_size(v) for v in (0, 1_700_000_000, -1e10, 99_999_999_999)] == ["s"] * 4
+    assert [unit_by_size(v) for v in (1e11, 1.7e12, 1.7e15, 1.7e18, 9e18)] == ["ms", "ms", "us", "ns", "ns"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_unix_times_of_any_unit_are_stored_as_the_same_seconds(tmp_path, fmt):
+    """data.timestamp_unit: a file of Unix seconds, milliseconds, microseconds or nanoseconds (each a few ticks
+    past its second, rounded down) makes the same dataset, seconds stored; auto says the unit it read in one note,
+    an explicit unit is honoured, a wrong one too (with a warning), and dates are read as dates whatever it is."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    seconds = [1_600_000_000 + 86_400 * (u * 7 + m) + (u * m) % 60 for u in range(1, 21) for m in range(1, 11)]
+    pairs = [(u, m) for u in range(1, 21) for m in range(1, 11)]
+
+    def write_file(name: str, times) -> str:
+        frame = pd.DataFrame({"user_id": [u for u, _ in pairs], "movie_id": [m for _, m in pairs],
+                              "rating": 4.0, "timestamp": times})
+        path = tmp_path / f"{name}.{fmt}"
+        frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path)
+        return str(path)
+
+    def ingest_cli(path, out, *sets):
+        r = CliRunner().invoke(main, ["ingest", path, "-o", str(tmp_path / out), *sets])
+        assert r.exit_code == 0, r.stderr
+        ds = load_dataset(tmp_path / out)
+        stored = pd.concat([ds.split_frame(s) for s in ds.splits]).sort_values(["user_id", "movie_id"])
+        return r.stderr, stored["timestamp"].tolist()
+
+    for unit, ticks in (("s", 1), ("ms", 10**3), ("us", 10**6), ("ns", 10**9)):
+        path = write_file(unit, [t * ticks + (ticks - 1) for t in seconds])
+        err, stored = ingest_cli(path, f"d-{unit}")
+        assert stored == seconds, unit
+        name = {"ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}.get(unit)
+        assert (f"the timestamps are Unix {name} by their size" in err) == (unit != "s"), err
+        err, stored = ingest_cli(path, f"e-{unit}", "--set", f"data.timestamp_unit={unit}")  # set: no note
+        assert stored == seconds and "by their size" not in err and "by its size" not in err, err
+    err, stored = ingest_cli(write_file("s", seconds), "wrong", "--set", "data.timestamp_unit=ms")  # honoured
+    assert stored == [t // 1000 for t in seconds]
+    assert ("data.timestamp_unit=ms reads the timestamps as Unix milliseconds, but their median, " in err
+            and "is of Unix seconds by its size (data.timestamp_unit: auto would read them so): read as "
+            "milliseconds, as set" in err), err
+    dates = pd.to_datetime(pd.Series(seconds), unit="s", utc=True)
+    err, stored = ingest_cli(write_file("dates", dates if fmt == "parquet" else dates.dt.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                             "dates", "--set", "data.timestamp_unit=ms")
+    assert stored == seconds and "data.timestamp_unit=ms applies to Unix times written as numbers, and the " \
+        "timestamps are dates: read as dates" in err, err
 
 
 def test_a_date_in_another_format_says_which_timestamps_are_read(tmp_path):

@@ -143,6 +143,9 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         df = df[list(wanted)].rename(columns=wanted)
         if cfg.missing == "drop":
             df, kept = _drop_missing(df, label)
+        # a datetime, date or ISO text column is dates, made seconds below; integers are Unix times of any unit
+        epoch = "timestamp" in df and pd.api.types.is_integer_dtype(df["timestamp"]) and \
+            not pd.api.types.is_bool_dtype(df["timestamp"])
         _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type)
         first = 1
     else:
@@ -206,6 +209,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
                                 "None}», for user, movie, count «--set data.repeats=sum|{'data.repeats': 'sum'}» "
                                 "with «--set data.columns.timestamp=null|{'data.columns.timestamp': None}»")
         df = df[list(wanted)]
+        epoch = dated is None  # a timestamp column of numbers (else ISO dates, made seconds here)
         if cfg.missing == "drop":
             df, kept = _drop_missing(df, label)
         if dated is not None:
@@ -222,8 +226,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         df["rating"] = np.float32(1.0)
     df["rating"] = df["rating"].astype("float32")
     if "timestamp" in df:
-        df["timestamp"] = df["timestamp"].astype("int64")
-        _warn_milliseconds(df["timestamp"], label, line_of if fmt != "parquet" else None, kept)
+        df["timestamp"] = epoch_seconds(df["timestamp"].astype("int64"), cfg.timestamp_unit, epoch, label, notes,
+                                        line_of if fmt != "parquet" else None, kept)
     for c in ("user_id", "movie_id"):  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
         df[c] = df[c].astype(str).str.strip() if cfg.id_type == "str" else auto_ids(df[c]) \
             if cfg.id_type == "auto" else df[c].astype("int64")
@@ -865,25 +869,78 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
     return notes
 
 
-def _warn_milliseconds(ts, label: str, line_of=None, kept=None) -> None:
-    """Unix times are seconds; a column of milliseconds (or microseconds) reads as dates tens of thousands of
-    years ahead, which a time split still orders rightly but the README's dates and recency do not: said once (a
-    notebook review: read without a word). Some rows of such times among seconds (two sources merged) put them
-    all after every other row, which a time split holds out first: said with the first one's line (a red team)."""
-    if not len(ts):
-        return
-    middle = float(np.median(ts.to_numpy()[:: max(1, len(ts) // 10_000)]))  # a sample: no copy of 100M rows
-    if middle > 1e11:  # after the year 5138 in seconds; 1973 in milliseconds
-        log.warning("%s: the timestamps look like milliseconds or finer (median %d, past the year 5000 as seconds); "
-                    "embedrec reads Unix seconds: divide that column by 1000 (or 1e6) before ingesting",
-                    label, int(middle))
-        return
-    far = ts.to_numpy() > 1e11
-    if far.any():
-        at = int(np.flatnonzero(far)[0])
-        row = at if kept is None else int(kept[1][at]) if isinstance(kept, tuple) else int(kept[at])
-        where = f"{label}:{line_of(row)}" if line_of is not None else f"{label}: row {row + 1}"
-        log.warning("%s: timestamp %d is past the year 5000 as Unix seconds (milliseconds?), as %s of %s rows' are "
-                    "while most are seconds: a time-based split would hold those rows out first; give every row "
-                    "seconds", where, int(ts.iloc[at]), f"{int(far.sum()):,}", f"{len(ts):,}")
+UNITS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}  # data.timestamp_unit: a Unix time's ticks a second
+UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+# the size from which a Unix time is read as the next finer unit (data.timestamp_unit: auto): 1e11 seconds is the
+# year 5138, 1e11 milliseconds 1973, so each unit holds the dates of 1973 to 5138 (pandas' to_datetime and pyarrow
+# take the unit as given: unit='ms', timestamp('ms'); a Parquet timestamp column carries its own, read as dates)
+FINER_FROM = {"s": 1e11, "ms": 1e14, "us": 1e17}
 
+
+def unit_by_size(value: float) -> str:
+    """The unit ('s', 'ms', 'us', 'ns') of a Unix time of ``value`` ticks by its size (the thresholds of
+    FINER_FROM, on its absolute value)."""
+    size = abs(value)
+    return next((u for u, top in FINER_FROM.items() if size < top), "ns")
+
+
+def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: list, line_of=None,
+                  kept=None) -> pd.Series:
+    """A timestamp column as Unix seconds (int64): integer Unix times (``numbers``) divided by their unit's ticks
+    (data.timestamp_unit: s, ms, us or ns as set; auto: by the median's size, said in a note appended to
+    ``notes``, as a notebook review and a first-hour review read milliseconds as seconds: the year 56376), rounded
+    down to the second; dates (``numbers`` False: ISO text, a datetime or date column, made seconds already) as
+    they are, an explicit unit warned of as unused. A unit set that the median's size disagrees with is honoured and
+    warned of; some rows of another unit than most (two sources merged) are warned of with the first one's
+    line (``line_of``, ``kept``: data.missing=drop's rows kept), as a time split would hold them out first or
+    never."""
+    if not numbers:
+        if unit != "auto":
+            log.warning("%s: data.timestamp_unit=%s applies to Unix times written as numbers, and the timestamps "
+                        "are dates: read as dates (leave data.timestamp_unit out)", label, unit)
+        return ts
+    if not len(ts):
+        return ts
+    v = ts.to_numpy()
+    middle = float(np.median(v[:: max(1, len(v) // 10_000)]))  # a sample: no copy of 100M rows
+    sized = unit_by_size(middle)
+    chosen = sized if unit == "auto" else unit
+    factor = UNITS[chosen]
+    if unit == "auto" and sized != "s":
+        day = str(np.datetime64(int(middle) // factor, "s"))[:10]
+        notes.append(f"{label}: the timestamps are Unix {UNIT_NAMES[sized]} by their size (median {int(middle)}, "
+                     f"{day} as {UNIT_NAMES[sized]}), stored as seconds (data.timestamp_unit: auto; "
+                     f"«--set data.timestamp_unit=s|data.timestamp_unit='s'» reads them as seconds)")
+    if chosen != sized:
+        log.warning("%s: data.timestamp_unit=%s reads the timestamps as Unix %s, but their median, %d, is of Unix %s "
+                    "by its size (data.timestamp_unit: auto would read them so): read as %s, as set", label, unit,
+                    UNIT_NAMES[unit], int(middle), UNIT_NAMES[sized], UNIT_NAMES[unit])
+    else:  # most rows are of the unit read: any others are said
+        _warn_mixed_units(ts, chosen, label, line_of, kept)
+    return ts if factor == 1 else pd.Series(np.floor_divide(v, factor), index=ts.index)
+
+
+def _warn_mixed_units(ts: pd.Series, unit: str, label: str, line_of=None, kept=None) -> None:
+    """Rows whose Unix time is of another unit by its size than ``unit``, most rows' (two sources merged: seconds
+    among milliseconds): said once, with the first one's line (a red team: a third of the rows in milliseconds
+    among seconds, which a time split held out first)."""
+    a = np.abs(ts.to_numpy())
+    low = {"s": 0.0, "ms": 1e11, "us": 1e14, "ns": 1e17}[unit]
+    high = FINER_FROM.get(unit, np.inf)
+    far, near = a >= high, a < low
+    off = far | near
+    if not off.any():
+        return
+    at = int(np.flatnonzero(off)[0])
+    row = at if kept is None else int(kept[1][at]) if isinstance(kept, tuple) else int(kept[at])
+    where = f"{label}:{line_of(row)}" if line_of is not None else f"{label}: row {row + 1}"
+    name = UNIT_NAMES[unit]
+    if far[at]:
+        what = (f"past the year 5000 as Unix {name} ({UNIT_NAMES[unit_by_size(float(a[at]))]}?)",
+                "hold those rows out first")
+    else:
+        what = (f"before 1973 as Unix {name} ({UNIT_NAMES[unit_by_size(float(a[at]))]}?)",
+                "put those rows before every other")
+    log.warning("%s: timestamp %d is %s, as %s of %s rows' are while most are %s: a time-based split would %s; "
+                "give every row %s", where, int(ts.iloc[at]), what[0], f"{int((far if far[at] else near).sum()):,}",
+                f"{len(ts):,}", name, what[1], name)
