@@ -59,6 +59,7 @@ class DataConfig:
     genre_separator: str = "|"
     id_type: Literal["int", "auto", "str"] = "int"
     timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
+    event_weights: Union[dict[str, float], None] = None
     rating_scale: Union[list[float], None] = None
     unknown_movies: Literal["keep", "drop"] = "keep"
     missing: Literal["error", "drop"] = "error"
@@ -397,6 +398,18 @@ def _check_consistency(cfg: Config, set_keys: Iterable[str] = (), split: bool = 
     if cfg.data.decimal == "," and sep == ",":
         raise ConfigError("config keys 'data.decimal' and 'data.separator' are both ','; a file with decimal commas "
                           "separates its fields with another character: set data.separator (e.g. ';')")
+    weights = cfg.data.event_weights
+    if weights is not None and not weights:
+        raise ConfigError("config key 'data.event_weights': the mapping is empty; give each event type of the rating "
+                          "column its weight ({view: 1, purchase: 5}), or null to read the column as numbers")
+    if weights is not None and any(abs(w) > 1e9 for w in weights.values()):
+        top = max(weights, key=lambda k: abs(weights[k]))
+        raise ConfigError(f"config key 'data.event_weights': {top[:40]!r}'s weight {weights[top]:g} is beyond the "
+                          "ratings embedrec stores (at most 1e9 either way); give a smaller weight")
+    if weights is not None and cfg.data.columns.rating is None:
+        raise ConfigError("config key 'data.event_weights' weighs the values of the rating column, and "
+                          "data.columns.rating is null; name the column of event types "
+                          "(«--set data.columns.rating=NAME|data.columns.rating=NAME»)")
     cols = cfg.data.columns
     roles = [(k, v) for k, v in (("user", cols.user), ("movie", cols.movie), ("rating", cols.rating),
                                  ("timestamp", cols.timestamp)) if v is not None]
@@ -767,7 +780,8 @@ def flatten(d: Mapping, prefix: str = "") -> dict:
     """A nested mapping (``Config.to_dict()``) as {dotted key: value} ({'model': {'dim': 8}} -> {'model.dim': 8})."""
     out: dict = {}
     for k, v in d.items():
-        out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
+        out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, Mapping) and f"{prefix}{k}" not in MAPPING_KEYS
+                   else {f"{prefix}{k}": v})
     return out
 
 
@@ -795,12 +809,17 @@ def metric_config(d: Mapping, also: Iterable[str] = ()) -> dict:
     return out
 
 
+# the keys whose value is a mapping (data.event_weights): one value, not a section of keys, for what walks a
+# nested config (its explicit keys, flatten, an ingest's recorded settings, tune-dims' written config)
+MAPPING_KEYS = frozenset({"data.event_weights"})
+
+
 def _flat_keys(d: dict, prefix: str = "") -> set[str]:
     out = set()
     for k, v in d.items():
         key = f"{prefix}{k}"
         out.add(key)
-        if isinstance(v, dict):
+        if isinstance(v, dict) and key not in MAPPING_KEYS:
             out |= _flat_keys(v, key + ".")
     return out
 
@@ -918,7 +937,7 @@ def recorded_ingest_sets(recorded: dict, skip=()) -> list[str]:
         def walk(now, was, prefix):
             for k, v in (now or {}).items():
                 key = f"{prefix}{k}"
-                if isinstance(v, dict):
+                if isinstance(v, dict) and key not in MAPPING_KEYS:
                     walk(v, was.get(k) if isinstance(was, dict) else {}, key + ".")
                 elif key not in _NOT_COMPARED and key not in skip and (not isinstance(was, dict) or
                                                                         v != was.get(k)):
@@ -1003,7 +1022,7 @@ def _leaves(d: dict, prefix: str = ""):
     """(dotted key, value) of every leaf of a nested mapping: data.columns.movie, not data.columns whole (a
     review: one column set in the config dropped the others recorded)."""
     for k, v in d.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and f"{prefix}{k}" not in MAPPING_KEYS:  # (data.event_weights: one value)
             yield from _leaves(v, f"{prefix}{k}.")
         else:
             yield f"{prefix}{k}", v

@@ -25,6 +25,9 @@ def type_name(tp: Any) -> str:
     if origin is list:  # 'a list of integers', not 'a list of an integer' (a first-hour review)
         inner = typing.get_args(tp)[0]
         return f"a list of {_PLURAL.get(inner) or type_name(inner)}"
+    if origin is dict:  # data.event_weights
+        key, value = typing.get_args(tp)
+        return f"a mapping of {_PLURAL.get(key) or type_name(key)} to {_PLURAL.get(value) or type_name(value)}"
     if tp is type(None):
         return "null"
     return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, str(tp))
@@ -60,6 +63,17 @@ def coerce(value: Any, tp: Any) -> Any:
             raise TypeError
         (inner,) = typing.get_args(tp)
         return [coerce(v, inner) for v in value]
+    if origin is dict:  # {view: 1, purchase: 5}: text keys (a number written as a key, 1: 5, is its text '1';
+        # YAML's true/false/null keys, from an unquoted yes, no, on, off or null, are refused: quote them)
+        if not isinstance(value, dict):
+            raise TypeError
+        kt, vt = typing.get_args(tp)
+        out = {}
+        for k, v in value.items():
+            if isinstance(k, bool) or k is None or not isinstance(k, (str, int)):
+                raise TypeError
+            out[coerce(str(k), kt)] = coerce(v, vt)
+        return out
     if tp is type(None):
         if value is None:
             return None
@@ -149,7 +163,7 @@ def show(value: Any, limit: int = 60) -> str:
 def check_finite(key: str, value: Any, where: str) -> None:
     import math
 
-    items = value if isinstance(value, list) else [value]
+    items = value if isinstance(value, list) else list(value.values()) if isinstance(value, dict) else [value]
     for v in items:
         if isinstance(v, float) and not math.isfinite(v):
             raise ConfigError(f"config key '{key}'{where}: expected a finite number, got {v}")

@@ -148,7 +148,15 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     if cfg.repeats == "auto":  # a table without ratings is a log of events, a pair's rows its count (as implicit
         # takes a click log); one with ratings keeps each pair's latest (a first-hour review: 21% of a click log's
         # rows dropped as repeated pairs by default)
-        cfg = dataclasses.replace(cfg, repeats="sum" if raw.no_ratings else "latest")
+        # a column of event types weighed (data.event_weights) is a log too: a pair's weights summed, as implicit's
+        # users sum a shop log's event weights into a confidence
+        cfg = dataclasses.replace(cfg, repeats="sum" if raw.no_ratings or raw.weighted else "latest")
+    if raw.weighted and cfg.repeats == "sum" and any(w <= 0 for w in cfg.event_weights.values()):
+        low = next(k for k, w in cfg.event_weights.items() if w <= 0)
+        raise ConfigError(f"config key 'data.event_weights': {low[:40]!r} weighs {cfg.event_weights[low]:g}, and a "
+                          "summed log's pair counts its events' weights, so each must be above 0; give it a weight "
+                          "above 0 (or remove those rows), or keep each pair's latest event with "
+                          "«--set data.repeats=latest|data.repeats='latest'»")
     scale = check_ratings(raw, cfg)  # first: a bad rating is the only line on stderr
     floor_note = two_values = None
     if cfg.min_rating == "auto":

@@ -1270,16 +1270,18 @@ def test_the_re_ingest_commands_keep_the_movies_file(tmp_path, monkeypatch):
     assert recorded_movies({**manifest, "source": "/x/r.csv", "source_path": "/x/r.csv"}) == "items.csv"  # as recorded
     manifest["config"]["data"]["movies"] = None
     assert recorded_movies(manifest) is None
-    # title and genres columns with no movies file: they name its columns only, said (not the ratings file's)
+    # title and genres columns with no movies file, nor in the ratings file (which gives them where it has them):
+    # said to have no effect
     r = invoke("ingest", data / "r.csv", *sets[2:], "-o", tmp_path / "ds2", "-q")
     assert r.exit_code == 0 and r.stderr == (
-        "data.columns.title=name and data.columns.genres=categories name columns of a movies file (data.movies), "
-        "and none is given, so they have no effect (a ratings file's own columns are never read as titles or "
-        "genres): the movies get no titles or genres; give the movies file with --set data.movies=FILE, or leave "
-        "them out\n"), r.stderr
+        "data.columns.title=name and data.columns.genres=categories name columns of a movies file (data.movies) "
+        "or of the ratings file, and neither is there (no movies file is given, and the ratings file has no such "
+        "column), so they have no effect: the movies get no titles or genres; give the movies file with --set "
+        "data.movies=FILE, or leave them out\n"), r.stderr
     r = invoke("ingest", data / "r.csv", "--set", "data.columns.genres=categories", "--set", "data.id_type=auto",
                "--set", "data.columns.movie=item_id", "-o", tmp_path / "ds3", "-q")
-    assert r.exit_code == 0 and "data.columns.genres=categories names a column of a movies file" in r.stderr
+    assert r.exit_code == 0 and "data.columns.genres=categories names a column of a movies file (data.movies) or " \
+        "of the ratings file, and neither is there" in r.stderr and "the movies get no genres;" in r.stderr, r.stderr
 
 
 def test_ingest_with_no_source_over_a_dataset_of_another_source_is_refused(tmp_path, monkeypatch):

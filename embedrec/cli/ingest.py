@@ -16,7 +16,7 @@ from embedrec.cli.options import PathParam, refuse_empty
 # hint leaves them out (a first-hour review: it repeated --set data.cache_dir=...)
 READING_ONLY = ("data.source", "data.format", "data.movies", "data.columns.", "data.separator", "data.header",
                 "data.encoding", "data.decimal", "data.genre_separator", "data.cache_dir", "data.id_type",
-                "data.timestamp_unit", "data.missing", "data.repeats", "split.")  # the split is made here: train reads it from the dataset
+                "data.timestamp_unit", "data.event_weights", "data.missing", "data.repeats", "split.")  # the split is made here: train reads it from the dataset
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config

@@ -124,6 +124,8 @@ class RawData:
     columns_read: dict = field(default_factory=dict)
     # a table without ratings (no rating column read: each row an event), which data.repeats auto sums by pair
     no_ratings: bool = False
+    # a rating column of event types weighed by data.event_weights (a log of events too: summed by pair under auto)
+    weighted: bool = False
 
     def where(self, row: int, cheap: bool = False) -> str:
         """'file:line' of ratings row ``row`` (0-based), for a message (``cheap``: see :meth:`line`)."""

@@ -51,6 +51,8 @@ def summarise(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, user
         "min_rating": cfg.min_rating,
         # data.repeats=sum: each rating a sum of a pair's rows (a count), which train.als_count_weight weighs
         **({"repeats": "sum"} if cfg.repeats == "sum" else {}),
+        # data.event_weights: the rating column's event types as these weights (a pair's summed, under sum)
+        **({"event_weights": dict(cfg.event_weights)} if getattr(raw, "weighted", False) else {}),
         # the columns read under another name than data.columns gives ('score' for 'rating'): train's check of the
         # config's ingest settings takes them as the same
         **({"columns_read": dict(raw.columns_read)} if getattr(raw, "columns_read", None) else {}),
@@ -121,6 +123,8 @@ def format_summary(s: dict) -> str:
         movies = f"{n(c['movies'], 'movie')} ({trained:,} with training ratings, {rated:,} rated in the data)"
     counted = s.get("repeats") == "sum"  # a click or play log: pairs and their counts (a first-hour pass: 'ratings')
     rows, values = ("pair", "counts") if counted else ("rating", "rating values")
+    if s.get("event_weights"):  # a column of event types weighed: the values are weights, or their sums
+        values = "summed weights" if counted else "event weights"
     lines = [f"{s['name']}: {n(c['users'], 'user')} x {movies}, "
              f"{n(c['ratings'], rows)} (density {s['density']:.4%}), layout {s['layout']}",
              # (not 'ratings:', which read as a dataset of that name's line: ratings.csv's, a first-hour review)

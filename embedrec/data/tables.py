@@ -21,10 +21,12 @@ from embedrec.data.parsing import (
     DROP_MISSING,
     LINE_SCAN_MAX,
     RawData,
+    _genre_list,
     _refuse_repeated_names,
     _refuse_zero_padded,
     auto_ids,
     ids_may_change,
+    movies_frame,
     plain_integer_id,
     plain_name,
     read_movies_table,
@@ -63,25 +65,27 @@ def read_generic(source: str, cfg: DataConfig) -> RawData:
     cannot be read for its permissions is a DataError saying so (textfiles.read_denied)."""
     with reading():
         raw = _read_generic(source, cfg)
-    _warn_movie_columns(cfg)  # after the file is read: an error stays the one line
+    _warn_movie_columns(cfg, raw)  # after the file is read: an error stays the one line
     return raw
 
 
-def _warn_movie_columns(cfg: DataConfig) -> None:
-    """data.columns.title/genres set with no movies file to read them from: they name a movies file's columns only
-    (read_movies_table), never the ratings file's, so they do nothing; said (a first-hour review: a re-ingest
-    without data.movies kept them and lost every title and genre without a word)."""
+def _warn_movie_columns(cfg: DataConfig, raw: RawData) -> None:
+    """data.columns.title/genres set with no movies file to read them from, and no such column in the ratings file
+    (which gives the titles and genres where there is no movies file): they do nothing; said (a first-hour review:
+    a re-ingest without data.movies kept them and lost every title and genre without a word)."""
     from embedrec.config import ColumnsConfig
 
+    read = set(raw.movies.attrs.get("from_ratings", ())) if raw.movies is not None else set()
     unused = [f"data.columns.{k}={getattr(cfg.columns, k)}" for k in ("title", "genres")
-              if getattr(cfg.columns, k) != getattr(ColumnsConfig, k)]
+              if getattr(cfg.columns, k) != getattr(ColumnsConfig, k) and k not in read]
     if unused and not cfg.movies:
         one = len(unused) == 1
-        log.warning("%s name%s of a movies file (data.movies), and none is given, so %s no effect (a ratings "
-                    "file's own columns are never read as titles or genres): the movies get no titles or genres; give "
-                    "the movies file with «--set data.movies=FILE|data.movies=FILE», or leave %s out",
+        log.warning("%s name%s of a movies file (data.movies) or of the ratings file, and neither is there (no "
+                    "movies file is given, and the ratings file has no such column), so %s no effect: the movies get "
+                    "no %s; give the movies file with «--set data.movies=FILE|data.movies=FILE», or leave %s out",
                     " and ".join(unused), "s a column" if one else " columns", "it has" if one else "they have",
-                    "it" if one else "them")
+                    " or ".join(k.split("=")[0].rsplit(".", 1)[1] + ("s" if k.startswith("data.columns.title") else "")
+                                for k in unused), "it" if one else "them")
 
 
 def _read_generic(source: str, cfg: DataConfig) -> RawData:
@@ -137,15 +141,23 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         if len(df) == 0:
             raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
         wanted, matched = _match_columns(df.columns, wanted)
+        meta_notes = _movie_columns(df.columns, wanted, cfg, label)
         no_times = _optional_timestamp(df.columns, wanted, cfg)
         counted = _optional_rating(df.columns, wanted, cfg)
-        notes = _require_columns(df.columns, wanted, label, no_times, matched, counted)
+        notes = _require_columns(df.columns, wanted, label, no_times, matched, counted,
+                                 lambda cols: df[cols].head(SAMPLE_ROWS))
+        notes += meta_notes
         df = df[list(wanted)].rename(columns=wanted)
         if cfg.missing == "drop":
-            df, kept = _drop_missing(df, label)
+            df, kept = _drop_missing(df, label, skip=META)
         # a datetime, date or ISO text column is dates, made seconds below; integers are Unix times of any unit
         epoch = "timestamp" in df and pd.api.types.is_integer_dtype(df["timestamp"]) and \
             not pd.api.types.is_bool_dtype(df["timestamp"])
+        if cfg.event_weights is not None and "rating" in df:
+            col = next(c for c, v in wanted.items() if v == "rating")
+            df["rating"] = _weigh_events(df["rating"], cfg.event_weights, str(col), label, notes,
+                                         lambda row: f"{label}: row {row + 1 if kept is None else kept[1][row] + 1}",
+                                         cfg.repeats)
         _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type)
         first = 1
     else:
@@ -171,9 +183,12 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             if len(header_names) == 1 and len(wanted) > 1:
                 raise _one_column(header_names[0], sep, label)
             wanted, matched = _match_columns(header_names, wanted)
+            meta_notes = _movie_columns(header_names, wanted, cfg, label)
             no_times = _optional_timestamp(header_names, wanted, cfg)
             counted = _optional_rating(header_names, wanted, cfg)
-            notes = _require_columns(header_names, wanted, label, no_times, matched, counted)
+            notes = _require_columns(header_names, wanted, label, no_times, matched, counted,
+                                     lambda cols: _sample_columns(src, sep, cfg.encoding, cols))
+            notes += meta_notes
         else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
             n = _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
             if n == len(wanted) - 1 and list(wanted.values())[-1] == "timestamp" and \
@@ -211,12 +226,22 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         df = df[list(wanted)]
         epoch = dated is None  # a timestamp column of numbers (else ISO dates, made seconds here)
         if cfg.missing == "drop":
-            df, kept = _drop_missing(df, label)
+            df, kept = _drop_missing(df, label, skip=[c for c, v in wanted.items() if v in META])
         if dated is not None:
             df[dated] = _seconds(df[dated], src, sep, cfg.encoding, dated, label, 1 if cfg.header else 0,
                                  None if kept is None else kept[1])
         df = df.rename(columns=wanted)
         first = 2 if cfg.header else 1
+        if cfg.event_weights is not None and "rating" in df:
+            header_lines = 1 if cfg.header else 0
+
+            def where(row: int) -> str:  # its line (rows dropped before it, data.missing, counted)
+                row = row if kept is None else int(kept[1][row])
+                line = _row_line(src, sep, cfg.encoding, row + header_lines, skip_blank=True)
+                return f"{label}:{line}" if line else f"{label}: data row {row + 1}"
+
+            col = next(c for c, v in wanted.items() if v == "rating")
+            df["rating"] = _weigh_events(df["rating"], cfg.event_weights, str(col), label, notes, where, cfg.repeats)
         # a file read again for a message's line; text held in memory (stdin, a compressed file) only where it is
         # small enough that keeping it for that costs little (else a line is counted from the rows)
         if isinstance(src, (str, Path)) or isinstance(src, bytes) and len(src) <= LINE_SCAN_MAX:
@@ -235,6 +260,10 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             df, kept = _blank_ids(df, c, label, line_of, kept, cfg.missing == "drop",
                                   next((str(k) for k, v in wanted.items() if v == c), c))
     movies = None
+    meta = [c for c in META if c in df]
+    if meta:  # no movies file: the ratings file's own title and genres columns give them (_movie_columns)
+        movies = _movies_from_ratings(df, meta, cfg.genre_separator, label, notes)
+        df = df.drop(columns=meta)
     files = [] if source == "-" or stream or packed and is_stream(source) else [Path(source)]  # a pipe: no checksum
     if cfg.movies:
         msep = "\t" if cfg.movies.lower().endswith((".tsv", ".tab")) else (cfg.separator or ",")
@@ -246,7 +275,8 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             files.append(Path(cfg.movies))
         if cfg.id_type == "auto":  # '007' in either file: both text, so that they still join
             df["movie_id"], movies["movie_id"] = same_id_type(df["movie_id"], movies["movie_id"])
-    raw = RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes, no_ratings=no_ratings)
+    raw = RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes, no_ratings=no_ratings,
+                  weighted=cfg.event_weights is not None and not no_ratings)
     short = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     raw.columns_read = {short[role]: str(col) for col, role in wanted.items()
                         if role in short and str(col) != str(getattr(cols, short[role]))}
@@ -279,11 +309,11 @@ def _blank_ids(df: pd.DataFrame, col: str, label: str, line_of, kept, drop: bool
     return df[~blank].reset_index(drop=True), (dropped, rows)
 
 
-def _drop_missing(df: pd.DataFrame, label: str) -> tuple[pd.DataFrame, tuple[int, np.ndarray] | None]:
+def _drop_missing(df: pd.DataFrame, label: str, skip=()) -> tuple[pd.DataFrame, tuple[int, np.ndarray] | None]:
     """data.missing=drop: the rows without an empty user, movie, rating or timestamp (or a row short of one),
     integer columns read as nullable Int64 back to int64; and (how many were dropped, the rows kept), or None
-    where none was."""
-    na = df.isna().to_numpy().any(axis=1)
+    where none was. ``skip``: columns whose empty cells are no missing value (a title or genres column: none)."""
+    na = df[[c for c in df.columns if c not in skip]].isna().to_numpy().any(axis=1)
     kept = None
     if na.any():
         if na.all():
@@ -303,15 +333,19 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
                      text_ids: bool) -> pd.DataFrame:
     """The CSV/TSV rows: ratings as float32, timestamps as int64 (ISO dates as text), ids as int64
     (data.id_type=int), as text (``text_ids``) or as pandas infers them (auto's integer reading)."""
-    numeric = {}
+    numeric, extra = {}, {}
     for c, v in wanted.items():
-        if v == "rating":
+        if v == "rating" and cfg.event_weights is not None:  # event types, weighed once read (_weigh_events)
+            extra[c] = str
+        elif v == "rating":
             numeric[c] = "float32"
+        elif v in META:  # the movies' titles and genres, as written ('007' stays itself); an empty cell is none
+            extra[c] = "object"
         elif v == "timestamp" and c != dated:
             numeric[c] = "int64"
         elif c in ids and cfg.id_type == "int":
             numeric[c] = "int64"
-    extra = {c: str for c in ids if text_ids}
+    extra.update({c: str for c in ids if text_ids})
     if dated is not None:  # ISO dates ('2020-01-31 12:00:00'): read as text, made Unix seconds below
         extra[dated] = str
     try:
@@ -587,6 +621,8 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
         raise DataError(f"{label}: row {row + 1}: column '{source[col]}' holds {shorten(repr(v), 60)}, {what}; {fix}")
 
     for col in df.columns:
+        if col in META:  # the movies' titles and genres: text, an empty or null cell none (_movies_from_ratings)
+            continue
         s = df[col]
         if s.isna().any():
             row = int(np.flatnonzero(s.isna().to_numpy())[0])
@@ -805,7 +841,8 @@ def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
 
     col = cfg.columns.rating
     found = [str(c) for c in found]
-    if col != ColumnsConfig.rating or col not in wanted or col in found or _close_column(col, found, wanted):
+    if col != ColumnsConfig.rating or col not in wanted or col in found or _close_column(col, found, wanted) or \
+            cfg.event_weights is not None:  # weights name a column of events: it must be there
         return False
     if cfg.repeats == "sum":
         del wanted[col]
@@ -817,7 +854,11 @@ def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
 
 
 def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
-                     matched: list[str] = (), counted: str | bool = False) -> list[str]:
+                     matched: list[str] = (), counted: str | bool = False, sample=None) -> list[str]:
+    """The notes of how the columns were read, once every column ``wanted`` names is ``found``; else one
+    DataError naming the missing ones and the columns that could be them (a rating: only a column of numbers,
+    from ``sample(columns)``, the first rows of those columns; a column of event types is told how to weigh
+    them, data.event_weights)."""
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     missing = [(col, role, _close_column(col, found, wanted)) for col, role in wanted.items() if col not in found]
@@ -838,8 +879,23 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
         key = f"data.columns.{keys[role]}"
         free = [c for c in found if c not in wanted] or found  # not the columns read as the others already (a
         # first-hour pass: 'one of: user, item, liked' where user and item were the user and the movie)
+        events = ""
+        if role == "rating" and not close and sample is not None:
+            # only a column of numbers can be the ratings (a first-hour review: 'one of: event', then 'view' is
+            # not a number); a column of a few text values is event types, told how to weigh them
+            numbers, texts = _column_kinds(sample, [c for c in found if c not in wanted])
+            free = numbers
+            if texts:
+                name, values = next(iter(texts.items()))
+                weights = ", ".join(f"{_yaml_key(v)}: {i + 1}" for i, v in enumerate(values[:6]))
+                events = (f"; its column {name!r} holds event types ({shorten(', '.join(values[:6]), 80)}"
+                          f"{', ...' if len(values) > 6 else ''}): to weigh them (your weights; a pair's events "
+                          f"summed), «--set {key}={shorten(name, 60)} --set 'data.event_weights={{{weights}}}'|"
+                          f"{key}={name!r}, data.event_weights={{{weights}}}»")
         hint = f"; did you mean «--set {key}={shorten(close[0], 60)}»" if close else \
-            f"; set {key} to one of: {shorten(', '.join(map(str, free)), 200)}"
+            f"; set {key} to one of: {shorten(', '.join(map(str, free)), 200)}" if free else \
+            "; no other column holds numbers"
+        hint += events
         if role in ("timestamp", "rating"):
             hint += (f", or «--set {key}=null|{{'{key}': None}}» if the file has no {role}s"
                      + (" (every row then counts as rating 1; for a play or click log, «--set data.repeats=sum|"
@@ -867,6 +923,142 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
         notes.append(f"{label}: no 'timestamp' column{which}: ratings without times (a time-based split and the "
                      "recency weight need them; «--set data.columns.timestamp=NAME» names another column)")
     return notes
+
+
+META = ("title", "genres")  # a ratings file's columns read as its movies' titles and genres, without data.movies
+SAMPLE_ROWS = 1000  # the rows a missing rating's message looks at to tell columns of numbers from text
+
+
+def _sample_columns(src, sep: str, encoding: str, cols: list[str]) -> pd.DataFrame | None:
+    """The first SAMPLE_ROWS rows of a text table's columns ``cols``, as text (None where they cannot be read:
+    the message then names every column)."""
+    try:
+        buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
+        return pd.read_csv(buf, sep=sep, usecols=cols, dtype=str, keep_default_na=False, nrows=SAMPLE_ROWS,
+                           encoding=encoding, engine="c" if len(sep) == 1 else "python")
+    except Exception:  # noqa: BLE001 - an error path's aid: the reader reports what is wrong with the file
+        return None
+
+
+def _column_kinds(sample, cols: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Of ``cols``, (the columns of numbers, {a column of text of at most 20 values: its values, most frequent
+    first}) in the rows ``sample(cols)`` gives; every column as one of numbers where it gives none."""
+    import collections
+
+    try:
+        frame = sample(cols) if cols else None
+    except Exception:  # noqa: BLE001 - an error path's aid (a Parquet file's columns named by numbers): every one
+        frame = None
+    if frame is None:
+        return cols, {}
+    numbers, texts = [], {}
+    for c in cols:
+        s = frame[c]
+        if pd.api.types.is_bool_dtype(s):
+            continue
+        if pd.api.types.is_numeric_dtype(s):
+            numbers.append(c)
+            continue
+        text = [str(v).strip() for v in s.tolist() if v is not None and not (isinstance(v, float) and np.isnan(v))]
+        text = [v for v in text if v]
+        if text and pd.to_numeric(pd.Series(text), errors="coerce").notna().all():
+            numbers.append(c)
+        elif text:
+            counts = collections.Counter(text)
+            if len(counts) <= 20:
+                texts[c] = [v for v, _ in counts.most_common()]
+    return numbers, texts
+
+
+def _yaml_key(text: str) -> str:
+    """``text`` as a key of a YAML flow mapping: plain where YAML reads it back as that text, else quoted."""
+    plain = re.fullmatch(r"[A-Za-z_][\w.-]*", text) and text.lower() not in (
+        "yes", "no", "on", "off", "true", "false", "null", "y", "n")
+    return text if plain else "'" + text.replace("'", "''") + "'"
+
+
+def _movie_columns(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:
+    """Without a movies file (data.movies), the ratings file's title and genres columns (data.columns.title and
+    .genres, or a spelling of them: 'Title') are read as its movies' (a first-hour review: a 'title' column was
+    ignored without a word); they join ``wanted`` as 'title' and 'genres'. With one, a title column here is
+    said not to be read. Returns the notes."""
+    names = [str(c) for c in found]
+    if cfg.movies:
+        col = next((c for c in names if c not in wanted and _plain(c) == _plain(cfg.columns.title)), None)
+        return [f"{label}: its column '{col}' is not read: the movies file (data.movies) gives the titles"] if col \
+            else []
+    for role in META:
+        hits = [c for c in names if c not in wanted and _plain(c) == _plain(getattr(cfg.columns, role))]
+        if len(hits) == 1:
+            wanted[hits[0]] = role
+    return []
+
+
+def _weigh_events(text: pd.Series, weights: dict, col: str, label: str, notes: list, where,
+                  repeats: str = "auto") -> pd.Series:
+    """A rating column of event types as their data.event_weights (float32); a value the mapping lacks is refused
+    naming the first row that holds it (``where(row)``: its file:line) and how many do, with the setting that adds
+    it. Says in ``notes`` how many rows each weight took (a first-hour review: a shop log's event column was
+    offered as the ratings, then refused as not a number)."""
+    values = text.astype(str).str.strip()
+    w = values.map(weights)
+    bad = w.isna().to_numpy()
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        value = values.iloc[at]
+        others = pd.unique(values[bad])
+        n = int((values[bad] == value).sum())
+        more = f"; {len(others) - 1:,} other value{'s' if len(others) > 2 else ''} it lacks too" if len(others) > 1 else ""
+        given = ", ".join(f"{_yaml_key(k)}: {v:g}" for k, v in weights.items())
+        raise DataError(f"{where(at)}: column '{col}' holds {shorten(repr(value), 40)}, which data.event_weights "
+                        f"does not weigh ({n:,} row{'s' if n != 1 else ''} hold{'' if n != 1 else 's'} it{more}); add "
+                        f"its weight, «--set 'data.event_weights={{{shorten(given, 120)}, {_yaml_key(value)}: W}}'|"
+                        f"data.event_weights={{..., {value!r}: W}}», or remove those rows")
+    counts = values.value_counts()
+    summed = ("; a pair's weights summed (data.repeats: auto; «--set data.repeats=latest|data.repeats='latest'» "
+              "keeps each pair's latest event's)" if repeats == "auto" else "")
+    notes.append(f"{label}: column '{col}' read as events weighed by data.event_weights ("
+                 + ", ".join(f"{k} {weights[k]:g}: {_rows(int(counts.get(k, 0)))}" for k in weights) + f"){summed}")
+    return pd.Series(w.to_numpy(np.float32), index=text.index)
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row{'' if n == 1 else 's'}"
+
+
+def _movies_from_ratings(df: pd.DataFrame, meta: list[str], genre_sep: str, label: str, notes: list) -> pd.DataFrame:
+    """The movies of a ratings file with a title (and genres) column of its own, no movies file given: each movie
+    once, in the order it first comes, with the first title (and genres cell) given for it on any of its rows
+    (an empty cell gives none); a year in a title's '(1995)' read as a movies file's is; how many movies a later
+    row gives another title is said."""
+    def first(col: str) -> pd.Series:
+        cells = df[col]
+        given = cells.notna().to_numpy() & (cells.astype(str).str.strip() != "").to_numpy()
+        return df.loc[given, ["movie_id", col]].drop_duplicates("movie_id").set_index("movie_id")[col]
+
+    ids = pd.unique(df["movie_id"])
+    titles = first("title").reindex(ids) if "title" in meta else pd.Series(index=ids, dtype=object)
+    genres = first("genres").reindex(ids) if "genres" in meta else pd.Series(index=ids, dtype=object)
+    movies = movies_frame(list(ids), ["" if pd.isna(t) else str(t).strip() for t in titles],
+                          [_genre_list(g, genre_sep) for g in genres])
+    movies.attrs["from_ratings"] = tuple(meta)
+    said = f"{label}: the movies' titles read from its 'title' column" if "title" in meta else \
+        f"{label}: the movies' genres read from its 'genres' column"
+    if meta == ["title", "genres"]:
+        said += " and genres from 'genres'"
+    untitled = int((movies["title"] == "").sum()) if "title" in meta else 0
+    said += f" (the first given for each of its {len(movies):,} movies"
+    if "title" in meta:
+        cells = df["title"].astype(str).str.strip()
+        named = df.loc[df["title"].notna().to_numpy() & (cells != "").to_numpy(), ["movie_id"]].assign(t=cells)
+        pairs = named.drop_duplicates()
+        renamed = int(pairs.loc[pairs["movie_id"].duplicated().to_numpy(), "movie_id"].nunique())
+        if renamed:
+            said += f"; {renamed:,} of them given another title on a later row"
+        if untitled:
+            said += f"; {untitled:,} without one"
+    notes.append(said + ")")
+    return movies
 
 
 UNITS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}  # data.timestamp_unit: a Unix time's ticks a second

@@ -1,0 +1,257 @@
+"""One's own ratings table, as a review's shop log and rating files had them: a column of event types weighed by
+data.event_weights (and the advice that leads to it), and a ratings file's own title and genres columns read as
+its movies' where no movies file is given."""
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from embedrec.cli import main
+from embedrec.config import Config, load_config, recorded_ingest_sets
+from embedrec.data.dataset import load_dataset
+from embedrec.errors import ConfigError
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+# a shop log: user 1 viewed movie 10 twice and bought it, viewed 20; user 2 carted 10, viewed 30 and 20; user 3
+# viewed 30, bought 20; user 4 viewed 10 and 30
+SHOP = [("u1", 10, "view", 1), ("u1", 10, "view", 2), ("u1", 20, "view", 3), ("u1", 10, "purchase", 4),
+        ("u2", 10, "cart", 5), ("u2", 30, "view", 6), ("u2", 20, "view", 7), ("u3", 30, "view", 8),
+        ("u3", 20, "purchase", 9), ("u4", 10, "view", 10), ("u4", 30, "view", 11)]
+WEIGHTS = "{view: 1, cart: 3, purchase: 5}"
+
+
+def _shop(tmp_path, rows=SHOP, qty=False) -> str:
+    head = "customer,item,event" + (",qty" if qty else "") + ",timestamp\n"
+    text = "".join(f"{u},{m},{e}" + (f",{t % 3 + 1}" if qty else "") + f",{t}\n" for u, m, e, t in rows)
+    (tmp_path / "shop.csv").write_text(head + text)
+    return str(tmp_path / "shop.csv")
+
+
+def _pairs(path) -> dict:
+    ds = load_dataset(path)
+    rows = pd.concat([ds.split_frame(s) for s in ds.splits])
+    return {(u, m): float(r) for u, m, r in zip(rows["user_id"], rows["movie_id"], rows["rating"])}
+
+
+NO_SPLIT = ["--set", "split.valid=0", "--set", "split.test=0", "--set", "data.id_type=auto",
+            "--set", "data.columns.user=customer"]
+
+
+def test_an_event_column_is_not_offered_as_the_ratings_but_told_how_to_weigh_and_that_advice_works(tmp_path):
+    """A review: a shop log's error said 'set data.columns.rating to one of: event', and following it failed on
+    'view' not a number. Only a column of numbers is offered (never the user, movie or time); a column of a few
+    text values is told the settings that weigh them, and those settings, pasted, ingest it: each pair's weights
+    summed (by hand: u1's 10 is 1 + 1 + 5), said in a note, the summary's values 'summed weights'."""
+    src = _shop(tmp_path)
+    r = invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT)
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr == (
+        f"error: {src}: no column 'rating' for the rating (data.columns.rating); no other column holds numbers; its "
+        "column 'event' holds event types (view, purchase, cart): to weigh them (your weights; a pair's events "
+        "summed), --set data.columns.rating=event --set 'data.event_weights={view: 1, purchase: 2, cart: 3}', or "
+        "--set data.columns.rating=null if the file has no ratings (every row then counts as rating 1; for a play "
+        "or click log, --set data.repeats=sum alone counts each pair's rows)\n")
+    r = invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT, "--set", "data.columns.rating=event",
+               "--set", f"data.event_weights={WEIGHTS}")
+    assert r.exit_code == 0, r.stderr
+    assert (f"{src}: column 'event' read as events weighed by data.event_weights (view 1: 8 rows, cart 3: 1 row, "
+            "purchase 5: 2 rows); a pair's weights summed (data.repeats: auto; --set data.repeats=latest keeps each "
+            "pair's latest event's)") in r.stderr, r.stderr
+    assert "\nsummed weights: 1:6  3:1  5:1  7:1\n" in r.stderr, r.stderr
+    assert _pairs(tmp_path / "a") == {("u1", 10): 7.0, ("u1", 20): 1.0, ("u2", 10): 3.0, ("u2", 30): 1.0,
+                                      ("u2", 20): 1.0, ("u3", 30): 1.0, ("u3", 20): 5.0, ("u4", 10): 1.0,
+                                      ("u4", 30): 1.0}
+    manifest = load_dataset(tmp_path / "a").manifest
+    assert manifest["event_weights"] == {"view": 1.0, "cart": 3.0, "purchase": 5.0} and manifest["repeats"] == "sum"
+    # data.repeats=latest: each pair's latest event's weight (u1's 10: its purchase at 4)
+    r = invoke("ingest", src, "-o", tmp_path / "b", *NO_SPLIT, "--set", "data.columns.rating=event",
+               "--set", f"data.event_weights={WEIGHTS}", "--set", "data.repeats=latest")
+    assert r.exit_code == 0 and "\nevent weights: 1:6  3:1  5:2\n" in r.stderr, r.stderr
+    assert _pairs(tmp_path / "b")[("u1", 10)] == 5.0 and _pairs(tmp_path / "b")[("u2", 10)] == 3.0
+
+
+def test_only_columns_of_numbers_are_offered_as_the_ratings(tmp_path):
+    """A file with a column of numbers (qty) beside the event types: the numbers are offered, the text is told
+    how to weigh; a Parquet file alike."""
+    src = _shop(tmp_path, qty=True)
+    r = invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT)
+    assert r.exit_code == 1 and "(data.columns.rating); set data.columns.rating to one of: qty; its column 'event' " \
+        "holds event types (view, purchase, cart): to weigh them" in r.stderr, r.stderr
+    pd.read_csv(src).to_parquet(tmp_path / "shop.parquet")
+    r = invoke("ingest", tmp_path / "shop.parquet", "-o", tmp_path / "b", *NO_SPLIT)
+    assert r.exit_code == 1 and "set data.columns.rating to one of: qty; its column 'event' holds event types" \
+        in r.stderr, r.stderr
+    r = invoke("ingest", tmp_path / "shop.parquet", "-o", tmp_path / "b", *NO_SPLIT, "--set",
+               "data.columns.rating=event", "--set", f"data.event_weights={WEIGHTS}")
+    assert r.exit_code == 0, r.stderr
+    assert _pairs(tmp_path / "b") == _pairs(_ingested(tmp_path, src))  # the CSV's pairs, weights summed
+
+
+def _ingested(tmp_path, src) -> str:
+    out = tmp_path / "from-csv"
+    r = invoke("ingest", src, "-o", out, *NO_SPLIT, "--set", "data.columns.rating=event", "--set",
+               f"data.event_weights={WEIGHTS}")
+    assert r.exit_code == 0, r.stderr
+    return out
+
+
+def test_an_event_the_weights_lack_is_refused_by_its_line(tmp_path):
+    """A value of the rating column the mapping does not weigh: one line naming the first row's file:line, how
+    many rows hold it and the other values it lacks, and the setting that adds it; the same in a Parquet file by
+    row."""
+    rows = [*SHOP[:3], ("u1", 30, "wishlist", 12), ("u2", 30, "share", 13), ("u3", 10, "wishlist", 14)]
+    src = _shop(tmp_path, rows)
+    r = invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT, "--set", "data.columns.rating=event",
+               "--set", "data.event_weights={view: 1, purchase: 5}")
+    assert r.exit_code == 1 and r.stderr == (
+        f"error: {src}:5: column 'event' holds 'wishlist', which data.event_weights does not weigh (2 rows hold it; "
+        "1 other value it lacks too); add its weight, --set 'data.event_weights={view: 1, purchase: 5, wishlist: W}', "
+        "or remove those rows\n"), r.stderr
+    pd.read_csv(src).to_parquet(tmp_path / "shop.parquet")
+    r = invoke("ingest", tmp_path / "shop.parquet", "-o", tmp_path / "a", *NO_SPLIT, "--set",
+               "data.columns.rating=event", "--set", "data.event_weights={view: 1, purchase: 5}")
+    assert r.exit_code == 1 and r.stderr.startswith(f"error: {tmp_path / 'shop.parquet'}: row 4: column 'event' "
+                                                    "holds 'wishlist', which"), r.stderr
+
+
+def test_weights_of_0_or_below_are_for_a_latest_log_and_a_like_dislike_column(tmp_path):
+    """A summed pair counts its events' weights, so each must be above 0 (refused, naming it, with the way on);
+    under data.repeats=latest a text like/dislike column weighed 1/0 is a like/dislike file, whose dislikes
+    data.min_rating: auto keeps apart."""
+    rows = [("u1", 10, "up", 1), ("u1", 20, "down", 2), ("u2", 10, "up", 3), ("u2", 30, "up", 4),
+            ("u3", 20, "up", 5), ("u3", 30, "down", 6)]
+    src = _shop(tmp_path, rows)
+    sets = [*NO_SPLIT, "--set", "data.columns.rating=event", "--set", "data.event_weights={up: 1, down: 0}"]
+    r = invoke("ingest", src, "-o", tmp_path / "a", *sets)
+    assert r.exit_code == 2 and r.stderr == (
+        "error: config key 'data.event_weights': 'down' weighs 0, and a summed log's pair counts its events' "
+        "weights, so each must be above 0; give it a weight above 0 (or remove those rows), or keep each pair's "
+        "latest event with --set data.repeats=latest\n"), r.stderr
+    r = invoke("ingest", src, "-o", tmp_path / "a", *sets, "--set", "data.repeats=latest")
+    assert r.exit_code == 0 and "note: the ratings are likes and dislikes (0 and 1)" in r.stderr, r.stderr
+    ds = load_dataset(tmp_path / "a")
+    assert ds.manifest["min_rating"] == 1 and len(ds.rated_below[0]) == 2
+
+
+def test_event_weights_are_a_mapping_config_key(tmp_path):
+    """data.event_weights: a mapping of text to numbers (a number written as a key is its text; YAML's true, false
+    and null keys, from an unquoted yes/no/on/off, refused), one key for what walks the config (its explicit keys,
+    an ingest's recorded settings, train's comparison with them), not empty, within the stored ratings, and on a
+    rating column."""
+    cfg = load_config(None, ["data.event_weights={view: 1, cart: 2.5, 7: 3}", "data.columns.rating=event"])
+    assert cfg.data.event_weights == {"view": 1.0, "cart": 2.5, "7": 3.0}
+    assert "data.event_weights" in cfg.explicit_keys and "data.event_weights.view" not in cfg.explicit_keys
+    assert load_config(None, []).data.event_weights is None
+    for bad, said in (("{yes: 1}", "expected a mapping of strings to numbers or null, got dict {True: 1}"),
+                      ("[view]", "expected a mapping of strings to numbers or null"),
+                      ("{view: high}", "expected a mapping of strings to numbers or null"),
+                      ("{}", "the mapping is empty"), ("{view: 2e9}", "'view''s weight 2e+09 is beyond"),
+                      ("{view: .nan}", "expected a finite number")):
+        with pytest.raises(ConfigError, match="config key 'data.event_weights'") as e:
+            load_config(None, [f"data.event_weights={bad}"])
+        assert said in str(e.value), str(e.value)
+    with pytest.raises(ConfigError, match="data.columns.rating is null; name the column of event types"):
+        load_config(None, ["data.event_weights={view: 1}", "data.columns.rating=null"])
+    recorded = Config().to_dict()
+    recorded["data"]["event_weights"] = {"view": 1.0, "buy": 5.0}
+    sets = recorded_ingest_sets(recorded)
+    assert sets == ['data.event_weights={"view": 1.0, "buy": 5.0}'], sets
+    again = load_config(None, sets)  # what a command that ingests it again repeats reads back
+    assert again.data.event_weights == {"view": 1.0, "buy": 5.0}
+    # train with the same weights given: no ingest setting said to differ; with others: said
+    src = _shop(tmp_path)
+    ing = [*NO_SPLIT, "--set", "data.columns.rating=event", "--set", f"data.event_weights={WEIGHTS}"]
+    assert invoke("ingest", src, "-o", tmp_path / "a", *ing).exit_code == 0
+    train = ["train", "--set", f"data.prepared={tmp_path / 'a'}", "--run", tmp_path / "r", "--set", "model.dim=2",
+             "--set", "train.epochs=1", "--set", "train.als_dims=[]", "--set", "train.threads=1"]
+    r = invoke(*train, "--set", f"data.event_weights={WEIGHTS}")
+    assert r.exit_code == 0 and "is an ingest setting" not in r.stderr, r.stderr
+    r = invoke(*train, "--set", "data.event_weights={view: 1}")
+    assert r.exit_code == 0 and "data.event_weights={\"view\": 1.0} is an ingest setting" in r.stderr, r.stderr
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["config"]["data"]["event_weights"] == \
+        {"view": 1.0, "cart": 3.0, "purchase": 5.0}
+
+
+def test_a_ratings_file_gives_its_movies_titles_and_genres_where_no_movies_file_is(tmp_path):
+    """A review: a 'title' column in the ratings file was ignored without a word. Without data.movies its title and
+    genres columns give the movies': the first non-empty cell of each movie's rows (a year in '(1995)' read as a
+    movies file's is), said in a note with the movies given another title later and those without one; with a
+    movies file, its titles, and the ratings' column said not read. A 'user,item,title' file has no column left
+    to be the ratings: a log of interactions."""
+    (tmp_path / "r.csv").write_text(
+        "user,item,title,genres,rating\n"
+        "1,10,,Drama,4\n"                               # movie 10's first title is on a later row
+        "1,20,\"Heat, Part 1 (1995)\",Crime|Drama,5\n"
+        "2,10,Alien (1979),,3\n"
+        "2,20,Heat (other),Action,4\n"                  # another title for 20, later: the first kept
+        "3,30,,,2\n"                                     # 30: no title on any row
+        "3,10,Alien (1979),Horror,5\n")
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "a", "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    assert (f"{tmp_path / 'r.csv'}: the movies' titles read from its 'title' column and genres from 'genres' (the "
+            "first given for each of its 3 movies; 1 of them given another title on a later row; 1 without one)") \
+        in r.stderr, r.stderr
+    movies = load_dataset(tmp_path / "a").movies.set_index("movie_id")
+    assert movies.loc[10, "title"] == "Alien" and movies.loc[10, "year"] == 1979
+    assert movies.loc[20, "title"] == "Heat, Part 1" and movies.loc[20, "year"] == 1995
+    assert movies.loc[30, "title"] == "" and pd.isna(movies.loc[30, "year"])
+    assert list(movies.loc[10, "genres"]) == ["Drama"] and list(movies.loc[20, "genres"]) == ["Crime", "Drama"]
+    assert list(movies.loc[30, "genres"]) == []
+    # with a movies file: its titles; the ratings' title column said not read
+    (tmp_path / "m.csv").write_text("item,title,genres\n10,Alien 2,Horror\n20,Heat 2,Crime\n30,Thirty,Drama\n")
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "b", "--set", "data.movies=" + str(tmp_path / "m.csv"))
+    assert r.exit_code == 0 and f"{tmp_path / 'r.csv'}: its column 'title' is not read: the movies file " \
+        "(data.movies) gives the titles" in r.stderr, r.stderr
+    assert load_dataset(tmp_path / "b").movies.set_index("movie_id").loc[10, "title"] == "Alien 2"
+    # user, item, title: every column read, so a log of interactions (not 'title' offered as the rating)
+    (tmp_path / "l.csv").write_text("user,item,title\n1,10,A\n1,20,B\n2,10,A\n2,30,C\n")
+    r = invoke("ingest", tmp_path / "l.csv", "-o", tmp_path / "c", "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0 and "no 'rating' column: a log of events" in r.stderr, r.stderr
+    assert load_dataset(tmp_path / "c").movies.set_index("movie_id")["title"].to_dict() == {10: "A", 20: "B", 30: "C"}
+
+
+def test_a_parquet_ratings_file_gives_its_titles_too_a_null_one_none(tmp_path):
+    """A Parquet file's title column, a null title among them (no missing value to refuse or drop)."""
+    frame = pd.DataFrame({"user_id": [1, 1, 2, 2], "movie_id": [10, 20, 10, 30], "rating": [4.0, 5, 3, 2],
+                          "title": ["Ten", None, "Ten again", "Thirty (2001)"]})
+    frame.to_parquet(tmp_path / "r.parquet")
+    for missing in ("error", "drop"):
+        out = tmp_path / missing
+        r = invoke("ingest", tmp_path / "r.parquet", "-o", out, "--set", "split.valid=0", "--set", "split.test=0",
+                   "--set", f"data.missing={missing}")
+        assert r.exit_code == 0, r.stderr
+        movies = load_dataset(out).movies.set_index("movie_id")
+        assert movies["title"].to_dict() == {10: "Ten", 20: "", 30: "Thirty"} and movies.loc[30, "year"] == 2001
+        assert load_dataset(out).manifest["counts"]["ratings"] == 4  # no row dropped for its null title
+
+
+def test_update_users_reads_its_file_with_the_event_weights_and_timestamp_unit_given(tmp_path, monkeypatch):
+    """update-users reads --ratings as ingest reads a table, data.event_weights and data.timestamp_unit too:
+    applied (an event the weights lack refused by its line), not said to have no effect."""
+    from embedrec.cli import app
+
+    monkeypatch.setattr(app._State, "config_path", None)
+    monkeypatch.setattr(app._State, "overrides", ())
+    src = _shop(tmp_path)
+    ing = ["--set", "data.columns.rating=event", "--set", f"data.event_weights={WEIGHTS}"]
+    assert invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT, *ing).exit_code == 0
+    r = invoke("train", "--set", f"data.prepared={tmp_path / 'a'}", "--run", tmp_path / "r", "--set", "model.dim=2",
+               "--set", "train.epochs=1", "--set", "train.als_dims=[]", "--set", "train.threads=1")
+    assert r.exit_code == 0, r.stderr
+    upd = tmp_path / "since.csv"
+    upd.write_text("customer,item,event,timestamp\nu1,30,purchase,1700000000000\nu2,10,wishlist,1700000001000\n")
+    sets = ["--set", "data.columns.user=customer", *ing, "--set", "data.timestamp_unit=ms"]
+    r = invoke("update-users", "--ratings", upd, "--run", tmp_path / "r", *sets)
+    assert r.exit_code == 1 and r.stderr.endswith(f"error: {upd}:3: column 'event' holds 'wishlist', which "
+                                                  "data.event_weights does not weigh (1 row holds it); add its "
+                                                  "weight, --set 'data.event_weights={view: 1, cart: 3, purchase: "
+                                                  "5, wishlist: W}', or remove those rows\n"), r.stderr
+    upd.write_text("customer,item,event,timestamp\nu1,30,purchase,1700000000000\nu2,10,view,1700000001000\n")
+    r = invoke("update-users", "--ratings", upd, "--run", tmp_path / "r", *sets)
+    assert r.exit_code == 0 and "no effect" not in r.stderr, r.stderr
