@@ -255,3 +255,15 @@ def test_update_users_reads_its_file_with_the_event_weights_and_timestamp_unit_g
     upd.write_text("customer,item,event,timestamp\nu1,30,purchase,1700000000000\nu2,10,view,1700000001000\n")
     r = invoke("update-users", "--ratings", upd, "--run", tmp_path / "r", *sets)
     assert r.exit_code == 0 and "no effect" not in r.stderr, r.stderr
+
+
+def test_an_event_type_is_written_as_a_yaml_key_that_reads_back_as_itself():
+    """The advice's mapping names each event type as a key YAML reads back as that text: plain, or in double
+    quotes (a space, YAML's yes/no/on/off/null, a quote), never single ones (the --set is single-quoted)."""
+    from embedrec.data.tables import _yaml_key
+
+    for text, written in (("view", "view"), ("add-to-cart", "add-to-cart"), ("add to cart", '"add to cart"'),
+                          ("yes", '"yes"'), ("Off", '"Off"'), ('say "hi"', '"say \\"hi\\""'), ("1st", '"1st"')):
+        assert _yaml_key(text) == written
+        cfg = load_config(None, [f"data.event_weights={{{written}: 2}}"])
+        assert cfg.data.event_weights == {text: 2.0}, written

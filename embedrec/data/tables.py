@@ -971,10 +971,11 @@ def _column_kinds(sample, cols: list[str]) -> tuple[list[str], dict[str, list[st
 
 
 def _yaml_key(text: str) -> str:
-    """``text`` as a key of a YAML flow mapping: plain where YAML reads it back as that text, else quoted."""
+    """``text`` as a key of a YAML flow mapping: plain where YAML reads it back as that text, else in double quotes
+    (a message's --set wraps the mapping in single quotes for the shell)."""
     plain = re.fullmatch(r"[A-Za-z_][\w.-]*", text) and text.lower() not in (
         "yes", "no", "on", "off", "true", "false", "null", "y", "n")
-    return text if plain else "'" + text.replace("'", "''") + "'"
+    return text if plain else '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _movie_columns(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:
