@@ -23,20 +23,14 @@ from embedrec import __version__
 from embedrec.errors import ArtifactError
 from embedrec.fsutil.files import read_parquet_table, write_json, write_parquet
 from embedrec.fsutil.integrity import file_entry, fingerprint_of
-from embedrec.run import (
+from embedrec.run import Run, is_dataset_folder, load_run, publish, run_fix, run_lock, sha256_array
+from embedrec.run_layout import (
     ARTIFACTS,
     CATALOGUE,
     RUN_FORMAT,
     SOLVE_WEIGHTS,
     UNKNOWN_RATED,
     USER_SCALE,
-    Run,
-    is_dataset_folder,
-    load_run,
-    publish,
-    run_fix,
-    run_lock,
-    sha256_array,
     unknown_arrays,
 )
 

@@ -427,7 +427,7 @@ def _fold(fcfg: Config, fresh: bool, progress: bool) -> tuple[str, dict]:
     from embedrec import api
     from embedrec.data.dataset import has_manifest
     from embedrec.publish import finished_run
-    from embedrec.run import has_checkpoint
+    from embedrec.run_layout import has_checkpoint
 
     prepared = Path(fcfg.data.prepared)
     with _quiet_fold():

@@ -313,10 +313,10 @@ class Model:
         if run is None:
             raise UsageError("history: this model has no run folder to find its dataset by; save it and open the run "
                              "(er.open(run_dir)), or read the dataset with er.load_dataset(path).split_frame()")
-        from embedrec.run import _run_of
+        from embedrec.run_layout import run_of
 
         rec = run.manifest.get("dataset") or {}
-        return rec.get("path"), rec.get("files_fingerprint"), str(_run_of(run.path))
+        return rec.get("path"), rec.get("files_fingerprint"), str(run_of(run.path))
 
     def find_movie(self, query: str):
         """A movie id from an id, an exact title, 'Title (year)' or title words; ambiguity raises UsageError."""

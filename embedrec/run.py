@@ -1,24 +1,6 @@
 """The run directory: the one module that names, locks, publishes and opens what ``train`` leaves behind and
-later commands read (the files of a new model folder are written by artifacts.py, under the names given here).
-
-Layout::
-
-    RUN/checkpoint.pt          training state for --resume (torch, loaded with weights_only=True)
-    RUN/metrics.jsonl          one JSON line per epoch (the training log)
-    RUN/current -> artifacts-<version>/   swapped atomically when a new model is ready
-    RUN/artifacts-<version>/
-        manifest.json          versions, dataset fingerprint, model args, file checksums, index metadata
-        config.yaml            the resolved config of the run (an auto a rerun re-chooses kept, with a comment of its value here)
-        state_dict.pt          the torch model's state_dict (absent for als on the CPU: the factors are all of it)
-        user_factors.npy movie_factors.npy user_bias.npy movie_bias.npy
-        users.parquet movies.parquet    id maps (external id <-> index) with titles, years, genres (for people,
-                                        pandas and export)
-        user_ids.npy movie_ids.npy movies.json   the same ids, titles, years and genres in the form serving
-                                        reads cheaply (no pyarrow): integer ids as integers, string ids as
-                                        fixed-width unicode; runs written before these files read the Parquet
-        seen_indptr.npy seen_indices.npy  each user's train+valid movies (CSR), excluded from recommendations
-        movies_ip.faiss movies_cos.faiss  the indexes (see index.py)
-        metrics.json metrics.jsonl
+later commands read (the files of a new model folder are written by artifacts.py, under the names given in
+run_layout.py, which holds the layout).
 
 A reader resolves ``current`` once and reads everything from that one folder, so a ``recommend`` running while
 ``train`` rewrites the run sees the old artifacts or the new ones, never a mix; it holds a shared lock on that
@@ -60,27 +42,22 @@ from embedrec.fsutil.integrity import (
 )
 from embedrec.fsutil.locks import LOCK_LINE, locked_folder
 from embedrec.fsutil.outputs import refuse_inside_store
-
-RUN_FORMAT = 1
-# Dataset.rated_below_unknown (movies rated by users the dataset's cleaning left out) as arrays:
-# those users' ids (sorted), a CSR indptr over them, the movie rows; read by serving without pandas
-UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
-# an als run's users' final solve, which explanations split a known user's score by (serve.explain): each seen
-# pair's confidence weight in that solve (float32, aligned with seen_indices.npy; 0 where the pair was seen but
-# not trained on), and each user's divisor of its solved vector (float32; training.trend's scale, written where
-# the run adds recent popularity). Written by a one-process train; runs before them, and the torchrun trainers',
-# explain new users only
-SOLVE_WEIGHTS, USER_SCALE = "solve_weights", "user_scale"
-# the manifest's records of `embedrec update-users` (user_update.py), oldest first: each the ratings file (its path,
-# SHA-256 and rows), the run's users re-solved (``users``) and the users it added (``users_added``, new rows at the
-# end of every user table: n_users grows by them), the pairs added to their seen movies and those in their solve,
-# the distinct users every update so far re-solved or added (``users_in_all``, from UPDATED_USERS; null where an
-# update before it kept no such file), its time and the model folder it replaced. A model folder published by
-# train has none.
-UPDATES = "updates"
-# the rows of the users an update re-solved or added, every update so far (int64, sorted): what makes an updates
-# record's ``users_in_all`` a count of distinct users, not of re-solves (a user updated twice is one user)
-UPDATED_USERS = "updated_users"
+from embedrec.run_layout import (
+    ARTIFACTS,
+    CANDIDATE_NAME,
+    CATALOGUE,
+    DIM_NAME,
+    MODEL_FOLDER,
+    REFIT,
+    RUN_FORMAT,
+    TUNE_DIR,
+    TUNE_RESULTS,
+    UPDATES,
+    WRITER_LOCK,
+    has_checkpoint,
+    run_of,
+    writer_note,
+)
 
 
 def updates_of(manifest: dict) -> list[dict]:
@@ -148,15 +125,7 @@ def trained_folder(manifest: dict) -> str | None:
     ``updates`` record replaced (its ``before``); None where the manifest records no update (a trained model)."""
     got = updates_of(manifest)
     name = got[0].get("before") if got else None
-    return name if isinstance(name, str) and _MODEL_FOLDER.fullmatch(name) else None
-
-
-def _run_of(p: Path) -> Path:
-    """The run folder of ``p`` (a run, or a model folder in one), as the messages name it (errors.from_here); a
-    run named artifacts-v2 is a run."""
-    from embedrec.errors import from_here
-
-    return from_here(p.parent if _MODEL_FOLDER.fullmatch(p.name) else p)
+    return name if isinstance(name, str) and MODEL_FOLDER.fullmatch(name) else None
 
 
 def run_fix(path) -> str:
@@ -171,7 +140,7 @@ def run_fix(path) -> str:
     bare = bare_model_folder(p)
     if bare is not None:  # train cannot write into it: copy it again from its run
         return _copy_again(p, bare)
-    cmd = command(f"embedrec train --run {shlex.quote(str(_run_of(p)))}")
+    cmd = command(f"embedrec train --run {shlex.quote(str(run_of(p)))}")
     return marked(f"rerun {cmd} with the -c/--set it was trained with", "train again and save "
                   "(er.train(ds, cfg).save(run_dir))") + _updates_fix(p)
 
@@ -184,11 +153,11 @@ def _updates_fix(p: Path) -> str:
     from embedrec.errors import command
     from embedrec.fsutil.files import probe_json
 
-    folder = p if _MODEL_FOLDER.fullmatch(p.name) else p / "current"
+    folder = p if MODEL_FOLDER.fullmatch(p.name) else p / "current"
     manifest = probe_json(folder / "manifest.json")
     if not isinstance(manifest, dict) or not updates_of(manifest):
         return ""
-    run, base = _run_of(p), trained_folder(manifest)
+    run, base = run_of(p), trained_folder(manifest)
     sources = [str((u.get("ratings") or {}).get("source")) for u in updates_of(manifest)]
     sources = ["the standard input it read" if s == "-" else s for s in sources]
     shown = ", ".join(sources[:3]) + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
@@ -213,7 +182,7 @@ def index_fix(path, index: dict | None) -> str:
     bare = bare_model_folder(p)
     if bare is not None:
         return _copy_again(p, bare)
-    run = _run_of(p)
+    run = run_of(p)
     settings = index_settings(index or {})
     cli = shlex.join(["embedrec", "index", "rebuild", "--run", str(run),
                       *(a for k, v in settings.items() for a in ("--set", f"index.{k}={v}"))])
@@ -247,11 +216,11 @@ def bare_model_folder(folder: Path) -> dict | None:
     from embedrec.fsutil.files import probe_json
 
     folder = Path(folder)
-    if _MODEL_FOLDER.fullmatch(folder.name) or os.path.lexists(folder / "current") or \
+    if MODEL_FOLDER.fullmatch(folder.name) or os.path.lexists(folder / "current") or \
             not (folder / "manifest.json").is_file():
         return None
     if folder.name == "current" and any((folder.parent / n).exists() for n in (WRITER_LOCK, REFIT)) or \
-            folder.name == "current" and any(_MODEL_FOLDER.fullmatch(c.name) for c in folder.parent.glob(
+            folder.name == "current" and any(MODEL_FOLDER.fullmatch(c.name) for c in folder.parent.glob(
                 f"{ARTIFACTS}-*")):  # RUN/current of a run copied with links followed: the run's model
         return None
     m = probe_json(folder / "manifest.json")
@@ -273,87 +242,6 @@ def _copy_again(folder: Path, manifest: dict) -> str:
 
 
 KEEP = 2  # artifact folders kept besides any a live reader still holds
-ARTIFACTS = "artifacts"  # folders artifacts-<generations.new_version()>, pruned by generations.prune_generations
-_MODEL_FOLDER = re.compile(rf"{ARTIFACTS}-[0-9]{{8}}T[0-9]{{6}}-[0-9]+")  # generations.new_version()'s names
-TUNE_DIR = "tune"  # tune-dims' default folder inside a run (tune.py writes it; its names are the run's layout)
-TUNE_RESULTS = "tune.json"
-WRITER_LOCK = ".lock"  # a folder's writer lock (locks.exclusive_lock): a run's, a tune folder's
-CATALOGUE = "movies.json"  # titles, years, genres per movie row (with user_ids.npy, movie_ids.npy): what serving reads
-# what training keeps beside the published models (written by the training layer: loop, select, shard_checkpoint;
-# cleared by training.folders), named here with the rest of the run's layout
-CHECKPOINT = "checkpoint.pt"
-DIST_POINTER = "checkpoint-dist.json"  # torchrun: names the newest complete sharded checkpoint (shard_als)
-LOG = "metrics.jsonl"
-TENSORBOARD = "tensorboard"  # a fit's TensorBoard event folder, beside its log
-WARM = "warm-start.json"  # in a later candidate's folder: which model it started from (select.warm_key)
-# the folders training makes in a run: a selection's candidates (select.Selection.folder), another dimension's
-# selection (training.dims) and the refit's; a user's own als-backup/ or refit-old/ is none of them
-CANDIDATE_NAME = re.compile(r"als-(?:reg|recency|a0|count)-[0-9.e+-]+?(?:-(?:recency|a0|count)-[0-9.e+-]+?)*")
-DIM_NAME = re.compile(r"als-dim-[0-9]+")
-REFIT = "refit"
-
-
-def training_files(run_dir, name: str) -> list[Path]:
-    """The files called ``name`` that training leaves in a run folder: in it, in a candidate or refit folder
-    (als-reg-0.01/, refit/) and in a dimension's folder and its candidates' (als-dim-256/,
-    als-dim-256/als-reg-0.01/): the checkpoints and pointers ``train --resume`` looks for, in one place. Only the
-    folders training makes count (a user's backup/checkpoint.pt is not a checkpoint of this run). (The refit's
-    earlier stages, refit/path-0/, are not resumed: a refit starts again from the selection.)"""
-    d = Path(run_dir)
-
-    def made(folder: Path, dims: bool) -> bool:
-        return folder.name == REFIT or CANDIDATE_NAME.fullmatch(folder.name) is not None or \
-            dims and DIM_NAME.fullmatch(folder.name) is not None
-
-    found = [d / name] if (d / name).exists() or (d / name).is_symlink() else []
-    with contextlib.suppress(OSError):
-        for sub in sorted(d.iterdir()):
-            if not made(sub, dims=True) or not sub.is_dir():
-                continue
-            if (sub / name).exists() or (sub / name).is_symlink():
-                found.append(sub / name)
-            if DIM_NAME.fullmatch(sub.name):
-                found += [c / name for c in sorted(sub.iterdir()) if made(c, dims=False) and c.is_dir()
-                          and ((c / name).exists() or (c / name).is_symlink())]
-    return found
-
-
-def has_checkpoint(run_dir, since: float = 0.0) -> bool:
-    """Whether the run folder, or a candidate folder in it (:func:`training_files`), holds a checkpoint
-    (one-process or sharded) that ``train --resume`` continues, written at ``since`` (a time.time()) or later: a
-    finished run's earlier checkpoint in the same folder is not this command's."""
-    def recent(p: Path) -> bool:
-        try:
-            return p.is_file() and p.stat().st_mtime >= since
-        except OSError:
-            return False
-
-    return any(recent(p) for name in (CHECKPOINT, DIST_POINTER) for p in training_files(run_dir, name))
-
-
-def published_since(run_dir, since: float) -> bool:
-    """Whether ``run_dir/current`` was swapped to a new model at ``since`` (a time.time()) or later (the link's
-    own mtime: a new link is renamed over the old one); False where there is no ``current``."""
-    try:
-        return os.lstat(os.path.join(run_dir, "current")).st_mtime >= since
-    except OSError:
-        return False
-
-
-def writer_note(run_dir) -> str | None:
-    """'training is in progress in 'RUN' (embedrec train, pid N)' while a writer holds the run's lock (another
-    writer's own words otherwise), else None: said before "no trained model" or "nothing to resume", whose advice
-    (train --resume) the lock would then refuse (a red team)."""
-    from embedrec.errors import from_here
-    from embedrec.fsutil.locks import writer_of
-
-    holder = writer_of(Path(run_dir) / WRITER_LOCK)
-    if holder is None:
-        return None
-    pid, who = holder
-    shown = f"{who}, pid {pid}" if pid != "?" else who
-    what = "training is in progress" if who == "embedrec train" else f"{who} is writing"
-    return f"{what} in '{from_here(run_dir, resolve=False)}' ({shown})"
 
 
 def sha256_array(a: np.ndarray) -> str:
@@ -369,8 +257,6 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
     check_run_folder(run_dir, contents=False, command=command)
     with locked_folder(run_dir, command, "use another run.dir", "choose another run.dir"):
         yield
-
-
 
 
 def is_dataset_folder(folder: Path) -> bool:
@@ -390,7 +276,7 @@ def _instead(folder: Path, manifest: dict, command: str) -> str:
         return marked("train into a new or empty run.dir (e.g. runs/NAME), or into the run it was copied from",
                       "save to a new or empty folder, or to the run it was copied from")
     own = manifest.get("model_folder") if isinstance(manifest.get("model_folder"), dict) else {}
-    name = own.get("name") if isinstance(own.get("name"), str) and _MODEL_FOLDER.fullmatch(own["name"]) else \
+    name = own.get("name") if isinstance(own.get("name"), str) and MODEL_FOLDER.fullmatch(own["name"]) else \
         f"{ARTIFACTS}-20000101T000000-000000000"
     run = shlex.quote(f"{folder}-run")
     return (f"rebuild the index of the run it was copied from and copy the model out again, or make it a run "
@@ -449,8 +335,6 @@ def check_run_folder(run_dir: str | Path, contents: bool = True, command: str = 
                         "or empty folder for run.dir")
 
 
-
-
 def _empty_file(p: Path) -> bool:
     try:
         return p.stat().st_size == 0
@@ -465,7 +349,7 @@ def training_folder_of(path: str | Path) -> Path | None:
     p = Path(os.path.abspath(path))
     for child, d in zip((p, *p.parents), p.parents):
         if (d / "current").is_symlink() and (child.name == REFIT or CANDIDATE_NAME.fullmatch(child.name)
-                                             or DIM_NAME.fullmatch(child.name) or _MODEL_FOLDER.fullmatch(child.name)):
+                                             or DIM_NAME.fullmatch(child.name) or MODEL_FOLDER.fullmatch(child.name)):
             return child
     return None
 
@@ -679,7 +563,7 @@ class Run:
         if not self.path.is_dir():
             from embedrec.errors import command, marked
 
-            run_dir = _run_of(self.path)
+            run_dir = run_of(self.path)
             again = marked(command(f"embedrec recommend --run {shlex.quote(str(run_dir))}"),
                            f"er.open({str(run_dir)!r})")
             raise ArtifactError(f"the model folder '{self.path}' this model reads '{name}' from is gone (a later "
@@ -824,7 +708,7 @@ def other_manifest(path: Path, manifest: dict, fix: str, bare: bool = False) -> 
                                 "records: the manifest is likely another run's, copied here; put back this folder's "
                                 f"own manifest.json (from a copy of the run), or {fix}")
         return
-    if not _MODEL_FOLDER.fullmatch(path.name) or own["name"] == path.name:
+    if not MODEL_FOLDER.fullmatch(path.name) or own["name"] == path.name:
         return
     sums = manifest.get("checksums") if isinstance(manifest.get("checksums"), dict) else {}
     if all(isinstance(e, dict) and _size(path / n) == e.get("bytes") for n, e in sums.items()):
@@ -908,7 +792,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
                                 "command again")
         where = "" if run_dir.is_absolute() or run_dir.exists() else f" (relative to the current folder {Path.cwd()})"
         models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
-                        if _MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink()) \
+                        if MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink()) \
             if run_dir.is_dir() else []
         if models:  # a red team: a removed link was said to be an interrupted training, to be resumed
             raise ArtifactError(f"'{link}', the link to the model folder the run serves, is missing (removed by hand?), "
@@ -985,7 +869,7 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
     from embedrec.data.dataset import load_dataset
 
     rec = run.manifest.get("dataset") or {}
-    name = str(_run_of(run.path))
+    name = str(run_of(run.path))
     given = "dataset_dir"  # the argument a refusal of the folder names (a review: moved_to= was said dataset_dir=)
     if dataset_dir is None and moved_to is not None:
         dataset_dir, given = moved_dataset(run, moved_to), "moved_to"
@@ -995,16 +879,6 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
                       trained_users(run.manifest) if "n_users" in run.manifest else None,  # update-users' added
                       run.manifest.get("n_movies"), given)                    # users come after the dataset's
     return ds
-
-
-def unknown_arrays(table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(user ids sorted, CSR indptr, movie rows) of a rated_below_unknown table (user_id, movie_idx); text ids as
-    unicode, which .npy holds without pickle."""
-    from embedrec.sparse import csr
-
-    users, rows = np.unique(table["user_id"].to_numpy(), return_inverse=True)
-    indptr, indices = csr(rows, table["movie_idx"].to_numpy(np.int64), users.size)
-    return users.astype(str) if users.dtype == object else users, indptr, indices
 
 
 # the keys of a trained run's model that a config may set and a run-reading command cannot apply, compared with

@@ -120,7 +120,7 @@ def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
 def has_checkpoint(run_dir) -> bool:
     """Whether ``run_dir`` (or a candidate or refit folder in it) holds a sharded checkpoint newer than any
     one-process checkpoint beside it: ``train --resume`` then continues it on this process's ranks."""
-    from embedrec.run import training_files
+    from embedrec.run_layout import training_files
 
     for pointer in training_files(run_dir, POINTER):
         plain = pointer.parent / CHECKPOINT

@@ -232,7 +232,7 @@ def _check_resumable(cfg: Config) -> None:
     writer at work there that has saved none yet; no prepared dataset either, so the fix is ingest first)."""
     from embedrec.data.layout import has_manifest
     from embedrec.errors import Busy
-    from embedrec.run import has_checkpoint, writer_note
+    from embedrec.run_layout import has_checkpoint, writer_note
 
     if has_checkpoint(cfg.run.dir):
         return
@@ -254,7 +254,7 @@ def _check_resumable(cfg: Config) -> None:
 
 
 def _sharded_checkpoint(run_dir) -> bool:
-    from embedrec.run import training_files
+    from embedrec.run_layout import training_files
     from embedrec.training.checkpoints import DIST_POINTER
 
     if not training_files(run_dir, DIST_POINTER):  # no pointer file anywhere: no sharded checkpoint, no torch import

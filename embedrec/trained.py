@@ -16,7 +16,7 @@ from embedrec.argcheck import flag as flag_arg
 from embedrec.errors import UsageError, shorten
 from embedrec.model.factors import IMPLICIT_MOVIE, Factors
 from embedrec.models import Model
-from embedrec.run import SOLVE_WEIGHTS, USER_SCALE
+from embedrec.run_layout import SOLVE_WEIGHTS, USER_SCALE
 from embedrec.serve.recommender import Recommender
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -53,7 +53,7 @@ def finished_key(cfg: Config, run_dir: Path) -> dict:
     import hashlib
     import json
 
-    from embedrec.run import training_files
+    from embedrec.run_layout import training_files
     from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER
 
     def digest(value) -> str:
@@ -80,7 +80,7 @@ class TrainedModel(Model):
     ``metrics`` are what ``embedrec train`` prints; ``dataset`` the Dataset it was trained on (train+valid merged
     when refit); ``config`` the Config; ``result`` the FitResult (the torch model is ``result.model``).
     ``weights_known``: ``ds`` holds the ratings and times the final fit weighed (the one-process train), so an als
-    model records its users' solve weights (run.SOLVE_WEIGHTS); the torchrun trainers' gathered pairs do not."""
+    model records its users' solve weights (run_layout.SOLVE_WEIGHTS); the torchrun trainers' gathered pairs do not."""
 
     def __init__(self, cfg: Config, ds: Dataset, f: dict, metrics: dict, extra: dict, state_bytes: bytes, history: list,
                  result=None, solve: dict | None = None, weights_known: bool = True):

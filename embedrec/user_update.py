@@ -5,8 +5,8 @@ writing nothing: serve/update.py). A user the run does not know is added to it (
 refused): a new row at the end of every user table, its vector the one ``recommend --liked/--rated`` folds in from
 the same ratings (serve.update.als_new_user), as implicit's partial_fit_users grows its user factors.
 
-An als run records how its users' final solve weighed each seen pair (run.SOLVE_WEIGHTS) and each user's divisor
-(run.USER_SCALE, where it adds recent popularity), so a user's re-solve is that solve over those weights plus one
+An als run records how its users' final solve weighed each seen pair (run_layout.SOLVE_WEIGHTS) and each user's divisor
+(run_layout.USER_SCALE, where it adds recent popularity), so a user's re-solve is that solve over those weights plus one
 per new rating (serve.update.als_resolve, serve.update.latest_weights: weighed as training weighs a rating, at the
 latest place in the user's history); a user it adds is solved over its ratings alone, weighed as a new user's
 fold-in weighs them (serve.update.new_user_weights: at the middle of a history, nothing placing them among the
@@ -14,7 +14,7 @@ training ratings). The new folder holds, for the users with a new rating in thei
 (user_factors.npy), every new pair among the user's seen movies (seen_indptr.npy, seen_indices.npy: never listed
 again) with its weight in the solve (solve_weights.npy: 0 for a rating below data.min_rating or of a movie without
 training ratings, which training never learnt from either), the new divisors (user_scale.npy) and the rows of the
-users every update so far re-solved or added (run.UPDATED_USERS); the users it adds also get their ids (users.parquet,
+users every update so far re-solved or added (run_layout.UPDATED_USERS); the users it adds also get their ids (users.parquet,
 user_ids.npy) and n_users in the manifest grows by them. Every other file is carried over checked
 (artifacts.carry_over), the FAISS indexes too (movie vectors only, keyed on the movies' hash, which does not
 change), and the manifest gains an ``updates`` record. A second update composes: its re-solve reads the first's
@@ -104,9 +104,10 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
 
 
 def _updated_before(run: Run) -> np.ndarray | None:
-    """The rows of the users the run's earlier updates re-solved or added (run.UPDATED_USERS; none for a trained
+    """The rows of the users the run's earlier updates re-solved or added (run_layout.UPDATED_USERS; none for a trained
     model), checked; None where the run was updated before that file was kept (its users then are not known)."""
-    from embedrec.run import UPDATED_USERS, updates_of
+    from embedrec.run import updates_of
+    from embedrec.run_layout import UPDATED_USERS
     from embedrec.verify import damaged
 
     got = run.array(UPDATED_USERS, optional=True)
@@ -338,7 +339,7 @@ class Plan:
     new_movies: list[np.ndarray]           # per such user, its new movie rows, sorted
     new_weights: list[np.ndarray]          # their weights in the solve (0: seen, not solved on)
     vectors: dict[int, np.ndarray]         # user row -> its re-solved vector
-    divisors: dict[int, float]             # user row -> its divisor (run.USER_SCALE)
+    divisors: dict[int, float]             # user row -> its divisor (run_layout.USER_SCALE)
     users_named: int = 0
     already: int = 0
     added: list[Added] = dataclasses.field(default_factory=list)
@@ -401,7 +402,7 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
         w = np.zeros(m.size, np.float64)
         if solved.any():
             got = latest_weights(engine, dict(zip(m[solved].tolist(), v[solved].tolist())))
-            # as recorded (float32, run.SOLVE_WEIGHTS), so that a later re-solve or explanation over the recorded
+            # as recorded (float32, run_layout.SOLVE_WEIGHTS), so that a later re-solve or explanation over the recorded
             # weights is this solve's
             w[solved] = np.array([got[x] for x in m[solved].tolist()], np.float32)
             detail: dict = {}
@@ -431,7 +432,7 @@ def _new_user(engine: Recommender, user_id, movies: np.ndarray, values: np.ndarr
     if not solved.any():
         return None
     got = new_user_weights(engine, dict(zip(movies[solved].tolist(), values[solved].tolist())))
-    w = np.zeros(movies.size, np.float32)  # as recorded (run.SOLVE_WEIGHTS): the solve below is over these
+    w = np.zeros(movies.size, np.float32)  # as recorded (run_layout.SOLVE_WEIGHTS): the solve below is over these
     w[solved] = np.array([got[m] for m in movies[solved].tolist()], np.float32)
     detail: dict = {}
     p = als_new_user(engine, movies[solved], w[solved].astype(np.float64), detail)
@@ -488,7 +489,8 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
     record (run.publish seals it)."""
     from embedrec.artifacts import carry_over
     from embedrec.fsutil.files import write_json
-    from embedrec.run import SOLVE_WEIGHTS, UPDATED_USERS, UPDATES, USER_SCALE, sha256_array
+    from embedrec.run import sha256_array
+    from embedrec.run_layout import SOLVE_WEIGHTS, UPDATED_USERS, UPDATES, USER_SCALE
 
     weights, scale = engine.solve_arrays()
     n_users = int(engine.P.shape[0])

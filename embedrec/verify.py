@@ -13,18 +13,8 @@ import numpy as np
 from embedrec.errors import ArtifactError, first_line, from_here
 from embedrec.fsutil.files import loads_json, read_json
 from embedrec.fsutil.integrity import check_fields, check_seal
-from embedrec.run import (
-    ARTIFACTS,
-    RUN_FIELDS,
-    RUN_FORMAT,
-    SOLVE_WEIGHTS,
-    USER_SCALE,
-    bare_model_folder,
-    index_fix,
-    is_dataset_folder,
-    load_run,
-    run_fix,
-)
+from embedrec.run import RUN_FIELDS, bare_model_folder, index_fix, is_dataset_folder, load_run, run_fix
+from embedrec.run_layout import ARTIFACTS, RUN_FORMAT, SOLVE_WEIGHTS, USER_SCALE
 
 EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside its files: their sizes and SHA-256
 
@@ -64,7 +54,7 @@ def verify_path(path: str | Path) -> dict:
                             "export folder")
     else:
         from embedrec.errors import Busy
-        from embedrec.run import writer_note
+        from embedrec.run_layout import writer_note
 
         busy = writer_note(p)
         if busy is not None:  # a first train before it publishes (a red team: "neither a run ... nor")
@@ -230,7 +220,7 @@ def check_implicit_movie(run, table: np.ndarray, movie: np.ndarray) -> np.ndarra
 
 
 def check_solve_arrays(run, weights: np.ndarray, scale: np.ndarray | None, n_seen: int, n_users: int) -> None:
-    """An als run's users' solve as explanations read it (run.SOLVE_WEIGHTS, run.USER_SCALE): one finite weight >= 0
+    """An als run's users' solve as explanations read it (run_layout.SOLVE_WEIGHTS, run_layout.USER_SCALE): one finite weight >= 0
     per seen pair, one finite divisor > 0 per user; else refused as damaged, naming the file."""
     if weights.ndim != 1 or weights.shape[0] != n_seen or weights.dtype.kind != "f" or \
             not bool(np.isfinite(weights).all()) or bool((weights < 0).any()):

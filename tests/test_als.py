@@ -1560,8 +1560,8 @@ def test_a_list_without_valid_rows_is_said_once_on_ranks(caplog):
 
 def test_the_checkpoints_resume_looks_for_include_a_dimensions_candidates(tmp_path):
     """train.als_dims' candidates checkpoint two folders deep (als-dim-256/als-reg-0.01/): train --resume, the
-    sharded-checkpoint check and the interrupt hint all look there (run.training_files, one place)."""
-    from embedrec.run import has_checkpoint, training_files
+    sharded-checkpoint check and the interrupt hint all look there (run_layout.training_files, one place)."""
+    from embedrec.run_layout import has_checkpoint, training_files
 
     deep = tmp_path / "als-dim-256" / "als-reg-0.01"
     deep.mkdir(parents=True)
@@ -1577,10 +1577,10 @@ def test_the_checkpoints_resume_looks_for_include_a_dimensions_candidates(tmp_pa
 
 
 def test_a_users_copies_of_checkpoints_are_not_the_runs(tmp_path):
-    """An architecture review: `backup/checkpoint.pt.bak` in a run folder made `run.has_checkpoint` (a
+    """An architecture review: `backup/checkpoint.pt.bak` in a run folder made `run_layout.has_checkpoint` (a
     `*/checkpoint*` glob) say there was something to resume, where the selection found nothing. Only the exact
     names, in the folders training makes (the run's, its candidates', a dimension's and the refit's), count."""
-    from embedrec.run import has_checkpoint, training_files
+    from embedrec.run_layout import has_checkpoint, training_files
 
     for where in ("backup/checkpoint.pt.bak", "backup/checkpoint.pt", "als-backup/checkpoint.pt",
                   "refit-old/checkpoint.pt", "als-dim-256/backup/checkpoint.pt", "checkpoint.pt.orig"):

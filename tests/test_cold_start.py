@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from embedrec.cli import main
 from embedrec.errors import ArtifactError
 from embedrec.fsutil.integrity import seal
-from embedrec.run import CATALOGUE, load_run
+from embedrec.run import load_run
+from embedrec.run_layout import CATALOGUE
 from embedrec.serve.recommender import Recommender
 
 CATALOGUE_FILES = ("user_ids.npy", "movie_ids.npy", CATALOGUE)

@@ -161,7 +161,7 @@ def test_a_fold_stopped_in_training_resumes_to_the_same_model(source, tmp_path, 
     monkeypatch.setattr(als.ALS, "epoch", epoch)
     with pytest.raises(Interrupted, match="in fold 1 .fold 0 is done and kept; "):
         er.cross_validate(str(source), cfg, folds=2, output=tmp_path / "cv", ks=(10,))
-    from embedrec.run import has_checkpoint
+    from embedrec.run_layout import has_checkpoint
 
     assert has_checkpoint(tmp_path / "cv" / "fold-1" / "run") and not (tmp_path / "cv" / "fold-1" / "run" /
                                                                         "current").exists()

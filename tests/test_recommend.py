@@ -211,7 +211,8 @@ def test_no_torch_import_in_recommend():
 
 def test_publish_swaps_atomically_and_old_readers_keep_their_files(tmp_path):
     from embedrec.fsutil.files import write_json
-    from embedrec.run import RUN_FORMAT, publish
+    from embedrec.run import publish
+    from embedrec.run_layout import RUN_FORMAT
 
     def version(n):
         def write(d):

@@ -50,7 +50,7 @@ def train(cfg: Config, resume, run_dir, fmt):
     from embedrec.api import train_run
     from embedrec.device import secondary
     from embedrec.errors import Interrupted, how_stopped, signal_name, stop_signal
-    from embedrec.run import has_checkpoint, published_since
+    from embedrec.run_layout import has_checkpoint, published_since
 
     if run_dir:
         from embedrec.config import set_explicit

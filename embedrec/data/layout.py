@@ -32,7 +32,7 @@ FILES = ("users", "movies", *SPLITS)
 OPTIONAL = ("rated_below", "rated_below_unknown")  # written when there is something to hold (Dataset.rated_below...)
 GEN = "gen"  # generation folders: DATASET/gen-<version>
 LINKS = ("manifest.json", *(f"{n}.parquet" for n in FILES))  # DATASET/<name> -> current/<name>
-RUN_PREFIX = "artifacts-"  # run.ARTIFACTS' model folders: a folder whose current names one is a run, not a dataset
+RUN_PREFIX = "artifacts-"  # run_layout.ARTIFACTS' model folders: a folder whose current names one is a run, not a dataset
 # what the readers of a dataset manifest take from it without a second look (integrity.check_fields: kind, required)
 FIELDS = {
     "counts": ("dict", True), "counts.users": ("count", True), "counts.movies": ("count", True),
@@ -221,7 +221,7 @@ def check_layout(path, split_method: str | None = None) -> Path:
     path = Path(path)
     if path.name == "current" and path.is_symlink():  # DATASET/current: the dataset is DATASET
         path = path.parent
-    if is_run(path):  # a run directory (run.ARTIFACTS): say so, not "file missing"
+    if is_run(path):  # a run directory (run_layout.ARTIFACTS): say so, not "file missing"
         raise ArtifactError(f"'{path}' is a run (what embedrec train writes), not a prepared dataset; point "
                             "data.prepared at the ingest output (e.g. data/prepared/ml-100k)")
     check_current(path)  # a current that leads into another dataset (a review: train took that one's split)

@@ -111,7 +111,7 @@ def user_history(engine, user, *, splits, sort: str | None, k: int | None, datas
 
 
 def _solved(engine, row: int, rated: Rated) -> np.ndarray | None:
-    """The seen movies of user ``row`` in its solve (weight above 0, run.SOLVE_WEIGHTS), where its history
+    """The seen movies of user ``row`` in its solve (weight above 0, run_layout.SOLVE_WEIGHTS), where its history
     ``rated`` holds rated_below rows (what :func:`with_updates` tells an update's rating of such a movie by); None
     where it holds none, or the run records no solve."""
     e = engine

@@ -29,16 +29,8 @@ from embedrec.model.factors import (
     pair_dots,
     sorted_rows,
 )
-from embedrec.run import (
-    SOLVE_WEIGHTS,
-    UNKNOWN_RATED,
-    USER_SCALE,
-    Run,
-    index_fix,
-    load_run,
-    run_fix,
-    unknown_arrays,
-)
+from embedrec.run import Run, index_fix, load_run, run_fix
+from embedrec.run_layout import SOLVE_WEIGHTS, UNKNOWN_RATED, USER_SCALE, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
 from embedrec.serve.explain import SERIAL, UserSolve
@@ -565,7 +557,7 @@ class Recommender:
 
     def solve_arrays(self) -> tuple[np.ndarray, np.ndarray | None] | None:
         """An als run's users' final solve (read once, on first use, and checked): each seen pair's weight in it
-        (run.SOLVE_WEIGHTS) and each user's divisor of the solved vector (run.USER_SCALE, None where the run adds
+        (run_layout.SOLVE_WEIGHTS) and each user's divisor of the solved vector (run_layout.USER_SCALE, None where the run adds
         no recent popularity); None where the run has none (an older run's, a torchrun trainer's, another model)."""
         if getattr(self, "_solve_arrays", None) is None:  # (none in a Recommender pickled by an older embedrec)
             got = None
@@ -749,7 +741,7 @@ def _rescore(factors: Factors, queries: np.ndarray, ids: list, unit: bool = Fals
 
 
 def _unknown_lookup(arrays, fix: str | None = None) -> tuple:
-    """(IdMap of the users, CSR indptr, movie rows) from run.unknown_arrays' arrays (None: no such users)."""
+    """(IdMap of the users, CSR indptr, movie rows) from run_layout.unknown_arrays' arrays (None: no such users)."""
     from embedrec.data.ids import IdMap
 
     if arrays is None:

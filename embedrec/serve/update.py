@@ -1,7 +1,7 @@
 """A known user's vector re-solved with ratings made since training, against the fixed movie factors (implicit's
 ``recommend(..., recalculate_user=True)``): ``recommend --user 196 --liked 50,181``. numpy only.
 
-An als run records how its final user solve weighed each of a user's training ratings (run.SOLVE_WEIGHTS: the
+An als run records how its final user solve weighed each of a user's training ratings (run_layout.SOLVE_WEIGHTS: the
 confidence, the rating weight and the recency weight at the rating's place in time, 0 for a movie seen but not
 trained on), so the re-solve is that solve (serve.foldin.als_vector) over those weights plus one per new rating:
 the new ones weighed as training weighs a rating (serve.foldin.implicit_weights) at the latest place in the
@@ -62,7 +62,7 @@ def check_resolvable(engine: Recommender, lasting: bool = False) -> None:
 
 
 def unrecorded_solve(lasting: bool = False) -> ArtifactError:
-    """The error for an als run that does not record its users' solve weights (run.SOLVE_WEIGHTS), with the advice
+    """The error for an als run that does not record its users' solve weights (run_layout.SOLVE_WEIGHTS), with the advice
     of a request's re-solve or (``lasting``) update-users'."""
     return ArtifactError("this run does not record how its users' solve weighed their ratings (solve_weights.npy: "
                          "runs trained before embedrec wrote it, and by the torchrun trainers, lack it), so "
@@ -197,7 +197,7 @@ def als_resolve(engine: Recommender, row: int, rows: np.ndarray, w: np.ndarray, 
 
 def trained_pairs(engine: Recommender, row: int, seen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(movie rows, weights) of the pairs an als run's final solve trained known user ``row`` on: the run's seen
-    movies for that user with their recorded weights (run.SOLVE_WEIGHTS), those of weight 0 (seen, not trained
+    movies for that user with their recorded weights (run_layout.SOLVE_WEIGHTS), those of weight 0 (seen, not trained
     on) left out. ArtifactError where the run records none (trained before it was written, or by the torchrun
     trainers)."""
     arrays = engine.solve_arrays()

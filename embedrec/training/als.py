@@ -173,7 +173,7 @@ def seen_weights(ds, train_cfg: TrainConfig, solve: dict, seen: tuple[np.ndarray
     valid without a refit): :func:`confidence` of ``ds``'s train rows (the fit's: train+valid after a refit), at
     the recency weight the run's ``solve`` records (:func:`user_solve`), through the CSR the ALS runner builds
     (:func:`_csr`, a repeated pair's first weight). What explanations split a known user's score by
-    (run.SOLVE_WEIGHTS, serve.explain)."""
+    (run_layout.SOLVE_WEIGHTS, serve.explain)."""
     import dataclasses
 
     tr = ds.splits["train"]

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from embedrec.errors import ArtifactError
-from embedrec.run import CHECKPOINT, DIST_POINTER, LOG, TENSORBOARD, WARM  # noqa: F401 (the run's layout; named here for training)
+from embedrec.run_layout import CHECKPOINT, DIST_POINTER, LOG, TENSORBOARD, WARM  # noqa: F401 (the run's layout; named here for training)
 from embedrec.training import loop
 
 log = logging.getLogger("embedrec")

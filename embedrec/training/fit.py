@@ -707,7 +707,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
 def _fit_label(run_dir, refit: bool) -> str:
     """The progress bar's and its lines' name: refit or train, and the candidate's or dimension's folder (a scale
     review: a log's lines were all 'train:', its losses jumping from one candidate's fit to the next)."""
-    from embedrec.run import CANDIDATE_NAME, DIM_NAME
+    from embedrec.run_layout import CANDIDATE_NAME, DIM_NAME
 
     label = "refit" if refit else "train"
     if run_dir is None:

@@ -19,8 +19,8 @@ import shlex
 from pathlib import Path
 
 from embedrec.errors import ArtifactError
-from embedrec.run import CANDIDATE_NAME, REFIT
-from embedrec.run import DIM_NAME as DIM_FOLDER
+from embedrec.run_layout import CANDIDATE_NAME, REFIT
+from embedrec.run_layout import DIM_NAME as DIM_FOLDER
 from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER, LOG, TENSORBOARD, WARM
 
 log = logging.getLogger("embedrec")
@@ -28,7 +28,7 @@ log = logging.getLogger("embedrec")
 # the refit's folder in a run (its earlier stages in refit/path-<i>, refit.refit_folder), choose_dim's folders
 # (no other name is ever cleared) and the names Selection.folder gives (als-reg-0.01, als-recency-2,
 # als-reg-0.02-a0-0.1066: what a file must not hold before a fit; a user's als-notes.txt is not one, a review):
-# the run's layout, named in run.py
+# the run's layout, named in run_layout.py
 PATH_STAGE = re.compile(r"path-[0-9]+")
 # what training writes in a dimension's folder and its candidates' (fit, loop, shard_als): checkpoints, the
 # torchrun pointer, the epoch log, the warm-start key, their temporaries (fsutil's '.<name>.XXXXXXXX');
@@ -121,7 +121,8 @@ def _kept_warning(top: Path, removed: int, skip=frozenset()) -> None:
     below ``skip`` (folders said on their own) and what marks the run folder itself (a single candidate's folder is
     the run's: its writer lock, its models, tune-dims' folder are embedrec's; a red team: every train of a single
     reg under torchrun said "kept 'runs/x': it holds files train did not write (.lock)")."""
-    from embedrec.run import WRITER_LOCK, is_run_entry
+    from embedrec.run import is_run_entry
+    from embedrec.run_layout import WRITER_LOCK
 
     if is_run_entry(top / WRITER_LOCK):  # the run folder (a candidate's folder holds no lock)
         with contextlib.suppress(OSError):

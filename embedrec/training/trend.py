@@ -139,7 +139,7 @@ def scaled(f: dict, mult: np.ndarray | None = None) -> dict:
         s[a:a + 65536] = user_scale(P[a:a + 65536], Q, gram, mean)
     if mult is not None:
         s = s / np.asarray(mult, np.float64)
-    g["user_scale"] = s.astype(np.float32)  # each user's divisor, which explanations read (run.USER_SCALE)
+    g["user_scale"] = s.astype(np.float32)  # each user's divisor, which explanations read (run_layout.USER_SCALE)
     g["user_factors"] = P.astype(np.float32) / g["user_scale"][:, None]  # no float64 copy of the table
     return g
 
