@@ -453,7 +453,8 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
                     per_user: bool = False, lists=None) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``); ``lists``: called with (the result, the
     dataset) before it is returned (``Model.evaluate`` scores other recommenders' lists there)."""
-    from embedrec.run import run_dataset, trained_users
+    from embedrec.run import run_dataset
+    from embedrec.run_updates import trained_users
     from embedrec.verify import check_finite, check_served_arrays
 
     ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
@@ -483,13 +484,13 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
 
 def _updated_rows(run, ds: Dataset, split: str) -> dict | None:
     """Where update-users re-solved the run's users (its manifest's ``updates``): {"updates", "users": the
-    dataset's users they re-solved (distinct, where the records count them: run.updates_summary), "users_added"
+    dataset's users they re-solved (distinct, where the records count them: run_updates.updates_summary), "users_added"
     (in no split), "ratings": what the updates solved with, "rows_seen": how many of ``split``'s rows are among the
     pairs they added} (those pairs: the run's seen pairs beyond the dataset's own, train, valid and rated below
     data.min_rating), said in a warning where there are any, since the model has seen those rows and its figures
     on them are not held out (a note otherwise: the figures are of the updated vectors); None for a run without
     updates."""
-    from embedrec.run import updates_said, updates_summary
+    from embedrec.run_updates import updates_said, updates_summary
 
     said = updates_said(run.manifest)
     if said is None:

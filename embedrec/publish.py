@@ -59,7 +59,8 @@ def finished_run(cfg: Config) -> tuple[str, dict, str | None] | None:
     before it: said). None otherwise (an older run, a file that cannot be read: the resume goes on as before)."""
     from embedrec.errors import ArtifactError
     from embedrec.fsutil.files import loads_json
-    from embedrec.run import load_run, updates_said
+    from embedrec.run import load_run
+    from embedrec.run_updates import updates_said
     from embedrec.trained import finished_key
 
     run_dir = Path(cfg.run.dir)

@@ -58,74 +58,7 @@ from embedrec.run_layout import (
     run_of,
     writer_note,
 )
-
-
-def updates_of(manifest: dict) -> list[dict]:
-    """The ``updates`` records of a run's manifest (oldest first; [] where it has none)."""
-    got = manifest.get(UPDATES)
-    return [u for u in got if isinstance(u, dict)] if isinstance(got, list) else []
-
-
-def _count(v) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
-
-
-def updates_summary(manifest: dict) -> dict | None:
-    """What a run's ``updates`` records add up to: {"updates": how many, "users": the trained users they re-solved,
-    "users_added", "ratings": the new ratings in their solves, "distinct": whether ``users`` counts distinct users
-    (the last record's ``users_in_all`` less those added; else the records' re-solves summed, a user re-solved
-    twice counted twice), "at": the last one's time}; None where there are none."""
-    got = updates_of(manifest)
-    if not got:
-        return None
-
-    def total(key: str) -> int:
-        return sum(_count(u.get(key)) or 0 for u in got)
-
-    added, in_all = total("users_added"), _count(got[-1].get("users_in_all"))
-    distinct = in_all is not None and in_all >= added
-    return {"updates": len(got), "users": in_all - added if distinct else total("users"), "users_added": added,
-            "ratings": total("pairs_solved"), "distinct": distinct, "at": got[-1].get("at", "?")}
-
-
-def updates_said(manifest: dict) -> str | None:
-    """What a run's manifest records of update-users, in words ('update-users re-solved 100 of its users and added
-    20 new ones with 1,000 ratings made since training, at TIME'; several updates: the distinct users they
-    updated, where the records count them, else the re-solves summed, said as such); None where it has none."""
-    got = updates_summary(manifest)
-    if got is None:
-        return None
-    users, added, pairs = got["users"], got["users_added"], got["ratings"]
-    ratings = f"{pairs:,} rating{'' if pairs == 1 else 's'}"
-    new = f"{added:,} new user{'' if added == 1 else 's'}"
-    if got["updates"] == 1:
-        did = f"re-solved {users:,} of its users" if users or not added else ""
-        did += (" and added " if did else "added ") + new if added else ""
-        return f"update-users {did} with {ratings} made since training, at {got['at']}"
-    if got["distinct"]:
-        whom = f"{users + added:,} user{'' if users + added == 1 else 's'} in all" + \
-            (f" ({added:,} of them added)" if added else "")
-        return (f"update-users updated the run with ratings made since training {got['updates']} times, {whom}, "
-                f"with {ratings}, the last at {got['at']}")
-    return (f"update-users re-solved its users with ratings made since training {got['updates']} times, {users:,} "
-            f"user re-solve{'' if users == 1 else 's'}{f' and {new} added' if added else ''} and {ratings} in all, "
-            f"the last at {got['at']}")
-
-
-def trained_users(manifest: dict) -> int:
-    """The users the run was trained on (its dataset's): n_users less those update-users added (rows n.. of the
-    user tables, after the trained ones); what a reader of the run's dataset compares with its count."""
-    n = manifest["n_users"]
-    added = sum(_count(u.get("users_added")) or 0 for u in updates_of(manifest))
-    return n - added if 0 <= added <= n else n
-
-
-def trained_folder(manifest: dict) -> str | None:
-    """The model folder, beside this one, that an updated model is built on: the trained model the first
-    ``updates`` record replaced (its ``before``); None where the manifest records no update (a trained model)."""
-    got = updates_of(manifest)
-    name = got[0].get("before") if got else None
-    return name if isinstance(name, str) and MODEL_FOLDER.fullmatch(name) else None
+from embedrec.run_updates import trained_folder, trained_users, updates_fix, warn_updates_dropped
 
 
 def run_fix(path) -> str:
@@ -142,32 +75,7 @@ def run_fix(path) -> str:
         return _copy_again(p, bare)
     cmd = command(f"embedrec train --run {shlex.quote(str(run_of(p)))}")
     return marked(f"rerun {cmd} with the -c/--set it was trained with", "train again and save "
-                  "(er.train(ds, cfg).save(run_dir))") + _updates_fix(p)
-
-
-def _updates_fix(p: Path) -> str:
-    """Where the damaged model (``p``: a model folder, or a run whose ``current`` names one) is one update-users
-    re-solved, what a train would lose and how to keep it: the trained model it was built on, kept beside it
-    (:func:`trained_folder`), served again and the update files run again in order; '' otherwise (a review: the
-    advice to train again dropped the updates without a word)."""
-    from embedrec.errors import command
-    from embedrec.fsutil.files import probe_json
-
-    folder = p if MODEL_FOLDER.fullmatch(p.name) else p / "current"
-    manifest = probe_json(folder / "manifest.json")
-    if not isinstance(manifest, dict) or not updates_of(manifest):
-        return ""
-    run, base = run_of(p), trained_folder(manifest)
-    sources = [str((u.get("ratings") or {}).get("source")) for u in updates_of(manifest)]
-    sources = ["the standard input it read" if s == "-" else s for s in sources]
-    shown = ", ".join(sources[:3]) + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
-    again = marked("run update-users again", "call update_users again")
-    if base is None or not (run / base).is_dir():
-        return f" (which drops the updates update-users made: {again} with {shown}, in that order)"
-    cmd = command(f"embedrec verify {shlex.quote(str(run / base))}")
-    return (f"; that drops the updates update-users made: to keep them, serve the trained model again ({base}, "
-            f"kept beside it; {cmd} first: docs/reliability.md, 'Rolling back a model') and {again} with {shown}, "
-            "in that order")
+                  "(er.train(ds, cfg).save(run_dir))") + updates_fix(p)
 
 
 def index_fix(path, index: dict | None) -> str:
@@ -444,7 +352,7 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
                     f", and the trained model its updates are built on ({base}) while a model updated from it is "
                     "served" if base else "")
                 _warn_shrunk(run_dir, before, out)
-                _warn_updates_dropped(run_dir, before, out)
+                warn_updates_dropped(run_dir, before, out)
             return out
         except OSError as e:
             if io_error(e, run_dir, "choose another run.dir") is not None:
@@ -456,7 +364,7 @@ def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:
     """A warning where the model just published knows under half the users or movies of the one it replaced (an
     ops review: a day's file of new users alone, ingested as the whole data, replaced a 20,000-user model with a
     300-user one, exit 0 and no word); the users update-users added to the one replaced are not counted against the
-    new one (a train drops them by design, which :func:`_warn_updates_dropped` says). Nothing where either manifest
+    new one (a train drops them by design, which :func:`warn_updates_dropped` says). Nothing where either manifest
     does not read."""
     try:
         old_m, new_m = (read_json(f / "manifest.json", "run manifest") for f in (run_dir / before, new))
@@ -470,25 +378,6 @@ def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:
             "%s now serves a model of %s users x %s movies, where the one it replaced (%s) had %s x %s: if the data "
             "was cut short, serve that one again (docs/reliability.md, 'Rolling back a model')", run_dir, f"{nu:,}",
             f"{nm:,}", before, f"{ou:,}", f"{om:,}")
-
-
-def _warn_updates_dropped(run_dir: Path, before: str, new: Path) -> None:
-    """A warning where the model just published (a train) replaced one whose users update-users had re-solved: the
-    new model knows those ratings only where its dataset holds them (a review of the design: the updates were
-    otherwise lost in silence). Nothing where either manifest does not read."""
-    try:
-        old_m, new_m = (read_json(f / "manifest.json", "run manifest") for f in (run_dir / before, new))
-    except (ArtifactError, OSError):
-        return
-    said = updates_said(old_m)
-    if said is None or updates_of(new_m):
-        return
-    sources = list(dict.fromkeys(str((u.get("ratings") or {}).get("source")) for u in updates_of(old_m)))
-    logging.getLogger("embedrec").warning(
-        "%s now serves a model trained without the updates of the one it replaced (%s: %s): their ratings are in "
-        "this model only where its dataset holds them; ingest them with the rest and train again, or run "
-        "update-users again with %s", run_dir, before, said, ", ".join(sources[:3]) + (" ..." if len(sources) > 3
-                                                                                       else ""))
 
 
 @dataclass

@@ -55,7 +55,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
     (``new_users``; else the file is refused). Returns the ``updates`` record written, with ``model_folder`` (the new
     folder; None where the file adds nothing, and nothing is published)."""
     from embedrec.artifacts import writer_run
-    from embedrec.run import load_run, publish, run_lock, updates_of
+    from embedrec.run import load_run, publish, run_lock
+    from embedrec.run_updates import updates_of
     from embedrec.serve.recommender import Recommender
     from embedrec.serve.update import check_resolvable
 
@@ -106,8 +107,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
 def _updated_before(run: Run) -> np.ndarray | None:
     """The rows of the users the run's earlier updates re-solved or added (run_layout.UPDATED_USERS; none for a trained
     model), checked; None where the run was updated before that file was kept (its users then are not known)."""
-    from embedrec.run import updates_of
     from embedrec.run_layout import UPDATED_USERS
+    from embedrec.run_updates import updates_of
     from embedrec.verify import damaged
 
     got = run.array(UPDATED_USERS, optional=True)

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import embedrec as er
-from embedrec.run import updates_said
+from embedrec.run_updates import updates_said
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_reliability import invoke, one_line  # noqa: E402  (the CLI through CliRunner; a failure's one line)

@@ -17,7 +17,7 @@ import pytest
 import embedrec as er
 from embedrec.config import load_config
 from embedrec.errors import Busy, DataError, NotFoundError, UsageError
-from embedrec.run import trained_users, updates_said, updates_summary
+from embedrec.run_updates import trained_users, updates_said, updates_summary
 from embedrec.user_update import merged_seen
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -60,7 +60,7 @@ def user_history(engine, user, *, splits, sort: str | None, k: int | None, datas
     from embedrec.argcheck import choice_arg, count_arg, path_arg
     from embedrec.data.ids import one_user
     from embedrec.errors import NotFoundError, shorten
-    from embedrec.run import trained_users, updates_of
+    from embedrec.run_updates import trained_users, updates_of
     from embedrec.serve.recommender import trained_on
 
     e = engine
