@@ -174,7 +174,7 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     losses: ``replica.train_replicated``)."""
     from embedrec import device
     from embedrec.distributed import lock_run
-    from embedrec.run import check_run_folder
+    from embedrec.run_checks import check_run_folder
     from embedrec.training.folders import check_training_files
     from embedrec.worker_pool import refuse_in_spawned_main
 

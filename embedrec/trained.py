@@ -129,7 +129,7 @@ class TrainedModel(Model):
     def save(self, run_dir: str | Path | None = None) -> Path:
         """Publish the run to ``run_dir`` (default config.run.dir) exactly as ``embedrec train`` does: the
         artifacts folder, its checksums, the ``current`` link. Returns the artifacts folder."""
-        from embedrec.run import check_run_folder
+        from embedrec.run_checks import check_run_folder
         from embedrec.worker_pool import refuse_in_spawned_main
 
         refuse_in_spawned_main("TrainedModel.save")

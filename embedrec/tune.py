@@ -39,7 +39,7 @@ from embedrec.fsutil.integrity import SEAL, check_seal, seal
 from embedrec.fsutil.locks import confirm_held, locked_folder
 from embedrec.fsutil.outputs import atomic_file, refuse_foreign_files, refuse_inside_store
 from embedrec.metrics import higher_is_better
-from embedrec.run import training_folder_of
+from embedrec.run_checks import training_folder_of
 from embedrec.run_layout import TUNE_DIR, TUNE_RESULTS, WRITER_LOCK
 
 if TYPE_CHECKING:  # annotations only: no import at run time

@@ -264,7 +264,7 @@ def test_save_refuses_a_folder_of_the_users_own_files(trained_run, tmp_path):
     m.save(tmp_path / "new")
     # a red team: a user's own '.lock' or 'tune' made any folder pass as a run, and train replaced its
     # metrics.jsonl and checkpoint.pt; embedrec's own lock line, an empty lock, and tune-dims' folder still do
-    from embedrec.run import check_run_folder
+    from embedrec.run_checks import check_run_folder
 
     # and (a later red team) an empty '.lock' beside the user's files, or their own 'current' link (releases/v3):
     # an empty lock marks a run only alone (a writer killed before its line), a 'current' only to a model folder

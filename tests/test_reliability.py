@@ -289,7 +289,7 @@ def test_a_model_folder_copied_out_of_its_run_serves_read_only(base, tmp_path, m
     r = invoke("export", "--run", "model1", "--to", "parquet", "-o", "model1/out")
     assert r.exit_code == 2 and "is inside" in one_line(r) and "a model folder of an embedrec run: a file written " \
         "there would replace" in r.stderr, r.stderr
-    from embedrec.run import check_run_folder
+    from embedrec.run_checks import check_run_folder
 
     with pytest.raises(er.OutputRefused, match="save to a new or empty folder, or to the run it was copied from"):
         check_run_folder("model1")  # what TrainedModel.save asks first
@@ -2504,7 +2504,8 @@ def test_an_interrupted_first_trains_folder_takes_a_fresh_train(tmp_path):
     """A review: with the run's '.lock' removed on release (tried, and taken back), a first train stopped before
     it published left checkpoint.pt, metrics.jsonl and tensorboard/ alone, and a fresh train there was refused
     as 'a folder of the user's own'. The writer lock stays in a run: it is what says embedrec made the folder."""
-    from embedrec.run import check_run_folder, run_lock
+    from embedrec.run import run_lock
+    from embedrec.run_checks import check_run_folder
 
     run = tmp_path / "run"
     with run_lock(run):

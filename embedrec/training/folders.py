@@ -121,7 +121,7 @@ def _kept_warning(top: Path, removed: int, skip=frozenset()) -> None:
     below ``skip`` (folders said on their own) and what marks the run folder itself (a single candidate's folder is
     the run's: its writer lock, its models, tune-dims' folder are embedrec's; a red team: every train of a single
     reg under torchrun said "kept 'runs/x': it holds files train did not write (.lock)")."""
-    from embedrec.run import is_run_entry
+    from embedrec.run_checks import is_run_entry
     from embedrec.run_layout import WRITER_LOCK
 
     if is_run_entry(top / WRITER_LOCK):  # the run folder (a candidate's folder holds no lock)
