@@ -23,8 +23,9 @@ from embedrec import __version__
 from embedrec.errors import ArtifactError
 from embedrec.fsutil.files import read_parquet_table, write_json, write_parquet
 from embedrec.fsutil.integrity import file_entry, fingerprint_of
-from embedrec.run import Run, load_run, publish, run_fix, run_lock, sha256_array
+from embedrec.run import Run, load_run, publish, run_lock, sha256_array
 from embedrec.run_checks import is_dataset_folder
+from embedrec.run_fixes import run_fix
 from embedrec.run_layout import (
     ARTIFACTS,
     CATALOGUE,

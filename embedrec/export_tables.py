@@ -164,7 +164,7 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
 
 def faiss_files(rec: Recommender, out: Path) -> dict:
     """The run's index files (each checked against the run manifest first) with their id maps and metadata."""
-    from embedrec.run import index_fix
+    from embedrec.run_fixes import index_fix
     from embedrec.serve.index import COS_FILE, IP_FILE
 
     fix = index_fix(rec.run.path, rec.run.manifest.get("index"))  # that run's rebuild, with the settings it had

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.data.layout import has_manifest
-from embedrec.errors import ArtifactError, EmbedrecError, first_line, marked
+from embedrec.errors import ArtifactError, EmbedrecError, first_line
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.fsutil.files import io_error, loads_json, read_denied, read_json, read_parquet_table, write_json
 from embedrec.fsutil.generations import current_link, open_current, publish_generation
@@ -50,6 +50,7 @@ from embedrec.run_checks import (
     refuse_copied_current,
     trained_beside,
 )
+from embedrec.run_fixes import run_fix
 from embedrec.run_layout import (
     ARTIFACTS,
     CANDIDATE_NAME,
@@ -62,77 +63,7 @@ from embedrec.run_layout import (
     run_of,
     writer_note,
 )
-from embedrec.run_updates import trained_folder, trained_users, updates_fix, warn_updates_dropped
-
-
-def run_fix(path) -> str:
-    """How to repair a damaged run, naming its run folder (``path``: the run folder or a model folder in it): a
-    bare "rerun 'embedrec train'" trains the config's run.dir, another run than the damaged one (a first-hour
-    review: it retrained runs/ml-100k over a damaged runs/c1)."""
-    from embedrec.errors import command, marked
-
-    p = Path(path)
-    with contextlib.suppress(OSError):
-        p = p.resolve()  # RUN/current is the model folder it names (a review: '--run runs/b/artifacts-...')
-    bare = bare_model_folder(p)
-    if bare is not None:  # train cannot write into it: copy it again from its run
-        return _copy_again(p, bare)
-    cmd = command(f"embedrec train --run {shlex.quote(str(run_of(p)))}")
-    return marked(f"rerun {cmd} with the -c/--set it was trained with", "train again and save "
-                  "(er.train(ds, cfg).save(run_dir))") + updates_fix(p)
-
-
-def index_fix(path, index: dict | None) -> str:
-    """How to repair a run whose index files alone are missing or damaged (every other file whole): build them
-    again from its embeddings, ``index rebuild`` on its run folder with the index settings it has (``index``: its
-    manifest's entry), where a first-hour review was told to train again for a rebuild of 0.01 s."""
-    from embedrec.errors import command
-
-    p = Path(path)
-    with contextlib.suppress(OSError):
-        p = p.resolve()
-    bare = bare_model_folder(p)
-    if bare is not None:
-        return _copy_again(p, bare)
-    run = run_of(p)
-    settings = index_settings(index or {})
-    cli = shlex.join(["embedrec", "index", "rebuild", "--run", str(run),
-                      *(a for k, v in settings.items() for a in ("--set", f"index.{k}={v}"))])
-    updated = ", ".join(f"'index.{k}': {v!r}" for k, v in settings.items())
-    return marked(f"build it again from the run's embeddings: {command(cli)}",
-                  f"build it again from the run's embeddings: er.rebuild_index({str(run)!r}, "
-                  f"cfg.updated({{{updated}}}))")
-
-
-def index_settings(index: dict) -> dict:
-    """The index.* settings that build the index a run's manifest records (``index``: its entry) again: its kind
-    and the build settings FAISS was given other than their defaults (HNSW's M and efConstruction, IVF's nlist); the
-    search breadth is raised again at build until the recall target is met."""
-    from embedrec.config import IndexConfig
-
-    kind = index.get("kind")
-    out: dict = {"kind": kind} if kind in ("flat", "hnsw", "ivf", "ivf_sq8") else {}
-    params = index.get("params") if isinstance(index.get("params"), dict) else {}
-    for key, name in (("M", "hnsw_m"), ("efConstruction", "ef_construction"), ("nlist", "nlist")):
-        value = params.get(key)  # where it is not index.*'s default (nlist's, null, is sized by the catalogue)
-        if isinstance(value, int) and not isinstance(value, bool) and value != getattr(IndexConfig, name):
-            out[name] = value
-    return out
-
-
-def _copy_again(folder: Path, manifest: dict) -> str:
-    """The advice for a damaged model folder copied out of its run: copy it again from that run (as its manifest
-    records it), or train that run again; nothing is written into the copy itself."""
-    from embedrec.errors import from_here
-
-    own = manifest.get("model_folder") if isinstance(manifest.get("model_folder"), dict) else {}
-    run = own.get("run") if isinstance(own.get("run"), str) else None
-    shown = shlex.quote(str(from_here(folder)))
-    if run is None:
-        return f"copy it again from the run it came from (cp -rL RUN/current {shown}), or train that run again"
-    return (f"copy it again from the run it came from (cp -rL {shlex.quote(run + '/current')} {shown}, once that "
-            "run is whole: embedrec verify " + shlex.quote(run) + "), or train that run again")
-
+from embedrec.run_updates import trained_folder, trained_users, warn_updates_dropped
 
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 

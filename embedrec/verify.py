@@ -13,8 +13,9 @@ import numpy as np
 from embedrec.errors import ArtifactError, first_line, from_here
 from embedrec.fsutil.files import loads_json, read_json
 from embedrec.fsutil.integrity import check_fields, check_seal
-from embedrec.run import index_fix, load_run, run_fix
+from embedrec.run import load_run
 from embedrec.run_checks import RUN_FIELDS, bare_model_folder, is_dataset_folder
+from embedrec.run_fixes import index_fix, run_fix
 from embedrec.run_layout import ARTIFACTS, RUN_FORMAT, SOLVE_WEIGHTS, USER_SCALE
 
 EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside its files: their sizes and SHA-256

@@ -355,7 +355,7 @@ def test_faiss_export_refuses_a_damaged_index(rec, tmp_path):
     cos.write_bytes(cos.read_bytes()[:-7])
     r = _invoke("export", "-q", "--run", run, "--to", "faiss", "-o", tmp_path / "fa")
     assert r.exit_code == 1 and "movies_cos.faiss' is damaged" in _one_line(r) and "index rebuild" in r.stderr
-    # that run's rebuild, with the kind it had (run.index_fix; a first-hour review: a bare 'index rebuild' rebuilt
+    # that run's rebuild, with the kind it had (run_fixes.index_fix; a first-hour review: a bare 'index rebuild' rebuilt
     # the config's run.dir)
     assert r.stderr.endswith(f"build it again from the run's embeddings: 'embedrec index rebuild --run {run} --set "
                              f"index.kind={rec.run.manifest['index']['kind']}'\n"), r.stderr

@@ -75,7 +75,7 @@ def current(run: Path) -> Path:
 
 
 def retrain(run: Path) -> str:
-    """run.run_fix's advice for a damaged run: train it again, naming its folder (a first-hour review: a bare
+    """run_fixes.run_fix's advice for a damaged run: train it again, naming its folder (a first-hour review: a bare
     "rerun 'embedrec train'" retrained runs/ml-100k over a damaged runs/c1)."""
     return f"rerun 'embedrec train --run {run}' with the -c/--set it was trained with"
 
@@ -2441,7 +2441,7 @@ def test_the_repair_advice_names_the_run_and_the_datasets_source_from_here(tmp_p
     was shown as the ingest that wrote it had it (from another folder)."""
     from embedrec.data.dataset import dataset_fix
     from embedrec.errors import cli_terms, library_terms
-    from embedrec.run import run_fix
+    from embedrec.run_fixes import run_fix
 
     monkeypatch.chdir(tmp_path)
     model = tmp_path / "runs" / "b" / "artifacts-20261202T184937-206712811"

@@ -439,12 +439,12 @@ def _params(kind: str, ip: VectorIndex, cos: VectorIndex, cfg: IndexConfig) -> d
     return {}
 
 
-REBUILD = "rebuild it with «'embedrec index rebuild'|er.rebuild_index(run_dir)»"  # without the run (run.index_fix)
+REBUILD = "rebuild it with «'embedrec index rebuild'|er.rebuild_index(run_dir)»"  # without the run (run_fixes.index_fix)
 
 
 def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: int, fix: str = REBUILD) -> VectorIndex:
     """Load ``which`` ('ip' or 'cos') and check it holds expect_n vectors of the query dimension expect_dim.
-    ``fix``: how to make it again (the Recommender gives run.index_fix: the rebuild of that run, with its settings)."""
+    ``fix``: how to make it again (the Recommender gives run_fixes.index_fix: the rebuild of that run, with its settings)."""
     if not path.exists():
         raise ArtifactError(f"index '{path}' is missing; {fix}")
     verify_index_file(path, (meta.get("files") or {}).get(path.name), fix=fix)

@@ -29,7 +29,8 @@ from embedrec.model.factors import (
     pair_dots,
     sorted_rows,
 )
-from embedrec.run import Run, index_fix, load_run, run_fix
+from embedrec.run import Run, load_run
+from embedrec.run_fixes import index_fix, run_fix
 from embedrec.run_layout import SOLVE_WEIGHTS, UNKNOWN_RATED, USER_SCALE, unknown_arrays
 from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
