@@ -551,7 +551,7 @@ def two_writers(base: Base, tries: int, rng: random.Random, kinds=WRITER_PAIRS) 
 def publish_copy(run: Path, source_run: Path) -> Path:
     """Publish ``source_run``'s current artifacts into ``run`` through embedrec's own publish (lock, temp folder,
     checksums, atomic swap, pruning): a publish as train makes one, without the training."""
-    from embedrec.run import publish
+    from embedrec.run_publish import publish
 
     src = current(source_run)
 

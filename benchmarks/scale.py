@@ -26,7 +26,7 @@ from embedrec.artifacts import save_artifacts
 from embedrec.config import IndexConfig
 from embedrec.data.dataset import Dataset, Interactions
 from embedrec.data.synth import sample_pairs
-from embedrec.run import publish
+from embedrec.run_publish import publish
 
 WRAP = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
         "sys.stderr.write('\\nPEAK_KB %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "

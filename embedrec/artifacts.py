@@ -1,10 +1,11 @@
 """A trained model's artifacts written into a run: what ``train`` (``publish.publish_trained``,
 ``TrainedModel.save``) and ``embedrec index rebuild`` put in a new ``artifacts-<version>/`` folder before
-``run.publish`` makes it ``current``.
+``run_publish.publish`` makes it ``current``.
 
-The run directory's layout, names, locks, publishing and opening stay in :mod:`embedrec.run`; this module
-writes the files that layout names (the scoring arrays, the seen CSR and popularity, the catalogue, the
-indexes, the manifest with every file's checksum). Nothing here imports torch.
+The run directory's layout and names stay in :mod:`embedrec.run_layout`, its lock and publishing in
+:mod:`embedrec.run_publish`, its opening in :mod:`embedrec.run`; this module writes the files that layout names
+(the scoring arrays, the seen CSR and popularity, the catalogue, the indexes, the manifest with every file's
+checksum). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from embedrec import __version__
 from embedrec.errors import ArtifactError
 from embedrec.fsutil.files import read_parquet_table, write_json, write_parquet
 from embedrec.fsutil.integrity import file_entry, fingerprint_of
-from embedrec.run import Run, load_run, publish, run_lock, sha256_array
+from embedrec.run import Run, load_run
 from embedrec.run_checks import is_dataset_folder
 from embedrec.run_fixes import run_fix
 from embedrec.run_layout import (
@@ -35,6 +36,7 @@ from embedrec.run_layout import (
     USER_SCALE,
     unknown_arrays,
 )
+from embedrec.run_publish import publish, run_lock, sha256_array
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import IndexConfig

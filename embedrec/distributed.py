@@ -434,7 +434,7 @@ def lock_run(run_dir, command: str = "embedrec train", device: str = "auto"):
     train.device) rank 0 holds it and every rank fails alike when it is taken."""
     import contextlib
 
-    from embedrec.run import run_lock
+    from embedrec.run_publish import run_lock
 
     if not active():
         return run_lock(run_dir, command)

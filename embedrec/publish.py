@@ -153,7 +153,8 @@ def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None
     published again."""
     from embedrec.errors import ArtifactError
     from embedrec.fsutil.files import loads_json
-    from embedrec.run import load_run, sha256_array
+    from embedrec.run import load_run
+    from embedrec.run_publish import sha256_array
 
     try:
         run = load_run(run_dir)

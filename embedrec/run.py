@@ -14,11 +14,8 @@ torch.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import hashlib
 import io
-import logging
 import os
 import re
 import shlex
@@ -30,24 +27,18 @@ import numpy as np
 from embedrec.data.layout import has_manifest
 from embedrec.errors import ArtifactError, EmbedrecError, first_line
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
-from embedrec.fsutil.files import io_error, loads_json, read_denied, read_json, read_parquet_table, write_json
-from embedrec.fsutil.generations import current_link, open_current, publish_generation
+from embedrec.fsutil.files import loads_json, read_denied, read_json, read_parquet_table
+from embedrec.fsutil.generations import current_link, open_current
 from embedrec.fsutil.integrity import (
     check_fields,
     check_seal,
-    file_entry,
     read_checked,
-    seal,
-    stat_key,
 )
-from embedrec.fsutil.locks import locked_folder
 from embedrec.run_checks import (
     RUN_FIELDS,
     bare_model_folder,
-    check_run_folder,
     is_dataset_folder,
     other_manifest,
-    refuse_copied_current,
     trained_beside,
 )
 from embedrec.run_fixes import run_fix
@@ -63,105 +54,7 @@ from embedrec.run_layout import (
     run_of,
     writer_note,
 )
-from embedrec.run_updates import trained_folder, trained_users, warn_updates_dropped
-
-KEEP = 2  # artifact folders kept besides any a live reader still holds
-
-
-def sha256_array(a: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: str | Path, command: str = "embedrec train"):
-    """The exclusive writer lock of a run directory (``RUN/.lock``), re-entrant within a process. A run
-    directory this call created is removed again when the command fails before writing anything into it (a
-    config or data error leaves no empty run behind)."""
-    run_dir = Path(run_dir)
-    check_run_folder(run_dir, contents=False, command=command)
-    with locked_folder(run_dir, command, "use another run.dir", "choose another run.dir"):
-        yield
-
-
-def _record_checksums(folder: Path) -> dict:
-    """Add every file's SHA-256 and size to the folder's manifest (the FAISS files also under index.files);
-    returns the manifest written."""
-    from embedrec.serve.index import COS_FILE, IP_FILE
-
-    manifest = read_json(folder / "manifest.json", "run manifest")
-    sums = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.name != "manifest.json":
-            large = os.path.getsize(p) > _fs.VERIFY_ON_OPEN_MAX  # opened without reading it whole: record the stat
-            before = stat_key(p) if large else None        # that spares a rehash, if it held still while hashed
-            sums[p.name] = file_entry(p)
-            if large and stat_key(p) == before:
-                sums[p.name]["stat"] = before
-    manifest["checksums"] = sums
-    # the model folder it is sealed for, and its run: a manifest copied into another folder is named as such
-    name = folder.name[1:-len(".tmp")] if folder.name.startswith(".") and folder.name.endswith(".tmp") else folder.name
-    manifest["model_folder"] = {"name": name, "run": str(folder.resolve().parent)}
-    if isinstance(manifest.get("index"), dict):
-        manifest["index"] = {**manifest["index"], "files": {n: sums[n] for n in (IP_FILE, COS_FILE) if n in sums}}
-    write_json(folder / "manifest.json", seal(manifest))
-    return manifest
-
-
-def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path:
-    """Call ``write(tmp_folder)`` to fill a new artifacts folder, then make it ``current`` atomically (files
-    and folders fsynced first); older folders are pruned, keeping the newest KEEP, the one ``current`` named
-    before, the trained model an updated one is built on (:func:`trained_folder`: a red team's second update
-    pruned it, and the first record's ``before`` named a deleted folder) and any a reader holds."""
-    run_dir = Path(run_dir)
-    refuse_copied_current(run_dir)
-    kept: set[str] = set()
-
-    def fill(tmp: Path) -> None:
-        write(tmp)
-        base = trained_folder(_record_checksums(tmp))
-        if base:
-            kept.add(base)
-
-    with run_lock(run_dir, command):
-        try:
-            before = current_link(run_dir) if os.path.islink(run_dir / "current") else ""
-            if before:
-                kept.add(before)
-            out = publish_generation(run_dir, ARTIFACTS, fill, KEEP, kept)
-            if before.startswith(ARTIFACTS):  # a review: a notebook's save() replaced the CLI's run without a word
-                base = next((n for n in kept if n != before and (run_dir / n).is_dir()), None)
-                logging.getLogger("embedrec").info(
-                    "%s now serves the new %s; the one it served before (%s) is kept beside it until a later publish "
-                    "prunes it%s", run_dir, "index" if "index" in command else "model", before,
-                    f", and the trained model its updates are built on ({base}) while a model updated from it is "
-                    "served" if base else "")
-                _warn_shrunk(run_dir, before, out)
-                warn_updates_dropped(run_dir, before, out)
-            return out
-        except OSError as e:
-            if io_error(e, run_dir, "choose another run.dir") is not None:
-                raise io_error(e, run_dir, "choose another run.dir") from None
-            raise
-
-
-def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:
-    """A warning where the model just published knows under half the users or movies of the one it replaced (an
-    ops review: a day's file of new users alone, ingested as the whole data, replaced a 20,000-user model with a
-    300-user one, exit 0 and no word); the users update-users added to the one replaced are not counted against the
-    new one (a train drops them by design, which :func:`warn_updates_dropped` says). Nothing where either manifest
-    does not read."""
-    try:
-        old_m, new_m = (read_json(f / "manifest.json", "run manifest") for f in (run_dir / before, new))
-        counts = [(int(old_m[k]), int(new_m[k])) for k in ("n_users", "n_movies")]
-        trained = trained_users(old_m)  # the users update-users added are not a dataset's: their loss is said apart
-    except (ArtifactError, OSError, KeyError, TypeError, ValueError):
-        return
-    if counts[1][1] < 0.5 * counts[1][0] or counts[0][1] < 0.5 * trained:
-        (ou, nu), (om, nm) = counts
-        logging.getLogger("embedrec").warning(
-            "%s now serves a model of %s users x %s movies, where the one it replaced (%s) had %s x %s: if the data "
-            "was cut short, serve that one again (docs/reliability.md, 'Rolling back a model')", run_dir, f"{nu:,}",
-            f"{nm:,}", before, f"{ou:,}", f"{om:,}")
+from embedrec.run_updates import trained_users
 
 
 @dataclass

@@ -147,7 +147,7 @@ class TrainedModel(Model):
         import json
 
         from embedrec.artifacts import save_artifacts
-        from embedrec.run import publish
+        from embedrec.run_publish import publish
 
         cfg = self.config.updated({"run.dir": str(run_dir)})
         log_text = "".join(json.dumps(r) + "\n" for r in self._history)

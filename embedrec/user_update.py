@@ -55,7 +55,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
     (``new_users``; else the file is refused). Returns the ``updates`` record written, with ``model_folder`` (the new
     folder; None where the file adds nothing, and nothing is published)."""
     from embedrec.artifacts import writer_run
-    from embedrec.run import load_run, publish, run_lock
+    from embedrec.run import load_run
+    from embedrec.run_publish import publish, run_lock
     from embedrec.run_updates import updates_of
     from embedrec.serve.recommender import Recommender
     from embedrec.serve.update import check_resolvable
@@ -487,11 +488,11 @@ def appended_seen(ptr: np.ndarray, idx: np.ndarray, weights: np.ndarray, movies:
 def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, before: np.ndarray | None) -> None:
     """The new model folder: the changed arrays written (and the users' ids where the update adds users), every
     other listed file carried over checked, the manifest with the arrays' new hashes, n_users and the ``updates``
-    record (run.publish seals it)."""
+    record (run_publish.publish seals it)."""
     from embedrec.artifacts import carry_over
     from embedrec.fsutil.files import write_json
-    from embedrec.run import sha256_array
     from embedrec.run_layout import SOLVE_WEIGHTS, UPDATED_USERS, UPDATES, USER_SCALE
+    from embedrec.run_publish import sha256_array
 
     weights, scale = engine.solve_arrays()
     n_users = int(engine.P.shape[0])

@@ -184,7 +184,7 @@ def test_verify_checks_the_current_generation(csv, tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
 def test_files_and_folders_are_fsynced_around_each_rename(csv, tmp_path, monkeypatch):
     from embedrec.fsutil.files import atomic_write_bytes
-    from embedrec.run import publish
+    from embedrec.run_publish import publish
 
     events = []
     real_fsync, real_replace = os.fsync, os.replace

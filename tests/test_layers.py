@@ -184,7 +184,7 @@ LAYERS = [
     ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.repeats", "data.ratings", "data.assign", "data.summary", "data.layout", "data.dataset", "data.frames", "model",
                         "model.features", "model.mf", "model.factors"}),
-    ("artifacts", {"serve.index", "run_layout", "run_updates", "run_checks", "run_fixes", "run", "artifacts", "verify"}),
+    ("artifacts", {"serve.index", "run_layout", "run_updates", "run_checks", "run_fixes", "run_publish", "run", "artifacts", "verify"}),
     ("processes", {"distributed", "dist_data", "dist_sync"}),
     ("trainers, evaluation, serving", {"evaluate", "dist_eval", "training", "training.als", "training.trend", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",

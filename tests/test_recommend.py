@@ -211,8 +211,8 @@ def test_no_torch_import_in_recommend():
 
 def test_publish_swaps_atomically_and_old_readers_keep_their_files(tmp_path):
     from embedrec.fsutil.files import write_json
-    from embedrec.run import publish
     from embedrec.run_layout import RUN_FORMAT
+    from embedrec.run_publish import publish
 
     def version(n):
         def write(d):
@@ -1371,7 +1371,7 @@ def test_a_resealed_run_whose_arrays_do_not_fit_is_refused_in_one_line(trained, 
     from click.testing import CliRunner
 
     from embedrec.cli import main
-    from embedrec.run import _record_checksums
+    from embedrec.run_publish import _record_checksums
 
     def forged(name, edit):
         run = tmp_path / name

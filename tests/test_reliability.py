@@ -797,7 +797,7 @@ def test_second_writer_of_a_run_is_refused(base, tmp_path):  # row 12
 def test_a_failed_train_leaves_no_empty_run_folder(tmp_path):
     """A data or config error found under the lock removes the folders train created for the run (only a
     '.lock' was left in them), and never one that was there before or holds anything else."""
-    from embedrec.run import run_lock
+    from embedrec.run_publish import run_lock
 
     r = invoke("train", "--set", f"data.prepared={tmp_path / 'none'}", "--set", f"run.dir={tmp_path / 'a' / 'b'}")
     assert r.exit_code == 1 and "no prepared dataset" in one_line(r)
@@ -2504,8 +2504,8 @@ def test_an_interrupted_first_trains_folder_takes_a_fresh_train(tmp_path):
     """A review: with the run's '.lock' removed on release (tried, and taken back), a first train stopped before
     it published left checkpoint.pt, metrics.jsonl and tensorboard/ alone, and a fresh train there was refused
     as 'a folder of the user's own'. The writer lock stays in a run: it is what says embedrec made the folder."""
-    from embedrec.run import run_lock
     from embedrec.run_checks import check_run_folder
+    from embedrec.run_publish import run_lock
 
     run = tmp_path / "run"
     with run_lock(run):
@@ -3223,8 +3223,8 @@ def test_the_model_served_before_a_publish_is_kept_even_after_a_rollback_by_hand
     (only the newest two were kept) while it said 'the one it served before (...) is kept beside it'."""
     import logging
 
-    from embedrec.fsutil.generations import swap_link
-    from embedrec.run import current_link, publish
+    from embedrec.fsutil.generations import current_link, swap_link
+    from embedrec.run_publish import publish
 
     def write(tmp):
         (tmp / "manifest.json").write_text("{}")
@@ -3247,7 +3247,7 @@ def test_a_publish_of_a_much_smaller_model_is_warned_of(tmp_path, caplog):
     exit 0 and no word; now a warning says so and how to serve the old one again."""
     import logging
 
-    from embedrec.run import publish
+    from embedrec.run_publish import publish
 
     def model(users, movies):
         def write(tmp):

@@ -344,10 +344,10 @@ def test_history_and_evaluate_of_a_run_with_added_users(tmp_path, synth_dir):
 
 
 def test_a_train_after_added_users_is_not_said_to_have_shrunk(tmp_path, caplog):
-    """run._warn_shrunk (a model of under half the users or movies of the one it replaced) counts the replaced
+    """run_publish._warn_shrunk (a model of under half the users or movies of the one it replaced) counts the replaced
     model's trained users, not those update-users added, which a train drops by design: 300 trained users and 400
     added, replaced by a model of 300, is no shrink; one of 140 is."""
-    from embedrec.run import _warn_shrunk
+    from embedrec.run_publish import _warn_shrunk
 
     old = {"n_users": 700, "n_movies": 50, "updates": [{"users_added": 400}]}
     for name, m in (("artifacts-1", old), ("artifacts-2", {"n_users": 300, "n_movies": 50}),

@@ -53,7 +53,7 @@ def publish_generation(root: Path, prefix: str, write, keep: int, also_keep: Col
     point ``root/current`` at it; then prune (``prune_generations``), keeping ``also_keep`` too (the folder
     ``current`` named before: an ops review rolled ``current`` back to an older folder by hand, and the next
     publish pruned it while saying it was kept). ``also_keep`` is read once ``write`` has run, so a writer may
-    add to it (run.publish: the trained model an updated one is built on). The caller holds ``root``'s writer
+    add to it (run_publish.publish: the trained model an updated one is built on). The caller holds ``root``'s writer
     lock.
 
     Every file and folder is fsynced before the renames, so after a power cut ``current`` names a complete

@@ -108,7 +108,7 @@ def refuse_link_loop(target: Path, fix: str) -> None:
                                 f"...); remove the links, or {fix}") from None
 
 
-_GENERATION = re.compile(r"(artifacts|gen)-\d{8}T\d{6}-\d+")  # run.publish's and dataset.publish_dataset's folders
+_GENERATION = re.compile(r"(artifacts|gen)-\d{8}T\d{6}-\d+")  # run_publish.publish's and dataset.publish_dataset's folders
 
 
 def refuse_inside_store(target: Path, beside_run: bool = False, fix: str = "write it outside that folder") -> None:
@@ -309,7 +309,7 @@ def check_replaceable(target: Path, ours=None) -> None:
 
 
 def _run_manifest(m) -> bool:
-    """Whether ``m`` (a manifest.json's content) is a trained model's (run.publish writes it)."""
+    """Whether ``m`` (a manifest.json's content) is a trained model's (run_publish.publish writes it)."""
     return isinstance(m, dict) and "n_users" in m and "embeddings_sha256" in m
 
 
