@@ -439,7 +439,8 @@ def check_ks(ks) -> tuple[int, ...]:
 def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
     """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split;
     ``ks`` None: the run's own train.eval_k, what train printed; ``device`` (train.device) cuda scores on the GPU."""
-    from embedrec.run import load_run, run_eval_k
+    from embedrec.run import load_run
+    from embedrec.run_inputs import run_eval_k
 
     if ks is not None:
         ks = check_ks(ks)
@@ -453,7 +454,7 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
                     per_user: bool = False, lists=None) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``); ``lists``: called with (the result, the
     dataset) before it is returned (``Model.evaluate`` scores other recommenders' lists there)."""
-    from embedrec.run import run_dataset
+    from embedrec.run_inputs import run_dataset
     from embedrec.run_updates import trained_users
     from embedrec.verify import check_finite, check_served_arrays
 

@@ -65,12 +65,12 @@ def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | 
         def scored(result, ds):
             score_outside_lists(result, ds, split, ks, lists)
     with device_named(device, "evaluate"):
-        # moved_to read by run.run_dataset's rule, which names moved_to= where that folder is refused
+        # moved_to read by run_inputs.run_dataset's rule, which names moved_to= where that folder is refused
         return evaluate_opened(model.engine.run, dataset_dir, split, ks, device, moved_to, per_user, scored)
 
 
 def _run_eval_k(model) -> tuple[int, ...]:
-    from embedrec.run import run_eval_k
+    from embedrec.run_inputs import run_eval_k
 
     return run_eval_k(model.engine.run)
 

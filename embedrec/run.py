@@ -1,6 +1,11 @@
-"""The run directory: the one module that names, locks, publishes and opens what ``train`` leaves behind and
-later commands read (the files of a new model folder are written by artifacts.py, under the names given in
-run_layout.py, which holds the layout).
+"""A run opened: the model a run folder's ``current`` names, resolved once and held (``load_run``, which says what
+is wrong with a folder that is no run, or a run with no model yet, and what to do), its manifest checked
+(``_opened``), as a ``Run`` whose every read is checked against that manifest (``Run.array``, ``Run.parquet``,
+``Run.catalogue``, ``Run.read_verified``, ``Run.copy_verified``). The run directory is owned by this module and
+its siblings, each importing only those before it: run_layout.py (the layout and its names), run_updates.py
+(update-users' records in the manifest), run_checks.py (what a folder is; ``check_run_folder``), run_fixes.py (a
+damaged run's advice), run_publish.py (``run_lock``, ``publish``), run.py, then run_inputs.py (the dataset and
+config a run was trained on and with). The files of a new model folder are written by artifacts.py.
 
 A reader resolves ``current`` once and reads everything from that one folder, so a ``recommend`` running while
 ``train`` rewrites the run sees the old artifacts or the new ones, never a mix; it holds a shared lock on that
@@ -25,15 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.data.layout import has_manifest
-from embedrec.errors import ArtifactError, EmbedrecError, first_line
+from embedrec.errors import ArtifactError, first_line
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.fsutil.files import loads_json, read_denied, read_json, read_parquet_table
 from embedrec.fsutil.generations import current_link, open_current
-from embedrec.fsutil.integrity import (
-    check_fields,
-    check_seal,
-    read_checked,
-)
+from embedrec.fsutil.integrity import check_fields, check_seal, read_checked
 from embedrec.run_checks import (
     RUN_FIELDS,
     bare_model_folder,
@@ -54,7 +55,6 @@ from embedrec.run_layout import (
     run_of,
     writer_note,
 )
-from embedrec.run_updates import trained_users
 
 
 @dataclass
@@ -210,15 +210,6 @@ class Run:
             raise ArtifactError(f"run artifact '{p}' cannot be read ({first_line(e)}); {run_fix(self.path)}") from None
 
 
-def trained_on(run_dir: str | Path) -> Path | None:
-    """The dataset folder the model ``run_dir`` serves was trained on (resolved), as its manifest records it; None
-    where the folder serves no model or its manifest does not say (ingest's hint: a run of the dataset's own)."""
-    from embedrec.fsutil.files import probe_json
-
-    path = ((probe_json(Path(run_dir) / "current" / "manifest.json") or {}).get("dataset") or {}).get("path")
-    return Path(path).resolve() if isinstance(path, str) and path else None
-
-
 def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
     """The run's current model. ``dataset``: the config's data.prepared, for the error of a folder with neither a
     run nor a dataset, which says to ingest first, then train (a first-hour review: 'run train' failed next with
@@ -343,102 +334,3 @@ def _opened(path: Path, hold, run_dir: Path, bare: bool = False) -> Run:
         if run.checksum(name):
             run.read_verified(run.path / name)
     return run
-
-
-def moved_dataset(run: Run, moved_to: str | Path) -> Path | None:
-    """Where to read ``run``'s dataset from, given a config's data.prepared ``moved_to`` (`evaluate`'s): there,
-    where the recorded folder holds no dataset now (moved); else None, the recorded one, said in a warning where
-    ``moved_to`` names another folder (``data.layout.moved_to``, history's rule too)."""
-    from embedrec.data.layout import moved_to as moved_rule
-
-    return moved_rule((run.manifest.get("dataset") or {}).get("path"), moved_to)
-
-
-def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str | Path | None = None):
-    """Load the dataset a run was trained on and check it is that dataset (its fingerprint, its counts), not
-    merely one of the same size at the same path (e.g. re-ingested with another split seed since). ``dataset_dir``:
-    read that one instead; ``moved_to``: where to look when the recorded folder is gone (the dataset was moved).
-    Where it is and what is said where it is not: ``data.layout`` (``embedrec history`` says the same)."""
-    from embedrec.data import layout
-    from embedrec.data.dataset import load_dataset
-
-    rec = run.manifest.get("dataset") or {}
-    name = str(run_of(run.path))
-    given = "dataset_dir"  # the argument a refusal of the folder names (a review: moved_to= was said dataset_dir=)
-    if dataset_dir is None and moved_to is not None:
-        dataset_dir, given = moved_dataset(run, moved_to), "moved_to"
-    ds = load_dataset(layout.find(rec.get("path"), dataset_dir, name, "er.open(run_dir).evaluate(dataset_dir=FOLDER)",
-                                  given))
-    layout.check_same(ds.path, ds.manifest, ds.fingerprint, rec.get("path"), rec.get("files_fingerprint"), name,
-                      trained_users(run.manifest) if "n_users" in run.manifest else None,  # update-users' added
-                      run.manifest.get("n_movies"), given)                    # users come after the dataset's
-    return ds
-
-
-# the keys of a trained run's model that a config may set and a run-reading command cannot apply, compared with
-# the run's config.yaml as given (not train.* or model.dim: a run records what its selection chose there, so
-# the --set it was trained with would read as another value; not data.* or split.*: the dataset's ingest holds
-# those, not the train command's config)
-MODEL_KEYS = ("model.objective", "features.")
-
-
-def sets_not_applied(run_dir, cfg) -> list[tuple[str, str, str]]:
-    """(key, value, the run's value) for each key of ``cfg.set_keys`` (the --set / overrides given) among
-    MODEL_KEYS whose value differs from what the run at ``run_dir`` was trained with; [] where the run cannot be
-    read (the command says why)."""
-    keys = sorted(k for k in cfg.set_keys if k.startswith(MODEL_KEYS)
-                  and not any(o != k and o.startswith(k + ".") for o in cfg.set_keys))  # leaves, not their sections
-    if not keys:
-        return []
-    import yaml
-
-    try:
-        run = load_run(run_dir)
-        raw = run.read_verified(run.path / "config.yaml")
-        trained = yaml.safe_load(raw) if raw is not None else None
-    except (EmbedrecError, yaml.YAMLError):
-        return []
-    if not isinstance(trained, dict):
-        return []
-    out = []
-    for key in keys:
-        was, now = trained, cfg
-        for part in key.split("."):
-            was = was.get(part) if isinstance(was, dict) else None
-            now = getattr(now, part, None)
-        if _as_used(key, was) != _as_used(key, now):
-            out.append((key, _shown(now), _shown(was)))
-    return out
-
-
-def _as_used(key: str, value):
-    """A value as the model uses it: a feature list's columns as a set (the model takes each once, in any order:
-    a review found [gender, age] said to differ from [age, gender])."""
-    if key in ("features.movie", "features.user") and isinstance(value, list):
-        return sorted(set(map(str, value)))
-    return value
-
-
-def _shown(v) -> str:
-    """A config value as YAML's flow style writes it: true, null, [a, b]."""
-    if v is None or isinstance(v, bool):
-        return "null" if v is None else str(v).lower()
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_shown(x) for x in v) + "]"
-    return str(v)
-
-
-def run_eval_k(run) -> tuple[int, ...]:
-    """A run's recorded ``train.eval_k`` (its config.yaml, checked against the manifest), else (10, 20): the
-    cut-offs ``evaluate`` reports by default, what ``train`` printed."""
-    import yaml
-
-    from embedrec.config import TrainConfig
-
-    raw = run.read_verified(run.path / "config.yaml")
-    try:
-        ks = (yaml.safe_load(raw) or {}).get("train", {}).get("eval_k") if raw is not None else None
-    except (yaml.YAMLError, AttributeError):
-        ks = None
-    return tuple(ks) if isinstance(ks, list) and ks and all(isinstance(k, int) and k >= 1 for k in ks) else \
-        tuple(TrainConfig().eval_k)

@@ -330,7 +330,7 @@ def test_a_set_that_a_run_reading_command_cannot_apply_is_said_where_it_differs_
     r = invoke("recommend", "--user", "1", "-k", "2", *sets, "--set", "features.movie=[genre]")
     assert r.exit_code == 0 and "--set features.movie=[genre] (trained: [])" in r.stderr, r.stderr
     assert "or train again with it" in r.stderr
-    from embedrec.run import _as_used, _shown
+    from embedrec.run_inputs import _as_used, _shown
 
     assert _as_used("features.user", ["gender", "age", "age"]) == _as_used("features.user", ["age", "gender"])
     assert _shown(["decade"]) == "[decade]" and _shown(None) == "null" and _shown(True) == "true"

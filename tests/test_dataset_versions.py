@@ -139,7 +139,8 @@ def _flat_copy(root: Path, flat: Path) -> Path:
 
 
 def test_old_flat_layout_loads_and_is_replaced_by_generations(csv, tmp_path):
-    from embedrec.run import Run, run_dataset
+    from embedrec.run import Run
+    from embedrec.run_inputs import run_dataset
 
     ingest(csv, tmp_path / "v", 1)
     flat = _flat_copy(tmp_path / "v", tmp_path / "flat")

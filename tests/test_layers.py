@@ -184,7 +184,7 @@ LAYERS = [
     ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.repeats", "data.ratings", "data.assign", "data.summary", "data.layout", "data.dataset", "data.frames", "model",
                         "model.features", "model.mf", "model.factors"}),
-    ("artifacts", {"serve.index", "run_layout", "run_updates", "run_checks", "run_fixes", "run_publish", "run", "artifacts", "verify"}),
+    ("artifacts", {"serve.index", "run_layout", "run_updates", "run_checks", "run_fixes", "run_publish", "run", "run_inputs", "artifacts", "verify"}),
     ("processes", {"distributed", "dist_data", "dist_sync"}),
     ("trainers, evaluation, serving", {"evaluate", "dist_eval", "training", "training.als", "training.trend", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",
@@ -248,6 +248,21 @@ def test_fsutil_modules_import_down_their_order_only():
     assert not deps["embedrec.fsutil"]
     tree = ast.parse((PKG / "fsutil" / "__init__.py").read_text(encoding="utf-8"))
     assert [type(n) for n in tree.body] == [ast.Expr], "fsutil/__init__.py: a docstring only"
+
+
+RUN_ORDER = ["run_layout", "run_updates", "run_checks", "run_fixes", "run_publish", "run", "run_inputs"]  # run.py's
+
+
+def test_run_modules_import_down_their_order_only():
+    """The run directory's modules (run.py's docstring lists them) import only those before them, wherever the
+    import is written, and the serving path reaches none above run.py: run_inputs opens a run, run.py never
+    reaches back for it, nor for publish."""
+    deps = all_imports()
+    rank = {f"embedrec.{m}": i for i, m in enumerate(RUN_ORDER)}
+    assert set(rank) == {m for m in deps if m == "embedrec.run" or m.startswith("embedrec.run_")}
+    bad = sorted(f"{m} -> {d}" for m in rank for d in deps[m] if d in rank and rank[d] >= rank[m])
+    assert not bad, bad
+    assert "embedrec.run_publish" not in deps["embedrec.run"] and "embedrec.run" in deps["embedrec.run_inputs"]
 
 
 def test_layer_check_catches_an_upward_import():

@@ -194,9 +194,10 @@ def test_the_layout_module_imports_neither_pandas_nor_numpy():
 
 
 def test_a_run_that_records_no_dataset_is_one_line_for_evaluate_as_for_history(tmp_path):
-    """run.run_dataset (evaluate's) and Model.history share layout.find: a run manifest's dataset.path may be null
+    """run_inputs.run_dataset (evaluate's) and Model.history share layout.find: a run manifest's dataset.path may be null
     (RUN_FIELDS), which evaluate read as load_dataset(None), a TypeError."""
-    from embedrec.run import Run, run_dataset
+    from embedrec.run import Run
+    from embedrec.run_inputs import run_dataset
 
     run = Run(tmp_path / "runs" / "a" / "artifacts-20260101T000000-1", {"dataset": {"path": None}})
     with pytest.raises(ArtifactError) as e:

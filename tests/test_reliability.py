@@ -442,7 +442,8 @@ def test_a_missing_run_manifest_says_how_to_fix_it(base, tmp_path):
 # ---------------------------------------------------------------------------------- dataset pinning (22, 23)
 
 def test_run_pins_its_dataset(base, tmp_path):  # rows 22, 23
-    from embedrec.run import load_run, run_dataset
+    from embedrec.run import load_run
+    from embedrec.run_inputs import run_dataset
 
     run = load_run(base[1])
     rec = run.manifest["dataset"]

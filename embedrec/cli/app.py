@@ -583,13 +583,13 @@ _RUN_READERS = {"recommend", "predict", "evaluate", "export", "rebuild", "update
 
 
 def _warn_unread_sets(cfg) -> None:
-    """One warning for --set values of a trained run's model (run.sets_not_applied) that a command reading the
+    """One warning for --set values of a trained run's model (run_inputs.sets_not_applied) that a command reading the
     run cannot apply (a first-hour pass: `predict --set model.objective=explicit` answered from a ranking run,
     then advised that very --set). A config file's keys are not said: one file serves every command."""
     ctx = click.get_current_context(silent=True)
     if ctx is None or ctx.command.name not in _RUN_READERS:
         return
-    from embedrec.run import sets_not_applied
+    from embedrec.run_inputs import sets_not_applied
 
     differ = sets_not_applied(ctx.params.get("run_dir") or cfg.run.dir, cfg)
     if differ:

@@ -114,7 +114,7 @@ def _own_run(prepared: str, default_run: str) -> str:
     """runs/NAME for the dataset at ``prepared``: never the config's run.dir (the ML-100K run by default), the
     dataset's own folder, or a run trained on other data (then NAME-2, NAME-3, ...; a review: a second ML-100K
     split in alt/ml-100k was pointed at the default run)."""
-    from embedrec.run import trained_on
+    from embedrec.run_inputs import trained_on
 
     here = Path(prepared).resolve()
     name = Path(prepared).name

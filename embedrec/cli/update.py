@@ -56,9 +56,9 @@ def update_users(cfg: Config, ratings, run_dir, strict, no_new_users):
 def _warn_unapplied(cfg: Config) -> None:
     """One warning for the --set keys update-users does not apply (a red team: --set train.als_reg=5 was taken in
     silence): the re-solve is the run's recorded solve, whatever train.* and model.* say; the keys of a trained
-    model that differ from the run's (run.MODEL_KEYS) are warned of by the CLI's run readers already
+    model that differ from the run's (run_inputs.MODEL_KEYS) are warned of by the CLI's run readers already
     (app._warn_unread_sets)."""
-    from embedrec.run import MODEL_KEYS, _shown
+    from embedrec.run_inputs import MODEL_KEYS, _shown
 
     keys = sorted(k for k in cfg.set_keys if not k.startswith(READS) and not k.startswith(MODEL_KEYS)
                   and not any(o != k and o.startswith(k + ".") for o in cfg.set_keys))

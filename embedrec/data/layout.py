@@ -1,6 +1,6 @@
 """Where a prepared dataset is, and whether a folder holds one: the layout rules every reader of a dataset shares,
 with their messages, so a broken dataset is said alike by ``train`` (``dataset.load_dataset``), ``evaluate``
-(``run.run_dataset``) and ``history`` (``serve/history.py``, which reads the Parquet files through pyarrow: this
+(``run_inputs.run_dataset``) and ``history`` (``serve/history.py``, which reads the Parquet files through pyarrow: this
 module imports no pandas, no numpy, only the standard library and embedrec's errors and fsutil).
 
 The rules: a dataset folder ``DATASET`` holds ``current -> gen-<version>/`` (or, in the older flat layout or copied
