@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.distributed import Group, bounds, owners, send_to_owners
+from embedrec.distributed import Group, all_ranks, bounds, owners, send_to_owners
 from embedrec.errors import ArtifactError
 
 FIX = "«rerun the 'embedrec ingest' that wrote it, with --overwrite|ingest it again: er.ingest(source, cfg, overwrite=True)»"  # read_manifest names the folder and source
@@ -44,7 +44,7 @@ def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
                     break
         problem = g.share(problem)
         if problem is not None:
-            raise ArtifactError(problem)
+            raise all_ranks(ArtifactError(problem))
     return manifest
 
 

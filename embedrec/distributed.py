@@ -208,8 +208,29 @@ class Group:
         if self.max_(flag).item() == 0:
             return
         if error is not None:
-            raise error
-        raise ArtifactError("another rank failed (its error is on its stderr); fix that and run the command again")
+            raise all_ranks(error)
+        raise all_ranks(ArtifactError("another rank failed (its error is on its stderr); fix that and run the command "
+                                      "again"))
+
+
+def all_ranks(error: BaseException) -> BaseException:
+    """Mark ``error`` as raised on every rank together (by :meth:`Group.agree`, or from rank 0's answer shared), so
+    that where a script leaves it uncaught each rank still meets the others at exit and leaves the group
+    (:func:`_finish`). Not ``every_rank`` (``device.py``, the command line): an error each rank finds itself,
+    said once a node."""
+    error.all_ranks = True
+    return error
+
+
+def _raised_on_all_ranks(error: BaseException | None) -> bool:
+    """Whether ``error``, or one it was raised from or while handling, is marked by :func:`all_ranks`."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if getattr(error, "all_ranks", False):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 _GROUP: Group | None = None
@@ -378,11 +399,17 @@ def _finish() -> None:
     torchrun's key-value store, not a collective: a collective would pair with whatever another rank is still
     doing, and a wait left pending in the group would hold up this process's teardown. A rank that left with
     ``sys.exit(1)`` also comes here; after FINISH_WAIT_S without the others it exits as before, still in the
-    group (torchrun then stops the rest). After an uncaught exception (``sys.last_value``) nothing is done."""
+    group (torchrun then stops the rest). After an uncaught exception (``sys.last_value``, its traceback said) the
+    same is done where every rank raised it together (:func:`all_ranks`: a Python script's ``train_run`` refused on
+    every rank), else nothing (torchrun stops the others, and waiting would only delay that): a script's ranks,
+    each refused, left still in the group, and one aborted in teardown (SIGABRT) or was stopped by torchrun with
+    SIGTERM before it said its error (14 of 25 two-rank runs, with no other load). Once the ranks have met,
+    SIGTERM is ignored for the rest of the teardown."""
     import sys
     import time
 
-    if getattr(sys, "last_value", None) is not None:
+    last = getattr(sys, "last_value", None)
+    if last is not None and not _raised_on_all_ranks(last):
         return
     try:
         import torch.distributed as dist
@@ -399,6 +426,12 @@ def _finish() -> None:
             time.sleep(0.02)
             arrived = store.add(key, 0)
         if arrived >= world:
+            import signal
+
+            # every rank is at its exit: torchrun, which stops the others with SIGTERM as soon as one exits non-zero,
+            # would only turn this rank's exit status into -15 in the teardown left (the command line too ignores
+            # it once done)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             dist.destroy_process_group()
     except KeyboardInterrupt:  # Ctrl-C while waiting: the work is saved, but the exit code must say so
         global _interrupted_at_exit

@@ -597,7 +597,10 @@ def test_a_rank_that_ended_normally_waits_then_leaves_the_group(monkeypatch):
     """A rank that exited still in the process group could abort in teardown under load ("terminate called
     without an active exception", SIGABRT; 2 of 20 two-rank script runs). At exit, a rank whose program ended
     normally now waits for the others (a counter in torchrun's store, FINISH_WAIT_S at most) and then leaves
-    the group; without them it exits as before; after an uncaught exception it does nothing."""
+    the group, ignoring SIGTERM from then on; without them it exits as before; after an uncaught exception it
+    does nothing, unless every rank raised it together."""
+    import signal
+
     import torch.distributed as dist
 
     counts, calls = {}, []
@@ -616,11 +619,14 @@ def test_a_rank_that_ended_normally_waits_then_leaves_the_group(monkeypatch):
     monkeypatch.setattr(dist, "is_initialized", lambda: True)
     monkeypatch.setattr(dist, "get_world_size", lambda: 2)
     monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy"))
+    monkeypatch.setattr(signal, "signal", lambda sig, how: calls.append(("signal", sig, how)))
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     monkeypatch.setenv("MASTER_PORT", "29500")
     monkeypatch.delattr(sys, "last_value", raising=False)
     D._finish()
-    assert calls == [("store", "127.0.0.1", 29500, False, D.FINISH_WAIT_S), "destroy"]
+    met = [("store", "127.0.0.1", 29500, False, D.FINISH_WAIT_S), ("signal", signal.SIGTERM, signal.SIG_IGN),
+           "destroy"]
+    assert calls == met
 
     calls.clear(), counts.clear()
     Store.others = 0  # the other rank never comes (it left with sys.exit(1), or is still working)
@@ -632,9 +638,41 @@ def test_a_rank_that_ended_normally_waits_then_leaves_the_group(monkeypatch):
     monkeypatch.setattr(sys, "last_value", RuntimeError("a rank failed"), raising=False)
     D._finish()
     assert calls == []
+
+    # an uncaught error every rank raised together (agree's; a Python train_run refused on every rank): the ranks
+    # still meet and leave (the suite under load: left in the group, one aborted in teardown or was stopped by
+    # torchrun before it said its error), the error itself, or one raised from it or while handling it
+    monkeypatch.setattr(D, "FINISH_WAIT_S", 30)
+    Store.others = 1
+    marked = D.all_ranks(ConfigError("rank 0 was refused"))
+    cause, context = RuntimeError("raised from it"), RuntimeError("raised while handling it (from None)")
+    cause.__cause__, context.__context__, context.__suppress_context__ = marked, marked, True
+    for last in (marked, cause, context):
+        calls.clear(), counts.clear()
+        monkeypatch.setattr(sys, "last_value", last, raising=False)
+        D._finish()
+        assert calls == met, last
     monkeypatch.delattr(sys, "last_value", raising=False)
     monkeypatch.setattr(dist, "TCPStore", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("store gone")))
     D._finish()  # best effort: no store is not an error at exit
+
+
+def test_an_error_that_the_ranks_agree_on_is_marked_as_raised_on_all_of_them(monkeypatch):
+    """Group.agree's errors, the failing rank's own and the others' "another rank failed", are marked all_ranks
+    (so _finish meets the others after one left uncaught; read_manifest's shared answer too, below), and not
+    every_rank (the command line's "said once a node": the rank that failed says its own line)."""
+    from embedrec.errors import ArtifactError
+
+    g = D.Group(0, 1, torch.device("cpu"))
+    g.agree(None)  # nobody failed: nothing raised
+    with pytest.raises(ConfigError, match="here") as own:
+        g.agree(ConfigError("here"))
+    monkeypatch.setattr(D.Group, "max_", lambda self, t: torch.ones_like(t))  # another rank failed
+    with pytest.raises(ArtifactError, match="another rank failed") as other:
+        g.agree(None)
+    for e in (own, other):
+        assert D._raised_on_all_ranks(e.value) and not getattr(e.value, "every_rank", False)
+    assert not D._raised_on_all_ranks(ConfigError("this rank alone")) and not D._raised_on_all_ranks(None)
 
 
 def test_ctrl_c_while_a_finished_rank_waits_at_exit_exits_130(tmp_path):
@@ -701,8 +739,9 @@ def test_a_python_train_run_on_ranks_is_refused_while_another_writer_holds_the_r
     """An architecture review: api.train_run under torchrun took no writer lock (only the CLI did): it trained
     into a run another train held, rank 0 was refused only at its publish and rank 1 died of a gloo error. The
     lock is train_run's own now: rank 0 finds it taken, every rank is refused with a typed error, nothing is
-    written."""
+    written; and every rank exits 1 (they meet at exit and leave the group: distributed._finish)."""
     import fcntl
+    import re
 
     script = tmp_path / "train_run.py"
     script.write_text(TRAIN_RUN)
@@ -718,6 +757,12 @@ def test_a_python_train_run_on_ranks_is_refused_while_another_writer_holds_the_r
     assert f"Busy: another embedrec train is writing '{run}' (pid 4242)" in p.stderr, p.stderr[-3000:]
     assert "ArtifactError: another rank failed" in p.stderr and "gloo" not in p.stderr, p.stderr[-3000:]
     assert [q.name for q in run.iterdir()] == [".lock"]
+    # and each rank exited 1, none by a signal (the suite under load, and 14 of 25 runs alone: the ranks left the
+    # uncaught error still in the group, one aborted in teardown, "terminate called without an active exception",
+    # or torchrun stopped it with SIGTERM, before it had said its line too, once the other exited)
+    assert "terminate called" not in p.stderr, p.stderr[-3000:]
+    codes = re.findall(r"^\s+exitcode\s+:\s+(-?\d+)", p.stderr, re.M)  # torchrun's report, a rank a line
+    assert sorted(codes) == ["1", "1"], p.stderr[-3000:]
 
 
 def test_ranks_keep_the_movies_rated_below_min_rating_out_of_the_lists(synth_dir, tmp_path):
@@ -775,8 +820,9 @@ def test_the_ranks_refuse_dataset_files_that_do_not_match_the_manifest(prepared,
         DD.read_manifest(bad, lead, ("train", "valid", "test"))
     DD.read_manifest(bad)  # without a group: the manifest's own checks only, as before
     other = SimpleNamespace(leader=False, share=lambda x: "rank 0 says no")  # a rank that is told
-    with pytest.raises(ArtifactError, match="rank 0 says no"):
+    with pytest.raises(ArtifactError, match="rank 0 says no") as told:
         DD.read_manifest(gen, other, ("train",))
+    assert told.value.all_ranks  # raised on every rank together: met at exit if a script leaves it uncaught
 
 
 def test_ranks_report_and_serve_users_without_training_ratings_as_one_process(tmp_path):
