@@ -72,6 +72,15 @@ def repo_pythonpath() -> str:
     return os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))
 
 
+def hangup_default() -> None:
+    """``preexec_fn`` of a child a test hangs up on (SIGHUP): the signal at its default, as a terminal's session
+    starts it. A suite started under ``nohup`` (or by a shell that ignores SIGHUP) hands its ignore down, and
+    embedrec keeps an ignored SIGHUP ignored (nohup's promise), so the child went on and exited 0."""
+    import signal
+
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def write(path: Path, text: str, encoding="utf-8") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(encoding))

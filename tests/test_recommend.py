@@ -17,6 +17,8 @@ from embedrec.serve import index as ix
 from embedrec.serve.recommender import Recommender
 from embedrec.serve.stream import as_rows, recommend_many
 
+from .conftest import hangup_default
+
 
 @pytest.fixture(scope="module")
 def trained(trained_run):
@@ -1629,7 +1631,8 @@ def test_sigterm_leaves_a_json_stream_closed_over_the_rows_written(trained, sig)
     uid = Recommender.open(trained.run.dir).user_ids[0]
     p = subprocess.Popen([sys.executable, "-m", "embedrec", "recommend", "-q", "--run", str(trained.run.dir), "--users",
                           "-", "-k", "2", "--format", "json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env={**_os.environ, "PYTHONUNBUFFERED": "1"})
+                         stderr=subprocess.PIPE, env={**_os.environ, "PYTHONUNBUFFERED": "1"},
+                         preexec_fn=hangup_default)  # not nohup's ignore, where the suite runs under it
     try:
         p.stdin.write(f"{uid}\n".encode())
         p.stdin.flush()

@@ -27,6 +27,8 @@ from click.testing import CliRunner
 from embedrec.cli import main
 from embedrec.errors import ArtifactError, first_line, shorten
 
+from .conftest import hangup_default
+
 
 def invoke(*args, input=None):
     return CliRunner().invoke(main, [str(a) for a in args], input=input)
@@ -1594,9 +1596,9 @@ run()
 """
 
 
-def _process(*args, env=None) -> subprocess.CompletedProcess:
+def _process(*args, env=None, preexec_fn=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=600,
-                          env=None if env is None else {**os.environ, **env})
+                          env=None if env is None else {**os.environ, **env}, preexec_fn=preexec_fn)
 
 
 def _published(run: Path) -> tuple[dict, list]:
@@ -1626,7 +1628,8 @@ def test_sigterm_during_train_leaves_like_ctrl_c_and_resumes_to_the_same_model(b
                              ("publish", "SIGTERM", "outside an epoch: nothing half-written was left behind; "),
                              ("epoch", "SIGHUP", "after epoch 2; the checkpoint of epoch 2 is in ")):
         run = tmp_path / f"{where}-{sig}"
-        r = _process("-c", SIGTERM_AT, where, 2, "train", "-q", *sets, "--run", run, env={"EMBEDREC_TEST_SIGNAL": sig})
+        r = _process("-c", SIGTERM_AT, where, 2, "train", "-q", *sets, "--run", run, env={"EMBEDREC_TEST_SIGNAL": sig},
+                     preexec_fn=hangup_default)  # not nohup's ignore, where the suite runs under it
         assert r.returncode == {"SIGTERM": 143, "SIGHUP": 129}[sig], (where, r.returncode, r.stderr)
         line = one_line(SimpleNamespace(stderr=r.stderr))
         how = {"SIGTERM": "terminated (SIGTERM)", "SIGHUP": "hung up (SIGHUP)"}[sig]
@@ -1853,7 +1856,7 @@ def test_sigterm_during_tune_dims_stops_its_workers_and_keeps_finished_trials(tm
     tune, command = _tune_sweep(tmp_path)
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with open(out, "w") as o, open(err, "w") as e:
-        p = subprocess.Popen(command, stdout=o, stderr=e, start_new_session=group)
+        p = subprocess.Popen(command, stdout=o, stderr=e, start_new_session=group, preexec_fn=hangup_default)
     try:
         deadline = time.monotonic() + 180
         while not (tune / "tune.json").exists():  # the first trial finished: others run or wait
