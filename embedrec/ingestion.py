@@ -281,12 +281,15 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
 def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataConfig, report: dict,
                   said: str = "the movies file") -> pd.DataFrame:
     """Ratings of movies absent from the movies file: kept untitled, or dropped (data.unknown_movies). ``said``:
-    the movies as the warnings name them ('the movies DataFrame' of er.ingest(movies=df))."""
+    the movies as the warnings name them ('the movies DataFrame' of er.ingest(movies=df)). Where the absent ids
+    are the movies file's written another way ('0040' there, 40 in the ratings: :func:`data.ids.written_apart`),
+    that is said with an example pair and how to write them, and dropping them is not advised."""
     if movies is None:
         return ratings
     unknown = ~ratings["movie_id"].isin(movies["movie_id"])
     n_unknown = int(unknown.sum())
     report["ratings_for_unknown_movies"] = n_unknown
+    apart = _written_apart(ratings["movie_id"][unknown.to_numpy()], movies["movie_id"], cfg) if n_unknown else None
     # none known (a red team: kept untitled with a warning, then "ingested without a movies file" at recommend)
     if n_unknown and n_unknown == len(ratings) and len(movies):
         from embedrec.data.ids import py_id
@@ -298,9 +301,20 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
         if not cfg.movies:  # a release's own movies file (a red team: "the movies file 'None'")
             raise DataError(f"no movie of the ratings is in the release's own movies file {ids}: its files are "
                             "not of one release; unzip or download it again")
+        if apart is not None:  # every one there, written otherwise
+            raise DataError(f"no movie of the ratings is in the movies file '{cfg.movies}' as its ids are written "
+                            f"{ids}: the ratings {apart[1]}; {apart[2]}")
         raise DataError(f"no movie of the ratings is in the movies file '{cfg.movies}' {ids}: the two files must "
                         "use the same ids; check data.movies and its id column (data.columns.movie)")
-    if n_unknown:
+    if n_unknown and apart is not None:  # dropping them would lose ratings of movies the file has (a review)
+        rest = n_unknown - apart[0]
+        if cfg.unknown_movies == "drop":
+            ratings = ratings[~unknown.to_numpy()]
+        log.warning("%s ratings are for movies absent from %s as its ids are written: %s of them %s; %s; %s",
+                    f"{n_unknown:,}", said, "all" if not rest else f"{apart[0]:,}", apart[1], apart[2],
+                    ("dropped" if cfg.unknown_movies == "drop" else "kept (untitled) meanwhile") +
+                    (f", with the other {rest:,}, of movies it does not have" if rest else ""))
+    elif n_unknown:
         if cfg.unknown_movies == "drop":
             ratings = ratings[~unknown.to_numpy()]
             log.warning("dropped %s ratings for movies absent from %s", f"{n_unknown:,}", said)
@@ -308,6 +322,39 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
             log.warning("%s ratings are for movies absent from %s; kept (untitled). Set "
                         "data.unknown_movies=drop to drop them", f"{n_unknown:,}", said)
     return ratings
+
+
+def _written_apart(absent: pd.Series, known: pd.Series, cfg: DataConfig) -> tuple[int, str, str] | None:
+    """(how many of the ``absent`` ratings' movie ids are ids of the movies file written another way, what they
+    are, how to join them) or None where none is: ids join only as written under every data.id_type (int refuses
+    '0040', auto and str keep it as text), so the fix is to write the two files' ids alike."""
+    from embedrec.data.ids import written_apart
+
+    distinct = pd.unique(absent)
+    hits, first = written_apart(distinct, known.to_numpy())
+    if first is None:
+        return None
+    n = int(absent.isin(distinct[hits]).sum())
+    name, theirs, ours = _movies_name(cfg), _shown_id(first[1]), _shown_id(first[0])
+    n_ids = int(hits.sum())
+    what = (f"name {'its movies' if n_ids > 1 else 'its movie'} with {'their ids' if n_ids > 1 else 'its id'} written "
+            f"another way ({theirs} in {name} is {ours} in the ratings{'' if n_ids == 1 else f'; {n_ids:,} movies so'})")
+    return n, what, (f"ids join only as written (no data.id_type joins {theirs} and {ours}), so write {name}'s ids "
+                     f"as the ratings write them ({ours} for {theirs}) and ingest again")
+
+
+def _shown_id(v) -> str:
+    """An id as a message shows it: an integer written plainly as itself, anything else in quotes ('0040')."""
+    import re
+
+    return str(v) if re.fullmatch(r"-?(?:0|[1-9][0-9]*)", str(v)) else repr(str(v))
+
+
+def _movies_name(cfg: DataConfig) -> str:
+    """The movies file as a message names it: its path as given, or 'the movies DataFrame' (er.ingest(movies=df))."""
+    from embedrec.data.textfiles import NAMED
+
+    return NAMED.get(str(cfg.movies), str(cfg.movies)) if cfg.movies else "the release's movies file"
 
 
 def _tables(ratings: pd.DataFrame, assign: np.ndarray, raw_users: pd.DataFrame | None,

@@ -109,3 +109,27 @@ def test_malformed_and_beyond_the_type_by_hand():
     text = IdMap(np.array(["u1"], dtype=object), "user")
     assert [(text.malformed(x), text.beyond_text(x)) for x in ("abc", "01", str(2**63))] == [(None, None)] * 3
     assert m.unknown_text(str(2**63)) == "user '9223372036854775808' is not in the training data (3 users)"
+
+
+def test_id_number_is_the_integer_an_id_writes_in_any_form():
+    from embedrec.data.ids import id_number
+
+    assert [id_number(x) for x in ("0040", "+40", "40.0", " 40 ", 40, np.int64(40), 40.0, "40.")] == ["40"] * 8
+    assert [id_number(x) for x in ("-007", "-0", "000", "0", -3)] == ["-7", "0", "0", "0", "-3"]
+    # no integer: a word, a fraction, an exponent, another script's digits, a flag, a gap
+    assert [id_number(x) for x in ("m40", "40.5", 40.5, "4e1", "\u0664\u0660", True, None, float("nan"), "")] == \
+        [None] * 9
+    assert id_number("0" * 5000 + "7") == "7"  # by its text: int() refuses 4,300 digits
+
+
+def test_written_apart_names_the_known_id_each_unknown_one_writes_otherwise():
+    from embedrec.data.ids import written_apart
+
+    hits, first = written_apart([818, 5, 40, 7], np.array(["0040", "0818", "1007", "0007"], dtype=object))
+    assert hits.tolist() == [True, False, True, True] and first == (818, "0818")  # the first in the given order
+    hits, first = written_apart(["0040", "m1", "40.0"], np.array([40, 1007], np.int64))
+    assert hits.tolist() == [True, False, True] and first == ("0040", 40)
+    assert isinstance(first[1], int)  # a plain Python value, as py_id gives
+    hits, first = written_apart(["x", "12"], np.array(["a", "b"], dtype=object))  # nothing alike: no pair
+    assert hits.tolist() == [False, False] and first is None
+    assert written_apart([], np.array([1, 2]))[1] is None

@@ -1473,3 +1473,54 @@ def test_quoted_decimal_commas_in_a_comma_separated_file_are_read(tmp_path):
     assert '"3,5"' in p.read_text()
     r, out = ingest(tmp_path / "ds", p, "--set", "data.decimal=,", "--set", "split.valid=0", "--set", "split.test=0")
     assert r.exit_code == 0 and "rating values: 1.5:1  2.5:1  3.5:2  4.5:1" in r.stderr, r.stderr
+
+
+def test_movie_ids_written_another_way_in_the_movies_file_are_said_with_a_pair_and_no_drop_advice(tmp_path):
+    """A review: Parquet ratings of integer ids (40, 1007) and a movies file writing '0040': 'N ratings are for
+    movies absent from the movies file; kept (untitled). Set data.unknown_movies=drop to drop them', half the
+    ratings, each of a movie the file has. The ids that match once written alike are said, with an example pair
+    and how to write them, and drop is not advised; the ids still join only as written."""
+    from embedrec.data.dataset import load_dataset
+
+    ratings, movies = tmp_path / "r.parquet", tmp_path / "m.csv"
+    pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3"], "movie_id": [40, 1007, 40, 5, 1007],
+                  "rating": [4.0, 3, 5, 2, 4]}).to_parquet(ratings)
+    movies.write_text("movie_id,title,genres\n0040,Forty (1990),A\n1007,Bond (1991),B\n0005,Five (1992),C\n")
+    sets = ("--set", f"data.movies={movies}", "--set", "data.id_type=auto", "--set", "split.valid=0",
+            "--set", "split.test=0", "--set", "data.min_rating=null")
+    r, out = ingest(tmp_path, ratings, *sets)
+    assert r.exit_code == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if "absent" in line]
+    assert said == [f"3 ratings are for movies absent from the movies file as its ids are written: all of them name "
+                    f"its movies with their ids written another way ('0040' in {movies} is 40 in the ratings; 2 "
+                    f"movies so); ids join only as written (no data.id_type joins '0040' and 40), so write {movies}'s "
+                    "ids as the ratings write them (40 for '0040') and ingest again; kept (untitled) meanwhile"], said
+    assert "unknown_movies=drop" not in r.stderr
+    titles = load_dataset(out).movies.set_index("movie_id")["title"].to_dict()
+    assert titles == {"40": "", "5": "", "1007": "Bond"}  # kept apart: '0040' is not joined to 40
+    # a movie the file does not have beside them: counted apart, and still no drop advice
+    movies.write_text("movie_id,title,genres\n0040,Forty (1990),A\n1007,Bond (1991),B\n")
+    r, out = ingest(tmp_path, ratings, *sets, "--overwrite")
+    assert r.exit_code == 0 and "3 ratings are for movies absent from the movies file as its ids are written: 2 of " \
+        "them name its movie with its id written another way ('0040' in " in r.stderr, r.stderr
+    assert "; kept (untitled) meanwhile, with the other 1, of movies it does not have" in r.stderr
+    assert "unknown_movies=drop" not in r.stderr
+    # the file written as the ratings write them: every title found, nothing said
+    movies.write_text("movie_id,title,genres\n40,Forty (1990),A\n1007,Bond (1991),B\n5,Five (1992),C\n")
+    r, out = ingest(tmp_path, ratings, *sets, "--overwrite")
+    assert r.exit_code == 0 and "absent" not in r.stderr, r.stderr
+    assert set(load_dataset(out).movies["title"]) == {"Forty", "Bond", "Five"}
+
+
+def test_a_movies_file_of_no_id_as_written_says_the_ids_written_another_way(tmp_path):
+    """Every rating's movie in the movies file written otherwise (the ratings' '0040', the file's 40): refused as
+    before, now saying how the ids differ and how to write them."""
+    ratings, movies = tmp_path / "r.csv", tmp_path / "m.csv"
+    ratings.write_text("user_id,movie_id,rating\nu1,0040,4\nu1,0041,3\nu2,0040,5\n")
+    movies.write_text("movie_id,title,genres\n40,Forty (1990),A\n41,Forty-one (1991),B\n")
+    r, out = ingest(tmp_path, ratings, "--set", f"data.movies={movies}", "--set", "data.id_type=auto", quiet=True)
+    line = refused(r, out, f"no movie of the ratings is in the movies file '{movies}' as its ids are written (")
+    assert line.endswith(f": the ratings name its movies with their ids written another way (40 in {movies} is "
+                         "'0040' in the ratings; 2 movies so); ids join only as written (no data.id_type joins 40 "
+                         f"and '0040'), so write {movies}'s ids as the ratings write them ('0040' for 40) and "
+                         "ingest again"), line

@@ -82,6 +82,54 @@ def py_id(v):
     return v.item() if hasattr(v, "item") else v
 
 
+_NUMBER_FORM = re.compile(r"([+-]?)([0-9]+)(?:\.0*)?")  # '0040', '+40', '40.0', '-007': an integer in any form
+
+
+def id_number(x) -> str | None:
+    """The integer an id writes, whatever its form, as plain text: '0040', '+40', '40.0', ' 40 ', 40 and 40.0 are
+    all '40' ('-007' is '-7'); None for an id that writes no integer (a word, a fraction, a flag). What ids
+    written apart are compared by (:func:`written_apart`); never how ids are read, which keeps '0040' apart from
+    40 (data.id_type)."""
+    if x is None or isinstance(x, (bool, np.bool_)):
+        return None
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        return str(int(x)) if np.isfinite(x) and float(x).is_integer() else None
+    m = _NUMBER_FORM.fullmatch(str(x).strip())
+    if m is None:
+        return None
+    digits = m[2].lstrip("0") or "0"  # by its text: int() refuses 4,300 digits
+    return f"-{digits}" if m[1] == "-" and digits != "0" else digits
+
+
+def written_apart(unknown, known) -> tuple[np.ndarray, tuple | None]:
+    """Which of ``unknown`` (ids not found among ``known`` as written) name an id of ``known`` written another way:
+    the same integer (:func:`id_number`) with leading zeros, a sign, '.0', or as a number where the other is text
+    ('0040' and 40). (a bool mask over ``unknown``, (the first such id, the id of ``known`` it names), None where
+    none does.) For a warning that says why ids do not join and how to write them (a review: a movies file's '0040'
+    against the ratings' 40 left half a shop's ratings untitled, and the advice was to drop them); the ids are never
+    joined so."""
+    unknown = list(unknown)
+    hits = np.zeros(len(unknown), dtype=bool)
+    arr = np.asarray(known)
+    keys = arr.astype(str).tolist() if arr.dtype.kind in "iu" else [id_number(k) for k in arr.tolist()]
+    index: dict[str, object] = {}
+    for key, k in zip(keys, arr.tolist()):
+        if key is not None:
+            index.setdefault(key, k)
+    first = None
+    if not index:
+        return hits, first
+    for i, u in enumerate(unknown):
+        k = index.get(id_number(u))  # (a key found means another form: the id itself was not found)
+        if k is not None:
+            hits[i] = True
+            if first is None:
+                first = (py_id(u), py_id(k))
+    return hits, first
+
+
 def check_missing(missing: str) -> None:
     if missing not in MISSING:
         raise UsageError(f"missing={missing!r}: expected one of {', '.join(map(repr, MISSING))}")
