@@ -380,6 +380,29 @@ def test_a_number_in_title_words_is_a_whole_number_not_part_of_a_year():
     assert cat.title_rows("1950") == [] and cat.titles[cat.find_movie("sunset 1950")] == "Sunset Blvd."
 
 
+def test_title_words_are_matched_without_the_punctuation_around_them():
+    """A review: 'widget 40, size m' matched 7 movies (0340, 0640, ...) where 'widget 40' found one: the word '40,'
+    kept its comma, so it was no whole number and matched within '340,'. A query's words lose the punctuation
+    around them as the titles' are read; a year in parentheses still matches the year, and a word of punctuation
+    alone is kept."""
+    from embedrec.serve.catalogue import Catalogue, query_word
+
+    assert [query_word(w) for w in ("40,", '"cl9"', "(1995)", "(1995),", "&", "godfather,", "l'enfer", "e.t.")] == [
+        "40", "cl9", "(1995)", "1995", "&", "godfather", "l'enfer", "e.t"]
+    titles = [f'Widget {i}, size {"SML"[i % 3]} "cl{i % 7}"' for i in (40, 340, 640, 1240, 41)] + [
+        "Sense & Sensibility", "Toy Story", "Toy Story 2", "Heat"]
+    cat = Catalogue.from_parts(np.arange(2), {"movie_id": np.array([f"{i:04d}" for i in range(9)]), "title": titles,
+                                              "year": [None] * 5 + [1995, 1995, 1999, 1995], "genres": [[]] * 9})
+    for q in ("widget 40, size m", "Widget 40, size M", "widget 40,", '"widget 40" size', "widget 40"):
+        assert cat.title_rows(q) == [0], q
+    assert cat.title_rows("widget 340, size m") == [1]
+    assert cat.title_rows("toy story") == [6]  # the exact title wins over 'Toy Story 2' (as before)
+    assert cat.title_rows("toy story, (1999)") == [7] and cat.title_rows("story (1995)") == [6]
+    assert cat.title_rows("sense & sensibility") == [5] and cat.title_rows("sense &") == [5]
+    assert cat.title_rows("(1995)") == [5, 6, 8]  # a year in parentheses still names the year (as before)
+    assert cat.movie_ids[cat.find_movie("Widget 40, size M")] == "0000"
+
+
 @pytest.mark.parametrize("id_of_50", [True, False])
 def test_movie_and_liked_read_a_text_by_one_rule_on_a_string_id_run(tmp_path, id_of_50):
     """A known gap (session 44's reviews): on a string-id run `--movie 50` read 50 as title words where `--liked 50`

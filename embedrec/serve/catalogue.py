@@ -32,6 +32,17 @@ def fold_title(text: str) -> str:
 
 # a title's form that ends in its year, '(1984)': numbers alone never match it (Catalogue.title_rows)
 _WITH_YEAR = re.compile(r" \(\d{4}\)$")
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # a word's punctuation before and after it ('40,', '"cl9"', 'here!')
+_YEAR_WORD = re.compile(r"\(\d{4}\)")
+
+
+def query_word(word: str) -> str:
+    """One word of a title query as it is matched: without the punctuation around it, as a title's words are read
+    ('40,' is the number 40, so that 'widget 40, size m' is not 'widget 340, size m': a review), but a year in
+    parentheses, '(1995)', kept (it matches a title's year) and a word of punctuation alone ('&') as it is."""
+    if _YEAR_WORD.fullmatch(word):
+        return word
+    return _EDGES.sub("", word) or word
 
 
 class Catalogue:
@@ -146,7 +157,7 @@ class Catalogue:
         # a number is a whole word ('50' is '50 First Dates', not the year of 'Cinderella (1950)': a first-hour pass);
         # other words match within words ('godfath'); numbers alone are a title's words, never its year (a review:
         # --liked 1984 on ML-100K matched every movie of 1984; 'fargo 1996' still finds Fargo (1996))
-        words = low.split()
+        words = [query_word(w) for w in low.split()]
         find = [re.compile(rf"(?<![0-9]){re.escape(w)}(?![0-9])").search if w.isdigit() else
                 (lambda f, w=w: w in f) for w in words]
         if all(w.isdigit() for w in words):
