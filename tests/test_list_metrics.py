@@ -272,6 +272,58 @@ def test_evaluate_says_unknown_movies_and_users_without_a_list_and_takes_sigterm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unk.csv"]
 
 
+def test_evaluate_says_list_ids_that_are_the_dataset_s_written_another_way(tmp_path):
+    """A review: a peer's lists whose movie ids had lost their leading zeros ('40' for the dataset's '0040') were
+    said as 'N of its rows name a movie id this dataset does not have (e.g. '40')' and scored at half their NDCG.
+    The warning now says they are the dataset's ids written another way, with a pair and how to write them (and so
+    for users without a list whose ids are written otherwise); the ids are still matched as written."""
+    import json
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "r.csv").write_text("user_id,movie_id\n" + "".join(
+        f"{u:04d},{m:04d}\n" for u in range(60) for m in rng.choice(30, 10, replace=False)))
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    r = CliRunner().invoke(main, ["ingest", "-q", str(tmp_path / "r.csv"), *sets, "--set", "data.id_type=auto",
+                                  "--set", "data.columns.rating=null"])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=2"])
+    assert r.exit_code == 0, r.stderr
+    lists = pd.DataFrame({"user_id": np.repeat([f"{u:04d}" for u in range(60)], 3),
+                          "movie_id": np.tile(["0001", "2", "3"], 60), "rank": np.tile([1, 2, 3], 60)})
+    lists.to_csv(tmp_path / "peer.csv", index=False)
+
+    def evaluate(path):
+        r = CliRunner().invoke(main, ["evaluate", *sets, "-k", "3", "--format", "json", "--lists", str(path)])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)["splits"]["test"][path.name], r.stderr
+
+    got, err = evaluate(tmp_path / "peer.csv")
+    assert got["rows_unknown_movie"] == 120
+    assert "peer.csv: 120 of its rows name a movie id this dataset does not have (e.g. '2'), each a miss and left " \
+        "out of coverage and the beyond-accuracy metrics; in all those rows the lists name 2 of the dataset's movies " \
+        "with their ids written another way ('2' in the lists is '0002' in the dataset): write the lists' ids as the " \
+        "dataset writes them ('0002' for '2') and evaluate again (ids are matched as written)" in err, err
+    lists.assign(movie_id=lists["movie_id"].str.zfill(4)).to_csv(tmp_path / "fixed.csv", index=False)
+    fixed, err = evaluate(tmp_path / "fixed.csv")  # written as the dataset writes them: every movie known
+    assert fixed["rows_unknown_movie"] == 0 and "does not have" not in err and "written another way" not in err
+    # users of the lists written otherwise: said beside the users without a list; a movie no dataset id writes
+    # otherwise: the advice as before
+    lists.assign(user_id=[str(int(u)) if u < "0030" else u for u in lists["user_id"]],
+                 movie_id=np.tile(["0001", "m2", "0003"], 60)).to_csv(tmp_path / "users.csv", index=False)
+    got, err = evaluate(tmp_path / "users.csv")
+    assert got["users_without_list"] > 0
+    assert f"users.csv: {got['users_without_list']:,} of the {got['users_evaluated']:,} users of test have no list, " \
+        "each scored 0; the lists name 30 of the dataset's users with their ids written another way ('0' in the " \
+        "lists is '0000' in the dataset): write the lists' ids as the dataset writes them ('0000' for '0') and " \
+        "evaluate again (ids are matched as written)" in err, err
+    assert "name a movie id this dataset does not have (e.g. 'm2'), each a miss and left out of coverage and the " \
+        "beyond-accuracy metrics; map the lists' ids back to the dataset's" in err, err
+
+
 def test_evaluate_says_a_short_list_once_naming_itself_and_k(trained_run, caplog):
     """A notebook review: evaluate(lists=..., per_user=True) warned of 10-long lists at the run's k=20 twice, as
     score_lists, a function the caller never called."""
