@@ -524,9 +524,10 @@ def rebuild_index(run_dir: str | Path | None = None, cfg: Config | None = None) 
 def update_users(run_dir: str | Path | None = None, ratings: str | Path | None = None, cfg: Config | None = None, *,
                  strict: bool = False, new_users: bool = True) -> dict:
     """``embedrec update-users``: re-solve the users named in ``ratings`` (a ratings table's path, CSV, TSV or
-    Parquet of user, movie, rating[, timestamp] rows, read as ingest reads one under cfg.data's reading settings;
-    '-' for standard input) with those ratings, made since training, the movie factors fixed, as the run's own
-    training solved them, and publish them as the run's new model folder (default cfg.run.dir), so that
+    Parquet of user, movie, rating[, timestamp] rows, read as ingest reads one under cfg.data's reading settings,
+    those the config does not give as the run's dataset was ingested: its columns' names, separator, header,
+    encoding, decimal mark and data.missing; '-' for standard input) with those ratings, made since training, the
+    movie factors fixed, as the run's own training solved them, and publish them as the run's new model folder (default cfg.run.dir), so that
     ``recommend``, ``export --topk-all`` and ``explain`` serve them (implicit's ``partial_fit_users``;
     ``Model.recommend_new(user=...)`` is the same re-solve for one request, writing nothing). A user the run does
     not know is added (n_users grows), its vector the one ``recommend_new(rated=...)`` folds in from the same
@@ -535,6 +536,8 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | None =
     ``strict=True``. Under the run's writer lock (``Busy`` while another writer holds it); a Model opened before
     keeps answering from the folder it opened. Returns the ``updates`` record the manifest gains (its
     ``model_folder``: None where the file adds nothing, and nothing is published)."""
+    from embedrec.config import chosen_keys
+    from embedrec.user_update import AS_INGESTED
     from embedrec.user_update import update_users as update
 
     if run_dir is not None:
@@ -545,4 +548,4 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | None =
     if ratings is None:
         raise UsageError("update_users: give the ratings file: er.update_users(run_dir, 'since.csv')")
     return update(run_dir if run_dir is not None else cfg.run.dir, ratings, cfg.data, strict=strict,
-                  new_users=new_users)
+                  new_users=new_users, given=chosen_keys(cfg, AS_INGESTED))

@@ -1028,6 +1028,27 @@ def _leaves(d: dict, prefix: str = ""):
             yield f"{prefix}{k}", v
 
 
+def chosen_keys(cfg: Config, keys) -> list[str]:
+    """Those of ``keys`` (dotted data.* and split.* keys) that ``cfg`` gives as a choice: by --set, an override or
+    updated(), or by a config file, but not at its default value in a file that writes every data and split key
+    (as `embedrec config` saves one: each key is written there, none chosen). What a command that reads its data
+    as the dataset was ingested keeps from the config (update-users' --ratings: ``user_update.as_ingested``), as
+    :func:`ingest_settings_warning` compares those keys."""
+    default = Config()
+    compared = {k for k in _flat_keys({s: default.to_dict()[s] for s in ("data", "split")}) if k not in _NOT_COMPARED}
+    saved_whole = compared <= cfg.explicit_keys
+    out = []
+    for key in keys:
+        if key not in cfg.explicit_keys:
+            continue
+        now, was = cfg, default
+        for part in key.split("."):
+            now, was = getattr(now, part, None), getattr(was, part, None)
+        if key in cfg.set_keys or not saved_whole or now != was:
+            out.append(key)
+    return out
+
+
 def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, command: str,
                             read_as: dict | None = None, manifest: dict | None = None) -> str | None:
     """The warning for data.* and split.* keys the config sets (in its file or with --set) to values other than
@@ -1046,10 +1067,7 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
     import shlex
 
     differ = []
-    default = Config()
-    compared = {k for k in _flat_keys({s: default.to_dict()[s] for s in ("data", "split")})
-                if k not in _NOT_COMPARED}
-    saved_whole = compared <= cfg.explicit_keys
+    chosen = set(chosen_keys(cfg, cfg.explicit_keys))  # a saved config's default is no choice: one of every key
     for key in sorted(cfg.explicit_keys):
         # where the data is: not compared, but for a movies file given on this command line (a first-hour pass:
         # `train --set data.movies=FILE` was passed over without a word, where split.test is said)
@@ -1059,12 +1077,11 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
         then: object = recorded
         for part in key.split("."):
             then = then.get(part) if isinstance(then, dict) else None
-        now: object = cfg
-        was: object = default
-        for part in key.split("."):
-            now, was = getattr(now, part, None), getattr(was, part, None)
-        if saved_whole and key not in cfg.set_keys and now == was:  # a saved config's default: one of every key
+        if key not in chosen:
             continue
+        now: object = cfg
+        for part in key.split("."):
+            now = getattr(now, part, None)
         if key.startswith("data.columns.") and (read_as or {}).get(key.rsplit(".", 1)[1]) == now:
             continue  # the column ingest read under its default's name
         if key == "data.movies" and isinstance(now, str) and isinstance(then, str) and \

@@ -36,6 +36,8 @@ import numpy as np
 from embedrec.errors import ArtifactError, DataError, NotFoundError, UsageError, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
+    from collections.abc import Iterable
+
     from embedrec.config import DataConfig
     from embedrec.data.readers import RawData
     from embedrec.run import Run
@@ -45,11 +47,19 @@ log = logging.getLogger("embedrec")
 COMMAND = "embedrec update-users"
 NAMED = 5  # ids named one by one in a warning or an error; the rest are counted
 EMPTY = "point data.source at a ratings file with rows"  # the readers' advice for an empty file (data/parsing.py)
+# how --ratings is read where the config does not say: as the run's dataset was ingested (its manifest's config),
+# the new ratings being of the same data (a review: a dataset ingested with data.columns.user=customer, then
+# update-users refused its since.csv, "no column 'user_id'"); not data.format (the file's name says it) nor
+# data.id_type (the ids are read as the run's are: read_ratings)
+AS_INGESTED = ("data.columns.user", "data.columns.movie", "data.columns.rating", "data.columns.timestamp",
+               "data.separator", "data.header", "data.encoding", "data.decimal", "data.missing")
 
 
-def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False, new_users: bool = True) -> dict:
+def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False, new_users: bool = True,
+                 given: Iterable[str] | None = None) -> dict:
     """Re-solve the users of ``ratings`` (a ratings table's path, or '-' for standard input, read as ingest reads
-    one under ``data_cfg``'s reading settings) in the run at ``run_dir`` and publish the result as its new model
+    one under ``data_cfg``'s reading settings, each of AS_INGESTED that ``given`` does not name as the run's
+    dataset was ingested: :func:`as_ingested`) in the run at ``run_dir`` and publish the result as its new model
     folder under the run's writer lock (``Busy`` while another writer holds it). A rating of a movie the model does
     not know is left out with a warning (``strict``: refused); a user the run does not know is added to it
     (``new_users``; else the file is refused). Returns the ``updates`` record written, with ``model_folder`` (the new
@@ -68,7 +78,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         run = load_run(run_dir)
         engine = Recommender(run)
         check_resolvable(engine, lasting=True)
-        raw = read_ratings(source, data_cfg, engine)
+        raw = read_ratings(source, as_ingested(run, data_cfg, given, source), engine)
         pairs = _file_pairs(raw, engine, strict, new_users)
         plan = _plan(engine, pairs)
         before = _updated_before(run)
@@ -103,6 +113,66 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
              _shown(source), _n(plan.pairs_solved, "new rating"), f" ({'; '.join(others)})" if others else "",
              served, time.perf_counter() - started)
     return {**record, "model_folder": folder.name}
+
+
+def as_ingested(run: Run, data_cfg: DataConfig, given: Iterable[str] | None, source: str = "-") -> DataConfig:
+    """``data_cfg`` with each reading setting of AS_INGESTED that ``given`` (the keys the config or --set gives:
+    config.chosen_keys; None: those at other values than the defaults) does not name taken from the config the
+    run's dataset was ingested with (its manifest, at the path the run records), said in one line where one
+    differs; ``data_cfg`` as it is where that manifest cannot be read (a dataset moved or gone, one made in
+    memory)."""
+    import json
+
+    from embedrec.config import DataConfig
+
+    path = (run.manifest.get("dataset") or {}).get("path")
+    try:
+        folder = Path(path)
+        current = folder / "current" / "manifest.json"
+        manifest = json.loads((current if current.exists() else folder / "manifest.json").read_text("utf-8"))
+        recorded = manifest["config"]["data"]
+        if not isinstance(recorded, dict):
+            return data_cfg
+    except (OSError, ValueError, TypeError, KeyError):
+        return data_cfg
+    default = DataConfig()
+    if given is None:  # what differs from the defaults was given
+        given = [k for k in AS_INGESTED if _value(data_cfg, k) != _value(default, k)]
+    data, cols, taken = {}, {}, []
+    for key in AS_INGESTED:
+        if key in given:
+            continue
+        name = key.split(".")[-1]
+        then = (recorded.get("columns") or {}).get(name, ...) if key.startswith("data.columns.") else \
+            recorded.get(name, ...)
+        if then is ... or then == _value(data_cfg, key) or not _fits(then, _value(default, key), key):
+            continue
+        (cols if key.startswith("data.columns.") else data)[name] = then
+        taken.append(f"{key}={'null' if then is None else then}")
+    if not taken:
+        return data_cfg
+    log.info("reading %s as dataset '%s' was ingested: %s (a key given «with --set|in the config» reads it "
+             "otherwise)", _shown(source), manifest.get("name") or path, ", ".join(taken))
+    return dataclasses.replace(data_cfg, columns=dataclasses.replace(data_cfg.columns, **cols), **data) \
+        if cols or data else data_cfg
+
+
+def _value(data_cfg: DataConfig, key: str):
+    """The value of a dotted data.* ``key`` in ``data_cfg``."""
+    now: object = data_cfg
+    for part in key.split(".")[1:]:
+        now = getattr(now, part)
+    return now
+
+
+def _fits(value, default, key: str) -> bool:
+    """Whether a recorded ``value`` is of the kind ``key`` takes (its default's, or None for a column a file may
+    lack, data.separator's auto): a sealed manifest holds what a config took, but an older one may lack a key."""
+    if value is None:
+        return key in ("data.columns.rating", "data.columns.timestamp", "data.separator")
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    return isinstance(value, str) if isinstance(default, str) or default is None else False
 
 
 def _updated_before(run: Run) -> np.ndarray | None:

@@ -673,3 +673,63 @@ def test_evaluate_and_resume_of_an_updated_run(ingested, tmp_path):
     assert f"{run} now serves a model trained without the updates of the one it replaced ({folder}: update-users " \
            "re-solved 3 of its users" in r.stderr
     assert "updates" not in json.loads((run / "current" / "manifest.json").read_text())
+
+
+def test_the_ratings_file_is_read_as_the_run_s_dataset_was_ingested_unless_the_config_says(tmp_path):
+    """A review: a dataset ingested with data.columns.user=customer (a shop's click log, data.columns.rating=null),
+    then `update-users --ratings since.csv` refused its file of the same columns: "no column 'user_id'". Its
+    columns (and separator, header, encoding, decimal mark, data.missing) default to the dataset's, said in one
+    line; a key --set gives is read as given; a dataset gone leaves the config's."""
+    rng = np.random.default_rng(0)
+    rows = [(f"c{u}", f"i{m}") for u in range(40) for m in rng.choice(15, 6, replace=False) + 15 * (u % 2)]
+    write_ratings(tmp_path / "log.csv", rows, "customer;item")  # (';': a separator the file must be read with)
+    (tmp_path / "log.csv").write_text((tmp_path / "log.csv").read_text().replace(",", ";"))
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    r = invoke("ingest", "-q", tmp_path / "log.csv", *sets, "--set", "data.columns.user=customer", "--set",
+               "data.columns.movie=item", "--set", "data.columns.rating=null", "--set", "data.separator=;",
+               "--set", "data.id_type=str")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=2")
+    assert r.exit_code == 0, r.stderr
+    since = tmp_path / "since.csv"
+    since.write_text("customer;item\nc1;i20\nc1;i21\nnew;i3\n")
+    run = ("--set", f"run.dir={tmp_path / 'run'}")
+    r = invoke("update-users", "--ratings", since, *run)
+    assert r.exit_code == 0, r.stderr
+    assert f"reading '{since}' as dataset 'log' was ingested: data.columns.user=customer, data.columns.movie=item, " \
+        "data.columns.rating=null, data.separator=; (a key given with --set reads it otherwise)" in r.stderr, r.stderr
+    record = json.loads(r.stdout)
+    assert (record["users"], record["users_added"], record["pairs"]) == (1, 1, 3)
+    # a key --set gives is read as given (the others still the dataset's)
+    r = invoke("update-users", "-q", "--ratings", since, *run, "--set", "data.columns.user=user_id")
+    assert r.exit_code == 1 and "no column 'user_id' for the user (data.columns.user)" in one_line(r), r.stderr
+    # from Python: a config that gives none reads the file as the dataset was ingested
+    cfg = load_config(None, [run[1]])
+    since.write_text("customer;item\nc2;i22\n")
+    assert er.update_users(None, since, cfg)["pairs"] == 1
+    # the dataset gone: the config's settings (its default columns), as before
+    shutil.rmtree(tmp_path / "ds")
+    r = invoke("update-users", "-q", "--ratings", since, *run)
+    assert r.exit_code == 1 and "no column 'user_id'" in one_line(r), r.stderr
+
+
+def test_chosen_keys_are_those_set_or_a_file_gives_other_than_its_defaults(tmp_path):
+    """config.chosen_keys: a --set key is chosen, whatever its value; a file's key too, but at its default value
+    in a file that writes every data and split key (as `embedrec config` saves one), where none is a choice."""
+    from embedrec.config import Config, chosen_keys
+
+    keys = ("data.columns.user", "data.separator", "data.header")
+    assert chosen_keys(Config(), keys) == []
+    cfg = load_config(None, ["data.columns.user=user_id"])  # the default value, given
+    assert chosen_keys(cfg, keys) == ["data.columns.user"]
+    few = tmp_path / "few.yaml"
+    few.write_text("data:\n  separator: ';'\n  header: true\n")
+    assert chosen_keys(load_config(few), keys) == ["data.separator", "data.header"]
+    whole = tmp_path / "whole.yaml"  # every key, as `embedrec config` writes them: the defaults are no choice
+    import yaml
+
+    d = Config().to_dict()
+    d["data"]["separator"] = ";"
+    whole.write_text(yaml.safe_dump(d))
+    assert chosen_keys(load_config(whole), keys) == ["data.separator"]
+    assert chosen_keys(load_config(whole, ["data.header=true"]), keys) == ["data.separator", "data.header"]

@@ -24,7 +24,8 @@ READS = ("data.columns.", "data.format", "data.separator", "data.header", "data.
 @click.option("--ratings", required=True, type=PathParam(dir_okay=False, allow_dash=True,
                                                          kind="file path, or - for standard input"),
               help="Ratings made since training: CSV/TSV/Parquet of user_id,movie_id[,rating][,timestamp], read as "
-                   "ingest reads a ratings table (data.columns, data.separator, data.header); - for stdin.")
+                   "ingest reads a ratings table (data.columns, data.separator, data.header, ...: by default as the "
+                   "run's dataset was ingested, its columns' names too); - for stdin.")
 @RUN
 @click.option("--strict", is_flag=True, help="Refuse a rating of a movie the model does not know (default: left "
                                              "out with a warning).")
@@ -39,6 +40,9 @@ def update_users(cfg: Config, ratings, run_dir, strict, no_new_users):
     run does not know is added, its vector the one 'recommend --rated ...' folds in from the same ratings. The
     run's new model folder holds the new vectors and every new rating among the users' seen movies, so
     recommend, export --topk-all and --explain serve them. Prints the update's record (JSON).
+
+    The ratings file is read as the run's dataset was ingested (its data.columns.*, data.separator, data.header,
+    data.encoding, data.decimal, data.missing), unless the config or --set gives them.
 
     \b
     Examples:
