@@ -429,15 +429,17 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
               progress: bool = False) -> dict:
     """``embedrec tune-dims``: train one model per dimension (``dims``, default tune.dims, with the fourth-root
     value added) and weight decay (``weight_decays``, default tune.weight_decays) on the train split, score each on
-    valid, and choose the smallest dimension within ``tolerance`` (a share, e.g. 0.01; default tune.tolerance) of
-    the best. The trials run in worker processes into tune.dir (default run.dir/tune), where finished ones are kept
+    valid, and choose the smallest dimension within ``tolerance`` (a share, e.g. 0.01; default tune.tolerance, whose
+    auto is train.als_dims' rule for the als model, 0.5%: training.dims.DIM_GAIN, and 0, the best, for the others)
+    of the best; the test metric is reported, never used. The trials run in worker processes into tune.dir (default run.dir/tune), where finished ones are kept
     and reused by the next call unless ``fresh=True``; tune.json and tune.png record them there. ``dataset``: the
     Dataset (or its folder) to sweep on, as ``er.train(ds, cfg)`` takes it (default cfg.data.prepared); give
     ``cfg`` as you trained with it, not a TrainedModel's ``config``, which holds what train chose (``als_reg``
     where cfg said auto) and would keep it in every trial.
 
-    Returns {'trials': [...], 'chosen': {the chosen trial}, 'metric', 'fourth_root', 'current' (the config's
-    model.dim, always a trial), 'results', 'plot'}.
+    Returns {'trials': [...], 'chosen': {the chosen trial}, 'rule' (how it was chosen: 'source' auto or given, the
+    'tolerance' share, the 'best' trial's dim, weight_decay and valid_metric; tune.json records it too), 'metric',
+    'fourth_root', 'current' (the config's model.dim, always a trial), 'results', 'plot'}.
     ``write``: also write a copy of the config with the choice to that file (checked before the sweep; an
     existing file is replaced only when tune-dims wrote it, or with ``overwrite=True``); ``config_file``: the
     file ``cfg`` was read from, never written over and named in the new file's header. Ctrl-C (or SIGTERM where
@@ -445,7 +447,7 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
     import numbers
 
     from embedrec.errors import Interrupted, Terminated, how_stopped, shorten
-    from embedrec.tune import check_write_target, sweep, write_choice
+    from embedrec.tune import check_write_target, describe_choice, sweep, write_choice
     from embedrec.worker_pool import refuse_in_spawned_main
 
     refuse_in_spawned_main("er.tune_dims")
@@ -476,8 +478,10 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
             raise UsageError(f"tune_dims: {name}={shorten(repr(values), 60)}: give a list of "
                              f"{'whole numbers, e.g. [16, 32, 64]' if kind is int else 'numbers, e.g. [1e-4, 1e-3]'}")
         given[name] = [kind(v) for v in values]
-    if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real)):
-        raise UsageError(f"tune_dims: tolerance must be a share such as 0.01, not {type(tolerance).__name__}")
+    if tolerance is not None and tolerance != "auto" and (isinstance(tolerance, bool) or
+                                                          not isinstance(tolerance, numbers.Real)):
+        raise UsageError(f"tune_dims: tolerance must be a share such as 0.01, or 'auto', not "
+                         f"{type(tolerance).__name__}")
     for value, name in ((write, "write"), (config_file, "config_file")):
         if value is not None:
             path_argument(value, name, "tune_dims", "er.tune_dims(cfg, write='tuned.yaml')")
@@ -490,7 +494,7 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
         raise Interrupted(f"tune-dims {how_stopped(e.signum)}: nothing half-written was left behind; rerun the same "
                           "command to continue", terminated=e.signum) from None
     if write is not None:
-        write_choice(cfg, res["chosen"], write, config_file, overwrite)
+        write_choice(cfg, res["chosen"], write, config_file, overwrite, describe_choice(res))
     return res
 
 

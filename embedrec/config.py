@@ -184,7 +184,9 @@ class TuneConfig:
 
     dims: list[int] = _opt([4, 8, 16, 32, 64, 128, 256])
     weight_decays: Union[list[float], None] = None
-    tolerance: float = _opt(0.0, min=0.0, max=0.99)
+    # auto: as train would choose: the als model by train.als_dims' rule, the smallest dimension within
+    # training.dims.DIM_GAIN (0.5%) of the best; the best for the others, for which train chooses no dimension
+    tolerance: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=0.99)
     workers: int = _opt(2, min=1)
     threads: int = _opt(0, min=0)
     dir: Union[str, None] = None

@@ -212,23 +212,53 @@ def _a0_value(a0, ds) -> float:
 
 
 def choose(trials: list[dict], metric: str, tolerance: float) -> dict:
-    """The best trial by validation metric; with tolerance > 0, the smallest dim within it of the best."""
-    hib = higher_is_better(metric)
+    """The trial chosen on validation: among each dimension's best trial (:func:`best_per_dim`), the smallest
+    dimension within ``tolerance`` (a share) of the best one's score, by the rule train's train.als_dims chooses by
+    (training.dims.pick_dim, one function: tune.tolerance auto is its DIM_GAIN for the als model); 0: the best. Only ``valid_metric``
+    is read: ``test_metric`` is reported beside the choice, never used."""
+    from embedrec.training.dims import pick_dim
+
     ok = [t for t in trials if t["valid_metric"] is not None and math.isfinite(t["valid_metric"])]
     if not ok:
         raise ConfigError("no tune-dims trial produced a validation metric; is the valid split empty?")
-    best = max(ok, key=lambda t: t["valid_metric"]) if hib else min(ok, key=lambda t: t["valid_metric"])
-    if tolerance <= 0:
-        return best
-    edge = tolerance_edge(best["valid_metric"], tolerance, hib)
-    within = [t for t in ok if (t["valid_metric"] >= edge if hib else t["valid_metric"] <= edge)]
-    return min(within, key=lambda t: (t["dim"], -t["valid_metric"] if hib else t["valid_metric"]))
+    per_dim = {t["dim"]: t for t in best_per_dim(ok, metric)}
+    return per_dim[pick_dim({d: t["valid_metric"] for d, t in per_dim.items()}, metric, tolerance)]
+
+
+def best_trial(trials: list[dict], metric: str) -> dict:
+    """The trial of the best validation score (the smallest dimension among ties): what the choice is measured
+    against, said and recorded beside it."""
+    return choose(trials, metric, 0.0)
 
 
 def tolerance_edge(best: float, tolerance: float, higher_better: bool) -> float:
     """The worst validation score still within ``tolerance`` (a share) of ``best``: what choose takes and tune.png
-    shades."""
-    return best * (1 - tolerance) if higher_better else best * (1 + tolerance)
+    shades (training.dims.share_edge)."""
+    from embedrec.training.dims import share_edge
+
+    return share_edge(best, tolerance, higher_better)
+
+
+def describe_choice(res: dict) -> str:
+    """How the choice of sweep result ``res`` was made, for its line and a written config's header: 'the smallest
+    dimension within 0.5% of the best, dim 256's 0.2385 (tune.tolerance auto: train.als_dims' rule, ...)', or 'the
+    best (...)'; tune.tolerance auto is that rule for the als model and the best for the others."""
+    rule = res["rule"]
+    share = f"{rule['tolerance'] * 100:g}%"
+    if rule["source"] == "given":
+        how = f"the tolerance given, {share}"
+    elif rule["tolerance"] > 0:
+        how = (f"tune.tolerance auto: train.als_dims' rule, a larger dimension kept only when it beats the smaller "
+               f"ones by more than {share}")
+    else:  # auto on a model train chooses no dimension for
+        how = "tune.tolerance auto: train chooses no dimension for this model, so the best; a tolerance such as 0.01 " \
+              "prefers a smaller one within 1% of it"
+    best, chosen = rule["best"], res["chosen"]
+    if chosen["dim"] == best["dim"]:
+        within = f"no smaller dimension within {share} of it; " if rule["tolerance"] > 0 else ""
+        return f"the best ({within}{how})"
+    return (f"the smallest dimension within {share} of the best, dim {best['dim']}'s {best['valid_metric']:.4f} "
+            f"({how})")
 
 
 def best_per_dim(trials: list[dict], metric: str) -> list[dict]:
@@ -306,6 +336,18 @@ def _check_values(cfg: Config, option: str, values, keys: tuple[str, ...]) -> No
             raise UsageError(f"{option} {v:g}: {why} (it sets {keys[0]})") from None
 
 
+def auto_tolerance(cfg: Config) -> float:
+    """tune.tolerance auto: as train would choose. The als model by train.als_dims' rule, the smallest dimension
+    within DIM_GAIN (0.5%) of the best (a review: 256 chosen at valid 0.2385 over 64's 0.2383, 0.08% for 4x the
+    parameters, where train keeps 64); train chooses no dimension for the others, so the best, 0 (0.5% of an RMSE
+    is most of the spread between dimensions: 0.9047 at 8, 0.9018 at 128 on ML-100K's explicit config, test
+    0.9040 and 0.8989)."""
+    from embedrec.training.dims import DIM_GAIN
+    from embedrec.training.fit import resolve_loss
+
+    return DIM_GAIN if resolve_loss(cfg.model, cfg.features.active) == "als" else 0.0
+
+
 def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float] | None = None,
           tolerance: float | None = None, fresh: bool = False, progress: bool = False) -> dict:
     """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths. Holds
@@ -315,6 +357,9 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     from embedrec.training.fit import no_valid_reason, resolve_dim, resolve_metric, with_vectors
 
     tol = cfg.tune.tolerance if tolerance is None else tolerance
+    source = "auto" if tol == "auto" else "given"
+    if tol == "auto":
+        tol = auto_tolerance(cfg)
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1:  # NaN fails too
         # the argument is at fault, as for dims: a UsageError (a red team); the config key, a ConfigError
         kind = ConfigError if tolerance is None else UsageError
@@ -373,7 +418,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     check_tune_folder(out)
     # one writer per tune.dir: a second sweep would overwrite tune.json without the first one's finished trials
     with locked_folder(out, "embedrec tune-dims", "use another tune.dir", "choose another tune.dir", LOCK):
-        return _sweep(cfg, ds, dims, wds, tol, metric, fourth, out, fresh, progress)
+        return _sweep(cfg, ds, dims, wds, tol, metric, fourth, out, fresh, progress, source)
 
 
 def check_tune_folder(out: Path) -> None:
@@ -424,7 +469,7 @@ def _ingested(manifest: dict) -> dict:
 
 
 def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, metric: str, fourth: int, out: Path,
-           fresh: bool, progress: bool) -> dict:
+           fresh: bool, progress: bool, source: str = "given") -> dict:
     from tqdm import tqdm
 
     from embedrec.training.fit import resolve_dim
@@ -477,11 +522,12 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
         log.info("%d of the %d trials asked for already finished (use «--fresh|fresh=True» to redo them), %d to run",
                  kept, len(dims) * len(wds), len(todo))
 
-    def save():
+    def save(choice: dict | None = None):
         confirm_held()  # tune.dir's lock is still this sweep's (a user may have deleted the file)
         write_json(state_path, seal({"dataset": ds.manifest.get("inputs"), "ingested": _ingested(ds.manifest),
                                      "metric": metric, "trials":
-                                     sorted(finished.values(), key=lambda t: (t["dim"], t["weight_decay"] or 0))}))
+                                     sorted(finished.values(), key=lambda t: (t["dim"], t["weight_decay"] or 0)),
+                                     **(choice or {})}))
 
     workers = max(1, min(cfg.tune.workers, len(todo) or 1))
     threads = cfg.tune.threads or max(1, (mp.cpu_count() or 1) // workers)
@@ -527,8 +573,14 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
         t["fourth_root"] = t["dim"] == fourth
         t["current"] = t["dim"] == current
     chosen = choose(trials, metric, tol)
+    best = best_trial(trials, metric)
+    # the rule that chose and the best's figure beside the choice (a review: neither said), in tune.json too
+    rule = {"source": source, "tolerance": tol, "best": {"dim": best["dim"], "weight_decay": best["weight_decay"],
+                                                         "valid_metric": best["valid_metric"]}}
+    save({"chosen": {"dim": chosen["dim"], "weight_decay": chosen["weight_decay"],
+                     "valid_metric": chosen["valid_metric"]}, "rule": rule})
     plot(trials, metric, fourth, chosen, out / PLOT, tol)
-    return {"metric": metric, "fourth_root": fourth, "current": current, "tolerance": tol, "trials":
+    return {"metric": metric, "fourth_root": fourth, "current": current, "tolerance": tol, "rule": rule, "trials":
             sorted(trials, key=lambda t: (t["dim"], t["weight_decay"] or 0)),
             "best_per_dim": best_per_dim(trials, metric), "chosen": chosen,
             "results": str(state_path), "plot": str(out / PLOT)}
@@ -622,9 +674,10 @@ def choice_sets(chosen: dict) -> list[str]:
 
 
 def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None,
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False, how: str | None = None) -> Path:
     """Write a copy of the config with the chosen dimension (and weight decay) to a new file, or with
-    ``overwrite`` over one that tune-dims wrote (never the input config, never a file of the user's)."""
+    ``overwrite`` over one that tune-dims wrote (never the input config, never a file of the user's); ``how``: how
+    it was chosen (:func:`describe_choice`), said in its header."""
     path = check_write_target(path, input_path, overwrite)
     # its own run.dir: `train -c` with it keeps the run trained before (a first-hour review: it replaced it)
     new = _with_ingest_settings(cfg.updated({**_choice_values(chosen), "run.dir": tuned_run_dir(cfg, chosen)}))
@@ -636,7 +689,7 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     changed = _diff(new.to_dict(), Config().to_dict())
     _paths_from(changed, new, path)
     head = (f"{WRITTEN_BY}: dim {chosen['dim']} chosen on validation "
-            f"{chosen['metric']} = {chosen['valid_metric']:.4f}\n"
+            f"{chosen['metric']} = {chosen['valid_metric']:.4f}{', ' + how if how else ''}\n"
             f"# {'the config of ' + str(input_path) if input_path else 'the built-in defaults'} with that choice; "
             "only keys that differ from the defaults (configs/default.yaml documents every key); run.dir is "
             "this choice's own run, beside the one trained before\n")

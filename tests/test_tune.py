@@ -52,6 +52,27 @@ def test_sweep_finds_planted_rank_and_resumes(tune_cfg, tmp_path):
     twice = sweep(tune_cfg.updated({"model.dim": 4}), [4], [0.02, 0.02, 2e-2], tolerance=0.01)
     assert [(t["dim"], t["weight_decay"]) for t in twice["trials"]] == [(4, 0.02)]
     assert [t["dim"] for t in auto["trials"]] == [4] and auto["current"] == 4 and auto["trials"][0]["current"]
+    # no tolerance given: tune.tolerance auto, as train would choose (an explicit model: the best), recorded with
+    # the best beside the choice, in tune.json too
+    default = sweep(tune_cfg, [1, 2, 4, 16, 64])  # (every trial kept from the first sweep)
+    scores = {t["dim"]: t["valid_metric"] for t in default["trials"]}
+    best = min(scores, key=scores.get)  # rmse: lower is better
+    assert default["tolerance"] == 0.0 and default["rule"]["source"] == "auto" and default["chosen"]["dim"] == best
+    assert default["rule"]["best"] == {"dim": best, "weight_decay": None, "valid_metric": scores[best]}
+    saved = json.loads(open(default["results"]).read())
+    assert saved["rule"] == default["rule"] and saved["chosen"]["dim"] == default["chosen"]["dim"]
+    again = sweep(tune_cfg, [1, 2, 4, 16, 64], tolerance=0.01)
+    assert again["rule"]["source"] == "given" and again["rule"]["tolerance"] == 0.01
+
+
+def test_auto_tolerance_is_train_s_rule_for_the_als_model_and_the_best_for_the_others():
+    from embedrec.training.dims import DIM_GAIN
+    from embedrec.tune import auto_tolerance
+
+    assert auto_tolerance(Config()) == DIM_GAIN == 0.005  # the default model: als
+    assert auto_tolerance(Config().updated({"model.objective": "explicit"})) == 0.0
+    assert auto_tolerance(Config().updated({"model.loss": "bpr"})) == 0.0
+    assert Config().tune.tolerance == "auto"
 
 
 def test_choose_with_tolerance():
@@ -61,6 +82,55 @@ def test_choose_with_tolerance():
     ndcg = [{"dim": d, "valid_metric": v, "weight_decay": None} for d, v in ((8, 0.30), (32, 0.29), (64, 0.20))]
     assert choose(ndcg, "ndcg@10", 0)["dim"] == 8
     assert choose(ndcg[1:], "ndcg@10", 0.5)["dim"] == 32
+
+
+def test_choose_is_train_s_rule_and_never_reads_the_test_metric():
+    """A review: tune-dims chose dim 256 at valid 0.2385 over 64 at 0.2383 (0.08% for 4x the parameters), where
+    train's train.als_dims keeps the smallest dimension within 0.5% of the best (training.dims.pick_dim): tune.choose
+    is that function, tune.tolerance auto its DIM_GAIN; the test column is never read."""
+    from embedrec.training.dims import DIM_GAIN, pick_dim
+
+    class NoTest(dict):
+        def __getitem__(self, key):
+            assert key != "test_metric", "the choice read the test metric"
+            return super().__getitem__(key)
+
+        def get(self, key, default=None):
+            assert key != "test_metric", "the choice read the test metric"
+            return super().get(key, default)
+
+    review = [NoTest(dim=d, valid_metric=v, weight_decay=None, test_metric=t)
+              for d, v, t in ((16, 0.2301, 0.30), (64, 0.2383, 0.10), (256, 0.2385, 0.20))]
+    assert choose(review, "ndcg@10", DIM_GAIN)["dim"] == 64 == pick_dim({16: 0.2301, 64: 0.2383, 256: 0.2385},
+                                                                         "ndcg@10")
+    assert choose(review, "ndcg@10", 0.0)["dim"] == 256  # --tolerance 0: the best
+    assert choose(review, "ndcg@10", 0.05)["dim"] == 16  # 0.2301 is within 5% of 0.2385
+    # weight decays: each dimension by its best trial, then the rule
+    wd = [NoTest(dim=d, valid_metric=v, weight_decay=w, test_metric=0.0)
+          for d, v, w in ((32, 0.200, 0.1), (32, 0.2395, 0.01), (64, 0.2400, 0.1), (64, 0.150, 0.01))]
+    got = choose(wd, "ndcg@10", DIM_GAIN)
+    assert (got["dim"], got["weight_decay"]) == (32, 0.01)
+    # lower is better (rmse), and a negative score's margin is of its size, not turned around
+    rmse = [{"dim": d, "valid_metric": v, "weight_decay": None} for d, v in ((8, 0.9047), (32, 0.9039), (128, 0.9018))]
+    assert choose(rmse, "rmse", DIM_GAIN)["dim"] == 8 and choose(rmse, "rmse", 0.0)["dim"] == 128
+    assert pick_dim({4: -1.004, 8: -1.0}, "ndcg@10", 0.005) == 4 and pick_dim({4: -1.006, 8: -1.0}, "ndcg@10") == 8
+
+
+def test_describe_choice_says_the_rule_and_the_best_beside_the_choice():
+    from embedrec.tune import describe_choice
+
+    best = {"dim": 256, "weight_decay": None, "valid_metric": 0.23851}
+    res = {"chosen": {"dim": 64, "valid_metric": 0.2383}, "rule": {"source": "auto", "tolerance": 0.005, "best": best}}
+    assert describe_choice(res) == (
+        "the smallest dimension within 0.5% of the best, dim 256's 0.2385 (tune.tolerance auto: train.als_dims' "
+        "rule, a larger dimension kept only when it beats the smaller ones by more than 0.5%)")
+    res["chosen"] = {"dim": 256, "valid_metric": 0.23851}
+    assert describe_choice(res).startswith("the best (no smaller dimension within 0.5% of it; tune.tolerance auto")
+    res["rule"] = {"source": "given", "tolerance": 0.0, "best": best}
+    assert describe_choice(res) == "the best (the tolerance given, 0%)"
+    res["rule"] = {"source": "auto", "tolerance": 0.0, "best": best}  # auto on a model other than als
+    assert describe_choice(res) == ("the best (tune.tolerance auto: train chooses no dimension for this model, so the "
+                                    "best; a tolerance such as 0.01 prefers a smaller one within 1% of it)")
 
 
 def test_sweep_values_are_checked_before_any_trial_naming_the_option(tmp_path):

@@ -33,25 +33,29 @@ def _numbers(text: str | None, what: str, kind=float) -> list | None:
         raise UsageError(f"{what} '{text}': expected comma-separated {words}, e.g. {example}") from None
 
 
-def _tolerance(text: str | None) -> float | None:
+def _tolerance(text: str | None) -> float | str | None:
     from embedrec.errors import UsageError
 
     if text is None:
         return None
     t = text.strip()
+    if t == "auto":  # train.als_dims' rule (tune.tolerance's default)
+        return t
     try:
         share = float(t[:-1]) / 100 if t.endswith("%") else float(t)
     except ValueError:
         share = float("nan")
     if not 0 <= share < 1:  # NaN fails too
-        raise UsageError(f"--tolerance '{text}': expected a share from 0 to under 100%, such as 1% or 0.01")
+        raise UsageError(f"--tolerance '{text}': expected a share from 0 to under 100%, such as 1% or 0.01, or auto")
     return share
 
 
 @main.command("tune-dims", context_settings=CONTEXT)
 @click.option("--dims", help="Comma-separated dimensions (tune.dims); the fourth-root value is always added.")
 @click.option("--weight-decay", "wds", help="Comma-separated L2 strengths to sweep per dimension (tune.weight_decays): train.als_reg for als, the weight decays otherwise.")
-@click.option("--tolerance", help="Choose the smallest dim within this of the best valid metric, e.g. 1%.")
+@click.option("--tolerance", help="Choose the smallest dim within this of the best valid metric, e.g. 1% (default "
+                                   "tune.tolerance, auto: for the als model 0.5%, the rule train's train.als_dims "
+                                   "chooses by; for the others 0, the best).")
 @click.option("--write", "write_path", type=PathParam(dir_okay=False),
               help="Write a config with the choice here, a .yaml file (refused before the sweep if it exists; see "
                    "--overwrite).")
@@ -64,6 +68,10 @@ def _tolerance(text: str | None) -> float | None:
 def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, run_dir, fmt):
     """Sweep the embedding dimension on the validation split and show where more dimensions stop helping.
 
+    The choice is the smallest dimension within --tolerance of the best validation score (by default, for the
+    als model, 0.5%, as train's train.als_dims chooses; the best for the others); the table's test_metric is
+    reported only, never used to choose.
+
     \b
     Examples:
       embedrec tune-dims
@@ -72,7 +80,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     from embedrec import api
     from embedrec.config import find_config
     from embedrec.output import resolve_format, write_rows
-    from embedrec.tune import choice_overrides
+    from embedrec.tune import choice_overrides, describe_choice
 
     if run_dir:  # the sweep's folder is run.dir/tune unless tune.dir says otherwise
         from embedrec.config import set_explicit
@@ -111,8 +119,9 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     # the bare --set line trained the default model where the sweep had been of -c configs/ml100k-explicit.yaml)
     use = command_line("train", (["--run", str(run_dir)] if run_dir else [])
                        + [a for o in choice_overrides(chosen) for a in ("--set", o)], skip=("tune.",))
-    log.info("chosen: dim %d (validation %s %.4f); the fourth-root rule gives %d, the config trains at %d. Use: %s",
-             chosen["dim"], res["metric"], chosen["valid_metric"], res["fourth_root"], res["current"], use)
+    log.info("chosen: dim %d (validation %s %.4f), %s; the fourth-root rule gives %d, the config trains at %d. Use: %s",
+             chosen["dim"], res["metric"], chosen["valid_metric"], describe_choice(res), res["fourth_root"],
+             res["current"], use)
     log.info("results: %s; plot: %s", res["results"], res["plot"])
     if write_path:
         from embedrec.tune import tuned_run_dir

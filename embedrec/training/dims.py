@@ -180,10 +180,11 @@ def _gains(value: float, before: float, share: float, metric: str) -> bool:
     return value > before + margin if higher_is_better(metric) else value < before - margin
 
 
-def pick_dim(scores: dict[int, float], metric: str) -> int:
-    """The smallest dimension whose valid score is within DIM_GAIN of the best one's: a larger dimension doubles
-    the factors' memory and every later command's time, so it must win by more than that share. The same
-    choice in any order of ``scores`` ({dimension: valid score})."""
+def pick_dim(scores: dict[int, float], metric: str, share: float = DIM_GAIN) -> int:
+    """The smallest dimension whose valid score is within ``share`` (DIM_GAIN) of the best one's: a larger
+    dimension doubles the factors' memory and every later command's time, so it must win by more than that share
+    (``share`` 0: the best, the smallest among ties). The same choice in any order of ``scores`` ({dimension:
+    valid score}). train.als_dims' choice, and tune-dims' (tune.choose: tune.tolerance auto is DIM_GAIN)."""
     import math
 
     high = higher_is_better(metric)
@@ -191,5 +192,12 @@ def pick_dim(scores: dict[int, float], metric: str) -> int:
     if not finite:  # nothing scored (no validation user could be ranked): model.dim, the first
         return next(iter(scores))
     best = max(finite.values()) if high else min(finite.values())
-    margin = abs(best) * DIM_GAIN
-    return min(d for d, v in finite.items() if (v >= best - margin if high else v <= best + margin))
+    edge = share_edge(best, share, high)
+    return min(d for d, v in finite.items() if (v >= edge if high else v <= edge))
+
+
+def share_edge(best: float, share: float, higher_better: bool) -> float:
+    """The worst score still within ``share`` of ``best`` (of its size: a negative score's margin is not turned
+    around): what :func:`pick_dim` keeps, and tune.png's band."""
+    margin = abs(best) * share
+    return best - margin if higher_better else best + margin
