@@ -213,9 +213,9 @@ def _a0_value(a0, ds) -> float:
 
 def choose(trials: list[dict], metric: str, tolerance: float) -> dict:
     """The trial chosen on validation: among each dimension's best trial (:func:`best_per_dim`), the smallest
-    dimension within ``tolerance`` (a share) of the best one's score, by the rule train's train.als_dims chooses by
-    (training.dims.pick_dim, one function: tune.tolerance auto is its DIM_GAIN for the als model); 0: the best. Only ``valid_metric``
-    is read: ``test_metric`` is reported beside the choice, never used."""
+    dimension within ``tolerance`` (a share) of the best one's score, by the rule train's train.als_dims chooses
+    by (training.dims.pick_dim, one function: tune.tolerance auto is its DIM_GAIN for the als model); 0: the best.
+    Only ``valid_metric`` is read: ``test_metric`` is reported beside the choice, never used."""
     from embedrec.training.dims import pick_dim
 
     ok = [t for t in trials if t["valid_metric"] is not None and math.isfinite(t["valid_metric"])]

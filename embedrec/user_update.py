@@ -153,8 +153,7 @@ def as_ingested(run: Run, data_cfg: DataConfig, given: Iterable[str] | None, sou
         return data_cfg
     log.info("reading %s as dataset '%s' was ingested: %s (a key given «with --set|in the config» reads it "
              "otherwise)", _shown(source), manifest.get("name") or path, ", ".join(taken))
-    return dataclasses.replace(data_cfg, columns=dataclasses.replace(data_cfg.columns, **cols), **data) \
-        if cols or data else data_cfg
+    return dataclasses.replace(data_cfg, columns=dataclasses.replace(data_cfg.columns, **cols), **data)
 
 
 def _value(data_cfg: DataConfig, key: str):
