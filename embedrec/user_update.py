@@ -47,10 +47,10 @@ log = logging.getLogger("embedrec")
 COMMAND = "embedrec update-users"
 NAMED = 5  # ids named one by one in a warning or an error; the rest are counted
 EMPTY = "point data.source at a ratings file with rows"  # the readers' advice for an empty file (data/parsing.py)
-# how --ratings is read where the config does not say: as the run's dataset was ingested (its manifest's config),
-# the new ratings being of the same data (a review: a dataset ingested with data.columns.user=customer, then
-# update-users refused its since.csv, "no column 'user_id'"); not data.format (the file's name says it) nor
-# data.id_type (the ids are read as the run's are: read_ratings)
+# how --ratings is read where the config does not say: as the run's dataset was ingested (its manifest's config,
+# else the run's config.yaml), the new ratings being of the same data (a review: a dataset ingested with
+# data.columns.user=customer, then update-users refused its since.csv, "no column 'user_id'"); not data.format
+# (the file's name says it) nor data.id_type (the ids are read as the run's are: read_ratings)
 AS_INGESTED = ("data.columns.user", "data.columns.movie", "data.columns.rating", "data.columns.timestamp",
                "data.separator", "data.header", "data.encoding", "data.decimal", "data.missing")
 
@@ -118,22 +118,13 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
 def as_ingested(run: Run, data_cfg: DataConfig, given: Iterable[str] | None, source: str = "-") -> DataConfig:
     """``data_cfg`` with each reading setting of AS_INGESTED that ``given`` (the keys the config or --set gives:
     config.chosen_keys; None: those at other values than the defaults) does not name taken from the config the
-    run's dataset was ingested with (its manifest, at the path the run records), said in one line where one
-    differs; ``data_cfg`` as it is where that manifest cannot be read (a dataset moved or gone, one made in
-    memory)."""
-    import json
-
+    run's dataset was ingested with (its manifest, at the path the run records; where that cannot be read, a
+    dataset moved or gone, the data section of the run's config.yaml, which records it since session 48), said in
+    one line where one differs; ``data_cfg`` as it is where neither says (a dataset made in memory)."""
     from embedrec.config import DataConfig
 
-    path = (run.manifest.get("dataset") or {}).get("path")
-    try:
-        folder = Path(path)
-        current = folder / "current" / "manifest.json"
-        manifest = json.loads((current if current.exists() else folder / "manifest.json").read_text("utf-8"))
-        recorded = manifest["config"]["data"]
-        if not isinstance(recorded, dict):
-            return data_cfg
-    except (OSError, ValueError, TypeError, KeyError):
+    recorded, said = _recorded_data(run)
+    if recorded is None:
         return data_cfg
     default = DataConfig()
     if given is None:  # what differs from the defaults was given
@@ -151,9 +142,37 @@ def as_ingested(run: Run, data_cfg: DataConfig, given: Iterable[str] | None, sou
         taken.append(f"{key}={'null' if then is None else then}")
     if not taken:
         return data_cfg
-    log.info("reading %s as dataset '%s' was ingested: %s (a key given «with --set|in the config» reads it "
-             "otherwise)", _shown(source), manifest.get("name") or path, ", ".join(taken))
+    log.info("reading %s as %s was ingested: %s (a key given «with --set|in the config» reads it otherwise)",
+             _shown(source), said, ", ".join(taken))
     return dataclasses.replace(data_cfg, columns=dataclasses.replace(data_cfg.columns, **cols), **data)
+
+
+def _recorded_data(run: Run) -> tuple[dict | None, str]:
+    """(the data section the run's dataset was ingested with, how to name it): its manifest's config, at the path
+    the run records; else the run's config.yaml's data section (checked against the run's manifest), which records
+    the dataset's since session 48 (an earlier run's holds the train command's); (None, '') where neither reads."""
+    import json
+
+    import yaml
+
+    from embedrec.errors import EmbedrecError
+
+    path = (run.manifest.get("dataset") or {}).get("path")
+    try:
+        folder = Path(path)
+        current = folder / "current" / "manifest.json"
+        manifest = json.loads((current if current.exists() else folder / "manifest.json").read_text("utf-8"))
+        recorded = manifest["config"]["data"]
+        if isinstance(recorded, dict):
+            return recorded, f"dataset '{manifest.get('name') or path}'"
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    try:
+        raw = run.read_verified(run.path / "config.yaml")
+        recorded = (yaml.safe_load(raw) or {}).get("data") if raw is not None else None
+    except (EmbedrecError, yaml.YAMLError, AttributeError):
+        recorded = None
+    return (recorded, "the run's dataset (its config.yaml)") if isinstance(recorded, dict) else (None, "")
 
 
 def _value(data_cfg: DataConfig, key: str):

@@ -679,7 +679,7 @@ def test_the_ratings_file_is_read_as_the_run_s_dataset_was_ingested_unless_the_c
     """A review: a dataset ingested with data.columns.user=customer (a shop's click log, data.columns.rating=null),
     then `update-users --ratings since.csv` refused its file of the same columns: "no column 'user_id'". Its
     columns (and separator, header, encoding, decimal mark, data.missing) default to the dataset's, said in one
-    line; a key --set gives is read as given; a dataset gone leaves the config's."""
+    line; a key --set gives is read as given; a dataset gone, the run's config.yaml says them."""
     rng = np.random.default_rng(0)
     rows = [(f"c{u}", f"i{m}") for u in range(40) for m in rng.choice(15, 6, replace=False) + 15 * (u % 2)]
     write_ratings(tmp_path / "log.csv", rows, "customer;item")  # (';': a separator the file must be read with)
@@ -707,10 +707,27 @@ def test_the_ratings_file_is_read_as_the_run_s_dataset_was_ingested_unless_the_c
     cfg = load_config(None, [run[1]])
     since.write_text("customer;item\nc2;i22\n")
     assert er.update_users(None, since, cfg)["pairs"] == 1
-    # the dataset gone: the config's settings (its default columns), as before
+    # the dataset gone: the run's config.yaml, which records the dataset's settings
     shutil.rmtree(tmp_path / "ds")
-    r = invoke("update-users", "-q", "--ratings", since, *run)
-    assert r.exit_code == 1 and "no column 'user_id'" in one_line(r), r.stderr
+    since.write_text("customer;item\nc3;i23\n")
+    r = invoke("update-users", "--ratings", since, *run)
+    assert r.exit_code == 0, r.stderr
+    assert f"reading '{since}' as the run's dataset (its config.yaml) was ingested: data.columns.user=customer, " \
+        "data.columns.movie=item, data.columns.rating=null, data.separator=;" in r.stderr, r.stderr
+    # neither readable (a run whose config.yaml has lost its data section is refused as damaged, so a dataset made
+    # in memory is the case): the config's settings, as before
+    from embedrec.config import DataConfig
+    from embedrec.run import load_run
+    from embedrec.user_update import as_ingested
+
+    class Bare:
+        manifest, path = {}, tmp_path / "nowhere"
+
+        def read_verified(self, p):
+            return None
+    assert as_ingested(Bare(), DataConfig(), None) == DataConfig()
+    taken = as_ingested(load_run(tmp_path / "run"), DataConfig(), ["data.columns.user"])
+    assert (taken.columns.user, taken.columns.movie, taken.separator) == ("user_id", "item", ";")
 
 
 def test_chosen_keys_are_those_set_or_a_file_gives_other_than_its_defaults(tmp_path):
