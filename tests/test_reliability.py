@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from embedrec.cli import main
 from embedrec.errors import ArtifactError, first_line, shorten
 
-from .conftest import hangup_default
+from tests.conftest import hangup_default  # (imported by name too: test_update_users.py)
 
 
 def invoke(*args, input=None):
