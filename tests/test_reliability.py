@@ -26,7 +26,6 @@ from click.testing import CliRunner
 
 from embedrec.cli import main
 from embedrec.errors import ArtifactError, first_line, shorten
-
 from tests.conftest import hangup_default  # (imported by name too: test_update_users.py)
 
 
