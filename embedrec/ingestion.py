@@ -158,7 +158,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
                           "above 0 (or remove those rows), or keep each pair's latest event with "
                           "«--set data.repeats=latest|data.repeats='latest'»")
     scale = check_ratings(raw, cfg)  # first: a bad rating is the only line on stderr
-    floor_note = two_values = None
+    floor_note = two_values = report_pair = None
     if cfg.min_rating == "auto":
         r = None if cfg.repeats == "sum" else raw.ratings["rating"].to_numpy(np.float64)  # (counts: left alone)
         floor = None if r is None else like_floor(r)
@@ -174,6 +174,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         pair = None if r is None or floor is not None or given else two_positive_values(r)
         two_values = None if pair is None else two_values_warning(r, *pair)
         del r
+        if pair is not None:  # in the manifest: train and tune-dims say it again (a review: only ingest did)
+            report_pair = [pair[0], pair[1]]
     for note in raw.notes:  # how the files were read, once their rows passed the checks
         log.info(note)
     if raw.missing_dropped:  # data.missing=drop
@@ -268,6 +270,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         **summary,
         "inputs": _sha256(raw.files),
         "config": full_config,
+        # data.min_rating: auto's two values above 0 it learnt both as likes (data.ratings.two_values_train_warning)
+        **({"two_positive_values": report_pair} if report_pair else {}),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     # a new generation, made current atomically; readers of the previous one keep it until they let go

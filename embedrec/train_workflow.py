@@ -96,9 +96,11 @@ def _warn_config(cfg: Config, manifest: dict, path, n_movies: int | None) -> Non
     loss = resolve_loss(cfg.model, cfg.features.active)
     _warn_unused_train_keys(cfg, loss, n_movies)
     if cfg.model.objective == "implicit":
-        said = dislikes_warning(manifest, path)
-        if said:
-            log.warning(said)  # its «CLI|library» marks are resolved as the format
+        from embedrec.data.ratings import two_values_train_warning
+
+        for said in (dislikes_warning(manifest, path), two_values_train_warning(manifest, path)):
+            if said:
+                log.warning(said)  # its «CLI|library» marks are resolved as the format
     if cfg.train.als_count_weight not in ("auto", 0) and manifest.get("repeats") != "sum" and loss == "als":
         log.warning("train.als_count_weight has no effect: dataset '%s' was ingested with data.repeats=latest, so "
                     "its ratings are not counts; ingest it again with «--set data.repeats=sum --overwrite|"

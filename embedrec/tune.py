@@ -376,9 +376,12 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
                                    ds.manifest.get("columns_read"), ds.manifest)
     if said:  # a first-hour review: `tune-dims --set split.test=0.3` swept the dataset's split without a word
         log.warning(said)  # its «CLI|library» marks are resolved as the format
-    said = dislikes_warning(ds.manifest, ds.path) if cfg.model.objective == "implicit" else None
-    if said:  # as train says it (a review: the sweep ran with the dislikes as positives without a word)
-        log.warning(said)
+    if cfg.model.objective == "implicit":  # as train says them (a review: the sweep ran with the dislikes as
+        from embedrec.data.ratings import two_values_train_warning  # positives without a word)
+
+        for said in (dislikes_warning(ds.manifest, ds.path), two_values_train_warning(ds.manifest, ds.path)):
+            if said:
+                log.warning(said)
     if (ds.manifest.get("split") or {}).get("valid") == 0:  # said before the trials (a first-hour pass: every
         # trial trained, each 'valid ndcg@10 nan', then 'is the valid split empty?')
         asked = ((ds.manifest.get("config") or {}).get("split") or {}).get("valid")

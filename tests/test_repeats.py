@@ -590,6 +590,44 @@ def test_a_thumbs_file_coded_1_and_2_is_said_with_the_setting_for_either_reading
     assert r.exit_code == 0 and "two values" not in r.stderr, r.stderr
 
 
+def test_train_and_tune_dims_say_the_two_values_ingest_learnt_as_likes(tmp_path):
+    """A review: only ingest said a 1/2 thumbs file was learnt as all likes; train (the ranking model) and
+    tune-dims say it again from the manifest, with each value's ratings and the setting for either reading, and
+    nothing once a setting was given (data.min_rating=2 or null) or for the explicit model. By hand: of 200 rows,
+    (u + m) odd is a 2."""
+    from embedrec.data.ratings import two_values_train_warning
+
+    assert two_values_train_warning({"rating_histogram": {"1": 3, "2": 5}}, "d") is None  # no pair recorded
+    assert two_values_train_warning({"two_positive_values": [1, 2], "min_rating": 2.0}, "d") is None
+    said = two_values_train_warning({"two_positive_values": [1.0, 2.0], "min_rating": None,
+                                     "rating_histogram": {"1": 1000, "2": 5}}, "d")
+    assert said == ("the ratings of dataset 'd' hold two values, 1 (1,000) and 2 (5), both above 0, and the ranking "
+                    "model learns both as likes (data.min_rating: auto cannot tell them apart); if 1 is a dislike, "
+                    "ingest it again with «--set data.min_rating=2 --overwrite|data.min_rating=2 and overwrite=True»; "
+                    "if both are likes, with «--set data.min_rating=null --overwrite|data.min_rating=None and "
+                    "overwrite=True», which keeps both without this warning"), said
+    rows = [(u, m, 1 + (u + m) % 2) for u in range(1, 21) for m in range(1, 11)]
+    (tmp_path / "t.csv").write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},{r}\n" for u, m, r in rows))
+    for name, extra in (("a", ()), ("b", ("--set", "data.min_rating=null"))):
+        r = invoke("ingest", tmp_path / "t.csv", "-o", tmp_path / name, "-q", *extra)
+        assert r.exit_code == 0, r.stderr
+    assert load_dataset(tmp_path / "a").manifest["two_positive_values"] == [1.0, 2.0]
+    assert "two_positive_values" not in load_dataset(tmp_path / "b").manifest
+    line = ("the ratings of dataset '%s' hold two values, 1 (100) and 2 (100), both above 0, and the ranking model "
+            "learns both as likes" % (tmp_path / "a"))
+    small = ("--set", "model.dim=4", "--set", "train.epochs=1", "--set", "train.als_dims=[4]")
+    r = invoke("train", "--set", f"data.prepared={tmp_path / 'a'}", "--set", f"run.dir={tmp_path / 'r'}", *small)
+    assert r.exit_code == 0 and line in r.stderr and "--set data.min_rating=2 --overwrite" in r.stderr, r.stderr
+    r = invoke("tune-dims", "--set", f"data.prepared={tmp_path / 'a'}", "--set", f"tune.dir={tmp_path / 't'}",
+               "--dims", "4", *small[2:])
+    assert r.exit_code == 0 and line in r.stderr, r.stderr
+    r = invoke("train", "--set", f"data.prepared={tmp_path / 'b'}", "--set", f"run.dir={tmp_path / 'r2'}", *small)
+    assert r.exit_code == 0 and "two values" not in r.stderr, r.stderr
+    r = invoke("train", "--set", f"data.prepared={tmp_path / 'a'}", "--set", f"run.dir={tmp_path / 'r3'}",
+               "--set", "model.objective=explicit", "--set", "train.epochs=1", "--set", "model.dim=4")
+    assert r.exit_code == 0 and "two values" not in r.stderr, r.stderr
+
+
 def test_the_summary_says_what_the_counts_below_min_rating_count(tmp_path):
     """A review: '-1/1: below min rating dropped 28,707 ... below min rating kept as seen 28,104' said neither what
     was dropped from what nor what 'kept as seen' is. By hand: of 4 dislikes, one (user 1's movie 3) is of a user
