@@ -343,11 +343,12 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
     if unknown.size:
         ids = list(dict.fromkeys(uniques[int(codes[i])] for i in unknown))
         first = int(unknown[0])
+        apart = _written_apart(ids, engine.movies.ids)
         if strict:
             more = f" (and {unknown.size - 1:,} more of the file's ratings of movies it does not know)" \
                 if unknown.size > 1 else ""
-            raise NotFoundError(f"{raw.where(first)}: {engine.movies.unknown_text(ids[0])}{more}; leave "
-                                "«--strict|strict=True» out to leave such ratings out with a warning",
+            raise NotFoundError(f"{raw.where(first)}: {engine.movies.unknown_text(ids[0])}{more}; "
+                                f"{apart or 'leave «--strict|strict=True» out to leave such ratings out with a warning'}",
                                 kind="movie", id=ids[0])
         shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in ids[:NAMED]) + (
             f" and {len(ids) - NAMED:,} more" if len(ids) > NAMED else "")
@@ -356,11 +357,11 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
             every = "its one rating is" if len(df) == 1 else f"every one of its {len(df):,} ratings is"
             raise NotFoundError(f"{raw.origin[0]}: {every} of a movie the model does not know ({shown} {are} not in "
                                 f"the training data; the first at {raw.where(first, cheap=True)}), so nothing is "
-                                "updated; give ratings of the movies the run was trained on, by the ids of its "
-                                "dataset", kind="movie", id=ids[0])
-        log.warning("left %s of the %s ratings in %s out: %s %s not in the training data (the first at %s); "
-                    "«--strict|strict=True» refuses them instead", f"{unknown.size:,}", f"{len(df):,}",
-                    raw.origin[0], shown, are, raw.where(first, cheap=True))
+                                f"updated; {apart or 'give ratings of the movies the run was trained on, by the ids of its dataset'}",
+                                kind="movie", id=ids[0])
+        log.warning("left %s of the %s ratings in %s out: %s %s not in the training data (the first at %s); %s",
+                    f"{unknown.size:,}", f"{len(df):,}", raw.origin[0], shown, are, raw.where(first, cheap=True),
+                    apart or "«--strict|strict=True» refuses them instead")
     keep = movies >= 0
     frame = pd.DataFrame({"user_id": users[keep], "movie_id": movies[keep], "rating": df["rating"].to_numpy()[keep]})
     if "timestamp" in df:
@@ -653,3 +654,20 @@ def _write_user_ids(tmp: Path, run: Run, ids: list, n_users: int) -> set[str]:
         np.save(tmp / "user_ids.npy", got, allow_pickle=False)
         out.add("user_ids.npy")
     return out
+
+
+def _written_apart(ids: list, known) -> str | None:
+    """What to say where some of a ratings file's unknown movie ``ids`` are the run's (``known``) written another
+    way ('0040' in the file, 40 in the run: :func:`data.ids.written_apart`): an example pair and how to write them
+    (a review: said in ingest and evaluate --lists only); None where none is. They are never joined so."""
+    from embedrec.data.ids import written_apart
+
+    hits, first = written_apart(ids, known)
+    if first is None:
+        return None
+    n = int(hits.sum())
+    ours, theirs = (repr(x) if isinstance(x, str) else str(x) for x in first)
+    which = "the unknown id is" if len(ids) == 1 else f"{n:,} of the {len(ids):,} unknown ids {'is' if n == 1 else 'are'}"
+    return (f"{which} the run's movie {'id' if n == 1 else 'ids'} written another way ({ours} in the file is {theirs} "
+            f"in the run's dataset): write the file's ids as the dataset writes them ({theirs} "
+            f"for {ours}) and update again (ids are matched as written)")

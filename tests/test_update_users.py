@@ -381,6 +381,19 @@ def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
     assert f"re-solved 1 of the 1 user named in '{f}' with 2 new ratings (" in caplog.text
     assert f"left 1 of the 4 ratings in {f} out: '99999' is not in the training data (the first at {f}:3)" \
         in caplog.text
+    # a movie id the run has, written another way: said with the pair and how to write it (a review: only ingest
+    # and evaluate --lists said it)
+    f = write_ratings(tmp_path / "zeros.csv", [(2, new[0], 1), (2, f"00{new[1]}", 1), (2, 99999, 1)])
+    with pytest.raises(NotFoundError) as e:
+        er.update_users(run, f, strict=True)
+    assert str(e.value).endswith(f"; 1 of the 2 unknown ids is the run's movie id written another way ('00{new[1]}' "
+                                 f"in the file is {new[1]} in the run's dataset): write the file's ids as the dataset "
+                                 f"writes them ({new[1]} for '00{new[1]}') and update again (ids are matched as "
+                                 "written)"), str(e.value)
+    f = write_ratings(tmp_path / "zeros1.csv", [(2, f"00{new[1]}", 1)])
+    with pytest.raises(NotFoundError, match=rf"so nothing is updated; the unknown id is the run's movie id written "
+                                            rf"another way \('00{new[1]}' in the file is {new[1]} "):
+        er.update_users(run, f)
     with pytest.raises(UsageError, match="not a DataFrame"):
         er.update_users(run, __import__("pandas").DataFrame({"user_id": [2]}))
     with pytest.raises(DataError, match="file not found"):
