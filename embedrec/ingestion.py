@@ -151,9 +151,12 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         # a column of event types weighed (data.event_weights) is a log too: a pair's weights summed, as implicit's
         # users sum a shop log's event weights into a confidence
         cfg = dataclasses.replace(cfg, repeats="sum" if raw.no_ratings or raw.weighted else "latest")
-    if raw.weighted and cfg.repeats == "sum" and any(w <= 0 for w in cfg.event_weights.values()):
-        low = next(k for k, w in cfg.event_weights.items() if w <= 0)
-        raise ConfigError(f"config key 'data.event_weights': {low[:40]!r} weighs {cfg.event_weights[low]:g}, and a "
+    # (a weight above 0 that float32, the ratings' type, makes 0 counts as 0: a review's 1e-50 summed to 0s)
+    if raw.weighted and cfg.repeats == "sum" and any(np.float32(w) <= 0 for w in cfg.event_weights.values()):
+        low = next(k for k, w in cfg.event_weights.items() if np.float32(w) <= 0)
+        w = cfg.event_weights[low]
+        raise ConfigError(f"config key 'data.event_weights': {low[:40]!r} weighs {w:g}"
+                          f"{', 0 as a float32 (the ratings are float32)' if w > 0 else ''}, and a "
                           "summed log's pair counts its events' weights, so each must be above 0; give it a weight "
                           "above 0 (or remove those rows), or keep each pair's latest event with "
                           "«--set data.repeats=latest|data.repeats='latest'»")
@@ -171,7 +174,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         # thumbs file was learnt as all likes without a word, test NDCG@10 0.116 against 0.306 with the 1s apart)
         # (not on a scale given, the layout's or data.rating_scale: its ratings, 3.5 and 4 stars)
         given = raw.rating_scale is not None or cfg.rating_scale is not None
-        pair = None if r is None or floor is not None or given else two_positive_values(r)
+        # (nor on weights data.event_weights gives: a view 1 and a purchase 2 are the user's own; a review)
+        pair = None if r is None or floor is not None or given or raw.weighted else two_positive_values(r)
         two_values = None if pair is None else two_values_warning(r, *pair)
         del r
         if pair is not None:  # in the manifest: train and tune-dims say it again (a review: only ingest did)

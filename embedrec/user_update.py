@@ -52,7 +52,8 @@ EMPTY = "point data.source at a ratings file with rows"  # the readers' advice f
 # data.columns.user=customer, then update-users refused its since.csv, "no column 'user_id'"); not data.format
 # (the file's name says it) nor data.id_type (the ids are read as the run's are: read_ratings)
 AS_INGESTED = ("data.columns.user", "data.columns.movie", "data.columns.rating", "data.columns.timestamp",
-               "data.separator", "data.header", "data.encoding", "data.decimal", "data.missing")
+               "data.separator", "data.header", "data.encoding", "data.decimal", "data.missing",
+               "data.timestamp_unit", "data.event_weights")
 
 
 def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False, new_users: bool = True,
@@ -139,7 +140,7 @@ def as_ingested(run: Run, data_cfg: DataConfig, given: Iterable[str] | None, sou
         if then is ... or then == _value(data_cfg, key) or not _fits(then, _value(default, key), key):
             continue
         (cols if key.startswith("data.columns.") else data)[name] = then
-        taken.append(f"{key}={'null' if then is None else then}")
+        taken.append(f"{key}={_shown_value(then)}")
     if not taken:
         return data_cfg
     log.info("reading %s as %s was ingested: %s (a key given «with --set|in the config» reads it otherwise)",
@@ -151,21 +152,19 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
     """(the data section the run's dataset was ingested with, how to name it): its manifest's config, at the path
     the run records; else the run's config.yaml's data section (checked against the run's manifest), which records
     the dataset's since session 48 (an earlier run's holds the train command's); (None, '') where neither reads."""
-    import json
-
     import yaml
 
+    from embedrec.data.layout import read_manifest
     from embedrec.errors import EmbedrecError
 
     path = (run.manifest.get("dataset") or {}).get("path")
-    try:
+    try:  # read as every reader of a dataset's manifest reads it: bounded, a regular file, its seal checked
         folder = Path(path)
-        current = folder / "current" / "manifest.json"
-        manifest = json.loads((current if current.exists() else folder / "manifest.json").read_text("utf-8"))
+        manifest, _ = read_manifest(folder / "current" if (folder / "current").exists() else folder, folder)
         recorded = manifest["config"]["data"]
         if isinstance(recorded, dict):
             return recorded, f"dataset '{manifest.get('name') or path}'"
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, EmbedrecError):
         pass
     try:
         raw = run.read_verified(run.path / "config.yaml")
@@ -185,12 +184,26 @@ def _value(data_cfg: DataConfig, key: str):
 
 def _fits(value, default, key: str) -> bool:
     """Whether a recorded ``value`` is of the kind ``key`` takes (its default's, or None for a column a file may
-    lack, data.separator's auto): a sealed manifest holds what a config took, but an older one may lack a key."""
+    lack, data.separator's auto, no data.event_weights): a sealed manifest holds what a config took, but an older
+    one may lack a key."""
     if value is None:
-        return key in ("data.columns.rating", "data.columns.timestamp", "data.separator")
+        return key in ("data.columns.rating", "data.columns.timestamp", "data.separator", "data.event_weights")
+    if key == "data.event_weights":  # a mapping of event types to numbers (a review: a shop log's update read its
+        # event column as numbers, 'view' is not a number, where ingest had weighed it)
+        return isinstance(value, dict) and all(isinstance(k, str) and isinstance(w, (int, float)) and
+                                               not isinstance(w, bool) for k, w in value.items())
     if isinstance(default, bool):
         return isinstance(value, bool)
     return isinstance(value, str) if isinstance(default, str) or default is None else False
+
+
+def _shown_value(value) -> str:
+    """A recorded setting as a --set writes it: null, a mapping in YAML's flow style ({view: 1, cart: 3})."""
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {w:g}" for k, w in value.items()) + "}"
+    return str(value)
 
 
 def _updated_before(run: Run) -> np.ndarray | None:

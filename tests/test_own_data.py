@@ -137,6 +137,15 @@ def test_weights_of_0_or_below_are_for_a_latest_log_and_a_like_dislike_column(tm
     assert r.exit_code == 0 and "note: the ratings are likes and dislikes (0 and 1)" in r.stderr, r.stderr
     ds = load_dataset(tmp_path / "a")
     assert ds.manifest["min_rating"] == 1 and len(ds.rated_below[0]) == 2
+    # a weight above 0 that float32 makes 0 is 0 (a review: 1e-50 summed to pairs of 0)
+    r = invoke("ingest", src, "-o", tmp_path / "b", *sets[:-1], "data.event_weights={up: 1, down: 1e-50}")
+    assert r.exit_code == 2 and r.stderr.startswith(
+        "error: config key 'data.event_weights': 'down' weighs 1e-50, 0 as a float32 (the ratings are float32), and "
+        "a summed log's pair"), r.stderr
+    # two weights above 0 the user gave are the user's: no 'thumbs 1/2' warning (a review)
+    r = invoke("ingest", src, "-o", tmp_path / "c", *sets[:-1], "data.event_weights={up: 2, down: 1}",
+               "--set", "data.repeats=latest")
+    assert r.exit_code == 0 and "two values" not in r.stderr, r.stderr
 
 
 def test_event_weights_are_a_mapping_config_key(tmp_path):
@@ -255,6 +264,36 @@ def test_update_users_reads_its_file_with_the_event_weights_and_timestamp_unit_g
     upd.write_text("customer,item,event,timestamp\nu1,30,purchase,1700000000000\nu2,10,view,1700000001000\n")
     r = invoke("update-users", "--ratings", upd, "--run", tmp_path / "r", *sets)
     assert r.exit_code == 0 and "no effect" not in r.stderr, r.stderr
+
+
+def test_update_users_reads_the_event_weights_and_timestamp_unit_the_dataset_was_ingested_with(tmp_path,
+                                                                                               monkeypatch):
+    """A review: update-users took the dataset's columns but not its data.event_weights (nor data.timestamp_unit),
+    so a shop log's update file was refused, "column 'event' 'view' is not a number". Now both are read as the
+    dataset was ingested, said in the one line, with nothing given; an event the weights lack is refused by its
+    line as ingest refuses it."""
+    from embedrec.cli import app
+
+    monkeypatch.setattr(app._State, "config_path", None)
+    monkeypatch.setattr(app._State, "overrides", ())
+    src = _shop(tmp_path)
+    ing = ["--set", "data.columns.user=customer", "--set", "data.columns.rating=event", "--set",
+           f"data.event_weights={WEIGHTS}", "--set", "data.timestamp_unit=ms"]
+    assert invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT, *ing).exit_code == 0
+    r = invoke("train", "--set", f"data.prepared={tmp_path / 'a'}", "--run", tmp_path / "r", "--set", "model.dim=2",
+               "--set", "train.epochs=1", "--set", "train.als_dims=[]", "--set", "train.threads=1")
+    assert r.exit_code == 0, r.stderr
+    upd = tmp_path / "since.csv"
+    upd.write_text("customer,item,event,timestamp\nu1,30,purchase,1700000000000\nu2,10,view,1700000001000\n")
+    r = invoke("update-users", "--ratings", upd, "--run", tmp_path / "r")
+    assert r.exit_code == 0, r.stderr
+    said = next(line for line in r.stderr.splitlines() if line.startswith("reading "))
+    assert "data.columns.user=customer" in said and "data.timestamp_unit=ms" in said and \
+        "data.event_weights={view: 1, cart: 3, purchase: 5}" in said, said
+    upd.write_text("customer,item,event,timestamp\nu1,30,purchase,1700000000000\nu2,10,wishlist,1700000001000\n")
+    r = invoke("update-users", "--ratings", upd, "--run", tmp_path / "r")
+    assert r.exit_code == 1 and f"error: {upd}:3: column 'event' holds 'wishlist', which data.event_weights does " \
+        "not weigh" in r.stderr, r.stderr
 
 
 def test_an_event_type_is_written_as_a_yaml_key_that_reads_back_as_itself():
