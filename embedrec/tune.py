@@ -704,11 +704,15 @@ def _with_ingest_settings(cfg: Config) -> Config:
     """``cfg`` with the settings its dataset (data.prepared) was ingested with (:func:`config.with_ingest_settings`,
     which a run's config.yaml shares), its notes logged."""
     from embedrec.config import with_ingest_settings
-    from embedrec.fsutil.files import probe_json
+    from embedrec.data.layout import read_manifest
+    from embedrec.errors import EmbedrecError
 
     root = Path(str(cfg.data.prepared))
-    cfg, notes = with_ingest_settings(cfg, probe_json(root / "current" / "manifest.json")
-                                      or probe_json(root / "manifest.json"))
+    try:  # read as every reader of a dataset's manifest reads it (the sweep read it so: only a change since fails)
+        manifest, _ = read_manifest(root / "current" if (root / "current").exists() else root, root)
+    except (OSError, EmbedrecError):
+        manifest = None
+    cfg, notes = with_ingest_settings(cfg, manifest)
     for note in notes:
         log.warning("%s", note)
     return cfg
