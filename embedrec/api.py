@@ -424,7 +424,7 @@ def export_misapplied(*, to: str | None = None, output=None, topk_all=None, k: i
 
 def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None = None,
               dims: Iterable[int] | None = None,
-              weight_decays: Iterable[float] | None = None, tolerance: float | None = None, fresh: bool = False,
+              weight_decays: Iterable[float] | None = None, tolerance: float | str | None = None, fresh: bool = False,
               write: str | Path | None = None, overwrite: bool = False, config_file: str | Path | None = None,
               progress: bool = False) -> dict:
     """``embedrec tune-dims``: train one model per dimension (``dims``, default tune.dims, with the fourth-root

@@ -360,10 +360,11 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     source = "auto" if tol == "auto" else "given"
     if tol == "auto":
         tol = auto_tolerance(cfg)
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1:  # NaN fails too
+    # at most 0.99, as the config key tune.tolerance takes (a review: the two bounds differed)
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol <= 0.99:  # NaN fails too
         # the argument is at fault, as for dims: a UsageError (a red team); the config key, a ConfigError
         kind = ConfigError if tolerance is None else UsageError
-        raise kind(f"«--tolerance|tolerance» {tol!r}: expected a share from 0 to under 1 (100%), e.g. 0.01")
+        raise kind(f"«--tolerance|tolerance» {tol!r}: expected a share from 0 to 0.99 (99%), e.g. 0.01, or 'auto'")
     wds = weight_decays if weight_decays is not None else cfg.tune.weight_decays
     _check_values(cfg, "«--dims|dims»" if dims else "tune.dims", dims or cfg.tune.dims, ("model.dim",))
     _check_values(cfg, "«--weight-decay|weight_decays»" if weight_decays is not None else "tune.weight_decays",

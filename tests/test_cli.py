@@ -804,8 +804,10 @@ def test_tune_dims_cli(cli_run, tmp_path):
     r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", own, "--overwrite", "--set", f"tune.dir={tmp_path / 'tune'}")
     assert r.exit_code == 0, r.stderr
     assert own.read_text().startswith("# written by embedrec tune-dims: dim ")
-    r = invoke("tune-dims", *sets, "--tolerance", "abc")
-    assert r.exit_code == 2 and "--tolerance" in r.stderr
+    for bad in ("abc", "99.5%", "1"):
+        r = invoke("tune-dims", *sets, "--tolerance", bad)
+        assert r.exit_code == 2 and r.stderr.endswith(f"error: --tolerance '{bad}': expected a share from 0 to 99%, "
+                                                      "such as 1% or 0.01, or auto\n"), r.stderr
 
 
 def test_tune_dims_option_values_are_usage_errors_naming_the_option(cli_run, tmp_path):

@@ -342,14 +342,15 @@ def test_an_edited_tune_record_is_refused_not_reused(tune_cfg, tmp_path):
     assert again["chosen"]["valid_metric"] != 0.01 and json.loads(p.read_text())["manifest_sha256"]
 
 
-@pytest.mark.parametrize("tolerance", [float("nan"), -0.05, 1.0])
+@pytest.mark.parametrize("tolerance", [float("nan"), -0.05, 1.0, 0.995])
 def test_sweep_refuses_a_tolerance_outside_0_to_1(tolerance, tmp_path):
+    """Outside 0 to 0.99, the config key's range (a review: 0.995 passed the argument, refused by the key)."""
     from embedrec.config import load_config
     from embedrec.errors import UsageError
     from embedrec.tune import sweep
 
     cfg = load_config(None, [f"data.prepared={tmp_path / 'none'}"])
-    with pytest.raises(UsageError, match="expected a share from 0 to under 1"):  # the argument's fault (a red team)
+    with pytest.raises(UsageError, match=r"expected a share from 0 to 0\.99 \(99%\)"):  # the argument's fault (a red team)
         sweep(cfg, tolerance=tolerance)
 
 

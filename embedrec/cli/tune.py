@@ -45,8 +45,8 @@ def _tolerance(text: str | None) -> float | str | None:
         share = float(t[:-1]) / 100 if t.endswith("%") else float(t)
     except ValueError:
         share = float("nan")
-    if not 0 <= share < 1:  # NaN fails too
-        raise UsageError(f"--tolerance '{text}': expected a share from 0 to under 100%, such as 1% or 0.01, or auto")
+    if not 0 <= share <= 0.99:  # NaN fails too; at most tune.tolerance's maximum
+        raise UsageError(f"--tolerance '{text}': expected a share from 0 to 99%, such as 1% or 0.01, or auto")
     return share
 
 
