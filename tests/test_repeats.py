@@ -652,6 +652,20 @@ def test_the_summary_says_what_the_counts_below_min_rating_count(tmp_path):
     assert line == "cleaning: 0 pairs below data.min_rating 2 dropped from training", line
 
 
+def test_a_datasets_summary_is_what_ingest_printed(tmp_path):
+    """A notebook review: er.ingest logged none of the summary lines the CLI prints (the cleaning's counts were
+    only in the manifest). Dataset.summary() gives them from the manifest: the lines `embedrec ingest` printed,
+    all but the last (where it wrote the dataset and in how long), for a dataset read back later too."""
+    (tmp_path / "d.csv").write_text("user_id,movie_id,rating\n" + "".join(
+        f"{u},{m},{1 + (u * m) % 5}\n" for u in range(1, 31) for m in range(1, 13)) + "1,1,1\n2,2,4\n2,2,4\n")
+    r = invoke("ingest", tmp_path / "d.csv", "-o", tmp_path / "a")
+    assert r.exit_code == 0, r.stderr
+    said = load_dataset(tmp_path / "a").summary()
+    lines = said.splitlines()
+    assert lines[0].startswith("d: 30 users x 12 movies") and "exact duplicates dropped 1" in said, said
+    assert said in r.stderr and r.stderr.split(said)[1].startswith(f"\nwrote {tmp_path / 'a'} in "), r.stderr
+
+
 def test_min_rating_auto_leaves_counts_and_star_scales_alone(tmp_path):
     """A click log (data.repeats=sum: counts) and a 0-5 star file keep every row as a positive under auto."""
     from embedrec.data.dataset import load_dataset

@@ -122,6 +122,14 @@ class Dataset:
             out["timestamp"] = part.timestamp
         return out
 
+    def summary(self) -> str:
+        """What ``embedrec ingest`` said of this dataset, from its manifest: its counts, split, rating values and
+        what the cleaning dropped or kept (``manifest['cleaning']``: exact duplicates, repeats summed, ratings below
+        data.min_rating ...), the lines the CLI prints (a notebook review: er.ingest logged none of them)."""
+        from embedrec.data.summary import format_summary
+
+        return format_summary(self.manifest)
+
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.splits.items())
         return f"<Dataset {self.manifest.get('name', self.path.name)} ({self.n_users:,} users x " \

@@ -109,6 +109,8 @@ def _name(source: str) -> str:
 
 
 def format_summary(s: dict) -> str:
+    """``embedrec ingest``'s lines of a dataset's summary ``s`` (what :func:`summarise` made, or a manifest, which
+    holds it: ``Dataset.summary``); its last line, where it was written and in how long, only where ``s`` says."""
     c = s["counts"]
     seen = (s.get("cleaning") or {}).get("after_cleaning") or {}
     trained = s.get("movies_with_training_ratings", c["movies"])
@@ -135,7 +137,7 @@ def format_summary(s: dict) -> str:
                                       for k, v in s["cleaning"].items()
                                       if isinstance(v, int) and k not in ("repeated_pairs_summed", "training_pairs_cut",
                                                                           "below_min_rating_kept_as_seen")),
-             f"wrote {s['output']} in {s['seconds']:.1f}s"]
+             *([f"wrote {s['output']} in {s['seconds']:.1f}s"] if "output" in s else [])]
     return "\n".join(lines)
 
 
