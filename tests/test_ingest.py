@@ -527,7 +527,7 @@ def test_a_failed_first_download_does_not_use_the_licence_notice_up(tmp_path, ml
 
 
 def test_the_repeated_name_check_takes_a_separator_of_two_characters(tmp_path):
-    from embedrec.data.tables import _refuse_repeated_names
+    from embedrec.data.parsing import _refuse_repeated_names
 
     _refuse_repeated_names(b"user_id::movie_id::rating\n1::2::3\n", "::", "utf-8", "r.txt")  # no error, no crash
     with pytest.raises(DataError, match="names column 'user_id' twice"):
