@@ -299,7 +299,7 @@ def test_update_users_reads_the_event_weights_and_timestamp_unit_the_dataset_was
 def test_an_event_type_is_written_as_a_yaml_key_that_reads_back_as_itself():
     """The advice's mapping names each event type as a key YAML reads back as that text: plain, or in double
     quotes (a space, YAML's yes/no/on/off/null, a quote), never single ones (the --set is single-quoted)."""
-    from embedrec.data.tables import _yaml_key
+    from embedrec.data.columns import _yaml_key
 
     for text, written in (("view", "view"), ("add-to-cart", "add-to-cart"), ("add to cart", '"add to cart"'),
                           ("yes", '"yes"'), ("Off", '"Off"'), ('say "hi"', '"say \\"hi\\""'), ("1st", '"1st"')):

@@ -1,8 +1,10 @@
 """Generic ratings tables: a CSV/TSV/Parquet file or stdin, with the column mapping of ``data.columns``, read by
-:func:`read_generic`: header checks with close-match hints, zero-padded ids refused, timestamps made Unix seconds,
-event types weighed, a Parquet file's types checked. What a table's first bytes and first line say before its rows
-are read (binary data refused, a compressed stream, a byte-order mark, the separator, the header line) is
-``data/sniff.py``'s, which this module calls and which never imports it."""
+:func:`read_generic`: zero-padded ids refused, timestamps made Unix seconds, event types weighed, a Parquet file's
+types checked. The steps before its rows are read are in modules of their own, which this one calls and which
+never import it: ``data/sniff.py`` (what a table's first bytes and first line say: binary data refused, a
+compressed stream, a byte-order mark, the separator, the header line) and ``data/columns.py`` (which columns are
+read as what: data.columns matched with close-match hints, the optional timestamp and rating, the title and
+genres)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from embedrec.data.columns import (
+    META,
+    SAMPLE_ROWS,
+    _match_columns,
+    _movie_columns,
+    _optional_rating,
+    _optional_timestamp,
+    _require_columns,
+    _sample_columns,
+    _yaml_key,
+)
 from embedrec.data.parsing import (
     DROP_MISSING,
     LINE_SCAN_MAX,
@@ -30,7 +43,6 @@ from embedrec.data.parsing import (
     ids_may_change,
     movies_frame,
     plain_integer_id,
-    plain_name,
     read_movies_table,
     read_numeric_table,
     same_id_type,
@@ -557,237 +569,6 @@ def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str
                         "column's first (ISO 8601, e.g. 2020-01-31 12:00:00); fix or remove that line, or give every "
                         "row Unix seconds")
     return _unix_seconds(t)
-
-
-_plain = plain_name
-
-
-# What the default column names are also called in the field's files (LensKit and Surprise: user,item,rating;
-# Spotlight/RecBole-like exports: uid/iid): read when the config keeps the default name, no column is a spelling
-# of it ('userId'), and exactly one column is so named; else data.columns names it
-# Id-shaped names come before bare ones: 'item_id' is the movie beside a 'movie' column of titles.
-# The rating and its time under the names a first-hour review's own files used (score, stars; ts, event_time:
-# read without times before, so the time splits were refused and duplicates kept by file order). Not 'date': a
-# review's 'date' held years and free text ('1995' read as second 1995), so it stays data.columns.timestamp's.
-DEFAULT_ALIASES = {"user_id": ({"uid"}, {"user"}), "movie_id": ({"itemid", "iid"}, {"movie", "item"}),
-                   "rating": ({"score", "stars", "rate"},),
-                   "timestamp": ({"ts", "datetime", "eventtime", "ratedat", "createdat"},)}
-
-
-def _match_columns(found, wanted: dict) -> tuple[dict, list[str]]:
-    """``wanted`` (file column -> role) with each name the file lacks replaced by the one column that differs
-    from it only in case, spaces or punctuation ('UserID', 'userId', ' movie_id' after a ', ' separator), when
-    exactly one does and no other role reads it; anything else is left for _require_columns to report. Also
-    returns what was matched, which _require_columns says once every column is found (else two lines)."""
-    from embedrec.config import ColumnsConfig
-
-    names = [str(c) for c in found]
-    out, taken = {}, []
-
-    def matching(spellings: set[str]) -> list[str]:
-        return [c for c in names if _plain(c) in spellings and c not in wanted and c not in out
-                and c.isprintable()]  # a newline or NUL inside a name is damage to report, not a spelling
-
-    for col, role in wanted.items():
-        hits = matching({_plain(col)})
-        if not hits and col not in names and col == getattr(ColumnsConfig, role.replace("_id", ""), None):
-            for spellings in DEFAULT_ALIASES.get(role, ()):  # a default name: the field's other names, after it
-                hits = matching(spellings)
-                if hits:
-                    break
-        if col not in names and len(hits) == 1:
-            taken.append(f"{hits[0]!r} as {col!r}")
-            col = hits[0]
-        out[col] = role
-    return out, taken
-
-
-def _close_column(col: str, found: list[str], wanted: dict) -> list[str]:
-    """The found column closest to the name ``col`` (at most one), among those not read for another role."""
-    import difflib
-
-    return difflib.get_close_matches(col, [c for c in found if c not in wanted], n=1, cutoff=0.6)
-
-
-def _optional_timestamp(found, wanted: dict, cfg: DataConfig) -> bool:
-    """A file without the default 'timestamp' column, and none close to it, is read without times (as Surprise
-    and LensKit read user,item,rating files); a time-based split then says it needs them. A column named in the
-    config is required. Returns whether it was dropped (``_require_columns`` says so once the others are found)."""
-    from embedrec.config import ColumnsConfig
-
-    col = cfg.columns.timestamp
-    found = [str(c) for c in found]
-    if col == ColumnsConfig.timestamp and col in wanted and col not in found:  # not matched by _match_columns
-        if _close_column(col, found, wanted):
-            return False  # e.g. 'time': probably the timestamps, under another name (_require_columns suggests it)
-        del wanted[col]
-        return True
-    return False
-
-
-def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
-    """Under data.repeats=sum, a file without the default 'rating' column, and none close to it, is a log of
-    events: each row counts 1 and a pair's rows sum into its count (a first-hour review: such a click log was
-    refused, offering its 'timestamp' column as the rating): 'sum'. Otherwise a file whose every column is read
-    as the user, the movie or the time (no column left that could be the ratings: 'user_id,movie_id') is one of
-    interactions, each row rating 1, as implicit and LensKit take such a file (a review: the docs called the
-    rating column optional, and it was required): 'ones'. False where neither (the rating column is required)."""
-    from embedrec.config import ColumnsConfig
-
-    col = cfg.columns.rating
-    found = [str(c) for c in found]
-    if col != ColumnsConfig.rating or col not in wanted or col in found or _close_column(col, found, wanted) or \
-            cfg.event_weights is not None:  # weights name a column of events: it must be there
-        return False
-    if cfg.repeats == "sum":
-        del wanted[col]
-        return "sum"
-    if found and all(c in wanted for c in found):
-        del wanted[col]
-        return "events" if cfg.repeats == "auto" else "ones"
-    return False
-
-
-def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
-                     matched: list[str] = (), counted: str | bool = False, sample=None) -> list[str]:
-    """The notes of how the columns were read, once every column ``wanted`` names is ``found``; else one
-    DataError naming the missing ones and the columns that could be them (a rating: only a column of numbers,
-    from ``sample(columns)``, the first rows of those columns; a column of event types is told how to weigh
-    them, data.event_weights)."""
-    found = [str(c) for c in found]
-    keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
-    missing = [(col, role, _close_column(col, found, wanted)) for col, role in wanted.items() if col not in found]
-    looks_like_data = any(_is_number(n) or re.match(r"\d{4}-\d\d-\d\d", n) for n in found)
-    tail = "; if the file has no header line, read it with «--set data.header=false» (columns in the order " \
-        "user, movie, rating, timestamp)" if looks_like_data else ""
-    if len(missing) > 1:  # every missing column in one line, not one run each
-        named = [f"the {role.replace('_id', '')} ('{col}')" for col, role, _ in missing]
-        sets = " ".join(f"--set data.columns.{keys[role]}={shorten(close[0], 60) if close else 'NAME'}"
-                        for col, role, close in missing)
-        names = "" if "=NAME" not in sets else f", each NAME one of: {shorten(', '.join(found), 200)}"
-        if "data.columns.rating=NAME" in sets:
-            names += (" («data.columns.rating=null|{'data.columns.rating': None}» if the file has no ratings: every row "
-                      "then counts as rating 1)")
-        raise DataError(f"{label}: no columns for {', '.join(named[:-1])} and {named[-1]}; name them with "
-                        f"«{sets}»{names}{tail}")
-    for col, role, close in missing:
-        key = f"data.columns.{keys[role]}"
-        free = [c for c in found if c not in wanted] or found  # not the columns read as the others already (a
-        # first-hour pass: 'one of: user, item, liked' where user and item were the user and the movie)
-        events = ""
-        if role == "rating" and not close and sample is not None:
-            # only a column of numbers can be the ratings (a first-hour review: 'one of: event', then 'view' is
-            # not a number); a column of a few text values is event types, told how to weigh them
-            numbers, texts = _column_kinds(sample, [c for c in found if c not in wanted])
-            free = numbers
-            if texts:
-                name, values = next(iter(texts.items()))
-                weights = ", ".join(f"{_yaml_key(v)}: {i + 1}" for i, v in enumerate(values[:6]))
-                events = (f"; its column {name!r} holds event types ({shorten(', '.join(values[:6]), 80)}"
-                          f"{', ...' if len(values) > 6 else ''}): to weigh them (your weights; a pair's events "
-                          f"summed), «--set {key}={shorten(name, 60)} --set 'data.event_weights={{{weights}}}'|"
-                          f"{key}={name!r}, data.event_weights={{{weights}}}»")
-        hint = f"; did you mean «--set {key}={shorten(close[0], 60)}»" if close else \
-            f"; set {key} to one of: {shorten(', '.join(map(str, free)), 200)}" if free else \
-            "; no other column holds numbers"
-        hint += events
-        if role in ("timestamp", "rating"):
-            hint += (f", or «--set {key}=null|{{'{key}': None}}» if the file has no {role}s"
-                     + (" (every row then counts as rating 1; for a play or click log, «--set data.repeats=sum|"
-                        "{'data.repeats': 'sum'}» alone counts each pair's rows)" if role == "rating" else ""))
-        raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
-                        f"({key}){hint}{'?' if close else ''}{tail}")
-    # the notes: said (RawData.notes) once the rows are read and checked, as an error would else be a second line
-    notes = []
-    if matched:
-        notes.append(f"{label}: reading column{'s' if len(matched) > 1 else ''} {', '.join(matched)}")
-    if counted == "sum":
-        notes.append(f"{label}: no 'rating' column: each row counts 1, and data.repeats=sum sums a pair's rows "
-                     "into its count («--set data.columns.rating=NAME» names another column)")
-    elif counted == "events":
-        notes.append(f"{label}: no 'rating' column: a log of events, each row counting 1 and a pair's rows summed "
-                     "into its count (data.repeats auto; «--set data.repeats=latest» takes each pair once)")
-    elif counted:
-        notes.append(f"{label}: no 'rating' column: each row is an interaction, rating 1 (for the default ranking "
-                     "model; «--set data.repeats=sum» counts a pair's repeated rows)")
-    if no_times:
-        # two columns of the timestamp's other names ('ts' and 'datetime'): neither taken, and both named (a review:
-        # the times were dropped with the same note as a file that has none)
-        both = [c for c in found if _plain(c) in DEFAULT_ALIASES["timestamp"][0]]
-        which = f" ({' and '.join(repr(c) for c in both)} could each be it: one is not guessed)" if len(both) > 1 else ""
-        notes.append(f"{label}: no 'timestamp' column{which}: ratings without times (a time-based split and the "
-                     "recency weight need them; «--set data.columns.timestamp=NAME» names another column)")
-    return notes
-
-
-META = ("title", "genres")  # a ratings file's columns read as its movies' titles and genres, without data.movies
-SAMPLE_ROWS = 1000  # the rows a missing rating's message looks at to tell columns of numbers from text
-
-
-def _sample_columns(src, sep: str, encoding: str, cols: list[str]) -> pd.DataFrame | None:
-    """The first SAMPLE_ROWS rows of a text table's columns ``cols``, as text (None where they cannot be read:
-    the message then names every column)."""
-    try:
-        buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
-        return pd.read_csv(buf, sep=sep, usecols=cols, dtype=str, keep_default_na=False, nrows=SAMPLE_ROWS,
-                           encoding=encoding, engine="c" if len(sep) == 1 else "python")
-    except Exception:  # noqa: BLE001 - an error path's aid: the reader reports what is wrong with the file
-        return None
-
-
-def _column_kinds(sample, cols: list[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """Of ``cols``, (the columns of numbers, {a column of text of at most 20 values: its values, most frequent
-    first}) in the rows ``sample(cols)`` gives; every column as one of numbers where it gives none."""
-    import collections
-
-    try:
-        frame = sample(cols) if cols else None
-    except Exception:  # noqa: BLE001 - an error path's aid (a Parquet file's columns named by numbers): every one
-        frame = None
-    if frame is None:
-        return cols, {}
-    numbers, texts = [], {}
-    for c in cols:
-        s = frame[c]
-        if pd.api.types.is_bool_dtype(s):
-            continue
-        if pd.api.types.is_numeric_dtype(s):
-            numbers.append(c)
-            continue
-        text = [str(v).strip() for v in s.tolist() if v is not None and not (isinstance(v, float) and np.isnan(v))]
-        text = [v for v in text if v]
-        if text and pd.to_numeric(pd.Series(text), errors="coerce").notna().all():
-            numbers.append(c)
-        elif text:
-            counts = collections.Counter(text)
-            if len(counts) <= 20:
-                texts[c] = [v for v, _ in counts.most_common()]
-    return numbers, texts
-
-
-def _yaml_key(text: str) -> str:
-    """``text`` as a key of a YAML flow mapping: plain where YAML reads it back as that text, else in double quotes
-    (a message's --set wraps the mapping in single quotes for the shell)."""
-    plain = re.fullmatch(r"[A-Za-z_][\w.-]*", text) and text.lower() not in (
-        "yes", "no", "on", "off", "true", "false", "null", "y", "n")
-    return text if plain else '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _movie_columns(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:
-    """Without a movies file (data.movies), the ratings file's title and genres columns (data.columns.title and
-    .genres, or a spelling of them: 'Title') are read as its movies' (a first-hour review: a 'title' column was
-    ignored without a word); they join ``wanted`` as 'title' and 'genres'. With one, a title column here is
-    said not to be read. Returns the notes."""
-    names = [str(c) for c in found]
-    if cfg.movies:
-        col = next((c for c in names if c not in wanted and _plain(c) == _plain(cfg.columns.title)), None)
-        return [f"{label}: its column '{col}' is not read: the movies file (data.movies) gives the titles"] if col \
-            else []
-    for role in META:
-        hits = [c for c in names if c not in wanted and _plain(c) == _plain(getattr(cfg.columns, role))]
-        if len(hits) == 1:
-            wanted[hits[0]] = role
-    return []
 
 
 def _weigh_events(text: pd.Series, weights: dict, col: str, label: str, notes: list, where,
