@@ -634,7 +634,7 @@ def test_millisecond_timestamps_are_read_as_such_and_other_units_among_them_said
 
 
 def test_unit_by_size_by_hand():
-    from embedrec.data.tables import unit_by_size
+    from embedrec.data.times import unit_by_size
 
     assert [unit_by_size(v) for v in (0, 1_700_000_000, -1e10, 99_999_999_999)] == ["s"] * 4
     assert [unit_by_size(v) for v in (1e11, 1.7e12, 1.7e15, 1.7e18, 9e18)] == ["ms", "ms", "us", "ns", "ns"]

@@ -1,0 +1,166 @@
+"""A generic ratings table's timestamps made Unix seconds (int64), as data/tables.py reads them: a column of ISO
+8601 dates told by its first value (``_dated``), read as UTC (``_iso_dates``, through numpy in whole seconds:
+``_unix_seconds``), a value that is no date, or of a year pandas cannot hold (OUTSIDE), refused by its file:line
+(``_seconds``; a Parquet file's rows by ``data/parquet.py``); and a column of Unix times divided by their unit's
+ticks (``epoch_seconds``): data.timestamp_unit's s, ms, us or ns as set, or auto's unit read from the median's size
+(``unit_by_size`` over FINER_FROM), said in a note; a unit set that the size disagrees with, or rows of another
+unit than most (two sources merged: ``_warn_mixed_units``), warned of."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import numpy as np
+import pandas as pd
+
+from embedrec.data.sniff import _is_number
+from embedrec.data.textfiles import _row_line
+from embedrec.errors import DataError, shorten
+
+log = logging.getLogger("embedrec")
+
+
+def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> bool:
+    """Whether the timestamp column's first value is a date ('2020-01-31', '2020-01-31T12:00:00Z'), not a
+    number: such a column is read as ISO 8601 dates. ``names``: the columns of a file without a header."""
+    try:
+        buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
+        first = pd.read_csv(buf, sep=sep, header=0 if names is None else None, names=names, usecols=[col], dtype=str,
+                            nrows=1, encoding=encoding, engine="c" if len(sep) == 1 else "python")[col]
+    except Exception:  # noqa: BLE001 - the main reader reports what is wrong with the file
+        return False
+    first = first.str.strip()
+    if first.empty or _is_number(first.iloc[0]):
+        return False
+    return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
+
+
+OUTSIDE = "is outside the dates embedrec reads (the years 1678 to 2261)"
+
+
+def _iso_dates(text: pd.Series) -> tuple[pd.Series | None, np.ndarray | None]:
+    """ISO 8601 text as UTC datetimes (NaT where a value is no date), or (None, the rows whose year pandas cannot
+    hold: a red team's '9999-12-31', a common 'no end' mark, was an internal error)."""
+    def years(known: bool = False) -> np.ndarray:  # ``known``: only a value that starts with a year ('YYYY-')
+        y = pd.to_numeric(text.astype(str).str.extract(r"^\s*(\d{4,})-" if known else r"^\s*(\d+)")[0],
+                          errors="coerce")
+        out = ~y.between(1678, 2261).to_numpy(dtype=bool)
+        return out & y.notna().to_numpy() if known else out
+
+    if pd.api.types.is_object_dtype(text) or pd.api.types.is_string_dtype(text):
+        text = text.str.strip()  # ' 2020-01-01 ': the spaces around a field go, as an id's do (a red team)
+    try:
+        t = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        outside = years()
+        return None, outside if outside.any() else np.ones(len(text), dtype=bool)
+    nat = t.isna().to_numpy()
+    if nat.any():  # pandas 2 makes a year it cannot hold NaT, where pandas 3 reads it: said as such, not "no date"
+        outside = years(known=True)
+        if outside[np.flatnonzero(nat)[0]]:
+            return None, outside & nat
+    return t, None
+
+
+def _unix_seconds(t: pd.Series) -> pd.Series:
+    """UTC datetimes as Unix seconds, through numpy in whole seconds: any year pandas parsed holds (a red team:
+    '9999-12-31' in a column pandas read in seconds overflowed a subtraction in nanoseconds)."""
+    return pd.Series(t.dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64), index=t.index)
+
+
+def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str, header_lines: int,
+             kept: np.ndarray | None = None) -> pd.Series:
+    """ISO 8601 dates as Unix seconds (a date without a zone is taken as UTC); the first value that is not one is
+    named by its file:line (a compressed file is read decompressed: textfiles.decompressed)."""
+    t, outside = _iso_dates(text)
+    bad = outside if outside is not None else t.isna().to_numpy()
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])  # its row in the table; in the file, rows dropped before it (data.missing)
+        row = at if kept is None else int(kept[at])  # counted too (a review: the value quoted was another row's)
+        line = _row_line(src, sep, encoding, row + header_lines, skip_blank=True)
+        where = f"{label}:{line}" if line else f"{label}: data row {row + 1}"
+        if outside is not None:
+            raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} {OUTSIDE}; fix or remove "
+                            "that line")
+        raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} is not a date like the "
+                        "column's first (ISO 8601, e.g. 2020-01-31 12:00:00); fix or remove that line, or give every "
+                        "row Unix seconds")
+    return _unix_seconds(t)
+
+
+UNITS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}  # data.timestamp_unit: a Unix time's ticks a second
+UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+# the size from which a Unix time is read as the next finer unit (data.timestamp_unit: auto): 1e11 seconds is the
+# year 5138, 1e11 milliseconds 1973, so each unit holds the dates of 1973 to 5138 (pandas' to_datetime and pyarrow
+# take the unit as given: unit='ms', timestamp('ms'); a Parquet timestamp column carries its own, read as dates)
+FINER_FROM = {"s": 1e11, "ms": 1e14, "us": 1e17}
+
+
+def unit_by_size(value: float) -> str:
+    """The unit ('s', 'ms', 'us', 'ns') of a Unix time of ``value`` ticks by its size (the thresholds of
+    FINER_FROM, on its absolute value)."""
+    size = abs(value)
+    return next((u for u, top in FINER_FROM.items() if size < top), "ns")
+
+
+def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: list, line_of=None,
+                  kept=None) -> pd.Series:
+    """A timestamp column as Unix seconds (int64): integer Unix times (``numbers``) divided by their unit's ticks
+    (data.timestamp_unit: s, ms, us or ns as set; auto: by the median's size, said in a note appended to
+    ``notes``, as a notebook review and a first-hour review read milliseconds as seconds: the year 56376), rounded
+    down to the second; dates (``numbers`` False: ISO text, a datetime or date column, made seconds already) as
+    they are, an explicit unit warned of as unused. A unit set that the median's size disagrees with is honoured and
+    warned of; some rows of another unit than most (two sources merged) are warned of with the first one's
+    line (``line_of``, ``kept``: data.missing=drop's rows kept), as a time split would hold them out first or
+    never."""
+    if not numbers:
+        if unit != "auto":
+            log.warning("%s: data.timestamp_unit=%s applies to Unix times written as numbers, and the timestamps "
+                        "are dates: read as dates (leave data.timestamp_unit out)", label, unit)
+        return ts
+    if not len(ts):
+        return ts
+    v = ts.to_numpy()
+    middle = float(np.median(v[:: max(1, len(v) // 10_000)]))  # a sample: no copy of 100M rows
+    sized = unit_by_size(middle)
+    chosen = sized if unit == "auto" else unit
+    factor = UNITS[chosen]
+    if unit == "auto" and sized != "s":
+        day = str(np.datetime64(int(middle) // factor, "s"))[:10]
+        notes.append(f"{label}: the timestamps are Unix {UNIT_NAMES[sized]} by their size (median {int(middle)}, "
+                     f"{day} as {UNIT_NAMES[sized]}), stored as seconds (data.timestamp_unit: auto; "
+                     f"«--set data.timestamp_unit=s|data.timestamp_unit='s'» reads them as seconds)")
+    if chosen != sized:
+        log.warning("%s: data.timestamp_unit=%s reads the timestamps as Unix %s, but their median, %d, is of Unix %s "
+                    "by its size (data.timestamp_unit: auto would read them so): read as %s, as set", label, unit,
+                    UNIT_NAMES[unit], int(middle), UNIT_NAMES[sized], UNIT_NAMES[unit])
+    else:  # most rows are of the unit read: any others are said
+        _warn_mixed_units(ts, chosen, label, line_of, kept)
+    return ts if factor == 1 else pd.Series(np.floor_divide(v, factor), index=ts.index)
+
+
+def _warn_mixed_units(ts: pd.Series, unit: str, label: str, line_of=None, kept=None) -> None:
+    """Rows whose Unix time is of another unit by its size than ``unit``, most rows' (two sources merged: seconds
+    among milliseconds): said once, with the first one's line (a red team: a third of the rows in milliseconds
+    among seconds, which a time split held out first)."""
+    a = np.abs(ts.to_numpy())
+    low = {"s": 0.0, "ms": 1e11, "us": 1e14, "ns": 1e17}[unit]
+    high = FINER_FROM.get(unit, np.inf)
+    far, near = a >= high, a < low
+    off = far | near
+    if not off.any():
+        return
+    at = int(np.flatnonzero(off)[0])
+    row = at if kept is None else int(kept[1][at]) if isinstance(kept, tuple) else int(kept[at])
+    where = f"{label}:{line_of(row)}" if line_of is not None else f"{label}: row {row + 1}"
+    name = UNIT_NAMES[unit]
+    if far[at]:
+        what = (f"past the year 5000 as Unix {name} ({UNIT_NAMES[unit_by_size(float(a[at]))]}?)",
+                "hold those rows out first")
+    else:
+        what = (f"before 1973 as Unix {name} ({UNIT_NAMES[unit_by_size(float(a[at]))]}?)",
+                "put those rows before every other")
+    log.warning("%s: timestamp %d is %s, as %s of %s rows' are while most are %s: a time-based split would %s; "
+                "give every row %s", where, int(ts.iloc[at]), what[0], f"{int((far if far[at] else near).sum()):,}",
+                f"{len(ts):,}", name, what[1], name)
