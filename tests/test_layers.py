@@ -181,7 +181,7 @@ LAYERS = [
     ("base", {"errors", "argcheck", "device", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
     ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
                    "config_values", "config", "sparse", "training.kernel", "beyond"}),
-    ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.sniff", "data.columns", "data.times", "data.movielens", "data.recbole", "data.tables",
+    ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.sniff", "data.columns", "data.times", "data.parquet", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.repeats", "data.ratings", "data.assign", "data.summary", "data.layout", "data.dataset", "data.frames", "model",
                         "model.features", "model.mf", "model.factors"}),
     ("artifacts", {"serve.index", "run_layout", "run_updates", "run_checks", "run_fixes", "run_publish", "run", "run_inputs", "artifacts", "verify"}),
@@ -263,6 +263,22 @@ def test_run_modules_import_down_their_order_only():
     bad = sorted(f"{m} -> {d}" for m in rank for d in deps[m] if d in rank and rank[d] >= rank[m])
     assert not bad, bad
     assert "embedrec.run_publish" not in deps["embedrec.run"] and "embedrec.run" in deps["embedrec.run_inputs"]
+
+
+TABLE_ORDER = ["sniff", "columns", "times", "parquet", "tables"]  # data/tables.py's docstring's order
+
+
+def test_generic_table_modules_import_down_their_order_only():
+    """data/tables.py's concerns (its docstring names them) import only those before them, wherever the import is
+    written: sniff first, columns and times side by side (both read sniff's _is_number), parquet over both, and
+    tables, the flow, over all four; nothing but data/readers.py (which re-exports read_generic) imports tables."""
+    deps = all_imports()
+    rank = {f"embedrec.data.{m}": i for i, m in enumerate(TABLE_ORDER)}
+    rank["embedrec.data.times"] = rank["embedrec.data.columns"]
+    bad = sorted(f"{m} -> {d}" for m in rank for d in deps[m] if d in rank and rank[d] >= rank[m])
+    assert not bad, bad
+    assert set(rank) - {"embedrec.data.tables"} <= deps["embedrec.data.tables"]
+    assert sorted(m for m, d in deps.items() if "embedrec.data.tables" in d) == ["embedrec.data.readers"]
 
 
 def test_layer_check_catches_an_upward_import():

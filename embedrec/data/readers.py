@@ -7,8 +7,9 @@ genres as a list of normalised names) and optional ``users`` (user_id plus demog
 
 The parsers live in ``data/parsing.py`` (the shared core: RawData, numeric tables; the file layer under it,
 diagnostics included, in ``data/textfiles.py``),
-``data/movielens.py``, ``data/recbole.py`` and ``data/tables.py`` (generic CSV/TSV/Parquet/stdin); this module
-finds the layout of a folder, names the reader for it, and re-exports what ingest and the tests use.
+``data/movielens.py``, ``data/recbole.py`` and ``data/tables.py`` (generic CSV/TSV/Parquet/stdin, over the modules
+of its concerns: ``data/sniff.py``, ``data/columns.py``, ``data/times.py``, ``data/parquet.py``); this module finds
+the layout of a folder, names the reader for it, and re-exports what ingest and the tests use.
 
 It also reads ingest's ``data.source`` with the reader it needs (:func:`read_source`): a release name (fetched by
 ``data/sources.py``), a zip (its members named ``m.zip!member`` in every message, not by the temporary folder), a

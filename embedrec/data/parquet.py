@@ -1,0 +1,127 @@
+"""A generic ratings table in Parquet, as data/tables.py reads it with pandas: why a file could not be read (a
+column named twice said so, else pyarrow's error: ``_parquet_refusal``), and its columns' types checked once the
+columns are picked (``_check_parquet_types``): integer ids (a text column of plain integers read as such,
+``_integer_text``) or text ids as data.id_type says, numeric ratings (a decimal column read as numbers), integer,
+datetime, date or ISO-text timestamps (made Unix seconds as data/times.py makes a CSV's), no missing value; the
+first offending row named, as a text table's line is. pandas at module level, as data/tables.py has it; pyarrow
+inside the function that reads a schema."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+
+import numpy as np
+import pandas as pd
+
+from embedrec.data.columns import META
+from embedrec.data.parsing import DROP_MISSING, plain_integer_id
+from embedrec.data.times import OUTSIDE, _iso_dates, _unix_seconds
+from embedrec.errors import DataError, first_line, shorten
+
+
+def _parquet_refusal(src, e: Exception) -> str:
+    """Why pandas could not read a Parquet file: a column name given twice said so (a red team: Arrow's 'Multiple
+    matches for FieldRef.Name(user)'), else 'not a readable Parquet file (its error)'."""
+    import collections
+
+    try:
+        import pyarrow.parquet as pq
+
+        if hasattr(src, "seek"):
+            src.seek(0)
+        names = pq.read_schema(src).names
+    except Exception:
+        names = []
+    twice = [n for n, c in collections.Counter(names).items() if c > 1]
+    if twice:
+        return (f"the file names column {twice[0]!r} twice; rename one of them (pandas: df.columns = [...]) and "
+                "write the file again")
+    return f"not a readable Parquet file ({first_line(e)})"
+
+
+def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: str) -> None:
+    """A Parquet file's columns have types, which must fit: integer ids (or text with data.id_type=str), numeric
+    ratings, integer or datetime timestamps; no missing values. ``source``: our name -> the file's column name.
+    The first offending row is named (row 1 = the first row), as the CSV path names a line."""
+    from pandas.api import types as pt
+
+    def refuse(col: str, row: int, what: str, fix: str):
+        v = df[col].iloc[row]
+        v = v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v.tolist() if hasattr(v, "tolist") else v
+        raise DataError(f"{label}: row {row + 1}: column '{source[col]}' holds {shorten(repr(v), 60)}, {what}; {fix}")
+
+    for col in df.columns:
+        if col in META:  # the movies' titles and genres: text, an empty or null cell none (_movies_from_ratings)
+            continue
+        s = df[col]
+        if s.isna().any():
+            row = int(np.flatnonzero(s.isna().to_numpy())[0])
+            raise DataError(f"{label}: row {row + 1}: column '{source[col]}' is empty (a missing value); fill or "
+                            f"remove that row, or drop such rows with {DROP_MISSING}")
+        if col in ("user_id", "movie_id") and id_type == "int" and (pt.is_string_dtype(s) or pt.is_object_dtype(s)):
+            s = df[col] = _integer_text(s, lambda row, what, col=col: refuse(col, row, what, "store integer ids, or set "
+                                                                                   "data.id_type=auto for text ids"))
+        if col in ("user_id", "movie_id") and (id_type == "int" or id_type == "auto" and pt.is_float_dtype(s)):
+            if pt.is_bool_dtype(s) or not (pt.is_integer_dtype(s) or pt.is_float_dtype(s)):
+                refuse(col, 0, f"not an integer id (the column is {s.dtype})",
+                       "store integer ids, or set data.id_type=auto for text ids")
+            v = s.to_numpy()
+            with np.errstate(invalid="ignore"):  # a float id of 2**63 or more cast to -2**63: two users merged
+                bad = ((v % 1 != 0) | ~(np.abs(v) < 2.0 ** 63)) if pt.is_float_dtype(s) else \
+                    (v > np.iinfo(np.int64).max) if pt.is_unsigned_integer_dtype(s) else np.zeros(v.size, bool)
+            if bad.any():
+                refuse(col, int(np.flatnonzero(bad)[0]), "not an integer id that fits in 64 bits",
+                       "store integer ids, or set data.id_type=str")
+        elif col in ("user_id", "movie_id"):
+            if not (pt.is_integer_dtype(s) or pt.is_string_dtype(s) or pt.is_object_dtype(s)):
+                refuse(col, 0, f"not a text or integer id (the column is {s.dtype})", "store the ids as text")
+            if pt.is_object_dtype(s):
+                odd = np.array([not isinstance(x, (str, int, np.integer)) for x in s], dtype=bool)
+                if odd.any():
+                    refuse(col, int(np.flatnonzero(odd)[0]), "not a text id", "store the ids as text")
+        elif col == "rating":
+            if pt.is_object_dtype(s) and len(s) and all(isinstance(x, decimal.Decimal) for x in s):
+                s = df[col] = s.astype("float64")  # a decimal column (Spark's, a database's): numbers (a red team)
+            if pt.is_bool_dtype(s) or not pt.is_numeric_dtype(s):
+                refuse(col, 0, f"not a number (the column is {s.dtype})", "store ratings as numbers")
+        elif col == "timestamp":
+            if pt.is_object_dtype(s) and all(type(x) is datetime.date for x in s):  # a date32 column (days)
+                s = pd.to_datetime(s)
+            if pt.is_datetime64_any_dtype(s):
+                ts = s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
+                # seconds since 1970, as MovieLens; through numpy in whole seconds, so that any unit's range holds
+                # (a red team: a timestamp[us] column's 9999-12-31 overflowed pandas' nanoseconds)
+                df[col] = ts.to_numpy().astype("datetime64[s]").astype(np.int64)
+            elif (pt.is_string_dtype(s) or pt.is_object_dtype(s)) and isinstance(s.iloc[0], str) and \
+                    not s.iloc[0].strip().lstrip("+-").isdigit():  # ISO 8601 dates as text, as a CSV may hold
+                t, outside = _iso_dates(s)
+                if outside is not None:
+                    refuse(col, int(np.flatnonzero(outside)[0]), OUTSIDE, "fix or drop that row")
+                if t.isna().any():
+                    refuse(col, int(np.flatnonzero(t.isna().to_numpy())[0]), "not a date like the column's first "
+                           "(ISO 8601, e.g. 2020-01-31 12:00:00)", "fix or drop that row, or store Unix seconds")
+                df[col] = _unix_seconds(t)
+            elif pt.is_bool_dtype(s) or not pt.is_integer_dtype(s):
+                refuse(col, 0, f"not an integer timestamp (the column is {s.dtype})",
+                       "store Unix seconds (integers), a datetime column or ISO 8601 dates")
+            elif pt.is_unsigned_integer_dtype(s) and (s.to_numpy() > np.iinfo(np.int64).max).any():
+                refuse(col, int(np.flatnonzero(s.to_numpy() > np.iinfo(np.int64).max)[0]),  # was stored as -1
+                       "a timestamp too large for 64-bit seconds", "store Unix seconds")
+
+
+def _integer_text(s: pd.Series, refuse) -> pd.Series:
+    """A text column of integer ids ('25', as a CSV holds them) as int64, where every value is one written
+    plainly, as a CSV's must be (parsing.plain_integer_id: no leading zero or '+', so '025' and '25' are not
+    taken for one id); ``refuse(row, what)`` names the first that is not (a first-hour pass: Parquet's '25' was
+    refused where a CSV's was read)."""
+    text = s.astype(str).to_numpy()
+    plain = np.array([plain_integer_id(x) for x in text], dtype=bool)
+    if not plain.all():
+        refuse(int(np.flatnonzero(~plain)[0]), f"not an integer id (the column is text, {s.dtype})")
+    if text.size and max(map(len, text)) > 18:  # beyond int64's 19 digits' sure range: checked one by one
+        info = np.iinfo(np.int64)
+        big = np.array([not info.min <= int(x) <= info.max for x in text], dtype=bool)
+        if big.any():
+            refuse(int(np.flatnonzero(big)[0]), "not an integer id that fits in 64 bits")
+    return pd.Series(np.array([int(x) for x in text], dtype=np.int64), index=s.index)
