@@ -393,7 +393,8 @@ def test_manifest_counts_histogram_and_splits_hand_computed(tmp_path, small_cfg)
     ("user_id", [[1], [2], [3]], "holds [1], not an integer id"),
     ("rating", ["x", "3", "5"], "row 1: column 'rating' holds 'x', not a number"),
     ("rating", [True, False, True], "column 'rating' holds True, not a number"),
-    ("timestamp", [1.5, 2.0, 3.0], "not an integer timestamp"),
+    ("timestamp", [True, False, True], "column 'timestamp' holds True, not a Unix time or a date"),
+    ("timestamp", [1.5, float("inf"), 3.0], "row 2: timestamp inf is no Unix time"),
 ])
 def test_parquet_columns_of_the_wrong_type_are_refused_by_row(tmp_path, small_cfg, column, values, message):
     cols = {"user_id": [1, 2, 3], "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0], "timestamp": [1, 2, 3]}
@@ -401,6 +402,39 @@ def test_parquet_columns_of_the_wrong_type_are_refused_by_row(tmp_path, small_cf
     with pytest.raises(DataError, match=re.escape(message)):
         run(small_cfg, tmp_path / "r.parquet")
     assert not (tmp_path / "prepared").exists()
+
+
+def test_unix_times_with_a_fraction_are_read_as_whole_seconds(tmp_path, small_cfg, caplog):
+    """A notebook review: time.time()'s 1700000000.5 (and a JavaScript ms / 1000) was refused as 'not an integer'
+    in a CSV and a float Parquet column. Now read as numbers and stored as whole seconds, rounded down (in the unit
+    data.timestamp_unit reads: 1700000000123.9 ms is 1700000000 s), said in one note; a word is still refused by
+    its line, and a value that is no finite time too. By hand: 1700000000.5 -> 1700000000, 1700000001.99 ->
+    1700000001, -0.5 -> -1 (before 1970: rounded down, as numpy's floor)."""
+    import logging
+
+    rows = [(u, m, 1 + (u + m) % 5) for u in range(1, 6) for m in range(1, 5)]
+    fracs = [1700000000.5, 1700000001.99, 1700000002, 1700000003.25]
+    text = "".join(f"{u},{m},{r},{fracs[(u * m) % 4]}\n" for u, m, r in rows)
+    (tmp_path / "f.csv").write_text("user_id,movie_id,rating,timestamp\n" + text)
+    with caplog.at_level(logging.INFO, "embedrec"):
+        run(small_cfg, tmp_path / "f.csv")
+    ds = load_dataset(small_cfg.data.prepared)
+    stamps = sorted(set(np.concatenate([x.timestamp for x in ds.splits.values()]).tolist()))
+    assert set(stamps) <= {1700000000, 1700000001, 1700000002, 1700000003} and len(stamps) >= 3, stamps
+    n = sum(fracs[(u * m) % 4] % 1 != 0 for u, m, _ in rows)
+    assert f"f.csv: {n} timestamps with a fraction of a second (e.g. 1700000001.99), stored as whole seconds, " \
+           "rounded down" in caplog.text, caplog.text
+    pd.DataFrame({"user_id": [1, 2, 3], "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0],
+                  "timestamp": [1700000000123.9, 1700000001000.0, -0.5]}).to_parquet(tmp_path / "f.parquet")
+    run(small_cfg.updated({"data.timestamp_unit": "ms"}), tmp_path / "f.parquet", overwrite=True)
+    ds = load_dataset(small_cfg.data.prepared)
+    assert sorted(np.concatenate([x.timestamp for x in ds.splits.values()]).tolist()) == [-1, 1700000000, 1700000001]
+    for bad, said in (("abc", "'abc' is not a number; timestamps are Unix seconds or ISO 8601 dates"),
+                      ("1e999", "timestamp inf is no Unix time (not a finite number within 64 bits)")):
+        (tmp_path / "b.csv").write_text("user_id,movie_id,rating,timestamp\n1,1,5,1700000000.5\n1,2,3," + bad + "\n")
+        with pytest.raises(DataError, match=re.escape("b.csv:3: ")) as e:
+            run(small_cfg, tmp_path / "b.csv", overwrite=True)
+        assert said in str(e.value), str(e.value)
 
 
 def test_parquet_uint64_beyond_int64_and_datetime_timestamps(tmp_path, small_cfg):

@@ -2,7 +2,7 @@
 column named twice said so, else pyarrow's error: ``_parquet_refusal``), and its columns' types checked once the
 columns are picked (``_check_parquet_types``): integer ids (a text column of plain integers read as such,
 ``_integer_text``) or text ids as data.id_type says, numeric ratings (a decimal column read as numbers), integer,
-datetime, date or ISO-text timestamps (made Unix seconds as data/times.py makes a CSV's), no missing value; the
+float (Unix times with a fraction), datetime, date or ISO-text timestamps (made Unix seconds as data/times.py makes a CSV's), no missing value; the
 first offending row named, as a text table's line is. pandas at module level, as data/tables.py has it; pyarrow
 inside the function that reads a schema."""
 
@@ -102,9 +102,12 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
                     refuse(col, int(np.flatnonzero(t.isna().to_numpy())[0]), "not a date like the column's first "
                            "(ISO 8601, e.g. 2020-01-31 12:00:00)", "fix or drop that row, or store Unix seconds")
                 df[col] = _unix_seconds(t)
+            elif pt.is_float_dtype(s):  # Unix times with a fraction (time.time()'s): whole seconds, rounded down
+                continue  # by data/times.epoch_seconds, which refuses a value that is no finite time
             elif pt.is_bool_dtype(s) or not pt.is_integer_dtype(s):
-                refuse(col, 0, f"not an integer timestamp (the column is {s.dtype})",
-                       "store Unix seconds (integers), a datetime column or ISO 8601 dates")
+                refuse(col, 0, f"not a Unix time or a date (the column is {s.dtype})",
+                       "store Unix times (numbers, in data.timestamp_unit's unit), a datetime column or ISO 8601 "
+                       "dates")
             elif pt.is_unsigned_integer_dtype(s) and (s.to_numpy() > np.iinfo(np.int64).max).any():
                 refuse(col, int(np.flatnonzero(s.to_numpy() > np.iinfo(np.int64).max)[0]),  # was stored as -1
                        "a timestamp too large for 64-bit seconds", "store Unix seconds")

@@ -178,8 +178,10 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         df = df[list(wanted)].rename(columns=wanted)
         if cfg.missing == "drop":
             df, kept = _drop_missing(df, label, skip=META)
-        # a datetime, date or ISO text column is dates, made seconds below; integers are Unix times of any unit
-        epoch = "timestamp" in df and pd.api.types.is_integer_dtype(df["timestamp"]) and \
+        # a datetime, date or ISO text column is dates, made seconds below; integers (floats: with a fraction) are
+        # Unix times of any unit
+        epoch = "timestamp" in df and (pd.api.types.is_integer_dtype(df["timestamp"]) or
+                                       pd.api.types.is_float_dtype(df["timestamp"])) and \
             not pd.api.types.is_bool_dtype(df["timestamp"])
         if cfg.event_weights is not None and "rating" in df:
             col = next(c for c, v in wanted.items() if v == "rating")
@@ -279,7 +281,9 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         df["rating"] = np.float32(1.0)
     df["rating"] = df["rating"].astype("float32")
     if "timestamp" in df:
-        df["timestamp"] = epoch_seconds(df["timestamp"].astype("int64"), cfg.timestamp_unit, epoch, label, notes,
+        ts = df["timestamp"]  # numbers with a fraction (a float column) made whole seconds by epoch_seconds
+        df["timestamp"] = epoch_seconds(ts if ts.dtype.kind == "f" else ts.astype("int64"), cfg.timestamp_unit, epoch,
+                                        label, notes,
                                         line_of if fmt != "parquet" else None, kept)
     for c in ("user_id", "movie_id"):  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
         df[c] = df[c].astype(str).str.strip() if cfg.id_type == "str" else auto_ids(df[c]) \
@@ -358,8 +362,9 @@ def _drop_missing(df: pd.DataFrame, label: str, skip=()) -> tuple[pd.DataFrame, 
 
 
 def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str], dated: str | None,
-                     text_ids: bool) -> pd.DataFrame:
-    """The CSV/TSV rows: ratings as float32, timestamps as int64 (ISO dates as text), ids as int64
+                     text_ids: bool, fraction_times: bool = False) -> pd.DataFrame:
+    """The CSV/TSV rows: ratings as float32, timestamps as int64 (ISO dates as text; ``fraction_times``: as
+    float64, where a Unix time has a fraction: 1700000000.5, as time.time() writes it), ids as int64
     (data.id_type=int), as text (``text_ids``) or as pandas infers them (auto's integer reading)."""
     numeric, extra = {}, {}
     for c, v in wanted.items():
@@ -370,7 +375,7 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
         elif v in META:  # the movies' titles and genres, as written ('007' stays itself); an empty cell is none
             extra[c] = "object"
         elif v == "timestamp" and c != dated:
-            numeric[c] = "int64"
+            numeric[c] = "float64" if fraction_times else "int64"
         elif c in ids and cfg.id_type == "int":
             numeric[c] = "int64"
     extra.update({c: str for c in ids if text_ids})
@@ -387,18 +392,29 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
             raise DataError(msg.replace("; fix or remove that line",
                                         "; for text ids set data.id_type=auto (or str), or fix that line")) from None
         times = [c for c, v in wanted.items() if v == "timestamp"]
-        if "is not an integer" in msg and any(f"column '{c}'" in msg for c in times):  # a notebook review:
+        if not fraction_times and any(_fraction_of(msg, c) for c in times):  # a Unix time with a fraction of a
+            # second (time.time(), a JavaScript ms / 1000: a notebook review): read as numbers, made whole seconds
+            return _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, fraction_times=True)
+        kind = "is not a number" if fraction_times else "is not an integer"  # (the times read as float64, or not)
+        if kind in msg and any(f"column '{c}'" in msg for c in times):  # a notebook review:
             # day-first dates were 'not an integer'; an ISO date below Unix seconds is said as a mix (a first-hour
             # pass: 'not an integer' where the column's first rows decided the kind)
-            if re.search(r"' '\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?' is not an integer", msg):
-                raise DataError(msg.replace("is not an integer; fix or remove that line",
+            if re.search(r"' '\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?' " + kind, msg):
+                raise DataError(msg.replace(f"{kind}; fix or remove that line",
                                             "is an ISO 8601 date where the column's first rows are Unix seconds; "
                                             "give every row one kind (pandas' to_datetime), or fix that line")) \
                     from None
-            raise DataError(msg.replace("; fix or remove that line", "; timestamps are Unix seconds or ISO 8601 "
-                                        "dates: convert the column (pandas' to_datetime) or fix that line")) \
+            raise DataError(msg.replace(f"{kind}; fix or remove that line", f"{kind}; timestamps are Unix seconds or "
+                                        "ISO 8601 dates: convert the column (pandas' to_datetime) or fix that line")) \
                 from None
         raise
+
+
+def _fraction_of(msg: str, col: str) -> bool:
+    """Whether the parse error ``msg`` is of column ``col``'s value that is a number with a fraction (a Unix time
+    such as 1700000000.5), not a word or a date."""
+    m = re.search(rf"column '{re.escape(col)}' '([^']*)' is not an integer", msg)
+    return bool(m and re.fullmatch(r"\s*[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", m.group(1)))
 
 
 def _weigh_events(text: pd.Series, weights: dict, col: str, label: str, notes: list, where,

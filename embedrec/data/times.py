@@ -120,8 +120,18 @@ def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: li
                         "are dates: read as dates (leave data.timestamp_unit out)", label, unit)
         return ts
     if not len(ts):
-        return ts
+        return ts.astype("int64")
     v = ts.to_numpy()
+    fractions = 0
+    if v.dtype.kind == "f":  # Unix times with a fraction (1700000000.5): whole seconds, rounded down, said
+        bad = ~np.isfinite(v) | (np.abs(v) >= 2.0 ** 63)
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            row = at if kept is None else int(kept[1][at]) if isinstance(kept, tuple) else int(kept[at])
+            where = f"{label}:{line_of(row)}" if line_of is not None else f"{label}: row {row + 1}"
+            raise DataError(f"{where}: timestamp {float(v[at])!r} is no Unix time (not a finite number within 64 bits); "
+                            "fix or remove that line")
+        fractions = int(np.count_nonzero(v % 1))
     middle = float(np.median(v[:: max(1, len(v) // 10_000)]))  # a sample: no copy of 100M rows
     sized = unit_by_size(middle)
     chosen = sized if unit == "auto" else unit
@@ -137,6 +147,12 @@ def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: li
                     UNIT_NAMES[unit], int(middle), UNIT_NAMES[sized], UNIT_NAMES[unit])
     else:  # most rows are of the unit read: any others are said
         _warn_mixed_units(ts, chosen, label, line_of, kept)
+    if v.dtype.kind == "f":
+        if fractions:
+            notes.append(f"{label}: {fractions:,} timestamp{'s' if fractions > 1 else ''} with a fraction of a "
+                         f"{UNIT_NAMES[chosen][:-1]} (e.g. {float(v[np.flatnonzero(v % 1)[0]])!r}), stored as whole seconds, "
+                         "rounded down")
+        return pd.Series(np.floor(v / factor).astype(np.int64), index=ts.index)
     return ts if factor == 1 else pd.Series(np.floor_divide(v, factor), index=ts.index)
 
 
