@@ -157,19 +157,25 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
     from embedrec.data.layout import read_manifest
     from embedrec.errors import EmbedrecError
 
-    path = (run.manifest.get("dataset") or {}).get("path")
-    try:  # read as every reader of a dataset's manifest reads it: bounded, a regular file, its seal checked
+    rec = run.manifest.get("dataset") or {}
+    path, want = rec.get("path"), rec.get("files_fingerprint")
+    try:  # read as every reader of a dataset's manifest reads it: bounded, a regular file, its seal checked; and
+        # only the dataset the run was trained on (a red team: an edited one was followed, and one re-ingested at
+        # that path would be), by its files' fingerprint
         folder = Path(path)
         manifest, _ = read_manifest(folder / "current" if (folder / "current").exists() else folder, folder)
         recorded = manifest["config"]["data"]
-        if isinstance(recorded, dict):
+        if isinstance(recorded, dict) and (not want or manifest.get("fingerprint") == want):
             return recorded, f"dataset '{manifest.get('name') or path}'"
     except (OSError, ValueError, TypeError, KeyError, EmbedrecError):
         pass
     try:
         raw = run.read_verified(run.path / "config.yaml")
         recorded = (yaml.safe_load(raw) or {}).get("data") if raw is not None else None
-    except (EmbedrecError, yaml.YAMLError, AttributeError):
+    except (EmbedrecError, yaml.YAMLError, AttributeError) as e:  # said, not skipped (a red team: the error that
+        # followed named the file's columns, never the damaged config.yaml)
+        log.warning("cannot read how the run's dataset was ingested from %s (%s): reading the file with the "
+                    "command's settings", run.path / "config.yaml", str(e).split("\n")[0])
         recorded = None
     return (recorded, "the run's dataset (its config.yaml)") if isinstance(recorded, dict) else (None, "")
 

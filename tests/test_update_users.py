@@ -720,6 +720,17 @@ def test_the_ratings_file_is_read_as_the_run_s_dataset_was_ingested_unless_the_c
     cfg = load_config(None, [run[1]])
     since.write_text("customer;item\nc2;i22\n")
     assert er.update_users(None, since, cfg)["pairs"] == 1
+    # another dataset at its path (re-ingested since, here with the columns swapped; or its manifest edited): not
+    # followed (a red team: an edited manifest's swapped columns re-solved movies as users), the run's config.yaml
+    # read instead
+    r = invoke("ingest", "-q", tmp_path / "log.csv", *sets, "--overwrite", "--set", "data.columns.user=item",
+               "--set", "data.columns.movie=customer", "--set", "data.columns.rating=null", "--set",
+               "data.separator=;", "--set", "data.id_type=str")
+    assert r.exit_code == 0, r.stderr
+    since.write_text("customer;item\nc2;i24\n")
+    r = invoke("update-users", "--ratings", since, *run)
+    assert r.exit_code == 0 and f"reading '{since}' as the run's dataset (its config.yaml) was ingested: " \
+        "data.columns.user=customer, data.columns.movie=item" in r.stderr, r.stderr
     # the dataset gone: the run's config.yaml, which records the dataset's settings
     shutil.rmtree(tmp_path / "ds")
     since.write_text("customer;item\nc3;i23\n")
@@ -739,6 +750,22 @@ def test_the_ratings_file_is_read_as_the_run_s_dataset_was_ingested_unless_the_c
         def read_verified(self, p):
             return None
     assert as_ingested(Bare(), DataConfig(), None) == DataConfig()
+
+    class Damaged(Bare):  # a damaged config.yaml is said, not skipped (a red team: the error named the columns)
+        def read_verified(self, p):
+            from embedrec.errors import ArtifactError
+            raise ArtifactError(f"run artifact '{p}' does not match its checksum")
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda rec: said.append(rec.getMessage())  # (the CLI's runs above stop caplog's propagation)
+    logging.getLogger("embedrec").addHandler(handler)
+    try:
+        assert as_ingested(Damaged(), DataConfig(), None) == DataConfig()
+    finally:
+        logging.getLogger("embedrec").removeHandler(handler)
+    assert said == [f"cannot read how the run's dataset was ingested from {tmp_path / 'nowhere' / 'config.yaml'} "
+                    f"(run artifact '{tmp_path / 'nowhere' / 'config.yaml'}' does not match its checksum): reading "
+                    "the file with the command's settings"], said
     taken = as_ingested(load_run(tmp_path / "run"), DataConfig(), ["data.columns.user"])
     assert (taken.columns.user, taken.columns.movie, taken.separator) == ("user_id", "item", ";")
 
