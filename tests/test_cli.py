@@ -1471,6 +1471,40 @@ def test_ctrl_c_while_the_cli_imports_is_one_line_and_exit_130():
     assert r.stderr == "interrupted: nothing half-written was left behind\n"
 
 
+@pytest.mark.parametrize("sig, code, said", [("SIGTERM", 143, "terminated (SIGTERM)"),
+                                             ("SIGHUP", 129, "hung up (SIGHUP)")])
+def test_sigterm_while_the_cli_imports_is_one_line_and_its_exit_code(sig, code, said):
+    """A red team: a SIGTERM in the first seconds of `embedrec train` (or update-users, index rebuild), before any
+    handler of the command's, left with status -15 and no line. The console script's entry takes SIGTERM and
+    SIGHUP as Ctrl-C from its first line: here the signal lands while the CLI's modules are imported (sent by the
+    import itself); a command that has not installed its own handling yet leaves by its Ctrl-C way, said as
+    terminated (below: `embedrec config`, which has none, as it imports yaml); a SIGHUP ignored at the start
+    (nohup) stays ignored."""
+    import subprocess
+    import sys
+
+    hook = ("import builtins, os, signal\n"
+            "real = builtins.__import__\n"
+            "def hit(name, *a, **k):\n"
+            "    if name == 'embedrec.cli':\n"
+            f"        os.kill(os.getpid(), signal.{sig})\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = hit\n")
+    r = subprocess.run([sys.executable, "-c", hook + "from embedrec.console import main\nmain()\n", "recommend",
+                        "--user", "196"], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (code, "", f"{said}: nothing half-written was left behind\n")
+    late = hook.replace("'embedrec.cli'", "'yaml'")
+    r = subprocess.run([sys.executable, "-c", late + "from embedrec.console import main\nmain()\n", "config"],
+                       capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (code, "", f"{said}: nothing half-written was left behind\n")
+    ignored = ("import signal\nsignal.signal(signal.SIGHUP, signal.SIG_IGN)\nfrom embedrec.console import main\n"
+               "import embedrec.console as c\nc._take_stop_signals()\n"
+               "print(signal.getsignal(signal.SIGHUP) == signal.SIG_IGN, signal.getsignal(signal.SIGTERM) is "
+               "c._terminated)\n")
+    r = subprocess.run([sys.executable, "-c", ignored], capture_output=True, text=True, timeout=60)
+    assert r.stdout == "True True\n", r.stderr
+
+
 def test_the_console_script_and_python_m_enter_through_one_function():
     """`embedrec` (pyproject's console script) and `python -m embedrec` both start at embedrec.console:main."""
     import tomllib
