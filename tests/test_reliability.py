@@ -2968,12 +2968,15 @@ def test_a_file_where_a_folder_of_the_output_path_goes_is_one_usage_line(base, t
     assert blocker.read_text() == "x"
 
 
-@pytest.mark.parametrize("damage", ["removed", "a file", "an empty folder"])
+@pytest.mark.parametrize("damage", ["removed", "a file", "an empty folder", "a loop of links", "a link to a gone "
+                                                                                   "folder"])
 def test_a_dataset_whose_current_link_is_lost_is_said_so_and_ingest_overwrite_mends_it(base, tmp_path, damage):
     """A red team: after 'rm DATASET/current' (or a file in its place) train said "no prepared dataset ... run
     'embedrec ingest'", and the ingest --overwrite that mends it refused the folder as "a folder of embedrec runs or
     datasets": only deleting it by hand helped. A later one: an empty folder in its place named another dataset
-    beside it, and verify gave a run's advice for all three."""
+    beside it, and verify gave a run's advice for all three; and (session 49) a loop of links in its place
+    ('ln -s current current') was "no prepared dataset", ingest --overwrite refused it, verify gave a run's
+    advice."""
     ds = tmp_path / "ds"
     shutil.copytree(base[0], ds, symlinks=True)
     (ds / "current").unlink()
@@ -2981,6 +2984,10 @@ def test_a_dataset_whose_current_link_is_lost_is_said_so_and_ingest_overwrite_me
         (ds / "current").write_text("x")
     elif damage == "an empty folder":
         (ds / "current").mkdir()
+    elif damage == "a loop of links":
+        (ds / "current").symlink_to("current")
+    elif damage == "a link to a gone folder":
+        (ds / "current").symlink_to("gen-19990101T000000-000000000")
     source = base[0].parent / "ratings.csv"
     for args in (["train", "-q", "--set", f"data.prepared={ds}", "--run", tmp_path / "run"], ["verify", ds]):
         r = invoke(*args)

@@ -84,9 +84,12 @@ def is_dataset(folder: Path) -> bool:
 def _lost_current(root: Path) -> tuple[str, str] | None:
     """(the newest generation folder holding a dataset's manifest, the source it was ingested from) where
     ``root/current`` is gone or is no link (a red team: 'rm DATASET/current' was "no prepared dataset", and the
-    ingest --overwrite that advised refused the folder as not its kind); None otherwise."""
+    ingest --overwrite that advised refused the folder as not its kind), or is a link that leads nowhere (to a
+    folder gone, or a loop of links: a red team's 'ln -s current current' was "no prepared dataset" and ingest
+    --overwrite refused the folder); None otherwise."""
     root = Path(root)
-    if os.path.islink(root / "current") or (root / "current").is_dir() and any((root / "current").iterdir()):
+    cur = root / "current"
+    if cur.is_dir() and (os.path.islink(cur) or any(cur.iterdir())):  # (is_dir: False for a loop of links)
         return None  # (an empty folder in its place is lost too: a red team)
     with contextlib.suppress(OSError):
         gens = sorted((p for p in root.iterdir() if p.name.startswith(f"{GEN}-") and p.is_dir()), reverse=True)
@@ -103,7 +106,9 @@ def lost_current_error(path: Path) -> ArtifactError | None:
     path = Path(path)
     if has_manifest(path) or not (lost := _lost_current(path)):
         return None
-    what = "is not the link embedrec makes" if os.path.lexists(path / "current") else "is gone"
+    cur = path / "current"
+    what = ("leads nowhere (a loop of links, or a folder gone)" if os.path.islink(cur) else
+            "is not the link embedrec makes" if os.path.lexists(cur) else "is gone")
     return ArtifactError(f"prepared dataset '{path}': its 'current' link {what} (it names the generation in "
                          f"use; {lost[0]} is there); ingest it again: «embedrec ingest {shlex.quote(lost[1])} -o "
                          f"{shlex.quote(str(path))} --overwrite|er.ingest(source, cfg, overwrite=True)» with the "
