@@ -81,7 +81,7 @@ def verify_path(path: str | Path) -> dict:
                             f"{f' and {len(unlisted) - 1} more' if len(unlisted) > 1 else ''}, which its manifest "
                             f"does not list (edited, or a file put there by hand): move it out, or {fix}")
     if what == "run":  # the model folder checked, from here (a review: absolute for runs/x, relative for .../current)
-        _check_finite_tables(folder, entries, fix)
+        _check_finite_tables(folder, entries, fix, manifest)
         folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
 
@@ -106,10 +106,13 @@ def nonfinite_rows(*tables) -> tuple[int, int | None]:
     return count, first
 
 
-def _check_finite_tables(folder: Path, entries: dict, fix: str) -> None:
+def _check_finite_tables(folder: Path, entries: dict, fix: str, manifest: dict | None = None) -> None:
     """A run's factor tables hold finite numbers only: a NaN or inf row passes its checksum where the manifest was
     sealed again after it was written (a red team: an exact search left such a movie out of every list without
-    a word). ArtifactError naming the first such table and how many of its rows."""
+    a word). ArtifactError naming the first such table and how many of its rows. And the embedding tables' shapes
+    are the ``manifest``'s users and movies, as serving checks them (:func:`check_served_arrays`; a red team: a
+    manifest's n_users edited and sealed again passed verify, which recommend then refused)."""
+    shapes = {}
     for name in FACTOR_TABLES:
         if name not in entries:
             continue
@@ -117,6 +120,7 @@ def _check_finite_tables(folder: Path, entries: dict, fix: str) -> None:
             a = np.load(folder / name, allow_pickle=False, mmap_mode="r")
         except (ValueError, OSError, EOFError) as e:
             raise ArtifactError(f"run file '{folder / name}' cannot be read ({first_line(e)}); {fix}") from None
+        shapes[name] = a.shape
         if a.dtype.kind != "f" or not a.size or not a.ndim:
             continue
         bad, _ = nonfinite_rows(a)
@@ -124,6 +128,13 @@ def _check_finite_tables(folder: Path, entries: dict, fix: str) -> None:
             raise ArtifactError(f"run file '{folder / name}' holds {bad:,} row{'s' if bad > 1 else ''} that "
                                 f"{'are' if bad > 1 else 'is'} not finite (NaN or inf), though its checksum matches; "
                                 f"{fix}, or restore the run from a copy")
+    u, m = shapes.get("user_factors.npy"), shapes.get("movie_factors.npy")
+    if manifest is None or u is None or m is None or not isinstance(manifest.get("n_users"), int):
+        return
+    if len(u) != 2 or len(m) != 2 or u[0] != manifest["n_users"] or m[0] != manifest.get("n_movies") or u[1] != m[1]:
+        raise ArtifactError(f"run '{folder}': its embedding tables' shapes ({' x '.join(map(str, u))} users, "
+                            f"{' x '.join(map(str, m))} movies) do not match its manifest ({manifest['n_users']:,} "
+                            f"users x {manifest.get('n_movies')} movies); {fix}")
 
 
 def _verify_export(folder: Path) -> dict:

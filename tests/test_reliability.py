@@ -2305,6 +2305,15 @@ def test_a_resealed_manifest_cannot_hide_a_file_or_name_one_outside_its_folder(b
         f"or a file put there by hand): move it out, or {retrain(run)}")
     r = invoke("recommend", "-q", "--run", run, "--user", "1")
     assert r.exit_code == 1 and "user_factors.npy' is not listed in its manifest's checksums" in one_line(r)
+    # n_users edited and the manifest sealed again: verify says the shapes differ, as recommend refuses them (a red
+    # team, session 49: verify said ok)
+    (folder / "manifest.json").write_text(json.dumps(seal(dict(m, n_users=m["n_users"] - 1))))
+    r = invoke("verify", run)
+    d = np.load(folder / "user_factors.npy", mmap_mode="r").shape[1]
+    assert r.exit_code == 1 and one_line(r) == (
+        f"error: run '{folder.resolve()}': its embedding tables' shapes ({m['n_users']} x {d} users, {m['n_movies']} x "
+        f"{d} movies) do not match its manifest ({m['n_users'] - 1:,} users x {m['n_movies']} movies); "
+        f"{retrain(run)}"), r.stderr
     outside = dict(m, checksums={**m["checksums"], "../../secret.txt": m["checksums"]["config.yaml"]})
     (folder / "manifest.json").write_text(json.dumps(seal(outside)))
     for args in (("verify", run), ("recommend", "-q", "--run", run, "--user", "1")):
