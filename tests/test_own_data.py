@@ -120,6 +120,34 @@ def test_an_event_the_weights_lack_is_refused_by_its_line(tmp_path):
                                                     "holds 'wishlist', which"), r.stderr
 
 
+def test_a_missing_event_and_an_apostrophe_in_one_are_said_as_a_user_can_act_on_them(tmp_path):
+    """A review: a Parquet event column's null was an internal error (TypeError), where a CSV's gap is 'no value
+    in column'; and an event type with an apostrophe ("wish'd") ended the advice's single-quoted --set in a shell.
+    Now the null is named by its row with data.missing=drop, and the advice is quoted for a shell as a whole (the
+    shell reads it back as the mapping that adds the event: checked through bash)."""
+    import shlex
+    import subprocess
+
+    frame = pd.DataFrame({"customer": ["u1", "u2", "u3"], "item": [10, 20, 30],
+                          "event": ["view", None, "purchase"], "timestamp": [1, 2, 3]})
+    frame.to_parquet(tmp_path / "gap.parquet")
+    sets = [*NO_SPLIT, "--set", "data.columns.rating=event", "--set", f"data.event_weights={WEIGHTS}"]
+    r = invoke("ingest", tmp_path / "gap.parquet", "-o", tmp_path / "a", *sets)
+    assert r.exit_code == 1 and r.stderr == (
+        f"error: {tmp_path / 'gap.parquet'}: row 2: no value in column 'event' (a missing event); fill it in or remove "
+        "that row, or drop such rows with --set data.missing=drop\n"), r.stderr
+    r = invoke("ingest", tmp_path / "gap.parquet", "-o", tmp_path / "a", *sets, "--set", "data.missing=drop")
+    assert r.exit_code == 0, r.stderr
+    src = _shop(tmp_path, [*SHOP[:3], ("u1", 30, "wish'd", 12)])
+    r = invoke("ingest", src, "-o", tmp_path / "b", *sets)
+    assert r.exit_code == 1, r.stderr
+    advice = r.stderr.split("add its weight, --set ")[1].split(", or remove those rows")[0]
+    echoed = subprocess.run(["bash", "-c", f"printf %s {advice}"], capture_output=True, text=True).stdout
+    assert echoed == "data.event_weights={view: 1, cart: 3, purchase: 5, \"wish'd\": W}", (advice, echoed)
+    assert load_config(None, [echoed.replace("W}", "2}")]).data.event_weights["wish'd"] == 2.0
+    assert shlex.split(advice) == [echoed]
+
+
 def test_weights_of_0_or_below_are_for_a_latest_log_and_a_like_dislike_column(tmp_path):
     """A summed pair counts its events' weights, so each must be above 0 (refused, naming it, with the way on);
     under data.repeats=latest a text like/dislike column weighed 1/0 is a like/dislike file, whose dislikes
