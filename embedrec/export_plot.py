@@ -8,7 +8,7 @@ import numpy as np
 
 from embedrec.errors import OutputExists, OutputRefused, UsageError
 from embedrec.export_tables import opened_run
-from embedrec.fsutil.outputs import atomic_file, check_file_replaceable, refuse_inside_store
+from embedrec.fsutil.outputs import atomic_file, check_file_replaceable, output_parent, refuse_inside_store
 from embedrec.serve.recommender import Recommender
 
 
@@ -64,7 +64,7 @@ def is_plot_file(path: Path, fmt: str) -> bool:
 def plot_target(path: str | Path, overwrite: bool = False) -> tuple[Path, str]:
     """The map's file and its image format, which its extension picks (png, svg, pdf, jpg, ...: matplotlib's
     formats but pgf, which needs LaTeX, and the headerless raw/rgba), checked before any work: a folder, an
-    existing file without ``overwrite``, another extension or none raise."""
+    existing file without ``overwrite``, another extension or none, a place no file can be written in raise."""
     from matplotlib.backend_bases import FigureCanvasBase
 
     path = Path(path)
@@ -80,6 +80,7 @@ def plot_target(path: str | Path, overwrite: bool = False) -> tuple[Path, str]:
         check_file_replaceable(path, overwrite, lambda p: is_plot_file(p, fmt), "choose another file")
     elif path.exists() and not overwrite:
         raise OutputExists(f"'{path}' already exists; pass «--overwrite|overwrite=True» to replace it")
+    output_parent(path, "choose another file")  # before the map's seconds of work (a review: '/proc/m.png')
     return path, fmt
 
 

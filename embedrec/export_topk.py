@@ -20,6 +20,7 @@ from embedrec.fsutil.outputs import (
     atomic_file,
     check_file_replaceable,
     check_replaceable,
+    output_parent,
     refuse_inside_store,
 )
 from embedrec.serve.recommender import COLUMNS, Recommender
@@ -225,10 +226,11 @@ def topk_target(path, overwrite: bool) -> Path:
     """``path`` as topk_all may write it, checked before anything is written (export_run checks it first, so a
     refused one leaves the --to folder unwritten too: a review): a .parquet or .csv file, or a folder; not one
     that exists without ``overwrite``, nor a folder of other files."""
-    if str(path) == "-":  # not a folder named '-'
-        raise UsageError("«--topk-all|path» '-': this writes a file, not standard output; give a .parquet or .csv "
-                         "file name, or for the lists on standard output pipe the user ids to "
-                         "'embedrec recommend --users -'")
+    if str(path) == "-" or _stream(path):  # not a folder named '-'; /dev/stdout is no folder either (a review:
+        # "exists and is not a folder")
+        raise UsageError(f"«--topk-all|path» '{path}': this writes a file or a folder, not standard output or a "
+                         "device; give a .parquet or .csv file name (or a folder name for a Parquet dataset), or for "
+                         "the lists on standard output pipe the user ids to 'embedrec recommend --users -'")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv", ""):
@@ -243,7 +245,23 @@ def topk_target(path, overwrite: bool) -> Path:
     if suffix and not path.is_symlink():  # a user's file: refused before any scoring (a link: atomic_file's rule),
         refuse_inside_store(path)  # after what atomic_file says first: a path inside a run or a dataset
         check_file_replaceable(path, overwrite, is_topk_file, FILE_FIX)
+    output_parent(path, FILE_FIX if suffix else FOLDER_FIX)  # its folder made, or refused now: before any scoring
     return path
+
+
+def _stream(path) -> bool:
+    """Whether ``path`` names a standard stream (/dev/stdout, /dev/fd/1, ...) or a device, pipe or socket: what a
+    file output cannot be renamed over."""
+    import stat
+
+    text = os.path.normpath(str(path))
+    if text in ("/dev/stdin", "/dev/stdout", "/dev/stderr") or text.startswith(("/dev/fd/", "/proc/self/fd/")):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _topk_table(rec: Recommender, rows, ids, scores, pa):

@@ -610,9 +610,6 @@ def check_write_target(path: str | Path, input_path: str | None, overwrite: bool
     if path.exists() and not path.is_file():
         raise UsageError(f"«--write|write» {path}: not a regular file (a folder, pipe or device); choose a new "
                          "file name")
-    if not path.parent.is_dir():
-        raise UsageError(f"«--write|write» {path}: the folder '{path.parent}' does not exist; create it (mkdir -p "
-                         f"{shlex.quote(str(path.parent))}) or choose another path")
     refuse_inside_store(path)  # a review: --write RUN/current/config.yaml --overwrite damaged the run
     if path.is_file() and path.stat().st_size and not _written_by_tune(path):
         raise OutputRefused(f"«--write|write» {path}: the file exists and tune-dims did not write it (its first line "
@@ -626,19 +623,16 @@ def check_write_target(path: str | Path, input_path: str | None, overwrite: bool
 
 
 def _probe_folder(path: Path) -> None:
-    """That the file can be written in ``path``'s folder, tried with a temporary file there (as the write itself
-    goes: a temporary, then a rename), before the sweep: a first-hour pass found a folder this user cannot
-    write in refused only after every trial, with the table and the choice lost."""
-    import tempfile
+    """That the file can be written where it is named (its folder, made where missing as every output's is:
+    fsutil.outputs.output_parent, which tries a temporary file in the nearest folder that is there), before the
+    sweep: a first-hour pass found a folder this user cannot write in refused only after every trial, with the
+    table and the choice lost."""
+    from embedrec.fsutil.outputs import output_parent
 
     try:
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
-            pass
-    except OSError as e:
-        from embedrec.fsutil.files import io_error
-
-        err = io_error(OSError(e.errno, e.strerror), path.parent, "choose another folder, or one this user can write")
-        raise OutputRefused(f"«--write|write» {path}: {err if err is not None else e.strerror}") from None
+        output_parent(path, "choose another folder, or one this user can write")
+    except ArtifactError as e:  # io_error's (permission denied, a read-only disk) too
+        raise OutputRefused(f"«--write|write» {path}: {str(e).removeprefix(repr(str(path)) + ': ')}") from None
 
 
 def _written_by_tune(path: Path) -> bool:
@@ -697,7 +691,10 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
             f"# {'the config of ' + str(input_path) if input_path else 'the built-in defaults'} with that choice; "
             "only keys that differ from the defaults (configs/default.yaml documents every key); run.dir is "
             "this choice's own run, beside the one trained before\n")
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     atomic_write_text(path, head + yaml.safe_dump(changed, sort_keys=False, default_flow_style=False))
+    if missing:  # made as every output's folder is (fsutil.outputs.output_parent), and said
+        log.info("note: made the folder '%s' for '%s'", path.parent, path)
     return path
 
 

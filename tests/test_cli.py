@@ -953,7 +953,8 @@ def test_contradictory_filters_and_a_movie_rated_twice(cli_run):
     (["--weight-decay", "1e-4,"], "--weight-decay '1e-4,': item 2 is empty"),
     (["--tolerance", "nan%"], "--tolerance 'nan%': expected a share"),
     (["--tolerance", "-5%"], "--tolerance '-5%': expected a share"),
-    (["--write", "NOFOLDER/t.yaml"], "the folder 'NOFOLDER' does not exist"),
+    (["--write", "/proc/NOFOLDER/t.yaml"], "--write /proc/NOFOLDER/t.yaml: files cannot be made in '/proc' (No such "
+                                          "file or directory)"),
 ])
 def test_tune_dims_options_are_checked_before_the_sweep(args, message, tmp_path):
     r = invoke("tune-dims", *args, "--set", f"data.prepared={tmp_path / 'none'}")

@@ -157,8 +157,9 @@ EXPORT = [
      "nothing to export: give --to FORMAT -o DIR, --topk-all FILE, or --plot FILE.png", 2),
     ("--to without -o", ["--to", "parquet"], None, "--to parquet needs -o/--output DIR", 2),
     ("--topk-all to stdout", ["--topk-all", "-"], None,  # it made a folder named '-'
-     "--topk-all '-': this writes a file, not standard output; give a .parquet or .csv file name, or for the "
-     "lists on standard output pipe the user ids to 'embedrec recommend --users -'", 2),
+     "--topk-all '-': this writes a file or a folder, not standard output or a device; give a .parquet or .csv file "
+     "name (or a folder name for a Parquet dataset), or for the lists on standard output pipe the user ids to "
+     "'embedrec recommend --users -'", 2),
     ("bad --to", ["--to", "xml", "-o", "{tmp}/out"], None,
      usage("export", "Invalid value for '--to': 'xml' is not one of 'projector', 'parquet', 'npy', 'csv', "
                      "'faiss', 'torch'."), 2),

@@ -3081,26 +3081,78 @@ def test_evaluate_of_a_model_whose_folder_moved_says_so(base, tmp_path):
         m.evaluate("test")
 
 
-def test_an_output_file_goes_in_a_folder_that_is_there(base, tmp_path):
-    """A first-hour review: '--per-user /nonexist/x.csv' made '/nonexist' (and --topk-all, --plot the chain of
-    folders of a typo'd path) where tune-dims --write refused: a file goes in a folder that is there, as the
-    shell's '>' has it; an output folder (export -o) is still made with its parents."""
+def test_every_output_makes_the_folders_it_goes_in(base, tmp_path):
+    """A notebook review: export('npy', 'nodir2/sub/emb') made its folders where topk_all('nodir/sub/top.parquet')
+    and plot_map('nodir3/sub/m.png') refused ('mkdir -p'). One rule for every output, file or folder: the folders
+    it goes in are made (said in a note), as ingest's, train's and export's always were."""
     gone = tmp_path / "no" / "such"
-    for args in (["evaluate", "-q", "--run", base[1], "--per-user", gone / "u.csv"],
-                 ["export", "-q", "--run", base[1], "--topk-all", gone / "t.csv"],
-                 ["export", "-q", "--run", base[1], "--plot", gone / "m.png"]):
+    for args in (["evaluate", "--run", base[1], "--per-user", gone / "u.csv"],
+                 ["export", "--run", base[1], "--topk-all", gone / "t.csv"],
+                 ["export", "--run", base[1], "--plot", gone / "m.png"],
+                 ["export", "--run", base[1], "--topk-all", gone / "parts"],
+                 ["export", "--run", base[1], "--to", "npy", "-o", gone / "npy"]):
         r = invoke(*args)
-        assert r.exit_code == 2 and one_line(r).startswith(f"error: '{gone / args[-1].name}': the folder '{gone}' "
-                                                          f"does not exist; create it (mkdir -p {gone}) or "), \
-            (args, r.stderr)
-    assert not (tmp_path / "no").exists()
-    # beside -o: refused before -o is written (a review: the npy folder written, then --topk-all refused)
-    r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", tmp_path / "npy0", "--topk-all", gone / "t.csv")
-    assert r.exit_code == 2 and "does not exist; create it" in r.stderr and not (tmp_path / "npy0").exists()
-    r = invoke("tune-dims", "-q", "--set", f"data.prepared={base[0]}", "--dims", "4", "--write", gone / "t.yaml")
-    assert r.exit_code == 2 and f"does not exist; create it (mkdir -p {gone})" in r.stderr, r.stderr
-    r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", gone / "npy")
-    assert r.exit_code == 0 and (gone / "npy").is_dir(), r.stderr
+        assert r.exit_code == 0 and (args[-1].is_file() or args[-1].is_dir()), (args, r.stderr)
+        assert f"note: made the folder '{gone}' for '{args[-1]}'" in r.stderr, r.stderr
+        shutil.rmtree(tmp_path / "no")
+    # a file where a folder of the path goes: one line, before any work, nothing made
+    (tmp_path / "f").write_text("x")
+    r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", tmp_path / "npy0", "--topk-all",
+               tmp_path / "f" / "a" / "t.csv")
+    assert r.exit_code == 2 and one_line(r) == (f"error: '{tmp_path / 'f'}' is a file, where a folder of the output "
+                                                f"path goes (for '{tmp_path / 'f' / 'a' / 't.csv'}'); choose another "
+                                                "file"), r.stderr
+    assert not (tmp_path / "npy0").exists()
+
+
+def test_a_failed_output_removes_the_folders_made_for_it(tmp_path):
+    """The folders made for an output are removed where its write fails (a typo'd path leaves no chain of them);
+    those that were there stay."""
+    from embedrec.fsutil.outputs import atomic_dir, atomic_file
+
+    for writer in (atomic_file, atomic_dir):
+        with pytest.raises(RuntimeError, match="boom"), writer(tmp_path / "a" / "b" / "out.csv"):
+            assert (tmp_path / "a" / "b").is_dir()
+            raise RuntimeError("boom")
+        assert os.listdir(tmp_path) == []
+    (tmp_path / "a").mkdir()
+    with pytest.raises(RuntimeError), atomic_file(tmp_path / "a" / "b" / "out.csv"):
+        raise RuntimeError
+    assert os.listdir(tmp_path) == ["a"] and os.listdir(tmp_path / "a") == []
+
+
+def test_tune_dims_write_checks_where_its_config_goes_without_making_it(tmp_path):
+    """tune-dims --write's folder is made as every output's (when the config is written, after the sweep); before
+    the sweep it is only checked: a file in the way is refused then, and nothing is made."""
+    from embedrec.errors import OutputRefused
+    from embedrec.tune import check_write_target
+
+    assert check_write_target(tmp_path / "no" / "such" / "t.yaml", None) == tmp_path / "no" / "such" / "t.yaml"
+    assert os.listdir(tmp_path) == []
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OutputRefused, match=r"write=? .*'.*/f' is a file, where a folder of the output path goes"):
+        check_write_target(tmp_path / "f" / "a" / "t.yaml", None)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_an_output_where_no_file_can_be_made_is_one_typed_line(base, tmp_path):
+    """A notebook review: topk_all('/proc/x.parquet') raised a bare FileNotFoundError naming the internal
+    '/proc/.embedrec.x.parquet.lock', and plot_map computed ~2 s before refusing; --topk-all /dev/stdout was
+    "exists and is not a folder"."""
+    import embedrec as er
+    from embedrec.errors import OutputRefused, UsageError
+
+    with er.open(base[1]) as m:
+        for call in (lambda: m.topk_all("/proc/x.parquet", k=3), lambda: m.plot_map("/proc/m.png")):
+            with pytest.raises(OutputRefused, match=r"^'/proc/.*': files cannot be made in '/proc' \(No such file or "
+                                                    r"directory\); choose another file$"):
+                call()
+        with pytest.raises(UsageError, match=r"'/dev/stdout': this writes a file or a folder, not standard output"):
+            m.topk_all("/dev/stdout", k=3)
+    r = invoke("export", "-q", "--run", base[1], "--topk-all", "/dev/stdout")
+    assert r.exit_code == 2 and r.stdout == "" and one_line(r).startswith(
+        "error: --topk-all '/dev/stdout': this writes a file or a folder, not standard output or a device; "), r.stderr
+    assert "embedrec recommend --users -" in r.stderr
 
 
 def test_generation_names_sort_by_utc_whatever_the_time_zone(monkeypatch):

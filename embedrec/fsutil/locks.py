@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, Busy, shorten
+from embedrec.errors import ArtifactError, Busy, OutputRefused, shorten
 from embedrec.fsutil.files import io_error, pid_alive, rmtree, side_stem, umask
 
 
@@ -281,12 +281,15 @@ def confirm_held() -> None:
         raise ArtifactError(hold.refusal)
 
 
-def _unwritable(e: OSError, folder: Path) -> OSError:
+def _unwritable(e: OSError, folder: Path) -> Exception:
     """A lock file that cannot be made (permissions, a read-only or full disk) said of the folder the output goes in,
-    as embedrec's own error (a first-hour pass: from Python a plain PermissionError naming '.embedrec.emb.lock');
-    any other OSError as it came."""
-    err = io_error(OSError(e.errno, e.strerror), folder, "choose another folder, or one this user can write")
-    return err if err is not None else e
+    as embedrec's own error (a first-hour pass: from Python a plain PermissionError naming '.embedrec.emb.lock'),
+    any other OSError (a folder that takes no new file) as an OutputRefused naming the folder."""
+    fix = "choose another folder, or one this user can write"
+    err = io_error(OSError(e.errno, e.strerror), folder, fix)
+    if err is None:  # '/proc': 'No such file or directory', naming '/proc/.embedrec.x.parquet.lock' (a review)
+        err = OutputRefused(f"files cannot be made in '{folder}' ({e.strerror or e}); {fix}")
+    return err
 
 
 def _open_lock(key: str) -> tuple[int, bool]:

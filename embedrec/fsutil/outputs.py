@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import re
 import secrets
@@ -27,6 +28,8 @@ from embedrec.fsutil.files import (
 )
 from embedrec.fsutil.generations import unlisted
 from embedrec.fsutil.locks import confirm_held, target_lock
+
+log = logging.getLogger("embedrec")
 
 
 @contextlib.contextmanager
@@ -61,8 +64,8 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
             raise OutputRefused(f"'{target}' is a mount point, which embedrec cannot replace (it writes a new "
                                 f"folder beside it and renames it over); write into a folder inside it, e.g. "
                                 f"'{target / target.name}'")
-    _make_parent(target, fix)
-    with target_lock(target, command, fix):
+    made = _make_parent(target, fix)
+    with _undone_on_failure(made), target_lock(target, command, fix):
         sweep_stale(target)
         if target.exists():  # again, under the lock: another writer may have created it meanwhile
             check_replaceable(target, ours)
@@ -163,27 +166,65 @@ def refuse_foreign_files(folder: Path, ours: Callable[[str], bool], *, named: st
                     f"empty folder {where}")
 
 
-def _make_parent(target: Path, fix: str) -> None:
-    """The folder a new ``target`` goes in (atomic_dir, atomic_file); a full or read-only disk in one line."""
+def _make_parent(target: Path, fix: str) -> list[Path]:
+    """The folders a new ``target`` goes in, made where missing (:func:`output_parent`'s rule), each said in a note;
+    a full or read-only disk in one line. Returns the folders made, deepest first, which a failed write removes
+    (:func:`remove_made`)."""
+    output_parent(target, fix)
+    made = [p for p in (target.parent, *target.parent.parents) if not os.path.lexists(p)]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
+        remove_made(made)
         raise (io_error(e, target.parent, fix) or e) from None
+    if made:
+        log.info("note: made the folder '%s' for '%s'", target.parent, target)
+    return made
 
 
-def existing_parent(target: Path, fix: str) -> None:
-    """A file goes in a folder that is there, as the shell's '>' and every tool writing one file have it (a
-    first-hour review: '--per-user /nonexist/x.csv' made '/nonexist', a typo'd path a chain of new folders); an
-    output folder (atomic_dir) is made with its parents."""
-    import shlex
+def remove_made(made: list[Path]) -> None:
+    """Remove the folders :func:`_make_parent` made (deepest first) where a write failed and they are still empty:
+    a refused or failed output leaves no folder behind (a typo'd path no chain of them)."""
+    for p in made:
+        try:
+            p.rmdir()
+        except OSError:
+            break
 
-    parent = target.parent
-    if parent.is_dir():
-        return
-    if any(p.exists() and not p.is_dir() for p in parent.parents) or parent.exists():
-        _make_parent(target, fix)  # a file where a folder of the path goes: said by the error it gives
-    raise OutputRefused(f"'{target}': the folder '{parent}' does not exist; create it (mkdir -p "
-                        f"{shlex.quote(str(parent))}) or {fix}")
+
+@contextlib.contextmanager
+def _undone_on_failure(made: list[Path]) -> Iterator[None]:
+    """The folders ``made`` for an output, removed (:func:`remove_made`) where its write fails."""
+    try:
+        yield
+    except BaseException:
+        remove_made(made)
+        raise
+
+
+def output_parent(target: Path, fix: str) -> None:
+    """Whether ``target`` (a file or a folder) can be written where it is named, checked before a writer computes
+    anything. One rule for every output of the library and the CLI: the folders it goes in are made where missing
+    (as ``mkdir -p``; ingest's, train's and export's folders always were, and a notebook's
+    ``topk_all('out/top.parquet')`` works as ``export('npy', 'out/emb')`` does), and said in a note. Refused in one
+    line: a file where a folder of the path goes, and a place this user cannot write in (tried with a temporary
+    file in the nearest folder that is there: '/proc/x.parquet', a read-only disk)."""
+    import tempfile
+
+    there = Path(target).parent
+    while not os.path.lexists(there) and there != there.parent:
+        there = there.parent
+    if not there.is_dir():
+        inside = "" if there == Path(target).parent else f" (for '{target}')"
+        raise OutputRefused(f"'{there}' is a file, where a folder of the output path goes{inside}; {fix}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=there, prefix=".embedrec-probe-"):
+            pass
+    except OSError as e:
+        err = io_error(OSError(e.errno, e.strerror), there, fix)
+        if err is not None:
+            raise err from None
+        raise OutputRefused(f"'{target}': files cannot be made in '{there}' ({e.strerror}); {fix}") from None
 
 
 @contextlib.contextmanager
@@ -213,8 +254,8 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
     if target.is_dir():
         raise OutputRefused(f"'{target}' is a folder, not a file; {fix}")
     check_file_replaceable(target, overwrite, ours, fix)
-    existing_parent(target, fix)
-    with target_lock(target, command, fix):
+    made = _make_parent(target, fix)
+    with _undone_on_failure(made), target_lock(target, command, fix):
         sweep_stale(target)
         if target.is_dir():  # again, under the lock: another writer may have made it meanwhile
             raise OutputRefused(f"'{target}' is a folder, not a file; {fix}")
