@@ -119,6 +119,19 @@ class Answer:
                                                                    and request.liked is None and request.rated is None))
         self._notes = notes
 
+    def __repr__(self) -> str:  # a notebook review: '<embedrec.answers.Answer object at 0x...>'
+        try:
+            mode = self.request.mode()
+        except Exception:  # noqa: BLE001 (a repr never raises)
+            mode = "?"
+        if self.stream is not None:
+            what = f"a stream, {self.answered:,} answered so far"
+        else:
+            what = repr(self.result)
+        extra = (", fallback column" if self.fallback_column else "") + \
+            (", explained" if self.explanations is not None else "")
+        return f"<Answer: {mode}, {what}{extra}>"
+
     def _counted(self, items: Iterator) -> Iterator:
         while True:
             try:

@@ -73,6 +73,13 @@ class CrossValidation:
     seconds: float = 0.0
     config: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # a notebook review: the dataclass's repr ran to 17,421 characters
+        metrics = self.summary.get("model", {})
+        name = next((m for m in ("ndcg@10", "rmse") if m in metrics), next(iter(metrics), None))
+        headline = f", model {name} {metrics[name]['mean']:.4f} (se {metrics[name]['se']:.4f})" if name else ""
+        folds = f"{self.k} folds" if len(self.folds) == self.k else f"{len(self.folds)} of {self.k} folds"
+        return f"<CrossValidation: {folds} in '{self.output}'{headline}>"
+
     def rows(self, models: tuple[str, ...] | None = ("model",)) -> list[dict]:
         """Rows of fold (0 .. K-1, then 'mean', 'std', 'se'), model, and each metric; ``models``: those models'
         rows (None: every model the folds report, the baselines too)."""

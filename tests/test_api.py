@@ -131,6 +131,28 @@ def test_known_users_get_the_brute_force_top_k(trained):
     assert rec.recommend(7, k=3).user_ids == [7] and rec.recommend("7", k=3).user_ids == [7]  # one id, a str
 
 
+def test_factors_and_answers_have_short_reprs(trained):
+    """A notebook review: ``m.factors`` printed its arrays whole and ``m.answer(Request(...))`` was
+    '<embedrec.answers.Answer object at 0x...>': short '<...>' reprs with the shapes, as every other result's."""
+    from embedrec.answers import Request
+
+    _, model, _ = trained
+    f = model.factors
+    assert repr(f).startswith(f"<Factors: {f.n_users:,} users x {f.n_movies:,} movies x dim {f.movie.shape[1]} "
+                              f"({f.movie.dtype}), ") and len(repr(f)) < 100
+    implicit = Factors(np.zeros((1200, 8), np.float32), np.zeros((5, 8), np.float32), None, None)
+    assert repr(implicit) == "<Factors: 1,200 users x 5 movies x dim 8 (float32), implicit>"
+    explicit = Factors(np.zeros((3, 2)), np.zeros((4, 2)), np.zeros(3), np.zeros(4), 3.5, True, (1.0, 5.0))
+    assert repr(explicit) == "<Factors: 3 users x 4 movies x dim 2 (float64), explicit 1-5, biases>"
+    user = model.user_ids[0]
+    assert repr(model.answer(Request(similar_users=user, k=2))) == "<Answer: similar_users, <SimilarUsers: 1 query x top-2>>"
+    assert repr(model.answer(Request(user=user, k=3))) == "<Answer: user, <Recommendations: 1 query x top-3>>"
+    streamed = model.answer(Request(users=[str(user)], k=3))
+    assert repr(streamed) == "<Answer: users, a stream, 0 answered so far>"
+    list(streamed.stream)
+    assert repr(streamed) == "<Answer: users, a stream, 1 answered so far>"
+
+
 def test_results_are_read_only(trained):
     """A review: top.user_ids.append(186) made len(top) 2 while its rows held one query (top[1] a bare IndexError),
     and p.fallback[0] = 'bogus' reached to_frame(). The lists refuse a change; copies change freely."""

@@ -249,6 +249,20 @@ def test_summarise_by_hand():
     assert one["mean"] == 1.0 and math.isnan(one["std"]) and math.isnan(one["se"])
 
 
+def test_a_cross_validations_repr_is_one_short_line():
+    """A notebook review: the dataclass's repr of a 5-fold ML-100K cross-validation ran to 17,421 characters;
+    every other result's is a short '<...>'."""
+    from pathlib import Path
+
+    from embedrec.crossval import CrossValidation
+
+    folds = [{"fold": i, "metrics": {"model": {"ndcg@10": v, "recall@10": v / 2}}, "counts": {"train": list(range(999))}}
+             for i, v in enumerate((0.25, 0.5))]
+    cv = CrossValidation(2, Path("runs/cv"), folds, summarise(folds), 12.5, {"model.dim": 64})
+    assert repr(cv) == "<CrossValidation: 2 folds in 'runs/cv', model ndcg@10 0.3750 (se 0.1250)>"
+    assert repr(CrossValidation(3, Path("cv"))) == "<CrossValidation: 0 of 3 folds in 'cv'>"
+
+
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 

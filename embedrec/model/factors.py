@@ -46,6 +46,13 @@ class Factors:
         return cls(f["user_factors"], f["movie_factors"], f.get("user_bias"), f.get("movie_bias"),
                    float(f.get("global_mean") or 0.0), explicit, tuple(rating_scale) if rating_scale else None)
 
+    def __repr__(self) -> str:  # a notebook review: the default repr printed every array whole
+        biases = ", biases" if self.user_bias is not None else ""
+        kind = f"explicit {self.rating_scale[0]:g}-{self.rating_scale[1]:g}" if self.explicit and self.rating_scale \
+            else "explicit" if self.explicit else "implicit"
+        return (f"<Factors: {self.user.shape[0]:,} users x {self.movie.shape[0]:,} movies x dim "
+                f"{self.movie.shape[1] if self.movie.ndim == 2 else '?'} ({self.movie.dtype}), {kind}{biases}>")
+
     @property
     def n_users(self) -> int:
         return self.user.shape[0]
