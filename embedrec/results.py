@@ -564,7 +564,8 @@ class History:
             yield row
 
     def to_frame(self):
-        """to_rows() as a pandas DataFrame: ``time`` as UTC datetimes (NaT where none), year a nullable int."""
+        """to_rows() as a pandas DataFrame: ``time`` as UTC datetimes (NaT where none), year a nullable int,
+        ``rating`` float64 (NaN where none: a rated_below or update row), a click log's ``count`` a nullable int."""
         import pandas as pd
 
         frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
@@ -573,6 +574,8 @@ class History:
             frame["time"] = pd.to_datetime(pd.Series(self.timestamps), unit="s", utc=True)
         if self.counts:
             frame["count"] = pd.array(frame["count"].tolist(), dtype="Int64")
+        else:  # float64 with NaN for a row without one, whatever the rows (a notebook review: an update's rows
+            frame["rating"] = np.array(self.ratings, np.float64)  # alone were object dtype holding None)
         return frame
 
     def _repr_html_(self) -> str:

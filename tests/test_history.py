@@ -463,6 +463,10 @@ def test_an_updated_runs_history_lists_the_updates_movies(tiny, tmp_path):
         assert [r for r in h.to_rows() if r["split"] != "update"] == before[1]
         assert list(up.history(2).to_rows()) == before[2]
         assert list(up.history(1, splits=["update"]).movie_ids) == list(h.movie_ids[:3])
+        # the frame's ratings are float64 with NaN, the update's rows alone too (a notebook review: object dtype
+        # holding None there, float64 in the whole history)
+        for frame in (up.history(1, splits=["update"]).to_frame(), h.to_frame()):
+            assert frame.rating.dtype == np.float64 and frame.rating.isna().sum() == 3, frame.rating
         held = up.history(1, splits=["train", "valid", "rated_below", "update"])
         e = up.engine
         row = int(e.users.rows([1])[0][0])
