@@ -139,49 +139,55 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
         about_the_frame,
         as_movies_file,
         cached_frame,
+        forget,
         frame_source,
     )
 
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
-    frame = movies_frame = None
-    if type(source).__name__ == "DataFrame":  # Surprise's load_from_df, LensKit's from_interactions_df
-        source = frame = frame_source(source, config_argument(cfg, "ingest").data.cache_dir)
-    if type(movies).__name__ == "DataFrame":  # the titles beside a ratings frame (a known gap: a file alone)
-        data = config_argument(cfg, "ingest").data
-        movies = movies_frame = frame_source(as_movies_file(movies, data.genre_separator), data.cache_dir,
-                                             MOVIES_FRAME)
-    cfg = ingest_config(source, cfg, output=output, movies=movies)
-    if source is None and overwrite:
-        recorded = other_source(cfg)
-        if recorded is not None:  # as `embedrec ingest --overwrite` with no SOURCE (a review: a notebook's replaced a
-            # click log's dataset with ML-100K, as the command did before); a DataFrame's cache file is said as such
-            framed = cached_frame(recorded)
-            movies = next((kv.split("=", 1)[1] for kv in ingested_with(cfg.data.prepared)[2]
-                           if kv.startswith("data.movies=")), None)  # (a first-hour review: the advice dropped it)
-            raise UsageError(
-                f"no source given, so er.ingest would read {cfg.data.source} (data.source's default) into "
-                f"'{cfg.data.prepared}', which holds a dataset ingested from "
-                + ("a DataFrame; give that DataFrame again: er.ingest(df, " if framed else
-                   f"'{recorded}'; give its source again: er.ingest({recorded!r}, ")
-                + f"output={str(cfg.data.prepared)!r}, overwrite=True), with the config it was ingested with"
-                + ("" if not movies else " (its movies DataFrame too, as movies=)" if cached_frame(movies) else
-                   f" (its movies file too: data.movies={movies!r})"))
-    from embedrec.data.textfiles import NAMED
-
-    framed = [(f, kind) for f, kind in ((frame, RATINGS_FRAME), (movies_frame, MOVIES_FRAME)) if f is not None]
-    for f, kind in framed:
-        NAMED[str(f)] = kind.name
+    made: list[str] = []  # the cache files of this call's frames it wrote, which a failure removes
     try:
-        prepare(cfg, overwrite=overwrite, progress=progress)
-    except DataError as e:
-        if not framed:
-            raise
+        frame = movies_frame = None
+        if type(source).__name__ == "DataFrame":  # Surprise's load_from_df, LensKit's from_interactions_df
+            source = frame = frame_source(source, config_argument(cfg, "ingest").data.cache_dir, made=made)
+        if type(movies).__name__ == "DataFrame":  # the titles beside a ratings frame (a known gap: a file alone)
+            data = config_argument(cfg, "ingest").data
+            movies = movies_frame = frame_source(as_movies_file(movies, data.genre_separator), data.cache_dir,
+                                                 MOVIES_FRAME, made)
+        cfg = ingest_config(source, cfg, output=output, movies=movies)
+        if source is None and overwrite:
+            recorded = other_source(cfg)
+            if recorded is not None:  # as `embedrec ingest --overwrite` with no SOURCE (a review: a notebook's replaced a
+                # click log's dataset with ML-100K, as the command did before); a DataFrame's cache file is said as such
+                framed = cached_frame(recorded)
+                movies = next((kv.split("=", 1)[1] for kv in ingested_with(cfg.data.prepared)[2]
+                               if kv.startswith("data.movies=")), None)  # (a first-hour review: the advice dropped it)
+                raise UsageError(
+                    f"no source given, so er.ingest would read {cfg.data.source} (data.source's default) into "
+                    f"'{cfg.data.prepared}', which holds a dataset ingested from "
+                    + ("a DataFrame; give that DataFrame again: er.ingest(df, " if framed else
+                       f"'{recorded}'; give its source again: er.ingest({recorded!r}, ")
+                    + f"output={str(cfg.data.prepared)!r}, overwrite=True), with the config it was ingested with"
+                    + ("" if not movies else " (its movies DataFrame too, as movies=)" if cached_frame(movies) else
+                       f" (its movies file too: data.movies={movies!r})"))
+        from embedrec.data.textfiles import NAMED
+
+        framed = [(f, kind) for f, kind in ((frame, RATINGS_FRAME), (movies_frame, MOVIES_FRAME)) if f is not None]
         for f, kind in framed:
-            e = about_the_frame(e, f, kind)
-        raise e from None
-    finally:
-        for f, _ in framed:
-            NAMED.pop(str(f), None)
+            NAMED[str(f)] = kind.name
+        try:
+            prepare(cfg, overwrite=overwrite, progress=progress)
+        except DataError as e:
+            if not framed:
+                raise
+            for f, kind in framed:
+                e = about_the_frame(e, f, kind)
+            raise e from None
+        finally:
+            for f, _ in framed:
+                NAMED.pop(str(f), None)
+    except BaseException:  # no dataset records them (a notebook review: every failed call left one)
+        forget(made)
+        raise
     return load_dataset(cfg.data.prepared)
 
 

@@ -3,8 +3,10 @@ pairs, one k for evaluate; and what it cannot take (a misplaced Config, a dict f
 unknown format) is a typed error in library terms, never a TypeError from deep inside."""
 
 import io
+import os
 import re
 import shutil
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -820,6 +822,43 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch, caplog):
 
     with pytest.raises(UsageError, match=r"^ingest: source is a path here, not a DataFrame: er\.ingest\(df"):
         ingest_config(df)
+
+
+def test_a_failed_ingest_leaves_no_cached_frame_and_old_ones_are_pruned(tmp_path, monkeypatch):
+    """A notebook review: er.ingest(df) wrote CACHE/dataframes/dataframe-<hash>.parquet at every call, failed ones
+    too, and the cache only grew. A failed call removes the file it wrote (not one an earlier call wrote, which a
+    dataset may record); a file no call has written for KEEP_DAYS days is removed by the next call."""
+    import numpy as np
+    import pandas as pd
+
+    from embedrec.data.frames import KEEP_DAYS
+    from embedrec.errors import DataError
+
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    cache = tmp_path / "cache" / "dataframes"
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"userId": rng.integers(1, 40, 800), "movieId": rng.integers(1, 60, 800),
+                       "rating": rng.integers(1, 6, 800).astype(float)}).drop_duplicates(["userId", "movieId"])
+    with pytest.raises(DataError, match="the DataFrame"):  # no user column: read, then refused
+        er.ingest(df.rename(columns={"userId": "who"}), output=tmp_path / "bad")
+    assert not cache.exists() or list(cache.iterdir()) == []
+    movies = pd.DataFrame({"movieId": [1], "genres": ["A"]})  # no title: the ratings' and the movies' files both
+    with pytest.raises(DataError):
+        er.ingest(df, movies=movies, output=tmp_path / "bad2")
+    assert list(cache.iterdir()) == []
+    ds = er.ingest(df, output=tmp_path / "ds")
+    kept = Path(ds.manifest["source"])
+    assert list(cache.iterdir()) == [kept]
+    with pytest.raises(OutputExists):  # the same frame again, refused: the file an earlier call wrote stays
+        er.ingest(df, output=tmp_path / "ds")
+    assert list(cache.iterdir()) == [kept]
+    old = time.time() - (KEEP_DAYS + 1) * 86400
+    os.utime(kept, (old, old))
+    er.ingest(df.assign(rating=df.rating + 1), output=tmp_path / "ds2")  # another frame: the old one pruned
+    assert kept not in list(cache.iterdir()) and len(list(cache.iterdir())) == 1
+    os.utime(next(cache.iterdir()), (old, old))
+    er.ingest(df.assign(rating=df.rating + 1), output=tmp_path / "ds2", overwrite=True)  # written again: kept
+    assert len(list(cache.iterdir())) == 1
 
 
 def test_a_movies_dataframe_is_read_as_its_movies_file(tmp_path, monkeypatch, caplog):

@@ -1,7 +1,8 @@
 """The pandas DataFrames ``er.ingest`` takes in place of files: a ratings frame (its ``source``) or a movies
 frame (its ``movies``), written to the cache as the Parquet file ingest then reads (``frame_source``: named by a
 hash of its columns, dtypes and values, ``CACHE/dataframes/dataframe-<hash>.parquet``, written atomically at
-every call; a cache that cannot be written serves a copy there that reads back as the frame), with the frame's
+every call; a cache that cannot be written serves a copy there that reads back as the frame; a failed ingest's
+own removed: ``forget``; those no call has written for KEEP_DAYS days removed: ``prune``), with the frame's
 own refusals (no columns or rows, ids in its index, two columns of one name, a cell Parquet cannot hold named by
 its row: ``_unwritable_cell``); a movies frame's genre lists and mixed years made text first
 (``as_movies_file``); ``about_the_frame``: a DataError about that cache file said of the frame ('the DataFrame:
@@ -58,14 +59,45 @@ def about_the_frame(e, path: str, kind: FrameKind = RATINGS_FRAME):
     return out
 
 
-def frame_source(df, cache: str | None = None, kind: FrameKind = RATINGS_FRAME) -> str:
+KEEP_DAYS = 30  # a cached frame not written again for this long is removed by the next frame_source (prune)
+
+
+def prune(folder: Path, keep: Path | None = None, days: float = KEEP_DAYS) -> list[Path]:
+    """Remove the cached frames of ``folder`` (``dataframe-*.parquet``) that no call has written for ``days`` days
+    (every er.ingest(df) of a frame writes its file again), but ``keep``: the cache holds what a dataset's, a run's
+    or a written config's data.source names so that ``ingest -c`` can make it again, and does not grow for ever (a
+    notebook review). Returns the files removed."""
+    import time
+
+    gone = []
+    for old in folder.glob("dataframe-*.parquet"):
+        try:
+            if old != keep and old.is_file() and time.time() - old.lstat().st_mtime > days * 86400:
+                old.unlink()
+                gone.append(old)
+        except OSError:  # another writer's, renamed or removed since the listing; a read-only cache
+            continue
+    return gone
+
+
+def forget(paths: list[str]) -> None:
+    """Remove the cached frames a failed ingest wrote (``frame_source``'s ``made``): no dataset records them (a
+    notebook review: every failed call left one)."""
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
+
+
+def frame_source(df, cache: str | None = None, kind: FrameKind = RATINGS_FRAME, made: list[str] | None = None) -> str:
     """A DataFrame given as ingest's source (or its ``movies``: ``kind`` MOVIES_FRAME, which its messages name), as
     the Parquet file ingest reads: written to the cache (``cache``:
     data.cache_dir, else $EMBEDREC_CACHE, ...) under a name hashed from its columns, their dtypes and inferred
     kinds and its values (the same frame: the same file), atomically and with page checksums, at every call: a
     cached copy damaged, cut short or swapped for a link since is never what ingest reads (a red team). Where the
-    cache cannot be written (read-only, shared), a copy there that reads back as this frame is used."""
+    cache cannot be written (read-only, shared), a copy there that reads back as this frame is used. ``made``: the
+    path is appended where this call wrote a file that was not there (which a failed ingest then removes:
+    :func:`forget`); frames no call has written for KEEP_DAYS days are removed (:func:`prune`)."""
     import contextlib
+    import os
     import time
 
     import pandas as pd
@@ -108,7 +140,11 @@ def frame_source(df, cache: str | None = None, kind: FrameKind = RATINGS_FRAME) 
             with contextlib.suppress(FileNotFoundError):  # another writer's, renamed since the listing (CI: 1 in 4
                 if time.time() - old.lstat().st_mtime > 86400:  # threads failed on it)
                     old.unlink(missing_ok=True)
+        new = not os.path.lexists(path)
         atomic_write_bytes(path, lambda fh: pq.write_table(table, fh, write_page_checksum=True))
+        if new and made is not None:
+            made.append(str(path))
+        prune(folder, keep=path)
     except (OSError, ArtifactError) as e:  # a read-only cache (a review): the copy there, where it is this frame
         if _holds_frame(path, key):
             return str(path)
