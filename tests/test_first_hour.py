@@ -928,6 +928,21 @@ def test_text_ids_predict_takes_the_users_own_column_names_for_a_header(str_run)
     assert "'customer' is taken for a header" in r.stderr  # a warning: said under -q too
 
 
+@pytest.mark.parametrize("which", ["int_run", "str_run"])
+def test_a_file_of_one_word_alone_is_no_header_but_an_unknown_id(which, request):
+    """A notebook review: 'echo nobody | embedrec recommend --users - -k 1' on ML-100K's integer-id run took the
+    word for a header and exited 0 with no rows, where a wrong id file is to fail a cron job. A first word is a
+    header only where lines follow it; alone it is an id no user has: nothing answered, exit 1."""
+    _, run = request.getfixturevalue(which)
+    r = invoke("recommend", "--run", run, "--users", "-", "-k", "1", "--format", "csv", input="nobody\n")
+    assert r.exit_code == 1 and r.stdout == "user_id,rank,movie_id,title,year,genres,score\n", r.output
+    assert "<stdin>:1: " in r.stderr and "'nobody'" in r.stderr and "taken for a header" not in r.stderr
+    assert r.stderr.splitlines()[-1].startswith("error: <stdin>: no user answered: none of its 1 id is a user this "
+                                                "model knows"), r.stderr
+    r = invoke("recommend", "--run", run, "--users", "-", "-k", "1", "--format", "csv", input="nobody\n\n")
+    assert r.exit_code == 1 and "taken for a header" not in r.stderr  # a blank line after it is no line of ids
+
+
 def test_a_first_word_is_an_id_where_the_models_ids_are_words(tmp_path):
     """A review with a model whose users are names of letters ('newbie', 'eszyci'): predict's first pair
     'newbie,zzzzz' and --users' first line 'alice' were taken for headers, one answer fewer than lines, said by an

@@ -173,13 +173,19 @@ def words_are_ids(ids) -> bool:
 def _own_header(rec: Recommender, items: Iterator[tuple[int, str, bool]], name: str):
     """``items`` without a first line that is a column name of the user's own ('customer', a review with a user's
     own data: a model with text ids answered it as an unknown user, or with the popular list): line 1 of a file,
-    letters only, that no user of this model has, is a header, and said so."""
+    letters only, that no user of this model has, is a header, and said so, where another line follows (a file of
+    that line alone is that id, unknown: nothing answered)."""
     first = next(items, None)
     if first is not None:
         n, t, hashed = first
         if n == 1 and not hashed and column_name_like(t) and rec.user_rows([t])[0][0] < 0:
+            second = next(items, None)
+            if second is None:  # a file whose only line is a word: an id no user has, not a header over nothing (a
+                yield first  # review: 'echo nobody | recommend --users -' exited 0; now nothing answered, exit 1)
+                return
             log.warning("%s:%d: '%s' is taken for a header: no user of this model has that id (if it is a user, "
                         "put a header line 'user_id' first)", name, n, shorten(t))
+            yield second
         else:
             yield first
     yield from items
