@@ -353,6 +353,27 @@ def test_save_writes_what_the_train_command_writes(trained, tmp_path):
     assert "dir: " + str(Path(cfg.run.dir)) in (api_dir / "config.yaml").read_text()
 
 
+def test_the_package_docstrings_example_is_a_script_that_runs_as_written():
+    """A notebook review: embedrec/__init__.py's example called er.tune_dims at top level (a script gets a
+    TrainingError and its workers' tracebacks: they import the script) and opened the run twice, never closed.
+    Its workflow calls sit under `if __name__ == "__main__":`, and every er.open is a with block's."""
+    import ast
+    import textwrap
+
+    doc = er.__doc__
+    code = textwrap.dedent(doc.split("\n", 1)[1].split("\nThe names are exported")[0])  # the indented block
+    tree = ast.parse(code)
+    guard = [n for n in tree.body if isinstance(n, ast.If) and "__name__" in ast.unparse(n.test)]
+    assert len(guard) == 1 and "__main__" in ast.unparse(guard[0].test)
+    top = [ast.unparse(n) for n in tree.body if n is not guard[0]]
+    assert top == ["import embedrec as er"], top  # nothing else runs when a worker imports the script
+    calls = {ast.unparse(n.func) for n in ast.walk(guard[0]) if isinstance(n, ast.Call)}
+    assert {"er.tune_dims", "er.train", "er.ingest"} <= calls
+    opens = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "er.open"]
+    in_with = [item.context_expr for n in ast.walk(tree) if isinstance(n, ast.With) for item in n.items]
+    assert opens and all(o in in_with for o in opens)
+
+
 def test_top_level_names():
     import embedrec.training.fit  # noqa: F401  (importing the trainers' package leaves er.train the function)
     from embedrec import api
