@@ -55,6 +55,11 @@ def test_readme_from_python_runs(tmp_path, synth_dir, monkeypatch):
     assert ns["rows"][0]["user_id"] == 196 and ns["rows"][0]["rank"] == 1
     assert ns["pred"].fallback[-1] == "movie_unknown"
     assert len(ns["rec"].recommend([196]).movie_ids[0]) == 20  # the block's cfg (recommend.k 20), given to er.open
+    # a peer's lists for every test user, scored above nothing (a notebook review: the block built one user's list,
+    # which scored 0.0 with a warning)
+    peer, truth = ns["peer"], ns["truth"]
+    assert set(peer.user_id) == set(truth.user_id) and len(peer) == 10 * truth.user_id.nunique()
+    assert ns["rec"].evaluate("test", lists={"popular": peer})["splits"]["test"]["popular"]["ndcg@10"] > 0
 
 
 def test_readme_from_python_runs_as_a_script(tmp_path, synth_dir):
