@@ -161,7 +161,8 @@ def _warn_mixed_units(ts: pd.Series, unit: str, label: str, line_of=None, kept=N
     among milliseconds): said once, with the first one's line (a red team: a third of the rows in milliseconds
     among seconds, which a time split held out first)."""
     a = np.abs(ts.to_numpy())
-    low = {"s": 0.0, "ms": 1e11, "us": 1e14, "ns": 1e17}[unit]
+    coarser = {finer: coarse for coarse, finer in zip(UNITS, list(UNITS)[1:])}.get(unit)  # ms -> s
+    low = FINER_FROM[coarser] if coarser else 0.0  # the sizes of the unit read: from its coarser unit's top
     high = FINER_FROM.get(unit, np.inf)
     far, near = a >= high, a < low
     off = far | near
