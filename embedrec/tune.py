@@ -231,14 +231,6 @@ def best_trial(trials: list[dict], metric: str) -> dict:
     return choose(trials, metric, 0.0)
 
 
-def tolerance_edge(best: float, tolerance: float, higher_better: bool) -> float:
-    """The worst validation score still within ``tolerance`` (a share) of ``best``: what choose takes and tune.png
-    shades (training.dims.share_edge)."""
-    from embedrec.training.dims import share_edge
-
-    return share_edge(best, tolerance, higher_better)
-
-
 def describe_choice(res: dict) -> str:
     """How the choice of sweep result ``res`` was made, for its line and a written config's header: 'the smallest
     dimension within 0.5% of the best, dim 256's 0.2385 (tune.tolerance auto: train.als_dims' rule, ...)', or 'the
@@ -299,7 +291,9 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path,
     scores = [t["valid_metric"] for t in rows if t["valid_metric"] is not None and math.isfinite(t["valid_metric"])]
     if tolerance > 0 and scores:
         best = max(scores) if higher_is_better(metric) else min(scores)
-        edge = tolerance_edge(best, tolerance, higher_is_better(metric))
+        from embedrec.training.dims import share_edge  # (the edge pick_dim keeps: one rule)
+
+        edge = share_edge(best, tolerance, higher_is_better(metric))
         lines.append(ax.axhspan(min(best, edge), max(best, edge), color="tab:blue", alpha=0.12,
                                 label=f"within {tolerance * 100:g}% of the best (the smallest such dim is chosen)"))
     ax.set_xlabel("embedding dimension (log2)")
