@@ -105,6 +105,17 @@ def test_choose_is_train_s_rule_and_never_reads_the_test_metric():
                                                                          "ndcg@10")
     assert choose(review, "ndcg@10", 0.0)["dim"] == 256  # --tolerance 0: the best
     assert choose(review, "ndcg@10", 0.05)["dim"] == 16  # 0.2301 is within 5% of 0.2385
+    # nor depends on it by any other read (a review: dict(t), .items() or {**t} would pass the checks above): the
+    # same choice with the test column's values turned around, and with no test column at all
+    import itertools
+
+    for tol in (DIM_GAIN, 0.0, 0.05):
+        want = choose(review, "ndcg@10", tol)["dim"]
+        for tests in itertools.permutations((0.30, 0.10, 0.20, float("nan")), 3):
+            moved = [dict(t, test_metric=x) for t, x in zip(review, tests)]
+            assert choose(moved, "ndcg@10", tol)["dim"] == want, (tol, tests)
+        bare = [{k: v for k, v in t.items() if k != "test_metric"} for t in review]
+        assert choose(bare, "ndcg@10", tol)["dim"] == want
     # weight decays: each dimension by its best trial, then the rule
     wd = [NoTest(dim=d, valid_metric=v, weight_decay=w, test_metric=0.0)
           for d, v, w in ((32, 0.200, 0.1), (32, 0.2395, 0.01), (64, 0.2400, 0.1), (64, 0.150, 0.01))]
