@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from embedrec.config import MAX_DIM
+from embedrec.config_sections import MAX_DIM
 from embedrec.metrics import higher_is_better
 from embedrec.training.fit import FitResult, resolve_dim, resolve_loss
 from embedrec.training.loop import DETAIL

@@ -187,7 +187,7 @@ def resolve_optimizer(loss: str, model_cfg, train_cfg, features: bool = False, d
         log.info("train.optimizer auto: %s, lr %g%s%s%s", opt, lr, " per example" if opt == "hogwild" else "", adopted,
                  on_cpu)
         if opt == "hogwild" and given.lr != "auto":  # a review: an adam step trained at hogwild's pace in silence
-            from embedrec.config import HOGWILD_LRS
+            from embedrec.config_sections import HOGWILD_LRS
 
             log.warning("train.lr=%g is hogwild's per-example step here (train.optimizer auto chose hogwild for the "
                         "%s model; its own lr is %g); for an adam step set train.optimizer=adam too", lr,
