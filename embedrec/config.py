@@ -17,6 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from embedrec.config_keys import (
+    MAPPING_KEYS,
+    NULL_PATH_KEYS,
+    PATH_KEYS,
+    _derived_folders,
+    _flat_keys,
+    _rebase_paths,
+    flatten,
+    resolve_paths,
+)
 from embedrec.config_sections import (
     MAX_DIM,
     ColumnsConfig,  # noqa: F401 (public here, as the other sections are)
@@ -554,11 +564,7 @@ def _override_texts(overrides) -> Iterable[str]:
 CONFIG_ENV = "EMBEDREC_CONFIG"
 CONFIG_MAX = 1 << 20  # bytes: a config file is a few KB
 DISCOVERED = "embedrec.yaml"
-# keys holding paths: in a config file, a value starting with ./ or ../ is relative to the file's folder
 TEXT_KEYS = ("data.separator", "data.genre_separator", "data.decimal")  # one character each, taken from --set as typed
-PATH_KEYS = ("data.source", "data.movies", "data.cache_dir", "data.prepared", "run.dir", "tune.dir")
-NULL_PATH_KEYS = {"data.movies": "null for none", "data.cache_dir": "null for the default",
-                  "tune.dir": "null for the default (run.dir/tune)"}  # what null means for the keys that take it
 
 
 def find_config(path: str | Path | None) -> str | Path | None:
@@ -585,112 +591,6 @@ def find_config(path: str | Path | None) -> str | Path | None:
 def flat_config(cfg: Config) -> dict:
     """The resolved config as {dotted key: value}, e.g. for comparing what two processes were given."""
     return flatten(cfg.to_dict())
-
-
-def flatten(d: Mapping, prefix: str = "") -> dict:
-    """A nested mapping (``Config.to_dict()``) as {dotted key: value} ({'model': {'dim': 8}} -> {'model.dim': 8})."""
-    out: dict = {}
-    for k, v in d.items():
-        out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, Mapping) and f"{prefix}{k}" not in MAPPING_KEYS
-                   else {f"{prefix}{k}": v})
-    return out
-
-
-# The config sections and keys that change no model's metrics: where things are written (run.*, tune.*, the
-# dataset's folder and the cache), how a model is served (index.*, recommend.*) and how fast it trains (the thread
-# count, whether checkpoints are kept). Left out of what a saved result is compared with before it is reused:
-# tune-dims' trials (tune.trial_config_hash) and a cross-validation's folds (crossval.compared_config), each
-# leaving out its own keys besides (a trial its dimension search and data.source, whose dataset it identifies by
-# its manifest; a cross-validation split.fold, which each fold sets).
-METRIC_NEUTRAL = ("run", "tune", "index", "recommend", "data.prepared", "data.cache_dir", "train.threads",
-                  "train.keep_checkpoints")
-
-
-def metric_config(d: Mapping, also: Iterable[str] = ()) -> dict:
-    """A copy of the nested config mapping ``d`` (``Config.to_dict()``) without the :data:`METRIC_NEUTRAL` keys
-    and ``also``'s (sections, 'run', or dotted keys, 'train.threads'): what a result's metrics depend on."""
-    out = copy.deepcopy(dict(d))
-    for key in (*METRIC_NEUTRAL, *also):
-        *path, last = key.split(".")
-        node = out
-        for part in path:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(last, None)
-    return out
-
-
-# the keys whose value is a mapping (data.event_weights): one value, not a section of keys, for what walks a
-# nested config (its explicit keys, flatten, an ingest's recorded settings, tune-dims' written config)
-MAPPING_KEYS = frozenset({"data.event_weights"})
-
-
-def _flat_keys(d: dict, prefix: str = "") -> set[str]:
-    out = set()
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        out.add(key)
-        if isinstance(v, dict) and key not in MAPPING_KEYS:
-            out |= _flat_keys(v, key + ".")
-    return out
-
-
-def _rebase_paths(raw: dict, base: Path) -> dict:
-    """Paths in a config file written as ./x or ../x are relative to the file's folder; others to the cwd."""
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
-    for key in PATH_KEYS:
-        section, name = key.split(".")
-        values = out.get(section)
-        if isinstance(values, dict) and isinstance(values.get(name), str):
-            v = values[name]
-            if v.startswith(("./", "../", ".\\", "..\\")):
-                values[name] = os.path.normpath(base / v)
-    return out
-
-
-def dataset_name(source: str) -> str:
-    """A folder name for a data source: 'ml-1m' -> 'ml-1m', 'path/ratings.csv' -> 'ratings', '-' -> 'stdin'."""
-    s = str(source).strip().rstrip("/\\")
-    if s in ("", "-", "/dev/stdin") or s.startswith(("/dev/fd/", "/proc/self/fd/")):  # a pipe: <(cat r.csv)
-        return "stdin"
-    name = Path(s).name
-    for packed in (".gz", ".bz2", ".xz", ".zst", ".zip", ".tgz", ".tar"):  # 'r.tsv.gz', 'ml.tar.gz': as ingest names it
-        if name.lower().endswith(packed) and len(name) > len(packed):
-            name = name[:-len(packed)]
-    low = name.lower()
-    for suffix in (".csv", ".tsv", ".tab", ".parquet", ".dat", ".txt", ".data"):
-        if low.endswith(suffix) and len(name) > len(suffix):
-            name = name[:-len(suffix)]
-            break
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "dataset"
-
-
-def resolve_paths(cfg: Config) -> None:
-    """Name the folders the user did not set after the data: data.prepared = data/prepared/<source name>,
-    run.dir = runs/<prepared folder name>. Keys set in a config file or with --set are kept. (Part of building a
-    Config: it writes the frozen sections through object.__setattr__.)"""
-    explicit = cfg.explicit_keys
-    for key in PATH_KEYS:  # '~/runs/x' is the home folder's (a shell leaves '--set run.dir=~/x' as typed)
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name)
-        if isinstance(value, str) and value.startswith("~"):
-            object.__setattr__(getattr(cfg, section), name, os.path.expanduser(value))
-    if "data.prepared" not in explicit:
-        object.__setattr__(cfg.data, "prepared", f"data/prepared/{dataset_name(cfg.data.source)}")
-    if "run.dir" not in explicit:
-        object.__setattr__(cfg.run, "dir", f"runs/{Path(cfg.data.prepared).name or 'run'}")
-
-
-def _derived_folders(cfg: Config) -> set[str]:
-    """The folder keys a config file holds exactly as :func:`resolve_paths` names them from its own data.source
-    (as ``embedrec config`` writes them): named again from the data, so ``ingest mine.csv -c saved.yaml`` does
-    not write into the folders of the source the file was saved with."""
-    out = set()
-    if cfg.data.prepared == f"data/prepared/{dataset_name(cfg.data.source)}":
-        out.add("data.prepared")
-    if cfg.run.dir == f"runs/{Path(cfg.data.prepared).name or 'run'}":
-        out.add("run.dir")
-    return out
 
 
 def set_explicit(cfg: Config, key: str, value: Any) -> Config:

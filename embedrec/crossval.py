@@ -45,7 +45,7 @@ log = logging.getLogger("embedrec")
 RESULTS = "cross_validation.json"
 LOCK = ".lock"
 DEFAULT_FOLDS = 5
-# the config keys that change no fold's metrics, beside config.METRIC_NEUTRAL's (where things go, how they are
+# the config keys that change no fold's metrics, beside config_keys.METRIC_NEUTRAL's (where things go, how they are
 # served, how fast: a rerun with another index or thread count goes on with the folds done): split.fold, which each
 # fold sets
 _NOT_COMPARED = ("split.fold",)
@@ -138,7 +138,7 @@ def compared_config(cfg: Config) -> dict:
     """The flat config a cross-validation folder is recorded with: every key that can change a fold's metrics."""
     import json
 
-    from embedrec.config import flatten, metric_config
+    from embedrec.config_keys import flatten, metric_config
 
     kept = flatten(metric_config(cfg.to_dict(), _NOT_COMPARED))
     return json.loads(json.dumps(kept, default=str))  # as the record holds it

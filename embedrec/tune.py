@@ -62,7 +62,7 @@ def trial_key(dim: int, wd: float | None) -> str:
     return f"d{dim}" + ("" if wd is None else f"-wd{wd:g}")
 
 
-# keys that do not change a trial's result, beside config.METRIC_NEUTRAL's (where things go, how they are served,
+# keys that do not change a trial's result, beside config_keys.METRIC_NEUTRAL's (where things go, how they are served,
 # how fast they run): train.als_dims (a trial trains its own dimension only) and data.source (the dataset a trial
 # reads is identified by its manifest, below)
 _NOT_IN_TRIAL = ("train.als_dims", "data.source")
@@ -78,7 +78,7 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
     weight decay set), without output paths and speed-only settings, plus the prepared dataset's identity."""
     import hashlib
 
-    from embedrec.config import metric_config
+    from embedrec.config_keys import metric_config
 
     c = metric_config(cfg_dict, _NOT_IN_TRIAL)
     c["model"]["dim"] = dim
@@ -730,7 +730,7 @@ def _paths_from(changed: dict, cfg: Config, path: Path) -> None:
     as a config file's paths are read (absolute where the file goes outside the working folder) (a review: --write deep/er/out.yaml wrote run.dir 'runs/rel' and left
     data.prepared out, so `train -c` from elsewhere found no dataset). data.source and data.movies count only when
     they name something on disk (not a release name such as ml-100k)."""
-    from embedrec.config import PATH_KEYS
+    from embedrec.config_keys import PATH_KEYS
 
     here, there = Path.cwd().resolve(), path.parent.resolve()
     if here == there:

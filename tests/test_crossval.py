@@ -496,11 +496,12 @@ def test_ingest_and_cross_validate_refuse_the_same_split_keys_by_one_rule():
 
 def test_tune_and_cross_validate_leave_out_the_same_metric_neutral_keys():
     """An architecture review: a cross-validation's recorded config and tune-dims' trial hash each listed the keys
-    that change no metric. Both leave out config.METRIC_NEUTRAL: a change to any of them reuses trials and folds
+    that change no metric. Both leave out config_keys.METRIC_NEUTRAL: a change to any of them reuses trials and folds
     alike, and a change to a key that counts (train.epochs) reuses neither. Each leaves out its own key besides:
     split.fold (each fold sets it) the cross-validation, train.als_dims (a trial trains its own dimension) the
     trial."""
-    from embedrec.config import METRIC_NEUTRAL, Config
+    from embedrec.config import Config
+    from embedrec.config_keys import METRIC_NEUTRAL
     from embedrec.crossval import compared_config
     from embedrec.tune import trial_config_hash
 

@@ -136,7 +136,8 @@ def test_error_hints_name_the_real_fix(tmp_path):
 # ------------------------------------------------------------------------------------------ row 6: default folders
 
 def test_default_folders_are_named_after_the_source(tmp_path, monkeypatch):
-    from embedrec.config import dataset_name, load_config
+    from embedrec.config import load_config
+    from embedrec.config_keys import dataset_name
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("EMBEDREC_CONFIG", raising=False)

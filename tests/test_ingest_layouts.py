@@ -174,7 +174,7 @@ def test_a_fifo_is_read_once(tmp_path, name):
 
 
 def test_a_pipe_names_the_dataset_stdin():
-    from embedrec.config import dataset_name
+    from embedrec.config_keys import dataset_name
 
     assert dataset_name("/dev/fd/63") == dataset_name("/dev/stdin") == dataset_name("-") == "stdin"
     assert dataset_name("data/ratings.csv") == "ratings"

@@ -101,7 +101,7 @@ def warn_shrunk_splits(split_cfg: SplitConfig, counts: dict, dropped: int, users
 
 
 def _name(source: str) -> str:
-    from embedrec.config import dataset_name
+    from embedrec.config_keys import dataset_name
 
     if dataset_name(source) == "stdin":  # '-', /dev/stdin, a pipe's /dev/fd/63 (not '63')
         return "stdin"
