@@ -114,7 +114,6 @@ class FeaturesConfig:
 # 0.0001 -> 0.178; adam lr 0.003: 0.01 -> 0.174, 0.001 -> 0.179, 0.0001 -> 0.179; BENCHMARKS.md, session 28)
 WEIGHT_DECAY, BPR_WEIGHT_DECAY = 0.1, 0.001
 
-
 # train.lr: auto: per example for hogwild, 0.01 for the rating (mse) loss (configs/ml100k-explicit.yaml: chosen on
 # ML-100K's validation split) and 0.05 for bpr (valid NDCG@10 0.182 with weight decay 0.001, session 28); 0.003
 # for the batch optimisers (adam's; the default before train.optimizer had auto)

@@ -250,7 +250,7 @@ def command_config(path, overrides, folds: int | None) -> Config:
 
 
 def _folds(folds, cfg: Config) -> int:
-    from embedrec.config import FOLDS_LIMIT, MAX_FOLDS
+    from embedrec.config_checks import FOLDS_LIMIT, MAX_FOLDS
 
     if folds is None:
         k = cfg.split.folds or DEFAULT_FOLDS
@@ -268,7 +268,7 @@ def _folds(folds, cfg: Config) -> int:
 def _check_split(cfg: Config, k: int, k_given: bool = True) -> None:
     """The split keys a cross-validation cannot take, said in its terms (the config's own check names split.folds,
     which the user did not give here); ``k_given``: K is the folds argument's (or its default), not split.folds."""
-    from embedrec.config import check_valid_share, kfold_conflict
+    from embedrec.config_checks import check_valid_share, kfold_conflict
 
     sp = cfg.split
     if "split.fold" in cfg.set_keys or sp.fold != 0:  # (a config file's fold: 0, as `embedrec config` writes every
@@ -277,7 +277,7 @@ def _check_split(cfg: Config, k: int, k_given: bool = True) -> None:
         raise ConfigError(f"config key 'split.fold' ({sp.fold}): «cross-validate|cross_validate» runs every fold, 0 to "
                           f"{k - 1}, each the test split in turn, so it takes no split.fold; leave split.fold out (to "
                           "train on one fold: ingest with split.folds and split.fold, then train)")
-    conflict = kfold_conflict(sp, cfg.set_keys)  # split.folds' rule (config._check_folds), said in its terms
+    conflict = kfold_conflict(sp, cfg.set_keys)  # split.folds' rule (config_checks._check_folds), said in its terms
     if conflict is not None:  # each of kfold_conflict's keys said (a KeyError where one is not: tested)
         raise ConfigError({
             "split.method": f"config key 'split.method' is {sp.method}: cross-validation deals each user's ratings at "

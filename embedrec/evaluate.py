@@ -420,7 +420,7 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
 def check_ks(ks) -> tuple[int, ...]:
     """evaluate's ks: whole numbers from 1 to MAX_EVAL_K (one, or several), as a tuple; UsageError otherwise
     (``Model.evaluate`` and ``evaluate_run`` alike; a review: the latter raised a bare TypeError for ks=['10'])."""
-    from embedrec.config import MAX_EVAL_K
+    from embedrec.config_checks import MAX_EVAL_K
     from embedrec.errors import UsageError
 
     if isinstance(ks, (str, bytes)):  # '10' would be read as its characters

@@ -469,11 +469,12 @@ def test_metrics_the_folds_did_not_measure_print_nothing_and_say_so(tmp_path):
 
 
 def test_ingest_and_cross_validate_refuse_the_same_split_keys_by_one_rule():
-    """An architecture review: crossval._check_split spelled config._check_folds' rule again. Both now ask
-    config.kfold_conflict which split key a K-fold split cannot take, and each says it in its terms: every key it
-    can name is refused by split.folds' check and by cross-validate's alike (a key either caller has no words for
-    would fail here), and a split both take is taken by both."""
-    from embedrec.config import KFOLD_CONFLICTS, SplitConfig, kfold_conflict
+    """An architecture review: crossval._check_split spelled config_checks._check_folds' rule again. Both now
+    ask config_checks.kfold_conflict which split key a K-fold split cannot take, and each says it in its terms:
+    every key it can name is refused by split.folds' check and by cross-validate's alike (a key either caller has
+    no words for would fail here), and a split both take is taken by both."""
+    from embedrec.config import SplitConfig
+    from embedrec.config_checks import KFOLD_CONFLICTS, kfold_conflict
     from embedrec.crossval import command_config
 
     settings = {"split.method": "split.method=user_time", "split.test": "split.test=0.3",

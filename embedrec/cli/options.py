@@ -350,7 +350,7 @@ def cutoffs(texts, cfg) -> tuple[int, ...] | None:
     '10,20' was 'not a valid integer range'), each a whole number >= 1; none given, the config's train.eval_k
     where it was set, else None (the run's own, what train printed). One reading for evaluate and
     cross-validate."""
-    from embedrec.config import MAX_EVAL_K
+    from embedrec.config_checks import MAX_EVAL_K
 
     ks: list[int] = []
     for text in texts:

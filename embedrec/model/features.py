@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.config import check_feature_names
+from embedrec.config_checks import check_feature_names
 from embedrec.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # annotations only: no import at run time
