@@ -226,12 +226,12 @@ def ingest_config(source: str | None = None, cfg: Config | None = None, *, outpu
 
 def ingested_with(prepared) -> tuple[str | None, str | None, list[str]]:
     """(its source as data.source named it, that source as a path from anywhere, the non-default data.* and
-    split.* settings as key=value, its movies file first as a path from anywhere: config.recorded_movies) of the
+    split.* settings as key=value, its movies file first as a path from anywhere: config_ingest.recorded_movies) of the
     dataset at ``prepared``, from its manifest; (None, None, []) where it cannot be read. What a command that
     ingests it again repeats (``embedrec ingest``'s refusal, train's advice)."""
     import json
 
-    from embedrec.config import recorded_ingest_sets, recorded_movies
+    from embedrec.config_ingest import recorded_ingest_sets, recorded_movies
 
     try:
         manifest = json.loads((Path(prepared) / "current" / "manifest.json").read_text(encoding="utf-8"))
@@ -539,7 +539,7 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | None =
     ``strict=True``. Under the run's writer lock (``Busy`` while another writer holds it); a Model opened before
     keeps answering from the folder it opened. Returns the ``updates`` record the manifest gains (its
     ``model_folder``: None where the file adds nothing, and nothing is published)."""
-    from embedrec.config import chosen_keys
+    from embedrec.config_ingest import chosen_keys
     from embedrec.user_update import AS_INGESTED
     from embedrec.user_update import update_users as update
 

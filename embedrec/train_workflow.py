@@ -84,9 +84,9 @@ def _optimizer(cfg: Config, loss: str) -> str:
 def _warn_config(cfg: Config, manifest: dict, path, n_movies: int | None) -> None:
     """What train says of its config before it fits, in one process and (rank 0) under torchrun alike (a review:
     the ranks said none of it): data.* or split.* keys other than the dataset was ingested with
-    (config.ingest_settings_warning), train.* keys the trainer does not read, a count weight on a dataset of
+    (config_ingest.ingest_settings_warning), train.* keys the trainer does not read, a count weight on a dataset of
     ratings."""
-    from embedrec.config import dislikes_warning, ingest_settings_warning
+    from embedrec.config_ingest import dislikes_warning, ingest_settings_warning
     from embedrec.training.fit import resolve_loss
 
     said = ingest_settings_warning(cfg, manifest.get("config") or {}, path, "train", manifest.get("columns_read"),

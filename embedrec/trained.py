@@ -164,9 +164,9 @@ class TrainedModel(Model):
         again: an als run's weight is a rule of its ratings (the refit's, train+valid, differ from the
         selection's), so a number there would train another model; the selection's choices on valid (als_reg,
         als_recency, the half weight, model.dim, ...) are written as the numbers they are. Its data and split
-        sections are the dataset's as ingested (:func:`config.with_ingest_settings`: a review found a run trained
+        sections are the dataset's as ingested (:func:`config_ingest.with_ingest_settings`: a review found a run trained
         on a shop log recording `source: ml-100k`, MovieLens' columns and a test share its dataset did not have)."""
-        from embedrec.config import with_ingest_settings
+        from embedrec.config_ingest import with_ingest_settings
 
         cfg, _ = with_ingest_settings(cfg or self.config, getattr(self.dataset, "manifest", None))
         chosen: dict[str, str] = {}

@@ -346,7 +346,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
           tolerance: float | None = None, fresh: bool = False, progress: bool = False) -> dict:
     """Run (or resume) the sweep described by ``cfg.tune``; returns trials, the choice and file paths. Holds
     the writer lock of the tune folder (``.lock`` in it) while it runs."""
-    from embedrec.config import dislikes_warning, ingest_settings_warning
+    from embedrec.config_ingest import dislikes_warning, ingest_settings_warning
     from embedrec.data.dataset import load_dataset
     from embedrec.training.fit import no_valid_reason, resolve_dim, resolve_metric, with_vectors
 
@@ -693,9 +693,9 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
 
 
 def _with_ingest_settings(cfg: Config) -> Config:
-    """``cfg`` with the settings its dataset (data.prepared) was ingested with (:func:`config.with_ingest_settings`,
-    which a run's config.yaml shares), its notes logged."""
-    from embedrec.config import with_ingest_settings
+    """``cfg`` with the settings its dataset (data.prepared) was ingested with
+    (:func:`config_ingest.with_ingest_settings`, which a run's config.yaml shares), its notes logged."""
+    from embedrec.config_ingest import with_ingest_settings
     from embedrec.data.layout import read_manifest
     from embedrec.errors import EmbedrecError
 

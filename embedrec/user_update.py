@@ -118,7 +118,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
 
 def as_ingested(run: Run, data_cfg: DataConfig, given: Iterable[str] | None, source: str = "-") -> DataConfig:
     """``data_cfg`` with each reading setting of AS_INGESTED that ``given`` (the keys the config or --set gives:
-    config.chosen_keys; None: those at other values than the defaults) does not name taken from the config the
+    config_ingest.chosen_keys; None: those at other values than the defaults) does not name taken from the config the
     run's dataset was ingested with (its manifest, at the path the run records; where that cannot be read, a
     dataset moved or gone, the data section of the run's config.yaml, which records it since session 48), said in
     one line where one differs; ``data_cfg`` as it is where neither says (a dataset made in memory)."""

@@ -1275,7 +1275,7 @@ def test_the_re_ingest_commands_keep_the_movies_file(tmp_path, monkeypatch):
     assert movies["title"].str.startswith("Thing").all() and all(sorted(g) == ["Pets", "Tools"] for g in
                                                                  movies["genres"])
     # a manifest from before movies_path: found from the folder its source was read in
-    from embedrec.config import recorded_movies
+    from embedrec.config_ingest import recorded_movies
 
     manifest = json.loads((ds / "manifest.json").read_text())
     assert manifest["movies_path"] == str(data / "items.csv")

@@ -454,7 +454,8 @@ def test_a_rating_and_its_time_under_their_other_common_names_are_read(tmp_path,
     assert manifest["columns_read"] == {"user": "user", "movie": "item", "rating": rating, "timestamp": time}
     # a config naming the columns read names what was read: not an ingest setting that differs (a review: train
     # warned of it); another name still is
-    from embedrec.config import Config, ingest_settings_warning
+    from embedrec.config import Config
+    from embedrec.config_ingest import ingest_settings_warning
 
     same = Config().updated({"data.columns.rating": rating, "data.columns.user": "user"})
     assert ingest_settings_warning(same, manifest["config"], out, "train", manifest["columns_read"]) is None
@@ -1443,7 +1444,8 @@ def test_a_movies_file_given_to_train_is_said_to_be_an_ingest_setting(tmp_path):
     """A first-hour pass: `train --set data.movies=FILE` (and in a config file it stays silent: where the data
     is) trained without the titles and without a word, where split.test is said; the same file spelt otherwise
     is not."""
-    from embedrec.config import ingest_settings_warning, load_config
+    from embedrec.config import load_config
+    from embedrec.config_ingest import ingest_settings_warning
 
     movies = tmp_path / "m.csv"
     recorded = {"data": {"movies": str(movies)}, "split": {}}

@@ -200,7 +200,8 @@ CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index
 LAYERS = [
     ("base", {"errors", "argcheck", "device", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "training.tfevents"}),
     ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
-                   "config_values", "config_sections", "config_keys", "config_checks", "config", "sparse", "training.kernel", "beyond"}),
+                   "config_values", "config_sections", "config_keys", "config_checks", "config", "config_ingest",
+                   "sparse", "training.kernel", "beyond"}),
     ("data and model", {"data", "data.readers", "data.textfiles", "data.parsing", "data.sniff", "data.columns", "data.times", "data.parquet", "data.movielens", "data.recbole", "data.tables",
                         "data.sources", "data.split", "data.repeats", "data.ratings", "data.assign", "data.summary", "data.layout", "data.dataset", "data.frames", "model",
                         "model.features", "model.mf", "model.factors"}),

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from embedrec.cli import main
-from embedrec.config import Config, load_config, recorded_ingest_sets
+from embedrec.config import Config, load_config
+from embedrec.config_ingest import recorded_ingest_sets
 from embedrec.data.dataset import load_dataset
 from embedrec.errors import ConfigError
 

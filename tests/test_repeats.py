@@ -683,7 +683,7 @@ def test_min_rating_auto_leaves_counts_and_star_scales_alone(tmp_path):
 def test_a_star_scales_lowest_star_of_0_is_not_called_a_dislike(tmp_path):
     """A review: a 0-5 star file's few 0s were called dislikes 'on a like/dislike scale', and a 0-1 scale in
     quarters was told data.min_rating=1, which drops its 0.25-0.75 too: only a scale of at most three values is."""
-    from embedrec.config import dislikes_warning
+    from embedrec.config_ingest import dislikes_warning
 
     stars = {"rating_histogram": {"0": 6, "1": 10, "2": 10, "3": 20, "4": 30, "5": 20}, "min_rating": None}
     quarters = {"rating_histogram": {"0": 5, "0.25": 5, "0.5": 5, "0.75": 5, "1": 5}, "min_rating": None}

@@ -771,9 +771,10 @@ def test_the_ratings_file_is_read_as_the_run_s_dataset_was_ingested_unless_the_c
 
 
 def test_chosen_keys_are_those_set_or_a_file_gives_other_than_its_defaults(tmp_path):
-    """config.chosen_keys: a --set key is chosen, whatever its value; a file's key too, but at its default value
-    in a file that writes every data and split key (as `embedrec config` saves one), where none is a choice."""
-    from embedrec.config import Config, chosen_keys
+    """config_ingest.chosen_keys: a --set key is chosen, whatever its value; a file's key too, but at its default
+    value in a file that writes every data and split key (as `embedrec config` saves one), where none is a choice."""
+    from embedrec.config import Config
+    from embedrec.config_ingest import chosen_keys
 
     keys = ("data.columns.user", "data.separator", "data.header")
     assert chosen_keys(Config(), keys) == []
