@@ -4,6 +4,15 @@ Precedence: dataclass defaults < YAML file < ``--set section.key=value`` < expli
 Values are parsed with a ``yaml.SafeLoader`` (keys once per mapping; numbers in decimal only) and nothing else.
 Unknown keys, wrong types and out-of-range values raise
 :class:`ConfigError` naming the key and, where one is close, the valid key meant.
+
+Here: the whole config, ``Config`` (one frozen section per top-level key; ``updated``, ``to_yaml``), and how one
+is built: ``load_config`` and ``load_unsplit`` (a YAML file, its errors said at the key's line, then the
+overrides, ``parse_override``'s ``--set`` texts), the file a command reads (``find_config``), ``config_from_dict``
+and ``set_explicit``. Its modules, in import order, each importing only those before it: ``config_values.py``
+(what any key is checked for), ``config_sections.py`` (each section's dataclass, public here too: ``from
+embedrec.config import DataConfig``), ``config_keys.py`` (dotted keys, the keys that change no metric, the path
+keys and the folders named after the data), ``config_checks.py`` (what embedrec's own keys must hold together),
+this one, and ``config_ingest.py`` (the settings a dataset was ingested with, read by the commands that use it).
 """
 
 from __future__ import annotations
@@ -334,7 +343,7 @@ def _override_texts(overrides) -> Iterable[str]:
     return overrides
 
 
-# ------------------------------------------------------------------------------ discovery and default paths
+# ------------------------------------------------------------------------------------------------ discovery
 
 CONFIG_ENV = "EMBEDREC_CONFIG"
 CONFIG_MAX = 1 << 20  # bytes: a config file is a few KB

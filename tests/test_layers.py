@@ -302,6 +302,21 @@ def test_generic_table_modules_import_down_their_order_only():
     assert sorted(m for m, d in deps.items() if "embedrec.data.tables" in d) == ["embedrec.data.readers"]
 
 
+CONFIG_ORDER = ["config_values", "config_sections", "config_keys", "config_checks", "config", "config_ingest"]  # config.py's
+
+
+def test_config_modules_import_down_their_order_only():
+    """The config's modules (config.py's docstring lists them) import only those before them, wherever the import
+    is written (an annotation's aside), and the sections and the dotted keys import no other embedrec module: any
+    layer may read them."""
+    deps = all_imports()
+    rank = {f"embedrec.{m}": i for i, m in enumerate(CONFIG_ORDER)}
+    assert set(rank) == {m for m in deps if m == "embedrec.config" or m.startswith("embedrec.config_")}
+    bad = sorted(f"{m} -> {d}" for m in rank for d in deps[m] if d in rank and rank[d] >= rank[m])
+    assert not bad, bad
+    assert not deps["embedrec.config_sections"] and not deps["embedrec.config_keys"]
+
+
 def test_layer_check_catches_an_upward_import():
     assert layer_of("embedrec.api") > layer_of("embedrec.training.fit") > layer_of("embedrec.run")
     with pytest.raises(AssertionError, match="in no layer"):
