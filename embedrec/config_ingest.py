@@ -151,15 +151,21 @@ def _leaves(d: dict, prefix: str = ""):
             yield f"{prefix}{k}", v
 
 
+SAVED_WHOLE = 0.8  # the share of the data and split keys a file gives that makes it a saved whole config (35 keys
+# in session 49, each session adding one or two: a file saved 5 keys ago still counts; no hand-written one gives 28)
+
+
 def chosen_keys(cfg: Config, keys) -> list[str]:
     """Those of ``keys`` (dotted data.* and split.* keys) that ``cfg`` gives as a choice: by --set, an override or
     updated(), or by a config file, but not at its default value in a file that writes every data and split key
-    (as `embedrec config` saves one: each key is written there, none chosen). What a command that reads its data
+    (as `embedrec config` saves one: each key is written there, none chosen; or nearly every one, SAVED_WHOLE of
+    them: a file an earlier embedrec saved lacks the keys added since, a review found its defaults read as choices).
+    What a command that reads its data
     as the dataset was ingested keeps from the config (update-users' --ratings: ``user_update.as_ingested``), as
     :func:`ingest_settings_warning` compares those keys."""
     default = Config()
     compared = {k for k in _flat_keys({s: default.to_dict()[s] for s in ("data", "split")}) if k not in _NOT_COMPARED}
-    saved_whole = compared <= cfg.explicit_keys
+    saved_whole = len(compared & cfg.explicit_keys) >= SAVED_WHOLE * len(compared)
     out = []
     for key in keys:
         if key not in cfg.explicit_keys:
