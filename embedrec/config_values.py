@@ -169,6 +169,22 @@ def check_finite(key: str, value: Any, where: str) -> None:
             raise ConfigError(f"config key '{key}'{where}: expected a finite number, got {v}")
 
 
+def _mapping_hint(value, tp) -> str:
+    """Where a mapping (data.event_weights) is refused: its first key or value at fault and how to write it (a
+    review: '{yes: 1}' was "got dict {True: 1}", and '{view: abc}' named no key)."""
+    if typing.get_origin(tp) not in (Union, types.UnionType) or not isinstance(value, dict):
+        return ""
+    for k, v in value.items():
+        if isinstance(k, bool) or k is None:
+            return (f": the key {k!r} is YAML's reading of an unquoted yes, no, on, off, true, false or null; quote "
+                    f"the event type, {{\"yes\": 1}}")
+        if not isinstance(k, (str, int)):
+            return f": the key {k!r} is no text; quote it, {{\"{k}\": {v!r}}}"
+        if isinstance(v, bool) or not isinstance(v, (int, float)) and v is not None:
+            return f": {str(k)!r} weighs {show(v)}, not a number"
+    return ""
+
+
 def _number_hint(value) -> str:
     """What a number written in a form the loader keeps as text (unique_keys_loader) should be written as."""
     if not isinstance(value, str):
@@ -227,7 +243,8 @@ def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
             coerced = coerce(value, tp)
         except TypeError:
             raise ConfigError(f"config key '{key}'{where}: expected {type_name(tp)}, got {show(value)}"
-                              f"{_number_hint(value)}{_list_hint(key, value, tp, where)}") from None
+                              f"{_mapping_hint(value, tp)}{_number_hint(value)}{_list_hint(key, value, tp, where)}") \
+                from None
         check_finite(key, coerced, where)
         check_range(key, coerced, fields[name].metadata, where)
         object.__setattr__(obj, name, coerced)  # frozen once built: only the builder writes

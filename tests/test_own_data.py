@@ -186,9 +186,14 @@ def test_event_weights_are_a_mapping_config_key(tmp_path):
     assert cfg.data.event_weights == {"view": 1.0, "cart": 2.5, "7": 3.0}
     assert "data.event_weights" in cfg.explicit_keys and "data.event_weights.view" not in cfg.explicit_keys
     assert load_config(None, []).data.event_weights is None
-    for bad, said in (("{yes: 1}", "expected a mapping of strings to numbers or null, got dict {True: 1}"),
+    # (each with what is wrong and how to write it: a review found {yes: 1} and {view: high} said neither)
+    for bad, said in (("{yes: 1}", "expected a mapping of strings to numbers or null, got dict {True: 1}: the key True "
+                                   "is YAML's reading of an unquoted yes, no, on, off, true, false or null; quote the "
+                                   'event type, {"yes": 1}'),
                       ("[view]", "expected a mapping of strings to numbers or null"),
-                      ("{view: high}", "expected a mapping of strings to numbers or null"),
+                      ("{view: high}", "expected a mapping of strings to numbers or null, got dict {'view': 'high'}: "
+                                       "'view' weighs 'high', not a number"),
+                      ("{1.5: 2}", 'the key 1.5 is no text; quote it, {"1.5": 2}'),
                       ("{}", "the mapping is empty"), ("{view: 2e9}", "'view''s weight 2e+09 is beyond"),
                       ("{view: .nan}", "expected a finite number")):
         with pytest.raises(ConfigError, match="config key 'data.event_weights'") as e:
