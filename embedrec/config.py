@@ -239,8 +239,10 @@ def _load(path, overrides, split: bool) -> Config:
     sources: dict[str, str] = {}  # where each key set was given, for a consistency error about it
     overridden: set[str] = set()  # the keys an override gave (Config.set_keys)
     if path is not None and not isinstance(path, (str, os.PathLike)):
+        settings = (f"; settings go second, load_config(None, {str(path)[:60]})" if isinstance(path, Mapping) else
+                    "")  # (a notebook review: load_config({'model.dim': 64}) said nothing of where they go)
         raise ConfigError(f"load_config: path {type(path).__name__} {str(path)[:60]!r} is not a file path; pass the "
-                          "YAML file's path (a str or Path), or None for the defaults")
+                          f"YAML file's path (a str or Path), or None for the defaults{settings}")
     if path is not None:
         if str(path) == "":  # Path('') is '.', a folder (a review): an unset variable, most likely
             raise ConfigError("load_config: the path is empty (an unset variable?); pass the YAML file's path, or "

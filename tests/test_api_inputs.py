@@ -145,6 +145,9 @@ def test_predict_given_text_and_load_config_given_a_number_say_what_to_pass(trai
         trained_run.opened.predict("196,242")
     with pytest.raises(er.ConfigError, match="load_config: path int '123' is not a file path"):
         er.load_config(123)
+    with pytest.raises(er.ConfigError, match=re.escape("or None for the defaults; settings go second, "
+                                                       "load_config(None, {'model.dim': 64})")):
+        er.load_config({"model.dim": 64})  # (a notebook review: where the settings go was not said)
 
 
 def test_movie_gives_one_movies_row_by_id(trained_run):
