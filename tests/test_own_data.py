@@ -274,19 +274,23 @@ def test_a_parquet_ratings_file_gives_its_titles_too_a_null_one_none(tmp_path):
         assert load_dataset(out).manifest["counts"]["ratings"] == 4  # no row dropped for its null title
 
 
-def test_update_users_reads_its_file_with_the_event_weights_and_timestamp_unit_given(tmp_path, monkeypatch):
-    """update-users reads --ratings as ingest reads a table, data.event_weights and data.timestamp_unit too:
-    applied (an event the weights lack refused by its line), not said to have no effect."""
+def _shop_run(tmp_path, monkeypatch, ing: list) -> None:
+    """The shop log ingested at tmp_path/a with the settings ``ing`` and trained small into tmp_path/r."""
     from embedrec.cli import app
 
     monkeypatch.setattr(app._State, "config_path", None)
     monkeypatch.setattr(app._State, "overrides", ())
-    src = _shop(tmp_path)
-    ing = ["--set", "data.columns.rating=event", "--set", f"data.event_weights={WEIGHTS}"]
-    assert invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT, *ing).exit_code == 0
+    assert invoke("ingest", _shop(tmp_path), "-o", tmp_path / "a", *NO_SPLIT, *ing).exit_code == 0
     r = invoke("train", "--set", f"data.prepared={tmp_path / 'a'}", "--run", tmp_path / "r", "--set", "model.dim=2",
                "--set", "train.epochs=1", "--set", "train.als_dims=[]", "--set", "train.threads=1")
     assert r.exit_code == 0, r.stderr
+
+
+def test_update_users_reads_its_file_with_the_event_weights_and_timestamp_unit_given(tmp_path, monkeypatch):
+    """update-users reads --ratings as ingest reads a table, data.event_weights and data.timestamp_unit too:
+    applied (an event the weights lack refused by its line), not said to have no effect."""
+    ing = ["--set", "data.columns.rating=event", "--set", f"data.event_weights={WEIGHTS}"]
+    _shop_run(tmp_path, monkeypatch, ing)
     upd = tmp_path / "since.csv"
     upd.write_text("customer,item,event,timestamp\nu1,30,purchase,1700000000000\nu2,10,wishlist,1700000001000\n")
     sets = ["--set", "data.columns.user=customer", *ing, "--set", "data.timestamp_unit=ms"]
@@ -306,17 +310,8 @@ def test_update_users_reads_the_event_weights_and_timestamp_unit_the_dataset_was
     so a shop log's update file was refused, "column 'event' 'view' is not a number". Now both are read as the
     dataset was ingested, said in the one line, with nothing given; an event the weights lack is refused by its
     line as ingest refuses it."""
-    from embedrec.cli import app
-
-    monkeypatch.setattr(app._State, "config_path", None)
-    monkeypatch.setattr(app._State, "overrides", ())
-    src = _shop(tmp_path)
-    ing = ["--set", "data.columns.user=customer", "--set", "data.columns.rating=event", "--set",
-           f"data.event_weights={WEIGHTS}", "--set", "data.timestamp_unit=ms"]
-    assert invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT, *ing).exit_code == 0
-    r = invoke("train", "--set", f"data.prepared={tmp_path / 'a'}", "--run", tmp_path / "r", "--set", "model.dim=2",
-               "--set", "train.epochs=1", "--set", "train.als_dims=[]", "--set", "train.threads=1")
-    assert r.exit_code == 0, r.stderr
+    _shop_run(tmp_path, monkeypatch, ["--set", "data.columns.user=customer", "--set", "data.columns.rating=event",
+                                      "--set", f"data.event_weights={WEIGHTS}", "--set", "data.timestamp_unit=ms"])
     upd = tmp_path / "since.csv"
     upd.write_text("customer,item,event,timestamp\nu1,30,purchase,1700000000000\nu2,10,view,1700000001000\n")
     r = invoke("update-users", "--ratings", upd, "--run", tmp_path / "r")
