@@ -429,6 +429,19 @@ def test_unix_times_with_a_fraction_are_read_as_whole_seconds(tmp_path, small_cf
     run(small_cfg.updated({"data.timestamp_unit": "ms"}), tmp_path / "f.parquet", overwrite=True)
     ds = load_dataset(small_cfg.data.prepared)
     assert sorted(np.concatenate([x.timestamp for x in ds.splits.values()]).tolist()) == [-1, 1700000000, 1700000001]
+    # with data.missing=drop and with a decimal comma too (a review: "a numeric column could not be parsed", and
+    # '1700000000,5' refused as no integer); a float column's value no 64-bit time holds is refused under drop
+    # too, not cast to -2**63 (a review)
+    (tmp_path / "d.csv").write_text("user_id,movie_id,rating,timestamp\n" + text + "9,9,4,\n")
+    run(small_cfg.updated({"data.missing": "drop"}), tmp_path / "d.csv", overwrite=True)
+    (tmp_path / "c.csv").write_text("user_id;movie_id;rating;timestamp\n" + text.replace(",", ";").replace(".", ","))
+    run(small_cfg.updated({"data.decimal": ","}), tmp_path / "c.csv", overwrite=True)
+    got = sorted(set(np.concatenate([x.timestamp for x in load_dataset(small_cfg.data.prepared).splits.values()])))
+    assert set(got) <= {1700000000, 1700000001, 1700000002, 1700000003} and len(got) >= 3, got
+    pd.DataFrame({"user_id": [1, 2, 3], "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0],
+                  "timestamp": [1e30, 1.7e9, None]}).to_parquet(tmp_path / "h.parquet")
+    with pytest.raises(DataError, match=r"h\.parquet: row 1: timestamp 1e\+30 is no Unix time"):
+        run(small_cfg.updated({"data.missing": "drop"}), tmp_path / "h.parquet", overwrite=True)
     for bad, said in (("abc", "'abc' is not a number; timestamps are Unix seconds or ISO 8601 dates"),
                       ("1e999", "timestamp inf is no Unix time (not a finite number within 64 bits)")):
         (tmp_path / "b.csv").write_text("user_id,movie_id,rating,timestamp\n1,1,5,1700000000.5\n1,2,3," + bad + "\n")

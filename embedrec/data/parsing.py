@@ -326,8 +326,8 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         parsed = pd.to_numeric(values if decimal == "." else values.str.replace(decimal, ".", regex=False),
                                errors="coerce")
         bad = np.array(parsed.isna().to_numpy(), dtype=bool)
-        if dtype.startswith("int"):
-            with np.errstate(invalid="ignore"):
+        if dtype.lower().startswith("int"):  # (Int64 too: data.missing=drop's nullable integers; a review found
+            with np.errstate(invalid="ignore"):  # '1.5' there said as "a numeric column could not be parsed")
                 bad |= ~np.isfinite(parsed.to_numpy(dtype=float)) | (parsed.to_numpy(dtype=float) % 1 != 0)
                 bad |= np.abs(parsed.to_numpy(dtype=float)) >= 2.0 ** 63  # beyond int64
         if missing == "drop":
@@ -348,6 +348,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         return DataError(f"{label}: a numeric column could not be parsed; "
                          + ("check the file's lines" if missing == "release" else "check data.separator and data.columns"))
     row, col, dtype, parsed = min(found, key=lambda f: f[0])
+    dtype = dtype.lower()  # (data.missing=drop's nullable Int64 is an integer column too)
     values = text[col]
     shown = shorten(values.iloc[row], 60)
     blank = str(values.iloc[row]).strip() == ""  # a field of spaces is empty too (a review: 'is not an integer')

@@ -357,8 +357,12 @@ def _drop_missing(df: pd.DataFrame, label: str, skip=()) -> tuple[pd.DataFrame, 
     for c in df.columns:
         if str(df[c].dtype) == "Int64":
             df[c] = df[c].astype("int64")
-        elif df[c].dtype.kind == "f" and c in ("timestamp",) and (df[c].to_numpy() % 1 == 0).all():
-            df[c] = df[c].astype("int64")  # a Parquet integer column with nulls, as pandas reads it
+        elif df[c].dtype.kind == "f" and c in ("timestamp",):  # a Parquet integer column with nulls, as pandas
+            v = df[c].to_numpy()  # reads it; a fraction, or a value no 64-bit time holds, stays a float for
+            with np.errstate(invalid="ignore"):  # times.epoch_seconds to round or refuse (a review: 1e30 was cast
+                whole = bool(((v % 1 == 0) & (np.abs(v) < 2.0 ** 63)).all())  # to -2**63 and stored)
+            if whole:
+                df[c] = df[c].astype("int64")
     return df, kept
 
 
@@ -393,7 +397,7 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
             raise DataError(msg.replace("; fix or remove that line",
                                         "; for text ids set data.id_type=auto (or str), or fix that line")) from None
         times = [c for c, v in wanted.items() if v == "timestamp"]
-        if not fraction_times and any(_fraction_of(msg, c) for c in times):  # a Unix time with a fraction of a
+        if not fraction_times and any(_fraction_of(msg, c, cfg.decimal) for c in times):  # a Unix time with a fraction of a
             # second (time.time(), a JavaScript ms / 1000: a notebook review): read as numbers, made whole seconds
             return _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, fraction_times=True)
         kind = "is not a number" if fraction_times else "is not an integer"  # (the times read as float64, or not)
@@ -411,11 +415,12 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
         raise
 
 
-def _fraction_of(msg: str, col: str) -> bool:
+def _fraction_of(msg: str, col: str, decimal: str = ".") -> bool:
     """Whether the parse error ``msg`` is of column ``col``'s value that is a number with a fraction (a Unix time
-    such as 1700000000.5), not a word or a date."""
+    such as 1700000000.5, or 1700000000,5 with data.decimal=','), not a word or a date."""
     m = re.search(rf"column '{re.escape(col)}' '([^']*)' is not an integer", msg)
-    return bool(m and re.fullmatch(r"\s*[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", m.group(1)))
+    d = re.escape(decimal)
+    return bool(m and re.fullmatch(rf"\s*[+-]?(?:\d+{d}\d*|{d}\d+)(?:[eE][+-]?\d+)?\s*", m.group(1)))
 
 
 def _weigh_events(text: pd.Series, weights: dict, col: str, label: str, notes: list, where,
