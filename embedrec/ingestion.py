@@ -151,12 +151,18 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         # a column of event types weighed (data.event_weights) is a log too: a pair's weights summed, as implicit's
         # users sum a shop log's event weights into a confidence
         cfg = dataclasses.replace(cfg, repeats="sum" if raw.no_ratings or raw.weighted else "latest")
-    # (a weight above 0 that float32, the ratings' type, makes 0 counts as 0: a review's 1e-50 summed to 0s)
-    if raw.weighted and cfg.repeats == "sum" and any(np.float32(w) <= 0 for w in cfg.event_weights.values()):
-        low = next(k for k, w in cfg.event_weights.items() if np.float32(w) <= 0)
-        w = cfg.event_weights[low]
-        raise ConfigError(f"config key 'data.event_weights': {low[:40]!r} weighs {w:g}"
-                          f"{', 0 as a float32 (the ratings are float32)' if w > 0 else ''}, and a "
+    # (a weight above 0 that float32, the ratings' type, makes 0 counts as 0: a review's 1e-50 summed to 0s; and
+    # is refused whatever data.repeats is: kept latest, its 0s were taken for dislikes)
+    vanishing = [k for k, w in (cfg.event_weights or {}).items() if w > 0 and np.float32(w) == 0] if raw.weighted \
+        else []
+    if vanishing:
+        w = cfg.event_weights[vanishing[0]]
+        raise ConfigError(f"config key 'data.event_weights': {vanishing[0][:40]!r} weighs {w:g}, which the ratings' "
+                          "float32 holds as 0; give it a weight of at least 1e-38 (or 0, where it is a dislike under "
+                          "«--set data.repeats=latest|data.repeats='latest'»)")
+    if raw.weighted and cfg.repeats == "sum" and any(w <= 0 for w in cfg.event_weights.values()):
+        low = next(k for k, w in cfg.event_weights.items() if w <= 0)
+        raise ConfigError(f"config key 'data.event_weights': {low[:40]!r} weighs {cfg.event_weights[low]:g}, and a "
                           "summed log's pair counts its events' weights, so each must be above 0; give it a weight "
                           "above 0 (or remove those rows), or keep each pair's latest event with "
                           "«--set data.repeats=latest|data.repeats='latest'»")

@@ -167,10 +167,12 @@ def test_weights_of_0_or_below_are_for_a_latest_log_and_a_like_dislike_column(tm
     ds = load_dataset(tmp_path / "a")
     assert ds.manifest["min_rating"] == 1 and len(ds.rated_below[0]) == 2
     # a weight above 0 that float32 makes 0 is 0 (a review: 1e-50 summed to pairs of 0)
-    r = invoke("ingest", src, "-o", tmp_path / "b", *sets[:-1], "data.event_weights={up: 1, down: 1e-50}")
-    assert r.exit_code == 2 and r.stderr.startswith(
-        "error: config key 'data.event_weights': 'down' weighs 1e-50, 0 as a float32 (the ratings are float32), and "
-        "a summed log's pair"), r.stderr
+    for repeats in ("auto", "latest"):  # (latest too: its 0s were taken for dislikes, a review)
+        r = invoke("ingest", src, "-o", tmp_path / "b", *sets[:-1], "data.event_weights={up: 1, down: 1e-50}",
+                   "--set", f"data.repeats={repeats}")
+        assert r.exit_code == 2 and r.stderr == (
+            "error: config key 'data.event_weights': 'down' weighs 1e-50, which the ratings' float32 holds as 0; give "
+            "it a weight of at least 1e-38 (or 0, where it is a dislike under --set data.repeats=latest)\n"), r.stderr
     # two weights above 0 the user gave are the user's: no 'thumbs 1/2' warning (a review)
     r = invoke("ingest", src, "-o", tmp_path / "c", *sets[:-1], "data.event_weights={up: 2, down: 1}",
                "--set", "data.repeats=latest")
