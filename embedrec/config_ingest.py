@@ -39,12 +39,59 @@ def dislikes_warning(manifest: dict, dataset: object) -> str | None:
         return None
     if manifest.get("repeats") == "sum":  # auto leaves summed counts alone: the floor named (a review: advice that
         floor = min((float(k) for k in hist if float(k) > 0), default=1.0)  # looped)
-        fix = f"«--set data.min_rating={floor:g} --overwrite|data.min_rating={floor:g} and overwrite=True»"
+        fix = (f"«{reingest_command(manifest, dataset, ['--set', f'data.min_rating={floor:g}'])}|"
+               f"data.min_rating={floor:g} and overwrite=True»")
     else:
-        fix = "«--set data.min_rating=auto --overwrite|data.min_rating='auto' and overwrite=True», the default"
+        fix = (f"«{reingest_command(manifest, dataset, ['--set', 'data.min_rating=auto'])}|"
+               "data.min_rating='auto' and overwrite=True», the default")
     return (f"{low:,} of the ratings of dataset '{dataset}' are 0 or below (dislikes, on its like/dislike scale), and the "
-            f"ranking model counts every rated movie as a positive; to learn from the likes only, ingest it again "
-            f"with {fix} (the dislikes are then still never recommended back to their users)")
+            f"ranking model counts every rated movie as a positive; to learn from the likes only, ingest it again: "
+            f"{fix} (the dislikes are then still never recommended back to their users)")
+
+
+def two_values_train_warning(manifest: dict, dataset: object) -> str | None:
+    """The line a ranking model's train (and tune-dims) says of a dataset whose ratings hold two values above 0
+    that ingest's data.min_rating: auto learnt both as likes (the manifest's ``two_positive_values``, with the
+    counts of its ``rating_histogram``), as ingest warned (a review: train said nothing, and a thumbs file coded
+    1/2 was trained as all likes); else None. Each reading's command names the dataset's source and folder (a
+    review: '--set data.min_rating=2 --overwrite' alone ingested ML-100K). Its «CLI|library» marks are for the
+    caller to resolve."""
+    pair = manifest.get("two_positive_values")
+    if not pair or manifest.get("min_rating") is not None:
+        return None
+    try:
+        low, high = float(pair[0]), float(pair[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    hist = manifest.get("rating_histogram") or {}
+    n_low, n_high = (int(hist.get(f"{v:g}", 0)) for v in (low, high))
+    dislike = reingest_command(manifest, dataset, ["--set", f"data.min_rating={high:g}"])
+    likes = reingest_command(manifest, dataset, ["--set", "data.min_rating=null"])
+    return (f"the ratings of dataset '{dataset}' hold two values, {low:g} ({n_low:,}) and {high:g} ({n_high:,}), both "
+            f"above 0, and the ranking model learns both as likes (data.min_rating: auto cannot tell them apart); if "
+            f"{low:g} is a dislike, ingest it again: «{dislike}|with data.min_rating={high:g} and overwrite=True»; if "
+            f"both are likes, «{likes}|data.min_rating=None and overwrite=True» keeps both without this warning")
+
+
+def reingest_args(source: str | None, prepared, sets: list[str], extra: list[str]) -> list[str]:
+    """``embedrec ingest SOURCE --set data.prepared=PREPARED --set RECORDED... EXTRA --overwrite``: the command
+    that ingests the dataset at ``prepared`` again from ``source`` with the settings it was ingested with
+    (``sets``, key=value), ``extra`` (--set pairs) winning over a recorded key (a first-hour pass: told to "ingest
+    with --set split.test=0", it ran ingest without its source, which read ML-100K)."""
+    given = {extra[i + 1].split("=", 1)[0] for i in range(len(extra) - 1) if extra[i] == "--set"}
+    return ["embedrec", "ingest", *([source] if source else []), "--set", f"data.prepared={prepared}",
+            *(a for kv in sets if kv.split("=", 1)[0] not in given for a in ("--set", kv)), *extra, "--overwrite"]
+
+
+def reingest_command(manifest: dict, prepared, extra: list[str]) -> str:
+    """:func:`reingest_args` of a dataset's ``manifest`` (its source as a path from anywhere, its movies file, the
+    settings it records), as one shell line."""
+    import shlex
+
+    source = manifest.get("source_path") or manifest.get("source")
+    movies = recorded_movies(manifest)
+    sets = ([f"data.movies={movies}"] if movies else []) + recorded_ingest_sets(manifest.get("config") or {})
+    return shlex.join(reingest_args(source if isinstance(source, str) and source else None, prepared, sets, extra))
 
 
 def recorded_ingest_sets(recorded: dict, skip=()) -> list[str]:

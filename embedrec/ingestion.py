@@ -280,7 +280,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         **summary,
         "inputs": _sha256(raw.files),
         "config": full_config,
-        # data.min_rating: auto's two values above 0 it learnt both as likes (data.ratings.two_values_train_warning)
+        # data.min_rating: auto's two values above 0 it learnt both as likes (config_ingest.two_values_train_warning)
         **({"two_positive_values": report_pair} if report_pair else {}),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -96,7 +96,7 @@ def _warn_config(cfg: Config, manifest: dict, path, n_movies: int | None) -> Non
     loss = resolve_loss(cfg.model, cfg.features.active)
     _warn_unused_train_keys(cfg, loss, n_movies)
     if cfg.model.objective == "implicit":
-        from embedrec.data.ratings import two_values_train_warning
+        from embedrec.config_ingest import two_values_train_warning
 
         for said in (dislikes_warning(manifest, path), two_values_train_warning(manifest, path)):
             if said:

@@ -372,7 +372,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     if said:  # a first-hour review: `tune-dims --set split.test=0.3` swept the dataset's split without a word
         log.warning(said)  # its «CLI|library» marks are resolved as the format
     if cfg.model.objective == "implicit":  # as train says them (a review: the sweep ran with the dislikes as
-        from embedrec.data.ratings import two_values_train_warning  # positives without a word)
+        from embedrec.config_ingest import two_values_train_warning  # positives without a word)
 
         for said in (dislikes_warning(ds.manifest, ds.path), two_values_train_warning(ds.manifest, ds.path)):
             if said:

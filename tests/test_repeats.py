@@ -520,7 +520,10 @@ def test_train_says_ratings_of_zero_are_trained_as_positives_and_how_to_leave_th
         assert r.exit_code == 0, r.stderr
         said = f"{zeros:,} of the ratings of dataset '{tmp_path / name}' are 0 or below (dislikes, on its like/dislike scale)"
         assert (said in r.stderr) == (name == "all"), r.stderr  # a floor the user set, 0 too, is theirs (a review)
-        assert "ingest it again with --set data.min_rating=auto --overwrite, the default" in r.stderr or name != "all"
+        # the whole command: its source and folder, with the settings it was ingested with (a review: the flags
+        # alone ingested ML-100K)
+        assert (f"ingest it again: embedrec ingest {tmp_path / 'z.csv'} --set data.prepared={tmp_path / name} --set "
+                "data.min_rating=auto --overwrite, the default" in r.stderr) or name != "all", r.stderr
         if name == "auto":  # an explicit model on the likes alone: refused, saying why and how
             r = invoke("train", *sets, "--set", "model.objective=explicit", "--set", "model.dim=4")
             assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
@@ -595,7 +598,7 @@ def test_train_and_tune_dims_say_the_two_values_ingest_learnt_as_likes(tmp_path)
     tune-dims say it again from the manifest, with each value's ratings and the setting for either reading, and
     nothing once a setting was given (data.min_rating=2 or null) or for the explicit model. By hand: of 200 rows,
     (u + m) odd is a 2."""
-    from embedrec.data.ratings import two_values_train_warning
+    from embedrec.config_ingest import two_values_train_warning
 
     assert two_values_train_warning({"rating_histogram": {"1": 3, "2": 5}}, "d") is None  # no pair recorded
     assert two_values_train_warning({"two_positive_values": [1, 2], "min_rating": 2.0}, "d") is None
@@ -603,9 +606,10 @@ def test_train_and_tune_dims_say_the_two_values_ingest_learnt_as_likes(tmp_path)
                                      "rating_histogram": {"1": 1000, "2": 5}}, "d")
     assert said == ("the ratings of dataset 'd' hold two values, 1 (1,000) and 2 (5), both above 0, and the ranking "
                     "model learns both as likes (data.min_rating: auto cannot tell them apart); if 1 is a dislike, "
-                    "ingest it again with «--set data.min_rating=2 --overwrite|data.min_rating=2 and overwrite=True»; "
-                    "if both are likes, with «--set data.min_rating=null --overwrite|data.min_rating=None and "
-                    "overwrite=True», which keeps both without this warning"), said
+                    "ingest it again: «embedrec ingest --set data.prepared=d --set data.min_rating=2 --overwrite|with "
+                    "data.min_rating=2 and overwrite=True»; if both are likes, «embedrec ingest --set data.prepared=d "
+                    "--set data.min_rating=null --overwrite|data.min_rating=None and overwrite=True» keeps both "
+                    "without this warning"), said
     rows = [(u, m, 1 + (u + m) % 2) for u in range(1, 21) for m in range(1, 11)]
     (tmp_path / "t.csv").write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},{r}\n" for u, m, r in rows))
     for name, extra in (("a", ()), ("b", ("--set", "data.min_rating=null"))):
@@ -617,7 +621,9 @@ def test_train_and_tune_dims_say_the_two_values_ingest_learnt_as_likes(tmp_path)
             "learns both as likes" % (tmp_path / "a"))
     small = ("--set", "model.dim=4", "--set", "train.epochs=1", "--set", "train.als_dims=[4]")
     r = invoke("train", "--set", f"data.prepared={tmp_path / 'a'}", "--set", f"run.dir={tmp_path / 'r'}", *small)
-    assert r.exit_code == 0 and line in r.stderr and "--set data.min_rating=2 --overwrite" in r.stderr, r.stderr
+    assert r.exit_code == 0 and line in r.stderr and f"if 1 is a dislike, ingest it again: embedrec ingest " \
+        f"{tmp_path / 't.csv'} --set data.prepared={tmp_path / 'a'} --set data.min_rating=2 --overwrite;" in r.stderr, \
+        r.stderr  # (its source and folder: a review ran the flags alone, which ingested ML-100K)
     r = invoke("tune-dims", "--set", f"data.prepared={tmp_path / 'a'}", "--set", f"tune.dir={tmp_path / 't'}",
                "--dims", "4", *small[2:])
     assert r.exit_code == 0 and line in r.stderr, r.stderr
@@ -874,5 +880,6 @@ def test_the_dislikes_advice_under_summed_counts_names_the_floor(tmp_path):
     assert invoke("ingest", tmp_path / "z.csv", "-o", tmp_path / "d", "--set", "data.repeats=sum").exit_code == 0
     r = invoke("train", "--set", f"data.prepared={tmp_path / 'd'}", "--run", tmp_path / "r", "--set", "model.dim=4",
                "--set", "train.epochs=1", "--set", "train.als_dims=[]")
-    assert r.exit_code == 0 and "ingest it again with --set data.min_rating=1 --overwrite (the dislikes" in r.stderr, \
-        r.stderr
+    assert r.exit_code == 0 and (f"ingest it again: embedrec ingest {tmp_path / 'z.csv'} --set data.prepared="
+                                 f"{tmp_path / 'd'} --set data.repeats=sum --set data.min_rating=1 --overwrite (the "
+                                 "dislikes") in r.stderr, r.stderr

@@ -67,12 +67,10 @@ def reingest_command(prepared, extra: list[str]) -> str:
     import shlex
 
     from embedrec.api import ingested_with
+    from embedrec.config_ingest import reingest_args
 
     _, source, sets = ingested_with(prepared)
-    given = {extra[i + 1].split("=", 1)[0] for i in range(len(extra) - 1) if extra[i] == "--set"}
-    args = ["embedrec", "ingest", *([source] if source else []), "--set", f"data.prepared={prepared}",
-            *(a for kv in sets if kv.split("=", 1)[0] not in given for a in ("--set", kv)), *extra, "--overwrite"]
-    return shlex.join(args)
+    return shlex.join(reingest_args(source, prepared, sets, extra))
 
 
 class _BarAwareHandler(logging.StreamHandler):

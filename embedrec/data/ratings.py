@@ -65,27 +65,6 @@ def two_values_warning(r: np.ndarray, low: float, high: float) -> tuple:
             f"{r.size - n_low:,}", low, low, high, high, low, low, high)
 
 
-def two_values_train_warning(manifest: dict, dataset: object) -> str | None:
-    """The line a ranking model's train (and tune-dims) says of a dataset whose ratings hold two values above 0
-    that ingest's data.min_rating: auto learnt both as likes (the manifest's ``two_positive_values``, with the
-    counts of its ``rating_histogram``), as ingest warned (a review: train said nothing, and a thumbs file coded
-    1/2 was trained as all likes); else None. Its «CLI|library» marks are for the caller to resolve."""
-    pair = manifest.get("two_positive_values")
-    if not pair or manifest.get("min_rating") is not None:
-        return None
-    try:
-        low, high = float(pair[0]), float(pair[1])
-    except (TypeError, ValueError, IndexError):
-        return None
-    hist = manifest.get("rating_histogram") or {}
-    n_low, n_high = (int(hist.get(f"{v:g}", 0)) for v in (low, high))
-    return (f"the ratings of dataset '{dataset}' hold two values, {low:g} ({n_low:,}) and {high:g} ({n_high:,}), both "
-            f"above 0, and the ranking model learns both as likes (data.min_rating: auto cannot tell them apart); if "
-            f"{low:g} is a dislike, ingest it again with «--set data.min_rating={high:g} --overwrite|"
-            f"data.min_rating={high:g} and overwrite=True»; if both are likes, with «--set data.min_rating=null "
-            f"--overwrite|data.min_rating=None and overwrite=True», which keeps both without this warning")
-
-
 def scale_values(raw: RawData) -> str:
     """'0 and 1': the distinct ratings of a like/dislike table, for a note."""
     values = [f"{v:g}" for v in sorted(raw.ratings["rating"].unique().tolist())]  # hashed: no sort of every row
