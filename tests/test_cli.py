@@ -1506,6 +1506,29 @@ def test_sigterm_while_the_cli_imports_is_one_line_and_its_exit_code(sig, code, 
     assert r.stdout == "True True\n", r.stderr
 
 
+def test_a_stop_signal_ignored_at_start_stays_ignored_in_a_command():
+    """A review: under `trap '' TERM` a train's SIGTERM was ignored in its first second, then honoured (exit 143)
+    once the command installed its own handling: a signal the process was started with ignored (SIGTERM, SIGHUP
+    under nohup) stays ignored inside sigterm_as_interrupt, and the others are taken."""
+    import signal
+
+    from embedrec.cli.app import sigterm_as_interrupt
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        for ignored in (signal.SIGTERM, signal.SIGHUP):
+            other = signal.SIGHUP if ignored == signal.SIGTERM else signal.SIGTERM
+            signal.signal(ignored, signal.SIG_IGN)
+            signal.signal(other, signal.SIG_DFL)
+            with sigterm_as_interrupt():
+                assert signal.getsignal(ignored) is signal.SIG_IGN
+                assert callable(signal.getsignal(other))
+            assert signal.getsignal(ignored) is signal.SIG_IGN and signal.getsignal(other) == signal.SIG_DFL
+    finally:
+        for sig, was in before.items():
+            signal.signal(sig, was)
+
+
 def test_the_console_script_and_python_m_enter_through_one_function():
     """`embedrec` (pyproject's console script) and `python -m embedrec` both start at embedrec.console:main."""
     import tomllib

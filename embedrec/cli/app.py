@@ -470,10 +470,11 @@ def sigterm_as_interrupt():
     state = _SigtermState(handler)
     # SIGHUP (a terminal or SSH session that hangs up) as SIGTERM: temporaries and locks go, the checkpoint stays,
     # one line (to a log file, where stderr was one), exit 129 (a review: the default action left no word)
-    # (not where SIGHUP is ignored: nohup's promise, which a review found overridden)
-    previous = (signal.signal(signal.SIGTERM, handler), signal.getsignal(signal.SIGINT),
-                signal.getsignal(signal.SIGHUP) if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
-                else signal.signal(signal.SIGHUP, handler))
+    # (not where SIGHUP is ignored: nohup's promise, which a review found overridden; nor SIGTERM where the process
+    # was started with it ignored, `trap '' TERM`: a review found it honoured after the first second)
+    previous = tuple(signal.getsignal(sig) if signal.getsignal(sig) is signal.SIG_IGN else signal.signal(sig, handler)
+                     if sig != signal.SIGINT else signal.getsignal(sig)
+                     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
     try:
         yield state
     finally:
