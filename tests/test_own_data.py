@@ -112,8 +112,8 @@ def test_an_event_the_weights_lack_is_refused_by_its_line(tmp_path):
                "--set", "data.event_weights={view: 1, purchase: 5}")
     assert r.exit_code == 1 and r.stderr == (
         f"error: {src}:5: column 'event' holds 'wishlist', which data.event_weights does not weigh (2 rows hold it; "
-        "1 other value it lacks too); add its weight, --set 'data.event_weights={view: 1, purchase: 5, wishlist: W}', "
-        "or remove those rows\n"), r.stderr
+        "1 other value it lacks too); add their weights (2 values), --set 'data.event_weights={view: 1, purchase: 5, "
+        "wishlist: W, share: W}', or remove those rows\n"), r.stderr  # (every value it lacks: a review)
     pd.read_csv(src).to_parquet(tmp_path / "shop.parquet")
     r = invoke("ingest", tmp_path / "shop.parquet", "-o", tmp_path / "a", *NO_SPLIT, "--set",
                "data.columns.rating=event", "--set", "data.event_weights={view: 1, purchase: 5}")

@@ -443,11 +443,15 @@ def _weigh_events(text: pd.Series, weights: dict, col: str, label: str, notes: l
         n = int((values[bad] == value).sum())
         more = f"; {len(others) - 1:,} other value{'s' if len(others) > 2 else ''} it lacks too" if len(others) > 1 else ""
         given = ", ".join(f"{_yaml_key(k)}: {v:g}" for k, v in weights.items())
-        # quoted for a shell as a whole (a review: an event "wish'd" ended the single-quoted advice at its apostrophe)
-        arg = shlex.quote(f"data.event_weights={{{shorten(given, 120)}, {_yaml_key(value)}: W}}")
+        # every value it lacks (up to 10), each a W to fill in (a review: the advice added the first alone, and
+        # following it met the next); quoted for a shell as a whole (a review: an event "wish'd" ended the
+        # single-quoted advice at its apostrophe)
+        lacking = ", ".join(f"{_yaml_key(str(v))}: W" for v in others[:10])
+        arg = shlex.quote(f"data.event_weights={{{shorten(given, 120)}, {shorten(lacking, 200)}}}")
+        their = "its weight" if len(others) == 1 else f"their weights ({len(others):,} values)"
         raise DataError(f"{where(at)}: column '{col}' holds {shorten(repr(value), 40)}, which data.event_weights "
                         f"does not weigh ({n:,} row{'s' if n != 1 else ''} hold{'' if n != 1 else 's'} it{more}); add "
-                        f"its weight, «--set {arg}|data.event_weights={{..., {value!r}: W}}», or remove those rows")
+                        f"{their}, «--set {arg}|data.event_weights={{..., {value!r}: W}}», or remove those rows")
     counts = values.value_counts()
     summed = ("; a pair's weights summed (data.repeats: auto; «--set data.repeats=latest|data.repeats='latest'» "
               "keeps each pair's latest event's)" if repeats == "auto" else "")
