@@ -174,8 +174,9 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
         recorded = (yaml.safe_load(raw) or {}).get("data") if raw is not None else None
     except (EmbedrecError, yaml.YAMLError, AttributeError) as e:  # said, not skipped (a red team: the error that
         # followed named the file's columns, never the damaged config.yaml)
-        log.warning("cannot read how the run's dataset was ingested from %s (%s): reading the file with the "
-                    "command's settings", run.path / "config.yaml", str(e).split("\n")[0])
+        why = getattr(e, "raw", str(e)).split("\n")[0]  # its «CLI|library» marks resolved by the log's filter
+        log.warning(f"cannot read how the run's dataset was ingested from {run.path / 'config.yaml'} ({why}): reading "
+                    "the file with the command's settings")
         recorded = None
     return (recorded, "the run's dataset (its config.yaml)") if isinstance(recorded, dict) else (None, "")
 
@@ -207,8 +208,10 @@ def _shown_value(value) -> str:
     """A recorded setting as a --set writes it: null, a mapping in YAML's flow style ({view: 1, cart: 3})."""
     if value is None:
         return "null"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {w:g}" for k, w in value.items()) + "}"
+    if isinstance(value, dict):  # each key as a YAML key reads back (a review: 'x: y' unquoted)
+        from embedrec.data.columns import _yaml_key
+
+        return "{" + ", ".join(f"{_yaml_key(str(k))}: {w:g}" for k, w in value.items()) + "}"
     return str(value)
 
 
@@ -380,7 +383,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
                                 kind="movie", id=ids[0])
         log.warning("left %s of the %s ratings in %s out: %s %s not in the training data (the first at %s); %s",
                     f"{unknown.size:,}", f"{len(df):,}", raw.origin[0], shown, are, raw.where(first, cheap=True),
-                    apart or "«--strict|strict=True» refuses them instead")
+                    f"{apart + '; ' if apart else ''}«--strict|strict=True» refuses them instead")
     keep = movies >= 0
     frame = pd.DataFrame({"user_id": users[keep], "movie_id": movies[keep], "rating": df["rating"].to_numpy()[keep]})
     if "timestamp" in df:

@@ -134,7 +134,7 @@ def _check_finite_tables(folder: Path, entries: dict, fix: str, manifest: dict |
     if len(u) != 2 or len(m) != 2 or u[0] != manifest["n_users"] or m[0] != manifest.get("n_movies") or u[1] != m[1]:
         raise ArtifactError(f"run '{folder}': its embedding tables' shapes ({' x '.join(map(str, u))} users, "
                             f"{' x '.join(map(str, m))} movies) do not match its manifest ({manifest['n_users']:,} "
-                            f"users x {manifest.get('n_movies')} movies); {fix}")
+                            f"users x {manifest.get('n_movies'):,} movies); {fix}")
 
 
 def _verify_export(folder: Path) -> dict:

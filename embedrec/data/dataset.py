@@ -123,9 +123,10 @@ class Dataset:
         return out
 
     def summary(self) -> str:
-        """What ``embedrec ingest`` said of this dataset, from its manifest: its counts, split, rating values and
-        what the cleaning dropped or kept (``manifest['cleaning']``: exact duplicates, repeats summed, ratings below
-        data.min_rating ...), the lines the CLI prints (a notebook review: er.ingest logged none of them)."""
+        """The summary ``embedrec ingest`` printed of this dataset, from its manifest: its counts, split, rating
+        values and what the cleaning dropped or kept (``manifest['cleaning']``: exact duplicates, repeats summed,
+        ratings below data.min_rating ...), the lines the CLI prints (a notebook review: er.ingest logged none of
+        them); not its warnings (train repeats those a model needs: the dislikes, two values above 0)."""
         from embedrec.data.summary import format_summary
 
         return format_summary(self.manifest)
