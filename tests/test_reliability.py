@@ -2978,7 +2978,7 @@ def test_a_file_where_a_folder_of_the_output_path_goes_is_one_usage_line(base, t
 
 
 @pytest.mark.parametrize("damage", ["removed", "a file", "an empty folder", "a loop of links", "a link to a gone "
-                                                                                   "folder"])
+                                                                                   "folder", "a link to an empty one"])
 def test_a_dataset_whose_current_link_is_lost_is_said_so_and_ingest_overwrite_mends_it(base, tmp_path, damage):
     """A red team: after 'rm DATASET/current' (or a file in its place) train said "no prepared dataset ... run
     'embedrec ingest'", and the ingest --overwrite that mends it refused the folder as "a folder of embedrec runs or
@@ -2996,6 +2996,9 @@ def test_a_dataset_whose_current_link_is_lost_is_said_so_and_ingest_overwrite_me
     elif damage == "a loop of links":
         (ds / "current").symlink_to("current")
     elif damage == "a link to a gone folder":
+        (ds / "current").symlink_to("gen-19990101T000000-000000000")
+    elif damage == "a link to an empty one":
+        (ds / "gen-19990101T000000-000000000").mkdir()
         (ds / "current").symlink_to("gen-19990101T000000-000000000")
     source = base[0].parent / "ratings.csv"
     for args in (["train", "-q", "--set", f"data.prepared={ds}", "--run", tmp_path / "run"], ["verify", ds]):

@@ -89,8 +89,9 @@ def _lost_current(root: Path) -> tuple[str, str] | None:
     --overwrite refused the folder); None otherwise."""
     root = Path(root)
     cur = root / "current"
-    if cur.is_dir() and (os.path.islink(cur) or any(cur.iterdir())):  # (is_dir: False for a loop of links)
-        return None  # (an empty folder in its place is lost too: a red team)
+    if cur.is_dir() and os.path.lexists(cur / "manifest.json"):  # (is_dir: False for a loop of links)
+        return None  # (an empty folder in its place is lost too: a red team; a link to a generation without its
+        # manifest too: a review found it "no prepared dataset")
     with contextlib.suppress(OSError):
         gens = sorted((p for p in root.iterdir() if p.name.startswith(f"{GEN}-") and p.is_dir()), reverse=True)
         for gen in gens:
