@@ -257,13 +257,16 @@ def other_source(cfg: Config) -> str | None:
 
 def prepare(cfg: Config, *, overwrite: bool = False, progress: bool = False) -> dict:
     """``ingest``'s work without loading the result (what ``embedrec ingest`` calls): read cfg.data.source,
-    clean, split, write cfg.data.prepared; returns the summary the command prints."""
+    clean, split, write cfg.data.prepared; returns the summary the command prints. A DataFrame's cache file it
+    reads (data.source or data.movies) counts as used (``data.frames.mark_read``): the cache keeps it."""
+    from embedrec.data.frames import mark_read
     from embedrec.ingestion import ingest as run_ingest
     from embedrec.worker_pool import refuse_in_spawned_main
 
     refuse_in_spawned_main("er.ingest")
     overwrite, progress = flag(overwrite, "overwrite", "prepare"), flag(progress, "progress", "prepare")
     cfg = config_argument(cfg, "prepare")
+    mark_read(cfg.data.source, cfg.data.movies)  # ingest -c, cross-validate's folds: a read keeps it (a review)
     return run_ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=overwrite, progress=progress,
                       full_config=cfg.to_dict())
 

@@ -864,6 +864,63 @@ def test_a_failed_ingest_leaves_no_cached_frame_and_old_ones_are_pruned(tmp_path
     assert len(list(cache.iterdir())) == 1
 
 
+def test_a_read_of_a_cached_frame_keeps_it_and_one_pruned_is_said_of_its_frame(tmp_path, monkeypatch):
+    """A review: the cache pruned a DataFrame's file 30 days after er.ingest(df) wrote it, though datasets, runs'
+    and tune-dims' configs name it as their data.source and `ingest --set data.source=F` (ingest -c,
+    cross-validate -c) read it since; the next such ingest then said "data.source '.../dataframe-<hash>.parquet':
+    file not found; check the path", nothing of a DataFrame. An ingest's read sets its time (mark_read), and one
+    gone is said as the frame's, with the call that writes it back under its name."""
+    from click.testing import CliRunner
+
+    from embedrec.cli.app import main
+    from embedrec.data.frames import KEEP_DAYS, gone, mark_read
+    from embedrec.errors import DataError
+
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    cache = tmp_path / "cache" / "dataframes"
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"userId": rng.integers(1, 40, 800), "movieId": rng.integers(1, 60, 800),
+                       "rating": rng.integers(1, 6, 800).astype(float)}).drop_duplicates(["userId", "movieId"])
+    movies = pd.DataFrame({"movieId": range(1, 60), "title": [f"Film {i}" for i in range(1, 60)]})
+    ds = er.ingest(df, movies=movies, output="ds")
+    source, movies_file = Path(ds.manifest["source"]), Path(ds.manifest["config"]["data"]["movies"])
+    assert source.parent == cache and movies_file.parent == cache
+    old = time.time() - (KEEP_DAYS + 1) * 86400
+    mine = tmp_path / "mine.csv"  # a file of the user's own is never touched
+    mine.write_text("x\n")
+    for p in (source, movies_file, mine):
+        os.utime(p, (old, old))
+    mark_read(None, str(mine))
+    assert mine.stat().st_mtime == pytest.approx(old)
+    # read again (as ingest -c reads what a run's config names): both files' times are now's
+    r = CliRunner().invoke(main, ["ingest", "-q", "--set", f"data.source={source}", "--set",
+                                  f"data.movies={movies_file}", "-o", "again"])
+    assert r.exit_code == 0, r.stderr
+    for p in (source, movies_file):
+        assert time.time() - p.stat().st_mtime < 3600
+    er.ingest(df.assign(rating=df.rating.rsub(6)), output="other")  # another frame's call prunes: these are kept
+    assert source.is_file() and movies_file.is_file()
+    # gone (30 days unread, a cleared cache): said of the frame, one line, and how to write it back
+    source.unlink()
+    r = CliRunner().invoke(main, ["ingest", "--set", f"data.source={source}", "-o", "again", "--overwrite"])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr == (f"error: data.source '{source}' is the cache's copy of a DataFrame given to er.ingest, "
+                        f"removed since (the cache removes one no ingest has written or read for {KEEP_DAYS} days); "
+                        "give that DataFrame again: er.ingest(df, ...) writes it back under this name\n")
+    er.ingest(df, movies=movies, output="ds", overwrite=True)  # ... which it does, under the same name
+    assert source.is_file()
+    movies_file.unlink()
+    with pytest.raises(DataError) as got:
+        er.ingest(str(source), er.load_config(None, {"data.movies": str(movies_file)}), output="again",
+                  overwrite=True)
+    assert str(got.value) == gone(str(movies_file), "data.movies")
+    assert str(got.value).startswith(f"data.movies '{movies_file}' is the cache's copy of a movies DataFrame given "
+                                     "to er.ingest, removed since") and \
+        str(got.value).endswith("give that movies DataFrame again: er.ingest(df, movies=movies, ...) writes it back "
+                                "under this name")
+
+
 def test_a_movies_dataframe_is_read_as_its_movies_file(tmp_path, monkeypatch, caplog):
     """A known gap: er.ingest took a ratings DataFrame but its titles and genres only as a file. movies= takes a
     DataFrame of them, cached as a ratings frame is and read as that file: the same movies (genres as text or as

@@ -2,7 +2,8 @@
 frame (its ``movies``), written to the cache as the Parquet file ingest then reads (``frame_source``: named by a
 hash of its columns, dtypes and values, ``CACHE/dataframes/dataframe-<hash>.parquet``, written atomically at
 every call; a cache that cannot be written serves a copy there that reads back as the frame; a failed ingest's
-own removed: ``forget``; those no call has written for KEEP_DAYS days removed: ``prune``), with the frame's
+own removed: ``forget``; those no call has written or read for KEEP_DAYS days removed: ``prune``, an ingest's read
+counted by ``mark_read``, and one removed said of its frame by ``gone``), with the frame's
 own refusals (no columns or rows, ids in its index, two columns of one name, a cell Parquet cannot hold named by
 its row: ``_unwritable_cell``); a movies frame's genre lists and mixed years made text first
 (``as_movies_file``); ``about_the_frame``: a DataError about that cache file said of the frame ('the DataFrame:
@@ -59,14 +60,15 @@ def about_the_frame(e, path: str, kind: FrameKind = RATINGS_FRAME):
     return out
 
 
-KEEP_DAYS = 30  # a cached frame not written again for this long is removed by the next frame_source (prune)
+KEEP_DAYS = 30  # a cached frame not written or read for this long is removed by the next frame_source (prune)
 
 
 def prune(folder: Path, keep: Path | None = None, days: float = KEEP_DAYS) -> list[Path]:
-    """Remove the cached frames of ``folder`` (``dataframe-*.parquet``) that no call has written for ``days`` days
-    (every er.ingest(df) of a frame writes its file again), but ``keep``: the cache holds what a dataset's, a run's
-    or a written config's data.source names so that ``ingest -c`` can make it again, and does not grow for ever (a
-    notebook review). Returns the files removed."""
+    """Remove the cached frames of ``folder`` (``dataframe-*.parquet``) that no call has written or read for
+    ``days`` days (every er.ingest(df) of a frame writes its file again, and every ingest that reads one as its
+    data.source or data.movies sets its time: :func:`mark_read`), but ``keep``: the cache holds what a dataset's, a
+    run's or a written config's data.source names so that ``ingest -c`` can make it again, and does not grow for
+    ever (a notebook review). Returns the files removed."""
     import time
 
     gone = []
@@ -78,6 +80,34 @@ def prune(folder: Path, keep: Path | None = None, days: float = KEEP_DAYS) -> li
         except OSError:  # another writer's, renamed or removed since the listing; a read-only cache
             continue
     return gone
+
+
+def mark_read(*paths) -> None:
+    """An ingest's read of a DataFrame's cache file (its data.source or data.movies, ``cached_frame``) counted as
+    a use: the file's time set to now, as a write sets it, so that :func:`prune` keeps a file that datasets, runs'
+    and tune-dims' written configs name while ``ingest -c``, ``ingest --set data.source=...`` or
+    ``cross-validate -c`` still read it (a review: pruned 30 days after er.ingest(df) wrote it, however often read
+    since). Any other path (None, a file of the user's own) is left as it is, and so is a cache file that cannot be
+    touched (gone, a read-only cache); a link in the cache is not followed (prune goes by its own time)."""
+    import contextlib
+    import os
+
+    for p in paths:
+        if p is not None and cached_frame(str(p)):
+            with contextlib.suppress(OSError, NotImplementedError):
+                os.utime(p, follow_symlinks=False)
+
+
+def gone(path: str, key: str = "data.source") -> str:
+    """What a dataset's or a config's ``key`` (data.source, data.movies) naming a DataFrame's cache file that is
+    no longer there says (a review: 'file not found; check the path', of a file the user never wrote): what it was,
+    and that the DataFrame given again writes it back under that name (its name is hashed from its content)."""
+    kind = MOVIES_FRAME if key == "data.movies" else RATINGS_FRAME
+    that = kind.name.replace("the ", "that ", 1)
+    call = "er.ingest(df, movies=movies, ...)" if kind is MOVIES_FRAME else "er.ingest(df, ...)"
+    return (f"{key} '{path}' is the cache's copy of a {kind.name[4:]} given to er.ingest, removed since (the "
+            f"cache removes one no ingest has written or read for {KEEP_DAYS} days); give {that} again: {call} "
+            "writes it back under this name")
 
 
 def forget(paths: list[str]) -> None:

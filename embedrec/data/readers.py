@@ -222,12 +222,16 @@ TABLES = (".csv", ".tsv", ".tab", ".txt", ".parquet")  # a lone member of a zip 
 def check_source(cfg: DataConfig) -> None:
     """Refuse a ``data.source`` that is neither '-', a release name nor an existing path, and a ``data.movies``
     that does not exist: checked before the output folder, as a missing input is the first thing to say."""
+    from embedrec.data.frames import cached_frame, gone
+
     src = cfg.source
     path = Path(src).expanduser()
     if src != "-" and (src not in NAMED or os.path.lexists(src)) and not path.exists():
         if path.is_symlink():
             raise DataError(f"data.source '{src}' is a broken symbolic link (to '{os.readlink(path)}'); "
                             "point it at an existing file, or give that file's path")
+        if cached_frame(src):  # a DataFrame's file the cache removed since: said of that frame (a review)
+            raise DataError(gone(src))
         if "/" in src or "\\" in src or path.suffix:  # written as a path: say which part is missing
             parent = next((p for p in path.parents if p.exists()), None)
             where = f" ('{parent}' exists, '{path.relative_to(parent)}' in it does not)" if parent not in (None, Path(".")) else ""
@@ -239,6 +243,8 @@ def check_source(cfg: DataConfig) -> None:
             f"; give a path, or one of the releases: {', '.join(NAMED)}"
         raise DataError(f"data.source '{src}' is neither an existing file nor a known release{hint}")
     if cfg.movies and not Path(cfg.movies).exists():
+        if cached_frame(str(cfg.movies)):
+            raise DataError(gone(str(cfg.movies), "data.movies"))
         raise DataError(f"{cfg.movies}: movies file not found; check data.movies")
     if cfg.movies and Path(cfg.movies).is_dir():
         raise DataError(f"data.movies '{cfg.movies}' is a folder; give the movies file in it (e.g. "
