@@ -132,7 +132,7 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     the returned Dataset knows its folder, so ``train(ds, cfg)`` needs nothing else, and the model's config
     (``model.config``) names the run folder after the dataset: ``model.save()`` writes ``runs/ratings`` (not
     ``cfg.run.dir``, which still names the config's own source)."""
-    from embedrec.data.dataset import load_dataset
+    from embedrec.data.dataset import current_generation, load_dataset
     from embedrec.data.frames import (
         MOVIES_FRAME,
         RATINGS_FRAME,
@@ -145,6 +145,7 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
 
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
     made: list[str] = []  # the cache files of this call's frames it wrote, which a failure removes
+    folder = before = None  # the dataset's folder and the generation it served before this call
     try:
         frame = movies_frame = None
         if type(source).__name__ == "DataFrame":  # Surprise's load_from_df, LensKit's from_interactions_df
@@ -154,6 +155,8 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
             movies = movies_frame = frame_source(as_movies_file(movies, data.genre_separator), data.cache_dir,
                                                  MOVIES_FRAME, made)
         cfg = ingest_config(source, cfg, output=output, movies=movies)
+        folder = cfg.data.prepared
+        before = current_generation(folder)
         if source is None and overwrite:
             recorded = other_source(cfg)
             if recorded is not None:  # as `embedrec ingest --overwrite` with no SOURCE (a review: a notebook's replaced a
@@ -185,8 +188,11 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
         finally:
             for f, _ in framed:
                 NAMED.pop(str(f), None)
-    except BaseException:  # no dataset records them (a notebook review: every failed call left one)
-        forget(made)
+    except BaseException:  # no dataset records them (a notebook review: every failed call left one), unless this
+        # call published its dataset (current moved on) before it stopped: a Ctrl-C while older generations were
+        # pruned removed the file the new dataset names (a review)
+        if folder is None or current_generation(folder) in (None, before):
+            forget(made)
         raise
     return load_dataset(cfg.data.prepared)
 

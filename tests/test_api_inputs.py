@@ -864,6 +864,44 @@ def test_a_failed_ingest_leaves_no_cached_frame_and_old_ones_are_pruned(tmp_path
     assert len(list(cache.iterdir())) == 1
 
 
+@pytest.mark.parametrize("published", [True, False], ids=["after-publish", "before-publish"])
+def test_ctrl_c_after_er_ingest_published_keeps_the_frame_its_dataset_records(tmp_path, monkeypatch, published):
+    """A review: a Ctrl-C just after publish_dataset made the new dataset current (while older generations were
+    pruned) came out of er.ingest(df) as a failure, which removed the cache file that dataset records as its
+    source. A failure removes only what no published dataset names: once this call's generation is current, its
+    files stay; before that (a new folder, or over an older dataset of other frames), they go."""
+    import embedrec.ingestion as ingestion
+    from embedrec.data.dataset import current_generation
+
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    cache = tmp_path / "cache" / "dataframes"
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"user_id": rng.integers(1, 40, 800), "movie_id": rng.integers(1, 60, 800), "rating": 4.0})
+    movies = pd.DataFrame({"movie_id": range(1, 60), "title": [f"Film {i}" for i in range(1, 60)]})
+    real = ingestion.publish_dataset
+
+    def ctrl_c(*a, **k):
+        if published:
+            real(*a, **k)
+        raise KeyboardInterrupt
+
+    for out, frame in ((tmp_path / "new", df), (tmp_path / "over", df.assign(rating=3.0))):
+        if out.name == "over":  # over a dataset of another frame (its files recorded: never removed)
+            er.ingest(df.assign(rating=5.0), movies=movies, output=out)
+        cached, before = set(cache.glob("*")), current_generation(out)
+        monkeypatch.setattr(ingestion, "publish_dataset", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            er.ingest(frame, movies=movies, output=out, overwrite=True)
+        monkeypatch.setattr(ingestion, "publish_dataset", real)
+        if not published:
+            assert current_generation(out) == before and set(cache.glob("*")) == cached
+            continue
+        ds = er.load_dataset(out)
+        recorded = [Path(ds.manifest["source"]), Path(ds.manifest["config"]["data"]["movies"])]
+        assert current_generation(out) != before and all(p.parent == cache and p.is_file() for p in recorded)
+        assert str(recorded[0]) not in map(str, cached)  # this call's own file, kept
+
+
 def test_a_read_of_a_cached_frame_keeps_it_and_one_pruned_is_said_of_its_frame(tmp_path, monkeypatch):
     """A review: the cache pruned a DataFrame's file 30 days after er.ingest(df) wrote it, though datasets, runs'
     and tune-dims' configs name it as their data.source and `ingest --set data.source=F` (ingest -c,
