@@ -3124,6 +3124,59 @@ def test_a_failed_output_removes_the_folders_made_for_it(tmp_path):
     assert os.listdir(tmp_path) == ["a"] and os.listdir(tmp_path / "a") == []
 
 
+def test_through_missing_takes_out_a_dotdot_after_a_folder_not_there(tmp_path, monkeypatch):
+    """A review: --topk-all a/../b/top.parquet with no 'a' made 'a' (mkdir -p), named only 'a/../b' in its note,
+    and left 'a' where the write failed. A '..' after a folder not there goes with it; one after a folder or a link
+    that is there stays for the file system (after a link it leads to the link's target's parent)."""
+    from embedrec.fsutil.outputs import through_missing
+
+    monkeypatch.chdir(tmp_path)
+    t = tmp_path
+    assert through_missing(t / "a" / ".." / "b" / "top.parquet") == t / "b" / "top.parquet"
+    assert through_missing(t / "a" / "x" / ".." / ".." / "c" / "d") == t / "c" / "d"
+    assert through_missing(Path("a/../../b/f")) == Path("../b/f")  # the cwd's parent: no 'a' here
+    plain = t / "b" / "top.parquet"
+    assert through_missing(plain) is plain
+    (t / "a").mkdir()
+    assert through_missing(t / "a" / ".." / "b" / "f") == t / "a" / ".." / "b" / "f"
+    assert through_missing(t / "a" / "x" / ".." / "f") == t / "a" / "f"
+    (t / "far" / "in").mkdir(parents=True)
+    os.symlink(t / "far" / "in", t / "ln")  # ln/.. is far, not t: kept for the file system
+    assert through_missing(t / "ln" / ".." / "b" / "f") == t / "ln" / ".." / "b" / "f"
+    os.symlink(t / "nothing", t / "dl")  # a link to nothing is there too (output_parent refuses it)
+    assert through_missing(t / "dl" / ".." / "f") == t / "dl" / ".." / "f"
+
+
+def test_an_output_through_a_missing_folder_and_dotdot_makes_and_removes_only_its_own(base, tmp_path, monkeypatch):
+    """The folders an output makes are those its note names and a failure removes: 'a/../b/top.parquet' with no
+    'a' makes 'b' alone (a review: 'a' too, never removed); and a link to nothing where a folder of the path goes
+    is said to be that, where it leads (a review: "'dl' is a file")."""
+    from embedrec.fsutil.outputs import atomic_dir, atomic_file
+
+    monkeypatch.chdir(tmp_path)
+    for writer in (atomic_file, atomic_dir):
+        with pytest.raises(RuntimeError, match="boom"), writer("a/../b/out.csv"):
+            assert os.listdir(tmp_path) == ["b"]
+            raise RuntimeError("boom")
+        assert os.listdir(tmp_path) == []
+    r = invoke("export", "--run", base[1], "--topk-all", "a/../b/top.parquet")
+    assert r.exit_code == 0, r.stderr
+    assert "note: made the folder 'b' for 'b/top.parquet'" in r.stderr, r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["b"] and (tmp_path / "b" / "top.parquet").is_file()
+    os.symlink("/nonexistent/zz", "dl")
+    r = invoke("export", "--run", base[1], "--topk-all", "dl/x/top.parquet")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert one_line(r) == ("error: 'dl' is a symbolic link to '/nonexistent/zz', which does not exist, where a "
+                           "folder of the output path goes (for 'dl/x/top.parquet'); create that folder, remove the "
+                           "link, or choose another file")
+    (tmp_path / "f").write_text("x")
+    os.symlink("f", "fl")
+    r = invoke("export", "--run", base[1], "--topk-all", "fl/top.parquet")
+    assert r.exit_code == 2 and one_line(r) == ("error: 'fl' is a symbolic link to the file 'f', where a folder of "
+                                                "the output path goes; choose another file")
+    assert sorted(os.listdir(tmp_path)) == ["b", "dl", "f", "fl"]
+
+
 def test_tune_dims_write_checks_where_its_config_goes_without_making_it(tmp_path):
     """tune-dims --write's folder is made as every output's (when the config is written, after the sweep); before
     the sweep it is only checked: a file in the way is refused then, and nothing is made."""

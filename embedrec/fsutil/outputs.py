@@ -43,7 +43,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     folders a killed writer left behind are removed by the next one. The swap is one atomic exchange
     (renameat2 RENAME_EXCHANGE where the OS has it), so ``target`` always exists for readers.
     """
-    target = Path(target)
+    target = through_missing(Path(target))
     refuse_link_loop(target, fix)
     refuse_inside_store(target)  # as given, then where a link leads
     if target.is_symlink() and target.is_dir():
@@ -166,6 +166,23 @@ def refuse_foreign_files(folder: Path, ours: Callable[[str], bool], *, named: st
                     f"empty folder {where}")
 
 
+def through_missing(target: Path) -> Path:
+    """``target`` with each '..' that follows a folder not there taken out with that folder ('a/../b/top.parquet'
+    with no 'a': 'b/top.parquet'), as os.path.normpath would, so that the folders an output makes are those its
+    note names and a failure removes (a review: 'a' was made, then stayed, and the note named only 'a/../b'). A
+    '..' after a folder or link that is there is left to the file system, which follows the link (normpath would
+    not; the shell's mkdir -p neither takes 'a/..' out nor finds 'a/..' without 'a')."""
+    if ".." not in target.parts:
+        return target
+    kept: list[str] = []
+    for part in target.parts:
+        if part == ".." and kept and kept[-1] != ".." and not os.path.lexists(os.path.join(*kept)):
+            kept.pop()  # a folder not there: no link, so its '..' is where it would be made
+        else:
+            kept.append(part)
+    return Path(*kept) if kept else Path(".")
+
+
 def _make_parent(target: Path, fix: str) -> list[Path]:
     """The folders a new ``target`` goes in, made where missing (:func:`output_parent`'s rule), each said in a note;
     a full or read-only disk in one line. Returns the folders made, deepest first, which a failed write removes
@@ -211,11 +228,19 @@ def output_parent(target: Path, fix: str) -> None:
     file in the nearest folder that is there: '/proc/x.parquet', a read-only disk)."""
     import tempfile
 
-    there = Path(target).parent
+    target = through_missing(Path(target))
+    there = target.parent
     while not os.path.lexists(there) and there != there.parent:
         there = there.parent
     if not there.is_dir():
-        inside = "" if there == Path(target).parent else f" (for '{target}')"
+        inside = "" if there == target.parent else f" (for '{target}')"
+        if there.is_symlink():  # a review: a link to nothing was said to be 'a file'
+            to = os.readlink(there)
+            if not there.exists():
+                raise OutputRefused(f"'{there}' is a symbolic link to '{to}', which does not exist, where a folder "
+                                    f"of the output path goes{inside}; create that folder, remove the link, or {fix}")
+            raise OutputRefused(f"'{there}' is a symbolic link to the file '{to}', where a folder of the output "
+                                f"path goes{inside}; {fix}")
         raise OutputRefused(f"'{there}' is a file, where a folder of the output path goes{inside}; {fix}")
     try:
         with tempfile.NamedTemporaryFile(dir=there, prefix=".embedrec-probe-"):
@@ -241,7 +266,7 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
     ``overwrite`` may replace; anything else is refused (a red team: `export --topk-all mydata.csv --overwrite`
     replaced the user's ratings file). On any exception the temporary file is removed and ``target`` is untouched.
     """
-    target = Path(target)
+    target = through_missing(Path(target))
     refuse_link_loop(target, fix)
     refuse_inside_store(target, beside_run)  # as given (a dataset's compatibility link names the dataset), then
     if target.is_symlink() and not target.exists():  # a red team: a link to nothing counted as no file, and the
