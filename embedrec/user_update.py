@@ -166,6 +166,12 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
         manifest, _ = read_manifest(folder / "current" if (folder / "current").exists() else folder, folder)
         recorded = manifest["config"]["data"]
         if isinstance(recorded, dict) and (not want or manifest.get("fingerprint") == want):
+            from embedrec.data.readers import LAYOUT_NAMES
+
+            if manifest.get("layout") in LAYOUT_NAMES:  # a release, read as released: its reading settings were
+                # never applied (ingest warned them of no effect), so none is the file's (a red team: a
+                # data.columns.rating=null given to ml-100k read an update's ratings as likes)
+                return {}, f"dataset '{manifest.get('name') or path}'"
             return recorded, f"dataset '{manifest.get('name') or path}'"
     except (OSError, ValueError, TypeError, KeyError, EmbedrecError):
         pass

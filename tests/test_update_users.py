@@ -770,6 +770,21 @@ def test_the_ratings_file_is_read_as_the_run_s_dataset_was_ingested_unless_the_c
     assert (taken.columns.user, taken.columns.movie, taken.separator) == ("user_id", "item", ";")
 
 
+def test_a_releases_unapplied_settings_are_not_how_an_update_is_read(ml100k_dir, tmp_path):
+    """A red team: `ingest ml-100k --set data.columns.rating=null` warns the setting has no effect (a release is
+    read as released), but the dataset records it, and update-users then read an update's ratings as likes. A
+    release's recorded reading settings are none of the update file's: read with the command's settings."""
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    r = invoke("ingest", ml100k_dir, *sets, "--set", "data.columns.rating=null")
+    assert r.exit_code == 0 and "data.columns.rating has no effect" in r.stderr, r.stderr
+    r = invoke("train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=1", "--set", "train.als_dims=[]")
+    assert r.exit_code == 0, r.stderr
+    since = tmp_path / "since.csv"
+    since.write_text("user_id,movie_id,rating\n1,3,5\n")
+    r = invoke("update-users", "--ratings", since, "--run", tmp_path / "run")
+    assert r.exit_code == 0 and "was ingested:" not in r.stderr, r.stderr
+
+
 def test_chosen_keys_are_those_set_or_a_file_gives_other_than_its_defaults(tmp_path):
     """config_ingest.chosen_keys: a --set key is chosen, whatever its value; a file's key too, but at its default
     value in a file that writes every data and split key (as `embedrec config` saves one), where none is a choice."""
