@@ -1491,12 +1491,14 @@ def test_sigterm_while_the_cli_imports_is_one_line_and_its_exit_code(sig, code, 
             f"        os.kill(os.getpid(), signal.{sig})\n"
             "    return real(name, *a, **k)\n"
             "builtins.__import__ = hit\n")
+    from tests.conftest import hangup_default  # (a suite under nohup hands its ignored SIGHUP down)
+
     r = subprocess.run([sys.executable, "-c", hook + "from embedrec.console import main\nmain()\n", "recommend",
-                        "--user", "196"], capture_output=True, text=True, timeout=60)
+                        "--user", "196"], capture_output=True, text=True, timeout=60, preexec_fn=hangup_default)
     assert (r.returncode, r.stdout, r.stderr) == (code, "", f"{said}: nothing half-written was left behind\n")
     late = hook.replace("'embedrec.cli'", "'yaml'")
     r = subprocess.run([sys.executable, "-c", late + "from embedrec.console import main\nmain()\n", "config"],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, preexec_fn=hangup_default)
     assert (r.returncode, r.stdout, r.stderr) == (code, "", f"{said}: nothing half-written was left behind\n")
     ignored = ("import signal\nsignal.signal(signal.SIGHUP, signal.SIG_IGN)\nfrom embedrec.console import main\n"
                "import embedrec.console as c\nc._take_stop_signals()\n"

@@ -697,12 +697,18 @@ def test_an_interrupt_during_a_checkpoint_write_lands_after_it():
     from embedrec.training.loop import signals_deferred
 
     done = []
-    with pytest.raises(KeyboardInterrupt):
-        with signals_deferred():
-            os.kill(os.getpid(), signal.SIGINT)
-            done.append("the write finished")  # not interrupted here
-    assert done == ["the write finished"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    # (Python's Ctrl-C handler, as an interactive start has it: a suite started in the background of a shell
+    # without job control inherits SIGINT ignored, and Python then installs none)
+    was = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with signals_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                done.append("the write finished")  # not interrupted here
+        assert done == ["the write finished"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    finally:
+        signal.signal(signal.SIGINT, was)
 
 
 def test_a_loss_torch_cannot_compile_runs_eagerly_with_one_warning(synth_ds, small_cfg, tmp_path, monkeypatch,
