@@ -46,6 +46,7 @@ from embedrec.config_sections import (
     SplitConfig,
     TrainConfig,
     TuneConfig,
+    frozen_hint,
 )
 from embedrec.config_values import apply_values, nest, unique_keys_loader
 from embedrec.errors import ConfigError, shorten
@@ -81,6 +82,7 @@ class Config:
     def is_set(self, key: str) -> bool:
         """Whether the dotted ``key`` was given (a config file, --set, updated()) rather than left at its default."""
         return key in self.explicit_keys
+
 
     def updated(self, values: dict[str, Any]) -> Config:
         """A new Config with dotted keys replaced, validated like a config file: ``cfg.updated({"train.lr":
@@ -127,6 +129,9 @@ class Config:
                     line += f"  # this run: {said}"
             out.append(line)
         return "\n".join(out) + "\n"
+
+
+frozen_hint(Config, None)  # cfg.model = ...: the same pointer to cfg.updated as a section's field
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -10,6 +10,7 @@ The standard library only: every layer may read its section's type from here.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -216,3 +217,27 @@ class RunConfig:
     """The run directory (run)."""
 
     dir: str = "runs/ml-100k"
+
+
+SECTIONS = {ColumnsConfig: "data.columns", DataConfig: "data", SplitConfig: "split", ModelConfig: "model",
+            FeaturesConfig: "features", TrainConfig: "train", TuneConfig: "tune", IndexConfig: "index",
+            RecommendConfig: "recommend", RunConfig: "run"}  # each section's dotted prefix
+
+
+def frozen_hint(cls, prefix: str | None) -> None:
+    """Give the frozen dataclass ``cls`` an assignment error that says how a config changes (a notebook review:
+    ``cfg.model.dim = 3`` raised the dataclass's bare "cannot assign to field 'dim'"): still a
+    ``FrozenInstanceError`` (an AttributeError), naming ``cfg.updated``. ``prefix``: the section's dotted key,
+    None for the whole config."""
+    def refuse(self, name, value=None):
+        key = f"{prefix}.{name}" if prefix else f"{name}.KEY"
+        raise dataclasses.FrozenInstanceError(
+            f"cannot assign to field {name!r}: a config is frozen (one handed to a function never changes under its "
+            f"caller); make a changed copy with cfg.updated({{{key!r}: value}})")
+
+    cls.__setattr__ = lambda self, name, value: refuse(self, name, value)
+    cls.__delattr__ = lambda self, name: refuse(self, name)
+
+
+for _cls, _prefix in SECTIONS.items():
+    frozen_hint(_cls, _prefix)

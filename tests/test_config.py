@@ -137,8 +137,13 @@ def test_sections_are_frozen_and_updated_makes_a_validated_copy():
     from embedrec.config import set_explicit
 
     cfg = load_config(None, ["train.lr=0.01"])
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        cfg.train.lr = 0.5
+    # the error says how a config changes (a notebook review: the dataclass's bare "cannot assign to field 'lr'")
+    for change, key in ((lambda: setattr(cfg.train, "lr", 0.5), "train.lr"),
+                        (lambda: setattr(cfg.data.columns, "user", "u"), "data.columns.user"),
+                        (lambda: delattr(cfg.model, "dim"), "model.dim"), (lambda: setattr(cfg, "run", None), "run.KEY")):
+        with pytest.raises(dataclasses.FrozenInstanceError, match=re.escape(f"cfg.updated({{{key!r}: value}})")):
+            change()
+    assert cfg.train.lr == 0.01 and dataclasses.replace(cfg.model, dim=8).dim == 8  # (replace builds a new one)
     new = cfg.updated({"train.lr": 0.02, "model.dim": 16})
     assert (new.train.lr, new.model.dim) == (0.02, 16) and (cfg.train.lr, cfg.model.dim) == (0.01, 128)
     with pytest.raises(ConfigError, match="config key 'train.lr' \\(from updated\\(\\)\\): -1.0 must be greater"):
