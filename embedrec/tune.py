@@ -670,7 +670,10 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     """Write a copy of the config with the chosen dimension (and weight decay) to a new file, or with
     ``overwrite`` over one that tune-dims wrote (never the input config, never a file of the user's); ``how``: how
     it was chosen (:func:`describe_choice`), said in its header."""
-    path = check_write_target(path, input_path, overwrite)
+    from embedrec.fsutil.outputs import through_missing
+
+    # a '..' after a folder not there taken out with it, as every output's (a review: a stray 'a' for a/../b/t.yaml)
+    path = through_missing(check_write_target(path, input_path, overwrite))
     # its own run.dir: `train -c` with it keeps the run trained before (a first-hour review: it replaced it)
     new = _with_ingest_settings(cfg.updated({**_choice_values(chosen), "run.dir": tuned_run_dir(cfg, chosen)}))
     import yaml

@@ -804,6 +804,11 @@ def test_tune_dims_cli(cli_run, tmp_path):
     r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", own, "--overwrite", "--set", f"tune.dir={tmp_path / 'tune'}")
     assert r.exit_code == 0, r.stderr
     assert own.read_text().startswith("# written by embedrec tune-dims: dim ")
+    # a '..' after a folder not there: out with it, as every output's (a review: a stray empty 'a' was left)
+    r = invoke("tune-dims", *sets, "--dims", "2,4", "--write", tmp_path / "a" / ".." / "b" / "t.yaml",
+               "--set", f"tune.dir={tmp_path / 'tune'}")
+    assert r.exit_code == 0 and not (tmp_path / "a").exists() and (tmp_path / "b" / "t.yaml").is_file(), r.stderr
+    assert f"note: made the folder '{tmp_path / 'b'}' for '{tmp_path / 'b' / 't.yaml'}'" in r.stderr, r.stderr
     for bad in ("abc", "99.5%", "1"):
         r = invoke("tune-dims", *sets, "--tolerance", bad)
         assert r.exit_code == 2 and r.stderr.endswith(f"error: --tolerance '{bad}': expected a share from 0 to 99%, "
