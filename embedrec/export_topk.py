@@ -22,6 +22,7 @@ from embedrec.fsutil.outputs import (
     check_replaceable,
     output_parent,
     refuse_inside_store,
+    through_missing,
 )
 from embedrec.serve.recommender import COLUMNS, Recommender
 
@@ -231,7 +232,7 @@ def topk_target(path, overwrite: bool) -> Path:
         raise UsageError(f"«--topk-all|path» '{path}': this writes a file or a folder, not standard output or a "
                          "device; give a .parquet or .csv file name (or a folder name for a Parquet dataset), or for "
                          "the lists on standard output pipe the user ids to 'embedrec recommend --users -'")
-    path = Path(path)
+    path = through_missing(Path(path))  # where it is written, said so (a '..' after a folder not there: out with it)
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv", ""):
         raise UsageError(f"«--topk-all|path» {path}: use a .parquet or .csv file name, or a folder name (no "

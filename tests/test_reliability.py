@@ -3163,6 +3163,7 @@ def test_an_output_through_a_missing_folder_and_dotdot_makes_and_removes_only_it
     assert r.exit_code == 0, r.stderr
     assert "note: made the folder 'b' for 'b/top.parquet'" in r.stderr, r.stderr
     assert sorted(os.listdir(tmp_path)) == ["b"] and (tmp_path / "b" / "top.parquet").is_file()
+    assert json.loads(r.stdout)[0]["topk_all"] == "b/top.parquet", r.stdout  # where it is (a/../b is no path now)
     os.symlink("/nonexistent/zz", "dl")
     r = invoke("export", "--run", base[1], "--topk-all", "dl/x/top.parquet")
     assert r.exit_code == 2 and r.stdout == ""
