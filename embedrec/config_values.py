@@ -172,7 +172,8 @@ def check_finite(key: str, value: Any, where: str) -> None:
 def _mapping_hint(value, tp) -> str:
     """Where a mapping (data.event_weights) is refused: its first key or value at fault and how to write it (a
     review: '{yes: 1}' was "got dict {True: 1}", and '{view: abc}' named no key)."""
-    if typing.get_origin(tp) not in (Union, types.UnionType) or not isinstance(value, dict):
+    if typing.get_origin(tp) not in (Union, types.UnionType) or not isinstance(value, dict) or \
+            not any(typing.get_origin(arg) is dict for arg in typing.get_args(tp)):  # (a mapping key's only)
         return ""
     for k, v in value.items():
         if isinstance(k, bool) or k is None:

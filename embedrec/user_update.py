@@ -387,9 +387,11 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
                                 f"the training data; the first at {raw.where(first, cheap=True)}), so nothing is "
                                 f"updated; {apart or 'give ratings of the movies the run was trained on, by the ids of its dataset'}",
                                 kind="movie", id=ids[0])
-        log.warning("left %s of the %s ratings in %s out: %s %s not in the training data (the first at %s); %s",
-                    f"{unknown.size:,}", f"{len(df):,}", raw.origin[0], shown, are, raw.where(first, cheap=True),
-                    f"{apart + '; ' if apart else ''}«--strict|strict=True» refuses them instead")
+        # (the marks in the format, where the log's filter resolves them; the arguments shown as they are)
+        log.warning("left %s of the %s ratings in %s out: %s %s not in the training data (the first at %s); %s"
+                    "«--strict|strict=True» refuses them instead", f"{unknown.size:,}", f"{len(df):,}",
+                    raw.origin[0], shown, are, raw.where(first, cheap=True), f"{apart}; " if apart else "",
+                    extra={"marks_only": True})
     keep = movies >= 0
     frame = pd.DataFrame({"user_id": users[keep], "movie_id": movies[keep], "rating": df["rating"].to_numpy()[keep]})
     if "timestamp" in df:
