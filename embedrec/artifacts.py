@@ -102,7 +102,10 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
                     or _fingerprint_on_disk(Path(ds.path)),
                     "fingerprint": hashlib.sha256(repr(sorted(ds.manifest.get("inputs", {}).items())).encode()
                                                   + str(ds.manifest.get("counts")).encode()).hexdigest(),
-                    "rating_scale": ds.manifest.get("rating_scale"), "counts": ds.manifest.get("counts")},
+                    "rating_scale": ds.manifest.get("rating_scale"), "counts": ds.manifest.get("counts"),
+                    # a release's (ml-100k, ...) is read as released: update-users applies none of the reading
+                    # settings its config.yaml may record, with the dataset gone too (user_update._recorded_data)
+                    "layout": ds.manifest.get("layout")},
         **manifest_extra,
         "global_mean": f["global_mean"],
         "n_users": ds.n_users,

@@ -214,6 +214,7 @@ RUN_FIELDS = {
     "model": ("dict", True), "model.objective": (("explicit", "implicit"), True), "model.loss": ("str|null", False),
     "model.dim": ("size", True), "model.user_bias": ("bool", False), "model.movie_bias": ("bool", False),
     "dataset": ("dict", True), "dataset.path": ("str|null", False), "dataset.files_fingerprint": ("str|null", False),
+    "dataset.layout": ("str|null", False),
     "dataset.rating_scale": ("range", False), "n_users": ("count", True), "n_movies": ("count", True),
     "global_mean": ("number", False), "refit": ("bool", False), "features": ("dict|null", False),
     "index": ("dict", False), "files": ("files", False), "checksums": ("files", False),

@@ -175,6 +175,11 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
             return recorded, f"dataset '{manifest.get('name') or path}'"
     except (OSError, ValueError, TypeError, KeyError, EmbedrecError):
         pass
+    from embedrec.data.readers import LAYOUT_NAMES
+
+    if rec.get("layout") in LAYOUT_NAMES:  # the dataset gone, but the run records a release's: as above, none of
+        # the reading settings config.yaml may record was applied (a session-49 gap: one was read from there)
+        return {}, f"dataset '{rec.get('name') or path}'"
     try:
         raw = run.read_verified(run.path / "config.yaml")
         recorded = (yaml.safe_load(raw) or {}).get("data") if raw is not None else None

@@ -785,6 +785,15 @@ def test_a_releases_unapplied_settings_are_not_how_an_update_is_read(ml100k_dir,
     since.write_text("user_id,movie_id,rating\n1,3,5\n")
     r = invoke("update-users", "--ratings", since, "--run", tmp_path / "run")
     assert r.exit_code == 0 and "was ingested:" not in r.stderr, r.stderr
+    # the dataset gone: the run records a release's, so its config.yaml's setting is not read either
+    shutil.rmtree(tmp_path / "ds")
+    assert "rating: null" in (tmp_path / "run" / "current" / "config.yaml").read_text()
+    since.write_text("user_id,movie_id,rating\n1,4,5\n")
+    r = invoke("update-users", "--ratings", since, "--run", tmp_path / "run")
+    assert r.exit_code == 0 and "was ingested:" not in r.stderr, r.stderr
+    from embedrec.run import load_run
+
+    assert load_run(tmp_path / "run").manifest["dataset"]["layout"] == "ml-100k"
 
 
 def test_chosen_keys_are_those_set_or_a_file_gives_other_than_its_defaults(tmp_path):
