@@ -1469,31 +1469,69 @@ def test_dataset_pruning_spares_a_users_gen_copy(tmp_path):
 
 def test_pruning_keeps_a_generation_holding_a_users_files(tmp_path, caplog):
     """A red team: notes.txt put in a dataset's generation folder went with it at the next `ingest --overwrite`,
-    without a word. A generation holding files its manifest does not list is kept, and said so once."""
+    without a word. A generation holding files its manifest does not list is kept, and said so once; so is one
+    whose manifest is missing, unreadable or lists no files (session 49's review: one without its manifest was
+    removed with notes.txt in it), each with how to remove it by hand. An empty one, and one holding only what
+    its manifest lists, are removed."""
     import json as _json
 
     from embedrec.fsutil.generations import new_version, prune_generations
 
-    names = [f"gen-{new_version()}" for _ in range(3)]
+    names = [f"gen-{new_version()}" for _ in range(7)]
     for n in names:
         (tmp_path / n).mkdir()
         (tmp_path / n / "train.parquet").write_bytes(b"x")
         (tmp_path / n / "manifest.json").write_text(_json.dumps({"files": {"train.parquet": {}}}))
     (tmp_path / names[0] / "notes.txt").write_text("mine")
-    (tmp_path / names[1] / "manifest.json").write_text("{damaged")  # embedrec's own, damaged: removed
-    older = tmp_path / f"gen-{new_version()}"  # from before manifests listed their files: nothing to tell by
-    older.mkdir()
-    (older / "x.parquet").write_bytes(b"x")
-    (older / "manifest.json").write_text(_json.dumps({"counts": {}}))
-    names.insert(2, older.name)
-    os.symlink(names[2], tmp_path / "current")
+    (tmp_path / names[1] / "manifest.json").write_text("{damaged")  # embedrec's own, damaged: nothing to tell by
+    (tmp_path / names[2] / "manifest.json").write_text(_json.dumps({"counts": {}}))  # from before file lists
+    (tmp_path / names[3] / "manifest.json").unlink()  # gone: its notes.txt must not go with it
+    (tmp_path / names[3] / "notes.txt").write_text("mine too")
+    shutil.rmtree(tmp_path / names[4])  # an empty one: nothing in it to lose
+    (tmp_path / names[4]).mkdir()
+    # names[5]: embedrec's files alone, removed; names[6]: current
+    for i, n in enumerate(names):  # written in this order (pruning goes by when each was written)
+        for p in (tmp_path / n / "manifest.json", tmp_path / n):
+            if p.exists():
+                os.utime(p, ns=(10**18 + i * 10**9,) * 2)
+    os.symlink(names[6], tmp_path / "current")
     with caplog.at_level("WARNING", logger="embedrec"):
         prune_generations(tmp_path, "gen", set(), 1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["current", names[0], names[2]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["current", *names[:4], names[6]])
     assert (tmp_path / names[0] / "notes.txt").read_text() == "mine"
+    assert (tmp_path / names[3] / "notes.txt").read_text() == "mine too"
+
+    def by_hand(n):
+        return f"look in it, and remove it (rm -r {tmp_path / n}) if nothing there is yours"
+
+    told = "so which of its files embedrec wrote cannot be told"
     assert [r.getMessage() for r in caplog.records] == [
         f"kept the old folder '{tmp_path / names[0]}': it holds files embedrec did not write (notes.txt); move them "
-        "out of it, and the next write removes it"]
+        "out of it, and the next write removes it",
+        f"kept the old folder '{tmp_path / names[1]}': it has a manifest.json that cannot be read (damaged, or not a "
+        f"file), {told}; {by_hand(names[1])}",
+        f"kept the old folder '{tmp_path / names[2]}': it has a manifest.json from an earlier embedrec, which does "
+        f"not list its files, {told}; {by_hand(names[2])}",
+        f"kept the old folder '{tmp_path / names[3]}': it has no manifest.json, {told}; {by_hand(names[3])}"]
+
+
+def test_ingest_overwrite_keeps_an_old_generation_without_its_manifest_and_says_so(tmp_path):
+    """Session 49's review: a dataset generation whose manifest was gone was pruned at the next ingest --overwrite
+    with the notes.txt a user had put in it. It is kept, and the warning names it with how to remove it."""
+    csv = write_csv(tmp_path / "r.csv")
+    ds = tmp_path / "ds"
+    assert invoke("ingest", "-q", csv, "-o", ds).exit_code == 0
+    old = current(ds)
+    (old / "manifest.json").unlink()
+    (old / "notes.txt").write_text("mine")
+    r = invoke("ingest", "-q", csv, "-o", ds, "--overwrite")
+    assert r.exit_code == 0, r.stderr
+    assert current(ds) != old and (old / "notes.txt").read_text() == "mine"
+    assert r.stderr == (f"kept the old folder '{old}': it has no manifest.json, so which of its files embedrec "
+                        f"wrote cannot be told; look in it, and remove it (rm -r {old}) if nothing there is yours\n")
+    shutil.rmtree(old)  # as it says: the next write has nothing to say
+    r = invoke("ingest", "-q", csv, "-o", ds, "--overwrite")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
 
 
 @pytest.mark.parametrize("text", ["null", "[]", "3"])
@@ -3289,7 +3327,7 @@ def test_pruning_keeps_the_newest_written_whatever_their_names_say(tmp_path):
              "gen-20261203T110000-000000003", "gen-20261203T120000-000000004"]  # UTC, written since
     for i, n in enumerate(names):
         (tmp_path / n).mkdir()
-        (tmp_path / n / "manifest.json").write_text("{}")
+        (tmp_path / n / "manifest.json").write_text('{"files": {"manifest.json": {}}}')  # all it holds, listed
         os.utime(tmp_path / n / "manifest.json", ns=(10**18 + i * 10**9, 10**18 + i * 10**9))
     os.symlink(names[3], tmp_path / "current")
     prune_generations(tmp_path, "gen", {names[3]}, 2)
