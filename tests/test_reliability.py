@@ -2230,6 +2230,83 @@ def test_an_output_that_is_a_loop_of_links_is_refused_naming_it(base, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop1", "loop2", "loopa.csv", "loopb.csv"]
 
 
+def test_link_loop_names_the_link_that_leads_back_to_itself(tmp_path):
+    """files.link_loop: the first part of a path that is a loop of links (itself, a cycle, or a folder on the way);
+    none for a file, a path not there or a link to nothing. loop_error names it, where it leads and to remove it."""
+    from embedrec.fsutil.files import link_loop, loop_error, missing_error
+
+    (tmp_path / "self").symlink_to("self")
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    (tmp_path / "dir").symlink_to("dir")
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dangling").symlink_to("nowhere")
+    assert link_loop(tmp_path / "self") == tmp_path / "self"
+    assert link_loop(tmp_path / "a") == tmp_path / "a" and link_loop(tmp_path / "b") == tmp_path / "b"
+    assert link_loop(tmp_path / "dir" / "manifest.json") == tmp_path / "dir"
+    assert [link_loop(tmp_path / n) for n in ("file", "nowhere", "dangling")] == [None, None, None]
+    assert loop_error(tmp_path / "file", "run artifact", "train again") is None
+    assert str(loop_error(tmp_path / "a", "run artifact", "train again")) == (
+        f"run artifact '{tmp_path / 'a'}' is a loop of symbolic links ('a' -> 'b' -> ..., back to itself); remove "
+        f"the link (rm {tmp_path / 'a'}), then train again")
+    assert str(missing_error(tmp_path / "dir" / "manifest.json", "run manifest", "train again")) == (
+        f"run manifest '{tmp_path / 'dir' / 'manifest.json'}' leads through '{tmp_path / 'dir'}', which is a loop of "
+        f"symbolic links ('dir' -> 'dir' -> ..., back to itself); remove the link (rm {tmp_path / 'dir'}), then train "
+        "again")
+    assert str(missing_error(tmp_path / "dangling", "run artifact", "train again")) == (
+        f"run artifact '{tmp_path / 'dangling'}' is missing; train again")
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "user_factors.npy", "movies.json", "users.parquet",
+                                  "seen_indptr.npy"])
+@pytest.mark.parametrize("cycle", [False, True], ids=["itself", "a-cycle"])
+def test_a_loop_of_links_in_place_of_a_run_file_is_said_as_one(base, tmp_path, name, cycle):
+    """Session 49's review: a loop of links in place of a run file was said as "missing" (recommend's model
+    files), or as 'cannot use ...: Too many levels of symbolic links; check that path' (verify, the manifest):
+    each reader says the file is a loop of links, where it leads, and to remove the link before training again."""
+    import embedrec as er
+
+    run = copy_run(base[1], tmp_path / "run")
+    p = current(run) / name
+    p.unlink()
+    if cycle:
+        (p.parent / "other").symlink_to(name)
+    p.symlink_to("other" if cycle else name)
+    said = f"is a loop of symbolic links ('{name}' -> '{'other' if cycle else name}' -> ..., back to itself); " \
+           f"remove the link (rm {p}), then {retrain(run)}"
+    what = "run manifest" if name == "manifest.json" else "run artifact"
+    r = invoke("recommend", "--run", run, "--user", "1", "-k", "2")
+    assert r.exit_code == 1 and one_line(r) == f"error: {what} '{p}' {said}", r.stderr
+    for args in (["verify", run], ["index", "rebuild", "--run", run],
+                 ["export", "--run", run, "--topk-all", tmp_path / "top.csv"]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and one_line(r).endswith(f"'{p}' {said}"), (args, r.stderr)
+    with pytest.raises(ArtifactError, match="is a loop of symbolic links") as e:
+        er.open(run).recommend(1, k=2)
+    assert "missing" not in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "train.parquet"])
+def test_a_loop_of_links_in_place_of_a_dataset_file_is_said_as_one(base, tmp_path, name):
+    """As for a run's files: train and verify said a dataset's manifest that was a loop 'no prepared dataset
+    (manifest.json missing)' and 'cannot use ...'; each says the loop, naming it, and to ingest again after."""
+    ds = copy_run(base[0], tmp_path / "ds")
+    p = current(ds) / name
+    p.unlink()
+    p.symlink_to(name)
+    for args in (["train", "-q", "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'r'}"],
+                 ["verify", ds]):
+        r = invoke(*args)
+        line = one_line(r)
+        assert r.exit_code == 1 and f"is a loop of symbolic links ('{name}' -> '{name}' -> ..., back to itself); " \
+            "remove the link (rm " in line and "missing" not in line, (args, r.stderr)
+        if args[0] == "verify" and name == "manifest.json":  # verify's for any manifest it cannot read, of a run
+            assert line.endswith("), then rerun the command that wrote it"), line  # or of a dataset
+            continue
+        source = "SOURCE" if name == "manifest.json" else base[0].parent / "ratings.csv"  # (the manifest records it)
+        assert line.endswith(f"), then {reingest(ds, source)}"), line
+
+
 def test_a_manifest_sealed_with_a_nan_before_nan_became_null_still_opens(tmp_path):
     """Manifests now hold null where a NaN was (a run with no validation split): one sealed before, with its bare
     NaN, still matches its seal; an edit of it still does not."""
