@@ -3223,6 +3223,30 @@ def test_every_output_makes_the_folders_it_goes_in(base, tmp_path):
     assert not (tmp_path / "npy0").exists()
 
 
+def test_train_and_ingest_say_the_folders_they_make_and_remove_them_when_they_fail(base, tmp_path):
+    """Session 49's review: train's run.dir and ingest's -o in a folder not there made it without the note every
+    other output gives. Both say it, and a command that fails before it writes anything there leaves none of them,
+    and says only its error (a damaged dataset for train, a column not there for ingest)."""
+    csv = base[0].parent / "ratings.csv"
+    gone = tmp_path / "no" / "such"
+    r = invoke("ingest", "-q", csv, "-o", gone / "ds")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr  # (-q: notes are info)
+    r = invoke("ingest", csv, "-o", tmp_path / "a" / "b" / "ds")
+    assert r.exit_code == 0 and \
+        f"note: made the folder '{tmp_path / 'a' / 'b'}' for '{tmp_path / 'a' / 'b' / 'ds'}'\n" in r.stderr, r.stderr
+    run = tmp_path / "c" / "d" / "run"
+    r = invoke("train", "--set", f"data.prepared={gone / 'ds'}", "--set", f"run.dir={run}", "--set", "model.dim=4",
+               "--set", "train.epochs=1", "--set", "model.objective=explicit", "--set", "train.optimizer=adam")
+    assert r.exit_code == 0 and (run / "current").is_dir(), r.stderr
+    assert f"note: made the folder '{run.parent}' for '{run}'\n" in r.stderr, r.stderr
+    flip(current(gone / "ds") / "train.parquet")
+    r = invoke("train", "--set", f"data.prepared={gone / 'ds'}", "--set", f"run.dir={tmp_path / 'e' / 'f' / 'run'}")
+    assert r.exit_code == 1 and "does not match its checksum" in one_line(r)
+    r = invoke("ingest", csv, "-o", tmp_path / "g" / "h" / "ds", "--set", "data.columns.user=nope")
+    assert r.exit_code == 1 and "no column 'nope'" in one_line(r)
+    assert sorted(os.listdir(tmp_path)) == ["a", "c", "no"]
+
+
 def test_a_failed_output_removes_the_folders_made_for_it(tmp_path):
     """The folders made for an output are removed where its write fails (a typo'd path leaves no chain of them);
     those that were there stay."""
